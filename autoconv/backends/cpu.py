@@ -1,0 +1,206 @@
+"""CPU kernels: Numba-compiled, parallel over independent outputs.
+
+Layout is channels-last: images (N, H, W, C). A window is described by its kernel size
+(kh, kw), stride (sh, sw), dilation (dh, dw), the padding before it (pt, pl) and the output
+size (oh, ow); the padding after is implied by the output size. Cells of a window that fall
+into the padding read as 0 for convolution and are skipped by pooling.
+
+Every kernel writes into an output array it is given (allocated by the wrapper below it),
+and every backward kernel parallelizes over the batch, so each thread scatters into its own
+images only: no two threads ever add into the same element.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+# Numba's default OpenMP threads spin after each parallel region while OpenBLAS's threads run
+# the matrix products that follow; on a 2-core machine the two pools starve each other (conv
+# 64->64 on 5x5, forward+backward: ~16 ms spinning, ~1.1 ms otherwise). OMP_WAIT_POLICY=PASSIVE
+# fixes it only if set before any libgomp starts (importing torch first starts one), so we use
+# Numba's own workqueue pool, whose idle threads sleep. A layer the user chose is kept.
+if numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "workqueue"
+
+from autoconv.ops.windows import Window
+
+# All compile options in one place. fastmath stays off: it assumes no NaN, and the NaN guard
+# of training must see them.
+jit = numba.njit(parallel=True, cache=True, nogil=True)
+
+
+@jit
+def _im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols):
+    n_images, height, width, channels = x.shape
+    for row_block in numba.prange(n_images * oh):
+        n = row_block // oh
+        i = row_block - n * oh
+        for j in range(ow):
+            row = row_block * ow + j
+            for a in range(kh):
+                y = i * sh - pt + a * dh
+                for b in range(kw):
+                    xx = j * sw - pl + b * dw
+                    base = (a * kw + b) * channels
+                    if 0 <= y < height and 0 <= xx < width:
+                        for c in range(channels):
+                            cols[row, base + c] = x[n, y, xx, c]
+                    else:
+                        for c in range(channels):
+                            cols[row, base + c] = 0
+
+
+@jit
+def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x):
+    n_images, height, width, channels = grad_x.shape
+    for n in numba.prange(n_images):
+        grad_x[n] = 0
+        for i in range(oh):
+            for j in range(ow):
+                row = (n * oh + i) * ow + j
+                for a in range(kh):
+                    y = i * sh - pt + a * dh
+                    if y < 0 or y >= height:
+                        continue
+                    for b in range(kw):
+                        xx = j * sw - pl + b * dw
+                        if xx < 0 or xx >= width:
+                            continue
+                        base = (a * kw + b) * channels
+                        for c in range(channels):
+                            grad_x[n, y, xx, c] += cols[row, base + c]
+
+
+@jit
+def _max_pool_forward(x, kh, kw, sh, sw, pt, pl, out, argmax):
+    n_images, height, width, channels = x.shape
+    _, oh, ow, _ = out.shape
+    for row_block in numba.prange(n_images * oh):
+        n = row_block // oh
+        i = row_block - n * oh
+        for j in range(ow):
+            y0, x0 = i * sh - pt, j * sw - pl
+            for c in range(channels):
+                best = x[n, 0, 0, c]
+                best_at = -1
+                for y in range(max(y0, 0), min(y0 + kh, height)):
+                    for xx in range(max(x0, 0), min(x0 + kw, width)):
+                        value = x[n, y, xx, c]
+                        # The first maximum in scan order wins; a NaN wins (and stays), as in
+                        # np.max, so a diverging model shows NaN instead of hiding it.
+                        if best_at < 0 or value > best or (value != value and best == best):
+                            best = value
+                            best_at = y * width + xx
+                out[n, i, j, c] = best
+                argmax[n, i, j, c] = best_at
+
+
+@jit
+def _max_pool_backward(grad_out, argmax, grad_x):
+    n_images, _, width, channels = grad_x.shape
+    _, oh, ow, _ = grad_out.shape
+    for n in numba.prange(n_images):
+        grad_x[n] = 0
+        for i in range(oh):
+            for j in range(ow):
+                for c in range(channels):
+                    at = argmax[n, i, j, c]
+                    grad_x[n, at // width, at % width, c] += grad_out[n, i, j, c]
+
+
+@jit
+def _avg_pool_forward(x, kh, kw, sh, sw, pt, pl, out):
+    n_images, height, width, channels = x.shape
+    _, oh, ow, _ = out.shape
+    for row_block in numba.prange(n_images * oh):
+        n = row_block // oh
+        i = row_block - n * oh
+        for j in range(ow):
+            y0, x0 = i * sh - pt, j * sw - pl
+            y_lo, y_hi = max(y0, 0), min(y0 + kh, height)
+            x_lo, x_hi = max(x0, 0), min(x0 + kw, width)
+            count = (y_hi - y_lo) * (x_hi - x_lo)
+            for c in range(channels):
+                total = x[n, y_lo, x_lo, c] * 0
+                for y in range(y_lo, y_hi):
+                    for xx in range(x_lo, x_hi):
+                        total += x[n, y, xx, c]
+                out[n, i, j, c] = total / count
+
+
+@jit
+def _avg_pool_backward(grad_out, kh, kw, sh, sw, pt, pl, grad_x):
+    n_images, height, width, channels = grad_x.shape
+    _, oh, ow, _ = grad_out.shape
+    for n in numba.prange(n_images):
+        grad_x[n] = 0
+        for i in range(oh):
+            for j in range(ow):
+                y0, x0 = i * sh - pt, j * sw - pl
+                y_lo, y_hi = max(y0, 0), min(y0 + kh, height)
+                x_lo, x_hi = max(x0, 0), min(x0 + kw, width)
+                count = (y_hi - y_lo) * (x_hi - x_lo)
+                for c in range(channels):
+                    share = grad_out[n, i, j, c] / count
+                    for y in range(y_lo, y_hi):
+                        for xx in range(x_lo, x_hi):
+                            grad_x[n, y, xx, c] += share
+
+
+# ------------------------------------------------------------------------------ wrappers
+def _geometry(win: Window) -> tuple[int, ...]:
+    (kh, kw), (sh, sw), (dh, dw) = win.kernel, win.stride, win.dilation
+    return kh, kw, sh, sw, dh, dw, win.pad_top, win.pad_left, win.out[0], win.out[1]
+
+
+def im2col(x: np.ndarray, win: Window) -> np.ndarray:
+    """(N, H, W, C) -> (N*OH*OW, KH*KW*C): one row per output pixel, its window unrolled."""
+    n, _, _, channels = x.shape
+    kh, kw = win.kernel
+    cols = np.empty((n * win.out[0] * win.out[1], kh * kw * channels), dtype=x.dtype)
+    _im2col(np.ascontiguousarray(x), *_geometry(win), cols)
+    return cols
+
+
+def col2im(cols: np.ndarray, x_shape: tuple[int, ...], win: Window) -> np.ndarray:
+    """The adjoint of :func:`im2col`: add each row's entries back to where they were read."""
+    grad_x = np.empty(x_shape, dtype=cols.dtype)
+    _col2im(np.ascontiguousarray(cols), *_geometry(win), grad_x)
+    return grad_x
+
+
+def max_pool_forward(x: np.ndarray, win: Window) -> tuple[np.ndarray, np.ndarray]:
+    """Window maxima (N, OH, OW, C) and where each came from (flat y*W + x, int32)."""
+    n, _, _, channels = x.shape
+    out = np.empty((n, *win.out, channels), dtype=x.dtype)
+    argmax = np.empty(out.shape, dtype=np.int32)
+    kh, kw, sh, sw, _, _, pt, pl, _, _ = _geometry(win)
+    _max_pool_forward(np.ascontiguousarray(x), kh, kw, sh, sw, pt, pl, out, argmax)
+    return out, argmax
+
+
+def max_pool_backward(
+    grad_out: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, ...]
+) -> np.ndarray:
+    """Route each output gradient to the input cell that won its window."""
+    grad_x = np.empty(x_shape, dtype=grad_out.dtype)
+    _max_pool_backward(np.ascontiguousarray(grad_out), argmax, grad_x)
+    return grad_x
+
+
+def avg_pool_forward(x: np.ndarray, win: Window) -> np.ndarray:
+    """Window means over the cells inside the image (N, OH, OW, C)."""
+    n, _, _, channels = x.shape
+    out = np.empty((n, *win.out, channels), dtype=x.dtype)
+    kh, kw, sh, sw, _, _, pt, pl, _, _ = _geometry(win)
+    _avg_pool_forward(np.ascontiguousarray(x), kh, kw, sh, sw, pt, pl, out)
+    return out
+
+
+def avg_pool_backward(grad_out: np.ndarray, x_shape: tuple[int, ...], win: Window) -> np.ndarray:
+    """Spread each output gradient evenly over the cells its window averaged."""
+    grad_x = np.empty(x_shape, dtype=grad_out.dtype)
+    kh, kw, sh, sw, _, _, pt, pl, _, _ = _geometry(win)
+    _avg_pool_backward(np.ascontiguousarray(grad_out), kh, kw, sh, sw, pt, pl, grad_x)
+    return grad_x

@@ -1,0 +1,101 @@
+"""Loss functions, Keras's semantics: per-sample losses averaged over the batch.
+
+Targets never need a gradient here; predictions do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from autoconv.ops import elementwise, reduce
+from autoconv.ops.base import as_tensor
+from autoconv.tensor import Tensor, record
+
+EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [eps, 1 - eps]
+
+
+def _check_pair(y_true: Tensor, y_pred: Tensor, op: str) -> None:
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{op}: y_true shape {y_true.shape} != y_pred shape {y_pred.shape}")
+    if y_pred.ndim < 1:
+        raise ValueError(f"{op}: y_pred needs a class axis, got shape {y_pred.shape}")
+
+
+def softmax_cross_entropy(logits: Any, y_true: Any) -> Tensor:
+    """mean over the batch of -sum(y_true * log_softmax(logits)), fused and stable.
+
+    logits, y_true: (N, ..., C). The gradient is (softmax(logits) * sum(y_true) - y_true) / N.
+    """
+    logits = as_tensor(logits)
+    y_true = as_tensor(y_true, like=logits)
+    _check_pair(y_true, logits, "softmax_cross_entropy")
+    shifted = logits.data - logits.data.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    target = y_true.data
+    per_sample = -(target * log_probs).sum(axis=-1)
+    count = per_sample.size
+
+    def backward(g: np.ndarray):
+        scale = g / count
+        grad_logits = (np.exp(log_probs) * target.sum(axis=-1, keepdims=True) - target) * scale
+        grad_target = -log_probs * scale if y_true.requires_grad else None
+        return grad_logits, grad_target
+
+    return record(per_sample.mean(), (logits, y_true), backward, "softmax_cross_entropy")
+
+
+def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> Tensor:
+    """Cross-entropy of one-hot (or soft) targets, averaged over the batch.
+
+    y_true, y_pred: (N, ..., C). From probabilities, as Keras does: y_pred is rescaled to sum
+    to 1 over the class axis and clipped to [1e-7, 1 - 1e-7] before the log.
+    """
+    y_pred = as_tensor(y_pred)
+    y_true = as_tensor(y_true, like=y_pred)
+    _check_pair(y_true, y_pred, "categorical_crossentropy")
+    if from_logits:
+        return softmax_cross_entropy(y_pred, y_true)
+    probs = y_pred / reduce.sum(y_pred, axis=-1, keepdims=True)
+    probs = elementwise.clip(probs, EPSILON, 1.0 - EPSILON)
+    return reduce.mean(reduce.sum(-(y_true * elementwise.log(probs)), axis=-1))
+
+
+def one_hot(labels: Any, num_classes: int, dtype: Any = np.float32) -> np.ndarray:
+    """Integer labels of shape S as one-hot rows of shape S + (num_classes,)."""
+    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    if labels.dtype.kind == "f":
+        if not np.all(labels == np.round(labels)):
+            raise ValueError("one_hot: labels must be whole numbers")
+        labels = labels.astype(np.int64)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"one_hot: labels must lie in [0, {num_classes}), got range "
+            f"[{labels.min()}, {labels.max()}]"
+        )
+    return np.eye(num_classes, dtype=dtype)[labels]
+
+
+def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> Tensor:
+    """Cross-entropy of integer class labels y_true (N, ...) against y_pred (N, ..., C)."""
+    y_pred = as_tensor(y_pred)
+    labels = np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
+    if labels.shape != y_pred.shape[:-1]:
+        raise ValueError(
+            f"sparse_categorical_crossentropy: labels shape {labels.shape} does not match "
+            f"y_pred shape {y_pred.shape} without its class axis"
+        )
+    target = one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
+    return categorical_crossentropy(target, y_pred, from_logits=from_logits)
+
+
+def mean_squared_error(y_true: Any, y_pred: Any) -> Tensor:
+    """mean((y_true - y_pred) ** 2) over every axis."""
+    y_pred = as_tensor(y_pred)
+    y_true = as_tensor(y_true, like=y_pred)
+    _check_pair(y_true, y_pred, "mean_squared_error")
+    diff = y_pred - y_true
+    return reduce.mean(diff * diff)

@@ -1,0 +1,66 @@
+"""Reductions over axes: sum, mean, max."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from autoconv.ops.base import as_tensor, normalize_axis
+from autoconv.tensor import Tensor, record
+
+Axis = int | tuple[int, ...] | None
+
+
+def _axes(axis: Axis, ndim: int, op: str) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    normalized = tuple(sorted(normalize_axis(int(ax), ndim, op) for ax in axes))
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return normalized
+
+
+def _keep_dims(g: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    """Re-insert the reduced axes (as size 1) so ``g`` broadcasts against the input."""
+    return g if keepdims else np.expand_dims(g, axes)
+
+
+def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Sum over ``axis`` (all axes when None)."""
+    a = as_tensor(a)
+    axes = _axes(axis, a.ndim, "sum")
+    shape = a.shape
+
+    def backward(g: np.ndarray):
+        return (np.broadcast_to(_keep_dims(g, axes, keepdims), shape),)
+
+    return record(a.data.sum(axis=axes, keepdims=keepdims), (a,), backward, "sum")
+
+
+def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis`` (all axes when None)."""
+    a = as_tensor(a)
+    axes = _axes(axis, a.ndim, "mean")
+    count = int(np.prod([a.shape[ax] for ax in axes]))
+    if count == 0:
+        raise ValueError(f"mean: reducing over an empty axis of shape {a.shape}")
+    return sum(a, axis=axes, keepdims=keepdims) * (1.0 / count)
+
+
+def max(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Maximum over ``axis``; ties share the gradient equally."""
+    a = as_tensor(a)
+    axes = _axes(axis, a.ndim, "max")
+    if a.size == 0:
+        raise ValueError(f"max: reducing an empty tensor of shape {a.shape}")
+    a_data = a.data
+    out = a_data.max(axis=axes, keepdims=True)
+
+    def backward(g: np.ndarray):
+        winners = a_data == out
+        share = winners / winners.sum(axis=axes, keepdims=True).astype(a_data.dtype)
+        return (share * _keep_dims(g, axes, keepdims),)
+
+    return record(out if keepdims else out.squeeze(axes), (a,), backward, "max")

@@ -1,0 +1,59 @@
+"""Ops that move values without changing them: reshape, transpose, flatten, indexing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from autoconv.ops.base import as_tensor
+from autoconv.tensor import Tensor, record
+
+
+def reshape(a: Any, shape: tuple[int, ...]) -> Tensor:
+    """The same values in a new shape (one dimension may be -1)."""
+    a = as_tensor(a)
+    try:
+        out = a.data.reshape(shape)
+    except ValueError:
+        raise ValueError(f"reshape: cannot reshape {a.shape} into {tuple(shape)}") from None
+    in_shape = a.shape
+    return record(out, (a,), lambda g: (g.reshape(in_shape),), "reshape")
+
+
+def transpose(a: Any, axes: tuple[int, ...] | None = None) -> Tensor:
+    """Permute axes (reverse them when ``axes`` is None)."""
+    a = as_tensor(a)
+    if axes is None:
+        axes = tuple(reversed(range(a.ndim)))
+    if sorted(int(ax) % max(a.ndim, 1) for ax in axes) != list(range(a.ndim)):
+        raise ValueError(f"transpose: axes {tuple(axes)} are not a permutation of {a.ndim} dims")
+    inverse = tuple(np.argsort([int(ax) % a.ndim for ax in axes]))
+    return record(a.data.transpose(axes), (a,), lambda g: (g.transpose(inverse),), "transpose")
+
+
+def flatten(a: Any) -> Tensor:
+    """(N, ...) -> (N, prod(...)): keeps the batch axis, like Keras's Flatten."""
+    a = as_tensor(a)
+    if a.ndim < 1:
+        raise ValueError("flatten: needs a tensor with a batch axis, got a scalar")
+    return reshape(a, (a.shape[0], -1))
+
+
+def getitem(a: Any, index: Any) -> Tensor:
+    """``a[index]`` for basic slicing and integer (array) indexing."""
+    a = as_tensor(a)
+    if isinstance(index, Tensor):
+        index = index.data.astype(np.intp)
+    try:
+        out = a.data[index]
+    except IndexError as error:
+        raise IndexError(f"getitem: {error} (tensor shape {a.shape})") from None
+    shape, dtype = a.shape, a.dtype
+
+    def backward(g: np.ndarray):
+        grad = np.zeros(shape, dtype=dtype)
+        np.add.at(grad, index, g)  # repeated integer indices accumulate
+        return (grad,)
+
+    return record(np.asarray(out, order="C"), (a,), backward, "getitem")

@@ -1,0 +1,370 @@
+"""The Tensor and the reverse-mode autograd engine.
+
+A Tensor wraps an array (``.data``) and, when it was produced by an op while gradients are
+being recorded, the op's parents and a backward closure. ``backward()`` walks the graph in
+reverse topological order (iteratively: deep graphs never hit Python's recursion limit),
+calls each closure with the gradient of its output, reduces broadcast gradients back to each
+parent's shape (in :func:`unbroadcast`, the one place that does it for every op) and
+accumulates them. Only leaf tensors that require a gradient keep ``.grad``.
+
+Ops live in :mod:`autoconv.ops`; each one builds its output with :func:`record`, passing a
+closure that maps the output gradient to one gradient per parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+DEVICES = ("cpu", "cuda")
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Context manager that stops recording ops, as for inference or optimizer updates."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside :func:`no_grad`."""
+    return _grad_enabled
+
+
+def check_device(device: str) -> str:
+    """Return ``device`` if autoconv can run on it, else raise a clear error."""
+    if device == "cpu":
+        return device
+    if device == "cuda":
+        raise NotImplementedError(
+            "device 'cuda' is not available in this version of autoconv yet; use device='cpu'"
+        )
+    raise ValueError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+
+
+def as_array(value: Any, dtype: Any = None) -> np.ndarray:
+    """Convert ``value`` to a float32 or float64 ndarray.
+
+    NumPy float32/float64 arrays keep their precision; everything else numeric (Python lists
+    and scalars, integer, bool and float16 arrays) becomes float32 unless ``dtype`` says
+    otherwise. Anything else is a TypeError.
+    """
+    keeps_precision = isinstance(value, np.ndarray | np.generic)
+    array = np.asarray(value)
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if dtype not in FLOAT_DTYPES:
+            raise TypeError(f"Tensor dtype must be float32 or float64, got {dtype}")
+        return np.asarray(array, dtype=dtype, order="C")
+    if keeps_precision and array.dtype in FLOAT_DTYPES:
+        return array
+    if array.dtype.kind in "biuf":
+        return array.astype(np.float32)
+    raise TypeError(
+        f"cannot make a Tensor from an array of dtype {array.dtype}; "
+        "expected a real number type (float32, float64, int, uint or bool)"
+    )
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it for reverse-mode autograd.
+
+    ``Tensor(data)`` makes a float32 tensor from a list, scalar or integer array and keeps
+    float32/float64 arrays as they are. ``requires_grad=True`` marks a leaf whose gradient
+    ``backward()`` fills in (as a NumPy array of the same shape, in ``.grad``).
+
+    >>> x = Tensor([[1.0, -2.0]], requires_grad=True)
+    >>> (x.relu() * 3).sum().backward()
+    >>> x.grad
+    array([[3., 0.]], dtype=float32)
+    """
+
+    __array_priority__ = 1000  # so `ndarray + Tensor` defers to Tensor.__radd__
+    __slots__ = ("_backward", "_op", "_parents", "data", "device", "grad", "requires_grad")
+
+    def __init__(
+        self,
+        data: Any,
+        requires_grad: bool = False,
+        dtype: Any = None,
+        device: str = "cpu",
+    ) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data: np.ndarray = as_array(data, dtype)
+        self.device: str = check_device(device)
+        self.requires_grad: bool = bool(requires_grad)
+        self.grad: np.ndarray | None = None
+        self._parents: tuple[Tensor, ...] = ()
+        self._backward: Callable[[np.ndarray], Sequence[np.ndarray | None]] | None = None
+        self._op: str = ""
+
+    # ----------------------------------------------------------------- array facts
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        op = f", op={self._op}" if self._op else ""
+        return f"Tensor({self.data!r}{grad}{op})"
+
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array (a copy, so the tensor cannot be changed through it)."""
+        return self.data.copy()
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python float."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return float(self.data.reshape(()))
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this one's values but cut from the graph."""
+        return Tensor(self.data, device=self.device)
+
+    def to(self, device: str) -> Tensor:
+        """This tensor on ``device`` (itself if it is already there)."""
+        check_device(device)
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # ------------------------------------------------------------------- autograd
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires a gradient.
+
+        ``grad`` is the gradient of some scalar with respect to this tensor; it defaults to
+        1 for a one-element tensor and is required otherwise. The graph is freed afterwards
+        unless ``retain_graph=True``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad: no input had "
+                "requires_grad=True, or it was computed under no_grad()"
+            )
+        if grad is None:
+            if self.data.size != 1:
+                raise ValueError(
+                    f"backward() on a non-scalar tensor of shape {self.shape} needs an explicit "
+                    "gradient of the same shape"
+                )
+            grad = np.ones_like(self.data)
+        else:
+            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(
+                    f"backward(): gradient shape {grad.shape} does not match the tensor's "
+                    f"shape {self.shape}"
+                )
+
+        order = self._topological_order()
+        grads: dict[int, np.ndarray] = {id(self): grad}
+        for node in order:
+            node_grad = grads.pop(id(node), None)
+            if node_grad is None:
+                continue
+            if not node._parents:  # a leaf
+                # A copy: an op's gradient may be a read-only broadcast view or shared.
+                node.grad = (
+                    np.array(node_grad, dtype=node.dtype)
+                    if node.grad is None
+                    else node.grad + node_grad
+                )
+                continue
+            if node._backward is None:
+                raise RuntimeError(
+                    "backward() through a graph that was already freed; "
+                    "pass retain_graph=True to the first backward() to go through it twice"
+                )
+            parent_grads = node._backward(node_grad)
+            for parent, parent_grad in zip(node._parents, parent_grads, strict=True):
+                if parent_grad is None or not parent.requires_grad:
+                    continue
+                parent_grad = unbroadcast(parent_grad, parent.shape)
+                key = id(parent)
+                grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
+            if not retain_graph:
+                node._backward = None
+
+    def _topological_order(self) -> list[Tensor]:
+        """Nodes that need a gradient, each after every node that uses it (outputs first)."""
+        order: list[Tensor] = []
+        visited: set[int] = set()
+        stack: list[tuple[Tensor, bool]] = [(self, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if children_done:
+                order.append(node)
+                continue
+            if id(node) in visited:
+                continue
+            visited.add(id(node))
+            stack.append((node, True))
+            for parent in node._parents:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+        order.reverse()
+        return order
+
+    # --------------------------------------------------- operators and op methods
+    # Bound here so that `x + 1`, `x.relu()` and `autoconv.relu(x)` are one implementation.
+    def __add__(self, other: Any) -> Tensor:
+        return _ops().add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops().add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops().sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops().sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops().mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops().mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops().div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops().div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _ops().pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _ops().pow(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops().neg(self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops().matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops().matmul(other, self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops().getitem(self, index)
+
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return _ops().sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return _ops().mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return _ops().max(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], tuple | list):
+            shape = tuple(shape[0])
+        return _ops().reshape(self, shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        if len(axes) == 1 and isinstance(axes[0], tuple | list):
+            axes = tuple(axes[0])
+        return _ops().transpose(self, axes or None)
+
+    @property
+    def T(self) -> Tensor:
+        return _ops().transpose(self, None)
+
+    def flatten(self) -> Tensor:
+        return _ops().flatten(self)
+
+    def relu(self) -> Tensor:
+        return _ops().relu(self)
+
+    def exp(self) -> Tensor:
+        return _ops().exp(self)
+
+    def log(self) -> Tensor:
+        return _ops().log(self)
+
+    def tanh(self) -> Tensor:
+        return _ops().tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return _ops().sigmoid(self)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return _ops().softmax(self, axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return _ops().log_softmax(self, axis=axis)
+
+
+def _ops():  # the ops module imports this one, so it is looked up lazily
+    from autoconv import ops
+
+    return ops
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` over the axes that broadcasting added or stretched to reach ``shape``."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad.reshape(shape)
+
+
+def record(
+    data: np.ndarray,
+    parents: tuple[Tensor, ...],
+    backward: Callable[[np.ndarray], Sequence[np.ndarray | None]],
+    op: str,
+) -> Tensor:
+    """Wrap an op's output; link it into the graph if any parent needs a gradient.
+
+    ``backward(grad_out)`` returns one gradient per parent (``None`` for a parent that needs
+    none); gradients may have the broadcast shape, the engine reduces them.
+    """
+    out = Tensor.__new__(Tensor)
+    out.data = data
+    out.device = parents[0].device
+    out.grad = None
+    out._op = op
+    out.requires_grad = _grad_enabled and any(p.requires_grad for p in parents)
+    if out.requires_grad:
+        out._parents = parents
+        out._backward = backward
+    else:
+        out._parents = ()
+        out._backward = None
+    return out

@@ -1,0 +1,200 @@
+"""conv2d: the worked examples of SPEC.md, a parametrized gradcheck sweep, PyTorch parity."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+from autoconv.ops.windows import as_pair, padding_amounts
+from autoconv.testing import gradcheck
+
+IMAGE_1 = [[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2], [2, 0, 0, 0, 1]]
+KERNEL_1 = [[0, 1, 2], [2, 2, 0], [0, 1, 2]]
+IMAGE_2 = [
+    [105, 102, 100, 97, 96],
+    [103, 99, 103, 101, 102],
+    [101, 98, 104, 102, 100],
+    [99, 101, 106, 104, 99],
+    [104, 104, 104, 100, 98],
+]
+SHARPEN = [[0, -1, 0], [-1, 5, -1], [0, -1, 0]]
+
+
+def single(image) -> np.ndarray:
+    """A 2-D list as a (1, H, W, 1) image or a (KH, KW, 1, 1) kernel."""
+    array = np.array(image, dtype=np.float64)
+    return array.reshape(1, *array.shape, 1)
+
+
+def kernel(k) -> np.ndarray:
+    array = np.array(k, dtype=np.float64)
+    return array.reshape(*array.shape, 1, 1)
+
+
+def reference_conv2d(x, w, b, stride, padding, dilation):
+    """Direct loops over output pixels: slow and obviously right."""
+    (sh, sw), (dh, dw) = as_pair(stride, "s", "ref"), as_pair(dilation, "d", "ref")
+    kh, kw, _, c_out = w.shape
+    pads = padding if isinstance(padding, tuple) else (padding, padding)
+    top, bottom = padding_amounts(pads[0], x.shape[1], kh, sh, dh, "ref")
+    left, right = padding_amounts(pads[1], x.shape[2], kw, sw, dw, "ref")
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    oh = (xp.shape[1] - dh * (kh - 1) - 1) // sh + 1
+    ow = (xp.shape[2] - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((x.shape[0], oh, ow, c_out))
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[
+                :,
+                i * sh : i * sh + dh * (kh - 1) + 1 : dh,
+                j * sw : j * sw + dw * (kw - 1) + 1 : dw,
+            ]
+            out[:, i, j] = np.einsum("nabc,abcd->nd", patch, w)
+    return out if b is None else out + b
+
+
+# ------------------------------------------------------------------ worked examples
+def test_worked_example_1_valid():
+    out = ac.conv2d(single(IMAGE_1), kernel(KERNEL_1), padding="valid")
+    np.testing.assert_array_equal(out.data[0, :, :, 0], [[12, 12, 17], [10, 17, 19], [9, 6, 14]])
+
+
+def test_worked_example_2_sharpen_same():
+    out = ac.conv2d(single(IMAGE_2), kernel(SHARPEN), padding="same")
+    assert out.shape == (1, 5, 5, 1)
+    assert out.data[0, 0, 0, 0] == 320
+    expected = reference_conv2d(single(IMAGE_2), kernel(SHARPEN), None, 1, "same", 1)
+    np.testing.assert_array_equal(out.data, expected)
+
+
+@pytest.mark.parametrize(
+    ("n", "f", "p", "s", "expected"),
+    [(7, 3, 0, 1, 5), (7, 3, 0, 2, 3), (6, 3, 1, 1, 6), (9, 3, 1, 2, 5), (28, 3, 0, 1, 26)],
+)
+def test_worked_example_4_output_size(n, f, p, s, expected):
+    x = np.zeros((1, n, n, 1))
+    out = ac.conv2d(x, np.zeros((f, f, 1, 1)), stride=s, padding=p)
+    assert (
+        out.shape
+        == (1, expected, expected, 1)
+        == (1, (n + 2 * p - f) // s + 1, (n + 2 * p - f) // s + 1, 1)
+    )
+
+
+@pytest.mark.parametrize(("n", "s", "expected"), [(5, 1, 5), (5, 2, 3), (6, 2, 3), (7, 3, 3)])
+def test_same_padding_output_is_ceil_n_over_s(n, s, expected):
+    out = ac.conv2d(np.zeros((1, n, n + 1, 1)), np.zeros((3, 3, 1, 1)), stride=s, padding="same")
+    assert out.shape[1] == expected == -(-n // s)
+
+
+def test_same_padding_puts_the_odd_pad_bottom_right():
+    # a 2x2 kernel on 3x3 at stride 1 needs one pad row: it must go at the bottom
+    x = np.arange(9.0).reshape(1, 3, 3, 1)
+    out = ac.conv2d(x, np.ones((2, 2, 1, 1)), padding="same").data[0, :, :, 0]
+    np.testing.assert_array_equal(out[-1], [13, 15, 8])  # 6+7, 7+8, 8 (pad right/bottom)
+    np.testing.assert_array_equal(out[0], [8, 12, 7])
+
+
+def test_multichannel_kernel_spans_all_input_channels():
+    x = np.ones((1, 3, 3, 2))
+    x[..., 1] = 10
+    w = np.ones((3, 3, 2, 4))
+    w[..., 3] = 0
+    out = ac.conv2d(x, w, b=np.arange(4.0)).data
+    np.testing.assert_array_equal(out[0, 0, 0], [99, 100, 101, 3])
+
+
+# ------------------------------------------------------------------ sweep
+SHAPES = [(1, 5, 5, 1), (3, 6, 7, 3)]
+KERNELS = [(1, 1), (2, 3), (3, 3)]
+STRIDES = [1, 2, 3]
+DILATIONS = [1, 2]
+PADDINGS = ["valid", "same", 1, (2, 0)]
+SWEEP = [
+    (shape, k, s, d, p)
+    for shape, k, s, d, p in itertools.product(SHAPES, KERNELS, STRIDES, DILATIONS, PADDINGS)
+    if not (s > 1 and d > 1)
+]
+
+
+def sweep_inputs(shape, k, rng, c_out=2):
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((*k, shape[-1], c_out))
+    b = rng.standard_normal(c_out)
+    return x, w, b
+
+
+@pytest.mark.parametrize(("shape", "k", "s", "d", "p"), SWEEP)
+def test_sweep_values_and_gradcheck(shape, k, s, d, p, rng):
+    x, w, b = sweep_inputs(shape, k, rng)
+    out = ac.conv2d(x, w, b, stride=s, padding=p, dilation=d)
+    np.testing.assert_allclose(out.data, reference_conv2d(x, w, b, s, p, d), rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda x, w, b: ac.conv2d(x, w, b, stride=s, padding=p, dilation=d), [x, w, b])
+
+
+@pytest.mark.parametrize(("shape", "k", "s", "d", "p"), [c for c in SWEEP if c[4] != "same"])
+def test_sweep_matches_torch(shape, k, s, d, p, rng, torch):
+    x, w, b = sweep_inputs(shape, k, rng)
+    tx = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)  # NHWC -> NCHW
+    tw = torch.tensor(w.transpose(3, 2, 0, 1), requires_grad=True)  # HWIO -> OIHW
+    tb = torch.tensor(b, requires_grad=True)
+    padding = p if isinstance(p, int | tuple) else 0
+    ref = torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=padding, dilation=d)
+    ours = [ac.Tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = ac.conv2d(*ours, stride=s, padding=p, dilation=d)
+    np.testing.assert_allclose(
+        out.data, ref.detach().numpy().transpose(0, 2, 3, 1), rtol=1e-12, atol=1e-12
+    )
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    ref.backward(torch.tensor(g.transpose(0, 3, 1, 2)))
+    np.testing.assert_allclose(ours[0].grad, tx.grad.numpy().transpose(0, 2, 3, 1), atol=1e-12)
+    np.testing.assert_allclose(ours[1].grad, tw.grad.numpy().transpose(2, 3, 1, 0), atol=1e-12)
+    np.testing.assert_allclose(ours[2].grad, tb.grad.numpy(), atol=1e-12)
+
+
+def test_float32_in_float32_out(rng):
+    x = ac.Tensor(rng.standard_normal((2, 6, 6, 3)).astype(np.float32), requires_grad=True)
+    w = ac.Tensor(rng.standard_normal((3, 3, 3, 4)).astype(np.float32), requires_grad=True)
+    b = ac.Tensor(np.zeros(4, np.float32), requires_grad=True)
+    out = ac.conv2d(x, w, b, padding="same")
+    out.sum().backward()
+    assert out.dtype == x.grad.dtype == w.grad.dtype == b.grad.dtype == np.float32
+
+
+def test_no_input_gradient_when_not_needed(rng):
+    x = ac.Tensor(rng.standard_normal((1, 4, 4, 1)))
+    w = ac.Tensor(rng.standard_normal((3, 3, 1, 2)), requires_grad=True)
+    ac.conv2d(x, w).sum().backward()
+    assert x.grad is None and w.grad is not None
+
+
+# ------------------------------------------------------------------ errors
+X = np.zeros((2, 8, 8, 3))
+W = np.zeros((3, 3, 3, 4))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"x": np.zeros((8, 8, 3))}, r"x must be \(N, H, W, Cin\), got shape \(8, 8, 3\)"),
+        ({"w": np.zeros((3, 3, 3))}, r"w must be \(KH, KW, Cin, Cout\)"),
+        ({"w": np.zeros((3, 3, 2, 4))}, r"x has 3 channels .* w expects 2"),
+        ({"b": np.zeros(3)}, r"b must have shape \(4,\)"),
+        ({"stride": 0}, "stride must be positive"),
+        ({"dilation": (1, -1)}, "dilation must be positive"),
+        ({"stride": 2, "dilation": 2}, "stride .* together with dilation"),
+        ({"padding": "full"}, "padding must be 'valid', 'same'"),
+        ({"padding": -1}, "padding must be"),
+        ({"padding": (1, 2, 3)}, "padding pair must have 2 entries"),
+        ({"w": np.zeros((9, 9, 3, 4))}, "the output would be empty: input 8x8, kernel 9x9"),
+        ({"w": np.zeros((3, 3, 3, 4)), "dilation": 4}, "output would be empty"),
+    ],
+)
+def test_bad_arguments_are_clear_value_errors(kwargs, message):
+    args = {"x": X, "w": W, "b": None} | kwargs
+    with pytest.raises(ValueError, match=message):
+        ac.conv2d(**args)

@@ -8,6 +8,8 @@
 array([[1., 0., 1.]], dtype=float32)
 """
 
+from autoconv import datasets, layers, losses, models, optimizers, utils
+from autoconv.models import Sequential, load_model
 from autoconv.ops import (
     avg_pool2d,
     categorical_crossentropy,
@@ -34,21 +36,28 @@ from autoconv.tensor import Tensor, is_grad_enabled, no_grad
 __version__ = "0.1.0"
 
 __all__ = [
+    "Sequential",
     "Tensor",
     "__version__",
     "avg_pool2d",
     "categorical_crossentropy",
     "clip",
     "conv2d",
+    "datasets",
     "exp",
     "flatten",
     "is_grad_enabled",
+    "layers",
+    "load_model",
     "log",
     "log_softmax",
+    "losses",
     "matmul",
     "max_pool2d",
     "mean_squared_error",
+    "models",
     "no_grad",
+    "optimizers",
     "relu",
     "reshape",
     "sigmoid",
@@ -57,4 +66,5 @@ __all__ = [
     "sparse_categorical_crossentropy",
     "tanh",
     "transpose",
+    "utils",
 ]

@@ -127,3 +127,13 @@ def clip(a: Any, low: float, high: float) -> Tensor:
     a_data = a.data
     out = np.clip(a_data, low, high)
     return record(out, (a,), lambda g: (g * ((a_data >= low) & (a_data <= high)),), "clip")
+
+
+def dropout(a: Any, rate: float, rng: np.random.Generator) -> Tensor:
+    """Zero each element with probability ``rate`` and scale the rest by 1 / (1 - rate)."""
+    a = as_tensor(a)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"dropout: rate must be in [0, 1), got {rate!r}")
+    keep = (rng.random(a.shape, dtype=np.float32) >= rate).astype(a.dtype)
+    keep *= 1.0 / (1.0 - rate)
+    return record(a.data * keep, (a,), lambda g: (g * keep,), "dropout")

@@ -1,0 +1,12 @@
+"""Datasets with Keras's interface: ``mnist.load_data()`` -> ((x_train, y_train), (x_test, y_test)).
+
+MNIST ships with autoconv; Fashion-MNIST and CIFAR-10 are downloaded on request, verified
+by checksum and cached. See :mod:`autoconv.datasets.store` for where files are looked for.
+"""
+
+from autoconv.datasets import cifar10, fashion_mnist, mnist
+from autoconv.datasets.idx import DatasetFileError
+
+DATASETS = {"mnist": mnist, "fashion_mnist": fashion_mnist, "cifar10": cifar10}
+
+__all__ = ["DATASETS", "DatasetFileError", "cifar10", "fashion_mnist", "mnist"]

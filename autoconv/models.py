@@ -1,0 +1,488 @@
+"""The Keras-like Sequential model: build, summary, compile, fit, evaluate, predict, save/load."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from autoconv import layers as layers_module
+from autoconv import losses as losses_module
+from autoconv import ops
+from autoconv import optimizers as optimizers_module
+from autoconv.layers import Layer
+from autoconv.random import generator
+from autoconv.tensor import Tensor, check_device, no_grad
+
+FORMAT = "autoconv.Sequential"
+FORMAT_VERSION = 1
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss or a gradient became NaN or infinite; the weights of the last good step are kept."""
+
+
+class History:
+    """What ``fit`` returns: ``history.history['loss']`` etc., one value per epoch."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.epoch_seconds: list[float] = []
+
+    def append(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
+        self.epoch.append(epoch)
+        self.epoch_seconds.append(seconds)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+
+def _as_input(x: Any) -> np.ndarray:
+    array = np.asarray(x.data if isinstance(x, Tensor) else x)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"model input must be numeric, got dtype {array.dtype}")
+    return array
+
+
+def _batches(n: int, batch_size: int, order: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    index = np.arange(n) if order is None else order
+    for start in range(0, n, batch_size):
+        yield index[start : start + batch_size]
+
+
+class Sequential:
+    """A stack of layers, each feeding the next.
+
+    >>> from autoconv import layers
+    >>> model = Sequential([layers.Dense(4, input_shape=(3,)), layers.Dense(2)])
+    >>> model.count_params()
+    26
+    """
+
+    def __init__(self, layers: Iterable[Layer] | None = None, name: str = "sequential") -> None:
+        self.name = name
+        self.layers: list[Layer] = []
+        self.optimizer: optimizers_module.Optimizer | None = None
+        self.loss: losses_module.Loss | None = None
+        self.metrics: list[str] = []
+        self.device = "cpu"
+        self._output_shape: tuple[int, ...] | None = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # --------------------------------------------------------------- building
+    def add(self, layer: Layer) -> None:
+        """Append a layer; it is built now if the model's input shape is known."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add: expected a Layer, got {type(layer).__name__}")
+        if layer.name is None:
+            taken = {existing.name for existing in self.layers}
+            base, k = layer.default_name, 0
+            layer.name = base
+            while layer.name in taken:
+                k += 1
+                layer.name = f"{base}_{k}"
+        if not self.layers and layer.input_shape is not None:
+            shape: tuple[int, ...] | None = layer.input_shape
+        else:
+            shape = self._output_shape
+        if self.layers and layer.input_shape is not None and shape is not None:
+            if tuple(layer.input_shape) != tuple(shape):
+                raise ValueError(
+                    f"layer {layer.name} declares input_shape {layer.input_shape} but the "
+                    f"layer before it outputs {shape}"
+                )
+        self.layers.append(layer)
+        if shape is not None:
+            layer.build(shape)
+            self._output_shape = layer.output_shape(shape)
+
+    def build(self, input_shape: tuple[int, ...]) -> None:
+        """Build every layer for inputs of ``input_shape`` (no batch axis)."""
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            if not layer.built:
+                layer.build(shape)
+            shape = layer.output_shape(shape)
+        self._output_shape = shape
+
+    @property
+    def built(self) -> bool:
+        return bool(self.layers) and all(layer.built for layer in self.layers)
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        return self.layers[0].input_shape if self.layers else None
+
+    def parameters(self) -> list[Tensor]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def count_params(self) -> int:
+        self._require_built("count_params")
+        return sum(layer.count_params() for layer in self.layers)
+
+    def _require_built(self, what: str) -> None:
+        if not self.built:
+            raise ValueError(
+                f"{what}: the model is not built yet; give the first layer input_shape=... "
+                "or call model.build(input_shape)"
+            )
+
+    def summary(self, print_fn: Callable[[str], None] = print) -> None:
+        """Print each layer's name, type, output shape and parameter count, as Keras does."""
+        self._require_built("summary")
+        labels = [f" {layer.name} ({type(layer).__name__})" for layer in self.layers]
+        widths = (max(29, *(len(label) + 2 for label in labels)), 26, 10)
+        rule = "_" * sum(widths)
+
+        def row(*cells: str) -> str:
+            return "".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+        lines = [f'Model: "{self.name}"', rule, row(" Layer (type)", "Output Shape", "Param #")]
+        lines.append("=" * sum(widths))
+        shape = self.layers[0].input_shape
+        for i, layer in enumerate(self.layers):
+            shape = layer.output_shape(shape)
+            lines.append(row(labels[i], str((None, *shape)), f"{layer.count_params():,}"))
+            lines.append("=" * sum(widths) if i == len(self.layers) - 1 else "")
+        total = self.count_params()
+        lines += [
+            f"Total params: {total:,}",
+            f"Trainable params: {total:,}",
+            "Non-trainable params: 0",
+            rule,
+        ]
+        print_fn("\n".join(lines))
+
+    # ------------------------------------------------------------ running
+    def __call__(self, x: Tensor, training: bool = False) -> Tensor:
+        return self._forward(x, training)[0]
+
+    def _forward(self, x: Tensor, training: bool) -> tuple[Tensor, Tensor | None]:
+        """Outputs, and the logits under a final softmax (for the fused cross-entropy)."""
+        if not self.built:
+            self.build(x.shape[1:])
+        for layer in self.layers[:-1]:
+            x = layer(x, training)
+        last = self.layers[-1]
+        if last.activation != "softmax":
+            return last(x, training), None
+        logits = last(x, training, activate=False)
+        return ops.softmax(logits), logits
+
+    def to(self, device: str) -> Sequential:
+        """Move the weights to ``device``."""
+        check_device(device)
+        self.device = device
+        return self
+
+    def compile(
+        self,
+        optimizer: str | optimizers_module.Optimizer = "rmsprop",
+        loss: str | losses_module.Loss = "categorical_crossentropy",
+        metrics: list[str] | None = None,
+    ) -> None:
+        """Choose the optimizer, the loss and the metrics (only 'accuracy' is known)."""
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = losses_module.get(loss)
+        self.metrics = list(metrics or [])
+        for metric in self.metrics:
+            if metric not in ("accuracy", "acc"):
+                raise ValueError(f"unknown metric {metric!r}; expected 'accuracy'")
+
+    def _check_data(self, x: np.ndarray, y: np.ndarray | None, what: str) -> None:
+        if self.built and tuple(x.shape[1:]) != tuple(self.input_shape):
+            raise ValueError(
+                f"{what}: x has samples of shape {x.shape[1:]} but the model expects "
+                f"{self.input_shape}"
+            )
+        if y is not None and len(y) != len(x):
+            raise ValueError(f"{what}: x has {len(x)} samples but y has {len(y)}")
+        if len(x) == 0:
+            raise ValueError(f"{what}: no samples")
+
+    def compute_loss(
+        self, x: np.ndarray, y: np.ndarray, training: bool = False
+    ) -> tuple[Tensor, int]:
+        """The loss of one batch (a scalar Tensor, ready for ``backward()``) and the number of
+        correct predictions. A final softmax with cross-entropy is computed from its logits."""
+        assert self.loss is not None
+        inputs = Tensor(x.astype(np.float32, copy=False))
+        outputs, logits = self._forward(inputs, training)
+        if logits is not None and isinstance(self.loss, losses_module.CategoricalCrossentropy):
+            if self.loss.from_logits:
+                raise ValueError(
+                    "the model ends in a softmax but the loss has from_logits=True; "
+                    "use one or the other"
+                )
+            target = ops.one_hot(y, logits.shape[-1]) if self.loss.sparse else y
+            loss = ops.softmax_cross_entropy(logits, target)  # stable: never log(0)
+        else:
+            loss = self.loss(y, outputs)
+        predicted = outputs.data.argmax(axis=-1)
+        truth = y if self.loss.sparse else np.asarray(y).argmax(axis=-1)
+        return loss, int((predicted == truth).sum())
+
+    def fit(
+        self,
+        x: Any,
+        y: Any,
+        epochs: int = 1,
+        batch_size: int = 32,
+        shuffle: bool = True,
+        validation_split: float = 0.0,
+        validation_data: tuple[Any, Any] | None = None,
+        verbose: int = 1,
+        callbacks: list[Callable[[int, dict[str, float]], None]] | None = None,
+    ) -> History:
+        """Train for ``epochs`` passes over (x, y) in mini-batches; returns a History.
+
+        ``validation_split`` holds out the last fraction of the data (before shuffling), as
+        Keras does. ``verbose``: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+        Each callback is called as ``callback(epoch, logs)`` after every epoch.
+        """
+        if self.optimizer is None or self.loss is None:
+            raise RuntimeError("fit: call model.compile(optimizer, loss) first")
+        x, y = _as_input(x), np.asarray(y)
+        if not isinstance(epochs, int) or epochs < 0:
+            raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"fit: batch_size must be a positive int, got {batch_size!r}")
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
+        if validation_data is None and validation_split:
+            split = len(x) - int(len(x) * validation_split)
+            x, y, validation_data = x[:split], y[:split], (x[split:], y[split:])
+        self._check_data(x, y, "fit")
+        if not self.built:
+            self.build(x.shape[1:])
+        params = self.parameters()
+        history = History()
+        for epoch in range(epochs):
+            started = time.perf_counter()
+            order = generator().permutation(len(x)) if shuffle else None
+            totals = {"loss": 0.0, "correct": 0, "seen": 0}
+            batches = list(_batches(len(x), batch_size, order))
+            with _progress(verbose, len(batches), f"Epoch {epoch + 1}/{epochs}") as bar:
+                for step, index in enumerate(batches):
+                    self._train_step(x[index], y[index], params, epoch, step, totals)
+                    bar.update(1, _fmt(totals, time.perf_counter() - started, self.metrics))
+            seconds = time.perf_counter() - started
+            logs = {"loss": totals["loss"] / totals["seen"]}
+            if self.metrics:
+                logs["accuracy"] = totals["correct"] / totals["seen"]
+            if validation_data is not None:
+                val = self.evaluate(*validation_data, batch_size=max(batch_size, 256), verbose=0)
+                val = val if isinstance(val, list) else [val]
+                logs["val_loss"] = val[0]
+                if self.metrics:
+                    logs["val_accuracy"] = val[1]
+            history.append(epoch, logs, seconds)
+            if verbose:
+                items = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+                click.echo(f"Epoch {epoch + 1}/{epochs} - {seconds:.1f}s - {items}")
+            for callback in callbacks or []:
+                callback(epoch, logs)
+        return history
+
+    def _train_step(self, xb, yb, params, epoch, step, totals) -> None:
+        assert self.optimizer is not None
+        loss, correct = self.compute_loss(xb, yb, training=True)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise TrainingDivergedError(
+                f"the loss became {value} at epoch {epoch + 1}, batch {step + 1}; training "
+                "stopped and the weights of the last good step were kept (try a smaller "
+                "learning rate, or check the data for NaN)"
+            )
+        self.optimizer.zero_grad(params)
+        loss.backward()
+        for param in params:
+            if param.grad is not None and not np.isfinite(param.grad).all():
+                raise TrainingDivergedError(
+                    f"a gradient became non-finite at epoch {epoch + 1}, batch {step + 1}; "
+                    "training stopped and the weights of the last good step were kept"
+                )
+        self.optimizer.step(params)
+        totals["loss"] += value * len(xb)
+        totals["correct"] += correct
+        totals["seen"] += len(xb)
+
+    def evaluate(
+        self, x: Any, y: Any, batch_size: int = 32, verbose: int = 1
+    ) -> float | list[float]:
+        """Mean loss (and accuracy, if compiled with it) over (x, y): ``[loss, acc]``."""
+        if self.loss is None:
+            raise RuntimeError("evaluate: call model.compile(optimizer, loss) first")
+        x, y = _as_input(x), np.asarray(y)
+        self._check_data(x, y, "evaluate")
+        totals = {"loss": 0.0, "correct": 0, "seen": 0}
+        batches = list(_batches(len(x), batch_size))
+        started = time.perf_counter()
+        with no_grad(), _progress(verbose, len(batches), "Evaluate") as bar:
+            for index in batches:
+                loss, correct = self.compute_loss(x[index], y[index], training=False)
+                totals["loss"] += loss.item() * len(index)
+                totals["correct"] += correct
+                totals["seen"] += len(index)
+                bar.update(1, _fmt(totals, time.perf_counter() - started, self.metrics))
+        mean_loss = totals["loss"] / totals["seen"]
+        if not self.metrics:
+            return mean_loss
+        return [mean_loss, totals["correct"] / totals["seen"]]
+
+    def predict(self, x: Any, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
+        """The model's outputs for x, batch by batch, as one NumPy array."""
+        x = _as_input(x)
+        self._check_data(x, None, "predict")
+        outputs = []
+        with no_grad(), _progress(verbose, math.ceil(len(x) / batch_size), "Predict") as bar:
+            for index in _batches(len(x), batch_size):
+                outputs.append(self(Tensor(x[index].astype(np.float32, copy=False))).data)
+                bar.update(1)
+        return np.concatenate(outputs)
+
+    # ------------------------------------------------------------ save / load
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "name": self.name,
+            "layers": [
+                {"class_name": type(layer).__name__, "config": layer.get_config()}
+                for layer in self.layers
+            ],
+            "compile": None
+            if self.optimizer is None or self.loss is None
+            else {
+                "optimizer": self.optimizer.name,
+                "optimizer_config": self.optimizer.get_config(),
+                "optimizer_iterations": self.optimizer.iterations,
+                "loss": self.loss.name,
+                "loss_config": self.loss.get_config(),
+                "metrics": self.metrics,
+            },
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write architecture, weights and optimizer state to one ``.npz`` file, atomically.
+
+        The file is written next to ``path`` under a temporary name and renamed over it, so a
+        crash mid-save leaves any previous file intact. No pickle is used.
+        """
+        self._require_built("save")
+        path = Path(path)
+        arrays: dict[str, np.ndarray] = {
+            "config": np.frombuffer(json.dumps(self.get_config()).encode(), dtype=np.uint8)
+        }
+        for i, param in enumerate(self.parameters()):
+            arrays[f"param_{i}"] = param.data
+        if self.optimizer is not None:
+            for i, slots in enumerate(self.optimizer.slots):
+                for slot, value in slots.items():
+                    arrays[f"slot_{i}_{slot}"] = value
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def load_model(path: str | os.PathLike) -> Sequential:
+    """Read a model written by :meth:`Sequential.save` (weights, compile settings, optimizer)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"load_model: no such file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+        raise ValueError(
+            f"load_model: {path} is not a readable autoconv model file ({error})"
+        ) from None
+    try:
+        config = json.loads(arrays.pop("config").tobytes().decode())
+        if config.get("format") != FORMAT:
+            raise ValueError("it is not an autoconv Sequential model")
+        if config.get("version") != FORMAT_VERSION:
+            raise ValueError(f"format version {config.get('version')} is not supported")
+        model = Sequential(
+            [layers_module.from_config(c["class_name"], c["config"]) for c in config["layers"]],
+            name=config["name"],
+        )
+        model._require_built("load_model")
+        params = model.parameters()
+        for i, param in enumerate(params):
+            value = arrays.get(f"param_{i}")
+            if value is None or value.shape != param.shape:
+                got = "missing" if value is None else f"shape {value.shape}"
+                raise ValueError(f"weight {i} is {got}, expected shape {param.shape}")
+            param.data = value.astype(param.dtype)
+        if config.get("compile"):
+            c = config["compile"]
+            optimizer = optimizers_module.get(c["optimizer"], **c["optimizer_config"])
+            optimizer.iterations = int(c["optimizer_iterations"])
+            model.compile(
+                optimizer, losses_module.LOSSES[c["loss"]](**c["loss_config"]), c["metrics"]
+            )
+            slots = (
+                [
+                    {n: arrays[f"slot_{i}_{n}"] for n in optimizer.slot_names}
+                    for i in range(len(params))
+                    if f"slot_{i}_{optimizer.slot_names[0]}" in arrays
+                ]
+                if optimizer.slot_names
+                else []
+            )
+            if slots and len(slots) != len(params):
+                raise ValueError("optimizer state is incomplete")
+            optimizer.slots = slots
+    except (KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"load_model: {path} is damaged or not an autoconv model ({error!r})"
+        ) from None
+    except ValueError as error:
+        raise ValueError(f"load_model: {path}: {error}") from None
+    return model
+
+
+class _NoBar:
+    def update(self, n: int, current_item: Any = None) -> None:
+        pass
+
+
+def _progress(verbose: int, length: int, label: str):
+    """click's progress bar for verbose=1, a do-nothing stand-in otherwise."""
+    if verbose != 1:
+        from contextlib import nullcontext
+
+        return nullcontext(_NoBar())
+    return click.progressbar(
+        length=length,
+        label=label,
+        item_show_func=lambda text: text,
+        show_eta=True,
+        width=24,
+    )
+
+
+def _fmt(totals: dict[str, float], seconds: float, metrics: list[str]) -> str:
+    seen = max(totals["seen"], 1)
+    text = f"loss: {totals['loss'] / seen:.4f}"
+    if metrics:
+        text += f" - accuracy: {totals['correct'] / seen:.4f}"
+    return text + f" - {totals['seen'] / max(seconds, 1e-9):,.0f} samples/s"

@@ -1,0 +1,28 @@
+"""The random source behind initializers, dropout and shuffling: one seedable generator."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_generator = np.random.default_rng()
+
+
+def generator() -> np.random.Generator:
+    """The NumPy generator autoconv draws from (reseeded by :func:`set_random_seed`)."""
+    return _generator
+
+
+@numba.njit(cache=True)
+def _seed_numba(seed: int) -> None:
+    np.random.seed(seed)  # noqa: NPY002 - in jitted code this seeds Numba's own generator
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed autoconv's generator, NumPy's global one and Numba's, for reproducible runs."""
+    global _generator
+    if not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"set_random_seed: seed must be a non-negative int, got {seed!r}")
+    _generator = np.random.default_rng(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - users' legacy np.random calls, as Keras
+    _seed_numba(seed % 2**32)

@@ -1,0 +1,175 @@
+"""Dataset loaders: the shipped MNIST, the IDX checks, lookup order, checksums, CIFAR-10.
+
+No test touches the network: files are written by the tests themselves.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+
+import numpy as np
+import pytest
+
+from autoconv.datasets import DatasetFileError, cifar10, fashion_mnist, mnist, store
+from autoconv.datasets.idx import MAGIC_IMAGES, MAGIC_LABELS, load_idx_pair, parse_idx
+
+
+def idx_bytes(array: np.ndarray, magic: int) -> bytes:
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_pair(folder, n_images=5, n_labels=5, label_max=9):
+    folder.mkdir(parents=True, exist_ok=True)
+    images = np.arange(n_images * 4 * 4).reshape(n_images, 4, 4) % 256
+    labels = np.arange(n_labels) % (label_max + 1)
+    (folder / "img.gz").write_bytes(gzip.compress(idx_bytes(images, MAGIC_IMAGES)))
+    (folder / "lbl").write_bytes(idx_bytes(labels, MAGIC_LABELS))
+    return folder / "img.gz", folder / "lbl"
+
+
+def test_shipped_mnist_like_keras():
+    (x_train, y_train), (x_test, y_test) = mnist.load_data(download=False)
+    assert x_train.shape == (60000, 28, 28) and x_train.dtype == np.uint8
+    assert y_train.shape == (60000,) and x_test.shape == (10000, 28, 28)
+    assert list(y_test[:5]) == [7, 2, 1, 0, 4]
+    assert set(np.unique(y_train)) == set(range(10))
+
+
+def test_idx_round_trip(tmp_path):
+    images, labels = load_idx_pair(*write_pair(tmp_path))
+    assert images.shape == (5, 4, 4) and labels.tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("content", "magic", "message"),
+    [
+        (b"\x00\x00", MAGIC_LABELS, "too short"),
+        (idx_bytes(np.zeros(3), MAGIC_LABELS), MAGIC_IMAGES, "wrong magic number 0x00000801"),
+        (idx_bytes(np.zeros((2, 2, 2)), MAGIC_IMAGES)[:-1], MAGIC_IMAGES, "truncated"),
+        (idx_bytes(np.zeros(3), MAGIC_LABELS) + b"x", MAGIC_LABELS, "trailing data"),
+    ],
+)
+def test_bad_idx_content_is_named(content, magic, message):
+    with pytest.raises(DatasetFileError, match=f"myfile: .*{message}"):
+        parse_idx(content, magic, "myfile")
+
+
+def test_count_mismatch_and_label_range(tmp_path):
+    with pytest.raises(DatasetFileError, match=r"holds 5 images but .* holds 4 labels"):
+        load_idx_pair(*write_pair(tmp_path / "a", n_labels=4))
+    with pytest.raises(DatasetFileError, match="label 10 is out of range"):
+        load_idx_pair(*write_pair(tmp_path / "b", n_images=20, n_labels=20, label_max=10))
+
+
+def test_corrupted_gzip_names_the_file(tmp_path):
+    images, labels = write_pair(tmp_path)
+    images.write_bytes(images.read_bytes()[:30])
+    with pytest.raises(DatasetFileError, match=r"img.gz: corrupted or truncated gzip"):
+        load_idx_pair(images, labels)
+
+
+def fake_mnist_dir(folder, n=3):
+    """A folder of MNIST-named files with tiny contents and matching content md5s."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sums = {}
+    for key, remote in mnist.FILES.items():
+        shape = (n, 28, 28) if "images" in key else (n,)
+        magic = MAGIC_IMAGES if "images" in key else MAGIC_LABELS
+        raw = idx_bytes(np.full(shape, 1), magic)
+        (folder / remote.name).write_bytes(gzip.compress(raw))
+        sums[key] = hashlib.md5(raw).hexdigest()
+    return sums
+
+
+def patch_checksums(monkeypatch, module, sums):
+    files = {
+        key: store.RemoteFile(r.name, None, content_md5=sums[key])
+        for key, r in module.FILES.items()
+    }
+    monkeypatch.setattr(module, "FILES", files)
+
+
+def test_lookup_order_data_dir_then_env_then_shipped(tmp_path, monkeypatch):
+    sums = fake_mnist_dir(tmp_path / "explicit")
+    fake_mnist_dir(tmp_path / "env" / "mnist", n=4)
+    patch_checksums(monkeypatch, mnist, sums)
+    monkeypatch.setenv("AUTOCONV_DATA", str(tmp_path / "env"))
+    (x, _), _ = mnist.load_data(data_dir=tmp_path / "explicit")
+    assert len(x) == 3
+    dirs = store.search_dirs("mnist", None)
+    assert dirs[0] == tmp_path / "env" / "mnist"
+    assert dirs[-1] == store.cache_dir() / "mnist"
+
+
+def test_checksum_mismatch_is_refused(tmp_path, monkeypatch):
+    sums = fake_mnist_dir(tmp_path)
+    sums["train_labels"] = "0" * 32
+    patch_checksums(monkeypatch, mnist, sums)
+    with pytest.raises(DatasetFileError, match=r"train-labels-idx1-ubyte\.gz: checksum mismatch"):
+        mnist.load_data(data_dir=tmp_path)
+
+
+def test_missing_file_without_download_says_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(
+        DatasetFileError, match=r"fashion_mnist: train-images-idx3-ubyte\.gz was not found"
+    ):
+        fashion_mnist.load_data(data_dir=tmp_path, download=False)
+
+
+def test_failed_download_says_what_to_fetch_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    remote = store.RemoteFile("x.gz", "http://127.0.0.1:9/x.gz", file_md5="0" * 32)
+    target = tmp_path / "cache" / "autoconv" / "demo" / "x.gz"
+    with pytest.raises(DatasetFileError, match=r"could not download .* put it at .*x.gz"):
+        store.fetch(remote, target)
+    assert list(target.parent.iterdir()) == []
+
+
+def test_download_lands_only_when_verified(tmp_path, monkeypatch):
+    payload = b"hello dataset"
+    good = store.RemoteFile(
+        "f.bin", "file://" + str(tmp_path / "src"), file_md5=hashlib.md5(payload).hexdigest()
+    )
+    (tmp_path / "src").write_bytes(payload)
+    store.fetch(good, tmp_path / "out" / "f.bin")
+    assert (tmp_path / "out" / "f.bin").read_bytes() == payload
+    bad = store.RemoteFile("g.bin", good.url, file_md5="0" * 32)
+    with pytest.raises(DatasetFileError, match="checksum mismatch"):
+        store.fetch(bad, tmp_path / "out" / "g.bin")
+    assert not (tmp_path / "out" / "g.bin").exists()
+
+
+def test_cifar10_binary_archive(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+
+    def batch(n):
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        pixels = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        return np.concatenate([labels[:, None], pixels], axis=1).tobytes(), labels, pixels
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for member in [*cifar10.TRAIN_MEMBERS, *cifar10.TEST_MEMBERS]:
+            data, labels, pixels = batch(2)
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    (tmp_path / cifar10.ARCHIVE.name).write_bytes(buffer.getvalue())
+    monkeypatch.setattr(cifar10, "ARCHIVE", store.RemoteFile(cifar10.ARCHIVE.name, None))
+    (x_train, _), (x_test, y_test) = cifar10.load_data(data_dir=tmp_path)
+    assert x_train.shape == (10, 32, 32, 3) and x_test.shape == (2, 32, 32, 3)
+    # the last batch written is the test batch: red plane first, channels-last after loading
+    np.testing.assert_array_equal(x_test[1, :, :, 0].ravel(), pixels[1, :1024])
+    np.testing.assert_array_equal(y_test, labels)
+
+
+def test_cifar10_bad_archive(tmp_path, monkeypatch):
+    (tmp_path / cifar10.ARCHIVE.name).write_bytes(gzip.compress(b"not a tar"))
+    monkeypatch.setattr(cifar10, "ARCHIVE", store.RemoteFile(cifar10.ARCHIVE.name, None))
+    with pytest.raises(DatasetFileError, match="not a valid CIFAR-10 binary archive"):
+        cifar10.load_data(data_dir=tmp_path)

@@ -1,0 +1,234 @@
+"""Sequential: summary, fit/evaluate/predict, the NaN guard, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+from autoconv import layers, models
+from autoconv.cli import reference_model
+from autoconv.models import TrainingDivergedError
+
+REFERENCE_SUMMARY_ROWS = [
+    ("conv2d (Conv2D)", "(None, 26, 26, 32)", "320"),
+    ("max_pooling2d (MaxPooling2D)", "(None, 13, 13, 32)", "0"),
+    ("conv2d_1 (Conv2D)", "(None, 11, 11, 64)", "18,496"),
+    ("max_pooling2d_1 (MaxPooling2D)", "(None, 5, 5, 64)", "0"),
+    ("conv2d_2 (Conv2D)", "(None, 3, 3, 64)", "36,928"),
+    ("flatten (Flatten)", "(None, 576)", "0"),
+    ("dense (Dense)", "(None, 64)", "36,928"),
+    ("dense_1 (Dense)", "(None, 10)", "650"),
+]
+
+
+def test_reference_model_summary():
+    lines = []
+    reference_model().summary(print_fn=lines.append)
+    text = lines[0]
+    for name, shape, params in REFERENCE_SUMMARY_ROWS:
+        row = next(line for line in text.splitlines() if line.startswith(f" {name}"))
+        assert row.split()[2:] == [*shape.split(), params] or (shape in row and params in row)
+    assert "Total params: 93,322" in text
+    assert reference_model().count_params() == 93322
+
+
+def test_large_model_from_spec_counts_8_459_242_params():
+    model = models.Sequential()
+    model.add(layers.Conv2D(32, (3, 3), activation="relu", input_shape=(150, 150, 1)))
+    model.add(layers.MaxPooling2D((2, 2)))
+    model.add(layers.Conv2D(32, (3, 3), activation="relu"))
+    model.add(layers.MaxPooling2D((2, 2)))
+    model.add(layers.Conv2D(64, (3, 3), activation="relu"))
+    model.add(layers.Conv2D(64, (3, 3), activation="relu"))
+    model.add(layers.MaxPooling2D((2, 2)))
+    model.add(layers.Dropout(0.25))
+    model.add(layers.Flatten())
+    model.add(layers.Dense(512, activation="relu"))
+    model.add(layers.Dropout(0.5))
+    model.add(layers.Dense(10, activation="softmax"))
+    assert model.count_params() == 8_459_242
+    assert model.layers[1].output_shape((148, 148, 32)) == (74, 74, 32)
+    assert model._output_shape == (10,)
+    assert model.layers[8].output_shape((16, 16, 64)) == (16384,)
+
+
+def test_rgb_classifier_from_spec_builds():
+    model = models.Sequential(
+        [
+            layers.Rescaling(1 / 255, input_shape=(32, 40, 3)),
+            layers.Conv2D(16, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(5),
+        ]
+    )
+    model.compile("adam", ac.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"])
+    x = np.random.default_rng(0).integers(0, 255, (6, 32, 40, 3)).astype(np.uint8)
+    history = model.fit(x, np.arange(6) % 5, epochs=1, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert model.predict(x).shape == (6, 5)
+
+
+def blobs(n=600, seed=0):
+    """Three well-separated Gaussian blobs in 2-D, one-hot labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n)
+    centres = np.array([[0, 3], [3, -2], [-3, -2]], dtype=np.float32)
+    x = centres[labels] + rng.standard_normal((n, 2)).astype(np.float32) * 0.5
+    return x, ac.utils.to_categorical(labels, 3)
+
+
+def small_model():
+    return models.Sequential(
+        [layers.Dense(16, "relu", input_shape=(2,)), layers.Dense(3, "softmax")]
+    )
+
+
+def test_fit_learns_and_history_has_every_key():
+    ac.utils.set_random_seed(0)
+    x, y = blobs()
+    model = small_model()
+    model.compile(ac.optimizers.Adam(0.01), "categorical_crossentropy", ["accuracy"])
+    history = model.fit(x, y, epochs=10, batch_size=32, validation_split=0.2, verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    loss, acc = model.evaluate(x, y, verbose=0)
+    assert acc > 0.95 and loss < 0.3
+    probs = model.predict(x[:5])
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_same_seed_same_curve():
+    def run():
+        ac.utils.set_random_seed(42)
+        x, y = blobs()
+        model = small_model()
+        model.compile("rmsprop", "categorical_crossentropy")
+        return model.fit(x, y, epochs=2, batch_size=50, verbose=0).history["loss"]
+
+    assert run() == run()
+
+
+def test_nan_loss_stops_with_epoch_and_batch_and_keeps_weights():
+    x, y = blobs(64)
+    x[40] = np.nan  # lands in the second batch of 32 (no shuffle)
+    model = small_model()
+    model.compile("sgd", "categorical_crossentropy")
+    model.fit(x[:32], y[:32], epochs=1, batch_size=32, shuffle=False, verbose=0)
+    before = [p.data.copy() for p in model.parameters()]
+    with pytest.raises(TrainingDivergedError, match="epoch 1, batch 2"):
+        model.fit(x, y, epochs=1, batch_size=32, shuffle=False, verbose=0)
+    after = [p.data for p in model.parameters()]
+    assert all(np.isfinite(a).all() for a in after)  # nothing NaN got in
+    # the first batch of the failing fit was good and did update
+    assert any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
+
+
+def test_save_and_load_round_trip(tmp_path):
+    ac.utils.set_random_seed(0)
+    x, y = blobs(100)
+    model = small_model()
+    model.compile(
+        ac.optimizers.RMSprop(learning_rate=0.01), "categorical_crossentropy", ["accuracy"]
+    )
+    model.fit(x, y, epochs=1, batch_size=20, verbose=0)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = ac.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert loaded.optimizer.learning_rate == 0.01 and loaded.optimizer.iterations == 5
+    for a, b in zip(model.optimizer.slots, loaded.optimizer.slots, strict=True):
+        np.testing.assert_array_equal(a["velocity"], b["velocity"])
+    assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
+
+
+def test_failed_save_leaves_old_file_intact(tmp_path, monkeypatch):
+    model = small_model()
+    path = tmp_path / "model.npz"
+    model.save(path)
+    original = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(path)
+    assert path.read_bytes() == original
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]  # no temp file left
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda b: b[: len(b) // 2], "not a readable autoconv model"),
+        (lambda b: b"not a zip at all", "not a readable autoconv model"),
+    ],
+)
+def test_damaged_files_fail_clearly(tmp_path, damage, message):
+    path = tmp_path / "model.npz"
+    small_model().save(path)
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(ValueError, match=message):
+        ac.load_model(path)
+
+
+def test_foreign_and_tampered_files(tmp_path):
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, a=np.zeros(3))
+    with pytest.raises(ValueError, match=r"foreign.npz.*damaged or not an autoconv model"):
+        ac.load_model(foreign)
+    tampered = tmp_path / "tampered.npz"
+    small_model().save(tampered)
+    with np.load(tampered) as f:
+        arrays = dict(f)
+    arrays["param_0"] = np.zeros((5, 5), np.float32)
+    np.savez(tampered, **arrays)
+    with pytest.raises(ValueError, match=r"weight 0 is shape \(5, 5\), expected shape \(2, 16\)"):
+        ac.load_model(tampered)
+
+
+def test_clear_errors_for_misuse():
+    model = small_model()
+    with pytest.raises(RuntimeError, match="compile"):
+        model.fit(np.zeros((4, 2)), np.zeros((4, 3)))
+    model.compile()
+    with pytest.raises(ValueError, match=r"samples of shape \(3,\) but the model expects \(2,\)"):
+        model.fit(np.zeros((4, 3)), np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="x has 4 samples but y has 3"):
+        model.fit(np.zeros((4, 2)), np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        model.fit(np.zeros((4, 2)), np.zeros((4, 3)), batch_size=0)
+    with pytest.raises(ValueError, match="unknown loss"):
+        model.compile(loss="hinge")
+    with pytest.raises(NotImplementedError, match="cuda"):
+        model.to("cuda")
+
+
+def test_keras_style_port_of_the_course_script():
+    """`from keras import layers, models` -> `from autoconv import layers, models`."""
+    from autoconv import layers, models
+    from autoconv.utils import to_categorical
+
+    model = models.Sequential()
+    model.add(layers.Conv2D(4, (3, 3), activation="relu", input_shape=(8, 8, 1)))
+    model.add(layers.MaxPooling2D((2, 2)))
+    model.add(layers.Flatten())
+    model.add(layers.Dense(3, activation="softmax"))
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    x = np.random.default_rng(0).random((10, 8, 8, 1)).astype("float32")
+    history = model.fit(x, to_categorical(np.arange(10) % 3), epochs=2, batch_size=4, verbose=0)
+    assert len(history.history["accuracy"]) == 2
+
+
+def test_to_categorical_like_keras():
+    np.testing.assert_array_equal(ac.utils.to_categorical([0, 2]), [[1, 0, 0], [0, 0, 1]])
+    assert ac.utils.to_categorical(np.array([[1], [0]]), 4).shape == (2, 4)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+        ac.utils.to_categorical([3], 3)

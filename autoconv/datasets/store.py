@@ -14,7 +14,6 @@ import shutil
 import tempfile
 import urllib.request
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from autoconv.datasets.idx import DatasetFileError, read_bytes
@@ -35,15 +34,13 @@ class RemoteFile:
 
 
 def shipped_dir() -> Path | None:
-    """The datasets folder shipped with autoconv (installed package, else the checkout)."""
-    try:
-        installed = Path(str(resources.files("autoconv.shipped_datasets")))
-        if installed.is_dir():
-            return installed
-    except (ModuleNotFoundError, TypeError):
-        pass
-    checkout = Path(__file__).resolve().parents[2] / "datasets"
-    return checkout if checkout.is_dir() else None
+    """The datasets folder shipped with autoconv: installed beside the package as
+    ``autoconv/shipped_datasets`` (see pyproject.toml), or the checkout's ``datasets/``."""
+    package = Path(__file__).resolve().parents[1]
+    for folder in (package / "shipped_datasets", package.parent / "datasets"):
+        if folder.is_dir():
+            return folder
+    return None
 
 
 def cache_dir() -> Path:

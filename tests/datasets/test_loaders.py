@@ -173,3 +173,13 @@ def test_cifar10_bad_archive(tmp_path, monkeypatch):
     monkeypatch.setattr(cifar10, "ARCHIVE", store.RemoteFile(cifar10.ARCHIVE.name, None))
     with pytest.raises(DatasetFileError, match="not a valid CIFAR-10 binary archive"):
         cifar10.load_data(data_dir=tmp_path)
+
+
+def test_shipped_copy_is_found_in_an_installed_layout(tmp_path, monkeypatch):
+    """`pip install .` puts datasets/ at autoconv/shipped_datasets: the lookup must see it."""
+    package = tmp_path / "site-packages" / "autoconv"
+    (package / "datasets").mkdir(parents=True)
+    (package / "shipped_datasets" / "mnist").mkdir(parents=True)
+    monkeypatch.setattr(store, "__file__", str(package / "datasets" / "store.py"))
+    assert store.shipped_dir() == package / "shipped_datasets"
+    assert store.search_dirs("mnist", None)[0] == package / "shipped_datasets" / "mnist"

@@ -181,5 +181,6 @@ def test_shipped_copy_is_found_in_an_installed_layout(tmp_path, monkeypatch):
     (package / "datasets").mkdir(parents=True)
     (package / "shipped_datasets" / "mnist").mkdir(parents=True)
     monkeypatch.setattr(store, "__file__", str(package / "datasets" / "store.py"))
+    monkeypatch.delenv("AUTOCONV_DATA", raising=False)
     assert store.shipped_dir() == package / "shipped_datasets"
     assert store.search_dirs("mnist", None)[0] == package / "shipped_datasets" / "mnist"

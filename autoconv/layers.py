@@ -47,6 +47,8 @@ class Layer:
     """Base class: a name, optional weights, a config that rebuilds it."""
 
     default_name: ClassVar[str] = "layer"
+    # activations that call() can apply in its own last pass (passed as activation=...)
+    fused_activations: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, input_shape: Shape | None = None, name: str | None = None) -> None:
         self.name = name
@@ -74,9 +76,12 @@ class Layer:
             x = Tensor(x, dtype=np.float32)
         if not self.built:
             self.build(x.shape[1:])
+        activation = self.activation if activate else "linear"
+        if activation in self.fused_activations:
+            return self.call(x, training, activation=activation)
         out = self.call(x, training)
-        fn = ACTIVATIONS[self.activation]
-        return fn(out) if activate and fn is not None else out
+        fn = ACTIVATIONS[activation]
+        return fn(out) if fn is not None else out
 
     def parameters(self) -> list[Tensor]:
         return list(self.weights.values())
@@ -95,6 +100,7 @@ class Conv2D(Layer):
     """2-D convolution layer: (H, W, Cin) -> (OH, OW, filters), kernel (kh, kw, Cin, filters)."""
 
     default_name = "conv2d"
+    fused_activations = ("relu",)
 
     def __init__(
         self,
@@ -141,10 +147,10 @@ class Conv2D(Layer):
         if self.use_bias:
             self.weights["bias"] = Tensor(np.zeros(self.filters, np.float32), requires_grad=True)
 
-    def call(self, x: Tensor, training: bool) -> Tensor:
+    def call(self, x: Tensor, training: bool, activation: str | None = None) -> Tensor:
         return ops.conv2d(
             x, self.weights["kernel"], self.weights.get("bias"), self.strides, self.padding,
-            self.dilation_rate,
+            self.dilation_rate, activation,
         )  # fmt: skip
 
     def get_config(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from autoconv import layers as layers_module
 from autoconv import losses as losses_module
 from autoconv import ops
 from autoconv import optimizers as optimizers_module
+from autoconv.backends import cpu as cpu_backend
 from autoconv.layers import Layer
 from autoconv.random import generator
 from autoconv.tensor import Tensor, check_device, no_grad
@@ -266,6 +267,7 @@ class Sequential:
         if not self.built:
             self.build(x.shape[1:])
         params = self.parameters()
+        cpu_backend.keep_freed_memory()
         history = History()
         for epoch in range(epochs):
             started = time.perf_counter()

@@ -5,7 +5,7 @@ branch on the device themselves.
 
 The contract (each takes and returns the device's arrays):
     im2col(x, win), col2im(cols, x_shape, win),
-    max_pool_forward(x, win) -> (out, argmax), max_pool_backward(grad_out, argmax, x_shape),
+    max_pool_forward(x, win) -> (out, argmax), max_pool_backward(grad_out, argmax, x_shape, win),
     avg_pool_forward(x, win), avg_pool_backward(grad_out, x_shape, win).
 """
 

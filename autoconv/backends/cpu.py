@@ -12,6 +12,9 @@ images only: no two threads ever add into the same element.
 
 from __future__ import annotations
 
+import ctypes
+import math
+
 import numba
 import numpy as np
 
@@ -24,6 +27,24 @@ if numba.config.THREADING_LAYER == "default":
     numba.config.THREADING_LAYER = "workqueue"
 
 from autoconv.ops.windows import Window
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed buffers of up to 32 MB for reuse instead of returning them to
+    the OS. A training step frees and re-allocates the same large arrays every batch; without
+    this each one comes back as fresh pages whose first touch faults (about 15% of a step of
+    the reference model here). Process-wide and harmless: memory stays at the peak of one step.
+    Returns False where there is no glibc (the tuning is then skipped)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # from <malloc.h>
+        return bool(
+            libc.mallopt(m_mmap_threshold, 32 * 2**20)
+            and libc.mallopt(m_trim_threshold, 256 * 2**20)
+        )
+    except (OSError, AttributeError):
+        return False
+
 
 # All compile options in one place. fastmath stays off: it assumes no NaN, and the NaN guard
 # of training must see them.
@@ -73,6 +94,30 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x):
 
 
 @jit
+def _bias_relu(out, bias, relu):
+    rows, columns = out.shape
+    for r in numba.prange(rows):
+        for c in range(columns):
+            value = out[r, c] + bias[c]
+            out[r, c] = max(value, 0) if relu else value
+
+
+@jit
+def _relu_grad_and_column_sums(grad, out, masked, partial_sums):
+    rows, columns = grad.shape
+    chunks = partial_sums.shape[0]
+    for chunk in numba.prange(chunks):
+        sums = np.zeros(columns, dtype=grad.dtype)  # a local accumulator vectorizes
+        for r in range(chunk * rows // chunks, (chunk + 1) * rows // chunks):
+            grad_row, out_row, masked_row = grad[r], out[r], masked[r]
+            for c in range(columns):
+                value = grad_row[c] if out_row[c] > 0 else grad_row[c] * 0
+                masked_row[c] = value
+                sums[c] += value
+        partial_sums[chunk] = sums
+
+
+@jit
 def _max_pool_forward(x, kh, kw, sh, sw, pt, pl, out, argmax):
     n_images, height, width, channels = x.shape
     _, oh, ow, _ = out.shape
@@ -81,32 +126,53 @@ def _max_pool_forward(x, kh, kw, sh, sw, pt, pl, out, argmax):
         i = row_block - n * oh
         for j in range(ow):
             y0, x0 = i * sh - pt, j * sw - pl
+            y_lo, y_hi = max(y0, 0), min(y0 + kh, height)
+            x_lo, x_hi = max(x0, 0), min(x0 + kw, width)
+            first = (y_lo * width + x_lo) * channels
             for c in range(channels):
-                best = x[n, 0, 0, c]
-                best_at = -1
-                for y in range(max(y0, 0), min(y0 + kh, height)):
-                    for xx in range(max(x0, 0), min(x0 + kw, width)):
+                out[n, i, j, c] = x[n, y_lo, x_lo, c]
+                argmax[n, i, j, c] = first + c
+            # Channels innermost: contiguous loads, one compare per lane. The first maximum in
+            # scan order wins; a NaN wins (and stays), as in np.max, so divergence shows.
+            for y in range(y_lo, y_hi):
+                for xx in range(x_lo, x_hi):
+                    at = (y * width + xx) * channels
+                    for c in range(channels):
                         value = x[n, y, xx, c]
-                        # The first maximum in scan order wins; a NaN wins (and stays), as in
-                        # np.max, so a diverging model shows NaN instead of hiding it.
-                        if best_at < 0 or value > best or (value != value and best == best):
-                            best = value
-                            best_at = y * width + xx
-                out[n, i, j, c] = best
-                argmax[n, i, j, c] = best_at
+                        best = out[n, i, j, c]
+                        if value > best or (value != value and best == best):
+                            out[n, i, j, c] = value
+                            argmax[n, i, j, c] = at + c
 
 
 @jit
-def _max_pool_backward(grad_out, argmax, grad_x):
-    n_images, _, width, channels = grad_x.shape
-    _, oh, ow, _ = grad_out.shape
-    for n in numba.prange(n_images):
-        grad_x[n] = 0
-        for i in range(oh):
-            for j in range(ow):
-                for c in range(channels):
-                    at = argmax[n, i, j, c]
-                    grad_x[n, at // width, at % width, c] += grad_out[n, i, j, c]
+def _max_pool_backward(grad_out, argmax, row_size, sh, pt, overlapping, grad_x):
+    # grad_x is (N, H*W*C): argmax holds flat offsets into one image.
+    n_images, image_size = grad_x.shape
+    oh = grad_out.shape[1]
+    height = image_size // row_size
+    if overlapping:  # windows share cells: one thread per image, so no two add to one cell
+        for n in numba.prange(n_images):
+            grad_x[n] = 0
+            for i in range(oh):
+                _scatter_row(grad_out, argmax, n, i, grad_x)
+        return
+    # Windows of output row i only touch input rows [i*sh - pt, (i+1)*sh - pt): each thread
+    # owns those rows (the first and last blocks also own the uncovered border rows).
+    for row_block in numba.prange(n_images * oh):
+        n = row_block // oh
+        i = row_block - n * oh
+        y_lo = 0 if i == 0 else i * sh - pt
+        y_hi = height if i == oh - 1 else min((i + 1) * sh - pt, height)
+        grad_x[n, y_lo * row_size : y_hi * row_size] = 0
+        _scatter_row(grad_out, argmax, n, i, grad_x)
+
+
+@numba.njit(inline="always")
+def _scatter_row(grad_out, argmax, n, i, grad_x):
+    for j in range(grad_out.shape[2]):
+        for c in range(grad_out.shape[3]):
+            grad_x[n, argmax[n, i, j, c]] += grad_out[n, i, j, c]
 
 
 @jit
@@ -170,8 +236,27 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, ...], win: Window) -> np.ndarra
     return grad_x
 
 
+def bias_relu(out: np.ndarray, bias: np.ndarray | None, relu: bool) -> np.ndarray:
+    """In place on a (rows, C) product: add the per-column bias, then max(., 0) if ``relu``."""
+    if bias is None:
+        bias = np.zeros(out.shape[1], dtype=out.dtype)
+    _bias_relu(out, bias, relu)
+    return out
+
+
+def relu_grad_and_column_sums(grad: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient through a ReLU whose output was ``out`` (rows, C), and its column sums
+    (the bias gradient), in one pass. Each thread sums its own block of rows."""
+    masked = np.empty(grad.shape, dtype=grad.dtype)
+    chunks = max(1, min(numba.get_num_threads(), grad.shape[0]))
+    partial_sums = np.empty((chunks, grad.shape[1]), dtype=grad.dtype)
+    _relu_grad_and_column_sums(np.ascontiguousarray(grad), out, masked, partial_sums)
+    return masked, partial_sums.sum(axis=0)
+
+
 def max_pool_forward(x: np.ndarray, win: Window) -> tuple[np.ndarray, np.ndarray]:
-    """Window maxima (N, OH, OW, C) and where each came from (flat y*W + x, int32)."""
+    """Window maxima (N, OH, OW, C) and where each came from: the flat offset (y*W + x)*C + c
+    within its image, int32."""
     n, _, _, channels = x.shape
     out = np.empty((n, *win.out, channels), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int32)
@@ -181,12 +266,17 @@ def max_pool_forward(x: np.ndarray, win: Window) -> tuple[np.ndarray, np.ndarray
 
 
 def max_pool_backward(
-    grad_out: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, ...]
+    grad_out: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, ...], win: Window
 ) -> np.ndarray:
     """Route each output gradient to the input cell that won its window."""
-    grad_x = np.empty(x_shape, dtype=grad_out.dtype)
-    _max_pool_backward(np.ascontiguousarray(grad_out), argmax, grad_x)
-    return grad_x
+    n, _, width, channels = x_shape
+    grad_x = np.empty((n, math.prod(x_shape[1:])), dtype=grad_out.dtype)
+    overlapping = win.kernel[0] > win.stride[0] or win.kernel[1] > win.stride[1]
+    _max_pool_backward(
+        np.ascontiguousarray(grad_out), argmax, width * channels, win.stride[0], win.pad_top,
+        overlapping, grad_x,
+    )  # fmt: skip
+    return grad_x.reshape(x_shape)
 
 
 def avg_pool_forward(x: np.ndarray, win: Window) -> np.ndarray:

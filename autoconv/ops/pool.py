@@ -44,7 +44,7 @@ def max_pool2d(
     x_shape = x.shape
 
     def backward(g: np.ndarray):
-        return (kernels.max_pool_backward(g, argmax, x_shape),)
+        return (kernels.max_pool_backward(g, argmax, x_shape, win),)
 
     return record(out, (x,), backward, "max_pool2d")
 

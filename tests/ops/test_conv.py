@@ -198,3 +198,23 @@ def test_bad_arguments_are_clear_value_errors(kwargs, message):
     args = {"x": X, "w": W, "b": None} | kwargs
     with pytest.raises(ValueError, match=message):
         ac.conv2d(**args)
+
+
+@pytest.mark.parametrize(("shape", "k", "s", "d", "p"), SWEEP[::7])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_fused_relu_equals_relu_of_conv(shape, k, s, d, p, with_bias, rng):
+    x, w, b = sweep_inputs(shape, k, rng)
+    b = b if with_bias else None
+    fused = ac.conv2d(x, w, b, stride=s, padding=p, dilation=d, activation="relu")
+    plain = ac.relu(ac.conv2d(x, w, b, stride=s, padding=p, dilation=d))
+    np.testing.assert_array_equal(fused.data, plain.data)
+    inputs = [x, w] + ([b] if with_bias else [])
+    assert gradcheck(
+        lambda x, w, *b: ac.conv2d(x, w, *b, stride=s, padding=p, dilation=d, activation="relu"),
+        inputs,
+    )
+
+
+def test_unknown_fused_activation():
+    with pytest.raises(ValueError, match="activation must be None or 'relu', got 'tanh'"):
+        ac.conv2d(X, W, activation="tanh")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -207,6 +208,31 @@ def evaluate(model_path: Path, dataset: str, data_dir: Path | None, limit: int |
 def summary() -> None:
     """Print the summary of the course's reference model."""
     reference_model().summary(print_fn=click.echo)
+
+
+@main.command()
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option("--quick", is_flag=True, help="Fewer rounds: a rough pass in ~10 s.")
+def bench(device: str, as_json: bool, quick: bool) -> None:
+    """Time every hot op, a training step and inference against NumPy (and PyTorch)."""
+    use_device(device)
+    from autoconv.benchmarks import runner
+
+    try:
+        import torch
+
+        torch.set_num_threads(min(torch.get_num_threads(), os.cpu_count() or 1))
+    except ImportError:
+        torch = None
+        if not as_json:
+            click.echo("PyTorch is not installed: its column is skipped (pip install torch).")
+    rows, peak = runner.run(torch, quick=quick)
+    if as_json:
+        report = {"device": device, "peak_gflops": peak, "rows": runner.as_dicts(rows)}
+        click.echo(json.dumps(report, indent=1))
+    else:
+        click.echo(runner.table(rows, peak))
 
 
 @main.command(name="datasets")

@@ -1,0 +1,282 @@
+"""The benchmark cases: every hot op of the reference model at its real shapes (batch 64), a
+whole training step, and inference at batch 1000, each for autoconv, plain NumPy and (when it
+is importable) PyTorch CPU.
+
+A case holds one zero-argument callable per engine; each returns its result as a NumPy array
+in autoconv's layout, so the runner can check every engine against autoconv before timing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+import autoconv as ac
+from autoconv.benchmarks import reference as ref
+
+BATCH = 64
+STEP_FLOPS = 16.376e6  # one training step of the reference model, per sample
+FORWARD_FLOPS = 5.588e6  # its forward pass, per sample
+CONVS = {  # name: (input NHWC, kernel HWIO)
+    "conv1": ((BATCH, 28, 28, 1), (3, 3, 1, 32)),
+    "conv2": ((BATCH, 13, 13, 32), (3, 3, 32, 64)),
+    "conv3": ((BATCH, 5, 5, 64), (3, 3, 64, 64)),
+}
+POOLS = {"pool1": (BATCH, 26, 26, 32), "pool2": (BATCH, 11, 11, 64)}
+
+
+@dataclass
+class Case:
+    """One thing to time: ``engines`` maps 'autoconv', 'numpy', 'torch' to callables."""
+
+    op: str
+    shape: str
+    flops: float | None  # None for memory-bound ops, where GFLOP/s says nothing
+    engines: dict[str, Callable[[], np.ndarray]] = field(default_factory=dict)
+    rtol: float = 1e-3
+    atol: float = 1e-3
+
+
+def _nchw(torch: ModuleType, x: np.ndarray, grad: bool = False) -> Any:
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).requires_grad_(grad)
+
+
+def _nhwc(t: Any) -> np.ndarray:
+    return t.detach().numpy().transpose(0, 2, 3, 1)
+
+
+def _conv_cases(name: str, rng: np.random.Generator, torch: ModuleType | None) -> list[Case]:
+    x_shape, w_shape = CONVS[name]
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = (rng.standard_normal(w_shape) * 0.1).astype(np.float32)
+    b = (rng.standard_normal(w_shape[-1]) * 0.1).astype(np.float32)
+    out_shape = (BATCH, x_shape[1] - 2, x_shape[2] - 2, w_shape[-1])
+    g = rng.standard_normal(out_shape).astype(np.float32)
+    flops = 2.0 * np.prod(out_shape) * np.prod(w_shape[:3])
+    shape = f"{'x'.join(map(str, x_shape))} * {'x'.join(map(str, w_shape))}"
+
+    def autoconv_forward() -> np.ndarray:
+        with ac.no_grad():
+            return ac.conv2d(x, w, b).data
+
+    def autoconv_grad(wrt: str) -> Callable[[], np.ndarray]:
+        xt = ac.Tensor(x, requires_grad=wrt == "x")
+        wt = ac.Tensor(w, requires_grad=wrt == "w")
+        out = ac.conv2d(xt, wt, b)
+        leaf = xt if wrt == "x" else wt
+
+        def run() -> np.ndarray:
+            leaf.grad = None
+            out.backward(g, retain_graph=True)
+            return leaf.grad
+
+        return run
+
+    forward = Case("conv forward", shape, flops, {"autoconv": autoconv_forward})
+    forward.engines["numpy"] = lambda: ref.conv_forward(x, w, b)
+    grad_w = Case("conv grad weights", shape, flops, {"autoconv": autoconv_grad("w")})
+    grad_w.engines["numpy"] = lambda: ref.conv_grad_weights(x, g, w_shape[:2])
+    grad_w.atol = 0.05  # sums over 40k products in float32
+    grad_x = Case("conv grad input", shape, flops, {"autoconv": autoconv_grad("x")})
+    grad_x.engines["numpy"] = lambda: ref.conv_grad_input(g, w, x_shape)
+    cases = [forward, grad_w] + ([grad_x] if x_shape[-1] > 1 else [])  # a first layer needs none
+    if torch is not None:
+        tx, tg = _nchw(torch, x, grad=True), _nchw(torch, g)
+        tw = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1))).requires_grad_()
+        tb = torch.from_numpy(b)
+        tout = torch.nn.functional.conv2d(tx, tw, tb)
+
+        def torch_forward() -> np.ndarray:
+            with torch.no_grad():
+                return _nhwc(torch.nn.functional.conv2d(tx, tw, tb))
+
+        def torch_grad(leaf: Any) -> np.ndarray:
+            (grad,) = torch.autograd.grad(tout, leaf, tg, retain_graph=True)
+            return grad.numpy()
+
+        forward.engines["torch"] = torch_forward
+        grad_w.engines["torch"] = lambda: torch_grad(tw).transpose(2, 3, 1, 0)
+        grad_x.engines["torch"] = lambda: torch_grad(tx).transpose(0, 2, 3, 1)
+    return cases
+
+
+def _pool_cases(name: str, rng: np.random.Generator, torch: ModuleType | None) -> list[Case]:
+    x_shape = POOLS[name]
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    out_shape = (BATCH, x_shape[1] // 2, x_shape[2] // 2, x_shape[3])
+    g = rng.standard_normal(out_shape).astype(np.float32)
+    shape = "x".join(map(str, x_shape))
+    cases = []
+    for kind, op, forward_ref in (
+        ("max", ac.max_pool2d, ref.max_pool_forward),
+        ("avg", ac.avg_pool2d, ref.avg_pool_forward),
+    ):
+        xt = ac.Tensor(x, requires_grad=True)
+        out = op(xt, 2)
+
+        def backward(xt: ac.Tensor = xt, out: ac.Tensor = out) -> np.ndarray:
+            xt.grad = None
+            out.backward(g, retain_graph=True)
+            return xt.grad
+
+        def forward(op: Callable = op) -> np.ndarray:
+            with ac.no_grad():
+                return op(x, 2).data
+
+        fwd = Case(f"{kind} pool forward", shape, None, {"autoconv": forward})
+        fwd.engines["numpy"] = lambda forward_ref=forward_ref: forward_ref(x)
+        bwd = Case(f"{kind} pool backward", shape, None, {"autoconv": backward})
+        if kind == "max":
+            bwd.engines["numpy"] = lambda: ref.max_pool_backward(x, g)
+        else:
+            bwd.engines["numpy"] = lambda: ref.avg_pool_backward(x_shape, g)
+        if torch is not None:
+            torch_op = getattr(torch.nn.functional, f"{kind}_pool2d")
+            tx, tg = _nchw(torch, x, grad=True), _nchw(torch, g)
+            tout = torch_op(tx, 2)
+
+            def torch_forward(torch_op: Callable = torch_op, tx: Any = tx) -> np.ndarray:
+                with torch.no_grad():
+                    return _nhwc(torch_op(tx, 2))
+
+            def torch_backward(tx: Any = tx, tout: Any = tout, tg: Any = tg) -> np.ndarray:
+                (grad,) = torch.autograd.grad(tout, tx, tg, retain_graph=True)
+                return grad.numpy().transpose(0, 2, 3, 1)
+
+            fwd.engines["torch"] = torch_forward
+            bwd.engines["torch"] = torch_backward
+        cases += [fwd, bwd]
+    return cases
+
+
+def _dense_case(rng: np.random.Generator, torch: ModuleType | None) -> Case:
+    x = rng.standard_normal((BATCH, 576)).astype(np.float32)
+    w = (rng.standard_normal((576, 64)) * 0.05).astype(np.float32)
+    g = rng.standard_normal((BATCH, 64)).astype(np.float32)
+    wt = ac.Tensor(w, requires_grad=True)
+    xt = ac.Tensor(x, requires_grad=True)
+
+    def autoconv_run() -> np.ndarray:
+        xt.grad = wt.grad = None
+        out = xt @ wt
+        out.backward(g)
+        return np.concatenate([out.data.ravel(), xt.grad.ravel(), wt.grad.ravel()])
+
+    case = Case("dense matmul fwd+bwd", "64x576 @ 576x64", 3 * 2.0 * BATCH * 576 * 64)
+    case.engines["autoconv"] = autoconv_run
+    case.engines["numpy"] = lambda: np.concatenate(
+        [(x @ w).ravel(), (g @ w.T).ravel(), (x.T @ g).ravel()]
+    )
+    if torch is not None:
+        tx = torch.from_numpy(x).requires_grad_()
+        tw = torch.from_numpy(w).requires_grad_()
+
+        def torch_run() -> np.ndarray:
+            tx.grad = tw.grad = None
+            out = tx @ tw
+            out.backward(torch.from_numpy(g))
+            parts = [out.detach().numpy(), tx.grad.numpy(), tw.grad.numpy()]
+            return np.concatenate([p.ravel() for p in parts])
+
+        case.engines["torch"] = torch_run
+    return case
+
+
+def _torch_reference_model(torch: ModuleType, weights: list[np.ndarray]) -> Any:
+    """The course's model in PyTorch, NCHW as users write it, with autoconv's weights."""
+    nn = torch.nn
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3), nn.ReLU(),
+        nn.Flatten(), nn.Linear(576, 64), nn.ReLU(), nn.Linear(64, 10),
+    ).to(torch.float32)  # fmt: skip
+    k1, b1, k2, b2, k3, b3, d1, c1, d2, c2 = weights
+    layout = {  # torch keeps conv kernels OIHW, dense kernels (out, in), flattens C-first
+        0: (k1.transpose(3, 2, 0, 1), b1),
+        3: (k2.transpose(3, 2, 0, 1), b2),
+        6: (k3.transpose(3, 2, 0, 1), b3),
+        9: (d1.reshape(3, 3, 64, 64).transpose(3, 2, 0, 1).reshape(64, 576), c1),
+        11: (d2.T, c2),
+    }
+    with torch.no_grad():
+        for index, (kernel, bias) in layout.items():
+            model[index].weight.copy_(torch.from_numpy(np.ascontiguousarray(kernel)))
+            model[index].bias.copy_(torch.from_numpy(bias))
+    return model
+
+
+def _model_cases(rng: np.random.Generator, torch: ModuleType | None) -> list[Case]:
+    from autoconv.cli import reference_model
+
+    ac.utils.set_random_seed(0)
+    x = rng.random((1000, 28, 28, 1)).astype(np.float32)
+    y = ac.utils.to_categorical(rng.integers(0, 10, 1000), 10)
+    xb, yb = x[:BATCH], y[:BATCH]
+
+    def fresh() -> ac.Sequential:
+        model = reference_model()
+        model.compile("rmsprop", "categorical_crossentropy")
+        for param, value in zip(model.parameters(), weights, strict=True):
+            param.data = value.copy()
+        return model
+
+    weights = [p.data.copy() for p in reference_model().parameters()]
+    trained, inferring = fresh(), fresh()
+    params = trained.parameters()
+    numpy_model = ref.ReferenceModel(weights)
+
+    def autoconv_step() -> np.ndarray:
+        loss, _ = trained.compute_loss(xb, yb, training=True)
+        trained.optimizer.zero_grad(params)
+        loss.backward()
+        trained.optimizer.step(params)
+        return np.array([loss.item()])
+
+    step = Case("train step (fwd+bwd+rmsprop)", "reference model, batch 64", STEP_FLOPS * BATCH)
+    step.engines["autoconv"] = autoconv_step
+    step.engines["numpy"] = lambda: np.array([numpy_model.step(xb, yb)])
+    step.rtol, step.atol = 1e-4, 1e-5  # the first call of each starts from the same weights
+    infer = Case("inference", "reference model, batch 1000", FORWARD_FLOPS * len(x))
+    infer.engines["autoconv"] = lambda: inferring.predict(x, batch_size=1000)
+    infer.engines["numpy"] = lambda: ref.ReferenceModel(weights).predict(x)
+    infer.atol = 1e-5
+    if torch is not None:
+        torch_model = _torch_reference_model(torch, weights)  # trained by the step case
+        torch_inferring = _torch_reference_model(torch, weights)
+        optimizer = torch.optim.RMSprop(torch_model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+        tx, ty = _nchw(torch, xb), torch.from_numpy(yb.argmax(axis=1))
+        t_all = _nchw(torch, x)
+        # RMSprop's eps: torch adds it outside the sqrt, Keras inside; one step barely differs.
+
+        def torch_step() -> np.ndarray:
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(torch_model(tx), ty)
+            loss.backward()
+            optimizer.step()
+            return np.array([loss.item()])
+
+        def torch_infer() -> np.ndarray:
+            with torch.no_grad():
+                return torch.softmax(torch_inferring(t_all), dim=1).numpy()
+
+        step.engines["torch"] = torch_step
+        infer.engines["torch"] = torch_infer
+    return [step, infer]
+
+
+def cpu_cases(torch: ModuleType | None = None, seed: int = 0) -> list[Case]:
+    """Every case, with PyTorch engines when ``torch`` is given."""
+    rng = np.random.default_rng(seed)
+    cases: list[Case] = []
+    for name in CONVS:
+        cases += _conv_cases(name, rng, torch)
+    for name in POOLS:
+        cases += _pool_cases(name, rng, torch)
+    cases.append(_dense_case(rng, torch))
+    cases += _model_cases(rng, torch)
+    return cases

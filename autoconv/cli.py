@@ -18,6 +18,15 @@ from autoconv.models import Sequential, TrainingDivergedError
 from autoconv.optimizers import OPTIMIZERS
 from autoconv.tensor import DEVICES, check_device
 
+EXAMPLE_IMAGE = [
+    [3, 3, 2, 1, 0],
+    [0, 0, 1, 3, 1],
+    [3, 1, 2, 2, 3],
+    [2, 0, 0, 2, 2],
+    [2, 0, 0, 0, 1],
+]
+EXAMPLE_KERNEL = [[0, 1, 2], [2, 2, 0], [0, 1, 2]]
+EXAMPLE_POOL_IMAGE = [[2, 3, 4, 0], [1, 5, 3, 2], [0, 4, 2, 3], [1, 0, 6, 1]]
 INPUT_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 
 
@@ -58,6 +67,26 @@ def use_device(device: str) -> None:
     try:
         check_device(device)
     except (NotImplementedError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+def picture(draw: Any, path: Path | None) -> None:
+    """Draw a figure with autoconv.viz into ``path``; a missing matplotlib is one clear line.
+    With ``draw`` None, only check that pictures can be drawn."""
+    from autoconv import viz
+
+    try:
+        viz._pyplot()
+        if draw is not None:
+            viz.save(draw(viz), path)
+    except viz.MissingDependencyError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def load_saved_model(path: Path) -> Sequential:
+    try:
+        return models.load_model(path)
+    except ValueError as error:
         raise click.ClickException(str(error)) from None
 
 
@@ -107,6 +136,13 @@ def main() -> None:
     help="Write the trained model to this .npz file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Draw loss and accuracy per epoch into this PNG (needs autoconv[viz]).",
+)
 def train(
     dataset: str,
     device: str,
@@ -120,9 +156,12 @@ def train(
     data_dir: Path | None,
     save_path: Path | None,
     as_json: bool,
+    plot_path: Path | None,
 ) -> None:
     """Train the course's convnet on DATASET and report accuracy and throughput."""  # fmt: skip
     use_device(device)
+    if plot_path is not None:
+        picture(None, None)  # fail now, not after training, if matplotlib is missing
     if seed is not None:
         utils.set_random_seed(seed)
     (x_train, y_train), (x_test, y_test) = load(dataset, data_dir, limit)
@@ -170,6 +209,9 @@ def train(
     if save_path is not None:
         model.save(save_path)
         result["saved"] = str(save_path)
+    if plot_path is not None:
+        picture(lambda viz: viz.curves_figure(history), plot_path)
+        result["plot"] = str(plot_path)
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -180,6 +222,8 @@ def train(
     click.echo(f"Compile/warm-up: {compile_seconds:.1f} s (before the first epoch)")
     if save_path is not None:
         click.echo(f"Saved the model to {save_path}")
+    if plot_path is not None:
+        click.echo(f"Drew the training curves in {plot_path}")
 
 
 @main.command()
@@ -189,10 +233,7 @@ def train(
 @click.option("--limit", type=click.IntRange(min=1), default=None)
 def evaluate(model_path: Path, dataset: str, data_dir: Path | None, limit: int | None) -> None:
     """Evaluate a saved model on DATASET's test split."""
-    try:
-        model = models.load_model(model_path)
-    except ValueError as error:
-        raise click.ClickException(str(error)) from None
+    model = load_saved_model(model_path)
     if model.loss is None:
         model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
     _, (x_test, y_test) = load(dataset, data_dir, limit)
@@ -245,3 +286,122 @@ def datasets_command() -> None:
         except DatasetFileError as error:
             status = f"not available: {error}"
         click.echo(f"{name:14s} {status}")
+
+
+@main.group()
+def explain() -> None:
+    """Work a convolution or a pooling out by hand, with the engine's own numbers."""
+
+
+def _explained(fn: Any, *args: Any, **kwargs: Any) -> None:
+    try:
+        click.echo(fn(*args, **kwargs))
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _padding(text: str) -> str | int:
+    return int(text) if text.isdigit() else text
+
+
+@explain.command(name="conv")
+@click.option(
+    "--image",
+    default=json.dumps(EXAMPLE_IMAGE),
+    show_default=True,
+    help="A matrix like [[1,2],[3,4]].",
+)
+@click.option(
+    "--kernel",
+    default=json.dumps(EXAMPLE_KERNEL),
+    show_default=True,
+    help="A matrix, or one of: sharpen, blur, edge, sobel-top, sobel-left.",
+)
+@click.option("--padding", default="valid", show_default=True, help="valid, same or an int.")
+@click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--dilation", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--at", default=None, help="Output position ROW,COL to write out (default 0,0).")
+def explain_conv(
+    image: str, kernel: str, padding: str, stride: int, dilation: int, at: str | None
+) -> None:
+    """Convolve a small image: padded input, output size, output, one sum written out."""
+    from autoconv import explain as ex
+
+    try:
+        matrix, weights = ex.parse_matrix(image, "image"), ex.parse_matrix(kernel, "kernel")
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    _explained(ex.explain_conv, matrix, weights, _padding(padding), stride, dilation, at)
+
+
+@explain.command(name="pool")
+@click.option("--image", default=json.dumps(EXAMPLE_POOL_IMAGE), show_default=True)
+@click.option("--mode", type=click.Choice(["max", "avg"]), default="max", show_default=True)
+@click.option("--pool-size", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--strides", type=click.IntRange(min=1), default=None, help="Default: the pool size.")
+@click.option("--padding", type=click.Choice(["valid", "same"]), default="valid", show_default=True)
+@click.option("--at", default=None, help="Output position ROW,COL to write out (default 0,0).")
+def explain_pool(
+    image: str, mode: str, pool_size: int, strides: int | None, padding: str, at: str | None
+) -> None:
+    """Pool a small image: output size, output, one window written out."""
+    from autoconv import explain as ex
+
+    try:
+        matrix = ex.parse_matrix(image, "image")
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    _explained(ex.explain_pool, matrix, pool_size, strides, padding, mode, at)
+
+
+@main.group()
+def show() -> None:
+    """Draw what a saved model learned and sees (needs autoconv[viz])."""
+
+
+@show.command(name="filters")
+@click.argument("model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("filters.png"),
+    show_default=True,
+)
+def show_filters(model_path: Path, out_path: Path) -> None:
+    """The first conv layer's kernels as a grid of small images."""
+    model = load_saved_model(model_path)
+    try:
+        picture(lambda viz: viz.filters_figure(model), out_path)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Drew {out_path}")
+
+
+@show.command(name="activations")
+@click.argument("model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dataset", type=click.Choice(sorted(DATASETS)), default="mnist", show_default=True)
+@click.option(
+    "--index", type=click.IntRange(min=0), default=0, show_default=True, help="Which test image."
+)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("maps.png"),
+    show_default=True,
+)
+def show_activations(
+    model_path: Path, dataset: str, index: int, data_dir: Path | None, out_path: Path
+) -> None:
+    """A test image and every conv/pool layer's feature maps for it."""
+    model = load_saved_model(model_path)
+    _, (x_test, y_test) = load(dataset, data_dir, None)
+    if index >= len(x_test):
+        raise click.UsageError(f"--index {index} is past the {len(x_test)} test images")
+    try:
+        picture(lambda viz: viz.activations_figure(model, x_test[index]), out_path)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Drew {out_path} (test image {index}, label {int(y_test[index].argmax())})")

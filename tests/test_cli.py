@@ -102,3 +102,18 @@ def test_datasets_lists_verified_mnist(run, tmp_path, monkeypatch):
     assert result.exit_code == 0
     assert "mnist          available (verified)" in result.output
     assert "cifar10        not available" in result.output
+
+
+def test_every_package_is_installed():
+    """pyproject.toml lists packages explicitly: a new one must be added there too."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    on_disk = {
+        ".".join(p.parent.relative_to(root).parts) for p in (root / "autoconv").rglob("__init__.py")
+    }
+    assert on_disk <= listed

@@ -55,6 +55,8 @@ class Window:
     pad_top: int
     pad_left: int
     out: tuple[int, int]
+    pad_bottom: int = 0
+    pad_right: int = 0
 
 
 def window(
@@ -91,4 +93,4 @@ def window(
             f"{op}: the output would be empty: input {image[0]}x{image[1]}, kernel "
             f"{kernel[0]}x{kernel[1]}, dilation {dilation}, padding {padding!r}, stride {stride}"
         )
-    return Window(kernel, stride, dilation, pads[0][0], pads[1][0], out)
+    return Window(kernel, stride, dilation, pads[0][0], pads[1][0], out, pads[0][1], pads[1][1])

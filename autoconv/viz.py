@@ -1,0 +1,125 @@
+"""Pictures of what a convnet learned and sees: first-layer filters, feature maps, curves.
+
+``filters`` and ``activations`` return NumPy arrays (no plotting library needed); the
+``*_figure`` functions draw them with matplotlib, the optional ``viz`` extra
+(``pip install "autoconv[viz]"``), and return a Figure a notebook displays.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autoconv import layers
+from autoconv.models import History, Sequential
+from autoconv.tensor import Tensor, no_grad
+
+
+class MissingDependencyError(ImportError):
+    """An optional dependency (matplotlib, for pictures) is not installed."""
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files, not windows: works with no display
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MissingDependencyError(
+            'pictures need matplotlib: pip install "autoconv[viz]"'
+        ) from None
+    return plt
+
+
+def filters(model: Sequential) -> np.ndarray:
+    """The first Conv2D layer's kernels as (filters, kh, kw, in_channels)."""
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            return layer.weights["kernel"].data.transpose(3, 0, 1, 2).copy()
+    raise ValueError("the model has no Conv2D layer, so it has no filters to show")
+
+
+def activations(model: Sequential, x: Any) -> list[tuple[str, np.ndarray]]:
+    """(layer label, feature maps (H, W, C)) for each conv and pooling layer, for one image x
+    of the model's input shape (H, W, C)."""
+    image = np.asarray(x, dtype=np.float32)
+    if not model.built or image.shape != tuple(model.input_shape):
+        raise ValueError(f"x must be one image of shape {model.input_shape}, got {image.shape}")
+    maps = []
+    h = Tensor(image[None])
+    with no_grad():
+        for layer in model.layers:
+            h = layer(h)
+            if isinstance(layer, layers.Conv2D | layers.MaxPooling2D | layers.AveragePooling2D):
+                label = f"{layer.name} ({type(layer).__name__}) {h.shape[1:]}"
+                maps.append((label, h.data[0].copy()))
+    return maps
+
+
+def _tile(images: np.ndarray, ax: Any, title: str, cmap: str = "gray") -> None:
+    """Draw (n, h, w) images as a near-square grid in one axes, each scaled on its own."""
+    n, h, w = images.shape
+    columns = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    canvas = np.full((rows * (h + 1) - 1, columns * (w + 1) - 1), np.nan)
+    for k, img in enumerate(images):
+        low, high = float(img.min()), float(img.max())
+        scaled = (img - low) / (high - low) if high > low else np.zeros_like(img)
+        r, c = divmod(k, columns)
+        canvas[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = scaled
+    ax.imshow(canvas, cmap=cmap, interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+
+
+def filters_figure(model: Sequential) -> Any:
+    """The first conv layer's filters as a grid of small images (the first input channel)."""
+    plt = _pyplot()
+    kernels = filters(model)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    _tile(kernels[..., 0], ax, f"{kernels.shape[0]} filters, {kernels.shape[1]}x{kernels.shape[2]}")
+    fig.tight_layout()
+    return fig
+
+
+def activations_figure(model: Sequential, x: Any) -> Any:
+    """The input image, then each conv/pool layer's feature maps, labelled with name and shape."""
+    plt = _pyplot()
+    maps = activations(model, x)
+    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(3.2 * (len(maps) + 1), 3.6))
+    image = np.asarray(x, dtype=np.float32)
+    _tile(image.transpose(2, 0, 1)[:1], axes[0], f"input {image.shape}")
+    for ax, (label, fmap) in zip(axes[1:], maps, strict=True):
+        _tile(fmap.transpose(2, 0, 1), ax, label, cmap="viridis")
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(history: History) -> Any:
+    """Loss and accuracy per epoch, training and (when present) validation."""
+    plt = _pyplot()
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.6))
+    epochs = [e + 1 for e in history.epoch]
+    for key, ax in (("loss", loss_ax), ("accuracy", acc_ax)):
+        for prefix, style in (("", "o-"), ("val_", "s--")):
+            if prefix + key in history.history:
+                ax.plot(epochs, history.history[prefix + key], style, label=prefix + key)
+        ax.set_xlabel("epoch")
+        ax.set_xticks(epochs)
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: Any, path: str | Path) -> Path:
+    """Write a figure to a PNG file (dpi 100) and close it."""
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+    return path

@@ -17,12 +17,12 @@ def main(paths: list[str]) -> dict:
     runs = [json.load(open(path)) for path in paths]
     rows = []
     for index, row in enumerate(runs[0]["rows"]):
-        values = [run["rows"][index]["ratio_numpy"] for run in runs]
+        values = [run["rows"][index]["best_ratio_numpy"] for run in runs]
         rows.append(
             {
                 "op": row["op"],
                 "shape": row["shape"],
-                "ratio_numpy": statistics.median(values),
+                "best_ratio_numpy": statistics.median(values),
                 "spread_max_over_min": max(values) / min(values),
             }
         )

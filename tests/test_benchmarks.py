@@ -50,7 +50,7 @@ def test_table_has_ratios_and_peak():
 
 
 def report(ratios):
-    return {"rows": [{"op": op, "shape": "s", "ratio_numpy": r} for op, r in ratios.items()]}
+    return {"rows": [{"op": op, "shape": "s", "best_ratio_numpy": r} for op, r in ratios.items()]}
 
 
 BASE = {f"op{i}": 0.5 for i in range(10)}
@@ -60,7 +60,7 @@ BASE = {f"op{i}": 0.5 for i in range(10)}
     ("changes", "code"),
     [
         ({}, 0),  # same as the baseline
-        ({"op0": 3.0}, 0),  # one op 3x slower: within single-op noise
+        ({"op0": 2.5}, 0),  # one op 2.5x slower: tolerated, the geometric mean barely moves
         ({"op0": 6.0}, 1),  # one op 6x slower: a cliff
         ({f"op{i}": 1.8 for i in range(10)}, 1),  # everything 1.8x slower
         ({"op0": None}, 1),  # an op disappeared

@@ -186,32 +186,51 @@ def _avg_pool_forward(x, kh, kw, sh, sw, pt, pl, out):
             y0, x0 = i * sh - pt, j * sw - pl
             y_lo, y_hi = max(y0, 0), min(y0 + kh, height)
             x_lo, x_hi = max(x0, 0), min(x0 + kw, width)
-            count = (y_hi - y_lo) * (x_hi - x_lo)
+            scale = 1.0 / ((y_hi - y_lo) * (x_hi - x_lo))
+            cell = out[n, i, j]
+            cell[:] = 0
+            for y in range(y_lo, y_hi):  # channels innermost: contiguous, vectorized adds
+                for xx in range(x_lo, x_hi):
+                    pixel = x[n, y, xx]
+                    for c in range(channels):
+                        cell[c] += pixel[c]
             for c in range(channels):
-                total = x[n, y_lo, x_lo, c] * 0
-                for y in range(y_lo, y_hi):
-                    for xx in range(x_lo, x_hi):
-                        total += x[n, y, xx, c]
-                out[n, i, j, c] = total / count
+                cell[c] *= scale
 
 
 @jit
-def _avg_pool_backward(grad_out, kh, kw, sh, sw, pt, pl, grad_x):
-    n_images, height, width, channels = grad_x.shape
-    _, oh, ow, _ = grad_out.shape
-    for n in numba.prange(n_images):
-        grad_x[n] = 0
-        for i in range(oh):
-            for j in range(ow):
-                y0, x0 = i * sh - pt, j * sw - pl
-                y_lo, y_hi = max(y0, 0), min(y0 + kh, height)
-                x_lo, x_hi = max(x0, 0), min(x0 + kw, width)
-                count = (y_hi - y_lo) * (x_hi - x_lo)
+def _avg_pool_backward(grad_out, kh, kw, sh, sw, pt, pl, overlapping, grad_x):
+    n_images, height = grad_x.shape[:2]
+    oh = grad_out.shape[1]
+    if overlapping:  # windows share cells: one thread per image, so no two add to one cell
+        for n in numba.prange(n_images):
+            grad_x[n] = 0
+            for i in range(oh):
+                _spread_row(grad_out, kh, kw, sh, sw, pt, pl, n, i, grad_x)
+        return
+    for row_block in numba.prange(n_images * oh):  # each thread owns its rows, as for max
+        n = row_block // oh
+        i = row_block - n * oh
+        y_lo = 0 if i == 0 else i * sh - pt
+        y_hi = height if i == oh - 1 else min((i + 1) * sh - pt, height)
+        grad_x[n, y_lo:y_hi] = 0
+        _spread_row(grad_out, kh, kw, sh, sw, pt, pl, n, i, grad_x)
+
+
+@numba.njit(inline="always")
+def _spread_row(grad_out, kh, kw, sh, sw, pt, pl, n, i, grad_x):
+    height, width, channels = grad_x.shape[1:]
+    for j in range(grad_out.shape[2]):
+        y0, x0 = i * sh - pt, j * sw - pl
+        y_lo, y_hi = max(y0, 0), min(y0 + kh, height)
+        x_lo, x_hi = max(x0, 0), min(x0 + kw, width)
+        scale = 1.0 / ((y_hi - y_lo) * (x_hi - x_lo))
+        g = grad_out[n, i, j]
+        for y in range(y_lo, y_hi):
+            for xx in range(x_lo, x_hi):
+                pixel = grad_x[n, y, xx]
                 for c in range(channels):
-                    share = grad_out[n, i, j, c] / count
-                    for y in range(y_lo, y_hi):
-                        for xx in range(x_lo, x_hi):
-                            grad_x[n, y, xx, c] += share
+                    pixel[c] += g[c] * scale
 
 
 # ------------------------------------------------------------------------------ wrappers
@@ -292,5 +311,6 @@ def avg_pool_backward(grad_out: np.ndarray, x_shape: tuple[int, ...], win: Windo
     """Spread each output gradient evenly over the cells its window averaged."""
     grad_x = np.empty(x_shape, dtype=grad_out.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = _geometry(win)
-    _avg_pool_backward(np.ascontiguousarray(grad_out), kh, kw, sh, sw, pt, pl, grad_x)
+    overlapping = kh > sh or kw > sw
+    _avg_pool_backward(np.ascontiguousarray(grad_out), kh, kw, sh, sw, pt, pl, overlapping, grad_x)
     return grad_x

@@ -11,6 +11,7 @@ from types import ModuleType
 
 import numpy as np
 
+from autoconv.backends import cpu as cpu_backend
 from autoconv.benchmarks.cases import Case, cpu_cases
 
 ENGINES = ("autoconv", "numpy", "torch")
@@ -25,20 +26,21 @@ class Row:
     op: str
     shape: str
     ms: dict[str, float]  # median milliseconds per engine that ran
+    best_ms: dict[str, float]  # fastest round: steadier under noise, used by the CI check
     gflops: float | None  # autoconv's GFLOP/s
     peak_percent: float | None  # of the matmul peak measured in the same run
 
-    def ratio(self, engine: str) -> float | None:
-        """autoconv's time over ``engine``'s (below 1: autoconv is faster)."""
-        if engine not in self.ms or "autoconv" not in self.ms:
+    def ratio(self, engine: str, best: bool = False) -> float | None:
+        """autoconv's time over ``engine``'s (below 1: autoconv is faster), of the medians or
+        of the fastest rounds."""
+        times = self.best_ms if best else self.ms
+        if engine not in times or "autoconv" not in times:
             return None
-        return self.ms["autoconv"] / self.ms[engine]
+        return times["autoconv"] / times[engine]
 
 
-def median_seconds(
-    fn: Callable[[], object], warmup: int, min_rounds: int, min_time: float
-) -> float:
-    """Median wall time of ``fn`` after ``warmup`` untimed calls."""
+def timings(fn: Callable[[], object], warmup: int, min_rounds: int, min_time: float) -> list[float]:
+    """Wall times of ``fn`` (seconds) after ``warmup`` untimed calls."""
     for _ in range(warmup):
         fn()
     times: list[float] = []
@@ -49,7 +51,7 @@ def median_seconds(
         times.append(time.perf_counter() - t0)
         if len(times) >= 1000:
             break
-    return float(np.median(times))
+    return times
 
 
 def matmul_peak_gflops(size: int = 2048, quick: bool = False) -> float:
@@ -58,7 +60,7 @@ def matmul_peak_gflops(size: int = 2048, quick: bool = False) -> float:
     a = rng.standard_normal((size, size)).astype(np.float32)
     b = rng.standard_normal((size, size)).astype(np.float32)
     out = np.empty_like(a)
-    seconds = median_seconds(lambda: np.matmul(a, b, out=out), 1, 3 if quick else 7, 0.0)
+    seconds = min(timings(lambda: np.matmul(a, b, out=out), 1, 3 if quick else 7, 0.0))
     return 2.0 * size**3 / seconds / 1e9
 
 
@@ -77,24 +79,28 @@ def run_case(case: Case, quick: bool, peak: float | None) -> Row:
     for engine, fn in case.engines.items():
         if engine != "autoconv":
             check(case, engine, fn(), expected)
-    rounds, min_time = (3, 0.05) if quick else (10, 0.3)
-    ms = {
-        engine: 1e3 * median_seconds(fn, 2, rounds, min_time) for engine, fn in case.engines.items()
-    }
+    rounds, min_time = (5, 0.1) if quick else (10, 0.3)
+    times = {engine: timings(fn, 2, rounds, min_time) for engine, fn in case.engines.items()}
+    ms = {engine: 1e3 * float(np.median(t)) for engine, t in times.items()}
+    best_ms = {engine: 1e3 * min(t) for engine, t in times.items()}
     gflops = case.flops / (ms["autoconv"] / 1e3) / 1e9 if case.flops else None
     percent = 100 * gflops / peak if gflops is not None and peak else None
-    return Row(case.op, case.shape, ms, gflops, percent)
+    return Row(case.op, case.shape, ms, best_ms, gflops, percent)
 
 
 def run(torch: ModuleType | None, quick: bool = False) -> tuple[list[Row], float]:
-    """All rows, and the matmul peak they are related to."""
+    """All rows, and the matmul peak they are related to. glibc is asked to keep freed buffers,
+    as ``fit`` does, so every engine is timed the way training runs."""
+    cpu_backend.keep_freed_memory()
     peak = matmul_peak_gflops(quick=quick)
     return [run_case(case, quick, peak) for case in cpu_cases(torch)], peak
 
 
 def as_dicts(rows: list[Row]) -> list[dict]:
     return [
-        asdict(row) | {f"ratio_{e}": row.ratio(e) for e in ENGINES if e != "autoconv"}
+        asdict(row)
+        | {f"ratio_{e}": row.ratio(e) for e in ENGINES if e != "autoconv"}
+        | {f"best_ratio_{e}": row.ratio(e, best=True) for e in ENGINES if e != "autoconv"}
         for row in rows
     ]
 

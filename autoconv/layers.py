@@ -166,7 +166,7 @@ class Conv2D(Layer):
 
 
 class _Pooling2D(Layer):
-    pool = staticmethod(ops.max_pool2d)
+    pool: ClassVar[Any]  # the op, set by each subclass
 
     def __init__(
         self,

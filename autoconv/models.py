@@ -9,6 +9,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -470,8 +471,6 @@ class _NoBar:
 def _progress(verbose: int, length: int, label: str):
     """click's progress bar for verbose=1, a do-nothing stand-in otherwise."""
     if verbose != 1:
-        from contextlib import nullcontext
-
         return nullcontext(_NoBar())
     return click.progressbar(
         length=length,

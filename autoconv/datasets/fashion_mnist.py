@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from autoconv.datasets.idx import load_idx_pair
-from autoconv.datasets.store import RemoteFile, find
+from autoconv.datasets.idx import load_idx_dataset
+from autoconv.datasets.store import RemoteFile
 
 NAME = "fashion_mnist"
 MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -43,7 +43,4 @@ def load_data(
     data_dir: str | Path | None = None, download: bool = True
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """``((x_train, y_train), (x_test, y_test))``: uint8 images (N, 28, 28), labels (N,)."""
-    paths = {key: find(NAME, remote, data_dir, download) for key, remote in FILES.items()}
-    train = load_idx_pair(paths["train_images"], paths["train_labels"])
-    test = load_idx_pair(paths["test_images"], paths["test_labels"])
-    return train, test
+    return load_idx_dataset(NAME, FILES, data_dir, download)

@@ -9,8 +9,12 @@ from __future__ import annotations
 import gzip
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from autoconv.datasets.store import RemoteFile
 
 MAGIC_IMAGES = 0x00000803
 MAGIC_LABELS = 0x00000801
@@ -70,3 +74,18 @@ def load_idx_pair(
             f"{labels_path}: label {labels.max()} is out of range for {num_classes} classes"
         )
     return images, labels
+
+
+def load_idx_dataset(
+    name: str, files: dict[str, RemoteFile], data_dir: str | Path | None, download: bool
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Find (and verify, or fetch) the four files of an MNIST-layout dataset and parse them.
+
+    ``files`` has the keys train_images, train_labels, test_images, test_labels.
+    """
+    from autoconv.datasets.store import find
+
+    paths = {key: find(name, remote, data_dir, download) for key, remote in files.items()}
+    train = load_idx_pair(paths["train_images"], paths["train_labels"])
+    test = load_idx_pair(paths["test_images"], paths["test_labels"])
+    return train, test

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from autoconv.datasets.idx import load_idx_pair
-from autoconv.datasets.store import RemoteFile, find
+from autoconv.datasets.idx import load_idx_dataset
+from autoconv.datasets.store import RemoteFile
 
 NAME = "mnist"
 MIRROR = "https://storage.googleapis.com/cvdf-datasets/mnist/"
@@ -50,7 +50,4 @@ def load_data(
 
     Files are looked for in ``data_dir``, ``$AUTOCONV_DATA``, the shipped copy, then the cache.
     """
-    paths = {key: find(NAME, remote, data_dir, download) for key, remote in FILES.items()}
-    train = load_idx_pair(paths["train_images"], paths["train_labels"])
-    test = load_idx_pair(paths["test_images"], paths["test_labels"])
-    return train, test
+    return load_idx_dataset(NAME, FILES, data_dir, download)

@@ -18,7 +18,13 @@ EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [eps, 1 
 
 def _check_pair(y_true: Tensor, y_pred: Tensor, op: str) -> None:
     if y_true.shape != y_pred.shape:
-        raise ValueError(f"{op}: y_true shape {y_true.shape} != y_pred shape {y_pred.shape}")
+        hint = ""
+        if y_true.shape == y_pred.shape[:-1] and "entropy" in op:
+            hint = (
+                "; for integer labels use sparse_categorical_crossentropy, or one-hot them "
+                "with autoconv.utils.to_categorical"
+            )
+        raise ValueError(f"{op}: y_true shape {y_true.shape} != y_pred shape {y_pred.shape}{hint}")
     if y_pred.ndim < 1:
         raise ValueError(f"{op}: y_pred needs a class axis, got shape {y_pred.shape}")
 

@@ -73,6 +73,12 @@ def test_matches_torch(batch, torch):
     np.testing.assert_allclose(z.grad, tz.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
+def test_integer_labels_for_categorical_loss_get_a_hint(batch):
+    logits, labels, _ = batch
+    with pytest.raises(ValueError, match="use sparse_categorical_crossentropy, or one-hot"):
+        ac.categorical_crossentropy(labels, ac.Tensor(logits), from_logits=True)
+
+
 def test_float32_stays_float32(batch):
     logits, labels, _ = batch
     z = ac.Tensor(logits.astype(np.float32), requires_grad=True)

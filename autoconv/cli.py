@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,11 @@ import click
 import numpy as np
 
 from autoconv import layers, models, utils
+from autoconv.backends import DEVICES, DeviceUnavailableError
 from autoconv.datasets import DATASETS, DatasetFileError
 from autoconv.models import Sequential, TrainingDivergedError
 from autoconv.optimizers import OPTIMIZERS
-from autoconv.tensor import DEVICES, check_device
+from autoconv.tensor import check_device
 
 EXAMPLE_IMAGE = [
     [3, 3, 2, 1, 0],
@@ -66,7 +66,7 @@ def load(dataset: str, data_dir: Path | None, limit: int | None):
 def use_device(device: str) -> None:
     try:
         check_device(device)
-    except (NotImplementedError, ValueError) as error:
+    except (DeviceUnavailableError, ValueError) as error:
         raise click.ClickException(str(error)) from None
 
 
@@ -170,12 +170,8 @@ def train(
     model.compile(OPTIMIZERS[optimizer](**options), "categorical_crossentropy", ["accuracy"])
 
     # Compile (or load from Numba's cache) every kernel of a training step before the clock
-    # starts: one forward and backward pass without an update.
-    started = time.perf_counter()
-    loss, _ = model.compute_loss(x_train[:batch_size], y_train[:batch_size], training=True)
-    loss.backward()
-    model.optimizer.zero_grad(model.parameters())
-    compile_seconds = time.perf_counter() - started
+    # starts: one step that changes nothing.
+    compile_seconds = model.warm_up(x_train[:batch_size], y_train[:batch_size])
 
     verbose = 0 if as_json else 1
     try:

@@ -8,7 +8,7 @@ import os
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from autoconv import layers as layers_module
 from autoconv import losses as losses_module
 from autoconv import ops
 from autoconv import optimizers as optimizers_module
+from autoconv.backends import array_device, namespace
 from autoconv.backends import cpu as cpu_backend
 from autoconv.layers import Layer
 from autoconv.random import generator
@@ -27,6 +28,11 @@ from autoconv.tensor import Tensor, check_device, no_grad
 
 FORMAT = "autoconv.Sequential"
 FORMAT_VERSION = 1
+# fit/evaluate keep the running loss and accuracy on the device and read them back (and the
+# divergence status) at most this often, to refresh the progress bar: never once per batch.
+SYNC_SECONDS = 0.2
+LOSS_NOT_FINITE, GRADIENT_NOT_FINITE = 1, 2  # status codes of the backends' check_finite
+WARMING_UP = 3  # a status that makes a step run every kernel but change nothing
 
 
 class TrainingDivergedError(RuntimeError):
@@ -48,17 +54,43 @@ class History:
             self.history.setdefault(key, []).append(value)
 
 
+def _host(array: Any) -> np.ndarray:
+    """A NumPy view or copy of an array of either device."""
+    return namespace(array_device(array)).to_numpy(array)
+
+
 def _as_input(x: Any) -> np.ndarray:
-    array = np.asarray(x.data if isinstance(x, Tensor) else x)
+    array = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"model input must be numeric, got dtype {array.dtype}")
     return array
 
 
-def _batches(n: int, batch_size: int, order: np.ndarray | None = None) -> Iterator[np.ndarray]:
-    index = np.arange(n) if order is None else order
-    for start in range(0, n, batch_size):
-        yield index[start : start + batch_size]
+class _Meter:
+    """Running loss and accuracy sums kept on the device (float64 [loss*n, correct, n]) with
+    the divergence status; ``poll`` reads them back, and refreshes the progress bar, at most
+    every SYNC_SECONDS (or when forced at the end), so batches never wait for the host."""
+
+    def __init__(self, xp: Any, bar: Any, metrics: list[str]) -> None:
+        self.xp, self.bar, self.metrics = xp, bar, metrics
+        self.totals = xp.zeros((3,), np.float64)
+        self.status = xp.new_status()
+        self.started = self.last_poll = time.perf_counter()
+        self.shown = 0
+
+    def add(self, loss: Tensor, correct: Any, count: int) -> None:
+        self.xp.accumulate(self.totals, loss.data, correct, count, self.status)
+
+    def poll(self, steps: int, force: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+        """(totals, status) as NumPy arrays if it was time to read them, else None."""
+        now = time.perf_counter()
+        if not force and now - self.last_poll < SYNC_SECONDS:
+            return None
+        self.last_poll = now
+        totals, status = self.xp.to_numpy(self.totals), self.xp.to_numpy(self.status)
+        self.bar.update(steps - self.shown, _fmt(totals, now - self.started, self.metrics))
+        self.shown = steps
+        return totals, status
 
 
 class Sequential:
@@ -106,6 +138,7 @@ class Sequential:
         self.layers.append(layer)
         if shape is not None:
             layer.build(shape)
+            self._place(layer)
             self._output_shape = layer.output_shape(shape)
 
     def build(self, input_shape: tuple[int, ...]) -> None:
@@ -114,6 +147,7 @@ class Sequential:
         for layer in self.layers:
             if not layer.built:
                 layer.build(shape)
+            self._place(layer)
             shape = layer.output_shape(shape)
         self._output_shape = shape
 
@@ -182,10 +216,27 @@ class Sequential:
         return ops.softmax(logits), logits
 
     def to(self, device: str) -> Sequential:
-        """Move the weights to ``device``."""
+        """Move the weights (and the optimizer's state) to ``device``, in place; returns the
+        model. Layers built later get their weights there too."""
         check_device(device)
         self.device = device
+        for layer in self.layers:
+            self._place(layer)
+        if self.optimizer is not None:
+            xp = namespace(device)
+            self.optimizer.slots = [
+                {name: xp.asarray(_host(value)) for name, value in slots.items()}
+                for slots in self.optimizer.slots
+            ]
         return self
+
+    def _place(self, layer: Layer) -> None:
+        """Put a built layer's weights on the model's device."""
+        xp = namespace(self.device)
+        for param in layer.parameters():
+            if param.device != self.device:
+                param.data, param.device = xp.asarray(_host(param.data)), self.device
+                param.grad = None
 
     def compile(
         self,
@@ -212,13 +263,15 @@ class Sequential:
         if len(x) == 0:
             raise ValueError(f"{what}: no samples")
 
-    def compute_loss(
-        self, x: np.ndarray, y: np.ndarray, training: bool = False
-    ) -> tuple[Tensor, int]:
+    def compute_loss(self, x: Any, y: Any, training: bool = False) -> tuple[Tensor, Any]:
         """The loss of one batch (a scalar Tensor, ready for ``backward()``) and the number of
-        correct predictions. A final softmax with cross-entropy is computed from its logits."""
+        correct predictions (a 0-d array on the model's device: reading it is the caller's
+        choice). x and y may be NumPy arrays or arrays of the model's device. A final softmax
+        with cross-entropy is computed from its logits."""
         assert self.loss is not None
-        inputs = Tensor(x.astype(np.float32, copy=False))
+        xp = namespace(self.device)
+        inputs = Tensor(xp.asarray(x, dtype=np.float32))
+        y = xp.asarray(y)
         outputs, logits = self._forward(inputs, training)
         if logits is not None and isinstance(self.loss, losses_module.CategoricalCrossentropy):
             if self.loss.from_logits:
@@ -230,9 +283,21 @@ class Sequential:
             loss = ops.softmax_cross_entropy(logits, target)  # stable: never log(0)
         else:
             loss = self.loss(y, outputs)
-        predicted = outputs.data.argmax(axis=-1)
-        truth = y if self.loss.sparse else np.asarray(y).argmax(axis=-1)
-        return loss, int((predicted == truth).sum())
+        predicted = xp.argmax(outputs.data, axis=-1)
+        truth = y if self.loss.sparse else xp.argmax(y, axis=-1)
+        return loss, (predicted == truth).sum()
+
+    def _upload(self, x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+        """The whole dataset on the model's device, once: float32 inputs, and float32 targets
+        or (sparse losses) int32 labels, checked here since the device will not check them."""
+        assert self.loss is not None
+        xp = namespace(self.device)
+        if self.loss.sparse:
+            y = ops.loss.checked_labels(y, self._output_shape[-1] if self._output_shape else None)
+            y = y.astype(np.int32)
+        else:
+            y = y.astype(np.float32, copy=False)
+        return xp.asarray(x.astype(np.float32, copy=False)), xp.asarray(y)
 
     def fit(
         self,
@@ -251,6 +316,11 @@ class Sequential:
         ``validation_split`` holds out the last fraction of the data (before shuffling), as
         Keras does. ``verbose``: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
         Each callback is called as ``callback(epoch, logs)`` after every epoch.
+
+        The data goes to the model's device once; each batch is gathered there, and the loss
+        and accuracy are summed there and read back only to refresh the progress bar. If a
+        loss or gradient turns NaN or infinite, that step's update is skipped on the device and
+        TrainingDivergedError names the epoch and batch: the weights of the last good step stay.
         """
         if self.optimizer is None or self.loss is None:
             raise RuntimeError("fit: call model.compile(optimizer, loss) first")
@@ -269,20 +339,29 @@ class Sequential:
             self.build(x.shape[1:])
         params = self.parameters()
         cpu_backend.keep_freed_memory()
+        xp = namespace(self.device)
+        x_all, y_all = self._upload(x, y)
         history = History()
         for epoch in range(epochs):
             started = time.perf_counter()
-            order = generator().permutation(len(x)) if shuffle else None
-            totals = {"loss": 0.0, "correct": 0, "seen": 0}
-            batches = list(_batches(len(x), batch_size, order))
-            with _progress(verbose, len(batches), f"Epoch {epoch + 1}/{epochs}") as bar:
-                for step, index in enumerate(batches):
-                    self._train_step(x[index], y[index], params, epoch, step, totals)
-                    bar.update(1, _fmt(totals, time.perf_counter() - started, self.metrics))
+            order = generator().permutation(len(x)) if shuffle else np.arange(len(x))
+            order = xp.asarray(order.astype(np.int32))
+            steps = math.ceil(len(x) / batch_size)
+            with _progress(verbose, steps, f"Epoch {epoch + 1}/{epochs}") as bar:
+                meter = _Meter(xp, bar, self.metrics)
+                for step in range(steps):
+                    rows = order[step * batch_size : (step + 1) * batch_size]
+                    self._train_step(
+                        xp, xp.take(x_all, rows), xp.take(y_all, rows), params, step, meter
+                    )
+                    polled = meter.poll(step + 1, force=step == steps - 1)
+                    if polled is not None:
+                        _raise_if_diverged(polled[1], epoch)
+                totals = polled[0] if steps else np.zeros(3)
             seconds = time.perf_counter() - started
-            logs = {"loss": totals["loss"] / totals["seen"]}
+            logs = {"loss": totals[0] / max(totals[2], 1)}
             if self.metrics:
-                logs["accuracy"] = totals["correct"] / totals["seen"]
+                logs["accuracy"] = totals[1] / max(totals[2], 1)
             if validation_data is not None:
                 val = self.evaluate(*validation_data, batch_size=max(batch_size, 256), verbose=0)
                 val = val if isinstance(val, list) else [val]
@@ -297,28 +376,42 @@ class Sequential:
                 callback(epoch, logs)
         return history
 
-    def _train_step(self, xb, yb, params, epoch, step, totals) -> None:
+    def warm_up(self, x: Any, y: Any) -> float:
+        """Run every kernel of one training step on a batch of (x, y) without changing the
+        model (the step's status is set, so the update and the totals are skipped): this
+        compiles the kernels, or loads them from Numba's cache. Returns the seconds it took."""
+        if self.optimizer is None or self.loss is None:
+            raise RuntimeError("warm_up: call model.compile(optimizer, loss) first")
+        started = time.perf_counter()
+        x, y = _as_input(x), np.asarray(y)
+        if not self.built:
+            self.build(x.shape[1:])
+        xp, params = namespace(self.device), self.parameters()
+        x_all, y_all = self._upload(x, y)
+        rows = xp.asarray(np.arange(len(x), dtype=np.int32))
+        meter = _Meter(xp, _NoBar(), self.metrics)
+        meter.status = xp.asarray(np.array([WARMING_UP, 0], dtype=np.int64))
+        iterations = self.optimizer.iterations
+        self._train_step(xp, xp.take(x_all, rows), xp.take(y_all, rows), params, 0, meter)
+        self.optimizer.iterations = iterations
+        self.optimizer.zero_grad(params)
+        xp.to_numpy(meter.totals)  # waits for the device to finish
+        return time.perf_counter() - started
+
+    def _train_step(
+        self, xp: Any, xb: Any, yb: Any, params: list[Tensor], step: int, meter: _Meter
+    ) -> None:
+        """One batch: loss, gradients, finiteness checks and the update, all on the device."""
         assert self.optimizer is not None
         loss, correct = self.compute_loss(xb, yb, training=True)
-        value = loss.item()
-        if not math.isfinite(value):
-            raise TrainingDivergedError(
-                f"the loss became {value} at epoch {epoch + 1}, batch {step + 1}; training "
-                "stopped and the weights of the last good step were kept (try a smaller "
-                "learning rate, or check the data for NaN)"
-            )
+        xp.check_finite(loss.data, LOSS_NOT_FINITE, step, meter.status)
         self.optimizer.zero_grad(params)
         loss.backward()
         for param in params:
-            if param.grad is not None and not np.isfinite(param.grad).all():
-                raise TrainingDivergedError(
-                    f"a gradient became non-finite at epoch {epoch + 1}, batch {step + 1}; "
-                    "training stopped and the weights of the last good step were kept"
-                )
-        self.optimizer.step(params)
-        totals["loss"] += value * len(xb)
-        totals["correct"] += correct
-        totals["seen"] += len(xb)
+            if param.grad is not None:
+                xp.check_finite(param.grad, GRADIENT_NOT_FINITE, step, meter.status)
+        self.optimizer.step(params, meter.status)
+        meter.add(loss, correct, len(xb))
 
     def evaluate(
         self, x: Any, y: Any, batch_size: int = 32, verbose: int = 1
@@ -328,29 +421,34 @@ class Sequential:
             raise RuntimeError("evaluate: call model.compile(optimizer, loss) first")
         x, y = _as_input(x), np.asarray(y)
         self._check_data(x, y, "evaluate")
-        totals = {"loss": 0.0, "correct": 0, "seen": 0}
-        batches = list(_batches(len(x), batch_size))
-        started = time.perf_counter()
-        with no_grad(), _progress(verbose, len(batches), "Evaluate") as bar:
-            for index in batches:
-                loss, correct = self.compute_loss(x[index], y[index], training=False)
-                totals["loss"] += loss.item() * len(index)
-                totals["correct"] += correct
-                totals["seen"] += len(index)
-                bar.update(1, _fmt(totals, time.perf_counter() - started, self.metrics))
-        mean_loss = totals["loss"] / totals["seen"]
+        if not self.built:
+            self.build(x.shape[1:])
+        xp = namespace(self.device)
+        x_all, y_all = self._upload(x, y)
+        steps = math.ceil(len(x) / batch_size)
+        with no_grad(), _progress(verbose, steps, "Evaluate") as bar:
+            meter = _Meter(xp, bar, self.metrics)
+            for step in range(steps):
+                rows = slice(step * batch_size, (step + 1) * batch_size)
+                loss, correct = self.compute_loss(x_all[rows], y_all[rows], training=False)
+                meter.add(loss, correct, len(x[rows]))
+                polled = meter.poll(step + 1, force=step == steps - 1)
+            totals = polled[0]
+        mean_loss = totals[0] / totals[2]
         if not self.metrics:
             return mean_loss
-        return [mean_loss, totals["correct"] / totals["seen"]]
+        return [mean_loss, totals[1] / totals[2]]
 
     def predict(self, x: Any, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
         """The model's outputs for x, batch by batch, as one NumPy array."""
         x = _as_input(x)
         self._check_data(x, None, "predict")
+        xp = namespace(self.device)
         outputs = []
         with no_grad(), _progress(verbose, math.ceil(len(x) / batch_size), "Predict") as bar:
-            for index in _batches(len(x), batch_size):
-                outputs.append(self(Tensor(x[index].astype(np.float32, copy=False))).data)
+            for start in range(0, len(x), batch_size):
+                batch = xp.asarray(x[start : start + batch_size].astype(np.float32, copy=False))
+                outputs.append(xp.to_numpy(self(Tensor(batch)).data))
                 bar.update(1)
         return np.concatenate(outputs)
 
@@ -388,11 +486,11 @@ class Sequential:
             "config": np.frombuffer(json.dumps(self.get_config()).encode(), dtype=np.uint8)
         }
         for i, param in enumerate(self.parameters()):
-            arrays[f"param_{i}"] = param.data
+            arrays[f"param_{i}"] = _host(param.data)
         if self.optimizer is not None:
             for i, slots in enumerate(self.optimizer.slots):
                 for slot, value in slots.items():
-                    arrays[f"slot_{i}_{slot}"] = value
+                    arrays[f"slot_{i}_{slot}"] = _host(value)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -481,9 +579,25 @@ def _progress(verbose: int, length: int, label: str):
     )
 
 
-def _fmt(totals: dict[str, float], seconds: float, metrics: list[str]) -> str:
-    seen = max(totals["seen"], 1)
-    text = f"loss: {totals['loss'] / seen:.4f}"
+def _fmt(totals: np.ndarray, seconds: float, metrics: list[str]) -> str:
+    """Progress-bar text from totals [loss*n, correct, n]."""
+    loss_sum, correct, seen = totals
+    text = f"loss: {loss_sum / max(seen, 1):.4f}"
     if metrics:
-        text += f" - accuracy: {totals['correct'] / seen:.4f}"
-    return text + f" - {totals['seen'] / max(seconds, 1e-9):,.0f} samples/s"
+        text += f" - accuracy: {correct / max(seen, 1):.4f}"
+    return text + f" - {seen / max(seconds, 1e-9):,.0f} samples/s"
+
+
+def _raise_if_diverged(status: np.ndarray, epoch: int) -> None:
+    code, step = int(status[0]), int(status[1])
+    if code == LOSS_NOT_FINITE:
+        raise TrainingDivergedError(
+            f"the loss became NaN or infinite at epoch {epoch + 1}, batch {step + 1}; training "
+            "stopped and the weights of the last good step were kept (try a smaller learning "
+            "rate, or check the data for NaN)"
+        )
+    if code == GRADIENT_NOT_FINITE:
+        raise TrainingDivergedError(
+            f"a gradient became non-finite at epoch {epoch + 1}, batch {step + 1}; training "
+            "stopped and the weights of the last good step were kept"
+        )

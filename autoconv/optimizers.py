@@ -2,7 +2,8 @@
 
 ``opt.step(params)`` updates each Tensor in place from its ``.grad``; its per-parameter state
 (momentum, velocity, ...) lives in ``opt.slots``, in the order of ``params``, so a model can
-save and restore it.
+save and restore it. Each update is one fused pass per parameter, a kernel of the parameters'
+device (``sgd_update``, ``rmsprop_update``, ``adam_update`` in :mod:`autoconv.backends`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-import numpy as np
-
+from autoconv.backends import namespace
 from autoconv.tensor import Tensor
 
 
@@ -26,25 +26,35 @@ class Optimizer:
             raise ValueError(f"{self.name}: learning_rate must be positive, got {learning_rate!r}")
         self.learning_rate = float(learning_rate)
         self.iterations = 0
-        self.slots: list[dict[str, np.ndarray]] = []
+        self.slots: list[dict[str, Any]] = []
 
     def _ensure_slots(self, params: list[Tensor]) -> None:
         if len(self.slots) != len(params):
-            self.slots = [{n: np.zeros_like(p.data) for n in self.slot_names} for p in params]
+            self.slots = [
+                {n: namespace(p.device).zeros_like(p.data) for n in self.slot_names} for p in params
+            ]
 
-    def step(self, params: list[Tensor]) -> None:
-        """Apply one update to every parameter that has a gradient."""
+    def step(self, params: list[Tensor], status: Any = None) -> None:
+        """Apply one update to every parameter that has a gradient.
+
+        ``status`` (from the backend's ``new_status``, set by ``check_finite``) lets a training
+        loop skip the update on the device once a loss or gradient went non-finite."""
+        if not params:
+            return
+        xp = namespace(params[0].device)
+        status = xp.new_status() if status is None else status
         self._ensure_slots(params)
         for param, slots in zip(params, self.slots, strict=True):
             if param.grad is not None:
-                self.update(param.data, param.grad, slots)
+                self.update(xp, param.data, param.grad, slots, status)
         self.iterations += 1
 
     def zero_grad(self, params: list[Tensor]) -> None:
         for param in params:
             param.grad = None
 
-    def update(self, value: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray]) -> None:
+    def update(self, xp: Any, value: Any, grad: Any, slots: dict[str, Any], status: Any) -> None:
+        """Update ``value`` in place with the backend ``xp``'s fused kernel."""
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
@@ -65,18 +75,11 @@ class SGD(Optimizer):
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
         self.slot_names = ("momentum",) if self.momentum else ()
 
-    def update(self, value, grad, slots):
-        lr = self.learning_rate
-        if not self.momentum:
-            value -= lr * grad
-            return
-        velocity = slots["momentum"]
-        velocity *= self.momentum
-        velocity -= lr * grad
-        if self.nesterov:
-            value += self.momentum * velocity - lr * grad
-        else:
-            value += velocity
+    def update(self, xp, value, grad, slots, status):
+        velocity = slots.get("momentum")
+        xp.sgd_update(
+            value, grad, velocity, self.learning_rate, self.momentum, self.nesterov, status
+        )
 
     def get_config(self):
         return super().get_config() | {"momentum": self.momentum, "nesterov": self.nesterov}
@@ -98,17 +101,11 @@ class RMSprop(Optimizer):
         self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
         self.slot_names = ("velocity", "momentum") if self.momentum else ("velocity",)
 
-    def update(self, value, grad, slots):
-        velocity = slots["velocity"]
-        velocity *= self.rho
-        velocity += (1.0 - self.rho) * grad * grad
-        increment = self.learning_rate * grad / np.sqrt(velocity + self.epsilon)
-        if self.momentum:
-            momentum = slots["momentum"]
-            momentum *= self.momentum
-            momentum += increment
-            increment = momentum
-        value -= increment
+    def update(self, xp, value, grad, slots, status):
+        xp.rmsprop_update(
+            value, grad, slots["velocity"], slots.get("momentum"), self.learning_rate,
+            self.rho, self.momentum, self.epsilon, status,
+        )  # fmt: skip
 
     def get_config(self):
         return super().get_config() | {
@@ -134,16 +131,16 @@ class Adam(Optimizer):
         super().__init__(learning_rate)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
-    def step(self, params: list[Tensor]) -> None:
+    def step(self, params: list[Tensor], status: Any = None) -> None:
         t = self.iterations + 1
         self._alpha = self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
-        super().step(params)
+        super().step(params, status)
 
-    def update(self, value, grad, slots):
-        m, v = slots["m"], slots["v"]
-        m += (grad - m) * (1 - self.beta_1)
-        v += (grad * grad - v) * (1 - self.beta_2)
-        value -= self._alpha * m / (np.sqrt(v) + self.epsilon)
+    def update(self, xp, value, grad, slots, status):
+        xp.adam_update(
+            value, grad, slots["m"], slots["v"], self._alpha, self.beta_1, self.beta_2,
+            self.epsilon, status,
+        )  # fmt: skip
 
     def get_config(self):
         return super().get_config() | {

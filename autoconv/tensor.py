@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.backends import DEVICES, array_device, namespace
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-DEVICES = ("cpu", "cuda")
+__all__ = ["DEVICES", "Tensor", "check_device", "no_grad", "record", "unbroadcast"]
 
 _grad_enabled = True
 
@@ -42,14 +44,10 @@ def is_grad_enabled() -> bool:
 
 
 def check_device(device: str) -> str:
-    """Return ``device`` if autoconv can run on it, else raise a clear error."""
-    if device == "cpu":
-        return device
-    if device == "cuda":
-        raise NotImplementedError(
-            "device 'cuda' is not available in this version of autoconv yet; use device='cpu'"
-        )
-    raise ValueError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+    """Return ``device`` if autoconv can run on it here, else raise a clear error: ValueError
+    for an unknown name, DeviceUnavailableError saying what is missing and how to fix it."""
+    namespace(device)
+    return device
 
 
 def as_array(value: Any, dtype: Any = None) -> np.ndarray:
@@ -81,7 +79,9 @@ class Tensor:
 
     ``Tensor(data)`` makes a float32 tensor from a list, scalar or integer array and keeps
     float32/float64 arrays as they are. ``requires_grad=True`` marks a leaf whose gradient
-    ``backward()`` fills in (as a NumPy array of the same shape, in ``.grad``).
+    ``backward()`` fills in (an array of the same shape on the tensor's device, in ``.grad``).
+    ``device='cuda'`` (or ``.to('cuda')``) keeps the values in GPU memory; ``.numpy()`` copies
+    them back. Every op's inputs must be on one device.
 
     >>> x = Tensor([[1.0, -2.0]], requires_grad=True)
     >>> (x.relu() * 3).sum().backward()
@@ -97,16 +97,27 @@ class Tensor:
         data: Any,
         requires_grad: bool = False,
         dtype: Any = None,
-        device: str = "cpu",
+        device: str | None = None,
     ) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        self.data: np.ndarray = as_array(data, dtype)
-        self.device: str = check_device(device)
+        here = array_device(data)
+        device = here if device is None else device
+        xp = namespace(device)  # an unknown or unusable device fails here, clearly
+        if here == "cpu":
+            data = as_array(data, dtype)
+        elif dtype is not None:
+            if np.dtype(dtype) not in FLOAT_DTYPES:
+                raise TypeError(f"Tensor dtype must be float32 or float64, got {dtype}")
+            data = data.astype(dtype, copy=False)
+        if here != device:
+            data = xp.asarray(namespace(here).to_numpy(data))
+        self.data: Any = data  # a NumPy array on the CPU, a CudaArray on the GPU
+        self.device: str = device
         self.requires_grad: bool = bool(requires_grad)
-        self.grad: np.ndarray | None = None
+        self.grad: Any = None
         self._parents: tuple[Tensor, ...] = ()
-        self._backward: Callable[[np.ndarray], Sequence[np.ndarray | None]] | None = None
+        self._backward: Callable[[Any], Sequence[Any]] | None = None
         self._op: str = ""
 
     # ----------------------------------------------------------------- array facts
@@ -136,7 +147,7 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The values as a NumPy array (a copy, so the tensor cannot be changed through it)."""
-        return self.data.copy()
+        return np.array(namespace(self.device).to_numpy(self.data))
 
     def item(self) -> float:
         """The value of a one-element tensor as a Python float."""
@@ -146,12 +157,15 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's values but cut from the graph."""
-        return Tensor(self.data, device=self.device)
+        return Tensor(self.data)
 
     def to(self, device: str) -> Tensor:
-        """This tensor on ``device`` (itself if it is already there)."""
-        check_device(device)
-        return self
+        """This tensor on ``device``: itself if it is already there, else a copy there (a new
+        leaf, with the same ``requires_grad``)."""
+        if device == self.device:
+            check_device(device)
+            return self
+        return Tensor(self.data, requires_grad=self.requires_grad, device=device)
 
     def zero_grad(self) -> None:
         self.grad = None
@@ -169,15 +183,17 @@ class Tensor:
                 "backward() on a tensor that does not require grad: no input had "
                 "requires_grad=True, or it was computed under no_grad()"
             )
+        xp = namespace(self.device)
         if grad is None:
             if self.data.size != 1:
                 raise ValueError(
                     f"backward() on a non-scalar tensor of shape {self.shape} needs an explicit "
                     "gradient of the same shape"
                 )
-            grad = np.ones_like(self.data)
+            grad = xp.ones_like(self.data)
         else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            grad = grad.data if isinstance(grad, Tensor) else grad
+            grad = xp.asarray(grad, dtype=self.dtype)
             if grad.shape != self.shape:
                 raise ValueError(
                     f"backward(): gradient shape {grad.shape} does not match the tensor's "
@@ -185,7 +201,7 @@ class Tensor:
                 )
 
         order = self._topological_order()
-        grads: dict[int, np.ndarray] = {id(self): grad}
+        grads: dict[int, Any] = {id(self): grad}
         for node in order:
             node_grad = grads.pop(id(node), None)
             if node_grad is None:
@@ -193,7 +209,7 @@ class Tensor:
             if not node._parents:  # a leaf
                 # A copy: an op's gradient may be a read-only broadcast view or shared.
                 node.grad = (
-                    np.array(node_grad, dtype=node.dtype)
+                    xp.copy(node_grad).astype(node.dtype, copy=False)
                     if node.grad is None
                     else node.grad + node_grad
                 )
@@ -331,7 +347,7 @@ def _ops():  # the ops module imports this one, so it is looked up lazily
     return ops
 
 
-def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     """Sum ``grad`` over the axes that broadcasting added or stretched to reach ``shape``."""
     if grad.shape == shape:
         return grad
@@ -345,9 +361,9 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def record(
-    data: np.ndarray,
+    data: Any,
     parents: tuple[Tensor, ...],
-    backward: Callable[[np.ndarray], Sequence[np.ndarray | None]],
+    backward: Callable[[Any], Sequence[Any]],
     op: str,
 ) -> Tensor:
     """Wrap an op's output; link it into the graph if any parent needs a gradient.

@@ -67,13 +67,6 @@ def test_unknown_dataset_is_a_usage_error(run):
     assert result.exit_code == 2 and "imagenet" in result.output
 
 
-def test_cuda_unavailable_is_one_clear_line(run):
-    result = run("train", "mnist", "--device", "cuda", "--limit", 64)
-    assert result.exit_code == 1
-    assert "cuda" in result.output and "Traceback" not in result.output
-    assert "Epoch" not in result.output  # never trains silently on the CPU
-
-
 def test_corrupted_data_file_is_one_line(run, tmp_path):
     folder = tmp_path / "mnist"
     folder.mkdir()

@@ -314,3 +314,183 @@ def avg_pool_backward(grad_out: np.ndarray, x_shape: tuple[int, ...], win: Windo
     overlapping = kh > sh or kw > sw
     _avg_pool_backward(np.ascontiguousarray(grad_out), kh, kw, sh, sw, pt, pl, overlapping, grad_x)
     return grad_x
+
+
+# ------------------------------------------------------------ the array functions ops call
+# The CUDA backend implements the same names; on the CPU most are NumPy's own.
+from numpy import (  # noqa: E402
+    abs,
+    broadcast_to,
+    exp,
+    expand_dims,
+    log,
+    maximum,
+    minimum,
+    ones_like,
+    sqrt,
+    swapaxes,
+    tanh,
+    zeros,
+    zeros_like,
+)
+
+__all__ = [  # the array functions re-exported from NumPy, for linters and readers
+    "abs", "broadcast_to", "exp", "expand_dims", "log", "maximum", "minimum", "ones_like",
+    "sqrt", "swapaxes", "tanh", "zeros", "zeros_like",
+]  # fmt: skip
+
+
+def asarray(value: object, dtype: object = None) -> np.ndarray:
+    """``value`` as a NumPy array (no copy when it already is one of ``dtype``)."""
+    return np.asarray(value, dtype=dtype)
+
+
+def to_numpy(array: np.ndarray) -> np.ndarray:
+    return np.asarray(array)
+
+
+def copy(array: np.ndarray) -> np.ndarray:
+    """A contiguous copy (also of a read-only broadcast view)."""
+    return np.array(array, order="C")
+
+
+def argmax(array: np.ndarray, axis: int = -1) -> np.ndarray:
+    return array.argmax(axis=axis)
+
+
+def matmul(
+    a: np.ndarray, b: np.ndarray, transpose_a: bool = False, transpose_b: bool = False
+) -> np.ndarray:
+    """``a @ b``; ``transpose_a`` / ``transpose_b`` swap an operand's last two axes (a view)."""
+    return np.matmul(
+        np.swapaxes(a, -1, -2) if transpose_a else a, np.swapaxes(b, -1, -2) if transpose_b else b
+    )
+
+
+def getitem(array: np.ndarray, index: object) -> np.ndarray:
+    """``array[index]`` as a contiguous array."""
+    return np.asarray(array[index], order="C")
+
+
+def scatter_add(grad: np.ndarray, shape: tuple[int, ...], index: object) -> np.ndarray:
+    """Zeros of ``shape`` with ``grad`` added at ``[index]`` (repeated positions accumulate)."""
+    out = np.zeros(shape, dtype=grad.dtype)
+    np.add.at(out, index, grad)
+    return out
+
+
+def take(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``array[rows]`` for a 1-D array of row numbers."""
+    return np.take(array, rows, axis=0)
+
+
+def one_hot(labels: np.ndarray, num_classes: int, dtype: object) -> np.ndarray:
+    """Rows of ``num_classes`` with a 1 at each (integer-valued) label."""
+    return np.eye(num_classes, dtype=dtype)[labels.astype(np.intp, copy=False)]
+
+
+def random_uniform(shape: tuple[int, ...], dtype: object, rng: np.random.Generator) -> np.ndarray:
+    """Uniform [0, 1) numbers of ``dtype`` from ``rng``."""
+    return rng.random(shape, dtype=np.float32).astype(dtype, copy=False)
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """log(softmax(x)) along the last axis, stable (the row maximum is subtracted first)."""
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def softmax_cross_entropy(logits: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(log_softmax(logits), per-row cross-entropy -sum(target * log_softmax))."""
+    log_probs = log_softmax(logits)
+    return log_probs, -(target * log_probs).sum(axis=-1)
+
+
+# ----------------------------------------------------------------- optimizer updates
+# One pass per parameter, in place; scalars arrive in the parameter's dtype so float32 stays
+# float32. ``status`` (see the training helpers) stops every update once a step went bad.
+serial_jit = numba.njit(cache=True, nogil=True)
+
+
+@serial_jit
+def _sgd(value, grad, velocity, lr, momentum, nesterov):
+    for i in range(value.size):
+        g = grad[i]
+        if momentum == 0:
+            value[i] -= lr * g
+        else:
+            v = momentum * velocity[i] - lr * g
+            velocity[i] = v
+            value[i] += momentum * v - lr * g if nesterov else v
+
+
+@serial_jit
+def _rmsprop(value, grad, velocity, momentum_slot, lr, rho, momentum, epsilon):
+    for i in range(value.size):
+        g = grad[i]
+        v = rho * velocity[i] + (1 - rho) * g * g
+        velocity[i] = v
+        step = lr * g / np.sqrt(v + epsilon)
+        if momentum != 0:
+            step += momentum * momentum_slot[i]
+            momentum_slot[i] = step
+        value[i] -= step
+
+
+@serial_jit
+def _adam(value, grad, m, v, alpha, beta_1, beta_2, epsilon):
+    for i in range(value.size):
+        g = grad[i]
+        m_i = m[i] + (g - m[i]) * (1 - beta_1)
+        v_i = v[i] + (g * g - v[i]) * (1 - beta_2)
+        m[i], v[i] = m_i, v_i
+        value[i] -= alpha * m_i / (np.sqrt(v_i) + epsilon)
+
+
+def _flat(*arrays: np.ndarray | None) -> list[np.ndarray]:
+    """1-D views (a None slot becomes the first array: the kernel never touches it)."""
+    first = arrays[0].reshape(-1)
+    return [first if a is None else np.ascontiguousarray(a).reshape(-1) for a in arrays]
+
+
+def sgd_update(value, grad, velocity, lr, momentum, nesterov, status) -> None:
+    """value -= lr*g, or with momentum v = momentum*v - lr*g; value += v (Nesterov:
+    momentum*v - lr*g), in place."""
+    if not status[0]:
+        scalars = [value.dtype.type(s) for s in (lr, momentum)]
+        _sgd(*_flat(value, grad, velocity), *scalars, nesterov)
+
+
+def rmsprop_update(
+    value, grad, velocity, momentum_slot, lr, rho, momentum, epsilon, status
+) -> None:
+    """Keras's RMSprop step, in place."""
+    if not status[0]:
+        scalars = [value.dtype.type(s) for s in (lr, rho, momentum, epsilon)]
+        _rmsprop(*_flat(value, grad, velocity, momentum_slot), *scalars)
+
+
+def adam_update(value, grad, m, v, alpha, beta_1, beta_2, epsilon, status) -> None:
+    """Keras's Adam step with alpha = lr*sqrt(1-b2^t)/(1-b1^t), in place."""
+    if not status[0]:
+        scalars = [value.dtype.type(s) for s in (alpha, beta_1, beta_2, epsilon)]
+        _adam(*_flat(value, grad, m, v), *scalars)
+
+
+# ----------------------------------------------------------------- training helpers
+# ``status`` is an int64 array [code, step]: code 0 while every step was finite, 1 when a
+# loss, 2 when a gradient went non-finite at ``step`` (the first such step).
+def new_status() -> np.ndarray:
+    return np.zeros(2, dtype=np.int64)
+
+
+def check_finite(values: np.ndarray, code: int, step: int, status: np.ndarray) -> None:
+    """Mark ``status`` with (code, step) if ``values`` hold a NaN or infinity and it is clean."""
+    if not status[0] and not np.isfinite(values).all():
+        status[:] = code, step
+
+
+def accumulate(totals: np.ndarray, loss: np.ndarray, correct: object, count: int, status) -> None:
+    """totals (float64 [loss*count, correct, count]) += this batch's, unless status is set."""
+    if not status[0]:
+        totals += (float(loss) * count, float(correct), count)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+import numpy as np  # noqa: F401 - the docstring example uses it
 
 from autoconv.backends import backend
 from autoconv.ops.base import as_tensor, as_tensors
@@ -68,18 +68,21 @@ def conv2d(
     relu = activation == "relu"
     cols = kernels.im2col(x.data, win)  # (N*OH*OW, KH*KW*Cin)
     w_matrix = w.data.reshape(kh * kw * c_in, c_out)
-    out = cols @ w_matrix  # (N*OH*OW, Cout)
+    out = kernels.matmul(cols, w_matrix)  # (N*OH*OW, Cout)
     if b is not None or relu:
         kernels.bias_relu(out, None if b is None else b.data, relu)
     x_shape = x.shape
 
-    def backward(g: np.ndarray):
+    def backward(g):
         g_matrix = g.reshape(-1, c_out)  # (N*OH*OW, Cout)
         if relu:
             g_matrix, column_sums = kernels.relu_grad_and_column_sums(g_matrix, out)
-        grad_x = kernels.col2im(g_matrix @ w_matrix.T, x_shape, win) if x.requires_grad else None
-        grad_w = (cols.T @ g_matrix).reshape(kh, kw, c_in, c_out) if w.requires_grad else None
-        grad_b = None
+        grad_x = grad_w = grad_b = None
+        if x.requires_grad:
+            grad_cols = kernels.matmul(g_matrix, w_matrix, transpose_b=True)
+            grad_x = kernels.col2im(grad_cols, x_shape, win)
+        if w.requires_grad:
+            grad_w = kernels.matmul(cols, g_matrix, transpose_a=True).reshape(w.shape)
         if b is not None and b.requires_grad:
             grad_b = column_sums if relu else g_matrix.sum(axis=0)
         return (grad_x, grad_w, grad_b)[: len(parents)]

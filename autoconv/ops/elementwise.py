@@ -1,7 +1,8 @@
 """Elementwise ops with NumPy broadcasting: each forward beside its VJP.
 
 Gradients may come back in the broadcast shape; the engine reduces them to each input's
-shape (``autoconv.tensor.unbroadcast``).
+shape (``autoconv.tensor.unbroadcast``). Array functions come from the tensor's backend
+(``xp``: NumPy on the CPU, numba.cuda kernels on the GPU).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.backends import backend
 from autoconv.ops.base import as_tensor, as_tensors
 from autoconv.tensor import Tensor, record
 
@@ -41,7 +43,7 @@ def mul(a: Any, b: Any) -> Tensor:
     broadcast_shape(a, b, "mul")
     a_data, b_data = a.data, b.data
 
-    def backward(g: np.ndarray):
+    def backward(g):
         return (
             g * b_data if a.requires_grad else None,
             g * a_data if b.requires_grad else None,
@@ -57,7 +59,7 @@ def div(a: Any, b: Any) -> Tensor:
     a_data, b_data = a.data, b.data
     out = a_data / b_data
 
-    def backward(g: np.ndarray):
+    def backward(g):
         g_over_b = g / b_data
         return g_over_b, (-g_over_b * out if b.requires_grad else None)
 
@@ -71,9 +73,9 @@ def pow(a: Any, b: Any) -> Tensor:
     a_data, b_data = a.data, b.data
     out = a_data**b_data
 
-    def backward(g: np.ndarray):
+    def backward(g):
         grad_a = g * b_data * a_data ** (b_data - 1) if a.requires_grad else None
-        grad_b = g * out * np.log(a_data) if b.requires_grad else None
+        grad_b = g * out * backend(a).log(a_data) if b.requires_grad else None
         return grad_a, grad_b
 
     return record(out, (a, b), backward, "pow")
@@ -88,7 +90,7 @@ def neg(a: Any) -> Tensor:
 def exp(a: Any) -> Tensor:
     """e ** a."""
     a = as_tensor(a)
-    out = np.exp(a.data)
+    out = backend(a).exp(a.data)
     return record(out, (a,), lambda g: (g * out,), "exp")
 
 
@@ -96,28 +98,28 @@ def log(a: Any) -> Tensor:
     """Natural logarithm."""
     a = as_tensor(a)
     a_data = a.data
-    return record(np.log(a_data), (a,), lambda g: (g / a_data,), "log")
+    return record(backend(a).log(a_data), (a,), lambda g: (g / a_data,), "log")
 
 
 def tanh(a: Any) -> Tensor:
     """Hyperbolic tangent."""
     a = as_tensor(a)
-    out = np.tanh(a.data)
+    out = backend(a).tanh(a.data)
     return record(out, (a,), lambda g: (g * (1 - out * out),), "tanh")
 
 
 def sigmoid(a: Any) -> Tensor:
-    """1 / (1 + e ** -a), computed without overflow for large |a|."""
+    """1 / (1 + e ** -a), computed as e ** min(a, 0) / (1 + e ** -|a|): no overflow."""
     a = as_tensor(a)
-    e = np.exp(-np.abs(a.data))
-    out = np.where(a.data >= 0, 1 / (1 + e), e / (1 + e))
+    xp = backend(a)
+    out = xp.exp(xp.minimum(a.data, 0)) / (1 + xp.exp(-xp.abs(a.data)))
     return record(out, (a,), lambda g: (g * out * (1 - out),), "sigmoid")
 
 
 def relu(a: Any) -> Tensor:
     """max(a, 0); the gradient at exactly 0 is taken as 0."""
     a = as_tensor(a)
-    out = np.maximum(a.data, 0)
+    out = backend(a).maximum(a.data, 0)
     return record(out, (a,), lambda g: (g * (out > 0),), "relu")
 
 
@@ -125,15 +127,18 @@ def clip(a: Any, low: float, high: float) -> Tensor:
     """a limited to [low, high]; the gradient is 0 where a was clipped."""
     a = as_tensor(a)
     a_data = a.data
-    out = np.clip(a_data, low, high)
+    xp = backend(a)
+    out = xp.minimum(xp.maximum(a_data, low), high)
     return record(out, (a,), lambda g: (g * ((a_data >= low) & (a_data <= high)),), "clip")
 
 
 def dropout(a: Any, rate: float, rng: np.random.Generator) -> Tensor:
-    """Zero each element with probability ``rate`` and scale the rest by 1 / (1 - rate)."""
+    """Zero each element with probability ``rate`` and scale the rest by 1 / (1 - rate).
+
+    The mask is drawn on the tensor's device (on the GPU from a seed ``rng`` gives)."""
     a = as_tensor(a)
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"dropout: rate must be in [0, 1), got {rate!r}")
-    keep = (rng.random(a.shape, dtype=np.float32) >= rate).astype(a.dtype)
-    keep *= 1.0 / (1.0 - rate)
+    uniform = backend(a).random_uniform(a.shape, a.dtype, rng)
+    keep = (uniform >= rate).astype(a.dtype) * (1.0 / (1.0 - rate))
     return record(a.data * keep, (a,), lambda g: (g * keep,), "dropout")

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.backends import backend
 from autoconv.ops.base import as_tensors
 from autoconv.tensor import Tensor, record
 
@@ -24,30 +25,32 @@ def matmul(a: Any, b: Any) -> Tensor:
             f"matmul: shapes {a.shape} and {b.shape} do not align "
             f"({a.shape[-1]} != {inner_b} on the contracted axis)"
         )
+    # Work with matrices: a vector a is (1, n), a vector b is (k, 1); their axes are dropped
+    # from the result again.
+    xp = backend(a)
+    a2 = a.data.reshape(1, -1) if a.ndim == 1 else a.data
+    b2 = b.data.reshape(-1, 1) if b.ndim == 1 else b.data
     try:
-        out = a.data @ b.data
+        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
     except ValueError:
         raise ValueError(
             f"matmul: batch axes of {a.shape} and {b.shape} cannot broadcast"
         ) from None
-    a_data, b_data = a.data, b.data
+    rows, columns = a.shape[-2:-1] if a.ndim > 1 else (), b.shape[-1:] if b.ndim > 1 else ()
+    out_shape = batch + rows + columns
+    a_is_vector, b_is_vector = a.ndim == 1, b.ndim == 1
 
-    def backward(g: np.ndarray):
-        # Work with matrices: a vector a is (1, n), a vector b is (k, 1).
-        a2 = a_data[None, :] if a_data.ndim == 1 else a_data
-        b2 = b_data[:, None] if b_data.ndim == 1 else b_data
-        g2 = g
-        if a_data.ndim == 1:
-            g2 = g2[..., None, :]
-        if b_data.ndim == 1:
-            g2 = g2[..., None]
+    def backward(g):
+        g2 = g.reshape((*batch, a2.shape[-2], b2.shape[-1]))
         grad_a = grad_b = None
         if a.requires_grad:
-            grad_a = g2 @ np.swapaxes(b2, -1, -2)
-            grad_a = grad_a[..., 0, :] if a_data.ndim == 1 else grad_a
+            grad_a = xp.matmul(g2, b2, transpose_b=True)
+            grad_a = (
+                grad_a.reshape(grad_a.shape[:-2] + grad_a.shape[-1:]) if a_is_vector else grad_a
+            )
         if b.requires_grad:
-            grad_b = np.swapaxes(a2, -1, -2) @ g2
-            grad_b = grad_b[..., 0] if b_data.ndim == 1 else grad_b
+            grad_b = xp.matmul(a2, g2, transpose_a=True)
+            grad_b = grad_b.reshape(grad_b.shape[:-1]) if b_is_vector else grad_b
         return grad_a, grad_b
 
-    return record(out, (a, b), backward, "matmul")
+    return record(xp.matmul(a2, b2).reshape(out_shape), (a, b), backward, "matmul")

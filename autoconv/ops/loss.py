@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.backends import array_device, backend, namespace
 from autoconv.ops import elementwise, reduce
 from autoconv.ops.base import as_tensor
 from autoconv.tensor import Tensor, record
@@ -37,15 +38,14 @@ def softmax_cross_entropy(logits: Any, y_true: Any) -> Tensor:
     logits = as_tensor(logits)
     y_true = as_tensor(y_true, like=logits)
     _check_pair(y_true, logits, "softmax_cross_entropy")
-    shifted = logits.data - logits.data.max(axis=-1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    xp = backend(logits)
     target = y_true.data
-    per_sample = -(target * log_probs).sum(axis=-1)
+    log_probs, per_sample = xp.softmax_cross_entropy(logits.data, target)  # one fused pass
     count = per_sample.size
 
-    def backward(g: np.ndarray):
+    def backward(g):
         scale = g / count
-        grad_logits = (np.exp(log_probs) * target.sum(axis=-1, keepdims=True) - target) * scale
+        grad_logits = (xp.exp(log_probs) * target.sum(axis=-1, keepdims=True) - target) * scale
         grad_target = -log_probs * scale if y_true.requires_grad else None
         return grad_logits, grad_target
 
@@ -68,27 +68,44 @@ def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False
     return reduce.mean(reduce.sum(-(y_true * elementwise.log(probs)), axis=-1))
 
 
-def one_hot(labels: Any, num_classes: int, dtype: Any = np.float32) -> np.ndarray:
-    """Integer labels of shape S as one-hot rows of shape S + (num_classes,)."""
-    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+def one_hot(labels: Any, num_classes: int, dtype: Any = np.float32) -> Any:
+    """Integer labels of shape S as one-hot rows of shape S + (num_classes,).
+
+    Labels on the GPU (a cuda Tensor or array) give rows on the GPU; their range is not
+    checked there (that would read them back): check them before uploading."""
+    labels = labels.data if isinstance(labels, Tensor) else labels
+    if array_device(labels) != "cpu":
+        return namespace(array_device(labels)).one_hot(labels, num_classes, dtype)
+    return np.eye(num_classes, dtype=dtype)[checked_labels(labels, num_classes)]
+
+
+def checked_labels(labels: Any, num_classes: int | None) -> np.ndarray:
+    """Class labels as an integer array, after checking they are whole numbers in
+    [0, num_classes) (the range is not checked when ``num_classes`` is None)."""
+    labels = np.asarray(labels)
     if labels.dtype.kind == "f":
         if not np.all(labels == np.round(labels)):
             raise ValueError("one_hot: labels must be whole numbers")
         labels = labels.astype(np.int64)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+    if (
+        num_classes is not None
+        and labels.size
+        and (labels.min() < 0 or labels.max() >= num_classes)
+    ):
         raise ValueError(
             f"one_hot: labels must lie in [0, {num_classes}), got range "
             f"[{labels.min()}, {labels.max()}]"
         )
-    return np.eye(num_classes, dtype=dtype)[labels]
+    return labels
 
 
 def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> Tensor:
     """Cross-entropy of integer class labels y_true (N, ...) against y_pred (N, ..., C)."""
     y_pred = as_tensor(y_pred)
-    labels = np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
+    labels = y_true.data if isinstance(y_true, Tensor) else y_true
+    labels = labels if array_device(labels) != "cpu" else np.asarray(labels)
     if labels.shape != y_pred.shape[:-1]:
         raise ValueError(
             f"sparse_categorical_crossentropy: labels shape {labels.shape} does not match "

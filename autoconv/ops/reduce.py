@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.backends import backend
 from autoconv.ops.base import as_tensor, normalize_axis
 from autoconv.tensor import Tensor, record
 
@@ -22,19 +23,26 @@ def _axes(axis: Axis, ndim: int, op: str) -> tuple[int, ...]:
     return normalized
 
 
-def _keep_dims(g: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+def _keep_dims(g: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
     """Re-insert the reduced axes (as size 1) so ``g`` broadcasts against the input."""
-    return g if keepdims else np.expand_dims(g, axes)
+    return g if keepdims else g.reshape(_kept_shape(g.shape, axes))
+
+
+def _kept_shape(reduced: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    shape = list(reduced)
+    for axis in axes:
+        shape.insert(axis, 1)
+    return tuple(shape)
 
 
 def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (all axes when None)."""
     a = as_tensor(a)
     axes = _axes(axis, a.ndim, "sum")
-    shape = a.shape
+    shape, xp = a.shape, backend(a)
 
-    def backward(g: np.ndarray):
-        return (np.broadcast_to(_keep_dims(g, axes, keepdims), shape),)
+    def backward(g):
+        return (xp.broadcast_to(_keep_dims(g, axes, keepdims), shape),)
 
     return record(a.data.sum(axis=axes, keepdims=keepdims), (a,), backward, "sum")
 
@@ -58,9 +66,10 @@ def max(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     a_data = a.data
     out = a_data.max(axis=axes, keepdims=True)
 
-    def backward(g: np.ndarray):
+    def backward(g):
         winners = a_data == out
         share = winners / winners.sum(axis=axes, keepdims=True).astype(a_data.dtype)
         return (share * _keep_dims(g, axes, keepdims),)
 
-    return record(out if keepdims else out.squeeze(axes), (a,), backward, "max")
+    squeezed = tuple(n for ax, n in enumerate(out.shape) if ax not in axes)
+    return record(out if keepdims else out.reshape(squeezed), (a,), backward, "max")

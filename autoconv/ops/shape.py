@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.backends import backend
 from autoconv.ops.base import as_tensor
 from autoconv.tensor import Tensor, record
 
@@ -44,16 +45,15 @@ def getitem(a: Any, index: Any) -> Tensor:
     """``a[index]`` for basic slicing and integer (array) indexing."""
     a = as_tensor(a)
     if isinstance(index, Tensor):
-        index = index.data.astype(np.intp)
+        index = index.numpy().astype(np.intp)
+    xp = backend(a)
     try:
-        out = a.data[index]
+        out = xp.getitem(a.data, index)
     except IndexError as error:
         raise IndexError(f"getitem: {error} (tensor shape {a.shape})") from None
-    shape, dtype = a.shape, a.dtype
+    shape = a.shape
 
-    def backward(g: np.ndarray):
-        grad = np.zeros(shape, dtype=dtype)
-        np.add.at(grad, index, g)  # repeated integer indices accumulate
-        return (grad,)
+    def backward(g):
+        return (xp.scatter_add(g, shape, index),)  # repeated integer indices accumulate
 
-    return record(np.asarray(out, order="C"), (a,), backward, "getitem")
+    return record(out, (a,), backward, "getitem")

@@ -252,9 +252,12 @@ def summary() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @click.option("--quick", is_flag=True, help="Fewer rounds: a rough pass in ~10 s.")
 def bench(device: str, as_json: bool, quick: bool) -> None:
-    """Time every hot op, a training step and inference against NumPy (and PyTorch)."""
+    """Time every hot op, a training step and inference against NumPy (and PyTorch).
+
+    With --device cuda: the conv and pool layers, a training step and an MNIST epoch on the
+    GPU, next to PyTorch eager CUDA when it is installed with CUDA support."""
     use_device(device)
-    from autoconv.benchmarks import runner
+    from autoconv.benchmarks import gpu, runner
 
     try:
         import torch
@@ -264,6 +267,13 @@ def bench(device: str, as_json: bool, quick: bool) -> None:
         torch = None
         if not as_json:
             click.echo("PyTorch is not installed: its column is skipped (pip install torch).")
+    if device == "cuda":
+        gpu_rows = gpu.run(torch, quick=quick)
+        if as_json:
+            click.echo(json.dumps({"device": device, "rows": gpu.as_dicts(gpu_rows)}, indent=1))
+        else:
+            click.echo(gpu.table(gpu_rows))
+        return
     rows, peak = runner.run(torch, quick=quick)
     if as_json:
         report = {"device": device, "peak_gflops": peak, "rows": runner.as_dicts(rows)}

@@ -346,6 +346,40 @@ def test_cli_without_a_gpu_is_one_clear_line(monkeypatch, fresh_backends):
     assert "Epoch" not in result.output  # never trains silently on the CPU
 
 
+# -------------------------------------------------------------------------- benchmark
+def tiny_gpu_rows(rng):
+    from autoconv.benchmarks import gpu
+
+    return gpu.layer_rows(
+        None, 1, rng, convs={"conv": ((1, 5, 5, 2), (3, 3, 2, 3))}, pools={"pool": (1, 4, 4, 2)}
+    )
+
+
+def test_gpu_benchmark_times_every_layer(rng):
+    rows = tiny_gpu_rows(rng)
+    ops = ["conv forward", "conv fwd+bwd", "pool max forward", "pool max fwd+bwd"]
+    assert [row.op for row in rows] == ops
+    assert all(row.autoconv_ms > 0 and row.torch_ms is None and row.ratio is None for row in rows)
+
+
+def test_bench_cli_on_cuda_prints_the_gpu_table(monkeypatch, rng):
+    import json
+
+    from click.testing import CliRunner
+
+    from autoconv.benchmarks import gpu
+    from autoconv.cli import main
+
+    rows = tiny_gpu_rows(rng)
+    monkeypatch.setattr(gpu, "run", lambda torch, quick: rows)
+    result = CliRunner().invoke(main, ["bench", "--device", "cuda", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["device"] == "cuda" and len(report["rows"]) == 4
+    text = CliRunner().invoke(main, ["bench", "--device", "cuda"]).output
+    assert "conv fwd+bwd" in text and "autoconv ms" in text
+
+
 # --------------------------------------------------------------------- real GPU only
 @pytest.mark.gpu
 @pytest.mark.skipif(SIMULATED, reason="needs a real GPU (this run uses the CUDA simulator)")

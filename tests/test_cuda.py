@@ -84,6 +84,17 @@ def test_conv2d_matches_cpu(k, s, d, p, activation, rng):
     )
 
 
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize(("m", "k", "n"), [(3, 200, 5), (40, 70, 3), (70, 9, 33)])
+def test_matmul_kernel_with_split_contraction_and_transposes(m, k, n, transpose_a, rng):
+    """Few output tiles and a long contracted axis split it over blocks (see SPLIT_K)."""
+    a = rng.standard_normal((k, m) if transpose_a else (m, k))
+    b = rng.standard_normal((k, n))
+    xp = namespace("cuda")
+    got = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b), transpose_a=transpose_a))
+    np.testing.assert_allclose(got, (a.T if transpose_a else a) @ b, rtol=1e-12, atol=1e-12)
+
+
 POOL_SWEEP = list(itertools.product(["max", "avg"], [2, 3, (2, 3)], [None, 1], ["valid", "same"]))
 
 

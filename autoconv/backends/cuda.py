@@ -43,6 +43,10 @@ BLOCK = 32 if SIMULATED else 64
 PER_THREAD = 16 if SIMULATED else 4
 TILE_K = 8 if SIMULATED else 16
 SIDE = BLOCK // PER_THREAD  # threads along each side of a block
+# A product with few output tiles and a long contracted axis (a kernel gradient: 9 x 32 outputs
+# summed over 43,264 pixels) splits that axis over up to SPLIT_K blocks, then adds the parts.
+SPLIT_K = 4 if SIMULATED else 32
+SPLIT_K_MIN_CHUNK = 16 if SIMULATED else 1024
 REDUCE_THREADS = 4 if SIMULATED else 128
 REDUCE_BLOCKS = 4 if SIMULATED else 16384  # one block per output element, up to this many
 
@@ -648,9 +652,10 @@ def _matmul_kernel(dtype: str) -> Any:
     item = numba.from_dtype(np.dtype(dtype))
 
     @cuda.jit
-    def kernel(a, a_batch, a_rows, a_cols, b, b_batch, b_rows, b_cols, out, m, n, k, zero):
+    def kernel(a, a_batch, a_rows, a_cols, b, b_batch, b_rows, b_cols, out, m, n, k, chunk, zero):
         # Shared-memory tiles of A (BLOCK x TILE_K) and B (TILE_K x BLOCK); each thread keeps a
-        # PER_THREAD x PER_THREAD block of the output in registers.
+        # PER_THREAD x PER_THREAD block of the output in registers. Grid axis z is the batch,
+        # or, when ``chunk`` < k, the slice [z*chunk, (z+1)*chunk) of the contracted axis.
         tile_a = cuda.shared.array((TILE_K, BLOCK), item)
         tile_b = cuda.shared.array((TILE_K, BLOCK), item)
         acc = cuda.local.array((PER_THREAD, PER_THREAD), item)
@@ -658,18 +663,20 @@ def _matmul_kernel(dtype: str) -> Any:
         thread, threads = ty * SIDE + tx, SIDE * SIDE
         row0, col0, z = cuda.blockIdx.y * BLOCK, cuda.blockIdx.x * BLOCK, cuda.blockIdx.z
         a_base, b_base = z * a_batch, z * b_batch
+        k_begin = z * chunk if chunk < k else 0
+        k_end = min(k, k_begin + chunk)
         for r in range(PER_THREAD):
             for c in range(PER_THREAD):
                 acc[r, c] = zero
-        for k0 in range(0, k, TILE_K):
+        for k0 in range(k_begin, k_end, TILE_K):
             for e in range(thread, TILE_K * BLOCK, threads):
                 kk, rr = e // BLOCK, e % BLOCK
                 value = zero
-                if row0 + rr < m and k0 + kk < k:
+                if row0 + rr < m and k0 + kk < k_end:
                     value = a[a_base + (row0 + rr) * a_rows + (k0 + kk) * a_cols]
                 tile_a[kk, rr] = value
                 value = zero
-                if col0 + rr < n and k0 + kk < k:
+                if col0 + rr < n and k0 + kk < k_end:
                     value = b[b_base + (k0 + kk) * b_rows + (col0 + rr) * b_cols]
                 tile_b[kk, rr] = value
             cuda.syncthreads()
@@ -715,13 +722,19 @@ def matmul(
         return zeros(out.shape, a.dtype)
     a_rows, a_cols = (1, m) if transpose_a else (k, 1)
     b_rows, b_cols = (1, k) if transpose_b else (n, 1)
-    grid = (-(-n // BLOCK), -(-m // BLOCK), batches)
+    tiles = -(-n // BLOCK) * -(-m // BLOCK)
+    splits = 1
+    if batches == 1 and tiles < SPLIT_K:
+        splits = max(1, min(SPLIT_K // tiles, k // SPLIT_K_MIN_CHUNK))
+    chunk = -(-k // splits)
+    parts = out if splits == 1 else empty((splits, m, n), a.dtype)
+    grid = (-(-n // BLOCK), -(-m // BLOCK), max(batches, splits))
     _matmul_kernel(a.dtype.str)[grid, (SIDE, SIDE)](
         a.flat, m * k if batches > 1 else 0, a_rows, a_cols,
         b.flat, k * n if batches > 1 else 0, b_rows, b_cols,
-        out.flat, m, n, k, a.dtype.type(0),
+        parts.flat, m, n, k, chunk, a.dtype.type(0),
     )  # fmt: skip
-    return out
+    return out if splits == 1 else parts.sum(axis=0).reshape(out.shape)
 
 
 # ------------------------------------------------------------------------ indexing

@@ -808,29 +808,35 @@ def one_hot(labels: CudaArray, num_classes: int, dtype: Any) -> CudaArray:
 
 
 # ------------------------------------------------------------- random numbers (dropout)
-@cuda.jit
-def _uniform(seed, out):
-    # A counter-based generator: element i gets splitmix64(seed + i), so the stream does not
-    # depend on the launch shape and needs no per-thread state.
-    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        z = numba.uint64(seed) + numba.uint64(i) * numba.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> numba.uint64(30))) * numba.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> numba.uint64(27))) * numba.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> numba.uint64(31))
-        out[i] = (z >> numba.uint64(40)) * (1.0 / 16777216.0)  # 24 random bits in [0, 1)
+@cache
+def _uniform_kernel(dtype: str) -> Any:
+    item = numba.from_dtype(np.dtype(dtype))
+
+    @cuda.jit
+    def kernel(seed, out):
+        # Counter-based: element i gets splitmix64(seed + i * golden), so the numbers do not
+        # depend on the launch shape and need no per-thread state.
+        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            z = numba.uint64(seed) + numba.uint64(i) * numba.uint64(0x9E3779B97F4A7C15)
+            z = (z ^ (z >> numba.uint64(30))) * numba.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> numba.uint64(27))) * numba.uint64(0x94D049BB133111EB)
+            z = z ^ (z >> numba.uint64(31))
+            out[i] = item(z >> numba.uint64(40)) * item(1.0 / 16777216.0)  # 24 bits in [0, 1)
+
+    return kernel
 
 
 def random_uniform(shape: tuple[int, ...], dtype: Any, rng: np.random.Generator) -> CudaArray:
     """Uniform [0, 1) numbers drawn on the GPU; the seed comes from ``rng`` (host, no sync)."""
     out = empty(tuple(shape), dtype)
     if out.size:
-        _launch(_uniform, out.size)(np.uint64(rng.integers(2**63)), out.flat)
+        _launch(_uniform_kernel(out.dtype.str), out.size)(np.uint64(rng.integers(2**63)), out.flat)
     return out
 
 
 # ------------------------------------------------------- convolution and pooling kernels
 @cuda.jit
-def _im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols):
+def _im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols, zero):
     _, height, width, channels = x.shape
     columns = kh * kw * channels
     for e in range(cuda.grid(1), cols.size, cuda.gridsize(1)):
@@ -840,14 +846,14 @@ def _im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols):
         a, rest = q // (kw * channels), q % (kw * channels)
         b, c = rest // channels, rest % channels
         y, xx = i * sh - pt + a * dh, j * sw - pl + b * dw
-        value = x[0, 0, 0, 0] * 0
+        value = zero
         if 0 <= y < height and 0 <= xx < width:
             value = x[n, y, xx, c]
         cols[row, q] = value
 
 
 @cuda.jit
-def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x):
+def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, zero):
     # One thread per input cell gathers every column entry read from it: no atomics, and the
     # same sum order every run.
     _, height, width, channels = grad_x.shape
@@ -856,7 +862,7 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x):
         xx = (e // channels) % width
         y = (e // (channels * width)) % height
         n = e // (channels * width * height)
-        total = cols[0, 0] * 0
+        total = zero
         for a in range(kh):
             ti = y + pt - a * dh
             if ti < 0 or ti % sh != 0 or ti // sh >= oh:
@@ -876,14 +882,14 @@ def _bias_relu(out, bias, relu):
     for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         value = out[e // columns, e % columns] + bias[e % columns]
         if relu and not value > 0:
-            value = value * 0
+            value = value - value  # 0, or NaN for NaN (an int literal would mean float64)
         out[e // columns, e % columns] = value
 
 
 @cuda.jit
 def _relu_mask(grad, out, masked):
     for e in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
-        masked[e] = grad[e] if out[e] > 0 else grad[e] * 0
+        masked[e] = grad[e] if out[e] > 0 else grad[e] - grad[e]
 
 
 @cuda.jit
@@ -908,7 +914,7 @@ def _max_pool_forward(x, kh, kw, sh, sw, pt, pl, out, argmax):
 
 
 @cuda.jit
-def _max_pool_backward(grad_out, argmax, kh, kw, sh, sw, pt, pl, grad_x):
+def _max_pool_backward(grad_out, argmax, kh, kw, sh, sw, pt, pl, grad_x, zero):
     # Each input cell sums the gradients of the windows whose winner it was (a gather).
     _, height, width, channels = grad_x.shape
     _, oh, ow, _ = grad_out.shape
@@ -918,7 +924,7 @@ def _max_pool_backward(grad_out, argmax, kh, kw, sh, sw, pt, pl, grad_x):
         y = (e // (channels * width)) % height
         n = e // (channels * width * height)
         me = (y * width + xx) * channels + c
-        total = grad_out[0, 0, 0, 0] * 0
+        total = zero
         for i in range(max(0, (y + pt - kh) // sh + 1), min(oh, (y + pt) // sh + 1)):
             for j in range(max(0, (xx + pl - kw) // sw + 1), min(ow, (xx + pl) // sw + 1)):
                 if argmax[n, i, j, c] == me:
@@ -926,40 +932,47 @@ def _max_pool_backward(grad_out, argmax, kh, kw, sh, sw, pt, pl, grad_x):
         grad_x[n, y, xx, c] = total
 
 
-@cuda.jit
-def _avg_pool_forward(x, kh, kw, sh, sw, pt, pl, out):
-    _, height, width, channels = x.shape
-    _, oh, ow, _ = out.shape
-    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        c = e % channels
-        j = (e // channels) % ow
-        i = (e // (channels * ow)) % oh
-        n = e // (channels * ow * oh)
-        y_lo, x_lo = max(i * sh - pt, 0), max(j * sw - pl, 0)
-        y_hi, x_hi = min(i * sh - pt + kh, height), min(j * sw - pl + kw, width)
-        total = x[0, 0, 0, 0] * 0
-        for y in range(y_lo, y_hi):
-            for xx in range(x_lo, x_hi):
-                total += x[n, y, xx, c]
-        out[n, i, j, c] = total / ((y_hi - y_lo) * (x_hi - x_lo))
+@cache
+def _avg_pool_kernels(dtype: str) -> tuple[Any, Any]:
+    """(forward, backward) average-pool kernels for ``dtype``; cell counts are cast to it."""
+    item = numba.from_dtype(np.dtype(dtype))
 
+    @cuda.jit
+    def forward(x, kh, kw, sh, sw, pt, pl, out):
+        _, height, width, channels = x.shape
+        _, oh, ow, _ = out.shape
+        for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            c = e % channels
+            j = (e // channels) % ow
+            i = (e // (channels * ow)) % oh
+            n = e // (channels * ow * oh)
+            y_lo, x_lo = max(i * sh - pt, 0), max(j * sw - pl, 0)
+            y_hi, x_hi = min(i * sh - pt + kh, height), min(j * sw - pl + kw, width)
+            total = item(0)
+            for y in range(y_lo, y_hi):
+                for xx in range(x_lo, x_hi):
+                    total += x[n, y, xx, c]
+            out[n, i, j, c] = total / item((y_hi - y_lo) * (x_hi - x_lo))
 
-@cuda.jit
-def _avg_pool_backward(grad_out, kh, kw, sh, sw, pt, pl, grad_x):
-    _, height, width, channels = grad_x.shape
-    _, oh, ow, _ = grad_out.shape
-    for e in range(cuda.grid(1), grad_x.size, cuda.gridsize(1)):
-        c = e % channels
-        xx = (e // channels) % width
-        y = (e // (channels * width)) % height
-        n = e // (channels * width * height)
-        total = grad_out[0, 0, 0, 0] * 0
-        for i in range(max(0, (y + pt - kh) // sh + 1), min(oh, (y + pt) // sh + 1)):
-            rows = min(i * sh - pt + kh, height) - max(i * sh - pt, 0)
-            for j in range(max(0, (xx + pl - kw) // sw + 1), min(ow, (xx + pl) // sw + 1)):
-                cells = rows * (min(j * sw - pl + kw, width) - max(j * sw - pl, 0))
-                total += grad_out[n, i, j, c] / cells
-        grad_x[n, y, xx, c] = total
+    @cuda.jit
+    def backward(grad_out, kh, kw, sh, sw, pt, pl, grad_x):
+        # Each input cell gathers the share of every window that averaged it.
+        _, height, width, channels = grad_x.shape
+        _, oh, ow, _ = grad_out.shape
+        for e in range(cuda.grid(1), grad_x.size, cuda.gridsize(1)):
+            c = e % channels
+            xx = (e // channels) % width
+            y = (e // (channels * width)) % height
+            n = e // (channels * width * height)
+            total = item(0)
+            for i in range(max(0, (y + pt - kh) // sh + 1), min(oh, (y + pt) // sh + 1)):
+                rows = min(i * sh - pt + kh, height) - max(i * sh - pt, 0)
+                for j in range(max(0, (xx + pl - kw) // sw + 1), min(ow, (xx + pl) // sw + 1)):
+                    cells = rows * (min(j * sw - pl + kw, width) - max(j * sw - pl, 0))
+                    total += grad_out[n, i, j, c] / item(cells)
+            grad_x[n, y, xx, c] = total
+
+    return forward, backward
 
 
 def _geometry(win: Window) -> tuple[int, ...]:
@@ -971,14 +984,14 @@ def im2col(x: CudaArray, win: Window) -> CudaArray:
     """(N, H, W, C) -> (N*OH*OW, KH*KW*C): one row per output pixel, its window unrolled."""
     n, channels = x.shape[0], x.shape[3]
     cols = empty((n * win.out[0] * win.out[1], win.kernel[0] * win.kernel[1] * channels), x.dtype)
-    _launch(_im2col, cols.size)(x.nd, *_geometry(win), cols.nd)
+    _launch(_im2col, cols.size)(x.nd, *_geometry(win), cols.nd, x.dtype.type(0))
     return cols
 
 
 def col2im(cols: CudaArray, x_shape: tuple[int, ...], win: Window) -> CudaArray:
     """The adjoint of :func:`im2col`: each input cell sums the entries read from it."""
     grad_x = empty(x_shape, cols.dtype)
-    _launch(_col2im, grad_x.size)(cols.nd, *_geometry(win), grad_x.nd)
+    _launch(_col2im, grad_x.size)(cols.nd, *_geometry(win), grad_x.nd, cols.dtype.type(0))
     return grad_x
 
 
@@ -1013,7 +1026,7 @@ def max_pool_backward(
     grad_x = empty(x_shape, grad_out.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = _geometry(win)
     _launch(_max_pool_backward, grad_x.size)(
-        grad_out.nd, argmax.nd, kh, kw, sh, sw, pt, pl, grad_x.nd
+        grad_out.nd, argmax.nd, kh, kw, sh, sw, pt, pl, grad_x.nd, grad_out.dtype.type(0)
     )
     return grad_x
 
@@ -1022,7 +1035,7 @@ def avg_pool_forward(x: CudaArray, win: Window) -> CudaArray:
     """Window means over the cells inside the image (N, OH, OW, C)."""
     out = empty((x.shape[0], *win.out, x.shape[3]), x.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = _geometry(win)
-    _launch(_avg_pool_forward, out.size)(x.nd, kh, kw, sh, sw, pt, pl, out.nd)
+    _launch(_avg_pool_kernels(x.dtype.str)[0], out.size)(x.nd, kh, kw, sh, sw, pt, pl, out.nd)
     return out
 
 
@@ -1030,19 +1043,20 @@ def avg_pool_backward(grad_out: CudaArray, x_shape: tuple[int, ...], win: Window
     """Spread each output gradient evenly over the cells its window averaged."""
     grad_x = empty(x_shape, grad_out.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = _geometry(win)
-    _launch(_avg_pool_backward, grad_x.size)(grad_out.nd, kh, kw, sh, sw, pt, pl, grad_x.nd)
+    backward = _avg_pool_kernels(grad_out.dtype.str)[1]
+    _launch(backward, grad_x.size)(grad_out.nd, kh, kw, sh, sw, pt, pl, grad_x.nd)
     return grad_x
 
 
 # ------------------------------------------------------------- softmax and cross-entropy
 @cuda.jit
-def _log_softmax_rows(x, columns, out):
+def _log_softmax_rows(x, columns, out, zero):
     for row in range(cuda.grid(1), x.size // columns, cuda.gridsize(1)):
         base = row * columns
         top = x[base]
         for c in range(1, columns):
             top = max(top, x[base + c])
-        total = x[base] * 0
+        total = zero
         for c in range(columns):
             total += math.exp(x[base + c] - top)
         shift = top + math.log(total)
@@ -1051,9 +1065,9 @@ def _log_softmax_rows(x, columns, out):
 
 
 @cuda.jit
-def _cross_entropy_rows(log_probs, target, columns, losses):
+def _cross_entropy_rows(log_probs, target, columns, losses, zero):
     for row in range(cuda.grid(1), losses.size, cuda.gridsize(1)):
-        total = log_probs[0] * 0
+        total = zero
         for c in range(columns):
             total -= target[row * columns + c] * log_probs[row * columns + c]
         losses[row] = total
@@ -1063,7 +1077,9 @@ def log_softmax(x: CudaArray) -> CudaArray:
     """log(softmax(x)) along the last axis, stable (one thread per row)."""
     out = empty(x.shape, x.dtype)
     if out.size:
-        _launch(_log_softmax_rows, out.size // x.shape[-1])(x.flat, x.shape[-1], out.flat)
+        _launch(_log_softmax_rows, out.size // x.shape[-1])(
+            x.flat, x.shape[-1], out.flat, x.dtype.type(0)
+        )
     return out
 
 
@@ -1073,14 +1089,16 @@ def softmax_cross_entropy(logits: CudaArray, target: CudaArray) -> tuple[CudaArr
     losses = empty(logits.shape[:-1], logits.dtype)
     if losses.size:
         _launch(_cross_entropy_rows, losses.size)(
-            log_probs.flat, target.flat, logits.shape[-1], losses.flat
+            log_probs.flat, target.flat, logits.shape[-1], losses.flat, logits.dtype.type(0)
         )
     return log_probs, losses
 
 
 # ------------------------------------------------------------------ optimizer updates
-# Each update reads ``status`` (see training helpers below) and does nothing once a step has
-# gone non-finite, so the weights of the last good step are kept without a host round-trip.
+# Scalars arrive in the parameter's dtype, complements (1 - rho) precomputed: an int literal
+# next to a float32 would make numba compute in float64. Each update reads ``status`` (see the
+# training helpers below) and does nothing once a step has gone non-finite, so the weights of
+# the last good step are kept without a host round-trip.
 @cuda.jit
 def _sgd(value, grad, velocity, lr, momentum, nesterov, status):
     if status[0] != 0:
@@ -1096,12 +1114,14 @@ def _sgd(value, grad, velocity, lr, momentum, nesterov, status):
 
 
 @cuda.jit
-def _rmsprop(value, grad, velocity, momentum_slot, lr, rho, momentum, epsilon, status):
+def _rmsprop(
+    value, grad, velocity, momentum_slot, lr, rho, one_minus_rho, momentum, epsilon, status
+):
     if status[0] != 0:
         return
     for i in range(cuda.grid(1), value.size, cuda.gridsize(1)):
         g = grad[i]
-        v = rho * velocity[i] + (1 - rho) * g * g
+        v = rho * velocity[i] + one_minus_rho * g * g
         velocity[i] = v
         step = lr * g / math.sqrt(v + epsilon)
         if momentum != 0:
@@ -1111,13 +1131,13 @@ def _rmsprop(value, grad, velocity, momentum_slot, lr, rho, momentum, epsilon, s
 
 
 @cuda.jit
-def _adam(value, grad, m, v, alpha, beta_1, beta_2, epsilon, status):
+def _adam(value, grad, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, status):
     if status[0] != 0:
         return
     for i in range(cuda.grid(1), value.size, cuda.gridsize(1)):
         g = grad[i]
-        m_i = m[i] + (g - m[i]) * (1 - beta_1)
-        v_i = v[i] + (g * g - v[i]) * (1 - beta_2)
+        m_i = m[i] + (g - m[i]) * one_minus_beta_1
+        v_i = v[i] + (g * g - v[i]) * one_minus_beta_2
         m[i], v[i] = m_i, v_i
         value[i] -= alpha * m_i / (math.sqrt(v_i) + epsilon)
 
@@ -1140,7 +1160,7 @@ def rmsprop_update(
     value, grad, velocity, momentum_slot, lr, rho, momentum, epsilon, status
 ) -> None:
     """Keras's RMSprop step, in place."""
-    scalars = _scalars(value.dtype, lr, rho, momentum, epsilon)
+    scalars = _scalars(value.dtype, lr, rho, 1 - rho, momentum, epsilon)
     momentum_slot = velocity if momentum_slot is None else momentum_slot
     _launch(_rmsprop, value.size)(
         value.flat, grad.flat, velocity.flat, momentum_slot.flat, *scalars, status.flat
@@ -1149,7 +1169,7 @@ def rmsprop_update(
 
 def adam_update(value, grad, m, v, alpha, beta_1, beta_2, epsilon, status) -> None:
     """Keras's Adam step with alpha = lr*sqrt(1-b2^t)/(1-b1^t), in place."""
-    scalars = _scalars(value.dtype, alpha, beta_1, beta_2, epsilon)
+    scalars = _scalars(value.dtype, alpha, 1 - beta_1, 1 - beta_2, epsilon)
     _launch(_adam, value.size)(value.flat, grad.flat, m.flat, v.flat, *scalars, status.flat)
 
 

@@ -1,0 +1,45 @@
+"""Every float32 CUDA kernel compiles for an H100 (sm_90) without one float64 instruction:
+literals and scalars are cast, so no kernel silently computes in double precision.
+
+Compiling to PTX needs NVVM (``pip install "autoconv[cuda]"``) but no GPU. It runs in its own
+process (tests/ptx_float64.py) because this one may have the CUDA simulator on; skipped where
+NVVM is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("numba_cuda")
+pytestmark = pytest.mark.cudasim
+
+
+@pytest.fixture(scope="module")
+def float64_counts() -> dict[str, int]:
+    script = Path(__file__).with_name("ptx_float64.py")
+    env = os.environ | {"NUMBA_ENABLE_CUDASIM": "0"}
+    root = str(script.parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600
+    )
+    if done.returncode == 3:
+        pytest.skip(f"no NVVM to compile PTX with: {done.stderr.strip()[-200:]}")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_check_sees_float64(float64_counts):
+    assert float64_counts.pop("control") > 0
+
+
+def test_float32_kernels_have_no_float64_instruction(float64_counts):
+    kernels = {name: n for name, n in float64_counts.items() if name != "control"}
+    assert len(kernels) >= 30
+    assert {name: n for name, n in kernels.items() if n} == {}

@@ -268,6 +268,47 @@ def test_fit_on_the_gpu_matches_cpu_and_reads_back_only_to_report(monkeypatch, r
     np.testing.assert_allclose(gpu_model.predict(x), cpu_model.predict(x), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "mean_squared_error"])
+def test_every_layer_type_runs_on_the_gpu_as_on_the_cpu(loss, rng):
+    """Rescaling, same-padded strided conv, average pooling, dropout (inactive: training=False),
+    activations, global pooling, sigmoid/tanh Dense, a softmax layer, from probabilities."""
+
+    def model() -> ac.Sequential:
+        return ac.Sequential(
+            [
+                layers.Rescaling(0.5, input_shape=(7, 7, 2)),
+                layers.Conv2D(3, (2, 3), strides=2, padding="same", activation="tanh"),
+                layers.AveragePooling2D(2, padding="same"),
+                layers.Dropout(0.5),
+                layers.ReLU(),
+                layers.GlobalAveragePooling2D(),
+                layers.Dense(4, activation="sigmoid"),
+                layers.Dense(3),
+                layers.Softmax(),
+            ]
+        )
+
+    ac.utils.set_random_seed(1)
+    cpu_model, gpu_model = model(), model()
+    for mine, theirs in zip(gpu_model.parameters(), cpu_model.parameters(), strict=True):
+        mine.data = theirs.data.copy()
+    gpu_model.to("cuda")
+    x = rng.standard_normal((5, 7, 7, 2)).astype(np.float32)
+    y = ac.utils.to_categorical(rng.integers(0, 3, 5), 3)
+    results = []
+    for m in (cpu_model, gpu_model):
+        m.compile("sgd", loss)
+        loss_value, _ = m.compute_loss(x, y, training=False)
+        loss_value.backward()
+        grads = [namespace(m.device).to_numpy(p.grad) for p in m.parameters()]
+        results.append((loss_value.item(), grads))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-5)
+    for gpu_grad, cpu_grad in zip(results[1][1], results[0][1], strict=True):
+        np.testing.assert_allclose(gpu_grad, cpu_grad, rtol=1e-4, atol=1e-6)
+    history = gpu_model.fit(x, y, epochs=2, batch_size=2, validation_split=0.4, verbose=0)
+    assert np.isfinite(history.history["val_loss"]).all()
+
+
 def test_sparse_labels_and_shuffling_on_the_gpu(rng):
     x, y = tiny_data(24, rng)
     _, gpu_model = twin_models()

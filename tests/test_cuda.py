@@ -95,6 +95,23 @@ def test_matmul_kernel_with_split_contraction_and_transposes(m, k, n, transpose_
     np.testing.assert_allclose(got, (a.T if transpose_a else a) @ b, rtol=1e-12, atol=1e-12)
 
 
+def test_fused_relu_nan_and_dead_cells_as_on_the_cpu():
+    x = np.ones((1, 3, 3, 1))
+    x[0, 0, 0, 0] = np.nan
+    w = np.ones((1, 1, 1, 2))
+    w[..., 1] = -1
+    g = np.ones((1, 3, 3, 2))
+    g[..., 1] = np.inf
+    results = []
+    for device in ("cpu", "cuda"):
+        xt = ac.Tensor(x, requires_grad=True, device=device)
+        out = ac.conv2d(xt, ac.Tensor(w, device=device), activation="relu")
+        out.backward(g)
+        results.append((out.numpy(), namespace(device).to_numpy(xt.grad)))
+    for gpu, cpu in zip(results[1], results[0], strict=True):
+        np.testing.assert_array_equal(gpu, cpu)  # NaN where the CPU has NaN
+
+
 POOL_SWEEP = list(itertools.product(["max", "avg"], [2, 3, (2, 3)], [None, 1], ["valid", "same"]))
 
 

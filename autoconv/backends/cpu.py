@@ -94,16 +94,18 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x):
 
 
 @jit
-def _bias_relu(out, bias, relu):
+def _bias_relu(out, bias, relu, zero):
     rows, columns = out.shape
     for r in numba.prange(rows):
         for c in range(columns):
             value = out[r, c] + bias[c]
-            out[r, c] = max(value, 0) if relu else value
+            # A typed zero, not the literal 0 (int64 next to float32 means float64 maths). NaN
+            # stays NaN, as np.maximum(x, 0), so a divergence shows.
+            out[r, c] = value if not relu or value > 0 or value != value else zero
 
 
 @jit
-def _relu_grad_and_column_sums(grad, out, masked, partial_sums):
+def _relu_grad_and_column_sums(grad, out, masked, partial_sums, zero):
     rows, columns = grad.shape
     chunks = partial_sums.shape[0]
     for chunk in numba.prange(chunks):
@@ -111,7 +113,7 @@ def _relu_grad_and_column_sums(grad, out, masked, partial_sums):
         for r in range(chunk * rows // chunks, (chunk + 1) * rows // chunks):
             grad_row, out_row, masked_row = grad[r], out[r], masked[r]
             for c in range(columns):
-                value = grad_row[c] if out_row[c] > 0 else grad_row[c] * 0
+                value = grad_row[c] if out_row[c] > 0 else zero  # a select; vectorizes
                 masked_row[c] = value
                 sums[c] += value
         partial_sums[chunk] = sums
@@ -259,7 +261,7 @@ def bias_relu(out: np.ndarray, bias: np.ndarray | None, relu: bool) -> np.ndarra
     """In place on a (rows, C) product: add the per-column bias, then max(., 0) if ``relu``."""
     if bias is None:
         bias = np.zeros(out.shape[1], dtype=out.dtype)
-    _bias_relu(out, bias, relu)
+    _bias_relu(out, bias, relu, out.dtype.type(0))
     return out
 
 
@@ -269,7 +271,9 @@ def relu_grad_and_column_sums(grad: np.ndarray, out: np.ndarray) -> tuple[np.nda
     masked = np.empty(grad.shape, dtype=grad.dtype)
     chunks = max(1, min(numba.get_num_threads(), grad.shape[0]))
     partial_sums = np.empty((chunks, grad.shape[1]), dtype=grad.dtype)
-    _relu_grad_and_column_sums(np.ascontiguousarray(grad), out, masked, partial_sums)
+    _relu_grad_and_column_sums(
+        np.ascontiguousarray(grad), out, masked, partial_sums, grad.dtype.type(0)
+    )
     return masked, partial_sums.sum(axis=0)
 
 

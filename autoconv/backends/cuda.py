@@ -877,19 +877,19 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, zero):
 
 
 @cuda.jit
-def _bias_relu(out, bias, relu):
+def _bias_relu(out, bias, relu, zero):
     columns = bias.size
     for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         value = out[e // columns, e % columns] + bias[e % columns]
-        if relu and not value > 0:
-            value = value - value  # 0, or NaN for NaN (an int literal would mean float64)
+        if relu and not (value > 0 or value != value):  # NaN stays NaN, as np.maximum
+            value = zero
         out[e // columns, e % columns] = value
 
 
 @cuda.jit
-def _relu_mask(grad, out, masked):
+def _relu_mask(grad, out, masked, zero):
     for e in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
-        masked[e] = grad[e] if out[e] > 0 else grad[e] - grad[e]
+        masked[e] = grad[e] if out[e] > 0 else zero
 
 
 @cuda.jit
@@ -999,14 +999,14 @@ def bias_relu(out: CudaArray, bias: CudaArray | None, relu: bool) -> CudaArray:
     """In place on a (rows, C) product: add the per-column bias, then max(., 0) if ``relu``."""
     if bias is None:
         bias = zeros((out.shape[1],), out.dtype)
-    _launch(_bias_relu, out.size)(out.nd, bias.flat, relu)
+    _launch(_bias_relu, out.size)(out.nd, bias.flat, relu, out.dtype.type(0))
     return out
 
 
 def relu_grad_and_column_sums(grad: CudaArray, out: CudaArray) -> tuple[CudaArray, CudaArray]:
     """The gradient through a ReLU whose output was ``out`` (rows, C), and its column sums."""
     masked = empty(grad.shape, grad.dtype)
-    _launch(_relu_mask, grad.size)(grad.flat, out.flat, masked.flat)
+    _launch(_relu_mask, grad.size)(grad.flat, out.flat, masked.flat, grad.dtype.type(0))
     return masked, masked.sum(axis=0)
 
 

@@ -215,6 +215,22 @@ def test_fused_relu_equals_relu_of_conv(shape, k, s, d, p, with_bias, rng):
     )
 
 
+def test_fused_relu_keeps_nan_and_gives_dead_cells_a_zero_gradient():
+    """NaN stays NaN (as np.maximum), so a divergence shows; a cell the ReLU cut gets gradient
+    0 even when the gradient arriving there is infinite (as PyTorch's ReLU)."""
+    x = np.ones((1, 3, 3, 1))
+    x[0, 0, 0, 0] = np.nan
+    w = np.ones((1, 1, 1, 2))
+    w[..., 1] = -1
+    xt, wt = ac.Tensor(x, requires_grad=True), ac.Tensor(w, requires_grad=True)
+    out = ac.conv2d(xt, wt, activation="relu")
+    assert np.isnan(out.data[0, 0, 0]).all() and (out.data[0, 1:, :, 1] == 0).all()
+    g = np.ones(out.shape)
+    g[..., 1] = np.inf  # into the channel the ReLU cut everywhere but at the NaN
+    out.backward(g)
+    assert np.isfinite(xt.grad[0, 1:]).all() and (xt.grad[0, 1:] == 1).all()
+
+
 def test_unknown_fused_activation():
     with pytest.raises(ValueError, match="activation must be None or 'relu', got 'tanh'"):
         ac.conv2d(X, W, activation="tanh")

@@ -26,6 +26,7 @@ import numpy as np
 if numba.config.THREADING_LAYER == "default":
     numba.config.THREADING_LAYER = "workqueue"
 
+from autoconv.backends import rules
 from autoconv.ops.windows import Window
 
 
@@ -411,44 +412,40 @@ def softmax_cross_entropy(logits: np.ndarray, target: np.ndarray) -> tuple[np.nd
 
 
 # ----------------------------------------------------------------- optimizer updates
-# One pass per parameter, in place; scalars arrive in the parameter's dtype so float32 stays
-# float32. ``status`` (see the training helpers) stops every update once a step went bad.
+# One pass per parameter, in place, with the rules of ``rules.py``; scalars arrive in the
+# parameter's dtype so float32 stays float32. ``status`` (see the training helpers) stops every
+# update once a step went bad.
 serial_jit = numba.njit(cache=True, nogil=True)
+sgd_rule, rmsprop_rule, adam_rule = (
+    numba.njit(inline="always")(rule) for rule in (rules.sgd, rules.rmsprop, rules.adam)
+)
 
 
 @serial_jit
 def _sgd(value, grad, velocity, lr, momentum, nesterov):
     for i in range(value.size):
-        g = grad[i]
-        if momentum == 0:
-            value[i] -= lr * g
-        else:
-            v = momentum * velocity[i] - lr * g
-            velocity[i] = v
-            value[i] += momentum * v - lr * g if nesterov else v
-
-
-@serial_jit
-def _rmsprop(value, grad, velocity, momentum_slot, lr, rho, momentum, epsilon):
-    for i in range(value.size):
-        g = grad[i]
-        v = rho * velocity[i] + (1 - rho) * g * g
-        velocity[i] = v
-        step = lr * g / np.sqrt(v + epsilon)
+        value[i], v = sgd_rule(value[i], grad[i], velocity[i], lr, momentum, nesterov)
         if momentum != 0:
-            step += momentum * momentum_slot[i]
-            momentum_slot[i] = step
-        value[i] -= step
+            velocity[i] = v
 
 
 @serial_jit
-def _adam(value, grad, m, v, alpha, beta_1, beta_2, epsilon):
+def _rmsprop(value, grad, velocity, momentum_slot, lr, rho, one_minus_rho, momentum, epsilon):
     for i in range(value.size):
-        g = grad[i]
-        m_i = m[i] + (g - m[i]) * (1 - beta_1)
-        v_i = v[i] + (g * g - v[i]) * (1 - beta_2)
-        m[i], v[i] = m_i, v_i
-        value[i] -= alpha * m_i / (np.sqrt(v_i) + epsilon)
+        value[i], velocity[i], step = rmsprop_rule(
+            value[i], grad[i], velocity[i], momentum_slot[i], lr, rho, one_minus_rho,
+            momentum, epsilon,
+        )  # fmt: skip
+        if momentum != 0:
+            momentum_slot[i] = step
+
+
+@serial_jit
+def _adam(value, grad, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
+    for i in range(value.size):
+        value[i], m[i], v[i] = adam_rule(
+            value[i], grad[i], m[i], v[i], alpha, one_minus_beta_1, one_minus_beta_2, epsilon
+        )
 
 
 def _flat(*arrays: np.ndarray | None) -> list[np.ndarray]:
@@ -470,14 +467,14 @@ def rmsprop_update(
 ) -> None:
     """Keras's RMSprop step, in place."""
     if not status[0]:
-        scalars = [value.dtype.type(s) for s in (lr, rho, momentum, epsilon)]
+        scalars = [value.dtype.type(s) for s in (lr, rho, 1 - rho, momentum, epsilon)]
         _rmsprop(*_flat(value, grad, velocity, momentum_slot), *scalars)
 
 
 def adam_update(value, grad, m, v, alpha, beta_1, beta_2, epsilon, status) -> None:
     """Keras's Adam step with alpha = lr*sqrt(1-b2^t)/(1-b1^t), in place."""
     if not status[0]:
-        scalars = [value.dtype.type(s) for s in (alpha, beta_1, beta_2, epsilon)]
+        scalars = [value.dtype.type(s) for s in (alpha, 1 - beta_1, 1 - beta_2, epsilon)]
         _adam(*_flat(value, grad, m, v), *scalars)
 
 

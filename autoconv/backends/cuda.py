@@ -29,6 +29,7 @@ import numba
 import numpy as np
 from numba import cuda
 
+from autoconv.backends import rules
 from autoconv.ops.windows import Window
 
 SIMULATED = bool(numba.config.ENABLE_CUDASIM)
@@ -1095,22 +1096,22 @@ def softmax_cross_entropy(logits: CudaArray, target: CudaArray) -> tuple[CudaArr
 
 
 # ------------------------------------------------------------------ optimizer updates
-# Scalars arrive in the parameter's dtype, complements (1 - rho) precomputed: an int literal
-# next to a float32 would make numba compute in float64. Each update reads ``status`` (see the
-# training helpers below) and does nothing once a step has gone non-finite, so the weights of
-# the last good step are kept without a host round-trip.
+# The rules of ``rules.py``, one thread per element. Scalars arrive in the parameter's dtype.
+# Each update reads ``status`` (see the training helpers below) and does nothing once a step has
+# gone non-finite, so the weights of the last good step are kept without a host round-trip.
+sgd_rule, rmsprop_rule, adam_rule = (
+    cuda.jit(device=True)(rule) for rule in (rules.sgd, rules.rmsprop, rules.adam)
+)
+
+
 @cuda.jit
 def _sgd(value, grad, velocity, lr, momentum, nesterov, status):
     if status[0] != 0:
         return
     for i in range(cuda.grid(1), value.size, cuda.gridsize(1)):
-        g = grad[i]
-        if momentum == 0:
-            value[i] -= lr * g
-        else:
-            v = momentum * velocity[i] - lr * g
+        value[i], v = sgd_rule(value[i], grad[i], velocity[i], lr, momentum, nesterov)
+        if momentum != 0:
             velocity[i] = v
-            value[i] += momentum * v - lr * g if nesterov else v
 
 
 @cuda.jit
@@ -1120,14 +1121,12 @@ def _rmsprop(
     if status[0] != 0:
         return
     for i in range(cuda.grid(1), value.size, cuda.gridsize(1)):
-        g = grad[i]
-        v = rho * velocity[i] + one_minus_rho * g * g
-        velocity[i] = v
-        step = lr * g / math.sqrt(v + epsilon)
+        value[i], velocity[i], step = rmsprop_rule(
+            value[i], grad[i], velocity[i], momentum_slot[i], lr, rho, one_minus_rho,
+            momentum, epsilon,
+        )  # fmt: skip
         if momentum != 0:
-            step += momentum * momentum_slot[i]
             momentum_slot[i] = step
-        value[i] -= step
 
 
 @cuda.jit
@@ -1135,11 +1134,9 @@ def _adam(value, grad, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon,
     if status[0] != 0:
         return
     for i in range(cuda.grid(1), value.size, cuda.gridsize(1)):
-        g = grad[i]
-        m_i = m[i] + (g - m[i]) * one_minus_beta_1
-        v_i = v[i] + (g * g - v[i]) * one_minus_beta_2
-        m[i], v[i] = m_i, v_i
-        value[i] -= alpha * m_i / (math.sqrt(v_i) + epsilon)
+        value[i], m[i], v[i] = adam_rule(
+            value[i], grad[i], m[i], v[i], alpha, one_minus_beta_1, one_minus_beta_2, epsilon
+        )
 
 
 def _scalars(dtype: np.dtype, *values: float) -> list[Any]:

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 import autoconv as ac
+from autoconv.benchmarks.cases import torch_reference_model
 from autoconv.cli import prepare, reference_model
 
 
@@ -29,12 +30,8 @@ def autoconv_epoch(x: np.ndarray, y: np.ndarray) -> float:
 
 def torch_epoch(torch, x: np.ndarray, y: np.ndarray) -> float:
     nn = torch.nn
-    model = nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3), nn.ReLU(),
-        nn.Flatten(), nn.Linear(576, 64), nn.ReLU(), nn.Linear(64, 10),
-    )  # fmt: skip
+    # The same model, NCHW as users write it, starting from autoconv's (Keras's) initial weights.
+    model = torch_reference_model(torch, [p.numpy() for p in reference_model().parameters()])
     optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
     images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     labels = torch.from_numpy(y.argmax(axis=1))

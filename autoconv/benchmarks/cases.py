@@ -186,7 +186,7 @@ def _dense_case(rng: np.random.Generator, torch: ModuleType | None) -> Case:
     return case
 
 
-def _torch_reference_model(torch: ModuleType, weights: list[np.ndarray]) -> Any:
+def torch_reference_model(torch: ModuleType, weights: list[np.ndarray]) -> Any:
     """The course's model in PyTorch, NCHW as users write it, with autoconv's weights."""
     nn = torch.nn
     model = nn.Sequential(
@@ -246,8 +246,8 @@ def _model_cases(rng: np.random.Generator, torch: ModuleType | None) -> list[Cas
     infer.engines["numpy"] = lambda: ref.ReferenceModel(weights).predict(x)
     infer.atol = 1e-5
     if torch is not None:
-        torch_model = _torch_reference_model(torch, weights)  # trained by the step case
-        torch_inferring = _torch_reference_model(torch, weights)
+        torch_model = torch_reference_model(torch, weights)  # trained by the step case
+        torch_inferring = torch_reference_model(torch, weights)
         optimizer = torch.optim.RMSprop(torch_model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
         tx, ty = _nchw(torch, xb), torch.from_numpy(yb.argmax(axis=1))
         t_all = _nchw(torch, x)

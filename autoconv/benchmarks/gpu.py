@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 import autoconv as ac
-from autoconv.benchmarks.cases import BATCH, CONVS, POOLS, _torch_reference_model
+from autoconv.benchmarks.cases import BATCH, CONVS, POOLS, torch_reference_model
 from autoconv.benchmarks.runner import WrongResultError
 
 
@@ -178,7 +178,7 @@ def step_row(torch: ModuleType | None, rounds: int, rng: np.random.Generator) ->
 
     torch_step = None
     if torch is not None:
-        torch_model = _torch_reference_model(torch, weights).cuda()
+        torch_model = torch_reference_model(torch, weights).cuda()
         optimizer = torch.optim.RMSprop(torch_model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
         tx = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).cuda()
         ty = torch.from_numpy(y.argmax(axis=1)).cuda()
@@ -203,7 +203,7 @@ def epoch_rows(torch: ModuleType | None, x: np.ndarray, y: np.ndarray) -> list[G
     theirs = None
     if torch is not None:
         weights = [p.numpy() for p in reference_model().parameters()]
-        torch_model = _torch_reference_model(torch, weights).cuda()
+        torch_model = torch_reference_model(torch, weights).cuda()
         optimizer = torch.optim.RMSprop(torch_model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
         images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).cuda()
         labels = torch.from_numpy(y.argmax(axis=1)).cuda()

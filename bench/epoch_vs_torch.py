@@ -1,22 +1,34 @@
-"""End-to-end training throughput, autoconv vs PyTorch CPU, in one process.
+"""End-to-end training throughput: autoconv vs PyTorch CPU, in turn, each in its own process.
 
 Trains the reference model (batch 64, RMSprop) for one epoch over the first N MNIST training
-images with each engine, alternating, and prints samples/s. PyTorch is written the way users
-write it (NCHW, a Python loop over shuffled mini-batches).
+images with each engine and prints samples/s, REPEATS rounds. Engines:
+
+- ``autoconv``: ``model.fit``, as the CLI trains.
+- ``torch``: PyTorch written the way users write it (NCHW, a Python loop over shuffled
+  mini-batches), with the process's default malloc.
+- ``torch-tuned``: the same with channels_last tensors and glibc told to keep freed buffers
+  (what autoconv's ``fit`` does for itself): the tuned PyTorch of issue 8.
+
+Each epoch runs in a fresh child process, so no engine inherits another's thread pools or
+malloc settings; the rounds alternate engines so the machine's drift hits all alike.
 
     python bench/epoch_vs_torch.py [N=6400] [REPEATS=2]
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 
 import numpy as np
 
 import autoconv as ac
+from autoconv.backends import cpu as cpu_backend
 from autoconv.benchmarks.cases import torch_reference_model
 from autoconv.cli import prepare, reference_model
+
+ENGINES = ("autoconv", "torch", "torch-tuned")
 
 
 def autoconv_epoch(x: np.ndarray, y: np.ndarray) -> float:
@@ -28,12 +40,19 @@ def autoconv_epoch(x: np.ndarray, y: np.ndarray) -> float:
     return len(x) / (time.perf_counter() - started)
 
 
-def torch_epoch(torch, x: np.ndarray, y: np.ndarray) -> float:
+def torch_epoch(x: np.ndarray, y: np.ndarray, tuned: bool) -> float:
+    import torch
+
+    torch.set_num_threads(2)
     nn = torch.nn
-    # The same model, NCHW as users write it, starting from autoconv's (Keras's) initial weights.
+    # The same model, starting from autoconv's (Keras's) initial weights.
     model = torch_reference_model(torch, [p.numpy() for p in reference_model().parameters()])
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
     images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    if tuned:
+        cpu_backend.keep_freed_memory()
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
     labels = torch.from_numpy(y.argmax(axis=1))
 
     def epoch(n: int) -> None:
@@ -51,17 +70,31 @@ def torch_epoch(torch, x: np.ndarray, y: np.ndarray) -> float:
     return len(x) / (time.perf_counter() - started)
 
 
-def main(n: int, repeats: int) -> None:
-    import torch
-
-    torch.set_num_threads(2)
+def one_epoch(engine: str, n: int) -> float:
+    """Samples/s of one steady-state epoch of ``engine`` over the first n images."""
     (x, y), _ = ac.datasets.mnist.load_data()
     x, y = prepare(x[:n], y[:n], "mnist")
+    if engine == "autoconv":
+        return autoconv_epoch(x, y)
+    return torch_epoch(x, y, tuned=engine == "torch-tuned")
+
+
+def run_in_child(engine: str, n: int) -> str:
+    command = [sys.executable, __file__, "--engine", engine, str(n)]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def main(n: int, repeats: int) -> None:
+    print("samples/s, one epoch of", n, "images, batch 64; each in a fresh process")
+    print("  ".join(f"{engine:>12}" for engine in ENGINES))
     for _ in range(repeats):
-        ours, theirs = autoconv_epoch(x, y), torch_epoch(torch, x, y)
-        print(f"autoconv {ours:,.0f} samples/s   PyTorch {theirs:,.0f} samples/s")
+        rates = [run_in_child(engine, n) for engine in ENGINES]
+        print("  ".join(f"{float(rate):>12,.0f}" for rate in rates))
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:]]
-    main(*(args + [6400, 2][len(args) :]))
+    if sys.argv[1:2] == ["--engine"]:
+        print(one_epoch(sys.argv[2], int(sys.argv[3])))
+    else:
+        args = [int(a) for a in sys.argv[1:]]
+        main(*(args + [6400, 2][len(args) :]))

@@ -153,6 +153,21 @@ class Conv2D(Layer):
             self.dilation_rate, activation,
         )  # fmt: skip
 
+    def pooled(self, x: Tensor, pool: MaxPooling2D) -> Tensor:
+        """``pool(self(x))``; with a ReLU or no activation as one op, conv2d_max_pool (the
+        same values, fewer passes over the full-size activation)."""
+        if self.activation not in ("relu", "linear"):
+            return pool(self(x))
+        if not isinstance(x, Tensor):
+            x = Tensor(x, dtype=np.float32)
+        if not self.built:
+            self.build(x.shape[1:])
+        return ops.conv2d_max_pool(
+            x, self.weights["kernel"], self.weights.get("bias"), self.strides, self.padding,
+            self.dilation_rate, "relu" if self.activation == "relu" else None,
+            pool.pool_size, pool.strides, pool.padding,
+        )  # fmt: skip
+
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
             "filters": self.filters,

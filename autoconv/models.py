@@ -93,6 +93,21 @@ class _Meter:
         return totals, status
 
 
+def _run(layers: list[Layer], x: Tensor, training: bool) -> Tensor:
+    """Apply ``layers`` in turn; a Conv2D followed by a MaxPooling2D runs as one op
+    (:func:`autoconv.ops.conv2d_max_pool`: the same values in fewer passes over memory)."""
+    at = 0
+    while at < len(layers):
+        layer, following = layers[at], layers[at + 1] if at + 1 < len(layers) else None
+        if isinstance(following, layers_module.MaxPooling2D) and isinstance(
+            layer, layers_module.Conv2D
+        ):
+            x, at = layer.pooled(x, following), at + 2
+        else:
+            x, at = layer(x, training), at + 1
+    return x
+
+
 class Sequential:
     """A stack of layers, each feeding the next.
 
@@ -207,12 +222,10 @@ class Sequential:
         """Outputs, and the logits under a final softmax (for the fused cross-entropy)."""
         if not self.built:
             self.build(x.shape[1:])
-        for layer in self.layers[:-1]:
-            x = layer(x, training)
         last = self.layers[-1]
         if last.activation != "softmax":
-            return last(x, training), None
-        logits = last(x, training, activate=False)
+            return _run(self.layers, x, training), None
+        logits = last(_run(self.layers[:-1], x, training), training, activate=False)
         return ops.softmax(logits), logits
 
     def to(self, device: str) -> Sequential:

@@ -50,7 +50,7 @@ KERNELS = {
     "col2im": (cu._col2im, (A2, *g, A4, f32)),
     "bias_relu": (cu._bias_relu, (A2, A1, B, f32)),
     "relu_mask": (cu._relu_mask, (A1, A1, A1, f32)),
-    "max_pool fwd": (cu._max_pool_forward, (A4, *(i64,) * 6, A4, I4)),
+    "max_pool fwd": (cu._max_pool_forward, (A4, A1, B, f32, *(i64,) * 6, A4, I4)),
     "max_pool bwd": (cu._max_pool_backward, (A4, I4, *(i64,) * 6, A4, f32)),
     "avg_pool fwd": (cu._avg_pool_kernels("<f4")[0], (A4, *(i64,) * 6, A4)),
     "avg_pool bwd": (cu._avg_pool_kernels("<f4")[1], (A4, *(i64,) * 6, A4)),

@@ -17,6 +17,7 @@ import pytest
 import autoconv as ac
 from autoconv import backends, layers, models
 from autoconv.backends import DeviceUnavailableError, namespace
+from tests.conftest import distinct
 from tests.ops.test_core_ops import CASES, IDS, draw_inputs
 
 pytest.importorskip("numba_cuda")
@@ -79,6 +80,22 @@ def test_conv2d_matches_cpu(k, s, d, p, activation, rng):
     b = rng.standard_normal(2)
     assert_same_on_both(
         lambda x, w, b: ac.conv2d(x, w, b, stride=s, padding=p, dilation=d, activation=activation),
+        [x, w, b],
+        rng,
+    )
+
+
+@pytest.mark.parametrize(("pool", "strides", "padding"), [(2, None, "valid"), (3, 2, "same")])
+@pytest.mark.parametrize("activation", [None, "relu"])
+def test_conv2d_max_pool_matches_cpu(pool, strides, padding, activation, rng):
+    """The fused op (bias and ReLU inside the pooling kernel), overlapping pools too."""
+    x = distinct((2, 6, 7, 2), rng)
+    w = rng.standard_normal((3, 3, 2, 3))
+    b = rng.standard_normal(3)
+    assert_same_on_both(
+        lambda x, w, b: ac.conv2d_max_pool(
+            x, w, b, 1, "same", 1, activation, pool, strides, padding
+        ),
         [x, w, b],
         rng,
     )

@@ -232,3 +232,40 @@ def test_to_categorical_like_keras():
     assert ac.utils.to_categorical(np.array([[1], [0]]), 4).shape == (2, 4)
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
         ac.utils.to_categorical([3], 3)
+
+
+@pytest.mark.parametrize("activation", ["relu", None, "tanh"])
+def test_conv_then_max_pool_runs_as_one_op_with_the_same_results(activation):
+    """Sequential runs a Conv2D followed by a MaxPooling2D as conv2d_max_pool (ReLU or no
+    activation; others as two ops): the same outputs and weight gradients as the layers
+    applied one by one."""
+    ac.utils.set_random_seed(3)
+    model = ac.Sequential(
+        [
+            layers.Conv2D(4, 3, activation=activation, input_shape=(9, 9, 2)),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(3),
+        ]
+    )
+    x = ac.Tensor(np.random.default_rng(0).standard_normal((5, 9, 9, 2)).astype(np.float32))
+    out = model(x, training=True)
+    fused = activation in ("relu", None)
+    ops, stack = set(), [out]
+    while stack:  # the ops in the graph
+        node = stack.pop()
+        ops.add(node._op)
+        stack.extend(node._parents)
+    assert ("conv2d_max_pool" in ops, "max_pool2d" in ops) == (fused, not fused)
+    by_layer = x
+    for layer in model.layers:
+        by_layer = layer(by_layer, training=True)
+    np.testing.assert_array_equal(out.data, by_layer.data)
+    grads = []
+    for result in (out, by_layer):
+        for p in model.parameters():
+            p.grad = None
+        result.sum().backward()
+        grads.append([p.grad.copy() for p in model.parameters()])
+    for ours, theirs in zip(*grads, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)

@@ -13,7 +13,7 @@ The contract (every module defines these names):
     maths: exp, log, tanh, abs, sqrt, maximum, minimum, matmul(a, b, transpose_a, transpose_b),
         log_softmax, softmax_cross_entropy
     convolution and pooling: im2col(x, win), col2im(cols, x_shape, win), bias_relu,
-        relu_grad_and_column_sums, max_pool_forward(x, win) -> (out, argmax),
+        relu_grad_and_column_sums, max_pool_forward(x, win, bias, relu) -> (out, argmax),
         max_pool_backward(grad_out, argmax, x_shape, win), avg_pool_forward(x, win),
         avg_pool_backward(grad_out, x_shape, win)
     optimizers: sgd_update, rmsprop_update, adam_update (in place, skipped once status is set)

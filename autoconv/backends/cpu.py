@@ -94,15 +94,19 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x):
                             grad_x[n, y, xx, c] += cols[row, base + c]
 
 
+@numba.njit(inline="always")
+def _activated(value, relu, zero):
+    # A typed zero, not the literal 0 (int64 next to float32 means float64 maths). NaN stays
+    # NaN, as np.maximum(x, 0), so a divergence shows.
+    return value if not relu or value > 0 or value != value else zero
+
+
 @jit
 def _bias_relu(out, bias, relu, zero):
     rows, columns = out.shape
     for r in numba.prange(rows):
         for c in range(columns):
-            value = out[r, c] + bias[c]
-            # A typed zero, not the literal 0 (int64 next to float32 means float64 maths). NaN
-            # stays NaN, as np.maximum(x, 0), so a divergence shows.
-            out[r, c] = value if not relu or value > 0 or value != value else zero
+            out[r, c] = _activated(out[r, c] + bias[c], relu, zero)
 
 
 @jit
@@ -121,7 +125,9 @@ def _relu_grad_and_column_sums(grad, out, masked, partial_sums, zero):
 
 
 @jit
-def _max_pool_forward(x, kh, kw, sh, sw, pt, pl, out, argmax):
+def _max_pool_forward(x, bias, relu, zero, kh, kw, sh, sw, pt, pl, out, argmax):
+    # Pools max(x + bias, 0) (plain x + bias if not relu): a convolution's bias and ReLU are
+    # applied here, on the way in, instead of in a pass of their own over the full-size output.
     n_images, height, width, channels = x.shape
     _, oh, ow, _ = out.shape
     for row_block in numba.prange(n_images * oh):
@@ -131,21 +137,22 @@ def _max_pool_forward(x, kh, kw, sh, sw, pt, pl, out, argmax):
             y0, x0 = i * sh - pt, j * sw - pl
             y_lo, y_hi = max(y0, 0), min(y0 + kh, height)
             x_lo, x_hi = max(x0, 0), min(x0 + kw, width)
+            best_row, argmax_row = out[n, i, j], argmax[n, i, j]
             first = (y_lo * width + x_lo) * channels
             for c in range(channels):
-                out[n, i, j, c] = x[n, y_lo, x_lo, c]
-                argmax[n, i, j, c] = first + c
+                best_row[c] = _activated(x[n, y_lo, x_lo, c] + bias[c], relu, zero)
+                argmax_row[c] = first + c
             # Channels innermost: contiguous loads, one compare per lane. The first maximum in
             # scan order wins; a NaN wins (and stays), as in np.max, so divergence shows.
             for y in range(y_lo, y_hi):
                 for xx in range(x_lo, x_hi):
                     at = (y * width + xx) * channels
                     for c in range(channels):
-                        value = x[n, y, xx, c]
-                        best = out[n, i, j, c]
+                        value = _activated(x[n, y, xx, c] + bias[c], relu, zero)
+                        best = best_row[c]
                         if value > best or (value != value and best == best):
-                            out[n, i, j, c] = value
-                            argmax[n, i, j, c] = at + c
+                            best_row[c] = value
+                            argmax_row[c] = at + c
 
 
 @jit
@@ -278,14 +285,20 @@ def relu_grad_and_column_sums(grad: np.ndarray, out: np.ndarray) -> tuple[np.nda
     return masked, partial_sums.sum(axis=0)
 
 
-def max_pool_forward(x: np.ndarray, win: Window) -> tuple[np.ndarray, np.ndarray]:
-    """Window maxima (N, OH, OW, C) and where each came from: the flat offset (y*W + x)*C + c
-    within its image, int32."""
+def max_pool_forward(
+    x: np.ndarray, win: Window, bias: np.ndarray | None = None, relu: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Window maxima (N, OH, OW, C) of x + bias (C,), through max(., 0) if ``relu``, and where
+    each came from: the flat offset (y*W + x)*C + c within its image, int32."""
     n, _, _, channels = x.shape
     out = np.empty((n, *win.out, channels), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int32)
+    if bias is None:
+        bias = np.zeros(channels, dtype=x.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = _geometry(win)
-    _max_pool_forward(np.ascontiguousarray(x), kh, kw, sh, sw, pt, pl, out, argmax)
+    _max_pool_forward(
+        np.ascontiguousarray(x), bias, relu, x.dtype.type(0), kh, kw, sh, sw, pt, pl, out, argmax
+    )
     return out, argmax
 
 

@@ -877,14 +877,18 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, zero):
         grad_x[n, y, xx, c] = total
 
 
+@cuda.jit(device=True)
+def _activated(value, relu, zero):
+    """max(value, 0) if relu (NaN stays NaN, as np.maximum), else value."""
+    return value if not relu or value > 0 or value != value else zero
+
+
 @cuda.jit
 def _bias_relu(out, bias, relu, zero):
     columns = bias.size
     for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         value = out[e // columns, e % columns] + bias[e % columns]
-        if relu and not (value > 0 or value != value):  # NaN stays NaN, as np.maximum
-            value = zero
-        out[e // columns, e % columns] = value
+        out[e // columns, e % columns] = _activated(value, relu, zero)
 
 
 @cuda.jit
@@ -894,7 +898,8 @@ def _relu_mask(grad, out, masked, zero):
 
 
 @cuda.jit
-def _max_pool_forward(x, kh, kw, sh, sw, pt, pl, out, argmax):
+def _max_pool_forward(x, bias, relu, zero, kh, kw, sh, sw, pt, pl, out, argmax):
+    # Pools max(x + bias, 0) (x + bias if not relu): a convolution's bias and ReLU on the way in.
     _, height, width, channels = x.shape
     _, oh, ow, _ = out.shape
     for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
@@ -904,10 +909,11 @@ def _max_pool_forward(x, kh, kw, sh, sw, pt, pl, out, argmax):
         n = e // (channels * ow * oh)
         y_lo, x_lo = max(i * sh - pt, 0), max(j * sw - pl, 0)
         y_hi, x_hi = min(i * sh - pt + kh, height), min(j * sw - pl + kw, width)
-        best, where = x[n, y_lo, x_lo, c], (y_lo * width + x_lo) * channels + c
+        best = _activated(x[n, y_lo, x_lo, c] + bias[c], relu, zero)
+        where = (y_lo * width + x_lo) * channels + c
         for y in range(y_lo, y_hi):
             for xx in range(x_lo, x_hi):
-                value = x[n, y, xx, c]
+                value = _activated(x[n, y, xx, c] + bias[c], relu, zero)
                 if value > best or (value != value and best == best):  # first max; NaN wins
                     best, where = value, (y * width + xx) * channels + c
         out[n, i, j, c] = best
@@ -1011,12 +1017,19 @@ def relu_grad_and_column_sums(grad: CudaArray, out: CudaArray) -> tuple[CudaArra
     return masked, masked.sum(axis=0)
 
 
-def max_pool_forward(x: CudaArray, win: Window) -> tuple[CudaArray, CudaArray]:
-    """Window maxima (N, OH, OW, C) and each one's flat offset (y*W + x)*C + c in its image."""
+def max_pool_forward(
+    x: CudaArray, win: Window, bias: CudaArray | None = None, relu: bool = False
+) -> tuple[CudaArray, CudaArray]:
+    """Window maxima (N, OH, OW, C) of x + bias, through max(., 0) if ``relu``, and each one's
+    flat offset (y*W + x)*C + c in its image."""
     out = empty((x.shape[0], *win.out, x.shape[3]), x.dtype)
     argmax = empty(out.shape, np.int32)
+    if bias is None:
+        bias = zeros((x.shape[3],), x.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = _geometry(win)
-    _launch(_max_pool_forward, out.size)(x.nd, kh, kw, sh, sw, pt, pl, out.nd, argmax.nd)
+    _launch(_max_pool_forward, out.size)(
+        x.nd, bias.flat, relu, x.dtype.type(0), kh, kw, sh, sw, pt, pl, out.nd, argmax.nd
+    )
     return out, argmax
 
 

@@ -1,7 +1,7 @@
 """The differentiable ops. Each module holds its ops' forward and VJP side by side."""
 
 from autoconv.ops.activation import log_softmax, softmax
-from autoconv.ops.conv import conv2d
+from autoconv.ops.conv import conv2d, conv2d_max_pool
 from autoconv.ops.elementwise import (
     add,
     clip,
@@ -35,6 +35,7 @@ __all__ = [
     "categorical_crossentropy",
     "clip",
     "conv2d",
+    "conv2d_max_pool",
     "div",
     "dropout",
     "exp",

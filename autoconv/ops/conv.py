@@ -5,6 +5,10 @@ im2col kernel), so the convolution is one matrix product with the kernel reshape
 (KH*KW*Cin, Cout). Backward reuses ``cols`` for the kernel gradient and runs the adjoint
 scatter (col2im) for the input gradient. With ``activation='relu'`` the bias and ReLU are
 applied in one pass over the product, and their gradients taken in one pass too.
+
+``conv2d_max_pool`` is ``max_pool2d(conv2d(...))`` with the bias and ReLU applied inside the
+pooling pass: the full-size activation is never written back, and the backward masks the
+pooled gradient (a quarter of the size for 2x2 pools) before routing it to the winners.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy as np  # noqa: F401 - the docstring example uses it
 
 from autoconv.backends import backend
 from autoconv.ops.base import as_tensor, as_tensors
+from autoconv.ops.pool import Size, pool_window
 from autoconv.ops.windows import window
 from autoconv.tensor import Tensor, record
 
@@ -40,6 +45,40 @@ def conv2d(
     >>> conv2d(x, np.ones((3, 3, 1, 1))).shape
     (1, 2, 2, 1)
     """
+    return _conv2d(x, w, b, stride, padding, dilation, activation, pool=None)
+
+
+def conv2d_max_pool(
+    x: Any,
+    w: Any,
+    b: Any = None,
+    stride: int | tuple[int, int] = 1,
+    padding: str | int | tuple[int, int] = "valid",
+    dilation: int | tuple[int, int] = 1,
+    activation: str | None = None,
+    pool_size: Size = 2,
+    pool_strides: Size | None = None,
+    pool_padding: str = "valid",
+) -> Tensor:
+    """``max_pool2d(conv2d(x, w, b, stride, padding, dilation, activation), pool_size,
+    pool_strides, pool_padding)`` in fewer passes over the convolution's output.
+
+    The same values, and the same gradients up to the float32 summation order of the bias
+    gradient. ``Sequential`` uses it for a Conv2D followed by a MaxPooling2D.
+
+    >>> x = Tensor(np.arange(36.0).reshape(1, 6, 6, 1))
+    >>> conv2d_max_pool(x, np.ones((3, 3, 1, 1))).numpy()[0, :, :, 0]
+    array([[126., 144.],
+           [234., 252.]])
+    """
+    return _conv2d(
+        x, w, b, stride, padding, dilation, activation, (pool_size, pool_strides, pool_padding)
+    )
+
+
+def _conv2d(x, w, b, stride, padding, dilation, activation, pool) -> Tensor:
+    """The convolution, optionally followed by max pooling with ``pool`` = (size, strides,
+    padding); the bias and ReLU go in the pass after the product (the pooling's, if any)."""
     x, w = as_tensors(x, w, "conv2d")
     if x.ndim != 4:
         raise ValueError(f"conv2d: x must be (N, H, W, Cin), got shape {x.shape}")
@@ -63,20 +102,32 @@ def conv2d(
             raise ValueError(f"conv2d: b must have shape ({c_out},), got {b.shape}")
         parents = (x, w, b)
     win = window("conv2d", x.shape[1:3], (kh, kw), stride, dilation, padding)
+    conv_shape = (n, *win.out, c_out)
+    pool_win = None if pool is None else pool_window("conv2d_max_pool", conv_shape, *pool)
     kernels = backend(x)
 
     relu = activation == "relu"
+    bias = None if b is None else b.data
     cols = kernels.im2col(x.data, win)  # (N*OH*OW, KH*KW*Cin)
     w_matrix = w.data.reshape(kh * kw * c_in, c_out)
     out = kernels.matmul(cols, w_matrix)  # (N*OH*OW, Cout)
-    if b is not None or relu:
-        kernels.bias_relu(out, None if b is None else b.data, relu)
+    if pool_win is not None:
+        out, argmax = kernels.max_pool_forward(out.reshape(conv_shape), pool_win, bias, relu)
+    elif b is not None or relu:
+        kernels.bias_relu(out, bias, relu)
     x_shape = x.shape
 
     def backward(g):
-        g_matrix = g.reshape(-1, c_out)  # (N*OH*OW, Cout)
-        if relu:
-            g_matrix, column_sums = kernels.relu_grad_and_column_sums(g_matrix, out)
+        g_out = g.reshape(-1, c_out)  # (rows of this op's output, Cout)
+        if relu:  # masked where the ReLU cut (at the pooled size when pooled), and summed
+            g_out, g_bias = kernels.relu_grad_and_column_sums(g_out, out.reshape(-1, c_out))
+        elif b is not None and b.requires_grad:
+            g_bias = g_out.sum(axis=0)
+        g_matrix = g_out  # (N*OH*OW, Cout): the gradient of the product
+        if pool_win is not None:  # each pooled gradient goes to its window's winner
+            g_pooled = g_out.reshape(out.shape)
+            g_matrix = kernels.max_pool_backward(g_pooled, argmax, conv_shape, pool_win)
+            g_matrix = g_matrix.reshape(-1, c_out)
         grad_x = grad_w = grad_b = None
         if x.requires_grad:
             grad_cols = kernels.matmul(g_matrix, w_matrix, transpose_b=True)
@@ -84,7 +135,9 @@ def conv2d(
         if w.requires_grad:
             grad_w = kernels.matmul(cols, g_matrix, transpose_a=True).reshape(w.shape)
         if b is not None and b.requires_grad:
-            grad_b = column_sums if relu else g_matrix.sum(axis=0)
+            grad_b = g_bias
         return (grad_x, grad_w, grad_b)[: len(parents)]
 
-    return record(out.reshape(n, *win.out, c_out), parents, backward, "conv2d")
+    if pool_win is None:
+        return record(out.reshape(conv_shape), parents, backward, "conv2d")
+    return record(out, parents, backward, "conv2d_max_pool")

@@ -20,13 +20,16 @@ from autoconv.tensor import Tensor, record
 Size = int | tuple[int, int]
 
 
-def _pool_window(op: str, x: Tensor, pool_size: Size, strides: Size | None, padding: Any) -> Window:
-    if x.ndim != 4:
-        raise ValueError(f"{op}: x must be (N, H, W, C), got shape {x.shape}")
+def pool_window(
+    op: str, x_shape: tuple[int, ...], pool_size: Size, strides: Size | None, padding: Any
+) -> Window:
+    """The geometry of pooling images of ``x_shape`` (N, H, W, C); errors name ``op``."""
+    if len(x_shape) != 4:
+        raise ValueError(f"{op}: x must be (N, H, W, C), got shape {x_shape}")
     kernel = as_pair(pool_size, "pool_size", op)
     if not isinstance(padding, str):
         raise ValueError(f"{op}: padding must be 'valid' or 'same', got {padding!r}")
-    return window(op, x.shape[1:3], kernel, kernel if strides is None else strides, 1, padding)
+    return window(op, x_shape[1:3], kernel, kernel if strides is None else strides, 1, padding)
 
 
 def max_pool2d(
@@ -38,7 +41,7 @@ def max_pool2d(
     row-major order (one winner per window).
     """
     x = as_tensor(x)
-    win = _pool_window("max_pool2d", x, pool_size, strides, padding)
+    win = pool_window("max_pool2d", x.shape, pool_size, strides, padding)
     kernels = backend(x)
     out, argmax = kernels.max_pool_forward(x.data, win)
     x_shape = x.shape
@@ -58,7 +61,7 @@ def avg_pool2d(
     the cells inside the image.
     """
     x = as_tensor(x)
-    win = _pool_window("avg_pool2d", x, pool_size, strides, padding)
+    win = pool_window("avg_pool2d", x.shape, pool_size, strides, padding)
     kernels = backend(x)
     x_shape = x.shape
 

@@ -10,6 +10,7 @@ import pytest
 import autoconv as ac
 from autoconv.ops.windows import as_pair, padding_amounts
 from autoconv.testing import gradcheck
+from tests.conftest import distinct
 
 IMAGE_1 = [[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2], [2, 0, 0, 0, 1]]
 KERNEL_1 = [[0, 1, 2], [2, 2, 0], [0, 1, 2]]
@@ -234,3 +235,68 @@ def test_fused_relu_keeps_nan_and_gives_dead_cells_a_zero_gradient():
 def test_unknown_fused_activation():
     with pytest.raises(ValueError, match="activation must be None or 'relu', got 'tanh'"):
         ac.conv2d(X, W, activation="tanh")
+
+
+# ------------------------------------------------------------------ conv2d_max_pool
+POOLS = [(2, None, "valid"), ((2, 3), None, "same"), (3, 2, "valid"), (3, 2, "same")]
+
+
+@pytest.mark.parametrize(("shape", "k", "s", "d", "p"), SWEEP[::5])
+@pytest.mark.parametrize(("pool_size", "pool_strides", "pool_padding"), POOLS)
+@pytest.mark.parametrize("activation", [None, "relu"])
+def test_conv2d_max_pool_equals_max_pool_of_conv(
+    shape, k, s, d, p, pool_size, pool_strides, pool_padding, activation, rng
+):
+    """The fused op: the same values as the two ops, the same gradients (checked against
+    the two ops and by finite differences); overlapping pools (3 with stride 2) included."""
+    x, w, b = sweep_inputs(shape, k, rng)
+    x = distinct(shape, rng)  # no ties, so the winner of each window is unambiguous
+    conv = ac.conv2d(x, w, b, stride=s, padding=p, dilation=d, activation=activation)
+    if (
+        min(conv.shape[1:3]) < as_pair(pool_size, "pool_size", "test")[0]
+        and pool_padding == "valid"
+    ):
+        with pytest.raises(ValueError, match="conv2d_max_pool: the output would be empty"):
+            ac.conv2d_max_pool(x, w, b, s, p, d, activation, pool_size, pool_strides, pool_padding)
+        return
+
+    def fused(x, w, b):
+        return ac.conv2d_max_pool(
+            x, w, b, s, p, d, activation, pool_size, pool_strides, pool_padding
+        )
+
+    def two_ops(x, w, b):
+        conv = ac.conv2d(x, w, b, stride=s, padding=p, dilation=d, activation=activation)
+        return ac.max_pool2d(conv, pool_size, pool_strides, pool_padding)
+
+    inputs = [ac.Tensor(a, requires_grad=True) for a in (x, w, b)]
+    references = [ac.Tensor(a, requires_grad=True) for a in (x, w, b)]
+    out, expected = fused(*inputs), two_ops(*references)
+    np.testing.assert_array_equal(out.data, expected.data)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    expected.backward(g)
+    for ours, theirs in zip(inputs, references, strict=True):
+        np.testing.assert_allclose(ours.grad, theirs.grad, rtol=1e-12, atol=1e-12)
+    assert gradcheck(fused, [x, w, b])
+
+
+def test_conv2d_max_pool_float32_and_nan(rng):
+    """float32 in, float32 out; a NaN in the convolution's output wins its window, as in
+    max_pool2d(conv2d(...)), so a divergence shows."""
+    x = rng.standard_normal((2, 6, 6, 1)).astype(np.float32)
+    x[0, 0, 0, 0] = np.nan
+    w = rng.standard_normal((3, 3, 1, 4)).astype(np.float32)
+    b = np.zeros(4, np.float32)
+    out = ac.conv2d_max_pool(x, w, b, activation="relu")
+    expected = ac.max_pool2d(ac.conv2d(x, w, b, activation="relu"))
+    assert out.dtype == np.float32
+    assert np.isnan(out.data[0, 0, 0]).all()
+    np.testing.assert_array_equal(out.data, expected.data)
+
+
+def test_conv2d_max_pool_bad_pool_is_a_clear_error():
+    with pytest.raises(ValueError, match="conv2d_max_pool: pool_size must be positive"):
+        ac.conv2d_max_pool(X, W, pool_size=0)
+    with pytest.raises(ValueError, match="conv2d_max_pool: padding must be 'valid' or 'same'"):
+        ac.conv2d_max_pool(X, W, pool_padding=1)

@@ -8,11 +8,14 @@ applied in one pass over the product, and their gradients taken in one pass too.
 
 ``conv2d_max_pool`` is ``max_pool2d(conv2d(...))`` with the bias and ReLU applied inside the
 pooling pass: the full-size activation is never written back, and the backward masks the
-pooled gradient (a quarter of the size for 2x2 pools) before routing it to the winners.
+pooled gradient (a quarter of the size for 2x2 pools) before routing it to the winners. Output
+rows and columns that no pooling window reads (the last of 11 under 2x2 'valid' pools) are
+not computed at all.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np  # noqa: F401 - the docstring example uses it
@@ -20,7 +23,7 @@ import numpy as np  # noqa: F401 - the docstring example uses it
 from autoconv.backends import backend
 from autoconv.ops.base import as_tensor, as_tensors
 from autoconv.ops.pool import Size, pool_window
-from autoconv.ops.windows import window
+from autoconv.ops.windows import Window, window
 from autoconv.tensor import Tensor, record
 
 
@@ -63,8 +66,8 @@ def conv2d_max_pool(
     """``max_pool2d(conv2d(x, w, b, stride, padding, dilation, activation), pool_size,
     pool_strides, pool_padding)`` in fewer passes over the convolution's output.
 
-    The same values, and the same gradients up to the float32 summation order of the bias
-    gradient. ``Sequential`` uses it for a Conv2D followed by a MaxPooling2D.
+    The same values and gradients, up to the summation order of the matrix products (which
+    skip the rows and columns no pooling window reads) and of the bias gradient. ``Sequential`` uses it for a Conv2D followed by a MaxPooling2D.
 
     >>> x = Tensor(np.arange(36.0).reshape(1, 6, 6, 1))
     >>> conv2d_max_pool(x, np.ones((3, 3, 1, 1))).numpy()[0, :, :, 0]
@@ -102,8 +105,11 @@ def _conv2d(x, w, b, stride, padding, dilation, activation, pool) -> Tensor:
             raise ValueError(f"conv2d: b must have shape ({c_out},), got {b.shape}")
         parents = (x, w, b)
     win = window("conv2d", x.shape[1:3], (kh, kw), stride, dilation, padding)
+    pool_win = None
+    if pool is not None:
+        pool_win = pool_window("conv2d_max_pool", (n, *win.out, c_out), *pool)
+        win = _read_by(pool_win, win, x.shape[1:3])
     conv_shape = (n, *win.out, c_out)
-    pool_win = None if pool is None else pool_window("conv2d_max_pool", conv_shape, *pool)
     kernels = backend(x)
 
     relu = activation == "relu"
@@ -141,3 +147,27 @@ def _conv2d(x, w, b, stride, padding, dilation, activation, pool) -> Tensor:
     if pool_win is None:
         return record(out.reshape(conv_shape), parents, backward, "conv2d")
     return record(out, parents, backward, "conv2d_max_pool")
+
+
+def _read_by(pool_win: Window, win: Window, image: tuple[int, int]) -> Window:
+    """The convolution window ``win`` over ``image`` (H, W), cut down to the output rows and
+    columns that pooling with ``pool_win`` reads: 'valid' windows that do not tile the output
+    (2x2 on 11x11) leave out the last ones, whose values are never used and whose gradient is
+    zero, so they are not computed."""
+    read = tuple(
+        min(out, (pooled - 1) * stride - pad + size)
+        for out, pooled, stride, pad, size in zip(
+            win.out, pool_win.out, pool_win.stride, (pool_win.pad_top, pool_win.pad_left),
+            pool_win.kernel, strict=True,
+        )
+    )  # fmt: skip
+    if read == win.out:
+        return win
+    pad_after = tuple(
+        max(0, (out - 1) * stride + dilation * (kernel - 1) + 1 - size - pad)
+        for out, stride, dilation, kernel, size, pad in zip(
+            read, win.stride, win.dilation, win.kernel, image, (win.pad_top, win.pad_left),
+            strict=True,
+        )
+    )  # fmt: skip
+    return dataclasses.replace(win, out=read, pad_bottom=pad_after[0], pad_right=pad_after[1])

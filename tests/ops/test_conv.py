@@ -271,8 +271,8 @@ def test_conv2d_max_pool_equals_max_pool_of_conv(
 
     inputs = [ac.Tensor(a, requires_grad=True) for a in (x, w, b)]
     references = [ac.Tensor(a, requires_grad=True) for a in (x, w, b)]
-    out, expected = fused(*inputs), two_ops(*references)
-    np.testing.assert_array_equal(out.data, expected.data)
+    out, expected = fused(*inputs), two_ops(*references)  # equal up to summation order
+    np.testing.assert_allclose(out.data, expected.data, rtol=1e-12, atol=1e-12)
     g = rng.standard_normal(out.shape)
     out.backward(g)
     expected.backward(g)
@@ -293,6 +293,36 @@ def test_conv2d_max_pool_float32_and_nan(rng):
     assert out.dtype == np.float32
     assert np.isnan(out.data[0, 0, 0]).all()
     np.testing.assert_array_equal(out.data, expected.data)
+
+
+@pytest.mark.parametrize(
+    ("size", "pool_size", "cut"), [(13, 2, True), (12, 2, False), (13, 3, True)]
+)
+def test_conv2d_max_pool_skips_what_no_pool_window_reads(size, pool_size, cut, rng):
+    """Pooling 'valid' 2x2 over an 11x11 convolution reads 10x10 of it: the last input column
+    then feeds only outputs no window reads, so a NaN there changes no output and no gradient
+    (it would poison the kernel gradient if those outputs were computed, as the two ops do)."""
+    x = rng.standard_normal((2, size, size, 2))
+    w, b = rng.standard_normal((3, 3, 2, 3)), rng.standard_normal(3)
+    poisoned = x.copy()
+    poisoned[:, :, -1, :] = np.nan
+
+    def grads(x):
+        tensors = [ac.Tensor(a, requires_grad=True) for a in (x, w, b)]
+        out = ac.conv2d_max_pool(*tensors, activation="relu", pool_size=pool_size)
+        out.backward(np.ones(out.shape))
+        return out.data, *(t.grad for t in tensors)
+
+    (out, grad_x, grad_w, grad_b), poisoned_results = grads(x), grads(poisoned)
+    if not cut:  # 12x12 -> 10x10 convolution, every column pooled: the NaN reaches the output
+        assert np.isnan(poisoned_results[0]).any()
+        return
+    p_out, p_grad_x, p_grad_w, p_grad_b = poisoned_results
+    np.testing.assert_array_equal(p_out, out)
+    np.testing.assert_array_equal(p_grad_x, grad_x)  # the unread column's is zero in both
+    assert (p_grad_x[:, :, -1] == 0).all()
+    np.testing.assert_array_equal(p_grad_w, grad_w)
+    np.testing.assert_array_equal(p_grad_b, grad_b)
 
 
 def test_conv2d_max_pool_bad_pool_is_a_clear_error():

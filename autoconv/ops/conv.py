@@ -67,7 +67,8 @@ def conv2d_max_pool(
     pool_strides, pool_padding)`` in fewer passes over the convolution's output.
 
     The same values and gradients, up to the summation order of the matrix products (which
-    skip the rows and columns no pooling window reads) and of the bias gradient. ``Sequential`` uses it for a Conv2D followed by a MaxPooling2D.
+    skip the rows and columns no pooling window reads) and of the bias gradient.
+    ``Sequential`` uses it for a Conv2D followed by a MaxPooling2D.
 
     >>> x = Tensor(np.arange(36.0).reshape(1, 6, 6, 1))
     >>> conv2d_max_pool(x, np.ones((3, 3, 1, 1))).numpy()[0, :, :, 0]

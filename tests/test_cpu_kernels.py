@@ -1,0 +1,81 @@
+"""The CPU kernels' two builds: each is compiled parallel and serial (backends.cpu.Kernel) and
+the wrapper picks by the size of the call. Both must give the same bits; small test shapes
+would otherwise only ever run the serial build."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autoconv.backends import cpu
+from autoconv.ops.pool import pool_window
+from autoconv.ops.windows import window
+
+CONV_WINDOWS = [((3, 3), 1, 1, "valid"), ((2, 3), 2, 1, "same"), ((3, 3), 1, 2, 1)]
+POOL_WINDOWS = [(2, None, "valid"), (3, 2, "same"), ((2, 3), 1, "valid")]
+
+
+def both_builds(monkeypatch, run):
+    """run() with every call forced parallel, then forced serial."""
+    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 0)
+    parallel = run()
+    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 2**62)
+    return parallel, run()
+
+
+def assert_same(parallel, serial):
+    for ours, theirs in zip(parallel, serial, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize(("kernel", "stride", "dilation", "padding"), CONV_WINDOWS)
+def test_im2col_col2im_bias_relu_builds_agree(kernel, stride, dilation, padding, monkeypatch, rng):
+    x = rng.standard_normal((5, 7, 8, 3)).astype(np.float32)
+    win = window("test", (7, 8), kernel, stride, dilation, padding)
+    bias = rng.standard_normal(4).astype(np.float32)
+    rows = 5 * win.out[0] * win.out[1]
+    products = rng.standard_normal((rows, 4)).astype(np.float32)
+    grad = rng.standard_normal((rows, 4)).astype(np.float32)
+
+    def run():
+        cols = cpu.im2col(x, win)
+        out = cpu.bias_relu(products.copy(), bias, relu=True)
+        return cols, cpu.col2im(cols, x.shape, win), out, *cpu.relu_grad_and_column_sums(grad, out)
+
+    assert_same(*both_builds(monkeypatch, run))
+
+
+@pytest.mark.parametrize(("size", "strides", "padding"), POOL_WINDOWS)
+def test_pooling_builds_agree(size, strides, padding, monkeypatch, rng):
+    """Overlapping windows (3 with stride 2, stride 1) take the per-image scatter path."""
+    x = rng.standard_normal((5, 9, 8, 3)).astype(np.float32)
+    win = pool_window("test", x.shape, size, strides, padding)
+    grad = rng.standard_normal((5, *win.out, 3)).astype(np.float32)
+    bias = rng.standard_normal(3).astype(np.float32)
+
+    def run():
+        out, argmax = cpu.max_pool_forward(x, win, bias, relu=True)
+        return (
+            out,
+            argmax,
+            cpu.max_pool_backward(grad, argmax, x.shape, win),
+            cpu.avg_pool_forward(x, win),
+            cpu.avg_pool_backward(grad, x.shape, win),
+        )
+
+    assert_same(*both_builds(monkeypatch, run))
+
+
+def test_kernel_runs_the_parallel_build_only_for_big_calls(monkeypatch):
+    def add_one(a):
+        for i in cpu.numba.prange(a.shape[0]):
+            a[i] += 1
+
+    kernel = cpu.Kernel(add_one)
+    a = np.zeros(10)
+    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 100)
+    kernel(10, a)
+    assert kernel.serial.signatures and not kernel.parallel.signatures
+    kernel(100, a)
+    assert kernel.parallel.signatures
+    np.testing.assert_array_equal(a, 2)

@@ -84,26 +84,33 @@ class Kernel:
         (self.parallel if work >= PARALLEL_MIN_WORK else self.serial)(*args)
 
 
-
 @Kernel
 def _im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols):
+    # Kernel cell outside, output column inside: the row test is made once per cell and the
+    # column loop runs long (1 channel: 1.06 -> 0.69 ms, 32 channels: 0.29 -> 0.26 ms, serial,
+    # batch 64 of the reference model). Fragile: with the copied pixel named ``pixel`` instead
+    # of ``src`` Numba emitted code 5x slower (3.8 ms); time it after touching this loop.
     n_images, height, width, channels = x.shape
     for row_block in numba.prange(n_images * oh):
         n = row_block // oh
         i = row_block - n * oh
-        for j in range(ow):
-            row = row_block * ow + j
-            for a in range(kh):
-                y = i * sh - pt + a * dh
-                for b in range(kw):
-                    xx = j * sw - pl + b * dw
-                    base = (a * kw + b) * channels
-                    if 0 <= y < height and 0 <= xx < width:
+        first_row = row_block * ow
+        for a in range(kh):
+            y = i * sh - pt + a * dh
+            inside = 0 <= y < height
+            for b in range(kw):
+                base = (a * kw + b) * channels
+                offset = b * dw - pl
+                for j in range(ow):
+                    xx = j * sw + offset
+                    row = cols[first_row + j]
+                    if inside and 0 <= xx < width:
+                        src = x[n, y, xx]
                         for c in range(channels):
-                            cols[row, base + c] = x[n, y, xx, c]
+                            row[base + c] = src[c]
                     else:
                         for c in range(channels):
-                            cols[row, base + c] = 0
+                            row[base + c] = 0
 
 
 @Kernel

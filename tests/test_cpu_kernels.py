@@ -12,7 +12,7 @@ from autoconv.ops.pool import pool_window
 from autoconv.ops.windows import window
 
 CONV_WINDOWS = [((3, 3), 1, 1, "valid"), ((2, 3), 2, 1, "same"), ((3, 3), 1, 2, 1)]
-POOL_WINDOWS = [(2, None, "valid"), (3, 2, "same"), ((2, 3), 1, "valid")]
+POOL_WINDOWS = [(2, None, "valid"), (2, None, "same"), (3, 2, "same"), ((2, 3), 1, "valid")]
 
 
 def both_builds(monkeypatch, run):
@@ -64,6 +64,43 @@ def test_pooling_builds_agree(size, strides, padding, monkeypatch, rng):
         )
 
     assert_same(*both_builds(monkeypatch, run))
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("width", [8, 9])
+def test_unrolled_2x2_max_pool_equals_the_general_kernel(relu, width, rng):
+    """Same maxima and winners, ties (first in scan order wins) and NaNs (a NaN wins)
+    included; an odd width leaves the last column unread by both."""
+    x = rng.integers(-2, 3, (4, 6, width, 5)).astype(np.float32)  # many ties
+    x[0, 0, 1, 0] = x[1, 3, 2, 4] = x[2, 5, 5, 1] = np.nan
+    bias = rng.standard_normal(5).astype(np.float32)
+    results = []
+    for general in (False, True):
+        out = np.full((4, 3, width // 2, 5), -7, np.float32)
+        argmax = np.full(out.shape, -7, np.int32)
+        geometry = (2, 2, 2, 2, 0, 0) if general else ()
+        kernel = cpu._max_pool_forward if general else cpu._max_pool_2x2_forward
+        kernel(0, x, bias, relu, np.float32(0), *geometry, out, argmax)
+        results.append((out, argmax))
+    assert_same(*results)
+    assert np.isnan(results[0][0][[0, 1, 2], [0, 1, 2], [0, 1, 2], [0, 4, 1]]).all()
+
+
+@pytest.mark.parametrize(
+    ("size", "strides", "padding", "height", "unrolled"),
+    [(2, None, "valid", 9, True), (2, None, "same", 8, True), (2, None, "same", 9, False),
+     (2, 1, "valid", 8, False), (3, None, "valid", 9, False)],
+)  # fmt: skip
+def test_max_pool_picks_the_unrolled_kernel_when_every_window_is_2x2_inside(
+    size, strides, padding, height, unrolled, monkeypatch, rng
+):
+    calls = []
+    for name in ("_max_pool_forward", "_max_pool_2x2_forward"):
+        kernel = getattr(cpu, name)
+        monkeypatch.setattr(cpu, name, lambda *a, _n=name, _k=kernel: calls.append(_n) or _k(*a))
+    x = rng.standard_normal((2, height, 8, 3)).astype(np.float32)
+    cpu.max_pool_forward(x, pool_window("test", x.shape, size, strides, padding))
+    assert calls == ["_max_pool_2x2_forward" if unrolled else "_max_pool_forward"]
 
 
 def test_kernel_runs_the_parallel_build_only_for_big_calls(monkeypatch):

@@ -166,10 +166,18 @@ def _relu_grad_and_column_sums(grad, out, masked, partial_sums, zero):
         partial_sums[chunk] = sums
 
 
+@numba.njit(inline="always")
+def _wins(value, best):
+    # The first maximum in scan order wins; a NaN wins (and stays), as in np.max, so a divergence
+    # shows. Bitwise operators, not ``or``/``and``: no branches, so the channel loops vectorize.
+    return (value > best) | ((value != value) & (best == best))
+
+
 @Kernel
 def _max_pool_forward(x, bias, relu, zero, kh, kw, sh, sw, pt, pl, out, argmax):
-    # Pools max(x + bias, 0) (plain x + bias if not relu): a convolution's bias and ReLU are
-    # applied here, on the way in, instead of in a pass of their own over the full-size output.
+    # Pools x, then applies + bias and max(., 0) (if relu) to each maximum: the same values as
+    # pooling max(x + bias, 0), both being monotonic, in one pass over the full-size x (a
+    # convolution's product) and with the bias and ReLU on a quarter of it for 2x2 pools.
     n_images, height, width, channels = x.shape
     _, oh, ow, _ = out.shape
     for row_block in numba.prange(n_images * oh):
@@ -181,20 +189,51 @@ def _max_pool_forward(x, bias, relu, zero, kh, kw, sh, sw, pt, pl, out, argmax):
             x_lo, x_hi = max(x0, 0), min(x0 + kw, width)
             best_row, argmax_row = out[n, i, j], argmax[n, i, j]
             first = (y_lo * width + x_lo) * channels
-            for c in range(channels):
-                best_row[c] = _activated(x[n, y_lo, x_lo, c] + bias[c], relu, zero)
+            for c in range(channels):  # channels innermost: contiguous loads
+                best_row[c] = x[n, y_lo, x_lo, c]
                 argmax_row[c] = first + c
-            # Channels innermost: contiguous loads, one compare per lane. The first maximum in
-            # scan order wins; a NaN wins (and stays), as in np.max, so divergence shows.
             for y in range(y_lo, y_hi):
                 for xx in range(x_lo, x_hi):
                     at = (y * width + xx) * channels
                     for c in range(channels):
-                        value = _activated(x[n, y, xx, c] + bias[c], relu, zero)
-                        best = best_row[c]
-                        if value > best or (value != value and best == best):
+                        value = x[n, y, xx, c]
+                        if _wins(value, best_row[c]):
                             best_row[c] = value
                             argmax_row[c] = at + c
+            for c in range(channels):
+                best_row[c] = _activated(best_row[c] + bias[c], relu, zero)
+
+
+@Kernel
+def _max_pool_2x2_forward(x, bias, relu, zero, out, argmax):
+    # _max_pool_forward for 2x2 windows at stride 2 that all lie inside x, the common case,
+    # with the four cells unrolled: no loop-carried maximum in memory, so it vectorizes (conv 1
+    # of the reference model: 0.54 -> 0.24 ms). Its own kernel: with the general loops in the
+    # same function Numba's code for this path was 40% slower.
+    _, _, width, channels = x.shape
+    n_images, oh, ow, _ = out.shape
+    right, below = channels, width * channels  # flat offsets from a window's first cell
+    for row_block in numba.prange(n_images * oh):
+        n = row_block // oh
+        i = row_block - n * oh
+        top, bottom = x[n, 2 * i], x[n, 2 * i + 1]
+        for j in range(ow):
+            best_row, argmax_row = out[n, i, j], argmax[n, i, j]
+            first = (2 * i * width + 2 * j) * channels
+            for c in range(channels):
+                best, at = top[2 * j, c], first + c
+                value = top[2 * j + 1, c]
+                take = _wins(value, best)
+                best, at = (value if take else best), (first + right + c if take else at)
+                value = bottom[2 * j, c]
+                take = _wins(value, best)
+                best, at = (value if take else best), (first + below + c if take else at)
+                value = bottom[2 * j + 1, c]
+                take = _wins(value, best)
+                best = value if take else best
+                at = first + below + right + c if take else at
+                best_row[c] = _activated(best + bias[c], relu, zero)
+                argmax_row[c] = at
 
 
 @Kernel
@@ -337,11 +376,16 @@ def max_pool_forward(
     argmax = np.empty(out.shape, dtype=np.int32)
     if bias is None:
         bias = np.zeros(channels, dtype=x.dtype)
-    kh, kw, sh, sw, _, _, pt, pl, _, _ = _geometry(win)
-    _max_pool_forward(
-        x.size + 2 * out.size,
-        np.ascontiguousarray(x), bias, relu, x.dtype.type(0), kh, kw, sh, sw, pt, pl, out, argmax,
-    )  # fmt: skip
+    x, zero, work = np.ascontiguousarray(x), x.dtype.type(0), x.size + 2 * out.size
+    kh, kw, sh, sw, _, _, pt, pl, oh, ow = _geometry(win)
+    if (
+        (kh, kw, sh, sw, pt, pl) == (2, 2, 2, 2, 0, 0)
+        and 2 * oh <= x.shape[1]
+        and 2 * ow <= x.shape[2]
+    ):
+        _max_pool_2x2_forward(work, x, bias, relu, zero, out, argmax)  # every window inside
+    else:
+        _max_pool_forward(work, x, bias, relu, zero, kh, kw, sh, sw, pt, pl, out, argmax)
     return out, argmax
 
 

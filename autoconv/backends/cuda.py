@@ -899,7 +899,8 @@ def _relu_mask(grad, out, masked, zero):
 
 @cuda.jit
 def _max_pool_forward(x, bias, relu, zero, kh, kw, sh, sw, pt, pl, out, argmax):
-    # Pools max(x + bias, 0) (x + bias if not relu): a convolution's bias and ReLU on the way in.
+    # Pools x, then applies + bias and max(., 0) (if relu) to the maximum: the same values as
+    # pooling max(x + bias, 0) (both are monotonic), and the same winners as on the CPU.
     _, height, width, channels = x.shape
     _, oh, ow, _ = out.shape
     for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
@@ -909,14 +910,14 @@ def _max_pool_forward(x, bias, relu, zero, kh, kw, sh, sw, pt, pl, out, argmax):
         n = e // (channels * ow * oh)
         y_lo, x_lo = max(i * sh - pt, 0), max(j * sw - pl, 0)
         y_hi, x_hi = min(i * sh - pt + kh, height), min(j * sw - pl + kw, width)
-        best = _activated(x[n, y_lo, x_lo, c] + bias[c], relu, zero)
+        best = x[n, y_lo, x_lo, c]
         where = (y_lo * width + x_lo) * channels + c
         for y in range(y_lo, y_hi):
             for xx in range(x_lo, x_hi):
-                value = _activated(x[n, y, xx, c] + bias[c], relu, zero)
+                value = x[n, y, xx, c]
                 if value > best or (value != value and best == best):  # first max; NaN wins
                     best, where = value, (y * width + xx) * channels + c
-        out[n, i, j, c] = best
+        out[n, i, j, c] = _activated(best + bias[c], relu, zero)
         argmax[n, i, j, c] = where
 
 

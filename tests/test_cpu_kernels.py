@@ -29,8 +29,11 @@ def assert_same(parallel, serial):
 
 
 @pytest.mark.parametrize(("kernel", "stride", "dilation", "padding"), CONV_WINDOWS)
-def test_im2col_col2im_bias_relu_builds_agree(kernel, stride, dilation, padding, monkeypatch, rng):
-    x = rng.standard_normal((5, 7, 8, 3)).astype(np.float32)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_im2col_col2im_bias_relu_builds_agree(
+    kernel, stride, dilation, padding, channels, monkeypatch, rng
+):
+    x = rng.standard_normal((5, 7, 8, channels)).astype(np.float32)
     win = window("test", (7, 8), kernel, stride, dilation, padding)
     bias = rng.standard_normal(4).astype(np.float32)
     rows = 5 * win.out[0] * win.out[1]
@@ -43,6 +46,26 @@ def test_im2col_col2im_bias_relu_builds_agree(kernel, stride, dilation, padding,
         return cols, cpu.col2im(cols, x.shape, win), out, *cpu.relu_grad_and_column_sums(grad, out)
 
     assert_same(*both_builds(monkeypatch, run))
+
+
+@pytest.mark.parametrize(("kernel", "stride", "dilation", "padding"), CONV_WINDOWS)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_im2col_layouts_agree(kernel, stride, dilation, padding, channels, rng):
+    """The transposed kernel (used for one channel) fills the same matrix as the row-major one;
+    im2col hands one-channel images' matrix over column-major, the others row-major."""
+    x = rng.standard_normal((3, 7, 8, channels)).astype(np.float32)
+    win = window("test", (7, 8), kernel, stride, dilation, padding)
+    rows, columns = 3 * win.out[0] * win.out[1], kernel[0] * kernel[1] * channels
+    row_major, transposed = (
+        np.full((rows, columns), 7.0, np.float32),
+        np.full((columns, rows), 7.0, np.float32),
+    )
+    cpu._im2col(0, x, *cpu._geometry(win), row_major)
+    cpu._im2col_transposed(0, x, *cpu._geometry(win), transposed)
+    np.testing.assert_array_equal(transposed.T, row_major)
+    cols = cpu.im2col(x, win)
+    np.testing.assert_array_equal(cols, row_major)
+    assert cols.flags.f_contiguous if channels == 1 else cols.flags.c_contiguous
 
 
 @pytest.mark.parametrize(("size", "strides", "padding"), POOL_WINDOWS)

@@ -116,6 +116,28 @@ def _im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols):
 
 
 @Kernel
+def _im2col_transposed(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols_t):
+    # _im2col into the transposed layout (KH*KW*C, N*OH*OW): for each kernel cell and channel
+    # the output columns j run innermost, so with one channel each cell copies a run of a pixel
+    # row (1 channel: 0.69 -> 0.33 ms; 3 channels: no gain; 32: 9x slower).
+    n_images, height, width, channels = x.shape
+    for row_block in numba.prange(n_images * oh):
+        n = row_block // oh
+        i = row_block - n * oh
+        first_row = row_block * ow
+        for a in range(kh):
+            y = i * sh - pt + a * dh
+            inside = 0 <= y < height
+            for b in range(kw):
+                offset = b * dw - pl
+                for c in range(channels):
+                    run = cols_t[(a * kw + b) * channels + c, first_row : first_row + ow]
+                    for j in range(ow):
+                        xx = j * sw + offset
+                        run[j] = x[n, y, xx, c] if inside and 0 <= xx < width else 0
+
+
+@Kernel
 def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x):
     n_images, height, width, channels = grad_x.shape
     for n in numba.prange(n_images):
@@ -331,11 +353,20 @@ def _geometry(win: Window) -> tuple[int, ...]:
 
 
 def im2col(x: np.ndarray, win: Window) -> np.ndarray:
-    """(N, H, W, C) -> (N*OH*OW, KH*KW*C): one row per output pixel, its window unrolled."""
+    """(N, H, W, C) -> (N*OH*OW, KH*KW*C): one row per output pixel, its window unrolled.
+
+    Images of one channel give a column-major array (the transpose of a C-contiguous one),
+    which is faster to fill; the matrix products read either layout at the same speed."""
     n, _, _, channels = x.shape
     kh, kw = win.kernel
-    cols = np.empty((n * win.out[0] * win.out[1], kh * kw * channels), dtype=x.dtype)
-    _im2col(x.size + cols.size, np.ascontiguousarray(x), *_geometry(win), cols)
+    shape = (n * win.out[0] * win.out[1], kh * kw * channels)
+    x, work = np.ascontiguousarray(x), x.size + math.prod(shape)
+    if channels == 1:
+        cols_t = np.empty(shape[::-1], dtype=x.dtype)
+        _im2col_transposed(work, x, *_geometry(win), cols_t)
+        return cols_t.T
+    cols = np.empty(shape, dtype=x.dtype)
+    _im2col(work, x, *_geometry(win), cols)
     return cols
 
 

@@ -1,7 +1,8 @@
 """End-to-end training throughput: autoconv vs PyTorch CPU, in turn, each in its own process.
 
 Trains the reference model (batch 64, RMSprop) for one epoch over the first N MNIST training
-images with each engine and prints samples/s, REPEATS rounds. Engines:
+images with each engine and prints samples/s, REPEATS rounds, then each engine's median
+and autoconv's median over each PyTorch's (higher is faster). Engines:
 
 - ``autoconv``: ``model.fit``, as the CLI trains.
 - ``torch``: PyTorch written the way users write it (NCHW, a Python loop over shuffled
@@ -17,6 +18,7 @@ malloc settings; the rounds alternate engines so the machine's drift hits all al
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import sys
 import time
@@ -87,9 +89,19 @@ def run_in_child(engine: str, n: int) -> str:
 def main(n: int, repeats: int) -> None:
     print("samples/s, one epoch of", n, "images, batch 64; each in a fresh process")
     print("  ".join(f"{engine:>12}" for engine in ENGINES))
+    rounds = []
     for _ in range(repeats):
-        rates = [run_in_child(engine, n) for engine in ENGINES]
-        print("  ".join(f"{float(rate):>12,.0f}" for rate in rates))
+        rounds.append([float(run_in_child(engine, n)) for engine in ENGINES])
+        print("  ".join(f"{rate:>12,.0f}" for rate in rounds[-1]))
+    medians = [statistics.median(column) for column in zip(*rounds, strict=True)]
+    print("  ".join(f"{rate:>12,.0f}" for rate in medians), " median")
+    print(
+        "autoconv / torch, medians:",
+        "  ".join(
+            f"{medians[0] / rate:.2f}x {engine}"
+            for engine, rate in zip(ENGINES[1:], medians[1:], strict=True)
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -216,17 +216,18 @@ class Sequential:
 
     # ------------------------------------------------------------ running
     def __call__(self, x: Tensor, training: bool = False) -> Tensor:
-        return self._forward(x, training)[0]
+        scores, are_logits = self._scores(x, training)
+        return ops.softmax(scores) if are_logits else scores
 
-    def _forward(self, x: Tensor, training: bool) -> tuple[Tensor, Tensor | None]:
-        """Outputs, and the logits under a final softmax (for the fused cross-entropy)."""
+    def _scores(self, x: Tensor, training: bool) -> tuple[Tensor, bool]:
+        """The outputs, or, under a final softmax, the logits it takes (and True): the fused
+        cross-entropy and the accuracy need only those."""
         if not self.built:
             self.build(x.shape[1:])
         last = self.layers[-1]
         if last.activation != "softmax":
-            return _run(self.layers, x, training), None
-        logits = last(_run(self.layers[:-1], x, training), training, activate=False)
-        return ops.softmax(logits), logits
+            return _run(self.layers, x, training), False
+        return last(_run(self.layers[:-1], x, training), training, activate=False), True
 
     def to(self, device: str) -> Sequential:
         """Move the weights (and the optimizer's state) to ``device``, in place; returns the
@@ -285,20 +286,18 @@ class Sequential:
         xp = namespace(self.device)
         inputs = Tensor(xp.asarray(x, dtype=np.float32))
         y = xp.asarray(y)
-        outputs, logits = self._forward(inputs, training)
-        if logits is not None and isinstance(self.loss, losses_module.CategoricalCrossentropy):
+        scores, are_logits = self._scores(inputs, training)
+        if are_logits and isinstance(self.loss, losses_module.CategoricalCrossentropy):
             if self.loss.from_logits:
                 raise ValueError(
                     "the model ends in a softmax but the loss has from_logits=True; "
                     "use one or the other"
                 )
-            target = ops.one_hot(y, logits.shape[-1]) if self.loss.sparse else y
-            loss = ops.softmax_cross_entropy(logits, target)  # stable: never log(0)
+            target = ops.one_hot(y, scores.shape[-1]) if self.loss.sparse else y
+            loss = ops.softmax_cross_entropy(scores, target)  # stable: never log(0)
         else:
-            loss = self.loss(y, outputs)
-        predicted = xp.argmax(outputs.data, axis=-1)
-        truth = y if self.loss.sparse else xp.argmax(y, axis=-1)
-        return loss, (predicted == truth).sum()
+            loss = self.loss(y, ops.softmax(scores) if are_logits else scores)
+        return loss, xp.count_correct(scores.data, y)  # the softmax keeps the largest score
 
     def _upload(self, x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
         """The whole dataset on the model's device, once: float32 inputs, and float32 targets

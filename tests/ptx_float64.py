@@ -55,7 +55,17 @@ KERNELS = {
     "avg_pool fwd": (cu._avg_pool_kernels("<f4")[0], (A4, *(i64,) * 6, A4)),
     "avg_pool bwd": (cu._avg_pool_kernels("<f4")[1], (A4, *(i64,) * 6, A4)),
     "log_softmax": (cu._log_softmax_rows, (A1, i64, A1, f32)),
-    "cross_entropy": (cu._cross_entropy_rows, (A1, A1, i64, A1, f32)),
+    "softmax_cross_entropy": (cu._softmax_cross_entropy_kernel("<f4"), (A1, A1, i64, i64, A1, A1)),
+    "softmax_cross_entropy_grad": (
+        cu._softmax_cross_entropy_grad_rows,
+        (A1, A1, i64, A1, f32, A1, f32),
+    ),
+    "count_correct one-hot": (cu._count_correct, (A1, A1, i64, B, types.Array(i32, 1, "C"))),
+    "count_correct labels": (
+        cu._count_correct,
+        (A1, types.Array(i32, 1, "C"), i64, B, types.Array(i32, 1, "C")),
+    ),
+    "argmax": (cu._argmax_rows, (A1, i64, types.Array(i32, 1, "C"))),
     "uniform": (cu._uniform_kernel("<f4"), (types.uint64, A1)),
     "sgd": (cu._sgd, (A1, A1, A1, f32, f32, B, I1)),
     "rmsprop": (cu._rmsprop, (A1, A1, A1, A1, f32, f32, f32, f32, f32, I1)),

@@ -139,10 +139,34 @@ def test_pooling_matches_cpu(kind, pool, strides, padding, rng):
     assert_same_on_both(lambda t: op(t, pool, strides, padding), [x], rng)
 
 
-def test_softmax_cross_entropy_matches_cpu(rng):
-    logits = rng.standard_normal((4, 5)) * 3
-    target = ac.utils.to_categorical(rng.integers(0, 5, 4), 5).astype(np.float64)
-    assert_same_on_both(lambda z: ac.softmax_cross_entropy(z, target), [logits], rng)
+@pytest.mark.parametrize("shape", [(4, 5), (3, 4, 5), (9, 1)])  # rows > the block's threads
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_cross_entropy_matches_cpu(shape, soft, dtype, rng):
+    logits = rng.standard_normal(shape) * 3
+    if soft:  # rows that do not sum to 1, and a target that needs its gradient too
+        target = rng.uniform(0, 1, shape)
+        assert_same_on_both(ac.softmax_cross_entropy, [logits, target], rng, dtype)
+    else:
+        rows = rng.integers(0, shape[-1], shape[:-1])
+        target = ac.utils.to_categorical(rows, shape[-1]).astype(dtype)
+        assert_same_on_both(lambda z: ac.softmax_cross_entropy(z, target), [logits], rng, dtype)
+
+
+@pytest.mark.parametrize("labels", [False, True])
+def test_count_correct_matches_cpu_with_ties_and_nans(labels, rng):
+    scores = rng.integers(0, 3, (11, 4)).astype(np.float32)  # ties: the first one counts
+    scores[2, 1] = scores[5, 0] = scores[5, 3] = np.nan  # a NaN is the largest, as in NumPy
+    truth = rng.integers(0, 4, 11)
+    truth[:4] = scores[:4].argmax(axis=1)  # some hits for sure
+    target = truth.astype(np.int32) if labels else ac.utils.to_categorical(truth, 4)
+    want = cuda_backend.to_numpy(namespace("cpu").count_correct(scores, target))
+    got = cuda_backend.count_correct(cuda_backend.asarray(scores), cuda_backend.asarray(target))
+    assert got.shape == () and int(cuda_backend.to_numpy(got)) == want >= 4
+    np.testing.assert_array_equal(
+        cuda_backend.to_numpy(cuda_backend.argmax(cuda_backend.asarray(scores))),
+        scores.argmax(axis=1),
+    )
 
 
 def test_sparse_loss_with_labels_on_the_gpu(rng):

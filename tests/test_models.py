@@ -104,6 +104,29 @@ def test_fit_learns_and_history_has_every_key():
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "loss", ["categorical_crossentropy", "sparse_categorical_crossentropy", "mean_squared_error"]
+)
+def test_evaluate_reports_the_loss_and_accuracy_of_the_predictions(loss):
+    """With a final softmax, the cross-entropies run fused from the logits and the accuracy
+    from the largest logit; both must agree with the probabilities predict() returns."""
+    ac.utils.set_random_seed(1)
+    x, y = blobs(n=90, seed=3)
+    model = small_model()  # untrained: the accuracy is far from 0 and 1
+    model.compile("sgd", loss, ["accuracy"])
+    labels = y.argmax(axis=1)
+    targets = labels if loss.startswith("sparse") else y
+    got_loss, got_accuracy = model.evaluate(x, targets, batch_size=32, verbose=0)
+    probs = model.predict(x).astype(np.float64)
+    if loss == "mean_squared_error":
+        want_loss = ((probs - y) ** 2).mean()
+    else:
+        want_loss = -np.log(probs[np.arange(len(x)), labels]).mean()
+    np.testing.assert_allclose(got_loss, want_loss, rtol=1e-5)
+    assert got_accuracy == np.mean(probs.argmax(axis=1) == labels)
+    assert 0.05 < got_accuracy < 0.95
+
+
 def test_same_seed_same_curve():
     def run():
         ac.utils.set_random_seed(42)

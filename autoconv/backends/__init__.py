@@ -9,9 +9,10 @@ a numba.cuda kernel. Both arrays support the Python operators and ``sum``/``max`
 
 The contract (every module defines these names):
     arrays: asarray, to_numpy, zeros, zeros_like, ones_like, copy, broadcast_to, expand_dims,
-        swapaxes, getitem, scatter_add, take, one_hot, argmax, random_uniform
+        swapaxes, getitem, scatter_add, take, one_hot, argmax, count_correct, random_uniform
     maths: exp, log, tanh, abs, sqrt, maximum, minimum, matmul(a, b, transpose_a, transpose_b),
-        log_softmax, softmax_cross_entropy
+        log_softmax, softmax_cross_entropy -> (log_probs, mean loss),
+        softmax_cross_entropy_grad
     convolution and pooling: im2col(x, win), col2im(cols, x_shape, win), bias_relu,
         relu_grad_and_column_sums, max_pool_forward(x, win, bias, relu) -> (out, argmax),
         max_pool_backward(grad_out, argmax, x_shape, win), avg_pool_forward(x, win),

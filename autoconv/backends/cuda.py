@@ -572,8 +572,37 @@ def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
 
 
 @cache
+def _block_reduce(name: str) -> Any:
+    """A device function ``(partial, value) -> combined`` that combines (``name``: sum or max)
+    the ``value`` of every thread of a one-dimensional block of REDUCE_THREADS threads, in a
+    fixed order, through the shared array ``partial``; every thread gets the result."""
+    combine = cuda.jit(device=True)(_add if name == "sum" else _maximum)
+
+    @cuda.jit(device=True)
+    def block_reduce(partial, value):
+        t = cuda.threadIdx.x
+        partial[t] = value
+        cuda.syncthreads()
+        step = REDUCE_THREADS // 2
+        while step > 0:
+            if t < step:
+                partial[t] = combine(partial[t], partial[t + step])
+            cuda.syncthreads()
+            step //= 2
+        result = partial[0]
+        cuda.syncthreads()  # every thread has read it: ``partial`` may be reused
+        return result
+
+    return block_reduce
+
+
+_block_sum = _block_reduce("sum")
+
+
+@cache
 def _reduce_kernel(name: str, dtype: str) -> Any:
     combine = cuda.jit(device=True)(_add if name == "sum" else _maximum)
+    block_reduce = _block_reduce(name)
     item = numba.from_dtype(np.dtype(dtype))
 
     @cuda.jit
@@ -587,17 +616,9 @@ def _reduce_kernel(name: str, dtype: str) -> Any:
             acc = init
             for r in range(t, count, REDUCE_THREADS):
                 acc = combine(acc, a[base + _offset_device(r, reduced_shape, reduced_strides)])
-            partial[t] = acc
-            cuda.syncthreads()
-            step = REDUCE_THREADS // 2
-            while step > 0:
-                if t < step:
-                    partial[t] = combine(partial[t], partial[t + step])
-                cuda.syncthreads()
-                step //= 2
+            acc = block_reduce(partial, acc)
             if t == 0:
-                out[o] = partial[0]
-            cuda.syncthreads()
+                out[o] = acc
 
     return kernel
 
@@ -627,14 +648,22 @@ def _reduce(name: str, a: CudaArray, axis: Any, keepdims: bool) -> CudaArray:
     return out
 
 
+@cuda.jit(device=True)
+def _argmax_row(a, base, columns):
+    """The column of the first maximum of a[base : base + columns] (a NaN counts as the
+    largest, as in NumPy)."""
+    best = 0
+    for c in range(1, columns):
+        value, top = a[base + c], a[base + best]
+        if value > top or (value != value and top == top):
+            best = c
+    return best
+
+
 @cuda.jit
 def _argmax_rows(a, columns, out):
     for row in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        best = 0
-        for c in range(1, columns):
-            if a[row * columns + c] > a[row * columns + best]:
-                best = c
-        out[row] = best
+        out[row] = _argmax_row(a, row * columns, columns)
 
 
 def argmax(a: CudaArray, axis: int = -1) -> CudaArray:
@@ -645,6 +674,30 @@ def argmax(a: CudaArray, axis: int = -1) -> CudaArray:
     if out.size:
         _launch(_argmax_rows, out.size)(a.flat, a.shape[-1], out.flat)
     return out
+
+
+@cuda.jit
+def _count_correct(scores, target, columns, one_hot, count):
+    # One block; its threads take the rows in turn and the block adds up their hits.
+    partial = cuda.shared.array(REDUCE_THREADS, numba.int32)
+    hits = 0
+    for row in range(cuda.threadIdx.x, scores.size // columns, REDUCE_THREADS):
+        truth = _argmax_row(target, row * columns, columns) if one_hot else int(target[row])
+        hits += _argmax_row(scores, row * columns, columns) == truth
+    total = _block_sum(partial, hits)
+    if cuda.threadIdx.x == 0:
+        count[0] = total
+
+
+def count_correct(scores: CudaArray, target: CudaArray) -> CudaArray:
+    """How many rows of ``scores`` (N..., C) are largest at the true class (a 0-d int32
+    array): ``target`` holds class labels (N...) or rows (N..., C) whose largest entry is
+    the class. One launch."""
+    count = empty((), np.int32)
+    _count_correct[1, REDUCE_THREADS](
+        scores.flat, target.flat, scores.shape[-1], target.ndim == scores.ndim, count.flat
+    )
+    return count
 
 
 # ----------------------------------------------------------------------- matrix product
@@ -1064,28 +1117,58 @@ def avg_pool_backward(grad_out: CudaArray, x_shape: tuple[int, ...], win: Window
 
 
 # ------------------------------------------------------------- softmax and cross-entropy
+@cuda.jit(device=True)
+def _log_softmax_row(x, base, columns, out, zero):
+    """out[base : base + columns] = log(softmax(x[base : base + columns])), stable."""
+    top = x[base]
+    for c in range(1, columns):
+        top = max(top, x[base + c])
+    total = zero
+    for c in range(columns):
+        total += math.exp(x[base + c] - top)
+    shift = top + math.log(total)
+    for c in range(columns):
+        out[base + c] = x[base + c] - shift
+
+
 @cuda.jit
 def _log_softmax_rows(x, columns, out, zero):
     for row in range(cuda.grid(1), x.size // columns, cuda.gridsize(1)):
-        base = row * columns
-        top = x[base]
-        for c in range(1, columns):
-            top = max(top, x[base + c])
-        total = zero
-        for c in range(columns):
-            total += math.exp(x[base + c] - top)
-        shift = top + math.log(total)
-        for c in range(columns):
-            out[base + c] = x[base + c] - shift
+        _log_softmax_row(x, row * columns, columns, out, zero)
+
+
+@cache
+def _softmax_cross_entropy_kernel(dtype: str) -> Any:
+    item = numba.from_dtype(np.dtype(dtype))
+
+    @cuda.jit
+    def kernel(logits, target, columns, rows, log_probs, loss):
+        # One block: its threads take the rows in turn (log-softmax, then the row's loss), and
+        # the block adds up the losses in a fixed order, so the mean is the same every run.
+        partial = cuda.shared.array(REDUCE_THREADS, item)
+        total = item(0)
+        for row in range(cuda.threadIdx.x, rows, REDUCE_THREADS):
+            base = row * columns
+            _log_softmax_row(logits, base, columns, log_probs, item(0))
+            for c in range(columns):
+                total -= target[base + c] * log_probs[base + c]
+        total = _block_sum(partial, total)
+        if cuda.threadIdx.x == 0:
+            loss[0] = total / item(rows)
+
+    return kernel
 
 
 @cuda.jit
-def _cross_entropy_rows(log_probs, target, columns, losses, zero):
-    for row in range(cuda.grid(1), losses.size, cuda.gridsize(1)):
-        total = zero
+def _softmax_cross_entropy_grad_rows(log_probs, target, columns, grad_loss, rows, grad, zero):
+    scale = grad_loss[0] / rows
+    for row in range(cuda.grid(1), log_probs.size // columns, cuda.gridsize(1)):
+        base = row * columns
+        mass = zero
         for c in range(columns):
-            total -= target[row * columns + c] * log_probs[row * columns + c]
-        losses[row] = total
+            mass += target[base + c]
+        for c in range(columns):
+            grad[base + c] = (math.exp(log_probs[base + c]) * mass - target[base + c]) * scale
 
 
 def log_softmax(x: CudaArray) -> CudaArray:
@@ -1099,14 +1182,30 @@ def log_softmax(x: CudaArray) -> CudaArray:
 
 
 def softmax_cross_entropy(logits: CudaArray, target: CudaArray) -> tuple[CudaArray, CudaArray]:
-    """(log_softmax(logits), per-row cross-entropy -sum(target * log_softmax)): two passes."""
-    log_probs = log_softmax(logits)
-    losses = empty(logits.shape[:-1], logits.dtype)
-    if losses.size:
-        _launch(_cross_entropy_rows, losses.size)(
-            log_probs.flat, target.flat, logits.shape[-1], losses.flat, logits.dtype.type(0)
-        )
-    return log_probs, losses
+    """(log_softmax(logits), the mean over rows of -sum(target * log_softmax), 0-d): logits
+    and target (N..., C). One launch of one block (a batch has few rows)."""
+    log_probs, loss = empty(logits.shape, logits.dtype), empty((), logits.dtype)
+    rows = logits.size // logits.shape[-1] if logits.shape[-1] else 0
+    _softmax_cross_entropy_kernel(logits.dtype.str)[1, REDUCE_THREADS](
+        logits.flat, target.flat, logits.shape[-1], rows, log_probs.flat, loss.flat
+    )
+    return log_probs, loss
+
+
+def softmax_cross_entropy_grad(
+    log_probs: CudaArray, target: CudaArray, grad_loss: CudaArray
+) -> CudaArray:
+    """The gradient of :func:`softmax_cross_entropy`'s mean loss with respect to the logits,
+    times ``grad_loss`` (0-d, read on the device): (softmax * sum(target) - target) *
+    grad_loss / rows. One launch."""
+    grad = empty(log_probs.shape, log_probs.dtype)
+    rows = log_probs.size // log_probs.shape[-1] if log_probs.shape[-1] else 0
+    if grad.size:
+        _launch(_softmax_cross_entropy_grad_rows, rows)(
+            log_probs.flat, target.flat, log_probs.shape[-1], grad_loss.flat,
+            log_probs.dtype.type(rows), grad.flat, log_probs.dtype.type(0),
+        )  # fmt: skip
+    return grad
 
 
 # ------------------------------------------------------------------ optimizer updates

@@ -40,16 +40,15 @@ def softmax_cross_entropy(logits: Any, y_true: Any) -> Tensor:
     _check_pair(y_true, logits, "softmax_cross_entropy")
     xp = backend(logits)
     target = y_true.data
-    log_probs, per_sample = xp.softmax_cross_entropy(logits.data, target)  # one fused pass
-    count = per_sample.size
+    log_probs, loss = xp.softmax_cross_entropy(logits.data, target)  # one fused pass
+    rows = log_probs.size // max(log_probs.shape[-1], 1)
 
     def backward(g):
-        scale = g / count
-        grad_logits = (xp.exp(log_probs) * target.sum(axis=-1, keepdims=True) - target) * scale
-        grad_target = -log_probs * scale if y_true.requires_grad else None
+        grad_logits = xp.softmax_cross_entropy_grad(log_probs, target, g)
+        grad_target = -log_probs * (g / rows) if y_true.requires_grad else None
         return grad_logits, grad_target
 
-    return record(per_sample.mean(), (logits, y_true), backward, "softmax_cross_entropy")
+    return record(loss, (logits, y_true), backward, "softmax_cross_entropy")
 
 
 def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> Tensor:

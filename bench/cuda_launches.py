@@ -1,0 +1,67 @@
+"""Count the CUDA kernel launches of one training step of the reference model, by kernel.
+
+On a GPU each launch costs the host several microseconds in numba-cuda, whatever the kernel
+does, so at batch 64 the launch count bounds how fast a step can be. This counts them on numba's
+CUDA simulator (no GPU needed) without running the kernels, which would take hours there: the
+sequence of launches does not depend on the data, only on the shapes, and the launch constants
+are set to the real GPU's (the simulator's own are smaller), so the count is the GPU's.
+
+    python bench/cuda_launches.py [batch_size]
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+
+os.environ["NUMBA_ENABLE_CUDASIM"] = "1"  # before numba is imported
+
+import numpy as np
+from numba.cuda.simulator import kernel as simulated
+
+import autoconv.backends.cuda as cu
+from autoconv.cli import reference_model
+
+# The GPU's launch constants, as autoconv/backends/cuda.py sets them off the simulator.
+cu.THREADS, cu.MAX_BLOCKS, cu.BLOCK = 256, 2048, 64
+cu.SPLIT_K, cu.SPLIT_K_MIN_CHUNK = 32, 1024
+
+counts: collections.Counter[str] = collections.Counter()
+configure = simulated.FakeCUDAKernel.__getitem__
+
+
+def counting_configure(kernel, config):
+    launcher = configure(kernel, config)
+    name = kernel.fn.__qualname__.replace(".<locals>", "")
+
+    def launch(*args):
+        counts[name] += 1
+        if name == "_fill":  # zeros() must hold zeros: the step's status and totals start so
+            launcher(*args)
+
+    return launch
+
+
+simulated.FakeCUDAKernel.__getitem__ = counting_configure
+
+
+def main(batch_size: int) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((3 * batch_size, 28, 28, 1), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, len(x))]
+    model = reference_model().to("cuda")
+    model.compile("rmsprop", "categorical_crossentropy", ["accuracy"])
+    model.fit(x[:batch_size], y[:batch_size], epochs=1, batch_size=batch_size, verbose=0)
+    counts.clear()  # the first fit's one-off launches (optimizer slots) are not counted
+    model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
+    steps = len(x) // batch_size
+    total = sum(counts.values())
+    print(f"reference model, batch {batch_size}, RMSprop: {total / steps:g} launches per step")
+    print(f"({total} over one epoch of {steps} steps, the epoch's own launches included)")
+    for name, n in counts.most_common():
+        print(f"{n / steps:6.2f}  {name}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 64)

@@ -32,6 +32,7 @@ from autoconv.ops import (
     tanh,
     transpose,
 )
+from autoconv.process import configure_process
 from autoconv.tensor import Tensor, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"
@@ -43,6 +44,7 @@ __all__ = [
     "avg_pool2d",
     "categorical_crossentropy",
     "clip",
+    "configure_process",
     "conv2d",
     "conv2d_max_pool",
     "datasets",

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
-from autoconv import layers, models, utils
+from autoconv import course, models, utils
 from autoconv.backends import DEVICES, DeviceUnavailableError
 from autoconv.datasets import DATASETS, DatasetFileError
 from autoconv.models import Sequential, TrainingDivergedError
 from autoconv.optimizers import OPTIMIZERS
+from autoconv.process import configure_process
 from autoconv.tensor import check_device
 
 EXAMPLE_IMAGE = [
@@ -27,40 +27,14 @@ EXAMPLE_IMAGE = [
 ]
 EXAMPLE_KERNEL = [[0, 1, 2], [2, 2, 0], [0, 1, 2]]
 EXAMPLE_POOL_IMAGE = [[2, 3, 4, 0], [1, 5, 3, 2], [0, 4, 2, 3], [1, 0, 6, 1]]
-INPUT_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
-
-
-def reference_model(input_shape: tuple[int, int, int] = (28, 28, 1)) -> Sequential:
-    """The course's MNIST convnet (93,322 parameters for 28x28x1 inputs)."""
-    return models.Sequential(
-        [
-            layers.Conv2D(32, (3, 3), activation="relu", input_shape=input_shape),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.Flatten(),
-            layers.Dense(64, activation="relu"),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-
-
-def prepare(images: np.ndarray, labels: np.ndarray, dataset: str) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 images -> float32 in [0, 1] with a channel axis; labels -> one-hot rows."""
-    x = images.reshape(len(images), *INPUT_SHAPES[dataset]).astype(np.float32) / 255.0
-    return x, utils.to_categorical(labels, 10)
 
 
 def load(dataset: str, data_dir: Path | None, limit: int | None):
+    """:func:`autoconv.course.load`, with a missing or damaged file as one clear line."""
     try:
-        (x_train, y_train), (x_test, y_test) = DATASETS[dataset].load_data(data_dir=data_dir)
+        return course.load(dataset, data_dir, limit)
     except DatasetFileError as error:
         raise click.ClickException(str(error)) from None
-    if limit is not None:
-        x_train, y_train = x_train[:limit], y_train[:limit]
-        x_test, y_test = x_test[:limit], y_test[:limit]
-    return prepare(x_train, y_train, dataset), prepare(x_test, y_test, dataset)
 
 
 def use_device(device: str) -> None:
@@ -94,6 +68,7 @@ def load_saved_model(path: Path) -> Sequential:
 @click.version_option(package_name="autoconv")
 def main() -> None:
     """autoconv: a small, readable convnet engine with Numba-compiled kernels."""
+    configure_process()
 
 
 @main.command()
@@ -165,7 +140,7 @@ def train(
     if seed is not None:
         utils.set_random_seed(seed)
     (x_train, y_train), (x_test, y_test) = load(dataset, data_dir, limit)
-    model = reference_model(INPUT_SHAPES[dataset]).to(device)
+    model = course.reference_model(course.INPUT_SHAPES[dataset]).to(device)
     options: dict[str, Any] = {} if learning_rate is None else {"learning_rate": learning_rate}
     model.compile(OPTIMIZERS[optimizer](**options), "categorical_crossentropy", ["accuracy"])
 
@@ -244,7 +219,7 @@ def evaluate(model_path: Path, dataset: str, data_dir: Path | None, limit: int |
 @main.command()
 def summary() -> None:
     """Print the summary of the course's reference model."""
-    reference_model().summary(print_fn=click.echo)
+    course.reference_model().summary(print_fn=click.echo)
 
 
 @main.command()

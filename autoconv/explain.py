@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from autoconv import ops
-from autoconv.ops.windows import as_pair, window
+from autoconv.windows import as_pair, window
 
 KERNELS: dict[str, list[list[float]]] = {
     "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],

@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from autoconv import ops
-from autoconv.ops.windows import as_pair, window
 from autoconv.random import generator
 from autoconv.tensor import Tensor
+from autoconv.windows import as_pair, window
 
 Shape = tuple[int, ...]
 

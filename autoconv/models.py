@@ -21,8 +21,8 @@ from autoconv import losses as losses_module
 from autoconv import ops
 from autoconv import optimizers as optimizers_module
 from autoconv.backends import array_device, namespace
-from autoconv.backends import cpu as cpu_backend
 from autoconv.layers import Layer
+from autoconv.process import configure_for_training
 from autoconv.random import generator
 from autoconv.tensor import Tensor, check_device, no_grad
 
@@ -350,7 +350,8 @@ class Sequential:
         if not self.built:
             self.build(x.shape[1:])
         params = self.parameters()
-        cpu_backend.keep_freed_memory()
+        if self.device == "cpu":
+            configure_for_training()
         xp = namespace(self.device)
         x_all, y_all = self._upload(x, y)
         history = History()

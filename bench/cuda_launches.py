@@ -21,7 +21,7 @@ import numpy as np
 from numba.cuda.simulator import kernel as simulated
 
 import autoconv.backends.cuda as cu
-from autoconv.cli import reference_model
+from autoconv.course import reference_model
 
 # The GPU's launch constants, as autoconv/backends/cuda.py sets them off the simulator.
 cu.THREADS, cu.MAX_BLOCKS, cu.BLOCK = 256, 2048, 64

@@ -26,9 +26,9 @@ import time
 import numpy as np
 
 import autoconv as ac
-from autoconv.backends import cpu as cpu_backend
 from autoconv.benchmarks.cases import torch_reference_model
-from autoconv.cli import prepare, reference_model
+from autoconv.course import prepare, reference_model
+from autoconv.process import configure_process
 
 ENGINES = ("autoconv", "torch", "torch-tuned")
 
@@ -51,7 +51,7 @@ def torch_epoch(x: np.ndarray, y: np.ndarray, tuned: bool) -> float:
     model = torch_reference_model(torch, [p.numpy() for p in reference_model().parameters()])
     images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     if tuned:
-        cpu_backend.keep_freed_memory()
+        configure_process()  # what fit applies for itself: malloc keeps freed buffers
         model = model.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)

@@ -1,5 +1,5 @@
 """When should a CPU kernel spread its prange loops over threads? Trains the reference model
-(batch 64, RMSprop) with several values of ``autoconv.backends.cpu.PARALLEL_MIN_WORK`` in one
+(batch 64, RMSprop) with several values of ``autoconv.backends.cpu.jit.PARALLEL_MIN_WORK`` in one
 process, alternating them epoch by epoch so the machine's drift hits all alike, and prints the
 samples/s of each. 0 runs every kernel call parallel; a huge value runs them all serial.
 
@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 import autoconv as ac
-from autoconv.backends import cpu
-from autoconv.cli import prepare, reference_model
+from autoconv.backends.cpu import jit
+from autoconv.course import prepare, reference_model
 
 
 def main(n: int, rounds: int, thresholds: list[int]) -> None:
@@ -26,7 +26,7 @@ def main(n: int, rounds: int, thresholds: list[int]) -> None:
     rates: dict[int, list[float]] = {threshold: [] for threshold in thresholds}
     for round_ in range(rounds + 1):  # round 0 compiles both builds and warms up
         for threshold in thresholds:
-            cpu.PARALLEL_MIN_WORK = threshold
+            jit.PARALLEL_MIN_WORK = threshold
             started = time.perf_counter()
             model.fit(x, y, epochs=1, batch_size=64, verbose=0)
             if round_:
@@ -39,4 +39,4 @@ def main(n: int, rounds: int, thresholds: list[int]) -> None:
 
 if __name__ == "__main__":
     args = [int(a) for a in sys.argv[1:]]
-    main(*(args[:2] + [3200, 6][len(args[:2]) :]), args[2:] or [0, 1 << 20, cpu.PARALLEL_MIN_WORK])
+    main(*(args[:2] + [3200, 6][len(args[:2]) :]), args[2:] or [0, 1 << 20, jit.PARALLEL_MIN_WORK])

@@ -22,7 +22,7 @@ import numpy as np
 
 import autoconv as ac
 from autoconv.backends import cpu
-from autoconv.cli import prepare, reference_model
+from autoconv.course import prepare, reference_model
 
 # The functions a training step calls that do real work (the rest are views and scalars).
 TIMED = (

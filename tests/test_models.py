@@ -7,7 +7,7 @@ import pytest
 
 import autoconv as ac
 from autoconv import layers, models
-from autoconv.cli import reference_model
+from autoconv.course import reference_model
 from autoconv.models import TrainingDivergedError
 
 REFERENCE_SUMMARY_ROWS = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import autoconv as ac
-from autoconv.cli import prepare, reference_model
+from autoconv.course import prepare, reference_model
 
 
 def test_reference_model_learns_mnist_quickly():

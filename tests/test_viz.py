@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 import autoconv as ac
 from autoconv import viz
-from autoconv.cli import main, reference_model
+from autoconv.cli import main
+from autoconv.course import reference_model
 
 pytest.importorskip("matplotlib")
 

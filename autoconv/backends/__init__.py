@@ -1,33 +1,17 @@
-"""Backends: the kernels behind the ops, one module per device with the same names.
+"""Backends: the kernels behind the ops, one package per device with the same names.
 
 The device is chosen here, in one place: ``namespace(device)`` (or ``backend(tensor)``) returns
-the module, and ops call ``xp.exp(...)``, ``xp.matmul(...)``, ``xp.im2col(...)`` on it without
-ever branching on the device. On the CPU the arrays are NumPy arrays and most functions are
-NumPy's; on the GPU they are :class:`autoconv.backends.cuda.CudaArray` and every function is
-a numba.cuda kernel. Both arrays support the Python operators and ``sum``/``max``/
-``reshape``/``transpose``/``astype``.
-
-The contract (every module defines these names):
-    arrays: asarray, to_numpy, zeros, zeros_like, ones_like, copy, broadcast_to, expand_dims,
-        swapaxes, getitem, scatter_add, take, one_hot, argmax, count_correct, random_uniform
-    maths: exp, log, tanh, abs, sqrt, maximum, minimum, matmul(a, b, transpose_a, transpose_b),
-        log_softmax, softmax_cross_entropy -> (log_probs, mean loss),
-        softmax_cross_entropy_grad
-    convolution and pooling: im2col(x, win), col2im(cols, x_shape, win), bias_relu,
-        relu_grad_and_column_sums, max_pool_forward(x, win, bias, relu) -> (out, argmax),
-        max_pool_backward(grad_out, argmax, x_shape, win), avg_pool_forward(x, win),
-        avg_pool_backward(grad_out, x_shape, win)
-    optimizers: sgd_update, rmsprop_update, adam_update (in place, skipped once status is set)
-    training: new_status, check_finite, accumulate
+the backend module, and ops call ``xp.exp(...)``, ``xp.matmul(...)``, ``xp.im2col(...)`` on it
+without ever branching on the device. On the CPU the arrays are NumPy arrays; on the GPU they
+are :class:`autoconv.backends.cuda.CudaArray` and every function is a numba.cuda kernel. The
+names every backend defines, with their signatures, are the code of
+:mod:`autoconv.backends.contract`.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from autoconv.tensor import Tensor
+from typing import Any
 
 DEVICES = ("cpu", "cuda")
 CUDA_INSTALL_HINT = 'pip install "autoconv[cuda]"'
@@ -81,6 +65,6 @@ def array_device(array: Any) -> str:
     return "cuda" if getattr(array, "device", None) == "cuda" else "cpu"
 
 
-def backend(tensor: Tensor) -> ModuleType:
-    """The kernel module for the device ``tensor`` lives on."""
+def backend(tensor: Any) -> ModuleType:
+    """The kernel module for the device ``tensor`` (anything with a ``.device``) lives on."""
     return namespace(tensor.device)

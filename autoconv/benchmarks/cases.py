@@ -211,7 +211,7 @@ def torch_reference_model(torch: ModuleType, weights: list[np.ndarray]) -> Any:
 
 
 def _model_cases(rng: np.random.Generator, torch: ModuleType | None) -> list[Case]:
-    from autoconv.cli import reference_model
+    from autoconv.course import reference_model
 
     ac.utils.set_random_seed(0)
     x = rng.random((1000, 28, 28, 1)).astype(np.float32)

@@ -160,7 +160,7 @@ def _pair(op, shape, ours, theirs, torch, rounds) -> list[GpuRow]:
 
 def step_row(torch: ModuleType | None, rounds: int, rng: np.random.Generator) -> GpuRow:
     """One training step of the reference model (forward, backward, RMSprop) at batch 64."""
-    from autoconv.cli import reference_model
+    from autoconv.course import reference_model
 
     model = reference_model()
     weights = [p.numpy() for p in model.parameters()]
@@ -193,7 +193,7 @@ def step_row(torch: ModuleType | None, rounds: int, rng: np.random.Generator) ->
 
 def epoch_rows(torch: ModuleType | None, x: np.ndarray, y: np.ndarray) -> list[GpuRow]:
     """Steady-state epoch seconds (the second of two epochs) over (x, y), batch 64."""
-    from autoconv.cli import reference_model
+    from autoconv.course import reference_model
 
     model = reference_model().to("cuda")
     model.compile("rmsprop", "categorical_crossentropy", ["accuracy"])
@@ -229,7 +229,7 @@ def run(torch: ModuleType | None, quick: bool = False, seed: int = 0) -> list[Gp
     rounds = 5 if quick else 20
     rows = [*layer_rows(torch, rounds, rng), step_row(torch, rounds, rng)]
     if not quick:
-        from autoconv.cli import load
+        from autoconv.course import load
 
         (x, y), _ = load("mnist", None, None)
         rows += epoch_rows(torch, x, y)

@@ -11,8 +11,8 @@ from types import ModuleType
 
 import numpy as np
 
-from autoconv.backends import cpu as cpu_backend
 from autoconv.benchmarks.cases import Case, cpu_cases
+from autoconv.process import configure_process
 
 ENGINES = ("autoconv", "numpy", "torch")
 
@@ -89,9 +89,10 @@ def run_case(case: Case, quick: bool, peak: float | None) -> Row:
 
 
 def run(torch: ModuleType | None, quick: bool = False) -> tuple[list[Row], float]:
-    """All rows, and the matmul peak they are related to. glibc is asked to keep freed buffers,
-    as ``fit`` does, so every engine is timed the way training runs."""
-    cpu_backend.keep_freed_memory()
+    """All rows, and the matmul peak they are related to. The process settings ``fit`` applies
+    (:func:`autoconv.configure_process`) are applied first, so every engine is timed the way
+    training runs."""
+    configure_process()
     peak = matmul_peak_gflops(quick=quick)
     return [run_case(case, quick, peak) for case in cpu_cases(torch)], peak
 

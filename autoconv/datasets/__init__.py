@@ -5,7 +5,7 @@ by checksum and cached. See :mod:`autoconv.datasets.store` for where files are l
 """
 
 from autoconv.datasets import cifar10, fashion_mnist, mnist
-from autoconv.datasets.idx import DatasetFileError
+from autoconv.datasets.files import DatasetFileError
 
 DATASETS = {"mnist": mnist, "fashion_mnist": fashion_mnist, "cifar10": cifar10}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoconv.datasets.idx import DatasetFileError
+from autoconv.datasets.files import DatasetFileError
 from autoconv.datasets.store import RemoteFile, find
 
 NAME = "cifar10"

@@ -6,33 +6,15 @@ uint8 labels), one big-endian int32 per dimension, then the uint8 data in row-ma
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from autoconv.datasets.store import RemoteFile
+from autoconv.datasets.files import DatasetFileError, read_bytes
+from autoconv.datasets.store import RemoteFile, find
 
 MAGIC_IMAGES = 0x00000803
 MAGIC_LABELS = 0x00000801
-
-
-class DatasetFileError(ValueError):
-    """A data file is missing, truncated, corrupted or not what it should be."""
-
-
-def read_bytes(path: Path) -> bytes:
-    """The content of ``path``, decompressed if it is gzip (told by its magic bytes)."""
-    try:
-        data = path.read_bytes()
-        return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-    except FileNotFoundError:
-        raise DatasetFileError(f"{path}: file not found") from None
-    except (OSError, EOFError, zlib.error) as error:
-        raise DatasetFileError(f"{path}: corrupted or truncated gzip file ({error})") from None
 
 
 def parse_idx(content: bytes, expected_magic: int, name: str) -> np.ndarray:
@@ -83,8 +65,6 @@ def load_idx_dataset(
 
     ``files`` has the keys train_images, train_labels, test_images, test_labels.
     """
-    from autoconv.datasets.store import find
-
     paths = {key: find(name, remote, data_dir, download) for key, remote in files.items()}
     train = load_idx_pair(paths["train_images"], paths["train_labels"])
     test = load_idx_pair(paths["test_images"], paths["test_labels"])

@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from autoconv.datasets.idx import DatasetFileError, read_bytes
+from autoconv.datasets.files import DatasetFileError, read_bytes
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ import numpy as np  # noqa: F401 - the docstring example uses it
 
 from autoconv.backends import backend
 from autoconv.ops.base import as_tensor, as_tensors
-from autoconv.ops.pool import Size, pool_window
-from autoconv.ops.windows import Window, window
+from autoconv.ops.pool import Size
 from autoconv.tensor import Tensor, record
+from autoconv.windows import Window, pool_window, window
 
 
 def conv2d(

@@ -14,22 +14,10 @@ import numpy as np
 
 from autoconv.backends import backend
 from autoconv.ops.base import as_tensor
-from autoconv.ops.windows import Window, as_pair, window
 from autoconv.tensor import Tensor, record
+from autoconv.windows import pool_window
 
 Size = int | tuple[int, int]
-
-
-def pool_window(
-    op: str, x_shape: tuple[int, ...], pool_size: Size, strides: Size | None, padding: Any
-) -> Window:
-    """The geometry of pooling images of ``x_shape`` (N, H, W, C); errors name ``op``."""
-    if len(x_shape) != 4:
-        raise ValueError(f"{op}: x must be (N, H, W, C), got shape {x_shape}")
-    kernel = as_pair(pool_size, "pool_size", op)
-    if not isinstance(padding, str):
-        raise ValueError(f"{op}: padding must be 'valid' or 'same', got {padding!r}")
-    return window(op, x_shape[1:3], kernel, kernel if strides is None else strides, 1, padding)
 
 
 def max_pool2d(

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import autoconv as ac
-from autoconv.ops.windows import as_pair, padding_amounts
 from autoconv.testing import gradcheck
+from autoconv.windows import as_pair, padding_amounts
 from tests.conftest import distinct
 
 IMAGE_1 = [[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2], [2, 0, 0, 0, 1]]

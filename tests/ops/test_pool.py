@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import autoconv as ac
-from autoconv.ops.windows import as_pair, padding_amounts
 from autoconv.testing import gradcheck
+from autoconv.windows import as_pair, padding_amounts
 from tests.conftest import distinct
 
 

@@ -1,15 +1,16 @@
-"""The CPU kernels' two builds: each is compiled parallel and serial (backends.cpu.Kernel) and
+"""The CPU kernels' two builds: each is compiled parallel and serial (backends.cpu.jit.Kernel) and
 the wrapper picks by the size of the call. Both must give the same bits; small test shapes
 would otherwise only ever run the serial build."""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
 from autoconv.backends import cpu
-from autoconv.ops.pool import pool_window
-from autoconv.ops.windows import window
+from autoconv.backends.cpu import conv, jit, pool
+from autoconv.windows import pool_window, window
 
 CONV_WINDOWS = [((3, 3), 1, 1, "valid"), ((2, 3), 2, 1, "same"), ((3, 3), 1, 2, 1)]
 POOL_WINDOWS = [(2, None, "valid"), (2, None, "same"), (3, 2, "same"), ((2, 3), 1, "valid")]
@@ -17,9 +18,9 @@ POOL_WINDOWS = [(2, None, "valid"), (2, None, "same"), (3, 2, "same"), ((2, 3), 
 
 def both_builds(monkeypatch, run):
     """run() with every call forced parallel, then forced serial."""
-    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(jit, "PARALLEL_MIN_WORK", 0)
     parallel = run()
-    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 2**62)
+    monkeypatch.setattr(jit, "PARALLEL_MIN_WORK", 2**62)
     return parallel, run()
 
 
@@ -60,8 +61,8 @@ def test_im2col_layouts_agree(kernel, stride, dilation, padding, channels, rng):
         np.full((rows, columns), 7.0, np.float32),
         np.full((columns, rows), 7.0, np.float32),
     )
-    cpu._im2col(0, x, *cpu._geometry(win), row_major)
-    cpu._im2col_transposed(0, x, *cpu._geometry(win), transposed)
+    conv._im2col(0, x, *win.geometry(), row_major)
+    conv._im2col_transposed(0, x, *win.geometry(), transposed)
     np.testing.assert_array_equal(transposed.T, row_major)
     cols = cpu.im2col(x, win)
     np.testing.assert_array_equal(cols, row_major)
@@ -102,7 +103,7 @@ def test_unrolled_2x2_max_pool_equals_the_general_kernel(relu, width, rng):
         out = np.full((4, 3, width // 2, 5), -7, np.float32)
         argmax = np.full(out.shape, -7, np.int32)
         geometry = (2, 2, 2, 2, 0, 0) if general else ()
-        kernel = cpu._max_pool_forward if general else cpu._max_pool_2x2_forward
+        kernel = pool._max_pool_forward if general else pool._max_pool_2x2_forward
         kernel(0, x, bias, relu, np.float32(0), *geometry, out, argmax)
         results.append((out, argmax))
     assert_same(*results)
@@ -119,8 +120,8 @@ def test_max_pool_picks_the_unrolled_kernel_when_every_window_is_2x2_inside(
 ):
     calls = []
     for name in ("_max_pool_forward", "_max_pool_2x2_forward"):
-        kernel = getattr(cpu, name)
-        monkeypatch.setattr(cpu, name, lambda *a, _n=name, _k=kernel: calls.append(_n) or _k(*a))
+        kernel = getattr(pool, name)
+        monkeypatch.setattr(pool, name, lambda *a, _n=name, _k=kernel: calls.append(_n) or _k(*a))
     x = rng.standard_normal((2, height, 8, 3)).astype(np.float32)
     cpu.max_pool_forward(x, pool_window("test", x.shape, size, strides, padding))
     assert calls == ["_max_pool_2x2_forward" if unrolled else "_max_pool_forward"]
@@ -128,12 +129,12 @@ def test_max_pool_picks_the_unrolled_kernel_when_every_window_is_2x2_inside(
 
 def test_kernel_runs_the_parallel_build_only_for_big_calls(monkeypatch):
     def add_one(a):
-        for i in cpu.numba.prange(a.shape[0]):
+        for i in numba.prange(a.shape[0]):
             a[i] += 1
 
-    kernel = cpu.Kernel(add_one)
+    kernel = jit.Kernel(add_one)
     a = np.zeros(10)
-    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 100)
+    monkeypatch.setattr(jit, "PARALLEL_MIN_WORK", 100)
     kernel(10, a)
     assert kernel.serial.signatures and not kernel.parallel.signatures
     kernel(100, a)

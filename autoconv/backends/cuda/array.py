@@ -1,9 +1,9 @@
-"""CUDA kernels (numba.cuda) and :class:`CudaArray`, the GPU array they work on.
+""":class:`CudaArray`, the GPU array the CUDA kernels work on, and the NumPy-like functions
+the ops call on it: creation and transfer, elementwise maths with broadcasting, reductions,
+the matrix product, indexing and random numbers (the names of
+:mod:`autoconv.backends.cpu.array`).
 
-This module offers the same names as :mod:`autoconv.backends.cpu`: the array functions the
-ops call (``exp``, ``maximum``, ``matmul``, ...), the convolution and pooling contract, the
-fused loss, dropout and optimizer kernels, and the training-loop helpers. A CudaArray
-supports the arithmetic operators and the methods the ops use (``sum``, ``max``,
+A CudaArray supports the arithmetic operators and the methods the ops use (``sum``, ``max``,
 ``reshape``, ``transpose``, ``astype``), each one a kernel launch on the default stream, so
 an op's forward and backward are written once for both devices.
 
@@ -28,9 +28,6 @@ from typing import Any
 import numba
 import numpy as np
 from numba import cuda
-
-from autoconv.backends import rules
-from autoconv.ops.windows import Window
 
 SIMULATED = bool(numba.config.ENABLE_CUDASIM)
 # Threads per block and the most blocks of a grid-stride loop. The simulator runs each thread
@@ -262,7 +259,7 @@ def to_numpy(array: Any) -> np.ndarray:
 
 def zeros(shape: tuple[int, ...], dtype: Any = np.float32) -> CudaArray:
     out = empty(tuple(shape), dtype)
-    _launch(_fill, out.size)(out.flat, out.dtype.type(0))
+    launch(_fill, out.size)(out.flat, out.dtype.type(0))
     return out
 
 
@@ -272,7 +269,7 @@ def zeros_like(array: CudaArray) -> CudaArray:
 
 def ones_like(array: CudaArray) -> CudaArray:
     out = empty(array.shape, array.dtype)
-    _launch(_fill, out.size)(out.flat, out.dtype.type(1))
+    launch(_fill, out.size)(out.flat, out.dtype.type(1))
     return out
 
 
@@ -280,7 +277,7 @@ def copy(array: CudaArray) -> CudaArray:
     return array.copy()
 
 
-def _launch(kernel: Any, work: int) -> Any:
+def launch(kernel: Any, work: int) -> Any:
     """``kernel`` configured for a grid-stride loop over ``work`` items."""
     blocks = max(1, min(MAX_BLOCKS, -(-work // THREADS)))
     return kernel[blocks, THREADS]
@@ -473,7 +470,7 @@ def _binary(name: str, a: Any, b: Any) -> CudaArray:
         if out.size:
             a_strides = _broadcast_strides(a.shape, shape)
             b_strides = _broadcast_strides(b.shape, shape)
-            _launch(arrays, out.size)(
+            launch(arrays, out.size)(
                 out.flat, a.flat, a_strides, b.flat, b_strides, _padded(shape, 1)
             )
         return out
@@ -486,7 +483,7 @@ def _binary(name: str, a: Any, b: Any) -> CudaArray:
     out = empty(array.shape, _result_dtype(name, array.dtype))
     if out.size:
         strides = _broadcast_strides(array.shape, array.shape)
-        _launch(with_scalar, out.size)(
+        launch(with_scalar, out.size)(
             out.flat, array.flat, strides, array.dtype.type(scalar), scalar_first,
             _padded(array.shape, 1),
         )  # fmt: skip
@@ -507,7 +504,7 @@ def _copy_strided(
     """out[index] = fn(a.flat[sum(index * strides)]): copies, transposes, broadcasts, casts."""
     out = empty(out_shape, dtype)
     if out.size:
-        _launch(_unary_kernel(fn), out.size)(
+        launch(_unary_kernel(fn), out.size)(
             out.flat, a.flat, _padded(strides, 0), _padded(out_shape, 1)
         )
     return out
@@ -596,7 +593,7 @@ def _block_reduce(name: str) -> Any:
     return block_reduce
 
 
-_block_sum = _block_reduce("sum")
+block_sum = _block_reduce("sum")
 
 
 @cache
@@ -649,7 +646,7 @@ def _reduce(name: str, a: CudaArray, axis: Any, keepdims: bool) -> CudaArray:
 
 
 @cuda.jit(device=True)
-def _argmax_row(a, base, columns):
+def argmax_row(a, base, columns):
     """The column of the first maximum of a[base : base + columns] (a NaN counts as the
     largest, as in NumPy)."""
     best = 0
@@ -663,7 +660,7 @@ def _argmax_row(a, base, columns):
 @cuda.jit
 def _argmax_rows(a, columns, out):
     for row in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        out[row] = _argmax_row(a, row * columns, columns)
+        out[row] = argmax_row(a, row * columns, columns)
 
 
 def argmax(a: CudaArray, axis: int = -1) -> CudaArray:
@@ -672,32 +669,8 @@ def argmax(a: CudaArray, axis: int = -1) -> CudaArray:
         raise ValueError("cuda argmax works along the last axis only")
     out = empty(a.shape[:-1], np.int32)
     if out.size:
-        _launch(_argmax_rows, out.size)(a.flat, a.shape[-1], out.flat)
+        launch(_argmax_rows, out.size)(a.flat, a.shape[-1], out.flat)
     return out
-
-
-@cuda.jit
-def _count_correct(scores, target, columns, one_hot, count):
-    # One block; its threads take the rows in turn and the block adds up their hits.
-    partial = cuda.shared.array(REDUCE_THREADS, numba.int32)
-    hits = 0
-    for row in range(cuda.threadIdx.x, scores.size // columns, REDUCE_THREADS):
-        truth = _argmax_row(target, row * columns, columns) if one_hot else int(target[row])
-        hits += _argmax_row(scores, row * columns, columns) == truth
-    total = _block_sum(partial, hits)
-    if cuda.threadIdx.x == 0:
-        count[0] = total
-
-
-def count_correct(scores: CudaArray, target: CudaArray) -> CudaArray:
-    """How many rows of ``scores`` (N..., C) are largest at the true class (a 0-d int32
-    array): ``target`` holds class labels (N...) or rows (N..., C) whose largest entry is
-    the class. One launch."""
-    count = empty((), np.int32)
-    _count_correct[1, REDUCE_THREADS](
-        scores.flat, target.flat, scores.shape[-1], target.ndim == scores.ndim, count.flat
-    )
-    return count
 
 
 # ----------------------------------------------------------------------- matrix product
@@ -814,7 +787,7 @@ def getitem(a: CudaArray, index: Any) -> CudaArray:
     positions = _positions(a.shape, index)
     out = empty(positions.shape, a.dtype)
     if out.size:
-        _launch(_gather, out.size)(a.flat, asarray(positions).flat, out.flat)
+        launch(_gather, out.size)(a.flat, asarray(positions).flat, out.flat)
     return out
 
 
@@ -823,7 +796,7 @@ def scatter_add(grad: CudaArray, shape: tuple[int, ...], index: Any) -> CudaArra
     positions = _positions(shape, index)
     out = zeros(shape, grad.dtype)
     if positions.size:
-        _launch(_scatter_add, positions.size)(
+        launch(_scatter_add, positions.size)(
             grad.flat, asarray(positions.reshape(-1)).flat, out.flat
         )
     return out
@@ -842,7 +815,7 @@ def take(a: CudaArray, rows: CudaArray) -> CudaArray:
     row_size = math.prod(a.shape[1:])
     out = empty((len(rows), *a.shape[1:]), a.dtype)
     if out.size:
-        _launch(_take_rows, out.size)(a.flat, row_size, rows.flat, out.flat)
+        launch(_take_rows, out.size)(a.flat, row_size, rows.flat, out.flat)
     return out
 
 
@@ -857,7 +830,7 @@ def one_hot(labels: CudaArray, num_classes: int, dtype: Any) -> CudaArray:
     """Rows of ``num_classes`` with a 1 at each label (labels checked by the caller)."""
     out = empty((*labels.shape, num_classes), dtype)
     if out.size:
-        _launch(_one_hot, out.size)(labels.flat, num_classes, out.flat)
+        launch(_one_hot, out.size)(labels.flat, num_classes, out.flat)
     return out
 
 
@@ -884,434 +857,5 @@ def random_uniform(shape: tuple[int, ...], dtype: Any, rng: np.random.Generator)
     """Uniform [0, 1) numbers drawn on the GPU; the seed comes from ``rng`` (host, no sync)."""
     out = empty(tuple(shape), dtype)
     if out.size:
-        _launch(_uniform_kernel(out.dtype.str), out.size)(np.uint64(rng.integers(2**63)), out.flat)
+        launch(_uniform_kernel(out.dtype.str), out.size)(np.uint64(rng.integers(2**63)), out.flat)
     return out
-
-
-# ------------------------------------------------------- convolution and pooling kernels
-@cuda.jit
-def _im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols, zero):
-    _, height, width, channels = x.shape
-    columns = kh * kw * channels
-    for e in range(cuda.grid(1), cols.size, cuda.gridsize(1)):
-        row, q = e // columns, e % columns
-        n, pixel = row // (oh * ow), row % (oh * ow)
-        i, j = pixel // ow, pixel % ow
-        a, rest = q // (kw * channels), q % (kw * channels)
-        b, c = rest // channels, rest % channels
-        y, xx = i * sh - pt + a * dh, j * sw - pl + b * dw
-        value = zero
-        if 0 <= y < height and 0 <= xx < width:
-            value = x[n, y, xx, c]
-        cols[row, q] = value
-
-
-@cuda.jit
-def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, zero):
-    # One thread per input cell gathers every column entry read from it: no atomics, and the
-    # same sum order every run.
-    _, height, width, channels = grad_x.shape
-    for e in range(cuda.grid(1), grad_x.size, cuda.gridsize(1)):
-        c = e % channels
-        xx = (e // channels) % width
-        y = (e // (channels * width)) % height
-        n = e // (channels * width * height)
-        total = zero
-        for a in range(kh):
-            ti = y + pt - a * dh
-            if ti < 0 or ti % sh != 0 or ti // sh >= oh:
-                continue
-            for b in range(kw):
-                tj = xx + pl - b * dw
-                if tj < 0 or tj % sw != 0 or tj // sw >= ow:
-                    continue
-                row = (n * oh + ti // sh) * ow + tj // sw
-                total += cols[row, (a * kw + b) * channels + c]
-        grad_x[n, y, xx, c] = total
-
-
-@cuda.jit(device=True)
-def _activated(value, relu, zero):
-    """max(value, 0) if relu (NaN stays NaN, as np.maximum), else value."""
-    return value if not relu or value > 0 or value != value else zero
-
-
-@cuda.jit
-def _bias_relu(out, bias, relu, zero):
-    columns = bias.size
-    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        value = out[e // columns, e % columns] + bias[e % columns]
-        out[e // columns, e % columns] = _activated(value, relu, zero)
-
-
-@cuda.jit
-def _relu_mask(grad, out, masked, zero):
-    for e in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
-        masked[e] = grad[e] if out[e] > 0 else zero
-
-
-@cuda.jit
-def _max_pool_forward(x, bias, relu, zero, kh, kw, sh, sw, pt, pl, out, argmax):
-    # Pools x, then applies + bias and max(., 0) (if relu) to the maximum: the same values as
-    # pooling max(x + bias, 0) (both are monotonic), and the same winners as on the CPU.
-    _, height, width, channels = x.shape
-    _, oh, ow, _ = out.shape
-    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        c = e % channels
-        j = (e // channels) % ow
-        i = (e // (channels * ow)) % oh
-        n = e // (channels * ow * oh)
-        y_lo, x_lo = max(i * sh - pt, 0), max(j * sw - pl, 0)
-        y_hi, x_hi = min(i * sh - pt + kh, height), min(j * sw - pl + kw, width)
-        best = x[n, y_lo, x_lo, c]
-        where = (y_lo * width + x_lo) * channels + c
-        for y in range(y_lo, y_hi):
-            for xx in range(x_lo, x_hi):
-                value = x[n, y, xx, c]
-                if value > best or (value != value and best == best):  # first max; NaN wins
-                    best, where = value, (y * width + xx) * channels + c
-        out[n, i, j, c] = _activated(best + bias[c], relu, zero)
-        argmax[n, i, j, c] = where
-
-
-@cuda.jit
-def _max_pool_backward(grad_out, argmax, kh, kw, sh, sw, pt, pl, grad_x, zero):
-    # Each input cell sums the gradients of the windows whose winner it was (a gather).
-    _, height, width, channels = grad_x.shape
-    _, oh, ow, _ = grad_out.shape
-    for e in range(cuda.grid(1), grad_x.size, cuda.gridsize(1)):
-        c = e % channels
-        xx = (e // channels) % width
-        y = (e // (channels * width)) % height
-        n = e // (channels * width * height)
-        me = (y * width + xx) * channels + c
-        total = zero
-        for i in range(max(0, (y + pt - kh) // sh + 1), min(oh, (y + pt) // sh + 1)):
-            for j in range(max(0, (xx + pl - kw) // sw + 1), min(ow, (xx + pl) // sw + 1)):
-                if argmax[n, i, j, c] == me:
-                    total += grad_out[n, i, j, c]
-        grad_x[n, y, xx, c] = total
-
-
-@cache
-def _avg_pool_kernels(dtype: str) -> tuple[Any, Any]:
-    """(forward, backward) average-pool kernels for ``dtype``; cell counts are cast to it."""
-    item = numba.from_dtype(np.dtype(dtype))
-
-    @cuda.jit
-    def forward(x, kh, kw, sh, sw, pt, pl, out):
-        _, height, width, channels = x.shape
-        _, oh, ow, _ = out.shape
-        for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-            c = e % channels
-            j = (e // channels) % ow
-            i = (e // (channels * ow)) % oh
-            n = e // (channels * ow * oh)
-            y_lo, x_lo = max(i * sh - pt, 0), max(j * sw - pl, 0)
-            y_hi, x_hi = min(i * sh - pt + kh, height), min(j * sw - pl + kw, width)
-            total = item(0)
-            for y in range(y_lo, y_hi):
-                for xx in range(x_lo, x_hi):
-                    total += x[n, y, xx, c]
-            out[n, i, j, c] = total / item((y_hi - y_lo) * (x_hi - x_lo))
-
-    @cuda.jit
-    def backward(grad_out, kh, kw, sh, sw, pt, pl, grad_x):
-        # Each input cell gathers the share of every window that averaged it.
-        _, height, width, channels = grad_x.shape
-        _, oh, ow, _ = grad_out.shape
-        for e in range(cuda.grid(1), grad_x.size, cuda.gridsize(1)):
-            c = e % channels
-            xx = (e // channels) % width
-            y = (e // (channels * width)) % height
-            n = e // (channels * width * height)
-            total = item(0)
-            for i in range(max(0, (y + pt - kh) // sh + 1), min(oh, (y + pt) // sh + 1)):
-                rows = min(i * sh - pt + kh, height) - max(i * sh - pt, 0)
-                for j in range(max(0, (xx + pl - kw) // sw + 1), min(ow, (xx + pl) // sw + 1)):
-                    cells = rows * (min(j * sw - pl + kw, width) - max(j * sw - pl, 0))
-                    total += grad_out[n, i, j, c] / item(cells)
-            grad_x[n, y, xx, c] = total
-
-    return forward, backward
-
-
-def _geometry(win: Window) -> tuple[int, ...]:
-    (kh, kw), (sh, sw), (dh, dw) = win.kernel, win.stride, win.dilation
-    return kh, kw, sh, sw, dh, dw, win.pad_top, win.pad_left, win.out[0], win.out[1]
-
-
-def im2col(x: CudaArray, win: Window) -> CudaArray:
-    """(N, H, W, C) -> (N*OH*OW, KH*KW*C): one row per output pixel, its window unrolled."""
-    n, channels = x.shape[0], x.shape[3]
-    cols = empty((n * win.out[0] * win.out[1], win.kernel[0] * win.kernel[1] * channels), x.dtype)
-    _launch(_im2col, cols.size)(x.nd, *_geometry(win), cols.nd, x.dtype.type(0))
-    return cols
-
-
-def col2im(cols: CudaArray, x_shape: tuple[int, ...], win: Window) -> CudaArray:
-    """The adjoint of :func:`im2col`: each input cell sums the entries read from it."""
-    grad_x = empty(x_shape, cols.dtype)
-    _launch(_col2im, grad_x.size)(cols.nd, *_geometry(win), grad_x.nd, cols.dtype.type(0))
-    return grad_x
-
-
-def bias_relu(out: CudaArray, bias: CudaArray | None, relu: bool) -> CudaArray:
-    """In place on a (rows, C) product: add the per-column bias, then max(., 0) if ``relu``."""
-    if bias is None:
-        bias = zeros((out.shape[1],), out.dtype)
-    _launch(_bias_relu, out.size)(out.nd, bias.flat, relu, out.dtype.type(0))
-    return out
-
-
-def relu_grad_and_column_sums(grad: CudaArray, out: CudaArray) -> tuple[CudaArray, CudaArray]:
-    """The gradient through a ReLU whose output was ``out`` (rows, C), and its column sums."""
-    masked = empty(grad.shape, grad.dtype)
-    _launch(_relu_mask, grad.size)(grad.flat, out.flat, masked.flat, grad.dtype.type(0))
-    return masked, masked.sum(axis=0)
-
-
-def max_pool_forward(
-    x: CudaArray, win: Window, bias: CudaArray | None = None, relu: bool = False
-) -> tuple[CudaArray, CudaArray]:
-    """Window maxima (N, OH, OW, C) of x + bias, through max(., 0) if ``relu``, and each one's
-    flat offset (y*W + x)*C + c in its image."""
-    out = empty((x.shape[0], *win.out, x.shape[3]), x.dtype)
-    argmax = empty(out.shape, np.int32)
-    if bias is None:
-        bias = zeros((x.shape[3],), x.dtype)
-    kh, kw, sh, sw, _, _, pt, pl, _, _ = _geometry(win)
-    _launch(_max_pool_forward, out.size)(
-        x.nd, bias.flat, relu, x.dtype.type(0), kh, kw, sh, sw, pt, pl, out.nd, argmax.nd
-    )
-    return out, argmax
-
-
-def max_pool_backward(
-    grad_out: CudaArray, argmax: CudaArray, x_shape: tuple[int, ...], win: Window
-) -> CudaArray:
-    """Route each output gradient to the input cell that won its window."""
-    grad_x = empty(x_shape, grad_out.dtype)
-    kh, kw, sh, sw, _, _, pt, pl, _, _ = _geometry(win)
-    _launch(_max_pool_backward, grad_x.size)(
-        grad_out.nd, argmax.nd, kh, kw, sh, sw, pt, pl, grad_x.nd, grad_out.dtype.type(0)
-    )
-    return grad_x
-
-
-def avg_pool_forward(x: CudaArray, win: Window) -> CudaArray:
-    """Window means over the cells inside the image (N, OH, OW, C)."""
-    out = empty((x.shape[0], *win.out, x.shape[3]), x.dtype)
-    kh, kw, sh, sw, _, _, pt, pl, _, _ = _geometry(win)
-    _launch(_avg_pool_kernels(x.dtype.str)[0], out.size)(x.nd, kh, kw, sh, sw, pt, pl, out.nd)
-    return out
-
-
-def avg_pool_backward(grad_out: CudaArray, x_shape: tuple[int, ...], win: Window) -> CudaArray:
-    """Spread each output gradient evenly over the cells its window averaged."""
-    grad_x = empty(x_shape, grad_out.dtype)
-    kh, kw, sh, sw, _, _, pt, pl, _, _ = _geometry(win)
-    backward = _avg_pool_kernels(grad_out.dtype.str)[1]
-    _launch(backward, grad_x.size)(grad_out.nd, kh, kw, sh, sw, pt, pl, grad_x.nd)
-    return grad_x
-
-
-# ------------------------------------------------------------- softmax and cross-entropy
-@cuda.jit(device=True)
-def _log_softmax_row(x, base, columns, out, zero):
-    """out[base : base + columns] = log(softmax(x[base : base + columns])), stable."""
-    top = x[base]
-    for c in range(1, columns):
-        top = max(top, x[base + c])
-    total = zero
-    for c in range(columns):
-        total += math.exp(x[base + c] - top)
-    shift = top + math.log(total)
-    for c in range(columns):
-        out[base + c] = x[base + c] - shift
-
-
-@cuda.jit
-def _log_softmax_rows(x, columns, out, zero):
-    for row in range(cuda.grid(1), x.size // columns, cuda.gridsize(1)):
-        _log_softmax_row(x, row * columns, columns, out, zero)
-
-
-@cache
-def _softmax_cross_entropy_kernel(dtype: str) -> Any:
-    item = numba.from_dtype(np.dtype(dtype))
-
-    @cuda.jit
-    def kernel(logits, target, columns, rows, log_probs, loss):
-        # One block: its threads take the rows in turn (log-softmax, then the row's loss), and
-        # the block adds up the losses in a fixed order, so the mean is the same every run.
-        partial = cuda.shared.array(REDUCE_THREADS, item)
-        total = item(0)
-        for row in range(cuda.threadIdx.x, rows, REDUCE_THREADS):
-            base = row * columns
-            _log_softmax_row(logits, base, columns, log_probs, item(0))
-            for c in range(columns):
-                total -= target[base + c] * log_probs[base + c]
-        total = _block_sum(partial, total)
-        if cuda.threadIdx.x == 0:
-            loss[0] = total / item(rows)
-
-    return kernel
-
-
-@cuda.jit
-def _softmax_cross_entropy_grad_rows(log_probs, target, columns, grad_loss, rows, grad, zero):
-    scale = grad_loss[0] / rows
-    for row in range(cuda.grid(1), log_probs.size // columns, cuda.gridsize(1)):
-        base = row * columns
-        mass = zero
-        for c in range(columns):
-            mass += target[base + c]
-        for c in range(columns):
-            grad[base + c] = (math.exp(log_probs[base + c]) * mass - target[base + c]) * scale
-
-
-def log_softmax(x: CudaArray) -> CudaArray:
-    """log(softmax(x)) along the last axis, stable (one thread per row)."""
-    out = empty(x.shape, x.dtype)
-    if out.size:
-        _launch(_log_softmax_rows, out.size // x.shape[-1])(
-            x.flat, x.shape[-1], out.flat, x.dtype.type(0)
-        )
-    return out
-
-
-def softmax_cross_entropy(logits: CudaArray, target: CudaArray) -> tuple[CudaArray, CudaArray]:
-    """(log_softmax(logits), the mean over rows of -sum(target * log_softmax), 0-d): logits
-    and target (N..., C). One launch of one block (a batch has few rows)."""
-    log_probs, loss = empty(logits.shape, logits.dtype), empty((), logits.dtype)
-    rows = logits.size // logits.shape[-1] if logits.shape[-1] else 0
-    _softmax_cross_entropy_kernel(logits.dtype.str)[1, REDUCE_THREADS](
-        logits.flat, target.flat, logits.shape[-1], rows, log_probs.flat, loss.flat
-    )
-    return log_probs, loss
-
-
-def softmax_cross_entropy_grad(
-    log_probs: CudaArray, target: CudaArray, grad_loss: CudaArray
-) -> CudaArray:
-    """The gradient of :func:`softmax_cross_entropy`'s mean loss with respect to the logits,
-    times ``grad_loss`` (0-d, read on the device): (softmax * sum(target) - target) *
-    grad_loss / rows. One launch."""
-    grad = empty(log_probs.shape, log_probs.dtype)
-    rows = log_probs.size // log_probs.shape[-1] if log_probs.shape[-1] else 0
-    if grad.size:
-        _launch(_softmax_cross_entropy_grad_rows, rows)(
-            log_probs.flat, target.flat, log_probs.shape[-1], grad_loss.flat,
-            log_probs.dtype.type(rows), grad.flat, log_probs.dtype.type(0),
-        )  # fmt: skip
-    return grad
-
-
-# ------------------------------------------------------------------ optimizer updates
-# The rules of ``rules.py``, one thread per element. Scalars arrive in the parameter's dtype.
-# Each update reads ``status`` (see the training helpers below) and does nothing once a step has
-# gone non-finite, so the weights of the last good step are kept without a host round-trip.
-sgd_rule, rmsprop_rule, adam_rule = (
-    cuda.jit(device=True)(rule) for rule in (rules.sgd, rules.rmsprop, rules.adam)
-)
-
-
-@cuda.jit
-def _sgd(value, grad, velocity, lr, momentum, nesterov, status):
-    if status[0] != 0:
-        return
-    for i in range(cuda.grid(1), value.size, cuda.gridsize(1)):
-        value[i], v = sgd_rule(value[i], grad[i], velocity[i], lr, momentum, nesterov)
-        if momentum != 0:
-            velocity[i] = v
-
-
-@cuda.jit
-def _rmsprop(
-    value, grad, velocity, momentum_slot, lr, rho, one_minus_rho, momentum, epsilon, status
-):
-    if status[0] != 0:
-        return
-    for i in range(cuda.grid(1), value.size, cuda.gridsize(1)):
-        value[i], velocity[i], step = rmsprop_rule(
-            value[i], grad[i], velocity[i], momentum_slot[i], lr, rho, one_minus_rho,
-            momentum, epsilon,
-        )  # fmt: skip
-        if momentum != 0:
-            momentum_slot[i] = step
-
-
-@cuda.jit
-def _adam(value, grad, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, status):
-    if status[0] != 0:
-        return
-    for i in range(cuda.grid(1), value.size, cuda.gridsize(1)):
-        value[i], m[i], v[i] = adam_rule(
-            value[i], grad[i], m[i], v[i], alpha, one_minus_beta_1, one_minus_beta_2, epsilon
-        )
-
-
-def _scalars(dtype: np.dtype, *values: float) -> list[Any]:
-    return [dtype.type(v) for v in values]
-
-
-def sgd_update(value, grad, velocity, lr, momentum, nesterov, status) -> None:
-    """value -= lr*g, or with momentum v = momentum*v - lr*g; value += v (Nesterov:
-    momentum*v - lr*g), in place."""
-    lr, momentum = _scalars(value.dtype, lr, momentum)
-    velocity = value if velocity is None else velocity  # unused without momentum
-    _launch(_sgd, value.size)(
-        value.flat, grad.flat, velocity.flat, lr, momentum, nesterov, status.flat
-    )
-
-
-def rmsprop_update(
-    value, grad, velocity, momentum_slot, lr, rho, momentum, epsilon, status
-) -> None:
-    """Keras's RMSprop step, in place."""
-    scalars = _scalars(value.dtype, lr, rho, 1 - rho, momentum, epsilon)
-    momentum_slot = velocity if momentum_slot is None else momentum_slot
-    _launch(_rmsprop, value.size)(
-        value.flat, grad.flat, velocity.flat, momentum_slot.flat, *scalars, status.flat
-    )
-
-
-def adam_update(value, grad, m, v, alpha, beta_1, beta_2, epsilon, status) -> None:
-    """Keras's Adam step with alpha = lr*sqrt(1-b2^t)/(1-b1^t), in place."""
-    scalars = _scalars(value.dtype, alpha, 1 - beta_1, 1 - beta_2, epsilon)
-    _launch(_adam, value.size)(value.flat, grad.flat, m.flat, v.flat, *scalars, status.flat)
-
-
-# ----------------------------------------------------------------- training helpers
-# ``status`` is an int64 device array [code, step]: code 0 while every step was finite,
-# 1 when a loss, 2 when a gradient went non-finite at ``step`` (the first such step).
-@cuda.jit
-def _check_finite(values, code, step, status):
-    for i in range(cuda.grid(1), values.size, cuda.gridsize(1)):
-        value = values[i]
-        if status[0] == 0 and (value != value or value - value != 0):
-            status[0] = code  # every thread that writes writes the same values
-            status[1] = step
-
-
-@cuda.jit
-def _accumulate(totals, loss, correct, count, status):
-    if cuda.grid(1) == 0 and status[0] == 0:
-        totals[0] += loss[0] * count
-        totals[1] += correct[0]
-        totals[2] += count
-
-
-def new_status() -> CudaArray:
-    return zeros((2,), np.int64)
-
-
-def check_finite(values: CudaArray, code: int, step: int, status: CudaArray) -> None:
-    """Mark ``status`` with (code, step) if ``values`` hold a NaN or infinity and it is clean."""
-    _launch(_check_finite, values.size)(values.flat, code, step, status.flat)
-
-
-def accumulate(totals: CudaArray, loss: CudaArray, correct: CudaArray, count: int, status) -> None:
-    """totals (float64 [loss*count, correct, count]) += this batch's, unless status is set."""
-    _accumulate[1, 1](totals.flat, loss.flat, correct.flat, float(count), status.flat)

@@ -391,9 +391,11 @@ def test_a_step_allocates_nothing_new_once_warm(monkeypatch, rng):
     step()
     step()
     allocations = []
-    device_array = cuda_backend.cuda.device_array
+    device_array = cuda_backend.array.cuda.device_array
     monkeypatch.setattr(
-        cuda_backend.cuda, "device_array", lambda *a: allocations.append(a) or device_array(*a)
+        cuda_backend.array.cuda,
+        "device_array",
+        lambda *a: allocations.append(a) or device_array(*a),
     )
     step()
     assert allocations == []
@@ -494,7 +496,7 @@ def test_bench_cli_on_cuda_prints_the_gpu_table(monkeypatch, rng):
 @pytest.mark.gpu
 @pytest.mark.skipif(SIMULATED, reason="needs a real GPU (this run uses the CUDA simulator)")
 def test_reference_model_step_at_batch_64_matches_cpu(rng):
-    from autoconv.cli import reference_model
+    from autoconv.course import reference_model
 
     ac.utils.set_random_seed(0)
     cpu_model = reference_model((28, 28, 1))

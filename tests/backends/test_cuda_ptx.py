@@ -2,8 +2,8 @@
 literals and scalars are cast, so no kernel silently computes in double precision.
 
 Compiling to PTX needs NVVM (``pip install "autoconv[cuda]"``) but no GPU. It runs in its own
-process (tests/ptx_float64.py) because this one may have the CUDA simulator on; skipped where
-NVVM is missing.
+process (tests/backends/ptx_float64.py) because this one may have the CUDA simulator on;
+skipped where NVVM is missing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.cudasim
 def float64_counts() -> dict[str, int]:
     script = Path(__file__).with_name("ptx_float64.py")
     env = os.environ | {"NUMBA_ENABLE_CUDASIM": "0"}
-    root = str(script.parent.parent)
+    root = str(script.parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600

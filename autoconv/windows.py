@@ -1,4 +1,9 @@
-"""Sliding-window geometry shared by convolution and pooling: padding and output sizes."""
+"""Sliding-window geometry shared by convolution and pooling: padding and output sizes.
+
+It sits below the ops and both backends: the ops check arguments and size outputs with it,
+and the kernels of either device read a :class:`Window`'s numbers through
+:meth:`Window.geometry`.
+"""
 
 from __future__ import annotations
 
@@ -58,6 +63,17 @@ class Window:
     pad_bottom: int = 0
     pad_right: int = 0
 
+    def geometry(self) -> tuple[int, int, int, int, int, int, int, int, int, int]:
+        """The numbers every window kernel takes, in their order: kh, kw, sh, sw, dh, dw,
+        pad_top, pad_left, oh, ow (the padding after is implied by the output size)."""
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
+        return kh, kw, sh, sw, dh, dw, self.pad_top, self.pad_left, self.out[0], self.out[1]
+
+    @property
+    def overlapping(self) -> bool:
+        """True when neighbouring windows share cells (a kernel larger than its stride)."""
+        return self.kernel[0] > self.stride[0] or self.kernel[1] > self.stride[1]
+
 
 def window(
     op: str,
@@ -94,3 +110,16 @@ def window(
             f"{kernel[0]}x{kernel[1]}, dilation {dilation}, padding {padding!r}, stride {stride}"
         )
     return Window(kernel, stride, dilation, pads[0][0], pads[1][0], out, pads[0][1], pads[1][1])
+
+
+def pool_window(
+    op: str, x_shape: tuple[int, ...], pool_size: Any, strides: Any, padding: Any
+) -> Window:
+    """The geometry of pooling images of ``x_shape`` (N, H, W, C); errors name ``op``.
+    ``strides`` None means the pool size."""
+    if len(x_shape) != 4:
+        raise ValueError(f"{op}: x must be (N, H, W, C), got shape {x_shape}")
+    kernel = as_pair(pool_size, "pool_size", op)
+    if not isinstance(padding, str):
+        raise ValueError(f"{op}: padding must be 'valid' or 'same', got {padding!r}")
+    return window(op, x_shape[1:3], kernel, kernel if strides is None else strides, 1, padding)

@@ -12,7 +12,7 @@ import pytest
 from autoconv.benchmarks.cases import Case, cpu_cases
 from autoconv.benchmarks.runner import WrongResultError, check, run_case, table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_compare():

@@ -1,0 +1,172 @@
+"""The backend contract: every function a backend module must define, with its signature.
+
+:class:`Backend` is a :class:`typing.Protocol` that the modules :mod:`autoconv.backends.cpu`
+and :mod:`autoconv.backends.cuda` satisfy structurally (a type checker accepts either where a
+``Backend`` is expected); ``tests/backends/test_contract.py`` fails when one of them lacks a
+name or defines it with other parameters. ``Array`` is a NumPy array on the CPU and a
+:class:`~autoconv.backends.cuda.CudaArray` on the GPU; both support the Python operators and
+``sum``/``max``/``mean``/``reshape``/``transpose``/``astype``, which the ops use directly.
+
+Shapes are channels-last: images (N, H, W, C), products of a convolution (N*OH*OW, C).
+``win`` is an :class:`autoconv.windows.Window`. ``status`` is the training loop's int64
+array [code, step] (0 while every step was finite); the optimizer updates and
+``accumulate`` do nothing once it is set.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Protocol
+
+import numpy as np
+
+from autoconv.windows import Window
+
+Array = Any  # numpy.ndarray or CudaArray
+
+
+class Backend(Protocol):
+    # ------------------------------------------------------------ creation and transfer
+    def asarray(self, value: Any, dtype: Any = None) -> Array:
+        """``value`` (an array of either device, a scalar or a list) on this device."""
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        """A NumPy array with the values of ``array`` (a copy for device arrays)."""
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Array: ...
+    def zeros_like(self, array: Array) -> Array: ...
+    def ones_like(self, array: Array) -> Array: ...
+
+    def copy(self, array: Array) -> Array:
+        """A C-contiguous copy (also of a read-only broadcast view)."""
+
+    # --------------------------------------------------------------------- shapes
+    def broadcast_to(self, a: Array, shape: tuple[int, ...]) -> Array: ...
+    def expand_dims(self, a: Array, axes: tuple[int, ...]) -> Array: ...
+    def swapaxes(self, a: Array, first: int, second: int) -> Array: ...
+
+    # ------------------------------------------------------------------- indexing
+    def getitem(self, a: Array, index: Any) -> Array:
+        """``a[index]`` (basic or integer-array index) as a contiguous array."""
+
+    def scatter_add(self, grad: Array, shape: tuple[int, ...], index: Any) -> Array:
+        """Zeros of ``shape`` with ``grad`` added at ``[index]`` (repeats accumulate)."""
+
+    def take(self, a: Array, rows: Array) -> Array:
+        """``a[rows]`` for a 1-D integer array of row numbers (batches of a dataset)."""
+
+    def one_hot(self, labels: Array, num_classes: int, dtype: Any) -> Array:
+        """Rows of ``num_classes`` with a 1 at each label (labels checked by the caller)."""
+
+    def argmax(self, a: Array, axis: int = -1) -> Array:
+        """Index of the first maximum along ``axis`` (the last; a NaN counts as largest)."""
+
+    def random_uniform(self, shape: tuple[int, ...], dtype: Any, rng: np.random.Generator) -> Array:
+        """Uniform numbers in [0, 1) of ``dtype``, seeded from ``rng``."""
+
+    # ---------------------------------------------------------------------- maths
+    def exp(self, a: Array) -> Array: ...
+    def log(self, a: Array) -> Array: ...
+    def tanh(self, a: Array) -> Array: ...
+    def abs(self, a: Array) -> Array: ...
+    def sqrt(self, a: Array) -> Array: ...
+
+    def maximum(self, a: Any, b: Any) -> Array:
+        """Elementwise maximum with broadcasting; a NaN wins, as in NumPy."""
+
+    def minimum(self, a: Any, b: Any) -> Array: ...
+
+    def matmul(
+        self, a: Array, b: Array, transpose_a: bool = False, transpose_b: bool = False
+    ) -> Array:
+        """``a @ b`` (leading axes broadcast); ``transpose_a``/``transpose_b`` swap an
+        operand's last two axes without a copy."""
+
+    # ---------------------------------------------------------------- convolution
+    def im2col(self, x: Array, win: Window) -> Array:
+        """(N, H, W, C) -> (N*OH*OW, KH*KW*C): one row per output pixel, its window unrolled
+        (cells in the padding read 0)."""
+
+    def col2im(self, cols: Array, x_shape: tuple[int, ...], win: Window) -> Array:
+        """The adjoint of im2col: each entry of ``cols`` added back where it was read."""
+
+    def bias_relu(self, out: Array, bias: Array | None, relu: bool) -> Array:
+        """In place on a (rows, C) product: + bias per column, then max(., 0) if ``relu``
+        (NaN stays NaN)."""
+
+    def relu_grad_and_column_sums(self, grad: Array, out: Array) -> tuple[Array, Array]:
+        """(grad where ``out`` > 0 else 0, its column sums): the gradient through a ReLU whose
+        output was ``out`` (rows, C), and the bias gradient, in one pass."""
+
+    # -------------------------------------------------------------------- pooling
+    def max_pool_forward(
+        self, x: Array, win: Window, bias: Array | None = None, relu: bool = False
+    ) -> tuple[Array, Array]:
+        """(window maxima (N, OH, OW, C) of x + bias, through max(., 0) if ``relu``; int32
+        arg-max, the flat offset (y*W + x)*C + c of each winner in its image). The first
+        maximum in row-major order wins; a NaN wins."""
+
+    def max_pool_backward(
+        self, grad_out: Array, argmax: Array, x_shape: tuple[int, ...], win: Window
+    ) -> Array:
+        """Each output gradient routed to its window's winner (overlaps accumulate)."""
+
+    def avg_pool_forward(self, x: Array, win: Window) -> Array:
+        """Window means over the cells inside the image (N, OH, OW, C)."""
+
+    def avg_pool_backward(self, grad_out: Array, x_shape: tuple[int, ...], win: Window) -> Array:
+        """Each output gradient spread evenly over the cells its window averaged."""
+
+    # ----------------------------------------------------------------------- loss
+    def log_softmax(self, x: Array) -> Array:
+        """log(softmax(x)) along the last axis, stable."""
+
+    def softmax_cross_entropy(self, logits: Array, target: Array) -> tuple[Array, Any]:
+        """(log_softmax(logits), mean over rows of -sum(target * log_softmax)): (N..., C)."""
+
+    def softmax_cross_entropy_grad(self, log_probs: Array, target: Array, grad_loss: Any) -> Array:
+        """d(mean loss)/d(logits) * grad_loss: (softmax * sum(target) - target) * g / rows."""
+
+    def count_correct(self, scores: Array, target: Array) -> Any:
+        """How many rows of ``scores`` (N..., C) are largest at the true class; ``target``
+        holds labels (N...) or rows (N..., C). A number, or a 0-d array on the device."""
+
+    # ----------------------------------------------------------------- optimizers
+    def sgd_update(
+        self, value: Array, grad: Array, velocity: Array | None, lr: float, momentum: float,
+        nesterov: bool, status: Array,
+    ) -> None:  # fmt: skip
+        """Keras's SGD step in place (with momentum when ``velocity`` is given)."""
+
+    def rmsprop_update(
+        self, value: Array, grad: Array, velocity: Array, momentum_slot: Array | None,
+        lr: float, rho: float, momentum: float, epsilon: float, status: Array,
+    ) -> None:  # fmt: skip
+        """Keras's RMSprop step in place."""
+
+    def adam_update(
+        self, value: Array, grad: Array, m: Array, v: Array, alpha: float, beta_1: float,
+        beta_2: float, epsilon: float, status: Array,
+    ) -> None:  # fmt: skip
+        """Keras's Adam step in place, alpha = lr*sqrt(1-b2^t)/(1-b1^t)."""
+
+    # ------------------------------------------------------------------- training
+    def new_status(self) -> Array:
+        """A clean status: int64 [0, 0]."""
+
+    def check_finite(self, values: Array, code: int, step: int, status: Array) -> None:
+        """Set ``status`` to (code, step) if ``values`` hold a NaN or infinity and it is clean."""
+
+    def accumulate(self, totals: Array, loss: Any, correct: Any, count: int, status: Array) -> None:
+        """totals (float64 [loss*count, correct, count]) += this batch's, unless status is set."""
+
+
+def names() -> tuple[str, ...]:
+    """Every function name of the contract, in the order above."""
+    return tuple(name for name in Backend.__dict__ if not name.startswith("_"))
+
+
+def signature(name: str) -> inspect.Signature:
+    """The contract's signature of ``name``, without ``self`` and without annotations."""
+    parameters = list(inspect.signature(getattr(Backend, name)).parameters.values())[1:]
+    return inspect.Signature([p.replace(annotation=inspect.Parameter.empty) for p in parameters])

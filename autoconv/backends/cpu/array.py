@@ -1,0 +1,120 @@
+"""The array functions the ops call, on NumPy arrays: creation, device transfer, indexing,
+elementwise maths and the matrix product. The CUDA backend has the same names
+(:mod:`autoconv.backends.cuda.array`); most of these are NumPy's own, named here so that
+both backends share one contract (:mod:`autoconv.backends.contract`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+# ------------------------------------------------------------------- creation and transfer
+def asarray(value: Any, dtype: Any = None) -> np.ndarray:
+    """``value`` as a NumPy array (no copy when it already is one of ``dtype``)."""
+    return np.asarray(value, dtype=dtype)
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    return np.asarray(array)
+
+
+def zeros(shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
+    return np.zeros(shape, dtype)
+
+
+def zeros_like(array: np.ndarray) -> np.ndarray:
+    return np.zeros_like(array)
+
+
+def ones_like(array: np.ndarray) -> np.ndarray:
+    return np.ones_like(array)
+
+
+def copy(array: np.ndarray) -> np.ndarray:
+    """A contiguous copy (also of a read-only broadcast view)."""
+    return np.array(array, order="C")
+
+
+# ---------------------------------------------------------------------------- shapes
+def broadcast_to(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return np.broadcast_to(a, shape)
+
+
+def expand_dims(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    return np.expand_dims(a, axes)
+
+
+def swapaxes(a: np.ndarray, first: int, second: int) -> np.ndarray:
+    return np.swapaxes(a, first, second)
+
+
+# -------------------------------------------------------------------------- indexing
+def getitem(a: np.ndarray, index: Any) -> np.ndarray:
+    """``array[index]`` as a contiguous array."""
+    return np.asarray(a[index], order="C")
+
+
+def scatter_add(grad: np.ndarray, shape: tuple[int, ...], index: Any) -> np.ndarray:
+    """Zeros of ``shape`` with ``grad`` added at ``[index]`` (repeated positions accumulate)."""
+    out = np.zeros(shape, dtype=grad.dtype)
+    np.add.at(out, index, grad)
+    return out
+
+
+def take(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``array[rows]`` for a 1-D array of row numbers."""
+    return np.take(a, rows, axis=0)
+
+
+def one_hot(labels: np.ndarray, num_classes: int, dtype: Any) -> np.ndarray:
+    """Rows of ``num_classes`` with a 1 at each (integer-valued) label."""
+    return np.eye(num_classes, dtype=dtype)[labels.astype(np.intp, copy=False)]
+
+
+def argmax(a: np.ndarray, axis: int = -1) -> np.ndarray:
+    return a.argmax(axis=axis)
+
+
+def random_uniform(shape: tuple[int, ...], dtype: Any, rng: np.random.Generator) -> np.ndarray:
+    """Uniform [0, 1) numbers of ``dtype`` from ``rng``."""
+    return rng.random(shape, dtype=np.float32).astype(dtype, copy=False)
+
+
+# ---------------------------------------------------------------------------- maths
+def exp(a: np.ndarray) -> np.ndarray:
+    return np.exp(a)
+
+
+def log(a: np.ndarray) -> np.ndarray:
+    return np.log(a)
+
+
+def tanh(a: np.ndarray) -> np.ndarray:
+    return np.tanh(a)
+
+
+def abs(a: np.ndarray) -> np.ndarray:
+    return np.abs(a)
+
+
+def sqrt(a: np.ndarray) -> np.ndarray:
+    return np.sqrt(a)
+
+
+def maximum(a: Any, b: Any) -> np.ndarray:
+    return np.maximum(a, b)
+
+
+def minimum(a: Any, b: Any) -> np.ndarray:
+    return np.minimum(a, b)
+
+
+def matmul(
+    a: np.ndarray, b: np.ndarray, transpose_a: bool = False, transpose_b: bool = False
+) -> np.ndarray:
+    """``a @ b``; ``transpose_a`` / ``transpose_b`` swap an operand's last two axes (a view)."""
+    return np.matmul(
+        np.swapaxes(a, -1, -2) if transpose_a else a, np.swapaxes(b, -1, -2) if transpose_b else b
+    )

@@ -1,0 +1,38 @@
+"""The softmax cross-entropy of a model's logits in one pass, its gradient, and the count of
+correct predictions (the accuracy) without computing the softmax."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """log(softmax(x)) along the last axis, stable (the row maximum is subtracted first)."""
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def softmax_cross_entropy(logits: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, Any]:
+    """(log_softmax(logits), the mean over rows of -sum(target * log_softmax)): logits and
+    target (N..., C)."""
+    log_probs = log_softmax(logits)
+    return log_probs, -(target * log_probs).sum(axis=-1).mean()
+
+
+def softmax_cross_entropy_grad(
+    log_probs: np.ndarray, target: np.ndarray, grad_loss: np.ndarray
+) -> np.ndarray:
+    """The gradient of :func:`softmax_cross_entropy`'s mean loss with respect to the logits,
+    times ``grad_loss`` (0-d): (softmax * sum(target) - target) * grad_loss / rows."""
+    rows = log_probs.size // log_probs.shape[-1]
+    mass = target.sum(axis=-1, keepdims=True)
+    return (np.exp(log_probs) * mass - target) * (grad_loss / rows)
+
+
+def count_correct(scores: np.ndarray, target: np.ndarray) -> int:
+    """How many rows of ``scores`` (N..., C) are largest at the true class: ``target`` holds
+    class labels (N...) or rows (N..., C) whose largest entry is the class."""
+    truth = target.argmax(axis=-1) if target.ndim == scores.ndim else target
+    return int(np.count_nonzero(scores.argmax(axis=-1) == truth))

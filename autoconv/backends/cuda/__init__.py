@@ -1,0 +1,74 @@
+"""CUDA backend (numba.cuda, from the numba-cuda package): :class:`CudaArray` and a kernel for
+every op of a training step. Its modules line up with :mod:`autoconv.backends.cpu`'s, name for
+name: ``array`` (the device array itself, with creation, elementwise maths, reductions, the
+matrix product, indexing and random numbers), ``conv``, ``pool``, ``loss``, ``optimizers``,
+``training``. The names every backend defines are listed in :mod:`autoconv.backends.contract`.
+
+Design, in short:
+- Every CudaArray is C-contiguous; kernels index a flat view and get shapes and element
+  strides as tuples padded to ``MAX_DIMS`` (broadcast axes have stride 0, a transposed view
+  permutes them), so one elementwise kernel serves broadcasting, transposes and dtype casts.
+- Kernels are float32 when the data is (they are compiled per dtype; scalars are cast to the
+  array's dtype before launch, so no literal drags a kernel into float64).
+- Freed buffers go to a pool keyed by (size, dtype) and are reused: a training step asks for
+  the same shapes every batch, so after the first step nothing is allocated. Reuse is safe
+  because every kernel runs in order on one stream.
+- Nothing here reads a value back to the host except ``to_numpy`` (and ``float(a)``).
+"""
+
+from autoconv.backends.cuda.array import (
+    SIMULATED,
+    CudaArray,
+    abs,
+    argmax,
+    asarray,
+    available,
+    broadcast_to,
+    copy,
+    empty,
+    empty_cache,
+    exp,
+    expand_dims,
+    getitem,
+    log,
+    matmul,
+    maximum,
+    minimum,
+    one_hot,
+    ones_like,
+    random_uniform,
+    scatter_add,
+    sqrt,
+    swapaxes,
+    take,
+    tanh,
+    to_numpy,
+    zeros,
+    zeros_like,
+)
+from autoconv.backends.cuda.conv import bias_relu, col2im, im2col, relu_grad_and_column_sums
+from autoconv.backends.cuda.loss import (
+    count_correct,
+    log_softmax,
+    softmax_cross_entropy,
+    softmax_cross_entropy_grad,
+)
+from autoconv.backends.cuda.optimizers import adam_update, rmsprop_update, sgd_update
+from autoconv.backends.cuda.pool import (
+    avg_pool_backward,
+    avg_pool_forward,
+    max_pool_backward,
+    max_pool_forward,
+)
+from autoconv.backends.cuda.training import accumulate, check_finite, new_status
+
+__all__ = [
+    "SIMULATED", "CudaArray", "abs", "accumulate", "adam_update", "argmax", "asarray",
+    "available", "avg_pool_backward", "avg_pool_forward", "bias_relu", "broadcast_to",
+    "check_finite", "col2im", "copy", "count_correct", "empty", "empty_cache", "exp",
+    "expand_dims", "getitem", "im2col", "log", "log_softmax", "matmul", "max_pool_backward",
+    "max_pool_forward", "maximum", "minimum", "new_status", "one_hot", "ones_like",
+    "random_uniform", "relu_grad_and_column_sums", "rmsprop_update", "scatter_add",
+    "sgd_update", "softmax_cross_entropy", "softmax_cross_entropy_grad", "sqrt", "swapaxes",
+    "take", "tanh", "to_numpy", "zeros", "zeros_like",
+]  # fmt: skip

@@ -1,0 +1,101 @@
+"""Convolution kernels on the GPU: im2col and col2im (one thread per input cell gathers what
+was read from it: no atomics, the same sum order every run), and the bias + ReLU passes over
+a convolution's product. The names of :mod:`autoconv.backends.cpu.conv`."""
+
+from __future__ import annotations
+
+from numba import cuda
+
+from autoconv.backends.cuda.array import CudaArray, empty, launch, zeros
+from autoconv.windows import Window
+
+
+@cuda.jit
+def _im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols, zero):
+    _, height, width, channels = x.shape
+    columns = kh * kw * channels
+    for e in range(cuda.grid(1), cols.size, cuda.gridsize(1)):
+        row, q = e // columns, e % columns
+        n, pixel = row // (oh * ow), row % (oh * ow)
+        i, j = pixel // ow, pixel % ow
+        a, rest = q // (kw * channels), q % (kw * channels)
+        b, c = rest // channels, rest % channels
+        y, xx = i * sh - pt + a * dh, j * sw - pl + b * dw
+        value = zero
+        if 0 <= y < height and 0 <= xx < width:
+            value = x[n, y, xx, c]
+        cols[row, q] = value
+
+
+@cuda.jit
+def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, zero):
+    # One thread per input cell gathers every column entry read from it: no atomics, and the
+    # same sum order every run.
+    _, height, width, channels = grad_x.shape
+    for e in range(cuda.grid(1), grad_x.size, cuda.gridsize(1)):
+        c = e % channels
+        xx = (e // channels) % width
+        y = (e // (channels * width)) % height
+        n = e // (channels * width * height)
+        total = zero
+        for a in range(kh):
+            ti = y + pt - a * dh
+            if ti < 0 or ti % sh != 0 or ti // sh >= oh:
+                continue
+            for b in range(kw):
+                tj = xx + pl - b * dw
+                if tj < 0 or tj % sw != 0 or tj // sw >= ow:
+                    continue
+                row = (n * oh + ti // sh) * ow + tj // sw
+                total += cols[row, (a * kw + b) * channels + c]
+        grad_x[n, y, xx, c] = total
+
+
+@cuda.jit(device=True)
+def activated(value, relu, zero):
+    """max(value, 0) if relu (NaN stays NaN, as np.maximum), else value."""
+    return value if not relu or value > 0 or value != value else zero
+
+
+@cuda.jit
+def _bias_relu(out, bias, relu, zero):
+    columns = bias.size
+    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        value = out[e // columns, e % columns] + bias[e % columns]
+        out[e // columns, e % columns] = activated(value, relu, zero)
+
+
+@cuda.jit
+def _relu_mask(grad, out, masked, zero):
+    for e in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
+        masked[e] = grad[e] if out[e] > 0 else zero
+
+
+def im2col(x: CudaArray, win: Window) -> CudaArray:
+    """(N, H, W, C) -> (N*OH*OW, KH*KW*C): one row per output pixel, its window unrolled."""
+    n, channels = x.shape[0], x.shape[3]
+    cols = empty((n * win.out[0] * win.out[1], win.kernel[0] * win.kernel[1] * channels), x.dtype)
+    launch(_im2col, cols.size)(x.nd, *win.geometry(), cols.nd, x.dtype.type(0))
+    return cols
+
+
+def col2im(cols: CudaArray, x_shape: tuple[int, ...], win: Window) -> CudaArray:
+    """The adjoint of :func:`im2col`: each input cell sums the entries read from it."""
+    grad_x = empty(x_shape, cols.dtype)
+    launch(_col2im, grad_x.size)(cols.nd, *win.geometry(), grad_x.nd, cols.dtype.type(0))
+    return grad_x
+
+
+def bias_relu(out: CudaArray, bias: CudaArray | None, relu: bool) -> CudaArray:
+    """In place on a (rows, C) product: add the per-column bias, then max(., 0) if ``relu``."""
+    if bias is None:
+        bias = zeros((out.shape[1],), out.dtype)
+    launch(_bias_relu, out.size)(out.nd, bias.flat, relu, out.dtype.type(0))
+    return out
+
+
+def relu_grad_and_column_sums(grad: CudaArray, out: CudaArray) -> tuple[CudaArray, CudaArray]:
+    """The gradient through a ReLU whose output was ``out`` (rows, C), and its column sums."""
+    masked = empty(grad.shape, grad.dtype)
+    launch(_relu_mask, grad.size)(grad.flat, out.flat, masked.flat, grad.dtype.type(0))
+    return masked, masked.sum(axis=0)

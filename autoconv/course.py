@@ -1,0 +1,100 @@
+"""The course's models and data, as the command line, the benchmarks and the tests use them.
+
+- :func:`reference_model`: the MNIST convnet the course trains (93,322 parameters);
+- :func:`large_model`: the 150x150x1 stack of the cats-vs-dogs chapter (8,459,242 parameters
+  for 10 classes);
+- :func:`rgb_classifier`: the RGB classifier of the flowers tutorial (``Rescaling``, three
+  'same' convs, logits);
+- :func:`load`: a dataset's train and test splits prepared for the reference model
+  (:func:`prepare`: float32 images in [0, 1] with a channel axis, one-hot labels).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from autoconv import layers, utils
+from autoconv.datasets import DATASETS
+from autoconv.models import Sequential
+
+INPUT_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def reference_model(input_shape: tuple[int, int, int] = (28, 28, 1)) -> Sequential:
+    """The course's MNIST convnet (93,322 parameters for 28x28x1 inputs)."""
+    return Sequential(
+        [
+            layers.Conv2D(32, (3, 3), activation="relu", input_shape=input_shape),
+            layers.MaxPooling2D((2, 2)),
+            layers.Conv2D(64, (3, 3), activation="relu"),
+            layers.MaxPooling2D((2, 2)),
+            layers.Conv2D(64, (3, 3), activation="relu"),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def large_model(input_shape: tuple[int, int, int] = (150, 150, 1), classes: int = 10) -> Sequential:
+    """The 150x150x1 stack: four convs, three 2x2 pools, Dropout, Dense(512), a softmax."""
+    return Sequential(
+        [
+            layers.Conv2D(32, (3, 3), activation="relu", input_shape=input_shape),
+            layers.MaxPooling2D((2, 2)),
+            layers.Conv2D(32, (3, 3), activation="relu"),
+            layers.MaxPooling2D((2, 2)),
+            layers.Conv2D(64, (3, 3), activation="relu"),
+            layers.Conv2D(64, (3, 3), activation="relu"),
+            layers.MaxPooling2D((2, 2)),
+            layers.Dropout(0.25),
+            layers.Flatten(),
+            layers.Dense(512, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(classes, activation="softmax"),
+        ]
+    )
+
+
+def rgb_classifier(
+    input_shape: tuple[int, int, int] = (180, 180, 3), classes: int = 5
+) -> Sequential:
+    """The flowers tutorial's classifier: Rescaling(1/255), three Conv2D(16|32|64, 3, 'same',
+    relu) each followed by MaxPooling2D(), Flatten, Dense(128, relu), Dense(classes) logits."""
+    return Sequential(
+        [
+            layers.Rescaling(1 / 255, input_shape=input_shape),
+            layers.Conv2D(16, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(classes),
+        ]
+    )
+
+
+def prepare(images: np.ndarray, labels: np.ndarray, dataset: str) -> Split:
+    """uint8 images -> float32 in [0, 1] with a channel axis; labels -> one-hot rows."""
+    x = images.reshape(len(images), *INPUT_SHAPES[dataset]).astype(np.float32) / 255.0
+    return x, utils.to_categorical(labels, 10)
+
+
+def load(
+    dataset: str, data_dir: Path | None = None, limit: int | None = None
+) -> tuple[Split, Split]:
+    """((x_train, y_train), (x_test, y_test)) of ``dataset``, prepared; the first ``limit``
+    samples of each split when given. Missing or damaged files raise
+    :class:`autoconv.datasets.DatasetFileError`."""
+    (x_train, y_train), (x_test, y_test) = DATASETS[dataset].load_data(data_dir=data_dir)
+    if limit is not None:
+        x_train, y_train = x_train[:limit], y_train[:limit]
+        x_test, y_test = x_test[:limit], y_test[:limit]
+    return prepare(x_train, y_train, dataset), prepare(x_test, y_test, dataset)

@@ -1,0 +1,97 @@
+"""Compile every float32 CUDA kernel of autoconv to PTX for sm_90 (H100) and print, as JSON,
+how many float64 instructions each has, plus a deliberately float64 control kernel.
+
+Run by tests/test_cuda_ptx.py in its own process (the CUDA simulator must be off). Needs NVVM
+(numba-cuda's cu12 extra) but no GPU: numba asks the current device for its compute capability
+when it compiles device functions, so that question is answered with sm_90 here.
+Exit code 3: NVVM is not installed.
+"""
+
+import json
+import re
+import sys
+import types as pytypes
+
+from numba import cuda, types
+from numba.cuda import dispatcher
+
+dispatcher.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=(9, 0))
+
+from autoconv.backends.cuda import array, conv, loss, optimizers, pool  # noqa: E402
+
+f32, i64, i32 = types.float32, types.int64, types.int32
+A1 = types.Array(f32, 1, "C")
+A2 = types.Array(f32, 2, "C")
+A4 = types.Array(f32, 4, "C")
+I1 = types.Array(i64, 1, "C")
+I4 = types.Array(i32, 4, "C")
+T6 = types.UniTuple(i64, 6)
+B = types.boolean
+g = (i64,) * 10
+KERNELS = {
+    "binary add": (array._binary_kernels("add")[0], (A1, A1, T6, A1, T6, T6)),
+    "binary mul scalar": (array._binary_kernels("mul")[1], (A1, A1, T6, f32, B, T6)),
+    "binary pow": (array._binary_kernels("pow")[0], (A1, A1, T6, A1, T6, T6)),
+    "greater": (array._binary_kernels("greater")[0], (A1, A1, T6, A1, T6, T6)),
+    "maximum scalar": (array._binary_kernels("maximum")[1], (A1, A1, T6, f32, B, T6)),
+    "unary exp": (array._unary_kernel("exp"), (A1, A1, T6, T6)),
+    "unary log": (array._unary_kernel("log"), (A1, A1, T6, T6)),
+    "unary tanh": (array._unary_kernel("tanh"), (A1, A1, T6, T6)),
+    "unary sqrt": (array._unary_kernel("sqrt"), (A1, A1, T6, T6)),
+    "unary abs": (array._unary_kernel("abs"), (A1, A1, T6, T6)),
+    "fill": (array._fill, (A1, f32)),
+    "reduce sum": (array._reduce_kernel("sum", "<f4"), (A1, A1, T6, T6, T6, T6, i64, f32)),
+    "reduce max": (array._reduce_kernel("max", "<f4"), (A1, A1, T6, T6, T6, T6, i64, f32)),
+    "matmul": (
+        array._matmul_kernel("<f4"),
+        (A1, i64, i64, i64, A1, i64, i64, i64, A1, i64, i64, i64, i64, f32),
+    ),
+    "im2col": (conv._im2col, (A4, *g, A2, f32)),
+    "col2im": (conv._col2im, (A2, *g, A4, f32)),
+    "bias_relu": (conv._bias_relu, (A2, A1, B, f32)),
+    "relu_mask": (conv._relu_mask, (A1, A1, A1, f32)),
+    "max_pool fwd": (pool._max_pool_forward, (A4, A1, B, f32, *(i64,) * 6, A4, I4)),
+    "max_pool bwd": (pool._max_pool_backward, (A4, I4, *(i64,) * 6, A4, f32)),
+    "avg_pool fwd": (pool._avg_pool_kernels("<f4")[0], (A4, *(i64,) * 6, A4)),
+    "avg_pool bwd": (pool._avg_pool_kernels("<f4")[1], (A4, *(i64,) * 6, A4)),
+    "log_softmax": (loss._log_softmax_rows, (A1, i64, A1, f32)),
+    "softmax_cross_entropy": (
+        loss._softmax_cross_entropy_kernel("<f4"),
+        (A1, A1, i64, i64, A1, A1),
+    ),
+    "softmax_cross_entropy_grad": (
+        loss._softmax_cross_entropy_grad_rows,
+        (A1, A1, i64, A1, f32, A1, f32),
+    ),
+    "count_correct one-hot": (loss._count_correct, (A1, A1, i64, B, types.Array(i32, 1, "C"))),
+    "count_correct labels": (
+        loss._count_correct,
+        (A1, types.Array(i32, 1, "C"), i64, B, types.Array(i32, 1, "C")),
+    ),
+    "argmax": (array._argmax_rows, (A1, i64, types.Array(i32, 1, "C"))),
+    "uniform": (array._uniform_kernel("<f4"), (types.uint64, A1)),
+    "sgd": (optimizers._sgd, (A1, A1, A1, f32, f32, B, I1)),
+    "rmsprop": (optimizers._rmsprop, (A1, A1, A1, A1, f32, f32, f32, f32, f32, I1)),
+    "adam": (optimizers._adam, (A1, A1, A1, A1, f32, f32, f32, f32, I1)),
+    "gather": (array._gather, (A1, I1, A1)),
+    "take_rows": (array._take_rows, (A1, i64, types.Array(i32, 1, "C"), A1)),
+}
+
+
+def float64_lines(pyfunc, signature) -> int:
+    ptx, _ = cuda.compile_ptx(pyfunc, signature, cc=(9, 0))
+    return sum(bool(re.search(r"\.f64\b", line)) for line in ptx.splitlines())
+
+
+def control(a, rho):  # an int literal next to a float32: numba computes in float64
+    a[0] = a[0] * (1 - rho)
+
+
+if __name__ == "__main__":
+    try:
+        counts = {"control": float64_lines(control, (A1, f32))}
+    except Exception as error:  # no NVVM (or no CUDA toolkit libraries) here
+        print(f"cannot compile PTX: {error}", file=sys.stderr)
+        sys.exit(3)
+    counts |= {name: float64_lines(k.py_func, sig) for name, (k, sig) in KERNELS.items()}
+    print(json.dumps(counts))

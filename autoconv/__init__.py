@@ -8,8 +8,20 @@
 array([[1., 0., 1.]], dtype=float32)
 """
 
-from autoconv import datasets, layers, losses, models, optimizers, utils
-from autoconv.models import Sequential, load_model
+from autoconv import (
+    activations,
+    callbacks,
+    datasets,
+    initializers,
+    layers,
+    losses,
+    models,
+    optimizers,
+    regularizers,
+    utils,
+)
+from autoconv.layers import Input, InputLayer, Layer, Variable
+from autoconv.models import Model, Sequential, load_model
 from autoconv.ops import (
     avg_pool2d,
     categorical_crossentropy,
@@ -38,10 +50,17 @@ from autoconv.tensor import Tensor, is_grad_enabled, no_grad
 __version__ = "0.1.0"
 
 __all__ = [
+    "Input",
+    "InputLayer",
+    "Layer",
+    "Model",
     "Sequential",
     "Tensor",
+    "Variable",
     "__version__",
+    "activations",
     "avg_pool2d",
+    "callbacks",
     "categorical_crossentropy",
     "clip",
     "configure_process",
@@ -50,6 +69,7 @@ __all__ = [
     "datasets",
     "exp",
     "flatten",
+    "initializers",
     "is_grad_enabled",
     "layers",
     "load_model",
@@ -62,6 +82,7 @@ __all__ = [
     "models",
     "no_grad",
     "optimizers",
+    "regularizers",
     "relu",
     "reshape",
     "sigmoid",

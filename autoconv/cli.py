@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from autoconv import course, models, utils
+from autoconv import course, models, training, utils
 from autoconv.backends import DEVICES, DeviceUnavailableError
 from autoconv.datasets import DATASETS, DatasetFileError
 from autoconv.models import Sequential, TrainingDivergedError
@@ -142,11 +142,13 @@ def train(
     (x_train, y_train), (x_test, y_test) = load(dataset, data_dir, limit)
     model = course.reference_model(course.INPUT_SHAPES[dataset]).to(device)
     options: dict[str, Any] = {} if learning_rate is None else {"learning_rate": learning_rate}
-    model.compile(OPTIMIZERS[optimizer](**options), "categorical_crossentropy", ["accuracy"])
+    model.compile(
+        OPTIMIZERS[optimizer](**options), "categorical_crossentropy", metrics=["accuracy"]
+    )
 
     # Compile (or load from Numba's cache) every kernel of a training step before the clock
     # starts: one step that changes nothing.
-    compile_seconds = model.warm_up(x_train[:batch_size], y_train[:batch_size])
+    compile_seconds = training.warm_up(model, x_train[:batch_size], y_train[:batch_size])
 
     verbose = 0 if as_json else 1
     try:

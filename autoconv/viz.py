@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from autoconv import layers
-from autoconv.models import History, Sequential
-from autoconv.tensor import Tensor, no_grad
+from autoconv.callbacks import History
+from autoconv.models import Model
 
 
 class MissingDependencyError(ImportError):
@@ -35,29 +35,39 @@ def _pyplot() -> Any:
     return plt
 
 
-def filters(model: Sequential) -> np.ndarray:
+def filters(model: Model) -> np.ndarray:
     """The first Conv2D layer's kernels as (filters, kh, kw, in_channels)."""
     for layer in model.layers:
         if isinstance(layer, layers.Conv2D):
-            return layer.weights["kernel"].data.transpose(3, 0, 1, 2).copy()
+            return layer.kernel.numpy().transpose(3, 0, 1, 2)
     raise ValueError("the model has no Conv2D layer, so it has no filters to show")
 
 
-def activations(model: Sequential, x: Any) -> list[tuple[str, np.ndarray]]:
+def activations(model: Model, x: Any) -> list[tuple[str, np.ndarray]]:
     """(layer label, feature maps (H, W, C)) for each conv and pooling layer, for one image x
-    of the model's input shape (H, W, C)."""
+    of the model's input shape (H, W, C): a model from the model's input to those layers'
+    outputs, as one does in Keras."""
     image = np.asarray(x, dtype=np.float32)
-    if not model.built or image.shape != tuple(model.input_shape):
-        raise ValueError(f"x must be one image of shape {model.input_shape}, got {image.shape}")
-    maps = []
-    h = Tensor(image[None])
-    with no_grad():
-        for layer in model.layers:
-            h = layer(h)
-            if isinstance(layer, layers.Conv2D | layers.MaxPooling2D | layers.AveragePooling2D):
-                label = f"{layer.name} ({type(layer).__name__}) {h.shape[1:]}"
-                maps.append((label, h.data[0].copy()))
-    return maps
+    graph = model._graph() if model.built else None
+    if graph is None or len(graph.inputs) != 1:
+        raise ValueError("activations need a built model with one input")
+    expected = graph.inputs[0].shape[1:]
+    if image.shape != expected:
+        raise ValueError(f"x must be one image of shape {expected}, got {image.shape}")
+    picked = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, layers.Conv2D | layers.MaxPooling2D | layers.AveragePooling2D)
+    ]
+    if not picked:
+        return []
+    probe = Model(graph.inputs[0], [layer.output for layer in picked])
+    maps = probe.predict(image[None], verbose=0)
+    maps = maps if isinstance(maps, list) else [maps]
+    return [
+        (f"{layer.name} ({type(layer).__name__}) {fmap.shape[1:]}", fmap[0])
+        for layer, fmap in zip(picked, maps, strict=True)
+    ]
 
 
 def _tile(images: np.ndarray, ax: Any, title: str, cmap: str = "gray") -> None:
@@ -76,7 +86,7 @@ def _tile(images: np.ndarray, ax: Any, title: str, cmap: str = "gray") -> None:
     ax.axis("off")
 
 
-def filters_figure(model: Sequential) -> Any:
+def filters_figure(model: Model) -> Any:
     """The first conv layer's filters as a grid of small images (the first input channel)."""
     plt = _pyplot()
     kernels = filters(model)
@@ -86,7 +96,7 @@ def filters_figure(model: Sequential) -> Any:
     return fig
 
 
-def activations_figure(model: Sequential, x: Any) -> Any:
+def activations_figure(model: Model, x: Any) -> Any:
     """The input image, then each conv/pool layer's feature maps, labelled with name and shape."""
     plt = _pyplot()
     maps = activations(model, x)

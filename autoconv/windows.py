@@ -10,11 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+
+def is_int(value: Any) -> bool:
+    """A Python or NumPy integer (not a bool), as Keras accepts wherever it takes an int."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
 
 def as_pair(value: Any, name: str, op: str) -> tuple[int, int]:
     """An int or a pair of ints as (height, width); each must be >= 1."""
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) for v in pair):
+    if is_int(value):
+        pair = (int(value), int(value))
+    elif isinstance(value, tuple | list) and len(value) == 2 and all(is_int(v) for v in value):
+        pair = (int(value[0]), int(value[1]))
+    else:
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if min(pair) < 1:
         raise ValueError(f"{op}: {name} must be positive, got {value!r}")
@@ -45,8 +55,8 @@ def padding_amounts(
         raise ValueError(
             f"{op}: padding must be 'valid', 'same', an int or a pair, got {padding!r}"
         )
-    if isinstance(padding, int) and padding >= 0:
-        return padding, padding
+    if is_int(padding) and padding >= 0:
+        return int(padding), int(padding)
     raise ValueError(f"{op}: padding must be 'valid', 'same' or non-negative, got {padding!r}")
 
 

@@ -51,7 +51,7 @@ def main(batch_size: int) -> None:
     x = rng.random((3 * batch_size, 28, 28, 1), dtype=np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, len(x))]
     model = reference_model().to("cuda")
-    model.compile("rmsprop", "categorical_crossentropy", ["accuracy"])
+    model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
     model.fit(x[:batch_size], y[:batch_size], epochs=1, batch_size=batch_size, verbose=0)
     counts.clear()  # the first fit's one-off launches (optimizer slots) are not counted
     model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)

@@ -35,7 +35,7 @@ ENGINES = ("autoconv", "torch", "torch-tuned")
 
 def autoconv_epoch(x: np.ndarray, y: np.ndarray) -> float:
     model = reference_model()
-    model.compile("rmsprop", "categorical_crossentropy", ["accuracy"])
+    model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
     model.fit(x[:640], y[:640], epochs=1, batch_size=64, verbose=0)  # compile, warm up
     started = time.perf_counter()
     model.fit(x, y, epochs=1, batch_size=64, verbose=0)
@@ -48,7 +48,7 @@ def torch_epoch(x: np.ndarray, y: np.ndarray, tuned: bool) -> float:
     torch.set_num_threads(2)
     nn = torch.nn
     # The same model, starting from autoconv's (Keras's) initial weights.
-    model = torch_reference_model(torch, [p.numpy() for p in reference_model().parameters()])
+    model = torch_reference_model(torch, reference_model().get_weights())
     images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     if tuned:
         configure_process()  # what fit applies for itself: malloc keeps freed buffers

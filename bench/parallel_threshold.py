@@ -22,7 +22,7 @@ def main(n: int, rounds: int, thresholds: list[int]) -> None:
     (x, y), _ = ac.datasets.mnist.load_data()
     x, y = prepare(x[:n], y[:n], "mnist")
     model = reference_model()
-    model.compile("rmsprop", "categorical_crossentropy", ["accuracy"])
+    model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
     rates: dict[int, list[float]] = {threshold: [] for threshold in thresholds}
     for round_ in range(rounds + 1):  # round 0 compiles both builds and warms up
         for threshold in thresholds:

@@ -47,7 +47,7 @@ def main(n: int, repeats: int) -> None:
     (x, y), _ = ac.datasets.mnist.load_data()
     x, y = prepare(x[:n], y[:n], "mnist")
     model = reference_model()
-    model.compile("rmsprop", "categorical_crossentropy", ["accuracy"])
+    model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
     model.fit(x[:640], y[:640], epochs=1, batch_size=64, verbose=0)  # compile, warm up
     totals: dict = collections.defaultdict(float)
     for name in TIMED:

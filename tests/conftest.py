@@ -21,6 +21,15 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def fresh_names():
+    """Automatic layer names start from ``conv2d``, ``dense``, ... in every test, as in a new
+    Python session (Keras numbers them for the whole session)."""
+    from autoconv.layers import clear_session
+
+    clear_session()
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

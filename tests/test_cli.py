@@ -81,7 +81,7 @@ def test_evaluate_rejects_a_damaged_model(run, tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"nope")
     result = run("evaluate", bad)
-    assert result.exit_code == 1 and "not a readable autoconv model" in result.output
+    assert result.exit_code == 1 and "is not a model file" in result.output
 
 
 def test_summary(run):

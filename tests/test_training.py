@@ -12,7 +12,7 @@ def test_reference_model_learns_mnist_quickly():
     x_train, y_train = prepare(x_train[:4000], y_train[:4000], "mnist")
     x_test, y_test = prepare(x_test[:1000], y_test[:1000], "mnist")
     model = reference_model()
-    model.compile("rmsprop", "categorical_crossentropy", ["accuracy"])
+    model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x_train, y_train, epochs=2, batch_size=64, verbose=0)
     _, accuracy = model.evaluate(x_test, y_test, batch_size=500, verbose=0)
     assert history.history["accuracy"][1] > history.history["accuracy"][0]

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 import autoconv as ac
+from autoconv import training
 from autoconv.benchmarks.cases import BATCH, CONVS, POOLS, torch_reference_model
 from autoconv.benchmarks.runner import WrongResultError
 
@@ -163,18 +164,13 @@ def step_row(torch: ModuleType | None, rounds: int, rng: np.random.Generator) ->
     from autoconv.course import reference_model
 
     model = reference_model()
-    weights = [p.numpy() for p in model.parameters()]
+    weights = model.get_weights()
     model.to("cuda").compile("rmsprop", "categorical_crossentropy")
     x = rng.random((BATCH, 28, 28, 1)).astype(np.float32)
     y = ac.utils.to_categorical(rng.integers(0, 10, BATCH), 10)
-    xd, yd = ac.Tensor(x, device="cuda").data, ac.Tensor(y, device="cuda").data
-    params = model.parameters()
 
-    def step() -> None:
-        loss, _ = model.compute_loss(xd, yd, training=True)
-        model.optimizer.zero_grad(params)
-        loss.backward()
-        model.optimizer.step(params)
+    def step() -> None:  # the step fit runs (it reads back its loss, as train_on_batch does)
+        model.train_on_batch(x, y)
 
     torch_step = None
     if torch is not None:
@@ -196,13 +192,13 @@ def epoch_rows(torch: ModuleType | None, x: np.ndarray, y: np.ndarray) -> list[G
     from autoconv.course import reference_model
 
     model = reference_model().to("cuda")
-    model.compile("rmsprop", "categorical_crossentropy", ["accuracy"])
-    model.warm_up(x[:BATCH], y[:BATCH])
+    model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
+    training.warm_up(model, x[:BATCH], y[:BATCH])
     history = model.fit(x, y, epochs=2, batch_size=BATCH, verbose=0)
     ours = 1e3 * history.epoch_seconds[1]
     theirs = None
     if torch is not None:
-        weights = [p.numpy() for p in reference_model().parameters()]
+        weights = reference_model().get_weights()
         torch_model = torch_reference_model(torch, weights).cuda()
         optimizer = torch.optim.RMSprop(torch_model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
         images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).cuda()

@@ -27,13 +27,14 @@ from autoconv.ops.loss import (
 )
 from autoconv.ops.pool import avg_pool2d, max_pool2d
 from autoconv.ops.reduce import max, mean, sum
-from autoconv.ops.shape import flatten, getitem, reshape, transpose
+from autoconv.ops.shape import concatenate, flatten, getitem, reshape, transpose
 
 __all__ = [
     "add",
     "avg_pool2d",
     "categorical_crossentropy",
     "clip",
+    "concatenate",
     "conv2d",
     "conv2d_max_pool",
     "div",

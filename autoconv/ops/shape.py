@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from autoconv.backends import backend
-from autoconv.ops.base import as_tensor
+from autoconv.ops.base import as_tensor, normalize_axis
 from autoconv.tensor import Tensor, record
 
 
@@ -57,3 +57,38 @@ def getitem(a: Any, index: Any) -> Tensor:
         return (xp.scatter_add(g, shape, index),)  # repeated integer indices accumulate
 
     return record(out, (a,), backward, "getitem")
+
+
+def concatenate(tensors: list[Any], axis: int = -1) -> Tensor:
+    """Join tensors along ``axis``; every other axis must match. Each input is placed into its
+    slice of the output (``scatter_add``), and its gradient is that slice back."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("concatenate: needs at least one tensor")
+    first = tensors[0]
+    ndim = first.ndim
+    axis = normalize_axis(axis, ndim, "concatenate")
+    for t in tensors[1:]:
+        if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1 :] != (
+            first.shape[:axis] + first.shape[axis + 1 :]
+        ):
+            raise ValueError(
+                f"concatenate: shapes {[x.shape for x in tensors]} differ off axis {axis}"
+            )
+        if t.dtype != first.dtype or t.device != first.device:
+            raise TypeError("concatenate: tensors differ in dtype or device")
+    xp = backend(first)
+    sizes = [t.shape[axis] for t in tensors]
+    out_shape = (*first.shape[:axis], sum(sizes), *first.shape[axis + 1 :])
+    slices, start = [], 0
+    for size in sizes:
+        slices.append((slice(None),) * axis + (slice(start, start + size),))
+        start += size
+    out = xp.scatter_add(tensors[0].data, out_shape, slices[0])
+    for t, index in zip(tensors[1:], slices[1:], strict=True):
+        out = out + xp.scatter_add(t.data, out_shape, index)
+
+    def backward(g):
+        return tuple(xp.getitem(g, index) for index in slices)
+
+    return record(out, tuple(tensors), backward, "concatenate")

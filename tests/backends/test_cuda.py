@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import autoconv as ac
-from autoconv import backends, layers, models
+from autoconv import backends, layers, models, training
 from autoconv.backends import DeviceUnavailableError, namespace
 from tests.conftest import distinct
 from tests.ops.test_core_ops import CASES, IDS, draw_inputs
@@ -274,8 +274,7 @@ def twin_models() -> tuple[ac.Sequential, ac.Sequential]:
     """The same freshly initialized model twice: on the CPU and on the GPU."""
     ac.utils.set_random_seed(0)
     cpu_model, gpu_model = tiny_model(), tiny_model()
-    for mine, theirs in zip(gpu_model.parameters(), cpu_model.parameters(), strict=True):
-        mine.data = theirs.data.copy()
+    gpu_model.set_weights(cpu_model.get_weights())
     for model in (cpu_model, gpu_model):
         model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
     return cpu_model, gpu_model.to("cuda")
@@ -287,23 +286,28 @@ def tiny_data(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
     return x, y
 
 
+def loss_and_gradients(model, x, y, training):
+    """The model's loss on (x, y) and the gradient of each trainable weight (NumPy)."""
+    xp = namespace(model.device)
+    loss = model._loss([xp.asarray(x)], [xp.asarray(y)], training=training)[0]
+    for weight in model.trainable_weights:
+        weight.grad = None
+    loss.backward()
+    return loss.item(), [xp.to_numpy(w.grad) for w in model.trainable_weights]
+
+
 def test_one_training_step_matches_cpu(rng):
     x, y = tiny_data(8, rng)
     results = []
     for model in twin_models():
-        params = model.parameters()
-        loss, correct = model.compute_loss(x, y, training=True)
-        model.optimizer.zero_grad(params)
-        loss.backward()
-        grads = [namespace(model.device).to_numpy(p.grad) for p in params]
-        model.optimizer.step(params)
-        results.append((loss.item(), float(correct), grads, [p.numpy() for p in params]))
-    (cpu_loss, cpu_correct, cpu_grads, cpu_after), (gpu_loss, gpu_correct, gpu_grads, gpu_after) = (
-        results
-    )
-    np.testing.assert_allclose(gpu_loss, cpu_loss, rtol=1e-5)
-    assert gpu_correct == cpu_correct
-    for a, b in zip(gpu_grads + gpu_after, cpu_grads + cpu_after, strict=True):
+        loss, grads = loss_and_gradients(model, x, y, training=True)
+        step_loss, step_accuracy = model.train_on_batch(x, y)  # the step fit runs
+        results.append((loss, step_loss, step_accuracy, grads, model.get_weights()))
+    cpu, gpu = results
+    np.testing.assert_allclose(gpu[0], cpu[0], rtol=1e-5)
+    np.testing.assert_allclose(gpu[1], cpu[1], rtol=1e-5)
+    assert gpu[2] == cpu[2]
+    for a, b in zip(gpu[3] + gpu[4], cpu[3] + cpu[4], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
@@ -315,7 +319,7 @@ def test_fit_on_the_gpu_matches_cpu_and_reads_back_only_to_report(monkeypatch, r
     to_numpy = cuda_backend.to_numpy
     monkeypatch.setattr(cuda_backend, "to_numpy", lambda a: reads.append(a.shape) or to_numpy(a))
     monkeypatch.setattr(cuda_backend.CudaArray, "__float__", lambda a: pytest.fail("read back"))
-    monkeypatch.setattr(models, "SYNC_SECONDS", 1e9)  # report only at the end of an epoch
+    monkeypatch.setattr(training, "SYNC_SECONDS", 1e9)  # report only at the end of an epoch
     gpu_history = gpu_model.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
     assert reads == [(3,), (2,)] * 2  # totals and status, once per epoch; 3 batches each
     for key in ("loss", "accuracy"):
@@ -348,18 +352,14 @@ def test_every_layer_type_runs_on_the_gpu_as_on_the_cpu(loss, rng):
 
     ac.utils.set_random_seed(1)
     cpu_model, gpu_model = model(), model()
-    for mine, theirs in zip(gpu_model.parameters(), cpu_model.parameters(), strict=True):
-        mine.data = theirs.data.copy()
+    gpu_model.set_weights(cpu_model.get_weights())
     gpu_model.to("cuda")
     x = rng.standard_normal((5, 7, 7, 2)).astype(np.float32)
     y = ac.utils.to_categorical(rng.integers(0, 3, 5), 3)
     results = []
     for m in (cpu_model, gpu_model):
         m.compile("sgd", loss)
-        loss_value, _ = m.compute_loss(x, y, training=False)
-        loss_value.backward()
-        grads = [namespace(m.device).to_numpy(p.grad) for p in m.parameters()]
-        results.append((loss_value.item(), grads))
+        results.append(loss_and_gradients(m, x, y, training=False))
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-5)
     for gpu_grad, cpu_grad in zip(results[1][1], results[0][1], strict=True):
         np.testing.assert_allclose(gpu_grad, cpu_grad, rtol=1e-4, atol=1e-6)
@@ -380,13 +380,9 @@ def test_sparse_labels_and_shuffling_on_the_gpu(rng):
 def test_a_step_allocates_nothing_new_once_warm(monkeypatch, rng):
     x, y = tiny_data(8, rng)
     _, model = twin_models()
-    params = model.parameters()
 
     def step():
-        loss, _ = model.compute_loss(x, y, training=True)
-        model.optimizer.zero_grad(params)
-        loss.backward()
-        model.optimizer.step(params)
+        model.train_on_batch(x, y)
 
     step()
     step()
@@ -406,10 +402,10 @@ def test_nan_on_the_gpu_stops_training_and_keeps_the_weights(rng):
     x[20] = np.nan  # in the second batch of 16
     _, model = twin_models()
     model.fit(x[:16], y[:16], epochs=1, batch_size=16, shuffle=False, verbose=0)
-    before = [p.numpy() for p in model.parameters()]
+    before = model.get_weights()
     with pytest.raises(models.TrainingDivergedError, match="epoch 1, batch 2"):
         model.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0)
-    after = [p.numpy() for p in model.parameters()]
+    after = model.get_weights()
     assert all(np.isfinite(a).all() for a in after)
     assert any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
 
@@ -420,8 +416,8 @@ def test_save_a_gpu_model_and_load_it_on_the_cpu(tmp_path, rng):
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     model.save(tmp_path / "m.npz")
     loaded = ac.models.load_model(tmp_path / "m.npz")
-    for mine, theirs in zip(loaded.parameters(), model.parameters(), strict=True):
-        np.testing.assert_array_equal(mine.data, theirs.numpy())
+    for mine, theirs in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
     np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-5, atol=1e-6)
 
 
@@ -501,15 +497,12 @@ def test_reference_model_step_at_batch_64_matches_cpu(rng):
     ac.utils.set_random_seed(0)
     cpu_model = reference_model((28, 28, 1))
     gpu_model = reference_model((28, 28, 1))
-    for mine, theirs in zip(gpu_model.parameters(), cpu_model.parameters(), strict=True):
-        mine.data = theirs.data.copy()
+    gpu_model.set_weights(cpu_model.get_weights())
     gpu_model.to("cuda")
     x = rng.random((64, 28, 28, 1)).astype(np.float32)
     y = ac.utils.to_categorical(rng.integers(0, 10, 64), 10)
     for model in (cpu_model, gpu_model):
         model.compile("rmsprop", "categorical_crossentropy")
-        loss, _ = model.compute_loss(x, y)
-        loss.backward()
-        model.optimizer.step(model.parameters())
-    for mine, theirs in zip(gpu_model.parameters(), cpu_model.parameters(), strict=True):
-        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-3, atol=1e-5)
+        model.train_on_batch(x, y)
+    for mine, theirs in zip(gpu_model.get_weights(), cpu_model.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-3, atol=1e-5)

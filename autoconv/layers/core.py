@@ -1,0 +1,288 @@
+"""Core layers: Dense, Activation (and ReLU, Softmax), Flatten, Dropout, Rescaling, Identity,
+Lambda. Arguments, defaults and order are Keras 3's."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from autoconv import activations, initializers, ops, regularizers
+from autoconv.layers.layer import Layer, Shape
+from autoconv.random import generator
+from autoconv.tensor import Tensor
+
+
+def channels_last(data_format: str | None, owner: str) -> None:
+    """autoconv computes channels-last only; ``"channels_first"`` is a clear error."""
+    if data_format not in (None, "channels_last"):
+        raise ValueError(
+            f"{owner}: data_format={data_format!r} is not supported: autoconv computes "
+            "channels-last (batch, height, width, channels); transpose the data instead"
+        )
+
+
+def positive_int(value: Any, name: str, owner: str) -> int:
+    """``value`` as an int >= 1 (NumPy integers too, as Keras accepts them)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+class ActivationMixin:
+    """A layer whose output goes through ``self.activation``. When that is a softmax over the
+    last axis, :meth:`pre_activation` gives its logits, which a model with a cross-entropy loss
+    uses directly (a stable loss, no log of a probability)."""
+
+    activation: Callable[..., Any]
+
+    @property
+    def ends_in_softmax(self) -> bool:
+        return self.activation is activations.softmax
+
+    def pre_activation(self, inputs: Any, training: bool | None = None) -> Tensor:
+        raise NotImplementedError
+
+
+class Dense(ActivationMixin, Layer):
+    """``activation(inputs @ kernel + bias)`` on the last axis: (..., features) -> (..., units),
+    kernel (features, units)."""
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.units = positive_int(units, "units", "Dense")
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        if kernel_constraint is not None or bias_constraint is not None:
+            raise ValueError("Dense: weight constraints are not supported by autoconv")
+
+    def build(self, input_shape: Shape) -> None:
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            raise ValueError(f"Dense needs inputs with a known last axis, got {input_shape}")
+        self.kernel = self.add_weight(
+            (input_shape[-1], self.units), self.kernel_initializer,
+            regularizer=self.kernel_regularizer, name="kernel",
+        )  # fmt: skip
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                (self.units,), self.bias_initializer, regularizer=self.bias_regularizer,
+                name="bias",
+            )  # fmt: skip
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) < 2:
+            raise ValueError(f"Dense needs inputs of at least 2 dims, got {input_shape}")
+        if self.built and input_shape[-1] != self.kernel.shape[0]:
+            raise ValueError(
+                f"Dense {self.name} was built for {self.kernel.shape[0]} input features, got "
+                f"inputs of shape {input_shape}"
+            )
+        return (*input_shape[:-1], self.units)
+
+    def pre_activation(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+        flat = inputs if inputs.ndim == 2 else inputs.reshape(-1, inputs.shape[-1])
+        out = flat @ self.kernel
+        if self.bias is not None:
+            out = out + self.bias
+        return out if inputs.ndim == 2 else out.reshape(*inputs.shape[:-1], self.units)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return self.activation(self.pre_activation(inputs))
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+        }
+
+
+class Activation(ActivationMixin, Layer):
+    """Applies an activation function, by name or as a callable."""
+
+    def __init__(self, activation: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    def pre_activation(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+        return inputs
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return self.activation(inputs)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"activation": activations.serialize(self.activation)}
+
+
+class ReLU(Activation):
+    """max(x, 0) (Keras's max_value, negative_slope and threshold arrive with the activations
+    work; other values than the defaults are a clear error until then)."""
+
+    def __init__(
+        self,
+        max_value: float | None = None,
+        negative_slope: float = 0.0,
+        threshold: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        if max_value is not None or negative_slope != 0.0 or threshold != 0.0:
+            raise ValueError("ReLU: max_value, negative_slope and threshold are not supported yet")
+        super().__init__("relu", **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        return Layer.get_config(self)
+
+
+class Softmax(Activation):
+    """Softmax over ``axis`` (the last by default)."""
+
+    def __init__(self, axis: int = -1, **kwargs: Any) -> None:
+        super().__init__("softmax", **kwargs)
+        self.axis = int(axis)
+        if self.axis != -1:
+            self.activation = lambda x: ops.softmax(x, axis=self.axis)
+
+    def get_config(self) -> dict[str, Any]:
+        return Layer.get_config(self) | {"axis": self.axis}
+
+
+class Flatten(Layer):
+    """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...)."""
+
+    def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        channels_last(data_format, "Flatten")
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        rest = input_shape[1:]
+        return (input_shape[0], None if None in rest else math.prod(rest))
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return ops.flatten(inputs)
+
+
+class Dropout(Layer):
+    """In training, zeroes a fraction ``rate`` of the inputs and scales the rest by
+    1/(1 - rate); in inference, the identity."""
+
+    def __init__(
+        self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ValueError(
+                f"Invalid value received for argument `rate`. Expected a float value between 0 "
+                f"and 1. Received: rate={rate}"
+            )
+        if noise_shape is not None:
+            raise ValueError("Dropout: noise_shape is not supported yet")
+        self.rate = float(rate)
+        self.seed = seed
+        self._generator = None if seed is None else np.random.default_rng(seed)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        if not training or self.rate == 0.0:
+            return inputs
+        if self.rate == 1.0:
+            return inputs * 0.0
+        return ops.dropout(inputs, self.rate, self._generator or generator())
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"rate": self.rate, "seed": self.seed}
+
+
+class Rescaling(Layer):
+    """``inputs * scale + offset``, e.g. ``Rescaling(1 / 255)`` for 8-bit images."""
+
+    def __init__(self, scale: float, offset: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scale, self.offset = float(scale), float(offset)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    def call(self, inputs: Tensor) -> Tensor:
+        out = inputs * self.scale
+        return out + self.offset if self.offset else out
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"scale": self.scale, "offset": self.offset}
+
+
+class Identity(Layer):
+    """Returns its input unchanged."""
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return inputs
+
+
+class Lambda(Layer):
+    """Wraps ``function(inputs)`` (written with autoconv ops) as a layer. Its output shape is
+    ``output_shape`` if given, else found by running it once. It cannot be saved (a Python
+    function has no safe file format): rebuild it in code and use ``save_weights``."""
+
+    def __init__(
+        self,
+        function: Callable[[Any], Any],
+        output_shape: Any = None,
+        mask: Any = None,
+        arguments: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise TypeError(f"Lambda: function must be callable, got {function!r}")
+        if mask is not None:
+            raise ValueError("Lambda: masks are not supported by autoconv")
+        self.function = function
+        self.arguments = dict(arguments or {})
+        self._output_shape = output_shape
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        if self._output_shape is None:
+            return super().compute_output_shape(input_shape)
+        if callable(self._output_shape):
+            return tuple(self._output_shape(input_shape))
+        return (input_shape[0] if not isinstance(input_shape, list) else None, *self._output_shape)
+
+    def call(self, inputs: Any) -> Any:
+        return self.function(inputs, **self.arguments)
+
+    def get_config(self) -> dict[str, Any]:
+        raise NotImplementedError(
+            f"Lambda layer {self.name} cannot be saved: a Python function has no safe file "
+            "format. Rebuild the model in code and save its weights with save_weights()"
+        )

@@ -1,0 +1,496 @@
+"""The base of every layer and model: :class:`Layer`, its weights (:class:`Variable`), Keras's
+naming, and the training flag that outer calls pass down to inner ones.
+
+Shapes follow Keras 3: ``build(input_shape)`` and ``compute_output_shape(input_shape)`` take
+the batch axis first (``None`` when unknown), e.g. ``(None, 28, 28, 1)`` for MNIST images.
+A layer is built once it knows its input shape (from the first call, from ``Input`` in a
+functional graph, or from ``input_shape=`` on the first layer of a ``Sequential``); building
+creates its weights with :meth:`Layer.add_weight`.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import inspect
+import math
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from autoconv import initializers, regularizers
+from autoconv.backends import array_device, namespace
+from autoconv.tensor import Tensor, no_grad
+
+Shape = tuple[int | None, ...]
+
+# ------------------------------------------------------------------------------ naming
+_name_uids: collections.defaultdict[str, int] = collections.defaultdict(int)
+
+
+def to_snake_case(name: str) -> str:
+    """``"MaxPooling2D"`` -> ``"max_pooling2d"``, as Keras names layers."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(prefix: str) -> str:
+    """Keras's automatic names: the first ``conv2d``, then ``conv2d_1``, ``conv2d_2``, ... for
+    the whole session (until :func:`clear_session`)."""
+    name = prefix if prefix not in _name_uids else f"{prefix}_{_name_uids[prefix]}"
+    _name_uids[prefix] += 1
+    return name
+
+
+def clear_session() -> None:
+    """Reset the automatic layer and model names, as ``keras.utils.clear_session()``."""
+    _name_uids.clear()
+
+
+# ---------------------------------------------------------------------- training flag
+_training_stack: list[bool] = []
+
+
+@contextlib.contextmanager
+def training_context(training: bool) -> Iterator[None]:
+    """Layers called inside with ``training=None`` run in this mode (Keras passes an outer
+    call's ``training`` down to the layers it calls)."""
+    _training_stack.append(bool(training))
+    try:
+        yield
+    finally:
+        _training_stack.pop()
+
+
+def current_training(training: bool | None) -> bool:
+    """``training`` if given, else the enclosing call's, else False (inference)."""
+    if training is not None:
+        return bool(training)
+    return _training_stack[-1] if _training_stack else False
+
+
+# ---------------------------------------------------------------------------- weights
+class Variable(Tensor):
+    """A layer's weight: a Tensor with a name (``kernel``), a path (``conv2d/kernel``) and a
+    ``trainable`` flag (a trainable variable gets a gradient in training).
+
+    >>> v = Variable(np.zeros((2, 3), np.float32), name="kernel", path="dense/kernel")
+    >>> v
+    <Variable path=dense/kernel, shape=(2, 3), dtype=float32>
+    """
+
+    __slots__ = ("_trainable", "constraint", "name", "path", "regularizer")
+
+    def __init__(
+        self,
+        value: Any,
+        trainable: bool = True,
+        name: str = "variable",
+        path: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(value, requires_grad=trainable, dtype=dtype)
+        self._trainable = bool(trainable)
+        self.name = name
+        self.path = path or name
+        self.regularizer: Callable[[Tensor], Tensor] | None = None
+        self.constraint: Callable[[Any], Any] | None = None
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = self.requires_grad = bool(value)
+
+    def assign(self, value: Any) -> None:
+        """Replace the values (same shape) in place, on the variable's device."""
+        value = value.data if isinstance(value, Tensor) else value
+        host = np.asarray(namespace(array_device(value)).to_numpy(value))
+        if host.shape != self.shape:
+            raise ValueError(
+                f"Variable {self.path}: cannot assign a value of shape {host.shape} to a "
+                f"variable of shape {self.shape}"
+            )
+        # a copy: the caller's array must not change when the weight is trained
+        self.data = namespace(self.device).asarray(np.array(host, dtype=self.dtype))
+
+    @property
+    def value(self) -> Tensor:
+        return self
+
+    def __repr__(self) -> str:
+        return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+
+
+# ------------------------------------------------------------------------------ layers
+# While a saved file's architecture is rebuilt, no weight may have more elements than this
+# (the largest array in the file; see autoconv.models.saving). None: no limit.
+MAX_WEIGHT_ELEMENTS: int | None = None
+
+_ACCEPTED_KWARGS = ("input_shape", "batch_input_shape", "batch_size", "input_dim")
+
+
+class Layer:
+    """Base class of layers: a name, weights, ``build`` / ``call`` / ``compute_output_shape``,
+    and Keras's weights API.
+
+    Subclasses create weights in ``build(input_shape)`` with :meth:`add_weight` and compute in
+    ``call(inputs)`` (add a ``training`` parameter to behave differently in training). Calling
+    a layer on an array or a Tensor runs it; calling it on the symbolic output of
+    ``autoconv.Input`` records it in a functional graph.
+
+    >>> from autoconv import layers
+    >>> dense = layers.Dense(3)
+    >>> dense(np.ones((2, 4))).shape
+    (2, 3)
+    >>> [w.path.split("/")[1] for w in dense.weights]
+    ['kernel', 'bias']
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        trainable: bool = True,
+        dtype: Any = None,
+        activity_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        unknown = {k: v for k, v in kwargs.items() if k not in _ACCEPTED_KWARGS}
+        if unknown:
+            raise TypeError(
+                f"Unrecognized keyword arguments passed to {type(self).__name__}: {unknown}"
+            )
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: name must be a string, got {name!r}")
+        self._layers: list[Layer] = []
+        self._trainable_variables: list[Variable] = []
+        self._non_trainable_variables: list[Variable] = []
+        self._inbound_nodes: list[Any] = []
+        self._losses: list[Tensor] = []
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self._trainable = bool(trainable)
+        self.dtype = _float_dtype(dtype, type(self).__name__)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.built = False
+        self._build_shape: Shape | None = None
+        self._input_shape_arg = _declared_input_shape(kwargs, type(self).__name__)
+
+    # ---------------------------------------------------------------- tracking
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Layers assigned as attributes (or in a list or tuple) are tracked as sublayers, so
+        # their weights belong to this layer too (how a subclassed Model finds its layers).
+        if not name.startswith("_") and "_layers" in self.__dict__:
+            items = value if isinstance(value, list | tuple) else [value]
+            for item in items:
+                if isinstance(item, Layer) and all(item is not t for t in self._layers):
+                    self._layers.append(item)
+        super().__setattr__(name, value)
+
+    # ---------------------------------------------------------------- building
+    def build(self, input_shape: Any) -> None:
+        """Create the weights for inputs of ``input_shape`` (batch axis first)."""
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """The output shape (batch axis first) for inputs of ``input_shape``. The default runs
+        the layer once on zeros (batch size 1) to find out."""
+        return dry_run_shape(self, input_shape)
+
+    def _maybe_build(self, input_shape: Any, device: str = "cpu") -> None:
+        if self.built:
+            return
+        self._build_shape = input_shape
+        try:
+            self.build(input_shape)
+        except ValueError as error:
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): {error}") from None
+        self.built = True
+        for variable in self.weights:
+            if variable.device != device:
+                variable.data = namespace(device).asarray(_host(variable.data))
+                variable.device = device
+
+    def add_weight(
+        self,
+        shape: Sequence[int] = (),
+        initializer: Any = None,
+        dtype: Any = None,
+        trainable: bool = True,
+        regularizer: Any = None,
+        constraint: Any = None,
+        name: str | None = None,
+    ) -> Variable:
+        """Create a weight of ``shape``, initialized by ``initializer`` (a name such as
+        ``"glorot_uniform"``, an initializer object or a callable ``(shape, dtype)``), and
+        track it. Trainable weights get gradients; non-trainable ones are updated by the
+        layer itself (BatchNormalization's moving statistics)."""
+        shape = tuple(int(n) for n in shape)
+        if MAX_WEIGHT_ELEMENTS is not None and math.prod(shape) > MAX_WEIGHT_ELEMENTS:
+            raise ValueError(
+                f"weight {name or 'variable'} of shape {shape} is larger than any array the "
+                "file holds"
+            )
+        dtype = self.dtype if dtype is None else _float_dtype(dtype, self.name)
+        init = initializers.get("glorot_uniform" if initializer is None else initializer)
+        value = np.asarray(init(shape, dtype=dtype), dtype=dtype)
+        if value.shape != shape:
+            raise ValueError(f"initializer gave shape {value.shape}, expected {shape}")
+        name = name or "variable"
+        variable = Variable(value, trainable, name, f"{self.name}/{name}", dtype)
+        variable.trainable = trainable and self._trainable
+        variable.regularizer = regularizers.get(regularizer)
+        variable.constraint = constraint
+        (self._trainable_variables if trainable else self._non_trainable_variables).append(variable)
+        return variable
+
+    # ------------------------------------------------------------------- calling
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        """The layer's computation (subclasses override it)."""
+        return inputs
+
+    def __call__(self, inputs: Any, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        """Run the layer on arrays or Tensors (arrays become float32 Tensors, as Keras layers
+        cast), or record it in a functional graph when given symbolic tensors."""
+        from autoconv.layers.input_layer import is_symbolic, symbolic_call
+
+        if is_symbolic(inputs):
+            return symbolic_call(self, inputs, args, kwargs)
+        inputs = _to_tensors(inputs, self.dtype)
+        self._maybe_build(_shapes(inputs), _device_of(inputs))
+        training = current_training(training)
+        if _takes_training(type(self)):
+            kwargs["training"] = training
+        with training_context(training):
+            outputs = self.call(inputs, *args, **kwargs)
+        if self.activity_regularizer is not None:
+            penalty = self.activity_regularizer(outputs)
+            self._losses.append(penalty / outputs.shape[0] if outputs.ndim else penalty)
+        return outputs
+
+    # ---------------------------------------------------------------- weights API
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    @property
+    def weights(self) -> list[Variable]:
+        """Every weight, Keras's order: this layer's trainable-created, then its
+        non-trainable-created, then each sublayer's."""
+        seen: set[int] = set()
+        weights = []
+        for w in [
+            *self._trainable_variables,
+            *self._non_trainable_variables,
+            *(w for layer in self._layers for w in layer.weights),
+        ]:
+            if id(w) not in seen:
+                seen.add(id(w))
+                weights.append(w)
+        return weights
+
+    variables = weights
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        return [w for w in self.weights if w.trainable] if self.trainable else []
+
+    trainable_variables = trainable_weights
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        return [w for w in self.weights if not w.trainable] if self.trainable else self.weights
+
+    non_trainable_variables = non_trainable_weights
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """Freeze (False) or unfreeze the layer and its sublayers: a frozen weight gets no
+        gradient and no update, and counts as non-trainable."""
+        self._trainable = bool(value)
+        for variable in self._trainable_variables:
+            variable.trainable = self._trainable
+        for layer in self._layers:
+            layer.trainable = self._trainable
+
+    def get_weights(self) -> list[np.ndarray]:
+        """The values of :attr:`weights` as NumPy arrays."""
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set :attr:`weights` from arrays in the same order (as :meth:`get_weights` gives)."""
+        own = self.weights
+        if len(own) != len(weights):
+            raise ValueError(
+                f"You called `set_weights(weights)` on layer '{self.name}' with a weight list "
+                f"of length {len(weights)}, but the layer was expecting {len(own)} weights."
+            )
+        values = [np.asarray(v) for v in weights]
+        for variable, value in zip(own, values, strict=True):
+            if variable.shape != value.shape:
+                raise ValueError(
+                    f"Layer {self.name} weight shape {variable.shape} is not compatible with "
+                    f"provided weight shape {value.shape}."
+                )
+        for variable, value in zip(own, values, strict=True):
+            variable.assign(value)
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(
+                f"You tried to call `count_params` on layer '{self.name}', but the layer isn't "
+                "built. You can build it manually via: `layer.build(input_shape)`."
+            )
+        return int(sum(w.size for w in self.weights))
+
+    @property
+    def losses(self) -> list[Tensor]:
+        """Regularization penalties: the weight regularizers' (computed now) and the activity
+        regularizers' of the last call, of this layer and its sublayers."""
+        penalties = [w.regularizer(w) for w in self.weights if w.regularizer is not None]
+        return penalties + self._activity_losses()
+
+    def _activity_losses(self) -> list[Tensor]:
+        return [*self._losses, *(p for layer in self._layers for p in layer._activity_losses())]
+
+    def _clear_losses(self) -> None:
+        self._losses = []
+        for layer in self._layers:
+            layer._clear_losses()
+
+    def add_loss(self, loss: Tensor) -> None:
+        """Add a penalty (a scalar Tensor) to the loss ``fit`` minimizes, for this call."""
+        self._losses.append(loss)
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this layer (``from_config``)."""
+        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
+        if self.dtype != "float32":
+            config["dtype"] = self.dtype
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        return cls(**config)
+
+    @property
+    def input_shape(self) -> Shape | None:
+        """The batch-first input shape the layer was built for (None before)."""
+        return self._build_shape
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output of the layer's first call in a functional graph."""
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer {self.name} has never been called and thus has no output")
+        return self._inbound_nodes[0].outputs[0]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+# ------------------------------------------------------------------------------ helpers
+def _float_dtype(dtype: Any, owner: str) -> str:
+    if dtype is None:
+        return "float32"
+    name = getattr(dtype, "name", dtype)
+    if name not in ("float32", "float64"):
+        raise ValueError(
+            f"{owner}: dtype must be 'float32' or 'float64' (autoconv has no mixed precision), "
+            f"got {dtype!r}"
+        )
+    return str(name)
+
+
+def _declared_input_shape(kwargs: dict[str, Any], owner: str) -> Shape | None:
+    """The batch-first input shape given as ``input_shape=``, ``batch_input_shape=`` or
+    ``input_dim=`` (Keras's ways to give the first layer of a Sequential its input)."""
+    if kwargs.get("batch_input_shape") is not None:
+        return tuple(kwargs["batch_input_shape"])
+    shape = kwargs.get("input_shape")
+    if shape is None and kwargs.get("input_dim") is not None:
+        shape = (kwargs["input_dim"],)
+    if shape is None:
+        return None
+    if isinstance(shape, int | np.integer):
+        shape = (shape,)
+    try:
+        dims = tuple(None if n is None else int(n) for n in shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: input_shape must be a tuple of ints, got {shape!r}") from None
+    if any(n is not None and n < 1 for n in dims):
+        raise ValueError(f"{owner}: input_shape must have positive sizes, got {shape!r}")
+    return (kwargs.get("batch_size"), *dims)
+
+
+def _host(array: Any) -> np.ndarray:
+    return namespace(array_device(array)).to_numpy(array)
+
+
+def _to_tensors(inputs: Any, dtype: str) -> Any:
+    if isinstance(inputs, Tensor):
+        return inputs
+    if isinstance(inputs, list | tuple):
+        return type(inputs)(_to_tensors(x, dtype) for x in inputs)
+    if isinstance(inputs, dict):
+        return {k: _to_tensors(v, dtype) for k, v in inputs.items()}
+    array = inputs if array_device(inputs) == "cuda" else np.asarray(inputs)
+    if array_device(array) == "cpu" and array.dtype.kind not in "biuf":
+        raise TypeError(f"layer inputs must be numeric arrays, got dtype {array.dtype}")
+    return Tensor(array, dtype=dtype)
+
+
+def _shapes(inputs: Any) -> Any:
+    if isinstance(inputs, Tensor):
+        return (None, *inputs.shape[1:]) if inputs.ndim else ()
+    if isinstance(inputs, list | tuple):
+        return [_shapes(x) for x in inputs]
+    return {k: _shapes(v) for k, v in inputs.items()}
+
+
+def _device_of(inputs: Any) -> str:
+    if isinstance(inputs, Tensor):
+        return inputs.device
+    values = inputs.values() if isinstance(inputs, dict) else inputs
+    return next((_device_of(x) for x in values), "cpu")
+
+
+_takes_training_cache: dict[type, bool] = {}
+
+
+def _takes_training(cls: type) -> bool:
+    """Whether ``cls.call`` has a ``training`` parameter (Keras passes it only then)."""
+    if cls not in _takes_training_cache:
+        parameters = inspect.signature(cls.call).parameters
+        _takes_training_cache[cls] = "training" in parameters
+    return _takes_training_cache[cls]
+
+
+def dry_run_shape(layer: Layer, input_shape: Any) -> Any:
+    """The output shape of ``layer`` found by calling it on zeros (batch size 1, unknown sizes
+    1), in inference mode, on the device of its weights; the batch axis comes back as None."""
+
+    def zeros(shape: Any) -> Any:
+        if isinstance(shape, list):
+            return [zeros(s) for s in shape]
+        dims = tuple(1 if n is None else n for n in shape)
+        device = layer.weights[0].device if layer.built and layer.weights else "cpu"
+        return Tensor(np.zeros(dims, layer.dtype), device=device)
+
+    with no_grad():
+        out = layer(zeros(input_shape), training=False)
+    layer._clear_losses()
+    if isinstance(out, list | tuple):
+        return [(None, *o.shape[1:]) for o in out]
+    return (None, *out.shape[1:])

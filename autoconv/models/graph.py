@@ -1,0 +1,211 @@
+"""A model's graph of layer calls and the plan that runs it.
+
+:class:`Graph` walks the nodes back from a model's outputs to its inputs (``Input``), puts them
+in an order where every node comes after the ones it reads, and makes a :class:`Plan` once:
+which layer calls run fused. That decision is made here and nowhere else:
+
+- a ``Conv2D`` with a ReLU or no activation whose only reader is a ``MaxPooling2D`` runs with
+  it as one op, :func:`autoconv.ops.conv2d_max_pool` (the same values, fewer passes over the
+  convolution's output);
+- an output made by a softmax over the last axis (``Dense(..., activation="softmax")``,
+  ``Activation("softmax")``, ``Softmax()``) can hand its logits to a cross-entropy loss, which
+  is then computed from them in one stable op. Whether that happens depends on the loss, so
+  ``compile`` pairs the two, and the plan records it.
+
+``print(model.plan)`` shows the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from autoconv.layers import Conv2D, InputLayer, MaxPooling2D, SymbolicTensor
+from autoconv.layers.input_layer import Node
+from autoconv.layers.layer import training_context
+from autoconv.tensor import Tensor
+
+
+@dataclass
+class Step:
+    """One thing the plan runs: a layer call, or a Conv2D and its MaxPooling2D as one op."""
+
+    nodes: tuple[Node, ...]
+    inputs: tuple[int, ...]  # ids of the tensors it reads
+    output: int  # id of the tensor it makes
+    logits_of_output: int | None = None  # which model output hands its logits to the loss
+
+    @property
+    def fused(self) -> bool:
+        return len(self.nodes) == 2
+
+    def describe(self) -> str:
+        names = " + ".join(node.layer.name for node in self.nodes)
+        if self.fused:
+            how = "conv2d_max_pool (bias and activation in the pooling pass)"
+        else:
+            how = type(self.nodes[0].layer).__name__
+        if self.logits_of_output is not None:
+            how += ", softmax left to the loss (cross-entropy from the logits)"
+        return f"{names:40s} {how}"
+
+
+@dataclass
+class Plan:
+    """The steps of a graph in the order they run, decided when the graph is made."""
+
+    steps: list[Step]
+    output_steps: list[Step | None]  # the step making each output (None: an input passed on)
+    softmax_outputs: list[bool]  # which outputs end in a softmax over the last axis
+    logits_outputs: list[bool] = field(default_factory=list)  # paired with a cross-entropy
+
+    def pair_losses(self, takes_logits: Sequence[bool]) -> None:
+        """Record which softmax outputs give their logits to their loss (``compile`` calls
+        this with, per output, whether its loss is a cross-entropy on probabilities)."""
+        self.logits_outputs = [
+            soft and wants for soft, wants in zip(self.softmax_outputs, takes_logits, strict=True)
+        ]
+        for step in self.steps:
+            step.logits_of_output = None
+        for index, paired in enumerate(self.logits_outputs):
+            if paired:
+                self.output_steps[index].logits_of_output = index
+
+    def __str__(self) -> str:
+        lines = [f"{i + 1:3d}. {step.describe()}" for i, step in enumerate(self.steps)]
+        return "\n".join(lines)
+
+
+class Graph:
+    """The layer calls between ``inputs`` and ``outputs`` (symbolic tensors), in order."""
+
+    def __init__(self, inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> None:
+        for t in [*inputs, *outputs]:
+            if not isinstance(t, SymbolicTensor):
+                raise TypeError(
+                    "a functional model's inputs and outputs must be symbolic tensors (from "
+                    f"autoconv.Input and the layers called on it), got {type(t).__name__}"
+                )
+        for t in inputs:
+            if not isinstance(t.node.layer, InputLayer):
+                raise ValueError(
+                    f"model inputs must come from autoconv.Input, but {t.name} is the output of "
+                    f"layer {t.node.layer.name}"
+                )
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        self.nodes = self._ordered_nodes()
+        self.ids = {id(t): i for i, t in enumerate(t for n in self.nodes for t in n.outputs)}
+        self.plan = self._make_plan()
+
+    # ----------------------------------------------------------------- structure
+    def _ordered_nodes(self) -> list[Node]:
+        """Every node the outputs depend on, each after the nodes it reads (depth first)."""
+        order: list[Node] = []
+        done: set[int] = set()
+        stack: list[tuple[Node, bool]] = [(t.node, False) for t in reversed(self.outputs)]
+        while stack:
+            node, ready = stack.pop()
+            if id(node) in done:
+                continue
+            if ready:
+                done.add(id(node))
+                order.append(node)
+                continue
+            stack.append((node, True))
+            stack.extend((parent, False) for parent in reversed(node.parents))
+        input_nodes = {id(t.node) for t in self.inputs}
+        for node in order:
+            if isinstance(node.layer, InputLayer) and id(node) not in input_nodes:
+                raise ValueError(
+                    f"Graph disconnected: cannot obtain value for tensor {node.outputs[0]} at "
+                    f"layer '{node.layer.name}'. The following previous layers were accessed "
+                    "without issue: "
+                    f"{[n.layer.name for n in order if not isinstance(n.layer, InputLayer)][:5]}"
+                    " - pass every autoconv.Input the outputs depend on as a model input"
+                )
+        missing = [t for t in self.inputs if id(t.node) not in {id(n) for n in order}]
+        order = [t.node for t in missing] + order  # inputs nothing reads still take data
+        return order
+
+    @property
+    def layers(self) -> list[Any]:
+        """Each layer once, in the order of its first call (Input layers included)."""
+        seen: set[int] = set()
+        layers = []
+        for node in self.nodes:
+            if id(node.layer) not in seen:
+                seen.add(id(node.layer))
+                layers.append(node.layer)
+        return layers
+
+    def _make_plan(self) -> Plan:
+        readers: dict[int, list[Node]] = {}
+        for node in self.nodes:
+            for t in node.inputs:
+                readers.setdefault(id(t), []).append(node)
+        output_ids = {id(t) for t in self.outputs}
+        steps: list[Step] = []
+        absorbed: set[int] = set()
+        for node in self.nodes:
+            if isinstance(node.layer, InputLayer) or id(node) in absorbed:
+                continue
+            out = node.outputs[0]
+            pool = _fusable_pool(node, readers.get(id(out), []), id(out) in output_ids)
+            nodes = (node,) if pool is None else (node, pool)
+            if pool is not None:
+                absorbed.add(id(pool))
+            reads = tuple(self.ids[id(t)] for t in node.inputs)
+            steps.append(Step(nodes, reads, self.ids[id(nodes[-1].outputs[0])]))
+        by_output = {step.output: step for step in steps}
+        output_steps = [by_output.get(self.ids[id(t)]) for t in self.outputs]
+        softmax = [step is not None and _ends_in_softmax(step) for step in output_steps]
+        plan = Plan(steps, output_steps, softmax)
+        plan.pair_losses([False] * len(self.outputs))
+        return plan
+
+    # ----------------------------------------------------------------- running
+    def run(self, values: list[Tensor], training: bool) -> tuple[list[Tensor], list[bool]]:
+        """The outputs for input tensors ``values`` (one per graph input), and for each
+        output whether it holds logits (a softmax paired with its loss, left undone)."""
+        tensors = {self.ids[id(t)]: v for t, v in zip(self.inputs, values, strict=True)}
+        with training_context(training):
+            for step in self.plan.steps:
+                args = [tensors[i] for i in step.inputs]
+                tensors[step.output] = _run_step(step, args, training)
+        outputs = [tensors[self.ids[id(t)]] for t in self.outputs]
+        logits = self.plan.logits_outputs or [False] * len(outputs)
+        return outputs, list(logits)
+
+    def output_shapes(self) -> list[tuple]:
+        return [t.shape for t in self.outputs]
+
+
+def _run_step(step: Step, args: list[Tensor], training: bool) -> Tensor:
+    node = step.nodes[0]
+    layer = node.layer
+    inputs: Any = args if node.list_call else args[0]
+    if step.fused:
+        return layer.pooled(inputs, step.nodes[1].layer)
+    if step.logits_of_output is not None:
+        return layer.pre_activation(inputs, training)
+    return layer(inputs, training=node.kwargs.get("training", training))
+
+
+def _fusable_pool(node: Node, readers: list[Node], is_output: bool) -> Node | None:
+    """The MaxPooling2D node to run with this Conv2D node, if the plan may fuse them."""
+    layer = node.layer
+    if type(layer) is not Conv2D or is_output or len(readers) != 1:
+        return None
+    reader = readers[0]
+    if type(reader.layer) is not MaxPooling2D or layer.fusable_activation is False:
+        return None
+    if layer.activity_regularizer is not None or reader.layer.activity_regularizer is not None:
+        return None
+    return reader
+
+
+def _ends_in_softmax(step: Step) -> bool:
+    layer = step.nodes[-1].layer
+    plain = not step.fused and layer.activity_regularizer is None
+    return plain and bool(getattr(layer, "ends_in_softmax", False))

@@ -1,0 +1,409 @@
+"""``autoconv.Model``: what every model shares, whichever way it was built.
+
+Keras's three ways, one class each: :class:`~autoconv.models.Sequential` (a stack),
+``Model(inputs, outputs)`` (:class:`~autoconv.models.Functional`, a graph) and a subclass of
+``Model`` with its own ``call``. This class holds the parts they share: ``compile``, the one
+training step (:meth:`Model.train_on_batch` and ``fit`` both run :meth:`Model._train_batch`),
+evaluation and prediction steps, the weights API, devices, ``summary`` and saving. The epoch
+loop, the progress bar and the callbacks are in :mod:`autoconv.training`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from autoconv import losses as losses_module
+from autoconv import ops, training
+from autoconv import optimizers as optimizers_module
+from autoconv.backends import namespace
+from autoconv.layers import Layer
+from autoconv.tensor import Tensor, check_device, no_grad
+
+
+class Model(Layer):
+    """A model: layers with ``compile``, ``fit``, ``evaluate``, ``predict`` and saving.
+
+    ``Model(inputs, outputs)`` builds a functional model. Subclass it and define ``call`` (and
+    create the layers in ``__init__``) for a model whose forward pass is your own code.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Model:
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            from autoconv.models.functional import Functional
+
+            return super().__new__(Functional)
+        return super().__new__(cls)
+
+    def __init__(self, *, name: str | None = None, trainable: bool = True, **kwargs: Any) -> None:
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        self.optimizer: optimizers_module.Optimizer | None = None
+        self.loss: Any = None
+        self._losses_per_output: list[losses_module.Loss] = []
+        self._loss_weights: list[float] = []
+        self._metric_names: list[str] = []
+        self.compiled = False
+        self.device = "cpu"
+        self.stop_training = False
+        self.history: training.History | None = None
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def plan(self) -> Any:
+        """How the model runs (which layers fuse), or None for a subclassed model."""
+        graph = self._graph()
+        return None if graph is None else graph.plan
+
+    def _graph(self) -> Any:
+        """The graph of layer calls (None for a subclassed model, or before building)."""
+        return None
+
+    @property
+    def output_names(self) -> list[str]:
+        graph = self._graph()
+        if graph is None:
+            return ["output"]
+        return [t.node.layer.name for t in graph.outputs]
+
+    @property
+    def input_names(self) -> list[str]:
+        graph = self._graph()
+        return [] if graph is None else [t.node.layer.name for t in graph.inputs]
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by its name or its index in :attr:`layers`."""
+        if index is not None and name is not None:
+            raise ValueError(
+                f"Provide only a layer name or a layer index. Received: index={index}, name={name}."
+            )
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(
+                    f"Was asked to retrieve layer at index {index} but model only has "
+                    f"{len(self.layers)} layers."
+                )
+            return self.layers[index]
+        if name is not None:
+            for layer in self.layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(
+                f"No such layer: {name}. Existing layers are: "
+                f"{[layer.name for layer in self.layers]}."
+            )
+        raise ValueError("Provide either a layer name or layer index at `get_layer`.")
+
+    def summary(
+        self,
+        line_length: int | None = None,
+        positions: Sequence[float] | None = None,
+        print_fn: Callable[[str], None] | None = None,
+        expand_nested: bool = False,
+        show_trainable: bool = False,
+        layer_range: Sequence[str] | None = None,
+    ) -> None:
+        """Print each layer's name, type, output shape and parameters, as Keras 3 does."""
+        from autoconv.models.summary import print_summary
+
+        print_summary(
+            self, line_length, positions, print_fn, expand_nested, show_trainable, layer_range
+        )
+
+    # -------------------------------------------------------------------- devices
+    def to(self, device: str) -> Model:
+        """Move the weights (and the optimizer's state) to ``device``, in place; returns the
+        model. Layers built later get their weights there too."""
+        check_device(device)
+        xp = namespace(device)
+        for variable in self.weights:
+            if variable.device != device:
+                host = namespace(variable.device).to_numpy(variable.data)
+                variable.data, variable.device, variable.grad = xp.asarray(host), device, None
+        for layer in _all_layers(self):
+            if isinstance(layer, Model):
+                layer.device = device
+        if self.optimizer is not None:
+            self.optimizer.slots = [
+                {name: xp.asarray(_host(value)) for name, value in slots.items()}
+                for slots in self.optimizer.slots
+            ]
+        return self
+
+    # -------------------------------------------------------------------- running
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        """The forward pass of a subclassed model (subclasses define it)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no call(): subclass autoconv.Model and define "
+            "call(self, inputs, training=None), or build a model with Model(inputs, outputs)"
+        )
+
+    def _outputs(self, inputs: list[Tensor], training: bool) -> tuple[list[Tensor], list[bool]]:
+        """The model's outputs for ``inputs`` (one Tensor per model input), and for each output
+        whether it holds logits left for the loss (see :mod:`autoconv.models.graph`)."""
+        out = self(inputs if len(inputs) > 1 else inputs[0], training=training)
+        outputs = list(out) if isinstance(out, list | tuple) else [out]
+        return outputs, [False] * len(outputs)
+
+    # -------------------------------------------------------------------- compile
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        loss_weights: Any = None,
+        metrics: Any = None,
+        weighted_metrics: Any = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile: Any = "auto",
+        auto_scale_loss: bool = True,
+    ) -> None:
+        """Choose the optimizer, the loss (one for every output, or a list or a dict by output
+        name), the loss weights and the metrics (Keras's arguments and order)."""
+        if weighted_metrics is not None:
+            raise ValueError("compile: weighted_metrics are not supported yet")
+        if steps_per_execution != 1:
+            raise ValueError("compile: steps_per_execution other than 1 is not supported")
+        self.optimizer = optimizers_module.get(optimizer)
+        names = self.output_names
+        self.loss = loss
+        self._losses_per_output = [
+            None if item is None else losses_module.get(item)
+            for item in _per_output(loss, names, "loss")
+        ]
+        weights = [1.0] * len(names) if loss_weights is None else loss_weights
+        self._loss_weights = [_loss_weight(w) for w in _per_output(weights, names, "loss_weights")]
+        self._metric_names = training.metric_names(metrics)
+        plan = self.plan
+        if plan is not None:
+            plan.pair_losses([takes_logits(item) for item in self._losses_per_output])
+        self.compiled = True
+
+    def _require_compiled(self, what: str) -> None:
+        if not self.compiled or self.optimizer is None:
+            raise RuntimeError(
+                f"You must call `compile()` before using the model ({what}): "
+                "model.compile(optimizer, loss)"
+            )
+        if all(item is None for item in self._losses_per_output):
+            raise ValueError(f"{what}: the model was compiled without a loss; give compile(loss=)")
+
+    # -------------------------------------------------------------- the one step
+    def _loss(
+        self, inputs: list[Any], targets: list[Any], training: bool
+    ) -> tuple[Tensor, list[Tensor], list[Tensor], list[bool]]:
+        """(total loss, each output's loss, the outputs, which outputs are logits) for one
+        batch of device arrays. A softmax output paired with a cross-entropy is computed from
+        its logits in one stable op."""
+        xp = namespace(self.device)
+        tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
+        outputs, logits = self._outputs(tensors, training)
+        per_output: list[Tensor] = []
+        total: Tensor | None = None
+        for out, is_logits, target, loss_fn, weight in zip(
+            outputs, logits, targets, self._losses_per_output, self._loss_weights, strict=True
+        ):
+            if loss_fn is None:
+                continue
+            target = xp.asarray(target)
+            if is_logits:
+                dense = ops.one_hot(target, out.shape[-1]) if loss_fn.sparse else target
+                value = ops.softmax_cross_entropy(out, dense)
+            else:
+                value = loss_fn(target, out)
+            per_output.append(value)
+            total = value * weight if total is None else total + value * weight
+        for penalty in self.losses:
+            total = total + penalty
+        self._clear_losses()
+        return total, per_output, outputs, logits
+
+    def _train_batch(self, inputs: list[Any], targets: list[Any], state: Any) -> None:
+        """One optimizer step on a batch (arrays on the model's device), the loss and metrics
+        added to ``state`` (a :class:`autoconv.training.StepState`): nothing is read back, so a
+        GPU step never waits for the host. A non-finite loss or gradient marks the state's
+        status, and the optimizer then changes nothing."""
+        xp = namespace(self.device)
+        total, per_output, outputs, _ = self._loss(inputs, targets, training=True)
+        xp.check_finite(total.data, training.LOSS_NOT_FINITE, state.step, state.status)
+        params = self.trainable_weights
+        self.optimizer.zero_grad(params)
+        total.backward()
+        for param in params:
+            if param.grad is not None:
+                xp.check_finite(param.grad, training.GRADIENT_NOT_FINITE, state.step, state.status)
+        self.optimizer.step(params, state.status)
+        state.add(total, per_output, outputs, targets)
+
+    def _test_batch(self, inputs: list[Any], targets: list[Any], state: Any) -> None:
+        with no_grad():
+            total, per_output, outputs, _ = self._loss(inputs, targets, training=False)
+        state.add(total, per_output, outputs, targets)
+
+    def _predict_batch(self, inputs: list[Any]) -> list[np.ndarray]:
+        xp = namespace(self.device)
+        with no_grad():
+            tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
+            out = self(tensors if len(tensors) > 1 else tensors[0], training=False)
+        outs = out if isinstance(out, list | tuple) else [out]
+        return [xp.to_numpy(o.data) for o in outs]
+
+    # ------------------------------------------------------------ Keras's API
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: Any = "auto",
+        callbacks: Any = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        class_weight: Any = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int = 1,
+    ) -> training.History:
+        """Train for ``epochs`` passes over the data in mini-batches (Keras 3's arguments and
+        order); returns a History. See :func:`autoconv.training.fit`."""
+        return training.fit(
+            self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+            validation_data, shuffle, class_weight, sample_weight, initial_epoch,
+            steps_per_epoch, validation_steps, validation_batch_size, validation_freq,
+        )  # fmt: skip
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: Any = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """The loss and metrics over (x, y): a number, a list ``[loss, metric, ...]``, or a
+        dict with ``return_dict=True``, as Keras."""
+        return training.evaluate(
+            self, x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict
+        )
+
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        steps: int | None = None,
+        callbacks: Any = None,
+    ) -> Any:
+        """The outputs for x, batch by batch, as NumPy arrays (a list for several outputs)."""
+        return training.predict(self, x, batch_size, verbose, steps, callbacks)
+
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        class_weight: Any = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """One optimizer step on one batch; returns its loss (and metrics) as ``evaluate``
+        does. The step is the one ``fit`` runs, finiteness checks included."""
+        return training.on_batch(self, "train", x, y, sample_weight, class_weight, return_dict)
+
+    def test_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
+    ) -> Any:
+        """The loss (and metrics) of one batch, without training."""
+        return training.on_batch(self, "test", x, y, sample_weight, None, return_dict)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """The outputs for one batch, as NumPy arrays."""
+        arrays = training.input_arrays(self, x, "predict_on_batch")
+        outputs = self._predict_batch(arrays)
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    # --------------------------------------------------------------------- saving
+    def save(self, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+        """Write the architecture, weights, compile settings and optimizer state to one
+        pickle-free file, atomically (see :mod:`autoconv.models.saving`)."""
+        from autoconv.models import saving
+
+        saving.save_model(self, filepath, overwrite)
+
+    def save_weights(self, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+        """Write the weights only (by layer and weight name), atomically."""
+        from autoconv.models import saving
+
+        saving.save_weights(self, filepath, overwrite)
+
+    def load_weights(self, filepath: str | os.PathLike) -> None:
+        """Read weights written by :meth:`save_weights` (or :meth:`save`), each checked against
+        this model's before any is changed."""
+        from autoconv.models import saving
+
+        saving.load_weights(self, filepath)
+
+    def get_config(self) -> dict[str, Any]:
+        raise NotImplementedError(
+            f"model {self.name} ({type(self).__name__}) is a subclassed model: its architecture "
+            "is Python code, which autoconv does not save. Save its weights with save_weights() "
+            "and rebuild it in code"
+        )
+
+
+# ---------------------------------------------------------------------------- helpers
+def _host(array: Any) -> np.ndarray:
+    from autoconv.backends import array_device
+
+    return namespace(array_device(array)).to_numpy(array)
+
+
+def _all_layers(layer: Layer) -> list[Layer]:
+    found = [layer]
+    for sub in layer._layers:
+        found += _all_layers(sub)
+    return found
+
+
+def _per_output(value: Any, names: list[str], what: str) -> list[Any]:
+    """A compile argument spread over the outputs: one for all, a list in output order, or a
+    dict by output name."""
+    if isinstance(value, dict):
+        unknown = set(value) - set(names)
+        if unknown:
+            raise ValueError(
+                f"compile: {what} names outputs {sorted(unknown)}, but the model's outputs are "
+                f"{names}"
+            )
+        return [value.get(name) for name in names]
+    if isinstance(value, list | tuple) and not isinstance(value, str):
+        if len(value) != len(names):
+            raise ValueError(
+                f"compile: {what} has {len(value)} entries but the model has {len(names)} "
+                f"outputs ({names})"
+            )
+        return list(value)
+    return [value] * len(names)
+
+
+def _loss_weight(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(
+            f"compile: loss_weights must be numbers (one per output, or a dict by output name), "
+            f"got {value!r}; metrics go in compile(..., metrics=[...]) (loss_weights is "
+            "compile's third positional argument, as in Keras)"
+        )
+    return float(value)
+
+
+def takes_logits(loss: Any) -> bool:
+    """A cross-entropy on probabilities: a softmax output can give it its logits instead."""
+    return isinstance(loss, losses_module.CategoricalCrossentropy) and not loss.from_logits

@@ -1,0 +1,463 @@
+"""Saving and loading models and weights: one pickle-free ``.npz`` file, whatever its name.
+
+A model file holds a JSON config (the architecture, the compile settings, the optimizer's
+configuration and step count) and one array per weight and per optimizer slot. Everything
+read is checked before anything is built or changed: the JSON's types, known layer, loss and
+optimizer names, each weight's and slot's shape against the architecture, float32/float64 only,
+finite values, and no weight larger than the arrays the file holds (so a config asking for
+10**13 units fails before any allocation). Any problem is one ``ValueError`` naming the file.
+
+Writes are atomic: the file is written next to its target under a temporary name and renamed
+over it, so a crash mid-save leaves the old file intact; the new file gets the permissions an
+ordinary ``open()`` would give, and temporary files left by an earlier killed save are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autoconv import layers as layers_module
+from autoconv import losses as losses_module
+from autoconv import optimizers as optimizers_module
+from autoconv.backends import array_device, namespace
+from autoconv.layers import InputLayer, Layer
+from autoconv.layers import layer as layer_module
+
+MODEL_FORMAT, WEIGHTS_FORMAT, VERSION = "autoconv.model", "autoconv.weights", 2
+TEMP_SUFFIX = ".autoconv-tmp"
+
+
+class ModelFileError(ValueError):
+    """A model or weights file that cannot be used: damaged, foreign, or not this model's."""
+
+
+# ------------------------------------------------------------------------------ configs
+def layer_config(layer: Layer) -> dict[str, Any]:
+    """``{"class_name", "config"}`` of a layer or a nested model."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def layer_from_config(entry: Any) -> Layer:
+    """A layer (or nested model) from :func:`layer_config`'s dict, known classes only."""
+    entry = _dict(entry, "layer entry")
+    class_name = _str(entry.get("class_name"), "class_name")
+    config = _dict(entry.get("config"), f"config of {class_name}")
+    if class_name == "Sequential":
+        return sequential_from_config(config)
+    if class_name in ("Functional", "Model"):
+        return functional_from_config(config)
+    if class_name == "InputLayer":
+        return InputLayer(**config)
+    return layers_module.deserialize({"class_name": class_name, "config": config})
+
+
+def sequential_from_config(config: dict[str, Any]) -> Any:
+    from autoconv.models.sequential import Sequential
+
+    entries = _list(config.get("layers"), "Sequential layers")
+    model = Sequential(name=_str(config.get("name"), "name"))
+    if "input" in config:
+        model.add(layer_from_config(config["input"]), rebuild=False)
+    for entry in entries:
+        model.add(layer_from_config(entry), rebuild=False)
+    shape = config.get("build_input_shape")
+    if shape is not None:
+        model.build(tuple(_shape(shape, "build_input_shape")))
+    else:
+        model._maybe_rebuild()
+    model.trainable = bool(config.get("trainable", True))
+    return model
+
+
+def functional_from_config(config: dict[str, Any]) -> Any:
+    """Rebuild a functional model by replaying each layer's calls on the symbolic tensors."""
+    from autoconv.models.functional import Functional, _restructure
+
+    entries = _list(config.get("layers"), "layers")
+    made: dict[tuple[str, int], Any] = {}  # (layer name, node index in the file) -> tensor
+    pending: list[tuple[Layer, int, list]] = []
+    for entry in entries:
+        layer = layer_from_config(entry)
+        calls = _list(entry.get("inbound_nodes", []), "inbound_nodes")
+        indices = _list(entry.get("node_indices", list(range(len(calls)))), "node_indices")
+        if isinstance(layer, InputLayer):
+            made[(layer.name, int(indices[0]) if indices else 0)] = layer.output
+            continue
+        for index, call in zip(indices, calls, strict=True):
+            pending.append((layer, int(index), _list(call, "inbound node")))
+    while pending:
+        ready = [p for p in pending if all(_key(ref) in made for ref in p[2])]
+        if not ready:
+            names = sorted({p[0].name for p in pending})
+            raise ValueError(f"the graph cannot be rebuilt: layers {names} read missing tensors")
+        for layer, index, refs in ready:
+            inputs = [made[_key(ref)] for ref in refs]
+            made[(layer.name, index)] = layer(inputs if len(inputs) > 1 else inputs[0])
+        pending = [p for p in pending if p not in ready]
+    inputs = [made[_key(ref)] for ref in _list(config.get("input_layers"), "input_layers")]
+    outputs = [made[_key(ref)] for ref in _list(config.get("output_layers"), "output_layers")]
+    model = Functional(
+        _restructure(inputs, config.get("input_structure", "list")),
+        _restructure(outputs, config.get("output_structure", "list")),
+        name=_str(config.get("name"), "name"),
+    )
+    model.trainable = bool(config.get("trainable", True))
+    return model
+
+
+def _key(ref: Any) -> tuple[str, int]:
+    ref = _list(ref, "tensor reference")
+    if len(ref) != 3:
+        raise ValueError(f"a tensor reference must be [layer, node, tensor], got {ref!r}")
+    return _str(ref[0], "layer name"), _int(ref[1], "node index")
+
+
+def compile_config(model: Any) -> dict[str, Any] | None:
+    if not model.compiled or model.optimizer is None:
+        return None
+    return {
+        "optimizer": model.optimizer.name,
+        "optimizer_config": model.optimizer.get_config(),
+        "iterations": model.optimizer.iterations,
+        "losses": [
+            None if loss is None else {"name": loss.name, "config": loss.get_config()}
+            for loss in model._losses_per_output
+        ],
+        "loss_weights": model._loss_weights,
+        "metrics": model._metric_names,
+    }
+
+
+# ------------------------------------------------------------------------------ writing
+def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+    if not model.built:
+        raise ValueError(
+            f"save: model {model.name} is not built yet; call it on data or build it first"
+        )
+    config = {
+        "format": MODEL_FORMAT,
+        "version": VERSION,
+        "model": layer_config(model),
+        "compile": compile_config(model),
+        "weights": [w.path for w in model.weights],
+    }
+    arrays = {f"weight_{i}": _host(w.data) for i, w in enumerate(model.weights)}
+    if model.compiled and model.optimizer is not None:
+        config["slots"] = _slot_index(model)
+        for i, slots in enumerate(model.optimizer.slots):
+            for name, value in slots.items():
+                arrays[f"slot_{i}_{name}"] = _host(value)
+    write_npz(Path(filepath), config, arrays, overwrite)
+
+
+def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+    if not model.built:
+        raise ValueError(f"save_weights: model {model.name} is not built yet")
+    config = {
+        "format": WEIGHTS_FORMAT,
+        "version": VERSION,
+        "weights": [w.path for w in model.weights],
+    }
+    arrays = {f"weight_{i}": _host(w.data) for i, w in enumerate(model.weights)}
+    write_npz(Path(filepath), config, arrays, overwrite)
+
+
+def _slot_index(model: Any) -> dict[str, Any]:
+    names = sorted({n for slots in model.optimizer.slots for n in slots})
+    return {"count": len(model.optimizer.slots), "names": names}
+
+
+def write_npz(
+    path: Path, config: dict[str, Any], arrays: dict[str, np.ndarray], overwrite: bool
+) -> None:
+    """Write ``config`` (as JSON) and ``arrays`` to ``path`` atomically."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot save to {path}: the folder {folder} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save to {path}: it is a folder")
+    if path.exists():
+        if not overwrite:
+            raise FileExistsError(f"{path} exists and overwrite=False")
+        if not os.access(path, os.W_OK):
+            raise PermissionError(f"cannot save to {path}: the file is read-only")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"cannot save to {path}: the folder {folder} is not writable")
+    payload = {"config": np.frombuffer(json.dumps(config).encode(), dtype=np.uint8), **arrays}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    for stale in folder.glob(f".{path.name}.*{TEMP_SUFFIX}"):  # left by a killed save
+        stale.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# ------------------------------------------------------------------------------ reading
+def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:
+    """Read a model written by ``model.save`` (any kind: Sequential, functional, nested), with
+    its compile settings and optimizer state. Damaged or foreign files raise ``ValueError``
+    naming the file; nothing is half-loaded."""
+    path = Path(filepath)
+    config, arrays = read_npz(path)
+    try:
+        if config.get("format") != MODEL_FORMAT:
+            kind = (
+                "a weights file (use model.load_weights)"
+                if config.get("format") == (WEIGHTS_FORMAT)
+                else "not an autoconv model"
+            )
+            raise ValueError(f"it is {kind}")
+        weights = _weight_arrays(config, arrays)
+        with _weight_size_limit(max((a.size for a in weights), default=0)):
+            model = layer_from_config(config.get("model"))
+        _check_weights(model, weights)
+        setup = config.get("compile") if compile else None
+        optimizer = None
+        if setup is not None:
+            optimizer, losses, loss_weights, metrics = _compile_parts(_dict(setup, "compile"))
+            slots = _slot_arrays(config, arrays, model, optimizer)
+        for variable, value in zip(model.weights, weights, strict=True):
+            variable.assign(value)
+        if setup is not None:
+            model.compile(optimizer, losses, loss_weights, metrics)
+            optimizer.slots = slots
+    except (ValueError, TypeError, KeyError, AttributeError, NotImplementedError) as error:
+        raise ModelFileError(f"load_model: {path}: {_reason(error)}") from None
+    return model
+
+
+def load_weights(model: Any, filepath: str | os.PathLike) -> None:
+    path = Path(filepath)
+    config, arrays = read_npz(path)
+    try:
+        if config.get("format") not in (MODEL_FORMAT, WEIGHTS_FORMAT):
+            raise ValueError("it is not an autoconv weights or model file")
+        weights = _weight_arrays(config, arrays)
+        if not model.built:
+            raise ValueError(f"model {model.name} is not built yet; build it before loading")
+        _check_weights(model, weights)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ModelFileError(f"load_weights: {path}: {_reason(error)}") from None
+    for variable, value in zip(model.weights, weights, strict=True):
+        variable.assign(value)
+
+
+def read_npz(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The JSON config and the arrays of an autoconv file, or ModelFileError saying what the
+    file is instead (a Keras archive, an HDF5 file, a .npy array, text, a truncated file)."""
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"\x89HDF"):
+        raise ModelFileError(
+            f"{path} is an HDF5 (.h5) file, as Keras 2 saved models; autoconv reads only "
+            "files that autoconv wrote"
+        )
+    if head.startswith(b"\x93NUMPY"):
+        raise ModelFileError(f"{path} is a single NumPy array (.npy), not a model file")
+    if not head.startswith(b"PK"):
+        raise ModelFileError(f"{path} is not a model file (not a zip archive)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+        if "config.json" in names or "model.weights.h5" in names:
+            raise ModelFileError(
+                f"{path} is a Keras .keras archive; autoconv reads only files that autoconv "
+                "wrote (rebuild the model in autoconv and train or load autoconv weights)"
+            )
+        if "config.npy" not in names:
+            raise ModelFileError(f"{path} is a zip archive, but not an autoconv file")
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as error:
+        raise ModelFileError(f"{path} is damaged or truncated ({_reason(error)})") from None
+    raw = arrays.pop("config")
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise ModelFileError(f"{path}: its config is not JSON text")
+    try:
+        config = json.loads(raw.tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{path}: its config is not valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{path}: its config is not a JSON object")
+    version = config.get("version")
+    if config.get("format") in (MODEL_FORMAT, WEIGHTS_FORMAT) and version != VERSION:
+        newer = isinstance(version, int) and version > VERSION
+        raise ModelFileError(
+            f"{path}: format version {version!r} is "
+            + ("newer than this autoconv reads; upgrade autoconv" if newer else "not supported")
+        )
+    return config, arrays
+
+
+def _weight_arrays(config: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
+    paths = _list(config.get("weights"), "weights")
+    weights = []
+    for i, weight_path in enumerate(paths):
+        value = arrays.get(f"weight_{i}")
+        if value is None:
+            raise ValueError(f"weight {weight_path!r} is missing from the file")
+        weights.append(_float_array(value, f"weight {weight_path!r}"))
+    return weights
+
+
+def _float_array(value: np.ndarray, what: str) -> np.ndarray:
+    if value.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{what} has dtype {value.dtype}; expected float32 or float64")
+    if not np.isfinite(value).all():
+        raise ValueError(f"{what} holds NaN or infinite values")
+    return value
+
+
+def _check_weights(model: Any, weights: list[np.ndarray]) -> None:
+    own = model.weights
+    if len(own) != len(weights):
+        raise ValueError(f"the file holds {len(weights)} weights, the model has {len(own)}")
+    for variable, value in zip(own, weights, strict=True):
+        if value.shape != variable.shape:
+            raise ValueError(
+                f"weight {variable.path} has shape {value.shape} in the file, the model's is "
+                f"{variable.shape}"
+            )
+
+
+def _compile_parts(setup: dict[str, Any]) -> tuple[Any, list[Any], list[float], list[str]]:
+    name = _str(setup.get("optimizer"), "optimizer")
+    if name not in optimizers_module.OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}")
+    options = _dict(setup.get("optimizer_config"), "optimizer_config")
+    for key, value in options.items():
+        if not isinstance(value, int | float | bool | type(None)):
+            raise ValueError(f"optimizer setting {key!r} is not a number: {value!r}")
+    optimizer = optimizers_module.get(name, **options)
+    optimizer.iterations = _int(setup.get("iterations", 0), "iterations")
+    losses = []
+    for entry in _list(setup.get("losses"), "losses"):
+        if entry is None:
+            losses.append(None)
+            continue
+        entry = _dict(entry, "loss")
+        loss_name = _str(entry.get("name"), "loss name")
+        if loss_name not in losses_module.LOSSES:
+            raise ValueError(f"unknown loss {loss_name!r}")
+        losses.append(losses_module.LOSSES[loss_name](**_dict(entry.get("config"), "loss")))
+    loss_weights = [float(w) for w in _list(setup.get("loss_weights"), "loss_weights")]
+    metrics = [_str(m, "metric") for m in _list(setup.get("metrics", []), "metrics")]
+    return optimizer, losses, loss_weights, metrics
+
+
+def _slot_arrays(
+    config: dict[str, Any], arrays: dict[str, np.ndarray], model: Any, optimizer: Any
+) -> list[dict[str, np.ndarray]]:
+    index = config.get("slots")
+    if index is None or index.get("count", 0) == 0:
+        return []
+    params = model.trainable_weights
+    count = _int(index.get("count"), "slot count")
+    if count != len(params):
+        raise ValueError(
+            f"the optimizer state covers {count} weights, the model trains {len(params)}"
+        )
+    wanted = set(optimizer.slot_names)
+    names = {_str(n, "slot name") for n in _list(index.get("names"), "slot names")}
+    if names != wanted:
+        raise ValueError(
+            f"the optimizer state has slots {sorted(names)}, expected {sorted(wanted)}"
+        )
+    slots = []
+    for i, param in enumerate(params):
+        entry = {}
+        for name in optimizer.slot_names:
+            value = arrays.get(f"slot_{i}_{name}")
+            if value is None:
+                raise ValueError(f"optimizer slot {name!r} of {param.path} is missing")
+            value = _float_array(value, f"optimizer slot {name!r} of {param.path}")
+            if value.shape != param.shape:
+                raise ValueError(
+                    f"optimizer slot {name!r} of {param.path} has shape {value.shape}, the "
+                    f"weight's is {param.shape}"
+                )
+            entry[name] = namespace(param.device).asarray(value.astype(param.dtype))
+        slots.append(entry)
+    return slots
+
+
+@contextlib.contextmanager
+def _weight_size_limit(elements: int) -> Iterator[None]:
+    """While a file's architecture is built, no weight may be larger than the largest array
+    in the file: a config asking for huge layers fails before allocating anything."""
+    previous = layer_module.MAX_WEIGHT_ELEMENTS
+    layer_module.MAX_WEIGHT_ELEMENTS = elements
+    try:
+        yield
+    finally:
+        layer_module.MAX_WEIGHT_ELEMENTS = previous
+
+
+# --------------------------------------------------------------------- JSON checks
+def _dict(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"{what} must be a JSON list, got {type(value).__name__}")
+    return value
+
+
+def _str(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, got {value!r}")
+    return value
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _shape(value: Any, what: str) -> list[int | None]:
+    items = _list(value, what)
+    for n in items:
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"{what} must hold positive integers or null, got {value!r}")
+    return items
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text[0].lower() + text[1:] if text else text
+
+
+def _host(array: Any) -> np.ndarray:
+    return namespace(array_device(array)).to_numpy(array)

@@ -1,0 +1,194 @@
+"""``Sequential``: a stack of layers, each feeding the next.
+
+Once its input shape is known (an ``autoconv.Input`` first, ``input_shape=`` on the first layer,
+``build(input_shape)``, or the first data it sees) it builds the same graph a functional model
+would (:class:`autoconv.models.graph.Graph`), and runs that graph's plan.
+
+>>> from autoconv import layers
+>>> model = Sequential([layers.Dense(4, input_shape=(3,)), layers.Dense(2)])
+>>> model.count_params()
+26
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from autoconv.layers import Input, InputLayer, Layer, SymbolicTensor
+from autoconv.layers.layer import unique_name
+from autoconv.models.graph import Graph
+from autoconv.models.model import Model, takes_logits
+from autoconv.tensor import Tensor
+
+
+class Sequential(Model):
+    """A linear stack of layers (Keras's ``Sequential``): ``add``, ``pop``, ``layers``."""
+
+    def __init__(
+        self, layers: Iterable[Any] | None = None, trainable: bool = True, name: str | None = None
+    ) -> None:
+        super().__init__(name=name or unique_name("sequential"), trainable=trainable)
+        self._input_layer: InputLayer | None = None
+        self._stack: list[Layer] = []
+        self._functional: Graph | None = None
+        for layer in layers or []:
+            self.add(layer, rebuild=False)
+        self._maybe_rebuild()
+
+    # ------------------------------------------------------------------ building
+    def add(self, layer: Any, rebuild: bool = True) -> None:
+        """Append a layer (or an ``autoconv.Input`` as the first entry); the model is built
+        now if its input shape is known."""
+        if isinstance(layer, SymbolicTensor) and isinstance(layer.node.layer, InputLayer):
+            layer = layer.node.layer
+        if not isinstance(layer, Layer):
+            raise ValueError(
+                "Only instances of `keras.Layer` can be added to a Sequential model. Received: "
+                f"{layer} (of type {type(layer)})"
+            )
+        if isinstance(layer, InputLayer):
+            if self._stack or self._input_layer is not None:
+                raise ValueError(
+                    "Sequential model: an Input can only be the first entry of the model"
+                )
+            self._input_layer = layer
+        else:
+            if any(existing.name == layer.name for existing in self._stack):
+                raise ValueError(
+                    "All layers added to a Sequential model should have unique names. Name "
+                    f"'{layer.name}' is already the name of a layer in this model. Update the "
+                    "`name` argument to pass a unique name."
+                )
+            self._stack.append(layer)
+            self._layers = list(self._stack)
+        if rebuild:
+            self._maybe_rebuild()
+
+    def pop(self, rebuild: bool = True) -> Layer:
+        """Remove and return the last layer."""
+        if not self._stack:
+            raise TypeError("There are no layers in the model.")
+        layer = self._stack.pop()
+        self._layers = list(self._stack)
+        self._functional = None
+        self.built = False
+        if rebuild:
+            self._maybe_rebuild()
+        return layer
+
+    def _maybe_rebuild(self) -> None:
+        shape = self._declared_input_shape()
+        if shape is not None and self._stack:
+            self.build(shape)
+
+    def _declared_input_shape(self) -> tuple | None:
+        if self._input_layer is not None:
+            return self._input_layer.batch_shape
+        if self._stack and self._stack[0]._input_shape_arg is not None:
+            return self._stack[0]._input_shape_arg
+        return None
+
+    def build(self, input_shape: Any = None) -> None:
+        """Build every layer for inputs of ``input_shape`` (batch axis first, or without it
+        when one shorter than the declared input)."""
+        if input_shape is None:
+            input_shape = self._declared_input_shape()
+            if input_shape is None:
+                raise ValueError(
+                    "You must provide an `input_shape` argument to build a Sequential model"
+                )
+        if not self._stack:
+            raise ValueError(f"Sequential model {self.name} has no layers to build")
+        shape = tuple(input_shape)
+        inputs = (
+            self._input_layer.output
+            if self._input_layer is not None and self._input_layer.batch_shape == shape
+            else Input(batch_shape=shape, name=f"{self.name}_input", dtype=self.dtype)
+        )
+        x = inputs
+        for layer in self._stack:
+            try:
+                x = layer(x)
+            except (ValueError, TypeError) as error:
+                raise type(error)(
+                    f"Sequential model {self.name}: layer {layer.name} "
+                    f"({type(layer).__name__}) cannot take the output of the layer before it: "
+                    f"{error}"
+                ) from None
+        self._functional = Graph([inputs], [x])
+        self._build_shape = shape
+        self.built = True
+        self.to(self.device)  # weights made now go where the model is
+        if self.compiled:
+            self.plan.pair_losses([takes_logits(loss) for loss in self._losses_per_output])
+
+    def _graph(self) -> Graph | None:
+        return self._functional
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers, without the Input (as Keras 3)."""
+        return list(self._stack)
+
+    @property
+    def inputs(self) -> list[SymbolicTensor]:
+        return [] if self._functional is None else list(self._functional.inputs)
+
+    @property
+    def outputs(self) -> list[SymbolicTensor]:
+        return [] if self._functional is None else list(self._functional.outputs)
+
+    @property
+    def output_names(self) -> list[str]:
+        return [self._stack[-1].name] if self._stack else ["output"]
+
+    # ------------------------------------------------------------------- running
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        if not self.built:
+            self.build(input_shape)
+        graph = self._functional
+        expected = graph.inputs[0].shape
+        if tuple(input_shape)[1:] != expected[1:]:
+            raise ValueError(
+                f"Sequential model {self.name} expects inputs of shape {expected}, got "
+                f"{tuple(input_shape)}"
+            )
+        return graph.outputs[0].shape
+
+    def _maybe_build(self, input_shape: Any, device: str = "cpu") -> None:
+        if not self.built:
+            self.build(input_shape)
+
+    def _outputs(self, inputs: list[Tensor], training: bool) -> tuple[list[Tensor], list[bool]]:
+        if not self.built:
+            self.build((None, *inputs[0].shape[1:]))
+        _check_input(self, inputs[0])
+        return self._functional.run(inputs[:1], training)
+
+    def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+        _check_input(self, inputs)
+        outputs, logits = self._functional.run([inputs], bool(training))
+        return outputs[0].softmax() if logits[0] else outputs[0]
+
+    def get_config(self) -> dict[str, Any]:
+        from autoconv.models.saving import layer_config
+
+        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
+        if self._input_layer is not None:
+            config["input"] = layer_config(self._input_layer)
+        config["layers"] = [layer_config(layer) for layer in self._stack]
+        if self.built and self._input_layer is None:
+            config["build_input_shape"] = list(self._build_shape)
+        return config
+
+
+def _check_input(model: Sequential, x: Tensor) -> None:
+    expected = model._functional.inputs[0].shape
+    if x.ndim != len(expected) or any(
+        e is not None and s != e for s, e in zip(x.shape[1:], expected[1:], strict=True)
+    ):
+        raise ValueError(
+            f'Input 0 of layer "{model._stack[0].name}" is incompatible with the layer: '
+            f"expected shape={expected}, found shape={tuple(x.shape)}"
+        )

@@ -1,0 +1,187 @@
+"""``model.summary()`` in Keras 3's format: the same table, drawn by the same library (rich),
+with the same column widths, "Connected to" for graphs that are not a plain stack, and the
+parameter counts with their memory size."""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import rich.console
+import rich.markup
+import rich.table
+
+from autoconv.layers import InputLayer
+
+
+def count_params(weights: Sequence[Any]) -> int:
+    return int(sum(math.prod(w.shape) for w in weights))
+
+
+def memory_size(weights: Sequence[Any]) -> int:
+    unique = {id(w): w for w in weights}.values()
+    return sum(math.prod(w.shape) * w.dtype.itemsize for w in unique)
+
+
+def readable_size(size: float) -> str:
+    """``364.54 KB``, as Keras prints memory sizes."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size / 1024 < 1:
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} PB"
+
+
+def _shape_text(layer: Any, nodes: set[int] | None) -> str:
+    calls = [n for n in layer._inbound_nodes if nodes is None or id(n) in nodes]
+    if calls:
+        shapes = [str(n.outputs[0].shape) for n in calls[-1:]]
+        return shapes[0]
+    if layer.built and layer._build_shape is not None:
+        try:
+            return str(tuple(layer.compute_output_shape(layer._build_shape)))
+        except (NotImplementedError, ValueError):
+            return "?"
+    return "?"
+
+
+def print_summary(
+    model: Any,
+    line_length: int | None = None,
+    positions: Sequence[float] | None = None,
+    print_fn: Callable[[str], None] | None = None,
+    expand_nested: bool = False,
+    show_trainable: bool = False,
+    layer_range: Sequence[str] | None = None,
+) -> None:
+    graph = model._graph()
+    from autoconv.models.sequential import Sequential
+
+    nodes = None if graph is None else {id(n) for n in graph.nodes}
+    layers = model.layers
+    sequential_like = isinstance(model, Sequential) or graph is None or _is_chain(graph)
+    if sequential_like:
+        default_length, positions = 88, positions or [0.45, 0.80, 1.0]
+        header, align = ["Layer (type)", "Output Shape", "Param #"], ["left", "left", "right"]
+    else:
+        default_length, positions = 108, positions or [0.3, 0.56, 0.74, 1.0]
+        header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
+        align = ["left", "left", "right", "left"]
+    if show_trainable:
+        default_length += 12
+        positions = [p * 0.90 for p in positions] + [1.0]
+        header.append("Trainable")
+        align.append("center")
+    default_length = min(default_length, shutil.get_terminal_size().columns - 4)
+    line_length = line_length or default_length
+    widths, current = [], 0
+    for position in positions:
+        width = int(position * line_length) - current
+        if width < 4:
+            raise ValueError("Insufficient console width to print summary.")
+        widths.append(width)
+        current += width
+    columns = [
+        rich.table.Column(name, justify=align[i], width=widths[i]) for i, name in enumerate(header)
+    ]
+    table = rich.table.Table(*columns, width=line_length, show_lines=True)
+
+    def fields(layer: Any, prefix: str) -> list[str]:
+        name = rich.markup.escape(f"{prefix}{layer.name}")
+        name += f" ({rich.markup.escape(type(layer).__name__)})"
+        if not layer.built:
+            params = "0 (unbuilt)"
+        else:
+            params = f"{layer.count_params():,}"
+        row = [name, _shape_text(layer, nodes), params]
+        if not sequential_like:
+            row.append(_connections(layer, nodes))
+        if show_trainable:
+            row.append(("Y" if layer.trainable else "N") if layer.weights else "-")
+        return row
+
+    def rows(layer: Any, level: int) -> list[list[str]]:
+        prefix = "   " * level + "└ " if level else ""
+        out = [fields(layer, prefix)]
+        if expand_nested and getattr(layer, "layers", None) and layer is not model:
+            for sub in layer.layers:
+                out += rows(sub, level + 1)
+        return out
+
+    start, stop = _layer_range(layers, layer_range)
+    for layer in layers[start:stop]:
+        for row in rows(layer, 0):
+            table.add_row(*row)
+
+    trainable = model.trainable_weights
+    non_trainable = model.non_trainable_weights
+    optimizer = model.optimizer if model.compiled else None
+    slot_arrays = [v for slots in (optimizer.slots if optimizer else []) for v in slots.values()]
+    optimizer_count = 0
+    optimizer_size = 0
+    if slot_arrays:
+        scalars = 1 + (not callable(getattr(optimizer, "learning_rate", 0.0)))
+        optimizer_count = count_params(slot_arrays) + scalars
+        optimizer_size = memory_size(slot_arrays) + 4 * scalars
+    total = count_params(trainable) + count_params(non_trainable) + optimizer_count
+    total_size = memory_size(trainable) + memory_size(non_trainable) + optimizer_size
+
+    console = rich.console.Console(highlight=False, force_terminal=False, color_system=None)
+    console.begin_capture()
+    console.print(f'Model: "{rich.markup.escape(model.name)}"')
+    console.print(table)
+    console.print(f" Total params: {total:,} ({readable_size(total_size)})")
+    console.print(
+        f" Trainable params: {count_params(trainable):,} ({readable_size(memory_size(trainable))})"
+    )
+    console.print(
+        f" Non-trainable params: {count_params(non_trainable):,} "
+        f"({readable_size(memory_size(non_trainable))})"
+    )
+    if slot_arrays:
+        console.print(f" Optimizer params: {optimizer_count:,} ({readable_size(optimizer_size)})")
+    text = console.end_capture()
+    (print_fn or _print)(text.rstrip("\n"))
+
+
+def _print(text: str) -> None:
+    print(text)
+
+
+def _is_chain(graph: Any) -> bool:
+    """A graph whose nodes each read one tensor, and no layer twice, prints like a stack."""
+    layers = [n.layer for n in graph.nodes]
+    if len({id(layer) for layer in layers}) != len(layers):
+        return False
+    return all(len(n.inputs) <= 1 for n in graph.nodes) and len(graph.inputs) == 1
+
+
+def _connections(layer: Any, nodes: set[int] | None) -> str:
+    if isinstance(layer, InputLayer):
+        return "-"
+    parts = [
+        f"{t.node.layer.name}[{t.node.index}][0]"
+        for node in layer._inbound_nodes
+        if nodes is None or id(node) in nodes
+        for t in node.inputs
+    ]
+    return ", ".join(parts) or "-"
+
+
+def _layer_range(layers: list[Any], layer_range: Sequence[str] | None) -> tuple[int, int]:
+    if layer_range is None:
+        return 0, len(layers)
+    if len(layer_range) != 2 or not all(isinstance(r, str) for r in layer_range):
+        raise ValueError(f"layer_range must be a list or tuple of 2 strings, got {layer_range!r}")
+    lower = [i for i, layer in enumerate(layers) if re.match(layer_range[0], layer.name)]
+    upper = [i for i, layer in enumerate(layers) if re.match(layer_range[1], layer.name)]
+    if not lower or not upper:
+        raise ValueError(
+            f"Passed layer_names do not match the layer names in the model. Received: {layer_range}"
+        )
+    if min(lower) > max(upper):
+        return min(upper), max(lower) + 1
+    return min(lower), max(upper) + 1

@@ -1,0 +1,500 @@
+"""The training loop: epochs and batches, the running loss and metrics kept on the device, the
+divergence guard, the progress display, History, and ``evaluate`` / ``predict``.
+
+The step itself is the model's (:meth:`autoconv.Model._train_batch`, also behind
+``train_on_batch``); this module decides which batches it sees and reports what it did.
+Running totals stay on the model's device and are read back at most every ``SYNC_SECONDS``
+(and at the end of an epoch), so a GPU never waits for the host between batches.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from autoconv import ops
+from autoconv.backends import namespace
+from autoconv.callbacks import Callback, CallbackList, History
+from autoconv.process import configure_for_training
+from autoconv.random import generator
+
+SYNC_SECONDS = 0.2
+LOSS_NOT_FINITE, GRADIENT_NOT_FINITE = 1, 2  # status codes of the backends' check_finite
+WARMING_UP = 3  # a status that makes a step run every kernel but change nothing
+DEFAULT_BATCH_SIZE = 32
+
+__all__ = ["History", "TrainingDivergedError", "evaluate", "fit", "predict"]
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss or a gradient became NaN or infinite; the weights of the last good step are kept."""
+
+
+# ------------------------------------------------------------------------ metrics
+def metric_names(metrics: Any) -> list[str]:
+    """The compiled metrics' names: 'accuracy' (also as 'acc') is the one known so far."""
+    names = []
+    for metric in metrics or []:
+        if metric not in ("accuracy", "acc"):
+            raise ValueError(f"unknown metric {metric!r}; expected 'accuracy'")
+        names.append("accuracy")
+    return names
+
+
+class StepState:
+    """What an epoch's steps add up, on the model's device: per row [loss * n, correct, n]
+    (row 0 the total loss and, with one output, its accuracy; with several outputs, row 1 + i
+    for output i), a step counter, and the divergence status [code, step] that stops every
+    update once a step went non-finite."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.xp = namespace(model.device)
+        outputs = len(model._losses_per_output)
+        self.rows = 1 if outputs == 1 else 1 + outputs
+        self.totals = [self.xp.zeros((3,), np.float64) for _ in range(self.rows)]
+        self.status = self.xp.new_status()
+        self.step = 0
+        self.samples = 0
+        self.no_count = self.xp.zeros((), np.int32)  # the "correct" of a row without accuracy
+
+    def add(
+        self, total: Any, per_output: list[Any], outputs: list[Any], targets: list[Any]
+    ) -> None:
+        xp, count = self.xp, len(outputs[0])
+        accuracy = bool(self.model._metric_names)
+        rows = [(total, outputs[0], targets[0])] if self.rows == 1 else [(total, None, None)]
+        if self.rows > 1:
+            rows += list(zip(per_output, outputs, targets, strict=False))
+        for totals, (loss, out, target) in zip(self.totals, rows, strict=True):
+            correct = self.no_count  # a row without accuracy counts nothing
+            if accuracy and out is not None:
+                correct = xp.count_correct(out.data, xp.asarray(target))
+            xp.accumulate(totals, loss.data, correct, count, self.status)
+        self.step += 1
+        self.samples += count
+
+    def read(self) -> tuple[dict[str, float], np.ndarray]:
+        """(logs sorted by name, as Keras, and the status) read back from the device."""
+        rows = [self.xp.to_numpy(t) for t in self.totals]
+        status = self.xp.to_numpy(self.status)
+        logs = {"loss": rows[0][0] / max(rows[0][2], 1)}
+        names = self.model.output_names
+        if self.rows == 1:
+            if self.model._metric_names:
+                logs["accuracy"] = rows[0][1] / max(rows[0][2], 1)
+        else:
+            for name, row in zip(names, rows[1:], strict=False):
+                logs[f"{name}_loss"] = row[0] / max(row[2], 1)
+                if self.model._metric_names:
+                    logs[f"{name}_accuracy"] = row[1] / max(row[2], 1)
+        return {k: float(logs[k]) for k in sorted(logs)}, status
+
+
+def raise_if_diverged(status: np.ndarray, epoch: int, optimizer: Any, iterations: int) -> None:
+    """TrainingDivergedError naming the epoch and batch of the first non-finite step. The
+    optimizer changed nothing from that step on, so its step count goes back to
+    ``iterations`` (the count at the epoch's start) plus the good steps before it."""
+    code, step = int(status[0]), int(status[1])
+    if code in (LOSS_NOT_FINITE, GRADIENT_NOT_FINITE):
+        optimizer.iterations = iterations + step
+    where = f"at epoch {epoch + 1}, batch {step + 1}"
+    if code == LOSS_NOT_FINITE:
+        raise TrainingDivergedError(
+            f"the loss became NaN or infinite {where}; training stopped and the weights of the "
+            "last good step were kept (try a smaller learning rate, or check the data for NaN)"
+        )
+    if code == GRADIENT_NOT_FINITE:
+        raise TrainingDivergedError(
+            f"a gradient became non-finite {where}; training stopped and the weights of the "
+            "last good step were kept"
+        )
+
+
+# --------------------------------------------------------------------------- data
+def input_arrays(model: Any, x: Any, what: str) -> list[np.ndarray]:
+    """``x`` (an array, a list of arrays or a dict by input name) as a list of numeric arrays
+    in the model's input order, checked against its input shapes."""
+    if x is None:
+        raise ValueError(f"{what}: no input data (x is None)")
+    names = model.input_names
+    if isinstance(x, dict):
+        missing = [n for n in names if n not in x]
+        if missing:
+            raise ValueError(f"{what}: x has no entry for the model's inputs {missing}")
+        arrays = [x[n] for n in names]
+    elif isinstance(x, list | tuple):
+        arrays = list(x)
+    else:
+        arrays = [x]
+    arrays = [_numeric(a, f"{what}: x") for a in arrays]
+    graph = model._graph()
+    if graph is not None:
+        if len(arrays) != len(graph.inputs):
+            raise ValueError(
+                f"{what}: the model has {len(graph.inputs)} input(s) but x gives {len(arrays)}"
+            )
+        for array, tensor in zip(arrays, graph.inputs, strict=True):
+            expected = tensor.shape[1:]
+            if array.ndim != len(tensor.shape) or any(
+                e is not None and s != e for s, e in zip(array.shape[1:], expected, strict=True)
+            ):
+                raise ValueError(
+                    f"{what}: x has samples of shape {array.shape[1:]} but the model's input "
+                    f"{tensor.node.layer.name} expects {expected}"
+                )
+    sizes = {len(a) for a in arrays}
+    if len(sizes) != 1:
+        raise ValueError(f"{what}: the input arrays have different numbers of samples {sizes}")
+    if sizes.pop() == 0:
+        raise ValueError(f"{what}: x has no samples")
+    return arrays
+
+
+def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarray | None]:
+    """``y`` as one array per model output (None for an output without a loss), checked."""
+    names = model.output_names
+    if y is None:
+        raise ValueError(f"{what}: no targets (y is None) for a model compiled with a loss")
+    if isinstance(y, dict):
+        arrays = [y.get(n) for n in names]
+    elif isinstance(y, list | tuple) and len(names) > 1:
+        arrays = list(y)
+    else:
+        arrays = [y]
+    if len(arrays) != len(names):
+        raise ValueError(f"{what}: the model has {len(names)} outputs but y gives {len(arrays)}")
+    graph = model._graph()
+    classes = [t.shape[-1] for t in graph.outputs] if graph else [None] * len(names)
+    checked: list[np.ndarray | None] = []
+    for array, loss, n in zip(arrays, model._losses_per_output, classes, strict=True):
+        if loss is None or array is None:
+            checked.append(None)
+            continue
+        array = _numeric(array, f"{what}: y")
+        if len(array) != samples:
+            raise ValueError(f"{what}: x has {samples} samples but y has {len(array)}")
+        if loss.sparse:
+            # checked here: the one-hot kernels index with these labels
+            array = ops.loss.checked_labels(array, n).astype(np.int32)
+        else:
+            array = array.astype(np.float32, copy=False)
+        checked.append(array)
+    return checked
+
+
+def build_for(model: Any, xs: list[np.ndarray]) -> None:
+    """Build a model that does not know its input shape yet from the data it is given."""
+    if not model.built:
+        shapes = [(None, *a.shape[1:]) for a in xs]
+        model._maybe_build(shapes if len(shapes) > 1 else shapes[0], model.device)
+
+
+def _numeric(value: Any, what: str) -> np.ndarray:
+    array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be numeric, got dtype {array.dtype}")
+    return array
+
+
+def _batch_size(value: Any, what: str) -> int:
+    if value is None:
+        return DEFAULT_BATCH_SIZE
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{what}: batch_size must be a positive int or None, got {value!r}")
+    return int(value)
+
+
+class ArrayBatches:
+    """Arrays on the model's device (uploaded once), served in batches gathered there:
+    shuffled anew each epoch when ``shuffle``."""
+
+    def __init__(self, model: Any, x: list[np.ndarray], y: list[Any], batch_size: int) -> None:
+        self.xp = namespace(model.device)
+        self.samples = len(x[0])
+        self.batch_size = batch_size
+        self.x = [self.xp.asarray(a.astype(np.float32, copy=False)) for a in x]
+        self.y = [None if a is None else self.xp.asarray(a) for a in y]
+        self.steps = math.ceil(self.samples / batch_size)
+
+    def batches(self, shuffle: bool, steps: int | None = None) -> Iterator[tuple[list, list]]:
+        xp = self.xp
+        if shuffle:
+            order = xp.asarray(generator().permutation(self.samples).astype(np.int32))
+        for step in range(self.steps if steps is None else min(steps, self.steps)):
+            if shuffle:
+                rows = order[step * self.batch_size : (step + 1) * self.batch_size]
+                yield (
+                    [xp.take(a, rows) for a in self.x],
+                    [None if a is None else xp.take(a, rows) for a in self.y],
+                )
+            else:
+                cut = slice(step * self.batch_size, (step + 1) * self.batch_size)
+                yield [a[cut] for a in self.x], [None if a is None else a[cut] for a in self.y]
+
+
+def validation_split_of(
+    x: list[np.ndarray], y: list[Any], split: float
+) -> tuple[list, list, tuple[list, list]]:
+    """Keras's split: the last ``split`` fraction of the samples, before any shuffling."""
+    samples = len(x[0])
+    at = math.floor(samples * (1.0 - split))
+    if at == 0 or at == samples:
+        raise ValueError(
+            f"Training data contains {samples} samples, which is not sufficient to split it "
+            f"into a validation and training set as specified by `validation_split={split}`. "
+            "Either provide more data, or a different value for the `validation_split` argument."
+        )
+    head = ([a[:at] for a in x], [None if a is None else a[:at] for a in y])
+    tail = ([a[at:] for a in x], [None if a is None else a[at:] for a in y])
+    return head[0], head[1], tail
+
+
+# ------------------------------------------------------------------ the loops
+def fit(
+    model: Any,
+    x: Any,
+    y: Any,
+    batch_size: int | None,
+    epochs: int,
+    verbose: Any,
+    callbacks: Any,
+    validation_split: float,
+    validation_data: Any,
+    shuffle: bool,
+    class_weight: Any,
+    sample_weight: Any,
+    initial_epoch: int,
+    steps_per_epoch: int | None,
+    validation_steps: int | None,
+    validation_batch_size: int | None,
+    validation_freq: int,
+) -> History:
+    """Train ``model`` (Keras's ``fit``). Every argument is checked before the first step.
+
+    The data goes to the model's device once; each batch is gathered there, and the loss and
+    metrics are summed there and read back only to refresh the progress display and at the end
+    of each epoch. If a loss or gradient turns NaN or infinite, that step's update is skipped
+    on the device and TrainingDivergedError names the epoch and batch: the weights of the last
+    good step stay.
+    """
+    model._require_compiled("fit")
+    if class_weight is not None or sample_weight is not None:
+        raise ValueError("fit: class_weight and sample_weight are not supported yet")
+    batch_size = _batch_size(batch_size, "fit")
+    epochs = _count(epochs, "epochs", "fit", minimum=0)
+    initial_epoch = _count(initial_epoch, "initial_epoch", "fit", minimum=0)
+    validation_freq = _count(validation_freq, "validation_freq", "fit", minimum=1)
+    if steps_per_epoch is not None:
+        steps_per_epoch = _count(steps_per_epoch, "steps_per_epoch", "fit", minimum=1)
+    if not isinstance(validation_split, int | float) or not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
+    verbose = _verbosity(verbose)
+    xs = input_arrays(model, x, "fit")
+    ys = target_arrays(model, y, len(xs[0]), "fit")
+    val_data: tuple[list, list] | None = None
+    if validation_data is not None:
+        val_x, val_y = _validation_pair(validation_data)
+        val_xs = input_arrays(model, val_x, "fit: validation_data")
+        val_data = (val_xs, target_arrays(model, val_y, len(val_xs[0]), "fit: validation_data"))
+    elif validation_split:
+        xs, ys, val_data = validation_split_of(xs, ys, validation_split)
+    val_batch = _batch_size(validation_batch_size or batch_size, "fit")
+    build_for(model, xs)
+    if model.device == "cpu":
+        configure_for_training()
+    data = ArrayBatches(model, xs, ys, batch_size)
+    val = None if val_data is None else ArrayBatches(model, *val_data, val_batch)
+    steps = data.steps if steps_per_epoch is None else min(steps_per_epoch, data.steps)
+    history = History()
+    callback_list = CallbackList(
+        callbacks, model, verbose, epochs, steps, add_history=history, add_progbar=True
+    )
+    model.stop_training = False
+    callback_list.on_train_begin()
+    logs: dict[str, float] = {}
+    for epoch in range(initial_epoch, epochs):
+        callback_list.on_epoch_begin(epoch)
+        started = time.perf_counter()
+        state = StepState(model)
+        last_poll, iterations = started, model.optimizer.iterations
+        for step, (inputs, targets) in enumerate(data.batches(shuffle, steps)):
+            callback_list.on_train_batch_begin(step)
+            model._train_batch(inputs, targets, state)
+            now = time.perf_counter()
+            if callback_list.wants_batch_logs or now - last_poll >= SYNC_SECONDS:
+                last_poll = now
+                logs, status = state.read()
+                raise_if_diverged(status, epoch, model.optimizer, iterations)
+                callback_list.on_train_batch_end(step, logs, state.samples, now - started)
+        logs, status = state.read()
+        raise_if_diverged(status, epoch, model.optimizer, iterations)
+        seconds = time.perf_counter() - started
+        if val is not None and (epoch + 1) % validation_freq == 0:
+            val_logs = _evaluate_batches(model, val, validation_steps)
+            logs |= {f"val_{k}": v for k, v in val_logs.items()}
+        history.epoch_seconds.append(seconds)
+        callback_list.on_epoch_end(epoch, logs, state.samples, seconds)
+        if model.stop_training:
+            break
+    callback_list.on_train_end(logs)
+    model.history = history
+    return history
+
+
+def _evaluate_batches(model: Any, data: ArrayBatches, steps: int | None) -> dict[str, float]:
+    state = StepState(model)
+    for inputs, targets in data.batches(False, steps):
+        model._test_batch(inputs, targets, state)
+    logs, _ = state.read()
+    return logs
+
+
+def evaluate(
+    model: Any,
+    x: Any,
+    y: Any,
+    batch_size: int | None,
+    verbose: Any,
+    sample_weight: Any,
+    steps: int | None,
+    callbacks: Any,
+    return_dict: bool,
+) -> Any:
+    """Keras's ``evaluate``: the loss and metrics over (x, y) in batches."""
+    model._require_compiled("evaluate")
+    if sample_weight is not None:
+        raise ValueError("evaluate: sample_weight is not supported yet")
+    batch_size = _batch_size(batch_size, "evaluate")
+    if steps is not None:
+        steps = _count(steps, "steps", "evaluate", minimum=1)
+    xs = input_arrays(model, x, "evaluate")
+    ys = target_arrays(model, y, len(xs[0]), "evaluate")
+    build_for(model, xs)
+    data = ArrayBatches(model, xs, ys, batch_size)
+    callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, data.steps)
+    callback_list.on_test_begin()
+    logs = _evaluate_batches(model, data, steps)
+    callback_list.on_test_end(logs)
+    if return_dict:
+        return logs
+    return _in_order(model, logs)
+
+
+def _in_order(model: Any, logs: dict[str, float]) -> Any:
+    """Keras's list order: the loss, the per-output losses, then the metrics."""
+    first = ["loss"] + [f"{n}_loss" for n in model.output_names if f"{n}_loss" in logs]
+    values = [logs[k] for k in first] + [logs[k] for k in sorted(logs) if k not in first]
+    return values[0] if len(values) == 1 else values
+
+
+def predict(
+    model: Any, x: Any, batch_size: int | None, verbose: Any, steps: int | None, callbacks: Any
+) -> Any:
+    """Keras's ``predict``: the outputs for x, batch by batch, as NumPy arrays."""
+    batch_size = _batch_size(batch_size, "predict")
+    xs = input_arrays(model, x, "predict")
+    if steps is not None:
+        steps = _count(steps, "steps", "predict", minimum=1)
+    CallbackList(callbacks, model, _verbosity(verbose), 1, 0).on_predict_begin()
+    pieces: list[list[np.ndarray]] = []
+    total = math.ceil(len(xs[0]) / batch_size)
+    for step in range(total if steps is None else min(steps, total)):
+        cut = slice(step * batch_size, (step + 1) * batch_size)
+        pieces.append(model._predict_batch([a[cut] for a in xs]))
+    outputs = [np.concatenate(column) for column in zip(*pieces, strict=True)]
+    return outputs[0] if len(outputs) == 1 else outputs
+
+
+def on_batch(
+    model: Any,
+    kind: str,
+    x: Any,
+    y: Any,
+    sample_weight: Any,
+    class_weight: Any,
+    return_dict: bool,
+) -> Any:
+    """``train_on_batch`` / ``test_on_batch``: the step ``fit`` (or ``evaluate``) runs, on one
+    batch, with its loss and metrics read back."""
+    what = f"{kind}_on_batch"
+    model._require_compiled(what)
+    if sample_weight is not None or class_weight is not None:
+        raise ValueError(f"{what}: sample_weight and class_weight are not supported yet")
+    xs = input_arrays(model, x, what)
+    ys = target_arrays(model, y, len(xs[0]), what)
+    build_for(model, xs)
+    if kind == "train" and model.device == "cpu":
+        configure_for_training()
+    xp = namespace(model.device)
+    inputs = [xp.asarray(a.astype(np.float32, copy=False)) for a in xs]
+    targets = [None if a is None else xp.asarray(a) for a in ys]
+    state = StepState(model)
+    iterations = model.optimizer.iterations
+    (model._train_batch if kind == "train" else model._test_batch)(inputs, targets, state)
+    logs, status = state.read()
+    if kind == "train":
+        raise_if_diverged(status, 0, model.optimizer, iterations)
+    return logs if return_dict else _in_order(model, logs)
+
+
+def warm_up(model: Any, x: Any, y: Any) -> float:
+    """Run every kernel of one training step on (x, y) without changing the model (the step's
+    status is set, so the update and the totals are skipped): this compiles the kernels, or
+    loads them from Numba's cache. Returns the seconds it took."""
+    model._require_compiled("warm_up")
+    started = time.perf_counter()
+    xs = input_arrays(model, x, "warm_up")
+    ys = target_arrays(model, y, len(xs[0]), "warm_up")
+    build_for(model, xs)
+    xp = namespace(model.device)
+    state = StepState(model)
+    state.status = xp.asarray(np.array([WARMING_UP, 0], dtype=np.int64))
+    iterations = model.optimizer.iterations
+    inputs = [xp.asarray(a.astype(np.float32, copy=False)) for a in xs]
+    model._train_batch(inputs, [None if a is None else xp.asarray(a) for a in ys], state)
+    model.optimizer.iterations = iterations
+    model.optimizer.zero_grad(model.trainable_weights)
+    state.read()  # waits for the device to finish
+    return time.perf_counter() - started
+
+
+# ------------------------------------------------------------------------ helpers
+def _count(value: Any, name: str, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{what}: {name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _validation_pair(validation_data: Any) -> tuple[Any, Any]:
+    if not isinstance(validation_data, list | tuple) or len(validation_data) not in (2, 3):
+        raise ValueError(
+            "fit: validation_data must be a tuple (x_val, y_val) (or (x_val, y_val, "
+            f"val_sample_weight)), got {type(validation_data).__name__}"
+        )
+    if len(validation_data) == 3 and validation_data[2] is not None:
+        raise ValueError("fit: validation sample weights are not supported yet")
+    return validation_data[0], validation_data[1]
+
+
+def _verbosity(verbose: Any) -> int:
+    """Keras's ``verbose``: 0 silent, 1 a progress bar, 2 one line per epoch; "auto" is 1 on a
+    terminal or in a notebook and 2 otherwise (a log file gets one line per epoch)."""
+    if verbose == "auto":
+        return 1 if interactive() else 2
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return int(verbose)
+
+
+def interactive() -> bool:
+    """True on a terminal or in a Jupyter kernel, where a progress bar can update in place."""
+    return bool(getattr(sys.stdout, "isatty", lambda: False)()) or "ipykernel" in sys.modules
+
+
+__all__ += ["Callback"]

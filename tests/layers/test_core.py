@@ -1,0 +1,188 @@
+"""Core, convolution and pooling layers: shapes, parameter counts, initial weights, modes,
+argument errors, configs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+from autoconv import layers
+from autoconv.testing import gradcheck
+
+
+@pytest.mark.parametrize(
+    ("make", "in_shape", "out_shape", "params"),
+    [
+        (lambda: layers.Conv2D(32, (3, 3)), (28, 28, 1), (26, 26, 32), 320),
+        (lambda: layers.Conv2D(64, 3, padding="same", strides=2), (13, 13, 32), (7, 7, 64), 18496),
+        (lambda: layers.Conv2D(64, 3, padding="SAME"), (5, 5, 2), (5, 5, 64), 1216),
+        (lambda: layers.Conv2D(8, 3, dilation_rate=2, use_bias=False), (9, 9, 2), (5, 5, 8), 144),
+        (lambda: layers.MaxPooling2D((2, 2)), (26, 26, 32), (13, 13, 32), 0),
+        (lambda: layers.MaxPool2D(padding="same"), (11, 11, 64), (6, 6, 64), 0),
+        (lambda: layers.AveragePooling2D(3, strides=1), (5, 5, 4), (3, 3, 4), 0),
+        (lambda: layers.GlobalAveragePooling2D(), (5, 5, 4), (4,), 0),
+        (lambda: layers.GlobalAveragePooling2D(keepdims=True), (5, 5, 4), (1, 1, 4), 0),
+        (lambda: layers.GlobalMaxPooling2D(), (5, 5, 4), (4,), 0),
+        (lambda: layers.Flatten(), (3, 3, 64), (576,), 0),
+        (lambda: layers.Dense(64), (576,), (64,), 36928),
+        (lambda: layers.Dense(5), (7, 3), (7, 5), 20),
+        (lambda: layers.Dropout(0.5), (10,), (10,), 0),
+        (lambda: layers.Rescaling(1 / 255), (4, 4, 3), (4, 4, 3), 0),
+        (lambda: layers.ReLU(), (7,), (7,), 0),
+        (lambda: layers.Identity(), (7,), (7,), 0),
+    ],
+)
+def test_shapes_and_params(make, in_shape, out_shape, params):
+    layer = make()
+    assert layer.compute_output_shape((None, *in_shape)) == (None, *out_shape)
+    out = layer(np.random.default_rng(0).random((2, *in_shape)), training=False)
+    assert out.shape == (2, *out_shape) and out.dtype == np.float32
+    assert layer.built and layer.count_params() == params
+
+
+def test_global_max_pooling_takes_the_maximum():
+    x = np.random.default_rng(1).standard_normal((2, 4, 3, 5)).astype(np.float32)
+    np.testing.assert_array_equal(layers.GlobalMaxPooling2D()(x).numpy(), x.max(axis=(1, 2)))
+    assert layers.GlobalMaxPool2D is layers.GlobalMaxPooling2D
+
+
+def test_glorot_uniform_limits_and_zero_bias():
+    ac.utils.set_random_seed(3)
+    layer = layers.Dense(200)
+    layer.build((None, 300))
+    limit = np.sqrt(6 / 500)
+    kernel = layer.kernel.numpy()
+    assert kernel.dtype == np.float32 and np.abs(kernel).max() <= limit
+    assert np.abs(kernel).max() > 0.9 * limit  # really spread over the range
+    assert not layer.bias.numpy().any()
+
+
+def test_conv_fans_count_the_receptive_field():
+    ac.utils.set_random_seed(4)
+    layer = layers.Conv2D(16, 3)
+    layer.build((None, 8, 8, 4))
+    limit = np.sqrt(6 / (9 * 4 + 9 * 16))
+    assert 0.9 * limit < np.abs(layer.kernel.numpy()).max() <= limit
+
+
+def test_seed_makes_weights_reproducible():
+    def weights():
+        ac.utils.set_random_seed(11)
+        layer = layers.Conv2D(4, 3)
+        layer.build((None, 5, 5, 2))
+        return layer.kernel.numpy()
+
+    np.testing.assert_array_equal(weights(), weights())
+
+
+def test_dropout_only_in_training_and_keeps_expectation():
+    ac.utils.set_random_seed(0)
+    layer = layers.Dropout(0.25)
+    x = ac.Tensor(np.ones((200, 100), np.float32))
+    assert layer(x, training=False) is x
+    assert layer(x) is x  # inference unless told otherwise
+    out = layer(x, training=True).numpy()
+    assert set(np.unique(out)) == {0.0, np.float32(1 / 0.75)}
+    assert abs((out == 0).mean() - 0.25) < 0.02 and abs(out.mean() - 1) < 0.03
+
+
+def test_dropout_with_a_seed_repeats_its_masks():
+    x = np.ones((50, 20), np.float32)
+    first = layers.Dropout(0.5, seed=7)(x, training=True).numpy()
+    second = layers.Dropout(0.5, seed=7)(x, training=True).numpy()
+    np.testing.assert_array_equal(first, second)
+
+
+def test_dropout_gradient_uses_the_same_mask():
+    ac.utils.set_random_seed(1)
+    x = ac.Tensor(np.ones((4, 5)), requires_grad=True)
+    out = layers.Dropout(0.5)(x, training=True)
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad, out.data)
+
+
+def test_activations_by_name_and_unknown():
+    x = ac.Tensor(np.array([[-1.0, 0.5]], np.float32))
+    assert layers.Activation("tanh")(x).numpy()[0, 1] == np.tanh(np.float32(0.5))
+    assert layers.Softmax()(x).numpy().sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="activation function identifier: 'no_such_thing'"):
+        layers.Dense(3, activation="no_such_thing")
+
+
+def test_a_callable_activation():
+    layer = layers.Dense(2, activation=lambda t: t * 2.0, kernel_initializer="ones")
+    np.testing.assert_array_equal(layer(np.ones((1, 3))).numpy(), [[6.0, 6.0]])
+
+
+def test_dense_gradcheck():
+    layer = layers.Dense(3, activation="tanh", dtype="float64")
+    x = np.random.default_rng(0).standard_normal((2, 4))
+    layer.build((None, 4))
+
+    def fn(x, w, b):
+        layer.kernel.data, layer.bias.data = w.data, b.data
+        return layer.activation(x @ w + b)
+
+    assert gradcheck(fn, [x, layer.kernel.numpy(), np.array([0.1, -0.2, 0.3])])
+
+
+def test_dense_applies_to_the_last_axis_like_keras():
+    layer = layers.Dense(4)
+    x = np.random.default_rng(2).standard_normal((2, 5, 3)).astype(np.float32)
+    out = layer(x).numpy()
+    want = x @ layer.kernel.numpy() + layer.bias.numpy()
+    np.testing.assert_allclose(out, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: layers.Conv2D(0, 3), ValueError, "filters must be a positive int"),
+        (lambda: layers.Dense(-1), ValueError, "units must be a positive int"),
+        (lambda: layers.Dense(3.0), ValueError, "units must be a positive int"),
+        (lambda: layers.Dropout(1.5), ValueError, "Expected a float value between 0 and 1"),
+        (lambda: layers.MaxPooling2D(padding="SAME"), ValueError, "padding must be 'valid'"),
+        (lambda: layers.Conv2D(4, 3, data_format="channels_first"), ValueError, "channels-last"),
+        (lambda: layers.Dense(3, foo=1), TypeError, "Unrecognized keyword arguments"),
+        (lambda: layers.Conv2D(4, 3, strides=2, dilation_rate=2), ValueError, "together"),
+    ],
+)
+def test_bad_arguments(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_numpy_integers_are_accepted_where_ints_are():
+    layer = layers.Conv2D(np.int64(4), np.int64(3), strides=np.int32(1))
+    assert layer.filters == 4 and layer.kernel_size == (3, 3)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: layers.Conv2D(8, (2, 3), strides=2, padding="same", activation="relu", name="c"),
+        lambda: layers.Dense(5, activation="softmax", use_bias=False, name="d"),
+        lambda: layers.MaxPooling2D(3, strides=1, padding="same", name="p"),
+        lambda: layers.Dropout(0.3, seed=2, name="drop"),
+        lambda: layers.Rescaling(1 / 255, offset=-1.0, name="r"),
+    ],
+)
+def test_config_round_trip(make):
+    layer = make()
+    clone = layers.deserialize({"class_name": type(layer).__name__, "config": layer.get_config()})
+    assert type(clone) is type(layer) and clone.get_config() == layer.get_config()
+
+
+def test_deserialize_knows_only_autoconv_layers():
+    with pytest.raises(ValueError, match=r"unknown layer type .os\.system."):
+        layers.deserialize({"class_name": "os.system", "config": {}})
+
+
+def test_set_weights_copies_so_training_leaves_the_given_arrays_alone():
+    layer = layers.Dense(2)
+    layer.build((None, 3))
+    given = [np.ones((3, 2), np.float32), np.zeros(2, np.float32)]
+    layer.set_weights(given)
+    layer.kernel.data += 1.0  # what an in-place optimizer update does
+    np.testing.assert_array_equal(given[0], np.ones((3, 2)))

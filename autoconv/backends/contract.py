@@ -117,6 +117,25 @@ class Backend(Protocol):
     def avg_pool_backward(self, grad_out: Array, x_shape: tuple[int, ...], win: Window) -> Array:
         """Each output gradient spread evenly over the cells its window averaged."""
 
+    # -------------------------------------------------------------- normalization
+    def batch_norm_forward(
+        self, x: Array, gamma: Array | None, beta: Array | None, epsilon: float,
+        mean: Array | None = None, variance: Array | None = None,
+    ) -> tuple[Array, Array, Array]:  # fmt: skip
+        """Normalize each column c of x (rows, C): (out, mean, variance) with out[:, c] =
+        (x[:, c] - mean[c]) / sqrt(variance[c] + epsilon) * gamma[c] + beta[c] (gamma None: 1,
+        beta None: 0). Without ``mean`` and ``variance``, they are each column's mean and
+        biased variance (divided by rows), returned in x's dtype; given, they are used and
+        returned as they are."""
+
+    def batch_norm_backward(
+        self, grad: Array, x: Array, gamma: Array | None, mean: Array, variance: Array,
+        epsilon: float, training: bool,
+    ) -> tuple[Array, Array, Array]:  # fmt: skip
+        """(grad_x, grad_gamma, grad_beta) of :meth:`batch_norm_forward` for the output gradient
+        ``grad`` (rows, C). ``training``: ``mean`` and ``variance`` were x's own column
+        statistics, so grad_x also flows through them; else they were constants."""
+
     # ----------------------------------------------------------------------- loss
     def log_softmax(self, x: Array) -> Array:
         """log(softmax(x)) along the last axis, stable."""

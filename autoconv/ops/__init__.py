@@ -25,6 +25,7 @@ from autoconv.ops.loss import (
     softmax_cross_entropy,
     sparse_categorical_crossentropy,
 )
+from autoconv.ops.norm import batch_norm, layer_norm
 from autoconv.ops.pool import avg_pool2d, max_pool2d
 from autoconv.ops.reduce import max, mean, sum
 from autoconv.ops.shape import concatenate, flatten, getitem, reshape, transpose
@@ -32,6 +33,7 @@ from autoconv.ops.shape import concatenate, flatten, getitem, reshape, transpose
 __all__ = [
     "add",
     "avg_pool2d",
+    "batch_norm",
     "categorical_crossentropy",
     "clip",
     "concatenate",
@@ -42,6 +44,7 @@ __all__ = [
     "exp",
     "flatten",
     "getitem",
+    "layer_norm",
     "log",
     "log_softmax",
     "matmul",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from autoconv.tensor import Tensor
 
 
@@ -42,3 +44,14 @@ def normalize_axis(axis: int, ndim: int, op: str) -> int:
     if not -ndim <= axis < ndim:
         raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dims")
     return axis % ndim
+
+
+def normalize_axes(axis: int | tuple[int, ...] | None, ndim: int, op: str) -> tuple[int, ...]:
+    """``axis`` (an int, a sequence of ints, or None for all) as sorted non-negative indices."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    normalized = tuple(sorted(normalize_axis(int(ax), ndim, op) for ax in axes))
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return normalized

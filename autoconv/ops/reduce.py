@@ -7,20 +7,10 @@ from typing import Any
 import numpy as np
 
 from autoconv.backends import backend
-from autoconv.ops.base import as_tensor, normalize_axis
+from autoconv.ops.base import as_tensor, normalize_axes
 from autoconv.tensor import Tensor, record
 
 Axis = int | tuple[int, ...] | None
-
-
-def _axes(axis: Axis, ndim: int, op: str) -> tuple[int, ...]:
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
-    normalized = tuple(sorted(normalize_axis(int(ax), ndim, op) for ax in axes))
-    if len(set(normalized)) != len(normalized):
-        raise ValueError(f"{op}: repeated axis in {axis}")
-    return normalized
 
 
 def _keep_dims(g: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
@@ -38,7 +28,7 @@ def _kept_shape(reduced: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, .
 def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (all axes when None)."""
     a = as_tensor(a)
-    axes = _axes(axis, a.ndim, "sum")
+    axes = normalize_axes(axis, a.ndim, "sum")
     shape, xp = a.shape, backend(a)
 
     def backward(g):
@@ -50,7 +40,7 @@ def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
 def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis`` (all axes when None)."""
     a = as_tensor(a)
-    axes = _axes(axis, a.ndim, "mean")
+    axes = normalize_axes(axis, a.ndim, "mean")
     count = int(np.prod([a.shape[ax] for ax in axes]))
     if count == 0:
         raise ValueError(f"mean: reducing over an empty axis of shape {a.shape}")
@@ -60,7 +50,7 @@ def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
 def max(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Maximum over ``axis``; ties share the gradient equally."""
     a = as_tensor(a)
-    axes = _axes(axis, a.ndim, "max")
+    axes = normalize_axes(axis, a.ndim, "max")
     if a.size == 0:
         raise ValueError(f"max: reducing an empty tensor of shape {a.shape}")
     a_data = a.data

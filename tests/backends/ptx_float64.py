@@ -17,7 +17,7 @@ from numba.cuda import dispatcher
 
 dispatcher.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=(9, 0))
 
-from autoconv.backends.cuda import array, conv, loss, optimizers, pool  # noqa: E402
+from autoconv.backends.cuda import array, conv, loss, norm, optimizers, pool  # noqa: E402
 
 f32, i64, i32 = types.float32, types.int64, types.int32
 A1 = types.Array(f32, 1, "C")
@@ -54,6 +54,14 @@ KERNELS = {
     "max_pool bwd": (pool._max_pool_backward, (A4, I4, *(i64,) * 6, A4, f32)),
     "avg_pool fwd": (pool._avg_pool_kernels("<f4")[0], (A4, *(i64,) * 6, A4)),
     "avg_pool bwd": (pool._avg_pool_kernels("<f4")[1], (A4, *(i64,) * 6, A4)),
+    "batch_norm fwd": (
+        norm._batch_norm_kernels("<f4")[0],
+        (A1, i64, i64, A1, A1, f32, B, A1, A1, A1),
+    ),
+    "batch_norm bwd": (
+        norm._batch_norm_kernels("<f4")[1],
+        (A1, A1, i64, i64, A1, A1, A1, f32, B, A1, A1, A1),
+    ),
     "log_softmax": (loss._log_softmax_rows, (A1, i64, A1, f32)),
     "softmax_cross_entropy": (
         loss._softmax_cross_entropy_kernel("<f4"),

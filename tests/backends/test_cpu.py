@@ -90,6 +90,23 @@ def test_pooling_builds_agree(size, strides, padding, monkeypatch, rng):
     assert_same(*both_builds(monkeypatch, run))
 
 
+@pytest.mark.parametrize("rows", [1, 7, 100])  # fewer rows than row blocks, and more
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_builds_agree(rows, training, monkeypatch, rng):
+    """The column sums go by fixed row blocks: the same bits on any number of threads."""
+    x = (rng.standard_normal((rows, 5)) * 3 + 10).astype(np.float32)
+    grad = rng.standard_normal((rows, 5)).astype(np.float32)
+    gamma, beta = rng.standard_normal((2, 5)).astype(np.float32)
+    moving = () if training else (x[0] * 0.5, np.full(5, 2.0, np.float32))
+
+    def run():
+        out, mean, variance = cpu.batch_norm_forward(x, gamma, beta, 1e-3, *moving)
+        grads = cpu.batch_norm_backward(grad, x, gamma, mean, variance, 1e-3, training)
+        return out, mean, variance, *grads
+
+    assert_same(*both_builds(monkeypatch, run))
+
+
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("width", [8, 9])
 def test_unrolled_2x2_max_pool_equals_the_general_kernel(relu, width, rng):

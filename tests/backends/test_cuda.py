@@ -177,6 +177,49 @@ def test_sparse_loss_with_labels_on_the_gpu(rng):
     np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-6)
 
 
+# ---------------------------------------------------------------------- normalization
+# (shape, axis): more rows than a block's threads, more channels than the simulator's blocks
+# (each block then takes several channels), channels-first.
+BATCH_NORMS = [((9, 3), -1), ((3, 6), -1), ((2, 3, 2, 3), -1), ((2, 3, 2, 2), 1)]
+
+
+@pytest.mark.parametrize(("shape", "axis"), BATCH_NORMS)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_batch_norm_matches_cpu(shape, axis, training, dtype, rng):
+    channels = shape[axis]
+    x = rng.standard_normal(shape) * 2 + 3
+    gamma, beta = rng.uniform(0.5, 2.0, channels), rng.standard_normal(channels)
+    moving = (rng.standard_normal(channels), rng.uniform(0.5, 2.0, channels))
+
+    def fn(x, gamma, beta):
+        return ac.ops.batch_norm(x, gamma, beta, axis, 1e-3, training, *moving)[0]
+
+    assert_same_on_both(fn, [x, gamma, beta], rng, dtype)
+    stats = {}
+    for device in ("cpu", "cuda"):
+        _, mean, variance = ac.ops.batch_norm(
+            ac.Tensor(x.astype(dtype), device=device), None, None, axis, 1e-3, training, *moving
+        )
+        stats[device] = [namespace(device).to_numpy(a) for a in (mean, variance)]
+        assert stats[device][0].dtype == dtype
+    for gpu, cpu in zip(stats["cuda"], stats["cpu"], strict=True):
+        np.testing.assert_allclose(gpu, cpu, **TOLERANCE[dtype])
+
+
+def test_batch_norm_without_scale_and_offset_matches_cpu(rng):
+    x = rng.standard_normal((5, 2, 3))
+    assert_same_on_both(lambda x: ac.ops.batch_norm(x)[0], [x], rng)
+
+
+@pytest.mark.parametrize("axis", [-1, (1, 2)])
+def test_layer_norm_matches_cpu(axis, rng):
+    x = rng.standard_normal((2, 3, 4))
+    spanned = (4,) if axis == -1 else (3, 4)
+    gamma, beta = rng.uniform(0.5, 2.0, spanned), rng.standard_normal(spanned)
+    assert_same_on_both(lambda x, g, b: ac.ops.layer_norm(x, g, b, axis), [x, gamma, beta], rng)
+
+
 # -------------------------------------------------------------------- dispatch, dropout
 def test_cuda_tensors_run_the_cuda_kernels(monkeypatch, rng):
     calls = []

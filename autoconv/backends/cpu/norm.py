@@ -1,0 +1,136 @@
+"""Batch normalization kernels on a (rows, C) array, one column per channel (channels-last
+images reshaped to (N*H*W, C)): the column statistics, the normalization and its gradient.
+
+Two loops do all the work, each over the rows with the channels innermost (contiguous, so
+they vectorize): :func:`_column_sums` adds up a column expression into per-row-block float64
+partial sums, and :func:`_combine` writes a per-column affine combination of two arrays. The
+per-channel arithmetic between them (C numbers) is NumPy, in float64.
+
+Sums accumulate in float64 whatever the data's dtype. A float32 running sum over a batch of
+convolution outputs (43,264 rows at batch 64 of the reference model) carries a rounding error
+that grows with the row count; float64 sums give float32 statistics within float32 rounding of
+the exact ones for any batch, as Keras's backends get them with their tree-shaped float32
+reductions. The price, measured on a 43,264 x 32 float32 array: 0.68 ms for the sums pass
+against 0.46 ms in float32. It buys back a pass: with float64 sums the variance is computed in
+one pass, shifted by the first row (sums of d = x - x[0] and of d * d, then mean = x[0] +
+sum(d) / n and variance = (sum(d * d) - sum(d)**2 / n) / n, exact in exact arithmetic; the
+shift keeps the subtraction from cancelling where the mean is large against the spread), so
+the forward reads x twice, not three times (1.0 ms there, from 2.0 two-pass).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from autoconv.backends.cpu.jit import Kernel
+
+# Rows are summed in this many blocks (one thread each in the parallel build), whose partial
+# sums are then added in order: the result does not depend on the number of threads.
+ROW_BLOCKS = 16
+
+
+@Kernel
+def _column_sums(a, a_center, b, b_center, sums):
+    # For each block k of rows: sums[k, 0, c] = sum of (a - a_center[c]) over column c and
+    # sums[k, 1, c] = sum of (a - a_center[c]) * (b - b_center[c]); float64 centers and sums.
+    rows, channels = a.shape
+    blocks = sums.shape[0]
+    for k in numba.prange(blocks):
+        linear, products = sums[k, 0], sums[k, 1]
+        linear[:] = 0
+        products[:] = 0
+        for r in range(k * rows // blocks, (k + 1) * rows // blocks):
+            a_row, b_row = a[r], b[r]
+            for c in range(channels):
+                d = a_row[c] - a_center[c]
+                linear[c] += d
+                products[c] += d * (b_row[c] - b_center[c])
+
+
+@Kernel
+def _combine(x, center, x_scale, g, g_scale, shift, out):
+    # out[:, c] = (x[:, c] - center[c]) * x_scale[c] + g[:, c] * g_scale[c] + shift[c]
+    rows, channels = x.shape
+    for r in numba.prange(rows):
+        x_row, g_row, out_row = x[r], g[r], out[r]
+        for c in range(channels):
+            out_row[c] = (x_row[c] - center[c]) * x_scale[c] + g_row[c] * g_scale[c] + shift[c]
+
+
+def _sums(a, a_center, b, b_center) -> tuple[np.ndarray, np.ndarray]:
+    """Column sums of a - a_center and of (a - a_center) * (b - b_center), float64."""
+    sums = np.empty((ROW_BLOCKS, 2, a.shape[1]))
+    _column_sums(2 * a.size, a, a_center, b, b_center, sums)
+    linear, products = sums.sum(axis=0)
+    return linear, products
+
+
+def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and biased variance, float64, in one pass over x."""
+    rows = x.shape[0]
+    shift = x[0].astype(np.float64)
+    linear, squares = _sums(x, shift, x, shift)
+    return shift + linear / rows, np.maximum(squares - linear * linear / rows, 0.0) / rows
+
+
+def batch_norm_forward(
+    x: np.ndarray,
+    gamma: np.ndarray | None,
+    beta: np.ndarray | None,
+    epsilon: float,
+    mean: np.ndarray | None = None,
+    variance: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalize each column of x (rows, C): (out, mean, variance) with out = (x - mean) /
+    sqrt(variance + epsilon) * gamma + beta. Without ``mean`` and ``variance`` they are the
+    columns' mean and biased variance (float64 sums, returned in x's dtype); given, they are
+    used and returned as they are."""
+    x = np.ascontiguousarray(x)
+    dtype, channels = x.dtype, x.shape[1]
+    if mean is None:
+        mean64, variance64 = _moments(x)
+        mean, variance = mean64.astype(dtype), variance64.astype(dtype)
+    else:
+        mean64, variance64 = mean.astype(np.float64), variance.astype(np.float64)
+    scale = 1.0 / np.sqrt(variance64 + epsilon)
+    if gamma is not None:
+        scale = scale * gamma
+    shift = np.zeros(channels, dtype) if beta is None else beta.astype(dtype)
+    out = np.empty_like(x)
+    no_g = np.zeros(channels, dtype)  # the pass reads x again as its gradient term, times 0
+    _combine(2 * x.size, x, mean64.astype(dtype), scale.astype(dtype), x, no_g, shift, out)
+    return out, mean, variance
+
+
+def batch_norm_backward(
+    grad: np.ndarray,
+    x: np.ndarray,
+    gamma: np.ndarray | None,
+    mean: np.ndarray,
+    variance: np.ndarray,
+    epsilon: float,
+    training: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grad_x, grad_gamma, grad_beta) of :func:`batch_norm_forward`. With x_hat = (x - mean) *
+    inv, inv = 1 / sqrt(variance + epsilon): grad_beta = sum(grad), grad_gamma =
+    sum(grad * x_hat) over the rows, and grad_x = gamma * inv * (grad - (grad_beta + x_hat *
+    grad_gamma) / rows) when ``training`` (the statistics were x's own), gamma * inv * grad
+    otherwise."""
+    grad, x = np.ascontiguousarray(grad), np.ascontiguousarray(x)
+    dtype, (rows, channels) = x.dtype, x.shape
+    mean64 = mean.astype(np.float64)
+    inv = 1.0 / np.sqrt(variance.astype(np.float64) + epsilon)
+    grad_beta, centered = _sums(grad, np.zeros(channels), x, mean64)
+    grad_gamma = centered * inv
+    g_scale = inv if gamma is None else inv * gamma
+    x_scale, shift = np.zeros(channels), np.zeros(channels)
+    if training:
+        x_scale = -g_scale * inv * grad_gamma / rows
+        shift = -g_scale * grad_beta / rows
+    grad_x = np.empty_like(x)
+    _combine(
+        3 * x.size, x, mean64.astype(dtype), x_scale.astype(dtype), grad, g_scale.astype(dtype),
+        shift.astype(dtype), grad_x,
+    )  # fmt: skip
+    return grad_x, grad_gamma.astype(dtype), grad_beta.astype(dtype)

@@ -29,7 +29,15 @@ from autoconv.backends.cpu.array import (
     zeros,
     zeros_like,
 )
-from autoconv.backends.cpu.conv import bias_relu, col2im, im2col, relu_grad_and_column_sums
+from autoconv.backends.cpu.conv import (
+    bias_relu,
+    col2im,
+    depthwise_conv,
+    depthwise_conv_input_grad,
+    depthwise_conv_kernel_grad,
+    im2col,
+    relu_grad_and_column_sums,
+)
 from autoconv.backends.cpu.loss import (
     count_correct,
     log_softmax,
@@ -48,9 +56,11 @@ from autoconv.backends.cpu.training import accumulate, check_finite, new_status
 __all__ = [
     "abs", "accumulate", "adam_update", "argmax", "asarray", "avg_pool_backward",
     "avg_pool_forward", "bias_relu", "broadcast_to", "check_finite", "col2im", "copy",
-    "count_correct", "exp", "expand_dims", "getitem", "im2col", "log", "log_softmax", "matmul",
-    "max_pool_backward", "max_pool_forward", "maximum", "minimum", "new_status", "one_hot",
-    "ones_like", "random_uniform", "relu_grad_and_column_sums", "rmsprop_update", "scatter_add",
-    "sgd_update", "softmax_cross_entropy", "softmax_cross_entropy_grad", "sqrt", "swapaxes",
-    "take", "tanh", "to_numpy", "zeros", "zeros_like",
+    "count_correct", "depthwise_conv", "depthwise_conv_input_grad",
+    "depthwise_conv_kernel_grad", "exp", "expand_dims", "getitem", "im2col", "log",
+    "log_softmax", "matmul", "max_pool_backward", "max_pool_forward", "maximum", "minimum",
+    "new_status", "one_hot", "ones_like", "random_uniform", "relu_grad_and_column_sums",
+    "rmsprop_update", "scatter_add", "sgd_update", "softmax_cross_entropy",
+    "softmax_cross_entropy_grad", "sqrt", "swapaxes", "take", "tanh", "to_numpy", "zeros",
+    "zeros_like",
 ]  # fmt: skip

@@ -46,7 +46,15 @@ from autoconv.backends.cuda.array import (
     zeros,
     zeros_like,
 )
-from autoconv.backends.cuda.conv import bias_relu, col2im, im2col, relu_grad_and_column_sums
+from autoconv.backends.cuda.conv import (
+    bias_relu,
+    col2im,
+    depthwise_conv,
+    depthwise_conv_input_grad,
+    depthwise_conv_kernel_grad,
+    im2col,
+    relu_grad_and_column_sums,
+)
 from autoconv.backends.cuda.loss import (
     count_correct,
     log_softmax,
@@ -65,7 +73,8 @@ from autoconv.backends.cuda.training import accumulate, check_finite, new_status
 __all__ = [
     "SIMULATED", "CudaArray", "abs", "accumulate", "adam_update", "argmax", "asarray",
     "available", "avg_pool_backward", "avg_pool_forward", "bias_relu", "broadcast_to",
-    "check_finite", "col2im", "copy", "count_correct", "empty", "empty_cache", "exp",
+    "check_finite", "col2im", "copy", "count_correct", "depthwise_conv",
+    "depthwise_conv_input_grad", "depthwise_conv_kernel_grad", "empty", "empty_cache", "exp",
     "expand_dims", "getitem", "im2col", "log", "log_softmax", "matmul", "max_pool_backward",
     "max_pool_forward", "maximum", "minimum", "new_status", "one_hot", "ones_like",
     "random_uniform", "relu_grad_and_column_sums", "rmsprop_update", "scatter_add",

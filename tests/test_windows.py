@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import autoconv as ac
 from autoconv.tensor import unbroadcast
+from autoconv.windows import transpose_window, window, window_1d
 
 windows = st.tuples(
     st.integers(1, 12),  # n
@@ -61,3 +62,52 @@ def test_unbroadcast_is_the_adjoint_of_broadcasting(case):
     left = float((np.broadcast_to(v, full) * g).sum())
     right = float((v * unbroadcast(g, small)).sum())
     assert np.isclose(left, right)
+
+
+transposed = st.tuples(
+    st.integers(1, 9),  # n
+    st.integers(1, 5),  # k
+    st.integers(1, 4),  # s
+    st.integers(1, 3),  # d
+    st.sampled_from(["valid", "same"]),
+    st.one_of(st.none(), st.integers(0, 3)),  # output_padding
+).filter(lambda t: not (t[2] > 1 and t[3] > 1) and (t[5] is None or t[5] < t[2]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(transposed)
+def test_transpose_window_follows_keras(case):
+    """Output size: Keras's compute_conv_transpose_output_shape; the cut before the output:
+    Keras's padding for jax.lax.conv_transpose (k'-1 minus its left pad). The window's output
+    is the transposed convolution's input size."""
+    n, k, s, d, padding, extra = case
+    span = d * (k - 1) + 1
+    if padding == "valid":
+        size = (n - 1) * s + span + (max(span, s) - span if extra is None else extra)
+        left = span - 1
+    else:
+        size = n * s if extra is None else (n - 1) * s + span % 2 + extra
+        pad_len = s + span - 2 if extra is None else span + span % 2 - 2 + extra
+        left = min(pad_len // 2 + pad_len % 2, span - 1)
+    if size < 1:
+        with pytest.raises(ValueError, match="output would be empty"):
+            transpose_window("t", (n, n), (k, k), s, d, padding, extra)
+        return
+    win, out = transpose_window("t", (n, n), (k, k), s, d, padding, extra)
+    assert out == (size, size) and win.out == (n, n)
+    assert win.pad_top == win.pad_left == span - 1 - left
+
+
+@settings(max_examples=60, deadline=None)
+@given(windows)
+def test_window_1d_is_the_width_of_a_2d_window(case):
+    n, f, s, d, p = case
+    try:
+        expected = window("t", (1, n), (1, f), (1, s), (1, d), (0, p))
+    except ValueError:
+        with pytest.raises(ValueError, match="output would be empty"):
+            window_1d("t", n, f, s, d, p)
+        return
+    assert window_1d("t", n, f, s, d, p) == expected
+    causal = window_1d("t", n, f, s, d, "causal")
+    assert causal.out == (1, (n - 1) // s + 1) and causal.pad_left == d * (f - 1)

@@ -90,6 +90,24 @@ class Backend(Protocol):
     def col2im(self, cols: Array, x_shape: tuple[int, ...], win: Window) -> Array:
         """The adjoint of im2col: each entry of ``cols`` added back where it was read."""
 
+    def depthwise_conv(self, x: Array, w: Array, win: Window) -> Array:
+        """Each channel c of x (N, H, W, C) convolved with its own kernels w[:, :, c, m]
+        (w is (KH, KW, C, M)): (N, OH, OW, C*M), channel c*M + m from kernel m (Keras's
+        order; cells in the padding read 0)."""
+
+    def depthwise_conv_input_grad(
+        self, grad_out: Array, w: Array, x_shape: tuple[int, ...], win: Window
+    ) -> Array:
+        """The gradient of :meth:`depthwise_conv` with respect to x, from ``grad_out``
+        (N, OH, OW, C*M): each output's gradient times its kernel, added back where it read."""
+
+    def depthwise_conv_kernel_grad(
+        self, x: Array, grad_out: Array, w_shape: tuple[int, ...], win: Window
+    ) -> Array:
+        """The gradient of :meth:`depthwise_conv` with respect to w (KH, KW, C, M): for each
+        kernel cell, the sum over images and output pixels of the input cell it read times
+        the output's gradient."""
+
     def bias_relu(self, out: Array, bias: Array | None, relu: bool) -> Array:
         """In place on a (rows, C) product: + bias per column, then max(., 0) if ``relu``
         (NaN stays NaN)."""

@@ -1,7 +1,8 @@
 """The differentiable ops. Each module holds its ops' forward and VJP side by side."""
 
 from autoconv.ops.activation import log_softmax, softmax
-from autoconv.ops.conv import conv2d, conv2d_max_pool
+from autoconv.ops.conv import conv1d, conv2d, conv2d_max_pool
+from autoconv.ops.conv_variants import conv2d_transpose, depthwise_conv2d
 from autoconv.ops.elementwise import (
     add,
     clip,
@@ -26,19 +27,23 @@ from autoconv.ops.loss import (
     sparse_categorical_crossentropy,
 )
 from autoconv.ops.norm import batch_norm, layer_norm
-from autoconv.ops.pool import avg_pool2d, max_pool2d
+from autoconv.ops.pool import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
 from autoconv.ops.reduce import max, mean, sum
 from autoconv.ops.shape import concatenate, flatten, getitem, reshape, transpose
 
 __all__ = [
     "add",
+    "avg_pool1d",
     "avg_pool2d",
     "batch_norm",
     "categorical_crossentropy",
     "clip",
     "concatenate",
+    "conv1d",
     "conv2d",
     "conv2d_max_pool",
+    "conv2d_transpose",
+    "depthwise_conv2d",
     "div",
     "dropout",
     "exp",
@@ -49,6 +54,7 @@ __all__ = [
     "log_softmax",
     "matmul",
     "max",
+    "max_pool1d",
     "max_pool2d",
     "mean",
     "mean_squared_error",

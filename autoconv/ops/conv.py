@@ -1,4 +1,5 @@
-"""2-D convolution (cross-correlation, no kernel flip), channels-last, by im2col + GEMM.
+"""2-D and 1-D convolution (cross-correlation, no kernel flip), channels-last, by im2col +
+GEMM.
 
 Forward: every output pixel's window is unrolled into a row of ``cols`` (the backend's
 im2col kernel), so the convolution is one matrix product with the kernel reshaped to
@@ -11,6 +12,10 @@ pooling pass: the full-size activation is never written back, and the backward m
 pooled gradient (a quarter of the size for 2x2 pools) before routing it to the winners. Output
 rows and columns that no pooling window reads (the last of 11 under 2x2 'valid' pools) are
 not computed at all.
+
+Grouped convolution (``groups``) unrolls every group with one im2col and multiplies each
+group's columns by its own kernel matrix in one batched product. ``conv1d`` is the 2-D
+convolution of images of height 1.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from autoconv.backends import backend
 from autoconv.ops.base import as_tensor, as_tensors
 from autoconv.ops.pool import Size
 from autoconv.tensor import Tensor, record
-from autoconv.windows import Window, pool_window, window
+from autoconv.windows import Window, pool_window, window, window_1d
 
 
 def conv2d(
@@ -35,20 +40,51 @@ def conv2d(
     padding: str | int | tuple[int, int] = "valid",
     dilation: int | tuple[int, int] = 1,
     activation: str | None = None,
+    groups: int = 1,
 ) -> Tensor:
-    """Convolve images x (N, H, W, Cin) with kernels w (KH, KW, Cin, Cout), plus bias b (Cout,).
+    """Convolve images x (N, H, W, Cin) with kernels w (KH, KW, Cin/groups, Cout), plus bias
+    b (Cout,).
 
     Returns (N, OH, OW, Cout) with OH = floor((H + pad_h - dilation*(KH-1) - 1) / stride) + 1.
     ``padding``: 'valid' (none), 'same' (output ceil(H / stride), the odd extra row/column at
     the bottom/right, as Keras), an int or an (h, w) pair of ints for symmetric zero padding.
     ``activation='relu'`` fuses max(., 0) into the same pass as the bias (and its gradient
     into the bias gradient's pass): the same values as ``relu(conv2d(...))``, less memory.
+    ``groups`` (Keras's Conv2D ``groups``): the input channels and the filters are split into
+    that many consecutive groups, and filters k*Cout/groups ... (k+1)*Cout/groups - 1 see only
+    input channels k*Cin/groups ... (k+1)*Cin/groups - 1.
 
     >>> x = Tensor(np.arange(16.0).reshape(1, 4, 4, 1))
     >>> conv2d(x, np.ones((3, 3, 1, 1))).shape
     (1, 2, 2, 1)
     """
-    return _conv2d(x, w, b, stride, padding, dilation, activation, pool=None)
+    x, w, b = _conv_operands("conv2d", x, w, b, groups, spatial_dims=2)
+    win = window("conv2d", x.shape[1:3], w.shape[:2], stride, dilation, padding)
+    return _windowed_conv(x, w, b, win, "conv2d", activation, groups)
+
+
+def conv1d(
+    x: Any,
+    w: Any,
+    b: Any = None,
+    stride: int | tuple[int] = 1,
+    padding: str | int = "valid",
+    dilation: int | tuple[int] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Convolve sequences x (N, L, Cin) with kernels w (K, Cin/groups, Cout), plus bias b
+    (Cout,): :func:`conv2d` on x as images of height 1, giving (N, OL, Cout).
+
+    ``padding``: 'valid', 'same', an int, or 'causal' (Keras's Conv1D): dilation*(K-1) zeros
+    before the sequence only, so output t depends on no input after t and OL = ceil(L/stride).
+
+    >>> x = np.arange(5.0).reshape(1, 5, 1)
+    >>> conv1d(x, np.ones((2, 1, 1)), padding="causal").numpy()[0, :, 0]
+    array([0., 1., 3., 5., 7.])
+    """
+    x, w, b = _conv_operands("conv1d", x, w, b, groups, spatial_dims=1)
+    win = window_1d("conv1d", x.shape[1], w.shape[0], stride, dilation, padding)
+    return _windowed_conv(x, w, b, win, "conv1d", None, groups)
 
 
 def conv2d_max_pool(
@@ -75,54 +111,99 @@ def conv2d_max_pool(
     array([[126., 144.],
            [234., 252.]])
     """
-    return _conv2d(
-        x, w, b, stride, padding, dilation, activation, (pool_size, pool_strides, pool_padding)
-    )
+    x, w, b = _conv_operands("conv2d", x, w, b, 1, spatial_dims=2)
+    win = window("conv2d", x.shape[1:3], w.shape[:2], stride, dilation, padding)
+    pool_win = pool_window(
+        "conv2d_max_pool", (x.shape[0], *win.out, w.shape[-1]), pool_size, pool_strides,
+        pool_padding,
+    )  # fmt: skip
+    win = _read_by(pool_win, win, x.shape[1:3])
+    return _windowed_conv(x, w, b, win, "conv2d_max_pool", activation, 1, pool_win)
 
 
-def _conv2d(x, w, b, stride, padding, dilation, activation, pool) -> Tensor:
-    """The convolution, optionally followed by max pooling with ``pool`` = (size, strides,
-    padding); the bias and ReLU go in the pass after the product (the pooling's, if any)."""
-    x, w = as_tensors(x, w, "conv2d")
-    if x.ndim != 4:
-        raise ValueError(f"conv2d: x must be (N, H, W, Cin), got shape {x.shape}")
-    if w.ndim != 4:
-        raise ValueError(f"conv2d: w must be (KH, KW, Cin, Cout), got shape {w.shape}")
-    n, _, _, c_in = x.shape
-    kh, kw, w_c_in, c_out = w.shape
-    if w_c_in != c_in:
+def _conv_operands(
+    op: str, x: Any, w: Any, b: Any, groups: int, spatial_dims: int
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """x, w and b as tensors of one dtype and device, checked for a convolution with
+    ``spatial_dims`` (1 or 2) window axes in ``groups`` groups (errors name ``op``)."""
+    x, w = as_tensors(x, w, op)
+    x_axes, w_axes = {1: ("(N, L, Cin)", "(K, Cin, Cout)"),
+                      2: ("(N, H, W, Cin)", "(KH, KW, Cin, Cout)")}[spatial_dims]  # fmt: skip
+    if x.ndim != spatial_dims + 2:
+        raise ValueError(f"{op}: x must be {x_axes}, got shape {x.shape}")
+    if w.ndim != spatial_dims + 2:
+        raise ValueError(f"{op}: w must be {w_axes}, got shape {w.shape}")
+    c_in, (w_c_in, c_out) = x.shape[-1], w.shape[-2:]
+    if not isinstance(groups, int) or groups < 1:
         raise ValueError(
-            f"conv2d: x has {c_in} channels (shape {x.shape}) but w expects {w_c_in} "
+            f"{op}: the number of groups must be a positive integer. Received: groups={groups}."
+        )
+    if c_out % groups:
+        raise ValueError(
+            f"{op}: the number of filters must be evenly divisible by the number of groups. "
+            f"Received: groups={groups}, filters={c_out}."
+        )
+    if c_in % groups:
+        raise ValueError(
+            f"{op}: the number of input channels must be evenly divisible by the number of "
+            f"groups. Received groups={groups}, but the input has {c_in} channels (full input "
+            f"shape is {x.shape})."
+        )
+    if w_c_in * groups != c_in:
+        in_groups = f" in {groups} groups of {c_in // groups}" if groups > 1 else ""
+        raise ValueError(
+            f"{op}: x has {c_in} channels (shape {x.shape}){in_groups} but w expects {w_c_in} "
             f"(shape {w.shape})"
         )
-    if activation not in (None, "relu"):
-        raise ValueError(f"conv2d: activation must be None or 'relu', got {activation!r}")
-    if min(w.shape) < 1 or n < 1:
-        raise ValueError(f"conv2d: empty input or kernel: x {x.shape}, w {w.shape}")
-    parents: tuple[Tensor, ...] = (x, w)
+    if min(w.shape) < 1 or x.shape[0] < 1:
+        raise ValueError(f"{op}: empty input or kernel: x {x.shape}, w {w.shape}")
     if b is not None:
         b = as_tensor(b, like=x)
         if b.shape != (c_out,):
-            raise ValueError(f"conv2d: b must have shape ({c_out},), got {b.shape}")
-        parents = (x, w, b)
-    win = window("conv2d", x.shape[1:3], (kh, kw), stride, dilation, padding)
-    pool_win = None
-    if pool is not None:
-        pool_win = pool_window("conv2d_max_pool", (n, *win.out, c_out), *pool)
-        win = _read_by(pool_win, win, x.shape[1:3])
+            raise ValueError(f"{op}: b must have shape ({c_out},), got {b.shape}")
+    return x, w, b
+
+
+def _windowed_conv(
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None,
+    win: Window,
+    op: str,
+    activation: str | None = None,
+    groups: int = 1,
+    pool_win: Window | None = None,
+) -> Tensor:
+    """The convolution of checked operands over ``win``: images x (N, H, W, Cin) with w (KH,
+    KW, Cin/groups, Cout), or sequences x (N, L, Cin) with w (K, Cin/groups, Cout) as images of
+    height 1; optionally followed by max pooling over ``pool_win`` (images only). The bias and
+    ReLU go in the pass after the product (the pooling's, if any)."""
+    if activation not in (None, "relu"):
+        raise ValueError(f"{op}: activation must be None or 'relu', got {activation!r}")
+    n, c_in, c_out = x.shape[0], x.shape[-1], w.shape[-1]
+    images = x.shape if x.ndim == 4 else (n, 1, x.shape[1], c_in)  # a sequence: height 1
     conv_shape = (n, *win.out, c_out)
+    out_shape = conv_shape if x.ndim == 4 else (n, win.out[1], c_out)
+    parents = (x, w) if b is None else (x, w, b)
     kernels = backend(x)
 
     relu = activation == "relu"
     bias = None if b is None else b.data
-    cols = kernels.im2col(x.data, win)  # (N*OH*OW, KH*KW*Cin)
-    w_matrix = w.data.reshape(kh * kw * c_in, c_out)
-    out = kernels.matmul(cols, w_matrix)  # (N*OH*OW, Cout)
+    # With groups, the channels of group k become images k*N ... k*N + N - 1 of a batch of
+    # (G*N, H, W, Cin/G), so one im2col unrolls every group and one batched product (a matrix
+    # per group) convolves them. With one group the helpers below change nothing.
+    grouped_images = _images_by_group(x.data.reshape(images), groups)
+    cols = kernels.im2col(grouped_images, win)  # (G*N*OH*OW, KH*KW*Cin/G)
+    depth = cols.shape[1]
+    if groups > 1:
+        cols = cols.reshape(groups, -1, depth)  # (G, N*OH*OW, KH*KW*Cin/G)
+    w_matrix = _by_group(w.data.reshape(depth, c_out), groups)  # (G, KH*KW*Cin/G, Cout/G)
+    out = _from_groups(kernels.matmul(cols, w_matrix), groups)  # (N*OH*OW, Cout)
     if pool_win is not None:
         out, argmax = kernels.max_pool_forward(out.reshape(conv_shape), pool_win, bias, relu)
     elif b is not None or relu:
         kernels.bias_relu(out, bias, relu)
-    x_shape = x.shape
+    x_shape, grouped_shape = x.shape, grouped_images.shape
 
     def backward(g):
         g_out = g.reshape(-1, c_out)  # (rows of this op's output, Cout)
@@ -135,19 +216,56 @@ def _conv2d(x, w, b, stride, padding, dilation, activation, pool) -> Tensor:
             g_pooled = g_out.reshape(out.shape)
             g_matrix = kernels.max_pool_backward(g_pooled, argmax, conv_shape, pool_win)
             g_matrix = g_matrix.reshape(-1, c_out)
+        g_matrix = _by_group(g_matrix, groups)  # (G, N*OH*OW, Cout/G)
         grad_x = grad_w = grad_b = None
         if x.requires_grad:
             grad_cols = kernels.matmul(g_matrix, w_matrix, transpose_b=True)
-            grad_x = kernels.col2im(grad_cols, x_shape, win)
+            grad_images = kernels.col2im(grad_cols.reshape(-1, depth), grouped_shape, win)
+            grad_x = _images_from_groups(grad_images, groups).reshape(x_shape)
         if w.requires_grad:
-            grad_w = kernels.matmul(cols, g_matrix, transpose_a=True).reshape(w.shape)
+            grad_w = kernels.matmul(cols, g_matrix, transpose_a=True)
+            grad_w = _from_groups(grad_w, groups).reshape(w.shape)
         if b is not None and b.requires_grad:
             grad_b = g_bias
         return (grad_x, grad_w, grad_b)[: len(parents)]
 
     if pool_win is None:
-        return record(out.reshape(conv_shape), parents, backward, "conv2d")
-    return record(out, parents, backward, "conv2d_max_pool")
+        return record(out.reshape(out_shape), parents, backward, op)
+    return record(out, parents, backward, op)
+
+
+def _by_group(matrix: Any, groups: int) -> Any:
+    """(rows, G*k) -> (G, rows, k): the columns of each group as a matrix of its own."""
+    if groups == 1:
+        return matrix
+    rows, columns = matrix.shape
+    return matrix.reshape(rows, groups, columns // groups).transpose(1, 0, 2)
+
+
+def _from_groups(matrices: Any, groups: int) -> Any:
+    """(G, rows, k) -> (rows, G*k), the inverse of :func:`_by_group`."""
+    if groups == 1:
+        return matrices
+    _, rows, columns = matrices.shape
+    return matrices.transpose(1, 0, 2).reshape(rows, groups * columns)
+
+
+def _images_by_group(x: Any, groups: int) -> Any:
+    """(N, H, W, G*k) -> (G*N, H, W, k): the channels of group g as images g*N ... g*N + N-1."""
+    if groups == 1:
+        return x
+    n, height, width, channels = x.shape
+    x = x.reshape(n, height, width, groups, channels // groups).transpose(3, 0, 1, 2, 4)
+    return x.reshape(groups * n, height, width, channels // groups)
+
+
+def _images_from_groups(x: Any, groups: int) -> Any:
+    """(G*N, H, W, k) -> (N, H, W, G*k), the inverse of :func:`_images_by_group`."""
+    if groups == 1:
+        return x
+    batch, height, width, channels = x.shape
+    x = x.reshape(groups, batch // groups, height, width, channels).transpose(1, 2, 3, 0, 4)
+    return x.reshape(batch // groups, height, width, groups * channels)
 
 
 def _read_by(pool_win: Window, win: Window, image: tuple[int, int]) -> Window:

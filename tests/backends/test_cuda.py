@@ -101,6 +101,72 @@ def test_conv2d_max_pool_matches_cpu(pool, strides, padding, activation, rng):
     )
 
 
+@pytest.mark.parametrize(
+    ("k", "s", "d", "p", "m"),
+    [((3, 3), 1, 1, "same", 1), ((2, 3), 2, 1, "valid", 2), ((3, 2), 1, 2, 1, 3)],
+)
+def test_depthwise_conv2d_matches_cpu(k, s, d, p, m, rng):
+    x = rng.standard_normal((2, 5, 6, 3))
+    w = rng.standard_normal((*k, 3, m))
+    b = rng.standard_normal(3 * m)
+    assert_same_on_both(
+        lambda x, w, b: ac.depthwise_conv2d(x, w, b, stride=s, padding=p, dilation=d),
+        [x, w, b],
+        rng,
+    )
+
+
+def test_depthwise_conv2d_float32_stays_float32(rng):
+    x, w = rng.standard_normal((2, 4, 4, 2)), rng.standard_normal((3, 3, 2, 2))
+
+    def same(x, w):
+        return ac.depthwise_conv2d(x, w, padding="same")
+
+    assert_same_on_both(same, [x, w], rng, np.float32)
+
+
+@pytest.mark.parametrize(("groups", "activation"), [(2, None), (4, "relu")])
+def test_grouped_conv2d_matches_cpu(groups, activation, rng):
+    x = rng.standard_normal((2, 5, 4, 4))
+    w = rng.standard_normal((3, 3, 4 // groups, 4))
+    b = rng.standard_normal(4)
+    assert_same_on_both(
+        lambda x, w, b: ac.conv2d(x, w, b, padding="same", activation=activation, groups=groups),
+        [x, w, b],
+        rng,
+    )
+
+
+@pytest.mark.parametrize(
+    ("k", "s", "p", "op", "d"),
+    [((3, 3), 2, "same", None, 1), ((2, 3), (2, 3), "valid", (1, 2), 1), ((3, 2), 1, "same", 0, 2)],
+)
+def test_conv2d_transpose_matches_cpu(k, s, p, op, d, rng):
+    x = rng.standard_normal((2, 3, 2, 3))
+    w = rng.standard_normal((*k, 2, 3))
+    b = rng.standard_normal(2)
+    assert_same_on_both(lambda x, w, b: ac.conv2d_transpose(x, w, b, s, p, op, d), [x, w, b], rng)
+
+
+@pytest.mark.parametrize(("p", "d", "groups"), [("causal", 2, 1), ("same", 1, 2)])
+def test_conv1d_matches_cpu(p, d, groups, rng):
+    x = rng.standard_normal((2, 6, 4))
+    w = rng.standard_normal((3, 4 // groups, 2))
+    b = rng.standard_normal(2)
+    assert_same_on_both(
+        lambda x, w, b: ac.conv1d(x, w, b, padding=p, dilation=d, groups=groups), [x, w, b], rng
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "pool", "strides", "padding"), [("max", 2, None, "valid"), ("avg", 3, 2, "same")]
+)
+def test_pooling_1d_matches_cpu(kind, pool, strides, padding, rng):
+    op = {"max": ac.max_pool1d, "avg": ac.avg_pool1d}[kind]
+    x = (rng.permutation(2 * 7 * 2) * 0.01).reshape(2, 7, 2)  # no ties
+    assert_same_on_both(lambda t: op(t, pool, strides, padding), [x], rng)
+
+
 @pytest.mark.parametrize("transpose_a", [False, True])
 @pytest.mark.parametrize(("m", "k", "n"), [(3, 200, 5), (40, 70, 3), (70, 9, 33)])
 def test_matmul_kernel_with_split_contraction_and_transposes(m, k, n, transpose_a, rng):

@@ -330,3 +330,229 @@ def test_conv2d_max_pool_bad_pool_is_a_clear_error():
         ac.conv2d_max_pool(X, W, pool_size=0)
     with pytest.raises(ValueError, match="conv2d_max_pool: padding must be 'valid' or 'same'"):
         ac.conv2d_max_pool(X, W, pool_padding=1)
+
+
+# ------------------------------------------------------------------ groups
+def torch_conv2d(torch, x, w, b, stride, padding, dilation, groups):
+    """PyTorch's conv2d on channels-last arrays, 'same' padding applied as Keras places it."""
+    tx = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)  # NHWC -> NCHW
+    tw = torch.tensor(w.transpose(3, 2, 0, 1), requires_grad=True)  # HWIO -> OIHW
+    tb = torch.tensor(b, requires_grad=True)
+    padded = tx
+    if padding == "same":
+        (sh, sw), (dh, dw) = as_pair(stride, "s", "ref"), as_pair(dilation, "d", "ref")
+        top, bottom = padding_amounts("same", x.shape[1], w.shape[0], sh, dh, "ref")
+        left, right = padding_amounts("same", x.shape[2], w.shape[1], sw, dw, "ref")
+        padded, padding = torch.nn.functional.pad(tx, (left, right, top, bottom)), 0
+    elif padding == "valid":
+        padding = 0
+    out = torch.nn.functional.conv2d(padded, tw, tb, stride, padding, dilation, groups)
+    return out, (tx, tw, tb)
+
+
+def assert_matches_torch(torch, ours, out, ref, leaves, rng):
+    """Values and the gradients of x, w, b against PyTorch's (NCHW / OIHW) in float64."""
+    np.testing.assert_allclose(
+        out.data, ref.detach().numpy().transpose(0, 2, 3, 1), rtol=1e-12, atol=1e-12
+    )
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    ref.backward(torch.tensor(g.transpose(0, 3, 1, 2)))
+    tx, tw, tb = leaves
+    np.testing.assert_allclose(ours[0].grad, tx.grad.numpy().transpose(0, 2, 3, 1), atol=1e-12)
+    np.testing.assert_allclose(ours[1].grad, tw.grad.numpy().transpose(2, 3, 1, 0), atol=1e-12)
+    np.testing.assert_allclose(ours[2].grad, tb.grad.numpy(), atol=1e-12)
+
+
+GROUP_SWEEP = [
+    (c_in, c_out, groups, k, s, d, p)
+    for (c_in, c_out, groups), k, (s, d), p in itertools.product(
+        [(4, 6, 2), (6, 3, 3), (3, 6, 3), (4, 4, 4)],
+        [(1, 1), (2, 3), (3, 3)],
+        [(1, 1), (2, 1), (1, 2)],
+        ["valid", "same", 1],
+    )
+]
+
+
+@pytest.mark.parametrize(("c_in", "c_out", "groups", "k", "s", "d", "p"), GROUP_SWEEP)
+def test_grouped_conv_matches_torch_and_gradcheck(c_in, c_out, groups, k, s, d, p, rng, torch):
+    x = rng.standard_normal((2, 5, 6, c_in))
+    w = rng.standard_normal((*k, c_in // groups, c_out))
+    b = rng.standard_normal(c_out)
+    ours = [ac.Tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = ac.conv2d(*ours, stride=s, padding=p, dilation=d, groups=groups)
+    ref, leaves = torch_conv2d(torch, x, w, b, s, p, d, groups)
+    assert_matches_torch(torch, ours, out, ref, leaves, rng)
+    x = x[:1]  # a smaller gradcheck
+    assert gradcheck(
+        lambda x, w, b: ac.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=groups),
+        [x, w, b],
+    )
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_grouped_conv_is_a_conv_per_group(groups, rng):
+    """Filters k*Cout/G ... of a grouped convolution see only input channels k*Cin/G ...: each
+    group is an ordinary convolution of its channels."""
+    x, w = rng.standard_normal((2, 5, 5, 8)), rng.standard_normal((3, 3, 8 // groups, 4))
+    out = ac.conv2d(x, w, padding="same", groups=groups).data
+    step_in, step_out = 8 // groups, 4 // groups
+    for k in range(groups):
+        part = ac.conv2d(
+            x[..., k * step_in : (k + 1) * step_in],
+            w[..., k * step_out : (k + 1) * step_out],
+            padding="same",
+        )
+        np.testing.assert_allclose(out[..., k * step_out : (k + 1) * step_out], part.data)
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_grouped_conv_with_fused_relu(with_bias, rng):
+    x, w = rng.standard_normal((2, 5, 5, 4)), rng.standard_normal((3, 3, 2, 6))
+    b = rng.standard_normal(6) if with_bias else None
+    fused = ac.conv2d(x, w, b, padding="same", activation="relu", groups=2)
+    plain = ac.relu(ac.conv2d(x, w, b, padding="same", groups=2))
+    np.testing.assert_array_equal(fused.data, plain.data)
+    inputs = [x[:1], w] + ([b] if with_bias else [])
+    assert gradcheck(
+        lambda x, w, *b: ac.conv2d(x, w, *b, padding="same", activation="relu", groups=2), inputs
+    )
+
+
+def test_grouped_conv_float32_in_float32_out(rng):
+    x = ac.Tensor(rng.standard_normal((2, 6, 6, 4)).astype(np.float32), requires_grad=True)
+    w = ac.Tensor(rng.standard_normal((3, 3, 2, 6)).astype(np.float32), requires_grad=True)
+    b = ac.Tensor(np.zeros(6, np.float32), requires_grad=True)
+    out = ac.conv2d(x, w, b, padding="same", groups=2)
+    out.sum().backward()
+    assert out.dtype == x.grad.dtype == w.grad.dtype == b.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("c_in", "w_shape", "groups", "message"),
+    [
+        (4, (3, 3, 2, 6), 0, r"the number of groups must be a positive integer. .*groups=0"),
+        (4, (3, 3, 2, 6), 1.5, "the number of groups must be a positive integer"),
+        (
+            6, (3, 3, 2, 5), 3,
+            r"number of filters must be evenly divisible by the number of groups. "
+            r"Received: groups=3, filters=5",
+        ),
+        (
+            5, (3, 3, 2, 6), 2,
+            r"number of input channels must be evenly divisible by the number of groups. "
+            r"Received groups=2, but the input has 5 channels \(full input shape is "
+            r"\(1, 6, 6, 5\)\)",
+        ),
+        (4, (3, 3, 3, 6), 2, r"x has 4 channels .* in 2 groups of 2 but w expects 3"),
+    ],
+)  # fmt: skip
+def test_bad_groups_are_clear_errors(c_in, w_shape, groups, message):
+    with pytest.raises(ValueError, match=f"conv2d: .*{message}"):
+        ac.conv2d(np.zeros((1, 6, 6, c_in)), np.zeros(w_shape), groups=groups)
+
+
+# ------------------------------------------------------------------ conv1d
+def torch_conv1d(torch, x, w, b, stride, padding, dilation, groups):
+    """PyTorch's conv1d on (N, L, C) arrays; 'same' and 'causal' padded by hand, as Keras."""
+    tx = torch.tensor(x.transpose(0, 2, 1), requires_grad=True)  # NLC -> NCL
+    tw = torch.tensor(w.transpose(2, 1, 0), requires_grad=True)  # (K, I, O) -> (O, I, K)
+    tb = torch.tensor(b, requires_grad=True)
+    k = w.shape[0]
+    if padding == "causal":
+        before, after = dilation * (k - 1), 0
+    elif padding == "same":
+        before, after = padding_amounts("same", x.shape[1], k, stride, dilation, "ref")
+    else:
+        before = after = 0 if padding == "valid" else padding
+    padded = torch.nn.functional.pad(tx, (before, after))
+    out = torch.nn.functional.conv1d(padded, tw, tb, stride, 0, dilation, groups)
+    return out, (tx, tw, tb)
+
+
+def keras_conv_length(length, k, s, d, padding):
+    """Keras's compute_conv_output_shape for one axis (an int padding: torch's rule)."""
+    if padding in ("same", "causal"):
+        return (length - 1) // s + 1
+    pad = 0 if padding == "valid" else 2 * padding
+    return (length + pad - d * (k - 1) - 1) // s + 1
+
+
+CONV1D_SWEEP = [
+    (length, k, s, d, p, groups)
+    for length, k, (s, d), p, groups in itertools.product(
+        [7], [1, 2, 3], [(1, 1), (2, 1), (3, 1), (1, 2)], ["valid", "same", "causal", 1], [1, 2]
+    )
+    if keras_conv_length(length, k, s, d, p) >= 1
+]
+
+
+@pytest.mark.parametrize(("length", "k", "s", "d", "p", "groups"), CONV1D_SWEEP)
+def test_conv1d_matches_torch_and_keras_sizes_and_gradcheck(length, k, s, d, p, groups, rng, torch):
+    x = rng.standard_normal((2, length, 4))
+    w = rng.standard_normal((k, 4 // groups, 6))
+    b = rng.standard_normal(6)
+    ours = [ac.Tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = ac.conv1d(*ours, stride=s, padding=p, dilation=d, groups=groups)
+    assert out.shape == (2, keras_conv_length(length, k, s, d, p), 6)
+    ref, (tx, tw, tb) = torch_conv1d(torch, x, w, b, s, p, d, groups)
+    np.testing.assert_allclose(out.data, ref.detach().numpy().transpose(0, 2, 1), atol=1e-12)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    ref.backward(torch.tensor(g.transpose(0, 2, 1)))
+    np.testing.assert_allclose(ours[0].grad, tx.grad.numpy().transpose(0, 2, 1), atol=1e-12)
+    np.testing.assert_allclose(ours[1].grad, tw.grad.numpy().transpose(2, 1, 0), atol=1e-12)
+    np.testing.assert_allclose(ours[2].grad, tb.grad.numpy(), atol=1e-12)
+    assert gradcheck(
+        lambda x, w, b: ac.conv1d(x, w, b, stride=s, padding=p, dilation=d, groups=groups),
+        [x[:1], w, b],
+    )
+
+
+@pytest.mark.parametrize(("k", "d"), [(2, 1), (3, 2), (4, 1)])
+def test_causal_conv1d_output_t_reads_no_later_input(k, d, rng):
+    """Keras's 'causal': dilation*(K-1) zeros on the left only; the gradient of output t
+    reaches inputs 0 ... t and none after, and the length is kept."""
+    x = ac.Tensor(rng.standard_normal((1, 9, 2)), requires_grad=True)
+    w = rng.standard_normal((k, 2, 3))
+    out = ac.conv1d(x, w, padding="causal", dilation=d)
+    assert out.shape == (1, 9, 3)
+    out[0, 4].sum().backward()
+    assert (x.grad[0, 5:] == 0).all() and (x.grad[0, 4] != 0).all()
+    padded = np.pad(x.data, ((0, 0), (d * (k - 1), 0), (0, 0)))
+    np.testing.assert_allclose(out.data, ac.conv1d(padded, w, dilation=d).data, atol=1e-12)
+
+
+def test_conv1d_is_conv2d_of_height_one(rng):
+    x, w, b = rng.standard_normal((2, 7, 3)), rng.standard_normal((3, 3, 4)), np.ones(4)
+    as_2d = ac.conv2d(x[:, None], w[None], b, stride=2, padding="same").data[:, 0]
+    np.testing.assert_array_equal(ac.conv1d(x, w, b, stride=2, padding="same").data, as_2d)
+
+
+def test_conv1d_float32_in_float32_out(rng):
+    x = ac.Tensor(rng.standard_normal((2, 6, 3)).astype(np.float32), requires_grad=True)
+    w = ac.Tensor(rng.standard_normal((3, 3, 4)).astype(np.float32), requires_grad=True)
+    out = ac.conv1d(x, w, np.zeros(4, np.float32), padding="causal")
+    out.sum().backward()
+    assert out.dtype == x.grad.dtype == w.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"x": np.zeros((2, 8, 8, 3))}, r"x must be \(N, L, Cin\), got shape \(2, 8, 8, 3\)"),
+        ({"w": np.zeros((3, 3, 3, 4))}, r"w must be \(K, Cin, Cout\)"),
+        ({"w": np.zeros((3, 2, 4))}, r"x has 3 channels .* w expects 2"),
+        ({"padding": "full"}, "padding must be 'valid', 'same', 'causal' or an int"),
+        ({"stride": (1, 1)}, "stride must be an int or a tuple of 1 int"),
+        ({"stride": 2, "dilation": 2}, "stride 2 > 1 together with dilation 2"),
+        ({"dilation": 0}, "dilation must be positive"),
+        ({"w": np.zeros((9, 3, 4))}, "the output would be empty: input length 8, kernel 9"),
+        ({"groups": 2}, "the number of input channels must be evenly divisible"),
+    ],
+)
+def test_conv1d_bad_arguments_are_clear_value_errors(kwargs, message):
+    args = {"x": np.zeros((2, 8, 3)), "w": np.zeros((3, 3, 4)), "b": None} | kwargs
+    with pytest.raises(ValueError, match=f"conv1d: {message}"):
+        ac.conv1d(**args)

@@ -128,3 +128,68 @@ def test_float32_in_float32_out(kind, rng):
 def test_bad_arguments(kind, args, message):
     with pytest.raises(ValueError, match=message):
         POOLS[kind][0](*args)
+
+
+# ------------------------------------------------------------------ 1-D
+POOLS_1D = {"max": (ac.max_pool1d, np.max), "avg": (ac.avg_pool1d, np.mean)}
+SWEEP_1D = list(
+    itertools.product(["max", "avg"], [5, 8], [2, 3, (3,)], [None, 1, 2], ["valid", "same"])
+)
+
+
+@pytest.mark.parametrize(("kind", "length", "pool", "strides", "padding"), SWEEP_1D)
+def test_1d_is_2d_of_height_one_and_gradcheck(kind, length, pool, strides, padding, rng):
+    op, reduce = POOLS_1D[kind]
+    x = distinct((2, length, 3), rng)
+    out = op(x, pool, strides, padding)
+    size = pool if isinstance(pool, int) else pool[0]
+    step = size if strides is None else strides
+    expected = reference_pool(x[:, None], (1, size), (1, step), padding, reduce)[:, 0]
+    np.testing.assert_allclose(out.data, expected, rtol=1e-12)
+    keras_length = (length - 1) // step + 1 if padding == "same" else (length - size) // step + 1
+    assert out.shape == (2, keras_length, 3)
+    assert gradcheck(lambda t: op(t, pool, strides, padding), [x])
+
+
+@pytest.mark.parametrize(
+    ("kind", "length", "pool", "strides", "padding"), [c for c in SWEEP_1D if c[4] == "valid"]
+)
+def test_1d_matches_torch(kind, length, pool, strides, padding, rng, torch):
+    op = POOLS_1D[kind][0]
+    torch_op = {"max": torch.nn.functional.max_pool1d, "avg": torch.nn.functional.avg_pool1d}
+    x = distinct((2, length, 3), rng)
+    ours = ac.Tensor(x, requires_grad=True)
+    theirs = torch.tensor(x.transpose(0, 2, 1), requires_grad=True)
+    out = op(ours, pool, strides, padding)
+    ref = torch_op[kind](theirs, pool, strides if strides is not None else pool)
+    np.testing.assert_allclose(out.data, ref.detach().numpy().transpose(0, 2, 1), rtol=1e-12)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    ref.backward(torch.tensor(g.transpose(0, 2, 1)))
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy().transpose(0, 2, 1), atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_1d_float32_in_float32_out(kind, rng):
+    x = ac.Tensor(rng.standard_normal((2, 7, 3)).astype(np.float32), requires_grad=True)
+    out = POOLS_1D[kind][0](x, 2, padding="same")
+    out.sum().backward()
+    assert out.shape == (2, 4, 3) and out.dtype == x.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((np.zeros((1, 4, 4, 1)),), r"x must be \(N, L, C\), got shape \(1, 4, 4, 1\)"),
+        ((np.zeros((1, 4, 1)), 0), "pool_size must be positive"),
+        ((np.zeros((1, 4, 1)), (2, 2)), "pool_size must be an int or a tuple of 1 int"),
+        ((np.zeros((1, 4, 1)), 2, -1), "stride must be positive"),
+        ((np.zeros((1, 4, 1)), 2, None, "causal"), "padding must be 'valid' or 'same'"),
+        ((np.zeros((1, 4, 1)), 2, None, 1), "padding must be 'valid' or 'same'"),
+        ((np.zeros((1, 1, 1)), 2), "the output would be empty: input length 1, kernel 2"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_1d_bad_arguments(kind, args, message):
+    with pytest.raises(ValueError, match=f"{kind}_pool1d: {message}"):
+        POOLS_1D[kind][0](*args)

@@ -1,5 +1,5 @@
-"""Convolution kernels: im2col and its adjoint col2im, and the bias + ReLU passes over a
-convolution's product (rows, C).
+"""Convolution kernels: im2col and its adjoint col2im, the depthwise convolution and its
+gradients, and the bias + ReLU passes over a convolution's product (rows, C).
 
 Layout is channels-last: images (N, H, W, C). A window is described by its kernel size
 (kh, kw), stride (sh, sw), dilation (dh, dw), the padding before it (pt, pl) and the output
@@ -90,6 +90,85 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x):
                             grad_x[n, y, xx, c] += cols[row, base + c]
 
 
+# Depthwise convolution. The kernels take the kernel as (KH, KW, M, C) and the output (and its
+# gradient) as (N, OH, OW, M, C), so that the channel loop, innermost, runs over contiguous
+# memory in the input, the kernel and the output alike and vectorizes; the wrappers below
+# convert from and to Keras's (KH, KW, C, M) and channel order c*M + m (free when M = 1).
+@Kernel
+def _depthwise_conv(x, w_t, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, out_t):
+    n_images, height, width, channels = x.shape
+    multiplier = w_t.shape[2]
+    for row_block in numba.prange(n_images * oh):
+        n = row_block // oh
+        i = row_block - n * oh
+        for j in range(ow):
+            cell = out_t[n, i, j]
+            cell[:] = 0
+            for a in range(kh):
+                y = i * sh - pt + a * dh
+                if y < 0 or y >= height:
+                    continue
+                for b in range(kw):
+                    xx = j * sw - pl + b * dw
+                    if xx < 0 or xx >= width:
+                        continue
+                    pixel = x[n, y, xx]
+                    for m in range(multiplier):
+                        taps, sums = w_t[a, b, m], cell[m]
+                        for c in range(channels):
+                            sums[c] += pixel[c] * taps[c]
+
+
+@Kernel
+def _depthwise_conv_input_grad(grad_t, w_t, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x):
+    n_images, height, width, channels = grad_x.shape
+    multiplier = w_t.shape[2]
+    for n in numba.prange(n_images):
+        grad_x[n] = 0
+        for i in range(oh):
+            for j in range(ow):
+                for a in range(kh):
+                    y = i * sh - pt + a * dh
+                    if y < 0 or y >= height:
+                        continue
+                    for b in range(kw):
+                        xx = j * sw - pl + b * dw
+                        if xx < 0 or xx >= width:
+                            continue
+                        pixel = grad_x[n, y, xx]
+                        for m in range(multiplier):
+                            g, taps = grad_t[n, i, j, m], w_t[a, b, m]
+                            for c in range(channels):
+                                pixel[c] += g[c] * taps[c]
+
+
+@Kernel
+def _depthwise_conv_kernel_grad(x, grad_t, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, partial):
+    # partial (chunks, KH, KW, M, C): each thread sums the images of its chunk into its own.
+    n_images, height, width, channels = x.shape
+    multiplier = grad_t.shape[3]
+    chunks = partial.shape[0]
+    for chunk in numba.prange(chunks):
+        sums = partial[chunk]
+        sums[:] = 0
+        for n in range(chunk * n_images // chunks, (chunk + 1) * n_images // chunks):
+            for i in range(oh):
+                for j in range(ow):
+                    for a in range(kh):
+                        y = i * sh - pt + a * dh
+                        if y < 0 or y >= height:
+                            continue
+                        for b in range(kw):
+                            xx = j * sw - pl + b * dw
+                            if xx < 0 or xx >= width:
+                                continue
+                            pixel = x[n, y, xx]
+                            for m in range(multiplier):
+                                g, acc = grad_t[n, i, j, m], sums[a, b, m]
+                                for c in range(channels):
+                                    acc[c] += pixel[c] * g[c]
+
+
 @inline
 def activated(value, relu, zero):
     # A typed zero, not the literal 0 (int64 next to float32 means float64 maths). NaN stays
@@ -143,6 +222,57 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, ...], win: Window) -> np.ndarra
     grad_x = np.empty(x_shape, dtype=cols.dtype)
     _col2im(cols.size + grad_x.size, np.ascontiguousarray(cols), *win.geometry(), grad_x)
     return grad_x
+
+
+def depthwise_conv(x: np.ndarray, w: np.ndarray, win: Window) -> np.ndarray:
+    """Each channel c of x (N, H, W, C) convolved with its own kernels w[:, :, c, m] (w is
+    (KH, KW, C, M)): (N, OH, OW, C*M), output channel c*M + m from kernel m."""
+    n, _, _, channels = x.shape
+    kh, kw, _, multiplier = w.shape
+    w_t = np.ascontiguousarray(w.transpose(0, 1, 3, 2))  # (KH, KW, M, C)
+    out_t = np.empty((n, *win.out, multiplier, channels), dtype=x.dtype)
+    work = x.size + out_t.size * kh * kw
+    _depthwise_conv(work, np.ascontiguousarray(x), w_t, *win.geometry(), out_t)
+    return _channels_by_kernel(out_t)
+
+
+def depthwise_conv_input_grad(
+    grad_out: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], win: Window
+) -> np.ndarray:
+    """The gradient of :func:`depthwise_conv` with respect to x (N, H, W, C)."""
+    grad_x = np.empty(x_shape, dtype=grad_out.dtype)
+    w_t = np.ascontiguousarray(w.transpose(0, 1, 3, 2))
+    grad_t = _kernels_by_channel(grad_out, w.shape[3])
+    work = grad_x.size + grad_t.size * w.shape[0] * w.shape[1]
+    _depthwise_conv_input_grad(work, grad_t, w_t, *win.geometry(), grad_x)
+    return grad_x
+
+
+def depthwise_conv_kernel_grad(
+    x: np.ndarray, grad_out: np.ndarray, w_shape: tuple[int, ...], win: Window
+) -> np.ndarray:
+    """The gradient of :func:`depthwise_conv` with respect to w (KH, KW, C, M): each thread
+    sums a block of images into its own copy, and the copies are added at the end."""
+    kh, kw, channels, multiplier = w_shape
+    grad_t = _kernels_by_channel(grad_out, multiplier)
+    chunks = max(1, min(numba.get_num_threads(), x.shape[0]))
+    partial = np.empty((chunks, kh, kw, multiplier, channels), dtype=grad_out.dtype)
+    work = x.size + grad_t.size * kh * kw
+    _depthwise_conv_kernel_grad(work, np.ascontiguousarray(x), grad_t, *win.geometry(), partial)
+    return np.ascontiguousarray(partial.sum(axis=0).transpose(0, 1, 3, 2))
+
+
+def _kernels_by_channel(grad_out: np.ndarray, multiplier: int) -> np.ndarray:
+    """(N, OH, OW, C*M) in channel order c*M + m -> (N, OH, OW, M, C), contiguous."""
+    n, oh, ow, depth = grad_out.shape
+    grad = grad_out.reshape(n, oh, ow, depth // multiplier, multiplier)
+    return np.ascontiguousarray(grad.transpose(0, 1, 2, 4, 3))
+
+
+def _channels_by_kernel(out_t: np.ndarray) -> np.ndarray:
+    """(N, OH, OW, M, C) -> (N, OH, OW, C*M) in channel order c*M + m (a view when M = 1)."""
+    n, oh, ow, multiplier, channels = out_t.shape
+    return out_t.transpose(0, 1, 2, 4, 3).reshape(n, oh, ow, channels * multiplier)
 
 
 def bias_relu(out: np.ndarray, bias: np.ndarray | None, relu: bool) -> np.ndarray:

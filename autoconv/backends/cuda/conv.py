@@ -1,12 +1,26 @@
 """Convolution kernels on the GPU: im2col and col2im (one thread per input cell gathers what
-was read from it: no atomics, the same sum order every run), and the bias + ReLU passes over
-a convolution's product. The names of :mod:`autoconv.backends.cpu.conv`."""
+was read from it: no atomics, the same sum order every run), the depthwise convolution and its
+gradients, and the bias + ReLU passes over a convolution's product. The names of
+:mod:`autoconv.backends.cpu.conv`."""
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
+import numba
+import numpy as np
 from numba import cuda
 
-from autoconv.backends.cuda.array import CudaArray, empty, launch, zeros
+from autoconv.backends.cuda.array import (
+    REDUCE_BLOCKS,
+    REDUCE_THREADS,
+    CudaArray,
+    block_sum,
+    empty,
+    launch,
+    zeros,
+)
 from autoconv.windows import Window
 
 
@@ -51,6 +65,82 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, zero):
         grad_x[n, y, xx, c] = total
 
 
+@cuda.jit
+def _depthwise_conv(x, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, out, zero):
+    # One thread per output cell; channel q = c*M + m reads input channel c and kernel m.
+    _, height, width, channels = x.shape
+    multiplier = w.shape[3]
+    depth = channels * multiplier
+    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        q = e % depth
+        j = (e // depth) % ow
+        i = (e // (depth * ow)) % oh
+        n = e // (depth * ow * oh)
+        c, m = q // multiplier, q % multiplier
+        total = zero
+        for a in range(kh):
+            y = i * sh - pt + a * dh
+            if 0 <= y < height:
+                for b in range(kw):
+                    xx = j * sw - pl + b * dw
+                    if 0 <= xx < width:
+                        total += x[n, y, xx, c] * w[a, b, c, m]
+        out[n, i, j, q] = total
+
+
+@cuda.jit
+def _depthwise_conv_input_grad(grad_out, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, zero):
+    # One thread per input cell gathers the gradient of every output that read it (as col2im).
+    _, height, width, channels = grad_x.shape
+    multiplier = w.shape[3]
+    for e in range(cuda.grid(1), grad_x.size, cuda.gridsize(1)):
+        c = e % channels
+        xx = (e // channels) % width
+        y = (e // (channels * width)) % height
+        n = e // (channels * width * height)
+        total = zero
+        for a in range(kh):
+            ti = y + pt - a * dh
+            if ti < 0 or ti % sh != 0 or ti // sh >= oh:
+                continue
+            for b in range(kw):
+                tj = xx + pl - b * dw
+                if tj < 0 or tj % sw != 0 or tj // sw >= ow:
+                    continue
+                for m in range(multiplier):
+                    total += grad_out[n, ti // sh, tj // sw, c * multiplier + m] * w[a, b, c, m]
+        grad_x[n, y, xx, c] = total
+
+
+@cache
+def _depthwise_conv_kernel_grad(dtype: str) -> Any:
+    item = numba.from_dtype(np.dtype(dtype))
+
+    @cuda.jit
+    def kernel(x, grad_out, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_w):
+        # One block per kernel cell: its threads stride over the images' output pixels and
+        # add up their partial sums in shared memory, in a fixed order.
+        partial = cuda.shared.array(REDUCE_THREADS, item)
+        n_images, height, width, channels = x.shape
+        multiplier = grad_w.shape[3]
+        for e in range(cuda.blockIdx.x, grad_w.size, cuda.gridDim.x):
+            m = e % multiplier
+            c = (e // multiplier) % channels
+            b = (e // (multiplier * channels)) % kw
+            a = e // (multiplier * channels * kw)
+            total = item(0)
+            for r in range(cuda.threadIdx.x, n_images * oh * ow, REDUCE_THREADS):
+                j, i, n = r % ow, (r // ow) % oh, r // (ow * oh)
+                y, xx = i * sh - pt + a * dh, j * sw - pl + b * dw
+                if 0 <= y < height and 0 <= xx < width:
+                    total += x[n, y, xx, c] * grad_out[n, i, j, c * multiplier + m]
+            total = block_sum(partial, total)
+            if cuda.threadIdx.x == 0:
+                grad_w[a, b, c, m] = total
+
+    return kernel
+
+
 @cuda.jit(device=True)
 def activated(value, relu, zero):
     """max(value, 0) if relu (NaN stays NaN, as np.maximum), else value."""
@@ -84,6 +174,37 @@ def col2im(cols: CudaArray, x_shape: tuple[int, ...], win: Window) -> CudaArray:
     grad_x = empty(x_shape, cols.dtype)
     launch(_col2im, grad_x.size)(cols.nd, *win.geometry(), grad_x.nd, cols.dtype.type(0))
     return grad_x
+
+
+def depthwise_conv(x: CudaArray, w: CudaArray, win: Window) -> CudaArray:
+    """Each channel c of x (N, H, W, C) convolved with its own kernels w[:, :, c, m] (w is
+    (KH, KW, C, M)): (N, OH, OW, C*M), output channel c*M + m from kernel m."""
+    out = empty((x.shape[0], *win.out, x.shape[3] * w.shape[3]), x.dtype)
+    launch(_depthwise_conv, out.size)(x.nd, w.nd, *win.geometry(), out.nd, x.dtype.type(0))
+    return out
+
+
+def depthwise_conv_input_grad(
+    grad_out: CudaArray, w: CudaArray, x_shape: tuple[int, ...], win: Window
+) -> CudaArray:
+    """The gradient of :func:`depthwise_conv` with respect to x (N, H, W, C)."""
+    grad_x = empty(x_shape, grad_out.dtype)
+    launch(_depthwise_conv_input_grad, grad_x.size)(
+        grad_out.nd, w.nd, *win.geometry(), grad_x.nd, grad_out.dtype.type(0)
+    )
+    return grad_x
+
+
+def depthwise_conv_kernel_grad(
+    x: CudaArray, grad_out: CudaArray, w_shape: tuple[int, ...], win: Window
+) -> CudaArray:
+    """The gradient of :func:`depthwise_conv` with respect to w (KH, KW, C, M)."""
+    grad_w = empty(w_shape, grad_out.dtype)
+    blocks = max(1, min(grad_w.size, REDUCE_BLOCKS))
+    _depthwise_conv_kernel_grad(grad_out.dtype.str)[blocks, REDUCE_THREADS](
+        x.nd, grad_out.nd, *win.geometry(), grad_w.nd
+    )
+    return grad_w
 
 
 def bias_relu(out: CudaArray, bias: CudaArray | None, relu: bool) -> CudaArray:

@@ -1,8 +1,8 @@
 """CPU backend: NumPy arrays, with the heavy loops compiled by Numba (``prange`` over independent
 outputs). Its modules line up with :mod:`autoconv.backends.cuda`'s, name for name: ``array``
-(creation, indexing, maths, matrix product), ``conv``, ``pool``, ``loss``, ``optimizers``,
-``training``; ``jit`` holds the compile options. The names every backend defines are listed,
-with their signatures, in :mod:`autoconv.backends.contract`."""
+(creation, indexing, maths, matrix product), ``conv``, ``pool``, ``image``, ``loss``,
+``optimizers``, ``training``; ``jit`` holds the compile options. The names every backend
+defines are listed, with their signatures, in :mod:`autoconv.backends.contract`."""
 
 from autoconv.backends.cpu.array import (
     abs,
@@ -30,6 +30,12 @@ from autoconv.backends.cpu.array import (
     zeros_like,
 )
 from autoconv.backends.cpu.conv import bias_relu, col2im, im2col, relu_grad_and_column_sums
+from autoconv.backends.cpu.image import (
+    affine_transform,
+    affine_transform_backward,
+    resize,
+    resize_backward,
+)
 from autoconv.backends.cpu.loss import (
     count_correct,
     log_softmax,
@@ -46,11 +52,12 @@ from autoconv.backends.cpu.pool import (
 from autoconv.backends.cpu.training import accumulate, check_finite, new_status
 
 __all__ = [
-    "abs", "accumulate", "adam_update", "argmax", "asarray", "avg_pool_backward",
-    "avg_pool_forward", "bias_relu", "broadcast_to", "check_finite", "col2im", "copy",
-    "count_correct", "exp", "expand_dims", "getitem", "im2col", "log", "log_softmax", "matmul",
-    "max_pool_backward", "max_pool_forward", "maximum", "minimum", "new_status", "one_hot",
-    "ones_like", "random_uniform", "relu_grad_and_column_sums", "rmsprop_update", "scatter_add",
-    "sgd_update", "softmax_cross_entropy", "softmax_cross_entropy_grad", "sqrt", "swapaxes",
-    "take", "tanh", "to_numpy", "zeros", "zeros_like",
+    "abs", "accumulate", "adam_update", "affine_transform", "affine_transform_backward", "argmax",
+    "asarray", "avg_pool_backward", "avg_pool_forward", "bias_relu", "broadcast_to", "check_finite",
+    "col2im", "copy", "count_correct", "exp", "expand_dims", "getitem", "im2col", "log",
+    "log_softmax", "matmul", "max_pool_backward", "max_pool_forward", "maximum", "minimum",
+    "new_status", "one_hot", "ones_like", "random_uniform", "relu_grad_and_column_sums", "resize",
+    "resize_backward", "rmsprop_update", "scatter_add", "sgd_update", "softmax_cross_entropy",
+    "softmax_cross_entropy_grad", "sqrt", "swapaxes", "take", "tanh", "to_numpy", "zeros",
+    "zeros_like",
 ]  # fmt: skip

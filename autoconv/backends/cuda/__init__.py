@@ -1,8 +1,9 @@
 """CUDA backend (numba.cuda, from the numba-cuda package): :class:`CudaArray` and a kernel for
 every op of a training step. Its modules line up with :mod:`autoconv.backends.cpu`'s, name for
 name: ``array`` (the device array itself, with creation, elementwise maths, reductions, the
-matrix product, indexing and random numbers), ``conv``, ``pool``, ``loss``, ``optimizers``,
-``training``. The names every backend defines are listed in :mod:`autoconv.backends.contract`.
+matrix product, indexing and random numbers), ``conv``, ``pool``, ``image``, ``loss``,
+``optimizers``, ``training``. The names every backend defines are listed in
+:mod:`autoconv.backends.contract`.
 
 Design, in short:
 - Every CudaArray is C-contiguous; kernels index a flat view and get shapes and element
@@ -47,6 +48,12 @@ from autoconv.backends.cuda.array import (
     zeros_like,
 )
 from autoconv.backends.cuda.conv import bias_relu, col2im, im2col, relu_grad_and_column_sums
+from autoconv.backends.cuda.image import (
+    affine_transform,
+    affine_transform_backward,
+    resize,
+    resize_backward,
+)
 from autoconv.backends.cuda.loss import (
     count_correct,
     log_softmax,
@@ -63,12 +70,13 @@ from autoconv.backends.cuda.pool import (
 from autoconv.backends.cuda.training import accumulate, check_finite, new_status
 
 __all__ = [
-    "SIMULATED", "CudaArray", "abs", "accumulate", "adam_update", "argmax", "asarray",
-    "available", "avg_pool_backward", "avg_pool_forward", "bias_relu", "broadcast_to",
-    "check_finite", "col2im", "copy", "count_correct", "empty", "empty_cache", "exp",
-    "expand_dims", "getitem", "im2col", "log", "log_softmax", "matmul", "max_pool_backward",
-    "max_pool_forward", "maximum", "minimum", "new_status", "one_hot", "ones_like",
-    "random_uniform", "relu_grad_and_column_sums", "rmsprop_update", "scatter_add",
-    "sgd_update", "softmax_cross_entropy", "softmax_cross_entropy_grad", "sqrt", "swapaxes",
-    "take", "tanh", "to_numpy", "zeros", "zeros_like",
+    "SIMULATED", "CudaArray", "abs", "accumulate", "adam_update", "affine_transform",
+    "affine_transform_backward", "argmax", "asarray", "available", "avg_pool_backward",
+    "avg_pool_forward", "bias_relu", "broadcast_to", "check_finite", "col2im", "copy",
+    "count_correct", "empty", "empty_cache", "exp", "expand_dims", "getitem", "im2col", "log",
+    "log_softmax", "matmul", "max_pool_backward", "max_pool_forward", "maximum", "minimum",
+    "new_status", "one_hot", "ones_like", "random_uniform", "relu_grad_and_column_sums", "resize",
+    "resize_backward", "rmsprop_update", "scatter_add", "sgd_update", "softmax_cross_entropy",
+    "softmax_cross_entropy_grad", "sqrt", "swapaxes", "take", "tanh", "to_numpy", "zeros",
+    "zeros_like",
 ]  # fmt: skip

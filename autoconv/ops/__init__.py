@@ -17,6 +17,7 @@ from autoconv.ops.elementwise import (
     sub,
     tanh,
 )
+from autoconv.ops.image import affine_transform, crop2d, flip, pad2d, repeat, resize
 from autoconv.ops.linalg import matmul
 from autoconv.ops.loss import (
     categorical_crossentropy,
@@ -31,15 +32,18 @@ from autoconv.ops.shape import flatten, getitem, reshape, transpose
 
 __all__ = [
     "add",
+    "affine_transform",
     "avg_pool2d",
     "categorical_crossentropy",
     "clip",
     "conv2d",
     "conv2d_max_pool",
+    "crop2d",
     "div",
     "dropout",
     "exp",
     "flatten",
+    "flip",
     "getitem",
     "log",
     "log_softmax",
@@ -51,9 +55,12 @@ __all__ = [
     "mul",
     "neg",
     "one_hot",
+    "pad2d",
     "pow",
     "relu",
+    "repeat",
     "reshape",
+    "resize",
     "sigmoid",
     "softmax",
     "softmax_cross_entropy",

@@ -154,6 +154,33 @@ class Backend(Protocol):
         ``grad`` (rows, C). ``training``: ``mean`` and ``variance`` were x's own column
         statistics, so grad_x also flows through them; else they were constants."""
 
+    # --------------------------------------------------------------- image sampling
+    def resize(self, x: Array, size: tuple[int, int], interpolation: str) -> Array:
+        """(N, H, W, C) -> (N, size[0], size[1], C) as ``jax.image.resize`` without
+        antialiasing (Keras's ``ops.image.resize``): 'bilinear' with half-pixel centres,
+        clamped at the border, or 'nearest' (see :func:`autoconv.backends.sampling.resize_taps`)."""
+
+    def resize_backward(
+        self, grad_out: Array, x_shape: tuple[int, ...], interpolation: str
+    ) -> Array:
+        """The adjoint of resize: each output gradient spread back, with its weights, over the
+        input pixels it was interpolated from."""
+
+    def affine_transform(
+        self, x: Array, transforms: Array, interpolation: str, fill_mode: str, fill_value: float
+    ) -> Array:
+        """(N, H, W, C) -> the same shape: output pixel (row i, column j) of image n samples x
+        at column a0*j + a1*i + a2, row b0*j + b1*i + b2, with ``transforms`` (N, 8) rows
+        [a0, a1, a2, b0, b1, b2, 0, 0] in x's dtype; 'bilinear' or 'nearest', and a Keras
+        ``fill_mode`` (constant, nearest, wrap, mirror, reflect) outside the image, as
+        ``jax.scipy.ndimage.map_coordinates``."""
+
+    def affine_transform_backward(
+        self, grad_out: Array, transforms: Array, interpolation: str, fill_mode: str
+    ) -> Array:
+        """The adjoint of affine_transform in x: each output gradient added, times its weight,
+        to the pixels it was read from (what the fill value gave gets no gradient)."""
+
     # ----------------------------------------------------------------------- loss
     def log_softmax(self, x: Array) -> Array:
         """log(softmax(x)) along the last axis, stable."""

@@ -18,6 +18,7 @@ from autoconv.ops.elementwise import (
     sub,
     tanh,
 )
+from autoconv.ops.image import affine_transform, crop2d, flip, pad2d, repeat, resize
 from autoconv.ops.linalg import matmul
 from autoconv.ops.loss import (
     categorical_crossentropy,
@@ -33,6 +34,7 @@ from autoconv.ops.shape import concatenate, flatten, getitem, reshape, transpose
 
 __all__ = [
     "add",
+    "affine_transform",
     "avg_pool1d",
     "avg_pool2d",
     "batch_norm",
@@ -43,11 +45,13 @@ __all__ = [
     "conv2d",
     "conv2d_max_pool",
     "conv2d_transpose",
+    "crop2d",
     "depthwise_conv2d",
     "div",
     "dropout",
     "exp",
     "flatten",
+    "flip",
     "getitem",
     "layer_norm",
     "log",
@@ -61,9 +65,12 @@ __all__ = [
     "mul",
     "neg",
     "one_hot",
+    "pad2d",
     "pow",
     "relu",
+    "repeat",
     "reshape",
+    "resize",
     "sigmoid",
     "softmax",
     "softmax_cross_entropy",

@@ -17,7 +17,7 @@ from numba.cuda import dispatcher
 
 dispatcher.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=(9, 0))
 
-from autoconv.backends.cuda import array, conv, loss, norm, optimizers, pool  # noqa: E402
+from autoconv.backends.cuda import array, conv, image, loss, norm, optimizers, pool  # noqa: E402
 
 f32, i64, i32 = types.float32, types.int64, types.int32
 A1 = types.Array(f32, 1, "C")
@@ -27,6 +27,7 @@ I1 = types.Array(i64, 1, "C")
 I4 = types.Array(i32, 4, "C")
 T6 = types.UniTuple(i64, 6)
 B = types.boolean
+TAPS = (types.Array(i32, 1, "C"), types.Array(i32, 1, "C"), A1)  # start, index, weight
 g = (i64,) * 10
 KERNELS = {
     "binary add": (array._binary_kernels("add")[0], (A1, A1, T6, A1, T6, T6)),
@@ -86,6 +87,9 @@ KERNELS = {
     "adam": (optimizers._adam, (A1, A1, A1, A1, f32, f32, f32, f32, I1)),
     "gather": (array._gather, (A1, I1, A1)),
     "take_rows": (array._take_rows, (A1, i64, types.Array(i32, 1, "C"), A1)),
+    "resample": (image._resample, (A4, *TAPS, *TAPS, A4, f32)),
+    "affine fwd": (image._affine_forward, (A4, A2, B, i64, f32, f32, f32, A4)),
+    "affine bwd": (image._affine_backward, (A4, A2, B, i64, f32, f32, A4)),
 }
 
 

@@ -205,6 +205,42 @@ def test_pooling_matches_cpu(kind, pool, strides, padding, rng):
     assert_same_on_both(lambda t: op(t, pool, strides, padding), [x], rng)
 
 
+# ------------------------------------------------------------------------- image ops
+# Rotations and zooms as Keras's RandomRotation and RandomZoom build them (tests/ops/test_image)
+IMAGE_TRANSFORMS = np.array(
+    [[0.8, -0.6, 2.2, 0.6, 0.8, -1.3, 0, 0], [1.3, 0, -1.2, 0, 0.7, 0.45, 0, 0]], np.float32
+)
+IMAGE_OPS = {
+    "resize_bilinear_up": lambda t: ac.ops.resize(t, (8, 10)),
+    "resize_bilinear": lambda t: ac.ops.resize(t, (7, 3)),
+    "resize_nearest": lambda t: ac.ops.resize(t, (2, 8), "nearest"),
+    **{
+        f"affine_{interpolation}_{mode}": (
+            lambda t, i=interpolation, m=mode: ac.ops.affine_transform(
+                t, IMAGE_TRANSFORMS, i, m, fill_value=0.5
+            )
+        )
+        for interpolation in ("bilinear", "nearest")
+        for mode in ("constant", "nearest", "wrap", "mirror", "reflect")
+    },
+    "pad2d": lambda t: ac.ops.pad2d(t, ((1, 0), (2, 1)), value=0.5),
+    "crop2d": lambda t: ac.ops.crop2d(t, ((1, 0), (2, 1))),
+    "flip": lambda t: ac.ops.flip(t, (1, 2)),
+    "repeat": lambda t: ac.ops.repeat(t, 2, axis=2),
+    "repeat_counts": lambda t: ac.ops.repeat(t, [0, 2, 1, 1], axis=1),
+}
+
+
+@pytest.mark.parametrize("name", list(IMAGE_OPS))
+def test_image_op_matches_cpu(name, rng):
+    assert_same_on_both(IMAGE_OPS[name], [rng.standard_normal((2, 4, 5, 2))], rng)
+
+
+@pytest.mark.parametrize("name", ["resize_bilinear", "affine_bilinear_reflect", "pad2d"])
+def test_image_op_float32_stays_float32(name, rng):
+    assert_same_on_both(IMAGE_OPS[name], [rng.standard_normal((2, 4, 5, 2))], rng, np.float32)
+
+
 @pytest.mark.parametrize("shape", [(4, 5), (3, 4, 5), (9, 1)])  # rows > the block's threads
 @pytest.mark.parametrize("soft", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

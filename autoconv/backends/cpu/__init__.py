@@ -1,6 +1,7 @@
 """CPU backend: NumPy arrays, with the heavy loops compiled by Numba (``prange`` over independent
 outputs). Its modules line up with :mod:`autoconv.backends.cuda`'s, name for name: ``array``
 (creation, indexing, maths, matrix product), ``conv``, ``pool``, ``norm``, ``loss``,
+(creation, indexing, maths, matrix product), ``conv``, ``pool``, ``image``, ``loss``,
 ``optimizers``, ``training``; ``jit`` holds the compile options. The names every backend
 defines are listed, with their signatures, in :mod:`autoconv.backends.contract`."""
 
@@ -38,6 +39,12 @@ from autoconv.backends.cpu.conv import (
     im2col,
     relu_grad_and_column_sums,
 )
+from autoconv.backends.cpu.image import (
+    affine_transform,
+    affine_transform_backward,
+    resize,
+    resize_backward,
+)
 from autoconv.backends.cpu.loss import (
     count_correct,
     log_softmax,
@@ -58,6 +65,8 @@ __all__ = [
     "abs",
     "accumulate",
     "adam_update",
+    "affine_transform",
+    "affine_transform_backward",
     "argmax",
     "asarray",
     "avg_pool_backward",
@@ -89,6 +98,8 @@ __all__ = [
     "ones_like",
     "random_uniform",
     "relu_grad_and_column_sums",
+    "resize",
+    "resize_backward",
     "rmsprop_update",
     "scatter_add",
     "sgd_update",

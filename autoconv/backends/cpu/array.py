@@ -59,7 +59,10 @@ def getitem(a: np.ndarray, index: Any) -> np.ndarray:
 def scatter_add(grad: np.ndarray, shape: tuple[int, ...], index: Any) -> np.ndarray:
     """Zeros of ``shape`` with ``grad`` added at ``[index]`` (repeated positions accumulate)."""
     out = np.zeros(shape, dtype=grad.dtype)
-    np.add.at(out, index, grad)
+    if all(isinstance(i, int | slice) for i in (index if isinstance(index, tuple) else (index,))):
+        out[index] += grad  # ints and slices never repeat a position: no need for np.add.at
+    else:
+        np.add.at(out, index, grad)
     return out
 
 

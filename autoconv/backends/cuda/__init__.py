@@ -2,6 +2,7 @@
 every op of a training step. Its modules line up with :mod:`autoconv.backends.cpu`'s, name for
 name: ``array`` (the device array itself, with creation, elementwise maths, reductions, the
 matrix product, indexing and random numbers), ``conv``, ``pool``, ``norm``, ``loss``,
+matrix product, indexing and random numbers), ``conv``, ``pool``, ``image``, ``loss``,
 ``optimizers``, ``training``. The names every backend defines are listed in
 :mod:`autoconv.backends.contract`.
 
@@ -56,6 +57,12 @@ from autoconv.backends.cuda.conv import (
     im2col,
     relu_grad_and_column_sums,
 )
+from autoconv.backends.cuda.image import (
+    affine_transform,
+    affine_transform_backward,
+    resize,
+    resize_backward,
+)
 from autoconv.backends.cuda.loss import (
     count_correct,
     log_softmax,
@@ -78,6 +85,8 @@ __all__ = [
     "abs",
     "accumulate",
     "adam_update",
+    "affine_transform",
+    "affine_transform_backward",
     "argmax",
     "asarray",
     "available",
@@ -112,6 +121,8 @@ __all__ = [
     "ones_like",
     "random_uniform",
     "relu_grad_and_column_sums",
+    "resize",
+    "resize_backward",
     "rmsprop_update",
     "scatter_add",
     "sgd_update",

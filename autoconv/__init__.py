@@ -8,7 +8,15 @@
 array([[1., 0., 1.]], dtype=float32)
 """
 
-from autoconv import datasets, layers, losses, models, optimizers, utils
+from autoconv import (
+    activations,
+    datasets,
+    layers,
+    losses,
+    models,
+    optimizers,
+    utils,
+)
 from autoconv.models import Sequential, load_model
 from autoconv.ops import (
     avg_pool2d,
@@ -41,6 +49,7 @@ __all__ = [
     "Sequential",
     "Tensor",
     "__version__",
+    "activations",
     "avg_pool2d",
     "categorical_crossentropy",
     "clip",

@@ -11,6 +11,7 @@ array([[1., 0., 1.]], dtype=float32)
 from autoconv import (
     activations,
     datasets,
+    initializers,
     layers,
     losses,
     models,
@@ -59,6 +60,7 @@ __all__ = [
     "datasets",
     "exp",
     "flatten",
+    "initializers",
     "is_grad_enabled",
     "layers",
     "load_model",

@@ -16,6 +16,7 @@ from autoconv import (
     losses,
     models,
     optimizers,
+    regularizers,
     utils,
 )
 from autoconv.models import Sequential, load_model
@@ -73,6 +74,7 @@ __all__ = [
     "models",
     "no_grad",
     "optimizers",
+    "regularizers",
     "relu",
     "reshape",
     "sigmoid",

@@ -1,5 +1,15 @@
-"""Activations by name, as Keras's ``keras.activations`` (the full set arrives with the
-activations work): ``get("relu")`` gives the function, ``serialize(fn)`` its name."""
+"""``keras.activations``: the activation functions by their Keras 3 names and arguments, and
+``get``/``serialize``/``deserialize`` to find one by name (``keras/src/activations/``).
+
+Each function takes a Tensor (or an array or list, made a float32 Tensor) and returns a Tensor;
+the ops behind them are in :mod:`autoconv.ops` (their gradients run on both devices).
+
+>>> from autoconv import activations
+>>> activations.get("relu")([-1.0, 2.0]).data
+array([0., 2.], dtype=float32)
+>>> activations.serialize(activations.get("swish"))
+'silu'
+"""
 
 from __future__ import annotations
 
@@ -7,55 +17,166 @@ from collections.abc import Callable
 from typing import Any
 
 from autoconv import ops
+from autoconv.ops.base import as_tensor
 from autoconv.tensor import Tensor
 
-
-def relu(x: Any) -> Tensor:
-    return ops.relu(x)
-
-
-def softmax(x: Any, axis: int = -1) -> Tensor:
-    return ops.softmax(x, axis=axis)
+__all__ = [
+    "deserialize", "elu", "exponential", "gelu", "get", "hard_sigmoid", "hard_silu",
+    "hard_swish", "leaky_relu", "linear", "log_softmax", "mish", "relu", "relu6", "selu",
+    "serialize", "sigmoid", "silu", "softmax", "softplus", "softsign", "swish", "tanh",
+]  # fmt: skip
 
 
-def sigmoid(x: Any) -> Tensor:
-    return ops.sigmoid(x)
+def relu(
+    x: Any, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0
+) -> Tensor:
+    """max(x, 0) with the defaults; x is kept above ``threshold`` (0 elsewhere), clipped to
+    [0, ``max_value``], and ``negative_slope`` * (x - threshold) is added below the threshold.
+
+    >>> relu([-10.0, -5.0, 0.0, 5.0, 10.0], threshold=5.0).data  # -0. as in Keras: x * (x > 5)
+    array([-0., -0.,  0.,  0., 10.], dtype=float32)
+    """
+    return ops.relu(x, negative_slope, max_value, threshold)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.2) -> Tensor:
+    """max(x, negative_slope * x)."""
+    return ops.leaky_relu(x, negative_slope)
+
+
+def relu6(x: Any) -> Tensor:
+    """min(max(x, 0), 6)."""
+    return ops.relu6(x)
+
+
+def softmax(x: Any, axis: int | tuple[int, ...] = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``axis`` (a tuple: over those axes together)."""
+    return ops.softmax(x, axis)
+
+
+def elu(x: Any, alpha: float = 1.0) -> Tensor:
+    """x for x >= 0, alpha * (exp(x) - 1) below."""
+    return ops.elu(x, alpha)
+
+
+def selu(x: Any) -> Tensor:
+    """scale * elu(x, alpha), alpha = 1.67326324..., scale = 1.05070098..."""
+    return ops.selu(x)
+
+
+def softplus(x: Any) -> Tensor:
+    """log(exp(x) + 1), without overflow."""
+    return ops.softplus(x)
+
+
+def softsign(x: Any) -> Tensor:
+    """x / (abs(x) + 1)."""
+    return ops.softsign(x)
+
+
+def silu(x: Any) -> Tensor:
+    """x * sigmoid(x) (also ``swish``)."""
+    return ops.silu(x)
+
+
+swish = silu
+
+
+def gelu(x: Any, approximate: bool = False) -> Tensor:
+    """0.5 * x * (1 + erf(x / sqrt(2))); the tanh approximation if ``approximate``."""
+    return ops.gelu(x, approximate)
 
 
 def tanh(x: Any) -> Tensor:
+    """Hyperbolic tangent."""
     return ops.tanh(x)
 
 
-def linear(x: Any) -> Any:
-    return x
+def sigmoid(x: Any) -> Tensor:
+    """1 / (1 + exp(-x)), without overflow."""
+    return ops.sigmoid(x)
 
 
-ALL: dict[str, Callable[..., Any]] = {
-    "relu": relu,
-    "softmax": softmax,
-    "sigmoid": sigmoid,
-    "tanh": tanh,
-    "linear": linear,
-}
+def exponential(x: Any) -> Tensor:
+    """exp(x)."""
+    return ops.exp(x)
 
 
-def get(identifier: Any) -> Callable[..., Any]:
-    """The activation function for a name (None means linear) or a callable."""
+def hard_sigmoid(x: Any) -> Tensor:
+    """0 for x <= -3, 1 for x >= 3, x / 6 + 0.5 between."""
+    return ops.hard_sigmoid(x)
+
+
+def hard_silu(x: Any) -> Tensor:
+    """x * hard_sigmoid(x) (also ``hard_swish``)."""
+    return ops.hard_silu(x)
+
+
+hard_swish = hard_silu
+
+
+def linear(x: Any) -> Tensor:
+    """The identity (a Tensor is returned as it is)."""
+    return as_tensor(x)
+
+
+def mish(x: Any) -> Tensor:
+    """x * tanh(softplus(x))."""
+    return ops.mish(x)
+
+
+def log_softmax(x: Any, axis: int | tuple[int, ...] = -1) -> Tensor:
+    """x - log(sum(exp(x))) along ``axis``."""
+    return ops.log_softmax(x, axis)
+
+
+ALL_OBJECTS: dict[str, Callable[..., Tensor]] = {
+    fn.__name__: fn
+    for fn in (
+        relu, leaky_relu, relu6, softmax, elu, selu, softplus, softsign, silu, gelu, tanh,
+        sigmoid, exponential, hard_sigmoid, hard_silu, linear, mish, log_softmax,
+    )
+} | {"swish": silu, "hard_swish": hard_silu}  # fmt: skip
+
+
+def _known() -> str:
+    return ", ".join(sorted(ALL_OBJECTS))
+
+
+def get(identifier: Any) -> Callable[..., Tensor]:
+    """The activation function for ``identifier``: a name ('relu', 'swish', ...), None (linear),
+    a config from :func:`serialize` or Keras's dict form, or a callable (returned as it is)."""
     if identifier is None:
         return linear
+    if isinstance(identifier, str | dict):
+        return deserialize(identifier)
     if callable(identifier):
         return identifier
-    if identifier not in ALL:
-        raise ValueError(
-            f"Could not interpret activation function identifier: {identifier!r}; known: "
-            f"{', '.join(ALL)}"
-        )
-    return ALL[identifier]
+    raise ValueError(f"Could not interpret activation function identifier: {identifier!r}")
 
 
 def serialize(activation: Callable[..., Any]) -> str:
-    """The name ``get`` takes back (a custom function's ``__name__``)."""
-    for name, fn in ALL.items():
-        if fn is activation:
-            return name
-    return getattr(activation, "__name__", "custom")
+    """The name of one of these activation functions (an alias gives the function's own
+    name: swish -> 'silu'). Other callables cannot be saved by name."""
+    name = getattr(activation, "__name__", None)
+    if ALL_OBJECTS.get(name) is not activation:
+        raise ValueError(
+            f"activations.serialize: {activation!r} is not one of autoconv's activations "
+            f"({_known()}), so it cannot be saved by name"
+        )
+    return name
+
+
+def deserialize(
+    config: str | dict[str, Any], custom_objects: dict[str, Callable] | None = None
+) -> Callable[..., Tensor]:
+    """The activation function named ``config`` (or Keras's ``{"config": name, ...}``),
+    looked up in ``custom_objects`` first."""
+    name = config.get("config") if isinstance(config, dict) else config
+    found = (custom_objects or {}).get(name) or ALL_OBJECTS.get(name)
+    if found is None:
+        raise ValueError(
+            f"Could not interpret activation function identifier: {config!r}; "
+            f"known activations: {_known()}"
+        )
+    return found

@@ -1,63 +1,422 @@
-"""Weight initializers by name, as Keras's ``keras.initializers`` (the defaults autoconv's
-layers use; the full set arrives with the initializers work)."""
+"""``keras.initializers``: objects that make a layer's starting weights, as NumPy arrays
+(Keras 3's ``keras/src/initializers/``).
+
+``initializer(shape, dtype=None)`` returns an array of ``shape`` in ``dtype`` (float32 by
+default). Fans follow Keras's :func:`compute_fans`: a Dense kernel (in, out) has fan_in = in
+and fan_out = out; a convolution kernel (kh, kw, in, out) has fan_in = kh*kw*in and
+fan_out = kh*kw*out.
+
+Seeds follow Keras 3: a random initializer draws its values from its seed, so one instance
+gives the same values at every call. Without ``seed=`` it takes a seed when it is made, from
+autoconv's generator (so :func:`autoconv.utils.set_random_seed` makes it reproducible) -- two
+instances differ, one instance repeats itself.
+
+>>> from autoconv import initializers
+>>> initializers.get("glorot_uniform")
+GlorotUniform(seed=None)
+>>> initializers.Constant(2.0)((2,)).tolist()
+[2.0, 2.0]
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from autoconv.random import generator
 
+__all__ = [
+    "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
+    "IdentityInitializer", "Initializer", "LecunNormal", "LecunUniform", "Ones", "Orthogonal",
+    "OrthogonalInitializer", "RandomNormal", "RandomUniform", "TruncatedNormal",
+    "VarianceScaling", "Zeros", "compute_fans", "constant", "deserialize", "get",
+    "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity", "lecun_normal",
+    "lecun_uniform", "ones", "orthogonal", "random_normal", "random_uniform", "serialize",
+    "truncated_normal", "variance_scaling", "zeros",
+]  # fmt: skip
 
-def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    """(fan_in, fan_out) as Keras: a conv kernel's receptive field times its channels."""
+Shape = tuple[int, ...]
+# The standard deviation of a standard normal truncated to [-2, 2]: dividing by it gives the
+# truncated draws the wanted variance (Keras's VarianceScaling).
+TRUNCATED_STDDEV = 0.87962566103423978
+
+
+def compute_fans(shape: Any) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight shape: (1, 1) for a scalar, (n, n) for a vector,
+    (rows, columns) for a matrix, and for a convolution kernel (..., in, out) both times the
+    receptive field (the product of the leading axes)."""
+    shape = _shape(shape)
     if len(shape) < 1:
         return 1, 1
     if len(shape) == 1:
         return shape[0], shape[0]
-    receptive = math.prod(shape[:-2])
-    return shape[-2] * receptive, shape[-1] * receptive
+    receptive_field = math.prod(shape[:-2])
+    return shape[-2] * receptive_field, shape[-1] * receptive_field
 
 
-def glorot_uniform(shape: tuple[int, ...], dtype: Any = "float32") -> np.ndarray:
-    """U(-l, l) with l = sqrt(6 / (fan_in + fan_out)): Keras's default kernel initializer."""
-    fan_in, fan_out = compute_fans(shape)
-    limit = math.sqrt(6.0 / max(1, fan_in + fan_out))
-    return generator().uniform(-limit, limit, shape).astype(dtype)
+def _shape(shape: Any) -> Shape:
+    return (int(shape),) if isinstance(shape, int | np.integer) else tuple(int(n) for n in shape)
 
 
-def zeros(shape: tuple[int, ...], dtype: Any = "float32") -> np.ndarray:
-    return np.zeros(shape, dtype)
+def _dtype(dtype: Any) -> np.dtype:
+    return np.dtype("float32" if dtype is None else dtype)
 
 
-def ones(shape: tuple[int, ...], dtype: Any = "float32") -> np.ndarray:
-    return np.ones(shape, dtype)
+def _float_dtype(dtype: Any, name: str) -> np.dtype:
+    dtype = _dtype(dtype)
+    if dtype.kind != "f":
+        raise ValueError(f"{name}: random values need a float dtype, got {dtype}")
+    return dtype
 
 
-INITIALIZERS: dict[str, Callable[..., np.ndarray]] = {
-    "glorot_uniform": glorot_uniform,
-    "zeros": zeros,
-    "ones": ones,
-}
+class Initializer:
+    """Base class: ``__call__(shape, dtype=None)`` returns the array; ``get_config`` holds the
+    constructor arguments, so ``from_config(get_config())`` makes the same initializer."""
+
+    def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
+        raise NotImplementedError("Initializer subclasses must implement __call__()")
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Initializer:
+        return cls(**config)
+
+    def clone(self) -> Initializer:
+        return type(self).from_config(self.get_config())
+
+    def __repr__(self) -> str:
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
 
 
-def get(identifier: Any) -> Callable[..., np.ndarray]:
-    """An initializer from a name or a callable ``(shape, dtype) -> array``."""
+# ------------------------------------------------------------------------------ constant
+class Zeros(Initializer):
+    """All zeros."""
+
+    def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
+        return np.zeros(_shape(shape), _dtype(dtype))
+
+
+class Ones(Initializer):
+    """All ones."""
+
+    def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
+        return np.ones(_shape(shape), _dtype(dtype))
+
+
+class Constant(Initializer):
+    """Every value ``value`` (a scalar)."""
+
+    def __init__(self, value: float = 0.0) -> None:
+        if np.ndim(value) != 0:
+            raise ValueError(f"Constant: value must be a scalar, got {value!r}")
+        self.value = value
+
+    def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
+        return np.full(_shape(shape), self.value, _dtype(dtype))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"value": self.value}
+
+
+class Identity(Initializer):
+    """``gain`` times the identity matrix (2-D shapes only; a rectangle gets ones on its
+    diagonal)."""
+
+    def __init__(self, gain: float = 1.0) -> None:
+        self.gain = gain
+
+    def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
+        shape = _shape(shape)
+        if len(shape) != 2:
+            raise ValueError(
+                "Identity matrix initializer can only be used for 2D matrices. "
+                f"Received: shape={shape} of rank {len(shape)}."
+            )
+        return (self.gain * np.eye(*shape)).astype(_dtype(dtype))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"gain": self.gain}
+
+
+# -------------------------------------------------------------------------------- random
+class RandomInitializer(Initializer):
+    """Base of the random initializers: ``seed`` (an int, or None for one drawn now from
+    autoconv's generator) decides every value, so each call gives the same array."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        if seed is not None and (not isinstance(seed, int | np.integer) or isinstance(seed, bool)):
+            raise ValueError(f"`seed` argument should be an integer or None. Received: seed={seed}")
+        self._init_seed = seed
+        # Keras draws a default seed in [1, 1e9] the same way (from Python's random module).
+        self.seed = int(generator().integers(1, 10**9 + 1)) if seed is None else int(seed)
+
+    def rng(self) -> np.random.Generator:
+        """A fresh generator from the seed: the same numbers at every call."""
+        return np.random.default_rng(self.seed)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"seed": self._init_seed}
+
+
+def truncated_normal_draw(
+    rng: np.random.Generator, shape: Shape, mean: float, stddev: float
+) -> np.ndarray:
+    """Normal draws with every value more than 2 stddev from the mean drawn again."""
+    values = rng.standard_normal(shape)
+    outside = np.abs(values) > 2
+    while outside.any():
+        values[outside] = rng.standard_normal(int(outside.sum()))
+        outside = np.abs(values) > 2
+    return mean + stddev * values
+
+
+class RandomNormal(RandomInitializer):
+    """Normal values of ``mean`` and ``stddev``."""
+
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
+        self.mean, self.stddev = mean, stddev
+        super().__init__(seed)
+
+    def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
+        dtype = _float_dtype(dtype, type(self).__name__)
+        return self.rng().normal(self.mean, self.stddev, _shape(shape)).astype(dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"mean": self.mean, "stddev": self.stddev}
+
+
+class TruncatedNormal(RandomInitializer):
+    """Normal values of ``mean`` and ``stddev``, those more than two stddev from the mean drawn
+    again (so the values' own standard deviation is about 0.88 * stddev)."""
+
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
+        self.mean, self.stddev = mean, stddev
+        super().__init__(seed)
+
+    def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
+        dtype = _float_dtype(dtype, type(self).__name__)
+        return truncated_normal_draw(self.rng(), _shape(shape), self.mean, self.stddev).astype(
+            dtype
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"mean": self.mean, "stddev": self.stddev}
+
+
+class RandomUniform(RandomInitializer):
+    """Uniform values in [minval, maxval)."""
+
+    def __init__(
+        self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None
+    ) -> None:
+        self.minval, self.maxval = minval, maxval
+        super().__init__(seed)
+
+    def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
+        dtype = _float_dtype(dtype, type(self).__name__)
+        return self.rng().uniform(self.minval, self.maxval, _shape(shape)).astype(dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"minval": self.minval, "maxval": self.maxval}
+
+
+class VarianceScaling(RandomInitializer):
+    """Values of variance scale / n, n = fan_in, fan_out or their mean (``mode``), from a
+    normal truncated at two standard deviations ('truncated_normal', or 'normal'), a plain
+    normal ('untruncated_normal'), or a uniform on [-limit, limit], limit = sqrt(3 * scale / n)
+    ('uniform')."""
+
+    MODES: ClassVar[tuple[str, ...]] = ("fan_in", "fan_out", "fan_avg")
+    DISTRIBUTIONS: ClassVar[tuple[str, ...]] = ("truncated_normal", "untruncated_normal", "uniform")
+
+    def __init__(
+        self,
+        scale: float = 1.0,
+        mode: str = "fan_in",
+        distribution: str = "truncated_normal",
+        seed: int | None = None,
+    ) -> None:
+        if scale <= 0.0:
+            raise ValueError(f"Argument `scale` must be positive float. Received: scale={scale}")
+        if mode not in self.MODES:
+            raise ValueError(f"Invalid `mode` argument: {mode}. Please use one of {self.MODES}")
+        distribution = distribution.lower()
+        if distribution == "normal":
+            distribution = "truncated_normal"
+        if distribution not in self.DISTRIBUTIONS:
+            raise ValueError(
+                f"Invalid `distribution` argument: {distribution}. "
+                f"Please use one of {self.DISTRIBUTIONS}"
+            )
+        self.scale, self.mode, self.distribution = scale, mode, distribution
+        super().__init__(seed)
+
+    def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
+        dtype = _float_dtype(dtype, type(self).__name__)
+        shape = _shape(shape)
+        fan_in, fan_out = compute_fans(shape)
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}
+        variance = self.scale / max(1.0, n[self.mode])
+        rng = self.rng()
+        if self.distribution == "truncated_normal":
+            stddev = math.sqrt(variance) / TRUNCATED_STDDEV
+            values = truncated_normal_draw(rng, shape, 0.0, stddev)
+        elif self.distribution == "untruncated_normal":
+            values = rng.normal(0.0, math.sqrt(variance), shape)
+        else:
+            limit = math.sqrt(3.0 * variance)
+            values = rng.uniform(-limit, limit, shape)
+        return values.astype(dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "scale": self.scale,
+            "mode": self.mode,
+            "distribution": self.distribution,
+        }
+
+
+class _Preset(VarianceScaling):
+    """A VarianceScaling with fixed arguments: only the seed is configurable."""
+
+    preset: ClassVar[tuple[float, str, str]]
+
+    def __init__(self, seed: int | None = None) -> None:
+        scale, mode, distribution = self.preset
+        super().__init__(scale, mode, distribution, seed)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"seed": self._init_seed}
+
+
+class GlorotUniform(_Preset):
+    """Uniform on [-limit, limit], limit = sqrt(6 / (fan_in + fan_out)): Keras's default
+    kernel initializer."""
+
+    preset = (1.0, "fan_avg", "uniform")
+
+
+class GlorotNormal(_Preset):
+    """Truncated normal of standard deviation sqrt(2 / (fan_in + fan_out))."""
+
+    preset = (1.0, "fan_avg", "truncated_normal")
+
+
+class LecunNormal(_Preset):
+    """Truncated normal of standard deviation sqrt(1 / fan_in)."""
+
+    preset = (1.0, "fan_in", "truncated_normal")
+
+
+class LecunUniform(_Preset):
+    """Uniform on [-limit, limit], limit = sqrt(3 / fan_in)."""
+
+    preset = (1.0, "fan_in", "uniform")
+
+
+class HeNormal(_Preset):
+    """Truncated normal of standard deviation sqrt(2 / fan_in)."""
+
+    preset = (2.0, "fan_in", "truncated_normal")
+
+
+class HeUniform(_Preset):
+    """Uniform on [-limit, limit], limit = sqrt(6 / fan_in)."""
+
+    preset = (2.0, "fan_in", "uniform")
+
+
+class Orthogonal(RandomInitializer):
+    """``gain`` times a random orthogonal matrix: the Q of a QR decomposition of normal draws
+    (signs fixed by R's diagonal), with orthonormal columns, or rows when there are fewer rows.
+    A shape of more than 2 axes is the matrix (product of the leading axes, last axis)."""
+
+    def __init__(self, gain: float = 1.0, seed: int | None = None) -> None:
+        self.gain = gain
+        super().__init__(seed)
+
+    def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
+        dtype = _float_dtype(dtype, type(self).__name__)
+        shape = _shape(shape)
+        if len(shape) < 2:
+            raise ValueError(
+                "The tensor to initialize must be at least two-dimensional. "
+                f"Received: shape={shape} of rank {len(shape)}."
+            )
+        rows, columns = math.prod(shape[:-1]), shape[-1]
+        draws = self.rng().standard_normal((max(rows, columns), min(rows, columns)))
+        q, r = np.linalg.qr(draws)
+        q = q * np.sign(np.diag(r))
+        if rows < columns:
+            q = q.T
+        return (self.gain * q.reshape(shape)).astype(dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"gain": self.gain}
+
+
+OrthogonalInitializer = Orthogonal
+IdentityInitializer = Identity
+# Keras's lower-case names are the classes themselves: initializers.he_normal(seed=1)
+zeros, ones, constant, identity = Zeros, Ones, Constant, Identity
+random_normal, truncated_normal, random_uniform = RandomNormal, TruncatedNormal, RandomUniform
+variance_scaling, orthogonal = VarianceScaling, Orthogonal
+glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
+lecun_normal, lecun_uniform, he_normal, he_uniform = LecunNormal, LecunUniform, HeNormal, HeUniform
+
+_CLASSES = (
+    Zeros, Ones, Constant, Identity, RandomNormal, TruncatedNormal, RandomUniform,
+    VarianceScaling, GlorotUniform, GlorotNormal, LecunNormal, LecunUniform, HeNormal, HeUniform,
+    Orthogonal,
+)  # fmt: skip
+ALL_OBJECTS: dict[str, type[Initializer]] = {cls.__name__: cls for cls in _CLASSES} | {
+    "zeros": Zeros, "ones": Ones, "constant": Constant, "identity": Identity,
+    "random_normal": RandomNormal, "truncated_normal": TruncatedNormal,
+    "random_uniform": RandomUniform, "variance_scaling": VarianceScaling,
+    "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
+    "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform, "he_normal": HeNormal,
+    "he_uniform": HeUniform, "orthogonal": Orthogonal, "OrthogonalInitializer": Orthogonal,
+    "orthogonal_initializer": Orthogonal, "IdentityInitializer": Identity,
+    "uniform": RandomUniform, "normal": RandomNormal, "one": Ones, "zero": Zeros,
+}  # fmt: skip
+
+
+def serialize(initializer: Initializer) -> dict[str, Any]:
+    """``{"class_name": ..., "config": ...}``, which :func:`deserialize` turns back into it."""
+    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+
+
+def deserialize(config: dict[str, Any] | str) -> Initializer:
+    """The initializer a :func:`serialize` dict (or Keras's, with more keys) or a name makes."""
+    class_name, arguments = (
+        (config["class_name"], config.get("config") or {})
+        if isinstance(config, dict)
+        else (config, {})
+    )
+    cls = ALL_OBJECTS.get(class_name)
+    if cls is None:
+        raise ValueError(
+            f"Could not interpret initializer identifier: {config!r}; known initializers: "
+            f"{', '.join(sorted(ALL_OBJECTS))}"
+        )
+    return cls.from_config(arguments)
+
+
+def get(identifier: Any) -> Any:
+    """The initializer for ``identifier``: a name ('he_normal', 'HeNormal', 'zeros', ...) or a
+    config dict made into an instance, a class instantiated with its defaults, an instance or
+    any other callable ``(shape, dtype)`` returned as it is; None gives None."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, str | dict):
+        return deserialize(identifier)
+    if isinstance(identifier, type):
+        return identifier()
     if callable(identifier):
         return identifier
-    if identifier not in INITIALIZERS:
-        raise ValueError(
-            f"unknown initializer {identifier!r}; expected one of {list(INITIALIZERS)}"
-        )
-    return INITIALIZERS[identifier]
-
-
-def serialize(initializer: Any) -> Any:
-    """The name (or config) ``get`` takes back."""
-    for name, fn in INITIALIZERS.items():
-        if fn is initializer:
-            return name
-    return getattr(initializer, "__name__", None)
+    raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")

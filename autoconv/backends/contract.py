@@ -70,6 +70,19 @@ class Backend(Protocol):
     def tanh(self, a: Array) -> Array: ...
     def abs(self, a: Array) -> Array: ...
     def sqrt(self, a: Array) -> Array: ...
+    def erf(self, a: Array) -> Array: ...
+
+    def expm1(self, a: Array) -> Array:
+        """exp(a) - 1, accurate near 0."""
+
+    def log1p(self, a: Array) -> Array:
+        """log(1 + a), accurate near 0."""
+
+    def sigmoid(self, a: Array) -> Array:
+        """1 / (1 + exp(-a)), without overflow for very negative ``a``."""
+
+    def softplus(self, a: Array) -> Array:
+        """log(1 + exp(a)), without overflow for large ``a`` (= a + log1p(exp(-a)) there)."""
 
     def maximum(self, a: Any, b: Any) -> Array:
         """Elementwise maximum with broadcasting; a NaN wins, as in NumPy."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from autoconv import activations, initializers, ops, regularizers
 from autoconv.layers.core import ActivationMixin, channels_last, positive_int
-from autoconv.layers.layer import Layer, Shape
+from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.tensor import Tensor
 from autoconv.windows import as_pair, window
 
@@ -132,10 +132,10 @@ class Conv2D(ActivationMixin, Layer):
             "padding": list(self.padding) if isinstance(self.padding, tuple) else self.padding,
             "dilation_rate": list(self.dilation_rate),
             "groups": self.groups,
-            "activation": activations.serialize(self.activation),
+            "activation": serialized(activations, self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_initializer": serialized(initializers, self.kernel_initializer),
+            "bias_initializer": serialized(initializers, self.bias_initializer),
+            "kernel_regularizer": serialized(regularizers, self.kernel_regularizer),
+            "bias_regularizer": serialized(regularizers, self.bias_regularizer),
         }

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from autoconv import activations, initializers, ops, regularizers
-from autoconv.layers.layer import Layer, Shape
+from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.random import generator
 from autoconv.tensor import Tensor
 
@@ -112,12 +112,12 @@ class Dense(ActivationMixin, Layer):
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
             "units": self.units,
-            "activation": activations.serialize(self.activation),
+            "activation": serialized(activations, self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_initializer": serialized(initializers, self.kernel_initializer),
+            "bias_initializer": serialized(initializers, self.bias_initializer),
+            "kernel_regularizer": serialized(regularizers, self.kernel_regularizer),
+            "bias_regularizer": serialized(regularizers, self.bias_regularizer),
         }
 
 
@@ -138,12 +138,12 @@ class Activation(ActivationMixin, Layer):
         return self.activation(inputs)
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"activation": activations.serialize(self.activation)}
+        return super().get_config() | {"activation": serialized(activations, self.activation)}
 
 
 class ReLU(Activation):
-    """max(x, 0) (Keras's max_value, negative_slope and threshold arrive with the activations
-    work; other values than the defaults are a clear error until then)."""
+    """Keras's ReLU layer: ``max(x, 0)``, or with ``max_value`` a cap, with ``negative_slope``
+    a slope below ``threshold``, and values under ``threshold`` (but above 0) set to 0."""
 
     def __init__(
         self,
@@ -152,12 +152,32 @@ class ReLU(Activation):
         threshold: float = 0.0,
         **kwargs: Any,
     ) -> None:
-        if max_value is not None or negative_slope != 0.0 or threshold != 0.0:
-            raise ValueError("ReLU: max_value, negative_slope and threshold are not supported yet")
+        for name, value in (("negative_slope", negative_slope), ("threshold", threshold)):
+            if value is None or value < 0:
+                raise ValueError(
+                    f"The {name} value of a Relu layer cannot be None or negative value. "
+                    f"Expected a float. Received: {name}={value}"
+                )
+        if max_value is not None and max_value < 0:
+            raise ValueError(
+                "max_value of a Relu layer cannot be a negative value. Received: "
+                f"max_value={max_value}"
+            )
         super().__init__("relu", **kwargs)
+        self.max_value = max_value
+        self.negative_slope, self.threshold = float(negative_slope), float(threshold)
+        if (max_value, self.negative_slope, self.threshold) != (None, 0.0, 0.0):
+            self.activation = self._relu
+
+    def _relu(self, x: Any) -> Tensor:
+        return ops.relu(x, self.negative_slope, self.max_value, self.threshold)
 
     def get_config(self) -> dict[str, Any]:
-        return Layer.get_config(self)
+        return Layer.get_config(self) | {
+            "max_value": self.max_value,
+            "negative_slope": self.negative_slope,
+            "threshold": self.threshold,
+        }
 
 
 class Softmax(Activation):

@@ -377,7 +377,7 @@ class Layer:
         if self.dtype != "float32":
             config["dtype"] = self.dtype
         if self.activity_regularizer is not None:
-            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+            config["activity_regularizer"] = serialized(regularizers, self.activity_regularizer)
         return config
 
     @classmethod
@@ -401,6 +401,21 @@ class Layer:
 
 
 # ------------------------------------------------------------------------------ helpers
+def serialized(module: Any, item: Any) -> Any:
+    """``module.serialize(item)`` for a layer's config (None stays None); a custom function
+    (not one of autoconv's initializers, regularizers or activations) cannot be saved."""
+    if item is None:
+        return None
+    try:
+        return module.serialize(item)
+    except (AttributeError, ValueError):
+        raise NotImplementedError(
+            f"{item!r} is a custom function, which cannot be saved in a model file: use one of "
+            f"autoconv.{module.__name__.rsplit('.', 1)[-1]}, or rebuild the model in code and "
+            "save its weights with save_weights()"
+        ) from None
+
+
 def _float_dtype(dtype: Any, owner: str) -> str:
     if dtype is None:
         return "float32"

@@ -109,18 +109,71 @@ def tanh(a: Any) -> Tensor:
 
 
 def sigmoid(a: Any) -> Tensor:
-    """1 / (1 + e ** -a), computed as e ** min(a, 0) / (1 + e ** -|a|): no overflow."""
+    """1 / (1 + e ** -a), without overflow for very negative a (the backend's sigmoid)."""
     a = as_tensor(a)
-    xp = backend(a)
-    out = xp.exp(xp.minimum(a.data, 0)) / (1 + xp.exp(-xp.abs(a.data)))
+    out = backend(a).sigmoid(a.data)
     return record(out, (a,), lambda g: (g * out * (1 - out),), "sigmoid")
 
 
-def relu(a: Any) -> Tensor:
-    """max(a, 0); the gradient at exactly 0 is taken as 0."""
+def abs(a: Any) -> Tensor:
+    """|a|; the gradient is sign(a) (0 at 0)."""
     a = as_tensor(a)
-    out = backend(a).maximum(a.data, 0)
-    return record(out, (a,), lambda g: (g * (out > 0),), "relu")
+    a_data = a.data
+
+    def backward(g):
+        return (g * (a_data > 0) - g * (a_data < 0),)
+
+    return record(backend(a).abs(a_data), (a,), backward, "abs")
+
+
+def relu(
+    a: Any, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0
+) -> Tensor:
+    """Keras's relu: max(a, 0) with the defaults. Otherwise a where a > threshold, else 0;
+    clipped to [0, max_value] when one is given; plus negative_slope * (a - threshold) where
+    a < threshold. With only a negative_slope it is :func:`leaky_relu`, as in Keras.
+    The gradient at a kink is taken as 0 (negative_slope below the threshold).
+
+    >>> relu(Tensor([-10.0, -5.0, 0.0, 5.0, 10.0]), negative_slope=0.5, max_value=5.0).data
+    array([-5. , -2.5,  0. ,  5. ,  5. ], dtype=float32)
+    """
+    a = as_tensor(a)
+    a_data, xp = a.data, backend(a)
+    if max_value is None and threshold == 0:
+        if negative_slope != 0:
+            return leaky_relu(a, negative_slope)
+        out = xp.maximum(a_data, 0)
+        return record(out, (a,), lambda g: (g * (out > 0),), "relu")
+    kept = a_data > threshold
+    out = a_data * kept if threshold != 0 else xp.maximum(a_data, 0)
+    passes = kept
+    if max_value is not None:
+        out = xp.minimum(xp.maximum(out, 0), max_value)
+        passes = kept & (a_data > 0) & (a_data < max_value)
+    if negative_slope != 0:
+        out = out - xp.maximum(threshold - a_data, 0) * negative_slope
+
+    def backward(g):
+        grad = g * passes
+        if negative_slope != 0:
+            grad = grad + (g * negative_slope) * (a_data < threshold)
+        return (grad,)
+
+    return record(out, (a,), backward, "relu")
+
+
+def leaky_relu(a: Any, negative_slope: float = 0.2) -> Tensor:
+    """max(a, negative_slope * a), as Keras defines it: for a slope in [0, 1], a where a >= 0
+    and negative_slope * a below. The gradient at 0 is negative_slope (as PyTorch's)."""
+    a = as_tensor(a)
+    a_data = a.data
+    scaled = a_data * negative_slope
+    takes_a = a_data > scaled
+
+    def backward(g):
+        return (g * takes_a + (g * negative_slope) * (a_data <= scaled),)
+
+    return record(backend(a).maximum(a_data, scaled), (a,), backward, "leaky_relu")
 
 
 def clip(a: Any, low: float, high: float) -> Tensor:

@@ -58,7 +58,10 @@ def test_core_op_matches_cpu(name, fn, torch_fn, shapes, draw, rng):
     assert_same_on_both(fn, draw_inputs(shapes, draw, rng), rng)
 
 
-@pytest.mark.parametrize("name", ["add", "matmul", "sum_axis", "max_axis", "sigmoid", "softmax"])
+@pytest.mark.parametrize(
+    "name",
+    ["add", "matmul", "sum_axis", "max_axis", "sigmoid", "softmax", "gelu", "softplus", "elu"],
+)
 def test_core_op_float32_stays_float32(name, rng):
     _, fn, _, shapes, draw = CASES[IDS.index(name)]
     assert_same_on_both(fn, draw_inputs(shapes, draw, rng), rng, np.float32)

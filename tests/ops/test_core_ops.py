@@ -27,6 +27,22 @@ def kinkless(shape, rng):
     return away_from_zero(rng.standard_normal(shape))
 
 
+def avoiding(*kinks, scale=3.0):
+    """Draw N(0, scale**2) values at least 0.1 away from each kink (ReLU6's 0 and 6 ...)."""
+
+    def draw(shape, rng):
+        x = rng.standard_normal(shape) * scale
+        for kink in kinks:
+            x = np.where(np.abs(x - kink) < 0.1, x + 0.25, x)
+        return x
+
+    return draw
+
+
+def wide(shape, rng):
+    return rng.standard_normal(shape) * 4
+
+
 CASES = [
     # name, autoconv fn, torch fn (t = torch module), shapes, draw
     ("add", lambda a, b: a + b, lambda t, a, b: a + b, [(2, 3), (3,)], normal),
@@ -84,6 +100,86 @@ CASES = [
         normal,
     ),
     ("relu", lambda a: a.relu(), lambda t, a: t.relu(a), [(3, 4)], kinkless),
+    ("abs", ops.abs, lambda t, a: a.abs(), [(3, 4)], kinkless),
+    # Keras's relu arguments (keras/src/activations/activations.py, ReLU.static_call)
+    (
+        "relu_negative_slope",
+        lambda a: ac.relu(a, negative_slope=0.1),
+        lambda t, a: t.nn.functional.leaky_relu(a, 0.1),
+        [(3, 4)],
+        kinkless,
+    ),
+    (
+        "relu_threshold",
+        lambda a: ac.relu(a, threshold=0.5),
+        lambda t, a: t.nn.functional.threshold(a, 0.5, 0.0),
+        [(3, 4)],
+        avoiding(0.5, scale=1.0),
+    ),
+    (
+        "relu_negative_threshold",  # a is kept, negative, between the threshold and 0
+        lambda a: ac.relu(a, threshold=-0.5),
+        lambda t, a: t.nn.functional.threshold(a, -0.5, 0.0),
+        [(3, 4)],
+        avoiding(-0.5, scale=1.0),
+    ),
+    (
+        "relu_max_value",
+        lambda a: ac.relu(a, max_value=1.0),
+        lambda t, a: a.clamp(0.0, 1.0),
+        [(3, 4)],
+        avoiding(0.0, 1.0, scale=1.0),
+    ),
+    (
+        "relu_all_arguments",
+        lambda a: ac.relu(a, negative_slope=0.2, max_value=2.0, threshold=0.5),
+        lambda t, a: (a * (a > 0.5)).clamp(0.0, 2.0) - 0.2 * t.relu(0.5 - a),
+        [(3, 4)],
+        avoiding(0.0, 0.5, 2.0, scale=1.5),
+    ),
+    (
+        "leaky_relu",
+        ops.leaky_relu,
+        lambda t, a: t.nn.functional.leaky_relu(a, 0.2),
+        [(3, 4)],
+        kinkless,
+    ),
+    ("relu6", ops.relu6, lambda t, a: t.nn.functional.relu6(a), [(3, 4)], avoiding(0.0, 6.0)),
+    ("elu", ops.elu, lambda t, a: t.nn.functional.elu(a), [(3, 4)], kinkless),
+    (
+        "elu_alpha",
+        lambda a: ops.elu(a, alpha=0.5),
+        lambda t, a: t.nn.functional.elu(a, 0.5),
+        [(3, 4)],
+        kinkless,
+    ),
+    ("selu", ops.selu, lambda t, a: t.nn.functional.selu(a), [(3, 4)], kinkless),
+    ("gelu", ops.gelu, lambda t, a: t.nn.functional.gelu(a), [(3, 4)], wide),
+    (
+        "gelu_tanh",
+        lambda a: ops.gelu(a, approximate=True),
+        lambda t, a: t.nn.functional.gelu(a, approximate="tanh"),
+        [(3, 4)],
+        wide,
+    ),
+    ("silu", ops.silu, lambda t, a: t.nn.functional.silu(a), [(3, 4)], wide),
+    ("softplus", ops.softplus, lambda t, a: t.nn.functional.softplus(a), [(3, 4)], wide),
+    ("softsign", ops.softsign, lambda t, a: t.nn.functional.softsign(a), [(3, 4)], kinkless),
+    (
+        "hard_sigmoid",  # Keras 3's x / 6 + 0.5 clipped to [0, 1]: torch's values, but its
+        ops.hard_sigmoid,  # gradient uses a float32 1/6, so the reference is the formula
+        lambda t, a: (a / 6 + 0.5).clamp(0.0, 1.0),
+        [(3, 4)],
+        avoiding(-3.0, 3.0),
+    ),
+    (
+        "hard_silu",
+        ops.hard_silu,
+        lambda t, a: t.nn.functional.hardswish(a),
+        [(3, 4)],
+        avoiding(-3.0, 3.0),
+    ),
+    ("mish", ops.mish, lambda t, a: t.nn.functional.mish(a), [(3, 4)], wide),
     ("exp", lambda a: a.exp(), lambda t, a: a.exp(), [(3, 4)], normal),
     ("log", lambda a: a.log(), lambda t, a: a.log(), [(3, 4)], positive),
     ("tanh", lambda a: a.tanh(), lambda t, a: a.tanh(), [(3, 4)], normal),
@@ -96,6 +192,20 @@ CASES = [
         "log_softmax_axis1",
         lambda a: ac.log_softmax(a, axis=1),
         lambda t, a: a.log_softmax(1),
+        [(2, 3, 4)],
+        normal,
+    ),
+    (
+        "softmax_axes",  # one softmax over several axes, as keras.ops.softmax with a tuple
+        lambda a: ac.softmax(a, axis=(0, 2)),
+        lambda t, a: (a - a.logsumexp((0, 2), keepdim=True)).exp(),
+        [(2, 3, 4)],
+        normal,
+    ),
+    (
+        "log_softmax_axes",
+        lambda a: ac.log_softmax(a, axis=(0, -1)),
+        lambda t, a: a - a.logsumexp((0, 2), keepdim=True),
         [(2, 3, 4)],
         normal,
     ),
@@ -166,6 +276,42 @@ def test_softmax_is_stable_for_huge_logits():
 def test_sigmoid_does_not_overflow():
     x = ac.Tensor([-200.0, 0.0, 200.0])
     np.testing.assert_allclose(x.sigmoid().data, [0.0, 0.5, 1.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_activations_are_finite_and_exact_far_out(dtype):
+    """No exp overflows: softplus(a) is a for large a and exp(a) for very negative a, and
+    the other smooth activations reach their asymptotes with finite gradients."""
+    big = np.array([-1000.0, -100.0, -30.0, 30.0, 100.0, 1000.0]).astype(dtype)
+    positive = big > 0
+    tiny = np.exp(np.minimum(big, 0).astype(np.float64))
+    expected = {  # fn: (values, gradients)
+        ops.softplus: (np.where(positive, big, tiny), positive),
+        ops.sigmoid: (np.where(positive, 1.0, tiny), 0.0),
+        ops.silu: (np.where(positive, big, 0.0), positive),
+        ops.mish: (np.where(positive, big, 0.0), positive),
+        ops.elu: (np.where(positive, big, -1.0), positive),
+        ops.gelu: (np.where(positive, big, 0.0), positive),
+        lambda a: ops.gelu(a, approximate=True): (np.where(positive, big, 0.0), positive),
+    }
+    for fn, (values, gradients) in expected.items():
+        x = ac.Tensor(big, requires_grad=True)
+        out = fn(x)
+        out.backward(np.ones(out.shape, dtype))
+        assert np.isfinite(out.data).all() and np.isfinite(x.grad).all()
+        np.testing.assert_allclose(out.data, values, rtol=1e-6, atol=1e-10)
+        np.testing.assert_allclose(x.grad, np.broadcast_to(gradients, big.shape), atol=1e-6)
+
+
+def test_keras_relu_examples():
+    """The examples of keras.activations.relu's docstring."""
+    x = [-10.0, -5.0, 0.0, 5.0, 10.0]
+    np.testing.assert_array_equal(ac.relu(x).data, [0, 0, 0, 5, 10])
+    np.testing.assert_array_equal(ac.relu(x, negative_slope=0.5).data, [-5, -2.5, 0, 5, 10])
+    np.testing.assert_array_equal(ac.relu(x, max_value=5.0).data, [0, 0, 0, 5, 5])
+    np.testing.assert_array_equal(ac.relu(x, threshold=5.0).data, [0, 0, 0, 0, 10])
+    # a slope above 1 keeps Keras's max(x, slope * x)
+    np.testing.assert_array_equal(ops.leaky_relu([-1.0, 2.0], 2.0).data, [-1, 4])
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,13 @@ both backends share one contract (:mod:`autoconv.backends.contract`)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numba
 import numpy as np
+
+from autoconv.backends.cpu.jit import Kernel
 
 
 # ------------------------------------------------------------------- creation and transfer
@@ -104,6 +108,38 @@ def abs(a: np.ndarray) -> np.ndarray:
 
 def sqrt(a: np.ndarray) -> np.ndarray:
     return np.sqrt(a)
+
+
+@Kernel
+def _erf(a, out):
+    for i in numba.prange(a.size):
+        out[i] = math.erf(a[i])
+
+
+def erf(a: np.ndarray) -> np.ndarray:
+    """The error function (NumPy has none; Numba compiles ``math.erf``)."""
+    a = np.ascontiguousarray(a)
+    out = np.empty_like(a)
+    _erf(2 * a.size, a.reshape(-1), out.reshape(-1))
+    return out
+
+
+def expm1(a: np.ndarray) -> np.ndarray:
+    return np.expm1(a)
+
+
+def log1p(a: np.ndarray) -> np.ndarray:
+    return np.log1p(a)
+
+
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    """e ** min(a, 0) / (1 + e ** -|a|): no overflow for any ``a``."""
+    return np.exp(np.minimum(a, 0)) / (1 + np.exp(-np.abs(a)))
+
+
+def softplus(a: np.ndarray) -> np.ndarray:
+    """log(e ** a + e ** 0), which NumPy computes as max(a, 0) + log1p(e ** -|a|)."""
+    return np.logaddexp(a, 0)
 
 
 def maximum(a: Any, b: Any) -> np.ndarray:

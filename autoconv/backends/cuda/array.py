@@ -410,6 +410,37 @@ def _sqrt(x):
     return math.sqrt(x)
 
 
+def _erf(x):
+    return math.erf(x)
+
+
+def _expm1(x):
+    return math.expm1(x)
+
+
+def _log1p(x):
+    return math.log1p(x)
+
+
+# A 1 that keeps each kernel in its dtype: on the GPU a float32 constant (numba computes
+# float32 + float32 in float32, float32 + float64 in float64; an int 1 would make both float64);
+# on the simulator, where NumPy would compute float32 + float64 in float32, a Python float.
+ONE = 1.0 if SIMULATED else np.float32(1)
+
+
+def _sigmoid(x):  # exp of a non-positive number only: no overflow
+    if x >= 0:
+        return ONE / (ONE + math.exp(-x))
+    e = math.exp(x)
+    return e / (ONE + e)
+
+
+def _softplus(x):  # log(1 + e**x) = x + log(1 + e**-x): exp of a non-positive number only
+    if x > 0:
+        return x + math.log1p(math.exp(-x))
+    return math.log1p(math.exp(x))
+
+
 UNARY = {
     "identity": _identity,
     "neg": _neg,
@@ -418,6 +449,11 @@ UNARY = {
     "tanh": _tanh,
     "abs": _abs,
     "sqrt": _sqrt,
+    "erf": _erf,
+    "expm1": _expm1,
+    "log1p": _log1p,
+    "sigmoid": _sigmoid,
+    "softplus": _softplus,
 }
 
 
@@ -528,6 +564,26 @@ def abs(a: CudaArray) -> CudaArray:
 
 def sqrt(a: CudaArray) -> CudaArray:
     return _unary("sqrt", a)
+
+
+def erf(a: CudaArray) -> CudaArray:
+    return _unary("erf", a)
+
+
+def expm1(a: CudaArray) -> CudaArray:
+    return _unary("expm1", a)
+
+
+def log1p(a: CudaArray) -> CudaArray:
+    return _unary("log1p", a)
+
+
+def sigmoid(a: CudaArray) -> CudaArray:
+    return _unary("sigmoid", a)
+
+
+def softplus(a: CudaArray) -> CudaArray:
+    return _unary("softplus", a)
 
 
 def maximum(a: Any, b: Any) -> CudaArray:

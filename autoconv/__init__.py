@@ -8,7 +8,7 @@
 array([[1., 0., 1.]], dtype=float32)
 """
 
-from autoconv import datasets, layers, losses, models, optimizers, utils
+from autoconv import datasets, layers, losses, metrics, models, optimizers, utils
 from autoconv.models import Sequential, load_model
 from autoconv.ops import (
     avg_pool2d,
@@ -59,6 +59,7 @@ __all__ = [
     "matmul",
     "max_pool2d",
     "mean_squared_error",
+    "metrics",
     "models",
     "no_grad",
     "optimizers",

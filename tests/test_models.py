@@ -229,7 +229,7 @@ def test_clear_errors_for_misuse():
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         model.fit(np.zeros((4, 2)), np.zeros((4, 3)), batch_size=0)
     with pytest.raises(ValueError, match="unknown loss"):
-        model.compile(loss="hinge")
+        model.compile(loss="no_such_loss")
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         model.to("tpu")
 

@@ -3,6 +3,7 @@
 from autoconv.ops.activation import log_softmax, softmax
 from autoconv.ops.conv import conv2d, conv2d_max_pool
 from autoconv.ops.elementwise import (
+    abs,
     add,
     clip,
     div,
@@ -22,6 +23,7 @@ from autoconv.ops.loss import (
     categorical_crossentropy,
     mean_squared_error,
     one_hot,
+    sigmoid_cross_entropy,
     softmax_cross_entropy,
     sparse_categorical_crossentropy,
 )
@@ -30,6 +32,7 @@ from autoconv.ops.reduce import max, mean, sum
 from autoconv.ops.shape import flatten, getitem, reshape, transpose
 
 __all__ = [
+    "abs",
     "add",
     "avg_pool2d",
     "categorical_crossentropy",
@@ -55,6 +58,7 @@ __all__ = [
     "relu",
     "reshape",
     "sigmoid",
+    "sigmoid_cross_entropy",
     "softmax",
     "softmax_cross_entropy",
     "sparse_categorical_crossentropy",

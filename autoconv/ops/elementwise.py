@@ -87,6 +87,14 @@ def neg(a: Any) -> Tensor:
     return record(-a.data, (a,), lambda g: (-g,), "neg")
 
 
+def abs(a: Any) -> Tensor:
+    """|a|; the gradient at exactly 0 is taken as 0 (sign(0))."""
+    a = as_tensor(a)
+    a_data = a.data
+    sign = lambda g: g * (a_data > 0) - g * (a_data < 0)  # noqa: E731
+    return record(backend(a).abs(a_data), (a,), lambda g: (sign(g),), "abs")
+
+
 def exp(a: Any) -> Tensor:
     """e ** a."""
     a = as_tensor(a)

@@ -749,9 +749,11 @@ _FUNCTION_CLASSES: dict[str, type[Loss]] = {
         (MeanSquaredLogarithmicError, ("msle", "MSLE")),
     ] for alias in names},
 }  # fmt: skip
+# Every class name, function name, alias and default loss name (Huber's is 'huber_loss').
 LOSSES: dict[str, type[Loss]] = {
     **{cls.__name__: cls for cls in (Loss, LossFunctionWrapper, *_CLASSES)},
     **_FUNCTION_CLASSES,
+    "huber_loss": Huber,
 }
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import autoconv as ac
-from autoconv import backends, layers, models
+from autoconv import backends, layers, losses, metrics, models
 from autoconv.backends import DeviceUnavailableError, namespace
 from tests.conftest import distinct
 from tests.ops.test_core_ops import CASES, IDS, draw_inputs
@@ -175,6 +175,87 @@ def test_sparse_loss_with_labels_on_the_gpu(rng):
     loss = ac.sparse_categorical_crossentropy(labels, y_pred)
     expected = ac.sparse_categorical_crossentropy(np.array([0, 2, 1, 2]), y_pred.numpy())
     np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-6)
+
+
+# ------------------------------------------------------------------ losses and metrics
+def loss_cases(rng):
+    """(loss, y_true, y_pred, sample_weight) for a few losses, tiny."""
+    labels = np.array([0, 2, 1, 2, 1])
+    logits = rng.standard_normal((5, 3)) * 2
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    binary = rng.integers(0, 2, (5, 3)).astype(float)
+    weight = rng.uniform(0.2, 2, 5)
+    errors = np.where(rng.uniform(0, 1, (5, 3)) < 0.5, 0.2, 1.3) * rng.choice([-1, 1], (5, 3))
+    device_labels = cuda_backend.asarray(labels.astype(np.int32))  # labels already on the GPU
+    return [
+        (losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1), binary, logits, weight),
+        (losses.BinaryCrossentropy(), binary, probs, None),
+        (losses.CategoricalCrossentropy(label_smoothing=0.2), np.eye(3)[labels], probs, weight),
+        (losses.CategoricalCrossentropy(from_logits=True), np.eye(3)[labels], logits, None),
+        (losses.SparseCategoricalCrossentropy(from_logits=True), device_labels, logits, None),
+        (losses.SparseCategoricalCrossentropy(ignore_class=1), device_labels, probs, weight),
+        (losses.Huber(delta=0.5), binary, binary + errors, weight),
+        (losses.Hinge(), binary, logits, None),  # 0/1 labels made -1/1 on the device
+        (losses.CosineSimilarity(), logits, probs, weight),
+        (losses.LogCosh(reduction="sum"), binary, logits, None),
+    ]
+
+
+@pytest.mark.parametrize("index", range(10))
+def test_loss_matches_cpu(index, rng):
+    loss, y_true, y_pred, weight = loss_cases(rng)[index]
+    assert_same_on_both(lambda p: loss(y_true, p, sample_weight=weight), [y_pred], rng)
+
+
+def metric_cases():
+    return [
+        metrics.CategoricalAccuracy,
+        metrics.SparseCategoricalAccuracy,
+        lambda: metrics.SparseTopKCategoricalAccuracy(k=2),
+        metrics.BinaryAccuracy,
+        lambda: metrics.Precision(top_k=2),
+        lambda: metrics.Recall(thresholds=[0.2, 0.6]),
+        lambda: metrics.AUC(num_thresholds=7),
+        lambda: metrics.AUC(curve="PR", from_logits=True),
+        metrics.RootMeanSquaredError,
+        metrics.Hinge,
+    ]
+
+
+@pytest.mark.parametrize("index", range(10))
+def test_metric_state_stays_on_the_gpu_until_result(index, monkeypatch, rng):
+    cpu, gpu = metric_cases()[index](), metric_cases()[index]()
+    sparse = isinstance(
+        cpu, metrics.SparseCategoricalAccuracy | metrics.SparseTopKCategoricalAccuracy
+    )
+    binary = isinstance(cpu, metrics.BinaryAccuracy | metrics.AUC)
+    batches = []
+    for weighted in (False, True):
+        labels = rng.integers(0, 3, 4)
+        y_true = labels if sparse else np.eye(3)[labels]
+        y_pred = rng.uniform(0, 1, (4, 1 if binary else 3))
+        if binary:
+            y_true = labels[:, None] % 2
+        batches.append((y_true, y_pred, rng.uniform(0, 2, 4) if weighted else None))
+    for y_true, y_pred, weight in batches:
+        cpu.update_state(y_true, y_pred, sample_weight=weight)
+    monkeypatch.setattr(cuda_backend, "to_numpy", lambda a: pytest.fail("read back"))
+    monkeypatch.setattr(cuda_backend.CudaArray, "__float__", lambda a: pytest.fail("read back"))
+    for y_true, y_pred, weight in batches:
+        on_gpu = cuda_backend.asarray(y_true.astype(np.int32) if sparse else y_true)
+        gpu.update_state(on_gpu, ac.Tensor(y_pred, device="cuda"), sample_weight=weight)
+    assert gpu.device == "cuda"
+    assert all(isinstance(v, cuda_backend.CudaArray) for v in gpu.variables)
+    monkeypatch.undo()
+    np.testing.assert_allclose(gpu.result(), cpu.result(), rtol=1e-5, atol=1e-7)
+
+
+def test_mean_of_device_losses_weighted_by_batch_size(monkeypatch):
+    mean = metrics.Mean(name="loss")
+    for value, size in [(0.5, 4), (2.0, 1)]:
+        mean.update_state(ac.Tensor(np.float32(value), device="cuda").data, sample_weight=size)
+    assert mean.device == "cuda"
+    np.testing.assert_allclose(mean.result(), (0.5 * 4 + 2.0) / 5)
 
 
 # -------------------------------------------------------------------- dispatch, dropout

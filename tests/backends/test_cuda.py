@@ -250,7 +250,7 @@ def test_metric_state_stays_on_the_gpu_until_result(index, monkeypatch, rng):
     np.testing.assert_allclose(gpu.result(), cpu.result(), rtol=1e-5, atol=1e-7)
 
 
-def test_mean_of_device_losses_weighted_by_batch_size(monkeypatch):
+def test_mean_of_device_losses_weighted_by_batch_size():
     mean = metrics.Mean(name="loss")
     for value, size in [(0.5, 4), (2.0, 1)]:
         mean.update_state(ac.Tensor(np.float32(value), device="cuda").data, sample_weight=size)

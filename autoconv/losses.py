@@ -117,7 +117,8 @@ def _as_float(mask: Any, dtype: Any) -> Any:
 
 
 def _divide_no_nan(numerator: Any, denominator: Any) -> Any:
-    """numerator / denominator, and 0 where the denominator is 0 (on the device, no read)."""
+    """numerator / denominator (an array), and 0 where the denominator is 0 (computed on the
+    device: nothing is read back)."""
     zero = _as_float(denominator == 0, denominator.dtype)
     return numerator / (denominator + zero) * (1 - zero)
 
@@ -415,9 +416,7 @@ def reduce_values(
         return values
     loss = ops.sum(values)
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
-        total = sample_weight.sum()
-        zero = _as_float(total == 0, total.dtype)
-        return loss / (total + zero) * (1 - zero)
+        return _divide_no_nan(loss, sample_weight.sum())
     if reduction in ("sum_over_batch_size", "mean", "mean_with_sample_weight") and values.size:
         loss = loss / values.size
     return loss

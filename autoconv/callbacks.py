@@ -196,14 +196,7 @@ class CallbackList:
         add_history: History | None = None,
         add_progbar: bool = False,
     ) -> None:
-        given = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
-        for callback in given:
-            if not isinstance(callback, Callback):
-                raise TypeError(
-                    "callbacks must be autoconv.callbacks.Callback objects, got "
-                    f"{type(callback).__name__}; for a function of (epoch, logs) use "
-                    "callbacks.LambdaCallback(on_epoch_end=function)"
-                )
+        given = self.checked(callbacks)
         self.progbar = next((c for c in given if isinstance(c, ProgbarLogger)), None)
         if self.progbar is None and add_progbar and verbose:
             self.progbar = ProgbarLogger()
@@ -220,6 +213,19 @@ class CallbackList:
         self.batch_begins = any(
             _overrides(c, "on_train_batch_begin", "on_batch_begin") for c in users
         )
+
+    @staticmethod
+    def checked(callbacks: Iterable[Callback] | Callback | None) -> list[Callback]:
+        """``callbacks`` as a list, each one a Callback (checked before any work is done)."""
+        given = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
+        for callback in given:
+            if not isinstance(callback, Callback):
+                raise TypeError(
+                    "callbacks must be autoconv.callbacks.Callback objects, got "
+                    f"{type(callback).__name__}; for a function of (epoch, logs) use "
+                    "callbacks.LambdaCallback(on_epoch_end=function)"
+                )
+        return given
 
     def _call(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:

@@ -35,65 +35,26 @@ class TrainingDivergedError(RuntimeError):
     """The loss or a gradient became NaN or infinite; the weights of the last good step are kept."""
 
 
-# ------------------------------------------------------------------------ metrics
-def metric_names(metrics: Any) -> list[str]:
-    """The compiled metrics' names: 'accuracy' (also as 'acc') is the one known so far."""
-    names = []
-    for metric in metrics or []:
-        if metric not in ("accuracy", "acc"):
-            raise ValueError(f"unknown metric {metric!r}; expected 'accuracy'")
-        names.append("accuracy")
-    return names
-
-
 class StepState:
-    """What an epoch's steps add up, on the model's device: per row [loss * n, correct, n]
-    (row 0 the total loss and, with one output, its accuracy; with several outputs, row 1 + i
-    for output i), a step counter, and the divergence status [code, step] that stops every
-    update once a step went non-finite."""
+    """What an epoch's steps share besides the model's running metrics: the divergence status
+    [code, step] on the model's device (set by the first non-finite loss or gradient, after
+    which every update is skipped there), the step counter and the samples seen."""
 
     def __init__(self, model: Any) -> None:
         self.model = model
         self.xp = namespace(model.device)
-        outputs = len(model._losses_per_output)
-        self.rows = 1 if outputs == 1 else 1 + outputs
-        self.totals = [self.xp.zeros((3,), np.float64) for _ in range(self.rows)]
         self.status = self.xp.new_status()
         self.step = 0
         self.samples = 0
-        self.no_count = self.xp.zeros((), np.int32)  # the "correct" of a row without accuracy
+        model.reset_metrics()
 
-    def add(
-        self, total: Any, per_output: list[Any], outputs: list[Any], targets: list[Any]
-    ) -> None:
-        xp, count = self.xp, len(outputs[0])
-        accuracy = bool(self.model._metric_names)
-        rows = [(total, outputs[0], targets[0])] if self.rows == 1 else [(total, None, None)]
-        if self.rows > 1:
-            rows += list(zip(per_output, outputs, targets, strict=False))
-        for totals, (loss, out, target) in zip(self.totals, rows, strict=True):
-            correct = self.no_count  # a row without accuracy counts nothing
-            if accuracy and out is not None:
-                correct = xp.count_correct(out.data, xp.asarray(target))
-            xp.accumulate(totals, loss.data, correct, count, self.status)
+    def done(self, count: int) -> None:
         self.step += 1
         self.samples += count
 
     def read(self) -> tuple[dict[str, float], np.ndarray]:
-        """(logs sorted by name, as Keras, and the status) read back from the device."""
-        rows = [self.xp.to_numpy(t) for t in self.totals]
-        status = self.xp.to_numpy(self.status)
-        logs = {"loss": rows[0][0] / max(rows[0][2], 1)}
-        names = self.model.output_names
-        if self.rows == 1:
-            if self.model._metric_names:
-                logs["accuracy"] = rows[0][1] / max(rows[0][2], 1)
-        else:
-            for name, row in zip(names, rows[1:], strict=False):
-                logs[f"{name}_loss"] = row[0] / max(row[2], 1)
-                if self.model._metric_names:
-                    logs[f"{name}_accuracy"] = row[1] / max(row[2], 1)
-        return {k: float(logs[k]) for k in sorted(logs)}, status
+        """(the logs, sorted by name as Keras, and the status), read back from the device."""
+        return self.model.get_metrics_result(), self.xp.to_numpy(self.status)
 
 
 def raise_if_diverged(status: np.ndarray, epoch: int, optimizer: Any, iterations: int) -> None:
@@ -157,11 +118,16 @@ def input_arrays(model: Any, x: Any, what: str) -> list[np.ndarray]:
 
 
 def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarray | None]:
-    """``y`` as one array per model output (None for an output without a loss), checked."""
+    """``y`` as one array per model output (None for an output without a loss), checked; on
+    the first data the model sees, its losses and metrics are made for these shapes (as
+    Keras's compile does on its first batch)."""
     names = model.output_names
     if y is None:
         raise ValueError(f"{what}: no targets (y is None) for a model compiled with a loss")
     if isinstance(y, dict):
+        unknown = set(y) - set(names)
+        if unknown:
+            raise ValueError(f"{what}: y names outputs {sorted(unknown)}; the outputs are {names}")
         arrays = [y.get(n) for n in names]
     elif isinstance(y, list | tuple) and len(names) > 1:
         arrays = list(y)
@@ -169,23 +135,62 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
         arrays = [y]
     if len(arrays) != len(names):
         raise ValueError(f"{what}: the model has {len(names)} outputs but y gives {len(arrays)}")
-    graph = model._graph()
-    classes = [t.shape[-1] for t in graph.outputs] if graph else [None] * len(names)
+    arrays = [None if a is None else _numeric(a, f"{what}: y") for a in arrays]
+    for array in arrays:
+        if array is not None and len(array) != samples:
+            raise ValueError(f"{what}: x has {samples} samples but y has {len(array)}")
+    output_shapes = _output_shapes(model)
+    if not model.compiled_ready:
+        y_shapes = [None if a is None else (None, *a.shape[1:]) for a in arrays]
+        model._resolve_compile(y_shapes, output_shapes)
     checked: list[np.ndarray | None] = []
-    for array, loss, n in zip(arrays, model._losses_per_output, classes, strict=True):
+    for array, loss, shape in zip(arrays, model._losses_per_output, output_shapes, strict=True):
         if loss is None or array is None:
             checked.append(None)
-            continue
-        array = _numeric(array, f"{what}: y")
-        if len(array) != samples:
-            raise ValueError(f"{what}: x has {samples} samples but y has {len(array)}")
-        if loss.sparse:
-            # checked here: the one-hot kernels index with these labels
-            array = ops.loss.checked_labels(array, n).astype(np.int32)
+        elif loss.sparse:  # checked here: the one-hot kernels index with these labels
+            labels = array.reshape(array.shape[:-1]) if array.shape[-1:] == (1,) else array
+            checked.append(ops.loss.checked_labels(labels, shape[-1]).astype(np.int32))
         else:
-            array = array.astype(np.float32, copy=False)
-        checked.append(array)
+            checked.append(array.astype(np.float32, copy=False))
     return checked
+
+
+def _output_shapes(model: Any) -> list[tuple]:
+    graph = model._graph()
+    if graph is None:
+        raise ValueError(f"model {model.name} has not been built: call it on a batch of data first")
+    return [t.shape for t in graph.outputs]
+
+
+def sample_weights(
+    model: Any, sample_weight: Any, class_weight: Any, ys: list[Any], samples: int, what: str
+) -> np.ndarray | None:
+    """One weight per sample (float32), from ``sample_weight`` and/or ``class_weight`` (a dict
+    class -> weight, looked up by each sample's class, as Keras), or None for neither."""
+    weights = None
+    if sample_weight is not None:
+        weights = _numeric(sample_weight, f"{what}: sample_weight").astype(np.float32)
+        if weights.ndim == 2 and weights.shape[1] == 1:
+            weights = weights[:, 0]
+        if weights.shape != (samples,):
+            raise ValueError(
+                f"{what}: sample_weight must hold one weight per sample, shape ({samples},), "
+                f"got {weights.shape}"
+            )
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise ValueError(f"{what}: class_weight must be a dict class -> weight")
+        if len(ys) != 1:
+            raise ValueError(f"{what}: class_weight is only supported for a single output")
+        y = ys[0]
+        labels = y.argmax(axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y))
+        labels = labels.astype(np.int64)
+        table = np.ones(int(max(labels.max(), max(class_weight))) + 1, np.float32)
+        for cls, weight in class_weight.items():
+            table[int(cls)] = float(weight)
+        by_class = table[labels]
+        weights = by_class if weights is None else weights * by_class
+    return weights
 
 
 def build_for(model: Any, xs: list[np.ndarray]) -> None:
@@ -211,36 +216,40 @@ def _batch_size(value: Any, what: str) -> int:
 
 
 class ArrayBatches:
-    """Arrays on the model's device (uploaded once), served in batches gathered there:
-    shuffled anew each epoch when ``shuffle``."""
+    """Inputs, targets and sample weights on the model's device (uploaded once), served in
+    batches gathered there: shuffled anew each epoch when ``shuffle``."""
 
-    def __init__(self, model: Any, x: list[np.ndarray], y: list[Any], batch_size: int) -> None:
+    def __init__(
+        self, model: Any, x: list[np.ndarray], y: list[Any], w: Any, batch_size: int
+    ) -> None:
         self.xp = namespace(model.device)
         self.samples = len(x[0])
         self.batch_size = batch_size
         self.x = [self.xp.asarray(a.astype(np.float32, copy=False)) for a in x]
         self.y = [None if a is None else self.xp.asarray(a) for a in y]
+        self.w = None if w is None else self.xp.asarray(w)
         self.steps = math.ceil(self.samples / batch_size)
 
-    def batches(self, shuffle: bool, steps: int | None = None) -> Iterator[tuple[list, list]]:
+    def batches(self, shuffle: bool, steps: int | None = None) -> Iterator[tuple]:
+        """(inputs, targets, weights) per batch, device arrays (weights None if none)."""
         xp = self.xp
         if shuffle:
             order = xp.asarray(generator().permutation(self.samples).astype(np.int32))
         for step in range(self.steps if steps is None else min(steps, self.steps)):
-            if shuffle:
-                rows = order[step * self.batch_size : (step + 1) * self.batch_size]
-                yield (
-                    [xp.take(a, rows) for a in self.x],
-                    [None if a is None else xp.take(a, rows) for a in self.y],
-                )
-            else:
-                cut = slice(step * self.batch_size, (step + 1) * self.batch_size)
-                yield [a[cut] for a in self.x], [None if a is None else a[cut] for a in self.y]
+            cut = slice(step * self.batch_size, (step + 1) * self.batch_size)
+            rows = order[cut] if shuffle else None
+
+            def pick(a: Any, rows: Any = rows, cut: slice = cut) -> Any:
+                if a is None:
+                    return None
+                return a[cut] if rows is None else xp.take(a, rows)
+
+            yield [pick(a) for a in self.x], [pick(a) for a in self.y], pick(self.w)
 
 
 def validation_split_of(
-    x: list[np.ndarray], y: list[Any], split: float
-) -> tuple[list, list, tuple[list, list]]:
+    x: list[np.ndarray], y: list[Any], w: Any, split: float
+) -> tuple[tuple[list, list, Any], tuple[list, list, Any]]:
     """Keras's split: the last ``split`` fraction of the samples, before any shuffling."""
     samples = len(x[0])
     at = math.floor(samples * (1.0 - split))
@@ -250,9 +259,15 @@ def validation_split_of(
             f"into a validation and training set as specified by `validation_split={split}`. "
             "Either provide more data, or a different value for the `validation_split` argument."
         )
-    head = ([a[:at] for a in x], [None if a is None else a[:at] for a in y])
-    tail = ([a[at:] for a in x], [None if a is None else a[at:] for a in y])
-    return head[0], head[1], tail
+
+    def part(cut: slice) -> tuple[list, list, Any]:
+        return (
+            [a[cut] for a in x],
+            [None if a is None else a[cut] for a in y],
+            None if w is None else w[cut],
+        )
+
+    return part(slice(None, at)), part(slice(at, None))
 
 
 # ------------------------------------------------------------------ the loops
@@ -284,31 +299,35 @@ def fit(
     good step stay.
     """
     model._require_compiled("fit")
-    if class_weight is not None or sample_weight is not None:
-        raise ValueError("fit: class_weight and sample_weight are not supported yet")
     batch_size = _batch_size(batch_size, "fit")
     epochs = _count(epochs, "epochs", "fit", minimum=0)
     initial_epoch = _count(initial_epoch, "initial_epoch", "fit", minimum=0)
     validation_freq = _count(validation_freq, "validation_freq", "fit", minimum=1)
     if steps_per_epoch is not None:
         steps_per_epoch = _count(steps_per_epoch, "steps_per_epoch", "fit", minimum=1)
+    if validation_steps is not None:
+        validation_steps = _count(validation_steps, "validation_steps", "fit", minimum=1)
     if not isinstance(validation_split, int | float) or not 0.0 <= validation_split < 1.0:
         raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
     verbose = _verbosity(verbose)
+    callbacks = CallbackList.checked(callbacks)
     xs = input_arrays(model, x, "fit")
-    ys = target_arrays(model, y, len(xs[0]), "fit")
-    val_data: tuple[list, list] | None = None
-    if validation_data is not None:
-        val_x, val_y = _validation_pair(validation_data)
-        val_xs = input_arrays(model, val_x, "fit: validation_data")
-        val_data = (val_xs, target_arrays(model, val_y, len(val_xs[0]), "fit: validation_data"))
-    elif validation_split:
-        xs, ys, val_data = validation_split_of(xs, ys, validation_split)
-    val_batch = _batch_size(validation_batch_size or batch_size, "fit")
     build_for(model, xs)
+    ys = target_arrays(model, y, len(xs[0]), "fit")
+    ws = sample_weights(model, sample_weight, class_weight, ys, len(xs[0]), "fit")
+    val_data: tuple[list, list, Any] | None = None
+    if validation_data is not None:
+        val_x, val_y, val_w = _validation_triple(validation_data)
+        val_xs = input_arrays(model, val_x, "fit: validation_data")
+        val_ys = target_arrays(model, val_y, len(val_xs[0]), "fit: validation_data")
+        val_ws = sample_weights(model, val_w, None, val_ys, len(val_xs[0]), "fit: validation_data")
+        val_data = (val_xs, val_ys, val_ws)
+    elif validation_split:
+        (xs, ys, ws), val_data = validation_split_of(xs, ys, ws, validation_split)
+    val_batch = _batch_size(validation_batch_size or batch_size, "fit")
     if model.device == "cpu":
         configure_for_training()
-    data = ArrayBatches(model, xs, ys, batch_size)
+    data = ArrayBatches(model, xs, ys, ws, batch_size)
     val = None if val_data is None else ArrayBatches(model, *val_data, val_batch)
     steps = data.steps if steps_per_epoch is None else min(steps_per_epoch, data.steps)
     history = History()
@@ -323,9 +342,9 @@ def fit(
         started = time.perf_counter()
         state = StepState(model)
         last_poll, iterations = started, model.optimizer.iterations
-        for step, (inputs, targets) in enumerate(data.batches(shuffle, steps)):
+        for step, (inputs, targets, weights) in enumerate(data.batches(shuffle, steps)):
             callback_list.on_train_batch_begin(step)
-            model._train_batch(inputs, targets, state)
+            model._train_batch(inputs, targets, weights, state)
             now = time.perf_counter()
             if callback_list.wants_batch_logs or now - last_poll >= SYNC_SECONDS:
                 last_poll = now
@@ -349,8 +368,8 @@ def fit(
 
 def _evaluate_batches(model: Any, data: ArrayBatches, steps: int | None) -> dict[str, float]:
     state = StepState(model)
-    for inputs, targets in data.batches(False, steps):
-        model._test_batch(inputs, targets, state)
+    for inputs, targets, weights in data.batches(False, steps):
+        model._test_batch(inputs, targets, weights, state)
     logs, _ = state.read()
     return logs
 
@@ -368,15 +387,15 @@ def evaluate(
 ) -> Any:
     """Keras's ``evaluate``: the loss and metrics over (x, y) in batches."""
     model._require_compiled("evaluate")
-    if sample_weight is not None:
-        raise ValueError("evaluate: sample_weight is not supported yet")
     batch_size = _batch_size(batch_size, "evaluate")
     if steps is not None:
         steps = _count(steps, "steps", "evaluate", minimum=1)
+    callbacks = CallbackList.checked(callbacks)
     xs = input_arrays(model, x, "evaluate")
-    ys = target_arrays(model, y, len(xs[0]), "evaluate")
     build_for(model, xs)
-    data = ArrayBatches(model, xs, ys, batch_size)
+    ys = target_arrays(model, y, len(xs[0]), "evaluate")
+    ws = sample_weights(model, sample_weight, None, ys, len(xs[0]), "evaluate")
+    data = ArrayBatches(model, xs, ys, ws, batch_size)
     callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, data.steps)
     callback_list.on_test_begin()
     logs = _evaluate_batches(model, data, steps)
@@ -387,9 +406,11 @@ def evaluate(
 
 
 def _in_order(model: Any, logs: dict[str, float]) -> Any:
-    """Keras's list order: the loss, the per-output losses, then the metrics."""
-    first = ["loss"] + [f"{n}_loss" for n in model.output_names if f"{n}_loss" in logs]
-    values = [logs[k] for k in first] + [logs[k] for k in sorted(logs) if k not in first]
+    """Keras's list order: the loss, the per-output losses, then the metrics as compiled."""
+    first = [m.name for m in model.metrics]
+    values = [logs[k] for k in first if k in logs] + [
+        logs[k] for k in sorted(logs) if k not in first
+    ]
     return values[0] if len(values) == 1 else values
 
 
@@ -398,6 +419,7 @@ def predict(
 ) -> Any:
     """Keras's ``predict``: the outputs for x, batch by batch, as NumPy arrays."""
     batch_size = _batch_size(batch_size, "predict")
+    callbacks = CallbackList.checked(callbacks)
     xs = input_arrays(model, x, "predict")
     if steps is not None:
         steps = _count(steps, "steps", "predict", minimum=1)
@@ -424,19 +446,17 @@ def on_batch(
     batch, with its loss and metrics read back."""
     what = f"{kind}_on_batch"
     model._require_compiled(what)
-    if sample_weight is not None or class_weight is not None:
-        raise ValueError(f"{what}: sample_weight and class_weight are not supported yet")
     xs = input_arrays(model, x, what)
-    ys = target_arrays(model, y, len(xs[0]), what)
     build_for(model, xs)
+    ys = target_arrays(model, y, len(xs[0]), what)
+    ws = sample_weights(model, sample_weight, class_weight, ys, len(xs[0]), what)
     if kind == "train" and model.device == "cpu":
         configure_for_training()
-    xp = namespace(model.device)
-    inputs = [xp.asarray(a.astype(np.float32, copy=False)) for a in xs]
-    targets = [None if a is None else xp.asarray(a) for a in ys]
+    (inputs, targets, weights), *_ = ArrayBatches(model, xs, ys, ws, len(xs[0])).batches(False)
     state = StepState(model)
     iterations = model.optimizer.iterations
-    (model._train_batch if kind == "train" else model._test_batch)(inputs, targets, state)
+    step = model._train_batch if kind == "train" else model._test_batch
+    step(inputs, targets, weights, state)
     logs, status = state.read()
     if kind == "train":
         raise_if_diverged(status, 0, model.optimizer, iterations)
@@ -444,23 +464,24 @@ def on_batch(
 
 
 def warm_up(model: Any, x: Any, y: Any) -> float:
-    """Run every kernel of one training step on (x, y) without changing the model (the step's
-    status is set, so the update and the totals are skipped): this compiles the kernels, or
+    """Run every kernel of one training step on (x, y) without changing the weights (the
+    step's status is set, so the optimizer skips its update): this compiles the kernels, or
     loads them from Numba's cache. Returns the seconds it took."""
     model._require_compiled("warm_up")
     started = time.perf_counter()
     xs = input_arrays(model, x, "warm_up")
-    ys = target_arrays(model, y, len(xs[0]), "warm_up")
     build_for(model, xs)
+    ys = target_arrays(model, y, len(xs[0]), "warm_up")
     xp = namespace(model.device)
     state = StepState(model)
     state.status = xp.asarray(np.array([WARMING_UP, 0], dtype=np.int64))
     iterations = model.optimizer.iterations
-    inputs = [xp.asarray(a.astype(np.float32, copy=False)) for a in xs]
-    model._train_batch(inputs, [None if a is None else xp.asarray(a) for a in ys], state)
+    (inputs, targets, weights), *_ = ArrayBatches(model, xs, ys, None, len(xs[0])).batches(False)
+    model._train_batch(inputs, targets, weights, state)
     model.optimizer.iterations = iterations
     model.optimizer.zero_grad(model.trainable_weights)
     state.read()  # waits for the device to finish
+    model.reset_metrics()
     return time.perf_counter() - started
 
 
@@ -471,15 +492,19 @@ def _count(value: Any, name: str, what: str, minimum: int) -> int:
     return int(value)
 
 
-def _validation_pair(validation_data: Any) -> tuple[Any, Any]:
+def _validation_triple(validation_data: Any) -> tuple[Any, Any, Any]:
     if not isinstance(validation_data, list | tuple) or len(validation_data) not in (2, 3):
         raise ValueError(
-            "fit: validation_data must be a tuple (x_val, y_val) (or (x_val, y_val, "
-            f"val_sample_weight)), got {type(validation_data).__name__}"
+            "fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+            f"val_sample_weight), got {type(validation_data).__name__}"
+            + (
+                f" of length {len(validation_data)}"
+                if isinstance(validation_data, list | tuple)
+                else ""
+            )
         )
-    if len(validation_data) == 3 and validation_data[2] is not None:
-        raise ValueError("fit: validation sample weights are not supported yet")
-    return validation_data[0], validation_data[1]
+    x, y, *rest = validation_data
+    return x, y, rest[0] if rest else None
 
 
 def _verbosity(verbose: Any) -> int:

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from autoconv import losses as losses_module
-from autoconv import ops, training
+from autoconv import metrics as metrics_module
 from autoconv import optimizers as optimizers_module
+from autoconv import training
 from autoconv.backends import namespace
 from autoconv.layers import Layer
 from autoconv.tensor import Tensor, check_device, no_grad
@@ -42,9 +43,12 @@ class Model(Layer):
         super().__init__(name=name, trainable=trainable, **kwargs)
         self.optimizer: optimizers_module.Optimizer | None = None
         self.loss: Any = None
-        self._losses_per_output: list[losses_module.Loss] = []
+        self._loss_specs: list[Any] = []
+        self._losses_per_output: list[Any] = []
         self._loss_weights: list[float] = []
-        self._metric_names: list[str] = []
+        self._metric_specs: list[list[Any]] = []
+        self._compiled_metrics: list[list[Any]] = []
+        self._output_loss_trackers: list[Any] = []
         self.compiled = False
         self.device = "cpu"
         self.stop_training = False
@@ -161,7 +165,10 @@ class Model(Layer):
         auto_scale_loss: bool = True,
     ) -> None:
         """Choose the optimizer, the loss (one for every output, or a list or a dict by output
-        name), the loss weights and the metrics (Keras's arguments and order)."""
+        name), the loss weights and the metrics, with Keras's arguments and order.
+
+        As in Keras, 'accuracy' (and 'crossentropy') become the binary, sparse or categorical
+        kind from the shapes of the first batch of targets and predictions."""
         if weighted_metrics is not None:
             raise ValueError("compile: weighted_metrics are not supported yet")
         if steps_per_execution != 1:
@@ -169,16 +176,23 @@ class Model(Layer):
         self.optimizer = optimizers_module.get(optimizer)
         names = self.output_names
         self.loss = loss
-        self._losses_per_output = [
-            None if item is None else losses_module.get(item)
-            for item in _per_output(loss, names, "loss")
-        ]
+        self._loss_specs = _per_output(loss, names, "loss")
+        for spec in self._loss_specs:  # unknown names fail now, not at the first batch
+            if spec is not None and str(spec).lower() not in ("crossentropy", "ce"):
+                losses_module.get(spec)
         weights = [1.0] * len(names) if loss_weights is None else loss_weights
         self._loss_weights = [_loss_weight(w) for w in _per_output(weights, names, "loss_weights")]
-        self._metric_names = training.metric_names(metrics)
-        plan = self.plan
-        if plan is not None:
-            plan.pair_losses([takes_logits(item) for item in self._losses_per_output])
+        self._metric_specs = _metrics_per_output(metrics, names)
+        for specs in self._metric_specs:
+            for spec in specs:
+                if str(spec).lower() not in ("accuracy", "acc", "crossentropy", "ce"):
+                    metrics_module.get(spec)
+        self._losses_per_output: list[Any] = []
+        self._compiled_metrics: list[list[Any]] = []
+        self.loss_tracker = metrics_module.Mean(name="loss")
+        self._output_loss_trackers = (
+            [metrics_module.Mean(name=f"{n}_loss") for n in names] if len(names) > 1 else []
+        )
         self.compiled = True
 
     def _require_compiled(self, what: str) -> None:
@@ -187,32 +201,77 @@ class Model(Layer):
                 f"You must call `compile()` before using the model ({what}): "
                 "model.compile(optimizer, loss)"
             )
-        if all(item is None for item in self._losses_per_output):
+        if all(spec is None for spec in self._loss_specs):
             raise ValueError(f"{what}: the model was compiled without a loss; give compile(loss=)")
+
+    @property
+    def compiled_ready(self) -> bool:
+        """Whether the losses and metrics were made for the data (on its first batch)."""
+        return bool(self._losses_per_output)
+
+    def _resolve_compile(self, y_shapes: list[Any], output_shapes: list[Any]) -> None:
+        """Make the loss and metric objects for the data's shapes, as Keras's compile does on
+        its first batch, and pair each softmax output with its cross-entropy (the plan)."""
+        names = self.output_names
+        self._losses_per_output = [
+            None if spec is None else losses_module.resolve(spec, y, p)
+            for spec, y, p in zip(self._loss_specs, y_shapes, output_shapes, strict=True)
+        ]
+        self._compiled_metrics = []
+        for specs, y, p, name in zip(
+            self._metric_specs, y_shapes, output_shapes, names, strict=True
+        ):
+            made = [metrics_module.resolve(spec, y, p) for spec in specs]
+            if len(names) > 1:
+                for metric in made:
+                    metric.name = f"{name}_{metric.name}"
+            self._compiled_metrics.append(made)
+        plan = self.plan
+        if plan is not None:
+            plan.pair_losses([takes_logits(loss) for loss in self._losses_per_output])
+
+    @property
+    def metrics(self) -> list[Any]:
+        """The loss tracker and the compiled metrics (Keras's ``model.metrics``)."""
+        if not self.compiled:
+            return []
+        made = [m for per_output in self._compiled_metrics for m in per_output]
+        return [self.loss_tracker, *self._output_loss_trackers, *made]
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self) -> None:
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def get_metrics_result(self) -> dict[str, float]:
+        """Every metric's current value, sorted by name as Keras logs them (a device read)."""
+        logs = {m.name: float(m.result()) for m in self.metrics}
+        return {name: logs[name] for name in sorted(logs)}
 
     # -------------------------------------------------------------- the one step
     def _loss(
-        self, inputs: list[Any], targets: list[Any], training: bool
-    ) -> tuple[Tensor, list[Tensor], list[Tensor], list[bool]]:
+        self, inputs: list[Any], targets: list[Any], weights: Any, training: bool
+    ) -> tuple[Tensor, list[Tensor | None], list[Tensor], list[bool]]:
         """(total loss, each output's loss, the outputs, which outputs are logits) for one
-        batch of device arrays. A softmax output paired with a cross-entropy is computed from
-        its logits in one stable op."""
+        batch of device arrays, with per-sample ``weights`` (or None). A softmax output paired
+        with a cross-entropy is computed from its logits (stable; one op when unweighted)."""
         xp = namespace(self.device)
         tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
         outputs, logits = self._outputs(tensors, training)
-        per_output: list[Tensor] = []
+        per_output: list[Tensor | None] = []
         total: Tensor | None = None
         for out, is_logits, target, loss_fn, weight in zip(
             outputs, logits, targets, self._losses_per_output, self._loss_weights, strict=True
         ):
-            if loss_fn is None:
+            if loss_fn is None or target is None:
+                per_output.append(None)
                 continue
-            target = xp.asarray(target)
-            if is_logits:
-                dense = ops.one_hot(target, out.shape[-1]) if loss_fn.sparse else target
-                value = ops.softmax_cross_entropy(out, dense)
-            else:
-                value = loss_fn(target, out)
+            value = (losses_module.with_logits(loss_fn) if is_logits else loss_fn)(
+                target, out, sample_weight=weights
+            )
             per_output.append(value)
             total = value * weight if total is None else total + value * weight
         for penalty in self.losses:
@@ -220,13 +279,32 @@ class Model(Layer):
         self._clear_losses()
         return total, per_output, outputs, logits
 
-    def _train_batch(self, inputs: list[Any], targets: list[Any], state: Any) -> None:
-        """One optimizer step on a batch (arrays on the model's device), the loss and metrics
-        added to ``state`` (a :class:`autoconv.training.StepState`): nothing is read back, so a
-        GPU step never waits for the host. A non-finite loss or gradient marks the state's
-        status, and the optimizer then changes nothing."""
+    def _update_metrics(
+        self, total: Tensor, per_output: list, outputs: list, logits: list, targets: list,
+        weights: Any,
+    ) -> None:  # fmt: skip
+        """Add a batch to the running loss and metrics, on the device (nothing is read)."""
+        count = len(outputs[0])
+        self.loss_tracker.update_state(total.data, sample_weight=count)
+        for tracker, value in zip(self._output_loss_trackers, per_output, strict=False):
+            if value is not None:  # (several outputs only)
+                tracker.update_state(value.data, sample_weight=count)
+        for made, out, is_logits, target in zip(
+            self._compiled_metrics, outputs, logits, targets, strict=True
+        ):
+            if not made or target is None:
+                continue
+            probabilities = out.softmax() if is_logits and not _argmax_only(made) else out
+            for metric in made:
+                metric.update_state(target, probabilities.data, sample_weight=weights)
+
+    def _train_batch(self, inputs: list[Any], targets: list[Any], weights: Any, state: Any) -> None:
+        """One optimizer step on a batch (arrays on the model's device), its loss and metrics
+        added to the model's running metrics: nothing is read back, so a GPU step never waits
+        for the host. A non-finite loss or gradient marks ``state.status`` (see
+        :class:`autoconv.training.StepState`), and the optimizer then changes nothing."""
         xp = namespace(self.device)
-        total, per_output, outputs, _ = self._loss(inputs, targets, training=True)
+        total, per_output, outputs, logits = self._loss(inputs, targets, weights, training=True)
         xp.check_finite(total.data, training.LOSS_NOT_FINITE, state.step, state.status)
         params = self.trainable_weights
         self.optimizer.zero_grad(params)
@@ -235,12 +313,14 @@ class Model(Layer):
             if param.grad is not None:
                 xp.check_finite(param.grad, training.GRADIENT_NOT_FINITE, state.step, state.status)
         self.optimizer.step(params, state.status)
-        state.add(total, per_output, outputs, targets)
+        self._update_metrics(total, per_output, outputs, logits, targets, weights)
+        state.done(len(outputs[0]))
 
-    def _test_batch(self, inputs: list[Any], targets: list[Any], state: Any) -> None:
+    def _test_batch(self, inputs: list[Any], targets: list[Any], weights: Any, state: Any) -> None:
         with no_grad():
-            total, per_output, outputs, _ = self._loss(inputs, targets, training=False)
-        state.add(total, per_output, outputs, targets)
+            total, per_output, outputs, logits = self._loss(inputs, targets, weights, False)
+            self._update_metrics(total, per_output, outputs, logits, targets, weights)
+        state.done(len(outputs[0]))
 
     def _predict_batch(self, inputs: list[Any]) -> list[np.ndarray]:
         xp = namespace(self.device)
@@ -406,4 +486,37 @@ def _loss_weight(value: Any) -> float:
 
 def takes_logits(loss: Any) -> bool:
     """A cross-entropy on probabilities: a softmax output can give it its logits instead."""
-    return isinstance(loss, losses_module.CategoricalCrossentropy) and not loss.from_logits
+    return loss is not None and losses_module.with_logits(loss) is not None
+
+
+def _argmax_only(metrics: list[Any]) -> bool:
+    """Metrics that look only at which class scores highest (the same for logits as for the
+    softmax's probabilities), so a fused output needs no softmax for them."""
+    kinds = (
+        metrics_module.CategoricalAccuracy, metrics_module.SparseCategoricalAccuracy,
+        metrics_module.TopKCategoricalAccuracy, metrics_module.SparseTopKCategoricalAccuracy,
+    )  # fmt: skip
+    return all(isinstance(m, kinds) for m in metrics)
+
+
+def _metrics_per_output(metrics: Any, names: list[str]) -> list[list[Any]]:
+    """compile's ``metrics``: a list for a single output, or for several outputs a list of
+    lists (in output order) or a dict by output name (a name, or a list of them)."""
+    if metrics is None:
+        return [[] for _ in names]
+    if isinstance(metrics, dict):
+        unknown = set(metrics) - set(names)
+        if unknown:
+            raise ValueError(
+                f"compile: metrics names outputs {sorted(unknown)}, but the model's outputs are "
+                f"{names}"
+            )
+        found = [metrics.get(n) for n in names]
+        return [[] if m is None else list(m) if isinstance(m, list | tuple) else [m] for m in found]
+    if not isinstance(metrics, list | tuple):
+        raise ValueError(f"compile: metrics must be a list (or a dict by output), got {metrics!r}")
+    if len(names) == 1:
+        return [list(metrics)]
+    if all(isinstance(m, list | tuple) for m in metrics) and len(metrics) == len(names):
+        return [list(m) for m in metrics]
+    return [list(metrics) for _ in names]  # the same metrics for every output

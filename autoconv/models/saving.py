@@ -27,6 +27,7 @@ import numpy as np
 
 from autoconv import layers as layers_module
 from autoconv import losses as losses_module
+from autoconv import metrics as metrics_module
 from autoconv import optimizers as optimizers_module
 from autoconv.backends import array_device, namespace
 from autoconv.layers import InputLayer, Layer
@@ -129,11 +130,10 @@ def compile_config(model: Any) -> dict[str, Any] | None:
         "optimizer_config": model.optimizer.get_config(),
         "iterations": model.optimizer.iterations,
         "losses": [
-            None if loss is None else {"name": loss.name, "config": loss.get_config()}
-            for loss in model._losses_per_output
+            None if spec is None else _spec(losses_module, spec) for spec in model._loss_specs
         ],
         "loss_weights": model._loss_weights,
-        "metrics": model._metric_names,
+        "metrics": [[_spec(metrics_module, m) for m in specs] for specs in model._metric_specs],
     }
 
 
@@ -241,7 +241,8 @@ def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:
         for variable, value in zip(model.weights, weights, strict=True):
             variable.assign(value)
         if setup is not None:
-            model.compile(optimizer, losses, loss_weights, metrics)
+            per_output = metrics if len(metrics) > 1 else (metrics[0] if metrics else None)
+            model.compile(optimizer, losses, loss_weights, per_output or None)
             optimizer.slots = slots
     except (ValueError, TypeError, KeyError, AttributeError, NotImplementedError) as error:
         raise ModelFileError(f"load_model: {path}: {_reason(error)}") from None
@@ -348,7 +349,33 @@ def _check_weights(model: Any, weights: list[np.ndarray]) -> None:
             )
 
 
-def _compile_parts(setup: dict[str, Any]) -> tuple[Any, list[Any], list[float], list[str]]:
+def _spec(module: Any, spec: Any) -> Any:
+    """A loss or metric as compile was given it: a name stays a name, an object is saved as
+    its config (a custom function cannot be saved)."""
+    if isinstance(spec, str):
+        return spec
+    try:
+        return module.serialize(spec)
+    except (AttributeError, ValueError, TypeError):
+        raise NotImplementedError(
+            f"{spec!r} is a custom function, which cannot be saved in a model file: save the "
+            "weights with save_weights() and compile again after loading"
+        ) from None
+
+
+def _checked_spec(module: Any, spec: Any, what: str) -> Any:
+    """A saved loss or metric: a name, or a config of one of autoconv's classes."""
+    if isinstance(spec, str):
+        if spec.lower() not in ("accuracy", "acc", "crossentropy", "ce"):
+            module.get(spec)
+        return spec
+    entry = _dict(spec, what)
+    _str(entry.get("class_name"), f"{what} class_name")
+    _dict(entry.get("config", {}), f"{what} config")
+    return module.get(entry)
+
+
+def _compile_parts(setup: dict[str, Any]) -> tuple[Any, list[Any], list[float], list[Any]]:
     name = _str(setup.get("optimizer"), "optimizer")
     if name not in optimizers_module.OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}")
@@ -358,18 +385,15 @@ def _compile_parts(setup: dict[str, Any]) -> tuple[Any, list[Any], list[float], 
             raise ValueError(f"optimizer setting {key!r} is not a number: {value!r}")
     optimizer = optimizers_module.get(name, **options)
     optimizer.iterations = _int(setup.get("iterations", 0), "iterations")
-    losses = []
-    for entry in _list(setup.get("losses"), "losses"):
-        if entry is None:
-            losses.append(None)
-            continue
-        entry = _dict(entry, "loss")
-        loss_name = _str(entry.get("name"), "loss name")
-        if loss_name not in losses_module.LOSSES:
-            raise ValueError(f"unknown loss {loss_name!r}")
-        losses.append(losses_module.LOSSES[loss_name](**_dict(entry.get("config"), "loss")))
+    losses = [
+        None if entry is None else _checked_spec(losses_module, entry, "loss")
+        for entry in _list(setup.get("losses"), "losses")
+    ]
     loss_weights = [float(w) for w in _list(setup.get("loss_weights"), "loss_weights")]
-    metrics = [_str(m, "metric") for m in _list(setup.get("metrics", []), "metrics")]
+    metrics = [
+        [_checked_spec(metrics_module, m, "metric") for m in _list(specs, "metrics")]
+        for specs in _list(setup.get("metrics", []), "metrics")
+    ]
     return optimizer, losses, loss_weights, metrics
 
 

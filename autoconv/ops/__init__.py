@@ -41,6 +41,7 @@ from autoconv.ops.loss import (
     categorical_crossentropy,
     mean_squared_error,
     one_hot,
+    sigmoid_cross_entropy,
     softmax_cross_entropy,
     sparse_categorical_crossentropy,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "resize",
     "selu",
     "sigmoid",
+    "sigmoid_cross_entropy",
     "silu",
     "softmax",
     "softmax_cross_entropy",

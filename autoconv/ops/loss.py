@@ -1,6 +1,8 @@
-"""Loss functions, Keras's semantics: per-sample losses averaged over the batch.
+"""The loss ops: fused cross-entropies with their VJPs, and the batch-mean losses.
 
-Targets never need a gradient here; predictions do.
+``autoconv.losses`` builds Keras's per-sample losses and their reductions on these and the
+other ops; the batch means here (``categorical_crossentropy`` ...) are what ``autoconv.<name>``
+has always returned. Targets never need a gradient here; predictions do.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from autoconv.tensor import Tensor, record
 EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [eps, 1 - eps]
 
 
-def _check_pair(y_true: Tensor, y_pred: Tensor, op: str) -> None:
+def check_pair(y_true: Any, y_pred: Any, op: str) -> None:
+    """A ValueError naming ``op`` unless y_true and y_pred have one shape with a class axis."""
     if y_true.shape != y_pred.shape:
         hint = ""
-        if y_true.shape == y_pred.shape[:-1] and "entropy" in op:
+        if y_true.shape == y_pred.shape[:-1] and ("categorical" in op or "softmax" in op):
             hint = (
                 "; for integer labels use sparse_categorical_crossentropy, or one-hot them "
                 "with autoconv.utils.to_categorical"
@@ -37,7 +40,7 @@ def softmax_cross_entropy(logits: Any, y_true: Any) -> Tensor:
     """
     logits = as_tensor(logits)
     y_true = as_tensor(y_true, like=logits)
-    _check_pair(y_true, logits, "softmax_cross_entropy")
+    check_pair(y_true, logits, "softmax_cross_entropy")
     xp = backend(logits)
     target = y_true.data
     log_probs, loss = xp.softmax_cross_entropy(logits.data, target)  # one fused pass
@@ -59,12 +62,41 @@ def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False
     """
     y_pred = as_tensor(y_pred)
     y_true = as_tensor(y_true, like=y_pred)
-    _check_pair(y_true, y_pred, "categorical_crossentropy")
+    check_pair(y_true, y_pred, "categorical_crossentropy")
     if from_logits:
         return softmax_cross_entropy(y_pred, y_true)
-    probs = y_pred / reduce.sum(y_pred, axis=-1, keepdims=True)
-    probs = elementwise.clip(probs, EPSILON, 1.0 - EPSILON)
-    return reduce.mean(reduce.sum(-(y_true * elementwise.log(probs)), axis=-1))
+    return reduce.mean(-reduce.sum(y_true * log_probabilities(y_pred), axis=-1))
+
+
+def log_probabilities(y_pred: Tensor, axis: int = -1) -> Tensor:
+    """log of y_pred taken as probabilities, as Keras does: rescaled to sum to 1 along ``axis``
+    and clipped to [1e-7, 1 - 1e-7] first (so a 0 gives log(1e-7), not -inf)."""
+    probs = y_pred / reduce.sum(y_pred, axis=axis, keepdims=True)
+    return elementwise.log(elementwise.clip(probs, EPSILON, 1.0 - EPSILON))
+
+
+def sigmoid_cross_entropy(logits: Any, target: Any) -> Tensor:
+    """Elementwise -target*log(sigmoid(x)) - (1-target)*log(1-sigmoid(x)) of logits x, computed
+    without overflow as max(x, 0) - x*target + log(1 + exp(-|x|)).
+
+    logits, target: one shape. The gradient is sigmoid(x) - target for the logits (and -x for
+    the target)."""
+    logits = as_tensor(logits)
+    target = as_tensor(target, like=logits)
+    if target.shape != logits.shape:
+        raise ValueError(
+            f"sigmoid_cross_entropy: target shape {target.shape} != logits shape {logits.shape}"
+        )
+    xp = backend(logits)
+    x, z = logits.data, target.data
+    decay = xp.exp(-xp.abs(x))  # in (0, 1]: neither term below can overflow
+    out = xp.maximum(x, 0) - x * z + xp.log(1 + decay)
+
+    def backward(g):
+        sigmoid = xp.exp(xp.minimum(x, 0)) / (1 + decay)
+        return g * (sigmoid - z), (-g * x if target.requires_grad else None)
+
+    return record(out, (logits, target), backward, "sigmoid_cross_entropy")
 
 
 def one_hot(labels: Any, num_classes: int, dtype: Any = np.float32) -> Any:
@@ -118,6 +150,6 @@ def mean_squared_error(y_true: Any, y_pred: Any) -> Tensor:
     """mean((y_true - y_pred) ** 2) over every axis."""
     y_pred = as_tensor(y_pred)
     y_true = as_tensor(y_true, like=y_pred)
-    _check_pair(y_true, y_pred, "mean_squared_error")
+    check_pair(y_true, y_pred, "mean_squared_error")
     diff = y_pred - y_true
     return reduce.mean(diff * diff)

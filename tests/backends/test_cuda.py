@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import autoconv as ac
-from autoconv import backends, layers, models, training
+from autoconv import backends, layers, losses, metrics, models
+from autoconv import training as training_module
 from autoconv.backends import DeviceUnavailableError, namespace
 from tests.conftest import distinct
 from tests.ops.test_core_ops import CASES, IDS, draw_inputs
@@ -325,6 +326,87 @@ def test_layer_norm_matches_cpu(axis, rng):
     assert_same_on_both(lambda x, g, b: ac.ops.layer_norm(x, g, b, axis), [x, gamma, beta], rng)
 
 
+# ------------------------------------------------------------------ losses and metrics
+def loss_cases(rng):
+    """(loss, y_true, y_pred, sample_weight) for a few losses, tiny."""
+    labels = np.array([0, 2, 1, 2, 1])
+    logits = rng.standard_normal((5, 3)) * 2
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    binary = rng.integers(0, 2, (5, 3)).astype(float)
+    weight = rng.uniform(0.2, 2, 5)
+    errors = np.where(rng.uniform(0, 1, (5, 3)) < 0.5, 0.2, 1.3) * rng.choice([-1, 1], (5, 3))
+    device_labels = cuda_backend.asarray(labels.astype(np.int32))  # labels already on the GPU
+    return [
+        (losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1), binary, logits, weight),
+        (losses.BinaryCrossentropy(), binary, probs, None),
+        (losses.CategoricalCrossentropy(label_smoothing=0.2), np.eye(3)[labels], probs, weight),
+        (losses.CategoricalCrossentropy(from_logits=True), np.eye(3)[labels], logits, None),
+        (losses.SparseCategoricalCrossentropy(from_logits=True), device_labels, logits, None),
+        (losses.SparseCategoricalCrossentropy(ignore_class=1), device_labels, probs, weight),
+        (losses.Huber(delta=0.5), binary, binary + errors, weight),
+        (losses.Hinge(), binary, logits, None),  # 0/1 labels made -1/1 on the device
+        (losses.CosineSimilarity(), logits, probs, weight),
+        (losses.LogCosh(reduction="sum"), binary, logits, None),
+    ]
+
+
+@pytest.mark.parametrize("index", range(10))
+def test_loss_matches_cpu(index, rng):
+    loss, y_true, y_pred, weight = loss_cases(rng)[index]
+    assert_same_on_both(lambda p: loss(y_true, p, sample_weight=weight), [y_pred], rng)
+
+
+def metric_cases():
+    return [
+        metrics.CategoricalAccuracy,
+        metrics.SparseCategoricalAccuracy,
+        lambda: metrics.SparseTopKCategoricalAccuracy(k=2),
+        metrics.BinaryAccuracy,
+        lambda: metrics.Precision(top_k=2),
+        lambda: metrics.Recall(thresholds=[0.2, 0.6]),
+        lambda: metrics.AUC(num_thresholds=7),
+        lambda: metrics.AUC(curve="PR", from_logits=True),
+        metrics.RootMeanSquaredError,
+        metrics.Hinge,
+    ]
+
+
+@pytest.mark.parametrize("index", range(10))
+def test_metric_state_stays_on_the_gpu_until_result(index, monkeypatch, rng):
+    cpu, gpu = metric_cases()[index](), metric_cases()[index]()
+    sparse = isinstance(
+        cpu, metrics.SparseCategoricalAccuracy | metrics.SparseTopKCategoricalAccuracy
+    )
+    binary = isinstance(cpu, metrics.BinaryAccuracy | metrics.AUC)
+    batches = []
+    for weighted in (False, True):
+        labels = rng.integers(0, 3, 4)
+        y_true = labels if sparse else np.eye(3)[labels]
+        y_pred = rng.uniform(0, 1, (4, 1 if binary else 3))
+        if binary:
+            y_true = labels[:, None] % 2
+        batches.append((y_true, y_pred, rng.uniform(0, 2, 4) if weighted else None))
+    for y_true, y_pred, weight in batches:
+        cpu.update_state(y_true, y_pred, sample_weight=weight)
+    monkeypatch.setattr(cuda_backend, "to_numpy", lambda a: pytest.fail("read back"))
+    monkeypatch.setattr(cuda_backend.CudaArray, "__float__", lambda a: pytest.fail("read back"))
+    for y_true, y_pred, weight in batches:
+        on_gpu = cuda_backend.asarray(y_true.astype(np.int32) if sparse else y_true)
+        gpu.update_state(on_gpu, ac.Tensor(y_pred, device="cuda"), sample_weight=weight)
+    assert gpu.device == "cuda"
+    assert all(isinstance(v, cuda_backend.CudaArray) for v in gpu.variables)
+    monkeypatch.undo()
+    np.testing.assert_allclose(gpu.result(), cpu.result(), rtol=1e-5, atol=1e-7)
+
+
+def test_mean_of_device_losses_weighted_by_batch_size():
+    mean = metrics.Mean(name="loss")
+    for value, size in [(0.5, 4), (2.0, 1)]:
+        mean.update_state(ac.Tensor(np.float32(value), device="cuda").data, sample_weight=size)
+    assert mean.device == "cuda"
+    np.testing.assert_allclose(mean.result(), (0.5 * 4 + 2.0) / 5)
+
+
 # -------------------------------------------------------------------- dispatch, dropout
 def test_cuda_tensors_run_the_cuda_kernels(monkeypatch, rng):
     calls = []
@@ -437,7 +519,8 @@ def tiny_data(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
 def loss_and_gradients(model, x, y, training):
     """The model's loss on (x, y) and the gradient of each trainable weight (NumPy)."""
     xp = namespace(model.device)
-    loss = model._loss([xp.asarray(x)], [xp.asarray(y)], training=training)[0]
+    (target,) = training_module.target_arrays(model, y, len(x), "test")  # makes the loss
+    loss = model._loss([xp.asarray(x)], [xp.asarray(target)], None, training=training)[0]
     for weight in model.trainable_weights:
         weight.grad = None
     loss.backward()
@@ -467,9 +550,10 @@ def test_fit_on_the_gpu_matches_cpu_and_reads_back_only_to_report(monkeypatch, r
     to_numpy = cuda_backend.to_numpy
     monkeypatch.setattr(cuda_backend, "to_numpy", lambda a: reads.append(a.shape) or to_numpy(a))
     monkeypatch.setattr(cuda_backend.CudaArray, "__float__", lambda a: pytest.fail("read back"))
-    monkeypatch.setattr(training, "SYNC_SECONDS", 1e9)  # report only at the end of an epoch
+    monkeypatch.setattr(training_module, "SYNC_SECONDS", 1e9)  # report only at the end of an epoch
     gpu_history = gpu_model.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
-    assert reads == [(3,), (2,)] * 2  # totals and status, once per epoch; 3 batches each
+    # once per epoch (3 batches each): each metric's total and count, then the status
+    assert reads == [(), (), (), (), (2,)] * 2
     for key in ("loss", "accuracy"):
         np.testing.assert_allclose(gpu_history.history[key], cpu_history.history[key], rtol=1e-4)
     np.testing.assert_allclose(

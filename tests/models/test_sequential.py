@@ -103,7 +103,7 @@ def test_evaluate_reports_the_loss_and_accuracy_of_the_predictions(loss):
     else:
         want_loss = -np.log(probs[np.arange(len(x)), labels]).mean()
     np.testing.assert_allclose(got_loss, want_loss, rtol=1e-5)
-    assert got_accuracy == np.mean(probs.argmax(axis=1) == labels)
+    assert got_accuracy == pytest.approx(np.mean(probs.argmax(axis=1) == labels), rel=1e-6)
     assert 0.05 < got_accuracy < 0.95
 
 

@@ -185,6 +185,16 @@ CASES = [
     ("tanh", lambda a: a.tanh(), lambda t, a: a.tanh(), [(3, 4)], normal),
     ("sigmoid", lambda a: a.sigmoid(), lambda t, a: a.sigmoid(), [(3, 4)], normal),
     ("clip", lambda a: ac.clip(a, -0.5, 0.5), lambda t, a: a.clamp(-0.5, 0.5), [(9,)], kinkless),
+    ("abs", lambda a: ops.abs(a), lambda t, a: a.abs(), [(3, 4)], kinkless),
+    (
+        "sigmoid_cross_entropy",
+        lambda z, y: ops.sigmoid_cross_entropy(z * 4, y),
+        lambda t, z, y: t.nn.functional.binary_cross_entropy_with_logits(
+            z * 4, y, reduction="none"
+        ),
+        [(3, 4), (3, 4)],
+        normal,
+    ),
     ("softmax", lambda a: a.softmax(), lambda t, a: a.softmax(-1), [(3, 5)], normal),
     ("softmax_axis0", lambda a: ac.softmax(a, 0), lambda t, a: a.softmax(0), [(3, 5)], normal),
     ("log_softmax", lambda a: a.log_softmax(), lambda t, a: a.log_softmax(-1), [(3, 5)], normal),

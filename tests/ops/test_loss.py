@@ -105,3 +105,24 @@ def test_float32_stays_float32(batch):
 def test_bad_targets(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+def test_sigmoid_cross_entropy_is_exact_where_the_naive_form_overflows(torch):
+    logits = np.array([-1000.0, -40.0, -1.0, 0.0, 1.0, 40.0, 1000.0])
+    target = np.array([1.0, 0.3, 0.0, 1.0, 0.5, 0.0, 0.0])
+    z = ac.Tensor(logits, requires_grad=True)
+    out = ac.ops.sigmoid_cross_entropy(z, target)
+    out.backward(np.ones_like(logits))
+    tz = torch.tensor(logits, requires_grad=True)
+    ref = torch.nn.functional.binary_cross_entropy_with_logits(
+        tz, torch.tensor(target), reduction="none"
+    )
+    ref.sum().backward()
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(z.grad, tz.grad.numpy(), rtol=1e-12, atol=1e-300)
+    assert z.grad[3] == 0.5 - 1.0  # sigmoid(0) - target, also at the kink of |x| and max(x, 0)
+
+
+def test_sigmoid_cross_entropy_needs_one_shape():
+    with pytest.raises(ValueError, match=r"sigmoid_cross_entropy: target shape \(3,\)"):
+        ac.ops.sigmoid_cross_entropy(ac.Tensor(np.zeros((3, 1))), np.zeros(3))

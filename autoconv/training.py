@@ -157,9 +157,9 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
 
 def _output_shapes(model: Any) -> list[tuple]:
     graph = model._graph()
-    if graph is None:
-        raise ValueError(f"model {model.name} has not been built: call it on a batch of data first")
-    return [t.shape for t in graph.outputs]
+    if graph is not None:
+        return [t.shape for t in graph.outputs]
+    return model._traced_outputs  # a subclassed model, run once by build_for
 
 
 def sample_weights(
@@ -194,10 +194,14 @@ def sample_weights(
 
 
 def build_for(model: Any, xs: list[np.ndarray]) -> None:
-    """Build a model that does not know its input shape yet from the data it is given."""
+    """Build a model that does not know its input shape yet from the data it is given; a
+    subclassed model is run once on one sample, as Keras does, to learn its output shapes."""
     if not model.built:
         shapes = [(None, *a.shape[1:]) for a in xs]
         model._maybe_build(shapes if len(shapes) > 1 else shapes[0], model.device)
+    if model._graph() is None and getattr(model, "_traced_outputs", None) is None:
+        outputs = model._predict_batch([a[:1] for a in xs])
+        model._traced_outputs = [(None, *o.shape[1:]) for o in outputs]
 
 
 def _numeric(value: Any, what: str) -> np.ndarray:

@@ -20,6 +20,9 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
 import numpy as np
 import pytest
 
+# Scripts that make reference data with Keras (not installed for the tests) are not tests.
+collect_ignore_glob = ["*/keras_reference/make.py"]
+
 
 @pytest.fixture(autouse=True)
 def fresh_names():

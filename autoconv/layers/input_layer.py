@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from autoconv.layers.layer import Layer, Shape
+from autoconv.layers.layer import Layer, Shape, unique_name
 
 
 class SymbolicTensor:
@@ -69,7 +69,7 @@ class Node:
         self.list_call = list_call  # called with a list of tensors (merging layers)
         self.kwargs = dict(kwargs or {})
         self.index = len(layer._inbound_nodes)  # this node's number among the layer's calls
-        name = layer.name if self.index == 0 else f"{layer.name}_{self.index}"
+        name = unique_name("keras_tensor")  # as Keras names its symbolic tensors
         self.outputs = [SymbolicTensor(output_shape, layer.dtype, self, name)]
         layer._inbound_nodes.append(self)
 

@@ -50,6 +50,21 @@ def clear_session() -> None:
     _name_uids.clear()
 
 
+# ------------------------------------------------------------------------ name scopes
+_scopes: list[str] = []
+
+
+@contextlib.contextmanager
+def name_scope(name: str) -> Iterator[None]:
+    """Weights made inside are named under ``name`` (Keras's paths: a layer built by a
+    Sequential model is ``sequential/dense/kernel``)."""
+    _scopes.append(name)
+    try:
+        yield
+    finally:
+        _scopes.pop()
+
+
 # ---------------------------------------------------------------------- training flag
 _training_stack: list[bool] = []
 
@@ -181,6 +196,13 @@ class Layer:
         self._build_shape: Shape | None = None
         self._input_shape_arg = _declared_input_shape(kwargs, type(self).__name__)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # As Keras: a subclass's build, however it is called (by the first call, by a model,
+        # or by hand), runs in the layer's name scope and leaves the layer built.
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            cls.build = _building(cls.__dict__["build"])
+
     # ---------------------------------------------------------------- tracking
     def __setattr__(self, name: str, value: Any) -> None:
         # Layers assigned as attributes (or in a list or tuple) are tracked as sublayers, so
@@ -204,7 +226,6 @@ class Layer:
     def _maybe_build(self, input_shape: Any, device: str = "cpu") -> None:
         if self.built:
             return
-        self._build_shape = input_shape
         try:
             self.build(input_shape)
         except ValueError as error:
@@ -241,7 +262,8 @@ class Layer:
         if value.shape != shape:
             raise ValueError(f"initializer gave shape {value.shape}, expected {shape}")
         name = name or "variable"
-        variable = Variable(value, trainable, name, f"{self.name}/{name}", dtype)
+        path = "/".join([*_scopes, name]) if _scopes else f"{self.name}/{name}"
+        variable = Variable(value, trainable, name, path, dtype)
         variable.trainable = trainable and self._trainable
         variable.regularizer = regularizers.get(regularizer)
         variable.constraint = constraint
@@ -265,7 +287,7 @@ class Layer:
         training = current_training(training)
         if _takes_training(type(self)):
             kwargs["training"] = training
-        with training_context(training):
+        with training_context(training), name_scope(self.name):
             outputs = self.call(inputs, *args, **kwargs)
         if self.activity_regularizer is not None:
             penalty = self.activity_regularizer(outputs)
@@ -401,6 +423,18 @@ class Layer:
 
 
 # ------------------------------------------------------------------------------ helpers
+def _building(build: Callable[..., None]) -> Callable[..., None]:
+    def wrapper(self: Layer, input_shape: Any = None, *args: Any, **kwargs: Any) -> None:
+        if self._build_shape is None:
+            self._build_shape = input_shape
+        with name_scope(self.name):
+            build(self, input_shape, *args, **kwargs)
+        self.built = True
+
+    wrapper.__doc__, wrapper.__name__ = build.__doc__, build.__name__
+    return wrapper
+
+
 def serialized(module: Any, item: Any) -> Any:
     """``module.serialize(item)`` for a layer's config (None stays None); a custom function
     (not one of autoconv's initializers, regularizers or activations) cannot be saved."""
@@ -454,8 +488,11 @@ def _host(array: Any) -> np.ndarray:
 
 
 def _to_tensors(inputs: Any, dtype: str) -> Any:
+    """Arrays and Tensors as Tensors of the layer's dtype (Keras casts a layer's inputs)."""
     if isinstance(inputs, Tensor):
-        return inputs
+        from autoconv.ops import cast
+
+        return cast(inputs, dtype)
     if isinstance(inputs, list | tuple):
         return type(inputs)(_to_tensors(x, dtype) for x in inputs)
     if isinstance(inputs, dict):

@@ -70,11 +70,7 @@ def sequential_from_config(config: dict[str, Any]) -> Any:
         model.add(layer_from_config(config["input"]), rebuild=False)
     for entry in entries:
         model.add(layer_from_config(entry), rebuild=False)
-    shape = config.get("build_input_shape")
-    if shape is not None:
-        model.build(tuple(_shape(shape, "build_input_shape")))
-    else:
-        model._maybe_rebuild()
+    model._maybe_rebuild()
     model.trainable = bool(config.get("trainable", True))
     return model
 
@@ -468,14 +464,6 @@ def _int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
     return value
-
-
-def _shape(value: Any, what: str) -> list[int | None]:
-    items = _list(value, what)
-    for n in items:
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-            raise ValueError(f"{what} must hold positive integers or null, got {value!r}")
-    return items
 
 
 def _reason(error: BaseException) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from autoconv.layers import Input, InputLayer, Layer, SymbolicTensor
+from autoconv.layers import InputLayer, Layer, SymbolicTensor
 from autoconv.layers.layer import unique_name
 from autoconv.models.graph import Graph
 from autoconv.models.model import Model, takes_logits
@@ -62,6 +62,9 @@ class Sequential(Model):
                 )
             self._stack.append(layer)
             self._layers = list(self._stack)
+            if len(self._stack) == 1 and layer._input_shape_arg and self._input_layer is None:
+                # Keras makes the Input of a first layer's input_shape= once, when it is added
+                self._input_layer = InputLayer(batch_shape=layer._input_shape_arg)
         if rebuild:
             self._maybe_rebuild()
 
@@ -83,11 +86,7 @@ class Sequential(Model):
             self.build(shape)
 
     def _declared_input_shape(self) -> tuple | None:
-        if self._input_layer is not None:
-            return self._input_layer.batch_shape
-        if self._stack and self._stack[0]._input_shape_arg is not None:
-            return self._stack[0]._input_shape_arg
-        return None
+        return None if self._input_layer is None else self._input_layer.batch_shape
 
     def build(self, input_shape: Any = None) -> None:
         """Build every layer for inputs of ``input_shape`` (batch axis first, or without it
@@ -101,15 +100,14 @@ class Sequential(Model):
         if not self._stack:
             raise ValueError(f"Sequential model {self.name} has no layers to build")
         shape = tuple(input_shape)
-        inputs = (
-            self._input_layer.output
-            if self._input_layer is not None and self._input_layer.batch_shape == shape
-            else Input(batch_shape=shape, name=f"{self.name}_input", dtype=self.dtype)
-        )
+        if self._input_layer is None or self._input_layer.batch_shape != shape:
+            self._input_layer = InputLayer(batch_shape=shape, dtype=self.dtype)
+        inputs = self._input_layer.output
+        unique_name("functional")  # as Keras, whose Sequential builds a functional model
         x = inputs
         for layer in self._stack:
             try:
-                x = layer(x)
+                x = layer(x)  # in this model's name scope (see Layer.build)
             except (ValueError, TypeError) as error:
                 raise type(error)(
                     f"Sequential model {self.name}: layer {layer.name} "
@@ -120,7 +118,7 @@ class Sequential(Model):
         self._build_shape = shape
         self.built = True
         self.to(self.device)  # weights made now go where the model is
-        if self.compiled:
+        if self.compiled_ready:  # the losses were made: pair them with the new graph's outputs
             self.plan.pair_losses([takes_logits(loss) for loss in self._losses_per_output])
 
     def _graph(self) -> Graph | None:
@@ -178,8 +176,6 @@ class Sequential(Model):
         if self._input_layer is not None:
             config["input"] = layer_config(self._input_layer)
         config["layers"] = [layer_config(layer) for layer in self._stack]
-        if self.built and self._input_layer is None:
-            config["build_input_shape"] = list(self._build_shape)
         return config
 
 

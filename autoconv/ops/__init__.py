@@ -21,6 +21,7 @@ from autoconv.ops.conv_variants import conv2d_transpose, depthwise_conv2d
 from autoconv.ops.elementwise import (
     abs,
     add,
+    cast,
     clip,
     div,
     dropout,
@@ -57,6 +58,7 @@ __all__ = [
     "avg_pool1d",
     "avg_pool2d",
     "batch_norm",
+    "cast",
     "categorical_crossentropy",
     "clip",
     "concatenate",

@@ -81,6 +81,22 @@ def pow(a: Any, b: Any) -> Tensor:
     return record(out, (a, b), backward, "pow")
 
 
+def cast(a: Any, dtype: Any) -> Tensor:
+    """``a`` in another float dtype (float32 or float64); the gradient comes back in ``a``'s.
+
+    >>> cast(Tensor(np.ones(2)), "float64").dtype
+    dtype('float64')
+    """
+    a = as_tensor(a)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"cast: dtype must be float32 or float64, got {dtype}")
+    if dtype == a.dtype:
+        return a
+    original = a.dtype
+    return record(a.data.astype(dtype), (a,), lambda g: (g.astype(original),), "cast")
+
+
 def neg(a: Any) -> Tensor:
     """-a."""
     a = as_tensor(a)

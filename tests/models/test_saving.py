@@ -65,7 +65,9 @@ def test_save_weights_and_load_weights(tmp_path):
     with pytest.raises(ModelFileError, match=r"a weights file \(use model\.load_weights\)"):
         ac.load_model(path)
     wrong = ac.Sequential([layers.Dense(5, input_shape=(2,)), layers.Dense(3)])
-    with pytest.raises(ValueError, match=r"weight dense(_\d+)?/kernel has shape \(2, 16\)"):
+    with pytest.raises(
+        ValueError, match=r"weight sequential(_\d+)?/dense(_\d+)?/kernel has shape \(2, 16\)"
+    ):
         wrong.load_weights(path)
 
 
@@ -171,12 +173,12 @@ def _set(config, keys, value):
     ("edit_config", "edit_arrays", "message"),
     [
         (None, lambda a: a.update(weight_0=np.zeros((5, 5), np.float32)),
-         r"weight dense(_\d+)?/kernel has shape \(5, 5\) in the file"),
+         r"weight sequential(_\d+)?/dense(_\d+)?/kernel has shape \(5, 5\) in the file"),
         (None, lambda a: a.update(weight_0=np.zeros((2, 16), np.int64)), "dtype int64"),
         (None, lambda a: a.update(weight_1=np.full(16, np.nan, np.float32)), "NaN or infinite"),
         (None, lambda a: a.pop("weight_3"), "is missing from the file"),
         (None, lambda a: a.update(slot_0_velocity=np.zeros(7, np.float32)),
-         r"optimizer slot 'velocity' of dense(_\d+)?/kernel has shape \(7,\)"),
+         r"optimizer slot .velocity. of sequential(_\d+)?/dense(_\d+)?/kernel has shape \(7,\)"),
         (lambda c: c.update(version=99), None, "newer than this autoconv reads"),
         (lambda c: c.update(format="something"), None, "not an autoconv model"),
         (lambda c: _set(c, ["model", "config", "layers"], {"a": 1}), None, "must be a JSON list"),

@@ -1,0 +1,247 @@
+"""Functional models (``autoconv.Model(inputs, outputs)``): building, shapes and their errors,
+running, fusion, several inputs and outputs, and parity with what Keras 3 prints and computes
+for the same models and weights (keras_reference/reference.json, made by
+keras_reference/make.py with Keras 3 on JAX)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+from autoconv import layers
+
+REFERENCE = json.loads((Path(__file__).parent / "keras_reference" / "reference.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def plain_width(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # summary() sizes its table to the terminal, as Keras
+
+
+def weights_for(model):
+    """The deterministic weights keras_reference/make.py gave the Keras model."""
+    return [
+        (np.sin(np.arange(np.prod(w.shape)) * 0.37 + i) * 0.3).reshape(w.shape).astype("float32")
+        for i, w in enumerate(model.weights)
+    ]
+
+
+def data():
+    rng = np.random.default_rng(0)
+    xa = rng.random((20, 4)).astype("float32")
+    xb = rng.random((20, 3)).astype("float32")
+    y1 = np.eye(3, dtype="float32")[rng.integers(0, 3, 20)]
+    y2 = rng.random((20, 1)).astype("float32")
+    images = rng.random((6, 8, 8, 1)).astype("float32")
+    labels = rng.integers(0, 10, 6)
+    return xa, xb, y1, y2, images, labels
+
+
+def summary(model, **kwargs):
+    lines = []
+    model.summary(print_fn=lines.append, **kwargs)
+    return "\n".join(lines)
+
+
+def two_headed():
+    a = ac.Input((4,), name="a")
+    b = ac.Input((3,), name="b")
+    h = layers.concatenate([layers.Dense(5, activation="relu")(a), b])
+    out1 = layers.Dense(3, activation="softmax", name="cls")(h)
+    out2 = layers.Dense(1, name="reg")(h)
+    return ac.Model([a, b], [out1, out2])
+
+
+def residual():
+    inputs = ac.Input((8, 8, 1))
+    x = layers.Conv2D(4, 3, activation="relu", padding="same")(inputs)
+    y = layers.Conv2D(4, 3, padding="same")(x)
+    x = layers.add([x, y])
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    return ac.Model(inputs, layers.Dense(10, activation="softmax")(x))
+
+
+def nested():
+    inner = ac.Sequential([layers.Dense(4, activation="relu"), layers.Dense(4)], name="inner")
+    inputs = ac.Input((3,))
+    outer = ac.Model(inputs, layers.Dense(2)(inner(inputs)))
+    inner.trainable = False
+    return outer
+
+
+# ------------------------------------------------------------------ parity with Keras
+def test_two_inputs_two_outputs_as_keras():
+    keras = REFERENCE["two_headed"]
+    xa, xb, y1, y2, _, _ = data()
+    model = two_headed()
+    assert summary(model).strip() == keras["summary"].strip()
+    model.set_weights(weights_for(model))
+    model.compile(
+        "sgd", ["categorical_crossentropy", "mse"], loss_weights=[1.0, 0.5],
+        metrics=[["accuracy"], ["mae"]],
+    )  # fmt: skip
+    for ours, theirs in zip(model.predict([xa, xb], verbose=0), keras["predict"], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    logs = model.evaluate([xa, xb], [y1, y2], batch_size=8, verbose=0, return_dict=True)
+    assert list(logs) == list(keras["evaluate"])
+    np.testing.assert_allclose(list(logs.values()), list(keras["evaluate"].values()), rtol=1e-5)
+    values = model.evaluate([xa, xb], [y1, y2], batch_size=8, verbose=0)
+    np.testing.assert_allclose(values, keras["evaluate_list"], rtol=1e-5)
+    history = model.fit([xa, xb], [y1, y2], batch_size=5, epochs=2, shuffle=False, verbose=0)
+    assert list(history.history) == list(keras["history"])
+    for key, theirs in keras["history"].items():
+        np.testing.assert_allclose(history.history[key], theirs, rtol=1e-4, err_msg=key)
+
+
+def test_a_residual_convnet_as_keras():
+    keras = REFERENCE["residual"]
+    _, _, _, _, images, labels = data()
+    model = residual()
+    assert summary(model).strip() == keras["summary"].strip()
+    model.set_weights(weights_for(model))
+    model.compile("rmsprop", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    np.testing.assert_allclose(model.predict(images, verbose=0), keras["predict"], rtol=1e-5)
+    np.testing.assert_allclose(model.train_on_batch(images, labels), keras["train_on_batch"],
+                               rtol=1e-5)  # fmt: skip
+    for ours, theirs in zip(model.get_weights(), keras["after"], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)
+
+
+def test_a_frozen_nested_model_as_keras():
+    keras = REFERENCE["nested"]
+    model = nested()
+    assert summary(model).strip() == keras["summary"].strip()
+    assert summary(model, expand_nested=True, show_trainable=True).strip() == (
+        keras["expanded"].strip()
+    )
+    assert [w.path for w in model.weights] == keras["paths"]
+    assert len(model.trainable_weights) == keras["trainable"]
+    assert len(model.non_trainable_weights) == keras["non_trainable"]
+
+
+# ----------------------------------------------------------------------- building
+def test_layers_include_the_inputs_in_graph_order():
+    model = two_headed()
+    assert [layer.name for layer in model.layers] == [
+        "a",
+        "dense",
+        "b",
+        "concatenate",
+        "cls",
+        "reg",
+    ]
+    assert model.input_names == ["a", "b"] and model.output_names == ["cls", "reg"]
+    assert model.get_layer("cls") is model.layers[4] and model.get_layer(index=0).name == "a"
+    with pytest.raises(ValueError, match=r"No such layer: nope. Existing layers are: \['a',"):
+        model.get_layer("nope")
+
+
+def test_shape_errors_name_the_layer_and_the_shapes():
+    inputs = ac.Input((5,))
+    with pytest.raises(ValueError, match=r"Layer 'conv2d' \(Conv2D\).*\(None, 5\)"):
+        layers.Conv2D(2, 3)(inputs)
+    a, b = ac.Input((4,)), ac.Input((3,))
+    with pytest.raises(ValueError, match=r"Add add: inputs with incompatible shapes"):
+        layers.add([a, b])
+    with pytest.raises(ValueError, match="matching shapes except for the concatenation axis"):
+        layers.concatenate([ac.Input((2, 3)), ac.Input((4, 5))], axis=-1)
+
+
+def test_a_disconnected_graph_is_named():
+    a, b = ac.Input((2,)), ac.Input((2,))
+    out = layers.add([a, b])
+    with pytest.raises(ValueError, match="Graph disconnected"):
+        ac.Model(a, out)
+
+
+def test_outputs_must_be_symbolic():
+    with pytest.raises(TypeError, match="must be symbolic tensors"):
+        ac.Model(ac.Input((2,)), np.zeros(2))
+
+
+def test_arithmetic_on_symbolic_tensors_says_what_to_use():
+    x = ac.Input((2,))
+    with pytest.raises(TypeError, match="use the merging layers"):
+        x + x
+
+
+def test_symbolic_tensors_print_as_keras():
+    x = ac.Input((28, 28, 1))
+    assert repr(x) == (
+        "<KerasTensor shape=(None, 28, 28, 1), dtype=float32, sparse=False, ragged=False, "
+        "name=keras_tensor>"
+    )
+
+
+# ------------------------------------------------------------------------ running
+def test_a_shared_layer_runs_twice_with_the_same_weights():
+    dense = layers.Dense(3)
+    a, b = ac.Input((2,)), ac.Input((2,))
+    model = ac.Model([a, b], layers.subtract([dense(a), dense(b)]))
+    assert len(model.weights) == 2
+    x = np.random.default_rng(1).random((4, 2)).astype("float32")
+    np.testing.assert_allclose(model.predict([x, x], verbose=0), 0, atol=1e-7)
+
+
+def test_dict_inputs_and_outputs():
+    a, b = ac.Input((2,), name="left"), ac.Input((2,), name="right")
+    model = ac.Model(
+        {"left": a, "right": b}, {"sum": layers.add([a, b]), "prod": layers.multiply([a, b])}
+    )
+    x = np.arange(4.0).reshape(2, 2)
+    out = model({"left": x, "right": x + 1})
+    np.testing.assert_array_equal(out["sum"].numpy(), 2 * x + 1)
+    np.testing.assert_array_equal(out["prod"].numpy(), x * (x + 1))
+
+
+@pytest.mark.parametrize(
+    ("merge", "expected"),
+    [
+        (layers.Add, lambda a, b: a + b),
+        (layers.Subtract, lambda a, b: a - b),
+        (layers.Multiply, lambda a, b: a * b),
+        (layers.Average, lambda a, b: (a + b) / 2),
+        (layers.Maximum, np.maximum),
+        (layers.Minimum, np.minimum),
+    ],
+)
+def test_merging_layers_compute_and_differentiate(merge, expected):
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    out = merge(dtype="float64")([a, b])
+    np.testing.assert_allclose(out.numpy(), expected(a, b))
+    from autoconv.testing import gradcheck
+
+    assert gradcheck(lambda x, y: merge(dtype="float64")([x, y]), [a, b])
+
+
+@pytest.mark.parametrize("axis", [1, 2, -1])
+def test_concatenate_along_any_axis(axis):
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
+    np.testing.assert_array_equal(
+        layers.concatenate([a, b], axis=axis).numpy(),
+        np.concatenate([a, b], axis=axis).astype(np.float32),
+    )
+
+
+def test_conv_and_pool_fuse_in_a_graph_and_the_softmax_pairs_with_its_loss():
+    inputs = ac.Input((8, 8, 1))
+    x = layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = layers.MaxPooling2D()(x)
+    branch = layers.Conv2D(4, 3, activation="relu", padding="same")(inputs)
+    y = layers.MaxPooling2D(4)(branch)  # the conv's output is read twice: not fused
+    z = layers.Flatten()(layers.add([layers.Conv2D(4, 2, strides=2)(x), y]))
+    also = layers.Flatten()(branch)
+    model = ac.Model(inputs, layers.Dense(3, activation="softmax")(layers.concatenate([z, also])))
+    fused = [step.fused for step in model.plan.steps]
+    assert fused.count(True) == 1
+    model.compile("sgd", "categorical_crossentropy")
+    model.fit(np.zeros((2, 8, 8, 1)), np.eye(3)[[0, 1]], verbose=0)
+    assert model.plan.logits_outputs == [True]
+    assert "softmax left to the loss" in str(model.plan)

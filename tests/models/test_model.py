@@ -1,0 +1,186 @@
+"""What every model shares: subclassing Model with a call(), models used as layers, the
+weights API (get/set_weights, trainable and frozen layers), calling conventions, pop()."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+from autoconv import layers
+
+
+class TwoLayers(ac.Model):
+    """Keras's third style: layers made in __init__, the forward pass written in call()."""
+
+    def __init__(self, units=3, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = layers.Dense(8, activation="relu")
+        self.dropout = layers.Dropout(0.5)
+        self.out = layers.Dense(units, activation="softmax")
+        self.seen_training = []
+
+    def call(self, inputs, training=False):
+        self.seen_training.append(training)
+        return self.out(self.dropout(self.hidden(inputs)))  # Dropout gets `training` inherited
+
+
+def blobs(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n)
+    centres = np.array([[0, 3], [3, -2], [-3, -2]], dtype=np.float32)
+    return centres[labels] + rng.standard_normal((n, 2)).astype(np.float32) * 0.5, labels
+
+
+def test_a_subclassed_model_trains_evaluates_and_predicts():
+    ac.utils.set_random_seed(0)
+    x, labels = blobs()
+    model = TwoLayers(name="two_layers")
+    model.compile(ac.optimizers.Adam(0.02), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, labels, epochs=8, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    # one inference call first, to learn the output's shape (as Keras), then training steps
+    assert model.seen_training[0] is False and all(model.seen_training[1:])
+    _, accuracy = model.evaluate(x, labels, verbose=0)
+    assert accuracy > 0.9 and model.seen_training[-1] is False
+    assert model.predict(x[:4], verbose=0).shape == (4, 3)
+    assert [w.path for w in model.weights] == [
+        "two_layers/dense/kernel", "two_layers/dense/bias",
+        "two_layers/dense_1/kernel", "two_layers/dense_1/bias",
+    ]  # fmt: skip
+    assert model.plan is None  # its forward pass is Python: nothing to fuse
+
+
+def test_training_flag_reaches_the_layers_of_a_subclassed_model():
+    model = TwoLayers()
+    x = np.ones((50, 2), np.float32)
+    ac.utils.set_random_seed(1)
+    inference = model(x).numpy()
+    np.testing.assert_array_equal(model(x, training=False).numpy(), inference)
+    assert not np.array_equal(model(x, training=True).numpy(), inference)  # dropout on
+
+
+def test_a_sequential_inside_a_functional_model_as_keras_puts_augmentation_first():
+    preprocessing = ac.Sequential([layers.Rescaling(1 / 255), layers.Dropout(0.2)])
+    inputs = ac.Input((6, 6, 1))
+    x = preprocessing(inputs)
+    x = layers.Conv2D(2, 3, activation="relu")(x)
+    outputs = layers.Dense(2, activation="softmax")(layers.Flatten()(x))
+    model = ac.Model(inputs, outputs)
+    assert [layer.name for layer in model.layers][1] == preprocessing.name
+    assert preprocessing.built and model.count_params() == 20 + 66
+    images = np.random.default_rng(2).integers(0, 255, (4, 6, 6, 1))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(images, [0, 1, 0, 1], epochs=1, verbose=0)
+    np.testing.assert_array_equal(
+        model.predict(images, verbose=0), model.predict(images, verbose=0)
+    )
+
+
+def test_a_functional_model_inside_a_sequential():
+    inputs = ac.Input((3,))
+    block = ac.Model(inputs, layers.Dense(4, activation="relu")(inputs), name="block")
+    model = ac.Sequential([block, layers.Dense(1)])
+    model.build((None, 3))
+    x = np.random.default_rng(3).random((5, 3)).astype("float32")
+    want = x @ block.get_weights()[0] + block.get_weights()[1]
+    want = np.maximum(want, 0) @ model.layers[1].kernel.numpy() + model.layers[1].bias.numpy()
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5)
+
+
+def test_get_and_set_weights_in_keras_order_and_with_keras_errors():
+    model = ac.Sequential([layers.Dense(3, input_shape=(2,)), layers.Dense(1, use_bias=False)])
+    weights = model.get_weights()
+    assert [w.shape for w in weights] == [(2, 3), (3,), (3, 1)]
+    model.set_weights([w + 1 for w in weights])
+    np.testing.assert_array_equal(model.layers[0].kernel.numpy(), weights[0] + 1)
+    with pytest.raises(ValueError, match="with a weight list of length 2, but the layer was"):
+        model.set_weights(weights[:2])
+    with pytest.raises(ValueError, match=r"weight shape \(2, 3\) is not compatible"):
+        model.set_weights([np.zeros((3, 2)), weights[1], weights[2]])
+    np.testing.assert_array_equal(model.get_weights()[0], weights[0] + 1)  # nothing changed
+
+
+def test_a_frozen_layer_gets_no_gradient_and_no_update():
+    ac.utils.set_random_seed(4)
+    x, labels = blobs(60)
+    model = ac.Sequential([layers.Dense(8, activation="relu", input_shape=(2,)), layers.Dense(3)])
+    frozen = model.layers[0]
+    frozen.trainable = False
+    assert len(model.trainable_weights) == 2 and len(model.non_trainable_weights) == 2
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert " Trainable params: 27 (108.00 B)" in lines[0].splitlines()
+    assert " Non-trainable params: 24 (96.00 B)" in lines[0].splitlines()
+    before = frozen.get_weights()
+    model.compile("sgd", ac.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, labels, epochs=1, batch_size=20, verbose=0)
+    for a, b in zip(before, frozen.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert frozen.kernel.grad is None
+    frozen.trainable = True
+    model.fit(x, labels, epochs=1, batch_size=20, verbose=0)
+    assert not np.array_equal(before[0], frozen.kernel.numpy())
+
+
+def test_calling_models_and_layers_on_arrays_and_tensors():
+    model = ac.Sequential([layers.Dense(2, input_shape=(3,))])
+    x = np.ones((4, 3))
+    out = model(x)
+    assert isinstance(out, ac.Tensor) and out.dtype == np.float32 and out.shape == (4, 2)
+    np.testing.assert_array_equal(model(ac.Tensor(x)).numpy(), out.numpy())
+    np.testing.assert_array_equal(model.predict_on_batch(x), out.numpy())
+    with pytest.raises(ValueError, match="expected shape=\\(None, 3\\), found shape=\\(4, 5\\)"):
+        model(np.ones((4, 5)))
+
+
+def test_pop_removes_the_last_layer_and_rebuilds():
+    model = ac.Sequential([layers.Dense(4, input_shape=(3,)), layers.Dense(2), layers.Dense(1)])
+    removed = model.pop()
+    assert removed.name == "dense_2" and [layer.name for layer in model.layers] == [
+        "dense",
+        "dense_1",
+    ]
+    assert model.outputs[0].shape == (None, 2) and model.predict(
+        np.ones((1, 3)), verbose=0
+    ).shape == (1, 2)
+    model.pop()
+    model.pop()
+    with pytest.raises(TypeError, match="There are no layers in the model"):
+        model.pop()
+
+
+def test_sequential_takes_an_input_first_as_keras_recommends():
+    model = ac.Sequential([ac.Input(shape=(28, 28, 1)), layers.Conv2D(2, 3), layers.Flatten()])
+    assert model.built and [layer.name for layer in model.layers] == ["conv2d", "flatten"]
+    assert model.outputs[0].shape == (None, 1352)
+    with pytest.raises(ValueError, match="an Input can only be the first entry"):
+        model.add(ac.Input((3,)))
+
+
+def test_a_sequential_without_an_input_shape_builds_on_its_first_data():
+    model = ac.Sequential([layers.Dense(3), layers.Dense(1)])
+    assert not model.built
+    with pytest.raises(ValueError, match="count_params"):
+        model.count_params()
+    model.compile("sgd", "mse")
+    model.fit(np.ones((4, 5)), np.ones((4, 1)), verbose=0)
+    assert model.built and model.count_params() == 5 * 3 + 3 + 4
+
+
+def test_automatic_names_follow_keras_for_the_whole_session():
+    first = ac.Sequential([layers.Dense(1, input_shape=(2,))])
+    second = ac.Sequential([layers.Dense(1, input_shape=(2,))])
+    assert (first.name, second.name) == ("sequential", "sequential_1")
+    assert second.layers[0].name == "dense_1"
+    inputs = ac.Input((2,))
+    assert ac.Model(inputs, layers.Dense(1)(inputs)).name == "functional_2"  # 2 built before
+    ac.layers.clear_session()
+    assert layers.Dense(1).name == "dense"
+
+
+def test_unknown_arguments_are_refused_as_keras():
+    with pytest.raises(
+        TypeError, match=r"Unrecognized keyword arguments passed to Dense: \{'unit': 3\}"
+    ):
+        layers.Dense(2, unit=3)

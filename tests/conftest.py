@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 # Scripts that make reference data with Keras (not installed for the tests) are not tests.
-collect_ignore_glob = ["*/keras_reference/make.py"]
+collect_ignore = ["keras_reference"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,9 +1,226 @@
-"""The reference model really learns MNIST: a fast run on a few thousand samples."""
+"""The training loop (autoconv/training.py) behind fit, evaluate, predict and the *_on_batch
+methods: Keras 3's signatures and numbers (tests/keras_reference/training.json, computed by
+Keras 3 on JAX for the same weights and data), the progress display, the divergence guard,
+and argument errors before any work; and the reference model really learns MNIST."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
 import autoconv as ac
+from autoconv import layers
 from autoconv.course import prepare, reference_model
+
+KERAS = json.loads((Path(__file__).parent / "keras_reference" / "training.json").read_text())
+
+
+def weights_for(model):
+    return [
+        (np.sin(np.arange(np.prod(w.shape)) * 0.37 + i) * 0.3).reshape(w.shape).astype("float32")
+        for i, w in enumerate(model.weights)
+    ]
+
+
+def data():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((40, 4)).astype("float32")
+    labels = rng.integers(0, 3, 40)
+    binary = (x[:, 0] + 0.3 * rng.standard_normal(40) > 0).astype("float32")
+    weights = rng.uniform(0.1, 2.0, 40).astype("float32")
+    return x, labels, binary, weights
+
+
+def classifier():
+    model = ac.Sequential(
+        [ac.Input((4,)), layers.Dense(6, activation="relu"), layers.Dense(3, activation="softmax")]
+    )
+    model.set_weights(weights_for(model))
+    return model
+
+
+def binary_model():
+    model = ac.Sequential(
+        [ac.Input((4,)), layers.Dense(5, activation="tanh"), layers.Dense(1, activation="sigmoid")]
+    )
+    model.set_weights(weights_for(model))
+    return model
+
+
+def assert_like_keras(case, model, history, x, y):
+    keras = KERAS[case]
+    assert list(history.history) == list(keras["history"])
+    for key, values in keras["history"].items():
+        np.testing.assert_allclose(history.history[key], values, rtol=2e-5, err_msg=key)
+    assert history.epoch == keras["epochs"]
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    np.testing.assert_allclose(list(logs.values()), list(keras["evaluate"].values()), rtol=2e-5)
+    for ours, theirs in zip(model.get_weights(), keras["weights"], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)
+
+
+SPARSE = "sparse_categorical_crossentropy"
+
+
+def test_fit_takes_batch_size_then_epochs_positionally_as_keras():
+    x, labels, _, _ = data()
+    model = classifier()
+    model.compile("sgd", SPARSE, metrics=["accuracy"])
+    history = model.fit(x, labels, 16, 2, 0, None, 0.0, None, False)  # Keras's positional order
+    assert_like_keras("positional", model, history, x, labels)
+
+
+def test_batch_size_none_means_32():
+    x, labels, _, _ = data()
+    model = classifier()
+    model.compile("sgd", SPARSE)
+    history = model.fit(x, labels, epochs=1, verbose=0, shuffle=False)
+    assert_like_keras("default_batch", model, history, x, labels)
+
+
+def test_validation_split_and_the_one_line_per_epoch_log(capsys):
+    x, labels, _, _ = data()
+    model = classifier()
+    model.compile("adam", SPARSE, metrics=["accuracy"])
+    history = model.fit(x, labels, 8, 2, verbose=2, validation_split=0.25, shuffle=False)
+    assert_like_keras("validation_split", model, history, x, labels)
+    printed = capsys.readouterr().out
+    # Keras's verbose=2 line, plus the samples per second
+    pattern = (
+        r"Epoch 1/2\n4/4 - \d+s - \d+[mu]?s/step - accuracy: 0\.1333 - loss: 1\.1308 - "
+        r"val_accuracy: 0\.5000 - val_loss: 1\.0665 - [\d,]+ samples/s\nEpoch 2/2\n"
+    )
+    assert re.match(pattern, printed), printed
+    keras_line = KERAS["validation_split"]["printed"].splitlines()[1]
+    ours = printed.splitlines()[1]
+    assert ours.split(" - ")[3:7] == keras_line.split(" - ")[3:7]
+
+
+def test_sample_weight_weights_the_loss_and_not_the_metrics_as_keras():
+    x, labels, _, weights = data()
+    model = classifier()
+    model.compile("sgd", SPARSE, metrics=["accuracy"])
+    history = model.fit(x, labels, 10, 1, verbose=0, sample_weight=weights, shuffle=False)
+    assert_like_keras("sample_weight", model, history, x, labels)
+
+
+def test_class_weight_as_keras():
+    x, labels, _, _ = data()
+    model = classifier()
+    model.compile("sgd", SPARSE)
+    history = model.fit(
+        x, labels, 10, 1, verbose=0, class_weight={0: 1.0, 1: 3.0, 2: 0.5}, shuffle=False
+    )
+    assert_like_keras("class_weight", model, history, x, labels)
+
+
+def test_binary_classification_with_a_sigmoid_unit_uses_binary_accuracy():
+    x, _, binary, _ = data()
+    model = binary_model()
+    model.compile("rmsprop", "binary_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, binary, 8, 2, verbose=0, shuffle=False)
+    assert_like_keras("binary", model, history, x, binary)
+    assert type(model.metrics[1]).__name__ == "BinaryAccuracy"
+
+
+def test_initial_epoch_continues_the_count():
+    x, labels, _, _ = data()
+    model = classifier()
+    model.compile("sgd", SPARSE)
+    history = model.fit(x, labels, 16, 3, verbose=0, initial_epoch=1, shuffle=False)
+    assert_like_keras("initial_epoch", model, history, x, labels)
+
+
+def test_train_test_and_predict_on_batch_as_keras():
+    keras = KERAS["on_batch"]
+    x, labels, _, _ = data()
+    model = classifier()
+    model.compile("sgd", SPARSE, metrics=["accuracy"])
+    np.testing.assert_allclose(model.train_on_batch(x[:16], labels[:16]), keras["train"], rtol=1e-5)
+    test = model.test_on_batch(x[16:32], labels[16:32], return_dict=True)
+    assert list(test) == list(keras["test"])
+    np.testing.assert_allclose(list(test.values()), list(keras["test"].values()), rtol=1e-5)
+    np.testing.assert_allclose(model.predict_on_batch(x[:3]), keras["predict"], rtol=1e-5)
+    np.testing.assert_allclose(model.evaluate(x, labels, verbose=0),
+                               keras["evaluate_default_batch"], rtol=1e-5)  # fmt: skip
+
+
+def test_the_progress_bar_redraws_one_line_on_a_terminal(monkeypatch, capsys):
+    from autoconv import training
+
+    monkeypatch.setattr(training, "interactive", lambda: True)
+    monkeypatch.setattr(training, "SYNC_SECONDS", 0.0)  # redraw after every batch
+    x, labels, _, _ = data()
+    model = classifier()
+    model.compile("sgd", SPARSE, metrics=["accuracy"])
+    model.fit(x, labels, batch_size=10, epochs=1)  # verbose="auto": a bar on a terminal
+    out = capsys.readouterr().out
+    assert out.count("\r") == 5 and out.endswith("\n")  # 4 batches, then the final line
+    final = out.split("\r")[-1]
+    assert re.match(
+        r"4/4 \x1b\[32m━{20}\x1b\[0m\x1b\[37m\x1b\[0m \d+s \d+[mu]?s/step - accuracy: ", final
+    )
+    assert "samples/s" in final and "Epoch" not in out  # one epoch: no "Epoch 1/1" (Keras)
+
+
+def test_verbose_zero_prints_nothing(capsys):
+    x, labels, _, _ = data()
+    model = classifier()
+    model.compile("sgd", SPARSE)
+    model.fit(x, labels, epochs=2, verbose=0)
+    model.evaluate(x, labels, verbose=0)
+    model.predict(x, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batch_size": 0}, "batch_size must be a positive int or None"),
+        ({"batch_size": 2.5}, "batch_size must be a positive int or None"),
+        ({"epochs": -1}, "epochs must be an int >= 0"),
+        ({"validation_split": 1.0}, r"validation_split must be in \[0, 1\)"),
+        ({"validation_split": 1e-17}, "not sufficient to split it into a validation and training"),
+        ({"validation_data": (np.zeros((2, 4)),)}, "validation_data must be a tuple"),
+        ({"validation_data": (np.zeros((2, 5)), np.zeros(2))}, r"samples of shape \(5,\)"),
+        ({"verbose": 3}, "verbose must be 0, 1, 2 or 'auto'"),
+        ({"sample_weight": np.ones(3)}, r"one weight per sample, shape \(40,\)"),
+        ({"callbacks": [lambda epoch, logs: None]}, "LambdaCallback"),
+        ({"steps_per_epoch": 0}, "steps_per_epoch must be an int >= 1"),
+    ],
+)
+def test_fit_arguments_are_checked_before_any_step(kwargs, message):
+    x, labels, _, _ = data()
+    model = classifier()
+    model.compile("sgd", SPARSE)
+    before = model.get_weights()
+    with pytest.raises((ValueError, TypeError), match=message):
+        model.fit(x, labels, **kwargs)
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_evaluate_and_predict_take_batch_size_none():
+    x, labels, _, _ = data()
+    model = classifier()
+    model.compile("sgd", SPARSE)
+    assert np.isfinite(model.evaluate(x, labels, batch_size=None, verbose=0))
+    assert model.predict(x, batch_size=None, verbose=0).shape == (40, 3)
+    with pytest.raises(ValueError, match="batch_size must be a positive int or None"):
+        model.predict(x, batch_size=-1)
+
+
+def test_sparse_labels_of_shape_n_by_1_are_accepted():
+    x, labels, _, _ = data()
+    model = classifier()
+    model.compile("sgd", SPARSE, metrics=["accuracy"])
+    np.testing.assert_allclose(
+        model.evaluate(x, labels[:, None], verbose=0), model.evaluate(x, labels, verbose=0)
+    )
 
 
 def test_reference_model_learns_mnist_quickly():

@@ -295,8 +295,8 @@ class Model(Layer):
             if not made or target is None:
                 continue
             probabilities = out.softmax() if is_logits and not _argmax_only(made) else out
-            for metric in made:
-                metric.update_state(target, probabilities.data, sample_weight=weights)
+            for metric in made:  # unweighted, as Keras's metrics (its weighted_metrics are not)
+                metric.update_state(target, probabilities.data)
 
     def _train_batch(self, inputs: list[Any], targets: list[Any], weights: Any, state: Any) -> None:
         """One optimizer step on a batch (arrays on the model's device), its loss and metrics

@@ -1,7 +1,7 @@
 """Functional models (``autoconv.Model(inputs, outputs)``): building, shapes and their errors,
 running, fusion, several inputs and outputs, and parity with what Keras 3 prints and computes
-for the same models and weights (keras_reference/reference.json, made by
-keras_reference/make.py with Keras 3 on JAX)."""
+for the same models and weights (tests/keras_reference/models.json, made by
+tests/keras_reference/models.py with Keras 3 on JAX)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import autoconv as ac
 from autoconv import layers
 
-REFERENCE = json.loads((Path(__file__).parent / "keras_reference" / "reference.json").read_text())
+REFERENCE = json.loads((Path(__file__).parents[1] / "keras_reference" / "models.json").read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,7 @@ def plain_width(monkeypatch):
 
 
 def weights_for(model):
-    """The deterministic weights keras_reference/make.py gave the Keras model."""
+    """The deterministic weights tests/keras_reference/models.py gave the Keras model."""
     return [
         (np.sin(np.arange(np.prod(w.shape)) * 0.37 + i) * 0.3).reshape(w.shape).astype("float32")
         for i, w in enumerate(model.weights)

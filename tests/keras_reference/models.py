@@ -1,7 +1,7 @@
-"""Writes reference.json: what Keras 3 (JAX backend) prints and computes for the models of
+"""Writes models.json: what Keras 3 (JAX backend) prints and computes for the models of
 tests/models/test_functional.py, with deterministic weights. Not run by the tests; rerun by hand:
 
-    pip install keras jax && KERAS_BACKEND=jax python tests/models/keras_reference/make.py
+    pip install keras jax && KERAS_BACKEND=jax python tests/keras_reference/models.py
 """
 
 import io
@@ -108,4 +108,4 @@ result["nested"] = {
     "non_trainable": len(model.non_trainable_weights),
 }
 result["keras_version"] = keras.__version__
-Path(__file__).with_name("reference.json").write_text(json.dumps(result, indent=1))
+Path(__file__).with_name("models.json").write_text(json.dumps(result, indent=1))

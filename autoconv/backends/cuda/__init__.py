@@ -53,7 +53,18 @@ from autoconv.backends.cuda.loss import (
     softmax_cross_entropy,
     softmax_cross_entropy_grad,
 )
-from autoconv.backends.cuda.optimizers import adam_update, rmsprop_update, sgd_update
+from autoconv.backends.cuda.optimizers import (
+    adadelta_update,
+    adagrad_update,
+    adam_update,
+    adamax_update,
+    clip_scale,
+    ftrl_update,
+    lion_update,
+    nadam_update,
+    rmsprop_update,
+    sgd_update,
+)
 from autoconv.backends.cuda.pool import (
     avg_pool_backward,
     avg_pool_forward,
@@ -63,12 +74,13 @@ from autoconv.backends.cuda.pool import (
 from autoconv.backends.cuda.training import accumulate, check_finite, new_status
 
 __all__ = [
-    "SIMULATED", "CudaArray", "abs", "accumulate", "adam_update", "argmax", "asarray",
-    "available", "avg_pool_backward", "avg_pool_forward", "bias_relu", "broadcast_to",
-    "check_finite", "col2im", "copy", "count_correct", "empty", "empty_cache", "exp",
-    "expand_dims", "getitem", "im2col", "log", "log_softmax", "matmul", "max_pool_backward",
-    "max_pool_forward", "maximum", "minimum", "new_status", "one_hot", "ones_like",
-    "random_uniform", "relu_grad_and_column_sums", "rmsprop_update", "scatter_add",
-    "sgd_update", "softmax_cross_entropy", "softmax_cross_entropy_grad", "sqrt", "swapaxes",
-    "take", "tanh", "to_numpy", "zeros", "zeros_like",
+    "SIMULATED", "CudaArray", "abs", "accumulate", "adadelta_update", "adagrad_update",
+    "adam_update", "adamax_update", "argmax", "asarray", "available", "avg_pool_backward",
+    "avg_pool_forward", "bias_relu", "broadcast_to", "check_finite", "clip_scale", "col2im",
+    "copy", "count_correct", "empty", "empty_cache", "exp", "expand_dims", "ftrl_update",
+    "getitem", "im2col", "lion_update", "log", "log_softmax", "matmul", "max_pool_backward",
+    "max_pool_forward", "maximum", "minimum", "nadam_update", "new_status", "one_hot", "ones_like",
+    "random_uniform", "relu_grad_and_column_sums", "rmsprop_update", "scatter_add", "sgd_update",
+    "softmax_cross_entropy", "softmax_cross_entropy_grad", "sqrt", "swapaxes", "take", "tanh",
+    "to_numpy", "zeros", "zeros_like",
 ]  # fmt: skip

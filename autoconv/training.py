@@ -57,13 +57,13 @@ class StepState:
         return self.model.get_metrics_result(), self.xp.to_numpy(self.status)
 
 
-def raise_if_diverged(status: np.ndarray, epoch: int, optimizer: Any, iterations: int) -> None:
+def raise_if_diverged(status: np.ndarray, epoch: int, optimizer: Any, steps: int) -> None:
     """TrainingDivergedError naming the epoch and batch of the first non-finite step. The
-    optimizer changed nothing from that step on, so its step count goes back to
-    ``iterations`` (the count at the epoch's start) plus the good steps before it."""
+    optimizer changed nothing from that step on, so the ``steps`` taken since then are taken
+    back from its step count (what a saved model records is the last good step)."""
     code, step = int(status[0]), int(status[1])
     if code in (LOSS_NOT_FINITE, GRADIENT_NOT_FINITE):
-        optimizer.iterations = iterations + step
+        optimizer.discard_steps(steps - step)
     where = f"at epoch {epoch + 1}, batch {step + 1}"
     if code == LOSS_NOT_FINITE:
         raise TrainingDivergedError(
@@ -345,7 +345,7 @@ def fit(
         callback_list.on_epoch_begin(epoch)
         started = time.perf_counter()
         state = StepState(model)
-        last_poll, iterations = started, model.optimizer.iterations
+        last_poll = started
         for step, (inputs, targets, weights) in enumerate(data.batches(shuffle, steps)):
             callback_list.on_train_batch_begin(step)
             model._train_batch(inputs, targets, weights, state)
@@ -353,10 +353,10 @@ def fit(
             if callback_list.wants_batch_logs or now - last_poll >= SYNC_SECONDS:
                 last_poll = now
                 logs, status = state.read()
-                raise_if_diverged(status, epoch, model.optimizer, iterations)
+                raise_if_diverged(status, epoch, model.optimizer, state.step)
                 callback_list.on_train_batch_end(step, logs, state.samples, now - started)
         logs, status = state.read()
-        raise_if_diverged(status, epoch, model.optimizer, iterations)
+        raise_if_diverged(status, epoch, model.optimizer, state.step)
         seconds = time.perf_counter() - started
         if val is not None and (epoch + 1) % validation_freq == 0:
             val_logs = _evaluate_batches(model, val, validation_steps)
@@ -458,12 +458,11 @@ def on_batch(
         configure_for_training()
     (inputs, targets, weights), *_ = ArrayBatches(model, xs, ys, ws, len(xs[0])).batches(False)
     state = StepState(model)
-    iterations = model.optimizer.iterations
     step = model._train_batch if kind == "train" else model._test_batch
     step(inputs, targets, weights, state)
     logs, status = state.read()
     if kind == "train":
-        raise_if_diverged(status, 0, model.optimizer, iterations)
+        raise_if_diverged(status, 0, model.optimizer, state.step)
     return logs if return_dict else _in_order(model, logs)
 
 
@@ -479,10 +478,9 @@ def warm_up(model: Any, x: Any, y: Any) -> float:
     xp = namespace(model.device)
     state = StepState(model)
     state.status = xp.asarray(np.array([WARMING_UP, 0], dtype=np.int64))
-    iterations = model.optimizer.iterations
     (inputs, targets, weights), *_ = ArrayBatches(model, xs, ys, None, len(xs[0])).batches(False)
     model._train_batch(inputs, targets, weights, state)
-    model.optimizer.iterations = iterations
+    model.optimizer.discard_steps(1)  # the device skipped the update
     model.optimizer.zero_grad(model.trainable_weights)
     state.read()  # waits for the device to finish
     model.reset_metrics()

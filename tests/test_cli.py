@@ -52,7 +52,7 @@ def test_train_text_output(run):
         (["--batch-size", "0"], "--batch-size"),
         (["--epochs", "-1"], "--epochs"),
         (["--device", "tpu"], "--device"),
-        (["--optimizer", "adagrad"], "--optimizer"),
+        (["--optimizer", "adafactor"], "--optimizer"),
         (["--learning-rate", "0"], "--learning-rate"),
     ],
 )

@@ -1,86 +1,744 @@
-"""One step of each optimizer against Keras 3's update formulas, written out by hand."""
+"""The optimizers against Keras 3's update rules, transcribed here in NumPy from Keras's source
+(keras/src/optimizers/base_optimizer.py: ``apply``, ``_clip_gradients``, ``_clip_by_norm``,
+``clip_by_global_norm``, ``_apply_weight_decay``; keras/src/optimizers/<name>.py:
+``update_step``), computed in the variables' dtype as Keras does; PyTorch where its rule is the
+same; the schedules against keras/src/optimizers/schedules/learning_rate_schedule.py; and the
+public API (apply_gradients, get, serialize, argument errors, skipped steps)."""
 
 from __future__ import annotations
+
+import math
+import warnings
 
 import numpy as np
 import pytest
 
 from autoconv import optimizers
+from autoconv.optimizers import schedules
 from autoconv.tensor import Tensor
 
-W0 = np.array([0.5, -1.0, 2.0], dtype=np.float32)
-G = np.array([0.1, -0.3, 0.2], dtype=np.float32)
+SHAPES = [(3, 4), (5,)]  # two parameters: global_clipnorm sees both
+STEPS = 4
+TOLERANCE = {np.float64: {"rtol": 1e-11, "atol": 1e-13}, np.float32: {"rtol": 3e-5, "atol": 1e-6}}
 
 
-def run_steps(opt, steps=2):
-    w = Tensor(W0.copy(), requires_grad=True)
-    for _ in range(steps):
-        w.grad = G.copy()
-        opt.step([w])
-    return w.data
+# ------------------------------------------------------------- Keras, transcribed in NumPy
+def keras_slots(name: str, config: dict, w: np.ndarray) -> dict[str, np.ndarray]:
+    """Each optimizer's ``build``: its variables (by autoconv's slot names), zeros unless
+    Keras initializes them otherwise. Optional ones are made whether or not they are used."""
+    names = {
+        "sgd": ["momentum"],
+        "rmsprop": ["velocity", "momentum", "average_gradient"],
+        "adam": ["m", "v", "v_hat"],
+        "adamw": ["m", "v", "v_hat"],
+        "nadam": ["momentum", "velocity"],
+        "adamax": ["momentum", "norm"],
+        "adagrad": ["accumulator"],
+        "adadelta": ["accumulated_grad", "accumulated_delta_var"],
+        "lion": ["momentum"],
+        "ftrl": ["accumulator", "linear"],
+    }[name]
+    slots = {slot: np.zeros_like(w) for slot in names}
+    if name in ("adagrad", "ftrl"):
+        slots["accumulator"] += config.get("initial_accumulator_value", 0.1)
+    return slots
 
 
+def keras_update_step(name, config, w, g, s, iterations, lr, dt, u_product):
+    """``update_step(gradient, variable, learning_rate)`` of keras/src/optimizers/<name>.py,
+    in place on ``w`` and the slots ``s``; scalars cast to the variable's dtype ``dt``."""
+    c = config.get
+    local_step = dt(iterations + 1)
+    if name == "sgd":  # sgd.py
+        momentum = c("momentum", 0.0)
+        if momentum != 0:
+            m = s["momentum"]
+            m[...] = m * dt(momentum) - g * lr
+            w += m * dt(momentum) - g * lr if c("nesterov", False) else m
+        else:
+            w -= g * lr
+    elif name == "rmsprop":  # rmsprop.py
+        rho, momentum, eps = c("rho", 0.9), c("momentum", 0.0), c("epsilon", 1e-7)
+        v, a = s["velocity"], s["average_gradient"]
+        v[...] = dt(rho) * v + dt(1 - rho) * np.square(g)
+        if c("centered", False):
+            a[...] = dt(rho) * a + dt(1 - rho) * g
+            denominator = v - np.square(a) + dt(eps)
+        else:
+            denominator = v + dt(eps)
+        increment = lr * g / np.sqrt(denominator)
+        if momentum > 0:
+            s["momentum"][...] = dt(momentum) * s["momentum"] + increment
+            w -= s["momentum"]
+        else:
+            w -= increment
+    elif name in ("adam", "adamw"):  # adam.py (adamw.py is Adam with weight_decay)
+        b1, b2, eps = c("beta_1", 0.9), c("beta_2", 0.999), c("epsilon", 1e-7)
+        alpha = lr * np.sqrt(1 - dt(b2) ** local_step) / (1 - dt(b1) ** local_step)
+        m, v = s["m"], s["v"]
+        m += (g - m) * dt(1 - b1)
+        v += (np.square(g) - v) * dt(1 - b2)
+        if c("amsgrad", False):
+            s["v_hat"][...] = np.maximum(s["v_hat"], v)
+            v = s["v_hat"]
+        w -= m * alpha / (np.sqrt(v) + dt(eps))
+    elif name == "nadam":  # nadam.py (u_product advanced once per step, before)
+        b1, b2, eps = dt(c("beta_1", 0.9)), dt(c("beta_2", 0.999)), c("epsilon", 1e-7)
+        u_t = b1 * (dt(1.0) - dt(0.5) * dt(0.96) ** local_step)
+        u_t_1 = b1 * (dt(1.0) - dt(0.5) * dt(0.96) ** dt(iterations + 2))
+        u_product_t_1 = u_product * u_t_1
+        m, v = s["momentum"], s["velocity"]
+        m += (g - m) * (1 - b1)
+        v += (np.square(g) - v) * (1 - b2)
+        m_hat = u_t_1 * m / (1 - u_product_t_1) + (1 - u_t) * g / (1 - u_product)
+        v_hat = v / (1 - b2**local_step)
+        w -= m_hat * lr / (np.sqrt(v_hat) + dt(eps))
+    elif name == "adamax":  # adamax.py
+        b1, b2, eps = c("beta_1", 0.9), c("beta_2", 0.999), c("epsilon", 1e-7)
+        m, u = s["momentum"], s["norm"]
+        m += (g - m) * dt(1 - b1)
+        u[...] = np.maximum(dt(b2) * u, np.abs(g))
+        w -= lr * m / ((1 - dt(b1) ** local_step) * (u + dt(eps)))
+    elif name == "adagrad":  # adagrad.py
+        accumulator = s["accumulator"]
+        accumulator += np.square(g)
+        w -= lr * g / np.sqrt(accumulator + dt(c("epsilon", 1e-7)))
+    elif name == "adadelta":  # adadelta.py
+        rho, eps = c("rho", 0.95), dt(c("epsilon", 1e-7))
+        grads, deltas = s["accumulated_grad"], s["accumulated_delta_var"]
+        grads[...] = dt(rho) * grads + dt(1 - rho) * np.square(g)
+        delta = -(np.sqrt(deltas + eps) * g / np.sqrt(grads + eps))
+        deltas[...] = dt(rho) * deltas + dt(1 - rho) * np.square(delta)
+        w += lr * delta
+    elif name == "lion":  # lion.py
+        b1, b2 = dt(c("beta_1", 0.9)), dt(c("beta_2", 0.99))
+        m = s["momentum"]
+        w -= lr * np.sign(m * b1 + g * (dt(1.0) - b1))
+        m[...] = m * b2 + g * (dt(1.0) - b2)
+    elif name == "ftrl":  # ftrl.py
+        p = dt(c("learning_rate_power", -0.5))
+        l2 = dt(c("l2_regularization_strength", 0.0)) + dt(c("beta", 0.0)) / (dt(2.0) * lr)
+        l1 = dt(c("l1_regularization_strength", 0.0))
+        shrinkage = dt(c("l2_shrinkage_regularization_strength", 0.0))
+        accumulator, linear = s["accumulator"], s["linear"]
+        grad_to_use = g + dt(2) * shrinkage * w
+        new_accumulator = accumulator + np.square(g)
+        linear += grad_to_use - (new_accumulator**-p - accumulator**-p) / lr * w
+        quadratic = new_accumulator**-p / lr + dt(2) * l2
+        w[...] = (np.clip(linear, -l1, l1) - linear) / quadratic
+        accumulator[...] = new_accumulator
+    else:
+        raise AssertionError(name)
+
+
+def keras_run(name, config, weights, grad_steps, dt):
+    """``apply`` of base_optimizer.py over ``grad_steps``: clip, decay, update_step,
+    iterations += 1. Returns the weights and slots."""
+    config = dict(config)
+    rate = config.pop("learning_rate", 0.01 if name == "sgd" else 0.001)
+    wd = config.get("weight_decay", 0.004 if name == "adamw" else None)
+    clipnorm, global_clipnorm = config.get("clipnorm"), config.get("global_clipnorm")
+    clipvalue = config.get("clipvalue")
+    ws = [w.astype(dt) for w in weights]
+    slots = [keras_slots(name, config, w) for w in ws]
+    u_product = dt(1.0)
+    for iterations, grads in enumerate(grad_steps):
+        lr = dt(rate(iterations) if callable(rate) else rate)
+        grads = [g.astype(dt) for g in grads]
+        if clipnorm:  # _clip_by_norm
+            clipped = []
+            for g in grads:
+                l2sum = np.sum(np.square(g))
+                l2norm = np.sqrt(l2sum) if l2sum > 0 else l2sum
+                clipped.append(g * dt(clipnorm) / np.maximum(l2norm, dt(clipnorm)))
+            grads = clipped
+        elif global_clipnorm:  # clip_by_global_norm
+            norm = np.sqrt(np.sum(np.stack([np.sum(np.square(g)) for g in grads])))
+            c = dt(global_clipnorm)
+            with np.errstate(divide="ignore"):
+                scale = c * np.minimum(dt(1.0) / norm, dt(1.0) / c) + (norm - norm)
+            grads = [g * scale for g in grads]
+        elif clipvalue:
+            grads = [np.clip(g, -dt(clipvalue), dt(clipvalue)) for g in grads]
+        if wd is not None:  # _apply_weight_decay
+            for w in ws:
+                w[...] = w - w * dt(wd) * lr
+        if name == "nadam":  # Nadam._backend_update_step
+            b1 = dt(config.get("beta_1", 0.9))
+            u_product = u_product * b1 * (dt(1.0) - dt(0.5) * dt(0.96) ** dt(iterations + 1))
+        for w, g, s in zip(ws, grads, slots, strict=True):
+            keras_update_step(name, config, w, g, s, iterations, lr, dt, u_product)
+    return ws, slots
+
+
+# --------------------------------------------------------------------- the comparisons
+def draw(rng: np.random.Generator) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
+    weights = [rng.standard_normal(shape) for shape in SHAPES]
+    grads = [[rng.standard_normal(shape) * 0.7 for shape in SHAPES] for _ in range(STEPS)]
+    return weights, grads
+
+
+def autoconv_run(name, config, weights, grad_steps, dt):
+    opt = optimizers.get(name, **config)
+    params = [Tensor(w.astype(dt), requires_grad=True) for w in weights]
+    for grads in grad_steps:
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g.astype(dt)
+        opt.step(params)
+    assert opt.iterations == len(grad_steps)
+    return [p.data for p in params], opt
+
+
+# The options of each optimizer itself (run alone), then the base options (run with every one).
+OWN = [
+    ("sgd", {}),
+    ("sgd", {"learning_rate": 0.1, "momentum": 0.9}),
+    ("sgd", {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}),
+    ("rmsprop", {}),
+    ("rmsprop", {"momentum": 0.5}),
+    ("rmsprop", {"centered": True, "rho": 0.8}),
+    ("rmsprop", {"centered": True, "momentum": 0.5, "epsilon": 1e-3}),
+    ("adam", {}),
+    ("adam", {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-4}),
+    ("adam", {"amsgrad": True}),
+    ("adamw", {}),
+    ("adamw", {"weight_decay": 0.1, "amsgrad": True, "learning_rate": 0.01}),
+    ("nadam", {}),
+    ("nadam", {"learning_rate": 0.01, "beta_1": 0.8, "beta_2": 0.99}),
+    ("adamax", {}),
+    ("adamax", {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3}),
+    ("adagrad", {}),
+    ("adagrad", {"learning_rate": 0.1, "initial_accumulator_value": 0.0, "epsilon": 1e-3}),
+    ("adadelta", {}),
+    ("adadelta", {"learning_rate": 1.0, "rho": 0.9, "epsilon": 1e-6}),
+    ("lion", {}),
+    ("lion", {"beta_1": 0.5, "beta_2": 0.9}),
+    ("ftrl", {}),
+    (
+        "ftrl",
+        {
+            "learning_rate": 0.1,
+            "learning_rate_power": -0.3,
+            "initial_accumulator_value": 0.5,
+            "l1_regularization_strength": 0.01,
+            "l2_regularization_strength": 0.1,
+            "l2_shrinkage_regularization_strength": 0.05,
+            "beta": 0.5,
+        },
+    ),
+]
+BASE = {
+    "weight_decay": {"weight_decay": 0.05},
+    "clipnorm": {"clipnorm": 0.9},  # the per-parameter norms here are ~1.5 and ~2.5
+    "global_clipnorm": {"global_clipnorm": 2.0},
+    "clipvalue": {"clipvalue": 0.3},
+    "schedule": {"learning_rate": schedules.ExponentialDecay(0.01, 2, 0.5)},
+}
+CASES = OWN + [(name, base) for name in optimizers.OPTIMIZERS for base in BASE.values()]
+IDS = [f"{name}-{'-'.join(map(str, config)) or 'defaults'}" for name, config in CASES]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("name", "config"), CASES, ids=IDS)
+def test_matches_keras_update_rules(name, config, dtype, rng):
+    weights, grads = draw(rng)
+    got, opt = autoconv_run(name, config, weights, grads, dtype)
+    want, want_slots = keras_run(name, config, weights, grads, dtype)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == dtype
+        np.testing.assert_allclose(g, w, **TOLERANCE[dtype])
+    assert not np.allclose(got[0], weights[0]), "nothing moved: the case tests nothing"
+    for slots, reference in zip(opt.slots, want_slots, strict=True):
+        for slot, value in slots.items():
+            assert value.dtype == dtype
+            np.testing.assert_allclose(value, reference[slot], **TOLERANCE[dtype])
+
+
+def test_the_comparison_can_fail(rng):
+    weights, grads = draw(rng)
+    got, _ = autoconv_run("adam", {}, weights, grads, np.float64)
+    want, _ = keras_run("adam", {"epsilon": 1e-6}, weights, grads, np.float64)
+    assert not np.allclose(got[0], want[0], **TOLERANCE[np.float64])
+
+
+# ------------------------------------------------------------------------- PyTorch parity
+# PyTorch's rule equals Keras's for these, with these arguments. Where the epsilon sits
+# elsewhere (Keras: Adam and AdamW add it to sqrt(v) before the bias correction of v, so it acts
+# as eps/sqrt(1 - beta_2^t) in PyTorch's terms; Adagrad and RMSprop put it inside the square
+# root, PyTorch outside; Adamax adds it to u after the max, PyTorch to |g| inside it), epsilon
+# is 0, where the two agree. PyTorch's weight_decay is an L2 term in the gradient except in
+# AdamW, so only AdamW decays. Nadam is PyTorch's NAdam with momentum_decay=1 (Keras's
+# schedule is 0.96^t, PyTorch's 0.96^(t*momentum_decay)). Lion and Ftrl are not in PyTorch.
+TORCH = [
+    ("sgd", {"learning_rate": 0.1}, "SGD", {"lr": 0.1}),
+    ("sgd", {"learning_rate": 0.1, "momentum": 0.9}, "SGD", {"lr": 0.1, "momentum": 0.9}),
+    (
+        "sgd",
+        {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True},
+        "SGD",
+        {"lr": 0.1, "momentum": 0.9, "nesterov": True},
+    ),
+    ("rmsprop", {"epsilon": 0.0}, "RMSprop", {"lr": 1e-3, "alpha": 0.9, "eps": 0.0}),
+    (
+        "rmsprop",
+        {"epsilon": 0.0, "momentum": 0.5, "centered": True},
+        "RMSprop",
+        {"lr": 1e-3, "alpha": 0.9, "eps": 0.0, "momentum": 0.5, "centered": True},
+    ),
+    ("adam", {"epsilon": 0.0}, "Adam", {"lr": 1e-3, "eps": 0.0}),
+    ("adam", {"epsilon": 0.0, "amsgrad": True}, "Adam", {"lr": 1e-3, "eps": 0.0, "amsgrad": True}),
+    (
+        "adamw",
+        {"epsilon": 0.0, "weight_decay": 0.1, "learning_rate": 0.01},
+        "AdamW",
+        {"lr": 0.01, "eps": 0.0, "weight_decay": 0.1},
+    ),
+    ("adamax", {"epsilon": 0.0}, "Adamax", {"lr": 1e-3, "eps": 0.0}),
+    (
+        "adagrad",
+        {"epsilon": 0.0, "learning_rate": 0.1},
+        "Adagrad",
+        {"lr": 0.1, "eps": 0.0, "initial_accumulator_value": 0.1},
+    ),
+    (
+        "adadelta",
+        {"learning_rate": 1.0, "rho": 0.9, "epsilon": 1e-6},
+        "Adadelta",
+        {"lr": 1.0, "rho": 0.9, "eps": 1e-6},
+    ),
+    ("nadam", {}, "NAdam", {"lr": 1e-3, "eps": 1e-7, "momentum_decay": 1.0}),
+]
+
+
+@pytest.mark.parametrize(("name", "config", "torch_name", "torch_config"), TORCH)
+def test_matches_pytorch_where_the_rules_agree(name, config, torch_name, torch_config, torch, rng):
+    weights, grads = draw(rng)
+    got, _ = autoconv_run(name, config, weights, grads, np.float64)
+    params = [torch.tensor(w, requires_grad=True) for w in weights]
+    opt = getattr(torch.optim, torch_name)(params, **torch_config)
+    for step in grads:
+        for p, g in zip(params, step, strict=True):
+            p.grad = torch.tensor(g)
+        opt.step()
+    for g, p in zip(got, params, strict=True):
+        np.testing.assert_allclose(g, p.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- schedules
+def keras_schedule(kind: str, config: dict, step: int) -> float:
+    """learning_rate_schedule.py's ``__call__``, transcribed with NumPy."""
+    step = np.float64(step)
+    c = config.get
+    if kind == "ExponentialDecay":
+        p = step / c("decay_steps")
+        p = np.floor(p) if c("staircase", False) else p
+        return c("initial_learning_rate") * np.power(c("decay_rate"), p)
+    if kind == "PiecewiseConstantDecay":
+        b, v = c("boundaries"), c("values")
+        result = (step <= b[0]) * v[0] + (step > b[-1]) * v[-1]
+        for low, high, value in zip(b[:-1], b[1:], v[1:-1], strict=True):
+            result += ((step > low) & (step <= high)) * value
+        return result
+    if kind == "PolynomialDecay":
+        decay_steps = np.float64(c("decay_steps"))
+        if c("cycle", False):
+            decay_steps *= np.where(step == 0, 1.0, np.ceil(step / c("decay_steps")))
+        else:
+            step = np.minimum(step, decay_steps)
+        p = step / decay_steps
+        initial, end = c("initial_learning_rate"), c("end_learning_rate", 0.0001)
+        return (initial - end) * np.power(1 - p, c("power", 1.0)) + end
+    if kind == "InverseTimeDecay":
+        p = step / c("decay_steps")
+        p = np.floor(p) if c("staircase", False) else p
+        return c("initial_learning_rate") / (1 + c("decay_rate") * p)
+    if kind == "CosineDecay":
+
+        def decay(step, decay_from):
+            cosine_decayed = 0.5 * (1.0 + np.cos(np.pi * step / c("decay_steps")))
+            return decay_from * ((1 - c("alpha", 0.0)) * cosine_decayed + c("alpha", 0.0))
+
+        if c("warmup_target") is None:
+            return decay(np.minimum(step, c("decay_steps")), c("initial_learning_rate"))
+        warmup_steps = c("warmup_steps", 0)
+        step = np.minimum(step, c("decay_steps") + warmup_steps)
+        if step < warmup_steps:
+            delta = c("warmup_target") - c("initial_learning_rate")
+            return delta * (step / warmup_steps) + c("initial_learning_rate")
+        return decay(step - warmup_steps, c("warmup_target"))
+    if kind == "CosineDecayRestarts":
+        fraction = step / c("first_decay_steps")
+        t_mul, m_mul, alpha = c("t_mul", 2.0), c("m_mul", 1.0), c("alpha", 0.0)
+        if t_mul == 1.0:
+            i_restart = np.floor(fraction)
+            fraction -= i_restart
+        else:
+            i_restart = np.floor(np.log(1.0 - fraction * (1.0 - t_mul)) / np.log(t_mul))
+            sum_r = (1.0 - t_mul**i_restart) / (1.0 - t_mul)
+            fraction = (fraction - sum_r) / t_mul**i_restart
+        cosine = 0.5 * m_mul**i_restart * (1.0 + np.cos(np.pi * fraction))
+        return c("initial_learning_rate") * ((1 - alpha) * cosine + alpha)
+    raise AssertionError(kind)
+
+
+SCHEDULES = [
+    ("ExponentialDecay", {"initial_learning_rate": 0.1, "decay_steps": 7, "decay_rate": 0.9}),
+    (
+        "ExponentialDecay",
+        {"initial_learning_rate": 0.1, "decay_steps": 7, "decay_rate": 0.5, "staircase": True},
+    ),
+    ("PiecewiseConstantDecay", {"boundaries": [5, 20], "values": [1.0, 0.5, 0.1]}),
+    ("PiecewiseConstantDecay", {"boundaries": [3], "values": [0.3, 0.03]}),
+    ("PolynomialDecay", {"initial_learning_rate": 0.1, "decay_steps": 30}),
+    (
+        "PolynomialDecay",
+        {
+            "initial_learning_rate": 0.1,
+            "decay_steps": 30,
+            "end_learning_rate": 0.01,
+            "power": 0.5,
+            "cycle": True,
+        },
+    ),
+    ("InverseTimeDecay", {"initial_learning_rate": 0.1, "decay_steps": 4, "decay_rate": 0.5}),
+    (
+        "InverseTimeDecay",
+        {"initial_learning_rate": 0.1, "decay_steps": 4, "decay_rate": 0.5, "staircase": True},
+    ),
+    ("CosineDecay", {"initial_learning_rate": 0.1, "decay_steps": 30}),
+    ("CosineDecay", {"initial_learning_rate": 0.1, "decay_steps": 30, "alpha": 0.2}),
+    (
+        "CosineDecay",
+        {"initial_learning_rate": 0.0, "decay_steps": 30, "warmup_target": 0.1, "warmup_steps": 10},
+    ),
+    (
+        "CosineDecay",
+        {
+            "initial_learning_rate": 0.01,
+            "decay_steps": 30,
+            "warmup_target": 0.1,
+            "warmup_steps": 0,
+            "alpha": 0.1,
+        },
+    ),
+    ("CosineDecayRestarts", {"initial_learning_rate": 0.1, "first_decay_steps": 10}),
+    (
+        "CosineDecayRestarts",
+        {
+            "initial_learning_rate": 0.1,
+            "first_decay_steps": 10,
+            "t_mul": 1.0,
+            "m_mul": 0.5,
+            "alpha": 0.1,
+        },
+    ),
+    (
+        "CosineDecayRestarts",
+        {"initial_learning_rate": 0.1, "first_decay_steps": 8, "t_mul": 1.5, "m_mul": 0.8},
+    ),
+]
+STEPS_TO_CHECK = [0, 1, 2, 3, 4, 5, 6, 9, 10, 11, 19, 20, 21, 29, 30, 31, 45, 60, 100, 1000]
+
+
+@pytest.mark.parametrize(("kind", "config"), SCHEDULES, ids=[k for k, _ in SCHEDULES])
+def test_schedules_match_keras(kind, config):
+    schedule = getattr(schedules, kind)(**config)
+    for step in STEPS_TO_CHECK:
+        got = schedule(step)
+        assert isinstance(got, float)
+        assert got == pytest.approx(float(keras_schedule(kind, config, step)), rel=1e-12, abs=1e-15)
+    again = schedules.deserialize(schedules.serialize(schedule))
+    assert type(again) is type(schedule) and again.get_config() == schedule.get_config()
+    assert type(schedule).from_config(schedule.get_config()).get_config() == schedule.get_config()
+
+
+def test_schedules_by_hand():
+    assert schedules.ExponentialDecay(0.1, 10, 0.5)(20) == pytest.approx(0.025)
+    assert schedules.PiecewiseConstantDecay([10], [1.0, 0.5])(10) == 1.0
+    assert schedules.PiecewiseConstantDecay([10], [1.0, 0.5])(11) == 0.5
+    assert schedules.PolynomialDecay(0.1, 10, 0.0)(5) == pytest.approx(0.05)
+    assert schedules.PolynomialDecay(0.1, 10, 0.0)(50) == 0.0
+    assert schedules.InverseTimeDecay(0.1, 1, 1.0)(1) == pytest.approx(0.05)
+    assert schedules.CosineDecay(0.1, 10)(5) == pytest.approx(0.05)
+    warm = schedules.CosineDecay(0.0, 10, warmup_target=0.2, warmup_steps=4)
+    assert [warm(s) for s in (0, 2, 4)] == pytest.approx([0.0, 0.1, 0.2])
+    restarts = schedules.CosineDecayRestarts(0.1, 10, t_mul=2.0, m_mul=0.5)
+    assert restarts(10) == pytest.approx(0.05)  # the first restart: m_mul * the initial rate
+    assert restarts(30) == pytest.approx(0.025)  # the second, after 10 + 20 steps
+
+
+def test_schedule_errors():
+    with pytest.raises(ValueError, match="decay_steps` must be > 0"):
+        schedules.ExponentialDecay(0.1, 0, 0.9)
+    with pytest.raises(ValueError, match="first_decay_steps` must be > 0"):
+        schedules.CosineDecayRestarts(0.1, -1)
+    with pytest.raises(ValueError, match="boundaries should be 1 less"):
+        schedules.PiecewiseConstantDecay([1, 2], [0.1, 0.2])
+    with pytest.raises(ValueError, match="unknown learning rate schedule 'Foo'"):
+        schedules.deserialize({"class_name": "Foo", "config": {}})
+    with pytest.raises(NotImplementedError, match="must override"):
+        schedules.LearningRateSchedule()(1)
+
+
+def test_an_optimizer_follows_its_schedule():
+    schedule = schedules.PiecewiseConstantDecay([1], [0.5, 0.25])
+    opt = optimizers.SGD(learning_rate=schedule)
+    w = Tensor(np.zeros(2), requires_grad=True)
+    assert opt.learning_rate == 0.5
+    for _ in range(3):
+        opt.apply_gradients([(np.ones(2), w)])
+    np.testing.assert_allclose(w.data, -(0.5 + 0.5 + 0.25))  # steps 0 and 1: 0.5; step 2: 0.25
+    assert opt.learning_rate == 0.25
+    with pytest.raises(TypeError, match="not settable"):
+        opt.learning_rate = 0.1
+    opt.learning_rate = schedules.ExponentialDecay(1.0, 1, 0.5)
+    assert opt.learning_rate == 0.125  # evaluated at iterations = 3
+    config = opt.get_config()
+    assert config["learning_rate"]["class_name"] == "ExponentialDecay"
+    again = optimizers.SGD.from_config(config)
+    assert isinstance(again._learning_rate, schedules.ExponentialDecay)
+
+
+def test_learning_rate_as_a_function_and_settable():
+    opt = optimizers.Adam(learning_rate=lambda: 0.02)
+    assert opt.learning_rate == 0.02
+    opt = optimizers.Adam()
+    opt.learning_rate = 0.5
+    assert opt.learning_rate == 0.5 and opt.get_config()["learning_rate"] == 0.5
+    with pytest.raises(ValueError, match="learning_rate"):
+        opt.learning_rate = -1.0
+
+
+# ------------------------------------------------------------------------- clipping
+def test_clipnorm_and_global_clipnorm_by_hand():
+    g = np.array([3.0, 4.0])  # norm 5
+    w = Tensor(np.zeros(2), requires_grad=True)
+    optimizers.SGD(1.0, clipnorm=1.0).apply([g], [w])
+    np.testing.assert_allclose(w.data, -g / 5)
+    w = Tensor(np.zeros(2), requires_grad=True)
+    optimizers.SGD(1.0, clipnorm=10.0).apply([g], [w])
+    np.testing.assert_allclose(w.data, -g)  # under the norm: unchanged
+    a, b = Tensor(np.zeros(2), requires_grad=True), Tensor(np.zeros(1), requires_grad=True)
+    optimizers.SGD(1.0, global_clipnorm=6.5).apply([g, np.array([12.0])], [a, b])  # norm 13
+    np.testing.assert_allclose(np.r_[a.data, b.data], -np.r_[g, 12.0] / 2)
+    w = Tensor(np.zeros(3), requires_grad=True)
+    optimizers.SGD(1.0, clipvalue=0.5).apply([np.array([-2.0, 0.25, 9.0])], [w])
+    np.testing.assert_allclose(w.data, [0.5, -0.25, -0.5])
+
+
+def test_zero_gradient_with_clipping_stays_finite():
+    for option in ({"clipnorm": 1.0}, {"global_clipnorm": 1.0}):
+        w = Tensor(np.ones(3), requires_grad=True)
+        optimizers.Adam(**option).apply([np.zeros(3)], [w])
+        np.testing.assert_array_equal(w.data, np.ones(3))
+
+
+def test_weight_decay_skips_excluded_variables():
+    a, b = Tensor(np.ones(2), requires_grad=True), Tensor(np.ones(2), requires_grad=True)
+    opt = optimizers.SGD(0.1, weight_decay=0.5)
+    opt.exclude_from_weight_decay(var_list=[b])
+    opt.apply([np.zeros(2), np.zeros(2)], [a, b])
+    np.testing.assert_allclose(a.data, 1 - 0.5 * 0.1)
+    np.testing.assert_array_equal(b.data, 1.0)
+    with pytest.raises(ValueError, match="before the optimizer is built"):
+        opt.exclude_from_weight_decay(var_list=[a])
+    opt = optimizers.SGD(0.1, weight_decay=0.5)
+    opt.exclude_from_weight_decay(var_names=["bias"])
+    with pytest.raises(ValueError, match="needs named variables"):
+        opt.apply([np.zeros(2)], [a])
+
+
+# ------------------------------------------------------------------ a skipped step
+@pytest.mark.parametrize("name", list(optimizers.OPTIMIZERS))
+def test_a_set_status_changes_nothing_and_the_steps_can_be_discarded(name, rng):
+    weights, grads = draw(rng)
+    opt = optimizers.get(name, weight_decay=0.1, clipnorm=1.0)
+    params = [Tensor(w.copy(), requires_grad=True) for w in weights]
+    for p, g in zip(params, grads[0], strict=True):
+        p.grad = g
+    opt.step(params)
+    before = (
+        [p.data.copy() for p in params],
+        [{k: v.copy() for k, v in s.items()} for s in opt.slots],
+    )
+    status = np.array([2, 1])  # a gradient went non-finite at step 1
+    for _ in range(2):
+        opt.step(params, status)
+    for p, w in zip(params, before[0], strict=True):
+        np.testing.assert_array_equal(p.data, w)
+    for slots, saved in zip(opt.slots, before[1], strict=True):
+        for slot, value in slots.items():
+            np.testing.assert_array_equal(value, saved[slot])
+    assert opt.iterations == 3
+    opt.discard_steps(2)
+    assert opt.iterations == 1
+    with pytest.raises(ValueError, match="discard_steps"):
+        opt.discard_steps(2)
+    opt.step(params)  # the next good step is step 2, as if nothing had been skipped
+    again = optimizers.get(name, weight_decay=0.1, clipnorm=1.0)
+    fresh = [Tensor(w.copy(), requires_grad=True) for w in weights]
+    for _ in range(2):
+        for p, g in zip(fresh, grads[0], strict=True):
+            p.grad = g
+        again.step(fresh)
+    for p, q in zip(params, fresh, strict=True):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+# ---------------------------------------------------------------------- the public API
 def test_keras_defaults():
     assert optimizers.SGD().learning_rate == 0.01
     r = optimizers.RMSprop()
-    assert (r.learning_rate, r.rho, r.momentum, r.epsilon) == (1e-3, 0.9, 0.0, 1e-7)
+    assert (r.learning_rate, r.rho, r.momentum, r.epsilon, r.centered) == (
+        1e-3,
+        0.9,
+        0.0,
+        1e-7,
+        False,
+    )
     a = optimizers.Adam()
-    assert (a.learning_rate, a.beta_1, a.beta_2, a.epsilon) == (1e-3, 0.9, 0.999, 1e-7)
+    assert (a.learning_rate, a.beta_1, a.beta_2, a.epsilon, a.amsgrad) == (
+        1e-3, 0.9, 0.999, 1e-7, False,
+    )  # fmt: skip
+    assert optimizers.AdamW().weight_decay == 0.004
+    assert optimizers.AdamW(0.1, 0.02).weight_decay == 0.02  # Keras's positional order
+    assert optimizers.Adagrad().initial_accumulator_value == 0.1
+    assert optimizers.Adadelta().rho == 0.95
+    assert (optimizers.Lion().beta_1, optimizers.Lion().beta_2) == (0.9, 0.99)
+    assert optimizers.Ftrl().learning_rate_power == -0.5
+    names = {n: optimizers.get(n).name for n in optimizers.OPTIMIZERS}
+    assert names["sgd"] == "SGD" and names["adam"] == "adam" and names["adamw"] == "adamw"
+    config = optimizers.Adam().get_config()
+    assert set(config) >= {
+        "name", "learning_rate", "weight_decay", "clipnorm", "global_clipnorm", "clipvalue",
+        "use_ema", "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
+        "gradient_accumulation_steps", "beta_1", "beta_2", "epsilon", "amsgrad",
+    }  # fmt: skip
 
 
-def test_sgd_plain():
-    np.testing.assert_allclose(run_steps(optimizers.SGD(0.1)), W0 - 2 * 0.1 * G, rtol=1e-6)
+@pytest.mark.parametrize(("name", "config"), OWN, ids=IDS[: len(OWN)])
+def test_config_round_trips(name, config):
+    opt = optimizers.get(name, **config)
+    for again in (
+        type(opt).from_config(opt.get_config()),
+        optimizers.deserialize(optimizers.serialize(opt)),
+        optimizers.get(optimizers.serialize(opt)),
+        optimizers.get(opt.name, **opt.get_config()),  # what a saved model does
+    ):
+        assert type(again) is type(opt) and again.get_config() == opt.get_config()
+        assert again.slot_names == opt.slot_names
 
 
-@pytest.mark.parametrize("nesterov", [False, True])
-def test_sgd_momentum(nesterov):
-    lr, mu = 0.1, 0.9
-    w, v = W0.astype(np.float64), np.zeros(3)
-    for _ in range(2):
-        v = mu * v - lr * G
-        w = w + (mu * v - lr * G if nesterov else v)
-    got = run_steps(optimizers.SGD(lr, momentum=mu, nesterov=nesterov))
-    np.testing.assert_allclose(got, w, rtol=1e-6)
+def test_get_by_any_name_and_errors():
+    for name in ("adam", "Adam", "ADAM"):
+        assert isinstance(optimizers.get(name), optimizers.Adam)
+    assert isinstance(optimizers.get("RMSprop"), optimizers.RMSprop)
+    assert isinstance(optimizers.get("adamw"), optimizers.AdamW)
+    opt = optimizers.Nadam()
+    assert optimizers.get(opt) is opt and optimizers.get(None) is None
+    assert optimizers.get("sgd", learning_rate=0.5).learning_rate == 0.5
+    with pytest.raises(ValueError, match="unknown optimizer 'adafactor'"):
+        optimizers.get("adafactor")
+    with pytest.raises(ValueError, match="Could not interpret optimizer identifier"):
+        optimizers.get(3)
+    assert set(optimizers.OPTIMIZERS) == {
+        "sgd", "rmsprop", "adam", "adamw", "nadam", "adamax", "adagrad", "adadelta", "lion",
+        "ftrl",
+    }  # fmt: skip
 
 
-@pytest.mark.parametrize("momentum", [0.0, 0.5])
-def test_rmsprop(momentum):
-    lr, rho, eps = 1e-3, 0.9, 1e-7
-    w, v, m = W0.astype(np.float64), np.zeros(3), np.zeros(3)
-    for _ in range(2):
-        v = rho * v + (1 - rho) * G**2
-        step = lr * G / np.sqrt(v + eps)
-        m = momentum * m + step
-        w = w - (m if momentum else step)
-    np.testing.assert_allclose(run_steps(optimizers.RMSprop(momentum=momentum)), w, rtol=1e-5)
+def test_apply_gradients_with_arrays_and_tensors():
+    w = Tensor(np.ones((2, 2), np.float32), requires_grad=True)
+    b = Tensor(np.ones(2, np.float32), requires_grad=True)
+    opt = optimizers.SGD(0.5)
+    assert opt.apply_gradients(zip([np.ones((2, 2)), Tensor([2.0, 4.0])], [w, b], strict=True)) == 1
+    np.testing.assert_array_equal(w.data, 0.5)
+    np.testing.assert_array_equal(b.data, [0.0, -1.0])
+    assert w.data.dtype == np.float32 and b.data.dtype == np.float32
+    opt.apply([np.ones((2, 2)), np.ones(2)])  # built: the variables may be left out
+    np.testing.assert_array_equal(w.data, 0.0)
+    with pytest.warns(UserWarning, match="Gradients do not exist"):
+        opt.apply([None, np.ones(2)], [w, b])
+    np.testing.assert_array_equal(w.data, 0.0)
+    assert opt.iterations == 3
+    with pytest.raises(ValueError, match="No gradients provided"):
+        opt.apply([None, None], [w, b])
+    with pytest.raises(ValueError, match="unknown variable"):
+        opt.apply([np.ones(2)], [Tensor(np.ones(2))])
+    with pytest.raises(ValueError, match="gradient of shape"):
+        opt.apply([np.ones(3), np.ones(2)], [w, b])
+    with pytest.raises(ValueError, match="must already be built"):
+        optimizers.Adam().apply([np.ones(2)])
+    opt.apply([])  # nothing to do, as Keras
+    assert opt.iterations == 3
 
 
-def test_adam():
-    lr, b1, b2, eps = 1e-3, 0.9, 0.999, 1e-7
-    w, m, v = W0.astype(np.float64), np.zeros(3), np.zeros(3)
-    for t in (1, 2):
-        m = m + (G - m) * (1 - b1)
-        v = v + (G**2 - v) * (1 - b2)
-        alpha = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
-        w = w - alpha * m / (np.sqrt(v) + eps)
-    np.testing.assert_allclose(run_steps(optimizers.Adam()), w, rtol=1e-5)
-
-
-def test_updates_stay_float32_and_skip_params_without_grad():
-    a = Tensor(W0.copy(), requires_grad=True)
-    b = Tensor(W0.copy(), requires_grad=True)
-    a.grad = G.copy()
+def test_step_skips_params_without_grad_and_zero_grad():
+    a = Tensor(np.ones(3, np.float32), requires_grad=True)
+    b = Tensor(np.ones(3, np.float32), requires_grad=True)
+    a.grad = np.full(3, 0.1, np.float32)
     opt = optimizers.Adam()
     opt.step([a, b])
-    assert a.data.dtype == np.float32 and not np.array_equal(a.data, W0)
-    np.testing.assert_array_equal(b.data, W0)
+    assert a.data.dtype == np.float32 and not np.array_equal(a.data, np.ones(3))
+    np.testing.assert_array_equal(b.data, np.ones(3))
+    assert len(opt.slots) == 2
     opt.zero_grad([a, b])
     assert a.grad is None
 
 
-def test_by_name_and_errors():
-    assert isinstance(optimizers.get("RMSprop"), optimizers.RMSprop)
-    with pytest.raises(ValueError, match="unknown optimizer 'adagrad'"):
-        optimizers.get("adagrad")
-    with pytest.raises(ValueError, match="learning_rate must be positive"):
-        optimizers.SGD(learning_rate=0)
+def test_slots_start_where_keras_starts_them():
+    w = Tensor(np.ones(2), requires_grad=True)
+    for name, slot, value in [("adagrad", "accumulator", 0.1), ("ftrl", "accumulator", 0.1)]:
+        opt = optimizers.get(name)
+        opt.build([w])
+        np.testing.assert_array_equal(opt.slots[0][slot], value)
+    opt = optimizers.Adagrad(initial_accumulator_value=0.3)
+    opt.build([w])
+    np.testing.assert_array_equal(opt.slots[0]["accumulator"], 0.3)
+    assert optimizers.RMSprop(momentum=0.5, centered=True).slot_names == (
+        "velocity", "momentum", "average_gradient",
+    )  # fmt: skip
+    assert optimizers.Adam(amsgrad=True).slot_names == ("m", "v", "v_hat")
+    assert optimizers.SGD().slot_names == ()
+
+
+BAD_ARGUMENTS = [
+    (optimizers.SGD, {"learning_rate": -0.1}, "learning_rate"),
+    (optimizers.SGD, {"learning_rate": math.nan}, "learning_rate"),
+    (optimizers.SGD, {"learning_rate": "fast"}, "learning_rate"),
+    (optimizers.SGD, {"momentum": 1.5}, "momentum"),
+    (optimizers.Adam, {"beta_1": 1.0}, "beta_1"),
+    (optimizers.Adam, {"beta_1": -0.1}, "beta_1"),
+    (optimizers.Nadam, {"beta_2": 1.0}, "beta_2"),
+    (optimizers.Adamax, {"beta_1": math.nan}, "beta_1"),
+    (optimizers.AdamW, {"weight_decay": None}, "weight_decay"),
+    (optimizers.AdamW, {"weight_decay": -0.1}, "weight_decay"),
+    (optimizers.RMSprop, {"rho": math.nan}, "rho"),
+    (optimizers.RMSprop, {"epsilon": -1e-7}, "epsilon"),
+    (optimizers.Adadelta, {"rho": 1.5}, "rho"),
+    (optimizers.Adagrad, {"initial_accumulator_value": -1.0}, "initial_accumulator_value"),
+    (optimizers.Lion, {"beta_1": 0.0}, "beta_1"),
+    (optimizers.Ftrl, {"learning_rate_power": 0.5}, "learning_rate_power"),
+    (optimizers.Ftrl, {"l1_regularization_strength": -1.0}, "l1_regularization_strength"),
+    (optimizers.Adam, {"clipnorm": 1.0, "global_clipnorm": 1.0}, "only one of"),
+    (optimizers.Adam, {"clipnorm": 1.0, "clipvalue": 1.0}, "only one of"),
+    (optimizers.Adam, {"clipnorm": -1.0}, "clipnorm"),
+    (optimizers.Adam, {"clipvalue": math.nan}, "clipvalue"),
+    (optimizers.Adam, {"use_ema": True}, "use_ema=True` is not supported"),
+    (optimizers.Adam, {"loss_scale_factor": 128.0}, "loss_scale_factor"),
+    (optimizers.Adam, {"gradient_accumulation_steps": 2}, "gradient_accumulation_steps"),
+    (optimizers.Adam, {"beta_3": 0.5}, "not recognized"),
+]
+
+
+@pytest.mark.parametrize(("cls", "kwargs", "match"), BAD_ARGUMENTS)
+def test_bad_arguments_are_clear_errors(cls, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cls(**kwargs)
+
+
+def test_keras_decay_argument_is_ignored_with_a_warning():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        optimizers.SGD(decay=0.1)
+    assert "no longer supported" in str(caught[0].message)

@@ -209,23 +209,87 @@ class Backend(Protocol):
         holds labels (N...) or rows (N..., C). A number, or a 0-d array on the device."""
 
     # ----------------------------------------------------------------- optimizers
+    # Each ``*_update`` is Keras 3's ``update_step`` of that optimizer, fused with what Keras's
+    # base optimizer does before it, in one pass over the parameter ``value``, in place, with
+    # the rules of :mod:`autoconv.backends.rules`: the gradient times ``scale`` (a 0-d array
+    # from :meth:`clip_scale`, or None: clipping by norm), then clipped into
+    # [-clipvalue, clipvalue] (when clipvalue > 0), the weight decayed to value - value*decay
+    # (decay = learning rate * weight_decay), then the update. Slots are arrays of the
+    # parameter's shape, updated in place; an optional one is None when the option is off.
+    # Scalars are Python floats, cast to the parameter's dtype. Nothing happens once ``status``
+    # is set. The element rules and these functions' bodies are :mod:`autoconv.backends.rules`.
+    def clip_scale(self, grads: list[Array], clipnorm: float, per_tensor: bool) -> Array:
+        """The factor that clips gradients by L2 norm, a 0-d array of their dtype computed on
+        the device (no host read). ``per_tensor`` (Keras's ``clipnorm``, one gradient):
+        clipnorm / max(norm, clipnorm); else (``global_clipnorm``, the norm of all ``grads``
+        together): clipnorm * min(1/norm, 1/clipnorm) + (norm - norm), NaN unless finite."""
+
     def sgd_update(
         self, value: Array, grad: Array, velocity: Array | None, lr: float, momentum: float,
-        nesterov: bool, status: Array,
+        nesterov: bool, scale: Array | None, clipvalue: float, decay: float, status: Array,
     ) -> None:  # fmt: skip
-        """Keras's SGD step in place (with momentum when ``velocity`` is given)."""
+        """SGD: value -= lr*g, or with momentum velocity = momentum*velocity - lr*g, then
+        value += velocity (Nesterov: value += momentum*velocity - lr*g)."""
 
     def rmsprop_update(
         self, value: Array, grad: Array, velocity: Array, momentum_slot: Array | None,
-        lr: float, rho: float, momentum: float, epsilon: float, status: Array,
+        average_grad: Array | None, lr: float, rho: float, momentum: float, epsilon: float,
+        scale: Array | None, clipvalue: float, decay: float, status: Array,
     ) -> None:  # fmt: skip
-        """Keras's RMSprop step in place."""
+        """RMSprop: velocity = rho*velocity + (1-rho)*g^2; increment = lr*g / sqrt(velocity
+        + eps) (centered, with ``average_grad``: sqrt(velocity - average^2 + eps)); with
+        momentum, momentum_slot = momentum*momentum_slot + increment is subtracted instead."""
 
     def adam_update(
-        self, value: Array, grad: Array, m: Array, v: Array, alpha: float, beta_1: float,
-        beta_2: float, epsilon: float, status: Array,
+        self, value: Array, grad: Array, m: Array, v: Array, v_hat: Array | None, alpha: float,
+        beta_1: float, beta_2: float, epsilon: float, scale: Array | None, clipvalue: float,
+        decay: float, status: Array,
     ) -> None:  # fmt: skip
-        """Keras's Adam step in place, alpha = lr*sqrt(1-b2^t)/(1-b1^t)."""
+        """Adam with alpha = lr*sqrt(1-beta_2^t)/(1-beta_1^t): value -= alpha*m /
+        (sqrt(v) + eps); AMSGrad with ``v_hat`` = max(v_hat, v) in place of v."""
+
+    def nadam_update(
+        self, value: Array, grad: Array, m: Array, v: Array, lr: float, beta_1: float,
+        beta_2: float, epsilon: float, u: float, u_next: float, u_product: float,
+        u_product_next: float, beta_2_power: float, scale: Array | None, clipvalue: float,
+        decay: float, status: Array,
+    ) -> None:  # fmt: skip
+        """Nadam at step t: u = u_t, u_next = u_{t+1}, u_product = u_1*...*u_t,
+        u_product_next = u_product*u_{t+1}, beta_2_power = beta_2^t."""
+
+    def adamax_update(
+        self, value: Array, grad: Array, m: Array, u: Array, lr: float, beta_1: float,
+        beta_2: float, epsilon: float, beta_1_power: float, scale: Array | None,
+        clipvalue: float, decay: float, status: Array,
+    ) -> None:  # fmt: skip
+        """Adamax: u = max(beta_2*u, |g|); value -= lr*m / ((1 - beta_1^t)*(u + eps))."""
+
+    def adagrad_update(
+        self, value: Array, grad: Array, accumulator: Array, lr: float, epsilon: float,
+        scale: Array | None, clipvalue: float, decay: float, status: Array,
+    ) -> None:  # fmt: skip
+        """Adagrad: accumulator += g^2; value -= lr*g / sqrt(accumulator + eps)."""
+
+    def adadelta_update(
+        self, value: Array, grad: Array, accumulated_grad: Array, accumulated_delta: Array,
+        lr: float, rho: float, epsilon: float, scale: Array | None, clipvalue: float,
+        decay: float, status: Array,
+    ) -> None:  # fmt: skip
+        """Adadelta: delta = -sqrt(accumulated_delta + eps)*g / sqrt(accumulated_grad + eps)
+        with the new accumulated_grad; value += lr*delta."""
+
+    def lion_update(
+        self, value: Array, grad: Array, m: Array, lr: float, beta_1: float, beta_2: float,
+        scale: Array | None, clipvalue: float, decay: float, status: Array,
+    ) -> None:  # fmt: skip
+        """Lion: value -= lr*sign(beta_1*m + (1-beta_1)*g); m = beta_2*m + (1-beta_2)*g."""
+
+    def ftrl_update(
+        self, value: Array, grad: Array, accumulator: Array, linear: Array, lr: float,
+        learning_rate_power: float, l1: float, l2: float, l2_shrinkage: float, beta: float,
+        scale: Array | None, clipvalue: float, decay: float, status: Array,
+    ) -> None:  # fmt: skip
+        """FTRL-proximal as Keras writes it (accumulator and linear slots)."""
 
     # ------------------------------------------------------------------- training
     def new_status(self) -> Array:

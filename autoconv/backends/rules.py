@@ -1,35 +1,237 @@
 """The optimizers' update rules for one element, written once in plain Python and compiled by
 each backend: ``numba.njit`` on the CPU, ``numba.cuda.jit(device=True)`` on the GPU.
 
-Each takes the parameter's value, its gradient and its slots and returns the new ones.
-Scalars arrive in the parameter's dtype and complements (1 - rho) are precomputed by the
-caller: an int literal next to a float32 would make numba compute in float64.
+Every rule has the same shape, so one kernel per backend runs them all:
+``rule(value, grad, a, b, c, hyper) -> (value, a, b, c)``, where ``a, b, c`` are the
+parameter's slots (an optimizer with fewer slots ignores the rest: the kernel does not write
+them back) and ``hyper`` a tuple of the rule's scalars. Before the rule, :func:`prepare` clips
+the gradient and decays the weight, in Keras's order. Each rule follows the ``update_step`` of
+Keras 3 (keras/src/optimizers/<name>.py), operation for operation where it can.
+
+Rules call no Python helper (the compilers could not): each is self-contained.
+Scalars arrive in the parameter's dtype, and complements (1 - rho), bias corrections and the
+like are computed on the host, in :class:`Updates`: a literal next to a float32 would make numba
+compute in float64. Comparisons with 0 are exact in float32, so they may stay literal.
+
+:class:`Updates` holds the backends' ``*_update`` functions of the contract, written once: each
+turns its arguments into a rule's slots and scalars and hands them to the backend's ``run``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 
-def sgd(value, grad, velocity, lr, momentum, nesterov):
-    """Keras's SGD: (value, velocity). Without momentum the velocity is not used."""
+def prepare(value, grad, scale, clipvalue, decay):
+    """Keras's order before ``update_step``: clip the gradient (by norm: times ``scale``, which
+    is 1 without it; by value: into [-clipvalue, clipvalue] when clipvalue > 0), then decay the
+    weight: value - value*decay, with decay = learning rate * weight_decay. (value, grad)."""
+    grad = grad * scale
+    if clipvalue > 0:
+        if grad > clipvalue:
+            grad = clipvalue
+        elif grad < -clipvalue:
+            grad = -clipvalue
+    if decay != 0:
+        value = value - value * decay
+    return value, grad
+
+
+def sgd(value, grad, velocity, b, c, hyper):
+    """SGD; slot a: velocity (with momentum). hyper: (lr, momentum, nesterov)."""
+    lr, momentum, nesterov = hyper
     if momentum == 0:
-        return value - lr * grad, velocity
-    velocity = momentum * velocity - lr * grad
-    return (value + momentum * velocity - lr * grad if nesterov else value + velocity), velocity
+        return value - grad * lr, velocity, b, c
+    velocity = velocity * momentum - grad * lr
+    if nesterov != 0:
+        return value + (velocity * momentum - grad * lr), velocity, b, c
+    return value + velocity, velocity, b, c
 
 
-def rmsprop(value, grad, velocity, momentum_slot, lr, rho, one_minus_rho, momentum, epsilon):
-    """Keras's RMSprop: (value, velocity, momentum slot)."""
-    velocity = rho * velocity + one_minus_rho * grad * grad
-    step = lr * grad / math.sqrt(velocity + epsilon)
-    if momentum != 0:
-        step += momentum * momentum_slot
-    return value - step, velocity, step
+def rmsprop(value, grad, velocity, momentum_slot, average_grad, hyper):
+    """RMSprop; slots: velocity, momentum (momentum > 0), average gradient (centered).
+    hyper: (lr, rho, 1 - rho, momentum, epsilon, centered)."""
+    lr, rho, one_minus_rho, momentum, epsilon, centered = hyper
+    velocity = rho * velocity + one_minus_rho * (grad * grad)
+    if centered != 0:
+        average_grad = rho * average_grad + one_minus_rho * grad
+        denominator = velocity - average_grad * average_grad + epsilon
+    else:
+        denominator = velocity + epsilon
+    increment = lr * grad / math.sqrt(denominator)
+    if momentum > 0:
+        momentum_slot = momentum * momentum_slot + increment
+        return value - momentum_slot, velocity, momentum_slot, average_grad
+    return value - increment, velocity, momentum_slot, average_grad
 
 
-def adam(value, grad, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
-    """Keras's Adam with alpha = lr*sqrt(1-b2^t)/(1-b1^t): (value, m, v)."""
+def adam(value, grad, m, v, v_hat, hyper):
+    """Adam (and AdamW, whose decay is :func:`prepare`'s); slots: m, v, v_hat (AMSGrad).
+    hyper: (alpha = lr*sqrt(1 - beta_2^t)/(1 - beta_1^t), 1 - beta_1, 1 - beta_2, epsilon,
+    amsgrad)."""
+    alpha, one_minus_beta_1, one_minus_beta_2, epsilon, amsgrad = hyper
     m = m + (grad - m) * one_minus_beta_1
     v = v + (grad * grad - v) * one_minus_beta_2
-    return value - alpha * m / (math.sqrt(v) + epsilon), m, v
+    if amsgrad != 0:
+        v_hat = v_hat if (v_hat > v or v_hat != v_hat) else v  # ops.maximum: NaN wins
+        return value - m * alpha / (math.sqrt(v_hat) + epsilon), m, v, v_hat
+    return value - m * alpha / (math.sqrt(v) + epsilon), m, v, v_hat
+
+
+def nadam(value, grad, m, v, c, hyper):
+    """Nadam; slots: m, v. hyper: (lr, 1 - beta_1, 1 - beta_2, epsilon, u_{t+1},
+    1 - u_1*...*u_{t+1}, 1 - u_t, 1 - u_1*...*u_t, 1 - beta_2^t) with
+    u_s = beta_1*(1 - 0.5*0.96^s)."""
+    (
+        lr,
+        one_minus_beta_1,
+        one_minus_beta_2,
+        epsilon,
+        u_next,
+        bias_next,
+        one_minus_u,
+        bias,
+        v_bias,
+    ) = hyper
+    m = m + (grad - m) * one_minus_beta_1
+    v = v + (grad * grad - v) * one_minus_beta_2
+    m_hat = u_next * m / bias_next + one_minus_u * grad / bias
+    v_hat = v / v_bias
+    return value - m_hat * lr / (math.sqrt(v_hat) + epsilon), m, v, c
+
+
+def adamax(value, grad, m, u, c, hyper):
+    """Adamax; slots: m, u (the weighted infinity norm).
+    hyper: (lr, 1 - beta_1, beta_2, epsilon, 1 - beta_1^t)."""
+    lr, one_minus_beta_1, beta_2, epsilon, bias = hyper
+    m = m + (grad - m) * one_minus_beta_1
+    u = beta_2 * u
+    u = u if (u > abs(grad) or u != u) else abs(grad)  # ops.maximum: NaN wins
+    return value - lr * m / (bias * (u + epsilon)), m, u, c
+
+
+def adagrad(value, grad, accumulator, b, c, hyper):
+    """Adagrad; slot a: the accumulator (starts at initial_accumulator_value).
+    hyper: (lr, epsilon)."""
+    lr, epsilon = hyper
+    accumulator = accumulator + grad * grad
+    return value - lr * grad / math.sqrt(accumulator + epsilon), accumulator, b, c
+
+
+def adadelta(value, grad, accumulated_grad, accumulated_delta, c, hyper):
+    """Adadelta; slots: accumulated squared gradient, accumulated squared delta.
+    hyper: (lr, rho, 1 - rho, epsilon)."""
+    lr, rho, one_minus_rho, epsilon = hyper
+    accumulated_grad = rho * accumulated_grad + one_minus_rho * (grad * grad)
+    delta = -(math.sqrt(accumulated_delta + epsilon) * grad / math.sqrt(accumulated_grad + epsilon))
+    accumulated_delta = rho * accumulated_delta + one_minus_rho * (delta * delta)
+    return value + lr * delta, accumulated_grad, accumulated_delta, c
+
+
+def lion(value, grad, m, b, c, hyper):
+    """Lion; slot a: m. hyper: (lr, beta_1, 1 - beta_1, beta_2, 1 - beta_2)."""
+    lr, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2 = hyper
+    direction = m * beta_1 + grad * one_minus_beta_1
+    if direction > 0:
+        value = value - lr
+    elif direction < 0:
+        value = value + lr
+    elif direction != direction:  # sign(NaN) is NaN
+        value = direction
+    return value, m * beta_2 + grad * one_minus_beta_2, b, c
+
+
+def ftrl(value, grad, accumulator, linear, c, hyper):
+    """FTRL; slots: accumulator (starts at initial_accumulator_value), linear.
+    hyper: (lr, -learning_rate_power, l1, 2*(l2 + beta/(2*lr)), 2*l2_shrinkage)."""
+    lr, power, l1, two_l2, two_shrinkage = hyper
+    grad_to_use = grad + two_shrinkage * value
+    new_accumulator = accumulator + grad * grad
+    linear = linear + (grad_to_use - (new_accumulator**power - accumulator**power) / lr * value)
+    quadratic = new_accumulator**power / lr + two_l2
+    clipped = linear
+    if clipped > l1:
+        clipped = l1
+    elif clipped < -l1:
+        clipped = -l1
+    return (clipped - linear) / quadratic, new_accumulator, linear, c
+
+
+# ----------------------------------------------------------- the backends' entry points
+RULES = ("sgd", "rmsprop", "adam", "nadam", "adamax", "adagrad", "adadelta", "lion", "ftrl")
+
+
+class Updates:
+    """The contract's ``*_update`` functions over a backend's ``run(rule, value, grad, slots,
+    hyper, scale, clipvalue, decay, status)``, which applies the rule named ``rule`` to every
+    element of ``value`` in place (a None slot is neither read nor written) unless
+    ``status[0]`` is set. Scalars are computed here in Python floats (float64); ``run`` casts
+    them to the parameter's dtype. ``scale``, ``clipvalue``, ``decay``: see :func:`prepare`."""
+
+    def __init__(self, run: Callable[..., None]) -> None:
+        self.run = run
+
+    def sgd_update(
+        self, value, grad, velocity, lr, momentum, nesterov, scale, clipvalue, decay, status
+    ) -> None:
+        self.run("sgd", value, grad, [velocity], (lr, momentum, nesterov), scale, clipvalue,
+                 decay, status)  # fmt: skip
+
+    def rmsprop_update(
+        self, value, grad, velocity, momentum_slot, average_grad, lr, rho, momentum, epsilon,
+        scale, clipvalue, decay, status,
+    ) -> None:  # fmt: skip
+        hyper = (lr, rho, 1 - rho, momentum, epsilon, average_grad is not None)
+        self.run("rmsprop", value, grad, [velocity, momentum_slot, average_grad], hyper, scale,
+                 clipvalue, decay, status)  # fmt: skip
+
+    def adam_update(
+        self, value, grad, m, v, v_hat, alpha, beta_1, beta_2, epsilon, scale, clipvalue,
+        decay, status,
+    ) -> None:  # fmt: skip
+        hyper = (alpha, 1 - beta_1, 1 - beta_2, epsilon, v_hat is not None)
+        self.run("adam", value, grad, [m, v, v_hat], hyper, scale, clipvalue, decay, status)
+
+    def nadam_update(
+        self, value, grad, m, v, lr, beta_1, beta_2, epsilon, u, u_next, u_product,
+        u_product_next, beta_2_power, scale, clipvalue, decay, status,
+    ) -> None:  # fmt: skip
+        hyper = (lr, 1 - beta_1, 1 - beta_2, epsilon, u_next, 1 - u_product_next, 1 - u,
+                 1 - u_product, 1 - beta_2_power)  # fmt: skip
+        self.run("nadam", value, grad, [m, v], hyper, scale, clipvalue, decay, status)
+
+    def adamax_update(
+        self, value, grad, m, u, lr, beta_1, beta_2, epsilon, beta_1_power, scale, clipvalue,
+        decay, status,
+    ) -> None:  # fmt: skip
+        hyper = (lr, 1 - beta_1, beta_2, epsilon, 1 - beta_1_power)
+        self.run("adamax", value, grad, [m, u], hyper, scale, clipvalue, decay, status)
+
+    def adagrad_update(
+        self, value, grad, accumulator, lr, epsilon, scale, clipvalue, decay, status
+    ) -> None:
+        self.run("adagrad", value, grad, [accumulator], (lr, epsilon), scale, clipvalue, decay,
+                 status)  # fmt: skip
+
+    def adadelta_update(
+        self, value, grad, accumulated_grad, accumulated_delta, lr, rho, epsilon, scale,
+        clipvalue, decay, status,
+    ) -> None:  # fmt: skip
+        self.run("adadelta", value, grad, [accumulated_grad, accumulated_delta],
+                 (lr, rho, 1 - rho, epsilon), scale, clipvalue, decay, status)  # fmt: skip
+
+    def lion_update(
+        self, value, grad, m, lr, beta_1, beta_2, scale, clipvalue, decay, status
+    ) -> None:
+        hyper = (lr, beta_1, 1 - beta_1, beta_2, 1 - beta_2)
+        self.run("lion", value, grad, [m], hyper, scale, clipvalue, decay, status)
+
+    def ftrl_update(
+        self, value, grad, accumulator, linear, lr, learning_rate_power, l1, l2, l2_shrinkage,
+        beta, scale, clipvalue, decay, status,
+    ) -> None:  # fmt: skip
+        l2 += beta / (2 * lr) if beta else 0.0  # Keras: l2 + beta / (2 * lr)
+        hyper = (lr, -learning_rate_power, l1, 2 * l2, 2 * l2_shrinkage)
+        self.run("ftrl", value, grad, [accumulator, linear], hyper, scale, clipvalue, decay,
+                 status)  # fmt: skip

@@ -122,8 +122,7 @@ def compile_config(model: Any) -> dict[str, Any] | None:
     if not model.compiled or model.optimizer is None:
         return None
     return {
-        "optimizer": model.optimizer.name,
-        "optimizer_config": model.optimizer.get_config(),
+        "optimizer": optimizers_module.serialize(model.optimizer),
         "iterations": model.optimizer.iterations,
         "losses": [
             None if spec is None else _spec(losses_module, spec) for spec in model._loss_specs
@@ -372,14 +371,10 @@ def _checked_spec(module: Any, spec: Any, what: str) -> Any:
 
 
 def _compile_parts(setup: dict[str, Any]) -> tuple[Any, list[Any], list[float], list[Any]]:
-    name = _str(setup.get("optimizer"), "optimizer")
-    if name not in optimizers_module.OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}")
-    options = _dict(setup.get("optimizer_config"), "optimizer_config")
-    for key, value in options.items():
-        if not isinstance(value, int | float | bool | type(None)):
-            raise ValueError(f"optimizer setting {key!r} is not a number: {value!r}")
-    optimizer = optimizers_module.get(name, **options)
+    entry = _dict(setup.get("optimizer"), "optimizer")
+    _str(entry.get("class_name"), "optimizer class_name")
+    _json_numbers(_dict(entry.get("config"), "optimizer config"), "optimizer setting")
+    optimizer = optimizers_module.deserialize(entry)
     optimizer.iterations = _int(setup.get("iterations", 0), "iterations")
     losses = [
         None if entry is None else _checked_spec(losses_module, entry, "loss")
@@ -442,6 +437,15 @@ def _weight_size_limit(elements: int) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------- JSON checks
+def _json_numbers(config: dict[str, Any], what: str) -> None:
+    """Settings are numbers, flags, names, nulls, or nested configs (a schedule) of those."""
+    for key, value in config.items():
+        if isinstance(value, dict):
+            _json_numbers(value, what)
+        elif not isinstance(value, int | float | bool | str | type(None)):
+            raise ValueError(f"{what} {key!r} is not a number: {value!r}")
+
+
 def _dict(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"{what} must be a JSON object, got {type(value).__name__}")

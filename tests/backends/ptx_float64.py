@@ -29,6 +29,9 @@ T6 = types.UniTuple(i64, 6)
 B = types.boolean
 TAPS = (types.Array(i32, 1, "C"), types.Array(i32, 1, "C"), A1)  # start, index, weight
 g = (i64,) * 10
+# How many scalars each optimizer rule takes (its ``hyper`` tuple, see autoconv/backends/rules.py).
+HYPER = {"sgd": 3, "rmsprop": 6, "adam": 5, "nadam": 9, "adamax": 5, "adagrad": 2,
+         "adadelta": 4, "lion": 5, "ftrl": 5}  # fmt: skip
 KERNELS = {
     "binary add": (array._binary_kernels("add")[0], (A1, A1, T6, A1, T6, T6)),
     "binary mul scalar": (array._binary_kernels("mul")[1], (A1, A1, T6, f32, B, T6)),
@@ -87,9 +90,15 @@ KERNELS = {
     ),
     "argmax": (array._argmax_rows, (A1, i64, types.Array(i32, 1, "C"))),
     "uniform": (array._uniform_kernel("<f4"), (types.uint64, A1)),
-    "sgd": (optimizers._sgd, (A1, A1, A1, f32, f32, B, I1)),
-    "rmsprop": (optimizers._rmsprop, (A1, A1, A1, A1, f32, f32, f32, f32, f32, I1)),
-    "adam": (optimizers._adam, (A1, A1, A1, A1, f32, f32, f32, f32, I1)),
+    **{
+        f"{rule} update": (
+            optimizers._kernel(rule, 0b111),
+            (A1, A1, A1, A1, A1, A1, f32, f32, types.UniTuple(f32, scalars), I1),
+        )
+        for rule, scalars in HYPER.items()
+    },
+    "sum of squares": (optimizers._sum_of_squares_kernel("<f4"), (A1, A1, i64, f32)),
+    "clip_scale": (optimizers._clip_scale, (A1, f32, B, f32, f32, A1)),
     "gather": (array._gather, (A1, I1, A1)),
     "take_rows": (array._take_rows, (A1, i64, types.Array(i32, 1, "C"), A1)),
     "resample": (image._resample, (A4, *TAPS, *TAPS, A4, f32)),

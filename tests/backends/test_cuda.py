@@ -449,42 +449,75 @@ def test_dropout_on_the_gpu_drops_at_the_rate_and_is_seeded():
 
 
 # ------------------------------------------------------------------------- optimizers
+# Every update kernel, each option of its own and the base options (clipping, weight decay).
 OPTIMIZERS = [
     ("sgd", {"learning_rate": 0.1}),
     ("sgd", {"learning_rate": 0.1, "momentum": 0.9}),
     ("sgd", {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}),
     ("rmsprop", {}),
     ("rmsprop", {"momentum": 0.5}),
+    ("rmsprop", {"centered": True, "momentum": 0.5}),
     ("adam", {}),
+    ("adam", {"amsgrad": True, "clipnorm": 0.5}),
+    ("adamw", {"global_clipnorm": 0.5}),
+    ("nadam", {"clipvalue": 0.1}),
+    ("adamax", {"weight_decay": 0.1}),
+    ("adagrad", {"clipnorm": 0.5}),
+    ("adadelta", {"learning_rate": 1.0}),
+    ("lion", {"weight_decay": 0.1}),
+    ("ftrl", {"l1_regularization_strength": 0.01, "l2_shrinkage_regularization_strength": 0.1}),
 ]
 
 
 @pytest.mark.parametrize(("name", "config"), OPTIMIZERS)
 def test_fused_optimizer_updates_match_cpu(name, config, rng):
-    start = rng.standard_normal((3, 4)).astype(np.float32)
-    grads = [rng.standard_normal((3, 4)).astype(np.float32) for _ in range(2)]
+    starts = [rng.standard_normal(shape).astype(np.float32) for shape in [(3, 4), (5,)]]
+    steps = [[rng.standard_normal(w.shape).astype(np.float32) for w in starts] for _ in range(2)]
     results = {}
     for device in ("cpu", "cuda"):
-        param = ac.Tensor(start.copy(), requires_grad=True, device=device)  # updated in place
+        xp = namespace(device)
+        params = [ac.Tensor(w.copy(), requires_grad=True, device=device) for w in starts]
         optimizer = ac.optimizers.get(name, **config)
-        for grad in grads:
-            param.grad = namespace(device).asarray(grad)
-            optimizer.step([param])
-        results[device] = (
-            param.numpy(),
-            [namespace(device).to_numpy(v) for slots in optimizer.slots for v in slots.values()],
+        for grads in steps:
+            for param, grad in zip(params, grads, strict=True):
+                param.grad = xp.asarray(grad)  # updated in place
+            optimizer.step(params)
+        results[device] = [p.numpy() for p in params] + [
+            xp.to_numpy(v) for slots in optimizer.slots for v in slots.values()
+        ]
+    for gpu, cpu in zip(results["cuda"], results["cpu"], strict=True):
+        assert gpu.dtype == np.float32
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("per_tensor", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clip_scale_matches_cpu(per_tensor, dtype, rng):
+    grads = [rng.standard_normal(shape).astype(dtype) for shape in [(3, 7), (40,)]]
+    for clipnorm in (0.5, 100.0):
+        cpu = namespace("cpu").clip_scale(grads, clipnorm, per_tensor)
+        gpu = cuda_backend.clip_scale(
+            [cuda_backend.asarray(g) for g in grads], clipnorm, per_tensor
         )
-    np.testing.assert_allclose(results["cuda"][0], results["cpu"][0], rtol=1e-6, atol=1e-7)
-    for gpu_slot, cpu_slot in zip(results["cuda"][1], results["cpu"][1], strict=True):
-        np.testing.assert_allclose(gpu_slot, cpu_slot, rtol=1e-6, atol=1e-7)
+        assert gpu.shape == () and gpu.dtype == dtype
+        np.testing.assert_allclose(cuda_backend.to_numpy(gpu), cpu, **TOLERANCE[dtype])
+    zeros = [cuda_backend.zeros((3,), dtype)]
+    assert float(cuda_backend.clip_scale(zeros, 1.0, per_tensor)) == pytest.approx(1.0)
 
 
-def test_optimizer_skips_the_update_once_status_is_set(rng):
+@pytest.mark.parametrize("name", ["adam", "ftrl"])
+def test_optimizer_skips_the_update_once_status_is_set(name):
     param = ac.Tensor(np.ones(5, np.float32), requires_grad=True, device="cuda")
     param.grad = namespace("cuda").asarray(np.ones(5, np.float32))
     status = namespace("cuda").asarray(np.array([2, 0]))
-    ac.optimizers.get("adam").step([param], status)
+    optimizer = ac.optimizers.get(name, weight_decay=0.1, global_clipnorm=1.0)
+    optimizer.step([param], status)
     np.testing.assert_array_equal(param.numpy(), np.ones(5))
+    fresh = ac.optimizers.get(name)  # its slots as they start
+    fresh.build([ac.Tensor(np.ones(5, np.float32), device="cuda")])
+    xp = namespace("cuda")
+    for slot, value in optimizer.slots[0].items():
+        np.testing.assert_array_equal(xp.to_numpy(value), xp.to_numpy(fresh.slots[0][slot]))
 
 
 # ------------------------------------------------------------------- the model on a GPU

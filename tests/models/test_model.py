@@ -119,6 +119,9 @@ def test_a_frozen_layer_gets_no_gradient_and_no_update():
         np.testing.assert_array_equal(a, b)
     assert frozen.kernel.grad is None
     frozen.trainable = True
+    with pytest.raises(ValueError, match="can only be called for the variables it was originally"):
+        model.fit(x, labels, epochs=1, batch_size=20, verbose=0)  # as Keras: compile again
+    model.compile("sgd", ac.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, labels, epochs=1, batch_size=20, verbose=0)
     assert not np.array_equal(before[0], frozen.kernel.numpy())
 

@@ -57,7 +57,18 @@ from autoconv.backends.cpu.loss import (
     softmax_cross_entropy_grad,
 )
 from autoconv.backends.cpu.norm import batch_norm_backward, batch_norm_forward
-from autoconv.backends.cpu.optimizers import adam_update, rmsprop_update, sgd_update
+from autoconv.backends.cpu.optimizers import (
+    adadelta_update,
+    adagrad_update,
+    adam_update,
+    adamax_update,
+    clip_scale,
+    ftrl_update,
+    lion_update,
+    nadam_update,
+    rmsprop_update,
+    sgd_update,
+)
 from autoconv.backends.cpu.pool import (
     avg_pool_backward,
     avg_pool_forward,
@@ -69,7 +80,10 @@ from autoconv.backends.cpu.training import accumulate, check_finite, new_status
 __all__ = [
     "abs",
     "accumulate",
+    "adadelta_update",
+    "adagrad_update",
     "adam_update",
+    "adamax_update",
     "affine_transform",
     "affine_transform_backward",
     "argmax",
@@ -81,6 +95,7 @@ __all__ = [
     "bias_relu",
     "broadcast_to",
     "check_finite",
+    "clip_scale",
     "col2im",
     "copy",
     "count_correct",
@@ -91,8 +106,10 @@ __all__ = [
     "exp",
     "expand_dims",
     "expm1",
+    "ftrl_update",
     "getitem",
     "im2col",
+    "lion_update",
     "log",
     "log1p",
     "log_softmax",
@@ -101,6 +118,7 @@ __all__ = [
     "max_pool_forward",
     "maximum",
     "minimum",
+    "nadam_update",
     "new_status",
     "one_hot",
     "ones_like",

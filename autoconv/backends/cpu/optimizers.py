@@ -1,72 +1,113 @@
 """Optimizer updates: one pass per parameter, in place, with the rules of
 :mod:`autoconv.backends.rules`; scalars arrive in the parameter's dtype so float32 stays
 float32. ``status`` (see :mod:`autoconv.backends.cpu.training`) stops every update once a step
-went bad."""
+went bad.
+
+One kernel source, :func:`_update_kernel`, serves every rule: :func:`_compiled` binds a rule
+and the slots in use to the names ``rule`` and ``SLOTS`` in a copy of it, with its own name, so
+Numba compiles and caches one kernel per rule and option (a closure would be recompiled in
+every process). Numba's cache checks the timestamp
+of this file only, not of rules.py, which the kernels inline: the digest of rules.py in each
+kernel's name makes an edited rule compile afresh.
+"""
 
 from __future__ import annotations
+
+import functools
+import hashlib
+import types
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from autoconv.backends import rules
 from autoconv.backends.cpu.jit import inline, serial_jit
 
-sgd_rule, rmsprop_rule, adam_rule = (
-    inline(rule) for rule in (rules.sgd, rules.rmsprop, rules.adam)
-)
+prepare = inline(rules.prepare)
+# Placeholders: each compiled copy of _update_kernel binds its own rule and SLOTS.
+rule: Callable = rules.sgd
+SLOTS = 0b111
 
 
-@serial_jit
-def _sgd(value, grad, velocity, lr, momentum, nesterov):
+def _update_kernel(value, grad, a, b, c, scale, clipvalue, decay, hyper):
+    s = scale[0]
     for i in range(value.size):
-        value[i], v = sgd_rule(value[i], grad[i], velocity[i], lr, momentum, nesterov)
-        if momentum != 0:
-            velocity[i] = v
-
-
-@serial_jit
-def _rmsprop(value, grad, velocity, momentum_slot, lr, rho, one_minus_rho, momentum, epsilon):
-    for i in range(value.size):
-        value[i], velocity[i], step = rmsprop_rule(
-            value[i], grad[i], velocity[i], momentum_slot[i], lr, rho, one_minus_rho,
-            momentum, epsilon,
+        w, g = prepare(value[i], grad[i], s, clipvalue, decay)
+        # Slot k is read and written when bit k of the constant SLOTS is set; the others (which
+        # alias ``value``) are not touched, so the loop vectorizes.
+        w, a_i, b_i, c_i = rule(
+            w, g, a[i] if SLOTS & 1 else w, b[i] if SLOTS & 2 else w, c[i] if SLOTS & 4 else w,
+            hyper,
         )  # fmt: skip
-        if momentum != 0:
-            momentum_slot[i] = step
+        if SLOTS & 1:
+            a[i] = a_i
+        if SLOTS & 2:
+            b[i] = b_i
+        if SLOTS & 4:
+            c[i] = c_i
+        value[i] = w
 
 
-@serial_jit
-def _adam(value, grad, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
-    for i in range(value.size):
-        value[i], m[i], v[i] = adam_rule(
-            value[i], grad[i], m[i], v[i], alpha, one_minus_beta_1, one_minus_beta_2, epsilon
-        )
+RULES_DIGEST = hashlib.sha256(Path(rules.__file__).read_bytes()).hexdigest()[:12]
 
 
-def _flat(*arrays: np.ndarray | None) -> list[np.ndarray]:
-    """1-D views (a None slot becomes the first array: the kernel never touches it)."""
-    first = arrays[0].reshape(-1)
-    return [first if a is None else np.ascontiguousarray(a).reshape(-1) for a in arrays]
+@functools.cache
+def _compiled(name: str, slots: int) -> Callable:
+    """The kernel of rule ``name`` with the slots ``slots`` (a bit mask) in use."""
+    bound = dict(globals(), rule=inline(getattr(rules, name)), SLOTS=slots)
+    kernel = types.FunctionType(_update_kernel.__code__, bound, name)
+    kernel.__qualname__ = f"_update_kernel_{name}_{slots}_{RULES_DIGEST}"  # its own cache entry
+    return serial_jit(kernel)
 
 
-def sgd_update(value, grad, velocity, lr, momentum, nesterov, status) -> None:
-    """value -= lr*g, or with momentum v = momentum*v - lr*g; value += v (Nesterov:
-    momentum*v - lr*g), in place."""
-    if not status[0]:
-        scalars = [value.dtype.type(s) for s in (lr, momentum)]
-        _sgd(*_flat(value, grad, velocity), *scalars, nesterov)
+_ONES = {np.dtype(t): np.ones(1, t) for t in (np.float32, np.float64)}
 
 
-def rmsprop_update(
-    value, grad, velocity, momentum_slot, lr, rho, momentum, epsilon, status
-) -> None:
-    """Keras's RMSprop step, in place."""
-    if not status[0]:
-        scalars = [value.dtype.type(s) for s in (lr, rho, 1 - rho, momentum, epsilon)]
-        _rmsprop(*_flat(value, grad, velocity, momentum_slot), *scalars)
+def _update(
+    name: str, value: np.ndarray, grad: np.ndarray, slots: Sequence[np.ndarray | None],
+    hyper: Sequence[float], scale: np.ndarray | None, clipvalue: float, decay: float,
+    status: np.ndarray,
+) -> None:  # fmt: skip
+    """Run rule ``name`` over ``value`` in place; a None slot is neither read nor written."""
+    if status[0]:
+        return
+    if not value.flags.c_contiguous:
+        raise ValueError(f"{name} update: the parameter must be C-contiguous")
+    dtype = value.dtype.type
+    flat = value.reshape(-1)
+    arrays, used = [flat, flat, flat], 0
+    for k, slot in enumerate(slots):
+        if slot is not None:
+            arrays[k], used = slot.reshape(-1), used | 1 << k
+    scale = _ONES[value.dtype] if scale is None else scale.reshape(1)
+    grad = grad.reshape(-1) if grad.dtype == value.dtype else grad.astype(value.dtype).ravel()
+    _compiled(name, used)(
+        flat, grad, *arrays, scale, dtype(clipvalue), dtype(decay), tuple(map(dtype, hyper))
+    )
 
 
-def adam_update(value, grad, m, v, alpha, beta_1, beta_2, epsilon, status) -> None:
-    """Keras's Adam step with alpha = lr*sqrt(1-b2^t)/(1-b1^t), in place."""
-    if not status[0]:
-        scalars = [value.dtype.type(s) for s in (alpha, 1 - beta_1, 1 - beta_2, epsilon)]
-        _adam(*_flat(value, grad, m, v), *scalars)
+def clip_scale(grads: list[np.ndarray], clipnorm: float, per_tensor: bool) -> np.ndarray:
+    """The factor that clips gradients by their L2 norm (a 0-d array of their dtype)."""
+    dtype = grads[0].dtype.type
+    clipnorm, one = dtype(clipnorm), dtype(1)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        squares = np.array([np.sum(g * g, dtype=dtype) for g in grads], dtype=dtype)
+        norm = np.sqrt(np.sum(squares, dtype=dtype))
+        if per_tensor:
+            scale = clipnorm / np.maximum(norm, clipnorm)
+        else:
+            scale = clipnorm * np.minimum(one / norm, one / clipnorm) + (norm - norm)
+    return np.asarray(scale, dtype)
+
+
+_updates = rules.Updates(_update)
+sgd_update = _updates.sgd_update
+rmsprop_update = _updates.rmsprop_update
+adam_update = _updates.adam_update
+nadam_update = _updates.nadam_update
+adamax_update = _updates.adamax_update
+adagrad_update = _updates.adagrad_update
+adadelta_update = _updates.adadelta_update
+lion_update = _updates.lion_update
+ftrl_update = _updates.ftrl_update

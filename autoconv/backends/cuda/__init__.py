@@ -75,7 +75,18 @@ from autoconv.backends.cuda.loss import (
     softmax_cross_entropy_grad,
 )
 from autoconv.backends.cuda.norm import batch_norm_backward, batch_norm_forward
-from autoconv.backends.cuda.optimizers import adam_update, rmsprop_update, sgd_update
+from autoconv.backends.cuda.optimizers import (
+    adadelta_update,
+    adagrad_update,
+    adam_update,
+    adamax_update,
+    clip_scale,
+    ftrl_update,
+    lion_update,
+    nadam_update,
+    rmsprop_update,
+    sgd_update,
+)
 from autoconv.backends.cuda.pool import (
     avg_pool_backward,
     avg_pool_forward,
@@ -89,7 +100,10 @@ __all__ = [
     "CudaArray",
     "abs",
     "accumulate",
+    "adadelta_update",
+    "adagrad_update",
     "adam_update",
+    "adamax_update",
     "affine_transform",
     "affine_transform_backward",
     "argmax",
@@ -102,6 +116,7 @@ __all__ = [
     "bias_relu",
     "broadcast_to",
     "check_finite",
+    "clip_scale",
     "col2im",
     "copy",
     "count_correct",
@@ -114,8 +129,10 @@ __all__ = [
     "exp",
     "expand_dims",
     "expm1",
+    "ftrl_update",
     "getitem",
     "im2col",
+    "lion_update",
     "log",
     "log1p",
     "log_softmax",
@@ -124,6 +141,7 @@ __all__ = [
     "max_pool_forward",
     "maximum",
     "minimum",
+    "nadam_update",
     "new_status",
     "one_hot",
     "ones_like",

@@ -1,0 +1,358 @@
+"""The optimizer base class: Keras 3's ``BaseOptimizer`` (keras/src/optimizers/base_optimizer.py)
+on autoconv Tensors, with each parameter's whole update fused into one kernel of its device.
+
+What one step does, in Keras's order, for every parameter that has a gradient:
+
+1. clip the gradients: by ``clipnorm`` (each gradient to that L2 norm), or ``global_clipnorm``
+   (all gradients together), or ``clipvalue`` (each element into [-clipvalue, clipvalue]);
+2. decay the weight: w <- w - w * weight_decay * lr (decoupled, as AdamW; every optimizer);
+3. the optimizer's own update (``update_step`` in Keras);
+
+then ``iterations`` += 1. ``lr`` is the learning rate of this step: a float, or a schedule
+evaluated at ``iterations`` (the number of updates done before it). The factor of clipping by
+norm is computed on the device (``clip_scale``), and 2 and 3 run in one kernel per parameter
+(the backends' ``*_update``), so a step never reads a value back to the host.
+
+A skipped step. The training loop passes ``status`` (the backends' ``new_status``): once it
+is set (a loss or gradient went non-finite), every update kernel does nothing, so the weights
+and slots stay those of the last good step. Only ``iterations``, counted on the host, moves
+on: when the loop reads the status back and learns that its last ``n`` steps were skipped, it
+calls ``optimizer.discard_steps(n)``, and the saved state (weights, slots, iterations) is again
+that of the last good step.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from autoconv.backends import array_device, namespace
+from autoconv.optimizers import schedules
+from autoconv.tensor import Tensor
+
+
+def check_number(
+    owner: str, name: str, value: Any, low: float = 0.0, high: float = math.inf,
+    high_open: bool = False, low_open: bool = False,
+) -> float:  # fmt: skip
+    """``value`` as a float if it is a real number in the range, else a ValueError."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        value = float(value)
+        ok = (value > low if low_open else value >= low) and (
+            value < high if high_open else value <= high
+        )
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"{owner}: `{name}` must be a number in {interval}, got {value!r}")
+    return value
+
+
+class Optimizer:
+    """Base class: the learning rate (a float or a schedule), ``iterations``, clipping and
+    weight decay, and per-parameter slot arrays.
+
+    ``slots`` is a list of dicts, one per parameter in the order the optimizer was built
+    with, mapping each of ``slot_names`` to an array of the parameter's shape and device.
+    Subclasses set ``slot_names`` (and ``initial_slot_values`` where a slot does not start at
+    0), and define :meth:`update` with their backend kernel.
+    """
+
+    slot_names: tuple[str, ...] = ()
+    initial_slot_values: Mapping[str, float] = MappingProxyType({})
+
+    def __init__(
+        self,
+        learning_rate: float | schedules.LearningRateSchedule | Callable[[], float],
+        weight_decay: float | None = None,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
+        ema_overwrite_frequency: int | None = None,
+        loss_scale_factor: float | None = None,
+        gradient_accumulation_steps: int | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        owner = type(self).__name__
+        if kwargs.pop("decay", None) is not None:
+            warnings.warn(
+                "Argument `decay` is no longer supported and will be ignored.", stacklevel=2
+            )
+        if kwargs:
+            raise ValueError(f"{owner}: argument(s) not recognized: {kwargs}")
+        unsupported = [  # Keras's arguments that autoconv takes only at their defaults
+            ("use_ema", use_ema, False),
+            ("loss_scale_factor", loss_scale_factor, None),
+            ("gradient_accumulation_steps", gradient_accumulation_steps, None),
+        ]
+        for argument, value, default in unsupported:
+            if value != default:
+                raise ValueError(
+                    f"{owner}: `{argument}={value!r}` is not supported by autoconv (Keras's "
+                    f"default, {default!r}, is)"
+                )
+        clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+        if sum(value is not None for value in clips.values()) > 1:
+            raise ValueError(
+                f"{owner}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be "
+                f"set. Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
+                f"global_clipnorm={global_clipnorm}"
+            )
+        for argument, value in clips.items():
+            if value is not None:
+                check_number(owner, argument, value)
+        if weight_decay is not None:
+            check_number(owner, "weight_decay", weight_decay)
+        self.name = owner.lower() if name is None else name
+        self.weight_decay = weight_decay
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self.use_ema, self.ema_momentum = use_ema, ema_momentum
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self.loss_scale_factor = loss_scale_factor
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.iterations = 0
+        self.slots: list[dict[str, Any]] = []
+        self._learning_rate: Any = None
+        self.learning_rate = learning_rate
+        self._variables: list[Tensor] = []
+        self._index: dict[int, int] = {}
+        self._no_decay: set[int] = set()
+        self._no_decay_pattern: re.Pattern | None = None
+
+    # ------------------------------------------------------------------ learning rate
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate of the next step (a schedule is evaluated at ``iterations``).
+        Set it to a float, a schedule or a function of no arguments."""
+        rate = self._learning_rate
+        if isinstance(rate, schedules.LearningRateSchedule):
+            return float(rate(self.iterations))
+        if callable(rate):
+            return float(rate())
+        return rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        if isinstance(value, schedules.LearningRateSchedule) or callable(value):
+            self._learning_rate = value
+            return
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            raise TypeError(
+                "This optimizer was created with a `LearningRateSchedule` object as its "
+                "`learning_rate` constructor argument, hence its learning rate is not "
+                "settable. If you need the learning rate to be settable, you should "
+                "instantiate the optimizer with a float `learning_rate` argument."
+            )
+        self._learning_rate = check_number(type(self).__name__, "learning_rate", value)
+
+    # --------------------------------------------------------------------- variables
+    def build(self, variables: Sequence[Tensor]) -> None:
+        """Create the slots of ``variables`` (zeros, or ``initial_slot_values``), once; slots
+        already set for as many variables (a loaded model's) are kept."""
+        self._variables = list(variables)
+        self._index = {id(v): i for i, v in enumerate(self._variables)}
+        if len(self.slots) != len(self._variables):
+            self.slots = [
+                {
+                    name: namespace(v.device).zeros_like(v.data)
+                    + self.initial_slot_values.get(name, 0.0)
+                    for name in self.slot_names
+                }
+                for v in self._variables
+            ]
+
+    @property
+    def built(self) -> bool:
+        return bool(self._variables)
+
+    def _check_known(self, variables: Sequence[Tensor]) -> None:
+        """Build on the first variables seen; later ones must be among them, as in Keras."""
+        if not self.built:
+            self.build(variables)
+        for variable in variables:
+            if id(variable) not in self._index:
+                raise ValueError(
+                    f"{type(self).__name__}: unknown variable (of shape {variable.shape}). This "
+                    "optimizer can only be called for the variables it was originally built "
+                    "with. When working with a new set of variables, you should recreate a new "
+                    "optimizer instance."
+                )
+
+    def exclude_from_weight_decay(
+        self, var_list: Iterable[Tensor] | None = None, var_names: Iterable[str] | None = None
+    ) -> None:
+        """Exclude variables from weight decay: those in ``var_list``, and those whose
+        ``name`` contains one of ``var_names`` (a regular expression search, as Keras)."""
+        if self.built:
+            raise ValueError(
+                "`exclude_from_weight_decay()` can only be configured before the optimizer is "
+                "built."
+            )
+        self._no_decay = {id(v) for v in var_list or []}
+        names = set(var_names or [])
+        self._no_decay_pattern = re.compile("|".join(names)) if names else None
+
+    def _decays(self, variable: Tensor) -> bool:
+        if self.weight_decay is None or id(variable) in self._no_decay:
+            return False
+        if self._no_decay_pattern is not None:
+            name = getattr(variable, "name", None)
+            if name is None:
+                raise ValueError(
+                    "exclude_from_weight_decay(var_names=...) needs named variables; this one "
+                    f"(of shape {variable.shape}) has no name: pass it in var_list instead"
+                )
+            return self._no_decay_pattern.search(name) is None
+        return True
+
+    # ----------------------------------------------------------------------- steps
+    def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Tensor]]) -> int:
+        """Keras's ``apply_gradients(zip(grads, variables))``; returns ``iterations``."""
+        pairs = list(grads_and_vars)
+        if pairs:
+            grads, variables = zip(*pairs, strict=True)
+            self.apply(list(grads), list(variables))
+        return self.iterations
+
+    def apply(
+        self, grads: Sequence[Any], trainable_variables: Sequence[Tensor] | None = None
+    ) -> None:
+        """Update ``trainable_variables`` (Tensors, in place) with ``grads`` (arrays or
+        Tensors of their shapes, None where a variable has none), as Keras's ``apply``. The
+        variables may be left out once the optimizer is built."""
+        grads = list(grads)
+        if not grads:
+            return
+        if trainable_variables is None:
+            if not self.built:
+                raise ValueError(
+                    "When passing `grads` without `variables`, the optimizer must already be "
+                    "built on a list of variables. Call `optimizer.build(trainable_variables)` "
+                    "first."
+                )
+            variables = self._variables
+        else:
+            variables = list(trainable_variables)
+        if len(grads) != len(variables):
+            raise ValueError(
+                f"{type(self).__name__}.apply: {len(grads)} gradients for {len(variables)} "
+                "variables"
+            )
+        self._check_known(variables)
+        missing = [i for i, g in enumerate(grads) if g is None]
+        if len(missing) == len(grads):
+            raise ValueError("No gradients provided for any variable.")
+        if missing:
+            warnings.warn(
+                f"Gradients do not exist for variables {missing} (by position) when "
+                "minimizing the loss.",
+                stacklevel=2,
+            )
+        pairs = [
+            (v, self._as_grad(g, v)) for g, v in zip(grads, variables, strict=True) if g is not None
+        ]
+        self._step([v for v, _ in pairs], [g for _, g in pairs], None)
+
+    @staticmethod
+    def _as_grad(grad: Any, variable: Tensor) -> Any:
+        """``grad`` as an array on ``variable``'s device, in its dtype and shape."""
+        grad = grad.data if isinstance(grad, Tensor) else grad
+        here = array_device(grad)
+        if here != variable.device:
+            grad = namespace(here).to_numpy(grad)
+        grad = namespace(variable.device).asarray(grad, dtype=variable.dtype)
+        if grad.shape != variable.shape:
+            raise ValueError(
+                f"gradient of shape {grad.shape} for a variable of shape {variable.shape}"
+            )
+        return grad
+
+    def step(self, params: Sequence[Tensor], status: Any = None) -> None:
+        """Update every parameter that has a ``.grad`` (the training loop's entry point).
+
+        ``status`` (from the backend's ``new_status``, set by ``check_finite``) makes every
+        update kernel do nothing once a loss or gradient went non-finite; see
+        :meth:`discard_steps`."""
+        if not params:
+            return
+        self._check_known(params)
+        with_grad = [p for p in params if p.grad is not None]
+        self._step(with_grad, [p.grad for p in with_grad], status)
+
+    def _step(self, params: list[Tensor], grads: list[Any], status: Any) -> None:
+        if params:
+            xp = namespace(params[0].device)
+            status = xp.new_status() if status is None else status
+            lr = self.learning_rate
+            scales: list[Any] = [None] * len(params)
+            if self.global_clipnorm:
+                scales = [xp.clip_scale(grads, self.global_clipnorm, False)] * len(params)
+            elif self.clipnorm:
+                scales = [xp.clip_scale([g], self.clipnorm, True) for g in grads]
+            clipvalue = self.clipvalue or 0.0
+            for param, grad, scale in zip(params, grads, scales, strict=True):
+                decay = lr * self.weight_decay if self._decays(param) else 0.0
+                slots = self.slots[self._index[id(param)]]
+                self.update(xp, param.data, grad, slots, lr, (scale, clipvalue, decay), status)
+        self.iterations += 1
+
+    def update(
+        self, xp: Any, value: Any, grad: Any, slots: dict[str, Any], lr: float,
+        prepare: tuple[Any, float, float], status: Any,
+    ) -> None:  # fmt: skip
+        """Update ``value`` in place with the backend ``xp``'s fused kernel. ``prepare`` is
+        (scale, clipvalue, decay): the clipping and weight decay every ``*_update`` applies
+        first (see :func:`autoconv.backends.rules.prepare`), its arguments before status."""
+        raise NotImplementedError
+
+    def discard_steps(self, count: int) -> None:
+        """Take back the last ``count`` steps from ``iterations``: steps whose update the
+        device skipped because ``status`` was set (the weights and slots did not change)."""
+        if not 0 <= count <= self.iterations:
+            raise ValueError(f"discard_steps: count must be in [0, {self.iterations}]")
+        self.iterations -= count
+
+    def zero_grad(self, params: Iterable[Tensor]) -> None:
+        for param in params:
+            param.grad = None
+
+    # ------------------------------------------------------------------------ config
+    def get_config(self) -> dict[str, Any]:
+        """The constructor's arguments, as Keras's ``get_config`` (a schedule serialized)."""
+        rate = self._learning_rate
+        if isinstance(rate, schedules.LearningRateSchedule):
+            rate = schedules.serialize(rate)
+        return {
+            "name": self.name,
+            "learning_rate": rate,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "global_clipnorm": self.global_clipnorm,
+            "clipvalue": self.clipvalue,
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
+            "loss_scale_factor": self.loss_scale_factor,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+        }
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> Optimizer:
+        """The optimizer ``get_config`` describes (without its state)."""
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"], custom_objects)
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} iterations={self.iterations}>"

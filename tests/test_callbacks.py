@@ -92,8 +92,10 @@ def test_early_stopping_epochs_match_keras(model, kwargs, values, epochs_run):
 
 
 def test_early_stopping_never_stops_at_the_first_epoch(model):
-    stopper = callbacks.EarlyStopping(patience=0, baseline=0.1)
-    assert len(drive(stopper, model, [1.0, 2.0, 3.0])) == 2
+    stopper = callbacks.EarlyStopping(patience=0)
+    drive(stopper, model, [1.0])
+    stopper.on_epoch_end(0, {"val_loss": 2.0})  # a second run without on_train_begin
+    assert not model.stop_training and stopper.wait == 1
 
 
 def test_early_stopping_restores_the_best_weights(model, capsys):
@@ -626,3 +628,30 @@ def test_given_callbacks_run_before_history_and_the_progress_bar(tmp_path, capsy
 def test_callbacks_must_be_callback_objects(model):
     with pytest.raises(TypeError, match="LambdaCallback"):
         CallbackList.checked([print])
+
+
+@pytest.mark.cudasim
+def test_callbacks_with_a_model_on_the_gpu(tmp_path):
+    pytest.importorskip("numba_cuda")
+    x, y = regression(samples=8)
+    model = tiny_model().to("cuda")
+    snapshots = []
+    keep = callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: snapshots.append(model.get_weights())
+    )
+    history = model.fit(
+        x, y, epochs=5, batch_size=4, verbose=0,
+        callbacks=[
+            keep,
+            callbacks.ModelCheckpoint(tmp_path / "m-{epoch}.keras"),
+            callbacks.ReduceLROnPlateau(monitor="loss", mode="max", patience=0),
+            callbacks.EarlyStopping(monitor="loss", mode="max", restore_best_weights=True),
+        ],
+    )  # fmt: skip
+    assert history.epoch == [0, 1] and history.history["learning_rate"] == [0.01, 0.01]
+    assert sorted(os.listdir(tmp_path)) == ["m-1.keras", "m-2.keras"]
+    for restored, best in zip(model.get_weights(), snapshots[0], strict=True):
+        np.testing.assert_array_equal(restored, best)
+    saved = ac.load_model(tmp_path / "m-2.keras")
+    for now, then in zip(saved.get_weights(), snapshots[1], strict=True):
+        np.testing.assert_array_equal(now, then)

@@ -164,7 +164,9 @@ def sparse_top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> T
 # ------------------------------------------------------------------------ base classes
 class Metric:
     """Base class: state variables (device arrays, made by ``add_variable``), updated by
-    ``update_state``, read by ``result``. Calling a metric updates it and returns the result."""
+    ``update_state``, read by ``result``. Calling a metric updates it and returns the result.
+    ``_direction`` ("up" or "down", as in Keras) tells callbacks with ``mode="auto"`` whether
+    the metric improves by growing or shrinking; a metric without one needs an explicit mode."""
 
     def __init__(self, name: str | None = None, dtype: Any = None) -> None:
         self.name = name or to_snake_case(type(self).__name__)
@@ -315,12 +317,16 @@ class MeanMetricWrapper(Mean):
 class Accuracy(MeanMetricWrapper):
     """How often y_pred equals y_true exactly."""
 
+    _direction = "up"
+
     def __init__(self, name="accuracy", dtype=None):
         super().__init__(accuracy, name, dtype)
 
 
 class BinaryAccuracy(MeanMetricWrapper):
     """How often (y_pred > threshold) equals the 0/1 label."""
+
+    _direction = "up"
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         if threshold is None or not 0 < threshold < 1:
@@ -334,6 +340,8 @@ class BinaryAccuracy(MeanMetricWrapper):
 class _ArgmaxAccuracy(MeanMetricWrapper):
     """Categorical and sparse accuracy: unweighted (N, C) batches are counted in one backend
     call (``count_correct``) instead of through per-sample values."""
+
+    _direction = "up"
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         y_true, y_pred = _inputs(y_true, y_pred)
@@ -374,6 +382,8 @@ class SparseCategoricalAccuracy(_ArgmaxAccuracy):
 class TopKCategoricalAccuracy(MeanMetricWrapper):
     """How often the one-hot label's class is among the k largest predictions."""
 
+    _direction = "up"
+
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
         super().__init__(top_k_categorical_accuracy, name, dtype, k=k)
         self.k = k
@@ -381,6 +391,8 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     """How often the integer label is among the k largest predictions."""
+
+    _direction = "up"
 
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
         super().__init__(sparse_top_k_categorical_accuracy, name, dtype, k=k)
@@ -396,12 +408,16 @@ def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Tensor:
 class MeanSquaredError(MeanMetricWrapper):
     """The mean of :func:`autoconv.losses.mean_squared_error`."""
 
+    _direction = "down"
+
     def __init__(self, name="mean_squared_error", dtype=None):
         super().__init__(mean_squared_error, name, dtype)
 
 
 class MeanAbsoluteError(MeanMetricWrapper):
     """The mean of :func:`autoconv.losses.mean_absolute_error`."""
+
+    _direction = "down"
 
     def __init__(self, name="mean_absolute_error", dtype=None):
         super().__init__(mean_absolute_error, name, dtype)
@@ -410,6 +426,8 @@ class MeanAbsoluteError(MeanMetricWrapper):
 class MeanAbsolutePercentageError(MeanMetricWrapper):
     """The mean of :func:`autoconv.losses.mean_absolute_percentage_error`."""
 
+    _direction = "down"
+
     def __init__(self, name="mean_absolute_percentage_error", dtype=None):
         super().__init__(mean_absolute_percentage_error, name, dtype)
 
@@ -417,12 +435,16 @@ class MeanAbsolutePercentageError(MeanMetricWrapper):
 class MeanSquaredLogarithmicError(MeanMetricWrapper):
     """The mean of :func:`autoconv.losses.mean_squared_logarithmic_error`."""
 
+    _direction = "down"
+
     def __init__(self, name="mean_squared_logarithmic_error", dtype=None):
         super().__init__(mean_squared_logarithmic_error, name, dtype)
 
 
 class RootMeanSquaredError(Mean):
     """sqrt of the (weighted) mean of the squared errors."""
+
+    _direction = "down"
 
     def __init__(self, name="root_mean_squared_error", dtype=None):
         super().__init__(name, dtype)
@@ -440,6 +462,8 @@ class RootMeanSquaredError(Mean):
 class CosineSimilarity(MeanMetricWrapper):
     """The mean of :func:`cosine_similarity`."""
 
+    _direction = "up"
+
     def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
         super().__init__(cosine_similarity, name, dtype, axis=axis)
         self.axis = axis
@@ -448,12 +472,16 @@ class CosineSimilarity(MeanMetricWrapper):
 class LogCoshError(MeanMetricWrapper):
     """The mean of :func:`autoconv.losses.log_cosh`."""
 
+    _direction = "down"
+
     def __init__(self, name="logcosh", dtype=None):
         super().__init__(log_cosh, name, dtype)
 
 
 class Hinge(MeanMetricWrapper):
     """The mean of :func:`autoconv.losses.hinge`."""
+
+    _direction = "down"
 
     def __init__(self, name="hinge", dtype=None):
         super().__init__(hinge, name, dtype)
@@ -462,12 +490,16 @@ class Hinge(MeanMetricWrapper):
 class SquaredHinge(MeanMetricWrapper):
     """The mean of :func:`autoconv.losses.squared_hinge`."""
 
+    _direction = "down"
+
     def __init__(self, name="squared_hinge", dtype=None):
         super().__init__(squared_hinge, name, dtype)
 
 
 class CategoricalHinge(MeanMetricWrapper):
     """The mean of :func:`autoconv.losses.categorical_hinge`."""
+
+    _direction = "down"
 
     def __init__(self, name="categorical_hinge", dtype=None):
         super().__init__(categorical_hinge, name, dtype)
@@ -476,6 +508,8 @@ class CategoricalHinge(MeanMetricWrapper):
 class KLDivergence(MeanMetricWrapper):
     """The mean of :func:`autoconv.losses.kl_divergence`."""
 
+    _direction = "down"
+
     def __init__(self, name="kl_divergence", dtype=None):
         super().__init__(kl_divergence, name, dtype)
 
@@ -483,12 +517,16 @@ class KLDivergence(MeanMetricWrapper):
 class Poisson(MeanMetricWrapper):
     """The mean of :func:`autoconv.losses.poisson`."""
 
+    _direction = "down"
+
     def __init__(self, name="poisson", dtype=None):
         super().__init__(poisson, name, dtype)
 
 
 class BinaryCrossentropy(MeanMetricWrapper):
     """The mean of :func:`autoconv.losses.binary_crossentropy`."""
+
+    _direction = "down"
 
     def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False,
                  label_smoothing=0):  # fmt: skip
@@ -502,6 +540,8 @@ class BinaryCrossentropy(MeanMetricWrapper):
 class CategoricalCrossentropy(MeanMetricWrapper):
     """The mean of :func:`autoconv.losses.categorical_crossentropy`."""
 
+    _direction = "down"
+
     def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False,
                  label_smoothing=0, axis=-1):  # fmt: skip
         super().__init__(
@@ -513,6 +553,8 @@ class CategoricalCrossentropy(MeanMetricWrapper):
 
 class SparseCategoricalCrossentropy(MeanMetricWrapper):
     """The mean of :func:`autoconv.losses.sparse_categorical_crossentropy`."""
+
+    _direction = "down"
 
     def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False,
                  axis=-1):  # fmt: skip
@@ -656,6 +698,8 @@ class Precision(_Confusion):
     the k largest predictions of a row are the positive ones; ``class_id`` looks at one class
     of a multi-class prediction)."""
 
+    _direction = "up"
+
     counts = ("true_positives", "false_positives")
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
@@ -667,6 +711,8 @@ class Precision(_Confusion):
 
 class Recall(_Confusion):
     """true positives / actual positives at each threshold (see :class:`Precision`)."""
+
+    _direction = "up"
 
     counts = ("true_positives", "false_negatives")
 
@@ -684,6 +730,8 @@ class AUC(Metric):
     Goadrich's interpolation of true and false positives), 'minoring' or 'majoring'.
     ``multi_label`` averages one AUC per label (weighted by ``label_weights``); otherwise every
     label-prediction pair counts as a sample. ``from_logits`` applies a sigmoid first."""
+
+    _direction = "up"
 
     def __init__(
         self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None,

@@ -805,6 +805,11 @@ class CallbackList:
         self.batch_begins = any(
             _overrides(c, "on_train_batch_begin", "on_batch_begin") for c in users
         )
+        self.wants_test_batch_logs = any(_overrides(c, "on_test_batch_end") for c in users)
+        self.test_batch_begins = any(_overrides(c, "on_test_batch_begin") for c in users)
+        self.predict_batches = any(
+            _overrides(c, "on_predict_batch_begin", "on_predict_batch_end") for c in users
+        )
 
     @staticmethod
     def checked(callbacks: Iterable[Callback] | Callback | None) -> list[Callback]:
@@ -856,8 +861,28 @@ class CallbackList:
     def on_test_end(self, logs: dict) -> None:
         self._call("on_test_end", logs)
 
+    def on_test_batch_begin(self, step: int) -> None:
+        if self.test_batch_begins:
+            self._call("on_test_batch_begin", step, {})
+
+    def on_test_batch_end(self, step: int, logs: dict) -> None:
+        """Called at every batch only when a callback wants the logs (a device read)."""
+        if self.wants_test_batch_logs:
+            self._call("on_test_batch_end", step, logs)
+
     def on_predict_begin(self) -> None:
         self._call("on_predict_begin", {})
+
+    def on_predict_batch_begin(self, step: int) -> None:
+        if self.predict_batches:
+            self._call("on_predict_batch_begin", step, {})
+
+    def on_predict_batch_end(self, step: int, outputs: Any) -> None:
+        if self.predict_batches:
+            self._call("on_predict_batch_end", step, {"outputs": outputs})
+
+    def on_predict_end(self) -> None:
+        self._call("on_predict_end", {})
 
 
 def _overrides(callback: Callback, *hooks: str) -> bool:

@@ -345,7 +345,7 @@ def fit(
         callback_list.on_epoch_begin(epoch)
         started = time.perf_counter()
         state = StepState(model)
-        last_poll = started
+        last_poll, stopped = started, False
         for step, (inputs, targets, weights) in enumerate(data.batches(shuffle, steps)):
             callback_list.on_train_batch_begin(step)
             model._train_batch(inputs, targets, weights, state)
@@ -353,13 +353,16 @@ def fit(
             if callback_list.wants_batch_logs or now - last_poll >= SYNC_SECONDS:
                 last_poll = now
                 logs, status = state.read()
-                raise_if_diverged(status, epoch, model.optimizer, state.step)
                 callback_list.on_train_batch_end(step, logs, state.samples, now - started)
+                stopped = _stopped(model, status, epoch, state)
+                if stopped:
+                    break
         logs, status = state.read()
-        raise_if_diverged(status, epoch, model.optimizer, state.step)
+        if not stopped:
+            _stopped(model, status, epoch, state)
         seconds = time.perf_counter() - started
         if val is not None and (epoch + 1) % validation_freq == 0:
-            val_logs = _evaluate_batches(model, val, validation_steps)
+            val_logs = _evaluate_batches(model, val, validation_steps, callback_list)
             logs |= {f"val_{k}": v for k, v in val_logs.items()}
         history.epoch_seconds.append(seconds)
         callback_list.on_epoch_end(epoch, logs, state.samples, seconds)
@@ -370,11 +373,31 @@ def fit(
     return history
 
 
-def _evaluate_batches(model: Any, data: ArrayBatches, steps: int | None) -> dict[str, float]:
+def _stopped(model: Any, status: np.ndarray, epoch: int, state: StepState) -> bool:
+    """After a callback had its say: True if training should stop now (a callback set
+    ``model.stop_training``, as TerminateOnNaN does on a NaN loss). A non-finite step that no
+    callback stopped on is a TrainingDivergedError."""
+    if model.stop_training:
+        if int(status[0]) in (LOSS_NOT_FINITE, GRADIENT_NOT_FINITE):
+            model.optimizer.discard_steps(state.step - int(status[1]))  # skipped on the device
+        return True
+    raise_if_diverged(status, epoch, model.optimizer, state.step)
+    return False
+
+
+def _evaluate_batches(
+    model: Any, data: ArrayBatches, steps: int | None, callback_list: CallbackList
+) -> dict[str, float]:
+    """The loss and metrics over ``data``, with the test hooks (as Keras's evaluate)."""
     state = StepState(model)
-    for inputs, targets, weights in data.batches(False, steps):
+    callback_list.on_test_begin()
+    for step, (inputs, targets, weights) in enumerate(data.batches(False, steps)):
+        callback_list.on_test_batch_begin(step)
         model._test_batch(inputs, targets, weights, state)
+        if callback_list.wants_test_batch_logs:
+            callback_list.on_test_batch_end(step, state.read()[0])
     logs, _ = state.read()
+    callback_list.on_test_end(logs)
     return logs
 
 
@@ -401,9 +424,7 @@ def evaluate(
     ws = sample_weights(model, sample_weight, None, ys, len(xs[0]), "evaluate")
     data = ArrayBatches(model, xs, ys, ws, batch_size)
     callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, data.steps)
-    callback_list.on_test_begin()
-    logs = _evaluate_batches(model, data, steps)
-    callback_list.on_test_end(logs)
+    logs = _evaluate_batches(model, data, steps, callback_list)
     if return_dict:
         return logs
     return _in_order(model, logs)
@@ -427,12 +448,16 @@ def predict(
     xs = input_arrays(model, x, "predict")
     if steps is not None:
         steps = _count(steps, "steps", "predict", minimum=1)
-    CallbackList(callbacks, model, _verbosity(verbose), 1, 0).on_predict_begin()
-    pieces: list[list[np.ndarray]] = []
     total = math.ceil(len(xs[0]) / batch_size)
+    callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, total)
+    callback_list.on_predict_begin()
+    pieces: list[list[np.ndarray]] = []
     for step in range(total if steps is None else min(steps, total)):
         cut = slice(step * batch_size, (step + 1) * batch_size)
+        callback_list.on_predict_batch_begin(step)
         pieces.append(model._predict_batch([a[cut] for a in xs]))
+        callback_list.on_predict_batch_end(step, pieces[-1])
+    callback_list.on_predict_end()
     outputs = [np.concatenate(column) for column in zip(*pieces, strict=True)]
     return outputs[0] if len(outputs) == 1 else outputs
 

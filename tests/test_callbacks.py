@@ -655,3 +655,37 @@ def test_callbacks_with_a_model_on_the_gpu(tmp_path):
     saved = ac.load_model(tmp_path / "m-2.keras")
     for now, then in zip(saved.get_weights(), snapshots[1], strict=True):
         np.testing.assert_array_equal(now, then)
+
+
+def test_terminate_on_nan_stops_fit_gracefully_with_the_last_good_weights():
+    x = np.random.default_rng(0).standard_normal((64, 3)).astype("float32")
+    y = np.ones((64, 1), "float32")
+    x[40] = np.nan  # the second batch of 32 (no shuffling)
+    model = ac.Sequential([layers.Dense(1, input_shape=(3,))])
+    model.compile("sgd", "mse")
+    model.fit(x[:32], y[:32], batch_size=32, verbose=0)
+    good = model.get_weights()
+    steps = model.optimizer.iterations
+    history = model.fit(
+        x, y, batch_size=32, epochs=3, shuffle=False, verbose=0,
+        callbacks=[ac.callbacks.TerminateOnNaN()],
+    )  # fmt: skip
+    assert model.stop_training and history.epoch == [0]  # no error: the callback stopped it
+    assert model.optimizer.iterations == steps + 1  # the first batch; the NaN step not counted
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert not all(np.array_equal(a, b) for a, b in zip(good, model.get_weights(), strict=True))
+
+
+def test_evaluate_and_predict_call_their_batch_hooks():
+    seen = []
+    hooks = ac.callbacks.LambdaCallback(
+        on_test_batch_end=lambda batch, logs: seen.append(("test", batch, sorted(logs))),
+        on_predict_batch_end=lambda batch, logs: seen.append(("predict", batch)),
+        on_predict_end=lambda logs: seen.append("predict end"),
+    )
+    model = ac.Sequential([layers.Dense(1, input_shape=(2,))])
+    model.compile("sgd", "mse")
+    model.evaluate(np.ones((4, 2)), np.ones(4), batch_size=2, verbose=0, callbacks=[hooks])
+    model.predict(np.ones((3, 2)), batch_size=2, verbose=0, callbacks=[hooks])
+    assert seen == [("test", 0, ["loss"]), ("test", 1, ["loss"]), ("predict", 0),
+                    ("predict", 1), "predict end"]  # fmt: skip

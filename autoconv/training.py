@@ -21,7 +21,7 @@ from autoconv import ops
 from autoconv.backends import namespace
 from autoconv.callbacks import Callback, CallbackList, History
 from autoconv.process import configure_for_training
-from autoconv.random import generator
+from autoconv.random import epoch_generator
 
 SYNC_SECONDS = 0.2
 LOSS_NOT_FINITE, GRADIENT_NOT_FINITE = 1, 2  # status codes of the backends' check_finite
@@ -234,11 +234,13 @@ class ArrayBatches:
         self.w = None if w is None else self.xp.asarray(w)
         self.steps = math.ceil(self.samples / batch_size)
 
-    def batches(self, shuffle: bool, steps: int | None = None) -> Iterator[tuple]:
-        """(inputs, targets, weights) per batch, device arrays (weights None if none)."""
+    def batches(self, shuffle: bool, steps: int | None = None, epoch: int = 0) -> Iterator[tuple]:
+        """(inputs, targets, weights) per batch, device arrays (weights None if none), in an
+        order of ``epoch``'s (see :func:`autoconv.random.epoch_generator`) when ``shuffle``."""
         xp = self.xp
         if shuffle:
-            order = xp.asarray(generator().permutation(self.samples).astype(np.int32))
+            order = epoch_generator(epoch).permutation(self.samples).astype(np.int32)
+            order = xp.asarray(order)
         for step in range(self.steps if steps is None else min(steps, self.steps)):
             cut = slice(step * self.batch_size, (step + 1) * self.batch_size)
             rows = order[cut] if shuffle else None
@@ -346,7 +348,7 @@ def fit(
         started = time.perf_counter()
         state = StepState(model)
         last_poll, stopped = started, False
-        for step, (inputs, targets, weights) in enumerate(data.batches(shuffle, steps)):
+        for step, (inputs, targets, weights) in enumerate(data.batches(shuffle, steps, epoch)):
             callback_list.on_train_batch_begin(step)
             model._train_batch(inputs, targets, weights, state)
             now = time.perf_counter()

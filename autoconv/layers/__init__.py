@@ -6,7 +6,17 @@
 (None, 10)
 """
 
-from autoconv.layers.convolutional import Conv2D
+from autoconv.layers.convolutional import (
+    Conv1D,
+    Conv2D,
+    Conv2DTranspose,
+    Convolution1D,
+    Convolution2D,
+    Convolution2DTranspose,
+    DepthwiseConv2D,
+    SeparableConv2D,
+    SeparableConvolution2D,
+)
 from autoconv.layers.core import (
     Activation,
     Dense,
@@ -37,23 +47,35 @@ from autoconv.layers.merging import (
     subtract,
 )
 from autoconv.layers.pooling import (
+    AveragePooling1D,
     AveragePooling2D,
+    AvgPool1D,
     AvgPool2D,
+    GlobalAveragePooling1D,
     GlobalAveragePooling2D,
+    GlobalAvgPool1D,
     GlobalAvgPool2D,
+    GlobalMaxPool1D,
     GlobalMaxPool2D,
+    GlobalMaxPooling1D,
     GlobalMaxPooling2D,
+    MaxPool1D,
     MaxPool2D,
+    MaxPooling1D,
     MaxPooling2D,
 )
 
 __all__ = [
-    "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "Concatenate", "Conv2D",
-    "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D",
-    "GlobalMaxPool2D", "GlobalMaxPooling2D", "Identity", "Input", "InputLayer", "Lambda",
-    "Layer", "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "ReLU", "Rescaling",
-    "Softmax", "Subtract", "SymbolicTensor", "Variable", "add", "average", "clear_session",
-    "concatenate", "deserialize", "maximum", "minimum", "multiply", "subtract",
+    "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "AvgPool1D",
+    "AvgPool2D", "Concatenate", "Conv1D", "Conv2D", "Conv2DTranspose", "Convolution1D",
+    "Convolution2D", "Convolution2DTranspose", "Dense", "DepthwiseConv2D", "Dropout", "Flatten",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAvgPool1D", "GlobalAvgPool2D",
+    "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+    "Identity", "Input", "InputLayer", "Lambda", "Layer", "MaxPool1D", "MaxPool2D",
+    "MaxPooling1D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "ReLU", "Rescaling",
+    "SeparableConv2D", "SeparableConvolution2D", "Softmax", "Subtract", "SymbolicTensor",
+    "Variable", "add", "average", "clear_session", "concatenate", "deserialize", "maximum",
+    "minimum", "multiply", "subtract",
 ]  # fmt: skip
 
 

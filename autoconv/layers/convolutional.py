@@ -1,28 +1,250 @@
-"""Convolution layers. Arguments, defaults and their order are Keras 3's; images are
-channels-last (batch, height, width, channels), kernels (kh, kw, in_channels, filters)."""
+"""Convolution layers: Conv1D, Conv2D (with ``groups``), SeparableConv2D, DepthwiseConv2D and
+Conv2DTranspose. Arguments, defaults and their order, and the weights' names, shapes and
+order, are Keras 3's. Data is channels-last: images (batch, height, width, channels), sequences
+(batch, steps, channels).
+
+Kernels, as Keras lays them out:
+
+- Conv2D (kh, kw, in/groups, filters); Conv1D (k, in/groups, filters);
+- DepthwiseConv2D ``kernel`` (kh, kw, in, depth_multiplier);
+- SeparableConv2D ``depthwise_kernel`` (kh, kw, in, depth_multiplier), then
+  ``pointwise_kernel`` (1, 1, in*depth_multiplier, filters);
+- Conv2DTranspose (kh, kw, filters, in).
+
+Initializers draw from each kernel's own shape (Keras's fans: the receptive field times the
+last two axes), so a depthwise kernel's glorot limit is sqrt(6 / (kh*kw*(in + multiplier))).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from autoconv import activations, initializers, ops, regularizers
-from autoconv.layers.core import ActivationMixin, channels_last, positive_int
-from autoconv.layers.layer import Layer, Shape, serialized
+from autoconv.layers.core import (
+    ActivationMixin,
+    as_tuple,
+    channels_last,
+    check_spatial_rank,
+    positive_int,
+)
+from autoconv.layers.layer import Layer, Shape, Variable, serialized
 from autoconv.tensor import Tensor
-from autoconv.windows import as_pair, window
+from autoconv.windows import transpose_window, window, window_1d
 
 
-def conv_padding(padding: Any, owner: str) -> Any:
-    """Keras lowercases a convolution's padding ('SAME' is 'same'); autoconv also takes an
-    int or a pair of ints for symmetric zero padding."""
-    return padding.lower() if isinstance(padding, str) else padding
+def conv_padding(padding: Any, owner: str, causal: bool = False) -> Any:
+    """Keras lowercases a convolution's padding ('SAME' is 'same') and allows 'causal' for 1-D
+    convolutions only; autoconv also takes an int or a pair of ints for symmetric zero padding
+    (checked by the op's window)."""
+    if not isinstance(padding, str):
+        return tuple(padding) if isinstance(padding, list) else padding
+    allowed = ("valid", "same", "causal") if causal else ("valid", "same")
+    if padding.lower() not in allowed:
+        raise ValueError(
+            f"{owner}: The `padding` argument must be a list/tuple or one of "
+            f"{{{', '.join(map(repr, allowed))}}}. Received: {padding}"
+        )
+    return padding.lower()
 
 
-class Conv2D(ActivationMixin, Layer):
-    """2-D convolution (cross-correlation): (batch, H, W, Cin) -> (batch, OH, OW, filters).
+class BaseConv(ActivationMixin, Layer):
+    """What every convolution layer shares: the window (``kernel_size``, ``strides``,
+    ``padding``, ``dilation_rate``), the activation, the bias, and the config.
 
-    A ReLU (or no activation) runs fused with the bias in the product's pass; a Conv2D
-    followed by a MaxPooling2D in a model runs as one op (see :mod:`autoconv.models.plan`)."""
+    Subclasses set each kernel's ``<prefix>_initializer`` and ``<prefix>_regularizer`` (the
+    prefixes in ``kernel_prefixes``), create the weights in ``build`` and convolve in
+    :meth:`convolve`. A ReLU runs inside the op's bias pass when ``fuses_relu``."""
+
+    rank: ClassVar[int] = 2  # spatial axes: 1 for sequences, 2 for images
+    fuses_relu: ClassVar[bool] = False
+    kernel_prefixes: ClassVar[tuple[str, ...]] = ("kernel",)
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        strides: Any,
+        padding: Any,
+        data_format: str | None,
+        dilation_rate: Any,
+        activation: Any,
+        use_bias: bool,
+        bias_initializer: Any,
+        bias_regularizer: Any,
+        activity_regularizer: Any,
+        constraints: dict[str, Any],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        owner = type(self).__name__
+        channels_last(data_format, owner)
+        given = [name for name, constraint in constraints.items() if constraint is not None]
+        if given:
+            raise ValueError(
+                f"{owner}: weight constraints are not supported by autoconv (got "
+                f"{', '.join(given)})"
+            )
+        self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size", owner)
+        self.strides = as_tuple(strides, self.rank, "strides", owner)
+        self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate", owner)
+        self.padding = conv_padding(padding, owner, causal=self.rank == 1)
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                f"{owner}: `strides > 1` not supported in conjunction with `dilation_rate > 1`"
+                f" (they cannot be used together). Received: strides={self.strides} and "
+                f"dilation_rate={self.dilation_rate}"
+            )
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    # ------------------------------------------------------------------ shapes
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        check_spatial_rank(self, input_shape, self.rank)
+        return (
+            input_shape[0],
+            *self.output_size(input_shape),
+            self.output_channels(input_shape[-1]),
+        )
+
+    def output_size(self, input_shape: Shape) -> tuple[int, ...]:
+        """The output's spatial sizes for ``input_shape``."""
+        owner = type(self).__name__
+        if self.rank == 1:
+            (size,), (stride,), (dilation,) = self.kernel_size, self.strides, self.dilation_rate
+            win = window_1d(owner, input_shape[1], size, stride, dilation, self.padding)
+            return (win.out[1],)
+        return window(
+            owner, input_shape[1:3], self.kernel_size, self.strides, self.dilation_rate,
+            self.padding,
+        ).out  # fmt: skip
+
+    def output_channels(self, input_channels: int) -> int:
+        return self.filters
+
+    # ----------------------------------------------------------------- weights
+    def add_kernel(self, prefix: str, shape: tuple[int, ...], name: str) -> Variable:
+        """A kernel with the ``prefix``'s initializer and regularizer."""
+        return self.add_weight(
+            shape, getattr(self, f"{prefix}_initializer"),
+            regularizer=getattr(self, f"{prefix}_regularizer"), name=name,
+        )  # fmt: skip
+
+    def add_bias(self, channels: int) -> None:
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                (channels,), self.bias_initializer, regularizer=self.bias_regularizer,
+                name="bias",
+            )  # fmt: skip
+
+    # ----------------------------------------------------------------- calling
+    @property
+    def fusable_activation(self) -> str | bool | None:
+        """'relu' when the activation runs inside the op's bias pass, None when there is none,
+        else False."""
+        if self.activation is activations.linear:
+            return None
+        return "relu" if self.fuses_relu and self.activation is activations.relu else False
+
+    def convolve(self, inputs: Tensor, relu: bool) -> Tensor:
+        """The convolution plus bias (and a ReLU when ``relu``)."""
+        raise NotImplementedError
+
+    def pre_activation(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+        return self.convolve(inputs, relu=False)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        fused = self.fusable_activation
+        out = self.convolve(inputs, relu=fused == "relu")
+        return self.activation(out) if fused is False else out
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config() | {
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": list(self.padding) if isinstance(self.padding, tuple) else self.padding,
+            "data_format": "channels_last",
+            "dilation_rate": list(self.dilation_rate),
+            "activation": serialized(activations, self.activation),
+            "use_bias": self.use_bias,
+        }
+        for prefix in (*self.kernel_prefixes, "bias"):
+            initializer = getattr(self, f"{prefix}_initializer")
+            config[f"{prefix}_initializer"] = serialized(initializers, initializer)
+        for prefix in (*self.kernel_prefixes, "bias"):
+            regularizer = getattr(self, f"{prefix}_regularizer")
+            config[f"{prefix}_regularizer"] = serialized(regularizers, regularizer)
+        return config
+
+
+class BaseFiltersConv(BaseConv):
+    """Conv1D and Conv2D: ``filters`` kernels over all the input channels of their group."""
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any,
+        padding: Any,
+        data_format: str | None,
+        dilation_rate: Any,
+        groups: int,
+        activation: Any,
+        use_bias: bool,
+        kernel_initializer: Any,
+        bias_initializer: Any,
+        kernel_regularizer: Any,
+        bias_regularizer: Any,
+        activity_regularizer: Any,
+        kernel_constraint: Any,
+        bias_constraint: Any,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+            bias_initializer, bias_regularizer, activity_regularizer,
+            {"kernel_constraint": kernel_constraint, "bias_constraint": bias_constraint},
+            **kwargs,
+        )  # fmt: skip
+        owner = type(self).__name__
+        self.filters = positive_int(filters, "filters", owner)
+        self.groups = positive_int(groups, "groups", owner)
+        if self.filters % self.groups:
+            raise ValueError(
+                f"{owner}: The number of filters must be evenly divisible by the number of "
+                f"groups. Received: groups={self.groups}, filters={self.filters}."
+            )
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+
+    def build(self, input_shape: Shape) -> None:
+        self.compute_output_shape(input_shape)
+        channels = input_shape[-1]
+        if channels % self.groups:
+            raise ValueError(
+                f"The number of input channels must be evenly divisible by the number of "
+                f"groups. Received groups={self.groups}, but the input has {channels} channels "
+                f"(full input shape is {input_shape})."
+            )
+        shape = (*self.kernel_size, channels // self.groups, self.filters)
+        self.kernel = self.add_kernel("kernel", shape, "kernel")
+        self.add_bias(self.filters)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"filters": self.filters, "groups": self.groups}
+
+
+class Conv2D(BaseFiltersConv):
+    """2-D convolution (cross-correlation): (batch, H, W, Cin) -> (batch, OH, OW, filters),
+    kernel (kh, kw, Cin/groups, filters).
+
+    With ``groups``, the input channels and the filters split into that many consecutive
+    groups, each filter seeing only its group's channels. A ReLU (or no activation) runs fused
+    with the bias in the product's pass; a one-group Conv2D followed by a MaxPooling2D in a
+    model runs as one op (see :mod:`autoconv.models.graph`)."""
+
+    fuses_relu = True
 
     def __init__(
         self,
@@ -44,98 +266,278 @@ class Conv2D(ActivationMixin, Layer):
         bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        channels_last(data_format, "Conv2D")
-        self.filters = positive_int(filters, "filters", "Conv2D")
-        self.kernel_size = as_pair(kernel_size, "kernel_size", "Conv2D")
-        self.strides = as_pair(strides, "strides", "Conv2D")
-        self.dilation_rate = as_pair(dilation_rate, "dilation_rate", "Conv2D")
-        self.padding = conv_padding(padding, "Conv2D")
-        self.groups = positive_int(groups, "groups", "Conv2D")
-        if self.groups != 1:
-            raise ValueError("Conv2D: groups other than 1 are not supported yet")
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        if kernel_constraint is not None or bias_constraint is not None:
-            raise ValueError("Conv2D: weight constraints are not supported by autoconv")
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(
-                f"Conv2D: strides > 1 together with dilation_rate > 1 is not supported, got "
-                f"strides={self.strides}, dilation_rate={self.dilation_rate}"
-            )
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"Conv2D {self.name}: input must be (batch, height, width, channels), got "
-                f"{input_shape}"
-            )
-        win = window(
-            "Conv2D", input_shape[1:3], self.kernel_size, self.strides, self.dilation_rate,
-            self.padding,
+        super().__init__(
+            filters, kernel_size, strides, padding, data_format, dilation_rate, groups,
+            activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+            bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint,
+            **kwargs,
         )  # fmt: skip
-        return (input_shape[0], *win.out, self.filters)
 
-    def build(self, input_shape: Shape) -> None:
-        self.compute_output_shape(input_shape)
-        kh, kw = self.kernel_size
-        self.kernel = self.add_weight(
-            (kh, kw, input_shape[-1], self.filters), self.kernel_initializer,
-            regularizer=self.kernel_regularizer, name="kernel",
-        )  # fmt: skip
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer,
-                name="bias",
-            )  # fmt: skip
-
-    @property
-    def fusable_activation(self) -> str | bool | None:
-        """'relu' or None when the activation can run inside the conv op's passes, else False."""
-        if self.activation is activations.relu:
-            return "relu"
-        return None if self.activation is activations.linear else False
-
-    def _conv(self, inputs: Tensor, relu: bool) -> Tensor:
+    def convolve(self, inputs: Tensor, relu: bool) -> Tensor:
         return ops.conv2d(
             inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate,
-            "relu" if relu else None,
+            "relu" if relu else None, self.groups,
         )  # fmt: skip
 
-    def pre_activation(self, inputs: Tensor, training: bool | None = None) -> Tensor:
-        return self._conv(inputs, relu=False)
-
-    def call(self, inputs: Tensor) -> Tensor:
-        fused = self.fusable_activation
-        if fused is False:
-            return self.activation(self._conv(inputs, relu=False))
-        return self._conv(inputs, relu=fused == "relu")
-
     def pooled(self, inputs: Tensor, pool: Any) -> Tensor:
-        """``pool(self(inputs))`` as one op, :func:`autoconv.ops.conv2d_max_pool`, for a ReLU
-        or no activation (the same values, fewer passes over the full-size activation)."""
+        """``pool(self(inputs))`` as one op, :func:`autoconv.ops.conv2d_max_pool`, for one group
+        and a ReLU or no activation (the same values, fewer passes over the full-size
+        activation)."""
         return ops.conv2d_max_pool(
             inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate,
             self.fusable_activation, pool.pool_size, pool.strides, pool.padding,
         )  # fmt: skip
 
+
+class Conv1D(BaseFiltersConv):
+    """1-D convolution over sequences: (batch, steps, Cin) -> (batch, new_steps, filters),
+    kernel (k, Cin/groups, filters). ``padding='causal'`` pads dilation_rate*(k-1) zeros before
+    the sequence only, so output t reads no input after t."""
+
+    rank = 1
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: Any = "valid",
+        data_format: str | None = None,
+        dilation_rate: Any = 1,
+        groups: int = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            filters, kernel_size, strides, padding, data_format, dilation_rate, groups,
+            activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+            bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint,
+            **kwargs,
+        )  # fmt: skip
+
+    def convolve(self, inputs: Tensor, relu: bool) -> Tensor:
+        return ops.conv1d(
+            inputs, self.kernel, self.bias, self.strides[0], self.padding,
+            self.dilation_rate[0], self.groups,
+        )  # fmt: skip
+
+
+class SeparableConv2D(BaseConv):
+    """Depthwise separable 2-D convolution: a depthwise convolution (each input channel with
+    its own ``depth_multiplier`` kernels, strided and dilated) then a 1x1 convolution mixing
+    the channels into ``filters``, plus bias: (batch, H, W, Cin) -> (batch, OH, OW, filters)."""
+
+    fuses_relu = True
+    kernel_prefixes = ("depthwise", "pointwise")
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = (1, 1),
+        padding: Any = "valid",
+        data_format: str | None = None,
+        dilation_rate: Any = (1, 1),
+        depth_multiplier: int = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        depthwise_initializer: Any = "glorot_uniform",
+        pointwise_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        depthwise_regularizer: Any = None,
+        pointwise_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        depthwise_constraint: Any = None,
+        pointwise_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        constraints = {
+            "depthwise_constraint": depthwise_constraint,
+            "pointwise_constraint": pointwise_constraint,
+            "bias_constraint": bias_constraint,
+        }
+        super().__init__(
+            kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+            bias_initializer, bias_regularizer, activity_regularizer, constraints, **kwargs,
+        )  # fmt: skip
+        owner = "SeparableConv2D"
+        self.filters = positive_int(filters, "filters", owner)
+        self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", owner)
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.pointwise_initializer = initializers.get(pointwise_initializer)
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
+
+    def build(self, input_shape: Shape) -> None:
+        self.compute_output_shape(input_shape)
+        channels, multiplier = input_shape[-1], self.depth_multiplier
+        self.depthwise_kernel = self.add_kernel(
+            "depthwise", (*self.kernel_size, channels, multiplier), "depthwise_kernel"
+        )
+        self.pointwise_kernel = self.add_kernel(
+            "pointwise", (1, 1, channels * multiplier, self.filters), "pointwise_kernel"
+        )
+        self.add_bias(self.filters)
+
+    def convolve(self, inputs: Tensor, relu: bool) -> Tensor:
+        depthwise = ops.depthwise_conv2d(
+            inputs, self.depthwise_kernel, None, self.strides, self.padding, self.dilation_rate
+        )
+        return ops.conv2d(depthwise, self.pointwise_kernel, self.bias, 1, "valid", 1,
+                          "relu" if relu else None)  # fmt: skip
+
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
             "filters": self.filters,
-            "kernel_size": list(self.kernel_size),
-            "strides": list(self.strides),
-            "padding": list(self.padding) if isinstance(self.padding, tuple) else self.padding,
-            "dilation_rate": list(self.dilation_rate),
-            "groups": self.groups,
-            "activation": serialized(activations, self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": serialized(initializers, self.kernel_initializer),
-            "bias_initializer": serialized(initializers, self.bias_initializer),
-            "kernel_regularizer": serialized(regularizers, self.kernel_regularizer),
-            "bias_regularizer": serialized(regularizers, self.bias_regularizer),
+            "depth_multiplier": self.depth_multiplier,
         }
+
+
+class DepthwiseConv2D(BaseConv):
+    """Depthwise 2-D convolution: each input channel convolved with its own
+    ``depth_multiplier`` kernels, never mixing channels: (batch, H, W, C) -> (batch, OH, OW,
+    C*depth_multiplier), output channel c*depth_multiplier + m from channel c and kernel m.
+    The kernel is named ``kernel`` (kh, kw, C, depth_multiplier), as in Keras 3."""
+
+    kernel_prefixes = ("depthwise",)
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        strides: Any = (1, 1),
+        padding: Any = "valid",
+        depth_multiplier: int = 1,
+        data_format: str | None = None,
+        dilation_rate: Any = (1, 1),
+        activation: Any = None,
+        use_bias: bool = True,
+        depthwise_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        depthwise_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        depthwise_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        constraints = {
+            "depthwise_constraint": depthwise_constraint,
+            "bias_constraint": bias_constraint,
+        }
+        super().__init__(
+            kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+            bias_initializer, bias_regularizer, activity_regularizer, constraints, **kwargs,
+        )  # fmt: skip
+        owner = "DepthwiseConv2D"
+        self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", owner)
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+
+    def output_channels(self, input_channels: int) -> int:
+        return input_channels * self.depth_multiplier
+
+    def build(self, input_shape: Shape) -> None:
+        self.compute_output_shape(input_shape)
+        channels = input_shape[-1]
+        shape = (*self.kernel_size, channels, self.depth_multiplier)
+        self.kernel = self.add_kernel("depthwise", shape, "kernel")
+        self.add_bias(channels * self.depth_multiplier)
+
+    def convolve(self, inputs: Tensor, relu: bool) -> Tensor:
+        return ops.depthwise_conv2d(
+            inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"depth_multiplier": self.depth_multiplier}
+
+
+class Conv2DTranspose(BaseConv):
+    """Transposed 2-D convolution (the adjoint of Conv2D, an upsampling convolution):
+    (batch, H, W, Cin) -> (batch, OH, OW, filters), kernel (kh, kw, filters, Cin).
+
+    Output size per axis, k' = dilation_rate*(k-1) + 1 (Keras's rule): 'valid' gives
+    (H-1)*strides + k' + output_padding (None: max(k', strides) - k'); 'same' gives H*strides,
+    or (H-1)*strides + k' % 2 + output_padding when output_padding is given. ``output_padding``
+    must be less than the stride."""
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = (1, 1),
+        padding: str = "valid",
+        output_padding: Any = None,
+        data_format: str | None = None,
+        dilation_rate: Any = (1, 1),
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+            bias_initializer, bias_regularizer, activity_regularizer,
+            {"kernel_constraint": kernel_constraint, "bias_constraint": bias_constraint},
+            **kwargs,
+        )  # fmt: skip
+        owner = "Conv2DTranspose"
+        if not isinstance(self.padding, str):
+            raise ValueError(f"{owner}: padding must be 'valid' or 'same', got {padding!r}")
+        self.filters = positive_int(filters, "filters", owner)
+        self.output_padding = None
+        if output_padding is not None:
+            self.output_padding = as_tuple(output_padding, 2, "output_padding", owner, True)
+            if any(e >= s for e, s in zip(self.output_padding, self.strides, strict=True)):
+                raise ValueError(
+                    f"{owner}: `output_padding` must be < `strides`. output_padding="
+                    f"{self.output_padding}, strides={self.strides}"
+                )
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+
+    def output_size(self, input_shape: Shape) -> tuple[int, ...]:
+        _, size = transpose_window(
+            "Conv2DTranspose", input_shape[1:3], self.kernel_size, self.strides,
+            self.dilation_rate, self.padding, self.output_padding,
+        )  # fmt: skip
+        return size
+
+    def build(self, input_shape: Shape) -> None:
+        self.compute_output_shape(input_shape)
+        shape = (*self.kernel_size, self.filters, input_shape[-1])
+        self.kernel = self.add_kernel("kernel", shape, "kernel")
+        self.add_bias(self.filters)
+
+    def convolve(self, inputs: Tensor, relu: bool) -> Tensor:
+        return ops.conv2d_transpose(
+            inputs, self.kernel, self.bias, self.strides, self.padding, self.output_padding,
+            self.dilation_rate,
+        )  # fmt: skip
+
+    def get_config(self) -> dict[str, Any]:
+        output_padding = None if self.output_padding is None else list(self.output_padding)
+        return super().get_config() | {"filters": self.filters, "output_padding": output_padding}
+
+
+# Keras's aliases
+Convolution1D = Conv1D
+Convolution2D = Conv2D
+SeparableConvolution2D = SeparableConv2D
+Convolution2DTranspose = Conv2DTranspose

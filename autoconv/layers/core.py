@@ -13,6 +13,7 @@ from autoconv import activations, initializers, ops, regularizers
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.random import generator
 from autoconv.tensor import Tensor
+from autoconv.windows import is_int
 
 
 def channels_last(data_format: str | None, owner: str) -> None:
@@ -24,11 +25,41 @@ def channels_last(data_format: str | None, owner: str) -> None:
         )
 
 
+def check_spatial_rank(layer: Layer, input_shape: Any, rank: int) -> None:
+    """Channels-last input of ``rank`` spatial axes: (batch, steps, channels) for 1,
+    (batch, height, width, channels) for 2."""
+    if len(input_shape) != rank + 2:
+        axes = "(batch, steps, channels)" if rank == 1 else "(batch, height, width, channels)"
+        raise ValueError(
+            f"{type(layer).__name__} {layer.name}: input must be {axes}, got {input_shape}"
+        )
+
+
 def positive_int(value: Any, name: str, owner: str) -> int:
     """``value`` as an int >= 1 (NumPy integers too, as Keras accepts them)."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
     return int(value)
+
+
+def as_tuple(
+    value: Any, rank: int, name: str, owner: str, allow_zero: bool = False
+) -> tuple[int, ...]:
+    """An int, or a tuple or list of ``rank`` ints, as a tuple of ``rank`` ints, each > 0 (or
+    >= 0 with ``allow_zero``): Keras's ``standardize_tuple`` for kernel sizes, strides,
+    dilation rates, pool sizes and output paddings."""
+    values = (value,) * rank if is_int(value) else value
+    if not isinstance(values, tuple | list) or len(values) != rank or not all(map(is_int, values)):
+        raise ValueError(
+            f"{owner}: The `{name}` argument must be a tuple of {rank} integers. Received "
+            f"{name}={value!r}"
+        )
+    if min(values) < (0 if allow_zero else 1):
+        raise ValueError(
+            f"{owner}: The `{name}` argument must be a tuple of {rank} integers, each "
+            f"{'>= 0' if allow_zero else '> 0'}. Received {name}={value!r}"
+        )
+    return tuple(int(v) for v in values)
 
 
 class ActivationMixin:

@@ -1,21 +1,72 @@
-"""Pooling layers, channels-last. Arguments, defaults and their order are Keras 3's."""
+"""Pooling layers, channels-last: 2-D over images (batch, H, W, C) and 1-D over sequences
+(batch, steps, C). Arguments, defaults and their order are Keras 3's."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 from autoconv import ops
-from autoconv.layers.core import channels_last
+from autoconv.layers.core import as_tuple, channels_last, check_spatial_rank
 from autoconv.layers.layer import Layer, Shape
 from autoconv.tensor import Tensor
-from autoconv.windows import as_pair, window
+from autoconv.windows import pool_window, pool_window_1d
 
 
-class Pooling2D(Layer):
-    """Base of the 2-D poolings: ``pool_size`` windows every ``strides`` (default: the pool
-    size), 'valid' or 'same' padding (Keras's pooling layers take it lower-case only)."""
+class BasePooling(Layer):
+    """Base of the window poolings: ``pool_size`` windows every ``strides`` (default: the
+    pool size), 'valid' or 'same' padding (Keras's pooling layers take it lower-case only)."""
 
+    rank: ClassVar[int]
     pool: ClassVar[Any]  # the op
+
+    def __init__(
+        self, pool_size: Any, strides: Any, padding: str, data_format: str | None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        channels_last(data_format, owner)
+        self.pool_size = as_tuple(pool_size, self.rank, "pool_size", owner)
+        self.strides = (
+            self.pool_size if strides is None else as_tuple(strides, self.rank, "strides", owner)
+        )
+        if padding not in ("valid", "same"):
+            raise ValueError(
+                f"{owner}: padding must be 'valid' or 'same' (lower-case, as Keras's pooling "
+                f"layers), got {padding!r}"
+            )
+        self.padding = padding
+
+    def _sizes(self) -> tuple[Any, Any]:
+        """pool_size and strides as the op takes them (ints for 1-D ops)."""
+        if self.rank == 1:
+            return self.pool_size[0], self.strides[0]
+        return self.pool_size, self.strides
+
+    def build(self, input_shape: Shape) -> None:
+        self.compute_output_shape(input_shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        check_spatial_rank(self, input_shape, self.rank)
+        windows = pool_window_1d if self.rank == 1 else pool_window
+        win = windows(type(self).__name__, input_shape, *self._sizes(), self.padding)
+        return (input_shape[0], *win.out[2 - self.rank :], input_shape[-1])
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return type(self).pool(inputs, *self._sizes(), self.padding)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "pool_size": list(self.pool_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "data_format": "channels_last",
+        }
+
+
+class Pooling2D(BasePooling):
+    """Base of the 2-D poolings: (batch, H, W, C) -> (batch, OH, OW, C)."""
+
+    rank = 2
 
     def __init__(
         self,
@@ -25,38 +76,23 @@ class Pooling2D(Layer):
         data_format: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        owner = type(self).__name__
-        channels_last(data_format, owner)
-        self.pool_size = as_pair(pool_size, "pool_size", owner)
-        self.strides = self.pool_size if strides is None else as_pair(strides, "strides", owner)
-        if padding not in ("valid", "same"):
-            raise ValueError(
-                f"{owner}: padding must be 'valid' or 'same' (lower-case, as Keras's pooling "
-                f"layers), got {padding!r}"
-            )
-        self.padding = padding
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"{type(self).__name__} {self.name}: input must be (batch, height, width, "
-                f"channels), got {input_shape}"
-            )
-        win = window(
-            type(self).__name__, input_shape[1:3], self.pool_size, self.strides, 1, self.padding
-        )
-        return (input_shape[0], *win.out, input_shape[3])
 
-    def call(self, inputs: Tensor) -> Tensor:
-        return type(self).pool(inputs, self.pool_size, self.strides, self.padding)
+class Pooling1D(BasePooling):
+    """Base of the 1-D poolings: (batch, steps, C) -> (batch, new_steps, C)."""
 
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "pool_size": list(self.pool_size),
-            "strides": list(self.strides),
-            "padding": self.padding,
-        }
+    rank = 1
+
+    def __init__(
+        self,
+        pool_size: Any = 2,
+        strides: Any = None,
+        padding: str = "valid",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
 class MaxPooling2D(Pooling2D):
@@ -71,36 +107,73 @@ class AveragePooling2D(Pooling2D):
     pool = staticmethod(ops.avg_pool2d)
 
 
-class GlobalAveragePooling2D(Layer):
-    """Mean over height and width: (batch, H, W, C) -> (batch, C), or (batch, 1, 1, C) with
-    ``keepdims=True``."""
+class MaxPooling1D(Pooling1D):
+    """Maximum over each window of steps: (batch, steps, C) -> (batch, new_steps, C)."""
+
+    pool = staticmethod(ops.max_pool1d)
+
+
+class AveragePooling1D(Pooling1D):
+    """Mean over each window of steps (border windows of 'same' average the steps inside)."""
+
+    pool = staticmethod(ops.avg_pool1d)
+
+
+class BaseGlobalPooling(Layer):
+    """Reduces every spatial axis: (batch, ..., C) -> (batch, C), or with ``keepdims=True``
+    (batch, 1, ..., C)."""
+
+    rank: ClassVar[int]
+    reduce: ClassVar[Any]  # ops.mean or ops.max
 
     def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         channels_last(data_format, type(self).__name__)
         self.keepdims = bool(keepdims)
 
+    def build(self, input_shape: Shape) -> None:
+        check_spatial_rank(self, input_shape, self.rank)
+
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"{type(self).__name__}: input must be (batch, H, W, C), got {input_shape}"
-            )
+        check_spatial_rank(self, input_shape, self.rank)
         if self.keepdims:
-            return (input_shape[0], 1, 1, input_shape[3])
-        return (input_shape[0], input_shape[3])
+            return (input_shape[0], *(1,) * self.rank, input_shape[-1])
+        return (input_shape[0], input_shape[-1])
 
     def call(self, inputs: Tensor) -> Tensor:
-        return ops.mean(inputs, axis=(1, 2), keepdims=self.keepdims)
+        axes = tuple(range(1, self.rank + 1))
+        return type(self).reduce(inputs, axis=axes, keepdims=self.keepdims)
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"keepdims": self.keepdims}
+        return super().get_config() | {"data_format": "channels_last", "keepdims": self.keepdims}
 
 
-class GlobalMaxPooling2D(GlobalAveragePooling2D):
+class GlobalAveragePooling2D(BaseGlobalPooling):
+    """Mean over height and width: (batch, H, W, C) -> (batch, C)."""
+
+    rank = 2
+    reduce = staticmethod(ops.mean)
+
+
+class GlobalMaxPooling2D(BaseGlobalPooling):
     """Maximum over height and width: (batch, H, W, C) -> (batch, C)."""
 
-    def call(self, inputs: Tensor) -> Tensor:
-        return ops.max(inputs, axis=(1, 2), keepdims=self.keepdims)
+    rank = 2
+    reduce = staticmethod(ops.max)
+
+
+class GlobalAveragePooling1D(BaseGlobalPooling):
+    """Mean over the steps: (batch, steps, C) -> (batch, C)."""
+
+    rank = 1
+    reduce = staticmethod(ops.mean)
+
+
+class GlobalMaxPooling1D(BaseGlobalPooling):
+    """Maximum over the steps: (batch, steps, C) -> (batch, C)."""
+
+    rank = 1
+    reduce = staticmethod(ops.max)
 
 
 # Keras's aliases
@@ -108,3 +181,7 @@ MaxPool2D = MaxPooling2D
 AvgPool2D = AveragePooling2D
 GlobalAvgPool2D = GlobalAveragePooling2D
 GlobalMaxPool2D = GlobalMaxPooling2D
+MaxPool1D = MaxPooling1D
+AvgPool1D = AveragePooling1D
+GlobalAvgPool1D = GlobalAveragePooling1D
+GlobalMaxPool1D = GlobalMaxPooling1D

@@ -4,9 +4,9 @@
 in an order where every node comes after the ones it reads, and makes a :class:`Plan` once:
 which layer calls run fused. That decision is made here and nowhere else:
 
-- a ``Conv2D`` with a ReLU or no activation whose only reader is a ``MaxPooling2D`` runs with
-  it as one op, :func:`autoconv.ops.conv2d_max_pool` (the same values, fewer passes over the
-  convolution's output);
+- a one-group ``Conv2D`` with a ReLU or no activation whose only reader is a ``MaxPooling2D``
+  runs with it as one op, :func:`autoconv.ops.conv2d_max_pool` (the same values, fewer passes
+  over the convolution's output; that op has no ``groups``);
 - an output made by a softmax over the last axis (``Dense(..., activation="softmax")``,
   ``Activation("softmax")``, ``Softmax()``) can hand its logits to a cross-entropy loss, which
   is then computed from them in one stable op. Whether that happens depends on the loss, so
@@ -195,7 +195,7 @@ def _run_step(step: Step, args: list[Tensor], training: bool) -> Tensor:
 def _fusable_pool(node: Node, readers: list[Node], is_output: bool) -> Node | None:
     """The MaxPooling2D node to run with this Conv2D node, if the plan may fuse them."""
     layer = node.layer
-    if type(layer) is not Conv2D or is_output or len(readers) != 1:
+    if type(layer) is not Conv2D or layer.groups != 1 or is_output or len(readers) != 1:
         return None
     reader = readers[0]
     if type(reader.layer) is not MaxPooling2D or layer.fusable_activation is False:

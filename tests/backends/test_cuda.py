@@ -632,6 +632,49 @@ def test_every_layer_type_runs_on_the_gpu_as_on_the_cpu(loss, rng):
     assert np.isfinite(history.history["val_loss"]).all()
 
 
+def conv_variants_model(kind: str) -> ac.Model:
+    """A tiny model of the convolution variants on images, or of the 1-D layers."""
+    if kind == "images":
+        inputs = ac.Input(shape=(5, 5, 4))
+        x = layers.Conv2D(4, 3, padding="same", groups=2, activation="relu")(inputs)
+        x = layers.SeparableConv2D(4, 2, depth_multiplier=2, activation="relu")(x)
+        x = layers.DepthwiseConv2D(2, padding="same", activation="tanh")(x)
+        x = layers.Conv2DTranspose(2, 3, strides=2, output_padding=1)(x)
+        x = layers.GlobalMaxPooling2D()(x)
+    else:
+        inputs = ac.Input(shape=(8, 3))
+        x = layers.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="relu")(inputs)
+        x = layers.MaxPooling1D(2)(x)
+        x = layers.Conv1D(4, 2, padding="same", groups=2, activation="tanh")(x)
+        x = layers.AveragePooling1D(3, strides=1, padding="same")(x)
+        pooled = [layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)]
+        x = layers.concatenate(pooled)
+    return ac.Model(inputs, layers.Dense(3, activation="softmax")(x))
+
+
+@pytest.mark.parametrize("kind", ["images", "sequences"])
+def test_conv_variants_and_1d_layers_run_on_the_gpu_as_on_the_cpu(kind, rng):
+    """Grouped Conv2D, SeparableConv2D, DepthwiseConv2D, Conv2DTranspose; causal and grouped
+    Conv1D, MaxPooling1D, AveragePooling1D and the 1-D global poolings: the same loss,
+    gradients and training step on both devices."""
+    ac.utils.set_random_seed(2)
+    cpu_model, gpu_model = conv_variants_model(kind), conv_variants_model(kind)
+    gpu_model.set_weights(cpu_model.get_weights())
+    gpu_model.to("cuda")
+    x = rng.standard_normal((3, *cpu_model.inputs[0].shape[1:])).astype(np.float32)
+    y = ac.utils.to_categorical(rng.integers(0, 3, 3), 3)
+    results = []
+    for m in (cpu_model, gpu_model):
+        m.compile("sgd", "categorical_crossentropy")
+        loss, grads = loss_and_gradients(m, x, y, training=True)
+        m.train_on_batch(x, y)
+        results.append((loss, grads, m.get_weights()))
+    (cpu_loss, cpu_grads, cpu_weights), (gpu_loss, gpu_grads, gpu_weights) = results
+    np.testing.assert_allclose(gpu_loss, cpu_loss, rtol=1e-5)
+    for gpu, cpu in zip(gpu_grads + gpu_weights, cpu_grads + cpu_weights, strict=True):
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-6)
+
+
 def test_sparse_labels_and_shuffling_on_the_gpu(rng):
     x, y = tiny_data(24, rng)
     _, gpu_model = twin_models()

@@ -1,0 +1,186 @@
+"""Pooling layers, 1-D (MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D,
+GlobalMaxPooling1D and their aliases) beside the 2-D ones: Keras's output shapes, values against
+a direct reference and PyTorch, gradients, configs, errors and a saved sequence model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+from autoconv import layers
+from autoconv.testing import gradcheck
+from tests.conftest import distinct
+
+
+@pytest.mark.parametrize(
+    ("make", "in_shape", "out_shape"),
+    [
+        (lambda: layers.MaxPooling1D(), (10, 3), (5, 3)),
+        (lambda: layers.MaxPool1D(2, strides=1), (5, 1), (4, 1)),
+        (lambda: layers.MaxPooling1D(3, padding="same"), (7, 2), (3, 2)),
+        (lambda: layers.AveragePooling1D(pool_size=(3,), strides=(2,)), (9, 4), (4, 4)),
+        (lambda: layers.AvgPool1D(2, 1, "same"), (5, 1), (5, 1)),
+        (lambda: layers.GlobalAveragePooling1D(), (7, 5), (5,)),
+        (lambda: layers.GlobalAvgPool1D(keepdims=True), (7, 5), (1, 5)),
+        (lambda: layers.GlobalMaxPooling1D(), (7, 5), (5,)),
+        (lambda: layers.GlobalMaxPool1D(keepdims=True), (7, 5), (1, 5)),
+        (lambda: layers.GlobalMaxPool2D(keepdims=True), (4, 3, 5), (1, 1, 5)),
+        (lambda: layers.AvgPool2D((2, 3), padding="same"), (5, 7, 2), (3, 3, 2)),
+    ],
+)
+def test_shapes_as_keras(make, in_shape, out_shape):
+    layer = make()
+    assert layer.compute_output_shape((None, *in_shape)) == (None, *out_shape)
+    out = layer(np.random.default_rng(0).random((2, *in_shape)))
+    assert out.shape == (2, *out_shape) and out.dtype == np.float32
+    assert layer.count_params() == 0
+
+
+def reference_pool_1d(x, size, stride, padding, reduce):
+    """Windows of ``size`` steps every ``stride``; 'same' pads so the output has
+    ceil(L / stride) steps, the odd extra step at the end, and reduces over the steps inside."""
+    length = x.shape[1]
+    if padding == "valid":
+        out, before = (length - size) // stride + 1, 0
+    else:
+        out = -(-length // stride)
+        before = max((out - 1) * stride + size - length, 0) // 2
+    rows = []
+    for t in range(out):
+        start = t * stride - before
+        rows.append(reduce(x[:, max(start, 0) : start + size], axis=1))
+    return np.stack(rows, axis=1)
+
+
+@pytest.mark.parametrize(("size", "stride", "padding"),
+                         [(2, None, "valid"), (3, 1, "valid"), (2, 1, "same"), (3, 2, "same"),
+                          (4, 3, "same"), (1, 2, "valid")])  # fmt: skip
+@pytest.mark.parametrize("kind", ["max", "average"])
+def test_values_as_keras(kind, size, stride, padding, rng):
+    x = distinct((2, 9, 3), rng)
+    make = layers.MaxPooling1D if kind == "max" else layers.AveragePooling1D
+    out = make(size, stride, padding, dtype="float64")(x).numpy()
+    reduce = np.max if kind == "max" else np.mean
+    np.testing.assert_allclose(
+        out, reference_pool_1d(x, size, stride or size, padding, reduce), rtol=1e-12
+    )
+
+
+def test_keras_docstring_examples():
+    """keras/src/layers/pooling/max_pooling1d.py's examples on [1, 2, 3, 4, 5]."""
+    x = np.arange(1.0, 6.0).reshape(1, 5, 1)
+    results = {
+        (1, "valid"): [2, 3, 4, 5],
+        (2, "valid"): [2, 4],
+        (1, "same"): [2, 3, 4, 5, 5],
+    }
+    for (strides, padding), want in results.items():
+        out = layers.MaxPooling1D(pool_size=2, strides=strides, padding=padding)(x)
+        np.testing.assert_array_equal(out.numpy().reshape(-1), want)
+
+
+@pytest.mark.parametrize(("size", "stride"), [(2, None), (3, 2), (3, 1)])
+def test_valid_pooling_matches_torch(size, stride, rng, torch):
+    x = distinct((2, 10, 3), rng)
+    tx = torch.tensor(x.transpose(0, 2, 1))
+    for make, pool in ((layers.MaxPooling1D, torch.nn.functional.max_pool1d),
+                       (layers.AveragePooling1D, torch.nn.functional.avg_pool1d)):  # fmt: skip
+        out = make(size, stride, dtype="float64")(x).numpy()
+        ref = pool(tx, size, stride or size).numpy().transpose(0, 2, 1)
+        np.testing.assert_allclose(out, ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_pooling_1d_reduces_the_steps(keepdims, rng):
+    x = rng.standard_normal((3, 6, 4)).astype(np.float32)
+    mean = layers.GlobalAveragePooling1D(keepdims=keepdims)(x).numpy()
+    top = layers.GlobalMaxPooling1D(keepdims=keepdims)(x).numpy()
+    np.testing.assert_allclose(mean, x.mean(axis=1, keepdims=keepdims), rtol=1e-6)
+    np.testing.assert_array_equal(top, x.max(axis=1, keepdims=keepdims))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: layers.MaxPooling1D(3, 2, "same"),
+        lambda: layers.AveragePooling1D(2, 1, "same"),
+        lambda: layers.AveragePooling1D(3),
+        lambda: layers.GlobalAveragePooling1D(),
+        lambda: layers.GlobalMaxPooling1D(keepdims=True),
+    ],
+)
+def test_gradcheck_through_the_layer(make, rng):
+    layer = make()
+    layer = type(layer).from_config(layer.get_config() | {"dtype": "float64"})
+    assert gradcheck(layer, [distinct((2, 7, 3), rng)])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: layers.MaxPooling1D(3, strides=1, padding="same", name="p"),
+        lambda: layers.AveragePooling1D(name="a"),
+        lambda: layers.GlobalAveragePooling1D(keepdims=True, name="g"),
+        lambda: layers.GlobalMaxPooling1D(name="m"),
+        lambda: layers.MaxPooling2D((2, 3), strides=1, name="p2"),
+        lambda: layers.GlobalAveragePooling2D(keepdims=True, name="g2"),
+    ],
+)
+def test_config_round_trip(make):
+    layer = make()
+    config = layer.get_config()
+    clone = layers.deserialize({"class_name": type(layer).__name__, "config": config})
+    assert type(clone) is type(layer) and clone.get_config() == config
+    assert config["data_format"] == "channels_last"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: layers.MaxPooling1D(padding="SAME"), "padding must be 'valid' or 'same'"),
+        (lambda: layers.AveragePooling1D(0), "pool_size"),
+        (lambda: layers.MaxPooling1D((2, 2)), "must be a tuple of 1 integers"),
+        (lambda: layers.AveragePooling1D(data_format="channels_first"), "channels-last"),
+        (lambda: layers.GlobalMaxPooling1D(data_format="channels_first"), "channels-last"),
+    ],
+)
+def test_bad_arguments(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_wrong_input_rank_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"\(batch, steps, channels\)"):
+        layers.MaxPooling1D()(np.zeros((1, 4, 4, 1)))
+    with pytest.raises(ValueError, match=r"\(batch, steps, channels\)"):
+        layers.GlobalAveragePooling1D()(np.zeros((1, 4, 4, 1)))
+    with pytest.raises(ValueError, match=r"\(batch, height, width, channels\)"):
+        layers.GlobalMaxPooling2D()(np.zeros((1, 4, 1)))
+
+
+def sequence_model() -> ac.Model:
+    inputs = ac.Input(shape=(12, 3))
+    x = layers.Conv1D(6, 3, padding="causal", dilation_rate=2, activation="relu")(inputs)
+    x = layers.MaxPooling1D(2)(x)
+    x = layers.Conv1D(4, 2, groups=2, activation="tanh")(x)
+    x = layers.AveragePooling1D(2, padding="same")(x)
+    pooled = [layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)]
+    return ac.Model(inputs, layers.Dense(2, activation="softmax")(layers.concatenate(pooled)))
+
+
+def test_a_sequence_model_trains_summarizes_and_round_trips(tmp_path, rng):
+    ac.utils.set_random_seed(4)
+    model = sequence_model()
+    assert model.count_params() == (3 * 3 * 6 + 6) + (2 * 3 * 4 + 4) + (8 * 2 + 2)
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert "(MaxPooling1D)" in lines[0] and "(None, 6, 6)" in lines[0]
+    x = rng.standard_normal((8, 12, 3)).astype(np.float32)
+    y = ac.utils.to_categorical(rng.integers(0, 2, 8), 2)
+    model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    model.save(tmp_path / "sequence.keras")
+    loaded = ac.load_model(tmp_path / "sequence.keras")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -25,6 +25,9 @@ KERNELS: dict[str, list[list[float]]] = {
 }
 
 
+MAX_SIDE = 32  # the largest matrix (and padding) an explanation writes out
+
+
 def parse_matrix(text: str, what: str) -> np.ndarray:
     """A 2-D matrix from ``[[1, 2], [3, 4]]`` (or a built-in kernel name for the kernel)."""
     if what == "kernel" and text in KERNELS:
@@ -39,6 +42,13 @@ def parse_matrix(text: str, what: str) -> np.ndarray:
         ) from None
     if matrix.ndim != 2 or matrix.size == 0:
         raise ValueError(f"{what} must be a non-empty 2-D matrix, got shape {matrix.shape}")
+    if max(matrix.shape) > MAX_SIDE:
+        raise ValueError(
+            f"{what} is {matrix.shape[0]}x{matrix.shape[1]}: explanations are for small "
+            f"matrices, at most {MAX_SIDE}x{MAX_SIDE}"
+        )
+    if not np.isfinite(matrix).all():
+        raise ValueError(f"{what} holds NaN or infinite values")
     return matrix
 
 

@@ -110,3 +110,80 @@ def test_every_package_is_installed():
         ".".join(p.parent.relative_to(root).parts) for p in (root / "autoconv").rglob("__init__.py")
     }
     assert on_disk <= listed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "mnist", "--learning-rate", "nan"], "must be a finite number greater than 0"),
+        (["train", "mnist", "--learning-rate", "inf"], "must be a finite number greater than 0"),
+        (["train", "mnist", "--save", "{tmp}/missing/m.npz"], "does not exist"),
+        (["train", "mnist", "--checkpoint", "{tmp}/missing/m.keras"], "does not exist"),
+        (["train", "mnist", "--save", "{tmp}"], "is a directory"),
+        (["train", "mnist", "--plot", "{tmp}/curves.gif"], "unsupported file type .gif"),
+        (["train", "mnist", "--plot", "{tmp}/missing/curves.png"], "does not exist"),
+        (["train", "mnist", "--limit", "3", "--validation-split", "0.7"],
+         "not sufficient to split it into a validation and training set"),
+        (["train", "mnist", "--data-dir", "{tmp}/nowhere"], "does not exist"),
+        (["train", "mnist", "--resume", "{tmp}/nowhere.npz"], "does not exist"),
+        (["explain", "conv", "--padding", "nan"], "--padding must be valid, same or an int"),
+        (["explain", "conv", "--padding", "99999999999"], "--padding must be valid, same or"),
+        (["train", "mnist", "--checkpoint", "{tmp}/best.npz"], "--checkpoint must end in .keras"),
+        (["explain", "conv", "--image", "[[1, NaN], [2, 3]]"], "NaN or infinite"),
+        (["explain", "conv", "--image", "[[1, Infinity]]"], "NaN or infinite"),
+        (["show", "filters", "{tmp}/nowhere.npz"], "does not exist"),
+    ],
+)  # fmt: skip
+def test_user_mistakes_are_one_line_before_any_work(run, tmp_path, args, message):
+    result = run(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert result.exit_code in (1, 2), result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert "Epoch" not in result.output  # nothing trained
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_no_traceback_from_the_real_command_and_debug_shows_it(tmp_path):
+    """The installed `autoconv` command, in its own process: a damaged model file is one line
+    on stderr; with --debug the traceback is shown for a bug report."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    command = [sys.executable, "-m", "autoconv.cli", "evaluate", str(bad)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("Error: ") and done.stderr.count("\n") == 1
+    assert "damaged or truncated" in done.stderr
+    with_debug = [*command[:3], "--debug", *command[3:]]
+    debug = subprocess.run(with_debug, capture_output=True, text=True, timeout=120)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_an_unexpected_error_says_how_to_see_more(run, monkeypatch):
+    from autoconv import course
+
+    def broken(*args, **kwargs):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(course, "reference_model", broken)
+    result = run("summary")
+    assert result.exit_code == 1 and "internal error (KeyError: 'oops')" in result.output
+    assert "autoconv --debug" in result.output
+
+
+def test_checkpoint_early_stopping_and_resume(run, tmp_path):
+    checkpoint, saved = tmp_path / "best.keras", tmp_path / "last.npz"
+    first = run("train", "mnist", "--limit", 256, "--epochs", 2, "--seed", 3, "--batch-size",
+                64, "--validation-split", 0.25, "--checkpoint", checkpoint, "--save", saved,
+                "--early-stopping", 5, "--json")  # fmt: skip
+    assert first.exit_code == 0, first.output
+    assert checkpoint.exists() and saved.exists()
+    resumed = run("train", "mnist", "--limit", 256, "--epochs", 3, "--batch-size", 64,
+                  "--validation-split", 0.25, "--resume", saved, "--json")  # fmt: skip
+    assert resumed.exit_code == 0, resumed.output
+    report = json.loads(resumed.output)
+    assert report["initial_epoch"] == 2 and len(report["epoch_seconds"]) == 1
+    again = run("train", "mnist", "--limit", 256, "--epochs", 2, "--batch-size", 64,
+                "--validation-split", 0.25, "--resume", saved)  # fmt: skip
+    assert again.exit_code == 2 and "already trained for 2 epochs" in again.output

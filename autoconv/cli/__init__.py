@@ -1,0 +1,61 @@
+"""The ``autoconv`` command line (click): ``train``, ``evaluate``, ``summary`` (train.py),
+``explain`` and ``show`` (inspect.py), ``bench`` and ``datasets`` (tools.py).
+
+Every command runs under one error handler: a user's mistake (a bad option, a missing or
+damaged file, a model that does not fit the data, a diverged training run) is one line on
+stderr and a non-zero exit; ``autoconv --debug ...`` (or ``AUTOCONV_DEBUG=1``) shows the
+traceback instead, for bug reports.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from autoconv.cli import inspect, tools, train
+from autoconv.process import configure_process
+
+
+class Commands(click.Group):
+    """A click group whose commands' errors are one line, unless --debug is given."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if ctx.meta.get("debug") or os.environ.get("AUTOCONV_DEBUG") == "1":
+                raise
+            raise click.ClickException(message_of(error)) from None
+
+
+def message_of(error: Exception) -> str:
+    """One line for an exception: its own message for the errors a user can cause, and for
+    anything else what it was and how to see more (a bug: please report it)."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{error.strerror}: {error.filename}"
+    text = str(error).strip().replace("\n", " ")
+    if isinstance(error, ValueError | TypeError | OSError | RuntimeError | NotImplementedError):
+        return text or type(error).__name__
+    return (
+        f"internal error ({type(error).__name__}: {text}); run `autoconv --debug ...` to see "
+        "the traceback, and please report it"
+    )
+
+
+@click.group(cls=Commands)
+@click.version_option(package_name="autoconv")
+@click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """autoconv: a small, readable convnet engine with Numba-compiled kernels."""
+    ctx.meta["debug"] = debug
+    configure_process()
+
+
+for command in (train.train, train.evaluate, train.summary, inspect.explain, inspect.show,
+                tools.bench, tools.datasets):  # fmt: skip
+    main.add_command(command)

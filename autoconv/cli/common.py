@@ -1,0 +1,78 @@
+"""What the commands share: option types that reject bad values before any work, checks that
+an output file can be written, and one-line errors for missing data and unusable devices."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from autoconv import course
+from autoconv.backends import DeviceUnavailableError
+from autoconv.tensor import check_device
+
+PICTURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+class PositiveFloat(click.ParamType):
+    """A finite number > 0 (``--learning-rate nan``, ``inf`` or ``0`` are usage errors)."""
+
+    name = "positive number"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or number <= 0:
+            self.fail(f"{value!r} must be a finite number greater than 0", param, ctx)
+        return number
+
+
+def writable(path: Path | None, what: str, suffixes: tuple[str, ...] | None = None) -> None:
+    """Fail now, before any training, if ``path`` cannot be written: a missing or read-only
+    folder, a folder in its place, a read-only file, or (for pictures) an unknown format."""
+    if path is None:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    if suffixes == (".keras",) and path.suffix != ".keras":  # as Keras's ModelCheckpoint
+        raise click.UsageError(f"{what} must end in .keras, got {path}")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise click.UsageError(
+            f"{what} {path}: unsupported file type {path.suffix or '(none)'}; use one of "
+            f"{', '.join(suffixes)}"
+        )
+    if not folder.is_dir():
+        raise click.UsageError(f"{what} {path}: the folder {folder} does not exist")
+    if path.is_dir():
+        raise click.UsageError(f"{what} {path}: it is a folder")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise click.UsageError(f"{what} {path}: not writable")
+
+
+def use_device(device: str) -> None:
+    try:
+        check_device(device)
+    except DeviceUnavailableError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def picture(draw: Any, path: Path | None) -> None:
+    """Draw a figure with autoconv.viz into ``path``; a missing matplotlib is one clear line.
+    With ``draw`` None, only check that pictures can be drawn."""
+    from autoconv import viz
+
+    try:
+        viz._pyplot()
+        if draw is not None:
+            viz.save(draw(viz), path)
+    except viz.MissingDependencyError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def load(dataset: str, data_dir: Path | None, limit: int | None) -> Any:
+    """:func:`autoconv.course.load` (its errors are one line through the command handler)."""
+    return course.load(dataset, data_dir, limit)

@@ -43,6 +43,8 @@ class StepState:
     def __init__(self, model: Any) -> None:
         self.model = model
         self.xp = namespace(model.device)
+        self.params = model.trainable_weights  # once: Keras too fixes them per train function
+        self.penalized = [w for w in model.weights if w.regularizer is not None]
         self.status = self.xp.new_status()
         self.step = 0
         self.samples = 0

@@ -11,11 +11,10 @@ creates its weights with :meth:`Layer.add_weight`.
 from __future__ import annotations
 
 import collections
-import contextlib
 import inspect
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,32 +51,36 @@ def clear_session() -> None:
 
 # ------------------------------------------------------------------------ name scopes
 _scopes: list[str] = []
-
-
-@contextlib.contextmanager
-def name_scope(name: str) -> Iterator[None]:
-    """Weights made inside are named under ``name`` (Keras's paths: a layer built by a
-    Sequential model is ``sequential/dense/kernel``)."""
-    _scopes.append(name)
-    try:
-        yield
-    finally:
-        _scopes.pop()
-
-
-# ---------------------------------------------------------------------- training flag
 _training_stack: list[bool] = []
 
 
-@contextlib.contextmanager
-def training_context(training: bool) -> Iterator[None]:
+class _Pushed:
+    """A context that pushes ``value`` on ``stack`` and pops it on the way out (a small class,
+    not a generator: layers enter two of these on every call)."""
+
+    __slots__ = ("stack", "value")
+
+    def __init__(self, stack: list, value: Any) -> None:
+        self.stack, self.value = stack, value
+
+    def __enter__(self) -> None:
+        self.stack.append(self.value)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stack.pop()
+
+
+def name_scope(name: str) -> _Pushed:
+    """Weights made inside are named under ``name`` (Keras's paths: a layer built by a
+    Sequential model is ``sequential/dense/kernel``)."""
+    return _Pushed(_scopes, name)
+
+
+# ---------------------------------------------------------------------- training flag
+def training_context(training: bool) -> _Pushed:
     """Layers called inside with ``training=None`` run in this mode (Keras passes an outer
     call's ``training`` down to the layers it calls)."""
-    _training_stack.append(bool(training))
-    try:
-        yield
-    finally:
-        _training_stack.pop()
+    return _Pushed(_training_stack, bool(training))
 
 
 def current_training(training: bool | None) -> bool:

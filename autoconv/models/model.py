@@ -253,7 +253,7 @@ class Model(Layer):
 
     # -------------------------------------------------------------- the one step
     def _loss(
-        self, inputs: list[Any], targets: list[Any], weights: Any, training: bool
+        self, inputs: list[Any], targets: list[Any], weights: Any, training: bool, state: Any
     ) -> tuple[Tensor, list[Tensor | None], list[Tensor], list[bool]]:
         """(total loss, each output's loss, the outputs, which outputs are logits) for one
         batch of device arrays, with per-sample ``weights`` (or None). A softmax output paired
@@ -274,7 +274,9 @@ class Model(Layer):
             )
             per_output.append(value)
             total = value * weight if total is None else total + value * weight
-        for penalty in self.losses:
+        for weight in state.penalized:  # the regularized weights' penalties, as Keras adds
+            total = total + weight.regularizer(weight)
+        for penalty in self._activity_losses():
             total = total + penalty
         self._clear_losses()
         return total, per_output, outputs, logits
@@ -304,9 +306,9 @@ class Model(Layer):
         for the host. A non-finite loss or gradient marks ``state.status`` (see
         :class:`autoconv.training.StepState`), and the optimizer then changes nothing."""
         xp = namespace(self.device)
-        total, per_output, outputs, logits = self._loss(inputs, targets, weights, training=True)
+        total, per_output, outputs, logits = self._loss(inputs, targets, weights, True, state)
         xp.check_finite(total.data, training.LOSS_NOT_FINITE, state.step, state.status)
-        params = self.trainable_weights
+        params = state.params
         self.optimizer.zero_grad(params)
         total.backward()
         for param in params:
@@ -318,7 +320,7 @@ class Model(Layer):
 
     def _test_batch(self, inputs: list[Any], targets: list[Any], weights: Any, state: Any) -> None:
         with no_grad():
-            total, per_output, outputs, logits = self._loss(inputs, targets, weights, False)
+            total, per_output, outputs, logits = self._loss(inputs, targets, weights, False, state)
             self._update_metrics(total, per_output, outputs, logits, targets, weights)
         state.done(len(outputs[0]))
 

@@ -553,7 +553,8 @@ def loss_and_gradients(model, x, y, training):
     """The model's loss on (x, y) and the gradient of each trainable weight (NumPy)."""
     xp = namespace(model.device)
     (target,) = training_module.target_arrays(model, y, len(x), "test")  # makes the loss
-    loss = model._loss([xp.asarray(x)], [xp.asarray(target)], None, training=training)[0]
+    state = training_module.StepState(model)
+    loss = model._loss([xp.asarray(x)], [xp.asarray(target)], None, training, state)[0]
     for weight in model.trainable_weights:
         weight.grad = None
     loss.backward()

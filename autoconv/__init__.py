@@ -8,7 +8,7 @@
 array([[1., 0., 1.]], dtype=float32)
 """
 
-from autoconv import datasets, layers, losses, models, optimizers, utils
+from autoconv import data, datasets, layers, losses, models, optimizers, preprocessing, utils
 from autoconv.models import Sequential, load_model
 from autoconv.ops import (
     avg_pool2d,
@@ -47,6 +47,7 @@ __all__ = [
     "configure_process",
     "conv2d",
     "conv2d_max_pool",
+    "data",
     "datasets",
     "exp",
     "flatten",
@@ -62,6 +63,7 @@ __all__ = [
     "models",
     "no_grad",
     "optimizers",
+    "preprocessing",
     "relu",
     "reshape",
     "sigmoid",

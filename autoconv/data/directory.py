@@ -415,6 +415,13 @@ class ImageLoader:
     pad_to_aspect_ratio: bool
     channels_first: bool
 
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The shape of every image it reads."""
+        if self.channels_first:
+            return (self.channels, *self.size)
+        return (*self.size, self.channels)
+
     def __call__(self, path: str) -> np.ndarray:
         image = read_image(path, self.channels)
         if self.crop_to_aspect_ratio:
@@ -441,7 +448,9 @@ class ImageFiles:
 
     def batch(self, indices: np.ndarray) -> Any:
         """(images, labels) of the files ``indices`` (the images alone without labels)."""
-        images = np.stack([self.loader(str(path)) for path in self.paths[indices]])
+        images = np.empty((len(indices), *self.loader.shape), np.float32)
+        for i, path in enumerate(self.paths[indices]):
+            images[i] = self.loader(str(path))
         return images if self.labels is None else (images, self.labels[indices])
 
 

@@ -130,10 +130,9 @@ def _resize_axis(image: np.ndarray, axis: int, size: int, interpolation: str) ->
     index, weights = taps(image.shape[axis], size, interpolation)
     along = [1] * image.ndim  # the weights broadcast along ``axis``
     along[axis] = size
-    out_shape = list(image.shape)
-    out_shape[axis] = size
-    out = np.zeros(out_shape, np.float32)
-    for k in range(index.shape[1]):
+    # uint8 taps times float32 weights give float32: the image is never converted whole
+    out = np.take(image, index[:, 0], axis=axis) * weights[:, 0].reshape(along)
+    for k in range(1, index.shape[1]):
         out += np.take(image, index[:, k], axis=axis) * weights[:, k].reshape(along)
     return out
 
@@ -149,9 +148,11 @@ def resize(image: np.ndarray, size: tuple[int, int], interpolation: str = "bilin
         raise ValueError(
             f"resize: interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}"
         )
-    image = np.asarray(image, dtype=np.float32)
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = image.astype(np.float32, copy=False)
     image = _resize_axis(image, 0, size[0], interpolation)
-    return _resize_axis(image, 1, size[1], interpolation)
+    return _resize_axis(image, 1, size[1], interpolation).astype(np.float32, copy=False)
 
 
 def crop_box(height: int, width: int, size: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -11,6 +11,7 @@ array([[1., 0., 1.]], dtype=float32)
 from autoconv import (
     activations,
     callbacks,
+    data,
     datasets,
     initializers,
     layers,
@@ -18,6 +19,7 @@ from autoconv import (
     metrics,
     models,
     optimizers,
+    preprocessing,
     regularizers,
     utils,
 )
@@ -75,6 +77,7 @@ __all__ = [
     "conv2d",
     "conv2d_max_pool",
     "conv2d_transpose",
+    "data",
     "datasets",
     "depthwise_conv2d",
     "exp",
@@ -94,6 +97,7 @@ __all__ = [
     "models",
     "no_grad",
     "optimizers",
+    "preprocessing",
     "regularizers",
     "relu",
     "reshape",

@@ -6,10 +6,20 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.data.directory import image_dataset_from_directory
 from autoconv.ops import one_hot
+from autoconv.preprocessing.image import array_to_img, img_to_array, load_img, save_img
 from autoconv.random import set_random_seed
 
-__all__ = ["set_random_seed", "to_categorical"]
+__all__ = [
+    "array_to_img",
+    "image_dataset_from_directory",
+    "img_to_array",
+    "load_img",
+    "save_img",
+    "set_random_seed",
+    "to_categorical",
+]
 
 
 def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:

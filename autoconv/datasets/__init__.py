@@ -2,11 +2,13 @@
 
 MNIST ships with autoconv; Fashion-MNIST and CIFAR-10 are downloaded on request, verified
 by checksum and cached. See :mod:`autoconv.datasets.store` for where files are looked for.
+``export(name, folder)`` writes one as a folder of PNG files (:mod:`autoconv.datasets.folders`).
 """
 
 from autoconv.datasets import cifar10, fashion_mnist, mnist
 from autoconv.datasets.files import DatasetFileError
+from autoconv.datasets.folders import export
 
 DATASETS = {"mnist": mnist, "fashion_mnist": fashion_mnist, "cifar10": cifar10}
 
-__all__ = ["DATASETS", "DatasetFileError", "cifar10", "fashion_mnist", "mnist"]
+__all__ = ["DATASETS", "DatasetFileError", "cifar10", "export", "fashion_mnist", "mnist"]

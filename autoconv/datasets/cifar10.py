@@ -28,12 +28,12 @@ RECORD = 1 + 3 * 32 * 32
 
 
 def parse_batches(blobs: list[bytes], name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 32, 32, 3) and labels (N,) from CIFAR-10 binary batch files."""
+    """Images (N, 32, 32, 3) and labels (N, 1) from CIFAR-10 binary batch files."""
     data = b"".join(blobs)
     if len(data) % RECORD:
         raise DatasetFileError(f"{name}: {len(data)} bytes is not a whole number of records")
     records = np.frombuffer(data, dtype=np.uint8).reshape(-1, RECORD)
-    labels = records[:, 0].copy()
+    labels = records[:, :1].copy()  # (N, 1), as Keras's cifar10.load_data
     if labels.size and labels.max() >= 10:
         raise DatasetFileError(f"{name}: label {labels.max()} is out of range for 10 classes")
     images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()
@@ -43,7 +43,8 @@ def parse_batches(blobs: list[bytes], name: str) -> tuple[np.ndarray, np.ndarray
 def load_data(
     data_dir: str | Path | None = None, download: bool = True
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """``((x_train, y_train), (x_test, y_test))``: uint8 images (N, 32, 32, 3), labels (N,)."""
+    """``((x_train, y_train), (x_test, y_test))``: uint8 images (N, 32, 32, 3), uint8 labels
+    (N, 1) as in Keras."""
     path = find(NAME, ARCHIVE, data_dir, download)
     try:
         with tarfile.open(path, "r:gz") as archive:

@@ -165,7 +165,8 @@ def test_cifar10_binary_archive(tmp_path, monkeypatch):
     assert x_train.shape == (10, 32, 32, 3) and x_test.shape == (2, 32, 32, 3)
     # the last batch written is the test batch: red plane first, channels-last after loading
     np.testing.assert_array_equal(x_test[1, :, :, 0].ravel(), pixels[1, :1024])
-    np.testing.assert_array_equal(y_test, labels)
+    assert y_test.shape == (2, 1) and y_test.dtype == np.uint8  # (N, 1), as Keras
+    np.testing.assert_array_equal(y_test[:, 0], labels)
 
 
 def test_cifar10_bad_archive(tmp_path, monkeypatch):

@@ -1,0 +1,19 @@
+"""Input pipelines: :class:`Dataset` (the ``tf.data`` methods the Keras tutorials call) and
+:func:`image_dataset_from_directory`, which reads a folder of images into one.
+
+>>> import numpy as np
+>>> ds = Dataset.from_tensor_slices((np.arange(5), np.arange(5) * 10)).batch(2)
+>>> len(ds), [y.tolist() for _, y in ds]
+(3, [[0, 10], [20, 30], [40]])
+"""
+
+from autoconv.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
+from autoconv.data.directory import image_dataset_from_directory
+
+__all__ = [
+    "AUTOTUNE",
+    "INFINITE_CARDINALITY",
+    "UNKNOWN_CARDINALITY",
+    "Dataset",
+    "image_dataset_from_directory",
+]

@@ -1,0 +1,371 @@
+"""``Dataset``: an input pipeline with the ``tf.data`` methods the Keras tutorials call.
+
+A Dataset is a recipe for an iterator: every ``iter(ds)`` starts a new pass (an epoch) and
+yields elements, usually ``(images, labels)`` tuples of NumPy arrays. Each method returns a
+new Dataset wrapping this one, so pipelines read as in TensorFlow::
+
+    ds = Dataset.from_tensor_slices((x, y)).shuffle(1000, seed=0).batch(32).prefetch(AUTOTUNE)
+    for images, labels in ds: ...
+
+Work runs off the consumer's thread where asked: ``map(fn, num_parallel_calls=k)`` runs ``fn``
+on a pool of k threads (results in input order), ``prefetch(n)`` runs everything upstream on a
+background thread that keeps up to n elements ready. Every stage holds a bounded number of
+elements, so memory stays flat whatever the dataset's size (``cache()`` aside).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import queue
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autoconv.data.structure import leaves, map_structure, rebuild, to_numpy
+from autoconv.random import generator
+
+AUTOTUNE = -1
+INFINITE_CARDINALITY = -1
+UNKNOWN_CARDINALITY = -2
+# What AUTOTUNE stands for: threads of a parallel map, elements a prefetch keeps ready.
+AUTOTUNE_THREADS = min(8, os.cpu_count() or 1)
+AUTOTUNE_PREFETCH = 2
+
+
+class Dataset:
+    """A re-iterable pipeline of elements (arrays, or nested tuples/dicts of arrays).
+
+    ``iterate()`` returns a fresh iterator for one pass; ``cardinality`` is the number of
+    elements, or INFINITE_CARDINALITY (-1) / UNKNOWN_CARDINALITY (-2) as in ``tf.data``.
+    ``class_names`` and ``file_paths`` are set on datasets made from image folders.
+    """
+
+    class_names: list[str] | None = None
+    file_paths: list[str] | None = None
+
+    def __init__(self, iterate: Callable[[], Iterator[Any]], cardinality: int) -> None:
+        self._iterate = iterate
+        self._cardinality = cardinality
+
+    @staticmethod
+    def from_tensor_slices(tensors: Any) -> Dataset:
+        """One element per row of ``tensors`` (an array, or a nested tuple/dict of arrays of
+        equal length), like ``tf.data.Dataset.from_tensor_slices``."""
+        arrays = [np.asarray(leaf) for leaf in leaves(tensors)]
+        lengths = {len(array) if array.ndim else None for array in arrays}
+        if len(lengths) != 1 or None in lengths:
+            shapes = [array.shape for array in arrays]
+            raise ValueError(f"from_tensor_slices: arrays of unequal lengths {shapes}")
+        structure = rebuild(tensors, iter(arrays))
+        (length,) = lengths
+
+        def iterate() -> Iterator[Any]:
+            if isinstance(structure, np.ndarray):
+                return iter(structure)
+            return (map_structure(lambda leaf, i=i: leaf[i], structure) for i in range(length))
+
+        return Dataset(iterate, length)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._iterate())
+
+    def __len__(self) -> int:
+        if self._cardinality == INFINITE_CARDINALITY:
+            raise TypeError("The dataset is infinite.")
+        if self._cardinality == UNKNOWN_CARDINALITY:
+            raise TypeError("The dataset length is unknown.")
+        return self._cardinality
+
+    def __repr__(self) -> str:
+        return f"<Dataset cardinality={self._cardinality}>"
+
+    def cardinality(self) -> int:
+        """The number of elements; -1 if infinite, -2 if unknown (``tf.data``'s constants)."""
+        return self._cardinality
+
+    def as_numpy_iterator(self) -> Iterator[Any]:
+        """The elements with every leaf as a NumPy array (a Tensor leaf via ``.numpy()``)."""
+        return (map_structure(to_numpy, element) for element in self)
+
+    def take(self, count: int) -> Dataset:
+        """The first ``count`` elements (all of them if ``count`` is -1)."""
+        count = _count("take", count)
+        if count < 0:
+            return self
+        return Dataset(lambda: itertools.islice(self, count), _at_most(self._cardinality, count))
+
+    def skip(self, count: int) -> Dataset:
+        """All but the first ``count`` elements (none if ``count`` is -1)."""
+        count = _count("skip", count)
+        if count < 0:
+            return Dataset(lambda: iter(()), 0)
+        n = self._cardinality
+        return Dataset(
+            lambda: itertools.islice(self, count, None), max(n - count, 0) if n >= 0 else n
+        )
+
+    def repeat(self, count: int | None = None) -> Dataset:
+        """The elements ``count`` times over (forever if None or -1); each time is a new pass."""
+        count = -1 if count is None else _count("repeat", count)
+        n = self._cardinality
+
+        def iterate() -> Iterator[Any]:
+            passes = itertools.count() if count < 0 else range(count)
+            return itertools.chain.from_iterable(iter(self) for _ in passes)
+
+        if count == 0 or n == 0:
+            cardinality = 0
+        elif count < 0:
+            cardinality = INFINITE_CARDINALITY if n != UNKNOWN_CARDINALITY else n
+        else:
+            cardinality = n * count if n >= 0 else n
+        return Dataset(iterate, cardinality)
+
+    def shuffle(
+        self, buffer_size: int, seed: int | None = None, reshuffle_each_iteration: bool = True
+    ) -> Dataset:
+        """Elements in random order, drawn from a buffer of ``buffer_size`` (``tf.data``'s
+        algorithm: a buffer the size of the dataset gives a uniform permutation).
+
+        Each pass draws a new order unless ``reshuffle_each_iteration`` is False; with a
+        ``seed`` the sequence of orders is the same in every run.
+        """
+        if not isinstance(buffer_size, int | np.integer) or buffer_size < 1:
+            raise ValueError(f"shuffle: buffer_size must be a positive int, got {buffer_size!r}")
+        base = int(generator().integers(2**63)) if seed is None else int(seed)
+        passes = itertools.count()
+        lock = threading.Lock()
+
+        def iterate() -> Iterator[Any]:
+            with lock:
+                epoch = next(passes) if reshuffle_each_iteration else 0
+            return _shuffled(iter(self), int(buffer_size), np.random.default_rng([base, epoch]))
+
+        return Dataset(iterate, self._cardinality)
+
+    def batch(self, batch_size: int, drop_remainder: bool = False) -> Dataset:
+        """Consecutive elements stacked into batches (the last one smaller unless
+        ``drop_remainder``)."""
+        if not isinstance(batch_size, int | np.integer) or batch_size < 1:
+            raise ValueError(f"batch: batch_size must be a positive int, got {batch_size!r}")
+
+        def iterate() -> Iterator[Any]:
+            elements = iter(self)
+            while chunk := list(itertools.islice(elements, batch_size)):
+                if drop_remainder and len(chunk) < batch_size:
+                    return
+                yield _stack(chunk)
+
+        n = self._cardinality
+        if n >= 0:
+            n = n // batch_size if drop_remainder else math.ceil(n / batch_size)
+        return Dataset(iterate, n)
+
+    def unbatch(self) -> Dataset:
+        """Split each batch back into its elements."""
+
+        def iterate() -> Iterator[Any]:
+            for element in self:
+                arrays = [to_numpy(leaf) for leaf in leaves(element)]
+                structure = rebuild(element, iter(arrays))
+                for i in range(len(arrays[0])):
+                    yield map_structure(lambda leaf, i=i: leaf[i], structure)
+
+        return Dataset(iterate, UNKNOWN_CARDINALITY if self._cardinality else 0)
+
+    def map(
+        self,
+        map_func: Callable[..., Any],
+        num_parallel_calls: int | None = None,
+        deterministic: bool | None = None,
+    ) -> Dataset:
+        """``map_func`` applied to each element (a tuple element is passed as separate
+        arguments: ``ds.map(lambda x, y: (x / 255, y))``).
+
+        ``num_parallel_calls`` threads run it at once (AUTOTUNE: one per core); the results
+        keep the input order whatever ``deterministic`` says.
+        """
+        del deterministic  # always in order
+
+        def call(element: Any) -> Any:
+            return map_func(*element) if isinstance(element, tuple) else map_func(element)
+
+        if num_parallel_calls is None or num_parallel_calls == 1:
+            return Dataset(lambda: (call(element) for element in self), self._cardinality)
+        if num_parallel_calls == AUTOTUNE:
+            workers = AUTOTUNE_THREADS
+        elif isinstance(num_parallel_calls, int | np.integer) and num_parallel_calls > 1:
+            workers = int(num_parallel_calls)
+        else:
+            raise ValueError(
+                f"map: num_parallel_calls must be a positive int or AUTOTUNE, "
+                f"got {num_parallel_calls!r}"
+            )
+        return Dataset(lambda: _parallel_map(iter(self), call, workers), self._cardinality)
+
+    def prefetch(self, buffer_size: int) -> Dataset:
+        """Run the pipeline up to here on a background thread that keeps up to
+        ``buffer_size`` elements ready (AUTOTUNE: a few), so producing the next element
+        overlaps the consumer's work on this one."""
+        if buffer_size == AUTOTUNE:
+            buffer_size = AUTOTUNE_PREFETCH
+        if not isinstance(buffer_size, int | np.integer) or buffer_size < 0:
+            raise ValueError(f"prefetch: buffer_size must be >= 0 or AUTOTUNE, got {buffer_size!r}")
+        if buffer_size == 0:
+            return self
+        return Dataset(lambda: _prefetched(self, int(buffer_size)), self._cardinality)
+
+    def cache(self, filename: str | os.PathLike = "") -> Dataset:
+        """Keep the elements of the first complete pass and replay them on later passes:
+        in memory, or in ``filename`` (written atomically when that pass ends, read back by
+        any later pass or program; see :mod:`autoconv.data.cachefile`). A pass that stops
+        early caches nothing. Delete the file when the data changes."""
+        if filename:
+            return Dataset(_file_cache(self, Path(filename)), self._cardinality)
+        stored: list[list[Any]] = []
+
+        def iterate() -> Iterator[Any]:
+            if stored:
+                yield from stored[0]
+                return
+            elements = []
+            for element in self:
+                elements.append(element)
+                yield element
+            if not stored:
+                stored.append(elements)
+
+        return Dataset(iterate, self._cardinality)
+
+
+def _count(method: str, count: Any) -> int:
+    if not isinstance(count, int | np.integer) or count < -1:
+        raise ValueError(f"{method}: count must be a non-negative int or -1, got {count!r}")
+    return int(count)
+
+
+def _at_most(cardinality: int, count: int) -> int:
+    if cardinality == INFINITE_CARDINALITY:
+        return count
+    if cardinality == UNKNOWN_CARDINALITY:
+        return cardinality
+    return min(cardinality, count)
+
+
+def _stack(elements: list[Any]) -> Any:
+    if not isinstance(elements[0], tuple | dict):
+        return np.stack([to_numpy(element) for element in elements])
+    columns = zip(*[leaves(element) for element in elements], strict=True)
+    stacked = [np.stack([to_numpy(leaf) for leaf in column]) for column in columns]
+    return rebuild(elements[0], iter(stacked))
+
+
+def _shuffled(elements: Iterator[Any], buffer_size: int, rng: np.random.Generator) -> Iterator:
+    """``tf.data``'s shuffle: fill a buffer, then yield a random slot and refill it."""
+    buffer = list(itertools.islice(elements, buffer_size))
+    slots = iter(())
+    for element in elements:
+        slot = next(slots, None)
+        if slot is None:  # random slots are drawn 1024 at a time: one draw each costs ~us
+            slots = iter(rng.integers(len(buffer), size=1024).tolist())
+            slot = next(slots)
+        yield buffer[slot]
+        buffer[slot] = element
+    rng.shuffle(buffer)
+    yield from buffer
+
+
+def _parallel_map(elements: Iterator[Any], fn: Callable[[Any], Any], workers: int) -> Iterator:
+    """``fn`` over ``elements`` on ``workers`` threads, results in input order, with at most
+    2 * workers calls started and not yet consumed."""
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="autoconv-map")
+    pending: deque = deque()
+    try:
+        for element in elements:
+            pending.append(pool.submit(fn, element))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_END = object()
+
+
+def _prefetched(dataset: Dataset, buffer_size: int) -> Iterator[Any]:
+    """The elements of one pass over ``dataset``, produced on a background thread into a
+    queue of ``buffer_size``; an error there is raised here, at the element it replaced."""
+    ready: queue.Queue = queue.Queue(buffer_size)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce() -> None:
+        elements = iter(dataset)
+        try:
+            for element in elements:
+                if not put((element, None)):
+                    return
+            put((_END, None))
+        except BaseException as error:  # handed to the consumer, raised there
+            put((_END, error))
+        finally:
+            close = getattr(elements, "close", None)
+            if close is not None:
+                close()  # stops the stages upstream (a parallel map's threads)
+
+    thread = threading.Thread(target=produce, name="autoconv-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            element, error = ready.get()
+            if error is not None:
+                raise error
+            if element is _END:
+                return
+            yield element
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _file_cache(dataset: Dataset, path: Path) -> Callable[[], Iterator[Any]]:
+    from autoconv.data import cachefile
+
+    def iterate() -> Iterator[Any]:
+        if path.exists():
+            yield from cachefile.read(path)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                writer = cachefile.Writer(f)
+                for element in dataset:
+                    writer.write(element)
+                    yield element
+                writer.close()
+            os.replace(tmp_name, path)
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
+
+    return iterate

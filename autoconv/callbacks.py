@@ -210,6 +210,8 @@ class ProgbarLogger(Callback):
 
 
 def _count(step: int, steps: int) -> str:
+    if not steps:  # a dataset of unknown size, as Keras shows it
+        return f"{step:7d}/Unknown"
     digits = int(math.log10(steps)) + 1 if steps > 0 else 1
     return f"{step:{digits}d}/{steps}"
 

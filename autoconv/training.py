@@ -20,6 +20,7 @@ import numpy as np
 from autoconv import ops
 from autoconv.backends import namespace
 from autoconv.callbacks import Callback, CallbackList, History
+from autoconv.data import Dataset
 from autoconv.process import configure_for_training
 from autoconv.random import epoch_generator
 
@@ -43,12 +44,26 @@ class StepState:
     def __init__(self, model: Any) -> None:
         self.model = model
         self.xp = namespace(model.device)
-        self.params = model.trainable_weights  # once: Keras too fixes them per train function
-        self.penalized = [w for w in model.weights if w.regularizer is not None]
+        self._params: list[Any] | None = None
+        self._penalized: list[Any] | None = None
         self.status = self.xp.new_status()
         self.step = 0
         self.samples = 0
         model.reset_metrics()
+
+    @property
+    def params(self) -> list[Any]:
+        """The trainable weights, found once (Keras too fixes them per train function)."""
+        if self._params is None:
+            self._params = self.model.trainable_weights
+        return self._params
+
+    @property
+    def penalized(self) -> list[Any]:
+        """The weights with a regularizer (their penalties join the loss), found once."""
+        if self._penalized is None:
+            self._penalized = [w for w in self.model.weights if w.regularizer is not None]
+        return self._penalized
 
     def done(self, count: int) -> None:
         self.step += 1
@@ -255,6 +270,61 @@ class ArrayBatches:
             yield [pick(a) for a in self.x], [pick(a) for a in self.y], pick(self.w)
 
 
+class DatasetBatches:
+    """The batches of an :class:`autoconv.data.Dataset` (or any iterable of batches) whose
+    elements are ``x``, ``(x, y)`` or ``(x, y, sample_weight)``, each checked and put on the
+    model's device as it comes. The dataset shuffles itself (``fit``'s ``shuffle`` does not
+    apply, as in Keras); one pass over it is an epoch, or ``steps_per_epoch`` batches."""
+
+    def __init__(self, model: Any, dataset: Any, what: str) -> None:
+        self.model, self.dataset, self.what = model, dataset, what
+        self.xp = namespace(model.device)
+        size = dataset.cardinality() if isinstance(dataset, Dataset) else len(dataset)
+        self.steps = size if size >= 0 else None  # None: infinite or unknown
+
+    def batches(self, shuffle: bool, steps: int | None = None, epoch: int = 0) -> Iterator[tuple]:
+        if steps is None and self.steps is None and self.infinite:
+            raise ValueError(
+                f"{self.what}: the dataset repeats forever; give steps_per_epoch (and "
+                "validation_steps for validation data)"
+            )
+        for step, element in enumerate(self.dataset):
+            if steps is not None and step >= steps:
+                return
+            x, y, w = unpack(element)
+            xs = input_arrays(self.model, x, self.what)
+            build_for(self.model, xs)
+            ys = target_arrays(self.model, y, len(xs[0]), self.what) if y is not None else []
+            ws = sample_weights(self.model, w, None, ys, len(xs[0]), self.what)
+            xp = self.xp
+            yield (
+                [xp.asarray(a.astype(np.float32, copy=False)) for a in xs],
+                [None if a is None else xp.asarray(a) for a in ys],
+                None if ws is None else xp.asarray(ws),
+            )
+
+    @property
+    def infinite(self) -> bool:
+        return isinstance(self.dataset, Dataset) and self.dataset.cardinality() == -1
+
+
+def unpack(element: Any) -> tuple[Any, Any, Any]:
+    """Keras's ``(x, y, sample_weight)`` from a dataset element: ``x``, ``(x,)``, ``(x, y)``
+    or ``(x, y, sample_weight)``."""
+    if isinstance(element, tuple):
+        if len(element) > 3 or not element:
+            raise ValueError(
+                f"a dataset element must be x, (x, y) or (x, y, sample_weight), got a tuple of "
+                f"{len(element)}"
+            )
+        return (*element, None, None)[:3]
+    return element, None, None
+
+
+def is_dataset(x: Any) -> bool:
+    return isinstance(x, Dataset)
+
+
 def validation_split_of(
     x: list[np.ndarray], y: list[Any], w: Any, split: float
 ) -> tuple[tuple[list, list, Any], tuple[list, list, Any]]:
@@ -307,7 +377,6 @@ def fit(
     good step stay.
     """
     model._require_compiled("fit")
-    batch_size = _batch_size(batch_size, "fit")
     epochs = _count(epochs, "epochs", "fit", minimum=0)
     initial_epoch = _count(initial_epoch, "initial_epoch", "fit", minimum=0)
     validation_freq = _count(validation_freq, "validation_freq", "fit", minimum=1)
@@ -319,25 +388,33 @@ def fit(
         raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
     verbose = _verbosity(verbose)
     callbacks = CallbackList.checked(callbacks)
-    xs = input_arrays(model, x, "fit")
-    build_for(model, xs)
-    ys = target_arrays(model, y, len(xs[0]), "fit")
-    ws = sample_weights(model, sample_weight, class_weight, ys, len(xs[0]), "fit")
-    val_data: tuple[list, list, Any] | None = None
-    if validation_data is not None:
+    if is_dataset(x):
+        _dataset_arguments("fit", y, batch_size, sample_weight, class_weight, validation_split)
+        data: Any = DatasetBatches(model, x, "fit")
+    else:
+        xs = input_arrays(model, x, "fit")
+        build_for(model, xs)
+        ys = target_arrays(model, y, len(xs[0]), "fit")
+        ws = sample_weights(model, sample_weight, class_weight, ys, len(xs[0]), "fit")
+        batch_size = _batch_size(batch_size, "fit")
+        if validation_split and validation_data is None:
+            (xs, ys, ws), validation_data = validation_split_of(xs, ys, ws, validation_split)
+        data = ArrayBatches(model, xs, ys, ws, batch_size)
+    val = None
+    if is_dataset(validation_data):
+        val = DatasetBatches(model, validation_data, "fit: validation_data")
+    elif validation_data is not None:
         val_x, val_y, val_w = _validation_triple(validation_data)
         val_xs = input_arrays(model, val_x, "fit: validation_data")
         val_ys = target_arrays(model, val_y, len(val_xs[0]), "fit: validation_data")
         val_ws = sample_weights(model, val_w, None, val_ys, len(val_xs[0]), "fit: validation_data")
-        val_data = (val_xs, val_ys, val_ws)
-    elif validation_split:
-        (xs, ys, ws), val_data = validation_split_of(xs, ys, ws, validation_split)
-    val_batch = _batch_size(validation_batch_size or batch_size, "fit")
+        val_batch = _batch_size(validation_batch_size or batch_size, "fit")
+        val = ArrayBatches(model, val_xs, val_ys, val_ws, val_batch)
     if model.device == "cpu":
         configure_for_training()
-    data = ArrayBatches(model, xs, ys, ws, batch_size)
-    val = None if val_data is None else ArrayBatches(model, *val_data, val_batch)
-    steps = data.steps if steps_per_epoch is None else min(steps_per_epoch, data.steps)
+    steps = data.steps
+    if steps_per_epoch is not None:
+        steps = steps_per_epoch if data.steps is None else min(steps_per_epoch, data.steps)
     history = History()
     callback_list = CallbackList(
         callbacks, model, verbose, epochs, steps, add_history=history, add_progbar=True
@@ -418,15 +495,18 @@ def evaluate(
 ) -> Any:
     """Keras's ``evaluate``: the loss and metrics over (x, y) in batches."""
     model._require_compiled("evaluate")
-    batch_size = _batch_size(batch_size, "evaluate")
     if steps is not None:
         steps = _count(steps, "steps", "evaluate", minimum=1)
     callbacks = CallbackList.checked(callbacks)
-    xs = input_arrays(model, x, "evaluate")
-    build_for(model, xs)
-    ys = target_arrays(model, y, len(xs[0]), "evaluate")
-    ws = sample_weights(model, sample_weight, None, ys, len(xs[0]), "evaluate")
-    data = ArrayBatches(model, xs, ys, ws, batch_size)
+    if is_dataset(x):
+        _dataset_arguments("evaluate", y, batch_size, sample_weight, None, 0.0)
+        data: Any = DatasetBatches(model, x, "evaluate")
+    else:
+        xs = input_arrays(model, x, "evaluate")
+        build_for(model, xs)
+        ys = target_arrays(model, y, len(xs[0]), "evaluate")
+        ws = sample_weights(model, sample_weight, None, ys, len(xs[0]), "evaluate")
+        data = ArrayBatches(model, xs, ys, ws, _batch_size(batch_size, "evaluate"))
     callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, data.steps)
     logs = _evaluate_batches(model, data, steps, callback_list)
     if return_dict:
@@ -446,22 +526,35 @@ def _in_order(model: Any, logs: dict[str, float]) -> Any:
 def predict(
     model: Any, x: Any, batch_size: int | None, verbose: Any, steps: int | None, callbacks: Any
 ) -> Any:
-    """Keras's ``predict``: the outputs for x, batch by batch, as NumPy arrays."""
-    batch_size = _batch_size(batch_size, "predict")
+    """Keras's ``predict``: the outputs for x (arrays, or a dataset whose elements are x or
+    (x, y, ...)), batch by batch, as NumPy arrays."""
     callbacks = CallbackList.checked(callbacks)
-    xs = input_arrays(model, x, "predict")
     if steps is not None:
         steps = _count(steps, "steps", "predict", minimum=1)
-    total = math.ceil(len(xs[0]) / batch_size)
+    if is_dataset(x):
+        if batch_size is not None:
+            raise ValueError("predict: batch_size must not be given when x is a dataset")
+        batches: Any = (unpack(element)[0] for element in x)
+        total = x.cardinality() if x.cardinality() >= 0 else 0
+    else:
+        xs = input_arrays(model, x, "predict")
+        size = _batch_size(batch_size, "predict")
+        total = math.ceil(len(xs[0]) / size)
+        batches = ([a[i * size : (i + 1) * size] for a in xs] for i in range(total))
     callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, total)
     callback_list.on_predict_begin()
     pieces: list[list[np.ndarray]] = []
-    for step in range(total if steps is None else min(steps, total)):
-        cut = slice(step * batch_size, (step + 1) * batch_size)
+    for step, batch in enumerate(batches):
+        if steps is not None and step >= steps:
+            break
+        arrays = input_arrays(model, batch, "predict") if is_dataset(x) else batch
+        build_for(model, arrays)
         callback_list.on_predict_batch_begin(step)
-        pieces.append(model._predict_batch([a[cut] for a in xs]))
+        pieces.append(model._predict_batch(arrays))
         callback_list.on_predict_batch_end(step, pieces[-1])
     callback_list.on_predict_end()
+    if not pieces:
+        raise ValueError("predict: no data (an empty dataset, or steps=0)")
     outputs = [np.concatenate(column) for column in zip(*pieces, strict=True)]
     return outputs[0] if len(outputs) == 1 else outputs
 
@@ -517,6 +610,24 @@ def warm_up(model: Any, x: Any, y: Any) -> float:
 
 
 # ------------------------------------------------------------------------ helpers
+def _dataset_arguments(
+    what: str, y: Any, batch_size: Any, sample_weight: Any, class_weight: Any, split: float
+) -> None:
+    """What Keras refuses when x is a dataset (its elements hold the targets and weights)."""
+    for name, value in (("y", y), ("batch_size", batch_size), ("sample_weight", sample_weight),
+                        ("class_weight", class_weight)):  # fmt: skip
+        if value is not None:
+            raise ValueError(
+                f"{what}: {name} must not be given when x is a dataset: its elements are x, "
+                "(x, y) or (x, y, sample_weight), and it makes its own batches"
+            )
+    if split:
+        raise ValueError(
+            f"{what}: validation_split is only supported for arrays, not datasets; give "
+            "validation_data (e.g. image_dataset_from_directory(..., subset='validation'))"
+        )
+
+
 def _count(value: Any, name: str, what: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ValueError(f"{what}: {name} must be an int >= {minimum}, got {value!r}")

@@ -234,3 +234,67 @@ def test_reference_model_learns_mnist_quickly():
     _, accuracy = model.evaluate(x_test, y_test, batch_size=500, verbose=0)
     assert history.history["accuracy"][1] > history.history["accuracy"][0]
     assert accuracy > 0.90, f"test accuracy {accuracy:.3f} after 2 epochs on 4000 samples"
+
+
+# ------------------------------------------------------------------------- datasets
+def tiny_folder(tmp_path, per_class=12):
+    """Two classes of 8x8 images (bright or dark), written as PNG files."""
+    from PIL import Image
+
+    rng = np.random.default_rng(9)
+    for label, (low, high) in enumerate([(0, 30), (225, 255)]):
+        folder = tmp_path / f"class_{label}"
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(low, high, (8, 8), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i}.png")
+    return tmp_path
+
+
+def folder_model():
+    model = ac.Sequential([layers.Rescaling(1 / 255, input_shape=(8, 8, 1)), layers.Flatten(),
+                           layers.Dense(2)])  # fmt: skip
+    loss = ac.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(ac.optimizers.Adam(0.02), loss, metrics=["accuracy"])
+    return model
+
+
+def test_fit_evaluate_and_predict_take_an_image_folder_dataset(tmp_path):
+    ac.utils.set_random_seed(0)
+    train, val = ac.utils.image_dataset_from_directory(
+        tiny_folder(tmp_path), validation_split=0.25, subset="both", seed=3,
+        image_size=(8, 8), color_mode="grayscale", batch_size=4,
+    )  # fmt: skip
+    model = folder_model()
+    history = model.fit(train, validation_data=val, epochs=6, verbose=0)
+    assert list(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert history.history["val_accuracy"][-1] == 1.0  # bright vs dark: easy
+    images, labels = zip(*val.as_numpy_iterator(), strict=True)
+    x, y = np.concatenate(images), np.concatenate(labels)
+    np.testing.assert_allclose(model.evaluate(val, verbose=0), model.evaluate(x, y, verbose=0),
+                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(model.predict(val, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6)  # fmt: skip
+
+
+def test_a_dataset_that_repeats_needs_steps_per_epoch(tmp_path):
+    data = ac.data.Dataset.from_tensor_slices((np.ones((8, 8, 8, 1)), np.zeros(8))).batch(4)
+    model = folder_model()
+    with pytest.raises(ValueError, match="repeats forever; give steps_per_epoch"):
+        model.fit(data.repeat(), epochs=1, verbose=0)
+    history = model.fit(data.repeat(), epochs=2, steps_per_epoch=3, verbose=0)
+    assert model.optimizer.iterations == 6 and len(history.history["loss"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"y": np.zeros(8)}, "y must not be given when x is a dataset"),
+        ({"batch_size": 4}, "batch_size must not be given when x is a dataset"),
+        ({"validation_split": 0.2}, "validation_split is only supported for arrays"),
+    ],
+)
+def test_what_keras_refuses_with_a_dataset(kwargs, message):
+    data = ac.data.Dataset.from_tensor_slices((np.ones((8, 8, 8, 1)), np.zeros(8))).batch(4)
+    with pytest.raises(ValueError, match=message):
+        folder_model().fit(data, verbose=0, **kwargs)

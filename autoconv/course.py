@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,38 +27,42 @@ Split = tuple[np.ndarray, np.ndarray]
 
 def reference_model(input_shape: tuple[int, int, int] = (28, 28, 1)) -> Sequential:
     """The course's MNIST convnet (93,322 parameters for 28x28x1 inputs)."""
-    return Sequential(
-        [
-            layers.Conv2D(32, (3, 3), activation="relu", input_shape=input_shape),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.Flatten(),
-            layers.Dense(64, activation="relu"),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
+    return Sequential([layers.Input(shape=input_shape), *_reference_layers(10)])
+
+
+def _reference_layers(classes: int) -> list[layers.Layer]:
+    return [
+        layers.Conv2D(32, (3, 3), activation="relu"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.Flatten(),
+        layers.Dense(64, activation="relu"),
+        layers.Dense(classes, activation="softmax"),
+    ]
 
 
 def large_model(input_shape: tuple[int, int, int] = (150, 150, 1), classes: int = 10) -> Sequential:
     """The 150x150x1 stack: four convs, three 2x2 pools, Dropout, Dense(512), a softmax."""
-    return Sequential(
-        [
-            layers.Conv2D(32, (3, 3), activation="relu", input_shape=input_shape),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(32, (3, 3), activation="relu"),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.MaxPooling2D((2, 2)),
-            layers.Dropout(0.25),
-            layers.Flatten(),
-            layers.Dense(512, activation="relu"),
-            layers.Dropout(0.5),
-            layers.Dense(classes, activation="softmax"),
-        ]
-    )
+    return Sequential([layers.Input(shape=input_shape), *_large_layers(classes)])
+
+
+def _large_layers(classes: int) -> list[layers.Layer]:
+    return [
+        layers.Conv2D(32, (3, 3), activation="relu"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(32, (3, 3), activation="relu"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Dropout(0.25),
+        layers.Flatten(),
+        layers.Dense(512, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(classes, activation="softmax"),
+    ]
 
 
 def rgb_classifier(
@@ -65,20 +70,22 @@ def rgb_classifier(
 ) -> Sequential:
     """The flowers tutorial's classifier: Rescaling(1/255), three Conv2D(16|32|64, 3, 'same',
     relu) each followed by MaxPooling2D(), Flatten, Dense(128, relu), Dense(classes) logits."""
-    return Sequential(
-        [
-            layers.Rescaling(1 / 255, input_shape=input_shape),
-            layers.Conv2D(16, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(64, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Flatten(),
-            layers.Dense(128, activation="relu"),
-            layers.Dense(classes),
-        ]
-    )
+    return Sequential([layers.Input(shape=input_shape), *_rgb_layers(classes)])
+
+
+def _rgb_layers(classes: int) -> list[layers.Layer]:
+    return [
+        layers.Rescaling(1 / 255),
+        layers.Conv2D(16, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(),
+        layers.Conv2D(32, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(),
+        layers.Conv2D(64, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(),
+        layers.Flatten(),
+        layers.Dense(128, activation="relu"),
+        layers.Dense(classes),
+    ]
 
 
 def prepare(images: np.ndarray, labels: np.ndarray, dataset: str) -> Split:
@@ -98,3 +105,27 @@ def load(
         x_train, y_train = x_train[:limit], y_train[:limit]
         x_test, y_test = x_test[:limit], y_test[:limit]
     return prepare(x_train, y_train, dataset), prepare(x_test, y_test, dataset)
+
+
+IMAGE_MODELS = {
+    "rgb_classifier": _rgb_layers,
+    "large": _large_layers,
+    "reference": _reference_layers,
+}
+
+
+def image_model(
+    name: str, input_shape: tuple[int, int, int], classes: int, augmentation: Any = None
+) -> Sequential:
+    """One of the course's models for images of ``input_shape`` with pixels in 0-255 (as image
+    folders give them) and ``classes`` outputs: 'rgb_classifier' (the flowers tutorial's, with
+    its Rescaling(1/255); logits), 'large' (the 150x150 stack) or 'reference' (the MNIST
+    convnet), those two softmax with a Rescaling(1/255) put in front; ``augmentation`` (a
+    layer, e.g. a Sequential of random flips and rotations) first, if given."""
+    if name not in IMAGE_MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(IMAGE_MODELS)}")
+    body = IMAGE_MODELS[name](classes)
+    if name != "rgb_classifier":
+        body = [layers.Rescaling(1 / 255), *body]
+    front = [] if augmentation is None else [augmentation]
+    return Sequential([layers.Input(shape=input_shape), *front, *body])

@@ -397,11 +397,15 @@ def fit(
         ys = target_arrays(model, y, len(xs[0]), "fit")
         ws = sample_weights(model, sample_weight, class_weight, ys, len(xs[0]), "fit")
         batch_size = _batch_size(batch_size, "fit")
+        held_out = None
         if validation_split and validation_data is None:
-            (xs, ys, ws), validation_data = validation_split_of(xs, ys, ws, validation_split)
+            (xs, ys, ws), held_out = validation_split_of(xs, ys, ws, validation_split)
         data = ArrayBatches(model, xs, ys, ws, batch_size)
     val = None
-    if is_dataset(validation_data):
+    if not is_dataset(x) and held_out is not None:
+        val_batch = _batch_size(validation_batch_size or batch_size, "fit")
+        val = ArrayBatches(model, *held_out, val_batch)
+    elif is_dataset(validation_data):
         val = DatasetBatches(model, validation_data, "fit: validation_data")
     elif validation_data is not None:
         val_x, val_y, val_w = _validation_triple(validation_data)

@@ -53,6 +53,9 @@ class Model(Layer):
         self.device = "cpu"
         self.stop_training = False
         self.history: training.History | None = None
+        # The names of the classes the outputs stand for (autoconv's addition, kept in the
+        # model file): `autoconv train FOLDER` sets them from the folder, `predict` prints them.
+        self.class_names: list[str] | None = None
 
     # ------------------------------------------------------------------ structure
     @property

@@ -145,6 +145,8 @@ def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True) 
         "compile": compile_config(model),
         "weights": [w.path for w in model.weights],
     }
+    if model.class_names is not None:
+        config["class_names"] = list(model.class_names)
     arrays = {f"weight_{i}": _host(w.data) for i, w in enumerate(model.weights)}
     if model.compiled and model.optimizer is not None:
         config["slots"] = _slot_index(model)
@@ -228,6 +230,9 @@ def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:
         with _weight_size_limit(max((a.size for a in weights), default=0)):
             model = layer_from_config(config.get("model"))
         _check_weights(model, weights)
+        if "class_names" in config:
+            names = [_str(n, "class name") for n in _list(config["class_names"], "class_names")]
+            model.class_names = names
         setup = config.get("compile") if compile else None
         optimizer = None
         if setup is not None:

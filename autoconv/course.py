@@ -129,3 +129,12 @@ def image_model(
         body = [layers.Rescaling(1 / 255), *body]
     front = [] if augmentation is None else [augmentation]
     return Sequential([layers.Input(shape=input_shape), *front, *body])
+
+
+def augmentation() -> Sequential:
+    """The flowers tutorial's data augmentation: random horizontal flips, rotations and zooms
+    of up to 10%, active in training only."""
+    return Sequential(
+        [layers.RandomFlip("horizontal"), layers.RandomRotation(0.1), layers.RandomZoom(0.1)],
+        name="data_augmentation",
+    )

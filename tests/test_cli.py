@@ -187,3 +187,46 @@ def test_checkpoint_early_stopping_and_resume(run, tmp_path):
     again = run("train", "mnist", "--limit", 256, "--epochs", 2, "--batch-size", 64,
                 "--validation-split", 0.25, "--resume", saved)  # fmt: skip
     assert again.exit_code == 2 and "already trained for 2 epochs" in again.output
+
+
+def test_export_train_on_the_folder_and_predict(run, tmp_path):
+    """The README's "your own images" path: export MNIST as PNG folders, train a course model
+    on the folder, save it with its class names, and classify images with it."""
+    folder = tmp_path / "digits"
+    exported = run("datasets", "export", "mnist", folder, "--limit", 120)
+    assert exported.exit_code == 0, exported.output
+    assert "Wrote 120 images of mnist (train)" in exported.output
+    classes = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    assert classes == [str(d) for d in range(10)]
+    model = tmp_path / "digits.npz"
+    trained = run("train", folder, "--image-size", 28, 28, "--color-mode", "grayscale",
+                  "--model", "reference", "--epochs", 1, "--batch-size", 32,
+                  "--validation-split", 0.25, "--save", model)  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    assert "Found 120 files belonging to 10 classes." in trained.output
+    assert "Using 90 files for training." in trained.output
+    assert "Classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in trained.output
+    images = sorted((folder / "7").glob("*.png"))[:2]
+    predicted = run("predict", model, *images, "--top", 2)
+    assert predicted.exit_code == 0, predicted.output
+    lines = predicted.output.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"{images[0]}: This image is ")
+    assert "% " in lines[0] and "(then " in lines[0]
+
+
+def test_train_rejects_what_is_neither_a_dataset_nor_a_folder(run, tmp_path):
+    result = run("train", tmp_path / "nowhere")
+    assert result.exit_code == 2 and "neither a dataset" in result.output
+
+
+def test_predict_with_a_model_that_is_not_for_images(run, tmp_path):
+    import autoconv as ac
+
+    path = tmp_path / "dense.npz"
+    ac.Sequential([ac.layers.Dense(2, input_shape=(3,))]).save(path)
+    image = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(image)
+    result = run("predict", path, image)
+    assert result.exit_code == 1 and "is not a model of images" in result.output

@@ -1,4 +1,5 @@
-"""The ``autoconv`` command line (click): ``train``, ``evaluate``, ``summary`` (train.py),
+"""The ``autoconv`` command line (click): ``train``, ``evaluate``, ``predict``, ``summary``
+(train.py),
 ``explain`` and ``show`` (inspect.py), ``bench`` and ``datasets`` (tools.py).
 
 Every command runs under one error handler: a user's mistake (a bad option, a missing or
@@ -56,6 +57,6 @@ def main(ctx: click.Context, debug: bool) -> None:
     configure_process()
 
 
-for command in (train.train, train.evaluate, train.summary, inspect.explain, inspect.show,
-                tools.bench, tools.datasets):  # fmt: skip
+for command in (train.train, train.evaluate, train.predict, train.summary, inspect.explain,
+                inspect.show, tools.bench, tools.datasets):  # fmt: skip
     main.add_command(command)

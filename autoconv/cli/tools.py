@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import click
 
@@ -47,8 +48,17 @@ def bench(device: str, as_json: bool, quick: bool) -> None:
         click.echo(runner.table(rows, peak))
 
 
-@click.command(name="datasets")
-def datasets() -> None:
+@click.group(name="datasets", invoke_without_command=True)
+@click.pass_context
+def datasets(ctx: click.Context) -> None:
+    """List the datasets and whether their files are here and verified (``datasets export``
+    writes one as a folder of images)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_datasets)
+
+
+@datasets.command(name="list")
+def list_datasets() -> None:
     """List the datasets and whether their files are here and verified."""
     for name, module in sorted(DATASETS.items()):
         try:
@@ -57,3 +67,22 @@ def datasets() -> None:
         except DatasetFileError as error:
             status = f"not available: {error}"
         click.echo(f"{name:14s} {status}")
+
+
+@datasets.command(name="export")
+@click.argument("name", type=click.Choice(sorted(DATASETS)))
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--split", type=click.Choice(["train", "test", "both"]), default="train",
+              show_default=True)  # fmt: skip
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the first N images of each split.")  # fmt: skip
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None)  # fmt: skip
+def export(name: str, folder: Path, split: str, limit: int | None, data_dir: Path | None) -> None:
+    """Write dataset NAME as FOLDER/<class>/<n>.png, a folder `autoconv train FOLDER` (and
+    Keras's image_dataset_from_directory) can read."""
+    from autoconv.datasets import export as write
+
+    written = write(name, folder, split=split, limit=limit, data_dir=data_dir)
+    files = sum(1 for _ in Path(written).rglob("*.png"))
+    click.echo(f"Wrote {files} images of {name} ({split}) to {written}")

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
-from autoconv import callbacks, course, models, training, utils
+from autoconv import activations, callbacks, course, losses, models, training, utils
 from autoconv.backends import DEVICES
 from autoconv.cli.common import PICTURE_SUFFIXES, PositiveFloat, load, picture, use_device, writable
 from autoconv.datasets import DATASETS
@@ -19,8 +20,26 @@ from autoconv.optimizers import OPTIMIZERS
 OPTIMIZER_NAMES = sorted(name for name in OPTIMIZERS if name == name.lower())
 
 
+class DatasetOrFolder(click.ParamType):
+    """A dataset's name (mnist, fashion_mnist, cifar10) or a folder of class sub-folders."""
+
+    name = "DATASET|FOLDER"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str | Path:
+        if value in DATASETS:
+            return value
+        if Path(value).is_dir():
+            return Path(value)
+        self.fail(
+            f"{value!r} is neither a dataset ({', '.join(sorted(DATASETS))}) nor a folder of "
+            "images in class sub-folders",
+            param,
+            ctx,
+        )
+
+
 @click.command()
-@click.argument("dataset", type=click.Choice(sorted(DATASETS)))
+@click.argument("dataset", type=DatasetOrFolder())
 @click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
@@ -79,6 +98,32 @@ OPTIMIZER_NAMES = sorted(name for name in OPTIMIZERS if name == name.lower())
     metavar="PATIENCE",
     help="Stop after PATIENCE epochs without improvement; keep the best weights.",
 )
+@click.option(
+    "--image-size",
+    type=(click.IntRange(min=1), click.IntRange(min=1)),
+    default=(180, 180),
+    show_default=True,
+    metavar="H W",
+    help="For a folder: the size images are resized to.",
+)
+@click.option(
+    "--color-mode",
+    type=click.Choice(["rgb", "grayscale"]),
+    default="rgb",
+    show_default=True,
+    help="For a folder: the images' channels.",
+)
+@click.option(
+    "--model",
+    "model_name",
+    type=click.Choice(sorted(course.IMAGE_MODELS)),
+    default="rgb_classifier",
+    show_default=True,
+    help="For a folder: which of the course's models to train.",
+)
+@click.option(
+    "--augment", is_flag=True, help="For a folder: random flips, rotations and zooms in training."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 @click.option(
     "--plot",
@@ -102,10 +147,15 @@ def train(
     resume_path: Path | None,
     checkpoint_path: Path | None,
     early_stopping: int | None,
+    image_size: tuple[int, int],
+    color_mode: str,
+    model_name: str,
+    augment: bool,
     as_json: bool,
     plot_path: Path | None,
 ) -> None:
-    """Train the course's convnet on DATASET and report accuracy and throughput."""
+    """Train the course's convnet on DATASET (mnist, fashion_mnist, cifar10), or a course model
+    on a FOLDER of images in class sub-folders, and report accuracy and throughput."""
     use_device(device)
     writable(save_path, "--save")
     writable(checkpoint_path, "--checkpoint", (".keras",))
@@ -114,6 +164,13 @@ def train(
         picture(None, None)  # fail now, not after training, if matplotlib is missing
     if seed is not None:
         utils.set_random_seed(seed)
+    if isinstance(dataset, Path):
+        settings = {"image_size": image_size, "color_mode": color_mode, "model": model_name,
+                    "augment": augment}  # fmt: skip
+        train_folder(dataset, settings, device, epochs, batch_size, optimizer, learning_rate,
+                     seed, validation_split, save_path, resume_path, checkpoint_path,
+                     early_stopping, as_json, plot_path)  # fmt: skip
+        return
     (x_train, y_train), (x_test, y_test) = load(dataset, data_dir, limit)
     if validation_split:  # Keras's split; no validation sample is an error now, not later
         training.validation_split_of([x_train], [y_train], None, validation_split)
@@ -205,6 +262,153 @@ def train(
         click.echo(f"The best model by {monitor} is in {checkpoint_path}")
     if plot_path is not None:
         click.echo(f"Drew the training curves in {plot_path}")
+
+
+def train_folder(
+    folder: Path,
+    settings: dict[str, Any],
+    device: str,
+    epochs: int,
+    batch_size: int,
+    optimizer: str,
+    learning_rate: float | None,
+    seed: int | None,
+    validation_split: float,
+    save_path: Path | None,
+    resume_path: Path | None,
+    checkpoint_path: Path | None,
+    early_stopping: int | None,
+    as_json: bool,
+    plot_path: Path | None,
+) -> None:
+    """Train on a folder of images, as the flowers tutorial: image_dataset_from_directory
+    (with a validation subset when --validation-split is given), a course model, fit."""
+    from autoconv.data import image_dataset_from_directory
+
+    split = validation_split or None
+    seed = 1337 if seed is None else seed  # Keras needs one to split: the tutorials use 123
+    loaded = image_dataset_from_directory(
+        folder, validation_split=split, subset="both" if split else None, seed=seed,
+        image_size=tuple(settings["image_size"]), color_mode=settings["color_mode"],
+        batch_size=batch_size, verbose=not as_json,
+    )  # fmt: skip
+    train_data, val_data = loaded if split else (loaded, None)
+    class_names = train_data.class_names
+    channels = 1 if settings["color_mode"] == "grayscale" else 3
+    input_shape = (*settings["image_size"], channels)
+    if resume_path is not None:
+        model = models.load_model(resume_path)
+        initial_epoch = model.optimizer.iterations // len(train_data) if model.compiled else 0
+    else:
+        augmentation = course.augmentation() if settings["augment"] else None
+        model = course.image_model(settings["model"], input_shape, len(class_names), augmentation)
+        options: dict[str, Any] = {} if learning_rate is None else {"learning_rate": learning_rate}
+        model.compile(OPTIMIZERS[optimizer](**options),
+                      losses.SparseCategoricalCrossentropy(from_logits=settings["model"] ==
+                                                           "rgb_classifier"),
+                      metrics=["accuracy"])  # fmt: skip
+        initial_epoch = 0
+    model.class_names = class_names
+    model.to(device)
+    if not as_json:
+        click.echo(f"Classes: {', '.join(class_names)}")
+    monitor = "val_loss" if val_data is not None else "loss"
+    extra: list[callbacks.Callback] = []
+    if checkpoint_path is not None:
+        extra.append(callbacks.ModelCheckpoint(str(checkpoint_path), monitor, save_best_only=True))
+    if early_stopping is not None:
+        extra.append(callbacks.EarlyStopping(monitor, patience=early_stopping,
+                                             restore_best_weights=True))  # fmt: skip
+    progress = EpochCounter()
+    try:
+        history = model.fit(train_data, epochs=epochs, verbose=0 if as_json else "auto",
+                            callbacks=[*extra, progress], validation_data=val_data,
+                            initial_epoch=initial_epoch)  # fmt: skip
+    except KeyboardInterrupt:
+        saved = (
+            f"the best model so far is in {checkpoint_path}"
+            if checkpoint_path
+            else ("nothing was saved")
+        )
+        raise click.ClickException(
+            f"training was interrupted during epoch {progress.epoch + 1}; {saved}"
+        ) from None
+    samples = len(train_data.file_paths)
+    steady = history.epoch_seconds[1:] or history.epoch_seconds
+    result = {
+        "folder": str(folder),
+        "classes": class_names,
+        "train_files": samples,
+        "validation_files": 0 if val_data is None else len(val_data.file_paths),
+        "history": history.history,
+        "epoch_seconds": history.epoch_seconds,
+        "samples_per_second": samples * len(steady) / sum(steady),
+    }
+    if save_path is not None:
+        model.save(save_path)
+        result["saved"] = str(save_path)
+    if plot_path is not None:
+        picture(lambda viz: viz.curves_figure(history), plot_path)
+        result["plot"] = str(plot_path)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo("Epoch times: " + ", ".join(f"{s:.1f} s" for s in history.epoch_seconds))
+    click.echo(f"Throughput: {result['samples_per_second']:,.0f} samples/s")
+    if save_path is not None:
+        click.echo(f"Saved the model to {save_path} (with its class names and input size)")
+    if checkpoint_path is not None:
+        click.echo(f"The best model by {monitor} is in {checkpoint_path}")
+    if plot_path is not None:
+        click.echo(f"Drew the training curves in {plot_path}")
+
+
+@click.command()
+@click.argument("model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("images", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))  # fmt: skip
+@click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
+              help="How many classes to print per image.")  # fmt: skip
+def predict(model_path: Path, images: tuple[Path, ...], top: int) -> None:
+    """Classify IMAGES with a saved model: each image's most likely classes, as the
+    tutorials print them."""
+    from autoconv.preprocessing.image import img_to_array, load_img
+
+    model = models.load_model(model_path)
+    shape = tuple(model.inputs[0].shape[1:]) if model.inputs else ()
+    if len(shape) != 3 or shape[2] not in (1, 3, 4) or None in shape:
+        raise click.ClickException(
+            f"{model_path} is not a model of images: its input is {shape}, not (height, width, "
+            "1, 3 or 4 channels)"
+        )
+    height, width, channels = shape
+    mode = {1: "grayscale", 3: "rgb", 4: "rgba"}[channels]
+    batch = np.stack(
+        [img_to_array(load_img(p, color_mode=mode, target_size=(height, width))) for p in images]
+    )
+    outputs = model.predict(batch, verbose=0)
+    names = model.class_names or [str(i) for i in range(outputs.shape[-1])]
+    probabilities = _probabilities(model, outputs)
+    for path, row in zip(images, probabilities, strict=True):
+        order = np.argsort(-row, kind="stable")[:top]
+        best, rest = order[0], order[1:]
+        line = f"{path}: This image is {100 * row[best]:.1f}% {names[best]}"
+        if len(rest):
+            line += " (then " + ", ".join(f"{100 * row[i]:.1f}% {names[i]}" for i in rest) + ")"
+        click.echo(line)
+
+
+def _probabilities(model: Any, outputs: np.ndarray) -> np.ndarray:
+    """Class probabilities from a model's outputs: a softmax's as they are, one sigmoid unit as
+    two classes, logits through a softmax (as the flowers tutorial does)."""
+    if outputs.shape[-1] == 1:
+        is_sigmoid = getattr(model.layers[-1], "activation", None) is activations.sigmoid
+        p = outputs[:, 0] if is_sigmoid else 1 / (1 + np.exp(-outputs[:, 0]))
+        return np.stack([1 - p, p], axis=1)
+    if getattr(model.layers[-1], "ends_in_softmax", False):
+        return outputs
+    shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 class EpochCounter(callbacks.Callback):

@@ -87,6 +87,7 @@ KERNELS = {
     ),
     "argmax": (array._argmax_rows, (A1, i64, types.Array(i32, 1, "C"))),
     "uniform": (array._uniform_kernel("<f4"), (types.uint64, A1)),
+    "normal": (array._normal_kernel("<f4"), (types.uint64, A1)),
     "sgd": (optimizers._sgd, (A1, A1, A1, f32, f32, B, I1)),
     "rmsprop": (optimizers._rmsprop, (A1, A1, A1, A1, f32, f32, f32, f32, f32, I1)),
     "adam": (optimizers._adam, (A1, A1, A1, A1, f32, f32, f32, f32, I1)),

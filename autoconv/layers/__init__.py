@@ -1,16 +1,17 @@
 """Keras-style layers, by family: ``layer`` (the base class and weights), ``input_layer``
-(``Input`` and the functional graph), ``core``, ``convolutional``, ``pooling``, ``merging``.
+(``Input`` and the functional graph), ``core``, ``convolutional``, ``pooling``, ``merging``,
+``normalization``, ``regularization``, ``activations``.
 
 >>> from autoconv import layers
 >>> layers.Dense(10, activation="softmax").compute_output_shape((None, 64))
 (None, 10)
 """
 
+from autoconv.layers.activations import ELU, LeakyReLU, PReLU
 from autoconv.layers.convolutional import Conv2D
 from autoconv.layers.core import (
     Activation,
     Dense,
-    Dropout,
     Flatten,
     Identity,
     Lambda,
@@ -36,6 +37,7 @@ from autoconv.layers.merging import (
     multiply,
     subtract,
 )
+from autoconv.layers.normalization import BatchNormalization, LayerNormalization, Normalization
 from autoconv.layers.pooling import (
     AveragePooling2D,
     AvgPool2D,
@@ -46,14 +48,22 @@ from autoconv.layers.pooling import (
     MaxPool2D,
     MaxPooling2D,
 )
+from autoconv.layers.regularization import (
+    Dropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout2D,
+)
 
 __all__ = [
-    "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "Concatenate", "Conv2D",
-    "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D",
-    "GlobalMaxPool2D", "GlobalMaxPooling2D", "Identity", "Input", "InputLayer", "Lambda",
-    "Layer", "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "ReLU", "Rescaling",
-    "Softmax", "Subtract", "SymbolicTensor", "Variable", "add", "average", "clear_session",
-    "concatenate", "deserialize", "maximum", "minimum", "multiply", "subtract",
+    "ELU", "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "BatchNormalization",
+    "Concatenate", "Conv2D", "Dense", "Dropout", "Flatten", "GaussianDropout",
+    "GaussianNoise", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
+    "GlobalMaxPooling2D", "Identity", "Input", "InputLayer", "Lambda", "Layer",
+    "LayerNormalization", "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum",
+    "Multiply", "Normalization", "PReLU", "ReLU", "Rescaling", "Softmax", "SpatialDropout2D",
+    "Subtract", "SymbolicTensor", "Variable", "add", "average", "clear_session", "concatenate",
+    "deserialize", "maximum", "minimum", "multiply", "subtract",
 ]  # fmt: skip
 
 

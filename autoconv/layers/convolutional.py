@@ -22,7 +22,7 @@ class Conv2D(ActivationMixin, Layer):
     """2-D convolution (cross-correlation): (batch, H, W, Cin) -> (batch, OH, OW, filters).
 
     A ReLU (or no activation) runs fused with the bias in the product's pass; a Conv2D
-    followed by a MaxPooling2D in a model runs as one op (see :mod:`autoconv.models.plan`)."""
+    followed by a MaxPooling2D in a model runs as one op (see :mod:`autoconv.models.graph`)."""
 
     def __init__(
         self,
@@ -122,6 +122,23 @@ class Conv2D(ActivationMixin, Layer):
         return ops.conv2d_max_pool(
             inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate,
             self.fusable_activation, pool.pool_size, pool.strides, pool.padding,
+        )  # fmt: skip
+
+    def folded(
+        self, inputs: Tensor, batch_norm: Any, relu: bool = False, pool: Any = None
+    ) -> Tensor:
+        """This linear convolution followed by ``batch_norm`` in inference mode (then a ReLU,
+        then ``pool``, a MaxPooling2D) as one op: the convolution with the batch normalization
+        folded into its kernel and bias (``BatchNormalization.folded``)."""
+        kernel, bias = batch_norm.folded(self.kernel, self.bias)
+        activation = "relu" if relu else None
+        if pool is None:
+            return ops.conv2d(
+                inputs, kernel, bias, self.strides, self.padding, self.dilation_rate, activation
+            )
+        return ops.conv2d_max_pool(
+            inputs, kernel, bias, self.strides, self.padding, self.dilation_rate, activation,
+            pool.pool_size, pool.strides, pool.padding,
         )  # fmt: skip
 
     def get_config(self) -> dict[str, Any]:

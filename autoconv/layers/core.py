@@ -99,15 +99,25 @@ class Dense(ActivationMixin, Layer):
             )
         return (*input_shape[:-1], self.units)
 
-    def pre_activation(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+    def _affine(self, inputs: Tensor, kernel: Tensor, bias: Tensor | None) -> Tensor:
         flat = inputs if inputs.ndim == 2 else inputs.reshape(-1, inputs.shape[-1])
-        out = flat @ self.kernel
-        if self.bias is not None:
-            out = out + self.bias
+        out = flat @ kernel
+        if bias is not None:
+            out = out + bias
         return out if inputs.ndim == 2 else out.reshape(*inputs.shape[:-1], self.units)
+
+    def pre_activation(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+        return self._affine(inputs, self.kernel, self.bias)
 
     def call(self, inputs: Tensor) -> Tensor:
         return self.activation(self.pre_activation(inputs))
+
+    def folded(self, inputs: Tensor, batch_norm: Any, relu: bool = False) -> Tensor:
+        """This linear layer followed by ``batch_norm`` in inference mode (then a ReLU) with
+        the batch normalization folded into its kernel and bias
+        (``BatchNormalization.folded``)."""
+        out = self._affine(inputs, *batch_norm.folded(self.kernel, self.bias))
+        return ops.relu(out) if relu else out
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {

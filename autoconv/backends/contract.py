@@ -64,6 +64,10 @@ class Backend(Protocol):
     def random_uniform(self, shape: tuple[int, ...], dtype: Any, rng: np.random.Generator) -> Array:
         """Uniform numbers in [0, 1) of ``dtype``, seeded from ``rng``."""
 
+    def random_normal(self, shape: tuple[int, ...], dtype: Any, rng: np.random.Generator) -> Array:
+        """Standard normal numbers (mean 0, standard deviation 1) of ``dtype``, seeded from
+        ``rng`` (GaussianNoise, GaussianDropout)."""
+
     # ---------------------------------------------------------------------- maths
     def exp(self, a: Array) -> Array: ...
     def log(self, a: Array) -> Array: ...

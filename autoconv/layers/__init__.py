@@ -1,11 +1,13 @@
 """Keras-style layers, by family: ``layer`` (the base class and weights), ``input_layer``
-(``Input`` and the functional graph), ``core``, ``convolutional``, ``pooling``, ``merging``.
+(``Input`` and the functional graph), ``core``, ``convolutional``, ``pooling``, ``merging``,
+``normalization``, ``regularization``, ``activations``.
 
 >>> from autoconv import layers
 >>> layers.Dense(10, activation="softmax").compute_output_shape((None, 64))
 (None, 10)
 """
 
+from autoconv.layers.activations import ELU, LeakyReLU, PReLU
 from autoconv.layers.convolutional import (
     Conv1D,
     Conv2D,
@@ -20,7 +22,6 @@ from autoconv.layers.convolutional import (
 from autoconv.layers.core import (
     Activation,
     Dense,
-    Dropout,
     Flatten,
     Identity,
     Lambda,
@@ -46,6 +47,7 @@ from autoconv.layers.merging import (
     multiply,
     subtract,
 )
+from autoconv.layers.normalization import BatchNormalization, LayerNormalization, Normalization
 from autoconv.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -64,18 +66,78 @@ from autoconv.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from autoconv.layers.regularization import (
+    Dropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout2D,
+)
 
 __all__ = [
-    "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "AvgPool1D",
-    "AvgPool2D", "Concatenate", "Conv1D", "Conv2D", "Conv2DTranspose", "Convolution1D",
-    "Convolution2D", "Convolution2DTranspose", "Dense", "DepthwiseConv2D", "Dropout", "Flatten",
-    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAvgPool1D", "GlobalAvgPool2D",
-    "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
-    "Identity", "Input", "InputLayer", "Lambda", "Layer", "MaxPool1D", "MaxPool2D",
-    "MaxPooling1D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "ReLU", "Rescaling",
-    "SeparableConv2D", "SeparableConvolution2D", "Softmax", "Subtract", "SymbolicTensor",
-    "Variable", "add", "average", "clear_session", "concatenate", "deserialize", "maximum",
-    "minimum", "multiply", "subtract",
+    "ELU",
+    "Activation",
+    "Add",
+    "Average",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AvgPool1D",
+    "AvgPool2D",
+    "BatchNormalization",
+    "Concatenate",
+    "Conv1D",
+    "Conv2D",
+    "Conv2DTranspose",
+    "Convolution1D",
+    "Convolution2D",
+    "Convolution2DTranspose",
+    "Dense",
+    "DepthwiseConv2D",
+    "Dropout",
+    "Flatten",
+    "GaussianDropout",
+    "GaussianNoise",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "Identity",
+    "Input",
+    "InputLayer",
+    "Lambda",
+    "Layer",
+    "LayerNormalization",
+    "LeakyReLU",
+    "MaxPool1D",
+    "MaxPool2D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "Normalization",
+    "PReLU",
+    "ReLU",
+    "Rescaling",
+    "SeparableConv2D",
+    "SeparableConvolution2D",
+    "Softmax",
+    "SpatialDropout2D",
+    "Subtract",
+    "SymbolicTensor",
+    "Variable",
+    "add",
+    "average",
+    "clear_session",
+    "concatenate",
+    "deserialize",
+    "maximum",
+    "minimum",
+    "multiply",
+    "subtract",
 ]  # fmt: skip
 
 

@@ -288,6 +288,23 @@ class Conv2D(BaseFiltersConv):
             self.fusable_activation, pool.pool_size, pool.strides, pool.padding,
         )  # fmt: skip
 
+    def folded(
+        self, inputs: Tensor, batch_norm: Any, relu: bool = False, pool: Any = None
+    ) -> Tensor:
+        """This linear convolution followed by ``batch_norm`` in inference mode (then a ReLU,
+        then ``pool``, a MaxPooling2D) as one op: the convolution with the batch normalization
+        folded into its kernel and bias (``BatchNormalization.folded``)."""
+        kernel, bias = batch_norm.folded(self.kernel, self.bias)
+        activation = "relu" if relu else None
+        if pool is None:
+            return ops.conv2d(
+                inputs, kernel, bias, self.strides, self.padding, self.dilation_rate, activation
+            )
+        return ops.conv2d_max_pool(
+            inputs, kernel, bias, self.strides, self.padding, self.dilation_rate, activation,
+            pool.pool_size, pool.strides, pool.padding,
+        )  # fmt: skip
+
 
 class Conv1D(BaseFiltersConv):
     """1-D convolution over sequences: (batch, steps, Cin) -> (batch, new_steps, filters),

@@ -1,5 +1,6 @@
-"""Core layers: Dense, Activation (and ReLU, Softmax), Flatten, Dropout, Rescaling, Identity,
-Lambda. Arguments, defaults and order are Keras 3's."""
+"""Core layers: Dense, Activation (and ReLU, Softmax), Flatten, Rescaling, Identity, Lambda.
+Arguments, defaults and order are Keras 3's. (Dropout is in :mod:`autoconv.layers.regularization`,
+the other activation layers in :mod:`autoconv.layers.activations`.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import numpy as np
 
 from autoconv import activations, initializers, ops, regularizers
 from autoconv.layers.layer import Layer, Shape, serialized
-from autoconv.random import generator
 from autoconv.tensor import Tensor
 from autoconv.windows import is_int
 
@@ -130,15 +130,25 @@ class Dense(ActivationMixin, Layer):
             )
         return (*input_shape[:-1], self.units)
 
-    def pre_activation(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+    def _affine(self, inputs: Tensor, kernel: Tensor, bias: Tensor | None) -> Tensor:
         flat = inputs if inputs.ndim == 2 else inputs.reshape(-1, inputs.shape[-1])
-        out = flat @ self.kernel
-        if self.bias is not None:
-            out = out + self.bias
+        out = flat @ kernel
+        if bias is not None:
+            out = out + bias
         return out if inputs.ndim == 2 else out.reshape(*inputs.shape[:-1], self.units)
+
+    def pre_activation(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+        return self._affine(inputs, self.kernel, self.bias)
 
     def call(self, inputs: Tensor) -> Tensor:
         return self.activation(self.pre_activation(inputs))
+
+    def folded(self, inputs: Tensor, batch_norm: Any, relu: bool = False) -> Tensor:
+        """This linear layer followed by ``batch_norm`` in inference mode (then a ReLU) with
+        the batch normalization folded into its kernel and bias
+        (``BatchNormalization.folded``)."""
+        out = self._affine(inputs, *batch_norm.folded(self.kernel, self.bias))
+        return ops.relu(out) if relu else out
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
@@ -212,13 +222,23 @@ class ReLU(Activation):
 
 
 class Softmax(Activation):
-    """Softmax over ``axis`` (the last by default)."""
+    """Softmax over ``axis``: the last by default, any axis, or a list of axes (one softmax
+    over all of them together, as Keras's)."""
 
-    def __init__(self, axis: int = -1, **kwargs: Any) -> None:
+    def __init__(self, axis: int | list[int] = -1, **kwargs: Any) -> None:
         super().__init__("softmax", **kwargs)
-        self.axis = int(axis)
-        if self.axis != -1:
-            self.activation = lambda x: ops.softmax(x, axis=self.axis)
+        if isinstance(axis, list | tuple):
+            self.axis: int | list[int] = [int(a) for a in axis]
+            self._axes: int | tuple[int, ...] = (
+                self.axis[0] if len(self.axis) == 1 else tuple(self.axis)
+            )
+        else:
+            self.axis = self._axes = int(axis)
+        if self._axes != -1:
+            self.activation = self._softmax
+
+    def _softmax(self, x: Any) -> Tensor:
+        return ops.softmax(x, axis=self._axes)
 
     def get_config(self) -> dict[str, Any]:
         return Layer.get_config(self) | {"axis": self.axis}
@@ -237,39 +257,6 @@ class Flatten(Layer):
 
     def call(self, inputs: Tensor) -> Tensor:
         return ops.flatten(inputs)
-
-
-class Dropout(Layer):
-    """In training, zeroes a fraction ``rate`` of the inputs and scales the rest by
-    1/(1 - rate); in inference, the identity."""
-
-    def __init__(
-        self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
-            raise ValueError(
-                f"Invalid value received for argument `rate`. Expected a float value between 0 "
-                f"and 1. Received: rate={rate}"
-            )
-        if noise_shape is not None:
-            raise ValueError("Dropout: noise_shape is not supported yet")
-        self.rate = float(rate)
-        self.seed = seed
-        self._generator = None if seed is None else np.random.default_rng(seed)
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return input_shape
-
-    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
-        if not training or self.rate == 0.0:
-            return inputs
-        if self.rate == 1.0:
-            return inputs * 0.0
-        return ops.dropout(inputs, self.rate, self._generator or generator())
-
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"rate": self.rate, "seed": self.seed}
 
 
 class Rescaling(Layer):

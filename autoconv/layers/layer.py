@@ -284,6 +284,8 @@ class Layer:
         from autoconv.layers.input_layer import is_symbolic, symbolic_call
 
         if is_symbolic(inputs):
+            if training is not None:  # kept: the graph runs this call in that mode
+                kwargs["training"] = training
             return symbolic_call(self, inputs, args, kwargs)
         inputs = _to_tensors(inputs, self.dtype)
         self._maybe_build(_shapes(inputs), _device_of(inputs))

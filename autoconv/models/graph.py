@@ -7,6 +7,12 @@ which layer calls run fused. That decision is made here and nowhere else:
 - a one-group ``Conv2D`` with a ReLU or no activation whose only reader is a ``MaxPooling2D``
   runs with it as one op, :func:`autoconv.ops.conv2d_max_pool` (the same values, fewer passes
   over the convolution's output; that op has no ``groups``);
+- a one-group ``Conv2D`` or a ``Dense`` without activation whose only reader is a
+  ``BatchNormalization`` over its channels (then, optionally, a ReLU and, after a Conv2D, a
+  ``MaxPooling2D``) runs in inference (``predict``, ``evaluate``) as one op: the convolution
+  (or product) with the moving statistics, gamma and beta folded into its kernel and bias,
+  the ReLU and the pooling in the same pass (:meth:`autoconv.layers.Conv2D.folded`). In
+  training the layers run one by one, the batch normalization on the batch's statistics;
 - an output made by a softmax over the last axis (``Dense(..., activation="softmax")``,
   ``Activation("softmax")``, ``Softmax()``) can hand its logits to a cross-entropy loss, which
   is then computed from them in one stable op. Whether that happens depends on the loss, so
@@ -21,29 +27,47 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoconv.layers import Conv2D, InputLayer, MaxPooling2D, SymbolicTensor
+from autoconv import activations
+from autoconv.layers import (
+    Activation,
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    InputLayer,
+    MaxPooling2D,
+    ReLU,
+    SymbolicTensor,
+)
 from autoconv.layers.input_layer import Node
 from autoconv.layers.layer import training_context
 from autoconv.tensor import Tensor
 
+# The fusions a step can run (Step.rule): see the module's docstring.
+CONV_POOL, FOLD_BATCH_NORM = "conv_pool", "fold_batch_norm"
+
 
 @dataclass
 class Step:
-    """One thing the plan runs: a layer call, or a Conv2D and its MaxPooling2D as one op."""
+    """One thing the plan runs: a layer call, or several layer calls as one op (``rule``)."""
 
     nodes: tuple[Node, ...]
     inputs: tuple[int, ...]  # ids of the tensors it reads
     output: int  # id of the tensor it makes
     logits_of_output: int | None = None  # which model output hands its logits to the loss
+    rule: str | None = None  # CONV_POOL, FOLD_BATCH_NORM, or None for one layer call
 
     @property
     def fused(self) -> bool:
-        return len(self.nodes) == 2
+        return self.rule is not None
 
     def describe(self) -> str:
         names = " + ".join(node.layer.name for node in self.nodes)
-        if self.fused:
+        if self.rule == CONV_POOL:
             how = "conv2d_max_pool (bias and activation in the pooling pass)"
+        elif self.rule == FOLD_BATCH_NORM:
+            how = f"batch norm folded into the {type(self.nodes[0].layer).__name__} at inference"
+            if len(self.nodes) > 2:
+                how += " (+ " + ", ".join(type(n.layer).__name__ for n in self.nodes[2:]) + ")"
         else:
             how = type(self.nodes[0].layer).__name__
         if self.logits_of_output is not None:
@@ -151,12 +175,16 @@ class Graph:
             if isinstance(node.layer, InputLayer) or id(node) in absorbed:
                 continue
             out = node.outputs[0]
+            rule, nodes = None, (node,)
             pool = _fusable_pool(node, readers.get(id(out), []), id(out) in output_ids)
-            nodes = (node,) if pool is None else (node, pool)
+            folded = _foldable_batch_norm(node, readers, output_ids)
             if pool is not None:
-                absorbed.add(id(pool))
+                rule, nodes = CONV_POOL, (node, pool)
+            elif folded:
+                rule, nodes = FOLD_BATCH_NORM, (node, *folded)
+            absorbed.update(id(n) for n in nodes[1:])
             reads = tuple(self.ids[id(t)] for t in node.inputs)
-            steps.append(Step(nodes, reads, self.ids[id(nodes[-1].outputs[0])]))
+            steps.append(Step(nodes, reads, self.ids[id(nodes[-1].outputs[0])], rule=rule))
         by_output = {step.output: step for step in steps}
         output_steps = [by_output.get(self.ids[id(t)]) for t in self.outputs]
         softmax = [step is not None and _ends_in_softmax(step) for step in output_steps]
@@ -185,8 +213,17 @@ def _run_step(step: Step, args: list[Tensor], training: bool) -> Tensor:
     node = step.nodes[0]
     layer = node.layer
     inputs: Any = args if node.list_call else args[0]
-    if step.fused:
+    if step.rule == CONV_POOL:
         return layer.pooled(inputs, step.nodes[1].layer)
+    if step.rule == FOLD_BATCH_NORM:
+        if training:  # the batch's statistics, and the moving ones updated: layer by layer
+            for each in step.nodes:
+                inputs = each.layer(inputs, training=True)
+            return inputs
+        batch_norm, *rest = (n.layer for n in step.nodes[1:])
+        relu = any(_plain_relu(each) for each in rest)
+        pools = [each for each in rest if type(each) is MaxPooling2D]
+        return layer.folded(inputs, batch_norm, relu, *pools)
     if step.logits_of_output is not None:
         return layer.pre_activation(inputs, training)
     return layer(inputs, training=node.kwargs.get("training", training))
@@ -203,6 +240,57 @@ def _fusable_pool(node: Node, readers: list[Node], is_output: bool) -> Node | No
     if layer.activity_regularizer is not None or reader.layer.activity_regularizer is not None:
         return None
     return reader
+
+
+def _foldable_batch_norm(
+    node: Node, readers: dict[int, list[Node]], output_ids: set[int]
+) -> list[Node]:
+    """The nodes to run with this linear Conv2D or Dense node in inference, its BatchNormalization
+    folded into its kernel and bias: that BatchNormalization (over the channels, the last axis),
+    then a ReLU if one follows, then after a Conv2D a MaxPooling2D if one follows; or []."""
+    layer = node.layer
+    if type(layer) not in (Conv2D, Dense) or layer.activation is not activations.linear:
+        return []
+    if getattr(layer, "groups", 1) != 1:  # the folded op, like conv2d_max_pool, has no groups
+        return []
+    chain = [node]
+    batch_norm = _only_reader(node, readers, output_ids, lambda r: type(r) is BatchNormalization)
+    if batch_norm is None:
+        return []
+    ndim = len(node.outputs[0].shape)
+    if batch_norm.layer.axis % ndim != ndim - 1:
+        return []
+    chain.append(batch_norm)
+    relu = _only_reader(batch_norm, readers, output_ids, _plain_relu)
+    if relu is not None:
+        chain.append(relu)
+    if type(layer) is Conv2D:
+        pool = _only_reader(chain[-1], readers, output_ids, lambda r: type(r) is MaxPooling2D)
+        if pool is not None:
+            chain.append(pool)
+    return chain[1:]
+
+
+def _only_reader(
+    node: Node, readers: dict[int, list[Node]], output_ids: set[int], wanted: Any
+) -> Node | None:
+    """The node that alone reads ``node``'s output, if ``wanted(its layer)``; the output is not
+    a model output, neither layer has an activity regularizer, and the reader is not called with
+    an explicit ``training``."""
+    out = node.outputs[0]
+    found = readers.get(id(out), [])
+    if id(out) in output_ids or len(found) != 1:
+        return None
+    reader = found[0]
+    if not wanted(reader.layer) or "training" in reader.kwargs:
+        return None
+    if node.layer.activity_regularizer is not None or reader.layer.activity_regularizer is not None:
+        return None
+    return reader
+
+
+def _plain_relu(layer: Any) -> bool:
+    return type(layer) in (ReLU, Activation) and layer.activation is activations.relu
 
 
 def _ends_in_softmax(step: Step) -> bool:

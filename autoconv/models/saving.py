@@ -71,7 +71,8 @@ def sequential_from_config(config: dict[str, Any]) -> Any:
     for entry in entries:
         model.add(layer_from_config(entry), rebuild=False)
     model._maybe_rebuild()
-    model.trainable = bool(config.get("trainable", True))
+    if not config.get("trainable", True):  # (setting True would unfreeze the frozen layers)
+        model.trainable = False
     return model
 
 
@@ -107,7 +108,8 @@ def functional_from_config(config: dict[str, Any]) -> Any:
         _restructure(outputs, config.get("output_structure", "list")),
         name=_str(config.get("name"), "name"),
     )
-    model.trainable = bool(config.get("trainable", True))
+    if not config.get("trainable", True):  # (setting True would unfreeze the frozen layers)
+        model.trainable = False
     return model
 
 
@@ -149,9 +151,10 @@ def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True) 
         config["class_names"] = list(model.class_names)
     arrays = {f"weight_{i}": _host(w.data) for i, w in enumerate(model.weights)}
     if model.compiled and model.optimizer is not None:
-        config["slots"] = _slot_index(model)
-        for i, slots in enumerate(model.optimizer.slots):
-            for name, value in slots.items():
+        slots = _current_slots(model)
+        config["slots"] = _slot_index(slots)
+        for i, entry in enumerate(slots):
+            for name, value in entry.items():
                 arrays[f"slot_{i}_{name}"] = _host(value)
     write_npz(Path(filepath), config, arrays, overwrite)
 
@@ -168,9 +171,16 @@ def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True
     write_npz(Path(filepath), config, arrays, overwrite)
 
 
-def _slot_index(model: Any) -> dict[str, Any]:
-    names = sorted({n for slots in model.optimizer.slots for n in slots})
-    return {"count": len(model.optimizer.slots), "names": names}
+def _current_slots(model: Any) -> list[dict[str, Any]]:
+    """The optimizer's state, if it is for the weights the model trains now (after a layer is
+    frozen or unfrozen, the optimizer starts afresh at its next step: nothing to save)."""
+    slots = model.optimizer.slots
+    return slots if len(slots) == len(model.trainable_weights) else []
+
+
+def _slot_index(slots: list[dict[str, Any]]) -> dict[str, Any]:
+    names = sorted({n for entry in slots for n in entry})
+    return {"count": len(slots), "names": names}
 
 
 def write_npz(

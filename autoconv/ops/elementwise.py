@@ -201,13 +201,36 @@ def clip(a: Any, low: float, high: float) -> Tensor:
     return record(out, (a,), lambda g: (g * ((a_data >= low) & (a_data <= high)),), "clip")
 
 
-def dropout(a: Any, rate: float, rng: np.random.Generator) -> Tensor:
+def dropout(
+    a: Any, rate: float, rng: np.random.Generator, noise_shape: tuple[int, ...] | None = None
+) -> Tensor:
     """Zero each element with probability ``rate`` and scale the rest by 1 / (1 - rate).
 
-    The mask is drawn on the tensor's device (on the GPU from a seed ``rng`` gives)."""
+    ``noise_shape`` (broadcastable to a's shape, e.g. (N, 1, 1, C) to drop whole channels of
+    (N, H, W, C) images) draws one keep-or-drop per element of that shape, shared along its
+    size-1 axes; None: one per element of a. The mask is drawn on the tensor's device (on the
+    GPU from a seed ``rng`` gives)."""
     a = as_tensor(a)
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"dropout: rate must be in [0, 1), got {rate!r}")
-    uniform = backend(a).random_uniform(a.shape, a.dtype, rng)
+    shape = a.shape if noise_shape is None else tuple(noise_shape)
+    if noise_shape is not None and (
+        len(shape) != a.ndim or any(n not in (1, m) for n, m in zip(shape, a.shape, strict=True))
+    ):
+        raise ValueError(f"dropout: noise_shape {shape} does not broadcast to x's shape {a.shape}")
+    uniform = backend(a).random_uniform(shape, a.dtype, rng)
     keep = (uniform >= rate).astype(a.dtype) * (1.0 / (1.0 - rate))
     return record(a.data * keep, (a,), lambda g: (g * keep,), "dropout")
+
+
+def gaussian_noise(
+    a: Any, stddev: float, rng: np.random.Generator, mean: float = 0.0, multiply: bool = False
+) -> Tensor:
+    """a + noise, or a * noise with ``multiply``, for noise drawn from a normal distribution
+    N(mean, stddev**2), one number per element, on the tensor's device (Keras's GaussianNoise
+    adds N(0, stddev**2); its GaussianDropout multiplies by N(1, rate / (1 - rate)))."""
+    a = as_tensor(a)
+    noise = backend(a).random_normal(a.shape, a.dtype, rng) * stddev + mean
+    if multiply:
+        return record(a.data * noise, (a,), lambda g: (g * noise,), "gaussian_noise")
+    return record(a.data + noise, (a,), lambda g: (g,), "gaussian_noise")

@@ -676,6 +676,73 @@ def test_conv_variants_and_1d_layers_run_on_the_gpu_as_on_the_cpu(kind, rng):
         np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-6)
 
 
+def normalization_model(adapt_on: np.ndarray) -> ac.Sequential:
+    """Every normalization and activation layer with weights or state (no random ones)."""
+    adapted = layers.Normalization()
+    adapted.adapt(adapt_on)
+    return ac.Sequential(
+        [
+            layers.Input(shape=(6, 6, 2)),
+            adapted,
+            layers.Normalization(mean=[0.5, -0.5], variance=[4.0, 1.0]),
+            layers.Conv2D(3, 3, use_bias=False),
+            layers.BatchNormalization(momentum=0.5),
+            layers.ReLU(),
+            layers.MaxPooling2D(2),  # inference: conv, batch norm, ReLU, pool as one op
+            layers.PReLU(alpha_initializer="random_normal", shared_axes=[1, 2]),
+            layers.LayerNormalization(),
+            layers.LeakyReLU(),
+            layers.ELU(0.5),
+            layers.Flatten(),
+            layers.Dense(4),
+            layers.BatchNormalization(),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+def test_normalization_layers_train_on_the_gpu_as_on_the_cpu(rng):
+    x = rng.standard_normal((8, 6, 6, 2)).astype(np.float32) * 2 + 1
+    y = ac.utils.to_categorical(np.arange(8) % 3, 3)
+    ac.utils.set_random_seed(2)
+    cpu_model, gpu_model = normalization_model(x), normalization_model(x)
+    gpu_model.set_weights(cpu_model.get_weights())
+    gpu_model.to("cuda")
+    results = []
+    for model in (cpu_model, gpu_model):
+        model.compile("adam", "categorical_crossentropy")
+        results.append(loss_and_gradients(model, x, y, training=True))  # batch statistics
+        model.train_on_batch(x, y)  # moving statistics updated on the device
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-5)
+    for gpu_grad, cpu_grad in zip(results[1][1], results[0][1], strict=True):
+        np.testing.assert_allclose(gpu_grad, cpu_grad, rtol=1e-4, atol=1e-5)
+    for gpu_weight, cpu_weight in zip(
+        gpu_model.get_weights(), cpu_model.get_weights(), strict=True
+    ):
+        np.testing.assert_allclose(gpu_weight, cpu_weight, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        gpu_model.predict(x, verbose=0), cpu_model.predict(x, verbose=0), rtol=1e-4, atol=1e-6
+    )
+
+
+def test_random_layers_on_the_gpu_draw_there():
+    ac.utils.set_random_seed(3)
+    x = ac.Tensor(np.ones((40, 100), np.float32), requires_grad=True, device="cuda")
+    noisy = layers.GaussianNoise(0.5)(x, training=True)
+    noise = noisy.numpy() - 1
+    assert noisy.device == "cuda" and noisy.dtype == np.float32
+    assert abs(noise.mean()) < 0.03 and abs(noise.std() - 0.5) < 0.03
+    assert abs((abs(noise) < 0.5).mean() - 0.6827) < 0.03  # normal: 68% within 1 sigma
+    noisy.sum().backward()
+    np.testing.assert_array_equal(namespace("cuda").to_numpy(x.grad), np.ones((40, 100)))
+    seeded = [layers.GaussianDropout(0.3, seed=4)(x, training=True).numpy() for _ in range(2)]
+    np.testing.assert_array_equal(seeded[0], seeded[1])
+    assert abs(seeded[0].std() - np.sqrt(0.3 / 0.7)) < 0.03
+    maps = ac.Tensor(np.ones((6, 3, 3, 8), np.float32), device="cuda")
+    out = layers.SpatialDropout2D(0.5)(maps, training=True).numpy()
+    assert ((out == 0).all(axis=(1, 2)) | (out == 2).all(axis=(1, 2))).all() and (out == 0).any()
+
+
 def test_sparse_labels_and_shuffling_on_the_gpu(rng):
     x, y = tiny_data(24, rng)
     _, gpu_model = twin_models()

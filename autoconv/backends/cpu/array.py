@@ -89,6 +89,11 @@ def random_uniform(shape: tuple[int, ...], dtype: Any, rng: np.random.Generator)
     return rng.random(shape, dtype=np.float32).astype(dtype, copy=False)
 
 
+def random_normal(shape: tuple[int, ...], dtype: Any, rng: np.random.Generator) -> np.ndarray:
+    """Standard normal numbers of ``dtype`` from ``rng``."""
+    return rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+
+
 # ---------------------------------------------------------------------------- maths
 def exp(a: np.ndarray) -> np.ndarray:
     return np.exp(a)

@@ -1,0 +1,469 @@
+"""Normalization layers: BatchNormalization, LayerNormalization, and the preprocessing layer
+Normalization (a mean and variance fixed up front or learned from data with ``adapt``).
+Arguments, defaults, weights and their order are Keras 3's
+(``keras/src/layers/normalization/`` and ``keras/src/layers/preprocessing/normalization.py``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from autoconv import initializers, ops, regularizers
+from autoconv.layers.layer import Layer, Shape, serialized
+from autoconv.tensor import Tensor
+
+EPSILON = 1e-7  # keras.backend.epsilon(): Normalization's floor for the standard deviation
+
+
+def _no_constraints(owner: str, *constraints: Any) -> None:
+    if any(c is not None for c in constraints):
+        raise ValueError(f"{owner}: weight constraints are not supported by autoconv")
+
+
+def _axis_index(axis: int, input_shape: Shape, owner: str) -> int:
+    if not -len(input_shape) <= axis < len(input_shape):
+        raise ValueError(
+            f"{owner}: axis {axis} is out of bounds for input shape {tuple(input_shape)}"
+        )
+    return axis % len(input_shape)
+
+
+class BatchNormalization(Layer):
+    """Normalizes each channel (index of ``axis``) by statistics over every other axis.
+
+    In training (``fit``, or ``training=True``): ``gamma * (x - mean) / sqrt(variance +
+    epsilon) + beta`` with the batch's mean and biased variance, and the moving statistics
+    updated on the device: ``moving = moving * momentum + batch_statistic * (1 - momentum)``.
+    In inference (``predict``, ``evaluate``, ``training=False``) the moving statistics take
+    the batch's place. A frozen layer (``trainable = False``) always runs in inference mode and
+    leaves its moving statistics alone, as in Keras.
+
+    Weights, Keras's order: ``gamma`` (``scale=True``), ``beta`` (``center=True``), both
+    trainable, then ``moving_mean``, ``moving_variance`` (non-trainable): 4 * C parameters,
+    2 * C of them non-trainable.
+    """
+
+    def __init__(
+        self,
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        moving_mean_initializer: Any = "zeros",
+        moving_variance_initializer: Any = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
+        synchronized: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.axis = int(axis)
+        if synchronized:
+            raise ValueError(
+                "Argument synchronized=True is only supported with the TensorFlow backend "
+                "(autoconv has no distribution strategy)."
+            )
+        self.synchronized = False
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        _no_constraints("BatchNormalization", beta_constraint, gamma_constraint)
+        self.gamma = self.beta = None
+
+    def build(self, input_shape: Shape) -> None:
+        channels = input_shape[_axis_index(self.axis, input_shape, "BatchNormalization")]
+        if channels is None:
+            raise ValueError(
+                f"Axis {self.axis} of the inputs should have a defined dimension, but the layer "
+                f"received inputs of shape {tuple(input_shape)}"
+            )
+        shape = (channels,)
+        if self.scale:
+            self.gamma = self.add_weight(
+                shape, self.gamma_initializer, regularizer=self.gamma_regularizer, name="gamma"
+            )
+        if self.center:
+            self.beta = self.add_weight(
+                shape, self.beta_initializer, regularizer=self.beta_regularizer, name="beta"
+            )
+        self.moving_mean = self.add_weight(
+            shape, self.moving_mean_initializer, trainable=False, name="moving_mean"
+        )
+        self.moving_variance = self.add_weight(
+            shape, self.moving_variance_initializer, trainable=False, name="moving_variance"
+        )
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        if training and self.trainable:
+            out, mean, variance = ops.batch_norm(
+                inputs, self.gamma, self.beta, self.axis, self.epsilon, training=True
+            )
+            for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
+                moving.data = moving.data * self.momentum + batch * (1.0 - self.momentum)
+            return out
+        out, _, _ = ops.batch_norm(
+            inputs, self.gamma, self.beta, self.axis, self.epsilon, training=False,
+            moving_mean=self.moving_mean, moving_variance=self.moving_variance,
+        )  # fmt: skip
+        return out
+
+    def folded(self, kernel: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The kernel and bias of a linear layer (Conv2D, Dense: output channels last) that
+        includes this layer in inference mode: ``kernel * s`` and ``(bias - moving_mean) * s +
+        beta`` with ``s = gamma / sqrt(moving_variance + epsilon)``."""
+        scale = (self.moving_variance + self.epsilon) ** -0.5
+        if self.gamma is not None:
+            scale = scale * self.gamma
+        shift = -self.moving_mean * scale if bias is None else (bias - self.moving_mean) * scale
+        if self.beta is not None:
+            shift = shift + self.beta
+        return kernel * scale, shift
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "axis": self.axis,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": serialized(initializers, self.beta_initializer),
+            "gamma_initializer": serialized(initializers, self.gamma_initializer),
+            "moving_mean_initializer": serialized(initializers, self.moving_mean_initializer),
+            "moving_variance_initializer": serialized(
+                initializers, self.moving_variance_initializer
+            ),
+            "beta_regularizer": serialized(regularizers, self.beta_regularizer),
+            "gamma_regularizer": serialized(regularizers, self.gamma_regularizer),
+            "synchronized": self.synchronized,
+        }
+
+
+class LayerNormalization(Layer):
+    """Normalizes each sample over ``axis`` (an int or a list of axes): ``(x - mean) /
+    sqrt(variance + epsilon) * gamma + beta``, with ``gamma`` and ``beta`` spanning those axes
+    (shape ``[input_shape[a] for a in axis]``). ``rms_scaling=True`` (Keras's option) divides
+    x itself, not x - mean, and ignores ``center``, keeping ``gamma`` even with
+    ``scale=False``. The same in training and inference."""
+
+    def __init__(
+        self,
+        axis: int | list[int] = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        rms_scaling: bool = False,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(axis, list | tuple):
+            self.axis: int | list[int] = [int(a) for a in axis]
+        elif isinstance(axis, int | np.integer) and not isinstance(axis, bool):
+            self.axis = int(axis)
+        else:
+            raise TypeError(
+                "Expected an int or a list/tuple of ints for the argument 'axis', but "
+                f"received: {axis!r}"
+            )
+        self.epsilon = float(epsilon)
+        self.center, self.scale, self.rms_scaling = bool(center), bool(scale), bool(rms_scaling)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        _no_constraints("LayerNormalization", beta_constraint, gamma_constraint)
+        self.gamma = self.beta = None
+
+    @property
+    def _axes(self) -> list[int]:
+        return self.axis if isinstance(self.axis, list) else [self.axis]
+
+    def build(self, input_shape: Shape) -> None:
+        self.compute_output_shape(input_shape)
+        shape = tuple(input_shape[a] for a in self._axes)
+        if None in shape:
+            raise ValueError(
+                f"LayerNormalization: the axes {self.axis} it normalizes over need known sizes, "
+                f"got inputs of shape {tuple(input_shape)}"
+            )
+        if self.scale or self.rms_scaling:
+            self.gamma = self.add_weight(
+                shape, self.gamma_initializer, regularizer=self.gamma_regularizer, name="gamma"
+            )
+        if self.center and not self.rms_scaling:
+            self.beta = self.add_weight(
+                shape, self.beta_initializer, regularizer=self.beta_regularizer, name="beta"
+            )
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        for axis in self._axes:
+            if axis >= len(input_shape) or axis < -len(input_shape):
+                raise ValueError(
+                    f"Axis {axis} is out of bounds for input shape {tuple(input_shape)}. Ensure "
+                    "axis is within the range of input dimensions."
+                )
+        return input_shape
+
+    def call(self, inputs: Tensor) -> Tensor:
+        # gamma and beta reshaped to the inputs' rank, 1 on the other axes (as Keras does)
+        kept = [1] * inputs.ndim
+        for axis in self._axes:
+            kept[axis] = inputs.shape[axis]
+        gamma = None if self.gamma is None else self.gamma.reshape(kept)
+        beta = None if self.beta is None else self.beta.reshape(kept)
+        return ops.layer_norm(
+            inputs, gamma, beta, tuple(self._axes), self.epsilon, self.rms_scaling
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "rms_scaling": self.rms_scaling,
+            "beta_initializer": serialized(initializers, self.beta_initializer),
+            "gamma_initializer": serialized(initializers, self.gamma_initializer),
+            "beta_regularizer": serialized(regularizers, self.beta_regularizer),
+            "gamma_regularizer": serialized(regularizers, self.gamma_regularizer),
+        }
+
+
+class Normalization(Layer):
+    """Shifts and scales inputs to mean 0 and standard deviation 1: ``(x - mean) /
+    max(sqrt(variance), 1e-7)`` (``invert=True``: ``mean + x * max(sqrt(variance), 1e-7)``,
+    undoing it), with one mean and variance per index of ``axis`` (None: one for all).
+
+    Give ``mean`` and ``variance`` (broadcast to the kept axes; they are part of the config,
+    not weights), or learn them from data with :meth:`adapt`: they are then non-trainable
+    weights ``mean``, ``variance`` and Keras's unused ``count`` (2 * C + 1 parameters), saved and
+    loaded with the model. Like Keras's, a layer that was neither given them nor adapted uses
+    mean 0 and variance 1, its weights' initial values.
+
+    >>> layer = Normalization(axis=None)
+    >>> layer.adapt(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    >>> layer(np.array([1.0, 2.0, 3.0])).numpy()
+    array([-1.4142135 , -0.70710677,  0.        ], dtype=float32)
+    """
+
+    def __init__(
+        self,
+        axis: int | tuple[int, ...] | None = -1,
+        mean: Any = None,
+        variance: Any = None,
+        invert: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if axis is None:
+            self.axis: tuple[int, ...] = ()
+        elif isinstance(axis, int | np.integer):
+            self.axis = (int(axis),)
+        else:
+            self.axis = tuple(int(a) for a in axis)
+        self.input_mean, self.input_variance = mean, variance
+        self.invert = bool(invert)
+        if (mean is not None) != (variance is not None):
+            raise ValueError(
+                "When setting values directly, both `mean` and `variance` must be set. "
+                f"Received: mean={mean} and variance={variance}"
+            )
+        if mean is not None:
+            if np.shape(mean) != np.shape(variance):
+                raise ValueError(
+                    "When setting values directly, `mean` and `variance` must have the same "
+                    f"shape. Received: mean shape {np.shape(mean)} and variance shape "
+                    f"{np.shape(variance)}"
+                )
+            if len(np.shape(mean)) > len(self.axis):
+                raise ValueError(
+                    "The rank of `mean` must be less than or equal to the number of axes "
+                    f"({len(self.axis)}). Received: mean shape {np.shape(mean)} for axis "
+                    f"{self.axis}"
+                )
+        self._given: dict[str, tuple[Tensor, Tensor]] = {}  # device -> the given mean, variance
+
+    def _kept_axes(self, ndim: int) -> tuple[int, ...]:
+        if any(a < -ndim or a >= ndim for a in self.axis):
+            raise ValueError(
+                "All `axis` values must be in the range [-ndim, ndim). Received inputs with "
+                f"ndim={ndim}, while axis={self.axis}"
+            )
+        return tuple(sorted(a % ndim for a in self.axis))
+
+    def build(self, input_shape: Shape) -> None:
+        ndim = len(input_shape)
+        self._keep = self._kept_axes(ndim)
+        for d in self._keep:
+            if input_shape[d] is None:
+                raise ValueError(
+                    f"All `axis` values to be kept must have a known shape. Received "
+                    f"axis={self.axis}, inputs.shape={tuple(input_shape)}, with unknown axis "
+                    f"at index {d}"
+                )
+        self._reduce = tuple(d for d in range(ndim) if d not in self._keep)
+        self._broadcast_shape = tuple(input_shape[d] if d in self._keep else 1 for d in range(ndim))
+        shape = tuple(input_shape[d] for d in self._keep)
+        if self.input_mean is None:
+            self.adapt_mean = self.add_weight(shape, "zeros", trainable=False, name="mean")
+            self.adapt_variance = self.add_weight(shape, "ones", trainable=False, name="variance")
+            # Keras keeps this (always 0) "for backwards compatibility"; an int there
+            self.count = self.add_weight((), "zeros", trainable=False, name="count")
+        else:
+            self._mean_array = self._broadcast(self.input_mean)
+            self._variance_array = self._broadcast(self.input_variance)
+
+    def _broadcast(self, value: Any) -> np.ndarray:
+        """A given mean or variance (a scalar or an array matching the last kept axes) in the
+        inputs' rank, broadcast over the kept axes."""
+        value = np.asarray(value, dtype=self.dtype)
+        expanded = [1] * len(self._broadcast_shape)
+        for i in range(1, value.ndim + 1):
+            expanded[self._keep[-i]] = value.shape[-i]
+        return np.broadcast_to(value.reshape(expanded), self._broadcast_shape).copy()
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    def _statistics(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
+        """(mean, variance) as constants of the inputs' rank on their device."""
+        if self.input_mean is None:
+            shape = self._broadcast_shape
+            return self.adapt_mean.reshape(shape), self.adapt_variance.reshape(shape)
+        if inputs.device not in self._given:
+            self._given[inputs.device] = (
+                Tensor(self._mean_array, device=inputs.device),
+                Tensor(self._variance_array, device=inputs.device),
+            )
+        return self._given[inputs.device]
+
+    def call(self, inputs: Tensor) -> Tensor:
+        mean, variance = self._statistics(inputs)
+        std = ops.clip(variance**0.5, EPSILON, math.inf)
+        if self.invert:
+            return mean + inputs * std
+        return (inputs - mean) / std
+
+    def adapt(self, data: Any) -> None:
+        """Set the mean and variance to those of ``data`` along the axes that are not kept: a
+        NumPy array (or Tensor) holding the whole dataset, or an iterable of batches (arrays,
+        or ``(x, y)`` tuples whose x is used), combined batch by batch as Keras does."""
+        if self.input_mean is not None:
+            raise ValueError(
+                f"Normalization {self.name} was given its mean and variance; adapt() cannot "
+                "change them (make the layer without mean= and variance= to adapt it)"
+            )
+        batches: Iterable[Any] | None = None
+        if isinstance(data, Tensor):
+            data = data.numpy()
+        if isinstance(data, np.ndarray):
+            shape = data.shape
+        elif hasattr(data, "__iter__"):
+            iterator = iter(data)
+            first = next(iterator, None)
+            if first is None:
+                raise ValueError(
+                    "adapt() received an empty iterable (no batches). Expected at least one "
+                    "batch. Pass a non-empty iterable of arrays or tensors, e.g. "
+                    "layer.adapt([x]) or layer.adapt(list_of_batches)."
+                )
+            first = _extract_batch(first)
+            if getattr(first, "shape", None) is None:
+                raise TypeError(
+                    "adapt() expects an iterable that yields arrays or tensors with a `.shape` "
+                    f"attribute (e.g. numpy arrays or backend tensors). Got an element of type "
+                    f"{type(first).__name__}. Ensure each yielded element is array-like with a "
+                    "`.shape` attribute."
+                )
+            shape = tuple(first.shape)
+            batches = itertools.chain([first], iterator)
+        else:
+            raise TypeError(
+                f"Unsupported data type: {type(data)}. `adapt` supports `np.ndarray`, tensors "
+                "and iterables of batches (e.g. list, generator)."
+            )
+        if not self.built:
+            keep = self._kept_axes(len(shape))
+            self._maybe_build(tuple(n if d in keep else None for d, n in enumerate(shape)))
+        else:
+            self._check_shape(shape, "but adapt() is being called with data with an "
+                              f"incompatible shape, data.shape={tuple(shape)}")  # fmt: skip
+        if batches is None:
+            mean, variance = _moments(data, self._reduce)
+        else:
+            mean, variance = self._running_moments(batches)
+        self.adapt_mean.assign(mean.astype(self.dtype))
+        self.adapt_variance.assign(variance.astype(self.dtype))
+
+    def _check_shape(self, shape: tuple[int, ...], problem: str) -> None:
+        built = self._build_shape
+        if len(shape) != len(built) or any(shape[d] != built[d] for d in self._keep):
+            raise ValueError(f"The layer was built with input_shape={built}, {problem}")
+
+    def _running_moments(self, batches: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Keras's batch-by-batch mean and variance (the lack-of-fit sum of squares)."""
+        total_mean = total_variance = np.zeros(tuple(self._build_shape[d] for d in self._keep))
+        total_count = 0
+        for batch in batches:
+            batch = _extract_batch(batch)
+            batch = batch.numpy() if isinstance(batch, Tensor) else np.asarray(batch)
+            shape = tuple(batch.shape)
+            self._check_shape(
+                shape,
+                "but adapt() yielded a batch with incompatible shape. Expected "
+                f"{self._build_shape}, got {shape}.",
+            )
+            batch_mean, batch_variance = _moments(batch, self._reduce)
+            batch_count = math.prod(shape[d] for d in self._reduce)
+            total_count += batch_count
+            batch_weight = batch_count / total_count
+            existing_weight = 1.0 - batch_weight
+            new_mean = total_mean * existing_weight + batch_mean * batch_weight
+            total_variance = (total_variance + (total_mean - new_mean) ** 2) * existing_weight + (
+                batch_variance + (batch_mean - new_mean) ** 2
+            ) * batch_weight
+            total_mean = new_mean
+        return total_mean, total_variance
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "axis": list(self.axis),
+            "invert": self.invert,
+            "mean": np.array(self.input_mean).tolist(),
+            "variance": np.array(self.input_variance).tolist(),
+        }
+
+
+def _extract_batch(batch: Any) -> Any:
+    """The inputs of a batch: x of an ``(x, y)`` or ``(x, y, sample_weight)`` tuple."""
+    return batch[0] if isinstance(batch, tuple) else batch
+
+
+def _moments(data: Any, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and biased variance over ``axes``, in float64."""
+    data = np.asarray(data, dtype=np.float64)
+    return data.mean(axis=axes), data.var(axis=axes)

@@ -1,0 +1,209 @@
+"""Regularization layers: Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout. Each is
+active in training only and the identity in inference; arguments, defaults and checks are
+Keras 3's (``keras/src/layers/regularization/``).
+
+A layer given ``seed=`` draws from its own generator (the same masks for the same seed);
+without one, from :func:`autoconv.random.generator` (reseeded by
+``autoconv.utils.set_random_seed``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from autoconv import ops
+from autoconv.layers.layer import Layer, Shape
+from autoconv.random import generator
+from autoconv.tensor import Tensor
+
+
+def _fraction(value: Any, name: str) -> float:
+    """A number in [0, 1], as Keras checks ``rate`` (and GaussianNoise's ``stddev``)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.number)
+        or not (0 <= value <= 1)
+    ):
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected a float value between 0 "
+            f"and 1. Received: {name}={value}"
+        )
+    return float(value)
+
+
+class _RandomLayer(Layer):
+    """A layer that draws random numbers in training: from its own generator when given a
+    ``seed``, else from autoconv's global one."""
+
+    def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seed = seed
+        self._generator = None if seed is None else np.random.default_rng(seed)
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self._generator or generator()
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+
+class Dropout(_RandomLayer):
+    """In training, zeroes a fraction ``rate`` of the inputs and scales the rest by
+    1 / (1 - rate); in inference, the identity.
+
+    ``noise_shape`` is the shape of the keep-or-drop mask, broadcast over the input: with
+    inputs (batch, timesteps, features), ``noise_shape=(None, 1, features)`` drops the same
+    features at every timestep; a ``None`` entry takes the input's size on that axis."""
+
+    def __init__(
+        self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(seed=seed, **kwargs)
+        self.rate = _fraction(rate, "rate")
+        self.noise_shape = _noise_shape(noise_shape)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        if not training or self.rate == 0.0:
+            return inputs
+        if self.rate == 1.0:
+            return inputs * 0.0
+        return ops.dropout(inputs, self.rate, self.rng, self._concrete_noise_shape(inputs))
+
+    def _concrete_noise_shape(self, inputs: Tensor) -> tuple[int, ...] | None:
+        """Keras's ``_get_concrete_noise_shape``: None entries filled from the input's shape."""
+        if self.noise_shape is None:
+            return None
+        if len(self.noise_shape) != inputs.ndim:
+            raise ValueError(
+                f"Dropout {self.name}: noise_shape {self.noise_shape} must have one entry per "
+                f"axis of the inputs, got inputs of shape {inputs.shape}"
+            )
+        pairs = zip(self.noise_shape, inputs.shape, strict=True)
+        return tuple(n if s is None else s for s, n in pairs)
+
+    def get_config(self) -> dict[str, Any]:
+        noise_shape = None if self.noise_shape is None else list(self.noise_shape)
+        return super().get_config() | {
+            "rate": self.rate,
+            "seed": self.seed,
+            "noise_shape": noise_shape,
+        }
+
+
+def _noise_shape(noise_shape: Any) -> tuple[int | None, ...] | None:
+    """Keras's ``Dropout._validate_noise_shape``: a tuple of positive ints or None."""
+    if noise_shape is None:
+        return None
+    if isinstance(noise_shape, str):
+        raise ValueError(
+            "Invalid value received for argument `noise_shape`. Expected a tuple or list of "
+            f"integers. Received: noise_shape={noise_shape}"
+        )
+    try:
+        noise_shape = tuple(noise_shape)
+    except TypeError:
+        raise ValueError(
+            "Invalid value received for argument `noise_shape`. Expected an iterable of "
+            f"integers (e.g., a tuple or list). Received: noise_shape={noise_shape}"
+        ) from None
+    for i, dim in enumerate(noise_shape):
+        if dim is None:
+            continue
+        if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
+            raise ValueError(
+                "Invalid value received for argument `noise_shape`. Expected all elements to "
+                f"be integers or None. Received element at index {i}: {dim} "
+                f"(type: {type(dim).__name__})"
+            )
+        if dim <= 0:
+            raise ValueError(
+                "Invalid value received for argument `noise_shape`. Expected all dimensions to "
+                f"be positive integers or None. Received negative or zero value at index {i}: "
+                f"{dim}"
+            )
+    return tuple(None if dim is None else int(dim) for dim in noise_shape)
+
+
+class SpatialDropout2D(Dropout):
+    """Dropout of whole feature maps: in training, each (sample, channel) of a
+    (batch, rows, cols, channels) input is dropped entirely with probability ``rate`` (the
+    rest scaled by 1 / (1 - rate)), as PyTorch's ``Dropout2d`` on channels-first images."""
+
+    def __init__(
+        self, rate: float, data_format: str | None = None, seed: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(rate, seed=seed, **kwargs)
+        data_format = "channels_last" if data_format is None else str(data_format).lower()
+        if data_format not in ("channels_first", "channels_last"):
+            raise ValueError(
+                "The `data_format` argument must be one of {'channels_first', "
+                f"'channels_last'}}. Received: data_format={data_format}"
+            )
+        self.data_format = data_format
+
+    def build(self, input_shape: Shape) -> None:
+        _expect_ndim(self, input_shape, 4)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        _expect_ndim(self, input_shape, 4)
+        return input_shape
+
+    def _concrete_noise_shape(self, inputs: Tensor) -> tuple[int, ...]:
+        n, *_ = inputs.shape
+        if self.data_format == "channels_first":
+            return (n, inputs.shape[1], 1, 1)
+        return (n, 1, 1, inputs.shape[3])
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["noise_shape"]  # as Keras's: the mask's shape follows from data_format
+        return config | {"data_format": self.data_format}
+
+
+def _expect_ndim(layer: Layer, input_shape: Shape, ndim: int) -> None:
+    if len(input_shape) != ndim:
+        raise ValueError(
+            f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected '
+            f"ndim={ndim}, found ndim={len(input_shape)}. Full shape received: "
+            f"{tuple(input_shape)}"
+        )
+
+
+class GaussianNoise(_RandomLayer):
+    """In training, adds zero-centered normal noise of standard deviation ``stddev`` (a fresh
+    draw for every element and step); in inference, the identity."""
+
+    def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(seed=seed, **kwargs)
+        self.stddev = _fraction(stddev, "stddev")
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        if not training or self.stddev == 0.0:
+            return inputs
+        return ops.gaussian_noise(inputs, self.stddev, self.rng)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"stddev": self.stddev, "seed": self.seed}
+
+
+class GaussianDropout(_RandomLayer):
+    """In training, multiplies the inputs by normal noise of mean 1 and standard deviation
+    sqrt(rate / (1 - rate)) (the variance of dropout at that ``rate``); in inference, the
+    identity."""
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(seed=seed, **kwargs)
+        self.rate = _fraction(rate, "rate")
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        if not training or self.rate == 0.0:
+            return inputs
+        stddev = math.sqrt(self.rate / (1.0 - self.rate))
+        return ops.gaussian_noise(inputs, stddev, self.rng, mean=1.0, multiply=True)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"rate": self.rate, "seed": self.seed}

@@ -1,0 +1,143 @@
+"""The plan's batch-normalization rule: a linear Conv2D or Dense followed by a
+BatchNormalization (then a ReLU, then a MaxPooling2D) runs in inference as one op with the
+batch normalization folded into the kernel and bias; training runs the layers one by one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+from autoconv import layers
+from autoconv.models import graph
+
+
+def conv_bn_model(use_bias: bool = False) -> ac.Sequential:
+    ac.utils.set_random_seed(3)
+    return ac.Sequential(
+        [
+            layers.Input(shape=(9, 9, 2)),
+            layers.Conv2D(4, 3, use_bias=use_bias),
+            layers.BatchNormalization(momentum=0.5),
+            layers.ReLU(),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(5),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+def unfolded_twin(model_fn, monkeypatch, **kwargs) -> ac.Sequential:
+    """The same model, planned without the rule."""
+    with monkeypatch.context() as patch:
+        patch.setattr(graph, "_foldable_batch_norm", lambda *args: [])
+        return model_fn(**kwargs)
+
+
+def layer_by_layer(model, x, training):
+    out = ac.Tensor(x)
+    for layer in model.layers:
+        out = layer(out, training=training)
+    return out
+
+
+def data(rng, n=12):
+    x = rng.standard_normal((n, 9, 9, 2)).astype(np.float32) + 0.5
+    return x, ac.utils.to_categorical(np.arange(n) % 3, 3)
+
+
+def test_the_plan_folds_batch_norms_into_the_layer_before():
+    model = conv_bn_model()
+    steps = model.plan.steps
+    assert [step.rule for step in steps] == ["fold_batch_norm", None, "fold_batch_norm", None]
+    assert [n.layer.name for n in steps[0].nodes] == [
+        "conv2d", "batch_normalization", "re_lu", "max_pooling2d",
+    ]  # fmt: skip
+    assert len(steps[2].nodes) == 3 and steps[0].fused
+    assert "batch norm folded into the Conv2D at inference" in str(model.plan)
+
+
+@pytest.mark.parametrize("use_bias", [False, True])
+def test_folded_inference_equals_the_layers_one_by_one(use_bias, rng):
+    x, y = data(rng)
+    model = conv_bn_model(use_bias)
+    model.compile("adam", "categorical_crossentropy")
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0)  # moving statistics away from 0 and 1
+    assert not np.allclose(model.layers[1].moving_variance.numpy(), 1)
+    expected = layer_by_layer(model, x, training=False).numpy()
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+    loss = model.evaluate(x, y, verbose=0)
+    want = -np.mean(np.sum(y * np.log(expected), axis=1))
+    assert loss == pytest.approx(want, rel=1e-5)
+
+
+def test_folded_inference_gradients_reach_kernel_gamma_and_beta(rng):
+    x, _ = data(rng, 4)
+    model = conv_bn_model()
+    gamma, beta, mean, variance = rng.random(4) + 0.5, *rng.standard_normal((2, 4)), rng.random(4)
+    model.layers[1].set_weights([gamma, beta, mean, variance + 0.5])
+    grads = []
+    for out in (model(x, training=False), layer_by_layer(model, x, training=False)):
+        for w in model.trainable_weights:
+            w.grad = None
+        (out * ac.Tensor(np.arange(12.0).reshape(4, 3).astype(np.float32))).sum().backward()
+        grads.append([w.grad.copy() for w in model.trainable_weights])
+    for folded, plain in zip(*grads, strict=True):
+        np.testing.assert_allclose(folded, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_training_is_unaffected_by_the_rule(monkeypatch, rng):
+    x, y = data(rng)
+    folded = conv_bn_model()
+    plain = unfolded_twin(conv_bn_model, monkeypatch)
+    assert not any(step.fused for step in plain.plan.steps)
+    np.testing.assert_array_equal(
+        folded(x, training=True).numpy(), layer_by_layer(plain, x, training=True).numpy()
+    )
+    for model in (folded, plain):
+        model.set_weights(conv_bn_model().get_weights())
+        model.compile("adam", "categorical_crossentropy")
+        model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    for mine, theirs in zip(folded.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)  # moving statistics included
+
+
+@pytest.mark.parametrize(
+    ("model_layers", "folds"),
+    [
+        # an activation between the conv and the batch norm: nothing to fold
+        ([layers.Conv2D(2, 3, activation="relu"), layers.BatchNormalization()], False),
+        # a batch norm over another axis than the channels
+        ([layers.Conv2D(2, 3), layers.BatchNormalization(axis=1)], False),
+        # the batch norm is the model's output: folded, nothing after it
+        ([layers.Conv2D(2, 3), layers.BatchNormalization()], True),
+        # a tanh after the batch norm stays a layer of its own
+        ([layers.Conv2D(2, 3), layers.BatchNormalization(), layers.Activation("tanh")], True),
+        # a grouped convolution: the folded op has no groups
+        ([layers.Conv2D(2, 3, groups=2), layers.BatchNormalization()], False),
+        # a frozen batch norm folds too (it always runs in inference mode)
+        ([layers.Dense(2), layers.BatchNormalization(trainable=False)], True),
+    ],
+)
+def test_which_models_fold(model_layers, folds, rng):
+    model = ac.Sequential([layers.Input(shape=(5, 5, 2)), *model_layers])
+    assert model.plan.steps[0].fused == folds
+    if folds:
+        assert len(model.plan.steps[0].nodes) == 2
+    x = rng.standard_normal((3, 5, 5, 2)).astype(np.float32)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), layer_by_layer(model, x, False).numpy(), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_a_conv_read_twice_or_a_batch_norm_called_with_training_does_not_fold(rng):
+    inputs = ac.Input(shape=(5, 5, 2))
+    conv = layers.Conv2D(2, 3)(inputs)
+    twice = ac.Model(inputs, layers.add([layers.BatchNormalization()(conv), conv]))
+    assert not twice.plan.steps[0].fused
+    told = ac.Model(inputs, layers.BatchNormalization()(conv, training=False))
+    assert not told.plan.steps[0].fused

@@ -22,7 +22,7 @@ from autoconv.backends import namespace
 from autoconv.callbacks import Callback, CallbackList, History
 from autoconv.data import Dataset
 from autoconv.process import configure_for_training
-from autoconv.random import epoch_generator
+from autoconv.random import epoch_generator, generator
 
 SYNC_SECONDS = 0.2
 LOSS_NOT_FINITE, GRADIENT_NOT_FINITE = 1, 2  # status codes of the backends' check_finite
@@ -593,13 +593,17 @@ def on_batch(
 
 
 def warm_up(model: Any, x: Any, y: Any) -> float:
-    """Run every kernel of one training step on (x, y) without changing the weights (the
-    step's status is set, so the optimizer skips its update): this compiles the kernels, or
-    loads them from Numba's cache. Returns the seconds it took."""
+    """Run every kernel of one training step on (x, y) without changing the model or the
+    random draws that follow (the step's status is set, so the optimizer skips its update; the
+    non-trainable weights, such as batch normalization's moving statistics, and the random
+    generator's state are put back): this compiles the kernels, or loads them from Numba's
+    cache. Returns the seconds it took."""
     model._require_compiled("warm_up")
     started = time.perf_counter()
     xs = input_arrays(model, x, "warm_up")
     build_for(model, xs)
+    kept = [(w, w.numpy()) for w in model.non_trainable_weights]
+    draws = generator().bit_generator.state
     ys = target_arrays(model, y, len(xs[0]), "warm_up")
     xp = namespace(model.device)
     state = StepState(model)
@@ -609,6 +613,9 @@ def warm_up(model: Any, x: Any, y: Any) -> float:
     model.optimizer.discard_steps(1)  # the device skipped the update
     model.optimizer.zero_grad(model.trainable_weights)
     state.read()  # waits for the device to finish
+    for weight, value in kept:
+        weight.assign(value)
+    generator().bit_generator.state = draws
     model.reset_metrics()
     return time.perf_counter() - started
 

@@ -298,3 +298,31 @@ def test_what_keras_refuses_with_a_dataset(kwargs, message):
     data = ac.data.Dataset.from_tensor_slices((np.ones((8, 8, 8, 1)), np.zeros(8))).batch(4)
     with pytest.raises(ValueError, match=message):
         folder_model().fit(data, verbose=0, **kwargs)
+
+
+def test_warm_up_changes_neither_the_weights_nor_the_random_draws_that_follow(rng):
+    """The CLI warms up before timing; the run after it must be the run without it."""
+    x = rng.standard_normal((8, 4)).astype(np.float32) * 3 + 1
+    y = ac.utils.to_categorical(np.arange(8) % 2, 2)
+    runs = []
+    for warm in (False, True):
+        ac.utils.set_random_seed(5)
+        model = ac.Sequential(
+            [
+                layers.Input(shape=(4,)),
+                layers.Dense(6),
+                layers.BatchNormalization(),
+                layers.Dropout(0.5),
+                layers.Dense(2, activation="softmax"),
+            ]
+        )
+        model.compile("adam", "categorical_crossentropy")
+        if warm:
+            before = model.get_weights()
+            ac.training.warm_up(model, x, y)
+            for kept, weight in zip(before, model.get_weights(), strict=True):
+                np.testing.assert_array_equal(kept, weight)  # moving statistics included
+        model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+        runs.append(model.get_weights())
+    for cold, warmed in zip(*runs, strict=True):
+        np.testing.assert_array_equal(cold, warmed)

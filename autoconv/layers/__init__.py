@@ -46,14 +46,16 @@ from autoconv.layers.pooling import (
     MaxPool2D,
     MaxPooling2D,
 )
+from autoconv.layers.reshaping import Cropping2D, Permute, Reshape, UpSampling2D, ZeroPadding2D
 
 __all__ = [
     "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "Concatenate", "Conv2D",
-    "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D",
+    "Cropping2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D",
     "GlobalMaxPool2D", "GlobalMaxPooling2D", "Identity", "Input", "InputLayer", "Lambda",
-    "Layer", "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "ReLU", "Rescaling",
-    "Softmax", "Subtract", "SymbolicTensor", "Variable", "add", "average", "clear_session",
-    "concatenate", "deserialize", "maximum", "minimum", "multiply", "subtract",
+    "Layer", "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "Permute", "ReLU",
+    "Rescaling", "Reshape", "Softmax", "Subtract", "SymbolicTensor", "UpSampling2D", "Variable",
+    "ZeroPadding2D", "add", "average", "clear_session", "concatenate", "deserialize", "maximum",
+    "minimum", "multiply", "subtract",
 ]  # fmt: skip
 
 

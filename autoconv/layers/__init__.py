@@ -1,5 +1,6 @@
 """Keras-style layers, by family: ``layer`` (the base class and weights), ``input_layer``
-(``Input`` and the functional graph), ``core``, ``convolutional``, ``pooling``, ``merging``.
+(``Input`` and the functional graph), ``core``, ``convolutional``, ``pooling``, ``merging``,
+``reshaping``, ``preprocessing`` (rescaling, resizing and image augmentation).
 
 >>> from autoconv import layers
 >>> layers.Dense(10, activation="softmax").compute_output_shape((None, 64))
@@ -15,7 +16,6 @@ from autoconv.layers.core import (
     Identity,
     Lambda,
     ReLU,
-    Rescaling,
     Softmax,
 )
 from autoconv.layers.input_layer import Input, InputLayer, SymbolicTensor
@@ -46,14 +46,28 @@ from autoconv.layers.pooling import (
     MaxPool2D,
     MaxPooling2D,
 )
+from autoconv.layers.preprocessing import (
+    CenterCrop,
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+    Resizing,
+)
 from autoconv.layers.reshaping import Cropping2D, Permute, Reshape, UpSampling2D, ZeroPadding2D
 
 __all__ = [
-    "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "Concatenate", "Conv2D",
-    "Cropping2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D",
-    "GlobalMaxPool2D", "GlobalMaxPooling2D", "Identity", "Input", "InputLayer", "Lambda",
-    "Layer", "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "Permute", "ReLU",
-    "Rescaling", "Reshape", "Softmax", "Subtract", "SymbolicTensor", "UpSampling2D", "Variable",
+    "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "CenterCrop", "Concatenate",
+    "Conv2D", "Cropping2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D",
+    "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D", "Identity", "Input",
+    "InputLayer", "Lambda", "Layer", "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum",
+    "Multiply", "Permute", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
+    "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "Rescaling", "Reshape",
+    "Resizing", "Softmax", "Subtract", "SymbolicTensor", "UpSampling2D", "Variable",
     "ZeroPadding2D", "add", "average", "clear_session", "concatenate", "deserialize", "maximum",
     "minimum", "multiply", "subtract",
 ]  # fmt: skip

@@ -1,5 +1,5 @@
-"""Core layers: Dense, Activation (and ReLU, Softmax), Flatten, Dropout, Rescaling, Identity,
-Lambda. Arguments, defaults and order are Keras 3's."""
+"""Core layers: Dense, Activation (and ReLU, Softmax), Flatten, Dropout, Identity, Lambda.
+Arguments, defaults and order are Keras 3's."""
 
 from __future__ import annotations
 
@@ -239,24 +239,6 @@ class Dropout(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {"rate": self.rate, "seed": self.seed}
-
-
-class Rescaling(Layer):
-    """``inputs * scale + offset``, e.g. ``Rescaling(1 / 255)`` for 8-bit images."""
-
-    def __init__(self, scale: float, offset: float = 0.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.scale, self.offset = float(scale), float(offset)
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return input_shape
-
-    def call(self, inputs: Tensor) -> Tensor:
-        out = inputs * self.scale
-        return out + self.offset if self.offset else out
-
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"scale": self.scale, "offset": self.offset}
 
 
 class Identity(Layer):

@@ -1,6 +1,8 @@
 """The benchmark cases: every hot op of the reference model at its real shapes (batch 64), a
-whole training step, and inference at batch 1000, each for autoconv, plain NumPy and (when it
-is importable) PyTorch CPU.
+whole training step, and inference at batch 1000; then the flowers tutorial's data
+augmentation (RandomFlip, RandomRotation, RandomZoom) of a batch of 32 180x180x3 images next
+to its classifier's training step at batch 32. Each for autoconv, plain NumPy and (when it is
+importable, for the training steps) PyTorch CPU.
 
 A case holds one zero-argument callable per engine; each returns its result as a NumPy array
 in autoconv's layout, so the runner can check every engine against autoconv before timing.
@@ -186,6 +188,30 @@ def _dense_case(rng: np.random.Generator, torch: ModuleType | None) -> Case:
     return case
 
 
+def load_torch_weights(
+    torch: ModuleType, model: Any, weights: list[np.ndarray], flat_hwc: tuple[int, int, int]
+) -> Any:
+    """Copy autoconv's weights (kernel, bias pairs) into the weighted modules of a PyTorch
+    model, in order. Torch keeps conv kernels OIHW and dense kernels (out, in), and flattens
+    C-first: the first dense kernel, after the flatten of (H, W, C) = ``flat_hwc``, is
+    reordered."""
+    modules = [m for m in model if getattr(m, "weight", None) is not None]
+    with torch.no_grad():
+        for index, (module, kernel, bias) in enumerate(
+            zip(modules, weights[0::2], weights[1::2], strict=True)
+        ):
+            if kernel.ndim == 4:
+                kernel = kernel.transpose(3, 2, 0, 1)
+            elif modules[index - 1].weight.ndim == 4:  # the first dense, after the flatten
+                units = kernel.shape[1]
+                kernel = kernel.reshape(*flat_hwc, units).transpose(3, 2, 0, 1).reshape(units, -1)
+            else:
+                kernel = kernel.T
+            module.weight.copy_(torch.from_numpy(np.ascontiguousarray(kernel)))
+            module.bias.copy_(torch.from_numpy(bias))
+    return model
+
+
 def torch_reference_model(torch: ModuleType, weights: list[np.ndarray]) -> Any:
     """The course's model in PyTorch, NCHW as users write it, with autoconv's weights."""
     nn = torch.nn
@@ -195,19 +221,20 @@ def torch_reference_model(torch: ModuleType, weights: list[np.ndarray]) -> Any:
         nn.Conv2d(64, 64, 3), nn.ReLU(),
         nn.Flatten(), nn.Linear(576, 64), nn.ReLU(), nn.Linear(64, 10),
     ).to(torch.float32)  # fmt: skip
-    k1, b1, k2, b2, k3, b3, d1, c1, d2, c2 = weights
-    layout = {  # torch keeps conv kernels OIHW, dense kernels (out, in), flattens C-first
-        0: (k1.transpose(3, 2, 0, 1), b1),
-        3: (k2.transpose(3, 2, 0, 1), b2),
-        6: (k3.transpose(3, 2, 0, 1), b3),
-        9: (d1.reshape(3, 3, 64, 64).transpose(3, 2, 0, 1).reshape(64, 576), c1),
-        11: (d2.T, c2),
-    }
-    with torch.no_grad():
-        for index, (kernel, bias) in layout.items():
-            model[index].weight.copy_(torch.from_numpy(np.ascontiguousarray(kernel)))
-            model[index].bias.copy_(torch.from_numpy(bias))
-    return model
+    return load_torch_weights(torch, model, weights, (3, 3, 64))
+
+
+def torch_rgb_classifier(torch: ModuleType, weights: list[np.ndarray], size: int) -> Any:
+    """The flowers tutorial's classifier in PyTorch (Rescaling left to the caller)."""
+    nn = torch.nn
+    side = size // 2 // 2 // 2
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(side * side * 64, 128), nn.ReLU(), nn.Linear(128, 5),
+    ).to(torch.float32)  # fmt: skip
+    return load_torch_weights(torch, model, weights, (side, side, 64))
 
 
 def _model_cases(rng: np.random.Generator, torch: ModuleType | None) -> list[Case]:
@@ -263,6 +290,81 @@ def _model_cases(rng: np.random.Generator, torch: ModuleType | None) -> list[Cas
     return [step, infer]
 
 
+AUGMENT_BATCH, FLOWERS_SIZE = 32, 180
+AUGMENT_SEEDS = (1, 2, 3)  # RandomFlip, RandomRotation, RandomZoom
+
+
+def _augmentation_case(rng: np.random.Generator) -> Case:
+    """The flowers tutorial's data_augmentation in training: RandomFlip('horizontal'),
+    RandomRotation(0.1), RandomZoom(0.1), seeded so every call draws the same."""
+    from autoconv import layers
+
+    x = rng.uniform(0, 255, (AUGMENT_BATCH, FLOWERS_SIZE, FLOWERS_SIZE, 3)).astype(np.float32)
+    flip_seed, rotation_seed, zoom_seed = AUGMENT_SEEDS
+
+    def autoconv_run() -> np.ndarray:
+        out = x
+        with ac.no_grad():
+            for layer in (
+                layers.RandomFlip("horizontal", seed=flip_seed),
+                layers.RandomRotation(0.1, seed=rotation_seed),
+                layers.RandomZoom(0.1, seed=zoom_seed),
+            ):
+                out = layer(out, training=True)
+        return out.data
+
+    def numpy_run() -> np.ndarray:  # the layers' draws, then the same maths in NumPy
+        n = len(x)
+        flips = np.random.default_rng(flip_seed).uniform(size=n).astype(np.float32) <= 0.5
+        degrees = np.random.default_rng(rotation_seed).uniform(-36.0, 36.0, n)
+        zooms = np.random.default_rng(zoom_seed).uniform(0.9, 1.1, n)
+        return ref.augment(x, flips, degrees.astype(np.float32), zooms.astype(np.float32))
+
+    shape = f"{AUGMENT_BATCH}x{FLOWERS_SIZE}x{FLOWERS_SIZE}x3"
+    case = Case("augment flip+rotate+zoom", shape, None, {"autoconv": autoconv_run})
+    case.engines["numpy"] = numpy_run
+    case.rtol, case.atol = 1e-4, 2e-2  # 0..255 pixels through two float32 warps
+    return case
+
+
+def _flowers_step_case(rng: np.random.Generator, torch: ModuleType | None) -> Case:
+    """One training step of the flowers tutorial's classifier at batch 32 (RMSprop, softmax
+    cross-entropy from its logits), the step its augmentation feeds."""
+    from autoconv.course import rgb_classifier
+
+    ac.utils.set_random_seed(0)
+    shape = (AUGMENT_BATCH, FLOWERS_SIZE, FLOWERS_SIZE, 3)
+    x = rng.uniform(0, 255, shape).astype(np.float32)
+    labels = rng.integers(0, 5, AUGMENT_BATCH)
+    y = ac.utils.to_categorical(labels, 5)
+    model = rgb_classifier((FLOWERS_SIZE, FLOWERS_SIZE, 3))
+    model.compile("rmsprop", ac.losses.CategoricalCrossentropy(from_logits=True))
+    weights = model.get_weights()
+    numpy_model = ref.ReferenceRGBClassifier(weights)
+    case = Case(
+        "flowers train step",
+        f"rgb classifier, batch {AUGMENT_BATCH}",  # of 180x180x3 images
+        None,
+        {"autoconv": lambda: np.array([model.train_on_batch(x, y)])},
+    )
+    case.engines["numpy"] = lambda: np.array([numpy_model.step(x, y)])
+    case.rtol, case.atol = 1e-4, 1e-5  # the first call of each starts from the same weights
+    if torch is not None:
+        torch_model = torch_rgb_classifier(torch, weights, FLOWERS_SIZE)
+        optimizer = torch.optim.RMSprop(torch_model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+        tx, ty = _nchw(torch, x) * (1 / 255), torch.from_numpy(labels)
+
+        def torch_step() -> np.ndarray:
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(torch_model(tx), ty)
+            loss.backward()
+            optimizer.step()
+            return np.array([loss.item()])
+
+        case.engines["torch"] = torch_step
+    return case
+
+
 def cpu_cases(torch: ModuleType | None = None, seed: int = 0) -> list[Case]:
     """Every case, with PyTorch engines when ``torch`` is given."""
     rng = np.random.default_rng(seed)
@@ -273,4 +375,6 @@ def cpu_cases(torch: ModuleType | None = None, seed: int = 0) -> list[Case]:
         cases += _pool_cases(name, rng, torch)
     cases.append(_dense_case(rng, torch))
     cases += _model_cases(rng, torch)
+    cases.append(_augmentation_case(rng))
+    cases.append(_flowers_step_case(rng, torch))
     return cases

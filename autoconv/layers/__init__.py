@@ -1,13 +1,18 @@
 """Keras-style layers, by family: ``layer`` (the base class and weights), ``input_layer``
 (``Input`` and the functional graph), ``core``, ``convolutional``, ``pooling``, ``merging``,
-``normalization``, ``regularization``, ``activations``.
+``normalization``, ``regularization``, ``activations``, ``reshaping``, ``preprocessing``
+(rescaling, resizing and image augmentation).
 
 >>> from autoconv import layers
 >>> layers.Dense(10, activation="softmax").compute_output_shape((None, 64))
 (None, 10)
 """
 
-from autoconv.layers.activations import ELU, LeakyReLU, PReLU
+from autoconv.layers.activations import (
+    ELU,
+    LeakyReLU,
+    PReLU,
+)
 from autoconv.layers.convolutional import (
     Conv1D,
     Conv2D,
@@ -26,11 +31,18 @@ from autoconv.layers.core import (
     Identity,
     Lambda,
     ReLU,
-    Rescaling,
     Softmax,
 )
-from autoconv.layers.input_layer import Input, InputLayer, SymbolicTensor
-from autoconv.layers.layer import Layer, Variable, clear_session
+from autoconv.layers.input_layer import (
+    Input,
+    InputLayer,
+    SymbolicTensor,
+)
+from autoconv.layers.layer import (
+    Layer,
+    Variable,
+    clear_session,
+)
 from autoconv.layers.merging import (
     Add,
     Average,
@@ -47,7 +59,11 @@ from autoconv.layers.merging import (
     multiply,
     subtract,
 )
-from autoconv.layers.normalization import BatchNormalization, LayerNormalization, Normalization
+from autoconv.layers.normalization import (
+    BatchNormalization,
+    LayerNormalization,
+    Normalization,
+)
 from autoconv.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -66,11 +82,30 @@ from autoconv.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from autoconv.layers.preprocessing import (
+    CenterCrop,
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+    Resizing,
+)
 from autoconv.layers.regularization import (
     Dropout,
     GaussianDropout,
     GaussianNoise,
     SpatialDropout2D,
+)
+from autoconv.layers.reshaping import (
+    Cropping2D,
+    Permute,
+    Reshape,
+    UpSampling2D,
+    ZeroPadding2D,
 )
 
 __all__ = [
@@ -83,6 +118,7 @@ __all__ = [
     "AvgPool1D",
     "AvgPool2D",
     "BatchNormalization",
+    "CenterCrop",
     "Concatenate",
     "Conv1D",
     "Conv2D",
@@ -90,6 +126,7 @@ __all__ = [
     "Convolution1D",
     "Convolution2D",
     "Convolution2DTranspose",
+    "Cropping2D",
     "Dense",
     "DepthwiseConv2D",
     "Dropout",
@@ -120,15 +157,27 @@ __all__ = [
     "Multiply",
     "Normalization",
     "PReLU",
+    "Permute",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
     "ReLU",
     "Rescaling",
+    "Reshape",
+    "Resizing",
     "SeparableConv2D",
     "SeparableConvolution2D",
     "Softmax",
     "SpatialDropout2D",
     "Subtract",
     "SymbolicTensor",
+    "UpSampling2D",
     "Variable",
+    "ZeroPadding2D",
     "add",
     "average",
     "clear_session",

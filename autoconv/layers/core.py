@@ -1,6 +1,7 @@
-"""Core layers: Dense, Activation (and ReLU, Softmax), Flatten, Rescaling, Identity, Lambda.
-Arguments, defaults and order are Keras 3's. (Dropout is in :mod:`autoconv.layers.regularization`,
-the other activation layers in :mod:`autoconv.layers.activations`.)"""
+"""Core layers: Dense, Activation (and ReLU, Softmax), Flatten, Identity, Lambda. Arguments,
+defaults and order are Keras 3's. (Dropout is in :mod:`autoconv.layers.regularization`,
+Rescaling in :mod:`autoconv.layers.preprocessing`, the other activation layers in
+:mod:`autoconv.layers.activations`.)"""
 
 from __future__ import annotations
 
@@ -257,24 +258,6 @@ class Flatten(Layer):
 
     def call(self, inputs: Tensor) -> Tensor:
         return ops.flatten(inputs)
-
-
-class Rescaling(Layer):
-    """``inputs * scale + offset``, e.g. ``Rescaling(1 / 255)`` for 8-bit images."""
-
-    def __init__(self, scale: float, offset: float = 0.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.scale, self.offset = float(scale), float(offset)
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return input_shape
-
-    def call(self, inputs: Tensor) -> Tensor:
-        out = inputs * self.scale
-        return out + self.offset if self.offset else out
-
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"scale": self.scale, "offset": self.offset}
 
 
 class Identity(Layer):

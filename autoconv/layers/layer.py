@@ -51,7 +51,7 @@ def clear_session() -> None:
 
 # ------------------------------------------------------------------------ name scopes
 _scopes: list[str] = []
-_training_stack: list[bool] = []
+_training_stack: list[bool | None] = []
 
 
 class _Pushed:
@@ -77,17 +77,21 @@ def name_scope(name: str) -> _Pushed:
 
 
 # ---------------------------------------------------------------------- training flag
-def training_context(training: bool) -> _Pushed:
+def training_context(training: bool | None) -> _Pushed:
     """Layers called inside with ``training=None`` run in this mode (Keras passes an outer
-    call's ``training`` down to the layers it calls)."""
-    return _Pushed(_training_stack, bool(training))
+    call's ``training`` down to the layers it calls); None leaves them their own default."""
+    return _Pushed(_training_stack, None if training is None else bool(training))
 
 
-def current_training(training: bool | None) -> bool:
-    """``training`` if given, else the enclosing call's, else False (inference)."""
+def current_training(training: bool | None, default: bool | None = None) -> bool | None:
+    """Keras's order: ``training`` if given, else the enclosing call's, else ``default`` (the
+    default of the layer's ``call``: False for most layers, True for the augmentation layers,
+    which therefore augment when called on their own)."""
     if training is not None:
         return bool(training)
-    return _training_stack[-1] if _training_stack else False
+    if _training_stack and _training_stack[-1] is not None:
+        return _training_stack[-1]
+    return default
 
 
 # ---------------------------------------------------------------------------- weights
@@ -289,9 +293,10 @@ class Layer:
             return symbolic_call(self, inputs, args, kwargs)
         inputs = _to_tensors(inputs, self.dtype)
         self._maybe_build(_shapes(inputs), _device_of(inputs))
-        training = current_training(training)
-        if _takes_training(type(self)):
-            kwargs["training"] = training
+        takes_training, default = _training_parameter(type(self))
+        training = current_training(training, default)
+        if takes_training:
+            kwargs["training"] = bool(training)
         with training_context(training), name_scope(self.name):
             outputs = self.call(inputs, *args, **kwargs)
         if self.activity_regularizer is not None:
@@ -523,15 +528,20 @@ def _device_of(inputs: Any) -> str:
     return next((_device_of(x) for x in values), "cpu")
 
 
-_takes_training_cache: dict[type, bool] = {}
+_training_parameters: dict[type, tuple[bool, bool | None]] = {}
 
 
-def _takes_training(cls: type) -> bool:
-    """Whether ``cls.call`` has a ``training`` parameter (Keras passes it only then)."""
-    if cls not in _takes_training_cache:
-        parameters = inspect.signature(cls.call).parameters
-        _takes_training_cache[cls] = "training" in parameters
-    return _takes_training_cache[cls]
+def _training_parameter(cls: type) -> tuple[bool, bool | None]:
+    """Whether ``cls.call`` has a ``training`` parameter (Keras passes it only then), and its
+    default."""
+    if cls not in _training_parameters:
+        parameter = inspect.signature(cls.call).parameters.get("training")
+        if parameter is None:
+            _training_parameters[cls] = (False, None)
+        else:
+            default = None if parameter.default is parameter.empty else parameter.default
+            _training_parameters[cls] = (True, default)
+    return _training_parameters[cls]
 
 
 def dry_run_shape(layer: Layer, input_shape: Any) -> Any:

@@ -1,0 +1,289 @@
+"""Reshaping layers: Reshape, Permute, ZeroPadding2D, Cropping2D, UpSampling2D. Arguments,
+defaults, order, error messages and numbers are Keras 3's (keras/src/layers/reshaping/)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from autoconv import ops
+from autoconv.layers.core import channels_last
+from autoconv.layers.layer import Layer, Shape
+from autoconv.ops.image import UNSUPPORTED_RESIZE
+from autoconv.tensor import Tensor
+
+Pairs = tuple[tuple[int, int], tuple[int, int]]
+
+
+def standardize_tuple(value: Any, n: int, name: str, allow_zero: bool = False) -> tuple[int, ...]:
+    """``value`` (an int or ``n`` ints) as a tuple of ``n`` ints, > 0 (>= 0 with
+    ``allow_zero``), with the errors of Keras's ``argument_validation.standardize_tuple``."""
+    error = f"The `{name}` argument must be a tuple of {n} integers. Received {name}={value}"
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        values = (int(value),) * n
+    else:
+        try:
+            values = tuple(value)
+        except TypeError:
+            raise ValueError(error) from None
+        if len(values) != n:
+            raise ValueError(error)
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise ValueError(f"{error}including element {v} of type {type(v)}")
+        values = tuple(int(v) for v in values)
+    bad = {v for v in values if (v < 0 if allow_zero else v <= 0)}
+    if bad:
+        requirement = ">= 0" if allow_zero else "> 0"
+        raise ValueError(
+            f"{error}, including values {bad} that do not satisfy `value {requirement}`"
+        )
+    return values
+
+
+def check_ndim(layer: Layer, shape: Sequence[Any], ndim: int) -> None:
+    """Keras's InputSpec(ndim=...) check, with its message."""
+    if len(shape) != ndim:
+        raise ValueError(
+            f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected '
+            f"ndim={ndim}, found ndim={len(shape)}. Full shape received: {tuple(shape)}"
+        )
+
+
+def _pairs(value: Any, name: str) -> Pairs:
+    """ZeroPadding2D's ``padding`` and Cropping2D's ``cropping``: an int, (height, width) or
+    ((top, bottom), (left, right)), as Keras reads them (both messages speak of crops)."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"`{name}` cannot be negative. Received: {name}={value}.")
+        return ((int(value), int(value)), (int(value), int(value)))
+    if not hasattr(value, "__len__"):
+        raise ValueError(
+            f"`{name}` should be either an int, a tuple of 2 ints (symmetric_height_crop, "
+            "symmetric_width_crop), or a tuple of 2 tuples of 2 ints ((top_crop, bottom_crop), "
+            f"(left_crop, right_crop)). Received: {name}={value}."
+        )
+    if len(value) != 2:
+        raise ValueError(f"`{name}` should have two elements. Received: {name}={value}.")
+    height = standardize_tuple(value[0], 2, f"1st entry of {name}", allow_zero=True)
+    width = standardize_tuple(value[1], 2, f"2nd entry of {name}", allow_zero=True)
+    return (height, width)  # type: ignore[return-value]
+
+
+def reshape_output_shape(input_shape: Sequence[Any], target_shape: tuple[int, ...]) -> Shape:
+    """``target_shape`` with its -1 resolved for inputs of ``input_shape`` (both without the
+    batch axis), as Keras's ``operation_utils.compute_reshape_output_shape``."""
+    if None in input_shape:
+        return tuple(None if d == -1 else d for d in target_shape)
+    size = math.prod(input_shape)
+    if -1 not in target_shape:
+        if size != math.prod(target_shape):
+            raise ValueError(
+                "The total size of the tensor must be unchanged. Received: "
+                f"input_shape={tuple(input_shape)}, target_shape={target_shape}"
+            )
+        return target_shape
+    known = math.prod(d for d in target_shape if d != -1)
+    if known == 0 or size % known != 0:
+        raise ValueError(
+            "The total size of the tensor must be unchanged, however, the input size cannot by "
+            "divided by the specified dimensions in target_shape. Received: "
+            f"input_shape={tuple(input_shape)}, target_shape={target_shape}"
+        )
+    return tuple(size // known if d == -1 else d for d in target_shape)
+
+
+class Reshape(Layer):
+    """(batch, ...) -> (batch, *target_shape); one entry of ``target_shape`` may be -1, then
+    inferred from the size of the rest.
+
+    >>> Reshape((-1, 2, 2)).compute_output_shape((None, 12))
+    (None, 3, 2, 2)
+    """
+
+    def __init__(self, target_shape: Sequence[int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        target_shape = tuple(target_shape)
+        if target_shape.count(-1) > 1:
+            raise ValueError(
+                "The `target_shape` argument must not contain more than one `-1` value. "
+                f"Received: target_shape={target_shape}"
+            )
+        if not all(isinstance(d, int | np.integer) and (d > 0 or d == -1) for d in target_shape):
+            raise ValueError(
+                "Reshape: target_shape must hold positive ints and at most one -1, got "
+                f"{target_shape}"
+            )
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], *reshape_output_shape(input_shape[1:], self.target_shape))
+
+    def call(self, inputs: Tensor) -> Tensor:
+        shape = reshape_output_shape(inputs.shape[1:], self.target_shape)
+        return ops.reshape(inputs, (inputs.shape[0], *shape))
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"target_shape": self.target_shape}
+
+
+class Permute(Layer):
+    """Reorders the axes after the batch axis: ``dims`` numbers them from 1, e.g. ``(2, 1)``
+    turns (batch, 10, 64) into (batch, 64, 10)."""
+
+    def __init__(self, dims: Sequence[int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        dims = tuple(dims)
+        if sorted(dims) != list(range(1, len(dims) + 1)):
+            raise ValueError(
+                "Invalid permutation argument `dims` for Permute Layer. The set of indices in "
+                f"`dims` must be consecutive and start from 1. Received dims={dims}"
+            )
+        self.dims = tuple(int(d) for d in dims)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        check_ndim(self, input_shape, len(self.dims) + 1)
+        return (input_shape[0], *(input_shape[d] for d in self.dims))
+
+    def call(self, inputs: Tensor) -> Tensor:
+        check_ndim(self, inputs.shape, len(self.dims) + 1)
+        return ops.transpose(inputs, (0, *self.dims))
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"dims": self.dims}
+
+
+class ZeroPadding2D(Layer):
+    """Rows and columns of zeros around images (batch, height, width, channels): ``padding``
+    is an int, (height, width) for both sides, or ((top, bottom), (left, right))."""
+
+    def __init__(self, padding: Any = (1, 1), data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        channels_last(data_format, "ZeroPadding2D")
+        self.data_format = "channels_last"
+        self.padding = _pairs(padding, "padding")
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        check_ndim(self, input_shape, 4)
+        (top, bottom), (left, right) = self.padding
+        n, height, width, channels = input_shape
+        return (
+            n,
+            None if height is None else height + top + bottom,
+            None if width is None else width + left + right,
+            channels,
+        )
+
+    def call(self, inputs: Tensor) -> Tensor:
+        check_ndim(self, inputs.shape, 4)
+        return ops.pad2d(inputs, self.padding)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"padding": self.padding, "data_format": self.data_format}
+
+
+class Cropping2D(Layer):
+    """Images (batch, height, width, channels) without ``cropping`` rows and columns at their
+    borders: an int, (height, width) for both sides, or ((top, bottom), (left, right))."""
+
+    def __init__(
+        self, cropping: Any = ((0, 0), (0, 0)), data_format: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        channels_last(data_format, "Cropping2D")
+        self.data_format = "channels_last"
+        self.cropping = _pairs(cropping, "cropping")
+
+    def _check(self, shape: Sequence[Any]) -> None:
+        check_ndim(self, shape, 4)
+        if any(
+            n is not None and sum(c) >= n for n, c in zip(shape[1:3], self.cropping, strict=True)
+        ):
+            raise ValueError(
+                "Values in `cropping` argument should be smaller than the corresponding spatial "
+                f"dimension of the input. Received: input_shape={tuple(shape)}, "
+                f"cropping={self.cropping}"
+            )
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        self._check(input_shape)
+        n, height, width, channels = input_shape
+        (top, bottom), (left, right) = self.cropping
+        return (
+            n,
+            None if height is None else height - top - bottom,
+            None if width is None else width - left - right,
+            channels,
+        )
+
+    def call(self, inputs: Tensor) -> Tensor:
+        self._check(inputs.shape)
+        return ops.crop2d(inputs, self.cropping)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"cropping": self.cropping, "data_format": self.data_format}
+
+
+RESIZE_INTERPOLATIONS = ("bilinear", "nearest", *UNSUPPORTED_RESIZE)
+
+
+def resize_interpolation(interpolation: str, owner: str) -> str:
+    """``interpolation`` checked as Keras's ``ops.image.resize`` checks it, and refused with a
+    clear error where autoconv does not compute it."""
+    if interpolation not in RESIZE_INTERPOLATIONS:
+        raise ValueError(
+            "Invalid value for argument `interpolation`. Expected of one "
+            f"{RESIZE_INTERPOLATIONS}. Received: interpolation={interpolation}"
+        )
+    if interpolation in UNSUPPORTED_RESIZE:
+        raise ValueError(
+            f"{owner}: interpolation {interpolation!r} is not supported by autoconv yet; use "
+            "'bilinear' or 'nearest'"
+        )
+    return interpolation
+
+
+class UpSampling2D(Layer):
+    """Images (batch, rows, cols, channels) -> (batch, rows * size[0], cols * size[1],
+    channels): 'nearest' repeats each row and column, 'bilinear' resizes (Keras's
+    ``ops.image.resize``)."""
+
+    def __init__(
+        self,
+        size: Any = (2, 2),
+        data_format: str | None = None,
+        interpolation: str = "nearest",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        channels_last(data_format, "UpSampling2D")
+        self.data_format = "channels_last"
+        self.size = standardize_tuple(size, 2, "size")
+        self.interpolation = resize_interpolation(str(interpolation).lower(), "UpSampling2D")
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        check_ndim(self, input_shape, 4)
+        n, rows, cols, channels = input_shape
+        return (
+            n,
+            None if rows is None else rows * self.size[0],
+            None if cols is None else cols * self.size[1],
+            channels,
+        )
+
+    def call(self, inputs: Tensor) -> Tensor:
+        check_ndim(self, inputs.shape, 4)
+        if self.interpolation == "nearest":
+            return ops.repeat(ops.repeat(inputs, self.size[0], axis=1), self.size[1], axis=2)
+        _, rows, cols, _ = inputs.shape
+        return ops.resize(inputs, (rows * self.size[0], cols * self.size[1]), self.interpolation)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "size": self.size,
+            "data_format": self.data_format,
+            "interpolation": self.interpolation,
+        }

@@ -295,8 +295,8 @@ class Layer:
         self._maybe_build(_shapes(inputs), _device_of(inputs))
         takes_training, default = _training_parameter(type(self))
         training = current_training(training, default)
-        if takes_training:
-            kwargs["training"] = bool(training)
+        if takes_training:  # None only for a call whose default is None (a model's)
+            kwargs["training"] = training
         with training_context(training), name_scope(self.name):
             outputs = self.call(inputs, *args, **kwargs)
         if self.activity_regularizer is not None:

@@ -74,7 +74,7 @@ class Functional(Model):
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         values = _flat_values(inputs, self)
         _check_inputs(self, values)
-        outputs, logits = self._functional.run(values, bool(training))
+        outputs, logits = self._functional.run(values, training)
         if any(logits):  # a direct call returns what the layers compute: apply the softmax
             outputs = [
                 o.softmax() if is_logits else o

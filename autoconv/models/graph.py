@@ -193,9 +193,11 @@ class Graph:
         return plan
 
     # ----------------------------------------------------------------- running
-    def run(self, values: list[Tensor], training: bool) -> tuple[list[Tensor], list[bool]]:
+    def run(self, values: list[Tensor], training: bool | None) -> tuple[list[Tensor], list[bool]]:
         """The outputs for input tensors ``values`` (one per graph input), and for each
-        output whether it holds logits (a softmax paired with its loss, left undone)."""
+        output whether it holds logits (a softmax paired with its loss, left undone). With
+        ``training=None`` (a model called directly) each layer runs in its own default mode:
+        inference, but augmentation layers augment, as in Keras."""
         tensors = {self.ids[id(t)]: v for t, v in zip(self.inputs, values, strict=True)}
         with training_context(training):
             for step in self.plan.steps:
@@ -209,7 +211,7 @@ class Graph:
         return [t.shape for t in self.outputs]
 
 
-def _run_step(step: Step, args: list[Tensor], training: bool) -> Tensor:
+def _run_step(step: Step, args: list[Tensor], training: bool | None) -> Tensor:
     node = step.nodes[0]
     layer = node.layer
     inputs: Any = args if node.list_call else args[0]

@@ -86,7 +86,15 @@ class Sequential(Model):
             self.build(shape)
 
     def _declared_input_shape(self) -> tuple | None:
-        return None if self._input_layer is None else self._input_layer.batch_shape
+        """The Input's shape; else, as Keras, that of a built model that is the first of two
+        or more layers (``Sequential([data_augmentation, layers.Rescaling(1 / 255), ...])``)."""
+        if self._input_layer is not None:
+            return self._input_layer.batch_shape
+        first = self._stack[0] if len(self._stack) > 1 else None
+        if isinstance(first, Model) and first.built and first.input_shape is not None:
+            shape = first.input_shape
+            return tuple(shape) if isinstance(shape, tuple | list) and not _nested(shape) else None
+        return None
 
     def build(self, input_shape: Any = None) -> None:
         """Build every layer for inputs of ``input_shape`` (batch axis first, or without it
@@ -166,7 +174,7 @@ class Sequential(Model):
 
     def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
         _check_input(self, inputs)
-        outputs, logits = self._functional.run([inputs], bool(training))
+        outputs, logits = self._functional.run([inputs], training)
         return outputs[0].softmax() if logits[0] else outputs[0]
 
     def get_config(self) -> dict[str, Any]:
@@ -188,3 +196,9 @@ def _check_input(model: Sequential, x: Tensor) -> None:
             f'Input 0 of layer "{model._stack[0].name}" is incompatible with the layer: '
             f"expected shape={expected}, found shape={tuple(x.shape)}"
         )
+
+
+def _nested(shape: Any) -> bool:
+    """Whether ``shape`` is several inputs' shapes (a multi-input model cannot lead a
+    Sequential)."""
+    return any(isinstance(s, tuple | list) for s in shape)

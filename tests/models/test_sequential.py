@@ -213,3 +213,53 @@ def test_conv_then_max_pool_runs_as_one_op_with_the_same_results(activation):
         grads.append([p.grad.copy() for p in model.trainable_weights])
     for ours, theirs in zip(*grads, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def flowers_tutorial_model() -> tuple[ac.Sequential, ac.Sequential]:
+    """The TensorFlow image-classification tutorial's shape: an augmentation Sequential given
+    its input_shape, leading the model."""
+    augmentation = ac.Sequential(
+        [
+            layers.RandomFlip("horizontal", input_shape=(8, 8, 3)),
+            layers.RandomRotation(0.2),
+            layers.RandomZoom(0.1),
+        ]
+    )
+    model = ac.Sequential(
+        [augmentation, layers.Rescaling(1 / 255), layers.Conv2D(4, 3), layers.Flatten(),
+         layers.Dense(2)]
+    )  # fmt: skip
+    return augmentation, model
+
+
+def test_a_built_model_leading_a_sequential_builds_it_as_keras():
+    augmentation, model = flowers_tutorial_model()
+    assert model.built and model.input_shape == (None, 8, 8, 3)
+    assert model.count_params() == 112 + 290  # summary before fit, as the tutorial prints it
+    alone = ac.Sequential([augmentation])  # Keras builds only from two layers on
+    assert not alone.built
+
+
+def test_a_model_called_directly_leaves_each_layer_its_own_default_mode(rng):
+    """Keras: ``data_augmentation(images)`` augments (the augmentation layers default to
+    training), ``predict`` and ``training=False`` do not; a custom layer whose call defaults
+    to ``training=None`` gets None."""
+    augmentation, model = flowers_tutorial_model()
+    x = rng.random((2, 8, 8, 3)).astype(np.float32)
+    assert not np.allclose(augmentation(x).numpy(), x)
+    np.testing.assert_array_equal(augmentation(x, training=False).numpy(), x)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert not np.allclose(model(x).numpy(), model(x).numpy())
+
+    seen = []
+
+    class Spy(layers.Layer):
+        def call(self, inputs, training=None):
+            seen.append(training)
+            return inputs
+
+    spied = ac.Sequential([layers.Input(shape=(3,)), Spy()])
+    spied(x[:, 0, 0])
+    spied(x[:, 0, 0], training=True)
+    spied.predict(x[:, 0, 0], verbose=0)
+    assert seen[-3:] == [None, True, False]  # (a first call, in inference, infers its shape)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
 
+import autoconv as ac
 from autoconv.cli import main
 
 
@@ -87,6 +89,25 @@ def test_evaluate_rejects_a_damaged_model(run, tmp_path):
 def test_summary(run):
     result = run("summary")
     assert result.exit_code == 0 and "Total params: 93,322" in result.output
+
+
+def test_summary_of_a_saved_model_with_its_plan(run, tmp_path):
+    model = ac.Sequential(
+        [ac.Input(shape=(8, 8, 1)), ac.layers.Conv2D(4, 3, use_bias=False),
+         ac.layers.BatchNormalization(), ac.layers.ReLU(), ac.layers.Flatten(),
+         ac.layers.Dense(2)]
+    )  # fmt: skip
+    model.save(tmp_path / "m.keras")
+    result = run("summary", str(tmp_path / "m.keras"), "--plan")
+    assert result.exit_code == 0, result.output
+    assert "Total params: 342" in result.output  # kernel 36, batch norm 4 * 4, dense 290
+    assert re.search(
+        r"1\. conv2d \+ batch_normalization \+ re_lu +batch norm folded", result.output
+    )
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a model")
+    result = run("summary", str(broken))
+    assert result.exit_code == 1 and "Traceback" not in result.output
 
 
 def test_datasets_lists_verified_mnist(run, tmp_path, monkeypatch):

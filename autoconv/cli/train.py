@@ -443,6 +443,13 @@ def evaluate(model_path: Path, dataset: str, data_dir: Path | None, limit: int |
 
 
 @click.command()
-def summary() -> None:
-    """Print the summary of the course's reference model."""
-    course.reference_model().summary(print_fn=click.echo)
+@click.argument(
+    "model_path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--plan", is_flag=True, help="Also print which layers run fused, and how.")
+def summary(model_path: Path | None, plan: bool) -> None:
+    """Print the summary of a saved model (MODEL_PATH), or of the course's reference model."""
+    model = course.reference_model() if model_path is None else models.load_model(model_path)
+    model.summary(print_fn=click.echo)
+    if plan:
+        click.echo(str(model.plan))

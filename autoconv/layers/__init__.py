@@ -8,6 +8,8 @@
 (None, 10)
 """
 
+from typing import Any
+
 from autoconv.layers.activations import (
     ELU,
     LeakyReLU,
@@ -198,3 +200,38 @@ def deserialize(config: dict) -> Layer:
     if not (isinstance(cls, type) and issubclass(cls, Layer)) or class_name in ("Layer", "Lambda"):
         raise ValueError(f"unknown layer type {class_name!r}")
     return cls.from_config(arguments)
+
+
+# Keras 3's layers that autoconv does not have (recurrent, attention, text, 3-D, ...): asking
+# for one says so by name rather than with a bare AttributeError.
+KERAS_LAYERS_NOT_IMPLEMENTED = frozenset({
+    "ActivityRegularization", "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D",
+    "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D",
+    "AdaptiveMaxPooling3D", "AdditiveAttention", "AlphaDropout", "Attention", "AugMix",
+    "AutoContrast", "AveragePooling3D", "AvgPool3D", "Bidirectional", "CategoryEncoding",
+    "ContrastLimitedAdaptiveHistogramEqualization", "Conv1DTranspose", "Conv3D", "Conv3DTranspose",
+    "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "Convolution1DTranspose", "Convolution3D",
+    "Convolution3DTranspose", "Cropping1D", "Cropping3D", "CutMix", "DepthwiseConv1D",
+    "Discretization", "Dot", "EinsumDense", "Embedding", "Equalization", "FlaxLayer", "GRU",
+    "GRUCell", "GlobalAveragePooling3D", "GlobalAvgPool3D", "GlobalMaxPool3D", "GlobalMaxPooling3D",
+    "GroupNormalization", "GroupQueryAttention", "HashedCrossing", "Hashing", "InputSpec",
+    "IntegerLookup", "JaxLayer", "LSTM", "LSTMCell", "Masking", "MaxNumBoundingBoxes", "MaxPool3D",
+    "MaxPooling3D", "MelSpectrogram", "MixUp", "MultiHeadAttention", "Pipeline", "RMSNormalization",
+    "RNN", "RandAugment", "RandomColorDegeneration", "RandomColorJitter", "RandomElasticTransform",
+    "RandomErasing", "RandomGaussianBlur", "RandomGrayscale", "RandomHue", "RandomInvert",
+    "RandomPerspective", "RandomPosterization", "RandomSaturation", "RandomSharpness",
+    "RandomShear", "RepeatVector", "ReversibleEmbedding", "STFTSpectrogram", "SeparableConv1D",
+    "SeparableConvolution1D", "SimpleRNN", "SimpleRNNCell", "Solarization", "SpatialDropout1D",
+    "SpatialDropout3D", "SpectralNormalization", "StackedRNNCells", "StringLookup", "TFSMLayer",
+    "TextVectorization", "TimeDistributed", "TorchModuleWrapper", "UnitNormalization",
+    "UpSampling1D", "UpSampling3D", "Wrapper", "ZeroPadding1D", "ZeroPadding3D",
+})  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in KERAS_LAYERS_NOT_IMPLEMENTED:
+        raise AttributeError(
+            f"keras.layers.{name} is not implemented by autoconv, which implements Keras's "
+            "convolutional-network layers (see docs/keras.md for the list)"
+        )
+    raise AttributeError(f"module 'autoconv.layers' has no attribute {name!r}")

@@ -60,8 +60,12 @@ class Step:
     def fused(self) -> bool:
         return self.rule is not None
 
-    def describe(self) -> str:
-        names = " + ".join(node.layer.name for node in self.nodes)
+    @property
+    def names(self) -> str:
+        return " + ".join(node.layer.name for node in self.nodes)
+
+    def describe(self, width: int = 40) -> str:
+        """The step's layers, padded to ``width``, then how they run."""
         if self.rule == CONV_POOL:
             how = "conv2d_max_pool (bias and activation in the pooling pass)"
         elif self.rule == FOLD_BATCH_NORM:
@@ -72,7 +76,7 @@ class Step:
             how = type(self.nodes[0].layer).__name__
         if self.logits_of_output is not None:
             how += ", softmax left to the loss (cross-entropy from the logits)"
-        return f"{names:40s} {how}"
+        return f"{self.names:{width}s}  {how}"
 
 
 @dataclass
@@ -97,7 +101,8 @@ class Plan:
                 self.output_steps[index].logits_of_output = index
 
     def __str__(self) -> str:
-        lines = [f"{i + 1:3d}. {step.describe()}" for i, step in enumerate(self.steps)]
+        width = max((len(step.names) for step in self.steps), default=0)
+        lines = [f"{i + 1:3d}. {step.describe(width)}" for i, step in enumerate(self.steps)]
         return "\n".join(lines)
 
 

@@ -186,3 +186,16 @@ def test_set_weights_copies_so_training_leaves_the_given_arrays_alone():
     layer.set_weights(given)
     layer.kernel.data += 1.0  # what an in-place optimizer update does
     np.testing.assert_array_equal(given[0], np.ones((3, 2)))
+
+
+@pytest.mark.parametrize("name", ["LSTM", "Embedding", "MultiHeadAttention", "Conv3D"])
+def test_a_keras_layer_autoconv_lacks_is_named_in_the_error(name):
+    with pytest.raises(AttributeError, match=f"keras.layers.{name} is not implemented"):
+        getattr(layers, name)
+    assert not hasattr(layers, name)
+
+
+def test_every_name_the_layers_package_exports_exists():
+    missing = [name for name in layers.__all__ if not hasattr(layers, name)]
+    assert missing == []
+    assert not set(layers.__all__) & layers.KERAS_LAYERS_NOT_IMPLEMENTED

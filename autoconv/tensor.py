@@ -149,11 +149,22 @@ class Tensor:
         """The values as a NumPy array (a copy, so the tensor cannot be changed through it)."""
         return np.array(namespace(self.device).to_numpy(self.data))
 
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(tensor)``, ``np.argmax(tensor)``: NumPy functions read the values, as
+        they read Keras's backend tensors (a copy; arithmetic with arrays stays a Tensor op)."""
+        return self.numpy() if dtype is None else self.numpy().astype(dtype)
+
     def item(self) -> float:
         """The value of a one-element tensor as a Python float."""
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return float(self.data.reshape(()))
+
+    __float__ = item
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats the values as NumPy formats them."""
+        return format(self.numpy(), spec) if spec else str(self)
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's values but cut from the graph."""
@@ -293,13 +304,30 @@ class Tensor:
     def __getitem__(self, index: Any) -> Tensor:
         return _ops().getitem(self, index)
 
-    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+    def sum(
+        self,
+        axis: int | tuple[int, ...] | None = None,
+        keepdims: bool = False,
+        dtype: None = None,
+        out: None = None,
+    ) -> Tensor:
+        _numpy_arguments(self, "sum", dtype, out)
         return _ops().sum(self, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+    def mean(
+        self,
+        axis: int | tuple[int, ...] | None = None,
+        keepdims: bool = False,
+        dtype: None = None,
+        out: None = None,
+    ) -> Tensor:
+        _numpy_arguments(self, "mean", dtype, out)
         return _ops().mean(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+    def max(
+        self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, out: None = None
+    ) -> Tensor:
+        _numpy_arguments(self, "max", None, out)
         return _ops().max(self, axis=axis, keepdims=keepdims)
 
     def reshape(self, *shape: Any) -> Tensor:
@@ -384,3 +412,12 @@ def record(
         out._parents = ()
         out._backward = None
     return out
+
+
+def _numpy_arguments(tensor: Tensor, method: str, dtype: Any, out: Any) -> None:
+    """``np.max(tensor)``, ``np.mean(tensor)`` call the tensor's method with ``out=None`` (and
+    ``dtype``): accepted, as array libraries accept them, when they ask for nothing else."""
+    if out is not None:
+        raise ValueError(f"Tensor.{method}: out= is not supported (got {type(out).__name__})")
+    if dtype is not None and np.dtype(dtype) != tensor.dtype:
+        raise ValueError(f"Tensor.{method}: dtype={dtype} differs from the tensor's {tensor.dtype}")

@@ -133,3 +133,20 @@ def test_array_on_the_left_defers_to_tensor():
     x = ac.Tensor([1.0, 2.0], requires_grad=True)
     y = np.array([3.0, 4.0]) * x
     assert isinstance(y, ac.Tensor) and y.dtype == np.float32
+
+
+def test_numpy_functions_read_a_tensor_and_arithmetic_with_arrays_stays_a_tensor_op():
+    t = ac.Tensor(np.array([1.0, 3.0, 2.0], np.float32), requires_grad=True)
+    assert np.argmax(t) == 1
+    assert float(np.max(t)) == 3.0 and float(np.mean(t)) == 2.0  # the Tensor methods, as Keras
+    assert f"{100 * np.max(t):.2f} percent" == "300.00 percent"
+    with pytest.raises(ValueError, match="out= is not supported"):
+        np.max(t, out=np.zeros(()))
+    copied = np.asarray(t)
+    copied[0] = 9.0
+    assert t.numpy()[0] == 1.0  # a copy
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    mixed = np.ones(3, np.float32) * t
+    assert isinstance(mixed, ac.Tensor)
+    mixed.sum().backward()
+    np.testing.assert_array_equal(t.grad, np.ones(3))

@@ -103,8 +103,16 @@ def symbolic_call(layer: Layer, inputs: Any, args: tuple, kwargs: dict[str, Any]
         [t.shape for t in tensors] if isinstance(inputs, list | tuple) else tensors[0].shape
     )
     try:
-        layer._maybe_build(shapes)
-        output_shape = layer.compute_output_shape(shapes)
+        try:
+            layer._maybe_build(shapes)
+            output_shape = layer.compute_output_shape(shapes)
+        except TypeError as error:  # None arithmetic in a layer that needs every size
+            if "NoneType" not in str(error):
+                raise
+            raise ValueError(
+                "this layer needs sizes that are unknown (None) in its input; give the Input "
+                "those sizes"
+            ) from None
     except ValueError as error:
         message = str(error)
         if layer.name not in message:

@@ -22,6 +22,7 @@ import numpy as np
 from autoconv import initializers, regularizers
 from autoconv.backends import array_device, namespace
 from autoconv.tensor import Tensor, no_grad
+from autoconv.windows import is_int
 
 Shape = tuple[int | None, ...]
 
@@ -209,6 +210,8 @@ class Layer:
         super().__init_subclass__(**kwargs)
         if "build" in cls.__dict__:
             cls.build = _building(cls.__dict__["build"])
+        if "compute_output_shape" in cls.__dict__:
+            cls.compute_output_shape = _sizing(cls.__dict__["compute_output_shape"])
 
     # ---------------------------------------------------------------- tracking
     def __setattr__(self, name: str, value: Any) -> None:
@@ -257,6 +260,13 @@ class Layer:
         ``"glorot_uniform"``, an initializer object or a callable ``(shape, dtype)``), and
         track it. Trainable weights get gradients; non-trainable ones are updated by the
         layer itself (BatchNormalization's moving statistics)."""
+        if any(n is None for n in shape):
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) cannot make its weight "
+                f"{name or 'variable'} of shape {tuple(shape)}: it depends on an input size that "
+                "is unknown (None); give the Input that size, or reduce the unknown axes first "
+                "(e.g. with GlobalAveragePooling2D)"
+            )
         shape = tuple(int(n) for n in shape)
         if MAX_WEIGHT_ELEMENTS is not None and math.prod(shape) > MAX_WEIGHT_ELEMENTS:
             raise ValueError(
@@ -443,6 +453,62 @@ def _building(build: Callable[..., None]) -> Callable[..., None]:
 
     wrapper.__doc__, wrapper.__name__ = build.__doc__, build.__name__
     return wrapper
+
+
+# Two sizes that stand in for an unknown (None) size: an output size that changes with them is
+# unknown too. Larger than any kernel, crop or pool a convnet uses; coprime, so a stride or a
+# pool cannot map both to the same output size.
+PROBE_SIZES = (257, 263)
+
+
+def _sizing(compute_output_shape: Callable[..., Any], native: bool = True) -> Callable[..., Any]:
+    """Let ``compute_output_shape`` take unknown sizes (None after the batch axis, as
+    ``Input(shape=(None, None, 3))`` gives). Unless the layer's own method handles None
+    (``native``, tried first: it raises TypeError on None arithmetic when it does not), it runs
+    with each probe size in their place, and an output size that differs between the two runs
+    is None."""
+
+    def wrapper(self: Layer, input_shape: Any) -> Any:
+        if not _has_unknown(input_shape):
+            return compute_output_shape(self, input_shape)
+        if native:
+            try:
+                return compute_output_shape(self, input_shape)
+            except TypeError:
+                pass
+        first, second = (compute_output_shape(self, _filled(input_shape, size))
+                         for size in PROBE_SIZES)  # fmt: skip
+        return _merged(first, second)
+
+    wrapper.__doc__ = compute_output_shape.__doc__
+    wrapper.__name__ = compute_output_shape.__name__
+    return wrapper
+
+
+# the default, a dry run, would read an unknown size as 1: always probed
+Layer.compute_output_shape = _sizing(Layer.compute_output_shape, native=False)
+
+
+def _is_shape(shape: Any) -> bool:
+    return isinstance(shape, tuple | list) and all(n is None or is_int(n) for n in shape)
+
+
+def _has_unknown(shape: Any) -> bool:
+    if _is_shape(shape):
+        return None in tuple(shape)[1:]
+    return isinstance(shape, list | tuple) and any(_has_unknown(s) for s in shape)
+
+
+def _filled(shape: Any, size: int) -> Any:
+    if _is_shape(shape):
+        return (shape[0], *(size if n is None else n for n in tuple(shape)[1:]))
+    return [_filled(s, size) for s in shape]
+
+
+def _merged(first: Any, second: Any) -> Any:
+    if _is_shape(first):
+        return tuple(a if a == b else None for a, b in zip(first, second, strict=True))
+    return [_merged(a, b) for a, b in zip(first, second, strict=True)]
 
 
 def serialized(module: Any, item: Any) -> Any:

@@ -245,3 +245,50 @@ def test_conv_and_pool_fuse_in_a_graph_and_the_softmax_pairs_with_its_loss():
     model.fit(np.zeros((2, 8, 8, 1)), np.eye(3)[[0, 1]], verbose=0)
     assert model.plan.logits_outputs == [True]
     assert "softmax left to the loss" in str(model.plan)
+
+
+def fully_convolutional() -> ac.Model:
+    inputs = ac.Input(shape=(None, None, 3))
+    x = layers.Conv2D(4, 3, activation="relu", padding="same", strides=2)(inputs)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(6, 3, activation="relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return ac.Model(inputs, layers.Dense(2, activation="softmax")(x))
+
+
+def test_unknown_image_sizes_as_keras(tmp_path, rng):
+    """Input(shape=(None, None, 3)): the sizes that depend on the image are None in the
+    summary, and the model takes images of any size (one size per batch)."""
+    model = fully_convolutional()
+    assert [layer.output.shape for layer in model.layers] == [
+        (None, None, None, 3), (None, None, None, 4), (None, None, None, 4),
+        (None, None, None, 6), (None, 6), (None, 2),
+    ]  # fmt: skip
+    model.compile("adam", "sparse_categorical_crossentropy")
+    for height, width in ((19, 23), (32, 32)):
+        x = rng.random((4, height, width, 3)).astype(np.float32)
+        model.fit(x, np.arange(4) % 2, epochs=1, verbose=0)
+        assert model.predict(x, verbose=0).shape == (4, 2)
+    model.save(tmp_path / "fcn.keras")
+    loaded = ac.models.load_model(tmp_path / "fcn.keras")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_a_weight_that_needs_an_unknown_size_is_a_clear_error():
+    inputs = ac.Input(shape=(None, None, 1))
+    flat = layers.Flatten()(layers.Conv2D(2, 3)(inputs))
+    assert flat.shape == (None, None)
+    with pytest.raises(ValueError, match="Dense needs inputs with a known last axis"):
+        layers.Dense(3)(flat)
+    with pytest.raises(ValueError, match="needs sizes that are unknown"):
+        layers.Conv2D(2, 3)(ac.Input(shape=(8, 8, None)))
+
+    class Scale(layers.Layer):
+        def build(self, input_shape):
+            self.scale = self.add_weight(input_shape[1:], "ones", name="scale")
+
+        def call(self, inputs):
+            return inputs * self.scale
+
+    with pytest.raises(ValueError, match=r"weight scale of shape \(None, 1\)"):
+        Scale()(ac.Input(shape=(None, 1)))

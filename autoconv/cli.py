@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from autoconv import course, models, training, utils
+from autoconv import course, distributed, models, training, utils
 from autoconv.backends import DEVICES, DeviceUnavailableError
 from autoconv.datasets import DATASETS, DatasetFileError
 from autoconv.models import Sequential, TrainingDivergedError
@@ -27,6 +30,8 @@ EXAMPLE_IMAGE = [
 ]
 EXAMPLE_KERNEL = [[0, 1, 2], [2, 2, 0], [0, 1, 2]]
 EXAMPLE_POOL_IMAGE = [[2, 3, 4, 0], [1, 5, 3, 2], [0, 4, 2, 3], [1, 0, 6, 1]]
+# Thread counts a worker started by --workers gets (the cores shared out), unless already set.
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def load(dataset: str, data_dir: Path | None, limit: int | None):
@@ -62,6 +67,51 @@ def load_saved_model(path: Path) -> Sequential:
         return models.load_model(path)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
+
+
+def start_workers(workers: int, batch_size: int) -> distributed.World | None:
+    """The processes training together. Started by mpiexec (``mpiexec -n N autoconv train``):
+    join them. Else with ``--workers N`` above 1: run this same command under ``mpiexec -n N``
+    in place of this process, each worker with its share of the cores. Else None."""
+    launched = distributed.launched_size(os.environ)
+    if launched == 1 and workers == 1:
+        return None
+    processes = launched if launched > 1 else workers
+    if launched > 1 and workers not in (1, launched):
+        raise click.UsageError(f"--workers {workers}, but mpiexec started {launched} processes")
+    if processes > batch_size:
+        raise click.UsageError(
+            f"{processes} workers for a --batch-size of {batch_size}: the batch is split across "
+            "the workers, so each needs at least one sample; use fewer workers or a larger batch"
+        )
+    if launched > 1:
+        try:
+            return distributed.initialize()
+        except distributed.MPIUnavailableError as error:
+            raise click.ClickException(str(error)) from None
+    mpiexec = distributed.find_mpiexec()
+    if mpiexec is None:
+        raise click.ClickException(
+            f"--workers needs MPI, which is not installed: {distributed.INSTALL_HINT}"
+        )
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    environ = {name: threads for name in THREAD_VARIABLES} | dict(os.environ)
+    command = [mpiexec, "-n", str(workers), sys.executable, "-m", "autoconv", *sys.argv[1:]]
+    sys.stdout.flush()
+    os.execve(mpiexec, command, environ)
+    return None  # not reached: the workers replace this process
+
+
+@contextlib.contextmanager
+def stopping_all_on_error(world: distributed.World | None) -> Iterator[None]:
+    """A command-line error on one worker stops them all (the others would wait for it
+    forever); an exception stops them all through :func:`autoconv.distributed.initialize`."""
+    try:
+        yield
+    except click.ClickException as error:
+        if world is not None:
+            world.abort(f"Error: {error.format_message()}")
+        raise
 
 
 @click.group()
@@ -118,6 +168,14 @@ def main() -> None:
     default=None,
     help="Draw loss and accuracy per epoch into this PNG (needs autoconv[viz]).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Train data-parallel over N processes on this machine (starts mpiexec; needs "
+    "autoconv[mpi]). --batch-size stays the global batch.",
+)
 def train(
     dataset: str,
     device: str,
@@ -132,8 +190,32 @@ def train(
     save_path: Path | None,
     as_json: bool,
     plot_path: Path | None,
+    workers: int,
 ) -> None:
-    """Train the course's convnet on DATASET and report accuracy and throughput."""  # fmt: skip
+    """Train the course's convnet on DATASET and report accuracy and throughput.
+
+    Under mpiexec (or with --workers), the processes train one model together and the first
+    alone prints and writes files."""  # fmt: skip
+    world = start_workers(workers, batch_size)
+    try:
+        with stopping_all_on_error(world):
+            run_training(
+                dataset, device, epochs, batch_size, optimizer, learning_rate, seed, limit,
+                validation_split, data_dir, save_path, as_json, plot_path, world,
+            )  # fmt: skip
+    except TrainingDivergedError as error:  # the same on every worker: the first reports it
+        if not distributed.is_main():
+            raise SystemExit(1) from None
+        raise click.ClickException(str(error)) from None
+
+
+def run_training(
+    dataset: str, device: str, epochs: int, batch_size: int, optimizer: str,
+    learning_rate: float | None, seed: int | None, limit: int | None, validation_split: float,
+    data_dir: Path | None, save_path: Path | None, as_json: bool, plot_path: Path | None,
+    world: distributed.World | None,
+) -> None:  # fmt: skip
+    """``autoconv train``, once its workers (if any) are running."""
     use_device(device)
     if plot_path is not None:
         picture(None, None)  # fail now, not after training, if matplotlib is missing
@@ -151,14 +233,13 @@ def train(
     compile_seconds = training.warm_up(model, x_train[:batch_size], y_train[:batch_size])
 
     verbose = 0 if as_json else 1
-    try:
-        history = model.fit(
-            x_train, y_train, epochs=epochs, batch_size=batch_size,
-            validation_split=validation_split, verbose=verbose,
-        )  # fmt: skip
-    except TrainingDivergedError as error:
-        raise click.ClickException(str(error)) from None
+    history = model.fit(
+        x_train, y_train, epochs=epochs, batch_size=batch_size,
+        validation_split=validation_split, verbose=verbose,
+    )  # fmt: skip
     test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
+    if not distributed.is_main():
+        return
 
     train_samples = len(x_train) - int(len(x_train) * validation_split)
     steady = history.epoch_seconds[1:] or history.epoch_seconds
@@ -168,6 +249,7 @@ def train(
         "device": device,
         "epochs": epochs,
         "batch_size": batch_size,
+        "workers": 1 if world is None else world.size,
         "optimizer": optimizer,
         "train_samples": train_samples,
         "test_samples": len(x_test),

@@ -112,8 +112,12 @@ def initialize(deterministic: bool = False, comm: Any = None) -> World:
 
     An exception that no code catches then stops every process (see the module's docstring).
     Raises MPIUnavailableError, saying how to install MPI, when mpi4py cannot be loaded.
+    Called again, it returns the same world (with the new ``deterministic``).
     """
     global _world
+    if _world is not None:
+        _world.deterministic = deterministic
+        return _world
     try:
         from mpi4py import MPI
     except (ImportError, RuntimeError) as error:  # RuntimeError: mpi4py without an MPI library
@@ -180,6 +184,7 @@ class World:
         return array
 
     def check_batch_size(self, batch_size: int, what: str) -> None:
+        """A ValueError if a global batch is too small to give every process a sample."""
         if batch_size < self.size:
             raise ValueError(
                 f"{what}: batch_size {batch_size} is smaller than the number of processes "
@@ -289,7 +294,9 @@ class World:
             variable.assign((total / self.size).reshape(variable.shape))
         local = [getattr(m, name) for m, name in metrics]
         try:
-            for (metric, name), total, state in zip(metrics, summed, states, strict=False):
+            for (metric, name), total, state in zip(
+                metrics, summed[: len(states)], states, strict=True
+            ):
                 value = total.reshape(state.shape).astype(metric.dtype)
                 setattr(metric, name, namespace(metric.device).asarray(value))
             return model.get_metrics_result()

@@ -4,6 +4,7 @@
     python bench/mpi_scaling.py compare [ROUNDS] [LIMIT]    # 2 processes x 1 thread against
                                                             # 1 process x 2 threads, alternating
     python bench/mpi_scaling.py step                        # one process: seconds per step
+    python bench/mpi_scaling.py model                       # the throughput model's tables
 
 ``allreduce`` times ``MPI.Allreduce`` (in place, float32 sum) of the gradients of the MNIST
 model (93,322 floats) and of the 150x150 stack (8,459,242), and autoconv's whole exchange
@@ -12,7 +13,9 @@ Set ``MPIR_CVAR_NOLOCAL=1`` (MPICH) to go through the network module over loopba
 shared memory. ``compare`` runs ``autoconv train mnist --json`` in fresh processes, the two
 set-ups in turn, and prints each round's samples/s and the medians. ``step`` times
 ``train_on_batch`` of both models at a few batch sizes (the compute side of the model).
-Each prints one JSON object per result, after a line saying what was run.
+Each prints one JSON object per result, after a line saying what was run. ``model`` prints
+docs/distributed.md's tables from the measured constants below (MEASURED) and the assumed
+link figures (LINKS): it measures nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +32,25 @@ import numpy as np
 
 SIZES = {"mnist": 93_322, "stack150": 8_459_242}
 THREADS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+# Measured on one 2-vCPU machine (bench/results/2026-11-23-mpi-cpu.md), one process x 2 threads:
+# a training step takes t0 + b * per_sample seconds at batch b (fitted to `step`); `pack` is
+# autoconv's own cost of an exchange besides the Allreduce (average_gradients minus Allreduce,
+# shared memory, medians).
+MEASURED = {
+    "mnist": {"t0": 0.44e-3, "per_sample": 0.221e-3, "pack": 0.23e-3},
+    "stack150": {"t0": 52e-3, "per_sample": 13.7e-3, "pack": 17.4e-3},
+}
+# Assumed, not measured: bandwidth in bytes/s and latency per message in seconds. 10 Gbit/s
+# Ethernet through the kernel's TCP; 100 Gbit/s with RDMA (InfiniBand or RoCE). "this VM's TCP"
+# is the effective rate TCP over loopback reached here (33.8 MB in a median 156 ms).
+LINKS = {
+    "10 Gbit/s": (10e9 / 8, 25e-6),
+    "100 Gbit/s": (100e9 / 8, 3e-6),
+    "this VM's TCP (1.7 Gbit/s)": (33_836_968 / 0.156, 25e-6),
+}
+HOSTS = (1, 2, 4, 8, 16, 32, 64)
 
 
 def timed(fn, repeats: int) -> list[float]:
@@ -123,6 +145,39 @@ def step() -> None:
             }), flush=True)  # fmt: skip
 
 
+def ring_allreduce(hosts: int, nbytes: float, bandwidth: float, latency: float) -> float:
+    """Seconds of a ring all-reduce: 2(N-1)/N of the bytes through each link, 2(N-1) steps."""
+    if hosts == 1:
+        return 0.0
+    return 2 * (hosts - 1) / hosts * nbytes / bandwidth + 2 * (hosts - 1) * latency
+
+
+def model() -> None:
+    """Markdown tables: samples/s and efficiency on N hosts, and the per-host batch sizes past
+    which the exchange costs under 10% of a step (autoconv: it follows the backward) or would
+    be hidden behind the backward (an implementation overlapping them; backward = 2/3 step)."""
+    for name, m in MEASURED.items():
+        nbytes = 4 * SIZES[name]
+        batch = 64 if name == "mnist" else 32
+        step = m["t0"] + batch * m["per_sample"]
+        size = f"{SIZES[name]:,} floats ({nbytes / 1e6:.2f} MB)"
+        print(f"\n{name}: {size}, {batch} samples per host\n")
+        print("| link | hosts | exchange ms | samples/s | efficiency | b for 90% | b hidden |")
+        print("|---|---|---|---|---|---|---|")
+        for link, (bandwidth, latency) in LINKS.items():
+            for hosts in HOSTS:
+                exchange = ring_allreduce(hosts, nbytes, bandwidth, latency)
+                exchange += m["pack"] if hosts > 1 else 0.0
+                rate = hosts * batch / (step + exchange)
+                b90 = max(1.0, (9 * exchange - m["t0"]) / m["per_sample"])
+                hidden = max(1.0, (1.5 * exchange - m["t0"]) / m["per_sample"])
+                batches = f"{b90:,.0f} | {hidden:,.0f}" if hosts > 1 else "- | -"
+                print(
+                    f"| {link} | {hosts} | {exchange * 1e3:.2f} | {rate:,.0f} "
+                    f"| {step / (step + exchange):.0%} | {batches} |"
+                )
+
+
 if __name__ == "__main__":
     task = sys.argv[1] if len(sys.argv) > 1 else "compare"
     print(f"# {platform.processor() or platform.machine()}: bench/mpi_scaling.py {task}")
@@ -133,5 +188,7 @@ if __name__ == "__main__":
         compare(rounds, limit)
     elif task == "step":
         step()
+    elif task == "model":
+        model()
     else:
         raise SystemExit(__doc__)

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from autoconv import distributed
+
 __all__ = [
     "BackupAndRestore",
     "CSVLogger",
@@ -769,8 +771,10 @@ class BackupAndRestore(_Unsupported):
 
 
 def _print(message: str) -> None:
-    """A callback's message, on stdout as Keras prints it."""
-    print(message, flush=True)
+    """A callback's message, on stdout as Keras prints it (by process 0 alone when several
+    train together)."""
+    if distributed.is_main():
+        print(message, flush=True)
 
 
 # ------------------------------------------------------------------------ the list
@@ -812,6 +816,9 @@ class CallbackList:
         self.predict_batches = any(
             _overrides(c, "on_predict_batch_begin", "on_predict_batch_end") for c in users
         )
+        if not distributed.is_main():  # only process 0 shows progress and writes files
+            self.callbacks = [c for c in self.callbacks if not isinstance(c, _PROCESS_0_ONLY)]
+            self.progbar = None
 
     @staticmethod
     def checked(callbacks: Iterable[Callback] | Callback | None) -> list[Callback]:
@@ -885,6 +892,12 @@ class CallbackList:
 
     def on_predict_end(self) -> None:
         self._call("on_predict_end", {})
+
+
+# What only process 0 runs when several processes train together (autoconv.distributed). The
+# batch hooks are still decided from every callback, so that all processes read the logs (a
+# collective operation) at the same steps.
+_PROCESS_0_ONLY = (ProgbarLogger, ModelCheckpoint, CSVLogger)
 
 
 def _overrides(callback: Callback, *hooks: str) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import ops
+from autoconv import distributed, ops
 from autoconv.backends import namespace
 from autoconv.callbacks import Callback, CallbackList, History
 from autoconv.data import Dataset
@@ -39,10 +39,12 @@ class TrainingDivergedError(RuntimeError):
 class StepState:
     """What an epoch's steps share besides the model's running metrics: the divergence status
     [code, step] on the model's device (set by the first non-finite loss or gradient, after
-    which every update is skipped there), the step counter and the samples seen."""
+    which every update is skipped there), the step counter, the samples seen, and the
+    processes training together (``world``, None for one; see :mod:`autoconv.distributed`)."""
 
     def __init__(self, model: Any) -> None:
         self.model = model
+        self.world = distributed.current()
         self.xp = namespace(model.device)
         self._params: list[Any] | None = None
         self._penalized: list[Any] | None = None
@@ -70,8 +72,16 @@ class StepState:
         self.samples += count
 
     def read(self) -> tuple[dict[str, float], np.ndarray]:
-        """(the logs, sorted by name as Keras, and the status), read back from the device."""
-        return self.model.get_metrics_result(), self.xp.to_numpy(self.status)
+        """(the logs, sorted by name as Keras, and the status), read back from the device;
+        over several processes, the logs of all of them (every process must read)."""
+        if self.world is None:
+            return self.model.get_metrics_result(), self.xp.to_numpy(self.status)
+        return self.world.logs(self.model), self.xp.to_numpy(self.status)
+
+    def read_due(self, wanted: bool) -> bool:
+        """Whether to read the logs now: ``wanted``, or over several processes what process 0
+        wanted a step ago (so that every process reads at the same steps)."""
+        return wanted if self.world is None else self.world.poll_due(wanted)
 
 
 def raise_if_diverged(status: np.ndarray, epoch: int, optimizer: Any, steps: int) -> None:
@@ -238,12 +248,15 @@ def _batch_size(value: Any, what: str) -> int:
 
 class ArrayBatches:
     """Inputs, targets and sample weights on the model's device (uploaded once), served in
-    batches gathered there: shuffled anew each epoch when ``shuffle``."""
+    batches gathered there: shuffled anew each epoch when ``shuffle``. Over several processes
+    (:mod:`autoconv.distributed`) each batch is this process's share of the global batch, and
+    every process shuffles as process 0 does."""
 
     def __init__(
         self, model: Any, x: list[np.ndarray], y: list[Any], w: Any, batch_size: int
     ) -> None:
         self.xp = namespace(model.device)
+        self.world = distributed.current()
         self.samples = len(x[0])
         self.batch_size = batch_size
         self.x = [self.xp.asarray(a.astype(np.float32, copy=False)) for a in x]
@@ -256,10 +269,16 @@ class ArrayBatches:
         order of ``epoch``'s (see :func:`autoconv.random.epoch_generator`) when ``shuffle``."""
         xp = self.xp
         if shuffle:
-            order = epoch_generator(epoch).permutation(self.samples).astype(np.int32)
-            order = xp.asarray(order)
+            order = epoch_generator(epoch).permutation(self.samples)
+            if self.world is not None:  # every process takes process 0's order
+                order = self.world.broadcast(order)
+            order = xp.asarray(order.astype(np.int32))
         for step in range(self.steps if steps is None else min(steps, self.steps)):
-            cut = slice(step * self.batch_size, (step + 1) * self.batch_size)
+            start = step * self.batch_size
+            stop = min(start + self.batch_size, self.samples)
+            if self.world is not None:
+                start, stop = self.world.share(start, stop)
+            cut = slice(start, stop)
             rows = order[cut] if shuffle else None
 
             def pick(a: Any, rows: Any = rows, cut: slice = cut) -> Any:
@@ -377,6 +396,7 @@ def fit(
     good step stay.
     """
     model._require_compiled("fit")
+    world = distributed.current()
     epochs = _count(epochs, "epochs", "fit", minimum=0)
     initial_epoch = _count(initial_epoch, "initial_epoch", "fit", minimum=0)
     validation_freq = _count(validation_freq, "validation_freq", "fit", minimum=1)
@@ -386,17 +406,26 @@ def fit(
         validation_steps = _count(validation_steps, "validation_steps", "fit", minimum=1)
     if not isinstance(validation_split, int | float) or not 0.0 <= validation_split < 1.0:
         raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
-    verbose = _verbosity(verbose)
+    verbose = _verbosity(verbose) if distributed.is_main() else 0
     callbacks = CallbackList.checked(callbacks)
     if is_dataset(x):
         _dataset_arguments("fit", y, batch_size, sample_weight, class_weight, validation_split)
+        if world is not None:
+            raise ValueError(
+                "fit: over several processes (autoconv.distributed) x must be arrays, which "
+                "each process splits; a Dataset is not split between processes"
+            )
         data: Any = DatasetBatches(model, x, "fit")
     else:
+        batch_size = _batch_size(batch_size, "fit")
+        if world is not None:
+            world.check_batch_size(batch_size, "fit")
         xs = input_arrays(model, x, "fit")
         build_for(model, xs)
+        if world is not None:
+            world.broadcast_model(model)
         ys = target_arrays(model, y, len(xs[0]), "fit")
         ws = sample_weights(model, sample_weight, class_weight, ys, len(xs[0]), "fit")
-        batch_size = _batch_size(batch_size, "fit")
         held_out = None
         if validation_split and validation_data is None:
             (xs, ys, ws), held_out = validation_split_of(xs, ys, ws, validation_split)
@@ -435,7 +464,7 @@ def fit(
             callback_list.on_train_batch_begin(step)
             model._train_batch(inputs, targets, weights, state)
             now = time.perf_counter()
-            if callback_list.wants_batch_logs or now - last_poll >= SYNC_SECONDS:
+            if callback_list.wants_batch_logs or state.read_due(now - last_poll >= SYNC_SECONDS):
                 last_poll = now
                 logs, status = state.read()
                 callback_list.on_train_batch_end(step, logs, state.samples, now - started)
@@ -451,7 +480,7 @@ def fit(
             logs |= {f"val_{k}": v for k, v in val_logs.items()}
         history.epoch_seconds.append(seconds)
         callback_list.on_epoch_end(epoch, logs, state.samples, seconds)
-        if model.stop_training:
+        if _agreed_stop(model, world):
             break
     callback_list.on_train_end(logs)
     model.history = history
@@ -462,12 +491,19 @@ def _stopped(model: Any, status: np.ndarray, epoch: int, state: StepState) -> bo
     """After a callback had its say: True if training should stop now (a callback set
     ``model.stop_training``, as TerminateOnNaN does on a NaN loss). A non-finite step that no
     callback stopped on is a TrainingDivergedError."""
-    if model.stop_training:
+    if _agreed_stop(model, state.world):
         if int(status[0]) in (LOSS_NOT_FINITE, GRADIENT_NOT_FINITE):
             model.optimizer.discard_steps(state.step - int(status[1]))  # skipped on the device
         return True
     raise_if_diverged(status, epoch, model.optimizer, state.step)
     return False
+
+
+def _agreed_stop(model: Any, world: Any) -> bool:
+    """``model.stop_training``, made the same on every process (one stopping stops all)."""
+    if world is not None:
+        model.stop_training = world.agree(model.stop_training)
+    return model.stop_training
 
 
 def _evaluate_batches(

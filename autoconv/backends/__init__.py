@@ -57,6 +57,11 @@ def _load_cuda() -> ModuleType:
             "To run the CUDA code without a GPU, on the slow simulator, set "
             "NUMBA_ENABLE_CUDASIM=1 before starting Python."
         )
+    from autoconv import distributed
+
+    world = distributed.current()
+    if world is not None:  # several processes: each its own GPU, before anything is made there
+        world.select_gpu()
     return cuda
 
 

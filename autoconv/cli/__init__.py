@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from autoconv.cli import inspect, tools, train
+from autoconv.cli.common import message_of
 from autoconv.process import configure_process
 
 
@@ -31,20 +32,6 @@ class Commands(click.Group):
             if ctx.meta.get("debug") or os.environ.get("AUTOCONV_DEBUG") == "1":
                 raise
             raise click.ClickException(message_of(error)) from None
-
-
-def message_of(error: Exception) -> str:
-    """One line for an exception: its own message for the errors a user can cause, and for
-    anything else what it was and how to see more (a bug: please report it)."""
-    if isinstance(error, OSError) and error.filename is not None and error.strerror:
-        return f"{error.strerror}: {error.filename}"
-    text = str(error).strip().replace("\n", " ")
-    if isinstance(error, ValueError | TypeError | OSError | RuntimeError | NotImplementedError):
-        return text or type(error).__name__
-    return (
-        f"internal error ({type(error).__name__}: {text}); run `autoconv --debug ...` to see "
-        "the traceback, and please report it"
-    )
 
 
 @click.group(cls=Commands)

@@ -76,3 +76,17 @@ def picture(draw: Any, path: Path | None) -> None:
 def load(dataset: str, data_dir: Path | None, limit: int | None) -> Any:
     """:func:`autoconv.course.load` (its errors are one line through the command handler)."""
     return course.load(dataset, data_dir, limit)
+
+
+def message_of(error: Exception) -> str:
+    """One line for an exception: its own message for the errors a user can cause, and for
+    anything else what it was and how to see more (a bug: please report it)."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{error.strerror}: {error.filename}"
+    text = str(error).strip().replace("\n", " ")
+    if isinstance(error, ValueError | TypeError | OSError | RuntimeError | NotImplementedError):
+        return text or type(error).__name__
+    return (
+        f"internal error ({type(error).__name__}: {text}); run `autoconv --debug ...` to see "
+        "the traceback, and please report it"
+    )

@@ -11,9 +11,10 @@ from typing import Any
 import click
 import numpy as np
 
-from autoconv import activations, callbacks, course, losses, models, training, utils
+from autoconv import activations, callbacks, course, distributed, losses, models, training, utils
 from autoconv.backends import DEVICES
 from autoconv.cli.common import PICTURE_SUFFIXES, PositiveFloat, load, picture, use_device, writable
+from autoconv.cli.workers import start_workers, stopping_all_on_error
 from autoconv.datasets import DATASETS
 from autoconv.optimizers import OPTIMIZERS
 
@@ -132,6 +133,14 @@ class DatasetOrFolder(click.ParamType):
     default=None,
     help="Draw loss and accuracy per epoch into this picture (needs autoconv[viz]).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="For a dataset: train data-parallel over N processes on this machine (starts "
+    "mpiexec; needs autoconv[mpi]). --batch-size stays the global batch.",
+)
 def train(
     dataset: str,
     device: str,
@@ -153,9 +162,46 @@ def train(
     augment: bool,
     as_json: bool,
     plot_path: Path | None,
+    workers: int,
 ) -> None:
     """Train the course's convnet on DATASET (mnist, fashion_mnist, cifar10), or a course model
-    on a FOLDER of images in class sub-folders, and report accuracy and throughput."""
+    on a FOLDER of images in class sub-folders, and report accuracy and throughput.
+
+    Under mpiexec (or with --workers), the processes train one model together and the first
+    alone prints and writes files."""
+    if isinstance(dataset, Path) and workers > 1:
+        raise click.UsageError("--workers trains on a dataset's arrays; a FOLDER trains in one "
+                               "process")  # fmt: skip
+    world = start_workers(workers, batch_size)
+    with stopping_all_on_error(world):
+        size = 1 if world is None else world.size
+        _train(**(click.get_current_context().params | {"workers": size}))
+
+
+def _train(
+    dataset: str | Path,
+    device: str,
+    epochs: int,
+    batch_size: int,
+    optimizer: str,
+    learning_rate: float | None,
+    seed: int | None,
+    limit: int | None,
+    validation_split: float,
+    data_dir: Path | None,
+    save_path: Path | None,
+    resume_path: Path | None,
+    checkpoint_path: Path | None,
+    early_stopping: int | None,
+    image_size: tuple[int, int],
+    color_mode: str,
+    model_name: str,
+    augment: bool,
+    as_json: bool,
+    plot_path: Path | None,
+    workers: int,
+) -> None:
+    """``autoconv train``, once its workers (if any) run: the same arguments."""
     use_device(device)
     writable(save_path, "--save")
     writable(checkpoint_path, "--checkpoint", (".keras",))
@@ -221,6 +267,8 @@ def train(
             f"training was interrupted during epoch {progress.epoch + 1}; {saved}"
         ) from None
     test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
+    if not distributed.is_main():
+        return  # the first process alone reports and writes files
 
     steady = history.epoch_seconds[1:] or history.epoch_seconds
     samples_per_second = train_samples * len(steady) / sum(steady)
@@ -230,6 +278,7 @@ def train(
         "epochs": epochs,
         "initial_epoch": initial_epoch,
         "batch_size": batch_size,
+        "workers": workers,
         "optimizer": model.optimizer.name,
         "train_samples": train_samples,
         "test_samples": len(x_test),

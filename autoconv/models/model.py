@@ -308,20 +308,36 @@ class Model(Layer):
         added to the model's running metrics: nothing is read back, so a GPU step never waits
         for the host. A non-finite loss or gradient marks ``state.status`` (see
         :class:`autoconv.training.StepState`), and the optimizer then changes nothing."""
-        xp = namespace(self.device)
-        total, per_output, outputs, logits = self._loss(inputs, targets, weights, True, state)
-        xp.check_finite(total.data, training.LOSS_NOT_FINITE, state.step, state.status)
         params = state.params
         self.optimizer.zero_grad(params)
+        count = len(inputs[0])
+        if count == 0:  # this process has no share of a short last batch (autoconv.distributed)
+            state.done(self._apply_gradients(params, None, 0, state))
+            return
+        total, per_output, outputs, logits = self._loss(inputs, targets, weights, True, state)
         total.backward()
+        samples = self._apply_gradients(params, total.data, count, state)
+        self._update_metrics(total, per_output, outputs, logits, targets, weights)
+        state.done(samples)
+
+    def _apply_gradients(self, params: list[Any], loss: Any, count: int, state: Any) -> int:
+        """Check the loss and the gradients of ``count`` samples (a non-finite one marks
+        ``state.status``) and take the optimizer step; returns the samples the step learned
+        from. Over several processes (:mod:`autoconv.distributed`), the gradients and the loss
+        are first averaged over every process's share of the global batch."""
+        xp = namespace(self.device)
+        if state.world is not None:
+            loss, count = state.world.average_gradients(params, loss, count, self.device)
+        xp.check_finite(loss, training.LOSS_NOT_FINITE, state.step, state.status)
         for param in params:
             if param.grad is not None:
                 xp.check_finite(param.grad, training.GRADIENT_NOT_FINITE, state.step, state.status)
         self.optimizer.step(params, state.status)
-        self._update_metrics(total, per_output, outputs, logits, targets, weights)
-        state.done(len(outputs[0]))
+        return count
 
     def _test_batch(self, inputs: list[Any], targets: list[Any], weights: Any, state: Any) -> None:
+        if len(inputs[0]) == 0:  # no share of a short last batch (autoconv.distributed)
+            return
         with no_grad():
             total, per_output, outputs, logits = self._loss(inputs, targets, weights, False, state)
             self._update_metrics(total, per_output, outputs, logits, targets, weights)

@@ -6,16 +6,33 @@ from __future__ import annotations
 from typing import Any
 
 from autoconv import activations, initializers, ops, regularizers
-from autoconv.layers.core import ActivationMixin, channels_last, positive_int
+from autoconv.layers.core import ActivationMixin, channels_last, int_pair, positive_int
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.tensor import Tensor
-from autoconv.windows import as_pair, window
+from autoconv.windows import MAX_SIZE, is_int, window
 
 
 def conv_padding(padding: Any, owner: str) -> Any:
     """Keras lowercases a convolution's padding ('SAME' is 'same'); autoconv also takes an
     int or a pair of ints for symmetric zero padding."""
-    return padding.lower() if isinstance(padding, str) else padding
+    if isinstance(padding, str):
+        if padding.lower() not in ("valid", "same"):
+            raise ValueError(
+                f"{owner}: The `padding` argument must be a list/tuple or one of "
+                f"{{'valid', 'same'}}. Received: {padding}"
+            )
+        return padding.lower()
+    pads = (padding, padding) if is_int(padding) else padding
+    if (
+        not isinstance(pads, tuple | list)
+        or len(pads) != 2
+        or not all(is_int(p) and 0 <= p <= MAX_SIZE for p in pads)
+    ):
+        raise ValueError(
+            f"{owner}: padding must be 'valid', 'same', a non-negative int or a pair of them, "
+            f"got {padding!r}"
+        )
+    return int(padding) if is_int(padding) else (int(pads[0]), int(pads[1]))
 
 
 class Conv2D(ActivationMixin, Layer):
@@ -47,9 +64,9 @@ class Conv2D(ActivationMixin, Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         channels_last(data_format, "Conv2D")
         self.filters = positive_int(filters, "filters", "Conv2D")
-        self.kernel_size = as_pair(kernel_size, "kernel_size", "Conv2D")
-        self.strides = as_pair(strides, "strides", "Conv2D")
-        self.dilation_rate = as_pair(dilation_rate, "dilation_rate", "Conv2D")
+        self.kernel_size = int_pair(kernel_size, "kernel_size", "Conv2D")
+        self.strides = int_pair(strides, "strides", "Conv2D")
+        self.dilation_rate = int_pair(dilation_rate, "dilation_rate", "Conv2D")
         self.padding = conv_padding(padding, "Conv2D")
         self.groups = positive_int(groups, "groups", "Conv2D")
         if self.groups != 1:

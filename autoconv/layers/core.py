@@ -4,6 +4,7 @@ Lambda. Arguments, defaults and order are Keras 3's."""
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ from autoconv import activations, initializers, ops, regularizers
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.random import generator
 from autoconv.tensor import Tensor
+from autoconv.windows import MAX_SIZE, is_int
 
 
 def channels_last(data_format: str | None, owner: str) -> None:
@@ -26,9 +28,51 @@ def channels_last(data_format: str | None, owner: str) -> None:
 
 def positive_int(value: Any, name: str, owner: str) -> int:
     """``value`` as an int >= 1 (NumPy integers too, as Keras accepts them)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+    if not is_int(value) or value < 1:
         raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+    if value > MAX_SIZE:
+        raise ValueError(f"{owner}: {name} must be at most {MAX_SIZE}, got {value!r}")
     return int(value)
+
+
+def int_pair(value: Any, name: str, owner: str) -> tuple[int, int]:
+    """An int or two ints (NumPy integers too) as (height, width), each >= 1: Keras's
+    ``standardize_tuple`` and its message, naming the argument."""
+    message = (
+        f"{owner}: The `{name}` argument must be a tuple of 2 integers. Received {name}={value}"
+    )
+    if is_int(value):
+        pair = (int(value), int(value))
+    elif isinstance(value, tuple | list) and len(value) == 2 and all(is_int(v) for v in value):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise ValueError(message)
+    wrong = {v for v in pair if v <= 0}
+    if wrong:
+        raise ValueError(f"{message}, including values {wrong} that do not satisfy `value > 0`")
+    if max(pair) > MAX_SIZE:
+        raise ValueError(f"{message}, larger than {MAX_SIZE}")
+    return pair
+
+
+def number(value: Any, name: str, owner: str) -> float:
+    """``value`` as a float: a real number (NumPy's too), not NaN, not a bool or a string."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) or value != value:
+        raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
+    return float(value)
+
+
+def axis_int(value: Any, owner: str) -> int:
+    """An axis argument: an int (NumPy integers too)."""
+    if not is_int(value):
+        raise ValueError(f"{owner}: axis must be an int, got {value!r}")
+    return int(value)
+
+
+def check_axis(axis: int, rank: int, owner: str) -> None:
+    """``axis`` must be an axis of inputs of ``rank`` dims, counted from either end."""
+    if not -rank <= axis < rank:
+        raise ValueError(f"{owner}: axis {axis} is out of bounds for inputs of rank {rank}")
 
 
 class ActivationMixin:
@@ -153,18 +197,20 @@ class ReLU(Activation):
         **kwargs: Any,
     ) -> None:
         for name, value in (("negative_slope", negative_slope), ("threshold", threshold)):
+            if value is not None:
+                number(value, name, "ReLU")
             if value is None or value < 0:
                 raise ValueError(
                     f"The {name} value of a Relu layer cannot be None or negative value. "
                     f"Expected a float. Received: {name}={value}"
                 )
-        if max_value is not None and max_value < 0:
+        if max_value is not None and number(max_value, "max_value", "ReLU") < 0:
             raise ValueError(
                 "max_value of a Relu layer cannot be a negative value. Received: "
                 f"max_value={max_value}"
             )
         super().__init__("relu", **kwargs)
-        self.max_value = max_value
+        self.max_value = None if max_value is None else float(max_value)
         self.negative_slope, self.threshold = float(negative_slope), float(threshold)
         if (max_value, self.negative_slope, self.threshold) != (None, 0.0, 0.0):
             self.activation = self._relu
@@ -185,9 +231,12 @@ class Softmax(Activation):
 
     def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         super().__init__("softmax", **kwargs)
-        self.axis = int(axis)
+        self.axis = axis_int(axis, "Softmax")
         if self.axis != -1:
             self.activation = lambda x: ops.softmax(x, axis=self.axis)
+
+    def build(self, input_shape: Shape) -> None:
+        check_axis(self.axis, len(input_shape), f"Softmax {self.name}")
 
     def get_config(self) -> dict[str, Any]:
         return Layer.get_config(self) | {"axis": self.axis}
@@ -216,15 +265,21 @@ class Dropout(Layer):
         self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+        if (
+            isinstance(rate, bool | np.bool_)
+            or not isinstance(rate, numbers.Real)
+            or not 0 <= rate <= 1
+        ):
             raise ValueError(
                 f"Invalid value received for argument `rate`. Expected a float value between 0 "
                 f"and 1. Received: rate={rate}"
             )
         if noise_shape is not None:
             raise ValueError("Dropout: noise_shape is not supported yet")
+        if seed is not None and (not is_int(seed) or seed < 0):
+            raise ValueError(f"Dropout: seed must be None or a non-negative int, got {seed!r}")
         self.rate = float(rate)
-        self.seed = seed
+        self.seed = None if seed is None else int(seed)
         self._generator = None if seed is None else np.random.default_rng(seed)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -246,7 +301,10 @@ class Rescaling(Layer):
 
     def __init__(self, scale: float, offset: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.scale, self.offset = float(scale), float(offset)
+        self.scale, self.offset = (
+            number(scale, "scale", "Rescaling"),
+            number(offset, "offset", "Rescaling"),
+        )
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape

@@ -181,8 +181,11 @@ class Layer:
             raise TypeError(
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: {unknown}"
             )
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"{type(self).__name__}: name must be a string, got {name!r}")
+        if name is not None and (not isinstance(name, str) or "/" in name):
+            raise ValueError(
+                "Argument `name` must be a string and cannot contain character `/`. "
+                f"Received: name={name} (of type {type(name)})"
+            )
         self._layers: list[Layer] = []
         self._trainable_variables: list[Variable] = []
         self._non_trainable_variables: list[Variable] = []

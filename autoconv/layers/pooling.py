@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from autoconv import ops
-from autoconv.layers.core import channels_last
+from autoconv.layers.core import channels_last, int_pair
 from autoconv.layers.layer import Layer, Shape
 from autoconv.tensor import Tensor
-from autoconv.windows import as_pair, window
+from autoconv.windows import window
 
 
 class Pooling2D(Layer):
@@ -28,8 +28,8 @@ class Pooling2D(Layer):
         super().__init__(**kwargs)
         owner = type(self).__name__
         channels_last(data_format, owner)
-        self.pool_size = as_pair(pool_size, "pool_size", owner)
-        self.strides = self.pool_size if strides is None else as_pair(strides, "strides", owner)
+        self.pool_size = int_pair(pool_size, "pool_size", owner)
+        self.strides = self.pool_size if strides is None else int_pair(strides, "strides", owner)
         if padding not in ("valid", "same"):
             raise ValueError(
                 f"{owner}: padding must be 'valid' or 'same' (lower-case, as Keras's pooling "

@@ -100,7 +100,7 @@ KERNELS = {
     "sum of squares": (optimizers._sum_of_squares_kernel("<f4"), (A1, A1, i64, f32)),
     "clip_scale": (optimizers._clip_scale, (A1, f32, B, f32, f32, A1)),
     "gather": (array._gather, (A1, I1, A1)),
-    "take_rows": (array._take_rows, (A1, i64, types.Array(i32, 1, "C"), A1)),
+    "take_rows": (array._take_rows, (A1, i64, types.Array(i32, 1, "C"), A1, f32)),
     "resample": (image._resample, (A4, *TAPS, *TAPS, A4, f32)),
     "affine fwd": (image._affine_forward, (A4, A2, B, i64, f32, f32, f32, A4)),
     "affine bwd": (image._affine_backward, (A4, A2, B, i64, f32, f32, A4)),

@@ -10,6 +10,7 @@ import math
 import numba
 import numpy as np
 
+from autoconv.backends import bounds
 from autoconv.backends.cpu.conv import activated
 from autoconv.backends.cpu.jit import Kernel, inline
 from autoconv.windows import Window
@@ -86,16 +87,20 @@ def _max_pool_2x2_forward(x, bias, relu, zero, out, argmax):
 
 
 @Kernel
-def _max_pool_backward(grad_out, argmax, row_size, sh, pt, overlapping, grad_x):
-    # grad_x is (N, H*W*C): argmax holds flat offsets into one image.
+def _max_pool_backward(grad_out, argmax, row_size, sh, pt, overlapping, grad_x, outside):
+    # grad_x is (N, H*W*C): argmax holds flat offsets into one image. An offset outside the
+    # image (an argmax that max_pool_forward did not make for this shape) is skipped and
+    # counted in ``outside`` (one count per thread's block), which the wrapper reports.
     n_images, image_size = grad_x.shape
     oh = grad_out.shape[1]
     height = image_size // row_size
     if overlapping:  # windows share cells: one thread per image, so no two add to one cell
         for n in numba.prange(n_images):
             grad_x[n] = 0
+            count = 0
             for i in range(oh):
-                _scatter_row(grad_out, argmax, n, i, grad_x)
+                count += _scatter_row(grad_out, argmax, n, i, grad_x)
+            outside[n] = count
         return
     # Windows of output row i only touch input rows [i*sh - pt, (i+1)*sh - pt): each thread
     # owns those rows (the first and last blocks also own the uncovered border rows).
@@ -105,14 +110,21 @@ def _max_pool_backward(grad_out, argmax, row_size, sh, pt, overlapping, grad_x):
         y_lo = 0 if i == 0 else i * sh - pt
         y_hi = height if i == oh - 1 else min((i + 1) * sh - pt, height)
         grad_x[n, y_lo * row_size : y_hi * row_size] = 0
-        _scatter_row(grad_out, argmax, n, i, grad_x)
+        outside[row_block] = _scatter_row(grad_out, argmax, n, i, grad_x)
 
 
 @inline
 def _scatter_row(grad_out, argmax, n, i, grad_x):
+    image_size = grad_x.shape[1]
+    outside = 0
     for j in range(grad_out.shape[2]):
         for c in range(grad_out.shape[3]):
-            grad_x[n, argmax[n, i, j, c]] += grad_out[n, i, j, c]
+            at = argmax[n, i, j, c]
+            if 0 <= at < image_size:
+                grad_x[n, at] += grad_out[n, i, j, c]
+            else:
+                outside += 1
+    return outside
 
 
 @Kernel
@@ -178,7 +190,9 @@ def max_pool_forward(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Window maxima (N, OH, OW, C) of x + bias (C,), through max(., 0) if ``relu``, and where
     each came from: the flat offset (y*W + x)*C + c within its image, int32."""
-    n, _, _, channels = x.shape
+    n, _, _, channels = bounds.images("max_pool_forward", "x", x)
+    bounds.pooling_window("max_pool_forward", win, x.shape)
+    bounds.columns("max_pool_forward", "bias", bias, channels)
     out = np.empty((n, *win.out, channels), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int32)
     if bias is None:
@@ -200,20 +214,29 @@ def max_pool_backward(
     grad_out: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, ...], win: Window
 ) -> np.ndarray:
     """Route each output gradient to the input cell that won its window."""
-    n, _, width, channels = x_shape
+    n, _, width, channels = bounds.images("max_pool_backward", "x_shape", x_shape)
+    bounds.window_output("max_pool_backward", "grad_out", grad_out, x_shape, win, channels)
+    bounds.shape_is("max_pool_backward", "argmax", argmax, grad_out.shape)
     grad_x = np.empty((n, math.prod(x_shape[1:])), dtype=grad_out.dtype)
     overlapping = win.overlapping
+    outside = np.empty(n if overlapping else n * win.out[0], dtype=np.int64)
     _max_pool_backward(
         2 * grad_out.size + grad_x.size,
-        np.ascontiguousarray(grad_out), argmax, width * channels, win.stride[0], win.pad_top,
-        overlapping, grad_x,
+        np.ascontiguousarray(grad_out), np.ascontiguousarray(argmax, dtype=np.int32),
+        width * channels, win.stride[0], win.pad_top, overlapping, grad_x, outside,
     )  # fmt: skip
+    if outside.any():
+        raise ValueError(
+            f"max_pool_backward: {int(outside.sum())} arg-max offsets lie outside images of "
+            f"shape {tuple(x_shape)}: argmax must come from max_pool_forward on such images"
+        )
     return grad_x.reshape(x_shape)
 
 
 def avg_pool_forward(x: np.ndarray, win: Window) -> np.ndarray:
     """Window means over the cells inside the image (N, OH, OW, C)."""
-    n, _, _, channels = x.shape
+    n, _, _, channels = bounds.images("avg_pool_forward", "x", x)
+    bounds.pooling_window("avg_pool_forward", win, x.shape)
     out = np.empty((n, *win.out, channels), dtype=x.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
     _avg_pool_forward(x.size + out.size, np.ascontiguousarray(x), kh, kw, sh, sw, pt, pl, out)
@@ -222,6 +245,8 @@ def avg_pool_forward(x: np.ndarray, win: Window) -> np.ndarray:
 
 def avg_pool_backward(grad_out: np.ndarray, x_shape: tuple[int, ...], win: Window) -> np.ndarray:
     """Spread each output gradient evenly over the cells its window averaged."""
+    bounds.pooling_window("avg_pool_backward", win, x_shape)
+    bounds.window_output("avg_pool_backward", "grad_out", grad_out, x_shape, win, x_shape[3])
     grad_x = np.empty(x_shape, dtype=grad_out.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
     overlapping = win.overlapping

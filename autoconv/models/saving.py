@@ -264,7 +264,7 @@ def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:
             raise ValueError(f"it is {kind}")
         _check_entries(config, arrays)
         weights = _weight_arrays(config, arrays)
-        with _weight_size_limit(max((a.size for a in weights), default=0)):
+        with _weight_budget(list(arrays.values())):
             model = layer_from_config(config.get("model"))
         _check_weights(model, weights)
         setup = config.get("compile") if compile else None
@@ -555,15 +555,18 @@ def _slot_arrays(
 
 
 @contextlib.contextmanager
-def _weight_size_limit(elements: int) -> Iterator[None]:
-    """While a file's architecture is built, no weight may be larger than the largest array
-    in the file: a config asking for huge layers fails before allocating anything."""
-    previous = layer_module.MAX_WEIGHT_ELEMENTS
-    layer_module.MAX_WEIGHT_ELEMENTS = elements
+def _weight_budget(arrays: list[np.ndarray]) -> Iterator[None]:
+    """While a file's architecture is built, no weight may be larger than the file's largest
+    array, nor all weights together than its arrays and one largest array more (the margin
+    lets a weight of a wrong shape be reported as such): a config asking for huge layers, or
+    for many of them, fails before allocating more than the file holds."""
+    previous = layer_module.WEIGHT_BUDGET
+    sizes = [a.size for a in arrays]
+    layer_module.WEIGHT_BUDGET = [max(sizes, default=0), sum(sizes) + max(sizes, default=0)]
     try:
         yield
     finally:
-        layer_module.MAX_WEIGHT_ELEMENTS = previous
+        layer_module.WEIGHT_BUDGET = previous
 
 
 # --------------------------------------------------------------------- JSON checks
@@ -618,6 +621,8 @@ def _int(value: Any, what: str, high: int = 2**31 - 1) -> int:
 
 
 def _reason(error: BaseException) -> str:
+    if isinstance(error, RecursionError):
+        return "its models are nested too deeply to rebuild"
     text = str(error) or type(error).__name__
     return text[0].lower() + text[1:] if text else text
 

@@ -233,3 +233,22 @@ def test_subclassed_models_save_their_weights_only(tmp_path):
     other(np.ones((1, 3)))
     other.load_weights(tmp_path / "m.weights.npz")
     np.testing.assert_array_equal(other.dense.kernel.numpy(), model.dense.kernel.numpy())
+
+
+def test_an_architecture_asking_for_more_weights_than_the_file_holds_fails_first(tmp_path):
+    """Many layers each as large as the file's largest array: refused while building, before
+    the layers' weights add up to more than the file's arrays."""
+    model = ac.Sequential([layers.Dense(64, input_shape=(64,)), layers.Dense(1)])
+    path = tmp_path / "model.npz"
+    model.save(path)
+    dense = json.loads(np.load(path)["config"].tobytes())["model"]["config"]["layers"][0]
+
+    def many(config):
+        layers_config = config["model"]["config"]["layers"]
+        for i in range(1000):  # 1000 * 64 * 64 floats: 16 MB from a file of 17 kB
+            layers_config.insert(0, json.loads(json.dumps(dense)))
+            layers_config[0]["config"]["name"] = f"d{i}"
+
+    rewrite(path, many)
+    with pytest.raises(ModelFileError, match="the architecture has more weights than the file"):
+        ac.load_model(path)

@@ -28,10 +28,15 @@ import autoconv as ac
 from autoconv import layers
 from autoconv.models import ModelFileError
 
+# Damaged weights overflow and cast badly in NumPy: expected, and beside the point here.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::RuntimeWarning", "ignore::numpy.exceptions.ComplexWarning"
+)
+
 # Fast enough for every CI run (derandomized: the same cases every run); the slow variant
-# below explores ten times as far, with new cases each run.
+# below explores further, with new cases each run.
 FAST = settings(
-    max_examples=60,
+    max_examples=150,
     deadline=None,
     database=None,
     derandomize=True,
@@ -39,7 +44,7 @@ FAST = settings(
 )
 # AUTOCONV_FUZZ_EXAMPLES sets how far the slow run goes (e.g. 5000 before a release).
 SLOW = settings(
-    FAST, max_examples=int(os.environ.get("AUTOCONV_FUZZ_EXAMPLES", 600)), derandomize=False
+    FAST, max_examples=int(os.environ.get("AUTOCONV_FUZZ_EXAMPLES", 1000)), derandomize=False
 )
 
 
@@ -489,7 +494,7 @@ def test_models_nested_too_deeply_are_a_clear_error(saved, folder):
     config["model"]["config"]["layers"][1] = inner
     path = folder / "deep_models.npz"
     path.write_bytes(pack(None, arrays, _dumps_deep(config)))
-    with pytest.raises(ModelFileError):
+    with pytest.raises(ModelFileError, match="nested too deeply"):
         ac.load_model(path)
 
 
@@ -504,10 +509,11 @@ def _dumps_deep(config: Any) -> bytes:
         sys.setrecursionlimit(limit)
 
 
-def test_the_oracle_can_fail(saved, folder):
-    """The property is not vacuous: an intact file loads and runs."""
+def test_intact_files_load_and_run(saved, folder):
+    """What the fuzzing starts from: each kind's file loads, predicts and trains."""
     for kind in KINDS:
         path = folder / f"{kind}.intact.npz"
         path.write_bytes(saved[kind][0])
-        assert ac.load_model(path).predict(_inputs(ac.load_model(path)), verbose=0).shape[-1] == 3
-    assert os.path.exists(path)
+        model = ac.load_model(path)
+        assert model.predict(_inputs(model), verbose=0).shape == (2, 3)
+        model.train_on_batch(_data(KINDS[kind][2])[0], _data(KINDS[kind][2])[1])

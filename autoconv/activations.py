@@ -173,7 +173,9 @@ def deserialize(
     """The activation function named ``config`` (or Keras's ``{"config": name, ...}``),
     looked up in ``custom_objects`` first."""
     name = config.get("config") if isinstance(config, dict) else config
-    found = (custom_objects or {}).get(name) or ALL_OBJECTS.get(name)
+    found = None
+    if isinstance(name, str):
+        found = (custom_objects or {}).get(name) or ALL_OBJECTS.get(name)
     if found is None:
         raise ValueError(
             f"Could not interpret activation function identifier: {config!r}; "

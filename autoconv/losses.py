@@ -770,8 +770,9 @@ def serialize(loss: Loss) -> dict[str, Any]:
 
 
 def deserialize(config: dict[str, Any]) -> Loss:
-    cls = LOSSES.get(config.get("class_name", ""))
-    if cls is None or config["class_name"] != cls.__name__:
+    name = config.get("class_name")
+    cls = LOSSES.get(name) if isinstance(name, str) else None
+    if cls is None or name != cls.__name__ or not isinstance(config.get("config", {}), dict):
         raise ValueError(f"Could not interpret loss config: {config!r}")
     return cls.from_config(config.get("config", {}))
 

@@ -913,8 +913,9 @@ def serialize(metric: Metric) -> dict[str, Any]:
 
 
 def deserialize(config: dict[str, Any]) -> Metric:
-    cls = METRICS.get(config.get("class_name", ""))
-    if cls is None or config["class_name"] != cls.__name__:
+    name = config.get("class_name")
+    cls = METRICS.get(name) if isinstance(name, str) else None
+    if cls is None or name != cls.__name__ or not isinstance(config.get("config", {}), dict):
         raise ValueError(f"Could not interpret metric config: {config!r}")
     return cls.from_config(config.get("config", {}))
 

@@ -22,9 +22,14 @@ def _seed_numba(seed: int) -> None:
 def set_random_seed(seed: int) -> None:
     """Seed autoconv's generator, NumPy's global one and Numba's, for reproducible runs."""
     global _generator, _seed
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer):
+        raise ValueError(
+            "Expected `seed` argument to be an integer. "
+            f"Received: seed={seed} (of type {type(seed)})"
+        )
+    if seed < 0:
         raise ValueError(f"set_random_seed: seed must be a non-negative int, got {seed!r}")
-    _generator, _seed = np.random.default_rng(seed), int(seed)
+    _generator, _seed = np.random.default_rng(int(seed)), int(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - users' legacy np.random calls, as Keras
     _seed_numba(seed % 2**32)
 

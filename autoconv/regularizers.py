@@ -177,12 +177,12 @@ def serialize(regularizer: Regularizer) -> dict[str, Any]:
 def deserialize(config: dict[str, Any] | str) -> Regularizer:
     """The regularizer a :func:`serialize` dict (or Keras's, with more keys) or a name makes."""
     class_name, arguments = (
-        (config["class_name"], config.get("config") or {})
+        (config.get("class_name"), config.get("config") or {})
         if isinstance(config, dict)
         else (config, {})
     )
-    cls = ALL_OBJECTS.get(class_name)
-    if cls is None:
+    cls = ALL_OBJECTS.get(class_name) if isinstance(class_name, str) else None
+    if cls is None or not isinstance(arguments, dict):
         raise ValueError(
             f"Could not interpret regularizer identifier: {config!r}; known regularizers: "
             f"{', '.join(sorted(ALL_OBJECTS))}"

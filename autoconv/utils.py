@@ -10,6 +10,7 @@ from autoconv.data.directory import image_dataset_from_directory
 from autoconv.ops import one_hot
 from autoconv.preprocessing.image import array_to_img, img_to_array, load_img, save_img
 from autoconv.random import set_random_seed
+from autoconv.windows import MAX_SIZE, is_int
 
 __all__ = [
     "array_to_img",
@@ -34,8 +35,37 @@ def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:
     labels = np.asarray(y)
     if labels.ndim > 1 and labels.shape[-1] == 1:
         labels = labels.reshape(labels.shape[:-1])
+    if labels.dtype.kind not in "iuf" or (
+        labels.dtype.kind == "f" and not np.all(np.isfinite(labels) & (labels == np.round(labels)))
+    ):
+        raise ValueError(
+            f"to_categorical: the labels must be whole numbers (class indices), got "
+            f"{_sample(labels)}"
+        )
+    if labels.size and labels.min() < 0:
+        raise ValueError(
+            f"to_categorical: the labels must be non-negative class indices, got {labels.min()}"
+        )
     if num_classes is None:
         if labels.size == 0:
             raise ValueError("to_categorical: num_classes is required for empty labels")
         num_classes = int(labels.max()) + 1
-    return one_hot(labels, num_classes, dtype=np.float32)
+        if num_classes > MAX_SIZE:
+            raise ValueError(
+                f"to_categorical: the largest label, {labels.max()}, asks for more than "
+                f"{MAX_SIZE} classes"
+            )
+    if not is_int(num_classes) or not 1 <= num_classes <= MAX_SIZE:
+        raise ValueError(f"to_categorical: num_classes must be a positive int, got {num_classes!r}")
+    if labels.size and labels.max() >= num_classes:
+        raise ValueError(
+            f"to_categorical: label {labels.max()} does not fit num_classes={num_classes} "
+            f"(labels must lie in [0, {num_classes}))"
+        )
+    return one_hot(labels, int(num_classes), dtype=np.float32)
+
+
+def _sample(labels: np.ndarray) -> str:
+    """A few of ``labels``, for an error message."""
+    flat = labels.reshape(-1)
+    return f"dtype {labels.dtype}, values {flat[:5].tolist()}{' ...' if flat.size > 5 else ''}"

@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 
+# The largest window size, stride, dilation or padding: the kernels index in 32 and 64 bits.
+MAX_SIZE = 2**31 - 1
+
 
 def is_int(value: Any) -> bool:
     """A Python or NumPy integer (not a bool), as Keras accepts wherever it takes an int."""
@@ -19,7 +22,7 @@ def is_int(value: Any) -> bool:
 
 
 def as_pair(value: Any, name: str, op: str) -> tuple[int, int]:
-    """An int or a pair of ints as (height, width); each must be >= 1."""
+    """An int or a pair of ints as (height, width); each must be in [1, MAX_SIZE]."""
     if is_int(value):
         pair = (int(value), int(value))
     elif isinstance(value, tuple | list) and len(value) == 2 and all(is_int(v) for v in value):
@@ -28,19 +31,23 @@ def as_pair(value: Any, name: str, op: str) -> tuple[int, int]:
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if min(pair) < 1:
         raise ValueError(f"{op}: {name} must be positive, got {value!r}")
+    if max(pair) > MAX_SIZE:
+        raise ValueError(f"{op}: {name} must be at most {MAX_SIZE}, got {value!r}")
     return pair
 
 
 def as_single(value: Any, name: str, op: str) -> int:
     """An int or a one-element tuple/list of an int (a 1-D op's size, stride or dilation);
-    it must be >= 1."""
+    it must be in [1, MAX_SIZE]."""
     if isinstance(value, tuple | list) and len(value) == 1:
         value = value[0]
-    if not isinstance(value, int):
+    if not is_int(value):
         raise ValueError(f"{op}: {name} must be an int or a tuple of 1 int, got {value!r}")
     if value < 1:
         raise ValueError(f"{op}: {name} must be positive, got {value!r}")
-    return value
+    if value > MAX_SIZE:
+        raise ValueError(f"{op}: {name} must be at most {MAX_SIZE}, got {value!r}")
+    return int(value)
 
 
 def output_size(size: int, kernel: int, stride: int, dilation: int, pad_total: int) -> int:
@@ -67,9 +74,11 @@ def padding_amounts(
         raise ValueError(
             f"{op}: padding must be 'valid', 'same', an int or a pair, got {padding!r}"
         )
-    if is_int(padding) and padding >= 0:
+    if is_int(padding) and 0 <= padding <= MAX_SIZE:
         return int(padding), int(padding)
-    raise ValueError(f"{op}: padding must be 'valid', 'same' or non-negative, got {padding!r}")
+    raise ValueError(
+        f"{op}: padding must be 'valid', 'same' or an int in [0, {MAX_SIZE}], got {padding!r}"
+    )
 
 
 @dataclass(frozen=True)
@@ -225,12 +234,17 @@ def transpose_window(
     if output_padding is None:
         extra: tuple[int | None, int | None] = (None, None)
     else:
-        extra = (output_padding,) * 2 if isinstance(output_padding, int) else tuple(output_padding)
-        if len(extra) != 2 or not all(isinstance(e, int) and e >= 0 for e in extra):
+        extra = (output_padding,) * 2 if is_int(output_padding) else output_padding
+        if (
+            not isinstance(extra, tuple | list)
+            or len(extra) != 2
+            or not all(is_int(e) and e >= 0 for e in extra)
+        ):
             raise ValueError(
                 f"{op}: output_padding must be None, a non-negative int or a pair of them, "
                 f"got {output_padding!r}"
             )
+        extra = (int(extra[0]), int(extra[1]))
         if any(e >= s for e, s in zip(extra, stride, strict=True)):
             raise ValueError(
                 f"{op}: `output_padding` must be < `strides`. output_padding={output_padding}, "

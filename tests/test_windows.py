@@ -111,3 +111,44 @@ def test_window_1d_is_the_width_of_a_2d_window(case):
     assert window_1d("t", n, f, s, d, p) == expected
     causal = window_1d("t", n, f, s, d, "causal")
     assert causal.out == (1, (n - 1) // s + 1) and causal.pad_left == d * (f - 1)
+
+
+# ------------------------------------------------ arguments the user passes, checked first
+X = np.zeros((1, 6, 6, 2), np.float32)
+W = np.zeros((3, 3, 2, 2), np.float32)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: ac.conv2d(X, W, stride=1.5), r"stride must be an int or a pair of ints, got 1\.5"),
+        (lambda: ac.conv2d(X, W, stride=(1, 2.0)), r"conv2d: stride must be an int or a pair"),
+        (lambda: ac.conv2d(X, W, stride=0), "conv2d: stride must be positive"),
+        (lambda: ac.conv2d(X, W, stride=10**30), r"conv2d: stride must be at most 2147483647"),
+        (lambda: ac.conv2d(X, W, dilation=-2), "conv2d: dilation must be positive"),
+        (lambda: ac.conv2d(X, W, padding=1.0), "padding must be 'valid', 'same' or an int"),
+        (lambda: ac.conv2d(X, W, padding=-1), r"padding must be .* got -1"),
+        (lambda: ac.conv2d(X, W, padding=10**12), r"an int in \[0, 2147483647\], got 10+"),
+        (lambda: ac.conv2d(X, W, padding=float("nan")), r"padding must be .* got nan"),
+        (lambda: ac.conv2d(X, W, groups=1.0), "number of groups must be a positive integer"),
+        (lambda: ac.max_pool2d(X, pool_size=2.0), "pool_size must be an int or a pair"),
+        (lambda: ac.max_pool2d(X, 2, strides=1.5), "max_pool2d: stride must be an int or a pair"),
+        (lambda: ac.avg_pool2d(X, 2, padding=0.0), "avg_pool2d: padding must be 'valid' or 'same'"),
+        (lambda: ac.max_pool2d(X, 10**10), r"max_pool2d: pool_size must be at most"),
+        (lambda: ac.conv1d(X[0], W[0], stride=2.0), r"conv1d: stride must be an int or a tuple"),
+        (lambda: ac.conv2d_transpose(X, W, stride=2, output_padding=0.5), "output_padding must"),
+    ],
+)  # fmt: skip
+def test_window_arguments_are_checked_and_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_numpy_integers_are_window_arguments_too():
+    i = np.int64
+    out = ac.conv2d(X, W, stride=i(2), padding=i(1), dilation=(i(1), np.int32(1)), groups=i(1))
+    assert out.shape == ac.conv2d(X, W, stride=2, padding=1).shape
+    assert ac.max_pool2d(X, i(2), np.int32(2)).shape == (1, 3, 3, 2)
+    assert ac.conv1d(X[0], W[0], stride=i(2)).shape == ac.conv1d(X[0], W[0], stride=2).shape
+    transposed = ac.conv2d_transpose(X, W, stride=i(2), output_padding=i(1))
+    assert transposed.shape == ac.conv2d_transpose(X, W, stride=2, output_padding=1).shape

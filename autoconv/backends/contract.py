@@ -11,6 +11,10 @@ Shapes are channels-last: images (N, H, W, C), products of a convolution (N*OH*O
 ``win`` is an :class:`autoconv.windows.Window`. ``status`` is the training loop's int64
 array [code, step] (0 while every step was finite); the optimizer updates and
 ``accumulate`` do nothing once it is set.
+
+Every function checks, before it launches a kernel, that the arrays it is given fit each other
+and ``win`` (:mod:`autoconv.backends.bounds`): no argument makes a kernel read or write out of
+bounds; a mismatch is a ``ValueError`` naming the function.
 """
 
 from __future__ import annotations
@@ -53,10 +57,13 @@ class Backend(Protocol):
         """Zeros of ``shape`` with ``grad`` added at ``[index]`` (repeats accumulate)."""
 
     def take(self, a: Array, rows: Array) -> Array:
-        """``a[rows]`` for a 1-D integer array of row numbers (batches of a dataset)."""
+        """``a[rows]`` for a 1-D integer array of row numbers (batches of a dataset). Host rows
+        outside [0, len(a)) are a ValueError; device rows are not read back: their kernel
+        never reads outside ``a`` and fills such a row with NaN (0 for integer arrays)."""
 
     def one_hot(self, labels: Array, num_classes: int, dtype: Any) -> Array:
-        """Rows of ``num_classes`` with a 1 at each label (labels checked by the caller)."""
+        """Rows of ``num_classes`` with a 1 at each label. Host labels outside [0, num_classes)
+        are a ValueError; device labels are not read back: such a label gives a row of 0s."""
 
     def argmax(self, a: Array, axis: int = -1) -> Array:
         """Index of the first maximum along ``axis`` (the last; a NaN counts as largest)."""
@@ -144,7 +151,8 @@ class Backend(Protocol):
     def max_pool_backward(
         self, grad_out: Array, argmax: Array, x_shape: tuple[int, ...], win: Window
     ) -> Array:
-        """Each output gradient routed to its window's winner (overlaps accumulate)."""
+        """Each output gradient routed to its window's winner (overlaps accumulate). An arg-max
+        outside the image (not made by max_pool_forward for ``x_shape``) is a ValueError."""
 
     def avg_pool_forward(self, x: Array, win: Window) -> Array:
         """Window means over the cells inside the image (N, OH, OW, C)."""

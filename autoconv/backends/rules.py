@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
+
+from autoconv.backends import bounds
 
 
 def prepare(value, grad, scale, clipvalue, decay):
@@ -170,7 +173,16 @@ class Updates:
     them to the parameter's dtype. ``scale``, ``clipvalue``, ``decay``: see :func:`prepare`."""
 
     def __init__(self, run: Callable[..., None]) -> None:
-        self.run = run
+        self._run = run
+
+    def run(self, rule: str, value: Any, grad: Any, slots: list[Any], *rest: Any) -> None:
+        """The backend's ``run``, once the gradient and every slot in use have as many elements
+        as the parameter, on its device: the kernels index them all by the parameter's."""
+        bounds.same_size(
+            f"{rule}_update", value, grad=grad,
+            **{f"slot {k}": slot for k, slot in enumerate(slots) if slot is not None},
+        )  # fmt: skip
+        self._run(rule, value, grad, slots, *rest)
 
     def sgd_update(
         self, value, grad, velocity, lr, momentum, nesterov, scale, clipvalue, decay, status

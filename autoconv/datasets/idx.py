@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from autoconv.datasets.files import DatasetFileError, read_bytes
-from autoconv.datasets.store import RemoteFile, find
+from autoconv.datasets.store import RemoteFile, find_all
 
 MAGIC_IMAGES = 0x00000803
 MAGIC_LABELS = 0x00000801
@@ -65,7 +65,7 @@ def load_idx_dataset(
 
     ``files`` has the keys train_images, train_labels, test_images, test_labels.
     """
-    paths = {key: find(name, remote, data_dir, download) for key, remote in files.items()}
+    paths = find_all(name, files, data_dir, download)
     train = load_idx_pair(paths["train_images"], paths["train_labels"])
     test = load_idx_pair(paths["test_images"], paths["test_labels"])
     return train, test

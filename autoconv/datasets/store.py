@@ -52,8 +52,12 @@ def search_dirs(dataset: str, data_dir: str | Path | None) -> list[Path]:
     """The folders searched for ``dataset``'s files, in order.
 
     An explicit ``data_dir`` is searched itself and in its ``dataset`` sub-folder; the other
-    places only in their ``dataset`` sub-folder.
+    places only in their ``dataset`` sub-folder. A ``data_dir`` that is not a folder is an
+    error (a mistyped path would otherwise be passed over in silence).
     """
+    if data_dir is not None and not Path(data_dir).is_dir():
+        what = "is not a folder" if Path(data_dir).exists() else "does not exist"
+        raise DatasetFileError(f"{dataset}: data_dir {data_dir} {what}")
     dirs = [] if data_dir is None else [Path(data_dir), Path(data_dir) / dataset]
     env_dir = os.environ.get("AUTOCONV_DATA")  # the loaders' one user-facing setting
     bases = [Path(env_dir)] if env_dir else []
@@ -89,40 +93,95 @@ def find(
     download: bool = True,
 ) -> Path:
     """The path of one verified dataset file, downloading it into the cache if need be."""
+    return find_all(dataset, {remote.name: remote}, data_dir, download)[remote.name]
+
+
+def find_all(
+    dataset: str,
+    remotes: dict[str, RemoteFile],
+    data_dir: str | Path | None = None,
+    download: bool = True,
+) -> dict[str, Path]:
+    """The paths of a dataset's verified files (by the keys of ``remotes``), downloading the
+    missing ones into the cache. When a file can be neither found nor fetched, the error names
+    every file still missing, where each can be downloaded, and where to put it."""
     dirs = search_dirs(dataset, data_dir)
-    for folder in dirs:
-        candidate = folder / remote.name
-        if candidate.is_file():
-            verify(candidate, remote)
-            return candidate
-    target = cache_dir() / dataset / remote.name
-    if remote.url is None or not download:
+    found: dict[str, Path] = {}
+    for key, remote in remotes.items():
+        for folder in dirs:
+            candidate = folder / remote.name
+            if candidate.is_file():
+                verify(candidate, remote)
+                found[key] = candidate
+                break
+    missing = {key: remote for key, remote in remotes.items() if key not in found}
+    if not missing:
+        return found
+    cache = cache_dir() / dataset
+    if not download or any(remote.url is None for remote in missing.values()):
         raise DatasetFileError(
-            f"{dataset}: {remote.name} was not found in "
-            f"{', '.join(str(d) for d in dirs)}; put it in one of those folders"
+            f"{dataset}: {_listing(missing)} {'was' if len(missing) == 1 else 'were'} not "
+            f"found in {', '.join(str(d) for d in dirs)}; put "
+            f"{'it' if len(missing) == 1 else 'them'} in one of those folders"
         )
-    fetch(remote, target)
-    return target
+    _writable(cache, dataset, missing)
+    for key, remote in missing.items():
+        try:
+            _download(remote, cache / remote.name)
+        except OSError as error:  # the network: the files after this one would fail too
+            left = {k: r for k, r in missing.items() if k not in found}
+            them = "it" if len(left) == 1 else "them"
+            raise DatasetFileError(
+                f"{dataset}: could not download {remote.url} ({error}). Without network, "
+                f"download {_listing(left, urls=True)} elsewhere and put {them} in {cache} (or "
+                f"in a folder you pass as data_dir, or in $AUTOCONV_DATA/{dataset})"
+            ) from None
+        found[key] = cache / remote.name
+    return found
+
+
+def _listing(remotes: dict[str, RemoteFile], urls: bool = False) -> str:
+    """'a.gz', or 'a.gz, b.gz and c.gz', each with its URL when ``urls``."""
+    names = [f"{r.name} ({r.url})" if urls and r.url else r.name for r in remotes.values()]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _writable(folder: Path, dataset: str, missing: dict[str, RemoteFile]) -> None:
+    """Make the cache folder, or a clear error before any download if it cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        ok = folder.is_dir() and os.access(folder, os.W_OK)
+        reason = "it is not writable"
+    except OSError as error:
+        ok, reason = False, f"it cannot be created ({error.strerror or error})"
+    if not ok:
+        raise DatasetFileError(
+            f"{dataset}: cannot download {_listing(missing)} into the cache folder {folder}: "
+            f"{reason}. Set XDG_CACHE_HOME or AUTOCONV_DATA to a writable folder, or download "
+            "the files yourself and pass their folder as data_dir"
+        )
 
 
 def fetch(remote: RemoteFile, target: Path) -> None:
     """Download ``remote`` to ``target`` atomically; only a verified file lands there."""
+    try:
+        _download(remote, target)
+    except OSError as error:
+        raise DatasetFileError(
+            f"could not download {remote.url} ({error}); without network, download it "
+            f"elsewhere and put it at {target}"
+        ) from None
+
+
+def _download(remote: RemoteFile, target: Path) -> None:
+    """:func:`fetch`, with the network's failures left as OSError."""
     assert remote.url is not None
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{remote.name}.", dir=target.parent)
     tmp = Path(tmp_name)
     try:
-        try:
-            with (
-                urllib.request.urlopen(remote.url, timeout=60) as response,
-                os.fdopen(fd, "wb") as f,
-            ):
-                shutil.copyfileobj(response, f)
-        except OSError as error:
-            raise DatasetFileError(
-                f"could not download {remote.url} ({error}); without network, download it "
-                f"elsewhere and put it at {target}"
-            ) from None
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(remote.url, timeout=60) as response:
+            shutil.copyfileobj(response, f)
         verify(tmp, remote)
         os.replace(tmp, target)
     finally:

@@ -29,7 +29,7 @@ from autoconv.layers.core import (
 )
 from autoconv.layers.layer import Layer, Shape, Variable, serialized
 from autoconv.tensor import Tensor
-from autoconv.windows import transpose_window, window, window_1d
+from autoconv.windows import MAX_SIZE, is_int, transpose_window, window, window_1d
 
 
 def conv_padding(padding: Any, owner: str, causal: bool = False) -> Any:
@@ -37,7 +37,17 @@ def conv_padding(padding: Any, owner: str, causal: bool = False) -> Any:
     convolutions only; autoconv also takes an int or a pair of ints for symmetric zero padding
     (checked by the op's window)."""
     if not isinstance(padding, str):
-        return tuple(padding) if isinstance(padding, list) else padding
+        pads = (padding, padding) if is_int(padding) else padding
+        if (
+            not isinstance(pads, tuple | list)
+            or len(pads) != 2
+            or not all(is_int(p) and 0 <= p <= MAX_SIZE for p in pads)
+        ):
+            raise ValueError(
+                f"{owner}: padding must be 'valid', 'same', a non-negative int or a pair of "
+                f"them, got {padding!r}"
+            )
+        return int(padding) if is_int(padding) else (int(pads[0]), int(pads[1]))
     allowed = ("valid", "same", "causal") if causal else ("valid", "same")
     if padding.lower() not in allowed:
         raise ValueError(

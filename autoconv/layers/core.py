@@ -6,6 +6,7 @@ Rescaling in :mod:`autoconv.layers.preprocessing`, the other activation layers i
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 from autoconv import activations, initializers, ops, regularizers
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.tensor import Tensor
-from autoconv.windows import is_int
+from autoconv.windows import MAX_SIZE, is_int
 
 
 def channels_last(data_format: str | None, owner: str) -> None:
@@ -38,29 +39,53 @@ def check_spatial_rank(layer: Layer, input_shape: Any, rank: int) -> None:
 
 def positive_int(value: Any, name: str, owner: str) -> int:
     """``value`` as an int >= 1 (NumPy integers too, as Keras accepts them)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+    if not is_int(value) or value < 1:
         raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+    if value > MAX_SIZE:
+        raise ValueError(f"{owner}: {name} must be at most {MAX_SIZE}, got {value!r}")
     return int(value)
 
 
 def as_tuple(
     value: Any, rank: int, name: str, owner: str, allow_zero: bool = False
 ) -> tuple[int, ...]:
-    """An int, or a tuple or list of ``rank`` ints, as a tuple of ``rank`` ints, each > 0 (or
-    >= 0 with ``allow_zero``): Keras's ``standardize_tuple`` for kernel sizes, strides,
-    dilation rates, pool sizes and output paddings."""
+    """An int, or a tuple or list of ``rank`` ints (NumPy's too), as a tuple of ``rank`` ints,
+    each > 0 (or >= 0 with ``allow_zero``) and at most MAX_SIZE: Keras's ``standardize_tuple``
+    and its message, for kernel sizes, strides, dilation rates, pool sizes, output paddings."""
+    message = (
+        f"{owner}: The `{name}` argument must be a tuple of {rank} integers. Received "
+        f"{name}={value!r}"
+    )
     values = (value,) * rank if is_int(value) else value
     if not isinstance(values, tuple | list) or len(values) != rank or not all(map(is_int, values)):
-        raise ValueError(
-            f"{owner}: The `{name}` argument must be a tuple of {rank} integers. Received "
-            f"{name}={value!r}"
-        )
-    if min(values) < (0 if allow_zero else 1):
-        raise ValueError(
-            f"{owner}: The `{name}` argument must be a tuple of {rank} integers, each "
-            f"{'>= 0' if allow_zero else '> 0'}. Received {name}={value!r}"
-        )
+        raise ValueError(message)
+    wrong = {int(v) for v in values if v < (0 if allow_zero else 1)}
+    if wrong:
+        condition = "value >= 0" if allow_zero else "value > 0"
+        raise ValueError(f"{message}, including values {wrong} that do not satisfy `{condition}`")
+    if max(values) > MAX_SIZE:
+        raise ValueError(f"{message}, larger than {MAX_SIZE}")
     return tuple(int(v) for v in values)
+
+
+def number(value: Any, name: str, owner: str) -> float:
+    """``value`` as a float: a real number (NumPy's too), not NaN, not a bool or a string."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) or value != value:
+        raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
+    return float(value)
+
+
+def axis_int(value: Any, owner: str) -> int:
+    """An axis argument: an int (NumPy integers too)."""
+    if not is_int(value):
+        raise ValueError(f"{owner}: axis must be an int, got {value!r}")
+    return int(value)
+
+
+def check_axis(axis: int, rank: int, owner: str) -> None:
+    """``axis`` must be an axis of inputs of ``rank`` dims, counted from either end."""
+    if not -rank <= axis < rank:
+        raise ValueError(f"{owner}: axis {axis} is out of bounds for inputs of rank {rank}")
 
 
 class ActivationMixin:
@@ -195,18 +220,20 @@ class ReLU(Activation):
         **kwargs: Any,
     ) -> None:
         for name, value in (("negative_slope", negative_slope), ("threshold", threshold)):
+            if value is not None:
+                number(value, name, "ReLU")
             if value is None or value < 0:
                 raise ValueError(
                     f"The {name} value of a Relu layer cannot be None or negative value. "
                     f"Expected a float. Received: {name}={value}"
                 )
-        if max_value is not None and max_value < 0:
+        if max_value is not None and number(max_value, "max_value", "ReLU") < 0:
             raise ValueError(
                 "max_value of a Relu layer cannot be a negative value. Received: "
                 f"max_value={max_value}"
             )
         super().__init__("relu", **kwargs)
-        self.max_value = max_value
+        self.max_value = None if max_value is None else float(max_value)
         self.negative_slope, self.threshold = float(negative_slope), float(threshold)
         if (max_value, self.negative_slope, self.threshold) != (None, 0.0, 0.0):
             self.activation = self._relu
@@ -229,17 +256,21 @@ class Softmax(Activation):
     def __init__(self, axis: int | list[int] = -1, **kwargs: Any) -> None:
         super().__init__("softmax", **kwargs)
         if isinstance(axis, list | tuple):
-            self.axis: int | list[int] = [int(a) for a in axis]
+            self.axis: int | list[int] = [axis_int(a, "Softmax") for a in axis]
             self._axes: int | tuple[int, ...] = (
                 self.axis[0] if len(self.axis) == 1 else tuple(self.axis)
             )
         else:
-            self.axis = self._axes = int(axis)
+            self.axis = self._axes = axis_int(axis, "Softmax")
         if self._axes != -1:
             self.activation = self._softmax
 
     def _softmax(self, x: Any) -> Tensor:
         return ops.softmax(x, axis=self._axes)
+
+    def build(self, input_shape: Shape) -> None:
+        for axis in self.axis if isinstance(self.axis, list) else [self.axis]:
+            check_axis(axis, len(input_shape), f"Softmax {self.name}")
 
     def get_config(self) -> dict[str, Any]:
         return Layer.get_config(self) | {"axis": self.axis}

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from autoconv.layers.layer import Layer, Shape, unique_name
+from autoconv.windows import is_int
 
 
 class SymbolicTensor:
@@ -118,7 +119,7 @@ def symbolic_call(layer: Layer, inputs: Any, args: tuple, kwargs: dict[str, Any]
         if layer.name not in message:
             message = f"Layer '{layer.name}' ({type(layer).__name__}): {message}"
         raise ValueError(f"{message} (input shape {_describe(shapes)})") from None
-    if isinstance(output_shape, list):
+    if isinstance(output_shape, list | dict):
         raise NotImplementedError(
             f"layer {layer.name} has several outputs, which functional graphs do not support yet"
         )
@@ -157,16 +158,16 @@ class InputLayer(Layer):
         if batch_shape is not None:
             if shape is not None:
                 raise ValueError("InputLayer: give shape or batch_shape, not both")
-            full = tuple(batch_shape)
+            full = _dims(batch_shape, "batch_shape")
         elif shape is not None:
-            if isinstance(shape, int):
-                shape = (shape,)
-            full = (batch_size, *tuple(shape))
+            full = (batch_size, *_dims((shape,) if is_int(shape) else shape, "shape"))
         else:
             raise ValueError("InputLayer: a shape is required, e.g. Input(shape=(28, 28, 1))")
-        for n in full[1:]:
-            if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
-                raise ValueError(f"InputLayer: shape must hold positive ints or None, got {full}")
+        if not full or any(n is not None and (not is_int(n) or n < 1) for n in full):
+            raise ValueError(
+                f"InputLayer: the batch size and the shape must be positive ints or None, got "
+                f"{full}"
+            )
         self.batch_shape = tuple(None if n is None else int(n) for n in full)
         self.built = True
         self._build_shape = self.batch_shape
@@ -177,6 +178,12 @@ class InputLayer(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {"batch_shape": list(self.batch_shape), "dtype": self.dtype, "name": self.name}
+
+
+def _dims(shape: Any, name: str) -> tuple[Any, ...]:
+    if not isinstance(shape, tuple | list):
+        raise ValueError(f"InputLayer: {name} must be a tuple of ints or None, got {shape!r}")
+    return tuple(shape)
 
 
 def Input(

@@ -151,9 +151,11 @@ class Variable(Tensor):
 
 
 # ------------------------------------------------------------------------------ layers
-# While a saved file's architecture is rebuilt, no weight may have more elements than this
-# (the largest array in the file; see autoconv.models.saving). None: no limit.
-MAX_WEIGHT_ELEMENTS: int | None = None
+# While a saved file's architecture is rebuilt: [the most elements one weight may have, the
+# elements all the weights still to be made may have together], from the file's arrays, so
+# that its config allocates no more than the file holds (autoconv.models.saving). None: no
+# limit.
+WEIGHT_BUDGET: list[int] | None = None
 
 _ACCEPTED_KWARGS = ("input_shape", "batch_input_shape", "batch_size", "input_dim")
 
@@ -189,8 +191,11 @@ class Layer:
             raise TypeError(
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: {unknown}"
             )
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"{type(self).__name__}: name must be a string, got {name!r}")
+        if name is not None and (not isinstance(name, str) or "/" in name):
+            raise ValueError(
+                "Argument `name` must be a string and cannot contain character `/`. "
+                f"Received: name={name} (of type {type(name)})"
+            )
         self._layers: list[Layer] = []
         self._trainable_variables: list[Variable] = []
         self._non_trainable_variables: list[Variable] = []
@@ -268,11 +273,19 @@ class Layer:
                 "(e.g. with GlobalAveragePooling2D)"
             )
         shape = tuple(int(n) for n in shape)
-        if MAX_WEIGHT_ELEMENTS is not None and math.prod(shape) > MAX_WEIGHT_ELEMENTS:
-            raise ValueError(
-                f"weight {name or 'variable'} of shape {shape} is larger than any array the "
-                "file holds"
-            )
+        if WEIGHT_BUDGET is not None:
+            size = math.prod(shape)
+            if size > WEIGHT_BUDGET[0]:
+                raise ValueError(
+                    f"weight {name or 'variable'} of shape {shape} is larger than any array the "
+                    "file holds"
+                )
+            if size > WEIGHT_BUDGET[1]:
+                raise ValueError(
+                    f"weight {name or 'variable'} of shape {shape} is one more than the file "
+                    "holds: the architecture has more weights than the file"
+                )
+            WEIGHT_BUDGET[1] -= size
         dtype = self.dtype if dtype is None else _float_dtype(dtype, self.name)
         init = initializers.get("glorot_uniform" if initializer is None else initializer)
         value = np.asarray(init(shape, dtype=dtype), dtype=dtype)

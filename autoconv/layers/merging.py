@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from autoconv import ops
+from autoconv.layers.core import axis_int, check_axis
 from autoconv.layers.layer import Layer, Shape
 from autoconv.tensor import Tensor
 
@@ -116,7 +117,7 @@ class Concatenate(Layer):
 
     def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.axis = int(axis)
+        self.axis = axis_int(axis, "Concatenate")
 
     def compute_output_shape(self, input_shape: Any) -> Shape:
         owner = f"Concatenate {self.name}"
@@ -125,6 +126,7 @@ class Concatenate(Layer):
         rank = len(input_shape[0])
         if any(len(s) != rank for s in input_shape):
             raise ValueError(f"{owner}: inputs of different ranks {input_shape}")
+        check_axis(self.axis, rank, owner)
         axis = self.axis % rank
         if axis == 0:
             raise ValueError(f"{owner}: cannot concatenate along the batch axis")

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from autoconv import ops
-from autoconv.layers.core import channels_last, positive_int
+from autoconv.layers.core import channels_last, number, positive_int
 from autoconv.layers.layer import Layer, Shape
 from autoconv.layers.reshaping import resize_interpolation
 from autoconv.random import generator
@@ -41,7 +41,8 @@ class Rescaling(Layer):
 
     def __init__(self, scale: float, offset: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.scale, self.offset = float(scale), float(offset)
+        self.scale = number(scale, "scale", "Rescaling")
+        self.offset = number(offset, "offset", "Rescaling")
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape

@@ -18,6 +18,7 @@ from autoconv import ops
 from autoconv.layers.layer import Layer, Shape
 from autoconv.random import generator
 from autoconv.tensor import Tensor
+from autoconv.windows import is_int
 
 
 def _fraction(value: Any, name: str) -> float:
@@ -40,8 +41,12 @@ class _RandomLayer(Layer):
 
     def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.seed = seed
-        self._generator = None if seed is None else np.random.default_rng(seed)
+        if seed is not None and (not is_int(seed) or seed < 0):
+            raise ValueError(
+                f"{type(self).__name__}: seed must be None or a non-negative int, got {seed!r}"
+            )
+        self.seed = None if seed is None else int(seed)
+        self._generator = None if seed is None else np.random.default_rng(self.seed)
 
     @property
     def rng(self) -> np.random.Generator:

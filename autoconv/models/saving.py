@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
+import tokenize
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,11 +89,15 @@ def functional_from_config(config: dict[str, Any]) -> Any:
         layer = layer_from_config(entry)
         calls = _list(entry.get("inbound_nodes", []), "inbound_nodes")
         indices = _list(entry.get("node_indices", list(range(len(calls)))), "node_indices")
+        if len(indices) != len(calls):
+            raise ValueError(
+                f"layer {layer.name} has {len(calls)} calls but {len(indices)} indices"
+            )
         if isinstance(layer, InputLayer):
-            made[(layer.name, int(indices[0]) if indices else 0)] = layer.output
+            made[(layer.name, _int(indices[0], "node index") if indices else 0)] = layer.output
             continue
         for index, call in zip(indices, calls, strict=True):
-            pending.append((layer, int(index), _list(call, "inbound node")))
+            pending.append((layer, _int(index, "node index"), _list(call, "inbound node")))
     while pending:
         ready = [p for p in pending if all(_key(ref) in made for ref in p[2])]
         if not ready:
@@ -101,16 +107,40 @@ def functional_from_config(config: dict[str, Any]) -> Any:
             inputs = [made[_key(ref)] for ref in refs]
             made[(layer.name, index)] = layer(inputs if len(inputs) > 1 else inputs[0])
         pending = [p for p in pending if p not in ready]
-    inputs = [made[_key(ref)] for ref in _list(config.get("input_layers"), "input_layers")]
-    outputs = [made[_key(ref)] for ref in _list(config.get("output_layers"), "output_layers")]
+    inputs = [_made(made, ref) for ref in _list(config.get("input_layers"), "input_layers")]
+    outputs = [_made(made, ref) for ref in _list(config.get("output_layers"), "output_layers")]
     model = Functional(
-        _restructure(inputs, config.get("input_structure", "list")),
-        _restructure(outputs, config.get("output_structure", "list")),
+        _restructure(inputs, _structure(config.get("input_structure", "list"), len(inputs))),
+        _restructure(outputs, _structure(config.get("output_structure", "list"), len(outputs))),
         name=_str(config.get("name"), "name"),
     )
     if not config.get("trainable", True):  # (setting True would unfreeze the frozen layers)
         model.trainable = False
     return model
+
+
+def _structure(value: Any, count: int) -> Any:
+    """A functional model's input or output structure: "single" (one tensor), "list", or
+    ["dict", names] with one distinct name per tensor."""
+    if value == "list" or (value == "single" and count == 1):
+        return value
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and value[0] == "dict"
+        and isinstance(value[1], list)
+        and all(isinstance(k, str) for k in value[1])
+        and len(set(value[1])) == len(value[1]) == count
+    ):
+        return value
+    raise ValueError(f"the structure {value!r} does not fit {count} tensor(s)")
+
+
+def _made(made: dict[tuple[str, int], Any], ref: Any) -> Any:
+    key = _key(ref)
+    if key not in made:
+        raise ValueError(f"the model's inputs or outputs name a tensor no layer makes: {ref!r}")
+    return made[key]
 
 
 def _key(ref: Any) -> tuple[str, int]:
@@ -222,6 +252,14 @@ def _umask() -> int:
 
 
 # ------------------------------------------------------------------------------ reading
+# What reading a file's config and arrays may raise on a damaged or crafted file: each becomes
+# one ModelFileError naming the file (too deep a nesting of models is a RecursionError).
+FILE_ERRORS = (
+    ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError,
+    OverflowError, RecursionError,
+)  # fmt: skip
+
+
 def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:
     """Read a model written by ``model.save`` (any kind: Sequential, functional, nested), with
     its compile settings and optimizer state. Damaged or foreign files raise ``ValueError``
@@ -236,8 +274,9 @@ def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:
                 else "not an autoconv model"
             )
             raise ValueError(f"it is {kind}")
+        _check_entries(config, arrays)
         weights = _weight_arrays(config, arrays)
-        with _weight_size_limit(max((a.size for a in weights), default=0)):
+        with _weight_budget(list(arrays.values())):
             model = layer_from_config(config.get("model"))
         _check_weights(model, weights)
         if "class_names" in config:
@@ -254,22 +293,25 @@ def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:
             per_output = metrics if len(metrics) > 1 else (metrics[0] if metrics else None)
             model.compile(optimizer, losses, loss_weights, per_output or None)
             optimizer.slots = slots
-    except (ValueError, TypeError, KeyError, AttributeError, NotImplementedError) as error:
+    except FILE_ERRORS as error:
         raise ModelFileError(f"load_model: {path}: {_reason(error)}") from None
     return model
 
 
 def load_weights(model: Any, filepath: str | os.PathLike) -> None:
+    """Set ``model``'s weights from a weights (or model) file, after checking every one of
+    them as :func:`load_model` does: all or nothing."""
     path = Path(filepath)
     config, arrays = read_npz(path)
     try:
         if config.get("format") not in (MODEL_FORMAT, WEIGHTS_FORMAT):
             raise ValueError("it is not an autoconv weights or model file")
+        _check_entries(config, arrays)
         weights = _weight_arrays(config, arrays)
         if not model.built:
             raise ValueError(f"model {model.name} is not built yet; build it before loading")
         _check_weights(model, weights)
-    except (ValueError, TypeError, KeyError) as error:
+    except FILE_ERRORS as error:
         raise ModelFileError(f"load_weights: {path}: {_reason(error)}") from None
     for variable, value in zip(model.weights, weights, strict=True):
         variable.assign(value)
@@ -277,7 +319,11 @@ def load_weights(model: Any, filepath: str | os.PathLike) -> None:
 
 def read_npz(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The JSON config and the arrays of an autoconv file, or ModelFileError saying what the
-    file is instead (a Keras archive, an HDF5 file, a .npy array, text, a truncated file)."""
+    file is instead (a Keras archive, an HDF5 file, a .npy array, text, a truncated file).
+
+    The archive is read entry by entry without NumPy's loader: an entry must be stored
+    uncompressed and hold exactly the bytes its header's shape needs, so no file makes autoconv
+    allocate more memory than the file's own size."""
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
     if path.is_dir():
@@ -295,26 +341,38 @@ def read_npz(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         raise ModelFileError(f"{path} is not a model file (not a zip archive)")
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-        if "config.json" in names or "model.weights.h5" in names:
-            raise ModelFileError(
-                f"{path} is a Keras .keras archive; autoconv reads only files that autoconv "
-                "wrote (rebuild the model in autoconv and train or load autoconv weights)"
-            )
-        if "config.npy" not in names:
-            raise ModelFileError(f"{path} is a zip archive, but not an autoconv file")
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+            entries = archive.infolist()
+            names = [entry.filename for entry in entries]
+            if "config.json" in names or "model.weights.h5" in names:
+                raise ModelFileError(
+                    f"{path} is a Keras .keras archive; autoconv reads only files that "
+                    "autoconv wrote (rebuild the model in autoconv and train or load autoconv "
+                    "weights)"
+                )
+            if "config.npy" not in names:
+                raise ModelFileError(f"{path} is a zip archive, but not an autoconv file")
+            if len(set(names)) != len(names):
+                raise ValueError("it names an entry twice")
+            size = path.stat().st_size
+            arrays = {}
+            for entry in entries:
+                _check_entry(entry, size)
+                arrays[entry.filename[: -len(".npy")]] = _read_entry(archive, entry)
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as error:
+    except (
+        zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, RuntimeError,
+        NotImplementedError, OverflowError,
+    ) as error:  # fmt: skip
         raise ModelFileError(f"{path} is damaged or truncated ({_reason(error)})") from None
     raw = arrays.pop("config")
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise ModelFileError(f"{path}: its config is not JSON text")
     try:
         config = json.loads(raw.tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except RecursionError:
+        raise ModelFileError(f"{path}: its config is nested too deeply") from None
+    except ValueError as error:  # also UnicodeDecodeError and json.JSONDecodeError
         raise ModelFileError(f"{path}: its config is not valid JSON ({error})") from None
     if not isinstance(config, dict):
         raise ModelFileError(f"{path}: its config is not a JSON object")
@@ -328,10 +386,80 @@ def read_npz(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return config, arrays
 
 
+def _check_entry(entry: zipfile.ZipInfo, file_size: int) -> None:
+    """An entry as autoconv writes them: a ``.npy`` array, stored (not compressed, so it
+    cannot expand), not encrypted, lying inside the file."""
+    name = entry.filename
+    if not name.endswith(".npy") or "/" in name:
+        raise ValueError(f"it holds an entry {name!r} that is not an array")
+    if entry.flag_bits & 0x1:
+        raise ValueError(f"its entry {name!r} is encrypted")
+    if entry.compress_type != zipfile.ZIP_STORED:
+        raise ValueError(
+            f"its entry {name!r} is compressed; autoconv writes (and reads) uncompressed "
+            "archives only"
+        )
+    if entry.file_size != entry.compress_size or entry.header_offset + entry.file_size > file_size:
+        raise ValueError(f"its entry {name!r} claims more bytes than the file holds")
+
+
+def _read_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> np.ndarray:
+    """The array of one ``.npy`` entry, after checking that its header's shape and dtype need
+    exactly the bytes the entry holds (never allocating what a header merely claims)."""
+    name = entry.filename
+    with archive.open(entry) as f:
+        version = np.lib.format.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"its entry {name!r} has an unknown array format {version}")
+        read_header = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }[version]
+        try:
+            shape, fortran_order, dtype = read_header(f)
+        except (SyntaxError, tokenize.TokenError, RecursionError, TypeError) as error:
+            # NumPy parses the header as a Python literal; a damaged one can fail this way
+            raise ValueError(f"its entry {name!r} has a damaged header ({error})") from None
+        if dtype.hasobject or dtype.itemsize == 0:
+            raise ValueError(f"its entry {name!r} holds Python objects, not numbers")
+        if any(n < 0 for n in shape):
+            raise ValueError(f"its entry {name!r} has a negative size in its shape {shape}")
+        needed = math.prod(shape) * dtype.itemsize
+        held = entry.file_size - f.tell()
+        if needed != held:
+            raise ValueError(
+                f"its entry {name!r} claims shape {shape} of {dtype} ({needed} bytes) but holds "
+                f"{held} bytes"
+            )
+        data = f.read(needed)
+        if len(data) != needed or f.read(1):
+            raise ValueError(f"its entry {name!r} is cut short")
+    order = "F" if fortran_order else "C"
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order=order)
+
+
+def _check_entries(config: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """The file's arrays are exactly those its config names: one per weight and one per
+    optimizer slot (``slot_<i>_<name>``)."""
+    expected = {f"weight_{i}" for i in range(len(_list(config.get("weights"), "weights")))}
+    index = config.get("slots")
+    if index is not None:
+        index = _dict(index, "slots")
+        names = [_str(n, "slot name") for n in _list(index.get("names", []), "slot names")]
+        count = _int(index.get("count", 0), "slot count")
+        if count > len(expected):
+            raise ValueError(f"the optimizer state covers {count} weights, the file holds fewer")
+        expected |= {f"slot_{i}_{name}" for i in range(count) for name in names}
+    unknown = sorted(set(arrays) - expected)
+    if unknown:
+        raise ValueError(f"it holds arrays its config does not name: {unknown}")
+
+
 def _weight_arrays(config: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
     paths = _list(config.get("weights"), "weights")
     weights = []
     for i, weight_path in enumerate(paths):
+        weight_path = _str(weight_path, "weight path")
         value = arrays.get(f"weight_{i}")
         if value is None:
             raise ValueError(f"weight {weight_path!r} is missing from the file")
@@ -390,12 +518,14 @@ def _compile_parts(setup: dict[str, Any]) -> tuple[Any, list[Any], list[float], 
     _str(entry.get("class_name"), "optimizer class_name")
     _json_numbers(_dict(entry.get("config"), "optimizer config"), "optimizer setting")
     optimizer = optimizers_module.deserialize(entry)
-    optimizer.iterations = _int(setup.get("iterations", 0), "iterations")
+    optimizer.iterations = _int(setup.get("iterations", 0), "iterations", 2**63 - 1)
     losses = [
         None if entry is None else _checked_spec(losses_module, entry, "loss")
         for entry in _list(setup.get("losses"), "losses")
     ]
-    loss_weights = [float(w) for w in _list(setup.get("loss_weights"), "loss_weights")]
+    loss_weights = [
+        _number(w, "loss weight") for w in _list(setup.get("loss_weights"), "loss_weights")
+    ]
     metrics = [
         [_checked_spec(metrics_module, m, "metric") for m in _list(specs, "metrics")]
         for specs in _list(setup.get("metrics", []), "metrics")
@@ -407,7 +537,7 @@ def _slot_arrays(
     config: dict[str, Any], arrays: dict[str, np.ndarray], model: Any, optimizer: Any
 ) -> list[dict[str, np.ndarray]]:
     index = config.get("slots")
-    if index is None or index.get("count", 0) == 0:
+    if index is None or _dict(index, "slots").get("count", 0) == 0:
         return []
     params = model.trainable_weights
     count = _int(index.get("count"), "slot count")
@@ -440,25 +570,45 @@ def _slot_arrays(
 
 
 @contextlib.contextmanager
-def _weight_size_limit(elements: int) -> Iterator[None]:
-    """While a file's architecture is built, no weight may be larger than the largest array
-    in the file: a config asking for huge layers fails before allocating anything."""
-    previous = layer_module.MAX_WEIGHT_ELEMENTS
-    layer_module.MAX_WEIGHT_ELEMENTS = elements
+def _weight_budget(arrays: list[np.ndarray]) -> Iterator[None]:
+    """While a file's architecture is built, no weight may be larger than the file's largest
+    array, nor all weights together than its arrays and one largest array more (the margin
+    lets a weight of a wrong shape be reported as such): a config asking for huge layers, or
+    for many of them, fails before allocating more than the file holds."""
+    previous = layer_module.WEIGHT_BUDGET
+    sizes = [a.size for a in arrays]
+    layer_module.WEIGHT_BUDGET = [max(sizes, default=0), sum(sizes) + max(sizes, default=0)]
     try:
         yield
     finally:
-        layer_module.MAX_WEIGHT_ELEMENTS = previous
+        layer_module.WEIGHT_BUDGET = previous
 
 
 # --------------------------------------------------------------------- JSON checks
+NAME_KEYS = ("name", "module", "class_name", "registered_name")
+
+
 def _json_numbers(config: dict[str, Any], what: str) -> None:
-    """Settings are numbers, flags, names, nulls, or nested configs (a schedule) of those."""
+    """Settings are numbers, flags, nulls, or nested configs (a schedule) of those; strings
+    only where a config names something."""
     for key, value in config.items():
         if isinstance(value, dict):
             _json_numbers(value, what)
-        elif not isinstance(value, int | float | bool | str | type(None)):
+        elif isinstance(value, str) and key in NAME_KEYS:
+            continue
+        elif not isinstance(value, int | float | type(None)):
             raise ValueError(f"{what} {key!r} is not a number: {value!r}")
+
+
+def _number(value: Any, what: str) -> float:
+    number = float(value) if isinstance(value, float) or _small_int(value) else math.nan
+    if not math.isfinite(number):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return number
+
+
+def _small_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
 
 
 def _dict(value: Any, what: str) -> dict[str, Any]:
@@ -479,13 +629,15 @@ def _str(value: Any, what: str) -> str:
     return value
 
 
-def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
+def _int(value: Any, what: str, high: int = 2**31 - 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise ValueError(f"{what} must be an integer in [0, {high}], got {value!r}")
     return value
 
 
 def _reason(error: BaseException) -> str:
+    if isinstance(error, RecursionError):
+        return "its models are nested too deeply to rebuild"
     text = str(error) or type(error).__name__
     return text[0].lower() + text[1:] if text else text
 

@@ -29,7 +29,7 @@ from autoconv.backends import backend
 from autoconv.ops.base import as_tensor, as_tensors
 from autoconv.ops.pool import Size
 from autoconv.tensor import Tensor, record
-from autoconv.windows import Window, pool_window, window, window_1d
+from autoconv.windows import Window, is_int, pool_window, window, window_1d
 
 
 def conv2d(
@@ -134,7 +134,7 @@ def _conv_operands(
     if w.ndim != spatial_dims + 2:
         raise ValueError(f"{op}: w must be {w_axes}, got shape {w.shape}")
     c_in, (w_c_in, c_out) = x.shape[-1], w.shape[-2:]
-    if not isinstance(groups, int) or groups < 1:
+    if not is_int(groups) or groups < 1:
         raise ValueError(
             f"{op}: the number of groups must be a positive integer. Received: groups={groups}."
         )

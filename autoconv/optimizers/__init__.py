@@ -61,11 +61,16 @@ def serialize(optimizer: Optimizer) -> dict[str, Any]:
 def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Optimizer:
     """An optimizer from ``{'class_name': ..., 'config': {...}}`` (the class name in any
     case); ``custom_objects`` maps names to user-defined optimizer classes or schedules."""
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or OPTIMIZERS.get(str(name).lower())
+    name = config.get("class_name")
+    cls = None
+    if isinstance(name, str):
+        cls = (custom_objects or {}).get(name) or OPTIMIZERS.get(name.lower())
     if cls is None:
         raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
-    return cls.from_config(config.get("config", {}), custom_objects)
+    arguments = config.get("config", {})
+    if not isinstance(arguments, dict):
+        raise ValueError(f"the config of optimizer {name!r} must be a dict, got {arguments!r}")
+    return cls.from_config(arguments, custom_objects)
 
 
 def get(identifier: Any, **kwargs: Any) -> Optimizer | None:

@@ -168,6 +168,34 @@ class Optimizer:
                 }
                 for v in self._variables
             ]
+        for variable, slots in zip(self._variables, self.slots, strict=True):
+            self._check_slots(variable, slots)
+
+    def _check_slots(self, variable: Tensor, slots: Any) -> None:
+        """Slots kept from before (a loaded or assigned state) must be this variable's: every
+        slot name, each an array of its shape on its device (the update kernels index them by
+        the variable's elements)."""
+        owner, what = (
+            type(self).__name__,
+            getattr(variable, "path", f"a variable of shape {variable.shape}"),
+        )
+        if not isinstance(slots, dict) or set(slots) != set(self.slot_names):
+            raise ValueError(
+                f"{owner}: the state of {what} must hold the slots {list(self.slot_names)}, got "
+                f"{sorted(slots) if isinstance(slots, dict) else slots!r}"
+            )
+        for name, slot in slots.items():
+            shape = getattr(slot, "shape", None)
+            if (
+                shape is None
+                or tuple(shape) != tuple(variable.shape)
+                or array_device(slot) != variable.device
+            ):
+                raise ValueError(
+                    f"{owner}: optimizer slot {name!r} of {what} has shape {shape} on "
+                    f"{array_device(slot) if shape is not None else '?'}; the variable's is "
+                    f"{variable.shape} on {variable.device}"
+                )
 
     @property
     def built(self) -> bool:

@@ -101,7 +101,7 @@ KERNELS = {
     "clip_scale": (optimizers._clip_scale, (A1, f32, B, f32, f32, A1)),
     "normal": (array._normal_kernel("<f4"), (types.uint64, A1)),
     "gather": (array._gather, (A1, I1, A1)),
-    "take_rows": (array._take_rows, (A1, i64, types.Array(i32, 1, "C"), A1)),
+    "take_rows": (array._take_rows, (A1, i64, types.Array(i32, 1, "C"), A1, f32)),
     "resample": (image._resample, (A4, *TAPS, *TAPS, A4, f32)),
     "affine fwd": (image._affine_forward, (A4, A2, B, i64, f32, f32, f32, A4)),
     "affine bwd": (image._affine_backward, (A4, A2, B, i64, f32, f32, A4)),

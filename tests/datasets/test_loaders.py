@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import tarfile
 
 import numpy as np
@@ -116,7 +117,7 @@ def test_checksum_mismatch_is_refused(tmp_path, monkeypatch):
 def test_missing_file_without_download_says_where(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with pytest.raises(
-        DatasetFileError, match=r"fashion_mnist: train-images-idx3-ubyte\.gz was not found"
+        DatasetFileError, match=r"fashion_mnist: train-images-idx3-ubyte\.gz, .* were not found"
     ):
         fashion_mnist.load_data(data_dir=tmp_path, download=False)
 
@@ -185,3 +186,85 @@ def test_shipped_copy_is_found_in_an_installed_layout(tmp_path, monkeypatch):
     monkeypatch.delenv("AUTOCONV_DATA", raising=False)
     assert store.shipped_dir() == package / "shipped_datasets"
     assert store.search_dirs("mnist", None)[0] == package / "shipped_datasets" / "mnist"
+
+
+# ------------------------------------------------------------- missing files, data_dir
+@pytest.mark.parametrize("loader", [mnist.load_data, fashion_mnist.load_data, cifar10.load_data])
+def test_a_data_dir_that_does_not_exist_is_an_error(tmp_path, loader):
+    with pytest.raises(DatasetFileError, match=r"data_dir .*nowhere does not exist"):
+        loader(data_dir=tmp_path / "nowhere")
+    (tmp_path / "a_file").write_bytes(b"")
+    with pytest.raises(DatasetFileError, match=r"data_dir .*a_file is not a folder"):
+        loader(data_dir=tmp_path / "a_file")
+
+
+def test_the_course_loader_refuses_a_missing_data_dir(tmp_path):
+    from autoconv import course
+
+    with pytest.raises(DatasetFileError, match="does not exist"):
+        course.load("mnist", tmp_path / "nowhere", limit=10)
+
+
+def test_without_download_every_missing_file_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("AUTOCONV_DATA", raising=False)
+    with pytest.raises(DatasetFileError) as error:
+        fashion_mnist.load_data(data_dir=tmp_path, download=False)
+    message = str(error.value)
+    for remote in fashion_mnist.FILES.values():
+        assert remote.name in message
+    assert "were not found in" in message and str(tmp_path) in message
+
+
+def offline_dataset(monkeypatch, tmp_path, present=()):
+    """fashion_mnist with mirrors that refuse connections, and ``present`` files cached."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("AUTOCONV_DATA", raising=False)
+    files = {
+        key: store.RemoteFile(r.name, f"http://127.0.0.1:9/{r.name}", file_md5="0" * 32)
+        for key, r in fashion_mnist.FILES.items()
+    }
+    monkeypatch.setattr(fashion_mnist, "FILES", files)
+    for key in present:
+        folder = store.cache_dir() / "fashion_mnist"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / files[key].name).write_bytes(b"cached")
+        files[key] = store.RemoteFile(files[key].name, files[key].url)  # no checksum to fail
+    return files
+
+
+def test_a_failed_download_names_every_missing_file_and_where_to_put_them(tmp_path, monkeypatch):
+    files = offline_dataset(monkeypatch, tmp_path, present=["train_labels"])
+    monkeypatch.setattr(fashion_mnist, "FILES", files)
+    with pytest.raises(DatasetFileError) as error:
+        fashion_mnist.load_data()
+    message = str(error.value)
+    cache = store.cache_dir() / "fashion_mnist"
+    assert message.startswith("fashion_mnist: could not download http://127.0.0.1:9/")
+    for key in ("train_images", "test_images", "test_labels"):
+        assert f"{files[key].name} ({files[key].url})" in message
+    assert files["train_labels"].name not in message  # it was there
+    assert f"put them in {cache}" in message and "\n" not in message
+    assert sorted(p.name for p in cache.iterdir()) == [files["train_labels"].name]
+
+
+def test_an_unwritable_cache_is_an_error_before_any_download(tmp_path, monkeypatch):
+    offline_dataset(monkeypatch, tmp_path)
+    (tmp_path / "cache").write_bytes(b"a file where the cache folder should be")
+    calls = []
+    monkeypatch.setattr(store.urllib.request, "urlopen", lambda *a, **k: calls.append(a))
+    with pytest.raises(DatasetFileError, match=r"cannot download .* into the cache folder .*: it"
+                       r" cannot be created .*Set XDG_CACHE_HOME or AUTOCONV_DATA"):  # fmt: skip
+        fashion_mnist.load_data()
+    assert calls == []
+
+
+def test_a_read_only_cache_is_an_error_before_any_download(tmp_path, monkeypatch):
+    offline_dataset(monkeypatch, tmp_path)
+    cache = tmp_path / "cache" / "autoconv" / "fashion_mnist"
+    cache.mkdir(parents=True)
+    cache.chmod(0o555)
+    if os.access(cache, os.W_OK):
+        pytest.skip("running as a user who may write read-only folders (root)")
+    with pytest.raises(DatasetFileError, match="it is not writable"):
+        fashion_mnist.load_data()

@@ -393,7 +393,7 @@ def test_config_names_keras_s_arguments():
         (lambda: layers.Conv1D(6, 3, groups=0), "groups must be a positive int"),
         (lambda: layers.Conv2DTranspose(4, 3, strides=2, output_padding=2),
          "`output_padding` must be < `strides`"),
-        (lambda: layers.Conv2DTranspose(4, 3, output_padding=-1), "each >= 0"),
+        (lambda: layers.Conv2DTranspose(4, 3, output_padding=-1), "do not satisfy `value >= 0`"),
         (lambda: layers.DepthwiseConv2D(3, depth_multiplier=0), "depth_multiplier must be"),
         (lambda: layers.SeparableConv2D(0, 3), "filters must be a positive int"),
         (lambda: layers.Conv1D(4, (3, 3)), "must be a tuple of 1 integers"),

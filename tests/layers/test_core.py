@@ -146,6 +146,67 @@ def test_dense_applies_to_the_last_axis_like_keras():
         (lambda: layers.Conv2D(4, 3, data_format="channels_first"), ValueError, "channels-last"),
         (lambda: layers.Dense(3, foo=1), TypeError, "Unrecognized keyword arguments"),
         (lambda: layers.Conv2D(4, 3, strides=2, dilation_rate=2), ValueError, "together"),
+        # Keras's wording (argument_validation.standardize_tuple / standardize_padding)
+        (
+            lambda: layers.Conv2D(4, 3.0),
+            ValueError,
+            r"Conv2D: The `kernel_size` argument must be a tuple of 2 integers\. Received "
+            r"kernel_size=3\.0",
+        ),
+        (
+            lambda: layers.Conv2D(4, 3, strides=1.5),
+            ValueError,
+            r"The `strides` argument must be a tuple of 2 integers\. Received strides=1\.5",
+        ),
+        (
+            lambda: layers.Conv2D(4, (3, -1)),
+            ValueError,
+            r"kernel_size=\(3, -1\), including values \{-1\} that do not satisfy `value > 0`",
+        ),
+        (lambda: layers.Conv2D(4, 10**10), ValueError, r"kernel_size=10+, larger than 2147483647"),
+        (lambda: layers.Conv2D(4, 3, dilation_rate="2"), ValueError, "`dilation_rate` argument"),
+        (
+            lambda: layers.Conv2D(4, 3, padding="full"),
+            ValueError,
+            r"The `padding` argument must be a list/tuple or one of \{'valid', 'same'\}",
+        ),
+        (
+            lambda: layers.Conv2D(4, 3, padding=1.0),
+            ValueError,
+            r"Conv2D: padding must be 'valid', 'same', a non-negative int or a pair of them, got "
+            r"1\.0",
+        ),
+        (lambda: layers.Conv2D(4, 3, padding=(1, -1)), ValueError, "padding must be 'valid'"),
+        (lambda: layers.Conv2D(10**10, 3), ValueError, "filters must be at most 2147483647"),
+        (
+            lambda: layers.MaxPooling2D(2.0),
+            ValueError,
+            r"MaxPooling2D: The `pool_size` argument must be a tuple of 2 integers",
+        ),
+        (
+            lambda: layers.AveragePooling2D(2, strides=(1, 0)),
+            ValueError,
+            r"`strides` argument .* including values \{0\}",
+        ),
+        (
+            lambda: layers.Dropout(float("nan")),
+            ValueError,
+            r"Expected a float value between 0 and 1\. Received: rate=nan",
+        ),
+        (lambda: layers.Dropout(-0.5), ValueError, "Received: rate=-0.5"),
+        (lambda: layers.Dropout("0.5"), ValueError, "Received: rate=0.5"),
+        (lambda: layers.Dropout(0.5, seed=1.5), ValueError, "seed must be None or a non-negative"),
+        (lambda: layers.Rescaling("1/255"), ValueError, "Rescaling: scale must be a number"),
+        (lambda: layers.Rescaling(1.0, offset=[1]), ValueError, "offset must be a number"),
+        (lambda: layers.ReLU(max_value="6"), ValueError, "ReLU: max_value must be a number"),
+        (lambda: layers.ReLU(negative_slope=-1), ValueError, "cannot be None or negative"),
+        (lambda: layers.Softmax(axis=1.0), ValueError, "Softmax: axis must be an int"),
+        (lambda: layers.Concatenate(axis="1"), ValueError, "Concatenate: axis must be an int"),
+        (lambda: layers.Dense(4, name=3), ValueError, "Argument `name` must be a string"),
+        (lambda: layers.Dense(4, name="a/b"), ValueError, "cannot contain character `/`"),
+        (lambda: layers.Input(shape=3.0), ValueError, "shape must be a tuple of ints or None"),
+        (lambda: layers.Input(shape=(2, 0)), ValueError, "must be positive ints or None"),
+        (lambda: layers.Input(shape=(2,), batch_size=-1), ValueError, "positive ints or None"),
     ],
 )
 def test_bad_arguments(make, error, message):
@@ -156,6 +217,22 @@ def test_bad_arguments(make, error, message):
 def test_numpy_integers_are_accepted_where_ints_are():
     layer = layers.Conv2D(np.int64(4), np.int64(3), strides=np.int32(1))
     assert layer.filters == 4 and layer.kernel_size == (3, 3)
+    layer = layers.Conv2D(2, (np.int64(3), 3), padding=np.int64(1), dilation_rate=np.int8(1))
+    assert layer.padding == 1 and type(layer.padding) is int
+    assert layers.MaxPooling2D(np.int64(2), np.int32(1)).get_config()["strides"] == [1, 1]
+    assert layers.Dense(np.int16(3)).units == 3 and layers.Dropout(np.float32(0.5)).rate == 0.5
+    assert layers.Softmax(axis=np.int64(-1)).axis == -1
+    assert layers.Input(shape=(np.int64(2),)).shape == (None, 2)
+
+
+def test_axes_are_checked_against_the_input_rank():
+    with pytest.raises(ValueError, match=r"Softmax .*axis 2 is out of bounds for inputs of rank 2"):
+        layers.Softmax(axis=2)(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="axis 5 is out of bounds for inputs of rank 2"):
+        layers.Concatenate(axis=5)([np.ones((1, 3)), np.ones((1, 3))])
+    x = layers.Input(shape=(3,))
+    with pytest.raises(ValueError, match="axis -3 is out of bounds"):
+        layers.Concatenate(axis=-3)([x, x])
 
 
 @pytest.mark.parametrize(

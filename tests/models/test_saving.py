@@ -184,8 +184,10 @@ def _set(config, keys, value):
         (lambda c: _set(c, ["model", "config", "layers"], {"a": 1}), None, "must be a JSON list"),
         (lambda c: _set(c, ["model", "config", "layers", 0, "class_name"], "Evil"), None,
          "unknown layer type 'Evil'"),
-        (lambda c: _set(c, ["model", "config", "layers", 0, "config", "units"], 10**13), None,
+        (lambda c: _set(c, ["model", "config", "layers", 0, "config", "units"], 10**9), None,
          "larger than any array the file holds"),
+        (lambda c: _set(c, ["model", "config", "layers", 0, "config", "units"], 10**13), None,
+         "units must be at most 2147483647"),
         (lambda c: _set(c, ["model", "config", "layers", 0, "config", "units"], "16"), None,
          "units must be a positive int"),
         (lambda c: _set(c, ["compile", "optimizer", "class_name"], "nope"), None,
@@ -193,8 +195,10 @@ def _set(config, keys, value):
         (lambda c: _set(c, ["compile", "optimizer"], "rmsprop"), None, "must be a JSON object"),
         (lambda c: _set(c, ["compile", "optimizer", "config", "rho"], [1]), None,
          "not a number"),
-        (lambda c: _set(c, ["compile", "iterations"], -3), None, "non-negative integer"),
-        (lambda c: _set(c, ["slots", "count"], 1), None, "optimizer state covers 1 weights"),
+        (lambda c: _set(c, ["compile", "iterations"], -3), None, r"integer in \[0, "),
+        (lambda c: _set(c, ["slots", "count"], 1), None, "arrays its config does not name"),
+        (lambda c: _set(c, ["slots", "count"], 9), None, "covers 9 weights, the file holds fewer"),
+        (None, lambda a: a.update(extra=np.zeros(3, np.float32)), r"does not name: \[.extra.\]"),
         (lambda c: c.pop("model"), None, "layer entry must be a JSON object"),
     ],
 )  # fmt: skip
@@ -229,3 +233,22 @@ def test_subclassed_models_save_their_weights_only(tmp_path):
     other(np.ones((1, 3)))
     other.load_weights(tmp_path / "m.weights.npz")
     np.testing.assert_array_equal(other.dense.kernel.numpy(), model.dense.kernel.numpy())
+
+
+def test_an_architecture_asking_for_more_weights_than_the_file_holds_fails_first(tmp_path):
+    """Many layers each as large as the file's largest array: refused while building, before
+    the layers' weights add up to more than the file's arrays."""
+    model = ac.Sequential([layers.Dense(64, input_shape=(64,)), layers.Dense(1)])
+    path = tmp_path / "model.npz"
+    model.save(path)
+    dense = json.loads(np.load(path)["config"].tobytes())["model"]["config"]["layers"][0]
+
+    def many(config):
+        layers_config = config["model"]["config"]["layers"]
+        for i in range(1000):  # 1000 * 64 * 64 floats: 16 MB from a file of 17 kB
+            layers_config.insert(0, json.loads(json.dumps(dense)))
+            layers_config[0]["config"]["name"] = f"d{i}"
+
+    rewrite(path, many)
+    with pytest.raises(ModelFileError, match="the architecture has more weights than the file"):
+        ac.load_model(path)

@@ -11,6 +11,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from autoconv.backends import bounds
 from autoconv.backends.cpu.jit import Kernel
 
 
@@ -71,12 +72,16 @@ def scatter_add(grad: np.ndarray, shape: tuple[int, ...], index: Any) -> np.ndar
 
 
 def take(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``array[rows]`` for a 1-D array of row numbers."""
-    return np.take(a, rows, axis=0)
+    """``array[rows]`` for a 1-D array of row numbers in [0, len(a))."""
+    rows = np.asarray(rows)
+    bounds.indices_in_range("take", "rows", rows, len(a))
+    return np.take(a, rows.astype(np.intp, copy=False), axis=0)
 
 
 def one_hot(labels: np.ndarray, num_classes: int, dtype: Any) -> np.ndarray:
-    """Rows of ``num_classes`` with a 1 at each (integer-valued) label."""
+    """Rows of ``num_classes`` with a 1 at each (integer-valued) label in [0, num_classes)."""
+    labels = np.asarray(labels)
+    bounds.indices_in_range("one_hot", "labels", labels, num_classes)
     return np.eye(num_classes, dtype=dtype)[labels.astype(np.intp, copy=False)]
 
 

@@ -14,6 +14,7 @@ import math
 import numba
 import numpy as np
 
+from autoconv.backends import bounds
 from autoconv.backends.cpu.jit import Kernel, inline
 from autoconv.windows import Window
 
@@ -204,7 +205,7 @@ def im2col(x: np.ndarray, win: Window) -> np.ndarray:
 
     Images of one channel give a column-major array (the transpose of a C-contiguous one),
     which is faster to fill; the matrix products read either layout at the same speed."""
-    n, _, _, channels = x.shape
+    n, _, _, channels = bounds.images("im2col", "x", x)
     kh, kw = win.kernel
     shape = (n * win.out[0] * win.out[1], kh * kw * channels)
     x, work = np.ascontiguousarray(x), x.size + math.prod(shape)
@@ -219,6 +220,7 @@ def im2col(x: np.ndarray, win: Window) -> np.ndarray:
 
 def col2im(cols: np.ndarray, x_shape: tuple[int, ...], win: Window) -> np.ndarray:
     """The adjoint of :func:`im2col`: add each row's entries back to where they were read."""
+    bounds.columns_of_window("col2im", cols, x_shape, win)
     grad_x = np.empty(x_shape, dtype=cols.dtype)
     _col2im(cols.size + grad_x.size, np.ascontiguousarray(cols), *win.geometry(), grad_x)
     return grad_x
@@ -227,8 +229,8 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, ...], win: Window) -> np.ndarra
 def depthwise_conv(x: np.ndarray, w: np.ndarray, win: Window) -> np.ndarray:
     """Each channel c of x (N, H, W, C) convolved with its own kernels w[:, :, c, m] (w is
     (KH, KW, C, M)): (N, OH, OW, C*M), output channel c*M + m from kernel m."""
-    n, _, _, channels = x.shape
-    kh, kw, _, multiplier = w.shape
+    n, _, _, channels = bounds.images("depthwise_conv", "x", x)
+    kh, kw, _, multiplier = bounds.depthwise_kernel("depthwise_conv", w.shape, channels, win)
     w_t = np.ascontiguousarray(w.transpose(0, 1, 3, 2))  # (KH, KW, M, C)
     out_t = np.empty((n, *win.out, multiplier, channels), dtype=x.dtype)
     work = x.size + out_t.size * kh * kw
@@ -240,6 +242,7 @@ def depthwise_conv_input_grad(
     grad_out: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], win: Window
 ) -> np.ndarray:
     """The gradient of :func:`depthwise_conv` with respect to x (N, H, W, C)."""
+    bounds.depthwise_output("depthwise_conv_input_grad", grad_out, x_shape, w.shape, win)
     grad_x = np.empty(x_shape, dtype=grad_out.dtype)
     w_t = np.ascontiguousarray(w.transpose(0, 1, 3, 2))
     grad_t = _kernels_by_channel(grad_out, w.shape[3])
@@ -253,6 +256,7 @@ def depthwise_conv_kernel_grad(
 ) -> np.ndarray:
     """The gradient of :func:`depthwise_conv` with respect to w (KH, KW, C, M): each thread
     sums a block of images into its own copy, and the copies are added at the end."""
+    bounds.depthwise_output("depthwise_conv_kernel_grad", grad_out, x.shape, w_shape, win)
     kh, kw, channels, multiplier = w_shape
     grad_t = _kernels_by_channel(grad_out, multiplier)
     chunks = max(1, min(numba.get_num_threads(), x.shape[0]))
@@ -277,6 +281,9 @@ def _channels_by_kernel(out_t: np.ndarray) -> np.ndarray:
 
 def bias_relu(out: np.ndarray, bias: np.ndarray | None, relu: bool) -> np.ndarray:
     """In place on a (rows, C) product: add the per-column bias, then max(., 0) if ``relu``."""
+    if out.ndim != 2:
+        raise ValueError(f"bias_relu: out must be (rows, C), got shape {out.shape}")
+    bounds.columns("bias_relu", "bias", bias, out.shape[1])
     if bias is None:
         bias = np.zeros(out.shape[1], dtype=out.dtype)
     _bias_relu(2 * out.size, out, bias, relu, out.dtype.type(0))
@@ -286,6 +293,9 @@ def bias_relu(out: np.ndarray, bias: np.ndarray | None, relu: bool) -> np.ndarra
 def relu_grad_and_column_sums(grad: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The gradient through a ReLU whose output was ``out`` (rows, C), and its column sums
     (the bias gradient), in one pass. Each thread sums its own block of rows."""
+    if grad.ndim != 2:
+        raise ValueError(f"relu_grad_and_column_sums: grad must be (rows, C), got {grad.shape}")
+    bounds.shape_is("relu_grad_and_column_sums", "out", out, grad.shape)
     masked = np.empty(grad.shape, dtype=grad.dtype)
     chunks = max(1, min(numba.get_num_threads(), grad.shape[0]))
     partial_sums = np.empty((chunks, grad.shape[1]), dtype=grad.dtype)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from autoconv.backends import bounds
 from autoconv.backends.cpu.jit import Kernel
 from autoconv.backends.sampling import FILL_MODES, corner, resize_taps, sample_taps
 
@@ -76,7 +77,8 @@ def _affine_backward(grad_out, transforms, bilinear, fill_mode, half, one, grad_
 
 def resize(x: np.ndarray, size: tuple[int, int], interpolation: str) -> np.ndarray:
     """(N, H, W, C) -> (N, size[0], size[1], C), as ``jax.image.resize`` without antialiasing."""
-    n, height, width, channels = x.shape
+    n, height, width, channels = bounds.images("resize", "x", x)
+    bounds.images("resize", "size", (n, *size, channels))
     rows = resize_taps(height, size[0], interpolation, x.dtype.str, False)
     columns = resize_taps(width, size[1], interpolation, x.dtype.str, False)
     out = np.empty((n, *size, channels), x.dtype)
@@ -88,8 +90,9 @@ def resize_backward(
     grad_out: np.ndarray, x_shape: tuple[int, ...], interpolation: str
 ) -> np.ndarray:
     """The adjoint of resize: each output gradient spread back over the pixels it read."""
-    _, height, width, _ = x_shape
-    _, out_height, out_width, _ = grad_out.shape
+    n, height, width, channels = bounds.images("resize_backward", "x_shape", x_shape)
+    _, out_height, out_width, _ = bounds.images("resize_backward", "grad_out", grad_out)
+    bounds.shape_is("resize_backward", "grad_out", grad_out, (n, out_height, out_width, channels))
     rows = resize_taps(height, out_height, interpolation, grad_out.dtype.str, True)
     columns = resize_taps(width, out_width, interpolation, grad_out.dtype.str, True)
     grad_x = np.empty(x_shape, grad_out.dtype)
@@ -101,6 +104,12 @@ def affine_transform(
     x: np.ndarray, transforms: np.ndarray, interpolation: str, fill_mode: str, fill_value: float
 ) -> np.ndarray:
     """Each output pixel (N, H, W, C) sampled from x where its image's transform maps it."""
+    bounds.shape_is(
+        "affine_transform",
+        "transforms",
+        transforms,
+        (bounds.images("affine_transform", "x", x)[0], 8),
+    )
     out = np.empty(x.shape, x.dtype)
     real = x.dtype.type
     _affine_forward(
@@ -115,6 +124,8 @@ def affine_transform_backward(
 ) -> np.ndarray:
     """The adjoint of affine_transform in x: each output gradient added, times its weight, to
     the pixels it was read from (the fill value takes none)."""
+    n = bounds.images("affine_transform_backward", "grad_out", grad_out)[0]
+    bounds.shape_is("affine_transform_backward", "transforms", transforms, (n, 8))
     grad_x = np.empty(grad_out.shape, grad_out.dtype)
     real = grad_out.dtype.type
     _affine_backward(

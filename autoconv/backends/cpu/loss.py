@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.backends import bounds
+
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
     """log(softmax(x)) along the last axis, stable (the row maximum is subtracted first)."""
@@ -17,6 +19,7 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
 def softmax_cross_entropy(logits: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, Any]:
     """(log_softmax(logits), the mean over rows of -sum(target * log_softmax)): logits and
     target (N..., C)."""
+    bounds.shape_is("softmax_cross_entropy", "target", target, logits.shape)
     log_probs = log_softmax(logits)
     return log_probs, -(target * log_probs).sum(axis=-1).mean()
 
@@ -26,6 +29,7 @@ def softmax_cross_entropy_grad(
 ) -> np.ndarray:
     """The gradient of :func:`softmax_cross_entropy`'s mean loss with respect to the logits,
     times ``grad_loss`` (0-d): (softmax * sum(target) - target) * grad_loss / rows."""
+    bounds.shape_is("softmax_cross_entropy_grad", "target", target, log_probs.shape)
     rows = log_probs.size // log_probs.shape[-1]
     mass = target.sum(axis=-1, keepdims=True)
     return (np.exp(log_probs) * mass - target) * (grad_loss / rows)
@@ -34,5 +38,6 @@ def softmax_cross_entropy_grad(
 def count_correct(scores: np.ndarray, target: np.ndarray) -> int:
     """How many rows of ``scores`` (N..., C) are largest at the true class: ``target`` holds
     class labels (N...) or rows (N..., C) whose largest entry is the class."""
+    bounds.targets("count_correct", scores, target)
     truth = target.argmax(axis=-1) if target.ndim == scores.ndim else target
     return int(np.count_nonzero(scores.argmax(axis=-1) == truth))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from autoconv.backends import bounds
 from autoconv.backends.cpu.jit import Kernel
 
 # Rows are summed in this many blocks (one thread each in the parallel build), whose partial
@@ -86,6 +87,7 @@ def batch_norm_forward(
     sqrt(variance + epsilon) * gamma + beta. Without ``mean`` and ``variance`` they are the
     columns' mean and biased variance (float64 sums, returned in x's dtype); given, they are
     used and returned as they are."""
+    bounds.statistics("batch_norm_forward", x, gamma, beta, mean, variance)
     x = np.ascontiguousarray(x)
     dtype, channels = x.dtype, x.shape[1]
     if mean is None:
@@ -117,6 +119,8 @@ def batch_norm_backward(
     sum(grad * x_hat) over the rows, and grad_x = gamma * inv * (grad - (grad_beta + x_hat *
     grad_gamma) / rows) when ``training`` (the statistics were x's own), gamma * inv * grad
     otherwise."""
+    bounds.statistics("batch_norm_backward", x, gamma, None, mean, variance)
+    bounds.shape_is("batch_norm_backward", "grad", grad, x.shape)
     grad, x = np.ascontiguousarray(grad), np.ascontiguousarray(x)
     dtype, (rows, channels) = x.dtype, x.shape
     mean64 = mean.astype(np.float64)

@@ -10,6 +10,7 @@ import math
 import numba
 import numpy as np
 
+from autoconv.backends import bounds
 from autoconv.backends.cpu.conv import activated
 from autoconv.backends.cpu.jit import Kernel, inline
 from autoconv.windows import Window
@@ -178,7 +179,9 @@ def max_pool_forward(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Window maxima (N, OH, OW, C) of x + bias (C,), through max(., 0) if ``relu``, and where
     each came from: the flat offset (y*W + x)*C + c within its image, int32."""
-    n, _, _, channels = x.shape
+    n, _, _, channels = bounds.images("max_pool_forward", "x", x)
+    bounds.pooling_window("max_pool_forward", win, x.shape)
+    bounds.columns("max_pool_forward", "bias", bias, channels)
     out = np.empty((n, *win.out, channels), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int32)
     if bias is None:
@@ -200,20 +203,26 @@ def max_pool_backward(
     grad_out: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, ...], win: Window
 ) -> np.ndarray:
     """Route each output gradient to the input cell that won its window."""
-    n, _, width, channels = x_shape
+    n, _, width, channels = bounds.images("max_pool_backward", "x_shape", x_shape)
+    bounds.window_output("max_pool_backward", "grad_out", grad_out, x_shape, win, channels)
+    bounds.shape_is("max_pool_backward", "argmax", argmax, grad_out.shape)
+    # The kernel adds at these offsets: one scan (about a tenth of the backward's time) keeps
+    # an argmax that max_pool_forward did not make for such images from writing elsewhere.
+    bounds.indices_in_range("max_pool_backward", "argmax", argmax, math.prod(x_shape[1:]))
     grad_x = np.empty((n, math.prod(x_shape[1:])), dtype=grad_out.dtype)
     overlapping = win.overlapping
     _max_pool_backward(
         2 * grad_out.size + grad_x.size,
-        np.ascontiguousarray(grad_out), argmax, width * channels, win.stride[0], win.pad_top,
-        overlapping, grad_x,
+        np.ascontiguousarray(grad_out), np.ascontiguousarray(argmax, dtype=np.int32),
+        width * channels, win.stride[0], win.pad_top, overlapping, grad_x,
     )  # fmt: skip
     return grad_x.reshape(x_shape)
 
 
 def avg_pool_forward(x: np.ndarray, win: Window) -> np.ndarray:
     """Window means over the cells inside the image (N, OH, OW, C)."""
-    n, _, _, channels = x.shape
+    n, _, _, channels = bounds.images("avg_pool_forward", "x", x)
+    bounds.pooling_window("avg_pool_forward", win, x.shape)
     out = np.empty((n, *win.out, channels), dtype=x.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
     _avg_pool_forward(x.size + out.size, np.ascontiguousarray(x), kh, kw, sh, sw, pt, pl, out)
@@ -222,6 +231,8 @@ def avg_pool_forward(x: np.ndarray, win: Window) -> np.ndarray:
 
 def avg_pool_backward(grad_out: np.ndarray, x_shape: tuple[int, ...], win: Window) -> np.ndarray:
     """Spread each output gradient evenly over the cells its window averaged."""
+    bounds.pooling_window("avg_pool_backward", win, x_shape)
+    bounds.window_output("avg_pool_backward", "grad_out", grad_out, x_shape, win, x_shape[3])
     grad_x = np.empty(x_shape, dtype=grad_out.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
     overlapping = win.overlapping

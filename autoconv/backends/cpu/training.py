@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from autoconv.backends import bounds
+
 
 def new_status() -> np.ndarray:
     return np.zeros(2, dtype=np.int64)
@@ -22,5 +24,6 @@ def check_finite(values: np.ndarray, code: int, step: int, status: np.ndarray) -
 
 def accumulate(totals: np.ndarray, loss: np.ndarray, correct: object, count: int, status) -> None:
     """totals (float64 [loss*count, correct, count]) += this batch's, unless status is set."""
+    bounds.shape_is("accumulate", "totals", totals, (3,))
     if not status[0]:
         totals += (float(loss) * count, float(correct), count)

@@ -29,6 +29,8 @@ import numba
 import numpy as np
 from numba import cuda
 
+from autoconv.backends import bounds
+
 SIMULATED = bool(numba.config.ENABLE_CUDASIM)
 # Threads per block and the most blocks of a grid-stride loop. The simulator runs each thread
 # as a Python thread, so it gets small launches.
@@ -859,19 +861,32 @@ def scatter_add(grad: CudaArray, shape: tuple[int, ...], index: Any) -> CudaArra
 
 
 @cuda.jit
-def _take_rows(source, row_size, rows, out):
+def _take_rows(source, row_size, rows, out, fill):
+    n_rows = source.size // row_size
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         r = i // row_size
-        out[i] = source[rows[r] * row_size + i - r * row_size]
+        row = rows[r]
+        if 0 <= row < n_rows:  # the guard of rows that stay on the device (see take)
+            out[i] = source[row * row_size + i - r * row_size]
+        else:
+            out[i] = fill
 
 
-def take(a: CudaArray, rows: CudaArray) -> CudaArray:
-    """``a[rows]`` for a 1-D device array of row numbers (int32/int64): batches from a
-    dataset that stays on the GPU."""
+def take(a: CudaArray, rows: Any) -> CudaArray:
+    """``a[rows]`` for a 1-D array of row numbers (int32/int64) in [0, len(a)): batches from
+    a dataset that stays on the GPU. Host rows are checked (a ValueError); device rows are not
+    read back (that would wait for the GPU): the kernel never reads outside ``a`` and fills
+    the row of an out-of-range number with NaN (0 for integer arrays), which training's
+    finiteness check reports."""
+    if not isinstance(rows, CudaArray):
+        rows = np.asarray(rows)
+        bounds.indices_in_range("take", "rows", rows, len(a))
+        rows = asarray(rows.astype(np.int64, copy=False))
     row_size = math.prod(a.shape[1:])
     out = empty((len(rows), *a.shape[1:]), a.dtype)
+    fill = a.dtype.type(np.nan if a.dtype.kind == "f" else 0)
     if out.size:
-        launch(_take_rows, out.size)(a.flat, row_size, rows.flat, out.flat)
+        launch(_take_rows, out.size)(a.flat, row_size, rows.flat, out.flat, fill)
     return out
 
 
@@ -883,7 +898,9 @@ def _one_hot(labels, classes, out):
 
 
 def one_hot(labels: CudaArray, num_classes: int, dtype: Any) -> CudaArray:
-    """Rows of ``num_classes`` with a 1 at each label (labels checked by the caller)."""
+    """Rows of ``num_classes`` with a 1 at each label. A label is compared with each column,
+    never used as an address: one outside [0, num_classes) gives a row of zeros (as Keras's
+    ``one_hot`` does), with no read or write out of bounds."""
     out = empty((*labels.shape, num_classes), dtype)
     if out.size:
         launch(_one_hot, out.size)(labels.flat, num_classes, out.flat)

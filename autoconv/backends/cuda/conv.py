@@ -12,6 +12,7 @@ import numba
 import numpy as np
 from numba import cuda
 
+from autoconv.backends import bounds
 from autoconv.backends.cuda.array import (
     REDUCE_BLOCKS,
     REDUCE_THREADS,
@@ -163,7 +164,7 @@ def _relu_mask(grad, out, masked, zero):
 
 def im2col(x: CudaArray, win: Window) -> CudaArray:
     """(N, H, W, C) -> (N*OH*OW, KH*KW*C): one row per output pixel, its window unrolled."""
-    n, channels = x.shape[0], x.shape[3]
+    n, _, _, channels = bounds.images("im2col", "x", x)
     cols = empty((n * win.out[0] * win.out[1], win.kernel[0] * win.kernel[1] * channels), x.dtype)
     launch(_im2col, cols.size)(x.nd, *win.geometry(), cols.nd, x.dtype.type(0))
     return cols
@@ -171,6 +172,7 @@ def im2col(x: CudaArray, win: Window) -> CudaArray:
 
 def col2im(cols: CudaArray, x_shape: tuple[int, ...], win: Window) -> CudaArray:
     """The adjoint of :func:`im2col`: each input cell sums the entries read from it."""
+    bounds.columns_of_window("col2im", cols, x_shape, win)
     grad_x = empty(x_shape, cols.dtype)
     launch(_col2im, grad_x.size)(cols.nd, *win.geometry(), grad_x.nd, cols.dtype.type(0))
     return grad_x
@@ -179,6 +181,8 @@ def col2im(cols: CudaArray, x_shape: tuple[int, ...], win: Window) -> CudaArray:
 def depthwise_conv(x: CudaArray, w: CudaArray, win: Window) -> CudaArray:
     """Each channel c of x (N, H, W, C) convolved with its own kernels w[:, :, c, m] (w is
     (KH, KW, C, M)): (N, OH, OW, C*M), output channel c*M + m from kernel m."""
+    channels = bounds.images("depthwise_conv", "x", x)[3]
+    bounds.depthwise_kernel("depthwise_conv", w.shape, channels, win)
     out = empty((x.shape[0], *win.out, x.shape[3] * w.shape[3]), x.dtype)
     launch(_depthwise_conv, out.size)(x.nd, w.nd, *win.geometry(), out.nd, x.dtype.type(0))
     return out
@@ -188,6 +192,7 @@ def depthwise_conv_input_grad(
     grad_out: CudaArray, w: CudaArray, x_shape: tuple[int, ...], win: Window
 ) -> CudaArray:
     """The gradient of :func:`depthwise_conv` with respect to x (N, H, W, C)."""
+    bounds.depthwise_output("depthwise_conv_input_grad", grad_out, x_shape, w.shape, win)
     grad_x = empty(x_shape, grad_out.dtype)
     launch(_depthwise_conv_input_grad, grad_x.size)(
         grad_out.nd, w.nd, *win.geometry(), grad_x.nd, grad_out.dtype.type(0)
@@ -199,6 +204,7 @@ def depthwise_conv_kernel_grad(
     x: CudaArray, grad_out: CudaArray, w_shape: tuple[int, ...], win: Window
 ) -> CudaArray:
     """The gradient of :func:`depthwise_conv` with respect to w (KH, KW, C, M)."""
+    bounds.depthwise_output("depthwise_conv_kernel_grad", grad_out, x.shape, w_shape, win)
     grad_w = empty(w_shape, grad_out.dtype)
     blocks = max(1, min(grad_w.size, REDUCE_BLOCKS))
     _depthwise_conv_kernel_grad(grad_out.dtype.str)[blocks, REDUCE_THREADS](
@@ -209,6 +215,9 @@ def depthwise_conv_kernel_grad(
 
 def bias_relu(out: CudaArray, bias: CudaArray | None, relu: bool) -> CudaArray:
     """In place on a (rows, C) product: add the per-column bias, then max(., 0) if ``relu``."""
+    if out.ndim != 2:
+        raise ValueError(f"bias_relu: out must be (rows, C), got shape {out.shape}")
+    bounds.columns("bias_relu", "bias", bias, out.shape[1])
     if bias is None:
         bias = zeros((out.shape[1],), out.dtype)
     launch(_bias_relu, out.size)(out.nd, bias.flat, relu, out.dtype.type(0))
@@ -217,6 +226,9 @@ def bias_relu(out: CudaArray, bias: CudaArray | None, relu: bool) -> CudaArray:
 
 def relu_grad_and_column_sums(grad: CudaArray, out: CudaArray) -> tuple[CudaArray, CudaArray]:
     """The gradient through a ReLU whose output was ``out`` (rows, C), and its column sums."""
+    if grad.ndim != 2:
+        raise ValueError(f"relu_grad_and_column_sums: grad must be (rows, C), got {grad.shape}")
+    bounds.shape_is("relu_grad_and_column_sums", "out", out, grad.shape)
     masked = empty(grad.shape, grad.dtype)
     launch(_relu_mask, grad.size)(grad.flat, out.flat, masked.flat, grad.dtype.type(0))
     return masked, masked.sum(axis=0)

@@ -15,6 +15,7 @@ from functools import cache
 
 from numba import cuda
 
+from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, launch, zeros
 from autoconv.backends.sampling import FILL_MODES, corner, resize_taps, sample_taps
 
@@ -89,6 +90,8 @@ def _resample_with(source: CudaArray, out: CudaArray, interpolation: str, adjoin
 
 def resize(x: CudaArray, size: tuple[int, int], interpolation: str) -> CudaArray:
     """(N, H, W, C) -> (N, size[0], size[1], C), as ``jax.image.resize`` without antialiasing."""
+    n, _, _, channels = bounds.images("resize", "x", x)
+    bounds.images("resize", "size", (n, *size, channels))
     out = empty((x.shape[0], *size, x.shape[3]), x.dtype)
     if out.size:
         _resample_with(x, out, interpolation, False)
@@ -97,6 +100,9 @@ def resize(x: CudaArray, size: tuple[int, int], interpolation: str) -> CudaArray
 
 def resize_backward(grad_out: CudaArray, x_shape: tuple[int, ...], interpolation: str) -> CudaArray:
     """The adjoint of resize: each input pixel gathers the output gradients that read it."""
+    n, _, _, channels = bounds.images("resize_backward", "x_shape", x_shape)
+    _, out_height, out_width, _ = bounds.images("resize_backward", "grad_out", grad_out)
+    bounds.shape_is("resize_backward", "grad_out", grad_out, (n, out_height, out_width, channels))
     grad_x = empty(x_shape, grad_out.dtype)
     if grad_x.size:
         _resample_with(grad_out, grad_x, interpolation, True)
@@ -107,6 +113,8 @@ def affine_transform(
     x: CudaArray, transforms: CudaArray, interpolation: str, fill_mode: str, fill_value: float
 ) -> CudaArray:
     """Each output pixel (N, H, W, C) sampled from x where its image's transform maps it."""
+    n = bounds.images("affine_transform", "x", x)[0]
+    bounds.shape_is("affine_transform", "transforms", transforms, (n, 8))
     out = empty(x.shape, x.dtype)
     if out.size:
         real = x.dtype.type
@@ -122,6 +130,8 @@ def affine_transform_backward(
 ) -> CudaArray:
     """The adjoint of affine_transform in x: each output gradient added (atomically), times its
     weight, to the pixels it was read from (the fill value takes none)."""
+    n = bounds.images("affine_transform_backward", "grad_out", grad_out)[0]
+    bounds.shape_is("affine_transform_backward", "transforms", transforms, (n, 8))
     grad_x = zeros(grad_out.shape, grad_out.dtype)
     if grad_x.size:
         real = grad_out.dtype.type

@@ -11,6 +11,7 @@ import numba
 import numpy as np
 from numba import cuda
 
+from autoconv.backends import bounds
 from autoconv.backends.cuda.array import (
     REDUCE_THREADS,
     CudaArray,
@@ -38,6 +39,7 @@ def count_correct(scores: CudaArray, target: CudaArray) -> CudaArray:
     """How many rows of ``scores`` (N..., C) are largest at the true class (a 0-d int32
     array): ``target`` holds class labels (N...) or rows (N..., C) whose largest entry is
     the class. One launch."""
+    bounds.targets("count_correct", scores, target)
     count = empty((), np.int32)
     _count_correct[1, REDUCE_THREADS](
         scores.flat, target.flat, scores.shape[-1], target.ndim == scores.ndim, count.flat
@@ -112,6 +114,7 @@ def log_softmax(x: CudaArray) -> CudaArray:
 def softmax_cross_entropy(logits: CudaArray, target: CudaArray) -> tuple[CudaArray, CudaArray]:
     """(log_softmax(logits), the mean over rows of -sum(target * log_softmax), 0-d): logits
     and target (N..., C). One launch of one block (a batch has few rows)."""
+    bounds.shape_is("softmax_cross_entropy", "target", target, logits.shape)
     log_probs, loss = empty(logits.shape, logits.dtype), empty((), logits.dtype)
     rows = logits.size // logits.shape[-1] if logits.shape[-1] else 0
     _softmax_cross_entropy_kernel(logits.dtype.str)[1, REDUCE_THREADS](
@@ -126,6 +129,7 @@ def softmax_cross_entropy_grad(
     """The gradient of :func:`softmax_cross_entropy`'s mean loss with respect to the logits,
     times ``grad_loss`` (0-d, read on the device): (softmax * sum(target) - target) *
     grad_loss / rows. One launch."""
+    bounds.shape_is("softmax_cross_entropy_grad", "target", target, log_probs.shape)
     grad = empty(log_probs.shape, log_probs.dtype)
     rows = log_probs.size // log_probs.shape[-1] if log_probs.shape[-1] else 0
     if grad.size:

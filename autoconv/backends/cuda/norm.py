@@ -19,6 +19,7 @@ import numba
 import numpy as np
 from numba import cuda
 
+from autoconv.backends import bounds
 from autoconv.backends.cuda.array import (
     REDUCE_BLOCKS,
     REDUCE_THREADS,
@@ -106,6 +107,7 @@ def batch_norm_forward(
     sqrt(variance + epsilon) * gamma + beta. Without ``mean`` and ``variance`` they are the
     columns' mean and biased variance; given, they are used and returned as they are. One
     launch."""
+    bounds.statistics("batch_norm_forward", x, gamma, beta, mean, variance)
     rows, channels = x.shape
     training = mean is None
     if training:
@@ -131,6 +133,8 @@ def batch_norm_backward(
 ) -> tuple[CudaArray, CudaArray, CudaArray]:
     """(grad_x, grad_gamma, grad_beta) of :func:`batch_norm_forward`; ``training``: the
     statistics were x's own, so grad_x flows through them too. One launch."""
+    bounds.statistics("batch_norm_backward", x, gamma, None, mean, variance)
+    bounds.shape_is("batch_norm_backward", "grad", grad, x.shape)
     rows, channels = x.shape
     gamma = ones_like(mean) if gamma is None else gamma
     grad_x = empty(x.shape, x.dtype)

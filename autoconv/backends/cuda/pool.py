@@ -10,6 +10,7 @@ import numba
 import numpy as np
 from numba import cuda
 
+from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, launch, zeros
 from autoconv.backends.cuda.conv import activated
 from autoconv.windows import Window
@@ -106,6 +107,9 @@ def max_pool_forward(
 ) -> tuple[CudaArray, CudaArray]:
     """Window maxima (N, OH, OW, C) of x + bias, through max(., 0) if ``relu``, and each one's
     flat offset (y*W + x)*C + c in its image."""
+    channels = bounds.images("max_pool_forward", "x", x)[3]
+    bounds.pooling_window("max_pool_forward", win, x.shape)
+    bounds.columns("max_pool_forward", "bias", bias, channels)
     out = empty((x.shape[0], *win.out, x.shape[3]), x.dtype)
     argmax = empty(out.shape, np.int32)
     if bias is None:
@@ -120,7 +124,12 @@ def max_pool_forward(
 def max_pool_backward(
     grad_out: CudaArray, argmax: CudaArray, x_shape: tuple[int, ...], win: Window
 ) -> CudaArray:
-    """Route each output gradient to the input cell that won its window."""
+    """Route each output gradient to the input cell that won its window (a gather: an
+    arg-max is only compared, never used as an address)."""
+    channels = bounds.images("max_pool_backward", "x_shape", x_shape)[3]
+    bounds.pooling_window("max_pool_backward", win, x_shape)
+    bounds.window_output("max_pool_backward", "grad_out", grad_out, x_shape, win, channels)
+    bounds.shape_is("max_pool_backward", "argmax", argmax, grad_out.shape)
     grad_x = empty(x_shape, grad_out.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
     launch(_max_pool_backward, grad_x.size)(
@@ -131,6 +140,7 @@ def max_pool_backward(
 
 def avg_pool_forward(x: CudaArray, win: Window) -> CudaArray:
     """Window means over the cells inside the image (N, OH, OW, C)."""
+    bounds.pooling_window("avg_pool_forward", win, bounds.images("avg_pool_forward", "x", x))
     out = empty((x.shape[0], *win.out, x.shape[3]), x.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
     launch(_avg_pool_kernels(x.dtype.str)[0], out.size)(x.nd, kh, kw, sh, sw, pt, pl, out.nd)
@@ -139,6 +149,8 @@ def avg_pool_forward(x: CudaArray, win: Window) -> CudaArray:
 
 def avg_pool_backward(grad_out: CudaArray, x_shape: tuple[int, ...], win: Window) -> CudaArray:
     """Spread each output gradient evenly over the cells its window averaged."""
+    bounds.pooling_window("avg_pool_backward", win, x_shape)
+    bounds.window_output("avg_pool_backward", "grad_out", grad_out, x_shape, win, x_shape[3])
     grad_x = empty(x_shape, grad_out.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
     backward = _avg_pool_kernels(grad_out.dtype.str)[1]

@@ -1,0 +1,142 @@
+"""Checks the kernel wrappers of both backends make before launching, so that every index a
+kernel computes lies inside the arrays it reads and writes, whatever the caller passed (an op,
+a user calling the backend, a crafted model file's optimizer state).
+
+They look at shapes and sizes only, never at the data, except :func:`indices_in_range`, which
+scans host (NumPy) index arrays: labels and row numbers, a batch's worth. Indices that stay on
+the GPU (a shuffled order, labels uploaded once) are not read back: the CUDA kernels that take
+them guard each access instead (see ``take`` and ``one_hot`` there). A violation is one
+``ValueError`` naming the kernel and the shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from autoconv.windows import Window
+
+
+def shape_is(op: str, name: str, array: Any, shape: tuple[int, ...]) -> None:
+    """``array`` (or a shape tuple) has exactly ``shape``."""
+    actual = tuple(array) if isinstance(array, tuple) else tuple(array.shape)
+    if actual != tuple(shape):
+        raise ValueError(f"{op}: {name} must have shape {tuple(shape)}, got {actual}")
+
+
+def images(op: str, name: str, shape: Any) -> tuple[int, int, int, int]:
+    """A (N, H, W, C) shape of positive sizes (an array's, or a shape tuple)."""
+    shape = tuple(shape) if isinstance(shape, tuple) else tuple(shape.shape)
+    if len(shape) != 4 or min(shape) < 1:
+        raise ValueError(f"{op}: {name} must be images (N, H, W, C), got shape {shape}")
+    return shape  # type: ignore[return-value]
+
+
+def window_output(op: str, name: str, array: Any, x_shape: tuple[int, ...], win: Window,
+                  channels: int) -> None:  # fmt: skip
+    """``array`` is what ``win`` makes from images of ``x_shape``: (N, OH, OW, channels)."""
+    shape_is(op, name, array, (x_shape[0], *win.out, channels))
+
+
+def pooling_window(op: str, win: Window, x_shape: tuple[int, ...]) -> None:
+    """Every pooling window of ``win`` over images of ``x_shape`` holds at least one cell and
+    starts inside the image (the kernels read each window's first cell unguarded)."""
+    _, height, width, _ = images(op, "x", x_shape)
+    for size, kernel, stride, pad, out in zip(
+        (height, width), win.kernel, win.stride, (win.pad_top, win.pad_left), win.out,
+        strict=True,
+    ):  # fmt: skip
+        if (
+            min(kernel, stride, out) < 1
+            or not 0 <= pad < kernel
+            or (out - 1) * stride >= size + pad
+        ):
+            raise ValueError(
+                f"{op}: the window (kernel {win.kernel}, stride {win.stride}, padding "
+                f"{win.pad_top, win.pad_left}, output {win.out}) does not fit images of shape "
+                f"{tuple(x_shape)}"
+            )
+
+
+def same_size(op: str, value: Any, **others: Any) -> None:
+    """Each of ``others`` (None skipped) has as many elements as ``value``, on its device."""
+    from autoconv.backends import array_device
+
+    device = array_device(value)
+    for name, array in others.items():
+        if array is None:
+            continue
+        if array_device(array) != device or array.size != value.size:
+            raise ValueError(
+                f"{op}: {name} has shape {tuple(array.shape)} on {array_device(array)}, the "
+                f"parameter's is {tuple(value.shape)} on {device}"
+            )
+
+
+def indices_in_range(op: str, name: str, indices: np.ndarray, bound: int) -> None:
+    """Host integer indices lie in [0, bound) (whole numbers, if floats)."""
+    if indices.size == 0:
+        return
+    if indices.dtype.kind == "f" and not np.all(indices == np.floor(indices)):
+        raise ValueError(f"{op}: {name} must be whole numbers")
+    if indices.dtype.kind not in "iuf":
+        raise ValueError(f"{op}: {name} must be integers, got dtype {indices.dtype}")
+    low, high = indices.min(), indices.max()
+    if low < 0 or high >= bound:
+        raise ValueError(f"{op}: {name} must lie in [0, {bound}), got range [{low}, {high}]")
+
+
+def targets(op: str, scores: Any, target: Any) -> None:
+    """``target`` is rows of ``scores``' shape (N..., C) or labels of its shape without the
+    class axis (N...)."""
+    if tuple(target.shape) not in (tuple(scores.shape), tuple(scores.shape[:-1])):
+        raise ValueError(
+            f"{op}: target of shape {tuple(target.shape)} does not fit scores of shape "
+            f"{tuple(scores.shape)} (rows of that shape, or labels without the class axis)"
+        )
+
+
+def columns(op: str, name: str, vector: Any, count: int) -> None:
+    """``vector`` (None skipped) holds one value per column: shape (count,)."""
+    if vector is not None and tuple(vector.shape) != (count,):
+        raise ValueError(f"{op}: {name} must have shape ({count},), got {tuple(vector.shape)}")
+
+
+def columns_of_window(op: str, cols: Any, x_shape: tuple[int, ...], win: Window) -> None:
+    """``cols`` is what im2col makes from images of ``x_shape`` with ``win``."""
+    n, _, _, channels = images(op, "x_shape", x_shape)
+    rows = n * win.out[0] * win.out[1]
+    shape_is(op, "cols", cols, (rows, win.kernel[0] * win.kernel[1] * channels))
+
+
+def depthwise_kernel(
+    op: str, w_shape: tuple[int, ...], channels: int, win: Window
+) -> tuple[int, ...]:
+    """w (KH, KW, C, M) of the window's kernel size and the images' channels."""
+    if len(w_shape) != 4 or tuple(w_shape[:3]) != (*win.kernel, channels) or w_shape[3] < 1:
+        raise ValueError(
+            f"{op}: w must have shape ({win.kernel[0]}, {win.kernel[1]}, {channels}, M), got "
+            f"{tuple(w_shape)}"
+        )
+    return tuple(w_shape)
+
+
+def depthwise_output(
+    op: str, grad_out: Any, x_shape: tuple[int, ...], w_shape: tuple[int, ...],
+    win: Window,
+) -> None:  # fmt: skip
+    """grad_out (N, OH, OW, C*M) of images x_shape (N, H, W, C) and kernels w_shape."""
+    channels = images(op, "x", x_shape)[3]
+    multiplier = depthwise_kernel(op, w_shape, channels, win)[3]
+    window_output(op, "grad_out", grad_out, x_shape, win, channels * multiplier)
+
+
+def statistics(op: str, x: Any, gamma: Any, beta: Any, mean: Any, variance: Any) -> None:
+    """x is (rows, C) and each per-channel vector given is (C,); mean and variance together."""
+    if x.ndim != 2:
+        raise ValueError(f"{op}: x must be (rows, C), got shape {tuple(x.shape)}")
+    if (mean is None) != (variance is None):
+        raise ValueError(f"{op}: give both mean and variance, or neither")
+    for name, vector in (("gamma", gamma), ("beta", beta), ("mean", mean), ("variance", variance)):
+        columns(op, name, vector, x.shape[1])

@@ -96,6 +96,8 @@ class Functional(Model):
                 [[t.node.layer.name, t.node.index, 0] for t in node.inputs] for node in calls
             ]
             entry["node_indices"] = [node.index for node in calls]
+            # a call's explicit training= (BatchNormalization(...)(x, training=False)), or None
+            entry["call_training"] = [node.kwargs.get("training") for node in calls]
             layers.append(entry)
         return {
             "name": self.name,

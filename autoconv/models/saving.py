@@ -84,28 +84,34 @@ def functional_from_config(config: dict[str, Any]) -> Any:
 
     entries = _list(config.get("layers"), "layers")
     made: dict[tuple[str, int], Any] = {}  # (layer name, node index in the file) -> tensor
-    pending: list[tuple[Layer, int, list]] = []
+    pending: list[tuple[Layer, int, list, bool | None]] = []
     for entry in entries:
         layer = layer_from_config(entry)
         calls = _list(entry.get("inbound_nodes", []), "inbound_nodes")
         indices = _list(entry.get("node_indices", list(range(len(calls)))), "node_indices")
-        if len(indices) != len(calls):
+        modes = _list(entry.get("call_training", [None] * len(calls)), "call_training")
+        if not len(indices) == len(modes) == len(calls):
             raise ValueError(
-                f"layer {layer.name} has {len(calls)} calls but {len(indices)} indices"
+                f"layer {layer.name} has {len(calls)} calls but {len(indices)} indices and "
+                f"{len(modes)} training modes"
             )
+        if any(mode not in (None, True, False) for mode in modes):
+            raise ValueError(f"layer {layer.name}: call_training must hold null, true or false")
         if isinstance(layer, InputLayer):
             made[(layer.name, _int(indices[0], "node index") if indices else 0)] = layer.output
             continue
-        for index, call in zip(indices, calls, strict=True):
-            pending.append((layer, _int(index, "node index"), _list(call, "inbound node")))
+        for index, call, mode in zip(indices, calls, modes, strict=True):
+            pending.append((layer, _int(index, "node index"), _list(call, "inbound node"), mode))
     while pending:
         ready = [p for p in pending if all(_key(ref) in made for ref in p[2])]
         if not ready:
             names = sorted({p[0].name for p in pending})
             raise ValueError(f"the graph cannot be rebuilt: layers {names} read missing tensors")
-        for layer, index, refs in ready:
+        for layer, index, refs, mode in ready:
             inputs = [made[_key(ref)] for ref in refs]
-            made[(layer.name, index)] = layer(inputs if len(inputs) > 1 else inputs[0])
+            made[(layer.name, index)] = layer(
+                inputs if len(inputs) > 1 else inputs[0], training=mode
+            )
         pending = [p for p in pending if p not in ready]
     inputs = [_made(made, ref) for ref in _list(config.get("input_layers"), "input_layers")]
     outputs = [_made(made, ref) for ref in _list(config.get("output_layers"), "output_layers")]

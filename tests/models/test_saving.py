@@ -55,6 +55,20 @@ def test_every_model_kind_round_trips_to_the_same_bits(make, tmp_path):
     )
 
 
+def test_a_call_with_an_explicit_training_flag_keeps_it_through_a_save(tmp_path, rng):
+    """Keras's transfer-learning pattern, base(x, training=False), and a Dropout always on."""
+    inputs = ac.Input(shape=(4,))
+    x = layers.BatchNormalization()(layers.Dense(6)(inputs), training=False)
+    x = layers.Dropout(0.5)(x, training=True)
+    model = ac.Model(inputs, layers.Dense(2)(x))
+    model.save(tmp_path / "m.keras")
+    loaded = ac.models.load_model(tmp_path / "m.keras")
+    modes = [node.kwargs.get("training") for node in loaded._functional.nodes]
+    assert modes == [None, None, False, True, None]
+    data = rng.random((64, 4)).astype(np.float32)
+    assert not np.array_equal(loaded.predict(data, verbose=0), loaded.predict(data, verbose=0))
+
+
 def test_save_weights_and_load_weights(tmp_path):
     model, other = small_model(), small_model()
     path = tmp_path / "w.weights.h5"

@@ -116,7 +116,9 @@ def torchvision_batches(engine: str, folder: str, size: int, color_mode: str):
     from autoconv.data.directory import CHANNELS, PIL_MODES
 
     torchvision = import_torchvision()
-    transforms, v2 = torchvision.transforms, torchvision.transforms.v2
+    from torchvision import transforms
+    from torchvision.transforms import v2
+
     if engine == "torchvision":
         transform = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor()])
     else:

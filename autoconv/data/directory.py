@@ -11,6 +11,7 @@ behind a bounded prefetch queue (see :mod:`autoconv.data.dataset`).
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from autoconv.data import png
 from autoconv.data.dataset import AUTOTUNE, AUTOTUNE_THREADS, Dataset
 from autoconv.data.resize import (
     INTERPOLATIONS,
@@ -459,7 +461,12 @@ def read_image(path: str, channels: int) -> np.ndarray:
     TensorFlow's ``decode_image(channels=...)``: alpha dropped for 1 or 3 channels, added
     opaque for 4; 16-bit grayscale keeps its high byte."""
     try:
-        with Image.open(path) as img:
+        with open(path, "rb") as f:
+            data = f.read()
+        array = png.decode(data, channels)  # the common PNGs, without Pillow's overhead
+        if array is not None:
+            return array
+        with Image.open(io.BytesIO(data)) as img:
             if img.mode.startswith("I;16"):
                 img = Image.fromarray((np.asarray(img) >> 8).astype(np.uint8), "L")
             elif img.mode == "P" and "transparency" in img.info:

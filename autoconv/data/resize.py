@@ -20,9 +20,11 @@ Results equal TensorFlow's up to float32 rounding (a few 1e-5 on 0-255 values).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
+import numba
 import numpy as np
 
 INTERPOLATIONS = (
@@ -124,17 +126,61 @@ def taps(in_size: int, out_size: int, interpolation: str) -> tuple[np.ndarray, n
     return np.clip(index, 0, in_size - 1), weights.astype(np.float32)
 
 
+@functools.lru_cache(maxsize=64)
+def _flat_taps(in_size: int, out_size: int, interpolation: str, stride: int) -> tuple:
+    """:func:`taps` for rows of ``stride`` values per pixel, flattened: output value
+    ``j * stride + c`` reads input values ``index[j, k] * stride + c``. Offsets as unsigned
+    ints (the kernels then skip negative-index checks); cached, read-only: the images of a
+    folder come in a few sizes, and computing the taps costs more than applying them."""
+    index, weights = taps(in_size, out_size, interpolation)
+    offsets = index[:, None, :] * stride + np.arange(stride)[None, :, None]
+    offsets = offsets.reshape(-1, index.shape[1]).astype(np.uintp)
+    weights = np.repeat(weights, stride, axis=0)
+    offsets.flags.writeable = weights.flags.writeable = False
+    return offsets, weights
+
+
 def _resize_axis(image: np.ndarray, axis: int, size: int, interpolation: str) -> np.ndarray:
     if image.shape[axis] == size and interpolation in ("nearest", "bilinear", "area"):
         return image  # these leave an image of the same size unchanged (the others filter it)
-    index, weights = taps(image.shape[axis], size, interpolation)
-    along = [1] * image.ndim  # the weights broadcast along ``axis``
-    along[axis] = size
-    # uint8 taps times float32 weights give float32: the image is never converted whole
-    out = np.take(image, index[:, 0], axis=axis) * weights[:, 0].reshape(along)
-    for k in range(1, index.shape[1]):
-        out += np.take(image, index[:, k], axis=axis) * weights[:, k].reshape(along)
+    height, width, channels = image.shape
+    rows = np.ascontiguousarray(image).reshape(height, width * channels)
+    if axis == 0:
+        out = np.empty((size, width, channels), np.float32)
+        index, weights = _flat_taps(height, size, interpolation, 1)
+        _weighted_rows(rows, index, weights, out.reshape(size, width * channels))
+    else:
+        out = np.empty((height, size, channels), np.float32)
+        offsets, weights = _flat_taps(width, size, interpolation, channels)
+        _weighted_columns(rows, offsets, weights, out.reshape(height, size * channels))
     return out
+
+
+# Both kernels sum the taps in float32 in the order of k, as NumPy's ``a * w0 + b * w1 ...``
+# would, and run without the GIL, so loader threads resize images in parallel.
+@numba.njit(cache=True, nogil=True)
+def _weighted_rows(image: np.ndarray, index: np.ndarray, weights: np.ndarray, out: np.ndarray):
+    """out[i] = sum over k of image[index[i, k]] * weights[i, k], for 2-d arrays."""
+    for i in range(out.shape[0]):
+        row, weight = image[index[i, 0]], weights[i, 0]
+        for j in range(out.shape[1]):
+            out[i, j] = np.float32(row[j]) * weight
+        for k in range(1, index.shape[1]):
+            row, weight = image[index[i, k]], weights[i, k]
+            for j in range(out.shape[1]):
+                out[i, j] += np.float32(row[j]) * weight
+
+
+@numba.njit(cache=True, nogil=True)
+def _weighted_columns(image: np.ndarray, offsets: np.ndarray, weights: np.ndarray, out: np.ndarray):
+    """out[:, j] = sum over k of image[:, offsets[j, k]] * weights[j, k], for 2-d arrays."""
+    for r in range(out.shape[0]):
+        row, out_row = image[r], out[r]
+        for j in range(out.shape[1]):
+            out_row[j] = np.float32(row[offsets[j, 0]]) * weights[j, 0]
+        for k in range(1, offsets.shape[1]):
+            for j in range(out.shape[1]):
+                out_row[j] += np.float32(row[offsets[j, k]]) * weights[j, k]
 
 
 def resize(image: np.ndarray, size: tuple[int, int], interpolation: str = "bilinear") -> np.ndarray:

@@ -137,6 +137,11 @@ def _is_hook(name: str) -> bool:
     return name.startswith("on_") and callable(getattr(Callback, name, None))
 
 
+def interactive() -> bool:
+    """True on a terminal or in a Jupyter kernel, where a progress bar can update in place."""
+    return bool(getattr(sys.stdout, "isatty", lambda: False)()) or "ipykernel" in sys.modules
+
+
 class ProgbarLogger(Callback):
     """Keras 3's progress display, plus the samples per second:
 
@@ -155,8 +160,6 @@ class ProgbarLogger(Callback):
         return self.stream or sys.stdout
 
     def _dynamic(self) -> bool:
-        from autoconv.training import interactive
-
         return self.stream is None and interactive()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:

@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv.backends import array_device, namespace
+from autoconv.backends import array_device, before_cuda_loads, namespace
 
 INSTALL_HINT = 'pip install "autoconv[mpi]"'
 
@@ -128,6 +128,7 @@ def initialize(deterministic: bool = False, comm: Any = None) -> World:
     _world = world if world.size > 1 else None
     if world.size > 1:
         _stop_all_on_uncaught_exceptions(world)
+        before_cuda_loads(world.select_gpu)  # each process its own GPU
     return world
 
 
@@ -340,7 +341,7 @@ class World:
     # ------------------------------------------------------------------- devices
     def select_gpu(self) -> None:
         """Use the GPU of this process's local rank (modulo the GPUs visible), before any
-        array is made there (the CUDA backend calls it when it loads)."""
+        array is made there (:func:`initialize` has the CUDA backend call it when it loads)."""
         from numba import cuda
 
         cuda.select_device(self.local_rank % max(1, len(cuda.gpus)))

@@ -10,7 +10,6 @@ Running totals stay on the model's device and are read back at most every ``SYNC
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +18,7 @@ import numpy as np
 
 from autoconv import distributed, ops
 from autoconv.backends import namespace
-from autoconv.callbacks import Callback, CallbackList, History
+from autoconv.callbacks import Callback, CallbackList, History, interactive
 from autoconv.data import Dataset
 from autoconv.process import configure_for_training
 from autoconv.random import epoch_generator, generator
@@ -704,11 +703,6 @@ def _verbosity(verbose: Any) -> int:
     if verbose not in (0, 1, 2) or isinstance(verbose, bool):
         raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     return int(verbose)
-
-
-def interactive() -> bool:
-    """True on a terminal or in a Jupyter kernel, where a progress bar can update in place."""
-    return bool(getattr(sys.stdout, "isatty", lambda: False)()) or "ipykernel" in sys.modules
 
 
 __all__ += ["Callback"]

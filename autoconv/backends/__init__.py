@@ -10,6 +10,7 @@ names every backend defines, with their signatures, are the code of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -22,6 +23,16 @@ class DeviceUnavailableError(RuntimeError):
 
 
 _modules: dict[str, ModuleType] = {}
+_cuda_setup: list[Callable[[], None]] = []
+
+
+def before_cuda_loads(action: Callable[[], None]) -> None:
+    """Run ``action`` when the CUDA backend loads, before anything is made on the GPU (now, if it
+    already has). :func:`autoconv.distributed.initialize` gives each process its own GPU so."""
+    if "cuda" in _modules:
+        action()
+    else:
+        _cuda_setup.append(action)
 
 
 def namespace(device: str) -> ModuleType:
@@ -57,11 +68,8 @@ def _load_cuda() -> ModuleType:
             "To run the CUDA code without a GPU, on the slow simulator, set "
             "NUMBA_ENABLE_CUDASIM=1 before starting Python."
         )
-    from autoconv import distributed
-
-    world = distributed.current()
-    if world is not None:  # several processes: each its own GPU, before anything is made there
-        world.select_gpu()
+    for action in _cuda_setup:
+        action()
     return cuda
 
 

@@ -251,3 +251,17 @@ def test_predict_with_a_model_that_is_not_for_images(run, tmp_path):
     Image.new("RGB", (4, 4)).save(image)
     result = run("predict", path, image)
     assert result.exit_code == 1 and "is not a model of images" in result.output
+
+
+@pytest.mark.parametrize("content", [b"not an image", b"\x89PNG\r\n\x1a\n" + b"\x00" * 20])
+def test_predict_names_an_image_it_cannot_read(run, tmp_path, content):
+    import autoconv as ac
+
+    path = tmp_path / "model.npz"
+    ac.Sequential([ac.Input((4, 4, 1)), ac.layers.Flatten(), ac.layers.Dense(2)]).save(path)
+    image = tmp_path / "photo.png"
+    image.write_bytes(content)
+    result = run("predict", path, image)
+    assert result.exit_code == 1
+    assert f"Error: {image}: cannot decode this image (" in result.output
+    assert "BytesIO" not in result.output and "Traceback" not in result.output

@@ -421,8 +421,6 @@ def train_folder(
 def predict(model_path: Path, images: tuple[Path, ...], top: int) -> None:
     """Classify IMAGES with a saved model: each image's most likely classes, as the
     tutorials print them."""
-    from autoconv.preprocessing.image import img_to_array, load_img
-
     model = models.load_model(model_path)
     shape = tuple(model.inputs[0].shape[1:]) if model.inputs else ()
     if len(shape) != 3 or shape[2] not in (1, 3, 4) or None in shape:
@@ -432,9 +430,7 @@ def predict(model_path: Path, images: tuple[Path, ...], top: int) -> None:
         )
     height, width, channels = shape
     mode = {1: "grayscale", 3: "rgb", 4: "rgba"}[channels]
-    batch = np.stack(
-        [img_to_array(load_img(p, color_mode=mode, target_size=(height, width))) for p in images]
-    )
+    batch = np.stack([_read_image(p, mode, (height, width)) for p in images])
     outputs = model.predict(batch, verbose=0)
     names = model.class_names or [str(i) for i in range(outputs.shape[-1])]
     probabilities = _probabilities(model, outputs)
@@ -445,6 +441,17 @@ def predict(model_path: Path, images: tuple[Path, ...], top: int) -> None:
         if len(rest):
             line += " (then " + ", ".join(f"{100 * row[i]:.1f}% {names[i]}" for i in rest) + ")"
         click.echo(line)
+
+
+def _read_image(path: Path, color_mode: str, size: tuple[int, int]) -> np.ndarray:
+    """One image for ``predict``, loaded as the tutorials load a new photo (``load_img``)."""
+    from autoconv.data.directory import unreadable_image
+    from autoconv.preprocessing.image import img_to_array, load_img
+
+    try:
+        return img_to_array(load_img(path, color_mode=color_mode, target_size=size))
+    except OSError as error:  # Pillow's errors for a file that is not an image, or truncated
+        raise unreadable_image(path, error) from None
 
 
 def _probabilities(model: Any, outputs: np.ndarray) -> np.ndarray:

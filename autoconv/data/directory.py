@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from autoconv.data import png
 from autoconv.data.dataset import AUTOTUNE, AUTOTUNE_THREADS, Dataset
@@ -475,11 +475,23 @@ def read_image(path: str, channels: int) -> np.ndarray:
                 img = img.convert(PIL_MODES[channels])
             array = np.asarray(img)
     except Exception as error:  # Pillow raises many types for a bad file
-        raise DatasetFileError(
-            f"{path}: cannot decode this image ({type(error).__name__}: {error}); fix or "
-            "remove it, or pass skip_bad_files=True to leave unreadable files out"
+        raise unreadable_image(
+            path,
+            error,
+            "fix or remove it, or pass skip_bad_files=True to leave unreadable files out",
         ) from None
     return array if array.ndim == 3 else array[:, :, None]
+
+
+def unreadable_image(path: Any, error: Exception, advice: str = "") -> DatasetFileError:
+    """The error for an image file that cannot be decoded, naming the file and why."""
+    if isinstance(error, UnidentifiedImageError):
+        why = "not a JPEG, PNG, BMP or GIF image Pillow can read"
+    else:
+        why = f"{type(error).__name__}: {error}"
+    return DatasetFileError(
+        f"{path}: cannot decode this image ({why})" + (advice and f"; {advice}")
+    )
 
 
 def _is_readable(path: str) -> bool:

@@ -237,6 +237,22 @@ def torch_rgb_classifier(torch: ModuleType, weights: list[np.ndarray], size: int
     return load_torch_weights(torch, model, weights, (side, side, 64))
 
 
+def torch_large_model(torch: ModuleType, weights: list[np.ndarray], size: int = 150) -> Any:
+    """The course's 150x150x1 stack in PyTorch (10 classes, logits: the softmax is left to the
+    loss or the caller), with autoconv's weights."""
+    nn = torch.nn
+    side = (((size - 2) // 2 - 2) // 2 - 4) // 2
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(),
+        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Dropout(0.25), nn.Flatten(),
+        nn.Linear(side * side * 64, 512), nn.ReLU(), nn.Dropout(0.5), nn.Linear(512, 10),
+    ).to(torch.float32)  # fmt: skip
+    return load_torch_weights(torch, model, weights, (side, side, 64))
+
+
 def _model_cases(rng: np.random.Generator, torch: ModuleType | None) -> list[Case]:
     from autoconv.course import reference_model
 

@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autoconv.benchmarks.cases import Case, cpu_cases
+from autoconv import course
+from autoconv.benchmarks.cases import (
+    Case,
+    cpu_cases,
+    torch_large_model,
+    torch_reference_model,
+    torch_rgb_classifier,
+)
 from autoconv.benchmarks.runner import WrongResultError, check, run_case, table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,3 +87,26 @@ def test_committed_baseline_covers_every_case():
     baseline = json.loads((ROOT / "bench" / "baseline.json").read_text())
     names = {(row["op"], row["shape"]) for row in baseline["rows"]}
     assert names == {(case.op, case.shape) for case in cpu_cases(None)}
+
+
+MIRRORS = {  # model: (autoconv builder, PyTorch mirror, input scale the mirror leaves out)
+    "reference": (course.reference_model, torch_reference_model, 1.0),
+    "large": (course.large_model, torch_large_model, 1.0),
+    "rgb": (course.rgb_classifier, lambda t, w: torch_rgb_classifier(t, w, 180), 1 / 255),
+}
+
+
+@pytest.mark.parametrize("name", MIRRORS)
+def test_torch_mirrors_compute_the_course_models(torch, name):
+    build, mirror, scale = MIRRORS[name]
+    model = build()
+    torch_model = mirror(torch, model.get_weights()).eval()
+    assert sum(p.numel() for p in torch_model.parameters()) == model.count_params()
+    x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype=np.float32)
+    expected = model.predict(x, verbose=0)
+    with torch.no_grad():
+        nchw = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        out = torch_model(nchw * scale)
+    if model.layers[-1].activation.__name__ == "softmax":
+        out = torch.softmax(out, dim=1)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-4, atol=1e-6)

@@ -13,7 +13,8 @@ training on the CPU faster, and :func:`configure_process` applies them:
   each one comes back as fresh pages whose first touch faults (about 15% of a step of the
   reference model). Memory stays at the peak of one step.
 
-The command line applies them at start-up, and ``fit`` applies them for a model on the CPU.
+The command line applies them at start-up, and ``fit``, ``evaluate`` and ``predict`` apply them
+for a model on the CPU.
 A program that embeds autoconv and wants its process left alone calls
 ``configure_process(enabled=False)`` first: then nothing in autoconv changes either setting.
 """
@@ -57,9 +58,11 @@ def configure_process(enabled: bool = True) -> ProcessSettings | None:
     return _applied
 
 
-def configure_for_training() -> None:
-    """What ``fit`` calls for a model on the CPU: :func:`configure_process`, unless the program
-    said ``configure_process(enabled=False)``."""
+def configure_for_model() -> None:
+    """What ``fit``, ``evaluate``, ``predict`` and the ``*_on_batch`` calls run first for a model
+    on the CPU: :func:`configure_process`, unless the program said
+    ``configure_process(enabled=False)``. (Before the first parallel call, since the threading
+    layer cannot change after it: a ``predict`` before ``fit`` would otherwise fix OpenMP's.)"""
     if _enabled:
         configure_process()
 

@@ -37,14 +37,20 @@ def test_configure_process_chooses_sleeping_threads_and_is_idempotent():
     assert out == "workqueue workqueue"
 
 
+@pytest.mark.parametrize(
+    "call",
+    ["fit(x, y, verbose=0)", "evaluate(x, y, verbose=0)", "predict(x, verbose=0)",
+     "train_on_batch(x, y)", "predict_on_batch(x)"],
+)  # fmt: skip
 @pytest.mark.parametrize(("enabled", "expected"), [(True, "workqueue"), (False, "default")])
-def test_fit_applies_the_settings_unless_the_program_said_no(enabled, expected):
+def test_model_work_applies_the_settings_unless_the_program_said_no(call, enabled, expected):
     out = run(
         "import numpy as np, numba, autoconv as ac\n"
         f"ac.configure_process(enabled={enabled})\n"
         "model = ac.Sequential([ac.layers.Dense(2, input_shape=(3,))])\n"
         "model.compile('sgd', 'mse')\n"
-        "model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)\n"
+        "x, y = np.ones((4, 3)), np.ones((4, 2))\n"
+        f"model.{call}\n"
         "print(numba.config.THREADING_LAYER)"
     )
     assert out == expected

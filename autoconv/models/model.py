@@ -428,6 +428,7 @@ class Model(Layer):
     def predict_on_batch(self, x: Any) -> Any:
         """The outputs for one batch, as NumPy arrays."""
         arrays = training.input_arrays(self, x, "predict_on_batch")
+        training.configure_process_for(self)
         outputs = self._predict_batch(arrays)
         return outputs[0] if len(outputs) == 1 else outputs
 

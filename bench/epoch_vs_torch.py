@@ -7,9 +7,8 @@ measurement in a fresh process, the engines in turn.
 Engines:
 
 - ``autoconv``: ``model.fit`` over shuffled batches with the accuracy metric, as the command
-  line trains (``fit`` applies autoconv's process settings,
-  :func:`autoconv.process.configure_process`, to itself); ``model.predict(x,
-  batch_size=1000)`` for inference, as a library user calls it (without those settings).
+  line trains; ``model.predict(x, batch_size=1000)`` for inference. Both apply autoconv's
+  process settings (:func:`autoconv.process.configure_process`) to themselves.
 - ``torch``: PyTorch as users write it: NCHW tensors, a Python loop over mini-batches
   shuffled by ``torch.randperm`` (``images[index]``), the process's default malloc.
 - ``torch-cl``: tuned PyTorch: the model in channels_last, each shuffled batch gathered from

@@ -218,3 +218,7 @@ def test_cli_workers_starts_mpiexec_and_process_0_reports(tmp_path):
     report = json.loads(line)
     assert report["workers"] == 2 and report["train_samples"] == 128
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+    done, _ = run("-m", "autoconv", *args, cwd=tmp_path, processes=0)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("Workers: 2 processes (MPI), each batch of 64 split among them") == 1
+    assert done.stdout.count("Test accuracy:") == 1

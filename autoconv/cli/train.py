@@ -218,6 +218,10 @@ def _train(
                      early_stopping, as_json, plot_path)  # fmt: skip
         return
     (x_train, y_train), (x_test, y_test) = load(dataset, data_dir, limit)
+    if workers > 1 and not as_json and distributed.is_main():
+        click.echo(
+            f"Workers: {workers} processes (MPI), each batch of {batch_size} split among them"
+        )
     if validation_split:  # Keras's split; no validation sample is an error now, not later
         training.validation_split_of([x_train], [y_train], None, validation_split)
     train_samples = math.floor(len(x_train) * (1 - validation_split))
@@ -300,7 +304,7 @@ def _train(
         click.echo(json.dumps(result))
         return
     done = len(history.epoch_seconds)
-    which = f"epochs 2-{done}" if done > 1 else "epoch 1"
+    which = {1: "epoch 1", 2: "epoch 2"}.get(done, f"epochs 2-{done}")
     click.echo(f"Test accuracy: {test_accuracy:.4f} (loss {test_loss:.4f}, {len(x_test)} samples)")
     click.echo("Epoch times: " + ", ".join(f"{s:.1f} s" for s in history.epoch_seconds))
     click.echo(f"Throughput: {samples_per_second:,.0f} samples/s (steady state, {which})")

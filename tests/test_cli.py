@@ -265,3 +265,26 @@ def test_predict_names_an_image_it_cannot_read(run, tmp_path, content):
     assert result.exit_code == 1
     assert f"Error: {image}: cannot decode this image (" in result.output
     assert "BytesIO" not in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_a_folder_with_a_bad_file_stops_or_skips_it_with_one_line(run, tmp_path, skip):
+    from PIL import Image
+
+    for name in ("cat", "dog"):
+        (tmp_path / name).mkdir()
+        for i in range(4):
+            Image.new("L", (28, 28), 40 * i).save(tmp_path / name / f"{i}.png")
+    (tmp_path / "dog" / "bad.png").write_bytes(b"not an image")
+    options = ["--skip-bad-files"] if skip else []
+    result = run("train", tmp_path, "--image-size", 28, 28, "--color-mode", "grayscale",
+                 "--model", "reference", "--epochs", 1, *options)  # fmt: skip
+    bad = tmp_path / "dog" / "bad.png"
+    assert "Traceback" not in result.output and "UserWarning" not in result.output
+    if skip:
+        assert result.exit_code == 0, result.output
+        assert f"Warning: Skipped 1 unreadable image files: {bad}" in result.output
+    else:
+        assert result.exit_code == 1
+        assert f"Error: {bad}: cannot decode this image" in result.output
+        assert "--skip-bad-files" in result.output

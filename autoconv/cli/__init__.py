@@ -11,6 +11,7 @@ traceback instead, for bug reports.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import click
@@ -25,13 +26,23 @@ class Commands(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():  # main() may change how warnings show, until here
+                return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as error:
-            if ctx.meta.get("debug") or os.environ.get("AUTOCONV_DEBUG") == "1":
+            if _debug(ctx):
                 raise
             raise click.ClickException(message_of(error)) from None
+
+
+def _debug(ctx: click.Context) -> bool:
+    return bool(ctx.meta.get("debug")) or os.environ.get("AUTOCONV_DEBUG") == "1"
+
+
+def _show_warning(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+    """A warning in one line, as errors are (the code that raised it only with --debug)."""
+    click.echo(f"Warning: {message}", err=True)
 
 
 @click.group(cls=Commands)
@@ -41,6 +52,8 @@ class Commands(click.Group):
 def main(ctx: click.Context, debug: bool) -> None:
     """autoconv: a small, readable convnet engine with Numba-compiled kernels."""
     ctx.meta["debug"] = debug
+    if not _debug(ctx):
+        warnings.showwarning = _show_warning
     configure_process()
 
 

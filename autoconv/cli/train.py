@@ -125,6 +125,11 @@ class DatasetOrFolder(click.ParamType):
 @click.option(
     "--augment", is_flag=True, help="For a folder: random flips, rotations and zooms in training."
 )
+@click.option(
+    "--skip-bad-files",
+    is_flag=True,
+    help="For a folder: leave out files that cannot be decoded (named in a warning).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 @click.option(
     "--plot",
@@ -160,6 +165,7 @@ def train(
     color_mode: str,
     model_name: str,
     augment: bool,
+    skip_bad_files: bool,
     as_json: bool,
     plot_path: Path | None,
     workers: int,
@@ -197,6 +203,7 @@ def _train(
     color_mode: str,
     model_name: str,
     augment: bool,
+    skip_bad_files: bool,
     as_json: bool,
     plot_path: Path | None,
     workers: int,
@@ -212,7 +219,7 @@ def _train(
         utils.set_random_seed(seed)
     if isinstance(dataset, Path):
         settings = {"image_size": image_size, "color_mode": color_mode, "model": model_name,
-                    "augment": augment}  # fmt: skip
+                    "augment": augment, "skip_bad_files": skip_bad_files}  # fmt: skip
         train_folder(dataset, settings, device, epochs, batch_size, optimizer, learning_rate,
                      seed, validation_split, save_path, resume_path, checkpoint_path,
                      early_stopping, as_json, plot_path)  # fmt: skip
@@ -343,7 +350,7 @@ def train_folder(
     loaded = image_dataset_from_directory(
         folder, validation_split=split, subset="both" if split else None, seed=seed,
         image_size=tuple(settings["image_size"]), color_mode=settings["color_mode"],
-        batch_size=batch_size, verbose=not as_json,
+        batch_size=batch_size, verbose=not as_json, skip_bad_files=settings["skip_bad_files"],
     )  # fmt: skip
     train_data, val_data = loaded if split else (loaded, None)
     class_names = train_data.class_names

@@ -478,7 +478,8 @@ def read_image(path: str, channels: int) -> np.ndarray:
         raise unreadable_image(
             path,
             error,
-            "fix or remove it, or pass skip_bad_files=True to leave unreadable files out",
+            "fix or remove it, or pass skip_bad_files=True (autoconv train: --skip-bad-files) to "
+            "leave unreadable files out",
         ) from None
     return array if array.ndim == 3 else array[:, :, None]
 

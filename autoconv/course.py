@@ -5,6 +5,8 @@
   for 10 classes);
 - :func:`rgb_classifier`: the RGB classifier of the flowers tutorial (``Rescaling``, three
   'same' convs, logits);
+- :func:`xception`: the small Xception of keras-io's "Image classification from scratch" (cats
+  vs dogs; 2,731,065 parameters for 180x180x3 inputs and 2 classes, one logit);
 - :func:`load`: a dataset's train and test splits prepared for the reference model
   (:func:`prepare`: float32 images in [0, 1] with a channel axis, one-hot labels).
 """
@@ -18,7 +20,7 @@ import numpy as np
 
 from autoconv import layers, utils
 from autoconv.datasets import DATASETS
-from autoconv.models import Sequential
+from autoconv.models import Model, Sequential
 
 INPUT_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 
@@ -86,6 +88,39 @@ def _rgb_layers(classes: int) -> list[layers.Layer]:
         layers.Dense(128, activation="relu"),
         layers.Dense(classes),
     ]
+
+
+def xception(input_shape: tuple[int, int, int] = (180, 180, 3), classes: int = 2) -> Model:
+    """keras-io's small Xception (``make_model`` of "Image classification from scratch"), a
+    functional model: Rescaling(1/255), a strided Conv2D(128), three residual blocks of two
+    SeparableConv2D(256|512|728) with BatchNormalization and a strided MaxPooling2D(3) added to
+    a strided 1x1 Conv2D of the block's input, SeparableConv2D(1024), GlobalAveragePooling2D,
+    Dropout(0.25) and a Dense of logits: one for 2 classes (binary cross-entropy), else
+    ``classes``."""
+    inputs = layers.Input(shape=input_shape)
+    x = layers.Rescaling(1.0 / 255)(inputs)
+    x = layers.Conv2D(128, 3, strides=2, padding="same")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu")(x)
+    previous_block_activation = x
+    for size in [256, 512, 728]:
+        x = layers.Activation("relu")(x)
+        x = layers.SeparableConv2D(size, 3, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+        x = layers.SeparableConv2D(size, 3, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+        residual = layers.Conv2D(size, 1, strides=2, padding="same")(previous_block_activation)
+        x = layers.add([x, residual])
+        previous_block_activation = x
+    x = layers.SeparableConv2D(1024, 3, padding="same")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.25)(x)
+    outputs = layers.Dense(1 if classes == 2 else classes)(x)
+    return Model(inputs, outputs)
 
 
 def prepare(images: np.ndarray, labels: np.ndarray, dataset: str) -> Split:

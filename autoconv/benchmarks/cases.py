@@ -189,27 +189,47 @@ def _dense_case(rng: np.random.Generator, torch: ModuleType | None) -> Case:
 
 
 def load_torch_weights(
-    torch: ModuleType, model: Any, weights: list[np.ndarray], flat_hwc: tuple[int, int, int]
+    torch: ModuleType,
+    model: Any,
+    weights: list[np.ndarray],
+    flat_hwc: tuple[int, int, int] | None = None,
 ) -> Any:
-    """Copy autoconv's weights (kernel, bias pairs) into the weighted modules of a PyTorch
-    model, in order. Torch keeps conv kernels OIHW and dense kernels (out, in), and flattens
-    C-first: the first dense kernel, after the flatten of (H, W, C) = ``flat_hwc``, is
-    reordered."""
-    modules = [m for m in model if getattr(m, "weight", None) is not None]
+    """Copy autoconv's weights into the modules of a PyTorch model that hold any, in the order
+    they were registered: each takes its kernel, its bias if it has one, and (BatchNorm) its
+    running mean and variance, as Keras lists gamma, beta, moving mean and variance. Torch
+    keeps conv kernels OIHW, depthwise kernels (C, 1, H, W) (a SeparableConv2D is a depthwise
+    conv without bias, then a 1x1 conv) and dense kernels (out, in), and flattens C-first: the
+    first dense kernel after a conv, the flatten of (H, W, C) = ``flat_hwc``, is reordered."""
+    modules = [m for m in model.modules() if getattr(m, "weight", None) is not None]
+    arrays = iter(weights)
     with torch.no_grad():
-        for index, (module, kernel, bias) in enumerate(
-            zip(modules, weights[0::2], weights[1::2], strict=True)
-        ):
-            if kernel.ndim == 4:
+        for index, module in enumerate(modules):
+            kernel = next(arrays)
+            if kernel.ndim == 4 and module.groups > 1:  # depthwise (H, W, C, 1)
+                kernel = kernel.transpose(2, 3, 0, 1)
+            elif kernel.ndim == 4:
                 kernel = kernel.transpose(3, 2, 0, 1)
-            elif modules[index - 1].weight.ndim == 4:  # the first dense, after the flatten
+            elif flat_hwc is not None and modules[index - 1].weight.ndim == 4:
                 units = kernel.shape[1]
                 kernel = kernel.reshape(*flat_hwc, units).transpose(3, 2, 0, 1).reshape(units, -1)
-            else:
+            elif kernel.ndim == 2:
                 kernel = kernel.T
             module.weight.copy_(torch.from_numpy(np.ascontiguousarray(kernel)))
-            module.bias.copy_(torch.from_numpy(bias))
+            for name in ("bias", "running_mean", "running_var"):
+                if getattr(module, name, None) is not None:
+                    getattr(module, name).copy_(torch.from_numpy(next(arrays)))
+        if next(arrays, None) is not None:
+            raise ValueError("more autoconv weights than the PyTorch model holds")
     return model
+
+
+def torch_weight_count(model: Any) -> int:
+    """How many numbers a PyTorch model holds that Keras's ``count_params`` counts: its
+    parameters and BatchNorm's running mean and variance."""
+    stats = [
+        b for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var"))
+    ]
+    return sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in stats)
 
 
 def torch_reference_model(torch: ModuleType, weights: list[np.ndarray]) -> Any:
@@ -251,6 +271,66 @@ def torch_large_model(torch: ModuleType, weights: list[np.ndarray], size: int = 
         nn.Linear(side * side * 64, 512), nn.ReLU(), nn.Dropout(0.5), nn.Linear(512, 10),
     ).to(torch.float32)  # fmt: skip
     return load_torch_weights(torch, model, weights, (side, side, 64))
+
+
+def torch_xception(torch: ModuleType, weights: list[np.ndarray], classes: int = 2) -> Any:
+    """keras-io's small Xception (:func:`autoconv.course.xception`) in PyTorch, its
+    Rescaling(1/255) included, with autoconv's weights. BatchNorm as Keras's (epsilon 1e-3,
+    momentum 0.99: torch's 0.01); Keras's 'same' padding of the strided 3x3 conv and max pool
+    puts the odd extra row and column at the bottom and right, so those pad explicitly (the
+    pool with -inf)."""
+    nn, functional = torch.nn, torch.nn.functional
+
+    class SamePad(nn.Module):
+        """Keras's 'same' padding of a ``size`` window at ``stride``."""
+
+        def __init__(self, size: int, stride: int, value: float = 0.0) -> None:
+            super().__init__()
+            self.size, self.stride, self.value = size, stride, value
+
+        def forward(self, x: Any) -> Any:
+            pads = []
+            for n in (x.shape[3], x.shape[2]):  # F.pad takes the last axis first
+                total = max((-(-n // self.stride) - 1) * self.stride + self.size - n, 0)
+                pads += [total // 2, total - total // 2]
+            return functional.pad(x, pads, value=self.value)
+
+    def norm(channels: int) -> Any:
+        return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)
+
+    def separable(cin: int, cout: int) -> Any:
+        return nn.Sequential(
+            nn.Conv2d(cin, cin, 3, padding=1, groups=cin, bias=False), nn.Conv2d(cin, cout, 1)
+        )
+
+    class Block(nn.Module):
+        def __init__(self, cin: int, size: int) -> None:
+            super().__init__()
+            self.main = nn.Sequential(
+                nn.ReLU(), separable(cin, size), norm(size),
+                nn.ReLU(), separable(size, size), norm(size),
+                SamePad(3, 2, float("-inf")), nn.MaxPool2d(3, 2),
+            )  # fmt: skip
+            self.residual = nn.Conv2d(cin, size, 1, stride=2)
+
+        def forward(self, x: Any) -> Any:
+            return self.main(x) + self.residual(x)
+
+    class Xception(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Sequential(SamePad(3, 2), nn.Conv2d(3, 128, 3, 2), norm(128), nn.ReLU())
+            self.blocks = nn.Sequential(Block(128, 256), Block(256, 512), Block(512, 728))
+            self.head = nn.Sequential(
+                separable(728, 1024), norm(1024), nn.ReLU(),
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.25),
+                nn.Linear(1024, 1 if classes == 2 else classes),
+            )  # fmt: skip
+
+        def forward(self, x: Any) -> Any:
+            return self.head(self.blocks(self.stem(x * (1 / 255))))
+
+    return load_torch_weights(torch, Xception().to(torch.float32), weights)
 
 
 def _model_cases(rng: np.random.Generator, torch: ModuleType | None) -> list[Case]:

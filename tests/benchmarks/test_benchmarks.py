@@ -16,6 +16,8 @@ from autoconv.benchmarks.cases import (
     torch_large_model,
     torch_reference_model,
     torch_rgb_classifier,
+    torch_weight_count,
+    torch_xception,
 )
 from autoconv.benchmarks.runner import WrongResultError, check, run_case, table
 
@@ -89,20 +91,26 @@ def test_committed_baseline_covers_every_case():
     assert names == {(case.op, case.shape) for case in cpu_cases(None)}
 
 
-MIRRORS = {  # model: (autoconv builder, PyTorch mirror, input scale the mirror leaves out)
-    "reference": (course.reference_model, torch_reference_model, 1.0),
-    "large": (course.large_model, torch_large_model, 1.0),
-    "rgb": (course.rgb_classifier, lambda t, w: torch_rgb_classifier(t, w, 180), 1 / 255),
+MIRRORS = {  # model: (autoconv builder, PyTorch mirror, pixels' maximum, input scale it leaves out)
+    "reference": (course.reference_model, torch_reference_model, 1.0, 1.0),
+    "large": (course.large_model, torch_large_model, 1.0, 1.0),
+    "rgb": (course.rgb_classifier, lambda t, w: torch_rgb_classifier(t, w, 180), 255.0, 1 / 255),
+    "xception": (lambda: course.xception((36, 36, 3)), torch_xception, 255.0, 1.0),
 }
 
 
 @pytest.mark.parametrize("name", MIRRORS)
 def test_torch_mirrors_compute_the_course_models(torch, name):
-    build, mirror, scale = MIRRORS[name]
+    build, mirror, high, scale = MIRRORS[name]
     model = build()
+    rng = np.random.default_rng(0)
+    # biases and BatchNorm's statistics away from their initial zeros and ones
+    model.set_weights(
+        [w + rng.random(w.shape, dtype=np.float32) * (w.ndim == 1) for w in model.get_weights()]
+    )
     torch_model = mirror(torch, model.get_weights()).eval()
-    assert sum(p.numel() for p in torch_model.parameters()) == model.count_params()
-    x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype=np.float32)
+    assert torch_weight_count(torch_model) == model.count_params()
+    x = rng.random((2, *model.input_shape[1:]), dtype=np.float32) * np.float32(high)
     expected = model.predict(x, verbose=0)
     with torch.no_grad():
         nchw = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))

@@ -1,7 +1,7 @@
 """End to end against PyTorch CPU: training and inference of the course's models, each
 measurement in a fresh process, the engines in turn.
 
-    python bench/epoch_vs_torch.py [N=6400] [ROUNDS=2] [--model mnist|rgb|stack|all]
+    python bench/epoch_vs_torch.py [N=6400] [ROUNDS=2] [--model mnist|rgb|stack|xception|all]
         [--what train|infer|both] [--blas as-is|unset|both] [--steps 10] [--infer-images 1000]
 
 Engines:
@@ -18,7 +18,8 @@ Engines:
 
 The PyTorch engines run on 2 threads (``torch.set_num_threads(2)``) from the autoconv model's
 initial weights (seed 0; the child checks that the parameter counts agree), train with
-RMSprop(lr=1e-3, alpha=0.9 (Keras's rho), eps=1e-7) and cross-entropy from logits, and infer
+RMSprop(lr=1e-3, alpha=0.9 (Keras's rho), eps=1e-7) and cross-entropy from logits (binary for
+``xception``) in train mode (BatchNorm's batch statistics, Dropout), as ``fit`` does, and infer
 under ``model.eval()`` and ``torch.no_grad()``, with the softmax where the autoconv model ends
 in one.
 
@@ -33,11 +34,17 @@ Models (``--model``, default mnist):
   rescales them itself, the PyTorch mirror too), sparse cross-entropy from logits.
 - ``stack``: the 150x150x1 stack (``course.large_model``: Dropout, Dense(512), a softmax over
   10 classes) on random images in 0-1 (seed 0), sparse cross-entropy.
+- ``xception``: keras-io's small Xception of "Image classification from scratch"
+  (``course.xception``: Rescaling(1/255), residual blocks of SeparableConv2D and
+  BatchNormalization, one logit for cats vs dogs) on 180x180x3 random pixels in 0-255 (seed 0)
+  with labels 0 or 1, ``BinaryCrossentropy(from_logits=True)`` as keras-io trains it
+  (``BCEWithLogitsLoss`` in PyTorch).
 
-For ``rgb`` and ``stack``, training reports the median seconds per step (batch 32) over
-STEPS steps after 2 warm-up steps, a step's time including the gathering of the next batch;
-inference, the samples/s of one pass over INFER_IMAGES images. Inference runs at batch 1000,
-after a warm-up pass over the first 1000 images (for the big models, the same images).
+For ``rgb``, ``stack`` and ``xception``, training reports the median seconds per step (batch
+32) over STEPS steps after 2 warm-up steps, a step's time including the gathering of the next
+batch; inference, the samples/s of one pass over INFER_IMAGES images. Inference runs at batch
+1000 (``xception``: 100, as autoconv's activations of a batch of 1000 would need some 90 GB),
+after a warm-up pass over the first batch of the images.
 
 ``--blas`` (default both): this project's machines set ``OPENBLAS_CORETYPE`` and
 ``OPENBLAS_L2_SIZE`` in the environment, which users' machines do not. ``as-is`` runs the
@@ -57,11 +64,13 @@ The full measurement, a model at a time: each child starts Python, imports, comp
 up in 5-10 s; on this 2-core machine a child of the big models' inference takes about a
 minute (two passes over 1000 images, 6-9 GB at the peak). mnist: 10 rounds x 2 tasks x 2 BLAS
 settings x 3 engines = 120 children, about 25 minutes; rgb and stack: 5 rounds, 60 children
-each, about 35 minutes each.
+each, about 35 minutes each; xception (steps of some 10 s, inference at 8-12 images/s and
+near 10 GB at the peak): 5 rounds, 60 children, two to three hours.
 
     python bench/epoch_vs_torch.py 6400 10 --model mnist
     python bench/epoch_vs_torch.py 6400 5 --model rgb
     python bench/epoch_vs_torch.py 6400 5 --model stack
+    python bench/epoch_vs_torch.py 6400 5 --model xception
 """
 
 from __future__ import annotations
@@ -93,6 +102,8 @@ from autoconv.benchmarks.cases import (
     torch_large_model,
     torch_reference_model,
     torch_rgb_classifier,
+    torch_weight_count,
+    torch_xception,
 )
 from autoconv.process import configure_process
 
@@ -105,7 +116,6 @@ CORENAME_SYMBOLS = (  # as NumPy's scipy-openblas and plain OpenBLAS builds expo
     "openblas_get_corename64_",
     "openblas_get_corename",
 )
-INFER_BATCH = 1000
 
 
 # ------------------------------------------------------------------ the models and their data
@@ -135,6 +145,17 @@ def torch_rgb(torch: ModuleType, weights: list[np.ndarray]) -> Any:
     return torch.nn.Sequential(Rescaling(), torch_rgb_classifier(torch, weights, 180))
 
 
+def cross_entropy(torch: ModuleType, logits: Any, labels: Any) -> Any:
+    return torch.nn.functional.cross_entropy(logits, labels)
+
+
+def binary_cross_entropy(torch: ModuleType, logits: Any, labels: Any) -> Any:
+    """BCEWithLogitsLoss of one logit per sample against labels 0 or 1."""
+    return torch.nn.functional.binary_cross_entropy_with_logits(
+        logits[:, 0], labels.to(logits.dtype)
+    )
+
+
 @dataclass(frozen=True)
 class Workload:
     """A model to time: its autoconv builder, its PyTorch mirror, its data and its training."""
@@ -148,6 +169,8 @@ class Workload:
     batch: int
     warmup: int  # training steps before the clock starts
     per_step: bool  # report seconds per step (else samples/s over an epoch of N images)
+    torch_loss: Callable[[ModuleType, Any, Any], Any] = cross_entropy  # (torch, logits, labels)
+    infer_batch: int = 1000
 
     def images(self, what: str, n: int, steps: int, infer_images: int) -> int:
         """How many images a measurement of ``what`` uses."""
@@ -172,6 +195,11 @@ WORKLOADS = {
     "stack": Workload(
         course.large_model, torch_large_model, random_images((150, 150, 1), 1, 10), 10,
         "sparse_categorical_crossentropy", softmax=True, batch=32, warmup=2, per_step=True,
+    ),
+    "xception": Workload(
+        course.xception, torch_xception, random_images((180, 180, 3), 255, 2), 2,
+        losses.BinaryCrossentropy(from_logits=True), softmax=False, batch=32, warmup=2,
+        per_step=True, torch_loss=binary_cross_entropy, infer_batch=100,
     ),
 }  # fmt: skip
 
@@ -214,9 +242,10 @@ def autoconv_train(workload: Workload, x: np.ndarray, labels: np.ndarray) -> Tim
 def autoconv_infer(workload: Workload, x: np.ndarray) -> float:
     """Seconds of ``model.predict`` over x."""
     model = workload.build()
-    model.predict(x[:INFER_BATCH], batch_size=INFER_BATCH, verbose=0)  # compile, warm up
+    batch = workload.infer_batch
+    model.predict(x[:batch], batch_size=batch, verbose=0)  # compile, warm up
     started = time.perf_counter()
-    model.predict(x, batch_size=INFER_BATCH, verbose=0)
+    model.predict(x, batch_size=batch, verbose=0)
     return time.perf_counter() - started
 
 
@@ -231,7 +260,7 @@ def torch_setup(workload: Workload, tuned: bool) -> tuple[ModuleType, Any, Calla
         configure_process()  # what fit applies for itself: malloc keeps freed buffers
     reference = workload.build()
     model = workload.mirror(torch, reference.get_weights())
-    count = sum(p.numel() for p in model.parameters())
+    count = torch_weight_count(model)
     if count != reference.count_params():
         expected = reference.count_params()
         raise RuntimeError(f"the PyTorch mirror has {count:,} parameters, autoconv's {expected:,}")
@@ -259,7 +288,7 @@ def torch_train(workload: Workload, x: np.ndarray, labels: np.ndarray, tuned: bo
             times.append(time.perf_counter())
             index = order[start : start + workload.batch]
             optimizer.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(as_input(images[index])), targets[index])
+            loss = workload.torch_loss(torch, model(as_input(images[index])), targets[index])
             loss.backward()
             optimizer.step()
         return [*times, time.perf_counter()]
@@ -271,8 +300,10 @@ def torch_train(workload: Workload, x: np.ndarray, labels: np.ndarray, tuned: bo
 
 
 def torch_infer(workload: Workload, x: np.ndarray, tuned: bool) -> float:
-    """Seconds of the forward pass over x in batches of 1000, as NumPy (as predict returns)."""
+    """Seconds of the forward pass over x in the workload's inference batches, as NumPy (as
+    predict returns)."""
     torch, model, as_input = torch_setup(workload, tuned)
+    batch = workload.infer_batch
     model.eval()
     images = nchw(torch, x)
 
@@ -280,13 +311,13 @@ def torch_infer(workload: Workload, x: np.ndarray, tuned: bool) -> float:
         with torch.no_grad():
             outputs = torch.cat(
                 [
-                    model(as_input(images[start : start + INFER_BATCH]))
-                    for start in range(0, len(images), INFER_BATCH)
+                    model(as_input(images[start : start + batch]))
+                    for start in range(0, len(images), batch)
                 ]
             )
             return (torch.softmax(outputs, dim=1) if workload.softmax else outputs).numpy()
 
-    predict(images[:INFER_BATCH])  # warm up
+    predict(images[:batch])  # warm up
     started = time.perf_counter()
     predict(images)
     return time.perf_counter() - started
@@ -372,7 +403,7 @@ def compare(model: str, what: str, settings: list[str], args: argparse.Namespace
     elif what == "train":
         task = f"training, samples/s over one epoch of {count} images (batch {workload.batch})"
     else:
-        task = f"inference, samples/s over {count} images (batch {INFER_BATCH})"
+        task = f"inference, samples/s over {count} images (batch {workload.infer_batch})"
     print(f"\n{model}: {task}")
     values: dict[tuple[str, str], list[float]] = {}
     layers = set()
@@ -429,8 +460,8 @@ def main() -> None:
     parser.add_argument("--model", choices=[*WORKLOADS, "all"], default="mnist")
     parser.add_argument("--what", choices=["train", "infer", "both"], default="both")
     parser.add_argument("--blas", choices=[*BLAS_SETTINGS, "both"], default="both")
-    parser.add_argument("--steps", type=int, default=10, help="timed steps, rgb and stack")
-    parser.add_argument("--infer-images", type=int, default=1000, help="rgb and stack")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps, the big models")
+    parser.add_argument("--infer-images", type=int, default=1000, help="the big models")
     parser.add_argument("--engine", choices=ENGINES, help="measure in this process, as JSON")
     args = parser.parse_args()
     if args.engine is not None:

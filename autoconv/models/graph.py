@@ -55,6 +55,7 @@ class Step:
     output: int  # id of the tensor it makes
     logits_of_output: int | None = None  # which model output hands its logits to the loss
     rule: str | None = None  # CONV_POOL, FOLD_BATCH_NORM, or None for one layer call
+    last_reads: tuple[int, ...] = ()  # ids of the tensors no later step or output reads
 
     @property
     def fused(self) -> bool:
@@ -190,6 +191,10 @@ class Graph:
             absorbed.update(id(n) for n in nodes[1:])
             reads = tuple(self.ids[id(t)] for t in node.inputs)
             steps.append(Step(nodes, reads, self.ids[id(nodes[-1].outputs[0])], rule=rule))
+        read_later = {self.ids[id(t)] for t in self.outputs}
+        for step in reversed(steps):  # so a run lets go of each tensor after its last reader
+            step.last_reads = tuple(i for i in dict.fromkeys(step.inputs) if i not in read_later)
+            read_later.update(step.inputs)
         by_output = {step.output: step for step in steps}
         output_steps = [by_output.get(self.ids[id(t)]) for t in self.outputs]
         softmax = [step is not None and _ends_in_softmax(step) for step in output_steps]
@@ -208,6 +213,8 @@ class Graph:
             for step in self.plan.steps:
                 args = [tensors[i] for i in step.inputs]
                 tensors[step.output] = _run_step(step, args, training)
+                for i in step.last_reads:  # in inference nothing else holds it: freed now
+                    del tensors[i]
         outputs = [tensors[self.ids[id(t)]] for t in self.outputs]
         logits = self.plan.logits_outputs or [False] * len(outputs)
         return outputs, list(logits)

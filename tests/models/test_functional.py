@@ -6,6 +6,7 @@ tests/keras_reference/models.py with Keras 3 on JAX)."""
 from __future__ import annotations
 
 import json
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -292,3 +293,40 @@ def test_a_weight_that_needs_an_unknown_size_is_a_clear_error():
 
     with pytest.raises(ValueError, match=r"weight scale of shape \(None, 1\)"):
         Scale()(ac.Input(shape=(None, 1)))
+
+
+class _Remember(ac.layers.Layer):
+    """Keeps a weak reference to what it returns."""
+
+    def call(self, x):
+        out = x * 1.0
+        self.ref = weakref.ref(out.data)  # the array: a Tensor takes no weak references
+        return out
+
+
+class _AliveAtCall(ac.layers.Layer):
+    """Notes whether ``watched``'s output is still alive when this layer runs."""
+
+    def __init__(self, watched, **kwargs):
+        super().__init__(**kwargs)
+        self.watched, self.seen = watched, []
+
+    def call(self, x):
+        self.seen.append(self.watched.ref() is not None)
+        return x * 1.0
+
+
+def test_inference_lets_go_of_each_tensor_after_its_last_reader():
+    """In predict nothing else holds an intermediate result: the run drops it after the last
+    layer that reads it (the peak memory of a deep model), and keeps what a later layer still
+    reads (a residual branch)."""
+    inputs = ac.Input((3,))
+    remember = _Remember()
+    first = remember(inputs)
+    middle = layers.Dense(3)(first)
+    straight, branched = _AliveAtCall(remember), _AliveAtCall(remember)
+    x = np.ones((2, 3), np.float32)
+    ac.Model(inputs, straight(middle)).predict(x, verbose=0)
+    assert straight.seen[-1] is False  # in predict: freed once the Dense had read it
+    ac.Model(inputs, layers.add([branched(middle), first])).predict(x, verbose=0)
+    assert branched.seen[-1] is True  # the add still reads it

@@ -43,6 +43,21 @@ class Case:
     atol: float = 1e-3
 
 
+def _torch_training_step(torch: ModuleType, model: Any, x: Any, labels: Any) -> Callable:
+    """One RMSprop step (Keras's defaults) of ``model`` on a fixed batch, returning the loss.
+    RMSprop's eps: torch adds it outside the sqrt, Keras inside; one step barely differs."""
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+
+    def step() -> np.ndarray:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), labels)
+        loss.backward()
+        optimizer.step()
+        return np.array([loss.item()])
+
+    return step
+
+
 def _nchw(torch: ModuleType, x: np.ndarray, grad: bool = False) -> Any:
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).requires_grad_(grad)
 
@@ -365,17 +380,9 @@ def _model_cases(rng: np.random.Generator, torch: ModuleType | None) -> list[Cas
     if torch is not None:
         torch_model = torch_reference_model(torch, weights)  # trained by the step case
         torch_inferring = torch_reference_model(torch, weights)
-        optimizer = torch.optim.RMSprop(torch_model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
         tx, ty = _nchw(torch, xb), torch.from_numpy(yb.argmax(axis=1))
         t_all = _nchw(torch, x)
-        # RMSprop's eps: torch adds it outside the sqrt, Keras inside; one step barely differs.
-
-        def torch_step() -> np.ndarray:
-            optimizer.zero_grad()
-            loss = torch.nn.functional.cross_entropy(torch_model(tx), ty)
-            loss.backward()
-            optimizer.step()
-            return np.array([loss.item()])
+        torch_step = _torch_training_step(torch, torch_model, tx, ty)
 
         def torch_infer() -> np.ndarray:
             with torch.no_grad():
@@ -447,17 +454,8 @@ def _flowers_step_case(rng: np.random.Generator, torch: ModuleType | None) -> Ca
     case.rtol, case.atol = 1e-4, 1e-5  # the first call of each starts from the same weights
     if torch is not None:
         torch_model = torch_rgb_classifier(torch, weights, FLOWERS_SIZE)
-        optimizer = torch.optim.RMSprop(torch_model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
         tx, ty = _nchw(torch, x) * (1 / 255), torch.from_numpy(labels)
-
-        def torch_step() -> np.ndarray:
-            optimizer.zero_grad()
-            loss = torch.nn.functional.cross_entropy(torch_model(tx), ty)
-            loss.backward()
-            optimizer.step()
-            return np.array([loss.item()])
-
-        case.engines["torch"] = torch_step
+        case.engines["torch"] = _torch_training_step(torch, torch_model, tx, ty)
     return case
 
 

@@ -73,6 +73,14 @@ def _load_cuda() -> ModuleType:
     return cuda
 
 
+def release_work_arrays() -> None:
+    """Release the big arrays the CPU backend keeps for reuse while nothing uses them
+    (:mod:`autoconv.backends.cpu.workspace`); arrays in use are not touched."""
+    from autoconv.backends.cpu import workspace
+
+    workspace.clear()
+
+
 def array_device(array: Any) -> str:
     """'cuda' for a CudaArray, 'cpu' for anything else (NumPy arrays, scalars, lists)."""
     return "cuda" if getattr(array, "device", None) == "cuda" else "cpu"

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from autoconv import initializers, regularizers
-from autoconv.backends import array_device, namespace
+from autoconv.backends import array_device, namespace, release_work_arrays
 from autoconv.tensor import Tensor, no_grad
 from autoconv.windows import is_int
 
@@ -46,8 +46,10 @@ def unique_name(prefix: str) -> str:
 
 
 def clear_session() -> None:
-    """Reset the automatic layer and model names, as ``keras.utils.clear_session()``."""
+    """Reset the automatic layer and model names and release the work arrays kept for reuse,
+    as ``keras.utils.clear_session()``."""
     _name_uids.clear()
+    release_work_arrays()
 
 
 # ------------------------------------------------------------------------ name scopes

@@ -12,6 +12,7 @@ import numba
 import numpy as np
 
 from autoconv.backends import bounds
+from autoconv.backends.cpu import workspace
 from autoconv.backends.cpu.jit import Kernel
 
 
@@ -129,7 +130,7 @@ def _erf(a, out):
 def erf(a: np.ndarray) -> np.ndarray:
     """The error function (NumPy has none; Numba compiles ``math.erf``)."""
     a = np.ascontiguousarray(a)
-    out = np.empty_like(a)
+    out = workspace.empty(a.shape, a.dtype)
     _erf(2 * a.size, a.reshape(-1), out.reshape(-1))
     return out
 
@@ -163,7 +164,11 @@ def minimum(a: Any, b: Any) -> np.ndarray:
 def matmul(
     a: np.ndarray, b: np.ndarray, transpose_a: bool = False, transpose_b: bool = False
 ) -> np.ndarray:
-    """``a @ b``; ``transpose_a`` / ``transpose_b`` swap an operand's last two axes (a view)."""
-    return np.matmul(
-        np.swapaxes(a, -1, -2) if transpose_a else a, np.swapaxes(b, -1, -2) if transpose_b else b
-    )
+    """``a @ b``; ``transpose_a`` / ``transpose_b`` swap an operand's last two axes (a view).
+    The product of matrices is written into a pooled array (:mod:`.workspace`)."""
+    a = np.swapaxes(a, -1, -2) if transpose_a else a
+    b = np.swapaxes(b, -1, -2) if transpose_b else b
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
+        return np.matmul(a, b)  # vectors, or NumPy's own error
+    shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], b.shape[-1])
+    return np.matmul(a, b, out=workspace.empty(shape, np.result_type(a, b)))

@@ -15,6 +15,7 @@ import numba
 import numpy as np
 
 from autoconv.backends import bounds
+from autoconv.backends.cpu import workspace
 from autoconv.backends.cpu.jit import Kernel, inline
 from autoconv.windows import Window
 
@@ -210,10 +211,10 @@ def im2col(x: np.ndarray, win: Window) -> np.ndarray:
     shape = (n * win.out[0] * win.out[1], kh * kw * channels)
     x, work = np.ascontiguousarray(x), x.size + math.prod(shape)
     if channels == 1:
-        cols_t = np.empty(shape[::-1], dtype=x.dtype)
+        cols_t = workspace.empty(shape[::-1], x.dtype)
         _im2col_transposed(work, x, *win.geometry(), cols_t)
         return cols_t.T
-    cols = np.empty(shape, dtype=x.dtype)
+    cols = workspace.empty(shape, x.dtype)
     _im2col(work, x, *win.geometry(), cols)
     return cols
 
@@ -221,7 +222,7 @@ def im2col(x: np.ndarray, win: Window) -> np.ndarray:
 def col2im(cols: np.ndarray, x_shape: tuple[int, ...], win: Window) -> np.ndarray:
     """The adjoint of :func:`im2col`: add each row's entries back to where they were read."""
     bounds.columns_of_window("col2im", cols, x_shape, win)
-    grad_x = np.empty(x_shape, dtype=cols.dtype)
+    grad_x = workspace.empty(x_shape, cols.dtype)
     _col2im(cols.size + grad_x.size, np.ascontiguousarray(cols), *win.geometry(), grad_x)
     return grad_x
 
@@ -232,7 +233,7 @@ def depthwise_conv(x: np.ndarray, w: np.ndarray, win: Window) -> np.ndarray:
     n, _, _, channels = bounds.images("depthwise_conv", "x", x)
     kh, kw, _, multiplier = bounds.depthwise_kernel("depthwise_conv", w.shape, channels, win)
     w_t = np.ascontiguousarray(w.transpose(0, 1, 3, 2))  # (KH, KW, M, C)
-    out_t = np.empty((n, *win.out, multiplier, channels), dtype=x.dtype)
+    out_t = workspace.empty((n, *win.out, multiplier, channels), x.dtype)
     work = x.size + out_t.size * kh * kw
     _depthwise_conv(work, np.ascontiguousarray(x), w_t, *win.geometry(), out_t)
     return _channels_by_kernel(out_t)
@@ -243,7 +244,7 @@ def depthwise_conv_input_grad(
 ) -> np.ndarray:
     """The gradient of :func:`depthwise_conv` with respect to x (N, H, W, C)."""
     bounds.depthwise_output("depthwise_conv_input_grad", grad_out, x_shape, w.shape, win)
-    grad_x = np.empty(x_shape, dtype=grad_out.dtype)
+    grad_x = workspace.empty(x_shape, grad_out.dtype)
     w_t = np.ascontiguousarray(w.transpose(0, 1, 3, 2))
     grad_t = _kernels_by_channel(grad_out, w.shape[3])
     work = grad_x.size + grad_t.size * w.shape[0] * w.shape[1]
@@ -296,7 +297,7 @@ def relu_grad_and_column_sums(grad: np.ndarray, out: np.ndarray) -> tuple[np.nda
     if grad.ndim != 2:
         raise ValueError(f"relu_grad_and_column_sums: grad must be (rows, C), got {grad.shape}")
     bounds.shape_is("relu_grad_and_column_sums", "out", out, grad.shape)
-    masked = np.empty(grad.shape, dtype=grad.dtype)
+    masked = workspace.empty(grad.shape, grad.dtype)
     chunks = max(1, min(numba.get_num_threads(), grad.shape[0]))
     partial_sums = np.empty((chunks, grad.shape[1]), dtype=grad.dtype)
     _relu_grad_and_column_sums(

@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 from autoconv.backends import bounds
+from autoconv.backends.cpu import workspace
 from autoconv.backends.cpu.jit import Kernel
 from autoconv.backends.sampling import FILL_MODES, corner, resize_taps, sample_taps
 
@@ -81,7 +82,7 @@ def resize(x: np.ndarray, size: tuple[int, int], interpolation: str) -> np.ndarr
     bounds.images("resize", "size", (n, *size, channels))
     rows = resize_taps(height, size[0], interpolation, x.dtype.str, False)
     columns = resize_taps(width, size[1], interpolation, x.dtype.str, False)
-    out = np.empty((n, *size, channels), x.dtype)
+    out = workspace.empty((n, *size, channels), x.dtype)
     _resample(x.size + out.size, np.ascontiguousarray(x), *rows, *columns, out)
     return out
 
@@ -95,7 +96,7 @@ def resize_backward(
     bounds.shape_is("resize_backward", "grad_out", grad_out, (n, out_height, out_width, channels))
     rows = resize_taps(height, out_height, interpolation, grad_out.dtype.str, True)
     columns = resize_taps(width, out_width, interpolation, grad_out.dtype.str, True)
-    grad_x = np.empty(x_shape, grad_out.dtype)
+    grad_x = workspace.empty(x_shape, grad_out.dtype)
     _resample(grad_out.size + grad_x.size, np.ascontiguousarray(grad_out), *rows, *columns, grad_x)
     return grad_x
 
@@ -110,7 +111,7 @@ def affine_transform(
         transforms,
         (bounds.images("affine_transform", "x", x)[0], 8),
     )
-    out = np.empty(x.shape, x.dtype)
+    out = workspace.empty(x.shape, x.dtype)
     real = x.dtype.type
     _affine_forward(
         2 * x.size, np.ascontiguousarray(x), transforms, interpolation == "bilinear",
@@ -126,7 +127,7 @@ def affine_transform_backward(
     the pixels it was read from (the fill value takes none)."""
     n = bounds.images("affine_transform_backward", "grad_out", grad_out)[0]
     bounds.shape_is("affine_transform_backward", "transforms", transforms, (n, 8))
-    grad_x = np.empty(grad_out.shape, grad_out.dtype)
+    grad_x = workspace.empty(grad_out.shape, grad_out.dtype)
     real = grad_out.dtype.type
     _affine_backward(
         2 * grad_out.size, np.ascontiguousarray(grad_out), transforms,

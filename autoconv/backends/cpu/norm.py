@@ -24,6 +24,7 @@ import numba
 import numpy as np
 
 from autoconv.backends import bounds
+from autoconv.backends.cpu import workspace
 from autoconv.backends.cpu.jit import Kernel
 
 # Rows are summed in this many blocks (one thread each in the parallel build), whose partial
@@ -99,7 +100,7 @@ def batch_norm_forward(
     if gamma is not None:
         scale = scale * gamma
     shift = np.zeros(channels, dtype) if beta is None else beta.astype(dtype)
-    out = np.empty_like(x)
+    out = workspace.empty(x.shape, x.dtype)
     no_g = np.zeros(channels, dtype)  # the pass reads x again as its gradient term, times 0
     _combine(2 * x.size, x, mean64.astype(dtype), scale.astype(dtype), x, no_g, shift, out)
     return out, mean, variance
@@ -132,7 +133,7 @@ def batch_norm_backward(
     if training:
         x_scale = -g_scale * inv * grad_gamma / rows
         shift = -g_scale * grad_beta / rows
-    grad_x = np.empty_like(x)
+    grad_x = workspace.empty(x.shape, x.dtype)
     _combine(
         3 * x.size, x, mean64.astype(dtype), x_scale.astype(dtype), grad, g_scale.astype(dtype),
         shift.astype(dtype), grad_x,

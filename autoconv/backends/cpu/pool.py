@@ -11,6 +11,7 @@ import numba
 import numpy as np
 
 from autoconv.backends import bounds
+from autoconv.backends.cpu import workspace
 from autoconv.backends.cpu.conv import activated
 from autoconv.backends.cpu.jit import Kernel, inline
 from autoconv.windows import Window
@@ -182,8 +183,8 @@ def max_pool_forward(
     n, _, _, channels = bounds.images("max_pool_forward", "x", x)
     bounds.pooling_window("max_pool_forward", win, x.shape)
     bounds.columns("max_pool_forward", "bias", bias, channels)
-    out = np.empty((n, *win.out, channels), dtype=x.dtype)
-    argmax = np.empty(out.shape, dtype=np.int32)
+    out = workspace.empty((n, *win.out, channels), x.dtype)
+    argmax = workspace.empty(out.shape, np.int32)
     if bias is None:
         bias = np.zeros(channels, dtype=x.dtype)
     x, zero, work = np.ascontiguousarray(x), x.dtype.type(0), x.size + 2 * out.size
@@ -209,7 +210,7 @@ def max_pool_backward(
     # The kernel adds at these offsets: one scan (about a tenth of the backward's time) keeps
     # an argmax that max_pool_forward did not make for such images from writing elsewhere.
     bounds.indices_in_range("max_pool_backward", "argmax", argmax, math.prod(x_shape[1:]))
-    grad_x = np.empty((n, math.prod(x_shape[1:])), dtype=grad_out.dtype)
+    grad_x = workspace.empty((n, math.prod(x_shape[1:])), grad_out.dtype)
     overlapping = win.overlapping
     _max_pool_backward(
         2 * grad_out.size + grad_x.size,
@@ -223,7 +224,7 @@ def avg_pool_forward(x: np.ndarray, win: Window) -> np.ndarray:
     """Window means over the cells inside the image (N, OH, OW, C)."""
     n, _, _, channels = bounds.images("avg_pool_forward", "x", x)
     bounds.pooling_window("avg_pool_forward", win, x.shape)
-    out = np.empty((n, *win.out, channels), dtype=x.dtype)
+    out = workspace.empty((n, *win.out, channels), x.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
     _avg_pool_forward(x.size + out.size, np.ascontiguousarray(x), kh, kw, sh, sw, pt, pl, out)
     return out
@@ -233,7 +234,7 @@ def avg_pool_backward(grad_out: np.ndarray, x_shape: tuple[int, ...], win: Windo
     """Spread each output gradient evenly over the cells its window averaged."""
     bounds.pooling_window("avg_pool_backward", win, x_shape)
     bounds.window_output("avg_pool_backward", "grad_out", grad_out, x_shape, win, x_shape[3])
-    grad_x = np.empty(x_shape, dtype=grad_out.dtype)
+    grad_x = workspace.empty(x_shape, grad_out.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
     overlapping = win.overlapping
     _avg_pool_backward(

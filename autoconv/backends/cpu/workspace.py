@@ -1,0 +1,108 @@
+"""Big work arrays reused across calls, so that the kernels' outputs do not page-fault.
+
+glibc's malloc hands blocks of more than a few MB to the OS when they are freed and maps fresh
+pages for the next request, whose first touch faults: a training step that unrolls the same
+(rows, KH*KW*Cin) matrix every batch paid for every page of it every time (the MNIST model's
+second convolution, forward + backward outside ``fit``: 1.5x the time of the same call with
+the malloc tuning of :func:`autoconv.configure_process`). :func:`empty` keeps such arrays and
+hands one out again when nothing in the process refers to it any more.
+
+The ownership rule is Python's reference count: an array is free when the only reference left
+is the pool's own. A view (``reshape``, ``.T``, a slice) refers to the array it views, and a
+tensor, a backward closure or a user's variable that holds either keeps it taken, so an array
+is never handed out twice while still in use, whoever holds it. Free arrays are kept up to
+MAX_FREE_BYTES; beyond that the least recently used are released when a new one is made.
+:func:`clear` releases every free array (``autoconv.clear_session()`` calls it).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+# Smaller blocks come from malloc's heap, which reuses them without faults.
+MIN_BYTES = 1 << 20
+MAX_FREE_BYTES = 1 << 30
+
+_arrays: OrderedDict[tuple[tuple[int, ...], np.dtype], list[np.ndarray]] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _references(array: np.ndarray) -> int:
+    return sys.getrefcount(array)
+
+
+def _references_when_free() -> int:
+    """What :func:`_references` says, inside a loop over a pool list, of an array only that
+    list holds (measured, not assumed: the count of the call's own references varies between
+    Python versions)."""
+    for array in [np.empty(1)]:
+        return _references(array)
+    raise AssertionError("unreachable")
+
+
+_FREE = _references_when_free()
+
+
+def empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialised C-contiguous array, as ``np.empty(shape, dtype)``: a free pooled one
+    of that shape and dtype when there is one, else a new one (pooled if MIN_BYTES or more)."""
+    dtype = np.dtype(dtype)
+    shape = tuple(int(n) for n in shape)
+    size = math.prod(shape) * dtype.itemsize
+    if size < MIN_BYTES:
+        return np.empty(shape, dtype)
+    key = (shape, dtype)
+    with _lock:
+        arrays = _arrays.get(key)
+        if arrays is not None:
+            _arrays.move_to_end(key)
+            for array in arrays:
+                if _references(array) <= _FREE:
+                    return array
+        _release_free(MAX_FREE_BYTES - size)
+        array = np.empty(shape, dtype)
+        _arrays.setdefault(key, []).append(array)
+        _arrays.move_to_end(key)
+        return array
+
+
+def clear() -> None:
+    """Release every free pooled array (arrays in use stay pooled)."""
+    with _lock:
+        _release_free(0)
+
+
+def pooled_bytes() -> tuple[int, int]:
+    """(bytes of pooled arrays in use, bytes of free ones)."""
+    with _lock:
+        used = free = 0
+        for arrays in _arrays.values():
+            for array in arrays:
+                if _references(array) <= _FREE:
+                    free += array.nbytes
+                else:
+                    used += array.nbytes
+        return used, free
+
+
+def _release_free(keep: int) -> None:
+    """Release free arrays, least recently used shapes first, until at most ``keep`` bytes of
+    free ones remain. The caller holds the lock."""
+    free = [(key, array) for key, arrays in _arrays.items() for array in arrays
+            if _references(array) <= _FREE]  # fmt: skip
+    excess = sum(array.nbytes for _, array in free) - keep
+    for key, array in free:
+        if excess <= 0:
+            break
+        excess -= array.nbytes
+        kept = [other for other in _arrays[key] if other is not array]  # by identity
+        if kept:
+            _arrays[key] = kept
+        else:
+            del _arrays[key]

@@ -1,0 +1,119 @@
+"""The CPU backend's pool of big work arrays: an array is handed out again only when nothing
+else refers to it, and the ops give the same results whether their outputs were pooled or not."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+from autoconv.backends.cpu import workspace
+
+BIG = (workspace.MIN_BYTES // 4 + 1,)  # float32 elements: just over the pooling size
+
+
+@pytest.fixture(autouse=True)
+def empty_pool():
+    workspace.clear()
+    yield
+    workspace.clear()
+
+
+def test_a_released_array_is_handed_out_again():
+    first = workspace.empty(BIG, np.float32)
+    address = first.ctypes.data
+    del first
+    assert workspace.empty(BIG, np.float32).ctypes.data == address
+
+
+@pytest.mark.parametrize(
+    "hold",
+    [
+        lambda a: a,
+        lambda a: a.reshape(-1, 1),
+        lambda a: a[1:],
+        lambda a: a.T,
+        lambda a: memoryview(a),
+        lambda a: [a],
+        lambda a: ac.Tensor(a),
+    ],
+    ids=["array", "reshape", "slice", "transpose", "memoryview", "list", "tensor"],
+)
+def test_an_array_still_referred_to_is_never_handed_out(hold):
+    first = workspace.empty(BIG, np.float32)
+    held = hold(first)
+    address = first.ctypes.data
+    del first
+    second = workspace.empty(BIG, np.float32)
+    assert second.ctypes.data != address
+    del held
+    gc.collect()
+    third = workspace.empty(BIG, np.float32)
+    assert third.ctypes.data == address
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"), [((BIG[0] + 1,), np.float32), ((BIG[0] // 2, 2), np.float32),
+                         (BIG, np.float64), (BIG, np.int32)],
+)  # fmt: skip
+def test_arrays_are_reused_only_for_the_same_shape_and_dtype(shape, dtype):
+    first = workspace.empty(BIG, np.float32)
+    address = first.ctypes.data
+    del first
+    other = workspace.empty(shape, dtype)
+    assert other.shape == shape and other.dtype == dtype
+    assert other.ctypes.data != address
+    assert other.flags.c_contiguous and other.flags.writeable
+
+
+def test_small_arrays_are_not_pooled():
+    small = workspace.empty((16,), np.float32)
+    assert small.shape == (16,)
+    assert workspace.pooled_bytes() == (0, 0)
+
+
+def test_pooled_bytes_counts_used_and_free_arrays_and_clear_releases_the_free_ones():
+    used = workspace.empty(BIG, np.float32)
+    workspace.empty(BIG, np.float64)  # released at once
+    assert workspace.pooled_bytes() == (used.nbytes, 2 * used.nbytes)
+    workspace.clear()
+    assert workspace.pooled_bytes() == (used.nbytes, 0)
+
+
+def test_free_arrays_beyond_the_limit_are_released_least_recently_used_first(monkeypatch):
+    monkeypatch.setattr(workspace, "MAX_FREE_BYTES", 2 * BIG[0] * 4)
+    sizes = (BIG[0], BIG[0] + 1, BIG[0] + 2)  # three shapes, each released at once
+    for size in sizes:
+        workspace.empty((size,), np.float32)
+    # Making each new one would pass the limit with the free one before it: that one went.
+    assert workspace.pooled_bytes() == (0, sizes[-1] * 4)
+    newest = workspace.empty((sizes[-1],), np.float32)  # still pooled: taken, not made
+    assert workspace.pooled_bytes() == (newest.nbytes, 0)
+
+
+def test_clear_session_releases_the_pool():
+    workspace.empty(BIG, np.float32)
+    ac.layers.clear_session()
+    assert workspace.pooled_bytes() == (0, 0)
+
+
+@pytest.mark.parametrize("repeats", [2, 3])
+def test_a_conv_evaluated_twice_before_backward_keeps_both_unrolled_inputs(repeats):
+    # Both forward passes hold their own unrolled matrix until the backward: the second may
+    # not be written into the first's (the gradient would then be the second's twice).
+    rng = np.random.default_rng(0)
+    shape = (16, 30, 30, 8)  # an unrolled matrix of 3.6 MB: pooled
+    xs = [ac.Tensor(rng.standard_normal(shape).astype(np.float32)) for _ in range(repeats)]
+    w = ac.Tensor(rng.standard_normal((3, 3, 8, 4)).astype(np.float32), requires_grad=True)
+    total = sum(ac.conv2d(x, w).sum() for x in xs)
+    total.backward()
+    # d total / d w[a, b, c, k] = the sum of every input's pixels that tap (a, b) reads.
+    expected = np.zeros((3, 3, 8))
+    for x in xs:
+        for a in range(3):
+            for b in range(3):
+                expected[a, b] += x.numpy()[:, a : a + 28, b : b + 28].sum(axis=(0, 1, 2))
+    for k in range(4):
+        np.testing.assert_allclose(w.grad[..., k], expected, rtol=1e-4, atol=1e-3)

@@ -56,6 +56,9 @@ class Backend(Protocol):
     def scatter_add(self, grad: Array, shape: tuple[int, ...], index: Any) -> Array:
         """Zeros of ``shape`` with ``grad`` added at ``[index]`` (repeats accumulate)."""
 
+    def concatenate_rows(self, arrays: list[Array]) -> Array:
+        """Arrays of one dtype and trailing shape joined along their first axis (a copy)."""
+
     def take(self, a: Array, rows: Array) -> Array:
         """``a[rows]`` for a 1-D integer array of row numbers (batches of a dataset). Host rows
         outside [0, len(a)) are a ValueError; device rows are not read back: their kernel

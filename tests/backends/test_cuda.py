@@ -105,6 +105,25 @@ def test_conv2d_max_pool_matches_cpu(pool, strides, padding, activation, rng):
     )
 
 
+def test_a_convolution_without_gradient_runs_in_slices_as_on_the_cpu(monkeypatch, rng):
+    from autoconv.ops import conv as conv_ops
+
+    monkeypatch.setattr(conv_ops, "SLICE_BYTES", 1)  # one image at a time
+    x, w, b = distinct((3, 6, 6, 2), rng), rng.standard_normal((3, 3, 2, 3)), rng.standard_normal(3)
+    with ac.no_grad():
+        outs = [ac.conv2d_max_pool(*(ac.Tensor(a, device=device) for a in (x, w, b)), 1, "same",
+                                   1, "relu", 2) for device in ("cpu", "cuda")]  # fmt: skip
+    assert outs[1].device == "cuda" and outs[1].shape == outs[0].shape == (3, 3, 3, 3)
+    np.testing.assert_allclose(outs[1].numpy(), outs[0].numpy(), **TOLERANCE[np.float64])
+    rows = [cuda_backend.asarray(rng.standard_normal((n, 2, 3))) for n in (2, 0, 1)]
+    joined = cuda_backend.concatenate_rows(rows)
+    np.testing.assert_array_equal(
+        cuda_backend.to_numpy(joined), np.concatenate([cuda_backend.to_numpy(r) for r in rows])
+    )
+    with pytest.raises(ValueError, match="concatenate_rows: arrays of shapes"):
+        cuda_backend.concatenate_rows([rows[0], cuda_backend.asarray(np.zeros((1, 3, 2)))])
+
+
 @pytest.mark.parametrize(
     ("k", "s", "d", "p", "m"),
     [((3, 3), 1, 1, "same", 1), ((2, 3), 2, 1, "valid", 2), ((3, 2), 1, 2, 1, 3)],

@@ -117,3 +117,19 @@ def test_a_conv_evaluated_twice_before_backward_keeps_both_unrolled_inputs(repea
                 expected[a, b] += x.numpy()[:, a : a + 28, b : b + 28].sum(axis=(0, 1, 2))
     for k in range(4):
         np.testing.assert_allclose(w.grad[..., k], expected, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("rows", [(2, 0, 1), (BIG[0] // 6, BIG[0] // 6)])
+def test_concatenate_rows_joins_arrays_along_their_first_axis(rows, rng):
+    arrays = [rng.standard_normal((n, 2, 3)).astype(np.float32) for n in rows]
+    np.testing.assert_array_equal(ac.backends.cpu.concatenate_rows(arrays), np.concatenate(arrays))
+
+
+@pytest.mark.parametrize(
+    "other",
+    [np.zeros((1, 3, 2), np.float32), np.zeros((1, 2, 3), np.float64)],
+    ids=["shape", "dtype"],
+)
+def test_concatenate_rows_of_different_arrays_is_a_clear_error(other):
+    with pytest.raises(ValueError, match=r"concatenate_rows: arrays of shapes \[\(2, 2, 3\)"):
+        ac.backends.cpu.concatenate_rows([np.zeros((2, 2, 3), np.float32), other])

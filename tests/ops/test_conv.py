@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import autoconv as ac
+from autoconv.ops import conv as conv_ops
 from autoconv.testing import gradcheck
 from autoconv.windows import as_pair, padding_amounts
 from tests.conftest import distinct
@@ -556,3 +557,39 @@ def test_conv1d_bad_arguments_are_clear_value_errors(kwargs, message):
     args = {"x": np.zeros((2, 8, 3)), "w": np.zeros((3, 3, 4)), "b": None} | kwargs
     with pytest.raises(ValueError, match=f"conv1d: {message}"):
         ac.conv1d(**args)
+
+
+SLICED = {
+    "conv2d": lambda x, w, b: ac.conv2d(x, w, b, 1, "same", 1, "relu"),
+    "conv2d_max_pool": lambda x, w, b: ac.conv2d_max_pool(x, w, b, 1, "valid", 1, "relu", 2),
+    "grouped conv2d": lambda x, w, b: ac.conv2d(x, w[:, :, :1], b, groups=2),
+    "conv1d": lambda x, w, b: ac.conv1d(x[:, 0], w[0], b, padding="causal"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SLICED))
+@pytest.mark.parametrize("slice_bytes", [1, 400])
+def test_without_a_gradient_a_batch_is_convolved_in_slices_to_the_same_values(
+    name, slice_bytes, monkeypatch, rng
+):
+    """No gradient wanted: the batch goes through in slices of images (one image, a few), and
+    gives the whole batch's values (up to the rounding of BLAS products of other sizes); with a
+    gradient it is never sliced."""
+    x = rng.standard_normal((5, 6, 7, 2)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 2, 2)).astype(np.float32)
+    b = rng.standard_normal(2).astype(np.float32)
+    whole = SLICED[name](ac.Tensor(x), ac.Tensor(w), ac.Tensor(b)).numpy()
+    calls = []
+    backend = ac.backends.namespace("cpu")
+    original = backend.im2col
+    monkeypatch.setattr(backend, "im2col", lambda images, win: calls.append(len(images)) or
+                        original(images, win))  # fmt: skip
+    monkeypatch.setattr(conv_ops, "SLICE_BYTES", slice_bytes)
+    with ac.no_grad():
+        sliced = SLICED[name](ac.Tensor(x), ac.Tensor(w), ac.Tensor(b))
+    assert len(calls) > 1 and sum(calls) == len(x) * (2 if name == "grouped conv2d" else 1)
+    assert sliced.shape == whole.shape and not sliced.requires_grad
+    np.testing.assert_allclose(sliced.numpy(), whole, rtol=2e-6, atol=1e-6)
+    calls.clear()
+    SLICED[name](ac.Tensor(x, requires_grad=True), ac.Tensor(w), ac.Tensor(b)).sum().backward()
+    assert len(calls) == 1  # the whole batch at once: its windows are kept for the gradient

@@ -72,6 +72,16 @@ def scatter_add(grad: np.ndarray, shape: tuple[int, ...], index: Any) -> np.ndar
     return out
 
 
+def concatenate_rows(arrays: list[np.ndarray]) -> np.ndarray:
+    """Arrays of one dtype and trailing shape joined along their first axis (a copy, into a
+    pooled array)."""
+    first = arrays[0]
+    if any(a.shape[1:] != first.shape[1:] or a.dtype != first.dtype for a in arrays):
+        raise ValueError(f"concatenate_rows: arrays of shapes {[a.shape for a in arrays]} differ")
+    out = workspace.empty((sum(len(a) for a in arrays), *first.shape[1:]), first.dtype)
+    return np.concatenate(arrays, axis=0, out=out)
+
+
 def take(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``array[rows]`` for a 1-D array of row numbers in [0, len(a))."""
     rows = np.asarray(rows)

@@ -872,6 +872,21 @@ def _take_rows(source, row_size, rows, out, fill):
             out[i] = fill
 
 
+def concatenate_rows(arrays: list[CudaArray]) -> CudaArray:
+    """Arrays of one dtype and trailing shape joined along their first axis (a copy: each one
+    device-to-device into its run of rows)."""
+    first = arrays[0]
+    if any(a.shape[1:] != first.shape[1:] or a.dtype != first.dtype for a in arrays):
+        raise ValueError(f"concatenate_rows: arrays of shapes {[a.shape for a in arrays]} differ")
+    out = empty((sum(len(a) for a in arrays), *first.shape[1:]), first.dtype)
+    start = 0
+    for a in arrays:
+        if a.size:
+            out[start : start + len(a)].flat.copy_to_device(a.flat)
+        start += len(a)
+    return out
+
+
 def take(a: CudaArray, rows: Any) -> CudaArray:
     """``a[rows]`` for a 1-D array of row numbers (int32/int64) in [0, len(a)): batches from
     a dataset that stays on the GPU. Host rows are checked (a ValueError); device rows are not

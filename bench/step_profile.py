@@ -1,35 +1,32 @@
-"""Where a training step of the reference model goes: time per CPU backend call, in the step.
+"""Where a training step (or a prediction) of a course model goes: time per CPU backend call.
 
-Trains the reference model (batch 64, RMSprop) on the first N MNIST images for REPEATS
-epochs with every array function of the CPU backend wrapped in a timer, and prints the
-milliseconds per step of each (function, first argument's shape) pair, slowest first: the
-median over the epochs (this machine's noise moves single epochs by up to 50%). What the
-backend calls do not account for is Python: the autograd graph, layers, the optimizer loop.
-The timers add a few microseconds per call.
+Trains the model (RMSprop, the harness's data, loss and batch size: ``epoch_vs_torch.py``'s
+workloads) for REPEATS epochs of N images with every array function of the CPU backend wrapped
+in a timer, and prints the milliseconds per step of each (function, first argument's shape)
+pair, slowest first: the median over the epochs (this machine's noise moves single epochs by
+up to 50%). ``--predict`` times ``model.predict`` over the N images at the harness's inference
+batch instead, per batch. What the backend calls do not account for is Python: the autograd
+graph, layers, the optimizer loop. The timers add a few microseconds per call.
 
-    python bench/step_profile.py [N=6400] [REPEATS=3]
+    python bench/step_profile.py [N=6400] [REPEATS=3] [--model mnist|rgb|stack|xception]
+                                 [--predict]
+
+The big models take N=128 or so (four steps of 32).
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 import functools
-import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
+from epoch_vs_torch import WORKLOADS, Workload
 
 import autoconv as ac
 from autoconv.backends import cpu
-from autoconv.course import prepare, reference_model
-
-# The functions a training step calls that do real work (the rest are views and scalars).
-TIMED = (
-    "im2col", "col2im", "matmul", "bias_relu", "relu_grad_and_column_sums",
-    "max_pool_forward", "max_pool_backward", "softmax_cross_entropy", "rmsprop_update",
-    "check_finite", "accumulate", "take", "one_hot", "argmax", "getitem",
-)  # fmt: skip
 
 
 def timed(name: str, function: Callable, totals: dict) -> Callable:
@@ -37,38 +34,62 @@ def timed(name: str, function: Callable, totals: dict) -> Callable:
     def wrapper(*args, **kwargs):
         started = time.perf_counter()
         result = function(*args, **kwargs)
-        totals[name, getattr(args[0], "shape", None)] += time.perf_counter() - started
+        totals[name, getattr(args[0], "shape", None) if args else None] += (
+            time.perf_counter() - started
+        )
         return result
 
     return wrapper
 
 
-def main(n: int, repeats: int) -> None:
-    (x, y), _ = ac.datasets.mnist.load_data()
-    x, y = prepare(x[:n], y[:n], "mnist")
-    model = reference_model()
-    model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x[:640], y[:640], epochs=1, batch_size=64, verbose=0)  # compile, warm up
+def runner(workload: Workload, n: int, predict: bool) -> tuple[Callable[[], None], int]:
+    """A warmed-up function that runs one epoch (or one prediction) of n images, and its
+    number of steps (batches)."""
+    x, labels = workload.data(n)
+    model = workload.build()
+    model.compile("rmsprop", workload.loss, metrics=["accuracy"])
+    if predict:
+        batch = workload.infer_batch
+        model.predict(x[:batch], batch_size=batch, verbose=0)  # compile, warm up
+        return lambda: model.predict(x, batch_size=batch, verbose=0), -(-n // batch)
+    y = labels
+    if workload.loss == "categorical_crossentropy":
+        y = ac.utils.to_categorical(labels, workload.classes)
+    warm = min(n, 2 * workload.batch)
+    model.fit(x[:warm], y[:warm], epochs=1, batch_size=workload.batch, verbose=0)
+    epoch = lambda: model.fit(x, y, epochs=1, batch_size=workload.batch, verbose=0)  # noqa: E731
+    return epoch, -(-n // workload.batch)
+
+
+def main(n: int, repeats: int, model: str, predict: bool) -> None:
+    run, steps = runner(WORKLOADS[model], n, predict)
     totals: dict = collections.defaultdict(float)
-    for name in TIMED:
+    for name in cpu.__all__:
         setattr(cpu, name, timed(name, getattr(cpu, name), totals))
-    steps = -(-n // 64)
     per_epoch = collections.defaultdict(list)  # ms per step, each epoch
     for _ in range(repeats):
         totals.clear()
         started = time.perf_counter()
-        model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+        run()
         per_epoch["step"].append((time.perf_counter() - started) / steps * 1e3)
         per_epoch["backend calls"].append(sum(totals.values()) / steps * 1e3)
         for key, seconds in totals.items():
             per_epoch[key].append(seconds / steps * 1e3)
-    print("ms per step, each epoch:", ", ".join(f"{ms:.2f}" for ms in per_epoch["step"]))
+    what = "batch of predict" if predict else "step"
+    print(
+        f"{model}: ms per {what}, each repeat:", ", ".join(f"{ms:.2f}" for ms in per_epoch["step"])
+    )
     medians = {key: float(np.median(ms)) for key, ms in per_epoch.items()}
-    for key, ms in sorted(medians.items(), key=lambda item: -item[1]):
+    for key, ms in sorted(medians.items(), key=lambda item: -item[1])[:30]:
         label = " ".join(map(str, key)) if isinstance(key, tuple) else key
         print(f"{ms:8.3f} ms  {label}")
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:]]
-    main(*(args + [6400, 3][len(args) :]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("n", type=int, nargs="?", default=6400, help="images")
+    parser.add_argument("repeats", type=int, nargs="?", default=3)
+    parser.add_argument("--model", choices=sorted(WORKLOADS), default="mnist")
+    parser.add_argument("--predict", action="store_true", help="time model.predict")
+    args = parser.parse_args()
+    main(args.n, args.repeats, args.model, args.predict)

@@ -208,7 +208,7 @@ def _windowed_conv(
         # (G*n, H, W, Cin/G), so one im2col unrolls every group and one batched product (a
         # matrix per group) convolves them. With one group the helpers change nothing.
         grouped = _images_by_group(data, groups)
-        cols = kernels.im2col(grouped, win)  # (G*n*OH*OW, KH*KW*Cin/G)
+        cols = grouped.reshape(-1, depth) if pointwise else kernels.im2col(grouped, win)
         if groups > 1:
             cols = cols.reshape(groups, -1, depth)  # (G, n*OH*OW, KH*KW*Cin/G)
         out = _from_groups(kernels.matmul(cols, w_matrix), groups)  # (n*OH*OW, Cout)
@@ -222,13 +222,16 @@ def _windowed_conv(
         return grouped, cols, out, argmax
 
     data = x.data.reshape(images)
+    # A 1x1 window at stride 1 without padding (SeparableConv2D's pointwise step) reads each
+    # pixel once: its unrolled images are the images themselves, no im2col or col2im needed.
+    pointwise = win.kernel == (1, 1) and win.stride == (1, 1) and win.out == images[1:3]
     # Without a gradient to compute, nothing keeps the unrolled windows: a big batch is
     # convolved a slice of images at a time, so they take SLICE_BYTES rather than growing with
     # the batch (the MNIST model's second conv at batch 1000: 139 MB; the flowers model's
-    # first: 3.5 GB), and fit in cache. The same values, up to the rounding of products with
-    # fewer rows (BLAS may take other kernels for them).
+    # first: 3.5 GB), and fit in cache (a pointwise one unrolls nothing: whole). The same
+    # values, up to the rounding of products with fewer rows (BLAS may take other kernels).
     per_image = groups * math.prod(win.out) * depth * x.data.dtype.itemsize
-    step = max(1, SLICE_BYTES // per_image)
+    step = n if pointwise else max(1, SLICE_BYTES // per_image)
     if step < n and not (is_grad_enabled() and any(p.requires_grad for p in parents)):
         out = kernels.concatenate_rows([forward(data[i : i + step])[2] for i in range(0, n, step)])
         out = out if pool_win is not None else out.reshape(out_shape)
@@ -251,7 +254,11 @@ def _windowed_conv(
         grad_x = grad_w = grad_b = None
         if x.requires_grad:
             grad_cols = kernels.matmul(g_matrix, w_matrix, transpose_b=True)
-            grad_images = kernels.col2im(grad_cols.reshape(-1, depth), grouped_shape, win)
+            grad_cols = grad_cols.reshape(-1, depth)  # (G*N*OH*OW, KH*KW*Cin/G)
+            if pointwise:
+                grad_images = grad_cols.reshape(grouped_shape)
+            else:
+                grad_images = kernels.col2im(grad_cols, grouped_shape, win)
             grad_x = _images_from_groups(grad_images, groups).reshape(x_shape)
         if w.requires_grad:
             grad_w = kernels.matmul(cols, g_matrix, transpose_a=True)

@@ -593,3 +593,22 @@ def test_without_a_gradient_a_batch_is_convolved_in_slices_to_the_same_values(
     calls.clear()
     SLICED[name](ac.Tensor(x, requires_grad=True), ac.Tensor(w), ac.Tensor(b)).sum().backward()
     assert len(calls) == 1  # the whole batch at once: its windows are kept for the gradient
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_a_pointwise_conv_unrolls_nothing(groups, padding, monkeypatch, rng):
+    """A 1x1 window at stride 1 (SeparableConv2D's pointwise step) multiplies the images
+    themselves: no im2col, no col2im; the values and gradients are the sweeps' (above)."""
+    backend = ac.backends.namespace("cpu")
+    for name in ("im2col", "col2im"):
+        monkeypatch.setattr(backend, name, lambda *args: pytest.fail("unrolled a 1x1 window"))
+    x = ac.Tensor(rng.standard_normal((2, 3, 4, 4)), requires_grad=True)
+    w = ac.Tensor(rng.standard_normal((1, 1, 4 // groups, 6)), requires_grad=True)
+    out = ac.conv2d(x, w, padding=padding, groups=groups)
+    out.sum().backward()
+    x_groups = x.numpy().reshape(2, 3, 4, groups, 4 // groups)
+    w_groups = w.numpy()[0, 0].reshape(4 // groups, groups, 6 // groups)
+    expected = np.einsum("nhwgc,cgk->nhwgk", x_groups, w_groups).reshape(2, 3, 4, 6)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
+    assert x.grad.shape == x.shape and w.grad.shape == w.shape

@@ -164,11 +164,21 @@ def softplus(a: np.ndarray) -> np.ndarray:
 
 
 def maximum(a: Any, b: Any) -> np.ndarray:
-    return np.maximum(a, b)
+    """The elementwise maximum (a ReLU's pass), into a pooled array."""
+    return np.maximum(a, b, out=_broadcast_result(a, b))
 
 
 def minimum(a: Any, b: Any) -> np.ndarray:
-    return np.minimum(a, b)
+    return np.minimum(a, b, out=_broadcast_result(a, b))
+
+
+def _broadcast_result(a: Any, b: Any) -> np.ndarray | None:
+    """A pooled array for a big elementwise result of a and b (:mod:`.workspace`); None (NumPy
+    allocates, and gives scalars for scalars) for a small one."""
+    shape, dtype = np.broadcast_shapes(np.shape(a), np.shape(b)), np.result_type(a, b)
+    if math.prod(shape) * dtype.itemsize < workspace.MIN_BYTES:
+        return None
+    return workspace.empty(shape, dtype)
 
 
 def matmul(

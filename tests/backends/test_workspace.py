@@ -93,6 +93,19 @@ def test_free_arrays_beyond_the_limit_are_released_least_recently_used_first(mon
     assert workspace.pooled_bytes() == (newest.nbytes, 0)
 
 
+def test_free_arrays_up_to_the_peak_in_use_are_kept(monkeypatch):
+    monkeypatch.setattr(workspace, "MAX_FREE_BYTES", 0)
+    sizes = [(BIG[0] + 2,), (BIG[0] + 1,), BIG]
+    first, second = (workspace.empty(size, np.float32) for size in sizes[:2])
+    second_bytes = second.nbytes
+    del first, second  # a step's working set, now free: the peak in use was both
+    third = workspace.empty(sizes[2], np.float32)
+    # The new one and one free one fit in that peak: the least recently used free one went.
+    assert workspace.pooled_bytes() == (third.nbytes, second_bytes)
+    taken = workspace.empty(sizes[1], np.float32)  # still pooled: taken, not made
+    assert workspace.pooled_bytes() == (third.nbytes + taken.nbytes, 0)
+
+
 def test_clear_session_releases_the_pool():
     workspace.empty(BIG, np.float32)
     ac.layers.clear_session()

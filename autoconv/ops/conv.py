@@ -15,7 +15,9 @@ not computed at all.
 
 Grouped convolution (``groups``) unrolls every group with one im2col and multiplies each
 group's columns by its own kernel matrix in one batched product. ``conv1d`` is the 2-D
-convolution of images of height 1.
+convolution of images of height 1. A pointwise convolution (1x1, stride 1) multiplies the
+images themselves, unrolling nothing; one that needs no gradient runs a slice of images at a
+time (SLICE_BYTES).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """CPU backend: NumPy arrays, with the heavy loops compiled by Numba (``prange`` over independent
 outputs). Its modules line up with :mod:`autoconv.backends.cuda`'s, name for name: ``array``
-(creation, indexing, maths, matrix product), ``conv``, ``pool``, ``norm``, ``loss``,
-(creation, indexing, maths, matrix product), ``conv``, ``pool``, ``image``, ``loss``,
-``optimizers``, ``training``; ``jit`` holds the compile options. The names every backend
-defines are listed, with their signatures, in :mod:`autoconv.backends.contract`."""
+(creation, indexing, maths, matrix product), ``conv``, ``pool``, ``norm``, ``image``, ``loss``,
+``optimizers``, ``training``; ``jit`` holds the compile options, ``workspace`` the pool of big
+output arrays reused across calls. The names every backend defines are listed, with their
+signatures, in :mod:`autoconv.backends.contract`."""
 
 from autoconv.backends.cpu.array import (
     abs,

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from autoconv.data.directory import image_dataset_from_directory
+from autoconv.layers import clear_session
 from autoconv.ops import one_hot
 from autoconv.preprocessing.image import array_to_img, img_to_array, load_img, save_img
 from autoconv.random import set_random_seed
@@ -14,6 +15,7 @@ from autoconv.windows import MAX_SIZE, is_int
 
 __all__ = [
     "array_to_img",
+    "clear_session",
     "image_dataset_from_directory",
     "img_to_array",
     "load_img",

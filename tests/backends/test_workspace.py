@@ -106,9 +106,10 @@ def test_free_arrays_up_to_the_peak_in_use_are_kept(monkeypatch):
     assert workspace.pooled_bytes() == (third.nbytes + taken.nbytes, 0)
 
 
-def test_clear_session_releases_the_pool():
+@pytest.mark.parametrize("clear_session", [ac.layers.clear_session, ac.utils.clear_session])
+def test_clear_session_releases_the_pool(clear_session):
     workspace.empty(BIG, np.float32)
-    ac.layers.clear_session()
+    clear_session()
     assert workspace.pooled_bytes() == (0, 0)
 
 

@@ -15,10 +15,10 @@ is never handed out twice while still in use, whoever holds it.
 Free arrays are kept up to the most bytes of pooled arrays the process has had in use at once
 (a training step's working set, which the next step takes again), and at least MAX_FREE_BYTES;
 beyond that the least recently used are released when a new one is made. Keeping only 1 GB
-made keras-io's small Xception train at 9.6 s per step against 7.5 s keeping them all (batch
-32 at 180x180: its batch normalization's gradient alone went from 126 to 543 ms a step, its
-arrays of 265 MB faulted in afresh). :func:`clear` releases every free array
-(``autoconv.layers.clear_session()`` calls it).
+made keras-io's small Xception train at 9.6 s per step against 7.5-8.1 s keeping them all
+(batch 32 at 180x180: its batch normalization's gradient alone took 543 ms a step against
+121-126, its arrays of 265 MB faulted in afresh). :func:`clear` releases every free array
+(``autoconv.utils.clear_session()``, Keras's name, calls it).
 """
 
 from __future__ import annotations

@@ -288,3 +288,27 @@ def test_a_folder_with_a_bad_file_stops_or_skips_it_with_one_line(run, tmp_path,
         assert result.exit_code == 1
         assert f"Error: {bad}: cannot decode this image" in result.output
         assert "--skip-bad-files" in result.output
+
+
+def test_numbas_launch_size_notes_are_not_the_users_warnings(monkeypatch):
+    import warnings
+
+    import click
+    from numba.core.errors import NumbaPerformanceWarning
+
+    @click.command("warn-twice")
+    def warn_twice():
+        warnings.warn(
+            "Grid size 1 will likely result in GPU under-utilization",
+            NumbaPerformanceWarning,
+            stacklevel=2,
+        )
+        warnings.warn("a user-facing note", UserWarning, stacklevel=2)
+
+    monkeypatch.setitem(main.commands, "warn-twice", warn_twice)
+    with warnings.catch_warnings():  # the CLI changes the process's warning filters
+        warnings.simplefilter("always")
+        result = CliRunner().invoke(main, ["warn-twice"])
+    assert result.exit_code == 0
+    assert "Warning: a user-facing note" in result.output
+    assert "Grid size" not in result.output

@@ -15,6 +15,7 @@ import warnings
 from typing import Any
 
 import click
+from numba.core.errors import NumbaPerformanceWarning
 
 from autoconv.cli import inspect, tools, train
 from autoconv.cli.common import message_of
@@ -54,6 +55,9 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.meta["debug"] = debug
     if not _debug(ctx):
         warnings.showwarning = _show_warning
+        # numba-cuda's notes on its launch sizes ("Grid size 1 will likely result in GPU
+        # under-utilization", a line per small kernel) concern autoconv's kernels, not the user.
+        warnings.filterwarnings("ignore", category=NumbaPerformanceWarning)
     configure_process()
 
 

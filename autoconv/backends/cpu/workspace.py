@@ -7,10 +7,11 @@ second convolution, forward + backward outside ``fit``: 1.5x the time of the sam
 the malloc tuning of :func:`autoconv.configure_process`). :func:`empty` keeps such arrays and
 hands one out again when nothing in the process refers to it any more.
 
-The ownership rule is Python's reference count: an array is free when the only reference left
-is the pool's own. A view (``reshape``, ``.T``, a slice) refers to the array it views, and a
-tensor, a backward closure or a user's variable that holds either keeps it taken, so an array
-is never handed out twice while still in use, whoever holds it.
+The ownership rule is Python's reference count (:mod:`autoconv.backends.references`): an
+array is free when the only reference left is the pool's own. A view (``reshape``, ``.T``, a
+slice) refers to the array it views, and a tensor, a backward closure or a user's variable
+that holds either keeps it taken, so an array is never handed out twice while still in use,
+whoever holds it.
 
 Free arrays are kept up to the most bytes of pooled arrays the process has had in use at once
 (a training step's working set, which the next step takes again), and at least MAX_FREE_BYTES;
@@ -24,12 +25,13 @@ made keras-io's small Xception train at 9.6 s per step against 7.5-8.1 s keeping
 from __future__ import annotations
 
 import math
-import sys
 import threading
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+
+from autoconv.backends.references import FREE, references
 
 # Smaller blocks come from malloc's heap, which reuses them without faults.
 MIN_BYTES = 1 << 20
@@ -38,22 +40,6 @@ MAX_FREE_BYTES = 1 << 30
 _arrays: OrderedDict[tuple[tuple[int, ...], np.dtype], list[np.ndarray]] = OrderedDict()
 _lock = threading.Lock()
 _peak_in_use = 0  # the most bytes of pooled arrays in use at once, seen when making one
-
-
-def _references(array: np.ndarray) -> int:
-    return sys.getrefcount(array)
-
-
-def _references_when_free() -> int:
-    """What :func:`_references` says, inside a loop over a pool list, of an array only that
-    list holds (measured, not assumed: the count of the call's own references varies between
-    Python versions)."""
-    for array in [np.empty(1)]:
-        return _references(array)
-    raise AssertionError("unreachable")
-
-
-_FREE = _references_when_free()
 
 
 def empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -70,7 +56,7 @@ def empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         if arrays is not None:
             _arrays.move_to_end(key)
             for array in arrays:
-                if _references(array) <= _FREE:
+                if references(array) <= FREE:
                     return array
         _release_free(size)
         array = np.empty(shape, dtype)
@@ -93,7 +79,7 @@ def pooled_bytes() -> tuple[int, int]:
         used = free = 0
         for arrays in _arrays.values():
             for array in arrays:
-                if _references(array) <= _FREE:
+                if references(array) <= FREE:
                     free += array.nbytes
                 else:
                     used += array.nbytes
@@ -107,7 +93,7 @@ def _release_free(size: int, keep_peak: bool = True) -> None:
     holds the lock."""
     global _peak_in_use
     free = [(key, array) for key, arrays in _arrays.items() for array in arrays
-            if _references(array) <= _FREE]  # fmt: skip
+            if references(array) <= FREE]  # fmt: skip
     free_bytes = sum(array.nbytes for _, array in free)
     in_use = sum(array.nbytes for arrays in _arrays.values() for array in arrays) - free_bytes
     _peak_in_use = max(_peak_in_use, in_use + size)

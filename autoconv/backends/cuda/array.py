@@ -30,6 +30,7 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
+from autoconv.backends.references import FREE, references
 
 SIMULATED = bool(numba.config.ENABLE_CUDASIM)
 # Threads per block and the most blocks of a grid-stride loop. The simulator runs each thread
@@ -57,29 +58,43 @@ def available() -> bool:
 
 
 # ----------------------------------------------------------------------------- memory
-_free_buffers: dict[tuple[int, str], list[Any]] = {}
+# Device allocations by (size, dtype), reused once no array uses them. The rule is the reference
+# count (autoconv.backends.references), not a __del__ that returns the memory: a __del__ runs
+# after the garbage collector has already run numba-cuda's finalizers for a cycle being torn
+# down, so the memory it put back had been freed (on a real GPU: "weakly-referenced object no
+# longer exists", and invalid-value copies).
+_buffers: dict[tuple[int, str], list[_Buffer]] = {}
 
 
 class _Buffer:
-    """A flat device allocation, returned to the pool when the last array using it is gone."""
+    """A flat device allocation of ``size`` elements; the arrays on it hold it."""
 
     __slots__ = ("flat", "key")
 
     def __init__(self, size: int, dtype: np.dtype) -> None:
         self.key = (size, dtype.str)
-        free = _free_buffers.get(self.key)
-        self.flat = free.pop() if free else cuda.device_array(max(size, 1), dtype)
+        self.flat = cuda.device_array(max(size, 1), dtype)
 
-    def __del__(self) -> None:
-        try:
-            _free_buffers.setdefault(self.key, []).append(self.flat)
-        except (AttributeError, TypeError):  # interpreter shutdown
-            pass
+
+def _buffer(size: int, dtype: np.dtype) -> _Buffer:
+    """A free pooled allocation of ``size`` elements of ``dtype``, or a new pooled one."""
+    pooled = _buffers.setdefault((size, dtype.str), [])
+    for buffer in pooled:
+        if references(buffer) <= FREE:
+            return buffer
+    buffer = _Buffer(size, dtype)
+    pooled.append(buffer)
+    return buffer
 
 
 def empty_cache() -> None:
-    """Free the pooled buffers that no array uses (they are reused otherwise)."""
-    _free_buffers.clear()
+    """Free the pooled allocations that no array uses (they are reused otherwise)."""
+    for key, pooled in list(_buffers.items()):
+        kept = [buffer for buffer in pooled if references(buffer) > FREE]
+        if kept:
+            _buffers[key] = kept
+        else:
+            del _buffers[key]
 
 
 class CudaArray:
@@ -236,7 +251,7 @@ class CudaArray:
 def empty(shape: tuple[int, ...], dtype: Any) -> CudaArray:
     """An uninitialized device array (from the buffer pool when one of its size is free)."""
     dtype = np.dtype(dtype)
-    return CudaArray(_Buffer(math.prod(shape), dtype), shape)
+    return CudaArray(_buffer(math.prod(shape), dtype), shape)
 
 
 def asarray(value: Any, dtype: Any = None) -> CudaArray:

@@ -30,7 +30,7 @@ def assert_same(parallel, serial):
 
 
 @pytest.mark.parametrize(("kernel", "stride", "dilation", "padding"), CONV_WINDOWS)
-@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("channels", [1, 3, 16])
 def test_im2col_col2im_bias_relu_builds_agree(
     kernel, stride, dilation, padding, channels, monkeypatch, rng
 ):
@@ -50,23 +50,40 @@ def test_im2col_col2im_bias_relu_builds_agree(
 
 
 @pytest.mark.parametrize(("kernel", "stride", "dilation", "padding"), CONV_WINDOWS)
-@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("channels", [1, 3, 16])
 def test_im2col_layouts_agree(kernel, stride, dilation, padding, channels, rng):
-    """The transposed kernel (used for one channel) fills the same matrix as the row-major one;
-    im2col hands one-channel images' matrix over column-major, the others row-major."""
+    """The transposed kernel (used for one channel) and the pixel-by-pixel one (from
+    BY_PIXEL_MIN_CHANNELS) fill the same matrix as the row-major one; im2col hands one-channel
+    images' matrix over column-major, the others row-major."""
     x = rng.standard_normal((3, 7, 8, channels)).astype(np.float32)
     win = window("test", (7, 8), kernel, stride, dilation, padding)
     rows, columns = 3 * win.out[0] * win.out[1], kernel[0] * kernel[1] * channels
-    row_major, transposed = (
+    row_major, by_pixel, transposed = (
+        np.full((rows, columns), 7.0, np.float32),
         np.full((rows, columns), 7.0, np.float32),
         np.full((columns, rows), 7.0, np.float32),
     )
     conv._im2col(0, x, *win.geometry(), row_major)
+    conv._im2col_by_pixel(0, x, *win.geometry(), by_pixel)
     conv._im2col_transposed(0, x, *win.geometry(), transposed)
+    np.testing.assert_array_equal(by_pixel, row_major)
     np.testing.assert_array_equal(transposed.T, row_major)
     cols = cpu.im2col(x, win)
     np.testing.assert_array_equal(cols, row_major)
     assert cols.flags.f_contiguous if channels == 1 else cols.flags.c_contiguous
+
+
+@pytest.mark.parametrize(("channels", "kernel"), [(1, "_im2col_transposed"), (3, "_im2col"),
+                                                  (15, "_im2col"), (16, "_im2col_by_pixel"),
+                                                  (64, "_im2col_by_pixel")])  # fmt: skip
+def test_im2col_picks_its_kernel_by_channels(channels, kernel, monkeypatch, rng):
+    calls = []
+    for name in ("_im2col", "_im2col_by_pixel", "_im2col_transposed"):
+        build = getattr(conv, name)
+        monkeypatch.setattr(conv, name, lambda *a, _n=name, _k=build: calls.append(_n) or _k(*a))
+    x = rng.standard_normal((2, 5, 5, channels)).astype(np.float32)
+    cpu.im2col(x, window("test", (5, 5), (3, 3), 1, 1, "valid"))
+    assert calls == [kernel]
 
 
 @pytest.mark.parametrize(("size", "strides", "padding"), POOL_WINDOWS)

@@ -51,6 +51,7 @@ import importlib.util
 import itertools
 import shutil
 import sys
+import time
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -61,6 +62,7 @@ import numpy as np
 from autoconv.backends import array_device, before_cuda_loads, namespace
 
 INSTALL_HINT = 'pip install "autoconv[mpi]"'
+ABORT_GRACE_SECONDS = 1.0  # see World.abort
 
 # Set by the process managers of MPICH (and Intel MPI), Open MPI and MVAPICH in each process
 # they start: how a command line knows it was started by mpiexec.
@@ -356,6 +358,10 @@ class World:
             file=sys.stderr,
             flush=True,
         )
+        # mpiexec forwards each process's output through a pipe, and on MPI_Abort it kills
+        # every process and drops what that pipe still holds: the traceback and this message
+        # were sometimes cut short. A moment first lets them through.
+        time.sleep(ABORT_GRACE_SECONDS)
         self.comm.Abort(1)
 
 

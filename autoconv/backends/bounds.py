@@ -140,3 +140,27 @@ def statistics(op: str, x: Any, gamma: Any, beta: Any, mean: Any, variance: Any)
         raise ValueError(f"{op}: give both mean and variance, or neither")
     for name, vector in (("gamma", gamma), ("beta", beta), ("mean", mean), ("variance", variance)):
         columns(op, name, vector, x.shape[1])
+
+
+def direct_conv_pool(
+    op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], win: Window
+) -> tuple[int, int, int, int]:
+    """The direct convolution + 2x2 max pool's operands fit: images (N, H, W, Cin), a kernel
+    (KH, KW, Cin, Cout) of ``win``'s size, stride 1, no dilation, an even output size.
+    Returns N, the convolution's OH and OW, and Cout."""
+    n, _, _, channels = images(op, "x", x_shape)
+    if len(w_shape) != 4:
+        raise ValueError(f"{op}: the kernel must be (KH, KW, Cin, Cout), got shape {w_shape}")
+    kh, kw, w_channels, filters = w_shape
+    oh, ow = win.out
+    if w_channels != channels or (kh, kw) != win.kernel or min(filters, oh, ow) < 1:
+        raise ValueError(
+            f"{op}: a kernel of shape {tuple(w_shape)} does not fit images of shape "
+            f"{tuple(x_shape)} and a {win.kernel} window"
+        )
+    if win.stride != (1, 1) or win.dilation != (1, 1) or oh % 2 or ow % 2:
+        raise ValueError(
+            f"{op}: needs stride 1, no dilation and an even output size, got stride "
+            f"{win.stride}, dilation {win.dilation}, output {win.out}"
+        )
+    return n, oh, ow, filters

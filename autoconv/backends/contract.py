@@ -135,6 +135,30 @@ class Backend(Protocol):
         kernel cell, the sum over images and output pixels of the input cell it read times
         the output's gradient."""
 
+    def conv_max_pool_2x2(
+        self, x: Array, w: Array, bias: Array | None, relu: bool, win: Window
+    ) -> tuple[Array, Array]:
+        """Direct convolution of x (N, H, W, Cin) with w (KH, KW, Cin, Cout) over ``win``
+        (stride 1, no dilation, even output size; cells in the padding read 0), + bias,
+        max(., 0) if ``relu``, then 2x2 max pooling: (pooled (N, OH/2, OW/2, Cout); int32
+        arg-max, each winner's flat offset (y*OW + x)*Cout + c in the convolution's output).
+        The same values and winners as max_pool_forward of the convolution, up to rounding."""
+
+    def conv_max_pool_2x2_kernel_grad(
+        self,
+        x: Array,
+        grad_out: Array,
+        out: Array,
+        argmax: Array,
+        relu: bool,
+        w_shape: tuple[int, ...],
+        win: Window,
+    ) -> tuple[Array, Array]:
+        """(kernel gradient (KH, KW, Cin, Cout), bias gradient (Cout,)) of
+        :meth:`conv_max_pool_2x2` from ``grad_out`` and its ``out`` and ``argmax``: each
+        pooled gradient, masked where the ReLU cut, routed to its window's winner. An arg-max
+        that is none of its window's four offsets routes nothing."""
+
     def bias_relu(self, out: Array, bias: Array | None, relu: bool) -> Array:
         """In place on a (rows, C) product: + bias per column, then max(., 0) if ``relu``
         (NaN stays NaN)."""

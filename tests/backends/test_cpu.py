@@ -174,3 +174,44 @@ def test_kernel_runs_the_parallel_build_only_for_big_calls(monkeypatch):
     kernel(100, a)
     assert kernel.parallel.signatures
     np.testing.assert_array_equal(a, 2)
+
+
+# ------------------------------------------- the direct convolution + 2x2 max pool
+@pytest.mark.parametrize(("padding", "filters"), [("valid", 16), ("same", 24), (2, 32)])
+def test_conv_max_pool_2x2_matches_im2col_product_and_pool(padding, filters, rng):
+    """The same pooled values and the same winners (arg-max offsets) as pooling the product
+    of im2col's columns; its kernel and bias gradients those of that route."""
+    x = rng.standard_normal((2, 8, 10, 3))
+    w, bias = rng.standard_normal((3, 3, 3, filters)), rng.standard_normal(filters)
+    win = window("t", (8, 10), (3, 3), 1, 1, padding)
+    out, argmax = cpu.conv_max_pool_2x2(x, w, bias, True, win)
+    conv = (cpu.im2col(x, win) @ w.reshape(-1, filters)).reshape(2, *win.out, filters)
+    pool = pool_window("t", conv.shape, 2, None, "valid")
+    expected, expected_argmax = cpu.max_pool_forward(conv, pool, bias, True)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(argmax, expected_argmax)
+    g = rng.standard_normal(out.shape)
+    grad_w, grad_b = cpu.conv_max_pool_2x2_kernel_grad(x, g, out, argmax, True, w.shape, win)
+    masked = np.where(out > 0, g, 0)
+    routed = cpu.max_pool_backward(masked, argmax, conv.shape, pool).reshape(-1, filters)
+    np.testing.assert_allclose(grad_w, (cpu.im2col(x, win).T @ routed).reshape(w.shape), rtol=1e-12)
+    np.testing.assert_allclose(grad_b, masked.sum(axis=(0, 1, 2)), rtol=1e-12)
+
+
+def test_conv_max_pool_2x2_checks_its_operands_and_a_tampered_argmax_routes_nothing(rng):
+    x, w = rng.standard_normal((1, 6, 6, 1)), rng.standard_normal((3, 3, 1, 16))
+    win = window("t", (6, 6), (3, 3), 1, 1, "valid")
+    with pytest.raises(ValueError, match="conv_max_pool_2x2: needs stride 1"):
+        cpu.conv_max_pool_2x2(x, w, None, False, window("t", (6, 6), (3, 3), 2, 1, "valid"))
+    with pytest.raises(ValueError, match="conv_max_pool_2x2: a kernel of shape"):
+        cpu.conv_max_pool_2x2(x, w[:, :, :, :8].repeat(2, axis=2), None, False, win)
+    with pytest.raises(ValueError, match="conv_max_pool_2x2: bias must have shape"):
+        cpu.conv_max_pool_2x2(x, w, np.zeros(3), False, win)
+    out, argmax = cpu.conv_max_pool_2x2(x, w, None, False, win)
+    with pytest.raises(ValueError, match="conv_max_pool_2x2_kernel_grad: argmax must have"):
+        cpu.conv_max_pool_2x2_kernel_grad(x, out, out, argmax[:, :1], False, w.shape, win)
+    tampered = np.full_like(argmax, 2**31 - 1)  # no window's offset: nothing is routed
+    grad_w, grad_b = cpu.conv_max_pool_2x2_kernel_grad(
+        x, np.ones_like(out), out, tampered, False, w.shape, win
+    )
+    assert not grad_w.any() and (grad_b == out[..., 0].size).all()

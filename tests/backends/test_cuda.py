@@ -984,3 +984,23 @@ def test_reference_model_step_at_batch_64_matches_cpu(rng):
         model.train_on_batch(x, y)
     for mine, theirs in zip(gpu_model.get_weights(), cpu_model.get_weights(), strict=True):
         np.testing.assert_allclose(mine, theirs, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize(("padding", "activation"), [("valid", "relu"), ("same", None)])
+def test_conv2d_max_pool_direct_matches_cpu(padding, activation, rng):
+    """The direct convolution + 2x2 pool (few channels, images without gradient): values,
+    kernel and bias gradients as on the CPU."""
+    x, w, b = (
+        distinct((2, 6, 5, 3), rng),
+        rng.standard_normal((3, 3, 3, 16)),
+        rng.standard_normal(16),
+    )
+    g = rng.standard_normal((2, 3, 2, 16) if padding == "same" else (2, 2, 1, 16))
+    results = []
+    for device in ("cpu", "cuda"):
+        w_t, b_t = (ac.Tensor(a, requires_grad=True, device=device) for a in (w, b))
+        out = ac.conv2d_max_pool(ac.Tensor(x, device=device), w_t, b_t, 1, padding, 1, activation)
+        out.backward(ac.Tensor(g, device=device))
+        results.append([out.numpy(), *(namespace(device).to_numpy(t.grad) for t in (w_t, b_t))])
+    for on_gpu, on_cpu in zip(results[1], results[0], strict=True):
+        np.testing.assert_allclose(on_gpu, on_cpu, **TOLERANCE[np.float64])

@@ -612,3 +612,109 @@ def test_a_pointwise_conv_unrolls_nothing(groups, padding, monkeypatch, rng):
     expected = np.einsum("nhwgc,cgk->nhwgk", x_groups, w_groups).reshape(2, 3, 4, 6)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
     assert x.grad.shape == x.shape and w.grad.shape == w.shape
+
+
+# ------------------------------------------- conv2d_max_pool: the direct convolution
+DIRECT_CASES = [  # images, kernel size, filters, padding
+    ((3, 8, 8, 1), (3, 3), 16, "valid"),
+    ((2, 9, 7, 3), (3, 3), 16, "same"),
+    ((2, 7, 9, 2), (2, 3), 20, 1),
+    ((1, 5, 5, 4), (3, 3), 17, 4),  # padding wider than the kernel
+    ((2, 13, 11, 1), (3, 3), 32, "valid"),  # 11x9 convolution: the last row/column unread
+]
+
+
+def direct_operands(shape, k, filters, rng):
+    return (
+        distinct(shape, rng),
+        rng.standard_normal((*k, shape[-1], filters)),
+        rng.standard_normal(filters),
+    )
+
+
+@pytest.mark.parametrize(("shape", "k", "filters", "padding"), DIRECT_CASES)
+@pytest.mark.parametrize("activation", [None, "relu"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d_max_pool_direct_equals_the_unrolled_convolution(
+    shape, k, filters, padding, activation, bias, rng, monkeypatch
+):
+    """Few input channels, images without gradient: the direct kernels, with the values and
+    the kernel and bias gradients of im2col + product + pool, and finite differences."""
+    x, w, b = direct_operands(shape, k, filters, rng)
+    b = b if bias else None
+
+    def run(direct: bool):
+        monkeypatch.setattr(conv_ops, "DIRECT_MAX_CHANNELS", 4 if direct else 0)
+        params = [ac.Tensor(a, requires_grad=True) for a in (w, b) if a is not None]
+        out = ac.conv2d_max_pool(x, *params, padding=padding, activation=activation)
+        out.backward(np.linspace(-1, 1, out.size).reshape(out.shape))
+        return out, [p.grad for p in params]
+
+    calls = []
+    monkeypatch.setattr(ac.backends.cpu, "im2col", lambda *a: calls.append(a))
+    out, grads = run(direct=True)
+    assert not calls  # nothing unrolled
+    monkeypatch.undo()
+    expected, expected_grads = run(direct=False)
+    np.testing.assert_allclose(out.data, expected.data, rtol=1e-12, atol=1e-12)
+    for ours, theirs in zip(grads, expected_grads, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+    params = [w] if b is None else [w, b]
+    assert gradcheck(
+        lambda *p: ac.conv2d_max_pool(x, *p, padding=padding, activation=activation), params
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "direct"),
+    [
+        ({}, True),
+        ({"x_grad": True}, False),  # the images' gradient is the unrolled path's
+        ({"filters": 8}, False),
+        ({"channels": 5}, False),
+        ({"stride": 2}, False),
+        ({"dilation": 2}, False),
+        ({"pool_size": 3}, False),
+        ({"pool_padding": "same", "size": 9}, False),  # a padded pool window
+    ],
+)
+def test_conv2d_max_pool_runs_direct_only_where_it_applies(change, direct, rng, monkeypatch):
+    """The direct kernels for 2x2 pools at stride 2 over a stride-1 undilated convolution of
+    at most DIRECT_MAX_CHANNELS channels into DIRECT_MIN_FILTERS or more, images without
+    gradient; the unrolled path (with the same values) otherwise."""
+    size, channels = change.get("size", 10), change.get("channels", 2)
+    x = ac.Tensor(
+        distinct((2, size, size, channels), rng), requires_grad=change.get("x_grad", False)
+    )
+    w = ac.Tensor(
+        rng.standard_normal((3, 3, channels, change.get("filters", 16))), requires_grad=True
+    )
+    calls = []
+    direct_kernel = ac.backends.cpu.conv_max_pool_2x2
+    monkeypatch.setattr(
+        ac.backends.cpu, "conv_max_pool_2x2", lambda *a: calls.append(1) or direct_kernel(*a)
+    )
+    args = (change.get("stride", 1), "valid", change.get("dilation", 1), "relu")
+    out = ac.conv2d_max_pool(
+        x, w, None, *args, change.get("pool_size", 2), None, change.get("pool_padding", "valid")
+    )
+    assert bool(calls) == direct
+    expected = ac.max_pool2d(ac.conv2d(x, w, None, *args), change.get("pool_size", 2), None,
+                             change.get("pool_padding", "valid"))  # fmt: skip
+    np.testing.assert_allclose(out.data, expected.data, rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_max_pool_direct_float32_and_nan(rng):
+    """float32 stays float32; a NaN pixel makes NaN outputs that win their windows, as in
+    max_pool2d(conv2d(...)), and the weight gradient shows it."""
+    x, w, b = (a.astype(np.float32) for a in direct_operands((2, 8, 8, 1), (3, 3), 16, rng))
+    x[0, 2, 2, 0] = np.nan
+    w_tensor = ac.Tensor(w, requires_grad=True)
+    out = ac.conv2d_max_pool(x, w_tensor, b, activation="relu")
+    expected = ac.max_pool2d(ac.conv2d(x, w, b, activation="relu"))
+    assert out.dtype == np.float32 and out._op == "conv2d_max_pool"
+    np.testing.assert_array_equal(np.isnan(out.data), np.isnan(expected.data))
+    assert np.isnan(out.data[0, 0, 0]).all() and not np.isnan(out.data[1]).any()
+    np.testing.assert_allclose(out.data, expected.data, rtol=1e-5, atol=1e-5, equal_nan=True)
+    out.sum().backward()
+    assert np.isnan(w_tensor.grad).any()

@@ -40,6 +40,8 @@ from autoconv.backends.cpu.array import (
 from autoconv.backends.cpu.conv import (
     bias_relu,
     col2im,
+    conv_max_pool_2x2,
+    conv_max_pool_2x2_kernel_grad,
     depthwise_conv,
     depthwise_conv_input_grad,
     depthwise_conv_kernel_grad,
@@ -100,6 +102,8 @@ __all__ = [
     "clip_scale",
     "col2im",
     "concatenate_rows",
+    "conv_max_pool_2x2",
+    "conv_max_pool_2x2_kernel_grad",
     "copy",
     "count_correct",
     "depthwise_conv",

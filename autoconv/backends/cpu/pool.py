@@ -12,16 +12,9 @@ import numpy as np
 
 from autoconv.backends import bounds
 from autoconv.backends.cpu import workspace
-from autoconv.backends.cpu.conv import activated
+from autoconv.backends.cpu.conv import activated, wins
 from autoconv.backends.cpu.jit import Kernel, inline
 from autoconv.windows import Window
-
-
-@inline
-def _wins(value, best):
-    # The first maximum in scan order wins; a NaN wins (and stays), as in np.max, so a divergence
-    # shows. Bitwise operators, not ``or``/``and``: no branches, so the channel loops vectorize.
-    return (value > best) | ((value != value) & (best == best))
 
 
 @Kernel
@@ -48,7 +41,7 @@ def _max_pool_forward(x, bias, relu, zero, kh, kw, sh, sw, pt, pl, out, argmax):
                     at = (y * width + xx) * channels
                     for c in range(channels):
                         value = x[n, y, xx, c]
-                        if _wins(value, best_row[c]):
+                        if wins(value, best_row[c]):
                             best_row[c] = value
                             argmax_row[c] = at + c
             for c in range(channels):
@@ -74,13 +67,13 @@ def _max_pool_2x2_forward(x, bias, relu, zero, out, argmax):
             for c in range(channels):
                 best, at = top[2 * j, c], first + c
                 value = top[2 * j + 1, c]
-                take = _wins(value, best)
+                take = wins(value, best)
                 best, at = (value if take else best), (first + right + c if take else at)
                 value = bottom[2 * j, c]
-                take = _wins(value, best)
+                take = wins(value, best)
                 best, at = (value if take else best), (first + below + c if take else at)
                 value = bottom[2 * j + 1, c]
-                take = _wins(value, best)
+                take = wins(value, best)
                 best = value if take else best
                 at = first + below + right + c if take else at
                 best_row[c] = activated(best + bias[c], relu, zero)

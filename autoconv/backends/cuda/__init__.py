@@ -58,6 +58,8 @@ from autoconv.backends.cuda.array import (
 from autoconv.backends.cuda.conv import (
     bias_relu,
     col2im,
+    conv_max_pool_2x2,
+    conv_max_pool_2x2_kernel_grad,
     depthwise_conv,
     depthwise_conv_input_grad,
     depthwise_conv_kernel_grad,
@@ -121,6 +123,8 @@ __all__ = [
     "clip_scale",
     "col2im",
     "concatenate_rows",
+    "conv_max_pool_2x2",
+    "conv_max_pool_2x2_kernel_grad",
     "copy",
     "count_correct",
     "depthwise_conv",

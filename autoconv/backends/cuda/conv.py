@@ -1,7 +1,7 @@
 """Convolution kernels on the GPU: im2col and col2im (one thread per input cell gathers what
 was read from it: no atomics, the same sum order every run), the depthwise convolution and its
-gradients, and the bias + ReLU passes over a convolution's product. The names of
-:mod:`autoconv.backends.cpu.conv`."""
+gradients, the bias + ReLU passes over a convolution's product, and the direct convolution
+fused with bias, ReLU and 2x2 max pooling. The names of :mod:`autoconv.backends.cpu.conv`."""
 
 from __future__ import annotations
 
@@ -142,6 +142,76 @@ def _depthwise_conv_kernel_grad(dtype: str) -> Any:
     return kernel
 
 
+@cuda.jit
+def _conv_max_pool_2x2(x, taps, bias, relu, zero, kh, kw, pt, pl, out, argmax):
+    # One thread per pooled output: its window's four convolution outputs, each summed tap by
+    # tap in the CPU kernel's order (cells in the padding read 0), then the first maximum in
+    # row-major order (a NaN wins), + bias, ReLU.
+    _, height, width, channels = x.shape
+    _, oh, ow, filters = out.shape
+    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        c = e % filters
+        j = (e // filters) % ow
+        i = (e // (filters * ow)) % oh
+        n = e // (filters * ow * oh)
+        best, where = zero, 0
+        for cell in range(4):
+            y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2  # in the convolution's output
+            total = zero
+            for a in range(kh):
+                y = y0 - pt + a
+                for b in range(kw):
+                    xx = x0 - pl + b
+                    if 0 <= y < height and 0 <= xx < width:
+                        for c_in in range(channels):
+                            total += x[n, y, xx, c_in] * taps[(a * kw + b) * channels + c_in, c]
+            if cell == 0 or total > best or (total != total and best == best):
+                best, where = total, (y0 * 2 * ow + x0) * filters + c
+        out[n, i, j, c] = activated(best + bias[c], relu, zero)
+        argmax[n, i, j, c] = where
+
+
+@cache
+def _conv_max_pool_2x2_kernel_grad(dtype: str) -> Any:
+    item = numba.from_dtype(np.dtype(dtype))
+
+    @cuda.jit
+    def kernel(x, grad, out, argmax, relu, kh, kw, pt, pl, grad_taps, grad_bias):
+        # One block per kernel entry (tap t, filter c), and per bias entry (t == taps): its
+        # threads stride over the pooled outputs, each routing its gradient (masked where the
+        # ReLU cut) to its window's winner, and add up their partial sums in a fixed order.
+        partial = cuda.shared.array(REDUCE_THREADS, item)
+        _, height, width, channels = x.shape
+        n_images, oh, ow, filters = grad.shape
+        taps = grad_taps.shape[0]
+        for e in range(cuda.blockIdx.x, (taps + 1) * filters, cuda.gridDim.x):
+            t, c = e // filters, e % filters
+            a, b, c_in = t // (kw * channels), (t // channels) % kw, t % channels
+            total = item(0)
+            for r in range(cuda.threadIdx.x, n_images * oh * ow, REDUCE_THREADS):
+                j, i, n = r % ow, (r // ow) % oh, r // (ow * oh)
+                value = grad[n, i, j, c]
+                if relu and not out[n, i, j, c] > 0:
+                    continue
+                if t == taps:
+                    total += value
+                    continue
+                for cell in range(4):  # the arg-max is compared, never used as an address
+                    y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2
+                    if argmax[n, i, j, c] == (y0 * 2 * ow + x0) * filters + c:
+                        y, xx = y0 - pt + a, x0 - pl + b
+                        if 0 <= y < height and 0 <= xx < width:
+                            total += x[n, y, xx, c_in] * value
+            total = block_sum(partial, total)
+            if cuda.threadIdx.x == 0:
+                if t == taps:
+                    grad_bias[c] = total
+                else:
+                    grad_taps[t, c] = total
+
+    return kernel
+
+
 @cuda.jit(device=True)
 def activated(value, relu, zero):
     """max(value, 0) if relu (NaN stays NaN, as np.maximum), else value."""
@@ -211,6 +281,52 @@ def depthwise_conv_kernel_grad(
         x.nd, grad_out.nd, *win.geometry(), grad_w.nd
     )
     return grad_w
+
+
+def conv_max_pool_2x2(
+    x: CudaArray, w: CudaArray, bias: CudaArray | None, relu: bool, win: Window
+) -> tuple[CudaArray, CudaArray]:
+    """The direct convolution (stride 1, no dilation, even output size) + bias, ReLU if
+    ``relu``, and 2x2 max pooling: (pooled (N, OH/2, OW/2, Cout), int32 arg-max, each winner's
+    flat offset (y*OW + x)*Cout + c in the convolution's output)."""
+    n, oh, ow, filters = bounds.direct_conv_pool("conv_max_pool_2x2", x.shape, w.shape, win)
+    bounds.columns("conv_max_pool_2x2", "bias", bias, filters)
+    out = empty((n, oh // 2, ow // 2, filters), x.dtype)
+    argmax = empty(out.shape, np.int32)
+    if bias is None:
+        bias = zeros((filters,), x.dtype)
+    taps = w.reshape(-1, filters)
+    launch(_conv_max_pool_2x2, out.size)(
+        x.nd, taps.nd, bias.flat, relu, x.dtype.type(0), *win.kernel, win.pad_top,
+        win.pad_left, out.nd, argmax.nd,
+    )  # fmt: skip
+    return out, argmax
+
+
+def conv_max_pool_2x2_kernel_grad(
+    x: CudaArray,
+    grad_out: CudaArray,
+    out: CudaArray,
+    argmax: CudaArray,
+    relu: bool,
+    w_shape: tuple[int, ...],
+    win: Window,
+) -> tuple[CudaArray, CudaArray]:
+    """(kernel gradient (KH, KW, Cin, Cout), bias gradient (Cout,)) of
+    :func:`conv_max_pool_2x2`."""
+    op = "conv_max_pool_2x2_kernel_grad"
+    n, oh, ow, filters = bounds.direct_conv_pool(op, x.shape, w_shape, win)
+    for name, array in (("grad_out", grad_out), ("out", out), ("argmax", argmax)):
+        bounds.shape_is(op, name, array, (n, oh // 2, ow // 2, filters))
+    taps = w_shape[0] * w_shape[1] * w_shape[2]
+    grad_taps = empty((taps, filters), grad_out.dtype)
+    grad_bias = empty((filters,), grad_out.dtype)
+    blocks = max(1, min((taps + 1) * filters, REDUCE_BLOCKS))
+    _conv_max_pool_2x2_kernel_grad(grad_out.dtype.str)[blocks, REDUCE_THREADS](
+        x.nd, grad_out.nd, out.nd, argmax.nd, relu, *win.kernel, win.pad_top, win.pad_left,
+        grad_taps.nd, grad_bias.nd,
+    )  # fmt: skip
+    return grad_taps.reshape(w_shape), grad_bias
 
 
 def bias_relu(out: CudaArray, bias: CudaArray | None, relu: bool) -> CudaArray:

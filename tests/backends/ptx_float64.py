@@ -60,6 +60,11 @@ KERNELS = {
     "depthwise_conv": (conv._depthwise_conv, (A4, A4, *g, A4, f32)),
     "depthwise_conv input grad": (conv._depthwise_conv_input_grad, (A4, A4, *g, A4, f32)),
     "depthwise_conv kernel grad": (conv._depthwise_conv_kernel_grad("<f4"), (A4, A4, *g, A4)),
+    "conv_max_pool_2x2": (conv._conv_max_pool_2x2, (A4, A2, A1, B, f32, *(i64,) * 4, A4, I4)),
+    "conv_max_pool_2x2 kernel grad": (
+        conv._conv_max_pool_2x2_kernel_grad("<f4"),
+        (A4, A4, A4, I4, B, *(i64,) * 4, A2, A1),
+    ),
     "bias_relu": (conv._bias_relu, (A2, A1, B, f32)),
     "relu_mask": (conv._relu_mask, (A1, A1, A1, f32)),
     "max_pool fwd": (pool._max_pool_forward, (A4, A1, B, f32, *(i64,) * 6, A4, I4)),

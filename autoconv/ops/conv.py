@@ -170,9 +170,20 @@ def _direct_conv_max_pool(
         raise ValueError(f"conv2d_max_pool: activation must be None or 'relu', got {activation!r}")
     kernels, relu = backend(x), activation == "relu"
     parents = (x, w) if b is None else (x, w, b)
-    out, argmax = kernels.conv_max_pool_2x2(
-        x.data, w.data, None if b is None else b.data, relu, win
-    )
+    bias = None if b is None else b.data
+    if not (is_grad_enabled() and any(p.requires_grad for p in parents)):
+        # Without a gradient nothing keeps the arg-max: slices of images of about SLICE_BYTES
+        # (outputs, arg-max and padded images) stay in cache and bound the memory, whatever the
+        # batch (the flowers classifier's predict at batch 1000: 1.24x whole; MNIST's 1.02x).
+        n, pooled = x.shape[0], math.prod(win.out) // 4 * w.shape[-1]
+        step = max(1, SLICE_BYTES // ((x.size // n + 2 * pooled) * x.data.dtype.itemsize))
+        slices = [
+            kernels.conv_max_pool_2x2(x.data[i : i + step], w.data, bias, relu, win)[0]
+            for i in range(0, n, step)
+        ]
+        out = slices[0] if len(slices) == 1 else kernels.concatenate_rows(slices)
+        return record(out, parents, _no_gradient, "conv2d_max_pool")
+    out, argmax = kernels.conv_max_pool_2x2(x.data, w.data, bias, relu, win)
 
     def backward(g):
         grad_w, grad_b = kernels.conv_max_pool_2x2_kernel_grad(
@@ -306,12 +317,9 @@ def _windowed_conv(
         g_matrix = _by_group(g_matrix, groups)  # (G, N*OH*OW, Cout/G)
         grad_x = grad_w = grad_b = None
         if x.requires_grad:
-            grad_cols = kernels.matmul(g_matrix, w_matrix, transpose_b=True)
-            grad_cols = grad_cols.reshape(-1, depth)  # (G*N*OH*OW, KH*KW*Cin/G)
-            if pointwise:
-                grad_images = grad_cols.reshape(grouped_shape)
-            else:
-                grad_images = kernels.col2im(grad_cols, grouped_shape, win)
+            grad_images = _images_gradient(
+                kernels, g_matrix, w_matrix, grouped_shape, win, groups, pointwise
+            )
             grad_x = _images_from_groups(grad_images, groups).reshape(x_shape)
         if w.requires_grad:
             grad_w = kernels.matmul(cols, g_matrix, transpose_a=True)
@@ -323,6 +331,36 @@ def _windowed_conv(
     if pool_win is None:
         return record(out.reshape(out_shape), parents, backward, op)
     return record(out, parents, backward, op)
+
+
+def _images_gradient(
+    kernels: Any,
+    g_matrix: Any,
+    w_matrix: Any,
+    grouped_shape: tuple[int, ...],
+    win: Window,
+    groups: int,
+    pointwise: bool,
+) -> Any:
+    """The gradient of the (grouped) images (G*N, H, W, Cin/G) from the product's gradient
+    ``g_matrix`` ((G,) N*OH*OW, Cout/G): each row times the kernel matrix, unrolled windows
+    (rows, KH*KW*Cin/G) added back where they were read (col2im; a pointwise window's are the
+    images). With one group, a slice of images at a time, so that the unrolled gradient of a
+    slice (about SLICE_BYTES) stays in cache from the product to col2im: whole, the flowers
+    classifier's second convolution wrote and read back 150 MB a step."""
+    n, depth = grouped_shape[0], w_matrix.shape[-2]
+    rows = math.prod(win.out)  # of the product, per image
+    per_image = rows * depth * g_matrix.dtype.itemsize
+    step = n if groups > 1 or pointwise else max(1, SLICE_BYTES // per_image)
+    parts = []
+    for first in range(0, n, step):
+        part = g_matrix if step >= n else g_matrix[first * rows : (first + step) * rows]
+        grad_cols = kernels.matmul(part, w_matrix, transpose_b=True).reshape(-1, depth)
+        shape = (min(step, n - first), *grouped_shape[1:])  # (slice, H, W, Cin/G)
+        parts.append(
+            grad_cols.reshape(shape) if pointwise else kernels.col2im(grad_cols, shape, win)
+        )
+    return parts[0] if len(parts) == 1 else kernels.concatenate_rows(parts)
 
 
 def _no_gradient(g: Any) -> tuple[()]:

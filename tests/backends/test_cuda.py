@@ -1004,3 +1004,26 @@ def test_conv2d_max_pool_direct_matches_cpu(padding, activation, rng):
         results.append([out.numpy(), *(namespace(device).to_numpy(t.grad) for t in (w_t, b_t))])
     for on_gpu, on_cpu in zip(results[1], results[0], strict=True):
         np.testing.assert_allclose(on_gpu, on_cpu, **TOLERANCE[np.float64])
+
+
+def test_slices_of_images_give_the_cpu_values_and_gradients(monkeypatch, rng):
+    """One image per slice: the images' gradient of a convolution (training) and the direct
+    convolution without gradient (inference), as on the CPU."""
+    from autoconv.ops import conv as conv_ops
+
+    monkeypatch.setattr(conv_ops, "SLICE_BYTES", 1)
+    x, w, b = (
+        rng.standard_normal((3, 5, 6, 2)),
+        rng.standard_normal((3, 3, 2, 3)),
+        rng.standard_normal(3),
+    )
+    assert_same_on_both(
+        lambda x, w, b: ac.conv2d(x, w, b, stride=2, padding="same"), [x, w, b], rng
+    )
+    w16 = rng.standard_normal((3, 3, 2, 16))
+    outs = []
+    for device in ("cpu", "cuda"):
+        images, kernel = ac.Tensor(x, device=device), ac.Tensor(w16, device=device)
+        with ac.no_grad():
+            outs.append(ac.conv2d_max_pool(images, kernel, None, 1, "same", 1, "relu").numpy())
+    np.testing.assert_allclose(outs[1], outs[0], **TOLERANCE[np.float64])

@@ -718,3 +718,37 @@ def test_conv2d_max_pool_direct_float32_and_nan(rng):
     np.testing.assert_allclose(out.data, expected.data, rtol=1e-5, atol=1e-5, equal_nan=True)
     out.sum().backward()
     assert np.isnan(w_tensor.grad).any()
+
+
+@pytest.mark.parametrize(("shape", "k", "s", "d", "p"), SWEEP[::3])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_images_gradient_by_slices_equals_the_whole(shape, k, s, d, p, groups, rng, monkeypatch):
+    """The images' gradient is computed a slice of images at a time (SLICE_BYTES; one image
+    each here) with one group, whole with more: the same gradients as whole, every shape."""
+    shape = (3, *shape[1:3], 2 * shape[3])  # several images, channels divisible by 2
+    x, w, b = sweep_inputs(shape, k, rng, c_out=4)
+    w = w[:, :, : shape[3] // groups]
+
+    def grads(slice_bytes):
+        monkeypatch.setattr(conv_ops, "SLICE_BYTES", slice_bytes)
+        tensors = [ac.Tensor(a, requires_grad=True) for a in (x, w, b)]
+        out = ac.conv2d(*tensors, stride=s, padding=p, dilation=d, groups=groups)
+        out.backward(np.linspace(-1, 1, out.size).reshape(out.shape))
+        return [t.grad for t in tensors]
+
+    for sliced, whole in zip(grads(1), grads(2**40), strict=True):
+        np.testing.assert_allclose(sliced, whole, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv2d_max_pool_direct_without_gradient_runs_in_slices(padding, rng, monkeypatch):
+    """Without a gradient the direct convolution runs a slice of images at a time
+    (SLICE_BYTES; one image each here): the values of the whole batch at once."""
+    x, w, b = direct_operands((3, 8, 6, 3), (3, 3), 16, rng)
+    outs = []
+    for slice_bytes in (1, 2**40):
+        monkeypatch.setattr(conv_ops, "SLICE_BYTES", slice_bytes)
+        with ac.no_grad():
+            outs.append(ac.conv2d_max_pool(x, w, b, padding=padding, activation="relu"))
+    assert outs[0].shape == (3, 4, 3, 16) if padding == "same" else (3, 3, 2, 16)
+    np.testing.assert_array_equal(outs[0].data, outs[1].data)

@@ -49,9 +49,11 @@ SLICE_BYTES = 4 * 2**20
 # DIRECT_MIN_FILTERS filters, whose input needs no gradient (a model's first layer) runs as a
 # direct convolution fused with the pool (the backend's ``conv_max_pool_2x2``): im2col would
 # unroll each pixel 9 times into a product of depth 9 or 27, which BLAS runs slowly. Measured
-# (serial kernels, ms, forward / kernel gradient): MNIST's 1 -> 32 at batch 64 1.0 / 0.9 against
-# 2.3 / 2.5 by im2col, pool and product; the flowers classifier's 3 -> 16 at 180x180, batch 32,
-# 35 / 36 against 61 / 36. Below 16 filters its loops ran at 2-4 GFLOP/s.
+# (serial kernels alone, ms, forward / kernel gradient): MNIST's 1 -> 32 at batch 64 1.2 / 1.3
+# against 2.3 / 2.5 by im2col, pool and product; the flowers classifier's 3 -> 16 at 180x180,
+# batch 32, 38 / 36 against 61 / 36. In the training step, alternating with the unrolled route
+# in one process: MNIST 1.11x, flowers 1.08x, the 150x150 stack 1.25x. Below 16 filters its
+# loops ran at 2-4 GFLOP/s.
 DIRECT_MAX_CHANNELS = 4
 DIRECT_MIN_FILTERS = 16
 

@@ -164,3 +164,19 @@ def direct_conv_pool(
             f"{win.stride}, dilation {win.dilation}, output {win.out}"
         )
     return n, oh, ow, filters
+
+
+def winograd_tiles(op: str, x_shape: tuple[int, ...], win: Window) -> tuple[int, int, int]:
+    """Images of ``x_shape`` (N, H, W, C) under a 3x3 window ``win`` at stride 1, without
+    dilation, of an even output size (Winograd F(2x2, 3x3) tiles one pooling window each).
+    Returns N and the number of tiles down and across, OH/2 and OW/2."""
+    n = images(op, "x", x_shape)[0]
+    oh, ow = win.out
+    if win.kernel != (3, 3) or win.stride != (1, 1) or win.dilation != (1, 1):
+        raise ValueError(
+            f"{op}: needs a 3x3 window at stride 1 without dilation, got kernel {win.kernel}, "
+            f"stride {win.stride}, dilation {win.dilation}"
+        )
+    if min(oh, ow) < 2 or oh % 2 or ow % 2:
+        raise ValueError(f"{op}: needs an even output size, got {win.out}")
+    return n, oh // 2, ow // 2

@@ -159,6 +159,37 @@ class Backend(Protocol):
         pooled gradient, masked where the ReLU cut, routed to its window's winner. An arg-max
         that is none of its window's four offsets routes nothing."""
 
+    # Winograd F(2x2, 3x3) for a 3x3 convolution at stride 1 followed by a 2x2 max pool: the
+    # transforms on either side of the 16 matrix products (see autoconv.backends.cpu.winograd).
+    def winograd_input(self, x: Array, win: Window) -> Array:
+        """Images x (N, H, W, C) under a 3x3 stride-1 window ``win`` of even output size (OH,
+        OW) -> each 4x4 tile d under a 2x2 block of outputs transformed, B^T d B: (16,
+        N*OH/2*OW/2, C), entry 4a + b of tile (n*OH/2 + i)*OW/2 + j first (cells in the
+        padding read 0)."""
+
+    def winograd_input_grad(
+        self, grad_tiles: Array, x_shape: tuple[int, ...], win: Window
+    ) -> Array:
+        """The adjoint of :meth:`winograd_input`: the images' gradient (N, H, W, C), each
+        tile's B dV B^T added back where the tile was read."""
+
+    def winograd_max_pool_2x2(
+        self, products: Array, n: int, win: Window, bias: Array | None, relu: bool
+    ) -> tuple[Array, Array]:
+        """From the 16 products (16, N*OH/2*OW/2, Cout) of n images' transformed tiles with
+        the transformed kernel: each tile's 2x2 outputs A^T M A, + bias, max(., 0) if
+        ``relu``, max pooled 2x2: (pooled (N, OH/2, OW/2, Cout), int32 arg-max as
+        :meth:`conv_max_pool_2x2`'s)."""
+
+    def winograd_max_pool_2x2_grad(
+        self, grad_out: Array, out: Array, argmax: Array, relu: bool
+    ) -> tuple[Array, Array]:
+        """(gradient of the 16 products (16, N*PH*PW, Cout), bias gradient (Cout,)) of
+        :meth:`winograd_max_pool_2x2` from ``grad_out`` (N, PH, PW, Cout) and its ``out`` and
+        ``argmax``: each pooled gradient, masked where the ReLU cut, routed to its window's
+        winner, then through A^T M A's adjoint. An arg-max that is none of its window's four
+        offsets routes nothing."""
+
     def bias_relu(self, out: Array, bias: Array | None, relu: bool) -> Array:
         """In place on a (rows, C) product: + bias per column, then max(., 0) if ``relu``
         (NaN stays NaN)."""

@@ -17,11 +17,21 @@ from numba.cuda import dispatcher
 
 dispatcher.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=(9, 0))
 
-from autoconv.backends.cuda import array, conv, image, loss, norm, optimizers, pool  # noqa: E402
+from autoconv.backends.cuda import (  # noqa: E402
+    array,
+    conv,
+    image,
+    loss,
+    norm,
+    optimizers,
+    pool,
+    winograd,
+)
 
 f32, i64, i32 = types.float32, types.int64, types.int32
 A1 = types.Array(f32, 1, "C")
 A2 = types.Array(f32, 2, "C")
+A3 = types.Array(f32, 3, "C")
 A4 = types.Array(f32, 4, "C")
 I1 = types.Array(i64, 1, "C")
 I4 = types.Array(i32, 4, "C")
@@ -65,6 +75,10 @@ KERNELS = {
         conv._conv_max_pool_2x2_kernel_grad("<f4"),
         (A4, A4, A4, I4, B, *(i64,) * 4, A2, A1),
     ),
+    "winograd input": (winograd._input_tiles, (A4, *(i64,) * 4, A3, f32)),
+    "winograd input grad": (winograd._input_tiles_grad, (A3, *(i64,) * 4, A4, f32)),
+    "winograd max_pool": (winograd._output_max_pool, (A3, A1, B, f32, A4, I4)),
+    "winograd max_pool grad": (winograd._output_max_pool_grad, (A4, A4, I4, B, f32, A3, A4)),
     "bias_relu": (conv._bias_relu, (A2, A1, B, f32)),
     "relu_mask": (conv._relu_mask, (A1, A1, A1, f32)),
     "max_pool fwd": (pool._max_pool_forward, (A4, A1, B, f32, *(i64,) * 6, A4, I4)),

@@ -4,6 +4,8 @@ would otherwise only ever run the serial build."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numba
 import numpy as np
 import pytest
@@ -215,3 +217,98 @@ def test_conv_max_pool_2x2_checks_its_operands_and_a_tampered_argmax_routes_noth
         x, np.ones_like(out), out, tampered, False, w.shape, win
     )
     assert not grad_w.any() and (grad_b == out[..., 0].size).all()
+
+
+# ------------------------------------------- Winograd F(2x2, 3x3) transforms
+B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=float)
+A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=float)
+WINOGRAD_WINDOWS = [  # image size, padding, the convolution's output rows and columns computed
+    ((8, 8), "valid", (6, 6)),
+    ((6, 8), "same", (6, 8)),
+    ((4, 6), 2, (6, 8)),
+    ((9, 9), "valid", (6, 6)),  # a 7x7 convolution under 2x2 'valid' pools: the last unread
+]
+
+
+def winograd_window(size, padding, out):
+    return dataclasses.replace(window("t", size, (3, 3), 1, 1, padding), out=out)
+
+
+def padded_tiles(x, win):
+    """Every 4x4 tile of the zero-padded images under a 2x2 block of outputs, (tiles, 4, 4, C)."""
+    n, height, width, channels = x.shape
+    ph, pw = win.out[0] // 2, win.out[1] // 2
+    padded = np.zeros((n, 2 * ph + 2 + height, 2 * pw + 2 + width, channels))
+    padded[:, win.pad_top : win.pad_top + height, win.pad_left : win.pad_left + width] = x
+    return np.stack([padded[k, 2 * i : 2 * i + 4, 2 * j : 2 * j + 4]
+                     for k in range(n) for i in range(ph) for j in range(pw)])  # fmt: skip
+
+
+@pytest.mark.parametrize(("size", "padding", "out"), WINOGRAD_WINDOWS)
+def test_winograd_transforms_are_the_plain_matrix_products(size, padding, out, monkeypatch, rng):
+    """winograd_input is B^T d B of every tile, winograd_input_grad its adjoint; the output is
+    A^T M A max pooled, with the values, arg-max and gradients of max pooling that output, and
+    the product gradient A dY A^T; the parallel and serial builds agree."""
+    x, win = rng.standard_normal((2, *size, 5)), winograd_window(size, padding, out)
+    tiles = padded_tiles(x, win)
+    expected = np.einsum("ar,trsc,bs->abtc", B_T, tiles, B_T).reshape(16, len(tiles), 5)
+    np.testing.assert_allclose(cpu.winograd_input(x, win), expected, rtol=1e-12, atol=1e-12)
+    grad_tiles = rng.standard_normal(expected.shape)
+    grad_x = cpu.winograd_input_grad(grad_tiles, x.shape, win)  # <g, T x> = <T* g, x>
+    np.testing.assert_allclose(np.vdot(grad_tiles, expected), np.vdot(grad_x, x), rtol=1e-12)
+
+    products, bias = rng.standard_normal((16, len(tiles), 3)), rng.standard_normal(3)
+    outputs = np.einsum("pa,abtc,qb->tpqc", A_T, products.reshape(4, 4, -1, 3), A_T)
+    ph, pw = out[0] // 2, out[1] // 2
+    conv = outputs.reshape(2, ph, pw, 2, 2, 3).transpose(0, 1, 3, 2, 4, 5).reshape(2, *out, 3)
+    pool = pool_window("t", conv.shape, 2, None, "valid")
+    expected_out, expected_argmax = cpu.max_pool_forward(conv, pool, bias, True)
+    pooled, argmax = cpu.winograd_max_pool_2x2(products, 2, win, bias, True)
+    np.testing.assert_allclose(pooled, expected_out, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(argmax, expected_argmax)
+    g = rng.standard_normal(pooled.shape)
+    grad_products, grad_bias = cpu.winograd_max_pool_2x2_grad(g, pooled, argmax, True)
+    masked = np.where(pooled > 0, g, 0)
+    routed = cpu.max_pool_backward(masked, argmax, conv.shape, pool)
+    routed = routed.reshape(2, ph, 2, pw, 2, 3).transpose(0, 1, 3, 2, 4, 5).reshape(-1, 2, 2, 3)
+    expected_grad = np.einsum("pa,tpqc,qb->abtc", A_T, routed, A_T).reshape(products.shape)
+    np.testing.assert_allclose(grad_products, expected_grad, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad_bias, masked.sum(axis=(0, 1, 2)), rtol=1e-12)
+
+    def run():
+        return (
+            cpu.winograd_input(x, win).copy(),
+            cpu.winograd_input_grad(grad_tiles, x.shape, win).copy(),
+            *(a.copy() for a in cpu.winograd_max_pool_2x2(products, 2, win, bias, True)),
+            *(a.copy() for a in cpu.winograd_max_pool_2x2_grad(g, pooled, argmax, True)),
+        )
+
+    assert_same(*both_builds(monkeypatch, run))
+
+
+def test_winograd_kernels_check_their_operands_and_a_tampered_argmax_routes_nothing(rng):
+    x = rng.standard_normal((1, 6, 6, 4))
+    win = window("t", (6, 6), (3, 3), 1, 1, "valid")
+    for bad, message in [
+        (window("t", (6, 6), (3, 3), 2, 1, "valid"), "needs a 3x3 window at stride 1"),
+        (window("t", (6, 6), (2, 2), 1, 1, "valid"), "needs a 3x3 window"),
+        (window("t", (7, 7), (3, 3), 1, 1, "valid"), "needs an even output size"),
+    ]:
+        with pytest.raises(ValueError, match=f"winograd_input: {message}"):
+            cpu.winograd_input(x, bad)
+    tiles = cpu.winograd_input(x, win)
+    with pytest.raises(ValueError, match="winograd_input_grad: grad_tiles must have shape"):
+        cpu.winograd_input_grad(tiles[:, :1], x.shape, win)
+    products = rng.standard_normal((16, 4, 3))
+    with pytest.raises(ValueError, match="winograd_max_pool_2x2: products must have shape"):
+        cpu.winograd_max_pool_2x2(products, 2, win, None, False)
+    with pytest.raises(ValueError, match="winograd_max_pool_2x2: bias must have shape"):
+        cpu.winograd_max_pool_2x2(products, 1, win, np.zeros(4), False)
+    out, argmax = cpu.winograd_max_pool_2x2(products, 1, win, None, False)
+    with pytest.raises(ValueError, match="winograd_max_pool_2x2_grad: argmax must have"):
+        cpu.winograd_max_pool_2x2_grad(out, out, argmax[:, :1], False)
+    tampered = np.full_like(argmax, 2**31 - 1)  # no window's offset: nothing is routed
+    grad_products, grad_bias = cpu.winograd_max_pool_2x2_grad(
+        np.ones_like(out), out, tampered, False
+    )
+    assert not grad_products.any() and (grad_bias == out[..., 0].size).all()

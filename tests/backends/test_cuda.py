@@ -1027,3 +1027,62 @@ def test_slices_of_images_give_the_cpu_values_and_gradients(monkeypatch, rng):
         with ac.no_grad():
             outs.append(ac.conv2d_max_pool(images, kernel, None, 1, "same", 1, "relu").numpy())
     np.testing.assert_allclose(outs[1], outs[0], **TOLERANCE[np.float64])
+
+
+@pytest.mark.parametrize(("padding", "activation"), [("valid", "relu"), ("same", None)])
+def test_conv2d_max_pool_winograd_matches_cpu(padding, activation, rng, monkeypatch):
+    """The Winograd route (the threshold lowered to keep the simulation small): values and
+    the images', kernel's and bias's gradients as on the CPU."""
+    from autoconv.ops import conv as conv_ops
+
+    monkeypatch.setattr(conv_ops, "WINOGRAD_MIN_CHANNELS", 2)
+    calls = []
+    for device in ("cpu", "cuda"):
+        kernel = namespace(device).winograd_input
+        monkeypatch.setattr(namespace(device), "winograd_input",
+                            lambda *a, kernel=kernel: calls.append(1) or kernel(*a))  # fmt: skip
+    x, w, b = distinct((2, 6, 5, 2), rng), rng.standard_normal((3, 3, 2, 3)), rng.standard_normal(3)
+    assert_same_on_both(
+        lambda x, w, b: ac.conv2d_max_pool(x, w, b, 1, padding, 1, activation), [x, w, b], rng
+    )
+    assert len(calls) >= 2
+
+
+def test_winograd_kernels_match_cpu_and_a_tampered_argmax_routes_nothing(rng):
+    """The four transforms on their own, against the CPU's, through a cut window (the last
+    output row unread) with padding; an arg-max of no window's offset routes nothing."""
+    import dataclasses
+
+    from autoconv.backends import cpu as cpu_backend
+    from autoconv.windows import window
+
+    win = dataclasses.replace(window("t", (5, 6), (3, 3), 1, 1, (1, 2)), out=(4, 6))
+    x, products = rng.standard_normal((2, 5, 6, 3)), rng.standard_normal((16, 12, 2))
+    grad_tiles = rng.standard_normal((16, 12, 3))
+    bias, g = rng.standard_normal(2), rng.standard_normal((2, 2, 3, 2))
+    gpu = cuda_backend
+    on_cpu = [
+        cpu_backend.winograd_input(x, win),
+        cpu_backend.winograd_input_grad(grad_tiles, x.shape, win),
+        *cpu_backend.winograd_max_pool_2x2(products, 2, win, bias, True),
+    ]
+    on_gpu = [
+        gpu.winograd_input(gpu.asarray(x), win),
+        gpu.winograd_input_grad(gpu.asarray(grad_tiles), x.shape, win),
+        *gpu.winograd_max_pool_2x2(gpu.asarray(products), 2, win, gpu.asarray(bias), True),
+    ]
+    for ours, theirs in zip(on_gpu, on_cpu, strict=True):
+        np.testing.assert_allclose(gpu.to_numpy(ours), theirs, **TOLERANCE[np.float64])
+    out, argmax = on_cpu[2:]
+    expected = cpu_backend.winograd_max_pool_2x2_grad(g, out, argmax, True)
+    grads = gpu.winograd_max_pool_2x2_grad(
+        gpu.asarray(g), gpu.asarray(out), gpu.asarray(argmax), True
+    )
+    for ours, theirs in zip(grads, expected, strict=True):
+        np.testing.assert_allclose(gpu.to_numpy(ours), theirs, **TOLERANCE[np.float64])
+    tampered = gpu.asarray(np.full_like(argmax, 2**31 - 1))
+    routed, bias_grad = gpu.winograd_max_pool_2x2_grad(
+        gpu.asarray(g), gpu.asarray(out), tampered, False
+    )
+    assert not gpu.to_numpy(routed).any()
+    np.testing.assert_allclose(gpu.to_numpy(bias_grad), g.sum(axis=(0, 1, 2)), rtol=1e-12)

@@ -750,5 +750,123 @@ def test_conv2d_max_pool_direct_without_gradient_runs_in_slices(padding, rng, mo
         monkeypatch.setattr(conv_ops, "SLICE_BYTES", slice_bytes)
         with ac.no_grad():
             outs.append(ac.conv2d_max_pool(x, w, b, padding=padding, activation="relu"))
-    assert outs[0].shape == (3, 4, 3, 16) if padding == "same" else (3, 3, 2, 16)
+    assert outs[0].shape == ((3, 4, 3, 16) if padding == "same" else (3, 3, 2, 16))
+    np.testing.assert_array_equal(outs[0].data, outs[1].data)
+
+
+# ------------------------------------------- conv2d_max_pool: Winograd F(2x2, 3x3)
+WINOGRAD_CASES = [  # images, padding
+    ((2, 8, 8, 16), "valid"),
+    ((2, 9, 7, 16), "same"),  # a 9x7 convolution: its last row and column unread
+    ((1, 13, 13, 17), "valid"),  # MNIST's second convolution's 11x11, an odd channel count
+    ((2, 6, 5, 16), (2, 1)),
+    ((1, 4, 4, 16), 3),  # padding wider than the kernel
+]
+
+
+def run_conv_pool(x, w, b, padding, activation, winograd, monkeypatch):
+    """conv2d_max_pool's output and the gradients of its operands, by Winograd or unrolled."""
+    monkeypatch.setattr(conv_ops, "WINOGRAD_MIN_CHANNELS", 16 if winograd else 10**9)
+    operands = [ac.Tensor(a, requires_grad=True) for a in (x, w, b) if a is not None]
+    out = ac.conv2d_max_pool(*operands, padding=padding, activation=activation)
+    out.backward(np.linspace(-1, 1, out.size).reshape(out.shape))
+    return out, [t.grad for t in operands]
+
+
+@pytest.mark.parametrize(("shape", "padding"), WINOGRAD_CASES)
+@pytest.mark.parametrize("activation", [None, "relu"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d_max_pool_winograd_equals_the_unrolled_convolution(
+    shape, padding, activation, bias, rng, monkeypatch
+):
+    """A 3x3 stride-1 convolution of WINOGRAD_MIN_CHANNELS or more channels + 2x2 pool: the
+    values and the images', kernel's and bias's gradients of im2col + product + pool, with
+    nothing unrolled."""
+    x, w, b = direct_operands(shape, (3, 3), 5, rng)
+    b = b if bias else None
+    calls = []
+    for name in ("im2col", "col2im"):
+        monkeypatch.setattr(ac.backends.cpu, name, lambda *a: calls.append(a))
+    out, grads = run_conv_pool(x, w, b, padding, activation, True, monkeypatch)
+    assert not calls and out._op == "conv2d_max_pool"
+    monkeypatch.undo()
+    expected, expected_grads = run_conv_pool(x, w, b, padding, activation, False, monkeypatch)
+    np.testing.assert_allclose(out.data, expected.data, rtol=1e-12, atol=1e-12)
+    for ours, theirs in zip(grads, expected_grads, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv2d_max_pool_winograd_gradcheck(padding, rng, monkeypatch):
+    """Finite differences of the images, the kernel and the bias through the Winograd route."""
+    x, w, b = direct_operands((1, 6, 5, 16), (3, 3), 3, rng)
+    monkeypatch.setattr(conv_ops, "WINOGRAD_MIN_CHANNELS", 16)
+    assert gradcheck(
+        lambda *p: ac.conv2d_max_pool(*p, padding=padding, activation="relu"), [x, w, b]
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "winograd"),
+    [
+        ({}, True),
+        ({"x_grad": False}, True),  # a first layer of many channels
+        ({"channels": -1}, False),  # one channel fewer than WINOGRAD_MIN_CHANNELS
+        ({"kernel": 5}, False),
+        ({"stride": 2}, False),
+        ({"dilation": 2}, False),
+        ({"pool_size": 3}, False),
+        ({"pool_padding": "same", "size": 9}, False),  # a padded pool window
+    ],
+)
+def test_conv2d_max_pool_runs_winograd_only_where_it_applies(change, winograd, rng, monkeypatch):
+    """Winograd for 3x3 kernels at stride 1 without dilation over WINOGRAD_MIN_CHANNELS or
+    more channels, under 2x2 pools at stride 2; the unrolled path (the same values) otherwise."""
+    size, k = change.get("size", 10), change.get("kernel", 3)
+    channels = conv_ops.WINOGRAD_MIN_CHANNELS + change.get("channels", 0)
+    x = ac.Tensor(
+        distinct((2, size, size, channels), rng), requires_grad=change.get("x_grad", True)
+    )
+    w = ac.Tensor(rng.standard_normal((k, k, channels, 4)), requires_grad=True)
+    calls = []
+    winograd_kernel = ac.backends.cpu.winograd_input
+    monkeypatch.setattr(
+        ac.backends.cpu, "winograd_input", lambda *a: calls.append(1) or winograd_kernel(*a)
+    )
+    args = (change.get("stride", 1), "valid", change.get("dilation", 1), "relu")
+    pool = (change.get("pool_size", 2), None, change.get("pool_padding", "valid"))
+    out = ac.conv2d_max_pool(x, w, None, *args, *pool)
+    assert bool(calls) == winograd
+    expected = ac.max_pool2d(ac.conv2d(x, w, None, *args), *pool)
+    np.testing.assert_allclose(out.data, expected.data, rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_max_pool_winograd_float32_and_nan(rng):
+    """float32 stays float32 within float32 rounding of the unrolled route; a NaN pixel makes
+    NaN outputs that win their windows, and reaches the kernel's gradient."""
+    shape = (2, 8, 8, conv_ops.WINOGRAD_MIN_CHANNELS)
+    x, w, b = (a.astype(np.float32) for a in direct_operands(shape, (3, 3), 8, rng))
+    out = ac.conv2d_max_pool(x, w, b, activation="relu")
+    expected = ac.max_pool2d(ac.conv2d(x, w, b, activation="relu"))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.data, expected.data, rtol=1e-5, atol=1e-4)
+    x[0, 2, 2, 3] = np.nan
+    w_tensor = ac.Tensor(w, requires_grad=True)
+    out = ac.conv2d_max_pool(ac.Tensor(x, requires_grad=True), w_tensor, b, activation="relu")
+    assert np.isnan(out.data[0, :2, :2]).all() and not np.isnan(out.data[1]).any()
+    out.sum().backward()
+    assert np.isnan(w_tensor.grad).any()
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv2d_max_pool_winograd_without_gradient_runs_in_slices(padding, rng, monkeypatch):
+    """Without a gradient the Winograd route runs a slice of images at a time (SLICE_BYTES;
+    one image each here): the values of the whole batch at once."""
+    x, w, b = direct_operands((3, 8, 6, conv_ops.WINOGRAD_MIN_CHANNELS), (3, 3), 4, rng)
+    outs = []
+    for slice_bytes in (1, 2**40):
+        monkeypatch.setattr(conv_ops, "SLICE_BYTES", slice_bytes)
+        with ac.no_grad():
+            outs.append(ac.conv2d_max_pool(x, w, b, padding=padding, activation="relu"))
+    assert outs[0].shape == ((3, 4, 3, 4) if padding == "same" else (3, 3, 2, 4))
     np.testing.assert_array_equal(outs[0].data, outs[1].data)

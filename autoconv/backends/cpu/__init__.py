@@ -1,9 +1,9 @@
 """CPU backend: NumPy arrays, with the heavy loops compiled by Numba (``prange`` over independent
 outputs). Its modules line up with :mod:`autoconv.backends.cuda`'s, name for name: ``array``
-(creation, indexing, maths, matrix product), ``conv``, ``pool``, ``norm``, ``image``, ``loss``,
-``optimizers``, ``training``; ``jit`` holds the compile options, ``workspace`` the pool of big
-output arrays reused across calls. The names every backend defines are listed, with their
-signatures, in :mod:`autoconv.backends.contract`."""
+(creation, indexing, maths, matrix product), ``conv``, ``winograd``, ``pool``, ``norm``,
+``image``, ``loss``, ``optimizers``, ``training``; ``jit`` holds the compile options,
+``workspace`` the pool of big output arrays reused across calls. The names every backend
+defines are listed, with their signatures, in :mod:`autoconv.backends.contract`."""
 
 from autoconv.backends.cpu.array import (
     abs,
@@ -80,6 +80,12 @@ from autoconv.backends.cpu.pool import (
     max_pool_forward,
 )
 from autoconv.backends.cpu.training import accumulate, check_finite, new_status
+from autoconv.backends.cpu.winograd import (
+    winograd_input,
+    winograd_input_grad,
+    winograd_max_pool_2x2,
+    winograd_max_pool_2x2_grad,
+)
 
 __all__ = [
     "abs",
@@ -146,6 +152,10 @@ __all__ = [
     "take",
     "tanh",
     "to_numpy",
+    "winograd_input",
+    "winograd_input_grad",
+    "winograd_max_pool_2x2",
+    "winograd_max_pool_2x2_grad",
     "zeros",
     "zeros_like",
 ]  # fmt: skip

@@ -1,9 +1,8 @@
 """CUDA backend (numba.cuda, from the numba-cuda package): :class:`CudaArray` and a kernel for
 every op of a training step. Its modules line up with :mod:`autoconv.backends.cpu`'s, name for
 name: ``array`` (the device array itself, with creation, elementwise maths, reductions, the
-matrix product, indexing and random numbers), ``conv``, ``pool``, ``norm``, ``loss``,
-matrix product, indexing and random numbers), ``conv``, ``pool``, ``image``, ``loss``,
-``optimizers``, ``training``. The names every backend defines are listed in
+matrix product, indexing and random numbers), ``conv``, ``winograd``, ``pool``, ``norm``,
+``image``, ``loss``, ``optimizers``, ``training``. The names every backend defines are listed in
 :mod:`autoconv.backends.contract`.
 
 Design, in short:
@@ -98,6 +97,12 @@ from autoconv.backends.cuda.pool import (
     max_pool_forward,
 )
 from autoconv.backends.cuda.training import accumulate, check_finite, new_status
+from autoconv.backends.cuda.winograd import (
+    winograd_input,
+    winograd_input_grad,
+    winograd_max_pool_2x2,
+    winograd_max_pool_2x2_grad,
+)
 
 __all__ = [
     "SIMULATED",
@@ -169,6 +174,10 @@ __all__ = [
     "take",
     "tanh",
     "to_numpy",
+    "winograd_input",
+    "winograd_input_grad",
+    "winograd_max_pool_2x2",
+    "winograd_max_pool_2x2_grad",
     "zeros",
     "zeros_like",
 ]  # fmt: skip

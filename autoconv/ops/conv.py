@@ -193,9 +193,7 @@ def _direct_conv_max_pool(
 ) -> Tensor:
     """conv2d_max_pool of checked operands by the backend's direct kernels: the pooled output
     (N, OH/2, OW/2, Cout); its backward gives the kernel's and the bias's gradients only."""
-    if activation not in (None, "relu"):
-        raise ValueError(f"conv2d_max_pool: activation must be None or 'relu', got {activation!r}")
-    kernels, relu = backend(x), activation == "relu"
+    kernels, relu = backend(x), _is_relu("conv2d_max_pool", activation)
     parents = (x, w) if b is None else (x, w, b)
     bias = None if b is None else b.data
     if not (is_grad_enabled() and any(p.requires_grad for p in parents)):
@@ -227,9 +225,7 @@ def _winograd_conv_max_pool(
     the kernel's U = G g G^T, as 16 matrix products (tiles, Cin) x (Cin, Cout) between the
     backend's transforms (:mod:`autoconv.backends.cpu.winograd`). The pooled output (N, OH/2,
     OW/2, Cout); its backward runs the same steps' adjoints."""
-    if activation not in (None, "relu"):
-        raise ValueError(f"conv2d_max_pool: activation must be None or 'relu', got {activation!r}")
-    kernels, relu = backend(x), activation == "relu"
+    kernels, relu = backend(x), _is_relu("conv2d_max_pool", activation)
     parents = (x, w) if b is None else (x, w, b)
     bias = None if b is None else b.data
     c_in, c_out = w.shape[2:]
@@ -328,8 +324,7 @@ def _windowed_conv(
     KW, Cin/groups, Cout), or sequences x (N, L, Cin) with w (K, Cin/groups, Cout) as images of
     height 1; optionally followed by max pooling over ``pool_win`` (images only). The bias and
     ReLU go in the pass after the product (the pooling's, if any)."""
-    if activation not in (None, "relu"):
-        raise ValueError(f"{op}: activation must be None or 'relu', got {activation!r}")
+    relu = _is_relu(op, activation)
     n, c_in, c_out = x.shape[0], x.shape[-1], w.shape[-1]
     images = x.shape if x.ndim == 4 else (n, 1, x.shape[1], c_in)  # a sequence: height 1
     conv_shape = (n, *win.out, c_out)
@@ -337,7 +332,6 @@ def _windowed_conv(
     parents = (x, w) if b is None else (x, w, b)
     kernels = backend(x)
 
-    relu = activation == "relu"
     bias = None if b is None else b.data
     depth = w.size // c_out  # KH*KW*Cin/G: one row of the unrolled images
     w_matrix = _by_group(w.data.reshape(depth, c_out), groups)  # (G, KH*KW*Cin/G, Cout/G)
@@ -438,6 +432,14 @@ def _images_gradient(
             grad_cols.reshape(shape) if pointwise else kernels.col2im(grad_cols, shape, win)
         )
     return parts[0] if len(parts) == 1 else kernels.concatenate_rows(parts)
+
+
+def _is_relu(op: str, activation: str | None) -> bool:
+    """Whether a convolution's fused ``activation`` is ReLU; anything but None or 'relu' is a
+    ValueError naming ``op``."""
+    if activation not in (None, "relu"):
+        raise ValueError(f"{op}: activation must be None or 'relu', got {activation!r}")
+    return activation == "relu"
 
 
 def _no_gradient(g: Any) -> tuple[()]:

@@ -33,7 +33,8 @@ from autoconv.windows import Window
 @Kernel
 def _input_tiles(images, top, left, ph, pw, tiles):
     # A strip of four padded rows at a time: B^T d over the whole strip (one long loop over
-    # columns and channels), then d B per tile.
+    # columns and channels), then d B per tile. Copying each 4x4 tile into a local array
+    # first took 0.86 ms at MNIST's second convolution (batch 64), this 0.52 ms.
     n_images, height, width, channels = images.shape
     columns = 2 * pw + 2  # the padded columns the tiles read
     inside = max(0, min(width, columns - left))  # the image's columns among them
@@ -149,7 +150,9 @@ def _output_max_pool(products, bias, relu, zero, out, argmax):
 @Kernel
 def _output_max_pool_grad(grad, out, argmax, relu, zero, grad_products, grad_bias):
     # Each pooled gradient (masked where the ReLU cut) goes to its window's winner, as a 2x2 dY
-    # of which three are zeros, then through A^T m A's adjoint: dM = A (dY A^T).
+    # of which three are zeros, then through A^T m A's adjoint: dM = A (dY A^T), each of the 16
+    # rows written as one contiguous run (through a strided (16, C) view per tile: 5.2 ms at
+    # MNIST's second convolution against 0.41 ms).
     n_images, ph, pw, filters = grad.shape
     chunks = grad_bias.shape[0]
     right, below = filters, 2 * pw * filters

@@ -180,3 +180,17 @@ def winograd_tiles(op: str, x_shape: tuple[int, ...], win: Window) -> tuple[int,
     if min(oh, ow) < 2 or oh % 2 or ow % 2:
         raise ValueError(f"{op}: needs an even output size, got {win.out}")
     return n, oh // 2, ow // 2
+
+
+def winograd_products(
+    op: str, products_shape: tuple[int, ...], n: int, win: Window, bias: Any
+) -> tuple[int, int, int]:
+    """The 16 products (16, N*OH/2*OW/2, Cout) of n images' Winograd tiles under ``win``, and
+    a bias of Cout entries (or None). Returns OH/2, OW/2 and Cout."""
+    _, ph, pw = winograd_tiles(op, (n, 1, 1, 1), win)
+    if len(products_shape) != 3:
+        raise ValueError(f"{op}: products must be (16, tiles, Cout), got shape {products_shape}")
+    filters = products_shape[2]
+    shape_is(op, "products", tuple(products_shape), (16, n * ph * pw, filters))
+    columns(op, "bias", bias, filters)
+    return ph, pw, filters

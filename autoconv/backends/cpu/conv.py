@@ -221,6 +221,20 @@ def wins(value, best):
     return (value > best) | ((value != value) & (best == best))
 
 
+@inline
+def max_of_2x2(v00, v01, v10, v11, at, right, below):
+    # The first maximum of a 2x2 window's values in row-major order (see wins) and its flat
+    # offset: ``at`` for v00, ``at + right``, ``at + below``, ``at + below + right``. Selects
+    # only, so the channel loops of the three kernels that call it vectorize.
+    best = v00
+    take = wins(v01, best)
+    best, where = (v01 if take else best), (at + right if take else at)
+    take = wins(v10, best)
+    best, where = (v10 if take else best), (at + below if take else where)
+    take = wins(v11, best)
+    return (v11 if take else best), (at + below + right if take else where)
+
+
 # The direct convolution + bias + ReLU + 2x2 max pool, for images of few channels (the first
 # layer: the course's 1 -> 32 and 3 -> 16): im2col would unroll each pixel KH*KW times into a
 # skinny product (K = 9 or 27, which OpenBLAS runs at a fraction of its speed) and the pool
@@ -261,18 +275,10 @@ def _conv_max_pool_2x2(filters: int) -> Kernel:
                                     s11[c] += v11 * weight
                     best_row, argmax_row = out[n, i, j], argmax[n, i, j]
                     first = (2 * i * 2 * ow + 2 * j) * filters
-                    for c in range(filters):  # the order of _max_pool_2x2_forward's scan
-                        best, at = s00[c], first + c
-                        value = s01[c]
-                        take = wins(value, best)
-                        best, at = (value if take else best), (first + right + c if take else at)
-                        value = s10[c]
-                        take = wins(value, best)
-                        best, at = (value if take else best), (first + below + c if take else at)
-                        value = s11[c]
-                        take = wins(value, best)
-                        best = value if take else best
-                        at = first + below + right + c if take else at
+                    for c in range(filters):
+                        best, at = max_of_2x2(
+                            s00[c], s01[c], s10[c], s11[c], first + c, right, below
+                        )
                         best_row[c] = activated(best + bias[c], relu, zero)
                         argmax_row[c] = at
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from autoconv.backends import bounds
 from autoconv.backends.cpu import workspace
-from autoconv.backends.cpu.conv import activated, wins
+from autoconv.backends.cpu.conv import activated, max_of_2x2, wins
 from autoconv.backends.cpu.jit import Kernel, inline
 from autoconv.windows import Window
 
@@ -65,17 +65,10 @@ def _max_pool_2x2_forward(x, bias, relu, zero, out, argmax):
             best_row, argmax_row = out[n, i, j], argmax[n, i, j]
             first = (2 * i * width + 2 * j) * channels
             for c in range(channels):
-                best, at = top[2 * j, c], first + c
-                value = top[2 * j + 1, c]
-                take = wins(value, best)
-                best, at = (value if take else best), (first + right + c if take else at)
-                value = bottom[2 * j, c]
-                take = wins(value, best)
-                best, at = (value if take else best), (first + below + c if take else at)
-                value = bottom[2 * j + 1, c]
-                take = wins(value, best)
-                best = value if take else best
-                at = first + below + right + c if take else at
+                best, at = max_of_2x2(
+                    top[2 * j, c], top[2 * j + 1, c], bottom[2 * j, c], bottom[2 * j + 1, c],
+                    first + c, right, below,
+                )  # fmt: skip
                 best_row[c] = activated(best + bias[c], relu, zero)
                 argmax_row[c] = at
 

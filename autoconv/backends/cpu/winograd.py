@@ -25,7 +25,7 @@ import numpy as np
 
 from autoconv.backends import bounds
 from autoconv.backends.cpu import workspace
-from autoconv.backends.cpu.conv import activated, wins
+from autoconv.backends.cpu.conv import activated, max_of_2x2
 from autoconv.backends.cpu.jit import Kernel
 from autoconv.windows import Window
 
@@ -131,18 +131,12 @@ def _output_max_pool(products, bias, relu, zero, out, argmax):
                 first = (2 * i * 2 * pw + 2 * j) * filters
                 top0, top1, top2, top3 = s[0, 0], s[0, 1], s[0, 2], s[0, 3]
                 low0, low1, low2, low3 = s[1, 0], s[1, 1], s[1, 2], s[1, 3]
-                for c in range(filters):  # the order of _max_pool_2x2_forward's scan
-                    best, at = top0[c] + top1[c] + top2[c], first + c
-                    value = top1[c] - top2[c] - top3[c]
-                    take = wins(value, best)
-                    best, at = (value if take else best), (first + right + c if take else at)
-                    value = low0[c] + low1[c] + low2[c]
-                    take = wins(value, best)
-                    best, at = (value if take else best), (first + below + c if take else at)
-                    value = low1[c] - low2[c] - low3[c]
-                    take = wins(value, best)
-                    best = value if take else best
-                    at = first + below + right + c if take else at
+                for c in range(filters):  # Y = (A^T m) A, then pooled
+                    best, at = max_of_2x2(
+                        top0[c] + top1[c] + top2[c], top1[c] - top2[c] - top3[c],
+                        low0[c] + low1[c] + low2[c], low1[c] - low2[c] - low3[c],
+                        first + c, right, below,
+                    )  # fmt: skip
                     best_row[c] = activated(best + bias[c], relu, zero)
                     argmax_row[c] = at
 
@@ -220,13 +214,9 @@ def winograd_max_pool_2x2(
     tiles (:func:`winograd_input`) with the transformed kernel, A^T m A per tile, + bias,
     max(., 0) if ``relu``, max pooled 2x2: (N, OH/2, OW/2, Cout), and each maximum's flat
     offset (y*OW + x)*Cout + c in the convolution's output, int32 (as max_pool_forward)."""
-    op = "winograd_max_pool_2x2"
-    _, ph, pw = bounds.winograd_tiles(op, (n, 1, 1, 1), win)
-    if products.ndim != 3:
-        raise ValueError(f"{op}: products must be (16, tiles, Cout), got shape {products.shape}")
-    filters = products.shape[2]
-    bounds.shape_is(op, "products", products, (16, n * ph * pw, filters))
-    bounds.columns(op, "bias", bias, filters)
+    ph, pw, filters = bounds.winograd_products(
+        "winograd_max_pool_2x2", products.shape, n, win, bias
+    )
     out = workspace.empty((n, ph, pw, filters), products.dtype)
     argmax = workspace.empty(out.shape, np.int32)
     if bias is None:

@@ -157,13 +157,9 @@ def winograd_max_pool_2x2(
 ) -> tuple[CudaArray, CudaArray]:
     """A^T m A of each tile's 16 products (16, N*OH/2*OW/2, Cout), + bias, ReLU if ``relu``,
     max pooled 2x2: (N, OH/2, OW/2, Cout), and the int32 arg-max (as max_pool_forward)."""
-    op = "winograd_max_pool_2x2"
-    _, ph, pw = bounds.winograd_tiles(op, (n, 1, 1, 1), win)
-    if products.ndim != 3:
-        raise ValueError(f"{op}: products must be (16, tiles, Cout), got shape {products.shape}")
-    filters = products.shape[2]
-    bounds.shape_is(op, "products", products, (16, n * ph * pw, filters))
-    bounds.columns(op, "bias", bias, filters)
+    ph, pw, filters = bounds.winograd_products(
+        "winograd_max_pool_2x2", products.shape, n, win, bias
+    )
     out = empty((n, ph, pw, filters), products.dtype)
     argmax = empty(out.shape, np.int32)
     if bias is None:

@@ -180,12 +180,15 @@ def test_kernel_runs_the_parallel_build_only_for_big_calls(monkeypatch):
 
 # ------------------------------------------- the direct convolution + 2x2 max pool
 @pytest.mark.parametrize(("padding", "filters"), [("valid", 16), ("same", 24), (2, 32)])
-def test_conv_max_pool_2x2_matches_im2col_product_and_pool(padding, filters, rng):
+@pytest.mark.parametrize(("kernel", "channels"), [((3, 3), 3), ((3, 3), 1), ((5, 3), 1)])
+def test_conv_max_pool_2x2_matches_im2col_product_and_pool(padding, filters, kernel, channels, rng):
     """The same pooled values and the same winners (arg-max offsets) as pooling the product
-    of im2col's columns; its kernel and bias gradients those of that route."""
-    x = rng.standard_normal((2, 8, 10, 3))
-    w, bias = rng.standard_normal((3, 3, 3, filters)), rng.standard_normal(filters)
-    win = window("t", (8, 10), (3, 3), 1, 1, padding)
+    of im2col's columns; its kernel and bias gradients those of that route. (3x3 over one
+    channel runs the grayscale kernels.)"""
+    x = rng.standard_normal((2, 8, 10, channels))
+    w = rng.standard_normal((*kernel, channels, filters))
+    bias = rng.standard_normal(filters)
+    win = window("t", (8, 10), kernel, 1, 1, padding)
     out, argmax = cpu.conv_max_pool_2x2(x, w, bias, True, win)
     conv = (cpu.im2col(x, win) @ w.reshape(-1, filters)).reshape(2, *win.out, filters)
     pool = pool_window("t", conv.shape, 2, None, "valid")
@@ -217,6 +220,58 @@ def test_conv_max_pool_2x2_checks_its_operands_and_a_tampered_argmax_routes_noth
         x, np.ones_like(out), out, tampered, False, w.shape, win
     )
     assert not grad_w.any() and (grad_b == out[..., 0].size).all()
+
+
+@pytest.mark.parametrize("padding", ["valid", "same", 2])
+@pytest.mark.parametrize(("filters", "relu"), [(16, True), (24, False), (32, True)])
+def test_conv_3x3_gray_kernels_match_the_general_ones(padding, filters, relu, monkeypatch, rng):
+    """A 3x3 kernel over one channel runs the grayscale kernels: in float32 they give the
+    general kernels' values (their multiply-adds pair up differently) and the same winners,
+    a NaN pixel wins its windows in both, and their two builds agree."""
+    x = rng.standard_normal((3, 10, 12, 1)).astype(np.float32)
+    x[1, 4, 5] = np.nan
+    w = rng.standard_normal((3, 3, 1, filters)).astype(np.float32)
+    bias = rng.standard_normal(filters).astype(np.float32)
+    win = window("t", (10, 12), (3, 3), 1, 1, padding)
+    n, oh, ow, _, images, taps = conv._direct_operands("t", x, w.shape, win)
+    zero = np.float32(0)
+    general_out = np.empty((n, oh // 2, ow // 2, filters), np.float32)
+    general_argmax = np.empty(general_out.shape, np.int32)
+    taps = w.reshape(taps, filters)
+    conv._conv_max_pool_2x2(filters).serial(
+        images, taps, bias, relu, zero, 3, 3, general_out, general_argmax
+    )
+    g = rng.standard_normal(general_out.shape).astype(np.float32)
+    general_taps, general_bias = np.empty((1, 9, filters), np.float32), np.empty((1, filters))
+    general_bias = general_bias.astype(np.float32)
+    conv._conv_max_pool_2x2_kernel_grad(filters).serial(
+        images, g, general_out, general_argmax, relu, zero, 3, 3, general_taps, general_bias
+    )
+    gray = conv._conv_3x3_gray_max_pool_2x2
+    calls = []
+    monkeypatch.setattr(conv, "_conv_3x3_gray_max_pool_2x2", lambda f: calls.append(f) or gray(f))
+
+    def run():
+        out, argmax = cpu.conv_max_pool_2x2(x, w, bias, relu, win)
+        out, argmax = out.copy(), argmax.copy()  # pooled buffers: the next run reuses them
+        return (
+            out,
+            argmax,
+            *cpu.conv_max_pool_2x2_kernel_grad(x, g, out, argmax, relu, w.shape, win),
+        )
+
+    parallel, serial = both_builds(monkeypatch, run)
+    assert_same(parallel, serial)
+    out, argmax, grad_w, grad_b = serial
+    assert calls == [filters, filters]
+    assert np.isnan(out[1]).any() and not np.isnan(out[[0, 2]]).any()
+    np.testing.assert_allclose(out, general_out, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(argmax, general_argmax)
+    # The NaN pixel times its windows' gradients reaches the kernel gradient in both (as in
+    # im2col's product); the bias gradient is summed by threads' blocks there, so allclose.
+    assert np.isnan(grad_w).any()
+    np.testing.assert_allclose(grad_w, general_taps[0].reshape(w.shape), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(grad_b, general_bias[0], rtol=1e-5, atol=1e-5)
 
 
 # ------------------------------------------- Winograd F(2x2, 3x3) transforms

@@ -25,7 +25,7 @@ import numpy as np
 
 from autoconv.backends import bounds
 from autoconv.backends.cpu import workspace
-from autoconv.backends.cpu.conv import activated, max_of_2x2
+from autoconv.backends.cpu.conv import activated, max_of_2x2, routed
 from autoconv.backends.cpu.jit import Kernel
 from autoconv.windows import Window
 
@@ -165,10 +165,7 @@ def _output_max_pool_grad(grad, out, argmax, relu, zero, grad_products, grad_bia
                         value = grad_row[c] if not relu or out_row[c] > 0 else zero
                         bias_sums[c] += value
                         cell = argmax_row[c] - first - c  # compared, never an address
-                        g00 = value if cell == 0 else zero
-                        g01 = value if cell == right else zero
-                        g10 = value if cell == below else zero
-                        g11 = value if cell == below + right else zero
+                        g00, g01, g10, g11 = routed(value, cell, right, below, zero)
                         top0[c], top1[c], top2[c], top3[c] = g00, g00 + g01, g00 - g01, -g01
                         low0[c], low1[c], low2[c], low3[c] = g10, g10 + g11, g10 - g11, -g11
                     tile = (n * ph + i) * pw + j

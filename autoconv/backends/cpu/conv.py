@@ -346,18 +346,28 @@ def _conv_max_pool_2x2_kernel_grad(filters: int) -> Kernel:
                                     row = sums[t]
                                     t += 1
                                     for c in range(count):
-                                        row[c] += dot4(
-                                            v00, v01, v10, v11, g00[c], g01[c], g10[c], g11[c]
+                                        row[c] = plus_tap(
+                                            row[c],
+                                            v00,
+                                            v01,
+                                            v10,
+                                            v11,
+                                            g00[c],
+                                            g01[c],
+                                            g10[c],
+                                            g11[c],
                                         )
 
     return Kernel(kernel, fma=True)
 
 
 @inline
-def dot4(v00, v01, v10, v11, g00, g01, g10, g11):
-    # A tap's kernel gradient from one window: the four pixels under it times the four outputs'
-    # routed gradients (three of them zeros), in one order for both kernel gradients.
-    return v00 * g00 + v01 * g01 + (v10 * g10 + v11 * g11)
+def plus_tap(acc, v00, v01, v10, v11, g00, g01, g10, g11):
+    # ``acc`` plus a tap's kernel gradient from one window: the four pixels under it times the
+    # four outputs' routed gradients (three of them zeros), a chain of fused multiply-adds (the
+    # grayscale kernel gradient 1.12x with it over a sum of the four products; the general one
+    # 1.00-1.03x).
+    return (((acc + v00 * g00) + v01 * g01) + v10 * g10) + v11 * g11
 
 
 @inline
@@ -381,11 +391,13 @@ def taps_3x3(x0, x1, x2, y0, y1, y2, z0, z1, z2, taps, c):
 # only loop inside a pooling window: the window's 4x4 pixels are 16 scalars (rows a, b, c, d),
 # each of its four outputs one expression of nine taps, so the sums stay in registers where the
 # general kernels above keep four rows of them in memory, a load and a store per tap. The
-# arg-max offsets are computed in int32 (``lanes``, ``first``): in int64 they took half the
-# forward's time. Measured alone (serial, MNIST 64x28x28x1 -> 32, the general kernel in turn):
-# forward 0.64-0.66 against 1.29-1.80 ms, kernel gradient 0.79-1.05 against 1.01-2.50 ms; in
-# the step, alternating in one process: MNIST training 1.055x, the 150x150 stack's 1.079x,
-# MNIST's predict 1.123x.
+# arg-max offsets are computed and compared in int32 (``lanes``, ``first``): in int64 they took
+# half the forward's time, and the gradient ran 1.16x with them in int32. Measured alone
+# (serial, MNIST 64x28x28x1 -> 32, the general kernels in turn): forward 0.64-0.66 against
+# 1.29-1.80 ms, kernel gradient 0.79-1.05 against 1.01-2.50 ms, then 0.58-0.59 with the int32
+# compares and plus_tap (against the general's 0.96-0.97); in the step, alternating in one
+# process (before those two): MNIST training 1.055x, the 150x150 stack's 1.079x, MNIST's
+# predict 1.123x.
 @functools.cache
 def _conv_3x3_gray_max_pool_2x2(filters: int) -> Kernel:
     def kernel(images, taps, bias, relu, zero, out, argmax):
@@ -423,7 +435,8 @@ def _conv_3x3_gray_max_pool_2x2_kernel_grad(filters: int) -> Kernel:
     def kernel(images, grad, out, argmax, relu, zero, grad_taps, grad_bias):
         n_images, oh, ow, _ = grad.shape
         chunks = grad_taps.shape[0]
-        right, below = filters, 2 * ow * filters
+        right, below = np.int32(filters), np.int32(2 * ow * filters)
+        lanes = np.arange(filters).astype(np.int32)
         for chunk in numba.prange(chunks):
             sums, bias_sums = grad_taps[chunk], grad_bias[chunk]
             sums[:] = 0
@@ -440,21 +453,21 @@ def _conv_3x3_gray_max_pool_2x2_kernel_grad(filters: int) -> Kernel:
                         d0, d1, d2, d3 = four(row_d, 2 * j)
                         grad_row, out_row = grad[n, i, j], out[n, i, j]
                         argmax_row = argmax[n, i, j]
-                        first = (2 * i * 2 * ow + 2 * j) * filters
+                        first = np.int32((2 * i * 2 * ow + 2 * j) * filters)
                         for c in range(filters):
                             value = grad_row[c] if not relu or out_row[c] > 0 else zero
                             bias_sums[c] += value
-                            cell = argmax_row[c] - first - c  # compared, never an address
+                            cell = np.int32(argmax_row[c] - first - lanes[c])  # compared only
                             g00, g01, g10, g11 = routed(value, cell, right, below, zero)
-                            sums[0, c] += dot4(a0, a1, b0, b1, g00, g01, g10, g11)
-                            sums[1, c] += dot4(a1, a2, b1, b2, g00, g01, g10, g11)
-                            sums[2, c] += dot4(a2, a3, b2, b3, g00, g01, g10, g11)
-                            sums[3, c] += dot4(b0, b1, c0, c1, g00, g01, g10, g11)
-                            sums[4, c] += dot4(b1, b2, c1, c2, g00, g01, g10, g11)
-                            sums[5, c] += dot4(b2, b3, c2, c3, g00, g01, g10, g11)
-                            sums[6, c] += dot4(c0, c1, d0, d1, g00, g01, g10, g11)
-                            sums[7, c] += dot4(c1, c2, d1, d2, g00, g01, g10, g11)
-                            sums[8, c] += dot4(c2, c3, d2, d3, g00, g01, g10, g11)
+                            sums[0, c] = plus_tap(sums[0, c], a0, a1, b0, b1, g00, g01, g10, g11)
+                            sums[1, c] = plus_tap(sums[1, c], a1, a2, b1, b2, g00, g01, g10, g11)
+                            sums[2, c] = plus_tap(sums[2, c], a2, a3, b2, b3, g00, g01, g10, g11)
+                            sums[3, c] = plus_tap(sums[3, c], b0, b1, c0, c1, g00, g01, g10, g11)
+                            sums[4, c] = plus_tap(sums[4, c], b1, b2, c1, c2, g00, g01, g10, g11)
+                            sums[5, c] = plus_tap(sums[5, c], b2, b3, c2, c3, g00, g01, g10, g11)
+                            sums[6, c] = plus_tap(sums[6, c], c0, c1, d0, d1, g00, g01, g10, g11)
+                            sums[7, c] = plus_tap(sums[7, c], c1, c2, d1, d2, g00, g01, g10, g11)
+                            sums[8, c] = plus_tap(sums[8, c], c2, c3, d2, d3, g00, g01, g10, g11)
 
     return Kernel(kernel, fma=True)
 

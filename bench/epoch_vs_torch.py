@@ -16,6 +16,11 @@ Engines:
   and glibc's malloc keeping freed buffers (``configure_process()``, what ``fit`` does for
   autoconv).
 
+MNIST training's rounds also start a ``peak`` child, which times NumPy's float32 matrix
+product on 2048x2048 (``autoconv.benchmarks.runner.matmul_peak_gflops``): autoconv's share of
+the bound, ``STEP_FLOPS`` (16.376 MFLOP a training sample, ``autoconv.benchmarks.cases``) at
+that round's peak, is printed per round and as a median (PERF-NOTES' 60%-of-peak goal).
+
 The PyTorch engines run on 2 threads (``torch.set_num_threads(2)``) from the autoconv model's
 initial weights (seed 0; the child checks that the parameter counts agree), train with
 RMSprop(lr=1e-3, alpha=0.9 (Keras's rho), eps=1e-7) and cross-entropy from logits (binary for
@@ -99,15 +104,18 @@ import numpy as np
 import autoconv as ac
 from autoconv import course, losses
 from autoconv.benchmarks.cases import (
+    STEP_FLOPS,
     torch_large_model,
     torch_reference_model,
     torch_rgb_classifier,
     torch_weight_count,
     torch_xception,
 )
+from autoconv.benchmarks.runner import matmul_peak_gflops
 from autoconv.process import configure_process
 
 ENGINES = ("autoconv", "torch", "torch-cl")
+PEAK = "peak"  # a child that measures the float32 matmul peak (MNIST training's rounds)
 BLAS_SETTINGS = ("as-is", "unset")
 BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 CORENAME_SYMBOLS = (  # as NumPy's scipy-openblas and plain OpenBLAS builds export it
@@ -353,6 +361,8 @@ def openblas_core() -> str:
 def measure(engine: str, model: str, what: str, args: argparse.Namespace) -> dict:
     """One engine's figure for one model and task, in this process."""
     core = openblas_core()  # before PyTorch loads its own libraries
+    if engine == PEAK:
+        return {"value": matmul_peak_gflops(), "openblas_core": core, "numba_threading_layer": None}
     workload = WORKLOADS[model]
     ac.utils.set_random_seed(0)
     x, labels = workload.data(workload.images(what, args.n, args.steps, args.infer_images))
@@ -407,9 +417,10 @@ def compare(model: str, what: str, settings: list[str], args: argparse.Namespace
     print(f"\n{model}: {task}")
     values: dict[tuple[str, str], list[float]] = {}
     layers = set()
+    with_peak = model == "mnist" and what == "train"  # STEP_FLOPS is this model's
     for round_ in range(1, args.rounds + 1):
         for blas in settings:
-            for engine in ENGINES:
+            for engine in (*ENGINES, PEAK) if with_peak else ENGINES:
                 result = run_child(engine, model, what, blas, args)
                 core = result["openblas_core"]
                 if blas not in cores:
@@ -419,6 +430,12 @@ def compare(model: str, what: str, settings: list[str], args: argparse.Namespace
                     print(f"  note: blas {blas}: this child's OpenBLAS ran core {core}")
                 values.setdefault((blas, engine), []).append(result["value"])
                 layers.add(result["numba_threading_layer"])
+                if engine == PEAK:
+                    share = values[blas, "autoconv"][-1] / bound(result["value"])
+                    values.setdefault((blas, "share"), []).append(share)
+                    print(f"  round {round_}  blas {blas:<6}  {engine:<9}{result['value']:>12.0f} "
+                          f"GFLOP/s: autoconv at {share:.0%} of the bound")  # fmt: skip
+                    continue
                 figure = shown(result["value"], unit)
                 print(f"  round {round_}  blas {blas:<6}  {engine:<9}{figure:>12} {unit}")
     print(f"  autoconv's Numba threading layer: {', '.join(sorted(layers - {None})) or 'none ran'}")
@@ -431,6 +448,18 @@ def compare(model: str, what: str, settings: list[str], args: argparse.Namespace
             f"autoconv / {e} {speed['autoconv'] / speed[e]:.2f}x" for e in ENGINES[1:]
         )
         print(f"    speed ratio (>1: autoconv is faster): {ratios}")
+        if with_peak:
+            shares = values[blas, "share"]
+            print(
+                f"    autoconv's share of the matmul-peak bound ({STEP_FLOPS / 1e6:.3f} MFLOP "
+                f"a sample at each round's peak): median {statistics.median(shares):.0%} "
+                f"(rounds {min(shares):.0%}-{max(shares):.0%})"
+            )
+
+
+def bound(peak_gflops: float) -> float:
+    """The samples/s of MNIST training if every FLOP ran at the matmul peak."""
+    return peak_gflops * 1e9 / STEP_FLOPS
 
 
 def header() -> None:
@@ -462,7 +491,9 @@ def main() -> None:
     parser.add_argument("--blas", choices=[*BLAS_SETTINGS, "both"], default="both")
     parser.add_argument("--steps", type=int, default=10, help="timed steps, the big models")
     parser.add_argument("--infer-images", type=int, default=1000, help="the big models")
-    parser.add_argument("--engine", choices=ENGINES, help="measure in this process, as JSON")
+    parser.add_argument(
+        "--engine", choices=[*ENGINES, PEAK], help="measure in this process, as JSON"
+    )
     args = parser.parse_args()
     if args.engine is not None:
         if args.model == "all" or args.what == "both":

@@ -346,16 +346,10 @@ def _conv_max_pool_2x2_kernel_grad(filters: int) -> Kernel:
                                     row = sums[t]
                                     t += 1
                                     for c in range(count):
-                                        row[c] = plus_tap(
-                                            row[c],
-                                            v00,
-                                            v01,
-                                            v10,
-                                            v11,
-                                            g00[c],
-                                            g01[c],
-                                            g10[c],
-                                            g11[c],
+                                        row[c] += (
+                                            v00 * g00[c]
+                                            + v01 * g01[c]
+                                            + (v10 * g10[c] + v11 * g11[c])
                                         )
 
     return Kernel(kernel, fma=True)
@@ -364,9 +358,10 @@ def _conv_max_pool_2x2_kernel_grad(filters: int) -> Kernel:
 @inline
 def plus_tap(acc, v00, v01, v10, v11, g00, g01, g10, g11):
     # ``acc`` plus a tap's kernel gradient from one window: the four pixels under it times the
-    # four outputs' routed gradients (three of them zeros), a chain of fused multiply-adds (the
-    # grayscale kernel gradient 1.12x with it over a sum of the four products; the general one
-    # 1.00-1.03x).
+    # four outputs' routed gradients (three of them zeros), a chain of fused multiply-adds: the
+    # grayscale kernel gradient ran 1.12x with it over adding the four products' sum. (In the
+    # general kernel gradient it ran 1.00-1.03x alone but seemed slower in the RGB classifier's
+    # step, in fresh processes; that one keeps the sum.)
     return (((acc + v00 * g00) + v01 * g01) + v10 * g10) + v11 * g11
 
 

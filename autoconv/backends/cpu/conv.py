@@ -366,9 +366,17 @@ def plus_tap(acc, v00, v01, v10, v11, g00, g01, g10, g11):
 
 
 @inline
-def four(row, j):
-    # Four pixels from column j of an image row: a row of a pooling window's 4x4 patch.
-    return row[j], row[j + 1], row[j + 2], row[j + 3]
+def patch_4x4(image, i, j):
+    # The 4x4 pixels of a 2D image under pooling window (i, j) of a 3x3 convolution's output
+    # (rows 2i to 2i + 3, columns 2j to 2j + 3), row by row, as 16 scalars (a flat tuple:
+    # unpacking nested ones failed Numba's parallel build).
+    y, x = 2 * i, 2 * j
+    return (
+        image[y, x], image[y, x + 1], image[y, x + 2], image[y, x + 3],
+        image[y + 1, x], image[y + 1, x + 1], image[y + 1, x + 2], image[y + 1, x + 3],
+        image[y + 2, x], image[y + 2, x + 1], image[y + 2, x + 2], image[y + 2, x + 3],
+        image[y + 3, x], image[y + 3, x + 1], image[y + 3, x + 2], image[y + 3, x + 3],
+    )  # fmt: skip
 
 
 @inline
@@ -402,13 +410,10 @@ def _conv_3x3_gray_max_pool_2x2(filters: int) -> Kernel:
         for n in numba.prange(n_images):
             image = images[n, :, :, 0]
             for i in range(oh):
-                row_a, row_b = image[2 * i], image[2 * i + 1]
-                row_c, row_d = image[2 * i + 2], image[2 * i + 3]
                 for j in range(ow):
-                    a0, a1, a2, a3 = four(row_a, 2 * j)
-                    b0, b1, b2, b3 = four(row_b, 2 * j)
-                    c0, c1, c2, c3 = four(row_c, 2 * j)
-                    d0, d1, d2, d3 = four(row_d, 2 * j)
+                    a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = patch_4x4(
+                        image, i, j
+                    )
                     best_row, argmax_row = out[n, i, j], argmax[n, i, j]
                     first = np.int32((2 * i * 2 * ow + 2 * j) * filters)
                     for c in range(filters):
@@ -439,13 +444,10 @@ def _conv_3x3_gray_max_pool_2x2_kernel_grad(filters: int) -> Kernel:
             for n in range(chunk * n_images // chunks, (chunk + 1) * n_images // chunks):
                 image = images[n, :, :, 0]
                 for i in range(oh):
-                    row_a, row_b = image[2 * i], image[2 * i + 1]
-                    row_c, row_d = image[2 * i + 2], image[2 * i + 3]
                     for j in range(ow):
-                        a0, a1, a2, a3 = four(row_a, 2 * j)
-                        b0, b1, b2, b3 = four(row_b, 2 * j)
-                        c0, c1, c2, c3 = four(row_c, 2 * j)
-                        d0, d1, d2, d3 = four(row_d, 2 * j)
+                        a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = patch_4x4(
+                            image, i, j
+                        )
                         grad_row, out_row = grad[n, i, j], out[n, i, j]
                         argmax_row = argmax[n, i, j]
                         first = np.int32((2 * i * 2 * ow + 2 * j) * filters)

@@ -3,9 +3,11 @@ GEMM.
 
 Forward: every output pixel's window is unrolled into a row of ``cols`` (the backend's
 im2col kernel), so the convolution is one matrix product with the kernel reshaped to
-(KH*KW*Cin, Cout). Backward reuses ``cols`` for the kernel gradient and runs the adjoint
-scatter (col2im) for the input gradient. With ``activation='relu'`` the bias and ReLU are
-applied in one pass over the product, and their gradients taken in one pass too.
+(KH*KW*Cin, Cout). It runs a slice of images at a time (SLICE_BYTES), forward and backward,
+and keeps no unrolled windows between the two: the backward unrolls each slice again for the
+kernel gradient and runs the adjoint scatter (col2im) for the input gradient. With
+``activation='relu'`` the bias and ReLU are applied in one pass over the product, and their
+gradients taken in one pass too.
 
 ``conv2d_max_pool`` is ``max_pool2d(conv2d(...))`` with the bias and ReLU applied inside the
 pooling pass: the full-size activation is never written back, and the backward masks the
@@ -20,8 +22,7 @@ each pool window's outputs from the 4x4 tile under it (WINOGRAD_MIN_CHANNELS).
 Grouped convolution (``groups``) unrolls every group with one im2col and multiplies each
 group's columns by its own kernel matrix in one batched product. ``conv1d`` is the 2-D
 convolution of images of height 1. A pointwise convolution (1x1, stride 1) multiplies the
-images themselves, unrolling nothing; one that needs no gradient runs a slice of images at a
-time (SLICE_BYTES).
+images themselves, unrolling nothing, the whole batch at once.
 """
 
 from __future__ import annotations
@@ -38,12 +39,19 @@ from autoconv.ops.pool import Size
 from autoconv.tensor import Tensor, is_grad_enabled, record
 from autoconv.windows import Window, is_int, pool_window, window, window_1d
 
-# A convolution that needs no gradient unrolls at most this many bytes of windows at a time.
-# Slices of 4 MB (a core's L2 is 1 MB, the L3 32 MB on the machines we measure on) stay in
-# cache from im2col to the product, and their pooled arrays are reused slice after slice: the
-# MNIST model's predict at batch 1000 went from about 5,750 images/s whole to 13,450 (2 MB:
-# 8,400; 8 MB: 10,000; 16 MB: 6,950), the flowers classifier's from 120-132 to 167-228
-# (16 MB: 151-167); medians of 3 and 2 alternating runs.
+# Convolutions by unrolled windows and by Winograd run a slice of images of about this many
+# bytes of windows (or tiles and products) at a time, forward and backward; the direct route,
+# when it needs no gradient. Slices of 4 MB (a core's L2 is 1 MB, the L3 32 MB on the machines
+# we measure on) stay in cache from im2col to the product and the pooling, and their arrays are
+# reused slice after slice. Without a gradient: the MNIST model's predict at batch 1000 went
+# from about 5,750 images/s whole to 13,450 (2 MB: 8,400; 8 MB: 10,000; 16 MB: 6,950), the
+# flowers classifier's from 120-132 to 167-228 (16 MB: 151-167); medians of 3 and 2
+# alternating runs. Training, where the windows were kept for the backward before: the flowers
+# classifier's second conv (16 -> 32 at 90x90 with its pool, batch 32, 149 MB of windows) as
+# one op, forward + backward, fresh processes in turn: 117.6-121.3 -> 106.0-113.0 ms (forward
+# 48-51 -> 34-36, backward 70-72 -> 72-77: the windows unrolled again); kernels alone, 2-image
+# slices 115 ms and 4-image 134 against 95-106 for one image. Winograd by slices in the
+# training step, alternating in one process: flowers 1.025x, stack 1.036x, MNIST 0.998x.
 SLICE_BYTES = 4 * 2**20
 
 # A Conv2D + 2x2 MaxPooling2D over images of at most DIRECT_MAX_CHANNELS channels, into at least
@@ -232,39 +240,54 @@ def _winograd_conv_max_pool(
     transform = kernels.asarray(KERNEL_TRANSFORM, w.data.dtype)  # (16, 9)
     u = kernels.matmul(transform, w.data.reshape(9, -1)).reshape(16, c_in, c_out)
 
-    def forward(images: Any) -> tuple[Any, Any, Any]:
+    def forward(images: Any) -> tuple[Any, Any]:
         tiles = kernels.winograd_input(images, win)  # (16, tiles, Cin)
-        out, argmax = kernels.winograd_max_pool_2x2(
-            kernels.matmul(tiles, u), len(images), win, bias, relu
-        )
-        return tiles, out, argmax
+        return kernels.winograd_max_pool_2x2(kernels.matmul(tiles, u), len(images), win, bias, relu)
 
-    if not (is_grad_enabled() and any(p.requires_grad for p in parents)):
-        per_image = 4 * math.prod(win.out) * (c_in + c_out) * x.data.dtype.itemsize
-        out = _by_slices(kernels, x.data, per_image, lambda images: forward(images)[1])
-        return record(out, parents, _no_gradient, "conv2d_max_pool")
-    tiles, out, argmax = forward(x.data)
+    per_image = 4 * math.prod(win.out) * (c_in + c_out) * x.data.dtype.itemsize
+    slices = _slices(len(x.data), per_image)
+    outs, argmaxes = zip(*(forward(x.data[part]) for part in slices), strict=True)
+    out, argmax = _joined(kernels, outs), _joined(kernels, argmaxes)
 
     def backward(g):
-        grad_products, grad_b = kernels.winograd_max_pool_2x2_grad(g, out, argmax, relu)
-        grad_x = grad_w = None
-        if x.requires_grad:
-            grad_tiles = kernels.matmul(grad_products, u, transpose_b=True)
-            grad_x = kernels.winograd_input_grad(grad_tiles, x.shape, win)
+        grad_images, grad_u, grad_b = [], None, None
+        for part in slices:
+            grad_products, part_b = kernels.winograd_max_pool_2x2_grad(
+                g[part], out[part], argmax[part], relu
+            )
+            grad_b = part_b if grad_b is None else grad_b + part_b
+            if x.requires_grad:
+                grad_tiles = kernels.matmul(grad_products, u, transpose_b=True)
+                grad_images.append(kernels.winograd_input_grad(grad_tiles, x.data[part].shape, win))
+            if w.requires_grad:
+                tiles = kernels.winograd_input(x.data[part], win)
+                part_u = kernels.matmul(tiles, grad_products, transpose_a=True)
+                grad_u = part_u if grad_u is None else grad_u + part_u
+        grad_x = _joined(kernels, grad_images) if x.requires_grad else None
+        grad_w = None
         if w.requires_grad:
-            grad_u = kernels.matmul(tiles, grad_products, transpose_a=True).reshape(16, -1)
+            grad_u = grad_u.reshape(16, -1)
             grad_w = kernels.matmul(transform, grad_u, transpose_a=True).reshape(w.shape)
         return (grad_x, grad_w, grad_b)[: len(parents)]
 
     return record(out, parents, backward, "conv2d_max_pool")
 
 
-def _by_slices(kernels: Any, images: Any, per_image: int, run: Any) -> Any:
-    """``run`` over slices of ``images`` of about SLICE_BYTES (``per_image`` bytes an image),
-    its outputs joined along the batch: what a convolution without gradient keeps in cache."""
+def _slices(n: int, per_image: int) -> list[slice]:
+    """A batch of ``n`` images in slices of about SLICE_BYTES (``per_image`` bytes an image)."""
     step = max(1, SLICE_BYTES // per_image)
-    parts = [run(images[i : i + step]) for i in range(0, len(images), step)]
-    return parts[0] if len(parts) == 1 else kernels.concatenate_rows(parts)
+    return [slice(i, i + step) for i in range(0, n, step)]
+
+
+def _by_slices(kernels: Any, images: Any, per_image: int, run: Any) -> Any:
+    """``run`` over slices of ``images`` (:func:`_slices`), its outputs joined along the batch:
+    what a convolution without gradient keeps in cache."""
+    return _joined(kernels, [run(images[part]) for part in _slices(len(images), per_image)])
+
+
+def _joined(kernels: Any, parts: Any) -> Any:
+    """Arrays of slices of images joined along their first axis (the one, unchanged)."""
+    return parts[0] if len(parts) == 1 else kernels.concatenate_rows(list(parts))
 
 
 def _conv_operands(
@@ -323,56 +346,44 @@ def _windowed_conv(
     """The convolution of checked operands over ``win``: images x (N, H, W, Cin) with w (KH,
     KW, Cin/groups, Cout), or sequences x (N, L, Cin) with w (K, Cin/groups, Cout) as images of
     height 1; optionally followed by max pooling over ``pool_win`` (images only). The bias and
-    ReLU go in the pass after the product (the pooling's, if any)."""
+    ReLU go in the pass after the product (the pooling's, if any). A slice of images at a
+    time (:func:`_slices`): each slice's windows are unrolled again in the backward."""
     relu = _is_relu(op, activation)
     n, c_in, c_out = x.shape[0], x.shape[-1], w.shape[-1]
     images = x.shape if x.ndim == 4 else (n, 1, x.shape[1], c_in)  # a sequence: height 1
-    conv_shape = (n, *win.out, c_out)
-    out_shape = conv_shape if x.ndim == 4 else (n, win.out[1], c_out)
     parents = (x, w) if b is None else (x, w, b)
     kernels = backend(x)
-
     bias = None if b is None else b.data
     depth = w.size // c_out  # KH*KW*Cin/G: one row of the unrolled images
     w_matrix = _by_group(w.data.reshape(depth, c_out), groups)  # (G, KH*KW*Cin/G, Cout/G)
-
-    def forward(data: Any) -> tuple[Any, Any, Any, Any]:
-        """The op over images ``data`` (n, H, W, Cin): the images by group, their unrolled
-        windows, the output and the pooling's arg-max (None without pooling)."""
-        # With groups, the channels of group k become images k*n ... k*n + n - 1 of a batch of
-        # (G*n, H, W, Cin/G), so one im2col unrolls every group and one batched product (a
-        # matrix per group) convolves them. With one group the helpers change nothing.
-        grouped = _images_by_group(data, groups)
-        cols = grouped.reshape(-1, depth) if pointwise else kernels.im2col(grouped, win)
-        if groups > 1:
-            cols = cols.reshape(groups, -1, depth)  # (G, n*OH*OW, KH*KW*Cin/G)
-        out = _from_groups(kernels.matmul(cols, w_matrix), groups)  # (n*OH*OW, Cout)
-        argmax = None
-        if pool_win is not None:
-            out, argmax = kernels.max_pool_forward(
-                out.reshape((len(data), *win.out, c_out)), pool_win, bias, relu
-            )
-        elif b is not None or relu:
-            kernels.bias_relu(out, bias, relu)
-        return grouped, cols, out, argmax
-
     data = x.data.reshape(images)
     # A 1x1 window at stride 1 without padding (SeparableConv2D's pointwise step) reads each
     # pixel once: its unrolled images are the images themselves, no im2col or col2im needed.
     pointwise = win.kernel == (1, 1) and win.stride == (1, 1) and win.out == images[1:3]
-    # Without a gradient to compute, nothing keeps the unrolled windows: a big batch is
-    # convolved a slice of images at a time, so they take SLICE_BYTES rather than growing with
-    # the batch (the MNIST model's second conv at batch 1000: 139 MB; the flowers model's
-    # first: 3.5 GB), and fit in cache (a pointwise one unrolls nothing: whole). The same
-    # values, up to the rounding of products with fewer rows (BLAS may take other kernels).
     per_image = groups * math.prod(win.out) * depth * x.data.dtype.itemsize
-    step = n if pointwise else max(1, SLICE_BYTES // per_image)
-    if step < n and not (is_grad_enabled() and any(p.requires_grad for p in parents)):
-        out = kernels.concatenate_rows([forward(data[i : i + step])[2] for i in range(0, n, step)])
-        out = out if pool_win is not None else out.reshape(out_shape)
-        return record(out, parents, _no_gradient, op)
-    grouped_images, cols, out, argmax = forward(data)
-    x_shape, grouped_shape = x.shape, grouped_images.shape
+    slices = [slice(0, n)] if pointwise else _slices(n, per_image)
+
+    def unrolled(grouped: Any) -> Any:
+        """Images by group (G*s, H, W, Cin/G) -> their windows ((G,) s*OH*OW, KH*KW*Cin/G)."""
+        cols = grouped.reshape(-1, depth) if pointwise else kernels.im2col(grouped, win)
+        return cols if groups == 1 else cols.reshape(groups, -1, depth)
+
+    def forward(part: Any) -> tuple[Any, Any]:
+        """Images (s, H, W, Cin) -> the output and the pooling's arg-max (None without)."""
+        # With groups, the channels of group k become images k*s ... k*s + s - 1 of a batch of
+        # (G*s, H, W, Cin/G), so one im2col unrolls every group and one batched product (a
+        # matrix per group) convolves them. With one group the helpers change nothing.
+        product = kernels.matmul(unrolled(_images_by_group(part, groups)), w_matrix)
+        out = _from_groups(product, groups)  # (s*OH*OW, Cout)
+        if pool_win is not None:
+            out = out.reshape((len(part), *win.out, c_out))
+            return kernels.max_pool_forward(out, pool_win, bias, relu)
+        if b is not None or relu:
+            kernels.bias_relu(out, bias, relu)
+        return out, None
+
+    outs, argmaxes = zip(*(forward(data[part]) for part in slices), strict=True)
+    out, argmax = _joined(kernels, outs), None if pool_win is None else _joined(kernels, argmaxes)
 
     def backward(g):
         g_out = g.reshape(-1, c_out)  # (rows of this op's output, Cout)
@@ -380,58 +391,38 @@ def _windowed_conv(
             g_out, g_bias = kernels.relu_grad_and_column_sums(g_out, out.reshape(-1, c_out))
         elif b is not None and b.requires_grad:
             g_bias = g_out.sum(axis=0)
-        g_matrix = g_out  # (N*OH*OW, Cout): the gradient of the product
-        if pool_win is not None:  # each pooled gradient goes to its window's winner
-            g_pooled = g_out.reshape(out.shape)
-            g_matrix = kernels.max_pool_backward(g_pooled, argmax, conv_shape, pool_win)
-            g_matrix = g_matrix.reshape(-1, c_out)
-        g_matrix = _by_group(g_matrix, groups)  # (G, N*OH*OW, Cout/G)
-        grad_x = grad_w = grad_b = None
+        g_out = g_out.reshape(n, -1)  # a row per image
+        grad_images, grad_w = [], None
+        for part in slices:
+            grouped = _images_by_group(data[part], groups)
+            g_matrix = g_out[part].reshape(-1, c_out)  # (s*OH*OW, Cout): the product's
+            if pool_win is not None:  # each pooled gradient goes to its window's winner
+                pooled = g_matrix.reshape((-1, *pool_win.out, c_out))
+                conv_shape = (len(pooled), *win.out, c_out)
+                g_matrix = kernels.max_pool_backward(pooled, argmax[part], conv_shape, pool_win)
+            g_matrix = _by_group(g_matrix.reshape(-1, c_out), groups)  # (G, s*OH*OW, Cout/G)
+            if x.requires_grad:  # each row times the kernel matrix, added back where read
+                grad_cols = kernels.matmul(g_matrix, w_matrix, transpose_b=True)
+                grad_cols = grad_cols.reshape(-1, depth)
+                if pointwise:
+                    grad = grad_cols.reshape(grouped.shape)
+                else:
+                    grad = kernels.col2im(grad_cols, grouped.shape, win)
+                grad_images.append(_images_from_groups(grad, groups))
+            if w.requires_grad:
+                part_w = kernels.matmul(unrolled(grouped), g_matrix, transpose_a=True)
+                grad_w = part_w if grad_w is None else grad_w + part_w
+        grad_x = grad_b = None
         if x.requires_grad:
-            grad_images = _images_gradient(
-                kernels, g_matrix, w_matrix, grouped_shape, win, groups, pointwise
-            )
-            grad_x = _images_from_groups(grad_images, groups).reshape(x_shape)
+            grad_x = _joined(kernels, grad_images).reshape(x.shape)
         if w.requires_grad:
-            grad_w = kernels.matmul(cols, g_matrix, transpose_a=True)
             grad_w = _from_groups(grad_w, groups).reshape(w.shape)
         if b is not None and b.requires_grad:
             grad_b = g_bias
         return (grad_x, grad_w, grad_b)[: len(parents)]
 
-    if pool_win is None:
-        return record(out.reshape(out_shape), parents, backward, op)
-    return record(out, parents, backward, op)
-
-
-def _images_gradient(
-    kernels: Any,
-    g_matrix: Any,
-    w_matrix: Any,
-    grouped_shape: tuple[int, ...],
-    win: Window,
-    groups: int,
-    pointwise: bool,
-) -> Any:
-    """The gradient of the (grouped) images (G*N, H, W, Cin/G) from the product's gradient
-    ``g_matrix`` ((G,) N*OH*OW, Cout/G): each row times the kernel matrix, unrolled windows
-    (rows, KH*KW*Cin/G) added back where they were read (col2im; a pointwise window's are the
-    images). With one group, a slice of images at a time, so that the unrolled gradient of a
-    slice (about SLICE_BYTES) stays in cache from the product to col2im: whole, the flowers
-    classifier's second convolution wrote and read back 150 MB a step."""
-    n, depth = grouped_shape[0], w_matrix.shape[-2]
-    rows = math.prod(win.out)  # of the product, per image
-    per_image = rows * depth * g_matrix.dtype.itemsize
-    step = n if groups > 1 or pointwise else max(1, SLICE_BYTES // per_image)
-    parts = []
-    for first in range(0, n, step):
-        part = g_matrix if step >= n else g_matrix[first * rows : (first + step) * rows]
-        grad_cols = kernels.matmul(part, w_matrix, transpose_b=True).reshape(-1, depth)
-        shape = (min(step, n - first), *grouped_shape[1:])  # (slice, H, W, Cin/G)
-        parts.append(
-            grad_cols.reshape(shape) if pointwise else kernels.col2im(grad_cols, shape, win)
-        )
-    return parts[0] if len(parts) == 1 else kernels.concatenate_rows(parts)
+    out_shape = (n, *win.out, c_out) if x.ndim == 4 else (n, win.out[1], c_out)
+    return record(out if pool_win is not None else out.reshape(out_shape), parents, backward, op)
 
 
 def _is_relu(op: str, activation: str | None) -> bool:

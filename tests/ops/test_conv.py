@@ -569,12 +569,10 @@ SLICED = {
 
 @pytest.mark.parametrize("name", sorted(SLICED))
 @pytest.mark.parametrize("slice_bytes", [1, 400])
-def test_without_a_gradient_a_batch_is_convolved_in_slices_to_the_same_values(
-    name, slice_bytes, monkeypatch, rng
-):
-    """No gradient wanted: the batch goes through in slices of images (one image, a few), and
-    gives the whole batch's values (up to the rounding of BLAS products of other sizes); with a
-    gradient it is never sliced."""
+def test_a_batch_is_convolved_in_slices_to_the_same_values(name, slice_bytes, monkeypatch, rng):
+    """The batch goes through in slices of images (one image, a few), with or without a
+    gradient, and gives the whole batch's values (up to the rounding of BLAS products of other
+    sizes); nothing keeps a slice's unrolled windows: the backward unrolls each slice again."""
     x = rng.standard_normal((5, 6, 7, 2)).astype(np.float32)
     w = rng.standard_normal((3, 3, 2, 2)).astype(np.float32)
     b = rng.standard_normal(2).astype(np.float32)
@@ -590,9 +588,14 @@ def test_without_a_gradient_a_batch_is_convolved_in_slices_to_the_same_values(
     assert len(calls) > 1 and sum(calls) == len(x) * (2 if name == "grouped conv2d" else 1)
     assert sliced.shape == whole.shape and not sliced.requires_grad
     np.testing.assert_allclose(sliced.numpy(), whole, rtol=2e-6, atol=1e-6)
+    forward_calls = list(calls)
     calls.clear()
-    SLICED[name](ac.Tensor(x, requires_grad=True), ac.Tensor(w), ac.Tensor(b)).sum().backward()
-    assert len(calls) == 1  # the whole batch at once: its windows are kept for the gradient
+    tensors = [ac.Tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = SLICED[name](*tensors)
+    np.testing.assert_allclose(out.numpy(), whole, rtol=2e-6, atol=1e-6)
+    out.sum().backward()
+    assert calls == forward_calls * 2  # the forward's slices, then the backward's: the same
+    assert all(t.grad.shape == t.shape for t in tensors)
 
 
 @pytest.mark.parametrize("groups", [1, 2])
@@ -722,9 +725,9 @@ def test_conv2d_max_pool_direct_float32_and_nan(rng):
 
 @pytest.mark.parametrize(("shape", "k", "s", "d", "p"), SWEEP[::3])
 @pytest.mark.parametrize("groups", [1, 2])
-def test_images_gradient_by_slices_equals_the_whole(shape, k, s, d, p, groups, rng, monkeypatch):
-    """The images' gradient is computed a slice of images at a time (SLICE_BYTES; one image
-    each here) with one group, whole with more: the same gradients as whole, every shape."""
+def test_gradients_by_slices_equal_the_whole(shape, k, s, d, p, groups, rng, monkeypatch):
+    """The gradients are computed a slice of images at a time (SLICE_BYTES; one image each
+    here), with any number of groups: the same gradients as whole, every shape."""
     shape = (3, *shape[1:3], 2 * shape[3])  # several images, channels divisible by 2
     x, w, b = sweep_inputs(shape, k, rng, c_out=4)
     w = w[:, :, : shape[3] // groups]
@@ -859,14 +862,29 @@ def test_conv2d_max_pool_winograd_float32_and_nan(rng):
 
 
 @pytest.mark.parametrize("padding", ["valid", "same"])
-def test_conv2d_max_pool_winograd_without_gradient_runs_in_slices(padding, rng, monkeypatch):
-    """Without a gradient the Winograd route runs a slice of images at a time (SLICE_BYTES;
-    one image each here): the values of the whole batch at once."""
-    x, w, b = direct_operands((3, 8, 6, conv_ops.WINOGRAD_MIN_CHANNELS), (3, 3), 4, rng)
-    outs = []
+@pytest.mark.parametrize("winograd", [True, False])
+def test_conv2d_max_pool_runs_in_slices(padding, winograd, rng, monkeypatch):
+    """By Winograd or by unrolled windows, conv2d_max_pool runs a slice of images at a time
+    (SLICE_BYTES; one image each here), with or without a gradient, and the backward makes each
+    slice's tiles or windows again: the values and gradients of the whole batch at once."""
+    x, w, b = direct_operands((3, 8, 6, 32), (3, 3), 4, rng)
+    transform = "winograd_input" if winograd else "im2col"
+    original = getattr(ac.backends.cpu, transform)
+    runs = []
     for slice_bytes in (1, 2**40):
         monkeypatch.setattr(conv_ops, "SLICE_BYTES", slice_bytes)
+        monkeypatch.setattr(conv_ops, "WINOGRAD_MIN_CHANNELS", 16 if winograd else 10**9)
+        calls = []
+        monkeypatch.setattr(ac.backends.cpu, transform, lambda images, win, calls=calls: calls
+                            .append(len(images)) or original(images, win))  # fmt: skip
         with ac.no_grad():
-            outs.append(ac.conv2d_max_pool(x, w, b, padding=padding, activation="relu"))
-    assert outs[0].shape == ((3, 4, 3, 4) if padding == "same" else (3, 3, 2, 4))
-    np.testing.assert_array_equal(outs[0].data, outs[1].data)
+            values = ac.conv2d_max_pool(x, w, b, padding=padding, activation="relu").data
+        out, grads = run_conv_pool(x, w, b, padding, "relu", winograd, monkeypatch)
+        np.testing.assert_array_equal(out.data, values)
+        runs.append((values, grads, calls))
+    (sliced, sliced_grads, sliced_calls), (whole, whole_grads, whole_calls) = runs
+    assert sliced_calls == [1] * 9 and whole_calls == [3] * 3  # no gradient, forward, backward
+    assert sliced.shape == ((3, 4, 3, 4) if padding == "same" else (3, 3, 2, 4))
+    np.testing.assert_allclose(sliced, whole, rtol=1e-12, atol=1e-12)
+    for ours, theirs in zip(sliced_grads, whole_grads, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)

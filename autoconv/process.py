@@ -1,6 +1,6 @@
 """Process-wide settings, decided here and applied only when asked.
 
-Importing autoconv changes nothing outside autoconv. Two settings of the whole process make
+Importing autoconv changes nothing outside autoconv. Three settings of the whole process make
 training on the CPU faster, and :func:`configure_process` applies them:
 
 - Numba's threading layer: ``workqueue``, whose idle threads sleep. Numba's default, OpenMP,
@@ -12,6 +12,14 @@ training on the CPU faster, and :func:`configure_process` applies them:
   OS. A training step frees and re-allocates the same large arrays every batch; without this
   each one comes back as fresh pages whose first touch faults (about 15% of a step of the
   reference model). Memory stays at the peak of one step.
+- OpenBLAS's idle threads (NumPy's matrix products) spin 2**22 cycles, about a millisecond, before
+  they sleep, instead of 2**28 (about 0.1 s): long enough to stay awake from one product to
+  the next, short enough to give the cores to the Numba kernels between them, which ran up to
+  1.8x slower beside a spinning thread (the flowers classifier's first layer, parallel: 41-45
+  ms right after a product, 23-25 once the thread slept). OpenBLAS reads the timeout when it
+  starts its threads, so they are restarted (between two products: nothing is in flight in
+  autoconv then; a program that runs NumPy products on threads of its own while it starts
+  ``fit`` sets ``OPENBLAS_THREAD_TIMEOUT`` itself, which is kept, or opts out).
 
 The command line applies them at start-up, and ``fit``, ``evaluate`` and ``predict`` apply them
 for a model on the CPU.
@@ -22,6 +30,7 @@ A program that embeds autoconv and wants its process left alone calls
 from __future__ import annotations
 
 import ctypes
+import os
 from dataclasses import dataclass
 
 import numba
@@ -33,10 +42,12 @@ _applied: ProcessSettings | None = None
 @dataclass(frozen=True)
 class ProcessSettings:
     """What :func:`configure_process` did: the Numba threading layer in force (or the one that
-    will be used at the first parallel call), and whether glibc's malloc was tuned."""
+    will be used at the first parallel call), whether glibc's malloc was tuned, and whether
+    OpenBLAS's threads were restarted to sleep sooner."""
 
     threading_layer: str
     malloc_tuned: bool
+    blas_threads_sleep_sooner: bool
 
 
 def configure_process(enabled: bool = True) -> ProcessSettings | None:
@@ -54,7 +65,9 @@ def configure_process(enabled: bool = True) -> ProcessSettings | None:
         return None
     _enabled = True
     if _applied is None:
-        _applied = ProcessSettings(_choose_threading_layer(), _keep_freed_memory())
+        _applied = ProcessSettings(
+            _choose_threading_layer(), _keep_freed_memory(), _blas_threads_sleep_sooner()
+        )
     return _applied
 
 
@@ -89,3 +102,51 @@ def _keep_freed_memory() -> bool:
         )
     except (OSError, AttributeError):
         return False
+
+
+# OpenBLAS's idle threads spin 2**BLAS_THREAD_TIMEOUT cycles before they sleep. In the training
+# step, alternating in one process against OpenBLAS's 28: 22 ran the flowers classifier 1.083x
+# (23: 1.087x, 24: 1.070x, 25: 1.067x; 20: 1.024x, its threads asleep between the products of
+# one-image slices), keras-io's Xception 1.078x, the 150x150 stack 1.033x, MNIST 0.996x; the
+# flowers classifier's predict 1.027x.
+BLAS_THREAD_TIMEOUT = 22
+
+
+def _blas_threads_sleep_sooner() -> bool:
+    """Have each OpenBLAS in the process re-read its settings with OPENBLAS_THREAD_TIMEOUT =
+    BLAS_THREAD_TIMEOUT (the variable is set for that read only) and restart its threads,
+    which read the timeout when they start. False where the user set the variable, or where
+    no library mapped into the process is an OpenBLAS with these entry points (nothing is
+    changed)."""
+    if "OPENBLAS_THREAD_TIMEOUT" in os.environ:
+        return False
+    libraries = _openblas_libraries()
+    for library in libraries:
+        os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(BLAS_THREAD_TIMEOUT)
+        try:
+            library.openblas_read_env()
+        finally:
+            del os.environ["OPENBLAS_THREAD_TIMEOUT"]
+        library.blas_thread_shutdown_()  # the next product starts them again
+    return bool(libraries)
+
+
+def _openblas_libraries() -> list[ctypes.CDLL]:
+    """The OpenBLAS builds loaded in this process (NumPy's; Linux's /proc/self/maps names them)
+    that can re-read their settings and restart their threads."""
+    import numpy  # noqa: F401  (loads NumPy's OpenBLAS, if it has one)
+
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+    except OSError:
+        return []
+    libraries = []
+    for path in sorted(paths):
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        if hasattr(library, "openblas_read_env") and hasattr(library, "blas_thread_shutdown_"):
+            libraries.append(library)
+    return libraries

@@ -2,7 +2,8 @@
 3x3x32x64 kernels, ReLU), forward then backward, in a loop outside ``fit``; prints the median ms
 per call of the last 50 of 60. ``plain`` is a program that only imports autoconv; ``tuned``
 first applies the process settings ``fit`` applies (``autoconv.configure_process()``: glibc's
-malloc keeps freed buffers, Numba's threads sleep). Each in its own process, alternating:
+malloc keeps freed buffers, Numba's threads sleep, OpenBLAS's sleep sooner). Each in its own
+process, alternating:
 
     for r in 1 2 3 4; do
         python bench/library_path.py plain; python bench/library_path.py tuned

@@ -232,7 +232,8 @@ def _winograd_conv_max_pool(
     window's 2x2 outputs from the 4x4 tile of images under it, Y = A^T [U * (B^T d B)] A with
     the kernel's U = G g G^T, as 16 matrix products (tiles, Cin) x (Cin, Cout) between the
     backend's transforms (:mod:`autoconv.backends.cpu.winograd`). The pooled output (N, OH/2,
-    OW/2, Cout); its backward runs the same steps' adjoints."""
+    OW/2, Cout); its backward runs the same steps' adjoints. A slice of images at a time
+    (:func:`_slices`): the backward transforms each slice's tiles again."""
     kernels, relu = backend(x), _is_relu("conv2d_max_pool", activation)
     parents = (x, w) if b is None else (x, w, b)
     bias = None if b is None else b.data

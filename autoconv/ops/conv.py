@@ -3,9 +3,9 @@ GEMM.
 
 Forward: every output pixel's window is unrolled into a row of ``cols`` (the backend's
 im2col kernel), so the convolution is one matrix product with the kernel reshaped to
-(KH*KW*Cin, Cout). It runs a slice of images at a time (SLICE_BYTES), forward and backward,
-and keeps no unrolled windows between the two: the backward unrolls each slice again for the
-kernel gradient and runs the adjoint scatter (col2im) for the input gradient. With
+(KH*KW*Cin, Cout). It runs a slice of images at a time (SLICE_BYTES), forward and backward:
+the backward unrolls each slice again for the kernel gradient (a batch within WHOLE_BATCH_BYTES
+runs whole and keeps its windows) and the adjoint scatter (col2im) gives the input gradient. With
 ``activation='relu'`` the bias and ReLU are applied in one pass over the product, and their
 gradients taken in one pass too.
 
@@ -53,6 +53,12 @@ from autoconv.windows import Window, is_int, pool_window, window, window_1d
 # slices 115 ms and 4-image 134 against 95-106 for one image. Winograd by slices in the
 # training step, alternating in one process: flowers 1.025x, stack 1.036x, MNIST 0.998x.
 SLICE_BYTES = 4 * 2**20
+
+# A batch of at most this many bytes of windows (or tiles and products) runs whole, in cache
+# (the L3 is 32 MB), and in training keeps them for the backward rather than making them again:
+# the MNIST model's Winograd conv (9.8 MB at batch 64) ran in 3 slices, making its tiles twice
+# and joining the slices' outputs. See bench/results/2026-11-24-cpu-whole-batch.md.
+WHOLE_BATCH_BYTES = 16 * 2**20
 
 # A Conv2D + 2x2 MaxPooling2D over images of at most DIRECT_MAX_CHANNELS channels, into at least
 # DIRECT_MIN_FILTERS filters, whose input needs no gradient (a model's first layer) runs as a
@@ -233,7 +239,7 @@ def _winograd_conv_max_pool(
     the kernel's U = G g G^T, as 16 matrix products (tiles, Cin) x (Cin, Cout) between the
     backend's transforms (:mod:`autoconv.backends.cpu.winograd`). The pooled output (N, OH/2,
     OW/2, Cout); its backward runs the same steps' adjoints. A slice of images at a time
-    (:func:`_slices`): the backward transforms each slice's tiles again."""
+    (:func:`_slices`): the backward transforms each slice's tiles again (a whole batch's kept)."""
     kernels, relu = backend(x), _is_relu("conv2d_max_pool", activation)
     parents = (x, w) if b is None else (x, w, b)
     bias = None if b is None else b.data
@@ -241,13 +247,17 @@ def _winograd_conv_max_pool(
     transform = kernels.asarray(KERNEL_TRANSFORM, w.data.dtype)  # (16, 9)
     u = kernels.matmul(transform, w.data.reshape(9, -1)).reshape(16, c_in, c_out)
 
-    def forward(images: Any) -> tuple[Any, Any]:
-        tiles = kernels.winograd_input(images, win)  # (16, tiles, Cin)
-        return kernels.winograd_max_pool_2x2(kernels.matmul(tiles, u), len(images), win, bias, relu)
-
     per_image = 4 * math.prod(win.out) * (c_in + c_out) * x.data.dtype.itemsize
     slices = _slices(len(x.data), per_image)
-    outs, argmaxes = zip(*(forward(x.data[part]) for part in slices), strict=True)
+    keep = len(slices) == 1 and w.requires_grad and is_grad_enabled()  # the tiles, if whole
+
+    def forward(images: Any) -> tuple[Any, Any, Any]:
+        tiles = kernels.winograd_input(images, win)  # (16, tiles, Cin)
+        products = kernels.matmul(tiles, u)
+        pooled = kernels.winograd_max_pool_2x2(products, len(images), win, bias, relu)
+        return (*pooled, tiles if keep else None)
+
+    outs, argmaxes, kept = zip(*(forward(x.data[part]) for part in slices), strict=True)
     out, argmax = _joined(kernels, outs), _joined(kernels, argmaxes)
 
     def backward(g):
@@ -261,7 +271,7 @@ def _winograd_conv_max_pool(
                 grad_tiles = kernels.matmul(grad_products, u, transpose_b=True)
                 grad_images.append(kernels.winograd_input_grad(grad_tiles, x.data[part].shape, win))
             if w.requires_grad:
-                tiles = kernels.winograd_input(x.data[part], win)
+                tiles = kept[0] if keep else kernels.winograd_input(x.data[part], win)
                 part_u = kernels.matmul(tiles, grad_products, transpose_a=True)
                 grad_u = part_u if grad_u is None else grad_u + part_u
         grad_x = _joined(kernels, grad_images) if x.requires_grad else None
@@ -275,8 +285,9 @@ def _winograd_conv_max_pool(
 
 
 def _slices(n: int, per_image: int) -> list[slice]:
-    """A batch of ``n`` images in slices of about SLICE_BYTES (``per_image`` bytes an image)."""
-    step = max(1, SLICE_BYTES // per_image)
+    """A batch of ``n`` images in slices of about SLICE_BYTES (``per_image`` bytes an image),
+    or whole if it has at most WHOLE_BATCH_BYTES."""
+    step = n if n * per_image <= WHOLE_BATCH_BYTES else max(1, SLICE_BYTES // per_image)
     return [slice(i, i + step) for i in range(0, n, step)]
 
 
@@ -348,7 +359,8 @@ def _windowed_conv(
     KW, Cin/groups, Cout), or sequences x (N, L, Cin) with w (K, Cin/groups, Cout) as images of
     height 1; optionally followed by max pooling over ``pool_win`` (images only). The bias and
     ReLU go in the pass after the product (the pooling's, if any). A slice of images at a
-    time (:func:`_slices`): each slice's windows are unrolled again in the backward."""
+    time (:func:`_slices`): each slice's windows are unrolled again in the backward (a whole
+    batch's are kept)."""
     relu = _is_relu(op, activation)
     n, c_in, c_out = x.shape[0], x.shape[-1], w.shape[-1]
     images = x.shape if x.ndim == 4 else (n, 1, x.shape[1], c_in)  # a sequence: height 1
@@ -363,27 +375,29 @@ def _windowed_conv(
     pointwise = win.kernel == (1, 1) and win.stride == (1, 1) and win.out == images[1:3]
     per_image = groups * math.prod(win.out) * depth * x.data.dtype.itemsize
     slices = [slice(0, n)] if pointwise else _slices(n, per_image)
+    keep = len(slices) == 1 and w.requires_grad and is_grad_enabled()  # the windows, if whole
 
     def unrolled(grouped: Any) -> Any:
         """Images by group (G*s, H, W, Cin/G) -> their windows ((G,) s*OH*OW, KH*KW*Cin/G)."""
         cols = grouped.reshape(-1, depth) if pointwise else kernels.im2col(grouped, win)
         return cols if groups == 1 else cols.reshape(groups, -1, depth)
 
-    def forward(part: Any) -> tuple[Any, Any]:
-        """Images (s, H, W, Cin) -> the output and the pooling's arg-max (None without)."""
+    def forward(part: Any) -> tuple[Any, Any, Any]:
+        """Images (s, H, W, Cin) -> the output, the pooling's arg-max (None without) and the
+        windows if kept."""
         # With groups, the channels of group k become images k*s ... k*s + s - 1 of a batch of
         # (G*s, H, W, Cin/G), so one im2col unrolls every group and one batched product (a
         # matrix per group) convolves them. With one group the helpers change nothing.
-        product = kernels.matmul(unrolled(_images_by_group(part, groups)), w_matrix)
-        out = _from_groups(product, groups)  # (s*OH*OW, Cout)
+        cols = unrolled(_images_by_group(part, groups))
+        out = _from_groups(kernels.matmul(cols, w_matrix), groups)  # (s*OH*OW, Cout)
         if pool_win is not None:
             out = out.reshape((len(part), *win.out, c_out))
-            return kernels.max_pool_forward(out, pool_win, bias, relu)
+            return (*kernels.max_pool_forward(out, pool_win, bias, relu), cols if keep else None)
         if b is not None or relu:
             kernels.bias_relu(out, bias, relu)
-        return out, None
+        return out, None, cols if keep else None
 
-    outs, argmaxes = zip(*(forward(data[part]) for part in slices), strict=True)
+    outs, argmaxes, kept = zip(*(forward(data[part]) for part in slices), strict=True)
     out, argmax = _joined(kernels, outs), None if pool_win is None else _joined(kernels, argmaxes)
 
     def backward(g):
@@ -411,7 +425,8 @@ def _windowed_conv(
                     grad = kernels.col2im(grad_cols, grouped.shape, win)
                 grad_images.append(_images_from_groups(grad, groups))
             if w.requires_grad:
-                part_w = kernels.matmul(unrolled(grouped), g_matrix, transpose_a=True)
+                cols = kept[0] if keep else unrolled(grouped)
+                part_w = kernels.matmul(cols, g_matrix, transpose_a=True)
                 grad_w = part_w if grad_w is None else grad_w + part_w
         grad_x = grad_b = None
         if x.requires_grad:

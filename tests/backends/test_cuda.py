@@ -108,6 +108,7 @@ def test_conv2d_max_pool_matches_cpu(pool, strides, padding, activation, rng):
 def test_a_convolution_without_gradient_runs_in_slices_as_on_the_cpu(monkeypatch, rng):
     from autoconv.ops import conv as conv_ops
 
+    monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", 0)
     monkeypatch.setattr(conv_ops, "SLICE_BYTES", 1)  # one image at a time
     x, w, b = distinct((3, 6, 6, 2), rng), rng.standard_normal((3, 3, 2, 3)), rng.standard_normal(3)
     with ac.no_grad():
@@ -1011,6 +1012,7 @@ def test_slices_of_images_give_the_cpu_values_and_gradients(monkeypatch, rng):
     convolution without gradient (inference), as on the CPU."""
     from autoconv.ops import conv as conv_ops
 
+    monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", 0)
     monkeypatch.setattr(conv_ops, "SLICE_BYTES", 1)
     x, w, b = (
         rng.standard_normal((3, 5, 6, 2)),

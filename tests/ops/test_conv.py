@@ -567,6 +567,13 @@ SLICED = {
 }
 
 
+def slice_by(monkeypatch, slice_bytes):
+    """Convolutions in slices of about ``slice_bytes``, whatever the batch's size (none runs
+    whole by WHOLE_BATCH_BYTES)."""
+    monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", 0)
+    monkeypatch.setattr(conv_ops, "SLICE_BYTES", slice_bytes)
+
+
 @pytest.mark.parametrize("name", sorted(SLICED))
 @pytest.mark.parametrize("slice_bytes", [1, 400])
 def test_a_batch_is_convolved_in_slices_to_the_same_values(name, slice_bytes, monkeypatch, rng):
@@ -582,7 +589,7 @@ def test_a_batch_is_convolved_in_slices_to_the_same_values(name, slice_bytes, mo
     original = backend.im2col
     monkeypatch.setattr(backend, "im2col", lambda images, win: calls.append(len(images)) or
                         original(images, win))  # fmt: skip
-    monkeypatch.setattr(conv_ops, "SLICE_BYTES", slice_bytes)
+    slice_by(monkeypatch, slice_bytes)
     with ac.no_grad():
         sliced = SLICED[name](ac.Tensor(x), ac.Tensor(w), ac.Tensor(b))
     assert len(calls) > 1 and sum(calls) == len(x) * (2 if name == "grouped conv2d" else 1)
@@ -733,7 +740,7 @@ def test_gradients_by_slices_equal_the_whole(shape, k, s, d, p, groups, rng, mon
     w = w[:, :, : shape[3] // groups]
 
     def grads(slice_bytes):
-        monkeypatch.setattr(conv_ops, "SLICE_BYTES", slice_bytes)
+        slice_by(monkeypatch, slice_bytes)
         tensors = [ac.Tensor(a, requires_grad=True) for a in (x, w, b)]
         out = ac.conv2d(*tensors, stride=s, padding=p, dilation=d, groups=groups)
         out.backward(np.linspace(-1, 1, out.size).reshape(out.shape))
@@ -750,7 +757,7 @@ def test_conv2d_max_pool_direct_without_gradient_runs_in_slices(padding, rng, mo
     x, w, b = direct_operands((3, 8, 6, 3), (3, 3), 16, rng)
     outs = []
     for slice_bytes in (1, 2**40):
-        monkeypatch.setattr(conv_ops, "SLICE_BYTES", slice_bytes)
+        slice_by(monkeypatch, slice_bytes)
         with ac.no_grad():
             outs.append(ac.conv2d_max_pool(x, w, b, padding=padding, activation="relu"))
     assert outs[0].shape == ((3, 4, 3, 16) if padding == "same" else (3, 3, 2, 16))
@@ -774,6 +781,41 @@ def run_conv_pool(x, w, b, padding, activation, winograd, monkeypatch):
     out = ac.conv2d_max_pool(*operands, padding=padding, activation=activation)
     out.backward(np.linspace(-1, 1, out.size).reshape(out.shape))
     return out, [t.grad for t in operands]
+
+
+# Bytes an image of the (4, 8, 6, 32) float64 batch below, under a 3x3 'valid' conv (6x4
+# outputs) into 4 filters: its windows (6*4 rows of 9*32), its Winograd tiles and products.
+PER_IMAGE = {"im2col": 6 * 4 * 9 * 32 * 8, "winograd_input": 4 * 6 * 4 * (32 + 4) * 8}
+
+
+@pytest.mark.parametrize(
+    ("transform", "pooled"), [("im2col", False), ("im2col", True), ("winograd_input", True)]
+)
+def test_a_batch_within_whole_batch_bytes_keeps_its_windows(transform, pooled, rng, monkeypatch):
+    """A batch of at most WHOLE_BATCH_BYTES of windows (or Winograd tiles and products) runs
+    whole, and its backward takes the forward's windows or tiles; one byte less and it runs in
+    slices of SLICE_BYTES (one image here), each unrolled again in the backward. The values
+    and gradients are the same."""
+    x, w, b = direct_operands((4, 8, 6, 32), (3, 3), 4, rng)
+    monkeypatch.setattr(conv_ops, "WINOGRAD_MIN_CHANNELS", 16 if transform != "im2col" else 10**9)
+    monkeypatch.setattr(conv_ops, "SLICE_BYTES", PER_IMAGE[transform])
+    original = getattr(ac.backends.cpu, transform)
+    runs = []
+    for whole_bytes in (4 * PER_IMAGE[transform], 4 * PER_IMAGE[transform] - 1):
+        monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", whole_bytes)
+        calls = []
+        monkeypatch.setattr(ac.backends.cpu, transform, lambda images, win, calls=calls: calls
+                            .append(len(images)) or original(images, win))  # fmt: skip
+        tensors = [ac.Tensor(a, requires_grad=True) for a in (x, w, b)]
+        op = ac.conv2d_max_pool if pooled else ac.conv2d
+        out = op(*tensors, activation="relu")
+        out.backward(np.linspace(-1, 1, out.size).reshape(out.shape))
+        runs.append((out.data, [t.grad for t in tensors], calls))
+    (whole, whole_grads, whole_calls), (sliced, sliced_grads, sliced_calls) = runs
+    assert whole_calls == [4] and sliced_calls == [1] * 8  # forward (and backward) unrolls
+    np.testing.assert_allclose(sliced, whole, rtol=1e-12, atol=1e-12)
+    for ours, theirs in zip(sliced_grads, whole_grads, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize(("shape", "padding"), WINOGRAD_CASES)
@@ -866,13 +908,14 @@ def test_conv2d_max_pool_winograd_float32_and_nan(rng):
 def test_conv2d_max_pool_runs_in_slices(padding, winograd, rng, monkeypatch):
     """By Winograd or by unrolled windows, conv2d_max_pool runs a slice of images at a time
     (SLICE_BYTES; one image each here), with or without a gradient, and the backward makes each
-    slice's tiles or windows again: the values and gradients of the whole batch at once."""
+    slice's tiles or windows again: the values and gradients of the whole batch at once, whose
+    backward takes the forward's."""
     x, w, b = direct_operands((3, 8, 6, 32), (3, 3), 4, rng)
     transform = "winograd_input" if winograd else "im2col"
     original = getattr(ac.backends.cpu, transform)
     runs = []
     for slice_bytes in (1, 2**40):
-        monkeypatch.setattr(conv_ops, "SLICE_BYTES", slice_bytes)
+        slice_by(monkeypatch, slice_bytes)
         monkeypatch.setattr(conv_ops, "WINOGRAD_MIN_CHANNELS", 16 if winograd else 10**9)
         calls = []
         monkeypatch.setattr(ac.backends.cpu, transform, lambda images, win, calls=calls: calls
@@ -883,7 +926,8 @@ def test_conv2d_max_pool_runs_in_slices(padding, winograd, rng, monkeypatch):
         np.testing.assert_array_equal(out.data, values)
         runs.append((values, grads, calls))
     (sliced, sliced_grads, sliced_calls), (whole, whole_grads, whole_calls) = runs
-    assert sliced_calls == [1] * 9 and whole_calls == [3] * 3  # no gradient, forward, backward
+    assert sliced_calls == [1] * 9  # without gradient, forward, backward: 3 slices each
+    assert whole_calls == [3] * 2  # without gradient, forward (the backward takes its tiles)
     assert sliced.shape == ((3, 4, 3, 4) if padding == "same" else (3, 3, 2, 4))
     np.testing.assert_allclose(sliced, whole, rtol=1e-12, atol=1e-12)
     for ours, theirs in zip(sliced_grads, whole_grads, strict=True):

@@ -424,10 +424,12 @@ def _windowed_conv(
                 else:
                     grad = kernels.col2im(grad_cols, grouped.shape, win)
                 grad_images.append(_images_from_groups(grad, groups))
+                del grad, grad_cols  # (their arrays go back to the pool for the windows below)
             if w.requires_grad:
                 cols = kept[0] if keep else unrolled(grouped)
                 part_w = kernels.matmul(cols, g_matrix, transpose_a=True)
                 grad_w = part_w if grad_w is None else grad_w + part_w
+                del cols  # (and to the next slice's images' gradient)
         grad_x = grad_b = None
         if x.requires_grad:
             grad_x = _joined(kernels, grad_images).reshape(x.shape)

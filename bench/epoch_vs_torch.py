@@ -54,7 +54,8 @@ after a warm-up pass over the first batch of the images.
 ``--blas`` (default both): this project's machines set ``OPENBLAS_CORETYPE`` and
 ``OPENBLAS_L2_SIZE`` in the environment, which users' machines do not. ``as-is`` runs the
 children in this environment, ``unset`` with both variables removed from the children's
-environment only. Each child reports the core type NumPy's OpenBLAS runs with (its
+environment only; where neither is set (a user's machine, and some of ours) the two are one and
+``both`` runs them once. Each child reports the core type NumPy's OpenBLAS runs with (its
 ``openblas_get_corename``); it is printed once per setting.
 
 ``--engine ENGINE`` runs one measurement (one model, one task) in this process and prints it
@@ -505,6 +506,9 @@ def main() -> None:
     models = list(WORKLOADS) if args.model == "all" else [args.model]
     whats = ["train", "infer"] if args.what == "both" else [args.what]
     settings = list(BLAS_SETTINGS) if args.blas == "both" else [args.blas]
+    if args.blas == "both" and not any(name in os.environ for name in BLAS_VARIABLES):
+        settings = ["as-is"]
+        print("Neither variable is set here: as-is is also unset, and runs once")
     cores: dict[str, str] = {}
     for model in models:
         for what in whats:

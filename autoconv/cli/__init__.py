@@ -57,7 +57,9 @@ def main(ctx: click.Context, debug: bool) -> None:
         warnings.showwarning = _show_warning
         # numba-cuda's notes on its launch sizes ("Grid size 1 will likely result in GPU
         # under-utilization", a line per small kernel) concern autoconv's kernels, not the user.
+        # By message too: numba-cuda 0.30 raises them as a class of its own, not Numba's.
         warnings.filterwarnings("ignore", category=NumbaPerformanceWarning)
+        warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU")
     configure_process()
 
 

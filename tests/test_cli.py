@@ -291,9 +291,11 @@ def test_a_folder_with_a_bad_file_stops_or_skips_it_with_one_line(run, tmp_path,
 
 
 @pytest.mark.parametrize("errors", ["numba.core.errors", "numba.cuda.core.errors"])
-def test_numbas_launch_size_notes_are_not_the_users_warnings(errors, monkeypatch):
+@pytest.mark.parametrize("bold", ["", "\x1b[1m"], ids=["plain", "bold"])
+def test_numbas_launch_size_notes_are_not_the_users_warnings(errors, bold, monkeypatch):
     """numba-cuda's launch-size notes are hidden, as Numba's class or numba-cuda's own (0.30
-    raises its own NumbaPerformanceWarning, not a subclass of Numba's: seen on an H100)."""
+    raises its own NumbaPerformanceWarning, not a subclass of Numba's, its message in bold when
+    colorama is installed: seen on an H100)."""
     import warnings
 
     import click
@@ -303,7 +305,7 @@ def test_numbas_launch_size_notes_are_not_the_users_warnings(errors, monkeypatch
     @click.command("warn-twice")
     def warn_twice():
         warnings.warn(
-            "Grid size 1 will likely result in GPU under-utilization due to low occupancy.",
+            f"{bold}Grid size 1 will likely result in GPU under-utilization due to low occupancy.",
             category,
             stacklevel=2,
         )

@@ -21,6 +21,9 @@ from autoconv.cli import inspect, tools, train
 from autoconv.cli.common import message_of
 from autoconv.process import configure_process
 
+# numba-cuda's note on a kernel launched with a small grid, as a warnings filter's message.
+LAUNCH_SIZE_NOTE = r"(\x1b\[[0-9;]*m)*Grid size \d+ will likely result in GPU under-utilization"
+
 
 class Commands(click.Group):
     """A click group whose commands' errors are one line, unless --debug is given."""
@@ -57,9 +60,10 @@ def main(ctx: click.Context, debug: bool) -> None:
         warnings.showwarning = _show_warning
         # numba-cuda's notes on its launch sizes ("Grid size 1 will likely result in GPU
         # under-utilization", a line per small kernel) concern autoconv's kernels, not the user.
-        # By message too: numba-cuda 0.30 raises them as a class of its own, not Numba's.
+        # By message too: numba-cuda 0.30 raises them as a class of its own, not Numba's, and
+        # with colorama installed its message starts with a terminal code for bold.
         warnings.filterwarnings("ignore", category=NumbaPerformanceWarning)
-        warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU")
+        warnings.filterwarnings("ignore", message=LAUNCH_SIZE_NOTE)
     configure_process()
 
 

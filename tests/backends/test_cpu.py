@@ -224,13 +224,18 @@ def test_conv_max_pool_2x2_checks_its_operands_and_a_tampered_argmax_routes_noth
 
 @pytest.mark.parametrize("padding", ["valid", "same", 2])
 @pytest.mark.parametrize(("filters", "relu"), [(16, True), (24, False), (32, True)])
-def test_conv_3x3_gray_kernels_match_the_general_ones(padding, filters, relu, monkeypatch, rng):
-    """A 3x3 kernel over one channel runs the grayscale kernels: in float32 they give the
-    general kernels' values (their multiply-adds pair up differently) and the same winners,
-    a NaN pixel wins its windows in both, and their two builds agree."""
-    x = rng.standard_normal((3, 10, 12, 1)).astype(np.float32)
-    x[1, 4, 5] = np.nan
-    w = rng.standard_normal((3, 3, 1, filters)).astype(np.float32)
+@pytest.mark.parametrize(
+    ("channels", "kernels"), [(1, "_conv_3x3_gray_max_pool_2x2"), (3, "_conv_3x3_max_pool_2x2")]
+)
+def test_conv_3x3_kernels_match_the_general_ones(
+    padding, filters, relu, channels, kernels, monkeypatch, rng
+):
+    """A 3x3 kernel runs its own kernels (over one channel the grayscale ones): in float32 they
+    give the general kernels' values (their multiply-adds pair up differently) and the same
+    winners, a NaN pixel wins its windows in both, and their two builds agree."""
+    x = rng.standard_normal((3, 10, 12, channels)).astype(np.float32)
+    x[1, 4, 5, -1] = np.nan
+    w = rng.standard_normal((3, 3, channels, filters)).astype(np.float32)
     bias = rng.standard_normal(filters).astype(np.float32)
     win = window("t", (10, 12), (3, 3), 1, 1, padding)
     n, oh, ow, _, images, taps = conv._direct_operands("t", x, w.shape, win)
@@ -242,14 +247,14 @@ def test_conv_3x3_gray_kernels_match_the_general_ones(padding, filters, relu, mo
         images, taps, bias, relu, zero, 3, 3, general_out, general_argmax
     )
     g = rng.standard_normal(general_out.shape).astype(np.float32)
-    general_taps, general_bias = np.empty((1, 9, filters), np.float32), np.empty((1, filters))
+    general_taps = np.empty((1, 9 * channels, filters), np.float32)
+    general_bias = np.empty((1, filters))
     general_bias = general_bias.astype(np.float32)
     conv._conv_max_pool_2x2_kernel_grad(filters).serial(
         images, g, general_out, general_argmax, relu, zero, 3, 3, general_taps, general_bias
     )
-    gray = conv._conv_3x3_gray_max_pool_2x2
-    calls = []
-    monkeypatch.setattr(conv, "_conv_3x3_gray_max_pool_2x2", lambda f: calls.append(f) or gray(f))
+    chosen, calls = getattr(conv, kernels), []
+    monkeypatch.setattr(conv, kernels, lambda f: calls.append(f) or chosen(f))
 
     def run():
         out, argmax = cpu.conv_max_pool_2x2(x, w, bias, relu, win)

@@ -25,6 +25,40 @@ def shape_is(op: str, name: str, array: Any, shape: tuple[int, ...]) -> None:
         raise ValueError(f"{op}: {name} must have shape {tuple(shape)}, got {actual}")
 
 
+def output(op: str, name: str, out: Any, kind: type, shape: tuple[int, ...], dtype: Any) -> Any:
+    """``out``, an array given to write a result into (rows of a batch's, say): a ``kind``
+    (the backend's array type) of ``shape`` and ``dtype``, C-contiguous and writeable (a NumPy
+    array's flags; a CUDA array always is), so the kernel's writes land in it and nowhere
+    else."""
+    flags = getattr(out, "flags", None)
+    if (
+        not isinstance(out, kind)
+        or tuple(out.shape) != tuple(shape)
+        or out.dtype != np.dtype(dtype)
+        or (flags is not None and not (flags.c_contiguous and flags.writeable))
+    ):
+        raise ValueError(
+            f"{op}: {name} must be a writeable C-contiguous {kind.__name__} of {np.dtype(dtype)}"
+            f" and shape {tuple(shape)}, got {type(out).__name__} "
+            f"{getattr(out, 'dtype', '')} {getattr(out, 'shape', '')}"
+        )
+    return out
+
+
+def output_pair(
+    op: str, out: Any, kind: type, shape: tuple[int, ...], dtype: Any
+) -> tuple[Any, Any]:
+    """``out``, a pooling's (maxima, arg-max) pair to write into: both of ``shape``, the
+    maxima ``dtype`` and the arg-max int32 (see :func:`output`)."""
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise ValueError(f"{op}: out must be a (maxima, arg-max) pair, got {type(out).__name__}")
+    values, argmax = out
+    return (
+        output(op, "out", values, kind, shape, dtype),
+        output(op, "out", argmax, kind, shape, np.int32),
+    )
+
+
 def images(op: str, name: str, shape: Any) -> tuple[int, int, int, int]:
     """A (N, H, W, C) shape of positive sizes (an array's, or a shape tuple)."""
     shape = tuple(shape) if isinstance(shape, tuple) else tuple(shape.shape)

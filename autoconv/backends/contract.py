@@ -37,6 +37,10 @@ class Backend(Protocol):
     def to_numpy(self, array: Any) -> np.ndarray:
         """A NumPy array with the values of ``array`` (a copy for device arrays)."""
 
+    def empty(self, shape: tuple[int, ...], dtype: Any) -> Array:
+        """An uninitialised C-contiguous array, for kernels to write whole: a batch's output,
+        say, whose rows the kernels of each slice of images are given as ``out``."""
+
     def zeros(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Array: ...
     def zeros_like(self, array: Array) -> Array: ...
     def ones_like(self, array: Array) -> Array: ...
@@ -114,8 +118,15 @@ class Backend(Protocol):
         """(N, H, W, C) -> (N*OH*OW, KH*KW*C): one row per output pixel, its window unrolled
         (cells in the padding read 0)."""
 
-    def col2im(self, cols: Array, x_shape: tuple[int, ...], win: Window) -> Array:
-        """The adjoint of im2col: each entry of ``cols`` added back where it was read."""
+    def col2im(
+        self, cols: Array, x_shape: tuple[int, ...], win: Window, out: Array | None = None
+    ) -> Array:
+        """The adjoint of im2col: each entry of ``cols`` added back where it was read.
+
+        ``out`` here and in the other kernels that take it: an array of the result's shape
+        and dtype (a :meth:`empty` one's rows, say; C-contiguous and writeable, not
+        overlapping the inputs) that the result is written into and returned as; a new one
+        without."""
 
     def depthwise_conv(self, x: Array, w: Array, win: Window) -> Array:
         """Each channel c of x (N, H, W, C) convolved with its own kernels w[:, :, c, m]
@@ -168,18 +179,24 @@ class Backend(Protocol):
         padding read 0)."""
 
     def winograd_input_grad(
-        self, grad_tiles: Array, x_shape: tuple[int, ...], win: Window
+        self, grad_tiles: Array, x_shape: tuple[int, ...], win: Window, out: Array | None = None
     ) -> Array:
         """The adjoint of :meth:`winograd_input`: the images' gradient (N, H, W, C), each
-        tile's B dV B^T added back where the tile was read."""
+        tile's B dV B^T added back where the tile was read (``out``: see :meth:`col2im`)."""
 
     def winograd_max_pool_2x2(
-        self, products: Array, n: int, win: Window, bias: Array | None, relu: bool
+        self,
+        products: Array,
+        n: int,
+        win: Window,
+        bias: Array | None,
+        relu: bool,
+        out: tuple[Array, Array] | None = None,
     ) -> tuple[Array, Array]:
         """From the 16 products (16, N*OH/2*OW/2, Cout) of n images' transformed tiles with
         the transformed kernel: each tile's 2x2 outputs A^T M A, + bias, max(., 0) if
         ``relu``, max pooled 2x2: (pooled (N, OH/2, OW/2, Cout), int32 arg-max as
-        :meth:`conv_max_pool_2x2`'s)."""
+        :meth:`conv_max_pool_2x2`'s). ``out``: a (maxima, arg-max) pair (see :meth:`col2im`)."""
 
     def winograd_max_pool_2x2_grad(
         self, grad_out: Array, out: Array, argmax: Array, relu: bool
@@ -200,11 +217,17 @@ class Backend(Protocol):
 
     # -------------------------------------------------------------------- pooling
     def max_pool_forward(
-        self, x: Array, win: Window, bias: Array | None = None, relu: bool = False
+        self,
+        x: Array,
+        win: Window,
+        bias: Array | None = None,
+        relu: bool = False,
+        out: tuple[Array, Array] | None = None,
     ) -> tuple[Array, Array]:
         """(window maxima (N, OH, OW, C) of x + bias, through max(., 0) if ``relu``; int32
         arg-max, the flat offset (y*W + x)*C + c of each winner in its image). The first
-        maximum in row-major order wins; a NaN wins."""
+        maximum in row-major order wins; a NaN wins. ``out``: a (maxima, arg-max) pair (see
+        :meth:`col2im`)."""
 
     def max_pool_backward(
         self, grad_out: Array, argmax: Array, x_shape: tuple[int, ...], win: Window

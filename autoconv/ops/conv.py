@@ -40,18 +40,14 @@ from autoconv.tensor import Tensor, is_grad_enabled, record
 from autoconv.windows import Window, is_int, pool_window, window, window_1d
 
 # Convolutions by unrolled windows and by Winograd run a slice of images of about this many
-# bytes of windows (or tiles and products) at a time, forward and backward; the direct route,
-# when it needs no gradient. Slices of 4 MB (a core's L2 is 1 MB, the L3 32 MB on the machines
-# we measure on) stay in cache from im2col to the product and the pooling, and their arrays are
-# reused slice after slice. Without a gradient: the MNIST model's predict at batch 1000 went
-# from about 5,750 images/s whole to 13,450 (2 MB: 8,400; 8 MB: 10,000; 16 MB: 6,950), the
-# flowers classifier's from 120-132 to 167-228 (16 MB: 151-167); medians of 3 and 2
-# alternating runs. Training, where the windows were kept for the backward before: the flowers
-# classifier's second conv (16 -> 32 at 90x90 with its pool, batch 32, 149 MB of windows) as
-# one op, forward + backward, fresh processes in turn: 117.6-121.3 -> 106.0-113.0 ms (forward
-# 48-51 -> 34-36, backward 70-72 -> 72-77: the windows unrolled again); kernels alone, 2-image
-# slices 115 ms and 4-image 134 against 95-106 for one image. Winograd by slices in the
-# training step, alternating in one process: flowers 1.025x, stack 1.036x, MNIST 0.998x.
+# bytes of windows (or tiles and products) at a time, forward and backward, each slice's
+# outputs written into its rows of the batch's; the direct route, when it needs no gradient.
+# Slices of 4 MB (a core's L2 is 1 MB, the L3 32 MB where we measure) stay in cache from im2col
+# to the product and the pooling, and their arrays are reused slice after slice: the MNIST
+# model's predict at batch 1000 from about 5,750 images/s whole to 13,450 (2 MB: 8,400; 8 MB:
+# 10,000); the flowers classifier's second conv (16 -> 32 at 90x90, 149 MB of windows at batch
+# 32), forward + backward, 117.6-121.3 -> 106.0-113.0 ms though the backward unrolls again.
+# See bench/results/2026-11-23-cpu-pool-and-slices.md and ...-slices-and-blas-threads.md.
 SLICE_BYTES = 4 * 2**20
 
 # A batch of at most this many bytes of windows (or tiles and products) runs whole, in cache
@@ -63,22 +59,18 @@ WHOLE_BATCH_BYTES = 16 * 2**20
 # A Conv2D + 2x2 MaxPooling2D over images of at most DIRECT_MAX_CHANNELS channels, into at least
 # DIRECT_MIN_FILTERS filters, whose input needs no gradient (a model's first layer) runs as a
 # direct convolution fused with the pool (the backend's ``conv_max_pool_2x2``): im2col would
-# unroll each pixel 9 times into a product of depth 9 or 27, which BLAS runs slowly. Measured
-# (serial kernels alone, ms, forward / kernel gradient): MNIST's 1 -> 32 at batch 64 1.2 / 1.3
-# against 2.3 / 2.5 by im2col, pool and product; the flowers classifier's 3 -> 16 at 180x180,
-# batch 32, 38 / 36 against 61 / 36. In the training step, alternating with the unrolled route
-# in one process: MNIST 1.11x, flowers 1.08x, the 150x150 stack 1.25x. Below 16 filters its
-# loops ran at 2-4 GFLOP/s.
+# unroll each pixel 9 times into a product of depth 9 or 27, which BLAS runs slowly. Training
+# steps alternating with the unrolled route: MNIST 1.11x, flowers 1.08x, the 150x150 stack
+# 1.25x (the kernels have got faster since). Below 16 filters its loops ran at 2-4 GFLOP/s.
 DIRECT_MAX_CHANNELS = 4
 DIRECT_MIN_FILTERS = 16
 
 # A 3x3 Conv2D at stride 1 + 2x2 MaxPooling2D over images of at least WINOGRAD_MIN_CHANNELS
 # channels runs by Winograd F(2x2, 3x3) (_winograd_conv_max_pool): 2.25x fewer multiplications
-# in its products than im2col's, and nothing unrolled. MNIST's second conv (32 -> 64, batch 64),
-# its three products 0.9 / 0.8 / 1.0 ms against 1.7 / 1.5 / 1.6 ms, its four transforms
-# 0.35-0.5 ms each. Alternating with the unrolled route in one process: training steps MNIST
-# 1.145x, the 150x150 stack 1.175x, the flowers classifier 1.004x (from 16 channels, its 16 ->
-# 32 conv too: 0.964x); predict MNIST 1.089x, stack 1.159x, flowers 1.021x (16: 1.052x).
+# in its products than im2col's, and nothing unrolled. Alternating with the unrolled route in
+# one process: training steps MNIST 1.145x, the 150x150 stack 1.175x, the flowers classifier
+# 1.004x (from 16 channels, its 16 -> 32 conv too: 0.964x); predict MNIST 1.089x, stack 1.159x,
+# flowers 1.021x (16: 1.052x). See bench/results/2026-11-23-cpu-winograd.md.
 WINOGRAD_MIN_CHANNELS = 32
 
 # G g G^T of every 3x3 kernel g as one matrix product: row 4a + b of kron(G, G) (16, 9) weighs
@@ -215,11 +207,9 @@ def _direct_conv_max_pool(
         # (outputs, arg-max and padded images) stay in cache and bound the memory, whatever the
         # batch (the flowers classifier's predict at batch 1000: 1.24x whole; MNIST's 1.02x).
         per_image = x.size // x.shape[0] + math.prod(win.out) // 2 * w.shape[-1]
-        out = _by_slices(
-            kernels, x.data, per_image * x.data.dtype.itemsize,
-            lambda images: kernels.conv_max_pool_2x2(images, w.data, bias, relu, win)[0],
-        )  # fmt: skip
-        return record(out, parents, _no_gradient, "conv2d_max_pool")
+        parts = _slices(len(x.data), per_image * x.data.dtype.itemsize)
+        pooled = [kernels.conv_max_pool_2x2(x.data[p], w.data, bias, relu, win)[0] for p in parts]
+        return record(_joined(kernels, pooled), parents, _no_gradient, "conv2d_max_pool")
     out, argmax = kernels.conv_max_pool_2x2(x.data, w.data, bias, relu, win)
 
     def backward(g):
@@ -250,18 +240,23 @@ def _winograd_conv_max_pool(
     per_image = 4 * math.prod(win.out) * (c_in + c_out) * x.data.dtype.itemsize
     slices = _slices(len(x.data), per_image)
     keep = len(slices) == 1 and w.requires_grad and is_grad_enabled()  # the tiles, if whole
+    pooled = (len(x.data), win.out[0] // 2, win.out[1] // 2, c_out)
+    out, argmax = kernels.empty(pooled, x.data.dtype), kernels.empty(pooled, np.int32)
 
-    def forward(images: Any) -> tuple[Any, Any, Any]:
+    def forward(part: slice) -> Any:
+        """Images ``part`` -> their rows of ``out`` and ``argmax``; their tiles if kept."""
+        images = x.data[part]
         tiles = kernels.winograd_input(images, win)  # (16, tiles, Cin)
         products = kernels.matmul(tiles, u)
-        pooled = kernels.winograd_max_pool_2x2(products, len(images), win, bias, relu)
-        return (*pooled, tiles if keep else None)
+        rows = (out[part], argmax[part])
+        kernels.winograd_max_pool_2x2(products, len(images), win, bias, relu, out=rows)
+        return tiles if keep else None
 
-    outs, argmaxes, kept = zip(*(forward(x.data[part]) for part in slices), strict=True)
-    out, argmax = _joined(kernels, outs), _joined(kernels, argmaxes)
+    kept = [forward(part) for part in slices]
 
     def backward(g):
-        grad_images, grad_u, grad_b = [], None, None
+        grad_u = grad_b = None
+        grad_x = kernels.empty(x.shape, x.data.dtype) if x.requires_grad else None
         for part in slices:
             grad_products, part_b = kernels.winograd_max_pool_2x2_grad(
                 g[part], out[part], argmax[part], relu
@@ -269,12 +264,11 @@ def _winograd_conv_max_pool(
             grad_b = part_b if grad_b is None else grad_b + part_b
             if x.requires_grad:
                 grad_tiles = kernels.matmul(grad_products, u, transpose_b=True)
-                grad_images.append(kernels.winograd_input_grad(grad_tiles, x.data[part].shape, win))
+                kernels.winograd_input_grad(grad_tiles, x.data[part].shape, win, grad_x[part])
             if w.requires_grad:
                 tiles = kept[0] if keep else kernels.winograd_input(x.data[part], win)
                 part_u = kernels.matmul(tiles, grad_products, transpose_a=True)
                 grad_u = part_u if grad_u is None else grad_u + part_u
-        grad_x = _joined(kernels, grad_images) if x.requires_grad else None
         grad_w = None
         if w.requires_grad:
             grad_u = grad_u.reshape(16, -1)
@@ -291,14 +285,9 @@ def _slices(n: int, per_image: int) -> list[slice]:
     return [slice(i, i + step) for i in range(0, n, step)]
 
 
-def _by_slices(kernels: Any, images: Any, per_image: int, run: Any) -> Any:
-    """``run`` over slices of ``images`` (:func:`_slices`), its outputs joined along the batch:
-    what a convolution without gradient keeps in cache."""
-    return _joined(kernels, [run(images[part]) for part in _slices(len(images), per_image)])
-
-
 def _joined(kernels: Any, parts: Any) -> Any:
-    """Arrays of slices of images joined along their first axis (the one, unchanged)."""
+    """Arrays of slices of images joined along their first axis (the one, unchanged): outputs
+    that are not written into their batch's rows (unpooled products, grouped gradients)."""
     return parts[0] if len(parts) == 1 else kernels.concatenate_rows(list(parts))
 
 
@@ -382,23 +371,29 @@ def _windowed_conv(
         cols = grouped.reshape(-1, depth) if pointwise else kernels.im2col(grouped, win)
         return cols if groups == 1 else cols.reshape(groups, -1, depth)
 
-    def forward(part: Any) -> tuple[Any, Any, Any]:
-        """Images (s, H, W, Cin) -> the output, the pooling's arg-max (None without) and the
-        windows if kept."""
+    if pool_win is not None:  # written slice by slice
+        pooled = (n, *pool_win.out, c_out)
+        out, argmax = kernels.empty(pooled, x.data.dtype), kernels.empty(pooled, np.int32)
+
+    def forward(part: slice) -> tuple[Any, Any]:
+        """Images ``part`` -> their output (None when pooled: written into their rows of
+        ``out`` and ``argmax``) and their windows if kept."""
         # With groups, the channels of group k become images k*s ... k*s + s - 1 of a batch of
         # (G*s, H, W, Cin/G), so one im2col unrolls every group and one batched product (a
         # matrix per group) convolves them. With one group the helpers change nothing.
-        cols = unrolled(_images_by_group(part, groups))
-        out = _from_groups(kernels.matmul(cols, w_matrix), groups)  # (s*OH*OW, Cout)
+        cols = unrolled(_images_by_group(data[part], groups))
+        product = _from_groups(kernels.matmul(cols, w_matrix), groups)  # (s*OH*OW, Cout)
         if pool_win is not None:
-            out = out.reshape((len(part), *win.out, c_out))
-            return (*kernels.max_pool_forward(out, pool_win, bias, relu), cols if keep else None)
+            product = product.reshape((len(data[part]), *win.out, c_out))
+            kernels.max_pool_forward(product, pool_win, bias, relu, (out[part], argmax[part]))
+            return None, cols if keep else None
         if b is not None or relu:
-            kernels.bias_relu(out, bias, relu)
-        return out, None, cols if keep else None
+            kernels.bias_relu(product, bias, relu)
+        return product, cols if keep else None
 
-    outs, argmaxes, kept = zip(*(forward(data[part]) for part in slices), strict=True)
-    out, argmax = _joined(kernels, outs), None if pool_win is None else _joined(kernels, argmaxes)
+    products, kept = zip(*(forward(part) for part in slices), strict=True)
+    if pool_win is None:
+        out = _joined(kernels, products)
 
     def backward(g):
         g_out = g.reshape(-1, c_out)  # (rows of this op's output, Cout)
@@ -407,6 +402,8 @@ def _windowed_conv(
         elif b is not None and b.requires_grad:
             g_bias = g_out.sum(axis=0)
         g_out = g_out.reshape(n, -1)  # a row per image
+        direct = groups == 1 and not pointwise  # col2im adds into its slice's rows of grad_x
+        grad_x = kernels.empty(images, x.data.dtype) if x.requires_grad and direct else None
         grad_images, grad_w = [], None
         for part in slices:
             grouped = _images_by_group(data[part], groups)
@@ -419,20 +416,24 @@ def _windowed_conv(
             if x.requires_grad:  # each row times the kernel matrix, added back where read
                 grad_cols = kernels.matmul(g_matrix, w_matrix, transpose_b=True)
                 grad_cols = grad_cols.reshape(-1, depth)
-                if pointwise:
-                    grad = grad_cols.reshape(grouped.shape)
-                else:
-                    grad = kernels.col2im(grad_cols, grouped.shape, win)
-                grad_images.append(_images_from_groups(grad, groups))
-                del grad, grad_cols  # (their arrays go back to the pool for the windows below)
+                if direct:
+                    kernels.col2im(grad_cols, grouped.shape, win, grad_x[part])
+                else:  # each group's images' gradient, then the images'
+                    grad = (
+                        grad_cols.reshape(grouped.shape) if pointwise
+                        else kernels.col2im(grad_cols, grouped.shape, win)
+                    )  # fmt: skip
+                    grad_images.append(_images_from_groups(grad, groups))
+                    del grad
+                del grad_cols  # (its array goes back to the pool for the windows below)
             if w.requires_grad:
                 cols = kept[0] if keep else unrolled(grouped)
                 part_w = kernels.matmul(cols, g_matrix, transpose_a=True)
                 grad_w = part_w if grad_w is None else grad_w + part_w
                 del cols  # (and to the next slice's images' gradient)
-        grad_x = grad_b = None
+        grad_b = None
         if x.requires_grad:
-            grad_x = _joined(kernels, grad_images).reshape(x.shape)
+            grad_x = (grad_x if direct else _joined(kernels, grad_images)).reshape(x.shape)
         if w.requires_grad:
             grad_w = _from_groups(grad_w, groups).reshape(w.shape)
         if b is not None and b.requires_grad:

@@ -372,3 +372,74 @@ def test_winograd_kernels_check_their_operands_and_a_tampered_argmax_routes_noth
         np.ones_like(out), out, tampered, False
     )
     assert not grad_products.any() and (grad_bias == out[..., 0].size).all()
+
+
+# ------------------------------------------- results written into given arrays (``out``)
+def out_cases(xp, rng):
+    """(name, call) for each kernel that takes ``out``, on backend ``xp``: ``call(out)`` runs
+    it on fixed float64 inputs, writing into ``out`` when given; and the result's shapes."""
+    win = window("t", (5, 6), (3, 3), 1, 1, "same")
+    tiled = dataclasses.replace(window("t", (5, 6), (3, 3), 1, 1, (1, 2)), out=(4, 6))
+    cols, grad_tiles = rng.standard_normal((60, 27)), rng.standard_normal((16, 12, 3))
+    products, bias = rng.standard_normal((16, 12, 2)), rng.standard_normal(2)
+    x, x_bias = rng.standard_normal((2, 6, 6, 3)), rng.standard_normal(3)
+    pooling = pool_window("t", x.shape, 2, None, "valid")
+    cols, grad_tiles, products, bias, x, x_bias = map(
+        xp.asarray, (cols, grad_tiles, products, bias, x, x_bias)
+    )
+    return [
+        ("col2im", lambda out=None: xp.col2im(cols, (2, 5, 6, 3), win, out), [(2, 5, 6, 3)]),
+        (
+            "winograd_input_grad",
+            lambda out=None: xp.winograd_input_grad(grad_tiles, (2, 5, 6, 3), tiled, out),
+            [(2, 5, 6, 3)],
+        ),
+        (
+            "winograd_max_pool_2x2",
+            lambda out=None: xp.winograd_max_pool_2x2(products, 2, tiled, bias, True, out),
+            [(2, 2, 3, 2)] * 2,
+        ),
+        (
+            "max_pool_forward",
+            lambda out=None: xp.max_pool_forward(x, pooling, x_bias, True, out),
+            [(2, 3, 3, 3)] * 2,
+        ),
+    ]
+
+
+def check_out_cases(xp, kind, rng):
+    """Each kernel given ``out`` (rows 1 and 2 of a batch of 4) writes its result there, the
+    same as without, returns those arrays, and leaves the other rows alone; a wrong ``out``
+    (shape, dtype, a transposed view, another backend's array, not a pair) is one ValueError
+    naming the kernel."""
+    for name, call, shapes in out_cases(xp, rng):
+        expected = call()
+        expected = [
+            xp.to_numpy(a) for a in (expected if isinstance(expected, tuple) else [expected])
+        ]
+        batches = [np.full((4, *shape[1:]), -7.0) for shape in shapes]
+        batches = [xp.asarray(b, e.dtype) for b, e in zip(batches, expected, strict=True)]
+        rows = [b[1:3] for b in batches]
+        result = call(tuple(rows) if len(rows) == 2 else rows[0])
+        result = result if isinstance(result, tuple) else (result,)
+        for written, row, batch, value in zip(result, rows, batches, expected, strict=True):
+            assert written is row
+            batch = xp.to_numpy(batch)
+            np.testing.assert_array_equal(batch[1:3], value)
+            assert (batch[[0, 3]] == -7).all()
+        shape, dtype = shapes[0], expected[0].dtype  # float64
+        wrong = [xp.empty((3, *shape[1:]), dtype), xp.empty(shape, np.float32)]
+        if kind is np.ndarray:  # a transposed view, not C-contiguous
+            wrong.append(np.empty(shape[::-1], dtype).T)
+        else:  # a host array given to the GPU
+            wrong.append(np.empty(shape, dtype))
+        for bad in wrong:
+            with pytest.raises(ValueError, match=f"{name}: out must be"):
+                call((bad, bad) if len(shapes) == 2 else bad)
+        if len(shapes) == 2:
+            with pytest.raises(ValueError, match=f"{name}: out must be a \\(maxima, arg-max\\)"):
+                call(rows[0])
+
+
+def test_kernels_write_into_given_out_arrays(rng):
+    check_out_cases(cpu, np.ndarray, rng)

@@ -1088,3 +1088,11 @@ def test_winograd_kernels_match_cpu_and_a_tampered_argmax_routes_nothing(rng):
     )
     assert not gpu.to_numpy(routed).any()
     np.testing.assert_allclose(gpu.to_numpy(bias_grad), g.sum(axis=(0, 1, 2)), rtol=1e-12)
+
+
+def test_kernels_write_into_given_out_arrays_on_the_gpu(rng):
+    """As on the CPU (tests/backends/test_cpu.py): rows of a device batch written in place,
+    a host array or a wrong shape or dtype refused."""
+    from tests.backends.test_cpu import check_out_cases
+
+    check_out_cases(cuda_backend, cuda_backend.CudaArray, rng)

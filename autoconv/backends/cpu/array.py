@@ -26,6 +26,12 @@ def to_numpy(array: Any) -> np.ndarray:
     return np.asarray(array)
 
 
+def empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialised C-contiguous array (a pooled one when big: :mod:`workspace`), for
+    kernels to write whole, e.g. a batch's output slice by slice (their ``out``)."""
+    return workspace.empty(shape, dtype)
+
+
 def zeros(shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
     return np.zeros(shape, dtype)
 

@@ -604,10 +604,17 @@ def im2col(x: np.ndarray, win: Window) -> np.ndarray:
     return cols
 
 
-def col2im(cols: np.ndarray, x_shape: tuple[int, ...], win: Window) -> np.ndarray:
-    """The adjoint of :func:`im2col`: add each row's entries back to where they were read."""
+def col2im(
+    cols: np.ndarray, x_shape: tuple[int, ...], win: Window, out: np.ndarray | None = None
+) -> np.ndarray:
+    """The adjoint of :func:`im2col`: add each row's entries back to where they were read
+    (into ``out`` when given)."""
     bounds.columns_of_window("col2im", cols, x_shape, win)
-    grad_x = workspace.empty(x_shape, cols.dtype)
+    grad_x = (
+        workspace.empty(x_shape, cols.dtype)
+        if out is None
+        else bounds.output("col2im", "out", out, np.ndarray, x_shape, cols.dtype)
+    )
     _col2im(cols.size + grad_x.size, np.ascontiguousarray(cols), *win.geometry(), grad_x)
     return grad_x
 

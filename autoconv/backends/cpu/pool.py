@@ -162,15 +162,24 @@ def _spread_row(grad_out, kh, kw, sh, sw, pt, pl, n, i, grad_x):
 
 
 def max_pool_forward(
-    x: np.ndarray, win: Window, bias: np.ndarray | None = None, relu: bool = False
+    x: np.ndarray,
+    win: Window,
+    bias: np.ndarray | None = None,
+    relu: bool = False,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Window maxima (N, OH, OW, C) of x + bias (C,), through max(., 0) if ``relu``, and where
-    each came from: the flat offset (y*W + x)*C + c within its image, int32."""
+    each came from: the flat offset (y*W + x)*C + c within its image, int32. Written into
+    ``out``, a (maxima, arg-max) pair, when given."""
     n, _, _, channels = bounds.images("max_pool_forward", "x", x)
     bounds.pooling_window("max_pool_forward", win, x.shape)
     bounds.columns("max_pool_forward", "bias", bias, channels)
-    out = workspace.empty((n, *win.out, channels), x.dtype)
-    argmax = workspace.empty(out.shape, np.int32)
+    shape = (n, *win.out, channels)
+    out, argmax = (
+        bounds.output_pair("max_pool_forward", out, np.ndarray, shape, x.dtype)
+        if out is not None
+        else (workspace.empty(shape, x.dtype), workspace.empty(shape, np.int32))
+    )
     if bias is None:
         bias = np.zeros(channels, dtype=x.dtype)
     x, zero, work = np.ascontiguousarray(x), x.dtype.type(0), x.size + 2 * out.size

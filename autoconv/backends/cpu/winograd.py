@@ -190,32 +190,45 @@ def winograd_input(x: np.ndarray, win: Window) -> np.ndarray:
 
 
 def winograd_input_grad(
-    grad_tiles: np.ndarray, x_shape: tuple[int, ...], win: Window
+    grad_tiles: np.ndarray, x_shape: tuple[int, ...], win: Window, out: np.ndarray | None = None
 ) -> np.ndarray:
     """The adjoint of :func:`winograd_input`: the gradient of the images (N, H, W, C) from
     that of their transformed tiles (16, N*OH/2*OW/2, C); each tile's B dV B^T added back
-    where it was read."""
+    where it was read. Written into ``out`` when given."""
     op = "winograd_input_grad"
     n, ph, pw = bounds.winograd_tiles(op, x_shape, win)
     bounds.shape_is(op, "grad_tiles", grad_tiles, (16, n * ph * pw, x_shape[3]))
-    grad_x = workspace.empty(x_shape, grad_tiles.dtype)
+    grad_x = (
+        workspace.empty(x_shape, grad_tiles.dtype)
+        if out is None
+        else bounds.output(op, "out", out, np.ndarray, x_shape, grad_tiles.dtype)
+    )
     grad_tiles = np.ascontiguousarray(grad_tiles)
     _input_tiles_grad(2 * grad_tiles.size, grad_tiles, win.pad_top, win.pad_left, ph, pw, grad_x)
     return grad_x
 
 
 def winograd_max_pool_2x2(
-    products: np.ndarray, n: int, win: Window, bias: np.ndarray | None, relu: bool
+    products: np.ndarray,
+    n: int,
+    win: Window,
+    bias: np.ndarray | None,
+    relu: bool,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The convolution's output from the 16 products (16, N*OH/2*OW/2, Cout) of n images'
     tiles (:func:`winograd_input`) with the transformed kernel, A^T m A per tile, + bias,
     max(., 0) if ``relu``, max pooled 2x2: (N, OH/2, OW/2, Cout), and each maximum's flat
-    offset (y*OW + x)*Cout + c in the convolution's output, int32 (as max_pool_forward)."""
-    ph, pw, filters = bounds.winograd_products(
-        "winograd_max_pool_2x2", products.shape, n, win, bias
+    offset (y*OW + x)*Cout + c in the convolution's output, int32 (as max_pool_forward).
+    Written into ``out``, a (maxima, arg-max) pair, when given."""
+    op = "winograd_max_pool_2x2"
+    ph, pw, filters = bounds.winograd_products(op, products.shape, n, win, bias)
+    shape = (n, ph, pw, filters)
+    out, argmax = (
+        bounds.output_pair(op, out, np.ndarray, shape, products.dtype)
+        if out is not None
+        else (workspace.empty(shape, products.dtype), workspace.empty(shape, np.int32))
     )
-    out = workspace.empty((n, ph, pw, filters), products.dtype)
-    argmax = workspace.empty(out.shape, np.int32)
     if bias is None:
         bias = np.zeros(filters, dtype=products.dtype)
     zero = products.dtype.type(0)

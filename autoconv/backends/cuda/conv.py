@@ -240,10 +240,17 @@ def im2col(x: CudaArray, win: Window) -> CudaArray:
     return cols
 
 
-def col2im(cols: CudaArray, x_shape: tuple[int, ...], win: Window) -> CudaArray:
-    """The adjoint of :func:`im2col`: each input cell sums the entries read from it."""
+def col2im(
+    cols: CudaArray, x_shape: tuple[int, ...], win: Window, out: CudaArray | None = None
+) -> CudaArray:
+    """The adjoint of :func:`im2col`: each input cell sums the entries read from it (into
+    ``out`` when given)."""
     bounds.columns_of_window("col2im", cols, x_shape, win)
-    grad_x = empty(x_shape, cols.dtype)
+    grad_x = (
+        empty(x_shape, cols.dtype)
+        if out is None
+        else bounds.output("col2im", "out", out, CudaArray, x_shape, cols.dtype)
+    )
     launch(_col2im, grad_x.size)(cols.nd, *win.geometry(), grad_x.nd, cols.dtype.type(0))
     return grad_x
 

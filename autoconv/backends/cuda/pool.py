@@ -103,15 +103,24 @@ def _avg_pool_kernels(dtype: str) -> tuple[Any, Any]:
 
 
 def max_pool_forward(
-    x: CudaArray, win: Window, bias: CudaArray | None = None, relu: bool = False
+    x: CudaArray,
+    win: Window,
+    bias: CudaArray | None = None,
+    relu: bool = False,
+    out: tuple[CudaArray, CudaArray] | None = None,
 ) -> tuple[CudaArray, CudaArray]:
     """Window maxima (N, OH, OW, C) of x + bias, through max(., 0) if ``relu``, and each one's
-    flat offset (y*W + x)*C + c in its image."""
+    flat offset (y*W + x)*C + c in its image. Written into ``out``, a (maxima, arg-max) pair,
+    when given."""
     channels = bounds.images("max_pool_forward", "x", x)[3]
     bounds.pooling_window("max_pool_forward", win, x.shape)
     bounds.columns("max_pool_forward", "bias", bias, channels)
-    out = empty((x.shape[0], *win.out, x.shape[3]), x.dtype)
-    argmax = empty(out.shape, np.int32)
+    shape = (x.shape[0], *win.out, x.shape[3])
+    out, argmax = (
+        bounds.output_pair("max_pool_forward", out, CudaArray, shape, x.dtype)
+        if out is not None
+        else (empty(shape, x.dtype), empty(shape, np.int32))
+    )
     if bias is None:
         bias = zeros((x.shape[3],), x.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()

@@ -140,12 +140,19 @@ def winograd_input(x: CudaArray, win: Window) -> CudaArray:
     return tiles
 
 
-def winograd_input_grad(grad_tiles: CudaArray, x_shape: tuple[int, ...], win: Window) -> CudaArray:
-    """The adjoint of :func:`winograd_input`: the gradient of the images (N, H, W, C)."""
+def winograd_input_grad(
+    grad_tiles: CudaArray, x_shape: tuple[int, ...], win: Window, out: CudaArray | None = None
+) -> CudaArray:
+    """The adjoint of :func:`winograd_input`: the gradient of the images (N, H, W, C), written
+    into ``out`` when given."""
     op = "winograd_input_grad"
     n, ph, pw = bounds.winograd_tiles(op, x_shape, win)
     bounds.shape_is(op, "grad_tiles", grad_tiles, (16, n * ph * pw, x_shape[3]))
-    grad_x = empty(x_shape, grad_tiles.dtype)
+    grad_x = (
+        empty(x_shape, grad_tiles.dtype)
+        if out is None
+        else bounds.output(op, "out", out, CudaArray, x_shape, grad_tiles.dtype)
+    )
     launch(_input_tiles_grad, grad_x.size)(
         grad_tiles.nd, win.pad_top, win.pad_left, ph, pw, grad_x.nd, grad_tiles.dtype.type(0)
     )
@@ -153,15 +160,24 @@ def winograd_input_grad(grad_tiles: CudaArray, x_shape: tuple[int, ...], win: Wi
 
 
 def winograd_max_pool_2x2(
-    products: CudaArray, n: int, win: Window, bias: CudaArray | None, relu: bool
+    products: CudaArray,
+    n: int,
+    win: Window,
+    bias: CudaArray | None,
+    relu: bool,
+    out: tuple[CudaArray, CudaArray] | None = None,
 ) -> tuple[CudaArray, CudaArray]:
     """A^T m A of each tile's 16 products (16, N*OH/2*OW/2, Cout), + bias, ReLU if ``relu``,
-    max pooled 2x2: (N, OH/2, OW/2, Cout), and the int32 arg-max (as max_pool_forward)."""
-    ph, pw, filters = bounds.winograd_products(
-        "winograd_max_pool_2x2", products.shape, n, win, bias
+    max pooled 2x2: (N, OH/2, OW/2, Cout), and the int32 arg-max (as max_pool_forward);
+    written into ``out``, a (maxima, arg-max) pair, when given."""
+    op = "winograd_max_pool_2x2"
+    ph, pw, filters = bounds.winograd_products(op, products.shape, n, win, bias)
+    shape = (n, ph, pw, filters)
+    out, argmax = (
+        bounds.output_pair(op, out, CudaArray, shape, products.dtype)
+        if out is not None
+        else (empty(shape, products.dtype), empty(shape, np.int32))
     )
-    out = empty((n, ph, pw, filters), products.dtype)
-    argmax = empty(out.shape, np.int32)
     if bias is None:
         bias = zeros((filters,), products.dtype)
     launch(_output_max_pool, out.size)(

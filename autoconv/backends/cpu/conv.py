@@ -477,7 +477,7 @@ def _conv_3x3_gray_max_pool_2x2_kernel_grad(filters: int) -> Kernel:
 # the kernel gradient's rows are one flat array at offsets the compiler knows (``filters`` is
 # compiled in), or its filter loop stayed scalar in the serial build. Measured alone against the
 # general kernels above (flowers 32x180x180x3 -> 16, ms, serial / parallel): forward 34.2 /
-# 17.4 -> 17.5 / 6.2, kernel gradient 34.6 / 20-29 -> 18-20 / 10.4.
+# 17.4 -> 17.5 / 6.2, kernel gradient 34.6 / 20-29 -> 10.7-11.6 / 7.4-9.3.
 @functools.cache
 def _conv_3x3_max_pool_2x2(filters: int) -> Kernel:
     def kernel(images, taps, bias, relu, zero, out, argmax):
@@ -516,7 +516,9 @@ def _conv_3x3_max_pool_2x2(filters: int) -> Kernel:
 @functools.cache
 def _conv_3x3_max_pool_2x2_kernel_grad(filters: int) -> Kernel:
     def kernel(images, grad, out, argmax, relu, zero, grad_taps, grad_bias):
-        # grad_taps (chunks, Cin, 9 * filters): a thread's channel's nine rows of filters, flat
+        # grad_taps (chunks, Cin, 9 * filters): a thread's channel's nine rows of filters, flat.
+        # A window's routed gradients are made once, into ``routes`` (its four rows, flat), and
+        # read for each channel (made again per channel: 1.2-1.5x slower, serial 1.6x).
         n_images, oh, ow, _ = grad.shape
         chunks = grad_taps.shape[0]
         right, below = np.int32(filters), np.int32(2 * ow * filters)
@@ -525,26 +527,28 @@ def _conv_3x3_max_pool_2x2_kernel_grad(filters: int) -> Kernel:
             bias_sums = grad_bias[chunk]
             grad_taps[chunk] = 0
             bias_sums[:] = 0
+            routes = np.empty(4 * filters, dtype=grad.dtype)
             for n in range(chunk * n_images // chunks, (chunk + 1) * n_images // chunks):
                 for i in range(oh):
                     for j in range(ow):
                         grad_row, out_row = grad[n, i, j], out[n, i, j]
+                        argmax_row = argmax[n, i, j]
+                        first = np.int32((2 * i * 2 * ow + 2 * j) * filters)
                         for c in range(filters):
-                            bias_sums[c] += grad_row[c] if not relu or out_row[c] > 0 else zero
-                for c_in in range(images.shape[3]):
-                    image, sums = images[n, :, :, c_in], grad_taps[chunk, c_in]
-                    for i in range(oh):
-                        for j in range(ow):
+                            value = grad_row[c] if not relu or out_row[c] > 0 else zero
+                            bias_sums[c] += value
+                            cell = np.int32(argmax_row[c] - first - lanes[c])  # compared only
+                            r00, r01, r10, r11 = routed(value, cell, right, below, zero)
+                            routes[c], routes[filters + c] = r00, r01
+                            routes[2 * filters + c], routes[3 * filters + c] = r10, r11
+                        for c_in in range(images.shape[3]):
+                            sums = grad_taps[chunk, c_in]
                             a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = (
-                                patch_4x4(image, i, j)
+                                patch_4x4(images[n, :, :, c_in], i, j)
                             )
-                            grad_row, out_row = grad[n, i, j], out[n, i, j]
-                            argmax_row = argmax[n, i, j]
-                            first = np.int32((2 * i * 2 * ow + 2 * j) * filters)
                             for c in range(filters):
-                                value = grad_row[c] if not relu or out_row[c] > 0 else zero
-                                cell = np.int32(argmax_row[c] - first - lanes[c])  # compared only
-                                g00, g01, g10, g11 = routed(value, cell, right, below, zero)
+                                g00, g01 = routes[c], routes[filters + c]
+                                g10, g11 = routes[2 * filters + c], routes[3 * filters + c]
                                 t0, t1, t2 = c, filters + c, 2 * filters + c
                                 t3, t4, t5 = 3 * filters + c, 4 * filters + c, 5 * filters + c
                                 t6, t7, t8 = 6 * filters + c, 7 * filters + c, 8 * filters + c

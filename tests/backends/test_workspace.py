@@ -147,3 +147,24 @@ def test_concatenate_rows_joins_arrays_along_their_first_axis(rows, rng):
 def test_concatenate_rows_of_different_arrays_is_a_clear_error(other):
     with pytest.raises(ValueError, match=r"concatenate_rows: arrays of shapes \[\(2, 2, 3\)"):
         ac.backends.cpu.concatenate_rows([np.zeros((2, 2, 3), np.float32), other])
+
+
+@pytest.mark.parametrize("source", ["contiguous", "broadcast", "transposed"])
+def test_a_leaf_gradient_copy_comes_from_the_pool(source):
+    """backward() copies a leaf's gradient with the backend's ``copy``: into a pooled array,
+    which the next step's copy takes again once the gradient is dropped (zero_grad)."""
+    from autoconv.backends import cpu
+
+    values = np.arange(BIG[0], dtype=np.float32)
+    array = {
+        "contiguous": values,
+        "broadcast": np.broadcast_to(values[:1], BIG),
+        "transposed": values.reshape(1, -1).T,
+    }[source]
+    first = cpu.copy(array)
+    np.testing.assert_array_equal(first, array)
+    assert first.flags.c_contiguous and first.flags.writeable and first.base is None
+    address = first.ctypes.data
+    del first
+    again = cpu.copy(array)
+    assert again.ctypes.data == address and np.array_equal(again, array)

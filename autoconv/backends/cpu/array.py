@@ -45,8 +45,13 @@ def ones_like(array: np.ndarray) -> np.ndarray:
 
 
 def copy(array: np.ndarray) -> np.ndarray:
-    """A contiguous copy (also of a read-only broadcast view)."""
-    return np.array(array, order="C")
+    """A contiguous copy (also of a read-only broadcast view), into a pooled array: a leaf's
+    gradient is one, made again each step (the 150x150 stack's Dense kernel, 33.5 MB: 4.2 ms
+    a step into a fresh array, 2.7 into a pooled one)."""
+    array = np.asarray(array)
+    out = workspace.empty(array.shape, array.dtype)
+    np.copyto(out, array)
+    return out
 
 
 # ---------------------------------------------------------------------------- shapes

@@ -756,12 +756,13 @@ def _direct_operands(
     if top == left == 0 and rows <= height and columns <= width:
         return n, oh, ow, filters, np.ascontiguousarray(x), kh * kw * channels
     images = workspace.empty((n, rows, columns, channels), x.dtype)
-    images[:] = 0
-    inside_rows = max(0, min(height, rows - top))
-    inside_columns = max(0, min(width, columns - left))
-    images[:, top : top + inside_rows, left : left + inside_columns] = x[
-        :, :inside_rows, :inside_columns
-    ]
+    bottom = top + max(0, min(height, rows - top))
+    right = left + max(0, min(width, columns - left))
+    # The image, then zeros in the frame around it only (zeroing it all first was a second
+    # pass over the 12.7 MB of the flowers classifier's batch: 1.2 -> 0.7 ms).
+    images[:, top:bottom, left:right] = x[:, : bottom - top, : right - left]
+    images[:, :top] = images[:, bottom:] = 0
+    images[:, top:bottom, :left] = images[:, top:bottom, right:] = 0
     return n, oh, ow, filters, images, kh * kw * channels
 
 

@@ -54,18 +54,39 @@ def test_an_array_still_referred_to_is_never_handed_out(hold):
     assert third.ctypes.data == address
 
 
+def test_a_free_array_serves_any_shape_of_as_many_to_half_as_many_elements():
+    first = workspace.empty((2 * BIG[0],), np.float32)
+    address = first.ctypes.data
+    del first
+    for shape in [(2, BIG[0]), (BIG[0],), (BIG[0], 1, 1)]:
+        other = workspace.empty(shape, np.float32)
+        assert other.shape == shape and other.ctypes.data == address
+        assert other.flags.c_contiguous and other.flags.writeable
+        del other
+
+
 @pytest.mark.parametrize(
-    ("shape", "dtype"), [((BIG[0] + 1,), np.float32), ((BIG[0] // 2, 2), np.float32),
-                         (BIG, np.float64), (BIG, np.int32)],
+    ("shape", "dtype"),
+    [((2 * BIG[0] + 1,), np.float32), ((BIG[0] - 1,), np.float32), ((BIG[0],), np.float64),
+     ((BIG[0],), np.int32)],
+    ids=["more elements", "under half", "float64", "int32"],
 )  # fmt: skip
-def test_arrays_are_reused_only_for_the_same_shape_and_dtype(shape, dtype):
-    first = workspace.empty(BIG, np.float32)
+def test_a_free_array_does_not_serve_more_elements_under_half_or_another_dtype(shape, dtype):
+    first = workspace.empty((2 * BIG[0],), np.float32)
     address = first.ctypes.data
     del first
     other = workspace.empty(shape, dtype)
     assert other.shape == shape and other.dtype == dtype
     assert other.ctypes.data != address
     assert other.flags.c_contiguous and other.flags.writeable
+
+
+def test_the_smallest_free_array_that_serves_is_handed_out():
+    sizes = [2 * BIG[0], BIG[0] + 2, BIG[0] + 1]  # taken at once, then all free
+    arrays = [workspace.empty((size,), np.float32) for size in sizes]
+    smallest = arrays[2].ctypes.data
+    del arrays
+    assert workspace.empty(BIG, np.float32).ctypes.data == smallest
 
 
 def test_small_arrays_are_not_pooled():
@@ -95,7 +116,7 @@ def test_free_arrays_beyond_the_limit_are_released_least_recently_used_first(mon
 
 def test_free_arrays_up_to_the_peak_in_use_are_kept(monkeypatch):
     monkeypatch.setattr(workspace, "MAX_FREE_BYTES", 0)
-    sizes = [(BIG[0] + 2,), (BIG[0] + 1,), BIG]
+    sizes = [(2 * BIG[0] + 2,), (2 * BIG[0] + 1,), BIG]  # none serves another
     first, second = (workspace.empty(size, np.float32) for size in sizes[:2])
     second_bytes = second.nbytes
     del first, second  # a step's working set, now free: the peak in use was both
@@ -163,7 +184,8 @@ def test_a_leaf_gradient_copy_comes_from_the_pool(source):
     }[source]
     first = cpu.copy(array)
     np.testing.assert_array_equal(first, array)
-    assert first.flags.c_contiguous and first.flags.writeable and first.base is None
+    assert first.flags.c_contiguous and first.flags.writeable
+    assert not np.shares_memory(first, array)
     address = first.ctypes.data
     del first
     again = cpu.copy(array)

@@ -293,9 +293,9 @@ class Conv2D(BaseFiltersConv):
         """``pool(self(inputs))`` as one op, :func:`autoconv.ops.conv2d_max_pool`, for one group
         and a ReLU or no activation (the same values, fewer passes over the full-size
         activation)."""
-        return ops.conv2d_max_pool(
+        return _conv_then_pool(
             inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate,
-            self.fusable_activation, pool.pool_size, pool.strides, pool.padding,
+            self.fusable_activation, pool,
         )  # fmt: skip
 
     def folded(
@@ -305,15 +305,24 @@ class Conv2D(BaseFiltersConv):
         then ``pool``, a MaxPooling2D) as one op: the convolution with the batch normalization
         folded into its kernel and bias (``BatchNormalization.folded``)."""
         kernel, bias = batch_norm.folded(self.kernel, self.bias)
-        activation = "relu" if relu else None
-        if pool is None:
-            return ops.conv2d(
-                inputs, kernel, bias, self.strides, self.padding, self.dilation_rate, activation
-            )
-        return ops.conv2d_max_pool(
-            inputs, kernel, bias, self.strides, self.padding, self.dilation_rate, activation,
-            pool.pool_size, pool.strides, pool.padding,
+        return _conv_then_pool(
+            inputs, kernel, bias, self.strides, self.padding, self.dilation_rate,
+            "relu" if relu else None, pool,
         )  # fmt: skip
+
+
+def _conv_then_pool(
+    x: Tensor, kernel: Any, bias: Any, strides: Any, padding: Any, dilation: Any,
+    activation: str | None, pool: Any,
+) -> Tensor:  # fmt: skip
+    """:func:`autoconv.ops.conv2d` (one group), or with ``pool`` (a MaxPooling2D)
+    :func:`autoconv.ops.conv2d_max_pool`."""
+    if pool is None:
+        return ops.conv2d(x, kernel, bias, strides, padding, dilation, activation)
+    return ops.conv2d_max_pool(
+        x, kernel, bias, strides, padding, dilation, activation, pool.pool_size, pool.strides,
+        pool.padding,
+    )  # fmt: skip
 
 
 class Conv1D(BaseFiltersConv):
@@ -417,11 +426,25 @@ class SeparableConv2D(BaseConv):
         self.add_bias(self.filters)
 
     def convolve(self, inputs: Tensor, relu: bool) -> Tensor:
-        depthwise = ops.depthwise_conv2d(
+        return ops.conv2d(self._depthwise(inputs), self.pointwise_kernel, self.bias, 1,
+                          "valid", 1, "relu" if relu else None)  # fmt: skip
+
+    def folded(
+        self, inputs: Tensor, batch_norm: Any, relu: bool = False, pool: Any = None
+    ) -> Tensor:
+        """This linear layer followed by ``batch_norm`` in inference mode (then a ReLU, then
+        ``pool``, a MaxPooling2D) in two ops: the depthwise convolution, then the pointwise one
+        with the batch normalization folded into its kernel and bias
+        (``BatchNormalization.folded``), the ReLU and the pooling in its pass."""
+        kernel, bias = batch_norm.folded(self.pointwise_kernel, self.bias)
+        activation = "relu" if relu else None
+        return _conv_then_pool(self._depthwise(inputs), kernel, bias, 1, "valid", 1,
+                               activation, pool)  # fmt: skip
+
+    def _depthwise(self, inputs: Tensor) -> Tensor:
+        return ops.depthwise_conv2d(
             inputs, self.depthwise_kernel, None, self.strides, self.padding, self.dilation_rate
         )
-        return ops.conv2d(depthwise, self.pointwise_kernel, self.bias, 1, "valid", 1,
-                          "relu" if relu else None)  # fmt: skip
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {

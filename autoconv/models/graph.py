@@ -7,12 +7,13 @@ which layer calls run fused. That decision is made here and nowhere else:
 - a one-group ``Conv2D`` with a ReLU or no activation whose only reader is a ``MaxPooling2D``
   runs with it as one op, :func:`autoconv.ops.conv2d_max_pool` (the same values, fewer passes
   over the convolution's output; that op has no ``groups``);
-- a one-group ``Conv2D`` or a ``Dense`` without activation whose only reader is a
-  ``BatchNormalization`` over its channels (then, optionally, a ReLU and, after a Conv2D, a
-  ``MaxPooling2D``) runs in inference (``predict``, ``evaluate``) as one op: the convolution
-  (or product) with the moving statistics, gamma and beta folded into its kernel and bias,
-  the ReLU and the pooling in the same pass (:meth:`autoconv.layers.Conv2D.folded`). In
-  training the layers run one by one, the batch normalization on the batch's statistics;
+- a one-group ``Conv2D``, a ``SeparableConv2D`` or a ``Dense`` without activation whose only
+  reader is a ``BatchNormalization`` over its channels (then, optionally, a ReLU and, after a
+  convolution, a ``MaxPooling2D``) runs in inference (``predict``, ``evaluate``) as one op:
+  the convolution (or product; a SeparableConv2D's pointwise one) with the moving
+  statistics, gamma and beta folded into its kernel and bias, the ReLU and the pooling in
+  the same pass (:meth:`autoconv.layers.Conv2D.folded`). In training the layers run one by
+  one, the batch normalization on the batch's statistics;
 - an output made by a softmax over the last axis (``Dense(..., activation="softmax")``,
   ``Activation("softmax")``, ``Softmax()``) can hand its logits to a cross-entropy loss, which
   is then computed from them in one stable op. Whether that happens depends on the loss, so
@@ -36,6 +37,7 @@ from autoconv.layers import (
     InputLayer,
     MaxPooling2D,
     ReLU,
+    SeparableConv2D,
     SymbolicTensor,
 )
 from autoconv.layers.input_layer import Node
@@ -256,14 +258,18 @@ def _fusable_pool(node: Node, readers: list[Node], is_output: bool) -> Node | No
     return reader
 
 
+FOLDS_BATCH_NORM = (Conv2D, SeparableConv2D, Dense)
+
+
 def _foldable_batch_norm(
     node: Node, readers: dict[int, list[Node]], output_ids: set[int]
 ) -> list[Node]:
-    """The nodes to run with this linear Conv2D or Dense node in inference, its BatchNormalization
-    folded into its kernel and bias: that BatchNormalization (over the channels, the last axis),
-    then a ReLU if one follows, then after a Conv2D a MaxPooling2D if one follows; or []."""
+    """The nodes to run with this linear Conv2D, SeparableConv2D or Dense node in inference, its
+    BatchNormalization folded into its (pointwise) kernel and bias: that BatchNormalization
+    (over the channels, the last axis), then a ReLU if one follows, then after a convolution a
+    MaxPooling2D if one follows; or []."""
     layer = node.layer
-    if type(layer) not in (Conv2D, Dense) or layer.activation is not activations.linear:
+    if type(layer) not in FOLDS_BATCH_NORM or layer.activation is not activations.linear:
         return []
     if getattr(layer, "groups", 1) != 1:  # the folded op, like conv2d_max_pool, has no groups
         return []
@@ -278,7 +284,7 @@ def _foldable_batch_norm(
     relu = _only_reader(batch_norm, readers, output_ids, _plain_relu)
     if relu is not None:
         chain.append(relu)
-    if type(layer) is Conv2D:
+    if type(layer) is not Dense:
         pool = _only_reader(chain[-1], readers, output_ids, lambda r: type(r) is MaxPooling2D)
         if pool is not None:
             chain.append(pool)

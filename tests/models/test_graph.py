@@ -1,4 +1,4 @@
-"""The plan's batch-normalization rule: a linear Conv2D or Dense followed by a
+"""The plan's batch-normalization rule: a linear Conv2D, SeparableConv2D or Dense followed by a
 BatchNormalization (then a ReLU, then a MaxPooling2D) runs in inference as one op with the
 batch normalization folded into the kernel and bias; training runs the layers one by one."""
 
@@ -11,16 +11,28 @@ import autoconv as ac
 from autoconv import layers
 from autoconv.models import graph
 
+# The convolution before the first batch norm and the pooling after it: the course's, and
+# keras-io's Xception's (a SeparableConv2D over two kernels per channel here, 'same' padding
+# and a strided 3x3 pooling).
+CONVS = {
+    "conv2d": lambda use_bias: (layers.Conv2D(4, 3, use_bias=use_bias), layers.MaxPooling2D(2)),
+    "separable_conv2d": lambda use_bias: (
+        layers.SeparableConv2D(4, 3, padding="same", depth_multiplier=2, use_bias=use_bias),
+        layers.MaxPooling2D(3, strides=2, padding="same"),
+    ),
+}
 
-def conv_bn_model(use_bias: bool = False) -> ac.Sequential:
+
+def conv_bn_model(use_bias: bool = False, conv: str = "conv2d") -> ac.Sequential:
     ac.utils.set_random_seed(3)
+    conv_layer, pool = CONVS[conv](use_bias)
     return ac.Sequential(
         [
             layers.Input(shape=(9, 9, 2)),
-            layers.Conv2D(4, 3, use_bias=use_bias),
+            conv_layer,
             layers.BatchNormalization(momentum=0.5),
             layers.ReLU(),
-            layers.MaxPooling2D(2),
+            pool,
             layers.Flatten(),
             layers.Dense(5),
             layers.BatchNormalization(),
@@ -49,21 +61,24 @@ def data(rng, n=12):
     return x, ac.utils.to_categorical(np.arange(n) % 3, 3)
 
 
-def test_the_plan_folds_batch_norms_into_the_layer_before():
-    model = conv_bn_model()
+@pytest.mark.parametrize("conv", CONVS)
+def test_the_plan_folds_batch_norms_into_the_layer_before(conv):
+    model = conv_bn_model(conv=conv)
     steps = model.plan.steps
     assert [step.rule for step in steps] == ["fold_batch_norm", None, "fold_batch_norm", None]
     assert [n.layer.name for n in steps[0].nodes] == [
-        "conv2d", "batch_normalization", "re_lu", "max_pooling2d",
+        conv, "batch_normalization", "re_lu", "max_pooling2d",
     ]  # fmt: skip
     assert len(steps[2].nodes) == 3 and steps[0].fused
-    assert "batch norm folded into the Conv2D at inference" in str(model.plan)
+    kind = type(model.layers[0]).__name__
+    assert f"batch norm folded into the {kind} at inference" in str(model.plan)
 
 
+@pytest.mark.parametrize("conv", CONVS)
 @pytest.mark.parametrize("use_bias", [False, True])
-def test_folded_inference_equals_the_layers_one_by_one(use_bias, rng):
+def test_folded_inference_equals_the_layers_one_by_one(use_bias, conv, rng):
     x, y = data(rng)
-    model = conv_bn_model(use_bias)
+    model = conv_bn_model(use_bias, conv)
     model.compile("adam", "categorical_crossentropy")
     model.fit(x, y, batch_size=4, epochs=2, verbose=0)  # moving statistics away from 0 and 1
     assert not np.allclose(model.layers[1].moving_variance.numpy(), 1)
@@ -75,9 +90,10 @@ def test_folded_inference_equals_the_layers_one_by_one(use_bias, rng):
     assert loss == pytest.approx(want, rel=1e-5)
 
 
-def test_folded_inference_gradients_reach_kernel_gamma_and_beta(rng):
+@pytest.mark.parametrize("conv", CONVS)
+def test_folded_inference_gradients_reach_kernels_gamma_and_beta(conv, rng):
     x, _ = data(rng, 4)
-    model = conv_bn_model()
+    model = conv_bn_model(conv=conv)
     gamma, beta, mean, variance = rng.random(4) + 0.5, *rng.standard_normal((2, 4)), rng.random(4)
     model.layers[1].set_weights([gamma, beta, mean, variance + 0.5])
     grads = []
@@ -90,16 +106,17 @@ def test_folded_inference_gradients_reach_kernel_gamma_and_beta(rng):
         np.testing.assert_allclose(folded, plain, rtol=1e-4, atol=1e-5)
 
 
-def test_training_is_unaffected_by_the_rule(monkeypatch, rng):
+@pytest.mark.parametrize("conv", CONVS)
+def test_training_is_unaffected_by_the_rule(conv, monkeypatch, rng):
     x, y = data(rng)
-    folded = conv_bn_model()
-    plain = unfolded_twin(conv_bn_model, monkeypatch)
+    folded = conv_bn_model(conv=conv)
+    plain = unfolded_twin(conv_bn_model, monkeypatch, conv=conv)
     assert not any(step.fused for step in plain.plan.steps)
     np.testing.assert_array_equal(
         folded(x, training=True).numpy(), layer_by_layer(plain, x, training=True).numpy()
     )
     for model in (folded, plain):
-        model.set_weights(conv_bn_model().get_weights())
+        model.set_weights(conv_bn_model(conv=conv).get_weights())
         model.compile("adam", "categorical_crossentropy")
         model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
     for mine, theirs in zip(folded.get_weights(), plain.get_weights(), strict=True):

@@ -696,6 +696,37 @@ def test_conv_variants_and_1d_layers_run_on_the_gpu_as_on_the_cpu(kind, rng):
         np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-6)
 
 
+def test_a_separable_block_with_its_batch_norm_folded_predicts_on_the_gpu_as_on_the_cpu(rng):
+    """keras-io's Xception block at inference: the SeparableConv2D's batch norm folded into
+    its pointwise kernel, the ReLU and a strided 3x3 'same' pooling in that product's pass."""
+
+    def model() -> ac.Sequential:
+        return ac.Sequential(
+            [
+                layers.Input(shape=(7, 7, 2)),
+                layers.SeparableConv2D(4, 3, padding="same", depth_multiplier=2),
+                layers.BatchNormalization(),
+                layers.Activation("relu"),
+                layers.MaxPooling2D(3, strides=2, padding="same"),
+                layers.GlobalAveragePooling2D(),
+                layers.Dense(3),
+            ]
+        )
+
+    ac.utils.set_random_seed(4)
+    cpu_model, gpu_model = model(), model()
+    assert cpu_model.plan.steps[0].rule == "fold_batch_norm"
+    weights = cpu_model.get_weights()
+    gamma, beta, mean = rng.random(4) + 0.5, rng.standard_normal(4), rng.standard_normal(4)
+    weights[3:7] = [gamma, beta, mean, rng.random(4) + 0.5]  # the last: moving variance
+    cpu_model.set_weights(weights)
+    gpu_model.set_weights(weights)
+    gpu_model.to("cuda")
+    x = rng.standard_normal((3, 7, 7, 2)).astype(np.float32)
+    expected = cpu_model.predict(x, verbose=0)
+    np.testing.assert_allclose(gpu_model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+
 def normalization_model(adapt_on: np.ndarray) -> ac.Sequential:
     """Every normalization and activation layer with weights or state (no random ones)."""
     adapted = layers.Normalization()

@@ -12,8 +12,8 @@ dtype with as many elements or up to twice as many, whatever the shape. Pooled b
 keras-io's small Xception's ``predict`` (batches of 100 at 180x180) made some 100 arrays of up
 to 830 MB afresh in every batch (one size came as a product's rows, a batch of images and the
 depthwise kernels' layout, each kept apart and pushed out by the others): 13-14 s per 200
-images; by size, 10.6-11.4 s (26 made a batch), and none made once its batch normalizations
-were folded (7.7 s).
+images; by size, 9.9-11.4 s (26-39 made a batch), and none once its batch normalizations were
+folded (7.7 s).
 
 The ownership rule is Python's reference count (:mod:`autoconv.backends.references`): an
 array is free when the only reference left is the pool's own. A view (``reshape``, ``.T``, a

@@ -14,6 +14,7 @@ closure that maps the output gradient to one gradient per parent.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -24,23 +25,27 @@ from autoconv.backends import DEVICES, array_device, namespace
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 __all__ = ["DEVICES", "Tensor", "check_device", "no_grad", "record", "unbroadcast"]
 
-_grad_enabled = True
+
+class _GradMode(threading.local):  # per thread, as PyTorch's: one thread's predict leaves
+    enabled = True  # another thread's training step recorded
+
+
+_grad_mode = _GradMode()
 
 
 @contextlib.contextmanager
 def no_grad() -> Iterator[None]:
-    """Context manager that stops recording ops, as for inference or optimizer updates."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
+    """Context manager that stops recording ops (in this thread), as for inference."""
+    previous, _grad_mode.enabled = _grad_mode.enabled, False
     try:
         yield
     finally:
-        _grad_enabled = previous
+        _grad_mode.enabled = previous
 
 
 def is_grad_enabled() -> bool:
-    """True unless inside :func:`no_grad`."""
-    return _grad_enabled
+    """True unless this thread is inside :func:`no_grad`."""
+    return _grad_mode.enabled
 
 
 def check_device(device: str) -> str:
@@ -404,7 +409,7 @@ def record(
     out.device = parents[0].device
     out.grad = None
     out._op = op
-    out.requires_grad = _grad_enabled and any(p.requires_grad for p in parents)
+    out.requires_grad = _grad_mode.enabled and any(p.requires_grad for p in parents)
     if out.requires_grad:
         out._parents = parents
         out._backward = backward

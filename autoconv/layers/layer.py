@@ -14,6 +14,7 @@ import collections
 import inspect
 import math
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ Shape = tuple[int | None, ...]
 
 # ------------------------------------------------------------------------------ naming
 _name_uids: collections.defaultdict[str, int] = collections.defaultdict(int)
+_naming = threading.Lock()  # layers made in several threads at once get distinct names
 
 
 def to_snake_case(name: str) -> str:
@@ -40,8 +42,9 @@ def to_snake_case(name: str) -> str:
 def unique_name(prefix: str) -> str:
     """Keras's automatic names: the first ``conv2d``, then ``conv2d_1``, ``conv2d_2``, ... for
     the whole session (until :func:`clear_session`)."""
-    name = prefix if prefix not in _name_uids else f"{prefix}_{_name_uids[prefix]}"
-    _name_uids[prefix] += 1
+    with _naming:
+        name = prefix if prefix not in _name_uids else f"{prefix}_{_name_uids[prefix]}"
+        _name_uids[prefix] += 1
     return name
 
 
@@ -52,11 +55,82 @@ def clear_session() -> None:
     release_work_arrays()
 
 
+# One layer is built at a time in the process (a model builds its layers inside its own build).
+building_lock = threading.RLock()
+
+
+# ---------------------------------------------------------------- a thread's layer calls
+class _CallState(threading.local):
+    """What the layer calls of one thread share (each thread has its own, as in Keras, so
+    that models called in several threads at once never see each other's): the name scopes,
+    the training flags outer calls pass down, how deep the calls are nested, and the penalties
+    (activity regularizers, ``add_loss``) of the outermost call."""
+
+    def __init__(self) -> None:
+        self.scopes: list[str] = []
+        self.training: list[bool | None] = []
+        self.depth = 0
+        self.losses: list[Tensor] = []
+
+
+_state = _CallState()
+# Whether any penalty was ever added in the process: until then an outermost call has none to
+# clear (walking every layer to clear nothing took some 5 us a call of the MNIST model).
+_penalties_added = False
+
+
+def _entered(layer: Layer) -> _CallState:
+    """This thread's call state, one call deeper; an outermost call (none around it) first
+    clears ``layer``'s penalties and its sublayers' from an earlier call, as Keras does."""
+    state = _state
+    if state.depth == 0 and _penalties_added:
+        layer._clear_losses()
+        state.losses = []
+    state.depth += 1
+    return state
+
+
+class outermost_call:
+    """The context of a call from outside any layer call (``model(x)``, or a training step's
+    forward pass): as in Keras, it starts with no penalties, ``layer``'s and its sublayers'
+    from an earlier call cleared; ``with outermost_call(model) as penalties`` gives the list of
+    the penalties added in it, in this thread. Inside another call it changes nothing."""
+
+    __slots__ = ("layer",)
+
+    def __init__(self, layer: Layer) -> None:
+        self.layer = layer
+
+    def __enter__(self) -> list[Tensor]:
+        return _entered(self.layer).losses
+
+    def __exit__(self, *exc: Any) -> None:
+        _state.depth -= 1
+
+
+class _Calling:
+    """A layer's call, in one context (it runs for every layer called, so one object): an
+    :class:`outermost_call` of the layer, inside :func:`training_context` of ``training`` and
+    :func:`name_scope` of its name."""
+
+    __slots__ = ("layer", "training")
+
+    def __init__(self, layer: Layer, training: bool | None) -> None:
+        self.layer, self.training = layer, None if training is None else bool(training)
+
+    def __enter__(self) -> None:
+        state = _entered(self.layer)
+        state.training.append(self.training)
+        state.scopes.append(self.layer.name)
+
+    def __exit__(self, *exc: Any) -> None:
+        state = _state
+        state.scopes.pop()
+        state.training.pop()
+        state.depth -= 1
+
+
 # ------------------------------------------------------------------------ name scopes
-_scopes: list[str] = []
-_training_stack: list[bool | None] = []
-
-
 class _Pushed:
     """A context that pushes ``value`` on ``stack`` and pops it on the way out (a small class,
     not a generator: layers enter two of these on every call)."""
@@ -76,14 +150,14 @@ class _Pushed:
 def name_scope(name: str) -> _Pushed:
     """Weights made inside are named under ``name`` (Keras's paths: a layer built by a
     Sequential model is ``sequential/dense/kernel``)."""
-    return _Pushed(_scopes, name)
+    return _Pushed(_state.scopes, name)
 
 
 # ---------------------------------------------------------------------- training flag
 def training_context(training: bool | None) -> _Pushed:
     """Layers called inside with ``training=None`` run in this mode (Keras passes an outer
     call's ``training`` down to the layers it calls); None leaves them their own default."""
-    return _Pushed(_training_stack, None if training is None else bool(training))
+    return _Pushed(_state.training, None if training is None else bool(training))
 
 
 def current_training(training: bool | None, default: bool | None = None) -> bool | None:
@@ -92,8 +166,9 @@ def current_training(training: bool | None, default: bool | None = None) -> bool
     which therefore augment when called on their own)."""
     if training is not None:
         return bool(training)
-    if _training_stack and _training_stack[-1] is not None:
-        return _training_stack[-1]
+    stack = _state.training
+    if stack and stack[-1] is not None:
+        return stack[-1]
     return default
 
 
@@ -208,6 +283,7 @@ class Layer:
         self.dtype = _float_dtype(dtype, type(self).__name__)
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self.built = False
+        self._ready = False  # built, and its weights moved to the device it was built for
         self._build_shape: Shape | None = None
         self._input_shape_arg = _declared_input_shape(kwargs, type(self).__name__)
 
@@ -241,17 +317,25 @@ class Layer:
         return dry_run_shape(self, input_shape)
 
     def _maybe_build(self, input_shape: Any, device: str = "cpu") -> None:
-        if self.built:
+        """Build the layer for inputs of ``input_shape`` on ``device`` unless it is built.
+        Threads calling an unbuilt layer at once wait for the one that builds it (``built``
+        turns true inside ``build``, before the weights are moved: ``_ready`` tells)."""
+        if self._ready and self.built:
             return
-        try:
-            self.build(input_shape)
-        except ValueError as error:
-            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): {error}") from None
-        self.built = True
-        for variable in self.weights:
-            if variable.device != device:
-                variable.data = namespace(device).asarray(_host(variable.data))
-                variable.device = device
+        with building_lock:
+            if not self.built:
+                try:
+                    self.build(input_shape)
+                except ValueError as error:
+                    raise ValueError(
+                        f"Layer '{self.name}' ({type(self).__name__}): {error}"
+                    ) from None
+                self.built = True
+                for variable in self.weights:
+                    if variable.device != device:
+                        variable.data = namespace(device).asarray(_host(variable.data))
+                        variable.device = device
+            self._ready = True
 
     def add_weight(
         self,
@@ -294,7 +378,8 @@ class Layer:
         if value.shape != shape:
             raise ValueError(f"initializer gave shape {value.shape}, expected {shape}")
         name = name or "variable"
-        path = "/".join([*_scopes, name]) if _scopes else f"{self.name}/{name}"
+        scopes = _state.scopes
+        path = "/".join([*scopes, name]) if scopes else f"{self.name}/{name}"
         variable = Variable(value, trainable, name, path, dtype)
         variable.trainable = trainable and self._trainable
         variable.regularizer = regularizers.get(regularizer)
@@ -322,11 +407,11 @@ class Layer:
         training = current_training(training, default)
         if takes_training:  # None only for a call whose default is None (a model's)
             kwargs["training"] = training
-        with training_context(training), name_scope(self.name):
+        with _Calling(self, training):
             outputs = self.call(inputs, *args, **kwargs)
-        if self.activity_regularizer is not None:
-            penalty = self.activity_regularizer(outputs)
-            self._losses.append(penalty / outputs.shape[0] if outputs.ndim else penalty)
+            if self.activity_regularizer is not None:
+                penalty = self.activity_regularizer(outputs)
+                self.add_loss(penalty / outputs.shape[0] if outputs.ndim else penalty)
         return outputs
 
     # ---------------------------------------------------------------- weights API
@@ -425,7 +510,11 @@ class Layer:
 
     def add_loss(self, loss: Tensor) -> None:
         """Add a penalty (a scalar Tensor) to the loss ``fit`` minimizes, for this call."""
+        global _penalties_added
+        _penalties_added = True
         self._losses.append(loss)
+        if _state.depth:  # the training step reads its own thread's (see outermost_call)
+            _state.losses.append(loss)
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from autoconv.layers import InputLayer, Layer, SymbolicTensor
-from autoconv.layers.layer import unique_name
+from autoconv.layers.layer import building_lock, unique_name
 from autoconv.models.graph import Graph
 from autoconv.models.model import Model, takes_logits
 from autoconv.tensor import Tensor
@@ -163,12 +163,15 @@ class Sequential(Model):
         return graph.outputs[0].shape
 
     def _maybe_build(self, input_shape: Any, device: str = "cpu") -> None:
-        if not self.built:
-            self.build(input_shape)
+        if self._ready and self.built:
+            return
+        with building_lock:  # threads calling it at once wait for the one that builds it
+            if not self.built:
+                self.build(input_shape)
+            self._ready = True
 
     def _outputs(self, inputs: list[Tensor], training: bool) -> tuple[list[Tensor], list[bool]]:
-        if not self.built:
-            self.build((None, *inputs[0].shape[1:]))
+        self._maybe_build((None, *inputs[0].shape[1:]))
         _check_input(self, inputs[0])
         return self._functional.run(inputs[:1], training)
 

@@ -13,9 +13,7 @@ def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
     """``value`` as a Tensor; a scalar or array takes the dtype of ``like`` (no gradient)."""
     if isinstance(value, Tensor):
         return value
-    if like is None:
-        return Tensor(value)
-    return Tensor(value, dtype=like.dtype, device=like.device)
+    return Tensor(value) if like is None else Tensor(value, dtype=like.dtype, device=like.device)
 
 
 def as_tensors(a: Any, b: Any, op: str) -> tuple[Tensor, Tensor]:

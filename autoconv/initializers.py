@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from autoconv.backends.cpu import blas
 from autoconv.random import generator
 
 __all__ = [
@@ -350,7 +351,7 @@ class Orthogonal(RandomInitializer):
             )
         rows, columns = math.prod(shape[:-1]), shape[-1]
         draws = self.rng().standard_normal((max(rows, columns), min(rows, columns)))
-        q, r = np.linalg.qr(draws)
+        q, r = blas.run(np.linalg.qr, draws)  # LAPACK runs on OpenBLAS's threads too
         q = q * np.sign(np.diag(r))
         if rows < columns:
             q = q.T

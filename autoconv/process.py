@@ -17,9 +17,10 @@ training on the CPU faster, and :func:`configure_process` applies them:
   the next, short enough to give the cores to the Numba kernels between them, which ran up to
   1.8x slower beside a spinning thread (the flowers classifier's first layer, parallel: 41-45
   ms right after a product, 23-25 once the thread slept). OpenBLAS reads the timeout when it
-  starts its threads, so they are restarted (between two products: nothing is in flight in
-  autoconv then; a program that runs NumPy products on threads of its own while it starts
-  ``fit`` sets ``OPENBLAS_THREAD_TIMEOUT`` itself, which is kept, or opts out).
+  starts its threads, so they are restarted, once no product of autoconv's is in flight, in
+  any thread (:mod:`autoconv.backends.cpu.blas`; a restart during a product hangs the process).
+  A program that runs NumPy products on threads of its own while it starts ``fit`` or
+  ``predict`` sets ``OPENBLAS_THREAD_TIMEOUT`` itself, which is kept, or opts out.
 
 The command line applies them at start-up, and ``fit``, ``evaluate`` and ``predict`` apply them
 for a model on the CPU.
@@ -31,12 +32,16 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 from dataclasses import dataclass
 
 import numba
 
+from autoconv.backends.cpu import blas
+
 _enabled = True
 _applied: ProcessSettings | None = None
+_applying = threading.Lock()  # threads starting model work at once: one applies, the others wait
 
 
 @dataclass(frozen=True)
@@ -63,12 +68,15 @@ def configure_process(enabled: bool = True) -> ProcessSettings | None:
     if not enabled:
         _enabled = False
         return None
-    _enabled = True
-    if _applied is None:
-        _applied = ProcessSettings(
-            _choose_threading_layer(), _keep_freed_memory(), _blas_threads_sleep_sooner()
-        )
-    return _applied
+    if _enabled and _applied is not None:
+        return _applied
+    with _applying:
+        _enabled = True
+        if _applied is None:
+            _applied = ProcessSettings(
+                _choose_threading_layer(), _keep_freed_memory(), _blas_threads_sleep_sooner()
+            )
+        return _applied
 
 
 def configure_for_model() -> None:
@@ -113,40 +121,9 @@ BLAS_THREAD_TIMEOUT = 22
 
 
 def _blas_threads_sleep_sooner() -> bool:
-    """Have each OpenBLAS in the process re-read its settings with OPENBLAS_THREAD_TIMEOUT =
-    BLAS_THREAD_TIMEOUT (the variable is set for that read only) and restart its threads,
-    which read the timeout when they start. False where the user set the variable, or where
-    no library mapped into the process is an OpenBLAS with these entry points (nothing is
-    changed)."""
+    """Restart each OpenBLAS's threads with OPENBLAS_THREAD_TIMEOUT = BLAS_THREAD_TIMEOUT, once
+    no product of autoconv's is in flight (:mod:`autoconv.backends.cpu.blas`). False where the
+    user set the variable, or where no OpenBLAS with these entry points is loaded."""
     if "OPENBLAS_THREAD_TIMEOUT" in os.environ:
         return False
-    libraries = _openblas_libraries()
-    for library in libraries:
-        os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(BLAS_THREAD_TIMEOUT)
-        try:
-            library.openblas_read_env()
-        finally:
-            del os.environ["OPENBLAS_THREAD_TIMEOUT"]
-        library.blas_thread_shutdown_()  # the next product starts them again
-    return bool(libraries)
-
-
-def _openblas_libraries() -> list[ctypes.CDLL]:
-    """The OpenBLAS builds loaded in this process (NumPy's; Linux's /proc/self/maps names them)
-    that can re-read their settings and restart their threads."""
-    import numpy  # noqa: F401  (loads NumPy's OpenBLAS, if it has one)
-
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-    except OSError:
-        return []
-    libraries = []
-    for path in sorted(paths):
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        if hasattr(library, "openblas_read_env") and hasattr(library, "blas_thread_shutdown_"):
-            libraries.append(library)
-    return libraries
+    return blas.restart_threads(BLAS_THREAD_TIMEOUT)

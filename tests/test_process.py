@@ -29,8 +29,8 @@ def run(code: str, **variables: str) -> str:
 # Prints the timeout each OpenBLAS in the process read (0: none set), one per line.
 BLAS_TIMEOUTS = (
     "import ctypes\n"
-    "from autoconv.process import _openblas_libraries\n"
-    "for library in _openblas_libraries():\n"
+    "from autoconv.backends.cpu.blas import openblas_libraries\n"
+    "for library in openblas_libraries():\n"
     "    library.openblas_thread_timeout.restype = ctypes.c_int\n"
     "    print(library.openblas_thread_timeout())\n"
 )
@@ -54,7 +54,7 @@ def test_configure_process_chooses_sleeping_threads_and_is_idempotent():
 @pytest.mark.parametrize(
     "call",
     ["fit(x, y, verbose=0)", "evaluate(x, y, verbose=0)", "predict(x, verbose=0)",
-     "train_on_batch(x, y)", "predict_on_batch(x)"],
+     "train_on_batch(x, y)", "predict_on_batch(x)", "__call__(x)"],
 )  # fmt: skip
 @pytest.mark.parametrize(("enabled", "expected"), [(True, "workqueue"), (False, "default")])
 def test_model_work_applies_the_settings_unless_the_program_said_no(call, enabled, expected):

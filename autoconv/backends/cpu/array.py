@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from autoconv.backends import bounds
-from autoconv.backends.cpu import workspace
+from autoconv.backends.cpu import blas, workspace
 from autoconv.backends.cpu.jit import Kernel
 
 
@@ -199,7 +199,10 @@ def matmul(
     The product of matrices is written into a pooled array (:mod:`.workspace`)."""
     a = np.swapaxes(a, -1, -2) if transpose_a else a
     b = np.swapaxes(b, -1, -2) if transpose_b else b
-    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
-        return np.matmul(a, b)  # vectors, or NumPy's own error
-    shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], b.shape[-1])
-    return np.matmul(a, b, out=workspace.empty(shape, np.result_type(a, b)))
+    out = None  # vectors, or NumPy's own error
+    if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == b.shape[-2]:
+        shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], b.shape[-1])
+        out = workspace.empty(shape, np.result_type(a, b))
+    if blas.restarted():
+        return np.matmul(a, b, out=out)
+    return blas.run(np.matmul, a, b, out=out)

@@ -8,6 +8,7 @@ images only: no two threads ever add into the same element.
 
 from __future__ import annotations
 
+import threading
 import types
 from collections.abc import Callable
 from typing import Any
@@ -54,7 +55,22 @@ class Kernel:
         self.serial = numba.njit(**chosen)(serial)
 
     def __call__(self, work: int, *args: Any) -> None:
-        (self.parallel if work >= PARALLEL_MIN_WORK else self.serial)(*args)
+        if work < PARALLEL_MIN_WORK:
+            self.serial(*args)
+            return
+        with parallel_region:
+            self.parallel(*args)
+
+
+# One parallel region at a time in the process. Numba's workqueue threading layer (the one
+# autoconv.configure_process chooses) aborts the whole process when two threads launch parallel
+# regions at once ("Concurrent access has been detected"), so a model served from a thread pool
+# would die on its first two big batches. Serializing only the parallel launches keeps every
+# serial kernel (nogil: most calls, and every call of a small batch) running in all threads at
+# once, while a parallel region already spreads over every core: on the 2-core machine, taking
+# turns there costs nothing a second region could have used. The lock is uncontended in a
+# single-threaded program (tens of nanoseconds beside a region's ~70 us launch).
+parallel_region = threading.Lock()
 
 
 serial_jit = numba.njit(**options)

@@ -37,3 +37,19 @@ def test_a_missing_or_different_function_is_seen():
 
     parameters = inspect.signature(im2col).parameters.values()
     assert inspect.Signature(list(parameters)) != contract.signature("im2col")
+
+
+def test_every_cuda_kernel_is_launched_through_launch_or_configure():
+    """Threads launch one at a time (``cuda.array.Launch``): a ``kernel[grid, block](...)``
+    written directly would bypass the lock (the simulator then breaks another thread's launch)."""
+    import re
+    from pathlib import Path
+
+    direct = re.compile(r"\[[^\[\]]+,[^\[\]]+\]\(")
+    found = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in sorted(Path(cuda.__file__).parent.glob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if direct.search(line) and "self.kernel[self.grid, self.block]" not in line
+    ]
+    assert not found, "launch these through launch() or configure():\n" + "\n".join(found)

@@ -15,19 +15,25 @@ Design, in short:
   array's dtype before launch, so no literal drags a kernel into float64).
 - Freed buffers go to a pool keyed by (size, dtype) and are reused: a training step asks for
   the same shapes every batch, so after the first step nothing is allocated. Reuse is safe
-  because every kernel runs in order on one stream.
+  because every kernel runs in order on one stream, whichever thread launched it (numba-cuda's
+  legacy default stream, shared by the host threads; ``NUMBA_CUDA_PER_THREAD_DEFAULT_STREAM``
+  would break this across threads).
+- Threads: the pool hands a buffer to one thread at a time (a lock), and kernels are launched
+  one at a time (:class:`Launch`).
 - Nothing here reads a value back to the host except :func:`to_numpy` (and ``float(a)``).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from functools import cache
 from typing import Any
 
 import numba
 import numpy as np
 from numba import cuda
+from numba.cuda import device_array  # not cuda.device_array: see Launch
 
 from autoconv.backends import bounds
 from autoconv.backends.references import FREE, references
@@ -73,28 +79,34 @@ class _Buffer:
 
     def __init__(self, size: int, dtype: np.dtype) -> None:
         self.key = (size, dtype.str)
-        self.flat = cuda.device_array(max(size, 1), dtype)
+        self.flat = device_array(max(size, 1), dtype)
+
+
+_pool_lock = threading.Lock()
 
 
 def _buffer(size: int, dtype: np.dtype) -> _Buffer:
-    """A free pooled allocation of ``size`` elements of ``dtype``, or a new pooled one."""
-    pooled = _buffers.setdefault((size, dtype.str), [])
-    for buffer in pooled:
-        if references(buffer) <= FREE:
-            return buffer
-    buffer = _Buffer(size, dtype)
-    pooled.append(buffer)
-    return buffer
+    """A free pooled allocation of ``size`` elements of ``dtype``, or a new pooled one. (The
+    reference the caller gets back keeps it taken once the lock is let go.)"""
+    with _pool_lock:
+        pooled = _buffers.setdefault((size, dtype.str), [])
+        for buffer in pooled:
+            if references(buffer) <= FREE:
+                return buffer
+        buffer = _Buffer(size, dtype)
+        pooled.append(buffer)
+        return buffer
 
 
 def empty_cache() -> None:
     """Free the pooled allocations that no array uses (they are reused otherwise)."""
-    for key, pooled in list(_buffers.items()):
-        kept = [buffer for buffer in pooled if references(buffer) > FREE]
-        if kept:
-            _buffers[key] = kept
-        else:
-            del _buffers[key]
+    with _pool_lock:
+        for key, pooled in list(_buffers.items()):
+            kept = [buffer for buffer in pooled if references(buffer) > FREE]
+            if kept:
+                _buffers[key] = kept
+            else:
+                del _buffers[key]
 
 
 class CudaArray:
@@ -294,10 +306,39 @@ def copy(array: CudaArray) -> CudaArray:
     return array.copy()
 
 
-def launch(kernel: Any, work: int) -> Any:
+def launch(kernel: Any, work: int) -> Launch:
     """``kernel`` configured for a grid-stride loop over ``work`` items."""
     blocks = max(1, min(MAX_BLOCKS, -(-work // THREADS)))
-    return kernel[blocks, THREADS]
+    return configure(kernel, blocks, THREADS)
+
+
+def configure(kernel: Any, grid: Any, block: Any) -> Launch:
+    """``kernel`` on a grid of ``grid`` blocks of ``block`` threads, launched by calling it with
+    the kernel's arguments; see :class:`Launch`."""
+    return Launch(kernel, grid, block)
+
+
+_launching = threading.Lock()
+
+
+class Launch:
+    """A kernel and its launch configuration: calling it with the kernel's arguments
+    configures the kernel with ``grid`` and ``block`` and launches it, holding the process's one
+    launch lock. Threads launch one at a time: numba-cuda's simulator keeps a launch's configuration
+    on the kernel object itself and, while the kernel runs, rebinds every global name of the
+    kernel's module that refers to ``numba.cuda`` to its in-kernel stand-in, so two launches
+    at once break each other (and host code of these modules calls ``device_array`` and
+    ``to_device`` by names of their own, never as ``cuda.``). On a GPU the lock costs nothing
+    beside numba-cuda's launch, tens of microseconds of Python that hold the GIL anyway."""
+
+    __slots__ = ("block", "grid", "kernel")
+
+    def __init__(self, kernel: Any, grid: Any, block: Any) -> None:
+        self.kernel, self.grid, self.block = kernel, grid, block
+
+    def __call__(self, *args: Any) -> None:
+        with _launching:
+            self.kernel[self.grid, self.block](*args)
 
 
 @cuda.jit
@@ -712,7 +753,7 @@ def _reduce(name: str, a: CudaArray, axis: Any, keepdims: bool) -> CudaArray:
         kept_strides = _padded(tuple(strides[d] for d in kept), 0)
         reduced_shape = _padded(tuple(a.shape[d] for d in axes), 1)
         reduced_strides = _padded(tuple(strides[d] for d in axes), 0)
-        kernel[blocks, REDUCE_THREADS](
+        configure(kernel, blocks, REDUCE_THREADS)(
             out.flat, a.flat, kept_shape, kept_strides, reduced_shape, reduced_strides, count, init
         )
     return out
@@ -829,7 +870,7 @@ def matmul(
     chunk = -(-k // splits)
     parts = out if splits == 1 else empty((splits, m, n), a.dtype)
     grid = (-(-n // BLOCK), -(-m // BLOCK), max(batches, splits))
-    _matmul_kernel(a.dtype.str)[grid, (SIDE, SIDE)](
+    configure(_matmul_kernel(a.dtype.str), grid, (SIDE, SIDE))(
         a.flat, m * k if batches > 1 else 0, a_rows, a_cols,
         b.flat, k * n if batches > 1 else 0, b_rows, b_cols,
         parts.flat, m, n, k, chunk, a.dtype.type(0),

@@ -18,6 +18,7 @@ from autoconv.backends.cuda.array import (
     REDUCE_THREADS,
     CudaArray,
     block_sum,
+    configure,
     empty,
     launch,
     zeros,
@@ -284,7 +285,7 @@ def depthwise_conv_kernel_grad(
     bounds.depthwise_output("depthwise_conv_kernel_grad", grad_out, x.shape, w_shape, win)
     grad_w = empty(w_shape, grad_out.dtype)
     blocks = max(1, min(grad_w.size, REDUCE_BLOCKS))
-    _depthwise_conv_kernel_grad(grad_out.dtype.str)[blocks, REDUCE_THREADS](
+    configure(_depthwise_conv_kernel_grad(grad_out.dtype.str), blocks, REDUCE_THREADS)(
         x.nd, grad_out.nd, *win.geometry(), grad_w.nd
     )
     return grad_w
@@ -329,7 +330,7 @@ def conv_max_pool_2x2_kernel_grad(
     grad_taps = empty((taps, filters), grad_out.dtype)
     grad_bias = empty((filters,), grad_out.dtype)
     blocks = max(1, min((taps + 1) * filters, REDUCE_BLOCKS))
-    _conv_max_pool_2x2_kernel_grad(grad_out.dtype.str)[blocks, REDUCE_THREADS](
+    configure(_conv_max_pool_2x2_kernel_grad(grad_out.dtype.str), blocks, REDUCE_THREADS)(
         x.nd, grad_out.nd, out.nd, argmax.nd, relu, *win.kernel, win.pad_top, win.pad_left,
         grad_taps.nd, grad_bias.nd,
     )  # fmt: skip

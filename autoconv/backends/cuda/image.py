@@ -14,6 +14,7 @@ from __future__ import annotations
 from functools import cache
 
 from numba import cuda
+from numba.cuda import to_device  # not cuda.to_device: see array.Launch
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, launch, zeros
@@ -75,8 +76,7 @@ def _affine_backward(grad_out, transforms, bilinear, fill_mode, half, one, grad_
 def _device_taps(size_in: int, size_out: int, interpolation: str, dtype: str, adjoint: bool):
     """resize_taps on the GPU, copied there once per geometry (outside the buffer pool)."""
     return tuple(
-        cuda.to_device(part)
-        for part in resize_taps(size_in, size_out, interpolation, dtype, adjoint)
+        to_device(part) for part in resize_taps(size_in, size_out, interpolation, dtype, adjoint)
     )
 
 

@@ -17,6 +17,7 @@ from autoconv.backends.cuda.array import (
     CudaArray,
     argmax_row,
     block_sum,
+    configure,
     empty,
     launch,
 )
@@ -41,7 +42,7 @@ def count_correct(scores: CudaArray, target: CudaArray) -> CudaArray:
     the class. One launch."""
     bounds.targets("count_correct", scores, target)
     count = empty((), np.int32)
-    _count_correct[1, REDUCE_THREADS](
+    configure(_count_correct, 1, REDUCE_THREADS)(
         scores.flat, target.flat, scores.shape[-1], target.ndim == scores.ndim, count.flat
     )
     return count
@@ -117,7 +118,7 @@ def softmax_cross_entropy(logits: CudaArray, target: CudaArray) -> tuple[CudaArr
     bounds.shape_is("softmax_cross_entropy", "target", target, logits.shape)
     log_probs, loss = empty(logits.shape, logits.dtype), empty((), logits.dtype)
     rows = logits.size // logits.shape[-1] if logits.shape[-1] else 0
-    _softmax_cross_entropy_kernel(logits.dtype.str)[1, REDUCE_THREADS](
+    configure(_softmax_cross_entropy_kernel(logits.dtype.str), 1, REDUCE_THREADS)(
         logits.flat, target.flat, logits.shape[-1], rows, log_probs.flat, loss.flat
     )
     return log_probs, loss

@@ -25,6 +25,7 @@ from autoconv.backends.cuda.array import (
     REDUCE_THREADS,
     CudaArray,
     block_sum,
+    configure,
     empty,
     ones_like,
     zeros,
@@ -115,7 +116,7 @@ def batch_norm_forward(
     gamma = ones_like(mean) if gamma is None else gamma
     beta = zeros((channels,), x.dtype) if beta is None else beta
     out = empty(x.shape, x.dtype)
-    _batch_norm_kernels(x.dtype.str)[0][_blocks(channels), REDUCE_THREADS](
+    configure(_batch_norm_kernels(x.dtype.str)[0], _blocks(channels), REDUCE_THREADS)(
         x.flat, rows, channels, gamma.flat, beta.flat, x.dtype.type(epsilon), training,
         mean.flat, variance.flat, out.flat,
     )  # fmt: skip
@@ -139,7 +140,7 @@ def batch_norm_backward(
     gamma = ones_like(mean) if gamma is None else gamma
     grad_x = empty(x.shape, x.dtype)
     grad_gamma, grad_beta = empty((channels,), x.dtype), empty((channels,), x.dtype)
-    _batch_norm_kernels(x.dtype.str)[1][_blocks(channels), REDUCE_THREADS](
+    configure(_batch_norm_kernels(x.dtype.str)[1], _blocks(channels), REDUCE_THREADS)(
         grad.flat, x.flat, rows, channels, gamma.flat, mean.flat, variance.flat,
         x.dtype.type(epsilon), training, grad_x.flat, grad_gamma.flat, grad_beta.flat,
     )  # fmt: skip

@@ -22,6 +22,7 @@ from autoconv.backends.cuda.array import (
     CudaArray,
     asarray,
     block_sum,
+    configure,
     empty,
     launch,
 )
@@ -130,9 +131,9 @@ def clip_scale(grads: list[CudaArray], clipnorm: float, per_tensor: bool) -> Cud
     squares = empty((len(grads),), dtype)
     kernel = _sum_of_squares_kernel(dtype.str)
     for k, grad in enumerate(grads):
-        kernel[1, REDUCE_THREADS](grad.flat, squares.flat, k, dtype.type(0))
+        configure(kernel, 1, REDUCE_THREADS)(grad.flat, squares.flat, k, dtype.type(0))
     out = empty((), dtype)
-    _clip_scale[1, 1](
+    configure(_clip_scale, 1, 1)(
         squares.flat, dtype.type(clipnorm), per_tensor, dtype.type(0), dtype.type(1), out.flat
     )
     return out

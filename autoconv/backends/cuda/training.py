@@ -11,7 +11,7 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
-from autoconv.backends.cuda.array import CudaArray, launch, zeros
+from autoconv.backends.cuda.array import CudaArray, configure, launch, zeros
 
 
 @cuda.jit
@@ -43,4 +43,4 @@ def check_finite(values: CudaArray, code: int, step: int, status: CudaArray) -> 
 def accumulate(totals: CudaArray, loss: CudaArray, correct: CudaArray, count: int, status) -> None:
     """totals (float64 [loss*count, correct, count]) += this batch's, unless status is set."""
     bounds.shape_is("accumulate", "totals", totals, (3,))
-    _accumulate[1, 1](totals.flat, loss.flat, correct.flat, float(count), status.flat)
+    configure(_accumulate, 1, 1)(totals.flat, loss.flat, correct.flat, float(count), status.flat)

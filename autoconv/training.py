@@ -9,7 +9,9 @@ Running totals stay on the model's device and are read back at most every ``SYNC
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -364,6 +366,40 @@ def validation_split_of(
         )
 
     return part(slice(None, at)), part(slice(at, None))
+
+
+# -------------------------------------------------------- one model, several threads
+_in_use = threading.Condition()  # guards every model's ``_running``
+
+
+@contextlib.contextmanager
+def running(model: Any, what: str) -> Iterator[None]:
+    """Around ``fit``, ``evaluate``, ``train_on_batch`` and ``test_on_batch``, which change the
+    model's running loss and metrics (and ``fit`` and ``train_on_batch`` its weights): one
+    thread at a time per model. A call waits while another thread evaluates the model or runs
+    a batch on it; while another thread fits it, the call is a RuntimeError at once (two
+    ``fit`` calls on one model at once are not something Keras supports, and waiting would
+    last the whole fit). A thread's calls nest (a callback of ``fit`` may ``evaluate``).
+    ``predict``, ``predict_on_batch`` and ``model(x)`` need none of this: any number of threads
+    run them at once, during a ``fit`` too (with the weights of whichever step they meet)."""
+    me = threading.current_thread()
+    with _in_use:
+        while (holder := model.__dict__.get("_running")) is not None and holder[0] is not me:
+            if holder[1] == "fit":
+                raise RuntimeError(
+                    f"{what}: model '{model.name}' is being trained by fit() in another thread "
+                    f"({holder[0].name!r}); one model trains in one thread at a time: wait for "
+                    "that fit() to return (predict() may run meanwhile), or train another model"
+                )
+            _in_use.wait()
+        model._running = (me, what, 1) if holder is None else (me, holder[1], holder[2] + 1)
+    try:
+        yield
+    finally:
+        with _in_use:
+            thread, kind, depth = model._running
+            model._running = None if depth == 1 else (thread, kind, depth - 1)
+            _in_use.notify_all()
 
 
 # ------------------------------------------------------------------ the loops

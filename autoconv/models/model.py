@@ -22,7 +22,9 @@ from autoconv import optimizers as optimizers_module
 from autoconv import training
 from autoconv.backends import namespace
 from autoconv.layers import Layer
+from autoconv.layers.layer import outermost_call
 from autoconv.tensor import Tensor, check_device, no_grad
+from autoconv.training import configure_process_for
 
 
 class Model(Layer):
@@ -140,6 +142,16 @@ class Model(Layer):
         return self
 
     # -------------------------------------------------------------------- running
+    def __call__(self, inputs: Any, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        """Run the model on data (as ``predict_on_batch``, with gradients recorded where they
+        are enabled), or record it in a functional graph when given symbolic tensors. Called on
+        data, it applies the process settings ``predict`` applies (:mod:`autoconv.process`)."""
+        from autoconv.layers.input_layer import is_symbolic
+
+        if not is_symbolic(inputs):
+            configure_process_for(self)
+        return super().__call__(inputs, *args, training=training, **kwargs)
+
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         """The forward pass of a subclassed model (subclasses define it)."""
         raise NotImplementedError(
@@ -263,7 +275,8 @@ class Model(Layer):
         with a cross-entropy is computed from its logits (stable; one op when unweighted)."""
         xp = namespace(self.device)
         tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
-        outputs, logits = self._outputs(tensors, training)
+        with outermost_call(self) as penalties:  # this thread's, whoever else calls the model
+            outputs, logits = self._outputs(tensors, training)
         per_output: list[Tensor | None] = []
         total: Tensor | None = None
         for out, is_logits, target, loss_fn, weight in zip(
@@ -279,9 +292,9 @@ class Model(Layer):
             total = value * weight if total is None else total + value * weight
         for weight in state.penalized:  # the regularized weights' penalties, as Keras adds
             total = total + weight.regularizer(weight)
-        for penalty in self._activity_losses():
+        for penalty in penalties:
             total = total + penalty
-        self._clear_losses()
+        self._clear_losses()  # they hold the step's graph
         return total, per_output, outputs, logits
 
     def _update_metrics(
@@ -372,12 +385,14 @@ class Model(Layer):
         validation_freq: int = 1,
     ) -> training.History:
         """Train for ``epochs`` passes over the data in mini-batches (Keras 3's arguments and
-        order); returns a History. See :func:`autoconv.training.fit`."""
-        return training.fit(
-            self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
-            validation_data, shuffle, class_weight, sample_weight, initial_epoch,
-            steps_per_epoch, validation_steps, validation_batch_size, validation_freq,
-        )  # fmt: skip
+        order); returns a History. See :func:`autoconv.training.fit` (and
+        :func:`autoconv.training.running` for a model used from several threads)."""
+        with training.running(self, "fit"):
+            return training.fit(
+                self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                validation_data, shuffle, class_weight, sample_weight, initial_epoch,
+                steps_per_epoch, validation_steps, validation_batch_size, validation_freq,
+            )  # fmt: skip
 
     def evaluate(
         self,
@@ -392,9 +407,10 @@ class Model(Layer):
     ) -> Any:
         """The loss and metrics over (x, y): a number, a list ``[loss, metric, ...]``, or a
         dict with ``return_dict=True``, as Keras."""
-        return training.evaluate(
-            self, x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict
-        )
+        with training.running(self, "evaluate"):
+            return training.evaluate(
+                self, x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict
+            )
 
     def predict(
         self,
@@ -417,13 +433,15 @@ class Model(Layer):
     ) -> Any:
         """One optimizer step on one batch; returns its loss (and metrics) as ``evaluate``
         does. The step is the one ``fit`` runs, finiteness checks included."""
-        return training.on_batch(self, "train", x, y, sample_weight, class_weight, return_dict)
+        with training.running(self, "train_on_batch"):
+            return training.on_batch(self, "train", x, y, sample_weight, class_weight, return_dict)
 
     def test_on_batch(
         self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
     ) -> Any:
         """The loss (and metrics) of one batch, without training."""
-        return training.on_batch(self, "test", x, y, sample_weight, None, return_dict)
+        with training.running(self, "test_on_batch"):
+            return training.on_batch(self, "test", x, y, sample_weight, None, return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
         """The outputs for one batch, as NumPy arrays."""

@@ -176,7 +176,8 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
         if loss is None or array is None:
             checked.append(None)
         elif loss.sparse:  # checked here: the one-hot kernels index with these labels
-            labels = array.reshape(array.shape[:-1]) if array.shape[-1:] == (1,) else array
+            column = array.ndim > 1 and array.shape[-1] == 1  # (N, 1): Keras's labels too
+            labels = array.reshape(array.shape[:-1]) if column else array
             checked.append(ops.loss.checked_labels(labels, shape[-1]).astype(np.int32))
         else:
             checked.append(array.astype(np.float32, copy=False))

@@ -224,6 +224,21 @@ def test_sparse_labels_of_shape_n_by_1_are_accepted():
     )
 
 
+@pytest.mark.parametrize("column", [False, True], ids=["(1,)", "(1, 1)"])
+def test_sparse_labels_of_one_sample_keep_their_batch_axis(column):
+    """One sample's labels, (1,) or (1, 1): a batch of one (autoconv took the (1,) vector for a
+    column and made it 0-d: evaluate failed on it, and fit on a dataset's last batch of one)."""
+    x, labels, _, _ = data()
+    model = classifier()
+    model.compile("sgd", SPARSE, metrics=["accuracy"])
+    one = labels[:1, None] if column else labels[:1]
+    loss, accuracy = model.evaluate(x[:1], one, verbose=0)
+    assert np.isfinite(loss) and accuracy in (0.0, 1.0)
+    dataset = ac.data.Dataset.from_tensor_slices((x[:33], labels[:33])).batch(32)
+    history = model.fit(dataset, epochs=1, verbose=0)  # its last batch holds one sample
+    assert np.isfinite(history.history["loss"][0])
+
+
 def test_reference_model_learns_mnist_quickly():
     ac.utils.set_random_seed(0)
     (x_train, y_train), (x_test, y_test) = ac.datasets.mnist.load_data(download=False)

@@ -60,11 +60,13 @@ building_lock = threading.RLock()
 
 
 # ---------------------------------------------------------------- a thread's layer calls
-class _CallState(threading.local):
+class _CallState:
     """What the layer calls of one thread share (each thread has its own, as in Keras, so
     that models called in several threads at once never see each other's): the name scopes,
     the training flags outer calls pass down, how deep the calls are nested, and the penalties
     (activity regularizers, ``add_loss``) of the outermost call."""
+
+    __slots__ = ("depth", "losses", "scopes", "training")
 
     def __init__(self) -> None:
         self.scopes: list[str] = []
@@ -73,7 +75,18 @@ class _CallState(threading.local):
         self.losses: list[Tensor] = []
 
 
-_state = _CallState()
+_threads = threading.local()
+
+
+def _state() -> _CallState:
+    """This thread's :class:`_CallState` (one thread-local lookup; its fields are plain)."""
+    try:
+        return _threads.state
+    except AttributeError:
+        _threads.state = state = _CallState()
+        return state
+
+
 # Whether any penalty was ever added in the process: until then an outermost call has none to
 # clear (walking every layer to clear nothing took some 5 us a call of the MNIST model).
 _penalties_added = False
@@ -82,7 +95,7 @@ _penalties_added = False
 def _entered(layer: Layer) -> _CallState:
     """This thread's call state, one call deeper; an outermost call (none around it) first
     clears ``layer``'s penalties and its sublayers' from an earlier call, as Keras does."""
-    state = _state
+    state = _state()
     if state.depth == 0 and _penalties_added:
         layer._clear_losses()
         state.losses = []
@@ -105,7 +118,7 @@ class outermost_call:
         return _entered(self.layer).losses
 
     def __exit__(self, *exc: Any) -> None:
-        _state.depth -= 1
+        _state().depth -= 1
 
 
 class _Calling:
@@ -124,7 +137,7 @@ class _Calling:
         state.scopes.append(self.layer.name)
 
     def __exit__(self, *exc: Any) -> None:
-        state = _state
+        state = _state()
         state.scopes.pop()
         state.training.pop()
         state.depth -= 1
@@ -150,14 +163,14 @@ class _Pushed:
 def name_scope(name: str) -> _Pushed:
     """Weights made inside are named under ``name`` (Keras's paths: a layer built by a
     Sequential model is ``sequential/dense/kernel``)."""
-    return _Pushed(_state.scopes, name)
+    return _Pushed(_state().scopes, name)
 
 
 # ---------------------------------------------------------------------- training flag
 def training_context(training: bool | None) -> _Pushed:
     """Layers called inside with ``training=None`` run in this mode (Keras passes an outer
     call's ``training`` down to the layers it calls); None leaves them their own default."""
-    return _Pushed(_state.training, None if training is None else bool(training))
+    return _Pushed(_state().training, None if training is None else bool(training))
 
 
 def current_training(training: bool | None, default: bool | None = None) -> bool | None:
@@ -166,7 +179,7 @@ def current_training(training: bool | None, default: bool | None = None) -> bool
     which therefore augment when called on their own)."""
     if training is not None:
         return bool(training)
-    stack = _state.training
+    stack = _state().training
     if stack and stack[-1] is not None:
         return stack[-1]
     return default
@@ -378,7 +391,7 @@ class Layer:
         if value.shape != shape:
             raise ValueError(f"initializer gave shape {value.shape}, expected {shape}")
         name = name or "variable"
-        scopes = _state.scopes
+        scopes = _state().scopes
         path = "/".join([*scopes, name]) if scopes else f"{self.name}/{name}"
         variable = Variable(value, trainable, name, path, dtype)
         variable.trainable = trainable and self._trainable
@@ -513,8 +526,9 @@ class Layer:
         global _penalties_added
         _penalties_added = True
         self._losses.append(loss)
-        if _state.depth:  # the training step reads its own thread's (see outermost_call)
-            _state.losses.append(loss)
+        state = _state()
+        if state.depth:  # the training step reads its own thread's (see outermost_call)
+            state.losses.append(loss)
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:

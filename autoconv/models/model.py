@@ -22,6 +22,7 @@ from autoconv import optimizers as optimizers_module
 from autoconv import training
 from autoconv.backends import namespace
 from autoconv.layers import Layer
+from autoconv.layers.input_layer import is_symbolic
 from autoconv.layers.layer import outermost_call
 from autoconv.tensor import Tensor, check_device, no_grad
 from autoconv.training import configure_process_for
@@ -146,8 +147,6 @@ class Model(Layer):
         """Run the model on data (as ``predict_on_batch``, with gradients recorded where they
         are enabled), or record it in a functional graph when given symbolic tensors. Called on
         data, it applies the process settings ``predict`` applies (:mod:`autoconv.process`)."""
-        from autoconv.layers.input_layer import is_symbolic
-
         if not is_symbolic(inputs):
             configure_process_for(self)
         return super().__call__(inputs, *args, training=training, **kwargs)

@@ -22,10 +22,11 @@ from autoconv import (
     optimizers,
     preprocessing,
     regularizers,
+    saving,
     utils,
 )
 from autoconv.layers import Input, InputLayer, Layer, Variable
-from autoconv.models import Model, Sequential, load_model
+from autoconv.models import Model, Sequential
 from autoconv.ops import (
     avg_pool1d,
     avg_pool2d,
@@ -54,6 +55,7 @@ from autoconv.ops import (
     transpose,
 )
 from autoconv.process import configure_process
+from autoconv.saving import load_model
 from autoconv.tensor import Tensor, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"
@@ -103,6 +105,7 @@ __all__ = [
     "regularizers",
     "relu",
     "reshape",
+    "saving",
     "sigmoid",
     "softmax",
     "softmax_cross_entropy",

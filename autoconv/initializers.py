@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from autoconv import registration
 from autoconv.backends.cpu import blas
 from autoconv.random import generator
 
@@ -84,7 +85,14 @@ class Initializer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Initializer:
-        return cls(**config)
+        """The initializer ``config`` describes (Keras 3.15's configs also hold the axes of a
+        weight's fan, ``input_axes`` / ``output_axes``, which autoconv takes only as None: the
+        fans of its kernels' usual layout)."""
+        arguments = dict(config)
+        for key in ("input_axes", "output_axes"):
+            if arguments.pop(key, None) is not None:
+                raise ValueError(f"{cls.__name__}: {key} is not supported by autoconv")
+        return cls(**arguments)
 
     def clone(self) -> Initializer:
         return type(self).from_config(self.get_config())
@@ -388,18 +396,16 @@ ALL_OBJECTS: dict[str, type[Initializer]] = {cls.__name__: cls for cls in _CLASS
 
 
 def serialize(initializer: Initializer) -> dict[str, Any]:
-    """``{"class_name": ..., "config": ...}``, which :func:`deserialize` turns back into it."""
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    """Keras's entry for the initializer (``module``, ``class_name``, ``config``,
+    ``registered_name``), which :func:`deserialize` turns back into it."""
+    return registration.keras_entry(initializer, "keras.initializers", ALL_OBJECTS)
 
 
 def deserialize(config: dict[str, Any] | str) -> Initializer:
-    """The initializer a :func:`serialize` dict (or Keras's, with more keys) or a name makes."""
-    class_name, arguments = (
-        (config.get("class_name"), config.get("config") or {})
-        if isinstance(config, dict)
-        else (config, {})
-    )
-    cls = ALL_OBJECTS.get(class_name) if isinstance(class_name, str) else None
+    """The initializer a :func:`serialize` dict (Keras's, or autoconv's older one without
+    ``module``), a name, or a registered custom initializer's entry makes."""
+    arguments = (config.get("config") or {}) if isinstance(config, dict) else {}
+    cls = registration.find_class(config, ALL_OBJECTS, Initializer)
     if cls is None or not isinstance(arguments, dict):
         raise ValueError(
             f"Could not interpret initializer identifier: {config!r}; known initializers: "

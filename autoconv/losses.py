@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import ops
+from autoconv import ops, registration
 from autoconv.backends import array_device, namespace
 from autoconv.ops.base import as_tensor
 from autoconv.ops.loss import EPSILON, check_pair, log_probabilities, one_hot
@@ -764,15 +764,20 @@ def _function(name: str) -> Callable[..., Tensor]:
 
 
 def serialize(loss: Loss) -> dict[str, Any]:
-    """{'class_name': ..., 'config': ...}, which :func:`get` (or :func:`deserialize`) turns
-    back into the loss."""
-    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    """Keras's entry for the loss (``module``, ``class_name``, ``config``,
+    ``registered_name``), which :func:`get` (or :func:`deserialize`) turns back into it."""
+    return registration.keras_entry(loss, "keras.losses", LOSSES)
 
 
 def deserialize(config: dict[str, Any]) -> Loss:
+    """The loss an entry of :func:`serialize` (or a registered custom loss's) makes."""
     name = config.get("class_name")
-    cls = LOSSES.get(name) if isinstance(name, str) else None
-    if cls is None or name != cls.__name__ or not isinstance(config.get("config", {}), dict):
+    cls = registration.find_class(config, LOSSES, Loss)
+    if (
+        cls is None
+        or (LOSSES.get(name) is cls and name != cls.__name__)
+        or not isinstance(config.get("config", {}), dict)
+    ):
         raise ValueError(f"Could not interpret loss config: {config!r}")
     return cls.from_config(config.get("config", {}))
 

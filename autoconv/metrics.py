@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import losses
+from autoconv import losses, registration
 from autoconv.backends import array_device, namespace
 from autoconv.losses import (
     binary_crossentropy,
@@ -908,14 +908,20 @@ def _function(name: str) -> Callable[..., Any]:
 
 
 def serialize(metric: Metric) -> dict[str, Any]:
-    """{'class_name': ..., 'config': ...}, which :func:`get` turns back into the metric."""
-    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+    """Keras's entry for the metric (``module``, ``class_name``, ``config``,
+    ``registered_name``), which :func:`get` turns back into it."""
+    return registration.keras_entry(metric, "keras.metrics", METRICS)
 
 
 def deserialize(config: dict[str, Any]) -> Metric:
+    """The metric an entry of :func:`serialize` (or a registered custom metric's) makes."""
     name = config.get("class_name")
-    cls = METRICS.get(name) if isinstance(name, str) else None
-    if cls is None or name != cls.__name__ or not isinstance(config.get("config", {}), dict):
+    cls = registration.find_class(config, METRICS, Metric)
+    if (
+        cls is None
+        or (METRICS.get(name) is cls and name != cls.__name__)
+        or not isinstance(config.get("config", {}), dict)
+    ):
         raise ValueError(f"Could not interpret metric config: {config!r}")
     return cls.from_config(config.get("config", {}))
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import ops
+from autoconv import ops, registration
 from autoconv.ops.base import as_tensor
 from autoconv.tensor import Tensor
 
@@ -170,18 +170,16 @@ ALL_OBJECTS: dict[str, type[Regularizer]] = {
 
 
 def serialize(regularizer: Regularizer) -> dict[str, Any]:
-    """``{"class_name": ..., "config": ...}``, which :func:`deserialize` turns back into it."""
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    """Keras's entry for the regularizer (``module``, ``class_name``, ``config``,
+    ``registered_name``), which :func:`deserialize` turns back into it."""
+    return registration.keras_entry(regularizer, "keras.regularizers", ALL_OBJECTS)
 
 
 def deserialize(config: dict[str, Any] | str) -> Regularizer:
-    """The regularizer a :func:`serialize` dict (or Keras's, with more keys) or a name makes."""
-    class_name, arguments = (
-        (config.get("class_name"), config.get("config") or {})
-        if isinstance(config, dict)
-        else (config, {})
-    )
-    cls = ALL_OBJECTS.get(class_name) if isinstance(class_name, str) else None
+    """The regularizer a :func:`serialize` dict (Keras's, or autoconv's older one without
+    ``module``), a name, or a registered custom regularizer's entry makes."""
+    arguments = (config.get("config") or {}) if isinstance(config, dict) else {}
+    cls = registration.find_class(config, ALL_OBJECTS, Regularizer)
     if cls is None or not isinstance(arguments, dict):
         raise ValueError(
             f"Could not interpret regularizer identifier: {config!r}; known regularizers: "

@@ -24,7 +24,7 @@ def run():
 
 
 def test_train_json_reports_every_key_and_saves(run, tmp_path):
-    path = tmp_path / "m.npz"
+    path = tmp_path / "m.keras"
     result = run(
         "train", "mnist", "--epochs", 2, "--limit", 640, "--seed", 1, "--json", "--save", path
     )
@@ -80,7 +80,7 @@ def test_corrupted_data_file_is_one_line(run, tmp_path):
 
 
 def test_evaluate_rejects_a_damaged_model(run, tmp_path):
-    bad = tmp_path / "bad.npz"
+    bad = tmp_path / "bad.keras"
     bad.write_bytes(b"nope")
     result = run("evaluate", bad)
     assert result.exit_code == 1 and "is not a model file" in result.output
@@ -138,7 +138,7 @@ def test_every_package_is_installed():
     [
         (["train", "mnist", "--learning-rate", "nan"], "must be a finite number greater than 0"),
         (["train", "mnist", "--learning-rate", "inf"], "must be a finite number greater than 0"),
-        (["train", "mnist", "--save", "{tmp}/missing/m.npz"], "does not exist"),
+        (["train", "mnist", "--save", "{tmp}/missing/m.keras"], "does not exist"),
         (["train", "mnist", "--checkpoint", "{tmp}/missing/m.keras"], "does not exist"),
         (["train", "mnist", "--save", "{tmp}"], "is a directory"),
         (["train", "mnist", "--plot", "{tmp}/curves.gif"], "unsupported file type .gif"),
@@ -146,13 +146,13 @@ def test_every_package_is_installed():
         (["train", "mnist", "--limit", "3", "--validation-split", "0.7"],
          "not sufficient to split it into a validation and training set"),
         (["train", "mnist", "--data-dir", "{tmp}/nowhere"], "does not exist"),
-        (["train", "mnist", "--resume", "{tmp}/nowhere.npz"], "does not exist"),
+        (["train", "mnist", "--resume", "{tmp}/nowhere.keras"], "does not exist"),
         (["explain", "conv", "--padding", "nan"], "--padding must be valid, same or an int"),
         (["explain", "conv", "--padding", "99999999999"], "--padding must be valid, same or"),
-        (["train", "mnist", "--checkpoint", "{tmp}/best.npz"], "--checkpoint must end in .keras"),
+        (["train", "mnist", "--checkpoint", "{tmp}/best.h5"], "--checkpoint must end in .keras"),
         (["explain", "conv", "--image", "[[1, NaN], [2, 3]]"], "NaN or infinite"),
         (["explain", "conv", "--image", "[[1, Infinity]]"], "NaN or infinite"),
-        (["show", "filters", "{tmp}/nowhere.npz"], "does not exist"),
+        (["show", "filters", "{tmp}/nowhere.keras"], "does not exist"),
     ],
 )  # fmt: skip
 def test_user_mistakes_are_one_line_before_any_work(run, tmp_path, args, message):
@@ -160,7 +160,7 @@ def test_user_mistakes_are_one_line_before_any_work(run, tmp_path, args, message
     assert result.exit_code in (1, 2), result.output
     assert message in result.output and "Traceback" not in result.output
     assert "Epoch" not in result.output  # nothing trained
-    assert not (tmp_path / "m.npz").exists()
+    assert not (tmp_path / "m.keras").exists()
 
 
 def test_no_traceback_from_the_real_command_and_debug_shows_it(tmp_path):
@@ -169,7 +169,7 @@ def test_no_traceback_from_the_real_command_and_debug_shows_it(tmp_path):
     import subprocess
     import sys
 
-    bad = tmp_path / "bad.npz"
+    bad = tmp_path / "bad.keras"
     bad.write_bytes(b"PK\x03\x04 not really a zip")
     command = [sys.executable, "-m", "autoconv.cli", "evaluate", str(bad)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -194,7 +194,7 @@ def test_an_unexpected_error_says_how_to_see_more(run, monkeypatch):
 
 
 def test_checkpoint_early_stopping_and_resume(run, tmp_path):
-    checkpoint, saved = tmp_path / "best.keras", tmp_path / "last.npz"
+    checkpoint, saved = tmp_path / "best.keras", tmp_path / "last.keras"
     first = run("train", "mnist", "--limit", 256, "--epochs", 2, "--seed", 3, "--batch-size",
                 64, "--validation-split", 0.25, "--checkpoint", checkpoint, "--save", saved,
                 "--early-stopping", 5, "--json")  # fmt: skip
@@ -219,7 +219,7 @@ def test_export_train_on_the_folder_and_predict(run, tmp_path):
     assert "Wrote 120 images of mnist (train)" in exported.output
     classes = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
     assert classes == [str(d) for d in range(10)]
-    model = tmp_path / "digits.npz"
+    model = tmp_path / "digits.keras"
     trained = run("train", folder, "--image-size", 28, 28, "--color-mode", "grayscale",
                   "--model", "reference", "--epochs", 1, "--batch-size", 32,
                   "--validation-split", 0.25, "--save", model)  # fmt: skip
@@ -243,7 +243,7 @@ def test_train_rejects_what_is_neither_a_dataset_nor_a_folder(run, tmp_path):
 def test_predict_with_a_model_that_is_not_for_images(run, tmp_path):
     import autoconv as ac
 
-    path = tmp_path / "dense.npz"
+    path = tmp_path / "dense.keras"
     ac.Sequential([ac.layers.Dense(2, input_shape=(3,))]).save(path)
     image = tmp_path / "x.png"
     from PIL import Image
@@ -257,7 +257,7 @@ def test_predict_with_a_model_that_is_not_for_images(run, tmp_path):
 def test_predict_names_an_image_it_cannot_read(run, tmp_path, content):
     import autoconv as ac
 
-    path = tmp_path / "model.npz"
+    path = tmp_path / "model.keras"
     ac.Sequential([ac.Input((4, 4, 1)), ac.layers.Flatten(), ac.layers.Dense(2)]).save(path)
     image = tmp_path / "photo.png"
     image.write_bytes(content)

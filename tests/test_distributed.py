@@ -212,12 +212,12 @@ def test_gpu_gradients_through_host_memory_or_on_the_device(tmp_path):
 @needs_mpi
 def test_cli_workers_starts_mpiexec_and_process_0_reports(tmp_path):
     args = ["train", "mnist", "--workers", "2", "--limit", "128", "--epochs", "1", "--seed", "1"]
-    done, _ = run("-m", "autoconv", *args, "--json", "--save", "m.npz", cwd=tmp_path, processes=0)
+    done, _ = run("-m", "autoconv", *args, "--json", "--save", "m.keras", cwd=tmp_path, processes=0)
     assert done.returncode == 0, done.stderr
     (line,) = done.stdout.splitlines()  # one report: process 0's
     report = json.loads(line)
     assert report["workers"] == 2 and report["train_samples"] == 128
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
     done, _ = run("-m", "autoconv", *args, cwd=tmp_path, processes=0)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("Workers: 2 processes (MPI), each batch of 64 split among them") == 1

@@ -48,9 +48,9 @@ def run(mode: str, path: Path) -> dict:
 
 
 def test_two_epochs_equal_one_then_resume_in_a_new_process(tmp_path):
-    straight = run("both", tmp_path / "straight.npz")
-    run("first", tmp_path / "resumed.npz")
-    resumed = run("resume", tmp_path / "resumed.npz")
+    straight = run("both", tmp_path / "straight.keras")
+    run("first", tmp_path / "resumed.keras")
+    resumed = run("resume", tmp_path / "resumed.keras")
     assert straight["iterations"] == resumed["iterations"] == 20
     for key in straight:
         np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-5, atol=1e-7, err_msg=key)

@@ -16,7 +16,7 @@ import pytest
 
 import autoconv as ac
 from autoconv import layers
-from autoconv.layers.layer import current_training, name_scope, outermost_call, training_context
+from autoconv.layers.calls import current_training, name_scope, outermost_call, training_context
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,7 +23,7 @@ def saved_model(tmp_path_factory):
     ac.utils.set_random_seed(0)
     model = reference_model()
     model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
-    path = tmp_path_factory.mktemp("model") / "model.npz"
+    path = tmp_path_factory.mktemp("model") / "model.keras"
     model.save(path)
     return model, path
 

@@ -76,7 +76,7 @@ class DatasetOrFolder(click.ParamType):
     "save_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write the trained model to this file (autoconv's pickle-free format).",
+    help="Write the trained model to this .keras file (Keras 3's archive; Keras loads it).",
 )
 @click.option(
     "--resume",
@@ -210,7 +210,7 @@ def _train(
 ) -> None:
     """``autoconv train``, once its workers (if any) run: the same arguments."""
     use_device(device)
-    writable(save_path, "--save")
+    writable(save_path, "--save", (".keras",))
     writable(checkpoint_path, "--checkpoint", (".keras",))
     writable(plot_path, "--plot", PICTURE_SUFFIXES)
     if plot_path is not None:

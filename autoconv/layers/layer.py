@@ -1,5 +1,7 @@
 """The base of every layer and model: :class:`Layer`, its weights (:class:`Variable`), Keras's
-naming, and the training flag that outer calls pass down to inner ones.
+naming, and configs (:mod:`autoconv.layers.serialization` has Keras's object format; a
+thread's call state, the training flag outer calls pass down among it, is in
+:mod:`autoconv.layers.calls`).
 
 Shapes follow Keras 3: ``build(input_shape)`` and ``compute_output_shape(input_shape)`` take
 the batch axis first (``None`` when unknown), e.g. ``(None, 28, 28, 1)`` for MNIST images.
@@ -22,6 +24,15 @@ import numpy as np
 
 from autoconv import initializers, regularizers
 from autoconv.backends import array_device, namespace, release_work_arrays
+from autoconv.layers import serialization
+from autoconv.layers.calls import (
+    _Calling,
+    building_lock,
+    current_training,
+    name_scope,
+    note_penalty,
+    thread_state,
+)
 from autoconv.tensor import Tensor, no_grad
 from autoconv.windows import is_int
 
@@ -53,136 +64,6 @@ def clear_session() -> None:
     as ``keras.utils.clear_session()``."""
     _name_uids.clear()
     release_work_arrays()
-
-
-# One layer is built at a time in the process (a model builds its layers inside its own build).
-building_lock = threading.RLock()
-
-
-# ---------------------------------------------------------------- a thread's layer calls
-class _CallState:
-    """What the layer calls of one thread share (each thread has its own, as in Keras, so
-    that models called in several threads at once never see each other's): the name scopes,
-    the training flags outer calls pass down, how deep the calls are nested, and the penalties
-    (activity regularizers, ``add_loss``) of the outermost call."""
-
-    __slots__ = ("depth", "losses", "scopes", "training")
-
-    def __init__(self) -> None:
-        self.scopes: list[str] = []
-        self.training: list[bool | None] = []
-        self.depth = 0
-        self.losses: list[Tensor] = []
-
-
-_threads = threading.local()
-
-
-def _state() -> _CallState:
-    """This thread's :class:`_CallState` (one thread-local lookup; its fields are plain)."""
-    try:
-        return _threads.state
-    except AttributeError:
-        _threads.state = state = _CallState()
-        return state
-
-
-# Whether any penalty was ever added in the process: until then an outermost call has none to
-# clear (walking every layer to clear nothing took some 5 us a call of the MNIST model).
-_penalties_added = False
-
-
-def _entered(layer: Layer) -> _CallState:
-    """This thread's call state, one call deeper; an outermost call (none around it) first
-    clears ``layer``'s penalties and its sublayers' from an earlier call, as Keras does."""
-    state = _state()
-    if state.depth == 0 and _penalties_added:
-        layer._clear_losses()
-        state.losses = []
-    state.depth += 1
-    return state
-
-
-class outermost_call:
-    """The context of a call from outside any layer call (``model(x)``, or a training step's
-    forward pass): as in Keras, it starts with no penalties, ``layer``'s and its sublayers'
-    from an earlier call cleared; ``with outermost_call(model) as penalties`` gives the list of
-    the penalties added in it, in this thread. Inside another call it changes nothing."""
-
-    __slots__ = ("layer",)
-
-    def __init__(self, layer: Layer) -> None:
-        self.layer = layer
-
-    def __enter__(self) -> list[Tensor]:
-        return _entered(self.layer).losses
-
-    def __exit__(self, *exc: Any) -> None:
-        _state().depth -= 1
-
-
-class _Calling:
-    """A layer's call, in one context (it runs for every layer called, so one object): an
-    :class:`outermost_call` of the layer, inside :func:`training_context` of ``training`` and
-    :func:`name_scope` of its name."""
-
-    __slots__ = ("layer", "training")
-
-    def __init__(self, layer: Layer, training: bool | None) -> None:
-        self.layer, self.training = layer, None if training is None else bool(training)
-
-    def __enter__(self) -> None:
-        state = _entered(self.layer)
-        state.training.append(self.training)
-        state.scopes.append(self.layer.name)
-
-    def __exit__(self, *exc: Any) -> None:
-        state = _state()
-        state.scopes.pop()
-        state.training.pop()
-        state.depth -= 1
-
-
-# ------------------------------------------------------------------------ name scopes
-class _Pushed:
-    """A context that pushes ``value`` on ``stack`` and pops it on the way out (a small class,
-    not a generator: layers enter two of these on every call)."""
-
-    __slots__ = ("stack", "value")
-
-    def __init__(self, stack: list, value: Any) -> None:
-        self.stack, self.value = stack, value
-
-    def __enter__(self) -> None:
-        self.stack.append(self.value)
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stack.pop()
-
-
-def name_scope(name: str) -> _Pushed:
-    """Weights made inside are named under ``name`` (Keras's paths: a layer built by a
-    Sequential model is ``sequential/dense/kernel``)."""
-    return _Pushed(_state().scopes, name)
-
-
-# ---------------------------------------------------------------------- training flag
-def training_context(training: bool | None) -> _Pushed:
-    """Layers called inside with ``training=None`` run in this mode (Keras passes an outer
-    call's ``training`` down to the layers it calls); None leaves them their own default."""
-    return _Pushed(_state().training, None if training is None else bool(training))
-
-
-def current_training(training: bool | None, default: bool | None = None) -> bool | None:
-    """Keras's order: ``training`` if given, else the enclosing call's, else ``default`` (the
-    default of the layer's ``call``: False for most layers, True for the augmentation layers,
-    which therefore augment when called on their own)."""
-    if training is not None:
-        return bool(training)
-    stack = _state().training
-    if stack and stack[-1] is not None:
-        return stack[-1]
-    return default
 
 
 # ---------------------------------------------------------------------------- weights
@@ -304,6 +185,7 @@ class Layer:
         # As Keras: a subclass's build, however it is called (by the first call, by a model,
         # or by hand), runs in the layer's name scope and leaves the layer built.
         super().__init_subclass__(**kwargs)
+        serialization.register_builtin(cls)
         if "build" in cls.__dict__:
             cls.build = _building(cls.__dict__["build"])
         if "compute_output_shape" in cls.__dict__:
@@ -391,7 +273,7 @@ class Layer:
         if value.shape != shape:
             raise ValueError(f"initializer gave shape {value.shape}, expected {shape}")
         name = name or "variable"
-        scopes = _state().scopes
+        scopes = thread_state().scopes
         path = "/".join([*scopes, name]) if scopes else f"{self.name}/{name}"
         variable = Variable(value, trainable, name, path, dtype)
         variable.trainable = trainable and self._trainable
@@ -523,26 +405,39 @@ class Layer:
 
     def add_loss(self, loss: Tensor) -> None:
         """Add a penalty (a scalar Tensor) to the loss ``fit`` minimizes, for this call."""
-        global _penalties_added
-        _penalties_added = True
         self._losses.append(loss)
-        state = _state()
-        if state.depth:  # the training step reads its own thread's (see outermost_call)
-            state.losses.append(loss)
+        note_penalty(loss)
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
-        """The constructor arguments that rebuild this layer (``from_config``)."""
-        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
-        if self.dtype != "float32":
-            config["dtype"] = self.dtype
+        """The constructor arguments that rebuild this layer (``from_config``), with Keras's
+        keys: its dtype as Keras's ``DTypePolicy``."""
+        config: dict[str, Any] = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": serialization.dtype_policy(self.dtype),
+        }
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = serialized(regularizers, self.activity_regularizer)
         return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
-        return cls(**config)
+        """The layer ``config`` describes: this class's own ``get_config``, or what Keras 3
+        writes for it (:func:`autoconv.layers.serialization.keras_arguments`)."""
+        return cls(**serialization.keras_arguments(cls, config))
+
+    def get_build_config(self) -> dict[str, Any] | None:
+        """``{"input_shape": ...}``, the shape the layer was built for, or None (Keras's)."""
+        if not self.built or self._build_shape is None:
+            return None
+        return {"input_shape": _as_lists(self._build_shape)}
+
+    def build_from_config(self, config: dict[str, Any]) -> None:
+        """Build the layer for ``config["input_shape"]`` (a :meth:`get_build_config`)."""
+        shape = config.get("input_shape")
+        if shape is not None:
+            self._maybe_build(_as_tuples(shape))
 
     @property
     def input_shape(self) -> Shape | None:
@@ -647,7 +542,7 @@ def serialized(module: Any, item: Any) -> Any:
 def _float_dtype(dtype: Any, owner: str) -> str:
     if dtype is None:
         return "float32"
-    name = getattr(dtype, "name", dtype)
+    name = getattr(dtype, "name", serialization.dtype_name(dtype))
     if name not in ("float32", "float64"):
         raise ValueError(
             f"{owner}: dtype must be 'float32' or 'float64' (autoconv has no mixed precision), "
@@ -679,6 +574,22 @@ def _declared_input_shape(kwargs: dict[str, Any], owner: str) -> Shape | None:
 
 def _host(array: Any) -> np.ndarray:
     return namespace(array_device(array)).to_numpy(array)
+
+
+def _as_lists(shape: Any) -> Any:
+    """A shape (or a list of them) as JSON lists."""
+    return [_as_lists(n) for n in shape] if isinstance(shape, tuple | list) else shape
+
+
+def _as_tuples(shape: Any) -> Any:
+    """A shape from JSON: a list of sizes as a tuple, a list of shapes as a list of tuples."""
+    if (
+        isinstance(shape, list | tuple)
+        and shape
+        and all(isinstance(n, list | tuple) for n in shape)
+    ):
+        return [tuple(n) for n in shape]
+    return tuple(shape)
 
 
 def _to_tensors(inputs: Any, dtype: str) -> Any:

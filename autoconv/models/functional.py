@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np  # noqa: F401 - the docstring example uses it
 
-from autoconv.layers import SymbolicTensor
+from autoconv.layers import InputLayer, SymbolicTensor
 from autoconv.layers.layer import unique_name
+from autoconv.layers.serialization import deserialize, serialize
 from autoconv.models.graph import Graph
 from autoconv.models.model import Model
 from autoconv.tensor import Tensor
@@ -26,6 +27,8 @@ from autoconv.tensor import Tensor
 class Functional(Model):
     """A model from symbolic ``inputs`` (``autoconv.Input``) to ``outputs``: one tensor, a list,
     or a dict by name. It runs its graph's plan (:mod:`autoconv.models.graph`)."""
+
+    KERAS_MODULE, KERAS_REGISTERED_NAME = "keras.src.models.functional", "Functional"
 
     def __init__(
         self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True
@@ -83,31 +86,90 @@ class Functional(Model):
         return _restructure(outputs, self._output_structure)
 
     def get_config(self) -> dict[str, Any]:
-        """Keras's functional config: each layer with the nodes it reads, and the graph's
-        input and output tensors as [layer name, node index, tensor index]."""
-        from autoconv.models.saving import layer_config
-
-        node_ids = {id(node) for node in self._functional.nodes}
+        """Keras 3's functional config: every layer (Keras's order, Input layers included)
+        with its calls in this graph (``inbound_nodes``: the tensors each read, as
+        ``["layer", node, tensor]`` histories), and the model's input and output tensors in the
+        structure they were given (one, a list, or a dict by name)."""
+        nodes = {id(node) for node in self._functional.nodes}
+        numbers = {  # each node's number among its layer's calls in this graph
+            id(node): i
+            for layer in self._layers
+            for i, node in enumerate(n for n in layer._inbound_nodes if id(n) in nodes)
+        }
         layers = []
         for layer in self._layers:
-            calls = [node for node in layer._inbound_nodes if id(node) in node_ids]
-            entry = layer_config(layer)
+            entry = serialize(layer)
+            entry["name"] = layer.name
             entry["inbound_nodes"] = [
-                [[t.node.layer.name, t.node.index, 0] for t in node.inputs] for node in calls
+                _node_config(node, numbers)
+                for node in layer._inbound_nodes
+                if id(node) in nodes and node.inputs
             ]
-            entry["node_indices"] = [node.index for node in calls]
-            # a call's explicit training= (BatchNormalization(...)(x, training=False)), or None
-            entry["call_training"] = [node.kwargs.get("training") for node in calls]
             layers.append(entry)
+
+        def history(tensor: SymbolicTensor) -> list[Any]:
+            # Keras numbers a nested functional model's calls from 1 here (its first node is
+            # the one it was made with) and from 0 in inbound_nodes.
+            nested = type(tensor.node.layer).__name__ == "Functional"
+            return [tensor.node.layer.name, numbers[id(tensor.node)] + nested, 0]
+
         return {
             "name": self.name,
             "trainable": self.trainable,
             "layers": layers,
-            "input_layers": [[t.node.layer.name, t.node.index, 0] for t in self.inputs],
-            "output_layers": [[t.node.layer.name, t.node.index, 0] for t in self.outputs],
-            "input_structure": self._input_structure,
-            "output_structure": self._output_structure,
+            "input_layers": _restructure([history(t) for t in self.inputs], self._input_structure),
+            "output_layers": _restructure(
+                [history(t) for t in self.outputs], self._output_structure
+            ),
         }
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> Functional:
+        """The model a Keras 3 functional config describes: each layer made, then its calls
+        replayed on the symbolic tensors as soon as the tensors they read exist."""
+        entries = _checked_list(config.get("layers"), "layers")
+        made: dict[str, Any] = {}
+        pending: list[tuple[str, Any, list[dict]]] = []
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                raise ValueError("each layer of a functional config needs a name")
+            layer = deserialize(entry, custom_objects)
+            made[entry["name"]] = layer
+            calls = _checked_list(entry.get("inbound_nodes", []), "inbound_nodes")
+            if not isinstance(layer, InputLayer):
+                pending.append((entry["name"], layer, list(calls)))
+        outputs: dict[tuple[str, int], SymbolicTensor] = {}  # (layer name, call) -> tensor
+        for name, layer in made.items():
+            if isinstance(layer, InputLayer):
+                outputs[(name, 0)] = layer.output
+        while any(calls for _, _, calls in pending):
+            progressed = False
+            for name, layer, calls in pending:
+                while calls and _ready(calls[0], outputs):
+                    args, training = _node_arguments(calls.pop(0), outputs)
+                    number = sum(1 for made_name, _ in outputs if made_name == name)
+                    outputs[(name, number)] = layer(args, training=training)
+                    progressed = True
+            if not progressed:
+                waiting = sorted(name for name, _, calls in pending if calls)
+                raise ValueError(
+                    "Invalid Functional model configuration: the calls of layers "
+                    f"{waiting} read tensors no layer makes (a loop, or a missing node)"
+                )
+
+        def tensor(history: Any) -> SymbolicTensor:
+            name, number = _history(history)
+            nested = type(made.get(name)).__name__ == "Functional"
+            return _tensor(outputs, name, number - nested)
+
+        inputs = _map_histories(config.get("input_layers"), tensor)
+        model_outputs = _map_histories(config.get("output_layers"), tensor)
+        model = cls(inputs, model_outputs, name=config.get("name"))
+        if config.get("trainable", True) is False:  # (True would unfreeze frozen layers)
+            model.trainable = False
+        return model
 
 
 # --------------------------------------------------------------------------- structures
@@ -162,3 +224,98 @@ def _check_inputs(model: Functional, values: list[Any]) -> None:
                 f"Input {layer.name} of model {model.name} expects shape {tensor.shape}, got "
                 f"{shape}"
             )
+
+
+# ---------------------------------------------------------------------- Keras's configs
+def _node_config(node: Any, numbers: dict[int, int]) -> dict[str, Any]:
+    """One call in Keras's form: its input tensors as ``args`` (a list of tensors for a list
+    call), an explicit ``training`` in ``kwargs``."""
+    tensors = [
+        {
+            "class_name": "__keras_tensor__",
+            "config": {
+                "shape": list(t.shape),
+                "dtype": t.dtype,
+                "keras_history": [t.node.layer.name, numbers[id(t.node)], 0],
+            },
+        }
+        for t in node.inputs
+    ]
+    kwargs = {"training": node.kwargs["training"]} if "training" in node.kwargs else {}
+    return {"args": [tensors] if node.list_call else tensors, "kwargs": kwargs}
+
+
+def _checked_list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"a functional config's {what} must be a list, got {value!r}")
+    return value
+
+
+def _history(value: Any) -> tuple[str, int]:
+    """``[layer name, node index, tensor index]`` (the tensor index must be 0: autoconv's
+    layers have one output)."""
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 3
+        or not isinstance(value[0], str)
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in value[1:])
+    ):
+        raise ValueError(f"a tensor history must be [layer name, node, tensor], got {value!r}")
+    if value[2] != 0:
+        raise ValueError(f"layer {value[0]} has one output, but a history asks for its {value[2]}")
+    return value[0], value[1]
+
+
+def _tensors_read(call: dict[str, Any]) -> list[Any]:
+    """The ``__keras_tensor__`` entries a call's ``args`` hold (one, or a list of them)."""
+    if not isinstance(call, dict):
+        raise ValueError(f"a call of a functional config must be a dict, got {call!r}")
+    args = call.get("args")
+    if not isinstance(args, list) or len(args) != 1:
+        raise ValueError(f"a call must read one tensor or one list of tensors, got {args!r}")
+    found = args[0] if isinstance(args[0], list) else [args[0]]
+    for item in found:
+        if not isinstance(item, dict) or item.get("class_name") != "__keras_tensor__":
+            raise ValueError(f"a call's argument must be a tensor, got {item!r}")
+    return found
+
+
+def _ready(call: dict[str, Any], outputs: dict[tuple[str, int], Any]) -> bool:
+    return all(
+        _history(item.get("config", {}).get("keras_history")) in outputs
+        for item in _tensors_read(call)
+    )
+
+
+def _node_arguments(call: dict[str, Any], outputs: dict) -> tuple[Any, Any]:
+    tensors = [
+        _tensor(outputs, *_history(item["config"]["keras_history"])) for item in _tensors_read(call)
+    ]
+    args = tensors if isinstance(call["args"][0], list) else tensors[0]
+    kwargs = call.get("kwargs") or {}
+    if not isinstance(kwargs, dict) or set(kwargs) - {"training", "mask"}:
+        raise ValueError(f"a call's kwargs may hold training (and mask), got {kwargs!r}")
+    if kwargs.get("mask") is not None:
+        raise ValueError("masks are not supported by autoconv")
+    training = kwargs.get("training")
+    if training not in (None, True, False):
+        raise ValueError(f"a call's training must be true, false or null, got {training!r}")
+    return args, training
+
+
+def _tensor(outputs: dict[tuple[str, int], Any], name: str, number: int) -> SymbolicTensor:
+    if (name, number) not in outputs:
+        raise ValueError(f"a functional config reads call {number} of layer {name}, never made")
+    return outputs[(name, number)]
+
+
+def _map_histories(value: Any, tensor: Any) -> Any:
+    """A functional config's ``input_layers`` / ``output_layers`` (one history, a list, or a
+    dict of them) as the tensors they name, in the same structure."""
+    if isinstance(value, dict):
+        return {key: tensor(history) for key, history in value.items()}
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+        return tensor(value)
+    if isinstance(value, list) and value:
+        return [tensor(history) for history in value]
+    raise ValueError(f"a functional config's inputs and outputs must name tensors, got {value!r}")

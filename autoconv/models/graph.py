@@ -40,8 +40,8 @@ from autoconv.layers import (
     SeparableConv2D,
     SymbolicTensor,
 )
+from autoconv.layers.calls import training_context
 from autoconv.layers.input_layer import Node
-from autoconv.layers.layer import training_context
 from autoconv.tensor import Tensor
 
 # The fusions a step can run (Step.rule): see the module's docstring.
@@ -162,14 +162,40 @@ class Graph:
 
     @property
     def layers(self) -> list[Any]:
-        """Each layer once, in the order of its first call (Input layers included)."""
-        seen: set[int] = set()
-        layers = []
-        for node in self.nodes:
-            if id(node.layer) not in seen:
-                seen.add(id(node.layer))
-                layers.append(node.layer)
-        return layers
+        """Each layer once (Input layers included), in Keras's order: by depth, the most
+        layers between it and an output first, and among equals in the order a depth-first
+        walk back from the outputs first meets them (Keras's ``map_graph``: the order of
+        ``model.layers``, of a summary, of a model file's entries and weights)."""
+        met: dict[int, int] = {}  # layer -> when the walk first met it
+        finished: set[int] = set()
+        walked: list[Node] = []  # nodes, each after the nodes it reads
+        for output in self.outputs:
+            stack: list[tuple[Node, bool]] = [(output.node, False)]
+            while stack:
+                node, done = stack.pop()
+                if done:
+                    finished.add(id(node))
+                    walked.append(node)
+                    continue
+                if id(node) in finished:
+                    continue
+                met.setdefault(id(node.layer), len(met))
+                stack.append((node, True))
+                stack.extend((parent, False) for parent in reversed(node.parents))
+        node_depth: dict[int, int] = {}
+        layer_depth: dict[int, int] = {}
+        layers: dict[int, Any] = {}
+        for node in reversed(walked):
+            depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+            node_depth[id(node)] = layer_depth[id(node.layer)] = depth
+            layers[id(node.layer)] = node.layer
+            for parent in node.parents:
+                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+        for tensor in self.inputs:  # inputs nothing reads come last, as Keras's
+            if id(tensor.node.layer) not in layers:
+                layers[id(tensor.node.layer)] = tensor.node.layer
+                layer_depth[id(tensor.node.layer)], met[id(tensor.node.layer)] = 0, -1
+        return sorted(layers.values(), key=lambda l: (-layer_depth[id(l)], met[id(l)]))
 
     def _make_plan(self) -> Plan:
         readers: dict[int, list[Node]] = {}

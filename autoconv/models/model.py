@@ -19,11 +19,11 @@ import numpy as np
 from autoconv import losses as losses_module
 from autoconv import metrics as metrics_module
 from autoconv import optimizers as optimizers_module
-from autoconv import training
+from autoconv import registration, training
 from autoconv.backends import namespace
 from autoconv.layers import Layer
+from autoconv.layers.calls import outermost_call
 from autoconv.layers.input_layer import is_symbolic
-from autoconv.layers.layer import outermost_call
 from autoconv.tensor import Tensor, check_device, no_grad
 from autoconv.training import configure_process_for
 
@@ -207,7 +207,39 @@ class Model(Layer):
         self._output_loss_trackers = (
             [metrics_module.Mean(name=f"{n}_loss") for n in names] if len(names) > 1 else []
         )
+        self._compile_arguments = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics}
         self.compiled = True
+
+    def get_compile_config(self) -> dict[str, Any] | None:
+        """What ``compile`` was given, as Keras 3 keeps it in a model file (None before
+        ``compile``): the optimizer's entry, the loss and metrics as names or entries."""
+        if not self.compiled or self.optimizer is None:
+            return None
+        given = self._compile_arguments
+        return {
+            "optimizer": optimizers_module.serialize(self.optimizer),
+            "loss": _compile_entry(given["loss"]),
+            "loss_weights": given["loss_weights"],
+            "metrics": _compile_entry(given["metrics"]),
+            "weighted_metrics": None,
+            "run_eagerly": False,
+            "steps_per_execution": 1,
+            "jit_compile": False,
+        }
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        """``compile`` with what :meth:`get_compile_config` (or Keras) wrote."""
+        if not isinstance(config, dict):
+            raise ValueError(f"a compile config must be a dict, got {type(config).__name__}")
+        optimizer = config.get("optimizer", "rmsprop")
+        if isinstance(optimizer, dict):
+            optimizer = optimizers_module.deserialize(optimizer)
+        self.compile(
+            optimizer=optimizer,
+            loss=_compile_object(config.get("loss"), losses_module),
+            loss_weights=config.get("loss_weights"),
+            metrics=_compile_object(config.get("metrics"), metrics_module),
+        )
 
     def _require_compiled(self, what: str) -> None:
         if not self.compiled or self.optimizer is None:
@@ -450,23 +482,26 @@ class Model(Layer):
         return outputs[0] if len(outputs) == 1 else outputs
 
     # --------------------------------------------------------------------- saving
+    # The file formats are autoconv.saving's, above the models (as Keras's Model.save calls
+    # keras.saving): each method hands the model over, importing it when called.
     def save(self, filepath: str | os.PathLike, overwrite: bool = True) -> None:
-        """Write the architecture, weights, compile settings and optimizer state to one
-        pickle-free file, atomically (see :mod:`autoconv.models.saving`)."""
-        from autoconv.models import saving
+        """Write the architecture, weights, compile settings and optimizer state to a Keras 3
+        ``.keras`` archive, atomically (:func:`autoconv.saving.save_model`)."""
+        from autoconv import saving
 
         saving.save_model(self, filepath, overwrite)
 
     def save_weights(self, filepath: str | os.PathLike, overwrite: bool = True) -> None:
-        """Write the weights only (by layer and weight name), atomically."""
-        from autoconv.models import saving
+        """Write the weights (and the optimizer's state) to a Keras ``.weights.h5`` file,
+        atomically (:func:`autoconv.saving.save_weights`)."""
+        from autoconv import saving
 
         saving.save_weights(self, filepath, overwrite)
 
     def load_weights(self, filepath: str | os.PathLike) -> None:
-        """Read weights written by :meth:`save_weights` (or :meth:`save`), each checked against
-        this model's before any is changed."""
-        from autoconv.models import saving
+        """Read weights from a ``.weights.h5`` file or a ``.keras`` archive, each checked
+        against this model's before any is changed (:func:`autoconv.saving.load_weights`)."""
+        from autoconv import saving
 
         saving.load_weights(self, filepath)
 
@@ -511,6 +546,50 @@ def _per_output(value: Any, names: list[str], what: str) -> list[Any]:
             )
         return list(value)
     return [value] * len(names)
+
+
+def _compile_entry(value: Any) -> Any:
+    """A compile argument as Keras writes it: names as they are, losses and metrics as their
+    entries, functions as Keras's function entries, lists and dicts entry by entry."""
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, list | tuple):
+        return [_compile_entry(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _compile_entry(v) for k, v in value.items()}
+    if isinstance(value, losses_module.Loss):
+        return losses_module.serialize(value)
+    if isinstance(value, metrics_module.Metric):
+        return metrics_module.serialize(value)
+    if callable(value):
+        name = registration.get_registered_name(value)
+        module = getattr(value, "__module__", "")
+        own = module.startswith("autoconv.")
+        return {
+            "module": f"keras.{module.rsplit('.', 1)[-1]}" if own else module,
+            "class_name": "function",
+            "config": name,
+            "registered_name": name,
+        }
+    raise ValueError(f"compile: {value!r} cannot be written to a model file")
+
+
+def _compile_object(value: Any, family: Any) -> Any:
+    """A compile argument read back: names as they are, entries made into losses or metrics
+    (``family``), functions found by name (autoconv's, or registered)."""
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, list):
+        return [_compile_object(v, family) for v in value]
+    if not isinstance(value, dict):
+        raise ValueError(f"a compile config holds {value!r}, which is no loss or metric")
+    if "class_name" not in value:  # a dict by output name
+        return {k: _compile_object(v, family) for k, v in value.items()}
+    if value.get("class_name") == "function":
+        name = value.get("config")
+        found = registration.get_registered_object(value.get("registered_name") or name)
+        return found if callable(found) else name
+    return family.deserialize(value)
 
 
 def _loss_weight(value: Any) -> float:

@@ -16,7 +16,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from autoconv.layers import InputLayer, Layer, SymbolicTensor
-from autoconv.layers.layer import building_lock, unique_name
+from autoconv.layers.calls import building_lock
+from autoconv.layers.layer import unique_name
+from autoconv.layers.serialization import deserialize, dtype_policy, serialize
 from autoconv.models.graph import Graph
 from autoconv.models.model import Model, takes_logits
 from autoconv.tensor import Tensor
@@ -24,6 +26,8 @@ from autoconv.tensor import Tensor
 
 class Sequential(Model):
     """A linear stack of layers (Keras's ``Sequential``): ``add``, ``pop``, ``layers``."""
+
+    KERAS_MODULE = "keras"  # where Keras's files name the class
 
     def __init__(
         self, layers: Iterable[Any] | None = None, trainable: bool = True, name: str | None = None
@@ -181,13 +185,41 @@ class Sequential(Model):
         return outputs[0].softmax() if logits[0] else outputs[0]
 
     def get_config(self) -> dict[str, Any]:
-        from autoconv.models.saving import layer_config
-
-        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
-        if self._input_layer is not None:
-            config["input"] = layer_config(self._input_layer)
-        config["layers"] = [layer_config(layer) for layer in self._stack]
+        """Keras 3's Sequential config: the layers in order (the Input's first, where the
+        model has one) and the input shape it was built for."""
+        config: dict[str, Any] = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": dtype_policy(self.dtype),
+            "layers": [serialize(layer) for layer in self._entries()],
+        }
+        if self.built and self._build_shape is not None:
+            config["build_input_shape"] = list(self._build_shape)
         return config
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> Sequential:
+        """The model a Keras 3 Sequential config describes (its layers made and added in
+        order, then built for ``build_input_shape`` where it is not built already)."""
+        entries = config.get("layers")
+        if not isinstance(entries, list):
+            raise ValueError(f"a Sequential config's layers must be a list, got {entries!r}")
+        model = cls(name=config.get("name"))
+        for entry in entries:
+            model.add(deserialize(entry, custom_objects), rebuild=False)
+        model._maybe_rebuild()
+        shape = config.get("build_input_shape")
+        if not model.built and isinstance(shape, list) and model._stack:
+            model.build(tuple(shape))
+        if config.get("trainable", True) is False:  # (True would unfreeze frozen layers)
+            model.trainable = False
+        return model
+
+    def _entries(self) -> list[Layer]:
+        """The layers a config lists: the Input's layer (where there is one) and the stack."""
+        return ([self._input_layer] if self._input_layer is not None else []) + self._stack
 
 
 def _check_input(model: Sequential, x: Tensor) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autoconv import registration
 from autoconv.optimizers import schedules
 from autoconv.optimizers.algorithms import (
     SGD,
@@ -50,12 +51,8 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 
 def serialize(optimizer: Optimizer) -> dict[str, Any]:
     """The optimizer's configuration as a JSON-compatible dict, in the layout Keras writes."""
-    return {
-        "module": "keras.optimizers",
-        "class_name": type(optimizer).__name__,
-        "config": optimizer.get_config(),
-        "registered_name": None,
-    }
+    own = {cls.__name__: cls for cls in OPTIMIZERS.values()}
+    return registration.keras_entry(optimizer, "keras.optimizers", own)
 
 
 def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Optimizer:
@@ -64,7 +61,9 @@ def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = 
     name = config.get("class_name")
     cls = None
     if isinstance(name, str):
-        cls = (custom_objects or {}).get(name) or OPTIMIZERS.get(name.lower())
+        cls = registration.find_class(config, {}, Optimizer, custom_objects) or OPTIMIZERS.get(
+            name.lower()
+        )
     if cls is None:
         raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
     arguments = config.get("config", {})

@@ -844,8 +844,8 @@ def test_save_a_gpu_model_and_load_it_on_the_cpu(tmp_path, rng):
     x, y = tiny_data(16, rng)
     _, model = twin_models()
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)
-    model.save(tmp_path / "m.npz")
-    loaded = ac.models.load_model(tmp_path / "m.npz")
+    model.save(tmp_path / "m.keras")
+    loaded = ac.models.load_model(tmp_path / "m.keras")
     for mine, theirs in zip(loaded.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(mine, theirs)
     np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-5, atol=1e-6)

@@ -155,7 +155,7 @@ def test_activation_layers_in_a_model_save_and_load(tmp_path, rng):
             layers.Softmax(axis=[1, 2]),
         ]
     )
-    model.save(tmp_path / "act.npz")
-    loaded = ac.load_model(tmp_path / "act.npz")
+    model.save(tmp_path / "act.keras")
+    loaded = ac.load_model(tmp_path / "act.keras")
     assert loaded.layers[1].alpha.shape == (1, 1, 3)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), 1e-6)

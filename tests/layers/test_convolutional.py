@@ -359,10 +359,10 @@ def test_config_round_trip(make):
 def test_config_names_keras_s_arguments():
     config = layers.SeparableConv2D(4, 3).get_config()
     keras_keys = {
-        "name", "trainable", "filters", "kernel_size", "strides", "padding", "data_format",
-        "dilation_rate", "depth_multiplier", "activation", "use_bias", "depthwise_initializer",
-        "pointwise_initializer", "bias_initializer", "depthwise_regularizer",
-        "pointwise_regularizer", "bias_regularizer",
+        "name", "trainable", "dtype", "filters", "kernel_size", "strides", "padding",
+        "data_format", "dilation_rate", "depth_multiplier", "activation", "use_bias",
+        "depthwise_initializer", "pointwise_initializer", "bias_initializer",
+        "depthwise_regularizer", "pointwise_regularizer", "bias_regularizer",
     }  # fmt: skip
     assert set(config) == keras_keys
     assert layers.Conv2DTranspose(2, 2).get_config()["output_padding"] is None

@@ -272,8 +272,8 @@ def test_save_and_load_a_model_with_batch_norm(tmp_path, rng):
     model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=4, epochs=2, verbose=0)
     model.layers[1].trainable = False  # a frozen layer stays frozen
-    model.save(tmp_path / "bn.npz")
-    loaded = ac.load_model(tmp_path / "bn.npz")
+    model.save(tmp_path / "bn.keras")
+    loaded = ac.load_model(tmp_path / "bn.keras")
     bn, loaded_bn = model.layers[1], loaded.layers[1]
     assert names(loaded_bn) == ["gamma", "beta", "moving_mean", "moving_variance"]
     assert not loaded_bn.trainable and loaded_bn.trainable_weights == []
@@ -473,8 +473,8 @@ def test_normalization_gradcheck_config_and_saving(tmp_path, rng):
     adapted = layers.Normalization()
     adapted.adapt(x * 3 + 1)
     model = ac.Sequential([layers.Input(shape=(2,)), adapted, given, layers.Dense(1)])
-    model.save(tmp_path / "norm.npz")
-    loaded = ac.load_model(tmp_path / "norm.npz")
+    model.save(tmp_path / "norm.keras")
+    loaded = ac.load_model(tmp_path / "norm.keras")
     np.testing.assert_array_equal(loaded.layers[0].adapt_mean.numpy(), adapted.adapt_mean.numpy())
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), 1e-6)
 

@@ -684,8 +684,8 @@ def test_a_saved_model_keeps_its_preprocessing(tmp_path, rng):
         ]
     )
     x = images(rng, (3, 15, 17, 3))
-    model.save(tmp_path / "m.npz")
-    loaded = ac.load_model(tmp_path / "m.npz")
+    model.save(tmp_path / "m.keras")
+    loaded = ac.load_model(tmp_path / "m.keras")
     assert loaded.get_config() == model.get_config()
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 

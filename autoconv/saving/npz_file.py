@@ -1,73 +1,81 @@
-"""Saving and loading models and weights: one pickle-free ``.npz`` file, whatever its name.
+"""Files of autoconv's own format before Keras's (autoconv 0.1's ``model.save``, under any
+name, ``.keras`` included): read only, so that models saved then keep loading; a note says to
+save them again (as a Keras ``.keras`` archive).
 
-A model file holds a JSON config (the architecture, the compile settings, the optimizer's
-configuration and step count) and one array per weight and per optimizer slot. Everything
-read is checked before anything is built or changed: the JSON's types, known layer, loss and
-optimizer names, each weight's and slot's shape against the architecture, float32/float64 only,
-finite values, and no weight larger than the arrays the file holds (so a config asking for
-10**13 units fails before any allocation). Any problem is one ``ValueError`` naming the file.
-
-Writes are atomic: the file is written next to its target under a temporary name and renamed
-over it, so a crash mid-save leaves the old file intact; the new file gets the permissions an
-ordinary ``open()`` would give, and temporary files left by an earlier killed save are removed.
+Such a file is an ``.npz`` archive: a JSON config (the architecture, the compile settings, the
+optimizer's configuration and step count) and one array per weight and per optimizer slot.
+Everything read is checked before anything is built or changed: the archive's entries (stored
+uncompressed, each holding exactly the bytes its header's shape needs), the JSON's types, known
+layer, loss and optimizer names, each weight's and slot's shape against the architecture,
+float32/float64 only, finite values, and no weight larger than the arrays the file holds (so a
+config asking for 10**13 units fails before any allocation). Any problem is one
+``ModelFileError`` naming the file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import tempfile
 import tokenize
+import warnings
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from autoconv import layers as layers_module
 from autoconv import losses as losses_module
 from autoconv import metrics as metrics_module
 from autoconv import optimizers as optimizers_module
-from autoconv.backends import array_device, namespace
+from autoconv.backends import namespace
 from autoconv.layers import InputLayer, Layer
-from autoconv.layers import layer as layer_module
+from autoconv.layers.serialization import deserialize
+from autoconv.models import Functional, Sequential
+from autoconv.saving.files import (
+    FILE_ERRORS,
+    ModelFileError,
+    checked_dict,
+    checked_int,
+    checked_list,
+    checked_str,
+    reason,
+    weight_budget,
+)
 
 MODEL_FORMAT, WEIGHTS_FORMAT, VERSION = "autoconv.model", "autoconv.weights", 2
-TEMP_SUFFIX = ".autoconv-tmp"
+RESAVE = (
+    "it is in autoconv's format before Keras's; save it again (model.save('name.keras')) to "
+    "have a Keras 3 .keras archive that Keras reads too"
+)
 
 
-class ModelFileError(ValueError):
-    """A model or weights file that cannot be used: damaged, foreign, or not this model's."""
+def is_npz_file(path: Path) -> bool:
+    """Whether ``path`` is a zip archive with autoconv's ``config.npy``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "config.npy" in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 # ------------------------------------------------------------------------------ configs
-def layer_config(layer: Layer) -> dict[str, Any]:
-    """``{"class_name", "config"}`` of a layer or a nested model."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
-
-
 def layer_from_config(entry: Any) -> Layer:
-    """A layer (or nested model) from :func:`layer_config`'s dict, known classes only."""
-    entry = _dict(entry, "layer entry")
-    class_name = _str(entry.get("class_name"), "class_name")
-    config = _dict(entry.get("config"), f"config of {class_name}")
+    """A layer (or nested model) from an old config's ``{"class_name", "config"}``."""
+    entry = checked_dict(entry, "layer entry")
+    class_name = checked_str(entry.get("class_name"), "class_name")
+    config = checked_dict(entry.get("config"), f"config of {class_name}")
     if class_name == "Sequential":
         return sequential_from_config(config)
     if class_name in ("Functional", "Model"):
         return functional_from_config(config)
     if class_name == "InputLayer":
         return InputLayer(**config)
-    return layers_module.deserialize({"class_name": class_name, "config": config})
+    return deserialize({"class_name": class_name, "config": config})
 
 
 def sequential_from_config(config: dict[str, Any]) -> Any:
-    from autoconv.models.sequential import Sequential
-
-    entries = _list(config.get("layers"), "Sequential layers")
-    model = Sequential(name=_str(config.get("name"), "name"))
+    entries = checked_list(config.get("layers"), "Sequential layers")
+    model = Sequential(name=checked_str(config.get("name"), "name"))
     if "input" in config:
         model.add(layer_from_config(config["input"]), rebuild=False)
     for entry in entries:
@@ -80,16 +88,16 @@ def sequential_from_config(config: dict[str, Any]) -> Any:
 
 def functional_from_config(config: dict[str, Any]) -> Any:
     """Rebuild a functional model by replaying each layer's calls on the symbolic tensors."""
-    from autoconv.models.functional import Functional, _restructure
+    from autoconv.models.functional import _restructure
 
-    entries = _list(config.get("layers"), "layers")
+    entries = checked_list(config.get("layers"), "layers")
     made: dict[tuple[str, int], Any] = {}  # (layer name, node index in the file) -> tensor
     pending: list[tuple[Layer, int, list, bool | None]] = []
     for entry in entries:
         layer = layer_from_config(entry)
-        calls = _list(entry.get("inbound_nodes", []), "inbound_nodes")
-        indices = _list(entry.get("node_indices", list(range(len(calls)))), "node_indices")
-        modes = _list(entry.get("call_training", [None] * len(calls)), "call_training")
+        calls = checked_list(entry.get("inbound_nodes", []), "inbound_nodes")
+        indices = checked_list(entry.get("node_indices", list(range(len(calls)))), "node_indices")
+        modes = checked_list(entry.get("call_training", [None] * len(calls)), "call_training")
         if not len(indices) == len(modes) == len(calls):
             raise ValueError(
                 f"layer {layer.name} has {len(calls)} calls but {len(indices)} indices and "
@@ -98,10 +106,14 @@ def functional_from_config(config: dict[str, Any]) -> Any:
         if any(mode not in (None, True, False) for mode in modes):
             raise ValueError(f"layer {layer.name}: call_training must hold null, true or false")
         if isinstance(layer, InputLayer):
-            made[(layer.name, _int(indices[0], "node index") if indices else 0)] = layer.output
+            made[(layer.name, checked_int(indices[0], "node index") if indices else 0)] = (
+                layer.output
+            )
             continue
         for index, call, mode in zip(indices, calls, modes, strict=True):
-            pending.append((layer, _int(index, "node index"), _list(call, "inbound node"), mode))
+            pending.append(
+                (layer, checked_int(index, "node index"), checked_list(call, "inbound node"), mode)
+            )
     while pending:
         ready = [p for p in pending if all(_key(ref) in made for ref in p[2])]
         if not ready:
@@ -113,12 +125,14 @@ def functional_from_config(config: dict[str, Any]) -> Any:
                 inputs if len(inputs) > 1 else inputs[0], training=mode
             )
         pending = [p for p in pending if p not in ready]
-    inputs = [_made(made, ref) for ref in _list(config.get("input_layers"), "input_layers")]
-    outputs = [_made(made, ref) for ref in _list(config.get("output_layers"), "output_layers")]
+    inputs = [_made(made, ref) for ref in checked_list(config.get("input_layers"), "input_layers")]
+    outputs = [
+        _made(made, ref) for ref in checked_list(config.get("output_layers"), "output_layers")
+    ]
     model = Functional(
         _restructure(inputs, _structure(config.get("input_structure", "list"), len(inputs))),
         _restructure(outputs, _structure(config.get("output_structure", "list"), len(outputs))),
-        name=_str(config.get("name"), "name"),
+        name=checked_str(config.get("name"), "name"),
     )
     if not config.get("trainable", True):  # (setting True would unfreeze the frozen layers)
         model.trainable = False
@@ -150,127 +164,20 @@ def _made(made: dict[tuple[str, int], Any], ref: Any) -> Any:
 
 
 def _key(ref: Any) -> tuple[str, int]:
-    ref = _list(ref, "tensor reference")
+    ref = checked_list(ref, "tensor reference")
     if len(ref) != 3:
         raise ValueError(f"a tensor reference must be [layer, node, tensor], got {ref!r}")
-    return _str(ref[0], "layer name"), _int(ref[1], "node index")
-
-
-def compile_config(model: Any) -> dict[str, Any] | None:
-    if not model.compiled or model.optimizer is None:
-        return None
-    return {
-        "optimizer": optimizers_module.serialize(model.optimizer),
-        "iterations": model.optimizer.iterations,
-        "losses": [
-            None if spec is None else _spec(losses_module, spec) for spec in model._loss_specs
-        ],
-        "loss_weights": model._loss_weights,
-        "metrics": [[_spec(metrics_module, m) for m in specs] for specs in model._metric_specs],
-    }
-
-
-# ------------------------------------------------------------------------------ writing
-def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True) -> None:
-    if not model.built:
-        raise ValueError(
-            f"save: model {model.name} is not built yet; call it on data or build it first"
-        )
-    config = {
-        "format": MODEL_FORMAT,
-        "version": VERSION,
-        "model": layer_config(model),
-        "compile": compile_config(model),
-        "weights": [w.path for w in model.weights],
-    }
-    if model.class_names is not None:
-        config["class_names"] = list(model.class_names)
-    arrays = {f"weight_{i}": _host(w.data) for i, w in enumerate(model.weights)}
-    if model.compiled and model.optimizer is not None:
-        slots = _current_slots(model)
-        config["slots"] = _slot_index(slots)
-        for i, entry in enumerate(slots):
-            for name, value in entry.items():
-                arrays[f"slot_{i}_{name}"] = _host(value)
-    write_npz(Path(filepath), config, arrays, overwrite)
-
-
-def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True) -> None:
-    if not model.built:
-        raise ValueError(f"save_weights: model {model.name} is not built yet")
-    config = {
-        "format": WEIGHTS_FORMAT,
-        "version": VERSION,
-        "weights": [w.path for w in model.weights],
-    }
-    arrays = {f"weight_{i}": _host(w.data) for i, w in enumerate(model.weights)}
-    write_npz(Path(filepath), config, arrays, overwrite)
-
-
-def _current_slots(model: Any) -> list[dict[str, Any]]:
-    """The optimizer's state, if it is for the weights the model trains now (after a layer is
-    frozen or unfrozen, the optimizer starts afresh at its next step: nothing to save)."""
-    slots = model.optimizer.slots
-    return slots if len(slots) == len(model.trainable_weights) else []
-
-
-def _slot_index(slots: list[dict[str, Any]]) -> dict[str, Any]:
-    names = sorted({n for entry in slots for n in entry})
-    return {"count": len(slots), "names": names}
-
-
-def write_npz(
-    path: Path, config: dict[str, Any], arrays: dict[str, np.ndarray], overwrite: bool
-) -> None:
-    """Write ``config`` (as JSON) and ``arrays`` to ``path`` atomically."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"cannot save to {path}: the folder {folder} does not exist")
-    if path.is_dir():
-        raise IsADirectoryError(f"cannot save to {path}: it is a folder")
-    if path.exists():
-        if not overwrite:
-            raise FileExistsError(f"{path} exists and overwrite=False")
-        if not os.access(path, os.W_OK):
-            raise PermissionError(f"cannot save to {path}: the file is read-only")
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"cannot save to {path}: the folder {folder} is not writable")
-    payload = {"config": np.frombuffer(json.dumps(config).encode(), dtype=np.uint8), **arrays}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    for stale in folder.glob(f".{path.name}.*{TEMP_SUFFIX}"):  # left by a killed save
-        stale.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return checked_str(ref[0], "layer name"), checked_int(ref[1], "node index")
 
 
 # ------------------------------------------------------------------------------ reading
-# What reading a file's config and arrays may raise on a damaged or crafted file: each becomes
-# one ModelFileError naming the file (too deep a nesting of models is a RecursionError).
-FILE_ERRORS = (
-    ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError,
-    OverflowError, RecursionError,
-)  # fmt: skip
+# What reading may raise is files.FILE_ERRORS.
 
 
-def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:
-    """Read a model written by ``model.save`` (any kind: Sequential, functional, nested), with
-    its compile settings and optimizer state. Damaged or foreign files raise ``ValueError``
-    naming the file; nothing is half-loaded."""
-    path = Path(filepath)
+def load_model(path: Path, compile: bool = True) -> Any:
+    """Read a model autoconv 0.1 wrote (any kind: Sequential, functional, nested), with its
+    compile settings and optimizer state, and say (a warning) to save it again. Damaged or
+    foreign files raise ``ModelFileError`` naming the file; nothing is half-loaded."""
     config, arrays = read_npz(path)
     try:
         if config.get("format") != MODEL_FORMAT:
@@ -282,16 +189,21 @@ def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:
             raise ValueError(f"it is {kind}")
         _check_entries(config, arrays)
         weights = _weight_arrays(config, arrays)
-        with _weight_budget(list(arrays.values())):
+        with weight_budget([a.size for a in arrays.values()]):
             model = layer_from_config(config.get("model"))
         _check_weights(model, weights)
         if "class_names" in config:
-            names = [_str(n, "class name") for n in _list(config["class_names"], "class_names")]
+            names = [
+                checked_str(n, "class name")
+                for n in checked_list(config["class_names"], "class_names")
+            ]
             model.class_names = names
         setup = config.get("compile") if compile else None
         optimizer = None
         if setup is not None:
-            optimizer, losses, loss_weights, metrics = _compile_parts(_dict(setup, "compile"))
+            optimizer, losses, loss_weights, metrics = _compile_parts(
+                checked_dict(setup, "compile")
+            )
             slots = _slot_arrays(config, arrays, model, optimizer)
         for variable, value in zip(model.weights, weights, strict=True):
             variable.assign(value)
@@ -300,14 +212,14 @@ def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:
             model.compile(optimizer, losses, loss_weights, per_output or None)
             optimizer.slots = slots
     except FILE_ERRORS as error:
-        raise ModelFileError(f"load_model: {path}: {_reason(error)}") from None
+        raise ModelFileError(f"load_model: {path}: {reason(error)}") from None
+    warnings.warn(f"{path}: {RESAVE}", stacklevel=3)
     return model
 
 
-def load_weights(model: Any, filepath: str | os.PathLike) -> None:
-    """Set ``model``'s weights from a weights (or model) file, after checking every one of
-    them as :func:`load_model` does: all or nothing."""
-    path = Path(filepath)
+def load_weights(model: Any, path: Path) -> None:
+    """Set ``model``'s weights from an autoconv 0.1 weights (or model) file, after checking
+    every one of them as :func:`load_model` does: all or nothing."""
     config, arrays = read_npz(path)
     try:
         if config.get("format") not in (MODEL_FORMAT, WEIGHTS_FORMAT):
@@ -318,43 +230,22 @@ def load_weights(model: Any, filepath: str | os.PathLike) -> None:
             raise ValueError(f"model {model.name} is not built yet; build it before loading")
         _check_weights(model, weights)
     except FILE_ERRORS as error:
-        raise ModelFileError(f"load_weights: {path}: {_reason(error)}") from None
+        raise ModelFileError(f"load_weights: {path}: {reason(error)}") from None
     for variable, value in zip(model.weights, weights, strict=True):
         variable.assign(value)
+    warnings.warn(f"{path}: {RESAVE}", stacklevel=3)
 
 
 def read_npz(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The JSON config and the arrays of an autoconv file, or ModelFileError saying what the
-    file is instead (a Keras archive, an HDF5 file, a .npy array, text, a truncated file).
+    """The JSON config and the arrays of an autoconv 0.1 file (:func:`is_npz_file`).
 
     The archive is read entry by entry without NumPy's loader: an entry must be stored
     uncompressed and hold exactly the bytes its header's shape needs, so no file makes autoconv
     allocate more memory than the file's own size."""
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {path}")
-    if path.is_dir():
-        raise ModelFileError(f"{path} is a folder, not a model file")
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if head.startswith(b"\x89HDF"):
-        raise ModelFileError(
-            f"{path} is an HDF5 (.h5) file, as Keras 2 saved models; autoconv reads only "
-            "files that autoconv wrote"
-        )
-    if head.startswith(b"\x93NUMPY"):
-        raise ModelFileError(f"{path} is a single NumPy array (.npy), not a model file")
-    if not head.startswith(b"PK"):
-        raise ModelFileError(f"{path} is not a model file (not a zip archive)")
     try:
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
             names = [entry.filename for entry in entries]
-            if "config.json" in names or "model.weights.h5" in names:
-                raise ModelFileError(
-                    f"{path} is a Keras .keras archive; autoconv reads only files that "
-                    "autoconv wrote (rebuild the model in autoconv and train or load autoconv "
-                    "weights)"
-                )
             if "config.npy" not in names:
                 raise ModelFileError(f"{path} is a zip archive, but not an autoconv file")
             if len(set(names)) != len(names):
@@ -370,7 +261,7 @@ def read_npz(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, RuntimeError,
         NotImplementedError, OverflowError,
     ) as error:  # fmt: skip
-        raise ModelFileError(f"{path} is damaged or truncated ({_reason(error)})") from None
+        raise ModelFileError(f"{path} is damaged or truncated ({reason(error)})") from None
     raw = arrays.pop("config")
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise ModelFileError(f"{path}: its config is not JSON text")
@@ -447,12 +338,14 @@ def _read_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> np.ndarray:
 def _check_entries(config: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """The file's arrays are exactly those its config names: one per weight and one per
     optimizer slot (``slot_<i>_<name>``)."""
-    expected = {f"weight_{i}" for i in range(len(_list(config.get("weights"), "weights")))}
+    expected = {f"weight_{i}" for i in range(len(checked_list(config.get("weights"), "weights")))}
     index = config.get("slots")
     if index is not None:
-        index = _dict(index, "slots")
-        names = [_str(n, "slot name") for n in _list(index.get("names", []), "slot names")]
-        count = _int(index.get("count", 0), "slot count")
+        index = checked_dict(index, "slots")
+        names = [
+            checked_str(n, "slot name") for n in checked_list(index.get("names", []), "slot names")
+        ]
+        count = checked_int(index.get("count", 0), "slot count")
         if count > len(expected):
             raise ValueError(f"the optimizer state covers {count} weights, the file holds fewer")
         expected |= {f"slot_{i}_{name}" for i in range(count) for name in names}
@@ -462,10 +355,10 @@ def _check_entries(config: dict[str, Any], arrays: dict[str, np.ndarray]) -> Non
 
 
 def _weight_arrays(config: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
-    paths = _list(config.get("weights"), "weights")
+    paths = checked_list(config.get("weights"), "weights")
     weights = []
     for i, weight_path in enumerate(paths):
-        weight_path = _str(weight_path, "weight path")
+        weight_path = checked_str(weight_path, "weight path")
         value = arrays.get(f"weight_{i}")
         if value is None:
             raise ValueError(f"weight {weight_path!r} is missing from the file")
@@ -513,28 +406,28 @@ def _checked_spec(module: Any, spec: Any, what: str) -> Any:
         if spec.lower() not in ("accuracy", "acc", "crossentropy", "ce"):
             module.get(spec)
         return spec
-    entry = _dict(spec, what)
-    _str(entry.get("class_name"), f"{what} class_name")
-    _dict(entry.get("config", {}), f"{what} config")
+    entry = checked_dict(spec, what)
+    checked_str(entry.get("class_name"), f"{what} class_name")
+    checked_dict(entry.get("config", {}), f"{what} config")
     return module.get(entry)
 
 
 def _compile_parts(setup: dict[str, Any]) -> tuple[Any, list[Any], list[float], list[Any]]:
-    entry = _dict(setup.get("optimizer"), "optimizer")
-    _str(entry.get("class_name"), "optimizer class_name")
-    _json_numbers(_dict(entry.get("config"), "optimizer config"), "optimizer setting")
+    entry = checked_dict(setup.get("optimizer"), "optimizer")
+    checked_str(entry.get("class_name"), "optimizer class_name")
+    _json_numbers(checked_dict(entry.get("config"), "optimizer config"), "optimizer setting")
     optimizer = optimizers_module.deserialize(entry)
-    optimizer.iterations = _int(setup.get("iterations", 0), "iterations", 2**63 - 1)
+    optimizer.iterations = checked_int(setup.get("iterations", 0), "iterations", 2**63 - 1)
     losses = [
         None if entry is None else _checked_spec(losses_module, entry, "loss")
-        for entry in _list(setup.get("losses"), "losses")
+        for entry in checked_list(setup.get("losses"), "losses")
     ]
     loss_weights = [
-        _number(w, "loss weight") for w in _list(setup.get("loss_weights"), "loss_weights")
+        _number(w, "loss weight") for w in checked_list(setup.get("loss_weights"), "loss_weights")
     ]
     metrics = [
-        [_checked_spec(metrics_module, m, "metric") for m in _list(specs, "metrics")]
-        for specs in _list(setup.get("metrics", []), "metrics")
+        [_checked_spec(metrics_module, m, "metric") for m in checked_list(specs, "metrics")]
+        for specs in checked_list(setup.get("metrics", []), "metrics")
     ]
     return optimizer, losses, loss_weights, metrics
 
@@ -543,16 +436,16 @@ def _slot_arrays(
     config: dict[str, Any], arrays: dict[str, np.ndarray], model: Any, optimizer: Any
 ) -> list[dict[str, np.ndarray]]:
     index = config.get("slots")
-    if index is None or _dict(index, "slots").get("count", 0) == 0:
+    if index is None or checked_dict(index, "slots").get("count", 0) == 0:
         return []
     params = model.trainable_weights
-    count = _int(index.get("count"), "slot count")
+    count = checked_int(index.get("count"), "slot count")
     if count != len(params):
         raise ValueError(
             f"the optimizer state covers {count} weights, the model trains {len(params)}"
         )
     wanted = set(optimizer.slot_names)
-    names = {_str(n, "slot name") for n in _list(index.get("names"), "slot names")}
+    names = {checked_str(n, "slot name") for n in checked_list(index.get("names"), "slot names")}
     if names != wanted:
         raise ValueError(
             f"the optimizer state has slots {sorted(names)}, expected {sorted(wanted)}"
@@ -573,21 +466,6 @@ def _slot_arrays(
             entry[name] = namespace(param.device).asarray(value.astype(param.dtype))
         slots.append(entry)
     return slots
-
-
-@contextlib.contextmanager
-def _weight_budget(arrays: list[np.ndarray]) -> Iterator[None]:
-    """While a file's architecture is built, no weight may be larger than the file's largest
-    array, nor all weights together than its arrays and one largest array more (the margin
-    lets a weight of a wrong shape be reported as such): a config asking for huge layers, or
-    for many of them, fails before allocating more than the file holds."""
-    previous = layer_module.WEIGHT_BUDGET
-    sizes = [a.size for a in arrays]
-    layer_module.WEIGHT_BUDGET = [max(sizes, default=0), sum(sizes) + max(sizes, default=0)]
-    try:
-        yield
-    finally:
-        layer_module.WEIGHT_BUDGET = previous
 
 
 # --------------------------------------------------------------------- JSON checks
@@ -617,36 +495,7 @@ def _small_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
 
 
-def _dict(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError(f"{what} must be a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ValueError(f"{what} must be a JSON list, got {type(value).__name__}")
-    return value
-
-
-def _str(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{what} must be a string, got {value!r}")
-    return value
-
-
-def _int(value: Any, what: str, high: int = 2**31 - 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
-        raise ValueError(f"{what} must be an integer in [0, {high}], got {value!r}")
-    return value
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, RecursionError):
-        return "its models are nested too deeply to rebuild"
-    text = str(error) or type(error).__name__
-    return text[0].lower() + text[1:] if text else text
-
-
 def _host(array: Any) -> np.ndarray:
+    from autoconv.backends import array_device
+
     return namespace(array_device(array)).to_numpy(array)

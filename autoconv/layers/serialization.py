@@ -1,0 +1,180 @@
+"""Layers as Keras 3 writes them: ``serialize`` and ``deserialize`` of Keras's object format.
+
+A layer's entry in a Keras file is ``{"module", "class_name", "config", "registered_name"}``
+(and ``build_config``, the input shape it was built for; a model's also ``compile_config``).
+autoconv writes what Keras writes, so that Keras reads autoconv's files, and reads what Keras
+writes: Keras's configs hold keys for features autoconv does not have (weight constraints,
+quantization, batch renormalization, ...), which are accepted at the values that leave the
+feature off and refused by name at any other (:data:`KERAS_ONLY`), and a layer's dtype as a
+``DTypePolicy``.
+
+Classes are found, in order: autoconv's own (every ``Layer`` subclass defined in autoconv,
+models included), then a user's through :mod:`autoconv.registration` (registered, in a
+``custom_object_scope``, or in ``custom_objects``). Nothing else is imported or run: a file
+cannot name a module for autoconv to load, and a ``Lambda``'s code is refused in safe mode.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from autoconv import registration
+
+# autoconv's own layer and model classes, by class name (Layer.__init_subclass__ adds each).
+BUILTIN: dict[str, type] = {}
+
+# The Keras modules its files name autoconv's classes under (Keras 3.15's): layers are
+# "keras.layers"; Sequential and Functional say otherwise (their KERAS_MODULE).
+LAYERS_MODULE = "keras.layers"
+
+
+class _Any:
+    """In :data:`KERAS_ONLY`: any value is accepted (the key means nothing while the feature
+    it belongs to is off, as ``renorm_momentum`` without ``renorm``)."""
+
+    def __repr__(self) -> str:
+        return "any value"
+
+
+ANY = _Any()
+
+# Keys Keras 3 writes in layer configs for features autoconv does not have, and the value that
+# leaves each off (a config may hold it; any other value is refused by name).
+KERAS_ONLY: dict[str, Any] = {
+    "quantization_config": None,  # Dense, EinsumDense: quantized weights
+    "lora_rank": None,
+    "lora_alpha": None,
+    "renorm": False,  # BatchNormalization: batch renormalization
+    "renorm_clipping": None,
+    "renorm_momentum": ANY,
+    "antialias": False,  # Resizing
+    "data_format": "channels_last",  # layers that take no data_format here
+    "sparse": False,  # InputLayer
+    "ragged": False,
+    "optional": False,
+    "seed_generator_state": None,
+}
+
+
+def register_builtin(cls: type) -> None:
+    """Record one of autoconv's own layer classes (a subclass defined in autoconv)."""
+    if cls.__module__.startswith("autoconv."):
+        BUILTIN.setdefault(cls.__name__, cls)
+
+
+# ----------------------------------------------------------------------------- dtypes
+def dtype_policy(dtype: str) -> dict[str, Any]:
+    """Keras's ``DTypePolicy`` entry for a layer's dtype."""
+    return {
+        "module": "keras",
+        "class_name": "DTypePolicy",
+        "config": {"name": dtype},
+        "registered_name": None,
+    }
+
+
+def dtype_name(value: Any) -> Any:
+    """A dtype from a config: a name, or Keras's ``DTypePolicy`` entry (its name); anything
+    else is given back for the layer to refuse."""
+    if isinstance(value, dict) and value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+        inner = value.get("config")
+        if isinstance(inner, dict):
+            return inner.get("name")
+    return value
+
+
+def keras_arguments(cls: type, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as arguments of ``cls``'s constructor: a DTypePolicy as its name, and the
+    :data:`KERAS_ONLY` keys the constructor does not take dropped where they hold the value
+    that leaves their feature off (a ValueError naming the key otherwise)."""
+    parameters = inspect.signature(cls.__init__).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    arguments = dict(config)
+    if "dtype" in arguments:
+        arguments["dtype"] = dtype_name(arguments["dtype"])
+    for key in list(arguments):
+        if key in parameters or key not in KERAS_ONLY:
+            continue
+        neutral, value = KERAS_ONLY[key], arguments.pop(key)
+        if neutral is not ANY and value != neutral:
+            raise ValueError(
+                f"{cls.__name__}: {key}={value!r} is not supported by autoconv (only "
+                f"{neutral!r}, which leaves it off)"
+            )
+    if not takes_any:
+        unknown = sorted(set(arguments) - set(parameters) - {"name", "trainable", "dtype"})
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown config keys {unknown}")
+    return arguments
+
+
+# ------------------------------------------------------------------------ the format
+def serialize(layer: Any) -> dict[str, Any]:
+    """``layer`` (or a model) as Keras's object entry: module, class name, config, registered
+    name, and ``build_config`` / ``compile_config`` where it has them (Keras's
+    ``keras.layers.serialize``)."""
+    cls = type(layer)
+    own = BUILTIN.get(cls.__name__) is cls
+    entry: dict[str, Any] = {
+        "module": getattr(cls, "KERAS_MODULE", LAYERS_MODULE) if own else cls.__module__,
+        "class_name": cls.__name__,
+        "config": layer.get_config(),
+        "registered_name": (
+            getattr(cls, "KERAS_REGISTERED_NAME", None)
+            if own
+            else registration.get_registered_name(cls)
+        ),
+    }
+    build = layer.get_build_config()
+    if build is not None:
+        entry["build_config"] = build
+    compile_config = getattr(layer, "get_compile_config", lambda: None)()
+    if compile_config is not None:
+        entry["compile_config"] = compile_config
+    return entry
+
+
+def layer_class(entry: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> type:
+    """The class an object entry names: a user's (registered, scoped or in ``custom_objects``,
+    by registered name or class name) first where it names one, else autoconv's own."""
+    class_name = entry.get("class_name")
+    if not isinstance(class_name, str):
+        raise ValueError(f"a layer entry needs a class_name string, got {class_name!r}")
+    cls = registration.find_class(entry, BUILTIN, custom_objects=custom_objects)
+    if cls is None:
+        raise ValueError(
+            f"Could not locate class '{class_name}'. Make sure custom classes are decorated "
+            "with `@autoconv.saving.register_keras_serializable()`, or pass them in "
+            "custom_objects; autoconv's own layers are the ones listed in docs/keras.md"
+        )
+    return cls
+
+
+def deserialize(
+    config: dict[str, Any], custom_objects: dict[str, Any] | None = None, safe_mode: bool = True
+) -> Any:
+    """A layer (or a model) from Keras's object entry, or autoconv's older
+    ``{"class_name", "config"}``; built for its ``build_config`` where it has one (Keras's
+    ``keras.layers.deserialize``)."""
+    if not isinstance(config, dict):
+        raise ValueError(f"a layer entry must be a dict, got {type(config).__name__}")
+    cls = layer_class(config, custom_objects)
+    if cls.__name__ == "Lambda" and safe_mode and BUILTIN.get("Lambda") is cls:
+        raise ValueError(
+            "Requested the deserialization of a Lambda layer, whose Python code a file cannot "
+            "carry safely: autoconv does not load it (rebuild the Lambda in code, or define a "
+            "Layer subclass and register it)"
+        )
+    inner = config.get("config", {})
+    if not isinstance(inner, dict):
+        raise ValueError(f"the config of {cls.__name__} must be a dict")
+    with registration.custom_object_scope(custom_objects or {}):
+        if "custom_objects" in inspect.signature(cls.from_config).parameters:
+            layer = cls.from_config(inner, custom_objects=custom_objects)
+        else:
+            layer = cls.from_config(inner)
+    build = config.get("build_config")
+    if not layer.built and isinstance(build, dict):
+        layer.build_from_config(build)
+    return layer

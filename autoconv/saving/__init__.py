@@ -1,0 +1,246 @@
+"""``autoconv.saving``, as ``keras.saving``: models and weights in Keras 3's files, and the
+registry of a user's own classes.
+
+- ``save_model(model, "name.keras")`` (``model.save``) writes Keras 3's ``.keras`` archive,
+  which Keras loads; ``load_model`` reads Keras's archives (and autoconv's own files from
+  before, which it says to save again) with their compile settings and optimizer state.
+- ``model.save_weights("name.weights.h5")`` / ``model.load_weights`` use Keras's HDF5 layout.
+- ``register_keras_serializable``, ``get_custom_objects``, ``custom_object_scope``,
+  ``get_registered_name`` / ``get_registered_object``: how a model file finds a user's own
+  layers, losses and functions by name (:mod:`autoconv.registration`).
+- ``serialize_keras_object`` / ``deserialize_keras_object``: Keras's object entries.
+
+Loading is safe by default, as Keras's: no Python code in a file is run (a ``Lambda`` layer's
+is refused), every class a file names is autoconv's own or one the user registered, and every
+size is checked against what the file holds before anything is allocated. The file formats are
+in :mod:`.keras_file` (with :mod:`.h5_state`) and :mod:`.npz_file` (autoconv 0.1's, read only);
+:mod:`.files` holds what they share.
+
+>>> import autoconv as ac, tempfile, os
+>>> model = ac.Sequential([ac.Input((3,)), ac.layers.Dense(2)])
+>>> path = os.path.join(tempfile.mkdtemp(), "model.keras")
+>>> model.save(path)
+>>> ac.saving.load_model(path).count_params()
+8
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import h5py
+
+from autoconv import initializers, losses, metrics, optimizers, regularizers
+from autoconv.layers import Layer
+from autoconv.layers import serialization as layer_serialization
+from autoconv.registration import (
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+)
+from autoconv.saving import keras_file, npz_file
+from autoconv.saving.files import ModelFileError
+
+__all__ = [
+    "CustomObjectScope",
+    "ModelFileError",
+    "custom_object_scope",
+    "deserialize_keras_object",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
+    "load_model",
+    "load_weights",
+    "register_keras_serializable",
+    "save_model",
+    "save_weights",
+    "serialize_keras_object",
+]
+
+
+def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+    """Write ``model`` (its architecture, weights, compile settings and optimizer state) to a
+    Keras 3 ``.keras`` archive, atomically (a failed save leaves the old file as it was)."""
+    path = Path(filepath)
+    if not model.built:
+        raise ValueError(
+            f"save: model {model.name} is not built yet; call it on data or build it first"
+        )
+    if path.name.endswith((".h5", ".hdf5")):
+        raise ValueError(
+            f"save: {path}: writing Keras 2's legacy HDF5 models is not supported by autoconv; "
+            "give the file a `.keras` extension (Keras 3's own format, which Keras loads)"
+        )
+    if not path.name.endswith(".keras"):
+        raise ValueError(
+            "Invalid filepath extension for saving. Please add either a `.keras` extension for "
+            f"the native Keras format (recommended) or a `.h5` extension. Received: "
+            f"filepath={filepath}"
+        )
+    keras_file.save_model(model, path, overwrite)
+
+
+def load_model(
+    filepath: str | os.PathLike,
+    custom_objects: dict[str, Any] | None = None,
+    compile: bool = True,
+    safe_mode: bool = True,
+) -> Any:
+    """The model in a ``.keras`` archive (Keras's or autoconv's), compiled as it was saved
+    (with its optimizer's state) unless ``compile=False``. ``custom_objects`` maps the names
+    of a user's classes and functions the file uses to them (or register them). Files autoconv
+    0.1 wrote load too, with a warning to save them again. Anything else, damaged or not a
+    model, is one ModelFileError naming the file."""
+    path = keras_file.exists(filepath)
+    kind = keras_file.file_kind(path)
+    if kind == "zip" and not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path} is damaged or truncated (not a readable zip archive)")
+    if kind == "zip" and keras_file.is_archive(path):
+        return keras_file.load_model(path, custom_objects, compile, safe_mode)
+    if kind == "zip" and npz_file.is_npz_file(path):
+        return npz_file.load_model(path, compile)
+    if kind == "hdf5":
+        raise ModelFileError(f"load_model: {path}: {_hdf5_kind(path)}")
+    if kind == "zip":
+        raise ModelFileError(f"{path} is a zip archive, but not a .keras model file")
+    raise ModelFileError(f"{path} is not a model file (not a .keras zip archive)")
+
+
+def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+    """Write ``model``'s weights (and its optimizer's state) in Keras's ``.weights.h5``."""
+    path = Path(filepath)
+    if not path.name.endswith(".weights.h5"):
+        raise ValueError(f"The filename must end in `.weights.h5`. Received: filepath={filepath}")
+    if not model.built:
+        raise ValueError(f"save_weights: model {model.name} is not built yet")
+    keras_file.save_weights(model, path, overwrite)
+
+
+def load_weights(model: Any, filepath: str | os.PathLike) -> None:
+    """Set ``model``'s weights from a ``.weights.h5`` file or a ``.keras`` archive (Keras's
+    or autoconv's; autoconv 0.1's weights files too), every one checked first: all or none."""
+    path = keras_file.exists(filepath)
+    kind = keras_file.file_kind(path)
+    if kind == "zip" and npz_file.is_npz_file(path):
+        npz_file.load_weights(model, path)
+    elif kind == "hdf5" and "model_config" in _hdf5_attributes(path):
+        raise ModelFileError(f"load_weights: {path}: {_hdf5_kind(path)}")
+    elif kind in ("zip", "hdf5"):
+        keras_file.load_weights(model, path)
+    else:
+        raise ModelFileError(f"{path} is not a weights file (.weights.h5) or a .keras archive")
+
+
+def _hdf5_attributes(path: Path) -> set[str]:
+    try:
+        with h5py.File(path, "r") as h5:
+            return set(h5.attrs)
+    except OSError as error:
+        raise ModelFileError(f"{path} is a damaged HDF5 file ({error})") from None
+
+
+def _hdf5_kind(path: Path) -> str:
+    if "model_config" in _hdf5_attributes(path):
+        return (
+            "it is a legacy HDF5 model of Keras 2 / tf.keras, which autoconv does not read yet; "
+            "load it in Keras and save it as .keras"
+        )
+    return "it is a weights file (.weights.h5): build the model and use model.load_weights"
+
+
+# ---------------------------------------------------------------- Keras's object entries
+_FAMILIES = {
+    "keras.initializers": initializers,
+    "keras.regularizers": regularizers,
+    "keras.losses": losses,
+    "keras.metrics": metrics,
+    "keras.optimizers": optimizers,
+}
+
+
+_BASES = (
+    (losses, losses.Loss),
+    (metrics, metrics.Metric),
+    (optimizers, optimizers.Optimizer),
+    (initializers, initializers.Initializer),
+    (regularizers, regularizers.Regularizer),
+)
+
+
+def serialize_keras_object(obj: Any) -> Any:
+    """Keras's JSON form of ``obj``: plain values as they are, lists and dicts item by item,
+    a layer, model, loss, metric, optimizer, initializer or regularizer as its entry (module,
+    class name, config, registered name), a function by its registered name."""
+    if obj is None or isinstance(obj, str | bool | int | float):
+        return obj
+    if isinstance(obj, list | tuple):
+        return [serialize_keras_object(item) for item in obj]
+    if isinstance(obj, dict):
+        return {key: serialize_keras_object(value) for key, value in obj.items()}
+    if isinstance(obj, Layer):
+        return layer_serialization.serialize(obj)
+    for family, base in _BASES:
+        if isinstance(obj, base):
+            return family.serialize(obj)
+    if inspect.isfunction(obj) or inspect.isbuiltin(obj):
+        name = get_registered_name(obj)
+        return {
+            "module": obj.__module__,
+            "class_name": "function",
+            "config": name,
+            "registered_name": name,
+        }
+    if hasattr(obj, "get_config"):  # a user's registered class
+        return {
+            "module": type(obj).__module__,
+            "class_name": type(obj).__name__,
+            "config": obj.get_config(),
+            "registered_name": get_registered_name(type(obj)),
+        }
+    raise TypeError(f"Cannot serialize {obj!r}: it has no get_config()")
+
+
+def deserialize_keras_object(
+    config: Any,
+    custom_objects: dict[str, Any] | None = None,
+    safe_mode: bool = True,
+    **kwargs: Any,
+) -> Any:
+    """The object an entry of :func:`serialize_keras_object` describes (found among autoconv's
+    own classes or a user's registered ones, never by importing a module the entry names)."""
+    if config is None or isinstance(config, str | bool | int | float):
+        return config
+    if isinstance(config, list):
+        return [deserialize_keras_object(item, custom_objects, safe_mode) for item in config]
+    if not isinstance(config, dict):
+        raise TypeError(f"Could not parse config: {config!r}")
+    if "class_name" not in config:
+        return {
+            key: deserialize_keras_object(value, custom_objects, safe_mode)
+            for key, value in config.items()
+        }
+    with custom_object_scope(custom_objects or {}):
+        if config["class_name"] == "__lambda__":
+            raise ValueError(
+                "Requested the deserialization of a Python lambda, which a file cannot carry "
+                "safely: autoconv does not load it"
+            )
+        if config["class_name"] == "function":
+            found = get_registered_object(config.get("registered_name") or config.get("config"))
+            if found is None:
+                raise ValueError(f"Could not locate function {config.get('config')!r}")
+            return found
+        family = _FAMILIES.get(config.get("module"))
+        if family is not None:
+            return family.deserialize(config)
+        cls = get_registered_object(config.get("registered_name") or config["class_name"])
+        if inspect.isclass(cls) and not issubclass(cls, Layer):
+            return cls.from_config(config.get("config", {}))
+        return layer_serialization.deserialize(config, custom_objects, safe_mode)

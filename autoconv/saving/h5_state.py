@@ -1,0 +1,284 @@
+"""A model's state in Keras 3's HDF5 layout: the ``model.weights.h5`` of a ``.keras`` archive,
+and the files ``save_weights`` writes (``.weights.h5``).
+
+Keras walks a model as an object tree and gives each object a group whose ``vars`` subgroup
+holds its own variables as datasets ``0``, ``1``, ... (a layer's trainable variables, then its
+non-trainable ones, in the order it made them): the model at the root, each of its layers
+under ``layers/<class name in snake case>[_<n>]`` (``dense``, ``dense_1``, ...: numbered in
+the model's layer order, never by the layers' own names), a nested model's layers below its
+group, a custom layer's sublayers under ``<group>/<attribute>``, and the optimizer under
+``optimizer``: its step count and learning rate, then its slots in the order Keras's
+optimizer of that class makes them (:data:`SLOT_GROUPS`).
+
+Reading checks everything before it assigns anything: every group and dataset the model needs
+is there, each a float array of the variable's shape, stored plainly (no compression filter:
+so no dataset makes autoconv allocate more than the file holds), finite; the optimizer's
+state fits the model's trainable weights.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from autoconv.backends import array_device, namespace
+from autoconv.layers import InputLayer, Layer
+from autoconv.models import Model
+
+# Each optimizer's slots in Keras's order: a tuple of autoconv slot names is one
+# add_optimizer_variables call (its variables interleaved weight by weight), and the groups
+# follow one another. A slot name the optimizer does not have (RMSprop's momentum when
+# momentum is 0) is left out. Nadam also keeps its running product of the momentum schedule.
+SLOT_GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "SGD": (("momentum",),),
+    "RMSprop": (("velocity",), ("momentum",), ("average_gradient",)),
+    "Adam": (("m", "v"), ("v_hat",)),
+    "AdamW": (("m", "v"), ("v_hat",)),
+    "Nadam": (("momentum", "velocity"),),
+    "Adamax": (("momentum", "norm"),),
+    "Adagrad": (("accumulator",),),
+    "Adadelta": (("accumulated_grad", "accumulated_delta_var"),),
+    "Lion": (("momentum",),),
+    "Ftrl": (("accumulator", "linear"),),
+}
+
+
+# ------------------------------------------------------------------------- the walk
+def snake_case(name: str) -> str:
+    """Keras's ``to_snake_case`` of a class name: ``Conv2D`` -> ``conv2d``, ``ReLU`` ->
+    ``re_lu``, ``BatchNormalization`` -> ``batch_normalization``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+    return name
+
+
+def saveables(model: Layer) -> list[tuple[str, Layer]]:
+    """``(group path, layer)`` for the model (path ``""``) and every layer below it, in
+    Keras's walk (a layer met twice is saved once, under its first path)."""
+    found: list[tuple[str, Layer]] = []
+    seen: set[int] = set()
+    stack: list[tuple[str, Layer]] = [("", model)]
+    while stack:
+        path, layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        found.append((path, layer))
+        children: list[tuple[str, Layer]] = []
+        for attribute, value in _children(layer):
+            prefix = f"{path}/{attribute}" if path else attribute
+            if isinstance(value, list):
+                used: dict[str, int] = {}
+                for item in value:
+                    children.append((f"{prefix}/{_unique(snake_case(type(item).__name__), used)}",
+                                     item))  # fmt: skip
+            else:
+                children.append((prefix, value))
+        stack.extend(reversed(children))
+    return found
+
+
+def _children(layer: Layer) -> list[tuple[str, Any]]:
+    """What Keras walks below a layer: a model's ``layers`` (a Sequential's without its Input,
+    a functional model's with them); a custom layer's attributes that hold a layer or a list
+    of layers, public ones first, each set by name."""
+    if isinstance(layer, Model) and layer._graph() is not None:
+        return [("layers", list(layer.layers))]
+    held = [
+        (name, value)
+        for name, value in vars(layer).items()
+        if name not in _BASE_ATTRIBUTES and _holds_layers(value)
+    ]
+    held.sort(key=lambda item: f"~{item[0]}" if item[0].startswith("_") else item[0])
+    return [(name, list(value) if isinstance(value, tuple) else value) for name, value in held]
+
+
+_BASE_ATTRIBUTES = frozenset({"_layers", "_inbound_nodes"})
+
+
+def _holds_layers(value: Any) -> bool:
+    if isinstance(value, Layer):
+        return True
+    return (
+        isinstance(value, list | tuple) and bool(value) and all(isinstance(v, Layer) for v in value)
+    )
+
+
+def _unique(name: str, used: dict[str, int]) -> str:
+    if name in used:
+        used[name] += 1
+        return f"{name}_{used[name]}"
+    used[name] = 0
+    return name
+
+
+def own_variables(layer: Layer) -> list[Any]:
+    """A layer's own variables in Keras's order: those made trainable, then the others."""
+    if isinstance(layer, InputLayer):
+        return []
+    return [*layer._trainable_variables, *layer._non_trainable_variables]
+
+
+def optimizer_values(model: Model) -> list[np.ndarray] | None:
+    """The optimizer's state as Keras's ``optimizer/vars``: the step count, the learning rate
+    (unless it is a schedule), then the slots; None before the optimizer has slots for the
+    weights the model trains now."""
+    optimizer = model.optimizer
+    params = model.trainable_weights
+    if optimizer is None or not params or len(optimizer.slots) != len(params):
+        return None
+    values = [np.array(optimizer.iterations, dtype=np.int32)]
+    if not callable(optimizer._learning_rate):
+        values.append(np.array(optimizer._learning_rate, dtype=np.float32))
+    for group in _slot_groups(optimizer):
+        for slots in optimizer.slots:
+            values.extend(_host(slots[name]) for name in group)
+    if type(optimizer).__name__ == "Nadam":
+        values.append(np.array(optimizer._u_product(optimizer.iterations), dtype=np.float32))
+    return values
+
+
+def _slot_groups(optimizer: Any) -> list[tuple[str, ...]]:
+    groups = SLOT_GROUPS.get(type(optimizer).__name__)
+    if groups is None:
+        raise NotImplementedError(
+            f"the state of a {type(optimizer).__name__} optimizer has no Keras layout"
+        )
+    return [tuple(n for n in group if n in optimizer.slot_names) for group in groups]
+
+
+def _host(array: Any) -> np.ndarray:
+    return namespace(array_device(array)).to_numpy(array)
+
+
+# ------------------------------------------------------------------------- writing
+def write(h5: Any, model: Model, include_optimizer: bool = True) -> None:
+    """Write ``model``'s state (and its optimizer's, where it has one) into the open h5py
+    file ``h5``."""
+    for path, layer in saveables(model):
+        group = h5.create_group(f"{path}/vars" if path else "vars")
+        group.attrs["name"] = layer.name
+        for i, variable in enumerate(own_variables(layer)):
+            group.create_dataset(str(i), data=_host(variable.data))
+    values = optimizer_values(model) if include_optimizer else None
+    if values is not None:
+        group = h5.create_group("optimizer/vars")
+        group.attrs["name"] = model.optimizer.name
+        for i, value in enumerate(values):
+            group.create_dataset(str(i), data=value)
+
+
+# ------------------------------------------------------------------------- reading
+def dataset_sizes(h5: Any) -> list[int]:
+    """The elements every dataset of the file holds in its storage (for the weight budget: a
+    dataset that declares more than it stores counts for what it stores)."""
+    sizes: list[int] = []
+
+    def add(name: str, item: Any) -> None:
+        if _is_dataset(item):
+            stored = item.id.get_storage_size() // max(item.dtype.itemsize, 1)
+            sizes.append(min(int(item.size), int(stored)))
+
+    h5.visititems(add)
+    return sizes
+
+
+def read(h5: Any, model: Model) -> list[tuple[Any, np.ndarray]]:
+    """``(variable, value)`` for every variable of ``model`` from the open file ``h5``, each
+    checked (a ValueError naming the layer otherwise); nothing is assigned."""
+    pairs = []
+    for path, layer in saveables(model):
+        variables = own_variables(layer)
+        where = f"{path}/vars" if path else "vars"
+        group = h5.get(where)
+        if group is None or _is_dataset(group):
+            if variables:
+                raise ValueError(
+                    f"it holds no weights for layer {layer.name} ({type(layer).__name__}, at "
+                    f"{where}): it is not this model's file"
+                )
+            continue
+        keys = sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1)
+        if keys != [str(i) for i in range(len(variables))]:
+            raise ValueError(
+                f"layer {layer.name} ({type(layer).__name__}) has {len(variables)} weights, "
+                f"the file holds {len(keys)} at {where}"
+            )
+        for i, variable in enumerate(variables):
+            value = checked_value(group[str(i)], f"weight {variable.path}", variable.shape)
+            pairs.append((variable, value.astype(variable.dtype, copy=False)))
+    return pairs
+
+
+def read_optimizer(h5: Any, model: Model) -> tuple[int, float | None, list[dict]] | None:
+    """The optimizer state in the file, checked against the model's trainable weights and its
+    optimizer's kind: (iterations, learning rate or None, slots); None where the file has
+    none. Nothing is assigned."""
+    group = h5.get("optimizer/vars")
+    optimizer = model.optimizer
+    if group is None or _is_dataset(group) or optimizer is None or not len(group):
+        return None
+    params = model.trainable_weights
+    groups = _slot_groups(optimizer)
+    has_rate = not callable(optimizer._learning_rate)
+    nadam = type(optimizer).__name__ == "Nadam"
+    expected = 1 + has_rate + sum(len(g) for g in groups) * len(params) + nadam
+    if sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1) != [
+        str(i) for i in range(expected)
+    ]:
+        raise ValueError(
+            f"its optimizer state holds {len(group)} variables; a {type(optimizer).__name__} "
+            f"of this model's {len(params)} trainable weights has {expected}"
+        )
+    iterations = checked_value(group["0"], "the optimizer's step count", (), integer=True)
+    rate = float(checked_value(group["1"], "the learning rate", ())) if has_rate else None
+    slots: list[dict[str, Any]] = [{} for _ in params]
+    index = 1 + has_rate
+    for names in groups:
+        for param, entry in zip(params, slots, strict=True):
+            for name in names:
+                value = checked_value(group[str(index)], f"optimizer slot {name!r} of {param.path}",
+                                      param.shape)  # fmt: skip
+                entry[name] = value.astype(param.dtype, copy=False)
+                index += 1
+    return int(iterations), rate, slots
+
+
+def assign_optimizer(model: Model, state: tuple[int, float | None, list[dict]]) -> None:
+    """Put a :func:`read_optimizer` state into the model's optimizer."""
+    iterations, rate, slots = state
+    optimizer = model.optimizer
+    optimizer.iterations = iterations
+    if rate is not None:
+        optimizer.learning_rate = rate
+    optimizer.slots = [
+        {name: namespace(param.device).asarray(value) for name, value in entry.items()}
+        for param, entry in zip(model.trainable_weights, slots, strict=True)
+    ]
+
+
+def _is_dataset(item: Any) -> bool:
+    return hasattr(item, "shape") and hasattr(item, "dtype")
+
+
+def checked_value(item: Any, what: str, shape: tuple, integer: bool = False) -> np.ndarray:
+    """A dataset's array, after checking it is one, of ``shape``, of a float (or integer)
+    dtype, stored without filters in no more bytes than the file holds, and finite."""
+    if not _is_dataset(item):
+        raise ValueError(f"{what} is not an array in the file")
+    if tuple(item.shape) != tuple(shape):
+        raise ValueError(
+            f"{what} has shape {tuple(item.shape)} in the file, the model's is {shape}"
+        )
+    kinds = "iu" if integer else "f"
+    if item.dtype.kind not in kinds or item.dtype.itemsize > 8:
+        raise ValueError(f"{what} has dtype {item.dtype} in the file")
+    if item.compression is not None or item.id.get_create_plist().get_nfilters():
+        raise ValueError(f"{what} is stored compressed; Keras's files are not")
+    value = np.asarray(item[()])
+    if not integer and not np.isfinite(value).all():
+        raise ValueError(f"{what} holds NaN or infinite values")
+    return value

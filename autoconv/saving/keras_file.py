@@ -1,0 +1,228 @@
+"""Keras 3's ``.keras`` archive, and its ``.weights.h5`` weights files.
+
+A ``.keras`` file is a zip archive of ``metadata.json`` (the Keras version the format is
+Keras 3.15's, the date; autoconv adds what it keeps beside the model, the class names of
+``autoconv train FOLDER``), ``config.json`` (the model's Keras object entry, its compile
+config inside) and ``model.weights.h5`` (the state, :mod:`autoconv.saving.h5_state`); a
+``.weights.h5`` file is that HDF5 file alone. autoconv writes them as Keras does (entries
+stored, not compressed), so Keras loads them; and it reads Keras's.
+
+Reading a file checks it before anything is built: the archive's entries (no other names, no
+entry that expands more than :data:`MAX_EXPANSION` times what it stores past
+:data:`EXPANSION_FLOOR` bytes, no config over :data:`MAX_CONFIG_BYTES`), the JSON, every class
+the config names (autoconv's own layers, or a user's registered ones: nothing is imported),
+the architecture's weights against what the weights file stores (:func:`files.weight_budget`),
+then every weight (:func:`h5_state.read`). Any problem is one ModelFileError naming the file;
+the model is returned whole or not at all, and ``load_weights`` changes all weights or none.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import IO, Any
+
+import h5py
+
+from autoconv.layers.serialization import deserialize, serialize
+from autoconv.saving import h5_state
+from autoconv.saving.files import (
+    FILE_ERRORS,
+    ModelFileError,
+    checked_dict,
+    reason,
+    weight_budget,
+    write_atomically,
+)
+
+KERAS_VERSION = "3.15.1"  # the Keras whose format autoconv writes (and reads)
+CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
+MAX_CONFIG_BYTES = 64 * 2**20
+EXPANSION_FLOOR, MAX_EXPANSION = 2**28, 100
+
+
+# ------------------------------------------------------------------------------ writing
+def save_model(model: Any, path: Path, overwrite: bool) -> None:
+    """Write ``model`` as a Keras 3 ``.keras`` archive (atomically)."""
+    config = json.dumps(serialize(model)).encode()  # fails before the file is touched
+    metadata = {
+        "keras_version": KERAS_VERSION,
+        "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+    }
+    if model.class_names is not None:
+        metadata["autoconv"] = {"class_names": list(model.class_names)}
+    weights = _h5_bytes(model)
+
+    def write(f: IO[bytes]) -> None:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.writestr(METADATA, json.dumps(metadata))
+            archive.writestr(CONFIG, config)
+            archive.writestr(WEIGHTS, weights)
+
+    write_atomically(path, write, overwrite)
+
+
+def save_weights(model: Any, path: Path, overwrite: bool) -> None:
+    """Write ``model``'s weights (and optimizer state) as Keras's ``.weights.h5`` file."""
+    weights = _h5_bytes(model)
+    write_atomically(path, lambda f: f.write(weights), overwrite)
+
+
+def _h5_bytes(model: Any) -> bytes:
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5:
+        h5_state.write(h5, model)
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------ reading
+def is_archive(path: Path) -> bool:
+    """Whether ``path`` is a zip archive holding Keras's ``config.json``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return CONFIG in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def load_model(path: Path, custom_objects: dict | None, compile: bool, safe_mode: bool) -> Any:
+    """The model of a ``.keras`` archive, compiled (with its optimizer's state) if it was
+    and ``compile``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = _checked_entries(archive)
+            config = json.loads(_read(archive, entries[CONFIG], MAX_CONFIG_BYTES))
+            metadata = (
+                json.loads(_read(archive, entries[METADATA], MAX_CONFIG_BYTES))
+                if METADATA in entries
+                else {}
+            )
+            weights = _read(archive, entries[WEIGHTS], None) if WEIGHTS in entries else None
+        checked_dict(config, "config.json")
+        if weights is None:
+            raise ValueError(f"it has no {WEIGHTS}")
+        with h5py.File(io.BytesIO(weights), "r") as h5:
+            with weight_budget(h5_state.dataset_sizes(h5)):
+                model = deserialize(_without_compile(config), custom_objects, safe_mode)
+            _check_model(model)
+            pairs = h5_state.read(h5, model)
+            compile_config = config.get("compile_config") if compile else None
+            if compile_config:
+                model.compile_from_config(compile_config)
+            optimizer_state = h5_state.read_optimizer(h5, model) if compile_config else None
+        for variable, value in pairs:
+            variable.assign(value)
+        if optimizer_state is not None:
+            h5_state.assign_optimizer(model, optimizer_state)
+        names = checked_dict(metadata, "metadata.json").get("autoconv", {}).get("class_names")
+        if names is not None:
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ValueError("its class names must be a list of strings")
+            model.class_names = names
+    except ModelFileError:
+        raise
+    except (*FILE_ERRORS, zipfile.BadZipFile, OSError, EOFError, RuntimeError) as error:
+        raise ModelFileError(f"load_model: {path}: {reason(error)}") from None
+    return model
+
+
+def load_weights(model: Any, path: Path) -> None:
+    """Set ``model``'s weights (and its optimizer's state, where the file and the model both
+    have one) from a ``.weights.h5`` file or a ``.keras`` archive: all or nothing."""
+    if not model.built:
+        raise ValueError(f"load_weights: model {model.name} is not built yet; build it first")
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                entries = _checked_entries(archive)
+                if WEIGHTS not in entries:
+                    raise ValueError(f"it has no {WEIGHTS}")
+                source: Any = io.BytesIO(_read(archive, entries[WEIGHTS], None))
+        else:
+            source = path
+        with h5py.File(source, "r") as h5:
+            pairs = h5_state.read(h5, model)
+            optimizer_state = h5_state.read_optimizer(h5, model) if model.compiled else None
+    except (*FILE_ERRORS, zipfile.BadZipFile, OSError, EOFError, RuntimeError) as error:
+        raise ModelFileError(f"load_weights: {path}: {reason(error)}") from None
+    for variable, value in pairs:
+        variable.assign(value)
+    if optimizer_state is not None:
+        h5_state.assign_optimizer(model, optimizer_state)
+
+
+def _checked_entries(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """The archive's entries by name, after checking each: a name Keras writes (or an
+    ``assets/`` file, which autoconv does not read), once, not encrypted, and not expanding
+    far beyond what it stores."""
+    entries: dict[str, zipfile.ZipInfo] = {}
+    for entry in archive.infolist():
+        name = entry.filename
+        if name not in (CONFIG, METADATA, WEIGHTS) and not name.startswith("assets/"):
+            raise ValueError(f"it holds an entry {name!r} that a .keras archive does not")
+        if name in entries:
+            raise ValueError(f"it names the entry {name!r} twice")
+        if entry.flag_bits & 0x1:
+            raise ValueError(f"its entry {name!r} is encrypted")
+        if entry.file_size > EXPANSION_FLOOR and entry.file_size > MAX_EXPANSION * max(
+            entry.compress_size, 1
+        ):
+            raise ValueError(
+                f"its entry {name!r} declares {entry.file_size} bytes but stores "
+                f"{entry.compress_size}: refusing a potential decompression bomb"
+            )
+        entries[name] = entry
+    if CONFIG not in entries:
+        raise ValueError(f"it is a zip archive without {CONFIG}: not a .keras file")
+    return entries
+
+
+def _read(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, limit: int | None) -> bytes:
+    """An entry's bytes, never more than it declares (nor than ``limit``)."""
+    size = entry.file_size
+    if limit is not None and size > limit:
+        raise ValueError(f"its {entry.filename} is {size} bytes, more than {limit}")
+    with archive.open(entry) as f:
+        data = f.read(size + 1)
+    if len(data) != size:
+        raise ValueError(f"its {entry.filename} does not hold the bytes it declares")
+    return data
+
+
+def _without_compile(config: dict[str, Any]) -> dict[str, Any]:
+    """The model's entry without its compile config (compiled apart, after the weights)."""
+    return {key: value for key, value in config.items() if key != "compile_config"}
+
+
+def _check_model(model: Any) -> None:
+    from autoconv.models import Model
+
+    if not isinstance(model, Model):
+        raise ValueError(f"its config describes a {type(model).__name__}, not a model")
+    if not model.built:
+        raise ValueError("its model is not built (no input shape in the file)")
+
+
+def file_kind(path: Path) -> str:
+    """What a file is, from its first bytes: "zip", "hdf5", or "other"."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"PK"):
+        return "zip"
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "hdf5"
+    return "other"
+
+
+def exists(path: str | os.PathLike) -> Path:
+    """``path`` as a Path, after checking it is a file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file")
+    return path

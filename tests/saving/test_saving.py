@@ -1,0 +1,461 @@
+"""autoconv.saving's API: every model kind round-trips through a Keras ``.keras`` archive to the
+same bits (weights, optimizer state, compile settings), weights files, atomic writes, Keras's
+rules for file names, custom objects, and tampered files that fail with one clear error before
+anything is used."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+
+import autoconv as ac
+from autoconv import layers
+from autoconv.saving import ModelFileError
+from tests.models.test_sequential import blobs, small_model
+
+
+def functional_model():
+    inputs = ac.Input(shape=(2,), name="point")
+    hidden = layers.Dense(8, activation="relu")(inputs)
+    skip = layers.Dense(8)(inputs)
+    merged = layers.add([hidden, skip])
+    return ac.Model(inputs, layers.Dense(3, activation="softmax")(merged))
+
+
+def nested_model():
+    inner = ac.Sequential([layers.Dense(4, activation="relu")], name="inner")
+    inputs = ac.Input(shape=(2,))
+    return ac.Model(inputs, layers.Dense(3, activation="softmax")(inner(inputs)))
+
+
+def trained(make, optimizer="rmsprop"):
+    ac.utils.set_random_seed(0)
+    x, y = blobs(100)
+    model = make()
+    model.compile(optimizer, "categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=1, batch_size=20, verbose=0)
+    return model, x, y
+
+
+@pytest.mark.parametrize("make", [small_model, functional_model, nested_model])
+def test_every_model_kind_round_trips_to_the_same_bits(make, tmp_path):
+    model, x, y = trained(make, ac.optimizers.RMSprop(learning_rate=0.01))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = ac.saving.load_model(path)
+    assert type(loaded) is type(model)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    # (a loaded model's layers are built before the model, so their weights are named without
+    # the model's name in front: as in Keras)
+    assert [(w.name, w.shape) for w in loaded.weights] == [(w.name, w.shape) for w in model.weights]
+    assert loaded.optimizer.learning_rate == pytest.approx(0.01)
+    assert loaded.optimizer.iterations == 5
+    for a, b in zip(model.optimizer.slots, loaded.optimizer.slots, strict=True):
+        np.testing.assert_array_equal(a["velocity"], b["velocity"])
+    assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
+    # the next step is the same too: the optimizer state came back whole
+    np.testing.assert_array_equal(
+        loaded.train_on_batch(x[:20], y[:20]), model.train_on_batch(x[:20], y[:20])
+    )
+
+
+def test_the_archive_holds_what_keras_writes(tmp_path):
+    model, _, _ = trained(small_model)
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        assert archive.namelist() == ["metadata.json", "config.json", "model.weights.h5"]
+        assert all(e.compress_type == zipfile.ZIP_STORED for e in archive.infolist())
+        metadata = json.loads(archive.read("metadata.json"))
+        config = json.loads(archive.read("config.json"))
+        weights = io.BytesIO(archive.read("model.weights.h5"))
+    assert metadata["keras_version"] == "3.15.1"
+    assert (config["module"], config["class_name"], config["registered_name"]) == (
+        "keras", "Sequential", None,
+    )  # fmt: skip
+    assert config["compile_config"]["loss"] == "categorical_crossentropy"
+    assert config["compile_config"]["metrics"] == ["accuracy"]
+    assert config["compile_config"]["optimizer"]["class_name"] == "RMSprop"
+    dense = config["config"]["layers"][1]
+    assert dense["module"] == "keras.layers" and dense["build_config"] == {"input_shape": [None, 2]}
+    with h5py.File(weights, "r") as h5:
+        assert h5["layers/dense/vars"].attrs["name"] == dense["config"]["name"]
+        assert h5["layers/dense/vars/0"].shape == (2, 16)
+        assert h5["optimizer/vars/0"][()] == 5  # the step count, then the learning rate
+        assert h5["optimizer/vars/1"][()] == np.float32(0.001)
+        assert len(h5["optimizer/vars"]) == 2 + 4  # RMSprop: a velocity for each weight
+
+
+def test_a_call_with_an_explicit_training_flag_keeps_it_through_a_save(tmp_path, rng):
+    """Keras's transfer-learning pattern, base(x, training=False), and a Dropout always on."""
+    inputs = ac.Input(shape=(4,))
+    x = layers.BatchNormalization()(layers.Dense(6)(inputs), training=False)
+    x = layers.Dropout(0.5)(x, training=True)
+    model = ac.Model(inputs, layers.Dense(2)(x))
+    model.save(tmp_path / "m.keras")
+    loaded = ac.models.load_model(tmp_path / "m.keras")
+    modes = [node.kwargs.get("training") for node in loaded._functional.nodes]
+    assert modes == [None, None, False, True, None]
+    data = rng.random((64, 4)).astype(np.float32)
+    assert not np.array_equal(loaded.predict(data, verbose=0), loaded.predict(data, verbose=0))
+
+
+def test_load_without_compile_and_the_class_names_kept_beside_the_model(tmp_path):
+    model, x, _ = trained(small_model)
+    model.class_names = ["cat", "dog", "fox"]
+    model.save(tmp_path / "m.keras")
+    loaded = ac.saving.load_model(tmp_path / "m.keras", compile=False)
+    assert not loaded.compiled and loaded.class_names == ["cat", "dog", "fox"]
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_save_weights_and_load_weights(tmp_path):
+    model, other = small_model(), small_model()
+    path = tmp_path / "w.weights.h5"
+    model.save_weights(path)
+    other.load_weights(path)
+    for a, b in zip(model.get_weights(), other.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ModelFileError, match=r"a weights file \(\.weights\.h5\)"):
+        ac.load_model(path)
+    wrong = ac.Sequential([layers.Dense(5, input_shape=(2,)), layers.Dense(3)])
+    with pytest.raises(ValueError, match=r"weight sequential(_\d+)?/dense(_\d+)?/kernel has shape"):
+        wrong.load_weights(path)
+
+
+def test_weights_load_from_a_model_archive_with_the_optimizer_state(tmp_path):
+    model, x, _ = trained(small_model)
+    model.save(tmp_path / "m.keras")
+    other = small_model()
+    other.compile("rmsprop", "categorical_crossentropy")
+    other.load_weights(tmp_path / "m.keras")
+    assert other.optimizer.iterations == model.optimizer.iterations
+    np.testing.assert_array_equal(other.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize(
+    ("name", "call", "message"),
+    [
+        ("m.npz", "save", r"Invalid filepath extension for saving.*\.keras"),
+        ("m.h5", "save", r"Keras 2's legacy HDF5 models is not supported"),
+        ("m.keras", "save_weights", r"must end in `\.weights\.h5`"),
+        ("m.npz", "save_weights", r"must end in `\.weights\.h5`"),
+    ],
+)
+def test_file_names_follow_keras(tmp_path, name, call, message):
+    with pytest.raises(ValueError, match=message):
+        getattr(small_model(), call)(tmp_path / name)
+    assert not (tmp_path / name).exists()
+
+
+def test_failed_save_leaves_old_file_intact(tmp_path, monkeypatch):
+    model = small_model()
+    path = tmp_path / "model.keras"
+    model.save(path)
+    original = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", crash)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(path)
+    assert path.read_bytes() == original
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]  # no temp file left
+
+
+def test_a_killed_saves_temp_file_is_removed_by_the_next_save(tmp_path):
+    stale = tmp_path / ".model.keras.abc123.autoconv-tmp"
+    stale.write_bytes(b"half a file")
+    small_model().save(tmp_path / "model.keras")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+def test_saved_files_get_the_umask_permissions(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        small_model().save(tmp_path / "model.keras")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "model.keras").stat().st_mode) == 0o640
+
+
+def test_saving_over_a_read_only_file_is_refused(tmp_path):
+    path = tmp_path / "model.keras"
+    path.write_bytes(b"keep me")
+    path.chmod(0o444)
+    if os.access(path, os.W_OK):
+        pytest.skip("running as a user who may write read-only files (root)")
+    with pytest.raises(PermissionError, match="read-only"):
+        small_model().save(path)
+    assert path.read_bytes() == b"keep me"
+
+
+def test_saving_into_a_missing_folder_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        small_model().save(tmp_path / "no" / "model.keras")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (lambda b: b[: len(b) // 2], "damaged or truncated"),
+        (lambda b: b"not a zip at all", "not a model file"),
+        (lambda b: b"\x89HDF\r\n\x1a\n" + b"\0" * 20, "damaged HDF5 file"),
+    ],
+)
+def test_damaged_and_foreign_files_fail_clearly(tmp_path, content, message):
+    path = tmp_path / "model.keras"
+    small_model().save(path)
+    path.write_bytes(content(path.read_bytes()))
+    with pytest.raises(ModelFileError, match=message) as error:
+        ac.load_model(path)
+    assert str(path) in str(error.value)
+
+
+def test_other_zip_and_hdf5_files(tmp_path):
+    foreign = tmp_path / "foreign.keras"
+    with open(foreign, "wb") as f:
+        np.savez(f, a=np.zeros(3))
+    with pytest.raises(ModelFileError, match=r"foreign\.keras is a zip archive, but not"):
+        ac.load_model(foreign)
+    legacy = tmp_path / "model.h5"
+    with h5py.File(legacy, "w") as h5:
+        h5.attrs["model_config"] = "{}"
+    with pytest.raises(ModelFileError, match="legacy HDF5 model of Keras 2"):
+        ac.load_model(legacy)
+
+
+# ---------------------------------------------------------------------- custom objects
+@ac.saving.register_keras_serializable(package="tests")
+class Scale(layers.Layer):
+    """Multiplies by a learned scalar: a user's own layer with a weight."""
+
+    def __init__(self, start: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.start = start
+
+    def build(self, input_shape):
+        self.factor = self.add_weight((), initializer=ac.initializers.Constant(self.start))
+
+    def call(self, inputs):
+        return inputs * self.factor
+
+    def get_config(self):
+        return super().get_config() | {"start": self.start}
+
+
+class Unregistered(Scale):
+    pass
+
+
+def test_a_registered_layer_round_trips(tmp_path):
+    model = ac.Sequential([ac.Input((3,)), Scale(2.0), layers.Dense(2)])
+    model.save(tmp_path / "m.keras")
+    config = json.loads(zipfile.ZipFile(tmp_path / "m.keras").read("config.json"))
+    entry = config["config"]["layers"][1]
+    assert (entry["class_name"], entry["registered_name"]) == ("Scale", "tests>Scale")
+    loaded = ac.saving.load_model(tmp_path / "m.keras")
+    assert isinstance(loaded.layers[0], Scale) and loaded.layers[0].start == 2.0
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_an_unregistered_layer_needs_custom_objects(tmp_path):
+    model = ac.Sequential([ac.Input((3,)), Unregistered(3.0)])
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(ModelFileError, match="ould not locate class 'Unregistered'"):
+        ac.saving.load_model(tmp_path / "m.keras")
+    loaded = ac.saving.load_model(
+        tmp_path / "m.keras", custom_objects={"Unregistered": Unregistered}
+    )
+    assert type(loaded.layers[0]) is Unregistered
+    with ac.saving.custom_object_scope({"Unregistered": Unregistered}):
+        assert type(ac.saving.load_model(tmp_path / "m.keras").layers[0]) is Unregistered
+
+
+def test_registry_names():
+    assert ac.saving.get_registered_name(Scale) == "tests>Scale"
+    assert ac.saving.get_registered_object("tests>Scale") is Scale
+    assert ac.saving.get_registered_name(Unregistered) == "Unregistered"
+    assert "tests>Scale" in ac.saving.get_custom_objects()
+    with pytest.raises(ValueError, match="get_config"):
+        ac.saving.register_keras_serializable()(type("NoConfig", (), {}))
+
+
+def test_serialize_and_deserialize_keras_objects():
+    for obj in [layers.Dense(3, activation="relu"), ac.losses.CategoricalCrossentropy(),
+                ac.optimizers.Adam(0.01), ac.initializers.HeNormal(seed=1),
+                ac.regularizers.L2(0.1), ac.metrics.AUC()]:  # fmt: skip
+        entry = ac.saving.serialize_keras_object(obj)
+        assert entry["module"].startswith("keras.") and entry["registered_name"] is None
+        again = ac.saving.deserialize_keras_object(json.loads(json.dumps(entry)))
+        assert type(again) is type(obj) and again.get_config() == obj.get_config()
+    assert ac.saving.serialize_keras_object([1, "a", None]) == [1, "a", None]
+
+
+def test_a_lambda_layer_is_never_loaded(tmp_path):
+    entry = {"module": "keras.layers", "class_name": "Lambda", "config": {"function": "x"},
+             "registered_name": None}  # fmt: skip
+    with pytest.raises(ValueError, match="Lambda"):
+        ac.saving.deserialize_keras_object(entry)
+
+
+# ----------------------------------------------------------------------- tampered files
+def rewrite(path, edit_config=None, edit_weights=None):
+    """Rewrite a .keras archive with its config.json and its model.weights.h5 edited."""
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+        metadata = archive.read("metadata.json")
+        weights = io.BytesIO(archive.read("model.weights.h5"))
+    if edit_config:
+        edit_config(config)
+    if edit_weights:
+        with h5py.File(weights, "r+") as h5:
+            edit_weights(h5)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", metadata)
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("model.weights.h5", weights.getvalue())
+
+
+def _set(config, keys, value):
+    target = config
+    for key in keys[:-1]:
+        target = target[key]
+    target[keys[-1]] = value
+
+
+def _replace(h5, name, value, **options):
+    del h5[name]
+    h5.create_dataset(name, data=value, **options)
+
+
+DENSE = ["config", "layers", 1, "config"]  # the first Dense after the InputLayer
+
+
+@pytest.mark.parametrize(
+    ("edit_config", "edit_weights", "message"),
+    [
+        (None, lambda h: _replace(h, "layers/dense/vars/0", np.zeros((5, 5), np.float32)),
+         r"weight dense/kernel has shape \(5, 5\) in the file"),
+        (None, lambda h: _replace(h, "layers/dense/vars/0", np.zeros((2, 16), np.int64)),
+         "dtype int64"),
+        (None, lambda h: _replace(h, "layers/dense/vars/1", np.full(16, np.nan, np.float32)),
+         "NaN or infinite"),
+        (None, lambda h: _replace(h, "layers/dense/vars/1", np.zeros(16, np.float32),
+                                  compression="gzip"), "stored compressed"),
+        (None, lambda h: h.__delitem__("layers/dense_1/vars/1"), "has 2 weights, the file holds 1"),
+        (None, lambda h: h.__delitem__("layers/dense_1"), "holds no weights for layer"),
+        (None, lambda h: _replace(h, "optimizer/vars/2", np.zeros(7, np.float32)),
+         r"optimizer slot .velocity. of dense/kernel has shape \(7,\)"),
+        (None, lambda h: h.__delitem__("optimizer/vars/5"), "optimizer state holds 5 variables"),
+        (lambda c: _set(c, ["config", "layers"], {"a": 1}), None, "layers must be a list"),
+        (lambda c: _set(c, [*DENSE[:-1], "class_name"], "Evil"), None,
+         "ould not locate class 'Evil'"),
+        (lambda c: c["config"]["layers"][1].update(module="os", class_name="system"), None,
+         "ould not locate class 'system'"),
+        (lambda c: _set(c, [*DENSE, "units"], 10**9), None, "larger than any array the file holds"),
+        (lambda c: _set(c, [*DENSE, "units"], "16"), None, "units must be a positive int"),
+        (lambda c: _set(c, [*DENSE, "kernel_constraint"], "non_neg"), None,
+         "weight constraints are not supported"),
+        (lambda c: _set(c, [*DENSE, "quantization_config"], {"mode": "int8"}), None,
+         "quantization_config.* is not supported by autoconv"),
+        (lambda c: _set(c, [*DENSE, "surprise"], 1), None,
+         r"nrecognized keyword arguments passed to Dense: \{'surprise': 1\}"),
+        (lambda c: _set(c, ["compile_config", "optimizer", "class_name"], "nope"), None,
+         "unknown optimizer 'nope'"),
+        (lambda c: c.pop("config"), None, "Sequential config's layers must be a list"),
+    ],
+)  # fmt: skip
+def test_tampered_files_fail_before_anything_is_used(tmp_path, edit_config, edit_weights, message):
+    model, _, _ = trained(small_model)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    rewrite(path, edit_config, edit_weights)
+    with pytest.raises(ModelFileError, match=message) as error:
+        ac.load_model(path)
+    assert str(path) in str(error.value)
+
+
+def test_a_failed_load_weights_changes_nothing(tmp_path):
+    model = small_model()
+    model.save(tmp_path / "m.keras")
+    rewrite(tmp_path / "m.keras", None, lambda h: h.__delitem__("layers/dense_1/vars/1"))
+    other = small_model()
+    before = other.get_weights()
+    with pytest.raises(ModelFileError, match="has 2 weights, the file holds 1"):
+        other.load_weights(tmp_path / "m.keras")
+    for a, b in zip(before, other.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_archive_entries_are_checked(tmp_path):
+    path = tmp_path / "m.keras"
+    small_model().save(path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("evil.py", "import os")
+    with pytest.raises(ModelFileError, match=r"entry 'evil\.py' that a \.keras archive does not"):
+        ac.load_model(path)
+
+
+def test_subclassed_models_save_their_weights_only(tmp_path):
+    class Tiny(ac.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(2)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    model = Tiny()
+    model(np.ones((1, 3)))
+    with pytest.raises(NotImplementedError, match="save_weights"):
+        model.save(tmp_path / "m.keras")
+    assert not (tmp_path / "m.keras").exists()
+    model.save_weights(tmp_path / "m.weights.h5")
+    with h5py.File(tmp_path / "m.weights.h5") as h5:  # Keras's path: the attribute's name
+        assert h5["dense/vars/0"].shape == (3, 2)
+    other = Tiny()
+    other(np.ones((1, 3)))
+    other.load_weights(tmp_path / "m.weights.h5")
+    np.testing.assert_array_equal(other.dense.kernel.numpy(), model.dense.kernel.numpy())
+
+
+def test_an_architecture_asking_for_more_weights_than_the_file_holds_fails_first(tmp_path):
+    """Many layers each as large as the file's largest array: refused while building, before
+    the layers' weights add up to more than the file's arrays."""
+    model = ac.Sequential([layers.Dense(64, input_shape=(64,)), layers.Dense(1)])
+    path = tmp_path / "model.keras"
+    model.save(path)
+
+    def many(config):
+        entries = config["config"]["layers"]
+        for i in range(1000):  # 1000 * 64 * 64 floats: 16 MB from a file of some 30 kB
+            entries.insert(1, json.loads(json.dumps(entries[1])))
+            entries[1]["config"]["name"] = f"d{i}"
+
+    rewrite(path, many)
+    with pytest.raises(ModelFileError, match="the architecture has more weights than the file"):
+        ac.load_model(path)
+
+
+def test_old_autoconv_files_load_with_a_note_to_save_again():
+    from pathlib import Path
+
+    files = Path(__file__).parent / "files"
+    expected = json.loads((files / "npz_expected.json").read_text())
+    with pytest.warns(UserWarning, match="save it again"):
+        model = ac.load_model(files / "npz_sequential.keras")
+    np.testing.assert_allclose(
+        model.predict(np.array(expected["x"], np.float32), verbose=0), expected["sequential"],
+        rtol=1e-6,
+    )  # fmt: skip
+    assert model.class_names == ["a", "b", "c"]
+    assert model.optimizer.iterations == expected["sequential_iterations"]

@@ -396,8 +396,8 @@ class ModelCheckpoint(MonitorCallback):
 
     ``filepath`` may hold format fields filled from ``epoch`` (1-based), ``batch`` (1-based,
     when saving by batch) and the logs: ``"ckpt/{epoch:02d}-{val_loss:.2f}.keras"``. As in
-    Keras 3 it must end in ``.keras`` for a model (Keras's archive, which Keras loads; Keras 2's
-    legacy ``.h5`` is not written) and in ``.weights.h5`` for weights, written atomically.
+    Keras 3 it must end in ``.keras`` for a model (Keras's archive; ``.h5`` writes Keras 2's
+    legacy file) and in ``.weights.h5`` for weights, written atomically.
     Missing folders
     are made. ``save_best_only`` saves only when ``monitor`` improves (see
     :class:`MonitorCallback`; ``initial_value_threshold`` is the best to beat at first).
@@ -436,10 +436,10 @@ class ModelCheckpoint(MonitorCallback):
                     "provided must end in `.weights.h5` (Keras weights format). Received: "
                     f"filepath={self.filepath}"
                 )
-        elif not self.filepath.endswith(".keras"):
+        elif not self.filepath.endswith((".keras", ".h5")):
             raise ValueError(
-                "The filepath provided must end in `.keras` (Keras model format; autoconv does "
-                f"not write Keras 2's legacy .h5 models). Received: filepath={self.filepath}"
+                "The filepath provided must end in `.keras` (Keras model format). Received: "
+                f"filepath={self.filepath}"
             )
         if isinstance(save_freq, int):  # only then ask fit for the logs of every batch
             self.on_train_batch_end = self._on_train_batch_end

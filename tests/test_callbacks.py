@@ -181,8 +181,7 @@ def test_model_checkpoint_checks_the_filepath_and_save_freq(tmp_path):
         callbacks.ModelCheckpoint(tmp_path / "model.keras", save_weights_only=True)
     with pytest.raises(ValueError, match="Unrecognized save_freq: often"):
         callbacks.ModelCheckpoint(tmp_path / "model.keras", save_freq="often")
-    with pytest.raises(ValueError, match=r"legacy \.h5"):
-        callbacks.ModelCheckpoint(tmp_path / "model.h5")
+    callbacks.ModelCheckpoint(tmp_path / "model.h5")
 
 
 def test_model_checkpoint_formats_names_from_epoch_and_logs(tmp_path):

@@ -5,6 +5,8 @@ registry of a user's own classes.
   which Keras loads; ``load_model`` reads Keras's archives (and autoconv's own files from
   before, which it says to save again) with their compile settings and optimizer state.
 - ``model.save_weights("name.weights.h5")`` / ``model.load_weights`` use Keras's HDF5 layout.
+- Keras 2's (and tf.keras's) legacy ``.h5`` models and weights load too, and
+  ``model.save("name.h5")`` writes one as Keras 3 still does (:mod:`.legacy_h5`).
 - ``register_keras_serializable``, ``get_custom_objects``, ``custom_object_scope``,
   ``get_registered_name`` / ``get_registered_object``: how a model file finds a user's own
   layers, losses and functions by name (:mod:`autoconv.registration`).
@@ -13,7 +15,8 @@ registry of a user's own classes.
 Loading is safe by default, as Keras's: no Python code in a file is run (a ``Lambda`` layer's
 is refused), every class a file names is autoconv's own or one the user registered, and every
 size is checked against what the file holds before anything is allocated. The file formats are
-in :mod:`.keras_file` (with :mod:`.h5_state`) and :mod:`.npz_file` (autoconv 0.1's, read only);
+in :mod:`.keras_file` (with :mod:`.h5_state`), :mod:`.legacy_h5` and :mod:`.npz_file`
+(autoconv 0.1's, read only);
 :mod:`.files` holds what they share.
 
 >>> import autoconv as ac, tempfile, os
@@ -45,7 +48,7 @@ from autoconv.registration import (
     get_registered_object,
     register_keras_serializable,
 )
-from autoconv.saving import keras_file, npz_file
+from autoconv.saving import keras_file, legacy_h5, npz_file
 from autoconv.saving.files import ModelFileError
 
 __all__ = [
@@ -74,10 +77,8 @@ def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True) 
             f"save: model {model.name} is not built yet; call it on data or build it first"
         )
     if path.name.endswith((".h5", ".hdf5")):
-        raise ValueError(
-            f"save: {path}: writing Keras 2's legacy HDF5 models is not supported by autoconv; "
-            "give the file a `.keras` extension (Keras 3's own format, which Keras loads)"
-        )
+        legacy_h5.save_model(model, path, overwrite)
+        return
     if not path.name.endswith(".keras"):
         raise ValueError(
             "Invalid filepath extension for saving. Please add either a `.keras` extension for "
@@ -106,8 +107,13 @@ def load_model(
         return keras_file.load_model(path, custom_objects, compile, safe_mode)
     if kind == "zip" and npz_file.is_npz_file(path):
         return npz_file.load_model(path, compile)
+    if kind == "hdf5" and "model_config" in _hdf5_attributes(path):
+        return legacy_h5.load_model(path, custom_objects, compile, safe_mode)
     if kind == "hdf5":
-        raise ModelFileError(f"load_model: {path}: {_hdf5_kind(path)}")
+        raise ModelFileError(
+            f"load_model: {path}: it is a weights file (.weights.h5 or .h5): build the model "
+            "and use model.load_weights"
+        )
     if kind == "zip":
         raise ModelFileError(f"{path} is a zip archive, but not a .keras model file")
     raise ModelFileError(f"{path} is not a model file (not a .keras zip archive)")
@@ -130,8 +136,8 @@ def load_weights(model: Any, filepath: str | os.PathLike) -> None:
     kind = keras_file.file_kind(path)
     if kind == "zip" and npz_file.is_npz_file(path):
         npz_file.load_weights(model, path)
-    elif kind == "hdf5" and "model_config" in _hdf5_attributes(path):
-        raise ModelFileError(f"load_weights: {path}: {_hdf5_kind(path)}")
+    elif kind == "hdf5" and _is_legacy(path):
+        legacy_h5.load_weights(model, path)
     elif kind in ("zip", "hdf5"):
         keras_file.load_weights(model, path)
     else:
@@ -146,13 +152,13 @@ def _hdf5_attributes(path: Path) -> set[str]:
         raise ModelFileError(f"{path} is a damaged HDF5 file ({error})") from None
 
 
-def _hdf5_kind(path: Path) -> str:
-    if "model_config" in _hdf5_attributes(path):
-        return (
-            "it is a legacy HDF5 model of Keras 2 / tf.keras, which autoconv does not read yet; "
-            "load it in Keras and save it as .keras"
-        )
-    return "it is a weights file (.weights.h5): build the model and use model.load_weights"
+def _is_legacy(path: Path) -> bool:
+    """Whether an HDF5 file is a legacy model or weights file (else Keras 3's layout)."""
+    try:
+        with h5py.File(path, "r") as h5:
+            return legacy_h5.is_legacy_weights(h5)
+    except OSError as error:
+        raise ModelFileError(f"{path} is a damaged HDF5 file ({error})") from None
 
 
 # ---------------------------------------------------------------- Keras's object entries

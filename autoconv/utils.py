@@ -26,13 +26,14 @@ __all__ = [
 
 
 def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:
-    """Integer class labels (N,) as one-hot float32 rows (N, num_classes).
+    """Integer class labels (N,) as one-hot rows (N, num_classes), float64 as Keras's (``fit``
+    takes them as float32).
 
     ``num_classes`` defaults to max(y) + 1, as in Keras; a trailing axis of size 1 is dropped.
 
     >>> to_categorical([0, 2])
     array([[1., 0., 0.],
-           [0., 0., 1.]], dtype=float32)
+           [0., 0., 1.]])
     """
     labels = np.asarray(y)
     if labels.ndim > 1 and labels.shape[-1] == 1:
@@ -64,7 +65,7 @@ def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:
             f"to_categorical: label {labels.max()} does not fit num_classes={num_classes} "
             f"(labels must lie in [0, {num_classes}))"
         )
-    return one_hot(labels, int(num_classes), dtype=np.float32)
+    return one_hot(labels, int(num_classes), dtype=np.float64)
 
 
 def _sample(labels: np.ndarray) -> str:

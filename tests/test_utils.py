@@ -12,7 +12,7 @@ def test_to_categorical_like_keras():
     np.testing.assert_array_equal(ac.utils.to_categorical([0, 2]), [[1, 0, 0], [0, 0, 1]])
     assert ac.utils.to_categorical([[1], [0]]).shape == (2, 2)  # a trailing axis of 1 drops
     assert ac.utils.to_categorical(np.array([0.0, 1.0]), np.int64(3)).shape == (2, 3)
-    assert ac.utils.to_categorical(np.array([1], np.uint8), 2).dtype == np.float32
+    assert ac.utils.to_categorical(np.array([1], np.uint8), 2).dtype == np.float64  # Keras's
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,9 @@ def image_dataset_from_directory(
     ``os.walk`` order of ``directory``, or None. Files ending in .bmp, .gif (first frame),
     .jpeg, .jpg or .png are read; others are ignored.
 
-    Batches: float32 images (batch, height, width, channels) in 0-255 (channels 1, 3, 4 for
+    Batches: float32 images (batch, height, width, channels) in 0-255 (uint8 with
+    ``interpolation="nearest"``, which keeps the pixels' values, as TensorFlow's resize does
+    for Keras; channels 1, 3, 4 for
     ``color_mode`` "grayscale", "rgb", "rgba"; (batch, channels, height, width) with
     ``data_format="channels_first"``), and labels by ``label_mode``: "int" int32 (batch,),
     "categorical" float32 one-hot (batch, classes), "binary" float32 (batch, 1) (two classes
@@ -408,7 +410,8 @@ def encode_labels(labels: Any, label_mode: str, num_classes: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ImageLoader:
-    """Reads image files as float32 arrays of one size, as Keras's ``_load_image_tf``."""
+    """Reads image files as arrays of one size, as Keras's ``_load_image_tf``: float32, or
+    uint8 for "nearest" interpolation (TensorFlow's nearest resize keeps the file's dtype)."""
 
     size: tuple[int, int]
     channels: int
@@ -416,6 +419,11 @@ class ImageLoader:
     crop_to_aspect_ratio: bool
     pad_to_aspect_ratio: bool
     channels_first: bool
+
+    @property
+    def dtype(self) -> type:
+        """The dtype of every image it reads."""
+        return np.uint8 if self.interpolation == "nearest" else np.float32
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -432,6 +440,7 @@ class ImageLoader:
             image = resize_with_pad(image, self.size, self.interpolation)
         else:
             image = resize(image, self.size, self.interpolation)
+        image = image.astype(self.dtype, copy=False)
         return image.transpose(2, 0, 1) if self.channels_first else image
 
 
@@ -450,7 +459,7 @@ class ImageFiles:
 
     def batch(self, indices: np.ndarray) -> Any:
         """(images, labels) of the files ``indices`` (the images alone without labels)."""
-        images = np.empty((len(indices), *self.loader.shape), np.float32)
+        images = np.empty((len(indices), *self.loader.shape), self.loader.dtype)
         for i, path in enumerate(self.paths[indices]):
             images[i] = self.loader(str(path))
         return images if self.labels is None else (images, self.labels[indices])

@@ -72,6 +72,19 @@ class Model(Layer):
         return None
 
     @property
+    def output_shape(self) -> Any:
+        """The output's shape, batch axis first (``None``); a list of shapes for several
+        outputs (Keras's ``model.output_shape``)."""
+        graph = self._graph()
+        if graph is None:
+            raise AttributeError(
+                f"The layer {self.name} has never been called and thus has no defined output "
+                "shape (build it, or call it on data)"
+            )
+        shapes = [t.shape for t in graph.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
     def output_names(self) -> list[str]:
         graph = self._graph()
         if graph is None:

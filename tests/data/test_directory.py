@@ -361,6 +361,7 @@ def test_resizing_options(tmp_path):
     assert channels_first.shape == (1, 1, 4, 4)
     nearest = everything(load(tmp_path, interpolation="NEAREST", **base))[0][0, ..., 0]
     np.testing.assert_array_equal(nearest, image[1::2, 2::4])
+    assert nearest.dtype == np.uint8 and plain.dtype == np.float32  # as TensorFlow resizes
 
 
 def test_nested_folders_and_symlinks(tmp_path):

@@ -187,3 +187,15 @@ def test_unknown_arguments_are_refused_as_keras():
         TypeError, match=r"Unrecognized keyword arguments passed to Dense: \{'unit': 3\}"
     ):
         layers.Dense(2, unit=3)
+
+
+def test_input_and_output_shapes_as_keras():
+    sequential = ac.Sequential([ac.Input((4,)), layers.Dense(2)])
+    assert (sequential.input_shape, sequential.output_shape) == ((None, 4), (None, 2))
+    a, b = ac.Input((3,), name="a"), ac.Input((5,), name="b")
+    joined = layers.concatenate([a, b])
+    two = ac.Model([a, b], [layers.Dense(1)(joined), layers.Dense(2)(joined)])
+    assert two.input_shape == [(None, 3), (None, 5)]
+    assert two.output_shape == [(None, 1), (None, 2)]
+    with pytest.raises(AttributeError, match="never been called"):
+        ac.Sequential([layers.Dense(2)]).output_shape  # noqa: B018

@@ -20,7 +20,7 @@ import numpy as np
 
 from autoconv import distributed, ops
 from autoconv.backends import namespace
-from autoconv.callbacks import Callback, CallbackList, History, interactive
+from autoconv.callbacks.base import Callback, CallbackList, History, interactive
 from autoconv.data import Dataset
 from autoconv.process import configure_for_model
 from autoconv.random import epoch_generator, generator

@@ -150,9 +150,10 @@ def test_train_test_and_predict_on_batch_as_keras():
 
 
 def test_the_progress_bar_redraws_one_line_on_a_terminal(monkeypatch, capsys):
-    from autoconv import callbacks, training
+    from autoconv import training
+    from autoconv.callbacks import base
 
-    for module in (callbacks, training):  # the bar's choice and verbose="auto"'s
+    for module in (base, training):  # the bar's choice and verbose="auto"'s
         monkeypatch.setattr(module, "interactive", lambda: True)
     monkeypatch.setattr(training, "SYNC_SECONDS", 0.0)  # redraw after every batch
     x, labels, _, _ = data()

@@ -42,6 +42,7 @@ from autoconv.layers import (
 )
 from autoconv.layers.calls import training_context
 from autoconv.layers.input_layer import Node
+from autoconv.ops import cast
 from autoconv.tensor import Tensor
 
 # The fusions a step can run (Step.rule): see the module's docstring.
@@ -254,6 +255,7 @@ class Graph:
 def _run_step(step: Step, args: list[Tensor], training: bool | None) -> Tensor:
     node = step.nodes[0]
     layer = node.layer
+    args = [cast(a, layer.dtype) for a in args]  # as a layer call casts (fused steps too)
     inputs: Any = args if node.list_call else args[0]
     if step.rule == CONV_POOL:
         return layer.pooled(inputs, step.nodes[1].layer)

@@ -49,7 +49,7 @@ from autoconv.registration import (
     register_keras_serializable,
 )
 from autoconv.saving import keras_file, legacy_h5, npz_file
-from autoconv.saving.files import ModelFileError
+from autoconv.saving.files import FILE_ERRORS, ModelFileError
 
 __all__ = [
     "CustomObjectScope",
@@ -148,7 +148,7 @@ def _hdf5_attributes(path: Path) -> set[str]:
     try:
         with h5py.File(path, "r") as h5:
             return set(h5.attrs)
-    except OSError as error:
+    except FILE_ERRORS as error:
         raise ModelFileError(f"{path} is a damaged HDF5 file ({error})") from None
 
 
@@ -157,7 +157,7 @@ def _is_legacy(path: Path) -> bool:
     try:
         with h5py.File(path, "r") as h5:
             return legacy_h5.is_legacy_weights(h5)
-    except OSError as error:
+    except FILE_ERRORS as error:
         raise ModelFileError(f"{path} is a damaged HDF5 file ({error})") from None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -20,10 +21,11 @@ from autoconv.layers import layer as layer_module
 TEMP_SUFFIX = ".autoconv-tmp"
 
 # What reading a file's config and arrays may raise on a damaged or crafted file: each becomes
-# one ModelFileError naming the file (too deep a nesting of models is a RecursionError).
+# one ModelFileError naming the file (too deep a nesting of models is a RecursionError; zip
+# and HDF5 readers raise OSError, EOFError and RuntimeError on damaged bytes).
 FILE_ERRORS = (
     ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError,
-    OverflowError, RecursionError,
+    OverflowError, RuntimeError, OSError, EOFError, zipfile.BadZipFile,
 )  # fmt: skip
 
 

@@ -12,8 +12,9 @@ optimizer of that class makes them (:data:`SLOT_GROUPS`).
 
 Reading checks everything before it assigns anything: every group and dataset the model needs
 is there, each a float array of the variable's shape, stored plainly (no compression filter:
-so no dataset makes autoconv allocate more than the file holds), finite; the optimizer's
-state fits the model's trainable weights.
+so no dataset makes autoconv allocate more than the file holds) in the file itself (reached by
+no soft or external link, neither external storage nor a virtual dataset: so no file makes
+autoconv read another), finite; the optimizer's state fits the model's trainable weights.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import h5py
 import numpy as np
 
 from autoconv.backends import array_device, namespace
@@ -193,7 +195,7 @@ def read(h5: Any, model: Model) -> list[tuple[Any, np.ndarray]]:
     for path, layer in saveables(model):
         variables = own_variables(layer)
         where = f"{path}/vars" if path else "vars"
-        group = h5.get(where)
+        group = member(h5, where)
         if group is None or _is_dataset(group):
             if variables:
                 raise ValueError(
@@ -208,7 +210,7 @@ def read(h5: Any, model: Model) -> list[tuple[Any, np.ndarray]]:
                 f"the file holds {len(keys)} at {where}"
             )
         for i, variable in enumerate(variables):
-            value = checked_value(group[str(i)], f"weight {variable.path}", variable.shape)
+            value = checked_value(member(group, str(i)), f"weight {variable.path}", variable.shape)
             pairs.append((variable, value.astype(variable.dtype, copy=False)))
     return pairs
 
@@ -217,7 +219,7 @@ def read_optimizer(h5: Any, model: Model) -> tuple[int, float | None, list[dict]
     """The optimizer state in the file, checked against the model's trainable weights and its
     optimizer's kind: (iterations, learning rate or None, slots); None where the file has
     none. Nothing is assigned."""
-    group = h5.get("optimizer/vars")
+    group = member(h5, "optimizer/vars")
     optimizer = model.optimizer
     if group is None or _is_dataset(group) or optimizer is None or not len(group):
         return None
@@ -233,15 +235,15 @@ def read_optimizer(h5: Any, model: Model) -> tuple[int, float | None, list[dict]
             f"its optimizer state holds {len(group)} variables; a {type(optimizer).__name__} "
             f"of this model's {len(params)} trainable weights has {expected}"
         )
-    iterations = checked_value(group["0"], "the optimizer's step count", (), integer=True)
-    rate = float(checked_value(group["1"], "the learning rate", ())) if has_rate else None
+    iterations = checked_value(member(group, "0"), "the optimizer's step count", (), integer=True)
+    rate = float(checked_value(member(group, "1"), "the learning rate", ())) if has_rate else None
     slots: list[dict[str, Any]] = [{} for _ in params]
     index = 1 + has_rate
     for names in groups:
         for param, entry in zip(params, slots, strict=True):
             for name in names:
-                value = checked_value(group[str(index)], f"optimizer slot {name!r} of {param.path}",
-                                      param.shape)  # fmt: skip
+                what = f"optimizer slot {name!r} of {param.path}"
+                value = checked_value(member(group, str(index)), what, param.shape)
                 entry[name] = value.astype(param.dtype, copy=False)
                 index += 1
     return int(iterations), rate, slots
@@ -258,6 +260,24 @@ def assign_optimizer(model: Model, state: tuple[int, float | None, list[dict]]) 
         {name: namespace(param.device).asarray(value) for name, value in entry.items()}
         for param, entry in zip(model.trainable_weights, slots, strict=True)
     ]
+
+
+def member(group: Any, path: str) -> Any:
+    """The group or dataset at ``path`` below ``group`` (None where there is none), reached
+    through hard links only: a soft or external link is refused, so that a crafted file cannot
+    make autoconv read another file of the host (Keras's CVE-2026-1669). (``group`` may also
+    be a dict of datasets, as legacy_h5 gives read_optimizer.)"""
+    if not isinstance(group, h5py.Group):
+        return group.get(path)
+    item = group
+    for part in path.split("/"):
+        link = item.get(part, getlink=True) if isinstance(item, h5py.Group) else None
+        if link is None:
+            return None
+        if not isinstance(link, h5py.HardLink):
+            raise ValueError(f"its {path} is a {type(link).__name__}; Keras's files hold none")
+        item = item[part]
+    return item
 
 
 def _is_dataset(item: Any) -> bool:
@@ -278,6 +298,8 @@ def checked_value(item: Any, what: str, shape: tuple, integer: bool = False) -> 
         raise ValueError(f"{what} has dtype {item.dtype} in the file")
     if item.compression is not None or item.id.get_create_plist().get_nfilters():
         raise ValueError(f"{what} is stored compressed; Keras's files are not")
+    if item.external or item.is_virtual:  # its values would be read from other files
+        raise ValueError(f"{what} is stored in another file; Keras's files hold their own")
     value = np.asarray(item[()])
     if not integer and not np.isfinite(value).all():
         raise ValueError(f"{what} holds NaN or infinite values")

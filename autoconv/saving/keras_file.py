@@ -125,7 +125,7 @@ def load_model(path: Path, custom_objects: dict | None, compile: bool, safe_mode
             model.class_names = names
     except ModelFileError:
         raise
-    except (*FILE_ERRORS, zipfile.BadZipFile, OSError, EOFError, RuntimeError) as error:
+    except FILE_ERRORS as error:
         raise ModelFileError(f"load_model: {path}: {reason(error)}") from None
     return model
 
@@ -147,7 +147,7 @@ def load_weights(model: Any, path: Path) -> None:
         with h5py.File(source, "r") as h5:
             pairs = h5_state.read(h5, model)
             optimizer_state = h5_state.read_optimizer(h5, model) if model.compiled else None
-    except (*FILE_ERRORS, zipfile.BadZipFile, OSError, EOFError, RuntimeError) as error:
+    except FILE_ERRORS as error:
         raise ModelFileError(f"load_weights: {path}: {reason(error)}") from None
     for variable, value in pairs:
         variable.assign(value)

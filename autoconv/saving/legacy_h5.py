@@ -80,7 +80,7 @@ def load_model(path: Path, custom_objects: dict | None, compile: bool, safe_mode
             h5_state.assign_optimizer(model, state)
     except ModelFileError:
         raise
-    except (*FILE_ERRORS, OSError, RuntimeError) as error:
+    except FILE_ERRORS as error:
         raise ModelFileError(f"load_model: {path}: {reason(error)}") from None
     return model
 
@@ -93,7 +93,7 @@ def load_weights(model: Any, path: Path) -> None:
         with h5py.File(path, "r") as h5:
             group = h5["model_weights"] if "model_weights" in h5 else h5
             pairs = read_weights(group, model)
-    except (*FILE_ERRORS, OSError, RuntimeError) as error:
+    except FILE_ERRORS as error:
         raise ModelFileError(f"load_weights: {path}: {reason(error)}") from None
     for variable, value in pairs:
         variable.assign(value)

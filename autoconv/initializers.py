@@ -234,6 +234,11 @@ class RandomUniform(RandomInitializer):
         return super().get_config() | {"minval": self.minval, "maxval": self.maxval}
 
 
+# What Keras 3.15 writes of a variance-scaling initializer's fan axes: always None here (the
+# fans of the kernels' usual layout; from_config refuses others).
+FAN_AXES = {"input_axes": None, "output_axes": None}
+
+
 class VarianceScaling(RandomInitializer):
     """Values of variance scale / n, n = fan_in, fan_out or their mean (``mode``), from a
     normal truncated at two standard deviations ('truncated_normal', or 'normal'), a plain
@@ -287,6 +292,7 @@ class VarianceScaling(RandomInitializer):
             "scale": self.scale,
             "mode": self.mode,
             "distribution": self.distribution,
+            **FAN_AXES,
         }
 
 
@@ -300,7 +306,7 @@ class _Preset(VarianceScaling):
         super().__init__(scale, mode, distribution, seed)
 
     def get_config(self) -> dict[str, Any]:
-        return {"seed": self._init_seed}
+        return {"seed": self._init_seed, **FAN_AXES}
 
 
 class GlorotUniform(_Preset):

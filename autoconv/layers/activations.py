@@ -114,5 +114,6 @@ class PReLU(Layer):
         return super().get_config() | {
             "alpha_initializer": serialized(initializers, self.alpha_initializer),
             "alpha_regularizer": serialized(regularizers, self.alpha_regularizer),
+            "alpha_constraint": None,  # autoconv has no weight constraints
             "shared_axes": self.shared_axes,
         }

@@ -185,6 +185,9 @@ class BaseConv(ActivationMixin, Layer):
         for prefix in (*self.kernel_prefixes, "bias"):
             regularizer = getattr(self, f"{prefix}_regularizer")
             config[f"{prefix}_regularizer"] = serialized(regularizers, regularizer)
+        config["activity_regularizer"] = serialized(regularizers, self.activity_regularizer)
+        for prefix in (*self.kernel_prefixes, "bias"):
+            config[f"{prefix}_constraint"] = None  # autoconv has no weight constraints
         return config
 
 

@@ -185,6 +185,9 @@ class Dense(ActivationMixin, Layer):
             "bias_initializer": serialized(initializers, self.bias_initializer),
             "kernel_regularizer": serialized(regularizers, self.kernel_regularizer),
             "bias_regularizer": serialized(regularizers, self.bias_regularizer),
+            "kernel_constraint": None,  # autoconv has no weight constraints
+            "bias_constraint": None,
+            "quantization_config": None,
         }
 
 
@@ -289,6 +292,9 @@ class Flatten(Layer):
 
     def call(self, inputs: Tensor) -> Tensor:
         return ops.flatten(inputs)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"data_format": "channels_last"}
 
 
 class Identity(Layer):

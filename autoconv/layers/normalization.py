@@ -153,7 +153,12 @@ class BatchNormalization(Layer):
             ),
             "beta_regularizer": serialized(regularizers, self.beta_regularizer),
             "gamma_regularizer": serialized(regularizers, self.gamma_regularizer),
+            "beta_constraint": None,  # autoconv has no weight constraints
+            "gamma_constraint": None,
             "synchronized": self.synchronized,
+            "renorm": False,  # nor batch renormalization
+            "renorm_clipping": None,
+            "renorm_momentum": 0.99,
         }
 
 
@@ -241,7 +246,7 @@ class LayerNormalization(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
-            "axis": self.axis,
+            "axis": self._axes if self.built else self.axis,  # Keras's build makes it a list
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
@@ -250,6 +255,8 @@ class LayerNormalization(Layer):
             "gamma_initializer": serialized(initializers, self.gamma_initializer),
             "beta_regularizer": serialized(regularizers, self.beta_regularizer),
             "gamma_regularizer": serialized(regularizers, self.gamma_regularizer),
+            "beta_constraint": None,  # autoconv has no weight constraints
+            "gamma_constraint": None,
         }
 
 

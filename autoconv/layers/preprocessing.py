@@ -206,6 +206,7 @@ class Resizing(Layer):
             "fill_mode": self.fill_mode,
             "fill_value": self.fill_value,
             "data_format": self.data_format,
+            "antialias": False,  # Keras's antialiasing when downsampling: not in autoconv
         }
 
 
@@ -580,6 +581,7 @@ class RandomContrast(RandomImageLayer):
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
+            "data_format": self.data_format,
             "factor": self.factor,
             "value_range": self.value_range,
             "seed": self.seed,
@@ -613,6 +615,7 @@ class RandomBrightness(RandomImageLayer):
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
+            "data_format": self.data_format,
             "factor": self.factor,
             "value_range": self.value_range,
             "seed": self.seed,
@@ -633,6 +636,8 @@ class RandomCrop(RandomImageLayer):
         data_format: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if seed is None:  # as Keras's RandomCrop: a seed drawn now, kept in its config
+            seed = int(generator().integers(1, 10**9))
         super().__init__(seed, data_format, **kwargs)
         self.height = positive_int(height, "height", "RandomCrop")
         self.width = positive_int(width, "width", "RandomCrop")

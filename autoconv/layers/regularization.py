@@ -164,9 +164,10 @@ class SpatialDropout2D(Dropout):
         return (n, 1, 1, inputs.shape[3])
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        del config["noise_shape"]  # as Keras's: the mask's shape follows from data_format
-        return config | {"data_format": self.data_format}
+        """Keras's own keys: no noise_shape (the mask's shape follows from data_format), and
+        neither ``trainable`` nor a DTypePolicy (its dtype by name)."""
+        return {"rate": self.rate, "seed": self.seed, "name": self.name, "dtype": self.dtype,
+                "data_format": self.data_format}  # fmt: skip
 
 
 def _expect_ndim(layer: Layer, input_shape: Shape, ndim: int) -> None:

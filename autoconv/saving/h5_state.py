@@ -285,15 +285,16 @@ def _is_dataset(item: Any) -> bool:
 
 
 def checked_value(item: Any, what: str, shape: tuple, integer: bool = False) -> np.ndarray:
-    """A dataset's array, after checking it is one, of ``shape``, of a float (or integer)
-    dtype, stored without filters in no more bytes than the file holds, and finite."""
+    """A dataset's array, after checking it is one, of ``shape``, of a float or integer dtype
+    (``integer``: an integer one; Keras stores a few weights, like Normalization's count, as
+    integers), stored without filters in no more bytes than the file holds, and finite."""
     if not _is_dataset(item):
         raise ValueError(f"{what} is not an array in the file")
     if tuple(item.shape) != tuple(shape):
         raise ValueError(
             f"{what} has shape {tuple(item.shape)} in the file, the model's is {shape}"
         )
-    kinds = "iu" if integer else "f"
+    kinds = "iu" if integer else "fiu"
     if item.dtype.kind not in kinds or item.dtype.itemsize > 8:
         raise ValueError(f"{what} has dtype {item.dtype} in the file")
     if item.compression is not None or item.id.get_create_plist().get_nfilters():

@@ -363,6 +363,7 @@ def test_config_names_keras_s_arguments():
         "data_format", "dilation_rate", "depth_multiplier", "activation", "use_bias",
         "depthwise_initializer", "pointwise_initializer", "bias_initializer",
         "depthwise_regularizer", "pointwise_regularizer", "bias_regularizer",
+        "activity_regularizer", "depthwise_constraint", "pointwise_constraint", "bias_constraint",
     }  # fmt: skip
     assert set(config) == keras_keys
     assert layers.Conv2DTranspose(2, 2).get_config()["output_padding"] is None

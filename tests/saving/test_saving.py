@@ -345,8 +345,8 @@ DENSE = ["config", "layers", 1, "config"]  # the first Dense after the InputLaye
     [
         (None, lambda h: _replace(h, "layers/dense/vars/0", np.zeros((5, 5), np.float32)),
          r"weight dense/kernel has shape \(5, 5\) in the file"),
-        (None, lambda h: _replace(h, "layers/dense/vars/0", np.zeros((2, 16), np.int64)),
-         "dtype int64"),
+        (None, lambda h: _replace(h, "layers/dense/vars/0", np.zeros((2, 16), np.complex64)),
+         "dtype complex64"),
         (None, lambda h: _replace(h, "layers/dense/vars/1", np.full(16, np.nan, np.float32)),
          "NaN or infinite"),
         (None, lambda h: _replace(h, "layers/dense/vars/1", np.zeros(16, np.float32),

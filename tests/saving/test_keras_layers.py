@@ -1,0 +1,289 @@
+"""Every layer autoconv has, through Keras's own files in both directions, with real Keras 3.15
+(on its PyTorch backend; skipped where Keras or torch is not installed):
+
+- built with the same arguments, autoconv's layer config is the config Keras writes (every
+  key and value; only the layer's name may differ);
+- a model of the layer saved by autoconv loads in Keras and predicts the same numbers, and
+  a model Keras saved loads in autoconv and predicts the same numbers; its weights (in
+  Keras's ``.weights.h5`` layout) load into a model autoconv built itself;
+- for every optimizer, a model Keras trained two steps loads in autoconv with the optimizer's
+  step count and every slot, and the next step gives the same weights in both (and the other
+  way round): training resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+
+# Keras on PyTorch converts its tensors with NumPy 2's deprecated __array__ signature.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+pytest.importorskip("torch")
+keras = pytest.importorskip("keras")
+
+TOLERANCE = {"rtol": 2e-5, "atol": 2e-6}
+
+# (layer class name, its arguments, one sample's input shape): every layer, in the options
+# that change what Keras writes.
+LAYERS: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
+    ("Dense", {"units": 3, "activation": "relu"}, (4,)),
+    ("Dense", {"units": 2, "use_bias": False, "kernel_initializer": "he_normal"}, (3,)),
+    ("Dense", {"units": 3, "kernel_regularizer": "l2", "bias_regularizer": "l1"}, (4,)),
+    ("Activation", {"activation": "tanh"}, (4,)),
+    ("Conv1D", {"filters": 3, "kernel_size": 2, "dilation_rate": 2, "padding": "causal"}, (8, 2)),
+    ("Conv1D", {"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same"}, (9, 3)),
+    ("Conv2D", {"filters": 3, "kernel_size": 3, "strides": 2, "padding": "same"}, (7, 7, 2)),
+    ("Conv2D", {"filters": 4, "kernel_size": (2, 3), "groups": 2, "activation": "relu"}, (6, 6, 4)),
+    ("Conv2D", {"filters": 2, "kernel_size": 3, "dilation_rate": 2}, (8, 8, 1)),
+    ("Conv2DTranspose", {"filters": 3, "kernel_size": 3, "strides": 2, "padding": "same"},
+     (4, 5, 2)),
+    ("Conv2DTranspose", {"filters": 2, "kernel_size": (2, 3), "strides": (2, 1)}, (3, 4, 3)),
+    ("DepthwiseConv2D", {"kernel_size": 3, "depth_multiplier": 2, "padding": "same"}, (5, 5, 2)),
+    ("SeparableConv2D", {"filters": 4, "kernel_size": 3, "depth_multiplier": 2}, (6, 6, 2)),
+    ("SeparableConv2D", {"filters": 3, "kernel_size": 2, "strides": 2, "padding": "same",
+                         "use_bias": False}, (5, 5, 3)),
+    ("BatchNormalization", {"momentum": 0.9, "epsilon": 1e-2}, (5, 5, 3)),
+    ("BatchNormalization", {"center": False, "scale": False}, (4,)),
+    ("LayerNormalization", {}, (4, 3)),
+    ("LayerNormalization", {"axis": [2, 3], "epsilon": 1e-5, "center": False}, (3, 3, 2)),
+    ("Normalization", {"mean": [0.5, -1.0], "variance": [2.0, 0.25]}, (3, 2)),
+    ("Normalization", {"axis": -1}, (4, 3)),
+    ("Dropout", {"rate": 0.3, "seed": 4}, (4,)),
+    ("SpatialDropout2D", {"rate": 0.2}, (4, 4, 2)),
+    ("GaussianDropout", {"rate": 0.2}, (4,)),
+    ("GaussianNoise", {"stddev": 0.1}, (4,)),
+    ("Flatten", {}, (3, 2, 2)),
+    ("Reshape", {"target_shape": (6, 2)}, (3, 4)),
+    ("Permute", {"dims": (2, 1)}, (3, 4)),
+    ("Identity", {}, (3,)),
+    ("MaxPooling1D", {"pool_size": 2}, (7, 2)),
+    ("AveragePooling1D", {"pool_size": 3, "strides": 1, "padding": "same"}, (7, 2)),
+    ("MaxPooling2D", {"pool_size": (2, 3), "strides": 2, "padding": "same"}, (7, 7, 2)),
+    ("AveragePooling2D", {"pool_size": 2}, (6, 6, 2)),
+    ("GlobalMaxPooling1D", {}, (5, 3)),
+    ("GlobalAveragePooling1D", {"keepdims": True}, (5, 3)),
+    ("GlobalMaxPooling2D", {"keepdims": True}, (4, 4, 3)),
+    ("GlobalAveragePooling2D", {}, (4, 4, 3)),
+    ("ReLU", {"max_value": 6.0, "negative_slope": 0.1, "threshold": 0.5}, (4,)),
+    ("LeakyReLU", {"negative_slope": 0.2}, (4,)),
+    ("ELU", {"alpha": 0.5}, (4,)),
+    ("PReLU", {"shared_axes": [1, 2]}, (3, 3, 2)),
+    ("PReLU", {"alpha_initializer": "ones"}, (4,)),
+    ("Softmax", {"axis": -1}, (5,)),
+    ("Rescaling", {"scale": 1 / 255, "offset": -1.0}, (3, 3, 1)),
+    ("Resizing", {"height": 4, "width": 6, "interpolation": "bilinear"}, (8, 8, 2)),
+    ("Resizing", {"height": 3, "width": 3, "interpolation": "nearest",
+                  "crop_to_aspect_ratio": True}, (6, 8, 1)),
+    ("CenterCrop", {"height": 3, "width": 2}, (5, 5, 1)),
+    ("RandomFlip", {"mode": "horizontal", "seed": 1}, (4, 4, 1)),
+    ("RandomRotation", {"factor": 0.1, "fill_mode": "constant", "seed": 2}, (6, 6, 1)),
+    ("RandomZoom", {"height_factor": 0.2, "width_factor": (-0.1, 0.3)}, (6, 6, 1)),
+    ("RandomTranslation", {"height_factor": 0.1, "width_factor": 0.2}, (6, 6, 1)),
+    ("RandomContrast", {"factor": 0.2}, (4, 4, 3)),
+    ("RandomBrightness", {"factor": (-0.1, 0.2)}, (4, 4, 3)),
+    ("RandomCrop", {"height": 3, "width": 3}, (5, 5, 1)),
+    ("Cropping2D", {"cropping": ((1, 0), (0, 2))}, (5, 6, 1)),
+    ("ZeroPadding2D", {"padding": ((1, 0), (2, 1))}, (3, 3, 2)),
+    ("UpSampling2D", {"size": 2}, (3, 3, 2)),
+    ("UpSampling2D", {"size": (2, 3), "interpolation": "bilinear"}, (3, 3, 1)),
+]  # fmt: skip
+MERGING = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
+
+
+def _ids(cases: list[tuple]) -> list[str]:
+    return [f"{name}-{i}" for i, (name, *_) in enumerate(cases)]
+
+
+def _plain(value: Any) -> Any:
+    """A config as its JSON text would give it back (tuples as lists)."""
+    return json.loads(json.dumps(value))
+
+
+def _rounded(value: Any) -> Any:
+    """``value`` with its floats to float32 precision (Keras keeps some as float32)."""
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    if isinstance(value, float):
+        return float(np.float32(value))
+    return value
+
+
+def _deterministic_weights(model: Any) -> list[np.ndarray]:
+    """A fixed pattern for every weight (a variance kept positive)."""
+    values = []
+    for i, w in enumerate(model.weights):
+        shape = tuple(w.shape)
+        value = np.sin(np.arange(int(np.prod(shape))) * 0.37 + i).reshape(shape) * 0.3
+        if "variance" in w.name:
+            value = np.abs(value) + 0.5
+        values.append(value.astype(np.float32))
+    return values
+
+
+def _inputs(shape: tuple[int, ...], n: int = 3) -> np.ndarray:
+    return np.random.default_rng(1).random((n, *shape)).astype(np.float32)
+
+
+def _autoconv_model(name: str, kwargs: dict, shape: tuple) -> ac.Model:
+    return ac.Sequential([ac.layers.Input(shape=shape), getattr(ac.layers, name)(**kwargs)])
+
+
+def _keras_model(name: str, kwargs: dict, shape: tuple) -> Any:
+    return keras.Sequential([keras.Input(shape=shape), getattr(keras.layers, name)(**kwargs)])
+
+
+@pytest.mark.parametrize(("name", "kwargs", "shape"), LAYERS, ids=_ids(LAYERS))
+def test_a_layers_config_is_the_one_keras_writes(name, kwargs, shape):
+    ours = _autoconv_model(name, kwargs, shape).layers[-1].get_config()
+    theirs = _keras_model(name, kwargs, shape).layers[-1].get_config()
+    ours.pop("name"), theirs.pop("name")
+    if name == "RandomCrop":  # a seed each drew for itself
+        assert isinstance(ours.pop("seed"), int) and isinstance(theirs.pop("seed"), int)
+    assert _rounded(_plain(ours)) == _rounded(_plain(theirs))
+
+
+@pytest.mark.parametrize(("name", "kwargs", "shape"), LAYERS, ids=_ids(LAYERS))
+def test_autoconvs_file_of_a_layer_loads_in_keras_with_the_same_predictions(
+    tmp_path, name, kwargs, shape
+):
+    model = _autoconv_model(name, kwargs, shape)
+    model.set_weights(_deterministic_weights(model))
+    x = _inputs(shape)
+    model.save(tmp_path / "m.keras")
+    theirs = keras.saving.load_model(tmp_path / "m.keras")
+    assert [tuple(w.shape) for w in theirs.weights] == [w.shape for w in model.weights]
+    np.testing.assert_allclose(
+        np.asarray(theirs.predict(x, verbose=0)), model.predict(x, verbose=0), **TOLERANCE
+    )
+
+
+@pytest.mark.parametrize(("name", "kwargs", "shape"), LAYERS, ids=_ids(LAYERS))
+def test_keras_file_of_a_layer_loads_in_autoconv_with_the_same_predictions(
+    tmp_path, name, kwargs, shape
+):
+    model = _keras_model(name, kwargs, shape)
+    model.set_weights(_deterministic_weights(model))
+    x = _inputs(shape)
+    expected = np.asarray(model.predict(x, verbose=0))
+    model.save(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "m.weights.h5")
+    ours = ac.saving.load_model(tmp_path / "m.keras")
+    assert type(ours.layers[-1]).__name__ == name
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, **TOLERANCE)
+    built = _autoconv_model(name, kwargs, shape)
+    built.load_weights(tmp_path / "m.weights.h5")
+    np.testing.assert_allclose(built.predict(x, verbose=0), expected, **TOLERANCE)
+
+
+@pytest.mark.parametrize("name", MERGING)
+def test_merging_layers_travel_both_ways(tmp_path, name):
+    kwargs = {"axis": -1} if name == "Concatenate" else {}
+    a, b = _inputs((4,)), _inputs((4,), 3)[::-1].copy()
+
+    def build(lib: Any) -> Any:
+        left, right = lib.Input(shape=(4,)), lib.Input(shape=(4,))
+        merged = getattr(lib.layers, name)(**kwargs)([lib.layers.Dense(4)(left), right])
+        return lib.Model([left, right], lib.layers.Dense(2)(merged))
+
+    ours, theirs = build(ac), build(keras)
+    theirs.set_weights(_deterministic_weights(theirs))
+    ours.set_weights(_deterministic_weights(ours))
+    theirs.save(tmp_path / "keras.keras")
+    ours.save(tmp_path / "ours.keras")
+    from_keras = ac.saving.load_model(tmp_path / "keras.keras")
+    from_ours = keras.saving.load_model(tmp_path / "ours.keras")
+    expected = np.asarray(theirs.predict([a, b], verbose=0))
+    np.testing.assert_allclose(from_keras.predict([a, b], verbose=0), expected, **TOLERANCE)
+    np.testing.assert_allclose(ours.predict([a, b], verbose=0), expected, **TOLERANCE)
+    np.testing.assert_allclose(
+        np.asarray(from_ours.predict([a, b], verbose=0)), expected, **TOLERANCE
+    )
+
+
+# ------------------------------------------------------------------------- optimizers
+OPTIMIZERS: list[tuple[str, dict[str, Any]]] = [
+    ("SGD", {"learning_rate": 0.1}),
+    ("SGD", {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}),
+    ("RMSprop", {"learning_rate": 0.01}),
+    ("RMSprop", {"learning_rate": 0.01, "momentum": 0.5, "centered": True}),
+    ("Adam", {"learning_rate": 0.01}),
+    ("Adam", {"learning_rate": 0.01, "amsgrad": True}),
+    ("AdamW", {"learning_rate": 0.01, "weight_decay": 0.1}),
+    ("Adagrad", {"learning_rate": 0.1}),
+    ("Adadelta", {"learning_rate": 1.0}),
+    ("Adamax", {"learning_rate": 0.01}),
+    ("Nadam", {"learning_rate": 0.01}),
+    ("Lion", {"learning_rate": 0.001}),
+    ("Ftrl", {"learning_rate": 0.1, "l1_regularization_strength": 0.01}),
+    ("SGD", {"learning_rate": 0.1, "weight_decay": 0.01, "clipnorm": 1.0}),
+]
+
+
+def _classifier(lib: Any) -> Any:
+    return lib.Sequential(
+        [lib.Input(shape=(6, 6, 1)), lib.layers.Conv2D(2, 3, activation="relu"),
+         lib.layers.BatchNormalization(),
+         lib.layers.Flatten(), lib.layers.Dense(3, activation="softmax")]
+    )  # fmt: skip
+
+
+def _batch() -> tuple[np.ndarray, np.ndarray]:
+    x = _inputs((6, 6, 1), 8)
+    return x, np.eye(3, dtype=np.float32)[np.arange(8) % 3]
+
+
+def _trained(lib: Any, name: str, kwargs: dict) -> Any:
+    model = _classifier(lib)
+    model.set_weights(_deterministic_weights(model))
+    optimizer = getattr(lib.optimizers, name)(**kwargs)
+    model.compile(optimizer, "categorical_crossentropy", metrics=["accuracy"])
+    x, y = _batch()
+    model.train_on_batch(x, y)
+    model.train_on_batch(x[::-1], y[::-1])
+    return model
+
+
+def _keras_slots(model: Any) -> list[np.ndarray]:
+    """Keras's optimizer variables after its step count and learning rate, in its order."""
+    return [np.asarray(v) for v in model.optimizer.variables[2:]]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), OPTIMIZERS, ids=_ids(OPTIMIZERS))
+def test_training_keras_started_resumes_in_autoconv(tmp_path, name, kwargs):
+    theirs = _trained(keras, name, kwargs)
+    theirs.save(tmp_path / "m.keras")
+    ours = ac.saving.load_model(tmp_path / "m.keras")
+    assert type(ours.optimizer).__name__ == name
+    assert ours.optimizer.iterations == 2
+    x, y = _batch()
+    theirs.train_on_batch(x, y)
+    ours.train_on_batch(x, y)
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), OPTIMIZERS, ids=_ids(OPTIMIZERS))
+def test_training_autoconv_started_resumes_in_keras(tmp_path, name, kwargs):
+    ours = _trained(ac, name, kwargs)
+    ours.save(tmp_path / "m.keras")
+    theirs = keras.saving.load_model(tmp_path / "m.keras")
+    assert type(theirs.optimizer).__name__ == name
+    assert int(theirs.optimizer.iterations) == 2
+    reference = _trained(keras, name, kwargs)  # the same two steps taken by Keras itself
+    for a, b in zip(_keras_slots(theirs), _keras_slots(reference), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    x, y = _batch()
+    theirs.train_on_batch(x, y)
+    ours.train_on_batch(x, y)
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=1e-5)

@@ -528,7 +528,7 @@ def test_terminate_on_nan_reads_every_batch_of_a_real_fit():
 
 
 # ------------------------------------------------------------ unsupported and the others
-@pytest.mark.parametrize("name", ["TensorBoard", "RemoteMonitor", "BackupAndRestore"])
+@pytest.mark.parametrize("name", ["RemoteMonitor", "BackupAndRestore"])
 def test_unsupported_callbacks_say_so(name):
     with pytest.raises(NotImplementedError, match=f"autoconv.callbacks.{name} is not supported"):
         getattr(callbacks, name)("logs")

@@ -318,3 +318,34 @@ def test_numbas_launch_size_notes_are_not_the_users_warnings(errors, bold, monke
     assert result.exit_code == 0
     assert "Warning: a user-facing note" in result.output
     assert "Grid size" not in result.output
+
+
+def test_train_writes_tensorboard_logs(run, tmp_path):
+    pytest.importorskip("tensorboardX")
+    reader = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    logs = tmp_path / "logs"
+    result = run("train", "mnist", "--epochs", 1, "--limit", 64, "--batch-size", 32,
+                 "--validation-split", 0.5, "--tensorboard", logs, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    history = json.loads(result.output)["history"]
+    for name, prefix in (("train", ""), ("validation", "val_")):
+        events = reader.EventAccumulator(str(logs / name))
+        events.Reload()
+        logged = [e.value for e in events.Scalars("epoch_loss")]
+        assert logged == [pytest.approx(history[f"{prefix}loss"][0], rel=1e-6)]
+
+
+@pytest.mark.parametrize("case", ["without tensorboardX", "under a file"])
+def test_tensorboard_option_errors_are_one_line_before_any_work(run, tmp_path, monkeypatch, case):
+    import sys
+
+    (tmp_path / "file").write_text("")
+    if case == "without tensorboardX":
+        monkeypatch.setitem(sys.modules, "tensorboardX", None)  # as if not installed
+    else:
+        pytest.importorskip("tensorboardX")
+    result = run("train", "mnist", "--limit", 64, "--tensorboard", tmp_path / "file" / "logs")
+    assert result.exit_code in (1, 2) and "Traceback" not in result.output
+    missing = case == "without tensorboardX"
+    message = 'pip install "autoconv[tensorboard]"' if missing else "Not a directory"
+    assert message in result.output and "Epoch" not in result.output

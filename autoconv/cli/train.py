@@ -139,6 +139,15 @@ class DatasetOrFolder(click.ParamType):
     help="Draw loss and accuracy per epoch into this picture (needs autoconv[viz]).",
 )
 @click.option(
+    "--tensorboard",
+    "tensorboard_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Write TensorBoard logs into DIR/train and DIR/validation, as Keras's TensorBoard "
+    "callback (needs autoconv[tensorboard]).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=1,
@@ -168,6 +177,7 @@ def train(
     skip_bad_files: bool,
     as_json: bool,
     plot_path: Path | None,
+    tensorboard_dir: Path | None,
     workers: int,
 ) -> None:
     """Train the course's convnet on DATASET (mnist, fashion_mnist, cifar10), or a course model
@@ -206,6 +216,7 @@ def _train(
     skip_bad_files: bool,
     as_json: bool,
     plot_path: Path | None,
+    tensorboard_dir: Path | None,
     workers: int,
 ) -> None:
     """``autoconv train``, once its workers (if any) run: the same arguments."""
@@ -215,6 +226,7 @@ def _train(
     writable(plot_path, "--plot", PICTURE_SUFFIXES)
     if plot_path is not None:
         picture(None, None)  # fail now, not after training, if matplotlib is missing
+    board = tensorboard(tensorboard_dir)
     if seed is not None:
         utils.set_random_seed(seed)
     if isinstance(dataset, Path):
@@ -222,7 +234,7 @@ def _train(
                     "augment": augment, "skip_bad_files": skip_bad_files}  # fmt: skip
         train_folder(dataset, settings, device, epochs, batch_size, optimizer, learning_rate,
                      seed, validation_split, save_path, resume_path, checkpoint_path,
-                     early_stopping, as_json, plot_path)  # fmt: skip
+                     early_stopping, as_json, plot_path, board)  # fmt: skip
         return
     (x_train, y_train), (x_test, y_test) = load(dataset, data_dir, limit)
     if workers > 1 and not as_json and distributed.is_main():
@@ -256,7 +268,7 @@ def _train(
     compile_seconds = training.warm_up(model, x_train[:batch_size], y_train[:batch_size])
 
     monitor = "val_loss" if validation_split else "loss"
-    extra: list[callbacks.Callback] = []
+    extra: list[callbacks.Callback] = [*board]
     if checkpoint_path is not None:
         extra.append(callbacks.ModelCheckpoint(str(checkpoint_path), monitor, save_best_only=True))
     if early_stopping is not None:
@@ -324,6 +336,23 @@ def _train(
         click.echo(f"Drew the training curves in {plot_path}")
 
 
+def tensorboard(log_dir: Path | None) -> list[callbacks.Callback]:
+    """``--tensorboard DIR``: the TensorBoard callback (none without DIR), made before any work,
+    so that a missing extra or a folder that cannot be created is one line."""
+    if log_dir is None:
+        return []
+    try:
+        board = callbacks.TensorBoard(log_dir)
+    except ImportError as error:
+        raise click.ClickException(str(error)) from None
+    if distributed.is_main():  # the first process alone writes files
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise click.UsageError(f"--tensorboard {log_dir}: {error.strerror or error}") from None
+    return [board]
+
+
 def train_folder(
     folder: Path,
     settings: dict[str, Any],
@@ -340,6 +369,7 @@ def train_folder(
     early_stopping: int | None,
     as_json: bool,
     plot_path: Path | None,
+    board: list[callbacks.Callback],
 ) -> None:
     """Train on a folder of images, as the flowers tutorial: image_dataset_from_directory
     (with a validation subset when --validation-split is given), a course model, fit."""
@@ -373,7 +403,7 @@ def train_folder(
     if not as_json:
         click.echo(f"Classes: {', '.join(class_names)}")
     monitor = "val_loss" if val_data is not None else "loss"
-    extra: list[callbacks.Callback] = []
+    extra: list[callbacks.Callback] = [*board]
     if checkpoint_path is not None:
         extra.append(callbacks.ModelCheckpoint(str(checkpoint_path), monitor, save_best_only=True))
     if early_stopping is not None:

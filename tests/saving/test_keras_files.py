@@ -1,0 +1,133 @@
+"""Files real Keras 3.15 wrote (tests/keras_reference/keras_files.py made them: a Sequential of
+image layers of every kind and a functional model with two inputs, every merging layer, a
+nested Sequential and a shared layer, each trained two steps, and a Sequential of the random
+layers): autoconv loads them, predicts Keras's numbers, and training resumes where Keras
+stopped (the next step gives Keras's weights). Also, with Keras installed, the course's models
+travel autoconv -> Keras -> autoconv.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import autoconv as ac
+from autoconv import course
+
+FILES = Path(__file__).parent / "files"
+EXPECTED = json.loads((FILES / "keras_expected.json").read_text())
+TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
+
+
+def _case(name: str) -> tuple[list | np.ndarray, np.ndarray]:
+    as_array = lambda key: np.array(EXPECTED[key], np.float32)  # noqa: E731
+    x = as_array("images") if name == "images" else [as_array("vectors"), as_array("sequences")]
+    return x, as_array("labels")
+
+
+@pytest.mark.parametrize("name", ["images", "branches"])
+def test_a_model_keras_trained_loads_predicts_and_resumes(name):
+    x, labels = _case(name)
+    model = ac.saving.load_model(FILES / f"keras_{name}.keras")
+    assert model.name == f"keras_{name}"
+    expected = EXPECTED[f"{name}_predictions"]
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, **TOLERANCE)
+    assert model.optimizer.iterations == 2
+    model.train_on_batch(x, labels)
+    after = EXPECTED[f"{name}_weights_after_a_step"]
+    assert len(model.weights) == len(after)
+    for ours, theirs in zip(model.weights, after, strict=True):
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-4, atol=1e-5, err_msg=ours.path)
+
+
+def test_a_model_of_random_layers_loads_and_predicts_as_in_keras():
+    model = ac.saving.load_model(FILES / "keras_augmenting.keras")
+    assert not model.compiled
+    assert model.layers[0].seed == 1 and model.layers[6].get_config()["seed"] == 7
+    x, _ = _case("images")
+    expected = EXPECTED["augmenting_predictions"]
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, **TOLERANCE)
+
+
+def test_keras_weights_file_loads_into_the_model_built_in_autoconv():
+    x, labels = _case("images")
+    model = ac.saving.load_model(FILES / "keras_images.keras", compile=False)
+    built = ac.Sequential.from_config(model.get_config())
+    built.compile(ac.optimizers.Adam(0.01, amsgrad=True), "categorical_crossentropy")
+    built.load_weights(FILES / "keras_images.weights.h5")
+    expected = EXPECTED["images_predictions"]
+    np.testing.assert_allclose(built.predict(x, verbose=0), expected, **TOLERANCE)
+    assert built.optimizer.iterations == 2
+    built.train_on_batch(x, labels)
+    for ours, theirs in zip(built.weights, EXPECTED["images_weights_after_a_step"], strict=True):
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-4, atol=1e-5, err_msg=ours.path)
+
+
+# ------------------------------------------------------------ course models, both ways
+COURSE = {
+    "mnist": (lambda: course.reference_model(), (28, 28, 1), "rmsprop"),
+    "flowers": (lambda: course.rgb_classifier((32, 32, 3)), (32, 32, 3), "adam"),
+    "large": (lambda: course.large_model((40, 40, 1)), (40, 40, 1), "rmsprop"),
+    "xception": (lambda: course.xception((32, 32, 3), classes=3), (32, 32, 3), "adam"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COURSE))
+def test_a_course_model_travels_to_keras_and_back(tmp_path, name):
+    """autoconv trains a step and saves; Keras loads it (same predictions and step count),
+    trains a step and saves; autoconv loads Keras's file (Keras's predictions) and writes
+    back the optimizer state Keras wrote, every variable in Keras's order. (Whether the next
+    step then matches Keras is tested on small models in test_keras_layers.py: on these,
+    Adam's and RMSprop's division by tiny gradients magnifies float rounding.)"""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    make, shape, optimizer = COURSE[name]
+    ac.utils.set_random_seed(0)
+    model = make()
+    outputs = model.output_shape[-1]
+    loss = "categorical_crossentropy" if outputs > 1 else "binary_crossentropy"
+    model.compile(optimizer, loss, metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x = (rng.random((4, *shape)) * (255 if shape[-1] == 3 else 1)).astype(np.float32)
+    y = np.eye(outputs, dtype=np.float32)[np.arange(4) % outputs]
+    model.train_on_batch(x, y)
+    model.save(tmp_path / "ours.keras")
+    theirs = keras.saving.load_model(tmp_path / "ours.keras")
+    assert int(theirs.optimizer.iterations) == 1
+    np.testing.assert_allclose(
+        np.asarray(theirs.predict(x, verbose=0)), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+    )
+    theirs.train_on_batch(x, y)
+    theirs.save(tmp_path / "theirs.keras")
+    back = ac.saving.load_model(tmp_path / "theirs.keras")
+    assert back.optimizer.iterations == 2
+    np.testing.assert_allclose(
+        back.predict(x, verbose=0), np.asarray(theirs.predict(x, verbose=0)), rtol=1e-4, atol=1e-5
+    )
+    back.save(tmp_path / "back.keras")  # the optimizer state Keras wrote, written back
+    assert (
+        _optimizer_state(tmp_path / "back.keras").keys()
+        == _optimizer_state(tmp_path / "theirs.keras").keys()
+    )
+    for key, value in _optimizer_state(tmp_path / "theirs.keras").items():
+        np.testing.assert_allclose(
+            _optimizer_state(tmp_path / "back.keras")[key], value, rtol=1e-6, err_msg=key
+        )
+
+
+def _optimizer_state(path: Path) -> dict[str, np.ndarray]:
+    """The optimizer's variables in a .keras archive, by their index in Keras's order."""
+    with (
+        zipfile.ZipFile(path) as archive,
+        h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as h5,
+    ):
+        group = h5["optimizer/vars"]
+        return {key: np.asarray(group[key][()]) for key in group}

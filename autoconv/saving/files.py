@@ -12,6 +12,7 @@ import contextlib
 import os
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -22,10 +23,10 @@ TEMP_SUFFIX = ".autoconv-tmp"
 
 # What reading a file's config and arrays may raise on a damaged or crafted file: each becomes
 # one ModelFileError naming the file (too deep a nesting of models is a RecursionError; zip
-# and HDF5 readers raise OSError, EOFError and RuntimeError on damaged bytes).
+# and HDF5 readers raise OSError, EOFError, RuntimeError and zlib.error on damaged bytes).
 FILE_ERRORS = (
     ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError,
-    OverflowError, RuntimeError, OSError, EOFError, zipfile.BadZipFile,
+    OverflowError, RuntimeError, OSError, EOFError, zipfile.BadZipFile, zlib.error,
 )  # fmt: skip
 
 

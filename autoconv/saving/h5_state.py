@@ -33,6 +33,9 @@ from autoconv.models import Model
 # add_optimizer_variables call (its variables interleaved weight by weight), and the groups
 # follow one another. A slot name the optimizer does not have (RMSprop's momentum when
 # momentum is 0) is left out. Nadam also keeps its running product of the momentum schedule.
+# Every optimizer's base class makes its own slots first, where it has them: the moving
+# averages of the weights (use_ema), then the gradient accumulators.
+BASE_SLOT_GROUPS: tuple[tuple[str, ...], ...] = (("average",), ("gradient_accumulator",))
 SLOT_GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "SGD": (("momentum",),),
     "RMSprop": (("velocity",), ("momentum",), ("average_gradient",)),
@@ -139,7 +142,8 @@ def optimizer_values(model: Model) -> list[np.ndarray] | None:
         for slots in optimizer.slots:
             values.extend(_host(slots[name]) for name in group)
     if type(optimizer).__name__ == "Nadam":
-        values.append(np.array(optimizer._u_product(optimizer.iterations), dtype=np.float32))
+        product = optimizer._u_product(optimizer.update_iterations)
+        values.append(np.array(product, dtype=np.float32))
     return values
 
 
@@ -149,7 +153,8 @@ def _slot_groups(optimizer: Any) -> list[tuple[str, ...]]:
         raise NotImplementedError(
             f"the state of a {type(optimizer).__name__} optimizer has no Keras layout"
         )
-    return [tuple(n for n in group if n in optimizer.slot_names) for group in groups]
+    names = optimizer.all_slot_names
+    return [tuple(n for n in group if n in names) for group in (*BASE_SLOT_GROUPS, *groups)]
 
 
 def _host(array: Any) -> np.ndarray:
@@ -236,6 +241,8 @@ def read_optimizer(h5: Any, model: Model) -> tuple[int, float | None, list[dict]
             f"of this model's {len(params)} trainable weights has {expected}"
         )
     iterations = checked_value(member(group, "0"), "the optimizer's step count", (), integer=True)
+    if not 0 <= iterations < 2**53:  # Adam's bias correction takes powers of it
+        raise ValueError(f"the optimizer's step count {int(iterations)} is out of range")
     rate = float(checked_value(member(group, "1"), "the learning rate", ())) if has_rate else None
     slots: list[dict[str, Any]] = [{} for _ in params]
     index = 1 + has_rate

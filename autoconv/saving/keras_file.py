@@ -157,8 +157,8 @@ def load_weights(model: Any, path: Path) -> None:
 
 def _checked_entries(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     """The archive's entries by name, after checking each: a name Keras writes (or an
-    ``assets/`` file, which autoconv does not read), once, not encrypted, and not expanding
-    far beyond what it stores."""
+    ``assets/`` file, which autoconv does not read), once, not encrypted, stored or deflated
+    (as Python's zipfile writes them), and not expanding far beyond what it stores."""
     entries: dict[str, zipfile.ZipInfo] = {}
     for entry in archive.infolist():
         name = entry.filename
@@ -168,6 +168,10 @@ def _checked_entries(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
             raise ValueError(f"it names the entry {name!r} twice")
         if entry.flag_bits & 0x1:
             raise ValueError(f"its entry {name!r} is encrypted")
+        if entry.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ValueError(
+                f"its entry {name!r} is compressed in a way zip files of Keras never are"
+            )
         if entry.file_size > EXPANSION_FLOOR and entry.file_size > MAX_EXPANSION * max(
             entry.compress_size, 1
         ):

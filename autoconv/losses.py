@@ -259,6 +259,21 @@ def _crossentropy(target: Tensor, y_pred: Tensor, from_logits: bool, axis: int) 
     return -ops.sum(target * log_probabilities(y_pred, axis=axis), axis=axis)
 
 
+def check_probability_targets(y_true: Any, op: str) -> None:
+    """A ValueError naming ``op`` when targets hold a value below zero: a categorical
+    cross-entropy's targets are probabilities (Keras takes negative ones silently). Targets on
+    a GPU are not read here (a device sync): fit checks every target array on the host."""
+    data = y_true.data if isinstance(y_true, Tensor) else y_true
+    if array_device(data) != "cpu" or not np.size(data):
+        return
+    lowest = np.min(data)
+    if lowest < 0:
+        raise ValueError(
+            f"{op}: y_true holds values below zero (min {lowest:g}); its targets are "
+            "probabilities (one-hot or soft labels), never negative"
+        )
+
+
 def categorical_crossentropy(
     y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0,
     axis: int = -1,
@@ -267,8 +282,9 @@ def categorical_crossentropy(
 
     From probabilities (the default), y_pred is rescaled to sum to 1 and clipped to
     [1e-7, 1 - 1e-7]; from logits, it goes through a stable log-softmax. ``label_smoothing``
-    s turns the targets into y_true * (1 - s) + s / C."""
+    s turns the targets into y_true * (1 - s) + s / C. Targets below zero are a ValueError."""
     _check_axis("categorical_crossentropy", axis)
+    check_probability_targets(y_true, "categorical_crossentropy")
     y_true, y_pred = _pair(y_true, y_pred)
     check_pair(y_true, y_pred, "categorical_crossentropy")
     return _crossentropy(_smooth_categorical(y_true, label_smoothing), y_pred, from_logits, axis)
@@ -447,9 +463,11 @@ class Loss:
 
     Subclasses define ``call(y_true, y_pred)``, the per-sample values (y_true arrives as a
     constant Tensor of y_pred's dtype). ``sparse`` losses take integer labels instead of
-    one-hot rows (a model uploads their targets as int32)."""
+    one-hot rows (a model uploads their targets as int32); ``probability_targets`` losses take
+    no target below zero (fit checks them before training)."""
 
     sparse = False
+    probability_targets = False
 
     def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size"):
         self.name = name or to_snake_case(type(self).__name__)
@@ -493,6 +511,7 @@ class LossFunctionWrapper(Loss):
         self.fn = fn
         self._fn_kwargs = kwargs
         self.sparse = fn is sparse_categorical_crossentropy
+        self.probability_targets = fn is categorical_crossentropy
 
     def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
@@ -672,6 +691,7 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         y_true, y_pred = _pair(y_true, y_pred)
         last = self.axis in (-1, y_pred.ndim - 1)
         if _fused(self, y_pred, sample_weight) and last and y_true.shape == y_pred.shape:
+            check_probability_targets(y_true, self.name)
             target = _smooth_categorical(y_true, self.label_smoothing)
             return ops.softmax_cross_entropy(y_pred, target)
         return super().__call__(y_true, y_pred, sample_weight)

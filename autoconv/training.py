@@ -22,6 +22,7 @@ from autoconv import distributed, ops
 from autoconv.backends import namespace
 from autoconv.callbacks.base import Callback, CallbackList, History, interactive
 from autoconv.data import Dataset
+from autoconv.losses import check_probability_targets
 from autoconv.process import configure_for_model
 from autoconv.random import epoch_generator, generator
 
@@ -180,6 +181,8 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
             labels = array.reshape(array.shape[:-1]) if column else array
             checked.append(ops.loss.checked_labels(labels, shape[-1]).astype(np.int32))
         else:
+            if loss.probability_targets:
+                check_probability_targets(array, f"{what}: {loss.name}")
             checked.append(array.astype(np.float32, copy=False))
     return checked
 
@@ -517,6 +520,8 @@ def fit(
         callback_list.on_epoch_end(epoch, logs, state.samples, seconds)
         if _agreed_stop(model, world):
             break
+    if epochs > 0:  # as Keras's fit: the weights become their moving averages (use_ema)
+        model.optimizer.finalize_variable_values(model.trainable_weights)
     callback_list.on_train_end(logs)
     model.history = history
     return history

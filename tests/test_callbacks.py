@@ -528,7 +528,7 @@ def test_terminate_on_nan_reads_every_batch_of_a_real_fit():
 
 
 # ------------------------------------------------------------ unsupported and the others
-@pytest.mark.parametrize("name", ["RemoteMonitor", "BackupAndRestore"])
+@pytest.mark.parametrize("name", ["RemoteMonitor"])
 def test_unsupported_callbacks_say_so(name):
     with pytest.raises(NotImplementedError, match=f"autoconv.callbacks.{name} is not supported"):
         getattr(callbacks, name)("logs")
@@ -625,9 +625,104 @@ def test_given_callbacks_run_before_history_and_the_progress_bar(tmp_path, capsy
     assert lines[5].startswith("1/1 - ") and "learning_rate: 0.0100" in lines[5]
 
 
-def test_callbacks_must_be_callback_objects(model):
-    with pytest.raises(TypeError, match="LambdaCallback"):
-        CallbackList.checked([print])
+@pytest.mark.parametrize("given", [[print], ["abc"], "abc", [object()], [3]])
+def test_objects_without_any_keras_hook_are_a_type_error(given):
+    with pytest.raises(TypeError, match=r"Keras's callback hooks .*LambdaCallback"):
+        CallbackList.checked(given)
+
+
+class EpochRecorder:
+    """Not a Callback: only Keras's on_epoch_end and set_model (Keras calls any object's)."""
+
+    def __init__(self):
+        self.epochs, self.model = [], None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append((epoch, sorted(logs)))
+
+
+class BatchCounter:
+    """Not a Callback: Keras 2's batch hook only, and no set_model or set_params."""
+
+    def __init__(self):
+        self.batches = 0
+
+    def on_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+
+def keras_default(method):
+    """keras.src.utils.python_utils.default: marks Keras's Callback's no-op hooks."""
+    method._is_default = True
+    return method
+
+
+class KerasStyleCallback:
+    """Like a keras.callbacks.Callback subclass: every hook exists, the unused ones are Keras's
+    marked no-ops, and set_params stores the params."""
+
+    def __init__(self):
+        self.params, self.began = None, 0
+
+    def set_params(self, params):
+        self.params = params
+
+    def on_train_begin(self, logs=None):
+        self.began += 1
+
+    @keras_default
+    def on_train_batch_end(self, batch, logs=None): ...
+
+    @keras_default
+    def on_test_batch_end(self, batch, logs=None): ...
+
+
+@pytest.mark.parametrize("single", [False, True], ids=["list", "one object"])
+def test_objects_with_keras_hooks_are_callbacks(single):
+    """Keras's CallbackList calls the hooks of any object; autoconv skips those it lacks."""
+    x, y = regression(samples=8)
+    model = tiny_model()
+    recorder, counter, keras_style = EpochRecorder(), BatchCounter(), KerasStyleCallback()
+    given = recorder if single else [recorder, counter, keras_style]
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=given)
+    assert recorder.model is model
+    assert recorder.epochs == [(0, ["loss"]), (1, ["loss"])]
+    if not single:
+        assert counter.batches == 4
+        assert keras_style.began == 1 and keras_style.params["epochs"] == 2
+    model.evaluate(x, y, verbose=0, callbacks=[counter])  # no test hooks: nothing called
+    assert counter.batches == (4 if not single else 0)
+
+
+def test_real_keras_callbacks_run_in_fit():
+    """keras.callbacks objects (Keras 3.15, where installed): their hooks, set_model and
+    set_params are called; EarlyStopping stops autoconv's fit."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    x, y = regression(samples=8)
+    model = tiny_model(learning_rate=0.1)
+    seen = []
+
+    class Recorder(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((epoch, sorted(logs), self.model is model, self.params["epochs"]))
+
+    stopper = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=100.0)
+    history = model.fit(x, y, epochs=5, verbose=0, callbacks=[Recorder(), stopper])
+    assert seen == [(0, ["loss"], True, 5), (1, ["loss"], True, 5)]
+    assert len(history.history["loss"]) == 2 and stopper.stopped_epoch == 1
+
+
+def test_keras_no_op_hooks_do_not_ask_for_batch_logs(model):
+    """Keras's marked no-op hooks are skipped, so they do not make fit read every batch's logs
+    (as Keras's CallbackList decides its asynchronous dispatch with utils.is_default)."""
+    listed = CallbackList([KerasStyleCallback()], model, 0, 1, 1)
+    assert not listed.wants_batch_logs and not listed.wants_test_batch_logs
+    assert CallbackList([BatchCounter()], model, 0, 1, 1).wants_batch_logs
 
 
 @pytest.mark.cudasim

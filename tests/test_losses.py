@@ -690,6 +690,29 @@ def test_clear_errors(call, error, message):
         call()
 
 
+NEGATIVE_TARGETS = np.array([[1.0, 0.0, 0.0], [-0.5, 1.0, 0.5]])
+
+
+@pytest.mark.parametrize(
+    "compute",
+    [
+        lambda t, p: losses.categorical_crossentropy(t, p),
+        lambda t, p: losses.categorical_crossentropy(t, p, from_logits=True, label_smoothing=0.1),
+        lambda t, p: losses.CategoricalCrossentropy()(t, p),
+        lambda t, p: losses.CategoricalCrossentropy(from_logits=True)(t, p),  # the fused path
+        lambda t, p: losses.CategoricalCrossentropy(from_logits=True)(t, p, sample_weight=[1, 2]),
+        lambda t, p: losses.get("categorical_crossentropy")(ac.Tensor(t), p),
+        lambda t, p: ac.metrics.categorical_crossentropy(t, p),
+    ],
+)
+def test_categorical_crossentropy_refuses_targets_below_zero(compute, rng):
+    """Keras computes a number from such targets; autoconv says they are no probabilities."""
+    y_pred = ac.Tensor(probabilities(rng, (2, 3)), requires_grad=True)
+    with pytest.raises(ValueError, match=r"y_true holds values below zero \(min -0.5\)"):
+        compute(NEGATIVE_TARGETS, y_pred)
+    compute(np.abs(NEGATIVE_TARGETS), y_pred)  # soft targets of zero or more are fine
+
+
 # ----------------------------------------------------------------- lookup and configs
 def test_get_by_function_name_alias_class_name_instance_class_and_callable():
     mse = losses.get("mse")

@@ -470,6 +470,50 @@ def test_accuracy_is_resolved_as_keras_compile_does(y_true, y_pred, want):
     assert type(arrays) is want
 
 
+# Keras 3.15 (torch backend) on these probabilities with the labels [0, 2, 1, 1]: every sparse
+# function and class takes the labels as (4,) or (4, 1), ints or floats, with the same values.
+SPARSE_PROBABILITIES = np.array(
+    [[0.5, 0.2, 0.3], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3], [0.6, 0.1, 0.3]]
+)
+SPARSE_NLL = -np.log([0.5, 0.6, 0.5, 0.1])
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([0, 2, 1, 1]),
+        np.array([[0], [2], [1], [1]]),
+        np.array([[0.0], [2.0], [1.0], [1.0]]),
+    ],
+    ids=["(N,)", "(N, 1)", "(N, 1) float"],
+)
+@pytest.mark.parametrize(
+    ("compute", "want"),
+    [
+        (lambda t, p: metrics.sparse_categorical_accuracy(t, p), [1.0, 1.0, 1.0, 0.0]),
+        (lambda t, p: metrics.sparse_categorical_crossentropy(t, p), SPARSE_NLL),
+        (lambda t, p: losses.sparse_categorical_crossentropy(t, p), SPARSE_NLL),
+        (lambda t, p: metrics.SparseCategoricalAccuracy()(t, p), 0.75),
+        (lambda t, p: metrics.SparseTopKCategoricalAccuracy(k=1)(t, p), 0.75),
+        (lambda t, p: metrics.SparseCategoricalCrossentropy()(t, p), SPARSE_NLL.mean()),
+        (lambda t, p: losses.SparseCategoricalCrossentropy()(t, p), SPARSE_NLL.mean()),
+        (lambda t, p: losses.SparseCategoricalCrossentropy(ignore_class=1)(t, p),
+         SPARSE_NLL[:2].sum() / 2),
+    ],
+)  # fmt: skip
+def test_sparse_labels_of_shape_n_by_1_as_keras(compute, want, labels):
+    got = compute(labels, SPARSE_PROBABILITIES)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6)
+
+
+def test_sparse_top_k_of_column_labels_keeps_their_shape_as_keras():
+    """Keras's sparse_top_k_categorical_accuracy returns (N, 1) for labels of shape (N, 1)."""
+    for labels, shape in ((np.array([0, 2, 1, 1]), (4,)), (np.array([[0], [2], [1], [1]]), (4, 1))):
+        got = metrics.sparse_top_k_categorical_accuracy(labels, SPARSE_PROBABILITIES, k=2)
+        np.testing.assert_array_equal(got.numpy().reshape(-1), [1.0, 1.0, 1.0, 0.0])
+        assert got.shape == shape
+
+
 def test_resolve_names_other_metrics_as_keras_compile_does():
     assert metrics.resolve("mae", (4, 1), (4, 1)).name == "mae"
     assert metrics.resolve("mean_absolute_error", (4, 1), (4, 1)).name == "mean_absolute_error"

@@ -132,43 +132,74 @@ def keras_update_step(name, config, w, g, s, iterations, lr, dt, u_product):
 
 
 def keras_run(name, config, weights, grad_steps, dt):
-    """``apply`` of base_optimizer.py over ``grad_steps``: clip, decay, update_step,
-    iterations += 1. Returns the weights and slots."""
+    """``apply`` and ``_backend_apply_gradients`` of base_optimizer.py over ``grad_steps``:
+    with gradient accumulation, steps between updates add into the accumulators; an update
+    clips, decays and runs update_step; then the moving averages (use_ema) and their
+    overwrites; iterations += 1. Returns the weights and slots."""
     config = dict(config)
     rate = config.pop("learning_rate", 0.01 if name == "sgd" else 0.001)
+    accumulation, use_ema = config.get("gradient_accumulation_steps"), config.get("use_ema")
+    ws = [w.astype(dt) for w in weights]
+    slots = [keras_slots(name, config, w) for w in ws]
+    for w, s in zip(ws, slots, strict=True):  # base_optimizer.build's, before the class's
+        s.update({"average": np.zeros_like(w)} if use_ema else {})
+        s.update({"gradient_accumulator": np.zeros_like(w)} if accumulation else {})
+    u_product = dt(1.0)
+    for steps_done, grads in enumerate(grad_steps):
+        lr = dt(rate(steps_done) if callable(rate) else rate)  # schedules see every step
+        iterations = steps_done // (accumulation or 1)  # the `iterations` property
+        grads = [g.astype(dt) for g in grads]
+        if accumulation and (steps_done + 1) % accumulation:
+            for g, s in zip(grads, slots, strict=True):
+                s["gradient_accumulator"] += g
+        else:
+            if accumulation:
+                grads = [(g + s["gradient_accumulator"]) / dt(accumulation)
+                         for g, s in zip(grads, slots, strict=True)]  # fmt: skip
+                for s in slots:
+                    s["gradient_accumulator"][...] = 0
+            u_product = keras_update(name, config, ws, grads, slots, iterations, lr, dt, u_product)
+        if use_ema:  # _update_model_variables_moving_average
+            momentum = dt(config.get("ema_momentum", 0.99)) * dt(iterations != 0)
+            for w, s in zip(ws, slots, strict=True):
+                s["average"][...] = momentum * s["average"] + (dt(1) - momentum) * w
+            frequency = config.get("ema_overwrite_frequency")
+            if frequency and (iterations + 1) % frequency == 0:
+                for w, s in zip(ws, slots, strict=True):
+                    w[...] = s["average"]
+    return ws, slots
+
+
+def keras_update(name, config, ws, grads, slots, iterations, lr, dt, u_product):
+    """One update: clip, decay, update_step (Nadam's running product first); returns the
+    product."""
     wd = config.get("weight_decay", 0.004 if name == "adamw" else None)
     clipnorm, global_clipnorm = config.get("clipnorm"), config.get("global_clipnorm")
     clipvalue = config.get("clipvalue")
-    ws = [w.astype(dt) for w in weights]
-    slots = [keras_slots(name, config, w) for w in ws]
-    u_product = dt(1.0)
-    for iterations, grads in enumerate(grad_steps):
-        lr = dt(rate(iterations) if callable(rate) else rate)
-        grads = [g.astype(dt) for g in grads]
-        if clipnorm:  # _clip_by_norm
-            clipped = []
-            for g in grads:
-                l2sum = np.sum(np.square(g))
-                l2norm = np.sqrt(l2sum) if l2sum > 0 else l2sum
-                clipped.append(g * dt(clipnorm) / np.maximum(l2norm, dt(clipnorm)))
-            grads = clipped
-        elif global_clipnorm:  # clip_by_global_norm
-            norm = np.sqrt(np.sum(np.stack([np.sum(np.square(g)) for g in grads])))
-            c = dt(global_clipnorm)
-            with np.errstate(divide="ignore"):
-                scale = c * np.minimum(dt(1.0) / norm, dt(1.0) / c) + (norm - norm)
-            grads = [g * scale for g in grads]
-        elif clipvalue:
-            grads = [np.clip(g, -dt(clipvalue), dt(clipvalue)) for g in grads]
-        if wd is not None:  # _apply_weight_decay
-            for w in ws:
-                w[...] = w - w * dt(wd) * lr
-        if name == "nadam":  # Nadam._backend_update_step
-            b1 = dt(config.get("beta_1", 0.9))
-            u_product = u_product * b1 * (dt(1.0) - dt(0.5) * dt(0.96) ** dt(iterations + 1))
-        for w, g, s in zip(ws, grads, slots, strict=True):
-            keras_update_step(name, config, w, g, s, iterations, lr, dt, u_product)
-    return ws, slots
+    if clipnorm:  # _clip_by_norm
+        clipped = []
+        for g in grads:
+            l2sum = np.sum(np.square(g))
+            l2norm = np.sqrt(l2sum) if l2sum > 0 else l2sum
+            clipped.append(g * dt(clipnorm) / np.maximum(l2norm, dt(clipnorm)))
+        grads = clipped
+    elif global_clipnorm:  # clip_by_global_norm
+        norm = np.sqrt(np.sum(np.stack([np.sum(np.square(g)) for g in grads])))
+        c = dt(global_clipnorm)
+        with np.errstate(divide="ignore"):
+            scale = c * np.minimum(dt(1.0) / norm, dt(1.0) / c) + (norm - norm)
+        grads = [g * scale for g in grads]
+    elif clipvalue:
+        grads = [np.clip(g, -dt(clipvalue), dt(clipvalue)) for g in grads]
+    if wd is not None:  # _apply_weight_decay
+        for w in ws:
+            w[...] = w - w * dt(wd) * lr
+    if name == "nadam":  # Nadam._backend_update_step
+        b1 = dt(config.get("beta_1", 0.9))
+        u_product = u_product * b1 * (dt(1.0) - dt(0.5) * dt(0.96) ** dt(iterations + 1))
+    for w, g, s in zip(ws, grads, slots, strict=True):
+        keras_update_step(name, config, w, g, s, iterations, lr, dt, u_product)
+    return u_product
 
 
 # --------------------------------------------------------------------- the comparisons
@@ -228,6 +259,16 @@ OWN = [
     ),
 ]
 BASE = {
+    "ema": {"use_ema": True, "ema_momentum": 0.9},
+    "ema_overwrite": {"use_ema": True, "ema_momentum": 0.5, "ema_overwrite_frequency": 2},
+    "accumulation": {"gradient_accumulation_steps": 2, "clipnorm": 0.9, "learning_rate": 0.05},
+    "accumulation_ema": {
+        "gradient_accumulation_steps": 3,
+        "use_ema": True,
+        "weight_decay": 0.05,
+        "ema_overwrite_frequency": 1,
+        "learning_rate": schedules.ExponentialDecay(0.01, 2, 0.5),
+    },
     "weight_decay": {"weight_decay": 0.05},
     "clipnorm": {"clipnorm": 0.9},  # the per-parameter norms here are ~1.5 and ~2.5
     "global_clipnorm": {"global_clipnorm": 2.0},
@@ -549,10 +590,15 @@ def test_weight_decay_skips_excluded_variables():
 
 
 # ------------------------------------------------------------------ a skipped step
+@pytest.mark.parametrize(
+    "base",
+    [{}, {"use_ema": True, "ema_overwrite_frequency": 1}, {"gradient_accumulation_steps": 2}],
+    ids=["plain", "ema", "accumulation"],
+)
 @pytest.mark.parametrize("name", list(optimizers.OPTIMIZERS))
-def test_a_set_status_changes_nothing_and_the_steps_can_be_discarded(name, rng):
+def test_a_set_status_changes_nothing_and_the_steps_can_be_discarded(name, base, rng):
     weights, grads = draw(rng)
-    opt = optimizers.get(name, weight_decay=0.1, clipnorm=1.0)
+    opt = optimizers.get(name, weight_decay=0.1, clipnorm=1.0, **base)
     params = [Tensor(w.copy(), requires_grad=True) for w in weights]
     for p, g in zip(params, grads[0], strict=True):
         p.grad = g
@@ -575,7 +621,7 @@ def test_a_set_status_changes_nothing_and_the_steps_can_be_discarded(name, rng):
     with pytest.raises(ValueError, match="discard_steps"):
         opt.discard_steps(2)
     opt.step(params)  # the next good step is step 2, as if nothing had been skipped
-    again = optimizers.get(name, weight_decay=0.1, clipnorm=1.0)
+    again = optimizers.get(name, weight_decay=0.1, clipnorm=1.0, **base)
     fresh = [Tensor(w.copy(), requires_grad=True) for w in weights]
     for _ in range(2):
         for p, g in zip(fresh, grads[0], strict=True):
@@ -583,6 +629,65 @@ def test_a_set_status_changes_nothing_and_the_steps_can_be_discarded(name, rng):
         again.step(fresh)
     for p, q in zip(params, fresh, strict=True):
         np.testing.assert_array_equal(p.data, q.data)
+
+
+# ------------------------------------------------- moving averages and accumulated gradients
+def test_finalize_sets_the_weights_to_their_moving_averages(rng):
+    """Keras's finalize_variable_values: with use_ema, each weight becomes its average (what
+    fit does when it ends); without, nothing changes."""
+    weights, grads = draw(rng)
+    for use_ema in (True, False):
+        opt = optimizers.SGD(0.1, use_ema=use_ema, ema_momentum=0.5)
+        params = [Tensor(w.copy(), requires_grad=True) for w in weights]
+        for step in grads:
+            for p, g in zip(params, step, strict=True):
+                p.grad = g
+            opt.step(params)
+        last = [p.data.copy() for p in params]
+        opt.finalize_variable_values(params)
+        for p, w, slots in zip(params, last, opt.slots, strict=True):
+            np.testing.assert_array_equal(p.data, slots["average"] if use_ema else w)
+            assert not use_ema or not np.allclose(p.data, w)
+    untouched = Tensor(weights[0].copy())  # no step yet: no averages to take
+    optimizers.SGD(use_ema=True).finalize_variable_values([untouched])
+    np.testing.assert_array_equal(untouched.data, weights[0])
+
+
+def test_accumulated_gradients_update_every_nth_step_with_their_mean(rng):
+    """gradient_accumulation_steps=3 over 6 steps is plain SGD over the means of each 3."""
+    weights, grads = draw(rng)
+    grads = grads + grads[:2]
+    accumulating = optimizers.SGD(0.1, momentum=0.5, gradient_accumulation_steps=3)
+    plain = optimizers.SGD(0.1, momentum=0.5)
+    params = [Tensor(w.copy(), requires_grad=True) for w in weights]
+    reference = [Tensor(w.copy(), requires_grad=True) for w in weights]
+    for step, current in enumerate(grads):
+        before = [p.data.copy() for p in params]
+        for p, g in zip(params, current, strict=True):
+            p.grad = g
+        accumulating.step(params)
+        moved = not all(np.array_equal(p.data, b) for p, b in zip(params, before, strict=True))
+        assert moved == (step % 3 == 2)
+        if step % 3 == 2:
+            for i, r in enumerate(reference):
+                r.grad = np.mean([grads[step - k][i] for k in range(3)], axis=0)
+            plain.step(reference)
+            for p, r in zip(params, reference, strict=True):
+                np.testing.assert_allclose(p.data, r.data, rtol=1e-12)
+    assert (accumulating.iterations, accumulating.update_iterations) == (6, 2)
+    assert all(not slots["gradient_accumulator"].any() for slots in accumulating.slots)
+
+
+def test_slots_of_the_base_options_come_first_as_keras_makes_them():
+    assert optimizers.Adam(use_ema=True, gradient_accumulation_steps=2).all_slot_names == (
+        "average", "gradient_accumulator", "m", "v")  # fmt: skip
+    assert optimizers.SGD(gradient_accumulation_steps=4).all_slot_names == (
+        "gradient_accumulator",)  # fmt: skip
+    lion = optimizers.Lion(use_ema=True, ema_overwrite_frequency=5)
+    clone = optimizers.deserialize(optimizers.serialize(lion))
+    assert clone.get_config() == lion.get_config()
+    assert clone.get_config()["ema_overwrite_frequency"] == 5
+    assert clone.all_slot_names == ("average", "momentum")
 
 
 # ---------------------------------------------------------------------- the public API
@@ -724,9 +829,11 @@ BAD_ARGUMENTS = [
     (optimizers.Adam, {"clipnorm": 1.0, "clipvalue": 1.0}, "only one of"),
     (optimizers.Adam, {"clipnorm": -1.0}, "clipnorm"),
     (optimizers.Adam, {"clipvalue": math.nan}, "clipvalue"),
-    (optimizers.Adam, {"use_ema": True}, "use_ema=True` is not supported"),
     (optimizers.Adam, {"loss_scale_factor": 128.0}, "loss_scale_factor"),
-    (optimizers.Adam, {"gradient_accumulation_steps": 2}, "gradient_accumulation_steps"),
+    (optimizers.Adam, {"gradient_accumulation_steps": 1}, "must be an integer >= 2"),
+    (optimizers.SGD, {"gradient_accumulation_steps": 2.5}, "must be an integer >= 2"),
+    (optimizers.Adam, {"use_ema": True, "ema_momentum": 1.5}, "ema_momentum"),
+    (optimizers.Lion, {"use_ema": True, "ema_overwrite_frequency": 0.5}, "integer >= 1 or None"),
     (optimizers.Adam, {"beta_3": 0.5}, "not recognized"),
 ]
 

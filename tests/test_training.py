@@ -216,13 +216,37 @@ def test_evaluate_and_predict_take_batch_size_none():
         model.predict(x, batch_size=-1)
 
 
-def test_sparse_labels_of_shape_n_by_1_are_accepted():
+@pytest.mark.parametrize("loss", [SPARSE, ac.losses.SparseCategoricalCrossentropy(ignore_class=1)])
+def test_sparse_labels_of_shape_n_by_1_are_accepted(loss):
     x, labels, _, _ = data()
     model = classifier()
-    model.compile("sgd", SPARSE, metrics=["accuracy"])
-    np.testing.assert_allclose(
-        model.evaluate(x, labels[:, None], verbose=0), model.evaluate(x, labels, verbose=0)
-    )
+    sparse_metrics = ["accuracy", ac.metrics.SparseTopKCategoricalAccuracy(k=2), SPARSE]
+    model.compile("sgd", loss, metrics=sparse_metrics)
+    flat = model.evaluate(x, labels, verbose=0)
+    for column in (labels[:, None], labels[:, None].astype("float32")):
+        np.testing.assert_allclose(model.evaluate(x, column, verbose=0), flat)
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", ac.losses.CategoricalCrossentropy()])
+@pytest.mark.parametrize("call", ["fit", "evaluate", "dataset", "validation_data"])
+def test_categorical_targets_below_zero_are_refused_before_training(loss, call):
+    x, labels, _, _ = data()
+    y = ac.utils.to_categorical(labels, 3)
+    y[3, 0] = -1.0
+    model = classifier()
+    model.compile("sgd", loss)
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"categorical_crossentropy: y_true holds values below"):
+        if call == "fit":
+            model.fit(x, y, verbose=0)
+        elif call == "evaluate":
+            model.evaluate(x, y, verbose=0)
+        elif call == "dataset":
+            model.fit(ac.data.Dataset.from_tensor_slices((x, y)).batch(8), verbose=0)
+        else:
+            model.fit(x, np.abs(y), validation_data=(x, y), verbose=0)
+    for weight, old in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(weight, old)
 
 
 @pytest.mark.parametrize("column", [False, True], ids=["(1,)", "(1, 1)"])

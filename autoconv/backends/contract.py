@@ -9,8 +9,9 @@ name or defines it with other parameters. ``Array`` is a NumPy array on the CPU 
 
 Shapes are channels-last: images (N, H, W, C), products of a convolution (N*OH*OW, C).
 ``win`` is an :class:`autoconv.windows.Window`. ``status`` is the training loop's int64
-array [code, step] (0 while every step was finite); the optimizer updates and
-``accumulate`` do nothing once it is set.
+array [code, step] (0 while every step was finite); the optimizer updates, ``accumulate``,
+``accumulate_gradient``, ``ema_update`` and the zeroing of ``release_gradient`` do nothing
+once it is set.
 
 Every function checks, before it launches a kernel, that the arrays it is given fit each other
 and ``win`` (:mod:`autoconv.backends.bounds`): no argument makes a kernel read or write out of
@@ -59,6 +60,12 @@ class Backend(Protocol):
 
     def scatter_add(self, grad: Array, shape: tuple[int, ...], index: Any) -> Array:
         """Zeros of ``shape`` with ``grad`` added at ``[index]`` (repeats accumulate)."""
+
+    def scatter_add_rows(self, grad: Array, rows: Array, num_rows: int) -> Array:
+        """Zeros (num_rows, D) with row i of ``grad`` (len(rows), D) added into row rows[i]
+        (repeats accumulate): the gradient of :meth:`take`, an embedding's backward. Host rows
+        outside [0, num_rows) are a ValueError; device rows are not read back: such a row is
+        skipped."""
 
     def concatenate_rows(self, arrays: list[Array]) -> Array:
         """Arrays of one dtype and trailing shape joined along their first axis (a copy)."""
@@ -385,6 +392,19 @@ class Backend(Protocol):
         """FTRL-proximal as Keras writes it (accumulator and linear slots)."""
 
     # ------------------------------------------------------------------- training
+    def accumulate_gradient(self, total: Array, grad: Array, status: Array) -> None:
+        """total += grad in place (gradient accumulation's steps between updates)."""
+
+    def release_gradient(self, total: Array, grad: Array, steps: int, status: Array) -> Array:
+        """(grad + total) / steps, the gradient of an update after accumulating; ``total`` is
+        zeroed in place."""
+
+    def ema_update(
+        self, average: Array, value: Array, momentum: float, overwrite: bool, status: Array
+    ) -> None:
+        """average = momentum * average + (1 - momentum) * value in place (the optimizer's
+        moving average of a weight, ``use_ema``), then, with ``overwrite``, value = average."""
+
     def new_status(self) -> Array:
         """A clean status: int64 [0, 0]."""
 

@@ -111,6 +111,39 @@ def _is_hook(name: str) -> bool:
     return name.startswith("on_") and callable(getattr(Callback, name, None))
 
 
+HOOKS = tuple(name for name in vars(Callback) if _is_hook(name))
+
+
+def _has_hooks(obj: Any) -> bool:
+    return isinstance(obj, Callback) or any(callable(getattr(obj, name, None)) for name in HOOKS)
+
+
+class DuckCallback(Callback):
+    """Any object with some of Keras's hooks (``on_epoch_end`` ...), as a Callback: Keras's
+    CallbackList calls an object's hooks whatever its class. The hooks it has are called (and
+    its ``set_model``/``set_params`` if it has them); those it lacks, and Keras's own no-op
+    hooks (marked ``_is_default`` by Keras's ``utils.default``), are skipped."""
+
+    def __init__(self, wrapped: Any) -> None:
+        super().__init__()
+        self.wrapped = wrapped
+        self.process_0_only = bool(getattr(wrapped, "process_0_only", False))
+        for name in HOOKS:
+            hook = getattr(wrapped, name, None)
+            if callable(hook) and not getattr(hook, "_is_default", False):
+                setattr(self, name, hook)
+
+    def set_model(self, model: Any) -> None:
+        super().set_model(model)
+        if callable(getattr(self.wrapped, "set_model", None)):
+            self.wrapped.set_model(model)
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        super().set_params(params)
+        if callable(getattr(self.wrapped, "set_params", None)):
+            self.wrapped.set_params(params)
+
+
 def interactive() -> bool:
     """True on a terminal or in a Jupyter kernel, where a progress bar can update in place."""
     return bool(getattr(sys.stdout, "isatty", lambda: False)()) or "ipykernel" in sys.modules
@@ -275,17 +308,25 @@ class CallbackList:
             self.progbar = None
 
     @staticmethod
-    def checked(callbacks: Iterable[Callback] | Callback | None) -> list[Callback]:
-        """``callbacks`` as a list, each one a Callback (checked before any work is done)."""
-        given = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
+    def checked(callbacks: Iterable[Any] | Any | None) -> list[Callback]:
+        """``callbacks`` as a list of Callbacks (checked before any work is done): an object
+        of another class with at least one of Keras's hooks becomes a :class:`DuckCallback`;
+        one with none of them is a TypeError."""
+        given = [callbacks] if _has_hooks(callbacks) else list(callbacks or [])
+        checked = []
         for callback in given:
-            if not isinstance(callback, Callback):
+            if isinstance(callback, Callback):
+                checked.append(callback)
+            elif _has_hooks(callback):
+                checked.append(DuckCallback(callback))
+            else:
                 raise TypeError(
-                    "callbacks must be autoconv.callbacks.Callback objects, got "
-                    f"{type(callback).__name__}; for a function of (epoch, logs) use "
+                    "callbacks must be Callback objects or objects with Keras's callback hooks "
+                    f"(on_epoch_end, on_train_batch_end, ...), got {type(callback).__name__}; "
+                    "for a function of (epoch, logs) use "
                     "callbacks.LambdaCallback(on_epoch_end=function)"
                 )
-        return given
+        return checked
 
     def _call(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:

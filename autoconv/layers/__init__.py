@@ -35,6 +35,7 @@ from autoconv.layers.core import (
     ReLU,
     Softmax,
 )
+from autoconv.layers.embedding import Embedding
 from autoconv.layers.input_layer import (
     Input,
     InputLayer,
@@ -97,6 +98,7 @@ from autoconv.layers.preprocessing import (
     Resizing,
 )
 from autoconv.layers.regularization import (
+    AlphaDropout,
     Dropout,
     GaussianDropout,
     GaussianNoise,
@@ -114,6 +116,7 @@ __all__ = [
     "ELU",
     "Activation",
     "Add",
+    "AlphaDropout",
     "Average",
     "AveragePooling1D",
     "AveragePooling2D",
@@ -132,6 +135,7 @@ __all__ = [
     "Dense",
     "DepthwiseConv2D",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GaussianDropout",
     "GaussianNoise",
@@ -207,12 +211,12 @@ def deserialize(config: dict) -> Layer:
 KERAS_LAYERS_NOT_IMPLEMENTED = frozenset({
     "ActivityRegularization", "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D",
     "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D",
-    "AdaptiveMaxPooling3D", "AdditiveAttention", "AlphaDropout", "Attention", "AugMix",
+    "AdaptiveMaxPooling3D", "AdditiveAttention", "Attention", "AugMix",
     "AutoContrast", "AveragePooling3D", "AvgPool3D", "Bidirectional", "CategoryEncoding",
     "ContrastLimitedAdaptiveHistogramEqualization", "Conv1DTranspose", "Conv3D", "Conv3DTranspose",
     "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "Convolution1DTranspose", "Convolution3D",
     "Convolution3DTranspose", "Cropping1D", "Cropping3D", "CutMix", "DepthwiseConv1D",
-    "Discretization", "Dot", "EinsumDense", "Embedding", "Equalization", "FlaxLayer", "GRU",
+    "Discretization", "Dot", "EinsumDense", "Equalization", "FlaxLayer", "GRU",
     "GRUCell", "GlobalAveragePooling3D", "GlobalAvgPool3D", "GlobalMaxPool3D", "GlobalMaxPooling3D",
     "GroupNormalization", "GroupQueryAttention", "HashedCrossing", "Hashing", "InputSpec",
     "IntegerLookup", "JaxLayer", "LSTM", "LSTMCell", "Masking", "MaxNumBoundingBoxes", "MaxPool3D",

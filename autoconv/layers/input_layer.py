@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from autoconv.layers.layer import Layer, Shape, unique_name
 from autoconv.windows import is_int
 
@@ -134,7 +136,9 @@ def _describe(shapes: Any) -> str:
 class InputLayer(Layer):
     """The layer behind :func:`Input`: it has no weights and produces the graph's input.
 
-    ``shape`` leaves out the batch axis; ``batch_shape`` includes it."""
+    ``shape`` leaves out the batch axis; ``batch_shape`` includes it. ``dtype`` may also name
+    an integer dtype, as Keras's ``Input(dtype="int32")`` of an Embedding's indices: the layers
+    after it cast its values to their float dtype, as every autoconv layer casts its inputs."""
 
     def __init__(
         self,
@@ -154,7 +158,10 @@ class InputLayer(Layer):
             raise ValueError("InputLayer: input_tensor and optional inputs are not supported")
         if "input_shape" in kwargs and shape is None:  # Keras 2's spelling
             shape = kwargs.pop("input_shape")
-        super().__init__(name=name, dtype=dtype, **kwargs)
+        integer = _integer_dtype(dtype)
+        super().__init__(name=name, dtype=None if integer else dtype, **kwargs)
+        if integer:
+            self.dtype = integer
         if batch_shape is not None:
             if shape is not None:
                 raise ValueError("InputLayer: give shape or batch_shape, not both")
@@ -178,6 +185,17 @@ class InputLayer(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {"batch_shape": list(self.batch_shape), "dtype": self.dtype, "name": self.name}
+
+
+def _integer_dtype(dtype: Any) -> str | None:
+    """``dtype``'s name if it names an integer dtype ("int32", "uint8", ...), else None."""
+    if not isinstance(dtype, str):
+        return None
+    try:
+        numpy_dtype = np.dtype(dtype)
+    except TypeError:
+        return None
+    return str(numpy_dtype) if numpy_dtype.kind in "iu" else None
 
 
 def _dims(shape: Any, name: str) -> tuple[Any, ...]:

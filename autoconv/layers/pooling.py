@@ -14,7 +14,8 @@ from autoconv.windows import pool_window, pool_window_1d
 
 class BasePooling(Layer):
     """Base of the window poolings: ``pool_size`` windows every ``strides`` (default: the
-    pool size), 'valid' or 'same' padding (Keras's pooling layers take it lower-case only)."""
+    pool size), 'valid' or 'same' padding in any case ('SAME' is 'same', as keras.ops.max_pool
+    lower-cases it)."""
 
     rank: ClassVar[int]
     pool: ClassVar[Any]  # the op
@@ -29,12 +30,9 @@ class BasePooling(Layer):
         self.strides = (
             self.pool_size if strides is None else as_tuple(strides, self.rank, "strides", owner)
         )
-        if padding not in ("valid", "same"):
-            raise ValueError(
-                f"{owner}: padding must be 'valid' or 'same' (lower-case, as Keras's pooling "
-                f"layers), got {padding!r}"
-            )
-        self.padding = padding
+        if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+            raise ValueError(f"{owner}: padding must be 'valid' or 'same', got {padding!r}")
+        self.padding = padding.lower()
 
     def _sizes(self) -> tuple[Any, Any]:
         """pool_size and strides as the op takes them (ints for 1-D ops)."""

@@ -1,6 +1,6 @@
-"""Regularization layers: Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout. Each is
-active in training only and the identity in inference; arguments, defaults and checks are
-Keras 3's (``keras/src/layers/regularization/``).
+"""Regularization layers: Dropout, SpatialDropout2D, AlphaDropout, GaussianNoise,
+GaussianDropout. Each is active in training only and the identity in inference; arguments,
+defaults and checks are Keras 3's (``keras/src/layers/regularization/``).
 
 A layer given ``seed=`` draws from its own generator (the same masks for the same seed);
 without one, from :func:`autoconv.random.generator` (reseeded by
@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from autoconv import ops
+from autoconv.backends import backend
 from autoconv.layers.layer import Layer, Shape
+from autoconv.ops.activation import SELU_ALPHA, SELU_SCALE
 from autoconv.random import generator
 from autoconv.tensor import Tensor
 from autoconv.windows import is_int
@@ -168,6 +170,30 @@ class SpatialDropout2D(Dropout):
         neither ``trainable`` nor a DTypePolicy (its dtype by name)."""
         return {"rate": self.rate, "seed": self.seed, "name": self.name, "dtype": self.dtype,
                 "data_format": self.data_format}  # fmt: skip
+
+
+class AlphaDropout(Dropout):
+    """Dropout that keeps the mean and variance of SELU activations: in training, each input
+    is dropped with probability ``rate`` (one draw per element of ``noise_shape``, as
+    Dropout's) and set to SELU's negative saturation alpha' = -alpha * scale, then every
+    value goes through a * x + b with a = ((1 - rate) * (1 + rate * alpha'**2)) ** -0.5 and
+    b = -a * alpha' * rate (Keras's formulas); in inference, the identity."""
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        if not training or self.rate == 0.0:
+            return inputs
+        if self.rate == 1.0:
+            raise ValueError(
+                f"AlphaDropout {self.name}: rate=1 drops every input, and the affine correction "
+                "((1 - rate) * ...) ** -0.5 is then undefined"
+            )
+        shape = self._concrete_noise_shape(inputs) or inputs.shape
+        uniform = backend(inputs).random_uniform(shape, inputs.dtype, self.rng)
+        kept = (uniform >= self.rate).astype(inputs.dtype)
+        saturation = -SELU_ALPHA * SELU_SCALE
+        a = ((1.0 - self.rate) * (1.0 + self.rate * saturation**2)) ** -0.5
+        b = -a * saturation * self.rate
+        return inputs * (kept * a) + ((1.0 - kept) * (a * saturation) + b)
 
 
 def _expect_ndim(layer: Layer, input_shape: Shape, ndim: int) -> None:

@@ -1,8 +1,9 @@
 """The optimizers, with Keras 3's arguments, defaults and update rules
 (keras/src/optimizers/<name>.py). Each one checks its arguments, names its slots and calls its
 backend kernel; the per-element rules are in :mod:`autoconv.backends.rules`. Scalars that
-depend on the step (bias corrections) are computed here on the host from ``iterations``, in
-Python floats; Keras computes them in the variable's dtype.
+depend on the step (bias corrections) are computed here on the host from the updates done
+(``update_iterations``: ``iterations``, unless gradients accumulate), in Python floats; Keras
+computes them in the variable's dtype.
 
 Every optimizer also takes the base arguments of :class:`~autoconv.optimizers.base.Optimizer`
 (``weight_decay``, ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``name``, ...).
@@ -104,8 +105,8 @@ def _check_betas(owner: str, beta_1: float, beta_2: float) -> tuple[float, float
 
 class Adam(Optimizer):
     """m += (g - m)*(1-beta_1); v += (g^2 - v)*(1-beta_2); w -= alpha*m / (sqrt(v) + eps) with
-    alpha = lr*sqrt(1 - beta_2^t)/(1 - beta_1^t) at step t = iterations + 1 (epsilon is the
-    paper's "epsilon hat"). ``amsgrad``: v_hat = max(v_hat, v) in place of v."""
+    alpha = lr*sqrt(1 - beta_2^t)/(1 - beta_1^t) at update t = update_iterations + 1 (epsilon
+    is the paper's "epsilon hat"). ``amsgrad``: v_hat = max(v_hat, v) in place of v."""
 
     def __init__(
         self,
@@ -131,7 +132,7 @@ class Adam(Optimizer):
         self.slot_names = ("m", "v", "v_hat") if self.amsgrad else ("m", "v")
 
     def update(self, xp, value, grad, slots, lr, prepare, status):
-        t = self.iterations + 1
+        t = self.update_iterations + 1
         alpha = lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
         xp.adam_update(
             value, grad, slots["m"], slots["v"], slots.get("v_hat"), alpha, self.beta_1,
@@ -212,7 +213,7 @@ class Nadam(Optimizer):
         return product
 
     def update(self, xp, value, grad, slots, lr, prepare, status):
-        t = self.iterations + 1
+        t = self.update_iterations + 1
         u_product = self._u_product(t)
         xp.nadam_update(
             value, grad, slots["momentum"], slots["velocity"], lr, self.beta_1, self.beta_2,
@@ -255,7 +256,7 @@ class Adamax(Optimizer):
     def update(self, xp, value, grad, slots, lr, prepare, status):
         xp.adamax_update(
             value, grad, slots["momentum"], slots["norm"], lr, self.beta_1, self.beta_2,
-            self.epsilon, self.beta_1 ** (self.iterations + 1), *prepare, status,
+            self.epsilon, self.beta_1 ** (self.update_iterations + 1), *prepare, status,
         )  # fmt: skip
 
     def get_config(self) -> dict[str, Any]:

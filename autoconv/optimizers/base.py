@@ -9,9 +9,22 @@ What one step does, in Keras's order, for every parameter that has a gradient:
 3. the optimizer's own update (``update_step`` in Keras);
 
 then ``iterations`` += 1. ``lr`` is the learning rate of this step: a float, or a schedule
-evaluated at ``iterations`` (the number of updates done before it). The factor of clipping by
+evaluated at ``iterations`` (the number of steps done before it). The factor of clipping by
 norm is computed on the device (``clip_scale``), and 2 and 3 run in one kernel per parameter
 (the backends' ``*_update``), so a step never reads a value back to the host.
+
+Keras's two wrappers of those updates, each a pass of its own per parameter:
+
+- ``gradient_accumulation_steps=n``: a step whose ``iterations + 1`` is not a multiple of n
+  only adds its gradients into each parameter's ``gradient_accumulator`` slot; the n-th
+  updates with (gradient + accumulator) / n (then clipped, decayed, ...) and zeroes the
+  accumulator. The update rules then count updates, ``iterations // n``
+  (:attr:`Optimizer.update_iterations`, Keras's ``iterations`` property); the learning rate
+  schedule still sees every step.
+- ``use_ema=True``: after every step, each weight's ``average`` slot becomes
+  ema_momentum * average + (1 - ema_momentum) * weight (the weight itself while no update
+  was done), and every ``ema_overwrite_frequency`` updates the weights take their averages;
+  ``finalize_variable_values`` (which fit calls at its end, as Keras's) does it once more.
 
 A skipped step. The training loop passes ``status`` (the backends' ``new_status``): once it
 is set (a loss or gradient went non-finite), every update kernel does nothing, so the weights
@@ -34,6 +47,7 @@ from typing import Any
 from autoconv.backends import array_device, namespace
 from autoconv.optimizers import schedules
 from autoconv.tensor import Tensor
+from autoconv.windows import is_int
 
 
 def check_number(
@@ -88,16 +102,26 @@ class Optimizer:
             )
         if kwargs:
             raise ValueError(f"{owner}: argument(s) not recognized: {kwargs}")
-        unsupported = [  # Keras's arguments that autoconv takes only at their defaults
-            ("use_ema", use_ema, False),
-            ("loss_scale_factor", loss_scale_factor, None),
-            ("gradient_accumulation_steps", gradient_accumulation_steps, None),
-        ]
-        for argument, value, default in unsupported:
-            if value != default:
+        if loss_scale_factor is not None:  # Keras's, for mixed precision, which autoconv lacks
+            raise ValueError(
+                f"{owner}: `loss_scale_factor={loss_scale_factor!r}` is not supported by "
+                "autoconv (Keras's default, None, is)"
+            )
+        if gradient_accumulation_steps and (
+            not is_int(gradient_accumulation_steps) or gradient_accumulation_steps < 2
+        ):
+            raise ValueError(
+                f"{owner}: `gradient_accumulation_steps` must be an integer >= 2. Received: "
+                f"gradient_accumulation_steps={gradient_accumulation_steps}"
+            )
+        if use_ema:
+            check_number(owner, "ema_momentum", ema_momentum, 0.0, 1.0)
+            if ema_overwrite_frequency and (
+                not is_int(ema_overwrite_frequency) or ema_overwrite_frequency < 1
+            ):
                 raise ValueError(
-                    f"{owner}: `{argument}={value!r}` is not supported by autoconv (Keras's "
-                    f"default, {default!r}, is)"
+                    f"{owner}: `ema_overwrite_frequency` must be an integer >= 1 or None. "
+                    f"Received: ema_overwrite_frequency={ema_overwrite_frequency}"
                 )
         clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
         if sum(value is not None for value in clips.values()) > 1:
@@ -153,7 +177,23 @@ class Optimizer:
             )
         self._learning_rate = check_number(type(self).__name__, "learning_rate", value)
 
+    @property
+    def update_iterations(self) -> int:
+        """The updates done: ``iterations``, or ``iterations // gradient_accumulation_steps``
+        when gradients accumulate (what Keras's ``iterations`` property then gives)."""
+        return self.iterations // (self.gradient_accumulation_steps or 1)
+
     # --------------------------------------------------------------------- variables
+    @property
+    def all_slot_names(self) -> tuple[str, ...]:
+        """Every slot of a parameter, in Keras's order: the moving average (``use_ema``), the
+        gradient accumulator (``gradient_accumulation_steps``), then ``slot_names``."""
+        return (
+            ("average",) * bool(self.use_ema)
+            + ("gradient_accumulator",) * bool(self.gradient_accumulation_steps)
+            + tuple(self.slot_names)
+        )
+
     def build(self, variables: Sequence[Tensor]) -> None:
         """Create the slots of ``variables`` (zeros, or ``initial_slot_values``), once; slots
         already set for as many variables (a loaded model's) are kept."""
@@ -164,7 +204,7 @@ class Optimizer:
                 {
                     name: namespace(v.device).zeros_like(v.data)
                     + self.initial_slot_values.get(name, 0.0)
-                    for name in self.slot_names
+                    for name in self.all_slot_names
                 }
                 for v in self._variables
             ]
@@ -179,9 +219,10 @@ class Optimizer:
             type(self).__name__,
             getattr(variable, "path", f"a variable of shape {variable.shape}"),
         )
-        if not isinstance(slots, dict) or set(slots) != set(self.slot_names):
+        if not isinstance(slots, dict) or set(slots) != set(self.all_slot_names):
             raise ValueError(
-                f"{owner}: the state of {what} must hold the slots {list(self.slot_names)}, got "
+                f"{owner}: the state of {what} must hold the slots "
+                f"{list(self.all_slot_names)}, got "
                 f"{sorted(slots) if isinstance(slots, dict) else slots!r}"
             )
         for name, slot in slots.items():
@@ -319,18 +360,57 @@ class Optimizer:
         if params:
             xp = namespace(params[0].device)
             status = xp.new_status() if status is None else status
-            lr = self.learning_rate
-            scales: list[Any] = [None] * len(params)
-            if self.global_clipnorm:
-                scales = [xp.clip_scale(grads, self.global_clipnorm, False)] * len(params)
-            elif self.clipnorm:
-                scales = [xp.clip_scale([g], self.clipnorm, True) for g in grads]
-            clipvalue = self.clipvalue or 0.0
-            for param, grad, scale in zip(params, grads, scales, strict=True):
-                decay = lr * self.weight_decay if self._decays(param) else 0.0
-                slots = self.slots[self._index[id(param)]]
-                self.update(xp, param.data, grad, slots, lr, (scale, clipvalue, decay), status)
+            slots = [self.slots[self._index[id(param)]] for param in params]
+            steps = self.gradient_accumulation_steps
+            if steps and (self.iterations + 1) % steps:  # a step between updates
+                for grad, own in zip(grads, slots, strict=True):
+                    xp.accumulate_gradient(own["gradient_accumulator"], grad, status)
+            else:
+                if steps:
+                    grads = [
+                        xp.release_gradient(own["gradient_accumulator"], grad, steps, status)
+                        for grad, own in zip(grads, slots, strict=True)
+                    ]
+                self._update(xp, params, grads, slots, status)
+            if self.use_ema:
+                self._update_averages(xp, status)
         self.iterations += 1
+
+    def _update(
+        self, xp: Any, params: list[Tensor], grads: list[Any], slots: list[dict], status: Any
+    ) -> None:
+        """Clip, decay and update every parameter (Keras's ``update_step``), on the device."""
+        lr = self.learning_rate
+        scales: list[Any] = [None] * len(params)
+        if self.global_clipnorm:
+            scales = [xp.clip_scale(grads, self.global_clipnorm, False)] * len(params)
+        elif self.clipnorm:
+            scales = [xp.clip_scale([g], self.clipnorm, True) for g in grads]
+        clipvalue = self.clipvalue or 0.0
+        for param, grad, own, scale in zip(params, grads, slots, scales, strict=True):
+            decay = lr * self.weight_decay if self._decays(param) else 0.0
+            self.update(xp, param.data, grad, own, lr, (scale, clipvalue, decay), status)
+
+    def _update_averages(self, xp: Any, status: Any) -> None:
+        """Keras's moving averages of every variable, after a step: the variable itself while
+        no update is done (momentum 0), and the variables overwritten by their averages every
+        ``ema_overwrite_frequency`` updates."""
+        done = self.update_iterations
+        momentum = self.ema_momentum if done else 0.0
+        frequency = self.ema_overwrite_frequency
+        overwrite = bool(frequency) and (done + 1) % frequency == 0
+        for variable, own in zip(self._variables, self.slots, strict=True):
+            xp.ema_update(own["average"], variable.data, momentum, overwrite, status)
+
+    def finalize_variable_values(self, var_list: Sequence[Tensor]) -> None:
+        """With ``use_ema``, set each variable of ``var_list`` to its moving average (what
+        Keras's fit does when it ends); nothing otherwise, or before there are averages."""
+        if not self.use_ema or not self.slots:
+            return
+        self._check_known(var_list)
+        for variable in var_list:
+            average = self.slots[self._index[id(variable)]]["average"]
+            variable.data = namespace(variable.device).copy(average)
 
     def update(
         self, xp: Any, value: Any, grad: Any, slots: dict[str, Any], lr: float,

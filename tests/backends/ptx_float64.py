@@ -20,6 +20,7 @@ dispatcher.get_current_device = lambda: pytypes.SimpleNamespace(compute_capabili
 from autoconv.backends.cuda import (  # noqa: E402
     array,
     conv,
+    embedding,
     image,
     loss,
     norm,
@@ -116,11 +117,15 @@ KERNELS = {
         )
         for rule, scalars in HYPER.items()
     },
+    "accumulate_gradient": (optimizers._accumulate_gradient, (A1, A1, I1)),
+    "release_gradient": (optimizers._release_gradient, (A1, A1, f32, A1, I1)),
+    "ema_update": (optimizers._ema_update, (A1, A1, f32, f32, B, I1)),
     "sum of squares": (optimizers._sum_of_squares_kernel("<f4"), (A1, A1, i64, f32)),
     "clip_scale": (optimizers._clip_scale, (A1, f32, B, f32, f32, A1)),
     "normal": (array._normal_kernel("<f4"), (types.uint64, A1)),
     "gather": (array._gather, (A1, I1, A1)),
     "take_rows": (array._take_rows, (A1, i64, types.Array(i32, 1, "C"), A1, f32)),
+    "scatter_add_rows": (embedding._scatter_add_rows, (A1, i64, I1, A1)),
     "resample": (image._resample, (A4, *TAPS, *TAPS, A4, f32)),
     "affine fwd": (image._affine_forward, (A4, A2, B, i64, f32, f32, f32, A4)),
     "affine bwd": (image._affine_backward, (A4, A2, B, i64, f32, f32, A4)),

@@ -126,6 +126,17 @@ def test_one_hot_checks_host_labels():
             cpu.one_hot(np.array(labels), 3, F)
 
 
+def test_scatter_add_rows_checks_host_rows_and_shapes():
+    grad = np.ones((3, 2), F)
+    out = cpu.scatter_add_rows(grad, np.array([2, 0, 2]), 4)
+    np.testing.assert_array_equal(out, [[1, 1], [0, 0], [2, 2], [0, 0]])
+    for rows in ([4, 0, 0], [-1, 0, 0], [0.5, 0, 0]):
+        with pytest.raises(ValueError, match=r"scatter_add_rows: rows must"):
+            cpu.scatter_add_rows(grad, np.array(rows), 4)
+    with pytest.raises(ValueError, match=r"scatter_add_rows: grad must have shape \(2, 2\)"):
+        cpu.scatter_add_rows(grad, np.array([0, 1]), 4)
+
+
 def test_max_pool_backward_refuses_argmax_offsets_outside_the_image():
     x = np.random.default_rng(0).standard_normal((2, 4, 4, 3)).astype(F)
     win = pool_win(x.shape)
@@ -154,6 +165,11 @@ def test_cuda_take_and_one_hot_guard_device_indices():
     np.testing.assert_array_equal(
         cuda.to_numpy(cuda.one_hot(labels, 3, F)), [[0, 1, 0], [0, 0, 0], [0, 0, 0]]
     )
+    grad = cuda.asarray(np.ones((3, 2), F))
+    with pytest.raises(ValueError, match=r"scatter_add_rows: rows must lie in \[0, 3\)"):
+        cuda.scatter_add_rows(grad, np.array([0, 3, 1]), 3)
+    summed = cuda.scatter_add_rows(grad, rows, 3)  # only row 2 is inside: the rest skipped
+    np.testing.assert_array_equal(cuda.to_numpy(summed), [[0, 0], [0, 0], [1, 1]])
 
 
 # ------------------------------------------------------------------- optimizer slots

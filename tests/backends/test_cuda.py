@@ -486,6 +486,10 @@ OPTIMIZERS = [
     ("adadelta", {"learning_rate": 1.0}),
     ("lion", {"weight_decay": 0.1}),
     ("ftrl", {"l1_regularization_strength": 0.01, "l2_shrinkage_regularization_strength": 0.1}),
+    # the moving averages and gradient accumulators (accumulate, release, ema_update)
+    ("adam", {"use_ema": True, "ema_momentum": 0.5, "ema_overwrite_frequency": 2}),
+    ("sgd", {"momentum": 0.9, "gradient_accumulation_steps": 2}),
+    ("rmsprop", {"use_ema": True, "gradient_accumulation_steps": 2, "clipnorm": 0.5}),
 ]
 
 
@@ -525,15 +529,20 @@ def test_clip_scale_matches_cpu(per_tensor, dtype, rng):
     assert float(cuda_backend.clip_scale(zeros, 1.0, per_tensor)) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize(
+    "base",
+    [{}, {"use_ema": True, "ema_overwrite_frequency": 1}, {"gradient_accumulation_steps": 2}],
+)
 @pytest.mark.parametrize("name", ["adam", "ftrl"])
-def test_optimizer_skips_the_update_once_status_is_set(name):
+def test_optimizer_skips_the_update_once_status_is_set(name, base):
     param = ac.Tensor(np.ones(5, np.float32), requires_grad=True, device="cuda")
     param.grad = namespace("cuda").asarray(np.ones(5, np.float32))
     status = namespace("cuda").asarray(np.array([2, 0]))
-    optimizer = ac.optimizers.get(name, weight_decay=0.1, global_clipnorm=1.0)
-    optimizer.step([param], status)
+    optimizer = ac.optimizers.get(name, weight_decay=0.1, global_clipnorm=1.0, **base)
+    for _ in range(2):  # with accumulation: a step between updates, then an update
+        optimizer.step([param], status)
     np.testing.assert_array_equal(param.numpy(), np.ones(5))
-    fresh = ac.optimizers.get(name)  # its slots as they start
+    fresh = ac.optimizers.get(name, **base)  # its slots as they start
     fresh.build([ac.Tensor(np.ones(5, np.float32), device="cuda")])
     xp = namespace("cuda")
     for slot, value in optimizer.slots[0].items():
@@ -795,6 +804,47 @@ def test_random_layers_on_the_gpu_draw_there():
     maps = ac.Tensor(np.ones((6, 3, 3, 8), np.float32), device="cuda")
     out = layers.SpatialDropout2D(0.5)(maps, training=True).numpy()
     assert ((out == 0).all(axis=(1, 2)) | (out == 2).all(axis=(1, 2))).all() and (out == 0).any()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_embedding_lookup_and_its_scatter_add_match_cpu(dtype, rng):
+    from autoconv.layers.embedding import embedding_lookup
+
+    indices = np.array([[0, 3, 3], [5, 0, 3]])  # repeats: atomic adds into one row
+    assert_same_on_both(
+        lambda table: embedding_lookup(table, indices), [rng.standard_normal((6, 4))], rng, dtype
+    )
+
+
+def test_embedding_layer_trains_on_the_gpu_as_on_the_cpu(rng):
+    x = rng.integers(0, 12, (16, 5))
+    y = rng.integers(0, 2, 16)
+
+    def model(device):
+        ac.utils.set_random_seed(3)
+        built = models.Sequential([layers.Input((5,)), layers.Embedding(12, 3), layers.Flatten(),
+                                   layers.Dense(2, activation="softmax")])  # fmt: skip
+        built.compile("adam", "sparse_categorical_crossentropy")
+        return built.to(device)
+
+    cpu_model, gpu_model = model("cpu"), model("cuda")
+    for built in (cpu_model, gpu_model):
+        built.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    for gpu, cpu in zip(gpu_model.get_weights(), cpu_model.get_weights(), strict=True):
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-6)
+
+
+def test_alpha_dropout_on_the_gpu_is_keras_affine_map():
+    x = ac.Tensor(np.linspace(-2, 2, 400).reshape(4, 100), requires_grad=True, device="cuda")
+    out = layers.AlphaDropout(0.5, noise_shape=(None, 1), seed=1, dtype="float64")(x, training=True)
+    assert out.device == "cuda"
+    out.sum().backward()
+    grad = namespace("cuda").to_numpy(x.grad)
+    kept = grad[:, :1] != 0  # one draw per row (noise_shape)
+    a, b, dropped = 0.8864048946659319, 0.7791939305180311, -0.779193930518  # Keras's, rate 0.5
+    want = np.where(kept, a * x.numpy() + b, dropped)
+    np.testing.assert_allclose(out.numpy(), want, atol=1e-10)
+    np.testing.assert_allclose(grad, np.broadcast_to(np.where(kept, a, 0.0), grad.shape))
 
 
 def test_sparse_labels_and_shuffling_on_the_gpu(rng):

@@ -58,6 +58,28 @@ def test_shapes_and_params_as_keras(make, in_shape, out_shape, params):
     assert layer.count_params() == params
 
 
+@pytest.mark.parametrize("padding", ["SAME", "Valid"])
+@pytest.mark.parametrize(
+    ("make", "shape"),
+    [
+        (lambda p: layers.Conv2D(3, 3, 2, p), (2, 7, 6, 2)),
+        (lambda p: layers.Conv1D(3, 3, 2, p), (2, 7, 2)),
+        (lambda p: layers.DepthwiseConv2D(3, 2, p), (2, 7, 6, 2)),
+        (lambda p: layers.SeparableConv2D(3, 3, 2, p), (2, 7, 6, 2)),
+        (lambda p: layers.Conv2DTranspose(3, 3, 2, p), (2, 4, 3, 2)),
+    ],
+)
+def test_padding_is_lower_cased_as_keras(make, shape, padding, rng):
+    """Keras's convolutions store standardize_padding(padding): 'SAME' is 'same'."""
+    x = rng.random(shape)
+    upper, lower = make(padding), make(padding.lower())
+    assert upper.padding == padding.lower() == upper.get_config()["padding"]
+    out = upper(x)
+    lower(x)
+    lower.set_weights(upper.get_weights())
+    np.testing.assert_array_equal(out.numpy(), lower(x).numpy())
+
+
 @pytest.mark.parametrize(
     ("make", "weights"),
     [

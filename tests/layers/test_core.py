@@ -142,7 +142,7 @@ def test_dense_applies_to_the_last_axis_like_keras():
         (lambda: layers.Dense(-1), ValueError, "units must be a positive int"),
         (lambda: layers.Dense(3.0), ValueError, "units must be a positive int"),
         (lambda: layers.Dropout(1.5), ValueError, "Expected a float value between 0 and 1"),
-        (lambda: layers.MaxPooling2D(padding="SAME"), ValueError, "padding must be 'valid'"),
+        (lambda: layers.MaxPooling2D(padding="full"), ValueError, "padding must be 'valid'"),
         (lambda: layers.Conv2D(4, 3, data_format="channels_first"), ValueError, "channels-last"),
         (lambda: layers.Dense(3, foo=1), TypeError, "Unrecognized keyword arguments"),
         (lambda: layers.Conv2D(4, 3, strides=2, dilation_rate=2), ValueError, "together"),
@@ -265,7 +265,7 @@ def test_set_weights_copies_so_training_leaves_the_given_arrays_alone():
     np.testing.assert_array_equal(given[0], np.ones((3, 2)))
 
 
-@pytest.mark.parametrize("name", ["LSTM", "Embedding", "MultiHeadAttention", "Conv3D"])
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "MultiHeadAttention", "Conv3D"])
 def test_a_keras_layer_autoconv_lacks_is_named_in_the_error(name):
     with pytest.raises(AttributeError, match=f"keras.layers.{name} is not implemented"):
         getattr(layers, name)

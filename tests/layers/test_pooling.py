@@ -138,7 +138,9 @@ def test_config_round_trip(make):
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: layers.MaxPooling1D(padding="SAME"), "padding must be 'valid' or 'same'"),
+        (lambda: layers.MaxPooling1D(padding="full"), "padding must be 'valid' or 'same'"),
+        (lambda: layers.MaxPooling2D(padding="causal"), "padding must be 'valid' or 'same'"),
+        (lambda: layers.AveragePooling2D(padding=1), "padding must be 'valid' or 'same'"),
         (lambda: layers.AveragePooling1D(0), "pool_size"),
         (lambda: layers.MaxPooling1D((2, 2)), "must be a tuple of 1 integers"),
         (lambda: layers.AveragePooling1D(data_format="channels_first"), "channels-last"),
@@ -148,6 +150,26 @@ def test_config_round_trip(make):
 def test_bad_arguments(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.parametrize("padding", ["SAME", "Same", "VALID", "Valid"])
+@pytest.mark.parametrize(
+    ("make", "shape"),
+    [
+        (layers.MaxPooling2D, (2, 5, 7, 3)),
+        (layers.AveragePooling2D, (2, 5, 7, 3)),
+        (layers.MaxPooling1D, (2, 7, 3)),
+        (layers.AveragePooling1D, (2, 7, 3)),
+    ],
+)
+def test_padding_is_case_insensitive(make, shape, padding, rng):
+    """keras.ops.max_pool and average_pool lower-case the padding: 'SAME' pools as 'same'."""
+    x = rng.random(shape)
+    layer = make(padding=padding)
+    assert layer.padding == padding.lower() == layer.get_config()["padding"]
+    want = make(padding=padding.lower())(x).numpy()
+    np.testing.assert_array_equal(layer(x).numpy(), want)
+    assert layer.compute_output_shape((None, *shape[1:])) == (None, *want.shape[1:])
 
 
 def test_wrong_input_rank_is_a_clear_error():

@@ -1,6 +1,6 @@
-"""Dropout (with noise_shape), SpatialDropout2D, GaussianNoise and GaussianDropout: active in
-training only, Keras's masks and noise, PyTorch's Dropout2d semantics, gradients, arguments and
-configs."""
+"""Dropout (with noise_shape), SpatialDropout2D, AlphaDropout, GaussianNoise and
+GaussianDropout: active in training only, Keras's masks and noise, PyTorch's Dropout2d
+semantics, gradients, arguments and configs."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def round_trip(layer):
         (lambda: layers.SpatialDropout2D(0.5), (2, 3, 3, 4)),
         (lambda: layers.GaussianNoise(0.5), (2, 3)),
         (lambda: layers.GaussianDropout(0.5), (2, 3, 4)),
+        (lambda: layers.AlphaDropout(0.5, noise_shape=(None, 1, 4)), (2, 3, 4)),
     ],
 )
 def test_identity_in_inference_float32_in_training(make, shape, rng):
@@ -158,6 +159,57 @@ def test_gaussian_dropout_multiplies_by_noise_of_mean_one(rng):
     assert round_trip(layers.GaussianDropout(0.1, seed=2))["rate"] == 0.1
 
 
+# Keras 3.15's AlphaDropout in training (torch backend, float64): a * x + b where kept, the
+# dropped value a * alpha' + b elsewhere (alpha' = -1.7580993408473766, SELU's saturation).
+KERAS_ALPHA_DROPOUT = {  # rate: (a, b, dropped)
+    0.1: (0.9212845161497112, 0.16197097005757047, -1.457738730518),
+    0.5: (0.8864048946659319, 0.7791939305180311, -0.779193930518),
+}
+
+
+@pytest.mark.parametrize("rate", sorted(KERAS_ALPHA_DROPOUT))
+def test_alpha_dropout_is_keras_affine_map_of_the_kept_and_dropped(rate):
+    a, b, dropped = KERAS_ALPHA_DROPOUT[rate]
+    x = ac.Tensor(np.linspace(-2, 2, 4000).reshape(40, 100), requires_grad=True)
+    out = layers.AlphaDropout(rate, seed=1, dtype="float64")(x, training=True)
+    kept = ~np.isclose(out.numpy(), dropped, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(out.numpy()[kept], a * x.numpy()[kept] + b, atol=1e-12)
+    assert abs((1 - kept.mean()) - rate) < 0.03
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad, np.where(kept, a, 0.0), atol=1e-14)  # d(a x kept)/dx
+
+
+def test_alpha_dropout_keeps_selu_activations_normalized(rng):
+    """Its purpose: standard normal inputs keep mean 0 and variance 1 (Klambauer et al.)."""
+    ac.utils.set_random_seed(4)
+    out = layers.AlphaDropout(0.2)(rng.standard_normal((400, 500)), training=True).numpy()
+    assert abs(out.mean()) < 0.01 and abs(out.var() - 1) < 0.01
+
+
+def test_alpha_dropout_noise_shape_seed_gradient_and_config(rng):
+    def fn(x):
+        layer = layers.AlphaDropout(0.4, noise_shape=(None, 1, 5), seed=3, dtype="float64")
+        return layer(x, training=True)
+
+    x = rng.standard_normal((4, 3, 5))
+    assert gradcheck(fn, [x])
+    xt = ac.Tensor(x, requires_grad=True)
+    out = fn(xt)
+    np.testing.assert_array_equal(fn(x).numpy(), out.numpy())  # the seed: the same mask
+    out.sum().backward()
+    kept = xt.grad != 0  # a where kept, 0 where dropped: one mask for every step
+    np.testing.assert_array_equal(kept, np.broadcast_to(kept[:, :1], kept.shape))
+    assert kept.any() and not kept.all()
+    config = round_trip(layers.AlphaDropout(0.3, noise_shape=(None, 1), seed=2))
+    assert {k: config[k] for k in ("rate", "seed", "noise_shape")} == {
+        "rate": 0.3, "seed": 2, "noise_shape": [None, 1]}  # fmt: skip
+    with pytest.raises(ValueError, match="Expected a float value between 0 and 1"):
+        layers.AlphaDropout(1.5)
+    with pytest.raises(ValueError, match="rate=1 drops every input"):
+        layers.AlphaDropout(1.0)(x, training=True)
+    assert layers.AlphaDropout(1.0)(x) is not None  # inference: the identity
+
+
 def test_regularization_layers_in_a_model_train_and_predict_deterministically(rng):
     x = rng.standard_normal((16, 4, 4, 2)).astype(np.float32)
     y = ac.utils.to_categorical(np.arange(16) % 2, 2)
@@ -170,6 +222,7 @@ def test_regularization_layers_in_a_model_train_and_predict_deterministically(rn
             layers.Flatten(),
             layers.GaussianDropout(0.2),
             layers.Dropout(0.2, noise_shape=(None, 1)),
+            layers.AlphaDropout(0.1),
             layers.Dense(2, activation="softmax"),
         ]
     )

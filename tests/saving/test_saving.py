@@ -140,6 +140,41 @@ def test_weights_load_from_a_model_archive_with_the_optimizer_state(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "options",
+    [
+        {"use_ema": True, "ema_overwrite_frequency": 4},
+        {"gradient_accumulation_steps": 3},
+        {"use_ema": True, "ema_momentum": 0.9, "gradient_accumulation_steps": 2},
+    ],
+)
+def test_moving_averages_and_gradient_accumulators_round_trip(tmp_path, options):
+    """Keras's optimizer variables: step count, learning rate, the averages, the accumulators,
+    then the class's slots; a loaded model takes the same next steps (one mid-accumulation)."""
+    model, x, y = trained(small_model, ac.optimizers.Nadam(0.01, **options))
+    model.train_on_batch(x[:20], y[:20])  # 6 steps: not a whole number of accumulations
+    model.save(tmp_path / "m.keras")
+    with (
+        zipfile.ZipFile(tmp_path / "m.keras") as archive,
+        h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as h5,
+    ):
+        params = len(model.trainable_weights)
+        names = model.optimizer.all_slot_names
+        assert len(h5["optimizer/vars"]) == 2 + params * len(names) + 1  # Nadam's product
+        first = np.asarray(h5["optimizer/vars/2"])  # the first slot of the first weight
+        np.testing.assert_array_equal(first, model.optimizer.slots[0][names[0]])
+    loaded = ac.saving.load_model(tmp_path / "m.keras")
+    assert loaded.optimizer.iterations == 6 and loaded.optimizer.all_slot_names == names
+    for ours, theirs in zip(loaded.optimizer.slots, model.optimizer.slots, strict=True):
+        for name in names:
+            np.testing.assert_array_equal(ours[name], theirs[name])
+    for _ in range(2):
+        model.train_on_batch(x[20:40], y[20:40])
+        loaded.train_on_batch(x[20:40], y[20:40])
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
     ("name", "call", "message"),
     [
         ("m.npz", "save", r"Invalid filepath extension for saving.*\.keras"),

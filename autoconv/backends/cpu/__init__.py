@@ -1,8 +1,8 @@
 """CPU backend: NumPy arrays, with the heavy loops compiled by Numba (``prange`` over independent
 outputs). Its modules line up with :mod:`autoconv.backends.cuda`'s, name for name: ``array``
 (creation, indexing, maths, matrix product), ``conv``, ``winograd``, ``pool``, ``norm``,
-``image``, ``loss``, ``optimizers``, ``training``; ``jit`` holds the compile options,
-``workspace`` the pool of big output arrays reused across calls. The names every backend
+``image``, ``embedding``, ``loss``, ``optimizers``, ``training``; ``jit`` holds the compile
+options, ``workspace`` the pool of big output arrays reused across calls. The names every backend
 defines are listed, with their signatures, in :mod:`autoconv.backends.contract`."""
 
 from autoconv.backends.cpu.array import (
@@ -49,6 +49,7 @@ from autoconv.backends.cpu.conv import (
     im2col,
     relu_grad_and_column_sums,
 )
+from autoconv.backends.cpu.embedding import scatter_add_rows
 from autoconv.backends.cpu.image import (
     affine_transform,
     affine_transform_backward,
@@ -63,14 +64,17 @@ from autoconv.backends.cpu.loss import (
 )
 from autoconv.backends.cpu.norm import batch_norm_backward, batch_norm_forward
 from autoconv.backends.cpu.optimizers import (
+    accumulate_gradient,
     adadelta_update,
     adagrad_update,
     adam_update,
     adamax_update,
     clip_scale,
+    ema_update,
     ftrl_update,
     lion_update,
     nadam_update,
+    release_gradient,
     rmsprop_update,
     sgd_update,
 )
@@ -91,6 +95,7 @@ from autoconv.backends.cpu.winograd import (
 __all__ = [
     "abs",
     "accumulate",
+    "accumulate_gradient",
     "adadelta_update",
     "adagrad_update",
     "adam_update",
@@ -116,6 +121,7 @@ __all__ = [
     "depthwise_conv",
     "depthwise_conv_input_grad",
     "depthwise_conv_kernel_grad",
+    "ema_update",
     "empty",
     "erf",
     "exp",
@@ -139,11 +145,13 @@ __all__ = [
     "ones_like",
     "random_normal",
     "random_uniform",
+    "release_gradient",
     "relu_grad_and_column_sums",
     "resize",
     "resize_backward",
     "rmsprop_update",
     "scatter_add",
+    "scatter_add_rows",
     "sgd_update",
     "sigmoid",
     "softmax_cross_entropy",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoconv.backends import rules
+from autoconv.backends import bounds, rules
 from autoconv.backends.cpu.jit import inline, serial_jit
 
 prepare = inline(rules.prepare)
@@ -111,3 +111,37 @@ adagrad_update = _updates.adagrad_update
 adadelta_update = _updates.adadelta_update
 lion_update = _updates.lion_update
 ftrl_update = _updates.ftrl_update
+
+
+# ---------------------------------------- gradient accumulation and moving averages (Keras's)
+def accumulate_gradient(total: np.ndarray, grad: np.ndarray, status: np.ndarray) -> None:
+    """total += grad in place (a step between updates), unless ``status`` is set."""
+    bounds.shape_is("accumulate_gradient", "grad", grad, total.shape)
+    if not status[0]:
+        total += grad
+
+
+def release_gradient(
+    total: np.ndarray, grad: np.ndarray, steps: int, status: np.ndarray
+) -> np.ndarray:
+    """(grad + total) / steps, an update's gradient after accumulating; ``total`` is zeroed
+    in place unless ``status`` is set."""
+    bounds.shape_is("release_gradient", "grad", grad, total.shape)
+    released = (grad + total) / total.dtype.type(steps)
+    if not status[0]:
+        total[...] = 0
+    return released
+
+
+def ema_update(
+    average: np.ndarray, value: np.ndarray, momentum: float, overwrite: bool, status: np.ndarray
+) -> None:
+    """average = momentum * average + (1 - momentum) * value in place, then, with
+    ``overwrite``, value = average; nothing once ``status`` is set."""
+    bounds.shape_is("ema_update", "value", value, average.shape)
+    if status[0]:
+        return
+    momentum = average.dtype.type(momentum)
+    average[...] = momentum * average + (1 - momentum) * value
+    if overwrite:
+        value[...] = average

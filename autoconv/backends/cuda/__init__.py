@@ -2,8 +2,8 @@
 every op of a training step. Its modules line up with :mod:`autoconv.backends.cpu`'s, name for
 name: ``array`` (the device array itself, with creation, elementwise maths, reductions, the
 matrix product, indexing and random numbers), ``conv``, ``winograd``, ``pool``, ``norm``,
-``image``, ``loss``, ``optimizers``, ``training``. The names every backend defines are listed in
-:mod:`autoconv.backends.contract`.
+``image``, ``embedding``, ``loss``, ``optimizers``, ``training``. The names every backend
+defines are listed in :mod:`autoconv.backends.contract`.
 
 Design, in short:
 - Every CudaArray is C-contiguous; kernels index a flat view and get shapes and element
@@ -65,6 +65,7 @@ from autoconv.backends.cuda.conv import (
     im2col,
     relu_grad_and_column_sums,
 )
+from autoconv.backends.cuda.embedding import scatter_add_rows
 from autoconv.backends.cuda.image import (
     affine_transform,
     affine_transform_backward,
@@ -79,14 +80,17 @@ from autoconv.backends.cuda.loss import (
 )
 from autoconv.backends.cuda.norm import batch_norm_backward, batch_norm_forward
 from autoconv.backends.cuda.optimizers import (
+    accumulate_gradient,
     adadelta_update,
     adagrad_update,
     adam_update,
     adamax_update,
     clip_scale,
+    ema_update,
     ftrl_update,
     lion_update,
     nadam_update,
+    release_gradient,
     rmsprop_update,
     sgd_update,
 )
@@ -109,6 +113,7 @@ __all__ = [
     "CudaArray",
     "abs",
     "accumulate",
+    "accumulate_gradient",
     "adadelta_update",
     "adagrad_update",
     "adam_update",
@@ -135,6 +140,7 @@ __all__ = [
     "depthwise_conv",
     "depthwise_conv_input_grad",
     "depthwise_conv_kernel_grad",
+    "ema_update",
     "empty",
     "empty_cache",
     "erf",
@@ -159,11 +165,13 @@ __all__ = [
     "ones_like",
     "random_normal",
     "random_uniform",
+    "release_gradient",
     "relu_grad_and_column_sums",
     "resize",
     "resize_backward",
     "rmsprop_update",
     "scatter_add",
+    "scatter_add_rows",
     "sgd_update",
     "sigmoid",
     "softmax_cross_entropy",

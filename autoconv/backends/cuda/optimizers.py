@@ -16,7 +16,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from autoconv.backends import rules
+from autoconv.backends import bounds, rules
 from autoconv.backends.cuda.array import (
     REDUCE_THREADS,
     CudaArray,
@@ -137,3 +137,62 @@ def clip_scale(grads: list[CudaArray], clipnorm: float, per_tensor: bool) -> Cud
         squares.flat, dtype.type(clipnorm), per_tensor, dtype.type(0), dtype.type(1), out.flat
     )
     return out
+
+
+# ---------------------------------------- gradient accumulation and moving averages (Keras's)
+@cuda.jit
+def _accumulate_gradient(total, grad, status):
+    if status[0] != 0:
+        return
+    for i in range(cuda.grid(1), total.size, cuda.gridsize(1)):
+        total[i] += grad[i]
+
+
+def accumulate_gradient(total: CudaArray, grad: CudaArray, status: CudaArray) -> None:
+    """total += grad in place (a step between updates), unless ``status`` is set."""
+    bounds.shape_is("accumulate_gradient", "grad", grad, total.shape)
+    launch(_accumulate_gradient, total.size)(total.flat, grad.flat, status.flat)
+
+
+@cuda.jit
+def _release_gradient(total, grad, steps, out, status):
+    keep = status[0] != 0
+    for i in range(cuda.grid(1), total.size, cuda.gridsize(1)):
+        out[i] = (grad[i] + total[i]) / steps
+        if not keep:
+            total[i] = 0
+
+
+def release_gradient(total: CudaArray, grad: CudaArray, steps: int, status: CudaArray) -> CudaArray:
+    """(grad + total) / steps, an update's gradient after accumulating; ``total`` is zeroed
+    in place unless ``status`` is set."""
+    bounds.shape_is("release_gradient", "grad", grad, total.shape)
+    out = empty(total.shape, total.dtype)
+    launch(_release_gradient, total.size)(
+        total.flat, grad.flat, total.dtype.type(steps), out.flat, status.flat
+    )
+    return out
+
+
+@cuda.jit
+def _ema_update(average, value, momentum, rest, overwrite, status):
+    if status[0] != 0:
+        return
+    for i in range(cuda.grid(1), average.size, cuda.gridsize(1)):
+        mean = momentum * average[i] + rest * value[i]
+        average[i] = mean
+        if overwrite:
+            value[i] = mean
+
+
+def ema_update(
+    average: CudaArray, value: CudaArray, momentum: float, overwrite: bool, status: CudaArray
+) -> None:
+    """average = momentum * average + (1 - momentum) * value in place, then, with
+    ``overwrite``, value = average; nothing once ``status`` is set."""
+    bounds.shape_is("ema_update", "value", value, average.shape)
+    dtype = average.dtype.type
+    launch(_ema_update, average.size)(
+        average.flat, value.flat, dtype(momentum), dtype(1) - dtype(momentum), overwrite,
+        status.flat,
+    )  # fmt: skip

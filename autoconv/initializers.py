@@ -13,7 +13,7 @@ instances differ, one instance repeats itself.
 
 >>> from autoconv import initializers
 >>> initializers.get("glorot_uniform")
-GlorotUniform(seed=None)
+GlorotUniform(seed=None, input_axes=None, output_axes=None)
 >>> initializers.Constant(2.0)((2,)).tolist()
 [2.0, 2.0]
 """

@@ -28,6 +28,7 @@ from typing import IO, Any
 
 import h5py
 
+from autoconv.atomic import write_atomically
 from autoconv.layers.serialization import deserialize, serialize
 from autoconv.saving import h5_state
 from autoconv.saving.files import (
@@ -36,7 +37,6 @@ from autoconv.saving.files import (
     checked_dict,
     reason,
     weight_budget,
-    write_atomically,
 )
 
 KERAS_VERSION = "3.15.1"  # the Keras whose format autoconv writes (and reads)

@@ -30,6 +30,7 @@ import h5py
 import numpy as np
 
 from autoconv import optimizers
+from autoconv.atomic import write_atomically
 from autoconv.layers.serialization import deserialize
 from autoconv.saving import h5_state
 from autoconv.saving.files import (
@@ -39,7 +40,6 @@ from autoconv.saving.files import (
     checked_list,
     reason,
     weight_budget,
-    write_atomically,
 )
 
 KERAS_VERSION = "3.15.1"

@@ -269,16 +269,19 @@ class ArrayBatches:
         self.w = None if w is None else self.xp.asarray(w)
         self.steps = math.ceil(self.samples / batch_size)
 
-    def batches(self, shuffle: bool, steps: int | None = None, epoch: int = 0) -> Iterator[tuple]:
+    def batches(
+        self, shuffle: bool, steps: int | None = None, epoch: int = 0, first: int = 0
+    ) -> Iterator[tuple]:
         """(inputs, targets, weights) per batch, device arrays (weights None if none), in an
-        order of ``epoch``'s (see :func:`autoconv.random.epoch_generator`) when ``shuffle``."""
+        order of ``epoch``'s (see :func:`autoconv.random.epoch_generator`) when ``shuffle``;
+        from batch ``first`` on (the same order: a resumed epoch skips the batches done)."""
         xp = self.xp
         if shuffle:
             order = epoch_generator(epoch).permutation(self.samples)
             if self.world is not None:  # every process takes process 0's order
                 order = self.world.broadcast(order)
             order = xp.asarray(order.astype(np.int32))
-        for step in range(self.steps if steps is None else min(steps, self.steps)):
+        for step in range(first, self.steps if steps is None else min(steps, self.steps)):
             start = step * self.batch_size
             stop = min(start + self.batch_size, self.samples)
             if self.world is not None:
@@ -306,7 +309,9 @@ class DatasetBatches:
         size = dataset.cardinality() if isinstance(dataset, Dataset) else len(dataset)
         self.steps = size if size >= 0 else None  # None: infinite or unknown
 
-    def batches(self, shuffle: bool, steps: int | None = None, epoch: int = 0) -> Iterator[tuple]:
+    def batches(
+        self, shuffle: bool, steps: int | None = None, epoch: int = 0, first: int = 0
+    ) -> Iterator[tuple]:
         if steps is None and self.steps is None and self.infinite:
             raise ValueError(
                 f"{self.what}: the dataset repeats forever; give steps_per_epoch (and "
@@ -315,6 +320,8 @@ class DatasetBatches:
         for step, element in enumerate(self.dataset):
             if steps is not None and step >= steps:
                 return
+            if step < first:  # done before training resumed (BackupAndRestore)
+                continue
             x, y, w = unpack(element)
             xs = input_arrays(self.model, x, self.what)
             build_for(self.model, xs)
@@ -492,13 +499,16 @@ def fit(
     )
     model.stop_training = False
     callback_list.on_train_begin()
+    initial_epoch, initial_step = _resume_point(model, initial_epoch)
     logs: dict[str, float] = {}
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
         started = time.perf_counter()
         state = StepState(model)
         last_poll, stopped = started, False
-        for step, (inputs, targets, weights) in enumerate(data.batches(shuffle, steps, epoch)):
+        first = initial_step if epoch == initial_epoch else 0
+        batches = data.batches(shuffle, steps, epoch, first)
+        for step, (inputs, targets, weights) in enumerate(batches, first):
             callback_list.on_train_batch_begin(step)
             model._train_batch(inputs, targets, weights, state)
             now = time.perf_counter()
@@ -525,6 +535,15 @@ def fit(
     callback_list.on_train_end(logs)
     model.history = history
     return history
+
+
+def _resume_point(model: Any, initial_epoch: int) -> tuple[int, int]:
+    """(epoch, step) where training starts: as Keras, ``model._initial_epoch`` when a callback
+    (BackupAndRestore, in ``on_train_begin``) set it, else ``initial_epoch``; and autoconv's
+    ``model._initial_step``, the batches of that epoch already done. Each is used once."""
+    epoch = model.__dict__.pop("_initial_epoch", None)
+    step = model.__dict__.pop("_initial_step", 0)
+    return (initial_epoch if epoch is None else epoch), step
 
 
 def _stopped(model: Any, status: np.ndarray, epoch: int, state: StepState) -> bool:

@@ -261,8 +261,8 @@ def assign_optimizer(model: Model, state: tuple[int, float | None, list[dict]]) 
     iterations, rate, slots = state
     optimizer = model.optimizer
     optimizer.iterations = iterations
-    if rate is not None:
-        optimizer.learning_rate = rate
+    if rate is not None and np.float32(rate) != np.float32(optimizer.learning_rate):
+        optimizer.learning_rate = rate  # else the rate the file holds in float32 is kept exact
     optimizer.slots = [
         {name: namespace(param.device).asarray(value) for name, value in entry.items()}
         for param, entry in zip(model.trainable_weights, slots, strict=True)

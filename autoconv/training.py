@@ -18,18 +18,27 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import distributed, ops
+from autoconv import distributed
 from autoconv.backends import namespace
+from autoconv.batches import (
+    ArrayBatches,
+    DatasetBatches,
+    batch_size_of,
+    build_for,
+    input_arrays,
+    is_dataset,
+    sample_weights,
+    target_arrays,
+    unpack,
+    validation_split_of,
+)
 from autoconv.callbacks.base import Callback, CallbackList, History, interactive
-from autoconv.data import Dataset
-from autoconv.losses import check_probability_targets
 from autoconv.process import configure_for_model
-from autoconv.random import epoch_generator, generator
+from autoconv.random import generator
 
 SYNC_SECONDS = 0.2
 LOSS_NOT_FINITE, GRADIENT_NOT_FINITE = 1, 2  # status codes of the backends' check_finite
 WARMING_UP = 3  # a status that makes a step run every kernel but change nothing
-DEFAULT_BATCH_SIZE = 32
 
 __all__ = ["History", "TrainingDivergedError", "evaluate", "fit", "predict"]
 
@@ -104,279 +113,6 @@ def raise_if_diverged(status: np.ndarray, epoch: int, optimizer: Any, steps: int
             f"a gradient became non-finite {where}; training stopped and the weights of the "
             "last good step were kept"
         )
-
-
-# --------------------------------------------------------------------------- data
-def input_arrays(model: Any, x: Any, what: str) -> list[np.ndarray]:
-    """``x`` (an array, a list of arrays or a dict by input name) as a list of numeric arrays
-    in the model's input order, checked against its input shapes."""
-    if x is None:
-        raise ValueError(f"{what}: no input data (x is None)")
-    names = model.input_names
-    if isinstance(x, dict):
-        missing = [n for n in names if n not in x]
-        if missing:
-            raise ValueError(f"{what}: x has no entry for the model's inputs {missing}")
-        arrays = [x[n] for n in names]
-    elif isinstance(x, list | tuple):
-        arrays = list(x)
-    else:
-        arrays = [x]
-    arrays = [_numeric(a, f"{what}: x") for a in arrays]
-    graph = model._graph()
-    if graph is not None:
-        if len(arrays) != len(graph.inputs):
-            raise ValueError(
-                f"{what}: the model has {len(graph.inputs)} input(s) but x gives {len(arrays)}"
-            )
-        for array, tensor in zip(arrays, graph.inputs, strict=True):
-            expected = tensor.shape[1:]
-            if array.ndim != len(tensor.shape) or any(
-                e is not None and s != e for s, e in zip(array.shape[1:], expected, strict=True)
-            ):
-                raise ValueError(
-                    f"{what}: x has samples of shape {array.shape[1:]} but the model's input "
-                    f"{tensor.node.layer.name} expects {expected}"
-                )
-    sizes = {len(a) for a in arrays}
-    if len(sizes) != 1:
-        raise ValueError(f"{what}: the input arrays have different numbers of samples {sizes}")
-    if sizes.pop() == 0:
-        raise ValueError(f"{what}: x has no samples")
-    return arrays
-
-
-def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarray | None]:
-    """``y`` as one array per model output (None for an output without a loss), checked; on
-    the first data the model sees, its losses and metrics are made for these shapes (as
-    Keras's compile does on its first batch)."""
-    names = model.output_names
-    if y is None:
-        raise ValueError(f"{what}: no targets (y is None) for a model compiled with a loss")
-    if isinstance(y, dict):
-        unknown = set(y) - set(names)
-        if unknown:
-            raise ValueError(f"{what}: y names outputs {sorted(unknown)}; the outputs are {names}")
-        arrays = [y.get(n) for n in names]
-    elif isinstance(y, list | tuple) and len(names) > 1:
-        arrays = list(y)
-    else:
-        arrays = [y]
-    if len(arrays) != len(names):
-        raise ValueError(f"{what}: the model has {len(names)} outputs but y gives {len(arrays)}")
-    arrays = [None if a is None else _numeric(a, f"{what}: y") for a in arrays]
-    for array in arrays:
-        if array is not None and len(array) != samples:
-            raise ValueError(f"{what}: x has {samples} samples but y has {len(array)}")
-    output_shapes = _output_shapes(model)
-    if not model.compiled_ready:
-        y_shapes = [None if a is None else (None, *a.shape[1:]) for a in arrays]
-        model._resolve_compile(y_shapes, output_shapes)
-    checked: list[np.ndarray | None] = []
-    for array, loss, shape in zip(arrays, model._losses_per_output, output_shapes, strict=True):
-        if loss is None or array is None:
-            checked.append(None)
-        elif loss.sparse:  # checked here: the one-hot kernels index with these labels
-            column = array.ndim > 1 and array.shape[-1] == 1  # (N, 1): Keras's labels too
-            labels = array.reshape(array.shape[:-1]) if column else array
-            checked.append(ops.loss.checked_labels(labels, shape[-1]).astype(np.int32))
-        else:
-            if loss.probability_targets:
-                check_probability_targets(array, f"{what}: {loss.name}")
-            checked.append(array.astype(np.float32, copy=False))
-    return checked
-
-
-def _output_shapes(model: Any) -> list[tuple]:
-    graph = model._graph()
-    if graph is not None:
-        return [t.shape for t in graph.outputs]
-    return model._traced_outputs  # a subclassed model, run once by build_for
-
-
-def sample_weights(
-    model: Any, sample_weight: Any, class_weight: Any, ys: list[Any], samples: int, what: str
-) -> np.ndarray | None:
-    """One weight per sample (float32), from ``sample_weight`` and/or ``class_weight`` (a dict
-    class -> weight, looked up by each sample's class, as Keras), or None for neither."""
-    weights = None
-    if sample_weight is not None:
-        weights = _numeric(sample_weight, f"{what}: sample_weight").astype(np.float32)
-        if weights.ndim == 2 and weights.shape[1] == 1:
-            weights = weights[:, 0]
-        if weights.shape != (samples,):
-            raise ValueError(
-                f"{what}: sample_weight must hold one weight per sample, shape ({samples},), "
-                f"got {weights.shape}"
-            )
-    if class_weight is not None:
-        if not isinstance(class_weight, dict):
-            raise ValueError(f"{what}: class_weight must be a dict class -> weight")
-        if len(ys) != 1:
-            raise ValueError(f"{what}: class_weight is only supported for a single output")
-        y = ys[0]
-        labels = y.argmax(axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y))
-        labels = labels.astype(np.int64)
-        table = np.ones(int(max(labels.max(), max(class_weight))) + 1, np.float32)
-        for cls, weight in class_weight.items():
-            table[int(cls)] = float(weight)
-        by_class = table[labels]
-        weights = by_class if weights is None else weights * by_class
-    return weights
-
-
-def build_for(model: Any, xs: list[np.ndarray]) -> None:
-    """Build a model that does not know its input shape yet from the data it is given; a
-    subclassed model is run once on one sample, as Keras does, to learn its output shapes."""
-    if not model.built:
-        shapes = [(None, *a.shape[1:]) for a in xs]
-        model._maybe_build(shapes if len(shapes) > 1 else shapes[0], model.device)
-    if model._graph() is None and getattr(model, "_traced_outputs", None) is None:
-        outputs = model._predict_batch([a[:1] for a in xs])
-        model._traced_outputs = [(None, *o.shape[1:]) for o in outputs]
-
-
-def _numeric(value: Any, what: str) -> np.ndarray:
-    array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{what} must be numeric, got dtype {array.dtype}")
-    return array
-
-
-def _batch_size(value: Any, what: str) -> int:
-    if value is None:
-        return DEFAULT_BATCH_SIZE
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{what}: batch_size must be a positive int or None, got {value!r}")
-    return int(value)
-
-
-class ArrayBatches:
-    """Inputs, targets and sample weights on the model's device (uploaded once), served in
-    batches gathered there: shuffled anew each epoch when ``shuffle``. Over several processes
-    (:mod:`autoconv.distributed`) each batch is this process's share of the global batch, and
-    every process shuffles as process 0 does."""
-
-    def __init__(
-        self, model: Any, x: list[np.ndarray], y: list[Any], w: Any, batch_size: int
-    ) -> None:
-        self.xp = namespace(model.device)
-        self.world = distributed.current()
-        self.samples = len(x[0])
-        self.batch_size = batch_size
-        self.x = [self.xp.asarray(a.astype(np.float32, copy=False)) for a in x]
-        self.y = [None if a is None else self.xp.asarray(a) for a in y]
-        self.w = None if w is None else self.xp.asarray(w)
-        self.steps = math.ceil(self.samples / batch_size)
-
-    def batches(
-        self, shuffle: bool, steps: int | None = None, epoch: int = 0, first: int = 0
-    ) -> Iterator[tuple]:
-        """(inputs, targets, weights) per batch, device arrays (weights None if none), in an
-        order of ``epoch``'s (see :func:`autoconv.random.epoch_generator`) when ``shuffle``;
-        from batch ``first`` on (the same order: a resumed epoch skips the batches done)."""
-        xp = self.xp
-        if shuffle:
-            order = epoch_generator(epoch).permutation(self.samples)
-            if self.world is not None:  # every process takes process 0's order
-                order = self.world.broadcast(order)
-            order = xp.asarray(order.astype(np.int32))
-        for step in range(first, self.steps if steps is None else min(steps, self.steps)):
-            start = step * self.batch_size
-            stop = min(start + self.batch_size, self.samples)
-            if self.world is not None:
-                start, stop = self.world.share(start, stop)
-            cut = slice(start, stop)
-            rows = order[cut] if shuffle else None
-
-            def pick(a: Any, rows: Any = rows, cut: slice = cut) -> Any:
-                if a is None:
-                    return None
-                return a[cut] if rows is None else xp.take(a, rows)
-
-            yield [pick(a) for a in self.x], [pick(a) for a in self.y], pick(self.w)
-
-
-class DatasetBatches:
-    """The batches of an :class:`autoconv.data.Dataset` (or any iterable of batches) whose
-    elements are ``x``, ``(x, y)`` or ``(x, y, sample_weight)``, each checked and put on the
-    model's device as it comes. The dataset shuffles itself (``fit``'s ``shuffle`` does not
-    apply, as in Keras); one pass over it is an epoch, or ``steps_per_epoch`` batches."""
-
-    def __init__(self, model: Any, dataset: Any, what: str) -> None:
-        self.model, self.dataset, self.what = model, dataset, what
-        self.xp = namespace(model.device)
-        size = dataset.cardinality() if isinstance(dataset, Dataset) else len(dataset)
-        self.steps = size if size >= 0 else None  # None: infinite or unknown
-
-    def batches(
-        self, shuffle: bool, steps: int | None = None, epoch: int = 0, first: int = 0
-    ) -> Iterator[tuple]:
-        if steps is None and self.steps is None and self.infinite:
-            raise ValueError(
-                f"{self.what}: the dataset repeats forever; give steps_per_epoch (and "
-                "validation_steps for validation data)"
-            )
-        for step, element in enumerate(self.dataset):
-            if steps is not None and step >= steps:
-                return
-            if step < first:  # done before training resumed (BackupAndRestore)
-                continue
-            x, y, w = unpack(element)
-            xs = input_arrays(self.model, x, self.what)
-            build_for(self.model, xs)
-            ys = target_arrays(self.model, y, len(xs[0]), self.what) if y is not None else []
-            ws = sample_weights(self.model, w, None, ys, len(xs[0]), self.what)
-            xp = self.xp
-            yield (
-                [xp.asarray(a.astype(np.float32, copy=False)) for a in xs],
-                [None if a is None else xp.asarray(a) for a in ys],
-                None if ws is None else xp.asarray(ws),
-            )
-
-    @property
-    def infinite(self) -> bool:
-        return isinstance(self.dataset, Dataset) and self.dataset.cardinality() == -1
-
-
-def unpack(element: Any) -> tuple[Any, Any, Any]:
-    """Keras's ``(x, y, sample_weight)`` from a dataset element: ``x``, ``(x,)``, ``(x, y)``
-    or ``(x, y, sample_weight)``."""
-    if isinstance(element, tuple):
-        if len(element) > 3 or not element:
-            raise ValueError(
-                f"a dataset element must be x, (x, y) or (x, y, sample_weight), got a tuple of "
-                f"{len(element)}"
-            )
-        return (*element, None, None)[:3]
-    return element, None, None
-
-
-def is_dataset(x: Any) -> bool:
-    return isinstance(x, Dataset)
-
-
-def validation_split_of(
-    x: list[np.ndarray], y: list[Any], w: Any, split: float
-) -> tuple[tuple[list, list, Any], tuple[list, list, Any]]:
-    """Keras's split: the last ``split`` fraction of the samples, before any shuffling."""
-    samples = len(x[0])
-    at = math.floor(samples * (1.0 - split))
-    if at == 0 or at == samples:
-        raise ValueError(
-            f"Training data contains {samples} samples, which is not sufficient to split it "
-            f"into a validation and training set as specified by `validation_split={split}`. "
-            "Either provide more data, or a different value for the `validation_split` argument."
-        )
-
-    def part(cut: slice) -> tuple[list, list, Any]:
-        return (
-            [a[cut] for a in x],
-            [None if a is None else a[cut] for a in y],
-            None if w is None else w[cut],
-        )
-
-    return part(slice(None, at)), part(slice(at, None))
 
 
 # -------------------------------------------------------- one model, several threads
@@ -463,7 +199,7 @@ def fit(
             )
         data: Any = DatasetBatches(model, x, "fit")
     else:
-        batch_size = _batch_size(batch_size, "fit")
+        batch_size = batch_size_of(batch_size, "fit")
         if world is not None:
             world.check_batch_size(batch_size, "fit")
         xs = input_arrays(model, x, "fit")
@@ -478,7 +214,7 @@ def fit(
         data = ArrayBatches(model, xs, ys, ws, batch_size)
     val = None
     if not is_dataset(x) and held_out is not None:
-        val_batch = _batch_size(validation_batch_size or batch_size, "fit")
+        val_batch = batch_size_of(validation_batch_size or batch_size, "fit")
         val = ArrayBatches(model, *held_out, val_batch)
     elif is_dataset(validation_data):
         val = DatasetBatches(model, validation_data, "fit: validation_data")
@@ -487,7 +223,7 @@ def fit(
         val_xs = input_arrays(model, val_x, "fit: validation_data")
         val_ys = target_arrays(model, val_y, len(val_xs[0]), "fit: validation_data")
         val_ws = sample_weights(model, val_w, None, val_ys, len(val_xs[0]), "fit: validation_data")
-        val_batch = _batch_size(validation_batch_size or batch_size, "fit")
+        val_batch = batch_size_of(validation_batch_size or batch_size, "fit")
         val = ArrayBatches(model, val_xs, val_ys, val_ws, val_batch)
     configure_process_for(model)
     steps = data.steps
@@ -605,7 +341,7 @@ def evaluate(
         build_for(model, xs)
         ys = target_arrays(model, y, len(xs[0]), "evaluate")
         ws = sample_weights(model, sample_weight, None, ys, len(xs[0]), "evaluate")
-        data = ArrayBatches(model, xs, ys, ws, _batch_size(batch_size, "evaluate"))
+        data = ArrayBatches(model, xs, ys, ws, batch_size_of(batch_size, "evaluate"))
     configure_process_for(model)
     callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, data.steps)
     logs = _evaluate_batches(model, data, steps, callback_list)
@@ -644,7 +380,7 @@ def predict(
         total = x.cardinality() if x.cardinality() >= 0 else 0
     else:
         xs = input_arrays(model, x, "predict")
-        size = _batch_size(batch_size, "predict")
+        size = batch_size_of(batch_size, "predict")
         total = math.ceil(len(xs[0]) / size)
         batches = ([a[i * size : (i + 1) * size] for a in xs] for i in range(total))
     configure_process_for(model)

@@ -11,7 +11,17 @@ from typing import Any
 import click
 import numpy as np
 
-from autoconv import activations, callbacks, course, distributed, losses, models, training, utils
+from autoconv import (
+    activations,
+    batches,
+    callbacks,
+    course,
+    distributed,
+    losses,
+    models,
+    training,
+    utils,
+)
 from autoconv.backends import DEVICES
 from autoconv.cli.common import PICTURE_SUFFIXES, PositiveFloat, load, picture, use_device, writable
 from autoconv.cli.workers import start_workers, stopping_all_on_error
@@ -242,7 +252,7 @@ def _train(
             f"Workers: {workers} processes (MPI), each batch of {batch_size} split among them"
         )
     if validation_split:  # Keras's split; no validation sample is an error now, not later
-        training.validation_split_of([x_train], [y_train], None, validation_split)
+        batches.validation_split_of([x_train], [y_train], None, validation_split)
     train_samples = math.floor(len(x_train) * (1 - validation_split))
     steps = math.ceil(train_samples / batch_size)
     initial_epoch = 0

@@ -21,6 +21,7 @@ from autoconv import metrics as metrics_module
 from autoconv import optimizers as optimizers_module
 from autoconv import registration, training
 from autoconv.backends import namespace
+from autoconv.batches import input_arrays
 from autoconv.layers import Layer
 from autoconv.layers.calls import outermost_call
 from autoconv.layers.input_layer import is_symbolic
@@ -489,7 +490,7 @@ class Model(Layer):
 
     def predict_on_batch(self, x: Any) -> Any:
         """The outputs for one batch, as NumPy arrays."""
-        arrays = training.input_arrays(self, x, "predict_on_batch")
+        arrays = input_arrays(self, x, "predict_on_batch")
         training.configure_process_for(self)
         outputs = self._predict_batch(arrays)
         return outputs[0] if len(outputs) == 1 else outputs

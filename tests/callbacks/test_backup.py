@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import autoconv.random
-from autoconv import callbacks, training
+from autoconv import batches, callbacks
 from tests.callbacks import backup_worker
 
 WORKER = Path(backup_worker.__file__)
@@ -199,7 +199,7 @@ def test_an_unseeded_shuffle_resumes_the_order_of_the_interrupted_epoch(tmp_path
     monkeypatch.setattr(autoconv.random, "_seed", None)
     monkeypatch.setattr(autoconv.random, "_generator", np.random.default_rng(1))
     orders = []
-    epoch_generator = training.epoch_generator
+    epoch_generator = batches.epoch_generator
 
     def recording(epoch: int) -> np.random.Generator:
         rng = epoch_generator(epoch)
@@ -208,7 +208,7 @@ def test_an_unseeded_shuffle_resumes_the_order_of_the_interrupted_epoch(tmp_path
         orders.append((epoch, twin.permutation(backup_worker.SAMPLES)))
         return rng
 
-    monkeypatch.setattr(training, "epoch_generator", recording)
+    monkeypatch.setattr(batches, "epoch_generator", recording)
 
     def interrupt(batch: int, logs: dict | None = None) -> None:
         if len(orders) == 2 and batch == 3:

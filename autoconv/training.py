@@ -243,6 +243,7 @@ def fit(
         state = StepState(model)
         last_poll, stopped = started, False
         first = initial_step if epoch == initial_epoch else 0
+        state.step = first  # a resumed epoch counts its batches from where it stopped
         batches = data.batches(shuffle, steps, epoch, first)
         for step, (inputs, targets, weights) in enumerate(batches, first):
             callback_list.on_train_batch_begin(step)

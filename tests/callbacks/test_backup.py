@@ -17,6 +17,7 @@ import pytest
 
 import autoconv.random
 from autoconv import batches, callbacks
+from autoconv.training import TrainingDivergedError
 from tests.callbacks import backup_worker
 
 WORKER = Path(backup_worker.__file__)
@@ -252,3 +253,27 @@ def test_a_dataset_resumes_inside_the_epoch(tmp_path):
     assert history.epoch == [1, 2]  # from the backup after 6 batches: 1 of epoch 1
     for got, expected in zip(weights[1], weights[0], strict=True):
         np.testing.assert_array_equal(got, expected)
+
+
+def test_a_divergence_after_a_resume_names_the_batch_of_the_whole_epoch(tmp_path):
+    """Resumed inside an epoch, a NaN loss at that epoch's batch 5 is reported as batch 5 (not
+    as the third batch run since the restart), and the optimizer's step count is the last good
+    step's."""
+    x, y = backup_worker.data()
+    x[32:] = np.nan  # the last batch of every epoch (batches of 8, in order)
+
+    def interrupt(batch: int, logs: dict | None = None) -> None:
+        if batch == 3:
+            raise RuntimeError("interrupted")
+
+    net = backup_worker.model()
+    backup = callbacks.BackupAndRestore(tmp_path, save_freq=2)
+    stop = callbacks.LambdaCallback(on_train_batch_begin=interrupt)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        net.fit(
+            x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0, callbacks=[backup, stop]
+        )
+    net = backup_worker.model()
+    with pytest.raises(TrainingDivergedError, match="at epoch 1, batch 5"):
+        net.fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0, callbacks=[backup])
+    assert net.optimizer.iterations == 4

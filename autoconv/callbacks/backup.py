@@ -16,7 +16,7 @@ import numpy as np
 
 from autoconv import distributed
 from autoconv.atomic import write_atomically
-from autoconv.callbacks.base import Callback
+from autoconv.callbacks.base import BatchCountdown, Callback
 from autoconv.random import generator
 
 WEIGHTS = "latest.weights.h5"
@@ -88,8 +88,7 @@ class BackupAndRestore(Callback):
         self._pending_path = folder / PENDING
         self._prev_weights_path = folder / (WEIGHTS + PREVIOUS)
         self._prev_training_metadata_path = folder / (METADATA + PREVIOUS)
-        self._batches_seen_since_last_saving = 0
-        self._last_batch_seen = 0
+        self._countdown = BatchCountdown(save_freq) if isinstance(save_freq, int) else None
         self._current_epoch = 0
         self._epoch_draws: dict[str, Any] = {}  # autoconv's generator as the epoch began
         self._draws_at_step: dict[str, Any] | None = None  # to restore before the next batch
@@ -110,8 +109,8 @@ class BackupAndRestore(Callback):
                 "beforehand by calling it on a batch of data."
             )
         _check_folder(self.backup_dir)
-        self._batches_seen_since_last_saving = 0
-        self._last_batch_seen = 0
+        if self._countdown is not None:
+            self._countdown.reset()
         self._current_epoch = 0
         self._draws_at_step = None
         metadata = self._backup_to_resume()
@@ -176,7 +175,8 @@ class BackupAndRestore(Callback):
             self._restore_draws(ours["random"], step)
         self.model._initial_epoch, self.model._initial_step = epoch, step
         self._current_epoch = epoch
-        self._last_batch_seen = step - 1 if step else 0
+        if self._countdown is not None:
+            self._countdown.reset(last_batch=step - 1 if step else 0)
 
     def _restore_draws(self, random: dict[str, Any], step: int) -> None:
         """Put the random generators back as they were at the backup. Mid-epoch, autoconv's
@@ -207,26 +207,14 @@ class BackupAndRestore(Callback):
         self._epoch_draws = generator().bit_generator.state
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self._last_batch_seen = 0
+        if self._countdown is not None:
+            self._countdown.new_epoch()
         if self.save_freq == "epoch":
             self._save(epoch + 1, 0)
 
     def _on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self._should_save_on_batch(batch):
+        if self._countdown.due(batch):
             self._save(self._current_epoch, batch + 1)
-
-    def _should_save_on_batch(self, batch: int) -> bool:
-        """Whether ``save_freq`` batches have passed since the last backup (across epochs)."""
-        if batch <= self._last_batch_seen:  # a new epoch
-            add_batches = batch + 1
-        else:
-            add_batches = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += add_batches
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
 
     def _save(self, epoch: int, step: int) -> None:
         """Back up the state after ``step`` batches of ``epoch`` (0: before its first), in

@@ -144,6 +144,35 @@ class DuckCallback(Callback):
             self.wrapped.set_params(params)
 
 
+class BatchCountdown:
+    """Keras's ``save_freq=N`` of ModelCheckpoint and BackupAndRestore: ``due(batch)`` says
+    whether N batches have passed since it last said so, counting across epochs (a batch index
+    not above the last one seen starts a new epoch)."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.reset()
+
+    def reset(self, last_batch: int = 0) -> None:
+        """Start counting again; ``last_batch``: the index of the last batch already done."""
+        self.since_due = 0
+        self.last_batch = last_batch
+
+    def new_epoch(self) -> None:
+        self.last_batch = 0
+
+    def due(self, batch: int) -> bool:
+        if batch <= self.last_batch:  # a new epoch
+            self.since_due += batch + 1
+        else:
+            self.since_due += batch - self.last_batch
+        self.last_batch = batch
+        if self.since_due >= self.every:
+            self.since_due = 0
+            return True
+        return False
+
+
 def interactive() -> bool:
     """True on a terminal or in a Jupyter kernel, where a progress bar can update in place."""
     return bool(getattr(sys.stdout, "isatty", lambda: False)()) or "ipykernel" in sys.modules

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv.callbacks.base import Callback, _print
+from autoconv.callbacks.base import BatchCountdown, Callback, _print
 
 
 # ------------------------------------------------------------------- monitoring a metric
@@ -192,8 +192,6 @@ class ModelCheckpoint(MonitorCallback):
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
         self.save_freq = save_freq
-        self._batches_seen_since_last_saving = 0
-        self._last_batch_seen = 0
         self._current_epoch = 0
         if save_freq != "epoch" and not isinstance(save_freq, int):
             raise ValueError(
@@ -212,6 +210,7 @@ class ModelCheckpoint(MonitorCallback):
                 "The filepath provided must end in `.keras` (Keras model format). Received: "
                 f"filepath={self.filepath}"
             )
+        self._countdown = BatchCountdown(save_freq) if isinstance(save_freq, int) else None
         if isinstance(save_freq, int):  # only then ask fit for the logs of every batch
             self.on_train_batch_end = self._on_train_batch_end
 
@@ -219,7 +218,7 @@ class ModelCheckpoint(MonitorCallback):
         _check_writable(self.filepath)
 
     def _on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self._should_save_on_batch(batch):
+        if self._countdown.due(batch):
             self._save_model(self._current_epoch, batch, logs)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -230,19 +229,6 @@ class ModelCheckpoint(MonitorCallback):
             self._set_monitor_op()
         if self.save_freq == "epoch":
             self._save_model(epoch, None, logs)
-
-    def _should_save_on_batch(self, batch: int) -> bool:
-        """Whether ``save_freq`` batches have passed since the last save (across epochs)."""
-        if batch <= self._last_batch_seen:  # a new epoch
-            add_batches = batch + 1
-        else:
-            add_batches = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += add_batches
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
 
     def _should_save_model(self, epoch: int, logs: dict, filepath: str) -> bool:
         if not self.save_best_only:

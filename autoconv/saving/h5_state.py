@@ -256,6 +256,15 @@ def read_optimizer(h5: Any, model: Model) -> tuple[int, float | None, list[dict]
     return int(iterations), rate, slots
 
 
+def assign(model: Model, pairs: list[tuple[Any, np.ndarray]], optimizer_state: Any) -> None:
+    """Set the weights of :func:`read` (``pairs``), then the optimizer's state of
+    :func:`read_optimizer` where there is one: once everything is read and checked."""
+    for variable, value in pairs:
+        variable.assign(value)
+    if optimizer_state is not None:
+        assign_optimizer(model, optimizer_state)
+
+
 def assign_optimizer(model: Model, state: tuple[int, float | None, list[dict]]) -> None:
     """Put a :func:`read_optimizer` state into the model's optimizer."""
     iterations, rate, slots = state

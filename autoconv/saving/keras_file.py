@@ -114,10 +114,7 @@ def load_model(path: Path, custom_objects: dict | None, compile: bool, safe_mode
             if compile_config:
                 model.compile_from_config(compile_config)
             optimizer_state = h5_state.read_optimizer(h5, model) if compile_config else None
-        for variable, value in pairs:
-            variable.assign(value)
-        if optimizer_state is not None:
-            h5_state.assign_optimizer(model, optimizer_state)
+        h5_state.assign(model, pairs, optimizer_state)
         names = checked_dict(metadata, "metadata.json").get("autoconv", {}).get("class_names")
         if names is not None:
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -149,10 +146,7 @@ def load_weights(model: Any, path: Path) -> None:
             optimizer_state = h5_state.read_optimizer(h5, model) if model.compiled else None
     except FILE_ERRORS as error:
         raise ModelFileError(f"load_weights: {path}: {reason(error)}") from None
-    for variable, value in pairs:
-        variable.assign(value)
-    if optimizer_state is not None:
-        h5_state.assign_optimizer(model, optimizer_state)
+    h5_state.assign(model, pairs, optimizer_state)
 
 
 def _checked_entries(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:

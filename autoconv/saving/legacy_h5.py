@@ -74,10 +74,7 @@ def load_model(path: Path, custom_objects: dict | None, compile: bool, safe_mode
             if compile and "training_config" in h5.attrs:
                 model.compile(**compile_arguments(_json_attribute(h5, "training_config")))
                 state = _optimizer_state(h5, model, path)
-        for variable, value in pairs:
-            variable.assign(value)
-        if state is not None:
-            h5_state.assign_optimizer(model, state)
+        h5_state.assign(model, pairs, state)
     except ModelFileError:
         raise
     except FILE_ERRORS as error:
@@ -95,8 +92,7 @@ def load_weights(model: Any, path: Path) -> None:
             pairs = read_weights(group, model)
     except FILE_ERRORS as error:
         raise ModelFileError(f"load_weights: {path}: {reason(error)}") from None
-    for variable, value in pairs:
-        variable.assign(value)
+    h5_state.assign(model, pairs, None)
 
 
 def _json_attribute(h5: Any, name: str) -> dict[str, Any]:

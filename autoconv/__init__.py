@@ -19,15 +19,17 @@ from autoconv import (
     losses,
     metrics,
     models,
+    ops,
     optimizers,
     preprocessing,
+    random,
     regularizers,
     saving,
     utils,
 )
 from autoconv.layers import Input, InputLayer, Layer, Variable
 from autoconv.models import Model, Sequential
-from autoconv.ops import (
+from autoconv.ops.engine import (
     avg_pool1d,
     avg_pool2d,
     categorical_crossentropy,
@@ -100,8 +102,10 @@ __all__ = [
     "metrics",
     "models",
     "no_grad",
+    "ops",
     "optimizers",
     "preprocessing",
+    "random",
     "regularizers",
     "relu",
     "reshape",

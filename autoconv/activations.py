@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from autoconv import ops
+from autoconv.ops import engine as ops
 from autoconv.ops.base import as_tensor
 from autoconv.tensor import Tensor
 

@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import distributed, ops
+from autoconv import distributed
 from autoconv.backends import namespace
 from autoconv.data import Dataset
 from autoconv.losses import check_probability_targets
-from autoconv.random import epoch_generator
+from autoconv.ops.loss import checked_labels
+from autoconv.seeds import epoch_generator
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -92,7 +93,7 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
         elif loss.sparse:  # checked here: the one-hot kernels index with these labels
             column = array.ndim > 1 and array.shape[-1] == 1  # (N, 1): Keras's labels too
             labels = array.reshape(array.shape[:-1]) if column else array
-            checked.append(ops.loss.checked_labels(labels, shape[-1]).astype(np.int32))
+            checked.append(checked_labels(labels, shape[-1]).astype(np.int32))
         else:
             if loss.probability_targets:
                 check_probability_targets(array, f"{what}: {loss.name}")
@@ -187,7 +188,7 @@ class ArrayBatches:
         self, shuffle: bool, steps: int | None = None, epoch: int = 0, first: int = 0
     ) -> Iterator[tuple]:
         """(inputs, targets, weights) per batch, device arrays (weights None if none), in an
-        order of ``epoch``'s (see :func:`autoconv.random.epoch_generator`) when ``shuffle``;
+        order of ``epoch``'s (see :func:`autoconv.seeds.epoch_generator`) when ``shuffle``;
         from batch ``first`` on (the same order: a resumed epoch skips the batches done)."""
         xp = self.xp
         if shuffle:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import ops
+from autoconv.ops import engine as ops
 from autoconv.windows import as_pair, window
 
 KERNELS: dict[str, list[list[float]]] = {

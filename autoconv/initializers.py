@@ -27,7 +27,7 @@ import numpy as np
 
 from autoconv import registration
 from autoconv.backends.cpu import blas
-from autoconv.random import generator
+from autoconv.seeds import generator
 
 __all__ = [
     "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",

@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import ops, registration
+from autoconv import registration
 from autoconv.backends import array_device, namespace
+from autoconv.ops import engine as ops
 from autoconv.ops.base import as_tensor
 from autoconv.ops.loss import EPSILON, check_pair, log_probabilities, one_hot
 from autoconv.tensor import Tensor

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import ops, registration
+from autoconv import registration
+from autoconv.ops import engine as ops
 from autoconv.ops.base import as_tensor
 from autoconv.tensor import Tensor
 

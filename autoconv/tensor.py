@@ -375,7 +375,7 @@ class Tensor:
 
 
 def _ops():  # the ops module imports this one, so it is looked up lazily
-    from autoconv import ops
+    from autoconv.ops import engine as ops
 
     return ops
 

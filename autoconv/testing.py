@@ -35,7 +35,7 @@ def gradcheck(
     True
     """
     arrays = [
-        np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64, copy=True)
+        np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64, copy=True, order="C")
         for x in inputs
     ]
     rng = np.random.default_rng(seed)

@@ -34,7 +34,7 @@ from autoconv.batches import (
 )
 from autoconv.callbacks.base import Callback, CallbackList, History, interactive
 from autoconv.process import configure_for_model
-from autoconv.random import generator
+from autoconv.seeds import generator
 
 SYNC_SECONDS = 0.2
 LOSS_NOT_FINITE, GRADIENT_NOT_FINITE = 1, 2  # status codes of the backends' check_finite

@@ -8,9 +8,9 @@ import numpy as np
 
 from autoconv.data.directory import image_dataset_from_directory
 from autoconv.layers import clear_session
-from autoconv.ops import one_hot
+from autoconv.ops.engine import one_hot
 from autoconv.preprocessing.image import array_to_img, img_to_array, load_img, save_img
-from autoconv.random import set_random_seed
+from autoconv.seeds import set_random_seed
 from autoconv.windows import MAX_SIZE, is_int
 
 __all__ = [

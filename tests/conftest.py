@@ -40,10 +40,13 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture
 def torch():
-    """PyTorch in float64, or skip: it is a reference for the tests, never a requirement."""
+    """PyTorch in float64, or skip: it is a reference for the tests, never a requirement. The
+    default dtype is put back afterwards (Keras on PyTorch, in other tests, needs float32's)."""
     torch = pytest.importorskip("torch")
+    previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
-    return torch
+    yield torch
+    torch.set_default_dtype(previous)
 
 
 def away_from_zero(array: np.ndarray, margin: float = 0.1) -> np.ndarray:

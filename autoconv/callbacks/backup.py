@@ -17,7 +17,7 @@ import numpy as np
 from autoconv import distributed
 from autoconv.atomic import write_atomically
 from autoconv.callbacks.base import BatchCountdown, Callback
-from autoconv.random import generator
+from autoconv.seeds import generator
 
 WEIGHTS = "latest.weights.h5"
 METADATA = "training_metadata.json"

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from autoconv.data.structure import leaves, map_structure, rebuild, to_numpy
-from autoconv.random import generator
+from autoconv.seeds import generator
 
 AUTOTUNE = -1
 INFINITE_CARDINALITY = -1
@@ -38,6 +38,22 @@ UNKNOWN_CARDINALITY = -2
 # What AUTOTUNE stands for: threads of a parallel map, elements a prefetch keeps ready.
 AUTOTUNE_THREADS = min(8, os.cpu_count() or 1)
 AUTOTUNE_PREFETCH = 2
+
+
+class NumpyIterator:
+    """An iterator with ``tf.data``'s ``next()`` besides Python's ``next(iterator)``."""
+
+    def __init__(self, elements: Iterator[Any]) -> None:
+        self._elements = elements
+
+    def __iter__(self) -> NumpyIterator:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._elements)
+
+    def next(self) -> Any:
+        return next(self._elements)
 
 
 class Dataset:
@@ -91,9 +107,10 @@ class Dataset:
         """The number of elements; -1 if infinite, -2 if unknown (``tf.data``'s constants)."""
         return self._cardinality
 
-    def as_numpy_iterator(self) -> Iterator[Any]:
-        """The elements with every leaf as a NumPy array (a Tensor leaf via ``.numpy()``)."""
-        return (map_structure(to_numpy, element) for element in self)
+    def as_numpy_iterator(self) -> NumpyIterator:
+        """The elements with every leaf as a NumPy array (a Tensor leaf via ``.numpy()``); as
+        ``tf.data``'s, the iterator also has ``next()``."""
+        return NumpyIterator(map_structure(to_numpy, element) for element in self)
 
     def take(self, count: int) -> Dataset:
         """The first ``count`` elements (all of them if ``count`` is -1)."""

@@ -28,9 +28,9 @@ from autoconv.data.resize import (
     resize,
     resize_with_pad,
     smart_resize,
-    standardize_data_format,
 )
 from autoconv.datasets.files import DatasetFileError
+from autoconv.ops.convert import standardize_data_format
 
 ALLOWLIST_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}

@@ -39,19 +39,6 @@ INTERPOLATIONS = (
 )
 
 
-def standardize_data_format(data_format: str | None) -> str:
-    """``"channels_last"`` (autoconv's only image layout) when None, else the checked value."""
-    if data_format is None:
-        return "channels_last"
-    data_format = str(data_format).lower()
-    if data_format not in {"channels_first", "channels_last"}:
-        raise ValueError(
-            "The `data_format` argument must be one of {'channels_first', 'channels_last'}. "
-            f"Received: data_format={data_format}"
-        )
-    return data_format
-
-
 def _triangle(x: np.ndarray) -> np.ndarray:
     return np.maximum(0.0, 1.0 - x)
 

@@ -67,6 +67,7 @@ from autoconv.layers.normalization import (
     LayerNormalization,
     Normalization,
 )
+from autoconv.layers.operation import Operation
 from autoconv.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -162,6 +163,7 @@ __all__ = [
     "Minimum",
     "Multiply",
     "Normalization",
+    "Operation",
     "PReLU",
     "Permute",
     "RandomBrightness",

@@ -7,8 +7,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from autoconv import initializers, ops, regularizers
+from autoconv import initializers, regularizers
 from autoconv.layers.layer import Layer, Shape, serialized
+from autoconv.ops import engine as ops
 from autoconv.tensor import Tensor
 
 

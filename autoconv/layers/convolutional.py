@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from autoconv import activations, initializers, ops, regularizers
+from autoconv import activations, initializers, regularizers
 from autoconv.layers.core import (
     ActivationMixin,
     as_tuple,
@@ -28,6 +28,7 @@ from autoconv.layers.core import (
     positive_int,
 )
 from autoconv.layers.layer import Layer, Shape, Variable, serialized
+from autoconv.ops import engine as ops
 from autoconv.tensor import Tensor
 from autoconv.windows import MAX_SIZE, is_int, transpose_window, window, window_1d
 

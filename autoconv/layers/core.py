@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import activations, initializers, ops, regularizers
+from autoconv import activations, initializers, regularizers
 from autoconv.layers.layer import Layer, Shape, serialized
+from autoconv.ops import engine as ops
 from autoconv.tensor import Tensor
 from autoconv.windows import MAX_SIZE, is_int
 

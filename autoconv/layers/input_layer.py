@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv import ops
 from autoconv.layers.layer import Layer, Shape, unique_name
 from autoconv.windows import is_int
 
@@ -45,15 +46,66 @@ class SymbolicTensor:
             "no value to test; use it as an input to layers"
         )
 
-    def _no_arithmetic(self, *_: Any) -> Any:
-        raise TypeError(
-            "arithmetic on symbolic tensors is not supported: use the merging layers "
-            "(layers.add, layers.subtract, layers.multiply, layers.concatenate, ...) or a "
-            "layers.Lambda"
-        )
+    # Arithmetic and indexing record keras.ops functions in the graph, as Keras's do.
+    def __add__(self, other: Any) -> SymbolicTensor:
+        return ops.add(self, other)
 
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _no_arithmetic
-    __truediv__ = __rtruediv__ = __matmul__ = __neg__ = __getitem__ = _no_arithmetic
+    def __radd__(self, other: Any) -> SymbolicTensor:
+        return ops.add(other, self)
+
+    def __sub__(self, other: Any) -> SymbolicTensor:
+        return ops.subtract(self, other)
+
+    def __rsub__(self, other: Any) -> SymbolicTensor:
+        return ops.subtract(other, self)
+
+    def __mul__(self, other: Any) -> SymbolicTensor:
+        return ops.multiply(self, other)
+
+    def __rmul__(self, other: Any) -> SymbolicTensor:
+        return ops.multiply(other, self)
+
+    def __truediv__(self, other: Any) -> SymbolicTensor:
+        return ops.true_divide(self, other)
+
+    def __rtruediv__(self, other: Any) -> SymbolicTensor:
+        return ops.true_divide(other, self)
+
+    def __pow__(self, other: Any) -> SymbolicTensor:
+        return ops.power(self, other)
+
+    def __matmul__(self, other: Any) -> SymbolicTensor:
+        return ops.matmul(self, other)
+
+    def __rpow__(self, other: Any) -> SymbolicTensor:
+        return ops.power(other, self)
+
+    def __floordiv__(self, other: Any) -> SymbolicTensor:
+        return ops.floor_divide(self, other)
+
+    def __mod__(self, other: Any) -> SymbolicTensor:
+        return ops.mod(self, other)
+
+    def __neg__(self) -> SymbolicTensor:
+        return ops.negative(self)
+
+    def __abs__(self) -> SymbolicTensor:
+        return ops.absolute(self)
+
+    def __gt__(self, other: Any) -> SymbolicTensor:
+        return ops.greater(self, other)
+
+    def __ge__(self, other: Any) -> SymbolicTensor:
+        return ops.greater_equal(self, other)
+
+    def __lt__(self, other: Any) -> SymbolicTensor:
+        return ops.less(self, other)
+
+    def __le__(self, other: Any) -> SymbolicTensor:
+        return ops.less_equal(self, other)
+
+    def __getitem__(self, key: Any) -> SymbolicTensor:
+        return ops.get_item(self, key)
 
 
 class Node:

@@ -445,6 +445,15 @@ class Layer:
         return self._build_shape
 
     @property
+    def input(self) -> Any:
+        """The symbolic input of the layer's first call in a functional graph (a list for a
+        layer called on a list)."""
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer {self.name} has never been called and thus has no input")
+        node = self._inbound_nodes[0]
+        return list(node.inputs) if node.list_call else node.inputs[0]
+
+    @property
     def output(self) -> Any:
         """The symbolic output of the layer's first call in a functional graph."""
         if not self._inbound_nodes:
@@ -595,7 +604,7 @@ def _as_tuples(shape: Any) -> Any:
 def _to_tensors(inputs: Any, dtype: str) -> Any:
     """Arrays and Tensors as Tensors of the layer's dtype (Keras casts a layer's inputs)."""
     if isinstance(inputs, Tensor):
-        from autoconv.ops import cast
+        from autoconv.ops.engine import cast
 
         return cast(inputs, dtype)
     if isinstance(inputs, list | tuple):

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoconv import ops
 from autoconv.layers.core import axis_int, check_axis
 from autoconv.layers.layer import Layer, Shape
+from autoconv.ops import engine as ops
 from autoconv.tensor import Tensor
 
 

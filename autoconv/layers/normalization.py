@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import initializers, ops, regularizers
+from autoconv import initializers, regularizers
 from autoconv.layers.layer import Layer, Shape, serialized
+from autoconv.ops import engine as ops
 from autoconv.tensor import Tensor
 
 EPSILON = 1e-7  # keras.backend.epsilon(): Normalization's floor for the standard deviation

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from autoconv import ops
 from autoconv.layers.core import as_tuple, channels_last, check_spatial_rank
 from autoconv.layers.layer import Layer, Shape
+from autoconv.ops import engine as ops
 from autoconv.tensor import Tensor
 from autoconv.windows import pool_window, pool_window_1d
 

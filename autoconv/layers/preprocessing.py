@@ -10,7 +10,7 @@ inference (``predict``, ``evaluate``, ``training=False``). As in Keras, the defa
 ``call`` is ``training=True``: called on its own, outside a model, such a layer augments. Each
 draws its random parameters (one per image; RandomCrop one crop per batch, as Keras) from its
 own ``np.random.default_rng(seed)`` when given ``seed=``, else from
-:func:`autoconv.random.generator` (reseeded by ``autoconv.utils.set_random_seed``).
+:func:`autoconv.seeds.generator` (reseeded by ``autoconv.utils.set_random_seed``).
 ``random_transformation(shape, rng)`` makes the draws and ``transform_images(images,
 transformation)`` applies them, transcribing Keras's ``get_random_transformation`` and
 ``transform_images``. The geometric ones warp with :func:`autoconv.ops.affine_transform` (Numba,
@@ -26,36 +26,51 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import ops
 from autoconv.layers.core import channels_last, number, positive_int
 from autoconv.layers.layer import Layer, Shape
 from autoconv.layers.reshaping import resize_interpolation
-from autoconv.random import generator
+from autoconv.ops import engine as ops
+from autoconv.seeds import generator
 from autoconv.tensor import Tensor
 
 F32 = np.float32
 
 
 class Rescaling(Layer):
-    """``inputs * scale + offset``, e.g. ``Rescaling(1 / 255)`` for 8-bit images."""
+    """``inputs * scale + offset``, e.g. ``Rescaling(1 / 255)`` for 8-bit images. ``scale`` and
+    ``offset`` are numbers, or lists of numbers broadcast over the last axis (one per channel,
+    as EfficientNet's ``Rescaling([1 / sqrt(var_r), 1 / sqrt(var_g), 1 / sqrt(var_b)])``)."""
 
-    def __init__(self, scale: float, offset: float = 0.0, **kwargs: Any) -> None:
+    def __init__(
+        self, scale: float | Sequence[float], offset: float | Sequence[float] = 0.0, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.scale = number(scale, "scale", "Rescaling")
-        self.offset = number(offset, "offset", "Rescaling")
+        self.scale = _rescaling_factor(scale, "scale")
+        self.offset = _rescaling_factor(offset, "offset")
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
     def call(self, inputs: Tensor) -> Tensor:
-        out = inputs * self.scale
-        return out + self.offset if self.offset else out
+        scale, offset = (
+            np.asarray(f, dtype=inputs.dtype) if isinstance(f, list) else f
+            for f in (self.scale, self.offset)
+        )
+        out = inputs * scale
+        return out + offset if self.offset else out
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {"scale": self.scale, "offset": self.offset}
 
 
 # ------------------------------------------------------------------------- helpers
+def _rescaling_factor(value: Any, name: str) -> float | list[float]:
+    """Rescaling's ``scale`` or ``offset``: a number, or a list (tuple) of numbers."""
+    if isinstance(value, list | tuple):
+        return [number(v, name, "Rescaling") for v in value]
+    return number(value, name, "Rescaling")
+
+
 def _image_batch(layer: Layer, inputs: Any) -> tuple[Tensor, bool]:
     """``inputs`` as a batch (N, H, W, C), and whether it was one image (H, W, C)."""
     if not isinstance(inputs, Tensor):

@@ -3,7 +3,7 @@ GaussianDropout. Each is active in training only and the identity in inference; 
 defaults and checks are Keras 3's (``keras/src/layers/regularization/``).
 
 A layer given ``seed=`` draws from its own generator (the same masks for the same seed);
-without one, from :func:`autoconv.random.generator` (reseeded by
+without one, from :func:`autoconv.seeds.generator` (reseeded by
 ``autoconv.utils.set_random_seed``).
 """
 
@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import ops
 from autoconv.backends import backend
 from autoconv.layers.layer import Layer, Shape
+from autoconv.ops import engine as ops
 from autoconv.ops.activation import SELU_ALPHA, SELU_SCALE
-from autoconv.random import generator
+from autoconv.seeds import generator
 from autoconv.tensor import Tensor
 from autoconv.windows import is_int
 

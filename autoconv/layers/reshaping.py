@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import ops
 from autoconv.layers.core import channels_last
 from autoconv.layers.layer import Layer, Shape
-from autoconv.ops.image import UNSUPPORTED_RESIZE
+from autoconv.ops import engine as ops
+from autoconv.ops.spatial import UNSUPPORTED_RESIZE
 from autoconv.tensor import Tensor
 
 Pairs = tuple[tuple[int, int], tuple[int, int]]

@@ -114,6 +114,8 @@ def serialize(layer: Any) -> dict[str, Any]:
     """``layer`` (or a model) as Keras's object entry: module, class name, config, registered
     name, and ``build_config`` / ``compile_config`` where it has them (Keras's
     ``keras.layers.serialize``)."""
+    if hasattr(layer, "keras_entry"):  # an ops function in a graph: its Operation class
+        return layer.keras_entry()
     cls = type(layer)
     own = BUILTIN.get(cls.__name__) is cls
     entry: dict[str, Any] = {

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np  # noqa: F401 - the docstring example uses it
 
-from autoconv.layers import InputLayer, SymbolicTensor
+from autoconv.layers import InputLayer, SymbolicTensor, operation
 from autoconv.layers.layer import unique_name
 from autoconv.layers.serialization import deserialize, serialize
 from autoconv.models.graph import Graph
@@ -55,8 +55,20 @@ class Functional(Model):
         return list(self._functional.outputs)
 
     @property
+    def input(self) -> Any:
+        """The model's symbolic inputs in the structure they were given (one, list or dict)."""
+        return _restructure(self.inputs, self._input_structure)
+
+    @property
+    def output(self) -> Any:
+        """The model's symbolic outputs in the structure they were given."""
+        return _restructure(self.outputs, self._output_structure)
+
+    @property
     def layers(self) -> list[Any]:
-        return list(self._layers)
+        """The graph's layers, as Keras lists them: its ops functions' Operations are left out
+        (``summary`` shows them)."""
+        return [layer for layer in self._layers if not isinstance(layer, operation.Operation)]
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         shapes = _flat(input_shape) if isinstance(input_shape, list) else [input_shape]
@@ -135,9 +147,12 @@ class Functional(Model):
         for entry in entries:
             if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
                 raise ValueError("each layer of a functional config needs a name")
+            calls = _checked_list(entry.get("inbound_nodes", []), "inbound_nodes")
+            if str(entry.get("module", "")).startswith("keras.src.ops."):
+                pending.append((entry["name"], entry, list(calls)))  # made when replayed
+                continue
             layer = deserialize(entry, custom_objects)
             made[entry["name"]] = layer
-            calls = _checked_list(entry.get("inbound_nodes", []), "inbound_nodes")
             if not isinstance(layer, InputLayer):
                 pending.append((entry["name"], layer, list(calls)))
         outputs: dict[tuple[str, int], SymbolicTensor] = {}  # (layer name, call) -> tensor
@@ -147,10 +162,19 @@ class Functional(Model):
         while any(calls for _, _, calls in pending):
             progressed = False
             for name, layer, calls in pending:
-                while calls and _ready(calls[0], outputs):
-                    args, training = _node_arguments(calls.pop(0), outputs)
+                is_operation = isinstance(layer, dict)
+                while calls and _ready(calls[0], outputs, is_operation):
                     number = sum(1 for made_name, _ in outputs if made_name == name)
-                    outputs[(name, number)] = layer(args, training=training)
+                    if is_operation:  # an ops function: its entry and its one node
+                        outputs[(name, number)] = operation.replay(
+                            layer,
+                            calls.pop(0),
+                            lambda item: _tensor(outputs, *_keras_history(item)),
+                        )
+                        made[name] = outputs[(name, number)].node.layer
+                    else:
+                        args, training = _node_arguments(calls.pop(0), outputs)
+                        outputs[(name, number)] = layer(args, training=training)
                     progressed = True
             if not progressed:
                 waiting = sorted(name for name, _, calls in pending if calls)
@@ -229,9 +253,11 @@ def _check_inputs(model: Functional, values: list[Any]) -> None:
 # ---------------------------------------------------------------------- Keras's configs
 def _node_config(node: Any, numbers: dict[int, int]) -> dict[str, Any]:
     """One call in Keras's form: its input tensors as ``args`` (a list of tensors for a list
-    call), an explicit ``training`` in ``kwargs``."""
-    tensors = [
-        {
+    call; an operation's arguments as its call takes them), an explicit ``training`` in
+    ``kwargs``."""
+
+    def entry(t: SymbolicTensor) -> dict[str, Any]:
+        return {
             "class_name": "__keras_tensor__",
             "config": {
                 "shape": list(t.shape),
@@ -239,8 +265,10 @@ def _node_config(node: Any, numbers: dict[int, int]) -> dict[str, Any]:
                 "keras_history": [t.node.layer.name, numbers[id(t.node)], 0],
             },
         }
-        for t in node.inputs
-    ]
+
+    if isinstance(node.layer, operation.Operation):
+        return {"args": node.layer.node_arguments(entry), "kwargs": {}}
+    tensors = [entry(t) for t in node.inputs]
     kwargs = {"training": node.kwargs["training"]} if "training" in node.kwargs else {}
     return {"args": [tensors] if node.list_call else tensors, "kwargs": kwargs}
 
@@ -280,11 +308,26 @@ def _tensors_read(call: dict[str, Any]) -> list[Any]:
     return found
 
 
-def _ready(call: dict[str, Any], outputs: dict[tuple[str, int], Any]) -> bool:
-    return all(
-        _history(item.get("config", {}).get("keras_history")) in outputs
-        for item in _tensors_read(call)
-    )
+def _ready(call: dict[str, Any], outputs: dict[tuple[str, int], Any], operation: bool) -> bool:
+    """Whether every tensor a call reads is made (an operation's anywhere in its args)."""
+    read = _tensors_anywhere(call.get("args")) if operation else _tensors_read(call)
+    return all(_keras_history(item) in outputs for item in read)
+
+
+def _keras_history(item: dict[str, Any]) -> tuple[str, int]:
+    config = item.get("config")
+    return _history(config.get("keras_history") if isinstance(config, dict) else None)
+
+
+def _tensors_anywhere(value: Any) -> list[dict[str, Any]]:
+    """The ``__keras_tensor__`` entries in an operation's args, however nested."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            return [value]
+        return [t for v in value.values() for t in _tensors_anywhere(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _tensors_anywhere(v)]
+    return []
 
 
 def _node_arguments(call: dict[str, Any], outputs: dict) -> tuple[Any, Any]:

@@ -42,7 +42,7 @@ from autoconv.layers import (
 )
 from autoconv.layers.calls import training_context
 from autoconv.layers.input_layer import Node
-from autoconv.ops import cast
+from autoconv.ops.engine import cast
 from autoconv.tensor import Tensor
 
 # The fusions a step can run (Step.rule): see the module's docstring.

@@ -61,7 +61,7 @@ def print_summary(
     from autoconv.models.sequential import Sequential
 
     nodes = None if graph is None else {id(n) for n in graph.nodes}
-    layers = model.layers
+    layers = list(model._layers)  # with the Operations of ops called in a graph, as Keras shows
     sequential_like = isinstance(model, Sequential) or graph is None or _is_chain(graph)
     if sequential_like:
         default_length, positions = 88, positions or [0.45, 0.80, 1.0]
@@ -91,7 +91,8 @@ def print_summary(
 
     def fields(layer: Any, prefix: str) -> list[str]:
         name = rich.markup.escape(f"{prefix}{layer.name}")
-        name += f" ({rich.markup.escape(type(layer).__name__)})"
+        kind = layer.keras_entry()["class_name"] if hasattr(layer, "keras_entry") else None
+        name += f" ({rich.markup.escape(kind or type(layer).__name__)})"
         if not layer.built:
             params = "0 (unbuilt)"
         else:

@@ -1,119 +1,85 @@
-"""The differentiable ops. Each module holds its ops' forward and VJP side by side."""
+"""autoconv's ops namespace: ``keras.ops``, name for name.
 
-from autoconv.ops.activation import (
-    elu,
-    gelu,
-    hard_sigmoid,
-    hard_silu,
-    hard_swish,
-    log_softmax,
-    mish,
-    relu6,
-    selu,
-    silu,
-    softmax,
-    softplus,
-    softsign,
-    swish,
-)
-from autoconv.ops.conv import conv1d, conv2d, conv2d_max_pool
-from autoconv.ops.conv_variants import conv2d_transpose, depthwise_conv2d
-from autoconv.ops.elementwise import (
-    abs,
-    add,
-    cast,
-    clip,
+``from autoconv import ops`` gives Keras's functions with Keras's signatures (``ops.expand_dims``,
+``ops.softmax``, ``ops.conv``, ``ops.image.resize``, ``ops.linalg.inv``, ...), differentiable
+through autoconv's autograd and running on the tensors' device; :mod:`autoconv.ops.convert`
+says what they take and give (Tensors for real values, NumPy arrays for integers and bools).
+The submodules are Keras's: :mod:`~autoconv.ops.numpy`, :mod:`~autoconv.ops.nn`,
+:mod:`~autoconv.ops.image`, :mod:`~autoconv.ops.linalg`, and :mod:`~autoconv.ops.core` and
+:mod:`~autoconv.ops.math` for the rest.
+
+The engine's own ops (``conv2d``, ``batch_norm``, ``max_pool2d``, ...: what layers call, in
+:mod:`autoconv.ops.engine`) stay reachable here under the names Keras does not use.
+"""
+
+from autoconv.ops import core, engine, image, linalg, math, nn, numpy
+from autoconv.ops.convert import recording
+from autoconv.ops.core import *
+from autoconv.ops.engine import (  # the engine's ops whose names Keras does not use
+    affine_transform,
+    avg_pool1d,
+    avg_pool2d,
+    batch_norm,
+    conv1d,
+    conv2d,
+    conv2d_max_pool,
+    conv2d_transpose,
+    crop2d,
+    depthwise_conv2d,
     div,
     dropout,
-    exp,
+    flatten,
     gaussian_noise,
-    leaky_relu,
-    log,
+    getitem,
+    layer_norm,
+    max_pool1d,
+    max_pool2d,
+    mean_squared_error,
+    mish,
     mul,
     neg,
+    pad2d,
     pow,
-    relu,
-    sigmoid,
-    sub,
-    tanh,
-)
-from autoconv.ops.image import affine_transform, crop2d, flip, pad2d, repeat, resize
-from autoconv.ops.linalg import matmul
-from autoconv.ops.loss import (
-    categorical_crossentropy,
-    mean_squared_error,
-    one_hot,
+    resize,
     sigmoid_cross_entropy,
     softmax_cross_entropy,
-    sparse_categorical_crossentropy,
+    sub,
 )
-from autoconv.ops.norm import batch_norm, layer_norm
-from autoconv.ops.pool import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
-from autoconv.ops.reduce import max, mean, sum
-from autoconv.ops.shape import concatenate, flatten, getitem, reshape, transpose
+from autoconv.ops.linalg import *
+from autoconv.ops.math import *
+from autoconv.ops.nn import *
+from autoconv.ops.numpy import *
 
-__all__ = [
-    "abs",
-    "add",
-    "affine_transform",
-    "avg_pool1d",
-    "avg_pool2d",
-    "batch_norm",
-    "cast",
-    "categorical_crossentropy",
-    "clip",
-    "concatenate",
-    "conv1d",
-    "conv2d",
-    "conv2d_max_pool",
-    "conv2d_transpose",
-    "crop2d",
-    "depthwise_conv2d",
-    "div",
-    "dropout",
-    "elu",
-    "exp",
-    "flatten",
-    "flip",
-    "gaussian_noise",
-    "gelu",
-    "getitem",
-    "hard_sigmoid",
-    "hard_silu",
-    "hard_swish",
-    "layer_norm",
-    "leaky_relu",
-    "log",
-    "log_softmax",
-    "matmul",
-    "max",
-    "max_pool1d",
-    "max_pool2d",
-    "mean",
-    "mean_squared_error",
-    "mish",
-    "mul",
-    "neg",
-    "one_hot",
-    "pad2d",
-    "pow",
-    "relu",
-    "relu6",
-    "repeat",
-    "reshape",
-    "resize",
-    "selu",
-    "sigmoid",
-    "sigmoid_cross_entropy",
-    "silu",
-    "softmax",
-    "softmax_cross_entropy",
-    "softplus",
-    "softsign",
-    "sparse_categorical_crossentropy",
-    "sub",
-    "sum",
-    "swish",
-    "tanh",
-    "transpose",
-]
+SUBMODULES = ("core", "engine", "image", "linalg", "math", "nn", "numpy")
+# Functions that read a symbolic tensor's facts, or run Python, rather than compute a value:
+# given a graph's tensor they answer at once instead of adding an Operation to the graph.
+NOT_RECORDED = frozenset(
+    {
+        "associative_scan", "cond", "convert_to_numpy", "custom_gradient", "dtype",
+        "fori_loop", "is_tensor", "map", "ndim", "scan", "shape", "size", "switch",
+        "vectorize", "vectorized_map", "while_loop",
+    }
+)  # fmt: skip
+KERAS_NAMES = sorted({*core.__all__, *linalg.__all__, *math.__all__, *nn.__all__, *numpy.__all__})
+ENGINE_NAMES = sorted(set(engine.__all__) - set(KERAS_NAMES))
+__all__ = [*KERAS_NAMES, *ENGINE_NAMES, *SUBMODULES]
+
+
+def _record_in_graphs() -> None:
+    """Every Keras function, in its submodule and here, records an Operation when called on a
+    functional graph's symbolic tensors (see :func:`autoconv.ops.convert.recording`)."""
+    wrapped: dict[int, object] = {}
+    for module in (core, image, linalg, math, nn, numpy):
+        for name in module.__all__:
+            function = getattr(module, name)
+            if name in NOT_RECORDED or getattr(function, "not_implemented", None):
+                continue
+            recorded_as = f"image.{name}" if module is image else name
+            # an alias (swish of silu, absolute of abs) is recorded as its first name
+            op = wrapped.setdefault(id(function), recording(recorded_as, function))
+            setattr(module, name, op)
+            if module is not image:
+                globals()[name] = op
+
+
+_record_in_graphs()

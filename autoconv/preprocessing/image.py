@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from autoconv.data.resize import smart_resize as _smart_resize
-from autoconv.data.resize import standardize_data_format
+from autoconv.ops.convert import standardize_data_format
 
 PIL_INTERPOLATION_METHODS = {
     "nearest": Image.Resampling.NEAREST,

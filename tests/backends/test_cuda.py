@@ -106,7 +106,7 @@ def test_conv2d_max_pool_matches_cpu(pool, strides, padding, activation, rng):
 
 
 def test_a_convolution_without_gradient_runs_in_slices_as_on_the_cpu(monkeypatch, rng):
-    from autoconv.ops import conv as conv_ops
+    from autoconv.ops import convolution as conv_ops
 
     monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", 0)
     monkeypatch.setattr(conv_ops, "SLICE_BYTES", 1)  # one image at a time
@@ -1091,7 +1091,7 @@ def test_conv2d_max_pool_direct_matches_cpu(padding, activation, rng):
 def test_slices_of_images_give_the_cpu_values_and_gradients(monkeypatch, rng):
     """One image per slice: the images' gradient of a convolution (training) and the direct
     convolution without gradient (inference), as on the CPU."""
-    from autoconv.ops import conv as conv_ops
+    from autoconv.ops import convolution as conv_ops
 
     monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", 0)
     monkeypatch.setattr(conv_ops, "SLICE_BYTES", 1)
@@ -1116,7 +1116,7 @@ def test_slices_of_images_give_the_cpu_values_and_gradients(monkeypatch, rng):
 def test_conv2d_max_pool_winograd_matches_cpu(padding, activation, rng, monkeypatch):
     """The Winograd route (the threshold lowered to keep the simulation small): values and
     the images', kernel's and bias's gradients as on the CPU."""
-    from autoconv.ops import conv as conv_ops
+    from autoconv.ops import convolution as conv_ops
 
     monkeypatch.setattr(conv_ops, "WINOGRAD_MIN_CHANNELS", 2)
     calls = []

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import autoconv.random
+import autoconv.seeds
 from autoconv import batches, callbacks
 from autoconv.training import TrainingDivergedError
 from tests.callbacks import backup_worker
@@ -197,8 +197,8 @@ def test_errors_before_training(tmp_path):
 def test_an_unseeded_shuffle_resumes_the_order_of_the_interrupted_epoch(tmp_path, monkeypatch):
     """Without set_random_seed, an epoch's order comes from autoconv's generator: a run
     resumed inside the epoch draws the order the interrupted run had."""
-    monkeypatch.setattr(autoconv.random, "_seed", None)
-    monkeypatch.setattr(autoconv.random, "_generator", np.random.default_rng(1))
+    monkeypatch.setattr(autoconv.seeds, "_seed", None)
+    monkeypatch.setattr(autoconv.seeds, "_generator", np.random.default_rng(1))
     orders = []
     epoch_generator = batches.epoch_generator
 

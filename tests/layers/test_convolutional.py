@@ -12,7 +12,7 @@ import autoconv as ac
 from autoconv import layers
 from autoconv.testing import gradcheck
 from autoconv.windows import padding_amounts
-from tests.ops.test_conv import torch_conv2d
+from tests.ops.test_convolution import torch_conv2d
 
 
 # --------------------------------------------------------------- shapes and parameters

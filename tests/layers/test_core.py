@@ -197,7 +197,7 @@ def test_dense_applies_to_the_last_axis_like_keras():
         (lambda: layers.Dropout("0.5"), ValueError, "Received: rate=0.5"),
         (lambda: layers.Dropout(0.5, seed=1.5), ValueError, "seed must be None or a non-negative"),
         (lambda: layers.Rescaling("1/255"), ValueError, "Rescaling: scale must be a number"),
-        (lambda: layers.Rescaling(1.0, offset=[1]), ValueError, "offset must be a number"),
+        (lambda: layers.Rescaling(1.0, offset=[[1]]), ValueError, "offset must be a number"),
         (lambda: layers.ReLU(max_value="6"), ValueError, "ReLU: max_value must be a number"),
         (lambda: layers.ReLU(negative_slope=-1), ValueError, "cannot be None or negative"),
         (lambda: layers.Softmax(axis=1.0), ValueError, "Softmax: axis must be an int"),

@@ -6,7 +6,7 @@ each augmentation layer's ``get_random_transformation`` (how it draws) and
 _compute_affine_matrix`` (rotations), the crop and pad of ``resize`` in
 keras/src/backend/jax/image.py (Resizing), and ``smart_resize`` in keras/src/utils/
 image_utils.py (CenterCrop). The warps and resizes themselves are the JAX transcriptions of
-tests/ops/test_image.py (``reference_affine_transform``, ``reference_resize``). Tests inject the
+tests/ops/test_spatial.py (``reference_affine_transform``, ``reference_resize``). Tests inject the
 same draws into a layer and into the transcription and compare the images.
 """
 
@@ -20,7 +20,7 @@ import pytest
 import autoconv as ac
 from autoconv import layers
 from autoconv.testing import gradcheck
-from tests.ops.test_image import (
+from tests.ops.test_spatial import (
     reference_affine_transform,
     reference_resize,
     rotation_matrix,

@@ -6,7 +6,7 @@ cropping2d,up_sampling2d}.py (and their docstring examples): Reshape is ``ops.re
 (batch, *target_shape) with -1 resolved by ``operation_utils.compute_reshape_output_shape``,
 Permute ``ops.transpose(x, (0, *dims))``, ZeroPadding2D ``ops.pad`` with zeros, Cropping2D a
 slice, UpSampling2D ``ops.repeat`` along rows then columns ('nearest') or
-``ops.image.resize`` (``tests.ops.test_image.reference_resize``, its JAX transcription).
+``ops.image.resize`` (``tests.ops.test_spatial.reference_resize``, its JAX transcription).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 import autoconv as ac
 from autoconv import layers
 from autoconv.testing import gradcheck
-from tests.ops.test_image import reference_resize
+from tests.ops.test_spatial import reference_resize
 
 SHAPES = [  # (layer, input shape without the batch, Keras's output shape without the batch)
     (lambda: layers.Reshape((3, 4)), (12,), (3, 4)),

@@ -165,10 +165,17 @@ def test_outputs_must_be_symbolic():
         ac.Model(ac.Input((2,)), np.zeros(2))
 
 
-def test_arithmetic_on_symbolic_tensors_says_what_to_use():
+def test_arithmetic_on_symbolic_tensors_records_keras_operations():
     x = ac.Input((2,))
-    with pytest.raises(TypeError, match="use the merging layers"):
-        x + x
+    model = ac.Model(x, (x + x) * 3.0)
+    assert [type(layer).__name__ for layer in model._layers] == [
+        "InputLayer",
+        "Operation",
+        "Operation",
+    ]
+    np.testing.assert_allclose(model.predict(np.ones((1, 2)), verbose=0), [[6.0, 6.0]])
+    with pytest.raises(TypeError, match="no value to test"):
+        bool(x > 0)
 
 
 def test_symbolic_tensors_print_as_keras():
@@ -330,3 +337,21 @@ def test_inference_lets_go_of_each_tensor_after_its_last_reader():
     assert straight.seen[-1] is False  # in predict: freed once the Dense had read it
     ac.Model(inputs, layers.add([branched(middle), first])).predict(x, verbose=0)
     assert branched.seen[-1] is True  # the add still reads it
+
+
+def test_input_and_output_give_a_feature_extractor_from_inner_layers():
+    """Keras's ``Model(base.input, [base.get_layer(name).output, ...])``, as the segmentation
+    and transfer tutorials build their encoders: the inner layers' values of the base model."""
+    inputs = ac.Input((8, 8, 3))
+    first = layers.Conv2D(4, 3, padding="same", activation="relu", name="first")(inputs)
+    second = layers.Conv2D(2, 3, strides=2, name="second")(first)
+    base = ac.Model(inputs, layers.GlobalAveragePooling2D()(second))
+    assert base.input is inputs and base.output is base.outputs[0]
+    assert base.get_layer("second").input is first
+    extractor = ac.Model(base.input, [base.get_layer(n).output for n in ("first", "second")])
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype(np.float32)
+    features = extractor.predict(x, verbose=0)
+    np.testing.assert_allclose(features[0], ac.Model(inputs, first).predict(x, verbose=0))
+    assert features[1].shape == (2, 3, 3, 2)
+    two = ac.Model({"a": inputs}, {"out": second})
+    assert two.input == {"a": inputs} and two.output == {"out": second}

@@ -11,7 +11,7 @@ import pytest
 import autoconv as ac
 from autoconv.testing import gradcheck
 from autoconv.windows import as_pair
-from tests.ops.test_conv import reference_conv2d, torch_conv2d
+from tests.ops.test_convolution import reference_conv2d, torch_conv2d
 
 
 # ------------------------------------------------------------------ depthwise

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import autoconv as ac
-from autoconv.ops import one_hot
+from autoconv.ops.engine import one_hot
 from autoconv.testing import gradcheck
 
 

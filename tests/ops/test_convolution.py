@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import autoconv as ac
-from autoconv.ops import conv as conv_ops
+from autoconv.ops import convolution as conv_ops
 from autoconv.testing import gradcheck
 from autoconv.windows import as_pair, padding_amounts
 from tests.conftest import distinct

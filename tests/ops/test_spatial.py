@@ -1,4 +1,4 @@
-"""Image ops (autoconv/ops/image.py) against Keras 3's numbers.
+"""Image ops (autoconv/ops/spatial.py) against Keras 3's numbers.
 
 The references below are NumPy transcriptions of what Keras runs on its JAX backend:
 ``resize`` and ``affine_transform`` of keras/src/backend/jax/image.py (the NumPy backend,

@@ -16,7 +16,7 @@ import numpy as np
 
 from autoconv.backends import backend
 from autoconv.ops.base import as_tensor, as_tensors, normalize_axes, normalize_axis
-from autoconv.ops.shape import reshape
+from autoconv.ops.reshaping import reshape
 from autoconv.tensor import Tensor, record
 
 Array = Any  # numpy.ndarray or CudaArray

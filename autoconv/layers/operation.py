@@ -1,0 +1,229 @@
+"""A ``keras.ops`` function applied to a functional graph's symbolic tensors, recorded as Keras 3
+records it: ``inputs * 2``, ``ops.expand_dims(x, -1)``, ``x[:, 0]`` or
+``preprocess_input(inputs)`` in a model's definition add an :class:`Operation` layer that
+computes that function when the model runs.
+
+In Keras's files an Operation is the function's own class (``Multiply`` in
+``keras.src.ops.numpy``, ...: :mod:`autoconv.layers.keras_operations`): its constructor's
+arguments in the layer's ``config``, its call's (the tensors, and constants such as the 2 of
+``x * 2``) in the node's ``args``; slices and ``...`` as Keras writes them. autoconv writes and
+reads that form, so a model with ops in its graph goes to Keras and back.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any
+
+import numpy as np
+
+from autoconv.layers.input_layer import SymbolicTensor
+from autoconv.layers.keras_operations import OPERATIONS
+from autoconv.layers.layer import Layer, unique_name
+from autoconv.ops import convert
+from autoconv.tensor import Tensor
+
+# The Keras function a file's (module, class name) names.
+BY_CLASS = {(f"keras.src.ops.{m}", cls): name for name, (m, cls, _, _) in OPERATIONS.items()}
+
+
+class Slot:
+    """Where the ``index``-th symbolic tensor of a recorded call goes."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+def _template(value: Any, tensors: list[SymbolicTensor]) -> Any:
+    """``value`` with each symbolic tensor replaced by a :class:`Slot` (appended to
+    ``tensors``), in lists, tuples and dicts too."""
+    if isinstance(value, SymbolicTensor):
+        tensors.append(value)
+        return Slot(len(tensors) - 1)
+    if isinstance(value, list | tuple):
+        return type(value)(_template(v, tensors) for v in value)
+    if isinstance(value, dict):
+        return {k: _template(v, tensors) for k, v in value.items()}
+    return value
+
+
+def _filled(value: Any, inputs: list[Any]) -> Any:
+    if isinstance(value, Slot):
+        return inputs[value.index]
+    if isinstance(value, list | tuple):
+        return type(value)(_filled(v, inputs) for v in value)
+    if isinstance(value, dict):
+        return {k: _filled(v, inputs) for k, v in value.items()}
+    return value
+
+
+class Operation(Layer):
+    """The Keras function ``function`` (a name in ``autoconv.ops``) called with ``arguments``
+    (a dict by parameter name, symbolic tensors as :class:`Slot`\\ s): one call in a graph."""
+
+    def __init__(self, function: str, arguments: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if function not in _functions():
+            raise ValueError(f"{function!r} is not a keras.ops function autoconv has")
+        self.function = function
+        self.arguments = arguments
+
+    def call(self, inputs: list[Tensor]) -> Any:
+        return _call(self.function, _filled(self.arguments, list(inputs)))
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
+        """The output's shape from two trial runs on ones, with the unknown (None) sizes as 1
+        and as 2: the output's sizes that change with them are unknown too."""
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        runs = []
+        for size in (1, 2):
+            ones = [np.ones([size if n is None else n for n in s], np.float32) for s in shapes]
+            with np.errstate(all="ignore"):  # only the shape counts
+                runs.append(np.shape(convert.to_numpy(self.call([Tensor(a) for a in ones]))))
+        if len(runs[0]) != len(runs[1]):
+            raise ValueError(f"{self.function}: its output's rank depends on an unknown size")
+        return tuple(a if a == b else None for a, b in zip(*runs, strict=True))
+
+    # ------------------------------------------------------------------- Keras's files
+    def keras_entry(self) -> dict[str, Any]:
+        """Keras's object entry: the function's Operation class, its constructor arguments."""
+        module, class_name, _, constructor = _keras_operation(self.function)
+        config = {"name": self.name} | {
+            p: _json(self.arguments[p]) for p in constructor if p in self.arguments
+        }
+        return {
+            "module": f"keras.src.ops.{module}",
+            "class_name": class_name,
+            "config": config,
+            "registered_name": class_name,
+        }
+
+    def node_arguments(self, tensor_entry: Any) -> list[Any]:
+        """The call's arguments in Keras's node ``args``: each symbolic tensor as
+        ``tensor_entry(tensor)`` gives it, constants as Keras writes them."""
+        _, _, call, _ = _keras_operation(self.function)
+        node = self._inbound_nodes[0]
+        filled = _filled(self.arguments, [tensor_entry(t) for t in node.inputs])
+        return [_json(filled[p]) for p in call if p in filled]
+
+
+@functools.cache
+def _functions() -> dict[str, Any]:
+    from autoconv import ops
+
+    return {name: getattr(ops, name) for name in ops.KERAS_NAMES if hasattr(ops, name)} | {
+        f"image.{name}": getattr(ops.image, name) for name in ops.image.__all__
+    }
+
+
+def _call(function: str, arguments: dict[str, Any]) -> Any:
+    compute = _functions()[function]
+    compute = getattr(compute, "computes", compute)
+    signature = inspect.signature(compute)
+    bound = signature.bind_partial()
+    bound.arguments.update(arguments)
+    return compute(*bound.args, **bound.kwargs)
+
+
+def _keras_operation(function: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
+    row = OPERATIONS.get(function.removeprefix("image."))
+    if row is None:
+        raise ValueError(
+            f"a model whose graph applies ops.{function} to a symbolic tensor cannot be saved "
+            "in Keras's format: Keras records no Operation class for it. Wrap it in a Layer"
+        )
+    return row
+
+
+def _json(value: Any) -> Any:
+    """A constant as Keras's JSON holds it: slices and ``...`` as its entries, tuples as
+    lists, NumPy numbers as Python's."""
+    if isinstance(value, slice):
+        return {
+            "class_name": "__slice__",
+            "config": {"start": value.start, "stop": value.stop, "step": value.step},
+        }
+    if value is Ellipsis:
+        return {"class_name": "__ellipsis__", "config": {}}
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray | Tensor):
+        values = convert.to_numpy(value)
+        kind = "__tensor__" if isinstance(value, Tensor) else "__numpy__"
+        return {
+            "class_name": kind,
+            "config": {"value": values.tolist(), "dtype": values.dtype.name},
+        }
+    if isinstance(value, np.dtype):
+        return value.name
+    return value
+
+
+def from_json(value: Any, tensor: Any) -> Any:
+    """The inverse of :func:`_json`; ``tensor(entry)`` gives a ``__keras_tensor__``'s tensor."""
+    if isinstance(value, dict):
+        kind = value.get("class_name")
+        if kind == "__keras_tensor__":
+            return tensor(value)
+        if kind == "__slice__":
+            config = value.get("config", {})
+            return slice(config.get("start"), config.get("stop"), config.get("step"))
+        if kind == "__ellipsis__":
+            return Ellipsis
+        if kind in ("__numpy__", "__tensor__"):
+            return _constant(value.get("config"), kind)
+        return {k: from_json(v, tensor) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_json(v, tensor) for v in value]
+    return value
+
+
+def _constant(config: Any, kind: str) -> Any:
+    """A ``__numpy__`` or ``__tensor__`` constant of a Keras file: numbers only."""
+    if not isinstance(config, dict):
+        raise ValueError(f"a {kind} entry needs a config with its value and dtype")
+    dtype = np.dtype(str(config.get("dtype")))
+    if dtype.kind not in "biuf":
+        raise ValueError(f"a {kind} constant must hold numbers, got dtype {dtype}")
+    values = np.array(config.get("value"), dtype=dtype)
+    return Tensor(values) if kind == "__tensor__" and dtype.kind == "f" else values
+
+
+def record(name: str, function: Any, args: tuple, kwargs: dict[str, Any]) -> SymbolicTensor:
+    """``function(*args, **kwargs)`` on symbolic tensors: a new :class:`Operation` in the graph
+    (named as Keras names it: ``multiply``, ``multiply_1``, ...) and its output tensor."""
+    compute = getattr(function, "computes", function)
+    try:
+        bound = inspect.signature(compute).bind(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f"ops.{name}: {error}") from None
+    bound.apply_defaults()
+    tensors: list[SymbolicTensor] = []
+    arguments = _template(dict(bound.arguments), tensors)
+    operation = Operation(name, arguments, name=unique_name(name))
+    return operation(tensors)
+
+
+def replay(entry: dict[str, Any], call: dict[str, Any], tensor: Any) -> SymbolicTensor:
+    """An Operation from Keras's file (its entry and its one node), on the graph's tensors."""
+    module, class_name = entry.get("module"), entry.get("class_name")
+    function = BY_CLASS.get((module, class_name))
+    if function is None:
+        raise ValueError(f"could not locate operation '{class_name}' of module {module!r}")
+    _, _, call_parameters, constructor = OPERATIONS[function]
+    config = entry.get("config") or {}
+    args = from_json(call.get("args") or [], tensor)
+    if not isinstance(args, list) or len(args) > len(call_parameters):
+        raise ValueError(f"operation {class_name}: its node's args do not match its call")
+    arguments = dict(zip(call_parameters, args, strict=False))
+    arguments |= {p: from_json(config[p], tensor) for p in constructor if p in config}
+    name = function if module != "keras.src.ops.image" else f"image.{function}"
+    output = record(name, _functions()[name], (), arguments)
+    output.node.layer.name = entry.get("name", output.node.layer.name)
+    return output
+
+
+convert.on_symbolic(SymbolicTensor, record)

@@ -1,0 +1,180 @@
+"""keras.ops functions on a functional graph's symbolic tensors: recorded as Operations that
+compute what the functions compute on arrays, train, and go through Keras's files both ways
+(with real Keras 3.15 on PyTorch where installed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+from autoconv import ops
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+RNG = np.random.default_rng(5)
+X = RNG.uniform(-2, 2, (3, 4, 6)).astype(np.float32)
+
+# (name, the graph's function of its input, given ops (autoconv's or Keras's))
+GRAPHS: list[tuple[str, Callable[[Any, Any], Any]]] = [
+    ("arithmetic", lambda o, x: (x * 2.0 - 1.0) / 3.0 + 1.0 - (-x) ** 2),
+    ("reflected", lambda o, x: 2.0 - x + 1.0 / (o.abs(x) + 1.0)),
+    ("slices", lambda o, x: x[:, 1:3, ...] * x[:, :2, :]),
+    ("expand_concatenate", lambda o, x: o.concatenate([o.expand_dims(x, -1)] * 2, axis=-1)),
+    (
+        "reductions",
+        lambda o, x: o.mean(x, axis=1, keepdims=True) + o.max(x, axis=(1, 2))[:, None, None],
+    ),
+    ("clip_where", lambda o, x: o.where(o.greater(x, 0.5), o.clip(x, -1.0, 1.0), x * 0.1)),
+    ("comparison", lambda o, x: o.where(x > 0.5, x, 0.0) + o.cast(x <= 0.0, "float32")),
+    ("reshape_transpose", lambda o, x: o.transpose(o.reshape(x, (-1, 6, 4)), (0, 2, 1))),
+    ("activations", lambda o, x: o.relu(x) + o.sigmoid(x) * o.softmax(x, axis=-1)),
+    ("stack_matmul", lambda o, x: o.matmul(x, o.transpose(x, (0, 2, 1)))),
+    ("constant_array", lambda o, x: x - np.linspace(0, 1, 6, dtype=np.float32)),
+    ("resize", lambda o, x: o.image.resize(o.expand_dims(x, -1), (8, 12))),
+]
+
+
+def _model(function: Callable[[Any, Any], Any]) -> ac.Model:
+    inputs = ac.Input(X.shape[1:])
+    return ac.Model(inputs, function(ops, inputs))
+
+
+@pytest.mark.parametrize(("name", "function"), GRAPHS, ids=[g[0] for g in GRAPHS])
+def test_a_graph_of_ops_computes_what_the_ops_compute(name: str, function: Callable) -> None:
+    model = _model(function)
+    expected = ops.convert_to_numpy(function(ops, X))
+    np.testing.assert_allclose(model.predict(X, verbose=0), expected, rtol=1e-6, atol=1e-6)
+    assert model.outputs[0].shape[1:] == expected.shape[1:]  # sizes the trial runs found
+
+
+@pytest.mark.parametrize(("name", "function"), GRAPHS, ids=[g[0] for g in GRAPHS])
+def test_autoconv_reads_back_what_it_writes(name: str, function: Callable, tmp_path) -> None:
+    model = _model(function)
+    model.save(tmp_path / "m.keras")
+    loaded = ac.saving.load_model(tmp_path / "m.keras")
+    assert [layer.name for layer in loaded._layers] == [layer.name for layer in model._layers]
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
+
+
+@pytest.mark.parametrize(("name", "function"), GRAPHS, ids=[g[0] for g in GRAPHS])
+def test_keras_reads_autoconv_files_and_autoconv_reads_keras_files(
+    name: str, function: Callable, tmp_path
+) -> None:
+    pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    ours = _model(function)
+    ours.save(tmp_path / "ours.keras")
+    in_keras = keras.saving.load_model(tmp_path / "ours.keras")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(in_keras.predict(X, verbose=0)),
+        ours.predict(X, verbose=0),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    inputs = keras.Input(X.shape[1:])
+    theirs = keras.Model(inputs, function(keras.ops, inputs))
+    theirs.save(tmp_path / "theirs.keras")
+    in_autoconv = ac.saving.load_model(tmp_path / "theirs.keras")
+    np.testing.assert_allclose(
+        in_autoconv.predict(X, verbose=0),
+        keras.ops.convert_to_numpy(theirs.predict(X, verbose=0)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    assert [layer.name for layer in in_autoconv.layers] == [layer.name for layer in theirs.layers]
+
+
+def test_the_layers_leave_operations_out_and_the_summary_shows_them(capsys) -> None:
+    inputs = ac.Input((5,))
+    outputs = ac.layers.Dense(3)(ops.clip(inputs * 2.0, -1.0, 1.0) + 1.0)
+    model = ac.Model(inputs, outputs)
+    assert [layer.name for layer in model.layers] == ["input_layer", "dense"]
+    model.summary()
+    text = capsys.readouterr().out
+    assert "multiply (Multiply)" in text and "clip (Clip)" in text and "add (Add)" in text
+
+
+def test_training_flows_through_operations() -> None:
+    inputs = ac.Input((4,))
+    hidden = ac.layers.Dense(4)(inputs)
+    outputs = ac.layers.Dense(1)(ops.tanh(hidden * 0.5)[:, :3])
+    model = ac.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss="mse")
+    before = [w.numpy().copy() for w in model.weights]
+    x, y = RNG.normal(size=(16, 4)), RNG.normal(size=(16, 1))
+    history = model.fit(x, y, epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert all(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.weights, strict=True))
+
+
+@pytest.mark.parametrize("module", ["mobilenet_v2", "resnet50", "densenet", "efficientnet"])
+def test_preprocess_input_in_a_model_is_the_arrays_preprocessing(module: str) -> None:
+    """TensorFlow's transfer learning tutorial: ``x = preprocess_input(inputs)`` in the model."""
+    preprocess = getattr(ac.applications, module).preprocess_input
+    inputs = ac.Input((6, 6, 3))
+    model = ac.Model(inputs, preprocess(inputs))
+    images = RNG.uniform(0, 255, (2, 6, 6, 3)).astype(np.float32)
+    np.testing.assert_allclose(
+        model.predict(images, verbose=0), preprocess(images.copy()), rtol=1e-5, atol=1e-4
+    )
+
+
+def _config_of(path) -> dict[str, Any]:
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("config.json"))
+
+
+def _rewrite(path, change: Callable[[dict[str, Any]], None]) -> None:
+    config = _config_of(path)
+    change(config)
+    with zipfile.ZipFile(path) as archive:
+        members = {n: archive.read(n) for n in archive.namelist() if n != "config.json"}
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", json.dumps(config))
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def _operation(config: dict[str, Any]) -> dict[str, Any]:
+    return next(e for e in config["config"]["layers"] if e["module"].startswith("keras.src.ops"))
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda e: e.update(class_name="Launch"), "could not locate operation 'Launch'"),
+        (
+            lambda e: e["inbound_nodes"][0]["args"].__setitem__(
+                1, {"class_name": "__numpy__", "config": {"value": [1], "dtype": "object"}}
+            ),
+            "must hold numbers",
+        ),
+        (lambda e: e["inbound_nodes"][0]["args"].extend([1, 2, 3]), "do not match its call"),
+    ],
+)
+def test_a_damaged_operation_in_a_file_is_named(change, match: str, tmp_path) -> None:
+    inputs = ac.Input((4,))
+    ac.Model(inputs, inputs - np.ones(4, np.float32)).save(tmp_path / "m.keras")
+    _rewrite(tmp_path / "m.keras", lambda config: change(_operation(config)))
+    with pytest.raises(ac.saving.ModelFileError, match=match):
+        ac.saving.load_model(tmp_path / "m.keras")
+
+
+def test_an_op_keras_records_no_class_for_cannot_be_saved(tmp_path) -> None:
+    inputs = ac.Input((4,))
+    model = ac.Model(inputs, ops.layer_normalization(inputs))  # Keras computes it in its ops
+    np.testing.assert_allclose(
+        model.predict(X[0, :, :4], verbose=0),
+        ops.layer_normalization(X[0, :, :4]).numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="layer_normalization"):
+        model.save(tmp_path / "m.keras")

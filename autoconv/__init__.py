@@ -10,6 +10,7 @@ array([[1., 0., 1.]], dtype=float32)
 
 from autoconv import (
     activations,
+    applications,
     callbacks,
     data,
     datasets,
@@ -72,6 +73,7 @@ __all__ = [
     "Variable",
     "__version__",
     "activations",
+    "applications",
     "avg_pool1d",
     "avg_pool2d",
     "callbacks",

@@ -39,3 +39,79 @@ def test_the_image_folder_tutorial_trains_and_classifies_a_new_image(tmp_path, m
     assert names["class_names"] == [str(d) for d in range(10)]
     assert len(names["history"].history["val_accuracy"]) == 3
     assert "This image most likely belongs to" in capsys.readouterr().out
+
+
+def test_the_transfer_learning_guide_freezes_then_fine_tunes(tmp_path, monkeypatch, capsys):
+    """keras-io's transfer learning example on a folder of photos (two classes of random
+    colours; Xception at its smallest size, random weights) runs both fits; the base's batch
+    norm keeps its statistics through both, the unfrozen one too (it was called with
+    training=False), and only the head is trainable in the first."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, colour in (("cats", (200, 80, 40)), ("dogs", (40, 90, 200))):
+        (tmp_path / name).mkdir()
+        for i in range(10):
+            pixels = np.clip(rng.normal(colour, 40, (80, 80, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / name / f"{i}.png")
+    argv = ["transfer_learning.py", str(tmp_path), "--weights", "none", "--size", "71"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--epochs", "1"])
+    ac.utils.set_random_seed(0)
+    names = runpy.run_path(str(EXAMPLES / "transfer_learning.py"), run_name="__main__")
+    base, model = names["base_model"], names["model"]
+    norms = [layer for layer in base.layers if isinstance(layer, ac.layers.BatchNormalization)]
+    assert norms
+    for layer in norms:
+        np.testing.assert_array_equal(layer.moving_mean.numpy(), 0.0)
+        np.testing.assert_array_equal(layer.moving_variance.numpy(), 1.0)
+    assert np.isfinite(model.history.history["loss"]).all()
+    out = capsys.readouterr().out
+    assert "Fitting the end-to-end model" in out and "Trainable params: 2,049" in out
+
+
+def test_the_mobilenet_tutorial_fine_tunes_only_the_top_layers(tmp_path, monkeypatch, capsys):
+    """TensorFlow's transfer learning tutorial on a folder of photos, from weights the test
+    wrote: the first fit trains only the head; in fine-tuning, the base's first 100 layers keep
+    their weights, later ones move, and every batch norm keeps its statistics (the base was
+    called with training=False); the tutorial's counts (154 layers, 2 then 56 trainable
+    variables) are Keras's."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    photos = tmp_path / "photos"
+    for name, colour in (("cats", (200, 80, 40)), ("dogs", (40, 90, 200))):
+        (photos / name).mkdir(parents=True)
+        for i in range(20):
+            pixels = np.clip(rng.normal(colour, 40, (40, 40, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(photos / name / f"{i}.png")
+    start = ac.applications.MobileNetV2(weights=None, include_top=False, input_shape=(32, 32, 3))
+    for layer in start.layers:  # statistics away from 0 and 1, so that a change would show
+        if isinstance(layer, ac.layers.BatchNormalization):
+            layer.moving_mean.assign(rng.normal(size=layer.moving_mean.shape) * 0.1)
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.moving_variance.shape))
+    start.save_weights(tmp_path / "start.weights.h5")
+    initial = [[w.numpy().copy() for w in layer.weights] for layer in start.layers]
+    argv = [str(photos), "--weights", str(tmp_path / "start.weights.h5"), "--size", "32"]
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["tutorial", *argv, "--epochs", "1", "--fine-tune-epochs", "1", "--batch-size", "4"],
+    )
+    ac.utils.set_random_seed(0)
+    names = runpy.run_path(str(EXAMPLES / "transfer_learning_mobilenet.py"), run_name="__main__")
+    base = names["base_model"]
+    assert len(base.layers) == 154
+    moved = []
+    for i, (layer, before) in enumerate(zip(base.layers, initial, strict=True)):
+        after = [w.numpy() for w in layer.weights]
+        if isinstance(layer, ac.layers.BatchNormalization):
+            np.testing.assert_array_equal(after[2], before[2])  # moving mean
+            np.testing.assert_array_equal(after[3], before[3])  # moving variance
+        changed = any(not np.array_equal(a, b) for a, b in zip(after, before, strict=True))
+        if i < 100:
+            assert not changed, layer.name
+        moved.append(changed)
+    assert any(moved[100:])
+    out = capsys.readouterr().out
+    assert "Number of layers in the base model:  154" in out and "Predictions:" in out
+    assert "\n2\n" in out and "\n56\n" in out  # the trainable variables, frozen and fine-tuned

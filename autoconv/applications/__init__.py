@@ -1,0 +1,73 @@
+"""``autoconv.applications``, as ``keras.applications``: Keras's ImageNet models with the
+same layers, layer names, parameter counts and published weights.
+
+>>> from autoconv import applications
+>>> model = applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), include_top=False)
+>>> model.output_shape
+(None, 1, 1, 1280)
+"""
+
+from autoconv.applications import (
+    densenet,
+    efficientnet,
+    imagenet_utils,
+    mobilenet_v2,
+    mobilenet_v3,
+    resnet,
+    resnet50,
+    resnet_v2,
+    vgg16,
+    xception,
+)
+from autoconv.applications.densenet import DenseNet121, DenseNet169, DenseNet201
+from autoconv.applications.efficientnet import (
+    EfficientNetB0,
+    EfficientNetB1,
+    EfficientNetB2,
+    EfficientNetB3,
+    EfficientNetB4,
+    EfficientNetB5,
+    EfficientNetB6,
+    EfficientNetB7,
+)
+from autoconv.applications.mobilenet_v2 import MobileNetV2
+from autoconv.applications.mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
+from autoconv.applications.resnet import ResNet50, ResNet101, ResNet152
+from autoconv.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
+from autoconv.applications.vgg16 import VGG16
+from autoconv.applications.xception import Xception
+
+__all__ = [
+    "VGG16",
+    "DenseNet121",
+    "DenseNet169",
+    "DenseNet201",
+    "EfficientNetB0",
+    "EfficientNetB1",
+    "EfficientNetB2",
+    "EfficientNetB3",
+    "EfficientNetB4",
+    "EfficientNetB5",
+    "EfficientNetB6",
+    "EfficientNetB7",
+    "MobileNetV2",
+    "MobileNetV3Large",
+    "MobileNetV3Small",
+    "ResNet50",
+    "ResNet50V2",
+    "ResNet101",
+    "ResNet101V2",
+    "ResNet152",
+    "ResNet152V2",
+    "Xception",
+    "densenet",
+    "efficientnet",
+    "imagenet_utils",
+    "mobilenet_v2",
+    "mobilenet_v3",
+    "resnet",
+    "resnet50",
+    "resnet_v2",
+    "vgg16",
+    "xception",
+]

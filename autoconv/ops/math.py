@@ -2,8 +2,8 @@
 framing, pairwise distances, and the Fourier transforms.
 
 Keras passes complex values as a (real, imaginary) pair of real tensors; so do these FFTs,
-differentiable through both parts, and ``stft``'s spectrogram. ``istft`` and the complex views
-are not implemented: each raises an error that names it.
+differentiable through both parts, and ``stft``'s spectrogram and its inverse ``istft``. The
+complex views are not implemented: each raises an error that names it.
 """
 
 from __future__ import annotations
@@ -408,7 +408,6 @@ COMPLEX = (
 )
 
 
-@not_implemented("the inverse short-time Fourier transform is not written yet")
 def istft(
     x: Any,
     sequence_length: int,
@@ -418,7 +417,38 @@ def istft(
     window: Any = "hann",
     center: bool = True,
 ) -> Tensor:
-    """The inverse of :func:`stft`."""
+    """The inverse of :func:`stft` for (real, imag) frames (..., frames, fft_length // 2 + 1):
+    each frame's irfft, windowed, overlap-added every ``sequence_stride`` and divided by the
+    overlap-added squared window (SciPy's ``istft``, as Keras's on NumPy and JAX; its PyTorch
+    backend weights the ends otherwise when ``center`` is False), then cut to ``length`` (or by
+    fft_length // 2 at both ends when ``center``). Differentiable."""
+    real, _ = _complex_pair(x, "istft")
+    count = real.shape[-2]
+    left = (fft_length - sequence_length) // 2
+    weights = np.pad(_window(window, sequence_length), (left, fft_length - sequence_length - left))
+    if window is None:
+        weights = np.ones(fft_length)
+    frames = irfft(x, fft_length) * weights.astype(real.dtype)
+    total = fft_length + sequence_stride * (count - 1)
+    starts = np.arange(count) * sequence_stride
+
+    def overlap_add(values):
+        out = np.zeros((*values.shape[:-2], total), values.dtype)
+        for f, start in enumerate(starts):
+            out[..., start : start + fft_length] += values[..., f, :]
+        return out
+
+    def backward(g, out, values):
+        return (np.stack([g[..., s : s + fft_length] for s in starts], axis=-2),)
+
+    added = host_op("overlap_add", overlap_add, backward, [frames])
+    norm = overlap_add(np.broadcast_to(weights**2, (count, fft_length)))
+    signal = added / np.where(norm > 1e-10, norm, 1.0).astype(real.dtype)
+    if window is None:  # Keras divides by the stride here, not the window's sum
+        signal = signal * (fft_length / sequence_stride)
+    start = fft_length // 2 if center else 0
+    end = start + length if length is not None else (total - fft_length // 2 if center else total)
+    return signal[..., start:end]
 
 
 @not_implemented(COMPLEX)

@@ -393,6 +393,11 @@ def run_child(engine: str, model: str, what: str, blas: str, args: argparse.Name
         sys.executable, __file__, str(args.n), "--engine", engine, "--model", model,
         "--what", what, "--steps", str(args.steps), "--infer-images", str(args.infer_images),
     ]  # fmt: skip
+    return child_result(command, env)
+
+
+def child_result(command: list[str], env: dict[str, str]) -> dict:
+    """Run one measuring child process; its last line of output is its JSON result."""
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode:
         sys.exit(f"{shlex.join(command)} failed (exit status {done.returncode}):\n{done.stderr}")

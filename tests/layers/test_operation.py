@@ -178,3 +178,18 @@ def test_an_op_keras_records_no_class_for_cannot_be_saved(tmp_path) -> None:
     )
     with pytest.raises(ValueError, match="layer_normalization"):
         model.save(tmp_path / "m.keras")
+
+
+@pytest.mark.cudasim
+def test_a_graph_of_ops_runs_on_the_gpu_as_on_the_cpu() -> None:
+    """A model whose graph holds ops (computed by the engine's kernels, and one on the host)
+    moved to 'cuda' predicts the CPU's numbers."""
+    pytest.importorskip("numba_cuda")
+    inputs = ac.Input((4, 6))
+    x = ops.concatenate([inputs[:, :2] * 2.0 - 1.0, ops.sort(inputs[:, 2:], axis=-1)], axis=1)
+    model = ac.Model(inputs, ac.layers.Dense(3)(ops.mean(ops.tanh(x), axis=1)))
+    expected = model.predict(X[:2, :, :], verbose=0)
+    model.to("cuda")
+    np.testing.assert_allclose(
+        model.predict(X[:2, :, :], verbose=0), expected, rtol=1e-5, atol=1e-6
+    )

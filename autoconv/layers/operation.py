@@ -18,11 +18,16 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.layers import layer as layer_module
 from autoconv.layers.input_layer import SymbolicTensor
 from autoconv.layers.keras_operations import OPERATIONS
 from autoconv.layers.layer import Layer, unique_name
 from autoconv.ops import convert
 from autoconv.tensor import Tensor
+
+# Reading a file, an operation whose output size the file does not record is sized by running
+# it on inputs of ones: at most this many values, so that no file makes autoconv allocate much.
+MAX_TRIAL_ELEMENTS = 2**24
 
 # The Keras function a file's (module, class name) names.
 BY_CLASS = {(f"keras.src.ops.{m}", cls): name for name, (m, cls, _, _) in OPERATIONS.items()}
@@ -62,12 +67,19 @@ class Operation(Layer):
     """The Keras function ``function`` (a name in ``autoconv.ops``) called with ``arguments``
     (a dict by parameter name, symbolic tensors as :class:`Slot`\\ s): one call in a graph."""
 
-    def __init__(self, function: str, arguments: dict[str, Any], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        function: str,
+        arguments: dict[str, Any],
+        output_shape: tuple[int | None, ...] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if function not in _functions():
             raise ValueError(f"{function!r} is not a keras.ops function autoconv has")
         self.function = function
         self.arguments = arguments
+        self.output_shape = output_shape  # a file's record of it, else found by trial runs
 
     def call(self, inputs: list[Tensor]) -> Any:
         return _call(self.function, _filled(self.arguments, list(inputs)))
@@ -75,7 +87,15 @@ class Operation(Layer):
     def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
         """The output's shape from two trial runs on ones, with the unknown (None) sizes as 1
         and as 2: the output's sizes that change with them are unknown too."""
+        if self.output_shape is not None:
+            return self.output_shape
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        elements = sum(int(np.prod([2 if n is None else n for n in s])) for s in shapes)
+        if layer_module.WEIGHT_BUDGET is not None and elements > MAX_TRIAL_ELEMENTS:
+            raise ValueError(  # a file's operation: nothing large is run while it is read
+                f"operation {self.name} ({self.function}) reads {elements} values: too many to "
+                "size its output while a file is read"
+            )
         runs = []
         for size in (1, 2):
             ones = [np.ones([size if n is None else n for n in s], np.float32) for s in shapes]
@@ -192,7 +212,13 @@ def _constant(config: Any, kind: str) -> Any:
     return Tensor(values) if kind == "__tensor__" and dtype.kind == "f" else values
 
 
-def record(name: str, function: Any, args: tuple, kwargs: dict[str, Any]) -> SymbolicTensor:
+def record(
+    name: str,
+    function: Any,
+    args: tuple,
+    kwargs: dict[str, Any],
+    output_shape: tuple[int | None, ...] | None = None,
+) -> SymbolicTensor:
     """``function(*args, **kwargs)`` on symbolic tensors: a new :class:`Operation` in the graph
     (named as Keras names it: ``multiply``, ``multiply_1``, ...) and its output tensor."""
     compute = getattr(function, "computes", function)
@@ -203,12 +229,16 @@ def record(name: str, function: Any, args: tuple, kwargs: dict[str, Any]) -> Sym
     bound.apply_defaults()
     tensors: list[SymbolicTensor] = []
     arguments = _template(dict(bound.arguments), tensors)
-    operation = Operation(name, arguments, name=unique_name(name))
+    operation = Operation(name, arguments, output_shape, name=unique_name(name))
     return operation(tensors)
 
 
-def replay(entry: dict[str, Any], call: dict[str, Any], tensor: Any) -> SymbolicTensor:
-    """An Operation from Keras's file (its entry and its one node), on the graph's tensors."""
+def replay(
+    entry: dict[str, Any], call: dict[str, Any], tensor: Any, output_shape: Any = None
+) -> SymbolicTensor:
+    """An Operation from Keras's file (its entry and its one node), on the graph's tensors;
+    ``output_shape``: its output's shape where the file records it (a later call reads it),
+    else it is found by trial runs on small enough inputs."""
     module, class_name = entry.get("module"), entry.get("class_name")
     function = BY_CLASS.get((module, class_name))
     if function is None:
@@ -221,9 +251,23 @@ def replay(entry: dict[str, Any], call: dict[str, Any], tensor: Any) -> Symbolic
     arguments = dict(zip(call_parameters, args, strict=False))
     arguments |= {p: from_json(config[p], tensor) for p in constructor if p in config}
     name = function if module != "keras.src.ops.image" else f"image.{function}"
-    output = record(name, _functions()[name], (), arguments)
+    output = record(name, _functions()[name], (), arguments, _checked_shape(output_shape))
     output.node.layer.name = entry.get("name", output.node.layer.name)
     return output
+
+
+def _checked_shape(shape: Any) -> tuple[int | None, ...] | None:
+    if shape is None:
+        return None
+    if (
+        not isinstance(shape, list)
+        or len(shape) > 32
+        or not all(
+            n is None or (isinstance(n, int) and not isinstance(n, bool) and n >= 0) for n in shape
+        )
+    ):
+        raise ValueError(f"a tensor's shape must be a list of sizes (or null), got {shape!r}")
+    return tuple(shape)
 
 
 convert.on_symbolic(SymbolicTensor, record)

@@ -156,6 +156,7 @@ class Functional(Model):
             if not isinstance(layer, InputLayer):
                 pending.append((entry["name"], layer, list(calls)))
         outputs: dict[tuple[str, int], SymbolicTensor] = {}  # (layer name, call) -> tensor
+        recorded = _recorded_shapes(entries)
         for name, layer in made.items():
             if isinstance(layer, InputLayer):
                 outputs[(name, 0)] = layer.output
@@ -170,6 +171,7 @@ class Functional(Model):
                             layer,
                             calls.pop(0),
                             lambda item: _tensor(outputs, *_keras_history(item)),
+                            recorded.get((name, number)),
                         )
                         made[name] = outputs[(name, number)].node.layer
                     else:
@@ -312,6 +314,19 @@ def _ready(call: dict[str, Any], outputs: dict[tuple[str, int], Any], operation:
     """Whether every tensor a call reads is made (an operation's anywhere in its args)."""
     read = _tensors_anywhere(call.get("args")) if operation else _tensors_read(call)
     return all(_keras_history(item) in outputs for item in read)
+
+
+def _recorded_shapes(entries: list[Any]) -> dict[tuple[str, int], Any]:
+    """The shapes a config records for the tensors its calls read, by (layer name, call)."""
+    shapes = {}
+    for entry in entries:
+        calls = entry.get("inbound_nodes") if isinstance(entry, dict) else None
+        for call in calls if isinstance(calls, list) else []:
+            for item in _tensors_anywhere(call.get("args") if isinstance(call, dict) else None):
+                config = item.get("config")
+                if isinstance(config, dict) and "shape" in config:
+                    shapes[_keras_history(item)] = config["shape"]
+    return shapes
 
 
 def _keras_history(item: dict[str, Any]) -> tuple[str, int]:

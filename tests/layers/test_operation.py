@@ -167,6 +167,21 @@ def test_a_damaged_operation_in_a_file_is_named(change, match: str, tmp_path) ->
         ac.saving.load_model(tmp_path / "m.keras")
 
 
+def test_a_file_cannot_make_an_operation_allocate_much(tmp_path) -> None:
+    """An operation whose output size the file does not record is sized by a trial run: on
+    inputs a file made huge, it is refused before anything is allocated."""
+    inputs = ac.Input((4,))
+    ac.Model(inputs, inputs * 2.0).save(tmp_path / "m.keras")
+
+    def huge_input(config: dict[str, Any]) -> None:
+        entry = config["config"]["layers"][0]
+        entry["config"]["batch_shape"] = [None, 100_000, 100_000]
+
+    _rewrite(tmp_path / "m.keras", huge_input)
+    with pytest.raises(ac.saving.ModelFileError, match="too many to size its output"):
+        ac.saving.load_model(tmp_path / "m.keras")
+
+
 def test_an_op_keras_records_no_class_for_cannot_be_saved(tmp_path) -> None:
     inputs = ac.Input((4,))
     model = ac.Model(inputs, ops.layer_normalization(inputs))  # Keras computes it in its ops

@@ -20,12 +20,13 @@ os.environ["NUMBA_ENABLE_CUDASIM"] = "1"  # before numba is imported
 import numpy as np
 from numba.cuda.simulator import kernel as simulated
 
-import autoconv.backends.cuda as cu
+from autoconv.backends.cuda import gemm, runtime
 from autoconv.course import reference_model
 
-# The GPU's launch constants, as autoconv/backends/cuda.py sets them off the simulator.
-cu.THREADS, cu.MAX_BLOCKS, cu.BLOCK = 256, 2048, 64
-cu.SPLIT_K, cu.SPLIT_K_MIN_CHUNK = 32, 1024
+# The GPU's launch constants, as the backend sets them off the simulator. Each is a global of
+# the module that reads it at launch time (runtime.launch, gemm.matmul), so it is set there.
+runtime.THREADS, runtime.MAX_BLOCKS = 256, 2048
+gemm.BLOCK, gemm.SPLIT_K, gemm.SPLIT_K_MIN_CHUNK = 64, 32, 1024
 
 counts: collections.Counter[str] = collections.Counter()
 configure = simulated.FakeCUDAKernel.__getitem__

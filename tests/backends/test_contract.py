@@ -40,7 +40,7 @@ def test_a_missing_or_different_function_is_seen():
 
 
 def test_every_cuda_kernel_is_launched_through_launch_or_configure():
-    """Threads launch one at a time (``cuda.array.Launch``): a ``kernel[grid, block](...)``
+    """Threads launch one at a time (``cuda.runtime.Launch``): a ``kernel[grid, block](...)``
     written directly would bypass the lock (the simulator then breaks another thread's launch)."""
     import re
     from pathlib import Path

@@ -1,9 +1,12 @@
 """CUDA backend (numba.cuda, from the numba-cuda package): :class:`CudaArray` and a kernel for
-every op of a training step. Its modules line up with :mod:`autoconv.backends.cpu`'s, name for
-name: ``array`` (the device array itself, with creation, elementwise maths, reductions, the
-matrix product, indexing and random numbers), ``conv``, ``winograd``, ``pool``, ``norm``,
-``image``, ``embedding``, ``loss``, ``optimizers``, ``training``. The names every backend
-defines are listed in :mod:`autoconv.backends.contract`.
+every op of a training step. Its modules line up with :mod:`autoconv.backends.cpu`'s by topic:
+``conv``, ``winograd``, ``pool``, ``norm``, ``image``, ``embedding``, ``loss``, ``optimizers``,
+``training`` name for name, and the names of the CPU's ``array`` split by concern: ``array``
+(the device array itself, its creation and transfer), ``elementwise`` (maths with broadcasting,
+casts and transposes), ``reduce`` (reductions, ``block_sum``, ``argmax``), ``gemm`` (the matrix
+product), ``index`` (gathers, scatters, ``take``, ``one_hot``) and ``random``. ``runtime`` holds
+what is the GPU's own: the launch sizes, the buffer pool and ``Launch``, through which every kernel
+is launched. The names every backend defines are listed in :mod:`autoconv.backends.contract`.
 
 Design, in short:
 - Every CudaArray is C-contiguous; kernels index a flat view and get shapes and element
@@ -18,38 +21,11 @@ Design, in short:
 """
 
 from autoconv.backends.cuda.array import (
-    SIMULATED,
     CudaArray,
-    abs,
-    argmax,
     asarray,
-    available,
-    broadcast_to,
-    concatenate_rows,
     copy,
     empty,
-    empty_cache,
-    erf,
-    exp,
-    expand_dims,
-    expm1,
-    getitem,
-    log,
-    log1p,
-    matmul,
-    maximum,
-    minimum,
-    one_hot,
     ones_like,
-    random_normal,
-    random_uniform,
-    scatter_add,
-    sigmoid,
-    softplus,
-    sqrt,
-    swapaxes,
-    take,
-    tanh,
     to_numpy,
     zeros,
     zeros_like,
@@ -65,13 +41,32 @@ from autoconv.backends.cuda.conv import (
     im2col,
     relu_grad_and_column_sums,
 )
+from autoconv.backends.cuda.elementwise import (
+    abs,
+    broadcast_to,
+    erf,
+    exp,
+    expand_dims,
+    expm1,
+    log,
+    log1p,
+    maximum,
+    minimum,
+    sigmoid,
+    softplus,
+    sqrt,
+    swapaxes,
+    tanh,
+)
 from autoconv.backends.cuda.embedding import scatter_add_rows
+from autoconv.backends.cuda.gemm import matmul
 from autoconv.backends.cuda.image import (
     affine_transform,
     affine_transform_backward,
     resize,
     resize_backward,
 )
+from autoconv.backends.cuda.index import concatenate_rows, getitem, one_hot, scatter_add, take
 from autoconv.backends.cuda.loss import (
     count_correct,
     log_softmax,
@@ -100,6 +95,9 @@ from autoconv.backends.cuda.pool import (
     max_pool_backward,
     max_pool_forward,
 )
+from autoconv.backends.cuda.random import random_normal, random_uniform
+from autoconv.backends.cuda.reduce import argmax
+from autoconv.backends.cuda.runtime import SIMULATED, available, empty_cache
 from autoconv.backends.cuda.training import accumulate, check_finite, new_status
 from autoconv.backends.cuda.winograd import (
     winograd_input,

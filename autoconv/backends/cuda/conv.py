@@ -13,16 +13,9 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
-from autoconv.backends.cuda.array import (
-    REDUCE_BLOCKS,
-    REDUCE_THREADS,
-    CudaArray,
-    block_sum,
-    configure,
-    empty,
-    launch,
-    zeros,
-)
+from autoconv.backends.cuda.array import CudaArray, empty, zeros
+from autoconv.backends.cuda.reduce import REDUCE_BLOCKS, REDUCE_THREADS, block_sum
+from autoconv.backends.cuda.runtime import configure, launch
 from autoconv.windows import Window
 
 

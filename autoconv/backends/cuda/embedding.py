@@ -9,7 +9,8 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
-from autoconv.backends.cuda.array import CudaArray, asarray, launch, zeros
+from autoconv.backends.cuda.array import CudaArray, asarray, zeros
+from autoconv.backends.cuda.runtime import launch
 
 
 @cuda.jit

@@ -14,10 +14,11 @@ from __future__ import annotations
 from functools import cache
 
 from numba import cuda
-from numba.cuda import to_device  # not cuda.to_device: see array.Launch
+from numba.cuda import to_device  # not cuda.to_device: see runtime.Launch
 
 from autoconv.backends import bounds
-from autoconv.backends.cuda.array import CudaArray, empty, launch, zeros
+from autoconv.backends.cuda.array import CudaArray, empty, zeros
+from autoconv.backends.cuda.runtime import launch
 from autoconv.backends.sampling import FILL_MODES, corner, resize_taps, sample_taps
 
 

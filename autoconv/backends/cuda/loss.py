@@ -12,15 +12,9 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
-from autoconv.backends.cuda.array import (
-    REDUCE_THREADS,
-    CudaArray,
-    argmax_row,
-    block_sum,
-    configure,
-    empty,
-    launch,
-)
+from autoconv.backends.cuda.array import CudaArray, empty
+from autoconv.backends.cuda.reduce import REDUCE_THREADS, argmax_row, block_sum
+from autoconv.backends.cuda.runtime import configure, launch
 
 
 @cuda.jit

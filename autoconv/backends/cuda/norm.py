@@ -20,16 +20,9 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
-from autoconv.backends.cuda.array import (
-    REDUCE_BLOCKS,
-    REDUCE_THREADS,
-    CudaArray,
-    block_sum,
-    configure,
-    empty,
-    ones_like,
-    zeros,
-)
+from autoconv.backends.cuda.array import CudaArray, empty, ones_like, zeros
+from autoconv.backends.cuda.reduce import REDUCE_BLOCKS, REDUCE_THREADS, block_sum
+from autoconv.backends.cuda.runtime import configure
 
 
 @cache

@@ -17,15 +17,9 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds, rules
-from autoconv.backends.cuda.array import (
-    REDUCE_THREADS,
-    CudaArray,
-    asarray,
-    block_sum,
-    configure,
-    empty,
-    launch,
-)
+from autoconv.backends.cuda.array import CudaArray, asarray, empty
+from autoconv.backends.cuda.reduce import REDUCE_THREADS, block_sum
+from autoconv.backends.cuda.runtime import configure, launch
 
 prepare = cuda.jit(device=True)(rules.prepare)
 

@@ -11,7 +11,8 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
-from autoconv.backends.cuda.array import CudaArray, configure, launch, zeros
+from autoconv.backends.cuda.array import CudaArray, zeros
+from autoconv.backends.cuda.runtime import configure, launch
 
 
 @cuda.jit

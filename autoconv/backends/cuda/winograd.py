@@ -10,8 +10,9 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
-from autoconv.backends.cuda.array import CudaArray, empty, launch, zeros
+from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import activated
+from autoconv.backends.cuda.runtime import launch
 from autoconv.windows import Window
 
 # The transforms' coefficients, compiled into the kernels as constants: the input tile's

@@ -1,0 +1,342 @@
+"""Elementwise maths on CudaArrays, with broadcasting: the binary and unary device functions,
+their kernels (compiled per function, and by numba per dtype), the public functions (``exp``,
+``log``, ..., ``maximum``, ``minimum``), and the strided copy behind transposes, casts and
+``broadcast_to`` (with ``expand_dims`` and ``swapaxes``).
+
+A kernel indexes a flat view of its output and reads each operand at the offset its element
+strides give (padded to ``MAX_DIMS``; 0 on broadcast axes, permuted for a transposed view), so one
+kernel serves broadcasting, transposes and dtype casts. ``_offset_device`` and the binary
+functions serve the reductions too.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from typing import Any
+
+import numpy as np
+from numba import cuda
+
+from autoconv.backends.cuda.array import CudaArray, _contiguous_strides, empty
+from autoconv.backends.cuda.runtime import SIMULATED, launch
+
+MAX_DIMS = 6  # the most axes an elementwise op or reduction handles
+
+
+def _padded(values: tuple[int, ...], fill: int) -> tuple[int, ...]:
+    if len(values) > MAX_DIMS:
+        raise ValueError(f"cuda arrays support at most {MAX_DIMS} dims, got {len(values)}")
+    return (fill,) * (MAX_DIMS - len(values)) + tuple(values)
+
+
+def _broadcast_strides(shape: tuple[int, ...], out_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Element strides reading a contiguous array of ``shape`` in ``out_shape`` (0 on
+    broadcast axes), padded to MAX_DIMS."""
+    strides = [0] * len(out_shape)
+    for back, (n, step) in enumerate(
+        zip(reversed(shape), reversed(_contiguous_strides(shape)), strict=True)
+    ):
+        strides[len(out_shape) - 1 - back] = step if n != 1 else 0
+    return _padded(tuple(strides), 0)
+
+
+def _offset(i, shape, strides):  # the flat input offset of flat output index i
+    offset = 0
+    for d in range(MAX_DIMS - 1, -1, -1):
+        k = i % shape[d]
+        i //= shape[d]
+        offset += k * strides[d]
+    return offset
+
+
+_offset_device = cuda.jit(device=True)(_offset)
+
+
+def _add(x, y):
+    return x + y
+
+
+def _sub(x, y):
+    return x - y
+
+
+def _mul(x, y):
+    return x * y
+
+
+def _div(x, y):
+    return x / y
+
+
+def _pow(x, y):
+    return x**y
+
+
+def _maximum(x, y):  # NaN wins, as np.maximum
+    return x if (x > y or x != x) else y
+
+
+def _minimum(x, y):
+    return x if (x < y or x != x) else y
+
+
+def _greater(x, y):
+    return x > y
+
+
+def _greater_equal(x, y):
+    return x >= y
+
+
+def _equal(x, y):
+    return x == y
+
+
+BINARY = {
+    "add": _add,
+    "sub": _sub,
+    "mul": _mul,
+    "div": _div,
+    "pow": _pow,
+    "maximum": _maximum,
+    "minimum": _minimum,
+    "greater": _greater,
+    "greater_equal": _greater_equal,
+    "equal": _equal,
+}
+COMPARISONS = ("greater", "greater_equal", "equal")
+
+
+def _identity(x):
+    return x
+
+
+def _neg(x):
+    return -x
+
+
+def _exp(x):
+    return math.exp(x)
+
+
+def _log(x):
+    return math.log(x)
+
+
+def _tanh(x):
+    return math.tanh(x)
+
+
+def _abs(x):
+    return math.fabs(x)  # not abs(): this module's abs() below shadows the builtin
+
+
+def _sqrt(x):
+    return math.sqrt(x)
+
+
+def _erf(x):
+    return math.erf(x)
+
+
+def _expm1(x):
+    return math.expm1(x)
+
+
+def _log1p(x):
+    return math.log1p(x)
+
+
+# A 1 that keeps each kernel in its dtype: on the GPU a float32 constant (numba computes
+# float32 + float32 in float32, float32 + float64 in float64; an int 1 would make both float64);
+# on the simulator, where NumPy would compute float32 + float64 in float32, a Python float.
+ONE = 1.0 if SIMULATED else np.float32(1)
+
+
+def _sigmoid(x):  # exp of a non-positive number only: no overflow
+    if x >= 0:
+        return ONE / (ONE + math.exp(-x))
+    e = math.exp(x)
+    return e / (ONE + e)
+
+
+def _softplus(x):  # log(1 + e**x) = x + log(1 + e**-x): exp of a non-positive number only
+    if x > 0:
+        return x + math.log1p(math.exp(-x))
+    return math.log1p(math.exp(x))
+
+
+UNARY = {
+    "identity": _identity,
+    "neg": _neg,
+    "exp": _exp,
+    "log": _log,
+    "tanh": _tanh,
+    "abs": _abs,
+    "sqrt": _sqrt,
+    "erf": _erf,
+    "expm1": _expm1,
+    "log1p": _log1p,
+    "sigmoid": _sigmoid,
+    "softplus": _softplus,
+}
+
+
+@cache
+def _binary_kernels(name: str) -> tuple[Any, Any]:
+    """(array op array, array op scalar) kernels for the binary function ``name``."""
+    fn = cuda.jit(device=True)(BINARY[name])
+
+    @cuda.jit
+    def arrays(out, a, a_strides, b, b_strides, shape):
+        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            out[i] = fn(
+                a[_offset_device(i, shape, a_strides)], b[_offset_device(i, shape, b_strides)]
+            )
+
+    @cuda.jit
+    def with_scalar(out, a, a_strides, scalar, scalar_first, shape):
+        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            value = a[_offset_device(i, shape, a_strides)]
+            out[i] = fn(scalar, value) if scalar_first else fn(value, scalar)
+
+    return arrays, with_scalar
+
+
+@cache
+def _unary_kernel(name: str) -> Any:
+    fn = cuda.jit(device=True)(UNARY[name])
+
+    @cuda.jit
+    def kernel(out, a, a_strides, shape):
+        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            out[i] = fn(a[_offset_device(i, shape, a_strides)])
+
+    return kernel
+
+
+def _result_dtype(name: str, dtype: np.dtype) -> np.dtype:
+    if name in COMPARISONS and dtype.kind != "f":
+        return np.dtype(np.float32)
+    return dtype
+
+
+def _binary(name: str, a: Any, b: Any) -> CudaArray:
+    arrays, with_scalar = _binary_kernels(name)
+    if isinstance(a, CudaArray) and isinstance(b, CudaArray):
+        if a.dtype != b.dtype:
+            raise TypeError(f"cuda {name}: dtypes differ ({a.dtype} and {b.dtype})")
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        out = empty(shape, _result_dtype(name, a.dtype))
+        if out.size:
+            a_strides = _broadcast_strides(a.shape, shape)
+            b_strides = _broadcast_strides(b.shape, shape)
+            launch(arrays, out.size)(
+                out.flat, a.flat, a_strides, b.flat, b_strides, _padded(shape, 1)
+            )
+        return out
+    scalar_first = not isinstance(a, CudaArray)
+    array, scalar = (b, a) if scalar_first else (a, b)
+    if isinstance(scalar, np.ndarray):
+        if scalar.ndim:
+            raise TypeError(f"cuda {name}: a NumPy array and a CudaArray cannot be mixed")
+        scalar = scalar.item()
+    out = empty(array.shape, _result_dtype(name, array.dtype))
+    if out.size:
+        strides = _broadcast_strides(array.shape, array.shape)
+        launch(with_scalar, out.size)(
+            out.flat, array.flat, strides, array.dtype.type(scalar), scalar_first,
+            _padded(array.shape, 1),
+        )  # fmt: skip
+    return out
+
+
+def _unary(name: str, a: CudaArray) -> CudaArray:
+    return _copy_strided(a, a.shape, _contiguous_strides(a.shape), a.dtype, name)
+
+
+def _copy_strided(
+    a: CudaArray,
+    out_shape: tuple[int, ...],
+    strides: tuple[int, ...],
+    dtype: np.dtype,
+    fn: str = "identity",
+) -> CudaArray:
+    """out[index] = fn(a.flat[sum(index * strides)]): copies, transposes, broadcasts, casts."""
+    out = empty(out_shape, dtype)
+    if out.size:
+        launch(_unary_kernel(fn), out.size)(
+            out.flat, a.flat, _padded(strides, 0), _padded(out_shape, 1)
+        )
+    return out
+
+
+def exp(a: CudaArray) -> CudaArray:
+    return _unary("exp", a)
+
+
+def log(a: CudaArray) -> CudaArray:
+    return _unary("log", a)
+
+
+def tanh(a: CudaArray) -> CudaArray:
+    return _unary("tanh", a)
+
+
+def abs(a: CudaArray) -> CudaArray:
+    return _unary("abs", a)
+
+
+def sqrt(a: CudaArray) -> CudaArray:
+    return _unary("sqrt", a)
+
+
+def erf(a: CudaArray) -> CudaArray:
+    return _unary("erf", a)
+
+
+def expm1(a: CudaArray) -> CudaArray:
+    return _unary("expm1", a)
+
+
+def log1p(a: CudaArray) -> CudaArray:
+    return _unary("log1p", a)
+
+
+def sigmoid(a: CudaArray) -> CudaArray:
+    return _unary("sigmoid", a)
+
+
+def softplus(a: CudaArray) -> CudaArray:
+    return _unary("softplus", a)
+
+
+def maximum(a: Any, b: Any) -> CudaArray:
+    return _binary("maximum", a, b)
+
+
+def minimum(a: Any, b: Any) -> CudaArray:
+    return _binary("minimum", a, b)
+
+
+def broadcast_to(a: CudaArray, shape: tuple[int, ...]) -> CudaArray:
+    """A contiguous copy of ``a`` broadcast to ``shape``."""
+    shape = tuple(shape)
+    np.broadcast_shapes(a.shape, shape)  # raises if impossible
+    return _copy_strided(
+        a, shape, _broadcast_strides(a.shape, shape)[MAX_DIMS - len(shape) :], a.dtype
+    )
+
+
+def expand_dims(a: CudaArray, axes: tuple[int, ...]) -> CudaArray:
+    shape = list(a.shape)
+    for axis in sorted(axes):
+        shape.insert(axis, 1)
+    return a.reshape(tuple(shape))
+
+
+def swapaxes(a: CudaArray, first: int, second: int) -> CudaArray:
+    axes = list(range(a.ndim))
+    axes[first], axes[second] = axes[second], axes[first]
+    return a.transpose(tuple(axes))

@@ -1,0 +1,117 @@
+"""The CUDA backend's runtime, with no kernel of its own: whether there is a GPU (or the
+simulator), the grid-stride launch size, the pool of device buffers every CudaArray lives on, and
+:class:`Launch`, through which every kernel of the package is launched.
+
+- Freed buffers go to a pool keyed by (size, dtype) and are reused: a training step asks for
+  the same shapes every batch, so after the first step nothing is allocated. Reuse is safe
+  because every kernel runs in order on one stream, whichever thread launched it (numba-cuda's
+  legacy default stream, shared by the host threads; ``NUMBA_CUDA_PER_THREAD_DEFAULT_STREAM``
+  would break this across threads).
+- Threads: the pool hands a buffer to one thread at a time (a lock), and kernels are launched
+  one at a time (:class:`Launch`).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numba
+import numpy as np
+from numba import cuda
+from numba.cuda import device_array  # not cuda.device_array: see Launch
+
+from autoconv.backends.references import FREE, references
+
+SIMULATED = bool(numba.config.ENABLE_CUDASIM)
+# Threads per block and the most blocks of a grid-stride loop. The simulator runs each thread
+# as a Python thread, so it gets small launches.
+THREADS = 8 if SIMULATED else 256
+MAX_BLOCKS = 2 if SIMULATED else 2048
+
+
+def available() -> bool:
+    """True when numba.cuda sees a GPU (or the CUDA simulator is on)."""
+    return SIMULATED or cuda.is_available()
+
+
+# ----------------------------------------------------------------------------- memory
+# Device allocations by (size, dtype), reused once no array uses them. The rule is the reference
+# count (autoconv.backends.references), not a __del__ that returns the memory: a __del__ runs
+# after the garbage collector has already run numba-cuda's finalizers for a cycle being torn
+# down, so the memory it put back had been freed (on a real GPU: "weakly-referenced object no
+# longer exists", and invalid-value copies).
+_buffers: dict[tuple[int, str], list[_Buffer]] = {}
+
+
+class _Buffer:
+    """A flat device allocation of ``size`` elements; the arrays on it hold it."""
+
+    __slots__ = ("flat", "key")
+
+    def __init__(self, size: int, dtype: np.dtype) -> None:
+        self.key = (size, dtype.str)
+        self.flat = device_array(max(size, 1), dtype)
+
+
+_pool_lock = threading.Lock()
+
+
+def _buffer(size: int, dtype: np.dtype) -> _Buffer:
+    """A free pooled allocation of ``size`` elements of ``dtype``, or a new pooled one. (The
+    reference the caller gets back keeps it taken once the lock is let go.)"""
+    with _pool_lock:
+        pooled = _buffers.setdefault((size, dtype.str), [])
+        for buffer in pooled:
+            if references(buffer) <= FREE:
+                return buffer
+        buffer = _Buffer(size, dtype)
+        pooled.append(buffer)
+        return buffer
+
+
+def empty_cache() -> None:
+    """Free the pooled allocations that no array uses (they are reused otherwise)."""
+    with _pool_lock:
+        for key, pooled in list(_buffers.items()):
+            kept = [buffer for buffer in pooled if references(buffer) > FREE]
+            if kept:
+                _buffers[key] = kept
+            else:
+                del _buffers[key]
+
+
+# ----------------------------------------------------------------------------- launching
+def launch(kernel: Any, work: int) -> Launch:
+    """``kernel`` configured for a grid-stride loop over ``work`` items."""
+    blocks = max(1, min(MAX_BLOCKS, -(-work // THREADS)))
+    return configure(kernel, blocks, THREADS)
+
+
+def configure(kernel: Any, grid: Any, block: Any) -> Launch:
+    """``kernel`` on a grid of ``grid`` blocks of ``block`` threads, launched by calling it with
+    the kernel's arguments; see :class:`Launch`."""
+    return Launch(kernel, grid, block)
+
+
+_launching = threading.Lock()
+
+
+class Launch:
+    """A kernel and its launch configuration: calling it with the kernel's arguments
+    configures the kernel with ``grid`` and ``block`` and launches it, holding the process's one
+    launch lock. Threads launch one at a time: numba-cuda's simulator keeps a launch's configuration
+    on the kernel object itself and, while the kernel runs, rebinds every global name of the
+    kernel's module that refers to ``numba.cuda`` to its in-kernel stand-in, so two launches
+    at once break each other (and host code of these modules calls ``device_array`` and
+    ``to_device`` by names of their own, never as ``cuda.``). On a GPU the lock costs nothing
+    beside numba-cuda's launch, tens of microseconds of Python that hold the GIL anyway."""
+
+    __slots__ = ("block", "grid", "kernel")
+
+    def __init__(self, kernel: Any, grid: Any, block: Any) -> None:
+        self.kernel, self.grid, self.block = kernel, grid, block
+
+    def __call__(self, *args: Any) -> None:
+        with _launching:
+            self.kernel[self.grid, self.block](*args)

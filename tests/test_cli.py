@@ -349,3 +349,67 @@ def test_tensorboard_option_errors_are_one_line_before_any_work(run, tmp_path, m
     missing = case == "without tensorboardX"
     message = 'pip install "autoconv[tensorboard]"' if missing else "Not a directory"
     assert message in result.output and "Epoch" not in result.output
+
+
+# ------------------------------------------------------------------------------ devices
+@pytest.fixture
+def fresh_config(monkeypatch):
+    """No device chosen and no AUTOCONV_DEVICE, as in a new process (call it again for the next
+    command); the setting before comes back afterwards."""
+    from autoconv import config
+
+    def forget():
+        monkeypatch.setattr(config, "_setting", None)
+
+    forget()
+    monkeypatch.delenv("AUTOCONV_DEVICE", raising=False)
+    return forget
+
+
+def test_train_names_its_device_first_auto_by_default(run, fresh_config):
+    from autoconv import backends
+
+    expected = "cuda (auto)" if backends.gpu_usable() else "cpu (auto: no usable GPU)"
+    result = run("train", "mnist", "--epochs", 1, "--limit", 64)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == f"Device: {expected}"
+    report = json.loads(run("train", "mnist", "--epochs", 1, "--limit", 64, "--json").output)
+    assert report["device"] == expected.split()[0]  # resolved, not "auto"
+
+
+def test_train_honours_autoconv_device_unless_device_is_given(run, fresh_config, monkeypatch):
+    monkeypatch.setenv("AUTOCONV_DEVICE", "cpu")
+    result = run("train", "mnist", "--epochs", 1, "--limit", 64)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "Device: cpu"
+    monkeypatch.setenv("AUTOCONV_DEVICE", "gpu")
+    fresh_config()
+    result = run("train", "mnist", "--epochs", 1, "--limit", 64)
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "AUTOCONV_DEVICE: unknown device 'gpu'; expected one of auto, cpu, cuda" in (
+        result.output
+    )
+    result = run("train", "mnist", "--epochs", 1, "--limit", 64, "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["device"] == "cpu"
+    with pytest.raises(ValueError, match="AUTOCONV_DEVICE"):  # --device was for that command
+        ac.config.get_device()
+
+
+@pytest.mark.parametrize("how", ["--device", "AUTOCONV_DEVICE"])
+def test_cuda_without_a_usable_gpu_is_one_line(run, fresh_config, monkeypatch, how):
+    """As tests/backends/test_cuda.py: the simulator counts as a GPU, so it is taken away."""
+    pytest.importorskip("numba_cuda")
+    from autoconv import backends
+    from autoconv.backends import cuda
+
+    monkeypatch.setattr(backends, "_modules", {})
+    monkeypatch.setattr(cuda, "available", lambda: False)
+    if how == "AUTOCONV_DEVICE":
+        monkeypatch.setenv("AUTOCONV_DEVICE", "cuda")
+    args = ["--device", "cuda"] if how == "--device" else []
+    for command in (["train", "mnist", "--limit", 64], ["bench"]):
+        result = run(*command, *args)
+        assert result.exit_code == 1 and result.output.count("\n") == 1
+        assert "no usable NVIDIA GPU" in result.output and "Traceback" not in result.output
+        assert "Epoch" not in result.output  # never trains silently on the CPU

@@ -5,17 +5,22 @@ the backend module, and ops call ``xp.exp(...)``, ``xp.matmul(...)``, ``xp.im2co
 without ever branching on the device. On the CPU the arrays are NumPy arrays; on the GPU they
 are :class:`autoconv.backends.cuda.CudaArray` and every function is a numba.cuda kernel. The
 names every backend defines, with their signatures, are the code of
-:mod:`autoconv.backends.contract`.
+:mod:`autoconv.backends.contract`. :func:`gpu_usable` says whether a real GPU can run here (what
+the device "auto" of :mod:`autoconv.config` picks by).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from collections.abc import Callable
+from importlib import metadata
 from types import ModuleType
 from typing import Any
 
 DEVICES = ("cpu", "cuda")
 CUDA_INSTALL_HINT = 'pip install "autoconv[cuda]"'
+NUMPY_FIX = 'pip install "numpy<2.5"'
 
 
 class DeviceUnavailableError(RuntimeError):
@@ -50,7 +55,51 @@ def namespace(device: str) -> ModuleType:
     return module
 
 
+def gpu_usable() -> bool:
+    """Whether a real NVIDIA GPU can run the CUDA backend here: numba-cuda installed, at a
+    version that works with this NumPy, and a GPU it sees. The CUDA simulator does not count
+    (it runs the CUDA code on the CPU, far slower, for the tests). Never raises."""
+    try:
+        if importlib.util.find_spec("numba_cuda") is None or numpy_conflict() is not None:
+            return False
+        import numba
+
+        if numba.config.ENABLE_CUDASIM:
+            return False
+        from numba import cuda
+
+        return bool(cuda.is_available())
+    except Exception:  # a broken CUDA install is no usable GPU
+        return False
+
+
+def numpy_conflict() -> str | None:
+    """Why the installed numba-cuda cannot run with the installed NumPy (numba-cuda 0.30 and
+    older fail with NumPy 2.5 and newer), in one line with the fix; None when they work
+    together, or numba-cuda is not installed."""
+    try:
+        numba_cuda = metadata.version("numba-cuda")
+    except metadata.PackageNotFoundError:
+        return None
+    numpy = metadata.version("numpy")
+    if _release(numpy) >= (2, 5) and _release(numba_cuda) < (0, 31):
+        return (
+            f"device 'cuda': numba-cuda {numba_cuda} does not work with NumPy {numpy} (NumPy "
+            f"2.5 and newer need a later numba-cuda); install an older NumPy with: {NUMPY_FIX}"
+        )
+    return None
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """The release numbers a version starts with: ``"2.5.0rc1"`` -> (2, 5, 0)."""
+    match = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(n) for n in match.group().split(".")) if match else ()
+
+
 def _load_cuda() -> ModuleType:
+    conflict = numpy_conflict()
+    if conflict is not None:
+        raise DeviceUnavailableError(conflict)
     try:
         import numba_cuda  # noqa: F401 - the numba-cuda package, which provides numba.cuda
     except ImportError:

@@ -10,9 +10,8 @@ from typing import Any
 
 import click
 
-from autoconv import course
+from autoconv import config, course
 from autoconv.backends import DeviceUnavailableError
-from autoconv.tensor import check_device
 
 PICTURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
@@ -53,11 +52,37 @@ def writable(path: Path | None, what: str, suffixes: tuple[str, ...] | None = No
         raise click.UsageError(f"{what} {path}: not writable")
 
 
-def use_device(device: str) -> None:
+def device_option(command: Any) -> Any:
+    """The ``--device`` option: auto, cpu or cuda; not given, AUTOCONV_DEVICE's, else auto."""
+    return click.option(
+        "--device",
+        type=click.Choice(config.DEVICE_CHOICES),
+        default=None,
+        help="auto: the GPU where one is usable, else the CPU. Default: $AUTOCONV_DEVICE, else "
+        "auto.",
+    )(command)
+
+
+def use_device(device: str | None) -> str:
+    """The device a command runs on, "cpu" or "cuda". ``--device``, where given, is the device
+    models are made on until the command ends (:func:`autoconv.config.device_scope`); else
+    :mod:`autoconv.config` chooses (AUTOCONV_DEVICE, else auto). A device that cannot run here,
+    or a bad AUTOCONV_DEVICE, is one line."""
     try:
-        check_device(device)
-    except DeviceUnavailableError as error:
+        if device is not None:
+            click.get_current_context().with_resource(config.device_scope(device))
+        return config.get_device()
+    except (ValueError, DeviceUnavailableError) as error:
         raise click.ClickException(str(error)) from None
+
+
+def device_line() -> str:
+    """The line naming the device models are made on, and "auto" where it chose:
+    ``Device: cpu (auto: no usable GPU)``."""
+    device = config.get_device()
+    if config.device_choice() != "auto":
+        return f"Device: {device}"
+    return f"Device: {device} (auto{'' if device == 'cuda' else ': no usable GPU'})"
 
 
 def picture(draw: Any, path: Path | None) -> None:

@@ -8,21 +8,21 @@ from pathlib import Path
 
 import click
 
-from autoconv.backends import DEVICES
-from autoconv.cli.common import use_device
+from autoconv.cli.common import device_option, use_device
 from autoconv.datasets import DATASETS, DatasetFileError
 
 
 @click.command()
-@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
+@device_option
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @click.option("--quick", is_flag=True, help="Fewer rounds: a rough pass in ~10 s.")
-def bench(device: str, as_json: bool, quick: bool) -> None:
+def bench(device: str | None, as_json: bool, quick: bool) -> None:
     """Time every hot op, a training step and inference against NumPy (and PyTorch).
 
-    With --device cuda: the conv and pool layers, a training step and an MNIST epoch on the
-    GPU, next to PyTorch eager CUDA when it is installed with CUDA support."""
-    use_device(device)
+    On the GPU (--device cuda, or auto where one is usable): the conv and pool layers, a
+    training step and an MNIST epoch, next to PyTorch eager CUDA when it is installed with
+    CUDA support."""
+    device = use_device(device)
     from autoconv.benchmarks import gpu, runner
 
     try:

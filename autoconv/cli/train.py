@@ -22,8 +22,16 @@ from autoconv import (
     training,
     utils,
 )
-from autoconv.backends import DEVICES
-from autoconv.cli.common import PICTURE_SUFFIXES, PositiveFloat, load, picture, use_device, writable
+from autoconv.cli.common import (
+    PICTURE_SUFFIXES,
+    PositiveFloat,
+    device_line,
+    device_option,
+    load,
+    picture,
+    use_device,
+    writable,
+)
 from autoconv.cli.workers import start_workers, stopping_all_on_error
 from autoconv.datasets import DATASETS
 from autoconv.optimizers import OPTIMIZERS
@@ -51,7 +59,7 @@ class DatasetOrFolder(click.ParamType):
 
 @click.command()
 @click.argument("dataset", type=DatasetOrFolder())
-@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
+@device_option
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option(
@@ -167,7 +175,7 @@ class DatasetOrFolder(click.ParamType):
 )
 def train(
     dataset: str,
-    device: str,
+    device: str | None,
     epochs: int,
     batch_size: int,
     optimizer: str,
@@ -206,7 +214,7 @@ def train(
 
 def _train(
     dataset: str | Path,
-    device: str,
+    device: str | None,
     epochs: int,
     batch_size: int,
     optimizer: str,
@@ -230,7 +238,7 @@ def _train(
     workers: int,
 ) -> None:
     """``autoconv train``, once its workers (if any) run: the same arguments."""
-    use_device(device)
+    device = use_device(device)
     writable(save_path, "--save", (".keras",))
     writable(checkpoint_path, "--checkpoint", (".keras",))
     writable(plot_path, "--plot", PICTURE_SUFFIXES)
@@ -247,12 +255,14 @@ def _train(
                      early_stopping, as_json, plot_path, board)  # fmt: skip
         return
     (x_train, y_train), (x_test, y_test) = load(dataset, data_dir, limit)
-    if workers > 1 and not as_json and distributed.is_main():
-        click.echo(
-            f"Workers: {workers} processes (MPI), each batch of {batch_size} split among them"
-        )
     if validation_split:  # Keras's split; no validation sample is an error now, not later
         batches.validation_split_of([x_train], [y_train], None, validation_split)
+    if not as_json and distributed.is_main():
+        click.echo(device_line())
+        if workers > 1:
+            click.echo(
+                f"Workers: {workers} processes (MPI), each batch of {batch_size} split among them"
+            )
     train_samples = math.floor(len(x_train) * (1 - validation_split))
     steps = math.ceil(train_samples / batch_size)
     initial_epoch = 0
@@ -411,6 +421,7 @@ def train_folder(
     model.class_names = class_names
     model.to(device)
     if not as_json:
+        click.echo(device_line())
         click.echo(f"Classes: {', '.join(class_names)}")
     monitor = "val_loss" if val_data is not None else "loss"
     extra: list[callbacks.Callback] = [*board]

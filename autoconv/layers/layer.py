@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import initializers, regularizers
+from autoconv import config, initializers, regularizers
 from autoconv.backends import array_device, namespace, release_work_arrays
 from autoconv.layers import serialization
 from autoconv.layers.calls import (
@@ -211,10 +211,12 @@ class Layer:
         the layer once on zeros (batch size 1) to find out."""
         return dry_run_shape(self, input_shape)
 
-    def _maybe_build(self, input_shape: Any, device: str = "cpu") -> None:
-        """Build the layer for inputs of ``input_shape`` on ``device`` unless it is built.
-        Threads calling an unbuilt layer at once wait for the one that builds it (``built``
-        turns true inside ``build``, before the weights are moved: ``_ready`` tells)."""
+    def _maybe_build(self, input_shape: Any, device: str | None = None) -> None:
+        """Build the layer for inputs of ``input_shape`` unless it is built, its weights on
+        ``device`` (by default :func:`autoconv.config.get_device`, as Keras makes variables on
+        its default device). Threads calling an unbuilt layer at once wait for the one that
+        builds it (``built`` turns true inside ``build``, before the weights are moved:
+        ``_ready`` tells)."""
         if self._ready and self.built:
             return
         with building_lock:
@@ -226,6 +228,7 @@ class Layer:
                         f"Layer '{self.name}' ({type(self).__name__}): {error}"
                     ) from None
                 self.built = True
+                device = config.get_device() if device is None else device
                 for variable in self.weights:
                     if variable.device != device:
                         variable.data = namespace(device).asarray(_host(variable.data))
@@ -296,7 +299,7 @@ class Layer:
             if training is not None:  # kept: the graph runs this call in that mode
                 kwargs["training"] = training
             return symbolic_call(self, inputs, args, kwargs)
-        inputs = _to_tensors(inputs, self.dtype)
+        inputs = to_tensors(inputs, self.dtype)
         self._maybe_build(_shapes(inputs), _device_of(inputs))
         takes_training, default = _training_parameter(type(self))
         training = current_training(training, default)
@@ -601,20 +604,24 @@ def _as_tuples(shape: Any) -> Any:
     return tuple(shape)
 
 
-def _to_tensors(inputs: Any, dtype: str) -> Any:
-    """Arrays and Tensors as Tensors of the layer's dtype (Keras casts a layer's inputs)."""
+def to_tensors(inputs: Any, dtype: str, device: str | None = None) -> Any:
+    """Arrays and Tensors as Tensors of a layer's ``dtype`` (Keras casts a layer's inputs).
+    NumPy arrays go to ``device`` where one is given (a model's: Keras moves its inputs
+    there); Tensors and GPU arrays stay where they are."""
     if isinstance(inputs, Tensor):
         from autoconv.ops.engine import cast
 
         return cast(inputs, dtype)
     if isinstance(inputs, list | tuple):
-        return type(inputs)(_to_tensors(x, dtype) for x in inputs)
+        return type(inputs)(to_tensors(x, dtype, device) for x in inputs)
     if isinstance(inputs, dict):
-        return {k: _to_tensors(v, dtype) for k, v in inputs.items()}
-    array = inputs if array_device(inputs) == "cuda" else np.asarray(inputs)
-    if array_device(array) == "cpu" and array.dtype.kind not in "biuf":
+        return {k: to_tensors(v, dtype, device) for k, v in inputs.items()}
+    if array_device(inputs) == "cuda":
+        return Tensor(inputs, dtype=dtype)
+    array = np.asarray(inputs)
+    if array.dtype.kind not in "biuf":
         raise TypeError(f"layer inputs must be numeric arrays, got dtype {array.dtype}")
-    return Tensor(array, dtype=dtype)
+    return Tensor(array, dtype=dtype, device=device)
 
 
 def _shapes(inputs: Any) -> Any:

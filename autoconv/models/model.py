@@ -16,15 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from autoconv import config, registration, training
 from autoconv import losses as losses_module
 from autoconv import metrics as metrics_module
 from autoconv import optimizers as optimizers_module
-from autoconv import registration, training
 from autoconv.backends import namespace
 from autoconv.batches import input_arrays
 from autoconv.layers import Layer
 from autoconv.layers.calls import outermost_call
 from autoconv.layers.input_layer import is_symbolic
+from autoconv.layers.layer import to_tensors
 from autoconv.tensor import Tensor, check_device, no_grad
 from autoconv.training import configure_process_for
 
@@ -54,7 +55,7 @@ class Model(Layer):
         self._compiled_metrics: list[list[Any]] = []
         self._output_loss_trackers: list[Any] = []
         self.compiled = False
-        self.device = "cpu"
+        self.device = config.get_device()  # where its layers make their weights; to() moves it
         self.stop_training = False
         self.history: training.History | None = None
         # The names of the classes the outputs stand for (autoconv's addition, kept in the
@@ -160,9 +161,11 @@ class Model(Layer):
     def __call__(self, inputs: Any, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
         """Run the model on data (as ``predict_on_batch``, with gradients recorded where they
         are enabled), or record it in a functional graph when given symbolic tensors. Called on
-        data, it applies the process settings ``predict`` applies (:mod:`autoconv.process`)."""
+        data, it applies the process settings ``predict`` applies (:mod:`autoconv.process`), and
+        NumPy inputs go to the model's device, as Keras moves them."""
         if not is_symbolic(inputs):
             configure_process_for(self)
+            inputs = to_tensors(inputs, self.dtype, self.device)
         return super().__call__(inputs, *args, training=training, **kwargs)
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:

@@ -166,7 +166,7 @@ class Sequential(Model):
             )
         return graph.outputs[0].shape
 
-    def _maybe_build(self, input_shape: Any, device: str = "cpu") -> None:
+    def _maybe_build(self, input_shape: Any, device: str | None = None) -> None:
         if self._ready and self.built:
             return
         with building_lock:  # threads calling it at once wait for the one that builds it

@@ -1,0 +1,81 @@
+"""Settings for the whole process, as ``keras.config``: the device models are made on.
+
+The device is "auto" unless chosen: the GPU where a real one is usable
+(:func:`autoconv.backends.gpu_usable`; the CUDA simulator never counts), else the CPU.
+:func:`set_device` chooses it; without a call, the environment variable ``AUTOCONV_DEVICE``
+does (read once, on the first :func:`get_device`). A model takes :func:`get_device` when it is
+made, and its layers make their weights there (as Keras makes variables on its default
+device); ``model.to(device)`` moves a model, and wins.
+
+>>> from autoconv import config
+>>> config.get_device() in ("cpu", "cuda")
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from autoconv.backends import DEVICES, gpu_usable
+from autoconv.tensor import check_device
+
+DEVICE_VARIABLE = "AUTOCONV_DEVICE"
+DEVICE_CHOICES = ("auto", *DEVICES)
+
+# (the choice: "auto", "cpu" or "cuda"; the device it resolved to), once chosen.
+_setting: tuple[str, str] | None = None
+
+
+def set_device(device: str) -> None:
+    """Make models on ``device`` from now on: "cpu", "cuda", or "auto" (the GPU where a real
+    one is usable, else the CPU); it wins over ``AUTOCONV_DEVICE``. Models made before stay
+    where they are. ValueError for another name, DeviceUnavailableError for "cuda" where it
+    cannot run."""
+    global _setting
+    _setting = (device, _resolve(device, "set_device"))
+
+
+@contextlib.contextmanager
+def device_scope(device: str) -> Iterator[None]:
+    """:func:`set_device` for the block; the setting before comes back after it (for the
+    whole process, as set_device's)."""
+    global _setting
+    previous = _setting
+    set_device(device)
+    try:
+        yield
+    finally:
+        _setting = previous
+
+
+def get_device() -> str:
+    """The device models are made on, "cpu" or "cuda" (see the module's rule)."""
+    return _chosen()[1]
+
+
+def device_choice() -> str:
+    """What chose :func:`get_device`: "auto", "cpu" or "cuda"."""
+    return _chosen()[0]
+
+
+def _resolve(device: str, source: str) -> str:
+    """What ``device`` ("auto", "cpu" or "cuda", from ``source``, which errors name) stands for
+    here: "cpu" or "cuda". ValueError for another name, DeviceUnavailableError for "cuda"
+    where it cannot run (it can on the CUDA simulator, when that is on)."""
+    if device not in DEVICE_CHOICES:
+        raise ValueError(
+            f"{source}: unknown device {device!r}; expected one of {', '.join(DEVICE_CHOICES)}"
+        )
+    if device == "auto":
+        return "cuda" if gpu_usable() else "cpu"
+    return check_device(device)
+
+
+def _chosen() -> tuple[str, str]:
+    global _setting
+    if _setting is None:
+        choice = os.environ.get(DEVICE_VARIABLE) or "auto"  # read once, here
+        _setting = (choice, _resolve(choice, DEVICE_VARIABLE))
+    return _setting

@@ -1,0 +1,191 @@
+"""autoconv.config: the device models are made on (set_device, AUTOCONV_DEVICE, "auto"), and
+the checks behind it in autoconv.backends (a real GPU, numba-cuda against NumPy)."""
+
+from __future__ import annotations
+
+import sys
+from importlib import metadata
+
+import numba
+import numpy as np
+import pytest
+
+import autoconv as ac
+from autoconv import backends, config, layers
+from autoconv.backends import DeviceUnavailableError
+
+SIMULATED = bool(numba.config.ENABLE_CUDASIM)
+
+
+@pytest.fixture(autouse=True)
+def fresh_config(monkeypatch):
+    """No device chosen and no AUTOCONV_DEVICE; the setting before comes back afterwards."""
+    monkeypatch.setattr(config, "_setting", None)
+    monkeypatch.delenv("AUTOCONV_DEVICE", raising=False)
+
+
+@pytest.fixture
+def cuda():
+    """The CUDA backend: the simulator here (an explicit "cuda" may use it), or a GPU."""
+    pytest.importorskip("numba_cuda")
+    from autoconv.backends import cuda
+
+    return cuda
+
+
+def tiny_model():
+    return ac.Sequential(
+        [ac.Input((4, 4, 1)), layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(3)]
+    )
+
+
+def test_set_device_and_get_device():
+    config.set_device("cpu")
+    assert config.get_device() == "cpu" and config.device_choice() == "cpu"
+    config.set_device("auto")
+    assert config.device_choice() == "auto"
+    assert config.get_device() == ("cuda" if backends.gpu_usable() else "cpu")
+
+
+def test_auto_picks_the_gpu_where_one_is_usable(monkeypatch):
+    monkeypatch.setattr(config, "gpu_usable", lambda: True)
+    assert config._resolve("auto", "test") == "cuda"
+    monkeypatch.setattr(config, "gpu_usable", lambda: False)
+    assert config._resolve("auto", "test") == "cpu"
+
+
+@pytest.mark.skipif(not SIMULATED, reason="the CUDA simulator is off (a GPU is here)")
+def test_auto_never_picks_the_simulator(cuda):
+    assert cuda.available()  # the simulator runs CUDA code...
+    assert not backends.gpu_usable()  # ...but it is no GPU
+    assert config.get_device() == "cpu" and config.device_choice() == "auto"
+
+
+def test_gpu_usable_without_numba_cuda_is_false(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba_cuda", None)  # as if not installed
+    assert backends.gpu_usable() is False
+
+
+def test_the_environment_variable_is_read_once(monkeypatch):
+    monkeypatch.setenv("AUTOCONV_DEVICE", "cpu")
+    assert config.get_device() == "cpu" and config.device_choice() == "cpu"
+    monkeypatch.setenv("AUTOCONV_DEVICE", "gpu")  # too late: it was read
+    assert config.get_device() == "cpu"
+
+
+def test_set_device_wins_over_the_environment_variable(monkeypatch):
+    monkeypatch.setenv("AUTOCONV_DEVICE", "gpu")
+    config.set_device("cpu")
+    assert config.get_device() == "cpu"
+
+
+def test_device_scope_puts_the_setting_back(monkeypatch):
+    monkeypatch.setenv("AUTOCONV_DEVICE", "cpu")
+    with config.device_scope("auto"):
+        assert config.device_choice() == "auto"
+    assert config.device_choice() == "cpu"  # AUTOCONV_DEVICE's, read now
+    with pytest.raises(ValueError, match="unknown device 'gpu'"), config.device_scope("gpu"):
+        pass
+    assert config.device_choice() == "cpu"
+
+
+def test_an_empty_environment_variable_is_auto(monkeypatch):
+    monkeypatch.setenv("AUTOCONV_DEVICE", "")
+    assert config.device_choice() == "auto"
+
+
+def test_bad_values_name_the_value_and_the_choices(monkeypatch):
+    with pytest.raises(ValueError, match=r"set_device: unknown device 'gpu'; expected one of "
+                       r"auto, cpu, cuda"):  # fmt: skip
+        config.set_device("gpu")
+    monkeypatch.setenv("AUTOCONV_DEVICE", "GPU")
+    with pytest.raises(ValueError, match=r"AUTOCONV_DEVICE: unknown device 'GPU'"):
+        config.get_device()
+    with pytest.raises(ValueError, match="AUTOCONV_DEVICE"):
+        tiny_model()
+    monkeypatch.setenv("AUTOCONV_DEVICE", "cpu")  # a bad value was not kept
+    assert config.get_device() == "cpu"
+
+
+def test_set_device_cuda_without_a_gpu_is_device_unavailable(monkeypatch, cuda):
+    monkeypatch.setattr(backends, "_modules", {})
+    monkeypatch.setattr(cuda, "available", lambda: False)
+    config.set_device("cpu")
+    with pytest.raises(DeviceUnavailableError, match="no usable NVIDIA GPU"):
+        config.set_device("cuda")
+    assert config.get_device() == "cpu"  # unchanged
+
+
+def test_a_model_is_made_on_the_default_device():
+    model = tiny_model()
+    assert model.device == config.get_device()
+    assert {w.device for w in model.weights} == {config.get_device()}
+    if SIMULATED:
+        assert model.device == "cpu"
+
+
+def test_set_device_cuda_makes_new_models_there(cuda):
+    before = tiny_model()
+    config.set_device("cuda")
+    sequential = tiny_model()
+    inputs = ac.Input((5,))
+    functional = ac.Model(inputs, layers.Dense(2)(inputs))
+    for model in (sequential, functional):
+        assert model.device == "cuda" and {w.device for w in model.weights} == {"cuda"}
+    assert before.device == "cpu" and {w.device for w in before.weights} == {"cpu"}
+    moved = tiny_model().to("cpu")  # model.to wins
+    assert moved.device == "cpu" and {w.device for w in moved.weights} == {"cpu"}
+
+
+def test_numpy_inputs_go_to_a_cuda_models_device(cuda, rng):
+    on_cpu = tiny_model()
+    config.set_device("cuda")
+    on_gpu = tiny_model()
+    on_gpu.set_weights(on_cpu.get_weights())
+    x = rng.standard_normal((2, 4, 4, 1)).astype(np.float32)
+    out = on_gpu(x)
+    assert out.device == "cuda"
+    np.testing.assert_allclose(out.numpy(), on_cpu(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------- numba-cuda against NumPy
+@pytest.fixture
+def versions(monkeypatch):
+    """Pretend these distributions are installed (None: not installed)."""
+
+    def pretend(numpy, numba_cuda):
+        installed = {"numpy": numpy, "numba-cuda": numba_cuda}
+
+        def version(name):
+            if installed.get(name) is None:
+                raise metadata.PackageNotFoundError(name)
+            return installed[name]
+
+        monkeypatch.setattr(metadata, "version", version)
+
+    return pretend
+
+
+def test_numba_cuda_0_30_with_numpy_2_5_says_which_and_the_fix(monkeypatch, versions):
+    monkeypatch.setattr(backends, "_modules", {})
+    versions("2.5.2", "0.30.4")
+    with pytest.raises(
+        DeviceUnavailableError,
+        match=r"numba-cuda 0\.30\.4 does not work with NumPy 2\.5\.2.*pip install \"numpy<2\.5\"",
+    ):
+        backends.namespace("cuda")
+    assert backends.gpu_usable() is False
+
+
+@pytest.mark.parametrize(
+    ("numpy", "numba_cuda"),
+    [("2.4.6", "0.30.4"), ("2.5.2", "0.31.0"), ("2.5.0rc1", None), ("1.26.4", "0.20.0")],
+)
+def test_numpy_and_numba_cuda_that_work_together(versions, numpy, numba_cuda):
+    versions(numpy, numba_cuda)
+    assert backends.numpy_conflict() is None
+
+
+def test_a_numpy_release_candidate_counts_as_its_release(versions):
+    versions("2.5.0rc1", "0.30.0")
+    assert backends.numpy_conflict() is not None

@@ -6,7 +6,8 @@ split cut off the end, as Keras's."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -186,11 +187,13 @@ class ArrayBatches:
 
     def batches(
         self, shuffle: bool, steps: int | None = None, epoch: int = 0, first: int = 0
-    ) -> Iterator[tuple]:
-        """(inputs, targets, weights) per batch, device arrays (weights None if none), in an
-        order of ``epoch``'s (see :func:`autoconv.seeds.epoch_generator`) when ``shuffle``;
-        from batch ``first`` on (the same order: a resumed epoch skips the batches done)."""
+    ) -> Iterator[Batch]:
+        """A :class:`Batch` per batch ((inputs, targets, weights), device arrays, weights None
+        if none), in an order of ``epoch``'s (see :func:`autoconv.seeds.epoch_generator`) when
+        ``shuffle``; from batch ``first`` on (the same order: a resumed epoch skips the batches
+        done). Take each batch's arrays before the next batch is drawn."""
         xp = self.xp
+        order = None
         if shuffle:
             order = epoch_generator(epoch).permutation(self.samples)
             if self.world is not None:  # every process takes process 0's order
@@ -201,15 +204,45 @@ class ArrayBatches:
             stop = min(start + self.batch_size, self.samples)
             if self.world is not None:
                 start, stop = self.world.share(start, stop)
-            cut = slice(start, stop)
-            rows = order[cut] if shuffle else None
+            count = stop - start
+            if order is None:
+                yield Batch(partial(self._slice, slice(start, stop)), count)
+            else:
+                self.start = start  # where the step input of a recorded gather reads it
+                yield Batch(partial(self._gather, order, count), count, (epoch, count))
 
-            def pick(a: Any, rows: Any = rows, cut: slice = cut) -> Any:
-                if a is None:
-                    return None
-                return a[cut] if rows is None else xp.take(a, rows)
+    def _slice(self, cut: slice) -> tuple:
+        def pick(a: Any) -> Any:
+            return None if a is None else a[cut]
 
-            yield [pick(a) for a in self.x], [pick(a) for a in self.y], pick(self.w)
+        return [pick(a) for a in self.x], [pick(a) for a in self.y], pick(self.w)
+
+    def _gather(self, order: Any, count: int) -> tuple:
+        """The batch at ``self.start`` of ``order``, gathered on the device at a step input
+        (so that a replayed step gathers each batch at its own place)."""
+        xp = self.xp
+        start = xp.step_input(lambda: [self.start], np.int64)
+
+        def pick(a: Any) -> Any:
+            return None if a is None else xp.take_window(a, order, start, count)
+
+        return [pick(a) for a in self.x], [pick(a) for a in self.y], pick(self.w)
+
+
+class Batch:
+    """One batch of ``fit``'s, ``evaluate``'s data: ``arrays()`` gives (inputs, targets,
+    weights) on the model's device, and the batch unpacks to them as well. ``key`` says which
+    steps are one program a replay can repeat (:mod:`autoconv.step_replay`): batches of one
+    key gather from the same arrays in the same order at a step input; None for a batch the
+    host hands over (a dataset's, or an unshuffled slice)."""
+
+    __slots__ = ("arrays", "count", "key")
+
+    def __init__(self, arrays: Callable[[], tuple], count: int, key: Any = None) -> None:
+        self.arrays, self.count, self.key = arrays, count, key
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.arrays())
 
 
 class DatasetBatches:
@@ -226,7 +259,7 @@ class DatasetBatches:
 
     def batches(
         self, shuffle: bool, steps: int | None = None, epoch: int = 0, first: int = 0
-    ) -> Iterator[tuple]:
+    ) -> Iterator[Batch]:
         if steps is None and self.steps is None and self.infinite:
             raise ValueError(
                 f"{self.what}: the dataset repeats forever; give steps_per_epoch (and "
@@ -243,11 +276,12 @@ class DatasetBatches:
             ys = target_arrays(self.model, y, len(xs[0]), self.what) if y is not None else []
             ws = sample_weights(self.model, w, None, ys, len(xs[0]), self.what)
             xp = self.xp
-            yield (
+            arrays = (
                 [xp.asarray(a.astype(np.float32, copy=False)) for a in xs],
                 [None if a is None else xp.asarray(a) for a in ys],
                 None if ws is None else xp.asarray(ws),
             )
+            yield Batch(lambda arrays=arrays: arrays, len(xs[0]))
 
     @property
     def infinite(self) -> bool:

@@ -196,6 +196,14 @@ class Metric:
             self.device = device
         return namespace(device)
 
+    def _in_place(self, *names: str) -> list[Any]:
+        """The state arrays ``names``, as arrays a backend updates in place (an update out of
+        place may have left a NumPy scalar: arithmetic on a 0-d array gives one)."""
+        for name in names:
+            if isinstance(getattr(self, name), np.generic):
+                setattr(self, name, np.array(getattr(self, name)))
+        return [getattr(self, name) for name in names]
+
     def _read(self, name: str) -> np.ndarray:
         return np.asarray(namespace(self.device).to_numpy(getattr(self, name)))
 
@@ -265,12 +273,13 @@ class Mean(Metric):
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
         values = _data(values)
-        self._to(array_device(values))
+        xp = self._to(array_device(values))
         values = values.astype(self.dtype, copy=False)
-        if isinstance(sample_weight, int | float) and values.ndim == 0:
-            # A batch's mean loss weighted by its size: nothing to reduce.
-            self.total = self.total + values * sample_weight
-            self.count = self.count + sample_weight
+        if self._weighted_scalar(values, sample_weight):
+            # A batch's mean loss weighted by its size: nothing to reduce; added in place.
+            xp.update_metrics(
+                *self._in_place("total", "count"), values, sample_weight, None, None, None, None
+            )
             return
         values, sample_weight = _samplewise(values, sample_weight, "mean", self.dtype)
         self.total = self.total + values.sum()
@@ -282,6 +291,12 @@ class Mean(Metric):
     def result(self) -> Any:
         total, count = self._read("total"), self._read("count")
         return (total / count if count != 0 else np.zeros_like(total))[()]
+
+    @staticmethod
+    def _weighted_scalar(values: Any, sample_weight: Any) -> bool:
+        """Whether ``values`` is one number weighted by a number (a batch's mean loss by its
+        size), which the backend's ``update_metrics`` adds in place."""
+        return isinstance(sample_weight, int | float) and values.ndim == 0
 
 
 class MeanMetricWrapper(Mean):
@@ -344,14 +359,20 @@ class _ArgmaxAccuracy(MeanMetricWrapper):
     _direction = "up"
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        y_true, y_pred = _inputs(y_true, y_pred)
-        target = self._target(y_true, y_pred) if y_pred.ndim == 2 else None
-        if sample_weight is not None or target is None:
+        counted = self._counted(y_true, y_pred) if sample_weight is None else None
+        if counted is None:
             super().update_state(y_true, y_pred, sample_weight)
             return
+        y_pred, target = counted
         xp = self._to(array_device(y_pred))
-        self.total = self.total + xp.asarray(xp.count_correct(y_pred, target), self.dtype)
-        self.count = self.count + len(y_pred)
+        xp.update_metrics(None, None, None, 0, *self._in_place("total", "count"), y_pred, target)
+
+    def _counted(self, y_true: Any, y_pred: Any) -> tuple[Any, Any] | None:
+        """(scores, target) of an unweighted batch the backend counts in one pass (in place,
+        ``update_metrics``), or None."""
+        y_true, y_pred = _inputs(y_true, y_pred)
+        target = self._target(y_true, y_pred) if y_pred.ndim == 2 else None
+        return None if target is None else (y_pred, target)
 
     def _target(self, y_true: Any, y_pred: Any) -> Any:
         """y_true as count_correct takes it (rows or labels), or None if it cannot."""
@@ -397,6 +418,31 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
         super().__init__(sparse_top_k_categorical_accuracy, name, dtype, k=k)
         self.k = k
+
+
+def update_loss_and_accuracy(
+    tracker: Metric, loss: Any, weight: Any, metric: Metric, y_true: Any, y_pred: Any
+) -> bool:
+    """``tracker.update_state(loss, sample_weight=weight)`` and ``metric.update_state(y_true,
+    y_pred)`` in one backend call (one launch on the GPU), where ``tracker`` is a plain Mean of
+    a number and ``metric`` an argmax accuracy that counts the batch in one pass: what a
+    training step with the loss and 'accuracy' updates. False, and nothing done, otherwise."""
+    if type(tracker) is not Mean or not isinstance(metric, _ArgmaxAccuracy):
+        return False
+    counted = metric._counted(y_true, y_pred)
+    loss = _data(loss)
+    if counted is None or array_device(loss) != array_device(counted[0]):
+        return False
+    loss = loss.astype(tracker.dtype, copy=False)
+    if not Mean._weighted_scalar(loss, weight) or metric.dtype != tracker.dtype:
+        return False
+    xp = tracker._to(array_device(loss))
+    metric._to(array_device(loss))
+    xp.update_metrics(
+        *tracker._in_place("total", "count"), loss, weight, *metric._in_place("total", "count"),
+        *counted,
+    )  # fmt: skip
+    return True
 
 
 # ----------------------------------------------------- losses as metrics (their means)

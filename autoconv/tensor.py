@@ -98,11 +98,7 @@ class Tensor:
     __slots__ = ("_backward", "_op", "_parents", "data", "device", "grad", "requires_grad")
 
     def __init__(
-        self,
-        data: Any,
-        requires_grad: bool = False,
-        dtype: Any = None,
-        device: str | None = None,
+        self, data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None
     ) -> None:
         if isinstance(data, Tensor):
             data = data.data
@@ -206,7 +202,7 @@ class Tensor:
                     f"backward() on a non-scalar tensor of shape {self.shape} needs an explicit "
                     "gradient of the same shape"
                 )
-            grad = xp.ones_like(self.data)
+            grad = xp.ones_constant(self.data)  # read only
         else:
             grad = grad.data if isinstance(grad, Tensor) else grad
             grad = xp.asarray(grad, dtype=self.dtype)
@@ -222,26 +218,26 @@ class Tensor:
             node_grad = grads.pop(id(node), None)
             if node_grad is None:
                 continue
-            if not node._parents:  # a leaf
-                # A copy: an op's gradient may be a read-only broadcast view or shared.
-                node.grad = (
-                    xp.copy(node_grad).astype(node.dtype, copy=False)
-                    if node.grad is None
-                    else node.grad + node_grad
-                )
+            if not node._parents:  # a leaf: a copy of a gradient held elsewhere (or read-only)
+                if node.grad is not None:
+                    node.grad = node.grad + node_grad
+                elif xp.owned(node_grad):
+                    node.grad = node_grad.astype(node.dtype, copy=False)
+                else:
+                    node.grad = xp.copy(node_grad).astype(node.dtype, copy=False)
                 continue
             if node._backward is None:
                 raise RuntimeError(
                     "backward() through a graph that was already freed; "
                     "pass retain_graph=True to the first backward() to go through it twice"
                 )
-            parent_grads = node._backward(node_grad)
-            for parent, parent_grad in zip(node._parents, parent_grads, strict=True):
+            for parent, parent_grad in zip(node._parents, node._backward(node_grad), strict=True):
                 if parent_grad is None or not parent.requires_grad:
                     continue
                 parent_grad = unbroadcast(parent_grad, parent.shape)
                 key = id(parent)
                 grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
+            del parent_grad  # (it would hold a leaf's gradient: owned() needs it held once)
             if not retain_graph:
                 node._backward = None
 
@@ -410,12 +406,7 @@ def record(
     out.grad = None
     out._op = op
     out.requires_grad = _grad_mode.enabled and any(p.requires_grad for p in parents)
-    if out.requires_grad:
-        out._parents = parents
-        out._backward = backward
-    else:
-        out._parents = ()
-        out._backward = None
+    out._parents, out._backward = (parents, backward) if out.requires_grad else ((), None)
     return out
 
 

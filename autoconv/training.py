@@ -35,6 +35,7 @@ from autoconv.batches import (
 from autoconv.callbacks.base import Callback, CallbackList, History, interactive
 from autoconv.process import configure_for_model
 from autoconv.seeds import generator
+from autoconv.step_replay import StepReplay
 
 SYNC_SECONDS = 0.2
 LOSS_NOT_FINITE, GRADIENT_NOT_FINITE = 1, 2  # status codes of the backends' check_finite
@@ -236,6 +237,7 @@ def fit(
     model.stop_training = False
     callback_list.on_train_begin()
     initial_epoch, initial_step = _resume_point(model, initial_epoch)
+    steps_run = model._step_replay = StepReplay(model)
     logs: dict[str, float] = {}
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
@@ -245,9 +247,9 @@ def fit(
         first = initial_step if epoch == initial_epoch else 0
         state.step = first  # a resumed epoch counts its batches from where it stopped
         batches = data.batches(shuffle, steps, epoch, first)
-        for step, (inputs, targets, weights) in enumerate(batches, first):
+        for step, batch in enumerate(batches, first):
             callback_list.on_train_batch_begin(step)
-            model._train_batch(inputs, targets, weights, state)
+            steps_run.train(batch, state)
             now = time.perf_counter()
             if callback_list.wants_batch_logs or state.read_due(now - last_poll >= SYNC_SECONDS):
                 last_poll = now

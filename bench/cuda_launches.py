@@ -4,7 +4,12 @@ On a GPU each launch costs the host several microseconds in numba-cuda, whatever
 does, so at batch 64 the launch count bounds how fast a step can be. This counts them on numba's
 CUDA simulator (no GPU needed) without running the kernels, which would take hours there: the
 sequence of launches does not depend on the data, only on the shapes, and the launch constants
-are set to the real GPU's (the simulator's own are smaller), so the count is the GPU's.
+are set to the real GPU's (the simulator's own are smaller), so the count is the GPU's. The
+first fit's one-off launches (the optimizer's slots, the backward's array of ones kept for
+later steps) are not counted; an epoch's own (its status, the metrics' reset) are, spread over
+its steps. Then how fit replays the step (autoconv/step_replay.py): after two recorded steps,
+each step is one CUDA graph launch from the host on a GPU, after one copy of its step inputs;
+here, without graphs, the replayed kernels are launched (and counted) one by one.
 
     python bench/cuda_launches.py [batch_size]
 """
@@ -38,7 +43,7 @@ def counting_configure(kernel, config):
 
     def launch(*args):
         counts[name] += 1
-        if name == "_fill":  # zeros() must hold zeros: the step's status and totals start so
+        if name == "_fill":  # zeros() must hold zeros (the status and totals start so), ones ones
             launcher(*args)
 
     return launch
@@ -49,7 +54,7 @@ simulated.FakeCUDAKernel.__getitem__ = counting_configure
 
 def main(batch_size: int) -> None:
     rng = np.random.default_rng(0)
-    x = rng.random((3 * batch_size, 28, 28, 1), dtype=np.float32)
+    x = rng.random((5 * batch_size, 28, 28, 1), dtype=np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, len(x))]
     model = reference_model().to("cuda")
     model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
@@ -62,6 +67,17 @@ def main(batch_size: int) -> None:
     print(f"({total} over one epoch of {steps} steps, the epoch's own launches included)")
     for name, n in counts.most_common():
         print(f"{n / steps:6.2f}  {name}")
+    runner = model._step_replay
+    replay = runner.replay
+    if replay is None:
+        print(f"no step was replayed: {runner.why}")
+        return
+    print(
+        f"replayed: {runner.replayed} of the epoch's {steps} steps (the first two are recorded). "
+        f"A replayed step is {replay.launches} kernels launched from the host one by one here "
+        "(the simulator has no graphs); on a GPU, 1 host launch (one CUDA graph of them) after "
+        f"1 copy of {replay.tape.used} bytes of step inputs"
+    )
 
 
 if __name__ == "__main__":

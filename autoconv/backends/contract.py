@@ -46,8 +46,21 @@ class Backend(Protocol):
     def zeros_like(self, array: Array) -> Array: ...
     def ones_like(self, array: Array) -> Array: ...
 
+    def ones_constant(self, like: Array) -> Array:
+        """Ones of ``like``'s shape and dtype that no one writes into (a backward's first
+        gradient): on the GPU one array for each shape and dtype, filled once."""
+
     def copy(self, array: Array) -> Array:
         """A C-contiguous copy (also of a read-only broadcast view)."""
+
+    def copy_into(self, target: Array, source: Array) -> None:
+        """target[...] = source, in place (same shape and dtype): a state array (a batch
+        norm's moving statistics) updated where it is, as a replayed step needs."""
+
+    def owned(self, array: Any) -> bool:
+        """Whether ``array`` may be kept where a copy of it would be (a leaf's gradient): a
+        writeable C-contiguous array that nothing refers to but the caller's one variable (call
+        it as ``owned(name)``), nor to its memory but itself (and the pool it came from)."""
 
     # --------------------------------------------------------------------- shapes
     def broadcast_to(self, a: Array, shape: tuple[int, ...]) -> Array: ...
@@ -74,6 +87,10 @@ class Backend(Protocol):
         """``a[rows]`` for a 1-D integer array of row numbers (batches of a dataset). Host rows
         outside [0, len(a)) are a ValueError; device rows are not read back: their kernel
         never reads outside ``a`` and fills such a row with NaN (0 for integer arrays)."""
+
+    def take_window(self, a: Array, order: Array, start: Array, count: int) -> Array:
+        """``a[order[start : start + count]]`` for a one-element integer array ``start`` (a
+        batch of a shuffled epoch, gathered at a step input); like ``take`` on device rows."""
 
     def one_hot(self, labels: Array, num_classes: int, dtype: Any) -> Array:
         """Rows of ``num_classes`` with a 1 at each label. Host labels outside [0, num_classes)
@@ -115,10 +132,17 @@ class Backend(Protocol):
     def minimum(self, a: Any, b: Any) -> Array: ...
 
     def matmul(
-        self, a: Array, b: Array, transpose_a: bool = False, transpose_b: bool = False
-    ) -> Array:
+        self, a: Array, b: Array, transpose_a: bool = False, transpose_b: bool = False,
+        bias: Array | None = None, relu: bool = False,
+    ) -> Array:  # fmt: skip
         """``a @ b`` (leading axes broadcast); ``transpose_a``/``transpose_b`` swap an
-        operand's last two axes without a copy."""
+        operand's last two axes without a copy. The epilogue, for matrices: + ``bias`` (one
+        value per column), then max(., 0) if ``relu`` (NaN stays NaN), as :meth:`bias_relu`
+        after the product (on the GPU as the product's kernel writes each entry)."""
+
+    def matmuls(self, *products: tuple[Array, Array, bool, bool] | None) -> list[Array | None]:
+        """Each product (a, b, transpose_a, transpose_b) as :meth:`matmul` gives it (None for
+        None): a backward's products, which share an operand, in one launch on the GPU."""
 
     # ---------------------------------------------------------------- convolution
     def im2col(self, x: Array, win: Window) -> Array:
@@ -222,6 +246,12 @@ class Backend(Protocol):
         """(grad where ``out`` > 0 else 0, its column sums): the gradient through a ReLU whose
         output was ``out`` (rows, C), and the bias gradient, in one pass."""
 
+    def bias_relu_grad(self, grad: Array, out: Array, relu: bool) -> tuple[Array, Array]:
+        """The gradient through :meth:`matmul`'s epilogue, whose output was ``out`` (rows, C):
+        (``grad * (out > 0)`` if ``relu`` else ``grad``, its column sums, the bias gradient),
+        the same values as those operations and ``.sum(axis=0)`` give (one launch on the GPU
+        for a batch of rows: the mask and the sums in one pass)."""
+
     # -------------------------------------------------------------------- pooling
     def max_pool_forward(
         self,
@@ -318,11 +348,25 @@ class Backend(Protocol):
     # parameter's shape, updated in place; an optional one is None when the option is off.
     # Scalars are Python floats, cast to the parameter's dtype. Nothing happens once ``status``
     # is set. The element rules and these functions' bodies are :mod:`autoconv.backends.rules`.
+    # Several parameters at once: ``value``, ``grad``, each slot in use, ``scale`` and
+    # ``decay`` are then lists with an entry per parameter (parameters may differ in shape and
+    # dtype), all updated in one pass: on the GPU one launch per dtype.
     def clip_scale(self, grads: list[Array], clipnorm: float, per_tensor: bool) -> Array:
         """The factor that clips gradients by L2 norm, a 0-d array of their dtype computed on
         the device (no host read). ``per_tensor`` (Keras's ``clipnorm``, one gradient):
         clipnorm / max(norm, clipnorm); else (``global_clipnorm``, the norm of all ``grads``
         together): clipnorm * min(1/norm, 1/clipnorm) + (norm - norm), NaN unless finite."""
+
+    def apply_update(
+        self, rule: str, values: list[Array], grads: list[Array], slots: list[Any],
+        scalars: Any, scales: list[Any], clipvalue: float, status: Array,
+    ) -> None:  # fmt: skip
+        """The update rule ``rule`` (one of :data:`autoconv.backends.rules.RULES`) over every
+        parameter of ``values`` in place (lists, one entry per parameter; each of ``slots`` a
+        list, or None for a slot not in use). ``scalars()`` gives (hyper, decays): the rule's
+        scalars and each parameter's decay; on the GPU they are a step input, so a replayed
+        step calls it anew. The ``*_update`` functions below are this one with their
+        arguments made into a rule's (:class:`autoconv.backends.rules.Updates`)."""
 
     def sgd_update(
         self, value: Array, grad: Array, velocity: Array | None, lr: float, momentum: float,
@@ -405,11 +449,45 @@ class Backend(Protocol):
         """average = momentum * average + (1 - momentum) * value in place (the optimizer's
         moving average of a weight, ``use_ema``), then, with ``overwrite``, value = average."""
 
+    # ------------------------------------------------------ recorded and replayed steps
+    def step_input(self, compute: Any, dtype: Any) -> Array:
+        """``compute()`` (a value the host computes at each step: the batch's place, a seed, a
+        learning rate) as an array of ``dtype``; in a recorded step, a replay computes it again
+        (so ``compute`` reads the live state, never a value captured when it was made)."""
+
+    def recording(self) -> Any:
+        """A context manager recording this thread's step; it gives the tape (None where the
+        backend does not replay steps)."""
+
+    def difference(self, first: Any, second: Any) -> str | None:
+        """None when the tape ``second`` can be replayed as the step ``first`` recorded before
+        it, else why not."""
+
+    def replay(self, tape: Any) -> Any:
+        """A callable that replays the step ``tape`` recorded (the device's work only)."""
+
     def new_status(self) -> Array:
         """A clean status: int64 [0, 0]."""
 
     def check_finite(self, values: Array, code: int, step: int, status: Array) -> None:
         """Set ``status`` to (code, step) if ``values`` hold a NaN or infinity and it is clean."""
+
+    def check_step(self, loss: Array, grads: list[Array], step: Array, status: Array) -> None:
+        """A training step's checks in one pass (one launch per dtype of ``grads`` on the GPU):
+        ``check_finite(loss, 1, step[0], status)``, then ``check_finite(grad, 2, step[0],
+        status)`` for each of ``grads``. ``loss`` holds a few values (a 0-d loss); ``step`` is
+        a one-element int64 array (a step input: a replayed step marks its own number)."""
+
+    def update_metrics(
+        self, loss_total: Array | None, loss_count: Array | None, loss: Any, weight: float,
+        total: Array | None, count: Array | None, scores: Array | None, target: Array | None,
+    ) -> None:  # fmt: skip
+        """Keras's running means of a training step in place, each in its state's dtype, as
+        their out-of-place sums would compute them: the loss tracker's (``loss_total`` +=
+        ``loss`` * ``weight``, ``loss_count`` += ``weight``; ``loss`` 0-d) and an argmax
+        accuracy's (``total`` += ``count_correct(scores, target)``, ``count`` += the rows of
+        ``scores`` (N, C)). Either group may be None; one launch on the GPU. Unlike
+        ``accumulate`` they go on whatever the status says, as Keras's metrics do."""
 
     def accumulate(self, totals: Array, loss: Any, correct: Any, count: int, status: Array) -> None:
         """totals (float64 [loss*count, correct, count]) += this batch's, unless status is set."""

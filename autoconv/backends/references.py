@@ -26,3 +26,43 @@ def _references_when_free() -> int:
 
 
 FREE = _references_when_free()
+
+
+# The backends' ``owned(array)``: whether the one function that calls it (with the array in
+# one local variable) is all that refers to the array, and the array all that refers to the
+# memory it views. The counts it compares with are measured in the same patterns.
+def _references_in_callee(item: Any) -> int:
+    return references(item)
+
+
+def _references_when_sole() -> int:
+    item = object()
+    return _references_in_callee(item)
+
+
+class _Viewer:
+    __slots__ = ("base",)
+
+
+def _references_when_viewed() -> int:
+    viewer = _Viewer()
+    viewer.base = object()
+    base = viewer.base
+    return references(base)
+
+
+def _references_when_held_in_pool() -> int:
+    viewer = _Viewer()
+    viewer.base = object()
+    pool = [viewer.base]
+    count = references(viewer.base)
+    del pool
+    return count
+
+
+SOLE = _references_when_sole()
+"""``references(array)`` inside ``owned(array)`` when only its caller's variable holds it."""
+VIEWED = _references_when_viewed()
+"""``references(base)`` for ``base = array.base`` (a local) when only ``array`` refers to it."""
+HELD_IN_POOL = _references_when_held_in_pool()
+"""``references(array._buffer)`` when only ``array`` and its pool's list refer to the buffer."""

@@ -157,25 +157,28 @@ class Dense(ActivationMixin, Layer):
             )
         return (*input_shape[:-1], self.units)
 
-    def _affine(self, inputs: Tensor, kernel: Tensor, bias: Tensor | None) -> Tensor:
+    def _affine(
+        self, inputs: Tensor, kernel: Tensor, bias: Tensor | None, relu: bool = False
+    ) -> Tensor:
+        """inputs @ kernel + bias (then max(., 0) with ``relu``): one op, the bias and the ReLU
+        in the product's pass (one kernel on the GPU) and back through them in one."""
         flat = inputs if inputs.ndim == 2 else inputs.reshape(-1, inputs.shape[-1])
-        out = flat @ kernel
-        if bias is not None:
-            out = out + bias
+        out = ops.matmul(flat, kernel, bias, relu)
         return out if inputs.ndim == 2 else out.reshape(*inputs.shape[:-1], self.units)
 
     def pre_activation(self, inputs: Tensor, training: bool | None = None) -> Tensor:
         return self._affine(inputs, self.kernel, self.bias)
 
     def call(self, inputs: Tensor) -> Tensor:
+        if self.activation is activations.relu:  # fused into the product
+            return self._affine(inputs, self.kernel, self.bias, relu=True)
         return self.activation(self.pre_activation(inputs))
 
     def folded(self, inputs: Tensor, batch_norm: Any, relu: bool = False) -> Tensor:
         """This linear layer followed by ``batch_norm`` in inference mode (then a ReLU) with
         the batch normalization folded into its kernel and bias
         (``BatchNormalization.folded``)."""
-        out = self._affine(inputs, *batch_norm.folded(self.kernel, self.bias))
-        return ops.relu(out) if relu else out
+        return self._affine(inputs, *batch_norm.folded(self.kernel, self.bias), relu)
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from autoconv import initializers, regularizers
+from autoconv.backends import backend
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.ops import engine as ops
 from autoconv.tensor import Tensor
@@ -119,7 +120,8 @@ class BatchNormalization(Layer):
                 inputs, self.gamma, self.beta, self.axis, self.epsilon, training=True
             )
             for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
-                moving.data = moving.data * self.momentum + batch * (1.0 - self.momentum)
+                average = moving.data * self.momentum + batch * (1.0 - self.momentum)
+                backend(moving).copy_into(moving.data, average)  # in place (a replayed step)
             return out
         out, _, _ = ops.batch_norm(
             inputs, self.gamma, self.beta, self.axis, self.epsilon, training=False,

@@ -337,7 +337,8 @@ class Model(Layer):
                 target, out, sample_weight=weights
             )
             per_output.append(value)
-            total = value * weight if total is None else total + value * weight
+            weighted = value if weight == 1 else value * weight  # (x * 1 is x, and so its gradient)
+            total = weighted if total is None else total + weighted
         for weight in state.penalized:  # the regularized weights' penalties, as Keras adds
             total = total + weight.regularizer(weight)
         for penalty in penalties:
@@ -349,8 +350,19 @@ class Model(Layer):
         self, total: Tensor, per_output: list, outputs: list, logits: list, targets: list,
         weights: Any,
     ) -> None:  # fmt: skip
-        """Add a batch to the running loss and metrics, on the device (nothing is read)."""
+        """Add a batch to the running loss and metrics, on the device (nothing is read), in
+        place; the loss and an accuracy alone in one backend call."""
         count = len(outputs[0])
+        if (
+            len(outputs) == 1
+            and len(self._compiled_metrics[0]) == 1
+            and targets[0] is not None
+            and metrics_module.update_loss_and_accuracy(
+                self.loss_tracker, total.data, count, self._compiled_metrics[0][0], targets[0],
+                outputs[0].data,
+            )
+        ):  # fmt: skip
+            return
         self.loss_tracker.update_state(total.data, sample_weight=count)
         for tracker, value in zip(self._output_loss_trackers, per_output, strict=False):
             if value is not None:  # (several outputs only)
@@ -381,6 +393,13 @@ class Model(Layer):
         self._update_metrics(total, per_output, outputs, logits, targets, weights)
         state.done(samples)
 
+    def _replayed_batch(self, count: int, state: Any) -> None:
+        """What :meth:`_train_batch` does on the host, for a step of ``count`` samples that the
+        device replayed (:mod:`autoconv.step_replay`): the optimizer counts the step and the
+        epoch its samples. Everything else the step changes lives on the device."""
+        self.optimizer.iterations += 1
+        state.done(count)
+
     def _apply_gradients(self, params: list[Any], loss: Any, count: int, state: Any) -> int:
         """Check the loss and the gradients of ``count`` samples (a non-finite one marks
         ``state.status``) and take the optimizer step; returns the samples the step learned
@@ -389,10 +408,9 @@ class Model(Layer):
         xp = namespace(self.device)
         if state.world is not None:
             loss, count = state.world.average_gradients(params, loss, count, self.device)
-        xp.check_finite(loss, training.LOSS_NOT_FINITE, state.step, state.status)
-        for param in params:
-            if param.grad is not None:
-                xp.check_finite(param.grad, training.GRADIENT_NOT_FINITE, state.step, state.status)
+        grads = [param.grad for param in params if param.grad is not None]
+        step = xp.step_input(lambda: [state.step], np.int64)  # a replay's own step number
+        xp.check_step(loss, grads, step, state.status)  # one pass over them all
         self.optimizer.step(params, state.status)
         return count
 

@@ -262,12 +262,15 @@ def _winograd_conv_max_pool(
                 g[part], out[part], argmax[part], relu
             )
             grad_b = part_b if grad_b is None else grad_b + part_b
-            if x.requires_grad:
-                grad_tiles = kernels.matmul(grad_products, u, transpose_b=True)
-                kernels.winograd_input_grad(grad_tiles, x.data[part].shape, win, grad_x[part])
             if w.requires_grad:
                 tiles = kept[0] if keep else kernels.winograd_input(x.data[part], win)
-                part_u = kernels.matmul(tiles, grad_products, transpose_a=True)
+            grad_tiles, part_u = kernels.matmuls(  # both at once (one launch on the GPU)
+                (grad_products, u, False, True) if x.requires_grad else None,
+                (tiles, grad_products, True, False) if w.requires_grad else None,
+            )
+            if x.requires_grad:
+                kernels.winograd_input_grad(grad_tiles, x.data[part].shape, win, grad_x[part])
+            if w.requires_grad:
                 grad_u = part_u if grad_u is None else grad_u + part_u
         grad_w = None
         if w.requires_grad:
@@ -382,12 +385,14 @@ def _windowed_conv(
         # (G*s, H, W, Cin/G), so one im2col unrolls every group and one batched product (a
         # matrix per group) convolves them. With one group the helpers change nothing.
         cols = unrolled(_images_by_group(data[part], groups))
-        product = _from_groups(kernels.matmul(cols, w_matrix), groups)  # (s*OH*OW, Cout)
+        fused = groups == 1 and pool_win is None  # the bias and ReLU as the product is written
+        product = kernels.matmul(cols, w_matrix, bias=bias if fused else None, relu=relu and fused)
+        product = _from_groups(product, groups)  # (s*OH*OW, Cout)
         if pool_win is not None:
             product = product.reshape((len(data[part]), *win.out, c_out))
             kernels.max_pool_forward(product, pool_win, bias, relu, (out[part], argmax[part]))
             return None, cols if keep else None
-        if b is not None or relu:
+        if not fused and (b is not None or relu):
             kernels.bias_relu(product, bias, relu)
         return product, cols if keep else None
 
@@ -396,7 +401,7 @@ def _windowed_conv(
         out = _joined(kernels, products)
 
     def backward(g):
-        g_out = g.reshape(-1, c_out)  # (rows of this op's output, Cout)
+        g_out, g_bias = g.reshape(-1, c_out), None  # (rows of this op's output, Cout)
         if relu:  # masked where the ReLU cut (at the pooled size when pooled), and summed
             g_out, g_bias = kernels.relu_grad_and_column_sums(g_out, out.reshape(-1, c_out))
         elif b is not None and b.requires_grad:
@@ -413,8 +418,11 @@ def _windowed_conv(
                 conv_shape = (len(pooled), *win.out, c_out)
                 g_matrix = kernels.max_pool_backward(pooled, argmax[part], conv_shape, pool_win)
             g_matrix = _by_group(g_matrix.reshape(-1, c_out), groups)  # (G, s*OH*OW, Cout/G)
+            grad_cols, part_w = kernels.matmuls(  # with kept windows, at once (one launch)
+                (g_matrix, w_matrix, False, True) if x.requires_grad else None,
+                (kept[0], g_matrix, True, False) if keep else None,
+            )
             if x.requires_grad:  # each row times the kernel matrix, added back where read
-                grad_cols = kernels.matmul(g_matrix, w_matrix, transpose_b=True)
                 grad_cols = grad_cols.reshape(-1, depth)
                 if direct:
                     kernels.col2im(grad_cols, grouped.shape, win, grad_x[part])
@@ -427,18 +435,14 @@ def _windowed_conv(
                     del grad
                 del grad_cols  # (its array goes back to the pool for the windows below)
             if w.requires_grad:
-                cols = kept[0] if keep else unrolled(grouped)
-                part_w = kernels.matmul(cols, g_matrix, transpose_a=True)
+                if not keep:  # (the windows' array back to the pool for the next slice)
+                    part_w = kernels.matmul(unrolled(grouped), g_matrix, transpose_a=True)
                 grad_w = part_w if grad_w is None else grad_w + part_w
-                del cols  # (and to the next slice's images' gradient)
-        grad_b = None
         if x.requires_grad:
             grad_x = (grad_x if direct else _joined(kernels, grad_images)).reshape(x.shape)
         if w.requires_grad:
             grad_w = _from_groups(grad_w, groups).reshape(w.shape)
-        if b is not None and b.requires_grad:
-            grad_b = g_bias
-        return (grad_x, grad_w, grad_b)[: len(parents)]
+        return (grad_x, grad_w, g_bias)[: len(parents)]
 
     out_shape = (n, *win.out, c_out) if x.ndim == 4 else (n, win.out[1], c_out)
     return record(out if pool_win is not None else out.reshape(out_shape), parents, backward, op)

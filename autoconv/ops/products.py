@@ -11,10 +11,11 @@ from autoconv.ops.base import as_tensors
 from autoconv.tensor import Tensor, record
 
 
-def matmul(a: Any, b: Any) -> Tensor:
+def matmul(a: Any, b: Any, bias: Any = None, relu: bool = False) -> Tensor:
     """``a @ b`` with NumPy's rules: 1-D operands are vectors, leading axes broadcast.
 
-    (..., n, k) @ (..., k, m) -> (..., n, m).
+    (..., n, k) @ (..., k, m) -> (..., n, m); then + ``bias`` (m,) and max(., 0) if ``relu``
+    (Dense's), in the product's pass, and back through them in one pass (``bias_relu_grad``).
     """
     a, b = as_tensors(a, b, "matmul")
     if a.ndim == 0 or b.ndim == 0:
@@ -25,32 +26,34 @@ def matmul(a: Any, b: Any) -> Tensor:
             f"matmul: shapes {a.shape} and {b.shape} do not align "
             f"({a.shape[-1]} != {inner_b} on the contracted axis)"
         )
-    # Work with matrices: a vector a is (1, n), a vector b is (k, 1); their axes are dropped
-    # from the result again.
-    xp = backend(a)
-    a2 = a.data.reshape(1, -1) if a.ndim == 1 else a.data
-    b2 = b.data.reshape(-1, 1) if b.ndim == 1 else b.data
+    if b.ndim == 1:  # a vector: a matrix of one column, which the result drops
+        out = matmul(a, b.reshape(-1, 1), bias, relu)
+        return out.reshape(out.shape[:-1])
+    if a.ndim == 1:  # a matrix of one row
+        out = matmul(a.reshape(1, -1), b, bias, relu)
+        return out.reshape(out.shape[:-2] + out.shape[-1:])
+    parents = (a, b) if bias is None else (a, b, as_tensors(bias, a, "matmul")[0])
+    if bias is not None and parents[2].shape != b.shape[-1:]:
+        raise ValueError(f"matmul: bias of shape {parents[2].shape} for columns of {b.shape}")
     try:
-        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
         raise ValueError(
             f"matmul: batch axes of {a.shape} and {b.shape} cannot broadcast"
         ) from None
-    rows, columns = a.shape[-2:-1] if a.ndim > 1 else (), b.shape[-1:] if b.ndim > 1 else ()
-    out_shape = batch + rows + columns
-    a_is_vector, b_is_vector = a.ndim == 1, b.ndim == 1
+    xp = backend(a)
+    out = xp.matmul(a.data, b.data, bias=None if bias is None else parents[2].data, relu=relu)
 
     def backward(g):
-        g2 = g.reshape((*batch, a2.shape[-2], b2.shape[-1]))
-        grad_a = grad_b = None
-        if a.requires_grad:
-            grad_a = xp.matmul(g2, b2, transpose_b=True)
-            grad_a = (
-                grad_a.reshape(grad_a.shape[:-2] + grad_a.shape[-1:]) if a_is_vector else grad_a
-            )
-        if b.requires_grad:
-            grad_b = xp.matmul(a2, g2, transpose_a=True)
-            grad_b = grad_b.reshape(grad_b.shape[:-1]) if b_is_vector else grad_b
-        return grad_a, grad_b
+        grad_bias = None
+        if len(parents) == 3 or relu:  # through the epilogue: the mask and the bias's sums
+            matrix = (-1, out.shape[-1])
+            g, grad_bias = xp.bias_relu_grad(g.reshape(matrix), out.reshape(matrix), relu)
+            g = g.reshape(out.shape)
+        grad_a, grad_b = xp.matmuls(  # one launch on the GPU
+            (g, b.data, False, True) if a.requires_grad else None,
+            (a.data, g, True, False) if b.requires_grad else None,
+        )
+        return (grad_a, grad_b, grad_bias)[: len(parents)]
 
-    return record(xp.matmul(a2, b2).reshape(out_shape), (a, b), backward, "matmul")
+    return record(out, parents, backward, "matmul")

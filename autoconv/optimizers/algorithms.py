@@ -41,7 +41,7 @@ class SGD(Optimizer):
         self.slot_names = ("momentum",) if self.momentum != 0 else ()
 
     def update(self, xp, value, grad, slots, lr, prepare, status):
-        xp.sgd_update(
+        return xp.sgd_update(
             value, grad, slots.get("momentum"), lr, self.momentum, self.nesterov, *prepare, status
         )
 
@@ -82,7 +82,7 @@ class RMSprop(Optimizer):
         )
 
     def update(self, xp, value, grad, slots, lr, prepare, status):
-        xp.rmsprop_update(
+        return xp.rmsprop_update(
             value, grad, slots["velocity"], slots.get("momentum"), slots.get("average_gradient"),
             lr, self.rho, self.momentum, self.epsilon, *prepare, status,
         )  # fmt: skip
@@ -134,7 +134,7 @@ class Adam(Optimizer):
     def update(self, xp, value, grad, slots, lr, prepare, status):
         t = self.update_iterations + 1
         alpha = lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
-        xp.adam_update(
+        return xp.adam_update(
             value, grad, slots["m"], slots["v"], slots.get("v_hat"), alpha, self.beta_1,
             self.beta_2, self.epsilon, *prepare, status,
         )  # fmt: skip
@@ -215,7 +215,7 @@ class Nadam(Optimizer):
     def update(self, xp, value, grad, slots, lr, prepare, status):
         t = self.update_iterations + 1
         u_product = self._u_product(t)
-        xp.nadam_update(
+        return xp.nadam_update(
             value, grad, slots["momentum"], slots["velocity"], lr, self.beta_1, self.beta_2,
             self.epsilon, self._u(t), self._u(t + 1), u_product, u_product * self._u(t + 1),
             self.beta_2**t, *prepare, status,
@@ -254,7 +254,7 @@ class Adamax(Optimizer):
         self.slot_names = ("momentum", "norm")
 
     def update(self, xp, value, grad, slots, lr, prepare, status):
-        xp.adamax_update(
+        return xp.adamax_update(
             value, grad, slots["momentum"], slots["norm"], lr, self.beta_1, self.beta_2,
             self.epsilon, self.beta_1 ** (self.update_iterations + 1), *prepare, status,
         )  # fmt: skip
@@ -293,7 +293,9 @@ class Adagrad(Optimizer):
         self.initial_slot_values = {"accumulator": self.initial_accumulator_value}
 
     def update(self, xp, value, grad, slots, lr, prepare, status):
-        xp.adagrad_update(value, grad, slots["accumulator"], lr, self.epsilon, *prepare, status)
+        return xp.adagrad_update(
+            value, grad, slots["accumulator"], lr, self.epsilon, *prepare, status
+        )
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
@@ -326,7 +328,7 @@ class Adadelta(Optimizer):
         self.slot_names = ("accumulated_grad", "accumulated_delta_var")
 
     def update(self, xp, value, grad, slots, lr, prepare, status):
-        xp.adadelta_update(
+        return xp.adadelta_update(
             value, grad, slots["accumulated_grad"], slots["accumulated_delta_var"], lr,
             self.rho, self.epsilon, *prepare, status,
         )  # fmt: skip
@@ -359,7 +361,7 @@ class Lion(Optimizer):
         self.slot_names = ("momentum",)
 
     def update(self, xp, value, grad, slots, lr, prepare, status):
-        xp.lion_update(
+        return xp.lion_update(
             value, grad, slots["momentum"], lr, self.beta_1, self.beta_2, *prepare, status
         )
 
@@ -410,7 +412,7 @@ class Ftrl(Optimizer):
         self.initial_slot_values = {"accumulator": self.initial_accumulator_value}
 
     def update(self, xp, value, grad, slots, lr, prepare, status):
-        xp.ftrl_update(
+        return xp.ftrl_update(
             value, grad, slots["accumulator"], slots["linear"], lr, self.learning_rate_power,
             self.l1_regularization_strength, self.l2_regularization_strength,
             self.l2_shrinkage_regularization_strength, self.beta, *prepare, status,

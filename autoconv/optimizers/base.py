@@ -10,8 +10,9 @@ What one step does, in Keras's order, for every parameter that has a gradient:
 
 then ``iterations`` += 1. ``lr`` is the learning rate of this step: a float, or a schedule
 evaluated at ``iterations`` (the number of steps done before it). The factor of clipping by
-norm is computed on the device (``clip_scale``), and 2 and 3 run in one kernel per parameter
-(the backends' ``*_update``), so a step never reads a value back to the host.
+norm is computed on the device (``clip_scale``), and 2 and 3 run in one kernel over every
+parameter (the backends' ``*_update``, given lists), so a step never reads a value back to the
+host, and on the GPU launches one kernel for its update.
 
 Keras's two wrappers of those updates, each a pass of its own per parameter:
 
@@ -44,7 +45,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from autoconv.backends import array_device, namespace
+from autoconv.backends import array_device, namespace, rules
 from autoconv.optimizers import schedules
 from autoconv.tensor import Tensor
 from autoconv.windows import is_int
@@ -379,17 +380,30 @@ class Optimizer:
     def _update(
         self, xp: Any, params: list[Tensor], grads: list[Any], slots: list[dict], status: Any
     ) -> None:
-        """Clip, decay and update every parameter (Keras's ``update_step``), on the device."""
-        lr = self.learning_rate
+        """Clip, decay and update every parameter (Keras's ``update_step``), on the device: all
+        of them in one call of :meth:`update` (one launch per dtype on the GPU), each with its
+        own clipping factor and weight decay (0 for a variable excluded from it)."""
         scales: list[Any] = [None] * len(params)
         if self.global_clipnorm:
             scales = [xp.clip_scale(grads, self.global_clipnorm, False)] * len(params)
         elif self.clipnorm:
             scales = [xp.clip_scale([g], self.clipnorm, True) for g in grads]
-        clipvalue = self.clipvalue or 0.0
-        for param, grad, own, scale in zip(params, grads, slots, scales, strict=True):
-            decay = lr * self.weight_decay if self._decays(param) else 0.0
-            self.update(xp, param.data, grad, own, lr, (scale, clipvalue, decay), status)
+        values = [p.data for p in params]
+        by_name = {name: [own[name] for own in slots] for name in self.all_slot_names}
+
+        def call() -> rules.Call:
+            """The step's update as :meth:`update` makes it, its scalars (the learning rate,
+            bias corrections, decays) computed now, from ``iterations``."""
+            lr = self.learning_rate
+            decays = [lr * self.weight_decay if self._decays(p) else 0.0 for p in params]
+            prepare = (scales, self.clipvalue or 0.0, decays)
+            return self.update(rules.CALL, values, grads, by_name, lr, prepare, status)
+
+        made = call()  # on the GPU a replayed step computes its scalars anew: call().scalars()
+        xp.apply_update(
+            made.rule, made.values, made.grads, made.slots, lambda: call().scalars(),
+            made.scales, made.clipvalue, status,
+        )  # fmt: skip
 
     def _update_averages(self, xp: Any, status: Any) -> None:
         """Keras's moving averages of every variable, after a step: the variable itself while
@@ -413,12 +427,15 @@ class Optimizer:
             variable.data = namespace(variable.device).copy(average)
 
     def update(
-        self, xp: Any, value: Any, grad: Any, slots: dict[str, Any], lr: float,
-        prepare: tuple[Any, float, float], status: Any,
-    ) -> None:  # fmt: skip
-        """Update ``value`` in place with the backend ``xp``'s fused kernel. ``prepare`` is
-        (scale, clipvalue, decay): the clipping and weight decay every ``*_update`` applies
-        first (see :func:`autoconv.backends.rules.prepare`), its arguments before status."""
+        self, xp: Any, value: list[Any], grad: list[Any], slots: dict[str, list[Any]],
+        lr: float, prepare: tuple[list[Any], float, list[float]], status: Any,
+    ) -> Any:  # fmt: skip
+        """Update the parameters' arrays ``value`` in place with the backend ``xp``'s fused
+        kernel, given their gradients ``grad`` and ``slots`` (each slot name's arrays, one per
+        parameter): every argument of a parameter is a list in the parameters' order, which
+        the backends' ``*_update`` take as they are. ``prepare`` is (scales, clipvalue,
+        decays): the clipping and weight decay every ``*_update`` applies first (see
+        :func:`autoconv.backends.rules.prepare`), its arguments before status."""
         raise NotImplementedError
 
     def discard_steps(self, count: int) -> None:

@@ -17,6 +17,7 @@ from numba.cuda import dispatcher
 
 dispatcher.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=(9, 0))
 
+from autoconv.backends import rules  # noqa: E402
 from autoconv.backends.cuda import (  # noqa: E402
     array,
     conv,
@@ -31,6 +32,7 @@ from autoconv.backends.cuda import (  # noqa: E402
     pool,
     random,
     reduce,
+    training,
     winograd,
 )
 
@@ -42,12 +44,10 @@ A4 = types.Array(f32, 4, "C")
 I1 = types.Array(i64, 1, "C")
 I4 = types.Array(i32, 4, "C")
 T6 = types.UniTuple(i64, 6)
+P1, P3 = types.UniTuple(A1, 1), types.UniTuple(A1, 3)  # one array per parameter
 B = types.boolean
 TAPS = (types.Array(i32, 1, "C"), types.Array(i32, 1, "C"), A1)  # start, index, weight
 g = (i64,) * 10
-# How many scalars each optimizer rule takes (its ``hyper`` tuple, see autoconv/backends/rules.py).
-HYPER = {"sgd": 3, "rmsprop": 6, "adam": 5, "nadam": 9, "adamax": 5, "adagrad": 2,
-         "adadelta": 4, "lion": 5, "ftrl": 5}  # fmt: skip
 KERNELS = {
     "binary add": (elementwise._binary_kernels("add")[0], (A1, A1, T6, A1, T6, T6)),
     "binary mul scalar": (elementwise._binary_kernels("mul")[1], (A1, A1, T6, f32, B, T6)),
@@ -65,12 +65,26 @@ KERNELS = {
     "unary sigmoid": (elementwise._unary_kernel("sigmoid"), (A1, A1, T6, T6)),
     "unary softplus": (elementwise._unary_kernel("softplus"), (A1, A1, T6, T6)),
     "fill": (array._fill, (A1, f32)),
+    "copy_into": (array._copy_into, (A1, A1)),
     "reduce sum": (reduce._reduce_kernel("sum", "<f4"), (A1, A1, T6, T6, T6, T6, i64, f32)),
     "reduce max": (reduce._reduce_kernel("max", "<f4"), (A1, A1, T6, T6, T6, T6, i64, f32)),
-    "matmul": (
-        gemm._matmul_kernel("<f4"),
-        (A1, i64, i64, i64, A1, i64, i64, i64, A1, i64, i64, i64, i64, f32),
-    ),
+    # One product, then two in one launch: per product its operands, output, element strides,
+    # sizes and first block; then zero, the bias and the epilogue's flags.
+    **{
+        f"matmul of {count}": (
+            gemm._matmul_kernel("<f4"),
+            (
+                *(types.UniTuple(A1, count),) * 3,
+                types.UniTuple(types.UniTuple(i64, 6), count),
+                types.UniTuple(types.UniTuple(i64, 4), count),
+                types.UniTuple(i64, count),
+                f32,
+                A1,
+                i64,
+            ),
+        )
+        for count in (1, 2)
+    },
     "im2col": (conv._im2col, (A4, *g, A2, f32)),
     "col2im": (conv._col2im, (A2, *g, A4, f32)),
     "depthwise_conv": (conv._depthwise_conv, (A4, A4, *g, A4, f32)),
@@ -84,9 +98,14 @@ KERNELS = {
     "winograd input": (winograd._input_tiles, (A4, *(i64,) * 4, A3, f32)),
     "winograd input grad": (winograd._input_tiles_grad, (A3, *(i64,) * 4, A4, f32)),
     "winograd max_pool": (winograd._output_max_pool, (A3, A1, B, f32, A4, I4)),
-    "winograd max_pool grad": (winograd._output_max_pool_grad, (A4, A4, I4, B, f32, A3, A4)),
+    "winograd max_pool grad": (winograd._output_max_pool_grad, (A4, A4, I4, B, f32, A3, A2)),
+    "winograd max_pool grad and bias sums": (
+        winograd._output_max_pool_grad_and_sums("<f4"),
+        (A4, A4, I4, B, f32, A3, A1),
+    ),
     "bias_relu": (conv._bias_relu, (A2, A1, B, f32)),
     "relu_mask": (conv._relu_mask, (A1, A1, A1, f32)),
+    "masked column sums": (conv._masked_column_sums("<f4"), (A2, A2, A2, A1, B, f32, f32)),
     "max_pool fwd": (pool._max_pool_forward, (A4, A1, B, f32, *(i64,) * 6, A4, I4)),
     "max_pool bwd": (pool._max_pool_backward, (A4, I4, *(i64,) * 6, A4, f32)),
     "avg_pool fwd": (pool._avg_pool_kernels("<f4")[0], (A4, *(i64,) * 6, A4)),
@@ -114,22 +133,31 @@ KERNELS = {
         (A1, types.Array(i32, 1, "C"), i64, B, types.Array(i32, 1, "C")),
     ),
     "argmax": (reduce._argmax_rows, (A1, i64, types.Array(i32, 1, "C"))),
-    "uniform": (random._uniform_kernel("<f4"), (types.uint64, A1)),
+    "uniform": (random._uniform_kernel("<f4"), (types.Array(types.uint64, 1, "C"), A1)),
     **{
-        f"{rule} update": (
-            optimizers._kernel(rule, 0b111),
-            (A1, A1, A1, A1, A1, A1, f32, f32, types.UniTuple(f32, scalars), I1),
-        )
-        for rule, scalars in HYPER.items()
+        f"{rule} update": (optimizers._kernel(rule, 0b111), (*(P3,) * 6, f32, A1, I1))
+        for rule in rules.RULES
     },
+    "rmsprop update, two slots off": (  # a slot not in use: a tuple of one array
+        optimizers._kernel("rmsprop", 0b001),
+        (P3, P3, P3, P1, P1, P3, f32, A1, I1),
+    ),
     "accumulate_gradient": (optimizers._accumulate_gradient, (A1, A1, I1)),
     "release_gradient": (optimizers._release_gradient, (A1, A1, f32, A1, I1)),
     "ema_update": (optimizers._ema_update, (A1, A1, f32, f32, B, I1)),
+    "check_step": (training._check_step, (A1, P3, I1, I1)),
+    **{
+        f"update_metrics, {kind}": (
+            training._update_metrics_kernel("<f4"),
+            (*(A1,) * 3, f32, *(A1,) * 3, target, i64, B, i64, i64),
+        )
+        for kind, target in (("one-hot", A1), ("labels", types.Array(i32, 1, "C")))
+    },
     "sum of squares": (optimizers._sum_of_squares_kernel("<f4"), (A1, A1, i64, f32)),
     "clip_scale": (optimizers._clip_scale, (A1, f32, B, f32, f32, A1)),
-    "normal": (random._normal_kernel("<f4"), (types.uint64, A1)),
+    "normal": (random._normal_kernel("<f4"), (types.Array(types.uint64, 1, "C"), A1)),
     "gather": (index._gather, (A1, I1, A1)),
-    "take_rows": (index._take_rows, (A1, i64, types.Array(i32, 1, "C"), A1, f32)),
+    "take_rows": (index._take_rows, (A1, i64, types.Array(i32, 1, "C"), I1, A1, f32)),
     "scatter_add_rows": (embedding._scatter_add_rows, (A1, i64, I1, A1)),
     "resample": (image._resample, (A4, *TAPS, *TAPS, A4, f32)),
     "affine fwd": (image._affine_forward, (A4, A2, B, i64, f32, f32, f32, A4)),

@@ -61,6 +61,28 @@ CASES = [
     ("matmul_batched", lambda a, b: a @ b, lambda t, a, b: a @ b, [(2, 3, 4), (4, 5)], normal),
     ("matmul_vec_mat", lambda a, b: a @ b, lambda t, a, b: a @ b, [(4,), (2, 4, 3)], normal),
     ("matmul_mat_vec", lambda a, b: a @ b, lambda t, a, b: a @ b, [(3, 4), (4,)], normal),
+    # Dense's: the bias and the ReLU in the product's pass (its epilogue)
+    (
+        "matmul_bias",
+        lambda a, b, c: ops.matmul(a, b, c),
+        lambda t, a, b, c: a @ b + c,
+        [(3, 4), (4, 2), (2,)],
+        normal,
+    ),
+    (
+        "matmul_bias_relu",
+        lambda a, b, c: ops.matmul(a, b, c, relu=True),
+        lambda t, a, b, c: t.relu(a @ b + c),
+        [(5, 4), (4, 3), (3,)],
+        normal,
+    ),
+    (
+        "matmul_relu_batched",
+        lambda a, b: ops.matmul(a, b, relu=True),
+        lambda t, a, b: t.relu(a @ b),
+        [(2, 3, 4), (4, 5)],
+        normal,
+    ),
     ("sum_all", lambda a: a.sum(), lambda t, a: a.sum(), [(2, 3)], normal),
     ("sum_axis", lambda a: a.sum(axis=1), lambda t, a: a.sum(1), [(2, 3, 4)], normal),
     (

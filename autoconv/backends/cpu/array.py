@@ -13,7 +13,9 @@ import numpy as np
 
 from autoconv.backends import bounds
 from autoconv.backends.cpu import blas, workspace
+from autoconv.backends.cpu.conv import bias_relu
 from autoconv.backends.cpu.jit import Kernel
+from autoconv.backends.references import SOLE, VIEWED, references
 
 
 # ------------------------------------------------------------------- creation and transfer
@@ -44,6 +46,17 @@ def ones_like(array: np.ndarray) -> np.ndarray:
     return np.ones_like(array)
 
 
+def ones_constant(like: np.ndarray) -> np.ndarray:
+    """Ones of ``like``'s shape and dtype, to be read only (made afresh: that costs nothing)."""
+    return np.ones_like(like)
+
+
+def copy_into(target: np.ndarray, source: np.ndarray) -> None:
+    """target[...] = source, in place."""
+    bounds.shape_is("copy_into", "source", source, target.shape)
+    np.copyto(target, source)
+
+
 def copy(array: np.ndarray) -> np.ndarray:
     """A contiguous copy (also of a read-only broadcast view), into a pooled array: a leaf's
     gradient is one, made again each step (the 150x150 stack's Dense kernel, 33.5 MB: 4.2 ms
@@ -52,6 +65,25 @@ def copy(array: np.ndarray) -> np.ndarray:
     out = workspace.empty(array.shape, array.dtype)
     np.copyto(out, array)
     return out
+
+
+def owned(array: Any) -> bool:
+    """Whether ``array`` may be kept as it is where a copy would otherwise be taken (a leaf's
+    gradient): a writeable C-contiguous ndarray that nothing refers to but the caller's one
+    variable, and whose memory nothing else refers to either (the array it views, if any, is
+    referred to by it alone, and by the pool if it is one of :mod:`.workspace`'s, which hands
+    it out again only once no view of it is left). Call it as ``owned(name)``."""
+    if not isinstance(array, np.ndarray) or references(array) > SOLE:
+        return False
+    if not (array.flags.writeable and array.flags.c_contiguous):
+        return False
+    base = array.base  # NumPy's views refer to the array owning the memory (or Numba's record)
+    while base is not None:
+        pooled = isinstance(base, np.ndarray) and workspace.holds(base)
+        if references(base) > VIEWED + pooled:
+            return False
+        base = getattr(base, "base", None)
+    return True
 
 
 # ---------------------------------------------------------------------------- shapes
@@ -98,6 +130,13 @@ def take(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
     rows = np.asarray(rows)
     bounds.indices_in_range("take", "rows", rows, len(a))
     return np.take(a, rows.astype(np.intp, copy=False), axis=0)
+
+
+def take_window(a: np.ndarray, order: np.ndarray, start: np.ndarray, count: int) -> np.ndarray:
+    """``a[order[start : start + count]]`` (``start`` a one-element integer array)."""
+    bounds.shape_is("take_window", "start", start, (1,))
+    first = int(start[0])
+    return take(a, order[first : first + count])
 
 
 def one_hot(labels: np.ndarray, num_classes: int, dtype: Any) -> np.ndarray:
@@ -200,16 +239,30 @@ def _broadcast_result(a: Any, b: Any) -> np.ndarray | None:
 
 
 def matmul(
-    a: np.ndarray, b: np.ndarray, transpose_a: bool = False, transpose_b: bool = False
-) -> np.ndarray:
+    a: np.ndarray, b: np.ndarray, transpose_a: bool = False, transpose_b: bool = False,
+    bias: np.ndarray | None = None, relu: bool = False,
+) -> np.ndarray:  # fmt: skip
     """``a @ b``; ``transpose_a`` / ``transpose_b`` swap an operand's last two axes (a view).
-    The product of matrices is written into a pooled array (:mod:`.workspace`)."""
+    The product of matrices is written into a pooled array (:mod:`.workspace`); ``bias`` (one
+    per column) and ``relu`` then go over it in place, in one pass (:func:`.conv.bias_relu`)."""
     a = np.swapaxes(a, -1, -2) if transpose_a else a
     b = np.swapaxes(b, -1, -2) if transpose_b else b
     out = None  # vectors, or NumPy's own error
     if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == b.shape[-2]:
         shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], b.shape[-1])
         out = workspace.empty(shape, np.result_type(a, b))
+    elif bias is not None or relu:
+        raise ValueError(f"matmul: a bias or ReLU needs matrices, got {a.shape} and {b.shape}")
     if blas.restarted():
-        return np.matmul(a, b, out=out)
-    return blas.run(np.matmul, a, b, out=out)
+        out = np.matmul(a, b, out=out)
+    else:
+        out = blas.run(np.matmul, a, b, out=out)
+    if bias is not None or relu:
+        bias_relu(out.reshape(-1, out.shape[-1]), bias, relu)
+    return out
+
+
+def matmuls(*products: tuple[np.ndarray, np.ndarray, bool, bool] | None) -> list[Any]:
+    """Each product (a, b, transpose_a, transpose_b) as :func:`matmul` gives it (None for
+    None), one after the other (the GPU makes them in one launch)."""
+    return [None if product is None else matmul(*product) for product in products]

@@ -790,3 +790,15 @@ def relu_grad_and_column_sums(grad: np.ndarray, out: np.ndarray) -> tuple[np.nda
         3 * grad.size, np.ascontiguousarray(grad), out, masked, partial_sums, grad.dtype.type(0)
     )
     return masked, partial_sums.sum(axis=0)
+
+
+def bias_relu_grad(grad: np.ndarray, out: np.ndarray, relu: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient through a matrix product's epilogue (bias, then ReLU if ``relu``) whose
+    output was ``out`` (rows, C): (grad * (out > 0), or grad, its column sums), NumPy's
+    operations, so the values are those of the unfused ops (a ReLU's VJP, then the sum that
+    reduces a broadcast bias's gradient)."""
+    if grad.ndim != 2:
+        raise ValueError(f"bias_relu_grad: grad must be (rows, C), got {grad.shape}")
+    bounds.shape_is("bias_relu_grad", "out", out, grad.shape)
+    masked = grad * (out > 0) if relu else grad
+    return masked, masked.sum(axis=0)

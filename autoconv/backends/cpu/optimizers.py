@@ -64,14 +64,27 @@ def _compiled(name: str, slots: int) -> Callable:
 _ONES = {np.dtype(t): np.ones(1, t) for t in (np.float32, np.float64)}
 
 
-def _update(
-    name: str, value: np.ndarray, grad: np.ndarray, slots: Sequence[np.ndarray | None],
-    hyper: Sequence[float], scale: np.ndarray | None, clipvalue: float, decay: float,
-    status: np.ndarray,
+def apply_update(
+    rule: str, values: list[np.ndarray], grads: list[np.ndarray],
+    slots: Sequence[list[np.ndarray] | None], scalars: Callable[[], tuple],
+    scales: list[np.ndarray | None], clipvalue: float, status: np.ndarray,
 ) -> None:  # fmt: skip
-    """Run rule ``name`` over ``value`` in place; a None slot is neither read nor written."""
+    """Run rule ``rule`` over each parameter of ``values`` in place, one after the other (the
+    GPU's one launch for them all is a launch saved; here a loop over the parameters costs
+    nothing), with ``scalars()``'s (hyper, decays); a None slot is neither read nor written."""
     if status[0]:
         return
+    name = rule
+    hyper, decays = scalars()
+    for k, value in enumerate(values):
+        own = [None if slot is None else slot[k] for slot in slots]
+        _update_one(name, value, grads[k], own, hyper, scales[k], clipvalue, decays[k])
+
+
+def _update_one(
+    name: str, value: np.ndarray, grad: np.ndarray, slots: Sequence[np.ndarray | None],
+    hyper: Sequence[float], scale: np.ndarray | None, clipvalue: float, decay: float,
+) -> None:  # fmt: skip
     if not value.flags.c_contiguous:
         raise ValueError(f"{name} update: the parameter must be C-contiguous")
     dtype = value.dtype.type
@@ -101,7 +114,7 @@ def clip_scale(grads: list[np.ndarray], clipnorm: float, per_tensor: bool) -> np
     return np.asarray(scale, dtype)
 
 
-_updates = rules.Updates(_update)
+_updates = rules.Updates(apply_update)
 sgd_update = _updates.sgd_update
 rmsprop_update = _updates.rmsprop_update
 adam_update = _updates.adam_update

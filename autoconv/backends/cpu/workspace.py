@@ -81,6 +81,12 @@ def empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         return best[1][:elements].reshape(shape)
 
 
+def holds(array: np.ndarray) -> bool:
+    """Whether ``array`` is one of the pool's own arrays (a view's ``base``)."""
+    with _lock:
+        return any(own is array for own in _arrays.get((array.size, array.dtype), ()))
+
+
 def clear() -> None:
     """Release every free pooled array (arrays in use stay pooled) and forget the peak."""
     global _peak_in_use

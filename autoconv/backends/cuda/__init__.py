@@ -24,14 +24,19 @@ from autoconv.backends.cuda.array import (
     CudaArray,
     asarray,
     copy,
+    copy_into,
     empty,
+    ones_constant,
     ones_like,
+    owned,
     to_numpy,
     zeros,
     zeros_like,
 )
+from autoconv.backends.cuda.capture import difference, recording, replay, step_input
 from autoconv.backends.cuda.conv import (
     bias_relu,
+    bias_relu_grad,
     col2im,
     conv_max_pool_2x2,
     conv_max_pool_2x2_kernel_grad,
@@ -59,14 +64,21 @@ from autoconv.backends.cuda.elementwise import (
     tanh,
 )
 from autoconv.backends.cuda.embedding import scatter_add_rows
-from autoconv.backends.cuda.gemm import matmul
+from autoconv.backends.cuda.gemm import matmul, matmuls
 from autoconv.backends.cuda.image import (
     affine_transform,
     affine_transform_backward,
     resize,
     resize_backward,
 )
-from autoconv.backends.cuda.index import concatenate_rows, getitem, one_hot, scatter_add, take
+from autoconv.backends.cuda.index import (
+    concatenate_rows,
+    getitem,
+    one_hot,
+    scatter_add,
+    take,
+    take_window,
+)
 from autoconv.backends.cuda.loss import (
     count_correct,
     log_softmax,
@@ -80,6 +92,7 @@ from autoconv.backends.cuda.optimizers import (
     adagrad_update,
     adam_update,
     adamax_update,
+    apply_update,
     clip_scale,
     ema_update,
     ftrl_update,
@@ -98,7 +111,13 @@ from autoconv.backends.cuda.pool import (
 from autoconv.backends.cuda.random import random_normal, random_uniform
 from autoconv.backends.cuda.reduce import argmax
 from autoconv.backends.cuda.runtime import SIMULATED, available, empty_cache
-from autoconv.backends.cuda.training import accumulate, check_finite, new_status
+from autoconv.backends.cuda.training import (
+    accumulate,
+    check_finite,
+    check_step,
+    new_status,
+    update_metrics,
+)
 from autoconv.backends.cuda.winograd import (
     winograd_input,
     winograd_input_grad,
@@ -118,6 +137,7 @@ __all__ = [
     "adamax_update",
     "affine_transform",
     "affine_transform_backward",
+    "apply_update",
     "argmax",
     "asarray",
     "available",
@@ -126,18 +146,22 @@ __all__ = [
     "batch_norm_backward",
     "batch_norm_forward",
     "bias_relu",
+    "bias_relu_grad",
     "broadcast_to",
     "check_finite",
+    "check_step",
     "clip_scale",
     "col2im",
     "concatenate_rows",
     "conv_max_pool_2x2",
     "conv_max_pool_2x2_kernel_grad",
     "copy",
+    "copy_into",
     "count_correct",
     "depthwise_conv",
     "depthwise_conv_input_grad",
     "depthwise_conv_kernel_grad",
+    "difference",
     "ema_update",
     "empty",
     "empty_cache",
@@ -153,6 +177,7 @@ __all__ = [
     "log1p",
     "log_softmax",
     "matmul",
+    "matmuls",
     "max_pool_backward",
     "max_pool_forward",
     "maximum",
@@ -160,11 +185,15 @@ __all__ = [
     "nadam_update",
     "new_status",
     "one_hot",
+    "ones_constant",
     "ones_like",
+    "owned",
     "random_normal",
     "random_uniform",
+    "recording",
     "release_gradient",
     "relu_grad_and_column_sums",
+    "replay",
     "resize",
     "resize_backward",
     "rmsprop_update",
@@ -176,10 +205,13 @@ __all__ = [
     "softmax_cross_entropy_grad",
     "softplus",
     "sqrt",
+    "step_input",
     "swapaxes",
     "take",
+    "take_window",
     "tanh",
     "to_numpy",
+    "update_metrics",
     "winograd_input",
     "winograd_input_grad",
     "winograd_max_pool_2x2",

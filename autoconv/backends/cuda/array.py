@@ -21,13 +21,23 @@ Design, in short:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 import numpy as np
 from numba import cuda
 
-from autoconv.backends.cuda.runtime import _Buffer, _buffer, launch
+from autoconv.backends import bounds
+from autoconv.backends.cuda.runtime import (
+    _Buffer,
+    _buffer,
+    active_tape,
+    launch,
+    transfer,
+    upload,
+)
+from autoconv.backends.references import HELD_IN_POOL, SOLE, references
 
 
 class CudaArray:
@@ -46,10 +56,10 @@ class CudaArray:
         self._buffer = buffer
         self.shape = tuple(int(n) for n in shape)
         self.size = math.prod(self.shape)
-        self.dtype = buffer.flat.dtype
         if flat is None:
             flat = buffer.flat if buffer.key[0] == self.size else buffer.flat[: self.size]
         self.flat = flat
+        self.dtype = flat.dtype
 
     # --------------------------------------------------------------- facts and views
     @property
@@ -69,6 +79,7 @@ class CudaArray:
     def __float__(self) -> float:
         if self.size != 1:
             raise ValueError(f"only one-element arrays convert to float, got shape {self.shape}")
+        transfer("float(a), a read back to the host")
         return float(self.flat.copy_to_host()[0])
 
     def __getitem__(self, index: Any) -> CudaArray:
@@ -241,7 +252,7 @@ def asarray(value: Any, dtype: Any = None) -> CudaArray:
     host = np.asarray(value, dtype=dtype, order="C")
     out = empty(host.shape, host.dtype)
     if host.size:
-        out.flat.copy_to_device(host.reshape(-1))
+        upload(out.flat, host.reshape(-1))
     return out
 
 
@@ -251,6 +262,7 @@ def to_numpy(array: Any) -> np.ndarray:
         return np.asarray(array)
     if array.size == 0:
         return np.empty(array.shape, array.dtype)
+    transfer("to_numpy, a read back to the host")
     return array.flat.copy_to_host().reshape(array.shape)
 
 
@@ -270,8 +282,47 @@ def ones_like(array: CudaArray) -> CudaArray:
     return out
 
 
+def ones_constant(like: CudaArray) -> CudaArray:
+    """Ones of ``like``'s shape and dtype, to be read only: one array for each shape and
+    dtype, filled once (a step's backward starts from it without a launch)."""
+    return _ones(like.shape, like.dtype.str)
+
+
+@functools.cache
+def _ones(shape: tuple[int, ...], dtype: str) -> CudaArray:
+    return ones_like(empty(shape, dtype))
+
+
 def copy(array: CudaArray) -> CudaArray:
     return array.copy()
+
+
+@cuda.jit
+def _copy_into(target, source):
+    for i in range(cuda.grid(1), target.size, cuda.gridsize(1)):
+        target[i] = source[i]
+
+
+def copy_into(target: CudaArray, source: CudaArray) -> None:
+    """target[...] = source, in place (one kernel, so a recorded step replays it)."""
+    bounds.shape_is("copy_into", "source", source, target.shape)
+    if source.dtype != target.dtype:
+        raise TypeError(f"copy_into: dtypes differ ({target.dtype} and {source.dtype})")
+    if target.size:
+        launch(_copy_into, target.size)(target.flat, source.flat)
+
+
+def owned(array: Any) -> bool:
+    """Whether ``array`` may be kept as it is where a copy would otherwise be taken (a leaf's
+    gradient): nothing refers to it but the caller's one variable, and no other array to its
+    buffer (only the pool, which hands a buffer out again once no array holds it, and the tape
+    of a step being recorded, which holds every buffer of the step), so no one else can read
+    or write its memory. Call it as ``owned(name)``."""
+    if not isinstance(array, CudaArray) or references(array) > SOLE:
+        return False
+    tape = active_tape()
+    taped = tape is not None and any(held is array._buffer for held in tape.buffers)
+    return references(array._buffer) <= HELD_IN_POOL + taped
 
 
 @cuda.jit

@@ -226,6 +226,51 @@ def _relu_mask(grad, out, masked, zero):
         masked[e] = grad[e] if out[e] > 0 else zero
 
 
+# Up to this many rows, the gradient through a ReLU and its column sums are one kernel of one
+# block per column (a launch less); beyond, the mask runs over every element at once and the
+# sums after it (a block per column would leave most of the GPU idle).
+FUSED_ROWS = 16384
+
+
+@cache
+def _masked_column_sums(dtype: str) -> Any:
+    item = numba.from_dtype(np.dtype(dtype))
+
+    @cuda.jit
+    def kernel(grad, out, masked, sums, multiply, zero, one):
+        # A block per column, its threads taking the rows in turn as reduce.py's sums do, so
+        # the sums are those of the mask and then .sum(axis=0), to the bit. The mask selects
+        # (grad where out > 0, else 0) or, with ``multiply``, multiplies (grad * (out > 0):
+        # the unfused ReLU's VJP, whose 0 * inf is NaN).
+        partial = cuda.shared.array(REDUCE_THREADS, item)
+        rows, columns = grad.shape
+        for c in range(cuda.blockIdx.x, columns, cuda.gridDim.x):
+            total = zero
+            for r in range(cuda.threadIdx.x, rows, REDUCE_THREADS):
+                value = grad[r, c]
+                if multiply:
+                    value = value * (one if out[r, c] > 0 else zero)
+                elif not out[r, c] > 0:
+                    value = zero
+                masked[r, c] = value
+                total += value
+            total = block_sum(partial, total)
+            if cuda.threadIdx.x == 0:
+                sums[c] = total
+
+    return kernel
+
+
+def _masked_and_summed(grad: CudaArray, out: CudaArray, multiply: bool) -> tuple[Any, Any]:
+    """(grad masked where ``out`` <= 0, its column sums) in one launch (see FUSED_ROWS)."""
+    masked, sums = empty(grad.shape, grad.dtype), empty(grad.shape[1:], grad.dtype)
+    blocks = max(1, min(grad.shape[1], REDUCE_BLOCKS))
+    configure(_masked_column_sums(grad.dtype.str), blocks, REDUCE_THREADS)(
+        grad.nd, out.nd, masked.nd, sums.flat, multiply, grad.dtype.type(0), grad.dtype.type(1)
+    )
+    return masked, sums
+
+
 def im2col(x: CudaArray, win: Window) -> CudaArray:
     """(N, H, W, C) -> (N*OH*OW, KH*KW*C): one row per output pixel, its window unrolled."""
     n, _, _, channels = bounds.images("im2col", "x", x)
@@ -346,6 +391,21 @@ def relu_grad_and_column_sums(grad: CudaArray, out: CudaArray) -> tuple[CudaArra
     if grad.ndim != 2:
         raise ValueError(f"relu_grad_and_column_sums: grad must be (rows, C), got {grad.shape}")
     bounds.shape_is("relu_grad_and_column_sums", "out", out, grad.shape)
+    if len(grad) <= FUSED_ROWS and grad.size:
+        return _masked_and_summed(grad, out, False)
     masked = empty(grad.shape, grad.dtype)
     launch(_relu_mask, grad.size)(grad.flat, out.flat, masked.flat, grad.dtype.type(0))
+    return masked, masked.sum(axis=0)
+
+
+def bias_relu_grad(grad: CudaArray, out: CudaArray, relu: bool) -> tuple[CudaArray, CudaArray]:
+    """The gradient through a matrix product's epilogue (bias, then ReLU if ``relu``) whose
+    output was ``out`` (rows, C): (grad * (out > 0), or grad, its column sums), the values
+    of the unfused ops (a ReLU's VJP, then the sum reducing the bias's broadcast gradient)."""
+    if grad.ndim != 2:
+        raise ValueError(f"bias_relu_grad: grad must be (rows, C), got {grad.shape}")
+    bounds.shape_is("bias_relu_grad", "out", out, grad.shape)
+    if relu and len(grad) <= FUSED_ROWS and grad.size:
+        return _masked_and_summed(grad, out, True)
+    masked = grad * (out > 0) if relu else grad
     return masked, masked.sum(axis=0)

@@ -1,7 +1,9 @@
 """The matrix product on the GPU, the one home of matrix products in this backend: one tiled
 kernel (shared-memory tiles of both operands, a register tile of the output per thread) that
-batches over leading axes, reads a transposed operand strided, and splits a long contracted axis
-over blocks when there are few output tiles. Its tile constants are globals of this module:
+batches over leading axes, reads a transposed operand strided, splits a long contracted axis
+over blocks when there are few output tiles, adds a bias and applies a ReLU as it writes the
+output (Dense's and the convolution's epilogue), and makes several products in one launch
+(:func:`matmuls`: a backward's two). Its tile constants are globals of this module:
 ``matmul`` reads ``BLOCK`` and ``SPLIT_K*`` at each call, the kernel its tile sizes when it is
 compiled (at its first launch).
 """
@@ -16,7 +18,9 @@ import numba
 import numpy as np
 from numba import cuda
 
+from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
+from autoconv.backends.cuda.conv import activated, bias_relu
 from autoconv.backends.cuda.elementwise import broadcast_to
 from autoconv.backends.cuda.runtime import SIMULATED, configure
 
@@ -30,6 +34,7 @@ SIDE = BLOCK // PER_THREAD  # threads along each side of a block
 # summed over 43,264 pixels) splits that axis over up to SPLIT_K blocks, then adds the parts.
 SPLIT_K = 4 if SIMULATED else 32
 SPLIT_K_MIN_CHUNK = 16 if SIMULATED else 1024
+MAX_GRID_Z = 65535  # the most blocks along a grid's third axis (products launched together)
 
 
 @cache
@@ -37,16 +42,30 @@ def _matmul_kernel(dtype: str) -> Any:
     item = numba.from_dtype(np.dtype(dtype))
 
     @cuda.jit
-    def kernel(a, a_batch, a_rows, a_cols, b, b_batch, b_rows, b_cols, out, m, n, k, chunk, zero):
+    def kernel(a, b, out, strides, sizes, first, zero, bias, epilogue):
+        # One or more products in one launch: product p's operands a[p], b[p] (flat, read at
+        # the element strides strides[p] = (a batch, a row, a column, b batch, b row, b
+        # column)), its output out[p], its sizes[p] = (m, n, k, chunk), its blocks those of
+        # grid axis z from first[p] (a block past its tiles does nothing).
         # Shared-memory tiles of A (BLOCK x TILE_K) and B (TILE_K x BLOCK); each thread keeps a
         # PER_THREAD x PER_THREAD block of the output in registers. Grid axis z is the batch,
-        # or, when ``chunk`` < k, the slice [z*chunk, (z+1)*chunk) of the contracted axis.
+        # or, when ``chunk`` < k, the slice [z*chunk, (z+1)*chunk) of the contracted axis. The
+        # epilogue, on each finished entry: + bias[column] (bit 1 of ``epilogue``), then
+        # max(., 0) (bit 2; NaN stays NaN), as bias_relu would after the product.
         tile_a = cuda.shared.array((TILE_K, BLOCK), item)
         tile_b = cuda.shared.array((TILE_K, BLOCK), item)
         acc = cuda.local.array((PER_THREAD, PER_THREAD), item)
+        p = 0
+        while p + 1 < len(first) and cuda.blockIdx.z >= first[p + 1]:
+            p += 1
+        a_p, b_p, out_p = a[p], b[p], out[p]
+        a_batch, a_rows, a_cols, b_batch, b_rows, b_cols = strides[p]
+        m, n, k, chunk = sizes[p]
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
         thread, threads = ty * SIDE + tx, SIDE * SIDE
-        row0, col0, z = cuda.blockIdx.y * BLOCK, cuda.blockIdx.x * BLOCK, cuda.blockIdx.z
+        row0, col0, z = cuda.blockIdx.y * BLOCK, cuda.blockIdx.x * BLOCK, cuda.blockIdx.z - first[p]
+        if row0 >= m or col0 >= n:  # the whole block: no thread waits for it at a barrier
+            return
         a_base, b_base = z * a_batch, z * b_batch
         k_begin = z * chunk if chunk < k else 0
         k_end = min(k, k_begin + chunk)
@@ -58,11 +77,11 @@ def _matmul_kernel(dtype: str) -> Any:
                 kk, rr = e // BLOCK, e % BLOCK
                 value = zero
                 if row0 + rr < m and k0 + kk < k_end:
-                    value = a[a_base + (row0 + rr) * a_rows + (k0 + kk) * a_cols]
+                    value = a_p[a_base + (row0 + rr) * a_rows + (k0 + kk) * a_cols]
                 tile_a[kk, rr] = value
                 value = zero
                 if col0 + rr < n and k0 + kk < k_end:
-                    value = b[b_base + (k0 + kk) * b_rows + (col0 + rr) * b_cols]
+                    value = b_p[b_base + (k0 + kk) * b_rows + (col0 + rr) * b_cols]
                 tile_b[kk, rr] = value
             cuda.syncthreads()
             for kk in range(TILE_K):
@@ -76,47 +95,120 @@ def _matmul_kernel(dtype: str) -> Any:
             for c in range(PER_THREAD):
                 col = col0 + tx + c * SIDE
                 if row < m and col < n:
-                    out[z * m * n + row * n + col] = acc[r, c]
+                    value = acc[r, c]
+                    if epilogue & 1:
+                        value = value + bias[col]
+                    if epilogue & 2:
+                        value = activated(value, True, zero)
+                    out_p[z * m * n + row * n + col] = value
 
     return kernel
 
 
-def matmul(
-    a: CudaArray, b: CudaArray, transpose_a: bool = False, transpose_b: bool = False
-) -> CudaArray:
-    """``a @ b`` for operands of 2 or more dims (leading axes broadcast); ``transpose_a`` /
-    ``transpose_b`` swap an operand's last two axes for free (the kernel reads it strided)."""
-    if a.ndim < 2 or b.ndim < 2:
-        raise ValueError("cuda matmul needs operands of at least 2 dims")
-    if a.dtype != b.dtype:
-        raise TypeError(f"cuda matmul: dtypes differ ({a.dtype} and {b.dtype})")
-    m, k = (a.shape[-1], a.shape[-2]) if transpose_a else a.shape[-2:]
-    k_b, n = (b.shape[-1], b.shape[-2]) if transpose_b else b.shape[-2:]
-    if k != k_b:
-        raise ValueError(f"cuda matmul: shapes {a.shape} and {b.shape} do not align")
-    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    if a.shape[:-2] != batch:
-        a = broadcast_to(a, batch + a.shape[-2:])
-    if b.shape[:-2] != batch:
-        b = broadcast_to(b, batch + b.shape[-2:])
-    batches = math.prod(batch)
-    out = empty((*batch, m, n), a.dtype)
-    if out.size == 0:
-        return out
-    if k == 0:
-        return zeros(out.shape, a.dtype)
-    a_rows, a_cols = (1, m) if transpose_a else (k, 1)
-    b_rows, b_cols = (1, k) if transpose_b else (n, 1)
-    tiles = -(-n // BLOCK) * -(-m // BLOCK)
-    splits = 1
-    if batches == 1 and tiles < SPLIT_K:
-        splits = max(1, min(SPLIT_K // tiles, k // SPLIT_K_MIN_CHUNK))
-    chunk = -(-k // splits)
-    parts = out if splits == 1 else empty((splits, m, n), a.dtype)
-    grid = (-(-n // BLOCK), -(-m // BLOCK), max(batches, splits))
-    configure(_matmul_kernel(a.dtype.str), grid, (SIDE, SIDE))(
-        a.flat, m * k if batches > 1 else 0, a_rows, a_cols,
-        b.flat, k * n if batches > 1 else 0, b_rows, b_cols,
-        parts.flat, m, n, k, chunk, a.dtype.type(0),
+class _Product:
+    """One product's operands, shapes and launch plan (see :func:`matmul`)."""
+
+    __slots__ = ("a", "b", "batches", "blocks", "done", "out", "parts", "sizes", "strides")
+
+    def __init__(self, a: CudaArray, b: CudaArray, transpose_a: bool, transpose_b: bool) -> None:
+        if a.ndim < 2 or b.ndim < 2:
+            raise ValueError("cuda matmul needs operands of at least 2 dims")
+        if a.dtype != b.dtype:
+            raise TypeError(f"cuda matmul: dtypes differ ({a.dtype} and {b.dtype})")
+        m, k = (a.shape[-1], a.shape[-2]) if transpose_a else a.shape[-2:]
+        k_b, n = (b.shape[-1], b.shape[-2]) if transpose_b else b.shape[-2:]
+        if k != k_b:
+            raise ValueError(f"cuda matmul: shapes {a.shape} and {b.shape} do not align")
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        if a.shape[:-2] != batch:
+            a = broadcast_to(a, batch + a.shape[-2:])
+        if b.shape[:-2] != batch:
+            b = broadcast_to(b, batch + b.shape[-2:])
+        self.a, self.b, self.batches = a, b, math.prod(batch)
+        self.out = empty((*batch, m, n), a.dtype)
+        self.done = self.out.size == 0 or k == 0  # nothing to launch
+        if k == 0:
+            self.out = zeros(self.out.shape, a.dtype)
+        a_rows, a_cols = (1, m) if transpose_a else (k, 1)
+        b_rows, b_cols = (1, k) if transpose_b else (n, 1)
+        tiles = -(-n // BLOCK) * -(-m // BLOCK)
+        splits = 1
+        if self.batches == 1 and tiles < SPLIT_K:
+            splits = max(1, min(SPLIT_K // tiles, k // SPLIT_K_MIN_CHUNK))
+        self.parts = self.out if splits == 1 else empty((splits, m, n), a.dtype)
+        batched = self.batches > 1
+        self.strides = (m * k if batched else 0, a_rows, a_cols, k * n if batched else 0, b_rows,
+                        b_cols)  # fmt: skip
+        self.sizes = (m, n, k, -(-k // splits))
+        self.blocks = (-(-n // BLOCK), -(-m // BLOCK), max(self.batches, splits))
+
+    @property
+    def split(self) -> bool:
+        return self.parts is not self.out
+
+    def result(self) -> CudaArray:
+        """The product, once launched (the split parts added up)."""
+        return self.parts.sum(axis=0).reshape(self.out.shape) if self.split else self.out
+
+
+def _launch(products: list[_Product], bias: CudaArray | None, epilogue: int) -> None:
+    """One launch of the kernel for ``products`` (of one dtype, none done)."""
+    first, z = [], 0
+    for product in products:
+        first.append(z)
+        z += product.blocks[2]
+    grid = (max(p.blocks[0] for p in products), max(p.blocks[1] for p in products), z)
+    head = products[0]
+    configure(_matmul_kernel(head.out.dtype.str), grid, (SIDE, SIDE))(
+        tuple(p.a.flat for p in products), tuple(p.b.flat for p in products),
+        tuple(p.parts.flat for p in products), tuple(p.strides for p in products),
+        tuple(p.sizes for p in products), tuple(first), head.out.dtype.type(0),
+        (head.a if bias is None else bias).flat, epilogue,
     )  # fmt: skip
-    return out if splits == 1 else parts.sum(axis=0).reshape(out.shape)
+
+
+def matmul(
+    a: CudaArray, b: CudaArray, transpose_a: bool = False, transpose_b: bool = False,
+    bias: CudaArray | None = None, relu: bool = False,
+) -> CudaArray:  # fmt: skip
+    """``a @ b`` for operands of 2 or more dims (leading axes broadcast); ``transpose_a`` /
+    ``transpose_b`` swap an operand's last two axes for free (the kernel reads it strided).
+    ``bias`` (one per column) added and ``relu`` applied as each entry is written (after the
+    parts of a split contracted axis are added up: then in a pass of their own)."""
+    product = _Product(a, b, transpose_a, transpose_b)
+    bounds.columns("matmul", "bias", bias, product.out.shape[-1])
+    bias = None if bias is None else bias.astype(product.out.dtype, copy=False)
+    if product.done:
+        return _epilogue(product.out, bias, relu) if product.out.size else product.out
+    if product.split:
+        _launch([product], None, 0)
+        return _epilogue(product.result(), bias, relu)
+    _launch([product], bias, (bias is not None) | relu << 1)
+    return product.out
+
+
+def matmuls(*products: tuple[Any, Any, bool, bool] | None) -> list[CudaArray | None]:
+    """Each product (a, b, transpose_a, transpose_b) as :func:`matmul` gives it (None for
+    None): those of one dtype whose contracted axis is not split in one launch (a backward's
+    products, which share an operand)."""
+    planned = [None if product is None else _Product(*product) for product in products]
+    together: dict[np.dtype, list[_Product]] = {}
+    for product in planned:
+        if product is None or product.done:
+            continue
+        same = together.setdefault(product.out.dtype, [])
+        if product.split or sum(p.blocks[2] for p in same) + product.blocks[2] > MAX_GRID_Z:
+            _launch([product], None, 0)  # alone (the grid's third axis has room for it)
+        else:
+            same.append(product)
+    for same in together.values():
+        if same:
+            _launch(same, None, 0)
+    return [None if product is None else product.result() for product in planned]
+
+
+def _epilogue(out: CudaArray, bias: CudaArray | None, relu: bool) -> CudaArray:
+    """The epilogue in a pass of its own, in place, over a product made without it."""
+    if bias is not None or relu:
+        bias_relu(out.reshape(-1, out.shape[-1]), bias, relu)
+    return out

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,7 @@ from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, asarray, empty, zeros
-from autoconv.backends.cuda.runtime import launch
+from autoconv.backends.cuda.runtime import launch, transfer
 
 
 def _positions(shape: tuple[int, ...], index: Any) -> np.ndarray:
@@ -54,11 +55,15 @@ def scatter_add(grad: CudaArray, shape: tuple[int, ...], index: Any) -> CudaArra
 
 
 @cuda.jit
-def _take_rows(source, row_size, rows, out, fill):
+def _take_rows(source, row_size, rows, start, out, fill):
+    # Output row r is source row rows[start[0] + r]; start is a device array, so a recorded
+    # step that gathers its batch at a step input is replayed at each step's own rows.
     n_rows = source.size // row_size
+    first = start[0]
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         r = i // row_size
-        row = rows[r]
+        k = first + r
+        row = rows[k] if 0 <= k < rows.size else -1
         if 0 <= row < n_rows:  # the guard of rows that stay on the device (see take)
             out[i] = source[row * row_size + i - r * row_size]
         else:
@@ -75,6 +80,7 @@ def concatenate_rows(arrays: list[CudaArray]) -> CudaArray:
     start = 0
     for a in arrays:
         if a.size:
+            transfer("concatenate_rows, a device-to-device copy")
             out[start : start + len(a)].flat.copy_to_device(a.flat)
         start += len(a)
     return out
@@ -90,12 +96,30 @@ def take(a: CudaArray, rows: Any) -> CudaArray:
         rows = np.asarray(rows)
         bounds.indices_in_range("take", "rows", rows, len(a))
         rows = asarray(rows.astype(np.int64, copy=False))
+    return _take(a, rows, _zero(), len(rows))
+
+
+def take_window(a: CudaArray, order: CudaArray, start: CudaArray, count: int) -> CudaArray:
+    """``a[order[start : start + count]]``, ``start`` a one-element integer array on the
+    device (a step input: a replayed step gathers each batch at its own place). Neither
+    ``order`` nor ``start`` is read back; a row number out of range gives a row of NaN (0 for
+    integer arrays), as :func:`take`."""
+    bounds.shape_is("take_window", "start", start, (1,))
+    return _take(a, order, start, count)
+
+
+def _take(a: CudaArray, rows: CudaArray, start: CudaArray, count: int) -> CudaArray:
     row_size = math.prod(a.shape[1:])
-    out = empty((len(rows), *a.shape[1:]), a.dtype)
+    out = empty((count, *a.shape[1:]), a.dtype)
     fill = a.dtype.type(np.nan if a.dtype.kind == "f" else 0)
     if out.size:
-        launch(_take_rows, out.size)(a.flat, row_size, rows.flat, out.flat, fill)
+        launch(_take_rows, out.size)(a.flat, row_size, rows.flat, start.flat, out.flat, fill)
     return out
+
+
+@cache
+def _zero() -> CudaArray:
+    return asarray(np.zeros(1, np.int64))
 
 
 @cuda.jit

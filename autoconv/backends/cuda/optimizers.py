@@ -1,5 +1,6 @@
-"""Optimizer updates on the GPU: the rules of :mod:`autoconv.backends.rules`, one thread per
-element; scalars arrive in the parameter's dtype. Each update reads ``status`` (see
+"""Optimizer updates on the GPU: the rules of :mod:`autoconv.backends.rules`, every parameter of
+a step in one launch (per dtype), its threads striding over each parameter's elements in turn;
+scalars arrive in the parameter's dtype. Each update reads ``status`` (see
 :mod:`autoconv.backends.cuda.training`) and does nothing once a step has gone non-finite, so
 the weights of the last good step are kept without a host round-trip. Clipping by norm
 computes its factor on the device too (:func:`clip_scale`): a step never waits for the host.
@@ -8,7 +9,7 @@ computes its factor on the device too (:func:`clip_scale`): a step never waits f
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -18,6 +19,7 @@ from numba import cuda
 
 from autoconv.backends import bounds, rules
 from autoconv.backends.cuda.array import CudaArray, asarray, empty
+from autoconv.backends.cuda.capture import step_input
 from autoconv.backends.cuda.reduce import REDUCE_THREADS, block_sum
 from autoconv.backends.cuda.runtime import configure, launch
 
@@ -26,28 +28,38 @@ prepare = cuda.jit(device=True)(rules.prepare)
 
 @cache
 def _kernel(name: str, slots: int) -> Any:
-    """The update kernel of rule ``name`` with the slots ``slots`` (a bit mask) in use: one
-    thread per element, grid-stride. The other slots (which alias ``value``) are not touched."""
+    """The update kernel of rule ``name`` with the slots ``slots`` (a bit mask) in use, over
+    several parameters at once: each argument that belongs to a parameter is a tuple with an
+    entry per parameter (numba's homogeneous tuples, indexed at run time), and every thread
+    walks each parameter's elements in turn, grid-stride. A slot not in use is a tuple of one
+    array that is never read (its parameters' values are used in its place, untouched)."""
     rule = cuda.jit(device=True)(getattr(rules, name))
 
     @cuda.jit
-    def update(value, grad, a, b, c, scale, clipvalue, decay, hyper, status):
+    def update(values, grads, a, b, c, scales, clipvalue, scalars, status):
+        # ``scalars``: the rule's hyperparameters, then each parameter's decay (a step input).
         if status[0] != 0:
             return
-        s = scale[0]
-        for i in range(cuda.grid(1), value.size, cuda.gridsize(1)):
-            w, g = prepare(value[i], grad[i], s, clipvalue, decay)
-            w, a_i, b_i, c_i = rule(
-                w, g, a[i] if slots & 1 else w, b[i] if slots & 2 else w,
-                c[i] if slots & 4 else w, hyper,
-            )  # fmt: skip
-            if slots & 1:
-                a[i] = a_i
-            if slots & 2:
-                b[i] = b_i
-            if slots & 4:
-                c[i] = c_i
-            value[i] = w
+        start, stride = cuda.grid(1), cuda.gridsize(1)
+        decays = scalars.size - len(values)  # where the decays start
+        for k in range(len(values)):
+            value, grad, s, decay = values[k], grads[k], scales[k][0], scalars[decays + k]
+            slot_a = a[k] if slots & 1 else value
+            slot_b = b[k] if slots & 2 else value
+            slot_c = c[k] if slots & 4 else value
+            for i in range(start, value.size, stride):
+                w, g = prepare(value[i], grad[i], s, clipvalue, decay)
+                w, a_i, b_i, c_i = rule(
+                    w, g, slot_a[i] if slots & 1 else w, slot_b[i] if slots & 2 else w,
+                    slot_c[i] if slots & 4 else w, scalars,
+                )  # fmt: skip
+                if slots & 1:
+                    slot_a[i] = a_i
+                if slots & 2:
+                    slot_b[i] = b_i
+                if slots & 4:
+                    slot_c[i] = c_i
+                value[i] = w
 
     return update
 
@@ -57,23 +69,52 @@ def _ones(dtype: str) -> CudaArray:
     return asarray(np.ones(1, dtype))
 
 
-def _update(
-    name: str, value: CudaArray, grad: CudaArray, slots: Sequence[CudaArray | None],
-    hyper: Sequence[float], scale: CudaArray | None, clipvalue: float, decay: float,
-    status: CudaArray,
+# A launch's arguments share the GPU's 4 KB of kernel parameters, where numba passes each 1-D
+# array as 7 words (56 bytes): parameters beyond what fits go to further launches.
+PARAMETER_BYTES, ARRAY_BYTES = 4096, 56
+
+
+def apply_update(
+    rule: str, values: list[CudaArray], grads: list[CudaArray],
+    slots: Sequence[list[CudaArray] | None], scalars: Callable[[], tuple],
+    scales: list[CudaArray | None], clipvalue: float, status: CudaArray,
 ) -> None:  # fmt: skip
-    """Launch rule ``name`` over ``value`` in place; a None slot is neither read nor written."""
-    dtype = value.dtype.type
-    arrays = [value if s is None else s for s in (*slots, None, None)][:3]
-    used = sum(1 << k for k, s in enumerate(slots) if s is not None)
-    scale = _ones(value.dtype.str) if scale is None else scale
-    launch(_kernel(name, used), value.size)(
-        value.flat, grad.flat, *(a.flat for a in arrays), scale.flat, dtype(clipvalue),
-        dtype(decay), tuple(dtype(h) for h in hyper), status.flat,
-    )  # fmt: skip
+    """Launch rule ``rule`` over every parameter of ``values`` in place: one launch for the
+    parameters of each dtype (more only past the kernel parameters' room); a None slot is
+    neither read nor written. ``scalars()`` gives (hyper, decays), which reach the kernel as a
+    step input: a replayed step computes them anew (its learning rate, bias corrections)."""
+    used = sum(1 << k for k, slot in enumerate(slots) if slot is not None)
+    kernel = _kernel(rule, used)
+    by_dtype: dict[np.dtype, list[int]] = {}
+    for k, value in enumerate(values):
+        by_dtype.setdefault(value.dtype, []).append(k)
+    # Per parameter: its value, gradient, slots in use and scale (arrays).
+    per_parameter = (3 + bin(used).count("1")) * ARRAY_BYTES
+    fixed = (3 + 3 + 1) * ARRAY_BYTES  # unused slots, status, scalars, with room
+    at_once = max(1, (PARAMETER_BYTES - fixed) // per_parameter)
+    for dtype, members in by_dtype.items():
+        kind = dtype.type
+        for first in range(0, len(members), at_once):
+            part = members[first : first + at_once]
+            flat = tuple(values[k].flat for k in part)
+
+            def each(arrays: Any, part: list[int] = part, flat: tuple = flat, dtype=dtype) -> tuple:
+                if arrays is None:  # a slot not in use: never read
+                    return flat[:1]
+                return tuple(arrays[k].astype(dtype, copy=False).flat for k in part)
+
+            def packed(part: list[int] = part) -> list[float]:
+                hyper, decays = scalars()
+                return [*map(float, hyper), *(decays[k] for k in part)]
+
+            launch(kernel, sum(values[k].size for k in part))(
+                flat, each(grads), *(each(slot) for slot in (*slots, None, None)[:3]),
+                tuple((_ones(dtype.str) if scales[k] is None else scales[k]).flat for k in part),
+                kind(clipvalue), step_input(packed, dtype).flat, status.flat,
+            )  # fmt: skip
 
 
-_updates = rules.Updates(_update)
+_updates = rules.Updates(apply_update)
 sgd_update = _updates.sgd_update
 rmsprop_update = _updates.rmsprop_update
 adam_update = _updates.adam_update

@@ -1,6 +1,8 @@
 """Random numbers on the GPU (dropout's masks, Gaussian noise): uniform and standard normal
 draws from a counter-based hash of a seed the host's generator gives, so no state lives on the
-device and the numbers do not depend on the launch shape.
+device and the numbers do not depend on the launch shape. The seed reaches the kernel as a step
+input (:func:`~autoconv.backends.cuda.capture.step_input`): a replayed step draws a new one
+from the same generator, as the eager step does.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends.cuda.array import CudaArray, empty
+from autoconv.backends.cuda.capture import step_input
 from autoconv.backends.cuda.runtime import launch
 
 
@@ -32,7 +35,8 @@ def _uniform_kernel(dtype: str) -> Any:
     item = numba.from_dtype(np.dtype(dtype))
 
     @cuda.jit
-    def kernel(seed, out):
+    def kernel(seeds, out):
+        seed = seeds[0]
         for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
             bits = _random_bits(seed, i)
             out[i] = item(bits >> numba.uint64(40)) * item(1.0 / 16777216.0)  # 24 bits in [0, 1)
@@ -45,7 +49,8 @@ def _normal_kernel(dtype: str) -> Any:
     item = numba.from_dtype(np.dtype(dtype))
 
     @cuda.jit
-    def kernel(seed, out):
+    def kernel(seeds, out):
+        seed = seeds[0]
         # Marsaglia's polar method (no cos, whose float32 code has a float64 path): a point
         # (u, v) uniform in [-1, 1)^2 until it falls inside the unit circle (1.27 tries on
         # average); try k of element i takes the draws 2 * (k * size + i) and the next one.
@@ -69,7 +74,7 @@ def random_uniform(shape: tuple[int, ...], dtype: Any, rng: np.random.Generator)
     """Uniform [0, 1) numbers drawn on the GPU; the seed comes from ``rng`` (host, no sync)."""
     out = empty(tuple(shape), dtype)
     if out.size:
-        launch(_uniform_kernel(out.dtype.str), out.size)(np.uint64(rng.integers(2**63)), out.flat)
+        launch(_uniform_kernel(out.dtype.str), out.size)(_seed(rng).flat, out.flat)
     return out
 
 
@@ -77,5 +82,10 @@ def random_normal(shape: tuple[int, ...], dtype: Any, rng: np.random.Generator) 
     """Standard normal numbers drawn on the GPU (polar method); the seed comes from ``rng``."""
     out = empty(tuple(shape), dtype)
     if out.size:
-        launch(_normal_kernel(out.dtype.str), out.size)(np.uint64(rng.integers(2**63)), out.flat)
+        launch(_normal_kernel(out.dtype.str), out.size)(_seed(rng).flat, out.flat)
     return out
+
+
+def _seed(rng: np.random.Generator) -> CudaArray:
+    """A seed from ``rng`` on the device, drawn anew at every step a replay repeats."""
+    return step_input(lambda: [rng.integers(2**63)], np.uint64)

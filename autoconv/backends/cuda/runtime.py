@@ -9,11 +9,16 @@ simulator), the grid-stride launch size, the pool of device buffers every CudaAr
   would break this across threads).
 - Threads: the pool hands a buffer to one thread at a time (a lock), and kernels are launched
   one at a time (:class:`Launch`).
+- Recording: while a thread records a :class:`Tape` (:func:`recording`), every kernel it launches
+  and every pooled buffer it is handed are written on the tape, and a copy between host and
+  device spoils it; :mod:`autoconv.backends.cuda.capture` replays tapes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numba
@@ -64,9 +69,13 @@ def _buffer(size: int, dtype: np.dtype) -> _Buffer:
         pooled = _buffers.setdefault((size, dtype.str), [])
         for buffer in pooled:
             if references(buffer) <= FREE:
-                return buffer
-        buffer = _Buffer(size, dtype)
-        pooled.append(buffer)
+                break
+        else:
+            buffer = _Buffer(size, dtype)
+            pooled.append(buffer)
+        tape = getattr(_recording, "tape", None)
+        if tape is not None:
+            tape.buffers.append(buffer)  # the tape's: held, so never handed out again
         return buffer
 
 
@@ -115,3 +124,69 @@ class Launch:
     def __call__(self, *args: Any) -> None:
         with _launching:
             self.kernel[self.grid, self.block](*args)
+        tape = getattr(_recording, "tape", None)
+        if tape is not None:
+            tape.launches.append((self.kernel, self.grid, self.block, args))
+
+    def onto(self, stream: Any, *args: Any) -> None:
+        """Launch on ``stream`` (a graph being built, see :mod:`~autoconv.backends.cuda.capture`)
+        rather than the default stream; never recorded."""
+        with _launching:
+            self.kernel[self.grid, self.block, stream](*args)
+
+
+# ----------------------------------------------------------------------------- recording
+class Tape:
+    """What one thread's step did on the GPU, recorded while it ran: ``launches`` (kernel, grid,
+    block, arguments) in order, ``buffers`` (every pooled buffer the step was handed: the tape
+    holds them, so no one else is handed them while it may be replayed), ``inputs`` (the values
+    the host computes for each step, see :func:`autoconv.backends.cuda.capture.step_input`), and
+    ``spoiled``: why the step cannot be replayed from its launches alone (a copy between host
+    and device inside it), or None."""
+
+    __slots__ = ("arena", "buffers", "inputs", "launches", "spoiled", "uploads", "used")
+
+    def __init__(self) -> None:
+        self.launches: list[tuple[Any, Any, Any, tuple]] = []
+        self.uploads: list[tuple[Any, np.ndarray]] = []  # (device array, the host values)
+        self.buffers: list[_Buffer] = []
+        self.inputs: list[tuple[int, Any, Any]] = []  # (byte offset, host shape/dtype, compute)
+        self.arena: _Buffer | None = None  # the inputs' device bytes, one copy per replay
+        self.used = 0
+        self.spoiled: str | None = None
+
+
+_recording = threading.local()
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[Tape]:
+    """Record this thread's launches and buffers on a new :class:`Tape` while the block runs."""
+    if getattr(_recording, "tape", None) is not None:
+        raise RuntimeError("a step is already being recorded in this thread")
+    tape = _recording.tape = Tape()
+    try:
+        yield tape
+    finally:
+        _recording.tape = None
+
+
+def active_tape() -> Tape | None:
+    """The tape this thread records, or None."""
+    return getattr(_recording, "tape", None)
+
+
+def upload(target: Any, host: np.ndarray) -> None:
+    """Copy ``host`` into the device array ``target``; a recording notes it."""
+    tape = getattr(_recording, "tape", None)
+    if tape is not None:
+        tape.uploads.append((target, host.copy()))
+    target.copy_to_device(host)
+
+
+def transfer(what: str) -> None:
+    """Note a copy between host and device (``what`` says which): a recorded step that makes
+    one cannot be replayed from its launches alone."""
+    tape = getattr(_recording, "tape", None)
+    if tape is not None and tape.spoiled is None:
+        tape.spoiled = what

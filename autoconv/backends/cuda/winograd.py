@@ -6,13 +6,18 @@ that read it: no atomics, the same sum order every run."""
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
+import numba
 import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
-from autoconv.backends.cuda.conv import activated
-from autoconv.backends.cuda.runtime import launch
+from autoconv.backends.cuda.conv import FUSED_ROWS, activated
+from autoconv.backends.cuda.reduce import REDUCE_BLOCKS, REDUCE_THREADS, block_sum
+from autoconv.backends.cuda.runtime import configure, launch
 from autoconv.windows import Window
 
 # The transforms' coefficients, compiled into the kernels as constants: the input tile's
@@ -102,32 +107,59 @@ def _output_max_pool(products, bias, relu, zero, out, argmax):
         argmax[n, i, j, c] = where
 
 
+@cuda.jit(device=True)
+def _routed(grad, out, argmax, relu, zero, grad_products, tile, c):
+    """Pooled output ``c`` of ``tile``: its gradient (masked where the ReLU cut) routed to its
+    window's winner (p, q), then dM[4a + b] = A^T[p, a] A^T[q, b] g; returns the masked
+    gradient. An arg-max that is none of the window's four offsets routes nothing (it is
+    compared, never an address)."""
+    _, ph, pw, filters = grad.shape
+    j, i, n = tile % pw, (tile // pw) % ph, tile // (pw * ph)
+    value = grad[n, i, j, c]
+    if relu and not out[n, i, j, c] > 0:
+        value = zero
+    p, q, at = -1, -1, argmax[n, i, j, c]
+    for cell in range(4):
+        if at == ((2 * i + cell // 2) * 2 * pw + 2 * j + cell % 2) * filters + c:
+            p, q = cell // 2, cell % 2
+    for k in range(16):
+        a, b = k // 4, k % 4
+        routed = zero
+        if p >= 0 and _A_T[p, a] != 0 and _A_T[q, b] != 0:
+            routed = value if _A_T[p, a] == _A_T[q, b] else -value
+        grad_products[k, tile, c] = routed
+    return value
+
+
 @cuda.jit
 def _output_max_pool_grad(grad, out, argmax, relu, zero, grad_products, masked):
-    # One thread per pooled output: its gradient (masked where the ReLU cut) routed to its
-    # window's winner (p, q), then dM[4a + b] = A^T[p, a] A^T[q, b] g. An arg-max that is none
-    # of the window's four offsets routes nothing (it is compared, never an address).
-    _, ph, pw, filters = grad.shape
+    # One thread per pooled output; the bias gradient is ``masked``'s column sums.
+    filters = grad.shape[3]
     for e in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
         c = e % filters
-        j = (e // filters) % pw
-        i = (e // (filters * pw)) % ph
-        n = e // (filters * pw * ph)
-        value = grad[n, i, j, c]
-        if relu and not out[n, i, j, c] > 0:
-            value = zero
-        masked[n, i, j, c] = value
-        p, q, at = -1, -1, argmax[n, i, j, c]
-        for cell in range(4):
-            if at == ((2 * i + cell // 2) * 2 * pw + 2 * j + cell % 2) * filters + c:
-                p, q = cell // 2, cell % 2
-        tile = (n * ph + i) * pw + j
-        for k in range(16):
-            a, b = k // 4, k % 4
-            routed = zero
-            if p >= 0 and _A_T[p, a] != 0 and _A_T[q, b] != 0:
-                routed = value if _A_T[p, a] == _A_T[q, b] else -value
-            grad_products[k, tile, c] = routed
+        tile = e // filters
+        masked[tile, c] = _routed(grad, out, argmax, relu, zero, grad_products, tile, c)
+
+
+@cache
+def _output_max_pool_grad_and_sums(dtype: str) -> Any:
+    item = numba.from_dtype(np.dtype(dtype))
+
+    @cuda.jit
+    def kernel(grad, out, argmax, relu, zero, grad_products, bias_grad):
+        # A block per filter, its threads taking the tiles in turn, as reduce.py's sums of the
+        # masked gradients over the tiles: the same bias gradient to the bit, in one launch.
+        partial = cuda.shared.array(REDUCE_THREADS, item)
+        tiles, filters = grad_products.shape[1], grad.shape[3]
+        for c in range(cuda.blockIdx.x, filters, cuda.gridDim.x):
+            total = zero
+            for tile in range(cuda.threadIdx.x, tiles, REDUCE_THREADS):
+                total += _routed(grad, out, argmax, relu, zero, grad_products, tile, c)
+            total = block_sum(partial, total)
+            if cuda.threadIdx.x == 0:
+                bias_grad[c] = total
+
+    return kernel
 
 
 def winograd_input(x: CudaArray, win: Window) -> CudaArray:
@@ -197,9 +229,14 @@ def winograd_max_pool_2x2_grad(
     for name, array in (("out", out), ("argmax", argmax)):
         bounds.shape_is(op, name, array, grad_out.shape)
     grad_products = empty((16, n * ph * pw, filters), grad_out.dtype)
-    masked = empty(grad_out.shape, grad_out.dtype)
-    launch(_output_max_pool_grad, grad_out.size)(
-        grad_out.nd, out.nd, argmax.nd, relu, grad_out.dtype.type(0), grad_products.nd,
-        masked.nd,
-    )  # fmt: skip
-    return grad_products, masked.reshape(-1, filters).sum(axis=0)
+    arguments = (grad_out.nd, out.nd, argmax.nd, relu, grad_out.dtype.type(0), grad_products.nd)
+    if n * ph * pw <= FUSED_ROWS:  # the bias gradient in the same pass (see FUSED_ROWS)
+        grad_bias = empty((filters,), grad_out.dtype)
+        kernel = _output_max_pool_grad_and_sums(grad_out.dtype.str)
+        configure(kernel, max(1, min(filters, REDUCE_BLOCKS)), REDUCE_THREADS)(
+            *arguments, grad_bias.flat
+        )
+        return grad_products, grad_bias
+    masked = empty((n * ph * pw, filters), grad_out.dtype)
+    launch(_output_max_pool_grad, grad_out.size)(*arguments, masked.nd)
+    return grad_products, masked.sum(axis=0)

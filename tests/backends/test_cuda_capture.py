@@ -1,0 +1,127 @@
+"""Recording a step's launches and replaying them (autoconv/backends/cuda/capture.py): a replay
+computes what the eager step computes, and every way a step can depend on the host beyond its
+step inputs is caught by comparing two recordings. On the simulator (or a GPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba_cuda")
+pytestmark = pytest.mark.cudasim
+
+from numba import cuda  # noqa: E402
+
+from autoconv.backends import cuda as cu  # noqa: E402 - needs numba-cuda
+from autoconv.backends.cuda import capture, runtime  # noqa: E402
+
+
+class Loop:
+    """A toy training state: ``total`` (persistent, updated in place) += x * scale + step,
+    where step is a step input read from ``clock``."""
+
+    def __init__(self, size: int = 5) -> None:
+        self.total = cu.zeros((size,), np.float32)
+        self.x = cu.asarray(np.arange(size, dtype=np.float32))
+        self.clock = 0
+
+    def step(self, scale: float = 2.0, in_place: bool = True) -> None:
+        step = capture.step_input(lambda: self.clock, np.float32)
+        scaled = self.x * scale + step  # step-local buffers
+        if in_place:
+            runtime.launch(_add_into, self.total.size)(self.total.flat, scaled.flat)
+        else:
+            self.total = self.total + scaled
+        self.clock += 1
+
+
+@cuda.jit
+def _add_into(total, values):
+    for i in range(cuda.grid(1), total.size, cuda.gridsize(1)):
+        total[i] += values[i]
+
+
+def recorded(loop: Loop, **options) -> runtime.Tape:
+    with capture.recording() as tape:
+        loop.step(**options)
+    return tape
+
+
+def test_a_replay_computes_what_the_eager_steps_compute():
+    eager, replayed = Loop(), Loop()
+    for _ in range(6):
+        eager.step()
+    first, second = recorded(replayed), recorded(replayed)
+    assert capture.difference(first, second) is None
+    replay = capture.Replay(second)
+    assert replay.mode == ("launches" if cu.SIMULATED else "graph"), replay.why
+    for _ in range(4):
+        replay()
+        replayed.clock += 1  # the host's own part of the step, as a caller repeats it
+    np.testing.assert_array_equal(cu.to_numpy(replayed.total), cu.to_numpy(eager.total))
+    # sum over steps 0..5 of x * 2 + step
+    np.testing.assert_array_equal(cu.to_numpy(eager.total), np.arange(5) * 12.0 + 15.0)
+
+
+def test_the_tape_holds_its_buffers_so_no_one_else_is_handed_them():
+    loop = Loop(size=7)
+    tape = recorded(loop)
+    held = {id(b) for b in tape.buffers}
+    assert held
+    others = [cu.empty((7,), np.float32) for _ in range(4)]
+    assert not held & {id(a._buffer) for a in others}
+
+
+@pytest.mark.parametrize(
+    ("second", "reason"),
+    [
+        ({"scale": 3.0}, "changes from step to step"),
+        ({"in_place": False}, "replaced instead of updated in place"),
+    ],
+)
+def test_a_step_that_depends_on_the_host_is_not_replayable(second, reason):
+    loop = Loop()
+    first = recorded(loop, in_place=second.get("in_place", True))
+    why = capture.difference(first, recorded(loop, **second))
+    assert why is not None and reason in why
+
+
+@pytest.mark.parametrize("constant", [True, False])
+def test_a_value_copied_from_the_host_must_be_the_same_at_every_step(constant):
+    """A constant the step uploads stays in its held buffer, so the replay may skip the copy;
+    an upload that changes is a value the replay would freeze."""
+    loop = Loop()
+
+    def step(value: float) -> runtime.Tape:
+        with capture.recording() as tape:
+            loop.step()
+            runtime.launch(_add_into, 5)(loop.total.flat, cu.asarray(np.full(5, value)).flat)
+        return tape
+
+    why = capture.difference(step(1.0), step(1.0 if constant else 2.0))
+    assert (why is None) if constant else "changes from step to step" in why
+
+
+def test_a_read_back_to_the_host_inside_the_step_spoils_it():
+    loop = Loop()
+    first = recorded(loop)
+    with capture.recording() as second:
+        loop.step()
+        cu.to_numpy(loop.total)
+    why = capture.difference(first, second)
+    assert why is not None and "to_numpy" in why
+
+
+def test_a_replay_refuses_an_input_that_changed_shape():
+    loop = Loop()
+    recorded(loop)
+    replay = capture.Replay(recorded(loop))
+    loop.clock = np.zeros(2)
+    with pytest.raises(RuntimeError, match="changed shape"):
+        replay()
+
+
+def test_recordings_do_not_nest():
+    with capture.recording(), pytest.raises(RuntimeError, match="already being recorded"):
+        with capture.recording():
+            pass

@@ -174,6 +174,23 @@ class Metric:
         self.device = "cpu"
         self._shapes: dict[str, tuple[int, ...]] = {}
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A state variable given a new value of its shape, dtype and device takes it in place
+        (``self.total = self.total + x`` writes into the array ``total`` already is): a step
+        the GPU replays (autoconv/step_replay.py) updates the arrays it recorded."""
+        old = self.__dict__.get(name)
+        if (
+            name in self.__dict__.get("_shapes", ())
+            and old is not None
+            and not isinstance(old, np.generic)
+            and array_device(old) == array_device(value)
+            and np.shape(value) == old.shape
+            and getattr(value, "dtype", None) == old.dtype
+        ):
+            namespace(array_device(old)).copy_into(old, value)
+            return
+        object.__setattr__(self, name, value)
+
     def add_variable(self, shape: tuple[int, ...], name: str) -> None:
         """A state array of zeros, kept as ``self.<name>``."""
         self._shapes[name] = tuple(shape)

@@ -90,6 +90,30 @@ def test_dropout_and_batch_norm_replay_with_a_new_mask_each_step(monkeypatch):
         np.testing.assert_array_equal(got, want)
 
 
+def test_any_metric_replays_as_its_state_is_updated_in_place(monkeypatch):
+    """A binary classifier (Xception's and the cats-vs-dogs tutorial's kind) with metrics that
+    keep several state arrays: every metric writes into the arrays the replay recorded."""
+
+    def make() -> ac.Model:
+        ac.utils.set_random_seed(0)
+        model = ac.Sequential(
+            [layers.Input((6, 6, 1)), layers.Flatten(), layers.Dense(1, activation="sigmoid")]
+        ).to("cuda")
+        metrics = ["accuracy", ac.metrics.Precision(), ac.metrics.AUC(num_thresholds=5)]
+        model.compile("adam", "binary_crossentropy", metrics=metrics)
+        return model
+
+    x, y = data()
+    labels = y[:, :1]
+    with monkeypatch.context() as eager_only:
+        eager_only.setattr(step_replay, "ATTEMPTS", 0)
+        eager_history = make().fit(x, labels, epochs=1, batch_size=4, verbose=0).history
+    replayed = make()
+    history = replayed.fit(x, labels, epochs=1, batch_size=4, verbose=0).history
+    assert replayed._step_replay.replayed >= 4, replayed._step_replay.why
+    assert history == eager_history
+
+
 def test_a_step_that_cannot_be_replayed_says_why_and_trains_eagerly(monkeypatch):
     """Gradient accumulation alternates two kinds of step, so no two recordings agree."""
     make = lambda: convnet(ac.optimizers.SGD(0.1, gradient_accumulation_steps=2))  # noqa: E731

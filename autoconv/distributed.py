@@ -295,7 +295,6 @@ class World:
         summed = _split(flat, [p.size for p in parts])
         for variable, total in zip(weights, summed[len(states) :], strict=True):
             variable.assign((total / self.size).reshape(variable.shape))
-        local = [getattr(m, name) for m, name in metrics]
         try:
             for (metric, name), total, state in zip(
                 metrics, summed[: len(states)], states, strict=True
@@ -303,9 +302,9 @@ class World:
                 value = total.reshape(state.shape).astype(metric.dtype)
                 setattr(metric, name, namespace(metric.device).asarray(value))
             return model.get_metrics_result()
-        finally:
-            for (metric, name), state in zip(metrics, local, strict=True):
-                setattr(metric, name, state)
+        finally:  # this process's own states back (a metric takes a new value in place)
+            for (metric, name), state in zip(metrics, states, strict=True):
+                setattr(metric, name, namespace(metric.device).asarray(state))
 
     def agree(self, flag: bool) -> bool:
         """True on every process if ``flag`` is True on any (e.g. a callback stopped training)."""

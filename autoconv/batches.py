@@ -184,6 +184,8 @@ class ArrayBatches:
         self.y = [None if a is None else self.xp.asarray(a) for a in y]
         self.w = None if w is None else self.xp.asarray(w)
         self.steps = math.ceil(self.samples / batch_size)
+        self.start = 0  # the batch being served: where it starts in the pass's order
+        self._identity: Any = None
 
     def batches(
         self, shuffle: bool, steps: int | None = None, epoch: int = 0, first: int = 0
@@ -205,11 +207,19 @@ class ArrayBatches:
             if self.world is not None:
                 start, stop = self.world.share(start, stop)
             count = stop - start
-            if order is None:
-                yield Batch(partial(self._slice, slice(start, stop)), count)
+            self.start = start  # where the step input of a recorded gather reads it
+            if order is None:  # in order: a slice, or gathered in order for a recording
+                in_order = partial(self._gather, self._in_order(), count)
+                cut = partial(self._slice, slice(start, stop))
+                yield Batch(cut, count, ("in order", count), in_order)
             else:
-                self.start = start  # where the step input of a recorded gather reads it
                 yield Batch(partial(self._gather, order, count), count, (epoch, count))
+
+    def _in_order(self) -> Any:
+        """0, 1, ... on the device (made once): the order of an unshuffled pass."""
+        if self._identity is None:
+            self._identity = self.xp.asarray(np.arange(self.samples, dtype=np.int32))
+        return self._identity
 
     def _slice(self, cut: slice) -> tuple:
         def pick(a: Any) -> Any:
@@ -233,13 +243,18 @@ class Batch:
     """One batch of ``fit``'s, ``evaluate``'s data: ``arrays()`` gives (inputs, targets,
     weights) on the model's device, and the batch unpacks to them as well. ``key`` says which
     steps are one program a replay can repeat (:mod:`autoconv.step_replay`): batches of one
-    key gather from the same arrays in the same order at a step input; None for a batch the
-    host hands over (a dataset's, or an unshuffled slice)."""
+    key whose ``replayable()`` arrays are gathered from the same arrays in the same order at a
+    step input (``arrays`` itself, or a cheaper slice of the same rows for a step run as it
+    comes); None for a batch the host hands over (a dataset's)."""
 
-    __slots__ = ("arrays", "count", "key")
+    __slots__ = ("arrays", "count", "key", "replayable")
 
-    def __init__(self, arrays: Callable[[], tuple], count: int, key: Any = None) -> None:
+    def __init__(
+        self, arrays: Callable[[], tuple], count: int, key: Any = None,
+        replayable: Callable[[], tuple] | None = None,
+    ) -> None:  # fmt: skip
         self.arrays, self.count, self.key = arrays, count, key
+        self.replayable = arrays if replayable is None else replayable
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.arrays())

@@ -4,9 +4,14 @@ On the GPU a step is ~30 kernel launches whose Python costs more than their work
 records steps while they run (the backend's ``recording``) until two consecutive ones are the
 same program (``difference``), then replays the later one for every step of the same kind
 (``replay``: one CUDA graph launch) and repeats on the host only what the step does there (the
-model's ``_replayed_batch``). A batch's ``key`` says which steps are of one kind: a shuffled
-epoch's full batches, gathered at a step input; the last, shorter batch, a dataset's batches
-and every step on the CPU run as they come.
+model's ``_replayed_batch``). With ``compile(steps_per_execution=N)`` the replayed steps of
+one execution are launched together: one copy of their inputs and one graph launch.
+
+A batch's ``key`` says which steps are of one kind: a shuffled epoch's full batches, or its
+last, shorter one; an unshuffled pass's (``evaluate``'s, say), the same every pass; each
+gathered at a step input. The last ``KINDS`` kinds are remembered, so a pass's last batch does
+not make its full batches record anew. A dataset's batches and every step on the CPU run as
+they come.
 
 A step that cannot be replayed (it copies between host and device, replaces a state array
 instead of updating it in place, or launches other kernels each time) keeps running eagerly
@@ -20,47 +25,91 @@ from typing import Any
 from autoconv.backends import namespace
 
 ATTEMPTS = 3  # recordings per kind of step before it is run eagerly for good
+KINDS = 2  # kinds of step remembered: a pass's full batches and its last, shorter one
+
+
+class _Kind:
+    """What is known of one kind of step: its last recording, its replay once two agreed,
+    the recordings tried."""
+
+    __slots__ = ("attempts", "previous", "replay")
+
+    def __init__(self) -> None:
+        self.previous: Any = None
+        self.replay: Any = None
+        self.attempts = 0
 
 
 class StepReplay:
-    """Runs one ``fit``'s training steps of ``model``: eagerly, or replayed (see the module)."""
+    """Runs steps of one kind of ``model``'s, eagerly or replayed (see the module): ``fit``'s
+    training steps by default; ``step(inputs, targets, weights, state)`` runs one eagerly and
+    ``replayed(count, state)`` does its host's part after a replay (``evaluate`` passes the
+    model's test step and its own). ``replay`` is the last replay made, ``why`` what the last
+    comparison of two recordings found (None: they agreed)."""
 
-    def __init__(self, model: Any, enabled: bool = True) -> None:
+    def __init__(
+        self, model: Any, step: Any = None, replayed: Any = None, enabled: bool = True
+    ) -> None:
         self.model = model
+        self.step = model._train_batch if step is None else step
+        self.replayed_part = model._replayed_batch if replayed is None else replayed
         self.xp = namespace(model.device)
         self.enabled = enabled
-        self.key: Any = None
+        self.kinds: dict[Any, _Kind] = {}  # by batch key, the oldest first
         self.replay: Any = None
-        self.previous: Any = None
-        self.attempts = 0
+        self.pending: Any = None  # the replay whose staged steps wait for flush()
         self.why: str | None = None
-        self.replayed = 0  # steps replayed, over the fit
+        self.replayed = 0  # steps replayed, over the runner's life
 
-    def train(self, batch: Any, state: Any) -> None:
-        """One optimizer step on ``batch`` (an :class:`autoconv.batches.Batch`)."""
-        model = self.model
+    def run(self, batch: Any, state: Any) -> None:
+        """One step on ``batch`` (an :class:`autoconv.batches.Batch`). A replayed step may
+        wait for :meth:`flush` (which ``fit`` and ``evaluate`` call at the end of each
+        execution of ``steps_per_execution`` steps): its inputs are staged and the host's part
+        is done, the device's part is launched with the steps staged after it."""
         if not self.enabled or batch.key is None or state.world is not None:
-            model._train_batch(*batch.arrays(), state)
+            self.flush()
+            self.step(*batch.arrays(), state)
             return
-        if batch.key != self.key:  # another kind of step: record anew
-            self.key, self.replay, self.previous, self.attempts = batch.key, None, None, 0
-        if self.replay is not None:
-            self.replay()
-            model._replayed_batch(batch.count, state)
+        kind = self._kind(batch.key)
+        if kind.replay is not None:
+            if self.pending is not kind.replay:
+                self.flush()
+            kind.replay.stage()
+            self.pending = kind.replay
+            self.replayed_part(batch.count, state)
             self.replayed += 1
             return
-        if self.attempts >= ATTEMPTS:
-            model._train_batch(*batch.arrays(), state)
+        self.flush()
+        if kind.attempts >= ATTEMPTS:
+            self.step(*batch.arrays(), state)
             return
-        self.attempts += 1
+        kind.attempts += 1
         with self.xp.recording() as tape:
-            model._train_batch(*batch.arrays(), state)
+            self.step(*batch.replayable(), state)
         if tape is None:  # a backend that runs each step as it comes
             self.enabled, self.why = False, self.xp.difference(None, None)
             return
-        if self.previous is not None:
-            self.why = self.xp.difference(self.previous, tape)
+        if kind.previous is not None:
+            self.why = self.xp.difference(kind.previous, tape)
             if self.why is None:
-                self.replay, self.previous = self.xp.replay(tape), None
+                kind.replay = self.replay = self.xp.replay(tape)
+                kind.previous = None
                 return
-        self.previous = tape
+        kind.previous = tape
+
+    def _kind(self, key: Any) -> _Kind:
+        """The kind of step of batches of ``key``, new ones replacing the oldest known."""
+        kind = self.kinds.get(key)
+        if kind is None:
+            self.flush()
+            kind = self.kinds[key] = _Kind()
+            while len(self.kinds) > KINDS:
+                del self.kinds[next(iter(self.kinds))]
+        return kind
+
+    def flush(self) -> None:
+        """Launch the replayed steps staged since the last launch (before anything reads what
+        they change, or another step runs)."""
+        if self.pending is not None:
+            self.pending.launch()
+            self.pending = None

@@ -10,10 +10,11 @@ Running totals stay on the model's device and are read back at most every ``SYNC
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -238,6 +239,7 @@ def fit(
     callback_list.on_train_begin()
     initial_epoch, initial_step = _resume_point(model, initial_epoch)
     steps_run = model._step_replay = StepReplay(model)
+    val_run = test_steps(model)
     logs: dict[str, float] = {}
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
@@ -247,14 +249,16 @@ def fit(
         first = initial_step if epoch == initial_epoch else 0
         state.step = first  # a resumed epoch counts its batches from where it stopped
         batches = data.batches(shuffle, steps, epoch, first)
-        for step, batch in enumerate(batches, first):
-            callback_list.on_train_batch_begin(step)
-            steps_run.train(batch, state)
+        for execution in executions(batches, first, model.steps_per_execution):
+            callback_list.on_train_batch_begin(execution.begin)
+            for batch in execution:
+                steps_run.run(batch, state)
+            steps_run.flush()
             now = time.perf_counter()
             if callback_list.wants_batch_logs or state.read_due(now - last_poll >= SYNC_SECONDS):
                 last_poll = now
                 logs, status = state.read()
-                callback_list.on_train_batch_end(step, logs, state.samples, now - started)
+                callback_list.on_train_batch_end(execution.end, logs, state.samples, now - started)
                 stopped = _stopped(model, status, epoch, state)
                 if stopped:
                     break
@@ -263,7 +267,7 @@ def fit(
             _stopped(model, status, epoch, state)
         seconds = time.perf_counter() - started
         if val is not None and (epoch + 1) % validation_freq == 0:
-            val_logs = _evaluate_batches(model, val, validation_steps, callback_list)
+            val_logs = _evaluate_batches(model, val, validation_steps, callback_list, val_run)
             logs |= {f"val_{k}": v for k, v in val_logs.items()}
         history.epoch_seconds.append(seconds)
         callback_list.on_epoch_end(epoch, logs, state.samples, seconds)
@@ -274,6 +278,38 @@ def fit(
     callback_list.on_train_end(logs)
     model.history = history
     return history
+
+
+class Execution:
+    """One execution of Keras's ``steps_per_execution``: iterating gives its items, drawn one
+    at a time from the shared iterator (a batch's step inputs read the batch generator's
+    place); ``begin`` is its first item's number, ``end`` the last drawn's."""
+
+    def __init__(self, head: Any, rest: Iterator[Any], begin: int, size: int) -> None:
+        self.head, self.rest, self.size = head, rest, size
+        self.begin = self.end = begin
+
+    def __iter__(self) -> Iterator[Any]:
+        yield self.head
+        for number in range(self.begin + 1, self.begin + self.size):
+            item = next(self.rest, _END)
+            if item is _END:
+                return
+            self.end = number
+            yield item
+
+
+_END = object()
+
+
+def executions(items: Iterable[Any], first: int, size: int) -> Iterator[Execution]:
+    """``items`` (numbered from ``first``) in executions of ``size`` (the last may be
+    shorter); each execution is to be run through before the next is asked for."""
+    items = iter(items)
+    begin = first
+    for head in items:
+        yield Execution(head, items, begin, size)
+        begin += size
 
 
 def _resume_point(model: Any, initial_epoch: int) -> tuple[int, int]:
@@ -304,17 +340,27 @@ def _agreed_stop(model: Any, world: Any) -> bool:
     return model.stop_training
 
 
+def test_steps(model: Any) -> StepReplay:
+    """A runner of ``model``'s test steps, replayed where the device can (as fit's training
+    steps): one per ``evaluate``, one per ``fit`` for its validation data."""
+    model._test_replay = StepReplay(model, model._test_batch, model._replayed_test_batch)
+    return model._test_replay
+
+
 def _evaluate_batches(
-    model: Any, data: ArrayBatches, steps: int | None, callback_list: CallbackList
+    model: Any, data: Any, steps: int | None, callback_list: CallbackList, runner: StepReplay
 ) -> dict[str, float]:
-    """The loss and metrics over ``data``, with the test hooks (as Keras's evaluate)."""
+    """The loss and metrics over ``data``, with the test hooks (as Keras's evaluate); the
+    steps run by ``runner`` (see :func:`test_steps`)."""
     state = StepState(model)
     callback_list.on_test_begin()
-    for step, (inputs, targets, weights) in enumerate(data.batches(False, steps)):
-        callback_list.on_test_batch_begin(step)
-        model._test_batch(inputs, targets, weights, state)
+    for execution in executions(data.batches(False, steps), 0, model.steps_per_execution):
+        callback_list.on_test_batch_begin(execution.begin)
+        for batch in execution:
+            runner.run(batch, state)
+        runner.flush()
         if callback_list.wants_test_batch_logs:
-            callback_list.on_test_batch_end(step, state.read()[0])
+            callback_list.on_test_batch_end(execution.end, state.read()[0])
     logs, _ = state.read()
     callback_list.on_test_end(logs)
     return logs
@@ -347,7 +393,7 @@ def evaluate(
         data = ArrayBatches(model, xs, ys, ws, batch_size_of(batch_size, "evaluate"))
     configure_process_for(model)
     callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, data.steps)
-    logs = _evaluate_batches(model, data, steps, callback_list)
+    logs = _evaluate_batches(model, data, steps, callback_list, test_steps(model))
     if return_dict:
         return logs
     return _in_order(model, logs)
@@ -372,7 +418,8 @@ def predict(
     model: Any, x: Any, batch_size: int | None, verbose: Any, steps: int | None, callbacks: Any
 ) -> Any:
     """Keras's ``predict``: the outputs for x (arrays, or a dataset whose elements are x or
-    (x, y, ...)), batch by batch, as NumPy arrays."""
+    (x, y, ...)), batch by batch, as NumPy arrays. The outputs stay on the model's device
+    until the end (one read back), or each execution's when a callback wants them."""
     callbacks = CallbackList.checked(callbacks)
     if steps is not None:
         steps = _count(steps, "steps", "predict", minimum=1)
@@ -389,20 +436,29 @@ def predict(
     configure_process_for(model)
     callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, total)
     callback_list.on_predict_begin()
-    pieces: list[list[np.ndarray]] = []
-    for step, batch in enumerate(batches):
-        if steps is not None and step >= steps:
-            break
-        arrays = input_arrays(model, batch, "predict") if is_dataset(x) else batch
-        build_for(model, arrays)
-        callback_list.on_predict_batch_begin(step)
-        pieces.append(model._predict_batch(arrays))
-        callback_list.on_predict_batch_end(step, pieces[-1])
+    xp = namespace(model.device)
+    pieces: list[list[Any]] = []  # each batch's outputs, on the device until read
+    every = model.steps_per_execution
+    for execution in executions(itertools.islice(batches, steps), 0, every):
+        callback_list.on_predict_batch_begin(execution.begin)
+        done = len(pieces)
+        for batch in execution:
+            arrays = input_arrays(model, batch, "predict") if is_dataset(x) else batch
+            build_for(model, arrays)
+            pieces.append(model._predict_batch(arrays, to_host=False))
+        if callback_list.predict_batches:  # (a read back to the host each execution)
+            callback_list.on_predict_batch_end(execution.end, _joined(xp, pieces[done:]))
     callback_list.on_predict_end()
     if not pieces:
         raise ValueError("predict: no data (an empty dataset, or steps=0)")
-    outputs = [np.concatenate(column) for column in zip(*pieces, strict=True)]
+    outputs = _joined(xp, pieces)
     return outputs[0] if len(outputs) == 1 else outputs
+
+
+def _joined(xp: Any, pieces: list[list[Any]]) -> list[np.ndarray]:
+    """Each output's batches (device arrays) read back and joined, as NumPy arrays."""
+    columns = zip(*pieces, strict=True)
+    return [np.concatenate([xp.to_numpy(a) for a in column]) for column in columns]
 
 
 def on_batch(

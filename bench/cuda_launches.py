@@ -11,7 +11,10 @@ its steps. Then how fit replays the step (autoconv/step_replay.py): after two re
 each step is one CUDA graph launch from the host on a GPU, after one copy of its step inputs;
 here, without graphs, the replayed kernels are launched (and counted) one by one.
 
-    python bench/cuda_launches.py [batch_size]
+With ``steps_per_execution`` N (compile's), the replayed steps of an execution are staged and
+launched together: it counts those launches (on a GPU each is one graph of N steps' kernels).
+
+    python bench/cuda_launches.py [batch_size] [steps_per_execution]
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ os.environ["NUMBA_ENABLE_CUDASIM"] = "1"  # before numba is imported
 import numpy as np
 from numba.cuda.simulator import kernel as simulated
 
-from autoconv.backends.cuda import gemm, runtime
+from autoconv.backends.cuda import capture, gemm, runtime
 from autoconv.course import reference_model
 
 # The GPU's launch constants, as the backend sets them off the simulator. Each is a global of
@@ -50,16 +53,29 @@ def counting_configure(kernel, config):
 
 
 simulated.FakeCUDAKernel.__getitem__ = counting_configure
+executions: list[int] = []  # the steps of each launch of replayed steps
+launch_replayed = capture.Replay.launch
 
 
-def main(batch_size: int) -> None:
+def counting_launch(replay: capture.Replay) -> None:
+    if replay.staged:
+        executions.append(replay.staged)
+    launch_replayed(replay)
+
+
+capture.Replay.launch = counting_launch
+
+
+def main(batch_size: int, steps_per_execution: int) -> None:
     rng = np.random.default_rng(0)
-    x = rng.random((5 * batch_size, 28, 28, 1), dtype=np.float32)
+    x = rng.random((10 * batch_size, 28, 28, 1), dtype=np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, len(x))]
     model = reference_model().to("cuda")
-    model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
+    model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution)  # fmt: skip
     model.fit(x[:batch_size], y[:batch_size], epochs=1, batch_size=batch_size, verbose=0)
     counts.clear()  # the first fit's one-off launches (optimizer slots) are not counted
+    executions.clear()
     model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
     steps = len(x) // batch_size
     total = sum(counts.values())
@@ -78,7 +94,14 @@ def main(batch_size: int) -> None:
         "(the simulator has no graphs); on a GPU, 1 host launch (one CUDA graph of them) after "
         f"1 copy of {replay.tape.used} bytes of step inputs"
     )
+    print(
+        f"steps_per_execution={steps_per_execution}: the {runner.replayed} replayed steps in "
+        f"{len(executions)} launches of {executions} steps: on a GPU, "
+        f"{len(executions) / runner.replayed:.3g} host launches (and copies) per replayed step"
+    )
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 64)
+    batch = int(sys.argv[1]) if len(sys.argv) > 1 else 64
+    every = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    main(batch, every)

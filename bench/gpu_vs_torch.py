@@ -8,7 +8,7 @@ measure").
 
     python bench/gpu_vs_torch.py [--device cuda|cpu] [--models mnist,rgb,stack,xception]
         [--engines ...] [--rounds 3] [--steps 20] [--epochs 3] [--infer-images 4096]
-        [--mnist-limit N] [--tf32 default|off] [--json PATH]
+        [--mnist-limit N] [--tf32 default|off] [--steps-per-execution N] [--json PATH]
 
 Each round runs a child process (``--child ENGINE --models MODEL``: it prints its figures as
 JSON) per model and engine, in the order autoconv, torch-eager, torch-graph, keras-jax. A child
@@ -170,7 +170,8 @@ def fit_and_predict(
     x, labels = training_data(name, args)
     kind, settings = optimizer_of(name)
     model = fresh_model()
-    model.compile(getattr(optimizers, kind)(**settings), loss, metrics=["accuracy"])
+    model.compile(getattr(optimizers, kind)(**settings), loss, metrics=["accuracy"],
+                  steps_per_execution=args.steps_per_execution)  # fmt: skip
     history = model.fit(
         x, targets_of(name, labels), batch_size=workload.batch, epochs=epochs_of(name, args),
         shuffle=True, verbose=0, callbacks=None if clock is None else [clock],
@@ -458,6 +459,7 @@ def run_child(engine: str, name: str, args: argparse.Namespace) -> dict:
         sys.executable, os.path.abspath(__file__), "--child", engine, "--models", name,
         "--device", args.device, "--steps", str(args.steps), "--epochs", str(args.epochs),
         "--infer-images", str(args.infer_images), "--tf32", args.tf32,
+        "--steps-per-execution", str(args.steps_per_execution),
     ]  # fmt: skip
     if args.mnist_limit:
         command += ["--mnist-limit", str(args.mnist_limit)]
@@ -594,6 +596,10 @@ def main() -> None:
     parser.add_argument("--mnist-limit", type=int, help="MNIST's first N images (smoke tests)")
     parser.add_argument("--infer-images", type=int, default=4096, help="a multiple of 256")
     parser.add_argument("--tf32", choices=["default", "off"], default="default")
+    parser.add_argument(
+        "--steps-per-execution", type=int, default=1,
+        help="compile(steps_per_execution=N) for autoconv and Keras",
+    )  # fmt: skip
     parser.add_argument("--child-timeout", type=int, default=1200, help="seconds a child may run")
     parser.add_argument("--json", help="write every child's figures here")
     parser.add_argument("--child", choices=ENGINES, help="measure one engine and model here")
@@ -635,7 +641,8 @@ def main() -> None:
     device = cpu_name() if args.device == "cpu" else ", ".join(sorted(names - {"cpu"}))
     print(f"\nDevice: {device or 'unknown (no child reported one)'} ({args.device}), {date}")
     print(f"autoconv {commit}; " + ", ".join(f"{n} {v}" for n, v in found.items()))
-    print(f"Command: {command}\nTF32: {args.tf32}\n")
+    print(f"Command: {command}\nTF32: {args.tf32}; steps_per_execution: "
+          f"{args.steps_per_execution} (autoconv, Keras)\n")  # fmt: skip
     for line in table(table_rows(models, args.epochs), results, skipped):
         print(line)
     print(f"\nMedians over {args.rounds} round(s), the rounds' range in brackets. Ratios: "

@@ -48,6 +48,19 @@ def test_train_text_output(run):
         assert text in result.output
 
 
+def test_train_steps_per_execution_trains_the_same_model(run):
+    """--steps-per-execution groups the steps (one launch per group on the GPU); the training
+    is step by step the same."""
+    reports = []
+    for every in (1, 3):
+        args = ("--epochs", 1, "--limit", 256, "--seed", 1, "--json")
+        result = run("train", "mnist", *args, "--steps-per-execution", every)
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads(result.output))
+    assert reports[0]["test_accuracy"] == reports[1]["test_accuracy"]
+    assert reports[0]["test_loss"] == reports[1]["test_loss"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -56,6 +69,7 @@ def test_train_text_output(run):
         (["--device", "tpu"], "--device"),
         (["--optimizer", "adafactor"], "--optimizer"),
         (["--learning-rate", "0"], "--learning-rate"),
+        (["--steps-per-execution", "0"], "--steps-per-execution"),
     ],
 )
 def test_bad_options_are_usage_errors(run, args, message):

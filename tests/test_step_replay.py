@@ -14,6 +14,8 @@ from autoconv import layers, step_replay
 pytest.importorskip("numba_cuda")
 pytestmark = pytest.mark.cudasim
 
+from autoconv.backends.cuda import capture  # noqa: E402 - needs numba-cuda
+
 
 def data(samples: int = 30, classes: int = 3) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
@@ -112,6 +114,69 @@ def test_any_metric_replays_as_its_state_is_updated_in_place(monkeypatch):
     history = replayed.fit(x, labels, epochs=1, batch_size=4, verbose=0).history
     assert replayed._step_replay.replayed >= 4, replayed._step_replay.why
     assert history == eager_history
+
+
+def test_steps_per_execution_replays_an_execution_in_one_launch(monkeypatch):
+    """compile(steps_per_execution=3): the replayed steps of an execution are staged and
+    launched together, each reading its own step inputs (the batch's place, the step number,
+    Adam's bias corrections, a dropout seed), and train as the eager steps do, to the bit."""
+    launched: list[int] = []
+    replays: list[capture.Replay] = []
+    real_launch = capture.Replay.launch
+
+    def counted(replay: capture.Replay) -> None:
+        launched.append(replay.staged)
+        replays.append(replay)
+        real_launch(replay)
+
+    monkeypatch.setattr(capture.Replay, "launch", counted)
+
+    def make() -> ac.Model:
+        model = convnet("adam", (layers.Dropout(0.5),))
+        model.compile("adam", "categorical_crossentropy", metrics=["accuracy"],
+                      steps_per_execution=3)  # fmt: skip
+        return model
+
+    eager, eager_history, replayed, history = fit_both(make, monkeypatch, epochs=2, batch_size=4)
+    runner = replayed._step_replay
+    assert runner.replayed >= 9, runner.why
+    assert max(launched) == 3 and sum(launched) == runner.replayed
+    assert {len(replay._replicas) for replay in replays} == {3}  # 3 slots of step inputs
+    assert replayed.optimizer.iterations == eager.optimizer.iterations == 16
+    assert history == eager_history
+    for got, want in zip(state_of(replayed), state_of(eager), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_unshuffled_batches_and_validation_steps_replay_as_well(monkeypatch):
+    """shuffle=False: batches in order, gathered at a step input so they replay; the
+    validation data's test steps replay too (one runner over the fit: the same arrays every
+    epoch), with the logs of eager steps."""
+    x, y = data()
+    eager, eager_history, replayed, history = fit_both(
+        lambda: convnet("rmsprop", (layers.BatchNormalization(),)), monkeypatch, epochs=2,
+        batch_size=4, shuffle=False, validation_data=(x[:13], y[:13]),
+    )  # fmt: skip
+    assert replayed._step_replay.replayed >= 10, replayed._step_replay.why
+    assert replayed._test_replay.replayed >= 4, replayed._test_replay.why  # of 6 full batches
+    assert history == eager_history
+    for got, want in zip(state_of(replayed), state_of(eager), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("every", [1, 2])
+def test_evaluate_replays_its_test_steps(every, monkeypatch):
+    x, y = data()
+    model = convnet("adam", (layers.BatchNormalization(), layers.Dropout(0.5)))
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=every)  # fmt: skip
+    with monkeypatch.context() as eager_only:
+        eager_only.setattr(step_replay, "ATTEMPTS", 0)
+        eager = model.evaluate(x, y, batch_size=4, verbose=0, return_dict=True)
+    assert model._test_replay.replayed == 0
+    replayed = model.evaluate(x, y, batch_size=4, verbose=0, return_dict=True)
+    assert model._test_replay.replayed >= 4, model._test_replay.why
+    assert replayed == eager
 
 
 def test_a_step_that_cannot_be_replayed_says_why_and_trains_eagerly(monkeypatch):

@@ -367,3 +367,93 @@ def test_warm_up_changes_neither_the_weights_nor_the_random_draws_that_follow(rn
         runs.append(model.get_weights())
     for cold, warmed in zip(*runs, strict=True):
         np.testing.assert_array_equal(cold, warmed)
+
+
+# ------------------------------------------------------------- steps_per_execution
+class BatchHooks(ac.callbacks.Callback):
+    """Which batch hooks ran, with which indices (and predict's outputs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, int]] = []
+        self.outputs: list[np.ndarray] = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.calls.append(("train_begin", batch))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.calls.append(("train_end", batch))
+        assert set(logs) == {"accuracy", "loss"}
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self.calls.append(("test_begin", batch))
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.calls.append(("test_end", batch))
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        self.calls.append(("predict_begin", batch))
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.calls.append(("predict_end", batch))
+        self.outputs.append(logs["outputs"][0])
+
+
+def hooks(calls, kind):
+    return [(what.split("_")[1], batch) for what, batch in calls if what.startswith(kind)]
+
+
+@pytest.mark.parametrize(
+    ("every", "begins", "ends"),
+    [(1, list(range(5)), list(range(5))), (2, [0, 2, 4], [1, 3, 4]), (3, [0, 3], [2, 4]),
+     (9, [0], [4])],
+)  # fmt: skip
+def test_steps_per_execution_calls_the_batch_hooks_once_per_execution_as_keras(every, begins, ends):
+    """Keras's steps_per_execution=N: the batch hooks run every N batches, begin with the
+    execution's first batch index, end with its last; an execution stops at the epoch's end.
+    The training itself is the same step by step: the same weights and logs as N=1."""
+    x, labels, _, _ = data()  # 40 samples: 5 batches of 8
+    trained = {}
+    for n in (1, every):
+        ac.utils.set_random_seed(3)  # the same shuffles
+        model = classifier()
+        model.compile("adam", SPARSE, metrics=["accuracy"], steps_per_execution=n)
+        seen = BatchHooks()
+        history = model.fit(x, labels, batch_size=8, epochs=2, verbose=0, callbacks=[seen])
+        trained[n] = history.history, model.get_weights()
+    assert hooks(seen.calls, "train") == [
+        hook for _ in range(2) for pair in zip(begins, ends, strict=True)
+        for hook in (("begin", pair[0]), ("end", pair[1]))
+    ]  # fmt: skip
+    assert trained[every][0] == trained[1][0]
+    for got, want in zip(trained[every][1], trained[1][1], strict=True):
+        np.testing.assert_array_equal(got, want)
+    seen.calls.clear()
+    model.evaluate(x, labels, batch_size=8, verbose=0, callbacks=[seen])
+    assert hooks(seen.calls, "test") == [
+        hook for pair in zip(begins, ends, strict=True) for hook in (("begin", pair[0]),
+                                                                      ("end", pair[1]))
+    ]  # fmt: skip
+    seen.calls.clear()
+    predicted = model.predict(x, batch_size=8, verbose=0, callbacks=[seen])
+    assert [batch for what, batch in seen.calls if what == "predict_end"] == ends
+    sizes = [min(8 * (end + 1), 40) - 8 * begin for begin, end in zip(begins, ends, strict=True)]
+    assert [len(out) for out in seen.outputs] == sizes  # each execution's outputs, joined
+    np.testing.assert_array_equal(np.concatenate(seen.outputs), predicted)
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, True, "auto", None])
+def test_steps_per_execution_must_be_a_positive_int(value):
+    model = classifier()
+    with pytest.raises(ValueError, match="steps_per_execution must be an int >= 1"):
+        model.compile("sgd", SPARSE, steps_per_execution=value)
+
+
+def test_steps_per_execution_is_kept_in_the_compile_config():
+    model = classifier()
+    model.compile("sgd", SPARSE, steps_per_execution=4)
+    config = model.get_compile_config()
+    assert config["steps_per_execution"] == 4
+    again = classifier()
+    again.compile_from_config(config)
+    assert again.steps_per_execution == 4

@@ -464,7 +464,9 @@ class Backend(Protocol):
         it, else why not."""
 
     def replay(self, tape: Any) -> Any:
-        """A callable that replays the step ``tape`` recorded (the device's work only)."""
+        """The replay of the step ``tape`` recorded (the device's work only): ``stage()``
+        computes the next step's inputs, ``launch()`` runs the steps staged since the last
+        launch (together), calling it does both for one step."""
 
     def new_status(self) -> Array:
         """A clean status: int64 [0, 0]."""

@@ -63,6 +63,14 @@ class DatasetOrFolder(click.ParamType):
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option(
+    "--steps-per-execution",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Batches run per execution, as Keras's compile(steps_per_execution=N): on the GPU "
+    "N training steps are one launch; the progress display refreshes between executions.",
+)
+@click.option(
     "--optimizer", type=click.Choice(OPTIMIZER_NAMES), default="rmsprop", show_default=True
 )
 @click.option(
@@ -178,6 +186,7 @@ def train(
     device: str | None,
     epochs: int,
     batch_size: int,
+    steps_per_execution: int,
     optimizer: str,
     learning_rate: float | None,
     seed: int | None,
@@ -217,6 +226,7 @@ def _train(
     device: str | None,
     epochs: int,
     batch_size: int,
+    steps_per_execution: int,
     optimizer: str,
     learning_rate: float | None,
     seed: int | None,
@@ -250,9 +260,9 @@ def _train(
     if isinstance(dataset, Path):
         settings = {"image_size": image_size, "color_mode": color_mode, "model": model_name,
                     "augment": augment, "skip_bad_files": skip_bad_files}  # fmt: skip
-        train_folder(dataset, settings, device, epochs, batch_size, optimizer, learning_rate,
-                     seed, validation_split, save_path, resume_path, checkpoint_path,
-                     early_stopping, as_json, plot_path, board)  # fmt: skip
+        train_folder(dataset, settings, device, epochs, batch_size, steps_per_execution,
+                     optimizer, learning_rate, seed, validation_split, save_path, resume_path,
+                     checkpoint_path, early_stopping, as_json, plot_path, board)  # fmt: skip
         return
     (x_train, y_train), (x_test, y_test) = load(dataset, data_dir, limit)
     if validation_split:  # Keras's split; no validation sample is an error now, not later
@@ -283,6 +293,7 @@ def _train(
         model.compile(OPTIMIZERS[optimizer](**options), "categorical_crossentropy",
                       metrics=["accuracy"])  # fmt: skip
 
+    model.steps_per_execution = steps_per_execution
     # Compile (or load from Numba's cache) every kernel of a training step before the clock
     # starts: one step that changes nothing.
     compile_seconds = training.warm_up(model, x_train[:batch_size], y_train[:batch_size])
@@ -379,6 +390,7 @@ def train_folder(
     device: str,
     epochs: int,
     batch_size: int,
+    steps_per_execution: int,
     optimizer: str,
     learning_rate: float | None,
     seed: int | None,
@@ -419,6 +431,7 @@ def train_folder(
                       metrics=["accuracy"])  # fmt: skip
         initial_epoch = 0
     model.class_names = class_names
+    model.steps_per_execution = steps_per_execution
     model.to(device)
     if not as_json:
         click.echo(device_line())

@@ -55,6 +55,7 @@ class Model(Layer):
         self._compiled_metrics: list[list[Any]] = []
         self._output_loss_trackers: list[Any] = []
         self.compiled = False
+        self.steps_per_execution = 1
         self.device = config.get_device()  # where its layers make their weights; to() moves it
         self.stop_training = False
         self.history: training.History | None = None
@@ -199,11 +200,21 @@ class Model(Layer):
         name), the loss weights and the metrics, with Keras's arguments and order.
 
         As in Keras, 'accuracy' (and 'crossentropy') become the binary, sparse or categorical
-        kind from the shapes of the first batch of targets and predictions."""
+        kind from the shapes of the first batch of targets and predictions.
+        ``steps_per_execution=N``: ``fit``, ``evaluate`` and ``predict`` run N batches per
+        execution (at most the rest of the epoch) and call the batch callbacks once per
+        execution, ``on_*_batch_begin`` with its first batch's index and ``on_*_batch_end``
+        with its last's; on the GPU the N replayed training steps are one graph launch."""
         if weighted_metrics is not None:
             raise ValueError("compile: weighted_metrics are not supported yet")
-        if steps_per_execution != 1:
-            raise ValueError("compile: steps_per_execution other than 1 is not supported")
+        if (
+            isinstance(steps_per_execution, bool)
+            or not isinstance(steps_per_execution, int | np.integer)
+            or steps_per_execution < 1
+        ):
+            raise ValueError(
+                f"compile: steps_per_execution must be an int >= 1, got {steps_per_execution!r}"
+            )
         self.optimizer = optimizers_module.get(optimizer)
         names = self.output_names
         self.loss = loss
@@ -225,6 +236,7 @@ class Model(Layer):
             [metrics_module.Mean(name=f"{n}_loss") for n in names] if len(names) > 1 else []
         )
         self._compile_arguments = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics}
+        self.steps_per_execution = int(steps_per_execution)
         self.compiled = True
 
     def get_compile_config(self) -> dict[str, Any] | None:
@@ -240,7 +252,7 @@ class Model(Layer):
             "metrics": _compile_entry(given["metrics"]),
             "weighted_metrics": None,
             "run_eagerly": False,
-            "steps_per_execution": 1,
+            "steps_per_execution": self.steps_per_execution,
             "jit_compile": False,
         }
 
@@ -256,6 +268,7 @@ class Model(Layer):
             loss=_compile_object(config.get("loss"), losses_module),
             loss_weights=config.get("loss_weights"),
             metrics=_compile_object(config.get("metrics"), metrics_module),
+            steps_per_execution=config.get("steps_per_execution") or 1,
         )
 
     def _require_compiled(self, what: str) -> None:
@@ -422,13 +435,19 @@ class Model(Layer):
             self._update_metrics(total, per_output, outputs, logits, targets, weights)
         state.done(len(outputs[0]))
 
-    def _predict_batch(self, inputs: list[Any]) -> list[np.ndarray]:
+    def _replayed_test_batch(self, count: int, state: Any) -> None:
+        """What :meth:`_test_batch` does on the host, for a batch the device replayed: the
+        samples counted."""
+        state.done(count)
+
+    def _predict_batch(self, inputs: list[Any], to_host: bool = True) -> list[Any]:
+        """The outputs for one batch: NumPy arrays, or with ``to_host=False`` the device's."""
         xp = namespace(self.device)
         with no_grad():
             tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
             out = self(tensors if len(tensors) > 1 else tensors[0], training=False)
         outs = out if isinstance(out, list | tuple) else [out]
-        return [xp.to_numpy(o.data) for o in outs]
+        return [xp.to_numpy(o.data) if to_host else o.data for o in outs]
 
     # ------------------------------------------------------------ Keras's API
     def fit(

@@ -63,6 +63,35 @@ def test_a_replay_computes_what_the_eager_steps_compute():
     np.testing.assert_array_equal(cu.to_numpy(eager.total), np.arange(5) * 12.0 + 15.0)
 
 
+@pytest.mark.parametrize("together", [2, 3])
+def test_steps_staged_together_compute_what_steps_one_by_one_compute(together):
+    """Several staged steps, one launch (one graph on a GPU): each step reads its step inputs
+    from a slot of its own, so each sees its own clock."""
+    eager, replayed = Loop(), Loop()
+    groups = [together, 1, together]
+    for _ in range(2 + sum(groups)):
+        eager.step()
+    recorded(replayed)  # the first recording (its step runs eagerly)
+    replay = capture.Replay(recorded(replayed))
+    for group in groups:
+        for _ in range(group):
+            replay.stage()
+            replayed.clock += 1
+        assert replay.staged == group
+        replay.launch()
+        assert replay.staged == 0
+    np.testing.assert_array_equal(cu.to_numpy(replayed.total), cu.to_numpy(eager.total))
+    assert len(replay._replicas) == together
+    inputs = {
+        capture._address(arg)
+        for replica in replay._replicas
+        for _, _, _, args in replica
+        for arg in capture._flatten(args)
+        if capture._is_device_array(arg) and arg.size == 1
+    }
+    assert len(inputs) == together  # a clock per slot
+
+
 def test_the_tape_holds_its_buffers_so_no_one_else_is_handed_them():
     loop = Loop(size=7)
     tape = recorded(loop)

@@ -45,6 +45,7 @@ __all__ = ["Replay", "difference", "recording", "replay", "step_input"]
 
 ARENA_BYTES = 4096  # room for a step's inputs: a few scalars, seeds and hyperparameters
 _ALIGN = 8
+_SLOT_ALIGN = 256  # bytes between the slots of several steps' inputs
 
 
 # --------------------------------------------------------------------- step inputs
@@ -192,45 +193,121 @@ def difference(first: Tape, second: Tape) -> str | None:
 
 # ------------------------------------------------------------------------ replay
 class Replay:
-    """A recorded step, replayed by calling it: its step inputs refreshed (one copy), then its
-    launches as one CUDA graph (``mode`` 'graph') or, on the simulator or where the graph
-    could not be built, one by one (``mode`` 'launches'; ``why`` says why not a graph).
-    It holds the tape, so its buffers stay its own while it lives."""
+    """A recorded step, replayed: :meth:`stage` computes the next step's inputs on the host
+    (after which the caller does the host's part of that step), :meth:`launch` runs the steps
+    staged since the last launch: their inputs refreshed with one copy, then their launches as
+    one CUDA graph (``mode`` 'graph'; a graph per number of steps, made at its first launch) or,
+    on the simulator or where the graph could not be built, one by one (``mode`` 'launches';
+    ``why`` says why not a graph). Calling it stages and launches one step. It holds the tape,
+    so the step's buffers stay its own while it lives.
+
+    One step reads its inputs from the tape's arena; several steps in one launch each read
+    theirs from their own slot of a wider buffer, ``stride`` bytes apart (every launch's
+    arguments that lie in the arena are moved to the slot), and share every other buffer: the
+    steps run one after another on one stream."""
 
     def __init__(self, tape: Tape) -> None:
         self.tape = tape
-        self.staging = np.zeros(tape.used, np.uint8)
+        self.stride = -(-max(tape.used, 1) // _SLOT_ALIGN) * _SLOT_ALIGN
+        self.staging = np.zeros(self.stride, np.uint8)
+        self.staged = 0  # steps staged since the last launch
+        self._slots: _Buffer | None = None  # the inputs of several steps, a slot each
+        self._replicas: list[list[tuple[Any, Any, Any, tuple]]] = []  # launches, slot by slot
+        self._graphs: dict[int, Any] = {}
         self.mode, self.why = "launches", "the CUDA simulator has no graphs"
-        self._graph: Any = None
         if not SIMULATED:
             try:
-                self._graph, self._stream = _build_graph(tape.launches)
+                self._graphs[1] = _build_graph(tape.launches)
                 self.mode, self.why = "graph", ""
             except Exception as error:
                 self.why = f"the CUDA graph could not be built ({type(error).__name__}: {error})"
 
     @property
     def launches(self) -> int:
+        """Kernels in one step."""
         return len(self.tape.launches)
 
     def __call__(self) -> None:
-        tape = self.tape
-        for offset, (shape, dtype), compute in tape.inputs:
+        self.stage()
+        self.launch()
+
+    def stage(self) -> None:
+        """Compute the next step's inputs (the step inputs' functions read the live state, so
+        the host's part of each step comes between two calls)."""
+        at = self.staged * self.stride
+        if at + self.stride > len(self.staging):
+            self.staging = np.concatenate([self.staging, np.zeros_like(self.staging)])
+        for offset, (shape, dtype), compute in self.tape.inputs:
             value = np.ascontiguousarray(compute(), dtype=dtype)
             if value.shape != shape:
                 raise RuntimeError(
                     f"a step input changed shape from {shape} to {value.shape}: the recorded "
                     "step cannot be replayed"
                 )
-            self.staging[offset : offset + value.nbytes] = value.reshape(-1).view(np.uint8)
-        if tape.inputs:
-            tape.arena.flat[: tape.used].copy_to_device(self.staging)
-        if self._graph is not None:
-            with _launching:
-                self._graph.launch(self._stream)
+            place = at + offset
+            self.staging[place : place + value.nbytes] = value.reshape(-1).view(np.uint8)
+        self.staged += 1
+
+    def launch(self) -> None:
+        """Run the staged steps (one copy of their inputs, then one graph launch on a GPU)."""
+        steps, self.staged = self.staged, 0
+        if steps == 0:
             return
-        for kernel, grid, block, args in tape.launches:
+        tape = self.tape
+        if steps == 1:
+            if tape.inputs:
+                tape.arena.flat[: tape.used].copy_to_device(self.staging[: tape.used])
+            launches = tape.launches
+        else:
+            launches = self._prepare(steps)
+            if tape.inputs:
+                size = steps * self.stride
+                self._slots.flat[:size].copy_to_device(self.staging[:size])
+        graph = self._graphs.get(steps)
+        if graph is None and self.mode == "graph":
+            try:
+                graph = self._graphs[steps] = _build_graph(launches)
+            except Exception as error:  # launched one by one instead, and said why
+                self.mode = "launches"
+                self.why = f"the CUDA graph could not be built ({type(error).__name__}: {error})"
+        if graph is not None and self.mode == "graph":
+            with _launching:
+                graph[0].launch(graph[1])
+            return
+        for kernel, grid, block, args in launches:
             Launch(kernel, grid, block)(*args)
+
+    def _prepare(self, steps: int) -> list[tuple[Any, Any, Any, tuple]]:
+        """The launches of ``steps`` steps, each step's reading its inputs from its own slot
+        (the slots made, or made wider, first: graphs made on narrower ones are dropped)."""
+        if self._slots is None or self._slots.flat.size < steps * self.stride:
+            self._slots = _Buffer(steps * self.stride, np.dtype(np.uint8))
+            self._replicas.clear()
+            self._graphs = {k: v for k, v in self._graphs.items() if k == 1}
+        arena = self.tape.arena
+        begin = _address(arena.flat) if arena is not None else 0
+        while len(self._replicas) < steps:
+            slot = len(self._replicas) * self.stride
+
+            def moved(value: Any, slot: int = slot) -> Any:
+                if not _is_device_array(value):
+                    return value
+                offset = _address(value) - begin
+                if arena is None or not 0 <= offset < ARENA_BYTES:
+                    return value
+                start = slot + offset
+                view = self._slots.flat[start : start + value.nbytes].view(value.dtype)
+                return view.reshape(value.shape)
+
+            self._replicas.append(
+                [(k, g, b, _mapped(args, moved)) for k, g, b, args in self.tape.launches]
+            )
+        return [launch for replica in self._replicas[:steps] for launch in replica]
+
+
+def _mapped(args: tuple, change: Callable[[Any], Any]) -> tuple:
+    """``args`` with ``change`` applied to each leaf (tuples of arguments kept as tuples)."""
+    return tuple(_mapped(a, change) if isinstance(a, tuple) else change(a) for a in args)
 
 
 def replay(tape: Tape) -> Replay:

@@ -186,6 +186,7 @@ class ArrayBatches:
         self.steps = math.ceil(self.samples / batch_size)
         self.start = 0  # the batch being served: where it starts in the pass's order
         self._identity: Any = None
+        self._order: Any = None
 
     def batches(
         self, shuffle: bool, steps: int | None = None, epoch: int = 0, first: int = 0
@@ -194,13 +195,12 @@ class ArrayBatches:
         if none), in an order of ``epoch``'s (see :func:`autoconv.seeds.epoch_generator`) when
         ``shuffle``; from batch ``first`` on (the same order: a resumed epoch skips the batches
         done). Take each batch's arrays before the next batch is drawn."""
-        xp = self.xp
         order = None
         if shuffle:
             order = epoch_generator(epoch).permutation(self.samples)
             if self.world is not None:  # every process takes process 0's order
                 order = self.world.broadcast(order)
-            order = xp.asarray(order.astype(np.int32))
+            order = self._shuffled(order)
         for step in range(first, self.steps if steps is None else min(steps, self.steps)):
             start = step * self.batch_size
             stop = min(start + self.batch_size, self.samples)
@@ -213,7 +213,17 @@ class ArrayBatches:
                 cut = partial(self._slice, slice(start, stop))
                 yield Batch(cut, count, ("in order", count), in_order)
             else:
-                yield Batch(partial(self._gather, order, count), count, (epoch, count))
+                yield Batch(partial(self._gather, order, count), count, ("shuffled", count))
+
+    def _shuffled(self, order: np.ndarray) -> Any:
+        """The epoch's ``order`` in the one device array every shuffled pass gathers from,
+        refilled in place: a step recorded in one epoch replays in the next."""
+        fresh = self.xp.asarray(order.astype(np.int32))
+        if self._order is None:
+            self._order = fresh
+        else:
+            self.xp.copy_into(self._order, fresh)
+        return self._order
 
     def _in_order(self) -> Any:
         """0, 1, ... on the device (made once): the order of an unshuffled pass."""

@@ -8,10 +8,11 @@ model's ``_replayed_batch``). With ``compile(steps_per_execution=N)`` the replay
 one execution are launched together: one copy of their inputs and one graph launch.
 
 A batch's ``key`` says which steps are of one kind: a shuffled epoch's full batches, or its
-last, shorter one; an unshuffled pass's (``evaluate``'s, say), the same every pass; each
-gathered at a step input. The last ``KINDS`` kinds are remembered, so a pass's last batch does
-not make its full batches record anew. A dataset's batches and every step on the CPU run as
-they come.
+last, shorter one; an unshuffled pass's (``evaluate``'s, say); each gathered at a step input
+from arrays that stay the same from epoch to epoch (the shuffled order is refilled in place),
+so a step recorded in the first epoch replays in every epoch. The last ``KINDS`` kinds are
+remembered, so a pass's last batch does not make its full batches record anew. A dataset's
+batches and every step on the CPU run as they come.
 
 A step that cannot be replayed (it copies between host and device, replaces a state array
 instead of updating it in place, or launches other kernels each time) keeps running eagerly
@@ -45,7 +46,8 @@ class StepReplay:
     training steps by default; ``step(inputs, targets, weights, state)`` runs one eagerly and
     ``replayed(count, state)`` does its host's part after a replay (``evaluate`` passes the
     model's test step and its own). ``replay`` is the last replay made, ``why`` what the last
-    comparison of two recordings found (None: they agreed)."""
+    comparison of two recordings found (None: they agreed); ``status`` the divergence status
+    its passes share (:class:`autoconv.training.StepState` resets it in place)."""
 
     def __init__(
         self, model: Any, step: Any = None, replayed: Any = None, enabled: bool = True
@@ -60,6 +62,7 @@ class StepReplay:
         self.pending: Any = None  # the replay whose staged steps wait for flush()
         self.why: str | None = None
         self.replayed = 0  # steps replayed, over the runner's life
+        self.status = self.xp.new_status()  # every pass's divergence status, reset in place
 
     def run(self, batch: Any, state: Any) -> None:
         """One step on ``batch`` (an :class:`autoconv.batches.Batch`). A replayed step may

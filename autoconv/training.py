@@ -55,13 +55,16 @@ class StepState:
     which every update is skipped there), the step counter, the samples seen, and the
     processes training together (``world``, None for one; see :mod:`autoconv.distributed`)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, status: Any = None) -> None:
         self.model = model
         self.world = distributed.current()
         self.xp = namespace(model.device)
         self._params: list[Any] | None = None
         self._penalized: list[Any] | None = None
         self.status = self.xp.new_status()
+        if status is not None:  # a runner's, the same array every epoch (a replay reads it)
+            self.xp.copy_into(status, self.status)
+            self.status = status
         self.step = 0
         self.samples = 0
         model.reset_metrics()
@@ -244,7 +247,7 @@ def fit(
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
         started = time.perf_counter()
-        state = StepState(model)
+        state = StepState(model, steps_run.status)
         last_poll, stopped = started, False
         first = initial_step if epoch == initial_epoch else 0
         state.step = first  # a resumed epoch counts its batches from where it stopped
@@ -352,7 +355,7 @@ def _evaluate_batches(
 ) -> dict[str, float]:
     """The loss and metrics over ``data``, with the test hooks (as Keras's evaluate); the
     steps run by ``runner`` (see :func:`test_steps`)."""
-    state = StepState(model)
+    state = StepState(model, runner.status)
     callback_list.on_test_begin()
     for execution in executions(data.batches(False, steps), 0, model.steps_per_execution):
         callback_list.on_test_batch_begin(execution.begin)

@@ -242,7 +242,7 @@ def fit(
     callback_list.on_train_begin()
     initial_epoch, initial_step = _resume_point(model, initial_epoch)
     steps_run = model._step_replay = StepReplay(model)
-    val_run = test_steps(model)
+    val_run = evaluation_steps(model)
     logs: dict[str, float] = {}
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
@@ -343,7 +343,7 @@ def _agreed_stop(model: Any, world: Any) -> bool:
     return model.stop_training
 
 
-def test_steps(model: Any) -> StepReplay:
+def evaluation_steps(model: Any) -> StepReplay:
     """A runner of ``model``'s test steps, replayed where the device can (as fit's training
     steps): one per ``evaluate``, one per ``fit`` for its validation data."""
     model._test_replay = StepReplay(model, model._test_batch, model._replayed_test_batch)
@@ -354,7 +354,7 @@ def _evaluate_batches(
     model: Any, data: Any, steps: int | None, callback_list: CallbackList, runner: StepReplay
 ) -> dict[str, float]:
     """The loss and metrics over ``data``, with the test hooks (as Keras's evaluate); the
-    steps run by ``runner`` (see :func:`test_steps`)."""
+    steps run by ``runner`` (see :func:`evaluation_steps`)."""
     state = StepState(model, runner.status)
     callback_list.on_test_begin()
     for execution in executions(data.batches(False, steps), 0, model.steps_per_execution):
@@ -396,7 +396,7 @@ def evaluate(
         data = ArrayBatches(model, xs, ys, ws, batch_size_of(batch_size, "evaluate"))
     configure_process_for(model)
     callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, data.steps)
-    logs = _evaluate_batches(model, data, steps, callback_list, test_steps(model))
+    logs = _evaluate_batches(model, data, steps, callback_list, evaluation_steps(model))
     if return_dict:
         return logs
     return _in_order(model, logs)

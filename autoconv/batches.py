@@ -171,13 +171,15 @@ class ArrayBatches:
     """Inputs, targets and sample weights on the model's device (uploaded once), served in
     batches gathered there: shuffled anew each epoch when ``shuffle``. Over several processes
     (:mod:`autoconv.distributed`) each batch is this process's share of the global batch, and
-    every process shuffles as process 0 does."""
+    every process shuffles as process 0 does; unless not ``shared`` (predict's: every
+    process sees every batch)."""
 
     def __init__(
-        self, model: Any, x: list[np.ndarray], y: list[Any], w: Any, batch_size: int
-    ) -> None:
+        self, model: Any, x: list[np.ndarray], y: list[Any], w: Any, batch_size: int,
+        shared: bool = True,
+    ) -> None:  # fmt: skip
         self.xp = namespace(model.device)
-        self.world = distributed.current()
+        self.world = distributed.current() if shared else None
         self.samples = len(x[0])
         self.batch_size = batch_size
         self.x = [self.xp.asarray(a.astype(np.float32, copy=False)) for a in x]

@@ -435,10 +435,78 @@ def predict(
         xs = input_arrays(model, x, "predict")
         size = batch_size_of(batch_size, "predict")
         total = math.ceil(len(xs[0]) / size)
-        batches = ([a[i * size : (i + 1) * size] for a in xs] for i in range(total))
     configure_process_for(model)
     callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, total)
     callback_list.on_predict_begin()
+    if is_dataset(x):
+        outputs = _predict_dataset(model, batches, steps, callback_list)
+    else:
+        outputs = _predict_arrays(model, xs, size, steps, callback_list)
+    callback_list.on_predict_end()
+    return outputs[0] if len(outputs) == 1 else outputs
+
+
+class Predictions:
+    """``predict``'s outputs for arrays, written on the device into one array per output
+    (made at the first batch) at each batch's rows: a step a :class:`StepReplay` can record
+    and replay (``step`` and ``replayed``, as the model's training and test steps)."""
+
+    world = None  # (every process predicts every batch)
+
+    def __init__(self, model: Any, data: ArrayBatches) -> None:
+        self.model, self.data = model, data
+        self.xp = namespace(model.device)
+        self.results: list[Any] | None = None
+        self.rows_done = 0
+
+    def step(self, inputs: list[Any], targets: Any, weights: Any, state: Any) -> None:
+        outputs = self.model._predict_batch(inputs, to_host=False)
+        if self.results is None:
+            rows = self.data.samples
+            self.results = [self.xp.empty((rows, *o.shape[1:]), o.dtype) for o in outputs]
+        start = self.xp.step_input(lambda: [self.data.start], np.int64)
+        for result, out in zip(self.results, outputs, strict=True):
+            self.xp.put_rows(result, out, start)
+        self.replayed(len(inputs[0]), state)
+
+    def replayed(self, count: int, state: Any) -> None:
+        self.rows_done += count
+
+    def read(self, begin: int, end: int) -> list[np.ndarray]:
+        """Rows [begin, end) of each output, read back from the device."""
+        return [self.xp.to_numpy(result[begin:end]) for result in self.results or []]
+
+
+def _predict_arrays(
+    model: Any, xs: list[np.ndarray], size: int, steps: int | None, callback_list: CallbackList
+) -> list[np.ndarray]:
+    """The outputs for arrays: on the device once, batches gathered there, each batch's
+    outputs written into the outputs' arrays there (replayed where the device can), read back
+    once at the end (or each execution's rows when a callback wants them)."""
+    build_for(model, xs)
+    data = ArrayBatches(model, xs, [], None, size, shared=False)
+    predictions = Predictions(model, data)
+    runner = StepReplay(model, predictions.step, predictions.replayed)
+    model._predict_replay = runner
+    for execution in executions(data.batches(False, steps), 0, model.steps_per_execution):
+        callback_list.on_predict_batch_begin(execution.begin)
+        begin = predictions.rows_done
+        for batch in execution:
+            runner.run(batch, predictions)
+        runner.flush()
+        if callback_list.predict_batches:  # (a read back to the host each execution)
+            rows = predictions.read(begin, predictions.rows_done)
+            callback_list.on_predict_batch_end(execution.end, rows)
+    if predictions.results is None:
+        raise ValueError("predict: no data (an empty array)")
+    return predictions.read(0, predictions.rows_done)
+
+
+def _predict_dataset(
+    model: Any, batches: Iterator[Any], steps: int | None, callback_list: CallbackList
+) -> list[np.ndarray]:
+    """The outputs for a dataset's batches: each on the device as it comes, the outputs kept
+    there until the end (or each execution's read when a callback wants them)."""
     xp = namespace(model.device)
     pieces: list[list[Any]] = []  # each batch's outputs, on the device until read
     every = model.steps_per_execution
@@ -446,16 +514,14 @@ def predict(
         callback_list.on_predict_batch_begin(execution.begin)
         done = len(pieces)
         for batch in execution:
-            arrays = input_arrays(model, batch, "predict") if is_dataset(x) else batch
+            arrays = input_arrays(model, batch, "predict")
             build_for(model, arrays)
             pieces.append(model._predict_batch(arrays, to_host=False))
         if callback_list.predict_batches:  # (a read back to the host each execution)
             callback_list.on_predict_batch_end(execution.end, _joined(xp, pieces[done:]))
-    callback_list.on_predict_end()
     if not pieces:
         raise ValueError("predict: no data (an empty dataset, or steps=0)")
-    outputs = _joined(xp, pieces)
-    return outputs[0] if len(outputs) == 1 else outputs
+    return _joined(xp, pieces)
 
 
 def _joined(xp: Any, pieces: list[list[Any]]) -> list[np.ndarray]:

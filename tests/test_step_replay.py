@@ -180,6 +180,24 @@ def test_evaluate_replays_its_test_steps(every, monkeypatch):
     assert replayed == eager
 
 
+@pytest.mark.parametrize("every", [1, 3])
+def test_predict_replays_and_writes_each_batch_at_its_rows(every, monkeypatch):
+    """predict on arrays: each batch gathered at a step input, its outputs written on the
+    device at its rows (put_rows), replayed; the same outputs as eager batches."""
+    x, _ = data()
+    model = convnet("rmsprop", (layers.BatchNormalization(),))
+    model.compile("rmsprop", "categorical_crossentropy", steps_per_execution=every)
+    with monkeypatch.context() as eager_only:
+        eager_only.setattr(step_replay, "ATTEMPTS", 0)
+        eager = model.predict(x, batch_size=4, verbose=0)
+    assert model._predict_replay.replayed == 0
+    replayed = model.predict(x, batch_size=4, verbose=0)
+    assert model._predict_replay.replayed >= 4, model._predict_replay.why
+    assert replayed.shape == (30, 3)
+    np.testing.assert_array_equal(replayed, eager)
+    np.testing.assert_array_equal(model.predict(x[:7], batch_size=4, verbose=0), eager[:7])
+
+
 def test_a_step_that_cannot_be_replayed_says_why_and_trains_eagerly(monkeypatch):
     """Gradient accumulation alternates two kinds of step, so no two recordings agree."""
     make = lambda: convnet(ac.optimizers.SGD(0.1, gradient_accumulation_steps=2))  # noqa: E731

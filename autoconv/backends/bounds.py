@@ -25,6 +25,17 @@ def shape_is(op: str, name: str, array: Any, shape: tuple[int, ...]) -> None:
         raise ValueError(f"{op}: {name} must have shape {tuple(shape)}, got {actual}")
 
 
+def rows_of(op: str, target: Any, source: Any, start: Any) -> None:
+    """``source``'s rows fit ``target``'s: the same dtype and row shape; ``start`` is a
+    one-element integer array (where the rows go; its value is the kernel's to guard)."""
+    shape_is(op, "start", start, (1,))
+    if tuple(source.shape[1:]) != tuple(target.shape[1:]) or source.dtype != target.dtype:
+        raise ValueError(
+            f"{op}: rows of {source.dtype} {tuple(source.shape)} do not fit the rows of "
+            f"{target.dtype} {tuple(target.shape)}"
+        )
+
+
 def output(op: str, name: str, out: Any, kind: type, shape: tuple[int, ...], dtype: Any) -> Any:
     """``out``, an array given to write a result into (rows of a batch's, say): a ``kind``
     (the backend's array type) of ``shape`` and ``dtype``, C-contiguous and writeable (a NumPy

@@ -92,6 +92,12 @@ class Backend(Protocol):
         """``a[order[start : start + count]]`` for a one-element integer array ``start`` (a
         batch of a shuffled epoch, gathered at a step input); like ``take`` on device rows."""
 
+    def put_rows(self, target: Array, source: Array, start: Array) -> None:
+        """``target[start : start + len(source)] = source`` in place, for a one-element
+        integer array ``start`` (a step input: a replayed ``predict`` step writes each batch's
+        outputs at its own rows). Rows outside ``target``: a ValueError on the CPU, not
+        written on the GPU (``start`` is not read back)."""
+
     def one_hot(self, labels: Array, num_classes: int, dtype: Any) -> Array:
         """Rows of ``num_classes`` with a 1 at each label. Host labels outside [0, num_classes)
         are a ValueError; device labels are not read back: such a label gives a row of 0s."""

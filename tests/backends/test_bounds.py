@@ -229,3 +229,31 @@ def test_every_update_checks_the_gradient_and_each_slot():
             value, np.zeros(6, F), np.zeros(6, F), np.zeros((2, 2), F), None, 0.1, 0.9, 0.999,
             1e-7, None, 0.0, 0.0, status,
         )  # fmt: skip
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cudasim)])
+@pytest.mark.parametrize(("start", "rows"), [(0, 2), (3, 2), (4, 1)])
+def test_put_rows_writes_rows_at_a_device_start_and_never_outside(device, start, rows):
+    """predict's outputs land at each batch's rows; the GPU writes no row past the target's
+    end for any start (it is not read back), the CPU refuses one."""
+    if device == "cuda":
+        pytest.importorskip("numba_cuda")
+    xp = ac.backends.namespace(device)
+    source = np.arange(rows * 3, dtype=np.float32).reshape(rows, 3) + 1
+    target = xp.zeros((5, 3), np.float32)
+    xp.put_rows(target, xp.asarray(source), xp.asarray(np.array([start], np.int64)))
+    want = np.zeros((5, 3), np.float32)
+    want[start : start + rows] = source
+    np.testing.assert_array_equal(xp.to_numpy(target), want)
+    outside = xp.asarray(np.array([4], np.int64))
+    if device == "cpu":
+        with pytest.raises(ValueError, match=r"put_rows: rows 4\.\.6 are outside the 5 rows"):
+            xp.put_rows(target, xp.asarray(source[:1].repeat(2, 0)), outside)
+    else:
+        xp.put_rows(target, xp.asarray(source[:1].repeat(2, 0)), outside)  # row 5 dropped
+        want[4] = source[0]
+        np.testing.assert_array_equal(xp.to_numpy(target), want)
+    with pytest.raises(ValueError, match=r"put_rows: rows of float32 .* do not fit"):
+        xp.put_rows(target, xp.asarray(np.zeros((1, 4), np.float32)), outside)
+    with pytest.raises(ValueError, match="put_rows: start must have shape"):
+        xp.put_rows(target, xp.asarray(source), xp.asarray(np.zeros(2, np.int64)))

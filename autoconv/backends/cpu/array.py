@@ -139,6 +139,18 @@ def take_window(a: np.ndarray, order: np.ndarray, start: np.ndarray, count: int)
     return take(a, order[first : first + count])
 
 
+def put_rows(target: np.ndarray, source: np.ndarray, start: np.ndarray) -> None:
+    """``target[start : start + len(source)] = source`` in place (``start`` a one-element
+    integer array); rows past ``target``'s end are a ValueError."""
+    bounds.rows_of("put_rows", target, source, start)
+    first = int(start[0])
+    if not 0 <= first <= len(target) - len(source):
+        raise ValueError(
+            f"put_rows: rows {first}..{first + len(source)} are outside the {len(target)} rows"
+        )
+    target[first : first + len(source)] = source
+
+
 def one_hot(labels: np.ndarray, num_classes: int, dtype: Any) -> np.ndarray:
     """Rows of ``num_classes`` with a 1 at each (integer-valued) label in [0, num_classes)."""
     labels = np.asarray(labels)

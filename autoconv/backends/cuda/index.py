@@ -108,6 +108,27 @@ def take_window(a: CudaArray, order: CudaArray, start: CudaArray, count: int) ->
     return _take(a, order, start, count)
 
 
+@cuda.jit
+def _put_rows(source, row_size, target, start):
+    # Source row r goes to target row start[0] + r (a device array: a replayed step writes each
+    # batch's rows at its own place); a row outside target is not written.
+    offset = start[0] * row_size
+    for i in range(cuda.grid(1), source.size, cuda.gridsize(1)):
+        k = offset + i
+        if 0 <= k < target.size:
+            target[k] = source[i]
+
+
+def put_rows(target: CudaArray, source: CudaArray, start: CudaArray) -> None:
+    """``target[start : start + len(source)] = source`` in place, ``start`` a one-element
+    integer array on the device (a step input), not read back: a row that would fall
+    outside ``target`` is not written."""
+    bounds.rows_of("put_rows", target, source, start)
+    if source.size:
+        row_size = math.prod(source.shape[1:])
+        launch(_put_rows, source.size)(source.flat, row_size, target.flat, start.flat)
+
+
 def _take(a: CudaArray, rows: CudaArray, start: CudaArray, count: int) -> CudaArray:
     row_size = math.prod(a.shape[1:])
     out = empty((count, *a.shape[1:]), a.dtype)

@@ -167,12 +167,22 @@ def batch_size_of(value: Any, what: str) -> int:
     return int(value)
 
 
+SMALL_INTEGERS = ("uint8", "int8", "uint16", "int16")  # exact in float32
+
+
+def resident(x: np.ndarray) -> np.ndarray:
+    """Inputs as they stay on the model's device: images of small integers (uint8 pixels) as
+    they are, 4x smaller than float32 (a batch becomes float32 on the device as the step
+    takes it, as Keras casts inputs to the model's dtype); any other numbers as float32."""
+    return x if x.dtype.name in SMALL_INTEGERS else x.astype(np.float32, copy=False)
+
+
 class ArrayBatches:
-    """Inputs, targets and sample weights on the model's device (uploaded once), served in
-    batches gathered there: shuffled anew each epoch when ``shuffle``. Over several processes
-    (:mod:`autoconv.distributed`) each batch is this process's share of the global batch, and
-    every process shuffles as process 0 does; unless not ``shared`` (predict's: every
-    process sees every batch)."""
+    """Inputs (see :func:`resident`), targets and sample weights on the model's device
+    (uploaded once), served in batches gathered there: shuffled anew each epoch when
+    ``shuffle``. Over several processes (:mod:`autoconv.distributed`) each batch is this
+    process's share of the global batch, and every process shuffles as process 0 does; unless
+    not ``shared`` (predict's: every process sees every batch)."""
 
     def __init__(
         self, model: Any, x: list[np.ndarray], y: list[Any], w: Any, batch_size: int,
@@ -182,7 +192,7 @@ class ArrayBatches:
         self.world = distributed.current() if shared else None
         self.samples = len(x[0])
         self.batch_size = batch_size
-        self.x = [self.xp.asarray(a.astype(np.float32, copy=False)) for a in x]
+        self.x = [self.xp.asarray(resident(a)) for a in x]
         self.y = [None if a is None else self.xp.asarray(a) for a in y]
         self.w = None if w is None else self.xp.asarray(w)
         self.steps = math.ceil(self.samples / batch_size)

@@ -198,6 +198,21 @@ def test_predict_replays_and_writes_each_batch_at_its_rows(every, monkeypatch):
     np.testing.assert_array_equal(model.predict(x[:7], batch_size=4, verbose=0), eager[:7])
 
 
+def test_uint8_inputs_stay_uint8_on_the_gpu_and_replay(monkeypatch):
+    """uint8 pixels gathered as they are and made float32 inside the step: replayed steps
+    train as eager ones and as float32 inputs of the same values."""
+    x, y = data()
+    pixels = (x * 255).astype(np.uint8)
+    histories = []
+    for inputs, attempts in ((pixels, 0), (pixels, step_replay.ATTEMPTS), (pixels * 1.0, 3)):
+        with monkeypatch.context() as patched:
+            patched.setattr(step_replay, "ATTEMPTS", attempts)
+            model = convnet("rmsprop", (layers.Rescaling(1 / 255),))
+            histories.append(model.fit(inputs, y, batch_size=4, verbose=0).history)
+            assert model._step_replay.replayed == (4 if attempts else 0)
+    assert histories[0] == histories[1] == histories[2]
+
+
 def test_a_step_that_cannot_be_replayed_says_why_and_trains_eagerly(monkeypatch):
     """Gradient accumulation alternates two kinds of step, so no two recordings agree."""
     make = lambda: convnet(ac.optimizers.SGD(0.1, gradient_accumulation_steps=2))  # noqa: E731

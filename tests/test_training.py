@@ -457,3 +457,29 @@ def test_steps_per_execution_is_kept_in_the_compile_config():
     again = classifier()
     again.compile_from_config(config)
     assert again.steps_per_execution == 4
+
+
+def test_uint8_images_stay_uint8_on_the_device_and_train_as_float32():
+    """Small-integer inputs (uint8 pixels) are kept as they are on the model's device, 4x
+    smaller, and become float32 as each step takes its batch: the same training to the bit as
+    float32 inputs of the same values (as Keras casts inputs to the model's dtype)."""
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(0, 256, (24, 4)).astype(np.uint8)
+    labels = rng.integers(0, 3, 24)
+    results = []
+    for x in (pixels, pixels.astype(np.float32)):
+        ac.utils.set_random_seed(1)
+        model = ac.Sequential([ac.Input((4,)), layers.Rescaling(1 / 255), *classifier().layers])
+        model.compile("adam", SPARSE, metrics=["accuracy"])
+        history = model.fit(x, labels, batch_size=8, epochs=2, verbose=0)
+        results.append((history.history, model.get_weights(), model.predict(x, verbose=0)))
+    assert results[0][0] == results[1][0]
+    for got, want in zip(results[0][1] + [results[0][2]], results[1][1] + [results[1][2]],
+                         strict=True):  # fmt: skip
+        np.testing.assert_array_equal(got, want)
+    from autoconv.batches import ArrayBatches
+
+    assert ArrayBatches(model, [pixels], [labels], None, 8).x[0].dtype == np.uint8
+    assert (
+        ArrayBatches(model, [pixels.astype(np.int32)], [labels], None, 8).x[0].dtype == np.float32
+    )

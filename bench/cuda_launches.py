@@ -1,4 +1,4 @@
-"""Count the CUDA kernel launches of one training step of the reference model, by kernel.
+"""Count the CUDA kernel launches of one training step of a course model, by kernel.
 
 On a GPU each launch costs the host several microseconds in numba-cuda, whatever the kernel
 does, so at batch 64 the launch count bounds how fast a step can be. This counts them on numba's
@@ -14,22 +14,26 @@ here, without graphs, the replayed kernels are launched (and counted) one by one
 With ``steps_per_execution`` N (compile's), the replayed steps of an execution are staged and
 launched together: it counts those launches (on a GPU each is one graph of N steps' kernels).
 
-    python bench/cuda_launches.py [batch_size] [steps_per_execution]
+The reference MNIST model by default; ``--model rgb|stack|xception`` counts one of the bigger
+models of ``bench/gpu_vs_torch.py`` (its batch size, optimizer and loss), on random images.
+
+    python bench/cuda_launches.py [batch_size] [steps_per_execution] [--model NAME]
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 import os
-import sys
 
 os.environ["NUMBA_ENABLE_CUDASIM"] = "1"  # before numba is imported
 
 import numpy as np
+from epoch_vs_torch import WORKLOADS
 from numba.cuda.simulator import kernel as simulated
 
+import autoconv as ac
 from autoconv.backends.cuda import capture, gemm, runtime
-from autoconv.course import reference_model
 
 # The GPU's launch constants, as the backend sets them off the simulator. Each is a global of
 # the module that reads it at launch time (runtime.launch, gemm.matmul), so it is set there.
@@ -37,17 +41,15 @@ runtime.THREADS, runtime.MAX_BLOCKS = 256, 2048
 gemm.BLOCK, gemm.SPLIT_K, gemm.SPLIT_K_MIN_CHUNK = 64, 32, 1024
 
 counts: collections.Counter[str] = collections.Counter()
-configure = simulated.FakeCUDAKernel.__getitem__
 
 
 def counting_configure(kernel, config):
-    launcher = configure(kernel, config)
     name = kernel.fn.__qualname__.replace(".<locals>", "")
 
     def launch(*args):
         counts[name] += 1
         if name == "_fill":  # zeros() must hold zeros (the status and totals start so), ones ones
-            launcher(*args)
+            args[0]._ary.fill(args[1])  # the simulator's array, filled at NumPy's speed
 
     return launch
 
@@ -66,12 +68,18 @@ def counting_launch(replay: capture.Replay) -> None:
 capture.Replay.launch = counting_launch
 
 
-def main(batch_size: int, steps_per_execution: int) -> None:
-    rng = np.random.default_rng(0)
-    x = rng.random((10 * batch_size, 28, 28, 1), dtype=np.float32)
-    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, len(x))]
-    model = reference_model().to("cuda")
-    model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"],
+def main(name: str, batch_size: int | None, steps_per_execution: int) -> None:
+    workload = WORKLOADS[name]
+    batch_size = batch_size or workload.batch
+    if name == "mnist":
+        rng = np.random.default_rng(0)
+        x = rng.random((10 * batch_size, 28, 28, 1), dtype=np.float32)
+        y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, len(x))]
+    else:  # the images as gpu_vs_torch.py trains on them, 6 batches (fewer to simulate)
+        x, y = workload.data(6 * batch_size)
+    optimizer = ac.optimizers.Adam(3e-4) if name == "xception" else ac.optimizers.RMSprop(1e-3)
+    model = workload.build().to("cuda")
+    model.compile(optimizer, workload.loss, metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)  # fmt: skip
     model.fit(x[:batch_size], y[:batch_size], epochs=1, batch_size=batch_size, verbose=0)
     counts.clear()  # the first fit's one-off launches (optimizer slots) are not counted
@@ -79,10 +87,11 @@ def main(batch_size: int, steps_per_execution: int) -> None:
     model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
     steps = len(x) // batch_size
     total = sum(counts.values())
-    print(f"reference model, batch {batch_size}, RMSprop: {total / steps:g} launches per step")
+    kind = type(optimizer).__name__
+    print(f"{name} model, batch {batch_size}, {kind}: {total / steps:g} launches per step")
     print(f"({total} over one epoch of {steps} steps, the epoch's own launches included)")
-    for name, n in counts.most_common():
-        print(f"{n / steps:6.2f}  {name}")
+    for kernel, n in counts.most_common():
+        print(f"{n / steps:6.2f}  {kernel}")
     runner = model._step_replay
     replay = runner.replay
     if replay is None:
@@ -102,6 +111,9 @@ def main(batch_size: int, steps_per_execution: int) -> None:
 
 
 if __name__ == "__main__":
-    batch = int(sys.argv[1]) if len(sys.argv) > 1 else 64
-    every = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-    main(batch, every)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("batch_size", nargs="?", type=int, help="the workload's by default")
+    parser.add_argument("steps_per_execution", nargs="?", type=int, default=1)
+    parser.add_argument("--model", choices=sorted(WORKLOADS), default="mnist")
+    args = parser.parse_args()
+    main(args.model, args.batch_size, args.steps_per_execution)

@@ -31,6 +31,13 @@ Array = Any  # numpy.ndarray or CudaArray
 
 
 class Backend(Protocol):
+    # ------------------------------------------------------------------ constants
+    # How :mod:`autoconv.ops.convolution` splits a batch of images: whole up to
+    # WHOLE_BATCH_BYTES of windows (or Winograd tiles and products), which the backward then
+    # takes, else in slices of about SLICE_BYTES each, unrolled again in the backward.
+    SLICE_BYTES: int
+    WHOLE_BATCH_BYTES: int
+
     # ------------------------------------------------------------ creation and transfer
     def asarray(self, value: Any, dtype: Any = None) -> Array:
         """``value`` (an array of either device, a scalar or a list) on this device."""
@@ -499,6 +506,11 @@ class Backend(Protocol):
 
     def accumulate(self, totals: Array, loss: Any, correct: Any, count: int, status: Array) -> None:
         """totals (float64 [loss*count, correct, count]) += this batch's, unless status is set."""
+
+
+def constants() -> tuple[str, ...]:
+    """Every constant of the contract (an int each backend module defines)."""
+    return tuple(Backend.__annotations__)
 
 
 def names() -> tuple[str, ...]:

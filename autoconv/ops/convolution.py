@@ -3,11 +3,11 @@ GEMM.
 
 Forward: every output pixel's window is unrolled into a row of ``cols`` (the backend's
 im2col kernel), so the convolution is one matrix product with the kernel reshaped to
-(KH*KW*Cin, Cout). It runs a slice of images at a time (SLICE_BYTES), forward and backward:
-the backward unrolls each slice again for the kernel gradient (a batch within WHOLE_BATCH_BYTES
-runs whole and keeps its windows) and the adjoint scatter (col2im) gives the input gradient. With
-``activation='relu'`` the bias and ReLU are applied in one pass over the product, and their
-gradients taken in one pass too.
+(KH*KW*Cin, Cout). It runs a slice of images at a time (the backend's SLICE_BYTES: the CPU's
+stay in cache), forward and backward: the backward unrolls each slice again for the kernel
+gradient (a batch within the backend's WHOLE_BATCH_BYTES runs whole and keeps its windows) and
+the adjoint scatter (col2im) gives the input gradient. With ``activation='relu'`` the bias and
+ReLU are applied in one pass over the product, and their gradients taken in one pass too.
 
 ``conv2d_max_pool`` is ``max_pool2d(conv2d(...))`` with the bias and ReLU applied inside the
 pooling pass: the full-size activation is never written back, and the backward masks the
@@ -38,23 +38,6 @@ from autoconv.ops.base import as_tensor, as_tensors
 from autoconv.ops.pool import Size
 from autoconv.tensor import Tensor, is_grad_enabled, record
 from autoconv.windows import Window, is_int, pool_window, window, window_1d
-
-# Convolutions by unrolled windows and by Winograd run a slice of images of about this many
-# bytes of windows (or tiles and products) at a time, forward and backward, each slice's
-# outputs written into its rows of the batch's; the direct route, when it needs no gradient.
-# Slices of 4 MB (a core's L2 is 1 MB, the L3 32 MB where we measure) stay in cache from im2col
-# to the product and the pooling, and their arrays are reused slice after slice: the MNIST
-# model's predict at batch 1000 from about 5,750 images/s whole to 13,450 (2 MB: 8,400; 8 MB:
-# 10,000); the flowers classifier's second conv (16 -> 32 at 90x90, 149 MB of windows at batch
-# 32), forward + backward, 117.6-121.3 -> 106.0-113.0 ms though the backward unrolls again.
-# See bench/results/2026-11-23-cpu-pool-and-slices.md and ...-slices-and-blas-threads.md.
-SLICE_BYTES = 4 * 2**20
-
-# A batch of at most this many bytes of windows (or tiles and products) runs whole, in cache
-# (the L3 is 32 MB), and in training keeps them for the backward rather than making them again:
-# the MNIST model's Winograd conv (9.8 MB at batch 64) ran in 3 slices, making its tiles twice
-# and joining the slices' outputs. See bench/results/2026-11-24-cpu-whole-batch.md.
-WHOLE_BATCH_BYTES = 16 * 2**20
 
 # A Conv2D + 2x2 MaxPooling2D over images of at most DIRECT_MAX_CHANNELS channels, into at least
 # DIRECT_MIN_FILTERS filters, whose input needs no gradient (a model's first layer) runs as a
@@ -207,7 +190,7 @@ def _direct_conv_max_pool(
         # (outputs, arg-max and padded images) stay in cache and bound the memory, whatever the
         # batch (the flowers classifier's predict at batch 1000: 1.24x whole; MNIST's 1.02x).
         per_image = x.size // x.shape[0] + math.prod(win.out) // 2 * w.shape[-1]
-        parts = _slices(len(x.data), per_image * x.data.dtype.itemsize)
+        parts = _slices(kernels, len(x.data), per_image * x.data.dtype.itemsize)
         pooled = [kernels.conv_max_pool_2x2(x.data[p], w.data, bias, relu, win)[0] for p in parts]
         return record(_joined(kernels, pooled), parents, _no_gradient, "conv2d_max_pool")
     out, argmax = kernels.conv_max_pool_2x2(x.data, w.data, bias, relu, win)
@@ -238,7 +221,7 @@ def _winograd_conv_max_pool(
     u = kernels.matmul(transform, w.data.reshape(9, -1)).reshape(16, c_in, c_out)
 
     per_image = 4 * math.prod(win.out) * (c_in + c_out) * x.data.dtype.itemsize
-    slices = _slices(len(x.data), per_image)
+    slices = _slices(kernels, len(x.data), per_image)
     keep = len(slices) == 1 and w.requires_grad and is_grad_enabled()  # the tiles, if whole
     pooled = (len(x.data), win.out[0] // 2, win.out[1] // 2, c_out)
     out, argmax = kernels.empty(pooled, x.data.dtype), kernels.empty(pooled, np.int32)
@@ -281,10 +264,12 @@ def _winograd_conv_max_pool(
     return record(out, parents, backward, "conv2d_max_pool")
 
 
-def _slices(n: int, per_image: int) -> list[slice]:
-    """A batch of ``n`` images in slices of about SLICE_BYTES (``per_image`` bytes an image),
-    or whole if it has at most WHOLE_BATCH_BYTES."""
-    step = n if n * per_image <= WHOLE_BATCH_BYTES else max(1, SLICE_BYTES // per_image)
+def _slices(kernels: Any, n: int, per_image: int) -> list[slice]:
+    """A batch of ``n`` images in slices of about the backend's SLICE_BYTES (``per_image``
+    bytes an image), or whole if it has at most its WHOLE_BATCH_BYTES: on the CPU slices that
+    stay in cache, on the GPU the whole batch (its slices would only add launches)."""
+    whole = n * per_image <= kernels.WHOLE_BATCH_BYTES
+    step = n if whole else max(1, kernels.SLICE_BYTES // per_image)
     return [slice(i, i + step) for i in range(0, n, step)]
 
 
@@ -366,7 +351,7 @@ def _windowed_conv(
     # pixel once: its unrolled images are the images themselves, no im2col or col2im needed.
     pointwise = win.kernel == (1, 1) and win.stride == (1, 1) and win.out == images[1:3]
     per_image = groups * math.prod(win.out) * depth * x.data.dtype.itemsize
-    slices = [slice(0, n)] if pointwise else _slices(n, per_image)
+    slices = [slice(0, n)] if pointwise else _slices(kernels, n, per_image)
     keep = len(slices) == 1 and w.requires_grad and is_grad_enabled()  # the windows, if whole
 
     def unrolled(grouped: Any) -> Any:

@@ -31,6 +31,12 @@ def test_backend_defines_the_name_with_the_contract_signature(module, name):
     assert got == contract.signature(name)
 
 
+@pytest.mark.parametrize("module", [cpu, cuda], ids=["cpu", "cuda"])
+@pytest.mark.parametrize("name", contract.constants())
+def test_backend_defines_the_contract_constants(module, name):
+    assert type(getattr(module, name, None)) is int, f"{module.__name__} lacks the int {name}"
+
+
 def test_a_missing_or_different_function_is_seen():
     def im2col(x, window):  # a parameter renamed
         return x

@@ -105,11 +105,28 @@ def test_conv2d_max_pool_matches_cpu(pool, strides, padding, activation, rng):
     )
 
 
-def test_a_convolution_without_gradient_runs_in_slices_as_on_the_cpu(monkeypatch, rng):
+def slice_every_image(monkeypatch):
+    """Both backends' convolutions one image at a time, whatever the batch's size."""
+    for module in (backends.cpu, cuda_backend):
+        monkeypatch.setattr(module, "WHOLE_BATCH_BYTES", 0)
+        monkeypatch.setattr(module, "SLICE_BYTES", 1)
+
+
+def test_the_gpu_convolves_a_batch_whole_where_the_cpu_slices_it():
+    """The flowers classifier's second convolution at batch 32 (4.7 MB of windows an image):
+    the CPU's slices stay in its caches, one image each; on the GPU a slice would only add
+    launches, so the batch runs whole up to WHOLE_BATCH_BYTES of windows."""
     from autoconv.ops import convolution as conv_ops
 
-    monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", 0)
-    monkeypatch.setattr(conv_ops, "SLICE_BYTES", 1)  # one image at a time
+    per_image = 90 * 90 * 9 * 16 * 4
+    assert conv_ops._slices(backends.cpu, 32, per_image) == [slice(i, i + 1) for i in range(32)]
+    assert conv_ops._slices(cuda_backend, 32, per_image) == [slice(0, 32)]
+    huge = cuda_backend.WHOLE_BATCH_BYTES // 2 + 1  # two images' windows are too many at once
+    assert conv_ops._slices(cuda_backend, 3, huge) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+
+
+def test_a_convolution_without_gradient_runs_in_slices_as_on_the_cpu(monkeypatch, rng):
+    slice_every_image(monkeypatch)
     x, w, b = distinct((3, 6, 6, 2), rng), rng.standard_normal((3, 3, 2, 3)), rng.standard_normal(3)
     with ac.no_grad():
         outs = [ac.conv2d_max_pool(*(ac.Tensor(a, device=device) for a in (x, w, b)), 1, "same",
@@ -1091,10 +1108,7 @@ def test_conv2d_max_pool_direct_matches_cpu(padding, activation, rng):
 def test_slices_of_images_give_the_cpu_values_and_gradients(monkeypatch, rng):
     """One image per slice: the images' gradient of a convolution (training) and the direct
     convolution without gradient (inference), as on the CPU."""
-    from autoconv.ops import convolution as conv_ops
-
-    monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", 0)
-    monkeypatch.setattr(conv_ops, "SLICE_BYTES", 1)
+    slice_every_image(monkeypatch)
     x, w, b = (
         rng.standard_normal((3, 5, 6, 2)),
         rng.standard_normal((3, 3, 2, 3)),

@@ -568,10 +568,10 @@ SLICED = {
 
 
 def slice_by(monkeypatch, slice_bytes):
-    """Convolutions in slices of about ``slice_bytes``, whatever the batch's size (none runs
-    whole by WHOLE_BATCH_BYTES)."""
-    monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", 0)
-    monkeypatch.setattr(conv_ops, "SLICE_BYTES", slice_bytes)
+    """The CPU's convolutions in slices of about ``slice_bytes``, whatever the batch's size
+    (none runs whole by WHOLE_BATCH_BYTES)."""
+    monkeypatch.setattr(ac.backends.cpu, "WHOLE_BATCH_BYTES", 0)
+    monkeypatch.setattr(ac.backends.cpu, "SLICE_BYTES", slice_bytes)
 
 
 @pytest.mark.parametrize("name", sorted(SLICED))
@@ -798,11 +798,11 @@ def test_a_batch_within_whole_batch_bytes_keeps_its_windows(transform, pooled, r
     and gradients are the same."""
     x, w, b = direct_operands((4, 8, 6, 32), (3, 3), 4, rng)
     monkeypatch.setattr(conv_ops, "WINOGRAD_MIN_CHANNELS", 16 if transform != "im2col" else 10**9)
-    monkeypatch.setattr(conv_ops, "SLICE_BYTES", PER_IMAGE[transform])
+    monkeypatch.setattr(ac.backends.cpu, "SLICE_BYTES", PER_IMAGE[transform])
     original = getattr(ac.backends.cpu, transform)
     runs = []
     for whole_bytes in (4 * PER_IMAGE[transform], 4 * PER_IMAGE[transform] - 1):
-        monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", whole_bytes)
+        monkeypatch.setattr(ac.backends.cpu, "WHOLE_BATCH_BYTES", whole_bytes)
         calls = []
         monkeypatch.setattr(ac.backends.cpu, transform, lambda images, win, calls=calls: calls
                             .append(len(images)) or original(images, win))  # fmt: skip

@@ -45,6 +45,8 @@ from autoconv.backends.cpu.array import (
     zeros_like,
 )
 from autoconv.backends.cpu.conv import (
+    SLICE_BYTES,
+    WHOLE_BATCH_BYTES,
     bias_relu,
     bias_relu_grad,
     col2im,
@@ -111,6 +113,8 @@ from autoconv.backends.cpu.winograd import (
 )
 
 __all__ = [
+    "SLICE_BYTES",
+    "WHOLE_BATCH_BYTES",
     "abs",
     "accumulate",
     "accumulate_gradient",

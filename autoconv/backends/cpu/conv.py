@@ -22,6 +22,24 @@ from autoconv.backends.cpu import workspace
 from autoconv.backends.cpu.jit import Kernel, inline
 from autoconv.windows import Window
 
+# The convolutions of autoconv.ops.convolution by unrolled windows and by Winograd run a slice
+# of images of about this many bytes of windows (or tiles and products) at a time, forward and
+# backward, each slice's outputs written into its rows of the batch's; the direct route, when it
+# needs no gradient. Slices of 4 MB (a core's L2 is 1 MB, the L3 32 MB where we measure) stay in
+# cache from im2col to the product and the pooling, and their arrays are reused slice after
+# slice: the MNIST model's predict at batch 1000 from about 5,750 images/s whole to 13,450 (2 MB:
+# 8,400; 8 MB: 10,000); the flowers classifier's second conv (16 -> 32 at 90x90, 149 MB of
+# windows at batch 32), forward + backward, 117.6-121.3 -> 106.0-113.0 ms though the backward
+# unrolls again. See bench/results/2026-11-23-cpu-pool-and-slices.md and
+# ...-slices-and-blas-threads.md.
+SLICE_BYTES = 4 * 2**20
+
+# A batch of at most this many bytes of windows (or tiles and products) runs whole, in cache
+# (the L3 is 32 MB), and in training keeps them for the backward rather than making them again:
+# the MNIST model's Winograd conv (9.8 MB at batch 64) ran in 3 slices, making its tiles twice
+# and joining the slices' outputs. See bench/results/2026-11-24-cpu-whole-batch.md.
+WHOLE_BATCH_BYTES = 16 * 2**20
+
 # im2col fills its rows one at a time from this many channels (see _im2col_by_pixel).
 BY_PIXEL_MIN_CHANNELS = 16
 

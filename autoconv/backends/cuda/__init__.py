@@ -35,6 +35,8 @@ from autoconv.backends.cuda.array import (
 )
 from autoconv.backends.cuda.capture import difference, recording, replay, step_input
 from autoconv.backends.cuda.conv import (
+    SLICE_BYTES,
+    WHOLE_BATCH_BYTES,
     bias_relu,
     bias_relu_grad,
     col2im,
@@ -128,6 +130,8 @@ from autoconv.backends.cuda.winograd import (
 
 __all__ = [
     "SIMULATED",
+    "SLICE_BYTES",
+    "WHOLE_BATCH_BYTES",
     "CudaArray",
     "abs",
     "accumulate",

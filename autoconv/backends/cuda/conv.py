@@ -18,6 +18,15 @@ from autoconv.backends.cuda.reduce import REDUCE_BLOCKS, REDUCE_THREADS, block_s
 from autoconv.backends.cuda.runtime import configure, launch
 from autoconv.windows import Window
 
+# A convolution (autoconv.ops.convolution) runs the whole batch at once up to this many bytes
+# of windows (or Winograd tiles and products), and keeps them for the backward; a bigger one in
+# slices of as many. The CPU's 4 MB slices are for its caches; here a slice of one image (the
+# flowers classifier's 90x90 convolution at batch 32, 4.7 MB of windows an image) is a grid a
+# fraction of the GPU wide, and every slice adds its launches: its step was 630 launches, 32
+# slices each in its second and third convolutions (bench/results/2026-11-25-gpu-whole-batch.md).
+# 512 MB bounds the windows of one convolution on a GPU of a few GB.
+SLICE_BYTES = WHOLE_BATCH_BYTES = 512 * 2**20
+
 
 @cuda.jit
 def _im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols, zero):

@@ -1,0 +1,47 @@
+"""bench/cuda_launches.py counts a course model's kernel launches per training step on the CUDA
+simulator (kernels not run): the issue's bound for MNIST, and the bigger models' batches run
+whole on the GPU, each step replayed as one graph."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("numba_cuda")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def count(*args: str) -> tuple[float, str]:
+    """The launches per step the script prints, and its whole output."""
+    script = ROOT / "bench" / "cuda_launches.py"
+    run = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, cwd=ROOT,
+        timeout=600, check=True,
+    )  # fmt: skip
+    per_step = re.search(r": ([\d.]+) launches per step", run.stdout)
+    assert per_step, run.stdout + run.stderr
+    return float(per_step.group(1)), run.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "most", "kernels"),
+    [
+        ((), 30, 28),  # the reference model at batch 64: at most 30 kernels a step
+        (("--model", "rgb"), 40, 37),  # 630 when its convolutions ran one image at a time
+    ],
+)
+def test_a_step_is_a_few_dozen_launches_replayed_as_one(args, most, kernels):
+    per_step, output = count(*args)
+    assert per_step <= most, output
+    assert f"A replayed step is {kernels} kernels" in output
+    assert "on a GPU, 1 host launches (and copies) per replayed step" in output
+
+
+def test_steps_per_execution_launches_several_replayed_steps_at_once():
+    _, output = count("64", "4")
+    assert "8 replayed steps in 3 launches of [2, 4, 2] steps" in output, output

@@ -267,32 +267,81 @@ class Batch:
     steps are one program a replay can repeat (:mod:`autoconv.step_replay`): batches of one
     key whose ``replayable()`` arrays are gathered from the same arrays in the same order at a
     step input (``arrays`` itself, or a cheaper slice of the same rows for a step run as it
-    comes); None for a batch the host hands over (a dataset's)."""
+    comes), or, for a dataset's batch, ``load()`` first copies its host values into the arrays
+    every batch of its key is read from (``replayable()`` then gives them); None for a batch
+    no step replays."""
 
-    __slots__ = ("arrays", "count", "key", "replayable")
+    __slots__ = ("arrays", "count", "key", "load", "replayable")
 
     def __init__(
         self, arrays: Callable[[], tuple], count: int, key: Any = None,
-        replayable: Callable[[], tuple] | None = None,
+        replayable: Callable[[], tuple] | None = None, load: Callable[[], None] | None = None,
     ) -> None:  # fmt: skip
-        self.arrays, self.count, self.key = arrays, count, key
+        self.arrays, self.count, self.key, self.load = arrays, count, key, load
         self.replayable = arrays if replayable is None else replayable
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.arrays())
 
 
+# Batch shapes of one dataset that get device arrays of their own, which each batch of the shape
+# is loaded into so that its steps replay (a pass's full batches and its last, shorter one, with
+# room); batches of further shapes run as they come.
+PLACES = 4
+
+
+class _Place:
+    """The device arrays each batch of one shape of a dataset is loaded into, (inputs, targets,
+    weights) as a batch's: a replayed step reads its batch where the recorded one read its own.
+    A key of :class:`Batch` by identity."""
+
+    __slots__ = ("arrays",)
+
+    def __init__(self) -> None:
+        self.arrays: tuple | None = None
+
+    def load(self, xp: Any, host: tuple) -> None:
+        """Copy the host arrays ``host`` (inputs, targets, weights) into the place (made at
+        the first batch)."""
+        if self.arrays is None:
+            self.arrays = _each(host, lambda a: xp.empty(a.shape, a.dtype))
+        _each(self.arrays, xp.copy_from_host, host)
+
+    def loaded(self) -> tuple:
+        """The arrays the last batch was loaded into."""
+        return self.arrays
+
+
+def _each(batch: tuple, change: Callable, *others: tuple) -> tuple:
+    """(inputs, targets, weights) with ``change`` applied to each array (with the same array
+    of each of ``others``); None stays None."""
+
+    def one(a: Any, *more: Any) -> Any:
+        return None if a is None else change(a, *more)
+
+    (xs, ys, w), rest = batch, [tuple(o) for o in others]
+    return (
+        [one(a, *(o[0][k] for o in rest)) for k, a in enumerate(xs)],
+        [one(a, *(o[1][k] for o in rest)) for k, a in enumerate(ys)],
+        one(w, *(o[2] for o in rest)),
+    )
+
+
 class DatasetBatches:
     """The batches of an :class:`autoconv.data.Dataset` (or any iterable of batches) whose
     elements are ``x``, ``(x, y)`` or ``(x, y, sample_weight)``, each checked and put on the
-    model's device as it comes. The dataset shuffles itself (``fit``'s ``shuffle`` does not
-    apply, as in Keras); one pass over it is an epoch, or ``steps_per_epoch`` batches."""
+    model's device as it comes (inputs as :func:`resident` keeps them): uploaded for a step run
+    as it comes, or, for a step recorded or replayed, copied into the arrays every batch of its
+    shapes is read from (on the GPU without waiting for the device). The dataset shuffles
+    itself (``fit``'s ``shuffle`` does not apply, as in Keras); one pass over it is an epoch,
+    or ``steps_per_epoch`` batches."""
 
     def __init__(self, model: Any, dataset: Any, what: str) -> None:
         self.model, self.dataset, self.what = model, dataset, what
         self.xp = namespace(model.device)
         size = dataset.cardinality() if isinstance(dataset, Dataset) else len(dataset)
         self.steps = size if size >= 0 else None  # None: infinite or unknown
+        self._places: dict[tuple, _Place] = {}  # by the batch's shapes and dtypes
 
     def batches(
         self, shuffle: bool, steps: int | None = None, epoch: int = 0, first: int = 0
@@ -312,13 +361,22 @@ class DatasetBatches:
             build_for(self.model, xs)
             ys = target_arrays(self.model, y, len(xs[0]), self.what) if y is not None else []
             ws = sample_weights(self.model, w, None, ys, len(xs[0]), self.what)
-            xp = self.xp
-            arrays = (
-                [xp.asarray(a.astype(np.float32, copy=False)) for a in xs],
-                [None if a is None else xp.asarray(a) for a in ys],
-                None if ws is None else xp.asarray(ws),
-            )
-            yield Batch(lambda arrays=arrays: arrays, len(xs[0]))
+            yield self._batch(([resident(a) for a in xs], ys, ws), len(xs[0]))
+
+    def _batch(self, host: tuple, count: int) -> Batch:
+        """The :class:`Batch` of the host arrays ``host`` (inputs, targets, weights): uploaded
+        as they are for a step run as it comes, or loaded into the place of their shapes for
+        a recorded or replayed one."""
+        xs, ys, w = host
+        shapes = tuple(None if a is None else (a.shape, a.dtype.str) for a in (*xs, *ys, w))
+        place = self._places.get(shapes)
+        if place is None and len(self._places) < PLACES:
+            place = self._places[shapes] = _Place()
+        arrays = partial(_each, host, self.xp.asarray)
+        if place is None:
+            return Batch(arrays, count)
+        load = partial(place.load, self.xp, host)
+        return Batch(arrays, count, ("dataset", place), place.loaded, load)
 
     @property
     def infinite(self) -> bool:

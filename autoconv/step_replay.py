@@ -12,7 +12,10 @@ last, shorter one; an unshuffled pass's (``evaluate``'s, say); each gathered at 
 from arrays that stay the same from epoch to epoch (the shuffled order is refilled in place),
 so a step recorded in the first epoch replays in every epoch. The last ``KINDS`` kinds are
 remembered, so a pass's last batch does not make its full batches record anew. A dataset's
-batches and every step on the CPU run as they come.
+batches are each loaded into the arrays of their shapes (``load``, an asynchronous copy on the
+GPU) before their step is recorded or replayed, so their steps replay too, launched one step at
+a time (the next batch is loaded where the last one was read). Every step on the CPU runs as it
+comes.
 
 A step that cannot be replayed (it copies between host and device, replaces a state array
 instead of updating it in place, or launches other kernels each time) keeps running eagerly
@@ -74,6 +77,9 @@ class StepReplay:
             self.step(*batch.arrays(), state)
             return
         kind = self._kind(batch.key)
+        if batch.load is not None and (kind.replay is not None or kind.attempts < ATTEMPTS):
+            self.flush()  # the steps staged so far read the arrays the batch is loaded into
+            batch.load()
         if kind.replay is not None:
             if self.pending is not kind.replay:
                 self.flush()

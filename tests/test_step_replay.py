@@ -213,6 +213,60 @@ def test_uint8_inputs_stay_uint8_on_the_gpu_and_replay(monkeypatch):
     assert histories[0] == histories[1] == histories[2]
 
 
+@pytest.mark.parametrize("pixels", [False, True], ids=["float32", "uint8"])
+def test_a_datasets_batches_are_loaded_into_their_place_and_replay(pixels, monkeypatch):
+    """fit and evaluate on a Dataset (shuffled each epoch, validation data as a dataset too):
+    each batch is copied into the arrays of its shapes before its step, so the steps replay,
+    each launched as it comes even with steps_per_execution; the same training as eager
+    steps, to the bit."""
+    x, y = data()
+    inputs = (x * 255).astype(np.uint8) if pixels else x
+
+    def batches(count: int) -> ac.data.Dataset:
+        dataset = ac.data.Dataset.from_tensor_slices((inputs[:count], y[:count]))
+        return dataset.shuffle(count, seed=1).batch(4)
+
+    def make() -> ac.Model:
+        model = convnet("adam", (layers.Rescaling(0.5), layers.BatchNormalization()))
+        model.compile("adam", "categorical_crossentropy", metrics=["accuracy"],
+                      steps_per_execution=2)  # fmt: skip
+        return model
+
+    staged: list[int] = []
+    real_launch = capture.Replay.launch
+    monkeypatch.setattr(capture.Replay, "launch", lambda r: staged.append(r.staged) or
+                        real_launch(r))  # fmt: skip
+    runs = []
+    for attempts in (0, step_replay.ATTEMPTS):
+        with monkeypatch.context() as patched:
+            patched.setattr(step_replay, "ATTEMPTS", attempts)
+            model = make()
+            history = model.fit(batches(30), epochs=2, validation_data=batches(13), verbose=0)
+            scores = model.evaluate(batches(30), verbose=0, return_dict=True)
+            runs.append((model, history.history, scores))
+    (eager, eager_history, eager_scores), (replayed, history, scores) = runs
+    # 7 full batches an epoch: the first three recorded (the first makes Adam's slots), every
+    # later one replayed, the second epoch's too (its batches loaded into the same place)
+    assert replayed._step_replay.replayed == 4 + 7, replayed._step_replay.why
+    assert replayed._test_replay.replayed >= 4, replayed._test_replay.why
+    assert set(staged) == {1}  # each loaded batch's step launched before the next is loaded
+    assert history == eager_history and scores == eager_scores
+    for got, want in zip(state_of(replayed), state_of(eager), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_datasets_batches_of_more_shapes_than_places_run_as_they_come(monkeypatch):
+    """Batches of a shape beyond the PLACES a dataset gets (here 1: the batches of 4 take it)
+    are uploaded as they come and run eagerly; the others still replay."""
+    x, y = data()
+    monkeypatch.setattr(ac.batches, "PLACES", 1)
+    dataset = ac.data.Dataset.from_tensor_slices((x[:13], y[:13])).batch(4).repeat(2)
+    model = convnet("rmsprop")
+    model.fit(dataset, epochs=1, verbose=0)  # batches of 4, 4, 4, 1, 4, 4, 4, 1
+    assert model.optimizer.iterations == 8
+    assert model._step_replay.replayed == 3  # three batches of 4 recorded, then replayed
+
+
 def test_a_step_that_cannot_be_replayed_says_why_and_trains_eagerly(monkeypatch):
     """Gradient accumulation alternates two kinds of step, so no two recordings agree."""
     make = lambda: convnet(ac.optimizers.SGD(0.1, gradient_accumulation_steps=2))  # noqa: E731

@@ -64,6 +64,12 @@ class Backend(Protocol):
         """target[...] = source, in place (same shape and dtype): a state array (a batch
         norm's moving statistics) updated where it is, as a replayed step needs."""
 
+    def copy_from_host(self, target: Array, source: np.ndarray) -> None:
+        """target[...] = source, a host array of target's shape and dtype, in place: on the GPU
+        asynchronously, in order with every kernel (the host goes on while the device copies;
+        ``source`` may change once this returns). A dataset's batch loaded where a replayed
+        step reads it."""
+
     def owned(self, array: Any) -> bool:
         """Whether ``array`` may be kept where a copy of it would be (a leaf's gradient): a
         writeable C-contiguous array that nothing refers to but the caller's one variable (call

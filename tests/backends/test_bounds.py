@@ -257,3 +257,23 @@ def test_put_rows_writes_rows_at_a_device_start_and_never_outside(device, start,
         xp.put_rows(target, xp.asarray(np.zeros((1, 4), np.float32)), outside)
     with pytest.raises(ValueError, match="put_rows: start must have shape"):
         xp.put_rows(target, xp.asarray(source), xp.asarray(np.zeros(2, np.int64)))
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cudasim)])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.int64])
+def test_copy_from_host_writes_the_values_in_place_and_refuses_what_does_not_fit(device, dtype):
+    """A dataset's batch loaded into its place: the values land in the same array; the host
+    array may change as soon as the copy returns (on the GPU it went through staging)."""
+    if device == "cuda":
+        pytest.importorskip("numba_cuda")
+    xp = ac.backends.namespace(device)
+    target = xp.zeros((3, 4), dtype)
+    for first in (0, 7):  # twice into the same array
+        source = (np.arange(12).reshape(3, 4) + first).astype(dtype)
+        xp.copy_from_host(target, source)
+        source[...] = 99  # changed once the call returned: the copy keeps the values it took
+        np.testing.assert_array_equal(xp.to_numpy(target), np.arange(12).reshape(3, 4) + first)
+    with pytest.raises(ValueError, match=r"copy_from_host: source must have shape \(3, 4\)"):
+        xp.copy_from_host(target, np.zeros((4, 3), dtype))
+    with pytest.raises(TypeError, match="copy_from_host: dtypes differ"):
+        xp.copy_from_host(target, np.zeros((3, 4), np.float64))

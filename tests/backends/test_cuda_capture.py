@@ -154,3 +154,32 @@ def test_recordings_do_not_nest():
     with capture.recording(), pytest.raises(RuntimeError, match="already being recorded"):
         with capture.recording():
             pass
+
+
+def test_a_copy_from_the_host_inside_the_step_spoils_it():
+    """A batch is loaded into its place before its step is recorded, never inside it."""
+    loop = Loop()
+    first = recorded(loop)
+    with capture.recording() as second:
+        loop.step()
+        cu.copy_from_host(loop.x, np.ones(5, np.float32))
+    why = capture.difference(first, second)
+    assert why is not None and "copy_from_host" in why
+
+
+def test_asynchronous_copies_take_the_staging_buffers_in_turn(monkeypatch):
+    """Each copy goes through the next pinned staging buffer (made, or made bigger, only when
+    too small) and lands in its target; after a whole turn the buffers are reused as they are."""
+    monkeypatch.setattr(runtime, "_staging", [runtime._Staging() for _ in range(3)])
+    monkeypatch.setattr(runtime, "_staging_turn", 0)
+    monkeypatch.setattr(runtime, "STAGING_BUFFERS", 3)
+    targets = [cu.zeros((n,), np.float32) for n in (4, 2, 6, 4, 2, 6, 8)]
+    made = []
+    for k, target in enumerate(targets):
+        runtime.copy_async(target.flat, np.full(target.size, k, np.float32))
+        made.append([id(s.buffer) for s in runtime._staging])
+    for k, target in enumerate(targets):
+        np.testing.assert_array_equal(cu.to_numpy(target), np.full(target.size, k))
+    assert made[5] == made[2]  # the second turn fits in the buffers of the first
+    assert made[6][0] != made[5][0]  # 32 bytes do not fit in the 16 of the first: grown
+    assert len(runtime._staging[0].buffer) == 32

@@ -57,6 +57,14 @@ def copy_into(target: np.ndarray, source: np.ndarray) -> None:
     np.copyto(target, source)
 
 
+def copy_from_host(target: np.ndarray, source: np.ndarray) -> None:
+    """target[...] = source, an array of target's shape and dtype, in place."""
+    bounds.shape_is("copy_from_host", "source", source, target.shape)
+    if np.dtype(source.dtype) != target.dtype:
+        raise TypeError(f"copy_from_host: dtypes differ ({target.dtype} and {source.dtype})")
+    np.copyto(target, source)
+
+
 def copy(array: np.ndarray) -> np.ndarray:
     """A contiguous copy (also of a read-only broadcast view), into a pooled array: a leaf's
     gradient is one, made again each step (the 150x150 stack's Dense kernel, 33.5 MB: 4.2 ms

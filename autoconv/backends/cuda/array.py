@@ -33,6 +33,7 @@ from autoconv.backends.cuda.runtime import (
     _Buffer,
     _buffer,
     active_tape,
+    copy_async,
     launch,
     transfer,
     upload,
@@ -310,6 +311,19 @@ def copy_into(target: CudaArray, source: CudaArray) -> None:
         raise TypeError(f"copy_into: dtypes differ ({target.dtype} and {source.dtype})")
     if target.size:
         launch(_copy_into, target.size)(target.flat, source.flat)
+
+
+def copy_from_host(target: CudaArray, source: np.ndarray) -> None:
+    """target[...] = source, a host array of target's shape and dtype, in place, without
+    waiting: an asynchronous copy (from pinned staging memory) in order with every kernel, so
+    the host goes on to its next batch while the device copies and computes; ``source`` may
+    change once this returns. A dataset's batch loaded where a replayed step reads it."""
+    bounds.shape_is("copy_from_host", "source", source, target.shape)
+    if np.dtype(source.dtype) != target.dtype:
+        raise TypeError(f"copy_from_host: dtypes differ ({target.dtype} and {source.dtype})")
+    transfer("copy_from_host")
+    if target.size:
+        copy_async(target.flat, np.asarray(source).reshape(-1))
 
 
 def owned(array: Any) -> bool:

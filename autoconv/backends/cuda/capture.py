@@ -13,10 +13,11 @@ the host computes change (the batch's place in the epoch, a dropout seed, a lear
    (constants, which the held buffers keep). If they differ, something the step did depends
    on the host in a way a replay would freeze, and the step keeps running eagerly.
 3. :class:`Replay` replays the second tape: the step inputs refreshed with one host-to-device
-   copy, then the launches as one CUDA graph (built with ``cuda.core``'s graph builder, which
-   numba-cuda accepts in a launch's stream slot) launched on the legacy default stream, in
-   order with every other kernel. On the simulator, or where a graph cannot be built, the
-   launches are replayed one by one: the same semantics, so the simulator tests them.
+   copy (asynchronous, from pinned memory: the host does not wait for the device), then the
+   launches as one CUDA graph (built with ``cuda.core``'s graph builder, which numba-cuda
+   accepts in a launch's stream slot) launched on the legacy default stream, in order with
+   every other kernel. On the simulator, or where a graph cannot be built, the launches are
+   replayed one by one: the same semantics, so the simulator tests them.
 
 What the host does besides launching (the optimizer's step count, the samples seen) is the
 caller's to repeat: a replay only does the device's work.
@@ -38,6 +39,7 @@ from autoconv.backends.cuda.runtime import (
     _Buffer,
     _launching,
     active_tape,
+    copy_async,
     recording,
 )
 
@@ -256,13 +258,13 @@ class Replay:
         tape = self.tape
         if steps == 1:
             if tape.inputs:
-                tape.arena.flat[: tape.used].copy_to_device(self.staging[: tape.used])
+                copy_async(tape.arena.flat[: tape.used], self.staging[: tape.used])
             launches = tape.launches
         else:
             launches = self._prepare(steps)
             if tape.inputs:
                 size = steps * self.stride
-                self._slots.flat[:size].copy_to_device(self.staging[:size])
+                copy_async(self._slots.flat[:size], self.staging[:size])
         graph = self._graphs.get(steps)
         if graph is None and self.mode == "graph":
             try:

@@ -9,6 +9,9 @@ simulator), the grid-stride launch size, the pool of device buffers every CudaAr
   would break this across threads).
 - Threads: the pool hands a buffer to one thread at a time (a lock), and kernels are launched
   one at a time (:class:`Launch`).
+- Copies from the host that a step waits for (a replayed step's inputs, a dataset's batch) go
+  through pinned staging memory, asynchronously on that stream (:func:`copy_async`): the host
+  goes on (to the next batch) while the device copies and computes.
 - Recording: while a thread records a :class:`Tape` (:func:`recording`), every kernel it launches
   and every pooled buffer it is handed are written on the tape, and a copy between host and
   device spoils it; :mod:`autoconv.backends.cuda.capture` replays tapes.
@@ -24,7 +27,7 @@ from typing import Any
 import numba
 import numpy as np
 from numba import cuda
-from numba.cuda import device_array  # not cuda.device_array: see Launch
+from numba.cuda import device_array, event, legacy_default_stream, pinned_array  # see Launch
 
 from autoconv.backends.references import FREE, references
 
@@ -133,6 +136,48 @@ class Launch:
         rather than the default stream; never recorded."""
         with _launching:
             self.kernel[self.grid, self.block, stream](*args)
+
+
+# ----------------------------------------------------------------------------- copies
+# Pinned host buffers that asynchronous copies are made from, used in turn: a buffer is
+# written again only once the copy made from it last has finished (its event), so a host that
+# runs ahead of the device waits only when it is STAGING_BUFFERS copies ahead.
+STAGING_BUFFERS = 8
+
+
+class _Staging:
+    __slots__ = ("buffer", "done")
+
+    def __init__(self) -> None:
+        self.buffer: np.ndarray = np.empty(0, np.uint8)
+        self.done: Any = None  # the event recorded after the last copy from ``buffer``
+
+
+_staging = [_Staging() for _ in range(STAGING_BUFFERS)]
+_staging_turn = 0
+_staging_lock = threading.Lock()
+
+
+def copy_async(target: Any, host: np.ndarray) -> None:
+    """``target`` (a C-contiguous device array) = ``host`` (the same shape and dtype), copied on
+    the legacy default stream, in order with every kernel, without waiting for it: from a pinned
+    staging buffer that ``host`` is first copied into, so ``host`` may change as soon as this
+    returns. (The simulator copies at once.)"""
+    global _staging_turn
+    data = np.ascontiguousarray(host).reshape(-1).view(np.uint8)
+    with _staging_lock:
+        staging = _staging[_staging_turn]
+        _staging_turn = (_staging_turn + 1) % STAGING_BUFFERS
+        if staging.done is not None:
+            staging.done.synchronize()
+        if len(staging.buffer) < len(data):
+            staging.buffer = pinned_array(max(len(data), 2 * len(staging.buffer)), np.uint8)
+        staged = staging.buffer[: len(data)]
+        staged[:] = data
+        stream = legacy_default_stream()
+        target.copy_to_device(staged.view(target.dtype).reshape(target.shape), stream=stream)
+        staging.done = staging.done or event()
+        staging.done.record(stream)
 
 
 # ----------------------------------------------------------------------------- recording

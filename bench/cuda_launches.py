@@ -17,7 +17,10 @@ launched together: it counts those launches (on a GPU each is one graph of N ste
 The reference MNIST model by default; ``--model rgb|stack|xception`` counts one of the bigger
 models of ``bench/gpu_vs_torch.py`` (its batch size, optimizer and loss), on random images.
 
-    python bench/cuda_launches.py [batch_size] [steps_per_execution] [--model NAME]
+``--dataset`` hands ``fit`` the data as a Dataset of batches (as an image folder's come): each
+batch is copied to the device before its step, counted with the step inputs' copies.
+
+    python bench/cuda_launches.py [batch_size] [steps_per_execution] [--model NAME] [--dataset]
 """
 
 from __future__ import annotations
@@ -33,12 +36,14 @@ from epoch_vs_torch import WORKLOADS
 from numba.cuda.simulator import kernel as simulated
 
 import autoconv as ac
-from autoconv.backends.cuda import capture, gemm, runtime
+from autoconv.backends.cuda import array, capture, gemm, reduce, runtime
 
 # The GPU's launch constants, as the backend sets them off the simulator. Each is a global of
-# the module that reads it at launch time (runtime.launch, gemm.matmul), so it is set there.
+# the module that reads it at launch time (runtime.launch, gemm.matmul, reduce.sum_columns), so
+# it is set there.
 runtime.THREADS, runtime.MAX_BLOCKS = 256, 2048
 gemm.BLOCK, gemm.SPLIT_K, gemm.SPLIT_K_MIN_CHUNK = 64, 32, 1024
+reduce.COLUMN_TILE, reduce.CHUNK_ROWS, reduce.MAX_ROW_CHUNKS = 32, 256, 1024
 
 counts: collections.Counter[str] = collections.Counter()
 
@@ -66,9 +71,19 @@ def counting_launch(replay: capture.Replay) -> None:
 
 
 capture.Replay.launch = counting_launch
+copies: list[int] = []  # the bytes of each asynchronous copy from the host
+copy_async = runtime.copy_async
 
 
-def main(name: str, batch_size: int | None, steps_per_execution: int) -> None:
+def counting_copy(target, host) -> None:
+    copies.append(host.nbytes)
+    copy_async(target, host)
+
+
+array.copy_async = capture.copy_async = counting_copy  # where the backend calls it
+
+
+def main(name: str, batch_size: int | None, steps_per_execution: int, dataset: bool) -> None:
     workload = WORKLOADS[name]
     batch_size = batch_size or workload.batch
     if name == "mnist":
@@ -84,7 +99,11 @@ def main(name: str, batch_size: int | None, steps_per_execution: int) -> None:
     model.fit(x[:batch_size], y[:batch_size], epochs=1, batch_size=batch_size, verbose=0)
     counts.clear()  # the first fit's one-off launches (optimizer slots) are not counted
     executions.clear()
-    model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
+    copies.clear()
+    if dataset:  # the batches handed over by the host, as an image folder's are
+        model.fit(ac.data.Dataset.from_tensor_slices((x, y)).batch(batch_size), verbose=0)
+    else:
+        model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
     steps = len(x) // batch_size
     total = sum(counts.values())
     kind = type(optimizer).__name__
@@ -104,6 +123,10 @@ def main(name: str, batch_size: int | None, steps_per_execution: int) -> None:
         f"1 copy of {replay.tape.used} bytes of step inputs"
     )
     print(
+        f"asynchronous copies from the host: {len(copies) / steps:g} per step, "
+        f"{sum(copies) / steps:,.0f} bytes per step"
+    )
+    print(
         f"steps_per_execution={steps_per_execution}: the {runner.replayed} replayed steps in "
         f"{len(executions)} launches of {executions} steps: on a GPU, "
         f"{len(executions) / runner.replayed:.3g} host launches (and copies) per replayed step"
@@ -115,5 +138,6 @@ if __name__ == "__main__":
     parser.add_argument("batch_size", nargs="?", type=int, help="the workload's by default")
     parser.add_argument("steps_per_execution", nargs="?", type=int, default=1)
     parser.add_argument("--model", choices=sorted(WORKLOADS), default="mnist")
+    parser.add_argument("--dataset", action="store_true", help="fit on a Dataset of batches")
     args = parser.parse_args()
-    main(args.model, args.batch_size, args.steps_per_execution)
+    main(args.model, args.batch_size, args.steps_per_execution, args.dataset)

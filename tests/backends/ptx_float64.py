@@ -47,6 +47,9 @@ T6 = types.UniTuple(i64, 6)
 P1, P3 = types.UniTuple(A1, 1), types.UniTuple(A1, 3)  # one array per parameter
 B = types.boolean
 TAPS = (types.Array(i32, 1, "C"), types.Array(i32, 1, "C"), A1)  # start, index, weight
+# A column-sum kernel's last arguments (reduce.sum_columns): the columns, the sums (head, tail,
+# split), the chunks' partial sums, the counters of chunks done.
+SUMS = (i64, types.Tuple((A1, A1, i64)), A2, types.Array(i32, 1, "C"))
 g = (i64,) * 10
 KERNELS = {
     "binary add": (elementwise._binary_kernels("add")[0], (A1, A1, T6, A1, T6, T6)),
@@ -89,23 +92,25 @@ KERNELS = {
     "col2im": (conv._col2im, (A2, *g, A4, f32)),
     "depthwise_conv": (conv._depthwise_conv, (A4, A4, *g, A4, f32)),
     "depthwise_conv input grad": (conv._depthwise_conv_input_grad, (A4, A4, *g, A4, f32)),
-    "depthwise_conv kernel grad": (conv._depthwise_conv_kernel_grad("<f4"), (A4, A4, *g, A4)),
+    "depthwise_conv kernel grad": (
+        conv._depthwise_conv_kernel_grad("<f4"),
+        (A4, A4, *g, f32, *SUMS),
+    ),
     "conv_max_pool_2x2": (conv._conv_max_pool_2x2, (A4, A2, A1, B, f32, *(i64,) * 4, A4, I4)),
     "conv_max_pool_2x2 kernel grad": (
         conv._conv_max_pool_2x2_kernel_grad("<f4"),
-        (A4, A4, A4, I4, B, *(i64,) * 4, A2, A1),
+        (A4, A4, A4, I4, B, *(i64,) * 4, f32, *SUMS),
     ),
     "winograd input": (winograd._input_tiles, (A4, *(i64,) * 4, A3, f32)),
     "winograd input grad": (winograd._input_tiles_grad, (A3, *(i64,) * 4, A4, f32)),
     "winograd max_pool": (winograd._output_max_pool, (A3, A1, B, f32, A4, I4)),
-    "winograd max_pool grad": (winograd._output_max_pool_grad, (A4, A4, I4, B, f32, A3, A2)),
     "winograd max_pool grad and bias sums": (
         winograd._output_max_pool_grad_and_sums("<f4"),
-        (A4, A4, I4, B, f32, A3, A1),
+        (A4, A4, I4, B, f32, A3, *SUMS),
     ),
     "bias_relu": (conv._bias_relu, (A2, A1, B, f32)),
-    "relu_mask": (conv._relu_mask, (A1, A1, A1, f32)),
-    "masked column sums": (conv._masked_column_sums("<f4"), (A2, A2, A2, A1, B, f32, f32)),
+    "masked column sums": (conv._masked_column_sums("<f4"), (A2, A2, A2, B, f32, f32, *SUMS)),
+    "column sums": (reduce._column_sums_kernel("<f4"), (A2, f32, *SUMS)),
     "max_pool fwd": (pool._max_pool_forward, (A4, A1, B, f32, *(i64,) * 6, A4, I4)),
     "max_pool bwd": (pool._max_pool_backward, (A4, I4, *(i64,) * 6, A4, f32)),
     "avg_pool fwd": (pool._avg_pool_kernels("<f4")[0], (A4, *(i64,) * 6, A4)),

@@ -21,7 +21,6 @@ pytest.importorskip("numba_cuda")
 pytestmark = pytest.mark.cudasim
 
 from autoconv.backends import cuda  # noqa: E402 - needs numba-cuda
-from autoconv.backends.cuda import conv as cuda_conv  # noqa: E402
 from autoconv.backends.cuda import optimizers as cuda_optimizers  # noqa: E402
 from autoconv.backends.cuda import runtime  # noqa: E402
 
@@ -281,63 +280,55 @@ def test_matmuls_are_each_matmul_in_one_launch(launches, rng):
 
 
 @pytest.mark.parametrize("relu", [False, True])
-def test_bias_relu_grad_fused_is_the_unfused_ops(relu, monkeypatch, rng):
-    grad = rng.standard_normal((37, 5)).astype(np.float32)
-    out = np.maximum(rng.standard_normal((37, 5)), 0).astype(np.float32)
-    grad[3, 1], out[3, 1] = np.inf, 0.0  # a masked infinity: NaN, as grad * (out > 0) gives
+@pytest.mark.parametrize("rows", [3, 37])  # one chunk of rows, several (the simulator's sizes)
+def test_bias_relu_grad_fused_is_the_unfused_ops(relu, rows, rng):
+    grad = rng.standard_normal((rows, 5)).astype(np.float32)
+    out = np.maximum(rng.standard_normal((rows, 5)), 0).astype(np.float32)
+    grad[1, 1], out[1, 1] = np.inf, 0.0  # a masked infinity: NaN, as grad * (out > 0) gives
     expected = grad * (out > 0) if relu else grad
     with np.errstate(invalid="ignore"):
         masked, sums = cpu.bias_relu_grad(grad, out, relu)
     np.testing.assert_array_equal(masked, expected)
     np.testing.assert_array_equal(sums, expected.sum(axis=0))
-    results = []
-    for rows in (cuda_conv.FUSED_ROWS, 0):  # one launch, then the mask and the sums apart
-        monkeypatch.setattr(cuda_conv, "FUSED_ROWS", rows)
+    with np.errstate(invalid="ignore"):  # the simulator's 0 * inf
         masked, sums = cuda.bias_relu_grad(cuda.asarray(grad), cuda.asarray(out), relu)
-        results.append((cuda.to_numpy(masked), cuda.to_numpy(sums)))
-    for a, b in zip(*results, strict=True):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(results[0][0], expected)
-    np.testing.assert_allclose(results[0][1], expected.sum(axis=0), rtol=1e-5)
+        unfused = cuda.asarray(grad) * (cuda.asarray(out) > 0) if relu else cuda.asarray(grad)
+    np.testing.assert_array_equal(cuda.to_numpy(masked), expected)
+    np.testing.assert_array_equal(cuda.to_numpy(sums), cuda.to_numpy(unfused.sum(axis=0)))
+    np.testing.assert_allclose(cuda.to_numpy(sums), expected.sum(axis=0), rtol=1e-5)
 
 
-def test_relu_grad_and_column_sums_fused_is_the_unfused_kernels(monkeypatch, rng):
-    grad = rng.standard_normal((29, 6)).astype(np.float32)
-    out = np.maximum(rng.standard_normal((29, 6)), 0).astype(np.float32)
-    results = []
-    for rows in (cuda_conv.FUSED_ROWS, 0):
-        monkeypatch.setattr(cuda_conv, "FUSED_ROWS", rows)
-        masked, sums = cuda.relu_grad_and_column_sums(cuda.asarray(grad), cuda.asarray(out))
-        results.append((cuda.to_numpy(masked), cuda.to_numpy(sums)))
-    for a, b in zip(*results, strict=True):
-        np.testing.assert_array_equal(a, b)
+@pytest.mark.parametrize("rows", [3, 29])
+def test_relu_grad_and_column_sums_fused_is_the_unfused_kernels(rows, rng):
+    grad = rng.standard_normal((rows, 6)).astype(np.float32)
+    out = np.maximum(rng.standard_normal((rows, 6)), 0).astype(np.float32)
+    masked, sums = cuda.relu_grad_and_column_sums(cuda.asarray(grad), cuda.asarray(out))
     host = cpu.relu_grad_and_column_sums(grad, out)
-    np.testing.assert_array_equal(results[0][0], host[0])
-    np.testing.assert_allclose(results[0][1], host[1], rtol=1e-5)
+    np.testing.assert_array_equal(cuda.to_numpy(masked), host[0])
+    np.testing.assert_array_equal(cuda.to_numpy(sums), cuda.to_numpy(masked.sum(axis=0)))
+    np.testing.assert_allclose(cuda.to_numpy(sums), host[1], rtol=1e-5)
 
 
-def test_winograd_bias_gradient_in_the_routing_pass(monkeypatch, rng):
-    from autoconv.backends.cuda import winograd
+@pytest.mark.parametrize("images", [1, 3])  # 9 tiles (one chunk of rows), 27 (several)
+def test_winograd_bias_gradient_in_the_routing_pass(images, rng):
     from autoconv.windows import window
 
     win = window("test", (6, 6), (3, 3), 1, 1, "same")
-    products = rng.standard_normal((16, 2 * 3 * 3, 4)).astype(np.float32)
+    products = rng.standard_normal((16, images * 3 * 3, 4)).astype(np.float32)
     bias = rng.standard_normal(4).astype(np.float32)
     out, argmax = cuda.winograd_max_pool_2x2(
-        cuda.asarray(products), 2, win, cuda.asarray(bias), True
+        cuda.asarray(products), images, win, cuda.asarray(bias), True
     )
     grad = cuda.asarray(rng.standard_normal(out.shape).astype(np.float32))
-    results = []
-    for rows in (winograd.FUSED_ROWS, 0):
-        monkeypatch.setattr(winograd, "FUSED_ROWS", rows)
-        made = cuda.winograd_max_pool_2x2_grad(grad, out, argmax, True)
-        results.append([cuda.to_numpy(a) for a in made])
-    for a, b in zip(*results, strict=True):
-        np.testing.assert_array_equal(a, b)
-    host_out, host_argmax = cpu.winograd_max_pool_2x2(products, 2, win, bias, True)
+    grad_products, grad_bias = cuda.winograd_max_pool_2x2_grad(grad, out, argmax, True)
+    masked = grad * (out > 0)  # the gradients the bias's are the column sums of
+    np.testing.assert_array_equal(
+        cuda.to_numpy(grad_bias), cuda.to_numpy(masked.reshape(-1, 4).sum(axis=0))
+    )
+    host_out, host_argmax = cpu.winograd_max_pool_2x2(products, images, win, bias, True)
     host = cpu.winograd_max_pool_2x2_grad(cuda.to_numpy(grad), host_out, host_argmax, True)
-    for a, b in zip(results[0], host, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip((grad_products, grad_bias), host, strict=True):
+        np.testing.assert_allclose(cuda.to_numpy(a), b, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -436,3 +427,25 @@ def test_a_training_step_launches_each_fused_kernel_once(launches, rng):
     assert not [n for n in launches if n.startswith(("_unary", "_binary"))]  # no copy, no add
     # Dense's products, their gradients in pairs, the conv's product and its gradients' pair
     assert launches.count("_matmul_kernel.kernel") == 2 + 2 + 1 + 1
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis"),
+    [((37, 5), 0), ((3, 4), 0), ((0, 3), 0), ((2, 3, 5, 7), (0, 1, 2)), ((6, 2, 3), (0, 1))],
+)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_sums_over_leading_axes_are_column_sums_in_chunks(shape, axis, keepdims, launches, rng):
+    """A sum over the leading axes (a bias's gradient) runs in the column-sum layout: a block
+    of adjacent columns per chunk of rows, the last block of each column tile adding the
+    chunks in order (37 rows on the simulator: 4 chunks), in one launch; NumPy's values, the
+    same bits every run, and the chunk counters back at 0."""
+    from autoconv.backends.cuda import reduce
+
+    a = rng.standard_normal(shape)
+    del launches[:]
+    got = [cuda.to_numpy(cuda.asarray(a).sum(axis=axis, keepdims=keepdims)) for _ in range(2)]
+    np.testing.assert_allclose(got[0], a.sum(axis=axis, keepdims=keepdims), rtol=1e-12)
+    np.testing.assert_array_equal(got[0], got[1])
+    if a.size:  # (no rows: the zeros of the reduction above)
+        assert launches == ["_column_sums_kernel.kernel"] * 2
+    assert not reduce._arrivals().copy_to_host().any()

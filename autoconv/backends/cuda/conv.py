@@ -5,6 +5,7 @@ fused with bias, ReLU and 2x2 max pooling. The names of :mod:`autoconv.backends.
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from typing import Any
 
@@ -14,8 +15,14 @@ from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
-from autoconv.backends.cuda.reduce import REDUCE_BLOCKS, REDUCE_THREADS, block_sum
-from autoconv.backends.cuda.runtime import configure, launch
+from autoconv.backends.cuda.reduce import (
+    COLUMN_TILE,
+    ROW_THREADS,
+    column_chunk_sum,
+    column_rows,
+    sum_columns,
+)
+from autoconv.backends.cuda.runtime import launch
 from autoconv.windows import Window
 
 # A convolution (autoconv.ops.convolution) runs the whole batch at once up to this many bytes
@@ -121,26 +128,26 @@ def _depthwise_conv_kernel_grad(dtype: str) -> Any:
     item = numba.from_dtype(np.dtype(dtype))
 
     @cuda.jit
-    def kernel(x, grad_out, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_w):
-        # One block per kernel cell: its threads stride over the images' output pixels and
-        # add up their partial sums in shared memory, in a fixed order.
-        partial = cuda.shared.array(REDUCE_THREADS, item)
+    def kernel(x, grad_out, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zero, columns, sums,
+               partials, arrivals):  # fmt: skip
+        # reduce.py's column-sum layout: a column per kernel cell (a, b, c, m), channels
+        # adjacent (a warp reads adjacent pixels' channels), a row per output pixel.
+        partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
         n_images, height, width, channels = x.shape
-        multiplier = grad_w.shape[3]
-        for e in range(cuda.blockIdx.x, grad_w.size, cuda.gridDim.x):
-            m = e % multiplier
-            c = (e // multiplier) % channels
-            b = (e // (multiplier * channels)) % kw
-            a = e // (multiplier * channels * kw)
-            total = item(0)
-            for r in range(cuda.threadIdx.x, n_images * oh * ow, REDUCE_THREADS):
+        multiplier = grad_out.shape[3] // channels
+        e, first, step = column_rows(n_images * oh * ow)
+        m = e % multiplier
+        c = (e // multiplier) % channels
+        b = (e // (multiplier * channels)) % kw
+        a = e // (multiplier * channels * kw)
+        total = zero
+        if e < columns:
+            for r in range(first, n_images * oh * ow, step):
                 j, i, n = r % ow, (r // ow) % oh, r // (ow * oh)
                 y, xx = i * sh - pt + a * dh, j * sw - pl + b * dw
                 if 0 <= y < height and 0 <= xx < width:
                     total += x[n, y, xx, c] * grad_out[n, i, j, c * multiplier + m]
-            total = block_sum(partial, total)
-            if cuda.threadIdx.x == 0:
-                grad_w[a, b, c, m] = total
+        column_chunk_sum(partial, total, e, columns, sums, partials, arrivals)
 
     return kernel
 
@@ -179,19 +186,21 @@ def _conv_max_pool_2x2_kernel_grad(dtype: str) -> Any:
     item = numba.from_dtype(np.dtype(dtype))
 
     @cuda.jit
-    def kernel(x, grad, out, argmax, relu, kh, kw, pt, pl, grad_taps, grad_bias):
-        # One block per kernel entry (tap t, filter c), and per bias entry (t == taps): its
-        # threads stride over the pooled outputs, each routing its gradient (masked where the
-        # ReLU cut) to its window's winner, and add up their partial sums in a fixed order.
-        partial = cuda.shared.array(REDUCE_THREADS, item)
+    def kernel(x, grad, out, argmax, relu, kh, kw, pt, pl, zero, columns, sums, partials,
+               arrivals):  # fmt: skip
+        # reduce.py's column-sum layout: a column per kernel entry (tap t, filter c) and per
+        # bias entry (t == taps), filters adjacent (a warp reads adjacent gradients); a row per
+        # pooled output, its gradient (masked where the ReLU cut) routed to its window's winner.
+        partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
         _, height, width, channels = x.shape
         n_images, oh, ow, filters = grad.shape
-        taps = grad_taps.shape[0]
-        for e in range(cuda.blockIdx.x, (taps + 1) * filters, cuda.gridDim.x):
-            t, c = e // filters, e % filters
-            a, b, c_in = t // (kw * channels), (t // channels) % kw, t % channels
-            total = item(0)
-            for r in range(cuda.threadIdx.x, n_images * oh * ow, REDUCE_THREADS):
+        taps = kh * kw * channels
+        e, first, step = column_rows(n_images * oh * ow)
+        t, c = e // filters, e % filters
+        a, b, c_in = t // (kw * channels), (t // channels) % kw, t % channels
+        total = zero
+        if e < columns:
+            for r in range(first, n_images * oh * ow, step):
                 j, i, n = r % ow, (r // ow) % oh, r // (ow * oh)
                 value = grad[n, i, j, c]
                 if relu and not out[n, i, j, c] > 0:
@@ -205,12 +214,7 @@ def _conv_max_pool_2x2_kernel_grad(dtype: str) -> Any:
                         y, xx = y0 - pt + a, x0 - pl + b
                         if 0 <= y < height and 0 <= xx < width:
                             total += x[n, y, xx, c_in] * value
-            total = block_sum(partial, total)
-            if cuda.threadIdx.x == 0:
-                if t == taps:
-                    grad_bias[c] = total
-                else:
-                    grad_taps[t, c] = total
+        column_chunk_sum(partial, total, e, columns, sums, partials, arrivals)
 
     return kernel
 
@@ -229,33 +233,22 @@ def _bias_relu(out, bias, relu, zero):
         out[e // columns, e % columns] = activated(value, relu, zero)
 
 
-@cuda.jit
-def _relu_mask(grad, out, masked, zero):
-    for e in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
-        masked[e] = grad[e] if out[e] > 0 else zero
-
-
-# Up to this many rows, the gradient through a ReLU and its column sums are one kernel of one
-# block per column (a launch less); beyond, the mask runs over every element at once and the
-# sums after it (a block per column would leave most of the GPU idle).
-FUSED_ROWS = 16384
-
-
 @cache
 def _masked_column_sums(dtype: str) -> Any:
     item = numba.from_dtype(np.dtype(dtype))
 
     @cuda.jit
-    def kernel(grad, out, masked, sums, multiply, zero, one):
-        # A block per column, its threads taking the rows in turn as reduce.py's sums do, so
-        # the sums are those of the mask and then .sum(axis=0), to the bit. The mask selects
-        # (grad where out > 0, else 0) or, with ``multiply``, multiplies (grad * (out > 0):
-        # the unfused ReLU's VJP, whose 0 * inf is NaN).
-        partial = cuda.shared.array(REDUCE_THREADS, item)
-        rows, columns = grad.shape
-        for c in range(cuda.blockIdx.x, columns, cuda.gridDim.x):
-            total = zero
-            for r in range(cuda.threadIdx.x, rows, REDUCE_THREADS):
+    def kernel(grad, out, masked, multiply, zero, one, columns, sums, partials, arrivals):
+        # The mask selects (grad where out > 0, else 0) or, with ``multiply``, multiplies (grad
+        # * (out > 0): the unfused ReLU's VJP, whose 0 * inf is NaN); the masked values are
+        # summed down the columns as they are written, in reduce.py's column-sum layout, so
+        # the sums are those of the mask and then .sum(axis=0), to the bit.
+        partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
+        rows = grad.shape[0]
+        c, first, step = column_rows(rows)
+        total = zero
+        if c < columns:
+            for r in range(first, rows, step):
                 value = grad[r, c]
                 if multiply:
                     value = value * (one if out[r, c] > 0 else zero)
@@ -263,19 +256,19 @@ def _masked_column_sums(dtype: str) -> Any:
                     value = zero
                 masked[r, c] = value
                 total += value
-            total = block_sum(partial, total)
-            if cuda.threadIdx.x == 0:
-                sums[c] = total
+        column_chunk_sum(partial, total, c, columns, sums, partials, arrivals)
 
     return kernel
 
 
 def _masked_and_summed(grad: CudaArray, out: CudaArray, multiply: bool) -> tuple[Any, Any]:
-    """(grad masked where ``out`` <= 0, its column sums) in one launch (see FUSED_ROWS)."""
-    masked, sums = empty(grad.shape, grad.dtype), empty(grad.shape[1:], grad.dtype)
-    blocks = max(1, min(grad.shape[1], REDUCE_BLOCKS))
-    configure(_masked_column_sums(grad.dtype.str), blocks, REDUCE_THREADS)(
-        grad.nd, out.nd, masked.nd, sums.flat, multiply, grad.dtype.type(0), grad.dtype.type(1)
+    """(grad masked where ``out`` <= 0, its column sums) in one pass."""
+    masked = empty(grad.shape, grad.dtype)
+    rows, columns = grad.shape
+    zero, one = grad.dtype.type(0), grad.dtype.type(1)
+    kernel = _masked_column_sums(grad.dtype.str)
+    sums = sum_columns(
+        kernel, rows, columns, grad.dtype, grad.nd, out.nd, masked.nd, multiply, zero, one
     )
     return masked, sums
 
@@ -330,12 +323,12 @@ def depthwise_conv_kernel_grad(
 ) -> CudaArray:
     """The gradient of :func:`depthwise_conv` with respect to w (KH, KW, C, M)."""
     bounds.depthwise_output("depthwise_conv_kernel_grad", grad_out, x.shape, w_shape, win)
-    grad_w = empty(w_shape, grad_out.dtype)
-    blocks = max(1, min(grad_w.size, REDUCE_BLOCKS))
-    configure(_depthwise_conv_kernel_grad(grad_out.dtype.str), blocks, REDUCE_THREADS)(
-        x.nd, grad_out.nd, *win.geometry(), grad_w.nd
-    )
-    return grad_w
+    n, oh, ow = grad_out.shape[:3]
+    grad_w = sum_columns(
+        _depthwise_conv_kernel_grad(grad_out.dtype.str), n * oh * ow, math.prod(w_shape),
+        grad_out.dtype, x.nd, grad_out.nd, *win.geometry(), grad_out.dtype.type(0),
+    )  # fmt: skip
+    return grad_w.reshape(w_shape)
 
 
 def conv_max_pool_2x2(
@@ -374,12 +367,10 @@ def conv_max_pool_2x2_kernel_grad(
     for name, array in (("grad_out", grad_out), ("out", out), ("argmax", argmax)):
         bounds.shape_is(op, name, array, (n, oh // 2, ow // 2, filters))
     taps = w_shape[0] * w_shape[1] * w_shape[2]
-    grad_taps = empty((taps, filters), grad_out.dtype)
-    grad_bias = empty((filters,), grad_out.dtype)
-    blocks = max(1, min((taps + 1) * filters, REDUCE_BLOCKS))
-    configure(_conv_max_pool_2x2_kernel_grad(grad_out.dtype.str), blocks, REDUCE_THREADS)(
-        x.nd, grad_out.nd, out.nd, argmax.nd, relu, *win.kernel, win.pad_top, win.pad_left,
-        grad_taps.nd, grad_bias.nd,
+    grad_taps, grad_bias = sum_columns(
+        _conv_max_pool_2x2_kernel_grad(grad_out.dtype.str), n * (oh // 2) * (ow // 2),
+        (taps + 1) * filters, grad_out.dtype, x.nd, grad_out.nd, out.nd, argmax.nd, relu,
+        *win.kernel, win.pad_top, win.pad_left, grad_out.dtype.type(0), split=taps * filters,
     )  # fmt: skip
     return grad_taps.reshape(w_shape), grad_bias
 
@@ -400,11 +391,7 @@ def relu_grad_and_column_sums(grad: CudaArray, out: CudaArray) -> tuple[CudaArra
     if grad.ndim != 2:
         raise ValueError(f"relu_grad_and_column_sums: grad must be (rows, C), got {grad.shape}")
     bounds.shape_is("relu_grad_and_column_sums", "out", out, grad.shape)
-    if len(grad) <= FUSED_ROWS and grad.size:
-        return _masked_and_summed(grad, out, False)
-    masked = empty(grad.shape, grad.dtype)
-    launch(_relu_mask, grad.size)(grad.flat, out.flat, masked.flat, grad.dtype.type(0))
-    return masked, masked.sum(axis=0)
+    return _masked_and_summed(grad, out, False)
 
 
 def bias_relu_grad(grad: CudaArray, out: CudaArray, relu: bool) -> tuple[CudaArray, CudaArray]:
@@ -414,7 +401,6 @@ def bias_relu_grad(grad: CudaArray, out: CudaArray, relu: bool) -> tuple[CudaArr
     if grad.ndim != 2:
         raise ValueError(f"bias_relu_grad: grad must be (rows, C), got {grad.shape}")
     bounds.shape_is("bias_relu_grad", "out", out, grad.shape)
-    if relu and len(grad) <= FUSED_ROWS and grad.size:
+    if relu:
         return _masked_and_summed(grad, out, True)
-    masked = grad * (out > 0) if relu else grad
-    return masked, masked.sum(axis=0)
+    return grad, grad.sum(axis=0)

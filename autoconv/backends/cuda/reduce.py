@@ -1,4 +1,6 @@
 """Reductions on CudaArrays: ``sum`` and ``max`` over any axes (one block per output element),
+sums down the columns of a (rows, C) array (``column_sums``, and the layout other modules' kernels
+that sum columns as they go share: ``column_rows``, ``column_chunk_sum``, ``sum_columns``),
 ``block_sum`` (the block-wide sum that kernels of the other modules call, with blocks of
 ``REDUCE_THREADS`` threads), and ``argmax`` (with ``argmax_row``, which the loss kernels call).
 """
@@ -12,6 +14,7 @@ from typing import Any
 import numba
 import numpy as np
 from numba import cuda
+from numba.cuda import to_device  # not cuda.to_device: see runtime.Launch
 
 from autoconv.backends.cuda.array import CudaArray, _contiguous_strides, empty
 from autoconv.backends.cuda.elementwise import _add, _maximum, _offset_device, _padded
@@ -90,6 +93,11 @@ def _reduce(name: str, a: CudaArray, axis: Any, keepdims: bool) -> CudaArray:
     count = math.prod(a.shape[d] for d in axes)
     if name == "max" and count == 0:
         raise ValueError("zero-size array to reduction operation max which has no identity")
+    leading = len(axes) < a.ndim and axes == tuple(range(len(axes)))
+    columns = a.size // max(count, 1)
+    tiles = -(-columns // COLUMN_TILE)
+    if name == "sum" and leading and count and a.size and tiles <= MAX_COLUMN_TILES:
+        return column_sums(a.reshape(count, columns)).reshape(out_shape)
     out = empty(out_shape, a.dtype)
     if out.size:
         init = a.dtype.type(0 if name == "sum" else -np.inf)
@@ -103,6 +111,136 @@ def _reduce(name: str, a: CudaArray, axis: Any, keepdims: bool) -> CudaArray:
             out.flat, a.flat, kept_shape, kept_strides, reduced_shape, reduced_strides, count, init
         )
     return out
+
+
+# ------------------------------------------------------------------------ column sums
+# Sums down the columns of a (rows, C) array: a bias's gradient, a product's rows added up. A
+# block per column (as above) reads a column's rows C elements apart, one transaction a thread,
+# and with few columns (16 filters) leaves most of the GPU idle. Here a block is COLUMN_TILE
+# adjacent columns x ROW_THREADS threads down the rows (a warp reads 32 adjacent values of a
+# row), and grid axis y cuts the rows into up to MAX_ROW_CHUNKS chunks of at least CHUNK_ROWS
+# rows (a thread sums CHUNK_ROWS / ROW_THREADS of them, one after another). Each block adds
+# its threads' sums in a fixed order; the last block of a column tile to finish (counted in
+# ``_arrivals``, which it sets back to 0) adds the chunks' sums in chunk order. So one launch,
+# and the same bits every run, whichever block finishes last.
+COLUMN_TILE = 2 if SIMULATED else 32
+ROW_THREADS = 2 if SIMULATED else 8  # a power of two
+CHUNK_ROWS = 4 if SIMULATED else 64
+MAX_ROW_CHUNKS = 4 if SIMULATED else 1024
+MAX_COLUMN_TILES = 65536  # columns up to COLUMN_TILE * MAX_COLUMN_TILES
+
+
+@cache
+def _arrivals() -> Any:
+    """A counter per column tile of the chunks done, 0 between launches: made once, outside
+    the buffer pool (a step recorded while it is made finds it as persistent as a weight)."""
+    return to_device(np.zeros(MAX_COLUMN_TILES, np.int32))
+
+
+@cuda.jit(device=True)
+def column_rows(rows):
+    """(the column this thread sums, its first row, the step to its next row) in a launch of
+    :func:`sum_columns`."""
+    c = cuda.blockIdx.x * COLUMN_TILE + cuda.threadIdx.x
+    first = cuda.blockIdx.y * ROW_THREADS + cuda.threadIdx.y
+    return c, first, cuda.gridDim.y * ROW_THREADS
+
+
+@cuda.jit(device=True)
+def _store(sums, c, value):
+    """sums = (head, tail, split): column c's sum into head[c], or tail[c - split] past it."""
+    head, tail, split = sums
+    if c < split:
+        head[c] = value
+    else:
+        tail[c - split] = value
+
+
+@cuda.jit(device=True)
+def column_chunk_sum(partial, total, c, columns, sums, partials, arrivals):
+    """Add the block's ROW_THREADS sums of column ``c`` (``total``, this thread's) in a fixed
+    order through the shared (ROW_THREADS, COLUMN_TILE) array ``partial``, into ``sums`` (one
+    chunk; see :func:`_store`) or partials[chunk, c], the last chunk's block then adding the
+    chunks in order into ``sums``. Every thread of the block calls it (columns past the end
+    with 0)."""
+    tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+    partial[ty, tx] = total
+    cuda.syncthreads()
+    step = ROW_THREADS // 2
+    while step > 0:
+        if ty < step:
+            partial[ty, tx] += partial[ty + step, tx]
+        cuda.syncthreads()
+        step //= 2
+    chunks = cuda.gridDim.y
+    if chunks == 1:
+        if ty == 0 and c < columns:
+            _store(sums, c, partial[0, tx])
+        return
+    if ty == 0 and c < columns:
+        partials[cuda.blockIdx.y, c] = partial[0, tx]
+    cuda.threadfence()  # this block's sums seen by every block before it is counted
+    cuda.syncthreads()
+    if tx == 0 and ty == 0:  # the count of chunks done, read back as a flag for the block
+        done = cuda.atomic.add(arrivals, cuda.blockIdx.x, 1) + 1
+        partial[0, 0] = 1 if done == chunks else 0
+    cuda.syncthreads()
+    if partial[0, 0] == 1:  # the last chunk of this tile: every chunk's sums are written
+        if ty == 0 and c < columns:
+            added = partials[0, c]
+            for chunk in range(1, chunks):
+                added += partials[chunk, c]
+            _store(sums, c, added)
+        if tx == 0 and ty == 0:
+            arrivals[cuda.blockIdx.x] = 0
+
+
+def sum_columns(
+    kernel: Any, rows: int, columns: int, dtype: Any, *args: Any, split: int | None = None
+) -> Any:
+    """The column sums (C,) of a kernel that sums down ``columns`` columns of ``rows`` rows
+    in the layout above: ``kernel(*args, sums, partials, arrivals)``, each thread summing its
+    column's rows of :func:`column_rows` and then calling :func:`column_chunk_sum`. With
+    ``split``, two arrays (the first ``split`` sums, the rest), each an array of its own (a
+    kernel's gradient and its bias's, say)."""
+    tiles = max(1, -(-columns // COLUMN_TILE))
+    if tiles > MAX_COLUMN_TILES:
+        raise ValueError(f"column sums: {columns} columns, more than the {MAX_COLUMN_TILES} "
+                         f"tiles of {COLUMN_TILE}")  # fmt: skip
+    chunks = max(1, min(MAX_ROW_CHUNKS, rows // CHUNK_ROWS))
+    head = empty((columns if split is None else split,), dtype)
+    tail = head if split is None else empty((columns - split,), dtype)
+    partials = empty((chunks, columns), dtype) if chunks > 1 else head.reshape(1, -1)
+    sums = (head.flat, tail.flat, len(head))
+    configure(kernel, (tiles, chunks), (COLUMN_TILE, ROW_THREADS))(
+        *args, columns, sums, partials.nd, _arrivals()
+    )
+    return head if split is None else (head, tail)
+
+
+@cache
+def _column_sums_kernel(dtype: str) -> Any:
+    item = numba.from_dtype(np.dtype(dtype))
+
+    @cuda.jit
+    def kernel(a, zero, columns, sums, partials, arrivals):
+        partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
+        rows = a.shape[0]
+        c, first, step = column_rows(rows)
+        total = zero
+        if c < columns:
+            for r in range(first, rows, step):
+                total += a[r, c]
+        column_chunk_sum(partial, total, c, columns, sums, partials, arrivals)
+
+    return kernel
+
+
+def column_sums(a: CudaArray) -> CudaArray:
+    """a (rows, C) summed over its rows: (C,)."""
+    rows, columns = a.shape
+    kernel = _column_sums_kernel(a.dtype.str)
+    return sum_columns(kernel, rows, columns, a.dtype, a.nd, a.dtype.type(0))
 
 
 @cuda.jit(device=True)

@@ -15,9 +15,15 @@ from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
-from autoconv.backends.cuda.conv import FUSED_ROWS, activated
-from autoconv.backends.cuda.reduce import REDUCE_BLOCKS, REDUCE_THREADS, block_sum
-from autoconv.backends.cuda.runtime import configure, launch
+from autoconv.backends.cuda.conv import activated
+from autoconv.backends.cuda.reduce import (
+    COLUMN_TILE,
+    ROW_THREADS,
+    column_chunk_sum,
+    column_rows,
+    sum_columns,
+)
+from autoconv.backends.cuda.runtime import launch
 from autoconv.windows import Window
 
 # The transforms' coefficients, compiled into the kernels as constants: the input tile's
@@ -131,33 +137,23 @@ def _routed(grad, out, argmax, relu, zero, grad_products, tile, c):
     return value
 
 
-@cuda.jit
-def _output_max_pool_grad(grad, out, argmax, relu, zero, grad_products, masked):
-    # One thread per pooled output; the bias gradient is ``masked``'s column sums.
-    filters = grad.shape[3]
-    for e in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
-        c = e % filters
-        tile = e // filters
-        masked[tile, c] = _routed(grad, out, argmax, relu, zero, grad_products, tile, c)
-
-
 @cache
 def _output_max_pool_grad_and_sums(dtype: str) -> Any:
     item = numba.from_dtype(np.dtype(dtype))
 
     @cuda.jit
-    def kernel(grad, out, argmax, relu, zero, grad_products, bias_grad):
-        # A block per filter, its threads taking the tiles in turn, as reduce.py's sums of the
-        # masked gradients over the tiles: the same bias gradient to the bit, in one launch.
-        partial = cuda.shared.array(REDUCE_THREADS, item)
-        tiles, filters = grad_products.shape[1], grad.shape[3]
-        for c in range(cuda.blockIdx.x, filters, cuda.gridDim.x):
-            total = zero
-            for tile in range(cuda.threadIdx.x, tiles, REDUCE_THREADS):
+    def kernel(grad, out, argmax, relu, zero, grad_products, columns, sums, partials, arrivals):
+        # A thread per filter and chunk of tiles, in reduce.py's column-sum layout (the masked
+        # gradients of the tiles as the rows): the bias gradient is their .sum(axis=0), to the
+        # bit, made in the routing pass.
+        partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
+        tiles = grad_products.shape[1]
+        c, first, step = column_rows(tiles)
+        total = zero
+        if c < columns:
+            for tile in range(first, tiles, step):
                 total += _routed(grad, out, argmax, relu, zero, grad_products, tile, c)
-            total = block_sum(partial, total)
-            if cuda.threadIdx.x == 0:
-                bias_grad[c] = total
+        column_chunk_sum(partial, total, c, columns, sums, partials, arrivals)
 
     return kernel
 
@@ -229,14 +225,9 @@ def winograd_max_pool_2x2_grad(
     for name, array in (("out", out), ("argmax", argmax)):
         bounds.shape_is(op, name, array, grad_out.shape)
     grad_products = empty((16, n * ph * pw, filters), grad_out.dtype)
-    arguments = (grad_out.nd, out.nd, argmax.nd, relu, grad_out.dtype.type(0), grad_products.nd)
-    if n * ph * pw <= FUSED_ROWS:  # the bias gradient in the same pass (see FUSED_ROWS)
-        grad_bias = empty((filters,), grad_out.dtype)
-        kernel = _output_max_pool_grad_and_sums(grad_out.dtype.str)
-        configure(kernel, max(1, min(filters, REDUCE_BLOCKS)), REDUCE_THREADS)(
-            *arguments, grad_bias.flat
-        )
-        return grad_products, grad_bias
-    masked = empty((n * ph * pw, filters), grad_out.dtype)
-    launch(_output_max_pool_grad, grad_out.size)(*arguments, masked.nd)
-    return grad_products, masked.sum(axis=0)
+    kernel = _output_max_pool_grad_and_sums(grad_out.dtype.str)
+    grad_bias = sum_columns(
+        kernel, n * ph * pw, filters, grad_out.dtype, grad_out.nd, out.nd, argmax.nd, relu,
+        grad_out.dtype.type(0), grad_products.nd,
+    )  # fmt: skip
+    return grad_products, grad_bias

@@ -117,12 +117,14 @@ KERNELS = {
     "avg_pool bwd": (pool._avg_pool_kernels("<f4")[1], (A4, *(i64,) * 6, A4)),
     "batch_norm fwd": (
         norm._batch_norm_kernels("<f4")[0],
-        (A1, i64, i64, A1, A1, f32, B, A1, A1, A1),
+        (A2, A1, A1, f32, B, A1, A1, A1, A1, A1, A2),
     ),
     "batch_norm bwd": (
         norm._batch_norm_kernels("<f4")[1],
-        (A1, A1, i64, i64, A1, A1, A1, f32, B, A1, A1, A1),
+        (A2, A2, A1, A1, A1, f32, B, A1, A1, A2, A1),
     ),
+    "batch_norm centered sums": (norm._column_kernels("<f4")[0], (A2, A1, f32, *SUMS)),
+    "batch_norm gradient sums": (norm._column_kernels("<f4")[1], (A2, A2, A1, f32, *SUMS)),
     "log_softmax": (loss._log_softmax_rows, (A1, i64, A1, f32)),
     "softmax_cross_entropy": (
         loss._softmax_cross_entropy_kernel("<f4"),

@@ -1,12 +1,14 @@
-"""Batch normalization on the GPU: the forward (column statistics and the normalization) in one
-launch and its gradient in one. The names of :mod:`autoconv.backends.cpu.norm`.
+"""Batch normalization on the GPU: the forward (column statistics, then the normalization) and
+its gradient. The names of :mod:`autoconv.backends.cpu.norm`.
 
-One block per channel (column of the (rows, C) array): its threads take the rows in turn, the
-block adds up their partial sums in shared memory in a fixed order (so a run gives the same
-bits every time), then every thread writes its rows. The sums accumulate in the data's dtype
-(float32 kernels hold no float64 instruction), so the variance is two-pass, robust in float32:
-the mean first, then the sums of x - mean and of its squares (the CPU's float64 sums afford
-one pass).
+The statistics are sums down the columns of the (rows, C) array in reduce.py's column-sum
+layout (a warp reads adjacent channels of one row; the rows in chunks over the whole GPU; the
+same bits every run), then one pass over every element normalizes (or takes the gradient),
+each thread computing its channel's mean, variance and scale from the sums. The sums
+accumulate in the data's dtype (float32 kernels hold no float64 instruction), so the variance
+is two-pass, robust in float32: the mean first, then the sums of x - mean and of its squares
+(the CPU's float64 sums afford one pass). Training: three launches forward, two backward;
+inference: one forward.
 """
 
 from __future__ import annotations
@@ -21,72 +23,94 @@ from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, ones_like, zeros
-from autoconv.backends.cuda.reduce import REDUCE_BLOCKS, REDUCE_THREADS, block_sum
-from autoconv.backends.cuda.runtime import configure
+from autoconv.backends.cuda.reduce import (
+    COLUMN_TILE,
+    ROW_THREADS,
+    column_chunk_sum,
+    column_rows,
+    column_sums,
+    sum_columns,
+)
+from autoconv.backends.cuda.runtime import launch
+
+
+@cache
+def _column_kernels(dtype: str) -> tuple[Any, Any]:
+    """(centered, gradient) column sums over 2C columns of a (rows, C) array: the first C the
+    sums of one quantity per channel, the next C of another (two arrays, see sum_columns)."""
+    item = numba.from_dtype(np.dtype(dtype))
+
+    @cuda.jit
+    def centered(x, sums, zero, columns, out, partials, arrivals):
+        # Columns c < C: sum of x - mean; C + c: sum of (x - mean)^2, mean = sums[c] / rows.
+        partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
+        rows, channels = x.shape
+        e, first, step = column_rows(rows)
+        c = e % channels
+        total = zero
+        if e < columns:
+            m = sums[c] / item(rows)
+            for r in range(first, rows, step):
+                d = x[r, c] - m
+                total += d if e < channels else d * d
+        column_chunk_sum(partial, total, e, columns, out, partials, arrivals)
+
+    @cuda.jit
+    def gradient(grad, x, mean, zero, columns, out, partials, arrivals):
+        # Columns c < C: sum of grad; C + c: sum of grad * (x - mean).
+        partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
+        rows, channels = x.shape
+        e, first, step = column_rows(rows)
+        c = e % channels
+        total = zero
+        if e < columns:
+            m = mean[c]
+            for r in range(first, rows, step):
+                total += grad[r, c] if e < channels else grad[r, c] * (x[r, c] - m)
+        column_chunk_sum(partial, total, e, columns, out, partials, arrivals)
+
+    return centered, gradient
 
 
 @cache
 def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
-    """(forward, backward) batch normalization kernels for ``dtype``."""
+    """(forward, backward) elementwise batch normalization kernels for ``dtype``."""
     item = numba.from_dtype(np.dtype(dtype))
 
     @cuda.jit
-    def forward(x, rows, channels, gamma, beta, epsilon, training, mean, variance, out):
-        partial = cuda.shared.array(REDUCE_THREADS, item)
-        t = cuda.threadIdx.x
-        for c in range(cuda.blockIdx.x, channels, cuda.gridDim.x):
+    def forward(x, gamma, beta, epsilon, training, sums, linear, squares, mean, variance, out):
+        # Training: the channel's mean and biased variance from the column sums (and written
+        # to mean, variance by the first row's threads); else those given.
+        rows, channels = x.shape
+        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+            r, c = i // channels, i % channels
             if training:
-                total = item(0)
-                for r in range(t, rows, REDUCE_THREADS):
-                    total += x[r * channels + c]
-                m = block_sum(partial, total) / item(rows)
-                linear, squares = item(0), item(0)
-                for r in range(t, rows, REDUCE_THREADS):
-                    d = x[r * channels + c] - m
-                    linear += d
-                    squares += d * d
-                linear = block_sum(partial, linear)
-                squares = block_sum(partial, squares)
-                v = max(squares - linear * linear / item(rows), item(0)) / item(rows)
-                if t == 0:
+                m = sums[c] / item(rows)
+                v = max(squares[c] - linear[c] * linear[c] / item(rows), item(0)) / item(rows)
+                if r == 0:
                     mean[c], variance[c] = m, v
             else:
                 m, v = mean[c], variance[c]
-            scale = gamma[c] / math.sqrt(v + epsilon)
-            for r in range(t, rows, REDUCE_THREADS):
-                i = r * channels + c
-                out[i] = (x[i] - m) * scale + beta[c]
+            out[r, c] = (x[r, c] - m) * (gamma[c] / math.sqrt(v + epsilon)) + beta[c]
 
     @cuda.jit
-    def backward(grad, x, rows, channels, gamma, mean, variance, epsilon, training, grad_x,
-                 grad_gamma, grad_beta):  # fmt: skip
-        partial = cuda.shared.array(REDUCE_THREADS, item)
-        t = cuda.threadIdx.x
-        for c in range(cuda.blockIdx.x, channels, cuda.gridDim.x):
-            m, inv = mean[c], item(1) / math.sqrt(variance[c] + epsilon)
-            total, centered = item(0), item(0)
-            for r in range(t, rows, REDUCE_THREADS):
-                i = r * channels + c
-                total += grad[i]
-                centered += grad[i] * (x[i] - m)
-            total = block_sum(partial, total)
-            g_gamma = block_sum(partial, centered) * inv
-            if t == 0:
-                grad_gamma[c], grad_beta[c] = g_gamma, total
+    def backward(grad, x, gamma, mean, variance, epsilon, training, total, centered, grad_x,
+                 grad_gamma):  # fmt: skip
+        rows, channels = x.shape
+        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+            r, c = i // channels, i % channels
+            inv = item(1) / math.sqrt(variance[c] + epsilon)
+            g_gamma = centered[c] * inv
+            if r == 0:
+                grad_gamma[c] = g_gamma
             g_scale = gamma[c] * inv
             x_scale, shift = item(0), item(0)
             if training:
                 x_scale = -g_scale * inv * g_gamma / item(rows)
-                shift = -g_scale * total / item(rows)
-            for r in range(t, rows, REDUCE_THREADS):
-                i = r * channels + c
-                grad_x[i] = (x[i] - m) * x_scale + grad[i] * g_scale + shift
+                shift = -g_scale * total[c] / item(rows)
+            grad_x[r, c] = (x[r, c] - mean[c]) * x_scale + grad[r, c] * g_scale + shift
 
     return forward, backward
-
-
-def _blocks(channels: int) -> int:
-    return max(1, min(channels, REDUCE_BLOCKS))
 
 
 def batch_norm_forward(
@@ -99,19 +123,27 @@ def batch_norm_forward(
 ) -> tuple[CudaArray, CudaArray, CudaArray]:
     """Normalize each column of x (rows, C): (out, mean, variance) with out = (x - mean) /
     sqrt(variance + epsilon) * gamma + beta. Without ``mean`` and ``variance`` they are the
-    columns' mean and biased variance; given, they are used and returned as they are. One
-    launch."""
+    columns' mean and biased variance (three launches); given, they are used and returned as
+    they are (one)."""
     bounds.statistics("batch_norm_forward", x, gamma, beta, mean, variance)
     rows, channels = x.shape
+    zero = x.dtype.type(0)
     training = mean is None
     if training:
         mean, variance = empty((channels,), x.dtype), empty((channels,), x.dtype)
+        sums = column_sums(x)
+        linear, squares = sum_columns(
+            _column_kernels(x.dtype.str)[0], rows, 2 * channels, x.dtype, x.nd, sums.flat,
+            zero, split=channels,
+        )  # fmt: skip
+    else:
+        sums = linear = squares = mean  # not read
     gamma = ones_like(mean) if gamma is None else gamma
     beta = zeros((channels,), x.dtype) if beta is None else beta
     out = empty(x.shape, x.dtype)
-    configure(_batch_norm_kernels(x.dtype.str)[0], _blocks(channels), REDUCE_THREADS)(
-        x.flat, rows, channels, gamma.flat, beta.flat, x.dtype.type(epsilon), training,
-        mean.flat, variance.flat, out.flat,
+    launch(_batch_norm_kernels(x.dtype.str)[0], x.size)(
+        x.nd, gamma.flat, beta.flat, x.dtype.type(epsilon), training, sums.flat, linear.flat,
+        squares.flat, mean.flat, variance.flat, out.nd,
     )  # fmt: skip
     return out, mean, variance
 
@@ -126,15 +158,18 @@ def batch_norm_backward(
     training: bool,
 ) -> tuple[CudaArray, CudaArray, CudaArray]:
     """(grad_x, grad_gamma, grad_beta) of :func:`batch_norm_forward`; ``training``: the
-    statistics were x's own, so grad_x flows through them too. One launch."""
+    statistics were x's own, so grad_x flows through them too. Two launches."""
     bounds.statistics("batch_norm_backward", x, gamma, None, mean, variance)
     bounds.shape_is("batch_norm_backward", "grad", grad, x.shape)
     rows, channels = x.shape
     gamma = ones_like(mean) if gamma is None else gamma
-    grad_x = empty(x.shape, x.dtype)
-    grad_gamma, grad_beta = empty((channels,), x.dtype), empty((channels,), x.dtype)
-    configure(_batch_norm_kernels(x.dtype.str)[1], _blocks(channels), REDUCE_THREADS)(
-        grad.flat, x.flat, rows, channels, gamma.flat, mean.flat, variance.flat,
-        x.dtype.type(epsilon), training, grad_x.flat, grad_gamma.flat, grad_beta.flat,
+    grad_beta, centered = sum_columns(
+        _column_kernels(x.dtype.str)[1], rows, 2 * channels, x.dtype, grad.nd, x.nd,
+        mean.flat, x.dtype.type(0), split=channels,
+    )  # fmt: skip
+    grad_x, grad_gamma = empty(x.shape, x.dtype), empty((channels,), x.dtype)
+    launch(_batch_norm_kernels(x.dtype.str)[1], x.size)(
+        grad.nd, x.nd, gamma.flat, mean.flat, variance.flat, x.dtype.type(epsilon), training,
+        grad_beta.flat, centered.flat, grad_x.nd, grad_gamma.flat,
     )  # fmt: skip
     return grad_x, grad_gamma, grad_beta

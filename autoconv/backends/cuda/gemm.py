@@ -30,6 +30,7 @@ BLOCK = 32 if SIMULATED else 64
 PER_THREAD = 16 if SIMULATED else 4
 TILE_K = 8 if SIMULATED else 16
 SIDE = BLOCK // PER_THREAD  # threads along each side of a block
+ROW = BLOCK + 1  # a shared tile's row, padded: threads storing down its k axis hit distinct banks
 # A product with few output tiles and a long contracted axis (a kernel gradient: 9 x 32 outputs
 # summed over 43,264 pixels) splits that axis over up to SPLIT_K blocks, then adds the parts.
 SPLIT_K = 4 if SIMULATED else 32
@@ -52,8 +53,8 @@ def _matmul_kernel(dtype: str) -> Any:
         # or, when ``chunk`` < k, the slice [z*chunk, (z+1)*chunk) of the contracted axis. The
         # epilogue, on each finished entry: + bias[column] (bit 1 of ``epilogue``), then
         # max(., 0) (bit 2; NaN stays NaN), as bias_relu would after the product.
-        tile_a = cuda.shared.array((TILE_K, BLOCK), item)
-        tile_b = cuda.shared.array((TILE_K, BLOCK), item)
+        tile_a = cuda.shared.array((TILE_K, ROW), item)
+        tile_b = cuda.shared.array((TILE_K, ROW), item)
         acc = cuda.local.array((PER_THREAD, PER_THREAD), item)
         p = 0
         while p + 1 < len(first) and cuda.blockIdx.z >= first[p + 1]:
@@ -72,17 +73,22 @@ def _matmul_kernel(dtype: str) -> Any:
         for r in range(PER_THREAD):
             for c in range(PER_THREAD):
                 acc[r, c] = zero
+        # Adjacent threads load adjacent elements of an operand (coalesced): along the k axis
+        # where it is the contiguous one (A as stored, B transposed), else along the tile's
+        # rows or columns.
+        a_along_k, b_along_k = a_cols == 1, b_rows == 1 and b_cols != 1
         for k0 in range(k_begin, k_end, TILE_K):
             for e in range(thread, TILE_K * BLOCK, threads):
-                kk, rr = e // BLOCK, e % BLOCK
+                kk, rr = (e % TILE_K, e // TILE_K) if a_along_k else (e // BLOCK, e % BLOCK)
                 value = zero
                 if row0 + rr < m and k0 + kk < k_end:
                     value = a_p[a_base + (row0 + rr) * a_rows + (k0 + kk) * a_cols]
                 tile_a[kk, rr] = value
+                kk, cc = (e % TILE_K, e // TILE_K) if b_along_k else (e // BLOCK, e % BLOCK)
                 value = zero
-                if col0 + rr < n and k0 + kk < k_end:
-                    value = b_p[b_base + (k0 + kk) * b_rows + (col0 + rr) * b_cols]
-                tile_b[kk, rr] = value
+                if col0 + cc < n and k0 + kk < k_end:
+                    value = b_p[b_base + (k0 + kk) * b_rows + (col0 + cc) * b_cols]
+                tile_b[kk, cc] = value
             cuda.syncthreads()
             for kk in range(TILE_K):
                 for r in range(PER_THREAD):

@@ -47,9 +47,16 @@ T6 = types.UniTuple(i64, 6)
 P1, P3 = types.UniTuple(A1, 1), types.UniTuple(A1, 3)  # one array per parameter
 B = types.boolean
 TAPS = (types.Array(i32, 1, "C"), types.Array(i32, 1, "C"), A1)  # start, index, weight
-# A column-sum kernel's last arguments (reduce.sum_columns): the columns, the sums (head, tail,
-# split), the chunks' partial sums, the counters of chunks done.
+# A column-sum kernel (reduce.sum_columns) of an entry function: its arguments (a tuple of the
+# entry's), then the rows, zero, the columns, the sums (head, tail, split), the chunks' partial
+# sums, the counters of chunks done.
 SUMS = (i64, types.Tuple((A1, A1, i64)), A2, types.Array(i32, 1, "C"))
+
+
+def column_sums(entry, *args):
+    return reduce._column_sum_kernel(entry, "<f4"), (types.Tuple(args), i64, f32, *SUMS)
+
+
 g = (i64,) * 10
 KERNELS = {
     "binary add": (elementwise._binary_kernels("add")[0], (A1, A1, T6, A1, T6, T6)),
@@ -92,25 +99,22 @@ KERNELS = {
     "col2im": (conv._col2im, (A2, *g, A4, f32)),
     "depthwise_conv": (conv._depthwise_conv, (A4, A4, *g, A4, f32)),
     "depthwise_conv input grad": (conv._depthwise_conv_input_grad, (A4, A4, *g, A4, f32)),
-    "depthwise_conv kernel grad": (
-        conv._depthwise_conv_kernel_grad("<f4"),
-        (A4, A4, *g, f32, *SUMS),
+    "depthwise_conv kernel grad": column_sums(
+        conv._depthwise_kernel_grad_entry, A4, A4, *(i64,) * 10, f32
     ),
     "conv_max_pool_2x2": (conv._conv_max_pool_2x2, (A4, A2, A1, B, f32, *(i64,) * 4, A4, I4)),
-    "conv_max_pool_2x2 kernel grad": (
-        conv._conv_max_pool_2x2_kernel_grad("<f4"),
-        (A4, A4, A4, I4, B, *(i64,) * 4, f32, *SUMS),
+    "conv_max_pool_2x2 kernel grad": column_sums(
+        conv._direct_kernel_grad_entry, A4, A4, A4, I4, B, *(i64,) * 4, f32
     ),
     "winograd input": (winograd._input_tiles, (A4, *(i64,) * 4, A3, f32)),
     "winograd input grad": (winograd._input_tiles_grad, (A3, *(i64,) * 4, A4, f32)),
     "winograd max_pool": (winograd._output_max_pool, (A3, A1, B, f32, A4, I4)),
-    "winograd max_pool grad and bias sums": (
-        winograd._output_max_pool_grad_and_sums("<f4"),
-        (A4, A4, I4, B, f32, A3, *SUMS),
+    "winograd max_pool grad and bias sums": column_sums(
+        winograd._routed_entry, A4, A4, I4, B, f32, A3
     ),
     "bias_relu": (conv._bias_relu, (A2, A1, B, f32)),
-    "masked column sums": (conv._masked_column_sums("<f4"), (A2, A2, A2, B, f32, f32, *SUMS)),
-    "column sums": (reduce._column_sums_kernel("<f4"), (A2, f32, *SUMS)),
+    "masked column sums": column_sums(conv._masked_entry, A2, A2, A2, B, f32, f32),
+    "column sums": column_sums(reduce._entry, A2),
     "max_pool fwd": (pool._max_pool_forward, (A4, A1, B, f32, *(i64,) * 6, A4, I4)),
     "max_pool bwd": (pool._max_pool_backward, (A4, I4, *(i64,) * 6, A4, f32)),
     "avg_pool fwd": (pool._avg_pool_kernels("<f4")[0], (A4, *(i64,) * 6, A4)),
@@ -123,8 +127,8 @@ KERNELS = {
         norm._batch_norm_kernels("<f4")[1],
         (A2, A2, A1, A1, A1, f32, B, A1, A1, A2, A1),
     ),
-    "batch_norm centered sums": (norm._column_kernels("<f4")[0], (A2, A1, f32, *SUMS)),
-    "batch_norm gradient sums": (norm._column_kernels("<f4")[1], (A2, A2, A1, f32, *SUMS)),
+    "batch_norm centered sums": column_sums(norm._centered_entry, A2, A1, f32),
+    "batch_norm gradient sums": column_sums(norm._gradient_entry, A2, A2, A1),
     "log_softmax": (loss._log_softmax_rows, (A1, i64, A1, f32)),
     "softmax_cross_entropy": (
         loss._softmax_cross_entropy_kernel("<f4"),

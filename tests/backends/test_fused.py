@@ -447,5 +447,5 @@ def test_sums_over_leading_axes_are_column_sums_in_chunks(shape, axis, keepdims,
     np.testing.assert_allclose(got[0], a.sum(axis=axis, keepdims=keepdims), rtol=1e-12)
     np.testing.assert_array_equal(got[0], got[1])
     if a.size:  # (no rows: the zeros of the reduction above)
-        assert launches == ["_column_sums_kernel.kernel"] * 2
+        assert launches == ["_column_sum_kernel.kernel"] * 2
     assert not reduce._arrivals().copy_to_host().any()

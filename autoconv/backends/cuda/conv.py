@@ -6,22 +6,14 @@ fused with bias, ReLU and 2x2 max pooling. The names of :mod:`autoconv.backends.
 from __future__ import annotations
 
 import math
-from functools import cache
 from typing import Any
 
-import numba
 import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
-from autoconv.backends.cuda.reduce import (
-    COLUMN_TILE,
-    ROW_THREADS,
-    column_chunk_sum,
-    column_rows,
-    sum_columns,
-)
+from autoconv.backends.cuda.reduce import sum_columns
 from autoconv.backends.cuda.runtime import launch
 from autoconv.windows import Window
 
@@ -123,33 +115,20 @@ def _depthwise_conv_input_grad(grad_out, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, 
         grad_x[n, y, xx, c] = total
 
 
-@cache
-def _depthwise_conv_kernel_grad(dtype: str) -> Any:
-    item = numba.from_dtype(np.dtype(dtype))
-
-    @cuda.jit
-    def kernel(x, grad_out, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zero, columns, sums,
-               partials, arrivals):  # fmt: skip
-        # reduce.py's column-sum layout: a column per kernel cell (a, b, c, m), channels
-        # adjacent (a warp reads adjacent pixels' channels), a row per output pixel.
-        partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
-        n_images, height, width, channels = x.shape
-        multiplier = grad_out.shape[3] // channels
-        e, first, step = column_rows(n_images * oh * ow)
-        m = e % multiplier
-        c = (e // multiplier) % channels
-        b = (e // (multiplier * channels)) % kw
-        a = e // (multiplier * channels * kw)
-        total = zero
-        if e < columns:
-            for r in range(first, n_images * oh * ow, step):
-                j, i, n = r % ow, (r // ow) % oh, r // (ow * oh)
-                y, xx = i * sh - pt + a * dh, j * sw - pl + b * dw
-                if 0 <= y < height and 0 <= xx < width:
-                    total += x[n, y, xx, c] * grad_out[n, i, j, c * multiplier + m]
-        column_chunk_sum(partial, total, e, columns, sums, partials, arrivals)
-
-    return kernel
+@cuda.jit(device=True)
+def _depthwise_kernel_grad_entry(args, r, e):
+    # Column e = kernel cell (a, b, c, m), channels adjacent (a warp reads adjacent channels
+    # of a pixel); row r = output pixel.
+    x, grad_out, _, kw, sh, sw, dh, dw, pt, pl, oh, ow, zero = args
+    _, height, width, channels = x.shape
+    multiplier = grad_out.shape[3] // channels
+    m, c = e % multiplier, (e // multiplier) % channels
+    b, a = (e // (multiplier * channels)) % kw, e // (multiplier * channels * kw)
+    j, i, n = r % ow, (r // ow) % oh, r // (ow * oh)
+    y, xx = i * sh - pt + a * dh, j * sw - pl + b * dw
+    if 0 <= y < height and 0 <= xx < width:
+        return x[n, y, xx, c] * grad_out[n, i, j, c * multiplier + m]
+    return zero
 
 
 @cuda.jit
@@ -181,42 +160,29 @@ def _conv_max_pool_2x2(x, taps, bias, relu, zero, kh, kw, pt, pl, out, argmax):
         argmax[n, i, j, c] = where
 
 
-@cache
-def _conv_max_pool_2x2_kernel_grad(dtype: str) -> Any:
-    item = numba.from_dtype(np.dtype(dtype))
-
-    @cuda.jit
-    def kernel(x, grad, out, argmax, relu, kh, kw, pt, pl, zero, columns, sums, partials,
-               arrivals):  # fmt: skip
-        # reduce.py's column-sum layout: a column per kernel entry (tap t, filter c) and per
-        # bias entry (t == taps), filters adjacent (a warp reads adjacent gradients); a row per
-        # pooled output, its gradient (masked where the ReLU cut) routed to its window's winner.
-        partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
-        _, height, width, channels = x.shape
-        n_images, oh, ow, filters = grad.shape
-        taps = kh * kw * channels
-        e, first, step = column_rows(n_images * oh * ow)
-        t, c = e // filters, e % filters
-        a, b, c_in = t // (kw * channels), (t // channels) % kw, t % channels
-        total = zero
-        if e < columns:
-            for r in range(first, n_images * oh * ow, step):
-                j, i, n = r % ow, (r // ow) % oh, r // (ow * oh)
-                value = grad[n, i, j, c]
-                if relu and not out[n, i, j, c] > 0:
-                    continue
-                if t == taps:
-                    total += value
-                    continue
-                for cell in range(4):  # the arg-max is compared, never used as an address
-                    y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2
-                    if argmax[n, i, j, c] == (y0 * 2 * ow + x0) * filters + c:
-                        y, xx = y0 - pt + a, x0 - pl + b
-                        if 0 <= y < height and 0 <= xx < width:
-                            total += x[n, y, xx, c_in] * value
-        column_chunk_sum(partial, total, e, columns, sums, partials, arrivals)
-
-    return kernel
+@cuda.jit(device=True)
+def _direct_kernel_grad_entry(args, r, e):
+    # Column e = kernel entry (tap t, filter c), or bias entry (t == taps), filters adjacent (a
+    # warp reads adjacent gradients); row r = pooled output, its gradient (masked where the
+    # ReLU cut) routed to its window's winner.
+    x, grad, out, argmax, relu, kh, kw, pt, pl, zero = args
+    _, height, width, channels = x.shape
+    _, oh, ow, filters = grad.shape
+    t, c = e // filters, e % filters
+    j, i, n = r % ow, (r // ow) % oh, r // (ow * oh)
+    value = grad[n, i, j, c]
+    if relu and not out[n, i, j, c] > 0:
+        return zero
+    if t == kh * kw * channels:
+        return value
+    a, b, c_in = t // (kw * channels), (t // channels) % kw, t % channels
+    for cell in range(4):  # the arg-max is compared, never used as an address
+        y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2
+        if argmax[n, i, j, c] == (y0 * 2 * ow + x0) * filters + c:
+            y, xx = y0 - pt + a, x0 - pl + b
+            if 0 <= y < height and 0 <= xx < width:
+                return x[n, y, xx, c_in] * value
+    return zero
 
 
 @cuda.jit(device=True)
@@ -233,32 +199,19 @@ def _bias_relu(out, bias, relu, zero):
         out[e // columns, e % columns] = activated(value, relu, zero)
 
 
-@cache
-def _masked_column_sums(dtype: str) -> Any:
-    item = numba.from_dtype(np.dtype(dtype))
-
-    @cuda.jit
-    def kernel(grad, out, masked, multiply, zero, one, columns, sums, partials, arrivals):
-        # The mask selects (grad where out > 0, else 0) or, with ``multiply``, multiplies (grad
-        # * (out > 0): the unfused ReLU's VJP, whose 0 * inf is NaN); the masked values are
-        # summed down the columns as they are written, in reduce.py's column-sum layout, so
-        # the sums are those of the mask and then .sum(axis=0), to the bit.
-        partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
-        rows = grad.shape[0]
-        c, first, step = column_rows(rows)
-        total = zero
-        if c < columns:
-            for r in range(first, rows, step):
-                value = grad[r, c]
-                if multiply:
-                    value = value * (one if out[r, c] > 0 else zero)
-                elif not out[r, c] > 0:
-                    value = zero
-                masked[r, c] = value
-                total += value
-        column_chunk_sum(partial, total, c, columns, sums, partials, arrivals)
-
-    return kernel
+@cuda.jit(device=True)
+def _masked_entry(args, r, c):
+    # grad where out > 0, else 0, or, with ``multiply``, grad * (out > 0) (the unfused ReLU's
+    # VJP, whose 0 * inf is NaN); written to ``masked`` as it is summed, so the sums are those
+    # of the mask and then .sum(axis=0), to the bit.
+    grad, out, masked, multiply, zero, one = args
+    value = grad[r, c]
+    if multiply:
+        value = value * (one if out[r, c] > 0 else zero)
+    elif not out[r, c] > 0:
+        value = zero
+    masked[r, c] = value
+    return value
 
 
 def _masked_and_summed(grad: CudaArray, out: CudaArray, multiply: bool) -> tuple[Any, Any]:
@@ -266,11 +219,8 @@ def _masked_and_summed(grad: CudaArray, out: CudaArray, multiply: bool) -> tuple
     masked = empty(grad.shape, grad.dtype)
     rows, columns = grad.shape
     zero, one = grad.dtype.type(0), grad.dtype.type(1)
-    kernel = _masked_column_sums(grad.dtype.str)
-    sums = sum_columns(
-        kernel, rows, columns, grad.dtype, grad.nd, out.nd, masked.nd, multiply, zero, one
-    )
-    return masked, sums
+    args = (grad.nd, out.nd, masked.nd, multiply, zero, one)
+    return masked, sum_columns(_masked_entry, args, rows, columns, grad.dtype)
 
 
 def im2col(x: CudaArray, win: Window) -> CudaArray:
@@ -324,10 +274,10 @@ def depthwise_conv_kernel_grad(
     """The gradient of :func:`depthwise_conv` with respect to w (KH, KW, C, M)."""
     bounds.depthwise_output("depthwise_conv_kernel_grad", grad_out, x.shape, w_shape, win)
     n, oh, ow = grad_out.shape[:3]
+    args = (x.nd, grad_out.nd, *win.geometry(), grad_out.dtype.type(0))
     grad_w = sum_columns(
-        _depthwise_conv_kernel_grad(grad_out.dtype.str), n * oh * ow, math.prod(w_shape),
-        grad_out.dtype, x.nd, grad_out.nd, *win.geometry(), grad_out.dtype.type(0),
-    )  # fmt: skip
+        _depthwise_kernel_grad_entry, args, n * oh * ow, math.prod(w_shape), grad_out.dtype
+    )
     return grad_w.reshape(w_shape)
 
 
@@ -367,10 +317,12 @@ def conv_max_pool_2x2_kernel_grad(
     for name, array in (("grad_out", grad_out), ("out", out), ("argmax", argmax)):
         bounds.shape_is(op, name, array, (n, oh // 2, ow // 2, filters))
     taps = w_shape[0] * w_shape[1] * w_shape[2]
+    args = (x.nd, grad_out.nd, out.nd, argmax.nd, relu, *win.kernel, win.pad_top, win.pad_left,
+            grad_out.dtype.type(0))  # fmt: skip
+    rows = n * (oh // 2) * (ow // 2)
     grad_taps, grad_bias = sum_columns(
-        _conv_max_pool_2x2_kernel_grad(grad_out.dtype.str), n * (oh // 2) * (ow // 2),
-        (taps + 1) * filters, grad_out.dtype, x.nd, grad_out.nd, out.nd, argmax.nd, relu,
-        *win.kernel, win.pad_top, win.pad_left, grad_out.dtype.type(0), split=taps * filters,
+        _direct_kernel_grad_entry, args, rows, (taps + 1) * filters, grad_out.dtype,
+        split=taps * filters,
     )  # fmt: skip
     return grad_taps.reshape(w_shape), grad_bias
 

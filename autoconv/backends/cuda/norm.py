@@ -23,53 +23,27 @@ from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, ones_like, zeros
-from autoconv.backends.cuda.reduce import (
-    COLUMN_TILE,
-    ROW_THREADS,
-    column_chunk_sum,
-    column_rows,
-    column_sums,
-    sum_columns,
-)
+from autoconv.backends.cuda.reduce import column_sums, sum_columns
 from autoconv.backends.cuda.runtime import launch
 
 
-@cache
-def _column_kernels(dtype: str) -> tuple[Any, Any]:
-    """(centered, gradient) column sums over 2C columns of a (rows, C) array: the first C the
-    sums of one quantity per channel, the next C of another (two arrays, see sum_columns)."""
-    item = numba.from_dtype(np.dtype(dtype))
+@cuda.jit(device=True)
+def _centered_entry(args, r, e):
+    # Columns c < C: x - mean; C + c: (x - mean)^2; mean = sums[c] / count.
+    x, sums, count = args
+    channels = x.shape[1]
+    c = e % channels
+    d = x[r, c] - sums[c] / count
+    return d if e < channels else d * d
 
-    @cuda.jit
-    def centered(x, sums, zero, columns, out, partials, arrivals):
-        # Columns c < C: sum of x - mean; C + c: sum of (x - mean)^2, mean = sums[c] / rows.
-        partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
-        rows, channels = x.shape
-        e, first, step = column_rows(rows)
-        c = e % channels
-        total = zero
-        if e < columns:
-            m = sums[c] / item(rows)
-            for r in range(first, rows, step):
-                d = x[r, c] - m
-                total += d if e < channels else d * d
-        column_chunk_sum(partial, total, e, columns, out, partials, arrivals)
 
-    @cuda.jit
-    def gradient(grad, x, mean, zero, columns, out, partials, arrivals):
-        # Columns c < C: sum of grad; C + c: sum of grad * (x - mean).
-        partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
-        rows, channels = x.shape
-        e, first, step = column_rows(rows)
-        c = e % channels
-        total = zero
-        if e < columns:
-            m = mean[c]
-            for r in range(first, rows, step):
-                total += grad[r, c] if e < channels else grad[r, c] * (x[r, c] - m)
-        column_chunk_sum(partial, total, e, columns, out, partials, arrivals)
-
-    return centered, gradient
+@cuda.jit(device=True)
+def _gradient_entry(args, r, e):
+    # Columns c < C: grad; C + c: grad * (x - mean).
+    grad, x, mean = args
+    channels = x.shape[1]
+    c = e % channels
+    return grad[r, c] if e < channels else grad[r, c] * (x[r, c] - mean[c])
 
 
 @cache
@@ -127,15 +101,14 @@ def batch_norm_forward(
     they are (one)."""
     bounds.statistics("batch_norm_forward", x, gamma, beta, mean, variance)
     rows, channels = x.shape
-    zero = x.dtype.type(0)
     training = mean is None
     if training:
         mean, variance = empty((channels,), x.dtype), empty((channels,), x.dtype)
         sums = column_sums(x)
+        args = (x.nd, sums.flat, x.dtype.type(rows))
         linear, squares = sum_columns(
-            _column_kernels(x.dtype.str)[0], rows, 2 * channels, x.dtype, x.nd, sums.flat,
-            zero, split=channels,
-        )  # fmt: skip
+            _centered_entry, args, rows, 2 * channels, x.dtype, split=channels
+        )
     else:
         sums = linear = squares = mean  # not read
     gamma = ones_like(mean) if gamma is None else gamma
@@ -163,10 +136,10 @@ def batch_norm_backward(
     bounds.shape_is("batch_norm_backward", "grad", grad, x.shape)
     rows, channels = x.shape
     gamma = ones_like(mean) if gamma is None else gamma
+    args = (grad.nd, x.nd, mean.flat)
     grad_beta, centered = sum_columns(
-        _column_kernels(x.dtype.str)[1], rows, 2 * channels, x.dtype, grad.nd, x.nd,
-        mean.flat, x.dtype.type(0), split=channels,
-    )  # fmt: skip
+        _gradient_entry, args, rows, 2 * channels, x.dtype, split=channels
+    )
     grad_x, grad_gamma = empty(x.shape, x.dtype), empty((channels,), x.dtype)
     launch(_batch_norm_kernels(x.dtype.str)[1], x.size)(
         grad.nd, x.nd, gamma.flat, mean.flat, variance.flat, x.dtype.type(epsilon), training,

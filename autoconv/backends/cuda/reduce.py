@@ -1,6 +1,6 @@
 """Reductions on CudaArrays: ``sum`` and ``max`` over any axes (one block per output element),
-sums down the columns of a (rows, C) array (``column_sums``, and the layout other modules' kernels
-that sum columns as they go share: ``column_rows``, ``column_chunk_sum``, ``sum_columns``),
+sums down the columns of a (rows, C) array (``column_sums``, and ``sum_columns``, which other
+modules' kernels sum their columns through: a device function of their own gives each entry),
 ``block_sum`` (the block-wide sum that kernels of the other modules call, with blocks of
 ``REDUCE_THREADS`` threads), and ``argmax`` (with ``argmax_row``, which the loss kernels call).
 """
@@ -138,15 +138,6 @@ def _arrivals() -> Any:
 
 
 @cuda.jit(device=True)
-def column_rows(rows):
-    """(the column this thread sums, its first row, the step to its next row) in a launch of
-    :func:`sum_columns`."""
-    c = cuda.blockIdx.x * COLUMN_TILE + cuda.threadIdx.x
-    first = cuda.blockIdx.y * ROW_THREADS + cuda.threadIdx.y
-    return c, first, cuda.gridDim.y * ROW_THREADS
-
-
-@cuda.jit(device=True)
 def _store(sums, c, value):
     """sums = (head, tail, split): column c's sum into head[c], or tail[c - split] past it."""
     head, tail, split = sums
@@ -157,7 +148,7 @@ def _store(sums, c, value):
 
 
 @cuda.jit(device=True)
-def column_chunk_sum(partial, total, c, columns, sums, partials, arrivals):
+def _chunk_sum(partial, total, c, columns, sums, partials, arrivals):
     """Add the block's ROW_THREADS sums of column ``c`` (``total``, this thread's) in a fixed
     order through the shared (ROW_THREADS, COLUMN_TILE) array ``partial``, into ``sums`` (one
     chunk; see :func:`_store`) or partials[chunk, c], the last chunk's block then adding the
@@ -195,52 +186,57 @@ def column_chunk_sum(partial, total, c, columns, sums, partials, arrivals):
             arrivals[cuda.blockIdx.x] = 0
 
 
+@cache
+def _column_sum_kernel(element: Any, dtype: str) -> Any:
+    """The kernel summing ``element(args, r, c)`` (a device function: the value of row r of
+    column c, which may write elsewhere as it goes) down the columns in the layout above."""
+    item = numba.from_dtype(np.dtype(dtype))
+
+    @cuda.jit
+    def kernel(args, rows, zero, columns, sums, partials, arrivals):
+        partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
+        c = cuda.blockIdx.x * COLUMN_TILE + cuda.threadIdx.x
+        total = zero
+        if c < columns:
+            step = cuda.gridDim.y * ROW_THREADS
+            for r in range(cuda.blockIdx.y * ROW_THREADS + cuda.threadIdx.y, rows, step):
+                total += element(args, r, c)
+        _chunk_sum(partial, total, c, columns, sums, partials, arrivals)
+
+    return kernel
+
+
 def sum_columns(
-    kernel: Any, rows: int, columns: int, dtype: Any, *args: Any, split: int | None = None
+    element: Any, args: tuple, rows: int, columns: int, dtype: Any, split: int | None = None
 ) -> Any:
-    """The column sums (C,) of a kernel that sums down ``columns`` columns of ``rows`` rows
-    in the layout above: ``kernel(*args, sums, partials, arrivals)``, each thread summing its
-    column's rows of :func:`column_rows` and then calling :func:`column_chunk_sum`. With
-    ``split``, two arrays (the first ``split`` sums, the rest), each an array of its own (a
-    kernel's gradient and its bias's, say)."""
+    """The sums (C,) down ``columns`` columns of ``rows`` rows of ``element(args, r, c)``, a
+    device function, in one launch in the layout above. With ``split``, two arrays (the first
+    ``split`` sums, the rest), each an array of its own (a kernel's gradient and its bias's)."""
     tiles = max(1, -(-columns // COLUMN_TILE))
     if tiles > MAX_COLUMN_TILES:
         raise ValueError(f"column sums: {columns} columns, more than the {MAX_COLUMN_TILES} "
                          f"tiles of {COLUMN_TILE}")  # fmt: skip
+    dtype = np.dtype(dtype)
     chunks = max(1, min(MAX_ROW_CHUNKS, rows // CHUNK_ROWS))
     head = empty((columns if split is None else split,), dtype)
     tail = head if split is None else empty((columns - split,), dtype)
     partials = empty((chunks, columns), dtype) if chunks > 1 else head.reshape(1, -1)
     sums = (head.flat, tail.flat, len(head))
-    configure(kernel, (tiles, chunks), (COLUMN_TILE, ROW_THREADS))(
-        *args, columns, sums, partials.nd, _arrivals()
-    )
+    configure(_column_sum_kernel(element, dtype.str), (tiles, chunks), (COLUMN_TILE, ROW_THREADS))(
+        args, rows, dtype.type(0), columns, sums, partials.nd, _arrivals()
+    )  # fmt: skip
     return head if split is None else (head, tail)
 
 
-@cache
-def _column_sums_kernel(dtype: str) -> Any:
-    item = numba.from_dtype(np.dtype(dtype))
-
-    @cuda.jit
-    def kernel(a, zero, columns, sums, partials, arrivals):
-        partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
-        rows = a.shape[0]
-        c, first, step = column_rows(rows)
-        total = zero
-        if c < columns:
-            for r in range(first, rows, step):
-                total += a[r, c]
-        column_chunk_sum(partial, total, c, columns, sums, partials, arrivals)
-
-    return kernel
+@cuda.jit(device=True)
+def _entry(args, r, c):
+    return args[0][r, c]
 
 
 def column_sums(a: CudaArray) -> CudaArray:
     """a (rows, C) summed over its rows: (C,)."""
     rows, columns = a.shape
-    kernel = _column_sums_kernel(a.dtype.str)
-    return sum_columns(kernel, rows, columns, a.dtype, a.nd, a.dtype.type(0))
+    return sum_columns(_entry, (a.nd,), rows, columns, a.dtype)
 
 
 @cuda.jit(device=True)

@@ -6,23 +6,13 @@ that read it: no atomics, the same sum order every run."""
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
-
-import numba
 import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import activated
-from autoconv.backends.cuda.reduce import (
-    COLUMN_TILE,
-    ROW_THREADS,
-    column_chunk_sum,
-    column_rows,
-    sum_columns,
-)
+from autoconv.backends.cuda.reduce import sum_columns
 from autoconv.backends.cuda.runtime import launch
 from autoconv.windows import Window
 
@@ -137,25 +127,12 @@ def _routed(grad, out, argmax, relu, zero, grad_products, tile, c):
     return value
 
 
-@cache
-def _output_max_pool_grad_and_sums(dtype: str) -> Any:
-    item = numba.from_dtype(np.dtype(dtype))
-
-    @cuda.jit
-    def kernel(grad, out, argmax, relu, zero, grad_products, columns, sums, partials, arrivals):
-        # A thread per filter and chunk of tiles, in reduce.py's column-sum layout (the masked
-        # gradients of the tiles as the rows): the bias gradient is their .sum(axis=0), to the
-        # bit, made in the routing pass.
-        partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
-        tiles = grad_products.shape[1]
-        c, first, step = column_rows(tiles)
-        total = zero
-        if c < columns:
-            for tile in range(first, tiles, step):
-                total += _routed(grad, out, argmax, relu, zero, grad_products, tile, c)
-        column_chunk_sum(partial, total, c, columns, sums, partials, arrivals)
-
-    return kernel
+@cuda.jit(device=True)
+def _routed_entry(args, tile, c):
+    # Row = tile, column = filter: the masked gradient routed (so the bias gradient is the
+    # masked gradients' .sum(axis=0), to the bit, made in the routing pass).
+    grad, out, argmax, relu, zero, grad_products = args
+    return _routed(grad, out, argmax, relu, zero, grad_products, tile, c)
 
 
 def winograd_input(x: CudaArray, win: Window) -> CudaArray:
@@ -225,9 +202,7 @@ def winograd_max_pool_2x2_grad(
     for name, array in (("out", out), ("argmax", argmax)):
         bounds.shape_is(op, name, array, grad_out.shape)
     grad_products = empty((16, n * ph * pw, filters), grad_out.dtype)
-    kernel = _output_max_pool_grad_and_sums(grad_out.dtype.str)
-    grad_bias = sum_columns(
-        kernel, n * ph * pw, filters, grad_out.dtype, grad_out.nd, out.nd, argmax.nd, relu,
-        grad_out.dtype.type(0), grad_products.nd,
-    )  # fmt: skip
+    zero = grad_out.dtype.type(0)
+    args = (grad_out.nd, out.nd, argmax.nd, relu, zero, grad_products.nd)
+    grad_bias = sum_columns(_routed_entry, args, n * ph * pw, filters, grad_out.dtype)
     return grad_products, grad_bias

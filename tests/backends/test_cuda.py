@@ -1191,3 +1191,37 @@ def test_kernels_write_into_given_out_arrays_on_the_gpu(rng):
     from tests.backends.test_cpu import check_out_cases
 
     check_out_cases(cuda_backend, cuda_backend.CudaArray, rng)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(SIMULATED, reason="needs a real GPU (this run uses the CUDA simulator)")
+@pytest.mark.parametrize(("rows", "columns"), [(1_000_003, 16), (259_200, 448), (70, 3000)])
+def test_column_sums_over_many_chunks_are_the_same_bits_every_run(rows, columns, rng):
+    """The GPU's column sums at the course models' sizes (up to 1,024 chunks of rows, the last
+    block of each column tile adding them after an atomic count): NumPy's sums, the same bits
+    run after run (whichever block finishes last), and every chunk counter back at 0."""
+    from autoconv.backends.cuda import reduce
+
+    a = rng.standard_normal((rows, columns)).astype(np.float32)
+    device = cuda_backend.asarray(a)
+    runs = [cuda_backend.to_numpy(device.sum(axis=0)) for _ in range(5)]
+    for run in runs[1:]:
+        np.testing.assert_array_equal(run, runs[0])
+    np.testing.assert_allclose(runs[0], a.astype(np.float64).sum(axis=0), rtol=1e-4, atol=1e-2)
+    assert not reduce._arrivals().copy_to_host().any()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(SIMULATED, reason="needs a real GPU (this run uses the CUDA simulator)")
+def test_asynchronous_copies_land_in_order_with_the_kernels(rng):
+    """Many batches copied in turn into one place (the staging buffers reused past a turn),
+    each summed on the device right after its copy: every sum is its own batch's."""
+    place = cuda_backend.empty((4096, 64), np.float32)
+    batches = [rng.standard_normal((4096, 64)).astype(np.float32) for _ in range(20)]
+    sums = []
+    for batch in batches:
+        cuda_backend.copy_from_host(place, batch)
+        sums.append(place.sum(axis=0))
+    for got, batch in zip(sums, batches, strict=True):
+        np.testing.assert_allclose(cuda_backend.to_numpy(got), batch.sum(axis=0), rtol=1e-4,
+                                   atol=1e-3)  # fmt: skip

@@ -25,6 +25,14 @@ def shape_is(op: str, name: str, array: Any, shape: tuple[int, ...]) -> None:
         raise ValueError(f"{op}: {name} must have shape {tuple(shape)}, got {actual}")
 
 
+def pairs(op: str, firsts: list, seconds: list) -> None:
+    """As many arrays in ``seconds`` as in ``firsts``, each of its first's shape."""
+    if len(firsts) != len(seconds):
+        raise ValueError(f"{op}: {len(firsts)} and {len(seconds)} arrays")
+    for first, second in zip(firsts, seconds, strict=True):
+        shape_is(op, "each value", second, first.shape)
+
+
 def rows_of(op: str, target: Any, source: Any, start: Any) -> None:
     """``source``'s rows fit ``target``'s: the same dtype and row shape; ``start`` is a
     one-element integer array (where the rows go; its value is the kernel's to guard)."""

@@ -316,6 +316,11 @@ class Backend(Protocol):
         ``grad`` (rows, C). ``training``: ``mean`` and ``variance`` were x's own column
         statistics, so grad_x also flows through them; else they were constants."""
 
+    def moving_averages(self, averages: list[Array], values: list[Array], momentum: float) -> None:
+        """Each average = average * momentum + value * (1 - momentum), in place (a
+        BatchNormalization's moving mean and variance after a training step: one launch on the
+        GPU). The arrays of a pair have one shape, and all one dtype."""
+
     # --------------------------------------------------------------- image sampling
     def resize(self, x: Array, size: tuple[int, int], interpolation: str) -> Array:
         """(N, H, W, C) -> (N, size[0], size[1], C) as ``jax.image.resize`` without

@@ -119,9 +119,8 @@ class BatchNormalization(Layer):
             out, mean, variance = ops.batch_norm(
                 inputs, self.gamma, self.beta, self.axis, self.epsilon, training=True
             )
-            for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
-                average = moving.data * self.momentum + batch * (1.0 - self.momentum)
-                backend(moving).copy_into(moving.data, average)  # in place (a replayed step)
+            moving = [self.moving_mean.data, self.moving_variance.data]  # updated in place
+            backend(inputs).moving_averages(moving, [mean, variance], self.momentum)
             return out
         out, _, _ = ops.batch_norm(
             inputs, self.gamma, self.beta, self.axis, self.epsilon, training=False,

@@ -277,3 +277,24 @@ def test_copy_from_host_writes_the_values_in_place_and_refuses_what_does_not_fit
         xp.copy_from_host(target, np.zeros((4, 3), dtype))
     with pytest.raises(TypeError, match="copy_from_host: dtypes differ"):
         xp.copy_from_host(target, np.zeros((3, 4), np.float64))
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cudasim)])
+def test_moving_averages_update_each_pair_in_place_and_refuse_what_does_not_fit(device):
+    """A BatchNormalization's moving mean and variance after a step, as Keras writes it:
+    moving * momentum + batch * (1 - momentum), in float32 (one launch on the GPU)."""
+    if device == "cuda":
+        pytest.importorskip("numba_cuda")
+    xp = ac.backends.namespace(device)
+    moving = [np.array([1.0, 2.0, -3.0], F), np.array([0.5, 4.0, 9.0], F)]
+    batch = [np.array([3.0, 0.0, 1.0], F), np.array([1.0, 1.0, 0.25], F)]
+    averages = [xp.asarray(a.copy()) for a in moving]  # (the CPU takes arrays as they are)
+    before = [id(a) for a in averages]
+    xp.moving_averages(averages, [xp.asarray(b) for b in batch], 0.99)
+    assert [id(a) for a in averages] == before
+    for got, m, b in zip(averages, moving, batch, strict=True):
+        np.testing.assert_allclose(xp.to_numpy(got), m * 0.99 + b * (1 - 0.99), rtol=1e-6)
+    with pytest.raises(ValueError, match="moving_averages: each value must have shape"):
+        xp.moving_averages(averages[:1], [xp.asarray(np.zeros(2, F))], 0.9)
+    with pytest.raises(ValueError, match="moving_averages: 2 and 1 arrays"):
+        xp.moving_averages(averages, [averages[0]], 0.9)

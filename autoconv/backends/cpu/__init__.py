@@ -72,7 +72,7 @@ from autoconv.backends.cpu.loss import (
     softmax_cross_entropy,
     softmax_cross_entropy_grad,
 )
-from autoconv.backends.cpu.norm import batch_norm_backward, batch_norm_forward
+from autoconv.backends.cpu.norm import batch_norm_backward, batch_norm_forward, moving_averages
 from autoconv.backends.cpu.optimizers import (
     accumulate_gradient,
     adadelta_update,
@@ -169,6 +169,7 @@ __all__ = [
     "max_pool_forward",
     "maximum",
     "minimum",
+    "moving_averages",
     "nadam_update",
     "new_status",
     "one_hot",

@@ -139,3 +139,12 @@ def batch_norm_backward(
         shift.astype(dtype), grad_x,
     )  # fmt: skip
     return grad_x, grad_gamma.astype(dtype), grad_beta.astype(dtype)
+
+
+def moving_averages(averages: list[np.ndarray], values: list[np.ndarray], momentum: float) -> None:
+    """Each average = average * momentum + value * (1 - momentum), in place (a
+    BatchNormalization's moving statistics: Keras's ``moving * momentum + batch * (1 -
+    momentum)``, the float scalars applied in the arrays' dtype)."""
+    bounds.pairs("moving_averages", averages, values)
+    for average, value in zip(averages, values, strict=True):
+        average[...] = average * momentum + value * (1.0 - momentum)

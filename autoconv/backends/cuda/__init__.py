@@ -89,7 +89,7 @@ from autoconv.backends.cuda.loss import (
     softmax_cross_entropy,
     softmax_cross_entropy_grad,
 )
-from autoconv.backends.cuda.norm import batch_norm_backward, batch_norm_forward
+from autoconv.backends.cuda.norm import batch_norm_backward, batch_norm_forward, moving_averages
 from autoconv.backends.cuda.optimizers import (
     accumulate_gradient,
     adadelta_update,
@@ -189,6 +189,7 @@ __all__ = [
     "max_pool_forward",
     "maximum",
     "minimum",
+    "moving_averages",
     "nadam_update",
     "new_status",
     "one_hot",

@@ -146,3 +146,26 @@ def batch_norm_backward(
         grad_beta.flat, centered.flat, grad_x.nd, grad_gamma.flat,
     )  # fmt: skip
     return grad_x, grad_gamma, grad_beta
+
+
+@cuda.jit
+def _moving_averages(averages, values, momentum, rest):
+    for k in range(len(averages)):
+        average, value = averages[k], values[k]
+        for i in range(cuda.grid(1), average.size, cuda.gridsize(1)):
+            average[i] = average[i] * momentum + value[i] * rest
+
+
+def moving_averages(averages: list[CudaArray], values: list[CudaArray], momentum: float) -> None:
+    """Each average = average * momentum + value * (1 - momentum), in place, in one launch
+    (the scalars in the arrays' dtype, 1 - momentum taken before, as NumPy's would be)."""
+    bounds.pairs("moving_averages", averages, values)
+    if not averages:
+        return
+    if any(a.dtype != averages[0].dtype for a in (*averages, *values)):
+        raise TypeError("moving_averages: the arrays' dtypes differ")
+    kind = averages[0].dtype.type
+    launch(_moving_averages, max(a.size for a in averages))(
+        tuple(a.flat for a in averages), tuple(v.flat for v in values), kind(momentum),
+        kind(1.0 - momentum),
+    )  # fmt: skip

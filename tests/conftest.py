@@ -20,8 +20,9 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
 import numpy as np
 import pytest
 
-# Scripts that make reference data with Keras (not installed for the tests) are not tests.
-collect_ignore = ["keras_reference"]
+# Scripts that make reference data with Keras (not installed for the tests) are not tests, nor
+# is the compile script the disk-cache test runs in its own process (it needs the simulator off).
+collect_ignore = ["keras_reference", "backends/disk_cache.py"]
 
 
 @pytest.fixture(autouse=True)

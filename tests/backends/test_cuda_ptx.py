@@ -1,9 +1,11 @@
 """Every float32 CUDA kernel compiles for an H100 (sm_90) without one float64 instruction:
-literals and scalars are cast, so no kernel silently computes in double precision.
+literals and scalars are cast, so no kernel silently computes in double precision. And every
+kernel a process compiled is loaded from numba-cuda's on-disk cache by the next process (the
+warm-up of a second run).
 
-Compiling to PTX needs NVVM (``pip install "autoconv[cuda]"``) but no GPU. It runs in its own
-process (tests/backends/ptx_float64.py) because this one may have the CUDA simulator on;
-skipped where NVVM is missing.
+Compiling needs NVVM and nvJitLink (``pip install "autoconv[cuda]"``) but no GPU. Each check
+runs in its own process (tests/backends/ptx_float64.py, tests/backends/disk_cache.py) because
+this one may have the CUDA simulator on; skipped where NVVM is missing.
 """
 
 from __future__ import annotations
@@ -20,19 +22,24 @@ pytest.importorskip("numba_cuda")
 pytestmark = pytest.mark.cudasim
 
 
-@pytest.fixture(scope="module")
-def float64_counts() -> dict[str, int]:
-    script = Path(__file__).with_name("ptx_float64.py")
-    env = os.environ | {"NUMBA_ENABLE_CUDASIM": "0"}
+def compiled(script_name: str, **environment: str) -> dict:
+    """The JSON a script of this folder prints, run without the simulator."""
+    script = Path(__file__).with_name(script_name)
+    env = os.environ | {"NUMBA_ENABLE_CUDASIM": "0"} | environment
     root = str(script.parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600
     )
     if done.returncode == 3:
-        pytest.skip(f"no NVVM to compile PTX with: {done.stderr.strip()[-200:]}")
+        pytest.skip(f"no NVVM to compile with: {done.stderr.strip()[-200:]}")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def float64_counts() -> dict[str, int]:
+    return compiled("ptx_float64.py")
 
 
 def test_the_check_sees_float64(float64_counts):
@@ -43,3 +50,12 @@ def test_float32_kernels_have_no_float64_instruction(float64_counts):
     kernels = {name: n for name, n in float64_counts.items() if name != "control"}
     assert len(kernels) >= 30
     assert {name: n for name, n in kernels.items() if n} == {}
+
+
+def test_every_kernel_loads_from_the_disk_cache_in_the_next_process(tmp_path):
+    first = compiled("disk_cache.py", NUMBA_CACHE_DIR=str(tmp_path))
+    assert len(first) >= 30
+    assert set(first.values()) == {"miss"}
+    assert list(tmp_path.rglob("*.nbc"))  # the cubins, under the cache folder asked for
+    second = compiled("disk_cache.py", NUMBA_CACHE_DIR=str(tmp_path))
+    assert second == dict.fromkeys(first, "hit")

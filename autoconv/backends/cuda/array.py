@@ -33,6 +33,7 @@ from autoconv.backends.cuda.runtime import (
     _Buffer,
     _buffer,
     active_tape,
+    cached_kernel,
     copy_async,
     launch,
     transfer,
@@ -298,7 +299,7 @@ def copy(array: CudaArray) -> CudaArray:
     return array.copy()
 
 
-@cuda.jit
+@cached_kernel
 def _copy_into(target, source):
     for i in range(cuda.grid(1), target.size, cuda.gridsize(1)):
         target[i] = source[i]
@@ -339,7 +340,7 @@ def owned(array: Any) -> bool:
     return references(array._buffer) <= HELD_IN_POOL + taped
 
 
-@cuda.jit
+@cached_kernel
 def _fill(out, value):
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         out[i] = value

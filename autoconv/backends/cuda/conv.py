@@ -14,7 +14,7 @@ from numba import cuda
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.reduce import sum_columns
-from autoconv.backends.cuda.runtime import launch
+from autoconv.backends.cuda.runtime import cached_kernel, launch
 from autoconv.windows import Window
 
 # A convolution (autoconv.ops.convolution) runs the whole batch at once up to this many bytes
@@ -27,7 +27,7 @@ from autoconv.windows import Window
 SLICE_BYTES = WHOLE_BATCH_BYTES = 512 * 2**20
 
 
-@cuda.jit
+@cached_kernel
 def _im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols, zero):
     _, height, width, channels = x.shape
     columns = kh * kw * channels
@@ -44,7 +44,7 @@ def _im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols, zero):
         cols[row, q] = value
 
 
-@cuda.jit
+@cached_kernel
 def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, zero):
     # One thread per input cell gathers every column entry read from it: no atomics, and the
     # same sum order every run.
@@ -68,7 +68,7 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, zero):
         grad_x[n, y, xx, c] = total
 
 
-@cuda.jit
+@cached_kernel
 def _depthwise_conv(x, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, out, zero):
     # One thread per output cell; channel q = c*M + m reads input channel c and kernel m.
     _, height, width, channels = x.shape
@@ -91,7 +91,7 @@ def _depthwise_conv(x, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, out, zero):
         out[n, i, j, q] = total
 
 
-@cuda.jit
+@cached_kernel
 def _depthwise_conv_input_grad(grad_out, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, zero):
     # One thread per input cell gathers the gradient of every output that read it (as col2im).
     _, height, width, channels = grad_x.shape
@@ -131,7 +131,7 @@ def _depthwise_kernel_grad_entry(args, r, e):
     return zero
 
 
-@cuda.jit
+@cached_kernel
 def _conv_max_pool_2x2(x, taps, bias, relu, zero, kh, kw, pt, pl, out, argmax):
     # One thread per pooled output: its window's four convolution outputs, each summed tap by
     # tap in the CPU kernel's order (cells in the padding read 0), then the first maximum in
@@ -191,7 +191,7 @@ def activated(value, relu, zero):
     return value if not relu or value > 0 or value != value else zero
 
 
-@cuda.jit
+@cached_kernel
 def _bias_relu(out, bias, relu, zero):
     columns = bias.size
     for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):

@@ -19,7 +19,7 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends.cuda.array import CudaArray, _contiguous_strides, empty
-from autoconv.backends.cuda.runtime import SIMULATED, launch
+from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, launch
 
 MAX_DIMS = 6  # the most axes an elementwise op or reduction handles
 
@@ -188,14 +188,14 @@ def _binary_kernels(name: str) -> tuple[Any, Any]:
     """(array op array, array op scalar) kernels for the binary function ``name``."""
     fn = cuda.jit(device=True)(BINARY[name])
 
-    @cuda.jit
+    @cached_kernel
     def arrays(out, a, a_strides, b, b_strides, shape):
         for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
             out[i] = fn(
                 a[_offset_device(i, shape, a_strides)], b[_offset_device(i, shape, b_strides)]
             )
 
-    @cuda.jit
+    @cached_kernel
     def with_scalar(out, a, a_strides, scalar, scalar_first, shape):
         for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
             value = a[_offset_device(i, shape, a_strides)]
@@ -208,7 +208,7 @@ def _binary_kernels(name: str) -> tuple[Any, Any]:
 def _unary_kernel(name: str) -> Any:
     fn = cuda.jit(device=True)(UNARY[name])
 
-    @cuda.jit
+    @cached_kernel
     def kernel(out, a, a_strides, shape):
         for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
             out[i] = fn(a[_offset_device(i, shape, a_strides)])

@@ -10,10 +10,10 @@ from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, asarray, zeros
-from autoconv.backends.cuda.runtime import launch
+from autoconv.backends.cuda.runtime import cached_kernel, launch
 
 
-@cuda.jit
+@cached_kernel
 def _scatter_add_rows(grad, row_size, rows, out):
     n_rows = out.size // row_size
     for i in range(cuda.grid(1), grad.size, cuda.gridsize(1)):

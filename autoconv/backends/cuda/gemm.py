@@ -22,7 +22,7 @@ from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import activated, bias_relu
 from autoconv.backends.cuda.elementwise import broadcast_to
-from autoconv.backends.cuda.runtime import SIMULATED, configure
+from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure
 
 # Matrix product tiling: a block computes a BLOCK x BLOCK tile of the output with
 # (BLOCK/PER_THREAD)^2 threads, each holding a PER_THREAD x PER_THREAD register tile.
@@ -42,7 +42,7 @@ MAX_GRID_Z = 65535  # the most blocks along a grid's third axis (products launch
 def _matmul_kernel(dtype: str) -> Any:
     item = numba.from_dtype(np.dtype(dtype))
 
-    @cuda.jit
+    @cached_kernel
     def kernel(a, b, out, strides, sizes, first, zero, bias, epilogue):
         # One or more products in one launch: product p's operands a[p], b[p] (flat, read at
         # the element strides strides[p] = (a batch, a row, a column, b batch, b row, b

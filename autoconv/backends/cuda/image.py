@@ -18,11 +18,11 @@ from numba.cuda import to_device  # not cuda.to_device: see runtime.Launch
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
-from autoconv.backends.cuda.runtime import launch
+from autoconv.backends.cuda.runtime import cached_kernel, launch
 from autoconv.backends.sampling import FILL_MODES, corner, resize_taps, sample_taps
 
 
-@cuda.jit
+@cached_kernel
 def _resample(x, y_start, y_index, y_weight, x_start, x_index, x_weight, out, zero):
     # out[n, i, k, c] = sum over the taps p of row i and q of column k of
     # y_weight[p] * x_weight[q] * x[n, y_index[p], x_index[q], c]
@@ -39,7 +39,7 @@ def _resample(x, y_start, y_index, y_weight, x_start, x_index, x_weight, out, ze
         out[n, i, k, c] = total
 
 
-@cuda.jit
+@cached_kernel
 def _affine_forward(x, transforms, bilinear, fill_mode, fill_value, half, one, out):
     _, height, width, channels = x.shape
     corners = 4 if bilinear else 1
@@ -56,7 +56,7 @@ def _affine_forward(x, transforms, bilinear, fill_mode, fill_value, half, one, o
         out[n, i, j, c] = total
 
 
-@cuda.jit
+@cached_kernel
 def _affine_backward(grad_out, transforms, bilinear, fill_mode, half, one, grad_x):
     _, height, width, channels = grad_x.shape
     corners = 4 if bilinear else 1

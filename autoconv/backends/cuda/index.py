@@ -14,7 +14,7 @@ from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, asarray, empty, zeros
-from autoconv.backends.cuda.runtime import launch, transfer
+from autoconv.backends.cuda.runtime import cached_kernel, launch, transfer
 
 
 def _positions(shape: tuple[int, ...], index: Any) -> np.ndarray:
@@ -22,13 +22,13 @@ def _positions(shape: tuple[int, ...], index: Any) -> np.ndarray:
     return np.arange(math.prod(shape), dtype=np.int64).reshape(shape)[index]
 
 
-@cuda.jit
+@cached_kernel
 def _gather(source, positions, out):
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         out[i] = source[positions[i]]
 
 
-@cuda.jit
+@cached_kernel
 def _scatter_add(values, positions, out):
     for i in range(cuda.grid(1), values.size, cuda.gridsize(1)):
         cuda.atomic.add(out, positions[i], values[i])
@@ -54,7 +54,7 @@ def scatter_add(grad: CudaArray, shape: tuple[int, ...], index: Any) -> CudaArra
     return out
 
 
-@cuda.jit
+@cached_kernel
 def _take_rows(source, row_size, rows, start, out, fill):
     # Output row r is source row rows[start[0] + r]; start is a device array, so a recorded
     # step that gathers its batch at a step input is replayed at each step's own rows.
@@ -108,7 +108,7 @@ def take_window(a: CudaArray, order: CudaArray, start: CudaArray, count: int) ->
     return _take(a, order, start, count)
 
 
-@cuda.jit
+@cached_kernel
 def _put_rows(source, row_size, target, start):
     # Source row r goes to target row start[0] + r (a device array: a replayed step writes each
     # batch's rows at its own place); a row outside target is not written.
@@ -143,7 +143,7 @@ def _zero() -> CudaArray:
     return asarray(np.zeros(1, np.int64))
 
 
-@cuda.jit
+@cached_kernel
 def _one_hot(labels, classes, out):
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         row = i // classes

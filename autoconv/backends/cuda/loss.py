@@ -14,10 +14,10 @@ from numba import cuda
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty
 from autoconv.backends.cuda.reduce import REDUCE_THREADS, argmax_row, block_sum
-from autoconv.backends.cuda.runtime import configure, launch
+from autoconv.backends.cuda.runtime import cached_kernel, configure, launch
 
 
-@cuda.jit
+@cached_kernel
 def _count_correct(scores, target, columns, one_hot, count):
     # One block; its threads take the rows in turn and the block adds up their hits.
     partial = cuda.shared.array(REDUCE_THREADS, numba.int32)
@@ -56,7 +56,7 @@ def _log_softmax_row(x, base, columns, out, zero):
         out[base + c] = x[base + c] - shift
 
 
-@cuda.jit
+@cached_kernel
 def _log_softmax_rows(x, columns, out, zero):
     for row in range(cuda.grid(1), x.size // columns, cuda.gridsize(1)):
         _log_softmax_row(x, row * columns, columns, out, zero)
@@ -66,7 +66,7 @@ def _log_softmax_rows(x, columns, out, zero):
 def _softmax_cross_entropy_kernel(dtype: str) -> Any:
     item = numba.from_dtype(np.dtype(dtype))
 
-    @cuda.jit
+    @cached_kernel
     def kernel(logits, target, columns, rows, log_probs, loss):
         # One block: its threads take the rows in turn (log-softmax, then the row's loss), and
         # the block adds up the losses in a fixed order, so the mean is the same every run.
@@ -84,7 +84,7 @@ def _softmax_cross_entropy_kernel(dtype: str) -> Any:
     return kernel
 
 
-@cuda.jit
+@cached_kernel
 def _softmax_cross_entropy_grad_rows(log_probs, target, columns, grad_loss, rows, grad, zero):
     scale = grad_loss[0] / rows
     for row in range(cuda.grid(1), log_probs.size // columns, cuda.gridsize(1)):

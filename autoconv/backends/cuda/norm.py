@@ -24,7 +24,7 @@ from numba import cuda
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, ones_like, zeros
 from autoconv.backends.cuda.reduce import column_sums, sum_columns
-from autoconv.backends.cuda.runtime import launch
+from autoconv.backends.cuda.runtime import cached_kernel, launch
 
 
 @cuda.jit(device=True)
@@ -51,7 +51,7 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
     """(forward, backward) elementwise batch normalization kernels for ``dtype``."""
     item = numba.from_dtype(np.dtype(dtype))
 
-    @cuda.jit
+    @cached_kernel
     def forward(x, gamma, beta, epsilon, training, sums, linear, squares, mean, variance, out):
         # Training: the channel's mean and biased variance from the column sums (and written
         # to mean, variance by the first row's threads); else those given.
@@ -67,7 +67,7 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
                 m, v = mean[c], variance[c]
             out[r, c] = (x[r, c] - m) * (gamma[c] / math.sqrt(v + epsilon)) + beta[c]
 
-    @cuda.jit
+    @cached_kernel
     def backward(grad, x, gamma, mean, variance, epsilon, training, total, centered, grad_x,
                  grad_gamma):  # fmt: skip
         rows, channels = x.shape
@@ -148,7 +148,7 @@ def batch_norm_backward(
     return grad_x, grad_gamma, grad_beta
 
 
-@cuda.jit
+@cached_kernel
 def _moving_averages(averages, values, momentum, rest):
     for k in range(len(averages)):
         average, value = averages[k], values[k]

@@ -21,7 +21,7 @@ from autoconv.backends import bounds, rules
 from autoconv.backends.cuda.array import CudaArray, asarray, empty
 from autoconv.backends.cuda.capture import step_input
 from autoconv.backends.cuda.reduce import REDUCE_THREADS, block_sum
-from autoconv.backends.cuda.runtime import configure, launch
+from autoconv.backends.cuda.runtime import cached_kernel, configure, launch
 
 prepare = cuda.jit(device=True)(rules.prepare)
 
@@ -35,7 +35,7 @@ def _kernel(name: str, slots: int) -> Any:
     array that is never read (its parameters' values are used in its place, untouched)."""
     rule = cuda.jit(device=True)(getattr(rules, name))
 
-    @cuda.jit
+    @cached_kernel
     def update(values, grads, a, b, c, scales, clipvalue, scalars, status):
         # ``scalars``: the rule's hyperparameters, then each parameter's decay (a step input).
         if status[0] != 0:
@@ -131,7 +131,7 @@ ftrl_update = _updates.ftrl_update
 def _sum_of_squares_kernel(dtype: str) -> Any:
     item = numba.from_dtype(np.dtype(dtype))
 
-    @cuda.jit
+    @cached_kernel
     def kernel(values, out, k, zero):
         # One block: its threads stride over ``values`` and add up in shared memory.
         partial = cuda.shared.array(REDUCE_THREADS, item)
@@ -145,7 +145,7 @@ def _sum_of_squares_kernel(dtype: str) -> Any:
     return kernel
 
 
-@cuda.jit
+@cached_kernel
 def _clip_scale(squares, clipnorm, per_tensor, zero, one, out):
     if cuda.grid(1) != 0:
         return
@@ -175,7 +175,7 @@ def clip_scale(grads: list[CudaArray], clipnorm: float, per_tensor: bool) -> Cud
 
 
 # ---------------------------------------- gradient accumulation and moving averages (Keras's)
-@cuda.jit
+@cached_kernel
 def _accumulate_gradient(total, grad, status):
     if status[0] != 0:
         return
@@ -189,7 +189,7 @@ def accumulate_gradient(total: CudaArray, grad: CudaArray, status: CudaArray) ->
     launch(_accumulate_gradient, total.size)(total.flat, grad.flat, status.flat)
 
 
-@cuda.jit
+@cached_kernel
 def _release_gradient(total, grad, steps, out, status):
     keep = status[0] != 0
     for i in range(cuda.grid(1), total.size, cuda.gridsize(1)):
@@ -209,7 +209,7 @@ def release_gradient(total: CudaArray, grad: CudaArray, steps: int, status: Cuda
     return out
 
 
-@cuda.jit
+@cached_kernel
 def _ema_update(average, value, momentum, rest, overwrite, status):
     if status[0] != 0:
         return

@@ -13,11 +13,11 @@ from numba import cuda
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import activated
-from autoconv.backends.cuda.runtime import launch
+from autoconv.backends.cuda.runtime import cached_kernel, launch
 from autoconv.windows import Window
 
 
-@cuda.jit
+@cached_kernel
 def _max_pool_forward(x, bias, relu, zero, kh, kw, sh, sw, pt, pl, out, argmax):
     # Pools x, then applies + bias and max(., 0) (if relu) to the maximum: the same values as
     # pooling max(x + bias, 0) (both are monotonic), and the same winners as on the CPU.
@@ -41,7 +41,7 @@ def _max_pool_forward(x, bias, relu, zero, kh, kw, sh, sw, pt, pl, out, argmax):
         argmax[n, i, j, c] = where
 
 
-@cuda.jit
+@cached_kernel
 def _max_pool_backward(grad_out, argmax, kh, kw, sh, sw, pt, pl, grad_x, zero):
     # Each input cell sums the gradients of the windows whose winner it was (a gather).
     _, height, width, channels = grad_x.shape
@@ -65,7 +65,7 @@ def _avg_pool_kernels(dtype: str) -> tuple[Any, Any]:
     """(forward, backward) average-pool kernels for ``dtype``; cell counts are cast to it."""
     item = numba.from_dtype(np.dtype(dtype))
 
-    @cuda.jit
+    @cached_kernel
     def forward(x, kh, kw, sh, sw, pt, pl, out):
         _, height, width, channels = x.shape
         _, oh, ow, _ = out.shape
@@ -82,7 +82,7 @@ def _avg_pool_kernels(dtype: str) -> tuple[Any, Any]:
                     total += x[n, y, xx, c]
             out[n, i, j, c] = total / item((y_hi - y_lo) * (x_hi - x_lo))
 
-    @cuda.jit
+    @cached_kernel
     def backward(grad_out, kh, kw, sh, sw, pt, pl, grad_x):
         # Each input cell gathers the share of every window that averaged it.
         _, height, width, channels = grad_x.shape

@@ -17,7 +17,7 @@ from numba import cuda
 
 from autoconv.backends.cuda.array import CudaArray, empty
 from autoconv.backends.cuda.capture import step_input
-from autoconv.backends.cuda.runtime import launch
+from autoconv.backends.cuda.runtime import cached_kernel, launch
 
 
 @cuda.jit(device=True)
@@ -34,7 +34,7 @@ def _random_bits(seed, i):
 def _uniform_kernel(dtype: str) -> Any:
     item = numba.from_dtype(np.dtype(dtype))
 
-    @cuda.jit
+    @cached_kernel
     def kernel(seeds, out):
         seed = seeds[0]
         for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
@@ -48,7 +48,7 @@ def _uniform_kernel(dtype: str) -> Any:
 def _normal_kernel(dtype: str) -> Any:
     item = numba.from_dtype(np.dtype(dtype))
 
-    @cuda.jit
+    @cached_kernel
     def kernel(seeds, out):
         seed = seeds[0]
         # Marsaglia's polar method (no cos, whose float32 code has a float64 path): a point

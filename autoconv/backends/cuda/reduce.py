@@ -18,7 +18,7 @@ from numba.cuda import to_device  # not cuda.to_device: see runtime.Launch
 
 from autoconv.backends.cuda.array import CudaArray, _contiguous_strides, empty
 from autoconv.backends.cuda.elementwise import _add, _maximum, _offset_device, _padded
-from autoconv.backends.cuda.runtime import SIMULATED, configure, launch
+from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure, launch
 
 REDUCE_THREADS = 4 if SIMULATED else 128
 REDUCE_BLOCKS = 4 if SIMULATED else 16384  # one block per output element, up to this many
@@ -65,7 +65,7 @@ def _reduce_kernel(name: str, dtype: str) -> Any:
     block_reduce = _block_reduce(name)
     item = numba.from_dtype(np.dtype(dtype))
 
-    @cuda.jit
+    @cached_kernel
     def kernel(out, a, kept_shape, kept_strides, reduced_shape, reduced_strides, count, init):
         # One block per output element; its threads stride over the reduced elements and
         # combine their partial results in shared memory.
@@ -192,7 +192,7 @@ def _column_sum_kernel(element: Any, dtype: str) -> Any:
     column c, which may write elsewhere as it goes) down the columns in the layout above."""
     item = numba.from_dtype(np.dtype(dtype))
 
-    @cuda.jit
+    @cached_kernel
     def kernel(args, rows, zero, columns, sums, partials, arrivals):
         partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
         c = cuda.blockIdx.x * COLUMN_TILE + cuda.threadIdx.x
@@ -251,7 +251,7 @@ def argmax_row(a, base, columns):
     return best
 
 
-@cuda.jit
+@cached_kernel
 def _argmax_rows(a, columns, out):
     for row in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         out[row] = argmax_row(a, row * columns, columns)

@@ -1,6 +1,7 @@
 """The CUDA backend's runtime, with no kernel of its own: whether there is a GPU (or the
 simulator), the grid-stride launch size, the pool of device buffers every CudaArray lives on, and
-:class:`Launch`, through which every kernel of the package is launched.
+:class:`Launch`, through which every kernel of the package is launched (each compiled with
+``cached_kernel``, cached on disk).
 
 - Freed buffers go to a pool keyed by (size, dtype) and are reused: a training step asks for
   the same shapes every batch, so after the first step nothing is allocated. Reuse is safe
@@ -36,6 +37,17 @@ SIMULATED = bool(numba.config.ENABLE_CUDASIM)
 # as a Python thread, so it gets small launches.
 THREADS = 8 if SIMULATED else 256
 MAX_BLOCKS = 2 if SIMULATED else 2048
+
+
+# Every kernel of the package is compiled with ``@cached_kernel``: numba.cuda.jit with the
+# on-disk cache on. The first process compiles each kernel it launches (NVVM, then the linker:
+# tenths of a second each, seconds for a training step's kernels) and saves the cubin in
+# __pycache__ beside the source (or under NUMBA_CACHE_DIR, or the user's cache folder where that
+# is read-only); later processes load it. The key: the kernel's bytecode and closure values (each
+# kernel a factory makes is its own entry), its argument types, the GPU's compute capability, the
+# CUDA runtime's and numba-cuda's versions; editing a source file invalidates its entries. Device
+# functions stay plain ``cuda.jit(device=True)``: they are compiled into the kernels calling them.
+cached_kernel = cuda.jit(cache=True)
 
 
 def available() -> bool:

@@ -18,10 +18,10 @@ from numba.cuda import libdevice
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, zeros
 from autoconv.backends.cuda.reduce import REDUCE_THREADS, argmax_row, block_sum
-from autoconv.backends.cuda.runtime import SIMULATED, configure, launch
+from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure, launch
 
 
-@cuda.jit
+@cached_kernel
 def _check_finite(values, code, step, status):
     for i in range(cuda.grid(1), values.size, cuda.gridsize(1)):
         value = values[i]
@@ -30,7 +30,7 @@ def _check_finite(values, code, step, status):
             status[1] = step
 
 
-@cuda.jit
+@cached_kernel
 def _check_step(loss, grads, steps, status):
     # Every thread reads the loss (a few values), so all that write in one launch write the
     # same code: 1 for a non-finite loss (whatever the gradients), else 2. ``steps`` is a step
@@ -53,7 +53,7 @@ def _check_step(loss, grads, steps, status):
                 status[1] = step
 
 
-@cuda.jit
+@cached_kernel
 def _accumulate(totals, loss, correct, count, status):
     if cuda.grid(1) == 0 and status[0] == 0:
         totals[0] += loss[0] * count
@@ -81,7 +81,7 @@ def _update_metrics_kernel(dtype: str) -> Any:
     else:
         multiply = libdevice.fmul_rn if item == numba.float32 else libdevice.dmul_rn
 
-    @cuda.jit
+    @cached_kernel
     def kernel(
         loss_total, loss_count, loss, weight, total, count, scores, target, columns, one_hot,
         rows, parts,

@@ -13,7 +13,7 @@ from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import activated
 from autoconv.backends.cuda.reduce import sum_columns
-from autoconv.backends.cuda.runtime import launch
+from autoconv.backends.cuda.runtime import cached_kernel, launch
 from autoconv.windows import Window
 
 # The transforms' coefficients, compiled into the kernels as constants: the input tile's
@@ -22,7 +22,7 @@ _B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dty
 _A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.int32)
 
 
-@cuda.jit
+@cached_kernel
 def _input_tiles(x, top, left, ph, pw, tiles, zero):
     # Entry 4a + b of a tile: the sum over its 4x4 cells d[r, s] of B^T[a, r] B^T[b, s] d[r, s].
     _, height, width, channels = x.shape
@@ -46,7 +46,7 @@ def _input_tiles(x, top, left, ph, pw, tiles, zero):
         tiles[4 * a + b, tile, c] = total
 
 
-@cuda.jit
+@cached_kernel
 def _input_tiles_grad(grad_tiles, top, left, ph, pw, grad_x, zero):
     # Each input cell gathers, from every tile that read it as its cell (r, s), the sum over
     # a, b of B^T[a, r] B^T[b, s] dV[4a + b].
@@ -73,7 +73,7 @@ def _input_tiles_grad(grad_tiles, top, left, ph, pw, grad_x, zero):
         grad_x[n, y, xx, c] = total
 
 
-@cuda.jit
+@cached_kernel
 def _output_max_pool(products, bias, relu, zero, out, argmax):
     # One thread per pooled output: its tile's four outputs Y[p, q] (the sum over a, b of
     # A^T[p, a] A^T[q, b] M[4a + b]), the first maximum in row-major order (a NaN wins), + bias,

@@ -1,0 +1,43 @@
+"""Compile every float32 CUDA kernel of autoconv as a GPU run does, through its own dispatcher
+with numba-cuda's on-disk cache, and print, as JSON, per kernel whether it came from the cache
+("hit") or was compiled and saved ("miss"); on stderr, the seconds all of them took.
+
+Run twice by tests/backends/test_cuda_ptx.py with one NUMBA_CACHE_DIR: the first process compiles
+and saves every kernel, the second must load every one. Needs NVVM and nvJitLink (numba-cuda's
+cu12 extra) but no GPU: the three questions a compile asks the GPU (its compute capability, for
+the key and the code) are answered with sm_90, and a kernel is linked to a cubin instead of
+loaded into a context (what numba-cuda saves is the cubin). Exit code 3: no NVVM or linker here.
+"""
+
+import json
+import sys
+import time
+import types as pytypes
+
+from numba.cuda import codegen, dispatcher
+
+H100 = (9, 0)
+dispatcher.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=H100)
+codegen.JITCUDACodegen.magic_tuple = lambda self: ("no runtime", H100)
+codegen.CUDACodeLibrary._ensure_cc = lambda self, cc: cc or (*H100, "a")
+dispatcher._Kernel.bind = lambda self: self._codelibrary.get_cubin()
+
+from ptx_float64 import KERNELS  # noqa: E402  (this folder is on sys.path: a script's own)
+
+
+def source(kernel, signature) -> str:
+    kernel.compile(signature)
+    return "hit" if kernel.stats.cache_hits[signature] else "miss"
+
+
+if __name__ == "__main__":
+    start = time.perf_counter()
+    name, (kernel, signature) = next(iter(KERNELS.items()))
+    try:
+        first = {name: source(kernel, signature)}
+    except Exception as error:  # no NVVM or nvJitLink here
+        print(f"cannot compile a cubin: {error}", file=sys.stderr)
+        sys.exit(3)
+    sources = first | {name: source(k, sig) for name, (k, sig) in KERNELS.items()}
+    print(f"{len(sources)} kernels in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    print(json.dumps(sources))

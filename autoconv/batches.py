@@ -334,10 +334,11 @@ class DatasetBatches:
     as it comes, or, for a step recorded or replayed, copied into the arrays every batch of its
     shapes is read from (on the GPU without waiting for the device). The dataset shuffles
     itself (``fit``'s ``shuffle`` does not apply, as in Keras); one pass over it is an epoch,
-    or ``steps_per_epoch`` batches."""
+    or ``steps_per_epoch`` batches. Without ``targets`` (``predict``'s) an element's y and
+    sample weights are ignored, as in Keras."""
 
-    def __init__(self, model: Any, dataset: Any, what: str) -> None:
-        self.model, self.dataset, self.what = model, dataset, what
+    def __init__(self, model: Any, dataset: Any, what: str, targets: bool = True) -> None:
+        self.model, self.dataset, self.what, self.targets = model, dataset, what, targets
         self.xp = namespace(model.device)
         size = dataset.cardinality() if isinstance(dataset, Dataset) else len(dataset)
         self.steps = size if size >= 0 else None  # None: infinite or unknown
@@ -347,16 +348,18 @@ class DatasetBatches:
         self, shuffle: bool, steps: int | None = None, epoch: int = 0, first: int = 0
     ) -> Iterator[Batch]:
         if steps is None and self.steps is None and self.infinite:
-            raise ValueError(
-                f"{self.what}: the dataset repeats forever; give steps_per_epoch (and "
-                "validation_steps for validation data)"
+            give = (
+                "steps"
+                if self.what == "predict"
+                else "steps_per_epoch (and validation_steps for validation data)"
             )
+            raise ValueError(f"{self.what}: the dataset repeats forever; give {give}")
         for step, element in enumerate(self.dataset):
             if steps is not None and step >= steps:
                 return
             if step < first:  # done before training resumed (BackupAndRestore)
                 continue
-            x, y, w = unpack(element)
+            x, y, w = unpack(element) if self.targets else (unpack(element)[0], None, None)
             xs = input_arrays(self.model, x, self.what)
             build_for(self.model, xs)
             ys = target_arrays(self.model, y, len(xs[0]), self.what) if y is not None else []

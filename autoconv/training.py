@@ -10,7 +10,6 @@ Running totals stay on the model's device and are read back at most every ``SYNC
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import threading
 import time
@@ -23,6 +22,7 @@ from autoconv import distributed
 from autoconv.backends import namespace
 from autoconv.batches import (
     ArrayBatches,
+    Batch,
     DatasetBatches,
     batch_size_of,
     build_for,
@@ -30,7 +30,6 @@ from autoconv.batches import (
     is_dataset,
     sample_weights,
     target_arrays,
-    unpack,
     validation_split_of,
 )
 from autoconv.callbacks.base import Callback, CallbackList, History, interactive
@@ -429,32 +428,36 @@ def predict(
     if is_dataset(x):
         if batch_size is not None:
             raise ValueError("predict: batch_size must not be given when x is a dataset")
-        batches: Any = (unpack(element)[0] for element in x)
+        data: Any = DatasetBatches(model, x, "predict", targets=False)
         total = x.cardinality() if x.cardinality() >= 0 else 0
+        expected = data.steps if steps is None else min(steps, data.steps or steps)
+        predictions = Predictions(model, batches=expected or 1)
     else:
         xs = input_arrays(model, x, "predict")
         size = batch_size_of(batch_size, "predict")
         total = math.ceil(len(xs[0]) / size)
+        build_for(model, xs)
+        data = ArrayBatches(model, xs, [], None, size, shared=False)
+        predictions = Predictions(model, rows=data.samples)
     configure_process_for(model)
     callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, total)
     callback_list.on_predict_begin()
-    if is_dataset(x):
-        outputs = _predict_dataset(model, batches, steps, callback_list)
-    else:
-        outputs = _predict_arrays(model, xs, size, steps, callback_list)
+    outputs = _predict(model, data.batches(False, steps), predictions, callback_list)
     callback_list.on_predict_end()
     return outputs[0] if len(outputs) == 1 else outputs
 
 
 class Predictions:
-    """``predict``'s outputs for arrays, written on the device into one array per output
-    (made at the first batch) at each batch's rows: a step a :class:`StepReplay` can record
-    and replay (``step`` and ``replayed``, as the model's training and test steps)."""
+    """``predict``'s outputs, written on the device into one array per output at each batch's
+    rows (the rows done before it: a step input), a step a :class:`StepReplay` can record and
+    replay (``step`` and ``replayed``, as the model's training and test steps). The arrays are
+    made at the first batch with ``rows`` rows, or ``batches`` times the first batch's (a
+    dataset's: its batches when known); :meth:`grow` makes room for more."""
 
     world = None  # (every process predicts every batch)
 
-    def __init__(self, model: Any, data: ArrayBatches) -> None:
-        self.model, self.data = model, data
+    def __init__(self, model: Any, rows: int | None = None, batches: int = 1) -> None:
+        self.model, self.rows, self.batches = model, rows, batches
         self.xp = namespace(model.device)
         self.results: list[Any] | None = None
         self.rows_done = 0
@@ -462,9 +465,9 @@ class Predictions:
     def step(self, inputs: list[Any], targets: Any, weights: Any, state: Any) -> None:
         outputs = self.model._predict_batch(inputs, to_host=False)
         if self.results is None:
-            rows = self.data.samples
-            self.results = [self.xp.empty((rows, *o.shape[1:]), o.dtype) for o in outputs]
-        start = self.xp.step_input(lambda: [self.data.start], np.int64)
+            self.rows = self.rows or self.batches * len(inputs[0])
+            self.results = [self.xp.empty((self.rows, *o.shape[1:]), o.dtype) for o in outputs]
+        start = self.xp.step_input(lambda: [self.rows_done], np.int64)
         for result, out in zip(self.results, outputs, strict=True):
             self.xp.put_rows(result, out, start)
         self.replayed(len(inputs[0]), state)
@@ -472,62 +475,55 @@ class Predictions:
     def replayed(self, count: int, state: Any) -> None:
         self.rows_done += count
 
+    def full(self, count: int) -> bool:
+        """Whether a batch of ``count`` rows overflows the arrays made."""
+        return self.results is not None and self.rows_done + count > self.rows
+
+    def grow(self, count: int) -> None:
+        """Remake the arrays with room for ``count`` more rows, at least twice as many as
+        before, the rows done copied (on the device). Steps recorded before write to the old
+        arrays: their replays are to be dropped."""
+        self.rows = max(self.rows_done + count, 2 * self.rows)
+        first = self.xp.asarray(np.zeros(1, np.int64))
+        old, self.results = self.results or [], []
+        for result in old:
+            self.results.append(self.xp.empty((self.rows, *result.shape[1:]), result.dtype))
+            self.xp.put_rows(self.results[-1], result[: self.rows_done], first)
+
     def read(self, begin: int, end: int) -> list[np.ndarray]:
         """Rows [begin, end) of each output, read back from the device."""
         return [self.xp.to_numpy(result[begin:end]) for result in self.results or []]
 
 
-def _predict_arrays(
-    model: Any, xs: list[np.ndarray], size: int, steps: int | None, callback_list: CallbackList
+def _predict(
+    model: Any, batches: Iterator[Batch], predictions: Predictions, callback_list: CallbackList
 ) -> list[np.ndarray]:
-    """The outputs for arrays: on the device once, batches gathered there, each batch's
-    outputs written into the outputs' arrays there (replayed where the device can), read back
-    once at the end (or each execution's rows when a callback wants them)."""
-    build_for(model, xs)
-    data = ArrayBatches(model, xs, [], None, size, shared=False)
-    predictions = Predictions(model, data)
-    runner = StepReplay(model, predictions.step, predictions.replayed)
-    model._predict_replay = runner
-    for execution in executions(data.batches(False, steps), 0, model.steps_per_execution):
+    """The outputs for arrays' or a dataset's batches (gathered on the device, or each copied
+    into the device arrays of its shapes): each batch's outputs written into the outputs'
+    arrays there (replayed where the device can), read back once at the end (or each
+    execution's rows when a callback wants them)."""
+
+    def runner() -> StepReplay:
+        model._predict_replay = StepReplay(model, predictions.step, predictions.replayed)
+        return model._predict_replay
+
+    replay = runner()
+    for execution in executions(batches, 0, model.steps_per_execution):
         callback_list.on_predict_batch_begin(execution.begin)
         begin = predictions.rows_done
         for batch in execution:
-            runner.run(batch, predictions)
-        runner.flush()
+            if predictions.full(batch.count):  # (a dataset's batch beyond the rows made)
+                replay.flush()  # the steps staged write into the arrays about to be remade
+                predictions.grow(batch.count)
+                replay = runner()
+            replay.run(batch, predictions)
+        replay.flush()
         if callback_list.predict_batches:  # (a read back to the host each execution)
             rows = predictions.read(begin, predictions.rows_done)
             callback_list.on_predict_batch_end(execution.end, rows)
     if predictions.results is None:
-        raise ValueError("predict: no data (an empty array)")
+        raise ValueError("predict: no data (an empty array or dataset, or steps=0)")
     return predictions.read(0, predictions.rows_done)
-
-
-def _predict_dataset(
-    model: Any, batches: Iterator[Any], steps: int | None, callback_list: CallbackList
-) -> list[np.ndarray]:
-    """The outputs for a dataset's batches: each on the device as it comes, the outputs kept
-    there until the end (or each execution's read when a callback wants them)."""
-    xp = namespace(model.device)
-    pieces: list[list[Any]] = []  # each batch's outputs, on the device until read
-    every = model.steps_per_execution
-    for execution in executions(itertools.islice(batches, steps), 0, every):
-        callback_list.on_predict_batch_begin(execution.begin)
-        done = len(pieces)
-        for batch in execution:
-            arrays = input_arrays(model, batch, "predict")
-            build_for(model, arrays)
-            pieces.append(model._predict_batch(arrays, to_host=False))
-        if callback_list.predict_batches:  # (a read back to the host each execution)
-            callback_list.on_predict_batch_end(execution.end, _joined(xp, pieces[done:]))
-    if not pieces:
-        raise ValueError("predict: no data (an empty dataset, or steps=0)")
-    return _joined(xp, pieces)
-
-
-def _joined(xp: Any, pieces: list[list[Any]]) -> list[np.ndarray]:
-    """Each output's batches (device arrays) read back and joined, as NumPy arrays."""
-    columns = zip(*pieces, strict=True)
-    return [np.concatenate([xp.to_numpy(a) for a in column]) for column in columns]
 
 
 def on_batch(

@@ -198,6 +198,52 @@ def test_predict_replays_and_writes_each_batch_at_its_rows(every, monkeypatch):
     np.testing.assert_array_equal(model.predict(x[:7], batch_size=4, verbose=0), eager[:7])
 
 
+@pytest.mark.parametrize("every", [1, 2])
+@pytest.mark.parametrize("pixels", [False, True], ids=["float32", "uint8"])
+def test_predict_on_a_dataset_replays_its_batches_at_their_rows(pixels, every, monkeypatch):
+    """predict on a Dataset: each batch loaded into the arrays of its shapes, its outputs written
+    at its rows on the device (room made for the dataset's batches), replayed; an element's y is
+    ignored (here of a shape the model does not give), as in Keras."""
+    x, _ = data()
+    inputs = (x * 255).astype(np.uint8) if pixels else x
+    wrong_targets = np.zeros((30, 7), np.float32)
+    dataset = ac.data.Dataset.from_tensor_slices((inputs, wrong_targets)).batch(4)
+    model = convnet("rmsprop", (layers.Rescaling(0.5), layers.BatchNormalization()))
+    model.compile("rmsprop", "categorical_crossentropy", steps_per_execution=every)
+    with monkeypatch.context() as eager_only:
+        eager_only.setattr(step_replay, "ATTEMPTS", 0)
+        eager = model.predict(inputs, batch_size=4, verbose=0)
+    assert model._predict_replay.replayed == 0
+    replayed = model.predict(dataset, verbose=0)
+    # 7 full batches: three recorded (the first makes the outputs' arrays), four replayed; the
+    # last, of 2 rows, recorded
+    assert model._predict_replay.replayed == 4, model._predict_replay.why
+    assert replayed.shape == (30, 3)
+    np.testing.assert_array_equal(replayed, eager)
+    np.testing.assert_array_equal(model.predict(dataset, steps=2, verbose=0), eager[:8])
+
+
+def test_predict_on_a_dataset_of_unknown_length_makes_room_as_batches_come(monkeypatch):
+    """A dataset whose length is unknown: the outputs' arrays start at one batch's rows and
+    double when full (the rows done copied, the recorded steps dropped); the outputs are the
+    eager ones."""
+    x, _ = data()
+    dataset = ac.data.Dataset.from_tensor_slices(x).batch(5).unbatch().batch(4)
+    assert dataset.cardinality() == ac.data.UNKNOWN_CARDINALITY
+    model = convnet("rmsprop")
+    grown = []
+    real_grow = ac.training.Predictions.grow
+    monkeypatch.setattr(ac.training.Predictions, "grow", lambda p, count: grown.append(p.rows)
+                        or real_grow(p, count))  # fmt: skip
+    with monkeypatch.context() as eager_only:
+        eager_only.setattr(step_replay, "ATTEMPTS", 0)
+        eager = model.predict(x, batch_size=4, verbose=0)
+    replayed = model.predict(dataset, verbose=0)
+    assert grown == [4, 8, 16]  # 4 rows made at the first batch, room for 8, 16, 32
+    assert model._predict_replay.replayed == 1  # batches 5, 6 recorded, 7 replayed; 8 is short
+    np.testing.assert_array_equal(replayed, eager)
+
+
 def test_uint8_inputs_stay_uint8_on_the_gpu_and_replay(monkeypatch):
     """uint8 pixels gathered as they are and made float32 inside the step: replayed steps
     train as eager ones and as float32 inputs of the same values."""

@@ -325,7 +325,7 @@ def test_a_dataset_that_repeats_needs_steps_per_epoch(tmp_path):
         model.fit(data.repeat(), epochs=1, verbose=0)
     history = model.fit(data.repeat(), epochs=2, steps_per_epoch=3, verbose=0)
     assert model.optimizer.iterations == 6 and len(history.history["loss"]) == 2
-    with pytest.raises(ValueError, match="predict: the dataset repeats forever; give steps$"):
+    with pytest.raises(ValueError, match=r"predict: the dataset repeats forever; give steps$"):
         model.predict(data.repeat(), verbose=0)
     assert model.predict(data.repeat(), steps=3, verbose=0).shape == (12, *model.output_shape[1:])
 

@@ -78,19 +78,20 @@ KERNELS = {
     "copy_into": (array._copy_into, (A1, A1)),
     "reduce sum": (reduce._reduce_kernel("sum", "<f4"), (A1, A1, T6, T6, T6, T6, i64, f32)),
     "reduce max": (reduce._reduce_kernel("max", "<f4"), (A1, A1, T6, T6, T6, T6, i64, f32)),
-    # One product, then two in one launch: per product its operands, output, element strides,
-    # sizes and first block; then zero, the bias and the epilogue's flags.
+    # One product, then two in one launch: per product its operands, output, parts, element
+    # strides, sizes and first block; then zero, the bias, the epilogue's flags, the counters.
     **{
         f"matmul of {count}": (
             gemm._matmul_kernel("<f4"),
             (
-                *(types.UniTuple(A1, count),) * 3,
+                *(types.UniTuple(A1, count),) * 4,
                 types.UniTuple(types.UniTuple(i64, 6), count),
-                types.UniTuple(types.UniTuple(i64, 4), count),
+                types.UniTuple(types.UniTuple(i64, 6), count),
                 types.UniTuple(i64, count),
                 f32,
                 A1,
                 i64,
+                types.Array(i32, 1, "C"),
             ),
         )
         for count in (1, 2)

@@ -25,6 +25,7 @@ pytest.importorskip("numba_cuda")
 pytestmark = pytest.mark.cudasim
 
 from autoconv.backends import cuda as cuda_backend  # noqa: E402 - needs numba-cuda
+from autoconv.backends.cuda import gemm, reduce  # noqa: E402
 
 SIMULATED = cuda_backend.SIMULATED
 TOLERANCE = {np.float64: {"rtol": 1e-9, "atol": 1e-11}, np.float32: {"rtol": 2e-5, "atol": 2e-6}}
@@ -208,15 +209,56 @@ def test_pooling_1d_matches_cpu(kind, pool, strides, padding, rng):
     assert_same_on_both(lambda t: op(t, pool, strides, padding), [x], rng)
 
 
+# (m, k, n) and the splits of the contracted axis the simulator's constants give it (up to
+# SPLIT_BLOCKS = 4 blocks with its output tiles of 32, chunks of at least SPLIT_MIN_CHUNK = 16),
+# alone and batched twice.
+SPLIT_PRODUCTS = [((3, 200, 5), 4, 2), ((40, 70, 3), 2, 1), ((70, 9, 33), 1, 1)]
+
+
 @pytest.mark.parametrize("transpose_a", [False, True])
-@pytest.mark.parametrize(("m", "k", "n"), [(3, 200, 5), (40, 70, 3), (70, 9, 33)])
-def test_matmul_kernel_with_split_contraction_and_transposes(m, k, n, transpose_a, rng):
-    """Few output tiles and a long contracted axis split it over blocks (see SPLIT_K)."""
-    a = rng.standard_normal((k, m) if transpose_a else (m, k))
-    b = rng.standard_normal((k, n))
+@pytest.mark.parametrize(("shape", "splits", "batched_splits"), SPLIT_PRODUCTS)
+@pytest.mark.parametrize("batch", [(), (2,)], ids=["one", "batched"])
+@pytest.mark.parametrize("epilogue", [False, True], ids=["plain", "bias_relu"])
+def test_matmul_kernel_with_split_contraction_and_transposes(
+    shape, splits, batched_splits, batch, transpose_a, epilogue, rng
+):
+    """Few output tiles (a batch's included) and a long contracted axis split it over blocks
+    (see SPLIT_BLOCKS), the last block of each tile adding the parts and applying the epilogue;
+    the arrival counters are back at 0 after."""
+    m, k, n = shape
+    a = rng.standard_normal((*batch, k, m) if transpose_a else (*batch, m, k))
+    b = rng.standard_normal((*batch, k, n))
+    bias = rng.standard_normal(n) if epilogue and not batch else None
     xp = namespace("cuda")
-    got = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b), transpose_a=transpose_a))
-    np.testing.assert_allclose(got, (a.T if transpose_a else a) @ b, rtol=1e-12, atol=1e-12)
+    planned = gemm._Product(xp.asarray(a), xp.asarray(b), transpose_a, False)
+    assert planned.sizes[4] == (batched_splits if batch else splits)
+    device_bias = None if bias is None else xp.asarray(bias)
+    got = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b), transpose_a=transpose_a,
+                                bias=device_bias, relu=epilogue))  # fmt: skip
+    want = (np.swapaxes(a, -1, -2) if transpose_a else a) @ b
+    if epilogue:
+        want = np.maximum(want + (0 if bias is None else bias), 0)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert not reduce.arrival_counters().copy_to_host().any()
+
+
+def test_matmuls_launches_split_and_whole_products_together(rng):
+    """A backward's products, one split (a kernel gradient) and one not, in one launch."""
+    a, g = rng.standard_normal((200, 3)), rng.standard_normal((200, 5))
+    w = rng.standard_normal((3, 5))
+    xp = namespace("cuda")
+    launches = []
+    real_launch = gemm._launch
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gemm, "_launch", lambda *args: launches.append(args[0]) or
+                      real_launch(*args))  # fmt: skip
+        kernel_grad, input_grad = xp.matmuls(
+            (xp.asarray(a), xp.asarray(g), True, False), (xp.asarray(g), xp.asarray(w), False, True)
+        )
+    assert [len(products) for products in launches] == [2]
+    assert launches[0][0].sizes[4] > 1 and launches[0][1].sizes[4] == 1
+    np.testing.assert_allclose(xp.to_numpy(kernel_grad), a.T @ g, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(xp.to_numpy(input_grad), g @ w.T, rtol=1e-12, atol=1e-12)
 
 
 def test_fused_relu_nan_and_dead_cells_as_on_the_cpu():
@@ -1200,15 +1242,35 @@ def test_column_sums_over_many_chunks_are_the_same_bits_every_run(rows, columns,
     """The GPU's column sums at the course models' sizes (up to 1,024 chunks of rows, the last
     block of each column tile adding them after an atomic count): NumPy's sums, the same bits
     run after run (whichever block finishes last), and every chunk counter back at 0."""
-    from autoconv.backends.cuda import reduce
-
     a = rng.standard_normal((rows, columns)).astype(np.float32)
     device = cuda_backend.asarray(a)
     runs = [cuda_backend.to_numpy(device.sum(axis=0)) for _ in range(5)]
     for run in runs[1:]:
         np.testing.assert_array_equal(run, runs[0])
     np.testing.assert_allclose(runs[0], a.astype(np.float64).sum(axis=0), rtol=1e-4, atol=1e-2)
-    assert not reduce._arrivals().copy_to_host().any()
+    assert not reduce.arrival_counters().copy_to_host().any()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(SIMULATED, reason="needs a real GPU (this run uses the CUDA simulator)")
+@pytest.mark.parametrize(
+    ("batch", "m", "k", "n"), [(16, 32, 15_488, 64), (1, 144, 259_200, 32), (1, 64, 576, 64)]
+)
+def test_split_products_are_the_same_bits_every_run(batch, m, k, n, rng):
+    """Products whose contracted axis is split over blocks at the course models' sizes (the
+    flowers model's Winograd and first kernel gradients, MNIST's dense layer), the last block
+    of each tile adding the parts after an atomic count: NumPy's products, the same bits run
+    after run, every counter back at 0."""
+    a = rng.standard_normal((batch, k, m)).astype(np.float32)
+    b = rng.standard_normal((batch, k, n)).astype(np.float32)
+    assert gemm._Product(cuda_backend.asarray(a), cuda_backend.asarray(b), True, False).sizes[4] > 1
+    da, db = cuda_backend.asarray(a), cuda_backend.asarray(b)
+    runs = [cuda_backend.to_numpy(cuda_backend.matmul(da, db, transpose_a=True)) for _ in range(5)]
+    for run in runs[1:]:
+        np.testing.assert_array_equal(run, runs[0])
+    want = np.swapaxes(a, 1, 2).astype(np.float64) @ b
+    np.testing.assert_allclose(runs[0], want, rtol=1e-4, atol=1e-2 * np.sqrt(k / 1000))
+    assert not reduce.arrival_counters().copy_to_host().any()
 
 
 @pytest.mark.gpu

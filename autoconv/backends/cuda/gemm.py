@@ -1,11 +1,11 @@
 """The matrix product on the GPU, the one home of matrix products in this backend: one tiled
 kernel (shared-memory tiles of both operands, a register tile of the output per thread) that
 batches over leading axes, reads a transposed operand strided, splits a long contracted axis
-over blocks when there are few output tiles, adds a bias and applies a ReLU as it writes the
-output (Dense's and the convolution's epilogue), and makes several products in one launch
-(:func:`matmuls`: a backward's two). Its tile constants are globals of this module:
-``matmul`` reads ``BLOCK`` and ``SPLIT_K*`` at each call, the kernel its tile sizes when it is
-compiled (at its first launch).
+over blocks when there are few output tiles (the last block of a tile adding the parts, in
+order), adds a bias and applies a ReLU as it writes the output (Dense's and the convolution's
+epilogue), and makes several products in one launch (:func:`matmuls`: a backward's two). Its
+tile constants are globals of this module: ``matmul`` reads ``BLOCK`` and ``SPLIT_*`` at each
+call, the kernel its tile sizes when it is compiled (at its first launch).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import activated, bias_relu
 from autoconv.backends.cuda.elementwise import broadcast_to
+from autoconv.backends.cuda.reduce import arrival_counters
 from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure
 
 # Matrix product tiling: a block computes a BLOCK x BLOCK tile of the output with
@@ -31,11 +32,27 @@ PER_THREAD = 16 if SIMULATED else 4
 TILE_K = 8 if SIMULATED else 16
 SIDE = BLOCK // PER_THREAD  # threads along each side of a block
 ROW = BLOCK + 1  # a shared tile's row, padded: threads storing down its k axis hit distinct banks
-# A product with few output tiles and a long contracted axis (a kernel gradient: 9 x 32 outputs
-# summed over 43,264 pixels) splits that axis over up to SPLIT_K blocks, then adds the parts.
-SPLIT_K = 4 if SIMULATED else 32
-SPLIT_K_MIN_CHUNK = 16 if SIMULATED else 1024
+# A product whose output tiles (times its batches) make fewer than SPLIT_BLOCKS blocks and whose
+# contracted axis is long (a kernel gradient: 9 x 32 outputs summed over 43,264 pixels; a
+# Winograd kernel gradient: 16 products of 32 x 64 over 15,488 tiles) splits that axis into
+# chunks of at least SPLIT_MIN_CHUNK, up to about SPLIT_BLOCKS blocks in all (two a streaming
+# multiprocessor on an H100's 132; a guess, not yet measured). Each block writes its part of
+# the tile; the last of a tile's blocks to finish (an arrival counter) adds the parts in split
+# order and writes the tile with the epilogue: one launch, the same bits every run.
+SPLIT_BLOCKS = 4 if SIMULATED else 256
+SPLIT_MIN_CHUNK = 16 if SIMULATED else 256
 MAX_GRID_Z = 65535  # the most blocks along a grid's third axis (products launched together)
+
+
+@cuda.jit(device=True)
+def _finished(value, bias, col, epilogue, zero):
+    """An output entry as written: + bias[col] (bit 1 of ``epilogue``), then max(., 0) (bit 2;
+    NaN stays NaN), as bias_relu would after the product."""
+    if epilogue & 1:
+        value = value + bias[col]
+    if epilogue & 2:
+        value = activated(value, True, zero)
+    return value
 
 
 @cache
@@ -43,32 +60,35 @@ def _matmul_kernel(dtype: str) -> Any:
     item = numba.from_dtype(np.dtype(dtype))
 
     @cached_kernel
-    def kernel(a, b, out, strides, sizes, first, zero, bias, epilogue):
+    def kernel(a, b, out, parts, strides, sizes, first, zero, bias, epilogue, arrivals):
         # One or more products in one launch: product p's operands a[p], b[p] (flat, read at
         # the element strides strides[p] = (a batch, a row, a column, b batch, b row, b
-        # column)), its output out[p], its sizes[p] = (m, n, k, chunk), its blocks those of
-        # grid axis z from first[p] (a block past its tiles does nothing).
+        # column)), its output out[p], its sizes[p] = (m, n, k, chunk, splits, counter), its
+        # blocks those of grid axis z from first[p] (a block past its tiles does nothing).
         # Shared-memory tiles of A (BLOCK x TILE_K) and B (TILE_K x BLOCK); each thread keeps a
-        # PER_THREAD x PER_THREAD block of the output in registers. Grid axis z is the batch,
-        # or, when ``chunk`` < k, the slice [z*chunk, (z+1)*chunk) of the contracted axis. The
-        # epilogue, on each finished entry: + bias[column] (bit 1 of ``epilogue``), then
-        # max(., 0) (bit 2; NaN stays NaN), as bias_relu would after the product.
+        # PER_THREAD x PER_THREAD block of the output in registers. Grid axis z is batch *
+        # splits + split: the block sums the slice [split*chunk, (split+1)*chunk) of the
+        # contracted axis. Split, it writes its sums to parts[p] (batch * splits + split, m, n)
+        # and counts itself in arrivals[counter + the tile's index]; the tile's last block adds
+        # the parts in split order. Each entry is written to out[p] through _finished.
         tile_a = cuda.shared.array((TILE_K, ROW), item)
         tile_b = cuda.shared.array((TILE_K, ROW), item)
+        last = cuda.shared.array(1, numba.int32)
         acc = cuda.local.array((PER_THREAD, PER_THREAD), item)
         p = 0
         while p + 1 < len(first) and cuda.blockIdx.z >= first[p + 1]:
             p += 1
-        a_p, b_p, out_p = a[p], b[p], out[p]
+        a_p, b_p, out_p, parts_p = a[p], b[p], out[p], parts[p]
         a_batch, a_rows, a_cols, b_batch, b_rows, b_cols = strides[p]
-        m, n, k, chunk = sizes[p]
+        m, n, k, chunk, splits, counter = sizes[p]
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
         thread, threads = ty * SIDE + tx, SIDE * SIDE
         row0, col0, z = cuda.blockIdx.y * BLOCK, cuda.blockIdx.x * BLOCK, cuda.blockIdx.z - first[p]
         if row0 >= m or col0 >= n:  # the whole block: no thread waits for it at a barrier
             return
-        a_base, b_base = z * a_batch, z * b_batch
-        k_begin = z * chunk if chunk < k else 0
+        batch, split = z // splits, z % splits
+        a_base, b_base = batch * a_batch, batch * b_batch
+        k_begin = split * chunk
         k_end = min(k, k_begin + chunk)
         for r in range(PER_THREAD):
             for c in range(PER_THREAD):
@@ -96,17 +116,44 @@ def _matmul_kernel(dtype: str) -> Any:
                     for c in range(PER_THREAD):
                         acc[r, c] += left * tile_b[kk, tx + c * SIDE]
             cuda.syncthreads()
+        size = m * n
+        if splits == 1:
+            for r in range(PER_THREAD):
+                row = row0 + ty + r * SIDE
+                for c in range(PER_THREAD):
+                    col = col0 + tx + c * SIDE
+                    if row < m and col < n:
+                        value = _finished(acc[r, c], bias, col, epilogue, zero)
+                        out_p[batch * size + row * n + col] = value
+            return
         for r in range(PER_THREAD):
             row = row0 + ty + r * SIDE
             for c in range(PER_THREAD):
                 col = col0 + tx + c * SIDE
                 if row < m and col < n:
-                    value = acc[r, c]
-                    if epilogue & 1:
-                        value = value + bias[col]
-                    if epilogue & 2:
-                        value = activated(value, True, zero)
-                    out_p[z * m * n + row * n + col] = value
+                    parts_p[z * size + row * n + col] = acc[r, c]
+        cuda.threadfence()  # this block's part seen by every block before it is counted
+        cuda.syncthreads()
+        tiles_m, tiles_n = (m + BLOCK - 1) // BLOCK, (n + BLOCK - 1) // BLOCK
+        tile = counter + (batch * tiles_m + cuda.blockIdx.y) * tiles_n + cuda.blockIdx.x
+        if thread == 0:  # the parts done, read back as a flag for the block
+            last[0] = 1 if cuda.atomic.add(arrivals, tile, 1) + 1 == splits else 0
+        cuda.syncthreads()
+        if last[0] == 1:  # the tile's last block: every part of it is written
+            first_part = batch * splits * size
+            for r in range(PER_THREAD):
+                row = row0 + ty + r * SIDE
+                for c in range(PER_THREAD):
+                    col = col0 + tx + c * SIDE
+                    if row < m and col < n:
+                        entry = row * n + col
+                        value = parts_p[first_part + entry]
+                        for part in range(1, splits):
+                            value += parts_p[first_part + part * size + entry]
+                        value = _finished(value, bias, col, epilogue, zero)
+                        out_p[batch * size + entry] = value
+            if thread == 0:
+                arrivals[tile] = 0
 
     return kernel
 
@@ -114,7 +161,18 @@ def _matmul_kernel(dtype: str) -> Any:
 class _Product:
     """One product's operands, shapes and launch plan (see :func:`matmul`)."""
 
-    __slots__ = ("a", "b", "batches", "blocks", "done", "out", "parts", "sizes", "strides")
+    __slots__ = (
+        "a",
+        "b",
+        "batches",
+        "blocks",
+        "counters",
+        "done",
+        "out",
+        "parts",
+        "sizes",
+        "strides",
+    )
 
     def __init__(self, a: CudaArray, b: CudaArray, transpose_a: bool, transpose_b: bool) -> None:
         if a.ndim < 2 or b.ndim < 2:
@@ -137,39 +195,40 @@ class _Product:
             self.out = zeros(self.out.shape, a.dtype)
         a_rows, a_cols = (1, m) if transpose_a else (k, 1)
         b_rows, b_cols = (1, k) if transpose_b else (n, 1)
-        tiles = -(-n // BLOCK) * -(-m // BLOCK)
+        tiles = -(-n // BLOCK) * -(-m // BLOCK) * self.batches
         splits = 1
-        if self.batches == 1 and tiles < SPLIT_K:
-            splits = max(1, min(SPLIT_K // tiles, k // SPLIT_K_MIN_CHUNK))
-        self.parts = self.out if splits == 1 else empty((splits, m, n), a.dtype)
+        if tiles < SPLIT_BLOCKS:
+            splits = max(1, min(SPLIT_BLOCKS // tiles, k // SPLIT_MIN_CHUNK))
+        # Split: each part's sums (batch * splits + split, m, n), and a counter for each tile.
+        self.parts = self.out if splits == 1 else empty((self.batches * splits, m, n), a.dtype)
+        self.counters = tiles if splits > 1 else 0
         batched = self.batches > 1
         self.strides = (m * k if batched else 0, a_rows, a_cols, k * n if batched else 0, b_rows,
                         b_cols)  # fmt: skip
-        self.sizes = (m, n, k, -(-k // splits))
-        self.blocks = (-(-n // BLOCK), -(-m // BLOCK), max(self.batches, splits))
-
-    @property
-    def split(self) -> bool:
-        return self.parts is not self.out
-
-    def result(self) -> CudaArray:
-        """The product, once launched (the split parts added up)."""
-        return self.parts.sum(axis=0).reshape(self.out.shape) if self.split else self.out
+        self.sizes = (m, n, k, -(-k // splits), splits)
+        self.blocks = (-(-n // BLOCK), -(-m // BLOCK), self.batches * splits)
 
 
 def _launch(products: list[_Product], bias: CudaArray | None, epilogue: int) -> None:
-    """One launch of the kernel for ``products`` (of one dtype, none done)."""
-    first, z = [], 0
+    """One launch of the kernel for ``products`` (of one dtype, none done): each its blocks
+    from ``first`` along grid axis z, and its tiles' counters (split ones) from ``counter``."""
+    first, sizes, z, counter = [], [], 0, 0
     for product in products:
         first.append(z)
+        sizes.append((*product.sizes, counter))
         z += product.blocks[2]
+        counter += product.counters
+    arrivals = arrival_counters()
+    if counter > len(arrivals):
+        raise ValueError(f"cuda matmul: {counter} split tiles in one launch, more than the "
+                         f"{len(arrivals)} counters")  # fmt: skip
     grid = (max(p.blocks[0] for p in products), max(p.blocks[1] for p in products), z)
     head = products[0]
     configure(_matmul_kernel(head.out.dtype.str), grid, (SIDE, SIDE))(
         tuple(p.a.flat for p in products), tuple(p.b.flat for p in products),
-        tuple(p.parts.flat for p in products), tuple(p.strides for p in products),
-        tuple(p.sizes for p in products), tuple(first), head.out.dtype.type(0),
-        (head.a if bias is None else bias).flat, epilogue,
+        tuple(p.out.flat for p in products), tuple(p.parts.flat for p in products),
+        tuple(p.strides for p in products), tuple(sizes), tuple(first),
+        head.out.dtype.type(0), (head.a if bias is None else bias).flat, epilogue, arrivals,
     )  # fmt: skip
 
 
@@ -180,41 +239,38 @@ def matmul(
     """``a @ b`` for operands of 2 or more dims (leading axes broadcast); ``transpose_a`` /
     ``transpose_b`` swap an operand's last two axes for free (the kernel reads it strided).
     ``bias`` (one per column) added and ``relu`` applied as each entry is written (after the
-    parts of a split contracted axis are added up: then in a pass of their own)."""
+    parts of a split contracted axis are added up)."""
     product = _Product(a, b, transpose_a, transpose_b)
     bounds.columns("matmul", "bias", bias, product.out.shape[-1])
     bias = None if bias is None else bias.astype(product.out.dtype, copy=False)
     if product.done:
         return _epilogue(product.out, bias, relu) if product.out.size else product.out
-    if product.split:
-        _launch([product], None, 0)
-        return _epilogue(product.result(), bias, relu)
     _launch([product], bias, (bias is not None) | relu << 1)
     return product.out
 
 
 def matmuls(*products: tuple[Any, Any, bool, bool] | None) -> list[CudaArray | None]:
     """Each product (a, b, transpose_a, transpose_b) as :func:`matmul` gives it (None for
-    None): those of one dtype whose contracted axis is not split in one launch (a backward's
-    products, which share an operand)."""
+    None): those of one dtype in one launch (a backward's products, which share an
+    operand)."""
     planned = [None if product is None else _Product(*product) for product in products]
     together: dict[np.dtype, list[_Product]] = {}
     for product in planned:
         if product is None or product.done:
             continue
         same = together.setdefault(product.out.dtype, [])
-        if product.split or sum(p.blocks[2] for p in same) + product.blocks[2] > MAX_GRID_Z:
+        if sum(p.blocks[2] for p in same) + product.blocks[2] > MAX_GRID_Z:
             _launch([product], None, 0)  # alone (the grid's third axis has room for it)
         else:
             same.append(product)
     for same in together.values():
         if same:
             _launch(same, None, 0)
-    return [None if product is None else product.result() for product in planned]
+    return [None if product is None else product.out for product in planned]
 
 
 def _epilogue(out: CudaArray, bias: CudaArray | None, relu: bool) -> CudaArray:
-    """The epilogue in a pass of its own, in place, over a product made without it."""
+    """The epilogue in a pass of its own, in place, over a product with nothing to sum."""
     if bias is not None or relu:
         bias_relu(out.reshape(-1, out.shape[-1]), bias, relu)
     return out

@@ -121,8 +121,8 @@ def _reduce(name: str, a: CudaArray, axis: Any, keepdims: bool) -> CudaArray:
 # row), and grid axis y cuts the rows into up to MAX_ROW_CHUNKS chunks of at least CHUNK_ROWS
 # rows (a thread sums CHUNK_ROWS / ROW_THREADS of them, one after another). Each block adds
 # its threads' sums in a fixed order; the last block of a column tile to finish (counted in
-# ``_arrivals``, which it sets back to 0) adds the chunks' sums in chunk order. So one launch,
-# and the same bits every run, whichever block finishes last.
+# ``arrival_counters``, which it sets back to 0) adds the chunks' sums in chunk order. So one
+# launch, and the same bits every run, whichever block finishes last.
 COLUMN_TILE = 2 if SIMULATED else 32
 ROW_THREADS = 2 if SIMULATED else 8  # a power of two
 CHUNK_ROWS = 4 if SIMULATED else 64
@@ -131,7 +131,7 @@ MAX_COLUMN_TILES = 65536  # columns up to COLUMN_TILE * MAX_COLUMN_TILES
 
 
 @cache
-def _arrivals() -> Any:
+def arrival_counters() -> Any:
     """A counter per column tile of the chunks done, 0 between launches: made once, outside
     the buffer pool (a step recorded while it is made finds it as persistent as a weight)."""
     return to_device(np.zeros(MAX_COLUMN_TILES, np.int32))
@@ -223,7 +223,7 @@ def sum_columns(
     partials = empty((chunks, columns), dtype) if chunks > 1 else head.reshape(1, -1)
     sums = (head.flat, tail.flat, len(head))
     configure(_column_sum_kernel(element, dtype.str), (tiles, chunks), (COLUMN_TILE, ROW_THREADS))(
-        args, rows, dtype.type(0), columns, sums, partials.nd, _arrivals()
+        args, rows, dtype.type(0), columns, sums, partials.nd, arrival_counters()
     )  # fmt: skip
     return head if split is None else (head, tail)
 

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# What a machine with an NVIDIA GPU can check of autoconv, stage by stage, each stage's log in
+# OUTDIR (made if missing). Run from the repository's root:
+#
+#     bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [racecheck]
+#
+# (no stage named: tests, warmup, bench). The Python that runs it must import autoconv (installed,
+# or PYTHONPATH=.) with numba-cuda and a NumPy it works with (numba-cuda 0.30.4: NumPy < 2.5).
+#
+# - tests: the CUDA tests off the simulator, the real-GPU ones (marked gpu) included.
+# - warmup: `autoconv train mnist --device cuda --epochs 1` twice with one empty kernel cache
+#   folder: the first run compiles every kernel (cold), the second loads them (warm); each run's
+#   "Compile/warm-up" line is the figure.
+# - bench: bench/gpu_vs_torch.py, the four course models against PyTorch (and Keras on JAX when
+#   it imports), one round; bench-spe: the same with --steps-per-execution 64.
+# - racecheck: compute-sanitizer's race check over the kernels with shared memory (the matrix
+#   product, the column sums, the loss and metric sums) on their tests.
+set -uo pipefail
+out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [racecheck]}
+shift
+stages=${*:-tests warmup bench}
+mkdir -p "$out"
+export NUMBA_ENABLE_CUDASIM=0 PYTHONUNBUFFERED=1
+python3 - <<'EOF' 2>&1 | tee "$out/versions.log" || exit 1
+import sys, numpy, numba, numba_cuda
+from numba import cuda
+print(sys.version.split()[0], "numpy", numpy.__version__, "numba", numba.__version__,
+      "numba-cuda", numba_cuda.__version__)
+if not cuda.is_available():
+    sys.exit("numba-cuda sees no usable GPU here (or cannot load with this NumPy): stopping")
+print(cuda.get_current_device().name)
+EOF
+for stage in $stages; do
+  log="$out/$stage.log"
+  echo "== $stage ($(date -u +%FT%TZ))" | tee "$log"
+  case $stage in
+    tests)
+      python3 -m pytest -q -m "gpu or cudasim" -p no:cacheprovider tests/backends \
+        tests/test_step_replay.py tests/test_gpu_models.py 2>&1 | tee -a "$log" ;;
+    warmup)
+      export NUMBA_CACHE_DIR
+      NUMBA_CACHE_DIR=$(mktemp -d)
+      for run in cold warm; do
+        echo "-- $run" | tee -a "$log"
+        python3 -m autoconv train mnist --device cuda --epochs 1 2>&1 | tee -a "$log"
+      done
+      unset NUMBA_CACHE_DIR ;;
+    bench)
+      python3 bench/gpu_vs_torch.py --device cuda --rounds 1 --json "$out/bench.json" 2>&1 |
+        tee -a "$log" ;;
+    bench-spe)
+      python3 bench/gpu_vs_torch.py --device cuda --rounds 1 --steps-per-execution 64 \
+        --json "$out/bench-spe.json" 2>&1 | tee -a "$log" ;;
+    racecheck)
+      compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q -x \
+        -p no:cacheprovider tests/backends/test_cuda.py -k "matmul or column_sums or loss" \
+        2>&1 | tee -a "$log" ;;
+    *) echo "unknown stage $stage (tests, warmup, bench, bench-spe, racecheck)" | tee -a "$log" ;;
+  esac
+done

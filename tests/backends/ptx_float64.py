@@ -81,8 +81,8 @@ KERNELS = {
     # One product, then two in one launch: per product its operands, output, parts, element
     # strides, sizes and first block; then zero, the bias, the epilogue's flags, the counters.
     **{
-        f"matmul of {count}": (
-            gemm._matmul_kernel("<f4"),
+        f"matmul of {count}, tiles {rows}x{columns}": (
+            gemm._matmul_kernel("<f4", rows, columns),
             (
                 *(types.UniTuple(A1, count),) * 4,
                 types.UniTuple(types.UniTuple(i64, 6), count),
@@ -95,6 +95,7 @@ KERNELS = {
             ),
         )
         for count in (1, 2)
+        for rows, columns in ((gemm.BLOCK, gemm.BLOCK), (2 * gemm.BLOCK, gemm.BLOCK // 2))
     },
     "im2col": (conv._im2col, (A4, *g, A2, f32)),
     "col2im": (conv._col2im, (A2, *g, A4, f32)),

@@ -210,9 +210,9 @@ def test_pooling_1d_matches_cpu(kind, pool, strides, padding, rng):
 
 
 # (m, k, n) and the splits of the contracted axis the simulator's constants give it (up to
-# SPLIT_BLOCKS = 4 blocks with its output tiles of 32, chunks of at least SPLIT_MIN_CHUNK = 16),
-# alone and batched twice.
-SPLIT_PRODUCTS = [((3, 200, 5), 4, 2), ((40, 70, 3), 2, 1), ((70, 9, 33), 1, 1)]
+# SPLIT_BLOCKS = 4 blocks of output tiles of 32 x 32, or 64 x 16 for at most 16 columns, chunks
+# of at least SPLIT_MIN_CHUNK = 16), alone and batched twice.
+SPLIT_PRODUCTS = [((3, 200, 5), 4, 2), ((40, 70, 3), 4, 2), ((70, 9, 33), 1, 1)]
 
 
 @pytest.mark.parametrize("transpose_a", [False, True])
@@ -231,7 +231,7 @@ def test_matmul_kernel_with_split_contraction_and_transposes(
     bias = rng.standard_normal(n) if epilogue and not batch else None
     xp = namespace("cuda")
     planned = gemm._Product(xp.asarray(a), xp.asarray(b), transpose_a, False)
-    assert planned.sizes[4] == (batched_splits if batch else splits)
+    assert planned.plan(gemm._tile([planned])).sizes[4] == (batched_splits if batch else splits)
     device_bias = None if bias is None else xp.asarray(bias)
     got = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b), transpose_a=transpose_a,
                                 bias=device_bias, relu=epilogue))  # fmt: skip
@@ -240,6 +240,22 @@ def test_matmul_kernel_with_split_contraction_and_transposes(
         want = np.maximum(want + (0 if bias is None else bias), 0)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     assert not reduce.arrival_counters().copy_to_host().any()
+
+
+@pytest.mark.parametrize(("m", "k", "n"), [(70, 20, 12), (5, 300, 16)])  # unsplit; split in 4
+def test_narrow_output_tiles_give_the_same_bits_as_square_ones(m, k, n, rng, monkeypatch):
+    """Products of at most BLOCK / 2 columns run with tiles of 2 BLOCK x BLOCK / 2 (no thread on
+    missing columns); where both tiles split the contracted axis alike, each entry is the same
+    sum in the same order as with square tiles."""
+    a, b = (rng.standard_normal(shape).astype(np.float32) for shape in ((m, k), (k, n)))
+    xp = namespace("cuda")
+    planned = gemm._Product(xp.asarray(a), xp.asarray(b), False, False)
+    assert gemm._tile([planned]) == (2 * gemm.BLOCK, gemm.BLOCK // 2)
+    narrow = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b)))
+    monkeypatch.setattr(gemm, "_tile", lambda products: (gemm.BLOCK, gemm.BLOCK))
+    square = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b)))
+    np.testing.assert_array_equal(narrow, square)
+    np.testing.assert_allclose(narrow, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
 
 
 def test_matmuls_launches_split_and_whole_products_together(rng):
@@ -1263,8 +1279,9 @@ def test_split_products_are_the_same_bits_every_run(batch, m, k, n, rng):
     after run, every counter back at 0."""
     a = rng.standard_normal((batch, k, m)).astype(np.float32)
     b = rng.standard_normal((batch, k, n)).astype(np.float32)
-    assert gemm._Product(cuda_backend.asarray(a), cuda_backend.asarray(b), True, False).sizes[4] > 1
     da, db = cuda_backend.asarray(a), cuda_backend.asarray(b)
+    planned = gemm._Product(da, db, True, False)
+    assert planned.plan(gemm._tile([planned])).sizes[4] > 1
     runs = [cuda_backend.to_numpy(cuda_backend.matmul(da, db, transpose_a=True)) for _ in range(5)]
     for run in runs[1:]:
         np.testing.assert_array_equal(run, runs[0])

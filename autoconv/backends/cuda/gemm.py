@@ -25,13 +25,15 @@ from autoconv.backends.cuda.elementwise import broadcast_to
 from autoconv.backends.cuda.reduce import arrival_counters
 from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure
 
-# Matrix product tiling: a block computes a BLOCK x BLOCK tile of the output with
-# (BLOCK/PER_THREAD)^2 threads, each holding a PER_THREAD x PER_THREAD register tile.
+# Matrix product tiling: a block of SIDE x SIDE threads computes a tile of the output, each
+# thread a register tile of it: BLOCK x BLOCK (a thread's PER_THREAD x PER_THREAD), or, when
+# every product of a launch has at most BLOCK / 2 columns (32 filters), 2 BLOCK x BLOCK / 2, so
+# that no thread computes columns that are not there. A tile's shape changes only which block
+# computes an entry, not its sum: the same bits either way.
 BLOCK = 32 if SIMULATED else 64
 PER_THREAD = 16 if SIMULATED else 4
 TILE_K = 8 if SIMULATED else 16
 SIDE = BLOCK // PER_THREAD  # threads along each side of a block
-ROW = BLOCK + 1  # a shared tile's row, padded: threads storing down its k axis hit distinct banks
 # A product whose output tiles (times its batches) make fewer than SPLIT_BLOCKS blocks and whose
 # contracted axis is long (a kernel gradient: 9 x 32 outputs summed over 43,264 pixels; a
 # Winograd kernel gradient: 16 products of 32 x 64 over 15,488 tiles) splits that axis into
@@ -56,8 +58,13 @@ def _finished(value, bias, col, epilogue, zero):
 
 
 @cache
-def _matmul_kernel(dtype: str) -> Any:
+def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int) -> Any:
+    """The product kernel for output tiles of ``tile_rows`` x ``tile_columns`` (multiples of
+    SIDE)."""
     item = numba.from_dtype(np.dtype(dtype))
+    per_row, per_column = tile_rows // SIDE, tile_columns // SIDE  # a thread's register tile
+    # A shared tile's rows are padded by one: threads storing down its k axis hit distinct banks.
+    padded_rows, padded_columns = tile_rows + 1, tile_columns + 1
 
     @cached_kernel
     def kernel(a, b, out, parts, strides, sizes, first, zero, bias, epilogue, arrivals):
@@ -65,16 +72,16 @@ def _matmul_kernel(dtype: str) -> Any:
         # the element strides strides[p] = (a batch, a row, a column, b batch, b row, b
         # column)), its output out[p], its sizes[p] = (m, n, k, chunk, splits, counter), its
         # blocks those of grid axis z from first[p] (a block past its tiles does nothing).
-        # Shared-memory tiles of A (BLOCK x TILE_K) and B (TILE_K x BLOCK); each thread keeps a
-        # PER_THREAD x PER_THREAD block of the output in registers. Grid axis z is batch *
-        # splits + split: the block sums the slice [split*chunk, (split+1)*chunk) of the
-        # contracted axis. Split, it writes its sums to parts[p] (batch * splits + split, m, n)
-        # and counts itself in arrivals[counter + the tile's index]; the tile's last block adds
-        # the parts in split order. Each entry is written to out[p] through _finished.
-        tile_a = cuda.shared.array((TILE_K, ROW), item)
-        tile_b = cuda.shared.array((TILE_K, ROW), item)
+        # Shared-memory tiles of A (tile_rows x TILE_K) and B (TILE_K x tile_columns); each
+        # thread keeps a per_row x per_column block of the output in registers. Grid axis z is
+        # batch * splits + split: the block sums the slice [split*chunk, (split+1)*chunk) of
+        # the contracted axis. Split, it writes its sums to parts[p] (batch * splits + split, m,
+        # n) and counts itself in arrivals[counter + the tile's index]; the tile's last block
+        # adds the parts in split order. Each entry is written to out[p] through _finished.
+        tile_a = cuda.shared.array((TILE_K, padded_rows), item)
+        tile_b = cuda.shared.array((TILE_K, padded_columns), item)
         last = cuda.shared.array(1, numba.int32)
-        acc = cuda.local.array((PER_THREAD, PER_THREAD), item)
+        acc = cuda.local.array((per_row, per_column), item)
         p = 0
         while p + 1 < len(first) and cuda.blockIdx.z >= first[p + 1]:
             p += 1
@@ -83,67 +90,73 @@ def _matmul_kernel(dtype: str) -> Any:
         m, n, k, chunk, splits, counter = sizes[p]
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
         thread, threads = ty * SIDE + tx, SIDE * SIDE
-        row0, col0, z = cuda.blockIdx.y * BLOCK, cuda.blockIdx.x * BLOCK, cuda.blockIdx.z - first[p]
+        row0, col0 = cuda.blockIdx.y * tile_rows, cuda.blockIdx.x * tile_columns
+        z = cuda.blockIdx.z - first[p]
         if row0 >= m or col0 >= n:  # the whole block: no thread waits for it at a barrier
             return
         batch, split = z // splits, z % splits
         a_base, b_base = batch * a_batch, batch * b_batch
         k_begin = split * chunk
         k_end = min(k, k_begin + chunk)
-        for r in range(PER_THREAD):
-            for c in range(PER_THREAD):
+        for r in range(per_row):
+            for c in range(per_column):
                 acc[r, c] = zero
         # Adjacent threads load adjacent elements of an operand (coalesced): along the k axis
         # where it is the contiguous one (A as stored, B transposed), else along the tile's
         # rows or columns.
         a_along_k, b_along_k = a_cols == 1, b_rows == 1 and b_cols != 1
         for k0 in range(k_begin, k_end, TILE_K):
-            for e in range(thread, TILE_K * BLOCK, threads):
-                kk, rr = (e % TILE_K, e // TILE_K) if a_along_k else (e // BLOCK, e % BLOCK)
+            for e in range(thread, TILE_K * tile_rows, threads):
+                kk, rr = (e % TILE_K, e // TILE_K) if a_along_k else (e // tile_rows, e % tile_rows)
                 value = zero
                 if row0 + rr < m and k0 + kk < k_end:
                     value = a_p[a_base + (row0 + rr) * a_rows + (k0 + kk) * a_cols]
                 tile_a[kk, rr] = value
-                kk, cc = (e % TILE_K, e // TILE_K) if b_along_k else (e // BLOCK, e % BLOCK)
+            for e in range(thread, TILE_K * tile_columns, threads):
+                kk, cc = (
+                    (e % TILE_K, e // TILE_K)
+                    if b_along_k
+                    else (e // tile_columns, e % tile_columns)
+                )
                 value = zero
                 if col0 + cc < n and k0 + kk < k_end:
                     value = b_p[b_base + (k0 + kk) * b_rows + (col0 + cc) * b_cols]
                 tile_b[kk, cc] = value
             cuda.syncthreads()
             for kk in range(TILE_K):
-                for r in range(PER_THREAD):
+                for r in range(per_row):
                     left = tile_a[kk, ty + r * SIDE]
-                    for c in range(PER_THREAD):
+                    for c in range(per_column):
                         acc[r, c] += left * tile_b[kk, tx + c * SIDE]
             cuda.syncthreads()
         size = m * n
         if splits == 1:
-            for r in range(PER_THREAD):
+            for r in range(per_row):
                 row = row0 + ty + r * SIDE
-                for c in range(PER_THREAD):
+                for c in range(per_column):
                     col = col0 + tx + c * SIDE
                     if row < m and col < n:
                         value = _finished(acc[r, c], bias, col, epilogue, zero)
                         out_p[batch * size + row * n + col] = value
             return
-        for r in range(PER_THREAD):
+        for r in range(per_row):
             row = row0 + ty + r * SIDE
-            for c in range(PER_THREAD):
+            for c in range(per_column):
                 col = col0 + tx + c * SIDE
                 if row < m and col < n:
                     parts_p[z * size + row * n + col] = acc[r, c]
         cuda.threadfence()  # this block's part seen by every block before it is counted
         cuda.syncthreads()
-        tiles_m, tiles_n = (m + BLOCK - 1) // BLOCK, (n + BLOCK - 1) // BLOCK
+        tiles_m, tiles_n = (m + tile_rows - 1) // tile_rows, (n + tile_columns - 1) // tile_columns
         tile = counter + (batch * tiles_m + cuda.blockIdx.y) * tiles_n + cuda.blockIdx.x
         if thread == 0:  # the parts done, read back as a flag for the block
             last[0] = 1 if cuda.atomic.add(arrivals, tile, 1) + 1 == splits else 0
         cuda.syncthreads()
         if last[0] == 1:  # the tile's last block: every part of it is written
             first_part = batch * splits * size
-            for r in range(PER_THREAD):
+            for r in range(per_row):
                 row = row0 + ty + r * SIDE
-                for c in range(PER_THREAD):
+                for c in range(per_column):
                     col = col0 + tx + c * SIDE
                     if row < m and col < n:
                         entry = row * n + col
@@ -159,20 +172,11 @@ def _matmul_kernel(dtype: str) -> Any:
 
 
 class _Product:
-    """One product's operands, shapes and launch plan (see :func:`matmul`)."""
+    """One product's operands and shapes (see :func:`matmul`), and its launch plan for an
+    output tile (:meth:`plan`)."""
 
-    __slots__ = (
-        "a",
-        "b",
-        "batches",
-        "blocks",
-        "counters",
-        "done",
-        "out",
-        "parts",
-        "sizes",
-        "strides",
-    )
+    __slots__ = ("a", "b", "batches", "blocks", "counters", "done", "out", "parts", "shape",
+                 "sizes", "strides", "tile")  # fmt: skip
 
     def __init__(self, a: CudaArray, b: CudaArray, transpose_a: bool, transpose_b: bool) -> None:
         if a.ndim < 2 or b.ndim < 2:
@@ -188,30 +192,48 @@ class _Product:
             a = broadcast_to(a, batch + a.shape[-2:])
         if b.shape[:-2] != batch:
             b = broadcast_to(b, batch + b.shape[-2:])
-        self.a, self.b, self.batches = a, b, math.prod(batch)
+        self.a, self.b, self.batches, self.shape = a, b, math.prod(batch), (m, n, k)
         self.out = empty((*batch, m, n), a.dtype)
         self.done = self.out.size == 0 or k == 0  # nothing to launch
         if k == 0:
             self.out = zeros(self.out.shape, a.dtype)
         a_rows, a_cols = (1, m) if transpose_a else (k, 1)
         b_rows, b_cols = (1, k) if transpose_b else (n, 1)
-        tiles = -(-n // BLOCK) * -(-m // BLOCK) * self.batches
+        batched = self.batches > 1
+        self.strides = (m * k if batched else 0, a_rows, a_cols, k * n if batched else 0, b_rows,
+                        b_cols)  # fmt: skip
+
+    def plan(self, tile: tuple[int, int]) -> _Product:
+        """Its blocks for output tiles of ``tile`` (rows, columns): the contracted axis split
+        when they are few (see SPLIT_BLOCKS)."""
+        (m, n, k), (rows, columns) = self.shape, tile
+        tiles = -(-n // columns) * -(-m // rows) * self.batches
         splits = 1
         if tiles < SPLIT_BLOCKS:
             splits = max(1, min(SPLIT_BLOCKS // tiles, k // SPLIT_MIN_CHUNK))
         # Split: each part's sums (batch * splits + split, m, n), and a counter for each tile.
-        self.parts = self.out if splits == 1 else empty((self.batches * splits, m, n), a.dtype)
+        self.parts = (
+            self.out if splits == 1 else empty((self.batches * splits, m, n), self.out.dtype)
+        )
         self.counters = tiles if splits > 1 else 0
-        batched = self.batches > 1
-        self.strides = (m * k if batched else 0, a_rows, a_cols, k * n if batched else 0, b_rows,
-                        b_cols)  # fmt: skip
         self.sizes = (m, n, k, -(-k // splits), splits)
-        self.blocks = (-(-n // BLOCK), -(-m // BLOCK), self.batches * splits)
+        self.blocks = (-(-n // columns), -(-m // rows), self.batches * splits)
+        self.tile = tile
+        return self
+
+
+def _tile(products: list[_Product]) -> tuple[int, int]:
+    """The output tile of a launch of ``products``: BLOCK x BLOCK, or 2 BLOCK x BLOCK / 2 when
+    none has more than BLOCK / 2 columns."""
+    if max(p.shape[1] for p in products) <= BLOCK // 2:
+        return 2 * BLOCK, BLOCK // 2
+    return BLOCK, BLOCK
 
 
 def _launch(products: list[_Product], bias: CudaArray | None, epilogue: int) -> None:
-    """One launch of the kernel for ``products`` (of one dtype, none done): each its blocks
-    from ``first`` along grid axis z, and its tiles' counters (split ones) from ``counter``."""
+    """One launch of the kernel for ``products`` (of one dtype and tile, none done): each its
+    blocks from ``first`` along grid axis z, and its tiles' counters (split ones) from
+    ``counter``."""
     first, sizes, z, counter = [], [], 0, 0
     for product in products:
         first.append(z)
@@ -224,7 +246,7 @@ def _launch(products: list[_Product], bias: CudaArray | None, epilogue: int) -> 
                          f"{len(arrivals)} counters")  # fmt: skip
     grid = (max(p.blocks[0] for p in products), max(p.blocks[1] for p in products), z)
     head = products[0]
-    configure(_matmul_kernel(head.out.dtype.str), grid, (SIDE, SIDE))(
+    configure(_matmul_kernel(head.out.dtype.str, *head.tile), grid, (SIDE, SIDE))(
         tuple(p.a.flat for p in products), tuple(p.b.flat for p in products),
         tuple(p.out.flat for p in products), tuple(p.parts.flat for p in products),
         tuple(p.strides for p in products), tuple(sizes), tuple(first),
@@ -241,6 +263,7 @@ def matmul(
     ``bias`` (one per column) added and ``relu`` applied as each entry is written (after the
     parts of a split contracted axis are added up)."""
     product = _Product(a, b, transpose_a, transpose_b)
+    product.plan(_tile([product]))
     bounds.columns("matmul", "bias", bias, product.out.shape[-1])
     bias = None if bias is None else bias.astype(product.out.dtype, copy=False)
     if product.done:
@@ -254,18 +277,20 @@ def matmuls(*products: tuple[Any, Any, bool, bool] | None) -> list[CudaArray | N
     None): those of one dtype in one launch (a backward's products, which share an
     operand)."""
     planned = [None if product is None else _Product(*product) for product in products]
-    together: dict[np.dtype, list[_Product]] = {}
+    by_dtype: dict[np.dtype, list[_Product]] = {}
     for product in planned:
-        if product is None or product.done:
-            continue
-        same = together.setdefault(product.out.dtype, [])
-        if sum(p.blocks[2] for p in same) + product.blocks[2] > MAX_GRID_Z:
-            _launch([product], None, 0)  # alone (the grid's third axis has room for it)
-        else:
-            same.append(product)
-    for same in together.values():
-        if same:
-            _launch(same, None, 0)
+        if product is not None and not product.done:
+            by_dtype.setdefault(product.out.dtype, []).append(product)
+    for of_dtype in by_dtype.values():
+        tile, together = _tile(of_dtype), []
+        for product in of_dtype:
+            product.plan(tile)
+            if sum(p.blocks[2] for p in together) + product.blocks[2] > MAX_GRID_Z:
+                _launch([product], None, 0)  # alone (the grid's third axis has room for it)
+            else:
+                together.append(product)
+        if together:
+            _launch(together, None, 0)
     return [None if product is None else product.out for product in planned]
 
 

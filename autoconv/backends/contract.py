@@ -150,6 +150,11 @@ class Backend(Protocol):
 
     def minimum(self, a: Any, b: Any) -> Array: ...
 
+    def relu_grad(self, grad: Array, out: Array) -> Array:
+        """A ReLU's gradient from its output: ``grad * (out > 0)`` in one pass (so -0.0 for a
+        negative grad where out <= 0, NaN for a NaN or infinite one), grad and out of one shape
+        and dtype."""
+
     def matmul(
         self, a: Array, b: Array, transpose_a: bool = False, transpose_b: bool = False,
         bias: Array | None = None, relu: bool = False,

@@ -159,7 +159,7 @@ def relu(
         if negative_slope != 0:
             return leaky_relu(a, negative_slope)
         out = xp.maximum(a_data, 0)
-        return record(out, (a,), lambda g: (g * (out > 0),), "relu")
+        return record(out, (a,), lambda g: (xp.relu_grad(g, out),), "relu")
     kept = a_data > threshold
     out = a_data * kept if threshold != 0 else xp.maximum(a_data, 0)
     passes = kept

@@ -63,6 +63,7 @@ KERNELS = {
     "binary mul scalar": (elementwise._binary_kernels("mul")[1], (A1, A1, T6, f32, B, T6)),
     "binary pow": (elementwise._binary_kernels("pow")[0], (A1, A1, T6, A1, T6, T6)),
     "greater": (elementwise._binary_kernels("greater")[0], (A1, A1, T6, A1, T6, T6)),
+    "relu_grad": (elementwise._binary_kernels("relu_grad")[0], (A1, A1, T6, A1, T6, T6)),
     "maximum scalar": (elementwise._binary_kernels("maximum")[1], (A1, A1, T6, f32, B, T6)),
     "unary exp": (elementwise._unary_kernel("exp"), (A1, A1, T6, T6)),
     "unary log": (elementwise._unary_kernel("log"), (A1, A1, T6, T6)),

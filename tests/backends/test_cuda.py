@@ -277,6 +277,26 @@ def test_matmuls_launches_split_and_whole_products_together(rng):
     np.testing.assert_allclose(xp.to_numpy(input_grad), g @ w.T, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_grad_is_grad_times_a_positive_output_on_both_devices(dtype, rng):
+    """One pass of grad * (out > 0): -0.0 where a negative grad meets out <= 0, NaN where a NaN
+    or infinite grad does, as NumPy's product has them, on both devices; a shape mismatch is
+    refused before any work."""
+    grad = rng.standard_normal((3, 5, 4)).astype(dtype)
+    out = np.maximum(rng.standard_normal((3, 5, 4)), 0).astype(dtype)
+    grad[0, 0, :] = [np.nan, np.inf, -np.inf, -2.0]
+    out[0, 0, :] = [0.0, 0.0, 0.0, 0.0]
+    want = grad * (out > 0)
+    assert np.signbit(want[0, 0, 3]) and np.isnan(want[0, 0, :3]).all()
+    for xp in (backends.namespace("cpu"), cuda_backend):
+        got = xp.to_numpy(xp.relu_grad(xp.asarray(grad), xp.asarray(out)))
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+        with pytest.raises(ValueError, match="relu_grad: out must have shape"):
+            xp.relu_grad(xp.asarray(grad), xp.asarray(out[:2]))
+
+
 def test_fused_relu_nan_and_dead_cells_as_on_the_cpu():
     x = np.ones((1, 3, 3, 1))
     x[0, 0, 0, 0] = np.nan

@@ -249,6 +249,12 @@ def minimum(a: Any, b: Any) -> np.ndarray:
     return np.minimum(a, b, out=_broadcast_result(a, b))
 
 
+def relu_grad(grad: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """grad * (out > 0), into a pooled array."""
+    bounds.shape_is("relu_grad", "out", out, grad.shape)
+    return np.multiply(grad, out > 0, out=_broadcast_result(grad, out))
+
+
 def _broadcast_result(a: Any, b: Any) -> np.ndarray | None:
     """A pooled array for a big elementwise result of a and b (:mod:`.workspace`); None (NumPy
     allocates, and gives scalars for scalars) for a small one."""

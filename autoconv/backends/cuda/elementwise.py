@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
+from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, _contiguous_strides, empty
 from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, launch
 
@@ -93,6 +94,10 @@ def _equal(x, y):
     return x == y
 
 
+def _relu_grad(g, out):  # g * (out > 0), as NumPy has it: -0.0, NaN where g * 0 gives them
+    return g if out > 0 else g * ZERO
+
+
 BINARY = {
     "add": _add,
     "sub": _sub,
@@ -104,6 +109,7 @@ BINARY = {
     "greater": _greater,
     "greater_equal": _greater_equal,
     "equal": _equal,
+    "relu_grad": _relu_grad,
 }
 COMPARISONS = ("greater", "greater_equal", "equal")
 
@@ -152,6 +158,7 @@ def _log1p(x):
 # float32 + float32 in float32, float32 + float64 in float64; an int 1 would make both float64);
 # on the simulator, where NumPy would compute float32 + float64 in float32, a Python float.
 ONE = 1.0 if SIMULATED else np.float32(1)
+ZERO = 0.0 if SIMULATED else np.float32(0)
 
 
 def _sigmoid(x):  # exp of a non-positive number only: no overflow
@@ -318,6 +325,12 @@ def maximum(a: Any, b: Any) -> CudaArray:
 
 def minimum(a: Any, b: Any) -> CudaArray:
     return _binary("minimum", a, b)
+
+
+def relu_grad(grad: CudaArray, out: CudaArray) -> CudaArray:
+    """grad * (out > 0) in one pass."""
+    bounds.shape_is("relu_grad", "out", out, grad.shape)
+    return _binary("relu_grad", grad, out)
 
 
 def broadcast_to(a: CudaArray, shape: tuple[int, ...]) -> CudaArray:

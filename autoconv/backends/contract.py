@@ -363,6 +363,16 @@ class Backend(Protocol):
     def softmax_cross_entropy_grad(self, log_probs: Array, target: Array, grad_loss: Any) -> Array:
         """d(mean loss)/d(logits) * grad_loss: (softmax * sum(target) - target) * g / rows."""
 
+    def sigmoid_cross_entropy(self, logits: Array, target: Array) -> Array:
+        """Elementwise -z log(sigmoid(x)) - (1 - z) log(1 - sigmoid(x)) of logits x and
+        targets z (one shape), computed as max(x, 0) - x * z + log(1 + exp(-|x|)): no
+        overflow. One pass."""
+
+    def sigmoid_cross_entropy_grad(self, grad: Array, logits: Array, target: Array) -> Array:
+        """:meth:`sigmoid_cross_entropy`'s gradient for the logits times ``grad`` (all one
+        shape): grad * (sigmoid(x) - z), sigmoid(x) as exp(min(x, 0)) / (1 + exp(-|x|)). One
+        pass."""
+
     def count_correct(self, scores: Array, target: Array) -> Any:
         """How many rows of ``scores`` (N..., C) are largest at the true class; ``target``
         holds labels (N...) or rows (N..., C). A number, or a 0-d array on the device."""

@@ -89,13 +89,11 @@ def sigmoid_cross_entropy(logits: Any, target: Any) -> Tensor:
         )
     xp = backend(logits)
     x, z = logits.data, target.data
-    decay = xp.exp(-xp.abs(x))  # in (0, 1]: neither term below can overflow
-    out = xp.maximum(x, 0) - x * z + xp.log(1 + decay)
 
     def backward(g):
-        sigmoid = xp.exp(xp.minimum(x, 0)) / (1 + decay)
-        return g * (sigmoid - z), (-g * x if target.requires_grad else None)
+        return xp.sigmoid_cross_entropy_grad(g, x, z), (-g * x if target.requires_grad else None)
 
+    out = xp.sigmoid_cross_entropy(x, z)
     return record(out, (logits, target), backward, "sigmoid_cross_entropy")
 
 

@@ -141,6 +141,8 @@ KERNELS = {
         loss._softmax_cross_entropy_grad_rows,
         (A1, A1, i64, A1, f32, A1, f32),
     ),
+    "sigmoid_cross_entropy": (loss._sigmoid_cross_entropy, (A1, A1, A1)),
+    "sigmoid_cross_entropy_grad": (loss._sigmoid_cross_entropy_grad, (A1, A1, A1, A1)),
     "count_correct one-hot": (loss._count_correct, (A1, A1, i64, B, types.Array(i32, 1, "C"))),
     "count_correct labels": (
         loss._count_correct,

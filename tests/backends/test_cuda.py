@@ -297,6 +297,32 @@ def test_relu_grad_is_grad_times_a_positive_output_on_both_devices(dtype, rng):
             xp.relu_grad(xp.asarray(grad), xp.asarray(out[:2]))
 
 
+def test_sigmoid_cross_entropy_and_its_gradient_in_one_pass_each_on_both_devices(rng):
+    """max(x, 0) - x z + log(1 + e^-|x|) and g (sigmoid(x) - z) as the composed ops had them
+    (the CPU to the bit, the GPU within float32 rounding), with no overflow at |x| = 100, NaN
+    kept; mismatched shapes refused before any work."""
+    x = rng.standard_normal((6, 3)).astype(np.float32) * 4
+    x[0] = [100.0, -100.0, np.nan]
+    z = rng.random((6, 3)).astype(np.float32)
+    g = rng.standard_normal((6, 3)).astype(np.float32)
+    decay = np.exp(-np.abs(x))
+    loss = np.maximum(x, 0) - x * z + np.log(1 + decay)
+    grad = g * (np.exp(np.minimum(x, 0)) / (1 + decay) - z)
+    assert np.isfinite(loss[0, :2]).all() and np.isfinite(grad[0, :2]).all()
+    for xp in (backends.namespace("cpu"), cuda_backend):
+        got_loss = xp.to_numpy(xp.sigmoid_cross_entropy(xp.asarray(x), xp.asarray(z)))
+        got_grad = xp.to_numpy(
+            xp.sigmoid_cross_entropy_grad(xp.asarray(g), xp.asarray(x), xp.asarray(z))
+        )
+        tolerance = {"rtol": 0, "atol": 0} if xp is not cuda_backend else {"rtol": 2e-6}
+        np.testing.assert_allclose(got_loss, loss, **tolerance)
+        np.testing.assert_allclose(got_grad, grad, **tolerance)
+        with pytest.raises(ValueError, match="sigmoid_cross_entropy: target must have shape"):
+            xp.sigmoid_cross_entropy(xp.asarray(x), xp.asarray(z[:2]))
+        with pytest.raises(ValueError, match="sigmoid_cross_entropy_grad: logits must have"):
+            xp.sigmoid_cross_entropy_grad(xp.asarray(g[:2]), xp.asarray(x), xp.asarray(z))
+
+
 def test_fused_relu_nan_and_dead_cells_as_on_the_cpu():
     x = np.ones((1, 3, 3, 1))
     x[0, 0, 0, 0] = np.nan

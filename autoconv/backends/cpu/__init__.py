@@ -70,6 +70,8 @@ from autoconv.backends.cpu.image import (
 from autoconv.backends.cpu.loss import (
     count_correct,
     log_softmax,
+    sigmoid_cross_entropy,
+    sigmoid_cross_entropy_grad,
     softmax_cross_entropy,
     softmax_cross_entropy_grad,
 )
@@ -192,6 +194,8 @@ __all__ = [
     "scatter_add_rows",
     "sgd_update",
     "sigmoid",
+    "sigmoid_cross_entropy",
+    "sigmoid_cross_entropy_grad",
     "softmax_cross_entropy",
     "softmax_cross_entropy_grad",
     "softplus",

@@ -1,5 +1,6 @@
-"""The softmax cross-entropy of a model's logits in one pass, its gradient, and the count of
-correct predictions (the accuracy) without computing the softmax."""
+"""The softmax cross-entropy of a model's logits in one pass, its gradient, the sigmoid
+cross-entropy and its gradient, and the count of correct predictions (the accuracy) without
+computing the softmax."""
 
 from __future__ import annotations
 
@@ -33,6 +34,23 @@ def softmax_cross_entropy_grad(
     rows = log_probs.size // log_probs.shape[-1]
     mass = target.sum(axis=-1, keepdims=True)
     return (np.exp(log_probs) * mass - target) * (grad_loss / rows)
+
+
+def sigmoid_cross_entropy(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """max(x, 0) - x * z + log(1 + exp(-|x|)) of logits x and targets z (one shape)."""
+    bounds.shape_is("sigmoid_cross_entropy", "target", target, logits.shape)
+    decay = np.exp(-np.abs(logits))  # in (0, 1]: no term overflows
+    return np.maximum(logits, 0) - logits * target + np.log(1 + decay)
+
+
+def sigmoid_cross_entropy_grad(
+    grad: np.ndarray, logits: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """grad * (sigmoid(x) - z), sigmoid(x) as exp(min(x, 0)) / (1 + exp(-|x|))."""
+    bounds.shape_is("sigmoid_cross_entropy_grad", "logits", logits, np.shape(grad))
+    bounds.shape_is("sigmoid_cross_entropy_grad", "target", target, logits.shape)
+    sigmoid = np.exp(np.minimum(logits, 0)) / (1 + np.exp(-np.abs(logits)))
+    return grad * (sigmoid - target)
 
 
 def count_correct(scores: np.ndarray, target: np.ndarray) -> int:

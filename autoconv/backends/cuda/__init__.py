@@ -87,6 +87,8 @@ from autoconv.backends.cuda.index import (
 from autoconv.backends.cuda.loss import (
     count_correct,
     log_softmax,
+    sigmoid_cross_entropy,
+    sigmoid_cross_entropy_grad,
     softmax_cross_entropy,
     softmax_cross_entropy_grad,
 )
@@ -212,6 +214,8 @@ __all__ = [
     "scatter_add_rows",
     "sgd_update",
     "sigmoid",
+    "sigmoid_cross_entropy",
+    "sigmoid_cross_entropy_grad",
     "softmax_cross_entropy",
     "softmax_cross_entropy_grad",
     "softplus",

@@ -1,5 +1,6 @@
 """The softmax cross-entropy of logits with its batch mean in one kernel, its gradient in one,
-and the count of correct predictions in one. The names of :mod:`autoconv.backends.cpu.loss`."""
+the sigmoid cross-entropy and its gradient in one each, and the count of correct predictions in
+one. The names of :mod:`autoconv.backends.cpu.loss`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty
+from autoconv.backends.cuda.elementwise import ONE, ZERO, _maximum, _minimum
 from autoconv.backends.cuda.reduce import REDUCE_THREADS, argmax_row, block_sum
 from autoconv.backends.cuda.runtime import cached_kernel, configure, launch
 
@@ -94,6 +96,46 @@ def _softmax_cross_entropy_grad_rows(log_probs, target, columns, grad_loss, rows
             mass += target[base + c]
         for c in range(columns):
             grad[base + c] = (math.exp(log_probs[base + c]) * mass - target[base + c]) * scale
+
+
+maximum = cuda.jit(device=True)(_maximum)  # NaN wins, as np.maximum
+minimum = cuda.jit(device=True)(_minimum)
+
+
+@cached_kernel
+def _sigmoid_cross_entropy(logits, target, out):
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        x = logits[i]
+        decay = math.exp(-math.fabs(x))  # in (0, 1]: no term overflows
+        out[i] = maximum(x, ZERO) - x * target[i] + math.log(ONE + decay)
+
+
+@cached_kernel
+def _sigmoid_cross_entropy_grad(grad, logits, target, out):
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        x = logits[i]
+        sigmoid = math.exp(minimum(x, ZERO)) / (ONE + math.exp(-math.fabs(x)))
+        out[i] = grad[i] * (sigmoid - target[i])
+
+
+def sigmoid_cross_entropy(logits: CudaArray, target: CudaArray) -> CudaArray:
+    """max(x, 0) - x * z + log(1 + exp(-|x|)) of logits x and targets z (one shape): one
+    launch."""
+    bounds.shape_is("sigmoid_cross_entropy", "target", target, logits.shape)
+    out = empty(logits.shape, logits.dtype)
+    if out.size:
+        launch(_sigmoid_cross_entropy, out.size)(logits.flat, target.flat, out.flat)
+    return out
+
+
+def sigmoid_cross_entropy_grad(grad: CudaArray, logits: CudaArray, target: CudaArray) -> CudaArray:
+    """grad * (sigmoid(x) - z), sigmoid(x) as exp(min(x, 0)) / (1 + exp(-|x|)): one launch."""
+    bounds.shape_is("sigmoid_cross_entropy_grad", "logits", logits, grad.shape)
+    bounds.shape_is("sigmoid_cross_entropy_grad", "target", target, logits.shape)
+    out = empty(logits.shape, logits.dtype)
+    if out.size:
+        launch(_sigmoid_cross_entropy_grad, out.size)(grad.flat, logits.flat, target.flat, out.flat)
+    return out
 
 
 def log_softmax(x: CudaArray) -> CudaArray:

@@ -323,6 +323,13 @@ def test_sigmoid_cross_entropy_and_its_gradient_in_one_pass_each_on_both_devices
             xp.sigmoid_cross_entropy_grad(xp.asarray(g[:2]), xp.asarray(x), xp.asarray(z))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sigmoid_cross_entropy_op_matches_cpu(dtype, rng):
+    """The op's values and gradients (logits and targets) on the GPU as on the CPU."""
+    logits, target = rng.standard_normal((4, 3)) * 3, rng.random((4, 3))
+    assert_same_on_both(ac.ops.sigmoid_cross_entropy, [logits, target], rng, dtype)
+
+
 def test_fused_relu_nan_and_dead_cells_as_on_the_cpu():
     x = np.ones((1, 3, 3, 1))
     x[0, 0, 0, 0] = np.nan

@@ -123,6 +123,13 @@ def test_sigmoid_cross_entropy_is_exact_where_the_naive_form_overflows(torch):
     assert z.grad[3] == 0.5 - 1.0  # sigmoid(0) - target, also at the kink of |x| and max(x, 0)
 
 
+@pytest.mark.parametrize("shape", [(5,), (4, 3)])
+def test_sigmoid_cross_entropy_gradchecks_for_logits_and_targets(shape, rng):
+    logits = rng.standard_normal(shape) * 3
+    target = rng.random(shape)
+    assert gradcheck(lambda z, y: ac.ops.sigmoid_cross_entropy(z, y), [logits, target])
+
+
 def test_sigmoid_cross_entropy_needs_one_shape():
     with pytest.raises(ValueError, match=r"sigmoid_cross_entropy: target shape \(3,\)"):
         ac.ops.sigmoid_cross_entropy(ac.Tensor(np.zeros((3, 1))), np.zeros(3))

@@ -6,7 +6,13 @@ by ptxas (both from numba-cuda's cu12 wheels), which reports what the GPU would 
 kernel whose registers hold few blocks a multiprocessor has few warps to hide memory latency
 with; spills go to local memory. (Figures of the compiler, not timings.)
 
-    python bench/cuda_resources.py [--filter TEXT]
+``--loops`` also disassembles each kernel (cuobjdump and nvdisasm, from NVIDIA's wheels: ``pip
+install nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm``) and reports its busiest loop, the one with the
+most fused multiply-adds (FFMA): its instructions, FFMAs and shared-memory loads (LDS, and how
+wide), and the instructions of the loops around it. In a product kernel that loop is the
+multiply-add of a k tile, the loop around it the loads of the next.
+
+    python bench/cuda_resources.py [--filter TEXT] [--loops]
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,29 +30,31 @@ os.environ["NUMBA_ENABLE_CUDASIM"] = "0"  # before numba is imported
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "backends")]
 
+import nvidia  # noqa: E402
 import nvidia.cuda_nvcc  # noqa: E402  (the cu12 wheel that carries ptxas)
 from numba import cuda  # noqa: E402
 from ptx_float64 import KERNELS  # noqa: E402
 
 PTXAS = Path(next(iter(nvidia.cuda_nvcc.__path__))) / "bin" / "ptxas"
+# Where NVIDIA's cuobjdump and nvdisasm wheels put their programs (else they are looked for on
+# PATH).
+WHEEL_BIN = Path(nvidia.__path__[0]) / "cu13" / "bin"
 # An H100's multiprocessor: 64K 32-bit registers (allocated 8 a thread at a time), 2,048
 # threads, 228 KB of shared memory (1 KB of it the system's per block).
 REGISTERS, THREADS, SHARED = 65536, 2048, 228 * 1024
 BLOCK_THREADS = 256
 
 
-def resources(kernel, signature) -> dict[str, int]:
-    """ptxas's report on the kernel compiled for sm_90: registers, spill bytes, shared bytes."""
+def resources(kernel, signature, folder: Path) -> dict[str, int]:
+    """ptxas's report on the kernel compiled for sm_90: registers, spill bytes, shared bytes;
+    the cubin left in ``folder`` (kernel.cubin)."""
     ptx, _ = cuda.compile_ptx(kernel.py_func, signature, cc=(9, 0))
-    with tempfile.NamedTemporaryFile("w", suffix=".ptx", delete=False) as file:
-        file.write(ptx)
-    try:
-        report = subprocess.run(
-            [str(PTXAS), "-arch=sm_90", "-v", file.name, "-o", os.devnull],
-            capture_output=True, text=True, check=True,
-        ).stderr  # fmt: skip
-    finally:
-        os.unlink(file.name)
+    (folder / "kernel.ptx").write_text(ptx)
+    report = subprocess.run(
+        [str(PTXAS), "-arch=sm_90", "-v", str(folder / "kernel.ptx"), "-o",
+         str(folder / "kernel.cubin")],
+        capture_output=True, text=True, check=True,
+    ).stderr  # fmt: skip
 
     def number(pattern: str) -> int:
         found = re.search(pattern, report)
@@ -58,6 +67,41 @@ def resources(kernel, signature) -> dict[str, int]:
     }
 
 
+def busiest_loop(cubin: Path) -> str:
+    """The loop of the cubin's code with the most FFMAs (a backward branch and the code from
+    its target to it), and the loops around it, in words."""
+    path = f"{WHEEL_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    sass = subprocess.run(
+        [shutil.which("cuobjdump", path=path) or "cuobjdump", "-sass", str(cubin)],
+        capture_output=True, text=True, check=True, env={**os.environ, "PATH": path},
+    ).stdout  # fmt: skip
+    lines = re.findall(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);", sass)
+    where = [int(address, 16) for address, _ in lines]
+    code = [instruction.strip() for _, instruction in lines]
+    loops = []  # (first, last) instruction of each loop
+    for last, instruction in enumerate(code):
+        target = re.search(r"BRA (0x[0-9a-f]+)", instruction)
+        if target and int(target.group(1), 16) < where[last]:
+            loops.append((where.index(int(target.group(1), 16)), last))
+    if not loops:
+        return "no loop"
+
+    def count(first: int, last: int, opcode: str) -> list[str]:
+        return [i for i in code[first : last + 1] if re.search(rf"(^|\s){opcode}(\.|\s|$)", i)]
+
+    inner = max(loops, key=lambda loop: (len(count(*loop, "FFMA")), -(loop[1] - loop[0])))
+    loads = count(*inner, "LDS")
+    widths = sorted({re.match(r"(?:@\S+\s+)?(LDS\S*)", i).group(1) for i in loads})
+    words = (f"busiest loop {inner[1] - inner[0] + 1} instructions: {len(count(*inner, 'FFMA'))} "
+             f"FFMA, {len(loads)} {'/'.join(widths) or 'LDS'}")  # fmt: skip
+    around = [loop for loop in loops if loop[0] <= inner[0] and inner[1] <= loop[1]]
+    around = sorted(set(around) - {inner}, key=lambda loop: loop[1] - loop[0])
+    if around:
+        first, last = around[0]
+        words += f"; the loop around it {last - first + 1} instructions (the busiest once)"
+    return words
+
+
 def blocks_per_multiprocessor(registers: int, shared: int) -> int:
     """Blocks of BLOCK_THREADS threads one multiprocessor holds at once."""
     by_registers = REGISTERS // (-(-registers // 8) * 8 * BLOCK_THREADS)
@@ -65,19 +109,24 @@ def blocks_per_multiprocessor(registers: int, shared: int) -> int:
     return min(by_registers, by_shared, THREADS // BLOCK_THREADS)
 
 
-def main(text: str) -> None:
+def main(text: str, loops: bool) -> None:
     version = subprocess.run([str(PTXAS), "--version"], capture_output=True, text=True).stdout
     print(f"ptxas {version.split()[-1]}, sm_90; blocks: of {BLOCK_THREADS} threads, held at once")
     print(f"{'kernel':48s} {'registers':>9s} {'spills':>7s} {'shared':>7s} {'blocks':>6s}")
-    for name, (kernel, signature) in KERNELS.items():
-        if text in name:
-            used = resources(kernel, signature)
-            blocks = blocks_per_multiprocessor(used["registers"], used["shared"])
-            print(f"{name:48s} {used['registers']:9d} {used['spills']:7d} {used['shared']:7d} "
-                  f"{blocks:6d}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        for name, (kernel, signature) in KERNELS.items():
+            if text in name:
+                used = resources(kernel, signature, Path(folder))
+                blocks = blocks_per_multiprocessor(used["registers"], used["shared"])
+                print(f"{name:48s} {used['registers']:9d} {used['spills']:7d} "
+                      f"{used['shared']:7d} {blocks:6d}")  # fmt: skip
+                if loops:
+                    print(f"    {busiest_loop(Path(folder) / 'kernel.cubin')}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--filter", default="", help="only the kernels whose name has this")
-    main(parser.parse_args().filter)
+    parser.add_argument("--loops", action="store_true", help="each kernel's busiest loop too")
+    arguments = parser.parse_args()
+    main(arguments.filter, arguments.loops)

@@ -242,6 +242,40 @@ def test_matmul_kernel_with_split_contraction_and_transposes(
     assert not reduce.arrival_counters().copy_to_host().any()
 
 
+# The kernel's tile constants: the simulator's (fewer threads than a tile's k or rows: a
+# thread's loads go round an axis several times) and a GPU's proportions at a small size (more
+# threads than that: its loads step along the other axis), each with square and narrow tiles.
+TILE_CONSTANTS = {
+    "simulator": {},
+    "gpu_like": {"BLOCK": 8, "PER_THREAD": 2, "SIDE": 4, "THREADS": 16, "TILE_K": 4},
+}
+
+
+@pytest.mark.parametrize("constants", TILE_CONSTANTS.values(), ids=TILE_CONSTANTS.keys())
+@pytest.mark.parametrize(
+    ("transpose_a", "transpose_b"), list(itertools.product([False, True], repeat=2))
+)
+@pytest.mark.parametrize(("m", "k", "n"), [(40, 13, 35), (37, 9, 6)], ids=["square", "narrow"])
+def test_matmul_tiles_load_every_layout_of_the_operands(
+    m, k, n, transpose_a, transpose_b, constants, rng, monkeypatch
+):
+    """Several output tiles both ways and a ragged last k tile, with each operand read along
+    its contracted axis (A as stored, B transposed) or across it: every entry is the product's,
+    in float64 to 1e-12, under the tile constants of the simulator and of a GPU."""
+    for name, value in constants.items():
+        monkeypatch.setattr(gemm, name, value)
+    a = rng.standard_normal((2, k, m) if transpose_a else (2, m, k))
+    b = rng.standard_normal((k, n) if not transpose_b else (n, k))
+    xp = namespace("cuda")
+    gemm._matmul_kernel.cache_clear()  # compiled with these constants (and again after)
+    try:
+        got = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b), transpose_a, transpose_b))
+    finally:
+        gemm._matmul_kernel.cache_clear()
+    want = (np.swapaxes(a, -1, -2) if transpose_a else a) @ (b.T if transpose_b else b)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize(("m", "k", "n"), [(70, 20, 12), (5, 300, 16)])  # unsplit; split in 4
 def test_narrow_output_tiles_give_the_same_bits_as_square_ones(m, k, n, rng, monkeypatch):
     """Products of at most BLOCK / 2 columns run with tiles of 2 BLOCK x BLOCK / 2 (no thread on

@@ -1,6 +1,7 @@
 """The matrix product on the GPU, the one home of matrix products in this backend: one tiled
-kernel (shared-memory tiles of both operands, a register tile of the output per thread) that
-batches over leading axes, reads a transposed operand strided, splits a long contracted axis
+kernel (shared-memory tiles of both operands, a register tile of the output per thread, read
+from shared memory in vector loads while the next tiles' elements are fetched) that batches
+over leading axes, reads a transposed operand strided, splits a long contracted axis
 over blocks when there are few output tiles (the last block of a tile adding the parts, in
 order), adds a bias and applies a ReLU as it writes the output (Dense's and the convolution's
 epilogue), and makes several products in one launch (:func:`matmuls`: a backward's two). Its
@@ -44,6 +45,71 @@ SIDE = BLOCK // PER_THREAD  # threads along each side of a block
 SPLIT_BLOCKS = 4 if SIMULATED else 256
 SPLIT_MIN_CHUNK = 16 if SIMULATED else 256
 MAX_GRID_Z = 65535  # the most blocks along a grid's third axis (products launched together)
+# Shared-tile indices are unsigned (no negative-index fix-up), global ones int64: each cast to
+# its type before the two meet (numba-cuda types int64 with uint64 as float64).
+U, I64 = numba.uint32, numba.int64
+ALIGN = None if SIMULATED else 16  # the shared tiles' (the simulator takes no alignment)
+THREADS = SIDE * SIDE  # a block's
+PAST_K = 1 << 62  # the k of a load past an operand's last line: never < k_end
+
+
+def _cover(length: int) -> tuple[int, int]:
+    """How a block's THREADS threads cover a (TILE_K or positions) axis of ``length`` in their
+    loads of a shared tile: (rounds, step) = (how many loads cover it once, how far the other
+    axis moves each cover): thread t's load i is at ``t % length + (i % rounds) * THREADS``
+    along it and ``t // length + (i // rounds) * step`` along the other."""
+    return max(1, length // THREADS), max(1, THREADS // length)
+
+
+@cuda.jit(device=True)
+def _place(thread, i, length, along_k, k_cover, line_cover):
+    """Load i of ``thread`` in a shared tile of ``length`` positions per k -> (k, position),
+    unsigned: adjacent threads along k when ``along_k`` (the operand's contiguous axis), else
+    along the positions (see :func:`_cover`)."""
+    if along_k:
+        rounds, step = k_cover
+        return (thread % U(TILE_K) + U(i % rounds * THREADS),
+                thread // U(TILE_K) + U(i // rounds * step))  # fmt: skip
+    rounds, step = line_cover
+    return (thread // length + U(i // rounds * step),
+            thread % length + U(i % rounds * THREADS))  # fmt: skip
+
+
+@cuda.jit(device=True)
+def _plan_loads(loads, places, operand, bounds, layout, thread):
+    """Where this thread's loads of an operand's tiles come from and go. Load i is k of line
+    (A's row, B's column) ``first + l``, with (k, position) from :func:`_place` and l the line
+    kept at that position in the shared tile (see _matmul_kernel): loads[i] = (its offset in
+    the operand at the first tile, its k, or PAST_K for a line from ``end`` on), places[i] =
+    its place in the shared tile. ``operand`` = (base, line stride, k stride), ``bounds`` =
+    (k_begin, first, end), ``layout`` = (the tile's stride per k, length, per, along_k, k
+    cover, line cover)."""
+    base, line_stride, k_stride = operand
+    k_begin, first, end = bounds
+    stride, length, per, along_k, k_cover, line_cover = layout
+    for i in range(len(places)):
+        kk, at = _place(thread, i, length, along_k, k_cover, line_cover)
+        places[i] = kk * stride + at
+        kk, line = I64(kk), first + I64((at % per) * U(SIDE) + at // per)  # signed from here
+        loads[i, 0] = base + line * line_stride + (k_begin + kk) * k_stride
+        loads[i, 1] = kk if line < end else PAST_K
+
+
+@cuda.jit(device=True)
+def _fetch(staged, x, loads, k0, k_step, k_end, zero):
+    """This thread's loads of an operand's tile at k0 (planned by :func:`_plan_loads`) into
+    ``staged`` (0 past the ends), each load's offset then moved on by ``k_step``, to the next
+    tile's."""
+    for i in range(len(staged)):
+        staged[i] = x[numba.uint64(loads[i, 0])] if k0 + loads[i, 1] < k_end else zero
+        loads[i, 0] += k_step
+
+
+@cuda.jit(device=True)
+def _stage(tile, staged, places):
+    """The values :func:`_fetch` staged into their ``places`` in the shared ``tile``."""
+    for i in range(len(staged)):
+        tile[places[i]] = staged[i]
 
 
 @cuda.jit(device=True)
@@ -63,8 +129,14 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int) -> Any:
     SIDE)."""
     item = numba.from_dtype(np.dtype(dtype))
     per_row, per_column = tile_rows // SIDE, tile_columns // SIDE  # a thread's register tile
-    # A shared tile's rows are padded by one: threads storing down its k axis hit distinct banks.
-    padded_rows, padded_columns = tile_rows + 1, tile_columns + 1
+    # The shared tiles, a row of tile_rows (tile_columns) entries per k, padded by 4 (16-byte
+    # rows): a tile row or column rr is kept at position (rr % SIDE) * per + rr // SIDE, so the
+    # per_row rows a thread multiplies (ty, ty + SIDE, ...) sit side by side and are read in one
+    # vector load. Shared indices are unsigned 32-bit (U): no negative-index fix-up in the loop.
+    a_stride, b_stride = U(tile_rows + 4), U(tile_columns + 4)
+    a_size, b_size = TILE_K * (tile_rows + 4), TILE_K * (tile_columns + 4)
+    loads_a, loads_b = TILE_K * tile_rows // THREADS, TILE_K * tile_columns // THREADS
+    k_cover, rows_cover, columns_cover = _cover(TILE_K), _cover(tile_rows), _cover(tile_columns)
 
     @cached_kernel
     def kernel(a, b, out, parts, strides, sizes, first, zero, bias, epilogue, arrivals):
@@ -78,10 +150,17 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int) -> Any:
         # the contracted axis. Split, it writes its sums to parts[p] (batch * splits + split, m,
         # n) and counts itself in arrivals[counter + the tile's index]; the tile's last block
         # adds the parts in split order. Each entry is written to out[p] through _finished.
-        tile_a = cuda.shared.array((TILE_K, padded_rows), item)
-        tile_b = cuda.shared.array((TILE_K, padded_columns), item)
+        tile_a = cuda.shared.array(a_size, item, alignment=ALIGN)
+        tile_b = cuda.shared.array(b_size, item, alignment=ALIGN)
         last = cuda.shared.array(1, numba.int32)
         acc = cuda.local.array((per_row, per_column), item)
+        left = cuda.local.array(per_row, item)
+        right = cuda.local.array(per_column, item)
+        next_a, next_b = cuda.local.array(loads_a, item), cuda.local.array(loads_b, item)
+        a_loads = cuda.local.array((loads_a, 2), numba.int64)
+        b_loads = cuda.local.array((loads_b, 2), numba.int64)
+        a_places = cuda.local.array(loads_a, numba.uint32)
+        b_places = cuda.local.array(loads_b, numba.uint32)
         p = 0
         while p + 1 < len(first) and cuda.blockIdx.z >= first[p + 1]:
             p += 1
@@ -89,7 +168,7 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int) -> Any:
         a_batch, a_rows, a_cols, b_batch, b_rows, b_cols = strides[p]
         m, n, k, chunk, splits, counter = sizes[p]
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        thread, threads = ty * SIDE + tx, SIDE * SIDE
+        thread = ty * SIDE + tx
         row0, col0 = cuda.blockIdx.y * tile_rows, cuda.blockIdx.x * tile_columns
         z = cuda.blockIdx.z - first[p]
         if row0 >= m or col0 >= n:  # the whole block: no thread waits for it at a barrier
@@ -103,32 +182,37 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int) -> Any:
                 acc[r, c] = zero
         # Adjacent threads load adjacent elements of an operand (coalesced): along the k axis
         # where it is the contiguous one (A as stored, B transposed), else along the tile's
-        # rows or columns.
+        # rows or columns, taken in the order of their shared positions (a warp's stores then
+        # fall in distinct banks, or two to a bank).
         a_along_k, b_along_k = a_cols == 1, b_rows == 1 and b_cols != 1
+        a_at, b_at = U(ty) * U(per_row), U(tx) * U(per_column)  # this thread's first position
+        # Each thread fetches its loads_a + loads_b elements of the next k tile into registers
+        # while the block multiplies the current one: the global loads' latency is hidden.
+        me = U(thread)
+        a_layout = (a_stride, U(tile_rows), U(per_row), a_along_k, k_cover, rows_cover)
+        b_layout = (b_stride, U(tile_columns), U(per_column), b_along_k, k_cover, columns_cover)
+        _plan_loads(a_loads, a_places, (a_base, a_rows, a_cols), (k_begin, row0, m), a_layout, me)
+        _plan_loads(b_loads, b_places, (b_base, b_cols, b_rows), (k_begin, col0, n), b_layout, me)
+        a_step, b_step = TILE_K * a_cols, TILE_K * b_rows  # the loads' offsets from tile to tile
+        _fetch(next_a, a_p, a_loads, k_begin, a_step, k_end, zero)
+        _fetch(next_b, b_p, b_loads, k_begin, b_step, k_end, zero)
         for k0 in range(k_begin, k_end, TILE_K):
-            for e in range(thread, TILE_K * tile_rows, threads):
-                kk, rr = (e % TILE_K, e // TILE_K) if a_along_k else (e // tile_rows, e % tile_rows)
-                value = zero
-                if row0 + rr < m and k0 + kk < k_end:
-                    value = a_p[a_base + (row0 + rr) * a_rows + (k0 + kk) * a_cols]
-                tile_a[kk, rr] = value
-            for e in range(thread, TILE_K * tile_columns, threads):
-                kk, cc = (
-                    (e % TILE_K, e // TILE_K)
-                    if b_along_k
-                    else (e // tile_columns, e % tile_columns)
-                )
-                value = zero
-                if col0 + cc < n and k0 + kk < k_end:
-                    value = b_p[b_base + (k0 + kk) * b_rows + (col0 + cc) * b_cols]
-                tile_b[kk, cc] = value
+            _stage(tile_a, next_a, a_places)
+            _stage(tile_b, next_b, b_places)
             cuda.syncthreads()
-            for kk in range(TILE_K):
-                for r in range(per_row):
-                    left = tile_a[kk, ty + r * SIDE]
+            if k0 + TILE_K < k_end:
+                _fetch(next_a, a_p, a_loads, k0 + TILE_K, a_step, k_end, zero)
+                _fetch(next_b, b_p, b_loads, k0 + TILE_K, b_step, k_end, zero)
+            for k4 in range(0, TILE_K, 4):  # 4 k at a time: the compiler unrolls the 4
+                for kk in range(k4, k4 + 4):
+                    for r in range(per_row):
+                        left[r] = tile_a[U(kk) * a_stride + a_at + U(r)]
                     for c in range(per_column):
-                        acc[r, c] += left * tile_b[kk, tx + c * SIDE]
-            cuda.syncthreads()
+                        right[c] = tile_b[U(kk) * b_stride + b_at + U(c)]
+                    for r in range(per_row):
+                        for c in range(per_column):
+                            acc[r, c] += left[r] * right[c]
+            cuda.syncthreads()  # every thread done with the tiles before they are restaged
         size = m * n
         if splits == 1:
             for r in range(per_row):

@@ -17,7 +17,13 @@ from numba import cuda
 from numba.cuda import to_device  # not cuda.to_device: see runtime.Launch
 
 from autoconv.backends.cuda.array import CudaArray, _contiguous_strides, empty
-from autoconv.backends.cuda.elementwise import _add, _maximum, _offset_device, _padded
+from autoconv.backends.cuda.elementwise import (
+    _add,
+    _coalesced,
+    _maximum,
+    _offset_device,
+    _padded,
+)
 from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure, launch
 
 REDUCE_THREADS = 4 if SIMULATED else 128
@@ -103,10 +109,12 @@ def _reduce(name: str, a: CudaArray, axis: Any, keepdims: bool) -> CudaArray:
         init = a.dtype.type(0 if name == "sum" else -np.inf)
         kernel = _reduce_kernel(name, a.dtype.str)
         blocks = max(1, min(out.size, REDUCE_BLOCKS))
-        kept_shape = _padded(tuple(a.shape[d] for d in kept), 1)
-        kept_strides = _padded(tuple(strides[d] for d in kept), 0)
-        reduced_shape = _padded(tuple(a.shape[d] for d in axes), 1)
-        reduced_strides = _padded(tuple(strides[d] for d in axes), 0)
+        kept_shape, kept_strides = _coalesced(
+            _padded(tuple(a.shape[d] for d in kept), 1), _padded(tuple(strides[d] for d in kept), 0)
+        )
+        reduced_shape, reduced_strides = _coalesced(
+            _padded(tuple(a.shape[d] for d in axes), 1), _padded(tuple(strides[d] for d in axes), 0)
+        )
         configure(kernel, blocks, REDUCE_THREADS)(
             out.flat, a.flat, kept_shape, kept_strides, reduced_shape, reduced_strides, count, init
         )

@@ -33,6 +33,10 @@ from numba.cuda import device_array, event, legacy_default_stream, pinned_array 
 from autoconv.backends.references import FREE, references
 
 SIMULATED = bool(numba.config.ENABLE_CUDASIM)
+if SIMULATED:
+    from autoconv.backends.cuda.simulator import make_shared_arrays_once
+
+    make_shared_arrays_once()  # the simulator's shared arrays, made once a launch (see there)
 # Threads per block and the most blocks of a grid-stride loop. The simulator runs each thread
 # as a Python thread, so it gets small launches.
 THREADS = 8 if SIMULATED else 256

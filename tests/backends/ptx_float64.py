@@ -43,7 +43,7 @@ A3 = types.Array(f32, 3, "C")
 A4 = types.Array(f32, 4, "C")
 I1 = types.Array(i64, 1, "C")
 I4 = types.Array(i32, 4, "C")
-T6 = types.UniTuple(i64, 6)
+T4, T6 = types.UniTuple(i64, 4), types.UniTuple(i64, 6)
 P1, P3 = types.UniTuple(A1, 1), types.UniTuple(A1, 3)  # one array per parameter
 B = types.boolean
 TAPS = (types.Array(i32, 1, "C"), types.Array(i32, 1, "C"), A1)  # start, index, weight
@@ -98,12 +98,18 @@ KERNELS = {
         for count in (1, 2)
         for rows, columns in ((gemm.BLOCK, gemm.BLOCK), (2 * gemm.BLOCK, gemm.BLOCK // 2))
     },
-    "im2col": (conv._im2col, (A4, *g, A2, f32)),
-    "col2im": (conv._col2im, (A2, *g, A4, f32)),
-    "depthwise_conv": (conv._depthwise_conv, (A4, A4, *g, A4, f32)),
-    "depthwise_conv input grad": (conv._depthwise_conv_input_grad, (A4, A4, *g, A4, f32)),
-    "depthwise_conv kernel grad": column_sums(
-        conv._depthwise_kernel_grad_entry, A4, A4, *(i64,) * 10, f32
+    "im2col": (conv._im2col, (A1, T4, *g, A1, f32, i64, i64)),
+    "col2im": (conv._col2im, (A1, *g, A1, T4, f32, i64, i64)),
+    "depthwise_conv": (conv._depthwise_conv, (A1, A1, *g, A1, T4, f32, i64, i64)),
+    "depthwise_conv input grad": (
+        conv._depthwise_conv_input_grad,
+        (A1, A1, *g, A1, T4, f32, i64, i64),
+    ),
+    "depthwise_conv kernel grad": (
+        reduce._column_sum_kernel(
+            conv._depthwise_kernel_grad_entry, "<f4", conv._depthwise_kernel_grad_column
+        ),
+        (types.Tuple((A1, A1, T4, *(i64,) * 10, f32)), i64, f32, *SUMS),
     ),
     "conv_max_pool_2x2": (conv._conv_max_pool_2x2, (A4, A2, A1, B, f32, *(i64,) * 4, A4, I4)),
     "conv_max_pool_2x2 kernel grad": column_sums(

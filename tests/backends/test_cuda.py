@@ -25,7 +25,7 @@ pytest.importorskip("numba_cuda")
 pytestmark = pytest.mark.cudasim
 
 from autoconv.backends import cuda as cuda_backend  # noqa: E402 - needs numba-cuda
-from autoconv.backends.cuda import gemm, reduce  # noqa: E402
+from autoconv.backends.cuda import conv, gemm, reduce  # noqa: E402
 
 SIMULATED = cuda_backend.SIMULATED
 TOLERANCE = {np.float64: {"rtol": 1e-9, "atol": 1e-11}, np.float32: {"rtol": 2e-5, "atol": 2e-6}}
@@ -147,7 +147,12 @@ def test_a_convolution_without_gradient_runs_in_slices_as_on_the_cpu(monkeypatch
     ("k", "s", "d", "p", "m"),
     [((3, 3), 1, 1, "same", 1), ((2, 3), 2, 1, "valid", 2), ((3, 2), 1, 2, 1, 3)],
 )
-def test_depthwise_conv2d_matches_cpu(k, s, d, p, m, rng):
+@pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])
+def test_depthwise_conv2d_matches_cpu(k, s, d, p, m, lines_per_thread, monkeypatch, rng):
+    """Values and gradients as the CPU's, a block's pixels in one run or cut in many (see
+    test_im2col_and_col2im_match_cpu)."""
+    monkeypatch.setattr(conv, "RUN_LINES", lines_per_thread)
+    monkeypatch.setattr(conv, "MAX_GRID_Y", 7)
     x = rng.standard_normal((2, 5, 6, 3))
     w = rng.standard_normal((*k, 3, m))
     b = rng.standard_normal(3 * m)
@@ -198,6 +203,31 @@ def test_conv1d_matches_cpu(p, d, groups, rng):
     assert_same_on_both(
         lambda x, w, b: ac.conv1d(x, w, b, padding=p, dilation=d, groups=groups), [x, w, b], rng
     )
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "dilation", "padding"),
+    [((3, 3), 1, 1, "valid"), ((2, 3), 2, 1, "same"), ((3, 3), 1, 2, 1), ((1, 1), 1, 1, "valid")],
+)
+@pytest.mark.parametrize("channels", [1, 3, 10])
+@pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])
+def test_im2col_and_col2im_match_cpu(kernel, stride, dilation, padding, channels,
+                                     lines_per_thread, monkeypatch, rng):  # fmt: skip
+    """The unrolled windows, and the gradient gathered back from them, as the CPU's: with a
+    block's columns (channels) fewer than its threads (several rows, pixels, at a time) or more
+    (several blocks across), and its rows one run or cut in many (RUN_LINES; the grid's height
+    capped, MAX_GRID_Y, so that a block takes more)."""
+    monkeypatch.setattr(conv, "RUN_LINES", lines_per_thread)
+    monkeypatch.setattr(conv, "MAX_GRID_Y", 7)
+    x = rng.standard_normal((3, 7, 8, channels))
+    win = ac.windows.window("test", (7, 8), kernel, stride, dilation, padding)
+    xp, cpu = namespace("cuda"), namespace("cpu")
+    np.testing.assert_array_equal(xp.to_numpy(xp.im2col(xp.asarray(x), win)), cpu.im2col(x, win))
+    cols = rng.standard_normal(cpu.im2col(x, win).shape)
+    np.testing.assert_allclose(
+        xp.to_numpy(xp.col2im(xp.asarray(cols), x.shape, win)), cpu.col2im(cols, x.shape, win),
+        rtol=1e-12, atol=1e-12,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

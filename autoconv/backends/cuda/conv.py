@@ -9,12 +9,12 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import cuda
+from numba import cuda, uint64
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.reduce import sum_columns
-from autoconv.backends.cuda.runtime import cached_kernel, launch
+from autoconv.backends.cuda.runtime import THREADS, cached_kernel, configure, launch
 from autoconv.windows import Window
 
 # A convolution (autoconv.ops.convolution) runs the whole batch at once up to this many bytes
@@ -25,61 +25,123 @@ from autoconv.windows import Window
 # slices each in its second and third convolutions (bench/results/2026-11-25-gpu-whole-batch.md).
 # 512 MB bounds the windows of one convolution on a GPU of a few GB.
 SLICE_BYTES = WHOLE_BATCH_BYTES = 512 * 2**20
+RUN_LINES = 32  # lines (rows, pixels) a thread of im2col, col2im, ... takes, about: see _runs
+MAX_GRID_Y = 65535  # the most blocks along a grid's second axis
+
+
+# im2col, col2im and the depthwise convolution's forward and input gradient run over lines
+# (rows of the unrolled images, pixels) of entries (columns, channels): thread t of a block
+# takes entry blockIdx.x * span + t % span of lines t // span, t // span + lanes, ... (lanes =
+# THREADS // span lines at a time) of the block's run of lines (grid axis y; see _runs). Its
+# entry's parts are found once, and each line's pixel (n, i, j) is stepped from the last
+# (_stepped): no division per line. A warp reads and writes adjacent channels.
+
+
+@cuda.jit(device=True)
+def _run(span, run, length):
+    """This thread's (entry, first line, lanes, end): its lines first, first + lanes, ... up to
+    end (none when first >= end)."""
+    t = cuda.threadIdx.x
+    lanes = cuda.blockDim.x // span
+    end = min(length, (cuda.blockIdx.y + 1) * run)
+    first = cuda.blockIdx.y * run + t // span if t // span < lanes else end
+    return cuda.blockIdx.x * span + t % span, first, lanes, end
+
+
+@cuda.jit(device=True)
+def _pixel(line, height, width):
+    """Line ``line`` of images of height x width pixels -> (image, row, column)."""
+    n, pixel = line // (height * width), line % (height * width)
+    return n, pixel // width, pixel % width
+
+
+@cuda.jit(device=True)
+def _stepped(n, i, j, lanes, height, width):
+    """The pixel ``lanes`` after (n, i, j) in images of height x width, without a division."""
+    j += lanes
+    while j >= width:
+        j -= width
+        i += 1
+    while i >= height:
+        i -= height
+        n += 1
+    return n, i, j
 
 
 @cached_kernel
-def _im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols, zero):
-    _, height, width, channels = x.shape
+def _im2col(x, x_shape, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols, zero, span, run):
+    # x (flat) of images x_shape (N, H, W, C) unrolled into cols (flat) of N*OH*OW rows of
+    # KH*KW*C columns: the entry is column q, window cell (a, b, c); a line, row (n, i, j).
+    n_images, height, width, channels = x_shape
     columns = kh * kw * channels
-    for e in range(cuda.grid(1), cols.size, cuda.gridsize(1)):
-        row, q = e // columns, e % columns
-        n, pixel = row // (oh * ow), row % (oh * ow)
-        i, j = pixel // ow, pixel % ow
-        a, rest = q // (kw * channels), q % (kw * channels)
-        b, c = rest // channels, rest % channels
+    q, first, lanes, end = _run(span, run, n_images * oh * ow)
+    if q >= columns:
+        return
+    a, rest = q // (kw * channels), q % (kw * channels)
+    b, c = rest // channels, rest % channels
+    n, i, j = _pixel(first, oh, ow)
+    for row in range(first, end, lanes):
         y, xx = i * sh - pt + a * dh, j * sw - pl + b * dw
         value = zero
         if 0 <= y < height and 0 <= xx < width:
-            value = x[n, y, xx, c]
-        cols[row, q] = value
+            value = x[uint64(((n * height + y) * width + xx) * channels + c)]
+        cols[uint64(row * columns + q)] = value
+        n, i, j = _stepped(n, i, j, lanes, oh, ow)
+
+
+@cuda.jit(device=True)
+def _window_index(t, stride, size):
+    """(whether, which): the output index o < size whose window reads cell t at offset
+    o * stride (a cell some window's offset reaches exactly); no division at stride 1."""
+    if t < 0:
+        return False, 0
+    if stride == 1:
+        return t < size, t
+    if t % stride != 0:
+        return False, 0
+    return t // stride < size, t // stride
 
 
 @cached_kernel
-def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, zero):
+def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, x_shape, zero, span, run):
     # One thread per input cell gathers every column entry read from it: no atomics, and the
-    # same sum order every run.
-    _, height, width, channels = grad_x.shape
-    for e in range(cuda.grid(1), grad_x.size, cuda.gridsize(1)):
-        c = e % channels
-        xx = (e // channels) % width
-        y = (e // (channels * width)) % height
-        n = e // (channels * width * height)
+    # same sum order every run. cols (flat) has N*OH*OW rows of KH*KW*C columns; grad_x
+    # (flat) is images of x_shape (N, H, W, C): the entry is channel c, a line pixel (n, y, xx).
+    n_images, height, width, channels = x_shape
+    columns = kh * kw * channels
+    c, first, lanes, end = _run(span, run, n_images * height * width)
+    if c >= channels:
+        return
+    n, y, xx = _pixel(first, height, width)
+    for pixel in range(first, end, lanes):
         total = zero
         for a in range(kh):
-            ti = y + pt - a * dh
-            if ti < 0 or ti % sh != 0 or ti // sh >= oh:
+            reached, i = _window_index(y + pt - a * dh, sh, oh)
+            if not reached:
                 continue
             for b in range(kw):
-                tj = xx + pl - b * dw
-                if tj < 0 or tj % sw != 0 or tj // sw >= ow:
-                    continue
-                row = (n * oh + ti // sh) * ow + tj // sw
-                total += cols[row, (a * kw + b) * channels + c]
-        grad_x[n, y, xx, c] = total
+                reached, j = _window_index(xx + pl - b * dw, sw, ow)
+                if reached:
+                    row = (n * oh + i) * ow + j
+                    total += cols[uint64(row * columns + (a * kw + b) * channels + c)]
+        grad_x[uint64(pixel * channels + c)] = total
+        n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
 
 @cached_kernel
-def _depthwise_conv(x, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, out, zero):
-    # One thread per output cell; channel q = c*M + m reads input channel c and kernel m.
-    _, height, width, channels = x.shape
-    multiplier = w.shape[3]
-    depth = channels * multiplier
-    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        q = e % depth
-        j = (e // depth) % ow
-        i = (e // (depth * ow)) % oh
-        n = e // (depth * ow * oh)
-        c, m = q // multiplier, q % multiplier
+def _depthwise_conv(x, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, out, x_shape, zero, span, run):
+    # x (flat) of images x_shape (N, H, W, C), w (flat) (KH, KW, C, M), out (flat) (N, OH,
+    # OW, C*M): the entry is output channel q = c*M + m (input channel c, kernel m), a line
+    # output pixel (n, i, j).
+    n_images, height, width, channels = x_shape
+    depth = out.size // (n_images * oh * ow)
+    multiplier = depth // channels
+    q, first, lanes, end = _run(span, run, n_images * oh * ow)
+    if q >= depth:
+        return
+    c = q // multiplier
+    n, i, j = _pixel(first, oh, ow)
+    for pixel in range(first, end, lanes):
         total = zero
         for a in range(kh):
             y = i * sh - pt + a * dh
@@ -87,47 +149,67 @@ def _depthwise_conv(x, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, out, zero):
                 for b in range(kw):
                     xx = j * sw - pl + b * dw
                     if 0 <= xx < width:
-                        total += x[n, y, xx, c] * w[a, b, c, m]
-        out[n, i, j, q] = total
+                        cell = ((n * height + y) * width + xx) * channels + c
+                        total += x[uint64(cell)] * w[uint64((a * kw + b) * depth + q)]
+        out[uint64(pixel * depth + q)] = total
+        n, i, j = _stepped(n, i, j, lanes, oh, ow)
 
 
 @cached_kernel
-def _depthwise_conv_input_grad(grad_out, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, zero):
-    # One thread per input cell gathers the gradient of every output that read it (as col2im).
-    _, height, width, channels = grad_x.shape
-    multiplier = w.shape[3]
-    for e in range(cuda.grid(1), grad_x.size, cuda.gridsize(1)):
-        c = e % channels
-        xx = (e // channels) % width
-        y = (e // (channels * width)) % height
-        n = e // (channels * width * height)
+def _depthwise_conv_input_grad(
+    grad_out, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, x_shape, zero, span, run
+):
+    # One thread per input cell gathers the gradient of every output that read it (as col2im):
+    # grad_out (flat) (N, OH, OW, C*M), w (flat) (KH, KW, C, M), grad_x (flat) of x_shape;
+    # the entry is channel c, a line pixel (n, y, xx).
+    n_images, height, width, channels = x_shape
+    depth = grad_out.size // (n_images * oh * ow)
+    multiplier = depth // channels
+    c, first, lanes, end = _run(span, run, n_images * height * width)
+    if c >= channels:
+        return
+    n, y, xx = _pixel(first, height, width)
+    for pixel in range(first, end, lanes):
         total = zero
         for a in range(kh):
-            ti = y + pt - a * dh
-            if ti < 0 or ti % sh != 0 or ti // sh >= oh:
+            reached, i = _window_index(y + pt - a * dh, sh, oh)
+            if not reached:
                 continue
             for b in range(kw):
-                tj = xx + pl - b * dw
-                if tj < 0 or tj % sw != 0 or tj // sw >= ow:
-                    continue
-                for m in range(multiplier):
-                    total += grad_out[n, ti // sh, tj // sw, c * multiplier + m] * w[a, b, c, m]
-        grad_x[n, y, xx, c] = total
+                reached, j = _window_index(xx + pl - b * dw, sw, ow)
+                if reached:
+                    at = ((n * oh + i) * ow + j) * depth + c * multiplier
+                    taps = (a * kw + b) * depth + c * multiplier
+                    for m in range(multiplier):
+                        total += grad_out[uint64(at + m)] * w[uint64(taps + m)]
+        grad_x[uint64(pixel * channels + c)] = total
+        n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
 
 @cuda.jit(device=True)
-def _depthwise_kernel_grad_entry(args, r, e):
+def _depthwise_kernel_grad_column(args, e):
     # Column e = kernel cell (a, b, c, m), channels adjacent (a warp reads adjacent channels
-    # of a pixel); row r = output pixel.
-    x, grad_out, _, kw, sh, sw, dh, dw, pt, pl, oh, ow, zero = args
-    _, height, width, channels = x.shape
-    multiplier = grad_out.shape[3] // channels
+    # of a pixel): what its entries share, found once: the cell's offsets into a window,
+    # the channel read and the output channel.
+    x, grad_out, x_shape, _, kw, sh, sw, dh, dw, pt, pl, oh, ow, zero = args
+    _, height, width, channels = x_shape
+    depth = grad_out.size // (x_shape[0] * oh * ow)
+    multiplier = depth // channels
     m, c = e % multiplier, (e // multiplier) % channels
     b, a = (e // (multiplier * channels)) % kw, e // (multiplier * channels * kw)
-    j, i, n = r % ow, (r // ow) % oh, r // (ow * oh)
-    y, xx = i * sh - pt + a * dh, j * sw - pl + b * dw
+    return x, grad_out, height, width, channels, depth, sh, sw, a * dh - pt, b * dw - pl, oh, ow, \
+        c, c * multiplier + m, zero  # fmt: skip
+
+
+@cuda.jit(device=True)
+def _depthwise_kernel_grad_entry(shared, r, e):
+    # Row r = output pixel (n, i, j); x and grad_out are flat (N, H, W, C) and (N, OH, OW, D).
+    x, grad_out, height, width, channels, depth, sh, sw, a_off, b_off, oh, ow, c, q, zero = shared
+    n, pixel = r // (oh * ow), r % (oh * ow)
+    y, xx = (pixel // ow) * sh + a_off, (pixel % ow) * sw + b_off
     if 0 <= y < height and 0 <= xx < width:
-        return x[n, y, xx, c] * grad_out[n, i, j, c * multiplier + m]
+        cell = ((n * height + y) * width + xx) * channels + c
+        return x[uint64(cell)] * grad_out[uint64(r * depth + q)]
     return zero
 
 
@@ -223,11 +305,27 @@ def _masked_and_summed(grad: CudaArray, out: CudaArray, multiply: bool) -> tuple
     return masked, sum_columns(_masked_entry, args, rows, columns, grad.dtype)
 
 
+def _runs(width: int, length: int) -> tuple[int, tuple[int, int, int]]:
+    """How im2col and col2im cover ``length`` lines (rows, pixels) of ``width`` entries
+    (columns, channels) with blocks of THREADS threads: (span, (blocks across, blocks along,
+    lines a block)). A block spans ``span`` entries, THREADS // span lines at a time, over a
+    run of about RUN_LINES lines a thread (more where the grid would be too tall)."""
+    span = min(width, THREADS)
+    run = RUN_LINES * (THREADS // span)
+    along = min(MAX_GRID_Y, -(-length // run))
+    return span, (-(-width // span), along, -(-length // along))
+
+
 def im2col(x: CudaArray, win: Window) -> CudaArray:
     """(N, H, W, C) -> (N*OH*OW, KH*KW*C): one row per output pixel, its window unrolled."""
     n, _, _, channels = bounds.images("im2col", "x", x)
     cols = empty((n * win.out[0] * win.out[1], win.kernel[0] * win.kernel[1] * channels), x.dtype)
-    launch(_im2col, cols.size)(x.nd, *win.geometry(), cols.nd, x.dtype.type(0))
+    if cols.size:
+        rows, columns = cols.shape
+        span, grid = _runs(columns, rows)
+        configure(_im2col, grid[:2], THREADS)(
+            x.flat, x.shape, *win.geometry(), cols.flat, x.dtype.type(0), span, grid[2]
+        )  # fmt: skip
     return cols
 
 
@@ -242,7 +340,13 @@ def col2im(
         if out is None
         else bounds.output("col2im", "out", out, CudaArray, x_shape, cols.dtype)
     )
-    launch(_col2im, grad_x.size)(cols.nd, *win.geometry(), grad_x.nd, cols.dtype.type(0))
+    if grad_x.size:
+        channels = x_shape[3]
+        span, grid = _runs(channels, math.prod(x_shape[:3]))
+        configure(_col2im, grid[:2], THREADS)(
+            cols.flat, *win.geometry(), grad_x.flat, tuple(x_shape), cols.dtype.type(0), span,
+            grid[2],
+        )  # fmt: skip
     return grad_x
 
 
@@ -252,7 +356,11 @@ def depthwise_conv(x: CudaArray, w: CudaArray, win: Window) -> CudaArray:
     channels = bounds.images("depthwise_conv", "x", x)[3]
     bounds.depthwise_kernel("depthwise_conv", w.shape, channels, win)
     out = empty((x.shape[0], *win.out, x.shape[3] * w.shape[3]), x.dtype)
-    launch(_depthwise_conv, out.size)(x.nd, w.nd, *win.geometry(), out.nd, x.dtype.type(0))
+    if out.size:
+        span, grid = _runs(out.shape[3], math.prod(out.shape[:3]))
+        configure(_depthwise_conv, grid[:2], THREADS)(
+            x.flat, w.flat, *win.geometry(), out.flat, x.shape, x.dtype.type(0), span, grid[2]
+        )  # fmt: skip
     return out
 
 
@@ -262,9 +370,12 @@ def depthwise_conv_input_grad(
     """The gradient of :func:`depthwise_conv` with respect to x (N, H, W, C)."""
     bounds.depthwise_output("depthwise_conv_input_grad", grad_out, x_shape, w.shape, win)
     grad_x = empty(x_shape, grad_out.dtype)
-    launch(_depthwise_conv_input_grad, grad_x.size)(
-        grad_out.nd, w.nd, *win.geometry(), grad_x.nd, grad_out.dtype.type(0)
-    )
+    if grad_x.size:
+        span, grid = _runs(x_shape[3], math.prod(x_shape[:3]))
+        configure(_depthwise_conv_input_grad, grid[:2], THREADS)(
+            grad_out.flat, w.flat, *win.geometry(), grad_x.flat, tuple(x_shape),
+            grad_out.dtype.type(0), span, grid[2],
+        )  # fmt: skip
     return grad_x
 
 
@@ -274,10 +385,11 @@ def depthwise_conv_kernel_grad(
     """The gradient of :func:`depthwise_conv` with respect to w (KH, KW, C, M)."""
     bounds.depthwise_output("depthwise_conv_kernel_grad", grad_out, x.shape, w_shape, win)
     n, oh, ow = grad_out.shape[:3]
-    args = (x.nd, grad_out.nd, *win.geometry(), grad_out.dtype.type(0))
+    args = (x.flat, grad_out.flat, x.shape, *win.geometry(), grad_out.dtype.type(0))
     grad_w = sum_columns(
-        _depthwise_kernel_grad_entry, args, n * oh * ow, math.prod(w_shape), grad_out.dtype
-    )
+        _depthwise_kernel_grad_entry, args, n * oh * ow, math.prod(w_shape), grad_out.dtype,
+        column=_depthwise_kernel_grad_column,
+    )  # fmt: skip
     return grad_w.reshape(w_shape)
 
 

@@ -194,10 +194,16 @@ def _chunk_sum(partial, total, c, columns, sums, partials, arrivals):
             arrivals[cuda.blockIdx.x] = 0
 
 
+@cuda.jit(device=True)
+def _same(args, c):
+    return args
+
+
 @cache
-def _column_sum_kernel(element: Any, dtype: str) -> Any:
-    """The kernel summing ``element(args, r, c)`` (a device function: the value of row r of
-    column c, which may write elsewhere as it goes) down the columns in the layout above."""
+def _column_sum_kernel(element: Any, dtype: str, column: Any = _same) -> Any:
+    """The kernel summing ``element(column(args, c), r, c)`` (device functions: the value of
+    row r of column c, which may write elsewhere as it goes; what of ``args`` a column's
+    entries share, found once a thread) down the columns in the layout above."""
     item = numba.from_dtype(np.dtype(dtype))
 
     @cached_kernel
@@ -206,20 +212,23 @@ def _column_sum_kernel(element: Any, dtype: str) -> Any:
         c = cuda.blockIdx.x * COLUMN_TILE + cuda.threadIdx.x
         total = zero
         if c < columns:
+            shared = column(args, c)
             step = cuda.gridDim.y * ROW_THREADS
             for r in range(cuda.blockIdx.y * ROW_THREADS + cuda.threadIdx.y, rows, step):
-                total += element(args, r, c)
+                total += element(shared, r, c)
         _chunk_sum(partial, total, c, columns, sums, partials, arrivals)
 
     return kernel
 
 
 def sum_columns(
-    element: Any, args: tuple, rows: int, columns: int, dtype: Any, split: int | None = None
-) -> Any:
-    """The sums (C,) down ``columns`` columns of ``rows`` rows of ``element(args, r, c)``, a
-    device function, in one launch in the layout above. With ``split``, two arrays (the first
-    ``split`` sums, the rest), each an array of its own (a kernel's gradient and its bias's)."""
+    element: Any, args: tuple, rows: int, columns: int, dtype: Any, split: int | None = None,
+    column: Any = _same,
+) -> Any:  # fmt: skip
+    """The sums (C,) down ``columns`` columns of ``rows`` rows of ``element(column(args, c),
+    r, c)`` (device functions; ``column`` by default hands ``args`` on as they are), in one
+    launch in the layout above. With ``split``, two arrays (the first ``split`` sums, the
+    rest), each an array of its own (a kernel's gradient and its bias's)."""
     tiles = max(1, -(-columns // COLUMN_TILE))
     if tiles > MAX_COLUMN_TILES:
         raise ValueError(f"column sums: {columns} columns, more than the {MAX_COLUMN_TILES} "
@@ -230,9 +239,10 @@ def sum_columns(
     tail = head if split is None else empty((columns - split,), dtype)
     partials = empty((chunks, columns), dtype) if chunks > 1 else head.reshape(1, -1)
     sums = (head.flat, tail.flat, len(head))
-    configure(_column_sum_kernel(element, dtype.str), (tiles, chunks), (COLUMN_TILE, ROW_THREADS))(
+    kernel = _column_sum_kernel(element, dtype.str, column)
+    configure(kernel, (tiles, chunks), (COLUMN_TILE, ROW_THREADS))(
         args, rows, dtype.type(0), columns, sums, partials.nd, arrival_counters()
-    )  # fmt: skip
+    )
     return head if split is None else (head, tail)
 
 

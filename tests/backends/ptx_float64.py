@@ -43,6 +43,7 @@ A3 = types.Array(f32, 3, "C")
 A4 = types.Array(f32, 4, "C")
 I1 = types.Array(i64, 1, "C")
 I4 = types.Array(i32, 4, "C")
+W1 = types.Array(i32, 1, "C")  # an arg-max, flat
 T4, T6 = types.UniTuple(i64, 4), types.UniTuple(i64, 6)
 P1, P3 = types.UniTuple(A1, 1), types.UniTuple(A1, 3)  # one array per parameter
 B = types.boolean
@@ -115,26 +116,29 @@ KERNELS = {
     "conv_max_pool_2x2 kernel grad": column_sums(
         conv._direct_kernel_grad_entry, A4, A4, A4, I4, B, *(i64,) * 4, f32
     ),
-    "winograd input": (winograd._input_tiles, (A4, *(i64,) * 4, A3, f32)),
-    "winograd input grad": (winograd._input_tiles_grad, (A3, *(i64,) * 4, A4, f32)),
-    "winograd max_pool": (winograd._output_max_pool, (A3, A1, B, f32, A4, I4)),
+    "winograd input": (winograd._input_tiles, (A1, T4, *(i64,) * 4, A1, f32, i64, i64)),
+    "winograd input grad": (winograd._input_tiles_grad, (A1, *(i64,) * 4, A1, T4, f32, i64, i64)),
+    "winograd max_pool": (winograd._output_max_pool, (A1, A1, B, f32, A1, T4, W1, i64, i64)),
     "winograd max_pool grad and bias sums": column_sums(
         winograd._routed_entry, A4, A4, I4, B, f32, A3
     ),
-    "bias_relu": (conv._bias_relu, (A2, A1, B, f32)),
+    "bias_relu": (conv._bias_relu, (A1, A1, B, f32, i64, i64)),
     "masked column sums": column_sums(conv._masked_entry, A2, A2, A2, B, f32, f32),
     "column sums": column_sums(reduce._entry, A2),
-    "max_pool fwd": (pool._max_pool_forward, (A4, A1, B, f32, *(i64,) * 6, A4, I4)),
-    "max_pool bwd": (pool._max_pool_backward, (A4, I4, *(i64,) * 6, A4, f32)),
-    "avg_pool fwd": (pool._avg_pool_kernels("<f4")[0], (A4, *(i64,) * 6, A4)),
-    "avg_pool bwd": (pool._avg_pool_kernels("<f4")[1], (A4, *(i64,) * 6, A4)),
+    "max_pool fwd": (
+        pool._max_pool_forward,
+        (A1, T4, A1, B, f32, *(i64,) * 6, A1, T4, W1, i64, i64),
+    ),
+    "max_pool bwd": (pool._max_pool_backward, (A1, T4, W1, *(i64,) * 6, A1, T4, f32, i64, i64)),
+    "avg_pool fwd": (pool._avg_pool_kernels("<f4")[0], (A1, T4, *(i64,) * 6, A1, T4, i64, i64)),
+    "avg_pool bwd": (pool._avg_pool_kernels("<f4")[1], (A1, T4, *(i64,) * 6, A1, T4, i64, i64)),
     "batch_norm fwd": (
         norm._batch_norm_kernels("<f4")[0],
-        (A2, A1, A1, f32, B, A1, A1, A1, A1, A1, A2),
+        (A1, i64, A1, A1, f32, B, A1, A1, A1, A1, A1, A1, i64, i64),
     ),
     "batch_norm bwd": (
         norm._batch_norm_kernels("<f4")[1],
-        (A2, A2, A1, A1, A1, f32, B, A1, A1, A2, A1),
+        (A1, A1, i64, A1, A1, A1, f32, B, A1, A1, A1, A1, i64, i64),
     ),
     "batch_norm centered sums": column_sums(norm._centered_entry, A2, A1, f32),
     "batch_norm gradient sums": column_sums(norm._gradient_entry, A2, A2, A1),

@@ -25,7 +25,7 @@ pytest.importorskip("numba_cuda")
 pytestmark = pytest.mark.cudasim
 
 from autoconv.backends import cuda as cuda_backend  # noqa: E402 - needs numba-cuda
-from autoconv.backends.cuda import conv, gemm, reduce  # noqa: E402
+from autoconv.backends.cuda import gemm, reduce, runtime  # noqa: E402
 
 SIMULATED = cuda_backend.SIMULATED
 TOLERANCE = {np.float64: {"rtol": 1e-9, "atol": 1e-11}, np.float32: {"rtol": 2e-5, "atol": 2e-6}}
@@ -151,8 +151,8 @@ def test_a_convolution_without_gradient_runs_in_slices_as_on_the_cpu(monkeypatch
 def test_depthwise_conv2d_matches_cpu(k, s, d, p, m, lines_per_thread, monkeypatch, rng):
     """Values and gradients as the CPU's, a block's pixels in one run or cut in many (see
     test_im2col_and_col2im_match_cpu)."""
-    monkeypatch.setattr(conv, "RUN_LINES", lines_per_thread)
-    monkeypatch.setattr(conv, "MAX_GRID_Y", 7)
+    monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
+    monkeypatch.setattr(runtime, "MAX_GRID_Y", 7)
     x = rng.standard_normal((2, 5, 6, 3))
     w = rng.standard_normal((*k, 3, m))
     b = rng.standard_normal(3 * m)
@@ -217,8 +217,8 @@ def test_im2col_and_col2im_match_cpu(kernel, stride, dilation, padding, channels
     block's columns (channels) fewer than its threads (several rows, pixels, at a time) or more
     (several blocks across), and its rows one run or cut in many (RUN_LINES; the grid's height
     capped, MAX_GRID_Y, so that a block takes more)."""
-    monkeypatch.setattr(conv, "RUN_LINES", lines_per_thread)
-    monkeypatch.setattr(conv, "MAX_GRID_Y", 7)
+    monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
+    monkeypatch.setattr(runtime, "MAX_GRID_Y", 7)
     x = rng.standard_normal((3, 7, 8, channels))
     win = ac.windows.window("test", (7, 8), kernel, stride, dilation, padding)
     xp, cpu = namespace("cuda"), namespace("cpu")
@@ -415,7 +415,12 @@ POOL_SWEEP = list(itertools.product(["max", "avg"], [2, 3, (2, 3)], [None, 1], [
 
 
 @pytest.mark.parametrize(("kind", "pool", "strides", "padding"), POOL_SWEEP)
-def test_pooling_matches_cpu(kind, pool, strides, padding, rng):
+@pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])
+def test_pooling_matches_cpu(kind, pool, strides, padding, lines_per_thread, monkeypatch, rng):
+    """Values and gradients as the CPU's, a block's pixels in one run or cut in many (see
+    test_im2col_and_col2im_match_cpu)."""
+    monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
+    monkeypatch.setattr(runtime, "MAX_GRID_Y", 7)
     op = {"max": ac.max_pool2d, "avg": ac.avg_pool2d}[kind]
     x = (rng.permutation(2 * 5 * 7 * 2) * 0.01).reshape(2, 5, 7, 2)  # no ties
     assert_same_on_both(lambda t: op(t, pool, strides, padding), [x], rng)
@@ -497,14 +502,20 @@ def test_sparse_loss_with_labels_on_the_gpu(rng):
 
 # ---------------------------------------------------------------------- normalization
 # (shape, axis): more rows than a block's threads, more channels than the simulator's blocks
-# (each block then takes several channels), channels-first.
-BATCH_NORMS = [((9, 3), -1), ((3, 6), -1), ((2, 3, 2, 3), -1), ((2, 3, 2, 2), 1)]
+# (each block then takes several channels), channels-first; more rows than a grid's height
+# of runs of one row at a time (below).
+BATCH_NORMS = [((9, 3), -1), ((3, 6), -1), ((2, 3, 2, 3), -1), ((2, 3, 2, 2), 1), ((40, 2), -1)]
 
 
 @pytest.mark.parametrize(("shape", "axis"), BATCH_NORMS)
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_batch_norm_matches_cpu(shape, axis, training, dtype, rng):
+@pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])
+def test_batch_norm_matches_cpu(shape, axis, training, dtype, lines_per_thread, monkeypatch, rng):
+    """Values, gradients and statistics as the CPU's, a channel's rows in one run or cut in
+    many (see test_im2col_and_col2im_match_cpu)."""
+    monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
+    monkeypatch.setattr(runtime, "MAX_GRID_Y", 7)
     channels = shape[axis]
     x = rng.standard_normal(shape) * 2 + 3
     gamma, beta = rng.uniform(0.5, 2.0, channels), rng.standard_normal(channels)
@@ -1320,10 +1331,17 @@ def test_conv2d_max_pool_winograd_matches_cpu(padding, activation, rng, monkeypa
     assert len(calls) >= 2
 
 
-def test_winograd_kernels_match_cpu_and_a_tampered_argmax_routes_nothing(rng):
+@pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])
+def test_winograd_kernels_match_cpu_and_a_tampered_argmax_routes_nothing(
+    lines_per_thread, monkeypatch, rng
+):
     """The four transforms on their own, against the CPU's, through a cut window (the last
-    output row unread) with padding; an arg-max of no window's offset routes nothing."""
+    output row unread) with padding, a block's tiles (pixels) in one run or cut in many (see
+    test_im2col_and_col2im_match_cpu); an arg-max of no window's offset routes nothing."""
     import dataclasses
+
+    monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
+    monkeypatch.setattr(runtime, "MAX_GRID_Y", 7)
 
     from autoconv.backends import cpu as cpu_backend
     from autoconv.windows import window

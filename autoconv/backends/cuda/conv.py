@@ -14,7 +14,7 @@ from numba import cuda, uint64
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.reduce import sum_columns
-from autoconv.backends.cuda.runtime import THREADS, cached_kernel, configure, launch
+from autoconv.backends.cuda.runtime import cached_kernel, launch, launch_lines, line_run
 from autoconv.windows import Window
 
 # A convolution (autoconv.ops.convolution) runs the whole batch at once up to this many bytes
@@ -25,27 +25,11 @@ from autoconv.windows import Window
 # slices each in its second and third convolutions (bench/results/2026-11-25-gpu-whole-batch.md).
 # 512 MB bounds the windows of one convolution on a GPU of a few GB.
 SLICE_BYTES = WHOLE_BATCH_BYTES = 512 * 2**20
-RUN_LINES = 32  # lines (rows, pixels) a thread of im2col, col2im, ... takes, about: see _runs
-MAX_GRID_Y = 65535  # the most blocks along a grid's second axis
 
 
 # im2col, col2im and the depthwise convolution's forward and input gradient run over lines
-# (rows of the unrolled images, pixels) of entries (columns, channels): thread t of a block
-# takes entry blockIdx.x * span + t % span of lines t // span, t // span + lanes, ... (lanes =
-# THREADS // span lines at a time) of the block's run of lines (grid axis y; see _runs). Its
-# entry's parts are found once, and each line's pixel (n, i, j) is stepped from the last
-# (_stepped): no division per line. A warp reads and writes adjacent channels.
-
-
-@cuda.jit(device=True)
-def _run(span, run, length):
-    """This thread's (entry, first line, lanes, end): its lines first, first + lanes, ... up to
-    end (none when first >= end)."""
-    t = cuda.threadIdx.x
-    lanes = cuda.blockDim.x // span
-    end = min(length, (cuda.blockIdx.y + 1) * run)
-    first = cuda.blockIdx.y * run + t // span if t // span < lanes else end
-    return cuda.blockIdx.x * span + t % span, first, lanes, end
+# (rows of the unrolled images, pixels) of entries (columns, channels) in runtime's line
+# layout (launch_lines): each line's pixel (n, i, j) stepped from the last (_stepped).
 
 
 @cuda.jit(device=True)
@@ -74,7 +58,7 @@ def _im2col(x, x_shape, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols, zero, span
     # KH*KW*C columns: the entry is column q, window cell (a, b, c); a line, row (n, i, j).
     n_images, height, width, channels = x_shape
     columns = kh * kw * channels
-    q, first, lanes, end = _run(span, run, n_images * oh * ow)
+    q, first, lanes, end = line_run(span, run, n_images * oh * ow)
     if q >= columns:
         return
     a, rest = q // (kw * channels), q % (kw * channels)
@@ -109,7 +93,7 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, x_shape, zero,
     # (flat) is images of x_shape (N, H, W, C): the entry is channel c, a line pixel (n, y, xx).
     n_images, height, width, channels = x_shape
     columns = kh * kw * channels
-    c, first, lanes, end = _run(span, run, n_images * height * width)
+    c, first, lanes, end = line_run(span, run, n_images * height * width)
     if c >= channels:
         return
     n, y, xx = _pixel(first, height, width)
@@ -136,7 +120,7 @@ def _depthwise_conv(x, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, out, x_shape, 
     n_images, height, width, channels = x_shape
     depth = out.size // (n_images * oh * ow)
     multiplier = depth // channels
-    q, first, lanes, end = _run(span, run, n_images * oh * ow)
+    q, first, lanes, end = line_run(span, run, n_images * oh * ow)
     if q >= depth:
         return
     c = q // multiplier
@@ -165,7 +149,7 @@ def _depthwise_conv_input_grad(
     n_images, height, width, channels = x_shape
     depth = grad_out.size // (n_images * oh * ow)
     multiplier = depth // channels
-    c, first, lanes, end = _run(span, run, n_images * height * width)
+    c, first, lanes, end = line_run(span, run, n_images * height * width)
     if c >= channels:
         return
     n, y, xx = _pixel(first, height, width)
@@ -274,11 +258,14 @@ def activated(value, relu, zero):
 
 
 @cached_kernel
-def _bias_relu(out, bias, relu, zero):
+def _bias_relu(out, bias, relu, zero, span, run):
+    # out (flat) rows x C in runtime's line layout: a thread takes one column down its rows.
     columns = bias.size
-    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        value = out[e // columns, e % columns] + bias[e % columns]
-        out[e // columns, e % columns] = activated(value, relu, zero)
+    c, first, lanes, end = line_run(span, run, out.size // columns)
+    if c < columns:
+        for r in range(first, end, lanes):
+            at = uint64(r * columns + c)
+            out[at] = activated(out[at] + bias[c], relu, zero)
 
 
 @cuda.jit(device=True)
@@ -305,27 +292,15 @@ def _masked_and_summed(grad: CudaArray, out: CudaArray, multiply: bool) -> tuple
     return masked, sum_columns(_masked_entry, args, rows, columns, grad.dtype)
 
 
-def _runs(width: int, length: int) -> tuple[int, tuple[int, int, int]]:
-    """How im2col and col2im cover ``length`` lines (rows, pixels) of ``width`` entries
-    (columns, channels) with blocks of THREADS threads: (span, (blocks across, blocks along,
-    lines a block)). A block spans ``span`` entries, THREADS // span lines at a time, over a
-    run of about RUN_LINES lines a thread (more where the grid would be too tall)."""
-    span = min(width, THREADS)
-    run = RUN_LINES * (THREADS // span)
-    along = min(MAX_GRID_Y, -(-length // run))
-    return span, (-(-width // span), along, -(-length // along))
-
-
 def im2col(x: CudaArray, win: Window) -> CudaArray:
     """(N, H, W, C) -> (N*OH*OW, KH*KW*C): one row per output pixel, its window unrolled."""
     n, _, _, channels = bounds.images("im2col", "x", x)
     cols = empty((n * win.out[0] * win.out[1], win.kernel[0] * win.kernel[1] * channels), x.dtype)
     if cols.size:
         rows, columns = cols.shape
-        span, grid = _runs(columns, rows)
-        configure(_im2col, grid[:2], THREADS)(
-            x.flat, x.shape, *win.geometry(), cols.flat, x.dtype.type(0), span, grid[2]
-        )  # fmt: skip
+        launch_lines(_im2col, columns, rows)(
+            x.flat, x.shape, *win.geometry(), cols.flat, x.dtype.type(0)
+        )
     return cols
 
 
@@ -341,12 +316,9 @@ def col2im(
         else bounds.output("col2im", "out", out, CudaArray, x_shape, cols.dtype)
     )
     if grad_x.size:
-        channels = x_shape[3]
-        span, grid = _runs(channels, math.prod(x_shape[:3]))
-        configure(_col2im, grid[:2], THREADS)(
-            cols.flat, *win.geometry(), grad_x.flat, tuple(x_shape), cols.dtype.type(0), span,
-            grid[2],
-        )  # fmt: skip
+        launch_lines(_col2im, x_shape[3], math.prod(x_shape[:3]))(
+            cols.flat, *win.geometry(), grad_x.flat, tuple(x_shape), cols.dtype.type(0)
+        )
     return grad_x
 
 
@@ -357,10 +329,9 @@ def depthwise_conv(x: CudaArray, w: CudaArray, win: Window) -> CudaArray:
     bounds.depthwise_kernel("depthwise_conv", w.shape, channels, win)
     out = empty((x.shape[0], *win.out, x.shape[3] * w.shape[3]), x.dtype)
     if out.size:
-        span, grid = _runs(out.shape[3], math.prod(out.shape[:3]))
-        configure(_depthwise_conv, grid[:2], THREADS)(
-            x.flat, w.flat, *win.geometry(), out.flat, x.shape, x.dtype.type(0), span, grid[2]
-        )  # fmt: skip
+        launch_lines(_depthwise_conv, out.shape[3], math.prod(out.shape[:3]))(
+            x.flat, w.flat, *win.geometry(), out.flat, x.shape, x.dtype.type(0)
+        )
     return out
 
 
@@ -371,10 +342,9 @@ def depthwise_conv_input_grad(
     bounds.depthwise_output("depthwise_conv_input_grad", grad_out, x_shape, w.shape, win)
     grad_x = empty(x_shape, grad_out.dtype)
     if grad_x.size:
-        span, grid = _runs(x_shape[3], math.prod(x_shape[:3]))
-        configure(_depthwise_conv_input_grad, grid[:2], THREADS)(
+        launch_lines(_depthwise_conv_input_grad, x_shape[3], math.prod(x_shape[:3]))(
             grad_out.flat, w.flat, *win.geometry(), grad_x.flat, tuple(x_shape),
-            grad_out.dtype.type(0), span, grid[2],
+            grad_out.dtype.type(0),
         )  # fmt: skip
     return grad_x
 
@@ -446,7 +416,10 @@ def bias_relu(out: CudaArray, bias: CudaArray | None, relu: bool) -> CudaArray:
     bounds.columns("bias_relu", "bias", bias, out.shape[1])
     if bias is None:
         bias = zeros((out.shape[1],), out.dtype)
-    launch(_bias_relu, out.size)(out.nd, bias.flat, relu, out.dtype.type(0))
+    if out.size:
+        launch_lines(_bias_relu, out.shape[1], out.shape[0])(
+            out.flat, bias.flat, relu, out.dtype.type(0)
+        )
     return out
 
 

@@ -19,12 +19,12 @@ from typing import Any
 
 import numba
 import numpy as np
-from numba import cuda
+from numba import cuda, uint64
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, ones_like, zeros
 from autoconv.backends.cuda.reduce import column_sums, sum_columns
-from autoconv.backends.cuda.runtime import cached_kernel, launch
+from autoconv.backends.cuda.runtime import cached_kernel, launch, launch_lines, line_run
 
 
 @cuda.jit(device=True)
@@ -48,41 +48,52 @@ def _gradient_entry(args, r, e):
 
 @cache
 def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
-    """(forward, backward) elementwise batch normalization kernels for ``dtype``."""
+    """(forward, backward) elementwise batch normalization kernels for ``dtype``, over x (flat,
+    rows x channels) in runtime's line layout: a thread takes one channel down a run of rows,
+    its mean, variance and scale found once (the thread of row 0 writing the channel's
+    statistics or gamma's gradient)."""
     item = numba.from_dtype(np.dtype(dtype))
 
     @cached_kernel
-    def forward(x, gamma, beta, epsilon, training, sums, linear, squares, mean, variance, out):
-        # Training: the channel's mean and biased variance from the column sums (and written
-        # to mean, variance by the first row's threads); else those given.
-        rows, channels = x.shape
-        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-            r, c = i // channels, i % channels
-            if training:
-                m = sums[c] / item(rows)
-                v = max(squares[c] - linear[c] * linear[c] / item(rows), item(0)) / item(rows)
-                if r == 0:
-                    mean[c], variance[c] = m, v
-            else:
-                m, v = mean[c], variance[c]
-            out[r, c] = (x[r, c] - m) * (gamma[c] / math.sqrt(v + epsilon)) + beta[c]
+    def forward(x, channels, gamma, beta, epsilon, training, sums, linear, squares, mean,
+                variance, out, span, run):  # fmt: skip
+        # Training: the channel's mean and biased variance from the column sums; else those
+        # given.
+        rows = x.size // channels
+        c, first, lanes, end = line_run(span, run, rows)
+        if c >= channels:
+            return
+        if training:
+            m = sums[c] / item(rows)
+            v = max(squares[c] - linear[c] * linear[c] / item(rows), item(0)) / item(rows)
+            if first == 0:
+                mean[c], variance[c] = m, v
+        else:
+            m, v = mean[c], variance[c]
+        scale = gamma[c] / math.sqrt(v + epsilon)
+        for r in range(first, end, lanes):
+            at = uint64(r * channels + c)
+            out[at] = (x[at] - m) * scale + beta[c]
 
     @cached_kernel
-    def backward(grad, x, gamma, mean, variance, epsilon, training, total, centered, grad_x,
-                 grad_gamma):  # fmt: skip
-        rows, channels = x.shape
-        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-            r, c = i // channels, i % channels
-            inv = item(1) / math.sqrt(variance[c] + epsilon)
-            g_gamma = centered[c] * inv
-            if r == 0:
-                grad_gamma[c] = g_gamma
-            g_scale = gamma[c] * inv
-            x_scale, shift = item(0), item(0)
-            if training:
-                x_scale = -g_scale * inv * g_gamma / item(rows)
-                shift = -g_scale * total[c] / item(rows)
-            grad_x[r, c] = (x[r, c] - mean[c]) * x_scale + grad[r, c] * g_scale + shift
+    def backward(grad, x, channels, gamma, mean, variance, epsilon, training, total, centered,
+                 grad_x, grad_gamma, span, run):  # fmt: skip
+        rows = x.size // channels
+        c, first, lanes, end = line_run(span, run, rows)
+        if c >= channels:
+            return
+        inv = item(1) / math.sqrt(variance[c] + epsilon)
+        g_gamma = centered[c] * inv
+        if first == 0:
+            grad_gamma[c] = g_gamma
+        g_scale = gamma[c] * inv
+        x_scale, shift = item(0), item(0)
+        if training:
+            x_scale = -g_scale * inv * g_gamma / item(rows)
+            shift = -g_scale * total[c] / item(rows)
+        for r in range(first, end, lanes):
+            at = uint64(r * channels + c)
+            grad_x[at] = (x[at] - mean[c]) * x_scale + grad[at] * g_scale + shift
 
     return forward, backward
 
@@ -114,10 +125,11 @@ def batch_norm_forward(
     gamma = ones_like(mean) if gamma is None else gamma
     beta = zeros((channels,), x.dtype) if beta is None else beta
     out = empty(x.shape, x.dtype)
-    launch(_batch_norm_kernels(x.dtype.str)[0], x.size)(
-        x.nd, gamma.flat, beta.flat, x.dtype.type(epsilon), training, sums.flat, linear.flat,
-        squares.flat, mean.flat, variance.flat, out.nd,
-    )  # fmt: skip
+    if out.size:
+        launch_lines(_batch_norm_kernels(x.dtype.str)[0], channels, rows)(
+            x.flat, channels, gamma.flat, beta.flat, x.dtype.type(epsilon), training, sums.flat,
+            linear.flat, squares.flat, mean.flat, variance.flat, out.flat,
+        )  # fmt: skip
     return out, mean, variance
 
 
@@ -141,10 +153,12 @@ def batch_norm_backward(
         _gradient_entry, args, rows, 2 * channels, x.dtype, split=channels
     )
     grad_x, grad_gamma = empty(x.shape, x.dtype), empty((channels,), x.dtype)
-    launch(_batch_norm_kernels(x.dtype.str)[1], x.size)(
-        grad.nd, x.nd, gamma.flat, mean.flat, variance.flat, x.dtype.type(epsilon), training,
-        grad_beta.flat, centered.flat, grad_x.nd, grad_gamma.flat,
-    )  # fmt: skip
+    if grad_x.size:
+        launch_lines(_batch_norm_kernels(x.dtype.str)[1], channels, rows)(
+            grad.flat, x.flat, channels, gamma.flat, mean.flat, variance.flat,
+            x.dtype.type(epsilon), training, grad_beta.flat, centered.flat, grad_x.flat,
+            grad_gamma.flat,
+        )  # fmt: skip
     return grad_x, grad_gamma, grad_beta
 
 

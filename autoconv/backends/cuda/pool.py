@@ -1,63 +1,86 @@
-"""Pooling kernels on the GPU: one thread per output cell forward, one per input cell backward
-(a gather: no atomics). The names of :mod:`autoconv.backends.cpu.pool`."""
+"""Pooling kernels on the GPU: a thread per channel of a run of output pixels forward, of input
+pixels backward (a gather: no atomics). The names of :mod:`autoconv.backends.cpu.pool`."""
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from typing import Any
 
 import numba
 import numpy as np
-from numba import cuda
+from numba import cuda, uint64
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
-from autoconv.backends.cuda.conv import activated
-from autoconv.backends.cuda.runtime import cached_kernel, launch
+from autoconv.backends.cuda.conv import _pixel, _stepped, activated
+from autoconv.backends.cuda.runtime import cached_kernel, launch_lines, line_run
 from autoconv.windows import Window
 
+# Every kernel runs over pixels (lines) of channels (entries) in runtime's line layout: a
+# thread takes one channel down a run of pixels, each stepped from the last (conv._stepped).
+# x, out, grad_out, grad_x and argmax are flat; x_shape (N, H, W, C), out_shape (N, OH, OW, C).
+
 
 @cached_kernel
-def _max_pool_forward(x, bias, relu, zero, kh, kw, sh, sw, pt, pl, out, argmax):
+def _max_pool_forward(x, x_shape, bias, relu, zero, kh, kw, sh, sw, pt, pl, out, out_shape,
+                      argmax, span, run):  # fmt: skip
     # Pools x, then applies + bias and max(., 0) (if relu) to the maximum: the same values as
     # pooling max(x + bias, 0) (both are monotonic), and the same winners as on the CPU.
-    _, height, width, channels = x.shape
-    _, oh, ow, _ = out.shape
-    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        c = e % channels
-        j = (e // channels) % ow
-        i = (e // (channels * ow)) % oh
-        n = e // (channels * ow * oh)
+    _, height, width, channels = x_shape
+    n_images, oh, ow, _ = out_shape
+    c, first, lanes, end = line_run(span, run, n_images * oh * ow)
+    if c >= channels:
+        return
+    n, i, j = _pixel(first, oh, ow)
+    for pixel in range(first, end, lanes):
         y_lo, x_lo = max(i * sh - pt, 0), max(j * sw - pl, 0)
         y_hi, x_hi = min(i * sh - pt + kh, height), min(j * sw - pl + kw, width)
-        best = x[n, y_lo, x_lo, c]
+        image = n * height * width * channels
         where = (y_lo * width + x_lo) * channels + c
+        best = x[uint64(image + where)]
         for y in range(y_lo, y_hi):
             for xx in range(x_lo, x_hi):
-                value = x[n, y, xx, c]
+                cell = (y * width + xx) * channels + c
+                value = x[uint64(image + cell)]
                 if value > best or (value != value and best == best):  # first max; NaN wins
-                    best, where = value, (y * width + xx) * channels + c
-        out[n, i, j, c] = activated(best + bias[c], relu, zero)
-        argmax[n, i, j, c] = where
+                    best, where = value, cell
+        out[uint64(pixel * channels + c)] = activated(best + bias[c], relu, zero)
+        argmax[uint64(pixel * channels + c)] = where
+        n, i, j = _stepped(n, i, j, lanes, oh, ow)
+
+
+@cuda.jit(device=True)
+def _windows_over(t, pad, size, stride, count):
+    """The range [lo, hi) of the windows (of ``size`` cells, ``stride`` apart, ``count`` of
+    them, the first starting ``pad`` cells before the image) that cover cell t."""
+    if stride == 1:
+        return max(0, t + pad - size + 1), min(count, t + pad + 1)
+    return max(0, (t + pad - size) // stride + 1), min(count, (t + pad) // stride + 1)
 
 
 @cached_kernel
-def _max_pool_backward(grad_out, argmax, kh, kw, sh, sw, pt, pl, grad_x, zero):
+def _max_pool_backward(grad_out, out_shape, argmax, kh, kw, sh, sw, pt, pl, grad_x, x_shape,
+                       zero, span, run):  # fmt: skip
     # Each input cell sums the gradients of the windows whose winner it was (a gather).
-    _, height, width, channels = grad_x.shape
-    _, oh, ow, _ = grad_out.shape
-    for e in range(cuda.grid(1), grad_x.size, cuda.gridsize(1)):
-        c = e % channels
-        xx = (e // channels) % width
-        y = (e // (channels * width)) % height
-        n = e // (channels * width * height)
+    n_images, height, width, channels = x_shape
+    _, oh, ow, _ = out_shape
+    c, first, lanes, end = line_run(span, run, n_images * height * width)
+    if c >= channels:
+        return
+    n, y, xx = _pixel(first, height, width)
+    for pixel in range(first, end, lanes):
         me = (y * width + xx) * channels + c
         total = zero
-        for i in range(max(0, (y + pt - kh) // sh + 1), min(oh, (y + pt) // sh + 1)):
-            for j in range(max(0, (xx + pl - kw) // sw + 1), min(ow, (xx + pl) // sw + 1)):
-                if argmax[n, i, j, c] == me:
-                    total += grad_out[n, i, j, c]
-        grad_x[n, y, xx, c] = total
+        i_lo, i_hi = _windows_over(y, pt, kh, sh, oh)
+        j_lo, j_hi = _windows_over(xx, pl, kw, sw, ow)
+        for i in range(i_lo, i_hi):
+            for j in range(j_lo, j_hi):
+                at = uint64(((n * oh + i) * ow + j) * channels + c)
+                if argmax[at] == me:
+                    total += grad_out[at]
+        grad_x[uint64(pixel * channels + c)] = total
+        n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
 
 @cache
@@ -66,39 +89,44 @@ def _avg_pool_kernels(dtype: str) -> tuple[Any, Any]:
     item = numba.from_dtype(np.dtype(dtype))
 
     @cached_kernel
-    def forward(x, kh, kw, sh, sw, pt, pl, out):
-        _, height, width, channels = x.shape
-        _, oh, ow, _ = out.shape
-        for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-            c = e % channels
-            j = (e // channels) % ow
-            i = (e // (channels * ow)) % oh
-            n = e // (channels * ow * oh)
+    def forward(x, x_shape, kh, kw, sh, sw, pt, pl, out, out_shape, span, run):
+        _, height, width, channels = x_shape
+        n_images, oh, ow, _ = out_shape
+        c, first, lanes, end = line_run(span, run, n_images * oh * ow)
+        if c >= channels:
+            return
+        n, i, j = _pixel(first, oh, ow)
+        for pixel in range(first, end, lanes):
             y_lo, x_lo = max(i * sh - pt, 0), max(j * sw - pl, 0)
             y_hi, x_hi = min(i * sh - pt + kh, height), min(j * sw - pl + kw, width)
             total = item(0)
             for y in range(y_lo, y_hi):
                 for xx in range(x_lo, x_hi):
-                    total += x[n, y, xx, c]
-            out[n, i, j, c] = total / item((y_hi - y_lo) * (x_hi - x_lo))
+                    total += x[uint64(((n * height + y) * width + xx) * channels + c)]
+            out[uint64(pixel * channels + c)] = total / item((y_hi - y_lo) * (x_hi - x_lo))
+            n, i, j = _stepped(n, i, j, lanes, oh, ow)
 
     @cached_kernel
-    def backward(grad_out, kh, kw, sh, sw, pt, pl, grad_x):
+    def backward(grad_out, out_shape, kh, kw, sh, sw, pt, pl, grad_x, x_shape, span, run):
         # Each input cell gathers the share of every window that averaged it.
-        _, height, width, channels = grad_x.shape
-        _, oh, ow, _ = grad_out.shape
-        for e in range(cuda.grid(1), grad_x.size, cuda.gridsize(1)):
-            c = e % channels
-            xx = (e // channels) % width
-            y = (e // (channels * width)) % height
-            n = e // (channels * width * height)
+        n_images, height, width, channels = x_shape
+        _, oh, ow, _ = out_shape
+        c, first, lanes, end = line_run(span, run, n_images * height * width)
+        if c >= channels:
+            return
+        n, y, xx = _pixel(first, height, width)
+        for pixel in range(first, end, lanes):
             total = item(0)
-            for i in range(max(0, (y + pt - kh) // sh + 1), min(oh, (y + pt) // sh + 1)):
+            i_lo, i_hi = _windows_over(y, pt, kh, sh, oh)
+            j_lo, j_hi = _windows_over(xx, pl, kw, sw, ow)
+            for i in range(i_lo, i_hi):
                 rows = min(i * sh - pt + kh, height) - max(i * sh - pt, 0)
-                for j in range(max(0, (xx + pl - kw) // sw + 1), min(ow, (xx + pl) // sw + 1)):
+                for j in range(j_lo, j_hi):
                     cells = rows * (min(j * sw - pl + kw, width) - max(j * sw - pl, 0))
-                    total += grad_out[n, i, j, c] / item(cells)
-            grad_x[n, y, xx, c] = total
+                    at = uint64(((n * oh + i) * ow + j) * channels + c)
+                    total += grad_out[at] / item(cells)
+            grad_x[uint64(pixel * channels + c)] = total
+            n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
     return forward, backward
 
@@ -125,9 +153,11 @@ def max_pool_forward(
     if bias is None:
         bias = zeros((x.shape[3],), x.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
-    launch(_max_pool_forward, out.size)(
-        x.nd, bias.flat, relu, x.dtype.type(0), kh, kw, sh, sw, pt, pl, out.nd, argmax.nd
-    )
+    if out.size:
+        launch_lines(_max_pool_forward, shape[3], math.prod(shape[:3]))(
+            x.flat, x.shape, bias.flat, relu, x.dtype.type(0), kh, kw, sh, sw, pt, pl,
+            out.flat, shape, argmax.flat,
+        )  # fmt: skip
     return out, argmax
 
 
@@ -142,9 +172,11 @@ def max_pool_backward(
     bounds.shape_is("max_pool_backward", "argmax", argmax, grad_out.shape)
     grad_x = empty(x_shape, grad_out.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
-    launch(_max_pool_backward, grad_x.size)(
-        grad_out.nd, argmax.nd, kh, kw, sh, sw, pt, pl, grad_x.nd, grad_out.dtype.type(0)
-    )
+    if grad_x.size:
+        launch_lines(_max_pool_backward, channels, math.prod(x_shape[:3]))(
+            grad_out.flat, grad_out.shape, argmax.flat, kh, kw, sh, sw, pt, pl, grad_x.flat,
+            tuple(x_shape), grad_out.dtype.type(0),
+        )  # fmt: skip
     return grad_x
 
 
@@ -153,7 +185,10 @@ def avg_pool_forward(x: CudaArray, win: Window) -> CudaArray:
     bounds.pooling_window("avg_pool_forward", win, bounds.images("avg_pool_forward", "x", x))
     out = empty((x.shape[0], *win.out, x.shape[3]), x.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
-    launch(_avg_pool_kernels(x.dtype.str)[0], out.size)(x.nd, kh, kw, sh, sw, pt, pl, out.nd)
+    if out.size:
+        launch_lines(_avg_pool_kernels(x.dtype.str)[0], out.shape[3], math.prod(out.shape[:3]))(
+            x.flat, x.shape, kh, kw, sh, sw, pt, pl, out.flat, out.shape
+        )
     return out
 
 
@@ -163,6 +198,9 @@ def avg_pool_backward(grad_out: CudaArray, x_shape: tuple[int, ...], win: Window
     bounds.window_output("avg_pool_backward", "grad_out", grad_out, x_shape, win, x_shape[3])
     grad_x = empty(x_shape, grad_out.dtype)
     kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
-    backward = _avg_pool_kernels(grad_out.dtype.str)[1]
-    launch(backward, grad_x.size)(grad_out.nd, kh, kw, sh, sw, pt, pl, grad_x.nd)
+    if grad_x.size:
+        backward = _avg_pool_kernels(grad_out.dtype.str)[1]
+        launch_lines(backward, x_shape[3], math.prod(x_shape[:3]))(
+            grad_out.flat, grad_out.shape, kh, kw, sh, sw, pt, pl, grad_x.flat, tuple(x_shape)
+        )
     return grad_x

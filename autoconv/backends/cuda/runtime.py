@@ -116,6 +116,38 @@ def launch(kernel: Any, work: int) -> Launch:
     return configure(kernel, blocks, THREADS)
 
 
+# Kernels over lines (rows of a (rows, C) array, pixels of images) of entries (columns,
+# channels) that a thread can follow one entry of: thread t of a block takes entry
+# blockIdx.x * span + t % span of lines t // span, t // span + lanes, ... (lanes = THREADS //
+# span lines at a time) of the block's run of lines (grid axis y), so what the entry's lines
+# share is found once a thread and, for pixels, each line is stepped from the last without a
+# division. A warp reads and writes adjacent entries of a line.
+RUN_LINES = 32  # lines a thread takes, about
+MAX_GRID_Y = 65535  # the most blocks along a grid's second axis
+
+
+def launch_lines(kernel: Any, width: int, length: int) -> Any:
+    """``kernel`` configured over ``length`` lines of ``width`` entries (see above), launched
+    by calling it with the kernel's arguments, to which (span, run) are added: span entries a
+    block, run lines a block (see :func:`line_run`)."""
+    span = max(1, min(width, THREADS))
+    along = max(1, min(MAX_GRID_Y, -(-length // (RUN_LINES * (THREADS // span)))))
+    run = -(-length // along)
+    launch = configure(kernel, (-(-width // span), along), THREADS)
+    return lambda *args: launch(*args, span, run)
+
+
+@cuda.jit(device=True)
+def line_run(span, run, length):
+    """In a kernel of :func:`launch_lines`: this thread's (entry, first line, lanes, end): its
+    lines first, first + lanes, ... before end (none when first >= end)."""
+    t = cuda.threadIdx.x
+    lanes = cuda.blockDim.x // span
+    end = min(length, (cuda.blockIdx.y + 1) * run)
+    first = cuda.blockIdx.y * run + t // span if t // span < lanes else end
+    return cuda.blockIdx.x * span + t % span, first, lanes, end
+
+
 def configure(kernel: Any, grid: Any, block: Any) -> Launch:
     """``kernel`` on a grid of ``grid`` blocks of ``block`` threads, launched by calling it with
     the kernel's arguments; see :class:`Launch`."""

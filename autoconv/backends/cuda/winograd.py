@@ -1,19 +1,22 @@
 """Winograd F(2x2, 3x3) transforms on the GPU, the names of :mod:`autoconv.backends.cpu.winograd`
-(which explains the scheme and the layout). One thread per output entry, each summing the
-entries it is made of with the transforms' coefficients (all 0, 1 or -1: added or subtracted,
-never multiplied); the images' gradient is a gather, one thread per input cell over the tiles
-that read it: no atomics, the same sum order every run."""
+(which explains the scheme and the layout). Each output entry is the sum of the entries it is
+made of with the transforms' coefficients (all 0, 1 or -1: added or subtracted, never
+multiplied); the images' gradient is a gather, each input cell's over the tiles that read it:
+no atomics, the same sum order every run."""
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
-from numba import cuda
+from numba import cuda, uint64
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
-from autoconv.backends.cuda.conv import activated
+from autoconv.backends.cuda.conv import _pixel, _stepped, activated
 from autoconv.backends.cuda.reduce import sum_columns
-from autoconv.backends.cuda.runtime import cached_kernel, launch
+from autoconv.backends.cuda.runtime import cached_kernel, launch_lines, line_run
 from autoconv.windows import Window
 
 # The transforms' coefficients, compiled into the kernels as constants: the input tile's
@@ -22,40 +25,56 @@ _B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dty
 _A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.int32)
 
 
+# The kernels run over tiles or pixels (lines) of channels (entries) in runtime's line layout:
+# a thread takes one channel down a run of them, each pixel stepped from the last
+# (conv._stepped). Arrays are flat: x and grad_x (N, H, W, C) of x_shape, tiles and products
+# (16, N*PH*PW, C), out and argmax (N, PH, PW, C).
+
+
 @cached_kernel
-def _input_tiles(x, top, left, ph, pw, tiles, zero):
-    # Entry 4a + b of a tile: the sum over its 4x4 cells d[r, s] of B^T[a, r] B^T[b, s] d[r, s].
-    _, height, width, channels = x.shape
-    count = tiles.shape[1]
-    for e in range(cuda.grid(1), tiles.size, cuda.gridsize(1)):
-        c = e % channels
-        tile = (e // channels) % count
-        a, b = e // (channels * count) // 4, e // (channels * count) % 4
-        j, i, n = tile % pw, (tile // pw) % ph, tile // (pw * ph)
-        total = zero
+def _input_tiles(x, x_shape, top, left, ph, pw, tiles, zero, span, run):
+    # Entry 4a + b of a tile: the sum over its 4x4 cells d[r, s] of B^T[a, r] B^T[b, s]
+    # d[r, s] (cells in the padding skipped). The thread reads its tile's 16 cells once and
+    # writes its 16 entries.
+    n_images, height, width, channels = x_shape
+    count = n_images * ph * pw
+    c, first, lanes, end = line_run(span, run, count)
+    if c >= channels:
+        return
+    cells = cuda.local.array(16, tiles.dtype)
+    inside = cuda.local.array(16, numba.boolean)
+    n, i, j = _pixel(first, ph, pw)
+    for tile in range(first, end, lanes):
         for r in range(4):
-            y = 2 * i + r - top
-            if _B_T[a, r] == 0 or not 0 <= y < height:
-                continue
             for s in range(4):
-                xx = 2 * j + s - left
-                if _B_T[b, s] == 0 or not 0 <= xx < width:
-                    continue
-                value = x[n, y, xx, c]
-                total += value if _B_T[a, r] == _B_T[b, s] else -value
-        tiles[4 * a + b, tile, c] = total
+                y, xx = 2 * i + r - top, 2 * j + s - left
+                inside[4 * r + s] = 0 <= y < height and 0 <= xx < width
+                cells[4 * r + s] = zero
+                if inside[4 * r + s]:
+                    cells[4 * r + s] = x[uint64(((n * height + y) * width + xx) * channels + c)]
+        for a in range(4):
+            for b in range(4):
+                total = zero
+                for r in range(4):
+                    for s in range(4):
+                        if _B_T[a, r] != 0 and _B_T[b, s] != 0 and inside[4 * r + s]:
+                            value = cells[4 * r + s]
+                            total += value if _B_T[a, r] == _B_T[b, s] else -value
+                tiles[uint64(((4 * a + b) * count + tile) * channels + c)] = total
+        n, i, j = _stepped(n, i, j, lanes, ph, pw)
 
 
 @cached_kernel
-def _input_tiles_grad(grad_tiles, top, left, ph, pw, grad_x, zero):
+def _input_tiles_grad(grad_tiles, top, left, ph, pw, grad_x, x_shape, zero, span, run):
     # Each input cell gathers, from every tile that read it as its cell (r, s), the sum over
     # a, b of B^T[a, r] B^T[b, s] dV[4a + b].
-    _, height, width, channels = grad_x.shape
-    for e in range(cuda.grid(1), grad_x.size, cuda.gridsize(1)):
-        c = e % channels
-        xx = (e // channels) % width
-        y = (e // (channels * width)) % height
-        n = e // (channels * width * height)
+    n_images, height, width, channels = x_shape
+    count = n_images * ph * pw
+    c, first, lanes, end = line_run(span, run, n_images * height * width)
+    if c >= channels:
+        return
+    n, y, xx = _pixel(first, height, width)
+    for pixel in range(first, end, lanes):
         row, column = y + top, xx + left  # in the padded images
         total = zero
         for i in range(max(0, (row - 2) // 2), min(ph, row // 2 + 1)):
@@ -68,23 +87,24 @@ def _input_tiles_grad(grad_tiles, top, left, ph, pw, grad_x, zero):
                     for b in range(4):
                         if _B_T[b, s] == 0:
                             continue
-                        value = grad_tiles[4 * a + b, tile, c]
+                        value = grad_tiles[uint64(((4 * a + b) * count + tile) * channels + c)]
                         total += value if _B_T[a, r] == _B_T[b, s] else -value
-        grad_x[n, y, xx, c] = total
+        grad_x[uint64(pixel * channels + c)] = total
+        n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
 
 @cached_kernel
-def _output_max_pool(products, bias, relu, zero, out, argmax):
-    # One thread per pooled output: its tile's four outputs Y[p, q] (the sum over a, b of
-    # A^T[p, a] A^T[q, b] M[4a + b]), the first maximum in row-major order (a NaN wins), + bias,
-    # ReLU.
-    _, ph, pw, filters = out.shape
-    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        c = e % filters
-        j = (e // filters) % pw
-        i = (e // (filters * pw)) % ph
-        n = e // (filters * pw * ph)
-        tile = (n * ph + i) * pw + j
+def _output_max_pool(products, bias, relu, zero, out, out_shape, argmax, span, run):
+    # Pooled output (n, i, j) of filter c: its tile's four outputs Y[p, q] (the sum over a, b
+    # of A^T[p, a] A^T[q, b] M[4a + b]), the first maximum in row-major order (a NaN wins),
+    # + bias, ReLU.
+    n_images, ph, pw, filters = out_shape
+    count = n_images * ph * pw
+    c, first, lanes, end = line_run(span, run, count)
+    if c >= filters:
+        return
+    n, i, j = _pixel(first, ph, pw)
+    for tile in range(first, end, lanes):
         best, where = zero, 0
         for cell in range(4):
             p, q = cell // 2, cell % 2
@@ -95,12 +115,13 @@ def _output_max_pool(products, bias, relu, zero, out, argmax):
                 for b in range(4):
                     if _A_T[q, b] == 0:
                         continue
-                    value = products[4 * a + b, tile, c]
+                    value = products[uint64(((4 * a + b) * count + tile) * filters + c)]
                     total += value if _A_T[p, a] == _A_T[q, b] else -value
             if cell == 0 or total > best or (total != total and best == best):
                 best, where = total, ((2 * i + p) * 2 * pw + 2 * j + q) * filters + c
-        out[n, i, j, c] = activated(best + bias[c], relu, zero)
-        argmax[n, i, j, c] = where
+        out[uint64(tile * filters + c)] = activated(best + bias[c], relu, zero)
+        argmax[uint64(tile * filters + c)] = where
+        n, i, j = _stepped(n, i, j, lanes, ph, pw)
 
 
 @cuda.jit(device=True)
@@ -140,9 +161,10 @@ def winograd_input(x: CudaArray, win: Window) -> CudaArray:
     -> their transformed 4x4 tiles B^T d B, (16, N*OH/2*OW/2, C); cells in the padding read 0."""
     n, ph, pw = bounds.winograd_tiles("winograd_input", x.shape, win)
     tiles = empty((16, n * ph * pw, x.shape[3]), x.dtype)
-    launch(_input_tiles, tiles.size)(
-        x.nd, win.pad_top, win.pad_left, ph, pw, tiles.nd, x.dtype.type(0)
-    )
+    if tiles.size:
+        launch_lines(_input_tiles, x.shape[3], n * ph * pw)(
+            x.flat, x.shape, win.pad_top, win.pad_left, ph, pw, tiles.flat, x.dtype.type(0)
+        )
     return tiles
 
 
@@ -159,9 +181,11 @@ def winograd_input_grad(
         if out is None
         else bounds.output(op, "out", out, CudaArray, x_shape, grad_tiles.dtype)
     )
-    launch(_input_tiles_grad, grad_x.size)(
-        grad_tiles.nd, win.pad_top, win.pad_left, ph, pw, grad_x.nd, grad_tiles.dtype.type(0)
-    )
+    if grad_x.size:
+        launch_lines(_input_tiles_grad, x_shape[3], math.prod(x_shape[:3]))(
+            grad_tiles.flat, win.pad_top, win.pad_left, ph, pw, grad_x.flat, tuple(x_shape),
+            grad_tiles.dtype.type(0),
+        )  # fmt: skip
     return grad_x
 
 
@@ -186,9 +210,10 @@ def winograd_max_pool_2x2(
     )
     if bias is None:
         bias = zeros((filters,), products.dtype)
-    launch(_output_max_pool, out.size)(
-        products.nd, bias.flat, relu, products.dtype.type(0), out.nd, argmax.nd
-    )
+    if out.size:
+        launch_lines(_output_max_pool, filters, n * ph * pw)(
+            products.flat, bias.flat, relu, products.dtype.type(0), out.flat, shape, argmax.flat
+        )
     return out, argmax
 
 

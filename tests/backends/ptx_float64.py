@@ -112,9 +112,15 @@ KERNELS = {
         ),
         (types.Tuple((A1, A1, T4, *(i64,) * 10, f32)), i64, f32, *SUMS),
     ),
-    "conv_max_pool_2x2": (conv._conv_max_pool_2x2, (A4, A2, A1, B, f32, *(i64,) * 4, A4, I4)),
-    "conv_max_pool_2x2 kernel grad": column_sums(
-        conv._direct_kernel_grad_entry, A4, A4, A4, I4, B, *(i64,) * 4, f32
+    "conv_max_pool_2x2": (
+        conv._conv_max_pool_2x2,
+        (A1, T4, A1, A1, B, f32, *(i64,) * 4, A1, T4, W1, i64, i64),
+    ),
+    "conv_max_pool_2x2 kernel grad": (
+        reduce._column_sum_kernel(
+            conv._direct_kernel_grad_entry, "<f4", conv._direct_kernel_grad_column
+        ),
+        (types.Tuple((A4, A4, A4, I4, B, *(i64,) * 4, f32)), i64, f32, *SUMS),
     ),
     "winograd input": (winograd._input_tiles, (A1, T4, *(i64,) * 4, A1, f32, i64, i64)),
     "winograd input grad": (winograd._input_tiles_grad, (A1, *(i64,) * 4, A1, T4, f32, i64, i64)),

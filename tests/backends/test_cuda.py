@@ -1272,9 +1272,14 @@ def test_reference_model_step_at_batch_64_matches_cpu(rng):
 
 
 @pytest.mark.parametrize(("padding", "activation"), [("valid", "relu"), ("same", None)])
-def test_conv2d_max_pool_direct_matches_cpu(padding, activation, rng):
+@pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])
+def test_conv2d_max_pool_direct_matches_cpu(padding, activation, lines_per_thread, monkeypatch,
+                                            rng):  # fmt: skip
     """The direct convolution + 2x2 pool (few channels, images without gradient): values,
-    kernel and bias gradients as on the CPU."""
+    kernel and bias gradients as on the CPU, a block's pooled pixels in one run or cut in many
+    (see test_im2col_and_col2im_match_cpu)."""
+    monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
+    monkeypatch.setattr(runtime, "MAX_GRID_Y", 7)
     x, w, b = (
         distinct((2, 6, 5, 3), rng),
         rng.standard_normal((3, 3, 3, 16)),

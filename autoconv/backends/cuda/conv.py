@@ -14,7 +14,7 @@ from numba import cuda, uint64
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.reduce import sum_columns
-from autoconv.backends.cuda.runtime import cached_kernel, launch, launch_lines, line_run
+from autoconv.backends.cuda.runtime import cached_kernel, launch_lines, line_run
 from autoconv.windows import Window
 
 # A convolution (autoconv.ops.convolution) runs the whole batch at once up to this many bytes
@@ -198,17 +198,20 @@ def _depthwise_kernel_grad_entry(shared, r, e):
 
 
 @cached_kernel
-def _conv_max_pool_2x2(x, taps, bias, relu, zero, kh, kw, pt, pl, out, argmax):
-    # One thread per pooled output: its window's four convolution outputs, each summed tap by
+def _conv_max_pool_2x2(x, x_shape, taps, bias, relu, zero, kh, kw, pt, pl, out, out_shape,
+                       argmax, span, run):  # fmt: skip
+    # Pooled output (n, i, j) of filter c (runtime's line layout: a thread takes one filter
+    # down a run of pooled pixels): its window's four convolution outputs, each summed tap by
     # tap in the CPU kernel's order (cells in the padding read 0), then the first maximum in
-    # row-major order (a NaN wins), + bias, ReLU.
-    _, height, width, channels = x.shape
-    _, oh, ow, filters = out.shape
-    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        c = e % filters
-        j = (e // filters) % ow
-        i = (e // (filters * ow)) % oh
-        n = e // (filters * ow * oh)
+    # row-major order (a NaN wins), + bias, ReLU. x (N, H, W, C), taps (KH*KW*C, F), out and
+    # argmax (N, OH, OW, F) flat.
+    _, height, width, channels = x_shape
+    n_images, oh, ow, filters = out_shape
+    c, first, lanes, end = line_run(span, run, n_images * oh * ow)
+    if c >= filters:
+        return
+    n, i, j = _pixel(first, oh, ow)
+    for pooled in range(first, end, lanes):
         best, where = zero, 0
         for cell in range(4):
             y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2  # in the convolution's output
@@ -218,34 +221,46 @@ def _conv_max_pool_2x2(x, taps, bias, relu, zero, kh, kw, pt, pl, out, argmax):
                 for b in range(kw):
                     xx = x0 - pl + b
                     if 0 <= y < height and 0 <= xx < width:
+                        at = ((n * height + y) * width + xx) * channels
+                        tap = (a * kw + b) * channels
                         for c_in in range(channels):
-                            total += x[n, y, xx, c_in] * taps[(a * kw + b) * channels + c_in, c]
+                            total += x[uint64(at + c_in)] * taps[uint64((tap + c_in) * filters + c)]
             if cell == 0 or total > best or (total != total and best == best):
                 best, where = total, (y0 * 2 * ow + x0) * filters + c
-        out[n, i, j, c] = activated(best + bias[c], relu, zero)
-        argmax[n, i, j, c] = where
+        out[uint64(pooled * filters + c)] = activated(best + bias[c], relu, zero)
+        argmax[uint64(pooled * filters + c)] = where
+        n, i, j = _stepped(n, i, j, lanes, oh, ow)
 
 
 @cuda.jit(device=True)
-def _direct_kernel_grad_entry(args, r, e):
-    # Column e = kernel entry (tap t, filter c), or bias entry (t == taps), filters adjacent (a
-    # warp reads adjacent gradients); row r = pooled output, its gradient (masked where the
-    # ReLU cut) routed to its window's winner.
+def _direct_kernel_grad_column(args, e):
+    # Column e = kernel entry (tap t = (a, b, c_in), filter c), or bias entry (t == taps),
+    # filters adjacent (a warp reads adjacent gradients): its parts, found once a thread.
     x, grad, out, argmax, relu, kh, kw, pt, pl, zero = args
-    _, height, width, channels = x.shape
-    _, oh, ow, filters = grad.shape
+    channels, filters = x.shape[3], grad.shape[3]
     t, c = e // filters, e % filters
-    j, i, n = r % ow, (r // ow) % oh, r // (ow * oh)
+    a, b, c_in = t // (kw * channels), (t // channels) % kw, t % channels
+    return x, grad, out, argmax, relu, t == kh * kw * channels, a - pt, b - pl, c_in, c, zero
+
+
+@cuda.jit(device=True)
+def _direct_kernel_grad_entry(shared, r, e):
+    # Row r = pooled output (n, i, j), its gradient (masked where the ReLU cut) routed to its
+    # window's winner.
+    x, grad, out, argmax, relu, is_bias, a_off, b_off, c_in, c, zero = shared
+    _, height, width, _ = x.shape
+    _, oh, ow, filters = grad.shape
+    n, pixel = r // (oh * ow), r % (oh * ow)
+    i, j = pixel // ow, pixel % ow
     value = grad[n, i, j, c]
     if relu and not out[n, i, j, c] > 0:
         return zero
-    if t == kh * kw * channels:
+    if is_bias:
         return value
-    a, b, c_in = t // (kw * channels), (t // channels) % kw, t % channels
     for cell in range(4):  # the arg-max is compared, never used as an address
         y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2
         if argmax[n, i, j, c] == (y0 * 2 * ow + x0) * filters + c:
-            y, xx = y0 - pt + a, x0 - pl + b
+            y, xx = y0 + a_off, x0 + b_off
             if 0 <= y < height and 0 <= xx < width:
                 return x[n, y, xx, c_in] * value
     return zero
@@ -376,10 +391,11 @@ def conv_max_pool_2x2(
     if bias is None:
         bias = zeros((filters,), x.dtype)
     taps = w.reshape(-1, filters)
-    launch(_conv_max_pool_2x2, out.size)(
-        x.nd, taps.nd, bias.flat, relu, x.dtype.type(0), *win.kernel, win.pad_top,
-        win.pad_left, out.nd, argmax.nd,
-    )  # fmt: skip
+    if out.size:
+        launch_lines(_conv_max_pool_2x2, filters, math.prod(out.shape[:3]))(
+            x.flat, x.shape, taps.flat, bias.flat, relu, x.dtype.type(0), *win.kernel,
+            win.pad_top, win.pad_left, out.flat, out.shape, argmax.flat,
+        )  # fmt: skip
     return out, argmax
 
 
@@ -404,7 +420,7 @@ def conv_max_pool_2x2_kernel_grad(
     rows = n * (oh // 2) * (ow // 2)
     grad_taps, grad_bias = sum_columns(
         _direct_kernel_grad_entry, args, rows, (taps + 1) * filters, grad_out.dtype,
-        split=taps * filters,
+        split=taps * filters, column=_direct_kernel_grad_column,
     )  # fmt: skip
     return grad_taps.reshape(w_shape), grad_bias
 

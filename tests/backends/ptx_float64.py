@@ -106,11 +106,9 @@ KERNELS = {
         conv._depthwise_conv_input_grad,
         (A1, A1, *g, A1, T4, f32, i64, i64),
     ),
-    "depthwise_conv kernel grad": (
-        reduce._column_sum_kernel(
-            conv._depthwise_kernel_grad_entry, "<f4", conv._depthwise_kernel_grad_column
-        ),
-        (types.Tuple((A1, A1, T4, *(i64,) * 10, f32)), i64, f32, *SUMS),
+    "depthwise_conv kernel grad parts": (
+        conv._depthwise_kernel_grad_parts,
+        (A1, T4, A1, *g, A1, f32, i64, i64),
     ),
     "conv_max_pool_2x2": (
         conv._conv_max_pool_2x2,

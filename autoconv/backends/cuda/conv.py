@@ -12,9 +12,10 @@ import numpy as np
 from numba import cuda, uint64
 
 from autoconv.backends import bounds
+from autoconv.backends.cuda import runtime
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
-from autoconv.backends.cuda.reduce import sum_columns
-from autoconv.backends.cuda.runtime import cached_kernel, launch_lines, line_run
+from autoconv.backends.cuda.reduce import column_sums, sum_columns
+from autoconv.backends.cuda.runtime import cached_kernel, configure, launch_lines, line_run
 from autoconv.windows import Window
 
 # A convolution (autoconv.ops.convolution) runs the whole batch at once up to this many bytes
@@ -25,6 +26,9 @@ from autoconv.windows import Window
 # slices each in its second and third convolutions (bench/results/2026-11-25-gpu-whole-batch.md).
 # 512 MB bounds the windows of one convolution on a GPU of a few GB.
 SLICE_BYTES = WHOLE_BATCH_BYTES = 512 * 2**20
+# A thread of the depthwise kernel gradient sums this many times runtime.RUN_LINES output
+# pixels a tap: fewer runs to add up after (the parts: a row a run) for fewer threads.
+PARTS_LINES = 4
 
 
 # im2col, col2im and the depthwise convolution's forward and input gradient run over lines
@@ -170,31 +174,33 @@ def _depthwise_conv_input_grad(
         n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
 
-@cuda.jit(device=True)
-def _depthwise_kernel_grad_column(args, e):
-    # Column e = kernel cell (a, b, c, m), channels adjacent (a warp reads adjacent channels
-    # of a pixel): what its entries share, found once: the cell's offsets into a window,
-    # the channel read and the output channel.
-    x, grad_out, x_shape, _, kw, sh, sw, dh, dw, pt, pl, oh, ow, zero = args
-    _, height, width, channels = x_shape
-    depth = grad_out.size // (x_shape[0] * oh * ow)
-    multiplier = depth // channels
-    m, c = e % multiplier, (e // multiplier) % channels
-    b, a = (e // (multiplier * channels)) % kw, e // (multiplier * channels * kw)
-    return x, grad_out, height, width, channels, depth, sh, sw, a * dh - pt, b * dw - pl, oh, ow, \
-        c, c * multiplier + m, zero  # fmt: skip
-
-
-@cuda.jit(device=True)
-def _depthwise_kernel_grad_entry(shared, r, e):
-    # Row r = output pixel (n, i, j); x and grad_out are flat (N, H, W, C) and (N, OH, OW, D).
-    x, grad_out, height, width, channels, depth, sh, sw, a_off, b_off, oh, ow, c, q, zero = shared
-    n, pixel = r // (oh * ow), r % (oh * ow)
-    y, xx = (pixel // ow) * sh + a_off, (pixel % ow) * sw + b_off
-    if 0 <= y < height and 0 <= xx < width:
-        cell = ((n * height + y) * width + xx) * channels + c
-        return x[uint64(cell)] * grad_out[uint64(r * depth + q)]
-    return zero
+@cached_kernel
+def _depthwise_kernel_grad_parts(x, x_shape, grad_out, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow,
+                                 parts, zero, span, run):  # fmt: skip
+    # The depthwise kernel gradient's sums over runs of output pixels (runtime's line layout,
+    # the entry output channel q = c*M + m): for each tap (a, b), the sum over the thread's
+    # pixels (n, i, j) of x[n, i*sh - pt + a*dh, j*sw - pl + b*dw, c] * grad_out[n, i, j, q],
+    # into parts (flat) (runs, KH*KW*C*M) at its run's row: blockIdx.y * lanes + its lane.
+    n_images, height, width, channels = x_shape
+    lines = n_images * oh * ow
+    depth = grad_out.size // lines
+    q, first, lanes, end = line_run(span, run, lines)
+    lane = cuda.threadIdx.x // span
+    if q >= depth or lane >= lanes:
+        return
+    c, taps = q // (depth // channels), kh * kw
+    row = cuda.blockIdx.y * lanes + lane
+    for tap in range(taps):
+        y_off, x_off = (tap // kw) * dh - pt, (tap % kw) * dw - pl
+        total = zero
+        n, i, j = _pixel(first, oh, ow)
+        for pixel in range(first, end, lanes):
+            y, xx = i * sh + y_off, j * sw + x_off
+            if 0 <= y < height and 0 <= xx < width:
+                cell = ((n * height + y) * width + xx) * channels + c
+                total += x[uint64(cell)] * grad_out[uint64(pixel * depth + q)]
+            n, i, j = _stepped(n, i, j, lanes, oh, ow)
+        parts[uint64((row * taps + tap) * depth + q)] = total
 
 
 @cached_kernel
@@ -367,15 +373,20 @@ def depthwise_conv_input_grad(
 def depthwise_conv_kernel_grad(
     x: CudaArray, grad_out: CudaArray, w_shape: tuple[int, ...], win: Window
 ) -> CudaArray:
-    """The gradient of :func:`depthwise_conv` with respect to w (KH, KW, C, M)."""
+    """The gradient of :func:`depthwise_conv` with respect to w (KH, KW, C, M): each thread
+    sums a tap's products over its run of output pixels (PARTS_LINES a thread), then the
+    runs' sums are added down their columns (two launches, the same bits every run)."""
     bounds.depthwise_output("depthwise_conv_kernel_grad", grad_out, x.shape, w_shape, win)
-    n, oh, ow = grad_out.shape[:3]
-    args = (x.flat, grad_out.flat, x.shape, *win.geometry(), grad_out.dtype.type(0))
-    grad_w = sum_columns(
-        _depthwise_kernel_grad_entry, args, n * oh * ow, math.prod(w_shape), grad_out.dtype,
-        column=_depthwise_kernel_grad_column,
+    lines, depth = math.prod(grad_out.shape[:3]), grad_out.shape[3]
+    taps = w_shape[0] * w_shape[1]
+    per_thread = PARTS_LINES * runtime.RUN_LINES
+    span, across, along, run, lanes = runtime.line_layout(depth, lines, per_thread)
+    parts = empty((along * lanes, taps * depth), grad_out.dtype)
+    configure(_depthwise_kernel_grad_parts, (across, along), runtime.THREADS)(
+        x.flat, x.shape, grad_out.flat, *win.geometry(), parts.flat, grad_out.dtype.type(0),
+        span, run,
     )  # fmt: skip
-    return grad_w.reshape(w_shape)
+    return column_sums(parts).reshape(w_shape)
 
 
 def conv_max_pool_2x2(

@@ -126,14 +126,23 @@ RUN_LINES = 32  # lines a thread takes, about
 MAX_GRID_Y = 65535  # the most blocks along a grid's second axis
 
 
-def launch_lines(kernel: Any, width: int, length: int) -> Any:
-    """``kernel`` configured over ``length`` lines of ``width`` entries (see above), launched
-    by calling it with the kernel's arguments, to which (span, run) are added: span entries a
-    block, run lines a block (see :func:`line_run`)."""
+def line_layout(width: int, length: int, per_thread: int | None = None) -> tuple[int, ...]:
+    """How ``length`` lines of ``width`` entries are laid out (see above), each thread taking
+    about ``per_thread`` lines (RUN_LINES by default): (span, blocks across, blocks along, run,
+    lanes) = (entries a block, the grid, lines a block, lines a block takes at a time)."""
     span = max(1, min(width, THREADS))
-    along = max(1, min(MAX_GRID_Y, -(-length // (RUN_LINES * (THREADS // span)))))
-    run = -(-length // along)
-    launch = configure(kernel, (-(-width // span), along), THREADS)
+    lanes = THREADS // span
+    per_thread = RUN_LINES if per_thread is None else per_thread
+    along = max(1, min(MAX_GRID_Y, -(-length // (per_thread * lanes))))
+    return span, -(-width // span), along, -(-length // along), lanes
+
+
+def launch_lines(kernel: Any, width: int, length: int, per_thread: int | None = None) -> Any:
+    """``kernel`` configured over ``length`` lines of ``width`` entries (see
+    :func:`line_layout`), launched by calling it with the kernel's arguments, to which (span,
+    run) are added: span entries a block, run lines a block (see :func:`line_run`)."""
+    span, across, along, run, _ = line_layout(width, length, per_thread)
+    launch = configure(kernel, (across, along), THREADS)
     return lambda *args: launch(*args, span, run)
 
 

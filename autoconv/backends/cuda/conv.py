@@ -9,13 +9,19 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import cuda, uint64
+from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda import runtime
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.reduce import column_sums, sum_columns
-from autoconv.backends.cuda.runtime import cached_kernel, configure, launch_lines, line_run
+from autoconv.backends.cuda.runtime import (
+    cached_kernel,
+    configure,
+    launch_lines,
+    line_run,
+    unsigned,
+)
 from autoconv.windows import Window
 
 # A convolution (autoconv.ops.convolution) runs the whole batch at once up to this many bytes
@@ -72,8 +78,8 @@ def _im2col(x, x_shape, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols, zero, span
         y, xx = i * sh - pt + a * dh, j * sw - pl + b * dw
         value = zero
         if 0 <= y < height and 0 <= xx < width:
-            value = x[uint64(((n * height + y) * width + xx) * channels + c)]
-        cols[uint64(row * columns + q)] = value
+            value = x[unsigned(((n * height + y) * width + xx) * channels + c)]
+        cols[unsigned(row * columns + q)] = value
         n, i, j = _stepped(n, i, j, lanes, oh, ow)
 
 
@@ -111,8 +117,8 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, x_shape, zero,
                 reached, j = _window_index(xx + pl - b * dw, sw, ow)
                 if reached:
                     row = (n * oh + i) * ow + j
-                    total += cols[uint64(row * columns + (a * kw + b) * channels + c)]
-        grad_x[uint64(pixel * channels + c)] = total
+                    total += cols[unsigned(row * columns + (a * kw + b) * channels + c)]
+        grad_x[unsigned(pixel * channels + c)] = total
         n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
 
@@ -138,8 +144,8 @@ def _depthwise_conv(x, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, out, x_shape, 
                     xx = j * sw - pl + b * dw
                     if 0 <= xx < width:
                         cell = ((n * height + y) * width + xx) * channels + c
-                        total += x[uint64(cell)] * w[uint64((a * kw + b) * depth + q)]
-        out[uint64(pixel * depth + q)] = total
+                        total += x[unsigned(cell)] * w[unsigned((a * kw + b) * depth + q)]
+        out[unsigned(pixel * depth + q)] = total
         n, i, j = _stepped(n, i, j, lanes, oh, ow)
 
 
@@ -169,8 +175,8 @@ def _depthwise_conv_input_grad(
                     at = ((n * oh + i) * ow + j) * depth + c * multiplier
                     taps = (a * kw + b) * depth + c * multiplier
                     for m in range(multiplier):
-                        total += grad_out[uint64(at + m)] * w[uint64(taps + m)]
-        grad_x[uint64(pixel * channels + c)] = total
+                        total += grad_out[unsigned(at + m)] * w[unsigned(taps + m)]
+        grad_x[unsigned(pixel * channels + c)] = total
         n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
 
@@ -198,9 +204,9 @@ def _depthwise_kernel_grad_parts(x, x_shape, grad_out, kh, kw, sh, sw, dh, dw, p
             y, xx = i * sh + y_off, j * sw + x_off
             if 0 <= y < height and 0 <= xx < width:
                 cell = ((n * height + y) * width + xx) * channels + c
-                total += x[uint64(cell)] * grad_out[uint64(pixel * depth + q)]
+                total += x[unsigned(cell)] * grad_out[unsigned(pixel * depth + q)]
             n, i, j = _stepped(n, i, j, lanes, oh, ow)
-        parts[uint64((row * taps + tap) * depth + q)] = total
+        parts[unsigned((row * taps + tap) * depth + q)] = total
 
 
 @cached_kernel
@@ -230,11 +236,12 @@ def _conv_max_pool_2x2(x, x_shape, taps, bias, relu, zero, kh, kw, pt, pl, out, 
                         at = ((n * height + y) * width + xx) * channels
                         tap = (a * kw + b) * channels
                         for c_in in range(channels):
-                            total += x[uint64(at + c_in)] * taps[uint64((tap + c_in) * filters + c)]
+                            weight = taps[unsigned((tap + c_in) * filters + c)]
+                            total += x[unsigned(at + c_in)] * weight
             if cell == 0 or total > best or (total != total and best == best):
                 best, where = total, (y0 * 2 * ow + x0) * filters + c
-        out[uint64(pooled * filters + c)] = activated(best + bias[c], relu, zero)
-        argmax[uint64(pooled * filters + c)] = where
+        out[unsigned(pooled * filters + c)] = activated(best + bias[c], relu, zero)
+        argmax[unsigned(pooled * filters + c)] = where
         n, i, j = _stepped(n, i, j, lanes, oh, ow)
 
 
@@ -285,7 +292,7 @@ def _bias_relu(out, bias, relu, zero, span, run):
     c, first, lanes, end = line_run(span, run, out.size // columns)
     if c < columns:
         for r in range(first, end, lanes):
-            at = uint64(r * columns + c)
+            at = unsigned(r * columns + c)
             out[at] = activated(out[at] + bias[c], relu, zero)
 
 

@@ -24,7 +24,7 @@ from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import activated, bias_relu
 from autoconv.backends.cuda.elementwise import broadcast_to
 from autoconv.backends.cuda.reduce import arrival_counters
-from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure
+from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure, unsigned
 
 # Matrix product tiling: a block of SIDE x SIDE threads computes a tile of the output, each
 # thread a register tile of it: BLOCK x BLOCK (a thread's PER_THREAD x PER_THREAD), or, when
@@ -46,8 +46,9 @@ SPLIT_BLOCKS = 4 if SIMULATED else 256
 SPLIT_MIN_CHUNK = 16 if SIMULATED else 256
 MAX_GRID_Z = 65535  # the most blocks along a grid's third axis (products launched together)
 # Shared-tile indices are unsigned (no negative-index fix-up), global ones int64: each cast to
-# its type before the two meet (numba-cuda types int64 with uint64 as float64).
-U, I64 = numba.uint32, numba.int64
+# its type before the two meet (numba-cuda types int64 with uint64 as float64). On the simulator
+# plain ints (see runtime.unsigned).
+U, I64 = (int, int) if SIMULATED else (numba.uint32, numba.int64)
 ALIGN = None if SIMULATED else 16  # the shared tiles' (the simulator takes no alignment)
 THREADS = SIDE * SIDE  # a block's
 PAST_K = 1 << 62  # the k of a load past an operand's last line: never < k_end
@@ -101,7 +102,7 @@ def _fetch(staged, x, loads, k0, k_step, k_end, zero):
     ``staged`` (0 past the ends), each load's offset then moved on by ``k_step``, to the next
     tile's."""
     for i in range(len(staged)):
-        staged[i] = x[numba.uint64(loads[i, 0])] if k0 + loads[i, 1] < k_end else zero
+        staged[i] = x[unsigned(loads[i, 0])] if k0 + loads[i, 1] < k_end else zero
         loads[i, 0] += k_step
 
 

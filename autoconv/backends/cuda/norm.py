@@ -19,12 +19,18 @@ from typing import Any
 
 import numba
 import numpy as np
-from numba import cuda, uint64
+from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, ones_like, zeros
 from autoconv.backends.cuda.reduce import column_sums, sum_columns
-from autoconv.backends.cuda.runtime import cached_kernel, launch, launch_lines, line_run
+from autoconv.backends.cuda.runtime import (
+    cached_kernel,
+    launch,
+    launch_lines,
+    line_run,
+    unsigned,
+)
 
 
 @cuda.jit(device=True)
@@ -72,7 +78,7 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
             m, v = mean[c], variance[c]
         scale = gamma[c] / math.sqrt(v + epsilon)
         for r in range(first, end, lanes):
-            at = uint64(r * channels + c)
+            at = unsigned(r * channels + c)
             out[at] = (x[at] - m) * scale + beta[c]
 
     @cached_kernel
@@ -92,7 +98,7 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
             x_scale = -g_scale * inv * g_gamma / item(rows)
             shift = -g_scale * total[c] / item(rows)
         for r in range(first, end, lanes):
-            at = uint64(r * channels + c)
+            at = unsigned(r * channels + c)
             grad_x[at] = (x[at] - mean[c]) * x_scale + grad[at] * g_scale + shift
 
     return forward, backward

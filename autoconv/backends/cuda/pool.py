@@ -9,12 +9,12 @@ from typing import Any
 
 import numba
 import numpy as np
-from numba import cuda, uint64
+from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import _pixel, _stepped, activated
-from autoconv.backends.cuda.runtime import cached_kernel, launch_lines, line_run
+from autoconv.backends.cuda.runtime import cached_kernel, launch_lines, line_run, unsigned
 from autoconv.windows import Window
 
 # Every kernel runs over pixels (lines) of channels (entries) in runtime's line layout: a
@@ -38,15 +38,15 @@ def _max_pool_forward(x, x_shape, bias, relu, zero, kh, kw, sh, sw, pt, pl, out,
         y_hi, x_hi = min(i * sh - pt + kh, height), min(j * sw - pl + kw, width)
         image = n * height * width * channels
         where = (y_lo * width + x_lo) * channels + c
-        best = x[uint64(image + where)]
+        best = x[unsigned(image + where)]
         for y in range(y_lo, y_hi):
             for xx in range(x_lo, x_hi):
                 cell = (y * width + xx) * channels + c
-                value = x[uint64(image + cell)]
+                value = x[unsigned(image + cell)]
                 if value > best or (value != value and best == best):  # first max; NaN wins
                     best, where = value, cell
-        out[uint64(pixel * channels + c)] = activated(best + bias[c], relu, zero)
-        argmax[uint64(pixel * channels + c)] = where
+        out[unsigned(pixel * channels + c)] = activated(best + bias[c], relu, zero)
+        argmax[unsigned(pixel * channels + c)] = where
         n, i, j = _stepped(n, i, j, lanes, oh, ow)
 
 
@@ -76,10 +76,10 @@ def _max_pool_backward(grad_out, out_shape, argmax, kh, kw, sh, sw, pt, pl, grad
         j_lo, j_hi = _windows_over(xx, pl, kw, sw, ow)
         for i in range(i_lo, i_hi):
             for j in range(j_lo, j_hi):
-                at = uint64(((n * oh + i) * ow + j) * channels + c)
+                at = unsigned(((n * oh + i) * ow + j) * channels + c)
                 if argmax[at] == me:
                     total += grad_out[at]
-        grad_x[uint64(pixel * channels + c)] = total
+        grad_x[unsigned(pixel * channels + c)] = total
         n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
 
@@ -102,8 +102,8 @@ def _avg_pool_kernels(dtype: str) -> tuple[Any, Any]:
             total = item(0)
             for y in range(y_lo, y_hi):
                 for xx in range(x_lo, x_hi):
-                    total += x[uint64(((n * height + y) * width + xx) * channels + c)]
-            out[uint64(pixel * channels + c)] = total / item((y_hi - y_lo) * (x_hi - x_lo))
+                    total += x[unsigned(((n * height + y) * width + xx) * channels + c)]
+            out[unsigned(pixel * channels + c)] = total / item((y_hi - y_lo) * (x_hi - x_lo))
             n, i, j = _stepped(n, i, j, lanes, oh, ow)
 
     @cached_kernel
@@ -123,9 +123,9 @@ def _avg_pool_kernels(dtype: str) -> tuple[Any, Any]:
                 rows = min(i * sh - pt + kh, height) - max(i * sh - pt, 0)
                 for j in range(j_lo, j_hi):
                     cells = rows * (min(j * sw - pl + kw, width) - max(j * sw - pl, 0))
-                    at = uint64(((n * oh + i) * ow + j) * channels + c)
+                    at = unsigned(((n * oh + i) * ow + j) * channels + c)
                     total += grad_out[at] / item(cells)
-            grad_x[uint64(pixel * channels + c)] = total
+            grad_x[unsigned(pixel * channels + c)] = total
             n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
     return forward, backward

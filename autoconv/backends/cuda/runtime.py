@@ -41,6 +41,10 @@ if SIMULATED:
 # as a Python thread, so it gets small launches.
 THREADS = 8 if SIMULATED else 256
 MAX_BLOCKS = 2 if SIMULATED else 2048
+# An array index known to be >= 0, cast unsigned so that numba adds no negative-index fix-up to
+# the access. On the simulator a plain int: numba's uint64 there is a NumPy scalar, whose
+# arithmetic is slow in the per-element loops the simulator runs in Python.
+unsigned = int if SIMULATED else numba.uint64
 
 
 # Every kernel of the package is compiled with ``@cached_kernel``: numba.cuda.jit with the

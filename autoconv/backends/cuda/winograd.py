@@ -10,13 +10,13 @@ import math
 
 import numba
 import numpy as np
-from numba import cuda, uint64
+from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import _pixel, _stepped, activated
 from autoconv.backends.cuda.reduce import sum_columns
-from autoconv.backends.cuda.runtime import cached_kernel, launch_lines, line_run
+from autoconv.backends.cuda.runtime import cached_kernel, launch_lines, line_run, unsigned
 from autoconv.windows import Window
 
 # The transforms' coefficients, compiled into the kernels as constants: the input tile's
@@ -51,7 +51,7 @@ def _input_tiles(x, x_shape, top, left, ph, pw, tiles, zero, span, run):
                 inside[4 * r + s] = 0 <= y < height and 0 <= xx < width
                 cells[4 * r + s] = zero
                 if inside[4 * r + s]:
-                    cells[4 * r + s] = x[uint64(((n * height + y) * width + xx) * channels + c)]
+                    cells[4 * r + s] = x[unsigned(((n * height + y) * width + xx) * channels + c)]
         for a in range(4):
             for b in range(4):
                 total = zero
@@ -60,7 +60,7 @@ def _input_tiles(x, x_shape, top, left, ph, pw, tiles, zero, span, run):
                         if _B_T[a, r] != 0 and _B_T[b, s] != 0 and inside[4 * r + s]:
                             value = cells[4 * r + s]
                             total += value if _B_T[a, r] == _B_T[b, s] else -value
-                tiles[uint64(((4 * a + b) * count + tile) * channels + c)] = total
+                tiles[unsigned(((4 * a + b) * count + tile) * channels + c)] = total
         n, i, j = _stepped(n, i, j, lanes, ph, pw)
 
 
@@ -87,9 +87,9 @@ def _input_tiles_grad(grad_tiles, top, left, ph, pw, grad_x, x_shape, zero, span
                     for b in range(4):
                         if _B_T[b, s] == 0:
                             continue
-                        value = grad_tiles[uint64(((4 * a + b) * count + tile) * channels + c)]
+                        value = grad_tiles[unsigned(((4 * a + b) * count + tile) * channels + c)]
                         total += value if _B_T[a, r] == _B_T[b, s] else -value
-        grad_x[uint64(pixel * channels + c)] = total
+        grad_x[unsigned(pixel * channels + c)] = total
         n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
 
@@ -115,12 +115,12 @@ def _output_max_pool(products, bias, relu, zero, out, out_shape, argmax, span, r
                 for b in range(4):
                     if _A_T[q, b] == 0:
                         continue
-                    value = products[uint64(((4 * a + b) * count + tile) * filters + c)]
+                    value = products[unsigned(((4 * a + b) * count + tile) * filters + c)]
                     total += value if _A_T[p, a] == _A_T[q, b] else -value
             if cell == 0 or total > best or (total != total and best == best):
                 best, where = total, ((2 * i + p) * 2 * pw + 2 * j + q) * filters + c
-        out[uint64(tile * filters + c)] = activated(best + bias[c], relu, zero)
-        argmax[uint64(tile * filters + c)] = where
+        out[unsigned(tile * filters + c)] = activated(best + bias[c], relu, zero)
+        argmax[unsigned(tile * filters + c)] = where
         n, i, j = _stepped(n, i, j, lanes, ph, pw)
 
 

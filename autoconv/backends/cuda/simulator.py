@@ -26,12 +26,19 @@ _lock = threading.Lock()
 
 def make_shared_arrays_once() -> None:
     """Replace the simulator's ``cuda.shared.array`` with one that makes each of a launch's
-    shared arrays once, whichever threads reach it together."""
+    shared arrays once, whichever threads reach it together (where the simulator keeps them as
+    numba-cuda 0.30 does: a dict by declaring line; another simulator is left as it is)."""
     from numba.core import types
     from numba.cuda.simulator import kernelapi
     from numba.np import numpy_support
 
-    simulated = kernelapi.FakeCUDAShared
+    simulated = getattr(kernelapi, "FakeCUDAShared", None)
+    try:
+        kept = simulated(0)._allocations  # (the dynamic shared memory's size, 0 bytes)
+    except (TypeError, AttributeError):
+        kept = None
+    if not isinstance(kept, dict):
+        return  # another simulator than the one this fixes: left as it is
     dynamic = simulated.array
 
     def array(self: Any, shape: Any, dtype: Any, alignment: Any = None) -> np.ndarray:

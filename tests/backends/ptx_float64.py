@@ -129,6 +129,10 @@ KERNELS = {
     "bias_relu": (conv._bias_relu, (A1, A1, B, f32, i64, i64)),
     "masked column sums": column_sums(conv._masked_entry, A2, A2, A2, B, f32, f32),
     "column sums": column_sums(reduce._entry, A2),
+    "run sums": (
+        reduce._column_sum_kernel(reduce._run_entry, "<f4", reduce._run_column),
+        (types.Tuple((A1, i64, i64)), i64, f32, *SUMS),
+    ),
     "max_pool fwd": (
         pool._max_pool_forward,
         (A1, T4, A1, B, f32, *(i64,) * 6, A1, T4, W1, i64, i64),

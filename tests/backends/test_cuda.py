@@ -1383,6 +1383,32 @@ def test_winograd_kernels_match_cpu_and_a_tampered_argmax_routes_nothing(
     np.testing.assert_allclose(gpu.to_numpy(bias_grad), g.sum(axis=(0, 1, 2)), rtol=1e-12)
 
 
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("name", ["sum", "max"])
+def test_reductions_over_every_set_of_axes_match_numpy(name, keepdims, monkeypatch, rng):
+    """Sums and maxima of a (3, 5, 2, 7) array over every set of axes: NumPy's, and a sum over
+    a run of axes before the last (a global average pool's (1, 2), a bias gradient's (0, 1, 2))
+    summed as columns, one launch."""
+    a = rng.standard_normal((3, 5, 2, 7))
+    device = cuda_backend.asarray(a)
+    routes, sum_columns = [], reduce.sum_columns
+
+    def counted(element, args, rows, columns, *rest, **options):
+        routes.append((rows, columns))
+        return sum_columns(element, args, rows, columns, *rest, **options)
+
+    monkeypatch.setattr(reduce, "sum_columns", counted)
+    for size in range(1, 5):
+        for axes in itertools.combinations(range(4), size):
+            routes.clear()
+            got = getattr(device, name)(axis=axes, keepdims=keepdims)
+            want = getattr(a, name)(axis=axes, keepdims=keepdims)
+            np.testing.assert_allclose(cuda_backend.to_numpy(got), want, rtol=1e-12)
+            run = axes == tuple(range(axes[0], axes[-1] + 1)) and axes[-1] < 3
+            count = int(np.prod([a.shape[d] for d in axes]))
+            assert routes == ([(count, a.size // count)] if name == "sum" and run else [])
+
+
 def test_kernels_write_into_given_out_arrays_on_the_gpu(rng):
     """As on the CPU (tests/backends/test_cpu.py): rows of a device batch written in place,
     a host array or a wrong shape or dtype refused."""

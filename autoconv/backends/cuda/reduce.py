@@ -1,8 +1,9 @@
-"""Reductions on CudaArrays: ``sum`` and ``max`` over any axes (one block per output element),
-sums down the columns of a (rows, C) array (``column_sums``, and ``sum_columns``, which other
-modules' kernels sum their columns through: a device function of their own gives each entry),
-``block_sum`` (the block-wide sum that kernels of the other modules call, with blocks of
-``REDUCE_THREADS`` threads), and ``argmax`` (with ``argmax_row``, which the loss kernels call).
+"""Reductions on CudaArrays: ``sum`` and ``max`` over any axes (one block per output element;
+a sum over a run of axes before the last, as columns below), sums down the columns of a
+(rows, C) array (``column_sums``, and ``sum_columns``, which other modules' kernels sum their
+columns through: a device function of their own gives each entry), ``block_sum`` (the
+block-wide sum that kernels of the other modules call, with blocks of ``REDUCE_THREADS``
+threads), and ``argmax`` (with ``argmax_row``, which the loss kernels call).
 """
 
 from __future__ import annotations
@@ -99,11 +100,15 @@ def _reduce(name: str, a: CudaArray, axis: Any, keepdims: bool) -> CudaArray:
     count = math.prod(a.shape[d] for d in axes)
     if name == "max" and count == 0:
         raise ValueError("zero-size array to reduction operation max which has no identity")
-    leading = len(axes) < a.ndim and axes == tuple(range(len(axes)))
+    # A run of axes before the last (a global average pool's (H, W) of (N, H, W, C), a bias
+    # gradient's (N, H, W)) is summed as columns: a warp reads adjacent entries.
+    run = bool(axes) and axes == tuple(range(axes[0], axes[-1] + 1)) and axes[-1] < a.ndim - 1
     columns = a.size // max(count, 1)
-    tiles = -(-columns // COLUMN_TILE)
-    if name == "sum" and leading and count and a.size and tiles <= MAX_COLUMN_TILES:
-        return column_sums(a.reshape(count, columns)).reshape(out_shape)
+    if name == "sum" and run and count and a.size and columns <= COLUMN_TILE * MAX_COLUMN_TILES:
+        trail = math.prod(a.shape[axes[-1] + 1 :])
+        args = (a.flat, count, trail)
+        sums = sum_columns(_run_entry, args, count, columns, a.dtype, column=_run_column)
+        return sums.reshape(out_shape)
     out = empty(out_shape, a.dtype)
     if out.size:
         init = a.dtype.type(0 if name == "sum" else -np.inf)
@@ -249,6 +254,19 @@ def sum_columns(
 @cuda.jit(device=True)
 def _entry(args, r, c):
     return args[0][r, c]
+
+
+@cuda.jit(device=True)
+def _run_column(args, c):
+    """Where column c of a run's sums starts (see :func:`_reduce`), and its rows' step."""
+    a, count, trail = args
+    return a, (c // trail) * count * trail + c % trail, trail
+
+
+@cuda.jit(device=True)
+def _run_entry(column, r, c):
+    a, start, trail = column
+    return a[start + r * trail]
 
 
 def column_sums(a: CudaArray) -> CudaArray:

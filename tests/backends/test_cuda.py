@@ -240,9 +240,9 @@ def test_pooling_1d_matches_cpu(kind, pool, strides, padding, rng):
 
 
 # (m, k, n) and the splits of the contracted axis the simulator's constants give it (up to
-# SPLIT_BLOCKS = 4 blocks of output tiles of 32 x 32, or 64 x 16 for at most 16 columns, chunks
+# SPLIT_BLOCKS = 4 blocks of output tiles of 8 x 8, or 16 x 4 for at most 4 columns, chunks
 # of at least SPLIT_MIN_CHUNK = 16), alone and batched twice.
-SPLIT_PRODUCTS = [((3, 200, 5), 4, 2), ((40, 70, 3), 4, 2), ((70, 9, 33), 1, 1)]
+SPLIT_PRODUCTS = [((3, 200, 5), 4, 2), ((14, 70, 3), 4, 2), ((70, 9, 33), 1, 1)]
 
 
 @pytest.mark.parametrize("transpose_a", [False, True])
@@ -285,7 +285,7 @@ TILE_CONSTANTS = {
 @pytest.mark.parametrize(
     ("transpose_a", "transpose_b"), list(itertools.product([False, True], repeat=2))
 )
-@pytest.mark.parametrize(("m", "k", "n"), [(40, 13, 35), (37, 9, 6)], ids=["square", "narrow"])
+@pytest.mark.parametrize(("m", "k", "n"), [(40, 13, 35), (37, 9, 3)], ids=["square", "narrow"])
 def test_matmul_tiles_load_every_layout_of_the_operands(
     m, k, n, transpose_a, transpose_b, constants, rng, monkeypatch
 ):
@@ -306,7 +306,7 @@ def test_matmul_tiles_load_every_layout_of_the_operands(
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize(("m", "k", "n"), [(70, 20, 12), (5, 300, 16)])  # unsplit; split in 4
+@pytest.mark.parametrize(("m", "k", "n"), [(70, 20, 3), (5, 300, 4)])  # unsplit; split in 4
 def test_narrow_output_tiles_give_the_same_bits_as_square_ones(m, k, n, rng, monkeypatch):
     """Products of at most BLOCK / 2 columns run with tiles of 2 BLOCK x BLOCK / 2 (no thread on
     missing columns); where both tiles split the contracted axis alike, each entry is the same

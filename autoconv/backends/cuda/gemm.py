@@ -30,9 +30,11 @@ from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure, 
 # thread a register tile of it: BLOCK x BLOCK (a thread's PER_THREAD x PER_THREAD), or, when
 # every product of a launch has at most BLOCK / 2 columns (32 filters), 2 BLOCK x BLOCK / 2, so
 # that no thread computes columns that are not there. A tile's shape changes only which block
-# computes an entry, not its sum: the same bits either way.
-BLOCK = 32 if SIMULATED else 64
-PER_THREAD = 16 if SIMULATED else 4
+# computes an entry, not its sum: the same bits either way. On the simulator, 8 x 8 tiles of
+# 2 x 2 threads (still fewer threads than a tile's k or rows): it runs every entry of a tile in
+# Python, so a test's small products spend little on entries that are not there.
+BLOCK = 8 if SIMULATED else 64
+PER_THREAD = 4
 TILE_K = 8 if SIMULATED else 16
 SIDE = BLOCK // PER_THREAD  # threads along each side of a block
 # A product whose output tiles (times its batches) make fewer than SPLIT_BLOCKS blocks and whose

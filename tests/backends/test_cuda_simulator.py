@@ -1,9 +1,11 @@
-"""The fix to numba-cuda's CUDA simulator (autoconv/backends/cuda/simulator.py): a launch's
+"""The fixes to numba-cuda's CUDA simulator (autoconv/backends/cuda/simulator.py): a launch's
 threads share one array per ``cuda.shared.array`` line, however the interpreter interleaves
-them while the array is made."""
+them while the array is made; a block waits for its threads at barriers without polling them,
+with the simulator's barriers and errors."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -58,3 +60,54 @@ def test_every_thread_of_a_launch_gets_the_one_shared_array(blocks, monkeypatch)
     out = cuda.to_device(np.zeros(blocks, np.int64))
     _block_sums[blocks, THREADS](out)
     np.testing.assert_array_equal(out.copy_to_host(), THREADS * (THREADS + 1) // 2)
+
+
+@cuda.jit
+def _rotations(out, turns):
+    # The block's values rotated by one place per turn through shared memory, two barriers a
+    # turn; threads past ``out.size`` end early (the others' barriers then wait for the rest).
+    shared = cuda.shared.array(THREADS, np.int64)
+    t = cuda.threadIdx.x
+    if t >= out.size:
+        return
+    value = t + 100 * cuda.blockIdx.x
+    for _ in range(turns):
+        shared[t] = value
+        cuda.syncthreads()
+        value = shared[(t + 1) % out.size]
+        cuda.syncthreads()
+    out[t] = value
+
+
+@pytest.mark.parametrize("live", [THREADS, 5])
+@pytest.mark.parametrize("turns", [0, 1, 7])
+def test_barriers_hold_every_thread_until_the_block_arrives(live, turns):
+    out = cuda.to_device(np.zeros(live, np.int64))
+    _rotations[1, THREADS](out, turns)
+    np.testing.assert_array_equal(out.copy_to_host(), (np.arange(live) + turns) % live)
+
+
+def test_a_block_waits_for_its_threads_without_polling_them(monkeypatch):
+    polls = []
+    alive = threading.Thread.is_alive
+    monkeypatch.setattr(threading.Thread, "is_alive", lambda t: polls.append(t) or alive(t))
+    out = cuda.to_device(np.zeros(THREADS, np.int64))
+    _rotations[2, THREADS](out, 3)
+    np.testing.assert_array_equal(out.copy_to_host(), (np.arange(THREADS) + 3) % THREADS + 100)
+    assert polls == []
+
+
+@cuda.jit
+def _fails_in_one_thread(out):
+    t = cuda.threadIdx.x
+    cuda.syncthreads()
+    out[t + (THREADS if t == 3 else 0)] = 1  # thread 3 writes past the end
+    cuda.syncthreads()
+
+
+def test_a_kernels_error_reaches_the_launch_and_names_the_thread():
+    out = cuda.to_device(np.zeros(THREADS, np.int64))
+    with pytest.raises(IndexError, match=r"tid=\[3, 0, 0\] ctaid=\[0, 0, 0\]"):
+        _fails_in_one_thread[1, THREADS](out)
+    _rotations[1, THREADS](out, 2)  # the simulator still runs launches after it
+    np.testing.assert_array_equal(out.copy_to_host(), (np.arange(THREADS) + 2) % THREADS)

@@ -10,7 +10,14 @@ reduction of that block adds values from an uninitialized array, a product's fir
 a tile no thread wrote. It happens when the interpreter switches threads inside that window:
 rarely, more often on a loaded machine, and never the same way twice (the flaky step-replay and
 training tests it caused gave a wrong first output row). Here the look-up and the store are one
-step under a lock; everything else is the simulator's.
+step under a lock.
+
+The simulator also waits for a block's threads by polling: its main thread checks every thread
+(``is_alive``, a flag for "blocked at a barrier") in a loop, taking the interpreter's lock from
+the threads it waits for; most of a simulated launch's time went there. Here
+(:func:`wait_without_polling`) each thread tells the block, through one condition, when it
+reaches a barrier or ends, and the block waits on that condition: the same barriers and
+errors, the threads run while the block waits.
 """
 
 from __future__ import annotations
@@ -55,3 +62,66 @@ def make_shared_arrays_once() -> None:
         return made
 
     simulated.array = array
+
+
+def wait_without_polling() -> None:
+    """Replace the simulator's block runner (``BlockManager.run``, which polls its threads) with
+    one that waits for them to reach a barrier or end (where the simulator is numba-cuda 0.30's:
+    a polling ``BlockManager`` of ``BlockThread``s with a flag and an event each for barriers;
+    another simulator is left as it is)."""
+    from numba.cuda.simulator import kernel
+
+    manager, thread = getattr(kernel, "BlockManager", None), getattr(kernel, "BlockThread", None)
+    polls = manager is not None and "livethreads" in manager.run.__code__.co_varnames
+    if not (polls and thread is not None and "syncthreads" in vars(thread)):
+        return
+    thread_run = thread.run
+
+    def run_thread(self: Any) -> None:
+        try:
+            thread_run(self)  # the simulator's: keeps the kernel's error for the block
+        finally:
+            with self._manager.changed:
+                self.ended = True
+                self._manager.changed.notify()
+
+    def syncthreads(self: Any) -> None:
+        if self.abort:
+            raise RuntimeError("abort flag set on syncthreads call")
+        with self._manager.changed:
+            self.syncthreads_blocked = True
+            self._manager.changed.notify()
+        self.syncthreads_event.wait()
+        self.syncthreads_event.clear()
+        if self.abort:
+            raise RuntimeError("abort flag set on syncthreads clear")
+
+    def run_block(self: Any, grid_point: Any, *args: Any) -> None:
+        self.changed = changed = threading.Condition()
+
+        def target() -> None:
+            self._f(*args)
+
+        threads = [thread(target, self, grid_point, point, self._debug)
+                   for point in np.ndindex(*self._block_dim)]  # fmt: skip
+        for t in threads:
+            t.ended = False
+            t.start()
+        with changed:
+            while True:
+                failed = next((t for t in threads if t.exception), None)
+                if failed is not None:  # the others stopped at their next barrier, as there
+                    for t in threads:
+                        t.abort, t.syncthreads_blocked = True, False
+                        t.syncthreads_event.set()
+                    raise failed.exception[0].with_traceback(failed.exception[1])
+                live = [t for t in threads if not t.ended]
+                if not live:
+                    return
+                if all(t.syncthreads_blocked for t in live):  # every live thread at the barrier
+                    for t in live:
+                        t.syncthreads_blocked = False
+                        t.syncthreads_event.set()
+                changed.wait()
+
+    thread.run, thread.syncthreads, manager.run = run_thread, syncthreads, run_block

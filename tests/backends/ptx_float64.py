@@ -1,9 +1,11 @@
 """Compile every float32 CUDA kernel of autoconv to PTX for sm_90 (H100) and print, as JSON,
 how many float64 instructions each has, plus a deliberately float64 control kernel.
 
-Run by tests/test_cuda_ptx.py in its own process (the CUDA simulator must be off). Needs NVVM
-(numba-cuda's cu12 extra) but no GPU: numba asks the current device for its compute capability
-when it compiles device functions, so that question is answered with sm_90 here.
+Its list of kernels is what tests/backends/disk_cache.py compiles (and counts, for
+tests/backends/test_cuda_ptx.py); run on its own, without the CUDA simulator, it prints the
+same counts. Needs NVVM (numba-cuda's cu12 extra) but no GPU: numba asks the current device for
+its compute capability when it compiles device functions, so that question is answered with
+sm_90 here.
 Exit code 3: NVVM is not installed.
 """
 
@@ -199,9 +201,14 @@ KERNELS = {
 }
 
 
+def float64_count(ptx: str) -> int:
+    """The lines of PTX with a float64 instruction."""
+    return sum(bool(re.search(r"\.f64\b", line)) for line in ptx.splitlines())
+
+
 def float64_lines(pyfunc, signature) -> int:
     ptx, _ = cuda.compile_ptx(pyfunc, signature, cc=(9, 0))
-    return sum(bool(re.search(r"\.f64\b", line)) for line in ptx.splitlines())
+    return float64_count(ptx)
 
 
 def control(a, rho):  # an int literal next to a float32: numba computes in float64

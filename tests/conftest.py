@@ -4,7 +4,6 @@ device (the simulator, unless this machine has an NVIDIA GPU)."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 # The CUDA tests run on numba's CUDA simulator where there is no GPU. The switch must be set
@@ -12,10 +11,6 @@ from pathlib import Path
 # loads; it changes nothing for the CPU kernels. Set NUMBA_ENABLE_CUDASIM yourself to choose.
 if "NUMBA_ENABLE_CUDASIM" not in os.environ and not Path("/dev/nvidiactl").exists():
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
-if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-    # The simulator's scheduler busy-waits on its GPU threads while holding the GIL; a shorter
-    # switch interval than Python's 5 ms lets them run (the CUDA tests go about 5x faster).
-    sys.setswitchinterval(5e-4)
 
 import numpy as np
 import pytest

@@ -29,10 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 import autoconv as ac
 from autoconv import layers
-from autoconv.backends.cuda import SIMULATED
-
-if SIMULATED:  # its GPU threads busy-wait holding the GIL: switch sooner (as tests/conftest.py)
-    sys.setswitchinterval(5e-4)
 
 # Per device: the image side, the batch sizes (the CPU's largest makes the first convolution
 # touch more than PARALLEL_MIN_WORK elements, so its kernels run their parallel builds), and the

@@ -1,4 +1,4 @@
-"""A fix to numba-cuda's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, where the tests run the
+"""Two fixes to numba-cuda's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, where the tests run the
 kernels), applied by :mod:`autoconv.backends.cuda.runtime` when the simulator is on.
 
 The simulator runs each thread of a block as a Python thread and makes a launch's shared array
@@ -9,8 +9,8 @@ stores get two different arrays, so the block's threads do not meet in shared me
 reduction of that block adds values from an uninitialized array, a product's first tile reads
 a tile no thread wrote. It happens when the interpreter switches threads inside that window:
 rarely, more often on a loaded machine, and never the same way twice (the flaky step-replay and
-training tests it caused gave a wrong first output row). Here the look-up and the store are one
-step under a lock.
+training tests it caused gave a wrong first output row). Here (:func:`make_shared_arrays_once`)
+the look-up and the store are one step under a lock.
 
 The simulator also waits for a block's threads by polling: its main thread checks every thread
 (``is_alive``, a flag for "blocked at a barrier") in a loop, taking the interpreter's lock from

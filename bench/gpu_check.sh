@@ -15,12 +15,29 @@
 #   it imports), one round; bench-spe: the same with --steps-per-execution 64.
 # - racecheck: compute-sanitizer's race check over the kernels with shared memory (the matrix
 #   product, the column sums, the loss and metric sums) on their tests.
+#
+# Each stage is stopped after GPU_CHECK_STAGE_SECONDS (default 300) so that one that hangs leaves
+# the others their time; its log then ends with "stopped after N s". The tests run in
+# GPU_CHECK_WORKERS pytest processes (default: one per 2 cores, at most 8; 1: this process) where
+# pytest-xdist is installed: their time is mostly each kernel's first compile, a CPU's work.
 set -uo pipefail
 out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [racecheck]}
 shift
 stages=${*:-tests warmup bench}
 mkdir -p "$out"
 export NUMBA_ENABLE_CUDASIM=0 PYTHONUNBUFFERED=1
+limit=${GPU_CHECK_STAGE_SECONDS:-300}
+n=${GPU_CHECK_WORKERS:-$(( $(nproc) / 2 > 8 ? 8 : $(nproc) / 2 ))}
+workers=()
+if (( n > 1 )) && python3 -c "import xdist" 2>/dev/null; then
+  workers=(-n "$n")
+fi
+limited() {  # the command, stopped after $limit seconds (and then saying so)
+  timeout "$limit" "$@"
+  local rc=$?
+  (( rc == 124 )) && echo "stopped after $limit s"
+  return $rc
+}
 python3 - <<'EOF' 2>&1 | tee "$out/versions.log" || exit 1
 import sys, numpy, numba, numba_cuda
 from numba import cuda
@@ -35,24 +52,26 @@ for stage in $stages; do
   echo "== $stage ($(date -u +%FT%TZ))" | tee "$log"
   case $stage in
     tests)
-      python3 -m pytest -q -m "gpu or cudasim" -p no:cacheprovider tests/backends \
-        tests/test_step_replay.py tests/test_gpu_models.py 2>&1 | tee -a "$log" ;;
+      limited python3 -m pytest -q "${workers[@]}" -m "gpu or cudasim" \
+        -p no:cacheprovider tests/backends tests/test_step_replay.py tests/test_gpu_models.py \
+        2>&1 | tee -a "$log" ;;
     warmup)
       export NUMBA_CACHE_DIR
       NUMBA_CACHE_DIR=$(mktemp -d)
       for run in cold warm; do
         echo "-- $run" | tee -a "$log"
-        python3 -m autoconv train mnist --device cuda --epochs 1 2>&1 | tee -a "$log"
+        limited python3 -m autoconv train mnist --device cuda --epochs 1 2>&1 |
+          tee -a "$log"
       done
       unset NUMBA_CACHE_DIR ;;
     bench)
-      python3 bench/gpu_vs_torch.py --device cuda --rounds 1 --json "$out/bench.json" 2>&1 |
-        tee -a "$log" ;;
+      limited python3 bench/gpu_vs_torch.py --device cuda --rounds 1 --json "$out/bench.json" \
+        2>&1 | tee -a "$log" ;;
     bench-spe)
-      python3 bench/gpu_vs_torch.py --device cuda --rounds 1 --steps-per-execution 64 \
+      limited python3 bench/gpu_vs_torch.py --device cuda --rounds 1 --steps-per-execution 64 \
         --json "$out/bench-spe.json" 2>&1 | tee -a "$log" ;;
     racecheck)
-      compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q -x \
+      limited compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q -x \
         -p no:cacheprovider tests/backends/test_cuda.py -k "matmul or column_sums or loss" \
         2>&1 | tee -a "$log" ;;
     *) echo "unknown stage $stage (tests, warmup, bench, bench-spe, racecheck)" | tee -a "$log" ;;

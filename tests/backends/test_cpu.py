@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from autoconv.backends import cpu
-from autoconv.backends.cpu import conv, jit, pool
+from autoconv.backends.cpu import conv, conv_pool, jit, pool
 from autoconv.windows import pool_window, window
 
 CONV_WINDOWS = [((3, 3), 1, 1, "valid"), ((2, 3), 2, 1, "same"), ((3, 3), 1, 2, 1)]
@@ -238,23 +238,23 @@ def test_conv_3x3_kernels_match_the_general_ones(
     w = rng.standard_normal((3, 3, channels, filters)).astype(np.float32)
     bias = rng.standard_normal(filters).astype(np.float32)
     win = window("t", (10, 12), (3, 3), 1, 1, padding)
-    n, oh, ow, _, images, taps = conv._direct_operands("t", x, w.shape, win)
+    n, oh, ow, _, images, taps = conv_pool._direct_operands("t", x, w.shape, win)
     zero = np.float32(0)
     general_out = np.empty((n, oh // 2, ow // 2, filters), np.float32)
     general_argmax = np.empty(general_out.shape, np.int32)
     taps = w.reshape(taps, filters)
-    conv._conv_max_pool_2x2(filters).serial(
+    conv_pool._conv_max_pool_2x2(filters).serial(
         images, taps, bias, relu, zero, 3, 3, general_out, general_argmax
     )
     g = rng.standard_normal(general_out.shape).astype(np.float32)
     general_taps = np.empty((1, 9 * channels, filters), np.float32)
     general_bias = np.empty((1, filters))
     general_bias = general_bias.astype(np.float32)
-    conv._conv_max_pool_2x2_kernel_grad(filters).serial(
+    conv_pool._conv_max_pool_2x2_kernel_grad(filters).serial(
         images, g, general_out, general_argmax, relu, zero, 3, 3, general_taps, general_bias
     )
-    chosen, calls = getattr(conv, kernels), []
-    monkeypatch.setattr(conv, kernels, lambda f: calls.append(f) or chosen(f))
+    chosen, calls = getattr(conv_pool, kernels), []
+    monkeypatch.setattr(conv_pool, kernels, lambda f: calls.append(f) or chosen(f))
 
     def run():
         out, argmax = cpu.conv_max_pool_2x2(x, w, bias, relu, win)

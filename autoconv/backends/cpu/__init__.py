@@ -52,14 +52,13 @@ from autoconv.backends.cpu.conv import (
     bias_relu,
     bias_relu_grad,
     col2im,
-    conv_max_pool_2x2,
-    conv_max_pool_2x2_kernel_grad,
     depthwise_conv,
     depthwise_conv_input_grad,
     depthwise_conv_kernel_grad,
     im2col,
     relu_grad_and_column_sums,
 )
+from autoconv.backends.cpu.conv_pool import conv_max_pool_2x2, conv_max_pool_2x2_kernel_grad
 from autoconv.backends.cpu.embedding import scatter_add_rows
 from autoconv.backends.cpu.image import (
     affine_transform,

@@ -1,0 +1,199 @@
+"""The metrics' base classes: :class:`Metric` (its state on the predictions' device, read
+back only by ``result()``), :class:`Sum`, :class:`Mean` and :class:`MeanMetricWrapper` (the mean
+of a function's per-sample values)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from autoconv.backends import array_device, namespace
+from autoconv.losses import squeeze_or_expand_to_same_rank, to_snake_case
+from autoconv.metrics.functions import array_of, function, on_device
+from autoconv.tensor import no_grad
+
+
+# ------------------------------------------------------------------------ base classes
+class Metric:
+    """Base class: state variables (device arrays, made by ``add_variable``), updated by
+    ``update_state``, read by ``result``. Calling a metric updates it and returns the result.
+    ``_direction`` ("up" or "down", as in Keras) tells callbacks with ``mode="auto"`` whether
+    the metric improves by growing or shrinking; a metric without one needs an explicit mode."""
+
+    def __init__(self, name: str | None = None, dtype: Any = None) -> None:
+        self.name = name or to_snake_case(type(self).__name__)
+        self.dtype = np.dtype(dtype or np.float32)
+        self.device = "cpu"
+        self._shapes: dict[str, tuple[int, ...]] = {}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A state variable given a new value of its shape, dtype and device takes it in place
+        (``self.total = self.total + x`` writes into the array ``total`` already is): a step
+        the GPU replays (autoconv/step_replay.py) updates the arrays it recorded."""
+        old = self.__dict__.get(name)
+        if (
+            name in self.__dict__.get("_shapes", ())
+            and old is not None
+            and not isinstance(old, np.generic)
+            and array_device(old) == array_device(value)
+            and np.shape(value) == old.shape
+            and getattr(value, "dtype", None) == old.dtype
+        ):
+            namespace(array_device(old)).copy_into(old, value)
+            return
+        object.__setattr__(self, name, value)
+
+    def add_variable(self, shape: tuple[int, ...], name: str) -> None:
+        """A state array of zeros, kept as ``self.<name>``."""
+        self._shapes[name] = tuple(shape)
+        setattr(self, name, namespace(self.device).zeros(tuple(shape), self.dtype))
+
+    @property
+    def variables(self) -> list[Any]:
+        return [getattr(self, name) for name in self._shapes]
+
+    def reset_state(self) -> None:
+        for name, shape in self._shapes.items():
+            setattr(self, name, namespace(self.device).zeros(shape, self.dtype))
+
+    def _to(self, device: str) -> Any:
+        """Move the state to ``device`` (once, when the data first comes from there); return
+        that device's backend module."""
+        if device != self.device:
+            for name in self._shapes:
+                setattr(self, name, on_device(device, getattr(self, name)))
+            self.device = device
+        return namespace(device)
+
+    def _in_place(self, *names: str) -> list[Any]:
+        """The state arrays ``names``, as arrays a backend updates in place (an update out of
+        place may have left a NumPy scalar: arithmetic on a 0-d array gives one)."""
+        for name in names:
+            if isinstance(getattr(self, name), np.generic):
+                setattr(self, name, np.array(getattr(self, name)))
+        return [getattr(self, name) for name in names]
+
+    def _read(self, name: str) -> np.ndarray:
+        return np.asarray(namespace(self.device).to_numpy(getattr(self, name)))
+
+    def update_state(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    def result(self) -> Any:
+        raise NotImplementedError
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Metric:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+def _samplewise(values: Any, sample_weight: Any, reduce: str, dtype: Any) -> tuple[Any, Any]:
+    """Keras's reduce_to_samplewise_values: weight the values, then reduce values and weights
+    to one per sample (``reduce``: 'mean' or 'sum' over the trailing axes)."""
+
+    def reduced(a: Any, axes: range) -> Any:
+        return getattr(a, reduce)(axis=tuple(axes)) if len(axes) else a
+
+    if sample_weight is not None:
+        sample_weight = on_device(array_device(values), sample_weight, dtype)
+        values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
+        weight_ndim = sample_weight.ndim
+        values = reduced(values, range(weight_ndim, values.ndim))
+        sample_weight = namespace(array_device(values)).broadcast_to(sample_weight, values.shape)
+        values = values * sample_weight
+        sample_weight = reduced(sample_weight, range(1, weight_ndim))
+    return reduced(values, range(1, values.ndim)), sample_weight
+
+
+class Sum(Metric):
+    """The (weighted) sum of the values given."""
+
+    def __init__(self, name: str = "sum", dtype: Any = None) -> None:
+        super().__init__(name, dtype)
+        self.add_variable((), "total")
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        values = array_of(values)
+        self._to(array_device(values))
+        values, _ = _samplewise(values.astype(self.dtype), sample_weight, "sum", self.dtype)
+        self.total = self.total + values.sum()
+
+    def result(self) -> Any:
+        return self._read("total")[()]
+
+
+class Mean(Metric):
+    """The (weighted) mean of the values given: sum(values * weights) / sum(weights)."""
+
+    def __init__(self, name: str = "mean", dtype: Any = None) -> None:
+        super().__init__(name, dtype)
+        self.add_variable((), "total")
+        self.add_variable((), "count")
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        values = array_of(values)
+        xp = self._to(array_device(values))
+        values = values.astype(self.dtype, copy=False)
+        if self._weighted_scalar(values, sample_weight):
+            # A batch's mean loss weighted by its size: nothing to reduce; added in place.
+            xp.update_metrics(
+                *self._in_place("total", "count"), values, sample_weight, None, None, None, None
+            )
+            return
+        values, sample_weight = _samplewise(values, sample_weight, "mean", self.dtype)
+        self.total = self.total + values.sum()
+        if sample_weight is not None:
+            self.count = self.count + sample_weight.sum()
+        else:
+            self.count = self.count + (values.shape[0] if values.ndim else 1)
+
+    def result(self) -> Any:
+        total, count = self._read("total"), self._read("count")
+        return (total / count if count != 0 else np.zeros_like(total))[()]
+
+    @staticmethod
+    def _weighted_scalar(values: Any, sample_weight: Any) -> bool:
+        """Whether ``values`` is one number weighted by a number (a batch's mean loss by its
+        size), which the backend's ``update_metrics`` adds in place."""
+        return isinstance(sample_weight, int | float) and values.ndim == 0
+
+
+class MeanMetricWrapper(Mean):
+    """The mean of ``fn(y_true, y_pred, **kwargs)``, a function of per-sample values (a loss
+    function, an accuracy ...), weighted by the sample weights."""
+
+    def __init__(
+        self, fn: Callable[..., Any], name: str | None = None, dtype: Any = None, **kwargs: Any
+    ) -> None:
+        super().__init__(name, dtype)
+        self._fn = fn
+        self._fn_kwargs = kwargs
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        with no_grad():
+            values = self._fn(y_true, y_pred, **self._fn_kwargs)
+        super().update_state(values, sample_weight)
+
+    def get_config(self) -> dict[str, Any]:
+        config = {**super().get_config(), **self._fn_kwargs}
+        if type(self) is MeanMetricWrapper:
+            config["fn"] = self._fn.__name__
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Metric:
+        if "fn" in config:
+            config = {**config, "fn": function(config["fn"])}
+        return cls(**config)

@@ -1,0 +1,149 @@
+"""The Loss base class and how it reduces per-sample values (Keras's
+keras/src/losses/loss.py), and :class:`LossFunctionWrapper`, a per-sample function as a Loss."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from autoconv.losses.functions import (
+    categorical_crossentropy,
+    constant_like,
+    divide_no_nan,
+    function,
+    loss_pair,
+    sparse_categorical_crossentropy,
+    squeeze_or_expand_to_same_rank,
+    to_snake_case,
+)
+from autoconv.ops import engine as ops
+from autoconv.tensor import Tensor
+
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
+
+
+# ------------------------------------------------------------------------ reductions
+def standardize_reduction(reduction: str | None) -> str | None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(
+            f"Invalid value for argument `reduction`. Expected one of {REDUCTIONS}. "
+            f"Received: reduction={reduction!r}"
+        )
+    return reduction
+
+
+def apply_mask(sample_weight: Any, mask: Any, reduction: str | None) -> Any:
+    """Fold a 0/1 mask of kept values into the sample weights (arrays). For the mean
+    reductions the kept values are scaled by count / kept, so the mean runs over them only."""
+    if reduction in ("mean", "sum_over_batch_size"):
+        mask = mask * divide_no_nan(mask.size, mask.sum())
+    if sample_weight is None:
+        return mask
+    mask, sample_weight = squeeze_or_expand_to_same_rank(mask, sample_weight)
+    return sample_weight * mask
+
+
+def reduce_values(
+    values: Tensor, sample_weight: Any = None, reduction: str | None = "sum_over_batch_size"
+) -> Tensor:
+    """Reduce (already weighted) per-sample values; a scalar or empty tensor is kept."""
+    if reduction in (None, "none") or values.shape in ((), (0,)):
+        return values
+    loss = ops.sum(values)
+    if reduction == "mean_with_sample_weight" and sample_weight is not None:
+        return divide_no_nan(loss, sample_weight.sum())
+    if reduction in ("sum_over_batch_size", "mean", "mean_with_sample_weight") and values.size:
+        loss = loss / values.size
+    return loss
+
+
+def reduce_weighted_values(
+    values: Tensor,
+    sample_weight: Any = None,
+    mask: Any = None,
+    reduction: str | None = "sum_over_batch_size",
+) -> Tensor:
+    """Weight per-sample ``values`` by ``sample_weight`` (ranks matched as Keras does, then
+    broadcast) and by the 0/1 ``mask`` of kept values, and reduce them."""
+    reduction = standardize_reduction(reduction)
+    if sample_weight is not None:
+        sample_weight = constant_like(sample_weight, values).data
+    if mask is not None:
+        sample_weight = apply_mask(sample_weight, mask, reduction)
+    if sample_weight is not None:
+        values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
+        values = values * sample_weight
+    return reduce_values(values, sample_weight, reduction)
+
+
+# --------------------------------------------------------------------------- objects
+class Loss:
+    """A loss with a reduction: ``loss(y_true, y_pred, sample_weight=None)`` -> Tensor.
+
+    Subclasses define ``call(y_true, y_pred)``, the per-sample values (y_true arrives as a
+    constant Tensor of y_pred's dtype). ``sparse`` losses take integer labels instead of
+    one-hot rows (a model uploads their targets as int32); ``probability_targets`` losses take
+    no target below zero (fit checks them before training)."""
+
+    sparse = False
+    probability_targets = False
+
+    def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size"):
+        self.name = name or to_snake_case(type(self).__name__)
+        self.reduction = standardize_reduction(reduction)
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
+        y_true, y_pred = loss_pair(y_true, y_pred)
+        values, mask = self.call_with_mask(y_true, y_pred)
+        return reduce_weighted_values(values, sample_weight, mask, self.reduction)
+
+    def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def call_with_mask(self, y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Any]:
+        """(per-sample values, the 0/1 mask of values the reduction keeps, or None)."""
+        return self.call(y_true, y_pred), None
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Loss:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+class LossFunctionWrapper(Loss):
+    """A per-sample loss function ``fn(y_true, y_pred, **kwargs)`` as a Loss (ranks of y_true
+    and y_pred are matched first, as Keras does)."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Tensor],
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=name, reduction=reduction)
+        self.fn = fn
+        self._fn_kwargs = kwargs
+        self.sparse = fn is sparse_categorical_crossentropy
+        self.probability_targets = fn is categorical_crossentropy
+
+    def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        return self.fn(y_true, y_pred, **self._fn_kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        config = {**super().get_config(), **self._fn_kwargs}
+        if type(self) is LossFunctionWrapper:
+            config["fn"] = self.fn.__name__
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Loss:
+        if "fn" in config:
+            config = {**config, "fn": function(config["fn"])}
+        return cls(**config)

@@ -1,0 +1,244 @@
+"""Keras's loss classes, each a :class:`~autoconv.losses.LossFunctionWrapper` of its function
+(the categorical cross-entropies fused with the softmax where they can be), and
+:func:`with_logits`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoconv.losses.functions import (
+    binary_crossentropy,
+    binary_focal_crossentropy,
+    categorical_crossentropy,
+    categorical_focal_crossentropy,
+    categorical_hinge,
+    check_probability_targets,
+    constant_like,
+    cosine_similarity,
+    hinge,
+    huber,
+    kl_divergence,
+    labels_of,
+    log_cosh,
+    loss_pair,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+    poisson,
+    smooth_categorical,
+    sparse_categorical_crossentropy,
+    sparse_crossentropy,
+    squared_hinge,
+    squeeze_or_expand_to_same_rank,
+)
+from autoconv.losses.loss import Loss, LossFunctionWrapper
+from autoconv.ops import engine as ops
+from autoconv.ops.base import as_tensor
+from autoconv.ops.loss import one_hot
+from autoconv.tensor import Tensor
+
+
+class MeanSquaredError(LossFunctionWrapper):
+    """:func:`mean_squared_error` as a Loss."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error"):
+        super().__init__(mean_squared_error, reduction, name)
+
+
+class MeanAbsoluteError(LossFunctionWrapper):
+    """:func:`mean_absolute_error` as a Loss."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error"):
+        super().__init__(mean_absolute_error, reduction, name)
+
+
+class MeanAbsolutePercentageError(LossFunctionWrapper):
+    """:func:`mean_absolute_percentage_error` as a Loss."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_percentage_error"):
+        super().__init__(mean_absolute_percentage_error, reduction, name)
+
+
+class MeanSquaredLogarithmicError(LossFunctionWrapper):
+    """:func:`mean_squared_logarithmic_error` as a Loss."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_logarithmic_error"):
+        super().__init__(mean_squared_logarithmic_error, reduction, name)
+
+
+class CosineSimilarity(LossFunctionWrapper):
+    """:func:`cosine_similarity` as a Loss."""
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity"):
+        super().__init__(cosine_similarity, reduction, name, axis=axis)
+        self.axis = axis
+
+
+class Huber(LossFunctionWrapper):
+    """:func:`huber` as a Loss."""
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss"):
+        super().__init__(huber, reduction, name, delta=delta)
+        self.delta = delta
+
+
+class LogCosh(LossFunctionWrapper):
+    """:func:`log_cosh` as a Loss."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="log_cosh"):
+        super().__init__(log_cosh, reduction, name)
+
+
+class Hinge(LossFunctionWrapper):
+    """:func:`hinge` as a Loss."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="hinge"):
+        super().__init__(hinge, reduction, name)
+
+
+class SquaredHinge(LossFunctionWrapper):
+    """:func:`squared_hinge` as a Loss."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge"):
+        super().__init__(squared_hinge, reduction, name)
+
+
+class CategoricalHinge(LossFunctionWrapper):
+    """:func:`categorical_hinge` as a Loss."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge"):
+        super().__init__(categorical_hinge, reduction, name)
+
+
+class KLDivergence(LossFunctionWrapper):
+    """:func:`kl_divergence` as a Loss."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence"):
+        super().__init__(kl_divergence, reduction, name)
+
+
+class Poisson(LossFunctionWrapper):
+    """:func:`poisson` as a Loss."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="poisson"):
+        super().__init__(poisson, reduction, name)
+
+
+class BinaryCrossentropy(LossFunctionWrapper):
+    """:func:`binary_crossentropy` as a Loss."""
+
+    def __init__(
+        self, from_logits=False, label_smoothing=0.0, axis=-1,
+        reduction="sum_over_batch_size", name="binary_crossentropy",
+    ):  # fmt: skip
+        super().__init__(
+            binary_crossentropy, reduction, name,
+            from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+        )  # fmt: skip
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+
+
+class BinaryFocalCrossentropy(LossFunctionWrapper):
+    """:func:`binary_focal_crossentropy` as a Loss."""
+
+    def __init__(
+        self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+        label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+        name="binary_focal_crossentropy",
+    ):  # fmt: skip
+        super().__init__(
+            binary_focal_crossentropy, reduction, name,
+            apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+            from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+        )  # fmt: skip
+        self.apply_class_balancing, self.alpha, self.gamma = apply_class_balancing, alpha, gamma
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+
+
+class CategoricalFocalCrossentropy(LossFunctionWrapper):
+    """:func:`categorical_focal_crossentropy` as a Loss."""
+
+    def __init__(
+        self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+        reduction="sum_over_batch_size", name="categorical_focal_crossentropy",
+    ):  # fmt: skip
+        super().__init__(
+            categorical_focal_crossentropy, reduction, name, alpha=alpha, gamma=gamma,
+            from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+        )  # fmt: skip
+        self.alpha, self.gamma = alpha, gamma
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+
+
+def _fused(loss: Loss, y_pred: Tensor, sample_weight: Any) -> bool:
+    """Whether a cross-entropy from logits can run as the fused softmax cross-entropy: no
+    weights, a mean reduction, classes on the last axis."""
+    return (
+        loss.from_logits
+        and sample_weight is None
+        and loss.reduction in ("sum_over_batch_size", "mean", "mean_with_sample_weight")
+        and y_pred.ndim >= 1
+        and y_pred.size > 0
+    )
+
+
+class CategoricalCrossentropy(LossFunctionWrapper):
+    """:func:`categorical_crossentropy` as a Loss (fused from logits when unweighted)."""
+
+    def __init__(
+        self, from_logits=False, label_smoothing=0.0, axis=-1,
+        reduction="sum_over_batch_size", name="categorical_crossentropy",
+    ):  # fmt: skip
+        super().__init__(
+            categorical_crossentropy, reduction, name,
+            from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+        )  # fmt: skip
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
+        y_true, y_pred = loss_pair(y_true, y_pred)
+        last = self.axis in (-1, y_pred.ndim - 1)
+        if _fused(self, y_pred, sample_weight) and last and y_true.shape == y_pred.shape:
+            check_probability_targets(y_true, self.name)
+            target = smooth_categorical(y_true, self.label_smoothing)
+            return ops.softmax_cross_entropy(y_pred, target)
+        return super().__call__(y_true, y_pred, sample_weight)
+
+
+class SparseCategoricalCrossentropy(LossFunctionWrapper):
+    """:func:`sparse_categorical_crossentropy` as a Loss: labels equal to ``ignore_class`` are
+    left out of the mean (fused from logits when unweighted)."""
+
+    def __init__(
+        self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
+        name="sparse_categorical_crossentropy",
+    ):  # fmt: skip
+        super().__init__(
+            sparse_categorical_crossentropy, reduction, name,
+            from_logits=from_logits, ignore_class=ignore_class,
+        )  # fmt: skip
+        self.from_logits, self.ignore_class = from_logits, ignore_class
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
+        y_pred = as_tensor(y_pred)
+        if _fused(self, y_pred, sample_weight) and self.ignore_class is None:
+            labels = labels_of(y_true, y_pred, -1)
+            target = constant_like(one_hot(labels, y_pred.shape[-1], y_pred.dtype), y_pred)
+            return ops.softmax_cross_entropy(y_pred, target)
+        return super().__call__(y_true, y_pred, sample_weight)
+
+    def call_with_mask(self, y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Any]:
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        return sparse_crossentropy(y_true, y_pred, self.from_logits, self.ignore_class, -1)
+
+
+def with_logits(loss: Loss) -> Loss | None:
+    """For a model ending in a softmax: the same loss computed from the softmax's logits
+    (stable, and fused when unweighted), or None when ``loss`` has no such form. The two agree
+    wherever Keras's clipping of probabilities to [1e-7, 1 - 1e-7] does not bite."""
+    if not isinstance(loss, CategoricalCrossentropy | SparseCategoricalCrossentropy):
+        return None
+    if loss.from_logits or getattr(loss, "axis", -1) != -1:
+        return None
+    return type(loss).from_config({**loss.get_config(), "from_logits": True})

@@ -1,7 +1,7 @@
 """Keras-style layers, by family: ``layer`` (the base class and weights), ``input_layer``
 (``Input`` and the functional graph), ``core``, ``convolutional``, ``pooling``, ``merging``,
 ``normalization``, ``regularization``, ``activations``, ``reshaping``, ``preprocessing``
-(rescaling, resizing and image augmentation).
+(rescaling, resizing, cropping) and ``augmentation`` (the random image layers).
 
 >>> from autoconv import layers
 >>> layers.Dense(10, activation="softmax").compute_output_shape((None, 64))
@@ -14,6 +14,15 @@ from autoconv.layers.activations import (
     ELU,
     LeakyReLU,
     PReLU,
+)
+from autoconv.layers.augmentation import (
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
 )
 from autoconv.layers.convolutional import (
     Conv1D,
@@ -86,18 +95,7 @@ from autoconv.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
-from autoconv.layers.preprocessing import (
-    CenterCrop,
-    RandomBrightness,
-    RandomContrast,
-    RandomCrop,
-    RandomFlip,
-    RandomRotation,
-    RandomTranslation,
-    RandomZoom,
-    Rescaling,
-    Resizing,
-)
+from autoconv.layers.preprocessing import CenterCrop, Rescaling, Resizing
 from autoconv.layers.regularization import (
     AlphaDropout,
     Dropout,

@@ -1,26 +1,13 @@
-"""Preprocessing layers: Rescaling, Resizing, CenterCrop, and the image augmentation layers
-RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomBrightness and
-RandomCrop. Arguments, defaults, order and numbers are Keras 3's
-(keras/src/layers/preprocessing/rescaling.py and image_preprocessing/).
+"""Preprocessing layers: Rescaling, Resizing and CenterCrop (Keras 3's
+keras/src/layers/preprocessing/rescaling.py, image_preprocessing/resizing.py and center_crop.py:
+arguments, defaults, order and numbers are theirs), and the helpers the augmentation layers
+(:mod:`autoconv.layers.augmentation`) share with them.
 
 Images are channels-last: a batch (N, H, W, C) or one image (H, W, C).
-
-The augmentation layers transform images in training and pass them through unchanged in
-inference (``predict``, ``evaluate``, ``training=False``). As in Keras, the default of their
-``call`` is ``training=True``: called on its own, outside a model, such a layer augments. Each
-draws its random parameters (one per image; RandomCrop one crop per batch, as Keras) from its
-own ``np.random.default_rng(seed)`` when given ``seed=``, else from
-:func:`autoconv.seeds.generator` (reseeded by ``autoconv.utils.set_random_seed``).
-``random_transformation(shape, rng)`` makes the draws and ``transform_images(images,
-transformation)`` applies them, transcribing Keras's ``get_random_transformation`` and
-``transform_images``. The geometric ones warp with :func:`autoconv.ops.affine_transform` (Numba,
-parallel over the images, on the CPU; a CUDA kernel on the GPU); their transforms are computed
-in float32, as Keras computes them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,7 +17,6 @@ from autoconv.layers.core import channels_last, number, positive_int
 from autoconv.layers.layer import Layer, Shape
 from autoconv.layers.reshaping import resize_interpolation
 from autoconv.ops import engine as ops
-from autoconv.seeds import generator
 from autoconv.tensor import Tensor
 
 F32 = np.float32
@@ -71,7 +57,7 @@ def _rescaling_factor(value: Any, name: str) -> float | list[float]:
     return number(value, name, "Rescaling")
 
 
-def _image_batch(layer: Layer, inputs: Any) -> tuple[Tensor, bool]:
+def image_batch(layer: Layer, inputs: Any) -> tuple[Tensor, bool]:
     """``inputs`` as a batch (N, H, W, C), and whether it was one image (H, W, C)."""
     if not isinstance(inputs, Tensor):
         raise TypeError(
@@ -87,7 +73,7 @@ def _image_batch(layer: Layer, inputs: Any) -> tuple[Tensor, bool]:
     return (inputs, False) if inputs.ndim == 4 else (ops.reshape(inputs, (1, *inputs.shape)), True)
 
 
-def _with_size(shape: Shape, height: int, width: int) -> Shape:
+def with_size(shape: Shape, height: int, width: int) -> Shape:
     """``shape`` (batch or single image, channels-last) with its height and width replaced."""
     return (*shape[:-3], height, width, shape[-1])
 
@@ -120,7 +106,7 @@ def _pad_to_aspect_ratio(images: Tensor, height: int, width: int, value: float) 
     return images
 
 
-def _factor(factor: Any, bounds: tuple[float, float]) -> tuple[float, float]:
+def factor_bounds(factor: Any, bounds: tuple[float, float]) -> tuple[float, float]:
     """(lower, upper) from ``factor`` as Keras's ``BaseImagePreprocessingLayer._set_factor``
     reads it: a number f gives (max(-|f|, bounds[0]), |f|), a pair is sorted."""
     error = (
@@ -142,7 +128,7 @@ def _factor(factor: Any, bounds: tuple[float, float]) -> tuple[float, float]:
     return float(lower), float(upper)
 
 
-def _height_width_factor(factor: Any, name: str, message: str) -> tuple[float, float]:
+def height_width_factor(factor: Any, name: str, message: str) -> tuple[float, float]:
     """(lower, upper) from RandomZoom's and RandomTranslation's factors (their own
     ``_set_factor``: within [-1, 1], a number f gives (-|f|, |f|), a pair is sorted)."""
     if isinstance(factor, tuple | list):
@@ -200,10 +186,10 @@ class Resizing(Layer):
         self.fill_mode, self.fill_value = fill_mode, float(fill_value)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return _with_size(input_shape, self.height, self.width)
+        return with_size(input_shape, self.height, self.width)
 
     def call(self, inputs: Tensor) -> Tensor:
-        images, single = _image_batch(self, inputs)
+        images, single = image_batch(self, inputs)
         if self.crop_to_aspect_ratio:
             images = _crop_to_aspect_ratio(images, self.height, self.width)
         elif self.pad_to_aspect_ratio:
@@ -238,10 +224,10 @@ class CenterCrop(Layer):
         self.width = positive_int(width, "width", "CenterCrop")
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return _with_size(input_shape, self.height, self.width)
+        return with_size(input_shape, self.height, self.width)
 
     def call(self, inputs: Tensor) -> Tensor:
-        images, single = _image_batch(self, inputs)
+        images, single = image_batch(self, inputs)
         h_diff, w_diff = images.shape[1] - self.height, images.shape[2] - self.width
         if h_diff >= 0 and w_diff >= 0:
             top, left = int(h_diff / 2), int(w_diff / 2)
@@ -255,437 +241,5 @@ class CenterCrop(Layer):
         return super().get_config() | {
             "height": self.height,
             "width": self.width,
-            "data_format": self.data_format,
-        }
-
-
-# ----------------------------------------------------------------------- augmentation
-class RandomImageLayer(Layer):
-    """The base of the augmentation layers: in training, ``transform_images(images,
-    random_transformation(images.shape, rng))``; in inference, the images unchanged."""
-
-    def __init__(self, seed: int | None = None, data_format: str | None = None, **kwargs: Any):
-        super().__init__(**kwargs)
-        channels_last(data_format, type(self).__name__)
-        self.data_format = "channels_last"
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
-        ):
-            raise ValueError(f"{type(self).__name__}: seed must be a non-negative int or None")
-        self.seed = None if seed is None else int(seed)
-        self._generator = None if seed is None else np.random.default_rng(self.seed)
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return input_shape
-
-    def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
-        """The random parameters for a batch of images of ``shape`` (N, H, W, C)."""
-        raise NotImplementedError
-
-    def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
-        """``images`` (N, H, W, C) transformed with the parameters ``transformation``."""
-        raise NotImplementedError
-
-    def call(self, inputs: Tensor, training: bool = True) -> Tensor:
-        images, single = _image_batch(self, inputs)
-        if not training:
-            return inputs
-        transformation = self.random_transformation(images.shape, self._generator or generator())
-        out = self.transform_images(images, transformation)
-        return ops.reshape(out, out.shape[1:]) if single else out
-
-
-HORIZONTAL, VERTICAL = "horizontal", "vertical"
-HORIZONTAL_AND_VERTICAL = "horizontal_and_vertical"
-
-
-class RandomFlip(RandomImageLayer):
-    """Flips each image left-right ('horizontal'), top-bottom ('vertical') or both with
-    probability 1/2. As in Keras, 'horizontal_and_vertical' draws once per image and flips
-    it both ways or not at all."""
-
-    def __init__(
-        self,
-        mode: str = HORIZONTAL_AND_VERTICAL,
-        seed: int | None = None,
-        data_format: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(seed, data_format, **kwargs)
-        if mode not in (HORIZONTAL, VERTICAL, HORIZONTAL_AND_VERTICAL):
-            raise ValueError(
-                f"RandomFlip layer {self.name} received an unknown mode argument {mode!r}: "
-                f"expected {HORIZONTAL!r}, {VERTICAL!r} or {HORIZONTAL_AND_VERTICAL!r}"
-            )
-        self.mode = mode
-
-    def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
-        return {"flips": rng.uniform(size=shape[0]).astype(F32) <= 0.5}
-
-    def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
-        flips = np.asarray(transformation["flips"], bool).reshape(-1)
-        _, height, width, _ = images.shape
-        rows = np.zeros((len(flips), 8), F32)
-        rows[:, 0] = rows[:, 4] = 1  # the identity: column x, row y read themselves
-        if self.mode != VERTICAL:  # read column (width - 1) - x
-            rows[flips, 0], rows[flips, 2] = -1, width - 1
-        if self.mode != HORIZONTAL:  # read row (height - 1) - y
-            rows[flips, 4], rows[flips, 5] = -1, height - 1
-        # Whole-pixel reads: 'nearest' copies the values exactly, and no read falls outside.
-        return ops.affine_transform(images, rows, "nearest", "nearest")
-
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "seed": self.seed,
-            "mode": self.mode,
-            "data_format": self.data_format,
-        }
-
-
-class RandomAffineLayer(RandomImageLayer):
-    """Rotations, zooms and translations: an affine warp per image, filled by ``fill_mode``
-    outside the image ('reflect' (d c b a | a b c d | d c b a), 'wrap', 'constant' with
-    ``fill_value``, 'nearest'), sampled by ``interpolation`` ('bilinear' or 'nearest')."""
-
-    FILL_MODES: tuple[str, ...] = ("reflect", "wrap", "constant", "nearest")
-    INTERPOLATIONS = ("nearest", "bilinear")
-
-    def __init__(
-        self,
-        fill_mode: str,
-        interpolation: str,
-        seed: int | None,
-        fill_value: float,
-        data_format: str | None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(seed, data_format, **kwargs)
-        if fill_mode not in self.FILL_MODES:
-            raise NotImplementedError(
-                f"Unknown `fill_mode` {fill_mode}. Expected of one {self.FILL_MODES}."
-            )
-        if interpolation not in self.INTERPOLATIONS:
-            raise NotImplementedError(
-                f"Unknown `interpolation` {interpolation}. Expected of one {self.INTERPOLATIONS}."
-            )
-        self.fill_mode, self.interpolation = fill_mode, interpolation
-        self.fill_value = float(fill_value)
-
-    def warp(self, images: Tensor, transforms: np.ndarray) -> Tensor:
-        return ops.affine_transform(
-            images, transforms, self.interpolation, self.fill_mode, self.fill_value
-        )
-
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "fill_mode": self.fill_mode,
-            "interpolation": self.interpolation,
-            "seed": self.seed,
-            "fill_value": self.fill_value,
-            "data_format": self.data_format,
-        }
-
-
-def rotation_transforms(angles: Any, height: int, width: int) -> np.ndarray:
-    """Keras's ``_compute_affine_matrix`` (BaseImagePreprocessingLayer) for rotations by
-    ``angles`` degrees about the image centre (no translation or shear, scale 1), in float32:
-    rows [cos, -sin, a2, sin, cos, b2, 0, 0] with centre (cx, cy) = ((W - 1) / 2, (H - 1) / 2),
-    a2 = cx - cx*cos + cy*sin and b2 = cy - cx*sin - cy*cos."""
-    theta = np.asarray(angles, F32).reshape(-1) * F32(math.pi / 180.0)
-    cx, cy = F32(0.5) * (F32(width) - F32(1)), F32(0.5) * (F32(height) - F32(1))
-    cos, sin = np.cos(theta), np.sin(theta)
-    zeros = np.zeros_like(theta)
-    a0, a1, b0, b1 = cos, -sin, sin, cos
-    a2 = cx - cx * a0 - cy * a1
-    b2 = cy - cx * b0 - cy * b1
-    return np.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-
-
-class RandomRotation(RandomAffineLayer):
-    """Rotates each image by an angle drawn uniformly from [lower, upper] * 360 degrees, where
-    ``factor`` is a fraction of a full turn: a float f gives (-f, f), or give (lower, upper).
-    Positive angles turn counter-clockwise. ``fill_mode='crop'`` pads the image to its
-    diagonal, rotates it with zeros around and crops the centre back (Keras's crop mode)."""
-
-    FILL_MODES = ("reflect", "wrap", "constant", "nearest", "crop")
-
-    def __init__(
-        self,
-        factor: Any,
-        fill_mode: str = "reflect",
-        interpolation: str = "bilinear",
-        seed: int | None = None,
-        fill_value: float = 0.0,
-        data_format: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
-        self.factor = _factor(factor or 0.0, (-1, 1))
-
-    def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
-        lower, upper = self.factor
-        return {"angle": rng.uniform(lower * 360.0, upper * 360.0, shape[0]).astype(F32)}
-
-    def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
-        _, height, width, _ = images.shape
-        angles = transformation["angle"]
-        if self.fill_mode != "crop":
-            return self.warp(images, rotation_transforms(angles, height, width))
-        side = int(np.ceil(np.sqrt(F32(height) * F32(height) + F32(width) * F32(width))))
-        top, left = (side - height) // 2, (side - width) // 2
-        border = ((top, side - height - top), (left, side - width - left))
-        padded = ops.pad2d(images, border)
-        rotated = ops.affine_transform(
-            padded, rotation_transforms(angles, side, side), self.interpolation, "constant"
-        )
-        return ops.crop2d(rotated, border)
-
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"factor": self.factor}
-
-
-_ZOOM_ERROR = (
-    "The `height_factor` and `width_factor` arguments should be a number (or a list of two "
-    "numbers) in the range [-1.0, 1.0]. "
-)
-
-
-class RandomZoom(RandomAffineLayer):
-    """Zooms each image by factors drawn uniformly from 1 + [lower, upper], about its centre:
-    positive factors zoom out, negative ones zoom in. ``height_factor`` (a float f gives
-    (-f, f), or (lower, upper)) draws the vertical zoom; ``width_factor`` the horizontal one,
-    which is the vertical one when it is None (the aspect ratio kept)."""
-
-    def __init__(
-        self,
-        height_factor: Any,
-        width_factor: Any = None,
-        fill_mode: str = "reflect",
-        interpolation: str = "bilinear",
-        seed: int | None = None,
-        fill_value: float = 0.0,
-        data_format: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
-        self.height_factor = height_factor
-        self.height_lower, self.height_upper = _height_width_factor(
-            height_factor, "height_factor", _ZOOM_ERROR
-        )
-        self.width_factor = width_factor
-        if width_factor is not None:
-            self.width_lower, self.width_upper = _height_width_factor(
-                width_factor, "width_factor", _ZOOM_ERROR
-            )
-
-    def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
-        n = shape[0]
-        height_zoom = rng.uniform(1.0 + self.height_lower, 1.0 + self.height_upper, n)
-        width_zoom = height_zoom
-        if self.width_factor is not None:
-            width_zoom = rng.uniform(1.0 + self.width_lower, 1.0 + self.width_upper, n)
-        return {"height_zoom": height_zoom.astype(F32), "width_zoom": width_zoom.astype(F32)}
-
-    def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
-        """Keras's ``_get_zoom_matrix``: [zx, 0, (W - 1) / 2 * (1 - zx), 0, zy,
-        (H - 1) / 2 * (1 - zy), 0, 0], in float32."""
-        _, height, width, _ = images.shape
-        zx = np.asarray(transformation["width_zoom"], F32).reshape(-1)
-        zy = np.asarray(transformation["height_zoom"], F32).reshape(-1)
-        x_offset = ((F32(width) - F32(1)) / F32(2)) * (F32(1) - zx)
-        y_offset = ((F32(height) - F32(1)) / F32(2)) * (F32(1) - zy)
-        zeros = np.zeros_like(zx)
-        return self.warp(
-            images, np.stack([zx, zeros, x_offset, zeros, zy, y_offset, zeros, zeros], axis=1)
-        )
-
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "height_factor": self.height_factor,
-            "width_factor": self.width_factor,
-        }
-
-
-_TRANSLATION_ERROR = (
-    "The `factor` argument should be a number (or a list of two numbers) in the range [-1.0, 1.0]. "
-)
-
-
-class RandomTranslation(RandomAffineLayer):
-    """Shifts each image by fractions of its height and width drawn uniformly from
-    ``height_factor`` and ``width_factor`` (a float f gives (-f, f), or (lower, upper));
-    positive values move the image down and right."""
-
-    def __init__(
-        self,
-        height_factor: Any,
-        width_factor: Any,
-        fill_mode: str = "reflect",
-        interpolation: str = "bilinear",
-        seed: int | None = None,
-        fill_value: float = 0.0,
-        data_format: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
-        self.height_factor, self.width_factor = height_factor, width_factor
-        self.height_lower, self.height_upper = _height_width_factor(
-            height_factor, "height_factor", _TRANSLATION_ERROR
-        )
-        self.width_lower, self.width_upper = _height_width_factor(
-            width_factor, "width_factor", _TRANSLATION_ERROR
-        )
-
-    def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
-        n, height, width, _ = shape
-        dy = rng.uniform(self.height_lower, self.height_upper, n).astype(F32) * F32(height)
-        dx = rng.uniform(self.width_lower, self.width_upper, n).astype(F32) * F32(width)
-        return {"translations": np.stack([dx, dy], axis=1)}  # pixels, (width, height)
-
-    def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
-        """Keras's ``_get_translation_matrix``: [1, 0, -dx, 0, 1, -dy, 0, 0]."""
-        t = np.asarray(transformation["translations"], F32).reshape(-1, 2)
-        ones, zeros = np.ones(len(t), F32), np.zeros(len(t), F32)
-        return self.warp(
-            images, np.stack([ones, zeros, -t[:, 0], zeros, ones, -t[:, 1], zeros, zeros], 1)
-        )
-
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "height_factor": self.height_factor,
-            "width_factor": self.width_factor,
-        }
-
-
-def _value_range(value_range: Any) -> tuple[float, float]:
-    if not isinstance(value_range, tuple | list) or len(value_range) != 2:
-        raise ValueError(
-            "The `value_range` argument should be a list of two numbers. "
-            f"Received: value_range={value_range}"
-        )
-    return float(value_range[0]), float(value_range[1])
-
-
-class RandomContrast(RandomImageLayer):
-    """Scales each image's deviations from its per-channel mean by a factor drawn uniformly
-    from [1 - lower, 1 + upper], then clips to ``value_range``: (x - mean) * factor + mean.
-    ``factor`` is read as Keras reads it, within [0, 1]: a float f gives (lower, upper) =
-    (0, f), so a single float only raises the contrast (give (f, f) for [1 - f, 1 + f])."""
-
-    def __init__(
-        self,
-        factor: Any,
-        value_range: Sequence[float] = (0, 255),
-        seed: int | None = None,
-        data_format: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(seed, data_format, **kwargs)
-        self.factor = _factor(factor, (0, 1))
-        self.value_range = _value_range(value_range)
-
-    def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
-        lower, upper = self.factor
-        return {"contrast_factor": rng.uniform(1.0 - lower, 1.0 + upper, shape[0]).astype(F32)}
-
-    def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
-        factor = np.asarray(transformation["contrast_factor"]).reshape(-1, 1, 1, 1)
-        mean = images.mean(axis=-3, keepdims=True).mean(axis=-2, keepdims=True)
-        out = (images - mean) * factor.astype(images.dtype) + mean
-        return ops.clip(out, *self.value_range)
-
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "data_format": self.data_format,
-            "factor": self.factor,
-            "value_range": self.value_range,
-            "seed": self.seed,
-        }
-
-
-class RandomBrightness(RandomImageLayer):
-    """Adds to each image a delta drawn uniformly from [lower, upper] * (high - low) of
-    ``value_range`` (a float f gives (-f, f), within [-1, 1]), then clips to the range."""
-
-    def __init__(
-        self,
-        factor: Any,
-        value_range: Sequence[float] = (0, 255),
-        seed: int | None = None,
-        data_format: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(seed, data_format, **kwargs)
-        self.factor = _factor(factor, (-1, 1))
-        self.value_range = tuple(sorted(_value_range(value_range)))
-
-    def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
-        lower, upper = self.factor
-        delta = rng.uniform(lower, upper, shape[0]).astype(F32)
-        return {"rgb_delta": delta * F32(self.value_range[1] - self.value_range[0])}
-
-    def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
-        delta = np.asarray(transformation["rgb_delta"]).reshape(-1, 1, 1, 1)
-        return ops.clip(images + delta.astype(images.dtype), *self.value_range)
-
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "data_format": self.data_format,
-            "factor": self.factor,
-            "value_range": self.value_range,
-            "seed": self.seed,
-        }
-
-
-class RandomCrop(RandomImageLayer):
-    """Crops every image of a batch at one random (height, width) window (Keras draws one
-    position per batch). Images not larger than the window along both axes are cropped at
-    the centre to the window's aspect ratio and resized to it (bilinear). In inference the
-    images pass unchanged, whatever their size, as in Keras 3 (keras-team/keras#21868)."""
-
-    def __init__(
-        self,
-        height: int,
-        width: int,
-        seed: int | None = None,
-        data_format: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if seed is None:  # as Keras's RandomCrop: a seed drawn now, kept in its config
-            seed = int(generator().integers(1, 10**9))
-        super().__init__(seed, data_format, **kwargs)
-        self.height = positive_int(height, "height", "RandomCrop")
-        self.width = positive_int(width, "width", "RandomCrop")
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return _with_size(input_shape, self.height, self.width)
-
-    def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
-        """(top, left) of the window, as Keras's ``get_random_transformation`` in training."""
-        _, height, width, _ = shape
-        if height > self.height and width > self.width:
-            top = int(rng.uniform(0.0, float(height - self.height + 1)))
-            left = int(rng.uniform(0.0, float(width - self.width + 1)))
-            return top, left
-        crop_height = max(min(height, int(float(width * self.height) / self.width)), 1)
-        crop_width = max(min(width, int(float(height * self.width) / self.height)), 1)
-        return int(float(height - crop_height) / 2), int(float(width - crop_width) / 2)
-
-    def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
-        """Keras's ``_random_crop``: rows top .. top + height and columns left .. left + width
-        (fewer where the images end), resized to (height, width) if they fall short."""
-        top, left = transformation
-        _, height, width, _ = images.shape
-        rows, columns = min(self.height, height - top), min(self.width, width - left)
-        out = ops.crop2d(images, ((top, height - top - rows), (left, width - left - columns)))
-        if (rows, columns) != (self.height, self.width):
-            out = ops.resize(out, (self.height, self.width), "bilinear")
-        return out
-
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "height": self.height,
-            "width": self.width,
-            "seed": self.seed,
             "data_format": self.data_format,
         }

@@ -271,7 +271,7 @@ def test_flip_matches_keras(mode, rng):
 
 def test_rotation_matrix_is_kerass_compute_affine_matrix(rng):
     angles = rng.uniform(-180, 180, 5).astype(F32)
-    ours = layers.preprocessing.rotation_transforms(angles, 6, 9)
+    ours = layers.augmentation.rotation_transforms(angles, 6, 9)
     keras = keras_rotation_matrix(angles, 6, 9)
     np.testing.assert_array_equal(ours, keras)
     assert ours.dtype == np.float32

@@ -5,6 +5,9 @@ The step itself is the model's (:meth:`autoconv.Model._train_batch`, also behind
 ``train_on_batch``); this module decides which batches it sees and reports what it did.
 Running totals stay on the model's device and are read back at most every ``SYNC_SECONDS``
 (and at the end of an epoch), so a GPU never waits for the host between batches.
+
+(Over ~600 lines on purpose: ``fit``, ``evaluate`` and ``predict`` share the step state, the
+executions of ``steps_per_execution`` and the replayed steps, and read best side by side.)
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ the batch axis first (``None`` when unknown), e.g. ``(None, 28, 28, 1)`` for MNI
 A layer is built once it knows its input shape (from the first call, from ``Input`` in a
 functional graph, or from ``input_shape=`` on the first layer of a ``Sequential``); building
 creates its weights with :meth:`Layer.add_weight`.
+
+(Over ~600 lines on purpose: most of it is one class, Keras's ``Layer``, whose methods share its
+state; what could stand apart already does, in ``serialization`` and ``calls``.)
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ Keras's three ways, one class each: :class:`~autoconv.models.Sequential` (a stac
 training step (:meth:`Model.train_on_batch` and ``fit`` both run :meth:`Model._train_batch`),
 evaluation and prediction steps, the weights API, devices, ``summary`` and saving. The epoch
 loop, the progress bar and the callbacks are in :mod:`autoconv.training`.
+
+(Over ~600 lines on purpose: it is one class, Keras's ``Model``; splitting its methods into
+mixins would scatter one object's state over files.)
 """
 
 from __future__ import annotations

@@ -20,7 +20,14 @@ models of ``bench/gpu_vs_torch.py`` (its batch size, optimizer and loss), on ran
 ``--dataset`` hands ``fit`` the data as a Dataset of batches (as an image folder's come): each
 batch is copied to the device before its step, counted with the step inputs' copies.
 
+``--host-time EPOCHS`` then times the host's own part of replayed steps: EPOCHS epochs (after
+a first, which records the step) of a 60,000-image fit (MNIST's size; a tenth for the bigger
+models) with the replayed launches and the copies of the data not made (a GPU does those while
+the host goes on), and prints the median microseconds per step: the floor, on this machine's
+CPU, under a step on a GPU when the device keeps up.
+
     python bench/cuda_launches.py [batch_size] [steps_per_execution] [--model NAME] [--dataset]
+                                  [--host-time EPOCHS]
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import statistics
+import time
 
 os.environ["NUMBA_ENABLE_CUDASIM"] = "1"  # before numba is imported
 
@@ -83,7 +92,37 @@ def counting_copy(target, host) -> None:
 array.copy_async = capture.copy_async = counting_copy  # where the backend calls it
 
 
-def main(name: str, batch_size: int | None, steps_per_execution: int, dataset: bool) -> None:
+def host_time(model, x, y, batch_size: int, epochs: int) -> None:
+    """Time the epochs after the first of a fit of x, y over ``epochs`` + 1 epochs, with replayed
+    steps launched by no one and the data's copies to the device not made: the host's part of
+    each step (see the module)."""
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+
+    capture.Replay.launch = lambda replay: setattr(replay, "staged", 0)
+    copy_to_device = FakeCUDAArray.copy_to_device
+
+    def small_copies_only(self, ary, *args, **kwargs):
+        if getattr(ary, "nbytes", 0) <= 1 << 20:  # a step's inputs, a status: made
+            copy_to_device(self, ary, *args, **kwargs)
+
+    FakeCUDAArray.copy_to_device = small_copies_only
+    begins, times = [], []
+    clock = ac.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: begins.append(time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: times.append(time.perf_counter() - begins[-1]),
+    )
+    model.fit(x, y, epochs=epochs + 1, batch_size=batch_size, verbose=0, callbacks=[clock])
+    steps = len(x) // batch_size
+    per_step = statistics.median(times[1:]) / steps
+    print(
+        f"host time of a replayed step, kernels and the data's copies not made: "
+        f"{per_step * 1e6:.1f} us (median of {epochs} epochs of {steps} steps, this CPU)"
+    )
+
+
+def main(
+    name: str, batch_size: int | None, steps_per_execution: int, dataset: bool, epochs: int
+) -> None:
     workload = WORKLOADS[name]
     batch_size = batch_size or workload.batch
     if name == "mnist":
@@ -131,6 +170,12 @@ def main(name: str, batch_size: int | None, steps_per_execution: int, dataset: b
         f"{len(executions)} launches of {executions} steps: on a GPU, "
         f"{len(executions) / runner.replayed:.3g} host launches (and copies) per replayed step"
     )
+    if epochs:
+        images = 60_000 if name == "mnist" else 6_000
+        count = images // batch_size * batch_size
+        repeats = -(-count // len(x))
+        x, y = (np.concatenate([data] * repeats)[:count] for data in (x, y))
+        host_time(model, x, y, batch_size, epochs)
 
 
 if __name__ == "__main__":
@@ -139,5 +184,7 @@ if __name__ == "__main__":
     parser.add_argument("steps_per_execution", nargs="?", type=int, default=1)
     parser.add_argument("--model", choices=sorted(WORKLOADS), default="mnist")
     parser.add_argument("--dataset", action="store_true", help="fit on a Dataset of batches")
+    parser.add_argument("--host-time", type=int, default=0, metavar="EPOCHS",
+                        help="then time the host's part of replayed steps")  # fmt: skip
     args = parser.parse_args()
-    main(args.model, args.batch_size, args.steps_per_execution, args.dataset)
+    main(args.model, args.batch_size, args.steps_per_execution, args.dataset, args.host_time)

@@ -195,13 +195,16 @@ class Updates:
     here in Python floats (float64); the backend casts them to each parameter's dtype.
     ``scale``, ``clipvalue``, ``decay``: see :func:`prepare`. Built on :data:`CALL`, the
     functions give back the :class:`Call` they would make instead (what an optimizer passes
-    to ``apply_update`` with a ``scalars`` that computes them anew at each step).
+    to ``apply_update`` with a ``scalars`` that computes them anew at each step); ``check``
+    False skips the checks of the arrays (:data:`RECALL`: a step's calls made again for their
+    scalars, over the arrays CALL checked).
 
     The functions take one parameter (arrays, a scale and a decay) or several (lists of them:
     what the optimizers pass, every parameter of a step at once)."""
 
-    def __init__(self, run: Callable[..., None]) -> None:
+    def __init__(self, run: Callable[..., None], check: bool = True) -> None:
         self._run = run
+        self._check = check
 
     def run(
         self, rule: str, value: Any, grad: Any, slots: list[Any], hyper: tuple, scale: Any,
@@ -213,6 +216,9 @@ class Updates:
         if not isinstance(value, list | tuple):  # one parameter
             value, grad, scale, decay = [value], [grad], [scale], [decay]
             slots = [None if slot is None else [slot] for slot in slots]
+        if not self._check:
+            return self._run(rule, value, grad, slots, lambda: (hyper, decay), scale, clipvalue,
+                             status)  # fmt: skip
         values, grads, scales, decays = list(value), list(grad), list(scale), list(decay)
         slots = [None if slot is None else list(slot) for slot in slots]
         for name, entries in (("grads", grads), ("scales", scales), ("decays", decays), *(
@@ -313,3 +319,6 @@ class Call(NamedTuple):
 
 
 CALL = Updates(Call)  # the ``*_update`` functions, giving back their Call instead of making it
+# The same without the checks of the arrays: a step's calls made again, over the arrays CALL
+# checked, for their scalars (a replayed step's learning rate and bias corrections).
+RECALL = Updates(Call, check=False)

@@ -391,17 +391,19 @@ class Optimizer:
         values = [p.data for p in params]
         by_name = {name: [own[name] for own in slots] for name in self.all_slot_names}
 
-        def call() -> rules.Call:
+        def call(updates: rules.Updates) -> rules.Call:
             """The step's update as :meth:`update` makes it, its scalars (the learning rate,
             bias corrections, decays) computed now, from ``iterations``."""
             lr = self.learning_rate
             decays = [lr * self.weight_decay if self._decays(p) else 0.0 for p in params]
             prepare = (scales, self.clipvalue or 0.0, decays)
-            return self.update(rules.CALL, values, grads, by_name, lr, prepare, status)
+            return self.update(updates, values, grads, by_name, lr, prepare, status)
 
-        made = call()  # on the GPU a replayed step computes its scalars anew: call().scalars()
+        # On the GPU a replayed step computes its scalars anew, without checking the arrays
+        # again: call(rules.RECALL).scalars().
+        made = call(rules.CALL)
         xp.apply_update(
-            made.rule, made.values, made.grads, made.slots, lambda: call().scalars(),
+            made.rule, made.values, made.grads, made.slots, lambda: call(rules.RECALL).scalars(),
             made.scales, made.clipvalue, status,
         )  # fmt: skip
 

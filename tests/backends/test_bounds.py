@@ -231,6 +231,22 @@ def test_every_update_checks_the_gradient_and_each_slot():
         )  # fmt: skip
 
 
+def test_an_optimizer_call_is_checked_once_and_made_again_for_its_scalars_unchecked():
+    """rules.CALL checks a step's arrays as the update would; rules.RECALL, which a replayed
+    step calls for its new scalars over the arrays CALL checked, gives the same scalars."""
+    from autoconv.backends import rules
+
+    value, grad, status = np.zeros(6, F), np.zeros(6, F), cpu.new_status()
+    args = (value, grad, np.zeros(6, F), np.zeros(6, F), None, 0.1, 0.9, 0.999, 1e-7)
+    checked = rules.CALL.adam_update(*args, None, 0.0, 0.01, status)
+    again = rules.RECALL.adam_update(*args, None, 0.0, 0.01, status)
+    assert again.rule == checked.rule == "adam"
+    assert again.scalars() == checked.scalars() == ((0.1, 1 - 0.9, 1 - 0.999, 1e-7, False), [0.01])
+    short = (value, np.zeros(5, F), *args[2:])
+    with pytest.raises(ValueError, match=r"adam_update: grad has shape \(5,\)"):
+        rules.CALL.adam_update(*short, None, 0.0, 0.01, status)
+
+
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cudasim)])
 @pytest.mark.parametrize(("start", "rows"), [(0, 2), (3, 2), (4, 1)])
 def test_put_rows_writes_rows_at_a_device_start_and_never_outside(device, start, rows):

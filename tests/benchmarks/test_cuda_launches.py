@@ -45,3 +45,11 @@ def test_a_step_is_a_few_dozen_launches_replayed_as_one(args, most, kernels):
 def test_steps_per_execution_launches_several_replayed_steps_at_once():
     _, output = count("64", "4")
     assert "8 replayed steps in 3 launches of [2, 4, 2] steps" in output, output
+
+
+def test_the_host_part_of_a_replayed_step_is_timed_without_its_kernels():
+    _, output = count("--host-time", "1")
+    timed = re.search(
+        r"host time of a replayed step.*: ([\d.]+) us \(median of 1 epochs of 937", output
+    )
+    assert timed and float(timed.group(1)) > 0, output

@@ -93,6 +93,45 @@ def test_dropout_and_batch_norm_replay_with_a_new_mask_each_step(monkeypatch):
         np.testing.assert_array_equal(got, want)
 
 
+AUGMENTATIONS = {
+    "flip": lambda: layers.RandomFlip(),
+    "rotation": lambda: layers.RandomRotation(0.1),
+    "rotation, crop mode": lambda: layers.RandomRotation(0.2, fill_mode="crop"),
+    "zoom": lambda: layers.RandomZoom(0.2, 0.1),
+    "translation": lambda: layers.RandomTranslation(0.2, 0.2),
+    "contrast": lambda: layers.RandomContrast(0.3, value_range=(0, 1)),
+    "brightness": lambda: layers.RandomBrightness(0.2, value_range=(0, 1)),
+    "crop": lambda: layers.RandomCrop(5, 4),
+}
+
+
+@pytest.mark.parametrize("augmentation", list(AUGMENTATIONS), ids=list(AUGMENTATIONS))
+def test_augmentation_layers_replay_with_new_draws_each_step(augmentation, monkeypatch):
+    """A layer's draws (an affine transform per image, a factor, a crop's place) reach the
+    device as step inputs: a replayed step draws anew, as the eager one does, so the fits agree
+    to the bit (a replay that kept the recorded draws would not)."""
+
+    def make() -> ac.Model:
+        ac.utils.set_random_seed(0)
+        model = ac.Sequential(
+            [
+                layers.Input((6, 6, 1)),
+                AUGMENTATIONS[augmentation](),
+                layers.Conv2D(2, 3, activation="relu"),
+                layers.Flatten(),
+                layers.Dense(3, activation="softmax"),
+            ]
+        ).to("cuda")
+        model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    eager, eager_history, replayed, history = fit_both(make, monkeypatch, epochs=1, batch_size=4)
+    assert replayed._step_replay.replayed >= 3, replayed._step_replay.why
+    assert history == eager_history
+    for got, want in zip(state_of(replayed), state_of(eager), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_any_metric_replays_as_its_state_is_updated_in_place(monkeypatch):
     """A binary classifier (Xception's and the cats-vs-dogs tutorial's kind) with metrics that
     keep several state arrays: every metric writes into the arrays the replay recorded."""

@@ -12,7 +12,10 @@ own ``np.random.default_rng(seed)`` when given ``seed=``, else from
 :func:`autoconv.seeds.generator` (reseeded by ``autoconv.utils.set_random_seed``).
 ``random_transformation(shape, rng)`` makes the draws and ``transform_images(images,
 transformation)`` applies them, transcribing Keras's ``get_random_transformation`` and
-``transform_images``. The geometric ones warp with :func:`autoconv.ops.affine_transform` (Numba,
+``transform_images``. In ``call`` the transformation is a function that makes the draws, and
+what the layer computes from them on the host (an affine transform per image, a contrast
+factor) reaches the device as a step input: a training step the GPU replays draws anew, as an
+eager one does. The geometric ones warp with :func:`autoconv.ops.affine_transform` (Numba,
 parallel over the images, on the CPU; a CUDA kernel on the GPU); their transforms are computed
 in float32, as Keras computes them.
 """
@@ -20,11 +23,12 @@ in float32, as Keras computes them.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from autoconv.backends import backend
 from autoconv.layers.core import channels_last, positive_int
 from autoconv.layers.layer import Layer, Shape
 from autoconv.layers.preprocessing import (
@@ -40,9 +44,23 @@ from autoconv.tensor import Tensor
 
 
 # ----------------------------------------------------------------------- augmentation
+def drawn(transformation: Any) -> Any:
+    """A transformation's draws: ``transformation()`` where it is the function that makes them
+    (``call``'s), else the draws given."""
+    return transformation() if callable(transformation) else transformation
+
+
+def per_step(compute: Callable[[], Any], like: Tensor) -> Tensor:
+    """``compute()`` (what a layer computes on the host from its draws) as a constant tensor of
+    ``like``'s dtype on its device; in a step the GPU records, a replay calls ``compute`` again
+    (a step input)."""
+    return Tensor(backend(like).step_input(compute, like.dtype))
+
+
 class RandomImageLayer(Layer):
-    """The base of the augmentation layers: in training, ``transform_images(images,
-    random_transformation(images.shape, rng))``; in inference, the images unchanged."""
+    """The base of the augmentation layers: in training, ``transform_images(images, draw)``
+    with ``draw()`` = ``random_transformation(images.shape, rng)``; in inference, the images
+    unchanged."""
 
     def __init__(self, seed: int | None = None, data_format: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -63,15 +81,16 @@ class RandomImageLayer(Layer):
         raise NotImplementedError
 
     def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
-        """``images`` (N, H, W, C) transformed with the parameters ``transformation``."""
+        """``images`` (N, H, W, C) transformed with the parameters ``transformation`` (or
+        with those of one call of it, a function: see :func:`drawn`)."""
         raise NotImplementedError
 
     def call(self, inputs: Tensor, training: bool = True) -> Tensor:
         images, single = image_batch(self, inputs)
         if not training:
             return inputs
-        transformation = self.random_transformation(images.shape, self._generator or generator())
-        out = self.transform_images(images, transformation)
+        rng = self._generator or generator()
+        out = self.transform_images(images, lambda: self.random_transformation(images.shape, rng))
         return ops.reshape(out, out.shape[1:]) if single else out
 
 
@@ -103,16 +122,20 @@ class RandomFlip(RandomImageLayer):
         return {"flips": rng.uniform(size=shape[0]).astype(F32) <= 0.5}
 
     def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
-        flips = np.asarray(transformation["flips"], bool).reshape(-1)
         _, height, width, _ = images.shape
-        rows = np.zeros((len(flips), 8), F32)
-        rows[:, 0] = rows[:, 4] = 1  # the identity: column x, row y read themselves
-        if self.mode != VERTICAL:  # read column (width - 1) - x
-            rows[flips, 0], rows[flips, 2] = -1, width - 1
-        if self.mode != HORIZONTAL:  # read row (height - 1) - y
-            rows[flips, 4], rows[flips, 5] = -1, height - 1
+
+        def transforms() -> np.ndarray:
+            flips = np.asarray(drawn(transformation)["flips"], bool).reshape(-1)
+            rows = np.zeros((len(flips), 8), F32)
+            rows[:, 0] = rows[:, 4] = 1  # the identity: column x, row y read themselves
+            if self.mode != VERTICAL:  # read column (width - 1) - x
+                rows[flips, 0], rows[flips, 2] = -1, width - 1
+            if self.mode != HORIZONTAL:  # read row (height - 1) - y
+                rows[flips, 4], rows[flips, 5] = -1, height - 1
+            return rows
+
         # Whole-pixel reads: 'nearest' copies the values exactly, and no read falls outside.
-        return ops.affine_transform(images, rows, "nearest", "nearest")
+        return ops.affine_transform(images, transforms, "nearest", "nearest")
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
@@ -151,7 +174,8 @@ class RandomAffineLayer(RandomImageLayer):
         self.fill_mode, self.interpolation = fill_mode, interpolation
         self.fill_value = float(fill_value)
 
-    def warp(self, images: Tensor, transforms: np.ndarray) -> Tensor:
+    def warp(self, images: Tensor, transforms: Callable[[], np.ndarray]) -> Tensor:
+        """``images`` warped through ``transforms()`` (N, 8), computed at each step."""
         return ops.affine_transform(
             images, transforms, self.interpolation, self.fill_mode, self.fill_value
         )
@@ -208,16 +232,18 @@ class RandomRotation(RandomAffineLayer):
 
     def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
         _, height, width, _ = images.shape
-        angles = transformation["angle"]
         if self.fill_mode != "crop":
-            return self.warp(images, rotation_transforms(angles, height, width))
+            return self.warp(
+                images, lambda: rotation_transforms(drawn(transformation)["angle"], height, width)
+            )
         side = int(np.ceil(np.sqrt(F32(height) * F32(height) + F32(width) * F32(width))))
         top, left = (side - height) // 2, (side - width) // 2
         border = ((top, side - height - top), (left, side - width - left))
         padded = ops.pad2d(images, border)
         rotated = ops.affine_transform(
-            padded, rotation_transforms(angles, side, side), self.interpolation, "constant"
-        )
+            padded, lambda: rotation_transforms(drawn(transformation)["angle"], side, side),
+            self.interpolation, "constant",
+        )  # fmt: skip
         return ops.crop2d(rotated, border)
 
     def get_config(self) -> dict[str, Any]:
@@ -270,14 +296,17 @@ class RandomZoom(RandomAffineLayer):
         """Keras's ``_get_zoom_matrix``: [zx, 0, (W - 1) / 2 * (1 - zx), 0, zy,
         (H - 1) / 2 * (1 - zy), 0, 0], in float32."""
         _, height, width, _ = images.shape
-        zx = np.asarray(transformation["width_zoom"], F32).reshape(-1)
-        zy = np.asarray(transformation["height_zoom"], F32).reshape(-1)
-        x_offset = ((F32(width) - F32(1)) / F32(2)) * (F32(1) - zx)
-        y_offset = ((F32(height) - F32(1)) / F32(2)) * (F32(1) - zy)
-        zeros = np.zeros_like(zx)
-        return self.warp(
-            images, np.stack([zx, zeros, x_offset, zeros, zy, y_offset, zeros, zeros], axis=1)
-        )
+
+        def transforms() -> np.ndarray:
+            zooms = drawn(transformation)
+            zx = np.asarray(zooms["width_zoom"], F32).reshape(-1)
+            zy = np.asarray(zooms["height_zoom"], F32).reshape(-1)
+            x_offset = ((F32(width) - F32(1)) / F32(2)) * (F32(1) - zx)
+            y_offset = ((F32(height) - F32(1)) / F32(2)) * (F32(1) - zy)
+            zeros = np.zeros_like(zx)
+            return np.stack([zx, zeros, x_offset, zeros, zy, y_offset, zeros, zeros], axis=1)
+
+        return self.warp(images, transforms)
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
@@ -324,11 +353,13 @@ class RandomTranslation(RandomAffineLayer):
 
     def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
         """Keras's ``_get_translation_matrix``: [1, 0, -dx, 0, 1, -dy, 0, 0]."""
-        t = np.asarray(transformation["translations"], F32).reshape(-1, 2)
-        ones, zeros = np.ones(len(t), F32), np.zeros(len(t), F32)
-        return self.warp(
-            images, np.stack([ones, zeros, -t[:, 0], zeros, ones, -t[:, 1], zeros, zeros], 1)
-        )
+
+        def transforms() -> np.ndarray:
+            t = np.asarray(drawn(transformation)["translations"], F32).reshape(-1, 2)
+            ones, zeros = np.ones(len(t), F32), np.zeros(len(t), F32)
+            return np.stack([ones, zeros, -t[:, 0], zeros, ones, -t[:, 1], zeros, zeros], 1)
+
+        return self.warp(images, transforms)
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
@@ -369,9 +400,12 @@ class RandomContrast(RandomImageLayer):
         return {"contrast_factor": rng.uniform(1.0 - lower, 1.0 + upper, shape[0]).astype(F32)}
 
     def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
-        factor = np.asarray(transformation["contrast_factor"]).reshape(-1, 1, 1, 1)
+        factor = per_step(
+            lambda: np.asarray(drawn(transformation)["contrast_factor"]).reshape(-1, 1, 1, 1),
+            images,
+        )
         mean = images.mean(axis=-3, keepdims=True).mean(axis=-2, keepdims=True)
-        out = (images - mean) * factor.astype(images.dtype) + mean
+        out = (images - mean) * factor + mean
         return ops.clip(out, *self.value_range)
 
     def get_config(self) -> dict[str, Any]:
@@ -405,8 +439,10 @@ class RandomBrightness(RandomImageLayer):
         return {"rgb_delta": delta * F32(self.value_range[1] - self.value_range[0])}
 
     def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
-        delta = np.asarray(transformation["rgb_delta"]).reshape(-1, 1, 1, 1)
-        return ops.clip(images + delta.astype(images.dtype), *self.value_range)
+        delta = per_step(
+            lambda: np.asarray(drawn(transformation)["rgb_delta"]).reshape(-1, 1, 1, 1), images
+        )
+        return ops.clip(images + delta, *self.value_range)
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
@@ -453,9 +489,19 @@ class RandomCrop(RandomImageLayer):
 
     def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
         """Keras's ``_random_crop``: rows top .. top + height and columns left .. left + width
-        (fewer where the images end), resized to (height, width) if they fall short."""
-        top, left = transformation
+        (fewer where the images end), resized to (height, width) if they fall short. ``call``'s
+        window, inside the images, is read through a whole-pixel shift by (top, left), which a
+        replayed step draws anew, and the top-left (height, width) of the shifted images."""
         _, height, width, _ = images.shape
+        if callable(transformation) and height > self.height and width > self.width:
+
+            def shift() -> np.ndarray:
+                top, left = transformation()
+                return np.array([1, 0, left, 0, 1, top, 0, 0], F32)
+
+            shifted = ops.affine_transform(images, shift, "nearest", "constant")
+            return ops.crop2d(shifted, ((0, height - self.height), (0, width - self.width)))
+        top, left = drawn(transformation)
         rows, columns = min(self.height, height - top), min(self.width, width - left)
         out = ops.crop2d(images, ((top, height - top - rows), (left, width - left - columns)))
         if (rows, columns) != (self.height, self.width):

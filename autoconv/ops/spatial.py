@@ -104,15 +104,17 @@ def affine_transform(
     Outside the image ``fill_mode`` reads: 'constant' (``fill_value``), 'nearest'
     (a a a | a b c d | d d d), 'wrap' (a b c d | a b c d), 'mirror' (c b | a b c d | c b),
     'reflect' (b a | a b c d | d c). ``transforms`` are data (NumPy, a list, or a Tensor),
-    never differentiated; the VJP in x adds each output gradient, times its weight, to the
-    pixels it was read from.
+    never differentiated, or a function giving them, which a replayed step calls again (a
+    step input: the augmentation layers' draws); the VJP in x adds each output gradient,
+    times its weight, to the pixels it was read from.
     """
     x = as_tensor(x)
     _choice(interpolation, INTERPOLATIONS, "interpolation", "affine_transform")
     _choice(fill_mode, FILL_MODES, "fill_mode", "affine_transform")
     batch, single = _as_batch(x, "affine_transform")
     kernels = backend(batch)
-    rows = kernels.asarray(_transform_rows(transforms, batch.shape[0]), dtype=x.dtype)
+    given = transforms if callable(transforms) else lambda: transforms
+    rows = kernels.step_input(lambda: _transform_rows(given(), batch.shape[0]), x.dtype)
 
     def backward(g):
         return (kernels.affine_transform_backward(g, rows, interpolation, fill_mode),)

@@ -211,6 +211,19 @@ def test_a_layer_called_on_its_own_augments_as_in_keras(name, rng):
     np.testing.assert_array_equal(alone.numpy(), trained.numpy())
 
 
+@pytest.mark.cudasim
+@pytest.mark.parametrize("name", list(RANDOM_LAYERS))
+def test_a_layer_on_the_gpu_draws_and_transforms_as_on_the_cpu(name, rng):
+    """The draws are the host's on either device (the GPU gets what the host computed from
+    them as a step input): the same seed gives the same images."""
+    pytest.importorskip("numba_cuda")
+    x = images(rng, (3, 6, 7, 2))
+    want = RANDOM_LAYERS[name](seed=7)(x, training=True).numpy()
+    on_gpu = RANDOM_LAYERS[name](seed=7)(ac.Tensor(x).to("cuda"), training=True)
+    assert on_gpu.device == "cuda"
+    np.testing.assert_allclose(on_gpu.numpy(), want, rtol=1e-6, atol=1e-4)
+
+
 def test_a_subclassed_model_called_directly_augments_and_predicts_without(rng):
     """Keras resolves training as: the value passed, else the enclosing call's, else the
     layer's own default; a model called without it leaves its layers their defaults."""

@@ -45,7 +45,9 @@ from autoconv.backends.cuda.runtime import (
 
 __all__ = ["Replay", "difference", "recording", "replay", "step_input"]
 
-ARENA_BYTES = 4096  # room for a step's inputs: a few scalars, seeds and hyperparameters
+# Room for a step's inputs: scalars, seeds, hyperparameters and the augmentation layers' draws
+# (an affine transform is 32 bytes an image: three such layers over a batch of 512 take 48 KB).
+ARENA_BYTES = 65536
 _ALIGN = 8
 _SLOT_ALIGN = 256  # bytes between the slots of several steps' inputs
 

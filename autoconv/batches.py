@@ -18,13 +18,15 @@ from autoconv.data import Dataset
 from autoconv.losses import check_probability_targets
 from autoconv.ops.loss import checked_labels
 from autoconv.seeds import epoch_generator
+from autoconv.tensor import Tensor
 
 DEFAULT_BATCH_SIZE = 32
 
 
-def input_arrays(model: Any, x: Any, what: str) -> list[np.ndarray]:
+def input_arrays(model: Any, x: Any, what: str) -> list[Any]:
     """``x`` (an array, a list of arrays or a dict by input name) as a list of numeric arrays
-    in the model's input order, checked against its input shapes."""
+    in the model's input order, checked against its input shapes: NumPy arrays, or the arrays
+    of Tensors already on the model's device (see :func:`_numeric`)."""
     if x is None:
         raise ValueError(f"{what}: no input data (x is None)")
     names = model.input_names
@@ -37,7 +39,7 @@ def input_arrays(model: Any, x: Any, what: str) -> list[np.ndarray]:
         arrays = list(x)
     else:
         arrays = [x]
-    arrays = [_numeric(a, f"{what}: x") for a in arrays]
+    arrays = [_numeric(a, f"{what}: x", model.device) for a in arrays]
     graph = model._graph()
     if graph is not None:
         if len(arrays) != len(graph.inputs):
@@ -151,8 +153,13 @@ def build_for(model: Any, xs: list[np.ndarray]) -> None:
         model._traced_outputs = [(None, *o.shape[1:]) for o in outputs]
 
 
-def _numeric(value: Any, what: str) -> np.ndarray:
-    array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+def _numeric(value: Any, what: str, device: str = "cpu") -> Any:
+    """``value`` as a numeric array: a NumPy array, or the array of a Tensor that is already on
+    ``device``, a GPU (inputs there stay there: no copy through the host)."""
+    if isinstance(value, Tensor) and value.device == device != "cpu":
+        array = value.data
+    else:
+        array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{what} must be numeric, got dtype {array.dtype}")
     return array

@@ -44,10 +44,12 @@ so an epoch's last partial batch is skipped (MNIST: 937 of 938 steps). ``keras-j
 ``fit`` on NumPy arrays; an epoch ends when a weight's value is back on the host.
 
 Inference: samples/s of a pass over ``--infer-images`` images at batch 256 after a warm-up pass
-over them. autoconv and Keras: ``model.predict(x, batch_size=256)`` on NumPy arrays (each batch
-goes up to the device and its outputs come back, as their users call it); PyTorch: ``model(x)``
-under ``eval()`` and ``torch.no_grad()`` on images already on the device, the outputs (softmaxed
-where the model ends in one) back as NumPy at the end; torch-graph replays a captured forward.
+over them, the outputs back on the host as NumPy at the end. autoconv: ``model.predict(x,
+batch_size=256)`` on the images already on the device (``ac.Tensor(x).to(device)``, which
+predict takes where it is), as PyTorch's; Keras: ``model.predict`` on NumPy arrays (each batch
+goes up to the device, as its users call it); PyTorch: ``model(x)`` under ``eval()`` and
+``torch.no_grad()`` on images already on the device, the outputs softmaxed where the model ends
+in one; torch-graph replays a captured forward.
 
 ``--tf32 default`` leaves each library as its users get it (PyTorch's cuDNN convolutions in TF32,
 its matrix products in float32; JAX's default precision); ``off`` makes both compute in float32,
@@ -161,11 +163,11 @@ def samples_per_second(
 
 def fit_and_predict(
     name: str, args: argparse.Namespace, fresh_model: Callable, optimizers: Any, loss: Any,
-    clock: Any = None,
+    clock: Any = None, placed: Callable[[np.ndarray], Any] = lambda images: images,
 ) -> tuple[dict, float]:  # fmt: skip
     """The training figures and inference samples/s of a model with Keras's API (autoconv's or
-    Keras's): ``fit``, then ``predict``. The epochs' seconds are ``fit``'s
-    ``history.epoch_seconds``, or ``clock.seconds`` when a clock callback is given."""
+    Keras's): ``fit``, then ``predict`` on ``placed(images)``. The epochs' seconds are
+    ``fit``'s ``history.epoch_seconds``, or ``clock.seconds`` when a clock callback is given."""
     workload = WORKLOADS[name]
     x, labels = training_data(name, args)
     kind, settings = optimizer_of(name)
@@ -179,7 +181,7 @@ def fit_and_predict(
     seconds = history.epoch_seconds if clock is None else clock.seconds
     accuracy = test_accuracy(name, args, lambda test: model.predict(test, INFER_BATCH, verbose=0))
     train = training_figures(name, seconds, len(x) // workload.batch, accuracy)
-    images = workload.data(args.infer_images)[0]
+    images = placed(workload.data(args.infer_images)[0])
     inferring = fresh_model()
     infer = samples_per_second(
         lambda: inferring.predict(images, INFER_BATCH, verbose=0), len(images)
@@ -195,7 +197,10 @@ def autoconv_engine(name: str, args: argparse.Namespace) -> dict:
         ac.utils.set_random_seed(0)
         return workload.build().to(args.device)
 
-    train, infer = fit_and_predict(name, args, fresh_model, ac.optimizers, workload.loss)
+    train, infer = fit_and_predict(
+        name, args, fresh_model, ac.optimizers, workload.loss,
+        placed=lambda images: ac.Tensor(images).to(args.device),
+    )  # fmt: skip
     device = "cpu"
     if args.device == "cuda":
         from numba import cuda

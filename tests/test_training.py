@@ -486,3 +486,51 @@ def test_uint8_images_stay_uint8_on_the_device_and_train_as_float32():
     assert (
         ArrayBatches(model, [pixels.astype(np.int32)], [labels], None, 8).x[0].dtype == np.float32
     )
+
+
+@pytest.mark.cudasim
+def test_inputs_already_on_the_gpu_are_taken_where_they_are(monkeypatch):
+    """A Tensor on the model's GPU is fit, evaluated and predicted from there, as NumPy data
+    is (the same numbers), and never copied up from the host again."""
+    pytest.importorskip("numba_cuda")
+    from autoconv.backends.cuda import array as cuda_array
+
+    rng = np.random.default_rng(0)
+    x = rng.random((24, 6, 6, 1), dtype=np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, len(x))]
+    on_gpu = ac.Tensor(x).to("cuda")
+
+    def model() -> ac.Model:
+        ac.utils.set_random_seed(0)
+        made = ac.Sequential(
+            [layers.Input((6, 6, 1)), layers.Conv2D(2, 3, activation="relu"), layers.Flatten(),
+             layers.Dense(3, activation="softmax")]
+        ).to("cuda")  # fmt: skip
+        made.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+        return made
+
+    uploads: list[int] = []
+    upload = cuda_array.upload
+    monkeypatch.setattr(
+        cuda_array,
+        "upload",
+        lambda target, host: (uploads.append(host.nbytes), upload(target, host))[1],
+    )
+
+    def run(inputs, first_five) -> tuple:
+        trained = model()
+        history = trained.fit(
+            inputs, y, epochs=2, batch_size=8, validation_split=0.25, verbose=0
+        ).history
+        return (history, trained.evaluate(inputs, y, batch_size=8, verbose=0),
+                trained.predict(inputs, batch_size=8, verbose=0),
+                trained.predict_on_batch(first_five))  # fmt: skip
+
+    from_host = run(x, x[:5])
+    first_five = on_gpu[:5]  # (a gather on the GPU, its indices from the host)
+    uploads.clear()
+    from_gpu = run(on_gpu, first_five)
+    assert from_gpu[:2] == from_host[:2]
+    np.testing.assert_array_equal(from_gpu[2], from_host[2])
+    np.testing.assert_array_equal(from_gpu[3], from_host[3])
+    assert max(uploads) < x[:5].nbytes, uploads  # the inputs, or a part of them, never went up

@@ -10,7 +10,9 @@ one execution are launched together: one copy of their inputs and one graph laun
 A batch's ``key`` says which steps are of one kind: a shuffled epoch's full batches, or its
 last, shorter one; an unshuffled pass's (``evaluate``'s, say); each gathered at a step input
 from arrays that stay the same from epoch to epoch (the shuffled order is refilled in place),
-so a step recorded in the first epoch replays in every epoch. The last ``KINDS`` kinds are
+so a step recorded in the first epoch replays in every epoch. A training step's kind also has
+the optimizer's (``Optimizer.step_kind``: with ``gradient_accumulation_steps`` the steps that
+add up gradients and those that update are two kinds). The last ``KINDS`` kinds are
 remembered, so a pass's last batch does not make its full batches record anew. A dataset's
 batches are each loaded into the arrays of their shapes (``load``, an asynchronous copy on the
 GPU) before their step is recorded or replayed, so their steps replay too, launched one step at
@@ -29,7 +31,10 @@ from typing import Any
 from autoconv.backends import namespace
 
 ATTEMPTS = 3  # recordings per kind of step before it is run eagerly for good
-KINDS = 2  # kinds of step remembered: a pass's full batches and its last, shorter one
+# Kinds of step remembered: a pass's full batches and its last, shorter one, times the kinds of
+# optimizer step (an accumulation or an update; an overwrite of the averages or not). Only the
+# kinds that occur hold a replay (and the buffers of its step).
+KINDS = 8
 
 
 class _Kind:
@@ -58,6 +63,7 @@ class StepReplay:
         self.model = model
         self.step = model._train_batch if step is None else step
         self.replayed_part = model._replayed_batch if replayed is None else replayed
+        self.step_kind = model.optimizer.step_kind if step is None else tuple
         self.xp = namespace(model.device)
         self.enabled = enabled
         self.kinds: dict[Any, _Kind] = {}  # by batch key, the oldest first
@@ -76,7 +82,7 @@ class StepReplay:
             self.flush()
             self.step(*batch.arrays(), state)
             return
-        kind = self._kind(batch.key)
+        kind = self._kind((batch.key, self.step_kind()))
         if batch.load is not None and (kind.replay is not None or kind.attempts < ATTEMPTS):
             self.flush()  # the steps staged so far read the arrays the batch is loaded into
             batch.load()

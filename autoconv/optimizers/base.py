@@ -363,7 +363,7 @@ class Optimizer:
             status = xp.new_status() if status is None else status
             slots = [self.slots[self._index[id(param)]] for param in params]
             steps = self.gradient_accumulation_steps
-            if steps and (self.iterations + 1) % steps:  # a step between updates
+            if not self._updates_now():  # a step between updates
                 for grad, own in zip(grads, slots, strict=True):
                     xp.accumulate_gradient(own["gradient_accumulator"], grad, status)
             else:
@@ -407,14 +407,29 @@ class Optimizer:
             made.scales, made.clipvalue, status,
         )  # fmt: skip
 
-    def _update_averages(self, xp: Any, status: Any) -> None:
-        """Keras's moving averages of every variable, after a step: the variable itself while
-        no update is done (momentum 0), and the variables overwritten by their averages every
-        ``ema_overwrite_frequency`` updates."""
+    def _updates_now(self) -> bool:
+        """Whether the next step updates the weights: every step, or with
+        ``gradient_accumulation_steps`` n every n-th (the others add their gradients up)."""
+        steps = self.gradient_accumulation_steps
+        return not steps or (self.iterations + 1) % steps == 0
+
+    def _averaging_now(self) -> tuple[float, bool]:
+        """The next step's moving-average momentum and whether it overwrites the variables
+        with their averages (``use_ema``): momentum 0 while no update is done, and an
+        overwrite every ``ema_overwrite_frequency`` updates."""
         done = self.update_iterations
-        momentum = self.ema_momentum if done else 0.0
         frequency = self.ema_overwrite_frequency
-        overwrite = bool(frequency) and (done + 1) % frequency == 0
+        return self.ema_momentum if done else 0.0, bool(frequency) and (done + 1) % frequency == 0
+
+    def step_kind(self) -> tuple:
+        """What the next step does that another step may not (an update or an accumulation,
+        the averages' momentum and overwrite): steps of one kind launch the same kernels with
+        the same arguments, so a replay (autoconv.step_replay) records each kind apart."""
+        return (self._updates_now(), *(self._averaging_now() if self.use_ema else ()))
+
+    def _update_averages(self, xp: Any, status: Any) -> None:
+        """Keras's moving averages of every variable, after a step (see :meth:`_averaging_now`)."""
+        momentum, overwrite = self._averaging_now()
         for variable, own in zip(self._variables, self.slots, strict=True):
             xp.ema_update(own["average"], variable.data, momentum, overwrite, status)
 

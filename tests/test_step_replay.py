@@ -132,6 +132,28 @@ def test_augmentation_layers_replay_with_new_draws_each_step(augmentation, monke
         np.testing.assert_array_equal(got, want)
 
 
+def test_augmented_steps_replay_several_to_a_launch_each_with_its_own_draws(monkeypatch):
+    """With steps_per_execution, each replayed step of a launch reads its draws from its own
+    slot of the step inputs."""
+
+    def make() -> ac.Model:
+        ac.utils.set_random_seed(0)
+        model = ac.Sequential(
+            [layers.Input((6, 6, 1)), layers.RandomFlip(), layers.RandomRotation(0.2),
+             layers.RandomContrast(0.3, value_range=(0, 1)), layers.Conv2D(2, 3, activation="relu"),
+             layers.Dropout(0.3), layers.Flatten(), layers.Dense(3, activation="softmax")]
+        ).to("cuda")  # fmt: skip
+        model.compile("adam", "categorical_crossentropy", metrics=["accuracy"],
+                      steps_per_execution=4)  # fmt: skip
+        return model
+
+    eager, eager_history, replayed, history = fit_both(make, monkeypatch, epochs=2, batch_size=4)
+    assert replayed._step_replay.replayed >= 8, replayed._step_replay.why
+    assert history == eager_history
+    for got, want in zip(state_of(replayed), state_of(eager), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_any_metric_replays_as_its_state_is_updated_in_place(monkeypatch):
     """A binary classifier (Xception's and the cats-vs-dogs tutorial's kind) with metrics that
     keep several state arrays: every metric writes into the arrays the replay recorded."""

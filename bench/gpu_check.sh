@@ -16,6 +16,10 @@
 # - racecheck: compute-sanitizer's race check over the kernels with shared memory (the matrix
 #   product, the column sums, the loss and metric sums) on their tests.
 #
+# At the end, OUTDIR/summary.md gathers what a record in bench/results needs: the GPU, the
+# versions, the command, each stage's figures (warm-up lines, the benchmark's table, the tests'
+# counts and failures) and which stages were stopped.
+#
 # Each stage is stopped after GPU_CHECK_STAGE_SECONDS (default 300) so that one that hangs leaves
 # the others their time; its log then ends with "stopped after N s". The tests run in
 # GPU_CHECK_WORKERS pytest processes (default: one per 2 cores, at most 8; 1: this process) where
@@ -77,3 +81,23 @@ for stage in $stages; do
     *) echo "unknown stage $stage (tests, warmup, bench, bench-spe, racecheck)" | tee -a "$log" ;;
   esac
 done
+{
+  echo "# GPU check, $(date -u +%F)"
+  echo
+  echo "- GPU and versions: $(tail -n 1 "$out/versions.log"); $(head -n 1 "$out/versions.log")"
+  echo "- command: GPU_CHECK_STAGE_SECONDS=$limit bash bench/gpu_check.sh OUTDIR $stages"
+  for stage in $stages; do
+    log="$out/$stage.log"
+    [ -f "$log" ] || continue
+    echo
+    echo "## $stage"
+    echo
+    case $stage in
+      warmup) grep -E "^-- |Device:|Compile/warm-up|Epoch times|Throughput|accuracy" "$log" ;;
+      bench|bench-spe) grep -E "^\||^Medians|^Device|^Date|^Command|failed" "$log" ;;
+      *) grep -E "passed|failed|error|FAILED|ERROR" "$log" | tail -n 20 ;;
+    esac
+    grep -E "^stopped after" "$log"
+  done
+} > "$out/summary.md" 2>/dev/null
+echo "summary: $out/summary.md"

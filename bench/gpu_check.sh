@@ -2,7 +2,7 @@
 # What a machine with an NVIDIA GPU can check of autoconv, stage by stage, each stage's log in
 # OUTDIR (made if missing). Run from the repository's root:
 #
-#     bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [racecheck]
+#     bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [gemm] [racecheck]
 #
 # (no stage named: tests, warmup, bench). The Python that runs it must import autoconv (installed,
 # or PYTHONPATH=.) with numba-cuda and a NumPy it works with (numba-cuda 0.30.4: NumPy < 2.5).
@@ -13,6 +13,8 @@
 #   "Compile/warm-up" line is the figure.
 # - bench: bench/gpu_vs_torch.py, the four course models against PyTorch (and Keras on JAX when
 #   it imports), one round; bench-spe: the same with --steps-per-execution 64.
+# - gemm: bench/gemm_vs_vendor.py, each product of a training step of the four models with
+#   autoconv's kernel and with cuBLAS (PyTorch's matmul, TF32 off and on): the vendor-GEMM question.
 # - racecheck: compute-sanitizer's race check over the kernels with shared memory (the matrix
 #   product, the column sums, the loss and metric sums) on their tests.
 #
@@ -25,7 +27,7 @@
 # GPU_CHECK_WORKERS pytest processes (default: one per 2 cores, at most 8; 1: this process) where
 # pytest-xdist is installed: their time is mostly each kernel's first compile, a CPU's work.
 set -uo pipefail
-out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [racecheck]}
+out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [gemm] [racecheck]}
 shift
 stages=${*:-tests warmup bench}
 mkdir -p "$out"
@@ -74,11 +76,15 @@ for stage in $stages; do
     bench-spe)
       limited python3 bench/gpu_vs_torch.py --device cuda --rounds 1 --steps-per-execution 64 \
         --json "$out/bench-spe.json" 2>&1 | tee -a "$log" ;;
+    gemm)
+      limited python3 bench/gemm_vs_vendor.py --device cuda --json "$out/gemm.json" 2>&1 |
+        tee -a "$log" ;;
     racecheck)
       limited compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q -x \
         -p no:cacheprovider tests/backends/test_cuda.py -k "matmul or column_sums or loss" \
         2>&1 | tee -a "$log" ;;
-    *) echo "unknown stage $stage (tests, warmup, bench, bench-spe, racecheck)" | tee -a "$log" ;;
+    *) echo "unknown stage $stage (tests, warmup, bench, bench-spe, gemm, racecheck)" |
+         tee -a "$log" ;;
   esac
 done
 {
@@ -94,7 +100,7 @@ done
     echo
     case $stage in
       warmup) grep -E "^-- |Device:|Compile/warm-up|Epoch times|Throughput|accuracy" "$log" ;;
-      bench|bench-spe) grep -E "^\||^Medians|^Device|^Date|^Command|failed" "$log" ;;
+      bench|bench-spe|gemm) grep -E "^\||^Medians|^Device|^Date|^Command|^[a-z]+ \(batch|failed" "$log" ;;
       *) grep -E "passed|failed|error|FAILED|ERROR" "$log" | tail -n 20 ;;
     esac
     grep -E "^stopped after" "$log"

@@ -45,6 +45,12 @@ def state_of(model: ac.Model) -> list[np.ndarray]:
     return [w.numpy() for w in model.weights] + slots
 
 
+def assert_same_state(replayed: ac.Model, eager: ac.Model) -> None:
+    """The two models' weights and optimizer slots, to the bit."""
+    for got, want in zip(state_of(replayed), state_of(eager), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def fit_both(make, monkeypatch, **fit):
     x, y = data()
     with monkeypatch.context() as eager_only:
@@ -78,8 +84,7 @@ def test_replayed_steps_train_as_the_eager_ones(optimizer, monkeypatch):
     assert runner.replayed == 4 + 7
     assert replayed.optimizer.iterations == eager.optimizer.iterations == 16
     assert history == eager_history
-    for got, want in zip(state_of(replayed), state_of(eager), strict=True):
-        np.testing.assert_array_equal(got, want)
+    assert_same_state(replayed, eager)
 
 
 def test_dropout_and_batch_norm_replay_with_a_new_mask_each_step(monkeypatch):
@@ -89,8 +94,7 @@ def test_dropout_and_batch_norm_replay_with_a_new_mask_each_step(monkeypatch):
     )  # fmt: skip
     assert replayed._step_replay.replayed >= 3, replayed._step_replay.why
     assert history == eager_history
-    for got, want in zip(state_of(replayed), state_of(eager), strict=True):
-        np.testing.assert_array_equal(got, want)
+    assert_same_state(replayed, eager)
 
 
 AUGMENTATIONS = {
@@ -105,53 +109,43 @@ AUGMENTATIONS = {
 }
 
 
+def augmented(front: list, steps_per_execution: int = 1):
+    """A maker of a small convnet on the GPU with the layers ``front`` makes in front of it."""
+
+    def make() -> ac.Model:
+        ac.utils.set_random_seed(0)
+        model = ac.Sequential(
+            [layers.Input((6, 6, 1)), *(layer() for layer in front),
+             layers.Conv2D(2, 3, activation="relu"), layers.Flatten(),
+             layers.Dense(3, activation="softmax")]
+        ).to("cuda")  # fmt: skip
+        model.compile("adam", "categorical_crossentropy", metrics=["accuracy"],
+                      steps_per_execution=steps_per_execution)  # fmt: skip
+        return model
+
+    return make
+
+
 @pytest.mark.parametrize("augmentation", list(AUGMENTATIONS), ids=list(AUGMENTATIONS))
 def test_augmentation_layers_replay_with_new_draws_each_step(augmentation, monkeypatch):
     """A layer's draws (an affine transform per image, a factor, a crop's place) reach the
     device as step inputs: a replayed step draws anew, as the eager one does, so the fits agree
     to the bit (a replay that kept the recorded draws would not)."""
-
-    def make() -> ac.Model:
-        ac.utils.set_random_seed(0)
-        model = ac.Sequential(
-            [
-                layers.Input((6, 6, 1)),
-                AUGMENTATIONS[augmentation](),
-                layers.Conv2D(2, 3, activation="relu"),
-                layers.Flatten(),
-                layers.Dense(3, activation="softmax"),
-            ]
-        ).to("cuda")
-        model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
-        return model
-
+    make = augmented([AUGMENTATIONS[augmentation]])
     eager, eager_history, replayed, history = fit_both(make, monkeypatch, epochs=1, batch_size=4)
     assert replayed._step_replay.replayed >= 3, replayed._step_replay.why
     assert history == eager_history
-    for got, want in zip(state_of(replayed), state_of(eager), strict=True):
-        np.testing.assert_array_equal(got, want)
+    assert_same_state(replayed, eager)
 
 
 def test_augmented_steps_replay_several_to_a_launch_each_with_its_own_draws(monkeypatch):
     """With steps_per_execution, each replayed step of a launch reads its draws from its own
     slot of the step inputs."""
-
-    def make() -> ac.Model:
-        ac.utils.set_random_seed(0)
-        model = ac.Sequential(
-            [layers.Input((6, 6, 1)), layers.RandomFlip(), layers.RandomRotation(0.2),
-             layers.RandomContrast(0.3, value_range=(0, 1)), layers.Conv2D(2, 3, activation="relu"),
-             layers.Dropout(0.3), layers.Flatten(), layers.Dense(3, activation="softmax")]
-        ).to("cuda")  # fmt: skip
-        model.compile("adam", "categorical_crossentropy", metrics=["accuracy"],
-                      steps_per_execution=4)  # fmt: skip
-        return model
-
+    make = augmented([AUGMENTATIONS[name] for name in ("flip", "rotation", "contrast")], 4)
     eager, eager_history, replayed, history = fit_both(make, monkeypatch, epochs=2, batch_size=4)
     assert replayed._step_replay.replayed >= 8, replayed._step_replay.why
     assert history == eager_history
-    for got, want in zip(state_of(replayed), state_of(eager), strict=True):
-        np.testing.assert_array_equal(got, want)
+    assert_same_state(replayed, eager)
 
 
 def test_any_metric_replays_as_its_state_is_updated_in_place(monkeypatch):
@@ -206,8 +200,7 @@ def test_steps_per_execution_replays_an_execution_in_one_launch(monkeypatch):
     assert {len(replay._replicas) for replay in replays} == {3}  # 3 slots of step inputs
     assert replayed.optimizer.iterations == eager.optimizer.iterations == 16
     assert history == eager_history
-    for got, want in zip(state_of(replayed), state_of(eager), strict=True):
-        np.testing.assert_array_equal(got, want)
+    assert_same_state(replayed, eager)
 
 
 def test_unshuffled_batches_and_validation_steps_replay_as_well(monkeypatch):
@@ -222,8 +215,7 @@ def test_unshuffled_batches_and_validation_steps_replay_as_well(monkeypatch):
     assert replayed._step_replay.replayed >= 10, replayed._step_replay.why
     assert replayed._test_replay.replayed >= 4, replayed._test_replay.why  # of 6 full batches
     assert history == eager_history
-    for got, want in zip(state_of(replayed), state_of(eager), strict=True):
-        np.testing.assert_array_equal(got, want)
+    assert_same_state(replayed, eager)
 
 
 @pytest.mark.parametrize("every", [1, 2])
@@ -358,8 +350,7 @@ def test_a_datasets_batches_are_loaded_into_their_place_and_replay(pixels, monke
     assert replayed._test_replay.replayed >= 4, replayed._test_replay.why
     assert set(staged) == {1}  # each loaded batch's step launched before the next is loaded
     assert history == eager_history and scores == eager_scores
-    for got, want in zip(state_of(replayed), state_of(eager), strict=True):
-        np.testing.assert_array_equal(got, want)
+    assert_same_state(replayed, eager)
 
 
 def test_a_datasets_batches_of_more_shapes_than_places_run_as_they_come(monkeypatch):
@@ -406,8 +397,7 @@ def test_each_kind_of_optimizer_step_is_recorded_and_replayed_apart(settings, mo
     runner = replayed._step_replay
     assert runner.why is None and runner.replayed >= 5, (runner.replayed, runner.why)
     assert history == eager_history
-    for got, want in zip(state_of(replayed), state_of(eager), strict=True):
-        np.testing.assert_array_equal(got, want)
+    assert_same_state(replayed, eager)
 
 
 def test_the_cpu_runs_every_step_as_it_comes():

@@ -23,8 +23,9 @@
 # counts and failures) and which stages were stopped.
 #
 # Each stage is stopped after GPU_CHECK_STAGE_SECONDS (default 300) so that one that hangs leaves
-# the others their time; its log then ends with "stopped after N s". The tests run in
-# GPU_CHECK_WORKERS pytest processes (default: one per 2 cores, at most 8; 1: this process) where
+# the others their time; its log then ends with "stopped after N s". GPU_CHECK_BENCH_ARGS adds
+# arguments to the benchmark's command ("--models mnist,rgb --engines autoconv,torch-eager", say).
+# The tests run in GPU_CHECK_WORKERS pytest processes (default: one per 2 cores, at most 8; 1: this process) where
 # pytest-xdist is installed: their time is mostly each kernel's first compile, a CPU's work.
 set -uo pipefail
 out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [gemm] [racecheck]}
@@ -71,10 +72,12 @@ for stage in $stages; do
       done
       unset NUMBA_CACHE_DIR ;;
     bench)
-      limited python3 bench/gpu_vs_torch.py --device cuda --rounds 1 --json "$out/bench.json" \
+      limited python3 bench/gpu_vs_torch.py --device cuda --rounds 1 ${GPU_CHECK_BENCH_ARGS:-} \
+        --json "$out/bench.json" \
         2>&1 | tee -a "$log" ;;
     bench-spe)
       limited python3 bench/gpu_vs_torch.py --device cuda --rounds 1 --steps-per-execution 64 \
+        ${GPU_CHECK_BENCH_ARGS:-} \
         --json "$out/bench-spe.json" 2>&1 | tee -a "$log" ;;
     gemm)
       limited python3 bench/gemm_vs_vendor.py --device cuda --json "$out/gemm.json" 2>&1 |

@@ -25,8 +25,9 @@
 # Each stage is stopped after GPU_CHECK_STAGE_SECONDS (default 300) so that one that hangs leaves
 # the others their time; its log then ends with "stopped after N s". GPU_CHECK_BENCH_ARGS adds
 # arguments to the benchmark's command ("--models mnist,rgb --engines autoconv,torch-eager", say).
-# The tests run in GPU_CHECK_WORKERS pytest processes (default: one per 2 cores, at most 8; 1: this process) where
-# pytest-xdist is installed: their time is mostly each kernel's first compile, a CPU's work.
+# The tests run in GPU_CHECK_WORKERS pytest processes (default: one per 2 cores, at most 8; 1:
+# this process) where pytest-xdist is installed: their time is mostly each kernel's first
+# compile, a CPU's work.
 set -uo pipefail
 out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [gemm] [racecheck]}
 shift

@@ -400,6 +400,29 @@ def test_each_kind_of_optimizer_step_is_recorded_and_replayed_apart(settings, mo
     assert_same_state(replayed, eager)
 
 
+class SetsWeights(ac.callbacks.Callback):
+    """Sets the model's weights, and one batch normalization statistic, between two steps (a
+    weight-averaging callback's kind)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 5:
+            self.model.set_weights([w * 0.5 for w in self.model.get_weights()])
+            variance = self.model.layers[1].moving_variance
+            variance.assign(variance.numpy() + 1.0)
+
+
+def test_weights_set_by_a_callback_are_the_ones_replayed_steps_train(monkeypatch):
+    """assign changes a variable's array in place, so the steps replayed after it read the
+    new values (were a new array made, they would go on training the old one, unseen)."""
+    make = lambda: convnet("adam", (layers.BatchNormalization(),))  # noqa: E731
+    eager, eager_history, replayed, history = fit_both(
+        make, monkeypatch, epochs=2, batch_size=4, callbacks=[SetsWeights()]
+    )
+    assert replayed._step_replay.replayed >= 10, replayed._step_replay.why
+    assert history == eager_history
+    assert_same_state(replayed, eager)
+
+
 def test_the_cpu_runs_every_step_as_it_comes():
     x, y = data()
     ac.utils.set_random_seed(0)

@@ -90,6 +90,12 @@ class Variable(Tensor):
         dtype: Any = None,
     ) -> None:
         super().__init__(value, requires_grad=trainable, dtype=dtype)
+        source = value.data if isinstance(value, Tensor) else value
+        if self.data is source or (
+            isinstance(source, np.ndarray)
+            and (not self.data.flags.writeable or np.may_share_memory(self.data, source))
+        ):  # its own array, which assign changes in place
+            self.data = np.array(self.data) if self.device == "cpu" else self.data.copy()
         self._trainable = bool(trainable)
         self.name = name
         self.path = path or name
@@ -105,7 +111,9 @@ class Variable(Tensor):
         self._trainable = self.requires_grad = bool(value)
 
     def assign(self, value: Any) -> None:
-        """Replace the values (same shape) in place, on the variable's device."""
+        """Replace the values (same shape) in place, on the variable's device, as Keras's
+        ``assign``: the variable keeps its array, so a step recorded before (a replayed one,
+        :mod:`autoconv.step_replay`) reads the new values; the caller's array is copied."""
         value = value.data if isinstance(value, Tensor) else value
         host = np.asarray(namespace(array_device(value)).to_numpy(value))
         if host.shape != self.shape:
@@ -113,8 +121,8 @@ class Variable(Tensor):
                 f"Variable {self.path}: cannot assign a value of shape {host.shape} to a "
                 f"variable of shape {self.shape}"
             )
-        # a copy: the caller's array must not change when the weight is trained
-        self.data = namespace(self.device).asarray(np.array(host, dtype=self.dtype))
+        xp = namespace(self.device)
+        xp.copy_into(self.data, xp.asarray(np.asarray(host, dtype=self.dtype, order="C")))
 
     @property
     def value(self) -> Tensor:

@@ -441,7 +441,7 @@ class Optimizer:
         self._check_known(var_list)
         for variable in var_list:
             average = self.slots[self._index[id(variable)]]["average"]
-            variable.data = namespace(variable.device).copy(average)
+            namespace(variable.device).copy_into(variable.data, average)  # (see Variable.assign)
 
     def update(
         self, xp: Any, value: list[Any], grad: list[Any], slots: dict[str, list[Any]],

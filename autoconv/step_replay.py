@@ -12,8 +12,10 @@ last, shorter one; an unshuffled pass's (``evaluate``'s, say); each gathered at 
 from arrays that stay the same from epoch to epoch (the shuffled order is refilled in place),
 so a step recorded in the first epoch replays in every epoch. A training step's kind also has
 the optimizer's (``Optimizer.step_kind``: with ``gradient_accumulation_steps`` the steps that
-add up gradients and those that update are two kinds). The last ``KINDS`` kinds are
-remembered, so a pass's last batch does not make its full batches record anew. A dataset's
+add up gradients and those that update are two kinds) and the count of changes of a layer's
+or weight's ``trainable`` so far (a layer frozen mid-fit has its steps recorded anew). The
+last ``KINDS`` kinds are remembered, so a pass's last batch does not make its full batches
+record anew. A dataset's
 batches are each loaded into the arrays of their shapes (``load``, an asynchronous copy on the
 GPU) before their step is recorded or replayed, so their steps replay too, launched one step at
 a time (the next batch is loaded where the last one was read). Every step on the CPU runs as it
@@ -29,6 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from autoconv.backends import namespace
+from autoconv.layers import layer
 
 ATTEMPTS = 3  # recordings per kind of step before it is run eagerly for good
 # Kinds of step remembered: a pass's full batches and its last, shorter one, times the kinds of
@@ -82,7 +85,7 @@ class StepReplay:
             self.flush()
             self.step(*batch.arrays(), state)
             return
-        kind = self._kind((batch.key, self.step_kind()))
+        kind = self._kind((batch.key, self.step_kind(), layer.trainable_changes))
         if batch.load is not None and (kind.replay is not None or kind.attempts < ATTEMPTS):
             self.flush()  # the steps staged so far read the arrays the batch is loaded into
             batch.load()

@@ -423,6 +423,31 @@ def test_weights_set_by_a_callback_are_the_ones_replayed_steps_train(monkeypatch
     assert_same_state(replayed, eager)
 
 
+class Freezes(ac.callbacks.Callback):
+    """Freezes a layer after a few steps (a fine-tuning schedule's kind)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 4:
+            self.model.layers[self.index].trainable = False
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["convolution", "batch normalization"])
+def test_a_layer_frozen_mid_fit_has_its_steps_recorded_anew(index, monkeypatch):
+    """A frozen weight gets no update (and a frozen batch normalization runs in inference
+    mode): steps replayed after the change launch what the eager ones do."""
+    make = lambda: convnet("adam", (layers.BatchNormalization(),))  # noqa: E731
+    eager, eager_history, replayed, history = fit_both(
+        make, monkeypatch, epochs=2, batch_size=4, callbacks=[Freezes(index)]
+    )
+    assert replayed._step_replay.replayed >= 9, replayed._step_replay.why
+    assert history == eager_history
+    assert_same_state(replayed, eager)
+
+
 def test_the_cpu_runs_every_step_as_it_comes():
     x, y = data()
     ac.utils.set_random_seed(0)

@@ -70,6 +70,17 @@ def clear_session() -> None:
 
 
 # ---------------------------------------------------------------------------- weights
+# Changes of any weight's or layer's ``trainable`` flag so far: part of the kind of a replayed
+# training step (autoconv.step_replay), whose kernels depend on which weights learn and which
+# layers run in inference mode, so a layer frozen or unfrozen mid-fit is recorded anew.
+trainable_changes = 0
+
+
+def _trainable_changed() -> None:
+    global trainable_changes
+    trainable_changes += 1
+
+
 class Variable(Tensor):
     """A layer's weight: a Tensor with a name (``kernel``), a path (``conv2d/kernel``) and a
     ``trainable`` flag (a trainable variable gets a gradient in training).
@@ -108,6 +119,8 @@ class Variable(Tensor):
 
     @trainable.setter
     def trainable(self, value: bool) -> None:
+        if bool(value) != self._trainable:
+            _trainable_changed()
         self._trainable = self.requires_grad = bool(value)
 
     def assign(self, value: Any) -> None:
@@ -366,6 +379,8 @@ class Layer:
     def trainable(self, value: bool) -> None:
         """Freeze (False) or unfreeze the layer and its sublayers: a frozen weight gets no
         gradient and no update, and counts as non-trainable."""
+        if bool(value) != self._trainable:
+            _trainable_changed()
         self._trainable = bool(value)
         for variable in self._trainable_variables:
             variable.trainable = self._trainable

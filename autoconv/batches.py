@@ -291,32 +291,65 @@ class Batch:
         return iter(self.arrays())
 
 
-# Batch shapes of one dataset that get device arrays of their own, which each batch of the shape
-# is loaded into so that its steps replay (a pass's full batches and its last, shorter one, with
-# room); batches of further shapes run as they come.
+# Batch shapes that get device arrays of their own, which each batch of the shape is loaded into
+# so that its steps replay (a dataset pass's full batches and its last, shorter one, with room);
+# batches of further shapes run as they come.
 PLACES = 4
 
 
 class _Place:
-    """The device arrays each batch of one shape of a dataset is loaded into, (inputs, targets,
-    weights) as a batch's: a replayed step reads its batch where the recorded one read its own.
-    A key of :class:`Batch` by identity."""
+    """The device arrays each batch of one shape is loaded into, (inputs, targets, weights) as
+    a batch's: a replayed step reads its batch where the recorded one read its own. A key of
+    :class:`Batch` by identity."""
 
     __slots__ = ("arrays",)
 
     def __init__(self) -> None:
         self.arrays: tuple | None = None
 
-    def load(self, xp: Any, host: tuple) -> None:
-        """Copy the host arrays ``host`` (inputs, targets, weights) into the place (made at
-        the first batch)."""
+    def load(self, xp: Any, given: tuple) -> None:
+        """Copy the arrays ``given`` (inputs, targets, weights: on the host, or on the device)
+        into the place (made at the first batch)."""
         if self.arrays is None:
-            self.arrays = _each(host, lambda a: xp.empty(a.shape, a.dtype))
-        _each(self.arrays, xp.copy_from_host, host)
+            self.arrays = _each(given, lambda a: xp.empty(a.shape, a.dtype))
+        _each(self.arrays, partial(_copy, xp), given)
 
     def loaded(self) -> tuple:
         """The arrays the last batch was loaded into."""
         return self.arrays
+
+
+def _copy(xp: Any, target: Any, source: Any) -> None:
+    """target[...] = source: from the host (asynchronously on the GPU), or on the device."""
+    if isinstance(source, np.ndarray):
+        xp.copy_from_host(target, source)
+    else:
+        xp.copy_into(target, source)
+
+
+class Places:
+    """The places (:class:`_Place`) of up to ``PLACES`` batch shapes and dtypes: a dataset's,
+    for one pass or ``fit``; a model's for its one-batch calls (``train_on_batch``), kept from
+    call to call."""
+
+    def __init__(self, xp: Any) -> None:
+        self.xp = xp
+        self._by_shapes: dict[tuple, _Place] = {}
+
+    def batch(self, given: tuple, count: int) -> Batch:
+        """The :class:`Batch` of the arrays ``given`` (inputs, targets, weights, on the host or
+        the device): put on the device as they are for a step run as it comes, or loaded into
+        the place of their shapes for a recorded or replayed one."""
+        xs, ys, w = given
+        shapes = tuple(None if a is None else (a.shape, a.dtype.str) for a in (*xs, *ys, w))
+        place = self._by_shapes.get(shapes)
+        if place is None and len(self._by_shapes) < PLACES:
+            place = self._by_shapes[shapes] = _Place()
+        arrays = partial(_each, given, self.xp.asarray)
+        if place is None:
+            return Batch(arrays, count)
+        load = partial(place.load, self.xp, given)
+        return Batch(arrays, count, ("place", place), place.loaded, load)
 
 
 def _each(batch: tuple, change: Callable, *others: tuple) -> tuple:
@@ -349,7 +382,7 @@ class DatasetBatches:
         self.xp = namespace(model.device)
         size = dataset.cardinality() if isinstance(dataset, Dataset) else len(dataset)
         self.steps = size if size >= 0 else None  # None: infinite or unknown
-        self._places: dict[tuple, _Place] = {}  # by the batch's shapes and dtypes
+        self._places = Places(self.xp)
 
     def batches(
         self, shuffle: bool, steps: int | None = None, epoch: int = 0, first: int = 0
@@ -371,22 +404,7 @@ class DatasetBatches:
             build_for(self.model, xs)
             ys = target_arrays(self.model, y, len(xs[0]), self.what) if y is not None else []
             ws = sample_weights(self.model, w, None, ys, len(xs[0]), self.what)
-            yield self._batch(([resident(a) for a in xs], ys, ws), len(xs[0]))
-
-    def _batch(self, host: tuple, count: int) -> Batch:
-        """The :class:`Batch` of the host arrays ``host`` (inputs, targets, weights): uploaded
-        as they are for a step run as it comes, or loaded into the place of their shapes for
-        a recorded or replayed one."""
-        xs, ys, w = host
-        shapes = tuple(None if a is None else (a.shape, a.dtype.str) for a in (*xs, *ys, w))
-        place = self._places.get(shapes)
-        if place is None and len(self._places) < PLACES:
-            place = self._places[shapes] = _Place()
-        arrays = partial(_each, host, self.xp.asarray)
-        if place is None:
-            return Batch(arrays, count)
-        load = partial(place.load, self.xp, host)
-        return Batch(arrays, count, ("dataset", place), place.loaded, load)
+            yield self._places.batch(([resident(a) for a in xs], ys, ws), len(xs[0]))
 
     @property
     def infinite(self) -> bool:

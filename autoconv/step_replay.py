@@ -1,4 +1,5 @@
-"""``fit``'s training steps, replayed where the device can: record a step, replay it.
+"""``fit``'s training steps (and ``evaluate``'s, ``predict``'s, ``train_on_batch``'s and
+``test_on_batch``'s), replayed where the device can: record a step, replay it.
 
 On the GPU a step is ~30 kernel launches whose Python costs more than their work, so ``fit``
 records steps while they run (the backend's ``recording``) until two consecutive ones are the

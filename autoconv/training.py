@@ -27,10 +27,12 @@ from autoconv.batches import (
     ArrayBatches,
     Batch,
     DatasetBatches,
+    Places,
     batch_size_of,
     build_for,
     input_arrays,
     is_dataset,
+    resident,
     sample_weights,
     target_arrays,
     validation_split_of,
@@ -539,7 +541,8 @@ def on_batch(
     return_dict: bool,
 ) -> Any:
     """``train_on_batch`` / ``test_on_batch``: the step ``fit`` (or ``evaluate``) runs, on one
-    batch, with its loss and metrics read back."""
+    batch, with its loss and metrics read back. The steps of a model's calls are replayed where
+    the device can, as ``fit``'s (see :func:`one_batch_steps`)."""
     what = f"{kind}_on_batch"
     model._require_compiled(what)
     xs = input_arrays(model, x, what)
@@ -547,14 +550,38 @@ def on_batch(
     ys = target_arrays(model, y, len(xs[0]), what)
     ws = sample_weights(model, sample_weight, class_weight, ys, len(xs[0]), what)
     configure_process_for(model)
-    (inputs, targets, weights), *_ = ArrayBatches(model, xs, ys, ws, len(xs[0])).batches(False)
-    state = StepState(model)
-    step = model._train_batch if kind == "train" else model._test_batch
-    step(inputs, targets, weights, state)
+    runner, places = one_batch_steps(model, kind)
+    state = StepState(model, runner.status)
+    if state.world is None:
+        batch = places.batch(([resident(a) for a in xs], ys, ws), len(xs[0]))
+    else:  # this process's share of the batch (run as it comes)
+        batch = next(ArrayBatches(model, xs, ys, ws, len(xs[0])).batches(False))
+    runner.run(batch, state)
+    runner.flush()
     logs, status = state.read()
     if kind == "train":
         raise_if_diverged(status, 0, model.optimizer, state.step)
     return logs if return_dict else _in_order(model, logs)
+
+
+def one_batch_steps(model: Any, kind: str) -> tuple[StepReplay, Places]:
+    """The runner of ``model``'s ``train_on_batch`` (``kind`` "train") or ``test_on_batch``
+    ("test") steps and the places their batches are loaded into (:class:`Places`), kept from
+    call to call so that a loop of calls replays its steps as ``fit`` does; made anew when the
+    arrays a recorded step used are no longer the model's (compiled again, moved, optimizer
+    state loaded: a new optimizer, metric, weight array or slot array)."""
+    optimizer = model.optimizer
+    arrays = [
+        model.device, optimizer, *model.metrics, *(w.data for w in model.weights),
+        *(slot for own in optimizer.slots for slot in own.values()),
+    ]  # fmt: skip
+    kept = model.__dict__.setdefault("_one_batch_steps", {})
+    runner, places, used = kept.get(kind, (None, None, []))
+    if len(used) != len(arrays) or any(a is not b for a, b in zip(used, arrays, strict=False)):
+        runner = StepReplay(model) if kind == "train" else evaluation_steps(model)
+        places = Places(namespace(model.device))
+    kept[kind] = (runner, places, arrays)
+    return runner, places
 
 
 def warm_up(model: Any, x: Any, y: Any) -> float:

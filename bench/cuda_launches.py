@@ -20,6 +20,10 @@ models of ``bench/gpu_vs_torch.py`` (its batch size, optimizer and loss), on ran
 ``--dataset`` hands ``fit`` the data as a Dataset of batches (as an image folder's come): each
 batch is copied to the device before its step, counted with the step inputs' copies.
 
+``--on-batch`` trains with ``train_on_batch`` calls, one per batch (a custom training loop's
+way, and ``autoconv bench --device cuda``'s train step): each call's batch is copied into the
+device arrays of its shape, then its step is recorded or replayed as ``fit``'s.
+
 ``--host-time EPOCHS`` then times the host's own part of replayed steps: EPOCHS epochs (after
 a first, which records the step) of a 60,000-image fit (MNIST's size; a tenth for the bigger
 models) with the replayed launches and the copies of the data not made (a GPU does those while
@@ -27,7 +31,7 @@ the host goes on), and prints the median microseconds per step: the floor, on th
 CPU, under a step on a GPU when the device keeps up.
 
     python bench/cuda_launches.py [batch_size] [steps_per_execution] [--model NAME] [--dataset]
-                                  [--host-time EPOCHS]
+                                  [--on-batch] [--host-time EPOCHS]
 """
 
 from __future__ import annotations
@@ -121,8 +125,9 @@ def host_time(model, x, y, batch_size: int, epochs: int) -> None:
 
 
 def main(
-    name: str, batch_size: int | None, steps_per_execution: int, dataset: bool, epochs: int
-) -> None:
+    name: str, batch_size: int | None, steps_per_execution: int, dataset: bool, on_batch: bool,
+    epochs: int,
+) -> None:  # fmt: skip
     workload = WORKLOADS[name]
     batch_size = batch_size or workload.batch
     if name == "mnist":
@@ -139,18 +144,21 @@ def main(
     counts.clear()  # the first fit's one-off launches (optimizer slots) are not counted
     executions.clear()
     copies.clear()
+    steps = len(x) // batch_size
     if dataset:  # the batches handed over by the host, as an image folder's are
         model.fit(ac.data.Dataset.from_tensor_slices((x, y)).batch(batch_size), verbose=0)
+    elif on_batch:  # a custom training loop's calls
+        for at in range(0, steps * batch_size, batch_size):
+            model.train_on_batch(x[at : at + batch_size], y[at : at + batch_size])
     else:
         model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
-    steps = len(x) // batch_size
     total = sum(counts.values())
     kind = type(optimizer).__name__
     print(f"{name} model, batch {batch_size}, {kind}: {total / steps:g} launches per step")
     print(f"({total} over one epoch of {steps} steps, the epoch's own launches included)")
     for kernel, n in counts.most_common():
         print(f"{n / steps:6.2f}  {kernel}")
-    runner = model._step_replay
+    runner = model._one_batch_steps["train"][0] if on_batch else model._step_replay
     replay = runner.replay
     if replay is None:
         print(f"no step was replayed: {runner.why}")
@@ -170,7 +178,7 @@ def main(
         f"{len(executions)} launches of {executions} steps: on a GPU, "
         f"{len(executions) / runner.replayed:.3g} host launches (and copies) per replayed step"
     )
-    if epochs:
+    if epochs and not on_batch:
         images = 60_000 if name == "mnist" else 6_000
         count = images // batch_size * batch_size
         repeats = -(-count // len(x))
@@ -184,7 +192,9 @@ if __name__ == "__main__":
     parser.add_argument("steps_per_execution", nargs="?", type=int, default=1)
     parser.add_argument("--model", choices=sorted(WORKLOADS), default="mnist")
     parser.add_argument("--dataset", action="store_true", help="fit on a Dataset of batches")
+    parser.add_argument("--on-batch", action="store_true", help="train_on_batch, batch by batch")
     parser.add_argument("--host-time", type=int, default=0, metavar="EPOCHS",
                         help="then time the host's part of replayed steps")  # fmt: skip
     args = parser.parse_args()
-    main(args.model, args.batch_size, args.steps_per_execution, args.dataset, args.host_time)
+    main(args.model, args.batch_size, args.steps_per_execution, args.dataset, args.on_batch,
+         args.host_time)  # fmt: skip

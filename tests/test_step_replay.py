@@ -448,6 +448,52 @@ def test_a_layer_frozen_mid_fit_has_its_steps_recorded_anew(index, monkeypatch):
     assert_same_state(replayed, eager)
 
 
+def one_batch_calls(model: ac.Model, tmp_path) -> list[dict]:
+    """A custom training loop's calls: train_on_batch over batches of two sizes, a GPU Tensor
+    batch, test_on_batch now and then, the optimizer state saved and loaded back, compiled
+    again (the same optimizer, other metrics)."""
+    x, y = data()
+    logs = []
+    for i in range(9):
+        size = 4 if i % 4 else 3
+        logs.append(model.train_on_batch(x[i : i + size], y[i : i + size], return_dict=True))
+        if i % 3 == 2:
+            logs.append(model.test_on_batch(x[:5], y[:5], return_dict=True))
+    logs.append(model.train_on_batch(ac.Tensor(x[:4]).to("cuda"), y[:4], return_dict=True))
+    model.save_weights(tmp_path / "loop.weights.h5")
+    model.train_on_batch(x[4:8], y[4:8])
+    model.load_weights(tmp_path / "loop.weights.h5")  # (new optimizer slot arrays)
+    for i in range(4):
+        logs.append(model.train_on_batch(x[i : i + 4], y[i : i + 4], return_dict=True))
+    model.compile(model.optimizer, "categorical_crossentropy", metrics=["accuracy", "mae"])
+    for i in range(4):
+        logs.append(model.train_on_batch(x[i : i + 4], y[i : i + 4], return_dict=True))
+    return logs
+
+
+def test_train_on_batch_calls_replay_their_steps_as_fit_does(tmp_path, monkeypatch):
+    """A model keeps its one-batch steps' runner from call to call (each batch loaded into the
+    place of its shape): a loop of calls replays, and is recorded anew when the arrays it used
+    are replaced (the optimizer state loaded, the model compiled again); the loop ends as the
+    eager one, to the bit."""
+    make = lambda: convnet("adam", (layers.BatchNormalization(), layers.Dropout(0.3)))  # noqa: E731
+    with monkeypatch.context() as eager_only:
+        eager_only.setattr(step_replay, "ATTEMPTS", 0)
+        eager = make()
+        eager_logs = one_batch_calls(eager, tmp_path)
+    replayed = make()
+    runners = []
+    made = step_replay.StepReplay.__init__
+    monkeypatch.setattr(
+        step_replay.StepReplay, "__init__",
+        lambda self, *args: (runners.append(self), made(self, *args))[1],
+    )  # fmt: skip
+    logs = one_batch_calls(replayed, tmp_path)
+    assert sum(r.replayed for r in runners) >= 9, [r.why for r in runners]
+    assert logs == eager_logs
+    assert_same_state(replayed, eager)
+
+
 def test_the_cpu_runs_every_step_as_it_comes():
     x, y = data()
     ac.utils.set_random_seed(0)

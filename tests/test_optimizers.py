@@ -33,6 +33,7 @@ def keras_slots(name: str, config: dict, w: np.ndarray) -> dict[str, np.ndarray]
         "adamw": ["m", "v", "v_hat"],
         "nadam": ["momentum", "velocity"],
         "adamax": ["momentum", "norm"],
+        "lamb": ["momentum", "velocity"],
         "adagrad": ["accumulator"],
         "adadelta": ["accumulated_grad", "accumulated_delta_var"],
         "lion": ["momentum"],
@@ -99,6 +100,17 @@ def keras_update_step(name, config, w, g, s, iterations, lr, dt, u_product):
         m += (g - m) * dt(1 - b1)
         u[...] = np.maximum(dt(b2) * u, np.abs(g))
         w -= lr * m / ((1 - dt(b1) ** local_step) * (u + dt(eps)))
+    elif name == "lamb":  # lamb.py
+        b1, b2, eps = c("beta_1", 0.9), c("beta_2", 0.999), c("epsilon", 1e-7)
+        m, v = s["momentum"], s["velocity"]
+        m += (g - m) * dt(1 - b1)
+        v += (np.square(g) - v) * dt(1 - b2)
+        m_t_hat = m / (dt(1.0) - dt(b1) ** local_step)
+        v_sqrt = np.sqrt(v / (dt(1.0) - dt(b2) ** local_step)) + dt(eps)
+        update = m_t_hat / v_sqrt
+        w_norm, g_norm = np.sqrt(np.sum(w**2)), np.sqrt(np.sum(update**2))
+        ratio = (w_norm / g_norm if g_norm > 0 else dt(1.0)) if w_norm > 0 else dt(1.0)
+        w -= ratio * lr * update
     elif name == "adagrad":  # adagrad.py
         accumulator = s["accumulator"]
         accumulator += np.square(g)
@@ -238,6 +250,8 @@ OWN = [
     ("nadam", {"learning_rate": 0.01, "beta_1": 0.8, "beta_2": 0.99}),
     ("adamax", {}),
     ("adamax", {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3}),
+    ("lamb", {}),
+    ("lamb", {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-4}),
     ("adagrad", {}),
     ("adagrad", {"learning_rate": 0.1, "initial_accumulator_value": 0.0, "epsilon": 1e-3}),
     ("adadelta", {}),
@@ -747,9 +761,23 @@ def test_get_by_any_name_and_errors():
     with pytest.raises(ValueError, match="Could not interpret optimizer identifier"):
         optimizers.get(3)
     assert set(optimizers.OPTIMIZERS) == {
-        "sgd", "rmsprop", "adam", "adamw", "nadam", "adamax", "adagrad", "adadelta", "lion",
-        "ftrl",
+        "sgd", "rmsprop", "adam", "adamw", "nadam", "adamax", "lamb", "adagrad", "adadelta",
+        "lion", "ftrl",
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lamb_takes_an_unscaled_step_where_a_norm_is_zero(dtype):
+    """A parameter of zeros (a bias as it starts) has a trust ratio of 1, as in Keras, and so
+    does one whose step is zero; the others are scaled by theirs."""
+    weights = [np.zeros(3), np.full(4, 2.0), np.ones((2, 3))]
+    grads = [[np.array([1.0, -2.0, 0.5]), np.zeros(4), np.arange(6.0).reshape(2, 3) - 2]]
+    got, _ = autoconv_run("lamb", {"learning_rate": 0.1}, weights, grads, dtype)
+    want, _ = keras_run("lamb", {"learning_rate": 0.1}, weights, grads, dtype)
+    np.testing.assert_allclose(got[0], -0.1 * np.sign(grads[0][0]), rtol=1e-5)  # (epsilon)
+    np.testing.assert_array_equal(got[1], weights[1])
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, **TOLERANCE[dtype])
 
 
 def test_apply_gradients_with_arrays_and_tensors():

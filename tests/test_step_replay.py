@@ -68,6 +68,9 @@ OPTIMIZERS = {
         ac.optimizers.schedules.ExponentialDecay(1e-2, 3, 0.5)
     ),
     "sgd with momentum": lambda: ac.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+    "lamb with a schedule": lambda: ac.optimizers.Lamb(
+        ac.optimizers.schedules.ExponentialDecay(1e-2, 3, 0.5)
+    ),
 }
 
 

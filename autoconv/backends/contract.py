@@ -396,6 +396,10 @@ class Backend(Protocol):
         clipnorm / max(norm, clipnorm); else (``global_clipnorm``, the norm of all ``grads``
         together): clipnorm * min(1/norm, 1/clipnorm) + (norm - norm), NaN unless finite."""
 
+    def trust_ratios(self, values: list[Array], directions: list[Array]) -> list[Array]:
+        """LAMB's trust ratio of each parameter, |value| / |direction| (L2 norms; 1 where
+        either is 0 or NaN), a one-element array of its dtype on its device."""
+
     def apply_update(
         self, rule: str, values: list[Array], grads: list[Array], slots: list[Any],
         scalars: Any, scales: list[Any], clipvalue: float, status: Array,
@@ -446,6 +450,15 @@ class Backend(Protocol):
         clipvalue: float, decay: float, status: Array,
     ) -> None:  # fmt: skip
         """Adamax: u = max(beta_2*u, |g|); value -= lr*m / ((1 - beta_1^t)*(u + eps))."""
+
+    def lamb_update(
+        self, value: Array, grad: Array, m: Array, v: Array, direction: Array, beta_1: float,
+        beta_2: float, epsilon: float, step: int, scale: Array | None, clipvalue: float,
+        decay: float, status: Array,
+    ) -> None:  # fmt: skip
+        """LAMB's first part at step t: m and v as Adam's, direction = (m / (1 - beta_1^t)) /
+        (sqrt(v / (1 - beta_2^t)) + eps); the value only decayed. The step, value -= lr *
+        trust ratio * direction, is an ``sgd_update`` scaled by :meth:`trust_ratios`."""
 
     def adagrad_update(
         self, value: Array, grad: Array, accumulator: Array, lr: float, epsilon: float,

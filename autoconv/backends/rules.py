@@ -127,6 +127,17 @@ def adamax(value, grad, m, u, c, hyper):
     return value - lr * m / (bias * (u + epsilon)), m, u, c
 
 
+def lamb(value, grad, m, v, direction, hyper):
+    """LAMB's moments and its update's direction m_hat / (sqrt(v_hat) + epsilon), written into
+    slot c; the value only decayed (the trust ratio, a norm over the whole parameter, scales
+    the step afterwards: ``trust_ratios``). hyper: (1 - beta_1, 1 - beta_2, 1 - beta_1^t,
+    1 - beta_2^t, epsilon)."""
+    one_minus_beta_1, one_minus_beta_2, bias_1, bias_2 = hyper[0], hyper[1], hyper[2], hyper[3]
+    m = m + (grad - m) * one_minus_beta_1
+    v = v + (grad * grad - v) * one_minus_beta_2
+    return value, m, v, (m / bias_1) / (math.sqrt(v / bias_2) + hyper[4])
+
+
 def adagrad(value, grad, accumulator, b, c, hyper):
     """Adagrad; slot a: the accumulator (starts at initial_accumulator_value).
     hyper: (lr, epsilon)."""
@@ -181,7 +192,7 @@ def ftrl(value, grad, accumulator, linear, c, hyper):
 
 
 # ----------------------------------------------------------- the backends' entry points
-RULES = ("sgd", "rmsprop", "adam", "nadam", "adamax", "adagrad", "adadelta", "lion", "ftrl")
+RULES = ("sgd", "rmsprop", "adam", "nadam", "adamax", "lamb", "adagrad", "adadelta", "lion", "ftrl")
 
 
 class Updates:
@@ -274,6 +285,14 @@ class Updates:
     ) -> Any:  # fmt: skip
         hyper = (lr, 1 - beta_1, beta_2, epsilon, 1 - beta_1_power)
         return self.run("adamax", value, grad, [m, u], hyper, scale, clipvalue, decay, status)
+
+    def lamb_update(
+        self, value, grad, m, v, direction, beta_1, beta_2, epsilon, step, scale, clipvalue, decay,
+        status,
+    ) -> Any:  # fmt: skip
+        hyper = (1 - beta_1, 1 - beta_2, 1 - beta_1**step, 1 - beta_2**step, epsilon)
+        return self.run("lamb", value, grad, [m, v, direction], hyper, scale, clipvalue, decay,
+                        status)  # fmt: skip
 
     def adagrad_update(
         self, value, grad, accumulator, lr, epsilon, scale, clipvalue, decay, status

@@ -31,6 +31,7 @@ from autoconv.optimizers.algorithms import (
     Adamax,
     AdamW,
     Ftrl,
+    Lamb,
     Lion,
     Nadam,
     RMSprop,
@@ -38,14 +39,14 @@ from autoconv.optimizers.algorithms import (
 from autoconv.optimizers.base import Optimizer
 
 __all__ = [
-    "OPTIMIZERS", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lion",
+    "OPTIMIZERS", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lamb", "Lion",
     "Nadam", "Optimizer", "RMSprop", "deserialize", "get", "schedules", "serialize",
 ]  # fmt: skip
 
 # Every optimizer by its lowercase class name (``get`` ignores case, as Keras's does).
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls
-    for cls in (SGD, RMSprop, Adam, AdamW, Nadam, Adamax, Adagrad, Adadelta, Lion, Ftrl)
+    for cls in (SGD, RMSprop, Adam, AdamW, Nadam, Adamax, Lamb, Adagrad, Adadelta, Lion, Ftrl)
 }
 
 

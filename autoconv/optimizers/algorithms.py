@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from autoconv.backends import array_device, namespace
 from autoconv.optimizers.base import Optimizer, check_number
 
 
@@ -172,6 +173,68 @@ class AdamW(Adam):
             learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, clipnorm, clipvalue,
             global_clipnorm, name=name, **kwargs,
         )  # fmt: skip
+
+
+class Lamb(Optimizer):
+    """LAMB (You et al. 2019), as Keras: m and v as Adam's, the step's direction
+    r = (m / (1 - beta_1^t)) / (sqrt(v / (1 - beta_2^t)) + eps), scaled per parameter by its
+    trust ratio |w| / |r| (L2 norms; 1 where either is 0): w -= lr * ratio * r."""
+
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        weight_decay: float | None = None,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        name: str = "lamb",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name=name, **kwargs
+        )
+        self.beta_1, self.beta_2 = _check_betas("Lamb", beta_1, beta_2)
+        self.epsilon = check_number("Lamb", "epsilon", epsilon)
+        self.slot_names = ("momentum", "velocity")
+        self._directions: dict[int, tuple[Any, Any]] = {}  # by id of a parameter's array
+
+    def update(self, xp, value, grad, slots, lr, prepare, status):
+        return xp.lamb_update(
+            value, grad, slots["momentum"], slots["velocity"], self._directions_of(value),
+            self.beta_1, self.beta_2, self.epsilon, self.update_iterations + 1, *prepare, status,
+        )  # fmt: skip
+
+    def _finish_update(self, xp: Any, values: list[Any], status: Any) -> None:
+        """The step: each parameter's direction scaled by its trust ratio, times the learning
+        rate (computed anew by a replayed step)."""
+        directions = self._directions_of(values)
+        xp.apply_update(
+            "sgd", values, directions, [None, None, None],
+            lambda: ((self.learning_rate, 0.0, 0.0), [0.0] * len(values)),
+            xp.trust_ratios(values, directions), 0.0, status,
+        )  # fmt: skip
+
+    def _directions_of(self, values: list[Any]) -> list[Any]:
+        """The array each parameter's direction is written into, made once per parameter
+        array (the same every step, as a replayed step needs; not part of the state)."""
+        kept = {}
+        for value in values:
+            value_and_direction = self._directions.get(id(value))
+            if value_and_direction is None or value_and_direction[0] is not value:
+                value_and_direction = (value, namespace(array_device(value)).zeros_like(value))
+            kept[id(value)] = value_and_direction
+        self._directions = kept
+        return [direction for _, direction in kept.values()]
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+        }
 
 
 class Nadam(Optimizer):

@@ -406,6 +406,11 @@ class Optimizer:
             made.rule, made.values, made.grads, made.slots, lambda: call(rules.RECALL).scalars(),
             made.scales, made.clipvalue, status,
         )  # fmt: skip
+        self._finish_update(xp, values, status)
+
+    def _finish_update(self, xp: Any, values: list[Any], status: Any) -> None:
+        """What an update does after its rule's pass over every parameter (Lamb's scaled
+        step); nothing for most optimizers."""
 
     def _updates_now(self) -> bool:
         """Whether the next step updates the weights: every step, or with

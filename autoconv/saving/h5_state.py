@@ -43,6 +43,7 @@ SLOT_GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "AdamW": (("m", "v"), ("v_hat",)),
     "Nadam": (("momentum", "velocity"),),
     "Adamax": (("momentum", "norm"),),
+    "Lamb": (("momentum", "velocity"),),
     "Adagrad": (("accumulator",),),
     "Adadelta": (("accumulated_grad", "accumulated_delta_var"),),
     "Lion": (("momentum",),),

@@ -685,6 +685,7 @@ OPTIMIZERS = [
     ("adamw", {"global_clipnorm": 0.5}),
     ("nadam", {"clipvalue": 0.1}),
     ("adamax", {"weight_decay": 0.1}),
+    ("lamb", {"weight_decay": 0.1, "clipnorm": 0.5}),
     ("adagrad", {"clipnorm": 0.5}),
     ("adadelta", {"learning_rate": 1.0}),
     ("lion", {"weight_decay": 0.1}),
@@ -732,11 +733,30 @@ def test_clip_scale_matches_cpu(per_tensor, dtype, rng):
     assert float(cuda_backend.clip_scale(zeros, 1.0, per_tensor)) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_trust_ratios_match_cpu(dtype, rng):
+    """|value| / |direction| per parameter, 1 where either norm is 0 (or NaN)."""
+    values = [rng.standard_normal(shape).astype(dtype) for shape in [(3, 7), (40,), (2,), (3,)]]
+    directions = [rng.standard_normal(v.shape).astype(dtype) for v in values]
+    values[2][:], directions[3][:] = 0, np.nan
+    cpu = namespace("cpu").trust_ratios(values, directions)
+    gpu = cuda_backend.trust_ratios(
+        [cuda_backend.asarray(v) for v in values], [cuda_backend.asarray(d) for d in directions]
+    )
+    want = [np.linalg.norm(v) / np.linalg.norm(d) for v, d in zip(values, directions, strict=True)]
+    want[2:] = [1.0, 1.0]
+    for on_gpu, on_cpu, expected in zip(gpu, cpu, want, strict=True):
+        assert on_gpu.dtype == dtype and on_cpu.dtype == dtype
+        np.testing.assert_allclose(float(on_cpu), expected, **TOLERANCE[dtype])
+        np.testing.assert_allclose(cuda_backend.to_numpy(on_gpu).reshape(()), on_cpu,
+                                   **TOLERANCE[dtype])  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "base",
     [{}, {"use_ema": True, "ema_overwrite_frequency": 1}, {"gradient_accumulation_steps": 2}],
 )
-@pytest.mark.parametrize("name", ["adam", "ftrl"])
+@pytest.mark.parametrize("name", ["adam", "ftrl", "lamb"])
 def test_optimizer_skips_the_update_once_status_is_set(name, base):
     param = ac.Tensor(np.ones(5, np.float32), requires_grad=True, device="cuda")
     param.grad = namespace("cuda").asarray(np.ones(5, np.float32))

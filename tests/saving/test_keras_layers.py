@@ -248,6 +248,7 @@ OPTIMIZERS: list[tuple[str, dict[str, Any]]] = [
     ("Adadelta", {"learning_rate": 1.0}),
     ("Adamax", {"learning_rate": 0.01}),
     ("Nadam", {"learning_rate": 0.01}),
+    ("Lamb", {"learning_rate": 0.01}),
     ("Lion", {"learning_rate": 0.001}),
     ("Ftrl", {"learning_rate": 0.1, "l1_regularization_strength": 0.01}),
     ("SGD", {"learning_rate": 0.1, "weight_decay": 0.01, "clipnorm": 1.0}),

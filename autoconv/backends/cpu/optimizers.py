@@ -114,12 +114,27 @@ def clip_scale(grads: list[np.ndarray], clipnorm: float, per_tensor: bool) -> np
     return np.asarray(scale, dtype)
 
 
+def trust_ratios(values: list[np.ndarray], directions: list[np.ndarray]) -> list[np.ndarray]:
+    """LAMB's trust ratio of each parameter, |value| / |direction| (L2 norms; 1 where either
+    is 0 or NaN), a 0-d array of its dtype: the scale of its step."""
+    ratios = []
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for value, direction in zip(values, directions, strict=True):
+            dtype = value.dtype.type
+            norm = np.sqrt(np.sum(value * value, dtype=dtype))
+            step_norm = np.sqrt(np.sum(direction * direction, dtype=dtype))
+            trusted = norm > 0 and step_norm > 0
+            ratios.append(np.asarray(norm / step_norm if trusted else 1, dtype))
+    return ratios
+
+
 _updates = rules.Updates(apply_update)
 sgd_update = _updates.sgd_update
 rmsprop_update = _updates.rmsprop_update
 adam_update = _updates.adam_update
 nadam_update = _updates.nadam_update
 adamax_update = _updates.adamax_update
+lamb_update = _updates.lamb_update
 adagrad_update = _updates.adagrad_update
 adadelta_update = _updates.adadelta_update
 lion_update = _updates.lion_update

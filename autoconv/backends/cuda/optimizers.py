@@ -120,6 +120,7 @@ rmsprop_update = _updates.rmsprop_update
 adam_update = _updates.adam_update
 nadam_update = _updates.nadam_update
 adamax_update = _updates.adamax_update
+lamb_update = _updates.lamb_update
 adagrad_update = _updates.adagrad_update
 adadelta_update = _updates.adadelta_update
 lion_update = _updates.lion_update
@@ -172,6 +173,31 @@ def clip_scale(grads: list[CudaArray], clipnorm: float, per_tensor: bool) -> Cud
         squares.flat, dtype.type(clipnorm), per_tensor, dtype.type(0), dtype.type(1), out.flat
     )
     return out
+
+
+@cached_kernel
+def _trust_ratios(squares, out, one):
+    # ``squares``: each parameter's sum of squares, then its direction's.
+    k = cuda.grid(1)
+    if k < out.size:
+        norm, step_norm = math.sqrt(squares[2 * k]), math.sqrt(squares[2 * k + 1])
+        out[k] = norm / step_norm if (norm > 0 and step_norm > 0) else one
+
+
+def trust_ratios(values: list[CudaArray], directions: list[CudaArray]) -> list[CudaArray]:
+    """LAMB's trust ratio of each parameter, |value| / |direction| (L2 norms; 1 where either
+    is 0 or NaN), a 1-element array of its dtype on the device: the scale of its step."""
+    ratios = []
+    for value, direction in zip(values, directions, strict=True):
+        bounds.shape_is("trust_ratios", "direction", direction, value.shape)
+        dtype = value.dtype
+        squares, out = empty((2,), dtype), empty((1,), dtype)
+        kernel = _sum_of_squares_kernel(dtype.str)
+        for k, array in enumerate((value, direction)):
+            configure(kernel, 1, REDUCE_THREADS)(array.flat, squares.flat, k, dtype.type(0))
+        configure(_trust_ratios, 1, 1)(squares.flat, out.flat, dtype.type(1))
+        ratios.append(out)
+    return ratios
 
 
 # ---------------------------------------- gradient accumulation and moving averages (Keras's)

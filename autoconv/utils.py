@@ -9,6 +9,7 @@ import numpy as np
 from autoconv.data.directory import image_dataset_from_directory
 from autoconv.layers import clear_session
 from autoconv.ops.engine import one_hot
+from autoconv.plot_model import model_to_dot, plot_model
 from autoconv.preprocessing.image import array_to_img, img_to_array, load_img, save_img
 from autoconv.seeds import set_random_seed
 from autoconv.windows import MAX_SIZE, is_int
@@ -19,6 +20,8 @@ __all__ = [
     "image_dataset_from_directory",
     "img_to_array",
     "load_img",
+    "model_to_dot",
+    "plot_model",
     "save_img",
     "set_random_seed",
     "to_categorical",

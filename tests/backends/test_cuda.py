@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import autoconv as ac
-from autoconv import backends, layers, losses, metrics, models
+from autoconv import backends, layers, losses, metrics, models, step_replay
 from autoconv import training as training_module
 from autoconv.backends import DeviceUnavailableError, namespace
 from tests.conftest import distinct
@@ -1080,15 +1080,20 @@ def test_sparse_labels_and_shuffling_on_the_gpu(rng):
         gpu_model.fit(x, np.full(24, 3), epochs=1, verbose=0)
 
 
-def test_a_step_allocates_nothing_new_once_warm(monkeypatch, rng):
+@pytest.mark.parametrize("replayed", [False, True], ids=["eager", "replayed"])
+def test_a_step_allocates_nothing_new_once_warm(replayed, monkeypatch, rng):
+    """The buffer pool hands a step back the buffers of the last one; a replayed step (from
+    the fourth call: the slots made, then two recordings) launches on the recorded ones."""
+    if not replayed:
+        monkeypatch.setattr(step_replay, "ATTEMPTS", 0)
     x, y = tiny_data(8, rng)
     _, model = twin_models()
 
     def step():
         model.train_on_batch(x, y)
 
-    step()
-    step()
+    for _ in range(4 if replayed else 2):
+        step()
     allocations = []
     device_array = cuda_backend.runtime.device_array  # the name the buffer pool allocates by
     monkeypatch.setattr(

@@ -65,9 +65,10 @@ class StepState:
         self.xp = namespace(model.device)
         self._params: list[Any] | None = None
         self._penalized: list[Any] | None = None
-        self.status = self.xp.new_status()
-        if status is not None:  # a runner's, the same array every epoch (a replay reads it)
-            self.xp.copy_into(status, self.status)
+        if status is None:
+            self.status = self.xp.new_status()
+        else:  # a runner's, the same array every epoch (a replay reads it): cleared in place
+            self.xp.zero(status)
             self.status = status
         self.step = 0
         self.samples = 0

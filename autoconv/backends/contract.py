@@ -51,6 +51,10 @@ class Backend(Protocol):
 
     def zeros(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Array: ...
     def zeros_like(self, array: Array) -> Array: ...
+
+    def zero(self, array: Array) -> None:
+        """array[...] = 0, in place: a state array reset where a replayed step reads it."""
+
     def ones_like(self, array: Array) -> Array: ...
 
     def ones_constant(self, like: Array) -> Array:

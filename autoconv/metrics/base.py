@@ -55,8 +55,20 @@ class Metric:
         return [getattr(self, name) for name in self._shapes]
 
     def reset_state(self) -> None:
+        """Every state array back to zeros, in place where it is on the metric's device (one
+        launch each on the GPU; a replayed step updates the arrays it recorded)."""
+        xp = namespace(self.device)
         for name, shape in self._shapes.items():
-            setattr(self, name, namespace(self.device).zeros(shape, self.dtype))
+            old = self.__dict__.get(name)
+            if (
+                old is None
+                or isinstance(old, np.generic)
+                or array_device(old) != self.device
+                or old.shape != tuple(shape)
+            ):
+                setattr(self, name, xp.zeros(shape, self.dtype))
+            else:
+                xp.zero(old)
 
     def _to(self, device: str) -> Any:
         """Move the state to ``device`` (once, when the data first comes from there); return

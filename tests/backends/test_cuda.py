@@ -752,6 +752,17 @@ def test_trust_ratios_match_cpu(dtype, rng):
                                    **TOLERANCE[dtype])  # fmt: skip
 
 
+@pytest.mark.parametrize("shape", [(3, 5), (2,), (), (0, 4)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_zero_clears_an_array_in_place(shape, dtype, rng):
+    """A state array (a metric's total, a status) reset where a replayed step reads it."""
+    values = (np.abs(rng.standard_normal(shape)) * 10 + 3).astype(dtype)  # none zero
+    for xp in (namespace("cpu"), cuda_backend):
+        array = xp.asarray(values.copy())
+        assert xp.zero(array) is None  # (the array itself changed)
+        np.testing.assert_array_equal(xp.to_numpy(array), np.zeros(shape, dtype))
+
+
 @pytest.mark.parametrize(
     "base",
     [{}, {"use_ema": True, "ema_overwrite_frequency": 1}, {"gradient_accumulation_steps": 2}],

@@ -58,8 +58,8 @@ def test_the_host_part_of_a_replayed_step_is_timed_without_its_kernels():
 def test_train_on_batch_calls_replay_their_step_from_call_to_call():
     """A custom loop's train_on_batch calls: each replays the step fit replays (26 kernels
     here: fit's epoch gathers its batches on the device, these are copied into place), with
-    the metrics' and status's resets of each call launched besides."""
+    the metrics' and status's resets of each call launched besides (one launch each)."""
     per_step, output = count("--on-batch")
     assert "replayed: 8 of the epoch's 10 steps" in output, output
     assert "A replayed step is 26 kernels" in output, output
-    assert per_step <= 40, output
+    assert per_step <= 32, output

@@ -43,6 +43,7 @@ from autoconv.backends.cpu.array import (
     take_window,
     tanh,
     to_numpy,
+    zero,
     zeros,
     zeros_like,
 )
@@ -214,6 +215,7 @@ __all__ = [
     "winograd_input_grad",
     "winograd_max_pool_2x2",
     "winograd_max_pool_2x2_grad",
+    "zero",
     "zeros",
     "zeros_like",
 ]  # fmt: skip

@@ -42,6 +42,11 @@ def zeros_like(array: np.ndarray) -> np.ndarray:
     return np.zeros_like(array)
 
 
+def zero(array: np.ndarray) -> None:
+    """array[...] = 0, in place."""
+    array[...] = 0
+
+
 def ones_like(array: np.ndarray) -> np.ndarray:
     return np.ones_like(array)
 

@@ -31,6 +31,7 @@ from autoconv.backends.cuda.array import (
     ones_like,
     owned,
     to_numpy,
+    zero,
     zeros,
     zeros_like,
 )
@@ -235,6 +236,7 @@ __all__ = [
     "winograd_input_grad",
     "winograd_max_pool_2x2",
     "winograd_max_pool_2x2_grad",
+    "zero",
     "zeros",
     "zeros_like",
 ]  # fmt: skip

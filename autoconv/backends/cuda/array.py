@@ -278,6 +278,12 @@ def zeros_like(array: CudaArray) -> CudaArray:
     return zeros(array.shape, array.dtype)
 
 
+def zero(array: CudaArray) -> None:
+    """array[...] = 0, in place (one launch)."""
+    if array.size:
+        launch(_fill, array.size)(array.flat, array.dtype.type(0))
+
+
 def ones_like(array: CudaArray) -> CudaArray:
     out = empty(array.shape, array.dtype)
     launch(_fill, out.size)(out.flat, out.dtype.type(1))

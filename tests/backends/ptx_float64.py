@@ -191,6 +191,7 @@ KERNELS = {
     },
     "sum of squares": (optimizers._sum_of_squares_kernel("<f4"), (A1, A1, i64, f32)),
     "clip_scale": (optimizers._clip_scale, (A1, f32, B, f32, f32, A1)),
+    "trust_ratios": (optimizers._trust_ratios, (A1, A1, f32)),
     "normal": (random._normal_kernel("<f4"), (types.Array(types.uint64, 1, "C"), A1)),
     "gather": (index._gather, (A1, I1, A1)),
     "take_rows": (index._take_rows, (A1, i64, types.Array(i32, 1, "C"), I1, A1, f32)),

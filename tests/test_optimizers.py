@@ -34,6 +34,7 @@ def keras_slots(name: str, config: dict, w: np.ndarray) -> dict[str, np.ndarray]
         "nadam": ["momentum", "velocity"],
         "adamax": ["momentum", "norm"],
         "lamb": ["momentum", "velocity"],
+        "adafactor": ["velocity"],
         "adagrad": ["accumulator"],
         "adadelta": ["accumulated_grad", "accumulated_delta_var"],
         "lion": ["momentum"],
@@ -42,6 +43,9 @@ def keras_slots(name: str, config: dict, w: np.ndarray) -> dict[str, np.ndarray]
     slots = {slot: np.zeros_like(w) for slot in names}
     if name in ("adagrad", "ftrl"):
         slots["accumulator"] += config.get("initial_accumulator_value", 0.1)
+    if name == "adafactor" and w.ndim >= 2:  # factored over the last two dimensions
+        slots["r"] = np.zeros(w.shape[:-1], w.dtype)
+        slots["c"] = np.zeros(w.shape[:-2] + w.shape[-1:], w.dtype)
     return slots
 
 
@@ -111,6 +115,24 @@ def keras_update_step(name, config, w, g, s, iterations, lr, dt, u_product):
         w_norm, g_norm = np.sqrt(np.sum(w**2)), np.sqrt(np.sum(update**2))
         ratio = (w_norm / g_norm if g_norm > 0 else dt(1.0)) if w_norm > 0 else dt(1.0)
         w -= ratio * lr * update
+    elif name == "adafactor":  # adafactor.py
+        rms = lambda x: np.sqrt(np.mean(np.square(x)))  # noqa: E731
+        if c("relative_step", True):  # (the rate here is never a callable's)
+            lr = np.minimum(lr, dt(1) / np.sqrt(local_step))
+        rho_t = np.minimum(lr, dt(1) / np.sqrt(local_step))
+        alpha_t = np.maximum(dt(c("epsilon_2", 1e-3)), rms(w)) * rho_t
+        regulated = np.square(g) + dt(c("epsilon_1", 1e-30))
+        beta_2_t = dt(1) - np.power(local_step, dt(c("beta_2_decay", -0.8)))
+        v = s["velocity"]
+        if w.ndim >= 2:
+            r, col = s["r"], s["c"]
+            r[...] = beta_2_t * r + (1 - beta_2_t) * np.mean(regulated, axis=-1)
+            col[...] = beta_2_t * col + (1 - beta_2_t) * np.mean(regulated, axis=-2)
+            v[...] = (r / np.mean(r, axis=-1, keepdims=True))[..., None] * col[..., None, :]
+        else:
+            v[...] = beta_2_t * v + (1 - beta_2_t) * regulated
+        u = g / np.sqrt(v)
+        w -= alpha_t * (u / np.maximum(dt(1), rms(u) / dt(c("clip_threshold", 1.0))))
     elif name == "adagrad":  # adagrad.py
         accumulator = s["accumulator"]
         accumulator += np.square(g)
@@ -252,6 +274,10 @@ OWN = [
     ("adamax", {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3}),
     ("lamb", {}),
     ("lamb", {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-4}),
+    ("adafactor", {}),
+    ("adafactor", {"relative_step": False, "learning_rate": 0.05, "beta_2_decay": -0.5}),
+    ("adafactor", {"learning_rate": schedules.ExponentialDecay(0.5, 2, 0.5)}),  # not clipped
+    ("adafactor", {"clip_threshold": 0.2, "epsilon_2": 0.1, "epsilon_1": 1e-3}),
     ("adagrad", {}),
     ("adagrad", {"learning_rate": 0.1, "initial_accumulator_value": 0.0, "epsilon": 1e-3}),
     ("adadelta", {}),
@@ -756,13 +782,13 @@ def test_get_by_any_name_and_errors():
     opt = optimizers.Nadam()
     assert optimizers.get(opt) is opt and optimizers.get(None) is None
     assert optimizers.get("sgd", learning_rate=0.5).learning_rate == 0.5
-    with pytest.raises(ValueError, match="unknown optimizer 'adafactor'"):
-        optimizers.get("adafactor")
+    with pytest.raises(ValueError, match="unknown optimizer 'muon'"):
+        optimizers.get("muon")
     with pytest.raises(ValueError, match="Could not interpret optimizer identifier"):
         optimizers.get(3)
     assert set(optimizers.OPTIMIZERS) == {
-        "sgd", "rmsprop", "adam", "adamw", "nadam", "adamax", "lamb", "adagrad", "adadelta",
-        "lion", "ftrl",
+        "sgd", "rmsprop", "adam", "adamw", "nadam", "adamax", "lamb", "adafactor", "adagrad",
+        "adadelta", "lion", "ftrl",
     }  # fmt: skip
 
 
@@ -778,6 +804,29 @@ def test_lamb_takes_an_unscaled_step_where_a_norm_is_zero(dtype):
     np.testing.assert_array_equal(got[1], weights[1])
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, **TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adafactor_factors_rank_3_and_keeps_no_factors_below_rank_2(dtype, rng):
+    """A kernel of rank 3 (a conv's, say) is factored over its last two dimensions; a scalar
+    and a vector have a velocity only, as Keras saves."""
+    weights = [rng.standard_normal(shape) for shape in [(2, 3, 4), (), (4,)]]
+    grads = [[rng.standard_normal(w.shape) for w in weights] for _ in range(STEPS)]
+    config = {"learning_rate": 0.1, "clip_threshold": 0.5, "weight_decay": 0.1}
+    got, opt = autoconv_run("adafactor", config, weights, grads, dtype)
+    want, want_slots = keras_run("adafactor", config, weights, grads, dtype)
+    assert [{n: v.shape for n, v in slots.items()} for slots in opt.slots] == [
+        {"r": (2, 3), "c": (2, 4), "velocity": (2, 3, 4)}, {"velocity": ()}, {"velocity": (4,)},
+    ]  # fmt: skip
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, **TOLERANCE[dtype])
+    for slots, reference in zip(opt.slots, want_slots, strict=True):
+        for slot, value in slots.items():
+            np.testing.assert_allclose(value, reference[slot], **TOLERANCE[dtype])
+    assert not np.allclose(got[0], weights[0])
+    with pytest.raises(ValueError, match=r"slot 'r' of .* must have shape \(2, 3\)"):
+        opt.slots[0]["r"] = np.zeros((3, 2), dtype)
+        opt.build(opt._variables)
 
 
 def test_apply_gradients_with_arrays_and_tensors():

@@ -71,6 +71,7 @@ OPTIMIZERS = {
     "lamb with a schedule": lambda: ac.optimizers.Lamb(
         ac.optimizers.schedules.ExponentialDecay(1e-2, 3, 0.5)
     ),
+    "adafactor": lambda: ac.optimizers.Adafactor(0.05, clip_threshold=0.5, weight_decay=0.01),
 }
 
 

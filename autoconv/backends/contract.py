@@ -404,6 +404,23 @@ class Backend(Protocol):
         """LAMB's trust ratio of each parameter, |value| / |direction| (L2 norms; 1 where
         either is 0 or NaN), a one-element array of its dtype on its device."""
 
+    def adafactor_factors(
+        self, values: list[Array], gradients: list[Array], rows: list[Array | None],
+        columns: list[Array | None], velocities: list[Array], scalars: Any, status: Array,
+    ) -> list[Array]:  # fmt: skip
+        """Adafactor's second moments and step sizes, after ``adafactor_update`` (lists, one
+        entry per parameter). ``scalars()`` gives (beta, 1 - beta, epsilon_1, epsilon_2,
+        clip_threshold); on the GPU a step input, so a replayed step calls it anew. With
+        regulated = gradient^2 + epsilon_1: a parameter of rank >= 2 has its ``rows``
+        (shape[:-1]) = beta*rows + (1-beta)*mean(regulated, -1) and ``columns`` (shape[:-2] +
+        shape[-1:]) likewise with the mean over axis -2, and velocity = rows / mean(rows, -1)
+        (outer, over the last two axes) columns; one of rank < 2 (its rows and columns None)
+        velocity = beta*velocity + (1-beta)*regulated. Then gradient = gradient /
+        sqrt(velocity), in place, and the result is each parameter's max(epsilon_2, rms(value))
+        / max(1, rms(gradient) / clip_threshold) (rms: the root of the mean square), a
+        one-element array of its dtype on its device: the scale of its step. Nothing is
+        written once ``status`` is set."""
+
     def apply_update(
         self, rule: str, values: list[Array], grads: list[Array], slots: list[Any],
         scalars: Any, scales: list[Any], clipvalue: float, status: Array,
@@ -463,6 +480,14 @@ class Backend(Protocol):
         """LAMB's first part at step t: m and v as Adam's, direction = (m / (1 - beta_1^t)) /
         (sqrt(v / (1 - beta_2^t)) + eps); the value only decayed. The step, value -= lr *
         trust ratio * direction, is an ``sgd_update`` scaled by :meth:`trust_ratios`."""
+
+    def adafactor_update(
+        self, value: Array, grad: Array, gradient: Array, scale: Array | None, clipvalue: float,
+        decay: float, status: Array,
+    ) -> None:  # fmt: skip
+        """Adafactor's first part: the value only decayed and the clipped gradient written into
+        ``gradient``; :meth:`adafactor_factors` and an ``sgd_update`` scaled by its result (at
+        learning rate min(lr, 1/sqrt(t))) do the rest."""
 
     def adagrad_update(
         self, value: Array, grad: Array, accumulator: Array, lr: float, epsilon: float,

@@ -138,6 +138,12 @@ def lamb(value, grad, m, v, direction, hyper):
     return value, m, v, (m / bias_1) / (math.sqrt(v / bias_2) + hyper[4])
 
 
+def adafactor(value, grad, gradient, b, c, hyper):
+    """Adafactor's first pass: the value only decayed and the gradient (clipped) written into
+    slot a, from which ``adafactor_factors`` makes the second moments and the step. hyper: ()."""
+    return value, grad, b, c
+
+
 def adagrad(value, grad, accumulator, b, c, hyper):
     """Adagrad; slot a: the accumulator (starts at initial_accumulator_value).
     hyper: (lr, epsilon)."""
@@ -192,7 +198,10 @@ def ftrl(value, grad, accumulator, linear, c, hyper):
 
 
 # ----------------------------------------------------------- the backends' entry points
-RULES = ("sgd", "rmsprop", "adam", "nadam", "adamax", "lamb", "adagrad", "adadelta", "lion", "ftrl")
+RULES = (
+    "sgd", "rmsprop", "adam", "nadam", "adamax", "lamb", "adafactor", "adagrad", "adadelta",
+    "lion", "ftrl",
+)  # fmt: skip
 
 
 class Updates:
@@ -293,6 +302,9 @@ class Updates:
         hyper = (1 - beta_1, 1 - beta_2, 1 - beta_1**step, 1 - beta_2**step, epsilon)
         return self.run("lamb", value, grad, [m, v, direction], hyper, scale, clipvalue, decay,
                         status)  # fmt: skip
+
+    def adafactor_update(self, value, grad, gradient, scale, clipvalue, decay, status) -> Any:
+        return self.run("adafactor", value, grad, [gradient], (), scale, clipvalue, decay, status)
 
     def adagrad_update(
         self, value, grad, accumulator, lr, epsilon, scale, clipvalue, decay, status

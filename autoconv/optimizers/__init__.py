@@ -26,6 +26,7 @@ from autoconv.optimizers import schedules
 from autoconv.optimizers.algorithms import (
     SGD,
     Adadelta,
+    Adafactor,
     Adagrad,
     Adam,
     Adamax,
@@ -39,14 +40,27 @@ from autoconv.optimizers.algorithms import (
 from autoconv.optimizers.base import Optimizer
 
 __all__ = [
-    "OPTIMIZERS", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lamb", "Lion",
-    "Nadam", "Optimizer", "RMSprop", "deserialize", "get", "schedules", "serialize",
+    "OPTIMIZERS", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl",
+    "Lamb", "Lion", "Nadam", "Optimizer", "RMSprop", "deserialize", "get", "schedules", "serialize",
 ]  # fmt: skip
 
 # Every optimizer by its lowercase class name (``get`` ignores case, as Keras's does).
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls
-    for cls in (SGD, RMSprop, Adam, AdamW, Nadam, Adamax, Lamb, Adagrad, Adadelta, Lion, Ftrl)
+    for cls in (
+        SGD,
+        RMSprop,
+        Adam,
+        AdamW,
+        Nadam,
+        Adamax,
+        Lamb,
+        Adafactor,
+        Adagrad,
+        Adadelta,
+        Lion,
+        Ftrl,
+    )
 }
 
 

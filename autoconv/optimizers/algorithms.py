@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from autoconv.backends import array_device, namespace
 from autoconv.optimizers.base import Optimizer, check_number
 
 
@@ -199,41 +198,113 @@ class Lamb(Optimizer):
         self.beta_1, self.beta_2 = _check_betas("Lamb", beta_1, beta_2)
         self.epsilon = check_number("Lamb", "epsilon", epsilon)
         self.slot_names = ("momentum", "velocity")
-        self._directions: dict[int, tuple[Any, Any]] = {}  # by id of a parameter's array
 
     def update(self, xp, value, grad, slots, lr, prepare, status):
         return xp.lamb_update(
-            value, grad, slots["momentum"], slots["velocity"], self._directions_of(value),
+            value, grad, slots["momentum"], slots["velocity"], self._work_arrays(value),
             self.beta_1, self.beta_2, self.epsilon, self.update_iterations + 1, *prepare, status,
         )  # fmt: skip
 
-    def _finish_update(self, xp: Any, values: list[Any], status: Any) -> None:
+    def _finish_update(
+        self, xp: Any, values: list[Any], slots: dict[str, list[Any]], status: Any
+    ) -> None:
         """The step: each parameter's direction scaled by its trust ratio, times the learning
         rate (computed anew by a replayed step)."""
-        directions = self._directions_of(values)
+        directions = self._work_arrays(values)
         xp.apply_update(
             "sgd", values, directions, [None, None, None],
             lambda: ((self.learning_rate, 0.0, 0.0), [0.0] * len(values)),
             xp.trust_ratios(values, directions), 0.0, status,
         )  # fmt: skip
 
-    def _directions_of(self, values: list[Any]) -> list[Any]:
-        """The array each parameter's direction is written into, made once per parameter
-        array (the same every step, as a replayed step needs; not part of the state)."""
-        kept = {}
-        for value in values:
-            value_and_direction = self._directions.get(id(value))
-            if value_and_direction is None or value_and_direction[0] is not value:
-                value_and_direction = (value, namespace(array_device(value)).zeros_like(value))
-            kept[id(value)] = value_and_direction
-        self._directions = kept
-        return [direction for _, direction in kept.values()]
-
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
             "beta_1": self.beta_1,
             "beta_2": self.beta_2,
             "epsilon": self.epsilon,
+        }
+
+
+class Adafactor(Optimizer):
+    """Adafactor (Shazeer and Stern 2018), as Keras: with regulated = g^2 + epsilon_1 and
+    beta = 1 - t^beta_2_decay at step t, a variable of rank >= 2 keeps its second moment
+    factored over its last two dimensions, r = beta*r + (1-beta)*mean(regulated, -1) and
+    c = beta*c + (1-beta)*mean(regulated, -2), v = r / mean(r, -1) (outer) c; one of rank < 2
+    keeps v = beta*v + (1-beta)*regulated. Then u = g / sqrt(v), clipped to an RMS of at most
+    ``clip_threshold``: w -= max(epsilon_2, rms(w)) * min(lr, 1/sqrt(t)) * u / max(1,
+    rms(u)/clip_threshold). Slots: r (shape[:-1]) and c (shape[:-2] + shape[-1:]) for rank
+    >= 2 only, velocity (the variable's shape)."""
+
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        beta_2_decay: float = -0.8,
+        epsilon_1: float = 1e-30,
+        epsilon_2: float = 1e-3,
+        clip_threshold: float = 1.0,
+        relative_step: bool = True,
+        weight_decay: float | None = None,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        name: str = "adafactor",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name=name, **kwargs
+        )
+        self.beta_2_decay = check_number("Adafactor", "beta_2_decay", beta_2_decay, -math.inf)
+        self.epsilon_1 = check_number("Adafactor", "epsilon_1", epsilon_1)
+        self.epsilon_2 = check_number("Adafactor", "epsilon_2", epsilon_2)
+        self.clip_threshold = check_number(
+            "Adafactor", "clip_threshold", clip_threshold, low_open=True
+        )
+        self.relative_step = bool(relative_step)
+        self.slot_names = ("r", "c", "velocity")
+
+    def slot_shape(self, name: str, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+        if name == "r":
+            return shape[:-1] if len(shape) >= 2 else None
+        if name == "c":
+            return shape[:-2] + shape[-1:] if len(shape) >= 2 else None
+        return shape
+
+    def update(self, xp, value, grad, slots, lr, prepare, status):
+        return xp.adafactor_update(value, grad, self._work_arrays(value), *prepare, status)
+
+    def _finish_update(
+        self, xp: Any, values: list[Any], slots: dict[str, list[Any]], status: Any
+    ) -> None:
+        """The second moments and each parameter's step size (``adafactor_factors``), then the
+        step; the scalars of both computed anew by a replayed step."""
+        gradients = self._work_arrays(values)
+        ratios = xp.adafactor_factors(
+            values, gradients, slots["r"], slots["c"], slots["velocity"], self._factor_scalars,
+            status,
+        )  # fmt: skip
+        xp.apply_update(
+            "sgd", values, gradients, [None, None, None],
+            lambda: ((self._relative_rate(), 0.0, 0.0), [0.0] * len(values)), ratios, 0.0,
+            status,
+        )  # fmt: skip
+
+    def _factor_scalars(self) -> tuple[float, float, float, float, float]:
+        """(beta, 1 - beta, epsilon_1, epsilon_2, clip_threshold) of the next update."""
+        beta = 1.0 - (self.update_iterations + 1.0) ** self.beta_2_decay
+        return beta, 1.0 - beta, self.epsilon_1, self.epsilon_2, self.clip_threshold
+
+    def _relative_rate(self) -> float:
+        """rho_t = min(lr, 1/sqrt(t)). (``relative_step`` makes Keras take lr = min(lr,
+        1/sqrt(t)) first when the rate is a float, which changes nothing here.)"""
+        return min(self.learning_rate, 1.0 / math.sqrt(self.update_iterations + 1))
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "beta_2_decay": self.beta_2_decay,
+            "epsilon_1": self.epsilon_1,
+            "epsilon_2": self.epsilon_2,
+            "clip_threshold": self.clip_threshold,
+            "relative_step": self.relative_step,
         }
 
 

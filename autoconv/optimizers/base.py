@@ -45,6 +45,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from autoconv.backends import array_device, namespace, rules
 from autoconv.optimizers import schedules
 from autoconv.tensor import Tensor
@@ -73,7 +75,8 @@ class Optimizer:
     weight decay, and per-parameter slot arrays.
 
     ``slots`` is a list of dicts, one per parameter in the order the optimizer was built
-    with, mapping each of ``slot_names`` to an array of the parameter's shape and device.
+    with, mapping each of ``slot_names`` to an array on the parameter's device, of the shape
+    :meth:`slot_shape` gives (the parameter's, unless an optimizer says otherwise).
     Subclasses set ``slot_names`` (and ``initial_slot_values`` where a slot does not start at
     0), and define :meth:`update` with their backend kernel.
     """
@@ -151,6 +154,7 @@ class Optimizer:
         self._index: dict[int, int] = {}
         self._no_decay: set[int] = set()
         self._no_decay_pattern: re.Pattern | None = None
+        self._work: dict[int, tuple[Any, Any]] = {}  # by id of a parameter's array
 
     # ------------------------------------------------------------------ learning rate
     @property
@@ -195,6 +199,15 @@ class Optimizer:
             + tuple(self.slot_names)
         )
 
+    def slot_shape(self, name: str, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+        """The shape of slot ``name`` of a variable of shape ``shape``: the variable's, or
+        None where that variable has no such slot (Adafactor's factors of a vector)."""
+        return shape
+
+    def slot_names_of(self, shape: tuple[int, ...]) -> tuple[str, ...]:
+        """The slots a variable of shape ``shape`` has, in :attr:`all_slot_names`' order."""
+        return tuple(n for n in self.all_slot_names if self.slot_shape(n, shape) is not None)
+
     def build(self, variables: Sequence[Tensor]) -> None:
         """Create the slots of ``variables`` (zeros, or ``initial_slot_values``), once; slots
         already set for as many variables (a loaded model's) are kept."""
@@ -203,9 +216,14 @@ class Optimizer:
         if len(self.slots) != len(self._variables):
             self.slots = [
                 {
-                    name: namespace(v.device).zeros_like(v.data)
-                    + self.initial_slot_values.get(name, 0.0)
-                    for name in self.all_slot_names
+                    name: namespace(v.device).asarray(
+                        np.full(
+                            self.slot_shape(name, v.shape),
+                            self.initial_slot_values.get(name, 0.0),
+                            v.dtype,
+                        )
+                    )
+                    for name in self.slot_names_of(v.shape)
                 }
                 for v in self._variables
             ]
@@ -214,29 +232,29 @@ class Optimizer:
 
     def _check_slots(self, variable: Tensor, slots: Any) -> None:
         """Slots kept from before (a loaded or assigned state) must be this variable's: every
-        slot name, each an array of its shape on its device (the update kernels index them by
-        the variable's elements)."""
+        slot name it has, each an array of its :meth:`slot_shape` on its device (the update
+        kernels index them by the variable's elements)."""
         owner, what = (
             type(self).__name__,
             getattr(variable, "path", f"a variable of shape {variable.shape}"),
         )
-        if not isinstance(slots, dict) or set(slots) != set(self.all_slot_names):
+        names = self.slot_names_of(variable.shape)
+        if not isinstance(slots, dict) or set(slots) != set(names):
             raise ValueError(
-                f"{owner}: the state of {what} must hold the slots "
-                f"{list(self.all_slot_names)}, got "
+                f"{owner}: the state of {what} must hold the slots {list(names)}, got "
                 f"{sorted(slots) if isinstance(slots, dict) else slots!r}"
             )
         for name, slot in slots.items():
-            shape = getattr(slot, "shape", None)
+            shape, wanted = getattr(slot, "shape", None), self.slot_shape(name, variable.shape)
             if (
                 shape is None
-                or tuple(shape) != tuple(variable.shape)
+                or tuple(shape) != tuple(wanted)
                 or array_device(slot) != variable.device
             ):
                 raise ValueError(
                     f"{owner}: optimizer slot {name!r} of {what} has shape {shape} on "
-                    f"{array_device(slot) if shape is not None else '?'}; the variable's is "
-                    f"{variable.shape} on {variable.device}"
+                    f"{array_device(slot) if shape is not None else '?'}; it must have shape "
+                    f"{tuple(wanted)} on {variable.device}"
                 )
 
     @property
@@ -389,7 +407,8 @@ class Optimizer:
         elif self.clipnorm:
             scales = [xp.clip_scale([g], self.clipnorm, True) for g in grads]
         values = [p.data for p in params]
-        by_name = {name: [own[name] for own in slots] for name in self.all_slot_names}
+        # Each slot's arrays, one per parameter (None where a parameter has no such slot).
+        by_name = {name: [own.get(name) for own in slots] for name in self.all_slot_names}
 
         def call(updates: rules.Updates) -> rules.Call:
             """The step's update as :meth:`update` makes it, its scalars (the learning rate,
@@ -406,11 +425,27 @@ class Optimizer:
             made.rule, made.values, made.grads, made.slots, lambda: call(rules.RECALL).scalars(),
             made.scales, made.clipvalue, status,
         )  # fmt: skip
-        self._finish_update(xp, values, status)
+        self._finish_update(xp, values, by_name, status)
 
-    def _finish_update(self, xp: Any, values: list[Any], status: Any) -> None:
+    def _finish_update(
+        self, xp: Any, values: list[Any], slots: dict[str, list[Any]], status: Any
+    ) -> None:
         """What an update does after its rule's pass over every parameter (Lamb's scaled
-        step); nothing for most optimizers."""
+        step, Adafactor's factored second moments), given the slots as :meth:`update` does;
+        nothing for most optimizers."""
+
+    def _work_arrays(self, values: list[Any]) -> list[Any]:
+        """An array of each parameter's shape for the passes of an update to hand on (Lamb's
+        direction, Adafactor's gradient), made once per parameter array (the same every step,
+        as a replayed step needs; not part of the state)."""
+        kept = {}
+        for value in values:
+            value_and_work = self._work.get(id(value))
+            if value_and_work is None or value_and_work[0] is not value:
+                value_and_work = (value, namespace(array_device(value)).zeros_like(value))
+            kept[id(value)] = value_and_work
+        self._work = kept
+        return [work for _, work in kept.values()]
 
     def _updates_now(self) -> bool:
         """Whether the next step updates the weights: every step, or with

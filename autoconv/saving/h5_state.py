@@ -32,7 +32,9 @@ from autoconv.models import Model
 # Each optimizer's slots in Keras's order: a tuple of autoconv slot names is one
 # add_optimizer_variables call (its variables interleaved weight by weight), and the groups
 # follow one another. A slot name the optimizer does not have (RMSprop's momentum when
-# momentum is 0) is left out. Nadam also keeps its running product of the momentum schedule.
+# momentum is 0) is left out; one a weight does not have (Adafactor's factors of a vector) is
+# Keras's placeholder there, a scalar 0. Nadam also keeps its running product of the momentum
+# schedule.
 # Every optimizer's base class makes its own slots first, where it has them: the moving
 # averages of the weights (use_ema), then the gradient accumulators.
 BASE_SLOT_GROUPS: tuple[tuple[str, ...], ...] = (("average",), ("gradient_accumulator",))
@@ -44,6 +46,7 @@ SLOT_GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "Nadam": (("momentum", "velocity"),),
     "Adamax": (("momentum", "norm"),),
     "Lamb": (("momentum", "velocity"),),
+    "Adafactor": (("r", "c", "velocity"),),
     "Adagrad": (("accumulator",),),
     "Adadelta": (("accumulated_grad", "accumulated_delta_var"),),
     "Lion": (("momentum",),),
@@ -141,7 +144,9 @@ def optimizer_values(model: Model) -> list[np.ndarray] | None:
         values.append(np.array(optimizer._learning_rate, dtype=np.float32))
     for group in _slot_groups(optimizer):
         for slots in optimizer.slots:
-            values.extend(_host(slots[name]) for name in group)
+            values.extend(
+                _host(slots[name]) if name in slots else np.array(0, np.int32) for name in group
+            )
     if type(optimizer).__name__ == "Nadam":
         product = optimizer._u_product(optimizer.update_iterations)
         values.append(np.array(product, dtype=np.float32))
@@ -251,8 +256,10 @@ def read_optimizer(h5: Any, model: Model) -> tuple[int, float | None, list[dict]
         for param, entry in zip(params, slots, strict=True):
             for name in names:
                 what = f"optimizer slot {name!r} of {param.path}"
-                value = checked_value(member(group, str(index)), what, param.shape)
-                entry[name] = value.astype(param.dtype, copy=False)
+                shape = optimizer.slot_shape(name, param.shape)
+                value = checked_value(member(group, str(index)), what, shape or ())
+                if shape is not None:  # (else Keras's placeholder, a scalar)
+                    entry[name] = value.astype(param.dtype, copy=False)
                 index += 1
     return int(iterations), rate, slots
 

@@ -686,6 +686,8 @@ OPTIMIZERS = [
     ("nadam", {"clipvalue": 0.1}),
     ("adamax", {"weight_decay": 0.1}),
     ("lamb", {"weight_decay": 0.1, "clipnorm": 0.5}),
+    ("adafactor", {}),
+    ("adafactor", {"learning_rate": 0.5, "clip_threshold": 0.1, "weight_decay": 0.1}),
     ("adagrad", {"clipnorm": 0.5}),
     ("adadelta", {"learning_rate": 1.0}),
     ("lion", {"weight_decay": 0.1}),
@@ -752,6 +754,40 @@ def test_trust_ratios_match_cpu(dtype, rng):
                                    **TOLERANCE[dtype])  # fmt: skip
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adafactor_factors_match_cpu(dtype, rng):
+    """The factored moments of rank 2 and 3 parameters, the moving average of rank 0 and 1
+    ones, the scaled gradients and each step size (one clipped by clip_threshold)."""
+    shapes = [(3, 7), (2, 3, 4), (40,), ()]
+    values = [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+    gradients = [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+    values[1] *= 1e-4  # its rms below epsilon_2
+    states = [
+        [np.abs(rng.standard_normal(s[:-1])).astype(dtype) if len(s) > 1 else None for s in shapes],
+        [np.abs(rng.standard_normal(s[:-2] + s[-1:])).astype(dtype) if len(s) > 1 else None
+         for s in shapes],
+        [np.abs(rng.standard_normal(shape)).astype(dtype) for shape in shapes],
+    ]  # fmt: skip
+    scalars = lambda: (0.6, 0.4, 1e-30, 1e-3, 0.9)  # noqa: E731
+    results = {}
+    for xp in (namespace("cpu"), cuda_backend):
+        on = lambda arrays, xp=xp: [None if a is None else xp.asarray(a.copy()) for a in arrays]  # noqa: E731
+        grads, (rows, cols, vs) = on(gradients), [on(state) for state in states]
+        status = xp.asarray(np.zeros(2, np.int64))
+        ratios = xp.adafactor_factors(on(values), grads, rows, cols, vs, scalars, status)
+        results[xp] = [xp.to_numpy(a) for a in (*ratios, *grads, *vs)] + [
+            xp.to_numpy(a) for a in (*rows, *cols) if a is not None
+        ]
+    for gpu, cpu in zip(results[cuda_backend], results[namespace("cpu")], strict=True):
+        assert gpu.dtype == dtype and cpu.dtype == dtype
+        np.testing.assert_allclose(gpu, cpu, **TOLERANCE[dtype])
+    cpu = results[namespace("cpu")]
+    assert cpu[1] == pytest.approx(1e-3 / max(1, np.sqrt(np.mean(cpu[5] ** 2)) / 0.9))
+    assert np.sqrt(np.mean(cpu[4] ** 2)) > 0.9  # clipped
+    v = states[0][0] / states[0][0].mean()  # (the rows before the update: not v's)
+    assert not np.allclose(cpu[8], v[:, None] * states[1][0][None, :])
+
+
 @pytest.mark.parametrize("shape", [(3, 5), (2,), (), (0, 4)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
 def test_zero_clears_an_array_in_place(shape, dtype, rng):
@@ -767,7 +803,7 @@ def test_zero_clears_an_array_in_place(shape, dtype, rng):
     "base",
     [{}, {"use_ema": True, "ema_overwrite_frequency": 1}, {"gradient_accumulation_steps": 2}],
 )
-@pytest.mark.parametrize("name", ["adam", "ftrl", "lamb"])
+@pytest.mark.parametrize("name", ["adam", "ftrl", "lamb", "adafactor"])
 def test_optimizer_skips_the_update_once_status_is_set(name, base):
     param = ac.Tensor(np.ones(5, np.float32), requires_grad=True, device="cuda")
     param.grad = namespace("cuda").asarray(np.ones(5, np.float32))

@@ -249,12 +249,14 @@ OPTIMIZERS: list[tuple[str, dict[str, Any]]] = [
     ("Adamax", {"learning_rate": 0.01}),
     ("Nadam", {"learning_rate": 0.01}),
     ("Lamb", {"learning_rate": 0.01}),
+    ("Adafactor", {"learning_rate": 0.01}),  # r and c of the kernels only
     ("Lion", {"learning_rate": 0.001}),
     ("Ftrl", {"learning_rate": 0.1, "l1_regularization_strength": 0.01}),
     ("SGD", {"learning_rate": 0.1, "weight_decay": 0.01, "clipnorm": 1.0}),
     # the base class's moving averages and gradient accumulators, before the class's slots
     ("Adam", {"learning_rate": 0.01, "use_ema": True, "ema_overwrite_frequency": 2}),
     ("SGD", {"learning_rate": 0.1, "momentum": 0.9, "gradient_accumulation_steps": 2}),
+    ("Adafactor", {"learning_rate": 0.01, "use_ema": True, "clip_threshold": 0.5}),
     (
         "Nadam",
         {

@@ -128,6 +128,38 @@ def trust_ratios(values: list[np.ndarray], directions: list[np.ndarray]) -> list
     return ratios
 
 
+def adafactor_factors(
+    values: list[np.ndarray], gradients: list[np.ndarray], rows: list[np.ndarray | None],
+    columns: list[np.ndarray | None], velocities: list[np.ndarray], scalars: Callable[[], tuple],
+    status: np.ndarray,
+) -> list[np.ndarray]:  # fmt: skip
+    """Adafactor's second moments, its gradients scaled by them in place, and each parameter's
+    step size (see the contract); nothing written once ``status`` is set."""
+    ratios = []
+    hyper = scalars()
+    for value, gradient, r, c, v in zip(values, gradients, rows, columns, velocities, strict=True):
+        bounds.shape_is("adafactor_factors", "gradient", gradient, value.shape)
+        dtype = value.dtype.type
+        beta, rest, epsilon_1, epsilon_2, clip_threshold = map(dtype, hyper)
+        if status[0]:
+            ratios.append(np.ones(1, dtype))
+            continue
+        regulated = np.square(gradient) + epsilon_1
+        if r is None:
+            v[...] = beta * v + rest * regulated
+        else:
+            r[...] = beta * r + rest * np.mean(regulated, axis=-1)
+            c[...] = beta * c + rest * np.mean(regulated, axis=-2)
+            # (..., M, 1) * (..., 1, N): the rows relative to their mean, times the columns.
+            v[...] = (r / np.mean(r, axis=-1, keepdims=True))[..., None] * c[..., None, :]
+        gradient /= np.sqrt(v)
+        rms_value = np.sqrt(np.mean(np.square(value)))
+        rms_step = np.sqrt(np.mean(np.square(gradient)))
+        ratio = np.maximum(epsilon_2, rms_value) / np.maximum(dtype(1), rms_step / clip_threshold)
+        ratios.append(np.asarray(ratio, dtype).reshape(1))
+    return ratios
+
+
 _updates = rules.Updates(apply_update)
 sgd_update = _updates.sgd_update
 rmsprop_update = _updates.rmsprop_update
@@ -135,6 +167,7 @@ adam_update = _updates.adam_update
 nadam_update = _updates.nadam_update
 adamax_update = _updates.adamax_update
 lamb_update = _updates.lamb_update
+adafactor_update = _updates.adafactor_update
 adagrad_update = _updates.adagrad_update
 adadelta_update = _updates.adadelta_update
 lion_update = _updates.lion_update

@@ -121,6 +121,7 @@ adam_update = _updates.adam_update
 nadam_update = _updates.nadam_update
 adamax_update = _updates.adamax_update
 lamb_update = _updates.lamb_update
+adafactor_update = _updates.adafactor_update
 adagrad_update = _updates.adagrad_update
 adadelta_update = _updates.adadelta_update
 lion_update = _updates.lion_update
@@ -196,6 +197,108 @@ def trust_ratios(values: list[CudaArray], directions: list[CudaArray]) -> list[C
         for k, array in enumerate((value, direction)):
             configure(kernel, 1, REDUCE_THREADS)(array.flat, squares.flat, k, dtype.type(0))
         configure(_trust_ratios, 1, 1)(squares.flat, out.flat, dtype.type(1))
+        ratios.append(out)
+    return ratios
+
+
+# ------------------------------------------------------------------------ Adafactor
+# ``hyper``: (beta, 1 - beta, epsilon_1, epsilon_2, clip_threshold), a step input. A parameter
+# of rank >= 2 is seen as (B, M, N): its rows r are (B, M), its columns c (B, N).
+@cached_kernel
+def _adafactor_moments(gradient, r, c, rows, cols, m_count, n_count, hyper, status):
+    # A thread per row (a mean over N) or column (over M) of the regulated squares.
+    if status[0] != 0:
+        return
+    beta, rest, epsilon_1 = hyper[0], hyper[1], hyper[2]
+    for t in range(cuda.grid(1), r.size + c.size, cuda.gridsize(1)):
+        total = epsilon_1 - epsilon_1
+        if t < r.size:  # row t = (b, m): elements t*N ... t*N + N - 1
+            for n in range(cols):
+                g = gradient[t * cols + n]
+                total += g * g + epsilon_1
+            r[t] = beta * r[t] + rest * (total / n_count)
+        else:  # column (b, n)
+            b, n = (t - r.size) // cols, (t - r.size) % cols
+            for m in range(rows):
+                g = gradient[(b * rows + m) * cols + n]
+                total += g * g + epsilon_1
+            c[t - r.size] = beta * c[t - r.size] + rest * (total / m_count)
+
+
+@cached_kernel
+def _adafactor_row_means(r, rows, m_count, means):
+    b = cuda.grid(1)
+    if b < means.size:
+        total = m_count - m_count
+        for m in range(rows):
+            total += r[b * rows + m]
+        means[b] = total / m_count
+
+
+@cached_kernel
+def _adafactor_scale(gradient, v, r, c, means, rows, cols, factored, hyper, status):
+    # v from the factors (or its moving average, rank < 2), then gradient /= sqrt(v).
+    if status[0] != 0:
+        return
+    beta, rest, epsilon_1 = hyper[0], hyper[1], hyper[2]
+    for i in range(cuda.grid(1), v.size, cuda.gridsize(1)):
+        g = gradient[i]
+        if factored:
+            row, n = i // cols, i % cols
+            b = row // rows
+            v[i] = r[row] / means[b] * c[b * cols + n]
+        else:
+            v[i] = beta * v[i] + rest * (g * g + epsilon_1)
+        gradient[i] = g / math.sqrt(v[i])
+
+
+@cached_kernel
+def _adafactor_ratio(squares, count, hyper, one, out):
+    # ``squares``: the value's sum of squares, then the scaled gradient's.
+    if cuda.grid(1) != 0:
+        return
+    epsilon_2, clip_threshold = hyper[3], hyper[4]
+    rms_value, rms_step = math.sqrt(squares[0] / count), math.sqrt(squares[1] / count)
+    size = rms_value if (rms_value > epsilon_2 or rms_value != rms_value) else epsilon_2
+    clip = rms_step / clip_threshold
+    out[0] = size / (clip if (clip > one or clip != clip) else one)
+
+
+def adafactor_factors(
+    values: list[CudaArray], gradients: list[CudaArray], rows: list[CudaArray | None],
+    columns: list[CudaArray | None], velocities: list[CudaArray], scalars: Callable[[], tuple],
+    status: CudaArray,
+) -> list[CudaArray]:  # fmt: skip
+    """Adafactor's second moments, its gradients scaled by them in place, and each parameter's
+    step size (see the contract): a few launches per parameter, none reading back."""
+    hypers: dict[np.dtype, CudaArray] = {}
+    ratios = []
+    for value, gradient, r, c, v in zip(values, gradients, rows, columns, velocities, strict=True):
+        bounds.shape_is("adafactor_factors", "gradient", gradient, value.shape)
+        dtype = value.dtype
+        kind = dtype.type
+        if dtype not in hypers:
+            hypers[dtype] = step_input(scalars, dtype)
+        hyper = hypers[dtype].flat
+        factored = r is not None
+        m, n = value.shape[-2:] if factored else (1, 1)
+        if factored:
+            launch(_adafactor_moments, r.size + c.size)(
+                gradient.flat, r.flat, c.flat, m, n, kind(m), kind(n), hyper, status.flat
+            )
+            means = empty((r.size // m,), dtype)
+            launch(_adafactor_row_means, means.size)(r.flat, m, kind(m), means.flat)
+            factors = (r.flat, c.flat, means.flat)
+        else:  # never read
+            factors = (v.flat, v.flat, v.flat)
+        launch(_adafactor_scale, v.size)(
+            gradient.flat, v.flat, *factors, m, n, factored, hyper, status.flat
+        )
+        squares, out = empty((2,), dtype), empty((1,), dtype)
+        kernel = _sum_of_squares_kernel(dtype.str)
+        for k, array in enumerate((value, gradient)):
+            configure(kernel, 1, REDUCE_THREADS)(array.flat, squares.flat, k, kind(0))
+        configure(_adafactor_ratio, 1, 1)(squares.flat, kind(value.size), hyper, kind(1), out.flat)
         ratios.append(out)
     return ratios
 

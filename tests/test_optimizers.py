@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from autoconv import optimizers
+from autoconv.backends import namespace
 from autoconv.optimizers import schedules
 from autoconv.tensor import Tensor
 
@@ -827,6 +828,28 @@ def test_adafactor_factors_rank_3_and_keeps_no_factors_below_rank_2(dtype, rng):
     with pytest.raises(ValueError, match=r"slot 'r' of .* must have shape \(2, 3\)"):
         opt.slots[0]["r"] = np.zeros((3, 2), dtype)
         opt.build(opt._variables)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cudasim)])
+def test_adafactor_takes_no_step_where_its_second_moment_underflows(device):
+    """A gradient row and column all zero (an input no sample has, a unit dead for the batch:
+    a ReLU convnet's Dense kernel at its first step) make v = (1e-30 / mean(r)) * 1e-30, 0 in
+    float32: Keras 3.15 divides 0 by 0 and the whole kernel becomes NaN; autoconv takes no step
+    there and the rest of the layer's as Keras."""
+    if device == "cuda":
+        pytest.importorskip("numba_cuda")
+    grad = np.array([[0.0, 0.0], [0.0, 1.0], [0.0, 2.0]], np.float32)
+    weights = np.ones((3, 2), np.float32)
+    param = Tensor(weights.copy(), requires_grad=True, device=device)
+    param.grad = namespace(device).asarray(grad)
+    optimizers.Adafactor().step([param])
+    got = param.numpy()
+    assert np.isfinite(got).all()
+    np.testing.assert_array_equal(got[:, 0], weights[:, 0])  # (its gradient is 0: no step)
+    with np.errstate(all="ignore"):
+        want, _ = keras_run("adafactor", {}, [weights], [[grad]], np.float32)
+    assert np.isnan(want[0]).all()  # Keras's, transcribed
+    assert (got[1:, 1] < 1).all()
 
 
 def test_apply_gradients_with_arrays_and_tensors():

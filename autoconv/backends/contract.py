@@ -416,10 +416,11 @@ class Backend(Protocol):
         shape[-1:]) likewise with the mean over axis -2, and velocity = rows / mean(rows, -1)
         (outer, over the last two axes) columns; one of rank < 2 (its rows and columns None)
         velocity = beta*velocity + (1-beta)*regulated. Then gradient = gradient /
-        sqrt(velocity), in place, and the result is each parameter's max(epsilon_2, rms(value))
-        / max(1, rms(gradient) / clip_threshold) (rms: the root of the mean square), a
-        one-element array of its dtype on its device: the scale of its step. Nothing is
-        written once ``status`` is set."""
+        sqrt(velocity), in place (0 where the velocity underflowed to 0: a gradient row and
+        column all zero, where Keras divides 0 by 0 and the layer becomes NaN), and the
+        result is each parameter's max(epsilon_2, rms(value)) / max(1, rms(gradient) /
+        clip_threshold) (rms: the root of the mean square), a one-element array of its dtype
+        on its device: the scale of its step. Nothing is written once ``status`` is set."""
 
     def apply_update(
         self, rule: str, values: list[Array], grads: list[Array], slots: list[Any],

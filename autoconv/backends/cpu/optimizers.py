@@ -152,7 +152,9 @@ def adafactor_factors(
             c[...] = beta * c + rest * np.mean(regulated, axis=-2)
             # (..., M, 1) * (..., 1, N): the rows relative to their mean, times the columns.
             v[...] = (r / np.mean(r, axis=-1, keepdims=True))[..., None] * c[..., None, :]
-        gradient /= np.sqrt(v)
+        root = np.sqrt(v)
+        with np.errstate(divide="ignore", invalid="ignore"):  # (v underflowed: no step there)
+            gradient[...] = np.where(root > 0, gradient / root, gradient * 0)
         rms_value = np.sqrt(np.mean(np.square(value)))
         rms_step = np.sqrt(np.mean(np.square(gradient)))
         ratio = np.maximum(epsilon_2, rms_value) / np.maximum(dtype(1), rms_step / clip_threshold)

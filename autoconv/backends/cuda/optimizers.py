@@ -237,7 +237,8 @@ def _adafactor_row_means(r, rows, m_count, means):
 
 @cached_kernel
 def _adafactor_scale(gradient, v, r, c, means, rows, cols, factored, hyper, status):
-    # v from the factors (or its moving average, rank < 2), then gradient /= sqrt(v).
+    # v from the factors (or its moving average, rank < 2), then gradient /= sqrt(v) (0
+    # where v underflowed to 0).
     if status[0] != 0:
         return
     beta, rest, epsilon_1 = hyper[0], hyper[1], hyper[2]
@@ -249,7 +250,8 @@ def _adafactor_scale(gradient, v, r, c, means, rows, cols, factored, hyper, stat
             v[i] = r[row] / means[b] * c[b * cols + n]
         else:
             v[i] = beta * v[i] + rest * (g * g + epsilon_1)
-        gradient[i] = g / math.sqrt(v[i])
+        root = math.sqrt(v[i])
+        gradient[i] = g / root if root > 0 else g * 0  # (v underflowed: no step, not 0/0)
 
 
 @cached_kernel

@@ -251,7 +251,7 @@ def _adafactor_scale(gradient, v, r, c, means, rows, cols, factored, hyper, stat
         else:
             v[i] = beta * v[i] + rest * (g * g + epsilon_1)
         root = math.sqrt(v[i])
-        gradient[i] = g / root if root > 0 else g * 0  # (v underflowed: no step, not 0/0)
+        gradient[i] = g / root if root > 0 else g - g  # (v underflowed: no step, not 0/0)
 
 
 @cached_kernel

@@ -29,7 +29,7 @@ MODELS = {
     ),
     "xception": (
         course.xception, (180, 180, 3), 2, 32, lambda: ac.optimizers.Adam(3e-4),
-        ac.losses.SparseCategoricalCrossentropy(from_logits=True),
+        ac.losses.BinaryCrossentropy(from_logits=True),  # its one logit for two classes
     ),
 }  # fmt: skip
 

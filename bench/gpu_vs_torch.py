@@ -197,10 +197,17 @@ def autoconv_engine(name: str, args: argparse.Namespace) -> dict:
         ac.utils.set_random_seed(0)
         return workload.build().to(args.device)
 
+    models: list[Any] = []
+
+    def kept_model() -> Any:
+        models.append(fresh_model())
+        return models[-1]
+
     train, infer = fit_and_predict(
-        name, args, fresh_model, ac.optimizers, workload.loss,
+        name, args, kept_model, ac.optimizers, workload.loss,
         placed=lambda images: ac.Tensor(images).to(args.device),
     )  # fmt: skip
+    train["replay"] = replay_state(getattr(models[0], "_step_replay", None))
     device = "cpu"
     if args.device == "cuda":
         from numba import cuda
@@ -208,6 +215,18 @@ def autoconv_engine(name: str, args: argparse.Namespace) -> dict:
         device = cuda.get_current_device().name
         device = device.decode() if isinstance(device, bytes) else device
     return {"train": train, "infer": infer, "device_name": device}
+
+
+def replay_state(runner: Any) -> str:
+    """How fit's training steps ran: how many were replayed, as a CUDA graph or launch by
+    launch, or why none was ("what the last comparison of two recordings found")."""
+    if runner is None:
+        return "no runner"
+    replay = runner.replay
+    if replay is None:
+        return f"0 replayed: {runner.why}"
+    how = replay.mode if not replay.why else f"{replay.mode} ({replay.why})"
+    return f"{runner.replayed} replayed, {replay.launches} kernels a step, {how}"
 
 
 # ------------------------------------------------------------------ PyTorch
@@ -503,7 +522,8 @@ def summary(name: str, outcome: dict) -> str:
                 f"test accuracy {train['accuracy']:.4f}")  # fmt: skip
     else:
         text = f"{train['step']:.4f} s/step"
-    return f"{text}, inference {infer:,.0f} samples/s"
+    replay = f"; steps: {train['replay']}" if "replay" in train else ""
+    return f"{text}, inference {infer:,.0f} samples/s{replay}"
 
 
 def shown(value: float, kind: str) -> str:

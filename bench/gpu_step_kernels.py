@@ -1,0 +1,166 @@
+"""Where a replayed GPU step's time goes, kernel by kernel (needs a real GPU).
+
+Fits a course model on the GPU (``bench/gpu_vs_torch.py``'s batch size, optimizer and loss, on
+random images) until its training step is replayed as one CUDA graph, then predicts at batch 256
+on images already on the device until the prediction step is replayed too. For each of the two
+recorded steps it times, with CUDA events on the stream the graphs are launched on:
+
+- the whole step: its graph launched ``--repeats`` times back to back (the host queues graph
+  launches faster than the device runs steps of more than a few microseconds, so this is the
+  device's time per step);
+- each kernel alone: a graph of that one launch repeated ``--repeats`` times (kernels that
+  update in place, an optimizer's, run on the values they left: the time is the same).
+
+Beside them, the host's time per step in ``fit`` (the last epoch's seconds over its steps) and
+in ``predict``: where it is above the graph's time, the host is the bottleneck, not the kernels.
+Prints each step's kernels slowest first (the same kernel at the same launch shape is one row,
+with its count) and the sum against the whole graph.
+
+    python bench/gpu_step_kernels.py [--model mnist|rgb|stack|xception] [--steps 40]
+                                     [--repeats 50] [--rows 20] [--json PATH]
+
+On numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1``, a smoke test of the script: ``--steps 3
+--repeats 2`` at a small ``--batch``) there are no graphs: the launches run one by one and the
+times mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import numpy as np
+from epoch_vs_torch import WORKLOADS
+from numba import cuda
+
+import autoconv as ac
+from autoconv.backends.cuda import capture, runtime
+
+INFER_BATCH = 256
+
+
+def launched(launches: list[tuple], repeats: int) -> Any:
+    """A function that runs ``launches`` ``repeats`` times on the device: one CUDA graph launch
+    (the launches one by one on the simulator)."""
+    work = launches * repeats
+    if runtime.SIMULATED:
+        return lambda: [runtime.Launch(k, g, b)(*args) for k, g, b, args in work]
+    graph, stream = capture._build_graph(work)  # the graph a replay makes of a tape
+    return lambda: graph.launch(stream)
+
+
+def device_ms(run: Any, rounds: int = 3) -> float:
+    """The device's milliseconds for one ``run()`` (after a warm-up run): the median of
+    ``rounds``, each timed with events around it."""
+    run()
+    times = []
+    for _ in range(rounds):
+        start, end = cuda.event(), cuda.event()
+        start.record()
+        run()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return float(np.median(times))
+
+
+def kernel_name(kernel: Any) -> str:
+    function = getattr(kernel, "py_func", None) or getattr(kernel, "fn", None)
+    name = getattr(function, "__qualname__", type(kernel).__name__)
+    return name.replace(".<locals>", "")  # a factory's kernel: factory.kernel
+
+
+def profile(replay: Any, repeats: int) -> dict:
+    """The step's graph time and each kernel's, both in microseconds per step."""
+    launches = replay.tape.launches
+    whole = device_ms(launched(launches, repeats)) * 1e3 / repeats
+    rows: dict[tuple, dict] = {}
+    for kernel, grid, block, args in launches:
+        key = (kernel_name(kernel), str(grid), str(block))
+        row = rows.get(key)
+        if row is None:
+            alone = device_ms(launched([(kernel, grid, block, args)], repeats)) * 1e3 / repeats
+            row = rows[key] = {"kernel": key[0], "grid": key[1], "block": key[2], "us": alone,
+                               "count": 0}  # fmt: skip
+        row["count"] += 1
+    ordered = sorted(rows.values(), key=lambda row: -row["us"] * row["count"])
+    return {"launches": len(launches), "graph_us": whole, "kernels": ordered}
+
+
+def table(title: str, figures: dict, host_us: float, rows: int) -> list[str]:
+    total = sum(row["us"] * row["count"] for row in figures["kernels"])
+    lines = [
+        "",
+        f"{title}: {figures['launches']} kernels a step; device {figures['graph_us']:.1f} us a "
+        f"step as one graph (kernels alone: {total:.1f} us in all); host {host_us:.1f} us a step",
+        "",
+        "| kernel | grid | block | launches | us each | us a step | share |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in figures["kernels"][:rows]:
+        step = row["us"] * row["count"]
+        lines.append(
+            f"| {row['kernel']} | {row['grid']} | {row['block']} | {row['count']} | "
+            f"{row['us']:.1f} | {step:.1f} | {step / max(total, 1e-9):.0%} |"
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", choices=sorted(WORKLOADS), default="mnist")
+    parser.add_argument("--steps", type=int, default=40, help="training steps an epoch")
+    parser.add_argument("--batch", type=int, help="the workload's batch size by default")
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--rows", type=int, default=20, help="kernels shown per step")
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args()
+    workload = WORKLOADS[args.model]
+    batch = args.batch or workload.batch
+    x, labels = workload.data(args.steps * batch)
+    y = ac.utils.to_categorical(labels, workload.classes)
+    if workload.loss != "categorical_crossentropy":
+        y = labels
+    ac.utils.set_random_seed(0)
+    model = workload.build().to("cuda")
+    optimizer = ac.optimizers.Adam(3e-4) if args.model == "xception" else ac.optimizers.RMSprop()
+    model.compile(optimizer, workload.loss, metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=batch, epochs=3, verbose=0)
+    train_host = history.epoch_seconds[-1] / (len(x) // batch) * 1e6
+    runner = model._step_replay
+    if runner.replay is None:
+        raise SystemExit(f"the training step was not replayed: {runner.why}")
+
+    images = ac.Tensor(x[: max(INFER_BATCH, len(x) // INFER_BATCH * INFER_BATCH)]).to("cuda")
+    model.predict(images, INFER_BATCH, verbose=0)  # records the prediction step
+    started = time.perf_counter()
+    model.predict(images, INFER_BATCH, verbose=0)
+    predict_host = (time.perf_counter() - started) / -(-len(images) // INFER_BATCH) * 1e6
+    predictor = model._predict_replay
+
+    device = getattr(cuda.get_current_device(), "name", "numba-cuda's simulator")
+    device = device.decode() if isinstance(device, bytes) else device
+    predicted = (
+        predictor.replay.mode
+        if predictor.replay
+        else "not replayed: " + str(predictor.why or "too few batches")
+    )
+    print(f"Device: {device}; model {args.model}, batch {batch}; training step "
+          f"{runner.replay.mode}, prediction step {predicted}")  # fmt: skip
+    results = {"device": device, "model": args.model, "batch": batch}
+    results["train"] = profile(runner.replay, args.repeats) | {"host_us": train_host}
+    lines = table(f"training step (batch {batch})", results["train"], train_host, args.rows)
+    if predictor.replay is not None:
+        results["predict"] = profile(predictor.replay, args.repeats) | {"host_us": predict_host}
+        lines += table(f"prediction step (batch {INFER_BATCH})", results["predict"],
+                       predict_host, args.rows)  # fmt: skip
+    print("\n".join(lines))
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(results, file, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -46,7 +46,12 @@ SIDE = BLOCK // PER_THREAD  # threads along each side of a block
 # order and writes the tile with the epilogue: one launch, the same bits every run.
 SPLIT_BLOCKS = 4 if SIMULATED else 256
 SPLIT_MIN_CHUNK = 16 if SIMULATED else 256
-MAX_GRID_Z = 65535  # the most blocks along a grid's third axis (products launched together)
+# A launch's blocks lie along one grid axis, each product's after the last's: products launched
+# together (a backward's input and kernel gradients) can differ in shape by orders of magnitude,
+# and a grid as wide as the widest and as tall as the tallest was mostly blocks with nothing to do
+# (a million of the flowers classifier's, 1.6 ms of its 7.2 ms step on an H200: see
+# bench/results/2026-11-26-gpu-h200-first-figures.md).
+MAX_GRID_BLOCKS = 2**31 - 1  # the most blocks along a grid's first axis
 # Shared-tile indices are unsigned (no negative-index fix-up), global ones int64: each cast to
 # its type before the two meet (numba-cuda types int64 with uint64 as float64). On the simulator
 # plain ints (see runtime.unsigned).
@@ -146,9 +151,10 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int) -> Any:
         # One or more products in one launch: product p's operands a[p], b[p] (flat, read at
         # the element strides strides[p] = (a batch, a row, a column, b batch, b row, b
         # column)), its output out[p], its sizes[p] = (m, n, k, chunk, splits, counter), its
-        # blocks those of grid axis z from first[p] (a block past its tiles does nothing).
+        # blocks those of the (one-axis) grid from first[p]: its column tiles, then its row
+        # tiles, then its batch * splits (see _launch), every block a tile's.
         # Shared-memory tiles of A (tile_rows x TILE_K) and B (TILE_K x tile_columns); each
-        # thread keeps a per_row x per_column block of the output in registers. Grid axis z is
+        # thread keeps a per_row x per_column block of the output in registers. Its z is
         # batch * splits + split: the block sums the slice [split*chunk, (split+1)*chunk) of
         # the contracted axis. Split, it writes its sums to parts[p] (batch * splits + split, m,
         # n) and counts itself in arrivals[counter + the tile's index]; the tile's last block
@@ -165,17 +171,17 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int) -> Any:
         a_places = cuda.local.array(loads_a, numba.uint32)
         b_places = cuda.local.array(loads_b, numba.uint32)
         p = 0
-        while p + 1 < len(first) and cuda.blockIdx.z >= first[p + 1]:
+        while p + 1 < len(first) and cuda.blockIdx.x >= first[p + 1]:
             p += 1
         a_p, b_p, out_p, parts_p = a[p], b[p], out[p], parts[p]
         a_batch, a_rows, a_cols, b_batch, b_rows, b_cols = strides[p]
         m, n, k, chunk, splits, counter = sizes[p]
+        tiles_m, tiles_n = (m + tile_rows - 1) // tile_rows, (n + tile_columns - 1) // tile_columns
+        block = cuda.blockIdx.x - first[p]
+        tile_x, tile_y, z = block % tiles_n, block // tiles_n % tiles_m, block // tiles_n // tiles_m
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
         thread = ty * SIDE + tx
-        row0, col0 = cuda.blockIdx.y * tile_rows, cuda.blockIdx.x * tile_columns
-        z = cuda.blockIdx.z - first[p]
-        if row0 >= m or col0 >= n:  # the whole block: no thread waits for it at a barrier
-            return
+        row0, col0 = tile_y * tile_rows, tile_x * tile_columns
         batch, split = z // splits, z % splits
         a_base, b_base = batch * a_batch, batch * b_batch
         k_begin = split * chunk
@@ -234,8 +240,7 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int) -> Any:
                     parts_p[z * size + row * n + col] = acc[r, c]
         cuda.threadfence()  # this block's part seen by every block before it is counted
         cuda.syncthreads()
-        tiles_m, tiles_n = (m + tile_rows - 1) // tile_rows, (n + tile_columns - 1) // tile_columns
-        tile = counter + (batch * tiles_m + cuda.blockIdx.y) * tiles_n + cuda.blockIdx.x
+        tile = counter + (batch * tiles_m + tile_y) * tiles_n + tile_x
         if thread == 0:  # the parts done, read back as a flag for the block
             last[0] = 1 if cuda.atomic.add(arrivals, tile, 1) + 1 == splits else 0
         cuda.syncthreads()
@@ -304,7 +309,7 @@ class _Product:
         )
         self.counters = tiles if splits > 1 else 0
         self.sizes = (m, n, k, -(-k // splits), splits)
-        self.blocks = (-(-n // columns), -(-m // rows), self.batches * splits)
+        self.blocks = -(-n // columns) * -(-m // rows) * self.batches * splits
         self.tile = tile
         return self
 
@@ -319,21 +324,20 @@ def _tile(products: list[_Product]) -> tuple[int, int]:
 
 def _launch(products: list[_Product], bias: CudaArray | None, epilogue: int) -> None:
     """One launch of the kernel for ``products`` (of one dtype and tile, none done): each its
-    blocks from ``first`` along grid axis z, and its tiles' counters (split ones) from
+    blocks from ``first`` along the grid's one axis, and its tiles' counters (split ones) from
     ``counter``."""
-    first, sizes, z, counter = [], [], 0, 0
+    first, sizes, blocks, counter = [], [], 0, 0
     for product in products:
-        first.append(z)
+        first.append(blocks)
         sizes.append((*product.sizes, counter))
-        z += product.blocks[2]
+        blocks += product.blocks
         counter += product.counters
     arrivals = arrival_counters()
     if counter > len(arrivals):
         raise ValueError(f"cuda matmul: {counter} split tiles in one launch, more than the "
                          f"{len(arrivals)} counters")  # fmt: skip
-    grid = (max(p.blocks[0] for p in products), max(p.blocks[1] for p in products), z)
     head = products[0]
-    configure(_matmul_kernel(head.out.dtype.str, *head.tile), grid, (SIDE, SIDE))(
+    configure(_matmul_kernel(head.out.dtype.str, *head.tile), blocks, (SIDE, SIDE))(
         tuple(p.a.flat for p in products), tuple(p.b.flat for p in products),
         tuple(p.out.flat for p in products), tuple(p.parts.flat for p in products),
         tuple(p.strides for p in products), tuple(sizes), tuple(first),
@@ -372,8 +376,8 @@ def matmuls(*products: tuple[Any, Any, bool, bool] | None) -> list[CudaArray | N
         tile, together = _tile(of_dtype), []
         for product in of_dtype:
             product.plan(tile)
-            if sum(p.blocks[2] for p in together) + product.blocks[2] > MAX_GRID_Z:
-                _launch([product], None, 0)  # alone (the grid's third axis has room for it)
+            if sum(p.blocks for p in together) + product.blocks > MAX_GRID_BLOCKS:
+                _launch([product], None, 0)  # alone (the grid has room for it)
             else:
                 together.append(product)
         if together:

@@ -21,6 +21,7 @@ simulator), the grid-stride launch size, the pool of device buffers every CudaAr
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -127,17 +128,35 @@ def launch(kernel: Any, work: int) -> Launch:
 # span lines at a time) of the block's run of lines (grid axis y), so what the entry's lines
 # share is found once a thread and, for pixels, each line is stepped from the last without a
 # division. A warp reads and writes adjacent entries of a line.
-RUN_LINES = 32  # lines a thread takes, about
+#
+# A thread takes up to RUN_LINES lines, but never so many that the GPU's resident threads go
+# idle: with fewer entries than it holds threads at once, a thread takes one line. (Measured on
+# an H200: the MNIST convnet's fused conv + pool kernel, 10,816 pooled pixels x 32 filters, ran
+# 32 lines a thread on 11,008 threads, 4% of the GPU's 270,336, in 236 us: 21% of the step;
+# bench/results/2026-11-26-gpu-h200-first-figures.md.) The simulator counts one resident thread,
+# so its launches keep RUN_LINES and the tests cover runs of many lines.
+RUN_LINES = 32  # lines a thread takes, at most
 MAX_GRID_Y = 65535  # the most blocks along a grid's second axis
+
+
+@functools.cache
+def resident_threads() -> int:
+    """The threads the GPU runs at once (multiprocessors x threads each); 1 on the simulator."""
+    if SIMULATED:
+        return 1
+    device = cuda.get_current_device()
+    return device.MULTIPROCESSOR_COUNT * device.MAX_THREADS_PER_MULTI_PROCESSOR
 
 
 def line_layout(width: int, length: int, per_thread: int | None = None) -> tuple[int, ...]:
     """How ``length`` lines of ``width`` entries are laid out (see above), each thread taking
-    about ``per_thread`` lines (RUN_LINES by default): (span, blocks across, blocks along, run,
-    lanes) = (entries a block, the grid, lines a block, lines a block takes at a time)."""
+    at most ``per_thread`` lines (RUN_LINES by default), fewer where that would leave resident
+    threads idle: (span, blocks across, blocks along, run, lanes) = (entries a block, the grid,
+    lines a block, lines a block takes at a time)."""
     span = max(1, min(width, THREADS))
     lanes = THREADS // span
-    per_thread = RUN_LINES if per_thread is None else per_thread
+    most = RUN_LINES if per_thread is None else per_thread
+    per_thread = max(1, min(most, width * length // resident_threads()))
     along = max(1, min(MAX_GRID_Y, -(-length // (per_thread * lanes))))
     return span, -(-width // span), along, -(-length // along), lanes
 

@@ -1,0 +1,86 @@
+"""How the CUDA backend shapes its launches for a real GPU (host arithmetic, checked on the
+simulator or a GPU): line kernels spread over the GPU's resident threads, and products launched
+together given exactly their own blocks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba_cuda")
+pytestmark = pytest.mark.cudasim
+
+from autoconv.backends import namespace  # noqa: E402
+from autoconv.backends.cuda import gemm, runtime  # noqa: E402 - needs numba-cuda
+
+H200_RESIDENT = 132 * 2048  # an H100's or H200's multiprocessors x threads each
+
+
+@pytest.fixture
+def gpu_constants(monkeypatch):
+    """A GPU's launch constants (the simulator's are smaller)."""
+    monkeypatch.setattr(runtime, "THREADS", 256)
+    monkeypatch.setattr(runtime, "RUN_LINES", 32)
+    monkeypatch.setattr(runtime, "MAX_GRID_Y", 65535)
+    monkeypatch.setattr(runtime, "resident_threads", lambda: H200_RESIDENT)
+
+
+@pytest.mark.parametrize(
+    ("width", "length", "lines_a_thread"),
+    [
+        (32, 64 * 13 * 13, 1),  # MNIST conv1 + pool: 346,112 entries, fewer than twice resident
+        (32, 64 * 5 * 5, 1),  # a small layer: one line a thread, still fewer threads than resident
+        (16, 32 * 89 * 89, 15),  # the flowers classifier's first conv + pool: 4 M entries
+        (448, 32 * 178 * 178, 32),  # 454 M entries: RUN_LINES, the most
+    ],
+)
+def test_line_kernels_take_no_more_lines_a_thread_than_fill_the_gpu(
+    width, length, lines_a_thread, gpu_constants
+):
+    span, across, along, run, lanes = runtime.line_layout(width, length)
+    assert (span, lanes) == (min(width, 256), 256 // min(width, 256))
+    assert across == -(-width // span)
+    assert along == -(-length // (lines_a_thread * lanes))
+    assert run * along >= length > (run - 1) * along  # every line in one block's run
+    assert -(-run // lanes) <= lines_a_thread  # the lines each thread takes
+
+
+def test_an_explicit_most_lines_a_thread_is_kept_where_the_gpu_is_full(gpu_constants):
+    assert runtime.line_layout(128, 32 * 180 * 180, 128)[2] == -(-32 * 180 * 180 // (128 * 2))
+    assert runtime.line_layout(128, 32 * 9 * 9, 128)[2] == -(-32 * 9 * 9 // 2)  # one a thread
+
+
+def test_the_simulator_keeps_its_runs_of_many_lines():
+    assert runtime.resident_threads() == 1
+    *_, along, _, lanes = runtime.line_layout(3, 100)
+    assert along == -(-100 // (runtime.RUN_LINES * lanes))
+
+
+@pytest.mark.parametrize("transpose_a", [False, True])
+def test_products_launched_together_get_exactly_their_blocks(transpose_a, rng, monkeypatch):
+    """A backward's input gradient (many row tiles) and kernel gradient (one tile, its long
+    contracted axis split) in one launch: as many blocks as the two have, not a grid as wide as
+    one and as tall as the other; each product right to float64's rounding."""
+    monkeypatch.setattr(gemm, "SPLIT_BLOCKS", 4)
+    monkeypatch.setattr(gemm, "SPLIT_MIN_CHUNK", 16)
+    rows, taps, filters = 300, 6, 5
+    windows = rng.standard_normal((taps, rows) if transpose_a else (rows, taps))
+    grad, kernel = rng.standard_normal((rows, filters)), rng.standard_normal((taps, filters))
+    xp = namespace("cuda")
+    launched = []
+    real_configure = gemm.configure
+    monkeypatch.setattr(
+        gemm,
+        "configure",
+        lambda k, grid, block: launched.append(grid) or real_configure(k, grid, block),
+    )
+    kernel_grad, input_grad = xp.matmuls(
+        (xp.asarray(windows), xp.asarray(grad), not transpose_a, False),
+        (xp.asarray(grad), xp.asarray(kernel), False, True),
+    )
+    tile_rows = gemm._tile([gemm._Product(xp.asarray(grad), xp.asarray(kernel), False, True)])[0]
+    assert launched == [4 + -(-rows // tile_rows)]  # 4 parts of one tile; the row tiles
+    np.testing.assert_allclose(
+        xp.to_numpy(kernel_grad), (windows if transpose_a else windows.T) @ grad, rtol=1e-12
+    )
+    np.testing.assert_allclose(xp.to_numpy(input_grad), grad @ kernel.T, rtol=1e-12, atol=1e-12)

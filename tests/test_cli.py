@@ -383,12 +383,25 @@ def fresh_config(monkeypatch):
 def test_train_names_its_device_first_auto_by_default(run, fresh_config):
     from autoconv import backends
 
-    expected = "cuda (auto)" if backends.gpu_usable() else "cpu (auto: no usable GPU)"
+    usable = backends.gpu_usable()
+    expected = f"cuda (auto: {backends.gpu_name()})" if usable else "cpu (auto: no usable GPU)"
     result = run("train", "mnist", "--epochs", 1, "--limit", 64)
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == f"Device: {expected}"
     report = json.loads(run("train", "mnist", "--epochs", 1, "--limit", 64, "--json").output)
     assert report["device"] == expected.split()[0]  # resolved, not "auto"
+
+
+def test_the_device_line_names_the_gpu(fresh_config):
+    pytest.importorskip("numba_cuda")
+    from autoconv import backends
+    from autoconv.backends import cuda
+    from autoconv.cli.common import device_line
+
+    ac.config.set_device("cuda")
+    assert device_line() == f"Device: cuda ({backends.gpu_name()})"
+    if cuda.SIMULATED:
+        assert backends.gpu_name() == "numba-cuda's simulator"
 
 
 def test_train_honours_autoconv_device_unless_device_is_given(run, fresh_config, monkeypatch):

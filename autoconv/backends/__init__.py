@@ -73,6 +73,15 @@ def gpu_usable() -> bool:
         return False
 
 
+def gpu_name() -> str:
+    """The name of the GPU the CUDA backend runs on ("NVIDIA H200"), or "numba-cuda's
+    simulator" under the simulator. Call it where the CUDA backend can run."""
+    from numba import cuda
+
+    name = getattr(cuda.get_current_device(), "name", "numba-cuda's simulator")
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
 def numpy_conflict() -> str | None:
     """Why the installed numba-cuda cannot run with the installed NumPy (numba-cuda 0.30 and
     older fail with NumPy 2.5 and newer), in one line with the fix; None when they work

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from autoconv import config, course
-from autoconv.backends import DeviceUnavailableError
+from autoconv.backends import DeviceUnavailableError, gpu_name
 
 PICTURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
@@ -77,12 +77,13 @@ def use_device(device: str | None) -> str:
 
 
 def device_line() -> str:
-    """The line naming the device models are made on, and "auto" where it chose:
-    ``Device: cpu (auto: no usable GPU)``."""
+    """The line naming the device models are made on (the GPU by its name), and "auto" where
+    it chose: ``Device: cuda (auto: NVIDIA H200)``, ``Device: cpu (auto: no usable GPU)``."""
     device = config.get_device()
-    if config.device_choice() != "auto":
-        return f"Device: {device}"
-    return f"Device: {device} (auto{'' if device == 'cuda' else ': no usable GPU'})"
+    auto = config.device_choice() == "auto"
+    if device == "cuda":
+        return f"Device: cuda ({'auto: ' if auto else ''}{gpu_name()})"
+    return f"Device: cpu{' (auto: no usable GPU)' if auto else ''}"
 
 
 def picture(draw: Any, path: Path | None) -> None:

@@ -11,7 +11,7 @@ pytest.importorskip("numba_cuda")
 pytestmark = pytest.mark.cudasim
 
 from autoconv.backends import namespace  # noqa: E402
-from autoconv.backends.cuda import gemm, runtime  # noqa: E402 - needs numba-cuda
+from autoconv.backends.cuda import gemm, reduce, runtime  # noqa: E402 - needs numba-cuda
 
 H200_RESIDENT = 132 * 2048  # an H100's or H200's multiprocessors x threads each
 
@@ -84,3 +84,34 @@ def test_products_launched_together_get_exactly_their_blocks(transpose_a, rng, m
         xp.to_numpy(kernel_grad), (windows if transpose_a else windows.T) @ grad, rtol=1e-12
     )
     np.testing.assert_allclose(xp.to_numpy(input_grad), grad @ kernel.T, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("rows", "tiles", "chunks"),
+    [
+        (1_600, 2, 200),  # MNIST's Winograd bias gradient: chunks of 8 rows, a row a thread
+        (10_816, 10, 169),  # MNIST's first kernel gradient: CHUNK_ROWS already fills the GPU
+        (1_000_003, 1, 1024),  # a million rows: MAX_ROW_CHUNKS
+        (5, 1, 1),
+    ],
+)
+def test_column_sums_cut_rows_into_chunks_that_fill_the_gpu(rows, tiles, chunks, monkeypatch):
+    for name, value in {"COLUMN_TILE": 32, "ROW_THREADS": 8, "CHUNK_ROWS": 64}.items():
+        monkeypatch.setattr(reduce, name, value)
+    monkeypatch.setattr(reduce, "MAX_ROW_CHUNKS", 1024)
+    monkeypatch.setattr(runtime, "resident_threads", lambda: H200_RESIDENT)
+    assert reduce._chunks(rows, tiles) == chunks
+
+
+@pytest.mark.parametrize("rows", [37, 200])  # 9 chunks; 16 (MAX_ROW_CHUNKS, below)
+def test_the_last_block_adds_many_chunks_in_four_running_sums(rows, rng, monkeypatch):
+    """More chunks than the last block's threads of a column take in one pass each (here 16 at
+    most, 4 rows each, 2 threads a column on the simulator): NumPy's sums, the same bits every
+    run, the counters back at 0."""
+    monkeypatch.setattr(reduce, "MAX_ROW_CHUNKS", 16)
+    a = rng.standard_normal((rows, 5))
+    xp = namespace("cuda")
+    runs = [xp.to_numpy(xp.asarray(a).sum(axis=0)) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_allclose(runs[0], a.sum(axis=0), rtol=1e-12)
+    assert not reduce.arrival_counters().copy_to_host().any()

@@ -17,6 +17,7 @@ import numpy as np
 from numba import cuda
 from numba.cuda import to_device  # not cuda.to_device: see runtime.Launch
 
+from autoconv.backends.cuda import runtime
 from autoconv.backends.cuda.array import CudaArray, _contiguous_strides, empty
 from autoconv.backends.cuda.elementwise import (
     _add,
@@ -132,9 +133,12 @@ def _reduce(name: str, a: CudaArray, axis: Any, keepdims: bool) -> CudaArray:
 # and with few columns (16 filters) leaves most of the GPU idle. Here a block is COLUMN_TILE
 # adjacent columns x ROW_THREADS threads down the rows (a warp reads 32 adjacent values of a
 # row), and grid axis y cuts the rows into up to MAX_ROW_CHUNKS chunks of at least CHUNK_ROWS
-# rows (a thread sums CHUNK_ROWS / ROW_THREADS of them, one after another). Each block adds
-# its threads' sums in a fixed order; the last block of a column tile to finish (counted in
-# ``arrival_counters``, which it sets back to 0) adds the chunks' sums in chunk order. So one
+# rows (a thread sums CHUNK_ROWS / ROW_THREADS of them, one after another), or of fewer, down to
+# a row a thread, where CHUNK_ROWS would leave the GPU's resident threads idle (a Winograd bias
+# gradient of MNIST's, 64 columns x 1,600 rows, ran on 12,800 threads in 37 us on an H200:
+# bench/results/2026-11-26-gpu-h200-first-figures.md). Each block adds its threads' sums in a
+# fixed order; the last block of a column tile to finish (counted in ``arrival_counters``,
+# which it sets back to 0) adds the chunks' sums in a fixed order (see _chunk_sum). So one
 # launch, and the same bits every run, whichever block finishes last.
 COLUMN_TILE = 2 if SIMULATED else 32
 ROW_THREADS = 2 if SIMULATED else 8  # a power of two
@@ -161,14 +165,12 @@ def _store(sums, c, value):
 
 
 @cuda.jit(device=True)
-def _chunk_sum(partial, total, c, columns, sums, partials, arrivals):
-    """Add the block's ROW_THREADS sums of column ``c`` (``total``, this thread's) in a fixed
-    order through the shared (ROW_THREADS, COLUMN_TILE) array ``partial``, into ``sums`` (one
-    chunk; see :func:`_store`) or partials[chunk, c], the last chunk's block then adding the
-    chunks in order into ``sums``. Every thread of the block calls it (columns past the end
-    with 0)."""
+def _block_sum(partial, value):
+    """Column tx's sum over the block's ROW_THREADS threads of ``value`` (this thread's), in a
+    fixed order through the shared (ROW_THREADS, COLUMN_TILE) array ``partial``; every thread
+    of the block calls it, and every thread of column tx gets the sum."""
     tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-    partial[ty, tx] = total
+    partial[ty, tx] = value
     cuda.syncthreads()
     step = ROW_THREADS // 2
     while step > 0:
@@ -176,24 +178,51 @@ def _chunk_sum(partial, total, c, columns, sums, partials, arrivals):
             partial[ty, tx] += partial[ty + step, tx]
         cuda.syncthreads()
         step //= 2
+    total = partial[0, tx]
+    cuda.syncthreads()  # read before ``partial`` is written again
+    return total
+
+
+@cuda.jit(device=True)
+def _chunk_sum(partial, total, zero, c, columns, sums, partials, arrivals):
+    """Add the block's ROW_THREADS sums of column ``c`` (``total``, this thread's) into
+    ``sums`` (one chunk; see :func:`_store`) or partials[chunk, c], the last chunk's block then
+    adding the chunks into ``sums``: its ROW_THREADS threads of a column each take every
+    ROW_THREADS-th chunk in four running sums (four loads in flight, not one at a time down a
+    thousand chunks), added as the block's own sums are. A fixed order: the same bits every run.
+    Every thread of the block calls it (columns past the end with 0)."""
+    tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+    added = _block_sum(partial, total)
     chunks = cuda.gridDim.y
     if chunks == 1:
         if ty == 0 and c < columns:
-            _store(sums, c, partial[0, tx])
+            _store(sums, c, added)
         return
     if ty == 0 and c < columns:
-        partials[cuda.blockIdx.y, c] = partial[0, tx]
+        partials[cuda.blockIdx.y, c] = added
     cuda.threadfence()  # this block's sums seen by every block before it is counted
     cuda.syncthreads()
     if tx == 0 and ty == 0:  # the count of chunks done, read back as a flag for the block
         done = cuda.atomic.add(arrivals, cuda.blockIdx.x, 1) + 1
         partial[0, 0] = 1 if done == chunks else 0
     cuda.syncthreads()
-    if partial[0, 0] == 1:  # the last chunk of this tile: every chunk's sums are written
+    last = partial[0, 0] == 1
+    cuda.syncthreads()  # the flag read before _block_sum writes over it
+    if last:  # the last chunk of this tile: every chunk's sums are written
+        s0, s1, s2, s3 = zero, zero, zero, zero
+        if c < columns:
+            chunk = ty
+            while chunk + 3 * ROW_THREADS < chunks:
+                s0 += partials[chunk, c]
+                s1 += partials[chunk + ROW_THREADS, c]
+                s2 += partials[chunk + 2 * ROW_THREADS, c]
+                s3 += partials[chunk + 3 * ROW_THREADS, c]
+                chunk += 4 * ROW_THREADS
+            while chunk < chunks:
+                s0 += partials[chunk, c]
+                chunk += ROW_THREADS
+        added = _block_sum(partial, (s0 + s1) + (s2 + s3))
         if ty == 0 and c < columns:
-            added = partials[0, c]
-            for chunk in range(1, chunks):
-                added += partials[chunk, c]
             _store(sums, c, added)
         if tx == 0 and ty == 0:
             arrivals[cuda.blockIdx.x] = 0
@@ -221,9 +250,18 @@ def _column_sum_kernel(element: Any, dtype: str, column: Any = _same) -> Any:
             step = cuda.gridDim.y * ROW_THREADS
             for r in range(cuda.blockIdx.y * ROW_THREADS + cuda.threadIdx.y, rows, step):
                 total += element(shared, r, c)
-        _chunk_sum(partial, total, c, columns, sums, partials, arrivals)
+        _chunk_sum(partial, total, zero, c, columns, sums, partials, arrivals)
 
     return kernel
+
+
+def _chunks(rows: int, tiles: int) -> int:
+    """How many chunks the rows of ``tiles`` column tiles are cut into (grid axis y): of
+    CHUNK_ROWS rows, or fewer where that leaves resident threads idle, down to ROW_THREADS (a row
+    a thread); at most MAX_ROW_CHUNKS."""
+    threads = tiles * COLUMN_TILE * ROW_THREADS  # one chunk's blocks'
+    chunk_rows = max(ROW_THREADS, min(CHUNK_ROWS, rows * threads // runtime.resident_threads()))
+    return max(1, min(MAX_ROW_CHUNKS, rows // chunk_rows))
 
 
 def sum_columns(
@@ -239,7 +277,7 @@ def sum_columns(
         raise ValueError(f"column sums: {columns} columns, more than the {MAX_COLUMN_TILES} "
                          f"tiles of {COLUMN_TILE}")  # fmt: skip
     dtype = np.dtype(dtype)
-    chunks = max(1, min(MAX_ROW_CHUNKS, rows // CHUNK_ROWS))
+    chunks = _chunks(rows, tiles)
     head = empty((columns if split is None else split,), dtype)
     tail = head if split is None else empty((columns - split,), dtype)
     partials = empty((chunks, columns), dtype) if chunks > 1 else head.reshape(1, -1)

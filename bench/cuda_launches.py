@@ -55,7 +55,7 @@ from autoconv.backends.cuda import array, capture, gemm, reduce, runtime
 # the module that reads it at launch time (runtime.launch, gemm.matmul, reduce.sum_columns), so
 # it is set there.
 runtime.THREADS, runtime.MAX_BLOCKS = 256, 2048
-gemm.BLOCK, gemm.SPLIT_BLOCKS, gemm.SPLIT_MIN_CHUNK = 64, 256, 256
+gemm.BLOCK, gemm.SPLIT_BLOCKS, gemm.SPLIT_MIN_CHUNK = 64, 256, 64
 reduce.COLUMN_TILE, reduce.CHUNK_ROWS, reduce.MAX_ROW_CHUNKS = 32, 256, 1024
 
 counts: collections.Counter[str] = collections.Counter()

@@ -241,9 +241,9 @@ def test_pooling_1d_matches_cpu(kind, pool, strides, padding, rng):
 
 # (m, k, n) and the splits of the contracted axis the simulator's split constants give it (up
 # to SPLIT_BLOCKS = 4 blocks, chunks of at least SPLIT_MIN_CHUNK = 16), alone and batched twice.
-# The tests set those constants on a GPU too (its own, 256 and 256, split none of these), so the
-# split path runs on both; the tiles are the device's own (8 x 8 or 16 x 4 on the simulator,
-# 64 x 64 or 128 x 32 on a GPU), which give these products the same splits.
+# The tests set those constants on a GPU too (its own, 256 and 64, split these otherwise), so
+# the split path runs alike on both; the tiles are the device's own (8 x 8 or 16 x 4 on the
+# simulator, 64 x 64 or 128 x 32 on a GPU), which give these products the same splits.
 SPLIT_PRODUCTS = [((3, 200, 5), 4, 2), ((14, 70, 3), 4, 2), ((70, 9, 33), 1, 1)]
 
 

@@ -43,9 +43,12 @@ SIDE = BLOCK // PER_THREAD  # threads along each side of a block
 # chunks of at least SPLIT_MIN_CHUNK, up to about SPLIT_BLOCKS blocks in all (two a streaming
 # multiprocessor on an H100's 132; a guess, not yet measured). Each block writes its part of
 # the tile; the last of a tile's blocks to finish (an arrival counter) adds the parts in split
-# order and writes the tile with the epilogue: one launch, the same bits every run.
+# order and writes the tile with the epilogue: one launch, the same bits every run. Chunks of
+# 64 (four k tiles): on an H200, MNIST's products over 576 in chunks of 256 or more (2 blocks a
+# tile, 18 k tiles each one after another) took 22-34 us of a 1.15 ms step
+# (bench/results/2026-11-26-gpu-h200-first-figures.md); not yet measured with 64.
 SPLIT_BLOCKS = 4 if SIMULATED else 256
-SPLIT_MIN_CHUNK = 16 if SIMULATED else 256
+SPLIT_MIN_CHUNK = 16 if SIMULATED else 64
 # A launch's blocks lie along one grid axis, each product's after the last's: products launched
 # together (a backward's input and kernel gradients) can differ in shape by orders of magnitude,
 # and a grid as wide as the widest and as tall as the tallest was mostly blocks with nothing to do
@@ -245,18 +248,25 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int) -> Any:
             last[0] = 1 if cuda.atomic.add(arrivals, tile, 1) + 1 == splits else 0
         cuda.syncthreads()
         if last[0] == 1:  # the tile's last block: every part of it is written
-            first_part = batch * splits * size
+            # Each entry the sum of its parts in split order, the thread's entries side by
+            # side in ``acc``: a part's loads of all of them in flight at once (one entry after
+            # another, the adds waited for each load: 85 parts x 16 entries in a row).
+            for part in range(splits):
+                at = (batch * splits + part) * size
+                for r in range(per_row):
+                    row = row0 + ty + r * SIDE
+                    for c in range(per_column):
+                        col = col0 + tx + c * SIDE
+                        if row < m and col < n:
+                            value = parts_p[at + row * n + col]
+                            acc[r, c] = value if part == 0 else acc[r, c] + value
             for r in range(per_row):
                 row = row0 + ty + r * SIDE
                 for c in range(per_column):
                     col = col0 + tx + c * SIDE
                     if row < m and col < n:
-                        entry = row * n + col
-                        value = parts_p[first_part + entry]
-                        for part in range(1, splits):
-                            value += parts_p[first_part + part * size + entry]
-                        value = _finished(value, bias, col, epilogue, zero)
-                        out_p[batch * size + entry] = value
+                        value = _finished(acc[r, c], bias, col, epilogue, zero)
+                        out_p[batch * size + row * n + col] = value
             if thread == 0:
                 arrivals[tile] = 0
 

@@ -431,6 +431,7 @@ def predict(
     callbacks = CallbackList.checked(callbacks)
     if steps is not None:
         steps = _count(steps, "steps", "predict", minimum=1)
+    kept, runner = None, None
     if is_dataset(x):
         if batch_size is not None:
             raise ValueError("predict: batch_size must not be given when x is a dataset")
@@ -443,14 +444,88 @@ def predict(
         size = batch_size_of(batch_size, "predict")
         total = math.ceil(len(xs[0]) / size)
         build_for(model, xs)
-        data = ArrayBatches(model, xs, [], None, size, shared=False)
-        predictions = Predictions(model, rows=data.samples)
     configure_process_for(model)
     callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, total)
-    callback_list.on_predict_begin()
-    outputs = _predict(model, data.batches(False, steps), predictions, callback_list)
-    callback_list.on_predict_end()
+    if not is_dataset(x):
+        kept = _kept_prediction(model, xs, size)
+        if kept is not None:
+            data, predictions, runner = kept.data, kept.predictions, kept.runner
+        else:
+            data = ArrayBatches(model, xs, [], None, size, shared=False)
+            predictions = Predictions(model, rows=data.samples)
+    try:
+        callback_list.on_predict_begin()
+        outputs = _predict(model, data.batches(False, steps), predictions, callback_list, runner)
+        callback_list.on_predict_end()
+    finally:
+        if kept is not None:
+            kept.busy = False
     return outputs[0] if len(outputs) == 1 else outputs
+
+
+class _KeptPrediction:
+    """``predict``'s batches (inputs on the device), outputs and runner for arrays of one
+    shape, kept on a GPU model from call to call (:func:`_kept_prediction`): a second call's
+    batches replay the steps the first recorded, as a serving loop's would."""
+
+    __slots__ = ("busy", "data", "predictions", "runner", "used")
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.used: list[Any] = []
+        self.data: Any = None
+        self.predictions: Any = None
+        self.runner: Any = None
+
+
+_kept_lock = threading.Lock()
+# Inputs from the host up to this size are kept on the device between calls (their copy is
+# what a later call's replayed steps read); a bigger array is predicted as before, its copy
+# freed when the call ends.
+KEPT_INPUT_BYTES = 256 * 2**20
+
+
+def _kept_prediction(model: Any, xs: list[Any], size: int) -> _KeptPrediction | None:
+    """The model's kept prediction state for inputs ``xs`` at batch ``size``, marked busy (the
+    caller clears ``busy``): the last call's when every array its recorded steps used is still
+    the model's (the same weight arrays, the same device arrays of inputs given on the device,
+    inputs from the host of the same shapes, copied into its arrays), else made anew. None
+    where nothing is replayed (the CPU: it runs each step as it comes, and its batches read the
+    caller's own arrays), for inputs from the host over KEPT_INPUT_BYTES, or while another
+    thread predicts with the model: that call runs as before, with batches and outputs of its
+    own."""
+    if model.device == "cpu":
+        return None
+    with _kept_lock:
+        kept = model.__dict__.setdefault("_kept_prediction", _KeptPrediction())
+        if kept.busy:
+            return None
+        kept.busy = True
+    try:
+        arrays = [resident(a) if isinstance(a, np.ndarray) else a for a in xs]
+        if sum(a.nbytes for a in arrays if isinstance(a, np.ndarray)) > KEPT_INPUT_BYTES:
+            kept.busy = False
+            return None
+        used = [model.device, size, *(w.data for w in model.weights)]
+        used += [(a.shape, a.dtype) if isinstance(a, np.ndarray) else a for a in arrays]
+        if len(used) == len(kept.used) and all(
+            type(a) is type(b) and (a == b if isinstance(a, tuple | int | str) else a is b)
+            for a, b in zip(used, kept.used, strict=True)
+        ):
+            xp = namespace(model.device)
+            for target, a in zip(kept.data.x, arrays, strict=True):
+                if isinstance(a, np.ndarray):  # (a device input is the very array it was)
+                    xp.copy_from_host(target, a)
+            kept.predictions.rows_done = 0
+            return kept
+        kept.data = ArrayBatches(model, arrays, [], None, size, shared=False)
+        kept.predictions = Predictions(model, rows=kept.data.samples)
+        kept.runner = None  # (made by _predict, then kept)
+        kept.used = used
+        return kept
+    except BaseException:
+        kept.busy = False
+        raise
 
 
 class Predictions:
@@ -502,18 +577,25 @@ class Predictions:
 
 
 def _predict(
-    model: Any, batches: Iterator[Batch], predictions: Predictions, callback_list: CallbackList
-) -> list[np.ndarray]:
+    model: Any, batches: Iterator[Batch], predictions: Predictions, callback_list: CallbackList,
+    kept: StepReplay | None = None,
+) -> list[np.ndarray]:  # fmt: skip
     """The outputs for arrays' or a dataset's batches (gathered on the device, or each copied
     into the device arrays of its shapes): each batch's outputs written into the outputs'
-    arrays there (replayed where the device can), read back once at the end (or each
-    execution's rows when a callback wants them)."""
+    arrays there (replayed where the device can, by the ``kept`` runner of an earlier call
+    when given), read back once at the end (or each execution's rows when a callback wants
+    them)."""
 
     def runner() -> StepReplay:
         model._predict_replay = StepReplay(model, predictions.step, predictions.replayed)
+        kept_state = model.__dict__.get("_kept_prediction")
+        if kept_state is not None and kept_state.predictions is predictions:
+            kept_state.runner = model._predict_replay  # the next call's, with these arrays
         return model._predict_replay
 
-    replay = runner()
+    if kept is not None:
+        model._predict_replay = kept
+    replay = runner() if kept is None else kept
     for execution in executions(batches, 0, model.steps_per_execution):
         callback_list.on_predict_batch_begin(execution.begin)
         begin = predictions.rows_done

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import autoconv as ac
-from autoconv import layers, step_replay
+from autoconv import layers, step_replay, training
 
 pytest.importorskip("numba_cuda")
 pytestmark = pytest.mark.cudasim
@@ -253,6 +253,51 @@ def test_predict_replays_and_writes_each_batch_at_its_rows(every, monkeypatch):
     assert replayed.shape == (30, 3)
     np.testing.assert_array_equal(replayed, eager)
     np.testing.assert_array_equal(model.predict(x[:7], batch_size=4, verbose=0), eager[:7])
+
+
+def test_predict_calls_replay_the_steps_an_earlier_call_recorded(monkeypatch):
+    """A GPU model keeps predict's batches, outputs and runner for inputs of one shape: a later
+    call (other values copied into the same device arrays) replays every batch the earlier
+    calls recorded; new weights set in place are read; inputs of another shape, the model
+    moved, or another thread predicting at the same time get batches and a runner of their
+    own. Every output as an eager model's, to the bit."""
+    x, _ = data()
+    other = np.random.default_rng(1).random(x.shape, dtype=np.float32)
+    model, reference = convnet("rmsprop"), convnet("rmsprop")
+
+    def eager(inputs):
+        with monkeypatch.context() as eager_only:
+            eager_only.setattr(step_replay, "ATTEMPTS", 0)
+            return reference.predict(inputs, batch_size=4, verbose=0)
+
+    def check(inputs, want):
+        np.testing.assert_array_equal(model.predict(inputs, batch_size=4, verbose=0), eager(want))
+        return model._predict_replay
+
+    # 7 batches of 4 and 1 of 2: the first three of 4 recorded (the first makes the outputs'
+    # arrays, so its tape differs), the one of 2 once; then every batch replays
+    runner = check(x, x)
+    assert runner.replayed == 4
+    assert check(other, other) is runner and runner.replayed == 4 + 7  # the batch of 2 again
+    assert check(x, x) is runner and runner.replayed == 4 + 7 + 8
+    weights = [w * 0.5 for w in model.get_weights()]
+    model.set_weights(weights)
+    reference.set_weights(weights)
+    assert check(x, x) is runner and runner.replayed == 4 + 7 + 8 + 8
+    on_device = ac.Tensor(other).to("cuda")  # read where it is: the array itself is the key
+    assert check(on_device, other) is not runner
+    assert check(on_device, other).replayed == 4 + 7
+    kept = model._predict_replay
+    model.__dict__["_kept_prediction"].busy = True  # another thread's call under way
+    assert check(on_device, other) is not kept and kept.replayed == 4 + 7
+    model.__dict__["_kept_prediction"].busy = False
+    assert check(on_device, other) is kept and kept.replayed == 4 + 7 + 8
+    model.to("cpu").to("cuda")  # new weight arrays: recorded anew
+    assert check(on_device, other) is not kept
+    kept = model._predict_replay
+    monkeypatch.setattr(training, "KEPT_INPUT_BYTES", x.nbytes - 1)  # too big to keep
+    first = check(x, x)
+    assert first is not kept and check(x, x) is not first  # a runner of its own each call
 
 
 @pytest.mark.parametrize("every", [1, 2])

@@ -23,6 +23,7 @@ from autoconv.backends import rules  # noqa: E402
 from autoconv.backends.cuda import (  # noqa: E402
     array,
     conv,
+    conv_pool,
     elementwise,
     embedding,
     gemm,
@@ -113,12 +114,12 @@ KERNELS = {
         (A1, T4, A1, *g, A1, f32, i64, i64),
     ),
     "conv_max_pool_2x2": (
-        conv._conv_max_pool_2x2,
+        conv_pool._conv_max_pool_2x2,
         (A1, T4, A1, A1, B, f32, *(i64,) * 4, A1, T4, W1, i64, i64),
     ),
     "conv_max_pool_2x2 kernel grad": (
         reduce._column_sum_kernel(
-            conv._direct_kernel_grad_entry, "<f4", conv._direct_kernel_grad_column
+            conv_pool._direct_kernel_grad_entry, "<f4", conv_pool._direct_kernel_grad_column
         ),
         (types.Tuple((A4, A4, A4, I4, B, *(i64,) * 4, f32)), i64, f32, *SUMS),
     ),

@@ -25,7 +25,7 @@ pytest.importorskip("numba_cuda")
 pytestmark = pytest.mark.cudasim
 
 from autoconv.backends import cuda as cuda_backend  # noqa: E402 - needs numba-cuda
-from autoconv.backends.cuda import gemm, reduce, runtime  # noqa: E402
+from autoconv.backends.cuda import conv, conv_pool, gemm, reduce, runtime  # noqa: E402
 
 SIMULATED = cuda_backend.SIMULATED
 TOLERANCE = {np.float64: {"rtol": 1e-9, "atol": 1e-11}, np.float32: {"rtol": 2e-5, "atol": 2e-6}}
@@ -1355,13 +1355,20 @@ def test_reference_model_step_at_batch_64_matches_cpu(rng):
 
 @pytest.mark.parametrize(("padding", "activation"), [("valid", "relu"), ("same", None)])
 @pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])
-def test_conv2d_max_pool_direct_matches_cpu(padding, activation, lines_per_thread, monkeypatch,
-                                            rng):  # fmt: skip
+@pytest.mark.parametrize("route", ["column_sums", "product", "product_an_image_a_slice"])
+def test_conv2d_max_pool_direct_matches_cpu(padding, activation, lines_per_thread, route,
+                                            monkeypatch, rng):  # fmt: skip
     """The direct convolution + 2x2 pool (few channels, images without gradient): values,
     kernel and bias gradients as on the CPU, a block's pooled pixels in one run or cut in many
-    (see test_im2col_and_col2im_match_cpu)."""
+    (see test_im2col_and_col2im_match_cpu); the kernel gradient by either route
+    (conv_pool.GEMM_ROUTE_ENTRIES), the product's over the batch or an image at a time
+    (conv.SLICE_BYTES)."""
     monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
     monkeypatch.setattr(runtime, "MAX_GRID_Y", 7)
+    if route != "column_sums":
+        monkeypatch.setattr(conv_pool, "GEMM_ROUTE_ENTRIES", 0)
+    if route == "product_an_image_a_slice":
+        monkeypatch.setattr(conv, "SLICE_BYTES", 1)
     x, w, b = (
         distinct((2, 6, 5, 3), rng),
         rng.standard_normal((3, 3, 3, 16)),
@@ -1376,6 +1383,24 @@ def test_conv2d_max_pool_direct_matches_cpu(padding, activation, lines_per_threa
         results.append([out.numpy(), *(namespace(device).to_numpy(t.grad) for t in (w_t, b_t))])
     for on_gpu, on_cpu in zip(results[1], results[0], strict=True):
         np.testing.assert_allclose(on_gpu, on_cpu, **TOLERANCE[np.float64])
+
+
+@pytest.mark.parametrize("entries", [2**40, 0], ids=["column_sums", "product"])
+def test_a_tampered_argmax_routes_nothing_by_either_route(entries, monkeypatch, rng):
+    """As on the CPU (tests/backends/test_cpu.py): an arg-max that is no window's offset is
+    compared, never used as an address, so nothing is routed; the bias still gets the sums."""
+    monkeypatch.setattr(conv_pool, "GEMM_ROUTE_ENTRIES", entries)
+    x, w = rng.standard_normal((1, 6, 6, 1)), rng.standard_normal((3, 3, 1, 16))
+    win = ac.windows.window("t", (6, 6), (3, 3), 1, 1, "valid")
+    xp = namespace("cuda")
+    out, _ = xp.conv_max_pool_2x2(xp.asarray(x), xp.asarray(w), None, False, win)
+    tampered = xp.asarray(np.full(out.shape, 2**31 - 1, np.int32))
+    grad_w, grad_b = xp.conv_max_pool_2x2_kernel_grad(
+        xp.asarray(x), xp.asarray(np.ones(out.shape)), out, tampered, False, w.shape, win
+    )
+    assert (
+        not xp.to_numpy(grad_w).any() and (xp.to_numpy(grad_b) == out.shape[1] * out.shape[2]).all()
+    )
 
 
 def test_slices_of_images_give_the_cpu_values_and_gradients(monkeypatch, rng):

@@ -1,14 +1,14 @@
 """Convolution kernels on the GPU: im2col and col2im (one thread per input cell gathers what
 was read from it: no atomics, the same sum order every run), the depthwise convolution and its
-gradients, the bias + ReLU passes over a convolution's product, and the direct convolution
-fused with bias, ReLU and 2x2 max pooling. The names of :mod:`autoconv.backends.cpu.conv`."""
+gradients, and the bias + ReLU passes over a convolution's product. The names of
+:mod:`autoconv.backends.cpu.conv`; the direct convolution fused with the pool is in
+:mod:`autoconv.backends.cuda.conv_pool`."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
@@ -209,76 +209,6 @@ def _depthwise_kernel_grad_parts(x, x_shape, grad_out, kh, kw, sh, sw, dh, dw, p
         parts[unsigned((row * taps + tap) * depth + q)] = total
 
 
-@cached_kernel
-def _conv_max_pool_2x2(x, x_shape, taps, bias, relu, zero, kh, kw, pt, pl, out, out_shape,
-                       argmax, span, run):  # fmt: skip
-    # Pooled output (n, i, j) of filter c (runtime's line layout: a thread takes one filter
-    # down a run of pooled pixels): its window's four convolution outputs, each summed tap by
-    # tap in the CPU kernel's order (cells in the padding read 0), then the first maximum in
-    # row-major order (a NaN wins), + bias, ReLU. x (N, H, W, C), taps (KH*KW*C, F), out and
-    # argmax (N, OH, OW, F) flat.
-    _, height, width, channels = x_shape
-    n_images, oh, ow, filters = out_shape
-    c, first, lanes, end = line_run(span, run, n_images * oh * ow)
-    if c >= filters:
-        return
-    n, i, j = _pixel(first, oh, ow)
-    for pooled in range(first, end, lanes):
-        best, where = zero, 0
-        for cell in range(4):
-            y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2  # in the convolution's output
-            total = zero
-            for a in range(kh):
-                y = y0 - pt + a
-                for b in range(kw):
-                    xx = x0 - pl + b
-                    if 0 <= y < height and 0 <= xx < width:
-                        at = ((n * height + y) * width + xx) * channels
-                        tap = (a * kw + b) * channels
-                        for c_in in range(channels):
-                            weight = taps[unsigned((tap + c_in) * filters + c)]
-                            total += x[unsigned(at + c_in)] * weight
-            if cell == 0 or total > best or (total != total and best == best):
-                best, where = total, (y0 * 2 * ow + x0) * filters + c
-        out[unsigned(pooled * filters + c)] = activated(best + bias[c], relu, zero)
-        argmax[unsigned(pooled * filters + c)] = where
-        n, i, j = _stepped(n, i, j, lanes, oh, ow)
-
-
-@cuda.jit(device=True)
-def _direct_kernel_grad_column(args, e):
-    # Column e = kernel entry (tap t = (a, b, c_in), filter c), or bias entry (t == taps),
-    # filters adjacent (a warp reads adjacent gradients): its parts, found once a thread.
-    x, grad, out, argmax, relu, kh, kw, pt, pl, zero = args
-    channels, filters = x.shape[3], grad.shape[3]
-    t, c = e // filters, e % filters
-    a, b, c_in = t // (kw * channels), (t // channels) % kw, t % channels
-    return x, grad, out, argmax, relu, t == kh * kw * channels, a - pt, b - pl, c_in, c, zero
-
-
-@cuda.jit(device=True)
-def _direct_kernel_grad_entry(shared, r, e):
-    # Row r = pooled output (n, i, j), its gradient (masked where the ReLU cut) routed to its
-    # window's winner.
-    x, grad, out, argmax, relu, is_bias, a_off, b_off, c_in, c, zero = shared
-    _, height, width, _ = x.shape
-    _, oh, ow, filters = grad.shape
-    n, pixel = r // (oh * ow), r % (oh * ow)
-    i, j = pixel // ow, pixel % ow
-    value = grad[n, i, j, c]
-    if relu and not out[n, i, j, c] > 0:
-        return zero
-    if is_bias:
-        return value
-    for cell in range(4):  # the arg-max is compared, never used as an address
-        y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2
-        if argmax[n, i, j, c] == (y0 * 2 * ow + x0) * filters + c:
-            y, xx = y0 + a_off, x0 + b_off
-            if 0 <= y < height and 0 <= xx < width:
-                return x[n, y, xx, c_in] * value
-    return zero
-
-
 @cuda.jit(device=True)
 def activated(value, relu, zero):
     """max(value, 0) if relu (NaN stays NaN, as np.maximum), else value."""
@@ -394,53 +324,6 @@ def depthwise_conv_kernel_grad(
         span, run,
     )  # fmt: skip
     return column_sums(parts).reshape(w_shape)
-
-
-def conv_max_pool_2x2(
-    x: CudaArray, w: CudaArray, bias: CudaArray | None, relu: bool, win: Window
-) -> tuple[CudaArray, CudaArray]:
-    """The direct convolution (stride 1, no dilation, even output size) + bias, ReLU if
-    ``relu``, and 2x2 max pooling: (pooled (N, OH/2, OW/2, Cout), int32 arg-max, each winner's
-    flat offset (y*OW + x)*Cout + c in the convolution's output)."""
-    n, oh, ow, filters = bounds.direct_conv_pool("conv_max_pool_2x2", x.shape, w.shape, win)
-    bounds.columns("conv_max_pool_2x2", "bias", bias, filters)
-    out = empty((n, oh // 2, ow // 2, filters), x.dtype)
-    argmax = empty(out.shape, np.int32)
-    if bias is None:
-        bias = zeros((filters,), x.dtype)
-    taps = w.reshape(-1, filters)
-    if out.size:
-        launch_lines(_conv_max_pool_2x2, filters, math.prod(out.shape[:3]))(
-            x.flat, x.shape, taps.flat, bias.flat, relu, x.dtype.type(0), *win.kernel,
-            win.pad_top, win.pad_left, out.flat, out.shape, argmax.flat,
-        )  # fmt: skip
-    return out, argmax
-
-
-def conv_max_pool_2x2_kernel_grad(
-    x: CudaArray,
-    grad_out: CudaArray,
-    out: CudaArray,
-    argmax: CudaArray,
-    relu: bool,
-    w_shape: tuple[int, ...],
-    win: Window,
-) -> tuple[CudaArray, CudaArray]:
-    """(kernel gradient (KH, KW, Cin, Cout), bias gradient (Cout,)) of
-    :func:`conv_max_pool_2x2`."""
-    op = "conv_max_pool_2x2_kernel_grad"
-    n, oh, ow, filters = bounds.direct_conv_pool(op, x.shape, w_shape, win)
-    for name, array in (("grad_out", grad_out), ("out", out), ("argmax", argmax)):
-        bounds.shape_is(op, name, array, (n, oh // 2, ow // 2, filters))
-    taps = w_shape[0] * w_shape[1] * w_shape[2]
-    args = (x.nd, grad_out.nd, out.nd, argmax.nd, relu, *win.kernel, win.pad_top, win.pad_left,
-            grad_out.dtype.type(0))  # fmt: skip
-    rows = n * (oh // 2) * (ow // 2)
-    grad_taps, grad_bias = sum_columns(
-        _direct_kernel_grad_entry, args, rows, (taps + 1) * filters, grad_out.dtype,
-        split=taps * filters, column=_direct_kernel_grad_column,
-    )  # fmt: skip
-    return grad_taps.reshape(w_shape), grad_bias
 
 
 def bias_relu(out: CudaArray, bias: CudaArray | None, relu: bool) -> CudaArray:

@@ -1,0 +1,183 @@
+"""The direct convolution fused with bias, ReLU and 2x2 max pooling on the GPU (a model's first
+layer: few input channels, a 2x2 pool after it), and its kernel and bias gradients. The names of
+:mod:`autoconv.backends.cpu.conv_pool`.
+
+The forward is one kernel: a thread per filter down a run of pooled pixels, each window's four
+outputs summed tap by tap and only the maximum kept. The kernel gradient takes one of two
+routes, by size (see GEMM_ROUTE_ENTRIES):
+
+- column sums, one launch: a column per (tap, filter) and one per filter for the bias, each
+  entry the window's winner's input times its gradient (masked where the ReLU cut), found
+  again for every tap. Right for the MNIST convnet's first layer (10,816 pooled pixels x 320
+  columns: 67.6 us of a 1.15 ms step on an H200).
+- the unfused backward, as the CPU's tests state it: the pooled gradient masked (its column
+  sums: the bias gradient), routed to each window's winner (the max pool's backward, a
+  gather), and the product of the windows (im2col) and that routed gradient, its long
+  contracted axis split over blocks: four launches that do each thing once. The column sums
+  of the flowers classifier's first layer (253,472 pooled pixels x 448 columns, the winner and
+  the gradient found 28 times over) took 1.8 ms of its 7.2 ms step on the H200, the 150x150
+  stack's 0.9 ms of 6.1 (bench/results/2026-11-26-gpu-h200-first-figures.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda
+
+from autoconv.backends import bounds
+from autoconv.backends.cuda import conv
+from autoconv.backends.cuda.array import CudaArray, empty, zeros
+from autoconv.backends.cuda.conv import _masked_and_summed, _pixel, _stepped, activated, im2col
+from autoconv.backends.cuda.gemm import matmul
+from autoconv.backends.cuda.pool import max_pool_backward
+from autoconv.backends.cuda.reduce import column_sums, sum_columns
+from autoconv.backends.cuda.runtime import cached_kernel, launch_lines, line_run, unsigned
+from autoconv.windows import Window, window
+
+# The kernel gradient's route: column sums up to this many entries (pooled pixels x (taps + 1)
+# x filters), the unfused backward's four launches above it. Between the H200's two measured
+# points (3.5 M entries: 67.6 us; 56-113 M: 0.9-1.8 ms), and it keeps the MNIST step's one
+# launch; the crossing itself is not measured yet.
+GEMM_ROUTE_ENTRIES = 16 * 2**20
+
+
+@cached_kernel
+def _conv_max_pool_2x2(x, x_shape, taps, bias, relu, zero, kh, kw, pt, pl, out, out_shape,
+                       argmax, span, run):  # fmt: skip
+    # Pooled output (n, i, j) of filter c (runtime's line layout: a thread takes one filter
+    # down a run of pooled pixels): its window's four convolution outputs, each summed tap by
+    # tap in the CPU kernel's order (cells in the padding read 0), then the first maximum in
+    # row-major order (a NaN wins), + bias, ReLU. x (N, H, W, C), taps (KH*KW*C, F), out and
+    # argmax (N, OH, OW, F) flat.
+    _, height, width, channels = x_shape
+    n_images, oh, ow, filters = out_shape
+    c, first, lanes, end = line_run(span, run, n_images * oh * ow)
+    if c >= filters:
+        return
+    n, i, j = _pixel(first, oh, ow)
+    for pooled in range(first, end, lanes):
+        best, where = zero, 0
+        for cell in range(4):
+            y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2  # in the convolution's output
+            total = zero
+            for a in range(kh):
+                y = y0 - pt + a
+                for b in range(kw):
+                    xx = x0 - pl + b
+                    if 0 <= y < height and 0 <= xx < width:
+                        at = ((n * height + y) * width + xx) * channels
+                        tap = (a * kw + b) * channels
+                        for c_in in range(channels):
+                            weight = taps[unsigned((tap + c_in) * filters + c)]
+                            total += x[unsigned(at + c_in)] * weight
+            if cell == 0 or total > best or (total != total and best == best):
+                best, where = total, (y0 * 2 * ow + x0) * filters + c
+        out[unsigned(pooled * filters + c)] = activated(best + bias[c], relu, zero)
+        argmax[unsigned(pooled * filters + c)] = where
+        n, i, j = _stepped(n, i, j, lanes, oh, ow)
+
+
+def conv_max_pool_2x2(
+    x: CudaArray, w: CudaArray, bias: CudaArray | None, relu: bool, win: Window
+) -> tuple[CudaArray, CudaArray]:
+    """The direct convolution (stride 1, no dilation, even output size) + bias, ReLU if
+    ``relu``, and 2x2 max pooling: (pooled (N, OH/2, OW/2, Cout), int32 arg-max, each winner's
+    flat offset (y*OW + x)*Cout + c in the convolution's output)."""
+    n, oh, ow, filters = bounds.direct_conv_pool("conv_max_pool_2x2", x.shape, w.shape, win)
+    bounds.columns("conv_max_pool_2x2", "bias", bias, filters)
+    out = empty((n, oh // 2, ow // 2, filters), x.dtype)
+    argmax = empty(out.shape, np.int32)
+    if bias is None:
+        bias = zeros((filters,), x.dtype)
+    taps = w.reshape(-1, filters)
+    if out.size:
+        launch_lines(_conv_max_pool_2x2, filters, math.prod(out.shape[:3]))(
+            x.flat, x.shape, taps.flat, bias.flat, relu, x.dtype.type(0), *win.kernel,
+            win.pad_top, win.pad_left, out.flat, out.shape, argmax.flat,
+        )  # fmt: skip
+    return out, argmax
+
+
+@cuda.jit(device=True)
+def _direct_kernel_grad_column(args, e):
+    # Column e = kernel entry (tap t = (a, b, c_in), filter c), or bias entry (t == taps),
+    # filters adjacent (a warp reads adjacent gradients): its parts, found once a thread.
+    x, grad, out, argmax, relu, kh, kw, pt, pl, zero = args
+    channels, filters = x.shape[3], grad.shape[3]
+    t, c = e // filters, e % filters
+    a, b, c_in = t // (kw * channels), (t // channels) % kw, t % channels
+    return x, grad, out, argmax, relu, t == kh * kw * channels, a - pt, b - pl, c_in, c, zero
+
+
+@cuda.jit(device=True)
+def _direct_kernel_grad_entry(shared, r, e):
+    # Row r = pooled output (n, i, j), its gradient (masked where the ReLU cut) routed to its
+    # window's winner.
+    x, grad, out, argmax, relu, is_bias, a_off, b_off, c_in, c, zero = shared
+    _, height, width, _ = x.shape
+    _, oh, ow, filters = grad.shape
+    n, pixel = r // (oh * ow), r % (oh * ow)
+    i, j = pixel // ow, pixel % ow
+    value = grad[n, i, j, c]
+    if relu and not out[n, i, j, c] > 0:
+        return zero
+    if is_bias:
+        return value
+    for cell in range(4):  # the arg-max is compared, never used as an address
+        y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2
+        if argmax[n, i, j, c] == (y0 * 2 * ow + x0) * filters + c:
+            y, xx = y0 + a_off, x0 + b_off
+            if 0 <= y < height and 0 <= xx < width:
+                return x[n, y, xx, c_in] * value
+    return zero
+
+
+def conv_max_pool_2x2_kernel_grad(
+    x: CudaArray,
+    grad_out: CudaArray,
+    out: CudaArray,
+    argmax: CudaArray,
+    relu: bool,
+    w_shape: tuple[int, ...],
+    win: Window,
+) -> tuple[CudaArray, CudaArray]:
+    """(kernel gradient (KH, KW, Cin, Cout), bias gradient (Cout,)) of
+    :func:`conv_max_pool_2x2`, by column sums or, over GEMM_ROUTE_ENTRIES entries, as
+    im2col(x)^T @ the gradient routed to each window's winner (see the module), images in
+    slices of about conv.SLICE_BYTES of windows and routed gradient."""
+    op = "conv_max_pool_2x2_kernel_grad"
+    n, oh, ow, filters = bounds.direct_conv_pool(op, x.shape, w_shape, win)
+    for name, array in (("grad_out", grad_out), ("out", out), ("argmax", argmax)):
+        bounds.shape_is(op, name, array, (n, oh // 2, ow // 2, filters))
+    taps = math.prod(w_shape[:3])
+    rows = n * (oh // 2) * (ow // 2)
+    if rows * (taps + 1) * filters <= GEMM_ROUTE_ENTRIES:
+        args = (x.nd, grad_out.nd, out.nd, argmax.nd, relu, *win.kernel, win.pad_top,
+                win.pad_left, grad_out.dtype.type(0))  # fmt: skip
+        grad_taps, grad_bias = sum_columns(
+            _direct_kernel_grad_entry, args, rows, (taps + 1) * filters, grad_out.dtype,
+            split=taps * filters, column=_direct_kernel_grad_column,
+        )  # fmt: skip
+        return grad_taps.reshape(w_shape), grad_bias
+    pooled = grad_out.reshape(-1, filters)
+    if relu:  # the gradient where the ReLU let the maximum through, else 0 (not g * 0)
+        masked, grad_bias = _masked_and_summed(pooled, out.reshape(-1, filters), False)
+    else:
+        masked, grad_bias = pooled, column_sums(pooled)
+    masked = masked.reshape(grad_out.shape)
+    per_image = oh * ow * (taps + filters) * np.dtype(grad_out.dtype).itemsize
+    step = max(1, conv.SLICE_BYTES // max(per_image, 1))
+    pool = window(op, (oh, ow), (2, 2), 2, 1, "valid")
+    grad_taps = None
+    for first in range(0, n, step):
+        last = min(n, first + step)
+        routed = max_pool_backward(
+            masked[first:last], argmax[first:last], (last - first, oh, ow, filters), pool
+        )
+        part = matmul(im2col(x[first:last], win), routed.reshape(-1, filters), transpose_a=True)
+        grad_taps = part if grad_taps is None else grad_taps + part
+    if grad_taps is None:  # no images
+        grad_taps = zeros((taps, filters), grad_out.dtype)
+    return grad_taps.reshape(w_shape), grad_bias

@@ -121,11 +121,14 @@ def test_a_folder_or_a_dataset_is_not_split_between_processes(tmp_path, monkeypa
 
 
 # ------------------------------------------------------------- two processes (mpiexec)
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """Both runs of tests/mpi_worker.py's ``train`` over two processes: (folder, stdout)."""
+@pytest.fixture(scope="module", params=["train", "train-polled"])
+def trained(tmp_path_factory, request):
+    """Both runs of tests/mpi_worker.py's ``train`` over two processes: (folder, stdout); the
+    logs read over the processes a fifth of a second apart, or after every step (as a busy
+    machine's slow steps have them: a read once added every process's metric totals into
+    each process's own, for good)."""
     out = tmp_path_factory.mktemp("mpi")
-    done, _ = run("tests/mpi_worker.py", "train", str(out))
+    done, _ = run("tests/mpi_worker.py", request.param, str(out))
     assert done.returncode == 0, done.stdout + done.stderr
     return out, done.stdout
 

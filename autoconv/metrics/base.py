@@ -88,7 +88,9 @@ class Metric:
         return [getattr(self, name) for name in names]
 
     def _read(self, name: str) -> np.ndarray:
-        return np.asarray(namespace(self.device).to_numpy(getattr(self, name)))
+        """State ``name`` as a NumPy array of its own: a snapshot, never the state array itself
+        (which the CPU's to_numpy hands back, and which later updates change in place)."""
+        return np.array(namespace(self.device).to_numpy(getattr(self, name)), copy=True)
 
     def update_state(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError

@@ -18,6 +18,14 @@ with its count) and the sum against the whole graph.
 
     python bench/gpu_step_kernels.py [--model mnist|rgb|stack|xception] [--steps 40]
                                      [--repeats 50] [--rows 20] [--json PATH]
+                                     [--set MODULE.NAME=VALUE ...]
+
+``--set`` changes a setting of a module of ``autoconv.backends.cuda`` before the model is made,
+to compare a guess with its alternative in two runs: those read when a launch is planned
+(``gemm.SPLIT_MIN_CHUNK=256``, ``gemm.SPLIT_BLOCKS``, ``runtime.RUN_LINES``,
+``reduce.CHUNK_ROWS``, ``reduce.MAX_ROW_CHUNKS``, ``conv_pool.GEMM_ROUTE_ENTRIES=0``). A
+constant compiled into a kernel (``gemm.BLOCK``, ``gemm.TILE_K``) needs an empty
+``NUMBA_CACHE_DIR`` too, or the cached kernels keep the old one.
 
 On numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1``, a smoke test of the script: ``--steps 3
 --repeats 2`` at a small ``--batch``) there are no graphs: the launches run one by one and the
@@ -27,6 +35,8 @@ times mean nothing.
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib
 import json
 import time
 from typing import Any
@@ -116,7 +126,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--rows", type=int, default=20, help="kernels shown per step")
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE",
+                        help="a setting of autoconv.backends.cuda.MODULE (repeatable)")  # fmt: skip
     args = parser.parse_args()
+    for setting in args.set:
+        where, _, value = setting.partition("=")
+        module, _, name = where.partition(".")
+        target = importlib.import_module(f"autoconv.backends.cuda.{module}")
+        if not name or not hasattr(target, name):
+            raise SystemExit(
+                f"--set {setting}: no setting {name!r} in autoconv.backends.cuda.{module}"
+            )
+        setattr(target, name, ast.literal_eval(value))
     workload = WORKLOADS[args.model]
     batch = args.batch or workload.batch
     x, labels = workload.data(args.steps * batch)
@@ -149,7 +170,9 @@ def main() -> None:
     )
     print(f"Device: {device}; model {args.model}, batch {batch}; training step "
           f"{runner.replay.mode}, prediction step {predicted}")  # fmt: skip
-    results = {"device": device, "model": args.model, "batch": batch}
+    results = {"device": device, "model": args.model, "batch": batch, "set": args.set}
+    if args.set:
+        print("Settings: " + ", ".join(args.set))
     results["train"] = profile(runner.replay, args.repeats) | {"host_us": train_host}
     lines = table(f"training step (batch {batch})", results["train"], train_host, args.rows)
     if predictor.replay is not None:

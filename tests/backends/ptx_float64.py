@@ -113,9 +113,13 @@ KERNELS = {
         conv._depthwise_kernel_grad_parts,
         (A1, T4, A1, *g, A1, f32, i64, i64),
     ),
-    "conv_max_pool_2x2": (
-        conv_pool._conv_max_pool_2x2,
-        (A1, T4, A1, A1, B, f32, *(i64,) * 4, A1, T4, W1, i64, i64),
+    "conv_max_pool_2x2 3x3 gray": (
+        conv_pool._conv_max_pool_2x2(3, 3, 1, "<f4"),
+        (A1, T4, A1, A1, B, f32, i64, i64, A1, T4, W1, i64, i64),
+    ),
+    "conv_max_pool_2x2 3x3 rgb": (
+        conv_pool._conv_max_pool_2x2(3, 3, 3, "<f4"),
+        (A1, T4, A1, A1, B, f32, i64, i64, A1, T4, W1, i64, i64),
     ),
     "conv_max_pool_2x2 kernel grad": (
         reduce._column_sum_kernel(

@@ -1385,6 +1385,27 @@ def test_conv2d_max_pool_direct_matches_cpu(padding, activation, lines_per_threa
         np.testing.assert_allclose(on_gpu, on_cpu, **TOLERANCE[np.float64])
 
 
+@pytest.mark.parametrize(
+    ("kernel", "channels", "padding", "height"), [((3, 3), 1, "same", 8), ((2, 3), 3, 1, 7)]
+)
+def test_the_direct_kernel_picks_the_cpus_winners_and_nans(kernel, channels, padding, height,
+                                                           rng):  # fmt: skip
+    """The forward kernel compiled for its window and channels (cells in registers): the CPU's
+    values and arg-maxes, in float32 too, a NaN pixel winning every window it is under (the
+    first NaN in row-major order), padding cells skipped."""
+    xp, cpu = namespace("cuda"), namespace("cpu")
+    x = rng.standard_normal((2, height, 6, channels)).astype(np.float32)
+    x[1, 3, 2, 0] = np.nan
+    w = rng.standard_normal((*kernel, channels, 16)).astype(np.float32)
+    bias = rng.standard_normal(16).astype(np.float32)
+    win = ac.windows.window("t", (height, 6), kernel, 1, 1, padding)
+    want = cpu.conv_max_pool_2x2(x, w, bias, True, win)
+    got = xp.conv_max_pool_2x2(xp.asarray(x), xp.asarray(w), xp.asarray(bias), True, win)
+    assert np.isnan(want[0]).any()
+    np.testing.assert_array_equal(xp.to_numpy(got[1]), want[1])
+    np.testing.assert_allclose(xp.to_numpy(got[0]), want[0], rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("entries", [2**40, 0], ids=["column_sums", "product"])
 def test_a_tampered_argmax_routes_nothing_by_either_route(entries, monkeypatch, rng):
     """As on the CPU (tests/backends/test_cpu.py): an arg-max that is no window's offset is

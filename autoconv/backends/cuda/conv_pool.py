@@ -22,7 +22,10 @@ routes, by size (see GEMM_ROUTE_ENTRIES):
 from __future__ import annotations
 
 import math
+from functools import cache
+from typing import Any
 
+import numba
 import numpy as np
 from numba import cuda
 
@@ -43,40 +46,68 @@ from autoconv.windows import Window, window
 GEMM_ROUTE_ENTRIES = 16 * 2**20
 
 
-@cached_kernel
-def _conv_max_pool_2x2(x, x_shape, taps, bias, relu, zero, kh, kw, pt, pl, out, out_shape,
-                       argmax, span, run):  # fmt: skip
-    # Pooled output (n, i, j) of filter c (runtime's line layout: a thread takes one filter
-    # down a run of pooled pixels): its window's four convolution outputs, each summed tap by
-    # tap in the CPU kernel's order (cells in the padding read 0), then the first maximum in
-    # row-major order (a NaN wins), + bias, ReLU. x (N, H, W, C), taps (KH*KW*C, F), out and
-    # argmax (N, OH, OW, F) flat.
-    _, height, width, channels = x_shape
-    n_images, oh, ow, filters = out_shape
-    c, first, lanes, end = line_run(span, run, n_images * oh * ow)
-    if c >= filters:
-        return
-    n, i, j = _pixel(first, oh, ow)
-    for pooled in range(first, end, lanes):
-        best, where = zero, 0
-        for cell in range(4):
-            y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2  # in the convolution's output
-            total = zero
-            for a in range(kh):
-                y = y0 - pt + a
-                for b in range(kw):
-                    xx = x0 - pl + b
-                    if 0 <= y < height and 0 <= xx < width:
-                        at = ((n * height + y) * width + xx) * channels
-                        tap = (a * kw + b) * channels
-                        for c_in in range(channels):
-                            weight = taps[unsigned((tap + c_in) * filters + c)]
-                            total += x[unsigned(at + c_in)] * weight
-            if cell == 0 or total > best or (total != total and best == best):
-                best, where = total, (y0 * 2 * ow + x0) * filters + c
-        out[unsigned(pooled * filters + c)] = activated(best + bias[c], relu, zero)
-        argmax[unsigned(pooled * filters + c)] = where
-        n, i, j = _stepped(n, i, j, lanes, oh, ow)
+@cache
+def _conv_max_pool_2x2(kh: int, kw: int, channels: int, dtype: str) -> Any:
+    """The forward kernel for a kh x kw window over ``channels`` channels, known when it is
+    compiled: channel by channel, the (kh + 1) x (kw + 1) input cells under a pool window's
+    four convolution outputs are read once into registers and each weight once, for the four
+    outputs at a time (it read each cell and weight once per output: 72 loads for 36
+    multiply-adds at 3x3 over one channel, now 25). At 3x3, 80 registers over one channel (3
+    blocks of 256 threads a multiprocessor on sm_90), 96 over three (2), all in registers
+    (bench/cuda_resources.py)."""
+    item = numba.from_dtype(np.dtype(dtype))
+    rows, columns = kh + 1, kw + 1  # the input cells under a pool window's four outputs
+    under = rows * columns
+
+    @cached_kernel
+    def kernel(x, x_shape, taps, bias, relu, zero, pt, pl, out, out_shape, argmax, span, run):
+        # Pooled output (n, i, j) of filter c (runtime's line layout: a thread takes one
+        # filter down a run of pooled pixels): its window's four convolution outputs, each
+        # summed channel by channel and tap by tap within a channel, as the CPU's 3x3 kernels
+        # (cells in the padding skipped), then the first maximum in row-major order (a NaN
+        # wins), + bias, ReLU. x (N, H, W, C), taps (KH*KW*C, F), out and argmax (N, OH, OW,
+        # F) flat.
+        _, height, width, _ = x_shape
+        n_images, oh, ow, filters = out_shape
+        c, first, lanes, end = line_run(span, run, n_images * oh * ow)
+        if c >= filters:
+            return
+        cells = cuda.local.array(under, item)
+        inside = cuda.local.array(under, numba.boolean)
+        totals = cuda.local.array(4, item)
+        n, i, j = _pixel(first, oh, ow)
+        for pooled in range(first, end, lanes):
+            for r in range(rows):
+                y = 2 * i - pt + r
+                for s in range(columns):
+                    xx = 2 * j - pl + s
+                    inside[r * columns + s] = 0 <= y < height and 0 <= xx < width
+            for cell in range(4):
+                totals[cell] = zero
+            for c_in in range(channels):
+                for r in range(rows):
+                    for s in range(columns):
+                        if inside[r * columns + s]:
+                            at = ((n * height + 2 * i - pt + r) * width + 2 * j - pl + s) * channels
+                            cells[r * columns + s] = x[unsigned(at + c_in)]
+                for a in range(kh):
+                    for b in range(kw):
+                        weight = taps[unsigned(((a * kw + b) * channels + c_in) * filters + c)]
+                        for cell in range(4):
+                            at = (a + cell // 2) * columns + b + cell % 2
+                            if inside[at]:
+                                totals[cell] += cells[at] * weight
+            best, where = zero, 0
+            for cell in range(4):
+                total = totals[cell]
+                if cell == 0 or total > best or (total != total and best == best):
+                    y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2  # in the convolution's output
+                    best, where = total, (y0 * 2 * ow + x0) * filters + c
+            out[unsigned(pooled * filters + c)] = activated(best + bias[c], relu, zero)
+            argmax[unsigned(pooled * filters + c)] = where
+            n, i, j = _stepped(n, i, j, lanes, oh, ow)
+
+    return kernel
 
 
 def conv_max_pool_2x2(
@@ -93,9 +124,10 @@ def conv_max_pool_2x2(
         bias = zeros((filters,), x.dtype)
     taps = w.reshape(-1, filters)
     if out.size:
-        launch_lines(_conv_max_pool_2x2, filters, math.prod(out.shape[:3]))(
-            x.flat, x.shape, taps.flat, bias.flat, relu, x.dtype.type(0), *win.kernel,
-            win.pad_top, win.pad_left, out.flat, out.shape, argmax.flat,
+        kernel = _conv_max_pool_2x2(*win.kernel, x.shape[3], x.dtype.str)
+        launch_lines(kernel, filters, math.prod(out.shape[:3]))(
+            x.flat, x.shape, taps.flat, bias.flat, relu, x.dtype.type(0), win.pad_top,
+            win.pad_left, out.flat, out.shape, argmax.flat,
         )  # fmt: skip
     return out, argmax
 

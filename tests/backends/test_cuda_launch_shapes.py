@@ -115,3 +115,20 @@ def test_the_last_block_adds_many_chunks_in_four_running_sums(rows, rng, monkeyp
     np.testing.assert_array_equal(runs[0], runs[1])
     np.testing.assert_allclose(runs[0], a.sum(axis=0), rtol=1e-12)
     assert not reduce.arrival_counters().copy_to_host().any()
+
+
+def test_the_resident_threads_are_read_by_the_drivers_attribute_names(monkeypatch):
+    """On a GPU, numba-cuda's Device reads attribute NAME as the driver's
+    CU_DEVICE_ATTRIBUTE_NAME: a device standing in for it the same way (the simulator's has no
+    such attributes) gives 132 multiprocessors x 2048 threads."""
+    driver = pytest.importorskip("cuda.bindings.driver")
+    values = {"MULTIPROCESSOR_COUNT": 132, "MAX_THREADS_PER_MULTIPROCESSOR": 2048}
+
+    class Device:
+        def __getattr__(self, name):
+            getattr(driver.CUdevice_attribute, f"CU_DEVICE_ATTRIBUTE_{name}")  # or AttributeError
+            return values[name]
+
+    monkeypatch.setattr(runtime, "SIMULATED", False)
+    monkeypatch.setattr(runtime.cuda, "get_current_device", Device)
+    assert runtime.resident_threads.__wrapped__() == H200_RESIDENT

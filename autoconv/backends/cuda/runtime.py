@@ -145,7 +145,7 @@ def resident_threads() -> int:
     if SIMULATED:
         return 1
     device = cuda.get_current_device()
-    return device.MULTIPROCESSOR_COUNT * device.MAX_THREADS_PER_MULTI_PROCESSOR
+    return device.MULTIPROCESSOR_COUNT * device.MAX_THREADS_PER_MULTIPROCESSOR
 
 
 def line_layout(width: int, length: int, per_thread: int | None = None) -> tuple[int, ...]:

@@ -350,7 +350,8 @@ def _agreed_stop(model: Any, world: Any) -> bool:
 
 def evaluation_steps(model: Any) -> StepReplay:
     """A runner of ``model``'s test steps, replayed where the device can (as fit's training
-    steps): one per ``evaluate``, one per ``fit`` for its validation data."""
+    steps): one per ``fit`` for its validation data; ``evaluate``'s, kept on a GPU model for
+    arrays of one shape (:func:`_kept`), else one per call."""
     model._test_replay = StepReplay(model, model._test_batch, model._replayed_test_batch)
     return model._test_replay
 
@@ -390,6 +391,7 @@ def evaluate(
     if steps is not None:
         steps = _count(steps, "steps", "evaluate", minimum=1)
     callbacks = CallbackList.checked(callbacks)
+    kept = None
     if is_dataset(x):
         _dataset_arguments("evaluate", y, batch_size, sample_weight, None, 0.0)
         data: Any = DatasetBatches(model, x, "evaluate")
@@ -398,10 +400,20 @@ def evaluate(
         build_for(model, xs)
         ys = target_arrays(model, y, len(xs[0]), "evaluate")
         ws = sample_weights(model, sample_weight, None, ys, len(xs[0]), "evaluate")
-        data = ArrayBatches(model, xs, ys, ws, batch_size_of(batch_size, "evaluate"))
-    configure_process_for(model)
-    callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, data.steps)
-    logs = _evaluate_batches(model, data, steps, callback_list, evaluation_steps(model))
+        size = batch_size_of(batch_size, "evaluate")
+        kept = _kept(model, "evaluate", (xs, ys, ws), size)
+        data = kept.data if kept is not None else ArrayBatches(model, xs, ys, ws, size)
+    try:
+        configure_process_for(model)
+        callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, data.steps)
+        runner = evaluation_steps(model) if kept is None or kept.runner is None else kept.runner
+        model._test_replay = runner
+        if kept is not None:
+            kept.runner = runner  # the next call's, with these arrays
+        logs = _evaluate_batches(model, data, steps, callback_list, runner)
+    finally:
+        if kept is not None:
+            kept.busy = False
     if return_dict:
         return logs
     return _in_order(model, logs)
@@ -447,7 +459,7 @@ def predict(
     configure_process_for(model)
     callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, total)
     if not is_dataset(x):
-        kept = _kept_prediction(model, xs, size)
+        kept = _kept(model, "predict", (xs, [], None), size)
         if kept is not None:
             data, predictions, runner = kept.data, kept.predictions, kept.runner
         else:
@@ -463,10 +475,11 @@ def predict(
     return outputs[0] if len(outputs) == 1 else outputs
 
 
-class _KeptPrediction:
-    """``predict``'s batches (inputs on the device), outputs and runner for arrays of one
-    shape, kept on a GPU model from call to call (:func:`_kept_prediction`): a second call's
-    batches replay the steps the first recorded, as a serving loop's would."""
+class _Kept:
+    """A call's batches (its arrays on the device), ``predict``'s outputs and the runner of its
+    steps, for arrays of one shape, kept on a GPU model from call to call by ``predict`` and
+    ``evaluate`` (:func:`_kept`): a later call's batches replay the steps an earlier one
+    recorded, as a serving loop's or a custom loop's would."""
 
     __slots__ = ("busy", "data", "predictions", "runner", "used")
 
@@ -479,48 +492,52 @@ class _KeptPrediction:
 
 
 _kept_lock = threading.Lock()
-# Inputs from the host up to this size are kept on the device between calls (their copy is
-# what a later call's replayed steps read); a bigger array is predicted as before, its copy
+# Arrays from the host up to this size in all are kept on the device between calls (their
+# copy is what a later call's replayed steps read); bigger ones are taken as before, their copy
 # freed when the call ends.
 KEPT_INPUT_BYTES = 256 * 2**20
 
 
-def _kept_prediction(model: Any, xs: list[Any], size: int) -> _KeptPrediction | None:
-    """The model's kept prediction state for inputs ``xs`` at batch ``size``, marked busy (the
-    caller clears ``busy``): the last call's when every array its recorded steps used is still
-    the model's (the same weight arrays, the same device arrays of inputs given on the device,
-    inputs from the host of the same shapes, copied into its arrays), else made anew. None
-    where nothing is replayed (the CPU: it runs each step as it comes, and its batches read the
-    caller's own arrays), for inputs from the host over KEPT_INPUT_BYTES, or while another
-    thread predicts with the model: that call runs as before, with batches and outputs of its
-    own."""
-    if model.device == "cpu":
+def _kept(model: Any, kind: str, given: tuple[list, list, Any], size: int) -> _Kept | None:
+    """The model's kept state for ``kind`` ("predict" or "evaluate") with ``given`` = (inputs,
+    targets, sample weights) at batch ``size``, marked busy (the caller clears ``busy``): the
+    last call's when every array its recorded steps used is still the model's (the same weight
+    arrays and, for evaluate, metrics; the same device arrays of what was given on the device;
+    host arrays of the same shapes, copied into its arrays), else made anew. None where nothing
+    is replayed (the CPU: it runs each step as it comes, and its batches read the caller's own
+    arrays; evaluate over several processes), for host arrays over KEPT_INPUT_BYTES, or while
+    another thread makes such a call with the model: that call runs as before, on its own."""
+    if model.device == "cpu" or (kind == "evaluate" and distributed.current() is not None):
         return None
     with _kept_lock:
-        kept = model.__dict__.setdefault("_kept_prediction", _KeptPrediction())
+        kept = model.__dict__.setdefault("_kept_calls", {}).setdefault(kind, _Kept())
         if kept.busy:
             return None
         kept.busy = True
     try:
-        arrays = [resident(a) if isinstance(a, np.ndarray) else a for a in xs]
+        xs, ys, weights = given
+        xs = [resident(a) if isinstance(a, np.ndarray) else a for a in xs]
+        arrays = [*xs, *ys, weights]
         if sum(a.nbytes for a in arrays if isinstance(a, np.ndarray)) > KEPT_INPUT_BYTES:
             kept.busy = False
             return None
         used = [model.device, size, *(w.data for w in model.weights)]
+        used += model.metrics if kind == "evaluate" else []
         used += [(a.shape, a.dtype) if isinstance(a, np.ndarray) else a for a in arrays]
         if len(used) == len(kept.used) and all(
             type(a) is type(b) and (a == b if isinstance(a, tuple | int | str) else a is b)
             for a, b in zip(used, kept.used, strict=True)
         ):
-            xp = namespace(model.device)
-            for target, a in zip(kept.data.x, arrays, strict=True):
-                if isinstance(a, np.ndarray):  # (a device input is the very array it was)
+            xp, data = namespace(model.device), kept.data
+            for target, a in zip([*data.x, *data.y, data.w], arrays, strict=True):
+                if isinstance(a, np.ndarray):  # (one given on the device is the very array)
                     xp.copy_from_host(target, a)
-            kept.predictions.rows_done = 0
+            if kept.predictions is not None:
+                kept.predictions.rows_done = 0
             return kept
-        kept.data = ArrayBatches(model, arrays, [], None, size, shared=False)
-        kept.predictions = Predictions(model, rows=kept.data.samples)
-        kept.runner = None  # (made by _predict, then kept)
+        kept.data = ArrayBatches(model, xs, list(ys), weights, size, shared=kind == "evaluate")
+        kept.predictions = Predictions(model, rows=kept.data.samples) if kind == "predict" else None
+        kept.runner = None  # (made by the call, then kept)
         kept.used = used
         return kept
     except BaseException:
@@ -588,7 +605,7 @@ def _predict(
 
     def runner() -> StepReplay:
         model._predict_replay = StepReplay(model, predictions.step, predictions.replayed)
-        kept_state = model.__dict__.get("_kept_prediction")
+        kept_state = model.__dict__.get("_kept_calls", {}).get("predict")
         if kept_state is not None and kept_state.predictions is predictions:
             kept_state.runner = model._predict_replay  # the next call's, with these arrays
         return model._predict_replay

@@ -288,9 +288,9 @@ def test_predict_calls_replay_the_steps_an_earlier_call_recorded(monkeypatch):
     assert check(on_device, other) is not runner
     assert check(on_device, other).replayed == 4 + 7
     kept = model._predict_replay
-    model.__dict__["_kept_prediction"].busy = True  # another thread's call under way
+    model.__dict__["_kept_calls"]["predict"].busy = True  # another thread's call under way
     assert check(on_device, other) is not kept and kept.replayed == 4 + 7
-    model.__dict__["_kept_prediction"].busy = False
+    model.__dict__["_kept_calls"]["predict"].busy = False
     assert check(on_device, other) is kept and kept.replayed == 4 + 7 + 8
     model.to("cpu").to("cuda")  # new weight arrays: recorded anew
     assert check(on_device, other) is not kept
@@ -298,6 +298,37 @@ def test_predict_calls_replay_the_steps_an_earlier_call_recorded(monkeypatch):
     monkeypatch.setattr(training, "KEPT_INPUT_BYTES", x.nbytes - 1)  # too big to keep
     first = check(x, x)
     assert first is not kept and check(x, x) is not first  # a runner of its own each call
+
+
+def test_evaluate_calls_replay_the_steps_an_earlier_call_recorded(monkeypatch):
+    """As predict's: a GPU model keeps evaluate's batches (inputs, targets, sample weights on
+    the device) and runner for arrays of one shape; a later call replays every batch; sample
+    weights where there were none, or the model compiled again with other metrics, record anew.
+    The loss and metrics as an eager model's, to the bit."""
+    x, y = data()
+    rng = np.random.default_rng(1)
+    other_x = rng.random(x.shape, dtype=np.float32)
+    other_y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, len(x))]
+    weights = rng.random(len(x)).astype(np.float32)
+    model, reference = convnet("rmsprop"), convnet("rmsprop")
+
+    def check(*given, **options):
+        logs = model.evaluate(*given, batch_size=4, verbose=0, return_dict=True, **options)
+        with monkeypatch.context() as eager_only:
+            eager_only.setattr(step_replay, "ATTEMPTS", 0)
+            want = reference.evaluate(*given, batch_size=4, verbose=0, return_dict=True, **options)
+        assert logs == want
+        return model._test_replay
+
+    runner = check(x, y)
+    first = runner.replayed
+    assert check(other_x, other_y) is runner and runner.replayed == first + 7  # (the 2: again)
+    assert check(x, y) is runner and runner.replayed == first + 7 + 8
+    weighted = check(x, y, sample_weight=weights)
+    assert weighted is not runner and check(x, y, sample_weight=weights) is weighted
+    for compiled in (model, reference):
+        compiled.compile("rmsprop", "categorical_crossentropy", metrics=["mae"])
+    assert check(x, y) is not weighted
 
 
 @pytest.mark.parametrize("every", [1, 2])

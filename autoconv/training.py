@@ -17,6 +17,7 @@ import math
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from autoconv.batches import (
     validation_split_of,
 )
 from autoconv.callbacks.base import Callback, CallbackList, History, interactive
+from autoconv.kept import kept_call
 from autoconv.process import configure_for_model
 from autoconv.seeds import generator
 from autoconv.step_replay import StepReplay
@@ -351,7 +353,7 @@ def _agreed_stop(model: Any, world: Any) -> bool:
 def evaluation_steps(model: Any) -> StepReplay:
     """A runner of ``model``'s test steps, replayed where the device can (as fit's training
     steps): one per ``fit`` for its validation data; ``evaluate``'s, kept on a GPU model for
-    arrays of one shape (:func:`_kept`), else one per call."""
+    arrays of one shape (:func:`autoconv.kept.kept_call`), else one per call."""
     model._test_replay = StepReplay(model, model._test_batch, model._replayed_test_batch)
     return model._test_replay
 
@@ -401,7 +403,7 @@ def evaluate(
         ys = target_arrays(model, y, len(xs[0]), "evaluate")
         ws = sample_weights(model, sample_weight, None, ys, len(xs[0]), "evaluate")
         size = batch_size_of(batch_size, "evaluate")
-        kept = _kept(model, "evaluate", (xs, ys, ws), size)
+        kept = kept_call(model, "evaluate", (xs, ys, ws), size)
         data = kept.data if kept is not None else ArrayBatches(model, xs, ys, ws, size)
     try:
         configure_process_for(model)
@@ -459,7 +461,7 @@ def predict(
     configure_process_for(model)
     callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, total)
     if not is_dataset(x):
-        kept = _kept(model, "predict", (xs, [], None), size)
+        kept = kept_call(model, "predict", (xs, [], None), size, partial(Predictions, model))
         if kept is not None:
             data, predictions, runner = kept.data, kept.predictions, kept.runner
         else:
@@ -473,76 +475,6 @@ def predict(
         if kept is not None:
             kept.busy = False
     return outputs[0] if len(outputs) == 1 else outputs
-
-
-class _Kept:
-    """A call's batches (its arrays on the device), ``predict``'s outputs and the runner of its
-    steps, for arrays of one shape, kept on a GPU model from call to call by ``predict`` and
-    ``evaluate`` (:func:`_kept`): a later call's batches replay the steps an earlier one
-    recorded, as a serving loop's or a custom loop's would."""
-
-    __slots__ = ("busy", "data", "predictions", "runner", "used")
-
-    def __init__(self) -> None:
-        self.busy = False
-        self.used: list[Any] = []
-        self.data: Any = None
-        self.predictions: Any = None
-        self.runner: Any = None
-
-
-_kept_lock = threading.Lock()
-# Arrays from the host up to this size in all are kept on the device between calls (their
-# copy is what a later call's replayed steps read); bigger ones are taken as before, their copy
-# freed when the call ends.
-KEPT_INPUT_BYTES = 256 * 2**20
-
-
-def _kept(model: Any, kind: str, given: tuple[list, list, Any], size: int) -> _Kept | None:
-    """The model's kept state for ``kind`` ("predict" or "evaluate") with ``given`` = (inputs,
-    targets, sample weights) at batch ``size``, marked busy (the caller clears ``busy``): the
-    last call's when every array its recorded steps used is still the model's (the same weight
-    arrays and, for evaluate, metrics; the same device arrays of what was given on the device;
-    host arrays of the same shapes, copied into its arrays), else made anew. None where nothing
-    is replayed (the CPU: it runs each step as it comes, and its batches read the caller's own
-    arrays; evaluate over several processes), for host arrays over KEPT_INPUT_BYTES, or while
-    another thread makes such a call with the model: that call runs as before, on its own."""
-    if model.device == "cpu" or (kind == "evaluate" and distributed.current() is not None):
-        return None
-    with _kept_lock:
-        kept = model.__dict__.setdefault("_kept_calls", {}).setdefault(kind, _Kept())
-        if kept.busy:
-            return None
-        kept.busy = True
-    try:
-        xs, ys, weights = given
-        xs = [resident(a) if isinstance(a, np.ndarray) else a for a in xs]
-        arrays = [*xs, *ys, weights]
-        if sum(a.nbytes for a in arrays if isinstance(a, np.ndarray)) > KEPT_INPUT_BYTES:
-            kept.busy = False
-            return None
-        used = [model.device, size, *(w.data for w in model.weights)]
-        used += model.metrics if kind == "evaluate" else []
-        used += [(a.shape, a.dtype) if isinstance(a, np.ndarray) else a for a in arrays]
-        if len(used) == len(kept.used) and all(
-            type(a) is type(b) and (a == b if isinstance(a, tuple | int | str) else a is b)
-            for a, b in zip(used, kept.used, strict=True)
-        ):
-            xp, data = namespace(model.device), kept.data
-            for target, a in zip([*data.x, *data.y, data.w], arrays, strict=True):
-                if isinstance(a, np.ndarray):  # (one given on the device is the very array)
-                    xp.copy_from_host(target, a)
-            if kept.predictions is not None:
-                kept.predictions.rows_done = 0
-            return kept
-        kept.data = ArrayBatches(model, xs, list(ys), weights, size, shared=kind == "evaluate")
-        kept.predictions = Predictions(model, rows=kept.data.samples) if kind == "predict" else None
-        kept.runner = None  # (made by the call, then kept)
-        kept.used = used
-        return kept
-    except BaseException:
-        kept.busy = False
-        raise
 
 
 class Predictions:

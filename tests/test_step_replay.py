@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import autoconv as ac
-from autoconv import layers, step_replay, training
+from autoconv import kept as kept_module
+from autoconv import layers, step_replay
 
 pytest.importorskip("numba_cuda")
 pytestmark = pytest.mark.cudasim
@@ -295,7 +296,7 @@ def test_predict_calls_replay_the_steps_an_earlier_call_recorded(monkeypatch):
     model.to("cpu").to("cuda")  # new weight arrays: recorded anew
     assert check(on_device, other) is not kept
     kept = model._predict_replay
-    monkeypatch.setattr(training, "KEPT_INPUT_BYTES", x.nbytes - 1)  # too big to keep
+    monkeypatch.setattr(kept_module, "KEPT_INPUT_BYTES", x.nbytes - 1)  # too big to keep
     first = check(x, x)
     assert first is not kept and check(x, x) is not first  # a runner of its own each call
 

@@ -104,15 +104,19 @@ KERNELS = {
     },
     "im2col": (conv._im2col, (A1, T4, *g, A1, f32, i64, i64)),
     "col2im": (conv._col2im, (A1, *g, A1, T4, f32, i64, i64)),
-    "depthwise_conv": (conv._depthwise_conv, (A1, A1, *g, A1, T4, f32, i64, i64)),
-    "depthwise_conv input grad": (
-        conv._depthwise_conv_input_grad,
-        (A1, A1, *g, A1, T4, f32, i64, i64),
-    ),
-    "depthwise_conv kernel grad parts": (
-        conv._depthwise_kernel_grad_parts,
-        (A1, T4, A1, *g, A1, f32, i64, i64),
-    ),
+    **{
+        f"depthwise_conv{name} 3x3": (kernel, signature)
+        for name, kernel, signature in zip(
+            ("", " input grad", " kernel grad parts"),
+            conv._depthwise_kernels(3, 3, 1, 1, 1, 1, 1, "<f4"),
+            (
+                (A1, T4, A1, i64, i64, A1, T4, f32, i64, i64),
+                (A1, T4, A1, i64, i64, A1, T4, f32, i64, i64),
+                (A1, T4, A1, T4, i64, i64, A1, f32, i64, i64),
+            ),
+            strict=True,
+        )
+    },
     "conv_max_pool_2x2 3x3 gray": (
         conv_pool._conv_max_pool_2x2(3, 3, 1, "<f4"),
         (A1, T4, A1, A1, B, f32, i64, i64, A1, T4, W1, i64, i64),
@@ -140,11 +144,14 @@ KERNELS = {
         reduce._column_sum_kernel(reduce._run_entry, "<f4", reduce._run_column),
         (types.Tuple((A1, i64, i64)), i64, f32, *SUMS),
     ),
-    "max_pool fwd": (
-        pool._max_pool_forward,
-        (A1, T4, A1, B, f32, *(i64,) * 6, A1, T4, W1, i64, i64),
+    "max_pool fwd 3x3 stride 2": (
+        pool._max_pool_kernels(3, 3, 2, 2)[0],
+        (A1, T4, A1, B, f32, i64, i64, A1, T4, W1, i64, i64),
     ),
-    "max_pool bwd": (pool._max_pool_backward, (A1, T4, W1, *(i64,) * 6, A1, T4, f32, i64, i64)),
+    "max_pool bwd 3x3 stride 2": (
+        pool._max_pool_kernels(3, 3, 2, 2)[1],
+        (A1, T4, W1, i64, i64, A1, T4, f32, i64, i64),
+    ),
     "avg_pool fwd": (pool._avg_pool_kernels("<f4")[0], (A1, T4, *(i64,) * 6, A1, T4, i64, i64)),
     "avg_pool bwd": (pool._avg_pool_kernels("<f4")[1], (A1, T4, *(i64,) * 6, A1, T4, i64, i64)),
     "batch_norm fwd": (

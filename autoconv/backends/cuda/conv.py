@@ -7,8 +7,11 @@ gradients, and the bias + ReLU passes over a convolution's product. The names of
 from __future__ import annotations
 
 import math
+from functools import cache
 from typing import Any
 
+import numba
+import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
@@ -122,91 +125,131 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, x_shape, zero,
         n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
 
-@cached_kernel
-def _depthwise_conv(x, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, out, x_shape, zero, span, run):
-    # x (flat) of images x_shape (N, H, W, C), w (flat) (KH, KW, C, M), out (flat) (N, OH,
-    # OW, C*M): the entry is output channel q = c*M + m (input channel c, kernel m), a line
-    # output pixel (n, i, j).
-    n_images, height, width, channels = x_shape
-    depth = out.size // (n_images * oh * ow)
-    multiplier = depth // channels
-    q, first, lanes, end = line_run(span, run, n_images * oh * ow)
-    if q >= depth:
-        return
-    c = q // multiplier
-    n, i, j = _pixel(first, oh, ow)
-    for pixel in range(first, end, lanes):
-        total = zero
-        for a in range(kh):
-            y = i * sh - pt + a * dh
-            if 0 <= y < height:
-                for b in range(kw):
-                    xx = j * sw - pl + b * dw
-                    if 0 <= xx < width:
-                        cell = ((n * height + y) * width + xx) * channels + c
-                        total += x[unsigned(cell)] * w[unsigned((a * kw + b) * depth + q)]
-        out[unsigned(pixel * depth + q)] = total
-        n, i, j = _stepped(n, i, j, lanes, oh, ow)
+@cache
+def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, multiplier: int,
+                       dtype: str) -> tuple[Any, Any, Any]:  # fmt: skip
+    """The depthwise convolution's (forward, input gradient, kernel gradient's parts) kernels
+    for one window (kh x kw, strides sh, sw, dilations dh, dw) and depth multiplier M, known
+    when they are compiled: a thread's weights or running sums sit in registers, its taps'
+    offsets are constants and the strides' divisions multiplications. (With these as arguments,
+    the forward's pixel loop was about 500 instructions for 9 multiply-adds on sm_90, and the
+    H200 took 14 ms for the small Xception's first one at batch 256, 30x its memory traffic:
+    bench/results/2026-11-26-gpu-h200-first-figures.md.) Each sum runs tap by tap, rows outer,
+    cells outside the image skipped, as before: the same bits.
 
+    x (N, H, W, C), out and grad_out (N, OH, OW, C*M) and w (KH, KW, C, M) are flat; output
+    channel q = c*M + m is input channel c's kernel m. Each runs in runtime's line layout: a
+    thread takes one channel down a run of pixels."""
+    item = numba.from_dtype(np.dtype(dtype))
+    taps = kh * kw
+    weights_a_channel = taps * multiplier
 
-@cached_kernel
-def _depthwise_conv_input_grad(
-    grad_out, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, x_shape, zero, span, run
-):
-    # One thread per input cell gathers the gradient of every output that read it (as col2im):
-    # grad_out (flat) (N, OH, OW, C*M), w (flat) (KH, KW, C, M), grad_x (flat) of x_shape;
-    # the entry is channel c, a line pixel (n, y, xx).
-    n_images, height, width, channels = x_shape
-    depth = grad_out.size // (n_images * oh * ow)
-    multiplier = depth // channels
-    c, first, lanes, end = line_run(span, run, n_images * height * width)
-    if c >= channels:
-        return
-    n, y, xx = _pixel(first, height, width)
-    for pixel in range(first, end, lanes):
-        total = zero
-        for a in range(kh):
-            reached, i = _window_index(y + pt - a * dh, sh, oh)
-            if not reached:
-                continue
-            for b in range(kw):
-                reached, j = _window_index(xx + pl - b * dw, sw, ow)
-                if reached:
-                    at = ((n * oh + i) * ow + j) * depth + c * multiplier
-                    taps = (a * kw + b) * depth + c * multiplier
-                    for m in range(multiplier):
-                        total += grad_out[unsigned(at + m)] * w[unsigned(taps + m)]
-        grad_x[unsigned(pixel * channels + c)] = total
-        n, y, xx = _stepped(n, y, xx, lanes, height, width)
-
-
-@cached_kernel
-def _depthwise_kernel_grad_parts(x, x_shape, grad_out, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow,
-                                 parts, zero, span, run):  # fmt: skip
-    # The depthwise kernel gradient's sums over runs of output pixels (runtime's line layout,
-    # the entry output channel q = c*M + m): for each tap (a, b), the sum over the thread's
-    # pixels (n, i, j) of x[n, i*sh - pt + a*dh, j*sw - pl + b*dw, c] * grad_out[n, i, j, q],
-    # into parts (flat) (runs, KH*KW*C*M) at its run's row: blockIdx.y * lanes + its lane.
-    n_images, height, width, channels = x_shape
-    lines = n_images * oh * ow
-    depth = grad_out.size // lines
-    q, first, lanes, end = line_run(span, run, lines)
-    lane = cuda.threadIdx.x // span
-    if q >= depth or lane >= lanes:
-        return
-    c, taps = q // (depth // channels), kh * kw
-    row = cuda.blockIdx.y * lanes + lane
-    for tap in range(taps):
-        y_off, x_off = (tap // kw) * dh - pt, (tap % kw) * dw - pl
-        total = zero
+    @cached_kernel
+    def forward(x, x_shape, w, pt, pl, out, out_shape, zero, span, run):
+        # Output channel q of output pixels (n, i, j).
+        _, height, width, channels = x_shape
+        n_images, oh, ow, depth = out_shape
+        q, first, lanes, end = line_run(span, run, n_images * oh * ow)
+        if q >= depth:
+            return
+        weights = cuda.local.array(taps, item)
+        for t in range(taps):
+            weights[t] = w[unsigned(t * depth + q)]
+        inside = cuda.local.array(kw, numba.boolean)
+        row_step, column_step = dh * width * channels, dw * channels
         n, i, j = _pixel(first, oh, ow)
         for pixel in range(first, end, lanes):
-            y, xx = i * sh + y_off, j * sw + x_off
-            if 0 <= y < height and 0 <= xx < width:
-                cell = ((n * height + y) * width + xx) * channels + c
-                total += x[unsigned(cell)] * grad_out[unsigned(pixel * depth + q)]
+            y0, x0 = i * sh - pt, j * sw - pl
+            for b in range(kw):
+                inside[b] = 0 <= x0 + b * dw < width
+            row = ((n * height + y0) * width + x0) * channels + q // multiplier
+            total = zero
+            for a in range(kh):
+                if 0 <= y0 + a * dh < height:
+                    cell = row
+                    for b in range(kw):
+                        if inside[b]:
+                            total += x[unsigned(cell)] * weights[a * kw + b]
+                        cell += column_step
+                row += row_step
+            out[unsigned(pixel * depth + q)] = total
             n, i, j = _stepped(n, i, j, lanes, oh, ow)
-        parts[unsigned((row * taps + tap) * depth + q)] = total
+
+    @cached_kernel
+    def input_grad(grad_out, out_shape, w, pt, pl, grad_x, x_shape, zero, span, run):
+        # Input channel c of input pixels (n, y, xx): the gradients of every output that read
+        # it, gathered (as col2im).
+        n_images, height, width, channels = x_shape
+        _, oh, ow, depth = out_shape
+        c, first, lanes, end = line_run(span, run, n_images * height * width)
+        if c >= channels:
+            return
+        weights = cuda.local.array(weights_a_channel, item)
+        for t in range(weights_a_channel):
+            weights[t] = w[unsigned((t // multiplier) * depth + c * multiplier + t % multiplier)]
+        at_column = cuda.local.array(kw, numba.int64)  # output column j's offset, or -1
+        row_stride = ow * depth
+        n, y, xx = _pixel(first, height, width)
+        for pixel in range(first, end, lanes):
+            for b in range(kw):
+                reached, j = _window_index(xx + pl - b * dw, sw, ow)
+                at_column[b] = j * depth if reached else -1
+            image = n * oh * row_stride + c * multiplier
+            total = zero
+            for a in range(kh):
+                reached, i = _window_index(y + pt - a * dh, sh, oh)
+                if reached:
+                    for b in range(kw):
+                        if at_column[b] >= 0:
+                            at = image + i * row_stride + at_column[b]
+                            for m in range(multiplier):
+                                weight = weights[(a * kw + b) * multiplier + m]
+                                total += grad_out[unsigned(at + m)] * weight
+            grad_x[unsigned(pixel * channels + c)] = total
+            n, y, xx = _stepped(n, y, xx, lanes, height, width)
+
+    @cached_kernel
+    def kernel_grad_parts(x, x_shape, grad_out, out_shape, pt, pl, parts, zero, span, run):
+        # Output channel q: for each tap (a, b), the sum over the thread's output pixels (n, i,
+        # j) of x[n, i*sh - pt + a*dh, j*sw - pl + b*dw, c] * grad_out[n, i, j, q], pixel by
+        # pixel, into parts (runs, KH*KW*C*M) at its run's row: blockIdx.y * lanes + its lane.
+        _, height, width, channels = x_shape
+        n_images, oh, ow, depth = out_shape
+        q, first, lanes, end = line_run(span, run, n_images * oh * ow)
+        lane = cuda.threadIdx.x // span
+        if q >= depth or lane >= lanes:
+            return
+        sums = cuda.local.array(taps, item)
+        for t in range(taps):
+            sums[t] = zero
+        inside = cuda.local.array(kw, numba.boolean)
+        row_step, column_step = dh * width * channels, dw * channels
+        n, i, j = _pixel(first, oh, ow)
+        for pixel in range(first, end, lanes):
+            grad = grad_out[unsigned(pixel * depth + q)]
+            y0, x0 = i * sh - pt, j * sw - pl
+            for b in range(kw):
+                inside[b] = 0 <= x0 + b * dw < width
+            row = ((n * height + y0) * width + x0) * channels + q // multiplier
+            for a in range(kh):
+                if 0 <= y0 + a * dh < height:
+                    cell = row
+                    for b in range(kw):
+                        if inside[b]:
+                            sums[a * kw + b] += x[unsigned(cell)] * grad
+                        cell += column_step
+                row += row_step
+            n, i, j = _stepped(n, i, j, lanes, oh, ow)
+        run_row = cuda.blockIdx.y * lanes + lane
+        for t in range(taps):
+            parts[unsigned((run_row * taps + t) * depth + q)] = sums[t]
+
+    return forward, input_grad, kernel_grad_parts
+
+
+def _depthwise_for(win: Window, multiplier: int, dtype: np.dtype) -> tuple[Any, Any, Any]:
+    """:func:`_depthwise_kernels` for ``win`` and ``multiplier`` kernels a channel."""
+    return _depthwise_kernels(*win.kernel, *win.stride, *win.dilation, multiplier, dtype.str)
 
 
 @cuda.jit(device=True)
@@ -287,9 +330,11 @@ def depthwise_conv(x: CudaArray, w: CudaArray, win: Window) -> CudaArray:
     bounds.depthwise_kernel("depthwise_conv", w.shape, channels, win)
     out = empty((x.shape[0], *win.out, x.shape[3] * w.shape[3]), x.dtype)
     if out.size:
-        launch_lines(_depthwise_conv, out.shape[3], math.prod(out.shape[:3]))(
-            x.flat, w.flat, *win.geometry(), out.flat, x.shape, x.dtype.type(0)
-        )
+        forward = _depthwise_for(win, w.shape[3], x.dtype)[0]
+        launch_lines(forward, out.shape[3], math.prod(out.shape[:3]))(
+            x.flat, x.shape, w.flat, win.pad_top, win.pad_left, out.flat, out.shape,
+            x.dtype.type(0),
+        )  # fmt: skip
     return out
 
 
@@ -300,9 +345,10 @@ def depthwise_conv_input_grad(
     bounds.depthwise_output("depthwise_conv_input_grad", grad_out, x_shape, w.shape, win)
     grad_x = empty(x_shape, grad_out.dtype)
     if grad_x.size:
-        launch_lines(_depthwise_conv_input_grad, x_shape[3], math.prod(x_shape[:3]))(
-            grad_out.flat, w.flat, *win.geometry(), grad_x.flat, tuple(x_shape),
-            grad_out.dtype.type(0),
+        input_grad = _depthwise_for(win, w.shape[3], grad_out.dtype)[1]
+        launch_lines(input_grad, x_shape[3], math.prod(x_shape[:3]))(
+            grad_out.flat, grad_out.shape, w.flat, win.pad_top, win.pad_left, grad_x.flat,
+            tuple(x_shape), grad_out.dtype.type(0),
         )  # fmt: skip
     return grad_x
 
@@ -319,9 +365,10 @@ def depthwise_conv_kernel_grad(
     per_thread = PARTS_LINES * runtime.RUN_LINES
     span, across, along, run, lanes = runtime.line_layout(depth, lines, per_thread)
     parts = empty((along * lanes, taps * depth), grad_out.dtype)
-    configure(_depthwise_kernel_grad_parts, (across, along), runtime.THREADS)(
-        x.flat, x.shape, grad_out.flat, *win.geometry(), parts.flat, grad_out.dtype.type(0),
-        span, run,
+    kernel_grad_parts = _depthwise_for(win, w_shape[3], grad_out.dtype)[2]
+    configure(kernel_grad_parts, (across, along), runtime.THREADS)(
+        x.flat, x.shape, grad_out.flat, grad_out.shape, win.pad_top, win.pad_left, parts.flat,
+        grad_out.dtype.type(0), span, run,
     )  # fmt: skip
     return column_sums(parts).reshape(w_shape)
 

@@ -22,34 +22,6 @@ from autoconv.windows import Window
 # x, out, grad_out, grad_x and argmax are flat; x_shape (N, H, W, C), out_shape (N, OH, OW, C).
 
 
-@cached_kernel
-def _max_pool_forward(x, x_shape, bias, relu, zero, kh, kw, sh, sw, pt, pl, out, out_shape,
-                      argmax, span, run):  # fmt: skip
-    # Pools x, then applies + bias and max(., 0) (if relu) to the maximum: the same values as
-    # pooling max(x + bias, 0) (both are monotonic), and the same winners as on the CPU.
-    _, height, width, channels = x_shape
-    n_images, oh, ow, _ = out_shape
-    c, first, lanes, end = line_run(span, run, n_images * oh * ow)
-    if c >= channels:
-        return
-    n, i, j = _pixel(first, oh, ow)
-    for pixel in range(first, end, lanes):
-        y_lo, x_lo = max(i * sh - pt, 0), max(j * sw - pl, 0)
-        y_hi, x_hi = min(i * sh - pt + kh, height), min(j * sw - pl + kw, width)
-        image = n * height * width * channels
-        where = (y_lo * width + x_lo) * channels + c
-        best = x[unsigned(image + where)]
-        for y in range(y_lo, y_hi):
-            for xx in range(x_lo, x_hi):
-                cell = (y * width + xx) * channels + c
-                value = x[unsigned(image + cell)]
-                if value > best or (value != value and best == best):  # first max; NaN wins
-                    best, where = value, cell
-        out[unsigned(pixel * channels + c)] = activated(best + bias[c], relu, zero)
-        argmax[unsigned(pixel * channels + c)] = where
-        n, i, j = _stepped(n, i, j, lanes, oh, ow)
-
-
 @cuda.jit(device=True)
 def _windows_over(t, pad, size, stride, count):
     """The range [lo, hi) of the windows (of ``size`` cells, ``stride`` apart, ``count`` of
@@ -59,28 +31,77 @@ def _windows_over(t, pad, size, stride, count):
     return max(0, (t + pad - size) // stride + 1), min(count, (t + pad) // stride + 1)
 
 
-@cached_kernel
-def _max_pool_backward(grad_out, out_shape, argmax, kh, kw, sh, sw, pt, pl, grad_x, x_shape,
-                       zero, span, run):  # fmt: skip
-    # Each input cell sums the gradients of the windows whose winner it was (a gather).
-    n_images, height, width, channels = x_shape
-    _, oh, ow, _ = out_shape
-    c, first, lanes, end = line_run(span, run, n_images * height * width)
-    if c >= channels:
-        return
-    n, y, xx = _pixel(first, height, width)
-    for pixel in range(first, end, lanes):
-        me = (y * width + xx) * channels + c
-        total = zero
-        i_lo, i_hi = _windows_over(y, pt, kh, sh, oh)
-        j_lo, j_hi = _windows_over(xx, pl, kw, sw, ow)
-        for i in range(i_lo, i_hi):
-            for j in range(j_lo, j_hi):
-                at = unsigned(((n * oh + i) * ow + j) * channels + c)
-                if argmax[at] == me:
-                    total += grad_out[at]
-        grad_x[unsigned(pixel * channels + c)] = total
-        n, y, xx = _stepped(n, y, xx, lanes, height, width)
+@cache
+def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int) -> tuple[Any, Any]:
+    """The max pool's (forward, backward) kernels for a kh x kw window at strides sh, sw, known
+    when they are compiled: the window's loops unrolled, its cells' offsets constants and the
+    strides' divisions multiplications (with them as arguments, the small Xception's 3x3
+    pools at stride 2 took 0.6-2.3 ms each in its 56.6 ms step on an H200, and 8.0 ms of its
+    prediction at batch 256: bench/results/2026-11-26-gpu-h200-first-figures.md)."""
+    rows_over, columns_over = -(-kh // sh), -(-kw // sw)  # the most windows over a cell
+
+    @cached_kernel
+    def forward(x, x_shape, bias, relu, zero, pt, pl, out, out_shape, argmax, span, run):
+        # Pools x, then applies + bias and max(., 0) (if relu) to the maximum: the same values
+        # as pooling max(x + bias, 0) (both are monotonic), and the same winners as on the CPU:
+        # the first maximum in row-major order over the window's cells inside the image (a
+        # NaN wins).
+        _, height, width, channels = x_shape
+        n_images, oh, ow, _ = out_shape
+        c, first, lanes, end = line_run(span, run, n_images * oh * ow)
+        if c >= channels:
+            return
+        n, i, j = _pixel(first, oh, ow)
+        inside = cuda.local.array(kw, numba.boolean)
+        for pixel in range(first, end, lanes):
+            y0, x0 = i * sh - pt, j * sw - pl
+            for b in range(kw):
+                inside[b] = 0 <= x0 + b < width
+            image = n * height * width * channels
+            where = (max(y0, 0) * width + max(x0, 0)) * channels + c
+            best = x[unsigned(image + where)]
+            row = (y0 * width + x0) * channels + c  # the window's first cell (maybe outside)
+            for a in range(kh):
+                if 0 <= y0 + a < height:
+                    cell = row
+                    for b in range(kw):
+                        if inside[b]:
+                            value = x[unsigned(image + cell)]
+                            if value > best or (value != value and best == best):
+                                best, where = value, cell
+                        cell += channels
+                row += width * channels
+            out[unsigned(pixel * channels + c)] = activated(best + bias[c], relu, zero)
+            argmax[unsigned(pixel * channels + c)] = where
+            n, i, j = _stepped(n, i, j, lanes, oh, ow)
+
+    @cached_kernel
+    def backward(grad_out, out_shape, argmax, pt, pl, grad_x, x_shape, zero, span, run):
+        # Each input cell sums the gradients of the windows whose winner it was (a gather).
+        n_images, height, width, channels = x_shape
+        _, oh, ow, _ = out_shape
+        c, first, lanes, end = line_run(span, run, n_images * height * width)
+        if c >= channels:
+            return
+        n, y, xx = _pixel(first, height, width)
+        for pixel in range(first, end, lanes):
+            me = (y * width + xx) * channels + c
+            total = zero
+            i_lo, i_hi = _windows_over(y, pt, kh, sh, oh)
+            j_lo, j_hi = _windows_over(xx, pl, kw, sw, ow)
+            row = ((n * oh + i_lo) * ow + j_lo) * channels + c
+            for di in range(rows_over):
+                if i_lo + di < i_hi:
+                    at = row
+                    for dj in range(columns_over):
+                        if j_lo + dj < j_hi and argmax[unsigned(at)] == me:
+                            total += grad_out[unsigned(at)]
+                        at += channels
+                row += ow * channels
+            grad_x[unsigned(pixel * channels + c)] = total
+            n, y, xx = _stepped(n, y, xx, lanes, height, width)
+
+    return forward, backward
 
 
 @cache
@@ -152,10 +173,10 @@ def max_pool_forward(
     )
     if bias is None:
         bias = zeros((x.shape[3],), x.dtype)
-    kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
     if out.size:
-        launch_lines(_max_pool_forward, shape[3], math.prod(shape[:3]))(
-            x.flat, x.shape, bias.flat, relu, x.dtype.type(0), kh, kw, sh, sw, pt, pl,
+        forward = _max_pool_kernels(*win.kernel, *win.stride)[0]
+        launch_lines(forward, shape[3], math.prod(shape[:3]))(
+            x.flat, x.shape, bias.flat, relu, x.dtype.type(0), win.pad_top, win.pad_left,
             out.flat, shape, argmax.flat,
         )  # fmt: skip
     return out, argmax
@@ -171,10 +192,10 @@ def max_pool_backward(
     bounds.window_output("max_pool_backward", "grad_out", grad_out, x_shape, win, channels)
     bounds.shape_is("max_pool_backward", "argmax", argmax, grad_out.shape)
     grad_x = empty(x_shape, grad_out.dtype)
-    kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
     if grad_x.size:
-        launch_lines(_max_pool_backward, channels, math.prod(x_shape[:3]))(
-            grad_out.flat, grad_out.shape, argmax.flat, kh, kw, sh, sw, pt, pl, grad_x.flat,
+        backward = _max_pool_kernels(*win.kernel, *win.stride)[1]
+        launch_lines(backward, channels, math.prod(x_shape[:3]))(
+            grad_out.flat, grad_out.shape, argmax.flat, win.pad_top, win.pad_left, grad_x.flat,
             tuple(x_shape), grad_out.dtype.type(0),
         )  # fmt: skip
     return grad_x

@@ -61,7 +61,6 @@ def column_sums(entry, *args):
     return reduce._column_sum_kernel(entry, "<f4"), (types.Tuple(args), i64, f32, *SUMS)
 
 
-g = (i64,) * 10
 KERNELS = {
     "binary add": (elementwise._binary_kernels("add")[0], (A1, A1, T6, A1, T6, T6)),
     "binary mul scalar": (elementwise._binary_kernels("mul")[1], (A1, A1, T6, f32, B, T6)),
@@ -102,8 +101,18 @@ KERNELS = {
         for count in (1, 2)
         for rows, columns in ((gemm.BLOCK, gemm.BLOCK), (2 * gemm.BLOCK, gemm.BLOCK // 2))
     },
-    "im2col": (conv._im2col, (A1, T4, *g, A1, f32, i64, i64)),
-    "col2im": (conv._col2im, (A1, *g, A1, T4, f32, i64, i64)),
+    "im2col 3x3": (
+        conv._window_kernels(3, 3, 1, 1, 1, 1)[0],
+        (A1, T4, *(i64,) * 4, A1, f32, i64, i64),
+    ),
+    "col2im 3x3": (
+        conv._window_kernels(3, 3, 1, 1, 1, 1)[1],
+        (A1, *(i64,) * 4, A1, T4, f32, i64, i64),
+    ),
+    "col2im 3x3 stride 2": (
+        conv._window_kernels(3, 3, 2, 2, 1, 1)[1],
+        (A1, *(i64,) * 4, A1, T4, f32, i64, i64),
+    ),
     **{
         f"depthwise_conv{name} 3x3": (kernel, signature)
         for name, kernel, signature in zip(

@@ -424,7 +424,9 @@ def test_a_training_step_launches_each_fused_kernel_once(launches, rng):
     model.train_on_batch(x, y)
     for once in ("_kernel.update", "_check_step", "_update_metrics_kernel.kernel"):
         assert launches.count(once) == 1
-    step = launches[launches.index("_im2col") :]  # (before it: the status, the metrics' reset)
+    step = launches[
+        launches.index("_window_kernels.im2col") :
+    ]  # (before it: the status, the metrics' reset)
     assert "_check_finite" not in step and "_fill" not in step  # nor the seed's fill
     assert not [n for n in launches if n.startswith(("_unary", "_binary"))]  # no copy, no add
     # Dense's products, their gradients in pairs, the conv's product and its gradients' pair

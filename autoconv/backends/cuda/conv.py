@@ -65,27 +65,6 @@ def _stepped(n, i, j, lanes, height, width):
     return n, i, j
 
 
-@cached_kernel
-def _im2col(x, x_shape, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cols, zero, span, run):
-    # x (flat) of images x_shape (N, H, W, C) unrolled into cols (flat) of N*OH*OW rows of
-    # KH*KW*C columns: the entry is column q, window cell (a, b, c); a line, row (n, i, j).
-    n_images, height, width, channels = x_shape
-    columns = kh * kw * channels
-    q, first, lanes, end = line_run(span, run, n_images * oh * ow)
-    if q >= columns:
-        return
-    a, rest = q // (kw * channels), q % (kw * channels)
-    b, c = rest // channels, rest % channels
-    n, i, j = _pixel(first, oh, ow)
-    for row in range(first, end, lanes):
-        y, xx = i * sh - pt + a * dh, j * sw - pl + b * dw
-        value = zero
-        if 0 <= y < height and 0 <= xx < width:
-            value = x[unsigned(((n * height + y) * width + xx) * channels + c)]
-        cols[unsigned(row * columns + q)] = value
-        n, i, j = _stepped(n, i, j, lanes, oh, ow)
-
-
 @cuda.jit(device=True)
 def _window_index(t, stride, size):
     """(whether, which): the output index o < size whose window reads cell t at offset
@@ -99,30 +78,67 @@ def _window_index(t, stride, size):
     return t // stride < size, t // stride
 
 
-@cached_kernel
-def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x, x_shape, zero, span, run):
-    # One thread per input cell gathers every column entry read from it: no atomics, and the
-    # same sum order every run. cols (flat) has N*OH*OW rows of KH*KW*C columns; grad_x
-    # (flat) is images of x_shape (N, H, W, C): the entry is channel c, a line pixel (n, y, xx).
-    n_images, height, width, channels = x_shape
-    columns = kh * kw * channels
-    c, first, lanes, end = line_run(span, run, n_images * height * width)
-    if c >= channels:
-        return
-    n, y, xx = _pixel(first, height, width)
-    for pixel in range(first, end, lanes):
-        total = zero
-        for a in range(kh):
-            reached, i = _window_index(y + pt - a * dh, sh, oh)
-            if not reached:
-                continue
+@cache
+def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> tuple[Any, Any]:
+    """(im2col, col2im) kernels for one window (kh x kw, strides sh, sw, dilations dh, dw),
+    known when they are compiled: the window's loops unrolled and the strides' divisions
+    multiplications (with them as arguments, col2im's pixel loop was about 890 instructions
+    on sm_90). cols (flat) has N*OH*OW rows of KH*KW*C columns, column (a*KW + b)*C + c the
+    window's cell (a, b) of channel c; x and grad_x (flat) are images of x_shape (N, H, W, C)."""
+
+    @cached_kernel
+    def im2col(x, x_shape, pt, pl, oh, ow, cols, zero, span, run):
+        # Entry: column q; a line, row (n, i, j).
+        n_images, height, width, channels = x_shape
+        columns = kh * kw * channels
+        q, first, lanes, end = line_run(span, run, n_images * oh * ow)
+        if q >= columns:
+            return
+        a, rest = q // (kw * channels), q % (kw * channels)
+        b, c = rest // channels, rest % channels
+        y_off, x_off = a * dh - pt, b * dw - pl
+        n, i, j = _pixel(first, oh, ow)
+        for row in range(first, end, lanes):
+            y, xx = i * sh + y_off, j * sw + x_off
+            value = zero
+            if 0 <= y < height and 0 <= xx < width:
+                value = x[unsigned(((n * height + y) * width + xx) * channels + c)]
+            cols[unsigned(row * columns + q)] = value
+            n, i, j = _stepped(n, i, j, lanes, oh, ow)
+
+    @cached_kernel
+    def col2im(cols, pt, pl, oh, ow, grad_x, x_shape, zero, span, run):
+        # One thread per input cell gathers every column entry read from it: no atomics, the
+        # same sum order every run (window rows outer). Entry: channel c; a line, pixel (n, y,
+        # xx).
+        n_images, height, width, channels = x_shape
+        columns = kh * kw * channels
+        c, first, lanes, end = line_run(span, run, n_images * height * width)
+        if c >= channels:
+            return
+        at_column = cuda.local.array(kw, numba.int64)  # window column b's entry in its row, or -1
+        n, y, xx = _pixel(first, height, width)
+        for pixel in range(first, end, lanes):
             for b in range(kw):
                 reached, j = _window_index(xx + pl - b * dw, sw, ow)
+                at_column[b] = j * columns + b * channels if reached else -1
+            total = zero
+            for a in range(kh):
+                reached, i = _window_index(y + pt - a * dh, sh, oh)
                 if reached:
-                    row = (n * oh + i) * ow + j
-                    total += cols[unsigned(row * columns + (a * kw + b) * channels + c)]
-        grad_x[unsigned(pixel * channels + c)] = total
-        n, y, xx = _stepped(n, y, xx, lanes, height, width)
+                    row = (n * oh + i) * ow * columns + a * kw * channels + c
+                    for b in range(kw):
+                        if at_column[b] >= 0:
+                            total += cols[unsigned(row + at_column[b])]
+            grad_x[unsigned(pixel * channels + c)] = total
+            n, y, xx = _stepped(n, y, xx, lanes, height, width)
+
+    return im2col, col2im
+
+
+def _window_for(win: Window) -> tuple[Any, Any]:
+    """:func:`_window_kernels` for ``win``."""
+    return _window_kernels(*win.kernel, *win.stride, *win.dilation)
 
 
 @cache
@@ -299,8 +315,8 @@ def im2col(x: CudaArray, win: Window) -> CudaArray:
     cols = empty((n * win.out[0] * win.out[1], win.kernel[0] * win.kernel[1] * channels), x.dtype)
     if cols.size:
         rows, columns = cols.shape
-        launch_lines(_im2col, columns, rows)(
-            x.flat, x.shape, *win.geometry(), cols.flat, x.dtype.type(0)
+        launch_lines(_window_for(win)[0], columns, rows)(
+            x.flat, x.shape, win.pad_top, win.pad_left, *win.out, cols.flat, x.dtype.type(0)
         )
     return cols
 
@@ -317,9 +333,10 @@ def col2im(
         else bounds.output("col2im", "out", out, CudaArray, x_shape, cols.dtype)
     )
     if grad_x.size:
-        launch_lines(_col2im, x_shape[3], math.prod(x_shape[:3]))(
-            cols.flat, *win.geometry(), grad_x.flat, tuple(x_shape), cols.dtype.type(0)
-        )
+        launch_lines(_window_for(win)[1], x_shape[3], math.prod(x_shape[:3]))(
+            cols.flat, win.pad_top, win.pad_left, *win.out, grad_x.flat, tuple(x_shape),
+            cols.dtype.type(0),
+        )  # fmt: skip
     return grad_x
 
 

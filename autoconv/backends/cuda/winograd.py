@@ -42,25 +42,40 @@ def _input_tiles(x, x_shape, top, left, ph, pw, tiles, zero, span, run):
     if c >= channels:
         return
     cells = cuda.local.array(16, tiles.dtype)
-    inside = cuda.local.array(16, numba.boolean)
+    row_inside = cuda.local.array(4, numba.boolean)
+    column_inside = cuda.local.array(4, numba.boolean)
+    plane = count * channels  # from entry 4a + b of a tile to the next
     n, i, j = _pixel(first, ph, pw)
     for tile in range(first, end, lanes):
+        y0, x0 = 2 * i - top, 2 * j - left
         for r in range(4):
+            row_inside[r] = 0 <= y0 + r < height
+            column_inside[r] = 0 <= x0 + r < width
+        row = ((n * height + y0) * width + x0) * channels + c  # cell (0, 0), maybe outside
+        for r in range(4):
+            cell = row
             for s in range(4):
-                y, xx = 2 * i + r - top, 2 * j + s - left
-                inside[4 * r + s] = 0 <= y < height and 0 <= xx < width
                 cells[4 * r + s] = zero
-                if inside[4 * r + s]:
-                    cells[4 * r + s] = x[unsigned(((n * height + y) * width + xx) * channels + c)]
+                if row_inside[r] and column_inside[s]:
+                    cells[4 * r + s] = x[unsigned(cell)]
+                cell += channels
+            row += width * channels
+        at = tile * channels + c
         for a in range(4):
             for b in range(4):
                 total = zero
                 for r in range(4):
                     for s in range(4):
-                        if _B_T[a, r] != 0 and _B_T[b, s] != 0 and inside[4 * r + s]:
+                        if (
+                            _B_T[a, r] != 0
+                            and _B_T[b, s] != 0
+                            and row_inside[r]
+                            and column_inside[s]
+                        ):
                             value = cells[4 * r + s]
                             total += value if _B_T[a, r] == _B_T[b, s] else -value
-                tiles[unsigned(((4 * a + b) * count + tile) * channels + c)] = total
+                tiles[unsigned(at)] = total
+                at += plane
         n, i, j = _stepped(n, i, j, lanes, ph, pw)
 
 
@@ -73,6 +88,7 @@ def _input_tiles_grad(grad_tiles, top, left, ph, pw, grad_x, x_shape, zero, span
     c, first, lanes, end = line_run(span, run, n_images * height * width)
     if c >= channels:
         return
+    plane = count * channels  # from entry 4a + b of a tile to the next
     n, y, xx = _pixel(first, height, width)
     for pixel in range(first, end, lanes):
         row, column = y + top, xx + left  # in the padded images
@@ -80,15 +96,13 @@ def _input_tiles_grad(grad_tiles, top, left, ph, pw, grad_x, x_shape, zero, span
         for i in range(max(0, (row - 2) // 2), min(ph, row // 2 + 1)):
             r = row - 2 * i
             for j in range(max(0, (column - 2) // 2), min(pw, column // 2 + 1)):
-                s, tile = column - 2 * j, (n * ph + i) * pw + j
+                s, at = column - 2 * j, ((n * ph + i) * pw + j) * channels + c
                 for a in range(4):
-                    if _B_T[a, r] == 0:
-                        continue
                     for b in range(4):
-                        if _B_T[b, s] == 0:
-                            continue
-                        value = grad_tiles[unsigned(((4 * a + b) * count + tile) * channels + c)]
-                        total += value if _B_T[a, r] == _B_T[b, s] else -value
+                        if _B_T[a, r] != 0 and _B_T[b, s] != 0:
+                            value = grad_tiles[unsigned(at)]
+                            total += value if _B_T[a, r] == _B_T[b, s] else -value
+                        at += plane
         grad_x[unsigned(pixel * channels + c)] = total
         n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
@@ -103,20 +117,20 @@ def _output_max_pool(products, bias, relu, zero, out, out_shape, argmax, span, r
     c, first, lanes, end = line_run(span, run, count)
     if c >= filters:
         return
+    plane = count * filters  # from product 4a + b of a tile to the next
     n, i, j = _pixel(first, ph, pw)
     for tile in range(first, end, lanes):
         best, where = zero, 0
         for cell in range(4):
             p, q = cell // 2, cell % 2
             total = zero
+            at = tile * filters + c
             for a in range(4):
-                if _A_T[p, a] == 0:
-                    continue
                 for b in range(4):
-                    if _A_T[q, b] == 0:
-                        continue
-                    value = products[unsigned(((4 * a + b) * count + tile) * filters + c)]
-                    total += value if _A_T[p, a] == _A_T[q, b] else -value
+                    if _A_T[p, a] != 0 and _A_T[q, b] != 0:
+                        value = products[unsigned(at)]
+                        total += value if _A_T[p, a] == _A_T[q, b] else -value
+                    at += plane
             if cell == 0 or total > best or (total != total and best == best):
                 best, where = total, ((2 * i + p) * 2 * pw + 2 * j + q) * filters + c
         out[unsigned(tile * filters + c)] = activated(best + bias[c], relu, zero)

@@ -144,16 +144,22 @@ def test_a_convolution_without_gradient_runs_in_slices_as_on_the_cpu(monkeypatch
 
 
 @pytest.mark.parametrize(
-    ("k", "s", "d", "p", "m"),
-    [((3, 3), 1, 1, "same", 1), ((2, 3), 2, 1, "valid", 2), ((3, 2), 1, 2, 1, 3)],
+    ("k", "s", "d", "p", "m", "width"),
+    [
+        ((3, 3), 1, 1, "same", 1, 6),
+        ((2, 3), 2, 1, "valid", 2, 6),
+        ((3, 2), 1, 2, 1, 3, 6),
+        ((3, 3), 1, 2, "same", 1, 11),  # strips of 4 pixels: two whole, a short one
+        ((3, 3), 2, 1, "same", 2, 11),
+    ],
 )
 @pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])
-def test_depthwise_conv2d_matches_cpu(k, s, d, p, m, lines_per_thread, monkeypatch, rng):
+def test_depthwise_conv2d_matches_cpu(k, s, d, p, m, width, lines_per_thread, monkeypatch, rng):
     """Values and gradients as the CPU's, a block's pixels in one run or cut in many (see
-    test_im2col_and_col2im_match_cpu)."""
+    test_im2col_and_col2im_match_cpu), rows in whole and short strips (conv.STRIP)."""
     monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
     monkeypatch.setattr(runtime, "MAX_GRID_Y", 7)
-    x = rng.standard_normal((2, 5, 6, 3))
+    x = rng.standard_normal((2, 5, width, 3))
     w = rng.standard_normal((*k, 3, m))
     b = rng.standard_normal(3 * m)
     assert_same_on_both(

@@ -169,12 +169,14 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
 
     x (N, H, W, C), out and grad_out (N, OH, OW, C*M) and w (KH, KW, C, M) are flat; output
     channel q = c*M + m is input channel c's kernel m. Each runs in runtime's line layout: a
-    thread takes one channel down a run of lines, output strips of STRIP pixels (forward,
-    kernel gradient) or input pixels (input gradient)."""
+    thread takes one channel down a run of lines, strips of STRIP output pixels (input pixels
+    for the input gradient)."""
     item = numba.from_dtype(np.dtype(dtype))
     taps = kh * kw
     weights_a_channel = taps * multiplier
     strip_cells = (STRIP - 1) * sw + (kw - 1) * dw + 1  # the input columns under a strip
+    grad_cells = (STRIP - 1 + (kw - 1) * dw) // sw + 1  # the output columns over one, at most
+    grad_cell_values = grad_cells * multiplier
 
     @cached_kernel
     def forward(x, x_shape, w, pt, pl, out, out_shape, zero, span, run):
@@ -218,36 +220,52 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
 
     @cached_kernel
     def input_grad(grad_out, out_shape, w, pt, pl, grad_x, x_shape, zero, span, run):
-        # Input channel c of input pixels (n, y, xx): the gradients of every output that read
-        # it, gathered (as col2im).
+        # Input channel c of a strip of STRIP input pixels (n, y, x0 + p): the gradients of
+        # every output that read each, gathered (as col2im), window row by window row, the
+        # output row's gradients under the strip read once into registers.
         n_images, height, width, channels = x_shape
         _, oh, ow, depth = out_shape
-        c, first, lanes, end = line_run(span, run, n_images * height * width)
+        strips = -(-width // STRIP)
+        c, first, lanes, end = line_run(span, run, n_images * height * strips)
         if c >= channels:
             return
         weights = cuda.local.array(weights_a_channel, item)
         for t in range(weights_a_channel):
             weights[t] = w[unsigned((t // multiplier) * depth + c * multiplier + t % multiplier)]
-        at_column = cuda.local.array(kw, numba.int64)  # output column j's offset, or -1
-        row_stride = ow * depth
-        n, y, xx = _pixel(first, height, width)
-        for pixel in range(first, end, lanes):
-            for b in range(kw):
-                reached, j = _window_index(xx + pl - b * dw, sw, ow)
-                at_column[b] = j * depth if reached else -1
-            image = n * oh * row_stride + c * multiplier
-            total = zero
+        cells = cuda.local.array(grad_cell_values, item)
+        reached = cuda.local.array(grad_cells, numba.boolean)
+        totals = cuda.local.array(STRIP, item)
+        n, y, strip = _pixel(first, height, strips)
+        for _ in range(first, end, lanes):
+            x0 = strip * STRIP
+            j_lo = -((-(x0 + pl - (kw - 1) * dw)) // sw)  # the first output column reached
+            for e in range(grad_cells):
+                reached[e] = 0 <= j_lo + e < ow
+            for p in range(STRIP):
+                totals[p] = zero
             for a in range(kh):
-                reached, i = _window_index(y + pt - a * dh, sh, oh)
-                if reached:
-                    for b in range(kw):
-                        if at_column[b] >= 0:
-                            at = image + i * row_stride + at_column[b]
+                row_reached, i = _window_index(y + pt - a * dh, sh, oh)
+                if row_reached:
+                    at = ((n * oh + i) * ow + j_lo) * depth + c * multiplier
+                    for e in range(grad_cells):
+                        if reached[e]:
                             for m in range(multiplier):
-                                weight = weights[(a * kw + b) * multiplier + m]
-                                total += grad_out[unsigned(at + m)] * weight
-            grad_x[unsigned(pixel * channels + c)] = total
-            n, y, xx = _stepped(n, y, xx, lanes, height, width)
+                                cells[e * multiplier + m] = grad_out[unsigned(at + m)]
+                        at += depth
+                    for p in range(STRIP):
+                        for b in range(kw):
+                            t = x0 + p + pl - b * dw  # output column t / sw, if a whole one
+                            if t % sw == 0 and reached[t // sw - j_lo]:
+                                e = t // sw - j_lo
+                                for m in range(multiplier):
+                                    weight = weights[(a * kw + b) * multiplier + m]
+                                    totals[p] += cells[e * multiplier + m] * weight
+            at = ((n * height + y) * width + x0) * channels + c
+            for p in range(STRIP):
+                if x0 + p < width:
+                    grad_x[unsigned(at)] = totals[p]
+                at += channels
+            n, y, strip = _stepped(n, y, strip, lanes, height, strips)
 
     @cached_kernel
     def kernel_grad_parts(x, x_shape, grad_out, out_shape, pt, pl, parts, zero, span, run):
@@ -373,11 +391,10 @@ def col2im(
     return grad_x
 
 
-def _strips(out_shape: tuple[int, ...]) -> int:
-    """The strips of STRIP output pixels of an (N, OH, OW, C) output (a row's last may be
-    short)."""
-    n, oh, ow, _ = out_shape
-    return n * oh * -(-ow // STRIP)
+def _strips(shape: tuple[int, ...]) -> int:
+    """The strips of STRIP pixels of (N, H, W, C) images (a row's last may be short)."""
+    n, height, width, _ = shape
+    return n * height * -(-width // STRIP)
 
 
 def depthwise_conv(x: CudaArray, w: CudaArray, win: Window) -> CudaArray:
@@ -403,7 +420,7 @@ def depthwise_conv_input_grad(
     grad_x = empty(x_shape, grad_out.dtype)
     if grad_x.size:
         input_grad = _depthwise_for(win, w.shape[3], grad_out.dtype)[1]
-        launch_lines(input_grad, x_shape[3], math.prod(x_shape[:3]))(
+        launch_lines(input_grad, x_shape[3], _strips(x_shape))(
             grad_out.flat, grad_out.shape, w.flat, win.pad_top, win.pad_left, grad_x.flat,
             tuple(x_shape), grad_out.dtype.type(0),
         )  # fmt: skip

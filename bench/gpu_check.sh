@@ -2,7 +2,7 @@
 # What a machine with an NVIDIA GPU can check of autoconv, stage by stage, each stage's log in
 # OUTDIR (made if missing). Run from the repository's root:
 #
-#     bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [kernels] [gemm] [racecheck]
+#     bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [kernels] [kernels-base] [gemm] [racecheck]
 #
 # (no stage named: tests, warmup, bench). The Python that runs it must import autoconv (installed,
 # or PYTHONPATH=.) with numba-cuda and a NumPy it works with (numba-cuda 0.30.4: NumPy < 2.5).
@@ -15,6 +15,10 @@
 #   it imports), one round; bench-spe: the same with --steps-per-execution 64.
 # - kernels: bench/gpu_step_kernels.py for each of the four models: a replayed training step's and
 #   prediction step's device time, as one CUDA graph and kernel by kernel (where the time goes).
+# - kernels-base: the same for an older autoconv whose package lies in GPU_CHECK_BASE (made with
+#   `mkdir -p .base && git archive REV autoconv | tar -x -C .base`, say, and carried to the
+#   machine), each model's run there just before this tree's: the before and after of a change,
+#   kernel by kernel, on one machine in one call.
 # - gemm: bench/gemm_vs_vendor.py, each product of a training step of the four models with
 #   autoconv's kernel and with cuBLAS (PyTorch's matmul, TF32 off and on): the vendor-GEMM question.
 # - racecheck: compute-sanitizer's race check over the kernels with shared memory (the matrix
@@ -31,7 +35,7 @@
 # this process) where pytest-xdist is installed: their time is mostly each kernel's first
 # compile, a CPU's work.
 set -uo pipefail
-out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [kernels] [gemm] [racecheck]}
+out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [kernels] [kernels-base] [gemm] [racecheck]}
 shift
 stages=${*:-tests warmup bench}
 mkdir -p "$out"
@@ -87,6 +91,16 @@ for stage in $stages; do
         limited python3 bench/gpu_step_kernels.py --model "$model" --rows 30 2>&1 |
           grep -v -e NumbaPerformanceWarning -e "warn(" | tee -a "$log"
       done ;;
+    kernels-base)
+      base=${GPU_CHECK_BASE:?kernels-base needs GPU_CHECK_BASE, a folder holding an older autoconv/}
+      for model in mnist rgb stack xception; do
+        for tree in "$base" "$PWD"; do
+          echo "-- $model at $tree" | tee -a "$log"
+          PYTHONPATH="$(cd "$tree" && pwd):${PYTHONPATH:-}" NUMBA_CACHE_DIR="/tmp/gpu-check-cache-$(basename "$tree")" \
+            limited python3 bench/gpu_step_kernels.py --model "$model" --rows 30 2>&1 |
+            grep -v -e NumbaPerformanceWarning -e "warn(" | tee -a "$log"
+        done
+      done ;;
     gemm)
       limited python3 bench/gemm_vs_vendor.py --device cuda --json "$out/gemm.json" 2>&1 |
         tee -a "$log" ;;
@@ -94,7 +108,7 @@ for stage in $stages; do
       limited compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q -x \
         -p no:cacheprovider tests/backends/test_cuda.py -k "matmul or column_sums or loss" \
         2>&1 | tee -a "$log" ;;
-    *) echo "unknown stage $stage (tests, warmup, bench, bench-spe, kernels, gemm, racecheck)" |
+    *) echo "unknown stage $stage (tests, warmup, bench, bench-spe, kernels, kernels-base, gemm, racecheck)" |
          tee -a "$log" ;;
   esac
 done
@@ -112,7 +126,7 @@ done
     case $stage in
       warmup) grep -E "^-- |Device:|Compile/warm-up|Epoch times|Throughput|accuracy" "$log" ;;
       bench|bench-spe|gemm) grep -E "^\||^Medians|^Device|^Date|^Command|^[a-z]+ \(batch|failed" "$log" ;;
-      kernels) grep -E "^Device|kernels a step|Error" "$log" ;;
+      kernels|kernels-base) grep -E "^-- |^Device|kernels a step|Error" "$log" ;;
       *) grep -E "passed|failed|error|FAILED|ERROR" "$log" | tail -n 20 ;;
     esac
     grep -E "^stopped after" "$log"

@@ -161,8 +161,14 @@ KERNELS = {
         pool._max_pool_kernels(3, 3, 2, 2)[1],
         (A1, T4, W1, i64, i64, A1, T4, f32, i64, i64),
     ),
-    "avg_pool fwd": (pool._avg_pool_kernels("<f4")[0], (A1, T4, *(i64,) * 6, A1, T4, i64, i64)),
-    "avg_pool bwd": (pool._avg_pool_kernels("<f4")[1], (A1, T4, *(i64,) * 6, A1, T4, i64, i64)),
+    "avg_pool fwd 3x3 stride 2": (
+        pool._avg_pool_kernels(3, 3, 2, 2, "<f4")[0],
+        (A1, T4, i64, i64, A1, T4, i64, i64),
+    ),
+    "avg_pool bwd 3x3 stride 2": (
+        pool._avg_pool_kernels(3, 3, 2, 2, "<f4")[1],
+        (A1, T4, i64, i64, A1, T4, i64, i64),
+    ),
     "batch_norm fwd": (
         norm._batch_norm_kernels("<f4")[0],
         (A1, i64, A1, A1, f32, B, A1, A1, A1, A1, A1, A1, i64, i64),

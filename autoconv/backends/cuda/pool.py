@@ -105,30 +105,43 @@ def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int) -> tuple[Any, Any]:
 
 
 @cache
-def _avg_pool_kernels(dtype: str) -> tuple[Any, Any]:
-    """(forward, backward) average-pool kernels for ``dtype``; cell counts are cast to it."""
+def _avg_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str) -> tuple[Any, Any]:
+    """The average pool's (forward, backward) kernels for a kh x kw window at strides sh, sw,
+    known when they are compiled (as :func:`_max_pool_kernels`), and ``dtype``: cell counts
+    are cast to it."""
     item = numba.from_dtype(np.dtype(dtype))
+    rows_over, columns_over = -(-kh // sh), -(-kw // sw)  # the most windows over a cell
 
     @cached_kernel
-    def forward(x, x_shape, kh, kw, sh, sw, pt, pl, out, out_shape, span, run):
+    def forward(x, x_shape, pt, pl, out, out_shape, span, run):
+        # The mean of the window's cells inside the image, summed in row-major order.
         _, height, width, channels = x_shape
         n_images, oh, ow, _ = out_shape
         c, first, lanes, end = line_run(span, run, n_images * oh * ow)
         if c >= channels:
             return
+        inside = cuda.local.array(kw, numba.boolean)
         n, i, j = _pixel(first, oh, ow)
         for pixel in range(first, end, lanes):
-            y_lo, x_lo = max(i * sh - pt, 0), max(j * sw - pl, 0)
-            y_hi, x_hi = min(i * sh - pt + kh, height), min(j * sw - pl + kw, width)
-            total = item(0)
-            for y in range(y_lo, y_hi):
-                for xx in range(x_lo, x_hi):
-                    total += x[unsigned(((n * height + y) * width + xx) * channels + c)]
-            out[unsigned(pixel * channels + c)] = total / item((y_hi - y_lo) * (x_hi - x_lo))
+            y0, x0 = i * sh - pt, j * sw - pl
+            for b in range(kw):
+                inside[b] = 0 <= x0 + b < width
+            row = ((n * height + y0) * width + x0) * channels + c  # maybe outside
+            total, cells = item(0), 0
+            for a in range(kh):
+                if 0 <= y0 + a < height:
+                    cell = row
+                    for b in range(kw):
+                        if inside[b]:
+                            total += x[unsigned(cell)]
+                            cells += 1
+                        cell += channels
+                row += width * channels
+            out[unsigned(pixel * channels + c)] = total / item(cells)
             n, i, j = _stepped(n, i, j, lanes, oh, ow)
 
     @cached_kernel
-    def backward(grad_out, out_shape, kh, kw, sh, sw, pt, pl, grad_x, x_shape, span, run):
+    def backward(grad_out, out_shape, pt, pl, grad_x, x_shape, span, run):
         # Each input cell gathers the share of every window that averaged it.
         n_images, height, width, channels = x_shape
         _, oh, ow, _ = out_shape
@@ -140,12 +153,19 @@ def _avg_pool_kernels(dtype: str) -> tuple[Any, Any]:
             total = item(0)
             i_lo, i_hi = _windows_over(y, pt, kh, sh, oh)
             j_lo, j_hi = _windows_over(xx, pl, kw, sw, ow)
-            for i in range(i_lo, i_hi):
-                rows = min(i * sh - pt + kh, height) - max(i * sh - pt, 0)
-                for j in range(j_lo, j_hi):
-                    cells = rows * (min(j * sw - pl + kw, width) - max(j * sw - pl, 0))
-                    at = unsigned(((n * oh + i) * ow + j) * channels + c)
-                    total += grad_out[at] / item(cells)
+            row = ((n * oh + i_lo) * ow + j_lo) * channels + c
+            for di in range(rows_over):
+                i = i_lo + di
+                if i < i_hi:
+                    rows = min(i * sh - pt + kh, height) - max(i * sh - pt, 0)
+                    at = row
+                    for dj in range(columns_over):
+                        j = j_lo + dj
+                        if j < j_hi:
+                            cells = rows * (min(j * sw - pl + kw, width) - max(j * sw - pl, 0))
+                            total += grad_out[unsigned(at)] / item(cells)
+                        at += channels
+                row += ow * channels
             grad_x[unsigned(pixel * channels + c)] = total
             n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
@@ -205,10 +225,10 @@ def avg_pool_forward(x: CudaArray, win: Window) -> CudaArray:
     """Window means over the cells inside the image (N, OH, OW, C)."""
     bounds.pooling_window("avg_pool_forward", win, bounds.images("avg_pool_forward", "x", x))
     out = empty((x.shape[0], *win.out, x.shape[3]), x.dtype)
-    kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
     if out.size:
-        launch_lines(_avg_pool_kernels(x.dtype.str)[0], out.shape[3], math.prod(out.shape[:3]))(
-            x.flat, x.shape, kh, kw, sh, sw, pt, pl, out.flat, out.shape
+        forward = _avg_pool_kernels(*win.kernel, *win.stride, x.dtype.str)[0]
+        launch_lines(forward, out.shape[3], math.prod(out.shape[:3]))(
+            x.flat, x.shape, win.pad_top, win.pad_left, out.flat, out.shape
         )
     return out
 
@@ -218,10 +238,9 @@ def avg_pool_backward(grad_out: CudaArray, x_shape: tuple[int, ...], win: Window
     bounds.pooling_window("avg_pool_backward", win, x_shape)
     bounds.window_output("avg_pool_backward", "grad_out", grad_out, x_shape, win, x_shape[3])
     grad_x = empty(x_shape, grad_out.dtype)
-    kh, kw, sh, sw, _, _, pt, pl, _, _ = win.geometry()
     if grad_x.size:
-        backward = _avg_pool_kernels(grad_out.dtype.str)[1]
+        backward = _avg_pool_kernels(*win.kernel, *win.stride, grad_out.dtype.str)[1]
         launch_lines(backward, x_shape[3], math.prod(x_shape[:3]))(
-            grad_out.flat, grad_out.shape, kh, kw, sh, sw, pt, pl, grad_x.flat, tuple(x_shape)
+            grad_out.flat, grad_out.shape, win.pad_top, win.pad_left, grad_x.flat, tuple(x_shape)
         )
     return grad_x

@@ -1,4 +1,5 @@
-"""Settings for the whole process, as ``keras.config``: the device models are made on.
+"""Settings for the whole process, as ``keras.config``: the device models are made on, and the
+precision of float32 matrix products on the GPU (:func:`set_float32_matmul_precision`).
 
 The device is "auto" unless chosen: the GPU where a real one is usable
 (:func:`autoconv.backends.gpu_usable`; the CUDA simulator never counts), else the CPU.
@@ -19,6 +20,7 @@ import os
 from collections.abc import Iterator
 
 from autoconv.backends import DEVICES, gpu_usable
+from autoconv.backends.precision import get_float32_matmul_precision, set_float32_matmul_precision
 from autoconv.tensor import check_device
 
 DEVICE_VARIABLE = "AUTOCONV_DEVICE"
@@ -79,3 +81,14 @@ def _chosen() -> tuple[str, str]:
         choice = os.environ.get(DEVICE_VARIABLE) or "auto"  # read once, here
         _setting = (choice, _resolve(choice, DEVICE_VARIABLE))
     return _setting
+
+
+__all__ = [
+    "DEVICE_VARIABLE",
+    "device_choice",
+    "device_scope",
+    "get_device",
+    "get_float32_matmul_precision",
+    "set_device",
+    "set_float32_matmul_precision",
+]

@@ -18,7 +18,7 @@ with its count) and the sum against the whole graph.
 
     python bench/gpu_step_kernels.py [--model mnist|rgb|stack|xception] [--steps 40]
                                      [--repeats 50] [--rows 20] [--json PATH]
-                                     [--set MODULE.NAME=VALUE ...]
+                                     [--set MODULE.NAME=VALUE ...] [--tf32]
 
 ``--set`` changes a setting of a module of ``autoconv.backends.cuda`` before the model is made,
 to compare a guess with its alternative in two runs: those read when a launch is planned
@@ -128,7 +128,11 @@ def main() -> None:
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE",
                         help="a setting of autoconv.backends.cuda.MODULE (repeatable)")  # fmt: skip
+    parser.add_argument("--tf32", action="store_true",
+                        help="float32 products on TF32 tensor cores")  # fmt: skip
     args = parser.parse_args()
+    if args.tf32:
+        ac.config.set_float32_matmul_precision("high")
     for setting in args.set:
         where, _, value = setting.partition("=")
         module, _, name = where.partition(".")
@@ -170,9 +174,10 @@ def main() -> None:
     )
     print(f"Device: {device}; model {args.model}, batch {batch}; training step "
           f"{runner.replay.mode}, prediction step {predicted}")  # fmt: skip
-    results = {"device": device, "model": args.model, "batch": batch, "set": args.set}
-    if args.set:
-        print("Settings: " + ", ".join(args.set))
+    results = {"device": device, "model": args.model, "batch": batch, "set": args.set,
+               "tf32": args.tf32}  # fmt: skip
+    if args.set or args.tf32:
+        print("Settings: " + ", ".join(args.set + ["TF32"] * args.tf32))
     results["train"] = profile(runner.replay, args.repeats) | {"host_us": train_host}
     lines = table(f"training step (batch {batch})", results["train"], train_host, args.rows)
     if predictor.replay is not None:

@@ -51,9 +51,11 @@ goes up to the device, as its users call it); PyTorch: ``model(x)`` under ``eval
 ``torch.no_grad()`` on images already on the device, the outputs softmaxed where the model ends
 in one; torch-graph replays a captured forward.
 
-``--tf32 default`` leaves each library as its users get it (PyTorch's cuDNN convolutions in TF32,
-its matrix products in float32; JAX's default precision); ``off`` makes both compute in float32,
-as autoconv does.
+``--tf32 default`` leaves each library as its users get it (autoconv in float32; PyTorch's cuDNN
+convolutions in TF32, its matrix products in float32; JAX's default precision); ``off`` makes
+PyTorch and JAX compute in float32, as autoconv does; ``on`` puts every engine's float32
+products on TF32 tensor cores (autoconv's ``config.set_float32_matmul_precision("high")``,
+PyTorch's matrix products and convolutions, JAX's default precision).
 
 Output: a line per child; the device (the GPU's or the CPU's name), date, versions, command; a
 Markdown table as GPU-NOTES's: workload rows, a column per engine (the median over the rounds,
@@ -193,6 +195,9 @@ def fit_and_predict(
 def autoconv_engine(name: str, args: argparse.Namespace) -> dict:
     workload = WORKLOADS[name]
 
+    if args.tf32 == "on":
+        ac.config.set_float32_matmul_precision("high")
+
     def fresh_model() -> Any:
         ac.utils.set_random_seed(0)
         return workload.build().to(args.device)
@@ -240,6 +245,9 @@ def torch_engine(name: str, args: argparse.Namespace, graph: bool) -> dict:
         if args.tf32 == "off":
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cuda.matmul.allow_tf32 = False
+        elif args.tf32 == "on":
+            torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cuda.matmul.allow_tf32 = True
     workload = WORKLOADS[name]
 
     def sync() -> None:
@@ -620,7 +628,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="MNIST's epochs, the first warm-up")
     parser.add_argument("--mnist-limit", type=int, help="MNIST's first N images (smoke tests)")
     parser.add_argument("--infer-images", type=int, default=4096, help="a multiple of 256")
-    parser.add_argument("--tf32", choices=["default", "off"], default="default")
+    parser.add_argument("--tf32", choices=["default", "off", "on"], default="default")
     parser.add_argument(
         "--steps-per-execution", type=int, default=1,
         help="compile(steps_per_execution=N) for autoconv and Keras",

@@ -19,12 +19,14 @@ import numba
 import numpy as np
 from numba import cuda
 
-from autoconv.backends import bounds
+from autoconv.backends import bounds, precision
+from autoconv.backends.cuda import tensor_cores
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import activated, bias_relu
 from autoconv.backends.cuda.elementwise import broadcast_to
 from autoconv.backends.cuda.reduce import arrival_counters
 from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure, unsigned
+from autoconv.backends.cuda.tensor_cores import WARP, mma_tf32, round_tf32
 
 # Matrix product tiling: a block of SIDE x SIDE threads computes a tile of the output, each
 # thread a register tile of it: BLOCK x BLOCK (a thread's PER_THREAD x PER_THREAD), or, when
@@ -37,6 +39,14 @@ BLOCK = 8 if SIMULATED else 64
 PER_THREAD = 4
 TILE_K = 8 if SIMULATED else 16
 SIDE = BLOCK // PER_THREAD  # threads along each side of a block
+# With TensorFloat-32 (autoconv.backends.precision's "high"), float32 products run on tensor
+# cores: 64 x 64 output tiles on 16 x 16 threads (8 warps, each a 32 x 16 part of the tile: 2 x 2
+# fragments of mma.m16n8k8, tensor_cores.py), k tiles of TC_TILE_K, the operands rounded to TF32
+# as they are put in shared memory (each row of a tile padded by 8: the warps' fragment loads
+# fall in distinct banks). The same tiles on the simulator (256 threads a block there too), whose
+# emulation of the warp's instruction stands in for it. Not yet measured on a GPU.
+TC_TILE, TC_SIDE = 64, 16
+TC_TILE_K = 8 if SIMULATED else 16
 # A product whose output tiles (times its batches) make fewer than SPLIT_BLOCKS blocks and whose
 # contracted axis is long (a kernel gradient: 9 x 32 outputs summed over 43,264 pixels; a
 # Winograd kernel gradient: 16 products of 32 x 64 over 15,488 tiles) splits that axis into
@@ -64,26 +74,27 @@ THREADS = SIDE * SIDE  # a block's
 PAST_K = 1 << 62  # the k of a load past an operand's last line: never < k_end
 
 
-def _cover(length: int) -> tuple[int, int]:
-    """How a block's THREADS threads cover a (TILE_K or positions) axis of ``length`` in their
-    loads of a shared tile: (rounds, step) = (how many loads cover it once, how far the other
-    axis moves each cover): thread t's load i is at ``t % length + (i % rounds) * THREADS``
-    along it and ``t // length + (i // rounds) * step`` along the other."""
-    return max(1, length // THREADS), max(1, THREADS // length)
+def _cover(length: int, threads: int) -> tuple[int, int]:
+    """How a block's ``threads`` threads cover a (k tile or positions) axis of ``length`` in
+    their loads of a shared tile: (rounds, step) = (how many loads cover it once, how far the
+    other axis moves each cover): thread t's load i is at ``t % length + (i % rounds) *
+    threads`` along it and ``t // length + (i // rounds) * step`` along the other."""
+    return max(1, length // threads), max(1, threads // length)
 
 
 @cuda.jit(device=True)
-def _place(thread, i, length, along_k, k_cover, line_cover):
+def _place(thread, i, length, along_k, k_cover, line_cover, block):
     """Load i of ``thread`` in a shared tile of ``length`` positions per k -> (k, position),
     unsigned: adjacent threads along k when ``along_k`` (the operand's contiguous axis), else
-    along the positions (see :func:`_cover`)."""
+    along the positions (see :func:`_cover`); ``block`` = (k tile, threads, side)."""
+    tile_k, threads, _ = block
     if along_k:
         rounds, step = k_cover
-        return (thread % U(TILE_K) + U(i % rounds * THREADS),
-                thread // U(TILE_K) + U(i // rounds * step))  # fmt: skip
+        return (thread % U(tile_k) + U(i % rounds * threads),
+                thread // U(tile_k) + U(i // rounds * step))  # fmt: skip
     rounds, step = line_cover
     return (thread // length + U(i // rounds * step),
-            thread % length + U(i % rounds * THREADS))  # fmt: skip
+            thread % length + U(i % rounds * threads))  # fmt: skip
 
 
 @cuda.jit(device=True)
@@ -94,14 +105,15 @@ def _plan_loads(loads, places, operand, bounds, layout, thread):
     the operand at the first tile, its k, or PAST_K for a line from ``end`` on), places[i] =
     its place in the shared tile. ``operand`` = (base, line stride, k stride), ``bounds`` =
     (k_begin, first, end), ``layout`` = (the tile's stride per k, length, per, along_k, k
-    cover, line cover)."""
+    cover, line cover, (k tile, threads, side))."""
     base, line_stride, k_stride = operand
     k_begin, first, end = bounds
-    stride, length, per, along_k, k_cover, line_cover = layout
+    stride, length, per, along_k, k_cover, line_cover, block = layout
+    side = block[2]
     for i in range(len(places)):
-        kk, at = _place(thread, i, length, along_k, k_cover, line_cover)
+        kk, at = _place(thread, i, length, along_k, k_cover, line_cover, block)
         places[i] = kk * stride + at
-        kk, line = I64(kk), first + I64((at % per) * U(SIDE) + at // per)  # signed from here
+        kk, line = I64(kk), first + I64((at % per) * U(side) + at // per)  # signed from here
         loads[i, 0] = base + line * line_stride + (k_begin + kk) * k_stride
         loads[i, 1] = kk if line < end else PAST_K
 
@@ -117,10 +129,11 @@ def _fetch(staged, x, loads, k0, k_step, k_end, zero):
 
 
 @cuda.jit(device=True)
-def _stage(tile, staged, places):
-    """The values :func:`_fetch` staged into their ``places`` in the shared ``tile``."""
+def _stage(tile, staged, places, tf32):
+    """The values :func:`_fetch` staged into their ``places`` in the shared ``tile``, rounded to
+    TF32 if ``tf32``."""
     for i in range(len(staged)):
-        tile[places[i]] = staged[i]
+        tile[places[i]] = round_tf32(staged[i]) if tf32 else staged[i]
 
 
 @cuda.jit(device=True)
@@ -135,19 +148,30 @@ def _finished(value, bias, col, epilogue, zero):
 
 
 @cache
-def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int) -> Any:
+def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int, tensor_cores: bool) -> Any:
     """The product kernel for output tiles of ``tile_rows`` x ``tile_columns`` (multiples of
-    SIDE)."""
+    SIDE), multiplied by the threads in ``dtype`` or, with ``tensor_cores`` (float32 tiles of
+    TC_TILE x TC_TILE only), by warps in TF32 (see TC_TILE)."""
     item = numba.from_dtype(np.dtype(dtype))
-    per_row, per_column = tile_rows // SIDE, tile_columns // SIDE  # a thread's register tile
-    # The shared tiles, a row of tile_rows (tile_columns) entries per k, padded by 4 (16-byte
-    # rows): a tile row or column rr is kept at position (rr % SIDE) * per + rr // SIDE, so the
-    # per_row rows a thread multiplies (ty, ty + SIDE, ...) sit side by side and are read in one
-    # vector load. Shared indices are unsigned 32-bit (U): no negative-index fix-up in the loop.
-    a_stride, b_stride = U(tile_rows + 4), U(tile_columns + 4)
-    a_size, b_size = TILE_K * (tile_rows + 4), TILE_K * (tile_columns + 4)
-    loads_a, loads_b = TILE_K * tile_rows // THREADS, TILE_K * tile_columns // THREADS
-    k_cover, rows_cover, columns_cover = _cover(TILE_K), _cover(tile_rows), _cover(tile_columns)
+    if tensor_cores and (tile_rows, tile_columns, dtype) != (TC_TILE, TC_TILE, "<f4"):
+        raise ValueError(f"tensor cores multiply float32 {TC_TILE} x {TC_TILE} tiles only")
+    side, tile_k = (TC_SIDE, TC_TILE_K) if tensor_cores else (SIDE, TILE_K)
+    threads = side * side
+    per_row, per_column = tile_rows // side, tile_columns // side  # a thread's register tile
+    # The shared tiles, a row of tile_rows (tile_columns) entries per k. The threads' own: padded
+    # by 4 (16-byte rows), a tile row or column rr kept at position (rr % side) * per + rr //
+    # side, so the per_row rows a thread multiplies (ty, ty + side, ...) sit side by side and
+    # are read in one vector load. The warps': rr at rr, padded by 8. Shared indices are
+    # unsigned 32-bit (U): no negative-index fix-up in the loop.
+    pad, per_a, per_b = (8, 1, 1) if tensor_cores else (4, per_row, per_column)
+    a_stride, b_stride = U(tile_rows + pad), U(tile_columns + pad)
+    a_size, b_size = tile_k * (tile_rows + pad), tile_k * (tile_columns + pad)
+    loads_a, loads_b = tile_k * tile_rows // threads, tile_k * tile_columns // threads
+    k_cover = _cover(tile_k, threads)
+    rows_cover, columns_cover = _cover(tile_rows, threads), _cover(tile_columns, threads)
+    block = (tile_k, threads, side)
+    # The simulator's stand-in for a warp's registers (see tensor_cores); one entry on a GPU.
+    scratch_shape = (threads, 6) if tensor_cores and SIMULATED else (1, 1)
 
     @cached_kernel
     def kernel(a, b, out, parts, strides, sizes, first, zero, bias, epilogue, arrivals):
@@ -156,18 +180,22 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int) -> Any:
         # column)), its output out[p], its sizes[p] = (m, n, k, chunk, splits, counter), its
         # blocks those of the (one-axis) grid from first[p]: its column tiles, then its row
         # tiles, then its batch * splits (see _launch), every block a tile's.
-        # Shared-memory tiles of A (tile_rows x TILE_K) and B (TILE_K x tile_columns); each
-        # thread keeps a per_row x per_column block of the output in registers. Its z is
-        # batch * splits + split: the block sums the slice [split*chunk, (split+1)*chunk) of
-        # the contracted axis. Split, it writes its sums to parts[p] (batch * splits + split, m,
-        # n) and counts itself in arrivals[counter + the tile's index]; the tile's last block
-        # adds the parts in split order. Each entry is written to out[p] through _finished.
+        # Shared-memory tiles of A (tile_rows x tile_k) and B (tile_k x tile_columns); each
+        # thread keeps a per_row x per_column block of the output in registers, entry (r, c)
+        # the tile's (rows_at[r], columns_at[c]). Its z is batch * splits + split: the block
+        # sums the slice [split*chunk, (split+1)*chunk) of the contracted axis. Split, it writes
+        # its sums to parts[p] (batch * splits + split, m, n) and counts itself in
+        # arrivals[counter + the tile's index]; the tile's last block adds the parts in split
+        # order. Each entry is written to out[p] through _finished.
         tile_a = cuda.shared.array(a_size, item, alignment=ALIGN)
         tile_b = cuda.shared.array(b_size, item, alignment=ALIGN)
+        scratch = cuda.shared.array(scratch_shape, item)
         last = cuda.shared.array(1, numba.int32)
         acc = cuda.local.array((per_row, per_column), item)
         left = cuda.local.array(per_row, item)
         right = cuda.local.array(per_column, item)
+        rows_at = cuda.local.array(per_row, numba.int64)
+        columns_at = cuda.local.array(per_column, numba.int64)
         next_a, next_b = cuda.local.array(loads_a, item), cuda.local.array(loads_b, item)
         a_loads = cuda.local.array((loads_a, 2), numba.int64)
         b_loads = cuda.local.array((loads_b, 2), numba.int64)
@@ -180,18 +208,31 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int) -> Any:
         a_batch, a_rows, a_cols, b_batch, b_rows, b_cols = strides[p]
         m, n, k, chunk, splits, counter = sizes[p]
         tiles_m, tiles_n = (m + tile_rows - 1) // tile_rows, (n + tile_columns - 1) // tile_columns
-        block = cuda.blockIdx.x - first[p]
-        tile_x, tile_y, z = block % tiles_n, block // tiles_n % tiles_m, block // tiles_n // tiles_m
+        block_at = cuda.blockIdx.x - first[p]
+        tile_x = block_at % tiles_n
+        tile_y, z = block_at // tiles_n % tiles_m, block_at // tiles_n // tiles_m
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        thread = ty * SIDE + tx
+        thread = ty * side + tx
         row0, col0 = tile_y * tile_rows, tile_x * tile_columns
         batch, split = z // splits, z % splits
         a_base, b_base = batch * a_batch, batch * b_batch
         k_begin = split * chunk
         k_end = min(k, k_begin + chunk)
+        # The warps' fragments (tensor_cores.py): warp w is rows 32 (w // 4) + [0, 32) and
+        # columns 16 (w % 4) + [0, 16) of the tile, 2 x 2 fragments of 16 x 8; lane 4 g + t.
+        warp, lane = thread // WARP, thread % WARP
+        g, t = lane // 4, lane % 4
+        warp_row, warp_column = (warp // 4) * 32, (warp % 4) * 16
         for r in range(per_row):
+            rows_at[r] = (
+                warp_row + (r // 2) * 16 + (r % 2) * 8 + g if tensor_cores else ty + r * side
+            )
             for c in range(per_column):
                 acc[r, c] = zero
+        for c in range(per_column):
+            columns_at[c] = (
+                warp_column + (c // 2) * 8 + 2 * t + c % 2 if tensor_cores else tx + c * side
+            )
         # Adjacent threads load adjacent elements of an operand (coalesced): along the k axis
         # where it is the contiguous one (A as stored, B transposed), else along the tile's
         # rows or columns, taken in the order of their shared positions (a warp's stores then
@@ -201,44 +242,49 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int) -> Any:
         # Each thread fetches its loads_a + loads_b elements of the next k tile into registers
         # while the block multiplies the current one: the global loads' latency is hidden.
         me = U(thread)
-        a_layout = (a_stride, U(tile_rows), U(per_row), a_along_k, k_cover, rows_cover)
-        b_layout = (b_stride, U(tile_columns), U(per_column), b_along_k, k_cover, columns_cover)
+        a_layout = (a_stride, U(tile_rows), U(per_a), a_along_k, k_cover, rows_cover, block)
+        b_layout = (b_stride, U(tile_columns), U(per_b), b_along_k, k_cover, columns_cover, block)
         _plan_loads(a_loads, a_places, (a_base, a_rows, a_cols), (k_begin, row0, m), a_layout, me)
         _plan_loads(b_loads, b_places, (b_base, b_cols, b_rows), (k_begin, col0, n), b_layout, me)
-        a_step, b_step = TILE_K * a_cols, TILE_K * b_rows  # the loads' offsets from tile to tile
+        a_step, b_step = tile_k * a_cols, tile_k * b_rows  # the loads' offsets from tile to tile
         _fetch(next_a, a_p, a_loads, k_begin, a_step, k_end, zero)
         _fetch(next_b, b_p, b_loads, k_begin, b_step, k_end, zero)
-        for k0 in range(k_begin, k_end, TILE_K):
-            _stage(tile_a, next_a, a_places)
-            _stage(tile_b, next_b, b_places)
+        for k0 in range(k_begin, k_end, tile_k):
+            _stage(tile_a, next_a, a_places, tensor_cores)
+            _stage(tile_b, next_b, b_places, tensor_cores)
             cuda.syncthreads()
-            if k0 + TILE_K < k_end:
-                _fetch(next_a, a_p, a_loads, k0 + TILE_K, a_step, k_end, zero)
-                _fetch(next_b, b_p, b_loads, k0 + TILE_K, b_step, k_end, zero)
-            for k4 in range(0, TILE_K, 4):  # 4 k at a time: the compiler unrolls the 4
-                for kk in range(k4, k4 + 4):
-                    for r in range(per_row):
-                        left[r] = tile_a[U(kk) * a_stride + a_at + U(r)]
-                    for c in range(per_column):
-                        right[c] = tile_b[U(kk) * b_stride + b_at + U(c)]
-                    for r in range(per_row):
+            if k0 + tile_k < k_end:
+                _fetch(next_a, a_p, a_loads, k0 + tile_k, a_step, k_end, zero)
+                _fetch(next_b, b_p, b_loads, k0 + tile_k, b_step, k_end, zero)
+            if tensor_cores:
+                for k8 in range(0, tile_k, 8):
+                    _warp_products(tile_a, tile_b, a_stride, b_stride, k8, rows_at,
+                                   columns_at, acc, scratch, thread)  # fmt: skip
+            else:
+                for k4 in range(0, tile_k, 4):  # 4 k at a time: the compiler unrolls the 4
+                    for kk in range(k4, k4 + 4):
+                        for r in range(per_row):
+                            left[r] = tile_a[U(kk) * a_stride + a_at + U(r)]
                         for c in range(per_column):
-                            acc[r, c] += left[r] * right[c]
+                            right[c] = tile_b[U(kk) * b_stride + b_at + U(c)]
+                        for r in range(per_row):
+                            for c in range(per_column):
+                                acc[r, c] += left[r] * right[c]
             cuda.syncthreads()  # every thread done with the tiles before they are restaged
         size = m * n
         if splits == 1:
             for r in range(per_row):
-                row = row0 + ty + r * SIDE
+                row = row0 + (rows_at[r] if tensor_cores else ty + r * side)
                 for c in range(per_column):
-                    col = col0 + tx + c * SIDE
+                    col = col0 + (columns_at[c] if tensor_cores else tx + c * side)
                     if row < m and col < n:
                         value = _finished(acc[r, c], bias, col, epilogue, zero)
                         out_p[batch * size + row * n + col] = value
             return
         for r in range(per_row):
-            row = row0 + ty + r * SIDE
+            row = row0 + (rows_at[r] if tensor_cores else ty + r * side)
             for c in range(per_column):
-                col = col0 + tx + c * SIDE
+                col = col0 + (columns_at[c] if tensor_cores else tx + c * side)
                 if row < m and col < n:
                     parts_p[z * size + row * n + col] = acc[r, c]
         cuda.threadfence()  # this block's part seen by every block before it is counted
@@ -254,16 +300,16 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int) -> Any:
             for part in range(splits):
                 at = (batch * splits + part) * size
                 for r in range(per_row):
-                    row = row0 + ty + r * SIDE
+                    row = row0 + (rows_at[r] if tensor_cores else ty + r * side)
                     for c in range(per_column):
-                        col = col0 + tx + c * SIDE
+                        col = col0 + (columns_at[c] if tensor_cores else tx + c * side)
                         if row < m and col < n:
                             value = parts_p[at + row * n + col]
                             acc[r, c] = value if part == 0 else acc[r, c] + value
             for r in range(per_row):
-                row = row0 + ty + r * SIDE
+                row = row0 + (rows_at[r] if tensor_cores else ty + r * side)
                 for c in range(per_column):
-                    col = col0 + tx + c * SIDE
+                    col = col0 + (columns_at[c] if tensor_cores else tx + c * side)
                     if row < m and col < n:
                         value = _finished(acc[r, c], bias, col, epilogue, zero)
                         out_p[batch * size + row * n + col] = value
@@ -271,6 +317,29 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int) -> Any:
                 arrivals[tile] = 0
 
     return kernel
+
+
+@cuda.jit(device=True)
+def _warp_products(tile_a, tile_b, a_stride, b_stride, k8, rows_at, columns_at, acc, scratch,
+                   thread):  # fmt: skip
+    """acc += the warp's 32 x 16 part of the tiles' product over k8 .. k8 + 7: its A fragments
+    (rows rows_at[0] and rows_at[2], each with the row 8 below), B fragments (columns
+    columns_at[0] - 2t + g and columns_at[2] - 2t + g), 2 x 2 mma.m16n8k8 (see TC_TILE)."""
+    g, t = (thread % WARP) // 4, thread % 4
+    low, high = U(k8 + t) * a_stride, U(k8 + t + 4) * a_stride
+    for fm in range(2):
+        row = U(rows_at[2 * fm])  # g + 16 fm in the warp's part; row + 8 is the fragment's a1
+        a0, a1 = tile_a[low + row], tile_a[low + row + U(8)]
+        a2, a3 = tile_a[high + row], tile_a[high + row + U(8)]
+        for fn in range(2):
+            column = U(columns_at[2 * fn] - 2 * t + g)  # B's column g of the fragment
+            b0 = tile_b[U(k8 + t) * b_stride + column]
+            b1 = tile_b[U(k8 + t + 4) * b_stride + column]
+            r, c = 2 * fm, 2 * fn
+            acc[r, c], acc[r, c + 1], acc[r + 1, c], acc[r + 1, c + 1] = mma_tf32(
+                scratch, thread, a0, a1, a2, a3, b0, b1,
+                acc[r, c], acc[r, c + 1], acc[r + 1, c], acc[r + 1, c + 1],
+            )  # fmt: skip
 
 
 class _Product:
@@ -305,10 +374,10 @@ class _Product:
         self.strides = (m * k if batched else 0, a_rows, a_cols, k * n if batched else 0, b_rows,
                         b_cols)  # fmt: skip
 
-    def plan(self, tile: tuple[int, int]) -> _Product:
-        """Its blocks for output tiles of ``tile`` (rows, columns): the contracted axis split
-        when they are few (see SPLIT_BLOCKS)."""
-        (m, n, k), (rows, columns) = self.shape, tile
+    def plan(self, tile: tuple[int, int, bool]) -> _Product:
+        """Its blocks for output tiles of ``tile`` (rows, columns, on tensor cores): the
+        contracted axis split when they are few (see SPLIT_BLOCKS)."""
+        (m, n, k), (rows, columns, _) = self.shape, tile
         tiles = -(-n // columns) * -(-m // rows) * self.batches
         splits = 1
         if tiles < SPLIT_BLOCKS:
@@ -324,12 +393,17 @@ class _Product:
         return self
 
 
-def _tile(products: list[_Product]) -> tuple[int, int]:
-    """The output tile of a launch of ``products``: BLOCK x BLOCK, or 2 BLOCK x BLOCK / 2 when
-    none has more than BLOCK / 2 columns."""
+def _tile(products: list[_Product]) -> tuple[int, int, bool]:
+    """The output tile of a launch of ``products`` (of one dtype) and whether tensor cores make
+    it: TC_TILE x TC_TILE on them for float32 where TensorFloat-32 is chosen
+    (autoconv.backends.precision) and the GPU has them; else BLOCK x BLOCK, or 2 BLOCK x BLOCK /
+    2 when none has more than BLOCK / 2 columns."""
+    dtype = products[0].out.dtype
+    if dtype == np.float32 and precision.tensor_float32() and tensor_cores.available():
+        return TC_TILE, TC_TILE, True
     if max(p.shape[1] for p in products) <= BLOCK // 2:
-        return 2 * BLOCK, BLOCK // 2
-    return BLOCK, BLOCK
+        return 2 * BLOCK, BLOCK // 2, False
+    return BLOCK, BLOCK, False
 
 
 def _launch(products: list[_Product], bias: CudaArray | None, epilogue: int) -> None:
@@ -347,7 +421,8 @@ def _launch(products: list[_Product], bias: CudaArray | None, epilogue: int) -> 
         raise ValueError(f"cuda matmul: {counter} split tiles in one launch, more than the "
                          f"{len(arrivals)} counters")  # fmt: skip
     head = products[0]
-    configure(_matmul_kernel(head.out.dtype.str, *head.tile), blocks, (SIDE, SIDE))(
+    side = TC_SIDE if head.tile[2] else SIDE
+    configure(_matmul_kernel(head.out.dtype.str, *head.tile), blocks, (side, side))(
         tuple(p.a.flat for p in products), tuple(p.b.flat for p in products),
         tuple(p.out.flat for p in products), tuple(p.parts.flat for p in products),
         tuple(p.strides for p in products), tuple(sizes), tuple(first),

@@ -1,0 +1,152 @@
+"""TensorFloat-32 matrix products (autoconv.backends.cuda.tensor_cores and the product kernel's
+tensor-core path), chosen by ``config.set_float32_matmul_precision("high")``: on numba's
+simulator the warp instruction runs as the emulation tensor_cores.py gives it (so these test the
+kernel's fragments and tiles), on a GPU as the tensor cores do it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autoconv import config
+from autoconv.backends import namespace, precision
+
+pytest.importorskip("numba_cuda")
+pytestmark = pytest.mark.cudasim
+
+from numba import cuda  # noqa: E402
+
+from autoconv.backends.cuda import gemm, runtime, tensor_cores  # noqa: E402
+
+needs_tensor_cores = pytest.mark.skipif(
+    not tensor_cores.available(), reason="this GPU has no TF32 tensor cores (before Ampere)"
+)
+
+
+def to_tf32(x: np.ndarray) -> np.ndarray:
+    """float32 ``x`` rounded to TF32 in NumPy (nearest of 10 mantissa bits, ties away from
+    zero; infinities and NaNs kept): what cvt.rna.tf32.f32 does."""
+    bits = np.asarray(x, np.float32).view(np.uint32)
+    finite = (bits & 0x7F800000) != 0x7F800000
+    rounded = np.where(finite, (bits + np.uint32(0x1000)) & np.uint32(0xFFFFE000), bits)
+    return rounded.astype(np.uint32).view(np.float32)
+
+
+@pytest.fixture
+def tf32():
+    """The "high" precision for the test, "highest" back after it."""
+    config.set_float32_matmul_precision("high")
+    yield
+    config.set_float32_matmul_precision("highest")
+
+
+@pytest.fixture
+def simulator_splits(monkeypatch):
+    monkeypatch.setattr(gemm, "SPLIT_BLOCKS", 4)
+    monkeypatch.setattr(gemm, "SPLIT_MIN_CHUNK", 16)
+
+
+@runtime.cached_kernel
+def _rounded(values, out):
+    i = cuda.grid(1)
+    if i < values.size:
+        out[i] = tensor_cores.round_tf32(values[i])
+
+
+@needs_tensor_cores
+def test_round_tf32_is_round_to_nearest_ties_away_from_zero():
+    ulp = 2.0**-10  # of TF32's 10 mantissa bits, at 1
+    values = np.array(
+        [1.0, 1 + ulp / 2, -(1 + ulp / 2), 1 + ulp / 4, 1 + 3 * ulp / 4, 3.0, np.inf, -np.inf,
+         2.0**-130, 0.0],
+        np.float32,
+    )  # fmt: skip
+    xp = namespace("cuda")
+    out = xp.empty(values.shape, np.float32)
+    _rounded[1, 32](xp.asarray(values).flat, out.flat)
+    got = xp.to_numpy(out)
+    want = [1.0, 1 + ulp, -(1 + ulp), 1.0, 1 + ulp, 3.0, np.inf, -np.inf, to_tf32(2.0**-130), 0.0]
+    np.testing.assert_array_equal(got, np.array(want, np.float32))
+    np.testing.assert_array_equal(got, to_tf32(values))
+    nan = xp.empty((1,), np.float32)
+    _rounded[1, 32](xp.asarray(np.array([np.nan], np.float32)).flat, nan.flat)
+    assert np.isnan(xp.to_numpy(nan)[0])
+
+
+@needs_tensor_cores
+@pytest.mark.parametrize(
+    ("m", "k", "n", "transpose_a", "transpose_b"),
+    [(37, 24, 45, False, False), (70, 8, 66, True, False), (5, 20, 9, False, True)],
+)
+def test_tf32_products_are_the_products_of_the_rounded_operands(
+    m, k, n, transpose_a, transpose_b, tf32, rng
+):
+    """Each entry is the float32 sum of the TF32-rounded operands' products (whole and partial
+    64 x 64 tiles, several k tiles, a short last one, transposed operands)."""
+    a = rng.standard_normal((k, m) if transpose_a else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if transpose_b else (k, n)).astype(np.float32)
+    xp = namespace("cuda")
+    got = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b), transpose_a, transpose_b))
+    a_used, b_used = (a.T if transpose_a else a), (b.T if transpose_b else b)
+    want = to_tf32(a_used).astype(np.float64) @ to_tf32(b_used).astype(np.float64)
+    assert got.dtype == np.float32 and got.shape == (m, n)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+
+
+@needs_tensor_cores
+def test_tf32_rounds_what_float32_keeps(rng):
+    """1 + 2^-12 is 1 in TF32: "high" sums k ones, "highest" k times 1 + 2^-12; float64
+    products are never rounded."""
+    k, xp = 16, namespace("cuda")
+    a = np.full((3, k), 1 + 2.0**-12, np.float32)
+    b = np.ones((k, 65), np.float32)  # more than BLOCK / 2 columns: no narrow tile
+    exact = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b)))
+    np.testing.assert_allclose(exact, k * (1 + 2.0**-12), rtol=1e-7)
+    config.set_float32_matmul_precision("high")
+    try:
+        assert precision.tensor_float32() and gemm._tile(
+            [gemm._Product(xp.asarray(a), xp.asarray(b), False, False)]
+        ) == (gemm.TC_TILE, gemm.TC_TILE, True)
+        rounded = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b)))
+        wide = xp.to_numpy(xp.matmul(*(xp.asarray(v.astype(np.float64)) for v in (a, b))))
+    finally:
+        config.set_float32_matmul_precision("highest")
+    np.testing.assert_array_equal(rounded, np.full((3, 65), k, np.float32))
+    np.testing.assert_allclose(wide, k * (1 + 2.0**-12), rtol=1e-12)
+
+
+@needs_tensor_cores
+def test_tf32_split_products_with_bias_and_relu_and_two_in_one_launch(tf32, simulator_splits, rng):
+    """A long contracted axis split over blocks (the parts added by the tile's last block), the
+    bias + ReLU epilogue, and a backward's two products in one launch, in TF32."""
+    xp = namespace("cuda")
+    a = rng.standard_normal((6, 64)).astype(np.float32)
+    b = rng.standard_normal((64, 40)).astype(np.float32)
+    bias = rng.standard_normal(40).astype(np.float32)
+    product = gemm._Product(xp.asarray(a), xp.asarray(b), False, False)
+    assert product.plan(gemm._tile([product])).sizes[4] == 4  # split in 4
+    got = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b), bias=xp.asarray(bias), relu=True))
+    want = np.maximum(to_tf32(a).astype(np.float64) @ to_tf32(b) + bias, 0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    g = rng.standard_normal((6, 40)).astype(np.float32)
+    grad_a, grad_b = xp.matmuls(
+        (xp.asarray(g), xp.asarray(b), False, True), (xp.asarray(a), xp.asarray(g), True, False)
+    )
+    rounded_g = to_tf32(g).astype(np.float64)
+    np.testing.assert_allclose(xp.to_numpy(grad_a), rounded_g @ to_tf32(b).T, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        xp.to_numpy(grad_b), to_tf32(a).T.astype(np.float64) @ rounded_g, rtol=1e-5, atol=1e-4
+    )
+
+
+def test_the_precision_setting():
+    assert config.get_float32_matmul_precision() == "highest"  # the default: float32
+    config.set_float32_matmul_precision("high")
+    try:
+        assert config.get_float32_matmul_precision() == "high" and precision.tensor_float32()
+    finally:
+        config.set_float32_matmul_precision("highest")
+    assert not precision.tensor_float32()
+    with pytest.raises(ValueError, match="unknown precision 'medium'; expected one of"):
+        config.set_float32_matmul_precision("medium")
+    assert config.get_float32_matmul_precision() == "highest"  # unchanged by the refusal

@@ -20,7 +20,11 @@ import os
 from collections.abc import Iterator
 
 from autoconv.backends import DEVICES, gpu_usable
-from autoconv.backends.precision import get_float32_matmul_precision, set_float32_matmul_precision
+from autoconv.backends.precision import PRECISIONS as FLOAT32_MATMUL_PRECISIONS
+from autoconv.backends.precision import (
+    get_float32_matmul_precision,
+    set_float32_matmul_precision,
+)
 from autoconv.tensor import check_device
 
 DEVICE_VARIABLE = "AUTOCONV_DEVICE"
@@ -85,6 +89,7 @@ def _chosen() -> tuple[str, str]:
 
 __all__ = [
     "DEVICE_VARIABLE",
+    "FLOAT32_MATMUL_PRECISIONS",
     "device_choice",
     "device_scope",
     "get_device",

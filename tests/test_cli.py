@@ -70,12 +70,29 @@ def test_train_steps_per_execution_trains_the_same_model(run):
         (["--optimizer", "muon"], "--optimizer"),
         (["--learning-rate", "0"], "--learning-rate"),
         (["--steps-per-execution", "0"], "--steps-per-execution"),
+        (["--matmul-precision", "medium"], "--matmul-precision"),
     ],
 )
 def test_bad_options_are_usage_errors(run, args, message):
     result = run("train", "mnist", *args)
     assert result.exit_code == 2 and message in result.output
     assert "Traceback" not in result.output
+
+
+def test_train_matmul_precision_sets_the_process_precision(run):
+    """--matmul-precision high asks for TF32 products (the GPU's; the CPU computes in float32:
+    the same model as with highest, the default)."""
+    reports = []
+    try:
+        for precision in ("highest", "high"):
+            args = ("--epochs", 1, "--limit", 128, "--seed", 1, "--json", "--device", "cpu")
+            result = run("train", "mnist", *args, "--matmul-precision", precision)
+            assert result.exit_code == 0, result.output
+            assert ac.config.get_float32_matmul_precision() == precision
+            reports.append(json.loads(result.output))
+    finally:
+        ac.config.set_float32_matmul_precision("highest")
+    assert reports[0]["test_loss"] == reports[1]["test_loss"]
 
 
 def test_unknown_dataset_is_a_usage_error(run):

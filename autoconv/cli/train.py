@@ -15,6 +15,7 @@ from autoconv import (
     activations,
     batches,
     callbacks,
+    config,
     course,
     distributed,
     losses,
@@ -69,6 +70,14 @@ class DatasetOrFolder(click.ParamType):
     show_default=True,
     help="Batches run per execution, as Keras's compile(steps_per_execution=N): on the GPU "
     "N training steps are one launch; the progress display refreshes between executions.",
+)
+@click.option(
+    "--matmul-precision",
+    type=click.Choice(config.FLOAT32_MATMUL_PRECISIONS),
+    default="highest",
+    show_default=True,
+    help="float32 matrix products: highest (float32) or high (TensorFloat-32 on the GPU's "
+    "tensor cores, as config.set_float32_matmul_precision).",
 )
 @click.option(
     "--optimizer", type=click.Choice(OPTIMIZER_NAMES), default="rmsprop", show_default=True
@@ -187,6 +196,7 @@ def train(
     epochs: int,
     batch_size: int,
     steps_per_execution: int,
+    matmul_precision: str,
     optimizer: str,
     learning_rate: float | None,
     seed: int | None,
@@ -227,6 +237,7 @@ def _train(
     epochs: int,
     batch_size: int,
     steps_per_execution: int,
+    matmul_precision: str,
     optimizer: str,
     learning_rate: float | None,
     seed: int | None,
@@ -249,6 +260,7 @@ def _train(
 ) -> None:
     """``autoconv train``, once its workers (if any) run: the same arguments."""
     device = use_device(device)
+    config.set_float32_matmul_precision(matmul_precision)
     writable(save_path, "--save", (".keras",))
     writable(checkpoint_path, "--checkpoint", (".keras",))
     writable(plot_path, "--plot", PICTURE_SUFFIXES)

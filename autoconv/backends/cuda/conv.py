@@ -155,6 +155,22 @@ def _read_cells(x, first, step, inside, cells):
         cell += step
 
 
+@cuda.jit(device=True)
+def _mark_inside(inside, first, size):
+    """inside[e] = whether 0 <= first + e < size."""
+    for e in range(len(inside)):
+        inside[e] = 0 <= first + e < size
+
+
+@cuda.jit(device=True)
+def _write_strip(out, at, step, values, count):
+    """out[at + p * step] = values[p] for a strip's first ``count`` pixels."""
+    for p in range(len(values)):
+        if p < count:
+            out[unsigned(at)] = values[p]
+        at += step
+
+
 @cache
 def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, multiplier: int,
                        dtype: str) -> tuple[Any, Any, Any]:  # fmt: skip
@@ -198,8 +214,7 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
         for _ in range(first, end, lanes):
             j0 = strip * STRIP
             y0, x0 = i * sh - pt, j0 * sw - pl
-            for e in range(strip_cells):
-                inside[e] = 0 <= x0 + e < width
+            _mark_inside(inside, x0, width)
             for p in range(STRIP):
                 totals[p] = zero
             row = ((n * height + y0) * width + x0) * channels + q // multiplier
@@ -211,11 +226,7 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
                             if inside[p * sw + b * dw]:
                                 totals[p] += cells[p * sw + b * dw] * weights[a * kw + b]
                 row += dh * width * channels
-            at = ((n * oh + i) * ow + j0) * depth + q
-            for p in range(STRIP):
-                if j0 + p < ow:
-                    out[unsigned(at)] = totals[p]
-                at += depth
+            _write_strip(out, ((n * oh + i) * ow + j0) * depth + q, depth, totals, ow - j0)
             n, i, strip = _stepped(n, i, strip, lanes, oh, strips)
 
     @cached_kernel
@@ -239,8 +250,7 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
         for _ in range(first, end, lanes):
             x0 = strip * STRIP
             j_lo = -((-(x0 + pl - (kw - 1) * dw)) // sw)  # the first output column reached
-            for e in range(grad_cells):
-                reached[e] = 0 <= j_lo + e < ow
+            _mark_inside(reached, j_lo, ow)
             for p in range(STRIP):
                 totals[p] = zero
             for a in range(kh):
@@ -261,10 +271,7 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
                                     weight = weights[(a * kw + b) * multiplier + m]
                                     totals[p] += cells[e * multiplier + m] * weight
             at = ((n * height + y) * width + x0) * channels + c
-            for p in range(STRIP):
-                if x0 + p < width:
-                    grad_x[unsigned(at)] = totals[p]
-                at += channels
+            _write_strip(grad_x, at, channels, totals, width - x0)
             n, y, strip = _stepped(n, y, strip, lanes, height, strips)
 
     @cached_kernel
@@ -290,8 +297,7 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
         for _ in range(first, end, lanes):
             j0 = strip * STRIP
             y0, x0 = i * sh - pt, j0 * sw - pl
-            for e in range(strip_cells):
-                inside[e] = 0 <= x0 + e < width
+            _mark_inside(inside, x0, width)
             at = ((n * oh + i) * ow + j0) * depth + q
             for p in range(STRIP):
                 grads[p] = grad_out[unsigned(at)] if j0 + p < ow else zero

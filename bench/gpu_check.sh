@@ -2,7 +2,7 @@
 # What a machine with an NVIDIA GPU can check of autoconv, stage by stage, each stage's log in
 # OUTDIR (made if missing). Run from the repository's root:
 #
-#     bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [kernels] [kernels-base] [gemm] [racecheck]
+#     bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-base] [gemm] [racecheck]
 #
 # (no stage named: tests, warmup, bench). The Python that runs it must import autoconv (installed,
 # or PYTHONPATH=.) with numba-cuda and a NumPy it works with (numba-cuda 0.30.4: NumPy < 2.5).
@@ -12,7 +12,8 @@
 #   folder: the first run compiles every kernel (cold), the second loads them (warm); each run's
 #   "Compile/warm-up" line is the figure.
 # - bench: bench/gpu_vs_torch.py, the four course models against PyTorch (and Keras on JAX when
-#   it imports), one round; bench-spe: the same with --steps-per-execution 64.
+#   it imports), one round; bench-spe: the same with --steps-per-execution 64; bench-tf32: the
+#   same with --tf32 on (every engine's float32 products on TF32 tensor cores, autoconv's too).
 # - kernels: bench/gpu_step_kernels.py for each of the four models: a replayed training step's and
 #   prediction step's device time, as one CUDA graph and kernel by kernel (where the time goes).
 # - kernels-base: the same for an older autoconv whose package lies in GPU_CHECK_BASE (made with
@@ -35,7 +36,7 @@
 # this process) where pytest-xdist is installed: their time is mostly each kernel's first
 # compile, a CPU's work.
 set -uo pipefail
-out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [kernels] [kernels-base] [gemm] [racecheck]}
+out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-base] [gemm] [racecheck]}
 shift
 stages=${*:-tests warmup bench}
 mkdir -p "$out"
@@ -86,6 +87,10 @@ for stage in $stages; do
       limited python3 bench/gpu_vs_torch.py --device cuda --rounds 1 --steps-per-execution 64 \
         ${GPU_CHECK_BENCH_ARGS:-} \
         --json "$out/bench-spe.json" 2>&1 | tee -a "$log" ;;
+    bench-tf32)
+      limited python3 bench/gpu_vs_torch.py --device cuda --rounds 1 --tf32 on \
+        ${GPU_CHECK_BENCH_ARGS:-} \
+        --json "$out/bench-tf32.json" 2>&1 | tee -a "$log" ;;
     kernels)
       for model in mnist rgb stack xception; do
         limited python3 bench/gpu_step_kernels.py --model "$model" --rows 30 2>&1 |
@@ -108,7 +113,7 @@ for stage in $stages; do
       limited compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q -x \
         -p no:cacheprovider tests/backends/test_cuda.py -k "matmul or column_sums or loss" \
         2>&1 | tee -a "$log" ;;
-    *) echo "unknown stage $stage (tests, warmup, bench, bench-spe, kernels, kernels-base, gemm, racecheck)" |
+    *) echo "unknown stage $stage (tests, warmup, bench, bench-spe, bench-tf32, kernels, kernels-base, gemm, racecheck)" |
          tee -a "$log" ;;
   esac
 done
@@ -125,7 +130,7 @@ done
     echo
     case $stage in
       warmup) grep -E "^-- |Device:|Compile/warm-up|Epoch times|Throughput|accuracy" "$log" ;;
-      bench|bench-spe|gemm) grep -E "^\||^Medians|^Device|^Date|^Command|^[a-z]+ \(batch|failed" "$log" ;;
+      bench|bench-spe|bench-tf32|gemm) grep -E "^\||^Medians|^Device|^Date|^Command|^[a-z]+ \(batch|failed" "$log" ;;
       kernels|kernels-base) grep -E "^-- |^Device|kernels a step|Error" "$log" ;;
       *) grep -E "passed|failed|error|FAILED|ERROR" "$log" | tail -n 20 ;;
     esac

@@ -101,7 +101,8 @@ for stage in $stages; do
       for model in mnist rgb stack xception; do
         for tree in "$base" "$PWD"; do
           echo "-- $model at $tree" | tee -a "$log"
-          PYTHONPATH="$(cd "$tree" && pwd):${PYTHONPATH:-}" NUMBA_CACHE_DIR="/tmp/gpu-check-cache-$(basename "$tree")" \
+          AUTOCONV_DATA="$PWD/datasets" PYTHONPATH="$(cd "$tree" && pwd):${PYTHONPATH:-}" \
+            NUMBA_CACHE_DIR="/tmp/gpu-check-cache-$(basename "$tree")" \
             limited python3 bench/gpu_step_kernels.py --model "$model" --rows 30 2>&1 |
             grep -v -e NumbaPerformanceWarning -e "warn(" | tee -a "$log"
         done

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import autoconv as ac
 from autoconv import config
 from autoconv.backends import namespace, precision
 
@@ -94,6 +95,41 @@ def test_tf32_products_are_the_products_of_the_rounded_operands(
 
 
 @needs_tensor_cores
+@needs_tensor_cores
+def test_tf32_batched_products(tf32, rng):
+    """Batches of products (the Winograd transform's 16), one operand broadcast over them."""
+    a = rng.standard_normal((3, 21, 24)).astype(np.float32)
+    b = rng.standard_normal((24, 40)).astype(np.float32)
+    xp = namespace("cuda")
+    got = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b)))
+    want = to_tf32(a).astype(np.float64) @ to_tf32(b).astype(np.float64)
+    assert got.shape == (3, 21, 40)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+@needs_tensor_cores
+def test_a_model_trains_with_tf32_products_as_with_float32(rng):
+    """A small Dense model's fit (recorded, then replayed steps) with TF32 products follows the
+    float32 one within TF32's precision."""
+    x = rng.standard_normal((24, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 24)
+    losses = []
+    for chosen in ("highest", "high"):
+        config.set_float32_matmul_precision(chosen)
+        try:
+            ac.utils.set_random_seed(0)
+            model = ac.Sequential(
+                [ac.layers.Dense(40, activation="relu", input_shape=(6,)), ac.layers.Dense(3)]
+            ).to("cuda")
+            model.compile("adam", ac.losses.SparseCategoricalCrossentropy(from_logits=True))
+            history = model.fit(x, y, batch_size=8, epochs=2, verbose=0).history
+            losses.append(history["loss"])
+        finally:
+            config.set_float32_matmul_precision("highest")
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-2)
+    assert losses[1] != losses[0]  # TF32 did round something
+
+
 def test_tf32_rounds_what_float32_keeps(rng):
     """1 + 2^-12 is 1 in TF32: "high" sums k ones, "highest" k times 1 + 2^-12; float64
     products are never rounded."""

@@ -14,9 +14,12 @@ cuBLAS call where it "measures faster than ours") would change, before it is bui
    operands laid out as the step's (the median of ``--repeats`` calls, each ended by a device
    sync); a ``torch`` child the same shapes with ``torch.matmul`` on operands of the same
    layout (a transposed operand as a transposed view), once with TF32 off (float32, as
-   autoconv computes) and once with TF32 on (PyTorch's cuDNN default; on a GPU only).
+   autoconv computes by default) and once with TF32 on (PyTorch's cuDNN default; on a GPU
+   only); on a GPU an ``autoconv-tf32`` child times autoconv's tensor-core kernel too
+   (``config.set_float32_matmul_precision("high")``).
 3. The parent prints a table per model: each shape, its count, the milliseconds of each
-   engine and autoconv's over the vendor's; and the step's sums (time x count).
+   engine and autoconv's over the vendor's (float32 over float32, and on a GPU TF32 over
+   TF32); and the step's sums (time x count).
 
 Times exclude the bias and ReLU epilogue autoconv fuses into some products (the shapes are
 timed bare). A CPU smoke test (a minute on 2 cores): ``--device cpu --models mnist --repeats 3``.
@@ -140,7 +143,9 @@ def child(args: argparse.Namespace) -> None:
                        for shape, count in step_shapes(args.models, args.device)]  # fmt: skip
     else:
         shapes = [(tuple(s[0]), *s[1:6]) for s in json.loads(args.shapes)]
-        if args.child == "autoconv":
+        if args.child.startswith("autoconv"):
+            if args.child == "autoconv-tf32":
+                ac.config.set_float32_matmul_precision("high")
             result = autoconv_times(shapes, args.device, args.repeats)
         else:
             result = torch_times(shapes, args.device, args.repeats, args.child == "torch-tf32")
@@ -160,7 +165,9 @@ def run_child(args: argparse.Namespace, which: str, model: str, shapes: Any = No
 
 
 def main(args: argparse.Namespace) -> None:
-    engines = ["autoconv", "torch"] + (["torch-tf32"] if args.device == "cuda" else [])
+    tf32 = ["autoconv-tf32", "torch-tf32"] if args.device == "cuda" else []
+    engines = ["autoconv", "torch", *tf32]
+    pairs = [("autoconv", "torch"), *([tuple(tf32)] if tf32 else [])]
     print(f"Date: {datetime.date.today()}; device: {args.device}; command: "
           f"python bench/gemm_vs_vendor.py {' '.join(sys.argv[1:])}")  # fmt: skip
     report = {}
@@ -173,21 +180,22 @@ def main(args: argparse.Namespace) -> None:
         times = {engine: run_child(args, engine, model, shapes) for engine in engines}
         print(f"\n{model} (batch {WORKLOADS[model].batch}): the products of one training step")
         print("| batch x m x n x k (transposed) | per step | "
-              + " | ".join(f"{e} ms" for e in engines) + " | autoconv / torch |")  # fmt: skip
-        print("|---" * (len(engines) + 3) + "|")
+              + " | ".join(f"{e} ms" for e in engines) + " | "
+              + " | ".join(f"{a} / {b}" for a, b in pairs) + " |")  # fmt: skip
+        print("|---" * (len(engines) + 2 + len(pairs)) + "|")
         for i, (batch, m, n, k, ta, tb, count) in enumerate(shapes):
             flags = "".join(f for f, on in (("A", ta), ("B", tb)) if on) or "-"
             cells = [t if isinstance(t, str) else f"{t[i]:.3f}" for t in times.values()]
-            ratio = ("—" if any(isinstance(t, str) for t in times.values())
-                     else f"{times['autoconv'][i] / times['torch'][i]:.2f}")  # fmt: skip
+            ratios = ["—" if isinstance(times[a], str) or isinstance(times[b], str)
+                      else f"{times[a][i] / times[b][i]:.2f}" for a, b in pairs]  # fmt: skip
             size = " x ".join(map(str, [*batch, m, n, k]))
-            print(f"| {size} ({flags}) | {count} | " + " | ".join(cells) + f" | {ratio} |")
+            print(f"| {size} ({flags}) | {count} | " + " | ".join(cells + ratios) + " |")
         sums = {e: (t if isinstance(t, str) else sum(v * s[-1] for v, s in zip(t, shapes,
                 strict=True))) for e, t in times.items()}  # fmt: skip
         print(
             "| the step's sum | | "
             + " | ".join(s if isinstance(s, str) else f"{s:.3f}" for s in sums.values())
-            + " | |"
+            + " |" * (len(pairs) + 1)
         )
         report[model] = {"shapes": shapes, "times": times, "sums": sums}
     if args.json:
@@ -201,7 +209,8 @@ if __name__ == "__main__":
     parser.add_argument("--models", default="mnist,rgb,stack,xception")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--json", help="write the shapes and times here")
-    parser.add_argument("--child", choices=["shapes", "autoconv", "torch", "torch-tf32"],
+    parser.add_argument("--child", choices=["shapes", "autoconv", "autoconv-tf32", "torch",
+                                            "torch-tf32"],
                         help=argparse.SUPPRESS)  # fmt: skip
     parser.add_argument("--shapes", help=argparse.SUPPRESS)
     arguments = parser.parse_args()

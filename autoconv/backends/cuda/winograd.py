@@ -111,26 +111,29 @@ def _input_tiles_grad(grad_tiles, top, left, ph, pw, grad_x, x_shape, zero, span
 def _output_max_pool(products, bias, relu, zero, out, out_shape, argmax, span, run):
     # Pooled output (n, i, j) of filter c: its tile's four outputs Y[p, q] (the sum over a, b
     # of A^T[p, a] A^T[q, b] M[4a + b]), the first maximum in row-major order (a NaN wins),
-    # + bias, ReLU.
+    # + bias, ReLU. The tile's 16 products are read once (each output adds 9 of them).
     n_images, ph, pw, filters = out_shape
     count = n_images * ph * pw
     c, first, lanes, end = line_run(span, run, count)
     if c >= filters:
         return
     plane = count * filters  # from product 4a + b of a tile to the next
+    m = cuda.local.array(16, products.dtype)
     n, i, j = _pixel(first, ph, pw)
     for tile in range(first, end, lanes):
+        at = tile * filters + c
+        for k in range(16):
+            m[k] = products[unsigned(at)]
+            at += plane
         best, where = zero, 0
         for cell in range(4):
             p, q = cell // 2, cell % 2
             total = zero
-            at = tile * filters + c
             for a in range(4):
                 for b in range(4):
                     if _A_T[p, a] != 0 and _A_T[q, b] != 0:
-                        value = products[unsigned(at)]
+                        value = m[4 * a + b]
                         total += value if _A_T[p, a] == _A_T[q, b] else -value
-                    at += plane
             if cell == 0 or total > best or (total != total and best == best):
                 best, where = total, ((2 * i + p) * 2 * pw + 2 * j + q) * filters + c
         out[unsigned(tile * filters + c)] = activated(best + bias[c], relu, zero)

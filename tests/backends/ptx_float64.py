@@ -140,7 +140,9 @@ KERNELS = {
     ),
     "conv_max_pool_2x2 kernel grad": (
         reduce._column_sum_kernel(
-            conv_pool._direct_kernel_grad_entry, "<f4", conv_pool._direct_kernel_grad_column
+            conv_pool._direct_kernel_grad_entry(13, 13),
+            "<f4",
+            conv_pool._direct_kernel_grad_column,
         ),
         (types.Tuple((A4, A4, A4, I4, B, *(i64,) * 4, f32)), i64, f32, *SUMS),
     ),
@@ -148,7 +150,7 @@ KERNELS = {
     "winograd input grad": (winograd._input_tiles_grad, (A1, *(i64,) * 4, A1, T4, f32, i64, i64)),
     "winograd max_pool": (winograd._output_max_pool, (A1, A1, B, f32, A1, T4, W1, i64, i64)),
     "winograd max_pool grad and bias sums": column_sums(
-        winograd._routed_entry, A4, A4, I4, B, f32, A3
+        winograd._routed_entry(5, 5), A4, A4, I4, B, f32, A3
     ),
     "bias_relu": (conv._bias_relu, (A1, A1, B, f32, i64, i64)),
     "masked column sums": column_sums(conv._masked_entry, A2, A2, A2, B, f32, f32),

@@ -143,27 +143,35 @@ def _direct_kernel_grad_column(args, e):
     return x, grad, out, argmax, relu, t == kh * kw * channels, a - pt, b - pl, c_in, c, zero
 
 
-@cuda.jit(device=True)
-def _direct_kernel_grad_entry(shared, r, e):
-    # Row r = pooled output (n, i, j), its gradient (masked where the ReLU cut) routed to its
-    # window's winner.
-    x, grad, out, argmax, relu, is_bias, a_off, b_off, c_in, c, zero = shared
-    _, height, width, _ = x.shape
-    _, oh, ow, filters = grad.shape
-    n, pixel = r // (oh * ow), r % (oh * ow)
-    i, j = pixel // ow, pixel % ow
-    value = grad[n, i, j, c]
-    if relu and not out[n, i, j, c] > 0:
+@cache
+def _direct_kernel_grad_entry(pooled_h: int, pooled_w: int) -> Any:
+    """The column sums' entry for pooled outputs of pooled_h x pooled_w, known when compiled:
+    a row's (n, i, j) found by multiplications, not the 64-bit divisions that were most of an
+    entry's instructions."""
+
+    @cuda.jit(device=True)
+    def entry(shared, r, e):
+        # Row r = pooled output (n, i, j), its gradient (masked where the ReLU cut) routed to
+        # its window's winner.
+        x, grad, out, argmax, relu, is_bias, a_off, b_off, c_in, c, zero = shared
+        _, height, width, _ = x.shape
+        filters = grad.shape[3]
+        n, pixel = r // (pooled_h * pooled_w), r % (pooled_h * pooled_w)
+        i, j = pixel // pooled_w, pixel % pooled_w
+        value = grad[n, i, j, c]
+        if relu and not out[n, i, j, c] > 0:
+            return zero
+        if is_bias:
+            return value
+        for cell in range(4):  # the arg-max is compared, never used as an address
+            y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2
+            if argmax[n, i, j, c] == (y0 * 2 * pooled_w + x0) * filters + c:
+                y, xx = y0 + a_off, x0 + b_off
+                if 0 <= y < height and 0 <= xx < width:
+                    return x[n, y, xx, c_in] * value
         return zero
-    if is_bias:
-        return value
-    for cell in range(4):  # the arg-max is compared, never used as an address
-        y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2
-        if argmax[n, i, j, c] == (y0 * 2 * ow + x0) * filters + c:
-            y, xx = y0 + a_off, x0 + b_off
-            if 0 <= y < height and 0 <= xx < width:
-                return x[n, y, xx, c_in] * value
-    return zero
+
+    return entry
 
 
 def conv_max_pool_2x2_kernel_grad(
@@ -189,7 +197,8 @@ def conv_max_pool_2x2_kernel_grad(
         args = (x.nd, grad_out.nd, out.nd, argmax.nd, relu, *win.kernel, win.pad_top,
                 win.pad_left, grad_out.dtype.type(0))  # fmt: skip
         grad_taps, grad_bias = sum_columns(
-            _direct_kernel_grad_entry, args, rows, (taps + 1) * filters, grad_out.dtype,
+            _direct_kernel_grad_entry(oh // 2, ow // 2), args, rows, (taps + 1) * filters,
+            grad_out.dtype,
             split=taps * filters, column=_direct_kernel_grad_column,
         )  # fmt: skip
         return grad_taps.reshape(w_shape), grad_bias

@@ -7,6 +7,8 @@ no atomics, the same sum order every run."""
 from __future__ import annotations
 
 import math
+from functools import cache
+from typing import Any
 
 import numba
 import numpy as np
@@ -141,36 +143,37 @@ def _output_max_pool(products, bias, relu, zero, out, out_shape, argmax, span, r
         n, i, j = _stepped(n, i, j, lanes, ph, pw)
 
 
-@cuda.jit(device=True)
-def _routed(grad, out, argmax, relu, zero, grad_products, tile, c):
-    """Pooled output ``c`` of ``tile``: its gradient (masked where the ReLU cut) routed to its
-    window's winner (p, q), then dM[4a + b] = A^T[p, a] A^T[q, b] g; returns the masked
-    gradient. An arg-max that is none of the window's four offsets routes nothing (it is
-    compared, never an address)."""
-    _, ph, pw, filters = grad.shape
-    j, i, n = tile % pw, (tile // pw) % ph, tile // (pw * ph)
-    value = grad[n, i, j, c]
-    if relu and not out[n, i, j, c] > 0:
-        value = zero
-    p, q, at = -1, -1, argmax[n, i, j, c]
-    for cell in range(4):
-        if at == ((2 * i + cell // 2) * 2 * pw + 2 * j + cell % 2) * filters + c:
-            p, q = cell // 2, cell % 2
-    for k in range(16):
-        a, b = k // 4, k % 4
-        routed = zero
-        if p >= 0 and _A_T[p, a] != 0 and _A_T[q, b] != 0:
-            routed = value if _A_T[p, a] == _A_T[q, b] else -value
-        grad_products[k, tile, c] = routed
-    return value
+@cache
+def _routed_entry(ph: int, pw: int) -> Any:
+    """The column sums' entry (row = tile, column = filter) for pooled outputs of ph x pw, known
+    when compiled (a tile's (n, i, j) by multiplications, not 64-bit divisions): the pooled
+    gradient (masked where the ReLU cut) routed to its window's winner (p, q), then dM[4a + b]
+    = A^T[p, a] A^T[q, b] g written to grad_products; the masked gradient summed (so the bias
+    gradient is the masked gradients' .sum(axis=0), to the bit, made in the routing pass). An
+    arg-max that is none of the window's four offsets routes nothing (it is compared, never an
+    address)."""
 
+    @cuda.jit(device=True)
+    def entry(args, tile, c):
+        grad, out, argmax, relu, zero, grad_products = args
+        filters = grad.shape[3]
+        j, i, n = tile % pw, (tile // pw) % ph, tile // (pw * ph)
+        value = grad[n, i, j, c]
+        if relu and not out[n, i, j, c] > 0:
+            value = zero
+        p, q, at = -1, -1, argmax[n, i, j, c]
+        for cell in range(4):
+            if at == ((2 * i + cell // 2) * 2 * pw + 2 * j + cell % 2) * filters + c:
+                p, q = cell // 2, cell % 2
+        for k in range(16):
+            a, b = k // 4, k % 4
+            routed = zero
+            if p >= 0 and _A_T[p, a] != 0 and _A_T[q, b] != 0:
+                routed = value if _A_T[p, a] == _A_T[q, b] else -value
+            grad_products[k, tile, c] = routed
+        return value
 
-@cuda.jit(device=True)
-def _routed_entry(args, tile, c):
-    # Row = tile, column = filter: the masked gradient routed (so the bias gradient is the
-    # masked gradients' .sum(axis=0), to the bit, made in the routing pass).
-    grad, out, argmax, relu, zero, grad_products = args
-    return _routed(grad, out, argmax, relu, zero, grad_products, tile, c)
+    return entry
 
 
 def winograd_input(x: CudaArray, win: Window) -> CudaArray:
@@ -246,5 +249,5 @@ def winograd_max_pool_2x2_grad(
     grad_products = empty((16, n * ph * pw, filters), grad_out.dtype)
     zero = grad_out.dtype.type(0)
     args = (grad_out.nd, out.nd, argmax.nd, relu, zero, grad_products.nd)
-    grad_bias = sum_columns(_routed_entry, args, n * ph * pw, filters, grad_out.dtype)
+    grad_bias = sum_columns(_routed_entry(ph, pw), args, n * ph * pw, filters, grad_out.dtype)
     return grad_products, grad_bias

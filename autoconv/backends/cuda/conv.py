@@ -92,23 +92,33 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> tup
 
     @cached_kernel
     def im2col(x, x_shape, pt, pl, oh, ow, cols, zero, span, run):
-        # Entry: column q; a line, row (n, i, j).
+        # Entry: column q, the window's cell (a, b) of channel c; a line, a strip of STRIP
+        # rows (n, i, j0 + p), whose cells lie sw pixels apart in x and a row apart in cols.
         n_images, height, width, channels = x_shape
         columns = kh * kw * channels
-        q, first, lanes, end = line_run(span, run, n_images * oh * ow)
+        strips = -(-ow // STRIP)
+        q, first, lanes, end = line_run(span, run, n_images * oh * strips)
         if q >= columns:
             return
         a, rest = q // (kw * channels), q % (kw * channels)
         b, c = rest // channels, rest % channels
         y_off, x_off = a * dh - pt, b * dw - pl
-        n, i, j = _pixel(first, oh, ow)
-        for row in range(first, end, lanes):
-            y, xx = i * sh + y_off, j * sw + x_off
-            value = zero
-            if 0 <= y < height and 0 <= xx < width:
-                value = x[unsigned(((n * height + y) * width + xx) * channels + c)]
-            cols[unsigned(row * columns + q)] = value
-            n, i, j = _stepped(n, i, j, lanes, oh, ow)
+        n, i, strip = _pixel(first, oh, strips)
+        for _ in range(first, end, lanes):
+            j0 = strip * STRIP
+            y, x0 = i * sh + y_off, j0 * sw + x_off
+            row_inside = 0 <= y < height
+            cell = ((n * height + y) * width + x0) * channels + c  # maybe outside
+            at = ((n * oh + i) * ow + j0) * columns + q
+            for p in range(STRIP):
+                if j0 + p < ow:
+                    value = zero
+                    if row_inside and 0 <= x0 + p * sw < width:
+                        value = x[unsigned(cell)]
+                    cols[unsigned(at)] = value
+                cell += sw * channels
+                at += columns
+            n, i, strip = _stepped(n, i, strip, lanes, oh, strips)
 
     @cached_kernel
     def col2im(cols, pt, pl, oh, ow, grad_x, x_shape, zero, span, run):
@@ -371,8 +381,7 @@ def im2col(x: CudaArray, win: Window) -> CudaArray:
     n, _, _, channels = bounds.images("im2col", "x", x)
     cols = empty((n * win.out[0] * win.out[1], win.kernel[0] * win.kernel[1] * channels), x.dtype)
     if cols.size:
-        rows, columns = cols.shape
-        launch_lines(_window_for(win)[0], columns, rows)(
+        launch_lines(_window_for(win)[0], cols.shape[1], _strips((n, *win.out, 1)))(
             x.flat, x.shape, win.pad_top, win.pad_left, *win.out, cols.flat, x.dtype.type(0)
         )
     return cols

@@ -35,18 +35,19 @@ from autoconv.windows import Window
 # slices each in its second and third convolutions (bench/results/2026-11-25-gpu-whole-batch.md).
 # 512 MB bounds the windows of one convolution on a GPU of a few GB.
 SLICE_BYTES = WHOLE_BATCH_BYTES = 512 * 2**20
-# A thread of the depthwise kernel gradient sums this many times runtime.RUN_LINES output
-# pixels a tap: fewer runs to add up after (the parts: a row a run) for fewer threads.
+# A thread of the depthwise kernel gradient sums up to this many times runtime.RUN_LINES
+# strips of output pixels a tap: fewer runs to add up after (the parts: a row a run) for fewer
+# threads.
 PARTS_LINES = 4
-# The depthwise convolution's forward and kernel gradient take output pixels in strips of this
-# many along a row: a window row's input cells under a strip are read once for its outputs
-# (3 x 6 loads for 4 outputs at 3x3, where each output read its 9).
+# im2col and the depthwise convolution take pixels in strips of this many along an image row:
+# a strip's offsets are found once, and the depthwise kernels read a window row's cells under
+# it once for its outputs (3 x 6 loads for 4 outputs at 3x3, where each output read its 9).
 STRIP = 4
 
 
-# im2col, col2im and the depthwise convolution's forward and input gradient run over lines
-# (rows of the unrolled images, pixels) of entries (columns, channels) in runtime's line
-# layout (launch_lines): each line's pixel (n, i, j) stepped from the last (_stepped).
+# im2col, col2im and the depthwise convolution run over lines (strips of output or input
+# pixels; col2im: input pixels) of entries (columns, channels) in runtime's line layout
+# (launch_lines): each line's (n, i, j) stepped from the last (_stepped).
 
 
 @cuda.jit(device=True)

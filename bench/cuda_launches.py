@@ -53,9 +53,10 @@ from autoconv.backends.cuda import array, capture, gemm, reduce, runtime
 
 # The GPU's launch constants, as the backend sets them off the simulator. Each is a global of
 # the module that reads it at launch time (runtime.launch, gemm.matmul, reduce.sum_columns), so
-# it is set there.
+# it is set there. (The product's tiles stay the simulator's: a tile's size changes which block
+# computes an entry, not how many launches a step makes.)
 runtime.THREADS, runtime.MAX_BLOCKS = 256, 2048
-gemm.BLOCK, gemm.SPLIT_BLOCKS, gemm.SPLIT_MIN_CHUNK = 64, 256, 64
+gemm.SPLIT_BLOCKS, gemm.SPLIT_MIN_CHUNK = 256, 64
 reduce.COLUMN_TILE, reduce.CHUNK_ROWS, reduce.MAX_ROW_CHUNKS = 32, 256, 1024
 
 counts: collections.Counter[str] = collections.Counter()

@@ -85,8 +85,8 @@ KERNELS = {
     # One product, then two in one launch: per product its operands, output, parts, element
     # strides, sizes and first block; then zero, the bias, the epilogue's flags, the counters.
     **{
-        f"matmul of {count}, tiles {rows}x{columns}{' tf32' if tf32 else ''}": (
-            gemm._matmul_kernel("<f4", rows, columns, tf32),
+        f"matmul of {count}, tiles {rows}x{columns}{' tf32' * tf32}{' wide' * wide}": (
+            gemm._matmul_kernel("<f4", rows, columns, tf32, wide),
             (
                 *(types.UniTuple(A1, count),) * 4,
                 types.UniTuple(types.UniTuple(i64, 6), count),
@@ -99,10 +99,11 @@ KERNELS = {
             ),
         )
         for count in (1, 2)
-        for rows, columns, tf32 in (
-            (gemm.BLOCK, gemm.BLOCK, False),
-            (2 * gemm.BLOCK, gemm.BLOCK // 2, False),
-            (gemm.TC_TILE, gemm.TC_TILE, True),
+        for rows, columns, tf32, wide in (
+            (gemm.BLOCK, gemm.BLOCK, False, False),
+            (2 * gemm.BLOCK, gemm.BLOCK // 2, False, False),
+            (gemm.TC_TILE, gemm.TC_TILE, True, False),
+            (gemm.BLOCK, gemm.BLOCK, False, True),  # 64-bit offsets into the operands
         )
     },
     "im2col 3x3": (

@@ -287,12 +287,14 @@ def test_matmul_kernel_with_split_contraction_and_transposes(
     assert not reduce.arrival_counters().copy_to_host().any()
 
 
-# The kernel's tile constants: the simulator's (fewer threads than a tile's k or rows: a
-# thread's loads go round an axis several times) and a GPU's proportions at a small size (more
-# threads than that: its loads step along the other axis), each with square and narrow tiles.
+# The kernel's tile constants: the simulator's (8 x 8 tiles, 4 x 4 threads, k tiles of 4) and a
+# GPU's proportions at a small size (each thread 4 x 4 entries, its loads of a narrow tile's rows
+# 8 positions apart, as a GPU's 128 x 32 tiles'), each with square and narrow tiles; offsets into
+# the operands 32-bit or (as for operands of 2**32 elements or more) 64-bit.
 TILE_CONSTANTS = {
     "simulator": {},
-    "gpu_like": {"BLOCK": 8, "PER_THREAD": 2, "SIDE": 4, "THREADS": 16, "TILE_K": 4},
+    "gpu_like": {"BLOCK": 32, "PER_THREAD": 4, "SIDE": 8, "THREADS": 64, "TILE_K": 4},
+    "wide": {"WIDE_OPERAND": 0},
 }
 
 
@@ -319,6 +321,17 @@ def test_matmul_tiles_load_every_layout_of_the_operands(
         gemm._matmul_kernel.cache_clear()
     want = (np.swapaxes(a, -1, -2) if transpose_a else a) @ (b.T if transpose_b else b)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("tile_k", "length", "per"), [(32, 8, 1), (4, 32, 1), (4, 8, 8)], ids=["k", "positions", "per"]
+)
+def test_tile_constants_that_do_not_space_a_threads_loads_evenly_are_refused(tile_k, length, per):
+    """16 threads load a k tile of 32 in two rounds, 32 positions in two rounds, or step 4
+    positions where a thread's rows lie 8 apart: refused before anything is compiled."""
+    with pytest.raises(ValueError, match="do not load"):
+        gemm._spacing(length, per, tile_k, 16)
+    gemm._spacing(4, 4, 4, 16)  # 4 positions a round, a thread's 4 rows: even
 
 
 @pytest.mark.parametrize(("m", "k", "n"), [(70, 20, 3), (5, 300, 4)])  # unsplit; split in 4

@@ -33,11 +33,12 @@ from autoconv.backends.cuda.tensor_cores import WARP, mma_tf32, round_tf32
 # every product of a launch has at most BLOCK / 2 columns (32 filters), 2 BLOCK x BLOCK / 2, so
 # that no thread computes columns that are not there. A tile's shape changes only which block
 # computes an entry, not its sum: the same bits either way. On the simulator, 8 x 8 tiles of
-# 2 x 2 threads (still fewer threads than a tile's k or rows): it runs every entry of a tile in
-# Python, so a test's small products spend little on entries that are not there.
+# 4 x 4 threads, 2 x 2 entries each, k tiles of 4 (its threads load a tile as a GPU's do: see
+# _spacing): it runs every entry of a tile in Python, so a test's small products spend little on
+# entries that are not there.
 BLOCK = 8 if SIMULATED else 64
-PER_THREAD = 4
-TILE_K = 8 if SIMULATED else 16
+PER_THREAD = 2 if SIMULATED else 4
+TILE_K = 4 if SIMULATED else 16
 SIDE = BLOCK // PER_THREAD  # threads along each side of a block
 # With TensorFloat-32 (autoconv.backends.precision's "high"), float32 products run on tensor
 # cores: 64 x 64 output tiles on 16 x 16 threads (8 warps, each a 32 x 16 part of the tile: 2 x 2
@@ -69,71 +70,84 @@ MAX_GRID_BLOCKS = 2**31 - 1  # the most blocks along a grid's first axis
 # its type before the two meet (numba-cuda types int64 with uint64 as float64). On the simulator
 # plain ints (see runtime.unsigned).
 U, I64 = (int, int) if SIMULATED else (numba.uint32, numba.int64)
+# A thread's offsets into the operands are 32-bit (cheaper arithmetic, fewer registers) unless an
+# operand of the launch has WIDE_OPERAND elements or more.
+WIDE_OPERAND = 2**32
 ALIGN = None if SIMULATED else 16  # the shared tiles' (the simulator takes no alignment)
 THREADS = SIDE * SIDE  # a block's
-PAST_K = 1 << 62  # the k of a load past an operand's last line: never < k_end
 
 
-def _cover(length: int, threads: int) -> tuple[int, int]:
-    """How a block's ``threads`` threads cover a (k tile or positions) axis of ``length`` in
-    their loads of a shared tile: (rounds, step) = (how many loads cover it once, how far the
-    other axis moves each cover): thread t's load i is at ``t % length + (i % rounds) *
-    threads`` along it and ``t // length + (i // rounds) * step`` along the other."""
-    return max(1, length // threads), max(1, threads // length)
-
-
-@cuda.jit(device=True)
-def _place(thread, i, length, along_k, k_cover, line_cover, block):
-    """Load i of ``thread`` in a shared tile of ``length`` positions per k -> (k, position),
-    unsigned: adjacent threads along k when ``along_k`` (the operand's contiguous axis), else
-    along the positions (see :func:`_cover`); ``block`` = (k tile, threads, side)."""
-    tile_k, threads, _ = block
-    if along_k:
-        rounds, step = k_cover
-        return (thread % U(tile_k) + U(i % rounds * threads),
-                thread // U(tile_k) + U(i // rounds * step))  # fmt: skip
-    rounds, step = line_cover
-    return (thread // length + U(i // rounds * step),
-            thread % length + U(i % rounds * threads))  # fmt: skip
+def _spacing(length: int, per: int, tile_k: int, threads: int) -> None:
+    """Refuse tile constants under which a thread's loads of an operand's shared tile (of
+    ``length`` positions per k, ``per`` a thread's) are not evenly spaced (see _plan), or more
+    than a 32-bit mask's."""
+    if (
+        threads % tile_k
+        or threads % length
+        or threads // tile_k % per
+        or tile_k * length > 32 * threads
+    ):
+        raise ValueError(
+            f"matmul tiles: {threads} threads do not load a {tile_k} x {length} tile evenly "
+            f"({per} positions a thread)"
+        )
 
 
 @cuda.jit(device=True)
-def _plan_loads(loads, places, operand, bounds, layout, thread):
-    """Where this thread's loads of an operand's tiles come from and go. Load i is k of line
-    (A's row, B's column) ``first + l``, with (k, position) from :func:`_place` and l the line
-    kept at that position in the shared tile (see _matmul_kernel): loads[i] = (its offset in
-    the operand at the first tile, its k, or PAST_K for a line from ``end`` on), places[i] =
-    its place in the shared tile. ``operand`` = (base, line stride, k stride), ``bounds`` =
-    (k_begin, first, end), ``layout`` = (the tile's stride per k, length, per, along_k, k
-    cover, line cover, (k tile, threads, side))."""
+def _plan(thread, operand, bounds, layout):
+    """This thread's loads of an operand's tiles, evenly spaced: load i is k ``kk + i *
+    kk_step`` of the tile and line (A's row, B's column) ``line + i * line_step``, kept at
+    ``place + i * place_step`` in the shared tile. Adjacent threads load adjacent k when
+    ``along_k`` (the operand's contiguous axis), else adjacent positions of the tile, whose line
+    is the one kept there (see _matmul_kernel); a load's position moves by a multiple of ``per``
+    (_spacing), so its line moves evenly too. ``operand`` = (base, line stride, k stride),
+    ``bounds`` = (k_begin, first line, end), ``layout`` = (the tile's stride per k, positions,
+    per, along_k, k tile, threads, side, loads). Returns (the first load's offset in the operand
+    at the first k tile, its step from load to load, place, place_step, kk, kk_step, a mask of
+    the loads that lie on the operand's lines: bit i for load i)."""
     base, line_stride, k_stride = operand
     k_begin, first, end = bounds
-    stride, length, per, along_k, k_cover, line_cover, block = layout
-    side = block[2]
-    for i in range(len(places)):
-        kk, at = _place(thread, i, length, along_k, k_cover, line_cover, block)
-        places[i] = kk * stride + at
-        kk, line = I64(kk), first + I64((at % per) * U(side) + at // per)  # signed from here
-        loads[i, 0] = base + line * line_stride + (k_begin + kk) * k_stride
-        loads[i, 1] = kk if line < end else PAST_K
+    stride, length, per, along_k, tile_k, threads, side, loads = layout
+    if along_k:
+        kk, at, step = thread % tile_k, thread // tile_k, threads // tile_k
+        place_step, kk_step, line_step = step, U(0), step // per
+    else:
+        kk, at, step = thread // length, thread % length, threads // length
+        place_step, kk_step, line_step = step * stride, step, U(0)
+    line = first + I64((at % per) * side + at // per)  # signed from here
+    offset = base + line * line_stride + (k_begin + I64(kk)) * k_stride
+    offset_step = I64(line_step) * line_stride + I64(kk_step) * k_stride
+    lines = U(0)
+    for i in range(loads):
+        if line + I64(U(i) * line_step) < end:
+            lines |= U(1) << U(i)
+    return offset, offset_step, kk * stride + at, place_step, kk, kk_step, lines
+
+
+@cache
+def _fetch(wide: bool) -> Any:
+    """The device function that makes a thread's loads of an operand's k tile, its offsets in
+    the operand 32-bit, or 64-bit where an operand has 2**32 elements or more (``wide``)."""
+    index = unsigned if wide else U
+
+    @cuda.jit(device=True)
+    def fetch(staged, x, offset, offset_step, lines, kk, kk_step, room, zero):
+        # The loads planned by _plan (``offset`` the first's at this tile) into ``staged``:
+        # those on the operand's ``lines`` (a mask) and before the contracted axis's end, ``room``
+        # k past the tile's first; the rest 0.
+        for i in range(len(staged)):
+            within = (lines >> U(i)) & U(1) != U(0) and U(kk + U(i) * kk_step) < room
+            staged[i] = x[index(offset + i * offset_step)] if within else zero
+
+    return fetch
 
 
 @cuda.jit(device=True)
-def _fetch(staged, x, loads, k0, k_step, k_end, zero):
-    """This thread's loads of an operand's tile at k0 (planned by :func:`_plan_loads`) into
-    ``staged`` (0 past the ends), each load's offset then moved on by ``k_step``, to the next
-    tile's."""
+def _stage(tile, staged, place, place_step, tf32):
+    """The values ``_fetch`` staged into their places in the shared ``tile`` (from
+    ``place``, ``place_step`` apart), rounded to TF32 if ``tf32``."""
     for i in range(len(staged)):
-        staged[i] = x[unsigned(loads[i, 0])] if k0 + loads[i, 1] < k_end else zero
-        loads[i, 0] += k_step
-
-
-@cuda.jit(device=True)
-def _stage(tile, staged, places, tf32):
-    """The values :func:`_fetch` staged into their ``places`` in the shared ``tile``, rounded to
-    TF32 if ``tf32``."""
-    for i in range(len(staged)):
-        tile[places[i]] = round_tf32(staged[i]) if tf32 else staged[i]
+        tile[place + U(i) * place_step] = round_tf32(staged[i]) if tf32 else staged[i]
 
 
 @cuda.jit(device=True)
@@ -148,11 +162,15 @@ def _finished(value, bias, col, epilogue, zero):
 
 
 @cache
-def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int, tensor_cores: bool) -> Any:
+def _matmul_kernel(
+    dtype: str, tile_rows: int, tile_columns: int, tensor_cores: bool, wide: bool = False
+) -> Any:
     """The product kernel for output tiles of ``tile_rows`` x ``tile_columns`` (multiples of
     SIDE), multiplied by the threads in ``dtype`` or, with ``tensor_cores`` (float32 tiles of
-    TC_TILE x TC_TILE only), by warps in TF32 (see TC_TILE)."""
+    TC_TILE x TC_TILE only), by warps in TF32 (see TC_TILE); ``wide`` for operands of
+    WIDE_OPERAND elements or more (64-bit offsets into them)."""
     item = numba.from_dtype(np.dtype(dtype))
+    fetch, offset = _fetch(wide), I64 if wide else U
     if tensor_cores and (tile_rows, tile_columns, dtype) != (TC_TILE, TC_TILE, "<f4"):
         raise ValueError(f"tensor cores multiply float32 {TC_TILE} x {TC_TILE} tiles only")
     side, tile_k = (TC_SIDE, TC_TILE_K) if tensor_cores else (SIDE, TILE_K)
@@ -167,9 +185,8 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int, tensor_cores: 
     a_stride, b_stride = U(tile_rows + pad), U(tile_columns + pad)
     a_size, b_size = tile_k * (tile_rows + pad), tile_k * (tile_columns + pad)
     loads_a, loads_b = tile_k * tile_rows // threads, tile_k * tile_columns // threads
-    k_cover = _cover(tile_k, threads)
-    rows_cover, columns_cover = _cover(tile_rows, threads), _cover(tile_columns, threads)
-    block = (tile_k, threads, side)
+    _spacing(tile_rows, per_a, tile_k, threads)
+    _spacing(tile_columns, per_b, tile_k, threads)
     # The simulator's stand-in for a warp's registers (see tensor_cores); one entry on a GPU.
     scratch_shape = (threads, 6) if tensor_cores and SIMULATED else (1, 1)
 
@@ -197,10 +214,6 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int, tensor_cores: 
         rows_at = cuda.local.array(per_row, numba.int64)
         columns_at = cuda.local.array(per_column, numba.int64)
         next_a, next_b = cuda.local.array(loads_a, item), cuda.local.array(loads_b, item)
-        a_loads = cuda.local.array((loads_a, 2), numba.int64)
-        b_loads = cuda.local.array((loads_b, 2), numba.int64)
-        a_places = cuda.local.array(loads_a, numba.uint32)
-        b_places = cuda.local.array(loads_b, numba.uint32)
         p = 0
         while p + 1 < len(first) and cuda.blockIdx.x >= first[p + 1]:
             p += 1
@@ -242,20 +255,30 @@ def _matmul_kernel(dtype: str, tile_rows: int, tile_columns: int, tensor_cores: 
         # Each thread fetches its loads_a + loads_b elements of the next k tile into registers
         # while the block multiplies the current one: the global loads' latency is hidden.
         me = U(thread)
-        a_layout = (a_stride, U(tile_rows), U(per_a), a_along_k, k_cover, rows_cover, block)
-        b_layout = (b_stride, U(tile_columns), U(per_b), b_along_k, k_cover, columns_cover, block)
-        _plan_loads(a_loads, a_places, (a_base, a_rows, a_cols), (k_begin, row0, m), a_layout, me)
-        _plan_loads(b_loads, b_places, (b_base, b_cols, b_rows), (k_begin, col0, n), b_layout, me)
-        a_step, b_step = tile_k * a_cols, tile_k * b_rows  # the loads' offsets from tile to tile
-        _fetch(next_a, a_p, a_loads, k_begin, a_step, k_end, zero)
-        _fetch(next_b, b_p, b_loads, k_begin, b_step, k_end, zero)
+        block = (U(tile_k), U(threads), U(side))
+        a_layout = (a_stride, U(tile_rows), U(per_a), a_along_k, *block, loads_a)
+        b_layout = (b_stride, U(tile_columns), U(per_b), b_along_k, *block, loads_b)
+        a_at_k, a_step, a_place, a_place_step, a_kk, a_kk_step, a_lines = _plan(
+            me, (a_base, a_rows, a_cols), (k_begin, row0, m), a_layout
+        )
+        b_at_k, b_step, b_place, b_place_step, b_kk, b_kk_step, b_lines = _plan(
+            me, (b_base, b_cols, b_rows), (k_begin, col0, n), b_layout
+        )
+        a_at_k, a_step, b_at_k, b_step = (offset(a_at_k), offset(a_step), offset(b_at_k),
+                                          offset(b_step))  # fmt: skip
+        a_k_step, b_k_step = offset(tile_k * a_cols), offset(tile_k * b_rows)  # tile to tile
+        room = U(min(k_end - k_begin, tile_k))  # the tile's k before the axis's end
+        fetch(next_a, a_p, a_at_k, a_step, a_lines, a_kk, a_kk_step, room, zero)
+        fetch(next_b, b_p, b_at_k, b_step, b_lines, b_kk, b_kk_step, room, zero)
         for k0 in range(k_begin, k_end, tile_k):
-            _stage(tile_a, next_a, a_places, tensor_cores)
-            _stage(tile_b, next_b, b_places, tensor_cores)
+            _stage(tile_a, next_a, a_place, a_place_step, tensor_cores)
+            _stage(tile_b, next_b, b_place, b_place_step, tensor_cores)
             cuda.syncthreads()
             if k0 + tile_k < k_end:
-                _fetch(next_a, a_p, a_loads, k0 + tile_k, a_step, k_end, zero)
-                _fetch(next_b, b_p, b_loads, k0 + tile_k, b_step, k_end, zero)
+                room = U(min(k_end - k0 - tile_k, tile_k))
+                a_at_k, b_at_k = offset(a_at_k + a_k_step), offset(b_at_k + b_k_step)
+                fetch(next_a, a_p, a_at_k, a_step, a_lines, a_kk, a_kk_step, room, zero)
+                fetch(next_b, b_p, b_at_k, b_step, b_lines, b_kk, b_kk_step, room, zero)
             if tensor_cores:
                 for k8 in range(0, tile_k, 8):
                     _warp_products(tile_a, tile_b, a_stride, b_stride, k8, rows_at,
@@ -422,7 +445,8 @@ def _launch(products: list[_Product], bias: CudaArray | None, epilogue: int) -> 
                          f"{len(arrivals)} counters")  # fmt: skip
     head = products[0]
     side = TC_SIDE if head.tile[2] else SIDE
-    configure(_matmul_kernel(head.out.dtype.str, *head.tile), blocks, (side, side))(
+    wide = any(max(p.a.size, p.b.size) >= WIDE_OPERAND for p in products)
+    configure(_matmul_kernel(head.out.dtype.str, *head.tile, wide), blocks, (side, side))(
         tuple(p.a.flat for p in products), tuple(p.b.flat for p in products),
         tuple(p.out.flat for p in products), tuple(p.parts.flat for p in products),
         tuple(p.strides for p in products), tuple(sizes), tuple(first),

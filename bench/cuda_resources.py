@@ -8,9 +8,10 @@ with; spills go to local memory. (Figures of the compiler, not timings.)
 
 ``--loops`` also disassembles each kernel (cuobjdump and nvdisasm, from NVIDIA's wheels: ``pip
 install nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm``) and reports its busiest loop, the one with the
-most fused multiply-adds (FFMA): its instructions, FFMAs and shared-memory loads (LDS, and how
-wide), and the instructions of the loops around it. In a product kernel that loop is the
-multiply-add of a k tile, the loop around it the loads of the next.
+most fused multiply-adds (FFMA) or tensor-core multiplications (HMMA): its instructions, those
+and its shared-memory loads (LDS, and how wide), and the instructions of the loops around it.
+In a product kernel that loop is the multiply-add of a k tile, the loop around it the loads of
+the next.
 
     python bench/cuda_resources.py [--filter TEXT] [--loops]
 """
@@ -89,11 +90,16 @@ def busiest_loop(cubin: Path) -> str:
     def count(first: int, last: int, opcode: str) -> list[str]:
         return [i for i in code[first : last + 1] if re.search(rf"(^|\s){opcode}(\.|\s|$)", i)]
 
-    inner = max(loops, key=lambda loop: (len(count(*loop, "FFMA")), -(loop[1] - loop[0])))
+    def work(loop: tuple[int, int]) -> int:
+        return len(count(*loop, "FFMA")) + len(count(*loop, "HMMA"))
+
+    inner = max(loops, key=lambda loop: (work(loop), -(loop[1] - loop[0])))
     loads = count(*inner, "LDS")
     widths = sorted({re.match(r"(?:@\S+\s+)?(LDS\S*)", i).group(1) for i in loads})
-    words = (f"busiest loop {inner[1] - inner[0] + 1} instructions: {len(count(*inner, 'FFMA'))} "
-             f"FFMA, {len(loads)} {'/'.join(widths) or 'LDS'}")  # fmt: skip
+    matrix = len(count(*inner, "HMMA"))
+    multiplies = f"{matrix} HMMA" if matrix else f"{len(count(*inner, 'FFMA'))} FFMA"
+    words = (f"busiest loop {inner[1] - inner[0] + 1} instructions: {multiplies}, "
+             f"{len(loads)} {'/'.join(widths) or 'LDS'}")  # fmt: skip
     around = [loop for loop in loops if loop[0] <= inner[0] and inner[1] <= loop[1]]
     around = sorted(set(around) - {inner}, key=lambda loop: loop[1] - loop[0])
     if around:

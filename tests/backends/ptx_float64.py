@@ -103,6 +103,7 @@ KERNELS = {
             (gemm.BLOCK, gemm.BLOCK, False, False),
             (2 * gemm.BLOCK, gemm.BLOCK // 2, False, False),
             (gemm.TC_TILE, gemm.TC_TILE, True, False),
+            (2 * gemm.TC_TILE, 2 * gemm.TC_TILE, True, False),  # 4 x 4 fragments a warp
             (gemm.BLOCK, gemm.BLOCK, False, True),  # 64-bit offsets into the operands
         )
     },

@@ -74,16 +74,26 @@ def test_round_tf32_is_round_to_nearest_ties_away_from_zero():
     assert np.isnan(xp.to_numpy(nan)[0])
 
 
+@pytest.fixture(params=[64, 128], ids=["tiles64", "tiles128"])
+def tc_tile(request, monkeypatch):
+    """The tensor cores' output tiles: 64 x 64 (2 x 2 fragments a warp) or 128 x 128 (4 x 4)."""
+    monkeypatch.setattr(gemm, "TC_TILE", request.param)
+    gemm._matmul_kernel.cache_clear()  # compiled for these tiles (and again after)
+    yield request.param
+    gemm._matmul_kernel.cache_clear()
+
+
 @needs_tensor_cores
 @pytest.mark.parametrize(
     ("m", "k", "n", "transpose_a", "transpose_b"),
-    [(37, 24, 45, False, False), (70, 8, 66, True, False), (5, 20, 9, False, True)],
-)
+    [(37, 24, 45, False, False), (70, 8, 66, True, False), (5, 20, 9, False, True),
+     (131, 16, 133, True, True)],
+)  # fmt: skip
 def test_tf32_products_are_the_products_of_the_rounded_operands(
-    m, k, n, transpose_a, transpose_b, tf32, rng
+    m, k, n, transpose_a, transpose_b, tc_tile, tf32, rng
 ):
     """Each entry is the float32 sum of the TF32-rounded operands' products (whole and partial
-    64 x 64 tiles, several k tiles, a short last one, transposed operands)."""
+    tiles of either size, several k tiles, a short last one, transposed operands)."""
     a = rng.standard_normal((k, m) if transpose_a else (m, k)).astype(np.float32)
     b = rng.standard_normal((n, k) if transpose_b else (k, n)).astype(np.float32)
     xp = namespace("cuda")
@@ -94,7 +104,6 @@ def test_tf32_products_are_the_products_of_the_rounded_operands(
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(k))
 
 
-@needs_tensor_cores
 @needs_tensor_cores
 def test_tf32_batched_products(tf32, rng):
     """Batches of products (the Winograd transform's 16), one operand broadcast over them."""
@@ -152,7 +161,9 @@ def test_tf32_rounds_what_float32_keeps(rng):
 
 
 @needs_tensor_cores
-def test_tf32_split_products_with_bias_and_relu_and_two_in_one_launch(tf32, simulator_splits, rng):
+def test_tf32_split_products_with_bias_and_relu_and_two_in_one_launch(
+    tc_tile, tf32, simulator_splits, rng
+):
     """A long contracted axis split over blocks (the parts added by the tile's last block), the
     bias + ReLU epilogue, and a backward's two products in one launch, in TF32."""
     xp = namespace("cuda")

@@ -41,11 +41,13 @@ PER_THREAD = 2 if SIMULATED else 4
 TILE_K = 4 if SIMULATED else 16
 SIDE = BLOCK // PER_THREAD  # threads along each side of a block
 # With TensorFloat-32 (autoconv.backends.precision's "high"), float32 products run on tensor
-# cores: 64 x 64 output tiles on 16 x 16 threads (8 warps, each a 32 x 16 part of the tile: 2 x 2
-# fragments of mma.m16n8k8, tensor_cores.py), k tiles of TC_TILE_K, the operands rounded to TF32
-# as they are put in shared memory (each row of a tile padded by 8: the warps' fragment loads
-# fall in distinct banks). The same tiles on the simulator (256 threads a block there too), whose
-# emulation of the warp's instruction stands in for it. Not yet measured on a GPU.
+# cores: TC_TILE x TC_TILE output tiles on 16 x 16 threads (8 warps in 2 rows of 4, each a
+# TC_TILE / 2 x TC_TILE / 4 part of the tile: at 64, 2 x 2 fragments of mma.m16n8k8,
+# tensor_cores.py; at 128, 4 x 4, which read half as many shared values per multiplication),
+# k tiles of TC_TILE_K, the operands rounded to TF32 as they are put in shared memory (each row
+# of a tile padded by 8: the warps' fragment loads fall in distinct banks). The same tiles on the
+# simulator (256 threads a block there too), whose emulation of the warp's instruction stands in
+# for it. Not yet measured on a GPU (nor 128 against 64).
 TC_TILE, TC_SIDE = 64, 16
 TC_TILE_K = 8 if SIMULATED else 16
 # A product whose output tiles (times its batches) make fewer than SPLIT_BLOCKS blocks and whose
@@ -171,8 +173,8 @@ def _matmul_kernel(
     WIDE_OPERAND elements or more (64-bit offsets into them)."""
     item = numba.from_dtype(np.dtype(dtype))
     fetch, offset = _fetch(wide), I64 if wide else U
-    if tensor_cores and (tile_rows, tile_columns, dtype) != (TC_TILE, TC_TILE, "<f4"):
-        raise ValueError(f"tensor cores multiply float32 {TC_TILE} x {TC_TILE} tiles only")
+    if tensor_cores and (tile_rows % 32 or tile_columns % 32 or dtype != "<f4"):
+        raise ValueError("tensor cores multiply float32 tiles of multiples of 32 each way only")
     side, tile_k = (TC_SIDE, TC_TILE_K) if tensor_cores else (SIDE, TILE_K)
     threads = side * side
     per_row, per_column = tile_rows // side, tile_columns // side  # a thread's register tile
@@ -231,11 +233,12 @@ def _matmul_kernel(
         a_base, b_base = batch * a_batch, batch * b_batch
         k_begin = split * chunk
         k_end = min(k, k_begin + chunk)
-        # The warps' fragments (tensor_cores.py): warp w is rows 32 (w // 4) + [0, 32) and
-        # columns 16 (w % 4) + [0, 16) of the tile, 2 x 2 fragments of 16 x 8; lane 4 g + t.
+        # The warps' fragments (tensor_cores.py): warp w is rows R (w // 4) + [0, R) and
+        # columns C (w % 4) + [0, C) of the tile (R = tile_rows / 2, C = tile_columns / 4),
+        # R / 16 x C / 8 fragments of 16 x 8; lane 4 g + t.
         warp, lane = thread // WARP, thread % WARP
         g, t = lane // 4, lane % 4
-        warp_row, warp_column = (warp // 4) * 32, (warp % 4) * 16
+        warp_row, warp_column = (warp // 4) * (tile_rows // 2), (warp % 4) * (tile_columns // 4)
         for r in range(per_row):
             rows_at[r] = (
                 warp_row + (r // 2) * 16 + (r % 2) * 8 + g if tensor_cores else ty + r * side
@@ -345,16 +348,16 @@ def _matmul_kernel(
 @cuda.jit(device=True)
 def _warp_products(tile_a, tile_b, a_stride, b_stride, k8, rows_at, columns_at, acc, scratch,
                    thread):  # fmt: skip
-    """acc += the warp's 32 x 16 part of the tiles' product over k8 .. k8 + 7: its A fragments
-    (rows rows_at[0] and rows_at[2], each with the row 8 below), B fragments (columns
-    columns_at[0] - 2t + g and columns_at[2] - 2t + g), 2 x 2 mma.m16n8k8 (see TC_TILE)."""
+    """acc += the warp's part of the tiles' product over k8 .. k8 + 7: its A fragments (rows
+    rows_at[0], rows_at[2], ..., each with the row 8 below), B fragments (columns columns_at[0]
+    - 2t + g, columns_at[2] - 2t + g, ...), an mma.m16n8k8 for each pair (see TC_TILE)."""
     g, t = (thread % WARP) // 4, thread % 4
     low, high = U(k8 + t) * a_stride, U(k8 + t + 4) * a_stride
-    for fm in range(2):
+    for fm in range(len(rows_at) // 2):
         row = U(rows_at[2 * fm])  # g + 16 fm in the warp's part; row + 8 is the fragment's a1
         a0, a1 = tile_a[low + row], tile_a[low + row + U(8)]
         a2, a3 = tile_a[high + row], tile_a[high + row + U(8)]
-        for fn in range(2):
+        for fn in range(len(columns_at) // 2):
             column = U(columns_at[2 * fn] - 2 * t + g)  # B's column g of the fragment
             b0 = tile_b[U(k8 + t) * b_stride + column]
             b1 = tile_b[U(k8 + t + 4) * b_stride + column]

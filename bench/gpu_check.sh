@@ -2,7 +2,7 @@
 # What a machine with an NVIDIA GPU can check of autoconv, stage by stage, each stage's log in
 # OUTDIR (made if missing). Run from the repository's root:
 #
-#     bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-base] [gemm] [racecheck]
+#     bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-tf32] [kernels-base] [gemm] [racecheck]
 #
 # (no stage named: tests, warmup, bench). The Python that runs it must import autoconv (installed,
 # or PYTHONPATH=.) with numba-cuda and a NumPy it works with (numba-cuda 0.30.4: NumPy < 2.5).
@@ -16,6 +16,9 @@
 #   same with --tf32 on (every engine's float32 products on TF32 tensor cores, autoconv's too).
 # - kernels: bench/gpu_step_kernels.py for each of the four models: a replayed training step's and
 #   prediction step's device time, as one CUDA graph and kernel by kernel (where the time goes).
+# - kernels-tf32: the same with TF32 products, at tensor-core tiles of 64 and of 128 (each its
+#   own kernel cache folder, the tile being compiled into the kernel): which tile to make the
+#   default.
 # - kernels-base: the same for an older autoconv whose package lies in GPU_CHECK_BASE (made with
 #   `mkdir -p .base && git archive REV autoconv | tar -x -C .base`, say, and carried to the
 #   machine), each model's run there just before this tree's: the before and after of a change,
@@ -30,18 +33,20 @@
 # counts and failures) and which stages were stopped.
 #
 # Each stage is stopped after GPU_CHECK_STAGE_SECONDS (default 300) so that one that hangs leaves
-# the others their time; its log then ends with "stopped after N s". GPU_CHECK_BENCH_ARGS adds
+# the others their time; its log then ends with "stopped after N s". GPU_CHECK_MODELS names the
+# models the kernels stages profile (default: "mnist rgb stack xception"). GPU_CHECK_BENCH_ARGS adds
 # arguments to the benchmark's command ("--models mnist,rgb --engines autoconv,torch-eager", say).
 # The tests run in GPU_CHECK_WORKERS pytest processes (default: one per 2 cores, at most 8; 1:
 # this process) where pytest-xdist is installed: their time is mostly each kernel's first
 # compile, a CPU's work.
 set -uo pipefail
-out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-base] [gemm] [racecheck]}
+out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-tf32] [kernels-base] [gemm] [racecheck]}
 shift
 stages=${*:-tests warmup bench}
 mkdir -p "$out"
 export NUMBA_ENABLE_CUDASIM=0 PYTHONUNBUFFERED=1
 limit=${GPU_CHECK_STAGE_SECONDS:-300}
+models=${GPU_CHECK_MODELS:-mnist rgb stack xception}
 n=${GPU_CHECK_WORKERS:-$(( $(nproc) / 2 > 8 ? 8 : $(nproc) / 2 ))}
 workers=()
 if (( n > 1 )) && python3 -c "import xdist" 2>/dev/null; then
@@ -92,13 +97,23 @@ for stage in $stages; do
         ${GPU_CHECK_BENCH_ARGS:-} \
         --json "$out/bench-tf32.json" 2>&1 | tee -a "$log" ;;
     kernels)
-      for model in mnist rgb stack xception; do
+      for model in $models; do
         limited python3 bench/gpu_step_kernels.py --model "$model" --rows 30 2>&1 |
           grep -v -e NumbaPerformanceWarning -e "warn(" | tee -a "$log"
       done ;;
+    kernels-tf32)
+      for model in $models; do
+        for tile in 64 128; do
+          echo "-- $model, TF32, tensor-core tiles of $tile" | tee -a "$log"
+          NUMBA_CACHE_DIR="/tmp/gpu-check-cache-tc$tile" \
+            limited python3 bench/gpu_step_kernels.py --model "$model" --rows 30 --tf32 \
+            --set "gemm.TC_TILE=$tile" 2>&1 |
+            grep -v -e NumbaPerformanceWarning -e "warn(" | tee -a "$log"
+        done
+      done ;;
     kernels-base)
       base=${GPU_CHECK_BASE:?kernels-base needs GPU_CHECK_BASE, a folder holding an older autoconv/}
-      for model in mnist rgb stack xception; do
+      for model in $models; do
         for tree in "$base" "$PWD"; do
           echo "-- $model at $tree" | tee -a "$log"
           AUTOCONV_DATA="$PWD/datasets" PYTHONPATH="$(cd "$tree" && pwd):${PYTHONPATH:-}" \
@@ -114,7 +129,7 @@ for stage in $stages; do
       limited compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q -x \
         -p no:cacheprovider tests/backends/test_cuda.py -k "matmul or column_sums or loss" \
         2>&1 | tee -a "$log" ;;
-    *) echo "unknown stage $stage (tests, warmup, bench, bench-spe, bench-tf32, kernels, kernels-base, gemm, racecheck)" |
+    *) echo "unknown stage $stage (tests, warmup, bench, bench-spe, bench-tf32, kernels, kernels-tf32, kernels-base, gemm, racecheck)" |
          tee -a "$log" ;;
   esac
 done
@@ -132,7 +147,7 @@ done
     case $stage in
       warmup) grep -E "^-- |Device:|Compile/warm-up|Epoch times|Throughput|accuracy" "$log" ;;
       bench|bench-spe|bench-tf32|gemm) grep -E "^\||^Medians|^Device|^Date|^Command|^[a-z]+ \(batch|failed" "$log" ;;
-      kernels|kernels-base) grep -E "^-- |^Device|kernels a step|Error" "$log" ;;
+      kernels|kernels-tf32|kernels-base) grep -E "^-- |^Device|kernels a step|Error" "$log" ;;
       *) grep -E "passed|failed|error|FAILED|ERROR" "$log" | tail -n 20 ;;
     esac
     grep -E "^stopped after" "$log"

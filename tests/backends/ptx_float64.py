@@ -102,8 +102,8 @@ KERNELS = {
         for rows, columns, tf32, wide in (
             (gemm.BLOCK, gemm.BLOCK, False, False),
             (2 * gemm.BLOCK, gemm.BLOCK // 2, False, False),
-            (gemm.TC_TILE, gemm.TC_TILE, True, False),
-            (2 * gemm.TC_TILE, 2 * gemm.TC_TILE, True, False),  # 4 x 4 fragments a warp
+            (64, 64, True, False),  # tensor cores: 2 x 2 fragments a warp
+            (128, 128, True, False),  # 4 x 4 (a GPU's TC_TILE)
             (gemm.BLOCK, gemm.BLOCK, False, True),  # 64-bit offsets into the operands
         )
     },
@@ -146,13 +146,13 @@ KERNELS = {
             "<f4",
             conv_pool._direct_kernel_grad_column,
         ),
-        (types.Tuple((A4, A4, A4, I4, B, *(i64,) * 4, f32)), i64, f32, *SUMS),
+        (types.Tuple((A1, T4, A1, A1, W1, B, *(i64,) * 5, f32)), i64, f32, *SUMS),
     ),
     "winograd input": (winograd._input_tiles, (A1, T4, *(i64,) * 4, A1, f32, i64, i64)),
     "winograd input grad": (winograd._input_tiles_grad, (A1, *(i64,) * 4, A1, T4, f32, i64, i64)),
     "winograd max_pool": (winograd._output_max_pool, (A1, A1, B, f32, A1, T4, W1, i64, i64)),
     "winograd max_pool grad and bias sums": column_sums(
-        winograd._routed_entry(5, 5), A4, A4, I4, B, f32, A3
+        winograd._routed_entry(5, 5, False), A1, A1, W1, B, f32, A1, i64, i64
     ),
     "bias_relu": (conv._bias_relu, (A1, A1, B, f32, i64, i64)),
     "masked column sums": column_sums(conv._masked_entry, A2, A2, A2, B, f32, f32),

@@ -8,8 +8,9 @@ routes, by size (see GEMM_ROUTE_ENTRIES):
 
 - column sums, one launch: a column per (tap, filter) and one per filter for the bias, each
   entry the window's winner's input times its gradient (masked where the ReLU cut), found
-  again for every tap. Right for the MNIST convnet's first layer (10,816 pooled pixels x 320
-  columns: 67.6 us of a 1.15 ms step on an H200).
+  again for every tap, with 32-bit offsets. Right for the MNIST convnet's first layer (10,816
+  pooled pixels x 320 columns: 55.6 us of a 0.33 ms step on an H200 with 64-bit offsets, 350
+  instructions an entry; 128 now, not yet timed).
 - the unfused backward, as the CPU's tests state it: the pooled gradient masked (its column
   sums: the bias gradient), routed to each window's winner (the max pool's backward, a
   gather), and the product of the windows (im2col) and that routed gradient, its long
@@ -37,6 +38,7 @@ from autoconv.backends.cuda.gemm import matmul
 from autoconv.backends.cuda.pool import max_pool_backward
 from autoconv.backends.cuda.reduce import column_sums, sum_columns
 from autoconv.backends.cuda.runtime import cached_kernel, launch_lines, line_run, unsigned
+from autoconv.backends.cuda.runtime import unsigned32 as U
 from autoconv.windows import Window, window
 
 # The kernel gradient's route: column sums up to this many entries (pooled pixels x (taps + 1)
@@ -135,40 +137,48 @@ def conv_max_pool_2x2(
 @cuda.jit(device=True)
 def _direct_kernel_grad_column(args, e):
     # Column e = kernel entry (tap t = (a, b, c_in), filter c), or bias entry (t == taps),
-    # filters adjacent (a warp reads adjacent gradients): its parts, found once a thread.
-    x, grad, out, argmax, relu, kh, kw, pt, pl, zero = args
-    channels, filters = x.shape[3], grad.shape[3]
+    # filters adjacent (a warp reads adjacent gradients): its parts, found once a thread. The
+    # tap's offsets from a window's cell, a - pt and b - pl, kept mod 2**32 (see the entry).
+    x, x_shape, grad, out, argmax, relu, kh, kw, pt, pl, filters, zero = args
+    _, height, width, channels = x_shape
     t, c = e // filters, e % filters
     a, b, c_in = t // (kw * channels), (t // channels) % kw, t % channels
-    return x, grad, out, argmax, relu, t == kh * kw * channels, a - pt, b - pl, c_in, c, zero
+    rows_at = (U(height), U(width), U(channels), U(filters))
+    return (x, grad, out, argmax, relu, t == kh * kw * channels, U(a - pt), U(b - pl), U(c_in),
+            U(c), rows_at, zero)  # fmt: skip
 
 
 @cache
 def _direct_kernel_grad_entry(pooled_h: int, pooled_w: int) -> Any:
     """The column sums' entry for pooled outputs of pooled_h x pooled_w, known when compiled:
-    a row's (n, i, j) found by multiplications, not the 64-bit divisions that were most of an
-    entry's instructions."""
+    every offset 32-bit (the route's gate keeps them under 2**32), a row's (n, i, j) by
+    multiply-highs; a window cell's row y0 + a - pt wraps past 2**32 when it falls in the
+    padding above, so one unsigned compare with the height tells both edges (on the simulator,
+    whose plain ints do not wrap, the signed compare below does)."""
+    pixels = pooled_h * pooled_w
 
     @cuda.jit(device=True)
     def entry(shared, r, e):
         # Row r = pooled output (n, i, j), its gradient (masked where the ReLU cut) routed to
-        # its window's winner.
-        x, grad, out, argmax, relu, is_bias, a_off, b_off, c_in, c, zero = shared
-        _, height, width, _ = x.shape
-        filters = grad.shape[3]
-        n, pixel = r // (pooled_h * pooled_w), r % (pooled_h * pooled_w)
-        i, j = pixel // pooled_w, pixel % pooled_w
-        value = grad[n, i, j, c]
-        if relu and not out[n, i, j, c] > 0:
+        # its window's winner; x, grad, out and argmax flat.
+        x, grad, out, argmax, relu, is_bias, a_off, b_off, c_in, c, rows_at, zero = shared
+        height, width, channels, filters = rows_at
+        row = U(r)
+        at = U(row * filters + c)  # (n, i, j, c) in grad, out and argmax
+        value = grad[at]
+        if relu and not out[at] > 0:
             return zero
         if is_bias:
             return value
+        n, pixel = row // U(pixels), row % U(pixels)
+        i, j = pixel // U(pooled_w), pixel % U(pooled_w)
+        winner = argmax[at]
         for cell in range(4):  # the arg-max is compared, never used as an address
-            y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2
-            if argmax[n, i, j, c] == (y0 * 2 * pooled_w + x0) * filters + c:
-                y, xx = y0 + a_off, x0 + b_off
+            y0, x0 = U(2 * i + cell // 2), U(2 * j + cell % 2)
+            if winner == U(U(y0 * U(2 * pooled_w) + x0) * filters + c):
+                y, xx = U(y0 + a_off), U(x0 + b_off)
                 if 0 <= y < height and 0 <= xx < width:
-                    return x[n, y, xx, c_in] * value
+                    return x[U(U(U(n * height + y) * width + xx) * channels + c_in)] * value
         return zero
 
     return entry
@@ -193,9 +203,9 @@ def conv_max_pool_2x2_kernel_grad(
         bounds.shape_is(op, name, array, (n, oh // 2, ow // 2, filters))
     taps = math.prod(w_shape[:3])
     rows = n * (oh // 2) * (ow // 2)
-    if rows * (taps + 1) * filters <= GEMM_ROUTE_ENTRIES:
-        args = (x.nd, grad_out.nd, out.nd, argmax.nd, relu, *win.kernel, win.pad_top,
-                win.pad_left, grad_out.dtype.type(0))  # fmt: skip
+    if rows * (taps + 1) * filters <= GEMM_ROUTE_ENTRIES and x.size < 2**32:
+        args = (x.flat, x.shape, grad_out.flat, out.flat, argmax.flat, relu, *win.kernel,
+                win.pad_top, win.pad_left, filters, grad_out.dtype.type(0))  # fmt: skip
         grad_taps, grad_bias = sum_columns(
             _direct_kernel_grad_entry(oh // 2, ow // 2), args, rows, (taps + 1) * filters,
             grad_out.dtype,

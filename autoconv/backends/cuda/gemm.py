@@ -25,7 +25,7 @@ from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import activated, bias_relu
 from autoconv.backends.cuda.elementwise import broadcast_to
 from autoconv.backends.cuda.reduce import arrival_counters
-from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure, unsigned
+from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure, unsigned, unsigned32
 from autoconv.backends.cuda.tensor_cores import WARP, mma_tf32, round_tf32
 
 # Matrix product tiling: a block of SIDE x SIDE threads computes a tile of the output, each
@@ -45,10 +45,13 @@ SIDE = BLOCK // PER_THREAD  # threads along each side of a block
 # TC_TILE / 2 x TC_TILE / 4 part of the tile: at 64, 2 x 2 fragments of mma.m16n8k8,
 # tensor_cores.py; at 128, 4 x 4, which read half as many shared values per multiplication),
 # k tiles of TC_TILE_K, the operands rounded to TF32 as they are put in shared memory (each row
-# of a tile padded by 8: the warps' fragment loads fall in distinct banks). The same tiles on the
-# simulator (256 threads a block there too), whose emulation of the warp's instruction stands in
-# for it. Not yet measured on a GPU (nor 128 against 64).
-TC_TILE, TC_SIDE = 64, 16
+# of a tile padded by 8: the warps' fragment loads fall in distinct banks). 128 on a GPU: on an
+# H200 the small Xception's TF32 training step took 26.5 ms at 128 against 28.1 at 64 (float32:
+# 33.9), its prediction step 46.0 against 55.3
+# (bench/results/2026-11-26-gpu-h200-second-figures.md). 64 on the simulator (256 threads a
+# block there too, whose emulation of the warp's instruction stands in for it): a quarter of the
+# emulated work a tile; its tests run both sizes.
+TC_TILE, TC_SIDE = (64 if SIMULATED else 128), 16
 TC_TILE_K = 8 if SIMULATED else 16
 # A product whose output tiles (times its batches) make fewer than SPLIT_BLOCKS blocks and whose
 # contracted axis is long (a kernel gradient: 9 x 32 outputs summed over 43,264 pixels; a
@@ -71,7 +74,7 @@ MAX_GRID_BLOCKS = 2**31 - 1  # the most blocks along a grid's first axis
 # Shared-tile indices are unsigned (no negative-index fix-up), global ones int64: each cast to
 # its type before the two meet (numba-cuda types int64 with uint64 as float64). On the simulator
 # plain ints (see runtime.unsigned).
-U, I64 = (int, int) if SIMULATED else (numba.uint32, numba.int64)
+U, I64 = unsigned32, (int if SIMULATED else numba.int64)
 # A thread's offsets into the operands are 32-bit (cheaper arithmetic, fewer registers) unless an
 # operand of the launch has WIDE_OPERAND elements or more.
 WIDE_OPERAND = 2**32

@@ -47,6 +47,10 @@ MAX_BLOCKS = 2 if SIMULATED else 2048
 # the access. On the simulator a plain int: numba's uint64 there is a NumPy scalar, whose
 # arithmetic is slow in the per-element loops the simulator runs in Python.
 unsigned = int if SIMULATED else numba.uint64
+# The same, 32 bits wide, where a kernel knows its offsets stay under 2**32: the arithmetic
+# truncated to it (``unsigned32(a * b + c)``) is done in 32-bit instructions, and a division by
+# a constant of a value cast to it is one multiply-high, not the 64-bit sequence.
+unsigned32 = int if SIMULATED else numba.uint32
 
 
 # Every kernel of the package is compiled with ``@cached_kernel``: numba.cuda.jit with the

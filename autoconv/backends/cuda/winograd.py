@@ -19,6 +19,7 @@ from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import _pixel, _stepped, activated
 from autoconv.backends.cuda.reduce import sum_columns
 from autoconv.backends.cuda.runtime import cached_kernel, launch_lines, line_run, unsigned
+from autoconv.backends.cuda.runtime import unsigned32 as U
 from autoconv.windows import Window
 
 # The transforms' coefficients, compiled into the kernels as constants: the input tile's
@@ -144,33 +145,43 @@ def _output_max_pool(products, bias, relu, zero, out, out_shape, argmax, span, r
 
 
 @cache
-def _routed_entry(ph: int, pw: int) -> Any:
+def _routed_entry(ph: int, pw: int, wide: bool) -> Any:
     """The column sums' entry (row = tile, column = filter) for pooled outputs of ph x pw, known
-    when compiled (a tile's (n, i, j) by multiplications, not 64-bit divisions): the pooled
-    gradient (masked where the ReLU cut) routed to its window's winner (p, q), then dM[4a + b]
-    = A^T[p, a] A^T[q, b] g written to grad_products; the masked gradient summed (so the bias
-    gradient is the masked gradients' .sum(axis=0), to the bit, made in the routing pass). An
-    arg-max that is none of the window's four offsets routes nothing (it is compared, never an
-    address)."""
+    when compiled (a tile's (i, j) by multiply-highs): the pooled gradient (masked where the
+    ReLU cut) routed to its window's winner (p, q), then dM[4a + b] = A^T[p, a] A^T[q, b] g
+    written to grad_products; the masked gradient summed (so the bias gradient is the masked
+    gradients' .sum(axis=0), to the bit, made in the routing pass). An arg-max that is none of
+    the window's four offsets routes nothing (it is compared, never an address). Offsets are
+    32-bit unless grad_products has 2**32 entries or more (``wide``)."""
+    index = unsigned if wide else U
+    top, bottom = (tuple(int(v) for v in row) for row in _A_T)  # A^T's rows, in registers
+    nothing = (0, 0, 0, 0)
 
     @cuda.jit(device=True)
     def entry(args, tile, c):
-        grad, out, argmax, relu, zero, grad_products = args
-        filters = grad.shape[3]
-        j, i, n = tile % pw, (tile // pw) % ph, tile // (pw * ph)
-        value = grad[n, i, j, c]
-        if relu and not out[n, i, j, c] > 0:
+        # grad, out, argmax (N*PH*PW, C) and grad_products (16, N*PH*PW, C) flat; ``plane``
+        # = N*PH*PW*C, one product's entries.
+        grad, out, argmax, relu, zero, grad_products, filters, plane = args
+        row = index(tile)
+        at = index(row * filters + c)
+        value = grad[at]
+        if relu and not out[at] > 0:
             value = zero
-        p, q, at = -1, -1, argmax[n, i, j, c]
+        pixel = U(row % U(ph * pw))
+        i, j = pixel // U(pw), pixel % U(pw)
+        row_p, row_q, winner = nothing, nothing, argmax[at]
         for cell in range(4):
-            if at == ((2 * i + cell // 2) * 2 * pw + 2 * j + cell % 2) * filters + c:
-                p, q = cell // 2, cell % 2
-        for k in range(16):
-            a, b = k // 4, k % 4
-            routed = zero
-            if p >= 0 and _A_T[p, a] != 0 and _A_T[q, b] != 0:
-                routed = value if _A_T[p, a] == _A_T[q, b] else -value
-            grad_products[k, tile, c] = routed
+            if winner == U(U(U(2 * i + cell // 2) * U(2 * pw) + U(2 * j + cell % 2)) * filters + c):
+                row_p = top if cell // 2 == 0 else bottom
+                row_q = top if cell % 2 == 0 else bottom
+        offset = at  # dM[4a + b]'s, stepped a plane at a time
+        for a in range(4):
+            for b in range(4):
+                routed = zero
+                if row_p[a] != 0 and row_q[b] != 0:
+                    routed = value if row_p[a] == row_q[b] else -value
+                grad_products[offset] = routed
+                offset = index(offset + plane)
         return value
 
     return entry
@@ -248,6 +259,8 @@ def winograd_max_pool_2x2_grad(
         bounds.shape_is(op, name, array, grad_out.shape)
     grad_products = empty((16, n * ph * pw, filters), grad_out.dtype)
     zero = grad_out.dtype.type(0)
-    args = (grad_out.nd, out.nd, argmax.nd, relu, zero, grad_products.nd)
-    grad_bias = sum_columns(_routed_entry(ph, pw), args, n * ph * pw, filters, grad_out.dtype)
+    plane = n * ph * pw * filters
+    args = (grad_out.flat, out.flat, argmax.flat, relu, zero, grad_products.flat, filters, plane)
+    entry = _routed_entry(ph, pw, grad_products.size >= 2**32)
+    grad_bias = sum_columns(entry, args, n * ph * pw, filters, grad_out.dtype)
     return grad_products, grad_bias

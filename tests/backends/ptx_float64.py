@@ -49,6 +49,7 @@ I4 = types.Array(i32, 4, "C")
 W1 = types.Array(i32, 1, "C")  # an arg-max, flat
 T4, T6 = types.UniTuple(i64, 4), types.UniTuple(i64, 6)
 P1, P3 = types.UniTuple(A1, 1), types.UniTuple(A1, 3)  # one array per parameter
+S3 = types.UniTuple(i64, 4)  # where each of three parameters' elements start, and the end
 B = types.boolean
 TAPS = (types.Array(i32, 1, "C"), types.Array(i32, 1, "C"), A1)  # start, index, weight
 # A column-sum kernel (reduce.sum_columns) of an entry function: its arguments (a tuple of the
@@ -206,17 +207,17 @@ KERNELS = {
     "argmax": (reduce._argmax_rows, (A1, i64, types.Array(i32, 1, "C"))),
     "uniform": (random._uniform_kernel("<f4"), (types.Array(types.uint64, 1, "C"), A1)),
     **{
-        f"{rule} update": (optimizers._kernel(rule, 0b111), (*(P3,) * 6, f32, A1, I1))
+        f"{rule} update": (optimizers._kernel(rule, 0b111), (*(P3,) * 6, f32, A1, S3, I1))
         for rule in rules.RULES
     },
     "rmsprop update, two slots off": (  # a slot not in use: a tuple of one array
         optimizers._kernel("rmsprop", 0b001),
-        (P3, P3, P3, P1, P1, P3, f32, A1, I1),
+        (P3, P3, P3, P1, P1, P3, f32, A1, S3, I1),
     ),
     "accumulate_gradient": (optimizers._accumulate_gradient, (A1, A1, I1)),
     "release_gradient": (optimizers._release_gradient, (A1, A1, f32, A1, I1)),
     "ema_update": (optimizers._ema_update, (A1, A1, f32, f32, B, I1)),
-    "check_step": (training._check_step, (A1, P3, I1, I1)),
+    "check_step": (training._check_step, (A1, P3, S3, I1, I1)),
     **{
         f"update_metrics, {kind}": (
             training._update_metrics_kernel("<f4"),

@@ -104,6 +104,28 @@ def test_parameters_past_the_kernel_arguments_room_go_to_more_launches(monkeypat
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("sizes", [(0, 21, 1, 40), (40, 0), (1, 1, 1)])
+def test_parameters_numbered_one_after_another_each_get_their_update(sizes, rng):
+    """The update kernel's threads take the parameters' elements as one numbering (empty
+    parameters among them, more elements than the simulator's 16 threads): every element
+    updated as on the CPU, each parameter's own decay and scale used."""
+    results = []
+    for device in ("cpu", "cuda"):
+        xp = namespace(device)
+        params = [ac.Tensor(np.linspace(-1, 1, n).astype(np.float32), requires_grad=True,
+                            device=device) for n in sizes]  # fmt: skip
+        optimizer = ac.optimizers.RMSprop(0.01, weight_decay=0.1)
+        optimizer.exclude_from_weight_decay(var_list=params[-1:])
+        for step in range(2):
+            for k, param in enumerate(params):
+                grad = np.random.default_rng(10 * step + k).standard_normal(param.shape)
+                param.grad = xp.asarray(grad.astype(np.float32))
+            optimizer.step(params)
+        results.append([p.numpy() for p in params])
+    for gpu, host in zip(*results, strict=True):
+        np.testing.assert_allclose(gpu, host, rtol=2e-6, atol=1e-7)
+
+
 def test_one_parameter_or_a_list_is_the_same_update(rng):
     value, grad = rng.standard_normal(6).astype(np.float32), rng.standard_normal(6)
     results = []
@@ -158,6 +180,21 @@ def test_check_step_marks_the_status_as_check_finite_does(loss, bad_grad, before
             for g in grads:
                 xp.check_finite(xp.asarray(g), 2, 7, status)
             assert tuple(xp.to_numpy(status)) == expected
+
+
+@pytest.mark.parametrize("bad", [None, 1, 3])
+def test_check_step_finds_a_bad_value_after_empty_gradients(bad):
+    """The gradients' elements as one numbering, empty gradients among them: the last
+    element of any one is checked."""
+    grads = [np.ones(0, np.float32), np.ones(19, np.float32), np.ones(0, np.float32),
+             np.ones(23, np.float32)]  # fmt: skip
+    if bad is not None:
+        grads[bad][-1] = np.nan
+    status = cuda.new_status()
+    step = cuda.asarray(np.array([5], np.int64))
+    loss = cuda.asarray(np.array(1.0, np.float32))
+    cuda.check_step(loss, [cuda.asarray(g) for g in grads], step, status)
+    assert tuple(cuda.to_numpy(status)) == ((0, 0) if bad is None else (2, 5))
 
 
 def test_check_step_without_gradients_checks_the_loss():

@@ -7,6 +7,7 @@ that set it, and the running loss and accuracy totals, all without a host round-
 
 from __future__ import annotations
 
+import itertools
 from functools import cache
 from typing import Any
 
@@ -31,7 +32,7 @@ def _check_finite(values, code, step, status):
 
 
 @cached_kernel
-def _check_step(loss, grads, steps, status):
+def _check_step(loss, grads, starts, steps, status):
     # Every thread reads the loss (a few values), so all that write in one launch write the
     # same code: 1 for a non-finite loss (whatever the gradients), else 2. ``steps`` is a step
     # input: a replayed step marks its own number.
@@ -43,14 +44,16 @@ def _check_step(loss, grads, steps, status):
                 status[0] = 1
                 status[1] = step
             return
-    start, stride = cuda.grid(1), cuda.gridsize(1)
-    for k in range(len(grads)):
-        values = grads[k]
-        for i in range(start, values.size, stride):
-            value = values[i]
-            if status[0] == 0 and (value != value or value - value != 0):
-                status[0] = 2  # every thread that writes writes the same values
-                status[1] = step
+    # The gradients' elements numbered one after another (gradient k's from starts[k]): a
+    # thread takes one at a time, grid-stride, its gradient found from the last one's.
+    k = 0
+    for j in range(cuda.grid(1), starts[len(grads)], cuda.gridsize(1)):
+        while j >= starts[k + 1]:
+            k += 1
+        value = grads[k][j - starts[k]]
+        if status[0] == 0 and (value != value or value - value != 0):
+            status[0] = 2  # every thread that writes writes the same values
+            status[1] = step
 
 
 @cached_kernel
@@ -144,9 +147,9 @@ def update_metrics(
     )  # fmt: skip
 
 
-# Kernel parameters: 4 KB, where numba passes each 1-D array in 56 bytes; more gradients than
-# fit go to further launches.
-CHECKED_AT_ONCE = 64
+# Kernel parameters: 4 KB, where numba passes each 1-D array in 56 bytes and each start in 8;
+# more gradients than fit go to further launches.
+CHECKED_AT_ONCE = 60
 
 
 def check_step(loss: CudaArray, grads: list[CudaArray], step: CudaArray, status: CudaArray) -> None:
@@ -163,8 +166,9 @@ def check_step(loss: CudaArray, grads: list[CudaArray], step: CudaArray, status:
         for first in range(0, len(same), CHECKED_AT_ONCE)
     ]
     for part in parts or [[loss]]:  # no gradient: the loss alone (and as a gradient: code 1)
-        launch(_check_step, sum(g.size for g in part))(
-            loss.flat, tuple(g.flat for g in part), step.flat, status.flat
+        starts = tuple(itertools.accumulate((g.size for g in part), initial=0))
+        launch(_check_step, starts[-1])(
+            loss.flat, tuple(g.flat for g in part), starts, step.flat, status.flat
         )
 
 

@@ -455,6 +455,24 @@ def test_pooling_matches_cpu(kind, pool, strides, padding, lines_per_thread, mon
     assert_same_on_both(lambda t: op(t, pool, strides, padding), [x], rng)
 
 
+@pytest.mark.parametrize(("pool", "strides", "padding"), [(2, None, "valid"), (3, 2, "same")])
+def test_max_pool_backward_with_64_bit_offsets_is_the_32_bit_one(pool, strides, padding, rng,
+                                                                 monkeypatch):  # fmt: skip
+    """The backward kernel compiled for arrays of 2**31 entries or more gives the same bits."""
+    from autoconv.backends.cuda import pool as cuda_pool
+
+    x = (rng.permutation(2 * 7 * 6 * 3) * 0.01).reshape(2, 7, 6, 3)
+    win = ac.windows.window("t", (7, 6), (pool, pool), strides or pool, 1, padding)
+    xp = namespace("cuda")
+    _, argmax = xp.max_pool_forward(xp.asarray(x), win)
+    g = xp.asarray(rng.standard_normal(argmax.shape))
+    narrow = xp.to_numpy(xp.max_pool_backward(g, argmax, x.shape, win))
+    monkeypatch.setattr(cuda_pool, "_wide", lambda *arrays: True)
+    wide = xp.to_numpy(xp.max_pool_backward(g, argmax, x.shape, win))
+    np.testing.assert_array_equal(wide, narrow)
+    np.testing.assert_allclose(narrow.sum(), xp.to_numpy(g).sum())  # each window's, routed
+
+
 # ------------------------------------------------------------------------- image ops
 # Rotations and zooms as Keras's RandomRotation and RandomZoom build them (tests/ops/test_image)
 IMAGE_TRANSFORMS = np.array(

@@ -14,7 +14,13 @@ from numba import cuda
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import _pixel, _stepped, activated
-from autoconv.backends.cuda.runtime import cached_kernel, launch_lines, line_run, unsigned
+from autoconv.backends.cuda.runtime import (
+    cached_kernel,
+    launch_lines,
+    line_run,
+    unsigned,
+    unsigned32,
+)
 from autoconv.windows import Window
 
 # Every kernel runs over pixels (lines) of channels (entries) in runtime's line layout: a
@@ -25,19 +31,25 @@ from autoconv.windows import Window
 @cuda.jit(device=True)
 def _windows_over(t, pad, size, stride, count):
     """The range [lo, hi) of the windows (of ``size`` cells, ``stride`` apart, ``count`` of
-    them, the first starting ``pad`` cells before the image) that cover cell t."""
-    if stride == 1:
-        return max(0, t + pad - size + 1), min(count, t + pad + 1)
-    return max(0, (t + pad - size) // stride + 1), min(count, (t + pad) // stride + 1)
+    them, the first starting ``pad`` cells before the image) that cover cell t (all of one
+    integer type: no literal mixes a signed type into unsigned arithmetic)."""
+    reach = t + pad  # the cell's place from the first window's start
+    lo = (reach + stride - size) // stride if reach >= size else reach - reach
+    return lo, min(count, (reach + stride) // stride)
 
 
 @cache
-def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int) -> tuple[Any, Any]:
+def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, wide: bool = False) -> tuple[Any, Any]:
     """The max pool's (forward, backward) kernels for a kh x kw window at strides sh, sw, known
     when they are compiled: the window's loops unrolled, its cells' offsets constants and the
     strides' divisions multiplications (with them as arguments, the small Xception's 3x3
     pools at stride 2 took 0.6-2.3 ms each in its 56.6 ms step on an H200, and 8.0 ms of its
-    prediction at batch 256: bench/results/2026-11-26-gpu-h200-first-figures.md)."""
+    prediction at batch 256: bench/results/2026-11-26-gpu-h200-first-figures.md). The
+    backward's offsets and pixel indices are 32-bit unsigned unless an array has 2**31 entries
+    or more (``wide``): sm_90 instructions a pixel, 2x2 172 -> 122, 3x3 at stride 2 250 -> 196
+    (the window indices' signed 64-bit divisions gone). The forward's are not: its cells'
+    loads cost the same either way (284 instructions a pixel at 3x3 against 280)."""
+    index = unsigned if wide else unsigned32
     rows_over, columns_over = -(-kh // sh), -(-kw // sw)  # the most windows over a cell
 
     @cached_kernel
@@ -83,22 +95,25 @@ def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int) -> tuple[Any, Any]:
         c, first, lanes, end = line_run(span, run, n_images * height * width)
         if c >= channels:
             return
+        oh, ow, channels = index(oh), index(ow), index(channels)
         n, y, xx = _pixel(first, height, width)
+        top, left, line = index(pt), index(pl), index(ow * channels)
         for pixel in range(first, end, lanes):
-            me = (y * width + xx) * channels + c
+            n_at, y_at, x_at = index(n), index(y), index(xx)  # (stepped as int64, below)
+            me = index(index(y_at * index(width) + x_at) * channels + index(c))
             total = zero
-            i_lo, i_hi = _windows_over(y, pt, kh, sh, oh)
-            j_lo, j_hi = _windows_over(xx, pl, kw, sw, ow)
-            row = ((n * oh + i_lo) * ow + j_lo) * channels + c
+            i_lo, i_hi = _windows_over(y_at, top, index(kh), index(sh), oh)
+            j_lo, j_hi = _windows_over(x_at, left, index(kw), index(sw), ow)
+            row = index(index(index(n_at * oh + i_lo) * ow + j_lo) * channels + index(c))
             for di in range(rows_over):
-                if i_lo + di < i_hi:
+                if i_lo + index(di) < i_hi:
                     at = row
                     for dj in range(columns_over):
-                        if j_lo + dj < j_hi and argmax[unsigned(at)] == me:
-                            total += grad_out[unsigned(at)]
-                        at += channels
-                row += ow * channels
-            grad_x[unsigned(pixel * channels + c)] = total
+                        if j_lo + index(dj) < j_hi and index(argmax[at]) == me:
+                            total += grad_out[at]
+                        at = index(at + channels)
+                row = index(row + line)
+            grad_x[index(index(pixel) * channels + index(c))] = total
             n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
     return forward, backward
@@ -172,6 +187,11 @@ def _avg_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str) -> tuple[A
     return forward, backward
 
 
+def _wide(*arrays: CudaArray) -> bool:
+    """Whether a pool kernel over ``arrays`` needs 64-bit offsets (see _max_pool_kernels)."""
+    return max(a.size for a in arrays) >= 2**31
+
+
 def max_pool_forward(
     x: CudaArray,
     win: Window,
@@ -213,7 +233,7 @@ def max_pool_backward(
     bounds.shape_is("max_pool_backward", "argmax", argmax, grad_out.shape)
     grad_x = empty(x_shape, grad_out.dtype)
     if grad_x.size:
-        backward = _max_pool_kernels(*win.kernel, *win.stride)[1]
+        backward = _max_pool_kernels(*win.kernel, *win.stride, _wide(grad_x, grad_out))[1]
         launch_lines(backward, channels, math.prod(x_shape[:3]))(
             grad_out.flat, grad_out.shape, argmax.flat, win.pad_top, win.pad_left, grad_x.flat,
             tuple(x_shape), grad_out.dtype.type(0),

@@ -49,8 +49,17 @@ MAX_BLOCKS = 2 if SIMULATED else 2048
 unsigned = int if SIMULATED else numba.uint64
 # The same, 32 bits wide, where a kernel knows its offsets stay under 2**32: the arithmetic
 # truncated to it (``unsigned32(a * b + c)``) is done in 32-bit instructions, and a division by
-# a constant of a value cast to it is one multiply-high, not the 64-bit sequence.
-unsigned32 = int if SIMULATED else numba.uint32
+# a constant of a value cast to it is one multiply-high, not the 64-bit sequence. A value below
+# 0 wraps to 2**32 minus it, on the simulator too (where numba's uint32 would be a NumPy scalar,
+# slow): kernels that test "0 <= y < height" as one unsigned compare are tested as they run.
+_TWO_32 = 2**32
+
+
+def _wrapped32(value: int) -> int:
+    return int(value) % _TWO_32
+
+
+unsigned32 = _wrapped32 if SIMULATED else numba.uint32
 
 
 # Every kernel of the package is compiled with ``@cached_kernel``: numba.cuda.jit with the

@@ -55,6 +55,11 @@ TAPS = (types.Array(i32, 1, "C"), types.Array(i32, 1, "C"), A1)  # start, index,
 # A column-sum kernel (reduce.sum_columns) of an entry function: its arguments (a tuple of the
 # entry's), then the rows, zero, the columns, the sums (head, tail, split), the chunks' partial
 # sums, the counters of chunks done.
+# An elementwise kernel's args: two arrays, an array and a scalar, one array (each with its
+# strides and the shape).
+ARRAYS = types.Tuple((A1, T6, A1, T6, T6))
+WITH_SCALAR = types.Tuple((A1, T6, f32, B, T6))
+UNARY = types.Tuple((A1, T6, T6))
 SUMS = (i64, types.Tuple((A1, A1, i64)), A2, types.Array(i32, 1, "C"))
 
 
@@ -63,22 +68,24 @@ def column_sums(entry, *args):
 
 
 KERNELS = {
-    "binary add": (elementwise._binary_kernels("add")[0], (A1, A1, T6, A1, T6, T6)),
-    "binary mul scalar": (elementwise._binary_kernels("mul")[1], (A1, A1, T6, f32, B, T6)),
-    "binary pow": (elementwise._binary_kernels("pow")[0], (A1, A1, T6, A1, T6, T6)),
-    "greater": (elementwise._binary_kernels("greater")[0], (A1, A1, T6, A1, T6, T6)),
-    "relu_grad": (elementwise._binary_kernels("relu_grad")[0], (A1, A1, T6, A1, T6, T6)),
-    "maximum scalar": (elementwise._binary_kernels("maximum")[1], (A1, A1, T6, f32, B, T6)),
-    "unary exp": (elementwise._unary_kernel("exp"), (A1, A1, T6, T6)),
-    "unary log": (elementwise._unary_kernel("log"), (A1, A1, T6, T6)),
-    "unary tanh": (elementwise._unary_kernel("tanh"), (A1, A1, T6, T6)),
-    "unary sqrt": (elementwise._unary_kernel("sqrt"), (A1, A1, T6, T6)),
-    "unary abs": (elementwise._unary_kernel("abs"), (A1, A1, T6, T6)),
-    "unary erf": (elementwise._unary_kernel("erf"), (A1, A1, T6, T6)),
-    "unary expm1": (elementwise._unary_kernel("expm1"), (A1, A1, T6, T6)),
-    "unary log1p": (elementwise._unary_kernel("log1p"), (A1, A1, T6, T6)),
-    "unary sigmoid": (elementwise._unary_kernel("sigmoid"), (A1, A1, T6, T6)),
-    "unary softplus": (elementwise._unary_kernel("softplus"), (A1, A1, T6, T6)),
+    "binary add": (elementwise._binary_kernels("add")[0], (A1, ARRAYS)),
+    "binary mul scalar": (elementwise._binary_kernels("mul")[1], (A1, WITH_SCALAR)),
+    "binary pow": (elementwise._binary_kernels("pow")[0], (A1, ARRAYS)),
+    "greater": (elementwise._binary_kernels("greater")[0], (A1, ARRAYS)),
+    "relu_grad": (elementwise._binary_kernels("relu_grad")[0], (A1, ARRAYS)),
+    "maximum scalar": (elementwise._binary_kernels("maximum")[1], (A1, WITH_SCALAR)),
+    "maximum scalar, flat": (elementwise._binary_kernels("maximum", True)[1], (A1, WITH_SCALAR)),
+    "relu_grad, flat": (elementwise._binary_kernels("relu_grad", True)[0], (A1, ARRAYS)),
+    "unary exp": (elementwise._unary_kernel("exp"), (A1, UNARY)),
+    "unary log": (elementwise._unary_kernel("log"), (A1, UNARY)),
+    "unary tanh": (elementwise._unary_kernel("tanh"), (A1, UNARY)),
+    "unary sqrt": (elementwise._unary_kernel("sqrt"), (A1, UNARY)),
+    "unary abs": (elementwise._unary_kernel("abs"), (A1, UNARY)),
+    "unary erf": (elementwise._unary_kernel("erf"), (A1, UNARY)),
+    "unary expm1": (elementwise._unary_kernel("expm1"), (A1, UNARY)),
+    "unary log1p": (elementwise._unary_kernel("log1p"), (A1, UNARY)),
+    "unary sigmoid": (elementwise._unary_kernel("sigmoid"), (A1, UNARY)),
+    "unary softplus": (elementwise._unary_kernel("softplus"), (A1, UNARY)),
     "fill": (array._fill, (A1, f32)),
     "copy_into": (array._copy_into, (A1, A1)),
     "reduce sum": (reduce._reduce_kernel("sum", "<f4"), (A1, A1, T6, T6, T6, T6, i64, f32)),

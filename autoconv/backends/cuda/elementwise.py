@@ -20,7 +20,7 @@ from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, _contiguous_strides, empty
-from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, launch
+from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, launch, unsigned
 
 MAX_DIMS = 6  # the most axes an elementwise op or reduction handles
 
@@ -208,37 +208,81 @@ UNARY = {
 }
 
 
-@cache
-def _binary_kernels(name: str) -> tuple[Any, Any]:
-    """(array op array, array op scalar) kernels for the binary function ``name``."""
-    fn = cuda.jit(device=True)(BINARY[name])
-
-    @cached_kernel
-    def arrays(out, a, a_strides, b, b_strides, shape):
-        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-            out[i] = fn(
-                a[_offset_device(i, shape, a_strides)], b[_offset_device(i, shape, b_strides)]
-            )
-
-    @cached_kernel
-    def with_scalar(out, a, a_strides, scalar, scalar_first, shape):
-        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-            value = a[_offset_device(i, shape, a_strides)]
-            out[i] = fn(scalar, value) if scalar_first else fn(value, scalar)
-
-    return arrays, with_scalar
+@cuda.jit(device=True)
+def _three_after(i0, stride, size):
+    """The three indices after i0 of a grid-stride loop, each at or past ``size`` replaced by
+    i0 (then read again, never written)."""
+    i1, i2, i3 = i0 + stride, i0 + 2 * stride, i0 + 3 * stride
+    return (i1 if i1 < size else i0), (i2 if i2 < size else i0), (i3 if i3 < size else i0)
 
 
 @cache
-def _unary_kernel(name: str) -> Any:
-    fn = cuda.jit(device=True)(UNARY[name])
+def _elementwise_kernel(element: Any) -> Any:
+    """The kernel writing out[i] = element(args, i) (a device function) for every i of the flat
+    ``out``, grid-stride, four entries a thread at a time: the four computed, their loads all
+    issued, before any is written. One at a time, each thread had one load in flight: the
+    small Xception's ReLUs (32 x 90 x 90 x 128 floats) ran at about 2 TB/s on an H200, 126 us
+    each (bench/results/2026-11-26-gpu-h200-second-figures.md)."""
 
     @cached_kernel
-    def kernel(out, a, a_strides, shape):
-        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-            out[i] = fn(a[_offset_device(i, shape, a_strides)])
+    def kernel(out, args):
+        size, stride = out.size, cuda.gridsize(1)
+        for i0 in range(cuda.grid(1), size, 4 * stride):
+            i1, i2, i3 = _three_after(i0, stride, size)
+            r0, r1 = element(args, i0), element(args, i1)
+            r2, r3 = element(args, i2), element(args, i3)
+            out[unsigned(i0)] = r0
+            if i1 != i0:
+                out[unsigned(i1)] = r1
+            if i2 != i0:
+                out[unsigned(i2)] = r2
+            if i3 != i0:
+                out[unsigned(i3)] = r3
 
     return kernel
+
+
+@cache
+def _binary_kernels(name: str, flat: bool = False) -> tuple[Any, Any]:
+    """(array op array, array op scalar) kernels for the binary function ``name``: args (a,
+    a_strides, b, b_strides, shape) and (a, a_strides, scalar, scalar_first, shape). ``flat``:
+    every operand is read as the output is written, entry i at i (no offsets found)."""
+    fn = cuda.jit(device=True)(BINARY[name])
+
+    @cuda.jit(device=True)
+    def arrays(args, i):
+        a, a_strides, b, b_strides, shape = args
+        if flat:
+            return fn(a[unsigned(i)], b[unsigned(i)])
+        return fn(a[_offset_device(i, shape, a_strides)], b[_offset_device(i, shape, b_strides)])
+
+    @cuda.jit(device=True)
+    def with_scalar(args, i):
+        a, a_strides, scalar, scalar_first, shape = args
+        value = a[unsigned(i)] if flat else a[_offset_device(i, shape, a_strides)]
+        return fn(scalar, value) if scalar_first else fn(value, scalar)
+
+    return _elementwise_kernel(arrays), _elementwise_kernel(with_scalar)
+
+
+@cache
+def _unary_kernel(name: str, flat: bool = False) -> Any:
+    """The kernel of the unary function ``name``: args (a, a_strides, shape); ``flat`` as for
+    :func:`_binary_kernels`."""
+    fn = cuda.jit(device=True)(UNARY[name])
+
+    @cuda.jit(device=True)
+    def unary(args, i):
+        a, a_strides, shape = args
+        return fn(a[unsigned(i)] if flat else a[_offset_device(i, shape, a_strides)])
+
+    return _elementwise_kernel(unary)
+
+
+def _flat(lengths: tuple[int, ...], *strides: tuple[int, ...]) -> bool:
+    """Whether coalesced ``lengths`` and ``strides`` (see _coalesced) read each operand as the
+    output is written: one axis, every operand's step 1."""
+    return all(n == 1 for n in lengths[:-1]) and all(s[-1] == 1 for s in strides)
 
 
 def _result_dtype(name: str, dtype: np.dtype) -> np.dtype:
@@ -248,7 +292,6 @@ def _result_dtype(name: str, dtype: np.dtype) -> np.dtype:
 
 
 def _binary(name: str, a: Any, b: Any) -> CudaArray:
-    arrays, with_scalar = _binary_kernels(name)
     if isinstance(a, CudaArray) and isinstance(b, CudaArray):
         if a.dtype != b.dtype:
             raise TypeError(f"cuda {name}: dtypes differ ({a.dtype} and {b.dtype})")
@@ -259,7 +302,8 @@ def _binary(name: str, a: Any, b: Any) -> CudaArray:
                 _padded(shape, 1), _broadcast_strides(a.shape, shape),
                 _broadcast_strides(b.shape, shape),
             )  # fmt: skip
-            launch(arrays, out.size)(out.flat, a.flat, a_strides, b.flat, b_strides, lengths)
+            arrays = _binary_kernels(name, _flat(lengths, a_strides, b_strides))[0]
+            launch(arrays, out.size)(out.flat, (a.flat, a_strides, b.flat, b_strides, lengths))
         return out
     scalar_first = not isinstance(a, CudaArray)
     array, scalar = (b, a) if scalar_first else (a, b)
@@ -272,8 +316,9 @@ def _binary(name: str, a: Any, b: Any) -> CudaArray:
         lengths, strides = _coalesced(
             _padded(array.shape, 1), _broadcast_strides(array.shape, array.shape)
         )
+        with_scalar = _binary_kernels(name, _flat(lengths, strides))[1]
         launch(with_scalar, out.size)(
-            out.flat, array.flat, strides, array.dtype.type(scalar), scalar_first, lengths
+            out.flat, (array.flat, strides, array.dtype.type(scalar), scalar_first, lengths)
         )
     return out
 
@@ -293,7 +338,8 @@ def _copy_strided(
     out = empty(out_shape, dtype)
     if out.size:
         lengths, strides = _coalesced(_padded(out_shape, 1), _padded(strides, 0))
-        launch(_unary_kernel(fn), out.size)(out.flat, a.flat, strides, lengths)
+        kernel = _unary_kernel(fn, _flat(lengths, strides))
+        launch(kernel, out.size)(out.flat, (a.flat, strides, lengths))
     return out
 
 

@@ -249,7 +249,10 @@ KERNELS = {
     "adafactor ratio": (optimizers._adafactor_ratio, (A1, f32, A1, f32, A1)),
     "normal": (random._normal_kernel("<f4"), (types.Array(types.uint64, 1, "C"), A1)),
     "gather": (index._gather, (A1, I1, A1)),
-    "take_rows": (index._take_rows, (A1, i64, types.Array(i32, 1, "C"), I1, A1, f32)),
+    "take_rows": (
+        elementwise._elementwise_kernel(index._row_entry),
+        (A1, types.Tuple((A1, i64, i64, types.Array(i32, 1, "C"), I1, f32))),
+    ),
     "scatter_add_rows": (embedding._scatter_add_rows, (A1, i64, I1, A1)),
     "resample": (image._resample, (A4, *TAPS, *TAPS, A4, f32)),
     "affine fwd": (image._affine_forward, (A4, A2, B, i64, f32, f32, f32, A4)),

@@ -14,7 +14,8 @@ from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, asarray, empty, zeros
-from autoconv.backends.cuda.runtime import cached_kernel, launch, transfer
+from autoconv.backends.cuda.elementwise import _elementwise_kernel
+from autoconv.backends.cuda.runtime import cached_kernel, launch, transfer, unsigned
 
 
 def _positions(shape: tuple[int, ...], index: Any) -> np.ndarray:
@@ -54,20 +55,18 @@ def scatter_add(grad: CudaArray, shape: tuple[int, ...], index: Any) -> CudaArra
     return out
 
 
-@cached_kernel
-def _take_rows(source, row_size, rows, start, out, fill):
-    # Output row r is source row rows[start[0] + r]; start is a device array, so a recorded
-    # step that gathers its batch at a step input is replayed at each step's own rows.
-    n_rows = source.size // row_size
-    first = start[0]
-    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        r = i // row_size
-        k = first + r
-        row = rows[k] if 0 <= k < rows.size else -1
-        if 0 <= row < n_rows:  # the guard of rows that stay on the device (see take)
-            out[i] = source[row * row_size + i - r * row_size]
-        else:
-            out[i] = fill
+@cuda.jit(device=True)
+def _row_entry(args, i):
+    # Entry i of the output: of output row r, source row rows[start[0] + r]; start is a device
+    # array, so a recorded step that gathers its batch at a step input is replayed at each
+    # step's own rows.
+    source, row_size, n_rows, rows, start, fill = args
+    r = i // row_size
+    k = start[0] + r
+    row = rows[k] if 0 <= k < rows.size else -1
+    if 0 <= row < n_rows:  # the guard of rows that stay on the device (see take)
+        return source[unsigned(row * row_size + i - r * row_size)]
+    return fill
 
 
 def concatenate_rows(arrays: list[CudaArray]) -> CudaArray:
@@ -134,7 +133,9 @@ def _take(a: CudaArray, rows: CudaArray, start: CudaArray, count: int) -> CudaAr
     out = empty((count, *a.shape[1:]), a.dtype)
     fill = a.dtype.type(np.nan if a.dtype.kind == "f" else 0)
     if out.size:
-        launch(_take_rows, out.size)(a.flat, row_size, rows.flat, start.flat, out.flat, fill)
+        launch(_elementwise_kernel(_row_entry), out.size)(
+            out.flat, (a.flat, row_size, len(a), rows.flat, start.flat, fill)
+        )
     return out
 
 

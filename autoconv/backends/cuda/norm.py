@@ -52,12 +52,21 @@ def _gradient_entry(args, r, e):
     return grad[r, c] if e < channels else grad[r, c] * (x[r, c] - mean[c])
 
 
+@cuda.jit(device=True)
+def _four_lines(r, lanes, channels, c):
+    """Entry c's offsets in lines r, r + lanes, r + 2 lanes, r + 3 lanes."""
+    step = lanes * channels
+    at = unsigned(r * channels + c)
+    return at, unsigned(at + step), unsigned(at + 2 * step), unsigned(at + 3 * step)
+
+
 @cache
 def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
     """(forward, backward) elementwise batch normalization kernels for ``dtype``, over x (flat,
     rows x channels) in runtime's line layout: a thread takes one channel down a run of rows,
     its mean, variance and scale found once (the thread of row 0 writing the channel's
-    statistics or gamma's gradient)."""
+    statistics or gamma's gradient), four rows at a time (their loads in flight together; one
+    at a time, the small Xception's took 182 and 262 us each on an H200, 0.9 ms of its step)."""
     item = numba.from_dtype(np.dtype(dtype))
 
     @cached_kernel
@@ -76,10 +85,18 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
                 mean[c], variance[c] = m, v
         else:
             m, v = mean[c], variance[c]
-        scale = gamma[c] / math.sqrt(v + epsilon)
-        for r in range(first, end, lanes):
+        scale, shift = gamma[c] / math.sqrt(v + epsilon), beta[c]
+        r = first
+        while r + 3 * lanes < end:  # four lines' loads in flight, then their writes
+            a0, a1, a2, a3 = _four_lines(r, lanes, channels, c)
+            v0, v1, v2, v3 = x[a0], x[a1], x[a2], x[a3]
+            out[a0], out[a1] = (v0 - m) * scale + shift, (v1 - m) * scale + shift
+            out[a2], out[a3] = (v2 - m) * scale + shift, (v3 - m) * scale + shift
+            r += 4 * lanes
+        while r < end:
             at = unsigned(r * channels + c)
-            out[at] = (x[at] - m) * scale + beta[c]
+            out[at] = (x[at] - m) * scale + shift
+            r += lanes
 
     @cached_kernel
     def backward(grad, x, channels, gamma, mean, variance, epsilon, training, total, centered,
@@ -97,9 +114,21 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
         if training:
             x_scale = -g_scale * inv * g_gamma / item(rows)
             shift = -g_scale * total[c] / item(rows)
-        for r in range(first, end, lanes):
+        m = mean[c]
+        r = first
+        while r + 3 * lanes < end:  # four lines' loads in flight, then their writes
+            a0, a1, a2, a3 = _four_lines(r, lanes, channels, c)
+            x0, x1, x2, x3 = x[a0], x[a1], x[a2], x[a3]
+            g0, g1, g2, g3 = grad[a0], grad[a1], grad[a2], grad[a3]
+            grad_x[a0] = (x0 - m) * x_scale + g0 * g_scale + shift
+            grad_x[a1] = (x1 - m) * x_scale + g1 * g_scale + shift
+            grad_x[a2] = (x2 - m) * x_scale + g2 * g_scale + shift
+            grad_x[a3] = (x3 - m) * x_scale + g3 * g_scale + shift
+            r += 4 * lanes
+        while r < end:
             at = unsigned(r * channels + c)
-            grad_x[at] = (x[at] - mean[c]) * x_scale + grad[at] * g_scale + shift
+            grad_x[at] = (x[at] - m) * x_scale + grad[at] * g_scale + shift
+            r += lanes
 
     return forward, backward
 

@@ -307,7 +307,7 @@ def test_matmuls_are_each_matmul_in_one_launch(launches, rng):
     kernels = [n for n in launches if n == "_matmul_kernel.kernel"]
     assert len(kernels) == 2  # the three float32 products together (the split one too), the float64
     # and no pass adding the split parts (the other kernel copies the broadcast operand)
-    assert set(launches) == {"_matmul_kernel.kernel", "_elementwise_kernel.kernel"}
+    assert set(launches) == {"_matmul_kernel.kernel", "_elementwise_kernel.unary"}
     assert got[1] is None and cpu.matmuls(None) == [None]
     for gpu, product in zip(got, products, strict=True):
         if product is not None:

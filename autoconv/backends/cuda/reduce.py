@@ -248,17 +248,8 @@ def _column_sum_kernel(element: Any, dtype: str, column: Any = _same) -> Any:
         if c < columns:
             shared = column(args, c)
             step = cuda.gridDim.y * ROW_THREADS
-            r = cuda.blockIdx.y * ROW_THREADS + cuda.threadIdx.y
-            # Four rows' entries found (their loads in flight together), then added in row
-            # order: the sum the one-row-at-a-time loop made, to the bit.
-            while r + 3 * step < rows:
-                v0, v1 = element(shared, r, c), element(shared, r + step, c)
-                v2, v3 = element(shared, r + 2 * step, c), element(shared, r + 3 * step, c)
-                total = (((total + v0) + v1) + v2) + v3
-                r += 4 * step
-            while r < rows:
+            for r in range(cuda.blockIdx.y * ROW_THREADS + cuda.threadIdx.y, rows, step):
                 total += element(shared, r, c)
-                r += step
         _chunk_sum(partial, total, zero, c, columns, sums, partials, arrivals)
 
     return kernel

@@ -46,7 +46,7 @@ from epoch_vs_torch import WORKLOADS
 from numba import cuda
 
 import autoconv as ac
-from autoconv.backends.cuda import capture, runtime
+from autoconv.backends.cuda import capture, gemm, runtime
 
 INFER_BATCH = 256
 
@@ -78,7 +78,7 @@ def device_ms(run: Any, rounds: int = 3) -> float:
 
 def kernel_name(kernel: Any) -> str:
     function = getattr(kernel, "py_func", None) or getattr(kernel, "fn", None)
-    name = getattr(function, "__qualname__", type(kernel).__name__)
+    name = getattr(function, "__qualname__", None) or repr(kernel)  # cuBLAS: cublas_gemm
     return name.replace(".<locals>", "")  # a factory's kernel: factory.kernel
 
 
@@ -174,8 +174,9 @@ def main() -> None:
     )
     print(f"Device: {device}; model {args.model}, batch {batch}; training step "
           f"{runner.replay.mode}, prediction step {predicted}")  # fmt: skip
+    print(f"Matrix products: {gemm.route()}")
     results = {"device": device, "model": args.model, "batch": batch, "set": args.set,
-               "tf32": args.tf32}  # fmt: skip
+               "tf32": args.tf32, "products": gemm.route()}  # fmt: skip
     if args.set or args.tf32:
         print("Settings: " + ", ".join(args.set + ["TF32"] * args.tf32))
     results["train"] = profile(runner.replay, args.repeats) | {"host_us": train_host}

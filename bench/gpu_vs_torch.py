@@ -217,8 +217,11 @@ def autoconv_engine(name: str, args: argparse.Namespace) -> dict:
     if args.device == "cuda":
         from numba import cuda
 
+        from autoconv.backends.cuda import gemm
+
         device = cuda.get_current_device().name
         device = device.decode() if isinstance(device, bytes) else device
+        train["products"] = gemm.route()
     return {"train": train, "infer": infer, "device_name": device}
 
 
@@ -674,6 +677,9 @@ def main() -> None:
     device = cpu_name() if args.device == "cpu" else ", ".join(sorted(names - {"cpu"}))
     print(f"\nDevice: {device or 'unknown (no child reported one)'} ({args.device}), {date}")
     print(f"autoconv {commit}; " + ", ".join(f"{n} {v}" for n, v in found.items()))
+    routes = {o["figures"]["train"].get("products") for o in children if "figures" in o} - {None}
+    if routes:
+        print(f"autoconv's matrix products: {'; '.join(sorted(routes))}")
     print(f"Command: {command}\nTF32: {args.tf32}; steps_per_execution: "
           f"{args.steps_per_execution} (autoconv, Keras)\n")  # fmt: skip
     for line in table(table_rows(models, args.epochs), results, skipped):

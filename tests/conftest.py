@@ -30,6 +30,15 @@ def fresh_names():
 
 
 @pytest.fixture
+def matmul_kernel(monkeypatch):
+    """Every CUDA matrix product on autoconv's own kernel rather than cuBLAS, for the tests of
+    that kernel (on a GPU: the simulator has no cuBLAS, so its products take the kernel anyway)."""
+    from autoconv.backends.cuda import gemm
+
+    monkeypatch.setattr(gemm, "ROUTE", "autoconv")
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 

@@ -254,8 +254,9 @@ SPLIT_PRODUCTS = [((3, 200, 5), 4, 2), ((14, 70, 3), 4, 2), ((70, 9, 33), 1, 1)]
 
 
 @pytest.fixture
-def simulator_splits(monkeypatch):
-    """The simulator's split constants, on whichever device runs the tests."""
+def simulator_splits(monkeypatch, matmul_kernel):
+    """The simulator's split constants, on whichever device runs the tests (the products on
+    autoconv's kernel there)."""
     monkeypatch.setattr(gemm, "SPLIT_BLOCKS", 4)
     monkeypatch.setattr(gemm, "SPLIT_MIN_CHUNK", 16)
 
@@ -298,6 +299,7 @@ TILE_CONSTANTS = {
 }
 
 
+@pytest.mark.usefixtures("matmul_kernel")
 @pytest.mark.parametrize("constants", TILE_CONSTANTS.values(), ids=TILE_CONSTANTS.keys())
 @pytest.mark.parametrize(
     ("transpose_a", "transpose_b"), list(itertools.product([False, True], repeat=2))
@@ -334,6 +336,7 @@ def test_tile_constants_that_do_not_space_a_threads_loads_evenly_are_refused(til
     gemm._spacing(4, 4, 4, 16)  # 4 positions a round, a thread's 4 rows: even
 
 
+@pytest.mark.usefixtures("matmul_kernel")
 @pytest.mark.parametrize(("m", "k", "n"), [(70, 20, 3), (5, 300, 4)])  # unsplit; split in 4
 def test_narrow_output_tiles_give_the_same_bits_as_square_ones(m, k, n, rng, monkeypatch):
     """Products of at most BLOCK / 2 columns run with tiles of 2 BLOCK x BLOCK / 2 (no thread on
@@ -1600,6 +1603,7 @@ def test_column_sums_over_many_chunks_are_the_same_bits_every_run(rows, columns,
 
 @pytest.mark.gpu
 @pytest.mark.skipif(SIMULATED, reason="needs a real GPU (this run uses the CUDA simulator)")
+@pytest.mark.usefixtures("matmul_kernel")
 @pytest.mark.parametrize(
     ("batch", "m", "k", "n"), [(16, 32, 15_488, 64), (1, 144, 259_200, 32), (1, 64, 576, 64)]
 )

@@ -57,7 +57,9 @@ def test_the_simulator_keeps_its_runs_of_many_lines():
 
 
 @pytest.mark.parametrize("transpose_a", [False, True])
-def test_products_launched_together_get_exactly_their_blocks(transpose_a, rng, monkeypatch):
+def test_products_launched_together_get_exactly_their_blocks(
+    transpose_a, rng, monkeypatch, matmul_kernel
+):
     """A backward's input gradient (many row tiles) and kernel gradient (one tile, its long
     contracted axis split) in one launch: as many blocks as the two have, not a grid as wide as
     one and as tall as the other; each product right to float64's rounding."""

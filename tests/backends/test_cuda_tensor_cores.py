@@ -13,7 +13,8 @@ from autoconv import config
 from autoconv.backends import namespace, precision
 
 pytest.importorskip("numba_cuda")
-pytestmark = pytest.mark.cudasim
+# These test the kernel's TF32 path: on a GPU its products are kept off cuBLAS.
+pytestmark = [pytest.mark.cudasim, pytest.mark.usefixtures("matmul_kernel")]
 
 from numba import cuda  # noqa: E402
 

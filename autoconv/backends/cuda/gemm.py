@@ -7,11 +7,16 @@ order), adds a bias and applies a ReLU as it writes the output (Dense's and the 
 epilogue), and makes several products in one launch (:func:`matmuls`: a backward's two). Its
 tile constants are globals of this module: ``matmul`` reads ``BLOCK`` and ``SPLIT_*`` at each
 call, the kernel its tile sizes when it is compiled (at its first launch).
+
+Where cuBLAS loads (a GPU with the ``cuda`` extra's libraries), float32 and float64 products
+go to it instead (:mod:`autoconv.backends.cuda.cublas`; ``ROUTE``), the epilogue then a pass
+of its own; the kernel keeps the rest (other dtypes, the simulator, ``AUTOCONV_GEMM=autoconv``).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from functools import cache
 from typing import Any
 
@@ -20,7 +25,7 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds, precision
-from autoconv.backends.cuda import tensor_cores
+from autoconv.backends.cuda import cublas, tensor_cores
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import activated, bias_relu
 from autoconv.backends.cuda.elementwise import broadcast_to
@@ -28,6 +33,21 @@ from autoconv.backends.cuda.reduce import arrival_counters
 from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure, unsigned, unsigned32
 from autoconv.backends.cuda.tensor_cores import WARP, mma_tf32, round_tf32
 
+# Which products cuBLAS computes (AUTOCONV_GEMM in the environment, read at import; the module
+# global read at each product, so a test or benchmark can change it): "cublas" (the default),
+# every float32 and float64 product whose sizes fit its C ints but those below, where the
+# library loads;
+# "autoconv", none (this module's kernel, for every product). On an H200 cuBLAS took a third to
+# a half of the kernel's time on the course models' large products (see cublas.py).
+ROUTES = ("cublas", "autoconv")
+ROUTE = os.environ.get("AUTOCONV_GEMM", "cublas")
+# Products the kernel splits (few output tiles, a long contracted axis: kernel gradients) stay
+# on it when batched or of at most KERNEL_OUTPUT entries: there cuBLAS ran at 1-16 TFLOP/s on an
+# H200, the stack model's Winograd kernel gradient (16 products of 32 x 32 over 41,472) in
+# 1,377 us against the kernel's 86, the flowers classifier's first (27 x 16 over 1,036,800) in
+# 231 us; larger split products ran at 30-54 there (the small Xception's 512 x 512 over 64,800:
+# 649 us; bench/results/2026-11-26-gpu-h200-cublas.md).
+KERNEL_OUTPUT = 16384
 # Matrix product tiling: a block of SIDE x SIDE threads computes a tile of the output, each
 # thread a register tile of it: BLOCK x BLOCK (a thread's PER_THREAD x PER_THREAD), or, when
 # every product of a launch has at most BLOCK / 2 columns (32 filters), 2 BLOCK x BLOCK / 2, so
@@ -376,7 +396,7 @@ class _Product:
     output tile (:meth:`plan`)."""
 
     __slots__ = ("a", "b", "batches", "blocks", "counters", "done", "out", "parts", "shape",
-                 "sizes", "strides", "tile")  # fmt: skip
+                 "sizes", "strides", "tile", "transposed")  # fmt: skip
 
     def __init__(self, a: CudaArray, b: CudaArray, transpose_a: bool, transpose_b: bool) -> None:
         if a.ndim < 2 or b.ndim < 2:
@@ -393,6 +413,7 @@ class _Product:
         if b.shape[:-2] != batch:
             b = broadcast_to(b, batch + b.shape[-2:])
         self.a, self.b, self.batches, self.shape = a, b, math.prod(batch), (m, n, k)
+        self.transposed = transpose_a, transpose_b
         self.out = empty((*batch, m, n), a.dtype)
         self.done = self.out.size == 0 or k == 0  # nothing to launch
         if k == 0:
@@ -403,14 +424,20 @@ class _Product:
         self.strides = (m * k if batched else 0, a_rows, a_cols, k * n if batched else 0, b_rows,
                         b_cols)  # fmt: skip
 
+    def splits(self, tile: tuple[int, int, bool]) -> tuple[int, int]:
+        """Its output tiles (batches included) for ``tile``, and the parts its contracted axis
+        is split into (1: not split; see SPLIT_BLOCKS)."""
+        (m, n, k), (rows, columns, _) = self.shape, tile
+        tiles = -(-n // columns) * -(-m // rows) * self.batches
+        if tiles >= SPLIT_BLOCKS:
+            return tiles, 1
+        return tiles, max(1, min(SPLIT_BLOCKS // tiles, k // SPLIT_MIN_CHUNK))
+
     def plan(self, tile: tuple[int, int, bool]) -> _Product:
         """Its blocks for output tiles of ``tile`` (rows, columns, on tensor cores): the
         contracted axis split when they are few (see SPLIT_BLOCKS)."""
         (m, n, k), (rows, columns, _) = self.shape, tile
-        tiles = -(-n // columns) * -(-m // rows) * self.batches
-        splits = 1
-        if tiles < SPLIT_BLOCKS:
-            splits = max(1, min(SPLIT_BLOCKS // tiles, k // SPLIT_MIN_CHUNK))
+        tiles, splits = self.splits(tile)
         # Split: each part's sums (batch * splits + split, m, n), and a counter for each tile.
         self.parts = (
             self.out if splits == 1 else empty((self.batches * splits, m, n), self.out.dtype)
@@ -420,6 +447,50 @@ class _Product:
         self.blocks = -(-n // columns) * -(-m // rows) * self.batches * splits
         self.tile = tile
         return self
+
+
+def _vendor(product: _Product) -> bool:
+    """Whether cuBLAS computes ``product`` (see ROUTE and KERNEL_OUTPUT)."""
+    if ROUTE not in ROUTES:
+        raise ValueError(
+            f"AUTOCONV_GEMM={ROUTE!r} is not a matrix product route; expected one of "
+            f"{', '.join(map(repr, ROUTES))}"
+        )
+    if (
+        ROUTE != "cublas"
+        or product.out.dtype.str not in cublas.DATA_TYPES
+        or max(*product.shape, product.batches) > cublas.MAX_DIMENSION
+    ):
+        return False
+    m, n, _ = product.shape
+    if product.splits(_tile([product]))[1] > 1 and (product.batches > 1 or m * n <= KERNEL_OUTPUT):
+        return False
+    return cublas.library() is not None
+
+
+def route() -> str:
+    """Who computes float32 and float64 products, in words (for a benchmark's record)."""
+    if ROUTE == "autoconv":
+        return "autoconv's kernel (AUTOCONV_GEMM=autoconv)"
+    library = cublas.library()
+    if library is None:
+        return f"autoconv's kernel ({cublas.why_not()})"
+    return f"cuBLAS {library.version} ({library.path})"
+
+
+def _cublas(product: _Product) -> None:
+    """``product`` (not done) by cuBLAS: one call, launched as a kernel (its grid and block the
+    product's shape and batches, for profiles)."""
+    (m, n, k), batches = product.shape, product.batches
+    if product.out.dtype == np.float64:
+        compute = cublas.COMPUTE_64F
+    else:
+        compute = cublas.COMPUTE_32F_FAST_TF32 if precision.tensor_float32() else cublas.COMPUTE_32F
+    strides = (k * n, m * k, m * n) if batches > 1 else (0, 0, 0)
+    configure(cublas.GEMM, (m, n, k), batches)(
+        product.b.flat, product.a.flat, product.out.flat,
+        *cublas.column_major(m, n, k, *product.transposed), *strides, batches, compute,
+    )  # fmt: skip
 
 
 def _tile(products: list[_Product]) -> tuple[int, int, bool]:
@@ -467,25 +538,31 @@ def matmul(
     """``a @ b`` for operands of 2 or more dims (leading axes broadcast); ``transpose_a`` /
     ``transpose_b`` swap an operand's last two axes for free (the kernel reads it strided).
     ``bias`` (one per column) added and ``relu`` applied as each entry is written (after the
-    parts of a split contracted axis are added up)."""
+    parts of a split contracted axis are added up), or in a pass of their own after cuBLAS's
+    product (see ROUTE)."""
     product = _Product(a, b, transpose_a, transpose_b)
-    product.plan(_tile([product]))
     bounds.columns("matmul", "bias", bias, product.out.shape[-1])
     bias = None if bias is None else bias.astype(product.out.dtype, copy=False)
-    if product.done:
+    if product.done or _vendor(product):
+        if not product.done:
+            _cublas(product)
         return _epilogue(product.out, bias, relu) if product.out.size else product.out
-    _launch([product], bias, (bias is not None) | relu << 1)
+    _launch([product.plan(_tile([product]))], bias, (bias is not None) | relu << 1)
     return product.out
 
 
 def matmuls(*products: tuple[Any, Any, bool, bool] | None) -> list[CudaArray | None]:
     """Each product (a, b, transpose_a, transpose_b) as :func:`matmul` gives it (None for
-    None): those of one dtype in one launch (a backward's products, which share an
-    operand)."""
+    None): those of one dtype in one launch of the kernel (a backward's products, which share
+    an operand), or each its own call of cuBLAS (see ROUTE)."""
     planned = [None if product is None else _Product(*product) for product in products]
     by_dtype: dict[np.dtype, list[_Product]] = {}
     for product in planned:
-        if product is not None and not product.done:
+        if product is None or product.done:
+            continue
+        if _vendor(product):
+            _cublas(product)
+        else:
             by_dtype.setdefault(product.out.dtype, []).append(product)
     for of_dtype in by_dtype.values():
         tile, together = _tile(of_dtype), []
@@ -501,7 +578,8 @@ def matmuls(*products: tuple[Any, Any, bool, bool] | None) -> list[CudaArray | N
 
 
 def _epilogue(out: CudaArray, bias: CudaArray | None, relu: bool) -> CudaArray:
-    """The epilogue in a pass of its own, in place, over a product with nothing to sum."""
+    """The epilogue in a pass of its own, in place (a product with nothing to sum, or
+    cuBLAS's)."""
     if bias is not None or relu:
         bias_relu(out.reshape(-1, out.shape[-1]), bias, relu)
     return out

@@ -14,12 +14,13 @@ CUDA toolkit's. Six functions of its C API, no binding package. It shares numba-
 (the device's primary one, which the runtime API cuBLAS uses adopts).
 
 A call is launched as a kernel is, through :class:`~autoconv.backends.cuda.runtime.Launch`:
-``GEMM[None, None](*arguments)`` on the legacy default stream, in order with every kernel, or
-``GEMM[None, None, stream]`` on a stream being captured into a graph. So a recorded step's tape
-holds it like any launch, two tapes compare its arguments, and a replay puts it in the step's
-CUDA graph (cuBLAS's kernels on a stream being captured are captured). Every call is given the
-same workspace (WORKSPACE_BYTES of device memory, set after its stream: setting a stream
-forgets it), so cuBLAS never allocates, which a graph being captured could not.
+``GEMM[grid, block]`` called with its arguments runs it on the legacy default stream, in order
+with every kernel, ``GEMM[grid, block, stream]`` on a stream being captured into a graph (the
+"grid" and "block" only label it: gemm.py gives the product's (m, n, k) and batches). So a
+recorded step's tape holds it like any launch, two tapes compare its arguments, and a replay
+puts it in the step's CUDA graph (cuBLAS's kernels on a stream being captured are captured).
+Every call is given the same workspace (WORKSPACE_BYTES of device memory, set after its stream:
+setting a stream forgets it), so cuBLAS never allocates, which a graph being captured could not.
 
 cuBLAS is column-major: the row-major ``out (m x n) = op(a) @ op(b)`` is the column-major
 ``out^T = op(b)^T op(a)^T``, b first (:func:`column_major`). The same call gives the same bits
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -131,12 +133,18 @@ class _Library:
 
 
 _why_not = ""
+_loading = threading.Lock()
+
+
+def library() -> _Library | None:
+    """libcublas, loaded once a process (by the first thread to ask); None on the simulator or
+    where it does not load (:func:`why_not` says why)."""
+    with _loading:
+        return _load()
 
 
 @functools.cache
-def library() -> _Library | None:
-    """libcublas, loaded once a process; None on the simulator or where it does not load
-    (:func:`why_not` says why)."""
+def _load() -> _Library | None:
     global _why_not
     if SIMULATED:
         _why_not = "the CUDA simulator has no cuBLAS"

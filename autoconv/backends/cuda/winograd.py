@@ -10,7 +10,6 @@ import math
 from functools import cache
 from typing import Any
 
-import numba
 import numpy as np
 from numba import cuda
 
@@ -25,7 +24,15 @@ from autoconv.windows import Window
 # The transforms' coefficients, compiled into the kernels as constants: the input tile's
 # V = B^T d B and the output's Y = A^T M A.
 _B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.int32)
+# Each row of B^T as its two nonzero columns (ascending) and their signs: entry 4a + b of an
+# input tile is the sum of the four cells (_B_ROWS[a, u], _B_ROWS[b, v]), u-major, each signed
+# _B_SIGNS[a, u] * _B_SIGNS[b, v].
+_B_ROWS = np.array([np.flatnonzero(row) for row in _B_T], dtype=np.int32)
+_B_SIGNS = np.array([row[row != 0] for row in _B_T], dtype=np.int32)
 _A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.int32)
+# Each row of A^T as its three nonzero columns (ascending) and their signs, as _B_ROWS.
+_A_ROWS = np.array([np.flatnonzero(row) for row in _A_T], dtype=np.int32)
+_A_SIGNS = np.array([row[row != 0] for row in _A_T], dtype=np.int32)
 
 
 # The kernels run over tiles or pixels (lines) of channels (entries) in runtime's line layout:
@@ -37,46 +44,39 @@ _A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.int32)
 @cached_kernel
 def _input_tiles(x, x_shape, top, left, ph, pw, tiles, zero, span, run):
     # Entry 4a + b of a tile: the sum over its 4x4 cells d[r, s] of B^T[a, r] B^T[b, s]
-    # d[r, s] (cells in the padding skipped). The thread reads its tile's 16 cells once and
-    # writes its 16 entries.
+    # d[r, s], r-major, the terms of zero coefficients skipped: four cells (_B_ROWS), each
+    # added or subtracted. A cell in the padding reads as +0, which changes no sum's bits (a sum
+    # begun at +0 is never -0, and +0 or -0 added to anything else leaves it). The thread reads
+    # its tile's 16 cells once and writes its 16 entries.
     n_images, height, width, channels = x_shape
     count = n_images * ph * pw
     c, first, lanes, end = line_run(span, run, count)
     if c >= channels:
         return
     cells = cuda.local.array(16, tiles.dtype)
-    row_inside = cuda.local.array(4, numba.boolean)
-    column_inside = cuda.local.array(4, numba.boolean)
     plane = count * channels  # from entry 4a + b of a tile to the next
     n, i, j = _pixel(first, ph, pw)
     for tile in range(first, end, lanes):
         y0, x0 = 2 * i - top, 2 * j - left
-        for r in range(4):
-            row_inside[r] = 0 <= y0 + r < height
-            column_inside[r] = 0 <= x0 + r < width
         row = ((n * height + y0) * width + x0) * channels + c  # cell (0, 0), maybe outside
         for r in range(4):
             cell = row
             for s in range(4):
-                cells[4 * r + s] = zero
-                if row_inside[r] and column_inside[s]:
-                    cells[4 * r + s] = x[unsigned(cell)]
+                inside = 0 <= y0 + r < height and 0 <= x0 + s < width
+                cells[4 * r + s] = x[unsigned(cell)] if inside else zero
                 cell += channels
             row += width * channels
         at = tile * channels + c
         for a in range(4):
             for b in range(4):
                 total = zero
-                for r in range(4):
-                    for s in range(4):
-                        if (
-                            _B_T[a, r] != 0
-                            and _B_T[b, s] != 0
-                            and row_inside[r]
-                            and column_inside[s]
-                        ):
-                            value = cells[4 * r + s]
-                            total += value if _B_T[a, r] == _B_T[b, s] else -value
+                for u in range(2):
+                    for v in range(2):
+                        value = cells[4 * _B_ROWS[a, u] + _B_ROWS[b, v]]
+                        if _B_SIGNS[a, u] == _B_SIGNS[b, v]:
+                            total += value
+                        else:
+                            total += -value  # as written before: a NaN's sign kept alike
                 tiles[unsigned(at)] = total
                 at += plane
         n, i, j = _stepped(n, i, j, lanes, ph, pw)
@@ -132,11 +132,13 @@ def _output_max_pool(products, bias, relu, zero, out, out_shape, argmax, span, r
         for cell in range(4):
             p, q = cell // 2, cell % 2
             total = zero
-            for a in range(4):
-                for b in range(4):
-                    if _A_T[p, a] != 0 and _A_T[q, b] != 0:
-                        value = m[4 * a + b]
-                        total += value if _A_T[p, a] == _A_T[q, b] else -value
+            for u in range(3):  # the nonzero coefficients' products, a-major
+                for v in range(3):
+                    value = m[4 * _A_ROWS[p, u] + _A_ROWS[q, v]]
+                    if _A_SIGNS[p, u] == _A_SIGNS[q, v]:
+                        total += value
+                    else:
+                        total += -value
             if cell == 0 or total > best or (total != total and best == best):
                 best, where = total, ((2 * i + p) * 2 * pw + 2 * j + q) * filters + c
         out[unsigned(tile * filters + c)] = activated(best + bias[c], relu, zero)

@@ -51,15 +51,16 @@ GEMM_ROUTE_ENTRIES = 16 * 2**20
 @cache
 def _conv_max_pool_2x2(kh: int, kw: int, channels: int, dtype: str) -> Any:
     """The forward kernel for a kh x kw window over ``channels`` channels, known when it is
-    compiled: channel by channel, the (kh + 1) x (kw + 1) input cells under a pool window's
-    four convolution outputs are read once into registers and each weight once, for the four
-    outputs at a time (it read each cell and weight once per output: 72 loads for 36
-    multiply-adds at 3x3 over one channel, now 25). At 3x3, 80 registers over one channel (3
-    blocks of 256 threads a multiprocessor on sm_90), 96 over three (2), all in registers
-    (bench/cuda_resources.py)."""
+    compiled. A thread keeps its filter's kh x kw x channels weights in registers for its run
+    of pooled pixels; channel by channel, the (kh + 1) x (kw + 1) input cells under a pool
+    window's four convolution outputs are read once, for the four outputs at a time. A window
+    inside the image sums with no test a term (_window_totals' ``checked``); one over the
+    padding skips the cells there."""
     item = numba.from_dtype(np.dtype(dtype))
     rows, columns = kh + 1, kw + 1  # the input cells under a pool window's four outputs
-    under = rows * columns
+    under, taps_per_filter = rows * columns, kh * kw * channels
+    inside_totals = _window_totals(kh, kw, channels, checked=False)
+    edge_totals = _window_totals(kh, kw, channels, checked=True)
 
     @cached_kernel
     def kernel(x, x_shape, taps, bias, relu, zero, pt, pl, out, out_shape, argmax, span, run):
@@ -74,42 +75,64 @@ def _conv_max_pool_2x2(kh: int, kw: int, channels: int, dtype: str) -> Any:
         c, first, lanes, end = line_run(span, run, n_images * oh * ow)
         if c >= filters:
             return
+        weights = cuda.local.array(taps_per_filter, item)
+        for t in range(taps_per_filter):
+            weights[t] = taps[unsigned(t * filters + c)]
         cells = cuda.local.array(under, item)
         inside = cuda.local.array(under, numba.boolean)
         totals = cuda.local.array(4, item)
+        row_step = width * channels
         n, i, j = _pixel(first, oh, ow)
         for pooled in range(first, end, lanes):
-            for r in range(rows):
-                y = 2 * i - pt + r
-                for s in range(columns):
-                    xx = 2 * j - pl + s
-                    inside[r * columns + s] = 0 <= y < height and 0 <= xx < width
-            for cell in range(4):
-                totals[cell] = zero
-            for c_in in range(channels):
+            y0, x0 = 2 * i - pt, 2 * j - pl  # the window's first cell, maybe in the padding
+            corner = ((n * height + y0) * width + x0) * channels
+            if 0 <= y0 and y0 + rows <= height and 0 <= x0 and x0 + columns <= width:
+                inside_totals(x, corner, row_step, weights, cells, inside, totals, zero)
+            else:
                 for r in range(rows):
                     for s in range(columns):
-                        if inside[r * columns + s]:
-                            at = ((n * height + 2 * i - pt + r) * width + 2 * j - pl + s) * channels
-                            cells[r * columns + s] = x[unsigned(at + c_in)]
-                for a in range(kh):
-                    for b in range(kw):
-                        weight = taps[unsigned(((a * kw + b) * channels + c_in) * filters + c)]
-                        for cell in range(4):
-                            at = (a + cell // 2) * columns + b + cell % 2
-                            if inside[at]:
-                                totals[cell] += cells[at] * weight
+                        inside[r * columns + s] = 0 <= y0 + r < height and 0 <= x0 + s < width
+                edge_totals(x, corner, row_step, weights, cells, inside, totals, zero)
             best, where = zero, 0
             for cell in range(4):
                 total = totals[cell]
                 if cell == 0 or total > best or (total != total and best == best):
-                    y0, x0 = 2 * i + cell // 2, 2 * j + cell % 2  # in the convolution's output
-                    best, where = total, (y0 * 2 * ow + x0) * filters + c
+                    y, xx = 2 * i + cell // 2, 2 * j + cell % 2  # in the convolution's output
+                    best, where = total, (y * 2 * ow + xx) * filters + c
             out[unsigned(pooled * filters + c)] = activated(best + bias[c], relu, zero)
             argmax[unsigned(pooled * filters + c)] = where
             n, i, j = _stepped(n, i, j, lanes, oh, ow)
 
     return kernel
+
+
+@cache
+def _window_totals(kh: int, kw: int, channels: int, checked: bool) -> Any:
+    """totals[0..3] = a pool window's four convolution outputs at x's flat offset ``corner``
+    (its first cell's channel 0; rows ``row_step`` apart), channel by channel and tap by tap;
+    with ``checked``, the cells whose ``inside`` is False (in the padding) skipped, else every
+    cell read. Compiled for each, so the inside windows' terms have no test."""
+    columns = kw + 1
+
+    @cuda.jit(device=True)
+    def totals_of(x, corner, row_step, weights, cells, inside, totals, zero):
+        for cell in range(4):
+            totals[cell] = zero
+        for c_in in range(channels):
+            for r in range(kh + 1):
+                for s in range(columns):
+                    if not checked or inside[r * columns + s]:
+                        at = corner + r * row_step + s * channels + c_in
+                        cells[r * columns + s] = x[unsigned(at)]
+            for a in range(kh):
+                for b in range(kw):
+                    weight = weights[(a * kw + b) * channels + c_in]
+                    for cell in range(4):
+                        at = (a + cell // 2) * columns + b + cell % 2
+                        if not checked or inside[at]:
+                            totals[cell] += cells[at] * weight
+
+    return totals_of
 
 
 def conv_max_pool_2x2(

@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterator
 
 from autoconv.backends import DEVICES, gpu_usable
+from autoconv.backends.precision import DEFAULT as DEFAULT_FLOAT32_MATMUL_PRECISION
 from autoconv.backends.precision import PRECISIONS as FLOAT32_MATMUL_PRECISIONS
 from autoconv.backends.precision import (
     get_float32_matmul_precision,
@@ -88,6 +89,7 @@ def _chosen() -> tuple[str, str]:
 
 
 __all__ = [
+    "DEFAULT_FLOAT32_MATMUL_PRECISION",
     "DEVICE_VARIABLE",
     "FLOAT32_MATMUL_PRECISIONS",
     "device_choice",

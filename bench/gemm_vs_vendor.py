@@ -14,9 +14,9 @@ cuBLAS call where it "measures faster than ours") would change, before it is bui
    operands laid out as the step's (the median of ``--repeats`` calls, each ended by a device
    sync); a ``torch`` child the same shapes with ``torch.matmul`` on operands of the same
    layout (a transposed operand as a transposed view), once with TF32 off (float32, as
-   autoconv computes by default) and once with TF32 on (PyTorch's cuDNN default; on a GPU
-   only); on a GPU an ``autoconv-tf32`` child times autoconv's tensor-core kernel too
-   (``config.set_float32_matmul_precision("high")``).
+   autoconv's child computes, ``config.set_float32_matmul_precision("highest")``) and once with
+   TF32 on (PyTorch's cuDNN default; on a GPU only); on a GPU an ``autoconv-tf32`` child times
+   autoconv's TF32 products too (``"high"``, its default).
 3. The parent prints a table per model: each shape, its count, the milliseconds of each
    engine and autoconv's over the vendor's (float32 over float32, and on a GPU TF32 over
    TF32); and the step's sums (time x count).
@@ -144,8 +144,8 @@ def child(args: argparse.Namespace) -> None:
     else:
         shapes = [(tuple(s[0]), *s[1:6]) for s in json.loads(args.shapes)]
         if args.child.startswith("autoconv"):
-            if args.child == "autoconv-tf32":
-                ac.config.set_float32_matmul_precision("high")
+            tf32 = args.child == "autoconv-tf32"
+            ac.config.set_float32_matmul_precision("high" if tf32 else "highest")
             result = autoconv_times(shapes, args.device, args.repeats)
         else:
             result = torch_times(shapes, args.device, args.repeats, args.child == "torch-tf32")

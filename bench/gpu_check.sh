@@ -15,7 +15,8 @@
 #   it imports), one round; bench-spe: the same with --steps-per-execution 64; bench-tf32: the
 #   same with --tf32 on (every engine's float32 products on TF32 tensor cores, autoconv's too).
 # - kernels: bench/gpu_step_kernels.py for each of the four models: a replayed training step's and
-#   prediction step's device time, as one CUDA graph and kernel by kernel (where the time goes).
+#   prediction step's device time, as one CUDA graph and kernel by kernel (where the time goes),
+#   at the default precision (TF32 products).
 # - kernels-tf32: the same with TF32 products, at tensor-core tiles of 64 and of 128 (each its
 #   own kernel cache folder, the tile being compiled into the kernel): which tile to make the
 #   default.
@@ -106,7 +107,7 @@ for stage in $stages; do
         for tile in 64 128; do
           echo "-- $model, TF32, tensor-core tiles of $tile" | tee -a "$log"
           NUMBA_CACHE_DIR="/tmp/gpu-check-cache-tc$tile" \
-            limited python3 bench/gpu_step_kernels.py --model "$model" --rows 30 --tf32 \
+            limited python3 bench/gpu_step_kernels.py --model "$model" --rows 30 --precision high \
             --set "gemm.TC_TILE=$tile" 2>&1 |
             grep -v -e NumbaPerformanceWarning -e "warn(" | tee -a "$log"
         done

@@ -9,7 +9,10 @@ recorded steps it times, with CUDA events on the stream the graphs are launched 
   launches faster than the device runs steps of more than a few microseconds, so this is the
   device's time per step);
 - each kernel alone: a graph of that one launch repeated ``--repeats`` times (kernels that
-  update in place, an optimizer's, run on the values they left: the time is the same).
+  update in place, an optimizer's, run on the values they left: the time is the same);
+- with ``--in-step``, each kernel in the step: the whole step's time less that of the step
+  without that kernel's launches (its inputs no longer warm in the cache from the kernel before,
+  its neighbours', the step's own effects; the sum of these need not be the step's time).
 
 Beside them, the host's time per step in ``fit`` (the last epoch's seconds over its steps) and
 in ``predict``: where it is above the graph's time, the host is the bottleneck, not the kernels.
@@ -17,8 +20,9 @@ Prints each step's kernels slowest first (the same kernel at the same launch sha
 with its count) and the sum against the whole graph.
 
     python bench/gpu_step_kernels.py [--model mnist|rgb|stack|xception] [--steps 40]
-                                     [--repeats 50] [--rows 20] [--json PATH]
-                                     [--set MODULE.NAME=VALUE ...] [--tf32]
+                                     [--repeats 50] [--rows 20] [--in-step] [--json PATH]
+                                     [--set MODULE.NAME=VALUE ...]
+                                     [--precision high|highest]
 
 ``--set`` changes a setting of a module of ``autoconv.backends.cuda`` before the model is made,
 to compare a guess with its alternative in two runs: those read when a launch is planned
@@ -82,19 +86,26 @@ def kernel_name(kernel: Any) -> str:
     return name.replace(".<locals>", "")  # a factory's kernel: factory.kernel
 
 
-def profile(replay: Any, repeats: int) -> dict:
-    """The step's graph time and each kernel's, both in microseconds per step."""
+def profile(replay: Any, repeats: int, in_step: bool) -> dict:
+    """The step's graph time and each kernel's, both in microseconds per step; with
+    ``in_step``, each kernel's time in the step too: the whole graph's time less that of the
+    graph without the kernel's launches (what the step saves without them, caches and all)."""
     launches = replay.tape.launches
     whole = device_ms(launched(launches, repeats)) * 1e3 / repeats
     rows: dict[tuple, dict] = {}
-    for kernel, grid, block, args in launches:
+    for at, (kernel, grid, block, args) in enumerate(launches):
         key = (kernel_name(kernel), str(grid), str(block))
         row = rows.get(key)
         if row is None:
             alone = device_ms(launched([(kernel, grid, block, args)], repeats)) * 1e3 / repeats
             row = rows[key] = {"kernel": key[0], "grid": key[1], "block": key[2], "us": alone,
-                               "count": 0}  # fmt: skip
+                               "count": 0, "at": []}  # fmt: skip
         row["count"] += 1
+        row["at"].append(at)
+    if in_step:
+        for row in rows.values():
+            rest = [launch for at, launch in enumerate(launches) if at not in row["at"]]
+            row["in_step_us"] = whole - device_ms(launched(rest, repeats)) * 1e3 / repeats
     ordered = sorted(rows.values(), key=lambda row: -row["us"] * row["count"])
     return {"launches": len(launches), "graph_us": whole, "kernels": ordered}
 
@@ -106,14 +117,15 @@ def table(title: str, figures: dict, host_us: float, rows: int) -> list[str]:
         f"{title}: {figures['launches']} kernels a step; device {figures['graph_us']:.1f} us a "
         f"step as one graph (kernels alone: {total:.1f} us in all); host {host_us:.1f} us a step",
         "",
-        "| kernel | grid | block | launches | us each | us a step | share |",
-        "|---|---|---|---|---|---|---|",
+        "| kernel | grid | block | launches | us each | us a step | share | in the step |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in figures["kernels"][:rows]:
         step = row["us"] * row["count"]
+        in_step = f"{row['in_step_us']:.1f}" if "in_step_us" in row else ""
         lines.append(
             f"| {row['kernel']} | {row['grid']} | {row['block']} | {row['count']} | "
-            f"{row['us']:.1f} | {step:.1f} | {step / max(total, 1e-9):.0%} |"
+            f"{row['us']:.1f} | {step:.1f} | {step / max(total, 1e-9):.0%} | {in_step} |"
         )
     return lines
 
@@ -125,14 +137,16 @@ def main() -> None:
     parser.add_argument("--batch", type=int, help="the workload's batch size by default")
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--rows", type=int, default=20, help="kernels shown per step")
+    parser.add_argument("--in-step", action="store_true",
+                        help="each kernel's time in the step too (a graph without it)")  # fmt: skip
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE",
                         help="a setting of autoconv.backends.cuda.MODULE (repeatable)")  # fmt: skip
-    parser.add_argument("--tf32", action="store_true",
-                        help="float32 products on TF32 tensor cores")  # fmt: skip
+    parser.add_argument("--precision", choices=ac.config.FLOAT32_MATMUL_PRECISIONS,
+                        default=ac.config.DEFAULT_FLOAT32_MATMUL_PRECISION,
+                        help="float32 products: high (TF32) or highest (float32)")  # fmt: skip
     args = parser.parse_args()
-    if args.tf32:
-        ac.config.set_float32_matmul_precision("high")
+    ac.config.set_float32_matmul_precision(args.precision)
     for setting in args.set:
         where, _, value = setting.partition("=")
         module, _, name = where.partition(".")
@@ -176,13 +190,13 @@ def main() -> None:
           f"{runner.replay.mode}, prediction step {predicted}")  # fmt: skip
     print(f"Matrix products: {gemm.route()}")
     results = {"device": device, "model": args.model, "batch": batch, "set": args.set,
-               "tf32": args.tf32, "products": gemm.route()}  # fmt: skip
-    if args.set or args.tf32:
-        print("Settings: " + ", ".join(args.set + ["TF32"] * args.tf32))
-    results["train"] = profile(runner.replay, args.repeats) | {"host_us": train_host}
+               "precision": args.precision, "products": gemm.route()}  # fmt: skip
+    print("Settings: " + ", ".join([f"float32 products at {args.precision!r}", *args.set]))
+    results["train"] = profile(runner.replay, args.repeats, args.in_step) | {"host_us": train_host}
     lines = table(f"training step (batch {batch})", results["train"], train_host, args.rows)
     if predictor.replay is not None:
-        results["predict"] = profile(predictor.replay, args.repeats) | {"host_us": predict_host}
+        results["predict"] = profile(predictor.replay, args.repeats, args.in_step)
+        results["predict"]["host_us"] = predict_host
         lines += table(f"prediction step (batch {INFER_BATCH})", results["predict"],
                        predict_host, args.rows)  # fmt: skip
     print("\n".join(lines))

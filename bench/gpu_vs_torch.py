@@ -8,7 +8,7 @@ measure").
 
     python bench/gpu_vs_torch.py [--device cuda|cpu] [--models mnist,rgb,stack,xception]
         [--engines ...] [--rounds 3] [--steps 20] [--epochs 3] [--infer-images 4096]
-        [--mnist-limit N] [--tf32 default|off] [--steps-per-execution N] [--json PATH]
+        [--mnist-limit N] [--tf32 default|off|on] [--steps-per-execution N] [--json PATH]
 
 Each round runs a child process (``--child ENGINE --models MODEL``: it prints its figures as
 JSON) per model and engine, in the order autoconv, torch-eager, torch-graph, keras-jax. A child
@@ -51,11 +51,11 @@ goes up to the device, as its users call it); PyTorch: ``model(x)`` under ``eval
 ``torch.no_grad()`` on images already on the device, the outputs softmaxed where the model ends
 in one; torch-graph replays a captured forward.
 
-``--tf32 default`` leaves each library as its users get it (autoconv in float32; PyTorch's cuDNN
-convolutions in TF32, its matrix products in float32; JAX's default precision); ``off`` makes
-PyTorch and JAX compute in float32, as autoconv does; ``on`` puts every engine's float32
-products on TF32 tensor cores (autoconv's ``config.set_float32_matmul_precision("high")``,
-PyTorch's matrix products and convolutions, JAX's default precision).
+``--tf32 default`` leaves each library as its users get it (autoconv's products in TF32, its
+``config.set_float32_matmul_precision("high")``; PyTorch's cuDNN convolutions in TF32, its matrix
+products in float32; JAX's default precision); ``off`` makes every engine compute in float32
+(autoconv's ``"highest"``); ``on`` puts every engine's float32 products on TF32 tensor cores
+(autoconv's default, PyTorch's matrix products and convolutions, JAX's default precision).
 
 Output: a line per child; the device (the GPU's or the CPU's name), date, versions, command; a
 Markdown table as GPU-NOTES's: workload rows, a column per engine (the median over the rounds,
@@ -195,8 +195,7 @@ def fit_and_predict(
 def autoconv_engine(name: str, args: argparse.Namespace) -> dict:
     workload = WORKLOADS[name]
 
-    if args.tf32 == "on":
-        ac.config.set_float32_matmul_precision("high")
+    ac.config.set_float32_matmul_precision("highest" if args.tf32 == "off" else "high")
 
     def fresh_model() -> Any:
         ac.utils.set_random_seed(0)

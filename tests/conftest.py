@@ -21,6 +21,17 @@ collect_ignore = ["keras_reference", "backends/disk_cache.py"]
 
 
 @pytest.fixture(autouse=True)
+def float32_products():
+    """The GPU's float32 products in float32 ("highest") for every test, which holds them to
+    the CPU's and NumPy's at float32's tolerance (``autoconv train`` in a test sets its own).
+    TF32 ("high", the default) has tests of its own (tests/backends/test_cuda_tensor_cores.py,
+    tests/test_gpu_models.py)."""
+    from autoconv import config
+
+    config.set_float32_matmul_precision("highest")
+
+
+@pytest.fixture(autouse=True)
 def fresh_names():
     """Automatic layer names start from ``conv2d``, ``dense``, ... in every test, as in a new
     Python session (Keras numbers them for the whole session)."""

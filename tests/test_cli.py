@@ -80,8 +80,8 @@ def test_bad_options_are_usage_errors(run, args, message):
 
 
 def test_train_matmul_precision_sets_the_process_precision(run):
-    """--matmul-precision high asks for TF32 products (the GPU's; the CPU computes in float32:
-    the same model as with highest, the default)."""
+    """--matmul-precision high (the default) asks for TF32 products, highest for float32 (the
+    GPU's; the CPU computes in float32: the same model either way)."""
     reports = []
     try:
         for precision in ("highest", "high"):

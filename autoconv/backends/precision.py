@@ -1,8 +1,9 @@
 """How float32 matrix products are computed on the GPU, one setting for the whole process, as
-PyTorch's ``torch.set_float32_matmul_precision``: "highest" (the default) multiplies in float32;
-"high" lets the GPU's tensor cores multiply in TensorFloat-32 (inputs rounded to 10 bits of
-mantissa, products summed in float32; what PyTorch's cuDNN convolutions and JAX do by default on
-an NVIDIA GPU), on GPUs that have them (compute capability 8.0 and up; the others keep float32).
+PyTorch's ``torch.set_float32_matmul_precision``: "high" (the default) lets the GPU's tensor
+cores multiply in TensorFloat-32 (inputs rounded to 10 bits of mantissa, products summed in
+float32), as a Keras user's GPU does by default on either of Keras's GPU backends (TensorFlow's
+TF32 execution, JAX's default precision) and as PyTorch's cuDNN convolutions do, on GPUs that have
+them (compute capability 8.0 and up; the others keep float32); "highest" multiplies in float32.
 The CPU always multiplies in float32, and float64 products are never rounded.
 :func:`autoconv.config.set_float32_matmul_precision` sets it; the CUDA matrix product reads it
 as each product is planned, so a step recorded for replay keeps the kernels it was recorded with.
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 PRECISIONS = ("highest", "high")
 
-_precision = "highest"
+DEFAULT = "high"
+
+_precision = DEFAULT
 
 
 def set_float32_matmul_precision(precision: str) -> None:

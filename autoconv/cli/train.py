@@ -74,10 +74,10 @@ class DatasetOrFolder(click.ParamType):
 @click.option(
     "--matmul-precision",
     type=click.Choice(config.FLOAT32_MATMUL_PRECISIONS),
-    default="highest",
+    default=config.DEFAULT_FLOAT32_MATMUL_PRECISION,
     show_default=True,
-    help="float32 matrix products: highest (float32) or high (TensorFloat-32 on the GPU's "
-    "tensor cores, as config.set_float32_matmul_precision).",
+    help="float32 matrix products on the GPU: high (TensorFloat-32 on its tensor cores, as "
+    "Keras's backends do there) or highest (float32), as config.set_float32_matmul_precision.",
 )
 @click.option(
     "--optimizer", type=click.Choice(OPTIMIZER_NAMES), default="rmsprop", show_default=True

@@ -5,6 +5,9 @@ kernel's fragments and tiles), on a GPU as the tensor cores do it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -162,33 +165,45 @@ def test_tf32_rounds_what_float32_keeps(rng):
 
 
 @needs_tensor_cores
-def test_tf32_split_products_with_bias_and_relu_and_two_in_one_launch(
+def test_tf32_products_that_would_split_run_in_float32_and_the_others_on_tensor_cores(
     tc_tile, tf32, simulator_splits, rng
 ):
-    """A long contracted axis split over blocks (the parts added by the tile's last block), the
-    bias + ReLU epilogue, and a backward's two products in one launch, in TF32."""
+    """A long contracted axis over few output tiles (a kernel gradient), which tensor cores'
+    tiles would split over blocks, runs in float32's smaller tiles with the bias + ReLU
+    epilogue: float32's values, not TF32's; so does a backward's other product, launched with
+    it, while alone it takes tensor cores."""
     xp = namespace("cuda")
     a = rng.standard_normal((6, 64)).astype(np.float32)
     b = rng.standard_normal((64, 40)).astype(np.float32)
     bias = rng.standard_normal(40).astype(np.float32)
     product = gemm._Product(xp.asarray(a), xp.asarray(b), False, False)
-    assert product.plan(gemm._tile([product])).sizes[4] == 4  # split in 4
+    assert product.splits((gemm.TC_TILE, gemm.TC_TILE, True))[1] > 1
+    assert not gemm._tile([product])[2]
     got = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b), bias=xp.asarray(bias), relu=True))
-    want = np.maximum(to_tf32(a).astype(np.float64) @ to_tf32(b) + bias, 0)
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    want = np.maximum(a.astype(np.float64) @ b + bias, 0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     g = rng.standard_normal((6, 40)).astype(np.float32)
-    grad_a, grad_b = xp.matmuls(
-        (xp.asarray(g), xp.asarray(b), False, True), (xp.asarray(a), xp.asarray(g), True, False)
-    )
-    rounded_g = to_tf32(g).astype(np.float64)
-    np.testing.assert_allclose(xp.to_numpy(grad_a), rounded_g @ to_tf32(b).T, rtol=1e-5, atol=1e-4)
+    pair = (xp.asarray(g), xp.asarray(b), False, True), (xp.asarray(a), xp.asarray(g), True, False)
+    assert [gemm._on_tensor_cores(gemm._Product(*p)) for p in pair] == [False, True]
+    grad_a, grad_b = xp.matmuls(*pair)
     np.testing.assert_allclose(
-        xp.to_numpy(grad_b), to_tf32(a).T.astype(np.float64) @ rounded_g, rtol=1e-5, atol=1e-4
+        xp.to_numpy(grad_a), g.astype(np.float64) @ b.T, rtol=1e-5, atol=1e-5
     )
+    exact, tf32 = a.T.astype(np.float64) @ g, to_tf32(a).T.astype(np.float64) @ to_tf32(g)
+    np.testing.assert_allclose(xp.to_numpy(grad_b), exact, rtol=1e-5, atol=1e-5)
+    alone = xp.to_numpy(xp.matmul(*pair[1]))
+    np.testing.assert_allclose(alone, tf32, rtol=1e-5, atol=1e-4)
+    assert np.abs(alone - exact).max() > 1e-4  # TF32's rounding shows
 
 
-def test_the_precision_setting():
-    assert config.get_float32_matmul_precision() == "highest"  # the default: float32
+def test_a_new_process_multiplies_in_tf32_and_one_setting_gives_float32():
+    """ "high" (TF32 on tensor cores, as Keras's GPU backends) is a new process's default; the
+    tests run at "highest" (tests/conftest.py)."""
+    script = "from autoconv import config; print(config.get_float32_matmul_precision())"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    assert done.stdout.strip() == "high" == config.DEFAULT_FLOAT32_MATMUL_PRECISION
+    assert config.get_float32_matmul_precision() == "highest"
     config.set_float32_matmul_precision("high")
     try:
         assert config.get_float32_matmul_precision() == "high" and precision.tensor_float32()

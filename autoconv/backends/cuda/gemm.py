@@ -493,13 +493,27 @@ def _cublas(product: _Product) -> None:
     )  # fmt: skip
 
 
+def _on_tensor_cores(product: _Product) -> bool:
+    """Whether tensor cores make ``product``: float32 where TensorFloat-32 is chosen
+    (autoconv.backends.precision) and the GPU has them, unless its contracted axis would be
+    split over blocks in their tiles (a kernel gradient: few output tiles), which then runs in
+    float32's: there the tensor-core kernel ran 2-4x slower on an H200 (the flowers classifier's
+    kernel gradients 620 us a launch against 171, the stack's 200 against 86;
+    bench/results/2026-11-26-gpu-h200-tf32-default.md)."""
+    return (
+        product.out.dtype == np.float32
+        and precision.tensor_float32()
+        and tensor_cores.available()
+        and product.splits((TC_TILE, TC_TILE, True))[1] == 1
+    )
+
+
 def _tile(products: list[_Product]) -> tuple[int, int, bool]:
     """The output tile of a launch of ``products`` (of one dtype) and whether tensor cores make
-    it: TC_TILE x TC_TILE on them for float32 where TensorFloat-32 is chosen
-    (autoconv.backends.precision) and the GPU has them; else BLOCK x BLOCK, or 2 BLOCK x BLOCK /
-    2 when none has more than BLOCK / 2 columns."""
-    dtype = products[0].out.dtype
-    if dtype == np.float32 and precision.tensor_float32() and tensor_cores.available():
+    it: TC_TILE x TC_TILE on them where every product may be (see _on_tensor_cores; a
+    backward's two products stay in one launch); else BLOCK x BLOCK, or 2 BLOCK x BLOCK / 2 when
+    none has more than BLOCK / 2 columns."""
+    if all(_on_tensor_cores(product) for product in products):
         return TC_TILE, TC_TILE, True
     if max(p.shape[1] for p in products) <= BLOCK // 2:
         return 2 * BLOCK, BLOCK // 2, False

@@ -85,29 +85,83 @@ def _input_tiles(x, x_shape, top, left, ph, pw, tiles, zero, span, run):
 @cached_kernel
 def _input_tiles_grad(grad_tiles, top, left, ph, pw, grad_x, x_shape, zero, span, run):
     # Each input cell gathers, from every tile that read it as its cell (r, s), the sum over
-    # a, b of B^T[a, r] B^T[b, s] dV[4a + b].
+    # a, b of B^T[a, r] B^T[b, s] dV[4a + b]: the tiles i = ri - 1 (its r = p + 2) and ri
+    # (r = p) of its padded row 2 ri + p, likewise j, that exist, i-major, each's terms a-major
+    # (_cell_gather, compiled for each parity (p, q)).
     n_images, height, width, channels = x_shape
     count = n_images * ph * pw
     c, first, lanes, end = line_run(span, run, n_images * height * width)
     if c >= channels:
         return
     plane = count * channels  # from entry 4a + b of a tile to the next
+    tiles = (plane, ph, pw, channels, c)
     n, y, xx = _pixel(first, height, width)
     for pixel in range(first, end, lanes):
         row, column = y + top, xx + left  # in the padded images
-        total = zero
-        for i in range(max(0, (row - 2) // 2), min(ph, row // 2 + 1)):
-            r = row - 2 * i
-            for j in range(max(0, (column - 2) // 2), min(pw, column // 2 + 1)):
-                s, at = column - 2 * j, ((n * ph + i) * pw + j) * channels + c
-                for a in range(4):
-                    for b in range(4):
-                        if _B_T[a, r] != 0 and _B_T[b, s] != 0:
-                            value = grad_tiles[unsigned(at)]
-                            total += value if _B_T[a, r] == _B_T[b, s] else -value
-                        at += plane
+        ri, cj = row // 2, column // 2
+        if row % 2 == 0:
+            if column % 2 == 0:
+                total = _gather_even_even(grad_tiles, tiles, n, ri, cj, zero)
+            else:
+                total = _gather_even_odd(grad_tiles, tiles, n, ri, cj, zero)
+        elif column % 2 == 0:
+            total = _gather_odd_even(grad_tiles, tiles, n, ri, cj, zero)
+        else:
+            total = _gather_odd_odd(grad_tiles, tiles, n, ri, cj, zero)
         grad_x[unsigned(pixel * channels + c)] = total
         n, y, xx = _stepped(n, y, xx, lanes, height, width)
+
+
+def _tile_terms(r: int, s: int) -> Any:
+    """A device function adding to ``total`` the terms of a tile's cell (r, s) (compiled in):
+    B^T[a, r] B^T[b, s] dV[4a + b] for the nonzero coefficients, a-major, each entry added or
+    subtracted (as ``value`` or ``-value``: a NaN's sign as the CPU's); the tile's entry 4a + b
+    at ``at + (4a + b) plane``."""
+    terms = [(4 * a + b, bool(_B_T[a, r] == _B_T[b, s]))
+             for a in range(4) for b in range(4) if _B_T[a, r] and _B_T[b, s]]  # fmt: skip
+    entries, added = tuple(e for e, _ in terms), tuple(same for _, same in terms)
+    count = len(terms)
+
+    @cuda.jit(device=True)
+    def add_terms(grad_tiles, at, plane, total):
+        for t in range(count):
+            value = grad_tiles[unsigned(at + entries[t] * plane)]
+            total += value if added[t] else -value
+        return total
+
+    return add_terms
+
+
+def _cell_gather(p: int, q: int) -> Any:
+    """The gather of a cell of padded row 2 ri + p, column 2 cj + q (p, q compiled in): the
+    terms of tiles (ri - 1, cj - 1), (ri - 1, cj), (ri, cj - 1), (ri, cj) that exist, in that
+    order, as the tiles' cells (p + 2, q + 2), (p + 2, q), (p, q + 2), (p, q)."""
+    up_left, up, left, here = (_tile_terms(p + 2, q + 2), _tile_terms(p + 2, q),
+                               _tile_terms(p, q + 2), _tile_terms(p, q))  # fmt: skip
+
+    @cuda.jit(device=True)
+    def gather(grad_tiles, tiles, n, ri, cj, zero):
+        plane, ph, pw, channels, c = tiles
+        total = zero
+        at = ((n * ph + ri - 1) * pw + cj - 1) * channels + c  # tile (ri - 1, cj - 1)
+        step = pw * channels  # to the tile below
+        if 1 <= ri <= ph:
+            if 1 <= cj <= pw:
+                total = up_left(grad_tiles, at, plane, total)
+            if cj < pw:
+                total = up(grad_tiles, at + channels, plane, total)
+        if ri < ph:
+            if 1 <= cj <= pw:
+                total = left(grad_tiles, at + step, plane, total)
+            if cj < pw:
+                total = here(grad_tiles, at + step + channels, plane, total)
+        return total
+
+    return gather
+
+
+_gather_even_even, _gather_even_odd = _cell_gather(0, 0), _cell_gather(0, 1)
+_gather_odd_even, _gather_odd_odd = _cell_gather(1, 0), _cell_gather(1, 1)
 
 
 @cached_kernel

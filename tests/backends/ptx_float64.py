@@ -74,8 +74,18 @@ KERNELS = {
     "greater": (elementwise._binary_kernels("greater")[0], (A1, ARRAYS)),
     "relu_grad": (elementwise._binary_kernels("relu_grad")[0], (A1, ARRAYS)),
     "maximum scalar": (elementwise._binary_kernels("maximum")[1], (A1, WITH_SCALAR)),
-    "maximum scalar, flat": (elementwise._binary_kernels("maximum", True)[1], (A1, WITH_SCALAR)),
-    "relu_grad, flat": (elementwise._binary_kernels("relu_grad", True)[0], (A1, ARRAYS)),
+    "maximum scalar, flat": (
+        elementwise._binary_kernels("maximum", elementwise.READ_FLAT)[1],
+        (A1, WITH_SCALAR),
+    ),
+    "relu_grad, flat": (
+        elementwise._binary_kernels("relu_grad", elementwise.READ_FLAT, elementwise.READ_FLAT)[0],
+        (A1, ARRAYS),
+    ),
+    "mul, flat by one": (
+        elementwise._binary_kernels("mul", elementwise.READ_FLAT, elementwise.READ_ONE)[0],
+        (A1, ARRAYS),
+    ),
     "unary exp": (elementwise._unary_kernel("exp"), (A1, UNARY)),
     "unary log": (elementwise._unary_kernel("log"), (A1, UNARY)),
     "unary tanh": (elementwise._unary_kernel("tanh"), (A1, UNARY)),

@@ -9,6 +9,7 @@ need real hardware and are skipped on the simulator.
 from __future__ import annotations
 
 import itertools
+import operator
 import sys
 
 import numpy as np
@@ -25,7 +26,7 @@ pytest.importorskip("numba_cuda")
 pytestmark = pytest.mark.cudasim
 
 from autoconv.backends import cuda as cuda_backend  # noqa: E402 - needs numba-cuda
-from autoconv.backends.cuda import conv, conv_pool, gemm, reduce, runtime  # noqa: E402
+from autoconv.backends.cuda import conv, conv_pool, elementwise, gemm, reduce, runtime  # noqa: E402
 
 SIMULATED = cuda_backend.SIMULATED
 TOLERANCE = {np.float64: {"rtol": 1e-9, "atol": 1e-11}, np.float32: {"rtol": 2e-5, "atol": 2e-6}}
@@ -370,6 +371,38 @@ def test_matmuls_launches_split_and_whole_products_together(rng, simulator_split
     assert launches[0][0].sizes[4] > 1 and launches[0][1].sizes[4] == 1
     np.testing.assert_allclose(xp.to_numpy(kernel_grad), a.T @ g, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(xp.to_numpy(input_grad), g @ w.T, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("a_shape", "b_shape", "modes"),
+    [
+        ((4, 6), (4, 6), ("READ_FLAT", "READ_FLAT")),
+        ((4, 6), (), ("READ_FLAT", "READ_ONE")),
+        ((), (2, 3, 5), ("READ_ONE", "READ_FLAT")),
+        ((2, 3), (1, 1), ("READ_FLAT", "READ_ONE")),
+        ((3, 1, 5), (1, 4, 1), ("READ_STRIDED", "READ_STRIDED")),
+        ((4, 1), (1, 6), ("READ_STRIDED", "READ_STRIDED")),
+    ],
+)
+def test_binary_ops_read_each_operand_by_its_mode_as_the_cpu_computes(a_shape, b_shape, modes,
+                                                                       rng):  # fmt: skip
+    """An operand read as the output is written, a single number broadcast (a 0-d tensor: its
+    one entry), or at the offsets its strides give: the CPU's values for each, and the mode
+    each operand is read by."""
+    a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape) + 3.0
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    lengths, a_strides, b_strides = elementwise._coalesced(
+        elementwise._padded(shape, 1), elementwise._broadcast_strides(a.shape, shape),
+        elementwise._broadcast_strides(b.shape, shape),
+    )  # fmt: skip
+    got = [elementwise._read_mode(lengths, s) for s in (a_strides, b_strides)]
+    assert got == [getattr(elementwise, mode) for mode in modes]
+    on_gpu = cuda_backend.asarray(a), cuda_backend.asarray(b)
+    for op in (operator.mul, operator.sub, operator.pow):
+        got = cuda_backend.to_numpy(op(*on_gpu))
+        np.testing.assert_allclose(got, op(a, b), rtol=1e-12)
+    filled = cuda_backend.broadcast_to(cuda_backend.asarray(np.float64(2.5)), (3, 4)).copy()
+    np.testing.assert_array_equal(cuda_backend.to_numpy(filled), np.full((3, 4), 2.5))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

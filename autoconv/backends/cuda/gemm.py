@@ -29,7 +29,7 @@ from autoconv.backends.cuda import cublas, tensor_cores
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import activated, bias_relu
 from autoconv.backends.cuda.elementwise import broadcast_to
-from autoconv.backends.cuda.reduce import arrival_counters
+from autoconv.backends.cuda.reduce import arrival_counters, count_arrival
 from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure, unsigned, unsigned32
 from autoconv.backends.cuda.tensor_cores import WARP, mma_tf32, round_tf32
 
@@ -336,11 +336,10 @@ def _matmul_kernel(
                 col = col0 + (columns_at[c] if tensor_cores else tx + c * side)
                 if row < m and col < n:
                     parts_p[z * size + row * n + col] = acc[r, c]
-        cuda.threadfence()  # this block's part seen by every block before it is counted
-        cuda.syncthreads()
+        cuda.syncthreads()  # every part of the block written
         tile = counter + (batch * tiles_m + tile_y) * tiles_n + tile_x
         if thread == 0:  # the parts done, read back as a flag for the block
-            last[0] = 1 if cuda.atomic.add(arrivals, tile, 1) + 1 == splits else 0
+            last[0] = 1 if count_arrival(arrivals, tile, splits) else 0
         cuda.syncthreads()
         if last[0] == 1:  # the tile's last block: every part of it is written
             # Each entry the sum of its parts in split order, the thread's entries side by

@@ -155,6 +155,25 @@ def arrival_counters() -> Any:
 
 
 @cuda.jit(device=True)
+def count_arrival(arrivals, counter, count):
+    """By one thread of a block whose threads have written its part for other blocks (after
+    a barrier): the block counted at arrivals[counter], and whether it is the last of
+    ``count`` (which sets the counter back to 0 once done). The fence before the count
+    makes the whole block's writes, ordered before it by the barrier, visible to every block
+    (a fence is cumulative: CUTLASS's split-k semaphore releases so), the one after it the
+    other blocks' parts to the last block. Once a block, where every thread's fence had been
+    one sequentially consistent fence and L1 invalidation each (MEMBAR.SC.GPU, CCTL.IVALL on
+    sm_90): 256 a block of the product kernel, whose split launches each took ~165 us more in
+    an H200's training step than alone (bench/results/2026-11-26-gpu-h200-tf32-default.md;
+    the fences are a suspect, not measured)."""
+    cuda.threadfence()
+    last = cuda.atomic.add(arrivals, counter, 1) + 1 == count
+    if last:
+        cuda.threadfence()
+    return last
+
+
+@cuda.jit(device=True)
 def _store(sums, c, value):
     """sums = (head, tail, split): column c's sum into head[c], or tail[c - split] past it."""
     head, tail, split = sums
@@ -200,11 +219,9 @@ def _chunk_sum(partial, total, zero, c, columns, sums, partials, arrivals):
         return
     if ty == 0 and c < columns:
         partials[cuda.blockIdx.y, c] = added
-    cuda.threadfence()  # this block's sums seen by every block before it is counted
-    cuda.syncthreads()
+    cuda.syncthreads()  # every sum of the block written
     if tx == 0 and ty == 0:  # the count of chunks done, read back as a flag for the block
-        done = cuda.atomic.add(arrivals, cuda.blockIdx.x, 1) + 1
-        partial[0, 0] = 1 if done == chunks else 0
+        partial[0, 0] = 1 if count_arrival(arrivals, cuda.blockIdx.x, chunks) else 0
     cuda.syncthreads()
     last = partial[0, 0] == 1
     cuda.syncthreads()  # the flag read before _block_sum writes over it

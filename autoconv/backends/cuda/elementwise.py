@@ -246,9 +246,8 @@ def _elementwise_kernel(element: Any) -> Any:
 # How a kernel reads an operand, known when it is compiled (see _read_mode): entry i at i
 # (READ_FLAT: one axis, step 1, as the output is written), its one entry (READ_ONE: a single
 # number broadcast, a scalar made a tensor: Rescaling's 1/255), or at the offset its strides
-# give (READ_STRIDED: the
-# index split over the axes, a division an axis; the flowers classifier's Rescaling, read so,
-# took 131 us of its 3.24 ms prediction step on an H200, 24.9 M entries).
+# give (READ_STRIDED: the index split over the axes, a division an axis; the flowers
+# classifier's Rescaling, read so, took 131 us of its 3.24 ms prediction step on an H200).
 READ_STRIDED, READ_FLAT, READ_ONE = 0, 1, 2
 
 

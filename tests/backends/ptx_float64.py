@@ -180,19 +180,19 @@ KERNELS = {
         (types.Tuple((A1, i64, i64)), i64, f32, *SUMS),
     ),
     "max_pool fwd 3x3 stride 2": (
-        pool._max_pool_kernels(3, 3, 2, 2)[0],
+        pool._max_pool_kernels(3, 3, 2, 2, "<f4")[0],
         (A1, T4, A1, B, f32, i64, i64, A1, T4, W1, i64, i64),
     ),
     "max_pool bwd 3x3 stride 2": (
-        pool._max_pool_kernels(3, 3, 2, 2)[1],
+        pool._max_pool_kernels(3, 3, 2, 2, "<f4")[1],
         (A1, T4, W1, i64, i64, A1, T4, f32, i64, i64),
     ),
     "max_pool bwd 2x2": (
-        pool._max_pool_kernels(2, 2, 2, 2)[1],
+        pool._max_pool_kernels(2, 2, 2, 2, "<f4")[1],
         (A1, T4, W1, i64, i64, A1, T4, f32, i64, i64),
     ),
     "max_pool bwd 3x3 stride 2, 64-bit": (
-        pool._max_pool_kernels(3, 3, 2, 2, True)[1],
+        pool._max_pool_kernels(3, 3, 2, 2, "<f4", True)[1],
         (A1, T4, W1, i64, i64, A1, T4, f32, i64, i64),
     ),
     "avg_pool fwd 3x3 stride 2": (

@@ -491,6 +491,29 @@ def test_pooling_matches_cpu(kind, pool, strides, padding, lines_per_thread, mon
     assert_same_on_both(lambda t: op(t, pool, strides, padding), [x], rng)
 
 
+@pytest.mark.parametrize(("pool", "strides", "padding"), [(2, None, "same"), (3, 2, "same"),
+                                                         ((2, 3), 1, "valid")])  # fmt: skip
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_max_pool_ties_nans_and_infinities_as_on_the_cpu(pool, strides, padding, dtype, rng):
+    """The same maxima, winners (the first maximum in row-major order, the first NaN, a window
+    of -inf's first cell inside the image) and routed gradients as the CPU's."""
+    x = rng.integers(0, 3, (2, 7, 6, 3)).astype(dtype)  # many ties
+    x[0, :3, :3, 0] = -np.inf
+    x[1, ::3, 1::2, 1] = np.nan
+    x[1, 2:5, 2:5, 2] = np.nan
+    win = ac.windows.window("t", (7, 6), (pool, pool) if isinstance(pool, int) else pool,
+                            strides or pool, 1, padding)  # fmt: skip
+    cpu, xp = namespace("cpu"), namespace("cuda")
+    out, argmax = cpu.max_pool_forward(x, win)
+    gpu_out, gpu_argmax = (xp.to_numpy(a) for a in xp.max_pool_forward(xp.asarray(x), win))
+    np.testing.assert_array_equal(gpu_argmax, argmax)
+    np.testing.assert_array_equal(gpu_out, out)  # NaN where the CPU's is
+    g = rng.standard_normal(out.shape).astype(dtype)
+    grad = cpu.max_pool_backward(g, argmax, x.shape, win)
+    gpu_grad = xp.max_pool_backward(xp.asarray(g), xp.asarray(gpu_argmax), x.shape, win)
+    np.testing.assert_allclose(xp.to_numpy(gpu_grad), grad, rtol=1e-6)
+
+
 @pytest.mark.parametrize(("pool", "strides", "padding"), [(2, None, "valid"), (3, 2, "same")])
 def test_max_pool_backward_with_64_bit_offsets_is_the_32_bit_one(pool, strides, padding, rng,
                                                                  monkeypatch):  # fmt: skip

@@ -157,13 +157,22 @@ def _window_for(win: Window) -> tuple[Any, Any]:
 
 
 @cuda.jit(device=True)
-def _read_cells(x, first, step, inside, cells):
-    """cells[e] = x[first + e * step] where inside[e] (the others are not read)."""
-    cell = first
-    for e in range(len(cells)):
-        if inside[e]:
-            cells[e] = x[unsigned(cell)]
-        cell += step
+def _read_rows(x, first, row_step, step, y0, dh, height, inside, rows_in, cells):
+    """cells[a, e] = x[first + a * row_step + e * step] for the window's rows a inside the image
+    (rows_in[a] = whether 0 <= y0 + a * dh < height) and the cells e inside it (inside[e]); the
+    others are not read. Every load is made before any value is used, so they are in flight
+    together (read row by row, each row's multiply-adds waiting on its loads, the small
+    Xception's depthwise convolutions waited on three rounds of loads a strip)."""
+    row = first
+    for a in range(cells.shape[0]):
+        rows_in[a] = 0 <= y0 + a * dh < height
+        if rows_in[a]:
+            cell = row
+            for e in range(cells.shape[1]):
+                if inside[e]:
+                    cells[a, e] = x[unsigned(cell)]
+                cell += step
+        row += row_step
 
 
 @cuda.jit(device=True)
@@ -218,25 +227,26 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
         weights = cuda.local.array(taps, item)
         for t in range(taps):
             weights[t] = w[unsigned(t * depth + q)]
-        cells = cuda.local.array(strip_cells, item)
+        cells = cuda.local.array((kh, strip_cells), item)
         inside = cuda.local.array(strip_cells, numba.boolean)
+        rows_in = cuda.local.array(kh, numba.boolean)
         totals = cuda.local.array(STRIP, item)
         n, i, strip = _pixel(first, oh, strips)
         for _ in range(first, end, lanes):
             j0 = strip * STRIP
             y0, x0 = i * sh - pt, j0 * sw - pl
             _mark_inside(inside, x0, width)
+            row = ((n * height + y0) * width + x0) * channels + q // multiplier
+            _read_rows(x, row, dh * width * channels, channels, y0, dh, height, inside, rows_in,
+                       cells)  # fmt: skip
             for p in range(STRIP):
                 totals[p] = zero
-            row = ((n * height + y0) * width + x0) * channels + q // multiplier
             for a in range(kh):
-                if 0 <= y0 + a * dh < height:
-                    _read_cells(x, row, channels, inside, cells)
+                if rows_in[a]:
                     for p in range(STRIP):
                         for b in range(kw):
                             if inside[p * sw + b * dw]:
-                                totals[p] += cells[p * sw + b * dw] * weights[a * kw + b]
-                row += dh * width * channels
+                                totals[p] += cells[a, p * sw + b * dw] * weights[a * kw + b]
             _write_strip(out, ((n * oh + i) * ow + j0) * depth + q, depth, totals, ow - j0)
             n, i, strip = _stepped(n, i, strip, lanes, oh, strips)
 
@@ -254,25 +264,28 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
         weights = cuda.local.array(weights_a_channel, item)
         for t in range(weights_a_channel):
             weights[t] = w[unsigned((t // multiplier) * depth + c * multiplier + t % multiplier)]
-        cells = cuda.local.array(grad_cell_values, item)
+        cells = cuda.local.array((kh, grad_cell_values), item)
         reached = cuda.local.array(grad_cells, numba.boolean)
+        rows_reached = cuda.local.array(kh, numba.boolean)
         totals = cuda.local.array(STRIP, item)
         n, y, strip = _pixel(first, height, strips)
         for _ in range(first, end, lanes):
             x0 = strip * STRIP
             j_lo = -((-(x0 + pl - (kw - 1) * dw)) // sw)  # the first output column reached
             _mark_inside(reached, j_lo, ow)
-            for p in range(STRIP):
-                totals[p] = zero
-            for a in range(kh):
-                row_reached, i = _window_index(y + pt - a * dh, sh, oh)
-                if row_reached:
+            for a in range(kh):  # every load first: in flight together (see _read_rows)
+                rows_reached[a], i = _window_index(y + pt - a * dh, sh, oh)
+                if rows_reached[a]:
                     at = ((n * oh + i) * ow + j_lo) * depth + c * multiplier
                     for e in range(grad_cells):
                         if reached[e]:
                             for m in range(multiplier):
-                                cells[e * multiplier + m] = grad_out[unsigned(at + m)]
+                                cells[a, e * multiplier + m] = grad_out[unsigned(at + m)]
                         at += depth
+            for p in range(STRIP):
+                totals[p] = zero
+            for a in range(kh):
+                if rows_reached[a]:
                     for p in range(STRIP):
                         for b in range(kw):
                             t = x0 + p + pl - b * dw  # output column t / sw, if a whole one
@@ -280,7 +293,7 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
                                 e = t // sw - j_lo
                                 for m in range(multiplier):
                                     weight = weights[(a * kw + b) * multiplier + m]
-                                    totals[p] += cells[e * multiplier + m] * weight
+                                    totals[p] += cells[a, e * multiplier + m] * weight
             at = ((n * height + y) * width + x0) * channels + c
             _write_strip(grad_x, at, channels, totals, width - x0)
             n, y, strip = _stepped(n, y, strip, lanes, height, strips)
@@ -301,8 +314,9 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
         sums = cuda.local.array(taps, item)
         for t in range(taps):
             sums[t] = zero
-        cells = cuda.local.array(strip_cells, item)
+        cells = cuda.local.array((kh, strip_cells), item)
         inside = cuda.local.array(strip_cells, numba.boolean)
+        rows_in = cuda.local.array(kh, numba.boolean)
         grads = cuda.local.array(STRIP, item)
         n, i, strip = _pixel(first, oh, strips)
         for _ in range(first, end, lanes):
@@ -314,15 +328,15 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
                 grads[p] = grad_out[unsigned(at)] if j0 + p < ow else zero
                 at += depth
             row = ((n * height + y0) * width + x0) * channels + q // multiplier
+            _read_rows(x, row, dh * width * channels, channels, y0, dh, height, inside, rows_in,
+                       cells)  # fmt: skip
             for a in range(kh):
-                if 0 <= y0 + a * dh < height:
-                    _read_cells(x, row, channels, inside, cells)
+                if rows_in[a]:
                     for p in range(STRIP):
                         if j0 + p < ow:
                             for b in range(kw):
                                 if inside[p * sw + b * dw]:
-                                    sums[a * kw + b] += cells[p * sw + b * dw] * grads[p]
-                row += dh * width * channels
+                                    sums[a * kw + b] += cells[a, p * sw + b * dw] * grads[p]
             n, i, strip = _stepped(n, i, strip, lanes, oh, strips)
         run_row = cuda.blockIdx.y * lanes + lane
         for t in range(taps):

@@ -39,17 +39,23 @@ def _windows_over(t, pad, size, stride, count):
 
 
 @cache
-def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, wide: bool = False) -> tuple[Any, Any]:
-    """The max pool's (forward, backward) kernels for a kh x kw window at strides sh, sw, known
-    when they are compiled: the window's loops unrolled, its cells' offsets constants and the
-    strides' divisions multiplications (with them as arguments, the small Xception's 3x3
-    pools at stride 2 took 0.6-2.3 ms each in its 56.6 ms step on an H200, and 8.0 ms of its
-    prediction at batch 256: bench/results/2026-11-26-gpu-h200-first-figures.md). The
-    backward's offsets and pixel indices are 32-bit unsigned unless an array has 2**31 entries
-    or more (``wide``): sm_90 instructions a pixel, 2x2 172 -> 122, 3x3 at stride 2 250 -> 196
-    (the window indices' signed 64-bit divisions gone). The forward's are not: its cells'
-    loads cost the same either way (284 instructions a pixel at 3x3 against 280)."""
+def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str, wide: bool = False
+                      ) -> tuple[Any, Any]:  # fmt: skip
+    """The max pool's (forward, backward) kernels for a kh x kw window at strides sh, sw and
+    ``dtype``, known when they are compiled: the window's loops unrolled, its cells' offsets
+    constants and the strides' divisions multiplications (with them as arguments, the small
+    Xception's 3x3 pools at stride 2 took 0.6-2.3 ms each in its 56.6 ms step on an H200, and
+    8.0 ms of its prediction at batch 256: bench/results/2026-11-26-gpu-h200-first-figures.md).
+    Each reads all its cells before it compares or adds any, so their loads are in flight
+    together: compared as they arrived, one at a time, the forward waited on ten loads a pixel
+    in turn and ran the Xception's prediction pools at ~0.9 TB/s of an H200's 4.8
+    (bench/results/2026-11-26-gpu-h200-tf32-default.md); the backward waits on two (the
+    windows' arg-maxes, then the gradients of those the cell won) where it waited on eight.
+    Offsets are 32-bit unsigned unless an array has 2**31 entries or more (``wide``): the
+    backward's window indices' signed 64-bit divisions gone, the forward's cell offsets one add
+    each."""
     index = unsigned if wide else unsigned32
+    item = numba.from_dtype(np.dtype(dtype))
     rows_over, columns_over = -(-kh // sh), -(-kw // sw)  # the most windows over a cell
 
     @cached_kernel
@@ -64,32 +70,49 @@ def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, wide: bool = False) ->
         if c >= channels:
             return
         n, i, j = _pixel(first, oh, ow)
-        inside = cuda.local.array(kw, numba.boolean)
+        rows_in = cuda.local.array(kh, numba.boolean)
+        columns_in = cuda.local.array(kw, numba.boolean)
+        values = cuda.local.array((kh, kw), item)
+        lowest = item(-math.inf)
+        step, line = index(channels), index(width * channels)
         for pixel in range(first, end, lanes):
             y0, x0 = i * sh - pt, j * sw - pl
-            for b in range(kw):
-                inside[b] = 0 <= x0 + b < width
-            image = n * height * width * channels
-            where = (max(y0, 0) * width + max(x0, 0)) * channels + c
-            best = x[unsigned(image + where)]
-            row = (y0 * width + x0) * channels + c  # the window's first cell (maybe outside)
+            # every cell read first, then compared: the loads in flight together, a cell
+            # outside the image read as the window's first inside (not compared); offsets
+            # outside it wrap around (unsigned) and are never read
             for a in range(kh):
-                if 0 <= y0 + a < height:
-                    cell = row
-                    for b in range(kw):
-                        if inside[b]:
-                            value = x[unsigned(image + cell)]
-                            if value > best or (value != value and best == best):
-                                best, where = value, cell
-                        cell += channels
-                row += width * channels
+                rows_in[a] = 0 <= y0 + a < height
+            for b in range(kw):
+                columns_in[b] = 0 <= x0 + b < width
+            image = n * height * width * channels + c
+            inside = index(image + (max(y0, 0) * width + max(x0, 0)) * channels)
+            cells = index(image + (y0 * width + x0) * channels)
+            for a in range(kh):
+                cell = cells
+                for b in range(kw):
+                    values[a, b] = x[cell if rows_in[a] and columns_in[b] else inside]
+                    cell = index(cell + step)
+                cells = index(cells + line)
+            # the winner's row and column in the window, found from the last cell back (the
+            # loads' order, so that the first comparison waits for the last load, not each for
+            # its own): a cell at least as large, or a NaN, displaces the one after it, so the
+            # first maximum wins, or the first NaN, or in a window of -inf its first cell
+            best, won_a, won_b = lowest, 0, 0
+            for a in range(kh - 1, -1, -1):
+                for b in range(kw - 1, -1, -1):
+                    if rows_in[a] and columns_in[b]:
+                        value = values[a, b]
+                        if value >= best or value != value:
+                            best, won_a, won_b = value, a, b
+            where = ((y0 + won_a) * width + x0 + won_b) * channels + c
             out[unsigned(pixel * channels + c)] = activated(best + bias[c], relu, zero)
             argmax[unsigned(pixel * channels + c)] = where
             n, i, j = _stepped(n, i, j, lanes, oh, ow)
 
     @cached_kernel
     def backward(grad_out, out_shape, argmax, pt, pl, grad_x, x_shape, zero, span, run):
-        # Each input cell sums the gradients of the windows whose winner it was (a gather).
+        # Each input cell sums the gradients of the windows whose winner it was (a gather), in
+        # row-major order of the windows.
         n_images, height, width, channels = x_shape
         _, oh, ow, _ = out_shape
         c, first, lanes, end = line_run(span, run, n_images * height * width)
@@ -98,21 +121,24 @@ def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, wide: bool = False) ->
         oh, ow, channels = index(oh), index(ow), index(channels)
         n, y, xx = _pixel(first, height, width)
         top, left, line = index(pt), index(pl), index(ow * channels)
+        won = cuda.local.array((rows_over, columns_over), numba.boolean)
         for pixel in range(first, end, lanes):
             n_at, y_at, x_at = index(n), index(y), index(xx)  # (stepped as int64, below)
             me = index(index(y_at * index(width) + x_at) * channels + index(c))
-            total = zero
             i_lo, i_hi = _windows_over(y_at, top, index(kh), index(sh), oh)
             j_lo, j_hi = _windows_over(x_at, left, index(kw), index(sw), ow)
             row = index(index(index(n_at * oh + i_lo) * ow + j_lo) * channels + index(c))
-            for di in range(rows_over):
-                if i_lo + index(di) < i_hi:
-                    at = row
-                    for dj in range(columns_over):
-                        if j_lo + index(dj) < j_hi and index(argmax[at]) == me:
-                            total += grad_out[at]
-                        at = index(at + channels)
-                row = index(row + line)
+            for di in range(rows_over):  # the windows' arg-maxes, all loads first
+                for dj in range(columns_over):
+                    at = index(row + index(di) * line + index(dj) * channels)
+                    won[di, dj] = False
+                    if i_lo + index(di) < i_hi and j_lo + index(dj) < j_hi:
+                        won[di, dj] = index(argmax[at]) == me
+            total = zero
+            for di in range(rows_over):  # then the gradients of those this cell won
+                for dj in range(columns_over):
+                    if won[di, dj]:
+                        total += grad_out[index(row + index(di) * line + index(dj) * channels)]
             grad_x[index(index(pixel) * channels + index(c))] = total
             n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
@@ -214,7 +240,7 @@ def max_pool_forward(
     if bias is None:
         bias = zeros((x.shape[3],), x.dtype)
     if out.size:
-        forward = _max_pool_kernels(*win.kernel, *win.stride)[0]
+        forward = _max_pool_kernels(*win.kernel, *win.stride, x.dtype.str, _wide(x, out))[0]
         launch_lines(forward, shape[3], math.prod(shape[:3]))(
             x.flat, x.shape, bias.flat, relu, x.dtype.type(0), win.pad_top, win.pad_left,
             out.flat, shape, argmax.flat,
@@ -233,7 +259,8 @@ def max_pool_backward(
     bounds.shape_is("max_pool_backward", "argmax", argmax, grad_out.shape)
     grad_x = empty(x_shape, grad_out.dtype)
     if grad_x.size:
-        backward = _max_pool_kernels(*win.kernel, *win.stride, _wide(grad_x, grad_out))[1]
+        wide = _wide(grad_x, grad_out)
+        backward = _max_pool_kernels(*win.kernel, *win.stride, grad_out.dtype.str, wide)[1]
         launch_lines(backward, channels, math.prod(x_shape[:3]))(
             grad_out.flat, grad_out.shape, argmax.flat, win.pad_top, win.pad_left, grad_x.flat,
             tuple(x_shape), grad_out.dtype.type(0),

@@ -104,21 +104,19 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> tup
         a, rest = q // (kw * channels), q % (kw * channels)
         b, c = rest // channels, rest % channels
         y_off, x_off = a * dh - pt, b * dw - pl
+        values = cuda.local.array(STRIP, x.dtype)
         n, i, strip = _pixel(first, oh, strips)
         for _ in range(first, end, lanes):
             j0 = strip * STRIP
             y, x0 = i * sh + y_off, j0 * sw + x_off
             row_inside = 0 <= y < height
             cell = ((n * height + y) * width + x0) * channels + c  # maybe outside
-            at = ((n * oh + i) * ow + j0) * columns + q
-            for p in range(STRIP):
-                if j0 + p < ow:
-                    value = zero
-                    if row_inside and 0 <= x0 + p * sw < width:
-                        value = x[unsigned(cell)]
-                    cols[unsigned(at)] = value
+            for p in range(STRIP):  # the strip's loads first, in flight together, then writes
+                values[p] = zero
+                if row_inside and 0 <= x0 + p * sw < width:
+                    values[p] = x[unsigned(cell)]
                 cell += sw * channels
-                at += columns
+            _write_strip(cols, ((n * oh + i) * ow + j0) * columns + q, columns, values, ow - j0)
             n, i, strip = _stepped(n, i, strip, lanes, oh, strips)
 
     @cached_kernel
@@ -132,19 +130,26 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> tup
         if c >= channels:
             return
         at_column = cuda.local.array(kw, numba.int64)  # window column b's entry in its row, or -1
+        rows_reached = cuda.local.array(kh, numba.boolean)
+        entries = cuda.local.array((kh, kw), cols.dtype)
         n, y, xx = _pixel(first, height, width)
         for pixel in range(first, end, lanes):
             for b in range(kw):
                 reached, j = _window_index(xx + pl - b * dw, sw, ow)
                 at_column[b] = j * columns + b * channels if reached else -1
-            total = zero
-            for a in range(kh):
-                reached, i = _window_index(y + pt - a * dh, sh, oh)
-                if reached:
+            for a in range(kh):  # every entry read first, in flight together, then summed
+                rows_reached[a], i = _window_index(y + pt - a * dh, sh, oh)
+                if rows_reached[a]:
                     row = (n * oh + i) * ow * columns + a * kw * channels + c
                     for b in range(kw):
                         if at_column[b] >= 0:
-                            total += cols[unsigned(row + at_column[b])]
+                            entries[a, b] = cols[unsigned(row + at_column[b])]
+            total = zero
+            for a in range(kh):
+                if rows_reached[a]:
+                    for b in range(kw):
+                        if at_column[b] >= 0:
+                            total += entries[a, b]
             grad_x[unsigned(pixel * channels + c)] = total
             n, y, xx = _stepped(n, y, xx, lanes, height, width)
 

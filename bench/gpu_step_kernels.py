@@ -16,13 +16,16 @@ recorded steps it times, with CUDA events on the stream the graphs are launched 
 
 Beside them, the host's time per step in ``fit`` (the last epoch's seconds over its steps) and
 in ``predict``: where it is above the graph's time, the host is the bottleneck, not the kernels.
+``--host-profile ROWS`` fits one more epoch under cProfile and prints its ROWS busiest
+functions by their own time (of the host's per step): where a host-bound epoch's time goes
+(numba-cuda's copies, the graph launch, the step inputs, the training loop).
 Prints each step's kernels slowest first (the same kernel at the same launch shape is one row,
 with its count) and the sum against the whole graph.
 
     python bench/gpu_step_kernels.py [--model mnist|rgb|stack|xception] [--steps 40]
                                      [--repeats 50] [--rows 20] [--in-step] [--json PATH]
                                      [--set MODULE.NAME=VALUE ...]
-                                     [--precision high|highest]
+                                     [--precision high|highest] [--host-profile ROWS]
 
 ``--set`` changes a setting of a module of ``autoconv.backends.cuda`` before the model is made,
 to compare a guess with its alternative in two runs: those read when a launch is planned
@@ -40,8 +43,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import cProfile
 import importlib
+import io
 import json
+import pstats
 import time
 from typing import Any
 
@@ -130,6 +136,24 @@ def table(title: str, figures: dict, host_us: float, rows: int) -> list[str]:
     return lines
 
 
+def host_profile(model: Any, x: Any, y: Any, batch: int, rows: int) -> list[str]:
+    """One more epoch of ``fit`` under cProfile: its ``rows`` functions with the most time of
+    their own, in microseconds per step."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    history = model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    profiler.disable()
+    steps = len(x) // batch
+    per_step = history.epoch_seconds[-1] / steps * 1e6
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(rows)
+    lines = ["", f"host profile of one epoch of fit ({steps} steps, {per_step:.1f} us a step "
+             "under the profiler; seconds for the whole epoch):", "", "```"]  # fmt: skip
+    table_lines = text.getvalue().splitlines()
+    start = next((i for i, line in enumerate(table_lines) if "ncalls" in line), 0)
+    return [*lines, *table_lines[start:], "```"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=sorted(WORKLOADS), default="mnist")
@@ -140,6 +164,8 @@ def main() -> None:
     parser.add_argument("--in-step", action="store_true",
                         help="each kernel's time in the step too (a graph without it)")  # fmt: skip
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--host-profile", type=int, default=0, metavar="ROWS",
+                        help="profile one more epoch of fit (ROWS functions)")  # fmt: skip
     parser.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE",
                         help="a setting of autoconv.backends.cuda.MODULE (repeatable)")  # fmt: skip
     parser.add_argument("--precision", choices=ac.config.FLOAT32_MATMUL_PRECISIONS,
@@ -199,6 +225,8 @@ def main() -> None:
         results["predict"]["host_us"] = predict_host
         lines += table(f"prediction step (batch {INFER_BATCH})", results["predict"],
                        predict_host, args.rows)  # fmt: skip
+    if args.host_profile:
+        lines += host_profile(model, x, y, batch, args.host_profile)
     print("\n".join(lines))
     if args.json:
         with open(args.json, "w") as file:

@@ -27,10 +27,12 @@ with its count) and the sum against the whole graph.
                                      [--set MODULE.NAME=VALUE ...]
                                      [--precision high|highest] [--host-profile ROWS]
 
-``--set`` changes a setting of a module of ``autoconv.backends.cuda`` before the model is made,
-to compare a guess with its alternative in two runs: those read when a launch is planned
-(``gemm.SPLIT_MIN_CHUNK=256``, ``gemm.SPLIT_BLOCKS``, ``runtime.RUN_LINES``,
-``reduce.CHUNK_ROWS``, ``reduce.MAX_ROW_CHUNKS``, ``conv_pool.GEMM_ROUTE_ENTRIES=0``). A
+``--set`` changes a setting of a module of ``autoconv.backends.cuda`` (or of any module named
+from ``autoconv.``) before the model is made, to compare a guess with its alternative in two
+runs: those read when a launch is planned (``gemm.SPLIT_MIN_CHUNK=256``, ``gemm.SPLIT_BLOCKS``,
+``runtime.RUN_LINES``, ``reduce.CHUNK_ROWS``, ``reduce.MAX_ROW_CHUNKS``,
+``conv_pool.GEMM_ROUTE_ENTRIES=0``) or a route is chosen
+(``autoconv.ops.convolution.WINOGRAD_MIN_CHANNELS=16``). A
 constant compiled into a kernel (``gemm.BLOCK``, ``gemm.TILE_K``) needs an empty
 ``NUMBA_CACHE_DIR`` too, or the cached kernels keep the old one.
 
@@ -167,7 +169,7 @@ def main() -> None:
     parser.add_argument("--host-profile", type=int, default=0, metavar="ROWS",
                         help="profile one more epoch of fit (ROWS functions)")  # fmt: skip
     parser.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE",
-                        help="a setting of autoconv.backends.cuda.MODULE (repeatable)")  # fmt: skip
+                        help="a setting of backends.cuda.MODULE or autoconv.X")  # fmt: skip
     parser.add_argument("--precision", choices=ac.config.FLOAT32_MATMUL_PRECISIONS,
                         default=ac.config.DEFAULT_FLOAT32_MATMUL_PRECISION,
                         help="float32 products: high (TF32) or highest (float32)")  # fmt: skip
@@ -175,12 +177,12 @@ def main() -> None:
     ac.config.set_float32_matmul_precision(args.precision)
     for setting in args.set:
         where, _, value = setting.partition("=")
-        module, _, name = where.partition(".")
-        target = importlib.import_module(f"autoconv.backends.cuda.{module}")
+        module, _, name = where.rpartition(".")
+        if not module.startswith("autoconv."):
+            module = f"autoconv.backends.cuda.{module}"
+        target = importlib.import_module(module)
         if not name or not hasattr(target, name):
-            raise SystemExit(
-                f"--set {setting}: no setting {name!r} in autoconv.backends.cuda.{module}"
-            )
+            raise SystemExit(f"--set {setting}: no setting {name!r} in {module}")
         setattr(target, name, ast.literal_eval(value))
     workload = WORKLOADS[args.model]
     batch = args.batch or workload.batch

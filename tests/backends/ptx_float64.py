@@ -163,6 +163,7 @@ KERNELS = {
             conv_pool._direct_kernel_grad_entry(13, 13),
             "<f4",
             conv_pool._direct_kernel_grad_column,
+            True,
         ),
         (types.Tuple((A1, T4, A1, A1, W1, B, *(i64,) * 5, f32)), i64, f32, *SUMS),
     ),

@@ -105,15 +105,25 @@ def test_column_sums_cut_rows_into_chunks_that_fill_the_gpu(rows, tiles, chunks,
     assert reduce._chunks(rows, tiles) == chunks
 
 
-@pytest.mark.parametrize("rows", [37, 200])  # 9 chunks; 16 (MAX_ROW_CHUNKS, below)
-def test_the_last_block_adds_many_chunks_in_four_running_sums(rows, rng, monkeypatch):
+@pytest.mark.parametrize(("rows", "most_chunks"), [(37, 16), (200, 16), (203, 1)])
+@pytest.mark.parametrize("gathers", [False, True])
+def test_the_last_block_adds_many_chunks_in_four_running_sums(rows, most_chunks, gathers, rng,
+                                                             monkeypatch):  # fmt: skip
     """More chunks than the last block's threads of a column take in one pass each (here 16 at
-    most, 4 rows each, 2 threads a column on the simulator): NumPy's sums, the same bits every
-    run, the counters back at 0."""
-    monkeypatch.setattr(reduce, "MAX_ROW_CHUNKS", 16)
+    most, 4 rows each, 2 threads a column on the simulator), or one chunk whose threads take
+    many rows (with ``gathers``, four at a time, then the rest): NumPy's sums, the same bits
+    every run, the counters back at 0."""
+    monkeypatch.setattr(reduce, "MAX_ROW_CHUNKS", most_chunks)
     a = rng.standard_normal((rows, 5))
     xp = namespace("cuda")
-    runs = [xp.to_numpy(xp.asarray(a).sum(axis=0)) for _ in range(2)]
+    device = xp.asarray(a)
+
+    def sums() -> np.ndarray:
+        return xp.to_numpy(
+            reduce.sum_columns(reduce._entry, (device.nd,), rows, 5, a.dtype, gathers=gathers)
+        )
+
+    runs = [sums() for _ in range(2)]
     np.testing.assert_array_equal(runs[0], runs[1])
     np.testing.assert_allclose(runs[0], a.sum(axis=0), rtol=1e-12)
     assert not reduce.arrival_counters().copy_to_host().any()

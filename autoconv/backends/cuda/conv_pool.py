@@ -183,26 +183,28 @@ def _direct_kernel_grad_entry(pooled_h: int, pooled_w: int) -> Any:
     @cuda.jit(device=True)
     def entry(shared, r, e):
         # Row r = pooled output (n, i, j), its gradient (masked where the ReLU cut) routed to
-        # its window's winner; x, grad, out and argmax flat.
+        # its window's winner; x, grad, out and argmax flat. Without a branch: the gradient,
+        # output and arg-max are read together, then the winner's input cell (the image's
+        # first cell where none won, its value unused), so the rows the column sums take
+        # four at a time (``gathers``) have their loads in flight together (each waiting on
+        # the last, a row took three rounds of loads).
         x, grad, out, argmax, relu, is_bias, a_off, b_off, c_in, c, rows_at, zero = shared
         height, width, channels, filters = rows_at
         row = U(r)
         at = U(row * filters + c)  # (n, i, j, c) in grad, out and argmax
-        value = grad[at]
-        if relu and not out[at] > 0:
-            return zero
-        if is_bias:
-            return value
+        value, kept, winner = grad[at], not relu or out[at] > 0, argmax[at]
         n, pixel = row // U(pixels), row % U(pixels)
         i, j = pixel // U(pooled_w), pixel % U(pooled_w)
-        winner = argmax[at]
+        won, source = False, U(0)
         for cell in range(4):  # the arg-max is compared, never used as an address
             y0, x0 = U(2 * i + cell // 2), U(2 * j + cell % 2)
-            if winner == U(U(y0 * U(2 * pooled_w) + x0) * filters + c):
-                y, xx = U(y0 + a_off), U(x0 + b_off)
-                if 0 <= y < height and 0 <= xx < width:
-                    return x[U(U(U(n * height + y) * width + xx) * channels + c_in)] * value
-        return zero
+            y, xx = U(y0 + a_off), U(x0 + b_off)
+            if winner == U(U(y0 * U(2 * pooled_w) + x0) * filters + c) and (
+                0 <= y < height and 0 <= xx < width
+            ):
+                won, source = True, U(U(U(n * height + y) * width + xx) * channels + c_in)
+        routed = x[source] * value if won else zero
+        return (value if is_bias else routed) if kept else zero
 
     return entry
 
@@ -231,8 +233,7 @@ def conv_max_pool_2x2_kernel_grad(
                 win.pad_top, win.pad_left, filters, grad_out.dtype.type(0))  # fmt: skip
         grad_taps, grad_bias = sum_columns(
             _direct_kernel_grad_entry(oh // 2, ow // 2), args, rows, (taps + 1) * filters,
-            grad_out.dtype,
-            split=taps * filters, column=_direct_kernel_grad_column,
+            grad_out.dtype, split=taps * filters, column=_direct_kernel_grad_column, gathers=True,
         )  # fmt: skip
         return grad_taps.reshape(w_shape), grad_bias
     pooled = grad_out.reshape(-1, filters)

@@ -515,21 +515,27 @@ def test_max_pool_ties_nans_and_infinities_as_on_the_cpu(pool, strides, padding,
 
 
 @pytest.mark.parametrize(("pool", "strides", "padding"), [(2, None, "valid"), (3, 2, "same")])
-def test_max_pool_backward_with_64_bit_offsets_is_the_32_bit_one(pool, strides, padding, rng,
-                                                                 monkeypatch):  # fmt: skip
-    """The backward kernel compiled for arrays of 2**31 entries or more gives the same bits."""
+def test_max_pool_with_64_bit_offsets_is_the_32_bit_one(pool, strides, padding, rng,
+                                                        monkeypatch):  # fmt: skip
+    """The kernels compiled for arrays of 2**31 entries or more give the same bits."""
     from autoconv.backends.cuda import pool as cuda_pool
 
     x = (rng.permutation(2 * 7 * 6 * 3) * 0.01).reshape(2, 7, 6, 3)
     win = ac.windows.window("t", (7, 6), (pool, pool), strides or pool, 1, padding)
     xp = namespace("cuda")
-    _, argmax = xp.max_pool_forward(xp.asarray(x), win)
-    g = xp.asarray(rng.standard_normal(argmax.shape))
-    narrow = xp.to_numpy(xp.max_pool_backward(g, argmax, x.shape, win))
+
+    def run() -> list[np.ndarray]:
+        out, argmax = xp.max_pool_forward(xp.asarray(x), win)
+        g = xp.asarray(np.linspace(-1, 1, out.size).reshape(out.shape))
+        return [xp.to_numpy(a) for a in (out, argmax, xp.max_pool_backward(g, argmax, x.shape,
+                                                                             win))]  # fmt: skip
+
+    narrow = run()
     monkeypatch.setattr(cuda_pool, "_wide", lambda *arrays: True)
-    wide = xp.to_numpy(xp.max_pool_backward(g, argmax, x.shape, win))
-    np.testing.assert_array_equal(wide, narrow)
-    np.testing.assert_allclose(narrow.sum(), xp.to_numpy(g).sum())  # each window's, routed
+    for wide, one in zip(run(), narrow, strict=True):
+        np.testing.assert_array_equal(wide, one)
+    routed = np.linspace(-1, 1, narrow[0].size).sum()  # each window's gradient, routed once
+    np.testing.assert_allclose(narrow[2].sum(), routed, atol=1e-12)
 
 
 # ------------------------------------------------------------------------- image ops

@@ -162,22 +162,28 @@ def _avg_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str) -> tuple[A
         if c >= channels:
             return
         inside = cuda.local.array(kw, numba.boolean)
+        rows_in = cuda.local.array(kh, numba.boolean)
+        values = cuda.local.array((kh, kw), item)
         n, i, j = _pixel(first, oh, ow)
         for pixel in range(first, end, lanes):
             y0, x0 = i * sh - pt, j * sw - pl
             for b in range(kw):
                 inside[b] = 0 <= x0 + b < width
             row = ((n * height + y0) * width + x0) * channels + c  # maybe outside
+            for a in range(kh):  # every cell read first, its loads in flight together
+                rows_in[a] = 0 <= y0 + a < height
+                cell = row
+                for b in range(kw):
+                    if rows_in[a] and inside[b]:
+                        values[a, b] = x[unsigned(cell)]
+                    cell += channels
+                row += width * channels
             total, cells = item(0), 0
             for a in range(kh):
-                if 0 <= y0 + a < height:
-                    cell = row
-                    for b in range(kw):
-                        if inside[b]:
-                            total += x[unsigned(cell)]
-                            cells += 1
-                        cell += channels
-                row += width * channels
+                for b in range(kw):
+                    if rows_in[a] and inside[b]:
+                        total += values[a, b]
+                        cells += 1
             out[unsigned(pixel * channels + c)] = total / item(cells)
             n, i, j = _stepped(n, i, j, lanes, oh, ow)
 
@@ -189,24 +195,29 @@ def _avg_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str) -> tuple[A
         c, first, lanes, end = line_run(span, run, n_images * height * width)
         if c >= channels:
             return
+        grads = cuda.local.array((rows_over, columns_over), item)
         n, y, xx = _pixel(first, height, width)
         for pixel in range(first, end, lanes):
-            total = item(0)
             i_lo, i_hi = _windows_over(y, pt, kh, sh, oh)
             j_lo, j_hi = _windows_over(xx, pl, kw, sw, ow)
             row = ((n * oh + i_lo) * ow + j_lo) * channels + c
+            for di in range(rows_over):  # the windows' gradients read first, then shared out
+                at = row
+                for dj in range(columns_over):
+                    if i_lo + di < i_hi and j_lo + dj < j_hi:
+                        grads[di, dj] = grad_out[unsigned(at)]
+                    at += channels
+                row += ow * channels
+            total = item(0)
             for di in range(rows_over):
                 i = i_lo + di
                 if i < i_hi:
                     rows = min(i * sh - pt + kh, height) - max(i * sh - pt, 0)
-                    at = row
                     for dj in range(columns_over):
                         j = j_lo + dj
                         if j < j_hi:
                             cells = rows * (min(j * sw - pl + kw, width) - max(j * sw - pl, 0))
-                            total += grad_out[unsigned(at)] / item(cells)
-                        at += channels
-                row += ow * channels
+                            total += grads[di, dj] / item(cells)
             grad_x[unsigned(pixel * channels + c)] = total
             n, y, xx = _stepped(n, y, xx, lanes, height, width)
 

@@ -21,6 +21,7 @@ from autoconv.backends.cuda.reduce import column_sums, sum_columns
 from autoconv.backends.cuda.runtime import (
     cached_kernel,
     configure,
+    four_lines,
     launch_lines,
     line_run,
     unsigned,
@@ -363,13 +364,24 @@ def activated(value, relu, zero):
 
 @cached_kernel
 def _bias_relu(out, bias, relu, zero, span, run):
-    # out (flat) rows x C in runtime's line layout: a thread takes one column down its rows.
+    # out (flat) rows x C in runtime's line layout: a thread takes one column down its rows,
+    # four at a time (read in place, each line's store kept the next line's load behind it:
+    # the small Xception's prediction spent 3.6 ms of its 26.5 in this kernel on an H200).
     columns = bias.size
     c, first, lanes, end = line_run(span, run, out.size // columns)
     if c < columns:
-        for r in range(first, end, lanes):
+        b = bias[c]
+        r = first
+        while r + 3 * lanes < end:
+            a0, a1, a2, a3 = four_lines(r, lanes, columns, c)
+            v0, v1, v2, v3 = out[a0], out[a1], out[a2], out[a3]
+            out[a0], out[a1] = activated(v0 + b, relu, zero), activated(v1 + b, relu, zero)
+            out[a2], out[a3] = activated(v2 + b, relu, zero), activated(v3 + b, relu, zero)
+            r += 4 * lanes
+        while r < end:
             at = unsigned(r * columns + c)
-            out[at] = activated(out[at] + bias[c], relu, zero)
+            out[at] = activated(out[at] + b, relu, zero)
+            r += lanes
 
 
 @cuda.jit(device=True)

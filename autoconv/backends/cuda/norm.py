@@ -26,6 +26,7 @@ from autoconv.backends.cuda.array import CudaArray, empty, ones_like, zeros
 from autoconv.backends.cuda.reduce import column_sums, sum_columns
 from autoconv.backends.cuda.runtime import (
     cached_kernel,
+    four_lines,
     launch,
     launch_lines,
     line_run,
@@ -50,14 +51,6 @@ def _gradient_entry(args, r, e):
     channels = x.shape[1]
     c = e % channels
     return grad[r, c] if e < channels else grad[r, c] * (x[r, c] - mean[c])
-
-
-@cuda.jit(device=True)
-def _four_lines(r, lanes, channels, c):
-    """Entry c's offsets in lines r, r + lanes, r + 2 lanes, r + 3 lanes."""
-    step = lanes * channels
-    at = unsigned(r * channels + c)
-    return at, unsigned(at + step), unsigned(at + 2 * step), unsigned(at + 3 * step)
 
 
 @cache
@@ -88,7 +81,7 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
         scale, shift = gamma[c] / math.sqrt(v + epsilon), beta[c]
         r = first
         while r + 3 * lanes < end:  # four lines' loads in flight, then their writes
-            a0, a1, a2, a3 = _four_lines(r, lanes, channels, c)
+            a0, a1, a2, a3 = four_lines(r, lanes, channels, c)
             v0, v1, v2, v3 = x[a0], x[a1], x[a2], x[a3]
             out[a0], out[a1] = (v0 - m) * scale + shift, (v1 - m) * scale + shift
             out[a2], out[a3] = (v2 - m) * scale + shift, (v3 - m) * scale + shift
@@ -117,7 +110,7 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
         m = mean[c]
         r = first
         while r + 3 * lanes < end:  # four lines' loads in flight, then their writes
-            a0, a1, a2, a3 = _four_lines(r, lanes, channels, c)
+            a0, a1, a2, a3 = four_lines(r, lanes, channels, c)
             x0, x1, x2, x3 = x[a0], x[a1], x[a2], x[a3]
             g0, g1, g2, g3 = grad[a0], grad[a1], grad[a2], grad[a3]
             grad_x[a0] = (x0 - m) * x_scale + g0 * g_scale + shift

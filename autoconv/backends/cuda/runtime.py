@@ -194,6 +194,16 @@ def line_run(span, run, length):
     return cuda.blockIdx.x * span + t % span, first, lanes, end
 
 
+@cuda.jit(device=True)
+def four_lines(r, lanes, width, e):
+    """Entry e's offsets in lines r, r + lanes, r + 2 lanes, r + 3 lanes of ``width`` entries:
+    a thread of :func:`launch_lines` reads four of its lines before it writes any, so their
+    loads are in flight together (a write between them keeps the next line's load behind it)."""
+    step = lanes * width
+    at = unsigned(r * width + e)
+    return at, unsigned(at + step), unsigned(at + 2 * step), unsigned(at + 3 * step)
+
+
 def configure(kernel: Any, grid: Any, block: Any) -> Launch:
     """``kernel`` on a grid of ``grid`` blocks of ``block`` threads, launched by calling it with
     the kernel's arguments; see :class:`Launch`."""

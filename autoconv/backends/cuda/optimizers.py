@@ -39,6 +39,32 @@ def _kernel(name: str, slots: int) -> Any:
     parameters' values are used in its place, untouched)."""
     rule = cuda.jit(device=True)(getattr(rules, name))
 
+    @cuda.jit(device=True)
+    def read(value, grad, slot_a, slot_b, slot_c, i):
+        """Element i's (value, gradient, slots a, b, c); a slot not in use reads the value."""
+        w = value[i]
+        return (w, grad[i], slot_a[i] if slots & 1 else w, slot_b[i] if slots & 2 else w,
+                slot_c[i] if slots & 4 else w)  # fmt: skip
+
+    @cuda.jit(device=True)
+    def updated(element, s, clipvalue, decay, scalars):
+        """An element's new (value, slot a, slot b, slot c) from what :func:`read` gave."""
+        w, g, a_i, b_i, c_i = element
+        w, g = prepare(w, g, s, clipvalue, decay)
+        return rule(w, g, a_i if slots & 1 else w, b_i if slots & 2 else w,
+                    c_i if slots & 4 else w, scalars)  # fmt: skip
+
+    @cuda.jit(device=True)
+    def write(value, slot_a, slot_b, slot_c, i, new):
+        w, a_i, b_i, c_i = new
+        if slots & 1:
+            slot_a[i] = a_i
+        if slots & 2:
+            slot_b[i] = b_i
+        if slots & 4:
+            slot_c[i] = c_i
+        value[i] = w
+
     @cached_kernel
     def update(values, grads, a, b, c, scales, clipvalue, scalars, starts, status):
         # ``scalars``: the rule's hyperparameters, then each parameter's decay (a step input).
@@ -57,20 +83,22 @@ def _kernel(name: str, slots: int) -> Any:
             slot_b = b[k] if slots & 2 else value
             slot_c = c[k] if slots & 4 else value
             first, end = starts[k], starts[k + 1]
+            arrays = (value, grad, slot_a, slot_b, slot_c)
+            hyper = (s, clipvalue, decay, scalars)
+            while j + 3 * stride < end:  # four elements read, then updated, then written (in
+                i = j - first  # place, a write kept the next element's loads behind it)
+                e0, e1 = read(*arrays, i), read(*arrays, i + stride)
+                e2, e3 = read(*arrays, i + 2 * stride), read(*arrays, i + 3 * stride)
+                n0, n1 = updated(e0, *hyper), updated(e1, *hyper)
+                n2, n3 = updated(e2, *hyper), updated(e3, *hyper)
+                write(value, slot_a, slot_b, slot_c, i, n0)
+                write(value, slot_a, slot_b, slot_c, i + stride, n1)
+                write(value, slot_a, slot_b, slot_c, i + 2 * stride, n2)
+                write(value, slot_a, slot_b, slot_c, i + 3 * stride, n3)
+                j += 4 * stride
             while j < end:
                 i = j - first
-                w, g = prepare(value[i], grad[i], s, clipvalue, decay)
-                w, a_i, b_i, c_i = rule(
-                    w, g, slot_a[i] if slots & 1 else w, slot_b[i] if slots & 2 else w,
-                    slot_c[i] if slots & 4 else w, scalars,
-                )  # fmt: skip
-                if slots & 1:
-                    slot_a[i] = a_i
-                if slots & 2:
-                    slot_b[i] = b_i
-                if slots & 4:
-                    slot_c[i] = c_i
-                value[i] = w
+                write(value, slot_a, slot_b, slot_c, i, updated(read(*arrays, i), *hyper))
                 j += stride
 
     return update

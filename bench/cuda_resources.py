@@ -51,8 +51,10 @@ def resources(kernel, signature, folder: Path) -> dict[str, int]:
     the cubin left in ``folder`` (kernel.cubin)."""
     ptx, _ = cuda.compile_ptx(kernel.py_func, signature, cc=(9, 0))
     (folder / "kernel.ptx").write_text(ptx)
+    most = getattr(kernel, "targetoptions", {}).get("max_registers")  # its cap, as it is built
+    capped = [f"-maxrregcount={most}"] if most else []
     report = subprocess.run(
-        [str(PTXAS), "-arch=sm_90", "-v", str(folder / "kernel.ptx"), "-o",
+        [str(PTXAS), "-arch=sm_90", "-v", *capped, str(folder / "kernel.ptx"), "-o",
          str(folder / "kernel.cubin")],
         capture_output=True, text=True, check=True,
     ).stderr  # fmt: skip

@@ -20,6 +20,7 @@ from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.reduce import column_sums, sum_columns
 from autoconv.backends.cuda.runtime import (
     cached_kernel,
+    cached_kernel_holding,
     configure,
     four_lines,
     launch_lines,
@@ -220,7 +221,7 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
     grad_cells = (STRIP - 1 + (kw - 1) * dw) // sw + 1  # the output columns over one, at most
     grad_cell_values = grad_cells * multiplier
 
-    @cached_kernel
+    @cached_kernel_holding(4)  # four blocks an SM, not three (see runtime)
     def forward(x, x_shape, w, pt, pl, out, out_shape, zero, span, run):
         # Output channel q of a strip of STRIP output pixels (n, i, j0 + p): window row by
         # window row, the row's input cells under the strip read once into registers.
@@ -256,7 +257,7 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
             _write_strip(out, ((n * oh + i) * ow + j0) * depth + q, depth, totals, ow - j0)
             n, i, strip = _stepped(n, i, strip, lanes, oh, strips)
 
-    @cached_kernel
+    @cached_kernel_holding(4)
     def input_grad(grad_out, out_shape, w, pt, pl, grad_x, x_shape, zero, span, run):
         # Input channel c of a strip of STRIP input pixels (n, y, x0 + p): the gradients of
         # every output that read each, gathered (as col2im), window row by window row, the

@@ -73,6 +73,18 @@ unsigned32 = _wrapped32 if SIMULATED else numba.uint32
 cached_kernel = cuda.jit(cache=True)
 
 
+def cached_kernel_holding(blocks: int) -> Any:
+    """``cached_kernel`` with its registers capped so that ``blocks`` blocks of THREADS threads
+    fit on a multiprocessor (65,536 registers: at most 64 a thread for 4 blocks), for a kernel
+    that waits on memory and needs the warps more than the registers (the depthwise
+    convolution's strips: 74 registers and 3 blocks, or 64 and 4 with no spill and 2% more
+    instructions on sm_90; CUDA's launch bounds, which cap them too, made NVVM's code 49%
+    longer). The simulator has no such cap."""
+    if SIMULATED:
+        return cached_kernel
+    return cuda.jit(cache=True, max_registers=65536 // (THREADS * blocks))
+
+
 def available() -> bool:
     """True when numba.cuda sees a GPU (or the CUDA simulator is on)."""
     return SIMULATED or cuda.is_available()

@@ -26,7 +26,13 @@ from autoconv.backends.cuda.elementwise import (
     _offset_device,
     _padded,
 )
-from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure, launch
+from autoconv.backends.cuda.runtime import (
+    SIMULATED,
+    cached_kernel,
+    cached_kernel_holding,
+    configure,
+    launch,
+)
 
 REDUCE_THREADS = 4 if SIMULATED else 128
 REDUCE_BLOCKS = 4 if SIMULATED else 16384  # one block per output element, up to this many
@@ -264,7 +270,8 @@ def _column_sum_kernel(element: Any, dtype: str, column: Any = _same, gathers: b
     loads wait for the store before them), and holding four rows costs it registers."""
     item = numba.from_dtype(np.dtype(dtype))
 
-    @cached_kernel
+    # five blocks an SM for four rows' gathers (63 registers, 4 blocks; 48 and 5 with no spill)
+    @(cached_kernel_holding(5) if gathers else cached_kernel)
     def kernel(args, rows, zero, columns, sums, partials, arrivals):
         partial = cuda.shared.array((ROW_THREADS, COLUMN_TILE), item)
         c = cuda.blockIdx.x * COLUMN_TILE + cuda.threadIdx.x

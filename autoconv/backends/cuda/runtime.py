@@ -75,14 +75,14 @@ cached_kernel = cuda.jit(cache=True)
 
 def cached_kernel_holding(blocks: int) -> Any:
     """``cached_kernel`` with its registers capped so that ``blocks`` blocks of THREADS threads
-    fit on a multiprocessor (65,536 registers: at most 64 a thread for 4 blocks), for a kernel
-    that waits on memory and needs the warps more than the registers (the depthwise
-    convolution's strips: 74 registers and 3 blocks, or 64 and 4 with no spill and 2% more
-    instructions on sm_90; CUDA's launch bounds, which cap them too, made NVVM's code 49%
-    longer). The simulator has no such cap."""
+    fit on a multiprocessor (65,536 registers, given to a thread 8 at a time: at most 64 a
+    thread for 4 blocks, 48 for 5), for a kernel that waits on memory and needs the warps more
+    than the registers (the depthwise convolution's strips: 74 registers and 3 blocks, or 64
+    and 4 with no spill and 2% more instructions on sm_90; CUDA's launch bounds, the other
+    way to ask, made NVVM's loop 49% longer). The simulator has no such cap."""
     if SIMULATED:
         return cached_kernel
-    return cuda.jit(cache=True, max_registers=65536 // (THREADS * blocks))
+    return cuda.jit(cache=True, max_registers=65536 // (THREADS * blocks) // 8 * 8)
 
 
 def available() -> bool:

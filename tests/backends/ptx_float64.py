@@ -53,14 +53,14 @@ S3 = types.UniTuple(i64, 4)  # where each of three parameters' elements start, a
 B = types.boolean
 TAPS = (types.Array(i32, 1, "C"), types.Array(i32, 1, "C"), A1)  # start, index, weight
 # A column-sum kernel (reduce.sum_columns) of an entry function: its arguments (a tuple of the
-# entry's), then the rows, zero, the columns, the sums (head, tail, split), the chunks' partial
-# sums, the counters of chunks done.
+# entry's), then the rows, zero, the columns, the sums (head, tail, split, paired), the chunks'
+# partial sums, the counters of chunks done.
 # An elementwise kernel's args: two arrays, an array and a scalar, one array (each with its
 # strides and the shape).
 ARRAYS = types.Tuple((A1, T6, A1, T6, T6))
 WITH_SCALAR = types.Tuple((A1, T6, f32, B, T6))
 UNARY = types.Tuple((A1, T6, T6))
-SUMS = (i64, types.Tuple((A1, A1, i64)), A2, types.Array(i32, 1, "C"))
+SUMS = (i64, types.Tuple((A1, A1, i64, B)), A2, types.Array(i32, 1, "C"))
 
 
 def column_sums(entry, *args):

@@ -36,21 +36,20 @@ from autoconv.backends.cuda.runtime import (
 
 @cuda.jit(device=True)
 def _centered_entry(args, r, e):
-    # Columns c < C: x - mean; C + c: (x - mean)^2; mean = sums[c] / count.
+    # Paired columns of channel c = e // 2: x - mean (e even), (x - mean)^2 (odd); mean =
+    # sums[c] / count.
     x, sums, count = args
-    channels = x.shape[1]
-    c = e % channels
+    c = e // 2
     d = x[r, c] - sums[c] / count
-    return d if e < channels else d * d
+    return d if e % 2 == 0 else d * d
 
 
 @cuda.jit(device=True)
 def _gradient_entry(args, r, e):
-    # Columns c < C: grad; C + c: grad * (x - mean).
+    # Paired columns of channel c = e // 2: grad (e even), grad * (x - mean) (odd).
     grad, x, mean = args
-    channels = x.shape[1]
-    c = e % channels
-    return grad[r, c] if e < channels else grad[r, c] * (x[r, c] - mean[c])
+    c = e // 2
+    return grad[r, c] if e % 2 == 0 else grad[r, c] * (x[r, c] - mean[c])
 
 
 @cache
@@ -146,7 +145,7 @@ def batch_norm_forward(
         sums = column_sums(x)
         args = (x.nd, sums.flat, x.dtype.type(rows))
         linear, squares = sum_columns(
-            _centered_entry, args, rows, 2 * channels, x.dtype, split=channels
+            _centered_entry, args, rows, 2 * channels, x.dtype, paired=True
         )
     else:
         sums = linear = squares = mean  # not read
@@ -178,7 +177,7 @@ def batch_norm_backward(
     gamma = ones_like(mean) if gamma is None else gamma
     args = (grad.nd, x.nd, mean.flat)
     grad_beta, centered = sum_columns(
-        _gradient_entry, args, rows, 2 * channels, x.dtype, split=channels
+        _gradient_entry, args, rows, 2 * channels, x.dtype, paired=True
     )
     grad_x, grad_gamma = empty(x.shape, x.dtype), empty((channels,), x.dtype)
     if grad_x.size:

@@ -65,7 +65,8 @@ def main(n: int, repeats: int, model: str, predict: bool) -> None:
     run, steps = runner(WORKLOADS[model], n, predict)
     totals: dict = collections.defaultdict(float)
     for name in cpu.__all__:
-        setattr(cpu, name, timed(name, getattr(cpu, name), totals))
+        if callable(getattr(cpu, name)):  # not the constants (WHOLE_BATCH_BYTES)
+            setattr(cpu, name, timed(name, getattr(cpu, name), totals))
     per_epoch = collections.defaultdict(list)  # ms per step, each epoch
     for _ in range(repeats):
         totals.clear()

@@ -309,21 +309,26 @@ class Backend(Protocol):
     # -------------------------------------------------------------- normalization
     def batch_norm_forward(
         self, x: Array, gamma: Array | None, beta: Array | None, epsilon: float,
-        mean: Array | None = None, variance: Array | None = None,
+        mean: Array | None = None, variance: Array | None = None, relu: bool = False,
     ) -> tuple[Array, Array, Array]:  # fmt: skip
         """Normalize each column c of x (rows, C): (out, mean, variance) with out[:, c] =
-        (x[:, c] - mean[c]) / sqrt(variance[c] + epsilon) * gamma[c] + beta[c] (gamma None: 1,
-        beta None: 0). Without ``mean`` and ``variance``, they are each column's mean and
-        biased variance (divided by rows), returned in x's dtype; given, they are used and
-        returned as they are."""
+        (x[:, c] - mean[c]) * scale[c] + beta[c], scale[c] = gamma[c] / sqrt(variance[c] +
+        epsilon) (gamma None: 1, beta None: 0), the normalization taken from ``mean`` and
+        ``variance`` in x's dtype. Without ``mean`` and ``variance``, they are each column's
+        mean and biased variance (divided by rows), returned in x's dtype; given, they are used
+        and returned as they are. ``relu``: max(out, 0) instead, in the same pass (a NaN
+        stays NaN, as ``maximum``'s)."""
 
     def batch_norm_backward(
         self, grad: Array, x: Array, gamma: Array | None, mean: Array, variance: Array,
-        epsilon: float, training: bool,
+        epsilon: float, training: bool, beta: Array | None = None, relu: bool = False,
     ) -> tuple[Array, Array, Array]:  # fmt: skip
         """(grad_x, grad_gamma, grad_beta) of :meth:`batch_norm_forward` for the output gradient
         ``grad`` (rows, C). ``training``: ``mean`` and ``variance`` were x's own column
-        statistics, so grad_x also flows through them; else they were constants."""
+        statistics, so grad_x also flows through them; else they were constants. ``relu``: of
+        the forward with ``relu`` (and this ``beta``): ``grad`` counts only where the
+        normalized value, found again from x as the forward found it (the same bits), was
+        positive, as ``relu_grad`` masks by the output."""
 
     def moving_averages(self, averages: list[Array], values: list[Array], momentum: float) -> None:
         """Each average = average * momentum + value * (1 - momentum), in place (a

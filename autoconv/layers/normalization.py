@@ -115,16 +115,25 @@ class BatchNormalization(Layer):
         return input_shape
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        return self._normalize(inputs, training, relu=False)
+
+    def rectified(self, inputs: Tensor, training: bool) -> Tensor:
+        """``relu(self(inputs, training=training))`` as one op (the same values; a model's plan
+        runs a BatchNormalization that a ReLU alone reads so): ``inputs`` already of this
+        layer's dtype."""
+        return self._normalize(inputs, training, relu=True)
+
+    def _normalize(self, inputs: Tensor, training: bool, relu: bool) -> Tensor:
         if training and self.trainable:
             out, mean, variance = ops.batch_norm(
-                inputs, self.gamma, self.beta, self.axis, self.epsilon, training=True
+                inputs, self.gamma, self.beta, self.axis, self.epsilon, training=True, relu=relu
             )
             moving = [self.moving_mean.data, self.moving_variance.data]  # updated in place
             backend(inputs).moving_averages(moving, [mean, variance], self.momentum)
             return out
         out, _, _ = ops.batch_norm(
             inputs, self.gamma, self.beta, self.axis, self.epsilon, training=False,
-            moving_mean=self.moving_mean, moving_variance=self.moving_variance,
+            moving_mean=self.moving_mean, moving_variance=self.moving_variance, relu=relu,
         )  # fmt: skip
         return out
 

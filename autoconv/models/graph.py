@@ -13,7 +13,10 @@ which layer calls run fused. That decision is made here and nowhere else:
   the convolution (or product; a SeparableConv2D's pointwise one) with the moving
   statistics, gamma and beta folded into its kernel and bias, the ReLU and the pooling in
   the same pass (:meth:`autoconv.layers.Conv2D.folded`). In training the layers run one by
-  one, the batch normalization on the batch's statistics;
+  one, the batch normalization on the batch's statistics and with its ReLU, as below;
+- any other ``BatchNormalization`` whose only reader is a ReLU runs with it as one op, in
+  training and inference (:meth:`autoconv.layers.BatchNormalization.rectified`: the same
+  values, the ReLU's two passes over the activation and its gradient's three saved);
 - an output made by a softmax over the last axis (``Dense(..., activation="softmax")``,
   ``Activation("softmax")``, ``Softmax()``) can hand its logits to a cross-entropy loss, which
   is then computed from them in one stable op. Whether that happens depends on the loss, so
@@ -40,13 +43,13 @@ from autoconv.layers import (
     SeparableConv2D,
     SymbolicTensor,
 )
-from autoconv.layers.calls import training_context
+from autoconv.layers.calls import current_training, training_context
 from autoconv.layers.input_layer import Node
 from autoconv.ops.engine import cast
 from autoconv.tensor import Tensor
 
 # The fusions a step can run (Step.rule): see the module's docstring.
-CONV_POOL, FOLD_BATCH_NORM = "conv_pool", "fold_batch_norm"
+CONV_POOL, FOLD_BATCH_NORM, BATCH_NORM_RELU = "conv_pool", "fold_batch_norm", "batch_norm_relu"
 
 
 @dataclass
@@ -57,7 +60,7 @@ class Step:
     inputs: tuple[int, ...]  # ids of the tensors it reads
     output: int  # id of the tensor it makes
     logits_of_output: int | None = None  # which model output hands its logits to the loss
-    rule: str | None = None  # CONV_POOL, FOLD_BATCH_NORM, or None for one layer call
+    rule: str | None = None  # CONV_POOL, FOLD_BATCH_NORM, BATCH_NORM_RELU, or None: one call
     last_reads: tuple[int, ...] = ()  # ids of the tensors no later step or output reads
 
     @property
@@ -76,6 +79,8 @@ class Step:
             how = f"batch norm folded into the {type(self.nodes[0].layer).__name__} at inference"
             if len(self.nodes) > 2:
                 how += " (+ " + ", ".join(type(n.layer).__name__ for n in self.nodes[2:]) + ")"
+        elif self.rule == BATCH_NORM_RELU:
+            how = "batch norm with its ReLU in the same pass"
         else:
             how = type(self.nodes[0].layer).__name__
         if self.logits_of_output is not None:
@@ -213,10 +218,13 @@ class Graph:
             rule, nodes = None, (node,)
             pool = _fusable_pool(node, readers.get(id(out), []), id(out) in output_ids)
             folded = _foldable_batch_norm(node, readers, output_ids)
+            relu = _rectifying_relu(node, readers, output_ids)
             if pool is not None:
                 rule, nodes = CONV_POOL, (node, pool)
             elif folded:
                 rule, nodes = FOLD_BATCH_NORM, (node, *folded)
+            elif relu is not None:
+                rule, nodes = BATCH_NORM_RELU, (node, relu)
             absorbed.update(id(n) for n in nodes[1:])
             reads = tuple(self.ids[id(t)] for t in node.inputs)
             steps.append(Step(nodes, reads, self.ids[id(nodes[-1].outputs[0])], rule=rule))
@@ -259,10 +267,20 @@ def _run_step(step: Step, args: list[Tensor], training: bool | None) -> Tensor:
     inputs: Any = args if node.list_call else args[0]
     if step.rule == CONV_POOL:
         return layer.pooled(inputs, step.nodes[1].layer)
+    if step.rule == BATCH_NORM_RELU:
+        mode = current_training(node.kwargs.get("training", training), False)
+        return layer.rectified(inputs, bool(mode))
     if step.rule == FOLD_BATCH_NORM:
         if training:  # the batch's statistics, and the moving ones updated: layer by layer
-            for each in step.nodes:
-                inputs = each.layer(inputs, training=True)
+            inputs = layer(inputs, training=True)
+            batch_norm, *rest = (n.layer for n in step.nodes[1:])
+            if rest and _plain_relu(rest[0]):
+                inputs = batch_norm.rectified(cast(inputs, batch_norm.dtype), True)
+                rest = rest[1:]
+            else:
+                inputs = batch_norm(inputs, training=True)
+            for each in rest:
+                inputs = each(inputs, training=True)
             return inputs
         batch_norm, *rest = (n.layer for n in step.nodes[1:])
         relu = any(_plain_relu(each) for each in rest)
@@ -317,6 +335,15 @@ def _foldable_batch_norm(
         if pool is not None:
             chain.append(pool)
     return chain[1:]
+
+
+def _rectifying_relu(
+    node: Node, readers: dict[int, list[Node]], output_ids: set[int]
+) -> Node | None:
+    """The ReLU node to run inside this BatchNormalization node, if it alone reads it."""
+    if type(node.layer) is not BatchNormalization:
+        return None
+    return _only_reader(node, readers, output_ids, _plain_relu)
 
 
 def _only_reader(

@@ -31,6 +31,7 @@ def batch_norm(
     training: bool = True,
     moving_mean: Any = None,
     moving_variance: Any = None,
+    relu: bool = False,
 ) -> tuple[Tensor, Array, Array]:
     """Batch normalization of x over every axis but ``axis``: returns (out, mean, variance).
 
@@ -45,6 +46,10 @@ def batch_norm(
     ``moving_variance`` (shape (C,), arrays or tensors; constants, never differentiated;
     ignored in training). Gradients reach x, gamma and beta in both modes (inference mode
     while fine-tuning a frozen BatchNormalization).
+
+    ``relu=True``: ``max(out, 0)`` instead, as a ReLU after it computes it (NaN kept; the
+    gradient 0 where the output is not positive), in the same passes over x: the output of a
+    ``BatchNormalization`` that a ``ReLU`` alone reads, as a model's plan runs it.
 
     ``mean`` and ``variance`` come back as arrays of x's dtype on x's device, outside the
     graph: the batch statistics in training, the moving ones otherwise. Keras's
@@ -90,18 +95,20 @@ def batch_norm(
     gamma_data = None if gamma is None else gamma.data
     beta_data = None if beta is None else beta.data
     out, mean, variance = kernels.batch_norm_forward(
-        x_rows, gamma_data, beta_data, epsilon, mean, variance
+        x_rows, gamma_data, beta_data, epsilon, mean, variance, relu=relu
     )
     parents = tuple(t for t in (x, gamma, beta) if t is not None)
 
     def backward(g: Array):
         grad_x, grad_gamma, grad_beta = kernels.batch_norm_backward(
-            to_rows(g), x_rows, gamma_data, mean, variance, epsilon, bool(training)
-        )
+            to_rows(g), x_rows, gamma_data, mean, variance, epsilon, bool(training),
+            beta=beta_data, relu=relu,
+        )  # fmt: skip
         grads = [from_rows(grad_x), grad_gamma, grad_beta]
         return [grad for grad, t in zip(grads, (x, gamma, beta), strict=True) if t is not None]
 
-    return record(from_rows(out), parents, backward, "batch_norm"), mean, variance
+    name = "batch_norm_relu" if relu else "batch_norm"
+    return record(from_rows(out), parents, backward, name), mean, variance
 
 
 def _per_channel(value: Any, x: Tensor, channels: int, name: str) -> Tensor | None:

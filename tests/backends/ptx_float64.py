@@ -206,14 +206,20 @@ KERNELS = {
     ),
     "batch_norm fwd": (
         norm._batch_norm_kernels("<f4")[0],
-        (A1, i64, A1, A1, f32, B, A1, A1, A1, A1, A1, A1, i64, i64),
+        (A1, i64, A1, A1, f32, B, B, A1, A1, A1, A1, A1, A1, i64, i64),
     ),
     "batch_norm bwd": (
         norm._batch_norm_kernels("<f4")[1],
-        (A1, A1, i64, A1, A1, A1, f32, B, A1, A1, A1, A1, i64, i64),
+        (A1, A1, i64, A1, A1, A1, A1, f32, B, B, A1, A1, A1, A1, i64, i64),
     ),
-    "batch_norm centered sums": column_sums(norm._centered_entry, A2, A1, f32),
-    "batch_norm gradient sums": column_sums(norm._gradient_entry, A2, A2, A1),
+    "batch_norm centered sums": (
+        reduce._column_sum_kernel(norm._centered_entry, "<f4", norm._centered_column),
+        (types.Tuple((A1, i64, A1, f32)), i64, f32, *SUMS),
+    ),
+    "batch_norm gradient sums": (
+        reduce._column_sum_kernel(norm._gradient_entry, "<f4", norm._gradient_column),
+        (types.Tuple((A1, A1, i64, A1, A1, A1, A1, f32, B, f32)), i64, f32, *SUMS),
+    ),
     "log_softmax": (loss._log_softmax_rows, (A1, i64, A1, f32)),
     "softmax_cross_entropy": (
         loss._softmax_cross_entropy_kernel("<f4"),

@@ -623,9 +623,11 @@ BATCH_NORMS = [((9, 3), -1), ((3, 6), -1), ((2, 3, 2, 3), -1), ((2, 3, 2, 2), 1)
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])
-def test_batch_norm_matches_cpu(shape, axis, training, dtype, lines_per_thread, monkeypatch, rng):
+@pytest.mark.parametrize("relu", [False, True])
+def test_batch_norm_matches_cpu(shape, axis, training, dtype, lines_per_thread, relu,
+                                monkeypatch, rng):  # fmt: skip
     """Values, gradients and statistics as the CPU's, a channel's rows in one run or cut in
-    many (see test_im2col_and_col2im_match_cpu)."""
+    many (see test_im2col_and_col2im_match_cpu), with a ReLU in its passes or not."""
     monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
     monkeypatch.setattr(runtime, "MAX_GRID_Y", 7)
     channels = shape[axis]
@@ -634,7 +636,7 @@ def test_batch_norm_matches_cpu(shape, axis, training, dtype, lines_per_thread, 
     moving = (rng.standard_normal(channels), rng.uniform(0.5, 2.0, channels))
 
     def fn(x, gamma, beta):
-        return ac.ops.batch_norm(x, gamma, beta, axis, 1e-3, training, *moving)[0]
+        return ac.ops.batch_norm(x, gamma, beta, axis, 1e-3, training, *moving, relu=relu)[0]
 
     assert_same_on_both(fn, [x, gamma, beta], rng, dtype)
     stats = {}

@@ -1,6 +1,8 @@
-"""The plan's batch-normalization rule: a linear Conv2D, SeparableConv2D or Dense followed by a
+"""The plan's batch-normalization rules: a linear Conv2D, SeparableConv2D or Dense followed by a
 BatchNormalization (then a ReLU, then a MaxPooling2D) runs in inference as one op with the
-batch normalization folded into the kernel and bias; training runs the layers one by one."""
+batch normalization folded into the kernel and bias; training runs the layers one by one, a
+ReLU inside its batch norm's op, as any other BatchNormalization that a ReLU alone reads runs
+in both modes."""
 
 from __future__ import annotations
 
@@ -43,9 +45,10 @@ def conv_bn_model(use_bias: bool = False, conv: str = "conv2d") -> ac.Sequential
 
 
 def unfolded_twin(model_fn, monkeypatch, **kwargs) -> ac.Sequential:
-    """The same model, planned without the rule."""
+    """The same model, planned without the rules (the folding, the ReLU run in a batch norm)."""
     with monkeypatch.context() as patch:
         patch.setattr(graph, "_foldable_batch_norm", lambda *args: [])
+        patch.setattr(graph, "_rectifying_relu", lambda *args: None)
         return model_fn(**kwargs)
 
 
@@ -158,3 +161,37 @@ def test_a_conv_read_twice_or_a_batch_norm_called_with_training_does_not_fold(rn
     assert not twice.plan.steps[0].fused
     told = ac.Model(inputs, layers.BatchNormalization()(conv, training=False))
     assert not told.plan.steps[0].fused
+
+
+def batch_norm_relu_model() -> ac.Model:
+    """Batch norms that no layer before them folds (after an activated Conv2D, after an add),
+    each read by a ReLU alone, and one read by a ReLU and a concatenation (left alone)."""
+    ac.utils.set_random_seed(5)
+    inputs = ac.Input(shape=(9, 9, 2))
+    conv = layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = layers.ReLU()(layers.BatchNormalization(momentum=0.5)(conv))
+    x = layers.Activation("relu")(layers.BatchNormalization()(layers.add([x, conv])))
+    normed = layers.BatchNormalization()(layers.Dense(6, activation="tanh")(layers.Flatten()(x)))
+    both = layers.concatenate([layers.ReLU()(normed), normed])
+    return ac.Model(inputs, layers.Dense(3, activation="softmax")(both))
+
+
+def test_a_batch_norm_read_by_a_relu_alone_runs_with_it_in_training_and_inference(monkeypatch, rng):
+    """Two steps of the plan are a batch norm with its ReLU; fitted, the model's weights
+    (moving statistics included) and predictions are the same bits as its twin's planned
+    without the rule, and as its layers' one by one."""
+    x, y = data(rng)
+    fused = batch_norm_relu_model()
+    plain = unfolded_twin(batch_norm_relu_model, monkeypatch)
+    rules = [step.rule for step in fused.plan.steps]
+    assert rules.count("batch_norm_relu") == 2 and not any(s.fused for s in plain.plan.steps)
+    assert "batch norm with its ReLU in the same pass" in str(fused.plan)
+    for model in (fused, plain):
+        model.set_weights(batch_norm_relu_model().get_weights())
+        model.compile("adam", "categorical_crossentropy")
+        model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    for mine, theirs in zip(fused.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    assert not np.allclose(fused.layers[2].moving_mean.numpy(), 0)
+    np.testing.assert_array_equal(fused.predict(x, verbose=0), plain.predict(x, verbose=0))
+    np.testing.assert_array_equal(fused(x).numpy(), plain(x).numpy())

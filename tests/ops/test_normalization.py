@@ -94,9 +94,65 @@ def test_gradcheck_catches_a_batch_norm_vjp_that_ignores_the_statistics(monkeypa
     x, gamma, beta, *_ = draw_batch_norm((6, 3), -1, rng)
     backend = ac.backends.namespace("cpu")
     original = backend.batch_norm_backward
-    monkeypatch.setattr(backend, "batch_norm_backward", lambda *args: original(*args[:-1], False))
+    monkeypatch.setattr(
+        backend, "batch_norm_backward", lambda *args, **kw: original(*args[:-1], False, **kw)
+    )
     with pytest.raises(GradcheckError, match="input 0"):
         gradcheck(lambda x, g, b: batch_norm(x, g, b)[0], [x, gamma, beta])
+
+
+@pytest.mark.parametrize(("shape", "axis"), BATCH_NORM_CASES)
+@pytest.mark.parametrize(("scale", "center"), PARAMETERS)
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_with_relu_values_and_gradcheck(shape, axis, scale, center, training, rng):
+    """relu=True: max(batch norm, 0), its gradient through the mask (float64 gradcheck; the
+    inputs keep off the kink: gradcheck's steps would cross it)."""
+    x, gamma, beta, moving_mean, moving_variance = draw_batch_norm(shape, axis, rng)
+    gamma, beta = (gamma if scale else None), (beta if center else None)
+    moving = (moving_mean, moving_variance)
+    out, *_ = batch_norm(x, gamma, beta, axis, EPSILON, training, *moving, relu=True)
+    expected = reference_batch_norm(x, gamma, beta, axis, *(() if training else moving))[0]
+    assert (expected < 0).any() and (expected > 0).any()
+    np.testing.assert_allclose(out.numpy(), np.maximum(expected, 0), rtol=1e-12, atol=1e-12)
+    if np.abs(expected).min() < 1e-4:
+        pytest.skip("an output at the kink: gradcheck's steps would cross it")
+
+    def fn(x, *params):
+        params = list(params)
+        g = params.pop(0) if scale else None
+        b = params.pop(0) if center else None
+        return batch_norm(x, g, b, axis, EPSILON, training, *moving, relu=True)[0]
+
+    assert gradcheck(fn, [x, *(p for p in (gamma, beta) if p is not None)])
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_with_relu_is_the_relu_of_batch_norm_bit_for_bit(device, training, dtype, rng):
+    """The fused op's output and its gradients of x, gamma and beta are the same bits as
+    batch_norm then relu (the backward finds the forward's mask again from x), zeros, a NaN
+    (kept, as maximum keeps it) and outputs at the kink included."""
+    if device == "cuda":
+        pytest.importorskip("numba_cuda")
+    x, gamma, beta, moving_mean, moving_variance = draw_batch_norm((6, 5, 3), -1, rng)
+    x[1, 1, 2] = np.nan
+    moving = (moving_mean.astype(dtype), moving_variance.astype(dtype))
+    x[2, :, 1], beta[1] = moving[0][1], 0  # outputs exactly 0 (in inference), at the kink
+    upstream = rng.standard_normal(x.shape).astype(dtype)
+    results = []
+    for fused in (True, False):
+        tensors = [ac.Tensor(a.astype(dtype), device=device, requires_grad=True)
+                   for a in (x, gamma, beta)]  # fmt: skip
+        out, *_ = batch_norm(*tensors, -1, EPSILON, training, *moving, relu=fused)
+        if not fused:
+            out = ac.ops.relu(out)
+        (out * ac.Tensor(upstream, device=device)).sum().backward()
+        xp = ac.backends.namespace(device)
+        results.append([out.numpy(), *(xp.to_numpy(t.grad) for t in tensors)])
+    for got, want in zip(*results, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert np.isnan(results[0][0][1, 1, 2])
 
 
 def test_batch_statistics_are_the_mean_and_biased_variance_over_all_but_axis(rng):

@@ -25,7 +25,7 @@ import numpy as np
 
 from autoconv.backends import bounds
 from autoconv.backends.cpu import workspace
-from autoconv.backends.cpu.jit import Kernel
+from autoconv.backends.cpu.jit import Kernel, inline
 
 # Rows are summed in this many blocks (one thread each in the parallel build), whose partial
 # sums are then added in order: the result does not depend on the number of threads.
@@ -33,9 +33,10 @@ ROW_BLOCKS = 16
 
 
 @Kernel
-def _column_sums(a, a_center, b, b_center, sums):
-    # For each block k of rows: sums[k, 0, c] = sum of (a - a_center[c]) over column c and
-    # sums[k, 1, c] = sum of (a - a_center[c]) * (b - b_center[c]); float64 centers and sums.
+def _column_sums(a, a_center, b, b_center, gate, gated, sums):
+    # For each block k of rows: sums[k, 0, c] = sum of (a' - a_center[c]) over column c and
+    # sums[k, 1, c] = sum of (a' - a_center[c]) * (b - b_center[c]); float64 centers and sums.
+    # a' is a, or if ``gated`` a times whether _gate_open(b, gate) (a ReLU's mask).
     rows, channels = a.shape
     blocks = sums.shape[0]
     for k in numba.prange(blocks):
@@ -45,27 +46,51 @@ def _column_sums(a, a_center, b, b_center, sums):
         for r in range(k * rows // blocks, (k + 1) * rows // blocks):
             a_row, b_row = a[r], b[r]
             for c in range(channels):
-                d = a_row[c] - a_center[c]
+                value = a_row[c]
+                if gated:  # times the mask, as relu_grad (a NaN stays NaN)
+                    value = value * _gate_open(b_row[c], gate, c)
+                d = value - a_center[c]
                 linear[c] += d
                 products[c] += d * (b_row[c] - b_center[c])
 
 
+@inline
+def _gate_open(x, gate, c):
+    """Whether the forward's normalized value of x in column c, (x - center[c]) * scale[c] +
+    shift[c] (gate = (center, scale, shift), in x's dtype), was positive."""
+    center, scale, shift = gate
+    return (x - center[c]) * scale[c] + shift[c] > 0
+
+
 @Kernel
-def _combine(x, center, x_scale, g, g_scale, shift, out):
-    # out[:, c] = (x[:, c] - center[c]) * x_scale[c] + g[:, c] * g_scale[c] + shift[c]
+def _combine(x, center, x_scale, g, g_scale, shift, gate, gated, rectify, out):
+    # out[:, c] = (x[:, c] - center[c]) * x_scale[c] + g'[:, c] * g_scale[c] + shift[c], g' as
+    # a' of _column_sums; ``rectify``: max(out, 0) (NaN kept).
     rows, channels = x.shape
     for r in numba.prange(rows):
         x_row, g_row, out_row = x[r], g[r], out[r]
         for c in range(channels):
-            out_row[c] = (x_row[c] - center[c]) * x_scale[c] + g_row[c] * g_scale[c] + shift[c]
+            g_value = g_row[c]
+            if gated:
+                g_value = g_value * _gate_open(x_row[c], gate, c)
+            value = (x_row[c] - center[c]) * x_scale[c] + g_value * g_scale[c] + shift[c]
+            out_row[c] = 0 if rectify and value < 0 else value
 
 
-def _sums(a, a_center, b, b_center) -> tuple[np.ndarray, np.ndarray]:
-    """Column sums of a - a_center and of (a - a_center) * (b - b_center), float64."""
+def _sums(a, a_center, b, b_center, gate=None) -> tuple[np.ndarray, np.ndarray]:
+    """Column sums of a - a_center and of (a - a_center) * (b - b_center), float64; with
+    ``gate`` (see _gate_open), a counted only where b's gate is open."""
     sums = np.empty((ROW_BLOCKS, 2, a.shape[1]))
-    _column_sums(2 * a.size, a, a_center, b, b_center, sums)
+    gated = gate is not None
+    gate = gate if gated else _no_gate(b.dtype)
+    _column_sums(2 * a.size, a, a_center, b, b_center, gate, gated, sums)
     linear, products = sums.sum(axis=0)
     return linear, products
+
+
+def _no_gate(dtype: np.dtype) -> tuple[np.ndarray, ...]:
+    """A gate's place where there is none (in the data's dtype: one compiled kernel)."""
+    return (np.zeros(1, dtype),) * 3
 
 
 def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,6 +101,19 @@ def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return shift + linear / rows, np.maximum(squares - linear * linear / rows, 0.0) / rows
 
 
+def _affine(
+    mean: np.ndarray, variance: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | None,
+    epsilon: float, dtype: np.dtype,
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:  # fmt: skip
+    """The normalization out = (x - center) * scale + shift as (center, scale, shift) in
+    ``dtype`` (taken in float64 from the statistics in x's dtype, so that the backward finds
+    the forward's values again), and 1 / sqrt(variance + epsilon) in float64."""
+    inv = 1.0 / np.sqrt(variance.astype(np.float64) + epsilon)
+    scale = inv if gamma is None else inv * gamma
+    shift = np.zeros(len(mean), dtype) if beta is None else beta.astype(dtype)
+    return (mean.astype(dtype), scale.astype(dtype), shift), inv
+
+
 def batch_norm_forward(
     x: np.ndarray,
     gamma: np.ndarray | None,
@@ -83,26 +121,23 @@ def batch_norm_forward(
     epsilon: float,
     mean: np.ndarray | None = None,
     variance: np.ndarray | None = None,
+    relu: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Normalize each column of x (rows, C): (out, mean, variance) with out = (x - mean) /
-    sqrt(variance + epsilon) * gamma + beta. Without ``mean`` and ``variance`` they are the
-    columns' mean and biased variance (float64 sums, returned in x's dtype); given, they are
-    used and returned as they are."""
+    sqrt(variance + epsilon) * gamma + beta (``relu``: max(out, 0)). Without ``mean`` and
+    ``variance`` they are the columns' mean and biased variance (float64 sums, returned in x's
+    dtype); given, they are used and returned as they are."""
     bounds.statistics("batch_norm_forward", x, gamma, beta, mean, variance)
     x = np.ascontiguousarray(x)
-    dtype, channels = x.dtype, x.shape[1]
+    dtype = x.dtype
     if mean is None:
         mean64, variance64 = _moments(x)
         mean, variance = mean64.astype(dtype), variance64.astype(dtype)
-    else:
-        mean64, variance64 = mean.astype(np.float64), variance.astype(np.float64)
-    scale = 1.0 / np.sqrt(variance64 + epsilon)
-    if gamma is not None:
-        scale = scale * gamma
-    shift = np.zeros(channels, dtype) if beta is None else beta.astype(dtype)
+    gate, _ = _affine(mean, variance, gamma, beta, epsilon, dtype)
+    center, scale, shift = gate
     out = workspace.empty(x.shape, x.dtype)
-    no_g = np.zeros(channels, dtype)  # the pass reads x again as its gradient term, times 0
-    _combine(2 * x.size, x, mean64.astype(dtype), scale.astype(dtype), x, no_g, shift, out)
+    no_g = np.zeros(len(mean), dtype)  # the pass reads x again as its gradient term, times 0
+    _combine(2 * x.size, x, center, scale, x, no_g, shift, gate, False, relu, out)  # gate unread
     return out, mean, variance
 
 
@@ -114,19 +149,22 @@ def batch_norm_backward(
     variance: np.ndarray,
     epsilon: float,
     training: bool,
+    beta: np.ndarray | None = None,
+    relu: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(grad_x, grad_gamma, grad_beta) of :func:`batch_norm_forward`. With x_hat = (x - mean) *
     inv, inv = 1 / sqrt(variance + epsilon): grad_beta = sum(grad), grad_gamma =
     sum(grad * x_hat) over the rows, and grad_x = gamma * inv * (grad - (grad_beta + x_hat *
     grad_gamma) / rows) when ``training`` (the statistics were x's own), gamma * inv * grad
-    otherwise."""
-    bounds.statistics("batch_norm_backward", x, gamma, None, mean, variance)
+    otherwise. ``relu``: grad where the forward's output (with ``beta``) was positive, else 0,
+    in those same passes."""
+    bounds.statistics("batch_norm_backward", x, gamma, beta, mean, variance)
     bounds.shape_is("batch_norm_backward", "grad", grad, x.shape)
     grad, x = np.ascontiguousarray(grad), np.ascontiguousarray(x)
     dtype, (rows, channels) = x.dtype, x.shape
     mean64 = mean.astype(np.float64)
-    inv = 1.0 / np.sqrt(variance.astype(np.float64) + epsilon)
-    grad_beta, centered = _sums(grad, np.zeros(channels), x, mean64)
+    gate, inv = _affine(mean, variance, gamma, beta, epsilon, dtype)
+    grad_beta, centered = _sums(grad, np.zeros(channels), x, mean64, gate if relu else None)
     grad_gamma = centered * inv
     g_scale = inv if gamma is None else inv * gamma
     x_scale, shift = np.zeros(channels), np.zeros(channels)
@@ -135,8 +173,8 @@ def batch_norm_backward(
         shift = -g_scale * grad_beta / rows
     grad_x = workspace.empty(x.shape, x.dtype)
     _combine(
-        3 * x.size, x, mean64.astype(dtype), x_scale.astype(dtype), grad, g_scale.astype(dtype),
-        shift.astype(dtype), grad_x,
+        3 * x.size, x, gate[0], x_scale.astype(dtype), grad, g_scale.astype(dtype),
+        shift.astype(dtype), gate, relu, False, grad_x,
     )  # fmt: skip
     return grad_x, grad_gamma.astype(dtype), grad_beta.astype(dtype)
 

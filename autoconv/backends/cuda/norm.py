@@ -8,7 +8,9 @@ each thread computing its channel's mean, variance and scale from the sums. The 
 accumulate in the data's dtype (float32 kernels hold no float64 instruction), so the variance
 is two-pass, robust in float32: the mean first, then the sums of x - mean and of its squares
 (the CPU's float64 sums afford one pass). Training: three launches forward, two backward;
-inference: one forward.
+inference: one forward. A ReLU after it runs in the same launches: the forward writes max(out,
+0), the backward finds the forward's output again from x (the same device functions, so the
+same bits) and gates the gradient by it.
 """
 
 from __future__ import annotations
@@ -35,21 +37,61 @@ from autoconv.backends.cuda.runtime import (
 
 
 @cuda.jit(device=True)
-def _centered_entry(args, r, e):
-    # Paired columns of channel c = e // 2: x - mean (e even), (x - mean)^2 (odd); mean =
-    # sums[c] / count.
-    x, sums, count = args
+def _centered_column(args, e):
+    # What a thread of paired column e (channel c = e // 2) finds once: see _centered_entry.
+    x, channels, sums, count = args
     c = e // 2
-    d = x[r, c] - sums[c] / count
-    return d if e % 2 == 0 else d * d
+    return x, channels, c, e % 2 == 1, sums[c] / count
 
 
 @cuda.jit(device=True)
-def _gradient_entry(args, r, e):
-    # Paired columns of channel c = e // 2: grad (e even), grad * (x - mean) (odd).
-    grad, x, mean = args
+def _centered_entry(column, r, e):
+    # Paired columns of channel c (x flat, rows x channels): x - mean (e even), (x - mean)^2
+    # (odd).
+    x, channels, c, odd, mean = column
+    d = x[unsigned(r * channels + c)] - mean
+    return d * d if odd else d
+
+
+@cuda.jit(device=True)
+def _scale(gamma, variance, epsilon):
+    """The normalization's scale gamma / sqrt(variance + epsilon), one expression for the
+    forward and for the backward that finds the forward's values again (a ReLU's mask)."""
+    return gamma / math.sqrt(variance + epsilon)
+
+
+@cuda.jit(device=True)
+def _normalized(x, mean, scale, shift):
+    return (x - mean) * scale + shift
+
+
+@cuda.jit(device=True)
+def _gated(g, x, mean, scale, shift, relu, zero):
+    """g, or with ``relu`` g where the forward's output of x was positive and g * 0 elsewhere
+    (as relu_grad: a NaN stays NaN)."""
+    if relu and not _normalized(x, mean, scale, shift) > 0:
+        return g * zero
+    return g
+
+
+@cuda.jit(device=True)
+def _gradient_column(args, e):
+    # What a thread of paired column e (channel c = e // 2) finds once: see _gradient_entry.
+    grad, x, channels, mean, gamma, beta, variance, epsilon, relu, zero = args
     c = e // 2
-    return grad[r, c] if e % 2 == 0 else grad[r, c] * (x[r, c] - mean[c])
+    scale = _scale(gamma[c], variance[c], epsilon) if relu else zero
+    return grad, x, channels, c, e % 2 == 1, mean[c], scale, beta[c], relu, zero
+
+
+@cuda.jit(device=True)
+def _gradient_entry(column, r, e):
+    # Paired columns of channel c (grad and x flat, rows x channels): grad (e even), grad * (x -
+    # mean) (odd); grad gated by the forward's ReLU with ``relu``.
+    grad, x, channels, c, odd, mean, scale, shift, relu, zero = column
+    at = unsigned(r * channels + c)
+    value = x[at]
+    g = _gated(grad[at], value, mean, scale, shift, relu, zero)
+    return g * (value - mean) if odd else g
 
 
 @cache
@@ -58,11 +100,18 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
     rows x channels) in runtime's line layout: a thread takes one channel down a run of rows,
     its mean, variance and scale found once (the thread of row 0 writing the channel's
     statistics or gamma's gradient), four rows at a time (their loads in flight together; one
-    at a time, the small Xception's took 182 and 262 us each on an H200, 0.9 ms of its step)."""
+    at a time, the small Xception's took 182 and 262 us each on an H200, 0.9 ms of its step).
+    ``relu``: the forward writes max(out, 0), the backward gates grad by it (see _gated)."""
     item = numba.from_dtype(np.dtype(dtype))
+    zero = item(0)
+
+    @cuda.jit(device=True)
+    def output(x, mean, scale, shift, relu):
+        value = _normalized(x, mean, scale, shift)
+        return zero if relu and value < zero else value  # max(value, 0), a NaN kept
 
     @cached_kernel
-    def forward(x, channels, gamma, beta, epsilon, training, sums, linear, squares, mean,
+    def forward(x, channels, gamma, beta, epsilon, training, relu, sums, linear, squares, mean,
                 variance, out, span, run):  # fmt: skip
         # Training: the channel's mean and biased variance from the column sums; else those
         # given.
@@ -72,27 +121,29 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
             return
         if training:
             m = sums[c] / item(rows)
-            v = max(squares[c] - linear[c] * linear[c] / item(rows), item(0)) / item(rows)
+            v = max(squares[c] - linear[c] * linear[c] / item(rows), zero) / item(rows)
             if first == 0:
                 mean[c], variance[c] = m, v
         else:
             m, v = mean[c], variance[c]
-        scale, shift = gamma[c] / math.sqrt(v + epsilon), beta[c]
+        scale, shift = _scale(gamma[c], v, epsilon), beta[c]
         r = first
         while r + 3 * lanes < end:  # four lines' loads in flight, then their writes
             a0, a1, a2, a3 = four_lines(r, lanes, channels, c)
             v0, v1, v2, v3 = x[a0], x[a1], x[a2], x[a3]
-            out[a0], out[a1] = (v0 - m) * scale + shift, (v1 - m) * scale + shift
-            out[a2], out[a3] = (v2 - m) * scale + shift, (v3 - m) * scale + shift
+            out[a0] = output(v0, m, scale, shift, relu)
+            out[a1] = output(v1, m, scale, shift, relu)
+            out[a2] = output(v2, m, scale, shift, relu)
+            out[a3] = output(v3, m, scale, shift, relu)
             r += 4 * lanes
         while r < end:
             at = unsigned(r * channels + c)
-            out[at] = (x[at] - m) * scale + shift
+            out[at] = output(x[at], m, scale, shift, relu)
             r += lanes
 
     @cached_kernel
-    def backward(grad, x, channels, gamma, mean, variance, epsilon, training, total, centered,
-                 grad_x, grad_gamma, span, run):  # fmt: skip
+    def backward(grad, x, channels, gamma, beta, mean, variance, epsilon, training, relu, total,
+                 centered, grad_x, grad_gamma, span, run):  # fmt: skip
         rows = x.size // channels
         c, first, lanes, end = line_run(span, run, rows)
         if c >= channels:
@@ -102,16 +153,22 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
         if first == 0:
             grad_gamma[c] = g_gamma
         g_scale = gamma[c] * inv
-        x_scale, shift = item(0), item(0)
+        x_scale, shift = zero, zero
         if training:
             x_scale = -g_scale * inv * g_gamma / item(rows)
             shift = -g_scale * total[c] / item(rows)
         m = mean[c]
+        scale = _scale(gamma[c], variance[c], epsilon) if relu else zero  # the forward's
+        out_shift = beta[c]
         r = first
         while r + 3 * lanes < end:  # four lines' loads in flight, then their writes
             a0, a1, a2, a3 = four_lines(r, lanes, channels, c)
             x0, x1, x2, x3 = x[a0], x[a1], x[a2], x[a3]
             g0, g1, g2, g3 = grad[a0], grad[a1], grad[a2], grad[a3]
+            g0 = _gated(g0, x0, m, scale, out_shift, relu, zero)
+            g1 = _gated(g1, x1, m, scale, out_shift, relu, zero)
+            g2 = _gated(g2, x2, m, scale, out_shift, relu, zero)
+            g3 = _gated(g3, x3, m, scale, out_shift, relu, zero)
             grad_x[a0] = (x0 - m) * x_scale + g0 * g_scale + shift
             grad_x[a1] = (x1 - m) * x_scale + g1 * g_scale + shift
             grad_x[a2] = (x2 - m) * x_scale + g2 * g_scale + shift
@@ -119,7 +176,9 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
             r += 4 * lanes
         while r < end:
             at = unsigned(r * channels + c)
-            grad_x[at] = (x[at] - m) * x_scale + grad[at] * g_scale + shift
+            value = x[at]
+            g = _gated(grad[at], value, m, scale, out_shift, relu, zero)
+            grad_x[at] = (value - m) * x_scale + g * g_scale + shift
             r += lanes
 
     return forward, backward
@@ -132,21 +191,23 @@ def batch_norm_forward(
     epsilon: float,
     mean: CudaArray | None = None,
     variance: CudaArray | None = None,
+    relu: bool = False,
 ) -> tuple[CudaArray, CudaArray, CudaArray]:
     """Normalize each column of x (rows, C): (out, mean, variance) with out = (x - mean) /
-    sqrt(variance + epsilon) * gamma + beta. Without ``mean`` and ``variance`` they are the
-    columns' mean and biased variance (three launches); given, they are used and returned as
-    they are (one)."""
+    sqrt(variance + epsilon) * gamma + beta (``relu``: max(out, 0)). Without ``mean`` and
+    ``variance`` they are the columns' mean and biased variance (three launches); given, they
+    are used and returned as they are (one)."""
     bounds.statistics("batch_norm_forward", x, gamma, beta, mean, variance)
     rows, channels = x.shape
     training = mean is None
     if training:
         mean, variance = empty((channels,), x.dtype), empty((channels,), x.dtype)
         sums = column_sums(x)
-        args = (x.nd, sums.flat, x.dtype.type(rows))
+        args = (x.flat, channels, sums.flat, x.dtype.type(rows))
         linear, squares = sum_columns(
-            _centered_entry, args, rows, 2 * channels, x.dtype, paired=True
-        )
+            _centered_entry, args, rows, 2 * channels, x.dtype, column=_centered_column,
+            paired=True,
+        )  # fmt: skip
     else:
         sums = linear = squares = mean  # not read
     gamma = ones_like(mean) if gamma is None else gamma
@@ -154,8 +215,8 @@ def batch_norm_forward(
     out = empty(x.shape, x.dtype)
     if out.size:
         launch_lines(_batch_norm_kernels(x.dtype.str)[0], channels, rows)(
-            x.flat, channels, gamma.flat, beta.flat, x.dtype.type(epsilon), training, sums.flat,
-            linear.flat, squares.flat, mean.flat, variance.flat, out.flat,
+            x.flat, channels, gamma.flat, beta.flat, x.dtype.type(epsilon), training, relu,
+            sums.flat, linear.flat, squares.flat, mean.flat, variance.flat, out.flat,
         )  # fmt: skip
     return out, mean, variance
 
@@ -168,23 +229,29 @@ def batch_norm_backward(
     variance: CudaArray,
     epsilon: float,
     training: bool,
+    beta: CudaArray | None = None,
+    relu: bool = False,
 ) -> tuple[CudaArray, CudaArray, CudaArray]:
     """(grad_x, grad_gamma, grad_beta) of :func:`batch_norm_forward`; ``training``: the
-    statistics were x's own, so grad_x flows through them too. Two launches."""
-    bounds.statistics("batch_norm_backward", x, gamma, None, mean, variance)
+    statistics were x's own, so grad_x flows through them too; ``relu``: of the forward with
+    ``relu`` and ``beta`` (grad gated where its output was not positive, found again from x).
+    Two launches."""
+    bounds.statistics("batch_norm_backward", x, gamma, beta, mean, variance)
     bounds.shape_is("batch_norm_backward", "grad", grad, x.shape)
     rows, channels = x.shape
     gamma = ones_like(mean) if gamma is None else gamma
-    args = (grad.nd, x.nd, mean.flat)
+    beta = zeros((channels,), x.dtype) if beta is None else beta
+    epsilon, zero = x.dtype.type(epsilon), x.dtype.type(0)
+    args = (grad.flat, x.flat, channels, mean.flat, gamma.flat, beta.flat, variance.flat,
+            epsilon, relu, zero)  # fmt: skip
     grad_beta, centered = sum_columns(
-        _gradient_entry, args, rows, 2 * channels, x.dtype, paired=True
+        _gradient_entry, args, rows, 2 * channels, x.dtype, column=_gradient_column, paired=True
     )
     grad_x, grad_gamma = empty(x.shape, x.dtype), empty((channels,), x.dtype)
     if grad_x.size:
         launch_lines(_batch_norm_kernels(x.dtype.str)[1], channels, rows)(
-            grad.flat, x.flat, channels, gamma.flat, mean.flat, variance.flat,
-            x.dtype.type(epsilon), training, grad_beta.flat, centered.flat, grad_x.flat,
-            grad_gamma.flat,
+            grad.flat, x.flat, channels, gamma.flat, beta.flat, mean.flat, variance.flat,
+            epsilon, training, relu, grad_beta.flat, centered.flat, grad_x.flat, grad_gamma.flat,
         )  # fmt: skip
     return grad_x, grad_gamma, grad_beta
 

@@ -310,6 +310,7 @@ class Backend(Protocol):
     def batch_norm_forward(
         self, x: Array, gamma: Array | None, beta: Array | None, epsilon: float,
         mean: Array | None = None, variance: Array | None = None, relu: bool = False,
+        bias: Array | None = None,
     ) -> tuple[Array, Array, Array]:  # fmt: skip
         """Normalize each column c of x (rows, C): (out, mean, variance) with out[:, c] =
         (x[:, c] - mean[c]) * scale[c] + beta[c], scale[c] = gamma[c] / sqrt(variance[c] +
@@ -317,18 +318,21 @@ class Backend(Protocol):
         ``variance`` in x's dtype. Without ``mean`` and ``variance``, they are each column's
         mean and biased variance (divided by rows), returned in x's dtype; given, they are used
         and returned as they are. ``relu``: max(out, 0) instead, in the same pass (a NaN
-        stays NaN, as ``maximum``'s)."""
+        stays NaN, as ``maximum``'s). ``bias`` (C,): x + bias stands for x everywhere, added
+        in x's dtype as each pass reads x (the bias of the layer before, never written out)."""
 
     def batch_norm_backward(
         self, grad: Array, x: Array, gamma: Array | None, mean: Array, variance: Array,
         epsilon: float, training: bool, beta: Array | None = None, relu: bool = False,
+        bias: Array | None = None,
     ) -> tuple[Array, Array, Array]:  # fmt: skip
         """(grad_x, grad_gamma, grad_beta) of :meth:`batch_norm_forward` for the output gradient
         ``grad`` (rows, C). ``training``: ``mean`` and ``variance`` were x's own column
         statistics, so grad_x also flows through them; else they were constants. ``relu``: of
         the forward with ``relu`` (and this ``beta``): ``grad`` counts only where the
         normalized value, found again from x as the forward found it (the same bits), was
-        positive, as ``relu_grad`` masks by the output."""
+        positive, as ``relu_grad`` masks by the output. ``bias``: the forward's (the bias's
+        own gradient is grad_x's column sums, which the caller takes)."""
 
     def moving_averages(self, averages: list[Array], values: list[Array], momentum: float) -> None:
         """Each average = average * momentum + value * (1 - momentum), in place (a

@@ -293,6 +293,12 @@ class Conv2D(BaseFiltersConv):
             "relu" if relu else None, self.groups,
         )  # fmt: skip
 
+    def unbiased(self, inputs: Tensor) -> Tensor:
+        """The convolution without its bias (a BatchNormalization after it adds the bias as it
+        reads: see :meth:`autoconv.layers.BatchNormalization.normalized`)."""
+        return ops.conv2d(inputs, self.kernel, None, self.strides, self.padding,
+                          self.dilation_rate, None, self.groups)  # fmt: skip
+
     def pooled(self, inputs: Tensor, pool: Any) -> Tensor:
         """``pool(self(inputs))`` as one op, :func:`autoconv.ops.conv2d_max_pool`, for one group
         and a ReLU or no activation (the same values, fewer passes over the full-size
@@ -432,6 +438,10 @@ class SeparableConv2D(BaseConv):
     def convolve(self, inputs: Tensor, relu: bool) -> Tensor:
         return ops.conv2d(self._depthwise(inputs), self.pointwise_kernel, self.bias, 1,
                           "valid", 1, "relu" if relu else None)  # fmt: skip
+
+    def unbiased(self, inputs: Tensor) -> Tensor:
+        """Both convolutions without the bias (see :meth:`Conv2D.unbiased`)."""
+        return ops.conv2d(self._depthwise(inputs), self.pointwise_kernel, None, 1, "valid", 1)
 
     def folded(
         self, inputs: Tensor, batch_norm: Any, relu: bool = False, pool: Any = None

@@ -169,6 +169,11 @@ class Dense(ActivationMixin, Layer):
     def pre_activation(self, inputs: Tensor, training: bool | None = None) -> Tensor:
         return self._affine(inputs, self.kernel, self.bias)
 
+    def unbiased(self, inputs: Tensor) -> Tensor:
+        """inputs @ kernel without the bias (a BatchNormalization after it adds the bias as it
+        reads: see :meth:`autoconv.layers.BatchNormalization.normalized`)."""
+        return self._affine(inputs, self.kernel, None)
+
     def call(self, inputs: Tensor) -> Tensor:
         if self.activation is activations.relu:  # fused into the product
             return self._affine(inputs, self.kernel, self.bias, relu=True)

@@ -115,25 +115,27 @@ class BatchNormalization(Layer):
         return input_shape
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
-        return self._normalize(inputs, training, relu=False)
+        return self.normalized(inputs, training)
 
-    def rectified(self, inputs: Tensor, training: bool) -> Tensor:
-        """``relu(self(inputs, training=training))`` as one op (the same values; a model's plan
-        runs a BatchNormalization that a ReLU alone reads so): ``inputs`` already of this
+    def normalized(
+        self, inputs: Tensor, training: bool, relu: bool = False, bias: Tensor | None = None
+    ) -> Tensor:
+        """``self(inputs + bias, training=training)``, then a ReLU with ``relu``, as one op
+        (the same values; ``bias``: the bias of the layer before, which left it out). A model's
+        plan runs a BatchNormalization and what it fuses with so; ``inputs`` already of this
         layer's dtype."""
-        return self._normalize(inputs, training, relu=True)
-
-    def _normalize(self, inputs: Tensor, training: bool, relu: bool) -> Tensor:
         if training and self.trainable:
             out, mean, variance = ops.batch_norm(
-                inputs, self.gamma, self.beta, self.axis, self.epsilon, training=True, relu=relu
-            )
+                inputs, self.gamma, self.beta, self.axis, self.epsilon, training=True, relu=relu,
+                bias=bias,
+            )  # fmt: skip
             moving = [self.moving_mean.data, self.moving_variance.data]  # updated in place
             backend(inputs).moving_averages(moving, [mean, variance], self.momentum)
             return out
         out, _, _ = ops.batch_norm(
             inputs, self.gamma, self.beta, self.axis, self.epsilon, training=False,
             moving_mean=self.moving_mean, moving_variance=self.moving_variance, relu=relu,
+            bias=bias,
         )  # fmt: skip
         return out
 

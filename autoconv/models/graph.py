@@ -12,10 +12,11 @@ which layer calls run fused. That decision is made here and nowhere else:
   convolution, a ``MaxPooling2D``) runs in inference (``predict``, ``evaluate``) as one op:
   the convolution (or product; a SeparableConv2D's pointwise one) with the moving
   statistics, gamma and beta folded into its kernel and bias, the ReLU and the pooling in
-  the same pass (:meth:`autoconv.layers.Conv2D.folded`). In training the layers run one by
-  one, the batch normalization on the batch's statistics and with its ReLU, as below;
+  the same pass (:meth:`autoconv.layers.Conv2D.folded`). In training the batch normalization
+  runs on the batch's statistics, with the layer's bias added as it reads the layer's output
+  (computed without it: ``x + bias`` is never written) and the ReLU in its passes, as below;
 - any other ``BatchNormalization`` whose only reader is a ReLU runs with it as one op, in
-  training and inference (:meth:`autoconv.layers.BatchNormalization.rectified`: the same
+  training and inference (:meth:`autoconv.layers.BatchNormalization.normalized`: the same
   values, the ReLU's two passes over the activation and its gradient's three saved);
 - an output made by a softmax over the last axis (``Dense(..., activation="softmax")``,
   ``Activation("softmax")``, ``Softmax()``) can hand its logits to a cross-entropy loss, which
@@ -269,26 +270,29 @@ def _run_step(step: Step, args: list[Tensor], training: bool | None) -> Tensor:
         return layer.pooled(inputs, step.nodes[1].layer)
     if step.rule == BATCH_NORM_RELU:
         mode = current_training(node.kwargs.get("training", training), False)
-        return layer.rectified(inputs, bool(mode))
+        return layer.normalized(inputs, bool(mode), relu=True)
     if step.rule == FOLD_BATCH_NORM:
-        if training:  # the batch's statistics, and the moving ones updated: layer by layer
-            inputs = layer(inputs, training=True)
-            batch_norm, *rest = (n.layer for n in step.nodes[1:])
-            if rest and _plain_relu(rest[0]):
-                inputs = batch_norm.rectified(cast(inputs, batch_norm.dtype), True)
-                rest = rest[1:]
-            else:
-                inputs = batch_norm(inputs, training=True)
-            for each in rest:
-                inputs = each(inputs, training=True)
-            return inputs
         batch_norm, *rest = (n.layer for n in step.nodes[1:])
+        if training:  # the batch's statistics, and the moving ones updated
+            return _run_batch_norm_chain(layer, batch_norm, rest, inputs)
         relu = any(_plain_relu(each) for each in rest)
         pools = [each for each in rest if type(each) is MaxPooling2D]
         return layer.folded(inputs, batch_norm, relu, *pools)
     if step.logits_of_output is not None:
         return layer.pre_activation(inputs, training)
     return layer(inputs, training=node.kwargs.get("training", training))
+
+
+def _run_batch_norm_chain(layer: Any, batch_norm: Any, rest: list[Any], inputs: Any) -> Tensor:
+    """A fold_batch_norm step in training: ``layer`` without its bias, the batch norm adding it
+    as it reads (and with a ReLU that follows, in the same passes), then the rest (a pooling)."""
+    relu = bool(rest) and _plain_relu(rest[0])
+    bias = layer.bias if layer.dtype == batch_norm.dtype else None
+    out = layer(inputs, training=True) if bias is None else layer.unbiased(inputs)
+    out = batch_norm.normalized(cast(out, batch_norm.dtype), True, relu, bias)
+    for each in rest[relu:]:
+        out = each(out, training=True)
+    return out
 
 
 def _fusable_pool(node: Node, readers: list[Node], is_output: bool) -> Node | None:

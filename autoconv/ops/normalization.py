@@ -32,6 +32,7 @@ def batch_norm(
     moving_mean: Any = None,
     moving_variance: Any = None,
     relu: bool = False,
+    bias: Any = None,
 ) -> tuple[Tensor, Array, Array]:
     """Batch normalization of x over every axis but ``axis``: returns (out, mean, variance).
 
@@ -50,6 +51,11 @@ def batch_norm(
     ``relu=True``: ``max(out, 0)`` instead, as a ReLU after it computes it (NaN kept; the
     gradient 0 where the output is not positive), in the same passes over x: the output of a
     ``BatchNormalization`` that a ``ReLU`` alone reads, as a model's plan runs it.
+
+    ``bias`` (shape (C,)): the bias of the layer before (a convolution's or a Dense's, which
+    then leaves it out), added to x as the passes read x: the op is ``batch_norm(x + bias)``
+    with ``x + bias`` never written (the same values), and the bias's gradient the sum over
+    the rows of x's (as that layer's bias would get it).
 
     ``mean`` and ``variance`` come back as arrays of x's dtype on x's device, outside the
     graph: the batch statistics in training, the moving ones otherwise. Keras's
@@ -71,6 +77,7 @@ def batch_norm(
     rows = x.size // channels
     gamma = _per_channel(gamma, x, channels, "gamma")
     beta = _per_channel(beta, x, channels, "beta")
+    bias = _per_channel(bias, x, channels, "bias")
     mean = variance = None
     if not training:
         if moving_mean is None or moving_variance is None:
@@ -94,20 +101,23 @@ def batch_norm(
     x_rows = to_rows(x.data)
     gamma_data = None if gamma is None else gamma.data
     beta_data = None if beta is None else beta.data
+    bias_data = None if bias is None else bias.data
     out, mean, variance = kernels.batch_norm_forward(
-        x_rows, gamma_data, beta_data, epsilon, mean, variance, relu=relu
+        x_rows, gamma_data, beta_data, epsilon, mean, variance, relu=relu, bias=bias_data
     )
-    parents = tuple(t for t in (x, gamma, beta) if t is not None)
+    inputs = (x, gamma, beta, bias)
 
     def backward(g: Array):
         grad_x, grad_gamma, grad_beta = kernels.batch_norm_backward(
             to_rows(g), x_rows, gamma_data, mean, variance, epsilon, bool(training),
-            beta=beta_data, relu=relu,
+            beta=beta_data, relu=relu, bias=bias_data,
         )  # fmt: skip
-        grads = [from_rows(grad_x), grad_gamma, grad_beta]
-        return [grad for grad, t in zip(grads, (x, gamma, beta), strict=True) if t is not None]
+        grad_bias = None if bias is None else grad_x.sum(axis=0)
+        grads = [from_rows(grad_x), grad_gamma, grad_beta, grad_bias]
+        return [grad for grad, t in zip(grads, inputs, strict=True) if t is not None]
 
     name = "batch_norm_relu" if relu else "batch_norm"
+    parents = tuple(t for t in inputs if t is not None)
     return record(from_rows(out), parents, backward, name), mean, variance
 
 

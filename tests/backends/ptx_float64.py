@@ -206,19 +206,23 @@ KERNELS = {
     ),
     "batch_norm fwd": (
         norm._batch_norm_kernels("<f4")[0],
-        (A1, i64, A1, A1, f32, B, B, A1, A1, A1, A1, A1, A1, i64, i64),
+        (A1, i64, A1, B, A1, A1, f32, B, B, A1, A1, A1, A1, A1, A1, i64, i64),
     ),
     "batch_norm bwd": (
         norm._batch_norm_kernels("<f4")[1],
-        (A1, A1, i64, A1, A1, A1, A1, f32, B, B, A1, A1, A1, A1, i64, i64),
+        (A1, A1, i64, A1, B, A1, A1, A1, A1, f32, B, B, A1, A1, A1, A1, i64, i64),
+    ),
+    "batch_norm sums": (
+        reduce._column_sum_kernel(norm._biased_entry, "<f4", norm._biased_column),
+        (types.Tuple((A1, i64, A1, B, f32)), i64, f32, *SUMS),
     ),
     "batch_norm centered sums": (
         reduce._column_sum_kernel(norm._centered_entry, "<f4", norm._centered_column),
-        (types.Tuple((A1, i64, A1, f32)), i64, f32, *SUMS),
+        (types.Tuple((A1, i64, A1, B, f32, A1, f32)), i64, f32, *SUMS),
     ),
     "batch_norm gradient sums": (
         reduce._column_sum_kernel(norm._gradient_entry, "<f4", norm._gradient_column),
-        (types.Tuple((A1, A1, i64, A1, A1, A1, A1, f32, B, f32)), i64, f32, *SUMS),
+        (types.Tuple((A1, A1, i64, A1, B, A1, A1, A1, A1, f32, B, f32)), i64, f32, *SUMS),
     ),
     "log_softmax": (loss._log_softmax_rows, (A1, i64, A1, f32)),
     "softmax_cross_entropy": (

@@ -623,11 +623,12 @@ BATCH_NORMS = [((9, 3), -1), ((3, 6), -1), ((2, 3, 2, 3), -1), ((2, 3, 2, 2), 1)
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])
-@pytest.mark.parametrize("relu", [False, True])
-def test_batch_norm_matches_cpu(shape, axis, training, dtype, lines_per_thread, relu,
+@pytest.mark.parametrize("fused", [False, True])
+def test_batch_norm_matches_cpu(shape, axis, training, dtype, lines_per_thread, fused,
                                 monkeypatch, rng):  # fmt: skip
     """Values, gradients and statistics as the CPU's, a channel's rows in one run or cut in
-    many (see test_im2col_and_col2im_match_cpu), with a ReLU in its passes or not."""
+    many (see test_im2col_and_col2im_match_cpu), with the bias of a layer before and a ReLU
+    in its passes or without."""
     monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
     monkeypatch.setattr(runtime, "MAX_GRID_Y", 7)
     channels = shape[axis]
@@ -635,10 +636,12 @@ def test_batch_norm_matches_cpu(shape, axis, training, dtype, lines_per_thread, 
     gamma, beta = rng.uniform(0.5, 2.0, channels), rng.standard_normal(channels)
     moving = (rng.standard_normal(channels), rng.uniform(0.5, 2.0, channels))
 
-    def fn(x, gamma, beta):
-        return ac.ops.batch_norm(x, gamma, beta, axis, 1e-3, training, *moving, relu=relu)[0]
+    def fn(x, gamma, beta, *bias):
+        bias = bias[0] if fused else None
+        return ac.ops.batch_norm(x, gamma, beta, axis, 1e-3, training, *moving, fused, bias)[0]
 
-    assert_same_on_both(fn, [x, gamma, beta], rng, dtype)
+    bias = [rng.standard_normal(channels)] if fused else []
+    assert_same_on_both(fn, [x, gamma, beta, *bias], rng, dtype)
     stats = {}
     for device in ("cpu", "cuda"):
         _, mean, variance = ac.ops.batch_norm(

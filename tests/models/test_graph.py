@@ -110,16 +110,19 @@ def test_folded_inference_gradients_reach_kernels_gamma_and_beta(conv, rng):
 
 
 @pytest.mark.parametrize("conv", CONVS)
-def test_training_is_unaffected_by_the_rule(conv, monkeypatch, rng):
+@pytest.mark.parametrize("use_bias", [False, True])
+def test_training_is_unaffected_by_the_rule(conv, use_bias, monkeypatch, rng):
+    """Fitted with the rule (the batch norm adding the layer's bias as it reads, the ReLU in
+    its passes) and without: the same bits, the biases' and the moving statistics included."""
     x, y = data(rng)
-    folded = conv_bn_model(conv=conv)
-    plain = unfolded_twin(conv_bn_model, monkeypatch, conv=conv)
+    folded = conv_bn_model(use_bias, conv)
+    plain = unfolded_twin(conv_bn_model, monkeypatch, use_bias=use_bias, conv=conv)
     assert not any(step.fused for step in plain.plan.steps)
     np.testing.assert_array_equal(
         folded(x, training=True).numpy(), layer_by_layer(plain, x, training=True).numpy()
     )
     for model in (folded, plain):
-        model.set_weights(conv_bn_model(conv=conv).get_weights())
+        model.set_weights(conv_bn_model(use_bias, conv).get_weights())
         model.compile("adam", "categorical_crossentropy")
         model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
     for mine, theirs in zip(folded.get_weights(), plain.get_weights(), strict=True):

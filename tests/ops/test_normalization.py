@@ -105,53 +105,73 @@ def test_gradcheck_catches_a_batch_norm_vjp_that_ignores_the_statistics(monkeypa
 @pytest.mark.parametrize(("scale", "center"), PARAMETERS)
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_with_relu_values_and_gradcheck(shape, axis, scale, center, training, rng):
-    """relu=True: max(batch norm, 0), its gradient through the mask (float64 gradcheck; the
-    inputs keep off the kink: gradcheck's steps would cross it)."""
+    """relu=True: max(batch norm, 0), its gradient through the mask, and a bias added to x
+    (float64 gradcheck of every input; the inputs keep off the kink: gradcheck's steps would
+    cross it)."""
     x, gamma, beta, moving_mean, moving_variance = draw_batch_norm(shape, axis, rng)
     gamma, beta = (gamma if scale else None), (beta if center else None)
+    bias = rng.standard_normal(shape[axis])
     moving = (moving_mean, moving_variance)
-    out, *_ = batch_norm(x, gamma, beta, axis, EPSILON, training, *moving, relu=True)
-    expected = reference_batch_norm(x, gamma, beta, axis, *(() if training else moving))[0]
+    out, *_ = batch_norm(x, gamma, beta, axis, EPSILON, training, *moving, relu=True, bias=bias)
+    along = [1] * x.ndim
+    along[axis] = -1
+    summed = x + bias.reshape(along)
+    expected = reference_batch_norm(summed, gamma, beta, axis, *(() if training else moving))[0]
     assert (expected < 0).any() and (expected > 0).any()
     np.testing.assert_allclose(out.numpy(), np.maximum(expected, 0), rtol=1e-12, atol=1e-12)
     if np.abs(expected).min() < 1e-4:
         pytest.skip("an output at the kink: gradcheck's steps would cross it")
 
-    def fn(x, *params):
+    def fn(x, bias, *params):
         params = list(params)
         g = params.pop(0) if scale else None
         b = params.pop(0) if center else None
-        return batch_norm(x, g, b, axis, EPSILON, training, *moving, relu=True)[0]
+        return batch_norm(x, g, b, axis, EPSILON, training, *moving, relu=True, bias=bias)[0]
 
-    assert gradcheck(fn, [x, *(p for p in (gamma, beta) if p is not None)])
+    assert gradcheck(fn, [x, bias, *(p for p in (gamma, beta) if p is not None)])
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_batch_norm_with_relu_is_the_relu_of_batch_norm_bit_for_bit(device, training, dtype, rng):
-    """The fused op's output and its gradients of x, gamma and beta are the same bits as
-    batch_norm then relu (the backward finds the forward's mask again from x), zeros, a NaN
-    (kept, as maximum keeps it) and outputs at the kink included."""
+@pytest.mark.parametrize(("relu", "biased"), [(True, False), (False, True), (True, True)])
+def test_batch_norm_fused_is_the_ops_one_by_one_bit_for_bit(
+    device, training, dtype, relu, biased, rng
+):
+    """With ``relu`` and ``bias`` the op's output and its gradients of x, gamma and beta are
+    the same bits as relu(batch_norm(x + bias)) (the backward finds the forward's mask again
+    from x), zeros, a NaN (kept, as maximum keeps it) and outputs at the kink included; the
+    bias's gradient is the sum of x's (the broadcast add's, within rounding)."""
     if device == "cuda":
         pytest.importorskip("numba_cuda")
     x, gamma, beta, moving_mean, moving_variance = draw_batch_norm((6, 5, 3), -1, rng)
+    bias = rng.standard_normal(3) if biased else np.zeros(3)
     x[1, 1, 2] = np.nan
     moving = (moving_mean.astype(dtype), moving_variance.astype(dtype))
-    x[2, :, 1], beta[1] = moving[0][1], 0  # outputs exactly 0 (in inference), at the kink
+    x[2, :, 1] = moving[0][1] - bias.astype(dtype)[1]  # outputs exactly 0 in inference: a kink
+    beta[1] = 0
     upstream = rng.standard_normal(x.shape).astype(dtype)
     results = []
     for fused in (True, False):
         tensors = [ac.Tensor(a.astype(dtype), device=device, requires_grad=True)
-                   for a in (x, gamma, beta)]  # fmt: skip
-        out, *_ = batch_norm(*tensors, -1, EPSILON, training, *moving, relu=fused)
-        if not fused:
-            out = ac.ops.relu(out)
+                   for a in (x, gamma, beta, bias)]  # fmt: skip
+        x_t, gamma_t, beta_t, bias_t = tensors
+        if fused:
+            out, *_ = batch_norm(x_t, gamma_t, beta_t, -1, EPSILON, training, *moving,
+                                 relu=relu, bias=bias_t if biased else None)  # fmt: skip
+        else:
+            summed = x_t + bias_t if biased else x_t
+            out, *_ = batch_norm(summed, gamma_t, beta_t, -1, EPSILON, training, *moving)
+            out = ac.ops.relu(out) if relu else out
         (out * ac.Tensor(upstream, device=device)).sum().backward()
         xp = ac.backends.namespace(device)
-        results.append([out.numpy(), *(xp.to_numpy(t.grad) for t in tensors)])
-    for got, want in zip(*results, strict=True):
+        results.append([out.numpy(), *(xp.to_numpy(t.grad) for t in tensors[:3])])
+        results[-1].append(xp.to_numpy(bias_t.grad) if biased else None)
+    for got, want in zip(results[0][:4], results[1][:4], strict=True):
         np.testing.assert_array_equal(got, want)
+    if biased:
+        tolerance = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(results[0][4], results[1][4], rtol=tolerance, atol=tolerance)
     assert np.isnan(results[0][0][1, 1, 2])
 
 

@@ -10,7 +10,8 @@ is two-pass, robust in float32: the mean first, then the sums of x - mean and of
 (the CPU's float64 sums afford one pass). Training: three launches forward, two backward;
 inference: one forward. A ReLU after it runs in the same launches: the forward writes max(out,
 0), the backward finds the forward's output again from x (the same device functions, so the
-same bits) and gates the gradient by it.
+same bits) and gates the gradient by it. The bias of a layer before (a convolution that left
+it out) is added to x as every pass reads it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, ones_like, zeros
-from autoconv.backends.cuda.reduce import column_sums, sum_columns
+from autoconv.backends.cuda.reduce import sum_columns
 from autoconv.backends.cuda.runtime import (
     cached_kernel,
     four_lines,
@@ -36,20 +37,33 @@ from autoconv.backends.cuda.runtime import (
 )
 
 
+# The sums' entries read x (flat, rows x channels) plus what the layer before would have added:
+# its bias of channel c where ``biased`` (see batch_norm_forward), else 0.
+@cuda.jit(device=True)
+def _biased_column(args, c):
+    x, channels, bias, biased, zero = args
+    return x, channels, c, bias[c] if biased else zero
+
+
+@cuda.jit(device=True)
+def _biased_entry(column, r, c):
+    x, channels, c, added = column
+    return x[unsigned(r * channels + c)] + added
+
+
 @cuda.jit(device=True)
 def _centered_column(args, e):
     # What a thread of paired column e (channel c = e // 2) finds once: see _centered_entry.
-    x, channels, sums, count = args
+    x, channels, bias, biased, zero, sums, count = args
     c = e // 2
-    return x, channels, c, e % 2 == 1, sums[c] / count
+    return x, channels, c, e % 2 == 1, bias[c] if biased else zero, sums[c] / count
 
 
 @cuda.jit(device=True)
 def _centered_entry(column, r, e):
-    # Paired columns of channel c (x flat, rows x channels): x - mean (e even), (x - mean)^2
-    # (odd).
-    x, channels, c, odd, mean = column
-    d = x[unsigned(r * channels + c)] - mean
+    # Paired columns of channel c: x - mean (e even), (x - mean)^2 (odd).
+    x, channels, c, odd, added, mean = column
+    d = (x[unsigned(r * channels + c)] + added) - mean
     return d * d if odd else d
 
 
@@ -77,19 +91,20 @@ def _gated(g, x, mean, scale, shift, relu, zero):
 @cuda.jit(device=True)
 def _gradient_column(args, e):
     # What a thread of paired column e (channel c = e // 2) finds once: see _gradient_entry.
-    grad, x, channels, mean, gamma, beta, variance, epsilon, relu, zero = args
+    grad, x, channels, bias, biased, mean, gamma, beta, variance, epsilon, relu, zero = args
     c = e // 2
     scale = _scale(gamma[c], variance[c], epsilon) if relu else zero
-    return grad, x, channels, c, e % 2 == 1, mean[c], scale, beta[c], relu, zero
+    added = bias[c] if biased else zero
+    return grad, x, channels, c, e % 2 == 1, added, mean[c], scale, beta[c], relu, zero
 
 
 @cuda.jit(device=True)
 def _gradient_entry(column, r, e):
-    # Paired columns of channel c (grad and x flat, rows x channels): grad (e even), grad * (x -
-    # mean) (odd); grad gated by the forward's ReLU with ``relu``.
-    grad, x, channels, c, odd, mean, scale, shift, relu, zero = column
+    # Paired columns of channel c (grad flat as x): grad (e even), grad * (x - mean) (odd);
+    # grad gated by the forward's ReLU with ``relu``.
+    grad, x, channels, c, odd, added, mean, scale, shift, relu, zero = column
     at = unsigned(r * channels + c)
-    value = x[at]
+    value = x[at] + added
     g = _gated(grad[at], value, mean, scale, shift, relu, zero)
     return g * (value - mean) if odd else g
 
@@ -101,7 +116,8 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
     its mean, variance and scale found once (the thread of row 0 writing the channel's
     statistics or gamma's gradient), four rows at a time (their loads in flight together; one
     at a time, the small Xception's took 182 and 262 us each on an H200, 0.9 ms of its step).
-    ``relu``: the forward writes max(out, 0), the backward gates grad by it (see _gated)."""
+    ``relu``: the forward writes max(out, 0), the backward gates grad by it (see _gated);
+    ``biased``: x + bias stands for x."""
     item = numba.from_dtype(np.dtype(dtype))
     zero = item(0)
 
@@ -111,8 +127,8 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
         return zero if relu and value < zero else value  # max(value, 0), a NaN kept
 
     @cached_kernel
-    def forward(x, channels, gamma, beta, epsilon, training, relu, sums, linear, squares, mean,
-                variance, out, span, run):  # fmt: skip
+    def forward(x, channels, bias, biased, gamma, beta, epsilon, training, relu, sums, linear,
+                squares, mean, variance, out, span, run):  # fmt: skip
         # Training: the channel's mean and biased variance from the column sums; else those
         # given.
         rows = x.size // channels
@@ -127,23 +143,24 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
         else:
             m, v = mean[c], variance[c]
         scale, shift = _scale(gamma[c], v, epsilon), beta[c]
+        added = bias[c] if biased else zero
         r = first
         while r + 3 * lanes < end:  # four lines' loads in flight, then their writes
             a0, a1, a2, a3 = four_lines(r, lanes, channels, c)
             v0, v1, v2, v3 = x[a0], x[a1], x[a2], x[a3]
-            out[a0] = output(v0, m, scale, shift, relu)
-            out[a1] = output(v1, m, scale, shift, relu)
-            out[a2] = output(v2, m, scale, shift, relu)
-            out[a3] = output(v3, m, scale, shift, relu)
+            out[a0] = output(v0 + added, m, scale, shift, relu)
+            out[a1] = output(v1 + added, m, scale, shift, relu)
+            out[a2] = output(v2 + added, m, scale, shift, relu)
+            out[a3] = output(v3 + added, m, scale, shift, relu)
             r += 4 * lanes
         while r < end:
             at = unsigned(r * channels + c)
-            out[at] = output(x[at], m, scale, shift, relu)
+            out[at] = output(x[at] + added, m, scale, shift, relu)
             r += lanes
 
     @cached_kernel
-    def backward(grad, x, channels, gamma, beta, mean, variance, epsilon, training, relu, total,
-                 centered, grad_x, grad_gamma, span, run):  # fmt: skip
+    def backward(grad, x, channels, bias, biased, gamma, beta, mean, variance, epsilon, training,
+                 relu, total, centered, grad_x, grad_gamma, span, run):  # fmt: skip
         rows = x.size // channels
         c, first, lanes, end = line_run(span, run, rows)
         if c >= channels:
@@ -159,11 +176,11 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
             shift = -g_scale * total[c] / item(rows)
         m = mean[c]
         scale = _scale(gamma[c], variance[c], epsilon) if relu else zero  # the forward's
-        out_shift = beta[c]
+        out_shift, added = beta[c], bias[c] if biased else zero
         r = first
         while r + 3 * lanes < end:  # four lines' loads in flight, then their writes
             a0, a1, a2, a3 = four_lines(r, lanes, channels, c)
-            x0, x1, x2, x3 = x[a0], x[a1], x[a2], x[a3]
+            x0, x1, x2, x3 = x[a0] + added, x[a1] + added, x[a2] + added, x[a3] + added
             g0, g1, g2, g3 = grad[a0], grad[a1], grad[a2], grad[a3]
             g0 = _gated(g0, x0, m, scale, out_shift, relu, zero)
             g1 = _gated(g1, x1, m, scale, out_shift, relu, zero)
@@ -176,7 +193,7 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
             r += 4 * lanes
         while r < end:
             at = unsigned(r * channels + c)
-            value = x[at]
+            value = x[at] + added
             g = _gated(grad[at], value, m, scale, out_shift, relu, zero)
             grad_x[at] = (value - m) * x_scale + g * g_scale + shift
             r += lanes
@@ -192,18 +209,21 @@ def batch_norm_forward(
     mean: CudaArray | None = None,
     variance: CudaArray | None = None,
     relu: bool = False,
+    bias: CudaArray | None = None,
 ) -> tuple[CudaArray, CudaArray, CudaArray]:
     """Normalize each column of x (rows, C): (out, mean, variance) with out = (x - mean) /
-    sqrt(variance + epsilon) * gamma + beta (``relu``: max(out, 0)). Without ``mean`` and
-    ``variance`` they are the columns' mean and biased variance (three launches); given, they
-    are used and returned as they are (one)."""
+    sqrt(variance + epsilon) * gamma + beta (``relu``: max(out, 0); ``bias``: x + bias stands
+    for x, added as x is read). Without ``mean`` and ``variance`` they are the columns' mean and
+    biased variance (three launches); given, they are used and returned as they are (one)."""
     bounds.statistics("batch_norm_forward", x, gamma, beta, mean, variance)
+    bounds.columns("batch_norm_forward", "bias", bias, x.shape[1])
     rows, channels = x.shape
     training = mean is None
+    read = _reading(x, bias)
     if training:
         mean, variance = empty((channels,), x.dtype), empty((channels,), x.dtype)
-        sums = column_sums(x)
-        args = (x.flat, channels, sums.flat, x.dtype.type(rows))
+        sums = sum_columns(_biased_entry, read, rows, channels, x.dtype, column=_biased_column)
+        args = (*read, sums.flat, x.dtype.type(rows))
         linear, squares = sum_columns(
             _centered_entry, args, rows, 2 * channels, x.dtype, column=_centered_column,
             paired=True,
@@ -215,10 +235,17 @@ def batch_norm_forward(
     out = empty(x.shape, x.dtype)
     if out.size:
         launch_lines(_batch_norm_kernels(x.dtype.str)[0], channels, rows)(
-            x.flat, channels, gamma.flat, beta.flat, x.dtype.type(epsilon), training, relu,
-            sums.flat, linear.flat, squares.flat, mean.flat, variance.flat, out.flat,
+            *read[:4], gamma.flat, beta.flat, x.dtype.type(epsilon), training, relu, sums.flat,
+            linear.flat, squares.flat, mean.flat, variance.flat, out.flat,
         )  # fmt: skip
     return out, mean, variance
+
+
+def _reading(x: CudaArray, bias: CudaArray | None) -> tuple:
+    """How the kernels read x (rows, C): (x flat, C, the bias, whether there is one, zero)."""
+    biased = bias is not None
+    added = bias.astype(x.dtype, copy=False) if biased else x  # x's place: not read
+    return x.flat, x.shape[1], added.flat, biased, x.dtype.type(0)
 
 
 def batch_norm_backward(
@@ -231,27 +258,30 @@ def batch_norm_backward(
     training: bool,
     beta: CudaArray | None = None,
     relu: bool = False,
+    bias: CudaArray | None = None,
 ) -> tuple[CudaArray, CudaArray, CudaArray]:
     """(grad_x, grad_gamma, grad_beta) of :func:`batch_norm_forward`; ``training``: the
     statistics were x's own, so grad_x flows through them too; ``relu``: of the forward with
-    ``relu`` and ``beta`` (grad gated where its output was not positive, found again from x).
-    Two launches."""
+    ``relu`` and ``beta`` (grad gated where its output was not positive, found again from x);
+    ``bias``: the forward's. Two launches."""
     bounds.statistics("batch_norm_backward", x, gamma, beta, mean, variance)
+    bounds.columns("batch_norm_backward", "bias", bias, x.shape[1])
     bounds.shape_is("batch_norm_backward", "grad", grad, x.shape)
     rows, channels = x.shape
     gamma = ones_like(mean) if gamma is None else gamma
     beta = zeros((channels,), x.dtype) if beta is None else beta
     epsilon, zero = x.dtype.type(epsilon), x.dtype.type(0)
-    args = (grad.flat, x.flat, channels, mean.flat, gamma.flat, beta.flat, variance.flat,
-            epsilon, relu, zero)  # fmt: skip
+    _, _, added, biased, _ = read = _reading(x, bias)
+    args = (grad.flat, x.flat, channels, added, biased, mean.flat, gamma.flat, beta.flat,
+            variance.flat, epsilon, relu, zero)  # fmt: skip
     grad_beta, centered = sum_columns(
         _gradient_entry, args, rows, 2 * channels, x.dtype, column=_gradient_column, paired=True
     )
     grad_x, grad_gamma = empty(x.shape, x.dtype), empty((channels,), x.dtype)
     if grad_x.size:
         launch_lines(_batch_norm_kernels(x.dtype.str)[1], channels, rows)(
-            grad.flat, x.flat, channels, gamma.flat, beta.flat, mean.flat, variance.flat,
-            epsilon, training, relu, grad_beta.flat, centered.flat, grad_x.flat, grad_gamma.flat,
+            grad.flat, *read[:4], gamma.flat, beta.flat, mean.flat, variance.flat, epsilon,
+            training, relu, grad_beta.flat, centered.flat, grad_x.flat, grad_gamma.flat,
         )  # fmt: skip
     return grad_x, grad_gamma, grad_beta
 

@@ -1123,6 +1123,44 @@ def test_a_separable_block_with_its_batch_norm_folded_predicts_on_the_gpu_as_on_
     np.testing.assert_allclose(gpu_model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_a_residual_separable_block_trains_on_the_gpu_as_on_the_cpu(rng):
+    """keras-io's Xception block in training, as the plan runs it: each SeparableConv2D without
+    its bias, its batch norm adding the bias as it reads (then the ReLU in its passes, or the
+    pooling after), a batch norm read by a ReLU alone after an add: three steps of fit on the
+    GPU track the CPU's weights, biases and moving statistics included."""
+
+    def model() -> ac.Model:
+        ac.utils.set_random_seed(6)
+        inputs = ac.Input(shape=(7, 7, 2))
+        x = layers.SeparableConv2D(4, 3, padding="same")(inputs)
+        x = layers.Activation("relu")(layers.BatchNormalization()(x))
+        x = layers.BatchNormalization()(layers.SeparableConv2D(4, 3, padding="same")(x))
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+        x = layers.add([x, layers.Conv2D(4, 1, strides=2, padding="same")(inputs)])
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+        outputs = layers.Dense(3)(layers.GlobalAveragePooling2D()(x))
+        return ac.Model(inputs, outputs)
+
+    cpu_model, gpu_model = model(), model()
+    rules = [step.rule for step in cpu_model.plan.steps]
+    assert rules.count("fold_batch_norm") == 2 and "batch_norm_relu" in rules
+    for k, layer in enumerate(cpu_model.layers):  # biases not 0: the batch norms add them
+        if isinstance(layer, layers.SeparableConv2D):
+            depthwise, pointwise, bias = layer.get_weights()
+            moved = [depthwise, pointwise, bias + rng.standard_normal(bias.shape) * 3]
+            layer.set_weights(moved)
+            gpu_model.layers[k].set_weights(moved)
+    gpu_model.to("cuda")
+    x = rng.standard_normal((8, 7, 7, 2)).astype(np.float32)
+    y = rng.standard_normal((8, 3)).astype(np.float32)
+    for fitted in (cpu_model, gpu_model):
+        fitted.compile(ac.optimizers.SGD(0.1), "mse")
+        fitted.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+        fitted.fit(x[:4], y[:4], batch_size=4, epochs=1, shuffle=False, verbose=0)
+    for gpu, cpu in zip(gpu_model.get_weights(), cpu_model.get_weights(), strict=True):
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-5)
+
+
 def normalization_model(adapt_on: np.ndarray) -> ac.Sequential:
     """Every normalization and activation layer with weights or state (no random ones)."""
     adapted = layers.Normalization()

@@ -118,11 +118,17 @@ def test_training_is_unaffected_by_the_rule(conv, use_bias, monkeypatch, rng):
     folded = conv_bn_model(use_bias, conv)
     plain = unfolded_twin(conv_bn_model, monkeypatch, use_bias=use_bias, conv=conv)
     assert not any(step.fused for step in plain.plan.steps)
+    weights = folded.get_weights()
+    if use_bias:  # not 0 (as initialized), or what adds them would not show
+        first = len(folded.layers[0].get_weights()) - 1
+        weights[first] = weights[first] + rng.standard_normal(4).astype(np.float32) * 3
+    for model in (folded, plain):
+        model.set_weights(weights)
     np.testing.assert_array_equal(
         folded(x, training=True).numpy(), layer_by_layer(plain, x, training=True).numpy()
     )
     for model in (folded, plain):
-        model.set_weights(conv_bn_model(use_bias, conv).get_weights())
+        model.set_weights(weights)
         model.compile("adam", "categorical_crossentropy")
         model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
     for mine, theirs in zip(folded.get_weights(), plain.get_weights(), strict=True):

@@ -187,23 +187,28 @@ class Backend(Protocol):
         overlapping the inputs) that the result is written into and returned as; a new one
         without."""
 
-    def depthwise_conv(self, x: Array, w: Array, win: Window) -> Array:
+    def depthwise_conv(self, x: Array, w: Array, win: Window, relu: bool = False) -> Array:
         """Each channel c of x (N, H, W, C) convolved with its own kernels w[:, :, c, m]
         (w is (KH, KW, C, M)): (N, OH, OW, C*M), channel c*M + m from kernel m (Keras's
-        order; cells in the padding read 0)."""
+        order; cells in the padding read 0). ``relu``: of max(x, 0) (a ReLU before it, applied
+        as each cell is read; a NaN stays NaN)."""
 
     def depthwise_conv_input_grad(
-        self, grad_out: Array, w: Array, x_shape: tuple[int, ...], win: Window
-    ) -> Array:
+        self, grad_out: Array, w: Array, x_shape: tuple[int, ...], win: Window,
+        relu_of: Array | None = None,
+    ) -> Array:  # fmt: skip
         """The gradient of :meth:`depthwise_conv` with respect to x, from ``grad_out``
-        (N, OH, OW, C*M): each output's gradient times its kernel, added back where it read."""
+        (N, OH, OW, C*M): each output's gradient times its kernel, added back where it read.
+        ``relu_of``: the x of a forward with ``relu``: the gradient through that ReLU too,
+        times (x > 0) as ``relu_grad``."""
 
     def depthwise_conv_kernel_grad(
-        self, x: Array, grad_out: Array, w_shape: tuple[int, ...], win: Window
-    ) -> Array:
+        self, x: Array, grad_out: Array, w_shape: tuple[int, ...], win: Window,
+        relu: bool = False,
+    ) -> Array:  # fmt: skip
         """The gradient of :meth:`depthwise_conv` with respect to w (KH, KW, C, M): for each
-        kernel cell, the sum over images and output pixels of the input cell it read times
-        the output's gradient."""
+        kernel cell, the sum over images and output pixels of the input cell it read (with
+        ``relu``, max(cell, 0)) times the output's gradient."""
 
     def conv_max_pool_2x2(
         self, x: Array, w: Array, bias: Array | None, relu: bool, win: Window

@@ -435,30 +435,40 @@ class SeparableConv2D(BaseConv):
         )
         self.add_bias(self.filters)
 
-    def convolve(self, inputs: Tensor, relu: bool) -> Tensor:
-        return ops.conv2d(self._depthwise(inputs), self.pointwise_kernel, self.bias, 1,
-                          "valid", 1, "relu" if relu else None)  # fmt: skip
+    # ``relu_input`` (a model's plan fuses a ReLU that only this layer reads so): of
+    # relu(inputs), the ReLU applied as the depthwise convolution reads them.
+    def call(self, inputs: Tensor, relu_input: bool = False) -> Tensor:
+        fused = self.fusable_activation
+        out = self.convolve(inputs, fused == "relu", relu_input)
+        return self.activation(out) if fused is False else out
 
-    def unbiased(self, inputs: Tensor) -> Tensor:
+    def convolve(self, inputs: Tensor, relu: bool, relu_input: bool = False) -> Tensor:
+        return ops.conv2d(self._depthwise(inputs, relu_input), self.pointwise_kernel, self.bias,
+                          1, "valid", 1, "relu" if relu else None)  # fmt: skip
+
+    def unbiased(self, inputs: Tensor, relu_input: bool = False) -> Tensor:
         """Both convolutions without the bias (see :meth:`Conv2D.unbiased`)."""
-        return ops.conv2d(self._depthwise(inputs), self.pointwise_kernel, None, 1, "valid", 1)
+        depthwise = self._depthwise(inputs, relu_input)
+        return ops.conv2d(depthwise, self.pointwise_kernel, None, 1, "valid", 1)
 
     def folded(
-        self, inputs: Tensor, batch_norm: Any, relu: bool = False, pool: Any = None
-    ) -> Tensor:
+        self, inputs: Tensor, batch_norm: Any, relu: bool = False, pool: Any = None,
+        relu_input: bool = False,
+    ) -> Tensor:  # fmt: skip
         """This linear layer followed by ``batch_norm`` in inference mode (then a ReLU, then
         ``pool``, a MaxPooling2D) in two ops: the depthwise convolution, then the pointwise one
         with the batch normalization folded into its kernel and bias
         (``BatchNormalization.folded``), the ReLU and the pooling in its pass."""
         kernel, bias = batch_norm.folded(self.pointwise_kernel, self.bias)
         activation = "relu" if relu else None
-        return _conv_then_pool(self._depthwise(inputs), kernel, bias, 1, "valid", 1,
+        return _conv_then_pool(self._depthwise(inputs, relu_input), kernel, bias, 1, "valid", 1,
                                activation, pool)  # fmt: skip
 
-    def _depthwise(self, inputs: Tensor) -> Tensor:
+    def _depthwise(self, inputs: Tensor, relu_input: bool = False) -> Tensor:
         return ops.depthwise_conv2d(
-            inputs, self.depthwise_kernel, None, self.strides, self.padding, self.dilation_rate
-        )
+            inputs, self.depthwise_kernel, None, self.strides, self.padding, self.dilation_rate,
+            relu_input,
+        )  # fmt: skip
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {

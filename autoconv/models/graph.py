@@ -18,6 +18,9 @@ which layer calls run fused. That decision is made here and nowhere else:
 - any other ``BatchNormalization`` whose only reader is a ReLU runs with it as one op, in
   training and inference (:meth:`autoconv.layers.BatchNormalization.normalized`: the same
   values, the ReLU's two passes over the activation and its gradient's three saved);
+- any other ReLU whose only reader is a ``SeparableConv2D`` (with a ReLU or no activation)
+  runs in that layer's step, applied as its depthwise convolution reads the input (keras-io's
+  Xception's ReLU at the head of each block): :attr:`Step.before`;
 - an output made by a softmax over the last axis (``Dense(..., activation="softmax")``,
   ``Activation("softmax")``, ``Softmax()``) can hand its logits to a cross-entropy loss, which
   is then computed from them in one stable op. Whether that happens depends on the loss, so
@@ -63,14 +66,16 @@ class Step:
     logits_of_output: int | None = None  # which model output hands its logits to the loss
     rule: str | None = None  # CONV_POOL, FOLD_BATCH_NORM, BATCH_NORM_RELU, or None: one call
     last_reads: tuple[int, ...] = ()  # ids of the tensors no later step or output reads
+    before: Node | None = None  # a ReLU the first layer applies to its input as it reads it
 
     @property
     def fused(self) -> bool:
-        return self.rule is not None
+        return self.rule is not None or self.before is not None
 
     @property
     def names(self) -> str:
-        return " + ".join(node.layer.name for node in self.nodes)
+        nodes = self.nodes if self.before is None else (self.before, *self.nodes)
+        return " + ".join(node.layer.name for node in nodes)
 
     def describe(self, width: int = 40) -> str:
         """The step's layers, padded to ``width``, then how they run."""
@@ -84,6 +89,8 @@ class Step:
             how = "batch norm with its ReLU in the same pass"
         else:
             how = type(self.nodes[0].layer).__name__
+        if self.before is not None:
+            how += ", the ReLU before it in its depthwise pass"
         if self.logits_of_output is not None:
             how += ", softmax left to the loss (cross-entropy from the logits)"
         return f"{self.names:{width}s}  {how}"
@@ -212,8 +219,13 @@ class Graph:
         output_ids = {id(t) for t in self.outputs}
         steps: list[Step] = []
         absorbed: set[int] = set()
+        before: dict[int, Node] = {}  # a reader's node -> the ReLU node it runs
         for node in self.nodes:
             if isinstance(node.layer, InputLayer) or id(node) in absorbed:
+                continue
+            reader = _reading_separable(node, readers, output_ids)
+            if reader is not None:  # runs in its reader's step
+                before[id(reader)] = node
                 continue
             out = node.outputs[0]
             rule, nodes = None, (node,)
@@ -227,8 +239,10 @@ class Graph:
             elif relu is not None:
                 rule, nodes = BATCH_NORM_RELU, (node, relu)
             absorbed.update(id(n) for n in nodes[1:])
-            reads = tuple(self.ids[id(t)] for t in node.inputs)
-            steps.append(Step(nodes, reads, self.ids[id(nodes[-1].outputs[0])], rule=rule))
+            head = before.get(id(node))
+            reads = tuple(self.ids[id(t)] for t in (node if head is None else head).inputs)
+            output = self.ids[id(nodes[-1].outputs[0])]
+            steps.append(Step(nodes, reads, output, rule=rule, before=head))
         read_later = {self.ids[id(t)] for t in self.outputs}
         for step in reversed(steps):  # so a run lets go of each tensor after its last reader
             step.last_reads = tuple(i for i in dict.fromkeys(step.inputs) if i not in read_later)
@@ -266,6 +280,7 @@ def _run_step(step: Step, args: list[Tensor], training: bool | None) -> Tensor:
     layer = node.layer
     args = [cast(a, layer.dtype) for a in args]  # as a layer call casts (fused steps too)
     inputs: Any = args if node.list_call else args[0]
+    options = {} if step.before is None else {"relu_input": True}  # see Step.before
     if step.rule == CONV_POOL:
         return layer.pooled(inputs, step.nodes[1].layer)
     if step.rule == BATCH_NORM_RELU:
@@ -274,21 +289,27 @@ def _run_step(step: Step, args: list[Tensor], training: bool | None) -> Tensor:
     if step.rule == FOLD_BATCH_NORM:
         batch_norm, *rest = (n.layer for n in step.nodes[1:])
         if training:  # the batch's statistics, and the moving ones updated
-            return _run_batch_norm_chain(layer, batch_norm, rest, inputs)
+            return _run_batch_norm_chain(layer, batch_norm, rest, inputs, options)
         relu = any(_plain_relu(each) for each in rest)
         pools = [each for each in rest if type(each) is MaxPooling2D]
-        return layer.folded(inputs, batch_norm, relu, *pools)
+        return layer.folded(inputs, batch_norm, relu, *pools, **options)
     if step.logits_of_output is not None:
         return layer.pre_activation(inputs, training)
-    return layer(inputs, training=node.kwargs.get("training", training))
+    return layer(inputs, training=node.kwargs.get("training", training), **options)
 
 
-def _run_batch_norm_chain(layer: Any, batch_norm: Any, rest: list[Any], inputs: Any) -> Tensor:
-    """A fold_batch_norm step in training: ``layer`` without its bias, the batch norm adding it
-    as it reads (and with a ReLU that follows, in the same passes), then the rest (a pooling)."""
+def _run_batch_norm_chain(
+    layer: Any, batch_norm: Any, rest: list[Any], inputs: Any, options: dict
+) -> Tensor:
+    """A fold_batch_norm step in training: ``layer`` (given ``options``) without its bias, the
+    batch norm adding it as it reads (and with a ReLU that follows, in the same passes), then
+    the rest (a pooling)."""
     relu = bool(rest) and _plain_relu(rest[0])
     bias = layer.bias if layer.dtype == batch_norm.dtype else None
-    out = layer(inputs, training=True) if bias is None else layer.unbiased(inputs)
+    if bias is None:
+        out = layer(inputs, training=True, **options)
+    else:
+        out = layer.unbiased(inputs, **options)
     out = batch_norm.normalized(cast(out, batch_norm.dtype), True, relu, bias)
     for each in rest[relu:]:
         out = each(out, training=True)
@@ -339,6 +360,19 @@ def _foldable_batch_norm(
         if pool is not None:
             chain.append(pool)
     return chain[1:]
+
+
+def _reading_separable(
+    node: Node, readers: dict[int, list[Node]], output_ids: set[int]
+) -> Node | None:
+    """The SeparableConv2D node (with a ReLU or no activation) that alone reads this ReLU
+    node, which then runs in its step; or None."""
+    if not _plain_relu(node.layer):
+        return None
+    reader = _only_reader(node, readers, output_ids, lambda r: type(r) is SeparableConv2D)
+    if reader is None or reader.layer.fusable_activation is False:
+        return None
+    return reader
 
 
 def _rectifying_relu(

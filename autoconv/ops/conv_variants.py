@@ -27,12 +27,16 @@ def depthwise_conv2d(
     stride: int | tuple[int, int] = 1,
     padding: str | int | tuple[int, int] = "valid",
     dilation: int | tuple[int, int] = 1,
+    relu_input: bool = False,
 ) -> Tensor:
     """Convolve each channel c of images x (N, H, W, C) with its own M kernels w[:, :, c, :]
     (w is (KH, KW, C, M), M the depth multiplier), plus bias b (C*M,).
 
     Returns (N, OH, OW, C*M): output channel c*M + m is channel c convolved with kernel m, as
-    in Keras. Output size and ``padding`` as :func:`autoconv.conv2d`.
+    in Keras. Output size and ``padding`` as :func:`autoconv.conv2d`. ``relu_input=True``:
+    the convolution of ``relu(x)``, the ReLU applied as the kernels read x (the same values;
+    the gradient 0 where x is not positive): a ReLU that only this convolution reads, as a
+    model's plan runs it.
 
     >>> x = np.arange(8.0).reshape(1, 2, 2, 2)  # channels [0, 2, 4, 6] and [1, 3, 5, 7]
     >>> depthwise_conv2d(x, np.ones((2, 2, 2, 1))).numpy().reshape(-1)
@@ -65,7 +69,7 @@ def depthwise_conv2d(
     win = window("depthwise_conv2d", x.shape[1:3], (kh, kw), stride, dilation, padding)
     kernels = backend(x)
 
-    out = kernels.depthwise_conv(x.data, w.data, win)  # (N, OH, OW, C*M)
+    out = kernels.depthwise_conv(x.data, w.data, win, relu_input)  # (N, OH, OW, C*M)
     if b is not None:
         kernels.bias_relu(out.reshape(-1, depth), b.data, False)  # in place
     x_shape, w_shape = x.shape, w.shape
@@ -73,9 +77,10 @@ def depthwise_conv2d(
     def backward(g):
         grad_x = grad_w = grad_b = None
         if x.requires_grad:
-            grad_x = kernels.depthwise_conv_input_grad(g, w.data, x_shape, win)
+            kept = x.data if relu_input else None
+            grad_x = kernels.depthwise_conv_input_grad(g, w.data, x_shape, win, kept)
         if w.requires_grad:
-            grad_w = kernels.depthwise_conv_kernel_grad(x.data, g, w_shape, win)
+            grad_w = kernels.depthwise_conv_kernel_grad(x.data, g, w_shape, win, relu_input)
         if b is not None and b.requires_grad:
             grad_b = g.reshape(-1, depth).sum(axis=0)
         return (grad_x, grad_w, grad_b)[: len(parents)]

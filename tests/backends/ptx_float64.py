@@ -138,13 +138,14 @@ KERNELS = {
         (A1, *(i64,) * 4, A1, T4, f32, i64, i64),
     ),
     **{
-        f"depthwise_conv{name} 3x3": (kernel, signature)
+        f"depthwise_conv{name} 3x3{' of a relu' * relu}": (kernel, signature)
+        for relu in (False, True)
         for name, kernel, signature in zip(
             ("", " input grad", " kernel grad parts"),
-            conv._depthwise_kernels(3, 3, 1, 1, 1, 1, 1, "<f4"),
+            conv._depthwise_kernels(3, 3, 1, 1, 1, 1, 1, "<f4", relu),
             (
                 (A1, T4, A1, i64, i64, A1, T4, f32, i64, i64),
-                (A1, T4, A1, i64, i64, A1, T4, f32, i64, i64),
+                (A1, T4, A1, i64, i64, A1, T4, f32, A1, i64, i64),
                 (A1, T4, A1, T4, i64, i64, A1, f32, i64, i64),
             ),
             strict=True,

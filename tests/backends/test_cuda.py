@@ -1124,15 +1124,16 @@ def test_a_separable_block_with_its_batch_norm_folded_predicts_on_the_gpu_as_on_
 
 
 def test_a_residual_separable_block_trains_on_the_gpu_as_on_the_cpu(rng):
-    """keras-io's Xception block in training, as the plan runs it: each SeparableConv2D without
-    its bias, its batch norm adding the bias as it reads (then the ReLU in its passes, or the
-    pooling after), a batch norm read by a ReLU alone after an add: three steps of fit on the
-    GPU track the CPU's weights, biases and moving statistics included."""
+    """keras-io's Xception block in training, as the plan runs it: a ReLU in the first
+    SeparableConv2D's depthwise pass, each SeparableConv2D without its bias, its batch norm
+    adding the bias as it reads (then the ReLU in its passes, or the pooling after), a batch
+    norm read by a ReLU alone after an add: three steps of fit on the GPU track the CPU's
+    weights, biases and moving statistics included."""
 
     def model() -> ac.Model:
         ac.utils.set_random_seed(6)
         inputs = ac.Input(shape=(7, 7, 2))
-        x = layers.SeparableConv2D(4, 3, padding="same")(inputs)
+        x = layers.SeparableConv2D(4, 3, padding="same")(layers.ReLU()(inputs))
         x = layers.Activation("relu")(layers.BatchNormalization()(x))
         x = layers.BatchNormalization()(layers.SeparableConv2D(4, 3, padding="same")(x))
         x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
@@ -1144,6 +1145,7 @@ def test_a_residual_separable_block_trains_on_the_gpu_as_on_the_cpu(rng):
     cpu_model, gpu_model = model(), model()
     rules = [step.rule for step in cpu_model.plan.steps]
     assert rules.count("fold_batch_norm") == 2 and "batch_norm_relu" in rules
+    assert cpu_model.plan.steps[0].before is not None
     for k, layer in enumerate(cpu_model.layers):  # biases not 0: the batch norms add them
         if isinstance(layer, layers.SeparableConv2D):
             depthwise, pointwise, bias = layer.get_weights()

@@ -49,6 +49,7 @@ def unfolded_twin(model_fn, monkeypatch, **kwargs) -> ac.Sequential:
     with monkeypatch.context() as patch:
         patch.setattr(graph, "_foldable_batch_norm", lambda *args: [])
         patch.setattr(graph, "_rectifying_relu", lambda *args: None)
+        patch.setattr(graph, "_reading_separable", lambda *args: None)
         return model_fn(**kwargs)
 
 
@@ -204,3 +205,47 @@ def test_a_batch_norm_read_by_a_relu_alone_runs_with_it_in_training_and_inferenc
     assert not np.allclose(fused.layers[2].moving_mean.numpy(), 0)
     np.testing.assert_array_equal(fused.predict(x, verbose=0), plain.predict(x, verbose=0))
     np.testing.assert_array_equal(fused(x).numpy(), plain(x).numpy())
+
+
+def relu_separable_model() -> ac.Model:
+    """keras-io's Xception block heads: a ReLU read by a SeparableConv2D alone (whose batch
+    norm then folds), another before a SeparableConv2D with a ReLU of its own, and one read by
+    a SeparableConv2D and an add (left alone)."""
+    ac.utils.set_random_seed(7)
+    inputs = ac.Input(shape=(9, 9, 2))
+    x = layers.Conv2D(4, 3, padding="same")(inputs)
+    y = layers.SeparableConv2D(4, 3, padding="same")(layers.ReLU()(x))
+    y = layers.add([layers.BatchNormalization()(y), x])
+    y = layers.SeparableConv2D(4, 3, padding="same", activation="relu")(layers.ReLU()(y))
+    shared = layers.Activation("relu")(y)
+    z = layers.add([layers.SeparableConv2D(4, 3, padding="same")(shared), shared])
+    return ac.Model(inputs, layers.Dense(3, activation="softmax")(layers.Flatten()(z)))
+
+
+def test_a_relu_read_by_a_separable_conv_alone_runs_in_its_depthwise_pass(monkeypatch, rng):
+    """Two steps run the ReLU before them (one a folded batch norm's); fitted, the weights and
+    moving statistics are the same bits as the twin's planned without the rule, and so are the
+    predictions; the third ReLU, read twice, stays a step of its own."""
+    x, y = data(rng)
+    fused = relu_separable_model()
+    plain = unfolded_twin(relu_separable_model, monkeypatch)
+    befores = [step for step in fused.plan.steps if step.before is not None]
+    assert [step.rule for step in befores] == ["fold_batch_norm", None]
+    assert sum(type(s.nodes[0].layer).__name__ == "Activation" for s in fused.plan.steps) == 1
+    assert "the ReLU before it in its depthwise pass" in str(fused.plan)
+    assert not any(step.fused for step in plain.plan.steps)
+    weights = [w + rng.standard_normal(w.shape).astype(np.float32) * 0.5 if w.ndim == 1 else w
+               for w in fused.get_weights()]  # fmt: skip
+    weights = [np.abs(w) if "variance" in v.path else w
+               for w, v in zip(weights, fused.weights, strict=True)]  # fmt: skip
+    for model in (fused, plain):
+        model.set_weights(weights)
+        model.compile("adam", "categorical_crossentropy")
+        model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    for mine, theirs in zip(fused.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    with monkeypatch.context() as patch:  # folded as the fused model's, the ReLU a step
+        patch.setattr(graph, "_reading_separable", lambda *args: None)
+        folded = relu_separable_model()
+    folded.set_weights(fused.get_weights())
+    np.testing.assert_array_equal(fused.predict(x, verbose=0), folded.predict(x, verbose=0))

@@ -55,6 +55,54 @@ def test_depthwise_values_and_gradcheck(shape, k, s, d, p, m, rng):
     )
 
 
+@pytest.mark.parametrize(("shape", "k", "s", "d", "p", "m"), DEPTHWISE_SWEEP[::4])
+def test_depthwise_of_a_relu_values_and_gradcheck(shape, k, s, d, p, m, rng):
+    """relu_input=True: the convolution of max(x, 0) and its float64 gradients (x kept off the
+    kink, where gradcheck's steps would cross it)."""
+    x = rng.standard_normal(shape)
+    x[np.abs(x) < 1e-3] = 0.5
+    w, b = rng.standard_normal((*k, shape[-1], m)), rng.standard_normal(shape[-1] * m)
+
+    def fn(x, w, b):
+        return ac.depthwise_conv2d(x, w, b, s, p, d, relu_input=True)
+
+    want = reference_depthwise(np.maximum(x, 0), w, b, s, p, d)
+    np.testing.assert_allclose(fn(x, w, b).data, want, atol=1e-12)
+    assert gradcheck(fn, [x, w, b])
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("s", "p", "m"), [(1, "same", 1), (2, "same", 2), (1, "valid", 1)])
+def test_depthwise_of_a_relu_is_the_ops_one_by_one_bit_for_bit(device, dtype, s, p, m, rng):
+    """The output and the gradients of x, w and b are the same bits as relu then the
+    convolution: zeros (the kink), negative zeros and a NaN (kept, as maximum keeps it)
+    included."""
+    if device == "cuda":
+        pytest.importorskip("numba_cuda")
+    x = rng.standard_normal((2, 7, 6, 3))
+    x[0, 1, :, 0], x[1, 2, 3, 1], x[0, 4, 4, 2] = 0.0, -0.0, np.nan
+    w, b = rng.standard_normal((3, 3, 3, m)), rng.standard_normal(3 * m)
+    upstream = None
+    results = []
+    for fused in (True, False):
+        tensors = [ac.Tensor(a.astype(dtype), device=device, requires_grad=True)
+                   for a in (x, w, b)]  # fmt: skip
+        x_t, w_t, b_t = tensors
+        if fused:
+            out = ac.depthwise_conv2d(x_t, w_t, b_t, s, p, relu_input=True)
+        else:
+            out = ac.depthwise_conv2d(ac.ops.relu(x_t), w_t, b_t, s, p)
+        if upstream is None:
+            upstream = rng.standard_normal(out.shape).astype(dtype)
+        (out * ac.Tensor(upstream, device=device)).sum().backward()
+        xp = ac.backends.namespace(device)
+        results.append([out.numpy(), *(xp.to_numpy(t.grad) for t in tensors)])
+    for got, want in zip(*results, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert np.isnan(results[0][0]).any()
+
+
 @pytest.mark.parametrize(("shape", "k", "s", "d", "p", "m"), DEPTHWISE_SWEEP[::3])
 def test_depthwise_matches_torch_grouped_conv(shape, k, s, d, p, m, rng, torch):
     """Keras's own reduction (backend depthwise_conv): the kernel reshaped to (KH, KW, 1,

@@ -150,8 +150,9 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x):
 # gradient) as (N, OH, OW, M, C), so that the channel loop, innermost, runs over contiguous
 # memory in the input, the kernel and the output alike and vectorizes; the wrappers below
 # convert from and to Keras's (KH, KW, C, M) and channel order c*M + m (free when M = 1).
+# ``relu``: the input is max(x, 0) (a ReLU before, in these passes; see activated).
 @Kernel
-def _depthwise_conv(x, w_t, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, out_t):
+def _depthwise_conv(x, w_t, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, relu, zero, out_t):
     n_images, height, width, channels = x.shape
     multiplier = w_t.shape[2]
     for row_block in numba.prange(n_images * oh):
@@ -172,11 +173,13 @@ def _depthwise_conv(x, w_t, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, out_t):
                     for m in range(multiplier):
                         taps, sums = w_t[a, b, m], cell[m]
                         for c in range(channels):
-                            sums[c] += pixel[c] * taps[c]
+                            sums[c] += activated(pixel[c], relu, zero) * taps[c]
 
 
 @Kernel
-def _depthwise_conv_input_grad(grad_t, w_t, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, grad_x):
+def _depthwise_conv_input_grad(grad_t, w_t, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, x, relu,
+                               grad_x):  # fmt: skip
+    # ``relu``: through the ReLU before too, image by image: times (x > 0), as relu_grad.
     n_images, height, width, channels = grad_x.shape
     multiplier = w_t.shape[2]
     for n in numba.prange(n_images):
@@ -196,10 +199,15 @@ def _depthwise_conv_input_grad(grad_t, w_t, kh, kw, sh, sw, dh, dw, pt, pl, oh, 
                             g, taps = grad_t[n, i, j, m], w_t[a, b, m]
                             for c in range(channels):
                                 pixel[c] += g[c] * taps[c]
+        if relu:
+            image, kept = grad_x[n].reshape(-1), x[n].reshape(-1)
+            for e in range(image.size):
+                image[e] = image[e] * (kept[e] > 0)
 
 
 @Kernel
-def _depthwise_conv_kernel_grad(x, grad_t, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, partial):
+def _depthwise_conv_kernel_grad(x, grad_t, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, relu, zero,
+                                partial):  # fmt: skip
     # partial (chunks, KH, KW, M, C): each thread sums the images of its chunk into its own.
     n_images, height, width, channels = x.shape
     multiplier = grad_t.shape[3]
@@ -222,7 +230,7 @@ def _depthwise_conv_kernel_grad(x, grad_t, kh, kw, sh, sw, dh, dw, pt, pl, oh, o
                             for m in range(multiplier):
                                 g, acc = grad_t[n, i, j, m], sums[a, b, m]
                                 for c in range(channels):
-                                    acc[c] += pixel[c] * g[c]
+                                    acc[c] += activated(pixel[c], relu, zero) * g[c]
 
 
 @inline
@@ -326,43 +334,54 @@ def col2im(
     return grad_x
 
 
-def depthwise_conv(x: np.ndarray, w: np.ndarray, win: Window) -> np.ndarray:
+def depthwise_conv(x: np.ndarray, w: np.ndarray, win: Window, relu: bool = False) -> np.ndarray:
     """Each channel c of x (N, H, W, C) convolved with its own kernels w[:, :, c, m] (w is
-    (KH, KW, C, M)): (N, OH, OW, C*M), output channel c*M + m from kernel m."""
+    (KH, KW, C, M)): (N, OH, OW, C*M), output channel c*M + m from kernel m. ``relu``: of
+    max(x, 0)."""
     n, _, _, channels = bounds.images("depthwise_conv", "x", x)
     kh, kw, _, multiplier = bounds.depthwise_kernel("depthwise_conv", w.shape, channels, win)
     w_t = np.ascontiguousarray(w.transpose(0, 1, 3, 2))  # (KH, KW, M, C)
     out_t = workspace.empty((n, *win.out, multiplier, channels), x.dtype)
     work = x.size + out_t.size * kh * kw
-    _depthwise_conv(work, np.ascontiguousarray(x), w_t, *win.geometry(), out_t)
+    _depthwise_conv(work, np.ascontiguousarray(x), w_t, *win.geometry(), relu, x.dtype.type(0),
+                    out_t)  # fmt: skip
     return _channels_by_kernel(out_t)
 
 
 def depthwise_conv_input_grad(
-    grad_out: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], win: Window
-) -> np.ndarray:
-    """The gradient of :func:`depthwise_conv` with respect to x (N, H, W, C)."""
+    grad_out: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], win: Window,
+    relu_of: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """The gradient of :func:`depthwise_conv` with respect to x (N, H, W, C); with ``relu_of``
+    (the x of a forward with ``relu``), through that ReLU too: 0 where x was not positive."""
     bounds.depthwise_output("depthwise_conv_input_grad", grad_out, x_shape, w.shape, win)
+    if relu_of is not None:
+        bounds.shape_is("depthwise_conv_input_grad", "relu_of", relu_of, x_shape)
     grad_x = workspace.empty(x_shape, grad_out.dtype)
     w_t = np.ascontiguousarray(w.transpose(0, 1, 3, 2))
     grad_t = _kernels_by_channel(grad_out, w.shape[3])
     work = grad_x.size + grad_t.size * w.shape[0] * w.shape[1]
-    _depthwise_conv_input_grad(work, grad_t, w_t, *win.geometry(), grad_x)
+    relu = relu_of is not None
+    x = np.ascontiguousarray(relu_of) if relu else grad_x  # grad_x's place: not read
+    _depthwise_conv_input_grad(work, grad_t, w_t, *win.geometry(), x, relu, grad_x)
     return grad_x
 
 
 def depthwise_conv_kernel_grad(
-    x: np.ndarray, grad_out: np.ndarray, w_shape: tuple[int, ...], win: Window
-) -> np.ndarray:
-    """The gradient of :func:`depthwise_conv` with respect to w (KH, KW, C, M): each thread
-    sums a block of images into its own copy, and the copies are added at the end."""
+    x: np.ndarray, grad_out: np.ndarray, w_shape: tuple[int, ...], win: Window,
+    relu: bool = False,
+) -> np.ndarray:  # fmt: skip
+    """The gradient of :func:`depthwise_conv` (with ``relu``: of max(x, 0)) with respect to w
+    (KH, KW, C, M): each thread sums a block of images into its own copy, and the copies are
+    added at the end."""
     bounds.depthwise_output("depthwise_conv_kernel_grad", grad_out, x.shape, w_shape, win)
     kh, kw, channels, multiplier = w_shape
     grad_t = _kernels_by_channel(grad_out, multiplier)
     chunks = max(1, min(numba.get_num_threads(), x.shape[0]))
     partial = np.empty((chunks, kh, kw, multiplier, channels), dtype=grad_out.dtype)
     work = x.size + grad_t.size * kh * kw
-    _depthwise_conv_kernel_grad(work, np.ascontiguousarray(x), grad_t, *win.geometry(), partial)
+    _depthwise_conv_kernel_grad(work, np.ascontiguousarray(x), grad_t, *win.geometry(), relu,
+                                x.dtype.type(0), partial)  # fmt: skip
     return np.ascontiguousarray(partial.sum(axis=0).transpose(0, 1, 3, 2))
 
 

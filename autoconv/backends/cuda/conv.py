@@ -190,6 +190,25 @@ def _mark_inside(inside, first, size):
 
 
 @cuda.jit(device=True)
+def _rectify(cells, rows_in, inside, zero):
+    """max(cell, 0) for the cells _read_rows read (a ReLU before the convolution)."""
+    for a in range(cells.shape[0]):
+        if rows_in[a]:
+            for e in range(cells.shape[1]):
+                if inside[e]:
+                    cells[a, e] = activated(cells[a, e], True, zero)
+
+
+@cuda.jit(device=True)
+def _gate_strip(values, x, at, step, count, zero):
+    """values[p] times (x[at + p * step] > 0), as relu_grad, for a strip's first ``count``
+    pixels: the gradient through a ReLU before the convolution."""
+    for p in range(STRIP):
+        if p < count and not x[unsigned(at + p * step)] > 0:
+            values[p] = values[p] * zero
+
+
+@cuda.jit(device=True)
 def _write_strip(out, at, step, values, count):
     """out[at + p * step] = values[p] for a strip's first ``count`` pixels."""
     for p in range(len(values)):
@@ -200,7 +219,7 @@ def _write_strip(out, at, step, values, count):
 
 @cache
 def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, multiplier: int,
-                       dtype: str) -> tuple[Any, Any, Any]:  # fmt: skip
+                       dtype: str, relu: bool = False) -> tuple[Any, Any, Any]:  # fmt: skip
     """The depthwise convolution's (forward, input gradient, kernel gradient's parts) kernels
     for one window (kh x kw, strides sh, sw, dilations dh, dw) and depth multiplier M, known
     when they are compiled: a thread's weights or running sums sit in registers, its taps'
@@ -213,7 +232,9 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
     x (N, H, W, C), out and grad_out (N, OH, OW, C*M) and w (KH, KW, C, M) are flat; output
     channel q = c*M + m is input channel c's kernel m. Each runs in runtime's line layout: a
     thread takes one channel down a run of lines, strips of STRIP output pixels (input pixels
-    for the input gradient)."""
+    for the input gradient). ``relu`` (compiled in): of max(x, 0), a ReLU before the
+    convolution applied to the cells as they are read, and the input gradient through it
+    (times x > 0, read at the strip's pixels; the input gradient's ``x`` is read only then)."""
     item = numba.from_dtype(np.dtype(dtype))
     taps = kh * kw
     weights_a_channel = taps * multiplier
@@ -246,6 +267,8 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
             row = ((n * height + y0) * width + x0) * channels + q // multiplier
             _read_rows(x, row, dh * width * channels, channels, y0, dh, height, inside, rows_in,
                        cells)  # fmt: skip
+            if relu:
+                _rectify(cells, rows_in, inside, zero)
             for p in range(STRIP):
                 totals[p] = zero
             for a in range(kh):
@@ -258,7 +281,7 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
             n, i, strip = _stepped(n, i, strip, lanes, oh, strips)
 
     @cached_kernel_holding(4)
-    def input_grad(grad_out, out_shape, w, pt, pl, grad_x, x_shape, zero, span, run):
+    def input_grad(grad_out, out_shape, w, pt, pl, grad_x, x_shape, zero, x, span, run):
         # Input channel c of a strip of STRIP input pixels (n, y, x0 + p): the gradients of
         # every output that read each, gathered (as col2im), window row by window row, the
         # output row's gradients under the strip read once into registers.
@@ -302,6 +325,8 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
                                     weight = weights[(a * kw + b) * multiplier + m]
                                     totals[p] += cells[a, e * multiplier + m] * weight
             at = ((n * height + y) * width + x0) * channels + c
+            if relu:  # through the ReLU before the convolution too
+                _gate_strip(totals, x, at, channels, width - x0, zero)
             _write_strip(grad_x, at, channels, totals, width - x0)
             n, y, strip = _stepped(n, y, strip, lanes, height, strips)
 
@@ -337,6 +362,8 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
             row = ((n * height + y0) * width + x0) * channels + q // multiplier
             _read_rows(x, row, dh * width * channels, channels, y0, dh, height, inside, rows_in,
                        cells)  # fmt: skip
+            if relu:
+                _rectify(cells, rows_in, inside, zero)
             for a in range(kh):
                 if rows_in[a]:
                     for p in range(STRIP):
@@ -352,9 +379,12 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
     return forward, input_grad, kernel_grad_parts
 
 
-def _depthwise_for(win: Window, multiplier: int, dtype: np.dtype) -> tuple[Any, Any, Any]:
+def _depthwise_for(
+    win: Window, multiplier: int, dtype: np.dtype, relu: bool = False
+) -> tuple[Any, Any, Any]:
     """:func:`_depthwise_kernels` for ``win`` and ``multiplier`` kernels a channel."""
-    return _depthwise_kernels(*win.kernel, *win.stride, *win.dilation, multiplier, dtype.str)
+    window = (*win.kernel, *win.stride, *win.dilation)
+    return _depthwise_kernels(*window, multiplier, dtype.str, relu)
 
 
 @cuda.jit(device=True)
@@ -445,14 +475,15 @@ def _strips(shape: tuple[int, ...]) -> int:
     return n * height * -(-width // STRIP)
 
 
-def depthwise_conv(x: CudaArray, w: CudaArray, win: Window) -> CudaArray:
+def depthwise_conv(x: CudaArray, w: CudaArray, win: Window, relu: bool = False) -> CudaArray:
     """Each channel c of x (N, H, W, C) convolved with its own kernels w[:, :, c, m] (w is
-    (KH, KW, C, M)): (N, OH, OW, C*M), output channel c*M + m from kernel m."""
+    (KH, KW, C, M)): (N, OH, OW, C*M), output channel c*M + m from kernel m. ``relu``: of
+    max(x, 0)."""
     channels = bounds.images("depthwise_conv", "x", x)[3]
     bounds.depthwise_kernel("depthwise_conv", w.shape, channels, win)
     out = empty((x.shape[0], *win.out, x.shape[3] * w.shape[3]), x.dtype)
     if out.size:
-        forward = _depthwise_for(win, w.shape[3], x.dtype)[0]
+        forward = _depthwise_for(win, w.shape[3], x.dtype, relu)[0]
         launch_lines(forward, out.shape[3], _strips(out.shape))(
             x.flat, x.shape, w.flat, win.pad_top, win.pad_left, out.flat, out.shape,
             x.dtype.type(0),
@@ -461,24 +492,31 @@ def depthwise_conv(x: CudaArray, w: CudaArray, win: Window) -> CudaArray:
 
 
 def depthwise_conv_input_grad(
-    grad_out: CudaArray, w: CudaArray, x_shape: tuple[int, ...], win: Window
-) -> CudaArray:
-    """The gradient of :func:`depthwise_conv` with respect to x (N, H, W, C)."""
+    grad_out: CudaArray, w: CudaArray, x_shape: tuple[int, ...], win: Window,
+    relu_of: CudaArray | None = None,
+) -> CudaArray:  # fmt: skip
+    """The gradient of :func:`depthwise_conv` with respect to x (N, H, W, C); with ``relu_of``
+    (the x of a forward with ``relu``), through that ReLU too: 0 where x was not positive."""
     bounds.depthwise_output("depthwise_conv_input_grad", grad_out, x_shape, w.shape, win)
+    if relu_of is not None:
+        bounds.shape_is("depthwise_conv_input_grad", "relu_of", relu_of, x_shape)
     grad_x = empty(x_shape, grad_out.dtype)
     if grad_x.size:
-        input_grad = _depthwise_for(win, w.shape[3], grad_out.dtype)[1]
+        input_grad = _depthwise_for(win, w.shape[3], grad_out.dtype, relu_of is not None)[1]
+        kept = grad_x if relu_of is None else relu_of  # grad_x's place: not read
         launch_lines(input_grad, x_shape[3], _strips(x_shape))(
             grad_out.flat, grad_out.shape, w.flat, win.pad_top, win.pad_left, grad_x.flat,
-            tuple(x_shape), grad_out.dtype.type(0),
+            tuple(x_shape), grad_out.dtype.type(0), kept.flat,
         )  # fmt: skip
     return grad_x
 
 
 def depthwise_conv_kernel_grad(
-    x: CudaArray, grad_out: CudaArray, w_shape: tuple[int, ...], win: Window
-) -> CudaArray:
-    """The gradient of :func:`depthwise_conv` with respect to w (KH, KW, C, M): each thread
+    x: CudaArray, grad_out: CudaArray, w_shape: tuple[int, ...], win: Window,
+    relu: bool = False,
+) -> CudaArray:  # fmt: skip
+    """The gradient of :func:`depthwise_conv` (``relu``: of max(x, 0)) with respect to w
+    (KH, KW, C, M): each thread
     sums a tap's products over its run of strips of output pixels (PARTS_LINES times as many
     as the line layout's a thread), then the runs' sums are added down their columns (two
     launches, the same bits every run)."""
@@ -489,7 +527,7 @@ def depthwise_conv_kernel_grad(
         depth, _strips(grad_out.shape), per_thread
     )
     parts = empty((along * lanes, taps * depth), grad_out.dtype)
-    kernel_grad_parts = _depthwise_for(win, w_shape[3], grad_out.dtype)[2]
+    kernel_grad_parts = _depthwise_for(win, w_shape[3], grad_out.dtype, relu)[2]
     configure(kernel_grad_parts, (across, along), runtime.THREADS)(
         x.flat, x.shape, grad_out.flat, grad_out.shape, win.pad_top, win.pad_left, parts.flat,
         grad_out.dtype.type(0), span, run,

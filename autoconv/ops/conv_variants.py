@@ -34,9 +34,7 @@ def depthwise_conv2d(
 
     Returns (N, OH, OW, C*M): output channel c*M + m is channel c convolved with kernel m, as
     in Keras. Output size and ``padding`` as :func:`autoconv.conv2d`. ``relu_input=True``:
-    the convolution of ``relu(x)``, the ReLU applied as the kernels read x (the same values;
-    the gradient 0 where x is not positive): a ReLU that only this convolution reads, as a
-    model's plan runs it.
+    of ``relu(x)``, applied as the kernels read x (a model's plan fuses a ReLU so).
 
     >>> x = np.arange(8.0).reshape(1, 2, 2, 2)  # channels [0, 2, 4, 6] and [1, 3, 5, 7]
     >>> depthwise_conv2d(x, np.ones((2, 2, 2, 1))).numpy().reshape(-1)

@@ -48,14 +48,9 @@ def batch_norm(
     ignored in training). Gradients reach x, gamma and beta in both modes (inference mode
     while fine-tuning a frozen BatchNormalization).
 
-    ``relu=True``: ``max(out, 0)`` instead, as a ReLU after it computes it (NaN kept; the
-    gradient 0 where the output is not positive), in the same passes over x: the output of a
-    ``BatchNormalization`` that a ``ReLU`` alone reads, as a model's plan runs it.
-
-    ``bias`` (shape (C,)): the bias of the layer before (a convolution's or a Dense's, which
-    then leaves it out), added to x as the passes read x: the op is ``batch_norm(x + bias)``
-    with ``x + bias`` never written (the same values), and the bias's gradient the sum over
-    the rows of x's (as that layer's bias would get it).
+    As a model's plan fuses them, in the same passes over x: ``relu=True`` gives relu(out)
+    (NaN kept); ``bias`` (C,), the layer before's, makes it ``batch_norm(x + bias)`` with
+    ``x + bias`` never written (the bias's gradient: x's summed over the rows).
 
     ``mean`` and ``variance`` come back as arrays of x's dtype on x's device, outside the
     graph: the batch statistics in training, the moving ones otherwise. Keras's
@@ -116,9 +111,8 @@ def batch_norm(
         grads = [from_rows(grad_x), grad_gamma, grad_beta, grad_bias]
         return [grad for grad, t in zip(grads, inputs, strict=True) if t is not None]
 
-    name = "batch_norm_relu" if relu else "batch_norm"
     parents = tuple(t for t in inputs if t is not None)
-    return record(from_rows(out), parents, backward, name), mean, variance
+    return record(from_rows(out), parents, backward, "batch_norm"), mean, variance
 
 
 def _per_channel(value: Any, x: Tensor, channels: int, name: str) -> Tensor | None:

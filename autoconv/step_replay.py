@@ -5,8 +5,10 @@ On the GPU a step is ~30 kernel launches whose Python costs more than their work
 records steps while they run (the backend's ``recording``) until two consecutive ones are the
 same program (``difference``), then replays the later one for every step of the same kind
 (``replay``: one CUDA graph launch) and repeats on the host only what the step does there (the
-model's ``_replayed_batch``). With ``compile(steps_per_execution=N)`` the replayed steps of
-one execution are launched together: one copy of their inputs and one graph launch.
+model's ``_replayed_batch``). Replayed steps wait to be launched together (one copy of their
+inputs, one graph launch) until nothing may read the device before them: those of one
+execution of ``compile(steps_per_execution=N)``, and where no batch callback runs between them,
+those of as many executions as hold ``LAUNCH_KERNELS`` kernels (:meth:`StepReplay.executed`).
 
 A batch's ``key`` says which steps are of one kind: a shuffled epoch's full batches, or its
 last, shorter one; an unshuffled pass's (``evaluate``'s, say); each gathered at a step input
@@ -39,6 +41,13 @@ ATTEMPTS = 3  # recordings per kind of step before it is run eagerly for good
 # optimizer step (an accumulation or an update; an overwrite of the averages or not). Only the
 # kinds that occur hold a replay (and the buffers of its step).
 KINDS = 8
+# The kernels one launch of replayed steps holds, where no batch callback runs between them:
+# the host's copy of the inputs and its graph launch, and the device's gap between graphs, come
+# once a launch, not once a step (a replayed MNIST step is 34 kernels, about 240 us of an
+# H200's time, and one launch a step left the host's part of an epoch above the device's:
+# bench/results/2026-11-26-gpu-h200-tf32-default.md). A graph of steps is made once, in time
+# about proportional to its kernels.
+LAUNCH_KERNELS = 512
 
 
 class _Kind:
@@ -79,7 +88,7 @@ class StepReplay:
 
     def run(self, batch: Any, state: Any) -> None:
         """One step on ``batch`` (an :class:`autoconv.batches.Batch`). A replayed step may
-        wait for :meth:`flush` (which ``fit`` and ``evaluate`` call at the end of each
+        wait for :meth:`flush` (see :meth:`executed`, which the passes call after each
         execution of ``steps_per_execution`` steps): its inputs are staged and the host's part
         is done, the device's part is launched with the steps staged after it."""
         if not self.enabled or batch.key is None or state.world is not None:
@@ -115,6 +124,21 @@ class StepReplay:
                 kind.previous = None
                 return
         kind.previous = tape
+
+    def executed(self, number: int, size: int, hooked: bool) -> bool:
+        """After the ``number``-th execution (from 1) of a pass of executions of ``size`` steps:
+        launch the steps staged, unless they may wait for the next executions' (see the module)
+        and ``hooked`` (a batch callback runs before the next execution) is False. Whether they
+        were launched: only then may the caller read the device. A launch takes as many
+        executions as hold LAUNCH_KERNELS kernels counted from the pass's first, so an epoch's
+        launches take the same steps as the last epoch's, whose graphs are made."""
+        replay = self.pending
+        if replay is not None and not hooked:
+            executions = max(1, LAUNCH_KERNELS // (replay.launches * size))
+            if number % executions:
+                return False
+        self.flush()
+        return True
 
     def _kind(self, key: Any) -> _Kind:
         """The kind of step of batches of ``key``, new ones replacing the oldest known."""

@@ -259,19 +259,26 @@ def fit(
         first = initial_step if epoch == initial_epoch else 0
         state.step = first  # a resumed epoch counts its batches from where it stopped
         batches = data.batches(shuffle, steps, epoch, first)
-        for execution in executions(batches, first, model.steps_per_execution):
-            callback_list.on_train_batch_begin(execution.begin)
-            for batch in execution:
-                steps_run.run(batch, state)
-            steps_run.flush()
-            now = time.perf_counter()
-            if callback_list.wants_batch_logs or state.read_due(now - last_poll >= SYNC_SECONDS):
-                last_poll = now
-                logs, status = state.read()
-                callback_list.on_train_batch_end(execution.end, logs, state.samples, now - started)
-                stopped = _stopped(model, status, epoch, state)
-                if stopped:
-                    break
+        hooked = callback_list.wants_batch_logs or callback_list.batch_begins
+        spe = model.steps_per_execution
+        with launching_the_rest(steps_run):
+            for number, execution in enumerate(executions(batches, first, spe), 1):
+                callback_list.on_train_batch_begin(execution.begin)
+                for batch in execution:
+                    steps_run.run(batch, state)
+                if not steps_run.executed(number, spe, hooked):
+                    continue  # (staged: launched with the next executions' steps)
+                now = time.perf_counter()
+                wanted = now - last_poll >= SYNC_SECONDS
+                if callback_list.wants_batch_logs or state.read_due(wanted):
+                    last_poll = now
+                    logs, status = state.read()
+                    callback_list.on_train_batch_end(
+                        execution.end, logs, state.samples, now - started
+                    )
+                    stopped = _stopped(model, status, epoch, state)
+                    if stopped:
+                        break
         logs, status = state.read()
         if not stopped:
             _stopped(model, status, epoch, state)
@@ -310,6 +317,17 @@ class Execution:
 
 
 _END = object()
+
+
+@contextlib.contextmanager
+def launching_the_rest(runner: StepReplay) -> Iterator[None]:
+    """Around a pass's executions: the replayed steps still staged at its end (or when it stops:
+    a callback's exception, an interrupt) are launched, so that the device does what the host
+    counted done."""
+    try:
+        yield
+    finally:
+        runner.flush()
 
 
 def executions(items: Iterable[Any], first: int, size: int) -> Iterator[Execution]:
@@ -365,13 +383,16 @@ def _evaluate_batches(
     steps run by ``runner`` (see :func:`evaluation_steps`)."""
     state = StepState(model, runner.status)
     callback_list.on_test_begin()
-    for execution in executions(data.batches(False, steps), 0, model.steps_per_execution):
-        callback_list.on_test_batch_begin(execution.begin)
-        for batch in execution:
-            runner.run(batch, state)
-        runner.flush()
-        if callback_list.wants_test_batch_logs:
-            callback_list.on_test_batch_end(execution.end, state.read()[0])
+    hooked = callback_list.wants_test_batch_logs or callback_list.test_batch_begins
+    spe = model.steps_per_execution
+    with launching_the_rest(runner):
+        for number, execution in enumerate(executions(data.batches(False, steps), 0, spe), 1):
+            callback_list.on_test_batch_begin(execution.begin)
+            for batch in execution:
+                runner.run(batch, state)
+            runner.executed(number, spe, hooked)  # (launched when hooked)
+            if callback_list.wants_test_batch_logs:
+                callback_list.on_test_batch_end(execution.end, state.read()[0])
     logs, _ = state.read()
     callback_list.on_test_end(logs)
     return logs
@@ -545,19 +566,23 @@ def _predict(
     if kept is not None:
         model._predict_replay = kept
     replay = runner() if kept is None else kept
-    for execution in executions(batches, 0, model.steps_per_execution):
-        callback_list.on_predict_batch_begin(execution.begin)
-        begin = predictions.rows_done
-        for batch in execution:
-            if predictions.full(batch.count):  # (a dataset's batch beyond the rows made)
-                replay.flush()  # the steps staged write into the arrays about to be remade
-                predictions.grow(batch.count)
-                replay = runner()
-            replay.run(batch, predictions)
+    spe, hooked = model.steps_per_execution, callback_list.predict_batches
+    try:
+        for number, execution in enumerate(executions(batches, 0, spe), 1):
+            callback_list.on_predict_batch_begin(execution.begin)
+            begin = predictions.rows_done
+            for batch in execution:
+                if predictions.full(batch.count):  # (a dataset's batch beyond the rows made)
+                    replay.flush()  # the steps staged write into the arrays about to be remade
+                    predictions.grow(batch.count)
+                    replay = runner()
+                replay.run(batch, predictions)
+            replay.executed(number, spe, hooked)  # (launched when hooked)
+            if hooked:  # (a read back each execution)
+                rows = predictions.read(begin, predictions.rows_done)
+                callback_list.on_predict_batch_end(execution.end, rows)
+    finally:
         replay.flush()
-        if callback_list.predict_batches:  # (a read back to the host each execution)
-            rows = predictions.read(begin, predictions.rows_done)
-            callback_list.on_predict_batch_end(execution.end, rows)
     if predictions.results is None:
         raise ValueError("predict: no data (an empty array or dataset, or steps=0)")
     return predictions.read(0, predictions.rows_done)

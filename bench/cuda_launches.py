@@ -8,11 +8,11 @@ are set to the real GPU's (the simulator's own are smaller), so the count is the
 first fit's one-off launches (the optimizer's slots, the backward's array of ones kept for
 later steps) are not counted; an epoch's own (its status, the metrics' reset) are, spread over
 its steps. Then how fit replays the step (autoconv/step_replay.py): after two recorded steps,
-each step is one CUDA graph launch from the host on a GPU, after one copy of its step inputs;
-here, without graphs, the replayed kernels are launched (and counted) one by one.
-
-With ``steps_per_execution`` N (compile's), the replayed steps of an execution are staged and
-launched together: it counts those launches (on a GPU each is one graph of N steps' kernels).
+the replayed steps are staged and launched together, as many as hold the replay's
+``LAUNCH_KERNELS`` kernels (``--launch-kernels K`` sets it; 0: a launch an execution), each
+launch one CUDA graph of their kernels on a GPU after one copy of their step inputs; here,
+without graphs, the replayed kernels are launched (and counted) one by one. With
+``steps_per_execution`` N (compile's), a launch takes whole executions of N steps.
 
 The reference MNIST model by default; ``--model rgb|stack|xception`` counts one of the bigger
 models of ``bench/gpu_vs_torch.py`` (its batch size, optimizer and loss), on random images.
@@ -31,7 +31,7 @@ the host goes on), and prints the median microseconds per step: the floor, on th
 CPU, under a step on a GPU when the device keeps up.
 
     python bench/cuda_launches.py [batch_size] [steps_per_execution] [--model NAME] [--dataset]
-                                  [--on-batch] [--host-time EPOCHS]
+                                  [--on-batch] [--host-time EPOCHS] [--launch-kernels K]
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from epoch_vs_torch import WORKLOADS
 from numba.cuda.simulator import kernel as simulated
 
 import autoconv as ac
+from autoconv import step_replay
 from autoconv.backends.cuda import array, capture, gemm, reduce, runtime
 
 # The GPU's launch constants, as the backend sets them off the simulator. Each is a global of
@@ -167,8 +168,8 @@ def main(
     print(
         f"replayed: {runner.replayed} of the epoch's {steps} steps (the first two are recorded). "
         f"A replayed step is {replay.launches} kernels launched from the host one by one here "
-        "(the simulator has no graphs); on a GPU, 1 host launch (one CUDA graph of them) after "
-        f"1 copy of {replay.tape.used} bytes of step inputs"
+        "(the simulator has no graphs); on a GPU, a launch of replayed steps is one CUDA graph "
+        f"of their kernels after one copy of their step inputs ({replay.tape.used} bytes a step)"
     )
     print(
         f"asynchronous copies from the host: {len(copies) / steps:g} per step, "
@@ -196,6 +197,14 @@ if __name__ == "__main__":
     parser.add_argument("--on-batch", action="store_true", help="train_on_batch, batch by batch")
     parser.add_argument("--host-time", type=int, default=0, metavar="EPOCHS",
                         help="then time the host's part of replayed steps")  # fmt: skip
+    parser.add_argument(
+        "--launch-kernels",
+        type=int,
+        metavar="K",
+        help="the kernels a launch of replayed steps holds (0: an execution's)",
+    )
     args = parser.parse_args()
+    if args.launch_kernels is not None:
+        step_replay.LAUNCH_KERNELS = args.launch_kernels
     main(args.model, args.batch_size, args.steps_per_execution, args.dataset, args.on_batch,
          args.host_time)  # fmt: skip

@@ -178,9 +178,11 @@ def test_any_metric_replays_as_its_state_is_updated_in_place(monkeypatch):
 
 
 def test_steps_per_execution_replays_an_execution_in_one_launch(monkeypatch):
-    """compile(steps_per_execution=3): the replayed steps of an execution are staged and
-    launched together, each reading its own step inputs (the batch's place, the step number,
-    Adam's bias corrections, a dropout seed), and train as the eager steps do, to the bit."""
+    """compile(steps_per_execution=3), each execution a launch of its own (LAUNCH_KERNELS 0):
+    the replayed steps of an execution are staged and launched together, each reading its own
+    step inputs (the batch's place, the step number, Adam's bias corrections, a dropout seed),
+    and train as the eager steps do, to the bit."""
+    monkeypatch.setattr(step_replay, "LAUNCH_KERNELS", 0)
     launched: list[int] = []
     replays: list[capture.Replay] = []
     real_launch = capture.Replay.launch
@@ -205,6 +207,85 @@ def test_steps_per_execution_replays_an_execution_in_one_launch(monkeypatch):
     assert {len(replay._replicas) for replay in replays} == {3}  # 3 slots of step inputs
     assert replayed.optimizer.iterations == eager.optimizer.iterations == 16
     assert history == eager_history
+    assert_same_state(replayed, eager)
+
+
+def counted_launches(monkeypatch) -> list[int]:
+    """The steps of each launch of replayed steps, from now on."""
+    launched: list[int] = []
+    real_launch = capture.Replay.launch
+
+    def counted(replay: capture.Replay) -> None:
+        if replay.staged:
+            launched.append(replay.staged)
+        real_launch(replay)
+
+    monkeypatch.setattr(capture.Replay, "launch", counted)
+    return launched
+
+
+class EveryBatch(ac.callbacks.Callback):
+    """A callback with a batch hook (so every batch's step is launched before it runs)."""
+
+    def __init__(self, hook: str) -> None:
+        super().__init__()
+        self.calls = 0
+        setattr(self, hook, self.called)
+
+    def called(self, batch, logs=None):
+        self.calls += 1
+
+
+@pytest.mark.parametrize(
+    ("hook", "launches"),
+    [
+        (None, [4, 7]),  # each epoch's replayed steps in one launch (its 7 full batches)
+        ("on_train_batch_end", [1] * 11),
+        ("on_train_batch_begin", [1] * 11),
+    ],
+)
+def test_replayed_steps_wait_to_be_launched_together_unless_a_batch_hook_runs(
+    hook, launches, monkeypatch
+):
+    """Where no batch callback runs between them, replayed steps are staged and launched
+    together (as many as hold LAUNCH_KERNELS kernels: all of an epoch's here), and train as
+    the eager steps do, to the bit; a batch hook has each step launched before it runs."""
+    monkeypatch.setattr(step_replay, "LAUNCH_KERNELS", 10**6)
+    callbacks = [] if hook is None else [EveryBatch(hook)]
+    launched = counted_launches(monkeypatch)  # (the eager fit launches no replayed step)
+    eager, eager_history, replayed, history = fit_both(
+        lambda: convnet("adam", (layers.Dropout(0.5),)), monkeypatch, epochs=2, batch_size=4,
+        callbacks=callbacks,
+    )  # fmt: skip
+    assert launched == launches, replayed._step_replay.why
+    assert history == eager_history
+    assert_same_state(replayed, eager)
+
+
+def test_steps_staged_when_a_pass_is_interrupted_are_launched(monkeypatch):
+    """An interrupt mid-epoch (here from the batches' iterator) launches the replayed steps
+    staged so far: the model ends as one trained eagerly up to the same batch."""
+    from autoconv import batches
+
+    real_batches = batches.ArrayBatches.batches
+
+    def interrupted(self, *args, **kwargs):
+        for number, batch in enumerate(real_batches(self, *args, **kwargs)):
+            if number == 6:
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(step_replay, "LAUNCH_KERNELS", 10**6)
+    monkeypatch.setattr(batches.ArrayBatches, "batches", interrupted)
+    models = []
+    for attempts in (0, step_replay.ATTEMPTS):
+        monkeypatch.setattr(step_replay, "ATTEMPTS", attempts)
+        models.append(convnet("rmsprop"))
+        with pytest.raises(KeyboardInterrupt):
+            models[-1].fit(*data(), epochs=1, batch_size=4, verbose=0)
+    eager, replayed = models
+    assert replayed._step_replay.replayed == 3 and replayed._step_replay.pending is None
+    assert replayed.optimizer.iterations == eager.optimizer.iterations == 6
     assert_same_state(replayed, eager)
 
 

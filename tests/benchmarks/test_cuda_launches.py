@@ -41,12 +41,23 @@ def test_a_step_is_a_few_dozen_launches_replayed_as_one(args, most, kernels):
     per_step, output = count(*args)
     assert per_step <= most, output
     assert f"A replayed step is {kernels} kernels" in output
-    assert "on a GPU, 1 host launches (and copies) per replayed step" in output
+    # the epoch's replayed steps (8 and 4 here) fit in one launch of 512 kernels
+    assert re.search(r"the (\d+) replayed steps in 1 launches of \[\1\] steps", output), output
 
 
-def test_steps_per_execution_launches_several_replayed_steps_at_once():
-    _, output = count("64", "4")
-    assert "8 replayed steps in 3 launches of [2, 4, 2] steps" in output, output
+@pytest.mark.parametrize(
+    ("args", "launches"),
+    [
+        # as many steps as hold 100 kernels (3 of 28) a launch, counted from the epoch's first
+        (("--launch-kernels", "100"), "8 replayed steps in 4 launches of [1, 3, 3, 1] steps"),
+        # steps_per_execution: whole executions a launch, or each its own with 0
+        (("64", "4"), "8 replayed steps in 1 launches of [8] steps"),
+        (("64", "4", "--launch-kernels", "0"), "8 replayed steps in 3 launches of [2, 4, 2] steps"),
+    ],
+)
+def test_replayed_steps_are_launched_several_at_once(args, launches):
+    _, output = count(*args)
+    assert launches in output, output
 
 
 def test_the_host_part_of_a_replayed_step_is_timed_without_its_kernels():

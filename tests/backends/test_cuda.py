@@ -152,6 +152,7 @@ def test_a_convolution_without_gradient_runs_in_slices_as_on_the_cpu(monkeypatch
         ((3, 2), 1, 2, 1, 3, 6),
         ((3, 3), 1, 2, "same", 1, 11),  # strips of 4 pixels: two whole, a short one
         ((3, 3), 2, 1, "same", 2, 11),
+        ((3, 3), 1, 1, "same", 2, 13),  # strips inside the image, of every kernel, and not
     ],
 )
 @pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])

@@ -58,6 +58,42 @@ def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str, wide: bool
     item = numba.from_dtype(np.dtype(dtype))
     rows_over, columns_over = -(-kh // sh), -(-kw // sw)  # the most windows over a cell
 
+    @cuda.jit(device=True)
+    def window_max(x, image, y0, x0, height, width, channels, checked):
+        """(maximum, its row, its column) of the window at (y0, x0) of the image at offset
+        ``image`` (its channel's): every cell read first, then compared, the loads in flight
+        together; unless ``checked`` (compiled apart: the window lies inside the image, as most
+        do), a cell outside the image is read as the window's first inside and not compared
+        (offsets outside it wrap around, unsigned, and are never read)."""
+        rows_in = cuda.local.array(kh, numba.boolean)
+        columns_in = cuda.local.array(kw, numba.boolean)
+        values = cuda.local.array((kh, kw), item)
+        step, line = index(channels), index(width * channels)
+        for a in range(kh):
+            rows_in[a] = not checked or 0 <= y0 + a < height
+        for b in range(kw):
+            columns_in[b] = not checked or 0 <= x0 + b < width
+        inside = index(image + (max(y0, 0) * width + max(x0, 0)) * channels)
+        cells = index(image + (y0 * width + x0) * channels)
+        for a in range(kh):
+            cell = cells
+            for b in range(kw):
+                values[a, b] = x[cell if rows_in[a] and columns_in[b] else inside]
+                cell = index(cell + step)
+            cells = index(cells + line)
+        # the winner found from the last cell back (the loads' order, so that the first
+        # comparison waits for the last load, not each for its own): a cell at least as large,
+        # or a NaN, displaces the one after it, so the first maximum wins, or the first NaN,
+        # or in a window of -inf its first cell
+        best, won_a, won_b = item(-math.inf), 0, 0
+        for a in range(kh - 1, -1, -1):
+            for b in range(kw - 1, -1, -1):
+                if rows_in[a] and columns_in[b]:
+                    value = values[a, b]
+                    if value >= best or value != value:
+                        best, won_a, won_b = value, a, b
+        return best, won_a, won_b
+
     @cached_kernel
     def forward(x, x_shape, bias, relu, zero, pt, pl, out, out_shape, argmax, span, run):
         # Pools x, then applies + bias and max(., 0) (if relu) to the maximum: the same values
@@ -70,40 +106,13 @@ def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str, wide: bool
         if c >= channels:
             return
         n, i, j = _pixel(first, oh, ow)
-        rows_in = cuda.local.array(kh, numba.boolean)
-        columns_in = cuda.local.array(kw, numba.boolean)
-        values = cuda.local.array((kh, kw), item)
-        lowest = item(-math.inf)
-        step, line = index(channels), index(width * channels)
         for pixel in range(first, end, lanes):
             y0, x0 = i * sh - pt, j * sw - pl
-            # every cell read first, then compared: the loads in flight together, a cell
-            # outside the image read as the window's first inside (not compared); offsets
-            # outside it wrap around (unsigned) and are never read
-            for a in range(kh):
-                rows_in[a] = 0 <= y0 + a < height
-            for b in range(kw):
-                columns_in[b] = 0 <= x0 + b < width
             image = n * height * width * channels + c
-            inside = index(image + (max(y0, 0) * width + max(x0, 0)) * channels)
-            cells = index(image + (y0 * width + x0) * channels)
-            for a in range(kh):
-                cell = cells
-                for b in range(kw):
-                    values[a, b] = x[cell if rows_in[a] and columns_in[b] else inside]
-                    cell = index(cell + step)
-                cells = index(cells + line)
-            # the winner's row and column in the window, found from the last cell back (the
-            # loads' order, so that the first comparison waits for the last load, not each for
-            # its own): a cell at least as large, or a NaN, displaces the one after it, so the
-            # first maximum wins, or the first NaN, or in a window of -inf its first cell
-            best, won_a, won_b = lowest, 0, 0
-            for a in range(kh - 1, -1, -1):
-                for b in range(kw - 1, -1, -1):
-                    if rows_in[a] and columns_in[b]:
-                        value = values[a, b]
-                        if value >= best or value != value:
-                            best, won_a, won_b = value, a, b
+            if 0 <= y0 and y0 + kh <= height and 0 <= x0 and x0 + kw <= width:
+                best, won_a, won_b = window_max(x, image, y0, x0, height, width, channels, False)
+            else:
+                best, won_a, won_b = window_max(x, image, y0, x0, height, width, channels, True)
             where = ((y0 + won_a) * width + x0 + won_b) * channels + c
             out[unsigned(pixel * channels + c)] = activated(best + bias[c], relu, zero)
             argmax[unsigned(pixel * channels + c)] = where

@@ -93,6 +93,17 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> tup
     on sm_90). cols (flat) has N*OH*OW rows of KH*KW*C columns, column (a*KW + b)*C + c the
     window's cell (a, b) of channel c; x and grad_x (flat) are images of x_shape (N, H, W, C)."""
 
+    @cuda.jit(device=True)
+    def read_strip(x, cell, step, y, x0, height, width, values, zero, checked):
+        """values[p] = x[cell + p * step], the strip's cells (row y, columns x0 + p * sw), the
+        loads first, in flight together; 0 for a cell outside the image, unless ``checked`` is
+        False (compiled apart, for strips inside it: no test)."""
+        for p in range(STRIP):
+            values[p] = zero
+            if not checked or (0 <= y < height and 0 <= x0 + p * sw < width):
+                values[p] = x[unsigned(cell)]
+            cell += step
+
     @cached_kernel
     def im2col(x, x_shape, pt, pl, oh, ow, cols, zero, span, run):
         # Entry: column q, the window's cell (a, b) of channel c; a line, a strip of STRIP
@@ -111,13 +122,11 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> tup
         for _ in range(first, end, lanes):
             j0 = strip * STRIP
             y, x0 = i * sh + y_off, j0 * sw + x_off
-            row_inside = 0 <= y < height
             cell = ((n * height + y) * width + x0) * channels + c  # maybe outside
-            for p in range(STRIP):  # the strip's loads first, in flight together, then writes
-                values[p] = zero
-                if row_inside and 0 <= x0 + p * sw < width:
-                    values[p] = x[unsigned(cell)]
-                cell += sw * channels
+            if 0 <= y < height and 0 <= x0 and x0 + (STRIP - 1) * sw < width:
+                read_strip(x, cell, sw * channels, y, x0, height, width, values, zero, False)
+            else:
+                read_strip(x, cell, sw * channels, y, x0, height, width, values, zero, True)
             _write_strip(cols, ((n * oh + i) * ow + j0) * columns + q, columns, values, ow - j0)
             n, i, strip = _stepped(n, i, strip, lanes, oh, strips)
 

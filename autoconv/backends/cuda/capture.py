@@ -1,4 +1,4 @@
-"""A step recorded once and replayed on the GPU: one CUDA graph launch per step.
+"""A step recorded once and replayed on the GPU: one CUDA graph launch for one or several steps.
 
 A training step launches the same kernels on the same arrays every batch; only a few values
 the host computes change (the batch's place in the epoch, a dropout seed, a learning rate). So:

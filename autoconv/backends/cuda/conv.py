@@ -266,13 +266,10 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
             _rectify(cells, rows_in, inside, zero)
 
     @cuda.jit(device=True)
-    def forward_strip(x, row, row_step, step, y0, x0, height, width, weights, totals, zero,
-                      checked):  # fmt: skip
+    def forward_strip(x, row, row_step, step, y0, x0, height, width, weights, totals, cells,
+                      inside, rows_in, zero, checked):  # fmt: skip
         """totals[p]: output p of the strip, window row by window row, the row's input cells
-        under the strip read once into registers."""
-        cells = cuda.local.array((kh, strip_cells), item)
-        inside = cuda.local.array(strip_cells, numba.boolean)
-        rows_in = cuda.local.array(kh, numba.boolean)
+        under the strip read once into registers (``cells``)."""
         read_strip(x, row, row_step, step, y0, x0, height, width, cells, inside, rows_in, zero,
                    checked)  # fmt: skip
         for p in range(STRIP):
@@ -297,6 +294,9 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
         for t in range(taps):
             weights[t] = w[unsigned(t * depth + q)]
         totals = cuda.local.array(STRIP, item)
+        cells = cuda.local.array((kh, strip_cells), item)
+        inside = cuda.local.array(strip_cells, numba.boolean)
+        rows_in = cuda.local.array(kh, numba.boolean)
         row_step, step = dh * width * channels, channels
         n, i, strip = _pixel(first, oh, strips)
         for _ in range(first, end, lanes):
@@ -305,10 +305,10 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
             row = ((n * height + y0) * width + x0) * channels + q // multiplier
             if 0 <= y0 and y0 + (kh - 1) * dh < height and 0 <= x0 and x0 + strip_cells <= width:
                 forward_strip(x, row, row_step, step, y0, x0, height, width, weights, totals,
-                              zero, False)  # fmt: skip
+                              cells, inside, rows_in, zero, False)  # fmt: skip
             else:
                 forward_strip(x, row, row_step, step, y0, x0, height, width, weights, totals,
-                              zero, True)  # fmt: skip
+                              cells, inside, rows_in, zero, True)  # fmt: skip
             _write_strip(out, ((n * oh + i) * ow + j0) * depth + q, depth, totals, ow - j0)
             n, i, strip = _stepped(n, i, strip, lanes, oh, strips)
 
@@ -384,7 +384,8 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
     def kernel_grad_strip(x, row, row_step, step, y0, x0, height, width, grads, j0, ow, sums,
                           zero, checked):  # fmt: skip
         """sums[tap] += the strip's input cell under the tap times its output's gradient, for
-        its outputs (j0 + p < ow) in order."""
+        its outputs (j0 + p < ow) in order. (Its cells are its own: made in the kernel, they
+        took 87 registers a thread where these take 72, two blocks an SM where three fit.)"""
         cells = cuda.local.array((kh, strip_cells), item)
         inside = cuda.local.array(strip_cells, numba.boolean)
         rows_in = cuda.local.array(kh, numba.boolean)

@@ -31,7 +31,7 @@ with its count) and the sum against the whole graph.
 from ``autoconv.``) before the model is made, to compare a guess with its alternative in two
 runs: those read when a launch is planned (``gemm.SPLIT_MIN_CHUNK=256``, ``gemm.SPLIT_BLOCKS``,
 ``runtime.RUN_LINES``, ``reduce.CHUNK_ROWS``, ``reduce.MAX_ROW_CHUNKS``,
-``conv_pool.GEMM_ROUTE_ENTRIES=0``) or a route is chosen
+``conv_pool.PARTS_ROUTE_ENTRIES=0``) or a route is chosen
 (``autoconv.ops.convolution.WINOGRAD_MIN_CHANNELS=16``). A
 constant compiled into a kernel (``gemm.BLOCK``, ``gemm.TILE_K``) needs an empty
 ``NUMBA_CACHE_DIR`` too, or the cached kernels keep the old one.

@@ -168,6 +168,13 @@ KERNELS = {
         ),
         (types.Tuple((A1, T4, A1, A1, W1, B, *(i64,) * 5, f32)), i64, f32, *SUMS),
     ),
+    **{
+        f"conv_max_pool_2x2 kernel grad parts 3x3 {name}": (
+            conv_pool._direct_kernel_grad_parts(3, 3, channels, "<f4"),
+            (A1, T4, A1, A1, W1, B, f32, i64, i64, T4, A1, i64, i64),
+        )
+        for name, channels in (("gray", 1), ("rgb", 3))
+    },
     "winograd input": (winograd._input_tiles, (A1, T4, *(i64,) * 4, A1, f32, i64, i64)),
     "winograd input grad": (winograd._input_tiles_grad, (A1, *(i64,) * 4, A1, T4, f32, i64, i64)),
     "winograd max_pool": (winograd._output_max_pool, (A1, A1, B, f32, A1, T4, W1, i64, i64)),

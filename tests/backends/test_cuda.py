@@ -26,7 +26,7 @@ pytest.importorskip("numba_cuda")
 pytestmark = pytest.mark.cudasim
 
 from autoconv.backends import cuda as cuda_backend  # noqa: E402 - needs numba-cuda
-from autoconv.backends.cuda import conv, conv_pool, elementwise, gemm, reduce, runtime  # noqa: E402
+from autoconv.backends.cuda import conv_pool, elementwise, gemm, reduce, runtime  # noqa: E402
 
 SIMULATED = cuda_backend.SIMULATED
 TOLERANCE = {np.float64: {"rtol": 1e-9, "atol": 1e-11}, np.float32: {"rtol": 2e-5, "atol": 2e-6}}
@@ -1503,26 +1503,25 @@ def test_reference_model_step_at_batch_64_matches_cpu(rng):
 
 @pytest.mark.parametrize(("padding", "activation"), [("valid", "relu"), ("same", None)])
 @pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])
-@pytest.mark.parametrize("route", ["column_sums", "product", "product_an_image_a_slice"])
-def test_conv2d_max_pool_direct_matches_cpu(padding, activation, lines_per_thread, route,
-                                            monkeypatch, rng):  # fmt: skip
+@pytest.mark.parametrize("route", ["column_sums", "parts"])
+@pytest.mark.parametrize(("kernel", "channels"), [((3, 3), 3), ((2, 3), 1)])
+def test_conv2d_max_pool_direct_matches_cpu(padding, activation, lines_per_thread, route, kernel,
+                                            channels, monkeypatch, rng):  # fmt: skip
     """The direct convolution + 2x2 pool (few channels, images without gradient): values,
     kernel and bias gradients as on the CPU, a block's pooled pixels in one run or cut in many
     (see test_im2col_and_col2im_match_cpu); the kernel gradient by either route
-    (conv_pool.GEMM_ROUTE_ENTRIES), the product's over the batch or an image at a time
-    (conv.SLICE_BYTES)."""
+    (conv_pool.PARTS_ROUTE_ENTRIES), windows inside the image and over the padding."""
     monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
     monkeypatch.setattr(runtime, "MAX_GRID_Y", 7)
-    if route != "column_sums":
-        monkeypatch.setattr(conv_pool, "GEMM_ROUTE_ENTRIES", 0)
-    if route == "product_an_image_a_slice":
-        monkeypatch.setattr(conv, "SLICE_BYTES", 1)
+    if route == "parts":
+        monkeypatch.setattr(conv_pool, "PARTS_ROUTE_ENTRIES", 0)
     x, w, b = (
-        distinct((2, 6, 5, 3), rng),
-        rng.standard_normal((3, 3, 3, 16)),
+        distinct((2, 6, 5, channels), rng),
+        rng.standard_normal((*kernel, channels, 16)),
         rng.standard_normal(16),
     )
-    g = rng.standard_normal((2, 3, 2, 16) if padding == "same" else (2, 2, 1, 16))
+    win = ac.windows.window("t", (6, 5), kernel, 1, 1, padding)
+    g = rng.standard_normal((2, win.out[0] // 2, win.out[1] // 2, 16))
     results = []
     for device in ("cpu", "cuda"):
         w_t, b_t = (ac.Tensor(a, requires_grad=True, device=device) for a in (w, b))
@@ -1554,11 +1553,34 @@ def test_the_direct_kernel_picks_the_cpus_winners_and_nans(kernel, channels, pad
     np.testing.assert_allclose(xp.to_numpy(got[0]), want[0], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("entries", [2**40, 0], ids=["column_sums", "product"])
+@pytest.mark.parametrize("filters", [3, 5])
+@pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])
+def test_the_parts_route_adds_a_blocks_lanes_as_the_cpu(filters, lines_per_thread, monkeypatch,
+                                                       rng):  # fmt: skip
+    """The direct kernel gradient's parts route with fewer filters than a block's threads (on
+    the simulator's 8: lanes of 3 or 5 filters, threads left over), its runs summed in the
+    block then down the blocks: the CPU's kernel and bias gradients."""
+    monkeypatch.setattr(conv_pool, "PARTS_ROUTE_ENTRIES", 0)
+    monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
+    monkeypatch.setattr(runtime, "MAX_GRID_Y", 5)
+    x, w = distinct((3, 6, 8, 2), rng), rng.standard_normal((3, 3, 2, filters))
+    win = ac.windows.window("t", (6, 8), (3, 3), 1, 1, "same")
+    xp, cpu = namespace("cuda"), namespace("cpu")
+    out, argmax = cpu.conv_max_pool_2x2(x, w, None, True, win)
+    g = rng.standard_normal(out.shape)
+    want = cpu.conv_max_pool_2x2_kernel_grad(x, g, out, argmax, True, w.shape, win)
+    got = xp.conv_max_pool_2x2_kernel_grad(
+        *(xp.asarray(a) for a in (x, g, out, argmax)), True, w.shape, win
+    )
+    for mine, theirs in zip(got, want, strict=True):
+        np.testing.assert_allclose(xp.to_numpy(mine), theirs, **TOLERANCE[np.float64])
+
+
+@pytest.mark.parametrize("entries", [2**40, 0], ids=["column_sums", "parts"])
 def test_a_tampered_argmax_routes_nothing_by_either_route(entries, monkeypatch, rng):
     """As on the CPU (tests/backends/test_cpu.py): an arg-max that is no window's offset is
     compared, never used as an address, so nothing is routed; the bias still gets the sums."""
-    monkeypatch.setattr(conv_pool, "GEMM_ROUTE_ENTRIES", entries)
+    monkeypatch.setattr(conv_pool, "PARTS_ROUTE_ENTRIES", entries)
     x, w = rng.standard_normal((1, 6, 6, 1)), rng.standard_normal((3, 3, 1, 16))
     win = ac.windows.window("t", (6, 6), (3, 3), 1, 1, "valid")
     xp = namespace("cuda")

@@ -4,20 +4,22 @@ layer: few input channels, a 2x2 pool after it), and its kernel and bias gradien
 
 The forward is one kernel: a thread per filter down a run of pooled pixels, each window's four
 outputs summed tap by tap and only the maximum kept. The kernel gradient takes one of two
-routes, by size (see GEMM_ROUTE_ENTRIES):
+routes, by size (see PARTS_ROUTE_ENTRIES); both route each pooled gradient (masked where the
+ReLU cut) to its window's winner, which is compared, never used as an address:
 
 - column sums, one launch: a column per (tap, filter) and one per filter for the bias, each
-  entry the window's winner's input times its gradient (masked where the ReLU cut), found
-  again for every tap, with 32-bit offsets. Right for the MNIST convnet's first layer (10,816
-  pooled pixels x 320 columns: 55.6 us of a 0.33 ms step on an H200 with 64-bit offsets, 350
-  instructions an entry; 128 now, not yet timed).
-- the unfused backward, as the CPU's tests state it: the pooled gradient masked (its column
-  sums: the bias gradient), routed to each window's winner (the max pool's backward, a
-  gather), and the product of the windows (im2col) and that routed gradient, its long
-  contracted axis split over blocks: four launches that do each thing once. The column sums
-  of the flowers classifier's first layer (253,472 pooled pixels x 448 columns, the winner and
-  the gradient found 28 times over) took 1.8 ms of its 7.2 ms step on the H200, the 150x150
-  stack's 0.9 ms of 6.1 (bench/results/2026-11-26-gpu-h200-first-figures.md).
+  entry the window's winner's input times its gradient, found again for every tap, with 32-bit
+  offsets. Right for the MNIST convnet's first layer (10,816 pooled pixels x 320 columns: 55.6
+  us of a 0.33 ms step on an H200 with 64-bit offsets, 350 instructions an entry; 128 now, not
+  yet timed).
+- parts, two launches: a thread takes one filter down a run of pooled pixels, each pixel's
+  winner found once and its window's kh x kw x channels input cells times the gradient added
+  to the thread's taps + 1 running sums in registers; then the runs' sums are added down their
+  columns. It replaced the unfused backward (the routed gradient written out, im2col of the
+  images, a product split over blocks: four launches, the flowers classifier's first layer's
+  im2col 112 MB written and read again, its product at one block an SM) and, before it, column
+  sums over 253,472 pooled pixels x 448 columns that took 1.8 ms of the flowers classifier's 7.2
+  ms step on the H200 (bench/results/2026-11-26-gpu-h200-first-figures.md).
 """
 
 from __future__ import annotations
@@ -31,21 +33,28 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
-from autoconv.backends.cuda import conv
+from autoconv.backends.cuda import conv, runtime
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
-from autoconv.backends.cuda.conv import _masked_and_summed, _pixel, _stepped, activated, im2col
-from autoconv.backends.cuda.gemm import matmul
-from autoconv.backends.cuda.pool import max_pool_backward
+from autoconv.backends.cuda.conv import _pixel, _stepped, activated
 from autoconv.backends.cuda.reduce import column_sums, sum_columns
-from autoconv.backends.cuda.runtime import cached_kernel, launch_lines, line_run, unsigned
+from autoconv.backends.cuda.runtime import (
+    THREADS,
+    cached_kernel,
+    configure,
+    launch_lines,
+    line_run,
+    unsigned,
+)
 from autoconv.backends.cuda.runtime import unsigned32 as U
-from autoconv.windows import Window, window
+from autoconv.windows import Window
 
 # The kernel gradient's route: column sums up to this many entries (pooled pixels x (taps + 1)
-# x filters), the unfused backward's four launches above it. Between the H200's two measured
-# points (3.5 M entries: 67.6 us; 56-113 M: 0.9-1.8 ms), and it keeps the MNIST step's one
-# launch; the crossing itself is not measured yet.
-GEMM_ROUTE_ENTRIES = 16 * 2**20
+# x filters), parts above it. It keeps the MNIST step's one launch (3.5 M entries: 67.6 us on
+# an H200 with 64-bit offsets); the crossing itself is not measured.
+PARTS_ROUTE_ENTRIES = 16 * 2**20
+# A thread of the parts route sums up to this many times runtime.RUN_LINES pooled pixels: fewer
+# runs to add up after for fewer threads (as the depthwise kernel gradient's).
+PARTS_LINES = conv.PARTS_LINES
 
 
 @cache
@@ -209,6 +218,101 @@ def _direct_kernel_grad_entry(pooled_h: int, pooled_w: int) -> Any:
     return entry
 
 
+@cache
+def _direct_kernel_grad_parts(kh: int, kw: int, channels: int, dtype: str) -> Any:
+    """The parts route's kernel (see the module) for a kh x kw window over ``channels``
+    channels, known when compiled: the thread's taps + 1 sums in registers, the winner's cells'
+    offsets constants from its window's corner. A pixel's gradient, output and arg-max are
+    read while the last pixel's cells are (its winner found before them), and a window inside
+    the image reads its cells with no test a cell (_add_window's ``checked``)."""
+    item = numba.from_dtype(np.dtype(dtype))
+    taps = kh * kw * channels
+    columns = taps + 1  # a filter's sums: its taps' and its bias's
+    add_inside = _add_window(kh, kw, channels, checked=False)
+    add_at_edge = _add_window(kh, kw, channels, checked=True)
+
+    @cached_kernel
+    def kernel(x, x_shape, grad, out, argmax, relu, zero, pt, pl, pooled_shape, parts, span, run):
+        # Filter c down the thread's run of pooled pixels (n, i, j): sums[t] for tap t = (a,
+        # b, c_in) in w's order, sums[taps] the bias's, pixel by pixel in order; then the
+        # block's lanes' sums of each (t, c), lane by lane, into parts (blocks along,
+        # (taps + 1) * filters) at row blockIdx.y.
+        _, height, width, _ = x_shape
+        n_images, oh, ow, filters = pooled_shape
+        c, first, lanes, end = line_run(span, run, n_images * oh * ow)
+        if c >= filters or cuda.threadIdx.x // span >= lanes:
+            first = end  # no pixels: its sums stay 0, but it takes part in the block's sums
+        sums = cuda.local.array(columns, item)
+        for t in range(columns):
+            sums[t] = zero
+        row_step, below = width * channels, 2 * ow * filters
+        n, i, j = _pixel(first, oh, ow)
+        value, winner = _routed(grad, out, argmax, relu, first, end, filters, c, zero)
+        for pooled in range(first, end, lanes):
+            following = _routed(grad, out, argmax, relu, pooled + lanes, end, filters, c, zero)
+            sums[taps] += value
+            # The winner's offset from the pool window's first output (row 2i, column 2j of
+            # the convolution's output): 0, filters (right), below or below + filters if it won.
+            offset = winner - ((2 * i * 2 * ow + 2 * j) * filters + c)
+            lower = offset >= below
+            if lower:
+                offset -= below
+            if offset == 0 or offset == filters:
+                y0 = 2 * i + (1 if lower else 0) - pt  # the window's first cell, maybe padding
+                x0 = 2 * j + (1 if offset == filters else 0) - pl
+                corner = ((n * height + y0) * width + x0) * channels
+                if 0 <= y0 and y0 + kh <= height and 0 <= x0 and x0 + kw <= width:
+                    add_inside(x, corner, row_step, y0, x0, height, width, value, sums)
+                else:
+                    add_at_edge(x, corner, row_step, y0, x0, height, width, value, sums)
+            value, winner = following
+            n, i, j = _stepped(n, i, j, lanes, oh, ow)
+        lane_sums = cuda.shared.array((columns, THREADS), item)
+        for t in range(columns):
+            lane_sums[t, cuda.threadIdx.x] = sums[t]
+        cuda.syncthreads()
+        for entry in range(cuda.threadIdx.x, columns * span, THREADS):
+            t, e = entry // span, entry % span
+            if cuda.blockIdx.x * span + e < filters:
+                total = lane_sums[t, e]
+                for lane in range(1, lanes):
+                    total += lane_sums[t, lane * span + e]
+                at = (cuda.blockIdx.y * columns + t) * filters + cuda.blockIdx.x * span + e
+                parts[unsigned(at)] = total
+
+    return kernel
+
+
+@cuda.jit(device=True)
+def _routed(grad, out, argmax, relu, pooled, end, filters, c, zero):
+    """(gradient, arg-max) of filter c at pooled pixel ``pooled`` (the gradient 0 where the
+    ReLU cut it), or (0, -1) past ``end``."""
+    if pooled >= end:
+        return zero, -1
+    at = unsigned(pooled * filters + c)
+    value, kept, winner = grad[at], not relu or out[at] > 0, argmax[at]
+    return (value if kept else zero), winner
+
+
+@cache
+def _add_window(kh: int, kw: int, channels: int, checked: bool) -> Any:
+    """sums[(a * kw + b) * channels + c_in] += the input cell (a, b, c_in) of the window whose
+    first cell is at x's flat offset ``corner`` (row y0, column x0) times ``value``; with
+    ``checked``, the cells outside the image skipped, else every cell read. Every load is made
+    before the sums use them."""
+
+    @cuda.jit(device=True)
+    def add(x, corner, row_step, y0, x0, height, width, value, sums):
+        for a in range(kh):
+            for b in range(kw):
+                if not checked or (0 <= y0 + a < height and 0 <= x0 + b < width):
+                    for c_in in range(channels):
+                        at = corner + a * row_step + b * channels + c_in
+                        sums[(a * kw + b) * channels + c_in] += x[unsigned(at)] * value
+
+    return add
+
+
 def conv_max_pool_2x2_kernel_grad(
     x: CudaArray,
     grad_out: CudaArray,
@@ -219,16 +323,16 @@ def conv_max_pool_2x2_kernel_grad(
     win: Window,
 ) -> tuple[CudaArray, CudaArray]:
     """(kernel gradient (KH, KW, Cin, Cout), bias gradient (Cout,)) of
-    :func:`conv_max_pool_2x2`, by column sums or, over GEMM_ROUTE_ENTRIES entries, as
-    im2col(x)^T @ the gradient routed to each window's winner (see the module), images in
-    slices of about conv.SLICE_BYTES of windows and routed gradient."""
+    :func:`conv_max_pool_2x2`, by column sums or, over PARTS_ROUTE_ENTRIES entries, by parts
+    (see the module)."""
     op = "conv_max_pool_2x2_kernel_grad"
     n, oh, ow, filters = bounds.direct_conv_pool(op, x.shape, w_shape, win)
+    pooled_shape = (n, oh // 2, ow // 2, filters)
     for name, array in (("grad_out", grad_out), ("out", out), ("argmax", argmax)):
-        bounds.shape_is(op, name, array, (n, oh // 2, ow // 2, filters))
+        bounds.shape_is(op, name, array, pooled_shape)
     taps = math.prod(w_shape[:3])
     rows = n * (oh // 2) * (ow // 2)
-    if rows * (taps + 1) * filters <= GEMM_ROUTE_ENTRIES and x.size < 2**32:
+    if rows * (taps + 1) * filters <= PARTS_ROUTE_ENTRIES and x.size < 2**32:
         args = (x.flat, x.shape, grad_out.flat, out.flat, argmax.flat, relu, *win.kernel,
                 win.pad_top, win.pad_left, filters, grad_out.dtype.type(0))  # fmt: skip
         grad_taps, grad_bias = sum_columns(
@@ -236,23 +340,15 @@ def conv_max_pool_2x2_kernel_grad(
             grad_out.dtype, split=taps * filters, column=_direct_kernel_grad_column, gathers=True,
         )  # fmt: skip
         return grad_taps.reshape(w_shape), grad_bias
-    pooled = grad_out.reshape(-1, filters)
-    if relu:  # the gradient where the ReLU let the maximum through, else 0 (not g * 0)
-        masked, grad_bias = _masked_and_summed(pooled, out.reshape(-1, filters), False)
-    else:
-        masked, grad_bias = pooled, column_sums(pooled)
-    masked = masked.reshape(grad_out.shape)
-    per_image = oh * ow * (taps + filters) * np.dtype(grad_out.dtype).itemsize
-    step = max(1, conv.SLICE_BYTES // max(per_image, 1))
-    pool = window(op, (oh, ow), (2, 2), 2, 1, "valid")
-    grad_taps = None
-    for first in range(0, n, step):
-        last = min(n, first + step)
-        routed = max_pool_backward(
-            masked[first:last], argmax[first:last], (last - first, oh, ow, filters), pool
-        )
-        part = matmul(im2col(x[first:last], win), routed.reshape(-1, filters), transpose_a=True)
-        grad_taps = part if grad_taps is None else grad_taps + part
-    if grad_taps is None:  # no images
-        grad_taps = zeros((taps, filters), grad_out.dtype)
+    if rows == 0:
+        return zeros(w_shape, grad_out.dtype), zeros((filters,), grad_out.dtype)
+    lines_a_thread = PARTS_LINES * runtime.RUN_LINES
+    span, across, along, run, _ = runtime.line_layout(filters, rows, lines_a_thread)
+    parts = empty((along, (taps + 1) * filters), grad_out.dtype)
+    kernel = _direct_kernel_grad_parts(*win.kernel, x.shape[3], grad_out.dtype.str)
+    configure(kernel, (across, along), runtime.THREADS)(
+        x.flat, x.shape, grad_out.flat, out.flat, argmax.flat, relu, grad_out.dtype.type(0),
+        win.pad_top, win.pad_left, pooled_shape, parts.flat, span, run,
+    )  # fmt: skip
+    grad_taps, grad_bias = column_sums(parts, split=taps * filters)
     return grad_taps.reshape(w_shape), grad_bias

@@ -362,10 +362,11 @@ def _run_entry(column, r, c):
     return a[start + r * trail]
 
 
-def column_sums(a: CudaArray) -> CudaArray:
-    """a (rows, C) summed over its rows: (C,)."""
+def column_sums(a: CudaArray, split: int | None = None) -> Any:
+    """a (rows, C) summed over its rows: (C,); with ``split``, two arrays (the first ``split``
+    sums, the rest)."""
     rows, columns = a.shape
-    return sum_columns(_entry, (a.nd,), rows, columns, a.dtype)
+    return sum_columns(_entry, (a.nd,), rows, columns, a.dtype, split)
 
 
 @cuda.jit(device=True)

@@ -1,5 +1,6 @@
 """Pooling kernels on the GPU: a thread per channel of a run of output pixels forward, of input
-pixels backward (a gather: no atomics). The names of :mod:`autoconv.backends.cpu.pool`."""
+pixels backward (for the max pool, blocks of a stride's cells; a gather: no atomics). The
+names of :mod:`autoconv.backends.cpu.pool`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import _pixel, _stepped, activated
 from autoconv.backends.cuda.runtime import (
+    SIMULATED,
     cached_kernel,
     launch_lines,
     line_run,
@@ -23,8 +25,9 @@ from autoconv.backends.cuda.runtime import (
 )
 from autoconv.windows import Window
 
-# Every kernel runs over pixels (lines) of channels (entries) in runtime's line layout: a
-# thread takes one channel down a run of pixels, each stepped from the last (conv._stepped).
+# Every kernel runs over pixels (lines; the max pool's backward, blocks of cells) of channels
+# (entries) in runtime's line layout: a thread takes one channel down a run of pixels, each
+# stepped from the last (conv._stepped).
 # x, out, grad_out, grad_x and argmax are flat; x_shape (N, H, W, C), out_shape (N, OH, OW, C).
 
 
@@ -49,12 +52,16 @@ def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str, wide: bool
     Each reads all its cells before it compares or adds any, so their loads are in flight
     together: compared as they arrived, one at a time, the forward waited on ten loads a pixel
     in turn and ran the Xception's prediction pools at ~0.9 TB/s of an H200's 4.8
-    (bench/results/2026-11-26-gpu-h200-tf32-default.md); the backward waits on two (the
-    windows' arg-maxes, then the gradients of those the cell won) where it waited on eight.
+    (bench/results/2026-11-26-gpu-h200-tf32-default.md). The backward takes a block of sh x sw
+    cells at a time and reads the arg-maxes and gradients of the windows over it once for them
+    all, in one round of loads: cell by cell, each found its windows' range by divisions and
+    read them (222 sm_90 instructions a cell at 3x3, stride 2; ~54 now inside the image), and
+    the small Xception's largest took 443 us of its 15.6 ms training step on an H200.
     Offsets are 32-bit unsigned unless an array has 2**31 entries or more (``wide``): the
     backward's window indices' signed 64-bit divisions gone, the forward's cell offsets one add
     each."""
     index = unsigned if wide else unsigned32
+    winner_type = numba.int64 if SIMULATED else (numba.uint64 if wide else numba.uint32)
     item = numba.from_dtype(np.dtype(dtype))
     rows_over, columns_over = -(-kh // sh), -(-kw // sw)  # the most windows over a cell
 
@@ -118,38 +125,66 @@ def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str, wide: bool
             argmax[unsigned(pixel * channels + c)] = where
             n, i, j = _stepped(n, i, j, lanes, oh, ow)
 
+    @cuda.jit(device=True)
+    def route_block(grad_out, argmax, grad_x, window, out_line, bi, bj, oh, ow, corner, base,
+                    line, y0, x0, height, width, channels, winners, grads, there, zero,
+                    checked):  # fmt: skip
+        """The block's sh x sw cells' gradients (see backward); unless ``checked`` (compiled
+        apart: every window over the block is there and its cells lie inside the image, as
+        most do), nothing is tested but which windows a cell won."""
+        for d in range(rows_over):
+            for e in range(columns_over):
+                there[d, e] = not checked or (0 <= bi - d < oh and 0 <= bj - e < ow)
+                if there[d, e]:
+                    at = index(window - d * out_line - e * channels)
+                    winners[d, e], grads[d, e] = index(argmax[at]), grad_out[at]
+        for r in range(sh):
+            for q in range(sw):
+                if not checked or (0 <= y0 + r < height and 0 <= x0 + q < width):
+                    me = corner + r * line + q * channels
+                    total = zero
+                    for d in range(rows_over - 1, -1, -1):  # the windows' row-major order
+                        for e in range(columns_over - 1, -1, -1):
+                            if d * sh + r < kh and e * sw + q < kw:  # it covers the cell
+                                if there[d, e] and winners[d, e] == index(me):
+                                    total += grads[d, e]
+                    grad_x[index(base + me)] = total
+
     @cached_kernel
     def backward(grad_out, out_shape, argmax, pt, pl, grad_x, x_shape, zero, span, run):
         # Each input cell sums the gradients of the windows whose winner it was (a gather), in
-        # row-major order of the windows.
+        # row-major order of the windows. A thread takes channel c of a run of blocks of sh x
+        # sw cells, block (n, bi, bj) the cells (bi * sh - pt + r, bj * sw - pl + q): the
+        # windows (bi - d, bj - e) that can cover them (d < rows_over, e < columns_over; cell r
+        # lies d * sh + r rows into window bi - d) have their arg-maxes and gradients read once
+        # for the block's cells, all loads first.
         n_images, height, width, channels = x_shape
         _, oh, ow, _ = out_shape
-        c, first, lanes, end = line_run(span, run, n_images * height * width)
+        blocks_h, blocks_w = (height + pt + sh - 1) // sh, (width + pl + sw - 1) // sw
+        c, first, lanes, end = line_run(span, run, n_images * blocks_h * blocks_w)
         if c >= channels:
             return
-        oh, ow, channels = index(oh), index(ow), index(channels)
-        n, y, xx = _pixel(first, height, width)
-        top, left, line = index(pt), index(pl), index(ow * channels)
-        won = cuda.local.array((rows_over, columns_over), numba.boolean)
-        for pixel in range(first, end, lanes):
-            n_at, y_at, x_at = index(n), index(y), index(xx)  # (stepped as int64, below)
-            me = index(index(y_at * index(width) + x_at) * channels + index(c))
-            i_lo, i_hi = _windows_over(y_at, top, index(kh), index(sh), oh)
-            j_lo, j_hi = _windows_over(x_at, left, index(kw), index(sw), ow)
-            row = index(index(index(n_at * oh + i_lo) * ow + j_lo) * channels + index(c))
-            for di in range(rows_over):  # the windows' arg-maxes, all loads first
-                for dj in range(columns_over):
-                    at = index(row + index(di) * line + index(dj) * channels)
-                    won[di, dj] = False
-                    if i_lo + index(di) < i_hi and j_lo + index(dj) < j_hi:
-                        won[di, dj] = index(argmax[at]) == me
-            total = zero
-            for di in range(rows_over):  # then the gradients of those this cell won
-                for dj in range(columns_over):
-                    if won[di, dj]:
-                        total += grad_out[index(row + index(di) * line + index(dj) * channels)]
-            grad_x[index(index(pixel) * channels + index(c))] = total
-            n, y, xx = _stepped(n, y, xx, lanes, height, width)
+        winners = cuda.local.array((rows_over, columns_over), winner_type)
+        grads = cuda.local.array((rows_over, columns_over), item)
+        there = cuda.local.array((rows_over, columns_over), numba.boolean)
+        out_line, line, image = ow * channels, width * channels, height * width * channels
+        n, bi, bj = _pixel(first, blocks_h, blocks_w)
+        for _ in range(first, end, lanes):
+            window = ((n * oh + bi) * ow + bj) * channels + c  # (bi, bj): maybe past the last
+            y0, x0 = bi * sh - pt, bj * sw - pl
+            corner = (y0 * width + x0) * channels + c  # cell (0, 0) in its image, maybe outside
+            if (
+                rows_over - 1 <= bi < oh and columns_over - 1 <= bj < ow and 0 <= y0
+                and y0 + sh <= height and 0 <= x0 and x0 + sw <= width
+            ):  # fmt: skip
+                route_block(grad_out, argmax, grad_x, window, out_line, bi, bj, oh, ow, corner,
+                            n * image, line, y0, x0, height, width, channels, winners, grads,
+                            there, zero, False)  # fmt: skip
+            else:
+                route_block(grad_out, argmax, grad_x, window, out_line, bi, bj, oh, ow, corner,
+                            n * image, line, y0, x0, height, width, channels, winners, grads,
+                            there, zero, True)  # fmt: skip
+            n, bi, bj = _stepped(n, bi, bj, lanes, blocks_h, blocks_w)
 
     return forward, backward
 
@@ -281,7 +316,9 @@ def max_pool_backward(
     if grad_x.size:
         wide = _wide(grad_x, grad_out)
         backward = _max_pool_kernels(*win.kernel, *win.stride, grad_out.dtype.str, wide)[1]
-        launch_lines(backward, channels, math.prod(x_shape[:3]))(
+        (sh, sw), (n, height, width, _) = win.stride, x_shape
+        blocks = n * -(-(height + win.pad_top) // sh) * -(-(width + win.pad_left) // sw)
+        launch_lines(backward, channels, blocks)(
             grad_out.flat, grad_out.shape, argmax.flat, win.pad_top, win.pad_left, grad_x.flat,
             tuple(x_shape), grad_out.dtype.type(0),
         )  # fmt: skip

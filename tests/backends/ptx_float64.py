@@ -120,6 +120,7 @@ KERNELS = {
         for rows, columns, tf32, wide in (
             (gemm.BLOCK, gemm.BLOCK, False, False),
             (2 * gemm.BLOCK, gemm.BLOCK // 2, False, False),
+            (gemm.BLOCK, gemm.BLOCK // 2, False, False),  # split products of 32 columns
             (64, 64, True, False),  # tensor cores: 2 x 2 fragments a warp
             (128, 128, True, False),  # 4 x 4 (a GPU's TC_TILE)
             (gemm.BLOCK, gemm.BLOCK, False, True),  # 64-bit offsets into the operands

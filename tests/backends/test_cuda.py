@@ -252,7 +252,7 @@ def test_pooling_1d_matches_cpu(kind, pool, strides, padding, rng):
 # The tests set those constants on a GPU too (its own, 256 and 64, split these otherwise), so
 # the split path runs alike on both; the tiles are the device's own (8 x 8 or 16 x 4 on the
 # simulator, 64 x 64 or 128 x 32 on a GPU), which give these products the same splits.
-SPLIT_PRODUCTS = [((3, 200, 5), 4, 2), ((14, 70, 3), 4, 2), ((70, 9, 33), 1, 1)]
+SPLIT_PRODUCTS = [((3, 200, 5), 4, 2), ((6, 70, 3), 4, 2), ((14, 70, 3), 2, 1), ((70, 9, 33), 1, 1)]
 
 
 @pytest.fixture
@@ -339,15 +339,17 @@ def test_tile_constants_that_do_not_space_a_threads_loads_evenly_are_refused(til
 
 
 @pytest.mark.usefixtures("matmul_kernel")
-@pytest.mark.parametrize(("m", "k", "n"), [(70, 20, 3), (5, 300, 4)])  # unsplit; split in 4
-def test_narrow_output_tiles_give_the_same_bits_as_square_ones(m, k, n, rng, monkeypatch):
+@pytest.mark.parametrize(
+    ("m", "k", "n", "rows"), [(70, 20, 3, 2), (5, 300, 4, 1)]
+)  # unsplit; split in 4
+def test_narrow_output_tiles_give_the_same_bits_as_square_ones(m, k, n, rows, rng, monkeypatch):
     """Products of at most BLOCK / 2 columns run with tiles of 2 BLOCK x BLOCK / 2 (no thread on
-    missing columns); where both tiles split the contracted axis alike, each entry is the same
-    sum in the same order as with square tiles."""
+    missing columns), BLOCK x BLOCK / 2 when split; where both tiles split the contracted axis
+    alike, each entry is the same sum in the same order as with square tiles."""
     a, b = (rng.standard_normal(shape).astype(np.float32) for shape in ((m, k), (k, n)))
     xp = namespace("cuda")
     planned = gemm._Product(xp.asarray(a), xp.asarray(b), False, False)
-    assert gemm._tile([planned]) == (2 * gemm.BLOCK, gemm.BLOCK // 2, False)
+    assert gemm._tile([planned]) == (rows * gemm.BLOCK, gemm.BLOCK // 2, False)
     narrow = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b)))
     monkeypatch.setattr(gemm, "_tile", lambda products: (gemm.BLOCK, gemm.BLOCK, False))
     square = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b)))

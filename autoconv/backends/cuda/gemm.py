@@ -51,11 +51,12 @@ KERNEL_OUTPUT = 16384
 # Matrix product tiling: a block of SIDE x SIDE threads computes a tile of the output, each
 # thread a register tile of it: BLOCK x BLOCK (a thread's PER_THREAD x PER_THREAD), or, when
 # every product of a launch has at most BLOCK / 2 columns (32 filters), 2 BLOCK x BLOCK / 2, so
-# that no thread computes columns that are not there. A tile's shape changes only which block
-# computes an entry, not its sum: the same bits either way. On the simulator, 8 x 8 tiles of
-# 4 x 4 threads, 2 x 2 entries each, k tiles of 4 (its threads load a tile as a GPU's do: see
-# _spacing): it runs every entry of a tile in Python, so a test's small products spend little on
-# entries that are not there.
+# that no thread computes columns that are not there (BLOCK x BLOCK / 2 split: see _tile). A
+# tile's shape changes only which block computes an entry, not its sum: the same bits either
+# way (unless it changes how a split product's contracted axis is cut). On the simulator, 8 x
+# 8 tiles of 4 x 4 threads, 2 x 2 entries each, k tiles of 4 (its threads load a tile as a
+# GPU's do: see _spacing): it runs every entry of a tile in Python, so a test's small products
+# spend little on entries that are not there.
 BLOCK = 8 if SIMULATED else 64
 PER_THREAD = 2 if SIMULATED else 4
 TILE_K = 4 if SIMULATED else 16
@@ -510,12 +511,18 @@ def _on_tensor_cores(product: _Product) -> bool:
 def _tile(products: list[_Product]) -> tuple[int, int, bool]:
     """The output tile of a launch of ``products`` (of one dtype) and whether tensor cores make
     it: TC_TILE x TC_TILE on them where every product may be (see _on_tensor_cores; a
-    backward's two products stay in one launch); else BLOCK x BLOCK, or 2 BLOCK x BLOCK / 2 when
-    none has more than BLOCK / 2 columns."""
+    backward's two products stay in one launch); else BLOCK x BLOCK, or when none has more than
+    BLOCK / 2 columns, 2 BLOCK x BLOCK / 2 (no thread on columns that are not there) or, where
+    one is split (few output tiles, a long contracted axis: a kernel gradient of 32 filters,
+    whose blocks wait on memory), BLOCK x BLOCK / 2: on sm_90 a thread of the single product's
+    kernel takes 62 registers there, four blocks a multiprocessor, against 153 and one."""
     if all(_on_tensor_cores(product) for product in products):
         return TC_TILE, TC_TILE, True
     if max(p.shape[1] for p in products) <= BLOCK // 2:
-        return 2 * BLOCK, BLOCK // 2, False
+        narrow = (2 * BLOCK, BLOCK // 2, False)
+        if any(p.splits(narrow)[1] > 1 for p in products):
+            return BLOCK, BLOCK // 2, False
+        return narrow
     return BLOCK, BLOCK, False
 
 

@@ -330,14 +330,15 @@ class Backend(Protocol):
         self, grad: Array, x: Array, gamma: Array | None, mean: Array, variance: Array,
         epsilon: float, training: bool, beta: Array | None = None, relu: bool = False,
         bias: Array | None = None,
-    ) -> tuple[Array, Array, Array]:  # fmt: skip
-        """(grad_x, grad_gamma, grad_beta) of :meth:`batch_norm_forward` for the output gradient
-        ``grad`` (rows, C). ``training``: ``mean`` and ``variance`` were x's own column
-        statistics, so grad_x also flows through them; else they were constants. ``relu``: of
-        the forward with ``relu`` (and this ``beta``): ``grad`` counts only where the
-        normalized value, found again from x as the forward found it (the same bits), was
-        positive, as ``relu_grad`` masks by the output. ``bias``: the forward's (the bias's
-        own gradient is grad_x's column sums, which the caller takes)."""
+    ) -> tuple[Array, Array, Array, Array | None]:  # fmt: skip
+        """(grad_x, grad_gamma, grad_beta, grad_bias) of :meth:`batch_norm_forward` for the
+        output gradient ``grad`` (rows, C). ``training``: ``mean`` and ``variance`` were x's own
+        column statistics, so grad_x also flows through them; else they were constants.
+        ``relu``: of the forward with ``relu`` (and this ``beta``): ``grad`` counts only where
+        the normalized value, found again from x as the forward found it (the same bits), was
+        positive, as ``relu_grad`` masks by the output. ``bias``: the forward's; its gradient,
+        grad_x's column sums (within rounding: the GPU sums them as it writes grad_x), else
+        None."""
 
     def moving_averages(self, averages: list[Array], values: list[Array], momentum: float) -> None:
         """Each average = average * momentum + value * (1 - momentum), in place (a

@@ -103,11 +103,10 @@ def batch_norm(
     inputs = (x, gamma, beta, bias)
 
     def backward(g: Array):
-        grad_x, grad_gamma, grad_beta = kernels.batch_norm_backward(
+        grad_x, grad_gamma, grad_beta, grad_bias = kernels.batch_norm_backward(
             to_rows(g), x_rows, gamma_data, mean, variance, epsilon, bool(training),
             beta=beta_data, relu=relu, bias=bias_data,
         )  # fmt: skip
-        grad_bias = None if bias is None else grad_x.sum(axis=0)
         grads = [from_rows(grad_x), grad_gamma, grad_beta, grad_bias]
         return [grad for grad, t in zip(grads, inputs, strict=True) if t is not None]
 

@@ -219,7 +219,7 @@ KERNELS = {
     ),
     "batch_norm bwd": (
         norm._batch_norm_kernels("<f4")[1],
-        (A1, A1, i64, A1, B, A1, A1, A1, A1, f32, B, B, A1, A1, A1, A1, i64, i64),
+        (A1, A1, i64, A1, B, A1, A1, A1, A1, f32, B, B, A1, A1, A1, A1, A1, i64, i64),
     ),
     "batch_norm sums": (
         reduce._column_sum_kernel(norm._biased_entry, "<f4", norm._biased_column),

@@ -167,19 +167,20 @@ def batch_norm_backward(
     beta: np.ndarray | None = None,
     relu: bool = False,
     bias: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(grad_x, grad_gamma, grad_beta) of :func:`batch_norm_forward`. With x_hat = (x - mean) *
-    inv, inv = 1 / sqrt(variance + epsilon): grad_beta = sum(grad), grad_gamma =
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(grad_x, grad_gamma, grad_beta, grad_bias) of :func:`batch_norm_forward`. With x_hat =
+    (x - mean) * inv, inv = 1 / sqrt(variance + epsilon): grad_beta = sum(grad), grad_gamma =
     sum(grad * x_hat) over the rows, and grad_x = gamma * inv * (grad - (grad_beta + x_hat *
     grad_gamma) / rows) when ``training`` (the statistics were x's own), gamma * inv * grad
     otherwise. ``relu``: grad where the forward's output (with ``beta``) was positive, else 0,
-    in those same passes; ``bias``: the forward's (x + bias stands for x)."""
+    in those same passes; ``bias``: the forward's (x + bias stands for x), its gradient
+    grad_x's column sums (else None)."""
     bounds.statistics("batch_norm_backward", x, gamma, beta, mean, variance)
     bounds.columns("batch_norm_backward", "bias", bias, x.shape[1])
     bounds.shape_is("batch_norm_backward", "grad", grad, x.shape)
     grad, x = np.ascontiguousarray(grad), np.ascontiguousarray(x)
     dtype, (rows, channels) = x.dtype, x.shape
-    bias, mean64 = _added(bias, x), mean.astype(np.float64)
+    biased, bias, mean64 = bias is not None, _added(bias, x), mean.astype(np.float64)
     gate, inv = _affine(mean, variance, gamma, beta, epsilon, dtype)
     no_bias = np.zeros(channels, dtype)
     grad_beta, centered = _sums(
@@ -196,7 +197,8 @@ def batch_norm_backward(
         3 * x.size, x, bias, gate[0], x_scale.astype(dtype), grad, g_scale.astype(dtype),
         shift.astype(dtype), gate, relu, False, grad_x,
     )  # fmt: skip
-    return grad_x, grad_gamma.astype(dtype), grad_beta.astype(dtype)
+    grad_bias = grad_x.sum(axis=0) if biased else None
+    return grad_x, grad_gamma.astype(dtype), grad_beta.astype(dtype), grad_bias
 
 
 def moving_averages(averages: list[np.ndarray], values: list[np.ndarray], momentum: float) -> None:

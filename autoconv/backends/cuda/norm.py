@@ -25,10 +25,12 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
+from autoconv.backends.cuda import runtime
 from autoconv.backends.cuda.array import CudaArray, empty, ones_like, zeros
-from autoconv.backends.cuda.reduce import sum_columns
+from autoconv.backends.cuda.reduce import column_sums, sum_columns
 from autoconv.backends.cuda.runtime import (
     cached_kernel,
+    configure,
     four_lines,
     launch,
     launch_lines,
@@ -160,7 +162,9 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
 
     @cached_kernel
     def backward(grad, x, channels, bias, biased, gamma, beta, mean, variance, epsilon, training,
-                 relu, total, centered, grad_x, grad_gamma, span, run):  # fmt: skip
+                 relu, total, centered, grad_x, grad_gamma, bias_parts, span, run):  # fmt: skip
+        # ``biased``: also grad_x's sum over the thread's rows, in order, into bias_parts at its
+        # run's row (blockIdx.y * lanes + its lane): the bias's gradient once summed down them.
         rows = x.size // channels
         c, first, lanes, end = line_run(span, run, rows)
         if c >= channels:
@@ -177,6 +181,7 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
         m = mean[c]
         scale = _scale(gamma[c], variance[c], epsilon) if relu else zero  # the forward's
         out_shift, added = beta[c], bias[c] if biased else zero
+        summed = zero
         r = first
         while r + 3 * lanes < end:  # four lines' loads in flight, then their writes
             a0, a1, a2, a3 = four_lines(r, lanes, channels, c)
@@ -186,17 +191,24 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
             g1 = _gated(g1, x1, m, scale, out_shift, relu, zero)
             g2 = _gated(g2, x2, m, scale, out_shift, relu, zero)
             g3 = _gated(g3, x3, m, scale, out_shift, relu, zero)
-            grad_x[a0] = (x0 - m) * x_scale + g0 * g_scale + shift
-            grad_x[a1] = (x1 - m) * x_scale + g1 * g_scale + shift
-            grad_x[a2] = (x2 - m) * x_scale + g2 * g_scale + shift
-            grad_x[a3] = (x3 - m) * x_scale + g3 * g_scale + shift
+            d0 = (x0 - m) * x_scale + g0 * g_scale + shift
+            d1 = (x1 - m) * x_scale + g1 * g_scale + shift
+            d2 = (x2 - m) * x_scale + g2 * g_scale + shift
+            d3 = (x3 - m) * x_scale + g3 * g_scale + shift
+            grad_x[a0], grad_x[a1], grad_x[a2], grad_x[a3] = d0, d1, d2, d3
+            summed = (((summed + d0) + d1) + d2) + d3
             r += 4 * lanes
         while r < end:
             at = unsigned(r * channels + c)
             value = x[at] + added
             g = _gated(grad[at], value, m, scale, out_shift, relu, zero)
-            grad_x[at] = (value - m) * x_scale + g * g_scale + shift
+            d = (value - m) * x_scale + g * g_scale + shift
+            grad_x[at] = d
+            summed += d
             r += lanes
+        lane = cuda.threadIdx.x // span
+        if biased and lane < lanes:
+            bias_parts[unsigned((cuda.blockIdx.y * lanes + lane) * channels + c)] = summed
 
     return forward, backward
 
@@ -259,11 +271,12 @@ def batch_norm_backward(
     beta: CudaArray | None = None,
     relu: bool = False,
     bias: CudaArray | None = None,
-) -> tuple[CudaArray, CudaArray, CudaArray]:
-    """(grad_x, grad_gamma, grad_beta) of :func:`batch_norm_forward`; ``training``: the
-    statistics were x's own, so grad_x flows through them too; ``relu``: of the forward with
+) -> tuple[CudaArray, CudaArray, CudaArray, CudaArray | None]:
+    """(grad_x, grad_gamma, grad_beta, grad_bias) of :func:`batch_norm_forward`; ``training``:
+    the statistics were x's own, so grad_x flows through them too; ``relu``: of the forward with
     ``relu`` and ``beta`` (grad gated where its output was not positive, found again from x);
-    ``bias``: the forward's. Two launches."""
+    ``bias``: the forward's, whose gradient (grad_x's column sums, else None) comes fourth:
+    summed as grad_x is written, the threads' sums then added up (one launch more)."""
     bounds.statistics("batch_norm_backward", x, gamma, beta, mean, variance)
     bounds.columns("batch_norm_backward", "bias", bias, x.shape[1])
     bounds.shape_is("batch_norm_backward", "grad", grad, x.shape)
@@ -278,12 +291,16 @@ def batch_norm_backward(
         _gradient_entry, args, rows, 2 * channels, x.dtype, column=_gradient_column, paired=True
     )
     grad_x, grad_gamma = empty(x.shape, x.dtype), empty((channels,), x.dtype)
-    if grad_x.size:
-        launch_lines(_batch_norm_kernels(x.dtype.str)[1], channels, rows)(
-            grad.flat, *read[:4], gamma.flat, beta.flat, mean.flat, variance.flat, epsilon,
-            training, relu, grad_beta.flat, centered.flat, grad_x.flat, grad_gamma.flat,
-        )  # fmt: skip
-    return grad_x, grad_gamma, grad_beta
+    if not grad_x.size:
+        return grad_x, grad_gamma, grad_beta, zeros((channels,), x.dtype) if biased else None
+    span, across, along, run, lanes = runtime.line_layout(channels, rows)
+    bias_parts = empty((along * lanes, channels), x.dtype) if biased else grad_gamma
+    configure(_batch_norm_kernels(x.dtype.str)[1], (across, along), runtime.THREADS)(
+        grad.flat, *read[:4], gamma.flat, beta.flat, mean.flat, variance.flat, epsilon,
+        training, relu, grad_beta.flat, centered.flat, grad_x.flat, grad_gamma.flat,
+        bias_parts.flat, span, run,
+    )  # fmt: skip
+    return grad_x, grad_gamma, grad_beta, column_sums(bias_parts) if biased else None
 
 
 @cached_kernel

@@ -399,7 +399,8 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
                             if inside[p * sw + b * dw]:
                                 sums[a * kw + b] += cells[a, p * sw + b * dw] * grads[p]
 
-    @cached_kernel
+    # four blocks an SM, not three: 64 registers, its two spilled outside the strip loop
+    @cached_kernel_holding(4)
     def kernel_grad_parts(x, x_shape, grad_out, out_shape, pt, pl, parts, zero, span, run):
         # Output channel q: for each tap (a, b), the sum over the thread's strips of output
         # pixels (n, i, j) of x[n, i*sh - pt + a*dh, j*sw - pl + b*dw, c] * grad_out[n, i, j,

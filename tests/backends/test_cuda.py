@@ -267,12 +267,16 @@ def simulator_splits(monkeypatch, matmul_kernel):
 @pytest.mark.parametrize(("shape", "splits", "batched_splits"), SPLIT_PRODUCTS)
 @pytest.mark.parametrize("batch", [(), (2,)], ids=["one", "batched"])
 @pytest.mark.parametrize("epilogue", [False, True], ids=["plain", "bias_relu"])
+@pytest.mark.parametrize("apart", [32, 2], ids=["in_the_launch", "apart"])
 def test_matmul_kernel_with_split_contraction_and_transposes(
-    shape, splits, batched_splits, batch, transpose_a, epilogue, rng, simulator_splits
-):
+    shape, splits, batched_splits, batch, transpose_a, epilogue, apart, rng, simulator_splits,
+    monkeypatch,
+):  # fmt: skip
     """Few output tiles (a batch's included) and a long contracted axis split it over blocks
-    (see SPLIT_BLOCKS), the last block of each tile adding the parts and applying the epilogue;
-    the arrival counters are back at 0 after."""
+    (see SPLIT_BLOCKS), the last block of each tile adding the parts and applying the epilogue,
+    or, at APART_PARTS parts or more (one product of a batch, no epilogue), the column sums
+    after; the arrival counters are back at 0 after."""
+    monkeypatch.setattr(gemm, "APART_PARTS", apart)
     m, k, n = shape
     a = rng.standard_normal((*batch, k, m) if transpose_a else (*batch, m, k))
     b = rng.standard_normal((*batch, k, n))

@@ -29,7 +29,7 @@ from autoconv.backends.cuda import cublas, tensor_cores
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import activated, bias_relu
 from autoconv.backends.cuda.elementwise import broadcast_to
-from autoconv.backends.cuda.reduce import arrival_counters, count_arrival
+from autoconv.backends.cuda.reduce import arrival_counters, column_sums, count_arrival
 from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure, unsigned, unsigned32
 from autoconv.backends.cuda.tensor_cores import WARP, mma_tf32, round_tf32
 
@@ -86,6 +86,12 @@ TC_TILE_K = 8 if SIMULATED else 16
 # (bench/results/2026-11-26-gpu-h200-first-figures.md); not yet measured with 64.
 SPLIT_BLOCKS = 4 if SIMULATED else 256
 SPLIT_MIN_CHUNK = 16 if SIMULATED else 64
+# A tile's last block adds its parts one after another, a round of loads a part, while the
+# rest of the GPU waits (85 parts of 2,048 entries for the flowers classifier's second kernel
+# gradient): a product split into APART_PARTS parts or more, one of a batch and with no
+# epilogue, leaves them to a launch of the column sums after it instead, over every
+# multiprocessor.
+APART_PARTS = 32
 # A launch's blocks lie along one grid axis, each product's after the last's: products launched
 # together (a backward's input and kernel gradients) can differ in shape by orders of magnitude,
 # and a grid as wide as the widest and as tall as the tallest was mostly blocks with nothing to do
@@ -220,7 +226,8 @@ def _matmul_kernel(
     def kernel(a, b, out, parts, strides, sizes, first, zero, bias, epilogue, arrivals):
         # One or more products in one launch: product p's operands a[p], b[p] (flat, read at
         # the element strides strides[p] = (a batch, a row, a column, b batch, b row, b
-        # column)), its output out[p], its sizes[p] = (m, n, k, chunk, splits, counter), its
+        # column)), its output out[p], its sizes[p] = (m, n, k, chunk, splits, counter: -1 where
+        # its parts are left to a launch of their own), its
         # blocks those of the (one-axis) grid from first[p]: its column tiles, then its row
         # tiles, then its batch * splits (see _launch), every block a tile's.
         # Shared-memory tiles of A (tile_rows x tile_k) and B (tile_k x tile_columns); each
@@ -337,6 +344,8 @@ def _matmul_kernel(
                 col = col0 + (columns_at[c] if tensor_cores else tx + c * side)
                 if row < m and col < n:
                     parts_p[z * size + row * n + col] = acc[r, c]
+        if counter < 0:  # its parts summed by a launch of their own (APART_PARTS)
+            return
         cuda.syncthreads()  # every part of the block written
         tile = counter + (batch * tiles_m + tile_y) * tiles_n + tile_x
         if thread == 0:  # the parts done, read back as a flag for the block
@@ -529,13 +538,14 @@ def _tile(products: list[_Product]) -> tuple[int, int, bool]:
 def _launch(products: list[_Product], bias: CudaArray | None, epilogue: int) -> None:
     """One launch of the kernel for ``products`` (of one dtype and tile, none done): each its
     blocks from ``first`` along the grid's one axis, and its tiles' counters (split ones) from
-    ``counter``."""
+    ``counter``; then the column sums of the parts left apart (see APART_PARTS)."""
     first, sizes, blocks, counter = [], [], 0, 0
-    for product in products:
+    apart = [p.batches == 1 and p.sizes[4] >= APART_PARTS and not epilogue for p in products]
+    for product, alone in zip(products, apart, strict=True):
         first.append(blocks)
-        sizes.append((*product.sizes, counter))
+        sizes.append((*product.sizes, -1 if alone else counter))
         blocks += product.blocks
-        counter += product.counters
+        counter += 0 if alone else product.counters
     arrivals = arrival_counters()
     if counter > len(arrivals):
         raise ValueError(f"cuda matmul: {counter} split tiles in one launch, more than the "
@@ -549,6 +559,10 @@ def _launch(products: list[_Product], bias: CudaArray | None, epilogue: int) -> 
         tuple(p.strides for p in products), tuple(sizes), tuple(first),
         head.out.dtype.type(0), (head.a if bias is None else bias).flat, epilogue, arrivals,
     )  # fmt: skip
+    for product, alone in zip(products, apart, strict=True):
+        if alone:  # the parts (splits, m, n) added down their first axis
+            parts = product.parts.reshape(len(product.parts), -1)
+            product.out = column_sums(parts).reshape(product.out.shape)
 
 
 def matmul(

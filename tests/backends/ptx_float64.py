@@ -53,14 +53,14 @@ S3 = types.UniTuple(i64, 4)  # where each of three parameters' elements start, a
 B = types.boolean
 TAPS = (types.Array(i32, 1, "C"), types.Array(i32, 1, "C"), A1)  # start, index, weight
 # A column-sum kernel (reduce.sum_columns) of an entry function: its arguments (a tuple of the
-# entry's), then the rows, zero, the columns, the sums (head, tail, split, paired), the chunks'
+# entry's), then the rows, zero, the columns, the sums (head, tail, split), the chunks'
 # partial sums, the counters of chunks done.
 # An elementwise kernel's args: two arrays, an array and a scalar, one array (each with its
 # strides and the shape).
 ARRAYS = types.Tuple((A1, T6, A1, T6, T6))
 WITH_SCALAR = types.Tuple((A1, T6, f32, B, T6))
 UNARY = types.Tuple((A1, T6, T6))
-SUMS = (i64, types.Tuple((A1, A1, i64, B)), A2, types.Array(i32, 1, "C"))
+SUMS = (i64, types.Tuple((A1, A1, i64)), A2, types.Array(i32, 1, "C"))
 
 
 def column_sums(entry, *args):
@@ -213,25 +213,25 @@ KERNELS = {
         pool._avg_pool_kernels(3, 3, 2, 2, "<f4")[1],
         (A1, T4, i64, i64, A1, T4, i64, i64),
     ),
-    "batch_norm fwd": (
+    "batch_norm moments": (
         norm._batch_norm_kernels("<f4")[0],
-        (A1, i64, A1, B, A1, A1, f32, B, B, A1, A1, A1, A1, A1, A1, i64, i64),
+        (A1, i64, A1, B, A1, A1, i64, i64),
     ),
-    "batch_norm bwd": (
+    "batch_norm moments merged": (
+        norm._merge_moments("<f4"),
+        (A1, i64, A1, B, A1, A1, A1, A1),
+    ),
+    "batch_norm fwd": (
         norm._batch_norm_kernels("<f4")[1],
-        (A1, A1, i64, A1, B, A1, A1, A1, A1, f32, B, B, A1, A1, A1, A1, A1, i64, i64),
-    ),
-    "batch_norm sums": (
-        reduce._column_sum_kernel(norm._biased_entry, "<f4", norm._biased_column),
-        (types.Tuple((A1, i64, A1, B, f32)), i64, f32, *SUMS),
-    ),
-    "batch_norm centered sums": (
-        reduce._column_sum_kernel(norm._centered_entry, "<f4", norm._centered_column),
-        (types.Tuple((A1, i64, A1, B, f32, A1, f32)), i64, f32, *SUMS),
+        (A1, i64, A1, B, A1, A1, f32, B, A1, A1, A1, i64, i64),
     ),
     "batch_norm gradient sums": (
-        reduce._column_sum_kernel(norm._gradient_entry, "<f4", norm._gradient_column),
-        (types.Tuple((A1, A1, i64, A1, B, A1, A1, A1, A1, f32, B, f32)), i64, f32, *SUMS),
+        norm._batch_norm_kernels("<f4")[2],
+        (A1, A1, i64, A1, B, A1, A1, A1, A1, f32, B, A1, i64, i64),
+    ),
+    "batch_norm bwd": (
+        norm._batch_norm_kernels("<f4")[3],
+        (A1, A1, i64, A1, B, A1, A1, A1, A1, f32, B, B, A1, A1, A1, A1, A1, i64, i64),
     ),
     "log_softmax": (loss._log_softmax_rows, (A1, i64, A1, f32)),
     "softmax_cross_entropy": (

@@ -665,6 +665,29 @@ def test_batch_norm_without_scale_and_offset_matches_cpu(rng):
     assert_same_on_both(lambda x: ac.ops.batch_norm(x)[0], [x], rng)
 
 
+@pytest.mark.parametrize("rows", [1, 6, 37, 203])
+@pytest.mark.parametrize("offset", [0.0, 1e3, 1e4])
+@pytest.mark.parametrize("lines_per_thread", [32, 3, 1])
+def test_batch_norm_statistics_hold_float32s_digits(rows, offset, lines_per_thread, monkeypatch,
+                                                   rng):  # fmt: skip
+    """The GPU's one-pass float32 statistics (each run's mean and M2 less the channel's first
+    value, merged by Chan's formula) against the exact ones of the same float32 data: a mean up
+    to 10^4 times the spread, outlying first rows (the shift's), runs of one row, three and
+    many, empty runs, channels past the merge's tile. The variance keeps float32's digits
+    (without the shift it lost half of them at 10^4; a sum of squares less the squared sum, all
+    of them)."""
+    monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
+    monkeypatch.setattr(runtime, "MAX_GRID_Y", 7)
+    x = (offset + rng.standard_normal((rows, 5))).astype(np.float32)
+    x[:2] -= 20
+    _, mean, variance = cuda_backend.batch_norm_forward(cuda_backend.asarray(x), None, None, 1e-3)
+    exact = x.astype(np.float64)
+    scale = np.abs(exact).max()  # the data's magnitude: its rounding bounds the mean's
+    np.testing.assert_allclose(cuda_backend.to_numpy(mean), exact.mean(0), rtol=0,
+                               atol=1e-6 * scale)  # fmt: skip
+    np.testing.assert_allclose(cuda_backend.to_numpy(variance), exact.var(0), rtol=1e-5, atol=0)
+
+
 @pytest.mark.parametrize("axis", [-1, (1, 2)])
 def test_layer_norm_matches_cpu(axis, rng):
     x = rng.standard_normal((2, 3, 4))

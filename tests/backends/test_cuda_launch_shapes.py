@@ -10,7 +10,6 @@ import pytest
 pytest.importorskip("numba_cuda")
 pytestmark = pytest.mark.cudasim
 
-from numba import cuda  # noqa: E402
 
 from autoconv.backends import namespace  # noqa: E402
 from autoconv.backends.cuda import gemm, reduce, runtime  # noqa: E402 - needs numba-cuda
@@ -129,42 +128,6 @@ def test_the_last_block_adds_many_chunks_in_four_running_sums(rows, most_chunks,
     np.testing.assert_array_equal(runs[0], runs[1])
     np.testing.assert_allclose(runs[0], a.sum(axis=0), rtol=1e-12)
     assert not reduce.arrival_counters().copy_to_host().any()
-
-
-@cuda.jit(device=True)
-def _square_entry(args, r, e):
-    # Split columns: column c < C is x[r, c], C + c is x[r, c]^2.
-    x = args[0]
-    channels = x.shape[1]
-    value = x[r, e % channels]
-    return value if e < channels else value * value
-
-
-@cuda.jit(device=True)
-def _square_pair_entry(args, r, e):
-    # Paired columns: column 2c is x[r, c], 2c + 1 is x[r, c]^2.
-    value = args[0][r, e // 2]
-    return value if e % 2 == 0 else value * value
-
-
-@pytest.mark.parametrize(("rows", "channels"), [(1, 1), (7, 3), (64, 5), (33, 17)])
-def test_paired_column_sums_are_the_split_sums(rows, channels, rng):
-    """Two sums a channel as paired columns (2c and 2c + 1, whose lanes read one element: the
-    batch norm's statistics) are the same bits as the same sums as split columns (c and C + c),
-    over one chunk of rows and many, in tiles of both kinds; an odd count of paired columns is
-    refused."""
-    xp = namespace("cuda")
-    a = rng.standard_normal((rows, channels))
-    x = xp.asarray(a)
-    split = reduce.sum_columns(_square_entry, (x.nd,), rows, 2 * channels, a.dtype, split=channels)
-    paired = reduce.sum_columns(_square_pair_entry, (x.nd,), rows, 2 * channels, a.dtype,
-                                paired=True)  # fmt: skip
-    for got, want in zip(paired, split, strict=True):
-        np.testing.assert_array_equal(xp.to_numpy(got), xp.to_numpy(want))
-    np.testing.assert_allclose(xp.to_numpy(paired[0]), a.sum(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(xp.to_numpy(paired[1]), (a**2).sum(axis=0), rtol=1e-12)
-    with pytest.raises(ValueError, match="paired over 3 columns"):
-        reduce.sum_columns(_square_pair_entry, (x.nd,), rows, 3, a.dtype, paired=True)
 
 
 def test_the_resident_threads_are_read_by_the_drivers_attribute_names(monkeypatch):

@@ -1,17 +1,24 @@
 """Batch normalization on the GPU: the forward (column statistics, then the normalization) and
 its gradient. The names of :mod:`autoconv.backends.cpu.norm`.
 
-The statistics are sums down the columns of the (rows, C) array in reduce.py's column-sum
-layout (a warp reads adjacent channels of one row; the rows in chunks over the whole GPU; the
-same bits every run), then one pass over every element normalizes (or takes the gradient),
-each thread computing its channel's mean, variance and scale from the sums. The sums
-accumulate in the data's dtype (float32 kernels hold no float64 instruction), so the variance
-is two-pass, robust in float32: the mean first, then the sums of x - mean and of its squares
-(the CPU's float64 sums afford one pass). Training: three launches forward, two backward;
-inference: one forward. A ReLU after it runs in the same launches: the forward writes max(out,
-0), the backward finds the forward's output again from x (the same device functions, so the
-same bits) and gates the gradient by it. The bias of a layer before (a convolution that left
-it out) is added to x as every pass reads it.
+Every pass over x runs in runtime's line layout (a thread takes one channel down a run of rows,
+four rows' loads in flight; a warp reads adjacent channels of one row, a block whole rows):
+the layout of the passes that ran at the H200's bandwidth (the normalization at 3.9 TB/s, the
+gradient pass at 4.2), where the column sums of reduce.py took the statistics at about 2.4
+(bench/results/2026-11-26-gpu-h200-tf32-default.md). Each thread's run gives parts (a row of
+them a run), added up by a small launch after: the same bits every run.
+
+The statistics are one pass: a thread's run gives its count, mean and sum of squared
+deviations (M2), four rows at a time, each group's own mean and M2 merged into the run's by
+Chan's formula; the runs' parts merged so too (_combine_moments). Robust in float32 where the
+mean is large against the spread, as the two-pass sums it replaces (the mean first, then the
+sums of x - mean and of their squares: x read three times, not twice, by the forward); the
+CPU's float64 sums afford a shifted one-pass. Training: three launches forward (parts,
+combined, normalized), four backward (the gradient's sums' parts, added up, the gradient pass,
+the bias's parts added up); inference: one forward. A ReLU after it runs in the same launches:
+the forward writes max(out, 0), the backward finds the forward's output again from x (the same
+device functions, so the same bits) and gates the gradient by it. The bias of a layer before (a
+convolution that left it out) is added to x as every pass reads it.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from numba import cuda
 from autoconv.backends import bounds
 from autoconv.backends.cuda import runtime
 from autoconv.backends.cuda.array import CudaArray, empty, ones_like, zeros
-from autoconv.backends.cuda.reduce import column_sums, sum_columns
+from autoconv.backends.cuda.reduce import column_sums
 from autoconv.backends.cuda.runtime import (
     cached_kernel,
     configure,
@@ -39,34 +46,23 @@ from autoconv.backends.cuda.runtime import (
 )
 
 
-# The sums' entries read x (flat, rows x channels) plus what the layer before would have added:
-# its bias of channel c where ``biased`` (see batch_norm_forward), else 0.
 @cuda.jit(device=True)
-def _biased_column(args, c):
-    x, channels, bias, biased, zero = args
-    return x, channels, c, bias[c] if biased else zero
-
-
-@cuda.jit(device=True)
-def _biased_entry(column, r, c):
-    x, channels, c, added = column
-    return x[unsigned(r * channels + c)] + added
+def _merged(n_a, mean_a, m2_a, n_b, mean_b, m2_b, zero):
+    """The (count, mean, M2) of two groups' values together from each group's (Chan's
+    formula: no difference of large sums); an empty group changes nothing."""
+    n = n_a + n_b
+    weight = n_b / n if n > zero else zero
+    delta = mean_b - mean_a
+    return n, mean_a + delta * weight, (m2_a + m2_b) + delta * delta * (n_a * weight)
 
 
 @cuda.jit(device=True)
-def _centered_column(args, e):
-    # What a thread of paired column e (channel c = e // 2) finds once: see _centered_entry.
-    x, channels, bias, biased, zero, sums, count = args
-    c = e // 2
-    return x, channels, c, e % 2 == 1, bias[c] if biased else zero, sums[c] / count
-
-
-@cuda.jit(device=True)
-def _centered_entry(column, r, e):
-    # Paired columns of channel c: x - mean (e even), (x - mean)^2 (odd).
-    x, channels, c, odd, added, mean = column
-    d = (x[unsigned(r * channels + c)] + added) - mean
-    return d * d if odd else d
+def _shift(x, channels, c, added, zero):
+    """Channel c's first value (of x + added; 0 without rows): the statistics' runs take their
+    means and merge them less it, so that the merges' differences of means are of numbers the
+    size of the spread, not of the mean (a mean 10^4 times the spread lost half the variance's
+    digits to them: 5e-5 of it, 8e-7 so)."""
+    return x[unsigned(c)] + added if x.size >= channels else zero
 
 
 @cuda.jit(device=True)
@@ -90,38 +86,18 @@ def _gated(g, x, mean, scale, shift, relu, zero):
     return g
 
 
-@cuda.jit(device=True)
-def _gradient_column(args, e):
-    # What a thread of paired column e (channel c = e // 2) finds once: see _gradient_entry.
-    grad, x, channels, bias, biased, mean, gamma, beta, variance, epsilon, relu, zero = args
-    c = e // 2
-    scale = _scale(gamma[c], variance[c], epsilon) if relu else zero
-    added = bias[c] if biased else zero
-    return grad, x, channels, c, e % 2 == 1, added, mean[c], scale, beta[c], relu, zero
-
-
-@cuda.jit(device=True)
-def _gradient_entry(column, r, e):
-    # Paired columns of channel c (grad flat as x): grad (e even), grad * (x - mean) (odd);
-    # grad gated by the forward's ReLU with ``relu``.
-    grad, x, channels, c, odd, added, mean, scale, shift, relu, zero = column
-    at = unsigned(r * channels + c)
-    value = x[at] + added
-    g = _gated(grad[at], value, mean, scale, shift, relu, zero)
-    return g * (value - mean) if odd else g
-
-
 @cache
-def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
-    """(forward, backward) elementwise batch normalization kernels for ``dtype``, over x (flat,
-    rows x channels) in runtime's line layout: a thread takes one channel down a run of rows,
-    its mean, variance and scale found once (the thread of row 0 writing the channel's
-    statistics or gamma's gradient), four rows at a time (their loads in flight together; one
-    at a time, the small Xception's took 182 and 262 us each on an H200, 0.9 ms of its step).
-    ``relu``: the forward writes max(out, 0), the backward gates grad by it (see _gated);
-    ``biased``: x + bias stands for x."""
+def _batch_norm_kernels(dtype: str) -> tuple[Any, Any, Any, Any]:
+    """(moments, forward, gradient_sums, backward): the batch normalization's passes over x
+    (flat, rows x channels) for ``dtype``, in runtime's line layout: a thread takes one channel
+    down a run of rows, what the channel's rows share found once, four rows at a time (their
+    loads in flight together; one at a time, the small Xception's took 182 and 262 us each on
+    an H200, 0.9 ms of its step). A thread's run's row of parts (moments, gradient_sums, and
+    backward's bias_parts) is blockIdx.y * lanes + its lane. ``relu``: the forward writes
+    max(out, 0), the backward gates grad by it (see _gated); ``biased``: x + bias stands for
+    x."""
     item = numba.from_dtype(np.dtype(dtype))
-    zero = item(0)
+    zero, one, four, quarter = item(0), item(1), item(4), item(0.25)
 
     @cuda.jit(device=True)
     def output(x, mean, scale, shift, relu):
@@ -129,22 +105,47 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
         return zero if relu and value < zero else value  # max(value, 0), a NaN kept
 
     @cached_kernel
-    def forward(x, channels, bias, biased, gamma, beta, epsilon, training, relu, sums, linear,
-                squares, mean, variance, out, span, run):  # fmt: skip
-        # Training: the channel's mean and biased variance from the column sums; else those
-        # given.
+    def moments(x, channels, bias, biased, counts, parts, span, run):
+        # parts (2, runs, channels): the mean and M2 of the thread's rows less the channel's
+        # first (see _shift), merged four rows (each group's own mean and M2) at a time; counts
+        # (runs,): how many rows (the same for each channel's thread of a run: the first
+        # channel's writes it).
+        rows = x.size // channels
+        c, first, lanes, end = line_run(span, run, rows)
+        lane = cuda.threadIdx.x // span
+        if c >= channels or lane >= lanes:
+            return
+        added = bias[c] if biased else zero
+        shift = _shift(x, channels, c, added, zero)
+        n, mean, m2 = zero, zero, zero
+        r = first
+        while r + 3 * lanes < end:
+            a0, a1, a2, a3 = four_lines(r, lanes, channels, c)
+            v0, v1 = (x[a0] + added) - shift, (x[a1] + added) - shift
+            v2, v3 = (x[a2] + added) - shift, (x[a3] + added) - shift
+            group = ((v0 + v1) + (v2 + v3)) * quarter
+            d0, d1, d2, d3 = v0 - group, v1 - group, v2 - group, v3 - group
+            squares = (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)
+            n, mean, m2 = _merged(n, mean, m2, four, group, squares, zero)
+            r += 4 * lanes
+        while r < end:
+            value = (x[unsigned(r * channels + c)] + added) - shift
+            n, mean, m2 = _merged(n, mean, m2, one, value, zero, zero)
+            r += lanes
+        row = cuda.blockIdx.y * lanes + lane
+        at = unsigned(row * channels + c)
+        parts[at], parts[unsigned(parts.size // 2 + at)] = mean, m2
+        if c == 0:
+            counts[row] = n
+
+    @cached_kernel
+    def forward(x, channels, bias, biased, gamma, beta, epsilon, relu, mean, variance, out, span,
+                run):  # fmt: skip
         rows = x.size // channels
         c, first, lanes, end = line_run(span, run, rows)
         if c >= channels:
             return
-        if training:
-            m = sums[c] / item(rows)
-            v = max(squares[c] - linear[c] * linear[c] / item(rows), zero) / item(rows)
-            if first == 0:
-                mean[c], variance[c] = m, v
-        else:
-            m, v = mean[c], variance[c]
-        scale, shift = _scale(gamma[c], v, epsilon), beta[c]
+        m, scale, shift = mean[c], _scale(gamma[c], variance[c], epsilon), beta[c]
         added = bias[c] if biased else zero
         r = first
         while r + 3 * lanes < end:  # four lines' loads in flight, then their writes
@@ -159,6 +160,44 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
             at = unsigned(r * channels + c)
             out[at] = output(x[at] + added, m, scale, shift, relu)
             r += lanes
+
+    @cached_kernel
+    def gradient_sums(grad, x, channels, bias, biased, gamma, beta, mean, variance, epsilon,
+                      relu, parts, span, run):  # fmt: skip
+        # parts (runs, 2 * channels): the thread's sums of grad (column c) and of grad * (x -
+        # mean) (column channels + c), grad gated by the forward's ReLU with ``relu``.
+        rows = x.size // channels
+        c, first, lanes, end = line_run(span, run, rows)
+        lane = cuda.threadIdx.x // span
+        if c >= channels or lane >= lanes:
+            return
+        m = mean[c]
+        scale = _scale(gamma[c], variance[c], epsilon) if relu else zero  # the forward's
+        shift, added = beta[c], bias[c] if biased else zero
+        total, centered = zero, zero
+        r = first
+        while r + 3 * lanes < end:
+            a0, a1, a2, a3 = four_lines(r, lanes, channels, c)
+            x0, x1, x2, x3 = x[a0] + added, x[a1] + added, x[a2] + added, x[a3] + added
+            g0, g1, g2, g3 = grad[a0], grad[a1], grad[a2], grad[a3]
+            g0 = _gated(g0, x0, m, scale, shift, relu, zero)
+            g1 = _gated(g1, x1, m, scale, shift, relu, zero)
+            g2 = _gated(g2, x2, m, scale, shift, relu, zero)
+            g3 = _gated(g3, x3, m, scale, shift, relu, zero)
+            total = (((total + g0) + g1) + g2) + g3
+            centered = (((centered + g0 * (x0 - m)) + g1 * (x1 - m)) + g2 * (x2 - m)) + g3 * (
+                x3 - m
+            )
+            r += 4 * lanes
+        while r < end:
+            at = unsigned(r * channels + c)
+            value = x[at] + added
+            g = _gated(grad[at], value, m, scale, shift, relu, zero)
+            total += g
+            centered += g * (value - m)
+            r += lanes
+        at = unsigned((cuda.blockIdx.y * lanes + lane) * 2 * channels + c)
+        parts[at], parts[unsigned(at + channels)] = total, centered
 
     @cached_kernel
     def backward(grad, x, channels, bias, biased, gamma, beta, mean, variance, epsilon, training,
@@ -210,7 +249,84 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any]:
         if biased and lane < lanes:
             bias_parts[unsigned((cuda.blockIdx.y * lanes + lane) * channels + c)] = summed
 
-    return forward, backward
+    return moments, forward, gradient_sums, backward
+
+
+# The runs' moments are merged by blocks of MERGE_CHANNELS channels x MERGE_ROWS threads down
+# the runs (a thread merges every MERGE_ROWS-th run, four at a time pairwise, then the block's
+# threads in a fixed tree): one launch, the same bits every run. (The small Xception's largest
+# has 8,100 runs a channel: 64 rounds of four a thread.)
+MERGE_CHANNELS = 2 if runtime.SIMULATED else 32
+MERGE_ROWS = 2 if runtime.SIMULATED else 32  # a power of two
+
+
+@cache
+def _merge_moments(dtype: str) -> Any:
+    """The kernel merging ``moments``' parts into each channel's mean and (biased) variance."""
+    item = numba.from_dtype(np.dtype(dtype))
+    zero = item(0)
+
+    @cuda.jit(device=True)
+    def run_of(counts, parts, channels, k, c):
+        at = unsigned(k * channels + c)
+        return counts[k], parts[at], parts[unsigned(parts.size // 2 + at)]
+
+    @cached_kernel
+    def merge(x, channels, bias, biased, counts, parts, mean, variance):
+        merging = cuda.shared.array((3, MERGE_ROWS, MERGE_CHANNELS), item)
+        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+        c, runs = cuda.blockIdx.x * MERGE_CHANNELS + tx, counts.size
+        n, m, m2 = zero, zero, zero
+        if c < channels:
+            k = ty
+            while k + 3 * MERGE_ROWS < runs:  # four runs' loads in flight, merged pairwise
+                n0, m0, q0 = run_of(counts, parts, channels, k, c)
+                n1, m1, q1 = run_of(counts, parts, channels, k + MERGE_ROWS, c)
+                n2, m2_2, q2 = run_of(counts, parts, channels, k + 2 * MERGE_ROWS, c)
+                n3, m3, q3 = run_of(counts, parts, channels, k + 3 * MERGE_ROWS, c)
+                n0, m0, q0 = _merged(n0, m0, q0, n1, m1, q1, zero)
+                n2, m2_2, q2 = _merged(n2, m2_2, q2, n3, m3, q3, zero)
+                n0, m0, q0 = _merged(n0, m0, q0, n2, m2_2, q2, zero)
+                n, m, m2 = _merged(n, m, m2, n0, m0, q0, zero)
+                k += 4 * MERGE_ROWS
+            while k < runs:
+                n0, m0, q0 = run_of(counts, parts, channels, k, c)
+                n, m, m2 = _merged(n, m, m2, n0, m0, q0, zero)
+                k += MERGE_ROWS
+        merging[0, ty, tx], merging[1, ty, tx], merging[2, ty, tx] = n, m, m2
+        cuda.syncthreads()
+        step = MERGE_ROWS // 2
+        while step > 0:
+            if ty < step:
+                n, m, m2 = _merged(
+                    merging[0, ty, tx], merging[1, ty, tx], merging[2, ty, tx],
+                    merging[0, ty + step, tx], merging[1, ty + step, tx],
+                    merging[2, ty + step, tx], zero,
+                )  # fmt: skip
+                merging[0, ty, tx], merging[1, ty, tx], merging[2, ty, tx] = n, m, m2
+            cuda.syncthreads()
+            step //= 2
+        if ty == 0 and c < channels:
+            mean[c] = m + _shift(x, channels, c, bias[c] if biased else zero, zero)
+            variance[c] = m2 / n
+
+    return merge
+
+
+def _statistics(x: CudaArray, read: tuple) -> tuple[CudaArray, CudaArray]:
+    """The mean and biased variance of each column of x (rows, C), read as ``read`` says (see
+    :func:`_reading`): x read once, each run's moments, then merged (two launches)."""
+    (rows, channels), dtype = x.shape, x.dtype
+    span, across, along, run, lanes = runtime.line_layout(channels, rows)
+    counts, parts = empty((along * lanes,), dtype), empty((2, along * lanes, channels), dtype)
+    configure(_batch_norm_kernels(dtype.str)[0], (across, along), runtime.THREADS)(
+        *read, counts.flat, parts.flat, span, run
+    )
+    mean, variance = empty((channels,), dtype), empty((channels,), dtype)
+    configure(
+        _merge_moments(dtype.str), -(-channels // MERGE_CHANNELS), (MERGE_CHANNELS, MERGE_ROWS)
+    )(*read, counts.flat, parts.flat, mean.flat, variance.flat)
+    return mean, variance
 
 
 def batch_norm_forward(
@@ -230,34 +346,25 @@ def batch_norm_forward(
     bounds.statistics("batch_norm_forward", x, gamma, beta, mean, variance)
     bounds.columns("batch_norm_forward", "bias", bias, x.shape[1])
     rows, channels = x.shape
-    training = mean is None
     read = _reading(x, bias)
-    if training:
-        mean, variance = empty((channels,), x.dtype), empty((channels,), x.dtype)
-        sums = sum_columns(_biased_entry, read, rows, channels, x.dtype, column=_biased_column)
-        args = (*read, sums.flat, x.dtype.type(rows))
-        linear, squares = sum_columns(
-            _centered_entry, args, rows, 2 * channels, x.dtype, column=_centered_column,
-            paired=True,
-        )  # fmt: skip
-    else:
-        sums = linear = squares = mean  # not read
+    if mean is None:
+        mean, variance = _statistics(x, read)
     gamma = ones_like(mean) if gamma is None else gamma
     beta = zeros((channels,), x.dtype) if beta is None else beta
     out = empty(x.shape, x.dtype)
     if out.size:
-        launch_lines(_batch_norm_kernels(x.dtype.str)[0], channels, rows)(
-            *read[:4], gamma.flat, beta.flat, x.dtype.type(epsilon), training, relu, sums.flat,
-            linear.flat, squares.flat, mean.flat, variance.flat, out.flat,
+        launch_lines(_batch_norm_kernels(x.dtype.str)[1], channels, rows)(
+            *read, gamma.flat, beta.flat, x.dtype.type(epsilon), relu, mean.flat,
+            variance.flat, out.flat,
         )  # fmt: skip
     return out, mean, variance
 
 
 def _reading(x: CudaArray, bias: CudaArray | None) -> tuple:
-    """How the kernels read x (rows, C): (x flat, C, the bias, whether there is one, zero)."""
+    """How the kernels read x (rows, C): (x flat, C, the bias, whether there is one)."""
     biased = bias is not None
     added = bias.astype(x.dtype, copy=False) if biased else x  # x's place: not read
-    return x.flat, x.shape[1], added.flat, biased, x.dtype.type(0)
+    return x.flat, x.shape[1], added.flat, biased
 
 
 def batch_norm_backward(
@@ -283,22 +390,23 @@ def batch_norm_backward(
     rows, channels = x.shape
     gamma = ones_like(mean) if gamma is None else gamma
     beta = zeros((channels,), x.dtype) if beta is None else beta
-    epsilon, zero = x.dtype.type(epsilon), x.dtype.type(0)
-    _, _, added, biased, _ = read = _reading(x, bias)
-    args = (grad.flat, x.flat, channels, added, biased, mean.flat, gamma.flat, beta.flat,
-            variance.flat, epsilon, relu, zero)  # fmt: skip
-    grad_beta, centered = sum_columns(
-        _gradient_entry, args, rows, 2 * channels, x.dtype, column=_gradient_column, paired=True
+    epsilon = x.dtype.type(epsilon)
+    read, biased = _reading(x, bias), bias is not None
+    _, _, gradient_sums, backward = _batch_norm_kernels(x.dtype.str)
+    span, across, along, run, lanes = runtime.line_layout(channels, rows)
+    grid, statistics = (across, along), (gamma.flat, beta.flat, mean.flat, variance.flat, epsilon)
+    parts = empty((along * lanes, 2 * channels), x.dtype)
+    configure(gradient_sums, grid, runtime.THREADS)(
+        grad.flat, *read, *statistics, relu, parts.flat, span, run
     )
+    grad_beta, centered = column_sums(parts, split=channels)
     grad_x, grad_gamma = empty(x.shape, x.dtype), empty((channels,), x.dtype)
     if not grad_x.size:
         return grad_x, grad_gamma, grad_beta, zeros((channels,), x.dtype) if biased else None
-    span, across, along, run, lanes = runtime.line_layout(channels, rows)
     bias_parts = empty((along * lanes, channels), x.dtype) if biased else grad_gamma
-    configure(_batch_norm_kernels(x.dtype.str)[1], (across, along), runtime.THREADS)(
-        grad.flat, *read[:4], gamma.flat, beta.flat, mean.flat, variance.flat, epsilon,
-        training, relu, grad_beta.flat, centered.flat, grad_x.flat, grad_gamma.flat,
-        bias_parts.flat, span, run,
+    configure(backward, grid, runtime.THREADS)(
+        grad.flat, *read, *statistics, training, relu, grad_beta.flat, centered.flat,
+        grad_x.flat, grad_gamma.flat, bias_parts.flat, span, run,
     )  # fmt: skip
     return grad_x, grad_gamma, grad_beta, column_sums(bias_parts) if biased else None
 

@@ -181,15 +181,9 @@ def count_arrival(arrivals, counter, count):
 
 @cuda.jit(device=True)
 def _store(sums, c, value):
-    """sums = (head, tail, split, paired): column c's sum into head[c], or tail[c - split]
-    past it; paired, into head[c // 2] (c even) or tail[c // 2] (odd)."""
-    head, tail, split, paired = sums
-    if paired:
-        if c % 2 == 0:
-            head[c // 2] = value
-        else:
-            tail[c // 2] = value
-    elif c < split:
+    """sums = (head, tail, split): column c's sum into head[c], or tail[c - split] past it."""
+    head, tail, split = sums
+    if c < split:
         head[c] = value
     else:
         tail[c - split] = value
@@ -311,17 +305,12 @@ def _chunks(rows: int, tiles: int) -> int:
 
 def sum_columns(
     element: Any, args: tuple, rows: int, columns: int, dtype: Any, split: int | None = None,
-    column: Any = _same, gathers: bool = False, paired: bool = False,
+    column: Any = _same, gathers: bool = False,
 ) -> Any:  # fmt: skip
     """The sums (C,) down ``columns`` columns of ``rows`` rows of ``element(column(args, c),
     r, c)`` (device functions; ``column`` by default hands ``args`` on as they are), in one
     launch in the layout above. With ``split``, two arrays (the first ``split`` sums, the
-    rest), each an array of its own (a kernel's gradient and its bias's). ``paired`` (an even
-    number of columns): two arrays of the even columns' sums and the odd columns', for two
-    sums of each channel c as columns 2c and 2c + 1, whose entries read the same element:
-    adjacent lanes of a warp load the same address, one transaction for both (as columns c
-    and C + c, each element came from memory twice; a batch norm's sums over 32 x 90 x 90 x
-    256 floats moved 530 MB in ~218 us on an H200). ``gathers``: see
+    rest), each an array of its own (a kernel's gradient and its bias's). ``gathers``: see
     :func:`_column_sum_kernel`."""
     tiles = max(1, -(-columns // COLUMN_TILE))
     if tiles > MAX_COLUMN_TILES:
@@ -329,14 +318,10 @@ def sum_columns(
                          f"tiles of {COLUMN_TILE}")  # fmt: skip
     dtype = np.dtype(dtype)
     chunks = _chunks(rows, tiles)
-    if paired:
-        if columns % 2 or split is not None:
-            raise ValueError(f"column sums: paired over {columns} columns, split {split}")
-        split = columns // 2
     head = empty((columns if split is None else split,), dtype)
     tail = head if split is None else empty((columns - split,), dtype)
     partials = empty((chunks, columns), dtype) if chunks > 1 else head.reshape(1, -1)
-    sums = (head.flat, tail.flat, len(head), paired)
+    sums = (head.flat, tail.flat, len(head))
     kernel = _column_sum_kernel(element, dtype.str, column, gathers)
     configure(kernel, (tiles, chunks), (COLUMN_TILE, ROW_THREADS))(
         args, rows, dtype.type(0), columns, sums, partials.nd, arrival_counters()

@@ -254,10 +254,12 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any, Any, Any]:
 
 # The runs' moments are merged by blocks of MERGE_CHANNELS channels x MERGE_ROWS threads down
 # the runs (a thread merges every MERGE_ROWS-th run, four at a time pairwise, then the block's
-# threads in a fixed tree): one launch, the same bits every run. (The small Xception's largest
-# has 8,100 runs a channel: 64 rounds of four a thread.)
-MERGE_CHANNELS = 2 if runtime.SIMULATED else 32
-MERGE_ROWS = 2 if runtime.SIMULATED else 32  # a power of two
+# threads in a fixed tree): one launch, the same bits every run. Each round of four waits on
+# its loads, so the threads down a channel are many: the small Xception's largest batch norm
+# has 8,100 runs of 256 channels, 16 rounds a thread in 32 blocks (with 32 x 32 blocks: 64
+# rounds, 8 blocks). Eight channels are a 32-byte sector of a run's row.
+MERGE_CHANNELS = 2 if runtime.SIMULATED else 8
+MERGE_ROWS = 2 if runtime.SIMULATED else 128  # a power of two
 
 
 @cache

@@ -13,6 +13,9 @@ Kernels, as Keras lays them out:
 
 Initializers draw from each kernel's own shape (Keras's fans: the receptive field times the
 last two axes), so a depthwise kernel's glorot limit is sqrt(6 / (kh*kw*(in + multiplier))).
+
+(Over ~600 lines on purpose: Keras's five convolution layers over one base, ``BaseConv``, whose
+argument checks, weight layout and build they share; one class a module would scatter it.)
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from autoconv.backends.cuda import (  # noqa: E402
     array,
     conv,
     conv_pool,
+    depthwise,
     elementwise,
     embedding,
     gemm,
@@ -143,7 +144,7 @@ KERNELS = {
         for relu in (False, True)
         for name, kernel, signature in zip(
             ("", " input grad", " kernel grad parts"),
-            conv._depthwise_kernels(3, 3, 1, 1, 1, 1, 1, "<f4", relu),
+            depthwise._depthwise_kernels(3, 3, 1, 1, 1, 1, 1, "<f4", relu),
             (
                 (A1, T4, A1, i64, i64, A1, T4, f32, i64, i64),
                 (A1, T4, A1, i64, i64, A1, T4, f32, A1, i64, i64),

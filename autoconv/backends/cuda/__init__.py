@@ -42,13 +42,15 @@ from autoconv.backends.cuda.conv import (
     bias_relu,
     bias_relu_grad,
     col2im,
-    depthwise_conv,
-    depthwise_conv_input_grad,
-    depthwise_conv_kernel_grad,
     im2col,
     relu_grad_and_column_sums,
 )
 from autoconv.backends.cuda.conv_pool import conv_max_pool_2x2, conv_max_pool_2x2_kernel_grad
+from autoconv.backends.cuda.depthwise import (
+    depthwise_conv,
+    depthwise_conv_input_grad,
+    depthwise_conv_kernel_grad,
+)
 from autoconv.backends.cuda.elementwise import (
     abs,
     broadcast_to,

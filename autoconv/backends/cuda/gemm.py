@@ -11,6 +11,9 @@ call, the kernel its tile sizes when it is compiled (at its first launch).
 Where cuBLAS loads (a GPU with the ``cuda`` extra's libraries), float32 and float64 products
 go to it instead (:mod:`autoconv.backends.cuda.cublas`; ``ROUTE``), the epilogue then a pass
 of its own; the kernel keeps the rest (other dtypes, the simulator, ``AUTOCONV_GEMM=autoconv``).
+
+(Over ~600 lines on purpose: the kernel, its tiles and the split and routing decisions that
+pick them are one piece; split, each half would be read only with the other open.)
 """
 
 from __future__ import annotations

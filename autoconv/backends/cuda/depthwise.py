@@ -1,0 +1,371 @@
+"""The depthwise convolution on the GPU: its forward, input gradient and kernel gradient (its
+parts a run, then the column sums), each kernel compiled for one window, its strides and
+dilation, and depth multiplier. The names of :mod:`autoconv.backends.cpu.conv`; the strips of
+pixels and their stepping are im2col's (:mod:`autoconv.backends.cuda.conv`)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import numba
+import numpy as np
+from numba import cuda
+
+from autoconv.backends import bounds
+from autoconv.backends.cuda import runtime
+from autoconv.backends.cuda.array import CudaArray, empty
+from autoconv.backends.cuda.conv import (
+    STRIP,
+    _pixel,
+    _stepped,
+    _strips,
+    _window_index,
+    _write_strip,
+    activated,
+)
+from autoconv.backends.cuda.reduce import column_sums
+from autoconv.backends.cuda.runtime import (
+    cached_kernel_holding,
+    configure,
+    launch_lines,
+    line_run,
+    unsigned,
+)
+from autoconv.windows import Window
+
+# A thread of the depthwise kernel gradient sums up to this many times runtime.RUN_LINES
+# strips of output pixels a tap: fewer runs to add up after (the parts: a row a run) for fewer
+# threads.
+PARTS_LINES = 4
+
+
+@cuda.jit(device=True)
+def _read_rows(x, first, row_step, step, y0, dh, height, inside, rows_in, cells, checked):
+    """cells[a, e] = x[first + a * row_step + e * step] for the window's rows a inside the image
+    (rows_in[a] = whether 0 <= y0 + a * dh < height, or True unless ``checked``) and the cells
+    e inside it (inside[e]); the others are not read. Every load is made before any value is
+    used, so they are in flight together (read row by row, each row's multiply-adds waiting on
+    its loads, the small Xception's depthwise convolutions waited on three rounds of loads a
+    strip)."""
+    row = first
+    for a in range(cells.shape[0]):
+        rows_in[a] = not checked or 0 <= y0 + a * dh < height
+        if rows_in[a]:
+            cell = row
+            for e in range(cells.shape[1]):
+                if inside[e]:
+                    cells[a, e] = x[unsigned(cell)]
+                cell += step
+        row += row_step
+
+
+@cuda.jit(device=True)
+def _mark_inside(inside, first, size, checked):
+    """inside[e] = whether 0 <= first + e < size, or True unless ``checked``."""
+    for e in range(len(inside)):
+        inside[e] = not checked or 0 <= first + e < size
+
+
+@cuda.jit(device=True)
+def _rectify(cells, rows_in, inside, zero):
+    """max(cell, 0) for the cells _read_rows read (a ReLU before the convolution)."""
+    for a in range(cells.shape[0]):
+        if rows_in[a]:
+            for e in range(cells.shape[1]):
+                if inside[e]:
+                    cells[a, e] = activated(cells[a, e], True, zero)
+
+
+@cuda.jit(device=True)
+def _gate_strip(values, x, at, step, count, zero):
+    """values[p] times (x[at + p * step] > 0), as relu_grad, for a strip's first ``count``
+    pixels: the gradient through a ReLU before the convolution."""
+    for p in range(STRIP):
+        if p < count and not x[unsigned(at + p * step)] > 0:
+            values[p] = values[p] * zero
+
+
+@cache
+def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, multiplier: int,
+                       dtype: str, relu: bool = False) -> tuple[Any, Any, Any]:  # fmt: skip
+    """The depthwise convolution's (forward, input gradient, kernel gradient's parts) kernels
+    for one window (kh x kw, strides sh, sw, dilations dh, dw) and depth multiplier M, known
+    when they are compiled: a thread's weights or running sums sit in registers, its taps'
+    offsets are constants and the strides' divisions multiplications. (With these as arguments,
+    the forward's pixel loop was about 500 instructions for 9 multiply-adds on sm_90, and the
+    H200 took 14 ms for the small Xception's first one at batch 256, 30x its memory traffic:
+    bench/results/2026-11-26-gpu-h200-first-figures.md.) Each sum runs tap by tap, rows outer,
+    cells outside the image skipped, as before: the same bits.
+
+    x (N, H, W, C), out and grad_out (N, OH, OW, C*M) and w (KH, KW, C, M) are flat; output
+    channel q = c*M + m is input channel c's kernel m. Each runs in runtime's line layout: a
+    thread takes one channel down a run of lines, strips of STRIP output pixels (input pixels
+    for the input gradient). A strip whose cells all lie inside the image (most of them) runs
+    its strip function compiled without a test a cell (``checked`` False, constant where it is
+    called): on sm_90 the forward's loop was 369 instructions a strip with the tests, 195
+    without. ``relu`` (compiled in): of max(x, 0), a ReLU before the convolution applied to
+    the cells as they are read, and the input gradient through it (times x > 0, read at the
+    strip's pixels; the input gradient's ``x`` is read only then)."""
+    item = numba.from_dtype(np.dtype(dtype))
+    taps = kh * kw
+    weights_a_channel = taps * multiplier
+    strip_cells = (STRIP - 1) * sw + (kw - 1) * dw + 1  # the input columns under a strip
+    grad_cells = (STRIP - 1 + (kw - 1) * dw) // sw + 1  # the output columns over one, at most
+    grad_cell_values = grad_cells * multiplier
+    unit_strides = sh == 1 and sw == 1  # (the input gradient's whole strips: every tap lands)
+
+    @cuda.jit(device=True)
+    def read_strip(x, row, row_step, step, y0, x0, height, width, cells, inside, rows_in, zero,
+                   checked):  # fmt: skip
+        """The input cells under a strip (window rows from y0, columns from x0), of the ReLU."""
+        _mark_inside(inside, x0, width, checked)
+        _read_rows(x, row, row_step, step, y0, dh, height, inside, rows_in, cells, checked)
+        if relu:
+            _rectify(cells, rows_in, inside, zero)
+
+    @cuda.jit(device=True)
+    def forward_strip(x, row, row_step, step, y0, x0, height, width, weights, totals, cells,
+                      inside, rows_in, zero, checked):  # fmt: skip
+        """totals[p]: output p of the strip, window row by window row, the row's input cells
+        under the strip read once into registers (``cells``)."""
+        read_strip(x, row, row_step, step, y0, x0, height, width, cells, inside, rows_in, zero,
+                   checked)  # fmt: skip
+        for p in range(STRIP):
+            totals[p] = zero
+        for a in range(kh):
+            if rows_in[a]:
+                for p in range(STRIP):
+                    for b in range(kw):
+                        if inside[p * sw + b * dw]:
+                            totals[p] += cells[a, p * sw + b * dw] * weights[a * kw + b]
+
+    @cached_kernel_holding(4)  # four blocks an SM, not three (see runtime)
+    def forward(x, x_shape, w, pt, pl, out, out_shape, zero, span, run):
+        # Output channel q of a strip of STRIP output pixels (n, i, j0 + p).
+        _, height, width, channels = x_shape
+        n_images, oh, ow, depth = out_shape
+        strips = -(-ow // STRIP)
+        q, first, lanes, end = line_run(span, run, n_images * oh * strips)
+        if q >= depth:
+            return
+        weights = cuda.local.array(taps, item)
+        for t in range(taps):
+            weights[t] = w[unsigned(t * depth + q)]
+        totals = cuda.local.array(STRIP, item)
+        cells = cuda.local.array((kh, strip_cells), item)
+        inside = cuda.local.array(strip_cells, numba.boolean)
+        rows_in = cuda.local.array(kh, numba.boolean)
+        row_step, step = dh * width * channels, channels
+        n, i, strip = _pixel(first, oh, strips)
+        for _ in range(first, end, lanes):
+            j0 = strip * STRIP
+            y0, x0 = i * sh - pt, j0 * sw - pl
+            row = ((n * height + y0) * width + x0) * channels + q // multiplier
+            if 0 <= y0 and y0 + (kh - 1) * dh < height and 0 <= x0 and x0 + strip_cells <= width:
+                forward_strip(x, row, row_step, step, y0, x0, height, width, weights, totals,
+                              cells, inside, rows_in, zero, False)  # fmt: skip
+            else:
+                forward_strip(x, row, row_step, step, y0, x0, height, width, weights, totals,
+                              cells, inside, rows_in, zero, True)  # fmt: skip
+            _write_strip(out, ((n * oh + i) * ow + j0) * depth + q, depth, totals, ow - j0)
+            n, i, strip = _stepped(n, i, strip, lanes, oh, strips)
+
+    @cuda.jit(device=True)
+    def input_grad_strip(grad_out, n, y, x0, pt, pl, oh, ow, depth, c, weights, totals, zero,
+                         checked):  # fmt: skip
+        """totals[p]: the gradient of input pixel (n, y, x0 + p), the gradients of every
+        output that read it gathered (as col2im), window row by window row, the output row's
+        gradients under the strip read once into registers."""
+        cells = cuda.local.array((kh, grad_cell_values), item)
+        reached = cuda.local.array(grad_cells, numba.boolean)
+        rows_reached = cuda.local.array(kh, numba.boolean)
+        j_lo = -((-(x0 + pl - (kw - 1) * dw)) // sw)  # the first output column reached
+        _mark_inside(reached, j_lo, ow, checked)
+        for a in range(kh):  # every load first: in flight together (see _read_rows)
+            if checked:
+                rows_reached[a], i = _window_index(y + pt - a * dh, sh, oh)
+            else:
+                rows_reached[a], i = True, y + pt - a * dh
+            if rows_reached[a]:
+                at = ((n * oh + i) * ow + j_lo) * depth + c * multiplier
+                for e in range(grad_cells):
+                    if reached[e]:
+                        for m in range(multiplier):
+                            cells[a, e * multiplier + m] = grad_out[unsigned(at + m)]
+                    at += depth
+        for p in range(STRIP):
+            totals[p] = zero
+        for a in range(kh):
+            if rows_reached[a]:
+                for p in range(STRIP):
+                    for b in range(kw):
+                        t = x0 + p + pl - b * dw  # output column t / sw, if a whole one
+                        if t % sw == 0 and reached[t // sw - j_lo]:
+                            e = t // sw - j_lo
+                            for m in range(multiplier):
+                                weight = weights[(a * kw + b) * multiplier + m]
+                                totals[p] += cells[a, e * multiplier + m] * weight
+
+    @cached_kernel_holding(4)
+    def input_grad(grad_out, out_shape, w, pt, pl, grad_x, x_shape, zero, x, span, run):
+        # Input channel c of a strip of STRIP input pixels (n, y, x0 + p).
+        n_images, height, width, channels = x_shape
+        _, oh, ow, depth = out_shape
+        strips = -(-width // STRIP)
+        c, first, lanes, end = line_run(span, run, n_images * height * strips)
+        if c >= channels:
+            return
+        weights = cuda.local.array(weights_a_channel, item)
+        for t in range(weights_a_channel):
+            weights[t] = w[unsigned((t // multiplier) * depth + c * multiplier + t % multiplier)]
+        totals = cuda.local.array(STRIP, item)
+        n, y, strip = _pixel(first, height, strips)
+        for _ in range(first, end, lanes):
+            x0 = strip * STRIP
+            j_lo = x0 + pl - (kw - 1) * dw  # (at unit strides)
+            if (
+                unit_strides and y + pt - (kh - 1) * dh >= 0 and y + pt < oh and j_lo >= 0
+                and j_lo + grad_cells <= ow
+            ):  # fmt: skip
+                input_grad_strip(grad_out, n, y, x0, pt, pl, oh, ow, depth, c, weights, totals,
+                                 zero, False)  # fmt: skip
+            else:
+                input_grad_strip(grad_out, n, y, x0, pt, pl, oh, ow, depth, c, weights, totals,
+                                 zero, True)  # fmt: skip
+            at = ((n * height + y) * width + x0) * channels + c
+            if relu:  # through the ReLU before the convolution too
+                _gate_strip(totals, x, at, channels, width - x0, zero)
+            _write_strip(grad_x, at, channels, totals, width - x0)
+            n, y, strip = _stepped(n, y, strip, lanes, height, strips)
+
+    @cuda.jit(device=True)
+    def kernel_grad_strip(x, row, row_step, step, y0, x0, height, width, grads, j0, ow, sums,
+                          zero, checked):  # fmt: skip
+        """sums[tap] += the strip's input cell under the tap times its output's gradient, for
+        its outputs (j0 + p < ow) in order. (Its cells are its own: made in the kernel, they
+        took 87 registers a thread where these take 72, two blocks an SM where three fit.)"""
+        cells = cuda.local.array((kh, strip_cells), item)
+        inside = cuda.local.array(strip_cells, numba.boolean)
+        rows_in = cuda.local.array(kh, numba.boolean)
+        read_strip(x, row, row_step, step, y0, x0, height, width, cells, inside, rows_in, zero,
+                   checked)  # fmt: skip
+        for a in range(kh):
+            if rows_in[a]:
+                for p in range(STRIP):
+                    if not checked or j0 + p < ow:
+                        for b in range(kw):
+                            if inside[p * sw + b * dw]:
+                                sums[a * kw + b] += cells[a, p * sw + b * dw] * grads[p]
+
+    # four blocks an SM, not three: 64 registers, its two spilled outside the strip loop
+    @cached_kernel_holding(4)
+    def kernel_grad_parts(x, x_shape, grad_out, out_shape, pt, pl, parts, zero, span, run):
+        # Output channel q: for each tap (a, b), the sum over the thread's strips of output
+        # pixels (n, i, j) of x[n, i*sh - pt + a*dh, j*sw - pl + b*dw, c] * grad_out[n, i, j,
+        # q], pixel by pixel in order, into parts (runs, KH*KW*C*M) at its run's row:
+        # blockIdx.y * lanes + its lane. A strip's input cells are read as the forward's.
+        _, height, width, channels = x_shape
+        n_images, oh, ow, depth = out_shape
+        strips = -(-ow // STRIP)
+        q, first, lanes, end = line_run(span, run, n_images * oh * strips)
+        lane = cuda.threadIdx.x // span
+        if q >= depth or lane >= lanes:
+            return
+        sums = cuda.local.array(taps, item)
+        for t in range(taps):
+            sums[t] = zero
+        grads = cuda.local.array(STRIP, item)
+        row_step, step = dh * width * channels, channels
+        n, i, strip = _pixel(first, oh, strips)
+        for _ in range(first, end, lanes):
+            j0 = strip * STRIP
+            y0, x0 = i * sh - pt, j0 * sw - pl
+            at = ((n * oh + i) * ow + j0) * depth + q
+            for p in range(STRIP):
+                grads[p] = grad_out[unsigned(at)] if j0 + p < ow else zero
+                at += depth
+            row = ((n * height + y0) * width + x0) * channels + q // multiplier
+            if (
+                0 <= y0 and y0 + (kh - 1) * dh < height and 0 <= x0
+                and x0 + strip_cells <= width and j0 + STRIP <= ow
+            ):  # fmt: skip
+                kernel_grad_strip(x, row, row_step, step, y0, x0, height, width, grads, j0, ow,
+                                  sums, zero, False)  # fmt: skip
+            else:
+                kernel_grad_strip(x, row, row_step, step, y0, x0, height, width, grads, j0, ow,
+                                  sums, zero, True)  # fmt: skip
+            n, i, strip = _stepped(n, i, strip, lanes, oh, strips)
+        run_row = cuda.blockIdx.y * lanes + lane
+        for t in range(taps):
+            parts[unsigned((run_row * taps + t) * depth + q)] = sums[t]
+
+    return forward, input_grad, kernel_grad_parts
+
+
+def _depthwise_for(
+    win: Window, multiplier: int, dtype: np.dtype, relu: bool = False
+) -> tuple[Any, Any, Any]:
+    """:func:`_depthwise_kernels` for ``win`` and ``multiplier`` kernels a channel."""
+    window = (*win.kernel, *win.stride, *win.dilation)
+    return _depthwise_kernels(*window, multiplier, dtype.str, relu)
+
+
+def depthwise_conv(x: CudaArray, w: CudaArray, win: Window, relu: bool = False) -> CudaArray:
+    """Each channel c of x (N, H, W, C) convolved with its own kernels w[:, :, c, m] (w is
+    (KH, KW, C, M)): (N, OH, OW, C*M), output channel c*M + m from kernel m. ``relu``: of
+    max(x, 0)."""
+    channels = bounds.images("depthwise_conv", "x", x)[3]
+    bounds.depthwise_kernel("depthwise_conv", w.shape, channels, win)
+    out = empty((x.shape[0], *win.out, x.shape[3] * w.shape[3]), x.dtype)
+    if out.size:
+        forward = _depthwise_for(win, w.shape[3], x.dtype, relu)[0]
+        launch_lines(forward, out.shape[3], _strips(out.shape))(
+            x.flat, x.shape, w.flat, win.pad_top, win.pad_left, out.flat, out.shape,
+            x.dtype.type(0),
+        )  # fmt: skip
+    return out
+
+
+def depthwise_conv_input_grad(
+    grad_out: CudaArray, w: CudaArray, x_shape: tuple[int, ...], win: Window,
+    relu_of: CudaArray | None = None,
+) -> CudaArray:  # fmt: skip
+    """The gradient of :func:`depthwise_conv` with respect to x (N, H, W, C); with ``relu_of``
+    (the x of a forward with ``relu``), through that ReLU too: 0 where x was not positive."""
+    bounds.depthwise_output("depthwise_conv_input_grad", grad_out, x_shape, w.shape, win)
+    if relu_of is not None:
+        bounds.shape_is("depthwise_conv_input_grad", "relu_of", relu_of, x_shape)
+    grad_x = empty(x_shape, grad_out.dtype)
+    if grad_x.size:
+        input_grad = _depthwise_for(win, w.shape[3], grad_out.dtype, relu_of is not None)[1]
+        kept = grad_x if relu_of is None else relu_of  # grad_x's place: not read
+        launch_lines(input_grad, x_shape[3], _strips(x_shape))(
+            grad_out.flat, grad_out.shape, w.flat, win.pad_top, win.pad_left, grad_x.flat,
+            tuple(x_shape), grad_out.dtype.type(0), kept.flat,
+        )  # fmt: skip
+    return grad_x
+
+
+def depthwise_conv_kernel_grad(
+    x: CudaArray, grad_out: CudaArray, w_shape: tuple[int, ...], win: Window,
+    relu: bool = False,
+) -> CudaArray:  # fmt: skip
+    """The gradient of :func:`depthwise_conv` (``relu``: of max(x, 0)) with respect to w
+    (KH, KW, C, M): each thread
+    sums a tap's products over its run of strips of output pixels (PARTS_LINES times as many
+    as the line layout's a thread), then the runs' sums are added down their columns (two
+    launches, the same bits every run)."""
+    bounds.depthwise_output("depthwise_conv_kernel_grad", grad_out, x.shape, w_shape, win)
+    depth, taps = grad_out.shape[3], w_shape[0] * w_shape[1]
+    per_thread = PARTS_LINES * runtime.RUN_LINES
+    span, across, along, run, lanes = runtime.line_layout(
+        depth, _strips(grad_out.shape), per_thread
+    )
+    parts = empty((along * lanes, taps * depth), grad_out.dtype)
+    kernel_grad_parts = _depthwise_for(win, w_shape[3], grad_out.dtype, relu)[2]
+    configure(kernel_grad_parts, (across, along), runtime.THREADS)(
+        x.flat, x.shape, grad_out.flat, grad_out.shape, win.pad_top, win.pad_left, parts.flat,
+        grad_out.dtype.type(0), span, run,
+    )  # fmt: skip
+    return column_sums(parts).reshape(w_shape)

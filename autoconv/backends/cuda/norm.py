@@ -37,6 +37,7 @@ from autoconv.backends.cuda.array import CudaArray, empty, ones_like, zeros
 from autoconv.backends.cuda.reduce import column_sums
 from autoconv.backends.cuda.runtime import (
     cached_kernel,
+    cached_kernel_holding,
     configure,
     four_lines,
     launch,
@@ -104,7 +105,9 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any, Any, Any]:
         value = _normalized(x, mean, scale, shift)
         return zero if relu and value < zero else value  # max(value, 0), a NaN kept
 
-    @cached_kernel
+    # eight blocks an SM (32 registers; 40 and six without the cap): 4 KB a block in flight,
+    # as the normalization that ran at the H200's bandwidth; the spills are outside the loop
+    @cached_kernel_holding(8)
     def moments(x, channels, bias, biased, counts, parts, span, run):
         # parts (2, runs, channels): the mean and M2 of the thread's rows less the channel's
         # first (see _shift), merged four rows (each group's own mean and M2) at a time; counts

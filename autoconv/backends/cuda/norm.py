@@ -87,6 +87,20 @@ def _gated(g, x, mean, scale, shift, relu, zero):
     return g
 
 
+@cuda.jit(device=True)
+def _gated_lines(grad, x, at, added, mean, scale, shift, relu, zero):
+    """Four lines' (at: their offsets) x + added and grad gated by the forward's ReLU (see
+    _gated), their loads made first: in flight together."""
+    a0, a1, a2, a3 = at
+    x0, x1, x2, x3 = x[a0] + added, x[a1] + added, x[a2] + added, x[a3] + added
+    g0, g1, g2, g3 = grad[a0], grad[a1], grad[a2], grad[a3]
+    g0 = _gated(g0, x0, mean, scale, shift, relu, zero)
+    g1 = _gated(g1, x1, mean, scale, shift, relu, zero)
+    g2 = _gated(g2, x2, mean, scale, shift, relu, zero)
+    g3 = _gated(g3, x3, mean, scale, shift, relu, zero)
+    return (x0, x1, x2, x3), (g0, g1, g2, g3)
+
+
 @cache
 def _batch_norm_kernels(dtype: str) -> tuple[Any, Any, Any, Any]:
     """(moments, forward, gradient_sums, backward): the batch normalization's passes over x
@@ -180,13 +194,10 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any, Any, Any]:
         total, centered = zero, zero
         r = first
         while r + 3 * lanes < end:
-            a0, a1, a2, a3 = four_lines(r, lanes, channels, c)
-            x0, x1, x2, x3 = x[a0] + added, x[a1] + added, x[a2] + added, x[a3] + added
-            g0, g1, g2, g3 = grad[a0], grad[a1], grad[a2], grad[a3]
-            g0 = _gated(g0, x0, m, scale, shift, relu, zero)
-            g1 = _gated(g1, x1, m, scale, shift, relu, zero)
-            g2 = _gated(g2, x2, m, scale, shift, relu, zero)
-            g3 = _gated(g3, x3, m, scale, shift, relu, zero)
+            at = four_lines(r, lanes, channels, c)
+            (x0, x1, x2, x3), (g0, g1, g2, g3) = _gated_lines(
+                grad, x, at, added, m, scale, shift, relu, zero
+            )
             total = (((total + g0) + g1) + g2) + g3
             centered = (((centered + g0 * (x0 - m)) + g1 * (x1 - m)) + g2 * (x2 - m)) + g3 * (
                 x3 - m
@@ -226,13 +237,10 @@ def _batch_norm_kernels(dtype: str) -> tuple[Any, Any, Any, Any]:
         summed = zero
         r = first
         while r + 3 * lanes < end:  # four lines' loads in flight, then their writes
-            a0, a1, a2, a3 = four_lines(r, lanes, channels, c)
-            x0, x1, x2, x3 = x[a0] + added, x[a1] + added, x[a2] + added, x[a3] + added
-            g0, g1, g2, g3 = grad[a0], grad[a1], grad[a2], grad[a3]
-            g0 = _gated(g0, x0, m, scale, out_shift, relu, zero)
-            g1 = _gated(g1, x1, m, scale, out_shift, relu, zero)
-            g2 = _gated(g2, x2, m, scale, out_shift, relu, zero)
-            g3 = _gated(g3, x3, m, scale, out_shift, relu, zero)
+            a0, a1, a2, a3 = at = four_lines(r, lanes, channels, c)
+            (x0, x1, x2, x3), (g0, g1, g2, g3) = _gated_lines(
+                grad, x, at, added, m, scale, out_shift, relu, zero
+            )
             d0 = (x0 - m) * x_scale + g0 * g_scale + shift
             d1 = (x1 - m) * x_scale + g1 * g_scale + shift
             d2 = (x2 - m) * x_scale + g2 * g_scale + shift

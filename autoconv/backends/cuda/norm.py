@@ -284,7 +284,9 @@ def _merge_moments(dtype: str) -> Any:
         at = unsigned(k * channels + c)
         return counts[k], parts[at], parts[unsigned(parts.size // 2 + at)]
 
-    @cached_kernel
+    # at most 64 registers a thread, so that a block's 1,024 threads fit a multiprocessor
+    # whatever the dtype (float64's took 64 uncapped)
+    @cached_kernel_holding(4)
     def merge(x, channels, bias, biased, counts, parts, mean, variance):
         merging = cuda.shared.array((3, MERGE_ROWS, MERGE_CHANNELS), item)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y

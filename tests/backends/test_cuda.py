@@ -224,11 +224,12 @@ def test_im2col_and_col2im_match_cpu(kernel, stride, dilation, padding, channels
     """The unrolled windows, and the gradient gathered back from them, as the CPU's: with a
     block's columns (channels) fewer than its threads (several rows, pixels, at a time) or more
     (several blocks across), and its rows one run or cut in many (RUN_LINES; the grid's height
-    capped, MAX_GRID_Y, so that a block takes more)."""
+    capped, MAX_GRID_Y, so that a block takes more); 20 pixels wide, so that im2col's strips of 8
+    run inside the image, at its edges and short."""
     monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
     monkeypatch.setattr(runtime, "MAX_GRID_Y", 7)
-    x = rng.standard_normal((3, 7, 8, channels))
-    win = ac.windows.window("test", (7, 8), kernel, stride, dilation, padding)
+    x = rng.standard_normal((3, 7, 20, channels))
+    win = ac.windows.window("test", (7, 20), kernel, stride, dilation, padding)
     xp, cpu = namespace("cuda"), namespace("cpu")
     np.testing.assert_array_equal(xp.to_numpy(xp.im2col(xp.asarray(x), win)), cpu.im2col(x, win))
     cols = rng.standard_normal(cpu.im2col(x, win).shape)

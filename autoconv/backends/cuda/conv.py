@@ -34,10 +34,13 @@ from autoconv.windows import Window
 # slices each in its second and third convolutions (bench/results/2026-11-25-gpu-whole-batch.md).
 # 512 MB bounds the windows of one convolution on a GPU of a few GB.
 SLICE_BYTES = WHOLE_BATCH_BYTES = 512 * 2**20
-# im2col and the depthwise convolution take pixels in strips of this many along an image row:
-# a strip's offsets are found once, and the depthwise kernels read a window row's cells under
-# it once for its outputs (3 x 6 loads for 4 outputs at 3x3, where each output read its 9).
-STRIP = 4
+# im2col takes output pixels in strips of this many along an image row (the depthwise
+# convolution in strips of its own, depthwise.STRIP): a strip's offsets and its test for the
+# image's edges are found once for its pixels. On sm_90 a strip of 4 inside the image took ~140
+# instructions (35 a pixel), one of 8 ~155 (19 a pixel; 48 registers, five blocks an SM, not
+# 42 and six), and the flowers classifier's largest im2col, instruction-bound, ran at about 1
+# TB/s on an H200 (bench/results/2026-11-26-gpu-h200-tf32-default.md).
+IM2COL_STRIP = 8
 
 
 # im2col, col2im and the depthwise convolution run over lines (strips of output or input
@@ -91,7 +94,7 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> tup
         """values[p] = x[cell + p * step], the strip's cells (row y, columns x0 + p * sw), the
         loads first, in flight together; 0 for a cell outside the image, unless ``checked`` is
         False (compiled apart, for strips inside it: no test)."""
-        for p in range(STRIP):
+        for p in range(IM2COL_STRIP):
             values[p] = zero
             if not checked or (0 <= y < height and 0 <= x0 + p * sw < width):
                 values[p] = x[unsigned(cell)]
@@ -99,24 +102,24 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> tup
 
     @cached_kernel
     def im2col(x, x_shape, pt, pl, oh, ow, cols, zero, span, run):
-        # Entry: column q, the window's cell (a, b) of channel c; a line, a strip of STRIP
+        # Entry: column q, the window's cell (a, b) of channel c; a line, a strip of IM2COL_STRIP
         # rows (n, i, j0 + p), whose cells lie sw pixels apart in x and a row apart in cols.
         n_images, height, width, channels = x_shape
         columns = kh * kw * channels
-        strips = -(-ow // STRIP)
+        strips = -(-ow // IM2COL_STRIP)
         q, first, lanes, end = line_run(span, run, n_images * oh * strips)
         if q >= columns:
             return
         a, rest = q // (kw * channels), q % (kw * channels)
         b, c = rest // channels, rest % channels
         y_off, x_off = a * dh - pt, b * dw - pl
-        values = cuda.local.array(STRIP, x.dtype)
+        values = cuda.local.array(IM2COL_STRIP, x.dtype)
         n, i, strip = _pixel(first, oh, strips)
         for _ in range(first, end, lanes):
-            j0 = strip * STRIP
+            j0 = strip * IM2COL_STRIP
             y, x0 = i * sh + y_off, j0 * sw + x_off
             cell = ((n * height + y) * width + x0) * channels + c  # maybe outside
-            if 0 <= y < height and 0 <= x0 and x0 + (STRIP - 1) * sw < width:
+            if 0 <= y < height and 0 <= x0 and x0 + (IM2COL_STRIP - 1) * sw < width:
                 read_strip(x, cell, sw * channels, y, x0, height, width, values, zero, False)
             else:
                 read_strip(x, cell, sw * channels, y, x0, height, width, values, zero, True)
@@ -226,10 +229,10 @@ def _masked_and_summed(grad: CudaArray, out: CudaArray, multiply: bool) -> tuple
     return masked, sum_columns(_masked_entry, args, rows, columns, grad.dtype)
 
 
-def _strips(shape: tuple[int, ...]) -> int:
-    """The strips of STRIP pixels of (N, H, W, C) images (a row's last may be short)."""
+def _strips(shape: tuple[int, ...], strip: int) -> int:
+    """The strips of ``strip`` pixels of (N, H, W, C) images (a row's last may be short)."""
     n, height, width, _ = shape
-    return n * height * -(-width // STRIP)
+    return n * height * -(-width // strip)
 
 
 def im2col(x: CudaArray, win: Window) -> CudaArray:
@@ -237,7 +240,7 @@ def im2col(x: CudaArray, win: Window) -> CudaArray:
     n, _, _, channels = bounds.images("im2col", "x", x)
     cols = empty((n * win.out[0] * win.out[1], win.kernel[0] * win.kernel[1] * channels), x.dtype)
     if cols.size:
-        launch_lines(_window_for(win)[0], cols.shape[1], _strips((n, *win.out, 1)))(
+        launch_lines(_window_for(win)[0], cols.shape[1], _strips((n, *win.out, 1), IM2COL_STRIP))(
             x.flat, x.shape, win.pad_top, win.pad_left, *win.out, cols.flat, x.dtype.type(0)
         )
     return cols

@@ -16,7 +16,6 @@ from autoconv.backends import bounds
 from autoconv.backends.cuda import runtime
 from autoconv.backends.cuda.array import CudaArray, empty
 from autoconv.backends.cuda.conv import (
-    STRIP,
     _pixel,
     _stepped,
     _strips,
@@ -34,6 +33,12 @@ from autoconv.backends.cuda.runtime import (
 )
 from autoconv.windows import Window
 
+# The kernels take pixels in strips of this many along an image row: a strip's offsets are
+# found once, and a window row's cells under it read once for its outputs (3 x 6 loads for 4
+# outputs at 3x3, where each output read its 9). Strips of 8 (or 6) took fewer instructions a
+# pixel inside the image but 80-96 registers uncapped, or spills (a strip's sums in local
+# memory) at the 64 that four blocks an SM allow.
+STRIP = 4
 # A thread of the depthwise kernel gradient sums up to this many times runtime.RUN_LINES
 # strips of output pixels a tap: fewer runs to add up after (the parts: a row a run) for fewer
 # threads.
@@ -320,7 +325,7 @@ def depthwise_conv(x: CudaArray, w: CudaArray, win: Window, relu: bool = False) 
     out = empty((x.shape[0], *win.out, x.shape[3] * w.shape[3]), x.dtype)
     if out.size:
         forward = _depthwise_for(win, w.shape[3], x.dtype, relu)[0]
-        launch_lines(forward, out.shape[3], _strips(out.shape))(
+        launch_lines(forward, out.shape[3], _strips(out.shape, STRIP))(
             x.flat, x.shape, w.flat, win.pad_top, win.pad_left, out.flat, out.shape,
             x.dtype.type(0),
         )  # fmt: skip
@@ -340,7 +345,7 @@ def depthwise_conv_input_grad(
     if grad_x.size:
         input_grad = _depthwise_for(win, w.shape[3], grad_out.dtype, relu_of is not None)[1]
         kept = grad_x if relu_of is None else relu_of  # grad_x's place: not read
-        launch_lines(input_grad, x_shape[3], _strips(x_shape))(
+        launch_lines(input_grad, x_shape[3], _strips(x_shape, STRIP))(
             grad_out.flat, grad_out.shape, w.flat, win.pad_top, win.pad_left, grad_x.flat,
             tuple(x_shape), grad_out.dtype.type(0), kept.flat,
         )  # fmt: skip
@@ -360,7 +365,7 @@ def depthwise_conv_kernel_grad(
     depth, taps = grad_out.shape[3], w_shape[0] * w_shape[1]
     per_thread = PARTS_LINES * runtime.RUN_LINES
     span, across, along, run, lanes = runtime.line_layout(
-        depth, _strips(grad_out.shape), per_thread
+        depth, _strips(grad_out.shape, STRIP), per_thread
     )
     parts = empty((along * lanes, taps * depth), grad_out.dtype)
     kernel_grad_parts = _depthwise_for(win, w_shape[3], grad_out.dtype, relu)[2]

@@ -89,6 +89,8 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> tup
     on sm_90). cols (flat) has N*OH*OW rows of KH*KW*C columns, column (a*KW + b)*C + c the
     window's cell (a, b) of channel c; x and grad_x (flat) are images of x_shape (N, H, W, C)."""
 
+    unit_strides = sh == 1 and sw == 1  # (col2im's cells every window offset reaches)
+
     @cuda.jit(device=True)
     def read_strip(x, cell, step, y, x0, height, width, values, zero, checked):
         """values[p] = x[cell + p * step], the strip's cells (row y, columns x0 + p * sw), the
@@ -126,6 +128,37 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> tup
             _write_strip(cols, ((n * oh + i) * ow + j0) * columns + q, columns, values, ow - j0)
             n, i, strip = _stepped(n, i, strip, lanes, oh, strips)
 
+    @cuda.jit(device=True)
+    def gather(cols, n, y, xx, pt, pl, oh, ow, columns, channels, c, at_column, rows_reached,
+               entries, zero, checked):  # fmt: skip
+        """The sum of the column entries read from input cell (n, y, xx) of channel c, window
+        rows outer, every entry read first (in flight together); unless ``checked`` (compiled
+        apart, at unit strides for a cell every window offset reaches, as most are) nothing is
+        tested and the offsets are a sum a window row and column."""
+        for b in range(kw):
+            if checked:
+                reached, j = _window_index(xx + pl - b * dw, sw, ow)
+            else:
+                reached, j = True, xx + pl - b * dw
+            at_column[b] = j * columns + b * channels if reached else -1
+        for a in range(kh):
+            if checked:
+                rows_reached[a], i = _window_index(y + pt - a * dh, sh, oh)
+            else:
+                rows_reached[a], i = True, y + pt - a * dh
+            if rows_reached[a]:
+                row = (n * oh + i) * ow * columns + a * kw * channels + c
+                for b in range(kw):
+                    if at_column[b] >= 0:
+                        entries[a, b] = cols[unsigned(row + at_column[b])]
+        total = zero
+        for a in range(kh):
+            if rows_reached[a]:
+                for b in range(kw):
+                    if at_column[b] >= 0:
+                        total += entries[a, b]
+        return total
+
     @cached_kernel
     def col2im(cols, pt, pl, oh, ow, grad_x, x_shape, zero, span, run):
         # One thread per input cell gathers every column entry read from it: no atomics, the
@@ -141,22 +174,15 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> tup
         entries = cuda.local.array((kh, kw), cols.dtype)
         n, y, xx = _pixel(first, height, width)
         for pixel in range(first, end, lanes):
-            for b in range(kw):
-                reached, j = _window_index(xx + pl - b * dw, sw, ow)
-                at_column[b] = j * columns + b * channels if reached else -1
-            for a in range(kh):  # every entry read first, in flight together, then summed
-                rows_reached[a], i = _window_index(y + pt - a * dh, sh, oh)
-                if rows_reached[a]:
-                    row = (n * oh + i) * ow * columns + a * kw * channels + c
-                    for b in range(kw):
-                        if at_column[b] >= 0:
-                            entries[a, b] = cols[unsigned(row + at_column[b])]
-            total = zero
-            for a in range(kh):
-                if rows_reached[a]:
-                    for b in range(kw):
-                        if at_column[b] >= 0:
-                            total += entries[a, b]
+            if (
+                unit_strides and 0 <= y + pt - (kh - 1) * dh and y + pt < oh
+                and 0 <= xx + pl - (kw - 1) * dw and xx + pl < ow
+            ):  # fmt: skip
+                total = gather(cols, n, y, xx, pt, pl, oh, ow, columns, channels, c, at_column,
+                               rows_reached, entries, zero, False)  # fmt: skip
+            else:
+                total = gather(cols, n, y, xx, pt, pl, oh, ow, columns, channels, c, at_column,
+                               rows_reached, entries, zero, True)  # fmt: skip
             grad_x[unsigned(pixel * channels + c)] = total
             n, y, xx = _stepped(n, y, xx, lanes, height, width)
 

@@ -65,65 +65,95 @@ def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str, wide: bool
     item = numba.from_dtype(np.dtype(dtype))
     rows_over, columns_over = -(-kh // sh), -(-kw // sw)  # the most windows over a cell
 
+    pair_columns = sw + kw  # the input columns under two windows side by side
+
     @cuda.jit(device=True)
-    def window_max(x, image, y0, x0, height, width, channels, checked):
-        """(maximum, its row, its column) of the window at (y0, x0) of the image at offset
-        ``image`` (its channel's): every cell read first, then compared, the loads in flight
-        together; unless ``checked`` (compiled apart: the window lies inside the image, as most
-        do), a cell outside the image is read as the window's first inside and not compared
-        (offsets outside it wrap around, unsigned, and are never read)."""
+    def winner(values, rows_in, columns_in, first_column):
+        """(maximum, its row, its column) of the window over values[:, first_column:], among
+        its cells inside the image (rows_in, columns_in): compared from the last cell back (the
+        loads' order, so that the first comparison waits for the last load, not each for its
+        own): a cell at least as large, or a NaN, displaces the one after it, so the first
+        maximum wins, or the first NaN, or in a window of -inf its first cell."""
+        best, won_a, won_b = item(-math.inf), 0, 0
+        for a in range(kh - 1, -1, -1):
+            for b in range(kw - 1, -1, -1):
+                if rows_in[a] and columns_in[first_column + b]:
+                    value = values[a, first_column + b]
+                    if value >= best or value != value:
+                        best, won_a, won_b = value, a, b
+        return best, won_a, won_b
+
+    @cuda.jit(device=True)
+    def windows_max(x, image, y0, x0, height, width, channels, pair, checked):
+        """The winners (see winner) of the window at (y0, x0) of the image at offset ``image``
+        (its channel's) and, with ``pair``, of the window beside it at (y0, x0 + sw): their
+        cells read once (the columns they share too), every one first, the loads in flight
+        together; unless ``checked`` (compiled apart: both windows lie inside the image, as
+        most do), a cell outside the image is read as the first window's first inside and not
+        compared (offsets outside it wrap around, unsigned, and are never read)."""
         rows_in = cuda.local.array(kh, numba.boolean)
-        columns_in = cuda.local.array(kw, numba.boolean)
-        values = cuda.local.array((kh, kw), item)
+        columns_in = cuda.local.array(pair_columns, numba.boolean)
+        values = cuda.local.array((kh, pair_columns), item)
         step, line = index(channels), index(width * channels)
         for a in range(kh):
             rows_in[a] = not checked or 0 <= y0 + a < height
-        for b in range(kw):
+        for b in range(pair_columns):
             columns_in[b] = not checked or 0 <= x0 + b < width
         inside = index(image + (max(y0, 0) * width + max(x0, 0)) * channels)
         cells = index(image + (y0 * width + x0) * channels)
         for a in range(kh):
             cell = cells
-            for b in range(kw):
-                values[a, b] = x[cell if rows_in[a] and columns_in[b] else inside]
+            for b in range(pair_columns):
+                if b < kw or (pair and b >= sw):  # the first window's or the second's
+                    values[a, b] = x[cell if rows_in[a] and columns_in[b] else inside]
                 cell = index(cell + step)
             cells = index(cells + line)
-        # the winner found from the last cell back (the loads' order, so that the first
-        # comparison waits for the last load, not each for its own): a cell at least as large,
-        # or a NaN, displaces the one after it, so the first maximum wins, or the first NaN,
-        # or in a window of -inf its first cell
-        best, won_a, won_b = item(-math.inf), 0, 0
-        for a in range(kh - 1, -1, -1):
-            for b in range(kw - 1, -1, -1):
-                if rows_in[a] and columns_in[b]:
-                    value = values[a, b]
-                    if value >= best or value != value:
-                        best, won_a, won_b = value, a, b
-        return best, won_a, won_b
+        best, won_a, won_b = winner(values, rows_in, columns_in, 0)
+        if not pair:
+            return best, won_a, won_b, best, won_a, won_b
+        second, second_a, second_b = winner(values, rows_in, columns_in, sw)
+        return best, won_a, won_b, second, second_a, second_b
+
+    @cuda.jit(device=True)
+    def write(out, argmax, at, best, won_a, won_b, y0, x0, width, channels, c, added, relu,
+              zero):  # fmt: skip
+        """Output ``at``'s maximum (+ added, through the ReLU) and its winner's offset."""
+        out[unsigned(at * channels + c)] = activated(best + added, relu, zero)
+        argmax[unsigned(at * channels + c)] = ((y0 + won_a) * width + x0 + won_b) * channels + c
 
     @cached_kernel
     def forward(x, x_shape, bias, relu, zero, pt, pl, out, out_shape, argmax, span, run):
         # Pools x, then applies + bias and max(., 0) (if relu) to the maximum: the same values
         # as pooling max(x + bias, 0) (both are monotonic), and the same winners as on the CPU:
         # the first maximum in row-major order over the window's cells inside the image (a
-        # NaN wins).
+        # NaN wins). A line is a pair of outputs side by side (j, j + 1; a row's last may be
+        # alone), whose windows' cells are read once: a pair's prologue, offsets and stepping
+        # found once for both (on sm_90 ~180 instructions an output inside the image alone).
         _, height, width, channels = x_shape
         n_images, oh, ow, _ = out_shape
-        c, first, lanes, end = line_run(span, run, n_images * oh * ow)
+        pairs = -(-ow // 2)
+        c, first, lanes, end = line_run(span, run, n_images * oh * pairs)
         if c >= channels:
             return
-        n, i, j = _pixel(first, oh, ow)
-        for pixel in range(first, end, lanes):
+        added = bias[c]
+        n, i, p = _pixel(first, oh, pairs)
+        for _ in range(first, end, lanes):
+            j = 2 * p
             y0, x0 = i * sh - pt, j * sw - pl
             image = n * height * width * channels + c
-            if 0 <= y0 and y0 + kh <= height and 0 <= x0 and x0 + kw <= width:
-                best, won_a, won_b = window_max(x, image, y0, x0, height, width, channels, False)
+            pair = j + 1 < ow
+            if pair and 0 <= y0 and y0 + kh <= height and 0 <= x0 and x0 + sw + kw <= width:
+                b0, a0, c0, b1, a1, c1 = windows_max(x, image, y0, x0, height, width, channels,
+                                                     True, False)  # fmt: skip
             else:
-                best, won_a, won_b = window_max(x, image, y0, x0, height, width, channels, True)
-            where = ((y0 + won_a) * width + x0 + won_b) * channels + c
-            out[unsigned(pixel * channels + c)] = activated(best + bias[c], relu, zero)
-            argmax[unsigned(pixel * channels + c)] = where
-            n, i, j = _stepped(n, i, j, lanes, oh, ow)
+                b0, a0, c0, b1, a1, c1 = windows_max(x, image, y0, x0, height, width, channels,
+                                                     pair, True)  # fmt: skip
+            at = (n * oh + i) * ow + j
+            write(out, argmax, at, b0, a0, c0, y0, x0, width, channels, c, added, relu, zero)
+            if pair:
+                write(out, argmax, at + 1, b1, a1, c1, y0, x0 + sw, width, channels, c, added,
+                      relu, zero)  # fmt: skip
+            n, i, p = _stepped(n, i, p, lanes, oh, pairs)
 
     @cuda.jit(device=True)
     def route_block(grad_out, argmax, grad_x, window, out_line, bi, bj, oh, ow, corner, base,
@@ -296,7 +326,8 @@ def max_pool_forward(
         bias = zeros((x.shape[3],), x.dtype)
     if out.size:
         forward = _max_pool_kernels(*win.kernel, *win.stride, x.dtype.str, _wide(x, out))[0]
-        launch_lines(forward, shape[3], math.prod(shape[:3]))(
+        pairs = shape[0] * shape[1] * -(-shape[2] // 2)  # the kernel's lines: see forward
+        launch_lines(forward, shape[3], pairs)(
             x.flat, x.shape, bias.flat, relu, x.dtype.type(0), win.pad_top, win.pad_left,
             out.flat, shape, argmax.flat,
         )  # fmt: skip

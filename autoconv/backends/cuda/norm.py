@@ -62,7 +62,7 @@ def _shift(x, channels, c, added, zero):
     """Channel c's first value (of x + added; 0 without rows): the statistics' runs take their
     means and merge them less it, so that the merges' differences of means are of numbers the
     size of the spread, not of the mean (a mean 10^4 times the spread lost half the variance's
-    digits to them: 5e-5 of it, 8e-7 so)."""
+    digits to them: 5e-5 of it, 3e-7 so)."""
     return x[unsigned(c)] + added if x.size >= channels else zero
 
 

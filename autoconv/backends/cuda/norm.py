@@ -287,43 +287,43 @@ def _merge_moments(dtype: str) -> Any:
     # at most 64 registers a thread, so that a block's 1,024 threads fit a multiprocessor
     # whatever the dtype (float64's took 64 uncapped)
     @cached_kernel_holding(4)
-    def merge(x, channels, bias, biased, counts, parts, mean, variance):
+    def merge(x, channels, bias, biased, counts, parts, means, variances):
         merging = cuda.shared.array((3, MERGE_ROWS, MERGE_CHANNELS), item)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
         c, runs = cuda.blockIdx.x * MERGE_CHANNELS + tx, counts.size
-        n, m, m2 = zero, zero, zero
+        n, mean, m2 = zero, zero, zero
         if c < channels:
             k = ty
             while k + 3 * MERGE_ROWS < runs:  # four runs' loads in flight, merged pairwise
-                n0, m0, q0 = run_of(counts, parts, channels, k, c)
-                n1, m1, q1 = run_of(counts, parts, channels, k + MERGE_ROWS, c)
-                n2, m2_2, q2 = run_of(counts, parts, channels, k + 2 * MERGE_ROWS, c)
-                n3, m3, q3 = run_of(counts, parts, channels, k + 3 * MERGE_ROWS, c)
-                n0, m0, q0 = _merged(n0, m0, q0, n1, m1, q1, zero)
-                n2, m2_2, q2 = _merged(n2, m2_2, q2, n3, m3, q3, zero)
-                n0, m0, q0 = _merged(n0, m0, q0, n2, m2_2, q2, zero)
-                n, m, m2 = _merged(n, m, m2, n0, m0, q0, zero)
+                n0, mean0, q0 = run_of(counts, parts, channels, k, c)
+                n1, mean1, q1 = run_of(counts, parts, channels, k + MERGE_ROWS, c)
+                n2, mean2, q2 = run_of(counts, parts, channels, k + 2 * MERGE_ROWS, c)
+                n3, mean3, q3 = run_of(counts, parts, channels, k + 3 * MERGE_ROWS, c)
+                n0, mean0, q0 = _merged(n0, mean0, q0, n1, mean1, q1, zero)
+                n2, mean2, q2 = _merged(n2, mean2, q2, n3, mean3, q3, zero)
+                n0, mean0, q0 = _merged(n0, mean0, q0, n2, mean2, q2, zero)
+                n, mean, m2 = _merged(n, mean, m2, n0, mean0, q0, zero)
                 k += 4 * MERGE_ROWS
             while k < runs:
-                n0, m0, q0 = run_of(counts, parts, channels, k, c)
-                n, m, m2 = _merged(n, m, m2, n0, m0, q0, zero)
+                n0, mean0, q0 = run_of(counts, parts, channels, k, c)
+                n, mean, m2 = _merged(n, mean, m2, n0, mean0, q0, zero)
                 k += MERGE_ROWS
-        merging[0, ty, tx], merging[1, ty, tx], merging[2, ty, tx] = n, m, m2
+        merging[0, ty, tx], merging[1, ty, tx], merging[2, ty, tx] = n, mean, m2
         cuda.syncthreads()
         step = MERGE_ROWS // 2
         while step > 0:
             if ty < step:
-                n, m, m2 = _merged(
+                n, mean, m2 = _merged(
                     merging[0, ty, tx], merging[1, ty, tx], merging[2, ty, tx],
                     merging[0, ty + step, tx], merging[1, ty + step, tx],
                     merging[2, ty + step, tx], zero,
                 )  # fmt: skip
-                merging[0, ty, tx], merging[1, ty, tx], merging[2, ty, tx] = n, m, m2
+                merging[0, ty, tx], merging[1, ty, tx], merging[2, ty, tx] = n, mean, m2
             cuda.syncthreads()
             step //= 2
         if ty == 0 and c < channels:
-            mean[c] = m + _shift(x, channels, c, bias[c] if biased else zero, zero)
-            variance[c] = m2 / n
+            means[c] = mean + _shift(x, channels, c, bias[c] if biased else zero, zero)
+            variances[c] = m2 / n
 
     return merge
 

@@ -140,11 +140,14 @@ KERNELS = {
         (A1, *(i64,) * 4, A1, T4, f32, i64, i64),
     ),
     **{
-        f"depthwise_conv{name} 3x3{' of a relu' * relu}": (kernel, signature)
-        for relu in (False, True)
+        f"depthwise_conv{name} 3x3{' of a relu' * relu}{', 64-bit offsets' * wide}": (
+            kernel,
+            signature,
+        )
+        for relu, wide in ((False, False), (True, False), (True, True))
         for name, kernel, signature in zip(
             ("", " input grad", " kernel grad parts"),
-            depthwise._depthwise_kernels(3, 3, 1, 1, 1, 1, 1, "<f4", relu),
+            depthwise._depthwise_kernels(3, 3, 1, 1, 1, 1, 1, "<f4", relu, wide),
             (
                 (A1, T4, A1, i64, i64, A1, T4, f32, i64, i64),
                 (A1, T4, A1, i64, i64, A1, T4, f32, A1, i64, i64),

@@ -153,6 +153,8 @@ def test_a_convolution_without_gradient_runs_in_slices_as_on_the_cpu(monkeypatch
         ((3, 3), 1, 2, "same", 1, 11),  # strips of 4 pixels: two whole, a short one
         ((3, 3), 2, 1, "same", 2, 11),
         ((3, 3), 1, 1, "same", 2, 13),  # strips inside the image, of every kernel, and not
+        ((3, 3), 1, 1, "same", 1, 21),  # rows of several inside strips, walked one by one
+        ((3, 3), 1, 1, "valid", 1, 20),
     ],
 )
 @pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])
@@ -169,6 +171,35 @@ def test_depthwise_conv2d_matches_cpu(k, s, d, p, m, width, lines_per_thread, mo
         [x, w, b],
         rng,
     )
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_depthwise_conv_with_64_bit_offsets_is_the_32_bit_one(relu, rng, monkeypatch):
+    """The kernels compiled for arrays of 2**31 entries or more give the same bits: forward,
+    input gradient and kernel gradient, strips inside the image and at its edges."""
+    x, w = rng.standard_normal((2, 5, 13, 3)), rng.standard_normal((3, 3, 3, 2))
+    g = rng.standard_normal((2, 5, 13, 6))
+    win = ac.windows.window("t", (5, 13), (3, 3), 1, 1, "same")
+    xp = namespace("cuda")
+
+    def run() -> list[np.ndarray]:
+        xd, wd, gd = xp.asarray(x), xp.asarray(w), xp.asarray(g)
+        outs = (
+            xp.depthwise_conv(xd, wd, win, relu),
+            xp.depthwise_conv_input_grad(gd, wd, x.shape, win, xd if relu else None),
+            xp.depthwise_conv_kernel_grad(xd, gd, w.shape, win, relu),
+        )
+        return [xp.to_numpy(a) for a in outs]
+
+    narrow = run()
+    monkeypatch.setattr(runtime, "wide_offsets", lambda *arrays: True)
+    for wide, one in zip(run(), narrow, strict=True):
+        np.testing.assert_array_equal(wide, one)
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.pad(np.maximum(x, 0) if relu else x, ((0, 0), (1, 1), (1, 1), (0, 0))), (3, 3), (1, 2)
+    )  # (n, y, x, c, a, b)
+    expected = np.einsum("nyxcab,abcm->nyxcm", windows, w).reshape(g.shape)
+    np.testing.assert_allclose(narrow[0], expected, rtol=1e-10, atol=1e-12)
 
 
 def test_depthwise_conv2d_float32_stays_float32(rng):
@@ -526,8 +557,6 @@ def test_max_pool_ties_nans_and_infinities_as_on_the_cpu(pool, strides, padding,
 def test_max_pool_with_64_bit_offsets_is_the_32_bit_one(pool, strides, padding, rng,
                                                         monkeypatch):  # fmt: skip
     """The kernels compiled for arrays of 2**31 entries or more give the same bits."""
-    from autoconv.backends.cuda import pool as cuda_pool
-
     x = (rng.permutation(2 * 7 * 6 * 3) * 0.01).reshape(2, 7, 6, 3)
     win = ac.windows.window("t", (7, 6), (pool, pool), strides or pool, 1, padding)
     xp = namespace("cuda")
@@ -539,7 +568,7 @@ def test_max_pool_with_64_bit_offsets_is_the_32_bit_one(pool, strides, padding, 
                                                                              win))]  # fmt: skip
 
     narrow = run()
-    monkeypatch.setattr(cuda_pool, "_wide", lambda *arrays: True)
+    monkeypatch.setattr(runtime, "wide_offsets", lambda *arrays: True)
     for wide, one in zip(run(), narrow, strict=True):
         np.testing.assert_array_equal(wide, one)
     routed = np.linspace(-1, 1, narrow[0].size).sum()  # each window's gradient, routed once

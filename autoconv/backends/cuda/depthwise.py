@@ -1,7 +1,6 @@
 """The depthwise convolution on the GPU: its forward, input gradient and kernel gradient (its
 parts a run, then the column sums), each kernel compiled for one window, its strides and
-dilation, and depth multiplier. The names of :mod:`autoconv.backends.cpu.conv`; the strips of
-pixels and their stepping are im2col's (:mod:`autoconv.backends.cuda.conv`)."""
+dilation, and depth multiplier. The names of :mod:`autoconv.backends.cpu.conv`."""
 
 from __future__ import annotations
 
@@ -15,21 +14,15 @@ from numba import cuda
 from autoconv.backends import bounds
 from autoconv.backends.cuda import runtime
 from autoconv.backends.cuda.array import CudaArray, empty
-from autoconv.backends.cuda.conv import (
-    _pixel,
-    _stepped,
-    _strips,
-    _window_index,
-    _write_strip,
-    activated,
-)
+from autoconv.backends.cuda.conv import _pixel, _strips, _window_index, activated
 from autoconv.backends.cuda.reduce import column_sums
 from autoconv.backends.cuda.runtime import (
     cached_kernel_holding,
     configure,
     launch_lines,
-    line_run,
+    line_chunk,
     unsigned,
+    unsigned32,
 )
 from autoconv.windows import Window
 
@@ -45,55 +38,10 @@ STRIP = 4
 PARTS_LINES = 4
 
 
-@cuda.jit(device=True)
-def _read_rows(x, first, row_step, step, y0, dh, height, inside, rows_in, cells, checked):
-    """cells[a, e] = x[first + a * row_step + e * step] for the window's rows a inside the image
-    (rows_in[a] = whether 0 <= y0 + a * dh < height, or True unless ``checked``) and the cells
-    e inside it (inside[e]); the others are not read. Every load is made before any value is
-    used, so they are in flight together (read row by row, each row's multiply-adds waiting on
-    its loads, the small Xception's depthwise convolutions waited on three rounds of loads a
-    strip)."""
-    row = first
-    for a in range(cells.shape[0]):
-        rows_in[a] = not checked or 0 <= y0 + a * dh < height
-        if rows_in[a]:
-            cell = row
-            for e in range(cells.shape[1]):
-                if inside[e]:
-                    cells[a, e] = x[unsigned(cell)]
-                cell += step
-        row += row_step
-
-
-@cuda.jit(device=True)
-def _mark_inside(inside, first, size, checked):
-    """inside[e] = whether 0 <= first + e < size, or True unless ``checked``."""
-    for e in range(len(inside)):
-        inside[e] = not checked or 0 <= first + e < size
-
-
-@cuda.jit(device=True)
-def _rectify(cells, rows_in, inside, zero):
-    """max(cell, 0) for the cells _read_rows read (a ReLU before the convolution)."""
-    for a in range(cells.shape[0]):
-        if rows_in[a]:
-            for e in range(cells.shape[1]):
-                if inside[e]:
-                    cells[a, e] = activated(cells[a, e], True, zero)
-
-
-@cuda.jit(device=True)
-def _gate_strip(values, x, at, step, count, zero):
-    """values[p] times (x[at + p * step] > 0), as relu_grad, for a strip's first ``count``
-    pixels: the gradient through a ReLU before the convolution."""
-    for p in range(STRIP):
-        if p < count and not x[unsigned(at + p * step)] > 0:
-            values[p] = values[p] * zero
-
-
 @cache
 def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, multiplier: int,
-                       dtype: str, relu: bool = False) -> tuple[Any, Any, Any]:  # fmt: skip
+                       dtype: str, relu: bool = False, wide: bool = False
+                       ) -> tuple[Any, Any, Any]:  # fmt: skip
     """The depthwise convolution's (forward, input gradient, kernel gradient's parts) kernels
     for one window (kh x kw, strides sh, sw, dilations dh, dw) and depth multiplier M, known
     when they are compiled: a thread's weights or running sums sit in registers, its taps'
@@ -104,14 +52,18 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
     cells outside the image skipped, as before: the same bits.
 
     x (N, H, W, C), out and grad_out (N, OH, OW, C*M) and w (KH, KW, C, M) are flat; output
-    channel q = c*M + m is input channel c's kernel m. Each runs in runtime's line layout: a
-    thread takes one channel down a run of lines, strips of STRIP output pixels (input pixels
-    for the input gradient). A strip whose cells all lie inside the image (most of them) runs
-    its strip function compiled without a test a cell (``checked`` False, constant where it is
-    called): on sm_90 the forward's loop was 369 instructions a strip with the tests, 195
-    without. ``relu`` (compiled in): of max(x, 0), a ReLU before the convolution applied to
-    the cells as they are read, and the input gradient through it (times x > 0, read at the
-    strip's pixels; the input gradient's ``x`` is read only then)."""
+    channel q = c*M + m is input channel c's kernel m. A thread takes one channel down a run of
+    strips of STRIP output pixels (input pixels for the input gradient) one after another
+    (runtime.line_chunk): along an image row a strip's offsets are the last one's plus a
+    constant, found anew only where a row starts. A strip whose cells all lie inside the image
+    (most of them) runs its strip function compiled without a test a cell (``checked`` False,
+    constant where it is called): on sm_90 the forward's loop was 369 instructions a strip
+    with the tests, 195 without. Offsets are 32-bit unsigned unless an array has 2**31
+    entries or more (``wide``; runtime.wide_offsets): one instruction an add, not two.
+    ``relu`` (compiled in): of max(x, 0), a ReLU before the convolution applied to the cells
+    as they are read, and the input gradient through it (times x > 0, read at the strip's
+    pixels; the input gradient's ``x`` is read only then)."""
+    index = unsigned if wide else unsigned32
     item = numba.from_dtype(np.dtype(dtype))
     taps = kh * kw
     weights_a_channel = taps * multiplier
@@ -121,13 +73,46 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
     unit_strides = sh == 1 and sw == 1  # (the input gradient's whole strips: every tap lands)
 
     @cuda.jit(device=True)
+    def inside_strips(pl, width, ow):
+        """[lo, hi): the strips of output pixels whose STRIP outputs all exist and whose
+        windows' columns all lie inside the image."""
+        lo = -(-pl // (STRIP * sw))
+        return lo, min((width - strip_cells + pl) // (STRIP * sw) + 1, ow // STRIP)
+
+    @cuda.jit(device=True)
     def read_strip(x, row, row_step, step, y0, x0, height, width, cells, inside, rows_in, zero,
                    checked):  # fmt: skip
-        """The input cells under a strip (window rows from y0, columns from x0), of the ReLU."""
-        _mark_inside(inside, x0, width, checked)
-        _read_rows(x, row, row_step, step, y0, dh, height, inside, rows_in, cells, checked)
+        """cells[a, e] = x[row + a * row_step + e * step] (of the ReLU): the input cells under
+        a strip, window rows from y0, columns from x0; unless ``checked`` (compiled apart: all
+        inside the image), only those inside it (rows_in[a], inside[e]) are read. Every load
+        is made before any value is used, so they are in flight together (read row by row,
+        each row's multiply-adds waiting on its loads, the small Xception's depthwise
+        convolutions waited on three rounds of loads a strip)."""
+        for e in range(strip_cells):
+            inside[e] = not checked or 0 <= x0 + e < width
+        for a in range(kh):
+            rows_in[a] = not checked or 0 <= y0 + a * dh < height
+            if rows_in[a]:
+                cell = row
+                for e in range(strip_cells):
+                    if inside[e]:
+                        cells[a, e] = x[cell]
+                    cell = index(cell + step)
+            row = index(row + row_step)
         if relu:
-            _rectify(cells, rows_in, inside, zero)
+            for a in range(kh):
+                if rows_in[a]:
+                    for e in range(strip_cells):
+                        if inside[e]:
+                            cells[a, e] = activated(cells[a, e], True, zero)
+
+    @cuda.jit(device=True)
+    def write_strip(out, at, step, values, count):
+        """out[at + p * step] = values[p] for a strip's first ``count`` pixels."""
+        for p in range(STRIP):
+            if p < count:
+                out[at] = values[p]
+            at = index(at + step)
 
     @cuda.jit(device=True)
     def forward_strip(x, row, row_step, step, y0, x0, height, width, weights, totals, cells,
@@ -147,11 +132,12 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
 
     @cached_kernel_holding(4)  # four blocks an SM, not three (see runtime)
     def forward(x, x_shape, w, pt, pl, out, out_shape, zero, span, run):
-        # Output channel q of a strip of STRIP output pixels (n, i, j0 + p).
+        # Output channel q of strips of STRIP output pixels (n, i, s * STRIP + p), walked in
+        # order: an image row's strips from its strip s, then the next row's from 0.
         _, height, width, channels = x_shape
         n_images, oh, ow, depth = out_shape
         strips = -(-ow // STRIP)
-        q, first, lanes, end = line_run(span, run, n_images * oh * strips)
+        q, _, line, end = line_chunk(span, run, n_images * oh * strips)
         if q >= depth:
             return
         weights = cuda.local.array(taps, item)
@@ -161,44 +147,60 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
         cells = cuda.local.array((kh, strip_cells), item)
         inside = cuda.local.array(strip_cells, numba.boolean)
         rows_in = cuda.local.array(kh, numba.boolean)
-        row_step, step = dh * width * channels, channels
-        n, i, strip = _pixel(first, oh, strips)
-        for _ in range(first, end, lanes):
-            j0 = strip * STRIP
-            y0, x0 = i * sh - pt, j0 * sw - pl
-            row = ((n * height + y0) * width + x0) * channels + q // multiplier
-            if 0 <= y0 and y0 + (kh - 1) * dh < height and 0 <= x0 and x0 + strip_cells <= width:
-                forward_strip(x, row, row_step, step, y0, x0, height, width, weights, totals,
-                              cells, inside, rows_in, zero, False)  # fmt: skip
-            else:
-                forward_strip(x, row, row_step, step, y0, x0, height, width, weights, totals,
-                              cells, inside, rows_in, zero, True)  # fmt: skip
-            _write_strip(out, ((n * oh + i) * ow + j0) * depth + q, depth, totals, ow - j0)
-            n, i, strip = _stepped(n, i, strip, lanes, oh, strips)
+        row_step, step, out_step = index(dh * width * channels), index(channels), index(depth)
+        row_move, out_move = index(STRIP * sw * channels), index(STRIP * depth)
+        lo, hi = inside_strips(pl, width, ow)
+        n, i, s = _pixel(line, oh, strips)
+        while line < end:
+            y0, x0 = i * sh - pt, s * STRIP * sw - pl
+            rows_inside = 0 <= y0 and y0 + (kh - 1) * dh < height
+            row = index(((n * height + y0) * width + x0) * channels + q // multiplier)
+            at = index(((n * oh + i) * ow + s * STRIP) * depth + q)
+            last = min(strips, s + end - line)
+            line += last - s
+            while s < last:
+                if rows_inside and lo <= s < hi:
+                    forward_strip(x, row, row_step, step, y0, x0, height, width, weights,
+                                  totals, cells, inside, rows_in, zero, False)  # fmt: skip
+                    write_strip(out, at, out_step, totals, STRIP)
+                else:
+                    forward_strip(x, row, row_step, step, y0, x0, height, width, weights,
+                                  totals, cells, inside, rows_in, zero, True)  # fmt: skip
+                    write_strip(out, at, out_step, totals, ow - s * STRIP)
+                s, x0 = s + 1, x0 + STRIP * sw
+                row, at = index(row + row_move), index(at + out_move)
+            s, i = 0, i + 1
+            if i == oh:
+                i, n = 0, n + 1
 
     @cuda.jit(device=True)
-    def input_grad_strip(grad_out, n, y, x0, pt, pl, oh, ow, depth, c, weights, totals, zero,
-                         checked):  # fmt: skip
+    def input_grad_strip(grad_out, grad_at, n, y, x0, pt, pl, oh, ow, depth, c, weights,
+                         totals, zero, checked):  # fmt: skip
         """totals[p]: the gradient of input pixel (n, y, x0 + p), the gradients of every
         output that read it gathered (as col2im), window row by window row, the output row's
-        gradients under the strip read once into registers."""
+        gradients under the strip read once into registers. Unless ``checked`` (compiled
+        apart: unit strides, every output the strip reaches there), ``grad_at`` is the offset
+        of output (n, y + pt, j_lo)'s channel c * M, window row a's dh * a output rows up."""
         cells = cuda.local.array((kh, grad_cell_values), item)
         reached = cuda.local.array(grad_cells, numba.boolean)
         rows_reached = cuda.local.array(kh, numba.boolean)
         j_lo = -((-(x0 + pl - (kw - 1) * dw)) // sw)  # the first output column reached
-        _mark_inside(reached, j_lo, ow, checked)
-        for a in range(kh):  # every load first: in flight together (see _read_rows)
+        for e in range(grad_cells):
+            reached[e] = not checked or 0 <= j_lo + e < ow
+        step, up = index(depth), index(dh * ow * depth)
+        for a in range(kh):  # every load first: in flight together (see read_strip)
             if checked:
                 rows_reached[a], i = _window_index(y + pt - a * dh, sh, oh)
+                at = index(((n * oh + i) * ow + j_lo) * depth + c * multiplier)
             else:
-                rows_reached[a], i = True, y + pt - a * dh
+                rows_reached[a], at = True, grad_at
+                grad_at = index(grad_at - up)
             if rows_reached[a]:
-                at = ((n * oh + i) * ow + j_lo) * depth + c * multiplier
                 for e in range(grad_cells):
                     if reached[e]:
                         for m in range(multiplier):
-                            cells[a, e * multiplier + m] = grad_out[unsigned(at + m)]
-                    at += depth
+                            cells[a, e * multiplier + m] = grad_out[index(at + index(m))]
+                    at = index(at + step)
         for p in range(STRIP):
             totals[p] = zero
         for a in range(kh):
@@ -212,44 +214,72 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
                                 weight = weights[(a * kw + b) * multiplier + m]
                                 totals[p] += cells[a, e * multiplier + m] * weight
 
+    @cuda.jit(device=True)
+    def gated_write(grad_x, x, at, step, totals, count, zero):
+        """write_strip, through the ReLU before the convolution if ``relu``: times x > 0,
+        read at the strip's pixels."""
+        if relu:
+            cell = at
+            for p in range(STRIP):
+                if p < count and not x[cell] > 0:
+                    totals[p] = totals[p] * zero
+                cell = index(cell + step)
+        write_strip(grad_x, at, step, totals, count)
+
     @cached_kernel_holding(4)
     def input_grad(grad_out, out_shape, w, pt, pl, grad_x, x_shape, zero, x, span, run):
-        # Input channel c of a strip of STRIP input pixels (n, y, x0 + p).
+        # Input channel c of strips of STRIP input pixels (n, y, s * STRIP + p), walked in
+        # order as the forward's. Inside (unit strides only): the strip's outputs j_lo =
+        # x0 + pl - (kw - 1) * dw .. j_lo + grad_cells - 1 all there, and its pixels all in
+        # the image.
         n_images, height, width, channels = x_shape
         _, oh, ow, depth = out_shape
         strips = -(-width // STRIP)
-        c, first, lanes, end = line_run(span, run, n_images * height * strips)
+        c, _, line, end = line_chunk(span, run, n_images * height * strips)
         if c >= channels:
             return
         weights = cuda.local.array(weights_a_channel, item)
         for t in range(weights_a_channel):
             weights[t] = w[unsigned((t // multiplier) * depth + c * multiplier + t % multiplier)]
         totals = cuda.local.array(STRIP, item)
-        n, y, strip = _pixel(first, height, strips)
-        for _ in range(first, end, lanes):
-            x0 = strip * STRIP
-            j_lo = x0 + pl - (kw - 1) * dw  # (at unit strides)
-            if (
-                unit_strides and y + pt - (kh - 1) * dh >= 0 and y + pt < oh and j_lo >= 0
-                and j_lo + grad_cells <= ow
-            ):  # fmt: skip
-                input_grad_strip(grad_out, n, y, x0, pt, pl, oh, ow, depth, c, weights, totals,
-                                 zero, False)  # fmt: skip
-            else:
-                input_grad_strip(grad_out, n, y, x0, pt, pl, oh, ow, depth, c, weights, totals,
-                                 zero, True)  # fmt: skip
-            at = ((n * height + y) * width + x0) * channels + c
-            if relu:  # through the ReLU before the convolution too
-                _gate_strip(totals, x, at, channels, width - x0, zero)
-            _write_strip(grad_x, at, channels, totals, width - x0)
-            n, y, strip = _stepped(n, y, strip, lanes, height, strips)
+        step, move, out_move = index(channels), index(STRIP * channels), index(STRIP * depth)
+        reach = (kw - 1) * dw - pl  # j_lo less x0
+        lo = -(-reach // STRIP)
+        hi = min((ow - grad_cells - reach) // STRIP + 1, width // STRIP)
+        n, y, s = _pixel(line, height, strips)
+        while line < end:
+            x0 = s * STRIP
+            rows_inside = unit_strides and y + pt - (kh - 1) * dh >= 0 and y + pt < oh
+            at = index(((n * height + y) * width + x0) * channels + c)
+            grad_at = index(((n * oh + y + pt) * ow + x0 - reach) * depth + c * multiplier)
+            last = min(strips, s + end - line)
+            line += last - s
+            while s < last:
+                if rows_inside and lo <= s < hi:
+                    input_grad_strip(grad_out, grad_at, n, y, x0, pt, pl, oh, ow, depth, c,
+                                     weights, totals, zero, False)  # fmt: skip
+                    gated_write(grad_x, x, at, step, totals, STRIP, zero)
+                else:
+                    input_grad_strip(grad_out, grad_at, n, y, x0, pt, pl, oh, ow, depth, c,
+                                     weights, totals, zero, True)  # fmt: skip
+                    gated_write(grad_x, x, at, step, totals, width - x0, zero)
+                s, x0 = s + 1, x0 + STRIP
+                at, grad_at = index(at + move), index(grad_at + out_move)
+            s, y = 0, y + 1
+            if y == height:
+                y, n = 0, n + 1
 
     @cuda.jit(device=True)
-    def kernel_grad_strip(x, row, row_step, step, y0, x0, height, width, grads, j0, ow, sums,
-                          zero, checked):  # fmt: skip
-        """sums[tap] += the strip's input cell under the tap times its output's gradient, for
-        its outputs (j0 + p < ow) in order. (Its cells are its own: made in the kernel, they
-        took 87 registers a thread where these take 72, two blocks an SM where three fit.)"""
+    def kernel_grad_strip(x, row, row_step, step, y0, x0, height, width, grad_out, at, out_step,
+                          count, sums, zero, checked):  # fmt: skip
+        """sums[tap] += the strip's input cell under the tap times its output's gradient (read
+        at ``at``, ``out_step`` apart), for its first ``count`` outputs in order (unless
+        ``checked``: all STRIP). (Its cells are its own: made in the kernel, they took 87
+        registers a thread where these take 72, two blocks an SM where three fit.)"""
+        grads = cuda.local.array(STRIP, item)
+        for p in range(STRIP):
+            grads[p] = grad_out[at] if not checked or p < count else zero
+            at = index(at + out_step)
         cells = cuda.local.array((kh, strip_cells), item)
         inside = cuda.local.array(strip_cells, numba.boolean)
         rows_in = cuda.local.array(kh, numba.boolean)
@@ -258,7 +288,7 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
         for a in range(kh):
             if rows_in[a]:
                 for p in range(STRIP):
-                    if not checked or j0 + p < ow:
+                    if not checked or p < count:
                         for b in range(kw):
                             if inside[p * sw + b * dw]:
                                 sums[a * kw + b] += cells[a, p * sw + b * dw] * grads[p]
@@ -269,38 +299,40 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
         # Output channel q: for each tap (a, b), the sum over the thread's strips of output
         # pixels (n, i, j) of x[n, i*sh - pt + a*dh, j*sw - pl + b*dw, c] * grad_out[n, i, j,
         # q], pixel by pixel in order, into parts (runs, KH*KW*C*M) at its run's row:
-        # blockIdx.y * lanes + its lane. A strip's input cells are read as the forward's.
+        # blockIdx.y * lanes + its lane. Strips walked and read as the forward's.
         _, height, width, channels = x_shape
         n_images, oh, ow, depth = out_shape
         strips = -(-ow // STRIP)
-        q, first, lanes, end = line_run(span, run, n_images * oh * strips)
-        lane = cuda.threadIdx.x // span
+        q, lane, line, end = line_chunk(span, run, n_images * oh * strips)
+        lanes = cuda.blockDim.x // span
         if q >= depth or lane >= lanes:
             return
         sums = cuda.local.array(taps, item)
         for t in range(taps):
             sums[t] = zero
-        grads = cuda.local.array(STRIP, item)
-        row_step, step = dh * width * channels, channels
-        n, i, strip = _pixel(first, oh, strips)
-        for _ in range(first, end, lanes):
-            j0 = strip * STRIP
-            y0, x0 = i * sh - pt, j0 * sw - pl
-            at = ((n * oh + i) * ow + j0) * depth + q
-            for p in range(STRIP):
-                grads[p] = grad_out[unsigned(at)] if j0 + p < ow else zero
-                at += depth
-            row = ((n * height + y0) * width + x0) * channels + q // multiplier
-            if (
-                0 <= y0 and y0 + (kh - 1) * dh < height and 0 <= x0
-                and x0 + strip_cells <= width and j0 + STRIP <= ow
-            ):  # fmt: skip
-                kernel_grad_strip(x, row, row_step, step, y0, x0, height, width, grads, j0, ow,
-                                  sums, zero, False)  # fmt: skip
-            else:
-                kernel_grad_strip(x, row, row_step, step, y0, x0, height, width, grads, j0, ow,
-                                  sums, zero, True)  # fmt: skip
-            n, i, strip = _stepped(n, i, strip, lanes, oh, strips)
+        row_step, step, out_step = index(dh * width * channels), index(channels), index(depth)
+        row_move, out_move = index(STRIP * sw * channels), index(STRIP * depth)
+        lo, hi = inside_strips(pl, width, ow)
+        n, i, s = _pixel(line, oh, strips)
+        while line < end:
+            y0, x0 = i * sh - pt, s * STRIP * sw - pl
+            rows_inside = 0 <= y0 and y0 + (kh - 1) * dh < height
+            row = index(((n * height + y0) * width + x0) * channels + q // multiplier)
+            at = index(((n * oh + i) * ow + s * STRIP) * depth + q)
+            last = min(strips, s + end - line)
+            line += last - s
+            while s < last:
+                if rows_inside and lo <= s < hi:
+                    kernel_grad_strip(x, row, row_step, step, y0, x0, height, width, grad_out,
+                                      at, out_step, STRIP, sums, zero, False)  # fmt: skip
+                else:
+                    kernel_grad_strip(x, row, row_step, step, y0, x0, height, width, grad_out,
+                                      at, out_step, ow - s * STRIP, sums, zero, True)  # fmt: skip
+                s, x0 = s + 1, x0 + STRIP * sw
+                row, at = index(row + row_move), index(at + out_move)
+            s, i = 0, i + 1
+            if i == oh:
+                i, n = 0, n + 1
         run_row = cuda.blockIdx.y * lanes + lane
         for t in range(taps):
             parts[unsigned((run_row * taps + t) * depth + q)] = sums[t]
@@ -309,11 +341,13 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
 
 
 def _depthwise_for(
-    win: Window, multiplier: int, dtype: np.dtype, relu: bool = False
+    win: Window, multiplier: int, dtype: np.dtype, relu: bool, *arrays: CudaArray
 ) -> tuple[Any, Any, Any]:
-    """:func:`_depthwise_kernels` for ``win`` and ``multiplier`` kernels a channel."""
+    """:func:`_depthwise_kernels` for ``win`` and ``multiplier`` kernels a channel, with the
+    offsets that ``arrays`` need."""
     window = (*win.kernel, *win.stride, *win.dilation)
-    return _depthwise_kernels(*window, multiplier, dtype.str, relu)
+    wide = runtime.wide_offsets(*arrays)
+    return _depthwise_kernels(*window, multiplier, dtype.str, relu, wide)
 
 
 def depthwise_conv(x: CudaArray, w: CudaArray, win: Window, relu: bool = False) -> CudaArray:
@@ -324,7 +358,7 @@ def depthwise_conv(x: CudaArray, w: CudaArray, win: Window, relu: bool = False) 
     bounds.depthwise_kernel("depthwise_conv", w.shape, channels, win)
     out = empty((x.shape[0], *win.out, x.shape[3] * w.shape[3]), x.dtype)
     if out.size:
-        forward = _depthwise_for(win, w.shape[3], x.dtype, relu)[0]
+        forward = _depthwise_for(win, w.shape[3], x.dtype, relu, x, out)[0]
         launch_lines(forward, out.shape[3], _strips(out.shape, STRIP))(
             x.flat, x.shape, w.flat, win.pad_top, win.pad_left, out.flat, out.shape,
             x.dtype.type(0),
@@ -343,8 +377,9 @@ def depthwise_conv_input_grad(
         bounds.shape_is("depthwise_conv_input_grad", "relu_of", relu_of, x_shape)
     grad_x = empty(x_shape, grad_out.dtype)
     if grad_x.size:
-        input_grad = _depthwise_for(win, w.shape[3], grad_out.dtype, relu_of is not None)[1]
         kept = grad_x if relu_of is None else relu_of  # grad_x's place: not read
+        relu = relu_of is not None
+        input_grad = _depthwise_for(win, w.shape[3], grad_out.dtype, relu, grad_out, grad_x)[1]
         launch_lines(input_grad, x_shape[3], _strips(x_shape, STRIP))(
             grad_out.flat, grad_out.shape, w.flat, win.pad_top, win.pad_left, grad_x.flat,
             tuple(x_shape), grad_out.dtype.type(0), kept.flat,
@@ -368,7 +403,7 @@ def depthwise_conv_kernel_grad(
         depth, _strips(grad_out.shape, STRIP), per_thread
     )
     parts = empty((along * lanes, taps * depth), grad_out.dtype)
-    kernel_grad_parts = _depthwise_for(win, w_shape[3], grad_out.dtype, relu)[2]
+    kernel_grad_parts = _depthwise_for(win, w_shape[3], grad_out.dtype, relu, x, grad_out)[2]
     configure(kernel_grad_parts, (across, along), runtime.THREADS)(
         x.flat, x.shape, grad_out.flat, grad_out.shape, win.pad_top, win.pad_left, parts.flat,
         grad_out.dtype.type(0), span, run,

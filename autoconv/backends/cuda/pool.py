@@ -13,6 +13,7 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
+from autoconv.backends.cuda import runtime
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import _pixel, _stepped, activated
 from autoconv.backends.cuda.runtime import (
@@ -298,11 +299,6 @@ def _avg_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str) -> tuple[A
     return forward, backward
 
 
-def _wide(*arrays: CudaArray) -> bool:
-    """Whether a pool kernel over ``arrays`` needs 64-bit offsets (see _max_pool_kernels)."""
-    return max(a.size for a in arrays) >= 2**31
-
-
 def max_pool_forward(
     x: CudaArray,
     win: Window,
@@ -325,7 +321,8 @@ def max_pool_forward(
     if bias is None:
         bias = zeros((x.shape[3],), x.dtype)
     if out.size:
-        forward = _max_pool_kernels(*win.kernel, *win.stride, x.dtype.str, _wide(x, out))[0]
+        wide = runtime.wide_offsets(x, out)
+        forward = _max_pool_kernels(*win.kernel, *win.stride, x.dtype.str, wide)[0]
         pairs = shape[0] * shape[1] * -(-shape[2] // 2)  # the kernel's lines: see forward
         launch_lines(forward, shape[3], pairs)(
             x.flat, x.shape, bias.flat, relu, x.dtype.type(0), win.pad_top, win.pad_left,
@@ -345,7 +342,7 @@ def max_pool_backward(
     bounds.shape_is("max_pool_backward", "argmax", argmax, grad_out.shape)
     grad_x = empty(x_shape, grad_out.dtype)
     if grad_x.size:
-        wide = _wide(grad_x, grad_out)
+        wide = runtime.wide_offsets(grad_x, grad_out)
         backward = _max_pool_kernels(*win.kernel, *win.stride, grad_out.dtype.str, wide)[1]
         (sh, sw), (n, height, width, _) = win.stride, x_shape
         blocks = n * -(-(height + win.pad_top) // sh) * -(-(width + win.pad_left) // sw)

@@ -207,6 +207,27 @@ def line_run(span, run, length):
 
 
 @cuda.jit(device=True)
+def line_chunk(span, run, length):
+    """In a kernel of :func:`launch_lines` that walks its lines in order: this thread's (entry,
+    lane, first line, end): the lines first .. end - 1 one after another, its lane's share of
+    its block's run (lane l of L takes the l-th of L shares side by side; none when first >=
+    end). A warp's threads are one lane's where span >= 32: its loads are side by side as in
+    :func:`line_run`'s interleaved lanes."""
+    t = cuda.threadIdx.x
+    lanes, lane = cuda.blockDim.x // span, t // span
+    share = -(-run // lanes)
+    first = cuda.blockIdx.y * run + lane * share
+    end = min(length, (cuda.blockIdx.y + 1) * run, first + share)
+    return cuda.blockIdx.x * span + t % span, lane, first, end if lane < lanes else first
+
+
+def wide_offsets(*arrays: Any) -> bool:
+    """Whether a kernel over ``arrays`` is compiled with 64-bit offsets (``unsigned``), not
+    32-bit ones (``unsigned32``): an array of 2**31 entries or more."""
+    return max(a.size for a in arrays) >= 2**31
+
+
+@cuda.jit(device=True)
 def four_lines(r, lanes, width, e):
     """Entry e's offsets in lines r, r + lanes, r + 2 lanes, r + 3 lanes of ``width`` entries:
     a thread of :func:`launch_lines` reads four of its lines before it writes any, so their

@@ -205,6 +205,10 @@ KERNELS = {
         pool._max_pool_kernels(2, 2, 2, 2, "<f4")[1],
         (A1, T4, W1, i64, i64, A1, T4, f32, i64, i64),
     ),
+    "max_pool fwd 3x3 stride 2, 64-bit": (
+        pool._max_pool_kernels(3, 3, 2, 2, "<f4", True)[0],
+        (A1, T4, A1, B, f32, i64, i64, A1, T4, W1, i64, i64),
+    ),
     "max_pool bwd 3x3 stride 2, 64-bit": (
         pool._max_pool_kernels(3, 3, 2, 2, "<f4", True)[1],
         (A1, T4, W1, i64, i64, A1, T4, f32, i64, i64),

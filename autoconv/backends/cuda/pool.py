@@ -20,6 +20,7 @@ from autoconv.backends.cuda.runtime import (
     SIMULATED,
     cached_kernel,
     launch_lines,
+    line_chunk,
     line_run,
     unsigned,
     unsigned32,
@@ -118,9 +119,9 @@ def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str, wide: bool
     @cuda.jit(device=True)
     def write(out, argmax, at, best, won_a, won_b, y0, x0, width, channels, c, added, relu,
               zero):  # fmt: skip
-        """Output ``at``'s maximum (+ added, through the ReLU) and its winner's offset."""
-        out[unsigned(at * channels + c)] = activated(best + added, relu, zero)
-        argmax[unsigned(at * channels + c)] = ((y0 + won_a) * width + x0 + won_b) * channels + c
+        """The maximum at offset ``at`` (+ added, through the ReLU) and its winner's offset."""
+        out[at] = activated(best + added, relu, zero)
+        argmax[at] = ((y0 + won_a) * width + x0 + won_b) * channels + c
 
     @cached_kernel
     def forward(x, x_shape, bias, relu, zero, pt, pl, out, out_shape, argmax, span, run):
@@ -130,31 +131,44 @@ def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str, wide: bool
         # NaN wins). A line is a pair of outputs side by side (j, j + 1; a row's last may be
         # alone), whose windows' cells are read once: a pair's prologue, offsets and stepping
         # found once for both (on sm_90 ~180 instructions an output inside the image alone).
+        # A thread walks its pairs in order (runtime.line_chunk): along a row an output's
+        # offset is the last one's plus a constant, found anew where a row starts.
         _, height, width, channels = x_shape
         n_images, oh, ow, _ = out_shape
         pairs = -(-ow // 2)
-        c, first, lanes, end = line_run(span, run, n_images * oh * pairs)
+        c, _, line, end = line_chunk(span, run, n_images * oh * pairs)
         if c >= channels:
             return
         added = bias[c]
-        n, i, p = _pixel(first, oh, pairs)
-        for _ in range(first, end, lanes):
-            j = 2 * p
-            y0, x0 = i * sh - pt, j * sw - pl
+        step, pair_step = index(channels), index(2 * channels)
+        lo = -(-pl // (2 * sw))  # [lo, hi): the pairs whose windows' columns lie inside
+        hi = min((width - sw - kw + pl) // (2 * sw) + 1, ow // 2)
+        n, i, p = _pixel(line, oh, pairs)
+        while line < end:
+            y0 = i * sh - pt
+            rows_inside = 0 <= y0 and y0 + kh <= height
             image = n * height * width * channels + c
-            pair = j + 1 < ow
-            if pair and 0 <= y0 and y0 + kh <= height and 0 <= x0 and x0 + sw + kw <= width:
-                b0, a0, c0, b1, a1, c1 = windows_max(x, image, y0, x0, height, width, channels,
-                                                     True, False)  # fmt: skip
-            else:
-                b0, a0, c0, b1, a1, c1 = windows_max(x, image, y0, x0, height, width, channels,
-                                                     pair, True)  # fmt: skip
-            at = (n * oh + i) * ow + j
-            write(out, argmax, at, b0, a0, c0, y0, x0, width, channels, c, added, relu, zero)
-            if pair:
-                write(out, argmax, at + 1, b1, a1, c1, y0, x0 + sw, width, channels, c, added,
-                      relu, zero)  # fmt: skip
-            n, i, p = _stepped(n, i, p, lanes, oh, pairs)
+            at = index(((n * oh + i) * ow + 2 * p) * channels + c)
+            last = min(pairs, p + end - line)
+            line += last - p
+            while p < last:
+                j = 2 * p
+                x0, pair = j * sw - pl, j + 1 < ow
+                if rows_inside and lo <= p < hi:
+                    b0, a0, c0, b1, a1, c1 = windows_max(x, image, y0, x0, height, width,
+                                                         channels, True, False)  # fmt: skip
+                else:
+                    b0, a0, c0, b1, a1, c1 = windows_max(x, image, y0, x0, height, width,
+                                                         channels, pair, True)  # fmt: skip
+                write(out, argmax, at, b0, a0, c0, y0, x0, width, channels, c, added, relu,
+                      zero)  # fmt: skip
+                if pair:
+                    write(out, argmax, index(at + step), b1, a1, c1, y0, x0 + sw, width,
+                          channels, c, added, relu, zero)  # fmt: skip
+                p, at = p + 1, index(at + pair_step)
+            p, i = 0, i + 1
+            if i == oh:
+                i, n = 0, n + 1
 
     @cuda.jit(device=True)
     def route_block(grad_out, argmax, grad_x, window, out_line, bi, bj, oh, ow, corner, base,
@@ -167,17 +181,17 @@ def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str, wide: bool
             for e in range(columns_over):
                 there[d, e] = not checked or (0 <= bi - d < oh and 0 <= bj - e < ow)
                 if there[d, e]:
-                    at = index(window - d * out_line - e * channels)
+                    at = index(window - index(d * out_line + e * channels))
                     winners[d, e], grads[d, e] = index(argmax[at]), grad_out[at]
         for r in range(sh):
             for q in range(sw):
                 if not checked or (0 <= y0 + r < height and 0 <= x0 + q < width):
-                    me = corner + r * line + q * channels
+                    me = index(corner + index(r * line + q * channels))
                     total = zero
                     for d in range(rows_over - 1, -1, -1):  # the windows' row-major order
                         for e in range(columns_over - 1, -1, -1):
                             if d * sh + r < kh and e * sw + q < kw:  # it covers the cell
-                                if there[d, e] and winners[d, e] == index(me):
+                                if there[d, e] and winners[d, e] == me:
                                     total += grads[d, e]
                     grad_x[index(base + me)] = total
 
@@ -192,30 +206,41 @@ def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str, wide: bool
         n_images, height, width, channels = x_shape
         _, oh, ow, _ = out_shape
         blocks_h, blocks_w = (height + pt + sh - 1) // sh, (width + pl + sw - 1) // sw
-        c, first, lanes, end = line_run(span, run, n_images * blocks_h * blocks_w)
+        c, _, first, end = line_chunk(span, run, n_images * blocks_h * blocks_w)
         if c >= channels:
             return
         winners = cuda.local.array((rows_over, columns_over), winner_type)
         grads = cuda.local.array((rows_over, columns_over), item)
         there = cuda.local.array((rows_over, columns_over), numba.boolean)
-        out_line, line, image = ow * channels, width * channels, height * width * channels
+        out_line, line = ow * channels, width * channels
+        step, move = index(channels), index(sw * channels)
+        # [lo, hi): the blocks of a row whose windows are all there and cells inside the image
+        lo = max(columns_over - 1, -(-pl // sw))
+        hi = min(ow, (width - sw + pl) // sw + 1)
         n, bi, bj = _pixel(first, blocks_h, blocks_w)
-        for _ in range(first, end, lanes):
-            window = ((n * oh + bi) * ow + bj) * channels + c  # (bi, bj): maybe past the last
+        block = first
+        while block < end:
             y0, x0 = bi * sh - pt, bj * sw - pl
-            corner = (y0 * width + x0) * channels + c  # cell (0, 0) in its image, maybe outside
-            if (
-                rows_over - 1 <= bi < oh and columns_over - 1 <= bj < ow and 0 <= y0
-                and y0 + sh <= height and 0 <= x0 and x0 + sw <= width
-            ):  # fmt: skip
-                route_block(grad_out, argmax, grad_x, window, out_line, bi, bj, oh, ow, corner,
-                            n * image, line, y0, x0, height, width, channels, winners, grads,
-                            there, zero, False)  # fmt: skip
-            else:
-                route_block(grad_out, argmax, grad_x, window, out_line, bi, bj, oh, ow, corner,
-                            n * image, line, y0, x0, height, width, channels, winners, grads,
-                            there, zero, True)  # fmt: skip
-            n, bi, bj = _stepped(n, bi, bj, lanes, blocks_h, blocks_w)
+            rows_inside = rows_over - 1 <= bi < oh and 0 <= y0 and y0 + sh <= height
+            base = index(n * height * width * channels)
+            window = index(((n * oh + bi) * ow + bj) * channels + c)  # (maybe past the last)
+            corner = index((y0 * width + x0) * channels + c)  # cell (0, 0): maybe outside
+            last = min(blocks_w, bj + end - block)
+            block += last - bj
+            while bj < last:
+                if rows_inside and lo <= bj < hi:
+                    route_block(grad_out, argmax, grad_x, window, out_line, bi, bj, oh, ow,
+                                corner, base, line, y0, x0, height, width, channels, winners,
+                                grads, there, zero, False)  # fmt: skip
+                else:
+                    route_block(grad_out, argmax, grad_x, window, out_line, bi, bj, oh, ow,
+                                corner, base, line, y0, x0, height, width, channels, winners,
+                                grads, there, zero, True)  # fmt: skip
+                bj, x0 = bj + 1, x0 + sw
+                window, corner = index(window + step), index(corner + move)
+            bj, bi = 0, bi + 1
+            if bi == blocks_h:
+                bi, n = 0, n + 1
 
     return forward, backward
 

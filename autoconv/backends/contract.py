@@ -16,6 +16,10 @@ once it is set.
 Every function checks, before it launches a kernel, that the arrays it is given fit each other
 and ``win`` (:mod:`autoconv.backends.bounds`): no argument makes a kernel read or write out of
 bounds; a mismatch is a ``ValueError`` naming the function.
+
+(Over ~600 lines on purpose: it is one Protocol, every backend function's signature and what it
+computes, read as one list; split, a backend's author would check two halves against one
+module.)
 """
 
 from __future__ import annotations

@@ -214,6 +214,14 @@ class Backend(Protocol):
         kernel cell, the sum over images and output pixels of the input cell it read (with
         ``relu``, max(cell, 0)) times the output's gradient."""
 
+    def depthwise_conv_grads(
+        self, x: Array, grad_out: Array, w: Array, win: Window, relu: bool = False
+    ) -> tuple[Array, Array]:
+        """Both gradients of :meth:`depthwise_conv` (``relu``: of max(x, 0)): (the input
+        gradient through the ReLU, the kernel gradient), the values of
+        :meth:`depthwise_conv_input_grad` and :meth:`depthwise_conv_kernel_grad`; a backend
+        may take them in one pass over x and ``grad_out``."""
+
     def conv_max_pool_2x2(
         self, x: Array, w: Array, bias: Array | None, relu: bool, win: Window
     ) -> tuple[Array, Array]:

@@ -74,10 +74,12 @@ def depthwise_conv2d(
 
     def backward(g):
         grad_x = grad_w = grad_b = None
-        if x.requires_grad:
+        if x.requires_grad and w.requires_grad:  # (one pass over x and g where it can)
+            grad_x, grad_w = kernels.depthwise_conv_grads(x.data, g, w.data, win, relu_input)
+        elif x.requires_grad:
             kept = x.data if relu_input else None
             grad_x = kernels.depthwise_conv_input_grad(g, w.data, x_shape, win, kept)
-        if w.requires_grad:
+        elif w.requires_grad:
             grad_w = kernels.depthwise_conv_kernel_grad(x.data, g, w_shape, win, relu_input)
         if b is not None and b.requires_grad:
             grad_b = g.reshape(-1, depth).sum(axis=0)

@@ -146,12 +146,13 @@ KERNELS = {
         )
         for relu, wide in ((False, False), (True, False), (True, True))
         for name, kernel, signature in zip(
-            ("", " input grad", " kernel grad parts"),
+            ("", " input grad", " kernel grad parts", " grads in one pass"),
             depthwise._depthwise_kernels(3, 3, 1, 1, 1, 1, 1, "<f4", relu, wide),
             (
                 (A1, T4, A1, i64, i64, A1, T4, f32, i64, i64),
                 (A1, T4, A1, i64, i64, A1, T4, f32, A1, i64, i64),
                 (A1, T4, A1, T4, i64, i64, A1, f32, i64, i64),
+                (A1, T4, A1, A1, i64, i64, A1, A1, f32, i64, i64),
             ),
             strict=True,
         )

@@ -202,6 +202,40 @@ def test_depthwise_conv_with_64_bit_offsets_is_the_32_bit_one(relu, rng, monkeyp
     np.testing.assert_allclose(narrow[0], expected, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize(("k", "d", "width"), [((3, 3), 1, 21), ((3, 5), 1, 13), ((3, 3), 2, 11)])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])
+def test_depthwise_conv_grads_in_one_pass_are_the_two_kernels(k, d, width, relu,
+                                                                lines_per_thread, rng,
+                                                                monkeypatch):  # fmt: skip
+    """Where the output has the input's size (stride 1, centred padding, one kernel a channel)
+    both gradients come from one pass over x and grad_out: the input gradient the same bits as
+    depthwise_conv_input_grad's, the kernel gradient its values (other runs, other roundings);
+    strips inside the image and at every edge, runs of one strip and of many."""
+    from autoconv.backends.cuda import depthwise
+
+    monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
+    monkeypatch.setattr(runtime, "MAX_GRID_Y", 7)
+    x = rng.standard_normal((2, 7, width, 3))
+    x[0, 3, 4] = 0.0  # the ReLU's kink: no gradient through it
+    w, g = rng.standard_normal((*k, 3, 1)), rng.standard_normal(x.shape)
+    win = ac.windows.window("t", x.shape[1:3], k, 1, d, "same")
+    assert depthwise._one_pass(x.shape, w.shape, win)
+    xp = namespace("cuda")
+    xd, wd, gd = xp.asarray(x), xp.asarray(w), xp.asarray(g)
+    separate = (
+        xp.depthwise_conv_input_grad(gd, wd, x.shape, win, xd if relu else None),
+        xp.depthwise_conv_kernel_grad(xd, gd, w.shape, win, relu),
+    )
+    monkeypatch.setattr(depthwise, "depthwise_conv_input_grad", None)  # not called: one pass
+    grad_x, grad_w = xp.depthwise_conv_grads(xd, gd, wd, win, relu)
+    np.testing.assert_array_equal(xp.to_numpy(grad_x), xp.to_numpy(separate[0]))
+    np.testing.assert_allclose(xp.to_numpy(grad_w), xp.to_numpy(separate[1]), rtol=1e-12)
+    cpu = backends.cpu.depthwise_conv_grads(x, g, w, win, relu)
+    np.testing.assert_allclose(xp.to_numpy(grad_x), cpu[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(xp.to_numpy(grad_w), cpu[1], rtol=1e-12)
+
+
 def test_depthwise_conv2d_float32_stays_float32(rng):
     x, w = rng.standard_normal((2, 4, 4, 2)), rng.standard_normal((3, 3, 2, 2))
 

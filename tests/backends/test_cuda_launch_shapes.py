@@ -17,13 +17,18 @@ from autoconv.backends.cuda import gemm, reduce, runtime  # noqa: E402 - needs n
 H200_RESIDENT = 132 * 2048  # an H100's or H200's multiprocessors x threads each
 
 
+def resident(blocks: int | None = None) -> int:
+    """runtime.resident_threads on an H100 or H200 (132 multiprocessors)."""
+    return H200_RESIDENT if blocks is None else 132 * blocks * 256
+
+
 @pytest.fixture
 def gpu_constants(monkeypatch):
     """A GPU's launch constants (the simulator's are smaller)."""
     monkeypatch.setattr(runtime, "THREADS", 256)
     monkeypatch.setattr(runtime, "RUN_LINES", 32)
     monkeypatch.setattr(runtime, "MAX_GRID_Y", 65535)
-    monkeypatch.setattr(runtime, "resident_threads", lambda: H200_RESIDENT)
+    monkeypatch.setattr(runtime, "resident_threads", resident)
 
 
 @pytest.mark.parametrize(
@@ -49,6 +54,26 @@ def test_line_kernels_take_no_more_lines_a_thread_than_fill_the_gpu(
 def test_an_explicit_most_lines_a_thread_is_kept_where_the_gpu_is_full(gpu_constants):
     assert runtime.line_layout(128, 32 * 180 * 180, 128)[2] == -(-32 * 180 * 180 // (128 * 2))
     assert runtime.line_layout(128, 32 * 9 * 9, 128)[2] == -(-32 * 9 * 9 // 2)  # one a thread
+
+
+@pytest.mark.parametrize(
+    ("width", "length", "blocks"),
+    [
+        (256, 32 * 90 * 23, 4),  # the small Xception's largest depthwise kernel gradient
+        (256, 32 * 90 * 23, 3),
+        (728, 32 * 23 * 6, 3),  # its 728 channels: three blocks across
+        (16, 32 * 89 * 89, 8),
+    ],
+)
+def test_runs_of_parts_stay_within_one_wave_of_blocks(width, length, blocks, gpu_constants):
+    """A kernel of long runs (each a row of parts to sum after) whose multiprocessor holds
+    ``blocks`` of its blocks: as many lines a thread as keep its threads within one wave of
+    what the GPU holds at once, not a sliver over (a last wave of a few blocks)."""
+    _, across, along, run, lanes = runtime.line_layout(width, length, 256, blocks)
+    wave = resident(blocks) // 256  # blocks the GPU holds at once
+    assert run * along >= length > (run - 1) * along  # every line in one block's run
+    assert wave // 2 < across * along <= wave
+    assert -(-run // lanes) <= 256
 
 
 def test_the_simulator_keeps_its_runs_of_many_lines():
@@ -102,7 +127,7 @@ def test_column_sums_cut_rows_into_chunks_that_fill_the_gpu(rows, tiles, chunks,
     for name, value in {"COLUMN_TILE": 32, "ROW_THREADS": 8, "CHUNK_ROWS": 64}.items():
         monkeypatch.setattr(reduce, name, value)
     monkeypatch.setattr(reduce, "MAX_ROW_CHUNKS", 1024)
-    monkeypatch.setattr(runtime, "resident_threads", lambda: H200_RESIDENT)
+    monkeypatch.setattr(runtime, "resident_threads", resident)
     assert reduce._chunks(rows, tiles) == chunks
 
 

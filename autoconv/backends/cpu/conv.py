@@ -385,6 +385,18 @@ def depthwise_conv_kernel_grad(
     return np.ascontiguousarray(partial.sum(axis=0).transpose(0, 1, 3, 2))
 
 
+def depthwise_conv_grads(
+    x: np.ndarray, grad_out: np.ndarray, w: np.ndarray, win: Window, relu: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both gradients of :func:`depthwise_conv` (with ``relu``: of max(x, 0)): (grad_x through
+    the ReLU, grad_w), by :func:`depthwise_conv_input_grad` and
+    :func:`depthwise_conv_kernel_grad` (the GPU's takes them in one pass where it can)."""
+    channels = bounds.images("depthwise_conv_grads", "x", x)[3]
+    bounds.depthwise_kernel("depthwise_conv_grads", w.shape, channels, win)
+    grad_x = depthwise_conv_input_grad(grad_out, w, x.shape, win, x if relu else None)
+    return grad_x, depthwise_conv_kernel_grad(x, grad_out, w.shape, win, relu)
+
+
 def _kernels_by_channel(grad_out: np.ndarray, multiplier: int) -> np.ndarray:
     """(N, OH, OW, C*M) in channel order c*M + m -> (N, OH, OW, M, C), contiguous."""
     n, oh, ow, depth = grad_out.shape

@@ -48,6 +48,7 @@ from autoconv.backends.cuda.conv import (
 from autoconv.backends.cuda.conv_pool import conv_max_pool_2x2, conv_max_pool_2x2_kernel_grad
 from autoconv.backends.cuda.depthwise import (
     depthwise_conv,
+    depthwise_conv_grads,
     depthwise_conv_input_grad,
     depthwise_conv_kernel_grad,
 )
@@ -177,6 +178,7 @@ __all__ = [
     "copy_into",
     "count_correct",
     "depthwise_conv",
+    "depthwise_conv_grads",
     "depthwise_conv_input_grad",
     "depthwise_conv_kernel_grad",
     "difference",

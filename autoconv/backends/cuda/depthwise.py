@@ -34,15 +34,21 @@ from autoconv.windows import Window
 STRIP = 4
 # A thread of the depthwise kernel gradient sums up to this many times runtime.RUN_LINES
 # strips of output pixels a tap: fewer runs to add up after (the parts: a row a run) for fewer
-# threads.
-PARTS_LINES = 4
+# threads, as many as the GPU holds at once (runtime.line_layout, with the blocks a
+# multiprocessor holds of each kernel: PARTS_BLOCKS, GRADS_BLOCKS).
+PARTS_LINES = 8
+# Blocks of runtime.THREADS a multiprocessor holds of the kernel gradient's parts (registers
+# capped at 64: two spilled outside the strip loop) and of both gradients' one pass (80: at 64,
+# 16 loads and stores of local memory a strip).
+PARTS_BLOCKS, GRADS_BLOCKS = 4, 3
 
 
 @cache
 def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, multiplier: int,
                        dtype: str, relu: bool = False, wide: bool = False
-                       ) -> tuple[Any, Any, Any]:  # fmt: skip
-    """The depthwise convolution's (forward, input gradient, kernel gradient's parts) kernels
+                       ) -> tuple[Any, Any, Any, Any]:  # fmt: skip
+    """The depthwise convolution's (forward, input gradient, kernel gradient's parts, both
+    gradients' in one pass) kernels
     for one window (kh x kw, strides sh, sw, dilations dh, dw) and depth multiplier M, known
     when they are compiled: a thread's weights or running sums sit in registers, its taps'
     offsets are constants and the strides' divisions multiplications. (With these as arguments,
@@ -80,6 +86,18 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
         return lo, min((width - strip_cells + pl) // (STRIP * sw) + 1, ow // STRIP)
 
     @cuda.jit(device=True)
+    def read_cells(x, row, row_step, step, cells, inside, rows_in):
+        """cells[a, e] = x[row + a * row_step + e * step] where rows_in[a] and inside[e]."""
+        for a in range(kh):
+            if rows_in[a]:
+                cell = row
+                for e in range(strip_cells):
+                    if inside[e]:
+                        cells[a, e] = x[cell]
+                    cell = index(cell + step)
+            row = index(row + row_step)
+
+    @cuda.jit(device=True)
     def read_strip(x, row, row_step, step, y0, x0, height, width, cells, inside, rows_in, zero,
                    checked):  # fmt: skip
         """cells[a, e] = x[row + a * row_step + e * step] (of the ReLU): the input cells under
@@ -92,13 +110,7 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
             inside[e] = not checked or 0 <= x0 + e < width
         for a in range(kh):
             rows_in[a] = not checked or 0 <= y0 + a * dh < height
-            if rows_in[a]:
-                cell = row
-                for e in range(strip_cells):
-                    if inside[e]:
-                        cells[a, e] = x[cell]
-                    cell = index(cell + step)
-            row = index(row + row_step)
+        read_cells(x, row, row_step, step, cells, inside, rows_in)
         if relu:
             for a in range(kh):
                 if rows_in[a]:
@@ -293,8 +305,7 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
                             if inside[p * sw + b * dw]:
                                 sums[a * kw + b] += cells[a, p * sw + b * dw] * grads[p]
 
-    # four blocks an SM, not three: 64 registers, its two spilled outside the strip loop
-    @cached_kernel_holding(4)
+    @cached_kernel_holding(PARTS_BLOCKS)
     def kernel_grad_parts(x, x_shape, grad_out, out_shape, pt, pl, parts, zero, span, run):
         # Output channel q: for each tap (a, b), the sum over the thread's strips of output
         # pixels (n, i, j) of x[n, i*sh - pt + a*dh, j*sw - pl + b*dw, c] * grad_out[n, i, j,
@@ -337,12 +348,100 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
         for t in range(taps):
             parts[unsigned((run_row * taps + t) * depth + q)] = sums[t]
 
-    return forward, input_grad, kernel_grad_parts
+    # The one-pass gradients (grads_parts) hold where the output has the input's size, one
+    # kernel a channel and the padding is centred (see _one_pass): the input cells a strip's
+    # window reads and the output gradients its input gradient gathers lie at the same places,
+    # window row r and column e: (y - pt + r * dh, x0 - pl + e). Its own pixels: row center,
+    # columns middle + p.
+    center, middle = (kh - 1) // 2, (kw - 1) * dw // 2
+
+    @cuda.jit(device=True)
+    def grads_strip(x, grad_out, row, row_step, step, y0, x0, height, width, weights, sums,
+                    totals, count, zero, checked):  # fmt: skip
+        """The strip's window of x (of the ReLU) and of grad_out, each read once: sums[tap] +=
+        its kernel gradient's terms (as kernel_grad_strip, for its first ``count`` pixels) and
+        totals[p] = the input gradient of pixel x0 + p (as input_grad_strip, through the ReLU
+        if ``relu``: times x > 0)."""
+        cells = cuda.local.array((kh, strip_cells), item)
+        grads = cuda.local.array((kh, strip_cells), item)
+        inside = cuda.local.array(strip_cells, numba.boolean)
+        rows_in = cuda.local.array(kh, numba.boolean)
+        read_strip(x, row, row_step, step, y0, x0, height, width, cells, inside, rows_in, zero,
+                   checked)  # fmt: skip
+        read_cells(grad_out, row, row_step, step, grads, inside, rows_in)
+        for a in range(kh):
+            if rows_in[a]:
+                for p in range(STRIP):
+                    if not checked or p < count:
+                        for b in range(kw):
+                            if inside[p + b * dw]:
+                                sums[a * kw + b] += cells[a, p + b * dw] * grads[center, middle + p]
+        for p in range(STRIP):
+            totals[p] = zero
+        for a in range(kh):  # output row y + pt - a * dh is window row kh - 1 - a
+            if rows_in[kh - 1 - a]:
+                for p in range(STRIP):
+                    for b in range(kw):
+                        e = p + (kw - 1 - b) * dw
+                        if inside[e]:
+                            totals[p] += grads[kh - 1 - a, e] * weights[a * kw + b]
+        if relu:
+            for p in range(STRIP):
+                if (not checked or p < count) and not cells[center, middle + p] > 0:
+                    totals[p] = totals[p] * zero
+
+    @cached_kernel_holding(GRADS_BLOCKS)
+    def grads_parts(x, x_shape, grad_out, w, pt, pl, grad_x, parts, zero, span, run):
+        # Channel c (one kernel a channel): the input gradient of strips of STRIP pixels (n,
+        # y, s * STRIP + p), walked in order as the forward's, and the kernel gradient's sums
+        # over them into parts at its run's row (as kernel_grad_parts); see _one_pass.
+        n_images, height, width, channels = x_shape
+        strips = -(-width // STRIP)
+        c, lane, line, end = line_chunk(span, run, n_images * height * strips)
+        lanes = cuda.blockDim.x // span
+        if c >= channels or lane >= lanes:
+            return
+        weights = cuda.local.array(taps, item)
+        sums = cuda.local.array(taps, item)
+        for t in range(taps):
+            weights[t] = w[unsigned(t * channels + c)]
+            sums[t] = zero
+        totals = cuda.local.array(STRIP, item)
+        row_step, step = index(dh * width * channels), index(channels)
+        move = index(STRIP * channels)
+        lo, hi = inside_strips(pl, width, width)
+        n, y, s = _pixel(line, height, strips)
+        while line < end:
+            y0, x0 = y - pt, s * STRIP
+            rows_inside = 0 <= y0 and y0 + (kh - 1) * dh < height
+            row = index(((n * height + y0) * width + x0 - pl) * channels + c)
+            at = index(((n * height + y) * width + x0) * channels + c)
+            last = min(strips, s + end - line)
+            line += last - s
+            while s < last:
+                if rows_inside and lo <= s < hi:
+                    grads_strip(x, grad_out, row, row_step, step, y0, x0 - pl, height, width,
+                                weights, sums, totals, STRIP, zero, False)  # fmt: skip
+                    write_strip(grad_x, at, step, totals, STRIP)
+                else:
+                    grads_strip(x, grad_out, row, row_step, step, y0, x0 - pl, height, width,
+                                weights, sums, totals, width - x0, zero, True)  # fmt: skip
+                    write_strip(grad_x, at, step, totals, width - x0)
+                s, x0 = s + 1, x0 + STRIP
+                row, at = index(row + move), index(at + move)
+            s, y = 0, y + 1
+            if y == height:
+                y, n = 0, n + 1
+        run_row = cuda.blockIdx.y * lanes + lane
+        for t in range(taps):
+            parts[unsigned((run_row * taps + t) * channels + c)] = sums[t]
+
+    return forward, input_grad, kernel_grad_parts, grads_parts
 
 
 def _depthwise_for(
     win: Window, multiplier: int, dtype: np.dtype, relu: bool, *arrays: CudaArray
-) -> tuple[Any, Any, Any]:
+) -> tuple[Any, Any, Any, Any]:
     """:func:`_depthwise_kernels` for ``win`` and ``multiplier`` kernels a channel, with the
     offsets that ``arrays`` need."""
     window = (*win.kernel, *win.stride, *win.dilation)
@@ -400,7 +499,7 @@ def depthwise_conv_kernel_grad(
     depth, taps = grad_out.shape[3], w_shape[0] * w_shape[1]
     per_thread = PARTS_LINES * runtime.RUN_LINES
     span, across, along, run, lanes = runtime.line_layout(
-        depth, _strips(grad_out.shape, STRIP), per_thread
+        depth, _strips(grad_out.shape, STRIP), per_thread, PARTS_BLOCKS
     )
     parts = empty((along * lanes, taps * depth), grad_out.dtype)
     kernel_grad_parts = _depthwise_for(win, w_shape[3], grad_out.dtype, relu, x, grad_out)[2]
@@ -409,3 +508,52 @@ def depthwise_conv_kernel_grad(
         grad_out.dtype.type(0), span, run,
     )  # fmt: skip
     return column_sums(parts).reshape(w_shape)
+
+
+def _one_pass(x_shape: tuple[int, ...], w_shape: tuple[int, ...], win: Window) -> bool:
+    """Whether :func:`depthwise_conv_grads` takes both gradients in one pass: the output has the
+    input's size (stride 1) and the padding is centred (an odd kernel's "same"), one kernel a
+    channel. Then a strip's window of x and the output gradients its input gradient gathers
+    lie at the same places (every SeparableConv2D of keras-io's Xception)."""
+    kh, kw, _, multiplier = w_shape
+    (dh, dw), (pt, pl) = win.dilation, (win.pad_top, win.pad_left)
+    return (
+        multiplier == 1
+        and win.stride == (1, 1)
+        and tuple(win.out) == tuple(x_shape[1:3])
+        and kh % 2 == 1
+        and kw % 2 == 1
+        and 2 * pt == (kh - 1) * dh
+        and 2 * pl == (kw - 1) * dw
+    )
+
+
+def depthwise_conv_grads(
+    x: CudaArray, grad_out: CudaArray, w: CudaArray, win: Window, relu: bool = False
+) -> tuple[CudaArray, CudaArray]:
+    """Both gradients of :func:`depthwise_conv` (``relu``: of max(x, 0)): (grad_x through the
+    ReLU, grad_w), the values of :func:`depthwise_conv_input_grad` and
+    :func:`depthwise_conv_kernel_grad`. Where :func:`_one_pass` holds, one launch reads each
+    strip's window of x and of grad_out once for both (two reads of each, and a prologue and
+    stepping a strip, saved), then the kernel gradient's column sums; else the two kernels."""
+    channels = bounds.images("depthwise_conv_grads", "x", x)[3]
+    bounds.depthwise_kernel("depthwise_conv_grads", w.shape, channels, win)
+    bounds.depthwise_output("depthwise_conv_grads", grad_out, x.shape, w.shape, win)
+    if not _one_pass(x.shape, w.shape, win) or x.size == 0:
+        return (
+            depthwise_conv_input_grad(grad_out, w, x.shape, win, x if relu else None),
+            depthwise_conv_kernel_grad(x, grad_out, w.shape, win, relu),
+        )
+    grad_x = empty(x.shape, grad_out.dtype)
+    taps = w.shape[0] * w.shape[1]
+    per_thread = PARTS_LINES * runtime.RUN_LINES
+    span, across, along, run, lanes = runtime.line_layout(
+        channels, _strips(x.shape, STRIP), per_thread, GRADS_BLOCKS
+    )
+    parts = empty((along * lanes, taps * channels), grad_out.dtype)
+    grads_parts = _depthwise_for(win, 1, grad_out.dtype, relu, x, grad_out)[3]
+    configure(grads_parts, (across, along), runtime.THREADS)(
+        x.flat, x.shape, grad_out.flat, w.flat, win.pad_top, win.pad_left, grad_x.flat,
+        parts.flat, grad_out.dtype.type(0), span, run,
+    )  # fmt: skip
+    return grad_x, column_sums(parts).reshape(w.shape)

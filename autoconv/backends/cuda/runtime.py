@@ -165,23 +165,36 @@ MAX_GRID_Y = 65535  # the most blocks along a grid's second axis
 
 
 @functools.cache
-def resident_threads() -> int:
-    """The threads the GPU runs at once (multiprocessors x threads each); 1 on the simulator."""
+def resident_threads(blocks: int | None = None) -> int:
+    """The threads the GPU runs at once (multiprocessors x threads each; with ``blocks``, of a
+    kernel whose registers let a multiprocessor hold that many blocks of THREADS); 1 on the
+    simulator."""
     if SIMULATED:
         return 1
     device = cuda.get_current_device()
-    return device.MULTIPROCESSOR_COUNT * device.MAX_THREADS_PER_MULTIPROCESSOR
+    each = device.MAX_THREADS_PER_MULTIPROCESSOR if blocks is None else blocks * THREADS
+    return device.MULTIPROCESSOR_COUNT * each
 
 
-def line_layout(width: int, length: int, per_thread: int | None = None) -> tuple[int, ...]:
+def line_layout(
+    width: int, length: int, per_thread: int | None = None, blocks: int | None = None
+) -> tuple[int, ...]:
     """How ``length`` lines of ``width`` entries are laid out (see above), each thread taking
     at most ``per_thread`` lines (RUN_LINES by default), fewer where that would leave resident
-    threads idle: (span, blocks across, blocks along, run, lanes) = (entries a block, the grid,
-    lines a block, lines a block takes at a time)."""
+    threads idle. With ``blocks`` (a kernel of long runs, each adding a row of parts to sum
+    after, whose registers let a multiprocessor hold that many blocks), no fewer than keep its
+    blocks within one wave of what the GPU holds at once: a few more would run a last wave as
+    long as a full one (the small Xception's depthwise kernel gradient had 1,069 blocks where
+    an H200 holds 528). (span, blocks across, blocks along, run, lanes) = (entries a block,
+    the grid, lines a block, lines a block takes at a time)."""
     span = max(1, min(width, THREADS))
     lanes = THREADS // span
     most = RUN_LINES if per_thread is None else per_thread
-    per_thread = max(1, min(most, width * length // resident_threads()))
+    if blocks is None:
+        fill = width * length // resident_threads()
+    else:  # (the threads launched: whole spans)
+        fill = -(-(-(-width // span) * span * length) // resident_threads(blocks))
+    per_thread = max(1, min(most, fill))
     along = max(1, min(MAX_GRID_Y, -(-length // (per_thread * lanes))))
     return span, -(-width // span), along, -(-length // along), lanes
 

@@ -1,6 +1,7 @@
 """The depthwise convolution on the GPU: its forward, input gradient and kernel gradient (its
-parts a run, then the column sums), each kernel compiled for one window, its strides and
-dilation, and depth multiplier. The names of :mod:`autoconv.backends.cpu.conv`."""
+parts a run, then the column sums), and both gradients in one pass where the output has the
+input's size; each kernel compiled for one window, its strides and dilation, and depth
+multiplier. The names of :mod:`autoconv.backends.cpu.conv`."""
 
 from __future__ import annotations
 
@@ -48,10 +49,10 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
                        dtype: str, relu: bool = False, wide: bool = False
                        ) -> tuple[Any, Any, Any, Any]:  # fmt: skip
     """The depthwise convolution's (forward, input gradient, kernel gradient's parts, both
-    gradients' in one pass) kernels
-    for one window (kh x kw, strides sh, sw, dilations dh, dw) and depth multiplier M, known
-    when they are compiled: a thread's weights or running sums sit in registers, its taps'
-    offsets are constants and the strides' divisions multiplications. (With these as arguments,
+    gradients' parts in one pass) kernels for one window (kh x kw, strides sh, sw, dilations
+    dh, dw) and depth multiplier M, known when they are compiled: a thread's weights or running
+    sums sit in registers, its taps' offsets are constants and the strides' divisions
+    multiplications. (With these as arguments,
     the forward's pixel loop was about 500 instructions for 9 multiply-adds on sm_90, and the
     H200 took 14 ms for the small Xception's first one at batch 256, 30x its memory traffic:
     bench/results/2026-11-26-gpu-h200-first-figures.md.) Each sum runs tap by tap, rows outer,

@@ -135,6 +135,14 @@ KERNELS = {
         conv._window_kernels(3, 3, 1, 1, 1, 1)[1],
         (A1, *(i64,) * 4, A1, T4, f32, i64, i64),
     ),
+    "im2col 3x3, 64-bit offsets": (
+        conv._window_kernels(3, 3, 1, 1, 1, 1, True)[0],
+        (A1, T4, *(i64,) * 4, A1, f32, i64, i64),
+    ),
+    "col2im 3x3, 64-bit offsets": (
+        conv._window_kernels(3, 3, 1, 1, 1, 1, True)[1],
+        (A1, *(i64,) * 4, A1, T4, f32, i64, i64),
+    ),
     "col2im 3x3 stride 2": (
         conv._window_kernels(3, 3, 2, 2, 1, 1)[1],
         (A1, *(i64,) * 4, A1, T4, f32, i64, i64),

@@ -304,6 +304,25 @@ def test_im2col_and_col2im_match_cpu(kernel, stride, dilation, padding, channels
     )  # fmt: skip
 
 
+@pytest.mark.parametrize(("stride", "padding"), [(1, "same"), (2, "valid")])
+def test_im2col_and_col2im_with_64_bit_offsets_are_the_32_bit_ones(stride, padding, rng,
+                                                                    monkeypatch):  # fmt: skip
+    """The kernels compiled for arrays of 2**31 entries or more give the same bits."""
+    x = rng.standard_normal((2, 7, 20, 3))
+    win = ac.windows.window("test", (7, 20), (3, 3), stride, 1, padding)
+    xp = namespace("cuda")
+    cols = rng.standard_normal((2 * win.out[0] * win.out[1], 27))
+
+    def run() -> list[np.ndarray]:
+        made = xp.im2col(xp.asarray(x), win)
+        return [xp.to_numpy(made), xp.to_numpy(xp.col2im(xp.asarray(cols), x.shape, win))]
+
+    narrow = run()
+    monkeypatch.setattr(runtime, "wide_offsets", lambda *arrays: True)
+    for wide, one in zip(run(), narrow, strict=True):
+        np.testing.assert_array_equal(wide, one)
+
+
 @pytest.mark.parametrize(
     ("kind", "pool", "strides", "padding"), [("max", 2, None, "valid"), ("avg", 3, 2, "same")]
 )

@@ -15,14 +15,17 @@ import numba
 from numba import cuda
 
 from autoconv.backends import bounds
+from autoconv.backends.cuda import runtime
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.reduce import sum_columns
 from autoconv.backends.cuda.runtime import (
     cached_kernel,
     four_lines,
     launch_lines,
+    line_chunk,
     line_run,
     unsigned,
+    unsigned32,
 )
 from autoconv.windows import Window
 
@@ -43,9 +46,11 @@ SLICE_BYTES = WHOLE_BATCH_BYTES = 512 * 2**20
 IM2COL_STRIP = 8
 
 
-# im2col, col2im and the depthwise convolution run over lines (strips of output or input
-# pixels; col2im: input pixels) of entries (columns, channels) in runtime's line layout
-# (launch_lines): each line's (n, i, j) stepped from the last (_stepped).
+# Window kernels run over lines (strips of output or input pixels; col2im: input pixels) of
+# entries (columns, channels) in runtime's line layout (launch_lines): a thread's lines either
+# one lanes after another, each line's (n, i, j) stepped from the last (_stepped), or, where a
+# line's offsets are the last one's plus a constant along an image row, one after another
+# (runtime.line_chunk: im2col, col2im, the depthwise convolution, the max pool).
 
 
 @cuda.jit(device=True)
@@ -82,13 +87,17 @@ def _window_index(t, stride, size):
 
 
 @cache
-def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> tuple[Any, Any]:
+def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, wide: bool = False
+                    ) -> tuple[Any, Any]:  # fmt: skip
     """(im2col, col2im) kernels for one window (kh x kw, strides sh, sw, dilations dh, dw),
     known when they are compiled: the window's loops unrolled and the strides' divisions
     multiplications (with them as arguments, col2im's pixel loop was about 890 instructions
     on sm_90). cols (flat) has N*OH*OW rows of KH*KW*C columns, column (a*KW + b)*C + c the
-    window's cell (a, b) of channel c; x and grad_x (flat) are images of x_shape (N, H, W, C)."""
-
+    window's cell (a, b) of channel c; x and grad_x (flat) are images of x_shape (N, H, W, C).
+    A thread walks its lines in order (runtime.line_chunk): along an image row a line's offsets
+    are the last one's plus a constant, found anew only where a row starts. Offsets are 32-bit
+    unless an array has 2**31 entries or more (``wide``; runtime.wide_offsets)."""
+    index = unsigned if wide else unsigned32
     unit_strides = sh == 1 and sw == 1  # (col2im's cells every window offset reaches)
 
     @cuda.jit(device=True)
@@ -99,53 +108,68 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> tup
         for p in range(IM2COL_STRIP):
             values[p] = zero
             if not checked or (0 <= y < height and 0 <= x0 + p * sw < width):
-                values[p] = x[unsigned(cell)]
-            cell += step
+                values[p] = x[cell]
+            cell = index(cell + step)
+
+    @cuda.jit(device=True)
+    def write_strip(cols, at, step, values, count):
+        """cols[at + p * step] = values[p] for a strip's first ``count`` pixels."""
+        for p in range(IM2COL_STRIP):
+            if p < count:
+                cols[at] = values[p]
+            at = index(at + step)
 
     @cached_kernel
     def im2col(x, x_shape, pt, pl, oh, ow, cols, zero, span, run):
         # Entry: column q, the window's cell (a, b) of channel c; a line, a strip of IM2COL_STRIP
-        # rows (n, i, j0 + p), whose cells lie sw pixels apart in x and a row apart in cols.
+        # rows (n, i, s * IM2COL_STRIP + p), whose cells lie sw pixels apart in x and a row
+        # apart in cols; a thread's strips walked in order along their image rows.
         n_images, height, width, channels = x_shape
         columns = kh * kw * channels
         strips = -(-ow // IM2COL_STRIP)
-        q, first, lanes, end = line_run(span, run, n_images * oh * strips)
+        q, _, line, end = line_chunk(span, run, n_images * oh * strips)
         if q >= columns:
             return
         a, rest = q // (kw * channels), q % (kw * channels)
         b, c = rest // channels, rest % channels
         y_off, x_off = a * dh - pt, b * dw - pl
         values = cuda.local.array(IM2COL_STRIP, x.dtype)
-        n, i, strip = _pixel(first, oh, strips)
-        for _ in range(first, end, lanes):
-            j0 = strip * IM2COL_STRIP
-            y, x0 = i * sh + y_off, j0 * sw + x_off
-            cell = ((n * height + y) * width + x0) * channels + c  # maybe outside
-            if 0 <= y < height and 0 <= x0 and x0 + (IM2COL_STRIP - 1) * sw < width:
-                read_strip(x, cell, sw * channels, y, x0, height, width, values, zero, False)
-            else:
-                read_strip(x, cell, sw * channels, y, x0, height, width, values, zero, True)
-            _write_strip(cols, ((n * oh + i) * ow + j0) * columns + q, columns, values, ow - j0)
-            n, i, strip = _stepped(n, i, strip, lanes, oh, strips)
+        step, row_step = index(sw * channels), index(columns)
+        move, out_move = index(IM2COL_STRIP * sw * channels), index(IM2COL_STRIP * columns)
+        reach = IM2COL_STRIP * sw  # a strip's columns
+        lo = -(x_off // reach)  # [lo, hi): the strips whose cells lie inside the image's columns
+        hi = min((width - 1 - (IM2COL_STRIP - 1) * sw - x_off) // reach + 1, ow // IM2COL_STRIP)
+        n, i, s = _pixel(line, oh, strips)
+        while line < end:
+            y, x0 = i * sh + y_off, s * reach + x_off
+            row_inside = 0 <= y < height
+            cell = index(((n * height + y) * width + x0) * channels + c)  # maybe outside
+            at = index(((n * oh + i) * ow + s * IM2COL_STRIP) * columns + q)
+            last = min(strips, s + end - line)
+            line += last - s
+            while s < last:
+                if row_inside and lo <= s < hi:
+                    read_strip(x, cell, step, y, x0, height, width, values, zero, False)
+                    write_strip(cols, at, row_step, values, IM2COL_STRIP)
+                else:
+                    read_strip(x, cell, step, y, x0, height, width, values, zero, True)
+                    write_strip(cols, at, row_step, values, ow - s * IM2COL_STRIP)
+                s, x0 = s + 1, x0 + reach
+                cell, at = index(cell + move), index(at + out_move)
+            s, i = 0, i + 1
+            if i == oh:
+                i, n = 0, n + 1
 
     @cuda.jit(device=True)
     def gather(cols, n, y, xx, pt, pl, oh, ow, columns, channels, c, at_column, rows_reached,
-               entries, zero, checked):  # fmt: skip
+               entries, zero):  # fmt: skip
         """The sum of the column entries read from input cell (n, y, xx) of channel c, window
-        rows outer, every entry read first (in flight together); unless ``checked`` (compiled
-        apart, at unit strides for a cell every window offset reaches, as most are) nothing is
-        tested and the offsets are a sum a window row and column."""
+        rows outer, every entry read first (in flight together), each window's place tested."""
         for b in range(kw):
-            if checked:
-                reached, j = _window_index(xx + pl - b * dw, sw, ow)
-            else:
-                reached, j = True, xx + pl - b * dw
+            reached, j = _window_index(xx + pl - b * dw, sw, ow)
             at_column[b] = j * columns + b * channels if reached else -1
         for a in range(kh):
-            if checked:
-                rows_reached[a], i = _window_index(y + pt - a * dh, sh, oh)
-            else:
-                rows_reached[a], i = True, y + pt - a * dh
+            rows_reached[a], i = _window_index(y + pt - a * dh, sh, oh)
             if rows_reached[a]:
                 row = (n * oh + i) * ow * columns + a * kw * channels + c
                 for b in range(kw):
@@ -159,48 +183,68 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> tup
                         total += entries[a, b]
         return total
 
+    @cuda.jit(device=True)
+    def gather_inside(cols, first, row_delta, column_delta, entries, zero):
+        """gather's sum for a cell that every window offset reaches (unit strides): entry (a,
+        b) at first + a * row_delta + b * column_delta, nothing tested."""
+        for a in range(kh):
+            cell = first
+            for b in range(kw):
+                entries[a, b] = cols[cell]
+                cell = index(cell + column_delta)
+            first = index(first + row_delta)
+        total = zero
+        for a in range(kh):
+            for b in range(kw):
+                total += entries[a, b]
+        return total
+
     @cached_kernel
     def col2im(cols, pt, pl, oh, ow, grad_x, x_shape, zero, span, run):
         # One thread per input cell gathers every column entry read from it: no atomics, the
         # same sum order every run (window rows outer). Entry: channel c; a line, pixel (n, y,
-        # xx).
+        # xx), a thread's pixels walked in order along their image rows. Inside (unit strides:
+        # every window offset reaches the cell), entry (a, b) is at the offset of window (y +
+        # pt, xx + pl)'s cell (0, 0), less a * dh rows and b * dw columns of windows, plus its
+        # cell's columns.
         n_images, height, width, channels = x_shape
         columns = kh * kw * channels
-        c, first, lanes, end = line_run(span, run, n_images * height * width)
+        c, _, line, end = line_chunk(span, run, n_images * height * width)
         if c >= channels:
             return
         at_column = cuda.local.array(kw, numba.int64)  # window column b's entry in its row, or -1
         rows_reached = cuda.local.array(kh, numba.boolean)
         entries = cuda.local.array((kh, kw), cols.dtype)
-        n, y, xx = _pixel(first, height, width)
-        for pixel in range(first, end, lanes):
-            if (
-                unit_strides and 0 <= y + pt - (kh - 1) * dh and y + pt < oh
-                and 0 <= xx + pl - (kw - 1) * dw and xx + pl < ow
-            ):  # fmt: skip
-                total = gather(cols, n, y, xx, pt, pl, oh, ow, columns, channels, c, at_column,
-                               rows_reached, entries, zero, False)  # fmt: skip
-            else:
-                total = gather(cols, n, y, xx, pt, pl, oh, ow, columns, channels, c, at_column,
-                               rows_reached, entries, zero, True)  # fmt: skip
-            grad_x[unsigned(pixel * channels + c)] = total
-            n, y, xx = _stepped(n, y, xx, lanes, height, width)
+        step, move = index(channels), index(columns)
+        row_delta = index(kw * channels - dh * ow * columns)
+        column_delta = index(channels - dw * columns)
+        lo, hi = (kw - 1) * dw - pl, ow - pl  # [lo, hi): a row's cells every window reaches
+        n, y, xx = _pixel(line, height, width)
+        while line < end:
+            rows_inside = unit_strides and 0 <= y + pt - (kh - 1) * dh and y + pt < oh
+            at = index(((n * height + y) * width + xx) * channels + c)
+            first = index(((n * oh + y + pt) * ow + xx + pl) * columns + c)  # maybe outside
+            last = min(width, xx + end - line)
+            line += last - xx
+            while xx < last:
+                if rows_inside and lo <= xx < hi:
+                    total = gather_inside(cols, first, row_delta, column_delta, entries, zero)
+                else:
+                    total = gather(cols, n, y, xx, pt, pl, oh, ow, columns, channels, c,
+                                   at_column, rows_reached, entries, zero)  # fmt: skip
+                grad_x[at] = total
+                xx = xx + 1
+                at, first = index(at + step), index(first + move)
+            xx, y = 0, y + 1
+            if y == height:
+                y, n = 0, n + 1
 
     return im2col, col2im
 
 
-def _window_for(win: Window) -> tuple[Any, Any]:
-    """:func:`_window_kernels` for ``win``."""
-    return _window_kernels(*win.kernel, *win.stride, *win.dilation)
-
-
-@cuda.jit(device=True)
-def _write_strip(out, at, step, values, count):
-    """out[at + p * step] = values[p] for a strip's first ``count`` pixels."""
-    for p in range(len(values)):
-        if p < count:
-            out[unsigned(at)] = values[p]
-        at += step
+def _window_for(win: Window, *arrays: CudaArray) -> tuple[Any, Any]:
+    """:func:`_window_kernels` for ``win``, with the offsets that ``arrays`` need."""
+    return _window_kernels(*win.kernel, *win.stride, *win.dilation, runtime.wide_offsets(*arrays))
 
 
 @cuda.jit(device=True)
@@ -266,7 +310,8 @@ def im2col(x: CudaArray, win: Window) -> CudaArray:
     n, _, _, channels = bounds.images("im2col", "x", x)
     cols = empty((n * win.out[0] * win.out[1], win.kernel[0] * win.kernel[1] * channels), x.dtype)
     if cols.size:
-        launch_lines(_window_for(win)[0], cols.shape[1], _strips((n, *win.out, 1), IM2COL_STRIP))(
+        strips = _strips((n, *win.out, 1), IM2COL_STRIP)
+        launch_lines(_window_for(win, x, cols)[0], cols.shape[1], strips)(
             x.flat, x.shape, win.pad_top, win.pad_left, *win.out, cols.flat, x.dtype.type(0)
         )
     return cols
@@ -284,7 +329,7 @@ def col2im(
         else bounds.output("col2im", "out", out, CudaArray, x_shape, cols.dtype)
     )
     if grad_x.size:
-        launch_lines(_window_for(win)[1], x_shape[3], math.prod(x_shape[:3]))(
+        launch_lines(_window_for(win, cols, grad_x)[1], x_shape[3], math.prod(x_shape[:3]))(
             cols.flat, win.pad_top, win.pad_left, *win.out, grad_x.flat, tuple(x_shape),
             cols.dtype.type(0),
         )  # fmt: skip

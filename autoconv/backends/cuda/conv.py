@@ -61,6 +61,31 @@ def _pixel(line, height, width):
 
 
 @cuda.jit(device=True)
+def _next_row(n, i, rows):
+    """(image, row) of the row after row i of image n, in images of ``rows`` rows."""
+    i += 1
+    if i == rows:
+        n, i = n + 1, 0
+    return n, i
+
+
+@cache
+def _strip_writer(strip: int, wide: bool) -> Any:
+    """A device function out[at + p * step] = values[p] for a strip's first ``count`` pixels
+    of ``strip``, its offsets 64-bit if ``wide`` (runtime.wide_offsets), else 32-bit."""
+    index = unsigned if wide else unsigned32
+
+    @cuda.jit(device=True)
+    def write_strip(out, at, step, values, count):
+        for p in range(strip):
+            if p < count:
+                out[at] = values[p]
+            at = index(at + step)
+
+    return write_strip
+
+
+@cuda.jit(device=True)
 def _stepped(n, i, j, lanes, height, width):
     """The pixel ``lanes`` after (n, i, j) in images of height x width, without a division."""
     j += lanes
@@ -98,6 +123,7 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, wide: 
     are the last one's plus a constant, found anew only where a row starts. Offsets are 32-bit
     unless an array has 2**31 entries or more (``wide``; runtime.wide_offsets)."""
     index = unsigned if wide else unsigned32
+    write_strip = _strip_writer(IM2COL_STRIP, wide)
     unit_strides = sh == 1 and sw == 1  # (col2im's cells every window offset reaches)
 
     @cuda.jit(device=True)
@@ -110,14 +136,6 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, wide: 
             if not checked or (0 <= y < height and 0 <= x0 + p * sw < width):
                 values[p] = x[cell]
             cell = index(cell + step)
-
-    @cuda.jit(device=True)
-    def write_strip(cols, at, step, values, count):
-        """cols[at + p * step] = values[p] for a strip's first ``count`` pixels."""
-        for p in range(IM2COL_STRIP):
-            if p < count:
-                cols[at] = values[p]
-            at = index(at + step)
 
     @cached_kernel
     def im2col(x, x_shape, pt, pl, oh, ow, cols, zero, span, run):
@@ -156,9 +174,8 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, wide: 
                     write_strip(cols, at, row_step, values, ow - s * IM2COL_STRIP)
                 s, x0 = s + 1, x0 + reach
                 cell, at = index(cell + move), index(at + out_move)
-            s, i = 0, i + 1
-            if i == oh:
-                i, n = 0, n + 1
+            s = 0
+            n, i = _next_row(n, i, oh)
 
     @cuda.jit(device=True)
     def gather(cols, n, y, xx, pt, pl, oh, ow, columns, channels, c, at_column, rows_reached,
@@ -235,9 +252,8 @@ def _window_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, wide: 
                 grad_x[at] = total
                 xx = xx + 1
                 at, first = index(at + step), index(first + move)
-            xx, y = 0, y + 1
-            if y == height:
-                y, n = 0, n + 1
+            xx = 0
+            n, y = _next_row(n, y, height)
 
     return im2col, col2im
 

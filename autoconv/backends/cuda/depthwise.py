@@ -15,7 +15,14 @@ from numba import cuda
 from autoconv.backends import bounds
 from autoconv.backends.cuda import runtime
 from autoconv.backends.cuda.array import CudaArray, empty
-from autoconv.backends.cuda.conv import _pixel, _strips, _window_index, activated
+from autoconv.backends.cuda.conv import (
+    _next_row,
+    _pixel,
+    _strip_writer,
+    _strips,
+    _window_index,
+    activated,
+)
 from autoconv.backends.cuda.reduce import column_sums
 from autoconv.backends.cuda.runtime import (
     cached_kernel_holding,
@@ -71,6 +78,7 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
     as they are read, and the input gradient through it (times x > 0, read at the strip's
     pixels; the input gradient's ``x`` is read only then)."""
     index = unsigned if wide else unsigned32
+    write_strip = _strip_writer(STRIP, wide)
     item = numba.from_dtype(np.dtype(dtype))
     taps = kh * kw
     weights_a_channel = taps * multiplier
@@ -120,12 +128,15 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
                             cells[a, e] = activated(cells[a, e], True, zero)
 
     @cuda.jit(device=True)
-    def write_strip(out, at, step, values, count):
-        """out[at + p * step] = values[p] for a strip's first ``count`` pixels."""
-        for p in range(STRIP):
-            if p < count:
-                out[at] = values[p]
-            at = index(at + step)
+    def output_row(n, i, s, x_shape, oh, ow, depth, q, pt, pl):
+        """Where a walk along output row (n, i) of channel q starts, at its strip s: (y0, x0
+        of the strip's window, whether the window's rows lie inside the image, x's offset of
+        its cell (0, 0), the output's of the strip's first pixel)."""
+        _, height, width, channels = x_shape
+        y0, x0 = i * sh - pt, s * STRIP * sw - pl
+        rows_inside = 0 <= y0 and y0 + (kh - 1) * dh < height
+        row = index(((n * height + y0) * width + x0) * channels + q // multiplier)
+        return y0, x0, rows_inside, row, index(((n * oh + i) * ow + s * STRIP) * depth + q)
 
     @cuda.jit(device=True)
     def forward_strip(x, row, row_step, step, y0, x0, height, width, weights, totals, cells,
@@ -165,10 +176,7 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
         lo, hi = inside_strips(pl, width, ow)
         n, i, s = _pixel(line, oh, strips)
         while line < end:
-            y0, x0 = i * sh - pt, s * STRIP * sw - pl
-            rows_inside = 0 <= y0 and y0 + (kh - 1) * dh < height
-            row = index(((n * height + y0) * width + x0) * channels + q // multiplier)
-            at = index(((n * oh + i) * ow + s * STRIP) * depth + q)
+            y0, x0, rows_inside, row, at = output_row(n, i, s, x_shape, oh, ow, depth, q, pt, pl)
             last = min(strips, s + end - line)
             line += last - s
             while s < last:
@@ -182,9 +190,8 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
                     write_strip(out, at, out_step, totals, ow - s * STRIP)
                 s, x0 = s + 1, x0 + STRIP * sw
                 row, at = index(row + row_move), index(at + out_move)
-            s, i = 0, i + 1
-            if i == oh:
-                i, n = 0, n + 1
+            s = 0
+            n, i = _next_row(n, i, oh)
 
     @cuda.jit(device=True)
     def input_grad_strip(grad_out, grad_at, n, y, x0, pt, pl, oh, ow, depth, c, weights,
@@ -278,9 +285,8 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
                     gated_write(grad_x, x, at, step, totals, width - x0, zero)
                 s, x0 = s + 1, x0 + STRIP
                 at, grad_at = index(at + move), index(grad_at + out_move)
-            s, y = 0, y + 1
-            if y == height:
-                y, n = 0, n + 1
+            s = 0
+            n, y = _next_row(n, y, height)
 
     @cuda.jit(device=True)
     def kernel_grad_strip(x, row, row_step, step, y0, x0, height, width, grad_out, at, out_step,
@@ -327,10 +333,7 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
         lo, hi = inside_strips(pl, width, ow)
         n, i, s = _pixel(line, oh, strips)
         while line < end:
-            y0, x0 = i * sh - pt, s * STRIP * sw - pl
-            rows_inside = 0 <= y0 and y0 + (kh - 1) * dh < height
-            row = index(((n * height + y0) * width + x0) * channels + q // multiplier)
-            at = index(((n * oh + i) * ow + s * STRIP) * depth + q)
+            y0, x0, rows_inside, row, at = output_row(n, i, s, x_shape, oh, ow, depth, q, pt, pl)
             last = min(strips, s + end - line)
             line += last - s
             while s < last:
@@ -342,9 +345,8 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
                                       at, out_step, ow - s * STRIP, sums, zero, True)  # fmt: skip
                 s, x0 = s + 1, x0 + STRIP * sw
                 row, at = index(row + row_move), index(at + out_move)
-            s, i = 0, i + 1
-            if i == oh:
-                i, n = 0, n + 1
+            s = 0
+            n, i = _next_row(n, i, oh)
         run_row = cuda.blockIdx.y * lanes + lane
         for t in range(taps):
             parts[unsigned((run_row * taps + t) * depth + q)] = sums[t]
@@ -430,9 +432,8 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
                     write_strip(grad_x, at, step, totals, width - x0)
                 s, x0 = s + 1, x0 + STRIP
                 row, at = index(row + move), index(at + move)
-            s, y = 0, y + 1
-            if y == height:
-                y, n = 0, n + 1
+            s = 0
+            n, y = _next_row(n, y, height)
         run_row = cuda.blockIdx.y * lanes + lane
         for t in range(taps):
             parts[unsigned((run_row * taps + t) * channels + c)] = sums[t]

@@ -15,7 +15,7 @@ from numba import cuda
 from autoconv.backends import bounds
 from autoconv.backends.cuda import runtime
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
-from autoconv.backends.cuda.conv import _pixel, _stepped, activated
+from autoconv.backends.cuda.conv import _next_row, _pixel, _stepped, activated
 from autoconv.backends.cuda.runtime import (
     SIMULATED,
     cached_kernel,
@@ -166,9 +166,8 @@ def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str, wide: bool
                     write(out, argmax, index(at + step), b1, a1, c1, y0, x0 + sw, width,
                           channels, c, added, relu, zero)  # fmt: skip
                 p, at = p + 1, index(at + pair_step)
-            p, i = 0, i + 1
-            if i == oh:
-                i, n = 0, n + 1
+            p = 0
+            n, i = _next_row(n, i, oh)
 
     @cuda.jit(device=True)
     def route_block(grad_out, argmax, grad_x, window, out_line, bi, bj, oh, ow, corner, base,
@@ -238,9 +237,8 @@ def _max_pool_kernels(kh: int, kw: int, sh: int, sw: int, dtype: str, wide: bool
                                 grads, there, zero, True)  # fmt: skip
                 bj, x0 = bj + 1, x0 + sw
                 window, corner = index(window + step), index(corner + move)
-            bj, bi = 0, bi + 1
-            if bi == blocks_h:
-                bi, n = 0, n + 1
+            bj = 0
+            n, bi = _next_row(n, bi, blocks_h)
 
     return forward, backward
 

@@ -227,8 +227,14 @@ def test_depthwise_conv_grads_in_one_pass_are_the_two_kernels(k, d, width, relu,
         xp.depthwise_conv_input_grad(gd, wd, x.shape, win, xd if relu else None),
         xp.depthwise_conv_kernel_grad(xd, gd, w.shape, win, relu),
     )
+    monkeypatch.setattr(depthwise, "ONE_PASS", False)
+    assert not depthwise._one_pass(x.shape, w.shape, win)
+    apart = xp.depthwise_conv_grads(xd, gd, wd, win, relu)  # the two kernels
+    monkeypatch.setattr(depthwise, "ONE_PASS", True)
     monkeypatch.setattr(depthwise, "depthwise_conv_input_grad", None)  # not called: one pass
     grad_x, grad_w = xp.depthwise_conv_grads(xd, gd, wd, win, relu)
+    for one, two in zip(apart, separate, strict=True):
+        np.testing.assert_array_equal(xp.to_numpy(one), xp.to_numpy(two))
     np.testing.assert_array_equal(xp.to_numpy(grad_x), xp.to_numpy(separate[0]))
     np.testing.assert_allclose(xp.to_numpy(grad_w), xp.to_numpy(separate[1]), rtol=1e-12)
     cpu = backends.cpu.depthwise_conv_grads(x, g, w, win, relu)

@@ -49,6 +49,9 @@ PARTS_LINES = 8
 # capped at 64: two spilled outside the strip loop) and of both gradients' one pass (80: at 64,
 # 16 loads and stores of local memory a strip).
 PARTS_BLOCKS, GRADS_BLOCKS = 4, 3
+# Whether depthwise_conv_grads takes both gradients in one pass where it can (read at each
+# call; False: the two kernels, to compare them on a GPU).
+ONE_PASS = True
 
 
 @cache
@@ -513,14 +516,16 @@ def depthwise_conv_kernel_grad(
 
 
 def _one_pass(x_shape: tuple[int, ...], w_shape: tuple[int, ...], win: Window) -> bool:
-    """Whether :func:`depthwise_conv_grads` takes both gradients in one pass: the output has the
-    input's size (stride 1) and the padding is centred (an odd kernel's "same"), one kernel a
-    channel. Then a strip's window of x and the output gradients its input gradient gathers
-    lie at the same places (every SeparableConv2D of keras-io's Xception)."""
+    """Whether :func:`depthwise_conv_grads` takes both gradients in one pass (unless not
+    ONE_PASS): the output has the input's size (stride 1) and the padding is centred (an odd
+    kernel's "same"), one kernel a channel. Then a strip's window of x and the output
+    gradients its input gradient gathers lie at the same places (every SeparableConv2D of
+    keras-io's Xception)."""
     kh, kw, _, multiplier = w_shape
     (dh, dw), (pt, pl) = win.dilation, (win.pad_top, win.pad_left)
     return (
-        multiplier == 1
+        ONE_PASS
+        and multiplier == 1
         and win.stride == (1, 1)
         and tuple(win.out) == tuple(x_shape[1:3])
         and kh % 2 == 1

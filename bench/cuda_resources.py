@@ -13,7 +13,11 @@ and its shared-memory loads (LDS, and how wide), and the instructions of the loo
 In a product kernel that loop is the multiply-add of a k tile, the loop around it the loads of
 the next.
 
-    python bench/cuda_resources.py [--filter TEXT] [--loops]
+``--blocks`` lists each kernel's basic blocks (its instructions, multiply-adds, global and local
+loads and stores): the instructions of a path through the kernel, a strip inside the image say,
+are the sums of the blocks it runs through.
+
+    python bench/cuda_resources.py [--filter TEXT] [--loops] [--blocks]
 """
 
 from __future__ import annotations
@@ -70,17 +74,47 @@ def resources(kernel, signature, folder: Path) -> dict[str, int]:
     }
 
 
-def busiest_loop(cubin: Path) -> str:
-    """The loop of the cubin's code with the most FFMAs (a backward branch and the code from
-    its target to it), and the loops around it, in words."""
+def disassembly(cubin: Path) -> tuple[list[int], list[str]]:
+    """The cubin's SASS (cuobjdump): each instruction's address and text."""
     path = f"{WHEEL_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
     sass = subprocess.run(
         [shutil.which("cuobjdump", path=path) or "cuobjdump", "-sass", str(cubin)],
         capture_output=True, text=True, check=True, env={**os.environ, "PATH": path},
     ).stdout  # fmt: skip
     lines = re.findall(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);", sass)
-    where = [int(address, 16) for address, _ in lines]
-    code = [instruction.strip() for _, instruction in lines]
+    return [int(address, 16) for address, _ in lines], [text.strip() for _, text in lines]
+
+
+def basic_blocks(cubin: Path) -> list[str]:
+    """The cubin's basic blocks of 8 or more instructions (NOPs left out), a line each: where
+    it starts, its instructions, multiply-adds (FFMA), loads and stores of global (LDG, STG)
+    and local memory (LDL, STL), and its last instruction. A path through a kernel (a strip
+    inside the image, say) is the sum of the blocks it runs through."""
+    where, code = disassembly(cubin)
+    starts = {int(t, 16) for t in re.findall(r"BRA (0x[0-9a-f]+)", "\n".join(code))}
+    blocks: list[list[tuple[int, str]]] = [[]]
+    for address, instruction in zip(where, code, strict=True):
+        if address in starts and blocks[-1]:
+            blocks.append([])
+        blocks[-1].append((address, instruction))
+        if re.search(r"\bBRA\b|\bEXIT\b", instruction):
+            blocks.append([])
+    lines = []
+    for block in blocks:
+        texts = [text for _, text in block if text != "NOP"]
+        if len(texts) >= 8:
+            found = {op: sum(bool(re.search(rf"(^|\s){op}(\.|\s|$)", t)) for t in texts)
+                     for op in ("FFMA", "LDG", "STG", "LDL", "STL")}  # fmt: skip
+            counts = " ".join(f"{op} {n:3d}" for op, n in found.items())
+            lines.append(f"    {block[0][0]:#07x} {len(texts):4d} instructions  {counts}  "
+                         f"ends {texts[-1][:44]}")  # fmt: skip
+    return lines
+
+
+def busiest_loop(cubin: Path) -> str:
+    """The loop of the cubin's code with the most FFMAs (a backward branch and the code from
+    its target to it), and the loops around it, in words."""
+    where, code = disassembly(cubin)
     loops = []  # (first, last) instruction of each loop
     for last, instruction in enumerate(code):
         target = re.search(r"BRA (0x[0-9a-f]+)", instruction)
@@ -117,7 +151,7 @@ def blocks_per_multiprocessor(registers: int, shared: int) -> int:
     return min(by_registers, by_shared, THREADS // BLOCK_THREADS)
 
 
-def main(text: str, loops: bool) -> None:
+def main(text: str, loops: bool, blocks: bool) -> None:
     version = subprocess.run([str(PTXAS), "--version"], capture_output=True, text=True).stdout
     print(f"ptxas {version.split()[-1]}, sm_90; blocks: of {BLOCK_THREADS} threads, held at once")
     print(f"{'kernel':48s} {'registers':>9s} {'spills':>7s} {'shared':>7s} {'blocks':>6s}")
@@ -130,11 +164,14 @@ def main(text: str, loops: bool) -> None:
                       f"{used['shared']:7d} {blocks:6d}")  # fmt: skip
                 if loops:
                     print(f"    {busiest_loop(Path(folder) / 'kernel.cubin')}")
+                if blocks:
+                    print("\n".join(basic_blocks(Path(folder) / "kernel.cubin")))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--filter", default="", help="only the kernels whose name has this")
     parser.add_argument("--loops", action="store_true", help="each kernel's busiest loop too")
+    parser.add_argument("--blocks", action="store_true", help="each kernel's basic blocks too")
     arguments = parser.parse_args()
-    main(arguments.filter, arguments.loops)
+    main(arguments.filter, arguments.loops, arguments.blocks)

@@ -364,10 +364,11 @@ def _depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mul
     @cuda.jit(device=True)
     def grads_strip(x, grad_out, row, row_step, step, y0, x0, height, width, weights, sums,
                     totals, count, zero, checked):  # fmt: skip
-        """The strip's window of x (of the ReLU) and of grad_out, each read once: sums[tap] +=
-        its kernel gradient's terms (as kernel_grad_strip, for its first ``count`` pixels) and
-        totals[p] = the input gradient of pixel x0 + p (as input_grad_strip, through the ReLU
-        if ``relu``: times x > 0)."""
+        """The strip's window (rows from y0, columns from x0; at ``row`` in both arrays) of x
+        (of the ReLU) and of grad_out, each read once: sums[tap] += its kernel gradient's terms
+        (as kernel_grad_strip, for its first ``count`` pixels) and totals[p] = the input
+        gradient of its pixel p, window column middle + p (as input_grad_strip, through the
+        ReLU if ``relu``: times x > 0)."""
         cells = cuda.local.array((kh, strip_cells), item)
         grads = cuda.local.array((kh, strip_cells), item)
         inside = cuda.local.array(strip_cells, numba.boolean)

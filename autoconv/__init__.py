@@ -29,6 +29,7 @@ from autoconv import (
     saving,
     utils,
 )
+from autoconv.config import device_scope as device
 from autoconv.layers import Input, InputLayer, Layer, Variable
 from autoconv.models import Model, Sequential
 from autoconv.ops.engine import (
@@ -89,6 +90,7 @@ __all__ = [
     "data",
     "datasets",
     "depthwise_conv2d",
+    "device",
     "distributed",
     "exp",
     "flatten",

@@ -37,17 +37,18 @@ _setting: tuple[str, str] | None = None
 
 def set_device(device: str) -> None:
     """Make models on ``device`` from now on: "cpu", "cuda", or "auto" (the GPU where a real
-    one is usable, else the CPU); it wins over ``AUTOCONV_DEVICE``. Models made before stay
-    where they are. ValueError for another name, DeviceUnavailableError for "cuda" where it
-    cannot run."""
+    one is usable, else the CPU); Keras's names for them too, any case: "gpu", "gpu:0",
+    "cuda:0", "cpu:0". It wins over ``AUTOCONV_DEVICE``. Models made before stay where they
+    are. ValueError for another name, DeviceUnavailableError for "cuda" where it cannot run."""
     global _setting
-    _setting = (device, _resolve(device, "set_device"))
+    _setting = _resolve(device, "set_device")
 
 
 @contextlib.contextmanager
 def device_scope(device: str) -> Iterator[None]:
     """:func:`set_device` for the block; the setting before comes back after it (for the
-    whole process, as set_device's)."""
+    whole process, as set_device's). ``autoconv.device``, as ``keras.device``:
+    ``with autoconv.device("gpu:0"): model = ...`` makes the model on the GPU."""
     global _setting
     previous = _setting
     set_device(device)
@@ -67,24 +68,33 @@ def device_choice() -> str:
     return _chosen()[0]
 
 
-def _resolve(device: str, source: str) -> str:
-    """What ``device`` ("auto", "cpu" or "cuda", from ``source``, which errors name) stands for
-    here: "cpu" or "cuda". ValueError for another name, DeviceUnavailableError for "cuda"
-    where it cannot run (it can on the CUDA simulator, when that is on)."""
-    if device not in DEVICE_CHOICES:
+def _resolve(device: str, source: str) -> tuple[str, str]:
+    """(the choice, the device it stands for here) for ``device`` from ``source``, which errors
+    name: the choice "auto", "cpu" or "cuda" (Keras's "gpu" is "cuda"; its index ":0", the
+    one autoconv uses, may follow "cpu", "gpu" or "cuda"; any case), the device "cpu" or
+    "cuda". ValueError for another name, DeviceUnavailableError for "cuda" where it cannot run
+    (it can on the CUDA simulator, when that is on)."""
+    if not isinstance(device, str):
+        raise ValueError(f"{source}: a device is a string such as 'cpu' or 'gpu:0', not {device!r}")
+    kind, colon, index = device.lower().partition(":")
+    choice = "cuda" if kind == "gpu" else kind
+    if choice not in DEVICE_CHOICES or (colon and choice == "auto"):
         raise ValueError(
-            f"{source}: unknown device {device!r}; expected one of {', '.join(DEVICE_CHOICES)}"
+            f"{source}: unknown device {device!r}; expected one of {', '.join(DEVICE_CHOICES)} "
+            "(or Keras's 'gpu', 'gpu:0', 'cpu:0')"
         )
-    if device == "auto":
-        return "cuda" if gpu_usable() else "cpu"
-    return check_device(device)
+    if colon and index != "0":
+        gpu = "; CUDA_VISIBLE_DEVICES chooses which GPU that is" if choice == "cuda" else ""
+        raise ValueError(f"{source}: device {device!r}: autoconv uses index 0 only{gpu}")
+    if choice == "auto":
+        return choice, "cuda" if gpu_usable() else "cpu"
+    return choice, check_device(choice)
 
 
 def _chosen() -> tuple[str, str]:
     global _setting
     if _setting is None:
-        choice = os.environ.get(DEVICE_VARIABLE) or "auto"  # read once, here
-        _setting = (choice, _resolve(choice, DEVICE_VARIABLE))
+        _setting = _resolve(os.environ.get(DEVICE_VARIABLE) or "auto", DEVICE_VARIABLE)
     return _setting
 
 

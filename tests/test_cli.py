@@ -426,11 +426,11 @@ def test_train_honours_autoconv_device_unless_device_is_given(run, fresh_config,
     result = run("train", "mnist", "--epochs", 1, "--limit", 64)
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == "Device: cpu"
-    monkeypatch.setenv("AUTOCONV_DEVICE", "gpu")
+    monkeypatch.setenv("AUTOCONV_DEVICE", "tpu")
     fresh_config()
     result = run("train", "mnist", "--epochs", 1, "--limit", 64)
     assert result.exit_code == 1 and result.output.count("\n") == 1
-    assert "AUTOCONV_DEVICE: unknown device 'gpu'; expected one of auto, cpu, cuda" in (
+    assert "AUTOCONV_DEVICE: unknown device 'tpu'; expected one of auto, cpu, cuda" in (
         result.output
     )
     result = run("train", "mnist", "--epochs", 1, "--limit", 64, "--device", "cpu", "--json")

@@ -49,9 +49,9 @@ def test_set_device_and_get_device():
 
 def test_auto_picks_the_gpu_where_one_is_usable(monkeypatch):
     monkeypatch.setattr(config, "gpu_usable", lambda: True)
-    assert config._resolve("auto", "test") == "cuda"
+    assert config._resolve("auto", "test") == ("auto", "cuda")
     monkeypatch.setattr(config, "gpu_usable", lambda: False)
-    assert config._resolve("auto", "test") == "cpu"
+    assert config._resolve("auto", "test") == ("auto", "cpu")
 
 
 @pytest.mark.skipif(not SIMULATED, reason="the CUDA simulator is off (a GPU is here)")
@@ -69,12 +69,12 @@ def test_gpu_usable_without_numba_cuda_is_false(monkeypatch):
 def test_the_environment_variable_is_read_once(monkeypatch):
     monkeypatch.setenv("AUTOCONV_DEVICE", "cpu")
     assert config.get_device() == "cpu" and config.device_choice() == "cpu"
-    monkeypatch.setenv("AUTOCONV_DEVICE", "gpu")  # too late: it was read
-    assert config.get_device() == "cpu"
+    monkeypatch.setenv("AUTOCONV_DEVICE", "auto")  # too late: it was read
+    assert config.get_device() == "cpu" and config.device_choice() == "cpu"
 
 
 def test_set_device_wins_over_the_environment_variable(monkeypatch):
-    monkeypatch.setenv("AUTOCONV_DEVICE", "gpu")
+    monkeypatch.setenv("AUTOCONV_DEVICE", "tpu")
     config.set_device("cpu")
     assert config.get_device() == "cpu"
 
@@ -84,9 +84,48 @@ def test_device_scope_puts_the_setting_back(monkeypatch):
     with config.device_scope("auto"):
         assert config.device_choice() == "auto"
     assert config.device_choice() == "cpu"  # AUTOCONV_DEVICE's, read now
-    with pytest.raises(ValueError, match="unknown device 'gpu'"), config.device_scope("gpu"):
+    with pytest.raises(ValueError, match="unknown device 'tpu'"), config.device_scope("tpu"):
         pass
     assert config.device_choice() == "cpu"
+
+
+@pytest.mark.parametrize(
+    "name, choice",
+    [("cpu:0", "cpu"), ("CPU", "cpu"), ("Auto", "auto"), ("gpu", "cuda"), ("gpu:0", "cuda"),
+     ("GPU:0", "cuda"), ("cuda:0", "cuda")],
+)  # fmt: skip
+def test_keras_device_names_are_autoconvs(monkeypatch, name, choice):
+    monkeypatch.setattr(config, "check_device", lambda device: device)  # "cuda" without a GPU
+    monkeypatch.setattr(config, "gpu_usable", lambda: False)
+    assert config._resolve(name, "test") == (choice, "cpu" if choice == "auto" else choice)
+    monkeypatch.setenv("AUTOCONV_DEVICE", name)
+    assert config.device_choice() == choice
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [("gpu:1", r"device 'gpu:1': autoconv uses index 0 only; CUDA_VISIBLE_DEVICES chooses"),
+     ("cuda:2", r"device 'cuda:2': autoconv uses index 0 only; CUDA_VISIBLE_DEVICES"),
+     ("cpu:1", r"device 'cpu:1': autoconv uses index 0 only$"),
+     ("gpu:", r"device 'gpu:': autoconv uses index 0 only"),
+     ("auto:0", r"unknown device 'auto:0'"), ("gpu0", r"unknown device 'gpu0'"),
+     (None, r"a device is a string such as 'cpu' or 'gpu:0', not None"),
+     (0, r"a device is a string such as 'cpu' or 'gpu:0', not 0")],
+)  # fmt: skip
+def test_other_device_names_are_one_clear_error(name, message):
+    config.set_device("cpu")
+    with pytest.raises(ValueError, match="set_device: " + message):
+        config.set_device(name)
+    assert config.get_device() == "cpu"  # unchanged
+
+
+def test_autoconv_device_is_keras_device_scope():
+    config.set_device("auto")
+    with ac.device("CPU:0"):
+        assert config.device_choice() == "cpu"
+        model = tiny_model()
+    assert model.device == "cpu" and config.device_choice() == "auto"
+    assert ac.device is config.device_scope
 
 
 def test_an_empty_environment_variable_is_auto(monkeypatch):
@@ -95,11 +134,11 @@ def test_an_empty_environment_variable_is_auto(monkeypatch):
 
 
 def test_bad_values_name_the_value_and_the_choices(monkeypatch):
-    with pytest.raises(ValueError, match=r"set_device: unknown device 'gpu'; expected one of "
-                       r"auto, cpu, cuda"):  # fmt: skip
-        config.set_device("gpu")
-    monkeypatch.setenv("AUTOCONV_DEVICE", "GPU")
-    with pytest.raises(ValueError, match=r"AUTOCONV_DEVICE: unknown device 'GPU'"):
+    with pytest.raises(ValueError, match=r"set_device: unknown device 'tpu'; expected one of "
+                       r"auto, cpu, cuda \(or Keras's 'gpu', 'gpu:0', 'cpu:0'\)"):  # fmt: skip
+        config.set_device("tpu")
+    monkeypatch.setenv("AUTOCONV_DEVICE", "TPU:0")
+    with pytest.raises(ValueError, match=r"AUTOCONV_DEVICE: unknown device 'TPU:0'"):
         config.get_device()
     with pytest.raises(ValueError, match="AUTOCONV_DEVICE"):
         tiny_model()
@@ -135,6 +174,10 @@ def test_set_device_cuda_makes_new_models_there(cuda):
     assert before.device == "cpu" and {w.device for w in before.weights} == {"cpu"}
     moved = tiny_model().to("cpu")  # model.to wins
     assert moved.device == "cpu" and {w.device for w in moved.weights} == {"cpu"}
+    config.set_device("cpu")
+    with ac.device("gpu:0"):  # a Keras script's device scope
+        scoped = tiny_model()
+    assert scoped.device == "cuda" and {w.device for w in scoped.weights} == {"cuda"}
 
 
 def test_numpy_inputs_go_to_a_cuda_models_device(cuda, rng):

@@ -358,7 +358,7 @@ def simulator_splits(monkeypatch, matmul_kernel):
 @pytest.mark.parametrize(("shape", "splits", "batched_splits"), SPLIT_PRODUCTS)
 @pytest.mark.parametrize("batch", [(), (2,)], ids=["one", "batched"])
 @pytest.mark.parametrize("epilogue", [False, True], ids=["plain", "bias_relu"])
-@pytest.mark.parametrize("apart", [32, 2], ids=["in_the_launch", "apart"])
+@pytest.mark.parametrize("apart", [32, 2, 1], ids=["in_the_launch", "apart", "apart_any"])
 def test_matmul_kernel_with_split_contraction_and_transposes(
     shape, splits, batched_splits, batch, transpose_a, epilogue, apart, rng, simulator_splits,
     monkeypatch,
@@ -366,7 +366,8 @@ def test_matmul_kernel_with_split_contraction_and_transposes(
     """Few output tiles (a batch's included) and a long contracted axis split it over blocks
     (see SPLIT_BLOCKS), the last block of each tile adding the parts and applying the epilogue,
     or, at APART_PARTS parts or more (one product of a batch, no epilogue), the column sums
-    after; the arrival counters are back at 0 after."""
+    after (never a product of one part, APART_PARTS 1 included); the arrival counters are back
+    at 0 after."""
     monkeypatch.setattr(gemm, "APART_PARTS", apart)
     m, k, n = shape
     a = rng.standard_normal((*batch, k, m) if transpose_a else (*batch, m, k))
@@ -381,6 +382,42 @@ def test_matmul_kernel_with_split_contraction_and_transposes(
     want = (np.swapaxes(a, -1, -2) if transpose_a else a) @ b
     if epilogue:
         want = np.maximum(want + (0 if bias is None else bias), 0)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert not reduce.arrival_counters().copy_to_host().any()
+
+
+@pytest.mark.parametrize(
+    ("k", "split_blocks", "min_chunk", "parts"),
+    [(43, 10, 4, 9), (65, 64, 4, 13), (9248, 128, 64, 127), (8192, 128, 64, 128)],
+)
+def test_no_part_of_a_split_product_starts_past_its_contracted_axis(
+    k, split_blocks, min_chunk, parts, monkeypatch
+):
+    """Parts of ceil(k / parts) can leave the last ones empty (43 over 10 parts of 5: the tenth
+    from 45; 9,248 over 128 of 73 on a GPU): as many parts as such chunks cover k."""
+    monkeypatch.setattr(gemm, "SPLIT_BLOCKS", split_blocks)
+    monkeypatch.setattr(gemm, "SPLIT_MIN_CHUNK", min_chunk)
+    xp = namespace("cuda")
+    a, b = xp.empty((2, k), "f4"), xp.empty((k, 3), "f4")  # one output tile
+    product = gemm._Product(a, b, False, False)
+    chunk, planned = product.plan(gemm._tile([product])).sizes[3:5]
+    assert planned == parts and (parts - 1) * chunk < k <= parts * chunk
+
+
+@pytest.mark.usefixtures("matmul_kernel")
+@pytest.mark.parametrize(("transpose_a", "transpose_b"), [(False, False), (True, True)])
+def test_a_split_product_whose_ceil_chunks_overshoot_reads_inside_its_operands(
+    transpose_a, transpose_b, rng, monkeypatch
+):
+    """24 x 16 outputs (six tiles on the simulator) over 43: ten parts of 5 left the tenth
+    empty, and its block read from past the operands' ends (the simulator stops there)."""
+    monkeypatch.setattr(gemm, "SPLIT_BLOCKS", 64)
+    monkeypatch.setattr(gemm, "SPLIT_MIN_CHUNK", 4)
+    a = rng.standard_normal((43, 24) if transpose_a else (24, 43))
+    b = rng.standard_normal((16, 43) if transpose_b else (43, 16))
+    xp = namespace("cuda")
+    got = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b), transpose_a, transpose_b))
+    want = (a.T if transpose_a else a) @ (b.T if transpose_b else b)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     assert not reduce.arrival_counters().copy_to_host().any()
 

@@ -443,7 +443,10 @@ class _Product:
         tiles = -(-n // columns) * -(-m // rows) * self.batches
         if tiles >= SPLIT_BLOCKS:
             return tiles, 1
-        return tiles, max(1, min(SPLIT_BLOCKS // tiles, k // SPLIT_MIN_CHUNK))
+        splits = max(1, min(SPLIT_BLOCKS // tiles, k // SPLIT_MIN_CHUNK))
+        # As many parts as chunks of ceil(k / splits) cover k: no part starts at or past k (one
+        # would, k = 9,248 over 128 parts of 73, and its block read its operands from there on).
+        return tiles, -(-k // -(-k // splits))
 
     def plan(self, tile: tuple[int, int, bool]) -> _Product:
         """Its blocks for output tiles of ``tile`` (rows, columns, on tensor cores): the
@@ -543,7 +546,8 @@ def _launch(products: list[_Product], bias: CudaArray | None, epilogue: int) -> 
     blocks from ``first`` along the grid's one axis, and its tiles' counters (split ones) from
     ``counter``; then the column sums of the parts left apart (see APART_PARTS)."""
     first, sizes, blocks, counter = [], [], 0, 0
-    apart = [p.batches == 1 and p.sizes[4] >= APART_PARTS and not epilogue for p in products]
+    parts = max(APART_PARTS, 2)  # a product of one part is not split, whatever the setting
+    apart = [p.batches == 1 and p.sizes[4] >= parts and not epilogue for p in products]
     for product, alone in zip(products, apart, strict=True):
         first.append(blocks)
         sizes.append((*product.sizes, -1 if alone else counter))

@@ -14,6 +14,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import autoconv as ac
 from autoconv import backends, layers, losses, metrics, models, step_replay
@@ -397,11 +399,30 @@ def test_no_part_of_a_split_product_starts_past_its_contracted_axis(
     from 45; 9,248 over 128 of 73 on a GPU): as many parts as such chunks cover k."""
     monkeypatch.setattr(gemm, "SPLIT_BLOCKS", split_blocks)
     monkeypatch.setattr(gemm, "SPLIT_MIN_CHUNK", min_chunk)
+    assert _planned_parts(2, k, 3) == (-(-k // parts), parts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    m=st.integers(1, 300), n=st.integers(1, 300), k=st.integers(1, 70_000),
+    split_blocks=st.sampled_from([1, 4, 64, 256, 1024]), min_chunk=st.sampled_from([1, 4, 64]),
+)  # fmt: skip
+def test_every_part_of_a_split_product_holds_some_of_its_contracted_axis(
+    m, n, k, split_blocks, min_chunk
+):
+    """Over any sizes and split settings: parts - 1 chunks fall short of k, parts cover it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gemm, "SPLIT_BLOCKS", split_blocks)
+        patch.setattr(gemm, "SPLIT_MIN_CHUNK", min_chunk)
+        chunk, parts = _planned_parts(m, k, n)
+    assert parts >= 1 and (parts - 1) * chunk < k <= parts * chunk
+
+
+def _planned_parts(m: int, k: int, n: int) -> tuple[int, int]:
+    """(chunk, parts) of the kernel's plan for an (m, k) @ (k, n) float32 product."""
     xp = namespace("cuda")
-    a, b = xp.empty((2, k), "f4"), xp.empty((k, 3), "f4")  # one output tile
-    product = gemm._Product(a, b, False, False)
-    chunk, planned = product.plan(gemm._tile([product])).sizes[3:5]
-    assert planned == parts and (parts - 1) * chunk < k <= parts * chunk
+    product = gemm._Product(xp.empty((m, k), "f4"), xp.empty((k, n), "f4"), False, False)
+    return product.plan(gemm._tile([product])).sizes[3:5]
 
 
 @pytest.mark.usefixtures("matmul_kernel")

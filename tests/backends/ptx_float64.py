@@ -36,6 +36,7 @@ from autoconv.backends.cuda import (  # noqa: E402
     pool,
     random,
     reduce,
+    runtime,
     training,
     winograd,
 )
@@ -184,7 +185,7 @@ KERNELS = {
     ),
     **{
         f"conv_max_pool_2x2 kernel grad parts 3x3 {name}": (
-            conv_pool._direct_kernel_grad_parts(3, 3, channels, "<f4"),
+            conv_pool._direct_kernel_grad_parts(3, 3, channels, "<f4", runtime.THREADS),
             (A1, T4, A1, A1, W1, B, f32, i64, i64, T4, A1, i64, i64),
         )
         for name, channels in (("gray", 1), ("rgb", 3))

@@ -1731,11 +1731,14 @@ def test_the_direct_kernel_picks_the_cpus_winners_and_nans(kernel, channels, pad
 
 @pytest.mark.parametrize("filters", [3, 5])
 @pytest.mark.parametrize("lines_per_thread", [32, 1], ids=["one_run", "many_runs"])
-def test_the_parts_route_adds_a_blocks_lanes_as_the_cpu(filters, lines_per_thread, monkeypatch,
-                                                       rng):  # fmt: skip
-    """The direct kernel gradient's parts route with fewer filters than a block's threads (on
-    the simulator's 8: lanes of 3 or 5 filters, threads left over), its runs summed in the
-    block then down the blocks: the CPU's kernel and bias gradients."""
+@pytest.mark.parametrize("threads", [8, 32])
+def test_the_parts_route_adds_a_blocks_lanes_as_the_cpu(filters, lines_per_thread, threads,
+                                                       monkeypatch, rng):  # fmt: skip
+    """The direct kernel gradient's parts route with fewer filters than a block's threads (8,
+    the simulator's, or 32: lanes of 3 or 5 filters, threads left over), its runs summed in the
+    block (its lanes' sums in shared memory sized for the launch's threads) then down the
+    blocks: the CPU's kernel and bias gradients."""
+    monkeypatch.setattr(runtime, "THREADS", threads)
     monkeypatch.setattr(conv_pool, "PARTS_ROUTE_ENTRIES", 0)
     monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
     monkeypatch.setattr(runtime, "MAX_GRID_Y", 5)

@@ -38,7 +38,6 @@ from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import _pixel, _stepped, activated
 from autoconv.backends.cuda.reduce import column_sums, sum_columns
 from autoconv.backends.cuda.runtime import (
-    THREADS,
     cached_kernel,
     configure,
     launch_lines,
@@ -219,12 +218,13 @@ def _direct_kernel_grad_entry(pooled_h: int, pooled_w: int) -> Any:
 
 
 @cache
-def _direct_kernel_grad_parts(kh: int, kw: int, channels: int, dtype: str) -> Any:
+def _direct_kernel_grad_parts(kh: int, kw: int, channels: int, dtype: str, threads: int) -> Any:
     """The parts route's kernel (see the module) for a kh x kw window over ``channels``
-    channels, known when compiled: the thread's taps + 1 sums in registers, the winner's cells'
-    offsets constants from its window's corner. A pixel's gradient, output and arg-max are
-    read while the last pixel's cells are (its winner found before them), and a window inside
-    the image reads its cells with no test a cell (_add_window's ``checked``)."""
+    channels and blocks of ``threads``, known when compiled: the thread's taps + 1 sums in
+    registers, the winner's cells' offsets constants from its window's corner. A pixel's
+    gradient, output and arg-max are read while the last pixel's cells are (its winner found
+    before them), and a window inside the image reads its cells with no test a cell
+    (_add_window's ``checked``)."""
     item = numba.from_dtype(np.dtype(dtype))
     taps = kh * kw * channels
     columns = taps + 1  # a filter's sums: its taps' and its bias's
@@ -267,11 +267,11 @@ def _direct_kernel_grad_parts(kh: int, kw: int, channels: int, dtype: str) -> An
                     add_at_edge(x, corner, row_step, y0, x0, height, width, value, sums)
             value, winner = following
             n, i, j = _stepped(n, i, j, lanes, oh, ow)
-        lane_sums = cuda.shared.array((columns, THREADS), item)
+        lane_sums = cuda.shared.array((columns, threads), item)
         for t in range(columns):
             lane_sums[t, cuda.threadIdx.x] = sums[t]
         cuda.syncthreads()
-        for entry in range(cuda.threadIdx.x, columns * span, THREADS):
+        for entry in range(cuda.threadIdx.x, columns * span, threads):
             t, e = entry // span, entry % span
             if cuda.blockIdx.x * span + e < filters:
                 total = lane_sums[t, e]
@@ -345,8 +345,9 @@ def conv_max_pool_2x2_kernel_grad(
     lines_a_thread = PARTS_LINES * runtime.RUN_LINES
     span, across, along, run, _ = runtime.line_layout(filters, rows, lines_a_thread)
     parts = empty((along, (taps + 1) * filters), grad_out.dtype)
-    kernel = _direct_kernel_grad_parts(*win.kernel, x.shape[3], grad_out.dtype.str)
-    configure(kernel, (across, along), runtime.THREADS)(
+    threads = runtime.THREADS
+    kernel = _direct_kernel_grad_parts(*win.kernel, x.shape[3], grad_out.dtype.str, threads)
+    configure(kernel, (across, along), threads)(
         x.flat, x.shape, grad_out.flat, out.flat, argmax.flat, relu, grad_out.dtype.type(0),
         win.pad_top, win.pad_left, pooled_shape, parts.flat, span, run,
     )  # fmt: skip

@@ -345,7 +345,14 @@ def test_pooling_1d_matches_cpu(kind, pool, strides, padding, rng):
 # The tests set those constants on a GPU too (its own, 256 and 64, split these otherwise), so
 # the split path runs alike on both; the tiles are the device's own (8 x 8 or 16 x 4 on the
 # simulator, 64 x 64 or 128 x 32 on a GPU), which give these products the same splits.
-SPLIT_PRODUCTS = [((3, 200, 5), 4, 2), ((6, 70, 3), 4, 2), ((14, 70, 3), 2, 1), ((70, 9, 33), 1, 1)]
+# (m, k, n), then the parts of one product and of a batch of two under SPLIT_BLOCKS 4: on the
+# simulator's tiles (8 x 4 where split), 14 rows are two tiles; on a GPU's (64 x 32), one.
+SPLIT_PRODUCTS = [
+    ((3, 200, 5), (4, 2), (4, 2)),
+    ((6, 70, 3), (4, 2), (4, 2)),
+    ((14, 70, 3), (2, 1), (4, 2)),
+    ((70, 9, 33), (1, 1), (1, 1)),
+]
 
 
 @pytest.fixture
@@ -357,12 +364,12 @@ def simulator_splits(monkeypatch, matmul_kernel):
 
 
 @pytest.mark.parametrize("transpose_a", [False, True])
-@pytest.mark.parametrize(("shape", "splits", "batched_splits"), SPLIT_PRODUCTS)
+@pytest.mark.parametrize(("shape", "simulator_parts", "gpu_parts"), SPLIT_PRODUCTS)
 @pytest.mark.parametrize("batch", [(), (2,)], ids=["one", "batched"])
 @pytest.mark.parametrize("epilogue", [False, True], ids=["plain", "bias_relu"])
 @pytest.mark.parametrize("apart", [32, 2, 1], ids=["in_the_launch", "apart", "apart_any"])
 def test_matmul_kernel_with_split_contraction_and_transposes(
-    shape, splits, batched_splits, batch, transpose_a, epilogue, apart, rng, simulator_splits,
+    shape, simulator_parts, gpu_parts, batch, transpose_a, epilogue, apart, rng, simulator_splits,
     monkeypatch,
 ):  # fmt: skip
     """Few output tiles (a batch's included) and a long contracted axis split it over blocks
@@ -377,7 +384,8 @@ def test_matmul_kernel_with_split_contraction_and_transposes(
     bias = rng.standard_normal(n) if epilogue and not batch else None
     xp = namespace("cuda")
     planned = gemm._Product(xp.asarray(a), xp.asarray(b), transpose_a, False)
-    assert planned.plan(gemm._tile([planned])).sizes[4] == (batched_splits if batch else splits)
+    parts = simulator_parts if gemm.SIMULATED else gpu_parts
+    assert planned.plan(gemm._tile([planned])).sizes[4] == parts[bool(batch)]
     device_bias = None if bias is None else xp.asarray(bias)
     got = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b), transpose_a=transpose_a,
                                 bias=device_bias, relu=epilogue))  # fmt: skip

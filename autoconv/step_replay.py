@@ -82,6 +82,10 @@ class StepReplay:
         self.kinds: dict[Any, _Kind] = {}  # by batch key, the oldest first
         self.replay: Any = None
         self.pending: Any = None  # the replay whose staged steps wait for flush()
+        # Steps of one kind since the last point where a later pass launches too (a flush, a
+        # change of kind), the recorded ones included: the steps such a launch takes then, up
+        # to the steps of a whole launch (see executed).
+        self.window, self.window_kind, self.launch_steps = 0, None, 1
         self.why: str | None = None
         self.replayed = 0  # steps replayed, over the runner's life
         self.status = self.xp.new_status()  # every pass's divergence status, reset in place
@@ -96,24 +100,26 @@ class StepReplay:
             self.step(*batch.arrays(), state)
             return
         kind = self._kind((batch.key, self.step_kind(), layer.trainable_changes))
+        if kind is not self.window_kind:
+            self.flush()
+            self.window_kind = kind
         if batch.load is not None and (kind.replay is not None or kind.attempts < ATTEMPTS):
             self.flush()  # the steps staged so far read the arrays the batch is loaded into
             batch.load()
-        if kind.replay is not None:
-            if self.pending is not kind.replay:
-                self.flush()
+        if kind.replay is not None:  # (pending: None or this replay, since a kind change flushes)
             kind.replay.stage()
             self.pending = kind.replay
+            self.window += 1
             self.replayed_part(batch.count, state)
             self.replayed += 1
             return
-        self.flush()
         if kind.attempts >= ATTEMPTS:
             self.step(*batch.arrays(), state)
             return
         kind.attempts += 1
         with self.xp.recording() as tape:
             self.step(*batch.replayable(), state)
+        self.window += 1
         if tape is None:  # a backend that runs each step as it comes
             self.enabled, self.why = False, self.xp.difference(None, None)
             return
@@ -131,12 +137,14 @@ class StepReplay:
         and ``hooked`` (a batch callback runs before the next execution) is False. Whether they
         were launched: only then may the caller read the device. A launch takes as many
         executions as hold LAUNCH_KERNELS kernels counted from the pass's first, so an epoch's
-        launches take the same steps as the last epoch's, whose graphs are made."""
+        launches take the same steps as the last epoch's (see :meth:`flush` for the first's)."""
         replay = self.pending
-        if replay is not None and not hooked:
-            executions = max(1, LAUNCH_KERNELS // (replay.launches * size))
-            if number % executions:
-                return False
+        if replay is None:
+            return True  # (nothing staged)
+        executions = 1 if hooked else max(1, LAUNCH_KERNELS // (replay.launches * size))
+        self.launch_steps = executions * size
+        if number % executions:
+            return False
         self.flush()
         return True
 
@@ -152,7 +160,10 @@ class StepReplay:
 
     def flush(self) -> None:
         """Launch the replayed steps staged since the last launch (before anything reads what
-        they change, or another step runs)."""
+        they change, or another step runs). A later pass launches here too, with the steps
+        recorded in this one's window: the replay makes that launch's graph now (a first
+        epoch's first launch is short by the steps recorded; the next epoch's would make it)."""
         if self.pending is not None:
-            self.pending.launch()
+            self.pending.launch(whole=min(self.window, self.launch_steps))
             self.pending = None
+        self.window = 0

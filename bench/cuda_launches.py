@@ -79,10 +79,10 @@ executions: list[int] = []  # the steps of each launch of replayed steps
 launch_replayed = capture.Replay.launch
 
 
-def counting_launch(replay: capture.Replay) -> None:
+def counting_launch(replay: capture.Replay, whole: int = 0) -> None:
     if replay.staged:
         executions.append(replay.staged)
-    launch_replayed(replay)
+    launch_replayed(replay, whole)
 
 
 capture.Replay.launch = counting_launch
@@ -104,7 +104,7 @@ def host_time(model, x, y, batch_size: int, epochs: int) -> None:
     each step (see the module)."""
     from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
 
-    capture.Replay.launch = lambda replay: setattr(replay, "staged", 0)
+    capture.Replay.launch = lambda replay, whole=0: setattr(replay, "staged", 0)
     copy_to_device = FakeCUDAArray.copy_to_device
 
     def small_copies_only(self, ary, *args, **kwargs):

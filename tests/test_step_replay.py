@@ -187,10 +187,10 @@ def test_steps_per_execution_replays_an_execution_in_one_launch(monkeypatch):
     replays: list[capture.Replay] = []
     real_launch = capture.Replay.launch
 
-    def counted(replay: capture.Replay) -> None:
+    def counted(replay: capture.Replay, **whole) -> None:
         launched.append(replay.staged)
         replays.append(replay)
-        real_launch(replay)
+        real_launch(replay, **whole)
 
     monkeypatch.setattr(capture.Replay, "launch", counted)
 
@@ -215,10 +215,10 @@ def counted_launches(monkeypatch) -> list[int]:
     launched: list[int] = []
     real_launch = capture.Replay.launch
 
-    def counted(replay: capture.Replay) -> None:
+    def counted(replay: capture.Replay, **whole) -> None:
         if replay.staged:
             launched.append(replay.staged)
-        real_launch(replay)
+        real_launch(replay, **whole)
 
     monkeypatch.setattr(capture.Replay, "launch", counted)
     return launched
@@ -495,8 +495,8 @@ def test_a_datasets_batches_are_loaded_into_their_place_and_replay(pixels, monke
 
     staged: list[int] = []
     real_launch = capture.Replay.launch
-    monkeypatch.setattr(capture.Replay, "launch", lambda r: staged.append(r.staged) or
-                        real_launch(r))  # fmt: skip
+    monkeypatch.setattr(capture.Replay, "launch", lambda r, whole=0: staged.append(r.staged) or
+                        real_launch(r, whole))  # fmt: skip
     runs = []
     for attempts in (0, step_replay.ATTEMPTS):
         with monkeypatch.context() as patched:
@@ -663,3 +663,92 @@ def test_the_cpu_runs_every_step_as_it_comes():
     model.compile("sgd", ac.losses.CategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=1, batch_size=4, verbose=0)
     assert model._step_replay.replayed == 0 and "CPU" in model._step_replay.why
+
+
+class Graph:
+    """A stand-in CUDA graph on the simulator (which has none): its kernels one by one."""
+
+    def __init__(self, launches: list) -> None:
+        self.launches = list(launches)
+
+    def launch(self, stream: None) -> None:  # (under the backend's launch lock)
+        for kernel, grid, block, args in self.launches:
+            kernel[grid, block](*args)
+
+
+class Graphs:
+    """Replays made into stand-in graphs: ``made`` lists (phase, kernels) of each graph made,
+    ``phase`` set by the test."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.made: list[tuple[int, int]] = []
+        self.phase = 0
+        monkeypatch.setattr(capture, "GRAPHS", True)
+        monkeypatch.setattr(capture, "_build_graph", self.build)
+
+    def build(self, launches: list) -> tuple[Graph, None]:
+        self.made.append((self.phase, len(launches)))
+        return Graph(launches), None
+
+
+@pytest.mark.parametrize(
+    ("samples", "launches", "graphs_made"),
+    [
+        (32, [2, 3, 5, 3, 5, 3], [(0, 1), (0, 2), (0, 5), (0, 3)]),  # 8 batches of 4 an epoch
+        # 7 and a last batch of 2, a kind of its own: recorded in two epochs, then replayed
+        (30, [2, 2, 5, 2, 5, 2, 1], [(0, 1), (0, 2), (0, 5), (1, 1)]),
+    ],
+)
+def test_a_whole_launchs_graph_is_made_in_the_first_epoch(
+    samples, launches, graphs_made, monkeypatch
+):
+    """The first epoch's first launch is short by the steps recorded (here 2 of the 5 a launch
+    holds): the graph of a whole launch is made with it, so no later epoch makes a graph of
+    the full batches (one made mid-epoch took an H200 host ~85 ms, the flowers classifier's 13
+    steps); the steps train as the eager ones do, to the bit."""
+    x, y = data(samples=samples)
+    probe = convnet("rmsprop")
+    probe.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    kernels = probe._step_replay.replay.launches
+    monkeypatch.setattr(step_replay, "LAUNCH_KERNELS", 5 * kernels)
+    with monkeypatch.context() as eager_only:
+        eager_only.setattr(step_replay, "ATTEMPTS", 0)
+        eager = convnet("rmsprop")
+        eager.fit(x, y, epochs=3, batch_size=4, verbose=0)
+    graphs = Graphs(monkeypatch)
+    epochs = ac.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: setattr(graphs, "phase", epoch)
+    )
+    launched = counted_launches(monkeypatch)
+    replayed = convnet("rmsprop")
+    replayed.fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[epochs])
+    assert launched == launches, replayed._step_replay.why
+    assert [(epoch, count // kernels) for epoch, count in graphs.made] == graphs_made
+    assert_same_state(replayed, eager)
+
+
+@pytest.mark.parametrize(
+    ("batches", "launches"), [(4, [[1], [4], [4]]), (13, [[2, 5, 3], [5, 5, 3], [5, 5, 3]])]
+)
+def test_predict_makes_its_graphs_in_its_first_call(batches, launches, monkeypatch):
+    """A predict call's steps in one launch (or in launches of up to 5 steps): the first call's
+    first is short by the 3 steps recorded, and makes the whole one's graph too, so a second
+    call (a benchmark's timed one, say) makes none (one made mid-call took an H200 host ~25
+    ms, MNIST's 16 steps); the outputs are the eager ones, to the bit."""
+    rng = np.random.default_rng(1)
+    x = ac.Tensor(rng.random((4 * batches, 6, 6, 1), dtype=np.float32)).to("cuda")
+    probe = convnet("rmsprop")
+    probe.predict(x, batch_size=4, verbose=0)
+    kernels = probe._predict_replay.replay.launches
+    with monkeypatch.context() as eager_only:
+        eager_only.setattr(step_replay, "ATTEMPTS", 0)
+        want = convnet("rmsprop").predict(x, batch_size=4, verbose=0)
+    model = convnet("rmsprop")
+    monkeypatch.setattr(step_replay, "LAUNCH_KERNELS", 5 * kernels)
+    graphs = Graphs(monkeypatch)
+    launched = counted_launches(monkeypatch)
+    for call, expected in enumerate(launches):
+        graphs.phase = call
+        np.testing.assert_array_equal(model.predict(x, batch_size=4, verbose=0), want)
+        assert launched[-len(expected) :] == expected
+    assert {call for call, _ in graphs.made} == {0}

@@ -50,6 +50,7 @@ __all__ = ["Replay", "difference", "recording", "replay", "step_input"]
 ARENA_BYTES = 65536
 _ALIGN = 8
 _SLOT_ALIGN = 256  # bytes between the slots of several steps' inputs
+GRAPHS = not SIMULATED  # whether replays are made into CUDA graphs (the simulator has none)
 
 
 # --------------------------------------------------------------------- step inputs
@@ -200,7 +201,8 @@ class Replay:
     """A recorded step, replayed: :meth:`stage` computes the next step's inputs on the host
     (after which the caller does the host's part of that step), :meth:`launch` runs the steps
     staged since the last launch: their inputs refreshed with one copy, then their launches as
-    one CUDA graph (``mode`` 'graph'; a graph per number of steps, made at its first launch) or,
+    one CUDA graph (``mode`` 'graph'; a graph per number of steps, made at its first launch or
+    with a launch short by the steps recorded before it: see :meth:`launch`) or,
     on the simulator or where the graph could not be built, one by one (``mode`` 'launches';
     ``why`` says why not a graph). Calling it stages and launches one step. It holds the tape,
     so the step's buffers stay its own while it lives.
@@ -219,7 +221,7 @@ class Replay:
         self._replicas: list[list[tuple[Any, Any, Any, tuple]]] = []  # launches, slot by slot
         self._graphs: dict[int, Any] = {}
         self.mode, self.why = "launches", "the CUDA simulator has no graphs"
-        if not SIMULATED:
+        if GRAPHS:
             try:
                 self._graphs[1] = _build_graph(tape.launches)
                 self.mode, self.why = "graph", ""
@@ -252,25 +254,31 @@ class Replay:
             self.staging[place : place + value.nbytes] = value.reshape(-1).view(np.uint8)
         self.staged += 1
 
-    def launch(self) -> None:
-        """Run the staged steps (one copy of their inputs, then one graph launch on a GPU)."""
+    def launch(self, whole: int = 0) -> None:
+        """Run the staged steps (one copy of their inputs, then one graph launch on a GPU).
+        ``whole``: the steps a launch here takes where none were recorded, if more (their graph
+        is made now too, and the slots of their inputs)."""
         steps, self.staged = self.staged, 0
         if steps == 0:
             return
+        whole = max(whole, steps)
         tape = self.tape
         if steps == 1:
             if tape.inputs:
                 copy_async(tape.arena.flat[: tape.used], self.staging[: tape.used])
             launches = tape.launches
         else:
-            launches = self._prepare(steps)
+            launches = self._prepare(steps, whole)
             if tape.inputs:
                 size = steps * self.stride
                 copy_async(self._slots.flat[:size], self.staging[:size])
         graph = self._graphs.get(steps)
-        if graph is None and self.mode == "graph":
+        if self.mode == "graph" and (graph is None or whole not in self._graphs):
             try:
-                graph = self._graphs[steps] = _build_graph(launches)
+                if graph is None:
+                    graph = self._graphs[steps] = _build_graph(launches)
+                if whole not in self._graphs:  # (on slots made wide enough above, if steps > 1)
+                    self._graphs[whole] = _build_graph(self._prepare(whole))
             except Exception as error:  # launched one by one instead, and said why
                 self.mode = "launches"
                 self.why = f"the CUDA graph could not be built ({type(error).__name__}: {error})"
@@ -281,11 +289,13 @@ class Replay:
         for kernel, grid, block, args in launches:
             Launch(kernel, grid, block)(*args)
 
-    def _prepare(self, steps: int) -> list[tuple[Any, Any, Any, tuple]]:
+    def _prepare(self, steps: int, room: int = 0) -> list[tuple[Any, Any, Any, tuple]]:
         """The launches of ``steps`` steps, each step's reading its inputs from its own slot
-        (the slots made, or made wider, first: graphs made on narrower ones are dropped)."""
-        if self._slots is None or self._slots.flat.size < steps * self.stride:
-            self._slots = _Buffer(steps * self.stride, np.dtype(np.uint8))
+        (the slots made, or made wider, first, for ``room`` steps if more: graphs made on
+        narrower ones are dropped)."""
+        wide = max(steps, room) * self.stride
+        if self._slots is None or self._slots.flat.size < wide:
+            self._slots = _Buffer(wide, np.dtype(np.uint8))
             self._replicas.clear()
             self._graphs = {k: v for k, v in self._graphs.items() if k == 1}
         arena = self.tape.arena

@@ -2,7 +2,7 @@
 # What a machine with an NVIDIA GPU can check of autoconv, stage by stage, each stage's log in
 # OUTDIR (made if missing). Run from the repository's root:
 #
-#     bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-tf32] [kernels-base] [gemm] [racecheck]
+#     bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-tf32] [kernels-base] [kernels-set] [gemm] [racecheck]
 #
 # (no stage named: tests, warmup, bench). The Python that runs it must import autoconv (installed,
 # or PYTHONPATH=.) with numba-cuda and a NumPy it works with (numba-cuda 0.30.4: NumPy < 2.5).
@@ -24,6 +24,9 @@
 #   `mkdir -p .base && git archive REV autoconv | tar -x -C .base`, say, and carried to the
 #   machine), each model's run there just before this tree's: the before and after of a change,
 #   kernel by kernel, on one machine in one call.
+# - kernels-set: each model's tables at the defaults, then with the settings GPU_CHECK_SET names
+#   (MODULE.NAME=VALUE, space-separated, all applied together: "depthwise.COLUMN_WALK=False",
+#   say), one after the other in one call: a setting's before and after, kernel by kernel.
 # - gemm: bench/gemm_vs_vendor.py, each product of a training step of the four models with
 #   autoconv's kernel and with cuBLAS (PyTorch's matmul, TF32 off and on): the vendor-GEMM question.
 # - racecheck: compute-sanitizer's race check over the kernels with shared memory (the matrix
@@ -41,7 +44,7 @@
 # this process) where pytest-xdist is installed: their time is mostly each kernel's first
 # compile, a CPU's work.
 set -uo pipefail
-out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-tf32] [kernels-base] [gemm] [racecheck]}
+out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-tf32] [kernels-base] [kernels-set] [gemm] [racecheck]}
 shift
 stages=${*:-tests warmup bench}
 mkdir -p "$out"
@@ -123,6 +126,18 @@ for stage in $stages; do
             grep -v -e NumbaPerformanceWarning -e "warn(" | tee -a "$log"
         done
       done ;;
+    kernels-set)
+      read -ra settings <<< "${GPU_CHECK_SET:?kernels-set needs GPU_CHECK_SET: MODULE.NAME=VALUE ...}"
+      changed=()
+      for setting in "${settings[@]}"; do changed+=(--set "$setting"); done
+      for model in $models; do
+        echo "-- $model at the defaults" | tee -a "$log"
+        limited python3 bench/gpu_step_kernels.py --model "$model" --rows 30 2>&1 |
+          grep -v -e NumbaPerformanceWarning -e "warn(" | tee -a "$log"
+        echo "-- $model with ${settings[*]}" | tee -a "$log"
+        limited python3 bench/gpu_step_kernels.py --model "$model" --rows 30 "${changed[@]}" 2>&1 |
+          grep -v -e NumbaPerformanceWarning -e "warn(" | tee -a "$log"
+      done ;;
     gemm)
       limited python3 bench/gemm_vs_vendor.py --device cuda --json "$out/gemm.json" 2>&1 |
         tee -a "$log" ;;
@@ -130,7 +145,7 @@ for stage in $stages; do
       limited compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q -x \
         -p no:cacheprovider tests/backends/test_cuda.py -k "matmul or column_sums or loss" \
         2>&1 | tee -a "$log" ;;
-    *) echo "unknown stage $stage (tests, warmup, bench, bench-spe, bench-tf32, kernels, kernels-tf32, kernels-base, gemm, racecheck)" |
+    *) echo "unknown stage $stage (tests, warmup, bench, bench-spe, bench-tf32, kernels, kernels-tf32, kernels-base, kernels-set, gemm, racecheck)" |
          tee -a "$log" ;;
   esac
 done
@@ -148,7 +163,7 @@ done
     case $stage in
       warmup) grep -E "^-- |Device:|Compile/warm-up|Epoch times|Throughput|accuracy" "$log" ;;
       bench|bench-spe|bench-tf32|gemm) grep -E "^\||^Medians|^Device|^Date|^Command|^[a-z]+ \(batch|failed" "$log" ;;
-      kernels|kernels-tf32|kernels-base) grep -E "^-- |^Device|kernels a step|Error" "$log" ;;
+      kernels|kernels-tf32|kernels-base|kernels-set) grep -E "^-- |^Device|kernels a step|Error" "$log" ;;
       *) grep -E "passed|failed|error|FAILED|ERROR" "$log" | tail -n 20 ;;
     esac
     grep -E "^stopped after" "$log"

@@ -24,7 +24,7 @@ from autoconv.backends.cuda import (  # noqa: E402
     array,
     conv,
     conv_pool,
-    depthwise,
+    depthwise_kernels,
     elementwise,
     embedding,
     gemm,
@@ -155,12 +155,27 @@ KERNELS = {
         )
         for relu, wide in ((False, False), (True, False), (True, True))
         for name, kernel, signature in zip(
-            ("", " input grad", " kernel grad parts", " grads in one pass"),
-            depthwise._depthwise_kernels(3, 3, 1, 1, 1, 1, 1, "<f4", relu, wide),
+            (
+                "",
+                " input grad",
+                " kernel grad parts",
+                " grads in one pass",
+                " down the columns",
+                " grads in one pass down the columns",
+            ),
+            (
+                *depthwise_kernels.depthwise_kernels(3, 3, 1, 1, 1, 1, 1, "<f4", relu, wide),
+                # the forward and the one pass (the 1st and 4th) walked down the columns
+                *depthwise_kernels.depthwise_kernels(3, 3, 1, 1, 1, 1, 1, "<f4", relu, wide, True)[
+                    ::3
+                ],
+            ),
             (
                 (A1, T4, A1, i64, i64, A1, T4, f32, i64, i64),
                 (A1, T4, A1, i64, i64, A1, T4, f32, A1, i64, i64),
                 (A1, T4, A1, T4, i64, i64, A1, f32, i64, i64),
+                (A1, T4, A1, A1, i64, i64, A1, A1, f32, i64, i64),
+                (A1, T4, A1, i64, i64, A1, T4, f32, i64, i64),
                 (A1, T4, A1, A1, i64, i64, A1, A1, f32, i64, i64),
             ),
             strict=True,

@@ -244,6 +244,60 @@ def test_depthwise_conv_grads_in_one_pass_are_the_two_kernels(k, d, width, relu,
     np.testing.assert_allclose(xp.to_numpy(grad_w), cpu[1], rtol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("size", "k", "s", "d", "m", "padding", "one_pass"),
+    [
+        ((7, 21), (3, 3), 1, 1, 1, "same", True),  # strips inside, at every edge, a short one
+        ((9, 13), (5, 3), 1, 1, 1, "same", True),
+        ((6, 11), (3, 3), 1, (1, 2), 1, "same", True),  # dilated along the rows
+        ((5, 9), (3, 3), (1, 2), 1, 2, "valid", False),  # strided along the rows, 2 kernels
+        ((4, 6), (1, 1), 1, 1, 1, "valid", True),
+        ((5, 7), (1, 3), 1, 1, 1, 2, False),  # padding beyond the window's reach
+    ],
+)
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("lines_per_thread", [32, 3, 1])
+def test_depthwise_column_walks_are_the_row_walks(size, k, s, d, m, padding, one_pass, relu,
+                                                  lines_per_thread, rng, monkeypatch):  # fmt: skip
+    """depthwise.COLUMN_WALK: the forward and the one-pass gradients walked down the columns
+    give the row walks' forward and input gradient to the bit (each sum in the same order) and
+    their kernel gradient's values (other runs, other roundings); runs of one output row, of a
+    few, and of whole columns and more (a run going on into the next column and image)."""
+    from autoconv.backends.cuda import depthwise
+
+    monkeypatch.setattr(runtime, "RUN_LINES", lines_per_thread)
+    monkeypatch.setattr(runtime, "MAX_GRID_Y", 7)
+    x = rng.standard_normal((2, *size, 3))
+    x[0, 2, 1] = 0.0  # the ReLU's kink: no gradient through it
+    w = rng.standard_normal((*k, 3, m))
+    win = ac.windows.window("t", size, k, s, d, padding)
+    g = rng.standard_normal((2, *win.out, 3 * m))
+    xp = namespace("cuda")
+    xd, wd, gd = xp.asarray(x), xp.asarray(w), xp.asarray(g)
+
+    def run() -> list[np.ndarray]:
+        outs = [xp.depthwise_conv(xd, wd, win, relu)]
+        if one_pass:
+            assert depthwise._one_pass(x.shape, w.shape, win)
+            outs += xp.depthwise_conv_grads(xd, gd, wd, win, relu)
+        return [xp.to_numpy(a) for a in outs]
+
+    rows = run()
+    monkeypatch.setattr(depthwise, "COLUMN_WALK", True)
+    assert depthwise._columns(win)
+    columns = run()
+    for one, two in zip(columns[:2], rows[:2], strict=True):
+        np.testing.assert_array_equal(one, two)
+    if one_pass:
+        np.testing.assert_allclose(columns[2], rows[2], rtol=1e-12, atol=1e-12)
+    cpu = backends.cpu
+    np.testing.assert_allclose(columns[0], cpu.depthwise_conv(x, w, win, relu), rtol=1e-10)
+    if one_pass:
+        want_x, want_w = cpu.depthwise_conv_grads(x, g, w, win, relu)
+        np.testing.assert_allclose(columns[1], want_x, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(columns[2], want_w, rtol=1e-10, atol=1e-12)
+
+
 def test_depthwise_conv2d_float32_stays_float32(rng):
     x, w = rng.standard_normal((2, 4, 4, 2)), rng.standard_normal((3, 3, 2, 2))
 

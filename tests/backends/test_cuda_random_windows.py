@@ -62,11 +62,12 @@ def _case(drawn: dict, monkeypatch: pytest.MonkeyPatch):
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(drawn=geometries, relu=st.booleans(), one_pass=st.booleans())
-def test_depthwise_kernels_match_the_cpu_over_drawn_windows(drawn, relu, one_pass):
+@given(drawn=geometries, relu=st.booleans(), one_pass=st.booleans(), columns=st.booleans())
+def test_depthwise_kernels_match_the_cpu_over_drawn_windows(drawn, relu, one_pass, columns):
     with pytest.MonkeyPatch.context() as monkeypatch:
         case = _case(drawn, monkeypatch)
         monkeypatch.setattr(depthwise, "ONE_PASS", one_pass)
+        monkeypatch.setattr(depthwise, "COLUMN_WALK", columns)
         x, win, rng = case
         w = rng.standard_normal((*win.kernel, x.shape[3], drawn["multiplier"]))
         g = rng.standard_normal((x.shape[0], *win.out, w.shape[2] * w.shape[3]))

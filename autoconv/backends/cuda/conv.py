@@ -38,7 +38,7 @@ from autoconv.windows import Window
 # 512 MB bounds the windows of one convolution on a GPU of a few GB.
 SLICE_BYTES = WHOLE_BATCH_BYTES = 512 * 2**20
 # im2col takes output pixels in strips of this many along an image row (the depthwise
-# convolution in strips of its own, depthwise.STRIP): a strip's offsets and its test for the
+# convolution in strips of its own, depthwise_kernels.STRIP): a strip's offsets and its test for the
 # image's edges are found once for its pixels. On sm_90 a strip of 4 inside the image took ~140
 # instructions (35 a pixel), one of 8 ~155 (19 a pixel; 48 registers, five blocks an SM, not
 # 42 and six), and the flowers classifier's largest im2col, instruction-bound, ran at about 1

@@ -33,7 +33,7 @@ import numpy as np
 from numba import cuda
 
 from autoconv.backends import bounds
-from autoconv.backends.cuda import depthwise, runtime
+from autoconv.backends.cuda import depthwise_kernels, runtime
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import _pixel, _stepped, activated
 from autoconv.backends.cuda.reduce import column_sums, sum_columns
@@ -53,7 +53,7 @@ from autoconv.windows import Window
 PARTS_ROUTE_ENTRIES = 16 * 2**20
 # A thread of the parts route sums up to this many times runtime.RUN_LINES pooled pixels: fewer
 # runs to add up after for fewer threads (as the depthwise kernel gradient's).
-PARTS_LINES = depthwise.PARTS_LINES
+PARTS_LINES = depthwise_kernels.PARTS_LINES
 
 
 @cache

@@ -69,6 +69,14 @@ def column_sums(entry, *args):
     return reduce._column_sum_kernel(entry, "<f4"), (types.Tuple(args), i64, f32, *SUMS)
 
 
+# The depthwise kernels' signatures: forward, input gradient, kernel gradient's parts, one pass.
+DEPTHWISE = (
+    (A1, T4, A1, i64, i64, A1, T4, f32, i64, i64),
+    (A1, T4, A1, i64, i64, A1, T4, f32, A1, i64, i64),
+    (A1, T4, A1, T4, i64, i64, A1, f32, i64, i64),
+    (A1, T4, A1, A1, i64, i64, A1, A1, f32, i64, i64),
+)
+
 KERNELS = {
     "binary add": (elementwise._binary_kernels("add")[0], (A1, ARRAYS)),
     "binary mul scalar": (elementwise._binary_kernels("mul")[1], (A1, WITH_SCALAR)),
@@ -155,29 +163,18 @@ KERNELS = {
         )
         for relu, wide in ((False, False), (True, False), (True, True))
         for name, kernel, signature in zip(
-            (
-                "",
-                " input grad",
-                " kernel grad parts",
-                " grads in one pass",
-                " down the columns",
-                " grads in one pass down the columns",
-            ),
-            (
-                *depthwise_kernels.depthwise_kernels(3, 3, 1, 1, 1, 1, 1, "<f4", relu, wide),
-                # the forward and the one pass (the 1st and 4th) walked down the columns
-                *depthwise_kernels.depthwise_kernels(3, 3, 1, 1, 1, 1, 1, "<f4", relu, wide, True)[
-                    ::3
-                ],
-            ),
-            (
-                (A1, T4, A1, i64, i64, A1, T4, f32, i64, i64),
-                (A1, T4, A1, i64, i64, A1, T4, f32, A1, i64, i64),
-                (A1, T4, A1, T4, i64, i64, A1, f32, i64, i64),
-                (A1, T4, A1, A1, i64, i64, A1, A1, f32, i64, i64),
-                (A1, T4, A1, i64, i64, A1, T4, f32, i64, i64),
-                (A1, T4, A1, A1, i64, i64, A1, A1, f32, i64, i64),
-            ),
+            ("", " input grad", " kernel grad parts", " grads in one pass"),
+            depthwise_kernels.depthwise_kernels(3, 3, 1, 1, 1, 1, 1, "<f4", relu, wide),
+            DEPTHWISE,
+            strict=True,
+        )
+    },
+    **{  # the forward and the one pass walked down the columns, of a ReLU (all their code)
+        f"depthwise_conv{name} 3x3 of a relu, down the columns": (kernel, signature)
+        for name, kernel, signature in zip(
+            ("", " grads in one pass"),
+            depthwise_kernels.depthwise_kernels(3, 3, 1, 1, 1, 1, 1, "<f4", True, False, True)[::3],
+            DEPTHWISE[::3],
             strict=True,
         )
     },

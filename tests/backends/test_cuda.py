@@ -175,12 +175,18 @@ def test_depthwise_conv2d_matches_cpu(k, s, d, p, m, width, lines_per_thread, mo
     )
 
 
+@pytest.mark.parametrize("columns", [True, False], ids=["column_walk", "row_walk"])
 @pytest.mark.parametrize("relu", [False, True])
-def test_depthwise_conv_with_64_bit_offsets_is_the_32_bit_one(relu, rng, monkeypatch):
+def test_depthwise_conv_with_64_bit_offsets_is_the_32_bit_one(relu, columns, rng, monkeypatch):
     """The kernels compiled for arrays of 2**31 entries or more give the same bits: forward,
-    input gradient and kernel gradient, strips inside the image and at its edges."""
+    input gradient and kernel gradient, and both gradients in one pass (one kernel a channel),
+    strips inside the image and at its edges, walked down the columns or along the rows."""
+    from autoconv.backends.cuda import depthwise
+
+    monkeypatch.setattr(depthwise, "COLUMN_WALK", columns)
     x, w = rng.standard_normal((2, 5, 13, 3)), rng.standard_normal((3, 3, 3, 2))
     g = rng.standard_normal((2, 5, 13, 6))
+    w1, g1 = np.ascontiguousarray(w[..., :1]), np.ascontiguousarray(g[..., ::2])  # one pass
     win = ac.windows.window("t", (5, 13), (3, 3), 1, 1, "same")
     xp = namespace("cuda")
 
@@ -190,6 +196,7 @@ def test_depthwise_conv_with_64_bit_offsets_is_the_32_bit_one(relu, rng, monkeyp
             xp.depthwise_conv(xd, wd, win, relu),
             xp.depthwise_conv_input_grad(gd, wd, x.shape, win, xd if relu else None),
             xp.depthwise_conv_kernel_grad(xd, gd, w.shape, win, relu),
+            *xp.depthwise_conv_grads(xd, xp.asarray(g1), xp.asarray(w1), win, relu),
         )
         return [xp.to_numpy(a) for a in outs]
 
@@ -202,6 +209,9 @@ def test_depthwise_conv_with_64_bit_offsets_is_the_32_bit_one(relu, rng, monkeyp
     )  # (n, y, x, c, a, b)
     expected = np.einsum("nyxcab,abcm->nyxcm", windows, w).reshape(g.shape)
     np.testing.assert_allclose(narrow[0], expected, rtol=1e-10, atol=1e-12)
+    for one_pass, want in zip(narrow[3:], backends.cpu.depthwise_conv_grads(x, g1, w1, win, relu),
+                              strict=True):  # fmt: skip
+        np.testing.assert_allclose(one_pass, want, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize(("k", "d", "width"), [((3, 3), 1, 21), ((3, 5), 1, 13), ((3, 3), 2, 11)])

@@ -195,6 +195,49 @@ def depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mult
         for a in range(kh):
             rows_in[a] = 0 <= y + a < height
 
+    def along_rows(visit):
+        """A device function walking a thread's strips of STRIP output pixels along the image
+        rows (lines (n, i, s): an image row's strips from its strip s, then the next row's from
+        0): visit(state, row, at, y0, x0, count, checked) for each, ``row`` x's offset of its
+        window's cell (0, 0), ``at`` the output's of its first pixel, ``count`` its pixels;
+        ``checked`` False (compiled apart) where its window lies inside the image. ``state``:
+        what ``visit`` reads and writes, passed through."""
+
+        @cuda.jit(device=True)
+        def walk(state, line, end, x_shape, oh, ow, depth, q, pt, pl):
+            _, _, width, channels = x_shape
+            strips = -(-ow // STRIP)
+            row_move, out_move = index(STRIP * sw * channels), index(STRIP * depth)
+            lo, hi = inside_strips(pl, width, ow)
+            n, i, s = _pixel(line, oh, strips)
+            while line < end:
+                y0, x0, rows_inside, row, at = output_row(n, i, s, x_shape, oh, ow, depth, q,
+                                                          pt, pl)  # fmt: skip
+                last = min(strips, s + end - line)
+                line += last - s
+                while s < last:
+                    if rows_inside and lo <= s < hi:
+                        visit(state, row, at, y0, x0, STRIP, False)
+                    else:
+                        visit(state, row, at, y0, x0, ow - s * STRIP, True)
+                    s, x0 = s + 1, x0 + STRIP * sw
+                    row, at = index(row + row_move), index(at + out_move)
+                s = 0
+                n, i = _next_row(n, i, oh)
+
+        return walk
+
+    @cuda.jit(device=True)
+    def forward_visit(state, row, at, y0, x0, count, checked):
+        """A strip of the forward (see along_rows): its outputs computed and written."""
+        (x, out, height, width, row_step, step, out_step, weights, totals, cells, inside,
+         rows_in, zero) = state  # fmt: skip
+        forward_strip(x, row, row_step, step, y0, x0, height, width, weights, totals, cells,
+                      inside, rows_in, zero, checked)  # fmt: skip
+        write_strip(out, at, out_step, totals, count)
+
+    forward_along_rows = along_rows(forward_visit)
+
     @cached_kernel_holding(4)  # four blocks an SM, not three (see runtime)
     def forward(x, x_shape, w, pt, pl, out, out_shape, zero, span, run):
         # Output channel q of strips of STRIP output pixels (n, i, s * STRIP + p), walked in
@@ -214,8 +257,8 @@ def depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mult
         inside = cuda.local.array(strip_cells, numba.boolean)
         rows_in = cuda.local.array(kh, numba.boolean)
         step, out_step = index(channels), index(depth)
-        lo, hi = inside_strips(pl, width, ow)
         if columns:
+            lo, hi = inside_strips(pl, width, ow)
             row_down, out_down = index(width * channels), index(ow * depth)
             n, s, i = _pixel(line, strips, oh)
             while line < end:
@@ -248,26 +291,9 @@ def depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mult
                 if s == strips:
                     n, s = n + 1, 0
             return
-        row_step = index(dh * width * channels)
-        row_move, out_move = index(STRIP * sw * channels), index(STRIP * depth)
-        n, i, s = _pixel(line, oh, strips)
-        while line < end:
-            y0, x0, rows_inside, row, at = output_row(n, i, s, x_shape, oh, ow, depth, q, pt, pl)
-            last = min(strips, s + end - line)
-            line += last - s
-            while s < last:
-                if rows_inside and lo <= s < hi:
-                    forward_strip(x, row, row_step, step, y0, x0, height, width, weights,
-                                  totals, cells, inside, rows_in, zero, False)  # fmt: skip
-                    write_strip(out, at, out_step, totals, STRIP)
-                else:
-                    forward_strip(x, row, row_step, step, y0, x0, height, width, weights,
-                                  totals, cells, inside, rows_in, zero, True)  # fmt: skip
-                    write_strip(out, at, out_step, totals, ow - s * STRIP)
-                s, x0 = s + 1, x0 + STRIP * sw
-                row, at = index(row + row_move), index(at + out_move)
-            s = 0
-            n, i = _next_row(n, i, oh)
+        state = (x, out, height, width, index(dh * width * channels), step, out_step, weights,
+                 totals, cells, inside, rows_in, zero)  # fmt: skip
+        forward_along_rows(state, line, end, x_shape, oh, ow, depth, q, pt, pl)
 
     @cuda.jit(device=True)
     def input_grad_strip(grad_out, grad_at, n, y, x0, pt, pl, oh, ow, depth, c, weights,
@@ -388,6 +414,15 @@ def depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mult
                             if inside[p * sw + b * dw]:
                                 sums[a * kw + b] += cells[a, p * sw + b * dw] * grads[p]
 
+    @cuda.jit(device=True)
+    def kernel_grad_visit(state, row, at, y0, x0, count, checked):
+        """A strip of the kernel gradient's parts (see along_rows): its terms added to sums."""
+        x, grad_out, height, width, row_step, step, out_step, sums, zero = state
+        kernel_grad_strip(x, row, row_step, step, y0, x0, height, width, grad_out, at, out_step,
+                          count, sums, zero, checked)  # fmt: skip
+
+    kernel_grad_along_rows = along_rows(kernel_grad_visit)
+
     @cached_kernel_holding(PARTS_BLOCKS)
     def kernel_grad_parts(x, x_shape, grad_out, out_shape, pt, pl, parts, zero, span, run):
         # Output channel q: for each tap (a, b), the sum over the thread's strips of output
@@ -404,25 +439,9 @@ def depthwise_kernels(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, mult
         sums = cuda.local.array(taps, item)
         for t in range(taps):
             sums[t] = zero
-        row_step, step, out_step = index(dh * width * channels), index(channels), index(depth)
-        row_move, out_move = index(STRIP * sw * channels), index(STRIP * depth)
-        lo, hi = inside_strips(pl, width, ow)
-        n, i, s = _pixel(line, oh, strips)
-        while line < end:
-            y0, x0, rows_inside, row, at = output_row(n, i, s, x_shape, oh, ow, depth, q, pt, pl)
-            last = min(strips, s + end - line)
-            line += last - s
-            while s < last:
-                if rows_inside and lo <= s < hi:
-                    kernel_grad_strip(x, row, row_step, step, y0, x0, height, width, grad_out,
-                                      at, out_step, STRIP, sums, zero, False)  # fmt: skip
-                else:
-                    kernel_grad_strip(x, row, row_step, step, y0, x0, height, width, grad_out,
-                                      at, out_step, ow - s * STRIP, sums, zero, True)  # fmt: skip
-                s, x0 = s + 1, x0 + STRIP * sw
-                row, at = index(row + row_move), index(at + out_move)
-            s = 0
-            n, i = _next_row(n, i, oh)
+        state = (x, grad_out, height, width, index(dh * width * channels), index(channels),
+                 index(depth), sums, zero)  # fmt: skip
+        kernel_grad_along_rows(state, line, end, x_shape, oh, ow, depth, q, pt, pl)
         run_row = cuda.blockIdx.y * lanes + lane
         for t in range(taps):
             parts[unsigned((run_row * taps + t) * depth + q)] = sums[t]

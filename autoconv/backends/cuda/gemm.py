@@ -33,7 +33,14 @@ from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import activated, bias_relu
 from autoconv.backends.cuda.elementwise import broadcast_to
 from autoconv.backends.cuda.reduce import arrival_counters, column_sums, count_arrival
-from autoconv.backends.cuda.runtime import SIMULATED, cached_kernel, configure, unsigned, unsigned32
+from autoconv.backends.cuda.runtime import (
+    SHARED_ALIGN,
+    SIMULATED,
+    cached_kernel,
+    configure,
+    unsigned,
+    unsigned32,
+)
 from autoconv.backends.cuda.tensor_cores import WARP, mma_tf32, round_tf32
 
 # Which products cuBLAS computes (AUTOCONV_GEMM in the environment, read at import; the module
@@ -108,7 +115,6 @@ U, I64 = unsigned32, (int if SIMULATED else numba.int64)
 # A thread's offsets into the operands are 32-bit (cheaper arithmetic, fewer registers) unless an
 # operand of the launch has WIDE_OPERAND elements or more.
 WIDE_OPERAND = 2**32
-ALIGN = None if SIMULATED else 16  # the shared tiles' (the simulator takes no alignment)
 THREADS = SIDE * SIDE  # a block's
 
 
@@ -240,8 +246,8 @@ def _matmul_kernel(
         # its sums to parts[p] (batch * splits + split, m, n) and counts itself in
         # arrivals[counter + the tile's index]; the tile's last block adds the parts in split
         # order. Each entry is written to out[p] through _finished.
-        tile_a = cuda.shared.array(a_size, item, alignment=ALIGN)
-        tile_b = cuda.shared.array(b_size, item, alignment=ALIGN)
+        tile_a = cuda.shared.array(a_size, item, alignment=SHARED_ALIGN)
+        tile_b = cuda.shared.array(b_size, item, alignment=SHARED_ALIGN)
         scratch = cuda.shared.array(scratch_shape, item)
         last = cuda.shared.array(1, numba.int32)
         acc = cuda.local.array((per_row, per_column), item)

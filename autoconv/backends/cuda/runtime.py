@@ -43,6 +43,9 @@ if SIMULATED:
 # as a Python thread, so it gets small launches.
 THREADS = 8 if SIMULATED else 256
 MAX_BLOCKS = 2 if SIMULATED else 2048
+# The alignment of shared arrays that a kernel reads in vector loads (16 bytes: four float32s;
+# the simulator takes no alignment).
+SHARED_ALIGN = None if SIMULATED else 16
 # An array index known to be >= 0, cast unsigned so that numba adds no negative-index fix-up to
 # the access. On the simulator a plain int: numba's uint64 there is a NumPy scalar, whose
 # arithmetic is slow in the per-element loops the simulator runs in Python.

@@ -179,12 +179,12 @@ KERNELS = {
         )
     },
     "conv_max_pool_2x2 3x3 gray": (
-        conv_pool._conv_max_pool_2x2(3, 3, 1, "<f4"),
-        (A1, T4, A1, A1, B, f32, i64, i64, A1, T4, W1, i64, i64),
+        conv_pool._conv_max_pool_2x2(3, 3, 1, 32, 4, 8, "<f4", runtime.THREADS),
+        (A1, T4, A1, A1, B, f32, i64, i64, A1, T4, W1, i64),
     ),
     "conv_max_pool_2x2 3x3 rgb": (
-        conv_pool._conv_max_pool_2x2(3, 3, 3, "<f4"),
-        (A1, T4, A1, A1, B, f32, i64, i64, A1, T4, W1, i64, i64),
+        conv_pool._conv_max_pool_2x2(3, 3, 3, 16, 4, 4, "<f4", runtime.THREADS),
+        (A1, T4, A1, A1, B, f32, i64, i64, A1, T4, W1, i64),
     ),
     "conv_max_pool_2x2 kernel grad": (
         reduce._column_sum_kernel(

@@ -1783,16 +1783,26 @@ def test_conv2d_max_pool_direct_matches_cpu(padding, activation, lines_per_threa
 @pytest.mark.parametrize(
     ("kernel", "channels", "padding", "height"), [((3, 3), 1, "same", 8), ((2, 3), 3, 1, 7)]
 )
+@pytest.mark.parametrize(
+    ("filters", "shared_weights"),
+    [(16, 3072), (18, 3072), (17, 3072), (64, 3072), (20, 72)],
+    ids=["4_a_thread", "2_a_thread", "1_a_thread", "blocks_of_32", "blocks_of_8_and_4_or_4"],
+)
 def test_the_direct_kernel_picks_the_cpus_winners_and_nans(kernel, channels, padding, height,
+                                                           filters, shared_weights, monkeypatch,
                                                            rng):  # fmt: skip
-    """The forward kernel compiled for its window and channels (cells in registers): the CPU's
-    values and arg-maxes, in float32 too, a NaN pixel winning every window it is under (the
-    first NaN in row-major order), padding cells skipped."""
+    """The forward kernel compiled for its window, channels and filters (cells in registers, a
+    thread's filters 4, 2 or 1, a block's all of them or some: the simulator's 8 threads take 8
+    groups of 4; 72 shared weights, two groups of 3x3 taps (20 filters: blocks of 8, 8 and 4)
+    or one of 2x3x3): the CPU's values and arg-maxes, in float32
+    too, a NaN pixel winning every window it is under (the first NaN in row-major order),
+    padding cells skipped."""
+    monkeypatch.setattr(conv_pool, "SHARED_WEIGHTS", shared_weights)
     xp, cpu = namespace("cuda"), namespace("cpu")
     x = rng.standard_normal((2, height, 6, channels)).astype(np.float32)
     x[1, 3, 2, 0] = np.nan
-    w = rng.standard_normal((*kernel, channels, 16)).astype(np.float32)
-    bias = rng.standard_normal(16).astype(np.float32)
+    w = rng.standard_normal((*kernel, channels, filters)).astype(np.float32)
+    bias = rng.standard_normal(filters).astype(np.float32)
     win = ac.windows.window("t", (height, 6), kernel, 1, 1, padding)
     want = cpu.conv_max_pool_2x2(x, w, bias, True, win)
     got = xp.conv_max_pool_2x2(xp.asarray(x), xp.asarray(w), xp.asarray(bias), True, win)

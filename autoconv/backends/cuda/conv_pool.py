@@ -2,8 +2,9 @@
 layer: few input channels, a 2x2 pool after it), and its kernel and bias gradients. The names of
 :mod:`autoconv.backends.cpu.conv_pool`.
 
-The forward is one kernel: a thread per filter down a run of pooled pixels, each window's four
-outputs summed tap by tap and only the maximum kept. The kernel gradient takes one of two
+The forward is one kernel: a thread per group of up to 4 filters down a run of pooled pixels,
+each window's four outputs summed tap by tap and only the maximum kept, a block's outputs staged
+in shared memory and written out side by side. The kernel gradient takes one of two
 routes, by size (see PARTS_ROUTE_ENTRIES); both route each pooled gradient (masked where the
 ReLU cut) to its window's winner, which is compared, never used as an address:
 
@@ -38,9 +39,9 @@ from autoconv.backends.cuda.array import CudaArray, empty, zeros
 from autoconv.backends.cuda.conv import _pixel, _stepped, activated
 from autoconv.backends.cuda.reduce import column_sums, sum_columns
 from autoconv.backends.cuda.runtime import (
+    SHARED_ALIGN,
     cached_kernel,
     configure,
-    launch_lines,
     line_run,
     unsigned,
 )
@@ -54,93 +55,182 @@ PARTS_ROUTE_ENTRIES = 16 * 2**20
 # A thread of the parts route sums up to this many times runtime.RUN_LINES pooled pixels: fewer
 # runs to add up after for fewer threads (as the depthwise kernel gradient's).
 PARTS_LINES = depthwise_kernels.PARTS_LINES
+# The forward's filters a thread: the largest of these that divides the filter count. A thread
+# reads a pooled pixel's input cells once for all of them, and a warp's loads of a cell serve
+# its pixels' groups side by side. With one filter a thread, the flowers classifier's first
+# layer took 552 us of its 2.37 ms prediction step at batch 256 on an H200
+# (bench/results/2026-11-27-gpu-h200-lease), its sm_90 code 48 loads and ~180 other
+# instructions a pooled pixel and filter besides its 108 multiply-adds; with 4, 12 loads and
+# ~85 (bench/results/2026-11-27-direct-conv-filter-groups.md; not yet timed on a GPU). NVVM
+# unrolled a thread's sums of 4 filters, not of 8. The kernel's registers are capped for 3
+# blocks a multiprocessor (80, not 81-86: 1 to 5 spilled values read a pooled pixel, by ptxas).
+FILTER_GROUPS = (4, 2, 1)
+# The most weights a block of the forward keeps in shared memory (24 KB of float64s): a block
+# takes as many groups of filters as fit, up to all of them.
+SHARED_WEIGHTS = 3072
+
+
+def _forward_plan(taps: int, filters: int, threads: int) -> tuple[int, int]:
+    """(group, span) of the forward for ``taps`` taps a filter: a thread's filters, and a
+    block's groups of them."""
+    group = next(size for size in FILTER_GROUPS if filters % size == 0)
+    return group, max(1, min(filters // group, threads, SHARED_WEIGHTS // (taps * group)))
 
 
 @cache
-def _conv_max_pool_2x2(kh: int, kw: int, channels: int, dtype: str) -> Any:
-    """The forward kernel for a kh x kw window over ``channels`` channels, known when it is
-    compiled. A thread keeps its filter's kh x kw x channels weights in registers for its run
-    of pooled pixels; channel by channel, the (kh + 1) x (kw + 1) input cells under a pool
-    window's four convolution outputs are read once, for the four outputs at a time. A window
-    inside the image sums with no test a term (_window_totals' ``checked``); one over the
-    padding skips the cells there."""
+def _conv_max_pool_2x2(
+    kh: int, kw: int, channels: int, filters: int, group: int, span: int, dtype: str, threads: int
+) -> Any:
+    """The forward kernel for a kh x kw window over ``channels`` channels into ``filters``
+    filters, in blocks of ``threads``, known when it is compiled. A thread computes ``group``
+    filters (see _forward_plan) of one pooled pixel at a time; a block's threads, ``span`` groups
+    side by side (a warp's loads of a pixel's cells shared by its groups), take ``lanes``
+    pixels at a time. The block's weights (a tap's side by side: read in vector loads) and
+    biases are kept in shared memory. Channel by channel, the (kh + 1) x (kw + 1) input cells
+    under a pool window's four convolution outputs are read once, for the four outputs of each
+    of the thread's filters. A window inside the image sums with no test a term
+    (_window_totals' ``checked``); one over the padding skips the cells there. The block's
+    pooled outputs are staged in shared memory and written out together, side by side."""
     item = numba.from_dtype(np.dtype(dtype))
     rows, columns = kh + 1, kw + 1  # the input cells under a pool window's four outputs
-    under, taps_per_filter = rows * columns, kh * kw * channels
-    inside_totals = _window_totals(kh, kw, channels, checked=False)
-    edge_totals = _window_totals(kh, kw, channels, checked=True)
+    lanes, block_filters = threads // span, span * group
+    under, outputs = rows * columns, 4 * group
+    weight_count = kh * kw * channels * block_filters
+    stride = block_filters + 1  # a staged pixel's outputs (padded: fewer bank conflicts)
+    ragged = filters % block_filters != 0  # the last block's filters fewer
+    staged_size = lanes * stride
+    inside_totals = _window_totals(kh, kw, channels, group, block_filters, checked=False)
+    edge_totals = _window_totals(kh, kw, channels, group, block_filters, checked=True)
 
-    @cached_kernel
-    def kernel(x, x_shape, taps, bias, relu, zero, pt, pl, out, out_shape, argmax, span, run):
-        # Pooled output (n, i, j) of filter c (runtime's line layout: a thread takes one
-        # filter down a run of pooled pixels): its window's four convolution outputs, each
-        # summed channel by channel and tap by tap within a channel, as the CPU's 3x3 kernels
-        # (cells in the padding skipped), then the first maximum in row-major order (a NaN
-        # wins), + bias, ReLU. x (N, H, W, C), taps (KH*KW*C, F), out and argmax (N, OH, OW,
-        # F) flat.
+    @runtime.cached_kernel_holding(3)
+    def kernel(x, x_shape, taps, bias, relu, zero, pt, pl, out, out_shape, argmax, run):
+        # Block (b, r): filters c_block = b * block_filters .. of the pooled outputs (n, i, j)
+        # of run r (grid axis y); thread t = lane * span + q their group q, pixels lane, lane +
+        # lanes, ... of the run. A filter's four convolution outputs are summed channel by
+        # channel and tap by tap within a channel, as the CPU's 3x3 kernels (cells in the
+        # padding skipped), then the first maximum in row-major order is kept (a NaN wins), +
+        # bias, ReLU. x (N, H, W, C), taps (KH*KW*C, F), out and argmax (N, OH, OW, F) flat.
         _, height, width, _ = x_shape
-        n_images, oh, ow, filters = out_shape
-        c, first, lanes, end = line_run(span, run, n_images * oh * ow)
-        if c >= filters:
-            return
-        weights = cuda.local.array(taps_per_filter, item)
-        for t in range(taps_per_filter):
-            weights[t] = taps[unsigned(t * filters + c)]
+        n_images, oh, ow, _ = out_shape
+        weights = cuda.shared.array(weight_count, item, alignment=SHARED_ALIGN)
+        biases = cuda.shared.array(block_filters, item)
+        staged = cuda.shared.array(staged_size, item)
+        staged_at = cuda.shared.array(staged_size, numba.int32)
+        t, c_block = cuda.threadIdx.x, cuda.blockIdx.x * block_filters
+        for e in range(t, weight_count, threads):  # ((c_in * kh + a) * kw + b) * block + c
+            tap, c = e // block_filters, e % block_filters
+            c_in, a, b = tap // (kh * kw), tap // kw % kh, tap % kw
+            if c_block + c < filters:
+                weights[e] = taps[
+                    unsigned(((a * kw + b) * channels + c_in) * filters + c_block + c)
+                ]
+        for c in range(t, block_filters, threads):
+            if c_block + c < filters:
+                biases[c] = bias[c_block + c]
+        cuda.syncthreads()
+        totals = cuda.local.array(outputs, item)  # (filter of the group, output of the window)
         cells = cuda.local.array(under, item)
         inside = cuda.local.array(under, numba.boolean)
-        totals = cuda.local.array(4, item)
+        lane, q = t // span, t % span
+        mine = lane < lanes and c_block + q * group < filters
         row_step = width * channels
-        n, i, j = _pixel(first, oh, ow)
-        for pooled in range(first, end, lanes):
-            y0, x0 = 2 * i - pt, 2 * j - pl  # the window's first cell, maybe in the padding
-            corner = ((n * height + y0) * width + x0) * channels
-            if 0 <= y0 and y0 + rows <= height and 0 <= x0 and x0 + columns <= width:
-                inside_totals(x, corner, row_step, weights, cells, inside, totals, zero)
-            else:
-                for r in range(rows):
-                    for s in range(columns):
-                        inside[r * columns + s] = 0 <= y0 + r < height and 0 <= x0 + s < width
-                edge_totals(x, corner, row_step, weights, cells, inside, totals, zero)
-            best, where = zero, 0
-            for cell in range(4):
-                total = totals[cell]
-                if cell == 0 or total > best or (total != total and best == best):
-                    y, xx = 2 * i + cell // 2, 2 * j + cell % 2  # in the convolution's output
-                    best, where = total, (y * 2 * ow + xx) * filters + c
-            out[unsigned(pooled * filters + c)] = activated(best + bias[c], relu, zero)
-            argmax[unsigned(pooled * filters + c)] = where
+        begin = cuda.blockIdx.y * run
+        end = min(n_images * oh * ow, begin + run)
+        n, i, j = _pixel(begin + lane, oh, ow)
+        for first in range(begin, end, lanes):
+            if mine and first + lane < end:
+                y0, x0 = 2 * i - pt, 2 * j - pl  # the window's first cell, maybe in the padding
+                corner = ((n * height + y0) * width + x0) * channels
+                for e in range(outputs):
+                    totals[e] = zero
+                at = U(q * group)  # the thread's weights' offset in a tap's (unsigned: no
+                # negative-index fix-up of each weight's read)
+                if 0 <= y0 and y0 + rows <= height and 0 <= x0 and x0 + columns <= width:
+                    inside_totals(x, corner, row_step, weights, at, cells, inside, totals)
+                else:
+                    for r in range(rows):
+                        for s in range(columns):
+                            inside[r * columns + s] = 0 <= y0 + r < height and 0 <= x0 + s < width
+                    edge_totals(x, corner, row_step, weights, at, cells, inside, totals)
+                # Each filter's first maximum in row-major order (a NaN wins), as an offset
+                # from its window's first output in the convolution's (row 2i, column 2j):
+                # 0, right, below or below + right (32 bits: the arg-max is int32).
+                window = U((2 * i * 2 * ow + 2 * j) * filters + c_block + at)
+                right, below = U(filters), U(2 * ow * filters)
+                for g in range(group):
+                    best, where = totals[g * 4], U(0)
+                    for cell in range(1, 4):
+                        total = totals[g * 4 + cell]
+                        # (& and |, not and and or: selects, not branches)
+                        wins = (total > best) | ((total != total) & (best == best))
+                        offset = (below if cell >= 2 else U(0)) + (right if cell % 2 else U(0))
+                        best, where = (total, offset) if wins else (best, where)
+                    place = U(lane * stride) + at + U(g)
+                    staged[place] = activated(best + biases[at + U(g)], relu, zero)
+                    staged_at[place] = window + where + U(g)
+            cuda.syncthreads()
+            # The round's pixels written out, each one's filters side by side: entry e = p *
+            # block_filters + c of the round (at most ``group`` a thread) is pixel first + p's
+            # filter c_block + c, staged at e + p (the stride one more).
+            count, base = U(min(lanes, end - first) * block_filters), first * filters + c_block
+            for k in range(group):
+                e = U(t + k * threads)
+                p = e // U(block_filters)
+                if e < count and (not ragged or c_block + (e - p * U(block_filters)) < filters):
+                    to = unsigned(base + e + p * U(filters - block_filters))
+                    out[to], argmax[to] = staged[e + p], staged_at[e + p]
+            cuda.syncthreads()
             n, i, j = _stepped(n, i, j, lanes, oh, ow)
 
     return kernel
 
 
 @cache
-def _window_totals(kh: int, kw: int, channels: int, checked: bool) -> Any:
-    """totals[0..3] = a pool window's four convolution outputs at x's flat offset ``corner``
-    (its first cell's channel 0; rows ``row_step`` apart), channel by channel and tap by tap;
-    with ``checked``, the cells whose ``inside`` is False (in the padding) skipped, else every
-    cell read. Compiled for each, so the inside windows' terms have no test."""
+def _window_totals(
+    kh: int, kw: int, channels: int, group: int, block: int, checked: bool, c_in: int = 0
+) -> Any:
+    """totals[4 g + 0..3] += the terms of channels c_in, c_in + 1, ... of a pool window's four
+    convolution outputs of filter g of the thread's ``group``, the window's first cell (channel
+    0) at x's flat offset ``corner`` (rows ``row_step`` apart), channel by channel and tap by
+    tap (tap (a, b, c_in)'s weight of filter g at ((c_in * kh + a) * kw + b) * block + at + g
+    in ``weights``); with
+    ``checked``, the cells whose ``inside`` is False (in the padding) skipped, else every cell
+    read: compiled for each, so the inside windows' terms have no test. A device function a
+    channel, each calling the next one's, so that every offset into the cells and the weights is
+    a constant: NVVM did not unroll a loop over the channels, and worked the weights' addresses
+    out on each trip (~200 instructions a channel on sm_90)."""
     columns = kw + 1
+    last = c_in + 1 == channels
+    rest = (
+        _no_more_terms
+        if last
+        else _window_totals(kh, kw, channels, group, block, checked, c_in + 1)
+    )
 
     @cuda.jit(device=True)
-    def totals_of(x, corner, row_step, weights, cells, inside, totals, zero):
-        for cell in range(4):
-            totals[cell] = zero
-        for c_in in range(channels):
-            for r in range(kh + 1):
-                for s in range(columns):
-                    if not checked or inside[r * columns + s]:
-                        at = corner + r * row_step + s * channels + c_in
-                        cells[r * columns + s] = x[unsigned(at)]
-            for a in range(kh):
-                for b in range(kw):
-                    weight = weights[(a * kw + b) * channels + c_in]
+    def totals_of(x, corner, row_step, weights, at, cells, inside, totals):
+        for r in range(kh + 1):
+            for s in range(columns):
+                if not checked or inside[r * columns + s]:
+                    cells[r * columns + s] = x[
+                        unsigned(corner + r * row_step + s * channels + c_in)
+                    ]
+        for a in range(kh):
+            for b in range(kw):
+                for g in range(group):
+                    weight = weights[at + U(((c_in * kh + a) * kw + b) * block + g)]
                     for cell in range(4):
-                        at = (a + cell // 2) * columns + b + cell % 2
-                        if not checked or inside[at]:
-                            totals[cell] += cells[at] * weight
+                        under = (a + cell // 2) * columns + b + cell % 2
+                        if not checked or inside[under]:
+                            totals[g * 4 + cell] += cells[under] * weight
+        rest(x, corner, row_step, weights, at, cells, inside, totals)
 
     return totals_of
+
+
+@cuda.jit(device=True)
+def _no_more_terms(x, corner, row_step, weights, at, cells, inside, totals):
+    """The end of _window_totals' chain of channels."""
 
 
 def conv_max_pool_2x2(
@@ -157,10 +247,15 @@ def conv_max_pool_2x2(
         bias = zeros((filters,), x.dtype)
     taps = w.reshape(-1, filters)
     if out.size:
-        kernel = _conv_max_pool_2x2(*win.kernel, x.shape[3], x.dtype.str)
-        launch_lines(kernel, filters, math.prod(out.shape[:3]))(
+        threads, pixels = runtime.THREADS, math.prod(out.shape[:3])
+        group, span = _forward_plan(taps.shape[0], filters, threads)
+        kernel = _conv_max_pool_2x2(
+            *win.kernel, x.shape[3], filters, group, span, x.dtype.str, threads
+        )
+        _, _, along, run, _ = runtime.line_layout(span, pixels)
+        configure(kernel, (-(-filters // (span * group)), along), threads)(
             x.flat, x.shape, taps.flat, bias.flat, relu, x.dtype.type(0), win.pad_top,
-            win.pad_left, out.flat, out.shape, argmax.flat,
+            win.pad_left, out.flat, out.shape, argmax.flat, run,
         )  # fmt: skip
     return out, argmax
 

@@ -1,9 +1,9 @@
 """The GPU's window kernels against the CPU's over drawn geometries: image and kernel sizes,
-strides or dilations, padding, channels and multipliers, and the launch settings a kernel walks
-its lines by (lines a thread, blocks along the grid, threads a block). The parametrized tests
-in test_cuda.py pin the cases the kernels were written around; these draw the ones between
-(a row of one strip, a kernel wider than the image, runs that end mid-row). Examples are drawn
-the same way every run (``derandomize``), so CI stays repeatable."""
+strides or dilations, padding, channels, multipliers and filters, and the launch settings a
+kernel walks its lines by (lines a thread, blocks along the grid, threads a block). The tests
+parametrized in test_cuda.py pin the cases the kernels were written around; these draw the ones
+between (a row of one strip, a kernel wider than the image, runs that end mid-row). Examples
+are drawn the same way every run (``derandomize``), so CI stays repeatable."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from autoconv.backends import namespace
 
 pytest.importorskip("numba_cuda")
 
-from autoconv.backends.cuda import depthwise, runtime
+from autoconv.backends.cuda import conv_pool, depthwise, runtime
 
 TOLERANCE = {"rtol": 1e-10, "atol": 1e-10}
 SUMS = {"rtol": 1e-9, "atol": 1e-9}  # kernel gradients: other runs, other rounding
@@ -114,3 +114,39 @@ def test_max_pool_matches_the_cpu_over_drawn_windows(drawn, biased):
         got = xp.to_numpy(xp.max_pool_backward(xp.asarray(g), argmax, x.shape, win))
         np.testing.assert_allclose(got, cpu.max_pool_backward(g, want_argmax, x.shape, win),
                                    **TOLERANCE)  # fmt: skip
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(
+    drawn=geometries,
+    filters=st.sampled_from([16, 17, 18, 20]),  # 4, 1, 2, 4 a thread (test_cuda.py's counts)
+    shared_weights=st.sampled_from([1, 50, 3072]),
+    parts=st.booleans(),
+)
+def test_the_direct_conv_and_pool_match_the_cpu_over_drawn_windows(
+    drawn, filters, shared_weights, parts
+):
+    """The first layer's fused convolution + 2x2 pool (stride 1, an even output size): its
+    forward's groups of filters a thread and a block's groups (conv_pool.SHARED_WEIGHTS: one,
+    some or all) and its kernel gradient by either route, against the CPU."""
+    drawn = drawn | {"strided": True, "stride": (1, 1)}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        x, win, rng = _case(drawn, monkeypatch)
+        assume(win.out[0] % 2 == 0 and win.out[1] % 2 == 0)
+        monkeypatch.setattr(conv_pool, "SHARED_WEIGHTS", shared_weights)
+        monkeypatch.setattr(conv_pool, "PARTS_ROUTE_ENTRIES", 0 if parts else 2**40)
+        w = rng.standard_normal((*win.kernel, x.shape[3], filters))
+        bias = rng.standard_normal(filters)
+        xp, cpu = namespace("cuda"), namespace("cpu")
+        out, argmax = xp.conv_max_pool_2x2(xp.asarray(x), xp.asarray(w), xp.asarray(bias), True,
+                                           win)  # fmt: skip
+        want_out, want_argmax = cpu.conv_max_pool_2x2(x, w, bias, True, win)
+        np.testing.assert_allclose(xp.to_numpy(out), want_out, **TOLERANCE)
+        np.testing.assert_array_equal(xp.to_numpy(argmax), want_argmax)
+        g = rng.standard_normal(want_out.shape)
+        got = xp.conv_max_pool_2x2_kernel_grad(
+            xp.asarray(x), xp.asarray(g), out, argmax, True, w.shape, win
+        )
+        want = cpu.conv_max_pool_2x2_kernel_grad(x, g, want_out, want_argmax, True, w.shape, win)
+        for mine, theirs in zip(got, want, strict=True):
+            np.testing.assert_allclose(xp.to_numpy(mine), theirs, **SUMS)

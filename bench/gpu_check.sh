@@ -30,7 +30,8 @@
 # - gemm: bench/gemm_vs_vendor.py, each product of a training step of the four models with
 #   autoconv's kernel and with cuBLAS (PyTorch's matmul, TF32 off and on): the vendor-GEMM question.
 # - racecheck: compute-sanitizer's race check over the kernels with shared memory (the matrix
-#   product, the column sums, the loss and metric sums) on their tests.
+#   product, the column sums, the loss and metric sums, the first layer's fused conv + pool:
+#   its staged outputs) on their tests.
 #
 # At the end, OUTDIR/summary.md gathers what a record in bench/results needs: the GPU, the
 # versions, the command, each stage's figures (warm-up lines, the benchmark's table, the tests'
@@ -143,7 +144,7 @@ for stage in $stages; do
         tee -a "$log" ;;
     racecheck)
       limited compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q -x \
-        -p no:cacheprovider tests/backends/test_cuda.py -k "matmul or column_sums or loss" \
+        -p no:cacheprovider tests/backends/test_cuda.py -k "matmul or column_sums or loss or direct_kernel" \
         2>&1 | tee -a "$log" ;;
     *) echo "unknown stage $stage (tests, warmup, bench, bench-spe, bench-tf32, kernels, kernels-tf32, kernels-base, kernels-set, gemm, racecheck)" |
          tee -a "$log" ;;

@@ -1785,8 +1785,16 @@ def test_conv2d_max_pool_direct_matches_cpu(padding, activation, lines_per_threa
 )
 @pytest.mark.parametrize(
     ("filters", "shared_weights"),
-    [(16, 3072), (18, 3072), (17, 3072), (64, 3072), (20, 72)],
-    ids=["4_a_thread", "2_a_thread", "1_a_thread", "blocks_of_32", "blocks_of_8_and_4_or_4"],
+    [(16, 3072), (18, 3072), (17, 3072), (64, 3072), (20, 72), (16, 30), (16, 8)],
+    ids=[
+        "4_a_thread",
+        "2_a_thread",
+        "1_a_thread",
+        "blocks_of_32",
+        "blocks_of_8_and_4_or_4",
+        "2_or_1_a_thread",
+        "convolved_then_pooled",
+    ],
 )
 def test_the_direct_kernel_picks_the_cpus_winners_and_nans(kernel, channels, padding, height,
                                                            filters, shared_weights, monkeypatch,
@@ -1794,7 +1802,8 @@ def test_the_direct_kernel_picks_the_cpus_winners_and_nans(kernel, channels, pad
     """The forward kernel compiled for its window, channels and filters (cells in registers, a
     thread's filters 4, 2 or 1, a block's all of them or some: the simulator's 8 threads take 8
     groups of 4; 72 shared weights, two groups of 3x3 taps (20 filters: blocks of 8, 8 and 4)
-    or one of 2x3x3): the CPU's values and arg-maxes, in float32
+    or one of 2x3x3; 30, groups of 2 or 1 filters; 8, fewer than a filter's taps: the window
+    convolved by im2col, then pooled): the CPU's values and arg-maxes, in float32
     too, a NaN pixel winning every window it is under (the first NaN in row-major order),
     padding cells skipped."""
     monkeypatch.setattr(conv_pool, "SHARED_WEIGHTS", shared_weights)

@@ -36,7 +36,9 @@ from numba import cuda
 from autoconv.backends import bounds
 from autoconv.backends.cuda import depthwise_kernels, runtime
 from autoconv.backends.cuda.array import CudaArray, empty, zeros
-from autoconv.backends.cuda.conv import _pixel, _stepped, activated
+from autoconv.backends.cuda.conv import _pixel, _stepped, activated, im2col
+from autoconv.backends.cuda.gemm import matmul
+from autoconv.backends.cuda.pool import max_pool_forward
 from autoconv.backends.cuda.reduce import column_sums, sum_columns
 from autoconv.backends.cuda.runtime import (
     SHARED_ALIGN,
@@ -46,7 +48,7 @@ from autoconv.backends.cuda.runtime import (
     unsigned,
 )
 from autoconv.backends.cuda.runtime import unsigned32 as U
-from autoconv.windows import Window
+from autoconv.windows import Window, pool_window
 
 # The kernel gradient's route: column sums up to this many entries (pooled pixels x (taps + 1)
 # x filters), parts above it. It keeps the MNIST step's one launch (3.5 M entries: 67.6 us on
@@ -66,14 +68,16 @@ PARTS_LINES = depthwise_kernels.PARTS_LINES
 # blocks a multiprocessor (80, not 81-86: 1 to 5 spilled values read a pooled pixel, by ptxas).
 FILTER_GROUPS = (4, 2, 1)
 # The most weights a block of the forward keeps in shared memory (24 KB of float64s): a block
-# takes as many groups of filters as fit, up to all of them.
+# takes as many groups of filters as fit, up to all of them. A window of more taps than this
+# (a 33 x 33 kernel over 3 channels) is convolved, then pooled (see conv_max_pool_2x2).
 SHARED_WEIGHTS = 3072
 
 
 def _forward_plan(taps: int, filters: int, threads: int) -> tuple[int, int]:
-    """(group, span) of the forward for ``taps`` taps a filter: a thread's filters, and a
-    block's groups of them."""
-    group = next(size for size in FILTER_GROUPS if filters % size == 0)
+    """(group, span) of the forward for ``taps`` taps a filter (at most SHARED_WEIGHTS): a
+    thread's filters, the largest of FILTER_GROUPS that divides the filter count and whose
+    weights fit, and a block's groups of them."""
+    group = next(g for g in FILTER_GROUPS if filters % g == 0 and taps * g <= SHARED_WEIGHTS)
     return group, max(1, min(filters // group, threads, SHARED_WEIGHTS // (taps * group)))
 
 
@@ -238,7 +242,8 @@ def conv_max_pool_2x2(
 ) -> tuple[CudaArray, CudaArray]:
     """The direct convolution (stride 1, no dilation, even output size) + bias, ReLU if
     ``relu``, and 2x2 max pooling: (pooled (N, OH/2, OW/2, Cout), int32 arg-max, each winner's
-    flat offset (y*OW + x)*Cout + c in the convolution's output)."""
+    flat offset (y*OW + x)*Cout + c in the convolution's output). A window of more than
+    SHARED_WEIGHTS taps a filter is convolved by im2col and a product, then pooled."""
     n, oh, ow, filters = bounds.direct_conv_pool("conv_max_pool_2x2", x.shape, w.shape, win)
     bounds.columns("conv_max_pool_2x2", "bias", bias, filters)
     out = empty((n, oh // 2, ow // 2, filters), x.dtype)
@@ -246,7 +251,11 @@ def conv_max_pool_2x2(
     if bias is None:
         bias = zeros((filters,), x.dtype)
     taps = w.reshape(-1, filters)
-    if out.size:
+    if out.size and taps.shape[0] > SHARED_WEIGHTS:  # the window's weights do not fit a block
+        product = matmul(im2col(x, win), taps).reshape(n, oh, ow, filters)
+        pool = pool_window("conv_max_pool_2x2", product.shape, 2, None, "valid")
+        max_pool_forward(product, pool, bias, relu, (out, argmax))
+    elif out.size:
         threads, pixels = runtime.THREADS, math.prod(out.shape[:3])
         group, span = _forward_plan(taps.shape[0], filters, threads)
         kernel = _conv_max_pool_2x2(

@@ -197,12 +197,12 @@ def _window_totals(
     convolution outputs of filter g of the thread's ``group``, the window's first cell (channel
     0) at x's flat offset ``corner`` (rows ``row_step`` apart), channel by channel and tap by
     tap (tap (a, b, c_in)'s weight of filter g at ((c_in * kh + a) * kw + b) * block + at + g
-    in ``weights``); with
-    ``checked``, the cells whose ``inside`` is False (in the padding) skipped, else every cell
-    read: compiled for each, so the inside windows' terms have no test. A device function a
-    channel, each calling the next one's, so that every offset into the cells and the weights is
-    a constant: NVVM did not unroll a loop over the channels, and worked the weights' addresses
-    out on each trip (~200 instructions a channel on sm_90)."""
+    in ``weights``); with ``checked``, the cells whose ``inside`` is False (in the padding)
+    skipped, else every cell read: compiled for each, so the inside windows' terms have no
+    test. A device function a channel, each calling the next one's, so that every offset into
+    the cells and the weights is a constant: NVVM did not unroll a loop over the channels, and
+    worked the weights' addresses out on each trip (~200 instructions a channel on sm_90). For
+    the few channels of a first layer (the op's route: at most 4)."""
     columns = kw + 1
     last = c_in + 1 == channels
     rest = (

@@ -65,7 +65,8 @@ PARTS_LINES = depthwise_kernels.PARTS_LINES
 # instructions a pooled pixel and filter besides its 108 multiply-adds; with 4, 12 loads and
 # ~85 (bench/results/2026-11-27-direct-conv-filter-groups.md; not yet timed on a GPU). NVVM
 # unrolled a thread's sums of 4 filters, not of 8. The kernel's registers are capped for 3
-# blocks a multiprocessor (80, not 81-86: 1 to 5 spilled values read a pooled pixel, by ptxas).
+# blocks a multiprocessor (80, not 81-86: 1 to 5 spilled values read a pooled pixel, by ptxas;
+# float64's for 2: 128, none spilled, where 80 spilled 452 bytes).
 FILTER_GROUPS = (4, 2, 1)
 # The most weights a block of the forward keeps in shared memory (24 KB of float64s): a block
 # takes as many groups of filters as fit, up to all of them. A window of more taps than this
@@ -106,7 +107,7 @@ def _conv_max_pool_2x2(
     inside_totals = _window_totals(kh, kw, channels, group, block_filters, checked=False)
     edge_totals = _window_totals(kh, kw, channels, group, block_filters, checked=True)
 
-    @runtime.cached_kernel_holding(3)
+    @runtime.cached_kernel_holding(3 if item.bitwidth == 32 else 2)  # (see FILTER_GROUPS)
     def kernel(x, x_shape, taps, bias, relu, zero, pt, pl, out, out_shape, argmax, run):
         # Block (b, r): filters c_block = b * block_filters .. of the pooled outputs (n, i, j)
         # of run r (grid axis y); thread t = lane * span + q their group q, pixels lane, lane +

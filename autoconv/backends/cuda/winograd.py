@@ -112,24 +112,26 @@ def _input_tiles_grad(grad_tiles, top, left, ph, pw, grad_x, x_shape, zero, span
         n, y, xx = _stepped(n, y, xx, lanes, height, width)
 
 
-def _tile_terms(r: int, s: int) -> Any:
-    """A device function adding to ``total`` the terms of a tile's cell (r, s) (compiled in):
-    B^T[a, r] B^T[b, s] dV[4a + b] for the nonzero coefficients, a-major, each entry added or
-    subtracted (as ``value`` or ``-value``: a NaN's sign as the CPU's); the tile's entry 4a + b
-    at ``at + (4a + b) plane``."""
+@cuda.jit(device=True)
+def _add_terms(grad_tiles, at, plane, total, terms):
+    # ``total`` plus the terms of a tile's cell (see _tile_terms; compiled-in constants): each
+    # entry 4a + b at ``at + (4a + b) plane``, added or subtracted (as ``-value``: a NaN's sign
+    # as the CPU's).
+    entries, added = terms
+    for t in range(len(entries)):
+        value = grad_tiles[unsigned(at + entries[t] * plane)]
+        total += value if added[t] else -value
+    return total
+
+
+def _tile_terms(r: int, s: int) -> tuple[tuple[int, ...], tuple[bool, ...]]:
+    """The terms of a tile's cell (r, s), B^T[a, r] B^T[b, s] dV[4a + b] for the nonzero
+    coefficients, a-major: their entries 4a + b and whether each is added (else subtracted).
+    Passed to _add_terms as constants, so that it is compiled once a count of terms (1, 3 or 9)
+    rather than once a cell: 16 compiles of the same loop took a cold start ~0.7 s more."""
     terms = [(4 * a + b, bool(_B_T[a, r] == _B_T[b, s]))
              for a in range(4) for b in range(4) if _B_T[a, r] and _B_T[b, s]]  # fmt: skip
-    entries, added = tuple(e for e, _ in terms), tuple(same for _, same in terms)
-    count = len(terms)
-
-    @cuda.jit(device=True)
-    def add_terms(grad_tiles, at, plane, total):
-        for t in range(count):
-            value = grad_tiles[unsigned(at + entries[t] * plane)]
-            total += value if added[t] else -value
-        return total
-
-    return add_terms
+    return tuple(e for e, _ in terms), tuple(same for _, same in terms)
 
 
 def _cell_gather(p: int, q: int) -> Any:
@@ -147,14 +149,14 @@ def _cell_gather(p: int, q: int) -> Any:
         step = pw * channels  # to the tile below
         if 1 <= ri <= ph:
             if 1 <= cj <= pw:
-                total = up_left(grad_tiles, at, plane, total)
+                total = _add_terms(grad_tiles, at, plane, total, up_left)
             if cj < pw:
-                total = up(grad_tiles, at + channels, plane, total)
+                total = _add_terms(grad_tiles, at + channels, plane, total, up)
         if ri < ph:
             if 1 <= cj <= pw:
-                total = left(grad_tiles, at + step, plane, total)
+                total = _add_terms(grad_tiles, at + step, plane, total, left)
             if cj < pw:
-                total = here(grad_tiles, at + step + channels, plane, total)
+                total = _add_terms(grad_tiles, at + step + channels, plane, total, here)
         return total
 
     return gather

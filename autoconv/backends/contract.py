@@ -388,6 +388,10 @@ class Backend(Protocol):
     def log_softmax(self, x: Array) -> Array:
         """log(softmax(x)) along the last axis, stable."""
 
+    def softmax(self, x: Array, axis: int | tuple[int, ...]) -> Array:
+        """exp(x) / sum(exp(x)) along ``axis`` (an axis or a tuple of axes, each >= 0), stable:
+        the maximum along it subtracted first."""
+
     def softmax_cross_entropy(self, logits: Array, target: Array) -> tuple[Array, Any]:
         """(log_softmax(logits), mean over rows of -sum(target * log_softmax)): (N..., C)."""
 

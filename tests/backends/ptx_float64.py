@@ -264,6 +264,7 @@ KERNELS = {
         (A1, A1, i64, A1, B, A1, A1, A1, A1, f32, B, B, A1, A1, A1, A1, A1, i64, i64),
     ),
     "log_softmax": (loss._log_softmax_rows, (A1, i64, A1, f32)),
+    "softmax": (loss._softmax_rows, (A1, i64, A1, f32)),
     "softmax_cross_entropy": (
         loss._softmax_cross_entropy_kernel("<f4"),
         (A1, A1, i64, i64, A1, A1),

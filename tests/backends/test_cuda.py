@@ -28,7 +28,7 @@ pytest.importorskip("numba_cuda")
 pytestmark = pytest.mark.cudasim
 
 from autoconv.backends import cuda as cuda_backend  # noqa: E402 - needs numba-cuda
-from autoconv.backends.cuda import conv_pool, elementwise, gemm, reduce, runtime  # noqa: E402
+from autoconv.backends.cuda import conv_pool, elementwise, gemm, loss, reduce, runtime  # noqa: E402
 
 SIMULATED = cuda_backend.SIMULATED
 TOLERANCE = {np.float64: {"rtol": 1e-9, "atol": 1e-11}, np.float32: {"rtol": 2e-5, "atol": 2e-6}}
@@ -798,6 +798,51 @@ def test_image_op_matches_cpu(name, rng):
 @pytest.mark.parametrize("name", ["resize_bilinear", "affine_bilinear_reflect", "pad2d"])
 def test_image_op_float32_stays_float32(name, rng):
     assert_same_on_both(IMAGE_OPS[name], [rng.standard_normal((2, 4, 5, 2))], rng, np.float32)
+
+
+@pytest.mark.parametrize("rows_launch", [True, False], ids=["one_launch", "cpu_steps"])
+@pytest.mark.parametrize(
+    ("shape", "axis"),
+    [
+        ((17, 10), -1),
+        ((2, 3, 1), -1),
+        ((3, 64), -1),
+        ((2, 65), -1),
+        ((4, 5, 3), 1),
+        ((4, 5), (0, 1)),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_matches_cpu_in_one_launch_or_the_cpus_steps(
+    shape, axis, rows_launch, dtype, rng, monkeypatch
+):
+    """Short last-axis rows in one launch (a thread a row: more rows than the simulator's
+    threads), longer ones and other axes by the CPU's steps; the gradient is the op's own."""
+    monkeypatch.setattr(loss, "ROW_SOFTMAX_COLUMNS", 64 if rows_launch else 0)
+    launched = []
+    counted = loss.launch
+
+    def launch(kernel, work):
+        launched.append(kernel)
+        return counted(kernel, work)
+
+    monkeypatch.setattr(loss, "launch", launch)
+    x = rng.standard_normal(shape) * 4
+    assert_same_on_both(lambda a: ac.softmax(a, axis=axis), [x], rng, dtype)
+    one_launch = rows_launch and axis == -1 and shape[-1] <= 64
+    assert launched == ([loss._softmax_rows] if one_launch else [])
+
+
+@pytest.mark.parametrize("rows_launch", [True, False], ids=["one_launch", "cpu_steps"])
+def test_softmax_rows_with_infinities_and_nans_are_the_cpus(rows_launch, monkeypatch):
+    """A NaN or an infinity in a row makes the row NaN, a -inf entry a 0, on both devices."""
+    monkeypatch.setattr(loss, "ROW_SOFTMAX_COLUMNS", 64 if rows_launch else 0)
+    inf, nan = np.inf, np.nan
+    x = np.array([[1.0, 2.0, 3.0], [-inf, 0.0, 1.0], [inf, 0.0, 1.0], [nan, 0.0, 1.0], [-inf] * 3])
+    expected = ac.softmax(ac.Tensor(x)).numpy()
+    ours = ac.softmax(ac.Tensor(x).to("cuda")).numpy()
+    np.testing.assert_allclose(ours, expected, rtol=1e-12)
+    assert np.isnan(ours[2:]).all() and ours[1, 0] == 0
 
 
 @pytest.mark.parametrize("shape", [(4, 5), (3, 4, 5), (9, 1)])  # rows > the block's threads

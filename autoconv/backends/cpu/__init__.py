@@ -73,6 +73,7 @@ from autoconv.backends.cpu.loss import (
     log_softmax,
     sigmoid_cross_entropy,
     sigmoid_cross_entropy_grad,
+    softmax,
     softmax_cross_entropy,
     softmax_cross_entropy_grad,
 )
@@ -205,6 +206,7 @@ __all__ = [
     "sigmoid",
     "sigmoid_cross_entropy",
     "sigmoid_cross_entropy_grad",
+    "softmax",
     "softmax_cross_entropy",
     "softmax_cross_entropy_grad",
     "softplus",

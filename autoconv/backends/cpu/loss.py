@@ -1,6 +1,6 @@
-"""The softmax cross-entropy of a model's logits in one pass, its gradient, the sigmoid
-cross-entropy and its gradient, and the count of correct predictions (the accuracy) without
-computing the softmax."""
+"""The softmax and its log, the softmax cross-entropy of a model's logits in one pass, its
+gradient, the sigmoid cross-entropy and its gradient, and the count of correct predictions (the
+accuracy) without computing the softmax."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
     """log(softmax(x)) along the last axis, stable (the row maximum is subtracted first)."""
     shifted = x - x.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def softmax(x: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
+    """exp(x) / sum(exp(x)) along ``axis``, stable (the maximum along it subtracted first)."""
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def softmax_cross_entropy(logits: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, Any]:

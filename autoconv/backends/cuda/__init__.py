@@ -92,6 +92,7 @@ from autoconv.backends.cuda.loss import (
     log_softmax,
     sigmoid_cross_entropy,
     sigmoid_cross_entropy_grad,
+    softmax,
     softmax_cross_entropy,
     softmax_cross_entropy_grad,
 )
@@ -227,6 +228,7 @@ __all__ = [
     "sigmoid",
     "sigmoid_cross_entropy",
     "sigmoid_cross_entropy_grad",
+    "softmax",
     "softmax_cross_entropy",
     "softmax_cross_entropy_grad",
     "softplus",

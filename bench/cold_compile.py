@@ -18,7 +18,7 @@ another kernel's function defined inside a function is left out (said).
 
     python bench/cold_compile.py [--model mnist|rgb|stack|xception] [--functions]
 
-Exit status 3: no NVVM or ptxas (numba-cuda's cu12 extra) to compile with.
+Exit status 3: no NVVM or ptxas to compile with (numba-cuda's cu12 extra, or a CUDA toolkit).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import importlib
 import os
 import pickle
 import pkgutil
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -154,16 +155,20 @@ def compile_all(recorded: str, functions: bool) -> None:
     """On the real CUDA target without a GPU: compile each recorded kernel, timed (see module)."""
     import types as pytypes
 
-    try:
-        import nvidia.cuda_nvcc  # the cu12 wheel that carries ptxas (and NVVM)
+    try:  # ptxas: the cu12 wheel's (numba-cuda's cu12 extra), else a CUDA toolkit's on PATH
+        import nvidia.cuda_nvcc
+
+        ptxas = str(Path(next(iter(nvidia.cuda_nvcc.__path__))) / "bin" / "ptxas")
     except ImportError:
-        print('no NVVM or ptxas to compile with: pip install "numba-cuda[cu12]"', file=sys.stderr)
+        ptxas = shutil.which("ptxas")
+    if ptxas is None:
+        print('no ptxas to assemble with: pip install "numba-cuda[cu12]"', file=sys.stderr)
         sys.exit(3)
     from numba import cuda
     from numba.cuda import compiler, dispatcher
+    from numba.cuda.cudadrv.error import NvvmSupportError
 
     dispatcher.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=(9, 0))
-    ptxas = Path(next(iter(nvidia.cuda_nvcc.__path__))) / "bin" / "ptxas"
     compiled: list[str] = []  # the functions each compile made (the kernel, its device functions)
     compile_cuda = compiler.compile_cuda
 
@@ -211,7 +216,11 @@ def compile_all(recorded: str, functions: bool) -> None:
             continue
         compiled.clear()
         start = time.perf_counter()
-        ptx, _ = cuda.compile_ptx(kernel.py_func, types, cc=(9, 0))
+        try:
+            ptx, _ = cuda.compile_ptx(kernel.py_func, types, cc=(9, 0))
+        except NvvmSupportError as error:
+            print(f"no NVVM to compile with: {error}", file=sys.stderr)
+            sys.exit(3)
         middle = time.perf_counter()
         cap = getattr(kernel, "targetoptions", {}).get("max_registers")
         with tempfile.TemporaryDirectory() as folder:

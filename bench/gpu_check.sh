@@ -2,7 +2,7 @@
 # What a machine with an NVIDIA GPU can check of autoconv, stage by stage, each stage's log in
 # OUTDIR (made if missing). Run from the repository's root:
 #
-#     bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-tf32] [kernels-base] [kernels-set] [gemm] [racecheck]
+#     bash bench/gpu_check.sh OUTDIR [tests] [warmup] [cold-compile] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-tf32] [kernels-base] [kernels-set] [gemm] [racecheck]
 #
 # (no stage named: tests, warmup, bench). The Python that runs it must import autoconv (installed,
 # or PYTHONPATH=.) with numba-cuda and a NumPy it works with (numba-cuda 0.30.4: NumPy < 2.5).
@@ -11,6 +11,8 @@
 # - warmup: `autoconv train mnist --device cuda --epochs 1` twice with one empty kernel cache
 #   folder: the first run compiles every kernel (cold), the second loads them (warm); each run's
 #   "Compile/warm-up" line is the figure.
+# - cold-compile: bench/cold_compile.py for MNIST on this machine's CPU (the GPU unused): the
+#   compiles of a cold first epoch alone, beside warmup's cold figure (what the GPU process adds).
 # - bench: bench/gpu_vs_torch.py, the four course models against PyTorch (and Keras on JAX when
 #   it imports), one round; bench-spe: the same with --steps-per-execution 64; bench-tf32: the
 #   same with --tf32 on (every engine's float32 products on TF32 tensor cores, autoconv's too).
@@ -45,7 +47,7 @@
 # this process) where pytest-xdist is installed: their time is mostly each kernel's first
 # compile, a CPU's work.
 set -uo pipefail
-out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-tf32] [kernels-base] [kernels-set] [gemm] [racecheck]}
+out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [cold-compile] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-tf32] [kernels-base] [kernels-set] [gemm] [racecheck]}
 shift
 stages=${*:-tests warmup bench}
 mkdir -p "$out"
@@ -89,6 +91,9 @@ for stage in $stages; do
           tee -a "$log"
       done
       unset NUMBA_CACHE_DIR ;;
+    cold-compile)
+      limited python3 bench/cold_compile.py --functions 2>&1 | grep -v -e NumbaPerformanceWarning -e "warn(" |
+        tee -a "$log" ;;
     bench)
       limited python3 bench/gpu_vs_torch.py --device cuda --rounds 1 ${GPU_CHECK_BENCH_ARGS:-} \
         --json "$out/bench.json" \
@@ -146,7 +151,7 @@ for stage in $stages; do
       limited compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q -x \
         -p no:cacheprovider tests/backends/test_cuda.py -k "matmul or column_sums or loss or direct_kernel" \
         2>&1 | tee -a "$log" ;;
-    *) echo "unknown stage $stage (tests, warmup, bench, bench-spe, bench-tf32, kernels, kernels-tf32, kernels-base, kernels-set, gemm, racecheck)" |
+    *) echo "unknown stage $stage (tests, warmup, cold-compile, bench, bench-spe, bench-tf32, kernels, kernels-tf32, kernels-base, kernels-set, gemm, racecheck)" |
          tee -a "$log" ;;
   esac
 done
@@ -163,6 +168,7 @@ done
     echo
     case $stage in
       warmup) grep -E "^-- |Device:|Compile/warm-up|Epoch times|Throughput|accuracy" "$log" ;;
+      cold-compile) grep -E "^mnist:|^fit, |^predict:" "$log" ;;
       bench|bench-spe|bench-tf32|gemm) grep -E "^\||^Medians|^Device|^Date|^Command|^[a-z]+ \(batch|failed" "$log" ;;
       kernels|kernels-tf32|kernels-base|kernels-set) grep -E "^-- |^Device|kernels a step|Error" "$log" ;;
       *) grep -E "passed|failed|error|FAILED|ERROR" "$log" | tail -n 20 ;;

@@ -64,7 +64,9 @@ Markdown table as GPU-NOTES's: workload rows, a column per engine (the median ov
 their range in brackets), and autoconv's time over torch-eager's and torch-graph's (>1: autoconv
 takes longer; for samples/s, the inverse of the throughput ratio). A child that fails shows
 "failed: <its last error line>": no figure is shown that this run did not measure. ``--json
-PATH`` writes every child's figures (or error) by round. A CPU smoke test (2-3 minutes, 2 cores):
+PATH`` writes every child's figures (or error) by round. Stopped (Ctrl-C, or SIGTERM from
+``timeout``), it kills the child at work and reports the children it finished, the rest "—".
+A CPU smoke test (2-3 minutes, 2 cores):
 
     python bench/gpu_vs_torch.py --device cpu --models mnist,rgb --rounds 1 --steps 3 \\
         --mnist-limit 1024 --infer-images 256
@@ -79,6 +81,7 @@ import importlib.util
 import json
 import os
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -665,14 +668,18 @@ def main() -> None:
 
     results: dict[tuple[str, str], list[dict]] = {}
     children = []
-    for round_ in range(1, args.rounds + 1):
-        for name in models:
-            for engine in (e for e in ENGINES if e not in skipped):
-                outcome = run_child(engine, name, args)
-                results.setdefault((engine, name), []).append(outcome)
-                children.append({"round": round_, "model": name, "engine": engine, **outcome})
-                print(f"round {round_}/{args.rounds}  {name:<8} {engine:<11} "
-                      f"{summary(name, outcome)}  ({outcome['seconds']:.0f} s)")  # fmt: skip
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stop, as Ctrl-C: report so far
+    try:
+        for round_ in range(1, args.rounds + 1):
+            for name in models:
+                for engine in (e for e in ENGINES if e not in skipped):
+                    outcome = run_child(engine, name, args)
+                    results.setdefault((engine, name), []).append(outcome)
+                    children.append({"round": round_, "model": name, "engine": engine, **outcome})
+                    print(f"round {round_}/{args.rounds}  {name:<8} {engine:<11} "
+                          f"{summary(name, outcome)}  ({outcome['seconds']:.0f} s)")  # fmt: skip
+    except KeyboardInterrupt:
+        print(f"\nStopped after {len(children)} children: the table shows what they measured.")
 
     names = {o["figures"]["device_name"] for o in children if "figures" in o}
     device = cpu_name() if args.device == "cpu" else ", ".join(sorted(names - {"cpu"}))

@@ -131,6 +131,7 @@ KERNELS = {
             (gemm.BLOCK, gemm.BLOCK, False, False),
             (2 * gemm.BLOCK, gemm.BLOCK // 2, False, False),
             (gemm.BLOCK, gemm.BLOCK // 2, False, False),  # split products of 32 columns
+            (gemm.BLOCK // 2, gemm.BLOCK, False, False),  # products of 32 rows
             (64, 64, True, False),  # tensor cores: 2 x 2 fragments a warp
             (128, 128, True, False),  # 4 x 4 (a GPU's TC_TILE)
             (gemm.BLOCK, gemm.BLOCK, False, True),  # 64-bit offsets into the operands

@@ -531,7 +531,9 @@ TILE_CONSTANTS = {
 @pytest.mark.parametrize(
     ("transpose_a", "transpose_b"), list(itertools.product([False, True], repeat=2))
 )
-@pytest.mark.parametrize(("m", "k", "n"), [(40, 13, 35), (37, 9, 3)], ids=["square", "narrow"])
+@pytest.mark.parametrize(
+    ("m", "k", "n"), [(40, 13, 35), (37, 9, 3), (3, 13, 35)], ids=["square", "narrow", "few_rows"]
+)
 def test_matmul_tiles_load_every_layout_of_the_operands(
     m, k, n, transpose_a, transpose_b, constants, rng, monkeypatch
 ):
@@ -580,6 +582,25 @@ def test_narrow_output_tiles_give_the_same_bits_as_square_ones(m, k, n, rows, rn
     square = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b)))
     np.testing.assert_array_equal(narrow, square)
     np.testing.assert_allclose(narrow, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.usefixtures("matmul_kernel")
+@pytest.mark.parametrize(
+    ("m", "k", "n", "batches"), [(3, 20, 70, 1), (4, 300, 9, 1), (2, 90, 6, 3)]
+)
+def test_few_row_tiles_give_the_same_bits_as_square_ones(m, k, n, batches, rng, monkeypatch):
+    """Products of at most BLOCK / 2 rows (and more columns) run with tiles of BLOCK / 2 x
+    BLOCK (no thread on missing rows), unsplit, split or batched: each entry is the same sum in
+    the same order as with square tiles (one row tile either way, so the same splits)."""
+    a, b = (rng.standard_normal(shape).astype(np.float32) for shape in ((batches, m, k), (k, n)))
+    xp = namespace("cuda")
+    planned = gemm._Product(xp.asarray(a), xp.asarray(b), False, False)
+    assert gemm._tile([planned]) == (gemm.BLOCK // 2, gemm.BLOCK, False)
+    few_rows = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b)))
+    monkeypatch.setattr(gemm, "_tile", lambda products: (gemm.BLOCK, gemm.BLOCK, False))
+    square = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b)))
+    np.testing.assert_array_equal(few_rows, square)
+    np.testing.assert_allclose(few_rows, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
 
 
 def test_matmuls_launches_split_and_whole_products_together(rng, simulator_splits):

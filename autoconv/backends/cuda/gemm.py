@@ -61,7 +61,8 @@ KERNEL_OUTPUT = 16384
 # Matrix product tiling: a block of SIDE x SIDE threads computes a tile of the output, each
 # thread a register tile of it: BLOCK x BLOCK (a thread's PER_THREAD x PER_THREAD), or, when
 # every product of a launch has at most BLOCK / 2 columns (32 filters), 2 BLOCK x BLOCK / 2, so
-# that no thread computes columns that are not there (BLOCK x BLOCK / 2 split: see _tile). A
+# that no thread computes columns that are not there (BLOCK x BLOCK / 2 split; BLOCK / 2 x
+# BLOCK for at most BLOCK / 2 rows: see _tile). A
 # tile's shape changes only which block computes an entry, not its sum: the same bits either
 # way (unless it changes how a split product's contracted axis is cut). On the simulator, 8 x
 # 8 tiles of 4 x 4 threads, 2 x 2 entries each, k tiles of 4 (its threads load a tile as a
@@ -536,7 +537,11 @@ def _tile(products: list[_Product]) -> tuple[int, int, bool]:
     BLOCK / 2 columns, 2 BLOCK x BLOCK / 2 (no thread on columns that are not there) or, where
     one is split (few output tiles, a long contracted axis: a kernel gradient of 32 filters,
     whose blocks wait on memory), BLOCK x BLOCK / 2: on sm_90 a thread of the single product's
-    kernel takes 62 registers there, four blocks a multiprocessor, against 153 and one."""
+    kernel takes 62 registers there, four blocks a multiprocessor, against 153 and one. When
+    none has more than BLOCK / 2 rows, BLOCK / 2 x BLOCK, the same shape turned (a batch of 32's
+    split products: a Dense layer's forward over a long input, a Winograd kernel gradient of
+    32 input channels, on the GPU where cuBLAS takes the rest). Their row tiles are one at
+    either height, so the splits and the bits are the square tile's."""
     if all(_on_tensor_cores(product) for product in products):
         return TC_TILE, TC_TILE, True
     if max(p.shape[1] for p in products) <= BLOCK // 2:
@@ -544,6 +549,8 @@ def _tile(products: list[_Product]) -> tuple[int, int, bool]:
         if any(p.splits(narrow)[1] > 1 for p in products):
             return BLOCK, BLOCK // 2, False
         return narrow
+    if max(p.shape[0] for p in products) <= BLOCK // 2:
+        return BLOCK // 2, BLOCK, False
     return BLOCK, BLOCK, False
 
 

@@ -438,9 +438,9 @@ def test_matmul_kernel_with_split_contraction_and_transposes(
 ):  # fmt: skip
     """Few output tiles (a batch's included) and a long contracted axis split it over blocks
     (see SPLIT_BLOCKS), the last block of each tile adding the parts and applying the epilogue,
-    or, at APART_PARTS parts or more (one product of a batch, no epilogue), the column sums
-    after (never a product of one part, APART_PARTS 1 included); the arrival counters are back
-    at 0 after."""
+    or, at APART_PARTS parts or more (one product of a batch), the column sums after and the
+    epilogue after them (never a product of one part, APART_PARTS 1 included); the arrival
+    counters are back at 0 after."""
     monkeypatch.setattr(gemm, "APART_PARTS", apart)
     m, k, n = shape
     a = rng.standard_normal((*batch, k, m) if transpose_a else (*batch, m, k))

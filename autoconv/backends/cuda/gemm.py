@@ -99,9 +99,9 @@ SPLIT_BLOCKS = 4 if SIMULATED else 256
 SPLIT_MIN_CHUNK = 16 if SIMULATED else 64
 # A tile's last block adds its parts one after another, a round of loads a part, while the
 # rest of the GPU waits (85 parts of 2,048 entries for the flowers classifier's second kernel
-# gradient): a product split into APART_PARTS parts or more, one of a batch and with no
-# epilogue, leaves them to a launch of the column sums after it instead, over every
-# multiprocessor.
+# gradient, 128 for its Dense(128)'s forward): a product split into APART_PARTS parts or more,
+# one of a batch, leaves them to a launch of the column sums after it instead, over every
+# multiprocessor, and its epilogue (a bias, a ReLU) to a pass after that.
 APART_PARTS = 32
 # A launch's blocks lie along one grid axis, each product's after the last's: products launched
 # together (a backward's input and kernel gradients) can differ in shape by orders of magnitude,
@@ -560,7 +560,7 @@ def _launch(products: list[_Product], bias: CudaArray | None, epilogue: int) -> 
     ``counter``; then the column sums of the parts left apart (see APART_PARTS)."""
     first, sizes, blocks, counter = [], [], 0, 0
     parts = max(APART_PARTS, 2)  # a product of one part is not split, whatever the setting
-    apart = [p.batches == 1 and p.sizes[4] >= parts and not epilogue for p in products]
+    apart = [p.batches == 1 and p.sizes[4] >= parts for p in products]
     for product, alone in zip(products, apart, strict=True):
         first.append(blocks)
         sizes.append((*product.sizes, -1 if alone else counter))
@@ -580,9 +580,9 @@ def _launch(products: list[_Product], bias: CudaArray | None, epilogue: int) -> 
         head.out.dtype.type(0), (head.a if bias is None else bias).flat, epilogue, arrivals,
     )  # fmt: skip
     for product, alone in zip(products, apart, strict=True):
-        if alone:  # the parts (splits, m, n) added down their first axis
-            parts = product.parts.reshape(len(product.parts), -1)
-            product.out = column_sums(parts).reshape(product.out.shape)
+        if alone:  # the parts (splits, m, n) added down their first axis, then the epilogue
+            sums = column_sums(product.parts.reshape(len(product.parts), -1))
+            product.out = _epilogue(sums.reshape(product.out.shape), bias, bool(epilogue & 2))
 
 
 def matmul(

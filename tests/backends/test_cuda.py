@@ -586,12 +586,18 @@ def test_narrow_output_tiles_give_the_same_bits_as_square_ones(m, k, n, rows, rn
 
 @pytest.mark.usefixtures("matmul_kernel")
 @pytest.mark.parametrize(
-    ("m", "k", "n", "batches"), [(3, 20, 70, 1), (4, 300, 9, 1), (2, 90, 6, 3)]
+    ("m", "k", "n", "batches"),
+    [(3, 20, 70, 1), (4, 300, 9, 1), (2, 90, 6, 3), (8, 40, 8, 1)],
+    ids=["unsplit", "split", "batched", "two_row_tiles"],
 )
-def test_few_row_tiles_give_the_same_bits_as_square_ones(m, k, n, batches, rng, monkeypatch):
+def test_few_row_tiles_give_the_same_bits_as_square_ones(
+    m, k, n, batches, rng, monkeypatch, simulator_splits
+):
     """Products of at most BLOCK / 2 rows (and more columns) run with tiles of BLOCK / 2 x
-    BLOCK (no thread on missing rows), unsplit, split or batched: each entry is the same sum in
-    the same order as with square tiles (one row tile either way, so the same splits)."""
+    BLOCK (no thread on missing rows), unsplit, split or batched: one row tile either way, so
+    the same splits. So do split ones of up to BLOCK rows whose parts are as many at either
+    height (8 x 8 over 40: 2 parts of 20, the k axis's length sets them): each entry is the
+    same sum in the same order as with square tiles."""
     a, b = (rng.standard_normal(shape).astype(np.float32) for shape in ((batches, m, k), (k, n)))
     xp = namespace("cuda")
     planned = gemm._Product(xp.asarray(a), xp.asarray(b), False, False)
@@ -601,6 +607,36 @@ def test_few_row_tiles_give_the_same_bits_as_square_ones(m, k, n, batches, rng, 
     square = xp.to_numpy(xp.matmul(xp.asarray(a), xp.asarray(b)))
     np.testing.assert_array_equal(few_rows, square)
     np.testing.assert_allclose(few_rows, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("m", "k", "n", "batches"), [(8, 100, 8, 1), (8, 40, 8, 2), (8, 12, 8, 1), (9, 40, 8, 1)]
+)
+def test_square_tiles_where_few_row_tiles_would_split_otherwise(m, k, n, batches, simulator_splits):
+    """More than BLOCK / 2 rows keep square tiles where half-height ones would change the
+    parts (8 x 8 over 100: 4 parts on one tile, 2 on two; a batch of two over 40: 2 parts on
+    two tiles, none on four), where the product is not split (over 12), or where it has more
+    rows than two half-height tiles."""
+    xp = namespace("cuda")
+    a = xp.empty((batches, m, k) if batches > 1 else (m, k), "f4")
+    planned = gemm._Product(a, xp.empty((k, n), "f4"), False, False)
+    assert gemm._tile([planned]) == (gemm.BLOCK, gemm.BLOCK, False)
+
+
+def test_mnist_dense_forward_takes_the_split_kernels_one_tile(monkeypatch):
+    """With a GPU's constants, MNIST's Dense(64) forward over 576 inputs (batches of 64, the
+    last of 32, a prediction's of 256) and its Winograd kernel gradient (32 x 64 over 1,600)
+    take one tile (one product kernel to compile), in 9 parts at 64 rows as at 32."""
+    for name, value in {"BLOCK": 64, "SPLIT_BLOCKS": 256, "SPLIT_MIN_CHUNK": 64}.items():
+        monkeypatch.setattr(gemm, name, value)
+    xp = namespace("cuda")
+    tiles = set()
+    for m, k, n in [(64, 576, 64), (32, 576, 64), (256, 576, 64), (32, 1600, 64)]:
+        planned = gemm._Product(xp.empty((m, k), "f4"), xp.empty((k, n), "f4"), False, False)
+        tiles.add(gemm._tile([planned]))
+        if k == 576:
+            assert planned.splits(gemm._tile([planned]))[1] == 9
+    assert tiles == {(32, 64, False)}
 
 
 def test_matmuls_launches_split_and_whole_products_together(rng, simulator_splits):

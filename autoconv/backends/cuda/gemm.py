@@ -540,8 +540,13 @@ def _tile(products: list[_Product]) -> tuple[int, int, bool]:
     kernel takes 62 registers there, four blocks a multiprocessor, against 153 and one. When
     none has more than BLOCK / 2 rows, BLOCK / 2 x BLOCK, the same shape turned (a batch of 32's
     split products: a Dense layer's forward over a long input, a Winograd kernel gradient of
-    32 input channels, on the GPU where cuBLAS takes the rest). Their row tiles are one at
-    either height, so the splits and the bits are the square tile's."""
+    32 input channels, on the GPU where cuBLAS takes the rest): their row tiles are one at
+    either height, so the splits and the bits are the square tile's. So too where each product
+    is split into as many parts at either height (parts set by the contracted axis's length,
+    not by the GPU's width: MNIST's Dense(64) forward over 576 inputs, 9 parts): twice the
+    blocks, each entry the same sum in the same order, and one product kernel to compile for
+    MNIST's first epoch where there were two (1.5 s of its cold start,
+    bench/results/2026-11-27-one-tile-for-mnist.md)."""
     if all(_on_tensor_cores(product) for product in products):
         return TC_TILE, TC_TILE, True
     if max(p.shape[1] for p in products) <= BLOCK // 2:
@@ -549,9 +554,12 @@ def _tile(products: list[_Product]) -> tuple[int, int, bool]:
         if any(p.splits(narrow)[1] > 1 for p in products):
             return BLOCK, BLOCK // 2, False
         return narrow
-    if max(p.shape[0] for p in products) <= BLOCK // 2:
-        return BLOCK // 2, BLOCK, False
-    return BLOCK, BLOCK, False
+    square, short = (BLOCK, BLOCK, False), (BLOCK // 2, BLOCK, False)
+    if all(
+        p.shape[0] <= BLOCK // 2 or 1 < p.splits(short)[1] == p.splits(square)[1] for p in products
+    ):
+        return short
+    return square
 
 
 def _launch(products: list[_Product], bias: CudaArray | None, epilogue: int) -> None:

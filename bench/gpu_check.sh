@@ -149,7 +149,9 @@ for stage in $stages; do
         tee -a "$log" ;;
     racecheck)
       limited compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q -x \
-        -p no:cacheprovider tests/backends/test_cuda.py -k "matmul or column_sums or loss or direct_kernel" \
+        -p no:cacheprovider tests/backends/test_cuda.py tests/backends/test_cuda_gemm.py \
+        tests/backends/test_cuda_conv.py tests/backends/test_cuda_losses.py \
+        -k "matmul or column_sums or loss or direct_kernel" \
         2>&1 | tee -a "$log" ;;
     *) echo "unknown stage $stage (tests, warmup, cold-compile, bench, bench-spe, bench-tf32, kernels, kernels-tf32, kernels-base, kernels-set, gemm, racecheck)" |
          tee -a "$log" ;;

@@ -1,7 +1,7 @@
 """The GPU's window kernels against the CPU's over drawn geometries: image and kernel sizes,
 strides or dilations, padding, channels, multipliers and filters, and the launch settings a
 kernel walks its lines by (lines a thread, blocks along the grid, threads a block). The tests
-parametrized in test_cuda.py pin the cases the kernels were written around; these draw the ones
+parametrized in test_cuda_conv.py pin the cases the kernels were written around; these draw the ones
 between (a row of one strip, a kernel wider than the image, runs that end mid-row). Examples
 are drawn the same way every run (``derandomize``), so CI stays repeatable."""
 
@@ -119,7 +119,7 @@ def test_max_pool_matches_the_cpu_over_drawn_windows(drawn, biased):
 @settings(max_examples=20, deadline=None, derandomize=True)
 @given(
     drawn=geometries,
-    filters=st.sampled_from([16, 17, 18, 20]),  # 4, 1, 2, 4 a thread (test_cuda.py's counts)
+    filters=st.sampled_from([16, 17, 18, 20]),  # 4, 1, 2, 4 a thread (test_cuda_conv.py's counts)
     shared_weights=st.sampled_from([1, 50, 3072]),
     parts=st.booleans(),
 )

@@ -1,5 +1,8 @@
 """Keras's callbacks: each one driven by real fits of a tiny model and by direct hook calls
-with scripted logs, against the behaviour of keras/src/callbacks/*.py."""
+with scripted logs, against the behaviour of keras/src/callbacks/*.py.
+
+(Over ~600 lines on purpose: the callbacks share the tiny model, its fits and the scripted
+logs; those with more to test have files of their own in tests/callbacks/.)"""
 
 from __future__ import annotations
 

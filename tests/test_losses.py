@@ -6,6 +6,9 @@ keras/src/losses/loss.py (reduce_weighted_values, apply_mask, reduce_values,
 squeeze_or_expand_to_same_rank), keras/src/backend/numpy/nn.py (categorical_crossentropy,
 binary_crossentropy from probabilities) and keras/src/backend/jax/nn.py (binary_crossentropy
 from logits: -t * log_sigmoid(x) - (1 - t) * log_sigmoid(-x)).
+
+(Over ~600 lines on purpose: each loss's transcribed formula lies beside its tests, as
+autoconv/losses/ is one namespace.)
 """
 
 from __future__ import annotations

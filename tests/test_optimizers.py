@@ -3,7 +3,10 @@
 ``clip_by_global_norm``, ``_apply_weight_decay``; keras/src/optimizers/<name>.py:
 ``update_step``), computed in the variables' dtype as Keras does; PyTorch where its rule is the
 same; the schedules against keras/src/optimizers/schedules/learning_rate_schedule.py; and the
-public API (apply_gradients, get, serialize, argument errors, skipped steps)."""
+public API (apply_gradients, get, serialize, argument errors, skipped steps).
+
+(Over ~600 lines on purpose: each optimizer's Keras rule, transcribed, lies beside the tests
+that compare against it, as autoconv/optimizers/ is one namespace.)"""
 
 from __future__ import annotations
 

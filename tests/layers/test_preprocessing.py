@@ -8,6 +8,8 @@ keras/src/backend/jax/image.py (Resizing), and ``smart_resize`` in keras/src/uti
 image_utils.py (CenterCrop). The warps and resizes themselves are the JAX transcriptions of
 tests/ops/test_spatial.py (``reference_affine_transform``, ``reference_resize``). Tests inject the
 same draws into a layer and into the transcription and compare the images.
+
+(Over ~600 lines on purpose: each layer's transcription of Keras lies beside its test.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""conv2d: the worked examples of SPEC.md, a parametrized gradcheck sweep, PyTorch parity."""
+"""The convolution ops of autoconv/ops/convolution.py (conv2d and its fused ReLU, grouped and
+1-D convolutions, conv2d_max_pool by each route, batches in slices): the worked examples of
+SPEC.md, parametrized gradcheck sweeps, PyTorch parity.
+
+(Over ~600 lines on purpose: one module's ops, which share the reference convolution and the
+routes' settings the tests change.)"""
 
 from __future__ import annotations
 

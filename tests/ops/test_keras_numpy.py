@@ -1,6 +1,8 @@
 """``autoconv.ops``'s NumPy-like, core and math functions against Keras 3.15's own (on its PyTorch
 backend; skipped without Keras or torch): every case's values, and a float64 gradient check of
-each differentiable one. Integer and bool results are NumPy arrays of Keras's dtype kind."""
+each differentiable one. Integer and bool results are NumPy arrays of Keras's dtype kind.
+
+(Over ~600 lines on purpose: one table of cases, run by a few tests.)"""
 
 from __future__ import annotations
 

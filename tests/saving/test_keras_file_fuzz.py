@@ -8,6 +8,10 @@ attributes) and of the raw bytes. Every damaged file either loads as a model tha
 compiled, trains a step) or raises ``ModelFileError`` naming the file: never another exception;
 ``load_weights`` changes all weights or none. The files are loaded in this process, so a native
 crash fails the run.
+
+(Over ~600 lines on purpose: the damage generators, one for each part of a file, and the one
+check every damaged file meets are read together; split, each part would be read with the
+other open.)
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
 """The CUDA convolutions and pools against the CPU's: the conv sweeps (dense, depthwise,
-grouped, transposed, 1-D), im2col and col2im, the pools, and the first layer's fused
-convolution + pool by its direct and Winograd routes.
-
-They run on numba's CUDA simulator unless this machine has a GPU (see tests/conftest.py).
-Shapes are tiny: the simulator runs every GPU thread as a Python thread. Tests marked ``gpu``
-need real hardware and are skipped on the simulator.
-"""
+grouped, transposed, 1-D), im2col and col2im, the pools, and the first layer's fused convolution
++ pool by its direct and Winograd routes. On the simulator or a GPU, as test_cuda.py says."""
 
 from __future__ import annotations
 

@@ -1,11 +1,7 @@
-"""The CUDA matrix product's own kernel (autoconv/backends/cuda/gemm.py): split contracted
-axes, tile shapes and constants, several products in one launch, and the same bits every run
-(with the column sums of autoconv/backends/cuda/reduce.py).
-
-They run on numba's CUDA simulator unless this machine has a GPU (see tests/conftest.py).
-Shapes are tiny: the simulator runs every GPU thread as a Python thread. Tests marked ``gpu``
-need real hardware and are skipped on the simulator.
-"""
+"""The CUDA matrix product's own kernel (autoconv/backends/cuda/gemm.py): split contracted axes,
+tile shapes and constants, several products in one launch, and the same bits every run (with the
+column sums of autoconv/backends/cuda/reduce.py). On the simulator or a GPU, as test_cuda.py
+says."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""The CUDA image ops and image layers (preprocessing and augmentation) against the CPU's.
-
-They run on numba's CUDA simulator unless this machine has a GPU (see tests/conftest.py).
-Shapes are tiny: the simulator runs every GPU thread as a Python thread. Tests marked ``gpu``
-need real hardware and are skipped on the simulator.
-"""
+"""The CUDA image ops and image layers (preprocessing and augmentation) against the CPU's. On
+the simulator or a GPU, as test_cuda.py says."""
 
 from __future__ import annotations
 

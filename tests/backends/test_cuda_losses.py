@@ -1,11 +1,6 @@
-"""The CUDA losses and metrics against the CPU's: softmax (in one launch or the CPU's
-steps), the cross-entropies and their fused gradients, the accuracy counts, every loss and
-metric class, and their state kept on the device.
-
-They run on numba's CUDA simulator unless this machine has a GPU (see tests/conftest.py).
-Shapes are tiny: the simulator runs every GPU thread as a Python thread. Tests marked ``gpu``
-need real hardware and are skipped on the simulator.
-"""
+"""The CUDA losses and metrics against the CPU's: softmax (in one launch or the CPU's steps),
+the cross-entropies and their fused gradients, the accuracy counts, every loss and metric class,
+and their state kept on the device. On the simulator or a GPU, as test_cuda.py says."""
 
 from __future__ import annotations
 

@@ -1,11 +1,7 @@
-"""Models on the GPU against the same models on the CPU: a training step, ``fit``, every
-layer type, conv variants, separable and residual blocks, normalization, random and embedding
-layers, a warm step's allocations, a NaN's stop, saving, and the course model's step.
-
-They run on numba's CUDA simulator unless this machine has a GPU (see tests/conftest.py).
-Shapes are tiny: the simulator runs every GPU thread as a Python thread. Tests marked ``gpu``
-need real hardware and are skipped on the simulator.
-"""
+"""Models on the GPU against the same models on the CPU: a training step, ``fit``, every layer
+type, conv variants, separable and residual blocks, normalization, random and embedding layers,
+a warm step's allocations, a NaN's stop, saving, and the course model's step. On the simulator
+or a GPU, as test_cuda.py says."""
 
 from __future__ import annotations
 

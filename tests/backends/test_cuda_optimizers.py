@@ -1,10 +1,6 @@
 """The CUDA optimizers against the CPU's: the fused update of every rule, clipping, trust
-ratios, Adafactor's factors, and the update skipped once a step's status is set.
-
-They run on numba's CUDA simulator unless this machine has a GPU (see tests/conftest.py).
-Shapes are tiny: the simulator runs every GPU thread as a Python thread. Tests marked ``gpu``
-need real hardware and are skipped on the simulator.
-"""
+ratios, Adafactor's factors, and the update skipped once a step's status is set. On the
+simulator or a GPU, as test_cuda.py says."""
 
 from __future__ import annotations
 

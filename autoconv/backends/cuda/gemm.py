@@ -545,7 +545,7 @@ def _tile(products: list[_Product]) -> tuple[int, int, bool]:
     is split into as many parts at either height (parts set by the contracted axis's length,
     not by the GPU's width: MNIST's Dense(64) forward over 576 inputs, 9 parts): twice the
     blocks, each entry the same sum in the same order, and one product kernel to compile for
-    MNIST's first epoch where there were two (1.5 s of its cold start,
+    MNIST's first epoch where there were two (1.15 s less compiling on a 2-vCPU host,
     bench/results/2026-11-27-one-tile-for-mnist.md)."""
     if all(_on_tensor_cores(product) for product in products):
         return TC_TILE, TC_TILE, True

@@ -2,7 +2,7 @@
 # What a machine with an NVIDIA GPU can check of autoconv, stage by stage, each stage's log in
 # OUTDIR (made if missing). Run from the repository's root:
 #
-#     bash bench/gpu_check.sh OUTDIR [tests] [warmup] [cold-compile] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-tf32] [kernels-base] [kernels-set] [gemm] [racecheck]
+#     bash bench/gpu_check.sh OUTDIR [tests] [warmup] [cold-start] [cold-compile] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-tf32] [kernels-base] [kernels-set] [gemm] [racecheck]
 #
 # (no stage named: tests, warmup, bench). The Python that runs it must import autoconv (installed,
 # or PYTHONPATH=.) with numba-cuda and a NumPy it works with (numba-cuda 0.30.4: NumPy < 2.5).
@@ -11,6 +11,10 @@
 # - warmup: `autoconv train mnist --device cuda --epochs 1` twice with one empty kernel cache
 #   folder: the first run compiles every kernel (cold), the second loads them (warm); each run's
 #   "Compile/warm-up" line is the figure.
+# - cold-start: bench/cold_start.py for MNIST: a cold process's phases (imports, the context, the
+#   model, fit's two epochs) split into numba's front end, NVVM, assembly, module and cache loads,
+#   imports, cuBLAS's load, graph builds and the rest, then a warm one's. Name it first on a fresh
+#   machine: the stages before it warm the disk's page cache and the kernel cache.
 # - cold-compile: bench/cold_compile.py for MNIST on this machine's CPU (the GPU unused): the
 #   compiles of a cold first epoch alone, beside warmup's cold figure (what the GPU process adds).
 # - bench: bench/gpu_vs_torch.py, the four course models against PyTorch (and Keras on JAX when
@@ -47,7 +51,7 @@
 # this process) where pytest-xdist is installed: their time is mostly each kernel's first
 # compile, a CPU's work.
 set -uo pipefail
-out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [cold-compile] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-tf32] [kernels-base] [kernels-set] [gemm] [racecheck]}
+out=${1:?usage: bash bench/gpu_check.sh OUTDIR [tests] [warmup] [cold-start] [cold-compile] [bench] [bench-spe] [bench-tf32] [kernels] [kernels-tf32] [kernels-base] [kernels-set] [gemm] [racecheck]}
 shift
 stages=${*:-tests warmup bench}
 mkdir -p "$out"
@@ -91,6 +95,9 @@ for stage in $stages; do
           tee -a "$log"
       done
       unset NUMBA_CACHE_DIR ;;
+    cold-start)
+      limited python3 bench/cold_start.py 2>&1 | grep -v -e NumbaPerformanceWarning -e "warn(" |
+        tee -a "$log" ;;
     cold-compile)
       limited python3 bench/cold_compile.py --functions 2>&1 | grep -v -e NumbaPerformanceWarning -e "warn(" |
         tee -a "$log" ;;
@@ -153,7 +160,7 @@ for stage in $stages; do
         tests/backends/test_cuda_conv.py tests/backends/test_cuda_losses.py \
         -k "matmul or column_sums or loss or direct_kernel" \
         2>&1 | tee -a "$log" ;;
-    *) echo "unknown stage $stage (tests, warmup, cold-compile, bench, bench-spe, bench-tf32, kernels, kernels-tf32, kernels-base, kernels-set, gemm, racecheck)" |
+    *) echo "unknown stage $stage (tests, warmup, cold-start, cold-compile, bench, bench-spe, bench-tf32, kernels, kernels-tf32, kernels-base, kernels-set, gemm, racecheck)" |
          tee -a "$log" ;;
   esac
 done

@@ -126,7 +126,11 @@ def time_compiles(ledger: Ledger) -> None:
     wrap(nvvm, "compile_ir", "NVVM", counts=lambda result: False)
     wrap(codegen.CUDACodeLibrary, "get_cubin", "assembly")
     wrap(driver.Context, "create_module_image", "module loads")
-    wrap(dispatcher.CUDACache, "load_overload", "cache loads", counts=lambda kernel: kernel)
+
+    def loaded(kernel: Any) -> bool:  # a cache miss returns None
+        return kernel is not None
+
+    wrap(dispatcher.CUDACache, "load_overload", "cache loads", counts=loaded)
     wrap(cublas._Library, "__init__", "cuBLAS")
     wrap(capture, "_build_graph", "graphs")
 

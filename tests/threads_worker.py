@@ -99,6 +99,9 @@ def calls(model: ac.Model, device: str, side: int, batches: tuple[int, ...]) -> 
 
 def main(device: str, threads: int, rounds: int) -> int:
     side, batches, samples, epochs = SIZES[device]
+    # Float32 products, as tests/conftest.py gives every test (the simulator's emulation of
+    # TF32 tensor cores runs a block of 256 Python threads through two barriers a multiply).
+    ac.config.set_float32_matmul_precision("highest")
     expected_weights = trained_weights(side, samples, epochs, device)
     ac.utils.set_random_seed(2)
     model = served_model(side)

@@ -1,7 +1,8 @@
 """The fixes to numba-cuda's CUDA simulator (autoconv/backends/cuda/simulator.py): a launch's
 threads share one array per ``cuda.shared.array`` line, however the interpreter interleaves
-them while the array is made; a block waits for its threads at barriers without polling them,
-with the simulator's barriers and errors."""
+them while the array is made; a block without barriers runs its threads one after another on
+one Python thread, a block with them every thread at once, and it waits for them without
+polling, with the simulator's barriers and errors."""
 
 from __future__ import annotations
 
@@ -111,3 +112,62 @@ def test_a_kernels_error_reaches_the_launch_and_names_the_thread():
         _fails_in_one_thread[1, THREADS](out)
     _rotations[1, THREADS](out, 2)  # the simulator still runs launches after it
     np.testing.assert_array_equal(out.copy_to_host(), (np.arange(THREADS) + 2) % THREADS)
+
+
+@cuda.jit
+def _coordinates(out):
+    # No barrier: each thread writes its block's and its own coordinates at its place.
+    x, y, z = cuda.threadIdx.x, cuda.threadIdx.y, cuda.threadIdx.z
+    block = cuda.blockIdx.x
+    place = ((block * cuda.blockDim.z + z) * cuda.blockDim.y + y) * cuda.blockDim.x + x
+    out[place, 0], out[place, 1], out[place, 2], out[place, 3] = block, x, y, z
+
+
+def started_threads(monkeypatch) -> list:
+    started = []
+    start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda t: started.append(t) or start(t))
+    return started
+
+
+@pytest.mark.parametrize("block", [(8, 1, 1), (2, 3, 2)])
+def test_a_block_without_barriers_runs_its_threads_in_turn_on_one_python_thread(block, monkeypatch):
+    started = started_threads(monkeypatch)
+    size = int(np.prod(block))
+    out = cuda.to_device(np.full((3 * size, 4), -1, np.int64))
+    _coordinates[3, block](out)
+    expected = [(b, x, y, z) for b in range(3) for z in range(block[2])
+                for y in range(block[1]) for x in range(block[0])]  # fmt: skip
+    np.testing.assert_array_equal(out.copy_to_host(), expected)
+    assert len(started) == 3  # one a block
+
+
+def test_a_block_with_barriers_runs_every_thread_at_once(monkeypatch):
+    out = cuda.to_device(np.zeros(THREADS, np.int64))
+    _rotations[1, THREADS](out, 1)  # the kernel seen at a barrier
+    started = started_threads(monkeypatch)
+    _rotations[2, THREADS](out, 3)
+    np.testing.assert_array_equal(out.copy_to_host(), (np.arange(THREADS) + 3) % THREADS + 100)
+    assert len(started) == 2 * THREADS
+
+
+@cuda.jit
+def _late_starters(out, early):
+    # Threads below ``early`` end before the barrier; the others meet there and then read
+    # what the last of them wrote.
+    shared = cuda.shared.array(THREADS, np.int64)
+    t = cuda.threadIdx.x
+    if t < early:
+        out[t] = -1
+        return
+    shared[t] = t
+    cuda.syncthreads()
+    out[t] = shared[THREADS - 1 - (t - early)]
+
+
+@pytest.mark.parametrize("early", [0, 1, 5, THREADS - 1])
+def test_threads_that_end_before_a_barrier_leave_the_others_to_meet(early):
+    out = cuda.to_device(np.zeros(THREADS, np.int64))
+    _late_starters[1, THREADS](out, early)
+    expected = [-1] * early + [THREADS - 1 - (t - early) for t in range(early, THREADS)]
+    np.testing.assert_array_equal(out.copy_to_host(), expected)

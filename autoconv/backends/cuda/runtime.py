@@ -35,10 +35,10 @@ from autoconv.backends.references import FREE, references
 
 SIMULATED = bool(numba.config.ENABLE_CUDASIM)
 if SIMULATED:
-    from autoconv.backends.cuda.simulator import make_shared_arrays_once, wait_without_polling
+    from autoconv.backends.cuda.simulator import make_shared_arrays_once, run_threads_in_turn
 
     make_shared_arrays_once()  # the simulator's shared arrays, made once a launch (see there)
-    wait_without_polling()  # its blocks wait for their threads rather than poll them
+    run_threads_in_turn()  # a block's threads in turn on few Python threads, waited on, not polled
 # Threads per block and the most blocks of a grid-stride loop. The simulator runs each thread
 # as a Python thread, so it gets small launches.
 THREADS = 8 if SIMULATED else 256

@@ -1,4 +1,4 @@
-"""Two fixes to numba-cuda's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, where the tests run the
+"""Fixes to numba-cuda's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, where the tests run the
 kernels), applied by :mod:`autoconv.backends.cuda.runtime` when the simulator is on.
 
 The simulator runs each thread of a block as a Python thread and makes a launch's shared array
@@ -12,18 +12,20 @@ rarely, more often on a loaded machine, and never the same way twice (the flaky 
 training tests it caused gave a wrong first output row). Here (:func:`make_shared_arrays_once`)
 the look-up and the store are one step under a lock.
 
-The simulator also waits for a block's threads by polling: its main thread checks every thread
-(``is_alive``, a flag for "blocked at a barrier") in a loop, taking the interpreter's lock from
-the threads it waits for; most of a simulated launch's time went there. Here
-(:func:`wait_without_polling`) each thread tells the block, through one condition, when it
-reaches a barrier or ends, and the block waits on that condition: the same barriers and
-errors, the threads run while the block waits.
+The simulator also starts a Python thread for every thread of every block and waits for them by
+polling: its main thread checks every thread (``is_alive``, a flag for "blocked at a barrier")
+in a loop, taking the interpreter's lock from the threads it waits for, and opens a barrier
+when it sees every thread there. Starting and switching those threads was most of a simulated
+launch's time. Here (:func:`run_threads_in_turn`) a block without barriers runs its threads one
+after another on one Python thread, the last thread to reach a barrier opens it, and the block
+waits on one condition: the same barriers and errors, in about half the time (see there).
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -64,12 +66,22 @@ def make_shared_arrays_once() -> None:
     simulated.array = array
 
 
-def wait_without_polling() -> None:
-    """Replace the simulator's block runner (``BlockManager.run``, which polls its threads) with
-    one that waits for them to reach a barrier or end (where the simulator is numba-cuda 0.30's:
-    a polling ``BlockManager`` of ``BlockThread``s with a flag and an event each for barriers;
-    another simulator is left as it is)."""
+def run_threads_in_turn() -> None:
+    """Replace the simulator's block runner (``BlockManager.run``: a Python thread started for
+    each of a block's threads, polled until they end) with one that runs the block's threads in
+    turn on as few Python threads as its barriers allow, and whose barriers open themselves
+    (where the simulator is numba-cuda 0.30's: a polling ``BlockManager`` of ``BlockThread``s
+    with a flag and an event each for barriers; another simulator is left as it is).
+
+    A Python thread runs one of the block's threads, then the next not yet started, and so on.
+    Only when every running one waits at a barrier is another Python thread started, for the
+    next; the barrier opens once every thread of the block still running has reached it, opened
+    by the last to arrive. So a block without barriers runs on one Python thread, one CUDA
+    thread after another (an order the GPU may run them in too), and a block with them on as
+    many as its threads, as before; the block's own thread waits, on one condition, only for a
+    thread to start, an error, or the end."""
     from numba.cuda.simulator import kernel
+    from numba.cuda.simulator.kernelapi import Dim3
 
     manager, thread = getattr(kernel, "BlockManager", None), getattr(kernel, "BlockThread", None)
     polls = manager is not None and "livethreads" in manager.run.__code__.co_varnames
@@ -77,20 +89,53 @@ def wait_without_polling() -> None:
         return
     thread_run = thread.run
 
+    def settle(block: Any) -> None:
+        """With the block's lock held, once no thread of the block runs: open the barrier
+        for the ones waiting at it when every thread has started, else ask for the next."""
+        if block.waiting_at_barrier and block.started_all:
+            for t in block.waiting_at_barrier:
+                t.syncthreads_blocked = False
+                t.syncthreads_event.set()
+            block.running, block.waiting_at_barrier = len(block.waiting_at_barrier), []
+        else:
+            block.changed.notify()  # the next thread to start, or the end
+
     def run_thread(self: Any) -> None:
+        block, simulated = self._manager, self._target
+        width, height, _ = block._block_dim
         try:
-            thread_run(self)  # the simulator's: keeps the kernel's error for the block
+            while True:
+                self._target, self._args, self._kwargs = simulated, (), {}  # Thread.run drops
+                thread_run(self)  # the simulator's: keeps the kernel's error for the block
+                if self.exception is not None:
+                    return
+                with block.changed:
+                    point = next(block.waiting, None)
+                    block.started_all = point is None
+                if point is None:
+                    return
+                x, y, z = point  # this Python thread is now the block's next thread
+                self.threadIdx, self.thread_id = Dim3(x, y, z), x + width * (y + height * z)
         finally:
-            with self._manager.changed:
-                self.ended = True
-                self._manager.changed.notify()
+            with block.changed:
+                block.running -= 1
+                if self.exception is not None:
+                    block.failed = block.failed or self
+                    block.changed.notify()
+                elif not block.running:
+                    settle(block)
 
     def syncthreads(self: Any) -> None:
         if self.abort:
             raise RuntimeError("abort flag set on syncthreads call")
-        with self._manager.changed:
+        block = self._manager
+        with block.changed:
+            _with_barriers.add(block._f)
             self.syncthreads_blocked = True
-            self._manager.changed.notify()
+            block.waiting_at_barrier.append(self)
+            block.running -= 1
+            if not block.running:
+                settle(block)
         self.syncthreads_event.wait()
         self.syncthreads_event.clear()
         if self.abort:
@@ -98,30 +143,38 @@ def wait_without_polling() -> None:
 
     def run_block(self: Any, grid_point: Any, *args: Any) -> None:
         self.changed = changed = threading.Condition()
+        self.waiting = iter(np.ndindex(*self._block_dim))  # the threads not yet started
+        self.started_all, self.running, self.waiting_at_barrier, self.failed = False, 0, [], None
 
         def target() -> None:
             self._f(*args)
 
-        threads = [thread(target, self, grid_point, point, self._debug)
-                   for point in np.ndindex(*self._block_dim)]  # fmt: skip
-        for t in threads:
-            t.ended = False
-            t.start()
+        threads: list[Any] = []
         with changed:
             while True:
-                failed = next((t for t in threads if t.exception), None)
-                if failed is not None:  # the others stopped at their next barrier, as there
+                if self.failed is not None:  # the others stopped at their next barrier, as there
                     for t in threads:
                         t.abort, t.syncthreads_blocked = True, False
                         t.syncthreads_event.set()
-                    raise failed.exception[0].with_traceback(failed.exception[1])
-                live = [t for t in threads if not t.ended]
-                if not live:
-                    return
-                if all(t.syncthreads_blocked for t in live):  # every live thread at the barrier
-                    for t in live:
-                        t.syncthreads_blocked = False
-                        t.syncthreads_event.set()
+                    raise self.failed.exception[0].with_traceback(self.failed.exception[1])
+                if not self.running:
+                    # The next thread on a Python thread of its own; every thread at once (one
+                    # each, as the simulator does) once this kernel has been seen at a barrier.
+                    points = list(self.waiting) if self._f in _with_barriers else []
+                    points = points or [p for p in [next(self.waiting, None)] if p is not None]
+                    self.started_all = not points or self._f in _with_barriers
+                    if not points and not self.waiting_at_barrier:
+                        return  # every thread ended
+                    if not points:
+                        settle(self)  # (a thread that ended last left them waiting)
+                    started = [thread(target, self, grid_point, p, self._debug) for p in points]
+                    threads += started
+                    self.running += len(started)
+                    for t in started:
+                        t.start()
                 changed.wait()
 
     thread.run, thread.syncthreads, manager.run = run_thread, syncthreads, run_block
+
+
+_with_barriers: weakref.WeakSet = weakref.WeakSet()  # the kernels seen calling syncthreads

@@ -1,8 +1,9 @@
 """The fixes to numba-cuda's CUDA simulator (autoconv/backends/cuda/simulator.py): a launch's
 threads share one array per ``cuda.shared.array`` line, however the interpreter interleaves
 them while the array is made; a block without barriers runs its threads one after another on
-one Python thread, a block with them every thread at once, and it waits for them without
-polling, with the simulator's barriers and errors."""
+one Python thread, a block with them every thread on one of its own, those Python threads are
+kept for later blocks, and a block waits for them without polling, with the simulator's
+barriers and errors."""
 
 from __future__ import annotations
 
@@ -114,6 +115,14 @@ def test_a_kernels_error_reaches_the_launch_and_names_the_thread():
     np.testing.assert_array_equal(out.copy_to_host(), (np.arange(THREADS) + 2) % THREADS)
 
 
+_ran_on: list = []  # (block, thread, Python thread) of _coordinates and _noted_rotations
+
+
+def _note_python_thread(block, t):
+    # Called from the kernels below: on the simulator they are Python, run where a thread runs.
+    _ran_on.append((block, t, threading.get_ident()))
+
+
 @cuda.jit
 def _coordinates(out):
     # No barrier: each thread writes its block's and its own coordinates at its place.
@@ -121,34 +130,60 @@ def _coordinates(out):
     block = cuda.blockIdx.x
     place = ((block * cuda.blockDim.z + z) * cuda.blockDim.y + y) * cuda.blockDim.x + x
     out[place, 0], out[place, 1], out[place, 2], out[place, 3] = block, x, y, z
+    _note_python_thread(block, place)
 
 
-def started_threads(monkeypatch) -> list:
-    started = []
-    start = threading.Thread.start
-    monkeypatch.setattr(threading.Thread, "start", lambda t: started.append(t) or start(t))
-    return started
+@cuda.jit
+def _noted_rotations(out):
+    shared = cuda.shared.array(THREADS, np.int64)
+    t = cuda.threadIdx.x
+    _note_python_thread(cuda.blockIdx.x, t)
+    shared[t] = t
+    cuda.syncthreads()
+    out[t] = shared[(t + 1) % THREADS]
+
+
+def python_threads_of_each_block() -> list[int]:
+    blocks: dict[int, set] = {}
+    for block, _, ident in _ran_on:
+        blocks.setdefault(block, set()).add(ident)
+    return [len(idents) for _, idents in sorted(blocks.items())]
 
 
 @pytest.mark.parametrize("block", [(8, 1, 1), (2, 3, 2)])
-def test_a_block_without_barriers_runs_its_threads_in_turn_on_one_python_thread(block, monkeypatch):
-    started = started_threads(monkeypatch)
+def test_a_block_without_barriers_runs_its_threads_in_turn_on_one_python_thread(block):
+    _ran_on.clear()
     size = int(np.prod(block))
     out = cuda.to_device(np.full((3 * size, 4), -1, np.int64))
     _coordinates[3, block](out)
     expected = [(b, x, y, z) for b in range(3) for z in range(block[2])
                 for y in range(block[1]) for x in range(block[0])]  # fmt: skip
     np.testing.assert_array_equal(out.copy_to_host(), expected)
-    assert len(started) == 3  # one a block
+    width, height, depth = block
+    in_turn = [((b * depth + z) * height + y) * width + x
+               for b in range(3) for x, y, z in np.ndindex(*block)]  # fmt: skip
+    assert [place for _, place, _ in _ran_on] == in_turn  # the simulator's order of threads
+    assert python_threads_of_each_block() == [1, 1, 1]
 
 
-def test_a_block_with_barriers_runs_every_thread_at_once(monkeypatch):
+def test_a_block_with_barriers_runs_every_thread_on_a_python_thread_of_its_own():
     out = cuda.to_device(np.zeros(THREADS, np.int64))
-    _rotations[1, THREADS](out, 1)  # the kernel seen at a barrier
-    started = started_threads(monkeypatch)
-    _rotations[2, THREADS](out, 3)
-    np.testing.assert_array_equal(out.copy_to_host(), (np.arange(THREADS) + 3) % THREADS + 100)
-    assert len(started) == 2 * THREADS
+    for _ in range(2):  # the first launch finds the barrier
+        _ran_on.clear()
+        _noted_rotations[2, THREADS](out)
+        np.testing.assert_array_equal(out.copy_to_host(), (np.arange(THREADS) + 1) % THREADS)
+        assert python_threads_of_each_block() == [THREADS, THREADS]
+
+
+def test_python_threads_are_kept_for_later_launches(monkeypatch):
+    out = cuda.to_device(np.zeros(THREADS, np.int64))
+    _noted_rotations[1, THREADS](out)
+    started = []
+    start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda t: started.append(t) or start(t))
+    _noted_rotations[3, THREADS](out)
+    _coordinates[2, THREADS](cuda.to_device(np.zeros((2 * THREADS, 4), np.int64)))
+    assert started == []
 
 
 @cuda.jit

@@ -38,7 +38,7 @@ if SIMULATED:
     from autoconv.backends.cuda.simulator import make_shared_arrays_once, run_threads_in_turn
 
     make_shared_arrays_once()  # the simulator's shared arrays, made once a launch (see there)
-    run_threads_in_turn()  # a block's threads in turn on few Python threads, waited on, not polled
+    run_threads_in_turn()  # a block's threads in turn on few, kept Python threads (see there)
 # Threads per block and the most blocks of a grid-stride loop. The simulator runs each thread
 # as a Python thread, so it gets small launches.
 THREADS = 8 if SIMULATED else 256

@@ -15,10 +15,12 @@ the look-up and the store are one step under a lock.
 The simulator also starts a Python thread for every thread of every block and waits for them by
 polling: its main thread checks every thread (``is_alive``, a flag for "blocked at a barrier")
 in a loop, taking the interpreter's lock from the threads it waits for, and opens a barrier
-when it sees every thread there. Starting and switching those threads was most of a simulated
-launch's time. Here (:func:`run_threads_in_turn`) a block without barriers runs its threads one
-after another on one Python thread, the last thread to reach a barrier opens it, and the block
-waits on one condition: the same barriers and errors, in about half the time (see there).
+when it sees every thread there. Starting, polling and switching those threads was most of a
+simulated launch's time. Here (:func:`run_threads_in_turn`) a block without barriers runs its
+threads one after another on one Python thread, a block with them each on one of its own, the
+last thread to reach a barrier opens it, the Python threads wait to run later blocks' threads
+rather than end, and a block waits for them on one condition: the same barriers and errors,
+and the test suite in 0.6 of the time (bench/results/2026-11-27-simulator-threads.md).
 """
 
 from __future__ import annotations
@@ -69,17 +71,20 @@ def make_shared_arrays_once() -> None:
 def run_threads_in_turn() -> None:
     """Replace the simulator's block runner (``BlockManager.run``: a Python thread started for
     each of a block's threads, polled until they end) with one that runs the block's threads in
-    turn on as few Python threads as its barriers allow, and whose barriers open themselves
-    (where the simulator is numba-cuda 0.30's: a polling ``BlockManager`` of ``BlockThread``s
-    with a flag and an event each for barriers; another simulator is left as it is).
+    turn on as few Python threads as its barriers allow, kept for later blocks, and whose
+    barriers open themselves (where the simulator is numba-cuda 0.30's: a polling
+    ``BlockManager`` of ``BlockThread``s with a flag and an event each for barriers; another
+    simulator is left as it is).
 
-    A Python thread runs one of the block's threads, then the next not yet started, and so on.
-    Only when every running one waits at a barrier is another Python thread started, for the
-    next; the barrier opens once every thread of the block still running has reached it, opened
-    by the last to arrive. So a block without barriers runs on one Python thread, one CUDA
-    thread after another (an order the GPU may run them in too), and a block with them on as
-    many as its threads, as before; the block's own thread waits, on one condition, only for a
-    thread to start, an error, or the end."""
+    A Python thread runs one of the block's threads, then the next not yet started, and so on:
+    a block without barriers runs on one Python thread, one CUDA thread after another (an order
+    a GPU may run them in too). Once a kernel has been seen at a barrier (its first block's
+    first thread waits there alone), every one of its blocks' threads gets a Python thread of
+    its own at once, as the simulator gave them. The last thread to reach a barrier opens it
+    for all, the block's threads still running; a Python thread done with a block waits to be
+    given a later block's thread (starting one cost about a tenth of a simulated launch). The
+    block's own thread waits, on one condition, only for threads to start, an error, or the
+    end."""
     from numba.cuda.simulator import kernel
     from numba.cuda.simulator.kernelapi import Dim3
 
@@ -100,9 +105,16 @@ def run_threads_in_turn() -> None:
         else:
             block.changed.notify()  # the next thread to start, or the end
 
-    def run_thread(self: Any) -> None:
+    def place(t: Any, point: tuple) -> None:
+        """Python thread ``t`` becomes thread ``point`` of its block."""
+        x, y, z = point
+        width, height, _ = t._manager._block_dim
+        t.threadIdx, t.thread_id = Dim3(x, y, z), x + width * (y + height * z)
+
+    def run_block_threads(self: Any) -> None:
+        """Run the block's thread this Python thread was given, then the next not yet started,
+        until none is left or one fails."""
         block, simulated = self._manager, self._target
-        width, height, _ = block._block_dim
         try:
             while True:
                 self._target, self._args, self._kwargs = simulated, (), {}  # Thread.run drops
@@ -114,8 +126,7 @@ def run_threads_in_turn() -> None:
                     block.started_all = point is None
                 if point is None:
                     return
-                x, y, z = point  # this Python thread is now the block's next thread
-                self.threadIdx, self.thread_id = Dim3(x, y, z), x + width * (y + height * z)
+                place(self, point)  # this Python thread is now the block's next thread
         finally:
             with block.changed:
                 block.running -= 1
@@ -124,6 +135,34 @@ def run_threads_in_turn() -> None:
                     block.changed.notify()
                 elif not block.running:
                     settle(block)
+
+    def run_thread(self: Any) -> None:
+        """A Python thread's life: a block's threads, then back to the idle ones until another
+        block gives it one (the simulator's debug mode: one block's)."""
+        while True:
+            run_block_threads(self)
+            if self.debug:
+                return
+            self._manager = self._target = None  # nothing of the block kept alive
+            with _idle_lock:
+                _idle.append(self)
+            self.given.wait()
+            self.given.clear()
+
+    def give(block: Any, grid_point: Any, point: Any, target: Any) -> Any:
+        """A Python thread for thread ``point`` of ``block``: an idle one, else a new one."""
+        with _idle_lock:
+            idle = _idle.pop() if _idle and not block._debug else None
+        if idle is None:
+            made = thread(target, block, grid_point, point, block._debug)
+            made.given, made.new = threading.Event(), True
+            return made
+        idle._manager, idle._target, idle.blockIdx = block, target, Dim3(*grid_point)
+        place(idle, point)
+        idle.exception, idle.abort, idle.syncthreads_blocked = None, False, False
+        idle.syncthreads_event.clear()
+        idle.new = False
+        return idle
 
     def syncthreads(self: Any) -> None:
         if self.abort:
@@ -167,14 +206,16 @@ def run_threads_in_turn() -> None:
                         return  # every thread ended
                     if not points:
                         settle(self)  # (a thread that ended last left them waiting)
-                    started = [thread(target, self, grid_point, p, self._debug) for p in points]
+                    started = [give(self, grid_point, p, target) for p in points]
                     threads += started
                     self.running += len(started)
                     for t in started:
-                        t.start()
+                        t.start() if t.new else t.given.set()
                 changed.wait()
 
     thread.run, thread.syncthreads, manager.run = run_thread, syncthreads, run_block
 
 
 _with_barriers: weakref.WeakSet = weakref.WeakSet()  # the kernels seen calling syncthreads
+_idle: list = []  # Python threads that ran a block's threads and wait to be given more
+_idle_lock = threading.Lock()

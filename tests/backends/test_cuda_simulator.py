@@ -7,6 +7,7 @@ barriers and errors."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -206,3 +207,26 @@ def test_threads_that_end_before_a_barrier_leave_the_others_to_meet(early):
     _late_starters[1, THREADS](out, early)
     expected = [-1] * early + [THREADS - 1 - (t - early) for t in range(early, THREADS)]
     np.testing.assert_array_equal(out.copy_to_host(), expected)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_child_runs_kernels_on_threads_of_its_own():
+    out = cuda.to_device(np.zeros(THREADS, np.int64))
+    _noted_rotations[1, THREADS](out)  # idle Python threads in this process
+    pid = os.fork()
+    if pid == 0:  # the child: its launches must not wait for the parent's threads
+        try:
+            _noted_rotations[1, THREADS](out)
+            _coordinates[1, THREADS](cuda.to_device(np.zeros((THREADS, 4), np.int64)))
+        finally:
+            os._exit(0 if np.array_equal(out.copy_to_host(), (np.arange(THREADS) + 1) % THREADS)
+                     else 1)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    pytest.fail("the forked child's launch hung")

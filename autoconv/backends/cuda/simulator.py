@@ -25,6 +25,7 @@ and the test suite in 0.6 of the time (bench/results/2026-11-27-simulator-thread
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import weakref
@@ -219,3 +220,13 @@ def run_threads_in_turn() -> None:
 _with_barriers: weakref.WeakSet = weakref.WeakSet()  # the kernels seen calling syncthreads
 _idle: list = []  # Python threads that ran a block's threads and wait to be given more
 _idle_lock = threading.Lock()
+
+
+def _forget_idle_threads() -> None:
+    """In a forked child: the parent's idle Python threads are not there."""
+    global _idle_lock
+    _idle.clear()
+    _idle_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_idle_threads)

@@ -3,7 +3,7 @@ threads share one array per ``cuda.shared.array`` line, however the interpreter 
 them while the array is made; a block without barriers runs its threads one after another on
 one Python thread, a block with them every thread on one of its own, those Python threads are
 kept for later blocks, and a block waits for them without polling, with the simulator's
-barriers and errors."""
+barriers and errors; a device function of the launched kernel's module is a plain call."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ pytest.importorskip("numba_cuda")
 
 from numba import cuda
 
-from autoconv.backends.cuda.runtime import SIMULATED
+from autoconv.backends.cuda.runtime import SIMULATED, line_run
 
 pytestmark = pytest.mark.skipif(not SIMULATED, reason="a fix to the CUDA simulator")
 
@@ -230,3 +230,36 @@ def test_a_forked_child_runs_kernels_on_threads_of_its_own():
         time.sleep(0.05)
     os.kill(pid, 9)
     pytest.fail("the forked child's launch hung")
+
+
+@cuda.jit(device=True)
+def _place_of_thread():
+    return cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+
+
+@cuda.jit
+def _places_and_lines(out):
+    i = _place_of_thread()  # this module's device function
+    entry, first, lanes, end = line_run(2, 8, 100)  # another module's
+    out[i, 0], out[i, 1], out[i, 2], out[i, 3], out[i, 4] = i, entry, first, lanes, end
+
+
+def test_device_functions_of_the_kernels_module_are_plain_calls(monkeypatch):
+    from numba.cuda.simulator import kernel
+
+    bound = []
+    swapped = kernel.swapped_cuda_module
+
+    def binding(fn, fake):
+        bound.append(fn.__name__)
+        return swapped(fn, fake)
+
+    monkeypatch.setattr(kernel, "swapped_cuda_module", binding)
+    out = cuda.to_device(np.zeros((2 * THREADS, 5), np.int64))
+    _places_and_lines[2, THREADS](out)
+    expected = [(b * THREADS + t, 2 * b + t % 2, t // 2, THREADS // 2, 8)
+                for b in range(2) for t in range(THREADS)]  # fmt: skip
+    np.testing.assert_array_equal(out.copy_to_host(), expected)
+    assert bound.count("_places_and_lines") == 1  # the launch binds this module's names once
+    assert bound.count("line_run") == 2 * THREADS  # runtime's are bound for each call
+    assert "_place_of_thread" not in bound

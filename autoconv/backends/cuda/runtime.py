@@ -35,9 +35,14 @@ from autoconv.backends.references import FREE, references
 
 SIMULATED = bool(numba.config.ENABLE_CUDASIM)
 if SIMULATED:
-    from autoconv.backends.cuda.simulator import make_shared_arrays_once, run_threads_in_turn
+    from autoconv.backends.cuda.simulator import (
+        call_device_functions_directly,
+        make_shared_arrays_once,
+        run_threads_in_turn,
+    )
 
     make_shared_arrays_once()  # the simulator's shared arrays, made once a launch (see there)
+    call_device_functions_directly()  # within the launched kernel's module
     run_threads_in_turn()  # a block's threads in turn on few, kept Python threads (see there)
 # Threads per block and the most blocks of a grid-stride loop. The simulator runs each thread
 # as a Python thread, so it gets small launches.

@@ -20,7 +20,9 @@ simulated launch's time. Here (:func:`run_threads_in_turn`) a block without barr
 threads one after another on one Python thread, a block with them each on one of its own, the
 last thread to reach a barrier opens it, the Python threads wait to run later blocks' threads
 rather than end, and a block waits for them on one condition: the same barriers and errors,
-and the test suite in 0.6 of the time (bench/results/2026-11-27-simulator-threads.md).
+and the test suite in 0.6 of the time (bench/results/2026-11-27-simulator-threads.md). And a
+device function called from a kernel of its own module is a plain Python call
+(:func:`call_device_functions_directly`), not a rebinding of its module's names each call.
 """
 
 from __future__ import annotations
@@ -215,6 +217,39 @@ def run_threads_in_turn() -> None:
                 changed.wait()
 
     thread.run, thread.syncthreads, manager.run = run_thread, syncthreads, run_block
+
+
+def call_device_functions_directly() -> None:
+    """Make a device function called from a kernel of its own module a plain Python call (where
+    the simulator is numba-cuda 0.30's, whose calls go through ``swapped_cuda_module``; another
+    simulator is left as it is).
+
+    The simulator runs a kernel with its module's ``cuda`` names bound to its stand-in for the
+    launch, and binds them again, under a lock and a count, for every call of a device function:
+    2.7 us a call, where a product's tile loads make hundreds of thousands. A device function of
+    the launched kernel's own module finds them bound already, for the whole launch; one of
+    another module still goes through the simulator's binding."""
+    from numba.cuda.simulator import kernel, kernelapi
+
+    simulated = getattr(kernel, "FakeCUDAKernel", None)
+    if simulated is None or not hasattr(kernelapi, "swapped_cuda_module"):
+        return
+    call = simulated.__call__
+    launched: set[int] = set()  # the globals (by id) of the kernel being launched
+
+    def direct_call(self: Any, *args: Any) -> Any:
+        if self._device and id(self.fn.__globals__) in launched:
+            return self.fn(*args)
+        if self._device or kernel._kernel_context:
+            return call(self, *args)
+        module = id(self.fn.__globals__)  # a launch: its module bound for all of it
+        launched.add(module)
+        try:
+            return call(self, *args)
+        finally:
+            launched.discard(module)
+
+    simulated.__call__ = direct_call
 
 
 _with_barriers: weakref.WeakSet = weakref.WeakSet()  # the kernels seen calling syncthreads

@@ -103,7 +103,7 @@ def run_threads_in_turn() -> None:
         if block.waiting_at_barrier and block.started_all:
             for t in block.waiting_at_barrier:
                 t.syncthreads_blocked = False
-                t.syncthreads_event.set()
+                t.gate.release()
             block.running, block.waiting_at_barrier = len(block.waiting_at_barrier), []
         else:
             block.changed.notify()  # the next thread to start, or the end
@@ -158,12 +158,12 @@ def run_threads_in_turn() -> None:
             idle = _idle.pop() if _idle and not block._debug else None
         if idle is None:
             made = thread(target, block, grid_point, point, block._debug)
-            made.given, made.new = threading.Event(), True
+            made.given, made.new, made.gate = threading.Event(), True, threading.Lock()
+            made.gate.acquire()  # held but while a barrier lets the thread through
             return made
         idle._manager, idle._target, idle.blockIdx = block, target, Dim3(*grid_point)
         place(idle, point)
         idle.exception, idle.abort, idle.syncthreads_blocked = None, False, False
-        idle.syncthreads_event.clear()
         idle.new = False
         return idle
 
@@ -178,13 +178,12 @@ def run_threads_in_turn() -> None:
             block.running -= 1
             if not block.running:
                 settle(block)
-        self.syncthreads_event.wait()
-        self.syncthreads_event.clear()
+        self.gate.acquire()  # (a lock, not the simulator's event: half the time to hand over)
         if self.abort:
             raise RuntimeError("abort flag set on syncthreads clear")
 
     def run_block(self: Any, grid_point: Any, *args: Any) -> None:
-        self.changed = changed = threading.Condition()
+        self.changed = changed = threading.Condition(threading.Lock())
         self.waiting = iter(np.ndindex(*self._block_dim))  # the threads not yet started
         self.started_all, self.running, self.waiting_at_barrier, self.failed = False, 0, [], None
 
@@ -196,8 +195,11 @@ def run_threads_in_turn() -> None:
             while True:
                 if self.failed is not None:  # the others stopped at their next barrier, as there
                     for t in threads:
-                        t.abort, t.syncthreads_blocked = True, False
-                        t.syncthreads_event.set()
+                        t.abort = True
+                    for t in self.waiting_at_barrier:
+                        t.syncthreads_blocked = False
+                        t.gate.release()
+                    self.waiting_at_barrier = []
                     raise self.failed.exception[0].with_traceback(self.failed.exception[1])
                 if not self.running:
                     # The next thread on a Python thread of its own; every thread at once (one

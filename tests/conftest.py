@@ -16,8 +16,13 @@ import numpy as np
 import pytest
 
 # Scripts that make reference data with Keras (not installed for the tests) are not tests, nor
-# is the compile script the disk-cache test runs in its own process (it needs the simulator off).
-collect_ignore = ["keras_reference", "backends/disk_cache.py"]
+# are the compile scripts tests run in processes of their own (they need the simulator off).
+collect_ignore = [
+    "keras_reference",
+    "backends/disk_cache.py",
+    "backends/compile_together.py",
+    "backends/sm90.py",
+]
 
 
 @pytest.fixture(autouse=True)

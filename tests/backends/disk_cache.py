@@ -6,26 +6,16 @@ stderr, the seconds all of them took.
 
 Run twice by tests/backends/test_cuda_ptx.py with one NUMBA_CACHE_DIR: the first process compiles
 and saves every kernel, the second must load every one. Needs NVVM and nvJitLink (numba-cuda's
-cu12 extra) but no GPU: the three questions a compile asks the GPU (its compute capability, for
-the key and the code) are answered with sm_90, and a kernel is linked to a cubin instead of
-loaded into a context (what numba-cuda saves is the cubin). Exit code 3: no NVVM or linker here.
+cu12 extra) but no GPU (sm90.py). Exit code 3: no NVVM or linker here.
 """
 
 import json
 import sys
 import time
-import types as pytypes
 
-from numba.cuda import codegen, dispatcher
-
-H100 = (9, 0)
-dispatcher.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=H100)
-codegen.JITCUDACodegen.magic_tuple = lambda self: ("no runtime", H100)
-codegen.CUDACodeLibrary._ensure_cc = lambda self, cc: cc or (*H100, "a")
-dispatcher._Kernel.bind = lambda self: self._codelibrary.get_cubin()
-
-from numba import cuda  # noqa: E402
-from ptx_float64 import A1, KERNELS, control, f32, float64_count  # noqa: E402  (a script's folder)
+import sm90  # noqa: F401  (first: a compile's questions about the GPU answered without one)
+from numba import cuda
+from ptx_float64 import A1, KERNELS, control, f32, float64_count
 
 
 def source(kernel, signature) -> str:

@@ -183,3 +183,66 @@ def test_asynchronous_copies_take_the_staging_buffers_in_turn(monkeypatch):
     assert made[5] == made[2]  # the second turn fits in the buffers of the first
     assert made[6][0] != made[5][0]  # 32 bytes do not fit in the 16 of the first: grown
     assert len(runtime._staging[0].buffer) == 32
+
+
+# ------------------------------------------------ the queue a recorded step's work waits in
+@pytest.fixture
+def prepared(monkeypatch) -> list[list]:
+    """What each call of compiling.prepare was given, (kernel, arguments) by launch, its
+    launches at that time not yet made."""
+    calls: list[list] = []
+    prepare = runtime.compiling.prepare
+
+    def noting(launches):
+        launches = list(launches)
+        calls.append(launches)
+        return prepare(launches)
+
+    monkeypatch.setattr(runtime.compiling, "prepare", noting)
+    return calls
+
+
+def test_a_recorded_steps_launches_wait_for_its_end_and_are_prepared_together(prepared):
+    loop = Loop()
+    with capture.recording() as tape:
+        loop.step()
+        loop.step()
+        assert prepared == []  # nothing read back, nothing prepared or launched yet
+    assert len(prepared) == 1
+    assert [kernel for kernel, _ in prepared[0]] == [launch[0] for launch in tape.launches]
+    np.testing.assert_array_equal(cu.to_numpy(loop.total), 2 * 2 * np.arange(5) + 0 + 1)
+
+
+def test_a_read_inside_a_recording_runs_what_waits_first(prepared):
+    total = cu.zeros((5,), np.float32)
+    with capture.recording():
+        runtime.launch(_add_into, 5)(total.flat, cu.asarray(np.ones(5, np.float32)).flat)
+        assert cu.to_numpy(total).tolist() == [1.0] * 5
+        assert len(prepared) == 1
+        runtime.launch(_add_into, 5)(total.flat, cu.asarray(np.ones(5, np.float32)).flat)
+    assert len(prepared) == 2 and len(prepared[1]) == 1
+    np.testing.assert_array_equal(cu.to_numpy(total), 2.0)
+
+
+def test_copies_from_the_host_keep_their_place_among_a_recordings_launches():
+    """total = 1 (a launch); total = host values (a copy); total += 1: the copy lands between
+    the launches, with the values the host had when it was asked for."""
+    total, ones = cu.zeros((4,), np.float32), cu.asarray(np.ones(4, np.float32))
+    values = np.array([5.0, 6.0, 7.0, 8.0], np.float32)
+    with capture.recording():
+        runtime.launch(_add_into, 4)(total.flat, ones.flat)
+        runtime.upload(total.flat, values)
+        values[:] = -1  # after the copy was asked for: not what it copies
+        runtime.launch(_add_into, 4)(total.flat, ones.flat)
+    np.testing.assert_array_equal(cu.to_numpy(total), [6.0, 7.0, 8.0, 9.0])
+
+
+def test_a_step_that_raises_still_runs_what_it_launched_and_ends_the_recording():
+    total = cu.zeros((3,), np.float32)
+    with pytest.raises(ValueError, match="the step failed"), capture.recording():
+        runtime.launch(_add_into, 3)(total.flat, cu.asarray(np.ones(3, np.float32)).flat)
+        raise ValueError("the step failed")
+    np.testing.assert_array_equal(cu.to_numpy(total), 1.0)
+    with capture.recording() as tape:  # (the last one ended)
+        pass
+    assert tape.launches == []

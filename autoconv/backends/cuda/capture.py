@@ -40,6 +40,7 @@ from autoconv.backends.cuda.runtime import (
     _launching,
     active_tape,
     copy_async,
+    copy_in,
     recording,
 )
 
@@ -73,7 +74,7 @@ def step_input(compute: Callable[[], Any], dtype: Any) -> CudaArray:
     flat = tape.arena.flat[offset : offset + value.nbytes].view(value.dtype)
     out = CudaArray(tape.arena, value.shape, flat)
     if value.size:
-        out.flat.copy_to_device(value.reshape(-1))  # the eager step's own value
+        copy_in(out.flat, value.reshape(-1))  # the eager step's own value
     tape.inputs.append((offset, (value.shape, value.dtype), compute))
     return out
 

@@ -15,7 +15,10 @@ simulator), the grid-stride launch size, the pool of device buffers every CudaAr
   goes on (to the next batch) while the device copies and computes.
 - Recording: while a thread records a :class:`Tape` (:func:`recording`), every kernel it launches
   and every pooled buffer it is handed are written on the tape, and a copy between host and
-  device spoils it; :mod:`autoconv.backends.cuda.capture` replays tapes.
+  device spoils it; :mod:`autoconv.backends.cuda.capture` replays tapes. The launches and copies
+  from the host of a recorded step wait in a queue, in order, until the step ends or the host
+  reads the device: then their kernels are made ready together (:mod:`compiling`: the first
+  steps' kernels compiled by several processes at once) and the queue runs.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 from numba import cuda
 from numba.cuda import device_array, event, legacy_default_stream, pinned_array  # see Launch
 
+from autoconv.backends.cuda import compiling
 from autoconv.backends.references import FREE, references
 
 SIMULATED = bool(numba.config.ENABLE_CUDASIM)
@@ -283,11 +287,17 @@ class Launch:
         self.kernel, self.grid, self.block = kernel, grid, block
 
     def __call__(self, *args: Any) -> None:
+        queue = getattr(_recording, "queue", None)
+        if queue is not None:  # (a recording's: run by settle)
+            queue.append((self, args))
+            _recording.tape.launches.append((self.kernel, self.grid, self.block, args))
+            return
         with _launching:
-            self.kernel[self.grid, self.block](*args)
-        tape = getattr(_recording, "tape", None)
-        if tape is not None:
-            tape.launches.append((self.kernel, self.grid, self.block, args))
+            self.now(*args)
+
+    def now(self, *args: Any) -> None:
+        """Launch at once, queue or not; the caller holds the launch lock."""
+        self.kernel[self.grid, self.block](*args)
 
     def onto(self, stream: Any, *args: Any) -> None:
         """Launch on ``stream`` (a graph being built, see :mod:`~autoconv.backends.cuda.capture`)
@@ -364,14 +374,48 @@ _recording = threading.local()
 
 @contextlib.contextmanager
 def recording() -> Iterator[Tape]:
-    """Record this thread's launches and buffers on a new :class:`Tape` while the block runs."""
+    """Record this thread's launches and buffers on a new :class:`Tape` while the block runs.
+    Its launches and copies from the host (:func:`copy_in`) wait in a queue, run in order by
+    :func:`settle`: at the block's end, and before the host reads the device or copies to it
+    otherwise (:func:`transfer`)."""
     if getattr(_recording, "tape", None) is not None:
         raise RuntimeError("a step is already being recorded in this thread")
     tape = _recording.tape = Tape()
+    _recording.queue = []
     try:
         yield tape
     finally:
-        _recording.tape = None
+        try:
+            settle()
+        finally:
+            _recording.tape = _recording.queue = None
+
+
+def settle() -> None:
+    """Run what this thread's recording has queued: its kernels made ready together
+    (:func:`compiling.prepare`), then its launches and copies in order."""
+    queue = getattr(_recording, "queue", None)
+    if not queue:
+        return
+    entries = queue[:]
+    queue.clear()
+    with _launching:
+        compiling.prepare((launch.kernel, args) for launch, args in entries if launch is not None)
+        for launch, args in entries:
+            if launch is None:  # a copy from the host: (target, values)
+                args[0].copy_to_device(args[1])
+            else:
+                launch.now(*args)
+
+
+def copy_in(target: Any, host: np.ndarray) -> None:
+    """``target`` (a device array) = ``host`` (the same size), in order with this thread's
+    launches: now, or in a recording's queue (a copy of ``host`` taken now)."""
+    queue = getattr(_recording, "queue", None)
+    if queue is None:
+        target.copy_to_device(host)
+    else:
+        queue.append((None, (target, np.array(host, copy=True))))
 
 
 def active_tape() -> Tape | None:
@@ -384,12 +428,14 @@ def upload(target: Any, host: np.ndarray) -> None:
     tape = getattr(_recording, "tape", None)
     if tape is not None:
         tape.uploads.append((target, host.copy()))
-    target.copy_to_device(host)
+    copy_in(target, host)
 
 
 def transfer(what: str) -> None:
-    """Note a copy between host and device (``what`` says which): a recorded step that makes
-    one cannot be replayed from its launches alone."""
+    """Note a copy between host and device (``what`` says which), made next: a recorded step
+    that makes one cannot be replayed from its launches alone, and what it queued runs first
+    (:func:`settle`)."""
+    settle()
     tape = getattr(_recording, "tape", None)
     if tape is not None and tape.spoiled is None:
         tape.spoiled = what

@@ -17,6 +17,13 @@ change: a floor on this CPU, for comparing two versions, not a GPU figure. A ker
 another kernel's function defined inside a function is left out (said).
 
     python bench/cold_compile.py [--model mnist|rgb|stack|xception] [--functions]
+    python bench/cold_compile.py [--model NAME] --workers N
+
+With ``--workers N`` the first epoch's kernels are compiled as a GPU process's first recorded
+step compiles them (autoconv/backends/cuda/compiling.py: this process and N worker processes
+at once, every kernel ready before the step's launches run, into an empty disk cache; 0: this
+process alone, one after another), and the whole is timed: the compiles, the disk cache's
+writes, the workers' start.
 
 Exit status 3: no NVVM or ptxas to compile with (numba-cuda's cu12 extra, or a CUDA toolkit).
 """
@@ -151,6 +158,37 @@ def record(model_name: str, out: str) -> None:
         pickle.dump([(origin, types, when) for (origin, types), when in seen.items()], file)
 
 
+def resolve(module: str, qualname: str) -> Any:
+    """The object ``qualname`` names in ``module``."""
+    value = importlib.import_module(module)
+    for part in qualname.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def made(origin: tuple) -> tuple[Any, str]:
+    """The kernel a recorded factory call (``origin``) made, made again, and its label."""
+    head, *path = origin
+    if head[0] == "<function>":
+        kernel, label = resolve(head[1], head[2]), head[2]
+    else:
+        kwargs = dict(decode(head[3]))
+        kernel, label = resolve(head[0], head[1])(*decode(head[2]), **kwargs), head[1]
+    for kind, key in path:
+        kernel = kernel[key] if kind == "item" else getattr(kernel, key)
+        label += f".{key}"
+    return kernel, label
+
+
+def decode(value: Any) -> Any:
+    """A recorded factory argument, made again."""
+    if isinstance(value, tuple) and value[:1] == ("<made>",):
+        return made(value[1])[0]
+    if isinstance(value, tuple) and value[:1] == ("<function>",):
+        return resolve(value[1], value[2])
+    return tuple(decode(item) for item in value) if isinstance(value, tuple) else value
+
+
 def compile_all(recorded: str, functions: bool) -> None:
     """On the real CUDA target without a GPU: compile each recorded kernel, timed (see module)."""
     import types as pytypes
@@ -177,31 +215,6 @@ def compile_all(recorded: str, functions: bool) -> None:
         return compile_cuda(function, *args, **kwargs)
 
     compiler.compile_cuda = dispatcher.compile_cuda = counting
-
-    def resolve(module: str, qualname: str) -> Any:
-        value = importlib.import_module(module)
-        for part in qualname.split("."):
-            value = getattr(value, part)
-        return value
-
-    def made(origin: tuple) -> tuple[Any, str]:
-        head, *path = origin
-        if head[0] == "<function>":
-            kernel, label = resolve(head[1], head[2]), head[2]
-        else:
-            kwargs = dict(decode(head[3]))
-            kernel, label = resolve(head[0], head[1])(*decode(head[2]), **kwargs), head[1]
-        for kind, key in path:
-            kernel = kernel[key] if kind == "item" else getattr(kernel, key)
-            label += f".{key}"
-        return kernel, label
-
-    def decode(value: Any) -> Any:
-        if isinstance(value, tuple) and value[:1] == ("<made>",):
-            return made(value[1])[0]
-        if isinstance(value, tuple) and value[:1] == ("<function>",):
-            return resolve(value[1], value[2])
-        return tuple(decode(item) for item in value) if isinstance(value, tuple) else value
 
     totals: dict[str, list[float]] = {}
     print("| phase | kernel | functions compiled | front end + NVVM (s) | ptxas (s) |")
@@ -243,17 +256,59 @@ def compile_all(recorded: str, functions: bool) -> None:
               f"{front + assembly:.1f} s in all")  # fmt: skip
 
 
+def compile_together(recorded: str, workers: int) -> None:
+    """On the real CUDA target without a GPU (tests/backends/sm90.py): the first epoch's kernels
+    compiled as a GPU process's first recorded step compiles them (compiling.compile_together:
+    this process and ``workers`` worker processes at once, into an empty disk cache), timed."""
+    sys.path.insert(0, str(HERE.parent / "tests" / "backends"))
+    import sm90  # noqa: F401  (first: a compile's questions about the GPU answered without one)
+
+    from autoconv.backends.cuda import compiling
+
+    compiling.WORKERS, compiling.MIN_KERNELS = workers, 1
+    compiling.WORKER_COMMAND = [sys.executable, __file__, "--worker"]
+    compiling._device = lambda: 0
+    with open(recorded, "rb") as file:
+        entries = pickle.load(file)
+    kernels = [(made(origin)[0], types) for origin, types, phase in entries
+               if phase == "fit, epoch 1"]  # fmt: skip
+    start = time.perf_counter()
+    from_workers = 0
+    if workers:
+        from_workers = compiling.compile_together(kernels)
+    else:  # as their launches compile them, one after another
+        for kernel, types in kernels:
+            kernel.compile(types)
+    seconds = time.perf_counter() - start
+    print(f"fit, epoch 1: {len(kernels)} kernels compiled in {seconds:.1f} s by this process "
+          f"and {workers} workers ({from_workers} by the workers)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=["mnist", "rgb", "stack", "xception"], default="mnist")
     parser.add_argument(
         "--functions", action="store_true", help="name each kernel's device functions"
     )
+    parser.add_argument(
+        "--workers", type=int, metavar="N",
+        help="compile the first epoch's kernels as a GPU process does, with N compile workers",
+    )  # fmt: skip
     parser.add_argument("--record", metavar="FILE", help=argparse.SUPPRESS)  # the children's
     parser.add_argument("--compile", metavar="FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.record:
         return record(args.model, args.record)
+    if args.worker:  # a compile worker of compile_together's, answered as sm90.py
+        sys.path.insert(0, str(HERE.parent / "tests" / "backends"))
+        import sm90  # noqa: F401
+
+        from autoconv.backends.cuda import compile_worker
+
+        return compile_worker.main()
+    if args.compile and args.workers is not None:
+        return compile_together(args.compile, args.workers)
     if args.compile:
         return compile_all(args.compile, args.functions)
     with tempfile.TemporaryDirectory() as folder:
@@ -268,8 +323,11 @@ def main() -> None:
         print(f"{args.model}: the kernels of a cold start, compiled for sm_90 on {cpu_name()} "
               f"({os.cpu_count()} cores), {time.strftime('%Y-%m-%d')}")  # fmt: skip
         print()
+        options = ["--functions"] if args.functions else []
+        if args.workers is not None:
+            options = ["--workers", str(args.workers)]
         done = subprocess.run(
-            [*child, "--compile", recorded, *(["--functions"] if args.functions else [])],
+            [*child, "--compile", recorded, *options],
             env={**env, "NUMBA_ENABLE_CUDASIM": "0", "NUMBA_CACHE_DIR": folder},
         )  # fmt: skip
         sys.exit(done.returncode)

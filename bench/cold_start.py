@@ -15,6 +15,9 @@ the rest goes. Each phase's seconds are shared among:
 - imports: Python modules imported in the phase (those numba-cuda imports on its first compile);
 - cuBLAS: loading libcublas and making its handle (``cublas._Library``);
 - graphs: CUDA graphs of recorded steps built (``capture._build_graph``);
+- compile workers: starting the worker processes that compile a step's kernels beside this one,
+  waiting for them, and taking their kernels (``compiling._Workers``; this process's own
+  compiles meanwhile count as above);
 - the rest: the steps themselves, copies, the host's own work.
 
 Time inside a nested item counts for the innermost (NVVM inside a compile is NVVM's). Two
@@ -46,8 +49,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 KINDS = ("front end", "NVVM", "assembly", "module loads", "cache loads", "imports", "cuBLAS",
-         "graphs")  # fmt: skip
-COUNTED = {"front end": "kernels compiled", "cache loads": "kernels loaded", "imports": "modules"}
+         "graphs", "compile workers")  # fmt: skip
+COUNTED = {"front end": "kernels compiled", "cache loads": "kernels loaded", "imports": "modules",
+           "compile workers": "kernels from workers"}  # fmt: skip
 
 
 class Ledger:
@@ -116,7 +120,7 @@ def time_compiles(ledger: Ledger) -> None:
     from numba.cuda import codegen, dispatcher
     from numba.cuda.cudadrv import driver, nvvm
 
-    from autoconv.backends.cuda import capture, cublas
+    from autoconv.backends.cuda import capture, compiling, cublas
 
     def wrap(owner: Any, name: str, kind: str, **options: Any) -> None:
         setattr(owner, name, ledger.timed(kind, getattr(owner, name), **options))
@@ -133,6 +137,9 @@ def time_compiles(ledger: Ledger) -> None:
     wrap(dispatcher.CUDACache, "load_overload", "cache loads", counts=loaded)
     wrap(cublas._Library, "__init__", "cuBLAS")
     wrap(capture, "_build_graph", "graphs")
+    wrap(compiling._Workers, "__init__", "compile workers", counts=lambda result: False)
+    wrap(compiling._Workers, "compile", "compile workers", counts=lambda result: False)
+    wrap(compiling, "_add", "compile workers", counts=bool)  # a kernel taken from a worker
 
 
 def child(model_name: str, mnist_limit: int | None) -> None:

@@ -9,14 +9,16 @@
 #
 # - tests: the CUDA tests off the simulator, the real-GPU ones (marked gpu) included.
 # - warmup: `autoconv train mnist --device cuda --epochs 1` twice with one empty kernel cache
-#   folder: the first run compiles every kernel (cold), the second loads them (warm); each run's
-#   "Compile/warm-up" line is the figure.
+#   folder: the first run compiles every kernel (cold), the second loads them (warm); then cold
+#   again with AUTOCONV_COMPILE_WORKERS=0 (this process alone compiling) and with the default
+#   workers, each with an empty folder. Each run's "Compile/warm-up" line is the figure.
 # - cold-start: bench/cold_start.py for MNIST: a cold process's phases (imports, the context, the
 #   model, fit's two epochs) split into numba's front end, NVVM, assembly, module and cache loads,
 #   imports, cuBLAS's load, graph builds and the rest, then a warm one's. Name it first on a fresh
 #   machine: the stages before it warm the disk's page cache and the kernel cache.
 # - cold-compile: bench/cold_compile.py for MNIST on this machine's CPU (the GPU unused): the
-#   compiles of a cold first epoch alone, beside warmup's cold figure (what the GPU process adds).
+#   compiles of a cold first epoch alone, beside warmup's cold figure (what the GPU process adds);
+#   then those kernels compiled by this process alone and with 8 compile workers, twice each.
 # - bench: bench/gpu_vs_torch.py, the four course models against PyTorch (and Keras on JAX when
 #   it imports), one round; bench-spe: the same with --steps-per-execution 64; bench-tf32: the
 #   same with --tf32 on (every engine's float32 products on TF32 tensor cores, autoconv's too).
@@ -87,20 +89,29 @@ for stage in $stages; do
         -p no:cacheprovider tests/backends tests/test_step_replay.py tests/test_gpu_models.py \
         2>&1 | tee -a "$log" ;;
     warmup)
-      export NUMBA_CACHE_DIR
-      NUMBA_CACHE_DIR=$(mktemp -d)
-      for run in cold warm; do
+      export NUMBA_CACHE_DIR AUTOCONV_COMPILE_WORKERS
+      for run in cold warm "cold, no compile workers" "cold again"; do
+        case $run in
+          cold*) NUMBA_CACHE_DIR=$(mktemp -d) ;;
+        esac
+        case $run in
+          *"no compile workers") AUTOCONV_COMPILE_WORKERS=0 ;;
+          *) unset AUTOCONV_COMPILE_WORKERS ;;
+        esac
         echo "-- $run" | tee -a "$log"
         limited python3 -m autoconv train mnist --device cuda --epochs 1 2>&1 |
           tee -a "$log"
       done
-      unset NUMBA_CACHE_DIR ;;
+      unset NUMBA_CACHE_DIR AUTOCONV_COMPILE_WORKERS ;;
     cold-start)
       limited python3 bench/cold_start.py 2>&1 | grep -v -e NumbaPerformanceWarning -e "warn(" |
         tee -a "$log" ;;
     cold-compile)
       limited python3 bench/cold_compile.py --functions 2>&1 | grep -v -e NumbaPerformanceWarning -e "warn(" |
-        tee -a "$log" ;;
+        tee -a "$log"
+      for workers in 0 8 0 8; do
+        limited python3 bench/cold_compile.py --workers $workers 2>&1 | grep -E "^fit, " | tee -a "$log"
+      done ;;
     bench)
       limited python3 bench/gpu_vs_torch.py --device cuda --rounds 1 ${GPU_CHECK_BENCH_ARGS:-} \
         --json "$out/bench.json" \

@@ -17,10 +17,9 @@ import io
 import itertools
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from autoconv.plot_model import Box, ModelGraph
+from autoconv.plot_graph import Box, ModelGraph
 
 # Sizes in points: Keras's font sizes, Graphviz's rank and node separations (0.5 and 0.25
 # inch), its pen width; the padding inside a cell is smaller than Keras's cellpadding of 10.

@@ -34,7 +34,6 @@ import itertools
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,71 +41,12 @@ from autoconv.atomic import check_target, write_atomically
 from autoconv.layers import Layer, Operation, ReLU, Softmax
 from autoconv.models import Functional, Sequential
 from autoconv.plot_drawing import draw
+from autoconv.plot_graph import Box, Cell, ModelGraph
 
 RANKDIRS = ("TB", "LR", "BT", "RL")  # Graphviz's values; Keras passes rankdir on to it
 DOT_EXTENSIONS = (".dot", ".gv")
 # The formats IPython's Image shows in a notebook (plot_model returns one for these).
 IPYTHON_FORMATS = {"PNG": "png", "JPEG": "jpeg", "GIF": "gif", "WEBP": "webp"}
-
-
-@dataclass(frozen=True)
-class Cell:
-    """A cell of a box's bottom row: ``caption`` then ``value`` in bold, on ``color``."""
-
-    caption: str
-    value: str
-    color: str = "white"
-
-
-@dataclass
-class Box:
-    """One layer's box: its title (``name`` in bold then the class, or the class alone in
-    bold when ``name`` is None), an activation row, and the cells of shapes, dtype and
-    trainable. ``key`` is the layer's ``id``; ``colspan`` the column count Keras's table
-    gives its full-width rows."""
-
-    key: int
-    name: str | None
-    class_name: str
-    activation: str | None = None
-    cells: list[Cell] = field(default_factory=list)
-    colspan: int = 1
-
-
-@dataclass
-class ModelGraph:
-    """A model's boxes and expanded nested models (``items``, in Keras's order) and its
-    ``edges`` as (source key, destination key), each once."""
-
-    name: str
-    items: list[Box | ModelGraph]
-    edges: list[tuple[int, int]]
-
-    def boxes(self) -> list[Box]:
-        """Every box, those of nested models included, in drawing order."""
-        found: list[Box] = []
-        for item in self.items:
-            found += item.boxes() if isinstance(item, ModelGraph) else [item]
-        return found
-
-    def clusters(self) -> list[ModelGraph]:
-        """The expanded nested models, at every level."""
-        found: list[ModelGraph] = []
-        for item in self.items:
-            if isinstance(item, ModelGraph):
-                found += [item, *item.clusters()]
-        return found
-
-    def depth(self) -> int:
-        """How many levels of expanded nested models it holds."""
-        return max((c.depth() + 1 for c in self.items if isinstance(c, ModelGraph)), default=0)
-
-    def all_edges(self) -> list[tuple[int, int]]:
-        """Its edges and those of its expanded nested models, each once."""
-        edges = dict.fromkeys(self.edges)
-        for cluster in self.clusters():
-            edges.update(dict.fromkeys(cluster.edges))
-        return list(edges)
 
 
 def model_graph(

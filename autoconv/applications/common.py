@@ -12,7 +12,8 @@ from typing import Any
 from autoconv import layers
 from autoconv.applications import imagenet_utils
 from autoconv.applications.download import get_file
-from autoconv.layers.input_layer import InputLayer, SymbolicTensor
+from autoconv.layers.input_layer import InputLayer
+from autoconv.layers.symbolic import SymbolicTensor
 from autoconv.models import Model
 
 

@@ -18,7 +18,7 @@ from autoconv.applications.common import (
     top,
 )
 from autoconv.applications.imagenet_utils import decode_predictions
-from autoconv.layers.input_layer import SymbolicTensor
+from autoconv.layers.symbolic import SymbolicTensor
 from autoconv.models import Model
 
 __all__ = ["DenseNet121", "DenseNet169", "DenseNet201", "decode_predictions", "preprocess_input"]

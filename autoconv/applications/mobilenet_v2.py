@@ -10,7 +10,7 @@ from autoconv import layers
 from autoconv.applications import imagenet_utils
 from autoconv.applications.common import check_weights, image_input, make_model, top
 from autoconv.applications.imagenet_utils import decode_predictions
-from autoconv.layers.input_layer import SymbolicTensor
+from autoconv.layers.symbolic import SymbolicTensor
 from autoconv.models import Model
 
 __all__ = ["MobileNetV2", "decode_predictions", "preprocess_input"]

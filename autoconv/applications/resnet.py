@@ -19,7 +19,7 @@ from autoconv.applications.common import (
     top,
 )
 from autoconv.applications.imagenet_utils import decode_predictions
-from autoconv.layers.input_layer import SymbolicTensor
+from autoconv.layers.symbolic import SymbolicTensor
 from autoconv.models import Model
 
 __all__ = ["ResNet", "ResNet50", "ResNet101", "ResNet152", "decode_predictions", "preprocess_input"]

@@ -48,7 +48,6 @@ from autoconv.layers.embedding import Embedding
 from autoconv.layers.input_layer import (
     Input,
     InputLayer,
-    SymbolicTensor,
 )
 from autoconv.layers.layer import (
     Layer,
@@ -110,6 +109,7 @@ from autoconv.layers.reshaping import (
     UpSampling2D,
     ZeroPadding2D,
 )
+from autoconv.layers.symbolic import SymbolicTensor
 
 __all__ = [
     "ELU",

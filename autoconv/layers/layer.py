@@ -1,7 +1,8 @@
-"""The base of every layer and model: :class:`Layer`, its weights (:class:`Variable`), Keras's
-naming, and configs (:mod:`autoconv.layers.serialization` has Keras's object format; a
-thread's call state, the training flag outer calls pass down among it, is in
-:mod:`autoconv.layers.calls`).
+"""The base of every layer and model: :class:`Layer`, its weights (:class:`Variable`) and
+configs (:mod:`autoconv.layers.serialization` has Keras's object format; a thread's call
+state, the training flag outer calls pass down among it, is in :mod:`autoconv.layers.calls`;
+Keras's default names in :mod:`autoconv.naming`; a call on symbolic tensors is recorded by
+:mod:`autoconv.layers.symbolic`).
 
 Shapes follow Keras 3: ``build(input_shape)`` and ``compute_output_shape(input_shape)`` take
 the batch axis first (``None`` when unknown), e.g. ``(None, 28, 28, 1)`` for MNIST images.
@@ -15,11 +16,8 @@ state; what could stand apart already does, in ``serialization`` and ``calls``.)
 
 from __future__ import annotations
 
-import collections
 import inspect
 import math
-import re
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,36 +34,16 @@ from autoconv.layers.calls import (
     note_penalty,
     thread_state,
 )
+from autoconv.layers.symbolic import Shape, is_symbolic, symbolic_call
+from autoconv.naming import reset_names, to_snake_case, unique_name
 from autoconv.tensor import Tensor, no_grad
 from autoconv.windows import is_int
-
-Shape = tuple[int | None, ...]
-
-# ------------------------------------------------------------------------------ naming
-_name_uids: collections.defaultdict[str, int] = collections.defaultdict(int)
-_naming = threading.Lock()  # layers made in several threads at once get distinct names
-
-
-def to_snake_case(name: str) -> str:
-    """``"MaxPooling2D"`` -> ``"max_pooling2d"``, as Keras names layers."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def unique_name(prefix: str) -> str:
-    """Keras's automatic names: the first ``conv2d``, then ``conv2d_1``, ``conv2d_2``, ... for
-    the whole session (until :func:`clear_session`)."""
-    with _naming:
-        name = prefix if prefix not in _name_uids else f"{prefix}_{_name_uids[prefix]}"
-        _name_uids[prefix] += 1
-    return name
 
 
 def clear_session() -> None:
     """Reset the automatic layer and model names and release the work arrays kept for reuse,
     as ``keras.utils.clear_session()``."""
-    _name_uids.clear()
+    reset_names()
     release_work_arrays()
 
 
@@ -317,8 +295,6 @@ class Layer:
     def __call__(self, inputs: Any, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
         """Run the layer on arrays or Tensors (arrays become float32 Tensors, as Keras layers
         cast), or record it in a functional graph when given symbolic tensors."""
-        from autoconv.layers.input_layer import is_symbolic, symbolic_call
-
         if is_symbolic(inputs):
             if training is not None:  # kept: the graph runs this call in that mode
                 kwargs["training"] = training

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from autoconv.layers import layer as layer_module
-from autoconv.layers.input_layer import SymbolicTensor
 from autoconv.layers.keras_operations import OPERATIONS
-from autoconv.layers.layer import Layer, unique_name
+from autoconv.layers.layer import Layer
+from autoconv.layers.symbolic import SymbolicTensor
+from autoconv.naming import unique_name
 from autoconv.ops import convert
 from autoconv.tensor import Tensor
 

@@ -5,13 +5,13 @@ and the table of those a :class:`~autoconv.losses.LossFunctionWrapper`'s config 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from autoconv.backends import array_device, namespace
+from autoconv.naming import to_snake_case
 from autoconv.ops import engine as ops
 from autoconv.ops.base import as_tensor
 from autoconv.ops.loss import EPSILON, check_pair, log_probabilities, one_hot
@@ -19,13 +19,6 @@ from autoconv.tensor import Tensor
 
 
 # ---------------------------------------------------------------------------------- helpers
-def to_snake_case(name: str) -> str:
-    """Keras's default object names: 'KLDivergence' -> 'kl_divergence'."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 def object_name(obj: Any) -> str:
     """The name Keras gives an object in logs: its ``name``, or its snake-cased function or
     class name."""

@@ -42,7 +42,6 @@ from autoconv.losses import (
     poisson,
     sparse_categorical_crossentropy,
     squared_hinge,
-    to_snake_case,
 )
 from autoconv.metrics.accuracy import (
     Accuracy,
@@ -81,6 +80,7 @@ from autoconv.metrics.loss_means import (
     SparseCategoricalCrossentropy,
     SquaredHinge,
 )
+from autoconv.naming import to_snake_case
 
 # ------------------------------------------------------------------ lookup by name
 _CLASSES: tuple[type[Metric], ...] = (

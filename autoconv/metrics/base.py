@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from autoconv.backends import array_device, namespace
-from autoconv.losses import squeeze_or_expand_to_same_rank, to_snake_case
+from autoconv.losses import squeeze_or_expand_to_same_rank
 from autoconv.metrics.functions import array_of, function, on_device
+from autoconv.naming import to_snake_case
 from autoconv.tensor import no_grad
 
 

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np  # noqa: F401 - the docstring example uses it
 
 from autoconv.layers import InputLayer, SymbolicTensor, operation
-from autoconv.layers.layer import unique_name
 from autoconv.layers.serialization import deserialize, serialize
 from autoconv.models.graph import Graph
 from autoconv.models.model import Model
+from autoconv.naming import unique_name
 from autoconv.tensor import Tensor
 
 

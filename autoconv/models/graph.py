@@ -48,7 +48,7 @@ from autoconv.layers import (
     SymbolicTensor,
 )
 from autoconv.layers.calls import current_training, training_context
-from autoconv.layers.input_layer import Node
+from autoconv.layers.symbolic import Node
 from autoconv.ops.engine import cast
 from autoconv.tensor import Tensor
 

@@ -27,8 +27,8 @@ from autoconv.backends import namespace
 from autoconv.batches import input_arrays
 from autoconv.layers import Layer
 from autoconv.layers.calls import outermost_call
-from autoconv.layers.input_layer import is_symbolic
 from autoconv.layers.layer import to_tensors
+from autoconv.layers.symbolic import is_symbolic
 from autoconv.tensor import Tensor, check_device, no_grad
 from autoconv.training import configure_process_for
 

@@ -17,10 +17,10 @@ from typing import Any
 
 from autoconv.layers import InputLayer, Layer, SymbolicTensor
 from autoconv.layers.calls import building_lock
-from autoconv.layers.layer import unique_name
 from autoconv.layers.serialization import deserialize, dtype_policy, serialize
 from autoconv.models.graph import Graph
 from autoconv.models.model import Model, takes_logits
+from autoconv.naming import unique_name
 from autoconv.tensor import Tensor
 
 

@@ -1,0 +1,34 @@
+"""Keras's default names: class names in snake case (``MaxPooling2D`` -> ``max_pooling2d``),
+and numbered ones for layers, models and symbolic tensors (the first ``conv2d``, then
+``conv2d_1``, ... for the whole session, until ``clear_session``)."""
+
+from __future__ import annotations
+
+import collections
+import re
+import threading
+
+_name_uids: collections.defaultdict[str, int] = collections.defaultdict(int)
+_naming = threading.Lock()  # layers made in several threads at once get distinct names
+
+
+def to_snake_case(name: str) -> str:
+    """``"MaxPooling2D"`` -> ``"max_pooling2d"``, as Keras names layers, losses and metrics."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(prefix: str) -> str:
+    """Keras's automatic names: the first ``conv2d``, then ``conv2d_1``, ``conv2d_2``, ... for
+    the whole session (until ``clear_session``)."""
+    with _naming:
+        name = prefix if prefix not in _name_uids else f"{prefix}_{_name_uids[prefix]}"
+        _name_uids[prefix] += 1
+    return name
+
+
+def reset_names() -> None:
+    """Number every prefix from the start again (``keras.utils.clear_session()``)."""
+    with _naming:
+        _name_uids.clear()

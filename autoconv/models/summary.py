@@ -58,11 +58,10 @@ def print_summary(
     layer_range: Sequence[str] | None = None,
 ) -> None:
     graph = model._graph()
-    from autoconv.models.sequential import Sequential
-
     nodes = None if graph is None else {id(n) for n in graph.nodes}
     layers = list(model._layers)  # with the Operations of ops called in a graph, as Keras shows
-    sequential_like = isinstance(model, Sequential) or graph is None or _is_chain(graph)
+    # (Keras tells a Sequential by its class's name, a subclass's table being a functional one's)
+    sequential_like = type(model).__name__ == "Sequential" or graph is None or _is_chain(graph)
     if sequential_like:
         default_length, positions = 88, positions or [0.45, 0.80, 1.0]
         header, align = ["Layer (type)", "Output Shape", "Param #"], ["left", "left", "right"]

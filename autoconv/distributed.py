@@ -342,10 +342,14 @@ class World:
     # ------------------------------------------------------------------- devices
     def select_gpu(self) -> None:
         """Use the GPU of this process's local rank (modulo the GPUs visible), before any
-        array is made there (:func:`initialize` has the CUDA backend call it when it loads)."""
+        array is made there (:func:`initialize` has the CUDA backend call it when it loads),
+        and share the machine's cores among the local processes' kernel compiles."""
         from numba import cuda
 
+        from autoconv.backends.cuda import compiling
+
         cuda.select_device(self.local_rank % max(1, len(cuda.gpus)))
+        compiling.share_cores(self.local_size)
 
     # ------------------------------------------------------------------- errors
     def abort(self, message: str) -> None:

@@ -212,6 +212,21 @@ def test_gpu_gradients_through_host_memory_or_on_the_device(tmp_path):
         np.testing.assert_allclose(history["loss"], expected["history"]["loss"], rtol=1e-5)
 
 
+@pytest.mark.cudasim
+def test_processes_on_one_machine_share_its_cores_for_kernel_compiles(monkeypatch):
+    """Choosing this process's GPU also sizes its compile workers for the processes beside it
+    (autoconv/backends/cuda/compiling.py: share_cores)."""
+    pytest.importorskip("numba_cuda")
+    from autoconv.backends.cuda import compiling
+
+    shared: list[int] = []
+    monkeypatch.setattr(compiling, "share_cores", shared.append)
+    world = distributed.World.__new__(distributed.World)  # (no MPI needed to choose a GPU)
+    world.local_rank, world.local_size = 0, 3
+    world.select_gpu()
+    assert shared == [3]
+
+
 @needs_mpi
 def test_cli_workers_starts_mpiexec_and_process_0_reports(tmp_path):
     args = ["train", "mnist", "--workers", "2", "--limit", "128", "--epochs", "1", "--seed", "1"]

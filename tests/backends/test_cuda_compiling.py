@@ -122,6 +122,25 @@ def test_the_environment_sets_the_number_of_workers(variable, workers):
     assert int(done.stdout) == workers
 
 
+@pytest.mark.parametrize(("variable", "processes"), [("", 1), ("", 2), ("", 10_000), ("5", 2)])
+def test_processes_on_one_machine_share_its_cores(variable, processes):
+    code = (
+        "import os; from autoconv.backends.cuda import compiling; print(compiling.WORKERS); "
+        f"compiling.share_cores({processes}); print(compiling.WORKERS)"
+    )
+    env = os.environ | {"AUTOCONV_COMPILE_WORKERS": variable, "NUMBA_ENABLE_CUDASIM": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    alone, shared = map(int, done.stdout.split())
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert alone == (5 if variable else max(0, min(8, cores - 1)))
+    assert shared == (5 if variable else max(0, min(8, cores // processes - 1)))
+    if processes == 10_000 and not variable:
+        assert shared == 0
+
+
 # A cold start of MNIST's course model on a GPU: two epochs of six batches, the kernels that
 # workers compiled counted.
 COLD_START = """

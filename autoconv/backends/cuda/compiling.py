@@ -21,7 +21,8 @@ that kernel after the others. Workers start when a batch has ``MIN_KERNELS`` ker
 
 ``WORKERS``: the most worker processes (``AUTOCONV_COMPILE_WORKERS`` in the environment, read
 at import; 0 compiles every kernel in this process); by default one fewer than the cores this
-process may run on, at most 8. The simulator compiles nothing, so this does nothing there.
+process may run on, at most 8, the cores shared among the processes of data-parallel training
+on this machine (:func:`share_cores`). The simulator compiles nothing, so this does nothing there.
 """
 
 from __future__ import annotations
@@ -45,14 +46,29 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
+def _default_workers(processes: int) -> int:
+    """One fewer than the cores a process has where ``processes`` share this machine's, at
+    most 8."""
+    return max(0, min(8, _cores() // max(1, processes) - 1))
+
+
 _variable = os.environ.get("AUTOCONV_COMPILE_WORKERS", "")
-WORKERS = int(_variable) if _variable.isdigit() else min(8, _cores() - 1)
+WORKERS = int(_variable) if _variable.isdigit() else _default_workers(1)
 MIN_KERNELS = 3  # fewer kernels to compile: this process compiles them as they are launched
 # How a worker is started (the module run by this Python; the tests start it on a machine
 # without a GPU through a script that answers a compile's questions about the GPU).
 WORKER_COMMAND = [sys.executable, "-m", "autoconv.backends.cuda.compile_worker"]
 # A worker's compile that takes longer than this is given up (this process compiles it).
 JOB_SECONDS = 600.0
+
+
+def share_cores(processes: int) -> None:
+    """Size the default number of workers for ``processes`` processes on this machine that
+    compile at once (data-parallel training's, each with its workers): they share the cores.
+    A number set by ``AUTOCONV_COMPILE_WORKERS`` stays."""
+    global WORKERS
+    if not _variable.isdigit():
+        WORKERS = _default_workers(processes)
 
 
 def prepare(launches: Iterable[tuple[Any, tuple]]) -> int:

@@ -190,33 +190,7 @@ class DatasetOrFolder(click.ParamType):
     help="For a dataset: train data-parallel over N processes on this machine (starts "
     "mpiexec; needs autoconv[mpi]). --batch-size stays the global batch.",
 )
-def train(
-    dataset: str,
-    device: str | None,
-    epochs: int,
-    batch_size: int,
-    steps_per_execution: int,
-    matmul_precision: str,
-    optimizer: str,
-    learning_rate: float | None,
-    seed: int | None,
-    limit: int | None,
-    validation_split: float,
-    data_dir: Path | None,
-    save_path: Path | None,
-    resume_path: Path | None,
-    checkpoint_path: Path | None,
-    early_stopping: int | None,
-    image_size: tuple[int, int],
-    color_mode: str,
-    model_name: str,
-    augment: bool,
-    skip_bad_files: bool,
-    as_json: bool,
-    plot_path: Path | None,
-    tensorboard_dir: Path | None,
-    workers: int,
-) -> None:
+def train(dataset: str | Path, workers: int, batch_size: int, **options: Any) -> None:
     """Train the course's convnet on DATASET (mnist, fashion_mnist, cifar10), or a course model
     on a FOLDER of images in class sub-folders, and report accuracy and throughput.
 
@@ -228,7 +202,7 @@ def train(
     world = start_workers(workers, batch_size)
     with stopping_all_on_error(world):
         size = 1 if world is None else world.size
-        _train(**(click.get_current_context().params | {"workers": size}))
+        _train(dataset, batch_size=batch_size, workers=size, **options)
 
 
 def _train(

@@ -11,6 +11,7 @@ array([[1., 0., 1.]], dtype=float32)
 from autoconv import (
     activations,
     applications,
+    backend,
     callbacks,
     config,
     data,
@@ -78,6 +79,7 @@ __all__ = [
     "applications",
     "avg_pool1d",
     "avg_pool2d",
+    "backend",
     "callbacks",
     "categorical_crossentropy",
     "clip",

@@ -1,5 +1,6 @@
-"""Settings for the whole process, as ``keras.config``: the device models are made on, and the
-precision of float32 matrix products on the GPU (:func:`set_float32_matmul_precision`).
+"""Settings for the whole process, as ``keras.config``: the device models are made on, the
+precision of float32 matrix products on the GPU (:func:`set_float32_matmul_precision`), and
+Keras's numeric defaults (:func:`floatx`, :func:`epsilon`, :func:`image_data_format`).
 
 The device is "auto" unless chosen: the GPU where a real one is usable
 (:func:`autoconv.backends.gpu_usable`; the CUDA simulator never counts), else the CPU.
@@ -91,6 +92,72 @@ def _resolve(device: str, source: str) -> tuple[str, str]:
     return choice, check_device(choice)
 
 
+# ----------------------------------------------------------------- Keras's numeric defaults
+FLOATX_CHOICES = ("bfloat16", "float16", "float32", "float64")  # what Keras accepts
+_floatx = "float32"
+_epsilon = 1e-7
+_image_data_format = "channels_last"
+
+
+def backend() -> str:
+    """The engine running Keras's API: ``"autoconv"`` (``keras.config.backend()`` names
+    Keras's own, "jax", "tensorflow", "torch", ...)."""
+    return "autoconv"
+
+
+def floatx() -> str:
+    """The float dtype layers make their weights in and compute in when given none."""
+    return _floatx
+
+
+def set_floatx(value: str) -> None:
+    """Make layers made from now on "float32" or "float64" when given no dtype (as
+    ``keras.config.set_floatx``). Keras's half precisions are a ValueError here: autoconv
+    computes in float32 or float64."""
+    global _floatx
+    if value not in FLOATX_CHOICES:
+        raise ValueError(f"Unknown `floatx` value: {value}. Expected one of {set(FLOATX_CHOICES)}")
+    if value not in ("float32", "float64"):
+        raise ValueError(
+            f"set_floatx({value!r}): autoconv computes in float32 or float64 (no half precision)"
+        )
+    _floatx = str(value)
+
+
+def epsilon() -> float:
+    """Keras's fuzz factor (1e-7 by default): probabilities are clipped to [epsilon, 1 -
+    epsilon] before a log in the losses, and divisions are kept off 0 with it."""
+    return _epsilon
+
+
+def set_epsilon(value: float) -> None:
+    """Set :func:`epsilon` for the ops run from now on (a training step replayed on the GPU
+    keeps the value it was recorded with, as Keras's compiled functions keep theirs)."""
+    global _epsilon
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 0.5:
+        raise ValueError(f"set_epsilon: a number in [0, 0.5) is expected, got {value!r}")
+    _epsilon = float(value)
+
+
+def image_data_format() -> str:
+    """The image layout layers take when given no ``data_format``: "channels_last"."""
+    return _image_data_format
+
+
+def set_image_data_format(data_format: str) -> None:
+    """Set :func:`image_data_format`, "channels_last" or "channels_first" (any case), as
+    ``keras.config.set_image_data_format``. autoconv computes channels-last: after
+    "channels_first", making an image layer without a ``data_format`` is a clear error."""
+    global _image_data_format
+    value = str(data_format).lower()
+    if value not in {"channels_first", "channels_last"}:
+        raise ValueError(
+            "The `data_format` argument must be one of {'channels_first', 'channels_last'}. "
+            f"Received: data_format={data_format}"
+        )
+    _image_data_format = value
+
+
 def _chosen() -> tuple[str, str]:
     global _setting
     if _setting is None:
@@ -102,10 +169,18 @@ __all__ = [
     "DEFAULT_FLOAT32_MATMUL_PRECISION",
     "DEVICE_VARIABLE",
     "FLOAT32_MATMUL_PRECISIONS",
+    "FLOATX_CHOICES",
+    "backend",
     "device_choice",
     "device_scope",
+    "epsilon",
+    "floatx",
     "get_device",
     "get_float32_matmul_precision",
+    "image_data_format",
     "set_device",
+    "set_epsilon",
     "set_float32_matmul_precision",
+    "set_floatx",
+    "set_image_data_format",
 ]

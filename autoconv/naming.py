@@ -28,6 +28,14 @@ def unique_name(prefix: str) -> str:
     return name
 
 
+def get_uid(prefix: str = "") -> int:
+    """How many times ``prefix`` has been numbered, this call included (``keras.backend.get_uid``:
+    1 the first time; the numbers :func:`unique_name` gives count with these)."""
+    with _naming:
+        _name_uids[prefix] += 1
+        return _name_uids[prefix]
+
+
 def reset_names() -> None:
     """Number every prefix from the start again (``keras.utils.clear_session()``)."""
     with _naming:

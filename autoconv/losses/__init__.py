@@ -26,7 +26,6 @@ from typing import Any
 
 from autoconv import registration
 from autoconv.losses.functions import (
-    EPSILON,
     binary_crossentropy,
     binary_focal_crossentropy,
     categorical_crossentropy,
@@ -184,7 +183,7 @@ def resolve(identifier: Any, y_true: Any, y_pred: Any) -> Loss | None:
 
 
 __all__ = [
-    "EPSILON", "LOSSES", "REDUCTIONS", "BinaryCrossentropy", "BinaryFocalCrossentropy",
+    "LOSSES", "REDUCTIONS", "BinaryCrossentropy", "BinaryFocalCrossentropy",
     "CategoricalCrossentropy", "CategoricalFocalCrossentropy", "CategoricalHinge",
     "CosineSimilarity", "Hinge", "Huber", "KLDivergence", "LogCosh", "Loss",
     "LossFunctionWrapper", "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanSquaredError",

@@ -1,6 +1,7 @@
 """The per-sample loss functions (Keras's keras/src/losses/losses.py), each a Tensor of one
 value per sample, differentiable in y_pred, the helpers they share (and that the metrics use),
-and the table of those a :class:`~autoconv.losses.LossFunctionWrapper`'s config may name."""
+and the table of those a :class:`~autoconv.losses.LossFunctionWrapper`'s config may name.
+``eps`` below is Keras's fuzz factor, ``autoconv.config.epsilon()`` (1e-7 by default)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from typing import Any
 import numpy as np
 
 from autoconv.backends import array_device, namespace
+from autoconv.config import epsilon
 from autoconv.naming import to_snake_case
 from autoconv.ops import engine as ops
 from autoconv.ops.base import as_tensor
-from autoconv.ops.loss import EPSILON, check_pair, log_probabilities, one_hot
+from autoconv.ops.loss import check_pair, log_probabilities, one_hot
 from autoconv.tensor import Tensor
 
 
@@ -130,27 +132,27 @@ def mean_absolute_error(y_true: Any, y_pred: Any) -> Tensor:
 
 
 def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Tensor:
-    """100 * mean(|(y_true - y_pred) / max(|y_true|, 1e-7)|) over the last axis."""
+    """100 * mean(|(y_true - y_pred) / max(|y_true|, eps)|) over the last axis."""
     y_true, y_pred = _elementwise_pair("mean_absolute_percentage_error", y_true, y_pred)
     xp = namespace(y_true.device)
-    scale = xp.maximum(xp.abs(y_true.data), EPSILON)
+    scale = xp.maximum(xp.abs(y_true.data), epsilon())
     return 100.0 * ops.mean(ops.abs((y_true - y_pred) / scale), axis=-1)
 
 
 def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Tensor:
-    """mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1)) ** 2) over the last
+    """mean((log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1)) ** 2) over the last
     axis."""
     y_true, y_pred = _elementwise_pair("mean_squared_logarithmic_error", y_true, y_pred)
-    diff = ops.log(ops.clip(y_pred, EPSILON, math.inf) + 1.0) - ops.log(
-        ops.clip(y_true, EPSILON, math.inf) + 1.0
+    diff = ops.log(ops.clip(y_pred, epsilon(), math.inf) + 1.0) - ops.log(
+        ops.clip(y_true, epsilon(), math.inf) + 1.0
     )
     return ops.mean(diff * diff, axis=-1)
 
 
 def _l2_normalize(x: Tensor, axis: int) -> Tensor:
-    """x / max(||x||, 1e-7) along ``axis`` (Keras's ops.normalize)."""
+    """x / max(||x||, eps) along ``axis`` (Keras's ops.normalize)."""
     squares = ops.sum(x * x, axis=axis, keepdims=True)
-    return x / ops.clip(squares, EPSILON * EPSILON, math.inf) ** 0.5
+    return x / ops.clip(squares, epsilon() ** 2, math.inf) ** 0.5
 
 
 def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Tensor:
@@ -178,16 +180,16 @@ def log_cosh(y_true: Any, y_pred: Any) -> Tensor:
 
 
 def kl_divergence(y_true: Any, y_pred: Any) -> Tensor:
-    """sum(y_true * log(y_true / y_pred)) over the last axis, both clipped to [1e-7, 1]."""
+    """sum(y_true * log(y_true / y_pred)) over the last axis, both clipped to [eps, 1]."""
     y_true, y_pred = loss_pair(y_true, y_pred)
-    y_true = ops.clip(y_true, EPSILON, 1.0)
-    return ops.sum(y_true * ops.log(y_true / ops.clip(y_pred, EPSILON, 1.0)), axis=-1)
+    y_true = ops.clip(y_true, epsilon(), 1.0)
+    return ops.sum(y_true * ops.log(y_true / ops.clip(y_pred, epsilon(), 1.0)), axis=-1)
 
 
 def poisson(y_true: Any, y_pred: Any) -> Tensor:
-    """mean(y_pred - y_true * log(y_pred + 1e-7)) over the last axis."""
+    """mean(y_pred - y_true * log(y_pred + eps)) over the last axis."""
     y_true, y_pred = loss_pair(y_true, y_pred)
-    return ops.mean(y_pred - y_true * ops.log(y_pred + EPSILON), axis=-1)
+    return ops.mean(y_pred - y_true * ops.log(y_pred + epsilon()), axis=-1)
 
 
 def _hinge_targets(y_true: Tensor) -> Tensor:
@@ -254,7 +256,7 @@ def categorical_crossentropy(
     """Cross-entropy of one-hot (or soft) targets along ``axis``: (N, ..., C) -> (N, ...).
 
     From probabilities (the default), y_pred is rescaled to sum to 1 and clipped to
-    [1e-7, 1 - 1e-7]; from logits, it goes through a stable log-softmax. ``label_smoothing``
+    [eps, 1 - eps]; from logits, it goes through a stable log-softmax. ``label_smoothing``
     s turns the targets into y_true * (1 - s) + s / C. Targets below zero are a ValueError."""
     _check_axis("categorical_crossentropy", axis)
     check_probability_targets(y_true, "categorical_crossentropy")
@@ -325,7 +327,7 @@ def binary_crossentropy(
     axis: int = -1,
 ) -> Tensor:  # fmt: skip
     """mean over ``axis`` of -y_true*log(p) - (1-y_true)*log(1-p): p = y_pred clipped to
-    [1e-7, 1 - 1e-7], or, from logits, the stable max(x, 0) - x*y_true + log(1 + exp(-|x|)).
+    [eps, 1 - eps], or, from logits, the stable max(x, 0) - x*y_true + log(1 + exp(-|x|)).
     ``label_smoothing`` s squeezes the targets towards 0.5: y_true * (1 - s) + s / 2."""
     y_true, y_pred = loss_pair(y_true, y_pred)
     check_pair(y_true, y_pred, "binary_crossentropy")
@@ -336,7 +338,7 @@ def binary_crossentropy(
 def _binary_crossentropy(target: Tensor, y_pred: Tensor, from_logits: bool) -> Tensor:
     if from_logits:
         return ops.sigmoid_cross_entropy(y_pred, target)
-    probs = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
+    probs = ops.clip(y_pred, epsilon(), 1.0 - epsilon())
     return -(target * ops.log(probs) + (1.0 - target) * ops.log(1.0 - probs))
 
 
@@ -352,7 +354,7 @@ def categorical_focal_crossentropy(
     y_true = smooth_categorical(y_true, label_smoothing)
     if from_logits:
         y_pred = ops.softmax(y_pred, axis=axis)
-    probs = ops.clip(y_pred / ops.sum(y_pred, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
+    probs = ops.clip(y_pred / ops.sum(y_pred, axis=axis, keepdims=True), epsilon(), 1.0 - epsilon())
     weighting = (1.0 - probs) ** gamma * constant_like(alpha, y_pred)
     return ops.sum(weighting * -(y_true * ops.log(probs)), axis=axis)
 

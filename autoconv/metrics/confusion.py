@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import losses
 from autoconv.backends import array_device, namespace
+from autoconv.config import epsilon
 from autoconv.losses import squeeze_or_expand_to_same_rank
 from autoconv.metrics.base import Metric
 from autoconv.metrics.functions import array_of, as_float, metric_inputs, on_device
@@ -23,7 +23,7 @@ def _evenly_spaced(thresholds: list[float]) -> bool:
     if count < 3:
         return False
     even = np.arange(count, dtype=np.float32) / (count - 1)
-    return bool(np.allclose(thresholds, even, atol=losses.EPSILON))
+    return bool(np.allclose(thresholds, even, atol=epsilon()))
 
 
 def _check_thresholds(thresholds: Any, default: float) -> list[float]:
@@ -215,7 +215,7 @@ class AUC(Metric):
             self.num_thresholds = num_thresholds
             inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
             self._evenly = True
-        self._thresholds = [0.0 - losses.EPSILON, *inner, 1.0 + losses.EPSILON]
+        self._thresholds = [0.0 - epsilon(), *inner, 1.0 + epsilon()]
         self.curve = curve.upper()
         self.summation_method = summation_method.lower()
         self.multi_label, self.num_labels = multi_label, num_labels

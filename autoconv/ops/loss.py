@@ -11,12 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from autoconv import config
 from autoconv.backends import array_device, backend, namespace
 from autoconv.ops import elementwise, reduce
 from autoconv.ops.base import as_tensor
 from autoconv.tensor import Tensor, record
-
-EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [eps, 1 - eps]
 
 
 def check_pair(y_true: Any, y_pred: Any, op: str) -> None:
@@ -58,7 +57,7 @@ def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False
     """Cross-entropy of one-hot (or soft) targets, averaged over the batch.
 
     y_true, y_pred: (N, ..., C). From probabilities, as Keras does: y_pred is rescaled to sum
-    to 1 over the class axis and clipped to [1e-7, 1 - 1e-7] before the log.
+    to 1 over the class axis and clipped to [eps, 1 - eps] (``config.epsilon()``) before the log.
     """
     y_pred = as_tensor(y_pred)
     y_true = as_tensor(y_true, like=y_pred)
@@ -70,9 +69,9 @@ def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False
 
 def log_probabilities(y_pred: Tensor, axis: int = -1) -> Tensor:
     """log of y_pred taken as probabilities, as Keras does: rescaled to sum to 1 along ``axis``
-    and clipped to [1e-7, 1 - 1e-7] first (so a 0 gives log(1e-7), not -inf)."""
-    probs = y_pred / reduce.sum(y_pred, axis=axis, keepdims=True)
-    return elementwise.log(elementwise.clip(probs, EPSILON, 1.0 - EPSILON))
+    and clipped to [eps, 1 - eps] first (``config.epsilon()``: a 0 gives log(eps), not -inf)."""
+    probs, eps = y_pred / reduce.sum(y_pred, axis=axis, keepdims=True), config.epsilon()
+    return elementwise.log(elementwise.clip(probs, eps, 1.0 - eps))
 
 
 def sigmoid_cross_entropy(logits: Any, target: Any) -> Tensor:

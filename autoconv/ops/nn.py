@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv import config
 from autoconv.backends import backend
 from autoconv.ops import engine
 from autoconv.ops.base import normalize_axes, normalize_axis
@@ -30,7 +31,7 @@ from autoconv.ops.convert import (
     tensors,
     to_numpy,
 )
-from autoconv.ops.loss import EPSILON, log_probabilities
+from autoconv.ops.loss import log_probabilities
 from autoconv.ops.nn_spatial import *  # noqa: F403 - re-exported
 from autoconv.ops.nn_spatial import __all__ as SPATIAL
 from autoconv.tensor import Tensor
@@ -292,7 +293,7 @@ def layer_normalization(
             stacklevel=2,
         )
     x, gamma, beta = _with_optional(x, gamma, beta)
-    epsilon = EPSILON if epsilon is None else epsilon
+    epsilon = config.epsilon() if epsilon is None else epsilon
     return engine.layer_norm(x, gamma, beta, axis, epsilon, rms_scaling)
 
 
@@ -303,7 +304,7 @@ def rms_normalization(
     axes (or broadcasts against x)."""
     x, scale = _with_optional(x, scale)
     axes = normalize_axes(axis, x.ndim, "rms_normalization")
-    epsilon = EPSILON if epsilon is None else epsilon
+    epsilon = config.epsilon() if epsilon is None else epsilon
     out = x * (engine.mean(x * x, axes, keepdims=True) + epsilon) ** -0.5
     if scale is None:
         return out
@@ -322,7 +323,7 @@ def normalize(
     x = tensor(x)
     if x.ndim == 0:
         x = engine.reshape(x, (1,))
-    epsilon = EPSILON if epsilon is None else epsilon
+    epsilon = config.epsilon() if epsilon is None else epsilon
     axes = (axis,) if is_int(axis) else tuple(axis)
     if order == 2:
         inv = engine.sum(x * x, axes, keepdims=True) ** -0.5
@@ -392,13 +393,14 @@ def _encoded(encoded: np.ndarray, like: Any, dtype: Any) -> Any:
 
 # --------------------------------------------------------------------------- losses
 def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> Tensor:
-    """Elementwise -target*log(p) - (1-target)*log(1-p), p = output clipped to [1e-7, 1-1e-7]
-    (or sigmoid(output), computed stably, with ``from_logits``)."""
+    """Elementwise -target*log(p) - (1-target)*log(1-p), p = output clipped to [eps, 1 - eps]
+    (``config.epsilon()``; or sigmoid(output), computed stably, with ``from_logits``)."""
     target, output = tensors(target, output)
     _same_shape(target, output)
     if from_logits:
         return engine.sigmoid_cross_entropy(output, target)
-    p = engine.clip(output, EPSILON, 1.0 - EPSILON)
+    eps = config.epsilon()
+    p = engine.clip(output, eps, 1.0 - eps)
     return -(target * engine.log(p) + (1.0 - target) * engine.log(1.0 - p))
 
 

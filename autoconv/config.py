@@ -158,6 +158,29 @@ def set_image_data_format(data_format: str) -> None:
     _image_data_format = value
 
 
+# ------------------------------------------------------------------ where the logs go
+_interactive_logging = True
+
+
+def enable_interactive_logging() -> None:
+    """Print the progress bar and callbacks' messages on standard output (the default)."""
+    global _interactive_logging
+    _interactive_logging = True
+
+
+def disable_interactive_logging() -> None:
+    """Send the progress lines and callbacks' messages to Python's ``logging`` (the
+    "autoconv" logger, at INFO) instead of standard output, as Keras sends them to its log:
+    for jobs on a server. A progress bar is then logged once an epoch ends, not redrawn."""
+    global _interactive_logging
+    _interactive_logging = False
+
+
+def is_interactive_logging_enabled() -> bool:
+    """Whether logs go to standard output (see :func:`disable_interactive_logging`)."""
+    return _interactive_logging
+
+
 def _chosen() -> tuple[str, str]:
     global _setting
     if _setting is None:
@@ -173,11 +196,14 @@ __all__ = [
     "backend",
     "device_choice",
     "device_scope",
+    "disable_interactive_logging",
+    "enable_interactive_logging",
     "epsilon",
     "floatx",
     "get_device",
     "get_float32_matmul_precision",
     "image_data_format",
+    "is_interactive_logging_enabled",
     "set_device",
     "set_epsilon",
     "set_float32_matmul_precision",

@@ -6,6 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.config import (
+    disable_interactive_logging,
+    enable_interactive_logging,
+    is_interactive_logging_enabled,
+)
 from autoconv.data.directory import image_dataset_from_directory
 from autoconv.layers import clear_session
 from autoconv.ops.engine import one_hot
@@ -17,8 +22,11 @@ from autoconv.windows import MAX_SIZE, is_int
 __all__ = [
     "array_to_img",
     "clear_session",
+    "disable_interactive_logging",
+    "enable_interactive_logging",
     "image_dataset_from_directory",
     "img_to_array",
+    "is_interactive_logging_enabled",
     "load_img",
     "model_to_dot",
     "plot_model",

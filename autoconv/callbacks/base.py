@@ -3,13 +3,14 @@ progress bar (``ProgbarLogger``) and ``CallbackList``, which calls them in order
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from autoconv import distributed
+from autoconv import config, distributed
 
 
 class Callback:
@@ -173,6 +174,9 @@ class BatchCountdown:
         return False
 
 
+LOG = logging.getLogger("autoconv")  # where messages go with interactive logging off
+
+
 def interactive() -> bool:
     """True on a terminal or in a Jupyter kernel, where a progress bar can update in place."""
     return bool(getattr(sys.stdout, "isatty", lambda: False)()) or "ipykernel" in sys.modules
@@ -198,7 +202,7 @@ class ProgbarLogger(Callback):
         return self.stream or sys.stdout
 
     def _dynamic(self) -> bool:
-        return self.stream is None and interactive()
+        return self.stream is None and interactive() and config.is_interactive_logging_enabled()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.started = time.perf_counter()
@@ -247,6 +251,9 @@ class ProgbarLogger(Callback):
         self.drawn = width
 
     def _write(self, text: str) -> None:
+        if self.stream is None and not config.is_interactive_logging_enabled():
+            LOG.info(text.strip("\r\n"))
+            return
         out = self._out()
         out.write(text)
         out.flush()
@@ -287,10 +294,14 @@ def _rate(samples: int, seconds: float) -> str:
 
 
 def _print(message: str) -> None:
-    """A callback's message, on stdout as Keras prints it (by process 0 alone when several
-    train together)."""
-    if distributed.is_main():
+    """A callback's message, on stdout as Keras prints it, or to the log where interactive
+    logging is off (by process 0 alone when several train together)."""
+    if not distributed.is_main():
+        return
+    if config.is_interactive_logging_enabled():
         print(message, flush=True)
+    else:
+        LOG.info(message)
 
 
 # ------------------------------------------------------------------------ the list

@@ -31,7 +31,11 @@ from autoconv import (
     utils,
 )
 from autoconv.config import device_scope as device
+from autoconv.initializers import Initializer
 from autoconv.layers import Input, InputLayer, Layer, Variable
+from autoconv.layers.symbolic import SymbolicTensor as KerasTensor
+from autoconv.losses import Loss
+from autoconv.metrics import Metric
 from autoconv.models import Model, Sequential
 from autoconv.ops.engine import (
     avg_pool1d,
@@ -60,17 +64,31 @@ from autoconv.ops.engine import (
     tanh,
     transpose,
 )
+from autoconv.optimizers import Optimizer
 from autoconv.process import configure_process
+from autoconv.regularizers import Regularizer
 from autoconv.saving import load_model
 from autoconv.tensor import Tensor, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"
 
+
+def version() -> str:
+    """autoconv's version, as ``keras.version()`` gives Keras's."""
+    return __version__
+
+
 __all__ = [
+    "Initializer",
     "Input",
     "InputLayer",
+    "KerasTensor",
     "Layer",
+    "Loss",
+    "Metric",
     "Model",
+    "Optimizer",
+    "Regularizer",
     "Sequential",
     "Tensor",
     "Variable",
@@ -125,4 +143,5 @@ __all__ = [
     "tanh",
     "transpose",
     "utils",
+    "version",
 ]

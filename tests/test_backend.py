@@ -159,3 +159,25 @@ def test_image_data_format_takes_kerass_values():
     assert config.image_data_format() == "channels_first"
     with pytest.raises(ValueError, match="Received: data_format=nchw"):
         config.set_image_data_format("nchw")
+
+
+def test_the_top_level_has_kerass_base_classes_and_version():
+    assert (ac.Loss, ac.Metric, ac.Optimizer) == (ac.losses.Loss, ac.metrics.Metric,
+                                                  ac.optimizers.Optimizer)  # fmt: skip
+    assert (ac.Initializer, ac.Regularizer) == (ac.initializers.Initializer,
+                                                ac.regularizers.Regularizer)  # fmt: skip
+    assert isinstance(ac.Input((2,)), ac.KerasTensor)
+    assert ac.version() == ac.__version__
+
+
+def test_a_loss_subclassed_from_the_top_level_trains():
+    class Scaled(ac.Loss):
+        def call(self, y_true, y_pred):
+            return ac.ops.mean(ac.ops.square(y_true - y_pred), axis=-1) * 2.0
+
+    x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(8, 2)
+    model = ac.Sequential([ac.Input((2,)), layers.Dense(1, kernel_initializer="zeros")])
+    model.compile(ac.optimizers.SGD(0.1), Scaled())
+    history = model.fit(x, x[:, :1], epochs=3, batch_size=8, verbose=0).history
+    assert history["loss"][0] == pytest.approx(2 * np.mean(x[:, :1] ** 2), rel=1e-6)
+    assert history["loss"][-1] < history["loss"][0]

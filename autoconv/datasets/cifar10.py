@@ -24,20 +24,48 @@ ARCHIVE = RemoteFile(
 )
 TRAIN_MEMBERS = [f"cifar-10-batches-bin/data_batch_{i}.bin" for i in range(1, 6)]
 TEST_MEMBERS = ["cifar-10-batches-bin/test_batch.bin"]
-RECORD = 1 + 3 * 32 * 32
+PIXELS = 3 * 32 * 32  # a record's image: the red, green and blue 32x32 planes
+MEMBER_BYTES = 10_000 * (1 + PIXELS)  # a batch file's size: no member may be larger
+
+
+def parse_records(
+    data: bytes, name: str, label_bytes: int = 1, label: int = 0, classes: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 32, 32, 3) and labels (N, 1) from CIFAR binary records: ``label_bytes``
+    label bytes (the ``label``-th of them kept, below ``classes``) then the image's pixels."""
+    size = label_bytes + PIXELS
+    if len(data) % size:
+        raise DatasetFileError(f"{name}: {len(data)} bytes is not a whole number of records")
+    records = np.frombuffer(data, dtype=np.uint8).reshape(-1, size)
+    labels = records[:, label : label + 1].copy()  # (N, 1), as Keras's load_data
+    if labels.size and labels.max() >= classes:
+        raise DatasetFileError(
+            f"{name}: label {labels.max()} is out of range for {classes} classes"
+        )
+    images = records[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()
+    return images, labels
 
 
 def parse_batches(blobs: list[bytes], name: str) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 32, 32, 3) and labels (N, 1) from CIFAR-10 binary batch files."""
-    data = b"".join(blobs)
-    if len(data) % RECORD:
-        raise DatasetFileError(f"{name}: {len(data)} bytes is not a whole number of records")
-    records = np.frombuffer(data, dtype=np.uint8).reshape(-1, RECORD)
-    labels = records[:, :1].copy()  # (N, 1), as Keras's cifar10.load_data
-    if labels.size and labels.max() >= 10:
-        raise DatasetFileError(f"{name}: label {labels.max()} is out of range for 10 classes")
-    images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()
-    return images, labels
+    return parse_records(b"".join(blobs), name)
+
+
+def read_members(path: Path, members: list[str], most: int) -> list[bytes]:
+    """The bytes of each of ``members`` of the gzipped tar archive at ``path``, each at most
+    ``most`` bytes (a larger one is a DatasetFileError, before it is read); KeyError for one
+    it lacks, tarfile's and gzip's errors for a damaged archive."""
+    with tarfile.open(path, "r:gz") as archive:
+        blobs = []
+        for member in members:
+            info = archive.getmember(member)
+            f = archive.extractfile(info)
+            if f is None:
+                raise KeyError(member)
+            if info.size > most:
+                raise DatasetFileError(f"{path}: {member} holds {info.size} bytes, over {most}")
+            blobs.append(f.read())
+    return blobs
 
 
 def load_data(
@@ -47,19 +75,8 @@ def load_data(
     (N, 1) as in Keras."""
     path = find(NAME, ARCHIVE, data_dir, download)
     try:
-        with tarfile.open(path, "r:gz") as archive:
-
-            def read(members: list[str]) -> list[bytes]:
-                blobs = []
-                for member in members:
-                    f = archive.extractfile(member)
-                    if f is None:
-                        raise KeyError(member)
-                    blobs.append(f.read())
-                return blobs
-
-            train = parse_batches(read(TRAIN_MEMBERS), str(path))
-            test = parse_batches(read(TEST_MEMBERS), str(path))
+        blobs = read_members(path, TRAIN_MEMBERS + TEST_MEMBERS, MEMBER_BYTES)
     except (tarfile.TarError, KeyError, OSError, EOFError) as error:
         raise DatasetFileError(f"{path}: not a valid CIFAR-10 binary archive ({error})") from None
-    return train, test
+    train = parse_batches(blobs[: len(TRAIN_MEMBERS)], str(path))
+    return train, parse_batches(blobs[len(TRAIN_MEMBERS) :], str(path))

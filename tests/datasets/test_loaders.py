@@ -14,7 +14,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from autoconv.datasets import DatasetFileError, cifar10, fashion_mnist, mnist, store
+from autoconv.datasets import DatasetFileError, cifar10, cifar100, fashion_mnist, mnist, store
 from autoconv.datasets.idx import MAGIC_IMAGES, MAGIC_LABELS, load_idx_pair, parse_idx
 
 
@@ -177,6 +177,73 @@ def test_cifar10_bad_archive(tmp_path, monkeypatch):
         cifar10.load_data(data_dir=tmp_path)
 
 
+def cifar100_archive(folder, train: bytes, test: bytes) -> None:
+    """A CIFAR-100 binary archive of ``train`` and ``test`` records in ``folder``, found there
+    without a checksum."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for member, data in ((cifar100.TRAIN_MEMBER, train), (cifar100.TEST_MEMBER, test)):
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    (folder / cifar100.ARCHIVE.name).write_bytes(buffer.getvalue())
+
+
+@pytest.mark.parametrize(("label_mode", "column", "classes"), [("fine", 1, 100), ("coarse", 0, 20)])
+def test_cifar100_binary_archive(tmp_path, monkeypatch, label_mode, column, classes):
+    rng = np.random.default_rng(0)
+
+    def records(n):
+        labels = np.stack([rng.integers(0, 20, n), rng.integers(0, 100, n)], 1).astype(np.uint8)
+        pixels = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        return np.concatenate([labels, pixels], axis=1).tobytes(), labels, pixels
+
+    (train, train_labels, _), (test, test_labels, pixels) = records(5), records(3)
+    cifar100_archive(tmp_path, train, test)
+    monkeypatch.setattr(cifar100, "ARCHIVE", store.RemoteFile(cifar100.ARCHIVE.name, None))
+    (x_train, y_train), (x_test, y_test) = cifar100.load_data(label_mode, data_dir=tmp_path)
+    assert x_train.shape == (5, 32, 32, 3) and x_test.shape == (3, 32, 32, 3)
+    assert x_test.dtype == np.uint8 and y_test.shape == (3, 1) and y_test.dtype == np.uint8
+    np.testing.assert_array_equal(x_test[2, :, :, 1].ravel(), pixels[2, 1024:2048])  # green
+    np.testing.assert_array_equal(y_train[:, 0], train_labels[:, column])
+    np.testing.assert_array_equal(y_test[:, 0], test_labels[:, column])
+    assert y_train.max() < classes
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        (bytes(3074 + 1), "not a whole number of records"),
+        (bytes([0, 100]) + bytes(3072), "label 100 is out of range for 100 classes"),
+    ],
+)
+def test_cifar100_bad_records_are_named(tmp_path, monkeypatch, train, message):
+    cifar100_archive(tmp_path, train, bytes(3074))
+    monkeypatch.setattr(cifar100, "ARCHIVE", store.RemoteFile(cifar100.ARCHIVE.name, None))
+    with pytest.raises(DatasetFileError, match=message):
+        cifar100.load_data(data_dir=tmp_path)
+
+
+def test_cifar100_label_mode_and_a_damaged_archive_are_clear_errors(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="`label_mode` must be one of"):
+        cifar100.load_data("superclass", data_dir=tmp_path)
+    (tmp_path / cifar100.ARCHIVE.name).write_bytes(gzip.compress(b"not a tar"))
+    monkeypatch.setattr(cifar100, "ARCHIVE", store.RemoteFile(cifar100.ARCHIVE.name, None))
+    with pytest.raises(DatasetFileError, match="not a valid CIFAR-100 binary archive"):
+        cifar100.load_data(data_dir=tmp_path)
+
+
+def test_a_cifar_member_over_its_size_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    cifar100_archive(tmp_path, bytes(3074 * 4), bytes(3074))
+    monkeypatch.setattr(cifar100, "ARCHIVE", store.RemoteFile(cifar100.ARCHIVE.name, None))
+    monkeypatch.setattr(cifar100, "MEMBER_BYTES", 3074 * 3)
+    read = []
+    monkeypatch.setattr(tarfile.ExFileObject, "read", lambda *a: read.append(a) or b"")
+    with pytest.raises(DatasetFileError, match=r"train.bin holds 12296 bytes, over 9222"):
+        cifar100.load_data(data_dir=tmp_path)
+    assert not read
+
+
 def test_shipped_copy_is_found_in_an_installed_layout(tmp_path, monkeypatch):
     """`pip install .` puts datasets/ at autoconv/shipped_datasets: the lookup must see it."""
     package = tmp_path / "site-packages" / "autoconv"
@@ -189,7 +256,9 @@ def test_shipped_copy_is_found_in_an_installed_layout(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------- missing files, data_dir
-@pytest.mark.parametrize("loader", [mnist.load_data, fashion_mnist.load_data, cifar10.load_data])
+@pytest.mark.parametrize(
+    "loader", [mnist.load_data, fashion_mnist.load_data, cifar10.load_data, cifar100.load_data]
+)
 def test_a_data_dir_that_does_not_exist_is_an_error(tmp_path, loader):
     with pytest.raises(DatasetFileError, match=r"data_dir .*nowhere does not exist"):
         loader(data_dir=tmp_path / "nowhere")

@@ -53,7 +53,17 @@ from autoconv.metrics.accuracy import (
     update_loss_and_accuracy,
 )
 from autoconv.metrics.base import Mean, MeanMetricWrapper, Metric, Sum
-from autoconv.metrics.confusion import AUC, NEG_INF, Precision, Recall
+from autoconv.metrics.confusion import (
+    AUC,
+    NEG_INF,
+    FalseNegatives,
+    FalsePositives,
+    Precision,
+    Recall,
+    TrueNegatives,
+    TruePositives,
+)
+from autoconv.metrics.f_score import F1Score, FBetaScore
 from autoconv.metrics.functions import (
     accuracy,
     binary_accuracy,
@@ -80,16 +90,18 @@ from autoconv.metrics.loss_means import (
     SparseCategoricalCrossentropy,
     SquaredHinge,
 )
+from autoconv.metrics.regression import R2Score
 from autoconv.naming import to_snake_case
 
 # ------------------------------------------------------------------ lookup by name
 _CLASSES: tuple[type[Metric], ...] = (
     Mean, Sum, MeanMetricWrapper, MeanSquaredError, RootMeanSquaredError, MeanAbsoluteError,
     MeanAbsolutePercentageError, MeanSquaredLogarithmicError, CosineSimilarity, LogCoshError,
-    AUC, Precision, Recall, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
+    R2Score, AUC, FalseNegatives, FalsePositives, Precision, Recall, TrueNegatives,
+    TruePositives, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
     BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, Accuracy,
     BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
-    SparseTopKCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy, F1Score, FBetaScore,
 )  # fmt: skip
 METRICS: dict[str, type[Metric]] = {
     **{cls.__name__: cls for cls in _CLASSES},
@@ -173,17 +185,17 @@ def resolve(identifier: Any, y_true: Any, y_pred: Any) -> Metric | None:
 __all__ = [
     "AUC", "METRICS", "NEG_INF", "Accuracy", "BinaryAccuracy", "BinaryCrossentropy",
     "CategoricalAccuracy", "CategoricalCrossentropy", "CategoricalHinge", "CosineSimilarity",
-    "Hinge", "KLDivergence", "LogCoshError", "Mean", "MeanAbsoluteError",
-    "MeanAbsolutePercentageError", "MeanMetricWrapper", "MeanSquaredError",
-    "MeanSquaredLogarithmicError", "Metric", "Poisson", "Precision", "Recall",
-    "RootMeanSquaredError", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
-    "SparseTopKCategoricalAccuracy", "SquaredHinge", "Sum", "TopKCategoricalAccuracy", "accuracy",
-    "binary_accuracy", "binary_crossentropy", "binary_focal_crossentropy", "categorical_accuracy",
-    "categorical_crossentropy", "categorical_focal_crossentropy", "categorical_hinge",
-    "cosine_similarity", "deserialize", "get", "hinge", "huber", "kl_divergence", "log_cosh",
-    "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_error",
-    "mean_squared_logarithmic_error", "poisson", "resolve", "serialize",
-    "sparse_categorical_accuracy", "sparse_categorical_crossentropy",
-    "sparse_top_k_categorical_accuracy", "squared_hinge", "top_k_categorical_accuracy",
-    "update_loss_and_accuracy",
+    "F1Score", "FBetaScore", "FalseNegatives", "FalsePositives", "Hinge", "KLDivergence",
+    "LogCoshError", "Mean", "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanMetricWrapper",
+    "MeanSquaredError", "MeanSquaredLogarithmicError", "Metric", "Poisson", "Precision", "R2Score",
+    "Recall", "RootMeanSquaredError", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
+    "SparseTopKCategoricalAccuracy", "SquaredHinge", "Sum", "TopKCategoricalAccuracy",
+    "TrueNegatives", "TruePositives", "accuracy", "binary_accuracy", "binary_crossentropy",
+    "binary_focal_crossentropy", "categorical_accuracy", "categorical_crossentropy",
+    "categorical_focal_crossentropy", "categorical_hinge", "cosine_similarity", "deserialize",
+    "get", "hinge", "huber", "kl_divergence", "log_cosh", "mean_absolute_error",
+    "mean_absolute_percentage_error", "mean_squared_error", "mean_squared_logarithmic_error",
+    "poisson", "resolve", "serialize", "sparse_categorical_accuracy",
+    "sparse_categorical_crossentropy", "sparse_top_k_categorical_accuracy", "squared_hinge",
+    "top_k_categorical_accuracy", "update_loss_and_accuracy",
 ]  # fmt: skip

@@ -1,5 +1,6 @@
-"""Metrics over a confusion matrix at thresholds: Precision, Recall and AUC (Keras's
-keras/src/metrics/confusion_metrics.py and metrics_utils.py)."""
+"""Metrics over a confusion matrix at thresholds: the four counts (TruePositives ...),
+Precision, Recall and AUC (Keras's keras/src/metrics/confusion_metrics.py and
+metrics_utils.py)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,11 @@ def _confusion(
     xp = namespace(device)
     y_true, y_pred = y_true.astype(dtype, copy=False), y_pred.astype(dtype, copy=False)
     y_pred, y_true = squeeze_or_expand_to_same_rank(y_pred, y_true)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            "y_true and y_pred must have the same shape (a last axis of 1 aside), got "
+            f"y_true.shape={y_true.shape} and y_pred.shape={y_pred.shape}"
+        )
     weights = 1.0
     if sample_weight is not None:
         sample_weight = on_device(device, sample_weight, dtype)
@@ -121,6 +127,8 @@ class _Confusion(Metric):
             self.add_variable((len(self.thresholds),), count)
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Add a batch: y_true and y_pred of one shape (a last axis of 1 aside), every entry a
+        prediction; ``sample_weight`` broadcast to y_true (per sample, or per entry)."""
         self._to(array_device(array_of(y_pred)))
         batch = _confusion(
             y_true, y_pred, self.thresholds, self._evenly, self.dtype, sample_weight,
@@ -129,50 +137,81 @@ class _Confusion(Metric):
         for count in self.counts:
             setattr(self, count, getattr(self, count) + batch[count])
 
-    def _rate(self, numerator: str, other: str) -> Any:
-        """numerator / (numerator + other) (0 where both are 0), a scalar for one threshold."""
-        hits, misses = self._read(numerator), self._read(other)
-        total = hits + misses
-        rate = np.divide(hits, total, out=np.zeros_like(hits), where=total != 0)
-        return rate[0] if len(self.thresholds) == 1 else rate
+    def _one_or_all(self, values: np.ndarray) -> Any:
+        """A scalar for one threshold, else the array of one value per threshold."""
+        return values[0] if len(self.thresholds) == 1 else values
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "thresholds": self.init_thresholds,
-            "top_k": self.top_k,
-            "class_id": self.class_id,
-        }
+        return {**super().get_config(), "thresholds": self.init_thresholds}
 
 
-class Precision(_Confusion):
+class _Count(_Confusion):
+    """The (weighted) number of predictions of one cell of the confusion matrix, the state
+    array ``counts[0]``, at each threshold (0.5 by default): a prediction is positive above
+    it, a label when nonzero. ``result()``: a scalar for one threshold, else shape
+    (thresholds,)."""
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        super().__init__(thresholds, name=name, dtype=dtype)
+
+    def result(self) -> Any:
+        return self._one_or_all(self._read(self.counts[0]))
+
+
+class TruePositives(_Count):
+    """Positive labels predicted positive (see :class:`_Count`)."""
+
+    counts = ("true_positives",)
+
+
+class TrueNegatives(_Count):
+    """Negative labels predicted negative (see :class:`_Count`)."""
+
+    counts = ("true_negatives",)
+
+
+class FalsePositives(_Count):
+    """Negative labels predicted positive (see :class:`_Count`)."""
+
+    counts = ("false_positives",)
+
+
+class FalseNegatives(_Count):
+    """Positive labels predicted negative (see :class:`_Count`)."""
+
+    counts = ("false_negatives",)
+
+
+class _Rate(_Confusion):
+    """counts[0] / (counts[0] + counts[1]) at each threshold (0 where both are 0); ``top_k``
+    and ``class_id`` choose the predictions counted (see :class:`Precision`)."""
+
+    _direction = "up"
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        super().__init__(thresholds, top_k, class_id, name, dtype)
+
+    def result(self) -> Any:
+        hits, misses = self._read(self.counts[0]), self._read(self.counts[1])
+        total = hits + misses
+        return self._one_or_all(np.divide(hits, total, out=np.zeros_like(hits), where=total != 0))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "top_k": self.top_k, "class_id": self.class_id}
+
+
+class Precision(_Rate):
     """true positives / predicted positives at each threshold (0.5 by default; with ``top_k``,
     the k largest predictions of a row are the positive ones; ``class_id`` looks at one class
     of a multi-class prediction)."""
 
-    _direction = "up"
-
     counts = ("true_positives", "false_positives")
 
-    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
-        super().__init__(thresholds, top_k, class_id, name, dtype)
 
-    def result(self) -> Any:
-        return self._rate("true_positives", "false_positives")
-
-
-class Recall(_Confusion):
+class Recall(_Rate):
     """true positives / actual positives at each threshold (see :class:`Precision`)."""
 
-    _direction = "up"
-
     counts = ("true_positives", "false_negatives")
-
-    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
-        super().__init__(thresholds, top_k, class_id, name, dtype)
-
-    def result(self) -> Any:
-        return self._rate("true_positives", "false_negatives")
 
 
 class AUC(Metric):

@@ -59,6 +59,23 @@ def metric_inputs(y_true: Any, y_pred: Any) -> tuple[Any, Any]:
     return on_device(array_device(y_pred), y_true), y_pred
 
 
+def check_two_dimensional(owner: str, y_true: Any, y_pred: Any, classes: int | None) -> None:
+    """A ValueError unless y_true and y_pred are both (batch_size, output_dim), of one shape,
+    with ``classes`` outputs where the metric's state was made for them (None: not yet). The
+    message for ranks is Keras's for ``owner``."""
+    if y_pred.ndim != 2 or y_true.ndim != 2:
+        raise ValueError(
+            f"{owner} expects 2D inputs with shape (batch_size, output_dim). Received input "
+            f"shapes: y_pred.shape={y_pred.shape} and y_true.shape={y_true.shape}."
+        )
+    if y_true.shape != y_pred.shape or classes not in (None, y_pred.shape[1]):
+        made = "" if classes is None else f" (its state is for output_dim={classes})"
+        raise ValueError(
+            f"{owner} expects y_true and y_pred of one shape (batch_size, output_dim){made}. "
+            f"Received: y_pred.shape={y_pred.shape} and y_true.shape={y_true.shape}."
+        )
+
+
 def as_float(mask: Any, dtype: Any = np.float32) -> Any:
     """A comparison's result (bool on the CPU, 0/1 on the GPU) as 0/1 numbers of ``dtype``."""
     return mask.astype(dtype, copy=False)

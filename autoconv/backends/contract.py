@@ -10,8 +10,8 @@ name or defines it with other parameters. ``Array`` is a NumPy array on the CPU 
 Shapes are channels-last: images (N, H, W, C), products of a convolution (N*OH*OW, C).
 ``win`` is an :class:`autoconv.windows.Window`. ``status`` is the training loop's int64
 array [code, step] (0 while every step was finite); the optimizer updates, ``accumulate``,
-``accumulate_gradient``, ``ema_update`` and the zeroing of ``release_gradient`` do nothing
-once it is set.
+``accumulate_gradient``, ``ema_update``, ``guarded_copy`` and the zeroing of
+``release_gradient`` do nothing once it is set.
 
 Every function checks, before it launches a kernel, that the arrays it is given fit each other
 and ``win`` (:mod:`autoconv.backends.bounds`): no argument makes a kernel read or write out of
@@ -561,6 +561,10 @@ class Backend(Protocol):
     ) -> None:
         """average = momentum * average + (1 - momentum) * value in place (the optimizer's
         moving average of a weight, ``use_ema``), then, with ``overwrite``, value = average."""
+
+    def guarded_copy(self, target: Array, source: Array, status: Array) -> None:
+        """target = source in place (``source`` of target's shape and dtype): a weight's
+        constraint written back after an optimizer step."""
 
     # ------------------------------------------------------ recorded and replayed steps
     def step_input(self, compute: Any, dtype: Any) -> Array:

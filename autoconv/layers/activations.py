@@ -7,7 +7,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from autoconv import initializers, regularizers
+from autoconv import constraints, initializers, regularizers
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.ops import engine as ops
 from autoconv.tensor import Tensor
@@ -77,8 +77,7 @@ class PReLU(Layer):
         super().__init__(**kwargs)
         self.alpha_initializer = initializers.get(alpha_initializer)
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
-        if alpha_constraint is not None:
-            raise ValueError("PReLU: weight constraints are not supported by autoconv")
+        self.alpha_constraint = constraints.get(alpha_constraint)
         if shared_axes is None:
             self.shared_axes = None
         elif isinstance(shared_axes, list | tuple):
@@ -101,8 +100,9 @@ class PReLU(Layer):
                 f"{tuple(input_shape)} with shared_axes={self.shared_axes}"
             )
         self.alpha = self.add_weight(
-            param_shape, self.alpha_initializer, regularizer=self.alpha_regularizer, name="alpha"
-        )
+            param_shape, self.alpha_initializer, regularizer=self.alpha_regularizer,
+            constraint=self.alpha_constraint, name="alpha",
+        )  # fmt: skip
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
@@ -115,6 +115,6 @@ class PReLU(Layer):
         return super().get_config() | {
             "alpha_initializer": serialized(initializers, self.alpha_initializer),
             "alpha_regularizer": serialized(regularizers, self.alpha_regularizer),
-            "alpha_constraint": None,  # autoconv has no weight constraints
+            "alpha_constraint": serialized(constraints, self.alpha_constraint),
             "shared_axes": self.shared_axes,
         }

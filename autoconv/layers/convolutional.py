@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from autoconv import activations, initializers, regularizers
+from autoconv import activations, constraints, initializers, regularizers
 from autoconv.layers.core import (
     ActivationMixin,
     as_tuple,
@@ -65,9 +65,10 @@ class BaseConv(ActivationMixin, Layer):
     """What every convolution layer shares: the window (``kernel_size``, ``strides``,
     ``padding``, ``dilation_rate``), the activation, the bias, and the config.
 
-    Subclasses set each kernel's ``<prefix>_initializer`` and ``<prefix>_regularizer`` (the
-    prefixes in ``kernel_prefixes``), create the weights in ``build`` and convolve in
-    :meth:`convolve`. A ReLU runs inside the op's bias pass when ``fuses_relu``."""
+    Subclasses set each kernel's ``<prefix>_initializer``, ``<prefix>_regularizer`` and
+    ``<prefix>_constraint`` (the prefixes in ``kernel_prefixes``), create the weights in
+    ``build`` and convolve in :meth:`convolve`. A ReLU runs inside the op's bias pass when
+    ``fuses_relu``."""
 
     rank: ClassVar[int] = 2  # spatial axes: 1 for sequences, 2 for images
     fuses_relu: ClassVar[bool] = False
@@ -85,18 +86,12 @@ class BaseConv(ActivationMixin, Layer):
         bias_initializer: Any,
         bias_regularizer: Any,
         activity_regularizer: Any,
-        constraints: dict[str, Any],
+        bias_constraint: Any,
         **kwargs: Any,
     ) -> None:
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         owner = type(self).__name__
         channels_last(data_format, owner)
-        given = [name for name, constraint in constraints.items() if constraint is not None]
-        if given:
-            raise ValueError(
-                f"{owner}: weight constraints are not supported by autoconv (got "
-                f"{', '.join(given)})"
-            )
         self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size", owner)
         self.strides = as_tuple(strides, self.rank, "strides", owner)
         self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate", owner)
@@ -111,6 +106,7 @@ class BaseConv(ActivationMixin, Layer):
         self.use_bias = bool(use_bias)
         self.bias_initializer = initializers.get(bias_initializer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     # ------------------------------------------------------------------ shapes
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -138,10 +134,11 @@ class BaseConv(ActivationMixin, Layer):
 
     # ----------------------------------------------------------------- weights
     def add_kernel(self, prefix: str, shape: tuple[int, ...], name: str) -> Variable:
-        """A kernel with the ``prefix``'s initializer and regularizer."""
+        """A kernel with the ``prefix``'s initializer, regularizer and constraint."""
         return self.add_weight(
             shape, getattr(self, f"{prefix}_initializer"),
-            regularizer=getattr(self, f"{prefix}_regularizer"), name=name,
+            regularizer=getattr(self, f"{prefix}_regularizer"),
+            constraint=getattr(self, f"{prefix}_constraint"), name=name,
         )  # fmt: skip
 
     def add_bias(self, channels: int) -> None:
@@ -149,7 +146,7 @@ class BaseConv(ActivationMixin, Layer):
         if self.use_bias:
             self.bias = self.add_weight(
                 (channels,), self.bias_initializer, regularizer=self.bias_regularizer,
-                name="bias",
+                constraint=self.bias_constraint, name="bias",
             )  # fmt: skip
 
     # ----------------------------------------------------------------- calling
@@ -191,7 +188,8 @@ class BaseConv(ActivationMixin, Layer):
             config[f"{prefix}_regularizer"] = serialized(regularizers, regularizer)
         config["activity_regularizer"] = serialized(regularizers, self.activity_regularizer)
         for prefix in (*self.kernel_prefixes, "bias"):
-            config[f"{prefix}_constraint"] = None  # autoconv has no weight constraints
+            constraint = getattr(self, f"{prefix}_constraint")
+            config[f"{prefix}_constraint"] = serialized(constraints, constraint)
         return config
 
 
@@ -220,9 +218,7 @@ class BaseFiltersConv(BaseConv):
     ) -> None:
         super().__init__(
             kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
-            bias_initializer, bias_regularizer, activity_regularizer,
-            {"kernel_constraint": kernel_constraint, "bias_constraint": bias_constraint},
-            **kwargs,
+            bias_initializer, bias_regularizer, activity_regularizer, bias_constraint, **kwargs,
         )  # fmt: skip
         owner = type(self).__name__
         self.filters = positive_int(filters, "filters", owner)
@@ -234,6 +230,7 @@ class BaseFiltersConv(BaseConv):
             )
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
 
     def build(self, input_shape: Shape) -> None:
         self.compute_output_shape(input_shape)
@@ -410,14 +407,9 @@ class SeparableConv2D(BaseConv):
         bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
-        constraints = {
-            "depthwise_constraint": depthwise_constraint,
-            "pointwise_constraint": pointwise_constraint,
-            "bias_constraint": bias_constraint,
-        }
         super().__init__(
             kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
-            bias_initializer, bias_regularizer, activity_regularizer, constraints, **kwargs,
+            bias_initializer, bias_regularizer, activity_regularizer, bias_constraint, **kwargs,
         )  # fmt: skip
         owner = "SeparableConv2D"
         self.filters = positive_int(filters, "filters", owner)
@@ -426,6 +418,8 @@ class SeparableConv2D(BaseConv):
         self.pointwise_initializer = initializers.get(pointwise_initializer)
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
         self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
+        self.pointwise_constraint = constraints.get(pointwise_constraint)
 
     def build(self, input_shape: Shape) -> None:
         self.compute_output_shape(input_shape)
@@ -507,18 +501,15 @@ class DepthwiseConv2D(BaseConv):
         bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
-        constraints = {
-            "depthwise_constraint": depthwise_constraint,
-            "bias_constraint": bias_constraint,
-        }
         super().__init__(
             kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
-            bias_initializer, bias_regularizer, activity_regularizer, constraints, **kwargs,
+            bias_initializer, bias_regularizer, activity_regularizer, bias_constraint, **kwargs,
         )  # fmt: skip
         owner = "DepthwiseConv2D"
         self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", owner)
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
 
     def output_channels(self, input_channels: int) -> int:
         return input_channels * self.depth_multiplier
@@ -570,9 +561,7 @@ class Conv2DTranspose(BaseConv):
     ) -> None:
         super().__init__(
             kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
-            bias_initializer, bias_regularizer, activity_regularizer,
-            {"kernel_constraint": kernel_constraint, "bias_constraint": bias_constraint},
-            **kwargs,
+            bias_initializer, bias_regularizer, activity_regularizer, bias_constraint, **kwargs,
         )  # fmt: skip
         owner = "Conv2DTranspose"
         if not isinstance(self.padding, str):
@@ -588,6 +577,7 @@ class Conv2DTranspose(BaseConv):
                 )
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
 
     def output_size(self, input_shape: Shape) -> tuple[int, ...]:
         _, size = transpose_window(

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import activations, initializers, regularizers
+from autoconv import activations, constraints, initializers, regularizers
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.ops import engine as ops
 from autoconv.tensor import Tensor
@@ -130,21 +130,21 @@ class Dense(ActivationMixin, Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        if kernel_constraint is not None or bias_constraint is not None:
-            raise ValueError("Dense: weight constraints are not supported by autoconv")
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def build(self, input_shape: Shape) -> None:
         if len(input_shape) < 2 or input_shape[-1] is None:
             raise ValueError(f"Dense needs inputs with a known last axis, got {input_shape}")
         self.kernel = self.add_weight(
             (input_shape[-1], self.units), self.kernel_initializer,
-            regularizer=self.kernel_regularizer, name="kernel",
+            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint, name="kernel",
         )  # fmt: skip
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(
                 (self.units,), self.bias_initializer, regularizer=self.bias_regularizer,
-                name="bias",
+                constraint=self.bias_constraint, name="bias",
             )  # fmt: skip
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -194,8 +194,8 @@ class Dense(ActivationMixin, Layer):
             "bias_initializer": serialized(initializers, self.bias_initializer),
             "kernel_regularizer": serialized(regularizers, self.kernel_regularizer),
             "bias_regularizer": serialized(regularizers, self.bias_regularizer),
-            "kernel_constraint": None,  # autoconv has no weight constraints
-            "bias_constraint": None,
+            "kernel_constraint": serialized(constraints, self.kernel_constraint),
+            "bias_constraint": serialized(constraints, self.bias_constraint),
             "quantization_config": None,
         }
 

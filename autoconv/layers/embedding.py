@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import initializers, regularizers
+from autoconv import constraints, initializers, regularizers
 from autoconv.backends import array_device, backend, bounds
 from autoconv.layers.core import positive_int
 from autoconv.layers.layer import Layer, Shape, serialized
@@ -72,8 +72,7 @@ class Embedding(Layer):
         self.output_dim = positive_int(output_dim, "output_dim", "Embedding")
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
-        if embeddings_constraint is not None:
-            raise ValueError("Embedding: weight constraints are not supported by autoconv")
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
         if mask_zero:
             raise NotImplementedError(
                 "Embedding: mask_zero=True needs masking, which autoconv does not support; "
@@ -87,7 +86,8 @@ class Embedding(Layer):
     def build(self, input_shape: Shape | None) -> None:
         self.embeddings = self.add_weight(
             (self.input_dim, self.output_dim), self.embeddings_initializer,
-            regularizer=self.embeddings_regularizer, name="embeddings",
+            regularizer=self.embeddings_regularizer, constraint=self.embeddings_constraint,
+            name="embeddings",
         )  # fmt: skip
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -103,7 +103,7 @@ class Embedding(Layer):
             "embeddings_initializer": serialized(initializers, self.embeddings_initializer),
             "embeddings_regularizer": serialized(regularizers, self.embeddings_regularizer),
             "activity_regularizer": serialized(regularizers, self.activity_regularizer),
-            "embeddings_constraint": None,  # autoconv has no weight constraints
+            "embeddings_constraint": serialized(constraints, self.embeddings_constraint),
             "mask_zero": self.mask_zero,
             "quantization_config": None,
         }

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import config, initializers, regularizers
+from autoconv import config, constraints, initializers, regularizers
 from autoconv.backends import array_device, namespace, release_work_arrays
 from autoconv.layers import serialization
 from autoconv.layers.calls import (
@@ -250,7 +250,9 @@ class Layer:
         """Create a weight of ``shape``, initialized by ``initializer`` (a name such as
         ``"glorot_uniform"``, an initializer object or a callable ``(shape, dtype)``), and
         track it. Trainable weights get gradients; non-trainable ones are updated by the
-        layer itself (BatchNormalization's moving statistics)."""
+        layer itself (BatchNormalization's moving statistics). ``regularizer`` adds a penalty
+        on the weight to the loss; ``constraint`` (anything :func:`autoconv.constraints.get`
+        takes) projects the weight after each optimizer update."""
         if any(n is None for n in shape):
             raise ValueError(
                 f"Layer '{self.name}' ({type(self).__name__}) cannot make its weight "
@@ -283,7 +285,7 @@ class Layer:
         variable = Variable(value, trainable, name, path, dtype)
         variable.trainable = trainable and self._trainable
         variable.regularizer = regularizers.get(regularizer)
-        variable.constraint = constraint
+        variable.constraint = constraints.get(constraint)
         (self._trainable_variables if trainable else self._non_trainable_variables).append(variable)
         return variable
 

@@ -13,18 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import initializers, regularizers
+from autoconv import constraints, initializers, regularizers
 from autoconv.backends import backend
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.ops import engine as ops
 from autoconv.tensor import Tensor
 
 EPSILON = 1e-7  # keras.backend.epsilon(): Normalization's floor for the standard deviation
-
-
-def _no_constraints(owner: str, *constraints: Any) -> None:
-    if any(c is not None for c in constraints):
-        raise ValueError(f"{owner}: weight constraints are not supported by autoconv")
 
 
 def _axis_index(axis: int, input_shape: Shape, owner: str) -> int:
@@ -85,7 +80,8 @@ class BatchNormalization(Layer):
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        _no_constraints("BatchNormalization", beta_constraint, gamma_constraint)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.gamma = self.beta = None
 
     def build(self, input_shape: Shape) -> None:
@@ -98,12 +94,14 @@ class BatchNormalization(Layer):
         shape = (channels,)
         if self.scale:
             self.gamma = self.add_weight(
-                shape, self.gamma_initializer, regularizer=self.gamma_regularizer, name="gamma"
-            )
+                shape, self.gamma_initializer, regularizer=self.gamma_regularizer,
+                constraint=self.gamma_constraint, name="gamma",
+            )  # fmt: skip
         if self.center:
             self.beta = self.add_weight(
-                shape, self.beta_initializer, regularizer=self.beta_regularizer, name="beta"
-            )
+                shape, self.beta_initializer, regularizer=self.beta_regularizer,
+                constraint=self.beta_constraint, name="beta",
+            )  # fmt: skip
         self.moving_mean = self.add_weight(
             shape, self.moving_mean_initializer, trainable=False, name="moving_mean"
         )
@@ -166,10 +164,10 @@ class BatchNormalization(Layer):
             ),
             "beta_regularizer": serialized(regularizers, self.beta_regularizer),
             "gamma_regularizer": serialized(regularizers, self.gamma_regularizer),
-            "beta_constraint": None,  # autoconv has no weight constraints
-            "gamma_constraint": None,
+            "beta_constraint": serialized(constraints, self.beta_constraint),
+            "gamma_constraint": serialized(constraints, self.gamma_constraint),
             "synchronized": self.synchronized,
-            "renorm": False,  # nor batch renormalization
+            "renorm": False,  # autoconv has no batch renormalization
             "renorm_clipping": None,
             "renorm_momentum": 0.99,
         }
@@ -213,7 +211,8 @@ class LayerNormalization(Layer):
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        _no_constraints("LayerNormalization", beta_constraint, gamma_constraint)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.gamma = self.beta = None
 
     @property
@@ -230,12 +229,14 @@ class LayerNormalization(Layer):
             )
         if self.scale or self.rms_scaling:
             self.gamma = self.add_weight(
-                shape, self.gamma_initializer, regularizer=self.gamma_regularizer, name="gamma"
-            )
+                shape, self.gamma_initializer, regularizer=self.gamma_regularizer,
+                constraint=self.gamma_constraint, name="gamma",
+            )  # fmt: skip
         if self.center and not self.rms_scaling:
             self.beta = self.add_weight(
-                shape, self.beta_initializer, regularizer=self.beta_regularizer, name="beta"
-            )
+                shape, self.beta_initializer, regularizer=self.beta_regularizer,
+                constraint=self.beta_constraint, name="beta",
+            )  # fmt: skip
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         for axis in self._axes:
@@ -268,8 +269,8 @@ class LayerNormalization(Layer):
             "gamma_initializer": serialized(initializers, self.gamma_initializer),
             "beta_regularizer": serialized(regularizers, self.beta_regularizer),
             "gamma_regularizer": serialized(regularizers, self.gamma_regularizer),
-            "beta_constraint": None,  # autoconv has no weight constraints
-            "gamma_constraint": None,
+            "beta_constraint": serialized(constraints, self.beta_constraint),
+            "gamma_constraint": serialized(constraints, self.gamma_constraint),
         }
 
 

@@ -3,10 +3,9 @@
 A layer's entry in a Keras file is ``{"module", "class_name", "config", "registered_name"}``
 (and ``build_config``, the input shape it was built for; a model's also ``compile_config``).
 autoconv writes what Keras writes, so that Keras reads autoconv's files, and reads what Keras
-writes: Keras's configs hold keys for features autoconv does not have (weight constraints,
-quantization, batch renormalization, ...), which are accepted at the values that leave the
-feature off and refused by name at any other (:data:`KERAS_ONLY`), and a layer's dtype as a
-``DTypePolicy``.
+writes: Keras's configs hold keys for features autoconv does not have (quantization, batch
+renormalization, ...), which are accepted at the values that leave the feature off and refused
+by name at any other (:data:`KERAS_ONLY`), and a layer's dtype as a ``DTypePolicy``.
 
 Classes are found, in order: autoconv's own (every ``Layer`` subclass defined in autoconv,
 models included), then a user's through :mod:`autoconv.registration` (registered, in a

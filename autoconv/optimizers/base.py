@@ -8,11 +8,14 @@ What one step does, in Keras's order, for every parameter that has a gradient:
 2. decay the weight: w <- w - w * weight_decay * lr (decoupled, as AdamW; every optimizer);
 3. the optimizer's own update (``update_step`` in Keras);
 
-then ``iterations`` += 1. ``lr`` is the learning rate of this step: a float, or a schedule
-evaluated at ``iterations`` (the number of steps done before it). The factor of clipping by
-norm is computed on the device (``clip_scale``), and 2 and 3 run in one kernel over every
-parameter (the backends' ``*_update``, given lists), so a step never reads a value back to the
-host, and on the GPU launches one kernel for its update.
+then (after the wrappers below) each parameter that has a ``constraint`` (a layer's weight made
+with ``add_weight(constraint=...)``, see :mod:`autoconv.constraints`) is set to
+``constraint(parameter)`` in place, as Keras's ``apply`` does, and ``iterations`` += 1.
+``lr`` is the learning rate of this step: a float, or a schedule evaluated at ``iterations``
+(the number of steps done before it). The factor of clipping by norm is computed on the
+device (``clip_scale``), and 2 and 3 run in one kernel over every parameter (the backends'
+``*_update``, given lists), so a step never reads a value back to the host, and on the GPU
+launches one kernel for its update.
 
 Keras's two wrappers of those updates, each a pass of its own per parameter:
 
@@ -28,11 +31,11 @@ Keras's two wrappers of those updates, each a pass of its own per parameter:
   ``finalize_variable_values`` (which fit calls at its end, as Keras's) does it once more.
 
 A skipped step. The training loop passes ``status`` (the backends' ``new_status``): once it
-is set (a loss or gradient went non-finite), every update kernel does nothing, so the weights
-and slots stay those of the last good step. Only ``iterations``, counted on the host, moves
-on: when the loop reads the status back and learns that its last ``n`` steps were skipped, it
-calls ``optimizer.discard_steps(n)``, and the saved state (weights, slots, iterations) is again
-that of the last good step.
+is set (a loss or gradient went non-finite), every update kernel does nothing, nor is a
+constraint's value written back, so the weights and slots stay those of the last good step.
+Only ``iterations``, counted on the host, moves on: when the loop reads the status back and
+learns that its last ``n`` steps were skipped, it calls ``optimizer.discard_steps(n)``, and
+the saved state (weights, slots, iterations) is again that of the last good step.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ import numpy as np
 
 from autoconv.backends import array_device, namespace, rules
 from autoconv.optimizers import schedules
-from autoconv.tensor import Tensor
+from autoconv.tensor import Tensor, no_grad
 from autoconv.windows import is_int
 
 
@@ -345,23 +348,26 @@ class Optimizer:
                 stacklevel=2,
             )
         pairs = [
-            (v, self._as_grad(g, v)) for g, v in zip(grads, variables, strict=True) if g is not None
+            (v, self._like(g, v, "gradient"))
+            for g, v in zip(grads, variables, strict=True)
+            if g is not None
         ]
         self._step([v for v, _ in pairs], [g for _, g in pairs], None)
 
     @staticmethod
-    def _as_grad(grad: Any, variable: Tensor) -> Any:
-        """``grad`` as an array on ``variable``'s device, in its dtype and shape."""
-        grad = grad.data if isinstance(grad, Tensor) else grad
-        here = array_device(grad)
+    def _like(value: Any, variable: Tensor, what: str) -> Any:
+        """``value`` (a gradient, a constraint's result: an array or a Tensor) as an array on
+        ``variable``'s device, in its dtype; a ValueError unless it has its shape."""
+        value = value.data if isinstance(value, Tensor) else value
+        here = array_device(value)
         if here != variable.device:
-            grad = namespace(here).to_numpy(grad)
-        grad = namespace(variable.device).asarray(grad, dtype=variable.dtype)
-        if grad.shape != variable.shape:
+            value = namespace(here).to_numpy(value)
+        value = namespace(variable.device).asarray(value, dtype=variable.dtype)
+        if value.shape != variable.shape:
             raise ValueError(
-                f"gradient of shape {grad.shape} for a variable of shape {variable.shape}"
+                f"{what} of shape {value.shape} for a variable of shape {variable.shape}"
             )
-        return grad
+        return value
 
     def step(self, params: Sequence[Tensor], status: Any = None) -> None:
         """Update every parameter that has a ``.grad`` (the training loop's entry point).
@@ -393,6 +399,7 @@ class Optimizer:
                 self._update(xp, params, grads, slots, status)
             if self.use_ema:
                 self._update_averages(xp, status)
+            self._constrain(xp, params, status)
         self.iterations += 1
 
     def _update(
@@ -433,6 +440,19 @@ class Optimizer:
         """What an update does after its rule's pass over every parameter (Lamb's scaled
         step, Adafactor's factored second moments), given the slots as :meth:`update` does;
         nothing for most optimizers."""
+
+    def _constrain(self, xp: Any, params: list[Tensor], status: Any) -> None:
+        """Keras's weight constraints, after a step (an update's or an accumulation's, as
+        Keras's ``apply``): each parameter with a ``constraint`` becomes ``constraint(param)``,
+        computed with autoconv's ops on its device (a replayed step records them as any op)
+        and written in place, unless ``status`` is set: a skipped step (or ``warm_up``'s)
+        leaves the weights as they were (Keras has no status, and constrains every step)."""
+        for param in params:
+            constraint = getattr(param, "constraint", None)
+            if constraint is not None:
+                with no_grad():
+                    value = self._like(constraint(param), param, "a constraint's value")
+                xp.guarded_copy(param.data, value, status)
 
     def _work_arrays(self, values: list[Any]) -> list[Any]:
         """An array of each parameter's shape for the passes of an update to hand on (Lamb's

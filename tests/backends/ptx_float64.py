@@ -294,6 +294,7 @@ KERNELS = {
     "accumulate_gradient": (optimizers._accumulate_gradient, (A1, A1, I1)),
     "release_gradient": (optimizers._release_gradient, (A1, A1, f32, A1, I1)),
     "ema_update": (optimizers._ema_update, (A1, A1, f32, f32, B, I1)),
+    "guarded_copy": (optimizers._guarded_copy, (A1, A1, I1)),
     "check_step": (training._check_step, (A1, P3, S3, I1, I1)),
     **{
         f"update_metrics, {kind}": (

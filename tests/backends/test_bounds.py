@@ -85,6 +85,8 @@ CASES = [
      r"grad_out must have shape \(2, 8, 8, 2\)"),
     ("accumulate", lambda: (zeros(2, dtype=np.float64), 1.0, 1, 1, np.zeros(2, np.int64)),
      r"totals must have shape \(3,\)"),
+    ("guarded_copy", lambda: (zeros(3, 2), zeros(2, 3), np.zeros(2, np.int64)),
+     r"source must have shape \(3, 2\)"),
     ("matmul", lambda: (zeros(4, 5), zeros(5, 3), False, False, zeros(2)),
      r"bias must have shape \(3,\)"),
     ("bias_relu_grad", lambda: (zeros(4, 3), zeros(3, 3), True), r"out must have shape"),

@@ -115,8 +115,8 @@ def test_prelu_learns_its_slope_and_round_trips(rng):
     config = round_trip(layers.PReLU(alpha_initializer="ones", shared_axes=[1, 2]))
     assert config["shared_axes"] == [1, 2]
     assert config["alpha_initializer"]["class_name"] == "Ones"
-    with pytest.raises(ValueError, match="constraints are not supported"):
-        layers.PReLU(alpha_constraint="non_neg")
+    with pytest.raises(ValueError, match="Could not interpret constraint identifier"):
+        layers.PReLU(alpha_constraint=1)
     with pytest.raises(ValueError, match="known size"):
         layers.PReLU()._maybe_build((None, None, 3))
 

@@ -1,7 +1,7 @@
 """Embedding and its op, embedding_lookup: Keras 3's shapes, parameter counts and config, the
 gather against NumPy and PyTorch's embedding, the scatter-add gradient (a float64 gradcheck,
-repeated indices), clear errors (indices out of range, mask_zero, constraints), and a model
-that trains, saves and loads."""
+repeated indices), clear errors (indices out of range, mask_zero, an unknown constraint), and
+a model that trains, saves and loads."""
 
 from __future__ import annotations
 
@@ -90,8 +90,8 @@ def test_indices_out_of_range_are_a_clear_error(indices):
     [
         (lambda: layers.Embedding(10, 3, mask_zero=True), NotImplementedError,
          "mask_zero=True needs masking"),
-        (lambda: layers.Embedding(10, 3, embeddings_constraint="non_neg"), ValueError,
-         "weight constraints are not supported"),
+        (lambda: layers.Embedding(10, 3, embeddings_constraint="nope"), ValueError,
+         "Could not interpret constraint identifier"),
         (lambda: layers.Embedding(0, 3), ValueError, "input_dim must be a positive int"),
         (lambda: layers.Embedding(10, 2.5), ValueError, "output_dim must be a positive int"),
         (lambda: embedding_lookup(np.ones(3), [0]), ValueError, "table must be"),

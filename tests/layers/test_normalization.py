@@ -243,8 +243,8 @@ def test_batch_norm_arguments_and_config():
     assert clone.get_config() == config
     with pytest.raises(ValueError, match="synchronized=True is only supported"):
         layers.BatchNormalization(synchronized=True)
-    with pytest.raises(ValueError, match="constraints are not supported"):
-        layers.BatchNormalization(gamma_constraint="non_neg")
+    with pytest.raises(ValueError, match="Could not interpret constraint identifier"):
+        layers.BatchNormalization(gamma_constraint="no_such_constraint")
     with pytest.raises(ValueError, match="axis 4 is out of bounds"):
         layers.BatchNormalization(axis=4)(np.ones((2, 3, 3, 2)))
     built = layers.BatchNormalization(gamma_regularizer=ac.regularizers.L2(0.5))

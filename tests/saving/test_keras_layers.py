@@ -95,6 +95,25 @@ LAYERS: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("ZeroPadding2D", {"padding": ((1, 0), (2, 1))}, (3, 3, 2)),
     ("UpSampling2D", {"size": 2}, (3, 3, 2)),
     ("UpSampling2D", {"size": (2, 3), "interpolation": "bilinear"}, (3, 3, 1)),
+    # weight constraints, by name and as Keras's entries
+    ("Dense", {"units": 3, "kernel_constraint": "max_norm", "bias_constraint": "non_neg"}, (4,)),
+    ("Conv1D", {"filters": 2, "kernel_size": 2, "kernel_constraint": "unit_norm"}, (5, 2)),
+    ("Conv2D", {"filters": 2, "kernel_size": 2, "bias_constraint": "unit_norm",
+                "kernel_constraint": {"class_name": "MaxNorm",
+                                      "config": {"max_value": 1.5, "axis": [0, 1, 2]}}},
+     (4, 4, 2)),
+    ("Conv2DTranspose", {"filters": 2, "kernel_size": 2, "bias_constraint": "non_neg"}, (3, 3, 2)),
+    ("DepthwiseConv2D", {"kernel_size": 2, "depthwise_constraint": "unit_norm"}, (4, 4, 2)),
+    ("SeparableConv2D", {"filters": 2, "kernel_size": 2, "depthwise_constraint": "non_neg",
+                         "pointwise_constraint": {
+                             "module": "keras.constraints", "class_name": "MinMaxNorm",
+                             "config": {"min_value": 0.5, "max_value": 1.0, "rate": 0.5,
+                                        "axis": [0, 1, 2]}, "registered_name": None},
+                         "bias_constraint": "max_norm"}, (4, 4, 2)),
+    ("BatchNormalization", {"beta_constraint": "non_neg", "gamma_constraint": "max_norm"}, (3,)),
+    ("LayerNormalization", {"gamma_constraint": "non_neg"}, (3, 2)),
+    ("Embedding", {"input_dim": 5, "output_dim": 2, "embeddings_constraint": "unit_norm"}, (3,)),
+    ("PReLU", {"alpha_constraint": "non_neg"}, (4,)),
 ]  # fmt: skip
 MERGING = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
 

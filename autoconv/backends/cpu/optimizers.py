@@ -208,3 +208,11 @@ def ema_update(
     average[...] = momentum * average + (1 - momentum) * value
     if overwrite:
         value[...] = average
+
+
+def guarded_copy(target: np.ndarray, source: np.ndarray, status: np.ndarray) -> None:
+    """target = source in place (a weight's constraint written back), unless ``status`` is
+    set."""
+    bounds.shape_is("guarded_copy", "source", source, target.shape)
+    if not status[0]:
+        target[...] = source

@@ -403,3 +403,18 @@ def ema_update(
         average.flat, value.flat, dtype(momentum), dtype(1) - dtype(momentum), overwrite,
         status.flat,
     )  # fmt: skip
+
+
+@cached_kernel
+def _guarded_copy(target, source, status):
+    if status[0] != 0:
+        return
+    for i in range(cuda.grid(1), target.size, cuda.gridsize(1)):
+        target[i] = source[i]
+
+
+def guarded_copy(target: CudaArray, source: CudaArray, status: CudaArray) -> None:
+    """target = source in place (a weight's constraint written back), unless ``status`` is
+    set."""
+    bounds.shape_is("guarded_copy", "source", source, target.shape)
+    launch(_guarded_copy, target.size)(target.flat, source.flat, status.flat)

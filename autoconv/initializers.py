@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from autoconv import registration
+from autoconv import config, registration
 from autoconv.backends.cpu import blas
 from autoconv.seeds import generator
 
@@ -63,7 +63,8 @@ def _shape(shape: Any) -> Shape:
 
 
 def _dtype(dtype: Any) -> np.dtype:
-    return np.dtype("float32" if dtype is None else dtype)
+    """``dtype``, or Keras's default float (``config.floatx()``) when None."""
+    return np.dtype(config.floatx() if dtype is None else dtype)
 
 
 def _float_dtype(dtype: Any, name: str) -> np.dtype:

@@ -181,3 +181,26 @@ def test_a_loss_subclassed_from_the_top_level_trains():
     history = model.fit(x, x[:, :1], epochs=3, batch_size=8, verbose=0).history
     assert history["loss"][0] == pytest.approx(2 * np.mean(x[:, :1] ** 2), rel=1e-6)
     assert history["loss"][-1] < history["loss"][0]
+
+
+def test_layers_made_after_set_floatx_float64_compute_in_float64():
+    config.set_floatx("float64")
+    layer = layers.Dense(2, kernel_initializer="glorot_uniform")
+    out = layer(np.ones((3, 4), np.float32))
+    assert layer.dtype == "float64" and layer.kernel.dtype == np.float64
+    assert out.dtype == np.float64
+    assert ac.initializers.GlorotUniform()((2, 2)).dtype == np.float64
+    config.set_floatx("float32")
+    assert layers.Dense(2).dtype == "float32"
+
+
+def test_set_image_data_format_reaches_layers_and_ops():
+    images = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)  # channels first
+    config.set_image_data_format("channels_first")
+    with pytest.raises(ValueError, match=r"data_format=None \(config.image_data_format\(\)\) is"):
+        layers.Conv2D(2, 3)
+    resized = ac.ops.image.resize(images, (2, 2))
+    assert resized.shape == (2, 3, 2, 2)  # read as channels-first, as Keras's default says
+    config.set_image_data_format("channels_last")
+    assert layers.Conv2D(2, 3, data_format=None).filters == 2
+    assert ac.ops.image.resize(images, (2, 2)).shape == (2, 2, 2, 4)

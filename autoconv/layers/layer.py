@@ -556,8 +556,9 @@ def serialized(module: Any, item: Any) -> Any:
 
 
 def _float_dtype(dtype: Any, owner: str) -> str:
+    """``dtype`` checked, or Keras's default float (``config.floatx()``) when None."""
     if dtype is None:
-        return "float32"
+        return config.floatx()
     name = getattr(dtype, "name", serialization.dtype_name(dtype))
     if name not in ("float32", "float64"):
         raise ValueError(

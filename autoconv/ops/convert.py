@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv import config
 from autoconv.backends import namespace
 from autoconv.ops.base import as_tensor
 from autoconv.ops.elementwise import cast
@@ -50,9 +51,10 @@ def standard_dtype(dtype: Any) -> np.dtype | None:
 
 
 def standardize_data_format(data_format: str | None) -> str:
-    """``"channels_last"`` (autoconv's only image layout) when None, else the checked value."""
+    """The checked value, or Keras's default layout (``config.image_data_format()``) when
+    None."""
     if data_format is None:
-        return "channels_last"
+        return config.image_data_format()
     data_format = str(data_format).lower()
     if data_format not in {"channels_first", "channels_last"}:
         raise ValueError(

@@ -1,16 +1,17 @@
 """Models: :class:`Model` (functional, or subclassed with your own ``call``),
-:class:`Sequential`, and :func:`load_model` (Keras's ``keras.models.load_model``, which is
-:func:`autoconv.saving.load_model`).
+:class:`Sequential`, :func:`clone_model`, and Keras's ``keras.models.load_model``,
+``save_model`` and ``model_from_json``, which are :mod:`autoconv.saving`'s.
 
 ``model.py`` holds what every model shares (compile, the training step, weights, devices);
 ``graph.py`` the graph of layer calls and its plan (which layers run fused);
-``functional.py`` and ``sequential.py`` the two ways of building one; ``summary.py`` Keras 3's
-summary table. The file formats are :mod:`autoconv.saving`'s, the epoch loop is
-:mod:`autoconv.training`.
+``functional.py`` and ``sequential.py`` the two ways of building one; ``cloning.py`` a model's
+architecture again with new weights; ``summary.py`` Keras 3's summary table. The file formats
+are :mod:`autoconv.saving`'s, the epoch loop is :mod:`autoconv.training`.
 """
 
 from typing import Any
 
+from autoconv.models.cloning import clone_model
 from autoconv.models.functional import Functional
 from autoconv.models.model import Model
 from autoconv.models.sequential import Sequential
@@ -22,14 +23,16 @@ __all__ = [
     "ModelFileError",
     "Sequential",
     "TrainingDivergedError",
+    "clone_model",
     "load_model",
+    "model_from_json",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    # keras.models also exports load_model and save_model: autoconv.saving's (a package above
-    # the models, imported when asked for)
-    if name in ("load_model", "save_model", "ModelFileError"):
+    # keras.models also exports load_model, save_model and model_from_json: autoconv.saving's
+    # (a package above the models, imported when asked for)
+    if name in ("load_model", "save_model", "model_from_json", "ModelFileError"):
         from autoconv import saving
 
         return getattr(saving, name)

@@ -16,10 +16,18 @@ from typing import Any
 
 import numpy as np  # noqa: F401 - the docstring example uses it
 
-from autoconv.layers import InputLayer, SymbolicTensor, operation
+from autoconv.layers import (
+    BatchNormalization,
+    GlobalAveragePooling1D,
+    InputLayer,
+    Softmax,
+    SymbolicTensor,
+    operation,
+)
 from autoconv.layers.serialization import deserialize, serialize
 from autoconv.models.graph import Graph
 from autoconv.models.model import Model
+from autoconv.models.sequential import Sequential
 from autoconv.naming import unique_name
 from autoconv.tensor import Tensor
 
@@ -96,6 +104,11 @@ class Functional(Model):
                 for o, is_logits in zip(outputs, logits, strict=True)
             ]
         return _restructure(outputs, self._output_structure)
+
+    def get_build_config(self) -> dict[str, Any]:
+        """``{"input_shape": None}``, as Keras writes for a functional model (its graph, not an
+        input shape, builds it)."""
+        return {"input_shape": None}
 
     def get_config(self) -> dict[str, Any]:
         """Keras 3's functional config: every layer (Keras's order, Input layers included)
@@ -255,8 +268,8 @@ def _check_inputs(model: Functional, values: list[Any]) -> None:
 # ---------------------------------------------------------------------- Keras's configs
 def _node_config(node: Any, numbers: dict[int, int]) -> dict[str, Any]:
     """One call in Keras's form: its input tensors as ``args`` (a list of tensors for a list
-    call; an operation's arguments as its call takes them), an explicit ``training`` in
-    ``kwargs``."""
+    call; an operation's arguments as its call takes them), an explicit ``training`` and the
+    ``mask`` Keras adds in ``kwargs`` (:func:`_node_kwargs`)."""
 
     def entry(t: SymbolicTensor) -> dict[str, Any]:
         return {
@@ -271,8 +284,28 @@ def _node_config(node: Any, numbers: dict[int, int]) -> dict[str, Any]:
     if isinstance(node.layer, operation.Operation):
         return {"args": node.layer.node_arguments(entry), "kwargs": {}}
     tensors = [entry(t) for t in node.inputs]
+    return {"args": [tensors] if node.list_call else tensors, "kwargs": _node_kwargs(node)}
+
+
+# Keras's layers whose call takes a ``mask`` (and Keras's Lambda, which autoconv does not
+# save), models too: Keras records ``mask=None`` in their calls' kwargs, except where its call
+# converted the inputs first (see _node_kwargs).
+_CALLS_WITH_MASK = (BatchNormalization, GlobalAveragePooling1D, Softmax, Sequential)
+
+
+def _node_kwargs(node: Any) -> dict[str, Any]:
+    """A layer call's ``kwargs`` as Keras records them: an explicit ``training``, then
+    ``mask`` (None, or a None per tensor of a list call) for a layer whose Keras call takes
+    one. A functional model always gets it; the other layers only when called on one tensor of
+    their dtype without ``training`` (else Keras's call copies its kwargs before adding it)."""
     kwargs = {"training": node.kwargs["training"]} if "training" in node.kwargs else {}
-    return {"args": [tensors] if node.list_call else tensors, "kwargs": kwargs}
+    mask = [None] * len(node.inputs) if node.list_call else None
+    if isinstance(node.layer, Functional):
+        return kwargs | {"mask": mask}
+    plain = not kwargs and not node.list_call and node.inputs[0].dtype == node.layer.dtype
+    if isinstance(node.layer, _CALLS_WITH_MASK) and plain:
+        return {"mask": mask}
+    return kwargs
 
 
 def _checked_list(value: Any, what: str) -> list[Any]:
@@ -353,8 +386,9 @@ def _node_arguments(call: dict[str, Any], outputs: dict) -> tuple[Any, Any]:
     kwargs = call.get("kwargs") or {}
     if not isinstance(kwargs, dict) or set(kwargs) - {"training", "mask"}:
         raise ValueError(f"a call's kwargs may hold training (and mask), got {kwargs!r}")
-    if kwargs.get("mask") is not None:
-        raise ValueError("masks are not supported by autoconv")
+    mask = kwargs.get("mask")
+    if mask is not None and (not isinstance(mask, list) or any(m is not None for m in mask)):
+        raise ValueError("masks are not supported by autoconv")  # (a None per tensor is none)
     training = kwargs.get("training")
     if training not in (None, True, False):
         raise ValueError(f"a call's training must be true, false or null, got {training!r}")

@@ -180,6 +180,26 @@ class Graph:
         layers between it and an output first, and among equals in the order a depth-first
         walk back from the outputs first meets them (Keras's ``map_graph``: the order of
         ``model.layers``, of a summary, of a model file's entries and weights)."""
+        nodes, layer_depth, met = self._keras_depths()
+        layers = {id(node.layer): node.layer for node, _ in nodes.values()}
+        for tensor in self.inputs:  # inputs nothing reads come last, as Keras's
+            if id(tensor.node.layer) not in layers:
+                layers[id(tensor.node.layer)] = tensor.node.layer
+                layer_depth[id(tensor.node.layer)], met[id(tensor.node.layer)] = 0, -1
+        return sorted(layers.values(), key=lambda l: (-layer_depth[id(l)], met[id(l)]))
+
+    def keras_order(self) -> list[Node]:
+        """The nodes in the order Keras's functional model runs them (its
+        ``_run_through_graph``, which ``clone_model`` follows): the deepest first, and each
+        depth's in the order Keras's ``map_graph`` records them."""
+        nodes, _, _ = self._keras_depths()
+        return [node for node, _ in sorted(nodes.values(), key=lambda entry: -entry[1])]
+
+    def _keras_depths(self) -> tuple[dict[int, list[Any]], dict[int, int], dict[int, int]]:
+        """Keras's ``map_graph``: each node's ``[node, depth]`` (the most calls between it and
+        an output) in the order Keras's dict of depths gets them, each layer's depth (its
+        deepest node's), and when a depth-first walk back from the outputs first met each
+        layer."""
         met: dict[int, int] = {}  # layer -> when the walk first met it
         finished: set[int] = set()
         walked: list[Node] = []  # nodes, each after the nodes it reads
@@ -196,20 +216,17 @@ class Graph:
                 met.setdefault(id(node.layer), len(met))
                 stack.append((node, True))
                 stack.extend((parent, False) for parent in reversed(node.parents))
-        node_depth: dict[int, int] = {}
+        nodes: dict[int, list[Any]] = {}
         layer_depth: dict[int, int] = {}
-        layers: dict[int, Any] = {}
         for node in reversed(walked):
-            depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
-            node_depth[id(node)] = layer_depth[id(node.layer)] = depth
-            layers[id(node.layer)] = node.layer
+            entry = nodes.setdefault(id(node), [node, 0])
+            entry[1] = layer_depth[id(node.layer)] = max(
+                entry[1], layer_depth.get(id(node.layer), 0)
+            )
             for parent in node.parents:
-                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
-        for tensor in self.inputs:  # inputs nothing reads come last, as Keras's
-            if id(tensor.node.layer) not in layers:
-                layers[id(tensor.node.layer)] = tensor.node.layer
-                layer_depth[id(tensor.node.layer)], met[id(tensor.node.layer)] = 0, -1
-        return sorted(layers.values(), key=lambda l: (-layer_depth[id(l)], met[id(l)]))
+                above = nodes.setdefault(id(parent), [parent, 0])
+                above[1] = max(entry[1] + 1, above[1])
+        return nodes, layer_depth, met
 
     def _make_plan(self) -> Plan:
         readers: dict[int, list[Node]] = {}

@@ -13,6 +13,7 @@ mixins would scatter one object's state over files.)
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -242,11 +243,12 @@ class Model(Layer):
         self.steps_per_execution = int(steps_per_execution)
         self.compiled = True
 
-    def get_compile_config(self) -> dict[str, Any] | None:
-        """What ``compile`` was given, as Keras 3 keeps it in a model file (None before
-        ``compile``): the optimizer's entry, the loss and metrics as names or entries."""
+    def get_compile_config(self) -> dict[str, Any]:
+        """What ``compile`` was given, as Keras 3 keeps it in a model file (``{}`` before
+        ``compile``, as Keras's): the optimizer's entry, the loss and metrics as names or
+        entries."""
         if not self.compiled or self.optimizer is None:
-            return None
+            return {}
         given = self._compile_arguments
         return {
             "optimizer": optimizers_module.serialize(self.optimizer),
@@ -561,6 +563,14 @@ class Model(Layer):
         from autoconv import saving
 
         saving.load_weights(self, filepath)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The architecture (and compile settings) as Keras's JSON, ``json.dumps`` of
+        :func:`autoconv.saving.serialize_keras_object` with ``kwargs``; no weights.
+        ``autoconv.models.model_from_json`` and Keras's read it."""
+        from autoconv import saving
+
+        return json.dumps(saving.serialize_keras_object(self), **kwargs)
 
     def get_config(self) -> dict[str, Any]:
         raise NotImplementedError(

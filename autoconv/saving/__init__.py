@@ -10,7 +10,9 @@ registry of a user's own classes.
 - ``register_keras_serializable``, ``get_custom_objects``, ``custom_object_scope``,
   ``get_registered_name`` / ``get_registered_object``: how a model file finds a user's own
   layers, losses and functions by name (:mod:`autoconv.registration`).
-- ``serialize_keras_object`` / ``deserialize_keras_object``: Keras's object entries.
+- ``serialize_keras_object`` / ``deserialize_keras_object``: Keras's object entries;
+  ``model_from_json`` (Keras's ``keras.models.model_from_json``, also
+  ``autoconv.models.model_from_json``) reads ``model.to_json()``'s, Keras's or autoconv's.
 
 Loading is safe by default, as Keras's: no Python code in a file is run (a ``Lambda`` layer's
 is refused), every class a file names is autoconv's own or one the user registered, and every
@@ -30,6 +32,7 @@ in :mod:`.keras_file` (with :mod:`.h5_state`), :mod:`.legacy_h5` and :mod:`.npz_
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import zipfile
 from pathlib import Path
@@ -40,6 +43,7 @@ import h5py
 from autoconv import initializers, losses, metrics, optimizers, regularizers
 from autoconv.layers import Layer
 from autoconv.layers import serialization as layer_serialization
+from autoconv.models import Model
 from autoconv.registration import (
     CustomObjectScope,
     custom_object_scope,
@@ -49,7 +53,7 @@ from autoconv.registration import (
     register_keras_serializable,
 )
 from autoconv.saving import keras_file, legacy_h5, npz_file
-from autoconv.saving.files import FILE_ERRORS, ModelFileError
+from autoconv.saving.files import FILE_ERRORS, ModelFileError, reason
 
 __all__ = [
     "CustomObjectScope",
@@ -61,6 +65,7 @@ __all__ = [
     "get_registered_object",
     "load_model",
     "load_weights",
+    "model_from_json",
     "register_keras_serializable",
     "save_model",
     "save_weights",
@@ -117,6 +122,37 @@ def load_model(
     if kind == "zip":
         raise ModelFileError(f"{path} is a zip archive, but not a .keras model file")
     raise ModelFileError(f"{path} is not a model file (not a .keras zip archive)")
+
+
+def model_from_json(json_string: str | bytes, custom_objects: dict[str, Any] | None = None) -> Any:
+    """The model a JSON string of ``model.to_json()`` (Keras's or autoconv's) describes, built
+    with new weights, and compiled where the JSON holds compile settings (as Keras's). Safe as
+    :func:`load_model`: only autoconv's classes and the user's (registered, or in
+    ``custom_objects``), no Lambda's code. A string that is not JSON, or JSON that does not
+    describe a model, is one ValueError that says why (a ``json_string`` that is no string, a
+    TypeError)."""
+    try:
+        config = json.loads(json_string)
+    except TypeError as error:
+        raise TypeError(f"model_from_json: {error}") from None
+    except ValueError as error:  # (JSONDecodeError, and UnicodeDecodeError for bytes)
+        raise ValueError(f"model_from_json: the string is not JSON ({error})") from None
+    try:
+        model = deserialize_keras_object(config, custom_objects)
+    except FILE_ERRORS as error:
+        raise ValueError(f"model_from_json: {reason(error)}") from None
+    if not isinstance(model, Model):
+        raise ValueError(
+            f"model_from_json: the JSON describes {_described(model)}, not a model (it reads "
+            "what model.to_json() writes)"
+        )
+    return model
+
+
+def _described(value: Any) -> str:
+    if isinstance(value, Layer):
+        return f"a {type(value).__name__} layer"
+    return f"a JSON {type(value).__name__}" if isinstance(value, list | dict) else repr(value)
 
 
 def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True) -> None:
@@ -249,4 +285,7 @@ def deserialize_keras_object(
         cls = get_registered_object(config.get("registered_name") or config["class_name"])
         if inspect.isclass(cls) and not issubclass(cls, Layer):
             return cls.from_config(config.get("config", {}))
-        return layer_serialization.deserialize(config, custom_objects, safe_mode)
+        made = layer_serialization.deserialize(config, custom_objects, safe_mode)
+        if config.get("compile_config") and hasattr(made, "compile_from_config"):
+            made.compile_from_config(config["compile_config"])  # as Keras's
+        return made

@@ -275,7 +275,7 @@ def save_model(model: Any, path: Path, overwrite: bool) -> None:
         "model_config": json.dumps(config),
     }
     compile_config = model.get_compile_config()
-    if compile_config is not None:
+    if compile_config:  # ({} before compile)
         optimizer = compile_config.pop("optimizer")
         compile_config["optimizer_config"] = {
             "class_name": optimizer["class_name"],

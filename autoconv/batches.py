@@ -1,11 +1,13 @@
 """The data ``fit``, ``evaluate`` and ``predict`` take: arrays (one, a list, or a dict by input
-name) and datasets, checked against the model's inputs, outputs and loss before any work, then
-cut into batches on the model's device (shuffled in an order of the epoch's), and a validation
-split cut off the end, as Keras's."""
+name), checked against the model's inputs, outputs and loss before any work, then cut into
+batches on the model's device (shuffled in an order of the epoch's), and a validation split
+cut off the end, as Keras's; and data that comes in batches (a Dataset, a PyDataset, a
+generator), each batch checked as it comes."""
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
@@ -14,7 +16,7 @@ import numpy as np
 
 from autoconv import distributed
 from autoconv.backends import namespace
-from autoconv.data import Dataset
+from autoconv.data.epochs import epochs_of, kind_of
 from autoconv.losses import check_probability_targets
 from autoconv.ops.loss import checked_labels
 from autoconv.seeds import epoch_generator
@@ -234,6 +236,10 @@ class ArrayBatches:
             else:
                 yield Batch(partial(self._gather, order, count), count, ("shuffled", count))
 
+    def ran_out(self) -> bool:
+        """Never: arrays make every pass (see :meth:`DatasetBatches.ran_out`)."""
+        return False
+
     def _shuffled(self, order: np.ndarray) -> Any:
         """The epoch's ``order`` in the one device array every shuffled pass gathers from,
         refilled in place: a step recorded in one epoch replays in the next."""
@@ -368,64 +374,99 @@ def _each(batch: tuple, change: Callable, *others: tuple) -> tuple:
 
 
 class DatasetBatches:
-    """The batches of an :class:`autoconv.data.Dataset` (or any iterable of batches) whose
-    elements are ``x``, ``(x, y)`` or ``(x, y, sample_weight)``, each checked and put on the
-    model's device as it comes (inputs as :func:`resident` keeps them): uploaded for a step run
-    as it comes, or, for a step recorded or replayed, copied into the arrays every batch of its
-    shapes is read from (on the GPU without waiting for the device). The dataset shuffles
-    itself (``fit``'s ``shuffle`` does not apply, as in Keras); one pass over it is an epoch,
-    or ``steps_per_epoch`` batches. Without ``targets`` (``predict``'s) an element's y and
-    sample weights are ignored, as in Keras."""
+    """The batches of data that comes in batches: an :class:`autoconv.data.Dataset`, a
+    :class:`autoconv.data.PyDataset` or a Python generator (their passes:
+    :mod:`autoconv.data.epochs`), whose batches are ``x``, ``(x, y)`` or
+    ``(x, y, sample_weight)``, each checked (an error names the batch) and put on the model's
+    device as it comes (inputs as :func:`resident` keeps them): uploaded for a step run as it
+    comes, or, for a step recorded or replayed, copied into the arrays every batch of its
+    shapes is read from (on the GPU without waiting for the device). ``shuffle`` reorders a
+    PyDataset's batches each pass (a dataset shuffles itself, a generator cannot: it does not
+    apply to them, as in Keras). One pass is an epoch, or ``steps_per_epoch`` batches. Without
+    ``targets`` (``predict``'s) a batch's y and sample weights are ignored, as in Keras; with
+    ``class_weight`` (a PyDataset's, in ``fit``) each batch's samples are weighted by class."""
 
-    def __init__(self, model: Any, dataset: Any, what: str, targets: bool = True) -> None:
-        self.model, self.dataset, self.what, self.targets = model, dataset, what, targets
+    def __init__(
+        self, model: Any, data: Any, what: str, targets: bool = True, class_weight: Any = None
+    ) -> None:
+        self.model, self.what, self.targets = model, what, targets
+        self.class_weight = class_weight
         self.xp = namespace(model.device)
-        size = dataset.cardinality() if isinstance(dataset, Dataset) else len(dataset)
-        self.steps = size if size >= 0 else None  # None: infinite or unknown
+        self.passes = epochs_of(data)
+        self.steps = self.passes.steps  # None: infinite or unknown
         self._places = Places(self.xp)
 
     def batches(
         self, shuffle: bool, steps: int | None = None, epoch: int = 0, first: int = 0
     ) -> Iterator[Batch]:
-        if steps is None and self.steps is None and self.infinite:
+        if steps is None and self.passes.infinite:
             give = (
                 "steps"
                 if self.what == "predict"
                 else "steps_per_epoch (and validation_steps for validation data)"
             )
-            raise ValueError(f"{self.what}: the dataset repeats forever; give {give}")
-        for step, element in enumerate(self.dataset):
-            if steps is not None and step >= steps:
-                return
-            if step < first:  # done before training resumed (BackupAndRestore)
-                continue
-            x, y, w = unpack(element) if self.targets else (unpack(element)[0], None, None)
-            xs = input_arrays(self.model, x, self.what)
+            raise ValueError(f"{self.what}: {self.passes.endless}; give {give}")
+        for label, (x, y, w) in self.passes.epoch(shuffle, steps, epoch, first):
+            what = f"{self.what}: {label}"
+            if not self.targets:
+                y = w = None
+            if w is not None and self.class_weight is not None:
+                raise ValueError(
+                    f"{what}: the batch holds sample weights and fit was given class_weight; "
+                    "give one or the other"
+                )
+            xs = input_arrays(self.model, x, what)
             build_for(self.model, xs)
-            ys = target_arrays(self.model, y, len(xs[0]), self.what) if y is not None else []
-            ws = sample_weights(self.model, w, None, ys, len(xs[0]), self.what)
+            ys = target_arrays(self.model, y, len(xs[0]), what) if y is not None else []
+            ws = sample_weights(self.model, w, self.class_weight, ys, len(xs[0]), what)
             yield self._places.batch(([resident(a) for a in xs], ys, ws), len(xs[0]))
 
-    @property
-    def infinite(self) -> bool:
-        return isinstance(self.dataset, Dataset) and self.dataset.cardinality() == -1
-
-
-def unpack(element: Any) -> tuple[Any, Any, Any]:
-    """Keras's ``(x, y, sample_weight)`` from a dataset element: ``x``, ``(x,)``, ``(x, y)``
-    or ``(x, y, sample_weight)``."""
-    if isinstance(element, tuple):
-        if len(element) > 3 or not element:
-            raise ValueError(
-                f"a dataset element must be x, (x, y) or (x, y, sample_weight), got a tuple of "
-                f"{len(element)}"
-            )
-        return (*element, None, None)[:3]
-    return element, None, None
+    def ran_out(self) -> bool:
+        """Whether a generator's batches are all taken (by the passes before): then a warning
+        says that the pass ``fit`` was to make next does not happen."""
+        if not self.passes.ran_out():
+            return False
+        then = (
+            "its validation is skipped from now on"
+            if "validation" in self.what
+            else "training stops here"
+        )
+        warnings.warn(
+            f"{self.what}: the generator has no batches left, so {then} (give "
+            "steps_per_epoch/validation_steps and a generator with enough batches for every "
+            "epoch, or a PyDataset, which starts anew each pass)",
+            stacklevel=4,  # (the caller of model.fit)
+        )
+        return True
 
 
 def is_dataset(x: Any) -> bool:
-    return isinstance(x, Dataset)
+    """Whether ``x`` comes in batches: a Dataset, a PyDataset or a generator."""
+    return kind_of(x) is not None
+
+
+def check_dataset_arguments(
+    what: str, x: Any, y: Any, batch_size: Any, sample_weight: Any, class_weight: Any,
+    split: float,
+) -> None:  # fmt: skip
+    """What Keras refuses when ``x`` comes in batches (its batches hold the targets and
+    weights; a PyDataset's may be weighted by class)."""
+    kind = kind_of(x)
+    if kind == "a PyDataset":
+        class_weight = None
+    for name, value in (("y", y), ("batch_size", batch_size), ("sample_weight", sample_weight),
+                        ("class_weight", class_weight)):  # fmt: skip
+        if value is not None:
+            raise ValueError(
+                f"{what}: {name} must not be given when x is {kind}: its batches are x, "
+                "(x, y) or (x, y, sample_weight), and it makes its own batches"
+            )
+    if split:
+        raise ValueError(
+            f"{what}: validation_split is only supported for arrays, not {kind}; give "
+            "validation_data (e.g. image_dataset_from_directory(..., subset='validation'), or "
+            "a PyDataset of the validation batches)"
+        )
 
 
 def validation_split_of(

@@ -31,6 +31,7 @@ from autoconv.batches import (
     Places,
     batch_size_of,
     build_for,
+    check_dataset_arguments,
     input_arrays,
     is_dataset,
     resident,
@@ -203,13 +204,16 @@ def fit(
     verbose = _verbosity(verbose) if distributed.is_main() else 0
     callbacks = CallbackList.checked(callbacks)
     if is_dataset(x):
-        _dataset_arguments("fit", y, batch_size, sample_weight, class_weight, validation_split)
+        check_dataset_arguments(
+            "fit", x, y, batch_size, sample_weight, class_weight, validation_split
+        )
         if world is not None:
             raise ValueError(
                 "fit: over several processes (autoconv.distributed) x must be arrays, which "
-                "each process splits; a Dataset is not split between processes"
+                "each process splits; a Dataset is not split between processes (nor a "
+                "PyDataset, nor a generator)"
             )
-        data: Any = DatasetBatches(model, x, "fit")
+        data: Any = DatasetBatches(model, x, "fit", class_weight=class_weight)
     else:
         batch_size = batch_size_of(batch_size, "fit")
         if world is not None:
@@ -252,6 +256,8 @@ def fit(
     val_run = evaluation_steps(model)
     logs: dict[str, float] = {}
     for epoch in range(initial_epoch, epochs):
+        if data.ran_out():  # a generator the epochs before took every batch of
+            break
         callback_list.on_epoch_begin(epoch)
         started = time.perf_counter()
         state = StepState(model, steps_run.status)
@@ -283,7 +289,7 @@ def fit(
         if not stopped:
             _stopped(model, status, epoch, state)
         seconds = time.perf_counter() - started
-        if val is not None and (epoch + 1) % validation_freq == 0:
+        if val is not None and (epoch + 1) % validation_freq == 0 and not val.ran_out():
             val_logs = _evaluate_batches(model, val, validation_steps, callback_list, val_run)
             logs |= {f"val_{k}": v for k, v in val_logs.items()}
         history.epoch_seconds.append(seconds)
@@ -416,7 +422,7 @@ def evaluate(
     callbacks = CallbackList.checked(callbacks)
     kept = None
     if is_dataset(x):
-        _dataset_arguments("evaluate", y, batch_size, sample_weight, None, 0.0)
+        check_dataset_arguments("evaluate", x, y, batch_size, sample_weight, None, 0.0)
         data: Any = DatasetBatches(model, x, "evaluate")
     else:
         xs = input_arrays(model, x, "evaluate")
@@ -460,19 +466,19 @@ def _in_order(model: Any, logs: dict[str, float]) -> Any:
 def predict(
     model: Any, x: Any, batch_size: int | None, verbose: Any, steps: int | None, callbacks: Any
 ) -> Any:
-    """Keras's ``predict``: the outputs for x (arrays, or a dataset whose elements are x or
-    (x, y, ...)), batch by batch, as NumPy arrays. The outputs stay on the model's device
-    until the end (one read back), or each execution's when a callback wants them."""
+    """Keras's ``predict``: the outputs for x (arrays, or a dataset, PyDataset or generator
+    whose batches are x or (x, y, ...)), batch by batch, as NumPy arrays. The outputs stay on
+    the model's device until the end (one read back), or each execution's when a callback
+    wants them."""
     callbacks = CallbackList.checked(callbacks)
     if steps is not None:
         steps = _count(steps, "steps", "predict", minimum=1)
     kept, runner = None, None
     if is_dataset(x):
-        if batch_size is not None:
-            raise ValueError("predict: batch_size must not be given when x is a dataset")
+        check_dataset_arguments("predict", x, None, batch_size, None, None, 0.0)
         data: Any = DatasetBatches(model, x, "predict", targets=False)
-        total = x.cardinality() if x.cardinality() >= 0 else 0
         expected = data.steps if steps is None else min(steps, data.steps or steps)
+        total = expected or 0  # (0: unknown)
         predictions = Predictions(model, batches=expected or 1)
     else:
         xs = input_arrays(model, x, "predict")
@@ -670,24 +676,6 @@ def warm_up(model: Any, x: Any, y: Any) -> float:
 
 
 # ------------------------------------------------------------------------ helpers
-def _dataset_arguments(
-    what: str, y: Any, batch_size: Any, sample_weight: Any, class_weight: Any, split: float
-) -> None:
-    """What Keras refuses when x is a dataset (its elements hold the targets and weights)."""
-    for name, value in (("y", y), ("batch_size", batch_size), ("sample_weight", sample_weight),
-                        ("class_weight", class_weight)):  # fmt: skip
-        if value is not None:
-            raise ValueError(
-                f"{what}: {name} must not be given when x is a dataset: its elements are x, "
-                "(x, y) or (x, y, sample_weight), and it makes its own batches"
-            )
-    if split:
-        raise ValueError(
-            f"{what}: validation_split is only supported for arrays, not datasets; give "
-            "validation_data (e.g. image_dataset_from_directory(..., subset='validation'))"
-        )
-
-
 def _count(value: Any, name: str, what: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ValueError(f"{what}: {name} must be an int >= {minimum}, got {value!r}")

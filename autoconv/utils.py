@@ -12,6 +12,7 @@ from autoconv.config import (
     is_interactive_logging_enabled,
 )
 from autoconv.data.directory import image_dataset_from_directory
+from autoconv.data.py_dataset import PyDataset, Sequence
 from autoconv.layers import clear_session
 from autoconv.ops.engine import one_hot
 from autoconv.plot_model import model_to_dot, plot_model
@@ -20,6 +21,8 @@ from autoconv.seeds import set_random_seed
 from autoconv.windows import MAX_SIZE, is_int
 
 __all__ = [
+    "PyDataset",
+    "Sequence",
     "array_to_img",
     "clear_session",
     "disable_interactive_logging",

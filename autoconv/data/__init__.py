@@ -1,5 +1,6 @@
-"""Input pipelines: :class:`Dataset` (the ``tf.data`` methods the Keras tutorials call) and
-:func:`image_dataset_from_directory`, which reads a folder of images into one.
+"""Input pipelines: :class:`Dataset` (the ``tf.data`` methods the Keras tutorials call),
+:func:`image_dataset_from_directory`, which reads a folder of images into one, and
+:class:`PyDataset` (``keras.utils.PyDataset``: batches made by a class's ``__getitem__``).
 
 >>> import numpy as np
 >>> ds = Dataset.from_tensor_slices((np.arange(5), np.arange(5) * 10)).batch(2)
@@ -9,11 +10,13 @@
 
 from autoconv.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from autoconv.data.directory import image_dataset_from_directory
+from autoconv.data.py_dataset import PyDataset
 
 __all__ = [
     "AUTOTUNE",
     "INFINITE_CARDINALITY",
     "UNKNOWN_CARDINALITY",
     "Dataset",
+    "PyDataset",
     "image_dataset_from_directory",
 ]

@@ -226,7 +226,7 @@ class Dataset:
                 f"map: num_parallel_calls must be a positive int or AUTOTUNE, "
                 f"got {num_parallel_calls!r}"
             )
-        return Dataset(lambda: _parallel_map(iter(self), call, workers), self._cardinality)
+        return Dataset(lambda: parallel_map(iter(self), call, workers), self._cardinality)
 
     def prefetch(self, buffer_size: int) -> Dataset:
         """Run the pipeline up to here on a background thread that keeps up to
@@ -300,15 +300,19 @@ def _shuffled(elements: Iterator[Any], buffer_size: int, rng: np.random.Generato
     yield from buffer
 
 
-def _parallel_map(elements: Iterator[Any], fn: Callable[[Any], Any], workers: int) -> Iterator:
+def parallel_map(
+    elements: Iterator[Any], fn: Callable[[Any], Any], workers: int, ahead: int | None = None
+) -> Iterator:
     """``fn`` over ``elements`` on ``workers`` threads, results in input order, with at most
-    2 * workers calls started and not yet consumed."""
+    ``ahead`` (default 2 * workers) calls started and not yet consumed. An error of ``fn`` is
+    raised at its element's place; the threads are gone once the iterator ends or closes."""
     pool = ThreadPoolExecutor(workers, thread_name_prefix="autoconv-map")
     pending: deque = deque()
+    ahead = 2 * workers if ahead is None else ahead
     try:
         for element in elements:
             pending.append(pool.submit(fn, element))
-            if len(pending) >= 2 * workers:
+            if len(pending) >= ahead:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()

@@ -433,3 +433,44 @@ def test_gpu_state_gives_the_cpus_values(name, options, draw, rng):
         gpu.update_state(y_true, ac.Tensor(y_pred, device="cuda"), sample_weight=weight)
     assert all(isinstance(v, cuda_backend.CudaArray) for v in gpu.variables)
     np.testing.assert_allclose(gpu.result(), cpu.result(), **TOLERANCE)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cudasim)])
+def test_metrics_of_several_values_are_arrays_in_the_logs(device, capsys):
+    """F1Score() (one score per class), R2Score(class_aggregation=None) and counts at several
+    thresholds log NumPy arrays, as Keras's fit does; the bar shows their means."""
+    if device == "cuda":
+        pytest.importorskip("numba_cuda")
+    x, y = classification_data(3)
+    ac.utils.set_random_seed(0)
+    model = ac.Sequential([layers.Input((5,)), layers.Dense(3, activation="softmax")])
+    model.to(device).compile(
+        ac.optimizers.SGD(0.0), "categorical_crossentropy",
+        metrics=[metrics.F1Score(), metrics.R2Score(class_aggregation=None),
+                 metrics.TruePositives(thresholds=[0.2, 0.5])],
+    )  # fmt: skip
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=2).history
+    printed = capsys.readouterr().out
+    evaluated = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    predictions = model.predict(x, verbose=0)
+    made = {
+        "f1_score": keras.metrics.F1Score(),
+        "true_positives": keras.metrics.TruePositives(thresholds=[0.2, 0.5]),
+    }
+    for name, metric in made.items():
+        metric.update_state(y, predictions)
+        want = keras.ops.convert_to_numpy(metric.result())
+        assert [np.shape(v) for v in history[name]] == [want.shape] * 2
+        np.testing.assert_allclose(evaluated[name], want, **TOLERANCE)
+        np.testing.assert_allclose(history[name][-1], want, **TOLERANCE)
+        assert f" - {name}: {float(np.mean(history[name][-1])):.4f}" in printed
+    assert np.shape(evaluated["r2_score"]) == (3,)
+
+
+def test_monitoring_a_metric_of_several_values_is_one_clear_error():
+    x, y = classification_data(3)
+    model = ac.Sequential([layers.Input((5,)), layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "categorical_crossentropy", metrics=[metrics.F1Score()])
+    stopper = ac.callbacks.EarlyStopping(monitor="f1_score", mode="max")
+    with pytest.raises(ValueError, match=r"monitor='f1_score' has 3 values .*average='macro'"):
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[stopper])

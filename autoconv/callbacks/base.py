@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from autoconv import config, distributed
 
 
@@ -283,9 +285,11 @@ def _eta(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-def _metrics(logs: dict[str, float]) -> str:
+def _metrics(logs: dict[str, Any]) -> str:
+    """The logs as Keras's bar shows them: a metric of several values by their mean."""
+    shown = {k: float(np.mean(v)) for k, v in logs.items()}
     return "".join(
-        f" - {k}: {v:.4f}" if abs(v) > 1e-3 else f" - {k}: {v:.4e}" for k, v in logs.items()
+        f" - {k}: {v:.4f}" if abs(v) > 1e-3 else f" - {k}: {v:.4e}" for k, v in shown.items()
     )
 
 

@@ -71,6 +71,12 @@ class MonitorCallback(Callback):
             self.min_delta *= -1
 
     def _is_improvement(self, value: float, reference: float | None) -> bool:
+        if np.ndim(value) != 0:
+            raise ValueError(
+                f"{type(self).__name__}: monitor={self.monitor!r} has {np.size(value)} values "
+                "(one per class or output), not one number; monitor a metric averaged to one "
+                "(F1Score(average='macro'), say)"
+            )
         if reference is None:
             return True
         return bool(self.monitor_op(value - self.min_delta, reference))

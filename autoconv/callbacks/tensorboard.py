@@ -139,10 +139,8 @@ class TensorBoard(Callback):
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None and hasattr(optimizer, "iterations"):
             writer = self._writer("validation")
-            for name, value in (logs or {}).items():
-                writer.add_scalar(
-                    f"evaluation_{name}_vs_iterations", float(value), optimizer.iterations
-                )
+            for name, value in _scalars(logs):
+                writer.add_scalar(f"evaluation_{name}_vs_iterations", value, optimizer.iterations)
         if not self._training:  # a model.evaluate of its own: nothing else follows
             self._close_writers()
 
@@ -159,8 +157,8 @@ class TensorBoard(Callback):
         if self.write_steps_per_second:
             seconds = time.time() - self._batch_start_time
             writer.add_scalar("batch_steps_per_second", 1.0 / seconds, step)
-        for name, value in (logs or {}).items():
-            writer.add_scalar(f"batch_{name}", float(value), step)
+        for name, value in _scalars(logs):
+            writer.add_scalar(f"batch_{name}", value, step)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self.write_steps_per_second:
@@ -186,8 +184,8 @@ class TensorBoard(Callback):
         for run, run_logs in (("train", train_logs), ("validation", val_logs)):
             if run_logs:
                 writer = self._writer(run)
-                for name, value in run_logs.items():
-                    writer.add_scalar(f"epoch_{name}", float(value), epoch)
+                for name, value in _scalars(run_logs):
+                    writer.add_scalar(f"epoch_{name}", value, epoch)
 
     def _log_weights(self, epoch: int) -> None:
         writer = self._writer("train")
@@ -203,6 +201,12 @@ class TensorBoard(Callback):
 
 
 _BUCKETS = 30  # tf.summary.histogram's default: 30 buckets of equal width
+
+
+def _scalars(logs: dict | None) -> list[tuple[str, float]]:
+    """The logs' numbers: a scalar chart each (a metric of several values, F1Score()'s per
+    class, has none; the progress bar shows their mean)."""
+    return [(name, float(value)) for name, value in (logs or {}).items() if np.ndim(value) == 0]
 
 
 def _weight_image(weight: np.ndarray) -> np.ndarray | None:

@@ -327,10 +327,14 @@ class Model(Layer):
         for metric in self.metrics:
             metric.reset_state()
 
-    def get_metrics_result(self) -> dict[str, float]:
-        """Every metric's current value, sorted by name as Keras logs them (a device read)."""
-        logs = {m.name: float(m.result()) for m in self.metrics}
-        return {name: logs[name] for name in sorted(logs)}
+    def get_metrics_result(self) -> dict[str, Any]:
+        """Every metric's current value, sorted by name as Keras logs them (a device read): a
+        float, or a NumPy array for a metric of several values (``F1Score()``'s per class)."""
+        logs = {m.name: m.result() for m in self.metrics}
+        return {
+            name: float(logs[name]) if np.ndim(logs[name]) == 0 else np.asarray(logs[name])
+            for name in sorted(logs)
+        }
 
     # -------------------------------------------------------------- the one step
     def _loss(

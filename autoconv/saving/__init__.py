@@ -40,7 +40,7 @@ from typing import Any
 
 import h5py
 
-from autoconv import initializers, losses, metrics, optimizers, regularizers
+from autoconv import constraints, initializers, losses, metrics, optimizers, regularizers
 from autoconv.layers import Layer
 from autoconv.layers import serialization as layer_serialization
 from autoconv.models import Model
@@ -201,6 +201,7 @@ def _is_legacy(path: Path) -> bool:
 _FAMILIES = {
     "keras.initializers": initializers,
     "keras.regularizers": regularizers,
+    "keras.constraints": constraints,
     "keras.losses": losses,
     "keras.metrics": metrics,
     "keras.optimizers": optimizers,
@@ -213,13 +214,14 @@ _BASES = (
     (optimizers, optimizers.Optimizer),
     (initializers, initializers.Initializer),
     (regularizers, regularizers.Regularizer),
+    (constraints, constraints.Constraint),
 )
 
 
 def serialize_keras_object(obj: Any) -> Any:
     """Keras's JSON form of ``obj``: plain values as they are, lists and dicts item by item,
-    a layer, model, loss, metric, optimizer, initializer or regularizer as its entry (module,
-    class name, config, registered name), a function by its registered name."""
+    a layer, model, loss, metric, optimizer, initializer, regularizer or constraint as its
+    entry (module, class name, config, registered name), a function by its registered name."""
     if obj is None or isinstance(obj, str | bool | int | float):
         return obj
     if isinstance(obj, list | tuple):

@@ -327,12 +327,24 @@ def test_registry_names():
 def test_serialize_and_deserialize_keras_objects():
     for obj in [layers.Dense(3, activation="relu"), ac.losses.CategoricalCrossentropy(),
                 ac.optimizers.Adam(0.01), ac.initializers.HeNormal(seed=1),
-                ac.regularizers.L2(0.1), ac.metrics.AUC()]:  # fmt: skip
+                ac.regularizers.L2(0.1), ac.metrics.AUC(),
+                ac.constraints.MaxNorm(3.0, axis=[0, 1])]:  # fmt: skip
         entry = ac.saving.serialize_keras_object(obj)
         assert entry["module"].startswith("keras.") and entry["registered_name"] is None
         again = ac.saving.deserialize_keras_object(json.loads(json.dumps(entry)))
         assert type(again) is type(obj) and again.get_config() == obj.get_config()
     assert ac.saving.serialize_keras_object([1, "a", None]) == [1, "a", None]
+
+
+def test_a_constraints_entry_is_kerass():
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    ours = ac.saving.serialize_keras_object(ac.constraints.MinMaxNorm(0.5, 2.0, rate=0.5))
+    theirs = keras.saving.serialize_keras_object(keras.constraints.MinMaxNorm(0.5, 2.0, rate=0.5))
+    assert ours == theirs
+    back = ac.saving.deserialize_keras_object(theirs)
+    assert isinstance(back, ac.constraints.MinMaxNorm) and back.get_config()["rate"] == 0.5
 
 
 def test_a_lambda_layer_is_never_loaded(tmp_path):

@@ -293,7 +293,7 @@ def fit(
             val_logs = _evaluate_batches(model, val, validation_steps, callback_list, val_run)
             logs |= {f"val_{k}": v for k, v in val_logs.items()}
         history.epoch_seconds.append(seconds)
-        callback_list.on_epoch_end(epoch, logs, state.samples, seconds)
+        callback_list.on_epoch_end(epoch, logs, state.samples, seconds, state.step)
         if _agreed_stop(model, world):
             break
     if epochs > 0:  # as Keras's fit: the weights become their moving averages (use_ema)

@@ -217,9 +217,13 @@ class ProgbarLogger(Callback):
         if self.params.get("verbose") == 1 and self._dynamic():
             self._draw(step, logs, samples, seconds, final=False)
 
-    def finish(self, logs: dict[str, float], samples: int, seconds: float) -> None:
+    def finish(self, logs: dict[str, float], samples: int, seconds: float, done: int) -> None:
+        """The epoch's last line, after ``done`` steps. A dataset of unknown size counts as
+        that many steps from then on (Keras's bar: ``12/12``, not ``12/Unknown``)."""
         verbose = self.params.get("verbose")
-        steps = self.params.get("steps") or 0
+        if not self.params.get("steps"):
+            self.params = {**self.params, "steps": done}  # (this bar's copy alone)
+        steps = self.params["steps"]
         if verbose == 1:
             self._draw(steps, logs, samples, seconds, final=True)
         elif verbose == 2:
@@ -398,10 +402,13 @@ class CallbackList:
         if self.progbar is not None:
             self.progbar.update(step + 1, logs, samples, seconds)
 
-    def on_epoch_end(self, epoch: int, logs: dict, samples: int, seconds: float) -> None:
+    def on_epoch_end(
+        self, epoch: int, logs: dict, samples: int, seconds: float, steps: int
+    ) -> None:
+        """``steps``: how many the epoch ran."""
         self._call("on_epoch_end", epoch, logs)
         if self.progbar is not None:
-            self.progbar.finish(logs, samples, seconds)
+            self.progbar.finish(logs, samples, seconds, steps)
 
     def on_test_begin(self) -> None:
         self._call("on_test_begin", {})

@@ -224,7 +224,8 @@ def test_a_generator_is_one_stream_the_epochs_take_their_steps_from():
 )  # fmt: skip
 def test_the_callbacks_steps(x_of, steps_per_epoch, steps, capsys):
     """params["steps"]: the PyDataset's length (or steps_per_epoch), None for a generator
-    without steps_per_epoch, which the progress bar shows as Keras does: "Unknown"."""
+    without steps_per_epoch, whose epoch's last line counts the steps it ran, as Keras's
+    ("3/3", not "3/Unknown")."""
     x, y = data()
     seen = []
 
@@ -235,7 +236,8 @@ def test_the_callbacks_steps(x_of, steps_per_epoch, steps, capsys):
     given = Batches(x, y, 8) if x_of == "py_dataset" else stream(x, y, 8, 3)
     classifier().fit(given, steps_per_epoch=steps_per_epoch, callbacks=[Steps()], verbose=2)
     assert seen == [steps]
-    assert ("/Unknown" in capsys.readouterr().out) == (steps is None)
+    out = capsys.readouterr().out
+    assert "/Unknown" not in out and f"{steps or 3}/{steps or 3} - " in out, out
 
 
 def test_validation_data_as_a_py_dataset_or_a_generator():

@@ -31,14 +31,15 @@ class InputLayer(Layer):
         batch_size: int | None = None,
         dtype: Any = None,
         sparse: bool | None = None,
+        ragged: bool | None = None,
         batch_shape: Sequence[int | None] | None = None,
         input_tensor: Any = None,
         optional: bool = False,
         name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if sparse:
-            raise ValueError("InputLayer: sparse inputs are not supported by autoconv")
+        if sparse or ragged:
+            raise ValueError("InputLayer: sparse and ragged inputs are not supported by autoconv")
         if input_tensor is not None or optional:
             raise ValueError("InputLayer: input_tensor and optional inputs are not supported")
         if "input_shape" in kwargs and shape is None:  # Keras 2's spelling
@@ -63,13 +64,17 @@ class InputLayer(Layer):
         self.batch_shape = tuple(None if n is None else int(n) for n in full)
         self.built = True
         self._build_shape = self.batch_shape
-        Node(self, [], self.batch_shape)
+        Node(self, [], self.batch_shape, output_name=name)
 
     def compute_output_shape(self, input_shape: Any) -> Shape:
         return self.batch_shape
 
     def get_config(self) -> dict[str, Any]:
-        return {"batch_shape": list(self.batch_shape), "dtype": self.dtype, "name": self.name}
+        """Keras's keys: a dense, required input (autoconv has no other kind)."""
+        return {
+            "batch_shape": list(self.batch_shape), "dtype": self.dtype, "sparse": False,
+            "ragged": False, "name": self.name, "optional": False,
+        }  # fmt: skip
 
 
 def _integer_dtype(dtype: Any) -> str | None:
@@ -94,6 +99,7 @@ def Input(
     batch_size: int | None = None,
     dtype: Any = None,
     sparse: bool | None = None,
+    ragged: bool | None = None,
     batch_shape: Sequence[int | None] | None = None,
     name: str | None = None,
     tensor: Any = None,
@@ -106,5 +112,7 @@ def Input(
     >>> x.shape
     (None, 28, 28, 1)
     """
-    layer = InputLayer(shape, batch_size, dtype, sparse, batch_shape, tensor, optional, name)
+    layer = InputLayer(
+        shape, batch_size, dtype, sparse, ragged, batch_shape, tensor, optional, name
+    )
     return layer.output

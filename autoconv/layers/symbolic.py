@@ -109,7 +109,8 @@ class SymbolicTensor:
 
 
 class Node:
-    """One call of ``layer`` in a graph: the symbolic tensors it read and the one it made."""
+    """One call of ``layer`` in a graph: the symbolic tensors it read and the one it made,
+    named ``output_name`` (an Input's own name, as Keras's) or ``keras_tensor_N``."""
 
     def __init__(
         self,
@@ -118,13 +119,14 @@ class Node:
         output_shape: Shape,
         kwargs: dict[str, Any] | None = None,
         list_call: bool = False,
+        output_name: str | None = None,
     ) -> None:
         self.layer = layer
         self.inputs = list(inputs)
         self.list_call = list_call  # called with a list of tensors (merging layers)
         self.kwargs = dict(kwargs or {})
         self.index = len(layer._inbound_nodes)  # this node's number among the layer's calls
-        name = unique_name("keras_tensor")  # as Keras names its symbolic tensors
+        name = output_name or unique_name("keras_tensor")  # as Keras names its tensors
         self.outputs = [SymbolicTensor(output_shape, layer.dtype, self, name)]
         layer._inbound_nodes.append(self)
 

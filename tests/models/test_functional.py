@@ -186,6 +186,20 @@ def test_symbolic_tensors_print_as_keras():
     )
 
 
+def test_a_named_inputs_tensor_and_config_are_kerass():
+    """Keras names an Input's tensor after the Input (else keras_tensor_N) and writes a dense,
+    required input's config with sparse, ragged and optional."""
+    ac.layers.clear_session()
+    x = ac.Input((3,), name="pixels")
+    assert x.name == "pixels" and ac.Input((3,)).name == "keras_tensor"
+    assert x.node.layer.get_config() == {
+        "batch_shape": [None, 3], "dtype": "float32", "sparse": False, "ragged": False,
+        "name": "pixels", "optional": False,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="sparse and ragged inputs are not supported"):
+        ac.Input((3,), ragged=True)
+
+
 # ------------------------------------------------------------------------ running
 def test_a_shared_layer_runs_twice_with_the_same_weights():
     dense = layers.Dense(3)

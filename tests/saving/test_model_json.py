@@ -276,8 +276,6 @@ def _comparable(value: Any) -> Any:
     """A model's JSON without what autoconv still writes differently from Keras, outside the
     model's own entries (each to go once its module writes Keras's):
 
-    - an InputLayer's config lacks Keras's ``sparse``, ``ragged`` and ``optional`` (all false)
-      (autoconv/layers/input_layer.py);
     - the entries of layers that Keras's classes build without a ``build()`` of their own
       (:data:`UNBUILT`) have a ``build_config`` Keras's have not (autoconv/layers/);
     - an optimizer's entry names ``keras.optimizers`` and no registered name (Keras names the
@@ -295,9 +293,6 @@ def _comparable(value: Any) -> Any:
     value = {key: _comparable(item) for key, item in value.items()}
     if value.get("class_name") in UNBUILT:
         value.pop("build_config", None)
-    if value.get("class_name") == "InputLayer":
-        for key in ("sparse", "ragged", "optional"):
-            value["config"].pop(key, None)
     optimizer = value.get("compile_config", {}).get("optimizer")
     if isinstance(optimizer, dict):
         optimizer.pop("module"), optimizer.pop("registered_name"), optimizer["config"].pop("name")

@@ -151,26 +151,13 @@ def deserialize(
 ) -> Constraint:
     """The constraint a :func:`serialize` dict, a name ('max_norm', 'MaxNorm', ...), or a
     registered (or ``custom_objects``') custom constraint's entry makes."""
-    arguments = (config.get("config") or {}) if isinstance(config, dict) else {}
-    cls = registration.find_class(config, ALL_OBJECTS, Constraint, custom_objects)
-    if cls is None or not isinstance(arguments, dict):
-        raise ValueError(
-            f"Could not interpret constraint identifier: {config!r}; known constraints: "
-            f"{', '.join(sorted(ALL_OBJECTS))}"
-        )
-    return cls.from_config(arguments)
+    return registration.deserialize_object(
+        config, ALL_OBJECTS, Constraint, "constraint", custom_objects
+    )
 
 
 def get(identifier: Any) -> Any:
     """The constraint for ``identifier``: a name or config dict made into an instance (a name
     with its defaults), a class instantiated, an instance or any callable ``(weight) ->
     weight`` returned as it is; None gives None. Anything else is a ValueError."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str | dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret constraint identifier: {identifier!r}")
+    return registration.get_object(identifier, deserialize, "constraint")

@@ -411,26 +411,11 @@ def serialize(initializer: Initializer) -> dict[str, Any]:
 def deserialize(config: dict[str, Any] | str) -> Initializer:
     """The initializer a :func:`serialize` dict (Keras's, or autoconv's older one without
     ``module``), a name, or a registered custom initializer's entry makes."""
-    arguments = (config.get("config") or {}) if isinstance(config, dict) else {}
-    cls = registration.find_class(config, ALL_OBJECTS, Initializer)
-    if cls is None or not isinstance(arguments, dict):
-        raise ValueError(
-            f"Could not interpret initializer identifier: {config!r}; known initializers: "
-            f"{', '.join(sorted(ALL_OBJECTS))}"
-        )
-    return cls.from_config(arguments)
+    return registration.deserialize_object(config, ALL_OBJECTS, Initializer, "initializer")
 
 
 def get(identifier: Any) -> Any:
     """The initializer for ``identifier``: a name ('he_normal', 'HeNormal', 'zeros', ...) or a
     config dict made into an instance, a class instantiated with its defaults, an instance or
     any other callable ``(shape, dtype)`` returned as it is; None gives None."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str | dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")
+    return registration.get_object(identifier, deserialize, "initializer")

@@ -134,3 +134,35 @@ def find_class(
                 return found
     class_name = names[-1]
     return own.get(class_name) if isinstance(class_name, str) else None
+
+
+def deserialize_object(
+    config: Any, own: dict[str, Any], base: type, kind: str, custom_objects: dict | None = None
+) -> Any:
+    """The ``kind`` (an initializer, a regularizer, a constraint) a Keras entry, a name, or a
+    registered (or ``custom_objects``') class's entry makes, from ``base``'s family: a user's
+    class found first (:func:`find_class`), else autoconv's own in ``own``. One ValueError
+    naming the identifier and the known names otherwise."""
+    arguments = (config.get("config") or {}) if isinstance(config, dict) else {}
+    cls = find_class(config, own, base, custom_objects)
+    if cls is None or not isinstance(arguments, dict):
+        raise ValueError(
+            f"Could not interpret {kind} identifier: {config!r}; known {kind}s: "
+            f"{', '.join(sorted(own))}"
+        )
+    return cls.from_config(arguments)
+
+
+def get_object(identifier: Any, deserialize: Callable[[Any], Any], kind: str) -> Any:
+    """Keras's ``get`` of a family: a name or an entry made by ``deserialize``, a class
+    instantiated with its defaults, an instance or any other callable as it is; None gives
+    None. Anything else is a ValueError naming the ``kind``."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, str | dict):
+        return deserialize(identifier)
+    if isinstance(identifier, type):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret {kind} identifier: {identifier!r}")

@@ -179,26 +179,11 @@ def serialize(regularizer: Regularizer) -> dict[str, Any]:
 def deserialize(config: dict[str, Any] | str) -> Regularizer:
     """The regularizer a :func:`serialize` dict (Keras's, or autoconv's older one without
     ``module``), a name, or a registered custom regularizer's entry makes."""
-    arguments = (config.get("config") or {}) if isinstance(config, dict) else {}
-    cls = registration.find_class(config, ALL_OBJECTS, Regularizer)
-    if cls is None or not isinstance(arguments, dict):
-        raise ValueError(
-            f"Could not interpret regularizer identifier: {config!r}; known regularizers: "
-            f"{', '.join(sorted(ALL_OBJECTS))}"
-        )
-    return cls.from_config(arguments)
+    return registration.deserialize_object(config, ALL_OBJECTS, Regularizer, "regularizer")
 
 
 def get(identifier: Any) -> Any:
     """The regularizer for ``identifier``: a name ('l2', 'L1L2', ...) or config dict made into
     an instance with its defaults, a class instantiated, an instance or any callable
     ``(weight) -> scalar`` returned as it is; None gives None."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str | dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}")
+    return registration.get_object(identifier, deserialize, "regularizer")

@@ -11,7 +11,7 @@ import numpy as np
 
 from autoconv.backends import array_device, namespace
 from autoconv.losses import squeeze_or_expand_to_same_rank
-from autoconv.metrics.functions import array_of, function, on_device
+from autoconv.metrics.functions import array_of, check_two_dimensional, function, on_device
 from autoconv.naming import to_snake_case
 from autoconv.tensor import no_grad
 
@@ -79,6 +79,21 @@ class Metric:
                 setattr(self, name, on_device(device, getattr(self, name)))
             self.device = device
         return namespace(device)
+
+    def _state_per_class(
+        self, y_true: Any, y_pred: Any, names: tuple[str, ...], per_class: bool = True
+    ) -> Any:
+        """For a metric of (N, C) inputs whose state has one value per class (one in all,
+        where not ``per_class``), made at the first batch (C then fixed in ``_classes``, None
+        until then in the metric's ``__init__``): check the inputs, move the state to y_pred's
+        device, and return that device's backend."""
+        check_two_dimensional(type(self).__name__, y_true, y_pred, self._classes)
+        xp = self._to(array_device(y_pred))
+        if self._classes is None:
+            self._classes = y_pred.shape[1]
+            for name in names:
+                self.add_variable((self._classes,) if per_class else (), name)
+        return xp
 
     def _in_place(self, *names: str) -> list[Any]:
         """The state arrays ``names``, as arrays a backend updates in place (an update out of

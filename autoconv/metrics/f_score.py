@@ -7,12 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from autoconv.backends import array_device
 from autoconv.config import epsilon
 from autoconv.metrics.base import Metric
 from autoconv.metrics.functions import (
     as_float,
-    check_two_dimensional,
     metric_inputs,
     on_device,
 )
@@ -67,13 +65,7 @@ class FBetaScore(Metric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add a batch: y_true and y_pred (N, C), ``sample_weight`` None or (N,)."""
         y_true, y_pred = metric_inputs(y_true, y_pred)
-        check_two_dimensional(type(self).__name__, y_true, y_pred, self._classes)
-        device = array_device(y_pred)
-        xp = self._to(device)
-        if self._classes is None:
-            self._classes = y_pred.shape[1]
-            for name in STATE:
-                self.add_variable(() if self.average == "micro" else (self._classes,), name)
+        xp = self._state_per_class(y_true, y_pred, STATE, per_class=self.average != "micro")
         y_true = y_true.astype(self.dtype, copy=False)
         y_pred = y_pred.astype(self.dtype, copy=False)
         if self.threshold is None:
@@ -83,7 +75,7 @@ class FBetaScore(Metric):
         else:
             predicted = as_float(y_pred > self.threshold, self.dtype)
         if sample_weight is not None:
-            sample_weight = on_device(device, sample_weight, self.dtype)
+            sample_weight = on_device(self.device, sample_weight, self.dtype)
             if sample_weight.shape != y_true.shape[:1]:
                 raise ValueError(
                     f"{type(self).__name__}: sample_weight must have shape (batch_size,) = "

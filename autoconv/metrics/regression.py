@@ -8,10 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from autoconv.backends import array_device
 from autoconv.losses import squeeze_or_expand_to_same_rank
 from autoconv.metrics.base import Metric
-from autoconv.metrics.functions import check_two_dimensional, metric_inputs, on_device
+from autoconv.metrics.functions import metric_inputs, on_device
 
 AGGREGATIONS = (None, "uniform_average", "variance_weighted_average")
 STATE = ("squared_sum", "sum", "residual", "count")  # each (C,), made at the first batch
@@ -55,18 +54,12 @@ class R2Score(Metric):
         y_true = y_true.astype(self.dtype, copy=False)
         y_pred = y_pred.astype(self.dtype, copy=False)
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
-        check_two_dimensional(type(self).__name__, y_true, y_pred, self._classes)
-        device = array_device(y_pred)
-        xp = self._to(device)
-        if self._classes is None:
-            self._classes = y_pred.shape[1]
-            for name in STATE:
-                self.add_variable((self._classes,), name)
+        xp = self._state_per_class(y_true, y_pred, STATE)
         error = y_true - y_pred
         if sample_weight is None:
             weighted, squared_errors, count = y_true, error * error, y_true.shape[0]
         else:
-            sample_weight = on_device(device, sample_weight, self.dtype)
+            sample_weight = on_device(self.device, sample_weight, self.dtype)
             if sample_weight.ndim == 1:
                 sample_weight = sample_weight.reshape((-1, 1))
             try:

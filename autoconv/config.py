@@ -20,14 +20,13 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from autoconv.backends import DEVICES, gpu_usable
+from autoconv.backends import DEVICES, check_device, gpu_usable
 from autoconv.backends.precision import DEFAULT as DEFAULT_FLOAT32_MATMUL_PRECISION
 from autoconv.backends.precision import PRECISIONS as FLOAT32_MATMUL_PRECISIONS
 from autoconv.backends.precision import (
     get_float32_matmul_precision,
     set_float32_matmul_precision,
 )
-from autoconv.tensor import check_device
 
 DEVICE_VARIABLE = "AUTOCONV_DEVICE"
 DEVICE_CHOICES = ("auto", *DEVICES)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv.backends import DEVICES, array_device, namespace
+from autoconv.backends import DEVICES, array_device, check_device, namespace
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 __all__ = ["DEVICES", "Tensor", "check_device", "no_grad", "record", "unbroadcast"]
@@ -46,13 +46,6 @@ def no_grad() -> Iterator[None]:
 def is_grad_enabled() -> bool:
     """True unless this thread is inside :func:`no_grad`."""
     return _grad_mode.enabled
-
-
-def check_device(device: str) -> str:
-    """Return ``device`` if autoconv can run on it here, else raise a clear error: ValueError
-    for an unknown name, DeviceUnavailableError saying what is missing and how to fix it."""
-    namespace(device)
-    return device
 
 
 def as_array(value: Any, dtype: Any = None) -> np.ndarray:

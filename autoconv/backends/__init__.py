@@ -55,6 +55,13 @@ def namespace(device: str) -> ModuleType:
     return module
 
 
+def check_device(device: str) -> str:
+    """Return ``device`` if autoconv can run on it here, else raise a clear error: ValueError
+    for an unknown name, DeviceUnavailableError saying what is missing and how to fix it."""
+    namespace(device)
+    return device
+
+
 def gpu_usable() -> bool:
     """Whether a real NVIDIA GPU can run the CUDA backend here: numba-cuda installed, at a
     version that works with this NumPy, and a GPU it sees. The CUDA simulator does not count

@@ -24,13 +24,13 @@ from autoconv import config, registration, training
 from autoconv import losses as losses_module
 from autoconv import metrics as metrics_module
 from autoconv import optimizers as optimizers_module
-from autoconv.backends import namespace
+from autoconv.backends import check_device, namespace
 from autoconv.batches import input_arrays
 from autoconv.layers import Layer
 from autoconv.layers.calls import outermost_call
 from autoconv.layers.layer import to_tensors
 from autoconv.layers.symbolic import is_symbolic
-from autoconv.tensor import Tensor, check_device, no_grad
+from autoconv.tensor import Tensor, no_grad
 from autoconv.training import configure_process_for
 
 

@@ -103,10 +103,14 @@ from autoconv.layers.regularization import (
     SpatialDropout2D,
 )
 from autoconv.layers.reshaping import (
+    Cropping1D,
     Cropping2D,
     Permute,
+    RepeatVector,
     Reshape,
+    UpSampling1D,
     UpSampling2D,
+    ZeroPadding1D,
     ZeroPadding2D,
 )
 from autoconv.layers.symbolic import SymbolicTensor
@@ -130,6 +134,7 @@ __all__ = [
     "Convolution1D",
     "Convolution2D",
     "Convolution2DTranspose",
+    "Cropping1D",
     "Cropping2D",
     "Dense",
     "DepthwiseConv2D",
@@ -172,6 +177,7 @@ __all__ = [
     "RandomTranslation",
     "RandomZoom",
     "ReLU",
+    "RepeatVector",
     "Rescaling",
     "Reshape",
     "Resizing",
@@ -181,8 +187,10 @@ __all__ = [
     "SpatialDropout2D",
     "Subtract",
     "SymbolicTensor",
+    "UpSampling1D",
     "UpSampling2D",
     "Variable",
+    "ZeroPadding1D",
     "ZeroPadding2D",
     "add",
     "average",

@@ -1,11 +1,13 @@
-"""Reshaping layers: Reshape, Permute, ZeroPadding2D, Cropping2D, UpSampling2D. Arguments,
+"""Reshaping layers: Reshape, Permute, RepeatVector, and for channels-last sequences
+(batch, steps, features) and images (batch, height, width, channels) ZeroPadding1D/2D,
+Cropping1D/2D and UpSampling1D/2D (the 1-D and 2-D ones share a base class each). Arguments,
 defaults, order, error messages and numbers are Keras 3's (keras/src/layers/reshaping/)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -156,9 +158,63 @@ class Permute(Layer):
         return super().get_config() | {"dims": self.dims}
 
 
-class ZeroPadding2D(Layer):
+def spatial_shape(shape: Shape, size: Callable[[int, int], int]) -> Shape:
+    """Channels-last ``shape`` (batch, *spatial, channels) with each known spatial size ``d``
+    of axis ``i`` (0 the first) as ``size(i, d)``; unknown sizes (None) stay unknown."""
+    n, *spatial, channels = shape
+    return (n, *(None if d is None else size(i, d) for i, d in enumerate(spatial)), channels)
+
+
+class BaseBorders(Layer):
+    """Base of ZeroPadding1D/2D and Cropping1D/2D: channels-last input (batch, *spatial,
+    channels) with zeros added (padding) or values removed (cropping) at the two borders of
+    each of its ``rank`` spatial axes; ``argument`` names the attribute and config key
+    holding (before, after) (1-D) or one such pair per axis (2-D)."""
+
+    rank: ClassVar[int]
+    argument: ClassVar[str]  # "padding" or "cropping"
+    too_large: ClassVar[str]  # Cropping1D/2D: Keras's error for a cropping that leaves nothing
+
+    def _borders(self) -> tuple[tuple[int, int], ...]:
+        """(before, after) of each spatial axis."""
+        value = getattr(self, self.argument)
+        return value if self.rank == 2 else (value,)
+
+    def _check(self, shape: Sequence[Any]) -> None:
+        """Keras's checks: the rank, and a cropping that leaves something."""
+        check_ndim(self, shape, self.rank + 2)
+        if self.argument == "cropping" and any(
+            n is not None and sum(c) >= n for n, c in zip(shape[1:-1], self._borders(), strict=True)
+        ):
+            raise ValueError(
+                f"{self.too_large}. Received: input_shape={tuple(shape)}, cropping={self.cropping}"
+            )
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        self._check(input_shape)
+        sign, borders = (1 if self.argument == "padding" else -1), self._borders()
+        return spatial_shape(input_shape, lambda i, d: d + sign * sum(borders[i]))
+
+    def call(self, inputs: Tensor) -> Tensor:
+        self._check(inputs.shape)
+        op = ops.pad2d if self.argument == "padding" else ops.crop2d
+        if self.rank == 2:
+            return op(inputs, self._borders())
+        # sequences (N, steps, C) are one image of height N to pad2d and crop2d: its width
+        return op(inputs, ((0, 0), *self._borders()))
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config() | {self.argument: getattr(self, self.argument)}
+        if hasattr(self, "data_format"):  # Cropping1D has none
+            config["data_format"] = self.data_format
+        return config
+
+
+class ZeroPadding2D(BaseBorders):
     """Rows and columns of zeros around images (batch, height, width, channels): ``padding``
     is an int, (height, width) for both sides, or ((top, bottom), (left, right))."""
+
+    rank, argument = 2, "padding"
 
     def __init__(self, padding: Any = (1, 1), data_format: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -166,28 +222,29 @@ class ZeroPadding2D(Layer):
         self.data_format = "channels_last"
         self.padding = _pairs(padding, "padding")
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        check_ndim(self, input_shape, 4)
-        (top, bottom), (left, right) = self.padding
-        n, height, width, channels = input_shape
-        return (
-            n,
-            None if height is None else height + top + bottom,
-            None if width is None else width + left + right,
-            channels,
-        )
 
-    def call(self, inputs: Tensor) -> Tensor:
-        check_ndim(self, inputs.shape, 4)
-        return ops.pad2d(inputs, self.padding)
+class ZeroPadding1D(BaseBorders):
+    """Zero steps before and after sequences: (batch, steps, features) -> (batch, before +
+    steps + after, features); ``padding`` is an int (both sides) or (before, after)."""
 
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"padding": self.padding, "data_format": self.data_format}
+    rank, argument = 1, "padding"
+
+    def __init__(self, padding: Any = 1, data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        channels_last(data_format, "ZeroPadding1D")
+        self.data_format = "channels_last"
+        self.padding = standardize_tuple(padding, 2, "padding", allow_zero=True)
 
 
-class Cropping2D(Layer):
+class Cropping2D(BaseBorders):
     """Images (batch, height, width, channels) without ``cropping`` rows and columns at their
     borders: an int, (height, width) for both sides, or ((top, bottom), (left, right))."""
+
+    rank, argument = 2, "cropping"
+    too_large = (
+        "Values in `cropping` argument should be smaller than the corresponding spatial "
+        "dimension of the input"
+    )
 
     def __init__(
         self, cropping: Any = ((0, 0), (0, 0)), data_format: str | None = None, **kwargs: Any
@@ -197,34 +254,17 @@ class Cropping2D(Layer):
         self.data_format = "channels_last"
         self.cropping = _pairs(cropping, "cropping")
 
-    def _check(self, shape: Sequence[Any]) -> None:
-        check_ndim(self, shape, 4)
-        if any(
-            n is not None and sum(c) >= n for n, c in zip(shape[1:3], self.cropping, strict=True)
-        ):
-            raise ValueError(
-                "Values in `cropping` argument should be smaller than the corresponding spatial "
-                f"dimension of the input. Received: input_shape={tuple(shape)}, "
-                f"cropping={self.cropping}"
-            )
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        self._check(input_shape)
-        n, height, width, channels = input_shape
-        (top, bottom), (left, right) = self.cropping
-        return (
-            n,
-            None if height is None else height - top - bottom,
-            None if width is None else width - left - right,
-            channels,
-        )
+class Cropping1D(BaseBorders):
+    """Sequences without steps at their two ends: (batch, steps, features) -> (batch, steps -
+    before - after, features); ``cropping`` is an int (both ends) or (before, after)."""
 
-    def call(self, inputs: Tensor) -> Tensor:
-        self._check(inputs.shape)
-        return ops.crop2d(inputs, self.cropping)
+    rank, argument = 1, "cropping"
+    too_large = "`cropping` parameter of `Cropping1D` layer must be smaller than the input length"
 
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"cropping": self.cropping, "data_format": self.data_format}
+    def __init__(self, cropping: Any = (1, 1), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cropping = standardize_tuple(cropping, 2, "cropping", allow_zero=True)
 
 
 RESIZE_INTERPOLATIONS = ("bilinear", "nearest", *UNSUPPORTED_RESIZE)
@@ -246,10 +286,49 @@ def resize_interpolation(interpolation: str, owner: str) -> str:
     return interpolation
 
 
-class UpSampling2D(Layer):
+def positive_int(value: Any, name: str) -> int:
+    """UpSampling1D's ``size`` and RepeatVector's ``n``: an int > 0, with Keras's errors (a
+    TypeError for any other type, a bool included; a ValueError for one <= 0)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"Expected an integer value for `{name}`, got {type(value)}.")
+    if value <= 0:
+        raise ValueError(
+            f"Argument `{name}` should be a positive integer. Received: {name}={value}"
+        )
+    return int(value)
+
+
+class BaseUpSampling(Layer):
+    """Base of UpSampling1D and UpSampling2D: channels-last input (batch, *spatial, channels)
+    with each of its ``rank`` spatial axes ``size`` times longer, each step, row or column
+    repeated in place ('nearest', Keras's ``ops.repeat``)."""
+
+    rank: ClassVar[int]
+
+    def _factors(self) -> tuple[int, ...]:
+        return self.size if self.rank == 2 else (self.size,)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        check_ndim(self, input_shape, self.rank + 2)
+        factors = self._factors()
+        return spatial_shape(input_shape, lambda i, d: d * factors[i])
+
+    def call(self, inputs: Tensor) -> Tensor:
+        check_ndim(self, inputs.shape, self.rank + 2)
+        for axis, factor in enumerate(self._factors(), start=1):
+            inputs = ops.repeat(inputs, factor, axis=axis)
+        return inputs
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"size": self.size}
+
+
+class UpSampling2D(BaseUpSampling):
     """Images (batch, rows, cols, channels) -> (batch, rows * size[0], cols * size[1],
     channels): 'nearest' repeats each row and column, 'bilinear' resizes (Keras's
     ``ops.image.resize``)."""
+
+    rank = 2
 
     def __init__(
         self,
@@ -264,26 +343,50 @@ class UpSampling2D(Layer):
         self.size = standardize_tuple(size, 2, "size")
         self.interpolation = resize_interpolation(str(interpolation).lower(), "UpSampling2D")
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        check_ndim(self, input_shape, 4)
-        n, rows, cols, channels = input_shape
-        return (
-            n,
-            None if rows is None else rows * self.size[0],
-            None if cols is None else cols * self.size[1],
-            channels,
-        )
-
     def call(self, inputs: Tensor) -> Tensor:
-        check_ndim(self, inputs.shape, 4)
         if self.interpolation == "nearest":
-            return ops.repeat(ops.repeat(inputs, self.size[0], axis=1), self.size[1], axis=2)
+            return super().call(inputs)
+        check_ndim(self, inputs.shape, 4)
         _, rows, cols, _ = inputs.shape
         return ops.resize(inputs, (rows * self.size[0], cols * self.size[1]), self.interpolation)
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
-            "size": self.size,
             "data_format": self.data_format,
             "interpolation": self.interpolation,
         }
+
+
+class UpSampling1D(BaseUpSampling):
+    """Sequences (batch, steps, features) -> (batch, steps * size, features): each step
+    repeated ``size`` times in place."""
+
+    rank = 1
+
+    def __init__(self, size: int = 2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.size = positive_int(size, "size")
+
+
+class RepeatVector(Layer):
+    """Vectors (batch, features) -> (batch, n, features): each input vector ``n`` times.
+
+    >>> RepeatVector(3).compute_output_shape((None, 32))
+    (None, 3, 32)
+    """
+
+    def __init__(self, n: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.n = positive_int(n, "n")
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        check_ndim(self, input_shape, 2)
+        return (input_shape[0], self.n, input_shape[1])
+
+    def call(self, inputs: Tensor) -> Tensor:
+        check_ndim(self, inputs.shape, 2)
+        batch, features = inputs.shape
+        return ops.repeat(ops.reshape(inputs, (batch, 1, features)), self.n, axis=1)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"n": self.n}

@@ -7,15 +7,21 @@ cropping2d,up_sampling2d}.py (and their docstring examples): Reshape is ``ops.re
 Permute ``ops.transpose(x, (0, *dims))``, ZeroPadding2D ``ops.pad`` with zeros, Cropping2D a
 slice, UpSampling2D ``ops.repeat`` along rows then columns ('nearest') or
 ``ops.image.resize`` (``tests.ops.test_spatial.reference_resize``, its JAX transcription).
+Cropping1D, ZeroPadding1D, UpSampling1D and RepeatVector are compared with real Keras 3 (on its
+PyTorch backend, skipped without it): outputs, gradients, output shapes, configs and errors;
+and a 1-D convnet of them fits on the GPU (the CUDA simulator) as on the CPU.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
 
 import autoconv as ac
 from autoconv import layers
+from autoconv.layers import reshaping, serialization
 from autoconv.testing import gradcheck
 from tests.ops.test_spatial import reference_resize
 
@@ -219,3 +225,255 @@ def test_a_model_of_them_trains_saves_and_loads(tmp_path, rng, capsys):
     loaded = ac.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert [type(a) for a in loaded.layers] == [type(b) for b in model.layers]
+
+
+# ------------------------------------------------- the 1-D layers and RepeatVector, with Keras
+SEQUENCE_CASES = [  # (class name, arguments, one sample's input shape)
+    ("Cropping1D", {}, (5, 3)),
+    ("Cropping1D", {"cropping": 2}, (6, 2)),
+    ("Cropping1D", {"cropping": (0, 3)}, (5, 2)),
+    ("Cropping1D", {"cropping": [2, 0]}, (4, 1)),
+    ("ZeroPadding1D", {}, (4, 3)),
+    ("ZeroPadding1D", {"padding": 3}, (2, 2)),
+    ("ZeroPadding1D", {"padding": (0, 2)}, (5, 1)),
+    ("ZeroPadding1D", {"padding": (2, 1), "data_format": "channels_last"}, (3, 2)),
+    ("UpSampling1D", {}, (3, 2)),
+    ("UpSampling1D", {"size": 1}, (4, 3)),
+    ("UpSampling1D", {"size": 3}, (4, 1)),
+    ("RepeatVector", {"n": 1}, (3,)),
+    ("RepeatVector", {"n": 4}, (5,)),
+]
+SEQUENCE_IDS = [f"{name}-{i}" for i, (name, *_) in enumerate(SEQUENCE_CASES)]
+
+
+@pytest.fixture(scope="module")
+def keras():
+    """Real Keras 3 on its PyTorch backend, or skip."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    return pytest.importorskip("keras")
+
+
+def ours(name: str, **kwargs) -> layers.Layer:
+    return getattr(reshaping, name)(**kwargs)
+
+
+@pytest.mark.parametrize(("name", "kwargs", "shape"), SEQUENCE_CASES, ids=SEQUENCE_IDS)
+def test_outputs_and_gradients_match_keras(keras, name, kwargs, shape, rng):
+    import torch
+
+    x = rng.standard_normal((3, *shape)).astype(np.float32)
+    layer, theirs = ours(name, **kwargs), getattr(keras.layers, name)(**kwargs)
+    mine = ac.Tensor(x, requires_grad=True)
+    out = layer(mine)
+    reference = torch.tensor(x, requires_grad=True)
+    expected = theirs(reference)
+    assert out.shape == tuple(expected.shape) and out.dtype == np.float32
+    np.testing.assert_array_equal(out.numpy(), expected.detach().numpy())
+    upstream = rng.standard_normal(out.shape).astype(np.float32)
+    (out * upstream).sum().backward()
+    (expected * torch.from_numpy(upstream)).sum().backward()
+    np.testing.assert_allclose(mine.grad, reference.grad.numpy(), rtol=1e-6, atol=1e-6)
+    assert layer.count_params() == 0
+
+
+@pytest.mark.parametrize(("name", "kwargs", "shape"), SEQUENCE_CASES, ids=SEQUENCE_IDS)
+def test_output_shapes_match_keras_with_unknown_sizes(keras, name, kwargs, shape):
+    unknown_steps = [(None, *shape), (7, *shape), (None, None, *shape[1:])]
+    for input_shape in unknown_steps:
+        want = getattr(keras.layers, name)(**kwargs).compute_output_shape(input_shape)
+        assert ours(name, **kwargs).compute_output_shape(input_shape) == tuple(want)
+
+
+def test_unknown_sequence_sizes_stay_unknown():
+    assert reshaping.Cropping1D((1, 2)).compute_output_shape((None, None, 4)) == (None, None, 4)
+    assert reshaping.Cropping1D((1, 2)).compute_output_shape((3, 10, None)) == (3, 7, None)
+    assert reshaping.ZeroPadding1D(2).compute_output_shape((None, None, 4)) == (None, None, 4)
+    assert reshaping.ZeroPadding1D((0, 1)).compute_output_shape((None, 5, 2)) == (None, 6, 2)
+    assert reshaping.UpSampling1D(3).compute_output_shape((None, None, 4)) == (None, None, 4)
+    assert reshaping.UpSampling1D(3).compute_output_shape((2, 5, None)) == (2, 15, None)
+    assert reshaping.RepeatVector(3).compute_output_shape((None, None)) == (None, 3, None)
+    inputs = ac.Input(shape=(None, 3))
+    x = reshaping.UpSampling1D(2)(reshaping.Cropping1D(1)(reshaping.ZeroPadding1D(2)(inputs)))
+    assert x.shape == (None, None, 3)
+    assert reshaping.RepeatVector(4)(ac.Input(shape=(5,))).shape == (None, 4, 5)
+
+
+@pytest.mark.parametrize(("name", "kwargs", "shape"), SEQUENCE_CASES, ids=SEQUENCE_IDS)
+def test_configs_are_keras_and_read_back(keras, name, kwargs, shape):
+    mine = ours(name, **kwargs).get_config()
+    theirs = getattr(keras.layers, name)(**kwargs).get_config()
+    mine.pop("name"), theirs.pop("name")
+    assert mine == theirs
+    entry = {
+        "module": "keras.layers",
+        "class_name": name,
+        "config": theirs,
+        "registered_name": None,
+    }
+    clone = serialization.deserialize(entry)  # a Keras file's entry
+    assert type(clone) is getattr(reshaping, name) and clone.get_config() | {"name": 0} == (
+        theirs | {"name": 0}
+    )
+
+
+def test_keras_docstring_examples_of_the_1d_layers():
+    x = np.arange(12).reshape(2, 3, 2)  # Cropping1D's
+    np.testing.assert_array_equal(reshaping.Cropping1D(cropping=1)(x).numpy(), [[[2, 3]], [[8, 9]]])
+    x = np.arange(12).reshape(2, 2, 3)  # ZeroPadding1D's and UpSampling1D's
+    padded = reshaping.ZeroPadding1D(padding=2)(x).numpy()
+    np.testing.assert_array_equal(padded, np.pad(x, ((0, 0), (2, 2), (0, 0))))
+    want = [[[0, 1, 2], [0, 1, 2], [3, 4, 5], [3, 4, 5]],
+            [[6, 7, 8], [6, 7, 8], [9, 10, 11], [9, 10, 11]]]  # fmt: skip
+    np.testing.assert_array_equal(reshaping.UpSampling1D(size=2)(x).numpy(), want)
+    assert reshaping.RepeatVector(3)(ac.Input(shape=(32,))).shape == (None, 3, 32)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: reshaping.Cropping1D((2, 1), dtype="float64"),
+        lambda: reshaping.Cropping1D((0, 3), dtype="float64"),
+        lambda: reshaping.ZeroPadding1D((1, 2), dtype="float64"),
+        lambda: reshaping.UpSampling1D(3, dtype="float64"),
+        lambda: reshaping.RepeatVector(3, dtype="float64"),
+    ],
+)
+def test_gradcheck_1d(make, rng):
+    layer = make()
+    shape = (2, 4) if isinstance(layer, reshaping.RepeatVector) else (2, 5, 3)
+    assert gradcheck(lambda t: layer(t), [rng.standard_normal(shape)])
+
+
+BAD_ARGUMENTS = [  # (class name, arguments): each refused by Keras with the same error
+    ("Cropping1D", {"cropping": -1}),
+    ("Cropping1D", {"cropping": (1, 2, 3)}),
+    ("Cropping1D", {"cropping": 1.5}),
+    ("Cropping1D", {"cropping": ("a", 1)}),
+    ("ZeroPadding1D", {"padding": -2}),
+    ("ZeroPadding1D", {"padding": (1, -1)}),
+    ("ZeroPadding1D", {"padding": [1]}),
+    ("UpSampling1D", {"size": 0}),
+    ("UpSampling1D", {"size": 2.0}),
+    ("UpSampling1D", {"size": True}),
+    ("UpSampling1D", {"size": (2,)}),
+    ("RepeatVector", {"n": -1}),
+    ("RepeatVector", {"n": "3"}),
+    ("RepeatVector", {}),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), BAD_ARGUMENTS)
+def test_bad_arguments_are_keras_errors(keras, name, kwargs):
+    with pytest.raises((TypeError, ValueError)) as theirs:
+        getattr(keras.layers, name)(**kwargs)
+    with pytest.raises(theirs.type) as mine:
+        ours(name, **kwargs)
+    assert str(mine.value) == str(theirs.value)
+
+
+def test_channels_first_padding_is_refused_clearly():
+    with pytest.raises(
+        ValueError, match=r"ZeroPadding1D: data_format=channels_first .* channels-last"
+    ):
+        reshaping.ZeroPadding1D(1, data_format="channels_first")
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: reshaping.Cropping1D((2, 3))(np.zeros((1, 5, 2))),
+            r"`cropping` parameter of `Cropping1D` layer must be smaller than the input length. "
+            r"Received: input_shape=\(1, 5, 2\), cropping=\(2, 3\)",
+        ),
+        (
+            lambda: reshaping.Cropping1D(4).compute_output_shape((None, 7, 2)),
+            "must be smaller than the input length",
+        ),
+        (
+            lambda: reshaping.ZeroPadding1D()(np.zeros((1, 2, 3, 4))),
+            r'"zero_padding1d" is incompatible .* expected ndim=3, found ndim=4',
+        ),
+        (lambda: reshaping.UpSampling1D()(np.zeros((2, 3))), "expected ndim=3, found ndim=2"),
+        (lambda: reshaping.RepeatVector(2)(np.zeros((2, 3, 1))), "expected ndim=2, found ndim=3"),
+        (
+            lambda: reshaping.Cropping1D().compute_output_shape((None, 4)),
+            "expected ndim=3, found ndim=2",
+        ),
+    ],
+)
+def test_bad_inputs_are_keras_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def sequence_model() -> ac.Model:
+    """A 1-D convnet through every layer above (keras-io's time-series classifier's shape)."""
+    inputs = ac.Input(shape=(10, 2))
+    x = reshaping.ZeroPadding1D((1, 2))(inputs)
+    x = layers.Conv1D(4, 3, activation="relu")(x)
+    x = reshaping.Cropping1D((1, 0))(x)
+    x = reshaping.UpSampling1D(2)(x)
+    x = layers.Conv1D(3, 2, strides=2, activation="tanh")(x)
+    x = reshaping.RepeatVector(2)(layers.GlobalAveragePooling1D()(x))
+    x = layers.Conv1D(2, 2)(x)
+    return ac.Model(inputs, layers.Dense(3, activation="softmax")(layers.Flatten()(x)))
+
+
+def sequence_data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.standard_normal((12, 10, 2)).astype(np.float32)
+    return x, ac.utils.to_categorical(rng.integers(0, 3, 12), 3)
+
+
+def test_a_1d_convnet_of_them_trains_saves_and_loads_in_keras(keras, tmp_path, rng):
+    ac.utils.set_random_seed(0)
+    model = sequence_model()
+    assert [layer.output.shape[1:] for layer in model.layers[1:8]] == [
+        (13, 2), (11, 4), (10, 4), (20, 4), (10, 3), (3,), (2, 3),
+    ]  # fmt: skip
+    x, y = sequence_data(rng)
+    model.compile("adam", "categorical_crossentropy")
+    history = model.fit(x, y, epochs=3, batch_size=4, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    model.save(tmp_path / "m.keras")
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(
+        ac.load_model(tmp_path / "m.keras").predict(x, verbose=0), expected
+    )
+    theirs = keras.saving.load_model(tmp_path / "m.keras")
+    assert [type(layer).__name__ for layer in theirs.layers] == [
+        type(layer).__name__ for layer in model.layers
+    ]
+    np.testing.assert_allclose(
+        np.asarray(theirs.predict(x, verbose=0)), expected, rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize(("name", "kwargs", "shape"), SEQUENCE_CASES[::2], ids=SEQUENCE_IDS[::2])
+def test_a_1d_layer_on_the_gpu_computes_as_on_the_cpu(name, kwargs, shape, rng):
+    pytest.importorskip("numba_cuda")
+    from tests.backends.cuda_checks import assert_same_on_both
+
+    layer = ours(name, dtype="float64", **kwargs)
+    assert_same_on_both(lambda t: layer(t), [rng.standard_normal((2, *shape))], rng)
+
+
+@pytest.mark.cudasim
+def test_a_1d_convnet_of_them_fits_on_the_gpu_as_on_the_cpu(rng):
+    pytest.importorskip("numba_cuda")
+    ac.utils.set_random_seed(3)
+    cpu_model, gpu_model = sequence_model(), sequence_model()
+    gpu_model.set_weights(cpu_model.get_weights())
+    gpu_model.to("cuda")
+    x, y = sequence_data(rng)
+    losses = []
+    for model in (cpu_model, gpu_model):
+        model.compile("sgd", "categorical_crossentropy")
+        history = model.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0)
+        losses.append(history.history["loss"])
+    assert gpu_model.device == "cuda"
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+    for gpu, cpu in zip(gpu_model.get_weights(), cpu_model.get_weights(), strict=True):
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-6)

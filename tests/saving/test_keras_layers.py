@@ -95,6 +95,10 @@ LAYERS: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("ZeroPadding2D", {"padding": ((1, 0), (2, 1))}, (3, 3, 2)),
     ("UpSampling2D", {"size": 2}, (3, 3, 2)),
     ("UpSampling2D", {"size": (2, 3), "interpolation": "bilinear"}, (3, 3, 1)),
+    ("Cropping1D", {"cropping": (1, 2)}, (6, 2)),
+    ("ZeroPadding1D", {"padding": (2, 1)}, (3, 2)),
+    ("UpSampling1D", {"size": 3}, (3, 2)),
+    ("RepeatVector", {"n": 3}, (4,)),
     # weight constraints, by name and as Keras's entries
     ("Dense", {"units": 3, "kernel_constraint": "max_norm", "bias_constraint": "non_neg"}, (4,)),
     ("Conv1D", {"filters": 2, "kernel_size": 2, "kernel_constraint": "unit_norm"}, (5, 2)),

@@ -96,10 +96,12 @@ from autoconv.layers.pooling import (
 )
 from autoconv.layers.preprocessing import CenterCrop, Rescaling, Resizing
 from autoconv.layers.regularization import (
+    ActivityRegularization,
     AlphaDropout,
     Dropout,
     GaussianDropout,
     GaussianNoise,
+    SpatialDropout1D,
     SpatialDropout2D,
 )
 from autoconv.layers.reshaping import (
@@ -113,11 +115,17 @@ from autoconv.layers.reshaping import (
     ZeroPadding1D,
     ZeroPadding2D,
 )
+from autoconv.layers.sample_normalization import (
+    GroupNormalization,
+    RMSNormalization,
+    UnitNormalization,
+)
 from autoconv.layers.symbolic import SymbolicTensor
 
 __all__ = [
     "ELU",
     "Activation",
+    "ActivityRegularization",
     "Add",
     "AlphaDropout",
     "Average",
@@ -151,6 +159,7 @@ __all__ = [
     "GlobalMaxPool2D",
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
+    "GroupNormalization",
     "Identity",
     "Input",
     "InputLayer",
@@ -169,6 +178,7 @@ __all__ = [
     "Operation",
     "PReLU",
     "Permute",
+    "RMSNormalization",
     "RandomBrightness",
     "RandomContrast",
     "RandomCrop",
@@ -184,9 +194,11 @@ __all__ = [
     "SeparableConv2D",
     "SeparableConvolution2D",
     "Softmax",
+    "SpatialDropout1D",
     "SpatialDropout2D",
     "Subtract",
     "SymbolicTensor",
+    "UnitNormalization",
     "UpSampling1D",
     "UpSampling2D",
     "Variable",
@@ -217,26 +229,24 @@ def deserialize(config: dict) -> Layer:
 # Keras 3's layers that autoconv does not have (recurrent, attention, text, 3-D, ...): asking
 # for one says so by name rather than with a bare AttributeError.
 KERAS_LAYERS_NOT_IMPLEMENTED = frozenset({
-    "ActivityRegularization", "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D",
-    "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D",
-    "AdaptiveMaxPooling3D", "AdditiveAttention", "Attention", "AugMix",
-    "AutoContrast", "AveragePooling3D", "AvgPool3D", "Bidirectional", "CategoryEncoding",
-    "ContrastLimitedAdaptiveHistogramEqualization", "Conv1DTranspose", "Conv3D", "Conv3DTranspose",
-    "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "Convolution1DTranspose", "Convolution3D",
-    "Convolution3DTranspose", "Cropping1D", "Cropping3D", "CutMix", "DepthwiseConv1D",
-    "Discretization", "Dot", "EinsumDense", "Equalization", "FlaxLayer", "GRU",
-    "GRUCell", "GlobalAveragePooling3D", "GlobalAvgPool3D", "GlobalMaxPool3D", "GlobalMaxPooling3D",
-    "GroupNormalization", "GroupQueryAttention", "HashedCrossing", "Hashing", "InputSpec",
+    "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D",
+    "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D", "AdditiveAttention",
+    "Attention", "AugMix", "AutoContrast", "AveragePooling3D", "AvgPool3D", "Bidirectional",
+    "CategoryEncoding", "ContrastLimitedAdaptiveHistogramEqualization", "Conv1DTranspose",
+    "Conv3D", "Conv3DTranspose", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
+    "Convolution1DTranspose", "Convolution3D", "Convolution3DTranspose", "Cropping3D", "CutMix",
+    "DepthwiseConv1D", "Discretization", "Dot", "EinsumDense", "Equalization", "FlaxLayer", "GRU",
+    "GRUCell", "GlobalAveragePooling3D", "GlobalAvgPool3D", "GlobalMaxPool3D",
+    "GlobalMaxPooling3D", "GroupQueryAttention", "HashedCrossing", "Hashing", "InputSpec",
     "IntegerLookup", "JaxLayer", "LSTM", "LSTMCell", "Masking", "MaxNumBoundingBoxes", "MaxPool3D",
-    "MaxPooling3D", "MelSpectrogram", "MixUp", "MultiHeadAttention", "Pipeline", "RMSNormalization",
-    "RNN", "RandAugment", "RandomColorDegeneration", "RandomColorJitter", "RandomElasticTransform",
+    "MaxPooling3D", "MelSpectrogram", "MixUp", "MultiHeadAttention", "Pipeline", "RNN",
+    "RandAugment", "RandomColorDegeneration", "RandomColorJitter", "RandomElasticTransform",
     "RandomErasing", "RandomGaussianBlur", "RandomGrayscale", "RandomHue", "RandomInvert",
     "RandomPerspective", "RandomPosterization", "RandomSaturation", "RandomSharpness",
-    "RandomShear", "RepeatVector", "ReversibleEmbedding", "STFTSpectrogram", "SeparableConv1D",
-    "SeparableConvolution1D", "SimpleRNN", "SimpleRNNCell", "Solarization", "SpatialDropout1D",
-    "SpatialDropout3D", "SpectralNormalization", "StackedRNNCells", "StringLookup", "TFSMLayer",
-    "TextVectorization", "TimeDistributed", "TorchModuleWrapper", "UnitNormalization",
-    "UpSampling1D", "UpSampling3D", "Wrapper", "ZeroPadding1D", "ZeroPadding3D",
+    "RandomShear", "ReversibleEmbedding", "STFTSpectrogram", "SeparableConv1D",
+    "SeparableConvolution1D", "SimpleRNN", "SimpleRNNCell", "Solarization", "SpatialDropout3D",
+    "SpectralNormalization", "StackedRNNCells", "StringLookup", "TFSMLayer", "TextVectorization",
+    "TimeDistributed", "TorchModuleWrapper", "UpSampling3D", "Wrapper", "ZeroPadding3D",
 })  # fmt: skip
 
 

@@ -1,5 +1,6 @@
-"""Regularization layers: Dropout, SpatialDropout2D, AlphaDropout, GaussianNoise,
-GaussianDropout. Each is active in training only and the identity in inference; arguments,
+"""Regularization layers: Dropout, SpatialDropout1D, SpatialDropout2D, AlphaDropout,
+GaussianNoise, GaussianDropout, each active in training only and the identity in inference;
+and ActivityRegularization, which adds a penalty on its inputs to the loss. Arguments,
 defaults and checks are Keras 3's (``keras/src/layers/regularization/``).
 
 A layer given ``seed=`` draws from its own generator (the same masks for the same seed);
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv import regularizers
 from autoconv.backends import backend
 from autoconv.layers.layer import Layer, Shape
 from autoconv.ops import engine as ops
@@ -135,10 +137,46 @@ def _noise_shape(noise_shape: Any) -> tuple[int | None, ...] | None:
     return tuple(None if dim is None else int(dim) for dim in noise_shape)
 
 
-class SpatialDropout2D(Dropout):
+class _SpatialDropout(Dropout):
+    """Dropout of whole feature maps, one keep-or-drop per (sample, channel) (Keras's
+    BaseSpatialDropout): inputs of rank ``NDIM``, and Keras's config keys (no noise_shape,
+    which follows from the layer, and neither ``trainable`` nor a DTypePolicy: its dtype by
+    name)."""
+
+    NDIM = 0
+
+    def build(self, input_shape: Shape) -> None:
+        _expect_ndim(self, input_shape, self.NDIM)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        _expect_ndim(self, input_shape, self.NDIM)
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {"rate": self.rate, "seed": self.seed, "name": self.name, "dtype": self.dtype}
+
+
+class SpatialDropout1D(_SpatialDropout):
+    """Dropout of whole 1-D feature maps: in training, each (sample, channel) of a
+    (batch, steps, channels) input is dropped at every step with probability ``rate`` (the
+    rest scaled by 1 / (1 - rate)); in inference, the identity."""
+
+    NDIM = 3
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(rate, seed=seed, **kwargs)  # Keras's order: seed second, no noise_shape
+
+    def _concrete_noise_shape(self, inputs: Tensor) -> tuple[int, ...]:
+        n, _, channels = inputs.shape
+        return (n, 1, channels)
+
+
+class SpatialDropout2D(_SpatialDropout):
     """Dropout of whole feature maps: in training, each (sample, channel) of a
     (batch, rows, cols, channels) input is dropped entirely with probability ``rate`` (the
     rest scaled by 1 / (1 - rate)), as PyTorch's ``Dropout2d`` on channels-first images."""
+
+    NDIM = 4
 
     def __init__(
         self, rate: float, data_format: str | None = None, seed: int | None = None, **kwargs: Any
@@ -152,13 +190,6 @@ class SpatialDropout2D(Dropout):
             )
         self.data_format = data_format
 
-    def build(self, input_shape: Shape) -> None:
-        _expect_ndim(self, input_shape, 4)
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        _expect_ndim(self, input_shape, 4)
-        return input_shape
-
     def _concrete_noise_shape(self, inputs: Tensor) -> tuple[int, ...]:
         n, *_ = inputs.shape
         if self.data_format == "channels_first":
@@ -166,10 +197,7 @@ class SpatialDropout2D(Dropout):
         return (n, 1, 1, inputs.shape[3])
 
     def get_config(self) -> dict[str, Any]:
-        """Keras's own keys: no noise_shape (the mask's shape follows from data_format), and
-        neither ``trainable`` nor a DTypePolicy (its dtype by name)."""
-        return {"rate": self.rate, "seed": self.seed, "name": self.name, "dtype": self.dtype,
-                "data_format": self.data_format}  # fmt: skip
+        return super().get_config() | {"data_format": self.data_format}
 
 
 class AlphaDropout(Dropout):
@@ -203,6 +231,24 @@ def _expect_ndim(layer: Layer, input_shape: Shape, ndim: int) -> None:
             f"ndim={ndim}, found ndim={len(input_shape)}. Full shape received: "
             f"{tuple(input_shape)}"
         )
+
+
+class ActivityRegularization(Layer):
+    """The identity, adding an activity penalty to the loss: ``l1 * sum(|x|) + l2 *
+    sum(x ** 2)`` over the whole batch, divided by the batch size (Keras's activity
+    regularizer, an ``L1L2(l1, l2)``), in training and inference alike."""
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(activity_regularizer=regularizers.L1L2(l1=l1, l2=l2), **kwargs)
+        self.l1, self.l2 = l1, l2
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.pop("activity_regularizer")
+        return config | {"l1": self.l1, "l2": self.l2}
 
 
 class GaussianNoise(_RandomLayer):

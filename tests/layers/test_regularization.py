@@ -1,20 +1,32 @@
-"""Dropout (with noise_shape), SpatialDropout2D, AlphaDropout, GaussianNoise and
-GaussianDropout: active in training only, Keras's masks and noise, PyTorch's Dropout2d
-semantics, gradients, arguments and configs."""
+"""Dropout (with noise_shape), SpatialDropout1D, SpatialDropout2D, AlphaDropout, GaussianNoise
+and GaussianDropout: active in training only, Keras's masks and noise, PyTorch's Dropout2d
+semantics, gradients, arguments and configs; ActivityRegularization's penalty in the loss as
+Keras's (real Keras 3.15, where installed); the new layers on the CUDA device (the simulator)."""
 
 from __future__ import annotations
+
+import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import autoconv as ac
 from autoconv import layers
+from autoconv.layers.regularization import ActivityRegularization, SpatialDropout1D
+from autoconv.layers.serialization import deserialize
 from autoconv.testing import gradcheck
+from tests.conftest import away_from_zero
+
+# the layers under test, in place of keras.layers
+OURS = SimpleNamespace(
+    SpatialDropout1D=SpatialDropout1D, ActivityRegularization=ActivityRegularization
+)
 
 
 def round_trip(layer):
     config = layer.get_config()
-    clone = layers.deserialize({"class_name": type(layer).__name__, "config": config})
+    clone = deserialize({"class_name": type(layer).__name__, "config": config})
     assert type(clone) is type(layer) and clone.get_config() == config
     return config
 
@@ -230,3 +242,206 @@ def test_regularization_layers_in_a_model_train_and_predict_deterministically(rn
     history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+# ------------------------------------------------ SpatialDropout1D, ActivityRegularization
+@pytest.fixture(scope="module")
+def keras():
+    """Real Keras 3 on its PyTorch backend, or skip."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    return pytest.importorskip("keras")
+
+
+def assert_whole_channels_dropped(out: np.ndarray, x: np.ndarray, rate: float) -> None:
+    """(batch, steps, channels): each (sample, channel) kept at every step (scaled by
+    1 / (1 - rate)) or dropped at every step, one draw each."""
+    kept = (out != 0).all(axis=1)
+    assert (kept | (out == 0).all(axis=1)).all()
+    where = np.broadcast_to(kept[:, None], x.shape)
+    np.testing.assert_allclose(out[where], x[where] / (1 - rate), rtol=1e-6)
+    assert abs((1 - kept.mean()) - rate) < 0.06
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.5])
+def test_spatial_dropout_1d_drops_each_channel_at_every_step(rate):
+    ac.utils.set_random_seed(9)
+    x = np.random.default_rng(0).random((60, 7, 30)).astype(np.float32) + 0.5
+    layer = SpatialDropout1D(rate)
+    out = layer(x, training=True)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    assert_whole_channels_dropped(out.numpy(), x, rate)
+    assert not np.array_equal(out.numpy(), layer(x, training=True).numpy())  # a draw a call
+    assert layer._concrete_noise_shape(ac.Tensor(x)) == (60, 1, 30)
+    tensor = ac.Tensor(x)
+    assert layer(tensor) is tensor and layer(tensor, training=False) is tensor  # inference
+    assert SpatialDropout1D(0.0)(tensor, training=True) is tensor
+    np.testing.assert_array_equal(SpatialDropout1D(1.0)(x, training=True).numpy(), 0.0)
+    assert layer.compute_output_shape((None, None, 30)) == (None, None, 30)
+
+
+def test_spatial_dropout_1d_seed_repeats_and_its_gradient_is_the_mask(rng):
+    x = rng.standard_normal((4, 5, 6))
+
+    def fn(x):  # the same seed every call: the same mask
+        return SpatialDropout1D(0.4, seed=7, dtype="float64")(x, training=True)
+
+    np.testing.assert_array_equal(fn(x).numpy(), fn(x).numpy())
+    assert gradcheck(fn, [x])
+    xt = ac.Tensor(x, requires_grad=True)
+    out = fn(xt)
+    out.sum().backward()
+    np.testing.assert_allclose(xt.grad, out.numpy() / x)
+    kept = xt.grad != 0
+    np.testing.assert_array_equal(kept, np.broadcast_to(kept[:, :1], kept.shape))
+
+
+@pytest.mark.parametrize(
+    ("make", "shape", "message"),
+    [
+        (lambda lib: lib.SpatialDropout1D(1.5), (3, 4), "Expected a float value between 0 and 1"),
+        (lambda lib: lib.SpatialDropout1D(-0.1), (3, 4), "Expected a float value between 0 and 1"),
+        (lambda lib: lib.SpatialDropout1D(0.5), (4,), "expected ndim=3, found ndim=2"),
+        (lambda lib: lib.SpatialDropout1D(0.5), (2, 3, 4), "expected ndim=3, found ndim=4"),
+        (lambda lib: lib.ActivityRegularization(l1=-1.0), (4,), "Invalid value for argument l1"),
+        (lambda lib: lib.ActivityRegularization(l2="a"), (4,), "Invalid value for argument l2"),
+    ],
+)
+def test_bad_arguments_raise_keras_errors(keras, make, shape, message):
+    with pytest.raises(ValueError, match=message):
+        keras.Sequential([keras.Input(shape), make(keras.layers)])
+    with pytest.raises(ValueError, match=message):
+        ac.Sequential([ac.Input(shape), make(OURS)])
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "shape"),
+    [
+        ("SpatialDropout1D", {"rate": 0.3}, (5, 4)),
+        ("SpatialDropout1D", {"rate": 0.5, "seed": 3}, (5, 4)),
+        ("ActivityRegularization", {}, (4,)),
+        ("ActivityRegularization", {"l1": 0.01, "l2": 1}, (3, 4)),
+    ],
+)
+def test_configs_are_keras_and_read_back(keras, name, kwargs, shape):
+    ours = ac.Sequential([ac.Input(shape), getattr(OURS, name)(**kwargs)]).layers[-1]
+    theirs = keras.Sequential([keras.Input(shape), getattr(keras.layers, name)(**kwargs)])
+    config = round_trip(ours)
+    assert {**config, "name": None} == {**theirs.layers[-1].get_config(), "name": None}
+
+
+def test_activity_regularization_takes_no_other_activity_regularizer(keras):
+    for module in (keras.layers, OURS):  # the layer's own is its L1L2(l1, l2)
+        with pytest.raises(TypeError, match="multiple values for keyword argument"):
+            module.ActivityRegularization(activity_regularizer="l2")
+    assert OURS.ActivityRegularization(0.5).activity_regularizer.get_config() == {
+        "l1": 0.5, "l2": 0.0}  # fmt: skip
+
+
+def penalty(x: np.ndarray, l1: float, l2: float) -> float:
+    return (l1 * np.abs(x).sum() + l2 * (x**2).sum()) / len(x)
+
+
+@pytest.mark.parametrize(("l1", "l2"), [(0.1, 0.0), (0.0, 0.2), (0.05, 0.3)])
+def test_activity_regularization_penalty_and_gradient_are_keras(keras, l1, l2, rng):
+    import torch
+
+    x = away_from_zero(rng.standard_normal((4, 3, 2)))
+    layer = ActivityRegularization(l1, l2, dtype="float64")
+    mine = ac.Tensor(x, requires_grad=True)
+    assert layer(mine) is mine and layer(mine) is mine  # the identity; one penalty a call
+    assert len(layer.losses) == 1
+    theirs = keras.layers.ActivityRegularization(l1, l2, dtype="float64")
+    reference = torch.tensor(x, requires_grad=True)
+    theirs(reference)
+    np.testing.assert_allclose(layer.losses[0].item(), penalty(x, l1, l2), rtol=1e-12)
+    np.testing.assert_allclose(layer.losses[0].item(), theirs.losses[0].item(), rtol=1e-6)
+    layer.losses[0].backward()
+    theirs.losses[0].backward()
+    np.testing.assert_allclose(mine.grad, (l1 * np.sign(x) + 2 * l2 * x) / 4, rtol=1e-12)
+    np.testing.assert_allclose(mine.grad, reference.grad.numpy(), rtol=1e-6)
+
+
+def regularized_model(lib, module):
+    model = lib.Sequential([lib.Input((4,)), lib.layers.Dense(3, activation="tanh"),
+                            module.ActivityRegularization(l1=0.05, l2=0.1),
+                            lib.layers.Dense(2)])  # fmt: skip
+    model.set_weights([np.cos(np.arange(w.size) * 0.7 + i).reshape(w.shape) * 0.5
+                       for i, w in enumerate(model.get_weights())])  # fmt: skip
+    model.compile(lib.optimizers.SGD(0.05), "mse")
+    return model
+
+
+def regression_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    return rng.standard_normal((10, 4)).astype(np.float32), rng.standard_normal((10, 2))
+
+
+def test_activity_penalty_in_the_reported_loss_is_keras(keras):
+    """fit's, evaluate's and train_on_batch's losses (the mean squared error plus the penalty
+    of each batch's activations) are Keras's."""
+    x, y = regression_data()
+    ours, theirs = regularized_model(ac, OURS), regularized_model(keras, keras.layers)
+    without = regularized_model(ac, OURS)
+    without.layers[1].activity_regularizer = None
+    assert ours.evaluate(x, y, verbose=0) > without.evaluate(x, y, verbose=0) + 0.05
+    assert ours.evaluate(x, y, batch_size=4, verbose=0) == pytest.approx(
+        theirs.evaluate(x, y, batch_size=4, verbose=0), rel=1e-6
+    )
+    fits = [model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0).history["loss"]
+            for model in (ours, theirs)]  # fmt: skip
+    np.testing.assert_allclose(fits[0], fits[1], rtol=1e-5)
+    np.testing.assert_allclose(ours.train_on_batch(x, y), theirs.train_on_batch(x, y), 1e-5)
+    for mine, expected in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, np.asarray(expected), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.cudasim
+def test_activity_regularization_fits_on_the_gpu_as_on_the_cpu():
+    pytest.importorskip("numba_cuda")
+    x, y = regression_data()
+    histories, weights = [], []
+    for device in ("cpu", "cuda"):
+        model = regularized_model(ac, OURS).to(device)
+        histories.append(model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0))
+        weights.append(model.get_weights())
+    np.testing.assert_allclose(histories[1].history["loss"], histories[0].history["loss"], 1e-5)
+    for gpu, cpu in zip(*weights, strict=True):
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-5, atol=1e-6)
+
+
+def spatial_dropout_model(seed: int | None = None) -> ac.Sequential:
+    ac.utils.set_random_seed(0)
+    model = ac.Sequential([
+        ac.Input((6, 3)), ac.layers.Conv1D(4, 3, activation="relu"), SpatialDropout1D(0.4, seed),
+        ac.layers.Flatten(), ac.layers.Dense(3, activation="softmax"),
+    ])  # fmt: skip
+    model.compile("adam", "categorical_crossentropy")
+    return model
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("seed", [None, 5])
+def test_spatial_dropout_1d_on_the_gpu_replays_a_new_mask_each_step(monkeypatch, seed):
+    """On the GPU a replayed step stages the step's draws as SpatialDropout2D's: the fit whose
+    steps are replayed ends as the one whose steps all ran eagerly, to the bit."""
+    pytest.importorskip("numba_cuda")
+    from autoconv import step_replay
+
+    rng = np.random.default_rng(0)
+    x = rng.random((20, 6, 3), dtype=np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 20)]
+    with monkeypatch.context() as eager_only:
+        eager_only.setattr(step_replay, "ATTEMPTS", 0)
+        eager = spatial_dropout_model(seed).to("cuda")
+        eager_history = eager.fit(x, y, batch_size=4, epochs=2, verbose=0).history
+    replayed = spatial_dropout_model(seed).to("cuda")
+    history = replayed.fit(x, y, batch_size=4, epochs=2, verbose=0).history
+    assert replayed._step_replay.why is None and replayed._step_replay.replayed >= 3
+    assert history == eager_history
+    for got, want in zip(replayed.get_weights(), eager.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    maps = ac.Tensor(np.ones((40, 5, 30), np.float32), device="cuda")
+    out = SpatialDropout1D(0.5)(maps, training=True)
+    assert out.device == "cuda"
+    assert_whole_channels_dropped(out.numpy(), np.ones((40, 5, 30)), 0.5)

@@ -1,4 +1,11 @@
-"""Helpers users know from Keras."""
+"""``keras.utils``: the helpers users know from Keras.
+
+Most live in the module of their topic and are gathered here: ``get_file``
+(:mod:`autoconv.file_utils`), ``Progbar`` (:mod:`autoconv.progbar`), ``split_dataset``
+(:mod:`autoconv.dataset_utils`), the custom-object registry (:mod:`autoconv.registration`) and
+Keras's object entries (:mod:`autoconv.saving`), the images' and the datasets' helpers. Keras's
+text, audio and time-series helpers are not implemented: asking for one says so by name.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from autoconv import ops
+from autoconv.backend import is_keras_tensor, standardize_dtype
 from autoconv.config import (
     disable_interactive_logging,
     enable_interactive_logging,
@@ -13,30 +22,77 @@ from autoconv.config import (
 )
 from autoconv.data.directory import image_dataset_from_directory
 from autoconv.data.py_dataset import PyDataset, Sequence
+from autoconv.dataset_utils import split_dataset
+from autoconv.file_utils import get_file
 from autoconv.layers import clear_session
+from autoconv.layers.symbolic import SymbolicTensor
 from autoconv.ops.engine import one_hot
 from autoconv.plot_model import model_to_dot, plot_model
 from autoconv.preprocessing.image import array_to_img, img_to_array, load_img, save_img
+from autoconv.progbar import Progbar
+from autoconv.registration import (
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+)
+from autoconv.saving import deserialize_keras_object, serialize_keras_object
 from autoconv.seeds import set_random_seed
 from autoconv.windows import MAX_SIZE, is_int
 
 __all__ = [
+    "CustomObjectScope",
+    "Progbar",
     "PyDataset",
     "Sequence",
     "array_to_img",
     "clear_session",
+    "custom_object_scope",
+    "deserialize_keras_object",
     "disable_interactive_logging",
     "enable_interactive_logging",
+    "get_custom_objects",
+    "get_file",
+    "get_registered_name",
+    "get_registered_object",
+    "get_source_inputs",
     "image_dataset_from_directory",
     "img_to_array",
     "is_interactive_logging_enabled",
+    "is_keras_tensor",
     "load_img",
     "model_to_dot",
+    "normalize",
+    "pack_x_y_sample_weight",
     "plot_model",
+    "register_keras_serializable",
     "save_img",
+    "serialize_keras_object",
     "set_random_seed",
+    "split_dataset",
+    "standardize_dtype",
     "to_categorical",
+    "unpack_x_y_sample_weight",
 ]
+
+# Keras 3's utilities for text, audio, time series and structured data, which autoconv, made
+# for images, does not have: asking for one says so by name rather than with a bare
+# AttributeError.
+KERAS_UTILS_NOT_IMPLEMENTED = frozenset({
+    "Config", "FeatureSpace", "audio_dataset_from_directory", "bounding_boxes", "legacy",
+    "pad_sequences", "text_dataset_from_directory", "timeseries_dataset_from_array",
+})  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in KERAS_UTILS_NOT_IMPLEMENTED:
+        raise AttributeError(
+            f"keras.utils.{name} is not implemented by autoconv, which implements Keras's "
+            "utilities for images and convolutional networks (see docs/keras.md for the list)"
+        )
+    raise AttributeError(f"module 'autoconv.utils' has no attribute {name!r}")
 
 
 def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:
@@ -86,3 +142,90 @@ def _sample(labels: np.ndarray) -> str:
     """A few of ``labels``, for an error message."""
     flat = labels.reshape(-1)
     return f"dtype {labels.dtype}, values {flat[:5].tolist()}{' ...' if flat.size > 5 else ''}"
+
+
+def normalize(x: Any, axis: int | tuple[int, ...] | None = -1, order: int = 2) -> Any:
+    """``x`` divided by its ``order``-norm along ``axis`` (a zero norm left as 1): a NumPy
+    array in, a NumPy array out (float64 for integers, as Keras); anything else (a Tensor, a
+    list) goes to :func:`autoconv.ops.nn.normalize` and comes back a Tensor.
+
+    As Keras's, ``axis=None`` takes the norm of the whole array (a matrix's spectral norm for
+    order 2), and a 1-D array comes back as one row (1, n). Keras 3.15 divides by the norms
+    along ``axis=0`` as if they were along the last axis (``axis or -1``), which is wrong for
+    a matrix; autoconv divides along ``axis``.
+
+    >>> normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    array([[0.6, 0.8],
+           [0. , 0. ]])
+    """
+    if not isinstance(x, np.ndarray):
+        return ops.nn.normalize(x, axis=axis, order=order)
+    norm = np.atleast_1d(np.linalg.norm(x, order, axis))
+    norm[norm == 0] = 1
+    return x / np.expand_dims(norm, -1 if axis is None else axis)
+
+
+def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> Any:
+    """The tuple ``fit`` takes: ``(x, y, sample_weight)``, ``(x, y)`` without weights, and
+    ``x`` alone without ``y`` (``(x,)`` when ``x`` is a tuple or list, keeping it one input).
+    """
+    if y is None:
+        return (x,) if isinstance(x, tuple | list) else x
+    if sample_weight is None:
+        return (x, y)
+    return (x, y, sample_weight)
+
+
+def unpack_x_y_sample_weight(data: Any) -> tuple[Any, Any, Any]:
+    """``(x, y, sample_weight)`` from ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``
+    (a list counts as a tuple), with None for what is missing.
+
+    >>> unpack_x_y_sample_weight((1, 2))
+    (1, 2, None)
+    """
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return (data, None, None)
+    if 1 <= len(data) <= 3:
+        return (*data, *(None,) * (3 - len(data)))
+    raise ValueError(
+        "Data is expected to be in format `x`, `(x,)`, `(x, y)`, or `(x, y, sample_weight)`, "
+        f"found: {data}"
+    )
+
+
+def get_source_inputs(tensor: Any) -> Any:
+    """The Input tensors (``autoconv.Input``'s) that a functional graph's symbolic ``tensor``
+    is computed from, in the order Keras's walk back from it meets them, each once. As Keras's:
+    a tensor no layer made is returned in a list by itself, and anything else as it is.
+
+    Each tensor's sources are found once (Keras's recursion follows every path, which in a
+    densely connected graph is exponentially many), without recursion.
+    """
+    if not isinstance(tensor, SymbolicTensor):
+        return tensor
+    found: dict[int, list[SymbolicTensor]] = {}  # id(tensor) -> its sources
+    stack = [tensor]
+    while stack:
+        current = stack[-1]
+        if id(current) in found:  # pushed again by another path before it was done
+            stack.pop()
+            continue
+        node = current.node
+        parents = node.inputs if node is not None else []
+        waiting = [parent for parent in parents if id(parent) not in found]
+        if waiting:
+            stack.extend(reversed(waiting))
+            continue
+        stack.pop()
+        if node is None:
+            found[id(current)] = [current]
+        elif not parents:  # an Input's own node
+            found[id(current)] = list(node.outputs)
+        else:
+            sources: list[SymbolicTensor] = []
+            for parent in parents:
+                sources += [s for s in found[id(parent)] if all(s is not t for t in sources)]
+            found[id(current)] = sources
+    return found[id(tensor)]

@@ -2,21 +2,19 @@
 
 Lookup order for each file: an explicit ``data_dir``, then ``$AUTOCONV_DATA``, then the copy
 shipped with autoconv, then the per-user cache (``~/.cache/autoconv``). A file that is nowhere
-is downloaded into the cache when the dataset has a mirror, verified by checksum before use,
-and written atomically.
+is downloaded into the cache when the dataset has a mirror, verified by checksum before it
+lands there (by :func:`autoconv.download.download`, autoconv's one downloader).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from autoconv.datasets.files import DatasetFileError, read_bytes
+from autoconv.download import download
 
 
 @dataclass(frozen=True)
@@ -176,13 +174,4 @@ def fetch(remote: RemoteFile, target: Path) -> None:
 def _download(remote: RemoteFile, target: Path) -> None:
     """:func:`fetch`, with the network's failures left as OSError."""
     assert remote.url is not None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{remote.name}.", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(remote.url, timeout=60) as response:
-            shutil.copyfileobj(response, f)
-        verify(tmp, remote)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    download(remote.url, target, check=lambda path: verify(path, remote))

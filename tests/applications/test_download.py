@@ -1,9 +1,9 @@
 """``weights="imagenet"``: Keras's published files, fetched as Keras fetches them (the same URL,
-file name, hash and cache folder), through a fake server (``urlopen`` patched to serve bytes
-from memory): verified before they land in the cache (a corrupted download leaves nothing
-there), reused from the cache, and, without network, one error naming the URL and the path to
-put the file at. A test marked ``network`` fetches MobileNetV2's real weights (skipped
-offline)."""
+file name, hash and cache folder), through a fake server (``urlopen`` of autoconv's one
+downloader, :mod:`autoconv.download`, patched to serve bytes from memory): verified before
+they land in the cache (a corrupted download leaves nothing there), reused from the cache,
+and, without network, one error naming the URL and the path to put the file at. A test marked
+``network`` fetches MobileNetV2's real weights (skipped offline)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import hashlib
 import io
 import os
 import urllib.error
+import urllib.response
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import autoconv.applications as applications
+import autoconv.download
 from autoconv.applications import common, download, efficientnet
 from autoconv.layers import clear_session
 from tests.applications.reference import keras_weights
@@ -37,17 +39,18 @@ class Server:
         self.files: dict[str, bytes] = {}
         self.requests: list[str] = []
 
-    def urlopen(self, url: str, timeout: float) -> io.BytesIO:
+    def urlopen(self, url: str, timeout: float) -> urllib.response.addinfourl:
         self.requests.append(url)
         if url not in self.files:
             raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-        return io.BytesIO(self.files[url])
+        data = self.files[url]
+        return urllib.response.addinfourl(io.BytesIO(data), {"Content-Length": len(data)}, url)
 
 
 @pytest.fixture
 def server(monkeypatch, tmp_path) -> Server:
     server = Server()
-    monkeypatch.setattr(download, "urlopen", server.urlopen)
+    monkeypatch.setattr(autoconv.download, "urlopen", server.urlopen)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     return server
 

@@ -9,13 +9,14 @@ import hashlib
 import io
 import json
 import os
+import urllib.response
 
 import numpy as np
 import pytest
 
 import autoconv as ac
-from autoconv import layers
-from autoconv.applications import download, imagenet_utils
+from autoconv import download, layers
+from autoconv.applications import imagenet_utils
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 pytest.importorskip("torch")
@@ -66,7 +67,7 @@ def class_index(monkeypatch, tmp_path):
 
     def urlopen(url, timeout):
         urls.append(url)
-        return io.BytesIO(data)
+        return urllib.response.addinfourl(io.BytesIO(data), {}, url)
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setattr(download, "urlopen", urlopen)

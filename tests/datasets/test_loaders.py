@@ -14,6 +14,7 @@ import tarfile
 import numpy as np
 import pytest
 
+import autoconv.download
 from autoconv.datasets import DatasetFileError, cifar10, cifar100, fashion_mnist, mnist, store
 from autoconv.datasets.idx import MAGIC_IMAGES, MAGIC_LABELS, load_idx_pair, parse_idx
 
@@ -321,7 +322,7 @@ def test_an_unwritable_cache_is_an_error_before_any_download(tmp_path, monkeypat
     offline_dataset(monkeypatch, tmp_path)
     (tmp_path / "cache").write_bytes(b"a file where the cache folder should be")
     calls = []
-    monkeypatch.setattr(store.urllib.request, "urlopen", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(autoconv.download, "urlopen", lambda *a, **k: calls.append(a))
     with pytest.raises(DatasetFileError, match=r"cannot download .* into the cache folder .*: it"
                        r" cannot be created .*Set XDG_CACHE_HOME or AUTOCONV_DATA"):  # fmt: skip
         fashion_mnist.load_data()

@@ -30,6 +30,37 @@ def _axis_index(axis: int, input_shape: Shape, owner: str) -> int:
     return axis % len(input_shape)
 
 
+def set_scale_and_center(
+    layer: Layer, center: Any, scale: Any, beta_initializer: Any, gamma_initializer: Any,
+    beta_regularizer: Any, gamma_regularizer: Any, beta_constraint: Any, gamma_constraint: Any,
+) -> None:  # fmt: skip
+    """A normalization layer's ``center`` (beta) and ``scale`` (gamma) options, read as Keras
+    reads them (names or objects), onto ``layer``; its weights not made yet."""
+    layer.center, layer.scale = bool(center), bool(scale)
+    layer.beta_initializer = initializers.get(beta_initializer)
+    layer.gamma_initializer = initializers.get(gamma_initializer)
+    layer.beta_regularizer = regularizers.get(beta_regularizer)
+    layer.gamma_regularizer = regularizers.get(gamma_regularizer)
+    layer.beta_constraint = constraints.get(beta_constraint)
+    layer.gamma_constraint = constraints.get(gamma_constraint)
+    layer.gamma = layer.beta = None
+
+
+def add_scale_and_center(layer: Layer, shape: Shape, scale: bool, center: bool) -> None:
+    """Make ``layer``'s ``gamma`` (where ``scale``) then ``beta`` (where ``center``) of
+    ``shape``, in Keras's order, with the options :func:`set_scale_and_center` read."""
+    if scale:
+        layer.gamma = layer.add_weight(
+            shape, layer.gamma_initializer, regularizer=layer.gamma_regularizer,
+            constraint=layer.gamma_constraint, name="gamma",
+        )  # fmt: skip
+    if center:
+        layer.beta = layer.add_weight(
+            shape, layer.beta_initializer, regularizer=layer.beta_regularizer,
+            constraint=layer.beta_constraint, name="beta",
+        )  # fmt: skip
+
+
 class BatchNormalization(Layer):
     """Normalizes each channel (index of ``axis``) by statistics over every other axis.
 
@@ -73,16 +104,12 @@ class BatchNormalization(Layer):
         self.synchronized = False
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
-        self.center, self.scale = bool(center), bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
+        set_scale_and_center(
+            self, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+            gamma_regularizer, beta_constraint, gamma_constraint,
+        )  # fmt: skip
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
-        self.gamma = self.beta = None
 
     def build(self, input_shape: Shape) -> None:
         channels = input_shape[_axis_index(self.axis, input_shape, "BatchNormalization")]
@@ -92,16 +119,7 @@ class BatchNormalization(Layer):
                 f"received inputs of shape {tuple(input_shape)}"
             )
         shape = (channels,)
-        if self.scale:
-            self.gamma = self.add_weight(
-                shape, self.gamma_initializer, regularizer=self.gamma_regularizer,
-                constraint=self.gamma_constraint, name="gamma",
-            )  # fmt: skip
-        if self.center:
-            self.beta = self.add_weight(
-                shape, self.beta_initializer, regularizer=self.beta_regularizer,
-                constraint=self.beta_constraint, name="beta",
-            )  # fmt: skip
+        add_scale_and_center(self, shape, self.scale, self.center)
         self.moving_mean = self.add_weight(
             shape, self.moving_mean_initializer, trainable=False, name="moving_mean"
         )
@@ -206,14 +224,11 @@ class LayerNormalization(Layer):
                 f"received: {axis!r}"
             )
         self.epsilon = float(epsilon)
-        self.center, self.scale, self.rms_scaling = bool(center), bool(scale), bool(rms_scaling)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
-        self.gamma = self.beta = None
+        self.rms_scaling = bool(rms_scaling)
+        set_scale_and_center(
+            self, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+            gamma_regularizer, beta_constraint, gamma_constraint,
+        )  # fmt: skip
 
     @property
     def _axes(self) -> list[int]:
@@ -227,16 +242,9 @@ class LayerNormalization(Layer):
                 f"LayerNormalization: the axes {self.axis} it normalizes over need known sizes, "
                 f"got inputs of shape {tuple(input_shape)}"
             )
-        if self.scale or self.rms_scaling:
-            self.gamma = self.add_weight(
-                shape, self.gamma_initializer, regularizer=self.gamma_regularizer,
-                constraint=self.gamma_constraint, name="gamma",
-            )  # fmt: skip
-        if self.center and not self.rms_scaling:
-            self.beta = self.add_weight(
-                shape, self.beta_initializer, regularizer=self.beta_regularizer,
-                constraint=self.beta_constraint, name="beta",
-            )  # fmt: skip
+        add_scale_and_center(
+            self, shape, self.scale or self.rms_scaling, self.center and not self.rms_scaling
+        )
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         for axis in self._axes:

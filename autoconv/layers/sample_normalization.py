@@ -12,6 +12,7 @@ import numpy as np
 
 from autoconv import constraints, initializers, regularizers
 from autoconv.layers.layer import Layer, Shape, serialized
+from autoconv.layers.normalization import add_scale_and_center, set_scale_and_center
 from autoconv.ops import engine as ops
 from autoconv.tensor import Tensor
 
@@ -65,14 +66,10 @@ class GroupNormalization(Layer):
         super().__init__(**kwargs)
         self.groups, self.axis = int(groups), int(axis)
         self.epsilon = float(epsilon)
-        self.center, self.scale = bool(center), bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
-        self.gamma = self.beta = None
+        set_scale_and_center(
+            self, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+            gamma_regularizer, beta_constraint, gamma_constraint,
+        )  # fmt: skip
 
     def build(self, input_shape: Shape) -> None:
         self.compute_output_shape(input_shape)
@@ -95,16 +92,7 @@ class GroupNormalization(Layer):
                 f"channels ({dim})."
             )
         self._ndim, self._channels = len(input_shape), dim
-        if self.scale:
-            self.gamma = self.add_weight(
-                (dim,), self.gamma_initializer, regularizer=self.gamma_regularizer,
-                constraint=self.gamma_constraint, name="gamma",
-            )  # fmt: skip
-        if self.center:
-            self.beta = self.add_weight(
-                (dim,), self.beta_initializer, regularizer=self.beta_regularizer,
-                constraint=self.beta_constraint, name="beta",
-            )  # fmt: skip
+        add_scale_and_center(self, (dim,), self.scale, self.center)
 
     def call(self, inputs: Tensor) -> Tensor:
         channels = self._channels

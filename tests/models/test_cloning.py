@@ -17,6 +17,7 @@ import pytest
 import autoconv as ac
 from autoconv import layers
 from autoconv.models import clone_model
+from tests.models.two_libraries import branches
 
 TOLERANCE = {"rtol": 1e-6, "atol": 1e-6}
 
@@ -50,16 +51,6 @@ def images(lib: Any) -> Any:
     x = L.MaxPooling2D(name="pool")(L.Conv2D(4, 3, activation="relu", name="conv")(inputs))
     x = L.ReLU(name="relu")(L.BatchNormalization(name="bn")(L.Conv2D(4, 3, name="conv2")(x)))
     return lib.Model(inputs, L.Dense(2, name="out")(L.Flatten(name="flat")(x)), name="images")
-
-
-def branches(lib: Any) -> Any:
-    """Two inputs, a layer shared by both, merging layers and two outputs."""
-    L = lib.layers
-    a, b = lib.Input((4,), name="a"), lib.Input((4,), name="b")
-    shared = L.Dense(4, name="shared")
-    x = L.add([shared(a), shared(b)], name="sum")
-    z = L.concatenate([x, L.Dense(3, activation="relu", name="side")(a)], name="joined")
-    return lib.Model([a, b], [L.Dense(2, name="first")(z), L.Dense(1, name="second")(z)], name="br")
 
 
 def nested(lib: Any) -> Any:

@@ -17,6 +17,7 @@ import pytest
 
 import autoconv as ac
 from autoconv.models import model_from_json
+from tests.models.two_libraries import branches
 
 TOLERANCE = {"rtol": 2e-5, "atol": 2e-6}
 
@@ -45,16 +46,6 @@ def unbuilt(lib: Any) -> Any:
     return lib.Sequential(
         [lib.layers.Dense(3, name="d1"), lib.layers.Dense(2, name="d2")], name="u"
     )
-
-
-def branches(lib: Any) -> Any:
-    """Two inputs, a layer shared by both, merging layers and two outputs."""
-    L = lib.layers
-    a, b = lib.Input((4,), name="a"), lib.Input((4,), name="b")
-    shared = L.Dense(4, name="shared")
-    x = L.add([shared(a), shared(b)], name="sum")
-    z = L.concatenate([x, L.Dense(3, activation="relu", name="side")(a)], name="joined")
-    return lib.Model([a, b], [L.Dense(2, name="first")(z), L.Dense(1, name="second")(z)], name="br")
 
 
 def nested(lib: Any) -> Any:

@@ -6,7 +6,9 @@ the rows of a dict of such arrays (which Keras refuses; ``tf.data`` would take i
 elements of a Dataset. With ``shuffle``, the samples are first put in the order Python's
 ``random.shuffle`` gives with ``seed``, the same as Keras's (without a seed, one is drawn from
 Python's ``random``, as Keras does; unlike Keras, Python's global generator is not reseeded).
-The left split is the first ``left_size`` samples, the right the last ``right_size``.
+The left split is the first ``left_size`` samples, the right the last ``right_size``. A
+Dataset made by ``batch()`` is split by its samples and both splits are batched by the same
+size, as Keras does with a batched ``tf.data`` dataset.
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ def split_dataset(
             "left_size=None and right_size=None"
         )
     if isinstance(dataset, Dataset):
-        columns, structure = _dataset_columns(dataset)
+        batch_size = dataset.batch_size
+        columns, structure = _dataset_columns(dataset.unbatch() if batch_size else dataset)
     else:
+        batch_size = None
         columns, structure = _array_columns(dataset)
     total = len(columns[0])
     left, right = _split_sizes(left_size, right_size, total)
@@ -58,10 +62,11 @@ def split_dataset(
     if shuffle:
         random.Random(random.randint(0, int(1e6)) if seed is None else seed).shuffle(order)
     indices = np.asarray(order, dtype=np.int64)
-    return (
-        _rebuilt(columns, structure, indices[:left]),
-        _rebuilt(columns, structure, indices[total - right :]),
-    )
+    splits = (indices[:left], indices[total - right :])
+    datasets = tuple(_rebuilt(columns, structure, split) for split in splits)
+    if batch_size:
+        return datasets[0].batch(batch_size), datasets[1].batch(batch_size)
+    return datasets
 
 
 def _array_columns(dataset: Any) -> tuple[list[np.ndarray], Any]:
@@ -99,9 +104,8 @@ def _array_columns(dataset: Any) -> tuple[list[np.ndarray], Any]:
 
 
 def _dataset_columns(dataset: Dataset) -> tuple[list[np.ndarray], Any]:
-    """A Dataset's elements, stacked leaf by leaf, and the structure of an element. Elements
-    that are single arrays must all have one shape (a batched Dataset's last, smaller batch
-    does not: :meth:`Dataset.unbatch` it first)."""
+    """A Dataset's elements, stacked leaf by leaf, and the structure of an element. The
+    elements must all have one structure and shapes."""
     if dataset.cardinality() == -1:
         raise ValueError("split_dataset: the dataset is infinite (repeat()); it cannot be split")
     elements = list(dataset)
@@ -113,8 +117,8 @@ def _dataset_columns(dataset: Dataset) -> tuple[list[np.ndarray], Any]:
     except ValueError:
         shapes = {str([leaf.shape for leaf in row]) for row in rows}
         raise ValueError(
-            "split_dataset: all the dataset's samples must have the same structure and shapes "
-            f"(a batched dataset's last batch may be smaller: unbatch() it), got {sorted(shapes)}"
+            "split_dataset: all the dataset's samples must have the same structure and shapes, "
+            f"got {sorted(shapes)}"
         ) from None
     structure = rebuild(elements[0], iter(range(len(columns))))
     return columns, None if isinstance(structure, int) else structure

@@ -147,7 +147,12 @@ def test_sizes_and_refusals_like_keras(left, right):
         ({"a": X, "b": np.array(1)}, {"left_size": 0.5}, ValueError, "0-d array at index 1"),
         (Dataset.from_tensor_slices(X).repeat(), {"left_size": 2}, ValueError, "infinite"),
         (Dataset.from_tensor_slices(X).take(0), {"left_size": 2}, ValueError, "empty dataset"),
-        (Dataset.from_tensor_slices(X).batch(5), {"left_size": 2}, ValueError, "unbatch"),
+        (
+            Dataset.from_tensor_slices(X).batch(5).map(lambda x: x),  # batches of 5, 5 and 3
+            {"left_size": 2},
+            ValueError,
+            r"same structure and shapes, got \[.*\(3, 3, 2\).*\(5, 3, 2\)",
+        ),
         (X, {"left_size": 13}, ValueError, "positive integer smaller than 13"),
     ],
 )
@@ -156,8 +161,28 @@ def test_bad_input_is_one_clear_error(dataset, kwargs, error, message):
         ac.utils.split_dataset(dataset, **kwargs)
 
 
-def test_a_batched_dataset_splits_by_batches():
-    """Its elements are its batches (Keras unbatches a tf.data BatchDataset itself)."""
-    left, right = ac.utils.split_dataset(Dataset.from_tensor_slices(Y[:12]).batch(4), right_size=1)
+@pytest.mark.parametrize(("batch_size", "left_size"), [(4, 0.75), (5, 3), (1, None)])
+def test_a_batched_dataset_splits_by_samples_and_stays_batched(batch_size, left_size):
+    """Keras unbatches a ``tf.data`` dataset made by ``batch()``, splits its samples and
+    batches both splits by the same size; a batch mapped afterwards is a sample (below)."""
+    right_size = None if left_size else 2
+    dataset = Dataset.from_tensor_slices((X, Y)).batch(batch_size)
+    left, right = ac.utils.split_dataset(dataset, left_size, right_size, shuffle=True, seed=3)
+    expected = keras_split((X, Y), left_size, right_size, shuffle=True, seed=3)
+    for split, (x, y) in zip((left, right), expected, strict=True):
+        assert split.batch_size == batch_size
+        batches = list(split)
+        assert [len(b[1]) for b in batches] == [
+            min(batch_size, len(y) - start) for start in range(0, len(y), batch_size)
+        ]
+        np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), x)
+        np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), y)
+
+
+def test_a_batch_mapped_after_batching_is_one_sample():
+    """Its elements are its batches, as a ``tf.data`` map over batches is no BatchDataset."""
+    mapped = Dataset.from_tensor_slices(Y[:12]).batch(4).map(lambda b: b)
+    left, right = ac.utils.split_dataset(mapped, right_size=1)
+    assert left.batch_size is None
     assert [b.tolist() for b in left] == [[0, 1, 2, 3], [4, 5, 6, 7]]
     assert [b.tolist() for b in right] == [[8, 9, 10, 11]]

@@ -66,6 +66,7 @@ class Dataset:
 
     class_names: list[str] | None = None
     file_paths: list[str] | None = None
+    batch_size: int | None = None  # set on what batch() returns (tf.data's BatchDataset)
 
     def __init__(self, iterate: Callable[[], Iterator[Any]], cardinality: int) -> None:
         self._iterate = iterate
@@ -184,7 +185,9 @@ class Dataset:
         n = self._cardinality
         if n >= 0:
             n = n // batch_size if drop_remainder else math.ceil(n / batch_size)
-        return Dataset(iterate, n)
+        batched = Dataset(iterate, n)
+        batched.batch_size = int(batch_size)
+        return batched
 
     def unbatch(self) -> Dataset:
         """Split each batch back into its elements."""

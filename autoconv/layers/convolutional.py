@@ -1,21 +1,23 @@
-"""Convolution layers: Conv1D, Conv2D (with ``groups``), SeparableConv2D, DepthwiseConv2D and
-Conv2DTranspose. Arguments, defaults and their order, and the weights' names, shapes and
-order, are Keras 3's. Data is channels-last: images (batch, height, width, channels), sequences
-(batch, steps, channels).
+"""Convolution layers over images: Conv2D (with ``groups``), SeparableConv2D, DepthwiseConv2D
+and Conv2DTranspose, and their base ``BaseConv``, which the 1-D layers of
+:mod:`autoconv.layers.convolutional_1d` share (Keras 3's keras/src/layers/convolutional/).
+Arguments, defaults and their order, and the weights' names, shapes and order, are Keras 3's.
+Data is channels-last: images (batch, height, width, channels), sequences (batch, steps,
+channels).
 
 Kernels, as Keras lays them out:
 
-- Conv2D (kh, kw, in/groups, filters); Conv1D (k, in/groups, filters);
+- Conv2D (kh, kw, in/groups, filters);
 - DepthwiseConv2D ``kernel`` (kh, kw, in, depth_multiplier);
 - SeparableConv2D ``depthwise_kernel`` (kh, kw, in, depth_multiplier), then
   ``pointwise_kernel`` (1, 1, in*depth_multiplier, filters);
 - Conv2DTranspose (kh, kw, filters, in).
 
+A 1-D variant has the same kernels without the height axis, and runs the 2-D layer's ops over
+its sequences as images of height 1 (:meth:`BaseConv.on_images`, :meth:`BaseConv.image_kernel`).
+
 Initializers draw from each kernel's own shape (Keras's fans: the receptive field times the
 last two axes), so a depthwise kernel's glorot limit is sqrt(6 / (kh*kw*(in + multiplier))).
-
-(Over ~600 lines on purpose: Keras's five convolution layers over one base, ``BaseConv``, whose
-argument checks, weight layout and build they share; one class a module would scatter it.)
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class BaseConv(ActivationMixin, Layer):
     ``fuses_relu``."""
 
     rank: ClassVar[int] = 2  # spatial axes: 1 for sequences, 2 for images
+    causal_padding: ClassVar[bool] = False  # 'causal' allowed (Conv1D's only)
     fuses_relu: ClassVar[bool] = False
     kernel_prefixes: ClassVar[tuple[str, ...]] = ("kernel",)
 
@@ -95,7 +98,7 @@ class BaseConv(ActivationMixin, Layer):
         self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size", owner)
         self.strides = as_tuple(strides, self.rank, "strides", owner)
         self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate", owner)
-        self.padding = conv_padding(padding, owner, causal=self.rank == 1)
+        self.padding = conv_padding(padding, owner, causal=self.causal_padding)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(
                 f"{owner}: `strides > 1` not supported in conjunction with `dilation_rate > 1`"
@@ -131,6 +134,23 @@ class BaseConv(ActivationMixin, Layer):
 
     def output_channels(self, input_channels: int) -> int:
         return self.filters
+
+    # ------------------------------------------------------- as the 2-D ops take it
+    def on_images(self, values: tuple[int, ...], height: int = 1) -> tuple[int, ...]:
+        """A window argument (kernel size, strides, dilation, output padding) as the 2-D ops
+        take it: a 1-D layer's (v,) as (height, v), its sequences run as images of height 1."""
+        return values if self.rank == 2 else (height, *values)
+
+    @property
+    def image_padding(self) -> Any:
+        """``padding`` as the 2-D ops take it (a 1-D layer's int pads the width only)."""
+        if self.rank == 2 or isinstance(self.padding, str):
+            return self.padding
+        return (0, self.padding)
+
+    def image_kernel(self, kernel: Variable) -> Tensor:
+        """A kernel as the 2-D ops take it (a 1-D layer's (k, ...) as (1, k, ...))."""
+        return kernel if self.rank == 2 else ops.reshape(kernel, (1, *kernel.shape))
 
     # ----------------------------------------------------------------- weights
     def add_kernel(self, prefix: str, shape: tuple[int, ...], name: str) -> Variable:
@@ -335,47 +355,6 @@ def _conv_then_pool(
     )  # fmt: skip
 
 
-class Conv1D(BaseFiltersConv):
-    """1-D convolution over sequences: (batch, steps, Cin) -> (batch, new_steps, filters),
-    kernel (k, Cin/groups, filters). ``padding='causal'`` pads dilation_rate*(k-1) zeros before
-    the sequence only, so output t reads no input after t."""
-
-    rank = 1
-
-    def __init__(
-        self,
-        filters: int,
-        kernel_size: Any,
-        strides: Any = 1,
-        padding: Any = "valid",
-        data_format: str | None = None,
-        dilation_rate: Any = 1,
-        groups: int = 1,
-        activation: Any = None,
-        use_bias: bool = True,
-        kernel_initializer: Any = "glorot_uniform",
-        bias_initializer: Any = "zeros",
-        kernel_regularizer: Any = None,
-        bias_regularizer: Any = None,
-        activity_regularizer: Any = None,
-        kernel_constraint: Any = None,
-        bias_constraint: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            filters, kernel_size, strides, padding, data_format, dilation_rate, groups,
-            activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-            bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint,
-            **kwargs,
-        )  # fmt: skip
-
-    def convolve(self, inputs: Tensor, relu: bool) -> Tensor:
-        return ops.conv1d(
-            inputs, self.kernel, self.bias, self.strides[0], self.padding,
-            self.dilation_rate[0], self.groups,
-        )  # fmt: skip
-
-
 class SeparableConv2D(BaseConv):
     """Depthwise separable 2-D convolution: a depthwise convolution (each input channel with
     its own ``depth_multiplier`` kernels, strided and dilated) then a 1x1 convolution mixing
@@ -411,7 +390,7 @@ class SeparableConv2D(BaseConv):
             kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
             bias_initializer, bias_regularizer, activity_regularizer, bias_constraint, **kwargs,
         )  # fmt: skip
-        owner = "SeparableConv2D"
+        owner = type(self).__name__
         self.filters = positive_int(filters, "filters", owner)
         self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", owner)
         self.depthwise_initializer = initializers.get(depthwise_initializer)
@@ -428,7 +407,9 @@ class SeparableConv2D(BaseConv):
             "depthwise", (*self.kernel_size, channels, multiplier), "depthwise_kernel"
         )
         self.pointwise_kernel = self.add_kernel(
-            "pointwise", (1, 1, channels * multiplier, self.filters), "pointwise_kernel"
+            "pointwise",
+            (*(1,) * self.rank, channels * multiplier, self.filters),
+            "pointwise_kernel",
         )
         self.add_bias(self.filters)
 
@@ -440,8 +421,9 @@ class SeparableConv2D(BaseConv):
         return self.activation(out) if fused is False else out
 
     def convolve(self, inputs: Tensor, relu: bool, relu_input: bool = False) -> Tensor:
-        return ops.conv2d(self._depthwise(inputs, relu_input), self.pointwise_kernel, self.bias,
-                          1, "valid", 1, "relu" if relu else None)  # fmt: skip
+        pointwise = self.image_kernel(self.pointwise_kernel)
+        return ops.conv2d(self._depthwise(inputs, relu_input), pointwise, self.bias, 1, "valid",
+                          1, "relu" if relu else None)  # fmt: skip
 
     def unbiased(self, inputs: Tensor, relu_input: bool = False) -> Tensor:
         """Both convolutions without the bias (see :meth:`Conv2D.unbiased`)."""
@@ -463,8 +445,8 @@ class SeparableConv2D(BaseConv):
 
     def _depthwise(self, inputs: Tensor, relu_input: bool = False) -> Tensor:
         return ops.depthwise_conv2d(
-            inputs, self.depthwise_kernel, None, self.strides, self.padding, self.dilation_rate,
-            relu_input,
+            inputs, self.image_kernel(self.depthwise_kernel), None, self.on_images(self.strides),
+            self.image_padding, self.on_images(self.dilation_rate), relu_input,
         )  # fmt: skip
 
     def get_config(self) -> dict[str, Any]:
@@ -505,7 +487,7 @@ class DepthwiseConv2D(BaseConv):
             kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
             bias_initializer, bias_regularizer, activity_regularizer, bias_constraint, **kwargs,
         )  # fmt: skip
-        owner = "DepthwiseConv2D"
+        owner = type(self).__name__
         self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", owner)
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
@@ -523,8 +505,9 @@ class DepthwiseConv2D(BaseConv):
 
     def convolve(self, inputs: Tensor, relu: bool) -> Tensor:
         return ops.depthwise_conv2d(
-            inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate
-        )
+            inputs, self.image_kernel(self.kernel), self.bias, self.on_images(self.strides),
+            self.image_padding, self.on_images(self.dilation_rate),
+        )  # fmt: skip
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {"depth_multiplier": self.depth_multiplier}
@@ -563,13 +546,13 @@ class Conv2DTranspose(BaseConv):
             kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
             bias_initializer, bias_regularizer, activity_regularizer, bias_constraint, **kwargs,
         )  # fmt: skip
-        owner = "Conv2DTranspose"
+        owner = type(self).__name__
         if not isinstance(self.padding, str):
             raise ValueError(f"{owner}: padding must be 'valid' or 'same', got {padding!r}")
         self.filters = positive_int(filters, "filters", owner)
         self.output_padding = None
         if output_padding is not None:
-            self.output_padding = as_tuple(output_padding, 2, "output_padding", owner, True)
+            self.output_padding = as_tuple(output_padding, self.rank, "output_padding", owner, True)
             if any(e >= s for e, s in zip(self.output_padding, self.strides, strict=True)):
                 raise ValueError(
                     f"{owner}: `output_padding` must be < `strides`. output_padding="
@@ -581,10 +564,11 @@ class Conv2DTranspose(BaseConv):
 
     def output_size(self, input_shape: Shape) -> tuple[int, ...]:
         _, size = transpose_window(
-            "Conv2DTranspose", input_shape[1:3], self.kernel_size, self.strides,
-            self.dilation_rate, self.padding, self.output_padding,
+            type(self).__name__, self.on_images(tuple(input_shape[1:-1])),
+            self.on_images(self.kernel_size), self.on_images(self.strides),
+            self.on_images(self.dilation_rate), self.padding, self._image_output_padding(),
         )  # fmt: skip
-        return size
+        return size[2 - self.rank :]
 
     def build(self, input_shape: Shape) -> None:
         self.compute_output_shape(input_shape)
@@ -594,9 +578,15 @@ class Conv2DTranspose(BaseConv):
 
     def convolve(self, inputs: Tensor, relu: bool) -> Tensor:
         return ops.conv2d_transpose(
-            inputs, self.kernel, self.bias, self.strides, self.padding, self.output_padding,
-            self.dilation_rate,
+            inputs, self.image_kernel(self.kernel), self.bias, self.on_images(self.strides),
+            self.padding, self._image_output_padding(), self.on_images(self.dilation_rate),
         )  # fmt: skip
+
+    def _image_output_padding(self) -> tuple[int, ...] | None:
+        """``output_padding`` as the 2-D op takes it (none added to a 1-D layer's height)."""
+        if self.output_padding is None:
+            return None
+        return self.on_images(self.output_padding, height=0)
 
     def get_config(self) -> dict[str, Any]:
         output_padding = None if self.output_padding is None else list(self.output_padding)
@@ -604,7 +594,6 @@ class Conv2DTranspose(BaseConv):
 
 
 # Keras's aliases
-Convolution1D = Conv1D
 Convolution2D = Conv2D
 SeparableConvolution2D = SeparableConv2D
 Convolution2DTranspose = Conv2DTranspose

@@ -34,9 +34,10 @@ def channels_last(data_format: str | None, owner: str) -> None:
 
 def check_spatial_rank(layer: Layer, input_shape: Any, rank: int) -> None:
     """Channels-last input of ``rank`` spatial axes: (batch, steps, channels) for 1,
-    (batch, height, width, channels) for 2."""
+    (batch, height, width, channels) for 2, (batch, depth, height, width, channels) for 3."""
     if len(input_shape) != rank + 2:
-        axes = "(batch, steps, channels)" if rank == 1 else "(batch, height, width, channels)"
+        axes = {1: "steps", 2: "height, width", 3: "depth, height, width"}[rank]
+        axes = f"(batch, {axes}, channels)"
         raise ValueError(
             f"{type(layer).__name__} {layer.name}: input must be {axes}, got {input_shape}"
         )

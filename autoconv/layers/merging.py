@@ -1,5 +1,6 @@
 """Layers that merge several inputs: Add, Subtract, Multiply, Average, Maximum, Minimum
-(elementwise, with broadcasting) and Concatenate; and their functional forms ``add([x, y])``.
+(elementwise, with broadcasting), Concatenate and Dot (a batchwise dot product); and their
+functional forms ``add([x, y])``. As Keras 3's (keras/src/layers/merging/).
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from typing import Any
 from autoconv.layers.core import axis_int, check_axis
 from autoconv.layers.layer import Layer, Shape
 from autoconv.ops import engine as ops
+from autoconv.ops.nn import normalize
 from autoconv.tensor import Tensor
+from autoconv.windows import is_int
 
 
 def _broadcast(shapes: list[Shape], owner: str) -> Shape:
@@ -152,6 +155,94 @@ class Concatenate(Layer):
         return super().get_config() | {"axis": self.axis}
 
 
+class Dot(Layer):
+    """The dot product of two inputs' samples along ``axes`` (Keras's ``batch_dot``): x of
+    shape (batch, *a) and y (batch, *b) give (batch, *a less axes[0], *b less axes[1]), or
+    (batch, 1) when nothing else is left. ``axes``: an int for both inputs (a negative one
+    counted from each input's end) or a pair; the batch axis 0 cannot be one. ``normalize``:
+    L2-normalize both along their axis first (the output is then the cosine similarity)."""
+
+    def __init__(self, axes: int | tuple[int, int] | list[int], normalize: bool = False,
+                 **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(**kwargs)
+        if not is_int(axes):
+            if not isinstance(axes, tuple | list):
+                raise TypeError(
+                    "Invalid type for argument `axes`: it should be a list or an int. "
+                    f"Received: axes={axes}"
+                )
+            if len(axes) != 2:
+                raise ValueError(
+                    "Invalid format for argument `axes`: it should contain two elements. "
+                    f"Received: axes={axes}"
+                )
+            if not all(map(is_int, axes)):
+                raise ValueError(
+                    "Invalid format for argument `axes`: list elements should be integers. "
+                    f"Received: axes={axes}"
+                )
+        self.axes = int(axes) if is_int(axes) else type(axes)(int(a) for a in axes)
+        self.normalize = bool(normalize)
+
+    def _axes(self, shapes: Any) -> tuple[int, int]:
+        """The two inputs' summed axes, counted from the front, checked against ``shapes``."""
+        owner = f"Dot {self.name}"
+        if not isinstance(shapes, list | tuple) or len(shapes) != 2:
+            raise ValueError(
+                f"{owner}: A `Dot` layer should be called on a list of 2 inputs. Received: "
+                f"input_shape={shapes}"
+            )
+        first, second = (tuple(shape) for shape in shapes)
+        if len(first) < 2 or len(second) < 2:
+            raise ValueError(
+                f"{owner}: Cannot do batch_dot on inputs with rank < 2. Received inputs with "
+                f"shapes {first} and {second}."
+            )
+        if None not in (first[0], second[0]) and first[0] != second[0]:
+            raise ValueError(
+                f"{owner}: Cannot do batch_dot on inputs with different batch sizes. Received "
+                f"inputs with shapes {first} and {second}."
+            )
+        pair = (self.axes, self.axes) if is_int(self.axes) else self.axes
+        for axis, shape in zip(pair, (first, second), strict=True):
+            check_axis(axis, len(shape), owner)
+        a, b = pair[0] % len(first), pair[1] % len(second)
+        if 0 in (a, b):
+            raise ValueError(f"{owner}: Cannot perform batch_dot over axis 0. axes={self.axes}")
+        if None not in (first[a], second[b]) and first[a] != second[b]:
+            raise ValueError(
+                f"{owner}: Incompatible input shapes: axis values {first[a]} (at axis {a}) != "
+                f"{second[b]} (at axis {b}). Full input shapes: {first}, {second}"
+            )
+        return a, b
+
+    def compute_output_shape(self, input_shape: Any) -> Shape:
+        a, b = self._axes(input_shape)
+        first, second = list(input_shape[0]), list(input_shape[1])
+        del first[a], second[b], second[0]
+        return (*first, *second) if first[1:] or second else (first[0], 1)
+
+    def build(self, input_shape: Any) -> None:
+        self.compute_output_shape(input_shape)
+
+    def call(self, inputs: list[Tensor]) -> Tensor:
+        x, y = inputs
+        a, b = self._axes([x.shape, y.shape])
+        if self.normalize:
+            x, y = normalize(x, axis=a), normalize(y, axis=b)
+        out_shape = self.compute_output_shape([x.shape, y.shape])
+        # x as (batch, rest, n) and y as (batch, n, rest): one batched matrix product
+        x = ops.transpose(x, (*(d for d in range(x.ndim) if d != a), a))
+        y = ops.transpose(y, (0, b, *(d for d in range(1, y.ndim) if d != b)))
+        n = x.shape[-1]
+        product = ops.matmul(ops.reshape(x, (x.shape[0], -1, n)),
+                             ops.reshape(y, (y.shape[0], n, -1)))  # fmt: skip
+        return ops.reshape(product, out_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"axes": self.axes, "normalize": self.normalize}
+
+
 def add(inputs: list[Any], **kwargs: Any) -> Any:
     """``Add(**kwargs)(inputs)``."""
     return Add(**kwargs)(inputs)
@@ -180,3 +271,8 @@ def minimum(inputs: list[Any], **kwargs: Any) -> Any:
 def concatenate(inputs: list[Any], axis: int = -1, **kwargs: Any) -> Any:
     """``Concatenate(axis, **kwargs)(inputs)``."""
     return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def dot(inputs: list[Any], axes: int | tuple[int, int] | list[int] = -1, **kwargs: Any) -> Any:
+    """``Dot(axes, **kwargs)(inputs)`` (``normalize`` among the keyword arguments)."""
+    return Dot(axes=axes, **kwargs)(inputs)

@@ -1,5 +1,6 @@
 """Pooling layers, channels-last: 2-D over images (batch, H, W, C) and 1-D over sequences
-(batch, steps, C). Arguments, defaults and their order are Keras 3's."""
+(batch, steps, C): window, global and adaptive poolings, as Keras 3's
+(keras/src/layers/pooling/). Arguments, defaults and their order are Keras 3's."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any, ClassVar
 from autoconv.layers.core import as_tuple, channels_last, check_spatial_rank
 from autoconv.layers.layer import Layer, Shape
 from autoconv.ops import engine as ops
+from autoconv.ops.nn_spatial import adaptive_average_pool, adaptive_max_pool
 from autoconv.tensor import Tensor
-from autoconv.windows import pool_window, pool_window_1d
+from autoconv.windows import is_int, pool_window, pool_window_1d
 
 
 class BasePooling(Layer):
@@ -172,6 +174,88 @@ class GlobalMaxPooling1D(BaseGlobalPooling):
 
     rank = 1
     reduce = staticmethod(ops.max)
+
+
+class BaseAdaptivePooling(Layer):
+    """Pools (batch, *spatial, C) to (batch, *output_size, C) whatever the input's spatial
+    sizes: along an axis of n cells, output i pools cells floor(i*n/out) to
+    ceil((i+1)*n/out) - 1 (``keras.ops.adaptive_max_pool``'s windows, PyTorch's)."""
+
+    rank: ClassVar[int]
+    pool: ClassVar[Any]  # the op
+
+    def __init__(self, output_size: Any, data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        if not is_int(output_size) and not isinstance(output_size, tuple | list):
+            raise TypeError(
+                f"{owner}: `output_size` must be an integer or a tuple of {self.rank} integers. "
+                f"Received: {output_size!r} of type {type(output_size)}"
+            )
+        self.output_size = as_tuple(output_size, self.rank, "output_size", owner)
+        channels_last(data_format, owner)
+
+    def build(self, input_shape: Shape) -> None:
+        check_spatial_rank(self, input_shape, self.rank)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        check_spatial_rank(self, input_shape, self.rank)
+        return (input_shape[0], *self.output_size, input_shape[-1])
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return type(self).pool(inputs, self.output_size)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "output_size": self.output_size,
+            "data_format": "channels_last",
+        }
+
+
+class AdaptiveAveragePooling1D(BaseAdaptivePooling):
+    """Mean over adaptive windows of steps: (batch, steps, C) -> (batch, output_size, C)."""
+
+    rank = 1
+    pool = staticmethod(adaptive_average_pool)
+
+
+class AdaptiveMaxPooling1D(BaseAdaptivePooling):
+    """Maximum over adaptive windows of steps: (batch, steps, C) -> (batch, output_size, C)."""
+
+    rank = 1
+    pool = staticmethod(adaptive_max_pool)
+
+
+class AdaptiveAveragePooling2D(BaseAdaptivePooling):
+    """Mean over adaptive windows: (batch, H, W, C) -> (batch, *output_size, C); an int
+    ``output_size`` is both sides."""
+
+    rank = 2
+    pool = staticmethod(adaptive_average_pool)
+
+
+class AdaptiveMaxPooling2D(BaseAdaptivePooling):
+    """Maximum over adaptive windows: (batch, H, W, C) -> (batch, *output_size, C); an int
+    ``output_size`` is both sides."""
+
+    rank = 2
+    pool = staticmethod(adaptive_max_pool)
+
+
+class AdaptiveAveragePooling3D(BaseAdaptivePooling):
+    """Mean over adaptive windows: (batch, D, H, W, C) -> (batch, *output_size, C); an int
+    ``output_size`` is every side."""
+
+    rank = 3
+    pool = staticmethod(adaptive_average_pool)
+
+
+class AdaptiveMaxPooling3D(BaseAdaptivePooling):
+    """Maximum over adaptive windows: (batch, D, H, W, C) -> (batch, *output_size, C); an int
+    ``output_size`` is every side."""
+
+    rank = 3
+    pool = staticmethod(adaptive_max_pool)
 
 
 # Keras's aliases

@@ -4,7 +4,7 @@ convolutions, pools, ``unfold``/``fold`` and ``depth_to_space``/``space_to_depth
 
 Inputs are channels-last (N, *spatial, C) unless ``data_format="channels_first"``, which is
 transposed in and out. 1-D convolutions and pools run as the engine's 2-D ones over images of
-height 1; 3-D ones raise NotImplementedError (the engine's windows are 1-D and 2-D).
+height 1; 3-D ones as the 2-D and 1-D ones composed by :mod:`autoconv.ops.volumetric`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from autoconv.backends import backend
-from autoconv.ops import engine
+from autoconv.ops import engine, volumetric
 from autoconv.ops.convert import tensor, tensors
 from autoconv.tensor import Tensor, record
-from autoconv.windows import Window, is_int, output_size, padding_amounts
+from autoconv.windows import Window, is_int, output_size
 
 
 # --------------------------------------------------------------------------- arguments
@@ -48,10 +48,11 @@ def _tuple(value: Any, n: int, name: str, allow_zero: bool = False) -> tuple[int
     return tuple(int(v) for v in values)
 
 
-def _pair(value: Any, rank: int, name: str, allow_zero: bool = False) -> tuple[int, int]:
-    """A 1-D or 2-D window argument as the (height, width) pair of the 2-D op it runs as."""
+def _window_arg(value: Any, rank: int, name: str, allow_zero: bool = False) -> tuple[int, ...]:
+    """A window argument as its op takes it: a 1-D one as the (1, width) pair of the 2-D op it
+    runs as, a 2-D or 3-D one as its 2 or 3 values."""
     values = _tuple(value, rank, name, allow_zero)
-    return (1, values[0]) if rank == 1 else (values[0], values[1])
+    return (1, values[0]) if rank == 1 else values
 
 
 def _padding(padding: Any) -> str:
@@ -62,14 +63,9 @@ def _padding(padding: Any) -> str:
 
 
 def _rank(x: Tensor, op: str) -> int:
-    """The number of spatial axes of x (batch, spatial..., channels): 1 or 2."""
+    """The number of spatial axes of x (batch, spatial..., channels): 1, 2 or 3."""
     rank = x.ndim - 2
-    if rank == 3:
-        raise NotImplementedError(
-            f"keras.ops.nn.{op} is not implemented in autoconv for 3-D inputs: the engine's "
-            "convolutions and pools are 1-D and 2-D"
-        )
-    if rank not in (1, 2):
+    if rank not in (1, 2, 3):
         raise ValueError(
             f"Inputs to {op} must have ndim=3, 4 or 5, corresponding to 1D, 2D and 3D inputs. "
             f"Received input shape: {x.shape}."
@@ -82,7 +78,7 @@ def _channels(x: Tensor, data_format: str) -> int:
 
 
 def _image_kernel(kernel: Tensor, rank: int, op: str) -> Tensor:
-    """A 1-D or 2-D kernel as the 2-D op's (a 1-D one gets a height of 1)."""
+    """A kernel for ``rank`` spatial axes as its op's (a 1-D one gets a height of 1)."""
     if kernel.ndim != rank + 2:
         raise ValueError(
             f"{op}: the kernel must have rank {rank + 2} for inputs with {rank} spatial axes, "
@@ -102,8 +98,9 @@ def _check_channels(x: Tensor, kernel_channels: int, data_format: str) -> None:
 
 
 def _on_images(x: Tensor, data_format: str, rank: int, fn: Callable[[Tensor], Tensor]) -> Tensor:
-    """``fn`` of x as channels-last images (N, H, W, C), its result back in x's layout:
-    channels-first transposed in and out, sequences (N, L, C) as images of height 1."""
+    """``fn`` of x as channels-last images (N, H, W, C) (volumes (N, D, H, W, C) for 3-D), its
+    result back in x's layout: channels-first transposed in and out, sequences (N, L, C) as
+    images of height 1."""
     if data_format == "channels_first":
         x = engine.transpose(x, (0, *range(2, x.ndim), 1))
     if rank == 1:
@@ -118,6 +115,7 @@ def _on_images(x: Tensor, data_format: str, rank: int, fn: Callable[[Tensor], Te
 
 def _windowed(
     op: Callable[..., Tensor],
+    volume_op: Callable[..., Tensor],
     images: Tensor,
     kernel: Tensor,
     strides: Any,
@@ -126,23 +124,14 @@ def _windowed(
     rank: int,
     **options: Any,
 ) -> Tensor:
-    """``op`` (engine.conv2d or depthwise_conv2d) at Keras's strides and dilation. The engine's
-    windows take a stride or a dilation above 1, not both: then it runs at stride 1 over the
-    images padded as 'same' pads for the stride, keeping every stride-th output."""
-    stride, dilation = _pair(strides, rank, "strides"), _pair(dilation_rate, rank, "dilation_rate")
-    padding = _padding(padding)
-    if max(stride) == 1 or max(dilation) == 1:
-        return op(images, kernel, stride=stride, padding=padding, dilation=dilation, **options)
-    if padding == "same":
-        amounts = [
-            padding_amounts(
-                "same", images.shape[1 + a], kernel.shape[a], stride[a], dilation[a], "conv"
-            )
-            for a in range(2)
-        ]
-        images = engine.pad2d(images, amounts)
-    full = op(images, kernel, stride=1, padding="valid", dilation=dilation, **options)
-    return full[:, :: stride[0], :: stride[1], :]
+    """``op`` (engine.conv2d or depthwise_conv2d) at Keras's strides and dilation, both above
+    1 too (:func:`autoconv.ops.volumetric.planar`); 3-D by ``volume_op``, its sum over the
+    kernel's depth taps (volumetric.conv3d or depthwise_conv3d)."""
+    stride = _window_arg(strides, rank, "strides")
+    dilation, padding = _window_arg(dilation_rate, rank, "dilation_rate"), _padding(padding)
+    if rank == 3:
+        return volume_op(images, kernel, None, stride, padding, dilation, **options)
+    return volumetric.planar(op, images, kernel, None, stride, padding, dilation, **options)
 
 
 # --------------------------------------------------------------------- convolutions
@@ -154,7 +143,7 @@ def conv(
     data_format: str | None = None,
     dilation_rate: Any = 1,
 ) -> Tensor:
-    """1-D or 2-D convolution of inputs (N, *spatial, C) with kernel (*window, C/groups, F):
+    """1-D, 2-D or 3-D convolution of inputs (N, *spatial, C) with kernel (*window, C/groups, F):
     (N, *out, F). Channels that are a multiple of the kernel's run as grouped convolution."""
     x, kernel = tensors(inputs, kernel)
     data_format, rank = _data_format(data_format), _rank(x, "conv")
@@ -171,7 +160,15 @@ def conv(
         data_format,
         rank,
         lambda images: _windowed(
-            engine.conv2d, images, w, strides, padding, dilation_rate, rank, groups=groups
+            engine.conv2d,
+            volumetric.conv3d,
+            images,
+            w,
+            strides,
+            padding,
+            dilation_rate,
+            rank,
+            groups=groups,
         ),
     )
 
@@ -195,7 +192,14 @@ def depthwise_conv(
         data_format,
         rank,
         lambda images: _windowed(
-            engine.depthwise_conv2d, images, w, strides, padding, dilation_rate, rank
+            engine.depthwise_conv2d,
+            volumetric.depthwise_conv3d,
+            images,
+            w,
+            strides,
+            padding,
+            dilation_rate,
+            rank,
         ),
     )
 
@@ -226,23 +230,31 @@ def conv_transpose(
     data_format: str | None = None,
     dilation_rate: Any = 1,
 ) -> Tensor:
-    """The transposed 1-D or 2-D convolution of inputs (N, *spatial, C) with kernel
+    """The transposed 1-D, 2-D or 3-D convolution of inputs (N, *spatial, C) with kernel
     (*window, F, C): (N, *out, F), sized by Keras's rules (see engine.conv2d_transpose)."""
+    transpose = engine.conv2d_transpose
     x, kernel = tensors(inputs, kernel)
     data_format, rank = _data_format(data_format), _rank(x, "conv_transpose")
     w = _image_kernel(kernel, rank, "conv_transpose")
     _check_channels(x, kernel.shape[-1], data_format)
-    extra = None if output_padding is None else _pair(output_padding, rank, "output_padding", True)
+    extra = (
+        None
+        if output_padding is None
+        else _window_arg(output_padding, rank, "output_padding", True)
+    )
     if rank == 1 and extra is not None:
         extra = (0, extra[1])
-    stride, dilation = _pair(strides, rank, "strides"), _pair(dilation_rate, rank, "dilation_rate")
+    stride, dilation = (
+        _window_arg(strides, rank, "strides"),
+        _window_arg(dilation_rate, rank, "dilation_rate"),
+    )
+    if rank == 3:
+        transpose = volumetric.conv3d_transpose
     return _on_images(
         x,
         data_format,
         rank,
-        lambda images: engine.conv2d_transpose(
-            images, w, None, stride, _padding(padding), extra, dilation
-        ),
+        lambda images: transpose(images, w, None, stride, _padding(padding), extra, dilation),
     )
 
 
@@ -254,9 +266,18 @@ def max_pool(
     padding: str = "valid",
     data_format: str | None = None,
 ) -> Tensor:
-    """Maximum over each pool_size window of inputs (N, *spatial, C), 1-D or 2-D; strides
+    """Maximum over each pool_size window of inputs (N, *spatial, C), 1-D, 2-D or 3-D; strides
     default to pool_size."""
-    return _pool(engine.max_pool2d, "max_pool", inputs, pool_size, strides, padding, data_format)
+    return _pool(
+        engine.max_pool2d,
+        volumetric.max_pool3d,
+        "max_pool",
+        inputs,
+        pool_size,
+        strides,
+        padding,
+        data_format,
+    )
 
 
 def average_pool(
@@ -266,17 +287,25 @@ def average_pool(
     padding: str = "valid",
     data_format: str | None = None,
 ) -> Tensor:
-    """Mean over each pool_size window of inputs (N, *spatial, C), 1-D or 2-D; with 'same'
+    """Mean over each pool_size window of inputs (N, *spatial, C), 1-D, 2-D or 3-D; with 'same'
     padding a border window averages the cells inside the input only (Keras's TensorFlow and
     JAX backends; its PyTorch backend also counts repeated edge cells where the padding is
     uneven)."""
     return _pool(
-        engine.avg_pool2d, "average_pool", inputs, pool_size, strides, padding, data_format
+        engine.avg_pool2d,
+        volumetric.avg_pool3d,
+        "average_pool",
+        inputs,
+        pool_size,
+        strides,
+        padding,
+        data_format,
     )
 
 
 def _pool(
     op: Callable[..., Tensor],
+    volume_op: Callable[..., Tensor],
     name: str,
     inputs: Any,
     pool_size: Any,
@@ -286,10 +315,10 @@ def _pool(
 ) -> Tensor:
     x = tensor(inputs)
     data_format, rank = _data_format(data_format), _rank(x, name)
-    size = _pair(pool_size, rank, "pool_size")
-    stride = size if strides is None else _pair(strides, rank, "strides")
-    padding = _padding(padding)
-    return _on_images(x, data_format, rank, lambda images: op(images, size, stride, padding))
+    size = _window_arg(pool_size, rank, "pool_size")
+    stride = size if strides is None else _window_arg(strides, rank, "strides")
+    padding, pool = _padding(padding), volume_op if rank == 3 else op
+    return _on_images(x, data_format, rank, lambda images: pool(images, size, stride, padding))
 
 
 def adaptive_max_pool(inputs: Any, output_size: Any, data_format: str | None = None) -> Tensor:

@@ -1,8 +1,13 @@
 """Pooling layers, 1-D (MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D,
 GlobalMaxPooling1D and their aliases) beside the 2-D ones: Keras's output shapes, values against
-a direct reference and PyTorch, gradients, configs, errors and a saved sequence model."""
+a direct reference and PyTorch, gradients, configs, errors and a saved sequence model; and the
+adaptive poolings, 1-D and 2-D, against real Keras 3.15 (values and gradients in float64,
+configs, files both ways) and on the CUDA simulator."""
 
 from __future__ import annotations
+
+import os
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +16,7 @@ import autoconv as ac
 from autoconv import layers
 from autoconv.testing import gradcheck
 from tests.conftest import distinct
+from tests.layers.test_convolutional_1d import keras_and_ours
 
 
 @pytest.mark.parametrize(
@@ -206,3 +212,142 @@ def test_a_sequence_model_trains_summarizes_and_round_trips(tmp_path, rng):
     model.save(tmp_path / "sequence.keras")
     loaded = ac.load_model(tmp_path / "sequence.keras")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+# ------------------------------------------------------------------ adaptive pooling
+ADAPTIVE = ["AdaptiveAveragePooling1D", "AdaptiveMaxPooling1D", "AdaptiveAveragePooling2D",
+            "AdaptiveMaxPooling2D", "AdaptiveAveragePooling3D", "AdaptiveMaxPooling3D"]  # fmt: skip
+# (rank, output_size, one sample's shape): windows that divide evenly, overlap, and outnumber
+# the cells
+ADAPTIVE_CASES = [
+    (1, 3, (9, 2)),
+    (1, [4], (7, 3)),
+    (1, (5,), (3, 2)),
+    (2, 2, (4, 4, 2)),
+    (2, (2, 3), (5, 7, 2)),
+    (2, [3, 1], (2, 5, 3)),
+    (3, 2, (4, 3, 5, 2)),
+    (3, (1, 3, 2), (2, 5, 3, 1)),
+]
+
+
+@pytest.fixture(scope="module")
+def keras():
+    """Real Keras 3 on its PyTorch backend, or skip."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    return pytest.importorskip("keras")
+
+
+def adaptive_cases() -> list:
+    return [
+        pytest.param(name, size, shape, id=f"{name}-{size}-{shape}")
+        for rank, size, shape in ADAPTIVE_CASES
+        for name in ADAPTIVE
+        if name.endswith(f"{rank}D")
+    ]
+
+
+@pytest.mark.parametrize(("name", "size", "shape"), adaptive_cases())
+def test_adaptive_outputs_and_gradients_match_keras(keras, name, size, shape, rng):
+    x = distinct((2, *shape), rng)
+    ours, theirs = keras_and_ours(keras, name, {"output_size": size}, [x], rng)
+    for mine, expected in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(mine, expected, rtol=1e-12, atol=1e-14)
+    layer = getattr(layers, name)(size)
+    expected = tuple(getattr(keras.layers, name)(size).compute_output_shape((None, *shape)))
+    assert layer.compute_output_shape((None, *shape)) == expected
+    assert layer(x.astype(np.float32)).dtype == np.float32 and layer.count_params() == 0
+
+
+@pytest.mark.parametrize(("name", "size", "shape"), adaptive_cases()[::3])
+def test_adaptive_gradcheck(name, size, shape, rng):
+    layer = getattr(layers, name)(size, dtype="float64")
+    assert gradcheck(layer, [distinct((2, *shape), rng)])
+
+
+def test_adaptive_windows_are_pytorchs(rng):
+    """Output i of n cells pools cells floor(i*n/out) to ceil((i+1)*n/out) - 1."""
+    x = rng.standard_normal((1, 7, 1))
+    out = layers.AdaptiveMaxPooling1D(3, dtype="float64")(x).numpy()[0, :, 0]
+    np.testing.assert_array_equal(out, [x[0, 0:3, 0].max(), x[0, 2:5, 0].max(), x[0, 4:7, 0].max()])
+    mean = layers.AdaptiveAveragePooling2D((1, 2), dtype="float64")(x.reshape(1, 1, 7, 1))
+    np.testing.assert_allclose(mean.numpy().ravel(), [x[0, :4].mean(), x[0, 3:].mean()], 1e-12)
+
+
+@pytest.mark.parametrize(("name", "size"), [("AdaptiveAveragePooling1D", 3),
+                                            ("AdaptiveMaxPooling1D", [2]),
+                                            ("AdaptiveAveragePooling2D", 4),
+                                            ("AdaptiveMaxPooling2D", (2, 3)),
+                                            ("AdaptiveAveragePooling3D", 2),
+                                            ("AdaptiveMaxPooling3D", (1, 2, 3))])  # fmt: skip
+def test_adaptive_configs_are_keras_and_read_back(keras, name, size):
+    ours, theirs = getattr(layers, name)(size), getattr(keras.layers, name)(size)
+    assert {**ours.get_config(), "name": None} == {**theirs.get_config(), "name": None}
+    config = ours.get_config()
+    clone = layers.deserialize({"class_name": name, "config": config})
+    assert type(clone) is type(ours) and clone.get_config() == config
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: layers.AdaptiveAveragePooling1D((2, 2)), ValueError,
+         "must be a tuple of 1 integers"),
+        (lambda: layers.AdaptiveMaxPooling2D((2, 2, 2)), ValueError,
+         "must be a tuple of 2 integers"),
+        (lambda: layers.AdaptiveMaxPooling2D(0), ValueError, "output_size"),
+        (lambda: layers.AdaptiveAveragePooling1D(2.5), TypeError, "`output_size` must be an int"),
+        (lambda: layers.AdaptiveMaxPooling1D(2, data_format="channels_first"), ValueError,
+         "channels-last"),
+        (lambda: layers.AdaptiveAveragePooling2D(2)(np.zeros((1, 4, 2))), ValueError,
+         r"\(batch, height, width, channels\)"),
+        (lambda: layers.AdaptiveMaxPooling3D(2)(np.zeros((1, 4, 4, 2))), ValueError,
+         r"\(batch, depth, height, width, channels\)"),
+    ],
+)  # fmt: skip
+def test_adaptive_bad_arguments(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def adaptive_model(lib) -> Any:
+    """Sequences and images of any size to fixed sizes, then a classifier."""
+    model = lib.Sequential([
+        lib.Input((7, 9, 2)), lib.layers.AdaptiveMaxPooling2D((3, 4)),
+        lib.layers.AdaptiveAveragePooling2D(2), lib.layers.Reshape((4, 2)),
+        lib.layers.AdaptiveAveragePooling1D(3), lib.layers.AdaptiveMaxPooling1D(2),
+        lib.layers.Flatten(), lib.layers.Dense(3, activation="softmax"),
+    ])  # fmt: skip
+    model.set_weights([np.sin(np.arange(w.size) * 0.37 + i).reshape(w.shape)
+                       for i, w in enumerate(model.get_weights())])  # fmt: skip
+    return model
+
+
+def test_an_adaptive_model_travels_both_ways(keras, tmp_path, rng):
+    x = rng.standard_normal((4, 7, 9, 2)).astype(np.float32)
+    ours, theirs = adaptive_model(ac), adaptive_model(keras)
+    expected = np.asarray(theirs.predict(x, verbose=0))
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    ours.save(tmp_path / "ours.keras")
+    theirs.save(tmp_path / "theirs.keras")
+    from_ours = keras.saving.load_model(tmp_path / "ours.keras")
+    np.testing.assert_allclose(np.asarray(from_ours.predict(x, verbose=0)), expected, 1e-5, 1e-6)
+    from_theirs = ac.saving.load_model(tmp_path / "theirs.keras")
+    np.testing.assert_allclose(from_theirs.predict(x, verbose=0), expected, 1e-5, 1e-6)
+
+
+@pytest.mark.cudasim
+def test_adaptive_fit_on_the_gpu_gives_the_cpus_losses(rng):
+    pytest.importorskip("numba_cuda")
+    x = rng.standard_normal((8, 7, 9, 2)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 8)]
+    histories, weights = [], []
+    for device in ("cpu", "cuda"):
+        model = adaptive_model(ac).to(device)
+        model.compile("adam", "categorical_crossentropy")
+        histories.append(model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0))
+        weights.append(model.get_weights())
+    np.testing.assert_allclose(histories[1].history["loss"], histories[0].history["loss"], 1e-5)
+    for gpu, cpu in zip(*weights, strict=True):
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-5)

@@ -57,6 +57,25 @@ def per_step(compute: Callable[[], Any], like: Tensor) -> Tensor:
     return Tensor(backend(like).step_input(compute, like.dtype))
 
 
+def per_step_parts(
+    compute: Callable[[], Sequence[Any]], shapes: Sequence[tuple[int, ...]], like: Tensor
+) -> list[Tensor]:
+    """The arrays ``compute()`` gives, of ``shapes``, as constant tensors of ``like``'s dtype on
+    its device. They travel as one step input, so one call of ``compute`` (one draw) gives
+    them all, in an eager step and in each replay of a recorded one."""
+
+    def flat() -> np.ndarray:
+        arrays = zip(compute(), shapes, strict=True)
+        return np.concatenate([np.broadcast_to(np.asarray(a), s).reshape(-1) for a, s in arrays])
+
+    values, parts, start = per_step(flat, like), [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        parts.append(ops.reshape(ops.getitem(values, slice(start, start + size)), shape))
+        start += size
+    return parts
+
+
 class RandomImageLayer(Layer):
     """The base of the augmentation layers: in training, ``transform_images(images, draw)``
     with ``draw()`` = ``random_transformation(images.shape, rng)``; in inference, the images
@@ -368,8 +387,17 @@ class RandomTranslation(RandomAffineLayer):
         }
 
 
-def _value_range(value_range: Any) -> tuple[float, float]:
-    if not isinstance(value_range, tuple | list) or len(value_range) != 2:
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def value_range_pair(value_range: Any) -> tuple[float, float]:
+    """A layer's ``value_range``, two numbers (Keras's error otherwise), as floats."""
+    if (
+        not isinstance(value_range, tuple | list)
+        or len(value_range) != 2
+        or not all(is_number(v) for v in value_range)
+    ):
         raise ValueError(
             "The `value_range` argument should be a list of two numbers. "
             f"Received: value_range={value_range}"
@@ -393,7 +421,7 @@ class RandomContrast(RandomImageLayer):
     ) -> None:
         super().__init__(seed, data_format, **kwargs)
         self.factor = factor_bounds(factor, (0, 1))
-        self.value_range = _value_range(value_range)
+        self.value_range = value_range_pair(value_range)
 
     def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
         lower, upper = self.factor
@@ -431,7 +459,7 @@ class RandomBrightness(RandomImageLayer):
     ) -> None:
         super().__init__(seed, data_format, **kwargs)
         self.factor = factor_bounds(factor, (-1, 1))
-        self.value_range = tuple(sorted(_value_range(value_range)))
+        self.value_range = tuple(sorted(value_range_pair(value_range)))
 
     def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
         lower, upper = self.factor

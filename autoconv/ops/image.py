@@ -32,6 +32,7 @@ from autoconv.ops.convert import standardize_data_format, tensor, tensors
 from autoconv.ops.convolution import conv2d
 from autoconv.ops.elementwise import abs as absolute
 from autoconv.ops.elementwise import clip
+from autoconv.ops.masks import choose, floored, mask
 from autoconv.ops.products import matmul
 from autoconv.ops.reduce import max as reduce_max
 from autoconv.ops.reduce import mean
@@ -114,12 +115,6 @@ def _constant(values: Any, like: Tensor) -> Tensor:
     return tensor(np.asarray(values, dtype=like.dtype), like=like)
 
 
-def _where(mask: np.ndarray, a: Tensor | float, b: Tensor | float, like: Tensor) -> Tensor:
-    """``a`` where ``mask``, else ``b`` (both finite), differentiable in each."""
-    chosen = _constant(mask, like)
-    return a * chosen + b * (1.0 - chosen)
-
-
 def _plane(x: Tensor, channel: int) -> Tensor:
     return getitem(x, (*(slice(None),) * (x.ndim - 1), channel))
 
@@ -139,7 +134,7 @@ def _positive(value: Any, n: int, arg: str, name: str, kind: type = int) -> tupl
     return tuple(kind(v) for v in values)
 
 
-def _gaussian(size: int, sigma: float) -> np.ndarray:
+def gaussian_taps(size: int, sigma: float) -> np.ndarray:
     """The normalized 1-D Gaussian of ``size`` taps around the centre, Keras's kernels."""
     offsets = np.arange(size) - (size - 1) / 2
     weights = np.exp(-0.5 * (offsets / sigma) ** 2)
@@ -182,16 +177,22 @@ def rgb_to_hsv(images: Any, data_format: str | None = None) -> Tensor:
     """RGB images (values in [0, 1]) to HSV, every channel in [0, 1] (hue 0 red, 1/3 green,
     2/3 blue), as Keras's (dm_pix's) formulas."""
     x, single, data_format = _three_float_channels(images, "rgb_to_hsv", data_format)
-    x = x * _constant(np.abs(x.numpy()) >= np.finfo(x.dtype).eps, x)
+    eps = np.finfo(x.dtype).eps
+    x = x * mask((x.data >= eps) + (x.data <= -eps), x)  # |x| >= eps; the two are disjoint
     red, green, blue = (_plane(x, c) for c in range(3))
     value = reduce_max(x, axis=-1)
     spread = value + reduce_max(-x, axis=-1)
-    v, r, g, s = value.numpy(), red.numpy(), green.numpy(), spread.numpy()
-    saturation = _where(v > 0, spread / _where(v > 0, value, 1.0, x), 0.0, x)
-    norm = 1.0 / (6.0 * _where(s > 0, spread, 1.0, x))
-    hue = _where(v == g, norm * (blue - red) + 2.0 / 6.0, norm * (red - green) + 4.0 / 6.0, x)
-    hue = _where(v == r, norm * (green - blue), hue, x)
-    hue = _where(s > 0, hue, 0.0, x) + _constant(hue.numpy() < 0, x)
+    lit, spread_out = mask(value.data > 0, x), mask(spread.data > 0, x)
+    saturation = choose(lit, spread / choose(lit, value, 1.0), 0.0)
+    norm = 1.0 / (6.0 * choose(spread_out, spread, 1.0))
+    hue = choose(
+        mask(value.data == green.data, x),
+        norm * (blue - red) + 2.0 / 6.0,
+        norm * (red - green) + 4.0 / 6.0,
+    )
+    hue = choose(mask(value.data == red.data, x), norm * (green - blue), hue)
+    hue = choose(spread_out, hue, 0.0)
+    hue = hue + mask(hue.data < 0, x)
     return _unbatch(_stack_planes([hue, saturation, value]), single, data_format)
 
 
@@ -199,7 +200,7 @@ def hsv_to_rgb(images: Any, data_format: str | None = None) -> Tensor:
     """HSV images (values in [0, 1]) to RGB, the inverse of :func:`rgb_to_hsv`."""
     x, single, data_format = _three_float_channels(images, "hsv_to_rgb", data_format)
     hue, saturation, value = (_plane(x, c) for c in range(3))
-    sixths = (hue - _constant(np.floor(hue.numpy()), x)) * 6.0
+    sixths = (hue - floored(hue)) * 6.0
     red = clip(absolute(sixths - 3.0) - 1.0, 0.0, 1.0)
     green = clip(2.0 - absolute(sixths - 2.0), 0.0, 1.0)
     blue = clip(2.0 - absolute(sixths - 4.0), 0.0, 1.0)
@@ -697,7 +698,7 @@ def gaussian_blur(
     x, single, data_format = _batch(images, "gaussian_blur", data_format)
     size_x, size_y = _positive(kernel_size, 2, "kernel_size", "gaussian_blur")
     sigma_x, sigma_y = _positive(sigma, 2, "sigma", "gaussian_blur", float)
-    kernel = np.outer(_gaussian(size_y, sigma_y), _gaussian(size_x, sigma_x))
+    kernel = np.outer(gaussian_taps(size_y, sigma_y), gaussian_taps(size_x, sigma_x))
     kernels = np.broadcast_to(kernel[:, :, None, None], (*kernel.shape, x.shape[-1], 1))
     out = depthwise_conv2d(x, _constant(kernels, x), padding="same")
     return _unbatch(out, single, data_format)
@@ -743,7 +744,9 @@ def ssim(
             f"ssim: `filter_size` must be a positive int at most the images' height and width "
             f"({height}, {width}); received {filter_size!r}"
         )
-    kernel = _constant(np.outer(*[_gaussian(filter_size, filter_sigma)] * 2)[:, :, None, None], a)
+    kernel = _constant(
+        np.outer(*[gaussian_taps(filter_size, filter_sigma)] * 2)[:, :, None, None], a
+    )
 
     def planes(x: Tensor) -> Tensor:
         return reshape(transpose(x, (0, 3, 1, 2)), (n * channels, height, width, 1))

@@ -175,6 +175,12 @@ from autoconv.layers.volumetric import (
     UpSampling3D,
     ZeroPadding3D,
 )
+from autoconv.layers.wrappers import (
+    Pipeline,
+    SpectralNormalization,
+    TimeDistributed,
+    Wrapper,
+)
 
 __all__ = [
     "ELU",
@@ -259,6 +265,7 @@ __all__ = [
     "Operation",
     "PReLU",
     "Permute",
+    "Pipeline",
     "RMSNormalization",
     "RandomBrightness",
     "RandomColorDegeneration",
@@ -294,13 +301,16 @@ __all__ = [
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
+    "SpectralNormalization",
     "Subtract",
     "SymbolicTensor",
+    "TimeDistributed",
     "UnitNormalization",
     "UpSampling1D",
     "UpSampling2D",
     "UpSampling3D",
     "Variable",
+    "Wrapper",
     "ZeroPadding1D",
     "ZeroPadding2D",
     "ZeroPadding3D",

@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 
 from autoconv.backends import array_device, namespace
-from autoconv.layers import InputLayer, Layer
+from autoconv.layers import InputLayer, Layer, Pipeline
 from autoconv.models import Model
 
 # Each optimizer's slots in Keras's order: a tuple of autoconv slot names is one
@@ -92,9 +92,9 @@ def saveables(model: Layer) -> list[tuple[str, Layer]]:
 
 def _children(layer: Layer) -> list[tuple[str, Any]]:
     """What Keras walks below a layer: a model's ``layers`` (a Sequential's without its Input,
-    a functional model's with them); a custom layer's attributes that hold a layer or a list
-    of layers, public ones first, each set by name."""
-    if isinstance(layer, Model) and layer._graph() is not None:
+    a functional model's with them) and a Pipeline's; a custom layer's attributes that hold a
+    layer or a list of layers, public ones first, each set by name."""
+    if isinstance(layer, Pipeline) or (isinstance(layer, Model) and layer._graph() is not None):
         return [("layers", list(layer.layers))]
     held = [
         (name, value)

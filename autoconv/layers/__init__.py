@@ -15,6 +15,11 @@ from autoconv.layers.activations import (
     LeakyReLU,
     PReLU,
 )
+from autoconv.layers.attention import (
+    AdditiveAttention,
+    Attention,
+    MultiHeadAttention,
+)
 from autoconv.layers.augmentation import (
     RandomBrightness,
     RandomContrast,
@@ -64,6 +69,7 @@ from autoconv.layers.core import (
     ReLU,
     Softmax,
 )
+from autoconv.layers.einsum_dense import EinsumDense
 from autoconv.layers.embedding import Embedding
 from autoconv.layers.geometric_augmentation import (
     RandomElasticTransform,
@@ -193,7 +199,9 @@ __all__ = [
     "AdaptiveMaxPooling2D",
     "AdaptiveMaxPooling3D",
     "Add",
+    "AdditiveAttention",
     "AlphaDropout",
+    "Attention",
     "AutoContrast",
     "Average",
     "AveragePooling1D",
@@ -226,6 +234,7 @@ __all__ = [
     "DepthwiseConv2D",
     "Dot",
     "Dropout",
+    "EinsumDense",
     "Embedding",
     "Equalization",
     "Flatten",
@@ -260,6 +269,7 @@ __all__ = [
     "Maximum",
     "Minimum",
     "MixUp",
+    "MultiHeadAttention",
     "Multiply",
     "Normalization",
     "Operation",

@@ -1,0 +1,570 @@
+"""Attention layers: MultiHeadAttention (its projections EinsumDense sublayers, as Keras's),
+Attention (dot-product, Luong-style) and AdditiveAttention (Bahdanau-style). Arguments,
+defaults, checks, weights (names, shapes, order) and configs follow Keras 3's
+``keras/src/layers/attention/``; each is computed with the engine's differentiable ops, so it
+runs on the CPU and the GPU with autograd.
+
+Masks are explicit arguments only (``attention_mask``, ``value_mask``, ``key_mask`` and
+``use_causal_mask`` of MultiHeadAttention; ``mask=[query_mask, value_mask]`` and
+``use_causal_mask`` of Attention): autoconv's tensors carry no implicit Keras mask.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from typing import Any
+
+import numpy as np
+
+from autoconv import constraints, initializers, regularizers
+from autoconv.backends import array_device, namespace
+from autoconv.layers.einsum_dense import EinsumDense, contract
+from autoconv.layers.layer import Layer, Shape, serialized
+from autoconv.layers.symbolic import is_symbolic
+from autoconv.ops import engine as ops
+from autoconv.seeds import generator
+from autoconv.tensor import Tensor
+
+LARGE_NEGATIVE = -1e9  # Keras's stand-in for -inf at masked scores (its float32/64 value)
+
+
+def _mask(mask: Any, like: Tensor) -> Tensor:
+    """A boolean (or numeric: nonzero is True) mask as a constant Tensor of 1.0 (attend) and
+    0.0 (masked), of ``like``'s dtype, on its device."""
+    values = mask.numpy() if isinstance(mask, Tensor) else mask
+    host = np.asarray(namespace(array_device(values)).to_numpy(values))
+    return Tensor((host != 0).astype(like.dtype), device=like.device)
+
+
+def _expanded(x: Tensor, axis: int) -> Tensor:
+    """``x`` with a new axis of size 1 at ``axis`` (negative: counted in the result)."""
+    at = axis % (x.ndim + 1)
+    return x.reshape(*x.shape[:at], 1, *x.shape[at:])
+
+
+def _causal_mask(queries: int, keys: int) -> np.ndarray:
+    """(1, T, S): True where a query position may attend, at keys up to its own position."""
+    return np.tril(np.ones((queries, keys), bool))[None]
+
+
+def _dropped(x: Tensor, rate: float, rng: np.random.Generator | None, training: Any) -> Tensor:
+    """Dropout of attention weights in training: from the layer's own generator (given a
+    seed), else autoconv's global one."""
+    if not training or rate == 0:
+        return x
+    return ops.dropout(x, rate, rng or generator())
+
+
+def _shape_lists(shapes: Any) -> Any:
+    return [_shape_lists(s) for s in shapes] if isinstance(shapes, list | tuple) else shapes
+
+
+# ------------------------------------------------------------------------- MultiHeadAttention
+def _letters(start: int, count: int) -> str:
+    return string.ascii_lowercase[start : start + count]
+
+
+def projection_equation(free_dims: int, bound_dims: int, output_dims: int) -> tuple[str, str, int]:
+    """Keras's ``_build_proj_equation``: (equation, bias axes, output rank) of a projection
+    keeping ``free_dims`` axes, contracting ``bound_dims`` and making ``output_dims``."""
+    free = _letters(0, free_dims)
+    bound = _letters(free_dims, bound_dims)
+    made = _letters(free_dims + bound_dims, output_dims)
+    return f"{free}{bound},{bound}{made}->{free}{made}", made, free_dims + output_dims
+
+
+def attention_equations(rank: int, attention_axes: tuple[int, ...]) -> tuple[str, str, int]:
+    """Keras's ``_build_attention_equation``: the query-key product's and the combination's
+    einsum equations over projected tensors of ``rank`` (batch, ..., heads, channels), and the
+    scores' rank."""
+    target = _letters(0, rank)
+    batch_dims = [i for i in range(rank) if i not in (*attention_axes, rank - 1)]
+    source, offset = "", rank
+    for i in range(rank):
+        if i in batch_dims or i == rank - 1:
+            source += target[i]
+        else:
+            source += _letters(offset, 1)
+            offset += 1
+    product = "".join(
+        [target[i] for i in batch_dims]
+        + [target[i] for i in attention_axes]
+        + [source[i] for i in attention_axes]
+    )
+    return f"{source},{target}->{product}", f"{product},{source}->{target}", len(product)
+
+
+def _positive_int(value: Any, name: str, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        expected = "a positive integer or `None`" if optional else "a positive integer"
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected {expected}. "
+            f"Received: {name}={value}"
+        )
+
+
+class MultiHeadAttention(Layer):
+    """Multi-head attention (Vaswani et al., 2017). ``layer(query, value)`` or
+    ``layer(query, value, key)`` (key defaults to value), each (B, ..., dim): the query,
+    key and value are projected to ``num_heads`` heads of ``key_dim`` (``value_dim`` for the
+    value) by EinsumDense sublayers; each head's scores ``softmax(q k / sqrt(key_dim))`` over
+    the ``attention_axes`` (by default every axis between the batch and the features) weigh
+    its values; the heads are projected back to the query's last size (or
+    ``output_shape``). Output (B, T, ...) of the query's shape, plus the scores (B, heads,
+    T, S) with ``return_attention_scores=True``.
+
+    Weights, Keras's order: the sublayers ``query``, ``key``, (``gate`` with ``use_gate``),
+    ``value``, ``attention_output``, each a ``kernel`` then a ``bias`` (``use_bias``).
+
+    In a functional graph the layer is called on tensors only (its masks and options are for
+    eager calls); it records a call on the list ``[query, value(, key)]``, which it also takes.
+    """
+
+    def __init__(
+        self,
+        num_heads: int,
+        key_dim: int,
+        value_dim: int | None = None,
+        dropout: float = 0.0,
+        use_bias: bool = True,
+        output_shape: int | tuple | list | None = None,
+        attention_axes: int | tuple | list | None = None,
+        sliding_window: int | None = None,
+        flash_attention: bool | None = None,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        use_gate: bool = False,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        _positive_int(num_heads, "num_heads")
+        _positive_int(key_dim, "key_dim")
+        _positive_int(value_dim, "value_dim", optional=True)
+        if flash_attention:
+            raise ValueError(
+                "MultiHeadAttention: flash_attention is not supported by autoconv (its scores "
+                "are computed as Keras's non-flash path does): leave it None or False"
+            )
+        if sliding_window is not None and (
+            isinstance(sliding_window, bool) or not isinstance(sliding_window, int)
+            or sliding_window <= 0
+        ):  # fmt: skip
+            raise ValueError(
+                "`sliding_window` must be `None` or a positive integer. "
+                f"Received: sliding_window={sliding_window}"
+            )
+        if isinstance(attention_axes, int):
+            attention_axes = (attention_axes,)
+        elif attention_axes and not isinstance(attention_axes, list | tuple):
+            raise ValueError(
+                "`attention_axes` must be an int, list, or tuple."
+                f"Received: attention_axes={attention_axes}"
+            )
+        if output_shape:
+            output_shape = (output_shape,) if isinstance(output_shape, int) else output_shape
+            try:
+                output_shape = tuple(output_shape)
+            except TypeError:
+                raise ValueError(
+                    f"Invalid `output_shape`: {output_shape}. When specified, the "
+                    "`output_shape` should be of type tuple, list, or int."
+                ) from None
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.num_heads, self.key_dim = num_heads, key_dim
+        self.value_dim = value_dim or key_dim
+        self.dropout = float(dropout)
+        self.use_bias, self.use_gate = bool(use_bias), bool(use_gate)
+        self._output_shape = output_shape or None
+        self.attention_axes = attention_axes
+        self.sliding_window = sliding_window
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.seed = seed
+        self._generator = None if seed is None else np.random.default_rng(seed)
+        self._shapes_dict: dict[str, Any] | None = None
+
+    # --------------------------------------------------------------------------- building
+    def build(self, query_shape: Any, value_shape: Any = None, key_shape: Any = None) -> None:
+        """Build for ``(query_shape, value_shape[, key_shape])``, as Keras's build takes them,
+        or for the list of those shapes (a call on a list)."""
+        query_shape, value_shape, key_shape = self._split(query_shape, value_shape, key_shape)
+        self._shapes_dict = {"query_shape": query_shape, "value_shape": value_shape}
+        if key_shape is not None:
+            self._shapes_dict["key_shape"] = key_shape
+        key_shape = value_shape if key_shape is None else key_shape
+        self._check_key(value_shape, key_shape)
+        heads_of = {"query": self.key_dim, "key": self.key_dim, "gate": self.value_dim,
+                    "value": self.value_dim}  # fmt: skip
+        shapes = {"query": query_shape, "key": key_shape, "gate": query_shape,
+                  "value": value_shape}  # fmt: skip
+        # attributes named as Keras's file groups: query_dense, ... (its properties), and
+        # _gate_dense; public layer attributes are tracked as assigned, the gate by hand
+        for name in ["query", "key", *(["gate"] if self.use_gate else []), "value"]:
+            equation, bias_axes, rank = projection_equation(len(shapes[name]) - 1, 1, 2)
+            dense = self._dense(
+                name, equation, [None] * (rank - 3) + [self.num_heads, heads_of[name]], bias_axes,
+                activation="sigmoid" if name == "gate" else None,
+            )  # fmt: skip
+            dense.build(shapes[name])
+            if name == "gate":
+                self._gate_dense = dense
+                self._layers.append(dense)
+            else:
+                setattr(self, f"{name}_dense", dense)
+        rank = len(value_shape) + 1
+        axes = self.attention_axes or tuple(range(1, rank - 2))
+        self.attention_axes = tuple(a if a >= 0 else rank - 1 + a for a in axes)
+        self._dot_product, self._combine, scores_rank = attention_equations(
+            rank, self.attention_axes
+        )
+        self._softmax_axes = tuple(range(scores_rank - len(self.attention_axes), scores_rank))
+        output_shape = self._output_shape or [query_shape[-1]]
+        equation, bias_axes, rank = projection_equation(len(query_shape) - 1, 2, len(output_shape))
+        self.output_dense = self._dense(
+            "attention_output", equation, [None] * (rank - 1 - len(output_shape)) + [*output_shape],
+            bias_axes,
+        )  # fmt: skip
+        projected = list(self.query_dense.compute_output_shape(query_shape))
+        self.output_dense.build((*projected[:-1], self.value_dim))
+
+    def _dense(
+        self, name: str, equation: str, shape: list, bias_axes: str, activation: Any = None
+    ) -> EinsumDense:
+        """A projection sublayer with the layer's initializers (fresh copies: Keras clones
+        them), regularizers and constraints."""
+        return EinsumDense(
+            equation, shape, activation=activation,
+            bias_axes=bias_axes if self.use_bias else None,
+            kernel_initializer=type(self.kernel_initializer).from_config(
+                self.kernel_initializer.get_config()),
+            bias_initializer=type(self.bias_initializer).from_config(
+                self.bias_initializer.get_config()),
+            kernel_regularizer=self.kernel_regularizer, bias_regularizer=self.bias_regularizer,
+            activity_regularizer=self.activity_regularizer,
+            kernel_constraint=self.kernel_constraint, bias_constraint=self.bias_constraint,
+            name=name, dtype=self.dtype,
+        )  # fmt: skip
+
+    @staticmethod
+    def _split(query: Any, value: Any, key: Any) -> tuple[Any, Any, Any]:
+        """(query, value, key) from Keras's arguments, or from one list of 2 or 3 of them."""
+        if value is None and isinstance(query, list | tuple) and not _is_shape(query):
+            if not 2 <= len(query) <= 3:
+                raise ValueError(
+                    "MultiHeadAttention takes [query, value] or [query, value, key], got "
+                    f"{len(query)} inputs"
+                )
+            query, value, key = (*query, None)[:3]
+        if value is None:
+            raise ValueError("MultiHeadAttention needs a query and a value")
+        return query, value, key
+
+    @staticmethod
+    def _check_key(value_shape: Shape, key_shape: Shape) -> None:
+        if tuple(value_shape[1:-1]) != tuple(key_shape[1:-1]):
+            raise ValueError(
+                "All dimensions of `value` and `key`, except the last one, must be equal. "
+                f"Received: value_shape={tuple(value_shape)} and key_shape={tuple(key_shape)}"
+            )
+
+    def compute_output_shape(self, input_shape: Any) -> Shape:
+        """The output shape for the list ``[query_shape, value_shape(, key_shape)]``."""
+        query_shape, value_shape, key_shape = self._split(input_shape, None, None)
+        self._check_key(value_shape, value_shape if key_shape is None else key_shape)
+        query_shape = tuple(query_shape)
+        if self._output_shape:
+            return query_shape[:-1] + self._output_shape
+        return query_shape
+
+    def get_build_config(self) -> dict[str, Any] | None:
+        """Keras's ``{"shapes_dict": {"query_shape": ..., "value_shape": ...}}``."""
+        if self._shapes_dict is None:
+            return None
+        return {"shapes_dict": {k: _shape_lists(v) for k, v in self._shapes_dict.items()}}
+
+    def build_from_config(self, config: dict[str, Any]) -> None:
+        shapes = config.get("shapes_dict")
+        if isinstance(shapes, dict) and not self.built:
+            self._maybe_build([tuple(shapes[f"{k}_shape"]) for k in ("query", "value", "key")
+                               if f"{k}_shape" in shapes])  # fmt: skip
+
+    # ---------------------------------------------------------------------------- calling
+    def __call__(
+        self,
+        query: Any,
+        value: Any = None,
+        key: Any = None,
+        *,
+        training: bool | None = None,
+        **options: Any,
+    ) -> Any:
+        """Keras's call: ``layer(query, value, key=None, *, value_mask=..., ...)`` (or
+        ``layer([query, value(, key)])``); on symbolic tensors, the tensors only."""
+        query, value, key = self._split(query, value, key)
+        inputs = [query, value] if key is None else [query, value, key]
+        if is_symbolic(inputs):
+            given = sorted(k for k, v in options.items() if v is not None and v is not False)
+            if given:
+                raise ValueError(
+                    f"MultiHeadAttention {self.name}: in a functional graph autoconv calls it "
+                    f"with its query, value and key only, got {given}; compute masks and "
+                    "attention scores in an eager call (or a layer of your own)"
+                )
+            return super().__call__(inputs, training=training)
+        return super().__call__(inputs, training=training, **options)
+
+    def call(
+        self,
+        inputs: list[Tensor],
+        query_mask: Any = None,
+        value_mask: Any = None,
+        key_mask: Any = None,
+        attention_mask: Any = None,
+        return_attention_scores: bool = False,
+        training: bool | None = None,
+        use_causal_mask: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        if query_mask is not None:
+            raise ValueError(
+                "MultiHeadAttention: query_mask is not supported (Keras 3.15 replaces it by the "
+                "query's implicit Keras mask, which autoconv's tensors do not carry): give an "
+                "attention_mask of shape (B, T, S) instead"
+            )
+        query, value, key = (*inputs, inputs[1])[:3]
+        mask = self._attention_mask(query, value, value_mask, key_mask, attention_mask,
+                                    use_causal_mask)  # fmt: skip
+        gate = self._gate_dense(query) if self.use_gate else None
+        query, key, value = self.query_dense(query), self.key_dense(key), self.value_dense(value)
+        query = query * (1.0 / math.sqrt(float(self.key_dim)))
+        scores = contract(self._dot_product, key, query)  # (B, heads, T, S)
+        scores = self._masked_softmax(scores, mask)
+        attended = _dropped(scores, self.dropout, self._generator, training)
+        output = contract(self._combine, attended, value)  # (B, T, heads, value_dim)
+        output = self.output_dense(output if gate is None else output * gate)
+        return (output, scores) if return_attention_scores else output
+
+    def _attention_mask(
+        self,
+        query: Tensor,
+        value: Tensor,
+        value_mask: Any,
+        key_mask: Any,
+        attention_mask: Any,
+        use_causal_mask: bool,
+    ) -> Tensor | None:
+        """Keras's ``_compute_attention_mask``: the value's and key's masks (B, S) as
+        (B, 1, S), the causal mask and the sliding window (1, T, S) and ``attention_mask``
+        (B, T, S), all together (1.0 where a query position attends to a key position)."""
+        masks = [_expanded(_mask(m, query), -2) for m in (value_mask, key_mask) if m is not None]
+        queries, keys = query.shape[1], value.shape[1]
+        band = np.ones((1, queries, keys), bool)
+        if use_causal_mask:
+            band &= _causal_mask(queries, keys)
+        if self.sliding_window is not None:
+            offsets = np.arange(queries)[:, None] - np.arange(keys)[None]
+            band &= (np.abs(offsets) < self.sliding_window)[None]
+        if use_causal_mask or self.sliding_window is not None:
+            masks.append(_mask(band, query))
+        if attention_mask is not None:
+            masks.append(_mask(attention_mask, query))
+        if not masks:
+            return None
+        combined = masks[0]
+        for other in masks[1:]:
+            combined = combined * other
+        return combined
+
+    def _masked_softmax(self, scores: Tensor, mask: Tensor | None) -> Tensor:
+        """Softmax over the key axes; a mask (broadcast from the heads' axis on) sets masked
+        scores to -1e9 before it and their weights to 0 after it, as Keras's Softmax layer."""
+        if mask is None:
+            return ops.softmax(scores, self._softmax_axes)
+        for _ in range(scores.ndim - mask.ndim):  # Keras's expand_dims before the key axes
+            mask = _expanded(mask, -2 * len(self.attention_axes) - 1)
+        try:
+            np.broadcast_shapes(mask.shape, scores.shape)
+        except ValueError:
+            raise ValueError(
+                f"MultiHeadAttention {self.name}: the attention mask {mask.shape} (its heads' "
+                f"axis added) does not broadcast to the attention scores {scores.shape}"
+            ) from None
+        kept = scores * mask + (1.0 - mask) * LARGE_NEGATIVE  # Keras's where(mask, s, -1e9)
+        return ops.softmax(kept, self._softmax_axes) * mask
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "num_heads": self.num_heads,
+            "key_dim": self.key_dim,
+            "value_dim": self.value_dim,
+            "dropout": self.dropout,
+            "use_bias": self.use_bias,
+            "use_gate": self.use_gate,
+            "output_shape": self._output_shape,
+            "attention_axes": self.attention_axes,
+            "sliding_window": self.sliding_window,
+            "kernel_initializer": serialized(initializers, self.kernel_initializer),
+            "bias_initializer": serialized(initializers, self.bias_initializer),
+            "kernel_regularizer": serialized(regularizers, self.kernel_regularizer),
+            "bias_regularizer": serialized(regularizers, self.bias_regularizer),
+            "activity_regularizer": serialized(regularizers, self.activity_regularizer),
+            "kernel_constraint": serialized(constraints, self.kernel_constraint),
+            "bias_constraint": serialized(constraints, self.bias_constraint),
+            "seed": self.seed,
+        }
+
+
+def _is_shape(value: Any) -> bool:
+    return all(n is None or isinstance(n, int | np.integer) for n in value)
+
+
+# ---------------------------------------------------------------- Attention, AdditiveAttention
+def _pairwise_sum(query: Tensor, key: Tensor) -> Tensor:
+    """(B, Tq, Tv, dim): each query vector plus each key vector."""
+    return _expanded(query, -2) + _expanded(key, -3)
+
+
+class Attention(Layer):
+    """Dot-product attention (Luong-style): ``layer([query, value])`` or ``layer([query,
+    value, key])`` (key defaults to value), query (B, Tq, dim), value and key (B, Tv, dim):
+    scores ``query @ key^T`` (B, Tq, Tv) (times the weight ``scale`` with ``use_scale``; with
+    ``score_mode="concat"``, ``concat_score_weight * sum(tanh(scale * (q + k)))`` over dim
+    instead), softmax over Tv, then ``@ value``: output (B, Tq, dim). ``mask=[query_mask
+    (B, Tq), value_mask (B, Tv)]`` (either None): masked values get no weight, masked query
+    rows give zeros. Weights: ``scale`` (``use_scale``), ``concat_score_weight`` (concat
+    mode), scalars initialized to 1."""
+
+    def __init__(
+        self,
+        use_scale: bool = False,
+        score_mode: str = "dot",
+        dropout: float = 0.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if score_mode not in ("dot", "concat"):
+            raise ValueError(
+                "Invalid value for argument score_mode. Expected one of {'dot', 'concat'}. "
+                f"Received: score_mode={score_mode}"
+            )
+        super().__init__(**kwargs)
+        self.use_scale = use_scale
+        self.score_mode = score_mode
+        self.dropout = dropout
+        self.seed = seed
+        self._generator = None if seed is None else np.random.default_rng(seed)
+
+    def build(self, input_shape: list[Shape]) -> None:
+        self._validate_inputs(input_shape)
+        self.scale = self.concat_score_weight = None
+        if self.use_scale:
+            self.scale = self.add_weight((), "ones", name="scale")
+        if self.score_mode == "concat":
+            self.concat_score_weight = self.add_weight((), "ones", name="concat_score_weight")
+
+    def _calculate_scores(self, query: Tensor, key: Tensor) -> Tensor:
+        """(B, Tq, Tv) scores of each query against each key."""
+        if self.score_mode == "dot":
+            scores = ops.matmul(query, key.transpose(*range(key.ndim - 2), -1, -2))
+            return scores if self.scale is None else scores * self.scale
+        summed = _pairwise_sum(query, key)
+        if self.scale is not None:
+            summed = summed * self.scale
+        return self.concat_score_weight * ops.tanh(summed).sum(-1)
+
+    def call(
+        self,
+        inputs: list[Tensor],
+        mask: list[Any] | None = None,
+        training: bool = False,
+        return_attention_scores: bool = False,
+        use_causal_mask: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        self._validate_inputs(inputs, mask)
+        query, value = inputs[0], inputs[1]
+        key = inputs[2] if len(inputs) > 2 else value
+        query_mask, value_mask = (mask[0], mask[1]) if mask else (None, None)
+        scores = self._calculate_scores(query, key)
+        kept = None if value_mask is None else _expanded(_mask(value_mask, scores), -2)
+        if use_causal_mask:
+            causal = _mask(_causal_mask(*scores.shape[-2:]), scores)
+            kept = causal if kept is None else kept * causal
+        if kept is not None:  # Keras's where(mask, scores, scores - 1e9)
+            scores = scores + (1.0 - kept) * LARGE_NEGATIVE
+        weights = ops.softmax(scores, -1)
+        output = ops.matmul(_dropped(weights, self.dropout, self._generator, training), value)
+        if query_mask is not None:
+            output = output * _expanded(_mask(query_mask, output), -1)
+        return (output, weights) if return_attention_scores else output
+
+    def compute_output_shape(self, input_shape: list[Shape]) -> Shape:
+        self._validate_inputs(input_shape)
+        return (*input_shape[0][:-1], input_shape[1][-1])
+
+    def _validate_inputs(self, inputs: Any, mask: Any = None) -> None:
+        """Keras's checks: a list of 2 or 3 inputs, a list of 2 or 3 masks."""
+        name = type(self).__name__
+        if not isinstance(inputs, list | tuple) or _is_shape(inputs):
+            raise ValueError(
+                f"{name} layer must be called on a list of inputs, namely [query, value] or "
+                f"[query, value, key]. Received: inputs={inputs}."
+            )
+        if not 2 <= len(inputs) <= 3:
+            raise ValueError(
+                f"{name} layer accepts inputs list of length 2 or 3, namely [query, value] or "
+                f"[query, value, key]. Received length: {len(inputs)}."
+            )
+        if mask is not None:
+            if not isinstance(mask, list | tuple):
+                raise ValueError(
+                    f"{name} layer mask must be a list, namely [query_mask, value_mask]. "
+                    f"Received: mask={mask}."
+                )
+            if not 2 <= len(mask) <= 3:
+                raise ValueError(
+                    f"{name} layer accepts mask list of length 2 or 3. Received: "
+                    f"inputs={inputs}, mask={mask}."
+                )
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "use_scale": self.use_scale,
+            "score_mode": self.score_mode,
+            "dropout": self.dropout,
+            "seed": self.seed,
+        }
+
+
+class AdditiveAttention(Attention):
+    """Additive attention (Bahdanau-style): as :class:`Attention`, with scores
+    ``sum(scale * tanh(query + key))`` over dim (B, Tq, Tv). Weight: ``scale`` (dim,),
+    glorot-uniform initialized (``use_scale``)."""
+
+    def __init__(self, use_scale: bool = True, dropout: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(use_scale=use_scale, dropout=dropout, **kwargs)
+
+    def build(self, input_shape: list[Shape]) -> None:
+        self._validate_inputs(input_shape)
+        self.scale = self.concat_score_weight = None
+        if self.use_scale:
+            self.scale = self.add_weight((input_shape[0][-1],), "glorot_uniform", name="scale")
+
+    def _calculate_scores(self, query: Tensor, key: Tensor) -> Tensor:
+        tanh = ops.tanh(_pairwise_sum(query, key))
+        return (tanh if self.scale is None else tanh * self.scale).sum(-1)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["score_mode"]
+        return config

@@ -1,7 +1,11 @@
 """Keras-style layers, by family: ``layer`` (the base class and weights), ``input_layer``
-(``Input`` and the functional graph), ``core``, ``convolutional``, ``pooling``, ``merging``,
-``normalization``, ``regularization``, ``activations``, ``reshaping``, ``preprocessing``
-(rescaling, resizing, cropping) and ``augmentation`` (the random image layers).
+(``Input``) and ``symbolic`` (the functional graph), ``core``, ``embedding``,
+``convolutional`` (2-D), ``convolutional_1d``, ``volumetric`` (the 3-D layers), ``pooling``,
+``merging``, ``normalization``, ``sample_normalization``, ``regularization``,
+``activations``, ``reshaping``, ``einsum_dense`` and ``attention``, ``wrappers``
+(TimeDistributed, SpectralNormalization, Pipeline), ``preprocessing`` (rescaling, resizing,
+cropping) and the random image layers: ``augmentation`` (their base, flips and affine
+warps), ``color_augmentation``, ``geometric_augmentation`` and ``image_mixing``.
 
 >>> from autoconv import layers
 >>> layers.Dense(10, activation="softmax").compute_output_shape((None, 64))

@@ -6,8 +6,6 @@ and the layers on the CUDA device (the simulator) and in a short fit on both dev
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -15,6 +13,7 @@ import autoconv as ac
 from autoconv import layers
 from autoconv.layers.serialization import deserialize
 from autoconv.testing import gradcheck
+from tests.layers.devices import fit_on_both_devices
 
 NAMES = [
     "RandomGrayscale", "RandomInvert", "Solarization", "RandomPosterization", "AutoContrast",
@@ -23,14 +22,6 @@ NAMES = [
 ]  # fmt: skip
 JITTER = {"brightness_factor": 0.2, "contrast_factor": (0.2, 0.5), "saturation_factor": 0.6,
           "hue_factor": 0.3}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def keras():
-    """Real Keras 3 on its PyTorch backend, or skip."""
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def images(rng, shape=(3, 5, 6, 3), value_range=(0, 255), dtype=np.float32) -> np.ndarray:
@@ -400,17 +391,11 @@ def augmenting_model(seed: int) -> ac.Model:
 @pytest.mark.cudasim
 def test_fit_on_the_gpu_gives_the_cpus_losses():
     """The draws are the host's on either device: the same seeds give the same losses."""
-    pytest.importorskip("numba_cuda")
     data = np.random.default_rng(3)
     x = data.random((8, 4, 4, 3)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[data.integers(0, 3, 8)]
-    histories = []
-    for device in ("cpu", "cuda"):
-        model = augmenting_model(seed=2).to(device)
-        model.compile(ac.optimizers.SGD(0.1), "categorical_crossentropy")
-        histories.append(model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0))
-        if device == "cuda":  # computed on the device: the steps replay, drawing anew
-            assert model._step_replay.why is None and model._step_replay.replayed > 0
-    losses = [h.history["loss"] for h in histories]
-    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
+    # computed on the device: the steps replay, drawing anew
+    losses = fit_on_both_devices(
+        lambda: augmenting_model(seed=2), x, y, lambda: ac.optimizers.SGD(0.1), replayed=True
+    )
     assert losses[0][0] != losses[0][1]

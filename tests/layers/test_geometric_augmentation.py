@@ -7,8 +7,6 @@ the same layers on the CUDA device (the simulator), in a call and in a short fit
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -22,6 +20,7 @@ from autoconv.layers import (
 )
 from autoconv.layers.serialization import deserialize
 from autoconv.testing import gradcheck
+from tests.layers.devices import fit_on_both_devices
 
 CLASSES = {
     cls.__name__: cls
@@ -55,14 +54,6 @@ ELASTIC_CASES = [
 ]  # fmt: skip
 ALL_CASES = CASES + ELASTIC_CASES
 SHAPES = [(4, 6, 7, 3), (2, 5, 5, 3)]
-
-
-@pytest.fixture(scope="module")
-def keras():
-    """Real Keras 3 on its PyTorch backend, or skip."""
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def images(rng, shape, high=255.0):
@@ -351,34 +342,26 @@ def test_a_layer_on_the_gpu_draws_and_transforms_as_on_the_cpu(name, kwargs, rng
 def test_fit_on_the_gpu_draws_anew_each_step_as_on_the_cpu(rng):
     """The same seeds give the same augmented steps on either device; on the GPU the steps
     are replayed, each with the host's new draws as its step input."""
-    pytest.importorskip("numba_cuda")
     x, y = images(rng, (8, 5, 5, 3), 1.0), rng.standard_normal((8, 2)).astype(np.float32)
-    histories = []
-    for device in ("cpu", "cuda"):
-        replayable = fronts(ac.layers, seed=5)[:3]  # their draws are step inputs
-        model = augmenting_model(ac, replayable).to(device)
-        model.compile(ac.optimizers.SGD(0.05), "mse")
-        histories.append(model.fit(x, y, batch_size=2, epochs=2, shuffle=False, verbose=0))
-        if device == "cuda":
-            assert model._step_replay.why is None and model._step_replay.replayed > 0
-    np.testing.assert_allclose(histories[1].history["loss"], histories[0].history["loss"], 1e-5)
+    fit_on_both_devices(
+        lambda: augmenting_model(ac, fronts(ac.layers, seed=5)[:3]),  # draws as step inputs
+        x, y, lambda: ac.optimizers.SGD(0.05), "mse", batch_size=2, replayed=True,
+    )  # fmt: skip
 
 
 @pytest.mark.cudasim
 def test_the_warps_run_eagerly_on_the_gpu_each_step_drawing_anew(rng):
     """RandomPerspective's and RandomElasticTransform's reads are constants of each step, which
     change from step to step: the GPU runs those steps as they come, with the CPU's losses."""
-    pytest.importorskip("numba_cuda")
     x, y = images(rng, (4, 5, 5, 3), 1.0), rng.standard_normal((4, 2)).astype(np.float32)
-    histories = []
-    for device in ("cpu", "cuda"):
+
+    def warping_model() -> ac.Sequential:
         front = [
             RandomPerspective(0.7, 0.4, seed=1),
             RandomElasticTransform(0.7, value_range=(0, 1), seed=2),
         ]
-        model = augmenting_model(ac, front).to(device)
-        model.compile(ac.optimizers.SGD(0.05), "mse")
-        histories.append(model.fit(x, y, batch_size=2, epochs=2, shuffle=False, verbose=0))
-        if device == "cuda":
-            assert model._step_replay.replayed == 0
-    np.testing.assert_allclose(histories[1].history["loss"], histories[0].history["loss"], 1e-5)
+        return augmenting_model(ac, front)
+
+    fit_on_both_devices(
+        warping_model, x, y, lambda: ac.optimizers.SGD(0.05), "mse", batch_size=2, replayed=False
+    )

@@ -7,8 +7,6 @@ simulator), in a call and in a short fit."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -16,6 +14,7 @@ import autoconv as ac
 from autoconv.layers import CutMix, MixUp
 from autoconv.layers.serialization import deserialize
 from autoconv.testing import gradcheck
+from tests.layers.devices import fit_on_both_devices
 
 CLASSES = {"MixUp": MixUp, "CutMix": CutMix}
 CASES = [
@@ -25,14 +24,6 @@ CASES = [
     ("CutMix", {"factor": (0.2, 0.6)}),
 ]
 SHAPES = [(4, 6, 7, 3), (3, 5, 5, 1)]
-
-
-@pytest.fixture(scope="module")
-def keras():
-    """Real Keras 3 on its PyTorch backend, or skip."""
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def images(rng, shape, high=255.0):
@@ -247,17 +238,15 @@ def test_a_layer_on_the_gpu_mixes_as_on_the_cpu(name, rng):
 
 @pytest.mark.cudasim
 def test_fit_on_the_gpu_draws_anew_each_step_as_on_the_cpu(rng):
-    pytest.importorskip("numba_cuda")
     x, y = images(rng, (8, 4, 4, 2), 1.0), rng.standard_normal((8, 2)).astype(np.float32)
-    histories = []
-    for device in ("cpu", "cuda"):
+
+    def mixing_model() -> ac.Sequential:
         model = ac.Sequential([ac.Input((4, 4, 2)), MixUp(seed=5), CutMix(seed=6),
                                ac.layers.Flatten(), ac.layers.Dense(2)])  # fmt: skip
         model.set_weights([np.sin(np.arange(w.size) * 0.37).reshape(w.shape) * 0.1
                            for w in model.get_weights()])  # fmt: skip
-        model = model.to(device)
-        model.compile(ac.optimizers.SGD(0.05), "mse")
-        histories.append(model.fit(x, y, batch_size=2, epochs=2, shuffle=False, verbose=0))
-        if device == "cuda":
-            assert model._step_replay.why is None and model._step_replay.replayed > 0
-    np.testing.assert_allclose(histories[1].history["loss"], histories[0].history["loss"], 1e-5)
+        return model
+
+    fit_on_both_devices(
+        mixing_model, x, y, lambda: ac.optimizers.SGD(0.05), "mse", batch_size=2, replayed=True
+    )

@@ -6,7 +6,6 @@ CUDA device (the simulator) giving the same losses."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -15,16 +14,8 @@ import pytest
 import autoconv as ac
 from autoconv import layers
 from autoconv.testing import gradcheck
+from tests.layers.devices import fit_on_both_devices
 from tests.layers.test_convolutional_1d import keras_and_ours
-
-
-@pytest.fixture(scope="module")
-def keras():
-    """Real Keras 3 on its PyTorch backend, or skip."""
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
-
 
 # (axes, normalize, one sample's shape of each input, the einsum of batch_dot)
 CASES = [
@@ -173,14 +164,5 @@ def test_a_model_with_dot_trains_as_in_keras_and_travels_both_ways(keras, tmp_pa
 
 @pytest.mark.cudasim
 def test_fit_on_the_gpu_gives_the_cpus_losses():
-    pytest.importorskip("numba_cuda")
     x, y = training_data()
-    histories, weights = [], []
-    for device in ("cpu", "cuda"):
-        model = two_input_model(ac).to(device)
-        model.compile("adam", "categorical_crossentropy")
-        histories.append(model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0))
-        weights.append(model.get_weights())
-    np.testing.assert_allclose(histories[1].history["loss"], histories[0].history["loss"], 1e-5)
-    for gpu, cpu in zip(*weights, strict=True):
-        np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-5)
+    fit_on_both_devices(lambda: two_input_model(ac), x, y)

@@ -6,7 +6,6 @@ configs, files both ways) and on the CUDA simulator."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ import autoconv as ac
 from autoconv import layers
 from autoconv.testing import gradcheck
 from tests.conftest import distinct
+from tests.layers.devices import fit_on_both_devices
 from tests.layers.test_convolutional_1d import keras_and_ours
 
 
@@ -231,14 +231,6 @@ ADAPTIVE_CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def keras():
-    """Real Keras 3 on its PyTorch backend, or skip."""
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
-
-
 def adaptive_cases() -> list:
     return [
         pytest.param(name, size, shape, id=f"{name}-{size}-{shape}")
@@ -339,15 +331,6 @@ def test_an_adaptive_model_travels_both_ways(keras, tmp_path, rng):
 
 @pytest.mark.cudasim
 def test_adaptive_fit_on_the_gpu_gives_the_cpus_losses(rng):
-    pytest.importorskip("numba_cuda")
     x = rng.standard_normal((8, 7, 9, 2)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 8)]
-    histories, weights = [], []
-    for device in ("cpu", "cuda"):
-        model = adaptive_model(ac).to(device)
-        model.compile("adam", "categorical_crossentropy")
-        histories.append(model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0))
-        weights.append(model.get_weights())
-    np.testing.assert_allclose(histories[1].history["loss"], histories[0].history["loss"], 1e-5)
-    for gpu, cpu in zip(*weights, strict=True):
-        np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-5)
+    fit_on_both_devices(lambda: adaptive_model(ac), x, y)

@@ -5,7 +5,6 @@ Keras's (real Keras 3.15, where installed); the new layers on the CUDA device (t
 
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,6 +16,7 @@ from autoconv.layers.regularization import ActivityRegularization, SpatialDropou
 from autoconv.layers.serialization import deserialize
 from autoconv.testing import gradcheck
 from tests.conftest import away_from_zero
+from tests.layers.devices import fit_on_both_devices
 
 # the layers under test, in place of keras.layers
 OURS = SimpleNamespace(
@@ -245,14 +245,6 @@ def test_regularization_layers_in_a_model_train_and_predict_deterministically(rn
 
 
 # ------------------------------------------------ SpatialDropout1D, ActivityRegularization
-@pytest.fixture(scope="module")
-def keras():
-    """Real Keras 3 on its PyTorch backend, or skip."""
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
-
-
 def assert_whole_channels_dropped(out: np.ndarray, x: np.ndarray, rate: float) -> None:
     """(batch, steps, channels): each (sample, channel) kept at every step (scaled by
     1 / (1 - rate)) or dropped at every step, one draw each."""
@@ -398,16 +390,8 @@ def test_activity_penalty_in_the_reported_loss_is_keras(keras):
 
 @pytest.mark.cudasim
 def test_activity_regularization_fits_on_the_gpu_as_on_the_cpu():
-    pytest.importorskip("numba_cuda")
     x, y = regression_data()
-    histories, weights = [], []
-    for device in ("cpu", "cuda"):
-        model = regularized_model(ac, OURS).to(device)
-        histories.append(model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0))
-        weights.append(model.get_weights())
-    np.testing.assert_allclose(histories[1].history["loss"], histories[0].history["loss"], 1e-5)
-    for gpu, cpu in zip(*weights, strict=True):
-        np.testing.assert_allclose(gpu, cpu, rtol=1e-5, atol=1e-6)
+    fit_on_both_devices(lambda: regularized_model(ac, OURS), x, y, optimizer=None, epochs=3)
 
 
 def spatial_dropout_model(seed: int | None = None) -> ac.Sequential:

@@ -14,8 +14,6 @@ and a 1-D convnet of them fits on the GPU (the CUDA simulator) as on the CPU.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -244,14 +242,6 @@ SEQUENCE_CASES = [  # (class name, arguments, one sample's input shape)
     ("RepeatVector", {"n": 4}, (5,)),
 ]
 SEQUENCE_IDS = [f"{name}-{i}" for i, (name, *_) in enumerate(SEQUENCE_CASES)]
-
-
-@pytest.fixture(scope="module")
-def keras():
-    """Real Keras 3 on its PyTorch backend, or skip."""
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def ours(name: str, **kwargs) -> layers.Layer:

@@ -5,7 +5,6 @@ on the CPU and on the CUDA device (the simulator) giving the same losses."""
 
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,17 +18,10 @@ from autoconv.layers.sample_normalization import (
 )
 from autoconv.layers.serialization import deserialize
 from autoconv.testing import gradcheck
+from tests.layers.devices import fit_on_both_devices
 
 CLASSES = {cls.__name__: cls for cls in (GroupNormalization, UnitNormalization, RMSNormalization)}
 OURS = SimpleNamespace(**CLASSES)  # in place of keras.layers
-
-
-@pytest.fixture(scope="module")
-def keras():
-    """Real Keras 3 on its PyTorch backend, or skip."""
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def weights_for(layer, rng) -> list[np.ndarray]:
@@ -290,16 +282,5 @@ def test_a_model_of_them_trains_as_in_keras_and_travels_both_ways(keras, tmp_pat
 
 @pytest.mark.cudasim
 def test_fit_on_the_gpu_gives_the_cpus_losses():
-    pytest.importorskip("numba_cuda")
     x, y = training_data()
-    histories, weights = [], []
-    for device in ("cpu", "cuda"):
-        model = normalizing_model(ac, fronts(OURS)).to(device)
-        model.compile("adam", "categorical_crossentropy")
-        histories.append(model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0))
-        weights.append(model.get_weights())
-        if device == "cuda":
-            assert model._step_replay.why is None and model._step_replay.replayed > 0
-    np.testing.assert_allclose(histories[1].history["loss"], histories[0].history["loss"], 1e-5)
-    for gpu, cpu in zip(*weights, strict=True):
-        np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-5)
+    fit_on_both_devices(lambda: normalizing_model(ac, fronts(OURS)), x, y, replayed=True)

@@ -8,7 +8,6 @@ CPU and on the CUDA device (the simulator)."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -19,19 +18,12 @@ import autoconv as ac
 from autoconv.layers import Pipeline, SpectralNormalization, TimeDistributed, Wrapper
 from autoconv.layers.serialization import deserialize, serialize
 from autoconv.testing import gradcheck
+from tests.layers.devices import fit_on_both_devices
 
 F64 = "float64"
 # Keras's float64 Dense and Conv2D on PyTorch agree with NumPy's float64 to about float32's
 # precision only (a float32 step inside); autoconv computes in float64.
 FLOAT64_TOLERANCE = {"rtol": 2e-6, "atol": 2e-6}
-
-
-@pytest.fixture(scope="module")
-def keras():
-    """Real Keras 3 on its PyTorch backend, or skip."""
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def weights_for(layer, rng) -> list[np.ndarray]:
@@ -311,14 +303,5 @@ def test_a_model_of_them_trains_as_in_keras_and_travels_both_ways(keras, tmp_pat
 
 @pytest.mark.cudasim
 def test_fit_on_the_gpu_gives_the_cpus_losses():
-    pytest.importorskip("numba_cuda")
     x, y = training_data()
-    histories, weights = [], []
-    for device in ("cpu", "cuda"):
-        model = video_model(ac).to(device)
-        model.compile("adam", "mse")
-        histories.append(model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0))
-        weights.append(model.get_weights())
-    np.testing.assert_allclose(histories[1].history["loss"], histories[0].history["loss"], 1e-5)
-    for gpu, cpu in zip(*weights, strict=True):
-        np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-5)
+    fit_on_both_devices(lambda: video_model(ac), x, y, loss="mse", batch_size=2, epochs=1)

@@ -97,6 +97,31 @@ class ColorLayer(RandomImageLayer):
 
 
 # ----------------------------------------------------------------------------- layers
+class FactorLayer(ColorLayer):
+    """A color augmentation of Keras's arguments ``(factor, value_range=(0, 255),
+    data_format=None, seed=None)``: ``factor`` a number or pair within ``factor_limits`` (a
+    number f gives (-f, f) where the limits reach below 0, else (0, f)), ``value_range`` kept
+    sorted unless ``sorted_range`` is False, both in its config."""
+
+    factor_limits: tuple[float, float]
+    sorted_range = True
+
+    def __init__(
+        self,
+        factor: Any,
+        value_range: Sequence[float] = (0, 255),
+        data_format: str | None = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(seed, data_format, **kwargs)
+        self.factor = factor_bounds(factor, self.factor_limits)
+        self.value_range = checked_range(value_range, sort=self.sorted_range)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"factor": self.factor, "value_range": self.value_range}
+
+
 class RandomGrayscale(ColorLayer):
     """Each image, with probability ``factor``, replaced by its grayscale (0.2989 R + 0.587 G +
     0.114 B) in every channel. One-channel images are their own grayscale."""
@@ -281,22 +306,12 @@ class AutoContrast(UnrandomLayer):
         }
 
 
-class RandomColorDegeneration(ColorLayer):
+class RandomColorDegeneration(FactorLayer):
     """Each RGB image blended towards its grayscale: ``x + f * (gray - x)`` with f drawn
     uniformly from ``factor`` (a float f gives (-f, f), within [-1, 1]), clipped to
     ``value_range``."""
 
-    def __init__(
-        self,
-        factor: Any,
-        value_range: Sequence[float] = (0, 255),
-        data_format: str | None = None,
-        seed: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(seed, data_format, **kwargs)
-        self.factor = factor_bounds(factor, (-1, 1))
-        self.value_range = checked_range(value_range)
+    factor_limits = (-1, 1)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) not in (3, 4):
@@ -320,9 +335,6 @@ class RandomColorDegeneration(ColorLayer):
         gray = image_ops.rgb_to_grayscale(images)
         return ops.clip(images + factor * (gray - images), *_floats(self.value_range))
 
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"factor": self.factor, "value_range": self.value_range}
-
 
 def _with_hsv_plane(images: Tensor, plane: int, change: Any) -> Tensor:
     """RGB ``images`` through HSV with ``change(p)`` applied to HSV plane ``plane``."""
@@ -332,23 +344,13 @@ def _with_hsv_plane(images: Tensor, plane: int, change: Any) -> Tensor:
     return image_ops.hsv_to_rgb(ops.concatenate(planes, axis=-1))
 
 
-class RandomSaturation(ColorLayer):
+class RandomSaturation(FactorLayer):
     """Each RGB image's saturation multiplied by f / (1 - f + 1e-7), f drawn uniformly from
     ``factor`` (a float f gives (-f, f), within [-1, 1]: 0.5 keeps it, 0 makes gray, 1 the
     most saturated), and clipped to ``value_range`` (Keras's clip, though saturation is in
     [0, 1])."""
 
-    def __init__(
-        self,
-        factor: Any,
-        value_range: Sequence[float] = (0, 255),
-        data_format: str | None = None,
-        seed: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(seed, data_format, **kwargs)
-        self.factor = factor_bounds(factor, (-1, 1))
-        self.value_range = checked_range(value_range)
+    factor_limits = (-1, 1)
 
     def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
         factor = rng.uniform(*self.factor, shape[0]).astype(F32)
@@ -359,26 +361,14 @@ class RandomSaturation(ColorLayer):
         low, high = _floats(self.value_range)
         return _with_hsv_plane(images, 1, lambda s: ops.clip(s * factor, low, high))
 
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"factor": self.factor, "value_range": self.value_range}
 
-
-class RandomHue(ColorLayer):
+class RandomHue(FactorLayer):
     """Each RGB image's hue turned by ±f / 2 of a full turn, f drawn uniformly from ``factor``
     (a float f gives (0, f), within [0, 1]) and the sign by a fair coin; computed in the scale
     (0, 1) of ``value_range`` and clipped to it."""
 
-    def __init__(
-        self,
-        factor: Any,
-        value_range: Sequence[float] = (0, 255),
-        data_format: str | None = None,
-        seed: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(seed, data_format, **kwargs)
-        self.factor = factor_bounds(factor, (0, 1))
-        self.value_range = checked_range(value_range, sort=False)
+    factor_limits = (0, 1)
+    sorted_range = False
 
     def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
         n = shape[0]
@@ -397,30 +387,17 @@ class RandomHue(ColorLayer):
         rgb = _with_hsv_plane(rescale(images, self.value_range, (0, 1)), 0, turn)
         return rescale(ops.clip(rgb, 0.0, 1.0), (0, 1), self.value_range)
 
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"factor": self.factor, "value_range": self.value_range}
-
 
 SMOOTHING = np.array([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]]) / 13.0
 
 
-class RandomSharpness(ColorLayer):
+class RandomSharpness(FactorLayer):
     """Each image moved away from (or towards) its smoothed self: ``x + (1 - 2f) * (smooth -
     x)``, f drawn uniformly from ``factor`` (a float f gives (0, f), within [0, 1]; 0.5 keeps
     the image), smooth the 3x3 kernel [[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13 per channel with
     zeros around; clipped to ``value_range``."""
 
-    def __init__(
-        self,
-        factor: Any,
-        value_range: Sequence[float] = (0, 255),
-        data_format: str | None = None,
-        seed: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(seed, data_format, **kwargs)
-        self.factor = factor_bounds(factor, (0, 1))
-        self.value_range = checked_range(value_range)
+    factor_limits = (0, 1)
 
     def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
         return {"factor": rng.uniform(*self.factor, shape[0]).astype(F32)}
@@ -432,9 +409,6 @@ class RandomSharpness(ColorLayer):
         smoothed = ops.depthwise_conv2d(images, kernel, padding="same")
         out = images + (1.0 - sharpness) * (smoothed - images)
         return ops.clip(out, *_floats(self.value_range))
-
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"factor": self.factor, "value_range": self.value_range}
 
 
 class RandomColorJitter(ColorLayer):

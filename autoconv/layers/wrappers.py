@@ -19,6 +19,7 @@ from autoconv.backends import backend
 from autoconv.layers import serialization
 from autoconv.layers.layer import Layer, Shape, Variable
 from autoconv.ops import engine as ops
+from autoconv.ops.masks import choose, mask
 from autoconv.ops.nn import normalize
 from autoconv.tensor import Tensor, no_grad
 from autoconv.windows import is_int
@@ -160,23 +161,25 @@ class SpectralNormalization(Wrapper):
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         if training:
             with no_grad():
-                if ops.max(ops.abs(self.kernel)).item() != 0:  # Keras's ops.cond
-                    vector_u, kernel = self.normalized_weights()
-                    xp = backend(self.kernel)
-                    xp.copy_into(self.vector_u.data, vector_u.data)
-                    xp.copy_into(self.kernel.data, kernel.data)
+                # Keras's ops.cond, on the device: a kernel of zeros is left as it is
+                nonzero = mask(ops.max(ops.abs(self.kernel)).data > 0, self.kernel)
+                vector_u, kernel = self.normalized_weights(nonzero)
+                xp = backend(self.kernel)
+                xp.copy_into(self.vector_u.data, choose(nonzero, vector_u, self.vector_u).data)
+                xp.copy_into(self.kernel.data, choose(nonzero, kernel, self.kernel).data)
         return ops.cast(self.layer(inputs), inputs.dtype)
 
-    def normalized_weights(self) -> tuple[Tensor, Tensor]:
+    def normalized_weights(self, nonzero: Tensor | float = 1.0) -> tuple[Tensor, Tensor]:
         """The power method's new ``vector_u`` and the kernel divided by its spectral norm
-        (Keras's ``normalized_weights``), neither assigned."""
+        (Keras's ``normalized_weights``), neither assigned. ``nonzero``: 0 where the kernel is
+        all zeros, whose norm 0 is then taken as 1 (the values stay finite)."""
         weights = ops.reshape(self.kernel, (-1, self.kernel.shape[-1]))
         vector_u = self.vector_u
         for _ in range(self.power_iterations):
             vector_v = normalize(ops.matmul(vector_u, ops.transpose(weights)), axis=(0, 1))
             vector_u = normalize(ops.matmul(vector_v, weights), axis=(0, 1))
         sigma = ops.matmul(ops.matmul(vector_v, weights), ops.transpose(vector_u))
-        return vector_u, self.kernel / sigma
+        return vector_u, self.kernel / (sigma + (1.0 - nonzero))
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {"power_iterations": self.power_iterations}

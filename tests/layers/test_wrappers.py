@@ -304,4 +304,5 @@ def test_a_model_of_them_trains_as_in_keras_and_travels_both_ways(keras, tmp_pat
 @pytest.mark.cudasim
 def test_fit_on_the_gpu_gives_the_cpus_losses():
     x, y = training_data()
-    fit_on_both_devices(lambda: video_model(ac), x, y, loss="mse", batch_size=2, epochs=1)
+    # SpectralNormalization's zero-kernel check is made on the device: the steps replay
+    fit_on_both_devices(lambda: video_model(ac), x, y, loss="mse", batch_size=2, replayed=True)

@@ -33,6 +33,10 @@ from autoconv.layers.augmentation import (
     RandomTranslation,
     RandomZoom,
 )
+from autoconv.layers.augmentation_policies import (
+    AugMix,
+    RandAugment,
+)
 from autoconv.layers.color_augmentation import (
     AutoContrast,
     Equalization,
@@ -206,6 +210,7 @@ __all__ = [
     "AdditiveAttention",
     "AlphaDropout",
     "Attention",
+    "AugMix",
     "AutoContrast",
     "Average",
     "AveragePooling1D",
@@ -281,6 +286,7 @@ __all__ = [
     "Permute",
     "Pipeline",
     "RMSNormalization",
+    "RandAugment",
     "RandomBrightness",
     "RandomColorDegeneration",
     "RandomColorJitter",
@@ -354,11 +360,11 @@ def deserialize(config: dict) -> Layer:
 # Keras 3's layers that autoconv does not have (recurrent, attention, text, 3-D, ...): asking
 # for one says so by name rather than with a bare AttributeError.
 KERAS_LAYERS_NOT_IMPLEMENTED = frozenset({
-    "AugMix", "Bidirectional",
+    "Bidirectional",
     "CategoryEncoding", "ContrastLimitedAdaptiveHistogramEqualization", "ConvLSTM1D", "ConvLSTM2D",
     "ConvLSTM3D", "Discretization", "FlaxLayer", "GRU", "GRUCell", "GroupQueryAttention",
     "HashedCrossing", "Hashing", "InputSpec", "IntegerLookup", "JaxLayer", "LSTM", "LSTMCell",
-    "Masking", "MaxNumBoundingBoxes", "MelSpectrogram", "RNN", "RandAugment",
+    "Masking", "MaxNumBoundingBoxes", "MelSpectrogram", "RNN",
     "ReversibleEmbedding", "STFTSpectrogram", "SimpleRNN", "SimpleRNNCell", "StackedRNNCells",
     "StringLookup", "TFSMLayer", "TextVectorization", "TorchModuleWrapper",
 })  # fmt: skip

@@ -13,6 +13,7 @@ executions of ``steps_per_execution`` and the replayed steps, and read best side
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import threading
 import time
@@ -383,11 +384,18 @@ def evaluation_steps(model: Any) -> StepReplay:
 
 
 def _evaluate_batches(
-    model: Any, data: Any, steps: int | None, callback_list: CallbackList, runner: StepReplay
+    model: Any,
+    data: Any,
+    steps: int | None,
+    callback_list: CallbackList,
+    runner: StepReplay,
+    progress: bool = False,
 ) -> dict[str, float]:
     """The loss and metrics over ``data``, with the test hooks (as Keras's evaluate); the
-    steps run by ``runner`` (see :func:`evaluation_steps`)."""
+    steps run by ``runner`` (see :func:`evaluation_steps`). With ``progress`` (``evaluate``'s,
+    not ``fit``'s validation), the progress bar's line when they end."""
     state = StepState(model, runner.status)
+    started = time.perf_counter()
     callback_list.on_test_begin()
     hooked = callback_list.wants_test_batch_logs or callback_list.test_batch_begins
     spe = model.steps_per_execution
@@ -400,6 +408,9 @@ def _evaluate_batches(
             if callback_list.wants_test_batch_logs:
                 callback_list.on_test_batch_end(execution.end, state.read()[0])
     logs, _ = state.read()
+    if progress and callback_list.progbar is not None:
+        seconds = time.perf_counter() - started
+        callback_list.progbar.finish(logs, state.samples, seconds, state.step)
     callback_list.on_test_end(logs)
     return logs
 
@@ -434,12 +445,14 @@ def evaluate(
         data = kept.data if kept is not None else ArrayBatches(model, xs, ys, ws, size)
     try:
         configure_process_for(model)
-        callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, data.steps)
+        callback_list = CallbackList(
+            callbacks, model, _verbosity(verbose), 1, _at_most(data.steps, steps), add_progbar=True
+        )
         runner = evaluation_steps(model) if kept is None or kept.runner is None else kept.runner
         model._test_replay = runner
         if kept is not None:
             kept.runner = runner  # the next call's, with these arrays
-        logs = _evaluate_batches(model, data, steps, callback_list, runner)
+        logs = _evaluate_batches(model, data, steps, callback_list, runner, progress=True)
     finally:
         if kept is not None:
             kept.busy = False
@@ -483,10 +496,10 @@ def predict(
     else:
         xs = input_arrays(model, x, "predict")
         size = batch_size_of(batch_size, "predict")
-        total = math.ceil(len(xs[0]) / size)
+        total = _at_most(math.ceil(len(xs[0]) / size), steps)
         build_for(model, xs)
     configure_process_for(model)
-    callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, total)
+    callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, total, add_progbar=True)
     if not is_dataset(x):
         kept = kept_call(model, "predict", (xs, [], None), size, partial(Predictions, model))
         if kept is not None:
@@ -495,8 +508,13 @@ def predict(
             data = ArrayBatches(model, xs, [], None, size, shared=False)
             predictions = Predictions(model, rows=data.samples)
     try:
+        started, counter = time.perf_counter(), itertools.count()
+        batches = (batch for batch, _ in zip(data.batches(False, steps), counter, strict=False))
         callback_list.on_predict_begin()
-        outputs = _predict(model, data.batches(False, steps), predictions, callback_list, runner)
+        outputs = _predict(model, batches, predictions, callback_list, runner)
+        if callback_list.progbar is not None:  # Keras's line: the steps and the time
+            seconds = time.perf_counter() - started
+            callback_list.progbar.finish({}, predictions.rows_done, seconds, next(counter))
         callback_list.on_predict_end()
     finally:
         if kept is not None:
@@ -695,6 +713,11 @@ def _validation_triple(validation_data: Any) -> tuple[Any, Any, Any]:
         )
     x, y, *rest = validation_data
     return x, y, rest[0] if rest else None
+
+
+def _at_most(count: int | None, steps: int | None) -> int | None:
+    """The batches a call runs: ``count`` (None: unknown), or ``steps`` where fewer."""
+    return count if steps is None or count is None else min(count, steps)
 
 
 def _verbosity(verbose: Any) -> int:

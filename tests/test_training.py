@@ -169,6 +169,29 @@ def test_the_progress_bar_redraws_one_line_on_a_terminal(monkeypatch, capsys):
     assert "samples/s" in final and "Epoch" not in out  # one epoch: no "Epoch 1/1" (Keras)
 
 
+@pytest.mark.parametrize("steps", [None, 2])
+def test_evaluate_and_predict_print_keras_s_line(capsys, steps):
+    """Keras 3's evaluate and predict end with the bar's line: verbose=2's ``4/4 - 0s -
+    3ms/step - accuracy: ... - loss: ...`` (predict's without metrics), verbose=1's bar where
+    the output is a log (plus, as fit's lines, the samples per second); ``steps`` counts."""
+    x, labels, _, _ = data()
+    model = classifier()
+    model.compile("sgd", SPARSE, metrics=["accuracy"])
+    n = steps or 4
+    logs = model.evaluate(x, labels, batch_size=10, verbose=2, steps=steps, return_dict=True)
+    line = capsys.readouterr().out
+    metrics = f"accuracy: {logs['accuracy']:.4f} - loss: {logs['loss']:.4f}"
+    assert re.fullmatch(rf"{n}/{n} - \d+s - \d+[mu]?s/step - {metrics} - [\d,]+ samples/s\n", line)
+    model.predict(x, batch_size=10, verbose=2, steps=steps)
+    line = capsys.readouterr().out
+    assert re.fullmatch(rf"{n}/{n} - \d+s - \d+[mu]?s/step - [\d,]+ samples/s\n", line), line
+    model.evaluate(x, labels, batch_size=10, verbose=1, steps=steps)
+    line = capsys.readouterr().out
+    assert re.fullmatch(
+        rf"{n}/{n} ━{{20}} \d+s \d+[mu]?s/step - {metrics} - [\d,]+ samples/s\n", line
+    )
+
+
 def test_verbose_zero_prints_nothing(capsys):
     x, labels, _, _ = data()
     model = classifier()

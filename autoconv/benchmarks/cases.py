@@ -374,7 +374,7 @@ def _model_cases(rng: np.random.Generator, torch: ModuleType | None) -> list[Cas
     step.engines["numpy"] = lambda: np.array([numpy_model.step(xb, yb)])
     step.rtol, step.atol = 1e-4, 1e-5  # the first call of each starts from the same weights
     infer = Case("inference", "reference model, batch 1000", FORWARD_FLOPS * len(x))
-    infer.engines["autoconv"] = lambda: inferring.predict(x, batch_size=1000)
+    infer.engines["autoconv"] = lambda: inferring.predict(x, batch_size=1000, verbose=0)
     infer.engines["numpy"] = lambda: ref.ReferenceModel(weights).predict(x)
     infer.atol = 1e-5
     if torch is not None:

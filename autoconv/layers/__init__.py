@@ -2,10 +2,12 @@
 (``Input``) and ``symbolic`` (the functional graph), ``core``, ``embedding``,
 ``convolutional`` (2-D), ``convolutional_1d``, ``volumetric`` (the 3-D layers), ``pooling``,
 ``merging``, ``normalization``, ``sample_normalization``, ``regularization``,
-``activations``, ``reshaping``, ``einsum_dense`` and ``attention``, ``wrappers``
+``activations``, ``reshaping``, ``einsum_dense`` and ``attention``, the recurrent
+layers (``rnn_cells``, ``recurrent``, ``bidirectional``, ``conv_lstm``), ``wrappers``
 (TimeDistributed, SpectralNormalization, Pipeline), ``preprocessing`` (rescaling, resizing,
 cropping) and the random image layers: ``augmentation`` (their base, flips and affine
-warps), ``color_augmentation``, ``geometric_augmentation`` and ``image_mixing``.
+warps), ``color_augmentation``, ``geometric_augmentation``, ``image_mixing`` and
+``augmentation_policies`` (RandAugment, AugMix).
 
 >>> from autoconv import layers
 >>> layers.Dense(10, activation="softmax").compute_output_shape((None, 64))
@@ -37,6 +39,7 @@ from autoconv.layers.augmentation_policies import (
     AugMix,
     RandAugment,
 )
+from autoconv.layers.bidirectional import Bidirectional
 from autoconv.layers.color_augmentation import (
     AutoContrast,
     Equalization,
@@ -50,6 +53,7 @@ from autoconv.layers.color_augmentation import (
     RandomSharpness,
     Solarization,
 )
+from autoconv.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D
 from autoconv.layers.convolutional import (
     Conv2D,
     Conv2DTranspose,
@@ -145,6 +149,12 @@ from autoconv.layers.pooling import (
     MaxPooling2D,
 )
 from autoconv.layers.preprocessing import CenterCrop, Rescaling, Resizing
+from autoconv.layers.recurrent import (
+    GRU,
+    LSTM,
+    RNN,
+    SimpleRNN,
+)
 from autoconv.layers.regularization import (
     ActivityRegularization,
     AlphaDropout,
@@ -164,6 +174,12 @@ from autoconv.layers.reshaping import (
     UpSampling2D,
     ZeroPadding1D,
     ZeroPadding2D,
+)
+from autoconv.layers.rnn_cells import (
+    GRUCell,
+    LSTMCell,
+    SimpleRNNCell,
+    StackedRNNCells,
 )
 from autoconv.layers.sample_normalization import (
     GroupNormalization,
@@ -198,6 +214,9 @@ from autoconv.layers.wrappers import (
 
 __all__ = [
     "ELU",
+    "GRU",
+    "LSTM",
+    "RNN",
     "Activation",
     "ActivityRegularization",
     "AdaptiveAveragePooling1D",
@@ -220,6 +239,7 @@ __all__ = [
     "AvgPool2D",
     "AvgPool3D",
     "BatchNormalization",
+    "Bidirectional",
     "CenterCrop",
     "Concatenate",
     "Conv1D",
@@ -228,6 +248,8 @@ __all__ = [
     "Conv2DTranspose",
     "Conv3D",
     "Conv3DTranspose",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
     "Convolution1D",
     "Convolution1DTranspose",
     "Convolution2D",
@@ -247,6 +269,7 @@ __all__ = [
     "Embedding",
     "Equalization",
     "Flatten",
+    "GRUCell",
     "GaussianDropout",
     "GaussianNoise",
     "GlobalAveragePooling1D",
@@ -265,6 +288,7 @@ __all__ = [
     "Identity",
     "Input",
     "InputLayer",
+    "LSTMCell",
     "Lambda",
     "Layer",
     "LayerNormalization",
@@ -316,12 +340,15 @@ __all__ = [
     "SeparableConv2D",
     "SeparableConvolution1D",
     "SeparableConvolution2D",
+    "SimpleRNN",
+    "SimpleRNNCell",
     "Softmax",
     "Solarization",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
     "SpectralNormalization",
+    "StackedRNNCells",
     "Subtract",
     "SymbolicTensor",
     "TimeDistributed",
@@ -357,15 +384,14 @@ def deserialize(config: dict) -> Layer:
     return cls.from_config(arguments)
 
 
-# Keras 3's layers that autoconv does not have (recurrent, attention, text, 3-D, ...): asking
-# for one says so by name rather than with a bare AttributeError.
+# Keras 3's layers that autoconv does not have (text, audio and structured-data preprocessing,
+# masking, other frameworks' wrappers, ...): asking for one says so by name rather than with a
+# bare AttributeError.
 KERAS_LAYERS_NOT_IMPLEMENTED = frozenset({
-    "Bidirectional",
-    "CategoryEncoding", "ContrastLimitedAdaptiveHistogramEqualization", "ConvLSTM1D", "ConvLSTM2D",
-    "ConvLSTM3D", "Discretization", "FlaxLayer", "GRU", "GRUCell", "GroupQueryAttention",
-    "HashedCrossing", "Hashing", "InputSpec", "IntegerLookup", "JaxLayer", "LSTM", "LSTMCell",
-    "Masking", "MaxNumBoundingBoxes", "MelSpectrogram", "RNN",
-    "ReversibleEmbedding", "STFTSpectrogram", "SimpleRNN", "SimpleRNNCell", "StackedRNNCells",
+    "CategoryEncoding", "ContrastLimitedAdaptiveHistogramEqualization", "ConvLSTM3D",
+    "Discretization", "FlaxLayer", "GroupQueryAttention", "HashedCrossing", "Hashing", "InputSpec",
+    "IntegerLookup", "JaxLayer", "Masking", "MaxNumBoundingBoxes", "MelSpectrogram",
+    "ReversibleEmbedding", "STFTSpectrogram",
     "StringLookup", "TFSMLayer", "TextVectorization", "TorchModuleWrapper",
 })  # fmt: skip
 
@@ -374,6 +400,7 @@ def __getattr__(name: str) -> Any:
     if name in KERAS_LAYERS_NOT_IMPLEMENTED:
         raise AttributeError(
             f"keras.layers.{name} is not implemented by autoconv, which implements Keras's "
-            "convolutional-network layers (see docs/keras.md for the list)"
+            "layers for images and sequences, not its text, audio and structured-data "
+            "preprocessing (see docs/keras.md for the list)"
         )
     raise AttributeError(f"module 'autoconv.layers' has no attribute {name!r}")

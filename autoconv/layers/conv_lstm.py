@@ -1,0 +1,257 @@
+"""The convolutional LSTMs: ``ConvLSTM1D`` and ``ConvLSTM2D`` (an LSTM whose products are
+convolutions, over sequences of 1-D or 2-D channels-last frames) and their cell, following
+Keras 3's ``keras/src/layers/rnn/conv_lstm.py``, ``conv_lstm1d.py`` and ``conv_lstm2d.py``.
+Composed of the engine's convolutions and activations: both devices, autograd.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoconv import activations
+from autoconv.layers.convolutional import conv_padding
+from autoconv.layers.core import as_tuple, channels_last
+from autoconv.layers.layer import Shape, serialized
+from autoconv.layers.recurrent import CellLayer, constructor_arguments
+from autoconv.layers.rnn_cells import (
+    RecurrentCell,
+    forget_bias_initializer,
+    gate,
+    weight_options,
+    zeros_state,
+)
+from autoconv.ops import engine as ops
+from autoconv.tensor import Tensor
+from autoconv.windows import window, window_1d
+
+
+class ConvLSTMCell(RecurrentCell):
+    """One step of a convolutional LSTM over (batch, *spatial, channels) frames of ``rank``
+    (1 or 2) spatial axes: an LSTMCell (gates i, f, c, o) whose input products are
+    convolutions by ``kernel`` (``strides``, ``padding``, ``dilation_rate``) and whose
+    recurrent products are 'same' convolutions by ``recurrent_kernel``. States ``[h, c]``,
+    each (batch, *output spatial, filters); the output is h.
+
+    Weights: ``kernel`` (*kernel_size, channels, 4 * filters), ``recurrent_kernel``
+    (*kernel_size, filters, 4 * filters), ``bias`` (4 * filters,). Dropout masks: one a
+    gate, as Keras's."""
+
+    dropout_mask_count = 4
+
+    def __init__(
+        self,
+        rank: int,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate: Any = 1,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        unit_forget_bias: bool = True,
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        owner = type(self).__name__
+        if rank not in (1, 2):
+            raise ValueError(f"{owner}: rank must be 1 or 2 in autoconv, got rank={rank}")
+        super().__init__(
+            filters, activation, use_bias, weight_options(locals()), dropout, recurrent_dropout,
+            seed, **kwargs,
+        )  # fmt: skip
+        channels_last(data_format, owner)
+        self.rank, self.filters = rank, self.units
+        self.kernel_size = as_tuple(kernel_size, rank, "kernel_size", owner)
+        self.strides = as_tuple(strides, rank, "strides", owner)
+        self.dilation_rate = as_tuple(dilation_rate, rank, "dilation_rate", owner)
+        self.padding = conv_padding(padding, owner)
+        self.data_format = "channels_last"
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                "Specifying `strides > 1` is not compatible with `dilation_rate > 1`. Please "
+                f"provide `strides=1` or `dilation_rate=1`. Received: strides={self.strides} "
+                f"and dilation_rate={self.dilation_rate}"
+            )
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.unit_forget_bias = bool(unit_forget_bias)
+        self.state_size = -1  # as Keras's: the states' shape follows the frames'
+
+    def output_spatial(self, spatial: Shape) -> tuple[int, ...]:
+        """The output's spatial sizes for frames of ``spatial`` sizes."""
+        owner = type(self).__name__
+        if self.rank == 1:
+            (size,), (stride,), (dilation,) = self.kernel_size, self.strides, self.dilation_rate
+            return (window_1d(owner, spatial[0], size, stride, dilation, self.padding).out[1],)
+        return window(
+            owner, tuple(spatial), self.kernel_size, self.strides, self.dilation_rate,
+            self.padding,
+        ).out  # fmt: skip
+
+    def build(self, input_shape: Shape) -> None:
+        if len(input_shape) != self.rank + 2 or None in input_shape[1:]:
+            raise ValueError(
+                "ConvLSTM layers only support static input shapes for the spatial dimension "
+                f"and the channels. Received invalid input shape: input_shape={input_shape}"
+            )
+        self._state_spatial = self.output_spatial(input_shape[1:-1])
+        width, bias_init = 4 * self.filters, self.bias_initializer
+        if self.unit_forget_bias:
+            bias_init = forget_bias_initializer(bias_init, self.filters)
+        self.add_cell_weights(input_shape[-1], width, (width,), bias_init, self.kernel_size)
+
+    def get_initial_state(self, batch_size: int | None = None) -> list[Tensor]:
+        """Zeros (batch, *output spatial, filters) for h and c."""
+        device = self.weights[0].device if self.weights else "cpu"
+        shape = (*self._state_spatial, self.filters)
+        return [zeros_state(batch_size, shape, self.dtype, device) for _ in range(2)]
+
+    def _convolve(self, x: Tensor, w: Tensor, recurrent: bool = False) -> Tensor:
+        """x convolved by w: the input convolution, or the recurrent one ('same', unit
+        strides and dilation)."""
+        conv = ops.conv1d if self.rank == 1 else ops.conv2d
+        if recurrent:
+            return conv(x, w, None, 1, "same", 1)
+        return conv(x, w, None, self.strides, self.padding, self.dilation_rate)
+
+    def call(self, inputs: Tensor, states: Any, training: bool = False) -> tuple[Tensor, list]:
+        h_prev, c_prev = states[0], states[1]
+        xs = self._masked(inputs, self.get_dropout_mask(inputs), training)
+        hs = self._masked(h_prev, self.get_recurrent_dropout_mask(h_prev), training)
+        x_parts = self.projections(xs, self.kernel, 4, self._convolve)
+        recurrent = self.projections(
+            hs, self.recurrent_kernel, 4, lambda x, w: self._convolve(x, w, recurrent=True)
+        )
+        z = [x + h for x, h in zip(x_parts, recurrent, strict=True)]
+        if self.bias is not None:
+            z = [part + gate(self.bias, g, self.filters) for g, part in enumerate(z)]
+        i = self.recurrent_activation(z[0])
+        f = self.recurrent_activation(z[1])
+        c = f * c_prev + i * self.activation(z[2])
+        o = self.recurrent_activation(z[3])
+        h = o * self.activation(c)
+        return h, [h, c]
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["units"]
+        return config | {
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+            "recurrent_activation": serialized(activations, self.recurrent_activation),
+            "unit_forget_bias": self.unit_forget_bias,
+        }
+
+
+class ConvLSTM(CellLayer):
+    """An RNN of one :class:`ConvLSTMCell` over (batch, time, *spatial, channels): (batch,
+    *output spatial, filters), or (batch, time, *output spatial, filters) with
+    ``return_sequences``, then the final h and c with ``return_state``."""
+
+    CELL, CELL_NAME = ConvLSTMCell, "conv_lstm_cell"
+    RANK: int  # the frames' spatial axes (the inputs have RANK + 3 axes: EXACT_RANK)
+
+    def __init__(self, arguments: dict[str, Any]) -> None:
+        super().__init__(arguments | {"rank": self.RANK})
+
+    def compute_output_shape(self, sequences_shape: Shape, initial_state_shape: Any = None) -> Any:
+        self._check_rank(sequences_shape)
+        batch = sequences_shape[0]
+        state = (batch, *self.cell.output_spatial(sequences_shape[2:-1]), self.cell.filters)
+        output = (batch, sequences_shape[1], *state[1:]) if self.return_sequences else state
+        return [output, state, state] if self.return_state else output
+
+
+class ConvLSTM1D(ConvLSTM):
+    """A convolutional LSTM over sequences of 1-D frames: (batch, time, steps, channels)."""
+
+    RANK, EXACT_RANK = 1, 4
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate: Any = 1,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        unit_forget_bias: bool = True,
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(constructor_arguments(locals()))
+
+
+class ConvLSTM2D(ConvLSTM):
+    """A convolutional LSTM over sequences of images: (batch, time, height, width,
+    channels)."""
+
+    RANK, EXACT_RANK = 2, 5
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate: Any = 1,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        unit_forget_bias: bool = True,
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(constructor_arguments(locals()))

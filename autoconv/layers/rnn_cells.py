@@ -1,0 +1,505 @@
+"""The recurrent cells: ``SimpleRNNCell``, ``LSTMCell``, ``GRUCell`` (one time step each) and
+``StackedRNNCells`` (cells applied in turn), following Keras 3's ``keras/src/layers/rnn/``
+(``simple_rnn.py``, ``lstm.py``, ``gru.py``, ``stacked_rnn_cells.py``, ``dropout_rnn_cell.py``).
+
+A cell's ``call(inputs, states)`` takes one step's (batch, features) inputs and the list of its
+states (each (batch, size), sizes ``state_size``) and returns ``(output, new_states)``; the
+``RNN`` layer (:mod:`autoconv.layers.recurrent`) loops it over time. Everything is composed of
+the engine's differentiable ops (matrix products, activations, slices), so it runs on both
+devices with autograd. Weights, their names, shapes and gate order are Keras's.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from autoconv import activations, constraints, initializers, regularizers
+from autoconv.layers import serialization
+from autoconv.layers.layer import Layer, Shape, serialized
+from autoconv.ops import engine as ops
+from autoconv.seeds import generator
+from autoconv.tensor import Tensor
+from autoconv.windows import is_int
+
+# a cell's weights' options: <weight>_<option>, each read by its module's get and serialize
+WEIGHTS = ("kernel", "recurrent", "bias")
+WEIGHT_OPTIONS = ("initializer", "regularizer", "constraint")
+OPTION_MODULES = {
+    "initializer": initializers,
+    "regularizer": regularizers,
+    "constraint": constraints,
+}
+
+
+def check_units(units: Any) -> int:
+    """``units`` as a positive int (Keras's message otherwise)."""
+    if not is_int(units) or units <= 0:
+        raise ValueError(
+            "Received an invalid value for argument `units`, expected a positive integer, got "
+            f"{units}."
+        )
+    return int(units)
+
+
+def zeros_state(batch_size: int, size: int | tuple[int, ...], dtype: str, device: str) -> Tensor:
+    """A (batch_size, size) state of zeros on ``device`` (size a tuple: (batch_size, *size))."""
+    shape = (batch_size, *size) if isinstance(size, tuple) else (batch_size, size)
+    return Tensor(np.zeros(shape, dtype), device=device)
+
+
+def gate(z: Tensor, index: int, units: int) -> Tensor:
+    """The ``index``-th block of ``units`` entries along the last axis of ``z``: one gate's
+    part."""
+    return z[..., index * units : (index + 1) * units]
+
+
+def forget_bias_initializer(init: Any, units: int) -> Callable[..., np.ndarray]:
+    """An LSTM's bias initializer with ``unit_forget_bias``: ``init`` for the i, c and o
+    gates' parts, ones for the forget gate's."""
+
+    def initializer(shape: Any, dtype: Any = None) -> np.ndarray:
+        parts = [init((units,), dtype=dtype), np.ones(units, dtype),
+                 init((2 * units,), dtype=dtype)]  # fmt: skip
+        return np.concatenate([np.asarray(p, dtype) for p in parts])
+
+    return initializer
+
+
+class RecurrentCell(Layer):
+    """What the cells share (Keras's cell arguments and its ``DropoutRNNCell``):
+    ``units``, the activation, the weights' initializers, regularizers and constraints,
+    ``dropout`` (of the inputs) and ``recurrent_dropout`` (of the previous output), each mask
+    drawn once and kept until reset (the ``RNN`` layer draws them once a sequence, so every
+    time step drops the same units), and ``seed`` (None: autoconv's global generator).
+
+    ``dropout_mask_count`` (set by subclasses with ``implementation=1``): that many masks, one
+    a gate, instead of one."""
+
+    dropout_mask_count: int | None = None
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any,
+        use_bias: bool,
+        weight_options: dict[str, Any],
+        dropout: float,
+        recurrent_dropout: float,
+        seed: int | None,
+        **kwargs: Any,
+    ) -> None:
+        units = check_units(units)
+        if seed is not None and (not is_int(seed) or seed < 0):
+            raise ValueError(f"{type(self).__name__}: seed must be None or a non-negative int")
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        for weight in WEIGHTS:
+            for option in WEIGHT_OPTIONS:
+                name = f"{weight}_{option}"
+                setattr(self, name, OPTION_MODULES[option].get(weight_options[name]))
+        self.dropout = min(1.0, max(0.0, float(dropout)))
+        self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))
+        self.seed = None if seed is None else int(seed)
+        self._generator = None if seed is None else np.random.default_rng(self.seed)
+        self._dropout_mask: Any = None
+        self._recurrent_dropout_mask: Any = None
+        self.state_size: Any = self.units
+        self.output_size = self.units
+
+    # ------------------------------------------------------------------ weights
+    def add_cell_weights(
+        self, input_dim: int, width: int, bias_shape: Shape, bias_init: Any, window: Shape = ()
+    ) -> None:
+        """``kernel`` (*window, input_dim, width), ``recurrent_kernel`` (*window, units,
+        width) and, with ``use_bias``, ``bias`` of ``bias_shape`` (initialized by
+        ``bias_init``), Keras's order; ``window``: a convolution's kernel size."""
+        self.kernel = self.add_weight(
+            (*window, input_dim, width), self.kernel_initializer,
+            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint, name="kernel",
+        )  # fmt: skip
+        self.recurrent_kernel = self.add_weight(
+            (*window, self.units, width), self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer, constraint=self.recurrent_constraint,
+            name="recurrent_kernel",
+        )  # fmt: skip
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                bias_shape, bias_init, regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint, name="bias",
+            )  # fmt: skip
+
+    def get_initial_state(self, batch_size: int | None = None) -> list[Tensor]:
+        """Zeros for each state, on the device of the cell's weights."""
+        device = self.weights[0].device if self.weights else "cpu"
+        sizes = self.state_size if isinstance(self.state_size, list) else [self.state_size]
+        return [zeros_state(batch_size, size, self.dtype, device) for size in sizes]
+
+    # ------------------------------------------------------------------ dropout
+    def _draw_masks(self, step_input: Tensor, rate: float) -> Any:
+        ones = Tensor(np.ones(step_input.shape, self.dtype), device=step_input.device)
+        rng = self._generator or generator()
+        if self.dropout_mask_count is None:
+            return ops.dropout(ones, rate, rng)
+        return [ops.dropout(ones, rate, rng) for _ in range(self.dropout_mask_count)]
+
+    def get_dropout_mask(self, step_input: Tensor) -> Any:
+        """The inputs' dropout mask (0 or 1 / (1 - dropout), the shape of one step's inputs),
+        drawn at the first request after a reset; None without dropout."""
+        if self._dropout_mask is None and 0.0 < self.dropout < 1.0:
+            self._dropout_mask = self._draw_masks(step_input, self.dropout)
+        return self._dropout_mask
+
+    def get_recurrent_dropout_mask(self, step_input: Tensor) -> Any:
+        """The previous output's dropout mask, as :meth:`get_dropout_mask`."""
+        if self._recurrent_dropout_mask is None and 0.0 < self.recurrent_dropout < 1.0:
+            self._recurrent_dropout_mask = self._draw_masks(step_input, self.recurrent_dropout)
+        return self._recurrent_dropout_mask
+
+    def reset_dropout_mask(self) -> None:
+        self._dropout_mask = None
+
+    def reset_recurrent_dropout_mask(self) -> None:
+        self._recurrent_dropout_mask = None
+
+    def _masked(self, x: Tensor, mask: Any, training: bool) -> list[Tensor]:
+        """``x`` times each of ``mask``'s masks in training (one x a mask; ``x`` alone when
+        there is no mask or not training)."""
+        if not training or mask is None:
+            return [x]
+        return [x * m for m in (mask if isinstance(mask, list) else [mask])]
+
+    def projections(
+        self,
+        xs: list[Tensor],
+        weight: Tensor,
+        gates: int,
+        product: Callable[[Tensor, Tensor], Tensor] = ops.matmul,
+    ) -> list[Tensor]:
+        """``product(x, weight)`` (a matrix product, or a convolution) split into ``gates``
+        gates of ``units`` channels (the last axis), for ``xs`` from :meth:`_masked`: one
+        product then a split for one x, else each gate's own x with that gate's part of the
+        weight (Keras's ``implementation=1``, a mask a gate)."""
+        if len(xs) == 1:
+            z = product(xs[0], weight)
+            return [gate(z, g, self.units) for g in range(gates)]
+        return [product(x, gate(weight, g, self.units)) for g, x in enumerate(xs)]
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config() | {
+            "units": self.units,
+            "activation": serialized(activations, self.activation),
+            "use_bias": self.use_bias,
+        }
+        for option in WEIGHT_OPTIONS:
+            for weight in WEIGHTS:
+                name = f"{weight}_{option}"
+                config[name] = serialized(OPTION_MODULES[option], getattr(self, name))
+        return config | {
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }
+
+
+def weight_options(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The ``<weight>_<option>`` arguments out of a constructor's ``locals()``."""
+    return {f"{w}_{o}": arguments[f"{w}_{o}"] for w in WEIGHTS for o in WEIGHT_OPTIONS}
+
+
+class SimpleRNNCell(RecurrentCell):
+    """One step of a fully-connected RNN: ``h = activation(x @ kernel + bias + h_prev @
+    recurrent_kernel)``; the output is the new state h (batch, units).
+
+    Weights: ``kernel`` (features, units), ``recurrent_kernel`` (units, units), ``bias``
+    (units,)."""
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = "tanh",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            units, activation, use_bias, weight_options(locals()), dropout, recurrent_dropout,
+            seed, **kwargs,
+        )  # fmt: skip
+
+    def build(self, input_shape: Shape) -> None:
+        self.add_cell_weights(input_shape[-1], self.units, (self.units,), self.bias_initializer)
+
+    def call(self, sequence: Tensor, states: Any, training: bool = False) -> tuple[Tensor, Any]:
+        listed = isinstance(states, list | tuple)
+        previous = states[0] if listed else states
+        (x,) = self._masked(sequence, self.get_dropout_mask(sequence), training)
+        h = ops.matmul(x, self.kernel)
+        if self.bias is not None:
+            h = h + self.bias
+        (previous,) = self._masked(previous, self.get_recurrent_dropout_mask(previous), training)
+        output = self.activation(h + ops.matmul(previous, self.recurrent_kernel))
+        return output, [output] if listed else output
+
+
+class LSTMCell(RecurrentCell):
+    """One step of a long short-term memory: with ``z = x @ kernel + h_prev @ recurrent_kernel
+    + bias`` split into the gates i, f, c, o (Keras's order), ``c = f * c_prev + i *
+    activation(c)`` and ``h = o * activation(c)``, the gates i, f, o through
+    ``recurrent_activation``. States ``[h, c]``, each (batch, units); the output is h.
+
+    Weights: ``kernel`` (features, 4 * units), ``recurrent_kernel`` (units, 4 * units),
+    ``bias`` (4 * units,), its forget part initialized to ones with ``unit_forget_bias``."""
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        unit_forget_bias: bool = True,
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        implementation = kwargs.pop("implementation", 2)
+        super().__init__(
+            units, activation, use_bias, weight_options(locals()), dropout, recurrent_dropout,
+            seed, **kwargs,
+        )  # fmt: skip
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.unit_forget_bias = bool(unit_forget_bias)
+        self.implementation = 1 if self.recurrent_dropout != 0.0 else implementation
+        if self.implementation == 1:
+            self.dropout_mask_count = 4
+        self.state_size = [self.units, self.units]
+
+    def build(self, input_shape: Shape) -> None:
+        units, bias_init = self.units, self.bias_initializer
+        if self.unit_forget_bias:
+            bias_init = forget_bias_initializer(bias_init, units)
+        self.add_cell_weights(input_shape[-1], 4 * units, (4 * units,), bias_init)
+
+    def call(self, inputs: Tensor, states: Any, training: bool = False) -> tuple[Tensor, list]:
+        h_prev, c_prev = states[0], states[1]
+        xs = self._masked(inputs, self.get_dropout_mask(inputs), training)
+        hs = self._masked(h_prev, self.get_recurrent_dropout_mask(h_prev), training)
+        x_parts = self.projections(xs, self.kernel, 4)
+        h_parts = self.projections(hs, self.recurrent_kernel, 4)
+        z = [x + h for x, h in zip(x_parts, h_parts, strict=True)]
+        if self.bias is not None:
+            z = [part + gate(self.bias, g, self.units) for g, part in enumerate(z)]
+        i = self.recurrent_activation(z[0])
+        f = self.recurrent_activation(z[1])
+        c = f * c_prev + i * self.activation(z[2])
+        o = self.recurrent_activation(z[3])
+        h = o * self.activation(c)
+        return h, [h, c]
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "recurrent_activation": serialized(activations, self.recurrent_activation),
+            "unit_forget_bias": self.unit_forget_bias,
+        }
+
+
+class GRUCell(RecurrentCell):
+    """One step of a gated recurrent unit, gates z (update), r (reset), h (candidate) in
+    Keras's order: ``z = recurrent_activation(x_z + h_prev @ R_z)``, the same for r, the
+    candidate ``hh = activation(x_h + r * (h_prev @ R_h + b_h))`` with ``reset_after`` (the
+    default, cuDNN's) or ``activation(x_h + (r * h_prev) @ R_h)`` without, and ``h = z * h_prev
+    + (1 - z) * hh``; ``x_g = x @ kernel_g + bias_g``. The state and the output are h (batch,
+    units).
+
+    Weights: ``kernel`` (features, 3 * units), ``recurrent_kernel`` (units, 3 * units),
+    ``bias`` (2, 3 * units) with ``reset_after`` (the inputs' bias, then the recurrent one),
+    else (3 * units,)."""
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        reset_after: bool = True,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        implementation = kwargs.pop("implementation", 2)
+        super().__init__(
+            units, activation, use_bias, weight_options(locals()), dropout, recurrent_dropout,
+            seed, **kwargs,
+        )  # fmt: skip
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.reset_after = bool(reset_after)
+        self.implementation = 1 if self.recurrent_dropout != 0.0 else implementation
+        if self.implementation == 1:
+            self.dropout_mask_count = 3
+
+    def build(self, input_shape: Shape) -> None:
+        width = 3 * self.units
+        bias_shape = (2, width) if self.reset_after else (width,)
+        self.add_cell_weights(input_shape[-1], width, bias_shape, self.bias_initializer)
+
+    def call(self, inputs: Tensor, states: Any, training: bool = False) -> tuple[Tensor, Any]:
+        listed = isinstance(states, list | tuple)
+        h_prev = states[0] if listed else states
+        units, kernel = self.units, self.recurrent_kernel
+        input_bias = recurrent_bias = None
+        if self.bias is not None:
+            input_bias, recurrent_bias = (
+                (self.bias[0], self.bias[1]) if self.reset_after else (self.bias, None)
+            )
+        xs = self._masked(inputs, self.get_dropout_mask(inputs), training)
+        x_z, x_r, x_h = self.projections(xs, self.kernel, 3)
+        if input_bias is not None:
+            x_z, x_r, x_h = (x + gate(input_bias, g, units) for g, x in enumerate((x_z, x_r, x_h)))
+        hs = self._masked(h_prev, self.get_recurrent_dropout_mask(h_prev), training)
+        if self.reset_after:
+            recurrent = self.projections(hs, kernel, 3)
+            if recurrent_bias is not None:
+                recurrent = [r + gate(recurrent_bias, g, units) for g, r in enumerate(recurrent)]
+            recurrent_z, recurrent_r, recurrent_h = recurrent
+        else:
+            recurrent_z, recurrent_r = self.projections(hs[:2], kernel[:, : 2 * units], 2)
+        z = self.recurrent_activation(x_z + recurrent_z)
+        r = self.recurrent_activation(x_r + recurrent_r)
+        if self.reset_after:
+            candidate = self.activation(x_h + r * recurrent_h)
+        else:
+            candidate = self.activation(x_h + ops.matmul(r * hs[-1], gate(kernel, 2, units)))
+        h = z * h_prev + (1 - z) * candidate
+        return h, [h] if listed else h
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "recurrent_activation": serialized(activations, self.recurrent_activation),
+            "reset_after": self.reset_after,
+        }
+
+
+def _output_size(cell: Any) -> int:
+    """A cell's output size: its ``output_size``, else its (first) state size."""
+    if getattr(cell, "output_size", None) is not None:
+        return cell.output_size
+    size = cell.state_size
+    return size[0] if isinstance(size, list | tuple) else size
+
+
+def check_cell(cell: Any, message: str) -> None:
+    """A cell has a ``call`` method and a ``state_size`` (``message`` otherwise, Keras's)."""
+    for attribute in ("call", "state_size"):
+        if attribute not in dir(cell):
+            raise ValueError(message.format(attribute=attribute, cell=cell))
+
+
+class StackedRNNCells(Layer):
+    """``cells`` applied in turn at each step, each one's output the next one's input: a
+    cell of them all. Its states are each cell's (a list of them, ``state_size`` a list of
+    the cells' state sizes); its output is the last cell's."""
+
+    def __init__(self, cells: list[Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for cell in cells:
+            check_cell(
+                cell, "All cells must have a `{attribute}`. Received cell without it: {cell}"
+            )
+        self.cells = list(cells)
+
+    @property
+    def state_size(self) -> list[Any]:
+        return [cell.state_size for cell in self.cells]
+
+    @property
+    def output_size(self) -> int:
+        return _output_size(self.cells[-1])
+
+    def get_initial_state(self, batch_size: int | None = None) -> list[Any]:
+        device = self.weights[0].device if self.weights else "cpu"
+        states = []
+        for cell in self.cells:
+            if hasattr(cell, "get_initial_state"):
+                states.append(cell.get_initial_state(batch_size=batch_size))
+            elif isinstance(cell.state_size, int):
+                states.append(zeros_state(batch_size, cell.state_size, self.dtype, device))
+            else:
+                states.append([zeros_state(batch_size, size, self.dtype, device)
+                               for size in cell.state_size])  # fmt: skip
+        return states
+
+    def build(self, input_shape: Shape) -> None:
+        for cell in self.cells:
+            if isinstance(cell, Layer) and not cell.built:
+                cell.build(input_shape)
+                cell.built = True
+            input_shape = (input_shape[0], _output_size(cell))
+
+    def call(self, inputs: Tensor, states: Any, training: bool = False) -> tuple[Tensor, Any]:
+        new_states = []
+        for cell, state in zip(self.cells, states, strict=True):
+            listed = isinstance(state, list | tuple)
+            inputs, state = call_cell(cell, inputs, list(state) if listed else [state], training)
+            if len(state) == 1 and not listed:
+                state = state[0]
+            new_states.append(state)
+        return inputs, new_states[0] if len(new_states) == 1 else new_states
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "cells": [serialization.serialize(cell) for cell in self.cells]
+        }
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> StackedRNNCells:
+        arguments = dict(config)
+        cells = [serialization.deserialize(c, custom_objects) for c in arguments.pop("cells")]
+        return cls(cells, **serialization.keras_arguments(cls, arguments))
+
+
+def call_cell(cell: Any, inputs: Tensor, states: list, training: bool) -> tuple[Tensor, list]:
+    """One step of ``cell`` (its ``training`` given where its ``call`` takes one); its new
+    states as a list."""
+    takes_training = "training" in inspect.signature(cell.call).parameters
+    output, new_states = cell(inputs, states, **({"training": training} if takes_training else {}))
+    return output, list(new_states) if isinstance(new_states, list | tuple) else [new_states]

@@ -53,7 +53,7 @@ from autoconv.layers.color_augmentation import (
     RandomSharpness,
     Solarization,
 )
-from autoconv.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D
+from autoconv.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from autoconv.layers.convolutional import (
     Conv2D,
     Conv2DTranspose,
@@ -250,6 +250,7 @@ __all__ = [
     "Conv3DTranspose",
     "ConvLSTM1D",
     "ConvLSTM2D",
+    "ConvLSTM3D",
     "Convolution1D",
     "Convolution1DTranspose",
     "Convolution2D",
@@ -388,7 +389,7 @@ def deserialize(config: dict) -> Layer:
 # masking, other frameworks' wrappers, ...): asking for one says so by name rather than with a
 # bare AttributeError.
 KERAS_LAYERS_NOT_IMPLEMENTED = frozenset({
-    "CategoryEncoding", "ContrastLimitedAdaptiveHistogramEqualization", "ConvLSTM3D",
+    "CategoryEncoding", "ContrastLimitedAdaptiveHistogramEqualization",
     "Discretization", "FlaxLayer", "GroupQueryAttention", "HashedCrossing", "Hashing", "InputSpec",
     "IntegerLookup", "JaxLayer", "Masking", "MaxNumBoundingBoxes", "MelSpectrogram",
     "ReversibleEmbedding", "STFTSpectrogram",

@@ -1,7 +1,8 @@
-"""The convolutional LSTMs: ``ConvLSTM1D`` and ``ConvLSTM2D`` (an LSTM whose products are
-convolutions, over sequences of 1-D or 2-D channels-last frames) and their cell, following
-Keras 3's ``keras/src/layers/rnn/conv_lstm.py``, ``conv_lstm1d.py`` and ``conv_lstm2d.py``.
-Composed of the engine's convolutions and activations: both devices, autograd.
+"""The convolutional LSTMs: ``ConvLSTM1D``, ``ConvLSTM2D`` and ``ConvLSTM3D`` (an LSTM whose
+products are convolutions, over sequences of 1-D, 2-D or 3-D channels-last frames) and their
+cell, following Keras 3's ``keras/src/layers/rnn/conv_lstm.py`` and ``conv_lstm1d/2d/3d.py``.
+Composed of the engine's convolutions (the 3-D ones of :mod:`autoconv.ops.volumetric`) and
+activations: both devices, autograd.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from autoconv.layers.rnn_cells import (
     zeros_state,
 )
 from autoconv.ops import engine as ops
+from autoconv.ops import volumetric
 from autoconv.tensor import Tensor
 from autoconv.windows import window, window_1d
 
@@ -66,8 +68,8 @@ class ConvLSTMCell(RecurrentCell):
         **kwargs: Any,
     ) -> None:
         owner = type(self).__name__
-        if rank not in (1, 2):
-            raise ValueError(f"{owner}: rank must be 1 or 2 in autoconv, got rank={rank}")
+        if rank not in (1, 2, 3):
+            raise ValueError(f"{owner}: rank must be 1, 2 or 3, got rank={rank}")
         super().__init__(
             filters, activation, use_bias, weight_options(locals()), dropout, recurrent_dropout,
             seed, **kwargs,
@@ -95,6 +97,11 @@ class ConvLSTMCell(RecurrentCell):
         if self.rank == 1:
             (size,), (stride,), (dilation,) = self.kernel_size, self.strides, self.dilation_rate
             return (window_1d(owner, spatial[0], size, stride, dilation, self.padding).out[1],)
+        if self.rank == 3:
+            return volumetric.output_sizes(
+                owner, tuple(spatial), self.kernel_size, self.strides, self.dilation_rate,
+                self.padding,
+            )  # fmt: skip
         return window(
             owner, tuple(spatial), self.kernel_size, self.strides, self.dilation_rate,
             self.padding,
@@ -121,7 +128,7 @@ class ConvLSTMCell(RecurrentCell):
     def _convolve(self, x: Tensor, w: Tensor, recurrent: bool = False) -> Tensor:
         """x convolved by w: the input convolution, or the recurrent one ('same', unit
         strides and dilation)."""
-        conv = ops.conv1d if self.rank == 1 else ops.conv2d
+        conv = {1: ops.conv1d, 2: ops.conv2d, 3: volumetric.conv3d}[self.rank]
         if recurrent:
             return conv(x, w, None, 1, "same", 1)
         return conv(x, w, None, self.strides, self.padding, self.dilation_rate)
@@ -222,6 +229,46 @@ class ConvLSTM2D(ConvLSTM):
     channels)."""
 
     RANK, EXACT_RANK = 2, 5
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate: Any = 1,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        unit_forget_bias: bool = True,
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(constructor_arguments(locals()))
+
+
+class ConvLSTM3D(ConvLSTM):
+    """A convolutional LSTM over sequences of volumes: (batch, time, depth, height, width,
+    channels)."""
+
+    RANK, EXACT_RANK = 3, 6
 
     def __init__(
         self,

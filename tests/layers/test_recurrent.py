@@ -86,6 +86,11 @@ CASES: dict[str, tuple[Callable[[Any], Any], tuple[int, ...], str]] = {
                                                  dtype=F64), (2, 3, 4, 2), ""),
     "conv-lstm1d-dilated": (lambda L: L.ConvLSTM1D(3, 2, dilation_rate=2, use_bias=False,
                                                    dtype=F64), (2, 2, 5, 1), ""),
+    "conv-lstm3d": (lambda L: L.ConvLSTM3D(2, 2, dtype=F64), (2, 2, 3, 3, 2, 1), ""),
+    "conv-lstm3d-strided-state": (lambda L: L.ConvLSTM3D(2, (2, 1, 3), strides=(1, 2, 1),
+                                                         padding="same", return_sequences=True,
+                                                         return_state=True, dtype=F64),
+                                  (2, 2, 3, 4, 3, 1), ""),
 }  # fmt: skip
 
 
@@ -242,6 +247,7 @@ CONFIG_CASES = [
      (2, 5, 5, 1)),
     (lambda L: L.ConvLSTM1D(3, 2, dilation_rate=2, return_sequences=True,
                             kernel_regularizer="l2", recurrent_activation="tanh"), (3, 6, 2)),
+    (lambda L: L.ConvLSTM3D(2, 2, dilation_rate=(1, 2, 1), go_backwards=True), (2, 3, 5, 3, 1)),
 ]  # fmt: skip
 
 

@@ -203,6 +203,7 @@ LAYERS: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
              "bias_regularizer": "l1", "use_cudnn": False}, (3, 2)),
     ("ConvLSTM2D", {"filters": 2, "kernel_size": 3, "padding": "same", "return_sequences": True},
      (3, 4, 4, 1)),
+    ("ConvLSTM3D", {"filters": 2, "kernel_size": 2, "padding": "same"}, (2, 3, 3, 2, 1)),
     ("ConvLSTM1D", {"filters": 2, "kernel_size": 2, "strides": 2, "go_backwards": True,
                     "unit_forget_bias": False, "recurrent_dropout": 0.1}, (3, 5, 2)),
     # weight constraints, by name and as Keras's entries

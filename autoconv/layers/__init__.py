@@ -90,6 +90,7 @@ from autoconv.layers.geometric_augmentation import (
     RandomPerspective,
     RandomShear,
 )
+from autoconv.layers.grouped_query_attention import GroupQueryAttention
 from autoconv.layers.image_mixing import CutMix, MixUp
 from autoconv.layers.input_layer import (
     Input,
@@ -286,6 +287,7 @@ __all__ = [
     "GlobalMaxPooling2D",
     "GlobalMaxPooling3D",
     "GroupNormalization",
+    "GroupQueryAttention",
     "Identity",
     "Input",
     "InputLayer",
@@ -390,7 +392,7 @@ def deserialize(config: dict) -> Layer:
 # bare AttributeError.
 KERAS_LAYERS_NOT_IMPLEMENTED = frozenset({
     "CategoryEncoding", "ContrastLimitedAdaptiveHistogramEqualization",
-    "Discretization", "FlaxLayer", "GroupQueryAttention", "HashedCrossing", "Hashing", "InputSpec",
+    "Discretization", "FlaxLayer", "HashedCrossing", "Hashing", "InputSpec",
     "IntegerLookup", "JaxLayer", "Masking", "MaxNumBoundingBoxes", "MelSpectrogram",
     "ReversibleEmbedding", "STFTSpectrogram",
     "StringLookup", "TFSMLayer", "TextVectorization", "TorchModuleWrapper",

@@ -31,8 +31,12 @@ LARGE_NEGATIVE = -1e9  # Keras's stand-in for -inf at masked scores (its float32
 
 def _mask(mask: Any, like: Tensor) -> Tensor:
     """A boolean (or numeric: nonzero is True) mask as a constant Tensor of 1.0 (attend) and
-    0.0 (masked), of ``like``'s dtype, on its device."""
-    values = mask.numpy() if isinstance(mask, Tensor) else mask
+    0.0 (masked), of ``like``'s dtype, on its device; a Tensor's (a graph's mask input)
+    computed where it lives, so a GPU step reads nothing back to the host."""
+    values = mask.data if isinstance(mask, Tensor) else mask
+    if array_device(values) == like.device:
+        xp = namespace(like.device)
+        return Tensor((xp.abs(xp.asarray(values)) > 0).astype(like.dtype), device=like.device)
     host = np.asarray(namespace(array_device(values)).to_numpy(values))
     return Tensor((host != 0).astype(like.dtype), device=like.device)
 
@@ -119,8 +123,8 @@ class MultiHeadAttention(Layer):
     Weights, Keras's order: the sublayers ``query``, ``key``, (``gate`` with ``use_gate``),
     ``value``, ``attention_output``, each a ``kernel`` then a ``bias`` (``use_bias``).
 
-    In a functional graph the layer is called on tensors only (its masks and options are for
-    eager calls); it records a call on the list ``[query, value(, key)]``, which it also takes.
+    In a functional graph it records Keras's call: its tensors (masks included) and options
+    as given (``return_attention_scores=True``: the output and the scores).
     """
 
     def __init__(
@@ -279,14 +283,24 @@ class MultiHeadAttention(Layer):
                 f"Received: value_shape={tuple(value_shape)} and key_shape={tuple(key_shape)}"
             )
 
-    def compute_output_shape(self, input_shape: Any) -> Shape:
-        """The output shape for the list ``[query_shape, value_shape(, key_shape)]``."""
+    def compute_output_shape(
+        self, input_shape: Any, return_attention_scores: bool = False, **_: Any
+    ) -> Shape | tuple[Shape, Shape]:
+        """The output shape for the list ``[query_shape, value_shape(, key_shape)]`` (and the
+        scores' with ``return_attention_scores``; the call's other options change none)."""
         query_shape, value_shape, key_shape = self._split(input_shape, None, None)
-        self._check_key(value_shape, value_shape if key_shape is None else key_shape)
+        key_shape = value_shape if key_shape is None else key_shape
+        self._check_key(value_shape, key_shape)
         query_shape = tuple(query_shape)
-        if self._output_shape:
-            return query_shape[:-1] + self._output_shape
-        return query_shape
+        output = query_shape[:-1] + (self._output_shape or query_shape[-1:])
+        if not return_attention_scores:
+            return output
+        source, rest = self._dot_product.split(",")
+        target, product = rest.split("->")
+        heads = (self.num_heads, self.key_dim)
+        sizes = dict(zip(source, (*key_shape[:-1], *heads), strict=True))
+        sizes |= dict(zip(target, (*query_shape[:-1], *heads), strict=True))
+        return output, tuple(sizes[letter] for letter in product)
 
     def get_build_config(self) -> dict[str, Any] | None:
         """Keras's ``{"shapes_dict": {"query_shape": ..., "value_shape": ...}}``."""
@@ -302,27 +316,21 @@ class MultiHeadAttention(Layer):
 
     # ---------------------------------------------------------------------------- calling
     def __call__(
-        self,
-        query: Any,
-        value: Any = None,
-        key: Any = None,
-        *,
-        training: bool | None = None,
+        self, query: Any, value: Any, key: Any = None, *, training: bool | None = None,
         **options: Any,
-    ) -> Any:
-        """Keras's call: ``layer(query, value, key=None, *, value_mask=..., ...)`` (or
-        ``layer([query, value(, key)])``); on symbolic tensors, the tensors only."""
-        query, value, key = self._split(query, value, key)
+    ) -> Any:  # fmt: skip
+        """Keras's call: ``layer(query, value, key=None, *, value_mask=..., ...)``; on
+        symbolic tensors it is recorded as given (``call`` takes ``[query, value(, key)]``)."""
+        if options.get("query_mask") is not None:
+            raise ValueError(
+                "MultiHeadAttention: query_mask is not supported (Keras 3.15 replaces it by the "
+                "query's implicit Keras mask, which autoconv's tensors do not carry): give an "
+                "attention_mask of shape (B, T, S) instead"
+            )
+        if is_symbolic([query, value, key]):
+            more = (value,) if key is None else (value, key)
+            return super().__call__(query, *more, training=training, **options)
         inputs = [query, value] if key is None else [query, value, key]
-        if is_symbolic(inputs):
-            given = sorted(k for k, v in options.items() if v is not None and v is not False)
-            if given:
-                raise ValueError(
-                    f"MultiHeadAttention {self.name}: in a functional graph autoconv calls it "
-                    f"with its query, value and key only, got {given}; compute masks and "
-                    "attention scores in an eager call (or a layer of your own)"
-                )
-            return super().__call__(inputs, training=training)
         return super().__call__(inputs, training=training, **options)
 
     def call(
@@ -336,24 +344,25 @@ class MultiHeadAttention(Layer):
         training: bool | None = None,
         use_causal_mask: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
-        if query_mask is not None:
-            raise ValueError(
-                "MultiHeadAttention: query_mask is not supported (Keras 3.15 replaces it by the "
-                "query's implicit Keras mask, which autoconv's tensors do not carry): give an "
-                "attention_mask of shape (B, T, S) instead"
-            )
         query, value, key = (*inputs, inputs[1])[:3]
         mask = self._attention_mask(query, value, value_mask, key_mask, attention_mask,
                                     use_causal_mask)  # fmt: skip
         gate = self._gate_dense(query) if self.use_gate else None
-        query, key, value = self.query_dense(query), self.key_dense(key), self.value_dense(value)
+        query, key, value = self._projected(query, key, value)
         query = query * (1.0 / math.sqrt(float(self.key_dim)))
         scores = contract(self._dot_product, key, query)  # (B, heads, T, S)
         scores = self._masked_softmax(scores, mask)
         attended = _dropped(scores, self.dropout, self._generator, training)
         output = contract(self._combine, attended, value)  # (B, T, heads, value_dim)
-        output = self.output_dense(output if gate is None else output * gate)
+        output = self._output_projection()(output if gate is None else output * gate)
         return (output, scores) if return_attention_scores else output
+
+    def _projected(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, ...]:
+        """The query, key and value projected to their heads (B, ..., heads, dim)."""
+        return self.query_dense(query), self.key_dense(key), self.value_dense(value)
+
+    def _output_projection(self) -> EinsumDense:
+        return self.output_dense
 
     def _attention_mask(
         self,
@@ -508,9 +517,16 @@ class Attention(Layer):
             output = output * _expanded(_mask(query_mask, output), -1)
         return (output, weights) if return_attention_scores else output
 
-    def compute_output_shape(self, input_shape: list[Shape]) -> Shape:
+    def compute_output_shape(
+        self, input_shape: list[Shape], return_attention_scores: bool = False, **_: Any
+    ) -> Shape | tuple[Shape, Shape]:
+        """(B, Tq, dim), and the scores' (B, Tq, Tv) with ``return_attention_scores`` (the
+        call's other options change neither)."""
         self._validate_inputs(input_shape)
-        return (*input_shape[0][:-1], input_shape[1][-1])
+        output = (*input_shape[0][:-1], input_shape[1][-1])
+        if not return_attention_scores:
+            return output
+        return output, (*input_shape[0][:-1], input_shape[1][-2])
 
     def _validate_inputs(self, inputs: Any, mask: Any = None) -> None:
         """Keras's checks: a list of 2 or 3 inputs, a list of 2 or 3 masks."""

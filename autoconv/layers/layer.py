@@ -495,17 +495,17 @@ def _sizing(compute_output_shape: Callable[..., Any], native: bool = True) -> Ca
     ``Input(shape=(None, None, 3))`` gives). Unless the layer's own method handles None
     (``native``, tried first: it raises TypeError on None arithmetic when it does not), it runs
     with each probe size in their place, and an output size that differs between the two runs
-    is None."""
+    is None. A call's ``options`` (``return_attention_scores=True``) are passed on."""
 
-    def wrapper(self: Layer, input_shape: Any) -> Any:
+    def wrapper(self: Layer, input_shape: Any, **options: Any) -> Any:
         if not _has_unknown(input_shape):
-            return compute_output_shape(self, input_shape)
+            return compute_output_shape(self, input_shape, **options)
         if native:
             try:
-                return compute_output_shape(self, input_shape)
+                return compute_output_shape(self, input_shape, **options)
             except TypeError:
                 pass
-        first, second = (compute_output_shape(self, _filled(input_shape, size))
+        first, second = (compute_output_shape(self, _filled(input_shape, size), **options)
                          for size in PROBE_SIZES)  # fmt: skip
         return _merged(first, second)
 

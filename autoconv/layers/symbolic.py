@@ -3,14 +3,16 @@
 A :class:`SymbolicTensor` (Keras's KerasTensor) is a shape and a dtype, no values
 (``autoconv.Input`` makes the first). Calling a layer on one (:func:`symbolic_call`, from
 ``Layer.__call__``) builds the layer, checks the shapes (an error names the layer and the
-shapes), records a :class:`Node` (this layer, its input tensors, its output tensor) and returns
-the output as another symbolic tensor. ``autoconv.Model(inputs, outputs)`` then walks the nodes
-back from the outputs. ``layer`` below is a :class:`~autoconv.layers.layer.Layer`, which
-imports this module.
+shapes), records a :class:`Node` (this layer, the call's arguments as given, Keras's node
+arguments: tensors and plain values, positional and by keyword; its output tensors) and returns
+the output as another symbolic tensor (a tuple of them for a call with several outputs).
+``autoconv.Model(inputs, outputs)`` then walks the nodes back from the outputs. ``layer``
+below is a :class:`~autoconv.layers.layer.Layer`, which imports this module.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,13 +24,16 @@ Shape = tuple[int | None, ...]  # Keras's shapes: the batch axis first, None whe
 
 class SymbolicTensor:
     """A placeholder for a value in a functional graph: its batch-first shape, its dtype and
-    the node (layer call) that produces it."""
+    the node (layer call) that produces it, as its ``index``-th output."""
 
-    def __init__(self, shape: Shape, dtype: str, node: Node | None = None, name: str = "") -> None:
+    def __init__(
+        self, shape: Shape, dtype: str, node: Node | None = None, name: str = "", index: int = 0
+    ) -> None:
         self.shape = tuple(shape)
         self.dtype = dtype
         self.node = node
         self.name = name
+        self.index = index
 
     @property
     def ndim(self) -> int:
@@ -109,30 +114,83 @@ class SymbolicTensor:
 
 
 class Node:
-    """One call of ``layer`` in a graph: the symbolic tensors it read and the one it made,
-    named ``output_name`` (an Input's own name, as Keras's) or ``keras_tensor_N``."""
+    """One call of ``layer`` in a graph: the symbolic tensors it read and those it made (one
+    per output shape: ``output_shape`` is one shape, or a tuple of them for a layer with
+    several outputs), named ``output_name`` (an Input's own name, as Keras's) or
+    ``keras_tensor_N``.
+
+    ``args`` and ``kwargs`` are the call as given (Keras's node arguments): its positional
+    arguments (by default the one input, ``inputs`` itself for a ``list_call``) and keyword
+    arguments, symbolic tensors where it took them, at any depth of lists; ``inputs`` is
+    every one of those tensors in order (positional first)."""
 
     def __init__(
         self,
         layer: Any,
         inputs: Sequence[SymbolicTensor],
-        output_shape: Shape,
+        output_shape: Shape | tuple[Shape, ...],
         kwargs: dict[str, Any] | None = None,
         list_call: bool = False,
         output_name: str | None = None,
+        args: Sequence[Any] | None = None,
     ) -> None:
         self.layer = layer
         self.inputs = list(inputs)
         self.list_call = list_call  # called with a list of tensors (merging layers)
         self.kwargs = dict(kwargs or {})
+        if args is None:
+            args = [self.inputs] if list_call else self.inputs[:1]
+        self.args = list(args)
         self.index = len(layer._inbound_nodes)  # this node's number among the layer's calls
+        several = bool(output_shape) and isinstance(output_shape[0], tuple | list)
+        shapes = list(output_shape) if several else [output_shape]
+        self.several_outputs = several
         name = output_name or unique_name("keras_tensor")  # as Keras names its tensors
-        self.outputs = [SymbolicTensor(output_shape, layer.dtype, self, name)]
+        self.outputs = [SymbolicTensor(shapes[0], layer.dtype, self, name)]
+        self.outputs += [  # Keras names each of the outputs in turn
+            SymbolicTensor(shape, layer.dtype, self, unique_name("keras_tensor"), i)
+            for i, shape in enumerate(shapes[1:], 1)
+        ]
         layer._inbound_nodes.append(self)
 
     @property
     def parents(self) -> list[Node]:
         return [t.node for t in self.inputs if t.node is not None]
+
+    @property
+    def plain(self) -> bool:
+        """Whether the call is the classic one: one tensor or one list of them, and at most
+        ``training`` as a keyword argument."""
+        return len(self.args) == 1 and set(self.kwargs) <= {"training"}
+
+    def call_arguments(self, values: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
+        """The call's ``args`` and ``kwargs`` with ``values`` (one per input, in order) in
+        place of its symbolic tensors."""
+        found = iter(values)
+        args = [_filled(a, found) for a in self.args]
+        return args, {k: _filled(v, found) for k, v in self.kwargs.items()}
+
+    def output_value(self) -> Any:
+        """The call's result in the graph: its one output, or the tuple of its outputs."""
+        return tuple(self.outputs) if self.several_outputs else self.outputs[0]
+
+
+def _filled(value: Any, found: Any) -> Any:
+    if isinstance(value, SymbolicTensor):
+        return next(found)
+    if isinstance(value, list | tuple):
+        return type(value)(_filled(v, found) for v in value)
+    return value
+
+
+def tensors_in(value: Any) -> list[SymbolicTensor]:
+    """The symbolic tensors in ``value`` (a tensor, or lists and tuples of them at any
+    depth), in order."""
+    if isinstance(value, SymbolicTensor):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in tensors_in(v)]
+    return []
 
 
 def is_symbolic(inputs: Any) -> bool:
@@ -144,27 +202,45 @@ def is_symbolic(inputs: Any) -> bool:
 
 
 def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
-    """Record ``layer(inputs)`` in the graph: build the layer, size its output, add a node."""
-    if args or any(k != "training" for k in kwargs):
-        raise TypeError(
-            f"layer {layer.name}: in a functional graph, call a layer with its input tensor(s) "
-            f"only, got extra arguments {list(args) + sorted(kwargs)}"
-        )
+    """Record ``layer(inputs, *args, **kwargs)`` in the graph: build the layer, size its
+    output(s), add a node. The layer is built for, and sizes its output from, the shape of
+    ``inputs`` (a list of shapes for a list), or the list of its positional tensors' shapes
+    when it takes several; keyword arguments that hold no tensor (but ``training``) go to
+    its ``compute_output_shape`` too (``return_attention_scores=True``: two outputs)."""
     tensors = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
     if not all(isinstance(t, SymbolicTensor) for t in tensors):
         raise TypeError(
             f"layer {layer.name}: mixing symbolic tensors (from autoconv.Input) with arrays in "
             "one call is not supported"
         )
-    shapes: Any = (
-        [t.shape for t in tensors] if isinstance(inputs, list | tuple) else tensors[0].shape
-    )
+    _check_keywords(layer, kwargs)
+    positional = [inputs, *args]
+    for value in [*args, *kwargs.values()]:
+        if not tensors_in(value) and _holds_array(value):
+            raise TypeError(
+                f"layer {layer.name}: in a functional graph, a call's extra arguments are "
+                f"symbolic tensors or plain values, got {type(value).__name__}"
+            )
+    if args:
+        shapes: Any = [t.shape for t in tensors_in(positional)]
+    elif isinstance(inputs, list | tuple):
+        shapes = [t.shape for t in tensors]
+    else:
+        shapes = tensors[0].shape
+    options = {  # the settings that may change the output's shapes
+        k: v for k, v in kwargs.items() if k != "training" and v is not None and not tensors_in(v)
+    }
     try:
         try:
             layer._maybe_build(shapes)
-            output_shape = layer.compute_output_shape(shapes)
+            output_shape = layer.compute_output_shape(shapes, **options)
         except TypeError as error:  # None arithmetic in a layer that needs every size
             if "NoneType" not in str(error):
+                if options and "unexpected keyword" in str(error):
+                    raise TypeError(
+                        f"layer {layer.name}: its output shape cannot be computed with "
+                        f"{sorted(options)} in a functional graph"
+                    ) from None
                 raise
             raise ValueError(
                 "this layer needs sizes that are unknown (None) in its input; give the Input "
@@ -175,12 +251,34 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
         if layer.name not in message:
             message = f"Layer '{layer.name}' ({type(layer).__name__}): {message}"
         raise ValueError(f"{message} (input shape {_describe(shapes)})") from None
-    if isinstance(output_shape, list | dict):
+    if isinstance(output_shape, dict):
         raise NotImplementedError(
-            f"layer {layer.name} has several outputs, which functional graphs do not support yet"
+            f"layer {layer.name} has a dict of outputs, which functional graphs do not support"
         )
-    list_call = isinstance(inputs, list | tuple)
-    return Node(layer, tensors, tuple(output_shape), kwargs, list_call).outputs[0]
+    list_call = isinstance(inputs, list | tuple) and not args
+    read = tensors_in(positional) + tensors_in(list(kwargs.values()))
+    node = Node(layer, read, tuple(output_shape), kwargs, list_call, args=positional)
+    return node.output_value()
+
+
+def _check_keywords(layer: Any, kwargs: dict[str, Any]) -> None:
+    """A TypeError (as Python's) unless the layer's ``call`` takes every keyword argument."""
+    parameters = inspect.signature(layer.call).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    unknown = sorted(set(kwargs) - set(parameters) - {"training"})
+    if unknown:
+        raise TypeError(
+            f"layer {layer.name} ({type(layer).__name__}): its call takes no keyword arguments "
+            f"{unknown}"
+        )
+
+
+def _holds_array(value: Any) -> bool:
+    """Whether ``value`` is (or a list holds) an array or a Tensor: data, not a setting."""
+    if isinstance(value, list | tuple):
+        return any(_holds_array(v) for v in value)
+    return hasattr(value, "shape") and hasattr(value, "dtype")
 
 
 def _describe(shapes: Any) -> str:

@@ -179,10 +179,10 @@ def _clone_functional(
         args = [made[id(t)] for t in node.inputs]
         if isinstance(node.layer, Operation):
             out = _operation_again(node, args)
-        else:
-            inputs = args if node.list_call else args[0]
-            out = (call_function or _call)(clone(node.layer), inputs, **node.kwargs)
-        made[id(node.outputs[0])] = out
+        else:  # the call's arguments as recorded, the new tensors in place
+            call_args, kwargs = node.call_arguments(args)
+            out = (call_function or _call)(clone(node.layer), *call_args, **kwargs)
+        made.update(zip(map(id, node.outputs), out if node.several_outputs else [out], strict=True))
     outputs = _as_structure(model.output, [made[id(t)] for t in model.outputs])
     cls = type(model) if _functional_like(type(model)) else Functional
     return cls(input_tensors, outputs, name=model.name)

@@ -136,7 +136,7 @@ class Functional(Model):
             # Keras numbers a nested functional model's calls from 1 here (its first node is
             # the one it was made with) and from 0 in inbound_nodes.
             nested = type(tensor.node.layer).__name__ == "Functional"
-            return [tensor.node.layer.name, numbers[id(tensor.node)] + nested, 0]
+            return [tensor.node.layer.name, numbers[id(tensor.node)] + nested, tensor.index]
 
         return {
             "name": self.name,
@@ -188,8 +188,8 @@ class Functional(Model):
                         )
                         made[name] = outputs[(name, number)].node.layer
                     else:
-                        args, training = _node_arguments(calls.pop(0), outputs)
-                        outputs[(name, number)] = layer(args, training=training)
+                        args, kwargs = _node_arguments(calls.pop(0), outputs)
+                        outputs[(name, number)] = _replayed(layer, args, kwargs)
                     progressed = True
             if not progressed:
                 waiting = sorted(name for name, _, calls in pending if calls)
@@ -199,9 +199,9 @@ class Functional(Model):
                 )
 
         def tensor(history: Any) -> SymbolicTensor:
-            name, number = _history(history)
+            name, number, index = _history(history)
             nested = type(made.get(name)).__name__ == "Functional"
-            return _tensor(outputs, name, number - nested)
+            return _tensor(outputs, name, number - nested, index)
 
         inputs = _map_histories(config.get("input_layers"), tensor)
         model_outputs = _map_histories(config.get("output_layers"), tensor)
@@ -277,12 +277,17 @@ def _node_config(node: Any, numbers: dict[int, int]) -> dict[str, Any]:
             "config": {
                 "shape": list(t.shape),
                 "dtype": t.dtype,
-                "keras_history": [t.node.layer.name, numbers[id(t.node)], 0],
+                "keras_history": [t.node.layer.name, numbers[id(t.node)], t.index],
             },
         }
 
     if isinstance(node.layer, operation.Operation):
         return {"args": node.layer.node_arguments(entry), "kwargs": {}}
+    if not node.plain:  # Keras's node arguments as given, tensors in place
+        return {
+            "args": [_entries(a, entry) for a in node.args],
+            "kwargs": {k: _entries(v, entry) for k, v in node.kwargs.items()},
+        }
     tensors = [entry(t) for t in node.inputs]
     return {"args": [tensors] if node.list_call else tensors, "kwargs": _node_kwargs(node)}
 
@@ -291,6 +296,16 @@ def _node_config(node: Any, numbers: dict[int, int]) -> dict[str, Any]:
 # save), models too: Keras records ``mask=None`` in their calls' kwargs, except where its call
 # converted the inputs first (see _node_kwargs).
 _CALLS_WITH_MASK = (BatchNormalization, GlobalAveragePooling1D, Softmax, Sequential)
+
+
+def _entries(value: Any, entry: Any) -> Any:
+    """A call's argument as Keras writes it: each symbolic tensor as its ``entry``, tuples as
+    lists."""
+    if isinstance(value, SymbolicTensor):
+        return entry(value)
+    if isinstance(value, list | tuple):
+        return [_entries(v, entry) for v in value]
+    return value
 
 
 def _node_kwargs(node: Any) -> dict[str, Any]:
@@ -314,39 +329,58 @@ def _checked_list(value: Any, what: str) -> list[Any]:
     return value
 
 
-def _history(value: Any) -> tuple[str, int]:
-    """``[layer name, node index, tensor index]`` (the tensor index must be 0: autoconv's
-    layers have one output)."""
+def _history(value: Any) -> tuple[str, int, int]:
+    """``[layer name, node index, tensor index]``."""
     if (
         not isinstance(value, list | tuple)
         or len(value) != 3
         or not isinstance(value[0], str)
-        or not all(isinstance(n, int) and not isinstance(n, bool) for n in value[1:])
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value[1:])
     ):
         raise ValueError(f"a tensor history must be [layer name, node, tensor], got {value!r}")
-    if value[2] != 0:
-        raise ValueError(f"layer {value[0]} has one output, but a history asks for its {value[2]}")
-    return value[0], value[1]
+    return value[0], value[1], value[2]
 
 
-def _tensors_read(call: dict[str, Any]) -> list[Any]:
-    """The ``__keras_tensor__`` entries a call's ``args`` hold (one, or a list of them)."""
+def _checked_call(call: Any) -> tuple[list[Any], dict[str, Any]]:
+    """A layer call's ``args`` (a list whose first item holds a tensor) and ``kwargs`` (a
+    dict), each tensor a well-formed ``__keras_tensor__`` entry, every other value a plain
+    JSON value."""
     if not isinstance(call, dict):
         raise ValueError(f"a call of a functional config must be a dict, got {call!r}")
-    args = call.get("args")
-    if not isinstance(args, list) or len(args) != 1:
-        raise ValueError(f"a call must read one tensor or one list of tensors, got {args!r}")
-    found = args[0] if isinstance(args[0], list) else [args[0]]
-    for item in found:
-        if not isinstance(item, dict) or item.get("class_name") != "__keras_tensor__":
-            raise ValueError(f"a call's argument must be a tensor, got {item!r}")
-    return found
+    args, kwargs = call.get("args"), call.get("kwargs") or {}
+    if not isinstance(args, list) or not args or not isinstance(kwargs, dict):
+        raise ValueError(
+            f"a call must hold a list of args (at least one) and a dict of kwargs, got {call!r}"
+        )
+    for value in [*args, *kwargs.values()]:
+        _check_argument(value)
+    if not _tensors_anywhere(args[0]):
+        raise ValueError(f"a call's first argument must be a tensor or a list of them: {call!r}")
+    return args, kwargs
+
+
+def _check_argument(value: Any) -> None:
+    if isinstance(value, dict):
+        if value.get("class_name") != "__keras_tensor__" or not isinstance(
+            value.get("config"), dict
+        ):
+            raise ValueError(f"a call's argument must be a tensor or a plain value, got {value!r}")
+        _keras_history(value)
+    elif isinstance(value, list):
+        for item in value:
+            _check_argument(item)
+    elif not (value is None or isinstance(value, bool | int | float | str)):
+        raise ValueError(f"a call's argument must be a tensor or a plain value, got {value!r}")
 
 
 def _ready(call: dict[str, Any], outputs: dict[tuple[str, int], Any], operation: bool) -> bool:
-    """Whether every tensor a call reads is made (an operation's anywhere in its args)."""
-    read = _tensors_anywhere(call.get("args")) if operation else _tensors_read(call)
-    return all(_keras_history(item) in outputs for item in read)
+    """Whether every tensor a call reads is made (anywhere in its args; a layer call's in its
+    kwargs too)."""
+    if operation:
+        read = _tensors_anywhere(call.get("args"))
+    else:
+        read = _tensors_anywhere(_checked_call(call))
+    return all(_keras_history(item)[:2] in outputs for item in read)
 
 
 def _recorded_shapes(entries: list[Any]) -> dict[tuple[str, int], Any]:
@@ -355,50 +389,78 @@ def _recorded_shapes(entries: list[Any]) -> dict[tuple[str, int], Any]:
     for entry in entries:
         calls = entry.get("inbound_nodes") if isinstance(entry, dict) else None
         for call in calls if isinstance(calls, list) else []:
-            for item in _tensors_anywhere(call.get("args") if isinstance(call, dict) else None):
+            read = [call.get("args"), call.get("kwargs")] if isinstance(call, dict) else None
+            for item in _tensors_anywhere(read):
                 config = item.get("config")
-                if isinstance(config, dict) and "shape" in config:
-                    shapes[_keras_history(item)] = config["shape"]
+                name, number, index = _keras_history(item)
+                if isinstance(config, dict) and "shape" in config and index == 0:
+                    shapes[(name, number)] = config["shape"]
     return shapes
 
 
-def _keras_history(item: dict[str, Any]) -> tuple[str, int]:
+def _keras_history(item: dict[str, Any]) -> tuple[str, int, int]:
     config = item.get("config")
     return _history(config.get("keras_history") if isinstance(config, dict) else None)
 
 
 def _tensors_anywhere(value: Any) -> list[dict[str, Any]]:
-    """The ``__keras_tensor__`` entries in an operation's args, however nested."""
+    """The ``__keras_tensor__`` entries in a call's args (and kwargs), however nested."""
     if isinstance(value, dict):
         if value.get("class_name") == "__keras_tensor__":
             return [value]
         return [t for v in value.values() for t in _tensors_anywhere(v)]
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [t for v in value for t in _tensors_anywhere(v)]
     return []
 
 
-def _node_arguments(call: dict[str, Any], outputs: dict) -> tuple[Any, Any]:
-    tensors = [
-        _tensor(outputs, *_history(item["config"]["keras_history"])) for item in _tensors_read(call)
-    ]
-    args = tensors if isinstance(call["args"][0], list) else tensors[0]
-    kwargs = call.get("kwargs") or {}
-    if not isinstance(kwargs, dict) or set(kwargs) - {"training", "mask"}:
-        raise ValueError(f"a call's kwargs may hold training (and mask), got {kwargs!r}")
-    mask = kwargs.get("mask")
-    if mask is not None and (not isinstance(mask, list) or any(m is not None for m in mask)):
-        raise ValueError("masks are not supported by autoconv")  # (a None per tensor is none)
-    training = kwargs.get("training")
-    if training not in (None, True, False):
-        raise ValueError(f"a call's training must be true, false or null, got {training!r}")
-    return args, training
+def _node_arguments(call: dict[str, Any], outputs: dict) -> tuple[list[Any], dict[str, Any]]:
+    """A call's args and kwargs with the tensors they name in place; ``mask`` is dropped where
+    it holds no tensor (Keras records ``mask=None`` where autoconv's calls take none)."""
+    args, kwargs = _checked_call(call)
+
+    def filled(value: Any) -> Any:
+        if isinstance(value, dict):
+            return _tensor(outputs, *_keras_history(value))
+        if isinstance(value, list):
+            return [filled(v) for v in value]
+        return value
+
+    kwargs = dict(kwargs)
+    if "mask" in kwargs and not _tensors_anywhere(kwargs["mask"]):
+        mask = kwargs.pop("mask")
+        if mask is not None and (not isinstance(mask, list) or any(m is not None for m in mask)):
+            raise ValueError(f"a call's mask must be tensors or null, got {mask!r}")
+    if kwargs.get("training") not in (None, True, False):
+        raise ValueError(f"a call's training must be true, false or null, got {kwargs!r}")
+    return [filled(a) for a in args], {k: filled(v) for k, v in kwargs.items()}
 
 
-def _tensor(outputs: dict[tuple[str, int], Any], name: str, number: int) -> SymbolicTensor:
+def _replayed(layer: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """``layer(*args, **kwargs)`` on symbolic tensors; a call it does not take is a
+    ValueError naming the layer."""
+    try:
+        return layer(*args, **kwargs)
+    except TypeError as error:
+        raise ValueError(
+            f"layer {layer.name} ({type(layer).__name__}) cannot be called with the arguments "
+            f"a functional config records ({sorted(kwargs)}): {error}"
+        ) from None
+
+
+def _tensor(
+    outputs: dict[tuple[str, int], Any], name: str, number: int, index: int = 0
+) -> SymbolicTensor:
     if (name, number) not in outputs:
         raise ValueError(f"a functional config reads call {number} of layer {name}, never made")
-    return outputs[(name, number)]
+    made = outputs[(name, number)]
+    made = list(made) if isinstance(made, tuple) else [made]
+    if index >= len(made):
+        raise ValueError(
+            f"a functional config reads output {index} of call {number} of layer {name}, which "
+            f"has {len(made)}"
+        )
+    return made[index]
 
 
 def _map_histories(value: Any, tensor: Any) -> Any:

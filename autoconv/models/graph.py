@@ -62,11 +62,12 @@ class Step:
 
     nodes: tuple[Node, ...]
     inputs: tuple[int, ...]  # ids of the tensors it reads
-    output: int  # id of the tensor it makes
+    output: int  # id of the tensor it makes (its first, for a call with several outputs)
     logits_of_output: int | None = None  # which model output hands its logits to the loss
     rule: str | None = None  # CONV_POOL, FOLD_BATCH_NORM, BATCH_NORM_RELU, or None: one call
     last_reads: tuple[int, ...] = ()  # ids of the tensors no later step or output reads
     before: Node | None = None  # a ReLU the first layer applies to its input as it reads it
+    more_outputs: tuple[int, ...] = ()  # ids of a call's further outputs (attention scores)
 
     @property
     def fused(self) -> bool:
@@ -258,14 +259,14 @@ class Graph:
             absorbed.update(id(n) for n in nodes[1:])
             head = before.get(id(node))
             reads = tuple(self.ids[id(t)] for t in (node if head is None else head).inputs)
-            output = self.ids[id(nodes[-1].outputs[0])]
-            steps.append(Step(nodes, reads, output, rule=rule, before=head))
+            output, *more = (self.ids[id(t)] for t in nodes[-1].outputs)
+            steps.append(Step(nodes, reads, output, rule=rule, before=head, more_outputs=(*more,)))
         read_later = {self.ids[id(t)] for t in self.outputs}
         for step in reversed(steps):  # so a run lets go of each tensor after its last reader
             step.last_reads = tuple(i for i in dict.fromkeys(step.inputs) if i not in read_later)
             read_later.update(step.inputs)
         by_output = {step.output: step for step in steps}
-        output_steps = [by_output.get(self.ids[id(t)]) for t in self.outputs]
+        output_steps = [by_output.get(self.ids[id(t)]) for t in self.outputs]  # (not scores)
         softmax = [step is not None and _ends_in_softmax(step) for step in output_steps]
         plan = Plan(steps, output_steps, softmax)
         plan.pair_losses([False] * len(self.outputs))
@@ -281,7 +282,12 @@ class Graph:
         with training_context(training):
             for step in self.plan.steps:
                 args = [tensors[i] for i in step.inputs]
-                tensors[step.output] = _run_step(step, args, training)
+                made = _run_step(step, args, training)
+                if step.more_outputs:
+                    for i, value in zip((step.output, *step.more_outputs), made, strict=True):
+                        tensors[i] = value
+                else:
+                    tensors[step.output] = made
                 for i in step.last_reads:  # in inference nothing else holds it: freed now
                     del tensors[i]
         outputs = [tensors[self.ids[id(t)]] for t in self.outputs]
@@ -296,6 +302,10 @@ def _run_step(step: Step, args: list[Tensor], training: bool | None) -> Tensor:
     node = step.nodes[0]
     layer = node.layer
     args = [cast(a, layer.dtype) for a in args]  # as a layer call casts (fused steps too)
+    if not node.plain:  # a call with several arguments: Keras's node arguments replayed
+        call_args, kwargs = node.call_arguments(args)
+        kwargs["training"] = kwargs.get("training", training)
+        return layer(*call_args, **kwargs)
     inputs: Any = args if node.list_call else args[0]
     options = {} if step.before is None else {"relu_input": True}  # see Step.before
     if step.rule == CONV_POOL:

@@ -38,8 +38,8 @@ def readable_size(size: float) -> str:
 def _shape_text(layer: Any, nodes: set[int] | None) -> str:
     calls = [n for n in layer._inbound_nodes if nodes is None or id(n) in nodes]
     if calls:
-        shapes = [str(n.outputs[0].shape) for n in calls[-1:]]
-        return shapes[0]
+        shapes = [str(t.shape) for t in calls[-1].outputs]
+        return shapes[0] if len(shapes) == 1 else f"[{', '.join(shapes)}]"
     if layer.built and layer._build_shape is not None:
         try:
             return str(tuple(layer.compute_output_shape(layer._build_shape)))
@@ -163,7 +163,7 @@ def _connections(layer: Any, nodes: set[int] | None) -> str:
     if isinstance(layer, InputLayer):
         return "-"
     parts = [
-        f"{t.node.layer.name}[{t.node.index}][0]"
+        f"{t.node.layer.name}[{t.node.index}][{t.index}]"
         for node in layer._inbound_nodes
         if nodes is None or id(node) in nodes
         for t in node.inputs

@@ -82,12 +82,18 @@ def saveables(model: Layer) -> list[tuple[str, Layer]]:
             if isinstance(value, list):
                 used: dict[str, int] = {}
                 for item in value:
-                    children.append((f"{prefix}/{_unique(snake_case(type(item).__name__), used)}",
+                    children.append((f"{prefix}/{_unique(snake_case(_class_name(item)), used)}",
                                      item))  # fmt: skip
             else:
                 children.append((prefix, value))
         stack.extend(reversed(children))
     return found
+
+
+def _class_name(layer: Layer) -> str:
+    """The class name Keras's groups are named after: the layer's, or the real class of a
+    layer Keras saves under another name (``KERAS_GROUP_CLASS``: GroupQueryAttention's)."""
+    return getattr(type(layer), "KERAS_GROUP_CLASS", type(layer).__name__)
 
 
 def _children(layer: Layer) -> list[tuple[str, Any]]:

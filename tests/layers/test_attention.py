@@ -6,7 +6,7 @@ Keras's losses, and the same losses on the CPU and on the CUDA device (the simul
 
 from __future__ import annotations
 
-import os
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,25 +15,20 @@ import pytest
 import autoconv as ac
 from autoconv.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from autoconv.layers.einsum_dense import EinsumDense, contract
+from autoconv.layers.grouped_query_attention import GroupQueryAttention
 from autoconv.layers.serialization import deserialize
 from autoconv.testing import gradcheck
+from tests.layers.devices import fit_on_both_devices
 
 CLASSES = {cls.__name__: cls for cls in (EinsumDense, MultiHeadAttention, Attention,
-                                         AdditiveAttention)}  # fmt: skip
+                                         AdditiveAttention, GroupQueryAttention)}  # fmt: skip
+HEADED = ("MultiHeadAttention", "GroupQueryAttention")  # called on query, value (, key)
 OURS = SimpleNamespace(**CLASSES)  # in place of keras.layers
 TOLERANCE = {"rtol": 1e-9, "atol": 1e-10}
 # Keras 3.15's float64 Attention and AdditiveAttention, and its MultiHeadAttention's fused
 # dot_product_attention (taken without return_attention_scores), compute in float32 in places
 # (its promotion of Python floats): they agree to float32's precision.
 ATTENTION_TOLERANCE = {"rtol": 2e-6, "atol": 2e-6}
-
-
-@pytest.fixture(scope="module")
-def keras():
-    """Real Keras 3 on its PyTorch backend, or skip."""
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def weights_for(layer, rng) -> list[np.ndarray]:
@@ -55,7 +50,7 @@ def build_for(layer, name, shapes) -> None:
     """Build for inputs of ``shapes`` as Keras's build takes them: MultiHeadAttention's one by
     one, the attention layers' as a list, EinsumDense's one shape."""
     shapes = [(None, *s[1:]) for s in shapes]
-    if name == "MultiHeadAttention":
+    if name in HEADED:
         layer.build(*shapes)
     else:
         layer.build(shapes if len(shapes) > 1 else shapes[0])
@@ -64,7 +59,7 @@ def build_for(layer, name, shapes) -> None:
 def call_on(name, layer, inputs, **call):
     """The layer on ``inputs``: MultiHeadAttention's query, value (, key); the attention
     layers' list; EinsumDense's one input."""
-    if name == "MultiHeadAttention":
+    if name in HEADED:
         return layer(*inputs, **call)
     return layer(list(inputs) if len(inputs) > 1 else inputs[0], **call)
 
@@ -161,7 +156,18 @@ ATTENTION_CASES = [
     ("AdditiveAttention", {}, [(2, 4, 3), (2, 4, 3)], {"mask": [None, _mask((2, 4))],
                                                        "use_causal_mask": True}),
 ]  # fmt: skip
-CASES = EINSUM_CASES + MHA_CASES + ATTENTION_CASES
+GQA_CASES = [
+    ("GroupQueryAttention", {"head_dim": 2, "num_query_heads": 4, "num_key_value_heads": 2},
+     [(2, 4, 5), (2, 3, 5)], {"return_attention_scores": True}),
+    ("GroupQueryAttention", {"head_dim": 3, "num_query_heads": 2, "num_key_value_heads": 1,
+                             "use_gate": True, "use_bias": False}, [(2, 4, 5), (2, 3, 5),
+                                                                    (2, 3, 2)],
+     {"return_attention_scores": True, "attention_mask": _mask((2, 4, 3))}),
+    ("GroupQueryAttention", {"head_dim": 2, "num_query_heads": 2, "num_key_value_heads": 2,
+                             "sliding_window": 2}, [(2, 5, 3), (2, 5, 3)],
+     {"value_mask": _mask((2, 5)), "use_causal_mask": True, "return_attention_scores": True}),
+]  # fmt: skip
+CASES = EINSUM_CASES + MHA_CASES + ATTENTION_CASES + GQA_CASES
 IDS = [f"{name}-{i}" for i, (name, *_) in enumerate(CASES)]
 
 
@@ -169,9 +175,7 @@ IDS = [f"{name}-{i}" for i, (name, *_) in enumerate(CASES)]
 def test_outputs_scores_and_gradients_match_keras(keras, name, kwargs, shapes, call, rng):
     ours, theirs = both_with_gradients(keras, name, kwargs, shapes, call, rng)
     assert len(ours) == len(theirs)
-    precise = name == "EinsumDense" or (
-        name == "MultiHeadAttention" and "return_attention_scores" in call
-    )
+    precise = name == "EinsumDense" or (name in HEADED and "return_attention_scores" in call)
     tolerance = TOLERANCE if precise else ATTENTION_TOLERANCE
     for mine, expected in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(mine, expected, **tolerance)
@@ -255,6 +259,13 @@ CONFIG_CASES = [
      [(4, 3), (5, 3)]),
     ("Attention", {}, [(4, 3), (5, 3), (5, 3)]),
     ("AdditiveAttention", {"use_scale": False, "dropout": 0.1}, [(4, 3), (5, 3)]),
+    ("GroupQueryAttention", {"head_dim": 2, "num_query_heads": 4, "num_key_value_heads": 2},
+     [(4, 6), (3, 6)]),
+    ("GroupQueryAttention", {"head_dim": 3, "num_query_heads": 2, "num_key_value_heads": 1,
+                             "dropout": 0.1, "use_bias": False, "use_gate": True,
+                             "sliding_window": 2, "kernel_initializer": "he_uniform",
+                             "kernel_regularizer": L1, "bias_constraint": "non_neg",
+                             "seed": 3}, [(4, 6), (3, 6), (3, 2)]),
 ]  # fmt: skip
 
 
@@ -296,6 +307,8 @@ ERROR_CASES = [
     ("MultiHeadAttention", {"num_heads": 2, "key_dim": 3}, [(4, 6), (3, 6), (2, 6)],
      "All dimensions of `value` and `key`, except the last one, must be equal"),
     ("Attention", {}, [(4, 3)], "must be called on a list of inputs"),
+    ("GroupQueryAttention", {"head_dim": 2, "num_query_heads": 2, "num_key_value_heads": 1},
+     [(4, 6), (3, 5)], "The last dimension of `query_shape` and `value_shape` must be equal"),
 ]  # fmt: skip
 
 
@@ -319,6 +332,7 @@ def test_bad_arguments_raise_keras_errors(keras, name, kwargs, shapes, message):
         (lambda: EinsumDense("ab,bc->ac", 3, lora_rank=4), "lora_rank=4 is not supported"),
         (lambda: EinsumDense("ab,bc->ac", 3, quantization_config={}), "quantization_config"),
         (lambda: Attention(score_mode="add"), "Expected one of {'dot', 'concat'}"),
+        (lambda: GroupQueryAttention(2, 3, 2), "must be divisible by `num_key_value_heads`"),
     ],
 )
 def test_constructor_checks(make, message):
@@ -333,11 +347,12 @@ def test_call_checks(rng):
         layer(q, v, query_mask=np.ones((2, 3), bool))
     with pytest.raises(ValueError, match="does not broadcast to the attention scores"):
         layer(q, v, attention_mask=np.ones((2, 3, 4), bool))
-    with pytest.raises(ValueError, match="needs a query and a value"):
-        layer(q)
+    for wrong in ([q], [[q, v]]):  # as Keras: a value is required, a list is no query
+        with pytest.raises(TypeError, match="value"):
+            layer(*wrong)
     inputs = ac.Input((3, 4))
-    with pytest.raises(ValueError, match=r"in a functional graph .* got \['use_causal_mask'\]"):
-        layer(inputs, inputs, use_causal_mask=True)
+    with pytest.raises(ValueError, match="query_mask is not supported"):
+        layer(inputs, inputs, query_mask=ac.Input((3,)))
     with pytest.raises(ValueError, match="mask must be a list"):
         Attention()([q, v], mask=np.ones((2, 5), bool))
     with pytest.raises(ValueError, match="inputs list of length 2 or 3"):
@@ -365,7 +380,7 @@ def two_input_model(lib, name, kwargs):
     """(query (4, 6), value (5, 6)) -> the layer -> Flatten -> Dense(2)."""
     query, value = lib.Input((4, 6)), lib.Input((5, 6))
     layer = getattr(lib.layers, name)(**kwargs)
-    out = layer(query, value) if name == "MultiHeadAttention" else layer([query, value])
+    out = layer(query, value) if name in HEADED else layer([query, value])
     return lib.Model([query, value], lib.layers.Dense(2)(lib.layers.Flatten()(out)))
 
 
@@ -383,7 +398,9 @@ def _pair() -> list[np.ndarray]:
 @pytest.mark.parametrize(
     ("name", "kwargs"),
     [("Attention", {"use_scale": True}), ("Attention", {"score_mode": "concat"}),
-     ("AdditiveAttention", {})],
+     ("AdditiveAttention", {}),
+     ("GroupQueryAttention", {"head_dim": 2, "num_query_heads": 4, "num_key_value_heads": 2,
+                              "use_gate": True})],
 )  # fmt: skip
 def test_attention_models_travel_both_ways(keras, tmp_path, name, kwargs):
     x = _pair()
@@ -393,7 +410,7 @@ def test_attention_models_travel_both_ways(keras, tmp_path, name, kwargs):
         expected = np.asarray(model.predict(x, verbose=0))
         model.save(tmp_path / "m.keras")
         loaded = load(tmp_path / "m.keras")
-        assert type(loaded.layers[2]).__name__ == name
+        assert loaded.layers[2].get_config() == model.layers[2].get_config()
         np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)), expected, 2e-5, 2e-6)
 
 
@@ -403,9 +420,8 @@ def test_attention_models_travel_both_ways(keras, tmp_path, name, kwargs):
 def test_multi_head_attention_travels_both_ways(keras, tmp_path, kwargs):
     """Its weights in Keras's groups (``query_dense``, ..., ``_gate_dense``) both ways; its
     config (and build config) from each library's file builds the other's layer with the same
-    predictions; autoconv's .keras file of the model loads back in autoconv. (A functional
-    .keras file does not travel with Keras yet: Keras records the call as two positional
-    tensors, autoconv's graphs as one list of them.)"""
+    predictions; the model's .keras files travel both ways (tests/models/test_call_arguments.py
+    has its masks and options)."""
     x = _pair()
     ours, theirs = (
         two_input_model(ac, "MultiHeadAttention", kwargs),
@@ -438,6 +454,50 @@ def test_multi_head_attention_travels_both_ways(keras, tmp_path, kwargs):
     ours.save(tmp_path / "ours.keras")
     again = ac.saving.load_model(tmp_path / "ours.keras")
     np.testing.assert_allclose(again.predict(x, verbose=0), expected, 2e-5, 2e-6)
+    in_keras = keras.saving.load_model(tmp_path / "ours.keras")
+    np.testing.assert_allclose(np.asarray(in_keras.predict(x, verbose=0)), expected, 2e-5, 2e-6)
+    theirs.save(tmp_path / "theirs.keras")
+    np.testing.assert_allclose(
+        ac.saving.load_model(tmp_path / "theirs.keras").predict(x, verbose=0), expected, 2e-5, 2e-6
+    )
+
+
+def masked_model(lib, name, causal):
+    """(query (4, 6), value (5, 6), their masks (4,) and (5,)) -> the layer called with
+    ``mask=[query_mask, value_mask]`` and its scores -> [Dense(2) of its output, the scores]."""
+    query, value = lib.Input((4, 6), name="q"), lib.Input((5, 6), name="v")
+    masks = [lib.Input((4,), name="qm"), lib.Input((5,), name="vm")]
+    layer = getattr(lib.layers, name)(name="attention")
+    out, scores = layer([query, value], mask=masks, return_attention_scores=True,
+                        use_causal_mask=causal)  # fmt: skip
+    return lib.Model([query, value, *masks], [lib.layers.Dense(2, name="head")(out), scores])
+
+
+@pytest.mark.parametrize("name", ["Attention", "AdditiveAttention"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_masks_and_scores_in_a_functional_model_as_keras(keras, tmp_path, name, causal):
+    """Keras's call (masks as tensors, two outputs) in a graph: the same predictions and
+    config as Keras's, and the files both ways."""
+    rng = np.random.default_rng(4)
+    masks = [np.ones((3, 4), np.float32), (rng.random((3, 5)) > 0.4).astype(np.float32)]
+    masks[0][0, 1] = masks[1][:, 0] = 0.0  # every query attends somewhere
+    x = [*_pair(), *masks]
+    models = [masked_model(lib, name, causal) for lib in (ac, keras)]
+    for model in models:
+        model.set_weights(_deterministic(model))
+    ours, theirs = models
+    assert (
+        json.loads(ours.to_json())["config"]["layers"][4]["inbound_nodes"]
+        == json.loads(theirs.to_json())["config"]["layers"][4]["inbound_nodes"]
+    )
+    expected = [np.asarray(v) for v in theirs.predict(x, verbose=0)]
+    for model, load in ((ours, keras.saving.load_model), (theirs, ac.saving.load_model)):
+        for got, want in zip(model.predict(x, verbose=0), expected, strict=True):
+            np.testing.assert_allclose(np.asarray(got), want, 2e-5, 2e-6)
+        model.save(tmp_path / "m.keras")
+        for got, want in zip(load(tmp_path / "m.keras").predict(x, verbose=0), expected,
+                             strict=True):  # fmt: skip
+            np.testing.assert_allclose(np.asarray(got), want, 2e-5, 2e-6)
 
 
 # ----------------------------------------------------------------------------------- fitting
@@ -474,16 +534,22 @@ def test_a_transformer_block_trains_as_in_keras(keras):
 
 @pytest.mark.cudasim
 def test_fit_on_the_gpu_gives_the_cpus_losses():
-    pytest.importorskip("numba_cuda")
     x, y = training_data()
-    histories, weights = [], []
-    for device in ("cpu", "cuda"):
-        model = vit_block(ac).to(device)
-        model.compile("adam", "categorical_crossentropy")
-        histories.append(model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0))
-        weights.append(model.get_weights())
-        if device == "cuda":  # its steps recorded and replayed: nothing computed on the host
-            assert model._step_replay.why is None and model._step_replay.replayed > 0
-    np.testing.assert_allclose(histories[1].history["loss"], histories[0].history["loss"], 1e-5)
-    for gpu, cpu in zip(*weights, strict=True):
-        np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-5)
+    # its steps recorded and replayed: nothing computed on the host
+    fit_on_both_devices(lambda: vit_block(ac), x, y, replayed=True)
+
+
+@pytest.mark.cudasim
+def test_grouped_query_attention_trains_alike_on_both_devices():
+    x, y = training_data()
+
+    def model():
+        inputs = ac.Input((6, 4))
+        attention = GroupQueryAttention(head_dim=2, num_query_heads=4, num_key_value_heads=2)
+        out = attention(inputs, inputs, use_causal_mask=True)
+        made = ac.Model(inputs, ac.layers.Dense(3, activation="softmax")(ac.layers.Flatten()(out)))
+        made.set_weights([np.cos(np.arange(w.size) * 0.41 + i).reshape(tuple(w.shape)) * 0.4
+                          for i, w in enumerate(made.get_weights())])  # fmt: skip
+        return made
+
+    fit_on_both_devices(model, x, y, replayed=True)

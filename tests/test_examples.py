@@ -3,6 +3,7 @@ is quick; the README shows their output on the full data)."""
 
 from __future__ import annotations
 
+import re
 import runpy
 import sys
 from pathlib import Path
@@ -115,3 +116,46 @@ def test_the_mobilenet_tutorial_fine_tunes_only_the_top_layers(tmp_path, monkeyp
     out = capsys.readouterr().out
     assert "Number of layers in the base model:  154" in out and "Predictions:" in out
     assert "\n2\n" in out and "\n56\n" in out  # the trainable variables, frozen and fine-tuned
+
+
+def test_the_vision_transformer_tutorial_checkpoints_and_reloads(tmp_path, monkeypatch, capsys):
+    """keras-io's ViT on a stand-in for CIFAR-100 (64 random 32x32x3 images of 100 classes) at
+    small sizes: the fit's losses are finite, ModelCheckpoint wrote the weights file, the model
+    reloaded it (its weights are the file's) before evaluating, and the accuracy is printed."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 100, (64, 1)).astype(np.uint8)
+    stand_in = ((images[:48], labels[:48]), (images[48:], labels[48:]))
+    monkeypatch.setattr(ac.datasets.cifar100, "load_data", lambda: stand_in)
+    loaded, load_weights = [], ac.Model.load_weights
+
+    def recorded_load_weights(model, path):
+        loaded.append(path)
+        return load_weights(model, path)
+
+    monkeypatch.setattr(ac.Model, "load_weights", recorded_load_weights)
+    checkpoint = tmp_path / "checkpoint.weights.h5"
+    sizes = ["--epochs", "2", "--image-size", "16", "--patch-size", "4", "--projection-dim", "8"]
+    sizes += ["--num-heads", "2", "--transformer-layers", "2", "--mlp-head-units", "32", "16"]
+    argv = ["vision_transformer.py", *sizes, "--batch-size", "16", "--checkpoint", str(checkpoint)]
+    monkeypatch.setattr(sys, "argv", argv)
+    ac.utils.set_random_seed(0)
+    try:
+        names = runpy.run_path(str(EXAMPLES / "vision_transformer.py"), run_name="__main__")
+    finally:
+        matplotlib.pyplot.close("all")
+    history = names["history"].history
+    assert np.isfinite(history["loss"]).all() and np.isfinite(history["val_loss"]).all()
+    assert len(history["top-5-accuracy"]) == 2
+    assert checkpoint.is_file() and loaded == [str(checkpoint)]
+    fresh = names["create_vit_classifier"]()
+    fresh.load_weights(checkpoint)
+    trained = names["vit_classifier"].get_weights()
+    for a, b in zip(fresh.get_weights(), trained, strict=True):
+        np.testing.assert_array_equal(a, b)
+    out = capsys.readouterr().out
+    assert "Patches per image: 16" in out and "Elements per patch: 48" in out
+    assert re.search(r"^Test accuracy: \d+(\.\d+)?%$", out, re.MULTILINE)
+    assert re.search(r"^Test top 5 accuracy: \d+(\.\d+)?%$", out, re.MULTILINE)

@@ -453,19 +453,22 @@ class Layer:
 
     @property
     def input(self) -> Any:
-        """The symbolic input of the layer's first call in a functional graph (a list for a
-        layer called on a list)."""
+        """The symbolic input of the layer's first call in a functional graph: its one tensor,
+        or the list of every tensor the call read (a layer called on a list, or with several
+        tensor arguments, as ``attention(query, value)``)."""
         if not self._inbound_nodes:
             raise AttributeError(f"Layer {self.name} has never been called and thus has no input")
         node = self._inbound_nodes[0]
-        return list(node.inputs) if node.list_call else node.inputs[0]
+        return list(node.inputs) if node.list_call or len(node.inputs) > 1 else node.inputs[0]
 
     @property
     def output(self) -> Any:
-        """The symbolic output of the layer's first call in a functional graph."""
+        """The symbolic output of the layer's first call in a functional graph (a list for a
+        call with several outputs)."""
         if not self._inbound_nodes:
             raise AttributeError(f"Layer {self.name} has never been called and thus has no output")
-        return self._inbound_nodes[0].outputs[0]
+        outputs = self._inbound_nodes[0].outputs
+        return list(outputs) if len(outputs) > 1 else outputs[0]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

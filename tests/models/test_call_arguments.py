@@ -226,3 +226,19 @@ def test_a_malformed_call_in_a_file_is_one_clear_error(case, tmp_path):
             archive.writestr(name, content)
     with pytest.raises(ValueError, match=message):
         ac.saving.load_model(tmp_path / "bad.keras")
+
+
+def test_a_layer_s_input_and_output_list_every_tensor_of_its_call_as_keras(keras):
+    shapes = []
+    for lib in (ac, keras):
+        # (lengths equal: Keras 3.15's symbolic scores take the query's length for both)
+        query, value = lib.Input((3, 4)), lib.Input((3, 6))
+        attention = lib.layers.MultiHeadAttention(2, 2)
+        attention(query, value, return_attention_scores=True)
+        dense = lib.layers.Dense(2)
+        dense(query)
+        shapes.append([
+            [tuple(t.shape) for t in attention.input], [tuple(t.shape) for t in attention.output],
+            tuple(dense.input.shape), tuple(dense.output.shape),
+        ])  # fmt: skip
+    assert shapes[0] == shapes[1]

@@ -88,7 +88,9 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # so `ndarray + Tensor` defers to Tensor.__radd__
-    __slots__ = ("_backward", "_op", "_parents", "data", "device", "grad", "requires_grad")
+    # (_keras_mask: a Keras mask a layer attached, read with getattr; see autoconv.ops.masks)
+    __slots__ = ("_backward", "_keras_mask", "_op", "_parents", "data", "device", "grad",
+                 "requires_grad")  # fmt: skip
 
     def __init__(
         self, data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None

@@ -101,6 +101,7 @@ from autoconv.layers.layer import (
     Variable,
     clear_session,
 )
+from autoconv.layers.masking import Masking
 from autoconv.layers.merging import (
     Add,
     Average,
@@ -296,6 +297,7 @@ __all__ = [
     "Layer",
     "LayerNormalization",
     "LeakyReLU",
+    "Masking",
     "MaxPool1D",
     "MaxPool2D",
     "MaxPool3D",
@@ -393,7 +395,7 @@ def deserialize(config: dict) -> Layer:
 KERAS_LAYERS_NOT_IMPLEMENTED = frozenset({
     "CategoryEncoding", "ContrastLimitedAdaptiveHistogramEqualization",
     "Discretization", "FlaxLayer", "HashedCrossing", "Hashing", "InputSpec",
-    "IntegerLookup", "JaxLayer", "Masking", "MaxNumBoundingBoxes", "MelSpectrogram",
+    "IntegerLookup", "JaxLayer", "MaxNumBoundingBoxes", "MelSpectrogram",
     "ReversibleEmbedding", "STFTSpectrogram",
     "StringLookup", "TFSMLayer", "TextVectorization", "TorchModuleWrapper",
 })  # fmt: skip

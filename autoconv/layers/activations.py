@@ -17,6 +17,8 @@ class LeakyReLU(Layer):
     """``x`` where x >= 0, ``negative_slope * x`` below (Keras 3's default slope is 0.3; the
     function ``keras.activations.leaky_relu`` defaults to 0.2)."""
 
+    supports_masking = True
+
     def __init__(self, negative_slope: float = 0.3, **kwargs: Any) -> None:
         if "alpha" in kwargs:
             negative_slope = kwargs.pop("alpha")
@@ -44,6 +46,8 @@ class LeakyReLU(Layer):
 class ELU(Layer):
     """``x`` where x >= 0, ``alpha * (exp(x) - 1)`` below."""
 
+    supports_masking = True
+
     def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.alpha = float(alpha)
@@ -65,6 +69,8 @@ class PReLU(Layer):
     per input element (shape ``input_shape[1:]``), or shared along ``shared_axes``: with
     (batch, height, width, channels) inputs, ``shared_axes=[1, 2]`` learns one slope per
     channel (as PyTorch's ``nn.PReLU(channels)``). ``alpha`` starts at 0 (a ReLU)."""
+
+    supports_masking = True
 
     def __init__(
         self,

@@ -18,27 +18,13 @@ from typing import Any
 import numpy as np
 
 from autoconv import constraints, initializers, regularizers
-from autoconv.backends import array_device, namespace
 from autoconv.layers.einsum_dense import EinsumDense, contract
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.layers.symbolic import is_symbolic
 from autoconv.ops import engine as ops
+from autoconv.ops.masks import LARGE_NEGATIVE, as_mask, keras_mask
 from autoconv.seeds import generator
 from autoconv.tensor import Tensor
-
-LARGE_NEGATIVE = -1e9  # Keras's stand-in for -inf at masked scores (its float32/64 value)
-
-
-def _mask(mask: Any, like: Tensor) -> Tensor:
-    """A boolean (or numeric: nonzero is True) mask as a constant Tensor of 1.0 (attend) and
-    0.0 (masked), of ``like``'s dtype, on its device; a Tensor's (a graph's mask input)
-    computed where it lives, so a GPU step reads nothing back to the host."""
-    values = mask.data if isinstance(mask, Tensor) else mask
-    if array_device(values) == like.device:
-        xp = namespace(like.device)
-        return Tensor((xp.abs(xp.asarray(values)) > 0).astype(like.dtype), device=like.device)
-    host = np.asarray(namespace(array_device(values)).to_numpy(values))
-    return Tensor((host != 0).astype(like.dtype), device=like.device)
 
 
 def _expanded(x: Tensor, axis: int) -> Tensor:
@@ -126,6 +112,8 @@ class MultiHeadAttention(Layer):
     In a functional graph it records Keras's call: its tensors (masks included) and options
     as given (``return_attention_scores=True``: the output and the scores).
     """
+
+    supports_masking = True
 
     def __init__(
         self,
@@ -323,15 +311,23 @@ class MultiHeadAttention(Layer):
         symbolic tensors it is recorded as given (``call`` takes ``[query, value(, key)]``)."""
         if options.get("query_mask") is not None:
             raise ValueError(
-                "MultiHeadAttention: query_mask is not supported (Keras 3.15 replaces it by the "
-                "query's implicit Keras mask, which autoconv's tensors do not carry): give an "
-                "attention_mask of shape (B, T, S) instead"
+                "MultiHeadAttention: a query_mask argument is not taken (Keras 3.15 ignores it "
+                "and uses the query's Keras mask, from Embedding(mask_zero=True) or Masking): "
+                "give an attention_mask of shape (B, T, S) instead"
             )
         if is_symbolic([query, value, key]):
             more = (value,) if key is None else (value, key)
             return super().__call__(query, *more, training=training, **options)
+        # Keras's mask arguments: each tensor's own Keras mask, unless one is given
+        for name, tensor in (("query", query), ("value", value), ("key", key)):
+            if options.get(f"{name}_mask") is None and keras_mask(tensor) is not None:
+                options[f"{name}_mask"] = keras_mask(tensor)
         inputs = [query, value] if key is None else [query, value, key]
         return super().__call__(inputs, training=training, **options)
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        """The query's mask, on the output (not on the scores), as Keras's."""
+        return previous_mask[0] if isinstance(previous_mask, list | tuple) else previous_mask
 
     def call(
         self,
@@ -345,8 +341,11 @@ class MultiHeadAttention(Layer):
         use_causal_mask: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
         query, value, key = (*inputs, inputs[1])[:3]
-        mask = self._attention_mask(query, value, value_mask, key_mask, attention_mask,
-                                    use_causal_mask)  # fmt: skip
+        for tensor in inputs:  # as Keras's call: the masks are used here, not passed on
+            if keras_mask(tensor) is not None:
+                tensor._keras_mask = None
+        mask = self._attention_mask(query, value, query_mask, value_mask, key_mask,
+                                    attention_mask, use_causal_mask)  # fmt: skip
         gate = self._gate_dense(query) if self.use_gate else None
         query, key, value = self._projected(query, key, value)
         query = query * (1.0 / math.sqrt(float(self.key_dim)))
@@ -368,15 +367,18 @@ class MultiHeadAttention(Layer):
         self,
         query: Tensor,
         value: Tensor,
+        query_mask: Any,
         value_mask: Any,
         key_mask: Any,
         attention_mask: Any,
         use_causal_mask: bool,
     ) -> Tensor | None:
-        """Keras's ``_compute_attention_mask``: the value's and key's masks (B, S) as
-        (B, 1, S), the causal mask and the sliding window (1, T, S) and ``attention_mask``
-        (B, T, S), all together (1.0 where a query position attends to a key position)."""
-        masks = [_expanded(_mask(m, query), -2) for m in (value_mask, key_mask) if m is not None]
+        """Keras's ``_compute_attention_mask``: the query's mask (B, T) as (B, T, 1), the
+        value's and key's (B, S) as (B, 1, S), the causal mask and the sliding window
+        (1, T, S) and ``attention_mask`` (B, T, S), all together (1.0 where a query position
+        attends to a key position)."""
+        masks = [] if query_mask is None else [_expanded(as_mask(query_mask, query), -1)]
+        masks += [_expanded(as_mask(m, query), -2) for m in (value_mask, key_mask) if m is not None]
         queries, keys = query.shape[1], value.shape[1]
         band = np.ones((1, queries, keys), bool)
         if use_causal_mask:
@@ -385,9 +387,9 @@ class MultiHeadAttention(Layer):
             offsets = np.arange(queries)[:, None] - np.arange(keys)[None]
             band &= (np.abs(offsets) < self.sliding_window)[None]
         if use_causal_mask or self.sliding_window is not None:
-            masks.append(_mask(band, query))
+            masks.append(as_mask(band, query))
         if attention_mask is not None:
-            masks.append(_mask(attention_mask, query))
+            masks.append(as_mask(attention_mask, query))
         if not masks:
             return None
         combined = masks[0]
@@ -454,6 +456,8 @@ class Attention(Layer):
     rows give zeros. Weights: ``scale`` (``use_scale``), ``concat_score_weight`` (concat
     mode), scalars initialized to 1."""
 
+    supports_masking = True
+
     def __init__(
         self,
         use_scale: bool = False,
@@ -505,17 +509,22 @@ class Attention(Layer):
         key = inputs[2] if len(inputs) > 2 else value
         query_mask, value_mask = (mask[0], mask[1]) if mask else (None, None)
         scores = self._calculate_scores(query, key)
-        kept = None if value_mask is None else _expanded(_mask(value_mask, scores), -2)
+        kept = None if value_mask is None else _expanded(as_mask(value_mask, scores), -2)
         if use_causal_mask:
-            causal = _mask(_causal_mask(*scores.shape[-2:]), scores)
+            causal = as_mask(_causal_mask(*scores.shape[-2:]), scores)
             kept = causal if kept is None else kept * causal
         if kept is not None:  # Keras's where(mask, scores, scores - 1e9)
             scores = scores + (1.0 - kept) * LARGE_NEGATIVE
         weights = ops.softmax(scores, -1)
         output = ops.matmul(_dropped(weights, self.dropout, self._generator, training), value)
         if query_mask is not None:
-            output = output * _expanded(_mask(query_mask, output), -1)
+            output = output * _expanded(as_mask(query_mask, output), -1)
         return (output, weights) if return_attention_scores else output
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        """The query's mask, as Keras's."""
+        self._validate_inputs(inputs, previous_mask)
+        return None if previous_mask is None else previous_mask[0]
 
     def compute_output_shape(
         self, input_shape: list[Shape], return_attention_scores: bool = False, **_: Any

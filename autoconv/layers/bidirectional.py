@@ -34,6 +34,8 @@ class Bidirectional(Layer):
     backward ones. Weights: the forward layer's, then the backward layer's.
     """
 
+    supports_masking = True
+
     def __init__(
         self,
         layer: Layer,
@@ -107,6 +109,16 @@ class Bidirectional(Layer):
         if not self.return_state and self.merge_mode is not None:
             return shape
         return outputs + states + states
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        """Keras's: the input's mask on the output sequence(s) with ``return_sequences``,
+        None for the states."""
+        mask = previous_mask[0] if isinstance(previous_mask, list | tuple) else previous_mask
+        output_mask = mask if self.return_sequences else None
+        masks = [output_mask] * (2 if self.merge_mode is None else 1)
+        if self.return_state:
+            masks += [None] * 2 * len(self.forward_layer.state_size)
+        return masks if len(masks) > 1 else output_mask
 
     def call(
         self,

@@ -5,6 +5,7 @@ Rescaling in :mod:`autoconv.layers.preprocessing`, the other activation layers i
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections.abc import Callable
@@ -15,6 +16,7 @@ import numpy as np
 from autoconv import activations, config, constraints, initializers, regularizers
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.ops import engine as ops
+from autoconv.ops.masks import LARGE_NEGATIVE, as_mask, choose
 from autoconv.tensor import Tensor
 from autoconv.windows import MAX_SIZE, is_int
 
@@ -113,6 +115,8 @@ class Dense(ActivationMixin, Layer):
     """``activation(inputs @ kernel + bias)`` on the last axis: (..., features) -> (..., units),
     kernel (features, units)."""
 
+    supports_masking = True
+
     def __init__(
         self,
         units: int,
@@ -208,6 +212,8 @@ class Dense(ActivationMixin, Layer):
 class Activation(ActivationMixin, Layer):
     """Applies an activation function, by name or as a callable."""
 
+    supports_masking = True
+
     def __init__(self, activation: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -285,6 +291,22 @@ class Softmax(Activation):
     def _softmax(self, x: Any) -> Tensor:
         return ops.softmax(x, axis=self._axes)
 
+    def call(self, inputs: Tensor, mask: Any = None) -> Tensor:
+        """The softmax; with a ``mask`` (broadcastable to the inputs), masked entries are
+        left out of it and come out 0, as Keras's."""
+        if mask is None:
+            return self.activation(inputs)
+        kept = as_mask(mask, inputs)
+        if kept.ndim > inputs.ndim or any(
+            m not in (1, i) for m, i in zip(kept.shape[::-1], inputs.shape[::-1], strict=False)
+        ):
+            raise ValueError(
+                "The `mask` must be broadcastable to `inputs`. Each mask dimension must be 1 or "
+                f"match the corresponding input dimension. Received: inputs.shape={inputs.shape}"
+                f", mask.shape={kept.shape}"
+            )
+        return self.activation(choose(kept, inputs, LARGE_NEGATIVE)) * kept
+
     def build(self, input_shape: Shape) -> None:
         for axis in self.axis if isinstance(self.axis, list) else [self.axis]:
             check_axis(axis, len(input_shape), f"Softmax {self.name}")
@@ -314,6 +336,8 @@ class Flatten(Layer):
 class Identity(Layer):
     """Returns its input unchanged."""
 
+    supports_masking = True
+
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
@@ -323,7 +347,10 @@ class Identity(Layer):
 
 class Lambda(Layer):
     """Wraps ``function(inputs)`` (written with autoconv ops) as a layer. Its output shape is
-    ``output_shape`` if given, else found by running it once. It cannot be saved (a Python
+    ``output_shape`` if given, else found by running it once. As Keras's, ``function`` is
+    given the input's Keras mask and the training flag where it takes ``mask`` or
+    ``training``, and the output's mask is ``mask`` (a mask, or a callable ``(inputs,
+    input_mask)``; None by default: the input's is dropped). It cannot be saved (a Python
     function has no safe file format): rebuild it in code and use ``save_weights``."""
 
     def __init__(
@@ -337,9 +364,13 @@ class Lambda(Layer):
         super().__init__(**kwargs)
         if not callable(function):
             raise TypeError(f"Lambda: function must be callable, got {function!r}")
-        if mask is not None:
-            raise ValueError("Lambda: masks are not supported by autoconv")
         self.function = function
+        self.mask = mask
+        try:
+            parameters = inspect.signature(function).parameters
+        except (TypeError, ValueError):  # a builtin's or a ufunc's: takes neither
+            parameters = {}
+        self._passes = [name for name in ("mask", "training") if name in parameters]
         self.arguments = dict(arguments or {})
         self._output_shape = output_shape
 
@@ -350,8 +381,12 @@ class Lambda(Layer):
             return tuple(self._output_shape(input_shape))
         return (input_shape[0] if not isinstance(input_shape, list) else None, *self._output_shape)
 
-    def call(self, inputs: Any) -> Any:
-        return self.function(inputs, **self.arguments)
+    def call(self, inputs: Any, mask: Any = None, training: bool | None = None) -> Any:
+        given = {"mask": mask, "training": training}
+        return self.function(inputs, **self.arguments, **{k: given[k] for k in self._passes})
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        return self.mask(inputs, previous_mask) if callable(self.mask) else self.mask
 
     def get_config(self) -> dict[str, Any]:
         raise NotImplementedError(

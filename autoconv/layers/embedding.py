@@ -17,6 +17,7 @@ from autoconv.backends import array_device, backend, bounds
 from autoconv.layers.core import positive_int
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.ops.base import as_tensor
+from autoconv.ops.masks import mask
 from autoconv.tensor import Tensor, record
 
 
@@ -51,8 +52,9 @@ class Embedding(Layer):
 
     The indices arrive as the layer's float dtype (autoconv's layers cast their inputs) and
     are truncated to ints, as Keras's cast: float32 holds every index below 2**24 exactly.
-    ``mask_zero=True`` needs masking, which autoconv does not have (a NotImplementedError);
-    ``weights`` gives the initial table, as Keras's argument does."""
+    With ``mask_zero=True`` index 0 is padding: the output carries a Keras mask (batch, ...),
+    0 where the index is 0, that the layers after it read (an RNN skips those steps, a loss
+    leaves them out); ``weights`` gives the initial table, as Keras's argument does."""
 
     def __init__(
         self,
@@ -73,12 +75,7 @@ class Embedding(Layer):
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = constraints.get(embeddings_constraint)
-        if mask_zero:
-            raise NotImplementedError(
-                "Embedding: mask_zero=True needs masking, which autoconv does not support; "
-                "leave it False (index 0 is then an ordinary row)"
-            )
-        self.mask_zero = False
+        self.mask_zero = bool(mask_zero)
         if weights is not None:
             self._maybe_build(None)
             self.set_weights(weights if isinstance(weights, list) else [weights])
@@ -95,6 +92,13 @@ class Embedding(Layer):
 
     def call(self, inputs: Tensor) -> Tensor:
         return embedding_lookup(self.embeddings, inputs)
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Tensor | None:
+        """(batch, ...): 1 where the index is not 0, with ``mask_zero``; else None."""
+        if not self.mask_zero:
+            return None
+        inputs = inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs, self.dtype))
+        return mask(inputs.data != 0, inputs)
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ from autoconv.layers.calls import (
 )
 from autoconv.layers.symbolic import Shape, is_symbolic, symbolic_call
 from autoconv.naming import reset_names, to_snake_case, unique_name
+from autoconv.ops.masks import keras_mask, set_keras_mask
 from autoconv.tensor import Tensor, no_grad
 from autoconv.windows import is_int
 
@@ -185,8 +187,11 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # As Keras: a subclass's build, however it is called (by the first call, by a model,
-        # or by hand), runs in the layer's name scope and leaves the layer built.
+        # or by hand), runs in the layer's name scope and leaves the layer built; one that
+        # defines compute_mask supports masking.
         super().__init_subclass__(**kwargs)
+        if "compute_mask" in cls.__dict__ and "supports_masking" not in cls.__dict__:
+            cls.supports_masking = True
         serialization.register_builtin(cls)
         if "build" in cls.__dict__:
             cls.build = _building(cls.__dict__["build"])
@@ -301,6 +306,7 @@ class Layer:
             if training is not None:  # kept: the graph runs this call in that mode
                 kwargs["training"] = training
             return symbolic_call(self, inputs, args, kwargs)
+        previous_mask = _call_masks(self, inputs, args, kwargs)
         inputs = to_tensors(inputs, self.dtype)
         self._maybe_build(_shapes(inputs), _device_of(inputs))
         takes_training, default = _training_parameter(type(self))
@@ -312,7 +318,28 @@ class Layer:
             if self.activity_regularizer is not None:
                 penalty = self.activity_regularizer(outputs)
                 self.add_loss(penalty / outputs.shape[0] if outputs.ndim else penalty)
+        if self.supports_masking:
+            set_keras_mask(outputs, self.compute_mask(inputs, previous_mask))
+        elif previous_mask is not None:
+            warnings.warn(
+                f"Layer '{self.name}' (of type {type(self).__name__}) was passed an input with "
+                "a mask attached to it. However, this layer does not support masking and will "
+                "therefore destroy the mask information. Downstream layers will not see the "
+                "mask.",
+                stacklevel=2,
+            )
         return outputs
+
+    # ------------------------------------------------------------------- masking
+    # Keras's masks: a layer whose ``call`` takes ``mask`` is given the mask its input carries
+    # (an Embedding(mask_zero=True)'s, a Masking's); one that supports masking attaches
+    # ``compute_mask``'s result to its output, and one that does not drops it, with a warning.
+    # Layers that override compute_mask support masking; others say so with this attribute.
+    supports_masking = False
+
+    def compute_mask(self, inputs: Any, previous_mask: Any) -> Any:
+        """The mask of the output (Keras's: the input's, passed on unchanged), 0/1 where kept."""
+        return previous_mask
 
     # ---------------------------------------------------------------- weights API
     @property
@@ -648,6 +675,46 @@ def _device_of(inputs: Any) -> str:
 
 
 _training_parameters: dict[type, tuple[bool, bool | None]] = {}
+
+
+_mask_parameters: dict[type, tuple[bool, tuple[str, ...]]] = {}
+
+
+def _mask_parameter(cls: type) -> tuple[bool, tuple[str, ...]]:
+    """Whether ``cls.call`` has a ``mask`` parameter, and its parameters' names in order."""
+    if cls not in _mask_parameters:
+        names = tuple(inspect.signature(cls.call).parameters)[1:]
+        _mask_parameters[cls] = ("mask" in names, names)
+    return _mask_parameters[cls]
+
+
+def _call_masks(layer: Layer, inputs: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+    """Keras's mask arguments of a call, filled in ``kwargs`` where the call takes them and
+    was given none: ``mask`` from the one tensor argument's mask; with several tensor
+    arguments, each ``<argument>_mask`` from that argument's. Returns the previous mask the
+    output's is computed from: the ``mask`` given, else the first argument's."""
+    previous = keras_mask(inputs)
+    others = [v for v in args if _is_tensors(v)]
+    others += [v for k, v in kwargs.items() if k != "mask" and _is_tensors(v)]
+    takes_mask, names = _mask_parameter(type(layer))
+    if not others:
+        if takes_mask and kwargs.get("mask") is None and previous is not None:
+            kwargs["mask"] = previous
+    elif previous is not None or any(keras_mask(v) is not None for v in others):
+        for name, value in (dict(zip(names, (inputs, *args), strict=False)) | kwargs).items():
+            mask = keras_mask(value) if _is_tensors(value) else None
+            if mask is not None and f"{name}_mask" in names and kwargs.get(f"{name}_mask") is None:
+                kwargs[f"{name}_mask"] = mask
+    given = kwargs.get("mask")
+    return previous if given is None else given
+
+
+def _is_tensors(value: Any) -> bool:
+    """Whether a call argument is a tensor, or a list or tuple of them (Keras's tensor
+    arguments)."""
+    if isinstance(value, list | tuple):
+        return bool(value) and all(isinstance(v, Tensor) for v in value)
+    return isinstance(value, Tensor)
 
 
 def _training_parameter(cls: type) -> tuple[bool, bool | None]:

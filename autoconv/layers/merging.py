@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from autoconv.backends import namespace
 from autoconv.layers.core import axis_int, check_axis
 from autoconv.layers.layer import Layer, Shape
 from autoconv.ops import engine as ops
+from autoconv.ops.masks import as_mask, choose, either, keras_mask, spread
 from autoconv.ops.nn import normalize
 from autoconv.tensor import Tensor
 from autoconv.windows import is_int
@@ -37,6 +39,8 @@ def _broadcast(shapes: list[Shape], owner: str) -> Shape:
 class Merge(Layer):
     """Base of the elementwise merges: a list of at least two tensors in, one out."""
 
+    supports_masking = True
+
     min_inputs = 2
 
     def _check(self, input_shape: Any) -> list[Shape]:
@@ -61,6 +65,12 @@ class Merge(Layer):
 
     def merge(self, a: Tensor, b: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Tensor | None:
+        """Keras's: kept where any input's mask keeps; None unless every input has one."""
+        if previous_mask is None or any(m is None for m in previous_mask):
+            return None
+        return either([as_mask(m, inputs[0]) for m in previous_mask])
 
 
 class Add(Merge):
@@ -101,15 +111,38 @@ class Average(Merge):
         return a + b
 
 
+def _unmasked_only(merge: Any, inputs: list[Tensor]) -> Tensor:
+    """``merge`` folded over the inputs, an input's masked entries (its Keras mask) taking
+    no part: Keras's ``_apply_merge_op_and_or_mask`` of Maximum and Minimum."""
+    output, output_mask = inputs[0], keras_mask(inputs[0])
+    output_mask = None if output_mask is None else spread(as_mask(output_mask, output), output)
+    for x in inputs[1:]:
+        mask = keras_mask(x)
+        mask = None if mask is None else spread(as_mask(mask, x), x)
+        if mask is not None:
+            x = choose(mask, x, output)
+        if output_mask is not None:
+            output = choose(output_mask, output, x)
+        output_mask = None if mask is None or output_mask is None else either([output_mask, mask])
+        output = merge(output, x)
+    return output
+
+
 class Maximum(Merge):
-    """Elementwise maximum of the inputs."""
+    """Elementwise maximum of the inputs (an input's masked entries take no part)."""
+
+    def call(self, inputs: list[Tensor]) -> Tensor:
+        return _unmasked_only(self.merge, inputs)
 
     def merge(self, a: Tensor, b: Tensor) -> Tensor:
         return a + ops.relu(b - a)
 
 
 class Minimum(Merge):
-    """Elementwise minimum of the inputs."""
+    """Elementwise minimum of the inputs (an input's masked entries take no part)."""
+
+    def call(self, inputs: list[Tensor]) -> Tensor:
+        return _unmasked_only(self.merge, inputs)
 
     def merge(self, a: Tensor, b: Tensor) -> Tensor:
         return a - ops.relu(a - b)
@@ -117,6 +150,8 @@ class Minimum(Merge):
 
 class Concatenate(Layer):
     """Joins the inputs along ``axis``; every other axis must match."""
+
+    supports_masking = True
 
     def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -151,6 +186,17 @@ class Concatenate(Layer):
     def call(self, inputs: list[Tensor]) -> Tensor:
         return ops.concatenate(list(inputs), axis=self.axis)
 
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Tensor | None:
+        """Keras's: the inputs' masks (all kept where an input has none) spread over each
+        input's shape, joined along ``axis``, kept where any entry of the last axis is."""
+        if previous_mask is None or all(m is None for m in previous_mask):
+            return None
+        spread_masks = [
+            Tensor(namespace(x.device).ones_like(x.data)) if m is None else spread(as_mask(m, x), x)
+            for x, m in zip(inputs, previous_mask, strict=True)
+        ]
+        return ops.max(ops.concatenate(spread_masks, axis=self.axis), axis=-1)
+
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {"axis": self.axis}
 
@@ -161,6 +207,10 @@ class Dot(Layer):
     (batch, 1) when nothing else is left. ``axes``: an int for both inputs (a negative one
     counted from each input's end) or a pair; the batch axis 0 cannot be one. ``normalize``:
     L2-normalize both along their axis first (the output is then the cosine similarity)."""
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> None:
+        """Keras's Dot drops its inputs' masks (without a warning)."""
+        return None
 
     def __init__(self, axes: int | tuple[int, int] | list[int], normalize: bool = False,
                  **kwargs: Any) -> None:  # fmt: skip

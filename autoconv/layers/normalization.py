@@ -17,6 +17,7 @@ from autoconv import constraints, initializers, regularizers
 from autoconv.backends import backend
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.ops import engine as ops
+from autoconv.ops.masks import as_mask, spread
 from autoconv.tensor import Tensor
 
 EPSILON = 1e-7  # keras.backend.epsilon(): Normalization's floor for the standard deviation
@@ -76,6 +77,8 @@ class BatchNormalization(Layer):
     2 * C of them non-trainable.
     """
 
+    supports_masking = True
+
     def __init__(
         self,
         axis: int = -1,
@@ -130,8 +133,39 @@ class BatchNormalization(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
-    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
-        return self.normalized(inputs, training)
+    def call(self, inputs: Tensor, training: bool = False, mask: Any = None) -> Tensor:
+        if mask is None:
+            return self.normalized(inputs, training)
+        kept = as_mask(mask, inputs)
+        if kept.ndim != inputs.ndim - 1:
+            raise ValueError(
+                "The mask provided should be one dimension less than the inputs. Received: "
+                f"mask.shape={kept.shape}, inputs.shape={inputs.shape}"
+            )
+        if not (training and self.trainable):
+            return self.normalized(inputs, training)
+        return self._masked_training(inputs, kept)
+
+    def _masked_training(self, inputs: Tensor, kept: Tensor) -> Tensor:
+        """Training with a Keras mask (batch, ...) of one axis less than the inputs: the
+        batch's statistics over the kept positions only (Keras's ``_moments``), the moving
+        ones updated from them."""
+        axis = _axis_index(self.axis, inputs.shape, "BatchNormalization")
+        reduced = tuple(a for a in range(inputs.ndim) if a != axis)
+        weights = spread(kept, inputs)
+        count = ops.sum(weights, axis=reduced, keepdims=True) + 1e-7  # Keras's epsilon()
+        mean = ops.sum(inputs * weights, axis=reduced, keepdims=True) / count
+        variance = ops.sum(((inputs - mean) * weights) ** 2, axis=reduced, keepdims=True) / count
+        channels = (inputs.shape[axis],)
+        mean, variance = mean.reshape(*channels), variance.reshape(*channels)
+        moving = [self.moving_mean.data, self.moving_variance.data]  # updated in place
+        backend(inputs).moving_averages(moving, [mean.data, variance.data], self.momentum)
+        shape = [1] * inputs.ndim
+        shape[axis] = channels[0]
+        out = (inputs - mean.reshape(*shape)) * (variance.reshape(*shape) + self.epsilon) ** -0.5
+        if self.gamma is not None:
+            out = out * self.gamma.reshape(*shape)
+        return out if self.beta is None else out + self.beta.reshape(*shape)
 
     def normalized(
         self, inputs: Tensor, training: bool, relu: bool = False, bias: Tensor | None = None
@@ -197,6 +231,8 @@ class LayerNormalization(Layer):
     (shape ``[input_shape[a] for a in axis]``). ``rms_scaling=True`` (Keras's option) divides
     x itself, not x - mean, and ignores ``center``, keeping ``gamma`` even with
     ``scale=False``. The same in training and inference."""
+
+    supports_masking = True
 
     def __init__(
         self,
@@ -298,6 +334,8 @@ class Normalization(Layer):
     >>> layer(np.array([1.0, 2.0, 3.0])).numpy()
     array([-1.4142135 , -0.70710677,  0.        ], dtype=float32)
     """
+
+    supports_masking = True
 
     def __init__(
         self,

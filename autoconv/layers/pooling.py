@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from autoconv.layers.core import as_tuple, channels_last, check_spatial_rank
 from autoconv.layers.layer import Layer, Shape
 from autoconv.ops import engine as ops
+from autoconv.ops.masks import as_mask
 from autoconv.ops.nn_spatial import adaptive_average_pool, adaptive_max_pool
 from autoconv.tensor import Tensor
 from autoconv.windows import is_int, pool_window, pool_window_1d
@@ -163,10 +164,21 @@ class GlobalMaxPooling2D(BaseGlobalPooling):
 
 
 class GlobalAveragePooling1D(BaseGlobalPooling):
-    """Mean over the steps: (batch, steps, C) -> (batch, C)."""
+    """Mean over the steps: (batch, steps, C) -> (batch, C); with a Keras mask (batch,
+    steps), over the kept steps only (the output carries no mask)."""
 
     rank = 1
     reduce = staticmethod(ops.mean)
+
+    def call(self, inputs: Tensor, mask: Any = None) -> Tensor:
+        if mask is None:
+            return super().call(inputs)
+        kept = as_mask(mask, inputs).reshape(*inputs.shape[:2], 1)
+        total = ops.sum(inputs * kept, axis=1, keepdims=self.keepdims)
+        return total / ops.sum(kept, axis=1, keepdims=self.keepdims)
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> None:
+        return None
 
 
 class GlobalMaxPooling1D(BaseGlobalPooling):

@@ -27,6 +27,8 @@ class Rescaling(Layer):
     ``offset`` are numbers, or lists of numbers broadcast over the last axis (one per channel,
     as EfficientNet's ``Rescaling([1 / sqrt(var_r), 1 / sqrt(var_g), 1 / sqrt(var_b)])``)."""
 
+    supports_masking = True
+
     def __init__(
         self, scale: float | Sequence[float], offset: float | Sequence[float] = 0.0, **kwargs: Any
     ) -> None:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import numpy as np
-
 from autoconv import regularizers
 from autoconv.layers import serialization
 from autoconv.layers.layer import Layer, Shape, serialized, to_tensors
@@ -29,6 +27,7 @@ from autoconv.layers.rnn_cells import (
     zeros_state,
 )
 from autoconv.ops import engine as ops
+from autoconv.ops.masks import as_mask
 from autoconv.tensor import Tensor, no_grad
 
 
@@ -65,8 +64,12 @@ class RNN(Layer):
     (the batch size fixed by the first call; ``reset_state()`` zeroes them). ``unroll`` is
     accepted and changes nothing (the loop is always unrolled). A call's ``mask`` (batch,
     time), 1 where a step counts: a masked step keeps the previous states and repeats the
-    previous output (zeros with ``zero_output_for_mask``).
+    previous output (zeros with ``zero_output_for_mask``). The mask is the input's Keras
+    mask where it carries one (``Embedding(mask_zero=True)``, ``Masking``); the output
+    sequence carries it on with ``return_sequences``.
     """
+
+    supports_masking = True
 
     # the inputs' rank where it is fixed: (batch, time, features) for SimpleRNN, LSTM and GRU
     EXACT_RANK: int | None = None
@@ -189,6 +192,15 @@ class RNN(Layer):
         for inner in getattr(cell, "cells", []):
             self._reset_dropout_masks(inner)
 
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        """Keras's: the input's mask on the output sequence (None for the last step alone),
+        None for each state."""
+        mask = previous_mask[0] if isinstance(previous_mask, list | tuple) else previous_mask
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * len(self.state_size)
+        return output_mask
+
     def call(
         self,
         sequences: Tensor,
@@ -202,7 +214,7 @@ class RNN(Layer):
             steps.reverse()
         keep = None
         if mask is not None:
-            keep = np.asarray(mask.numpy() if isinstance(mask, Tensor) else mask).astype(bool)
+            keep = as_mask(mask[0] if isinstance(mask, list | tuple) else mask, sequences)
             if keep.shape != sequences.shape[:2]:
                 raise ValueError(
                     f"{self.name}: mask must be (batch, time) = {sequences.shape[:2]}, got "
@@ -215,7 +227,7 @@ class RNN(Layer):
             for t in steps:
                 new_output, new_states = call_cell(self.cell, sequences[:, t], states, training)
                 if keep is not None:
-                    kept = Tensor(keep[:, t].astype(self.dtype), device=sequences.device)
+                    kept = keep[:, t]
                     old = output if output is not None else new_output * 0
                     fill = new_output * 0 if self.zero_output_for_mask else old
                     leaves = [_where(kept, new, previous) for new, previous in

@@ -68,6 +68,8 @@ class Dropout(_RandomLayer):
     inputs (batch, timesteps, features), ``noise_shape=(None, 1, features)`` drops the same
     features at every timestep; a ``None`` entry takes the input's size on that axis."""
 
+    supports_masking = True
+
     def __init__(
         self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any
     ) -> None:
@@ -144,6 +146,7 @@ class _SpatialDropout(Dropout):
     name)."""
 
     NDIM = 0
+    supports_masking = False  # Keras's spatial dropouts drop a mask, as most layers
 
     def build(self, input_shape: Shape) -> None:
         _expect_ndim(self, input_shape, self.NDIM)
@@ -238,6 +241,8 @@ class ActivityRegularization(Layer):
     sum(x ** 2)`` over the whole batch, divided by the batch size (Keras's activity
     regularizer, an ``L1L2(l1, l2)``), in training and inference alike."""
 
+    supports_masking = True
+
     def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs: Any) -> None:
         super().__init__(activity_regularizer=regularizers.L1L2(l1=l1, l2=l2), **kwargs)
         self.l1, self.l2 = l1, l2
@@ -254,6 +259,8 @@ class ActivityRegularization(Layer):
 class GaussianNoise(_RandomLayer):
     """In training, adds zero-centered normal noise of standard deviation ``stddev`` (a fresh
     draw for every element and step); in inference, the identity."""
+
+    supports_masking = True
 
     def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(seed=seed, **kwargs)
@@ -272,6 +279,8 @@ class GaussianDropout(_RandomLayer):
     """In training, multiplies the inputs by normal noise of mean 1 and standard deviation
     sqrt(rate / (1 - rate)) (the variance of dropout at that ``rate``); in inference, the
     identity."""
+
+    supports_masking = True
 
     def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(seed=seed, **kwargs)

@@ -41,6 +41,8 @@ class GroupNormalization(Layer):
     shape (C,), trainable. The output has the input's shape.
     """
 
+    supports_masking = True
+
     def __init__(
         self,
         groups: int = 32,
@@ -146,6 +148,8 @@ class UnitNormalization(Layer):
     epsilon=1e-12)`` (computed as ``x / sqrt(max(sum(x ** 2), 1e-24))``, the same, so that a
     sample of zeros gives zeros without an infinity). No weights; the output has the input's
     shape."""
+
+    supports_masking = True
 
     def __init__(self, axis: int | list[int] = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -19,7 +19,7 @@ from autoconv.backends import backend
 from autoconv.layers import serialization
 from autoconv.layers.layer import Layer, Shape, Variable
 from autoconv.ops import engine as ops
-from autoconv.ops.masks import choose, mask
+from autoconv.ops.masks import as_mask, choose, mask
 from autoconv.ops.nn import normalize
 from autoconv.tensor import Tensor, no_grad
 from autoconv.windows import is_int
@@ -78,6 +78,8 @@ class TimeDistributed(Wrapper):
     the layer's own activity regularizer is not applied (its ``__call__`` is not run).
     """
 
+    supports_masking = True
+
     def __init__(self, layer: Layer, **kwargs: Any) -> None:
         if not isinstance(layer, Layer):
             raise ValueError(
@@ -85,7 +87,9 @@ class TimeDistributed(Wrapper):
                 f"instance. Received: {layer}"
             )
         super().__init__(layer, **kwargs)
-        self._layer_takes_training = "training" in inspect.signature(layer.call).parameters
+        parameters = inspect.signature(layer.call).parameters
+        self._layer_takes_training = "training" in parameters
+        self._layer_takes_mask = "mask" in parameters
 
     @staticmethod
     def _child_input_shape(input_shape: Shape) -> Shape:
@@ -104,11 +108,24 @@ class TimeDistributed(Wrapper):
         child = self.layer.compute_output_shape(self._child_input_shape(input_shape))
         return (child[0], input_shape[1], *child[1:])
 
-    def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+    def call(self, inputs: Tensor, training: bool | None = None, mask: Any = None) -> Tensor:
         if inputs.ndim < 3:
             self._child_input_shape(inputs.shape)  # the error Keras gives
         kwargs = {"training": training} if self._layer_takes_training else {}
-        steps = [self.layer.call(inputs[:, t], **kwargs) for t in range(inputs.shape[1])]
+        if mask is not None:
+            mask = as_mask(mask, inputs)
+            if mask.ndim < 2 or mask.shape[:2] != inputs.shape[:2]:
+                raise ValueError(
+                    f"The `mask` passed to the `TimeDistributed` layer has a shape {mask.shape} "
+                    f"that is incompatible with the input shape {inputs.shape}. The first two "
+                    "dimensions of the mask (batch size and timesteps) must match the input's "
+                    "first two dimensions."
+                )
+        takes_mask = mask is not None and self._layer_takes_mask
+        steps = [
+            self.layer.call(inputs[:, t], **kwargs, **({"mask": mask[:, t]} if takes_mask else {}))
+            for t in range(inputs.shape[1])
+        ]
         return ops.concatenate([ops.reshape(s, (s.shape[0], 1, *s.shape[1:])) for s in steps], 1)
 
 

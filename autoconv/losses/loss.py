@@ -17,6 +17,7 @@ from autoconv.losses.functions import (
     to_snake_case,
 )
 from autoconv.ops import engine as ops
+from autoconv.ops.masks import as_mask, keras_mask
 from autoconv.tensor import Tensor
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
@@ -78,7 +79,8 @@ def reduce_weighted_values(
 
 # --------------------------------------------------------------------------- objects
 class Loss:
-    """A loss with a reduction: ``loss(y_true, y_pred, sample_weight=None)`` -> Tensor.
+    """A loss with a reduction: ``loss(y_true, y_pred, sample_weight=None)`` -> Tensor. A
+    Keras mask on ``y_pred`` (a sequence model's output) leaves the masked entries out.
 
     Subclasses define ``call(y_true, y_pred)``, the per-sample values (y_true arrives as a
     constant Tensor of y_pred's dtype). ``sparse`` losses take integer labels instead of
@@ -93,8 +95,12 @@ class Loss:
         self.reduction = standardize_reduction(reduction)
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
+        predicted_mask = keras_mask(y_pred)
         y_true, y_pred = loss_pair(y_true, y_pred)
         values, mask = self.call_with_mask(y_true, y_pred)
+        if predicted_mask is not None:  # Keras's: y_pred's mask leaves masked entries out
+            predicted_mask = as_mask(predicted_mask, values).data
+            mask = predicted_mask if mask is None else mask * predicted_mask
         return reduce_weighted_values(values, sample_weight, mask, self.reduction)
 
     def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:

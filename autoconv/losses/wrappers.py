@@ -36,6 +36,7 @@ from autoconv.losses.loss import Loss, LossFunctionWrapper
 from autoconv.ops import engine as ops
 from autoconv.ops.base import as_tensor
 from autoconv.ops.loss import one_hot
+from autoconv.ops.masks import keras_mask
 from autoconv.tensor import Tensor
 
 
@@ -173,10 +174,11 @@ class CategoricalFocalCrossentropy(LossFunctionWrapper):
 
 def _fused(loss: Loss, y_pred: Tensor, sample_weight: Any) -> bool:
     """Whether a cross-entropy from logits can run as the fused softmax cross-entropy: no
-    weights, a mean reduction, classes on the last axis."""
+    weights (nor a Keras mask), a mean reduction, classes on the last axis."""
     return (
         loss.from_logits
         and sample_weight is None
+        and keras_mask(y_pred) is None
         and loss.reduction in ("sum_over_batch_size", "mean", "mean_with_sample_weight")
         and y_pred.ndim >= 1
         and y_pred.size > 0

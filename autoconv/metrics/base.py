@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from autoconv.backends import array_device, namespace
-from autoconv.losses import squeeze_or_expand_to_same_rank
+from autoconv.losses import apply_mask, squeeze_or_expand_to_same_rank
 from autoconv.metrics.functions import array_of, check_two_dimensional, function, on_device
 from autoconv.naming import to_snake_case
+from autoconv.ops.masks import as_mask, keras_mask
 from autoconv.tensor import no_grad
 
 
@@ -212,8 +213,12 @@ class MeanMetricWrapper(Mean):
         self._fn_kwargs = kwargs
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Add a batch; a Keras mask on ``y_pred`` (a Tensor) weighs its masked entries 0."""
+        mask = keras_mask(y_pred)
         with no_grad():
             values = self._fn(y_true, y_pred, **self._fn_kwargs)
+        if mask is not None:
+            sample_weight = apply_mask(sample_weight, as_mask(mask, y_pred).data, "sum")
         super().update_state(values, sample_weight)
 
     def get_config(self) -> dict[str, Any]:

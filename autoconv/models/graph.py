@@ -50,6 +50,7 @@ from autoconv.layers import (
 from autoconv.layers.calls import current_training, training_context
 from autoconv.layers.symbolic import Node
 from autoconv.ops.engine import cast
+from autoconv.ops.masks import keras_mask
 from autoconv.tensor import Tensor
 
 # The fusions a step can run (Step.rule): see the module's docstring.
@@ -279,10 +280,17 @@ class Graph:
         ``training=None`` (a model called directly) each layer runs in its own default mode:
         inference, but augmentation layers augment, as in Keras."""
         tensors = {self.ids[id(t)]: v for t, v in zip(self.inputs, values, strict=True)}
+        logits = list(self.plan.logits_outputs or [False] * len(self.outputs))
         with training_context(training):
             for step in self.plan.steps:
                 args = [tensors[i] for i in step.inputs]
-                made = _run_step(step, args, training)
+                special = step.fused or step.logits_of_output is not None
+                if special and keras_mask(args) is not None:
+                    made = _run_unfused(step, args[0], training)
+                    if step.logits_of_output is not None:  # the softmax is done: no logits
+                        logits[step.logits_of_output] = False
+                else:
+                    made = _run_step(step, args, training)
                 if step.more_outputs:
                     for i, value in zip((step.output, *step.more_outputs), made, strict=True):
                         tensors[i] = value
@@ -291,8 +299,7 @@ class Graph:
                 for i in step.last_reads:  # in inference nothing else holds it: freed now
                     del tensors[i]
         outputs = [tensors[self.ids[id(t)]] for t in self.outputs]
-        logits = self.plan.logits_outputs or [False] * len(outputs)
-        return outputs, list(logits)
+        return outputs, logits
 
     def output_shapes(self) -> list[tuple]:
         return [t.shape for t in self.outputs]
@@ -323,6 +330,16 @@ def _run_step(step: Step, args: list[Tensor], training: bool | None) -> Tensor:
     if step.logits_of_output is not None:
         return layer.pre_activation(inputs, training)
     return layer(inputs, training=node.kwargs.get("training", training), **options)
+
+
+def _run_unfused(step: Step, inputs: Tensor, training: bool | None) -> Tensor:
+    """A fused step (or one that leaves its softmax to the loss) whose input carries a Keras
+    mask, run layer by layer, so that each layer reads and passes on the mask as its own call
+    does (the fused ops know no masks). Such steps are chains of one-input calls."""
+    for node in step.nodes if step.before is None else (step.before, *step.nodes):
+        layer = node.layer
+        inputs = layer(cast(inputs, layer.dtype), training=node.kwargs.get("training", training))
+    return inputs
 
 
 def _run_batch_norm_chain(

@@ -30,6 +30,7 @@ from autoconv.layers import Layer
 from autoconv.layers.calls import outermost_call
 from autoconv.layers.layer import to_tensors
 from autoconv.layers.symbolic import is_symbolic
+from autoconv.ops.masks import keras_mask
 from autoconv.tensor import Tensor, no_grad
 from autoconv.training import configure_process_for
 
@@ -172,6 +173,10 @@ class Model(Layer):
             configure_process_for(self)
             inputs = to_tensors(inputs, self.dtype, self.device)
         return super().__call__(inputs, *args, training=training, **kwargs)
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> None:
+        """None: a model's outputs carry the Keras masks its layers gave them."""
+        return None
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         """The forward pass of a subclassed model (subclasses define it)."""
@@ -377,6 +382,7 @@ class Model(Layer):
         count = len(outputs[0])
         if (
             len(outputs) == 1
+            and keras_mask(outputs[0]) is None
             and len(self._compiled_metrics[0]) == 1
             and targets[0] is not None
             and metrics_module.update_loss_and_accuracy(
@@ -395,8 +401,10 @@ class Model(Layer):
             if not made or target is None:
                 continue
             probabilities = out.softmax() if is_logits and not _argmax_only(made) else out
+            masked = keras_mask(probabilities) is not None  # (the metrics read it, as Keras's)
+            predicted = probabilities if masked else probabilities.data
             for metric in made:  # unweighted, as Keras's metrics (its weighted_metrics are not)
-                metric.update_state(target, probabilities.data)
+                metric.update_state(target, predicted)
 
     def _train_batch(self, inputs: list[Any], targets: list[Any], weights: Any, state: Any) -> None:
         """One optimizer step on a batch (arrays on the model's device), its loss and metrics

@@ -252,6 +252,18 @@ def test_reductions_over_every_set_of_axes_match_numpy(name, keepdims, monkeypat
             assert routes == ([(count, a.size // count)] if name == "sum" and run else [])
 
 
+@pytest.mark.parametrize("compare", [operator.gt, operator.ge, operator.lt, operator.le,
+                                     operator.eq, operator.ne])  # fmt: skip
+def test_comparisons_give_the_cpus_truth_as_0_1_values(compare, rng):
+    """Masks are made by comparing device arrays (autoconv.ops.masks): 1 where NumPy's
+    comparison is true, with an array or a number on the right."""
+    a = np.round(rng.standard_normal((3, 4)))
+    b = np.round(rng.standard_normal((3, 4)))
+    for right, device_right in ((b, cuda_backend.asarray(b)), (0.0, 0.0)):
+        got = cuda_backend.to_numpy(compare(cuda_backend.asarray(a), device_right))
+        np.testing.assert_array_equal(got, compare(a, right).astype(got.dtype))
+
+
 def test_kernels_write_into_given_out_arrays_on_the_gpu(rng):
     """As on the CPU (tests/backends/test_cpu.py): rows of a device batch written in place,
     a host array or a wrong shape or dtype refused."""

@@ -1,6 +1,6 @@
 """Embedding and its op, embedding_lookup: Keras 3's shapes, parameter counts and config, the
 gather against NumPy and PyTorch's embedding, the scatter-add gradient (a float64 gradcheck,
-repeated indices), clear errors (indices out of range, mask_zero, an unknown constraint), and
+repeated indices), clear errors (indices out of range, an unknown constraint), and
 a model that trains, saves and loads."""
 
 from __future__ import annotations
@@ -88,8 +88,6 @@ def test_indices_out_of_range_are_a_clear_error(indices):
 @pytest.mark.parametrize(
     ("make", "error", "message"),
     [
-        (lambda: layers.Embedding(10, 3, mask_zero=True), NotImplementedError,
-         "mask_zero=True needs masking"),
         (lambda: layers.Embedding(10, 3, embeddings_constraint="nope"), ValueError,
          "Could not interpret constraint identifier"),
         (lambda: layers.Embedding(0, 3), ValueError, "input_dim must be a positive int"),

@@ -81,6 +81,7 @@ LAYERS: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("ActivityRegularization", {"l1": 0.01, "l2": 0.02}, (4,)),
     ("GaussianDropout", {"rate": 0.2}, (4,)),
     ("AlphaDropout", {"rate": 0.2, "noise_shape": (None, 1), "seed": 3}, (4,)),
+    ("Masking", {"mask_value": 0.5}, (3, 2)),
     ("Embedding", {"input_dim": 10, "output_dim": 3}, (5,)),
     ("Embedding", {"input_dim": 4, "output_dim": 2, "embeddings_initializer": "ones",
                    "embeddings_regularizer": "l2"}, (2, 3)),
@@ -318,15 +319,19 @@ def test_keras_file_of_a_layer_loads_in_autoconv_with_the_same_predictions(
     np.testing.assert_allclose(built.predict(x, verbose=0), expected, **TOLERANCE)
 
 
+@pytest.mark.parametrize("mask_zero", [False, True])
 @pytest.mark.parametrize("input_dtype", [None, "int32"])
 @pytest.mark.parametrize("direction", ["keras to autoconv", "autoconv to keras"])
-def test_an_embedding_model_travels_with_its_lookups(tmp_path, direction, input_dtype):
+def test_an_embedding_model_travels_with_its_lookups(tmp_path, direction, input_dtype, mask_zero):
     """Integer inputs (the generic cases above feed floats in [0, 1): index 0 only), also
-    through an Input of Keras's integer dtype."""
+    through an Input of Keras's integer dtype; with ``mask_zero`` the average leaves the
+    padding (index 0) out."""
     x = np.random.default_rng(2).integers(0, 10, (4, 5))
+    x[:, 3:] = 0
 
     def build(lib: Any) -> Any:
-        stack = [lib.layers.Embedding(10, 3), lib.layers.GlobalAveragePooling1D()]
+        stack = [lib.layers.Embedding(10, 3, mask_zero=mask_zero),
+                 lib.layers.GlobalAveragePooling1D()]  # fmt: skip
         inputs = lib.Input(shape=(5,), dtype=input_dtype)
         model = lib.Sequential([inputs, *stack, lib.layers.Dense(2)])
         model.set_weights(_deterministic_weights(model))

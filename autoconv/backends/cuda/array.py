@@ -188,6 +188,9 @@ class CudaArray:
     def __eq__(self, other: Any) -> CudaArray:  # type: ignore[override]
         return _binary("equal", self, other)
 
+    def __ne__(self, other: Any) -> CudaArray:  # type: ignore[override]
+        return _binary("not_equal", self, other)
+
     def __and__(self, other: Any) -> CudaArray:  # masks are 0/1 values
         return _binary("mul", self, other)
 

@@ -112,6 +112,10 @@ def _equal(x, y):
     return x == y
 
 
+def _not_equal(x, y):
+    return x != y
+
+
 def _relu_grad(g, out):  # g * (out > 0), as NumPy has it: -0.0, NaN where g * 0 gives them
     return g if out > 0 else g * ZERO
 
@@ -127,9 +131,10 @@ BINARY = {
     "greater": _greater,
     "greater_equal": _greater_equal,
     "equal": _equal,
+    "not_equal": _not_equal,
     "relu_grad": _relu_grad,
 }
-COMPARISONS = ("greater", "greater_equal", "equal")
+COMPARISONS = ("greater", "greater_equal", "equal", "not_equal")
 
 
 def _identity(x):

@@ -17,6 +17,7 @@ from autoconv.callbacks.base import (
     LambdaCallback,
     ProgbarLogger,
 )
+from autoconv.callbacks.ema import SwapEMAWeights
 from autoconv.callbacks.monitor import (
     CSVLogger,
     EarlyStopping,
@@ -41,6 +42,7 @@ __all__ = [
     "ProgbarLogger",
     "ReduceLROnPlateau",
     "RemoteMonitor",
+    "SwapEMAWeights",
     "TensorBoard",
     "TerminateOnNaN",
 ]

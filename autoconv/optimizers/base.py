@@ -503,6 +503,25 @@ class Optimizer:
             average = self.slots[self._index[id(variable)]]["average"]
             namespace(variable.device).copy_into(variable.data, average)  # (see Variable.assign)
 
+    def swap_moving_averages(self, reset: bool = False) -> None:
+        """With ``use_ema``, exchange each variable's value and its moving average in place
+        (so captured GPU steps still see the same arrays), as Keras's ``SwapEMAWeights``;
+        with ``reset``, set each average to its variable's value instead. Nothing before the
+        first step (there are no averages yet)."""
+        if not self.use_ema:
+            raise ValueError(
+                "SwapEMAWeights must be used when `use_ema=True` is set on the optimizer. "
+                f"Received: use_ema={self.use_ema}"
+            )
+        for variable, own in zip(self._variables, self.slots, strict=True):
+            xp = namespace(variable.device)
+            if reset:
+                xp.copy_into(own["average"], variable.data)
+                continue
+            value = xp.copy(variable.data)
+            xp.copy_into(variable.data, own["average"])
+            xp.copy_into(own["average"], value)
+
     def update(
         self, xp: Any, value: list[Any], grad: list[Any], slots: dict[str, list[Any]],
         lr: float, prepare: tuple[list[Any], float, list[float]], status: Any,

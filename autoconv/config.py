@@ -180,6 +180,53 @@ def is_interactive_logging_enabled() -> bool:
     return _interactive_logging
 
 
+# ---------------------------------------------------------------- debugging limits
+def _limit(value: object, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+    return value
+
+
+def _limit_from_environment(variable: str) -> int | None:
+    value = os.environ.get(variable)
+    if not value:
+        return None
+    if not value.strip().isdigit():
+        raise ValueError(f"${variable} must be a positive integer, got {value!r}")
+    return _limit(int(value), f"${variable}")
+
+
+# Keras's caps for quick debugging runs, set by its environment variables too
+_max_epochs = _limit_from_environment("KERAS_MAX_EPOCHS")
+_max_steps_per_epoch = _limit_from_environment("KERAS_MAX_STEPS_PER_EPOCH")
+
+
+def set_max_epochs(max_epochs: int | None) -> None:
+    """Cap the epochs of every ``fit`` (None: no cap), as Keras's (``$KERAS_MAX_EPOCHS``
+    sets it too): a debugging aid to run a script quickly without changing it."""
+    global _max_epochs
+    _max_epochs = _limit(max_epochs, "max_epochs")
+
+
+def max_epochs() -> int | None:
+    """The cap on ``fit``'s epochs, or None (see :func:`set_max_epochs`)."""
+    return _max_epochs
+
+
+def set_max_steps_per_epoch(max_steps_per_epoch: int | None) -> None:
+    """Cap the steps of an epoch of ``fit``, ``evaluate`` and ``predict`` (None: no cap), as
+    Keras's (``$KERAS_MAX_STEPS_PER_EPOCH`` sets it too)."""
+    global _max_steps_per_epoch
+    _max_steps_per_epoch = _limit(max_steps_per_epoch, "max_steps_per_epoch")
+
+
+def max_steps_per_epoch() -> int | None:
+    """The cap on an epoch's steps, or None (see :func:`set_max_steps_per_epoch`)."""
+    return _max_steps_per_epoch
+
+
 def _chosen() -> tuple[str, str]:
     global _setting
     if _setting is None:
@@ -203,9 +250,13 @@ __all__ = [
     "get_float32_matmul_precision",
     "image_data_format",
     "is_interactive_logging_enabled",
+    "max_epochs",
+    "max_steps_per_epoch",
     "set_device",
     "set_epsilon",
     "set_float32_matmul_precision",
     "set_floatx",
     "set_image_data_format",
+    "set_max_epochs",
+    "set_max_steps_per_epoch",
 ]

@@ -17,13 +17,14 @@ import itertools
 import math
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from autoconv import distributed
+from autoconv import config, distributed
 from autoconv.backends import namespace
 from autoconv.batches import (
     ArrayBatches,
@@ -194,12 +195,18 @@ def fit(
     model._require_compiled("fit")
     world = distributed.current()
     epochs = _count(epochs, "epochs", "fit", minimum=0)
+    if config.max_epochs() and config.max_epochs() < epochs:  # Keras's debugging cap
+        warnings.warn(f"Limiting epochs to {config.max_epochs()}", stacklevel=3)
+        epochs = config.max_epochs()
     initial_epoch = _count(initial_epoch, "initial_epoch", "fit", minimum=0)
     validation_freq = _count(validation_freq, "validation_freq", "fit", minimum=1)
     if steps_per_epoch is not None:
         steps_per_epoch = _count(steps_per_epoch, "steps_per_epoch", "fit", minimum=1)
     if validation_steps is not None:
         validation_steps = _count(validation_steps, "validation_steps", "fit", minimum=1)
+    steps_per_epoch = _capped(steps_per_epoch)
+    if validation_data is not None or validation_split:
+        validation_steps = _capped(validation_steps)
     if not isinstance(validation_split, int | float) or not 0.0 <= validation_split < 1.0:
         raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
     verbose = _verbosity(verbose) if distributed.is_main() else 0
@@ -430,6 +437,7 @@ def evaluate(
     model._require_compiled("evaluate")
     if steps is not None:
         steps = _count(steps, "steps", "evaluate", minimum=1)
+    steps = _capped(steps)
     callbacks = CallbackList.checked(callbacks)
     kept = None
     if is_dataset(x):
@@ -486,6 +494,7 @@ def predict(
     callbacks = CallbackList.checked(callbacks)
     if steps is not None:
         steps = _count(steps, "steps", "predict", minimum=1)
+    steps = _capped(steps)
     kept, runner = None, None
     if is_dataset(x):
         check_dataset_arguments("predict", x, None, batch_size, None, None, 0.0)
@@ -694,6 +703,15 @@ def warm_up(model: Any, x: Any, y: Any) -> float:
 
 
 # ------------------------------------------------------------------------ helpers
+def _capped(steps: int | None) -> int | None:
+    """``steps`` under Keras's debugging cap (:func:`autoconv.config.max_steps_per_epoch`)."""
+    limit = config.max_steps_per_epoch()
+    if limit and (steps is None or limit < steps):
+        warnings.warn(f"Limiting steps_per_epoch to {limit}", stacklevel=4)
+        return limit
+    return steps
+
+
 def _count(value: Any, name: str, what: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ValueError(f"{what}: {name} must be an int >= {minimum}, got {value!r}")

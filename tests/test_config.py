@@ -232,3 +232,71 @@ def test_numpy_and_numba_cuda_that_work_together(versions, numpy, numba_cuda):
 def test_a_numpy_release_candidate_counts_as_its_release(versions):
     versions("2.5.0rc1", "0.30.0")
     assert backends.numpy_conflict() is not None
+
+
+# ------------------------------------------------------------------ Keras's debugging caps
+@pytest.fixture
+def caps(monkeypatch):
+    """No caps; the ones before come back afterwards."""
+    monkeypatch.setattr(config, "_max_epochs", None)
+    monkeypatch.setattr(config, "_max_steps_per_epoch", None)
+
+
+def _counting_model() -> tuple[ac.Model, list[int]]:
+    model = ac.Sequential([ac.Input((2,)), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    batches: list[int] = []
+    model.count = ac.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: batches.append(b))
+    return model, batches
+
+
+def test_max_epochs_caps_fit_with_keras_warning(caps):
+    model, _ = _counting_model()
+    config.set_max_epochs(2)
+    assert config.max_epochs() == 2
+    with pytest.warns(UserWarning, match="Limiting epochs to 2"):
+        history = model.fit(np.ones((4, 2)), np.ones(4), epochs=5, verbose=0)
+    assert len(history.history["loss"]) == 2
+    config.set_max_epochs(None)
+    assert len(model.fit(np.ones((4, 2)), np.ones(4), epochs=3, verbose=0).epoch) == 3
+
+
+@pytest.mark.parametrize("given", [None, 3])
+def test_max_steps_per_epoch_caps_fit_evaluate_and_predict(caps, given):
+    model, batches = _counting_model()
+    x, y = np.ones((20, 2)), np.ones(20)
+    config.set_max_steps_per_epoch(2)
+    with pytest.warns(UserWarning, match="Limiting steps_per_epoch to 2"):
+        model.fit(x, y, batch_size=4, epochs=1, steps_per_epoch=given, verbose=0,
+                  callbacks=[model.count])  # fmt: skip
+    assert batches == [0, 1]
+    with pytest.warns(UserWarning, match="Limiting steps_per_epoch to 2"):
+        assert len(model.predict(x, batch_size=4, steps=given, verbose=0)) == 8
+
+
+def test_a_larger_cap_changes_nothing(caps):
+    model, batches = _counting_model()
+    config.set_max_steps_per_epoch(10)
+    model.fit(np.ones((8, 2)), np.ones(8), batch_size=4, steps_per_epoch=1, verbose=0,
+              callbacks=[model.count])  # fmt: skip
+    assert batches == [0]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
+def test_caps_are_positive_ints_or_none(caps, bad):
+    with pytest.raises(ValueError, match="must be a positive int or None"):
+        config.set_max_epochs(bad)
+    with pytest.raises(ValueError, match="must be a positive int or None"):
+        config.set_max_steps_per_epoch(bad)
+
+
+def test_kerass_environment_variables_set_the_caps():
+    import subprocess
+
+    code = "from autoconv import config; print(config.max_epochs(), config.max_steps_per_epoch())"
+    env = {"KERAS_MAX_EPOCHS": "3", "KERAS_MAX_STEPS_PER_EPOCH": "7", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["3", "7"]
+    env["KERAS_MAX_EPOCHS"] = "many"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "$KERAS_MAX_EPOCHS must be a positive integer, got 'many'" in out.stderr

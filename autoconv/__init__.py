@@ -33,7 +33,7 @@ from autoconv import (
 )
 from autoconv.config import device_scope as device
 from autoconv.initializers import Initializer
-from autoconv.layers import Input, InputLayer, Layer, Variable
+from autoconv.layers import Input, InputLayer, InputSpec, Layer, Variable
 from autoconv.layers.symbolic import SymbolicTensor as KerasTensor
 from autoconv.losses import Loss
 from autoconv.metrics import Metric
@@ -83,6 +83,7 @@ __all__ = [
     "Initializer",
     "Input",
     "InputLayer",
+    "InputSpec",
     "KerasTensor",
     "Layer",
     "Loss",

@@ -96,6 +96,7 @@ from autoconv.layers.input_layer import (
     Input,
     InputLayer,
 )
+from autoconv.layers.input_spec import InputSpec
 from autoconv.layers.layer import (
     Layer,
     Variable,
@@ -292,6 +293,7 @@ __all__ = [
     "Identity",
     "Input",
     "InputLayer",
+    "InputSpec",
     "LSTMCell",
     "Lambda",
     "Layer",
@@ -394,7 +396,7 @@ def deserialize(config: dict) -> Layer:
 # bare AttributeError.
 KERAS_LAYERS_NOT_IMPLEMENTED = frozenset({
     "CategoryEncoding", "ContrastLimitedAdaptiveHistogramEqualization",
-    "Discretization", "FlaxLayer", "HashedCrossing", "Hashing", "InputSpec",
+    "Discretization", "FlaxLayer", "HashedCrossing", "Hashing",
     "IntegerLookup", "JaxLayer", "MaxNumBoundingBoxes", "MelSpectrogram",
     "ReversibleEmbedding", "STFTSpectrogram",
     "StringLookup", "TFSMLayer", "TextVectorization", "TorchModuleWrapper",

@@ -35,6 +35,7 @@ from autoconv.layers.calls import (
     note_penalty,
     thread_state,
 )
+from autoconv.layers.input_spec import assert_input_compatibility
 from autoconv.layers.symbolic import Shape, is_symbolic, symbolic_call
 from autoconv.naming import reset_names, to_snake_case, unique_name
 from autoconv.ops.masks import keras_mask, set_keras_mask
@@ -302,6 +303,8 @@ class Layer:
     def __call__(self, inputs: Any, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
         """Run the layer on arrays or Tensors (arrays become float32 Tensors, as Keras layers
         cast), or record it in a functional graph when given symbolic tensors."""
+        if self.input_spec is not None:
+            assert_input_compatibility(self.input_spec, inputs, self.name)
         if is_symbolic(inputs):
             if training is not None:  # kept: the graph runs this call in that mode
                 kwargs["training"] = training
@@ -336,6 +339,9 @@ class Layer:
     # ``compute_mask``'s result to its output, and one that does not drops it, with a warning.
     # Layers that override compute_mask support masking; others say so with this attribute.
     supports_masking = False
+    # What the first argument of a call must be (an InputSpec, or one per input), checked
+    # before each call, as Keras's; None: no check.
+    input_spec: Any = None
 
     def compute_mask(self, inputs: Any, previous_mask: Any) -> Any:
         """The mask of the output (Keras's: the input's, passed on unchanged), 0/1 where kept."""

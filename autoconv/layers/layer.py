@@ -38,6 +38,7 @@ from autoconv.layers.calls import (
 from autoconv.layers.input_spec import assert_input_compatibility
 from autoconv.layers.symbolic import Shape, is_symbolic, symbolic_call
 from autoconv.naming import reset_names, to_snake_case, unique_name
+from autoconv.ops import masks
 from autoconv.ops.masks import keras_mask, set_keras_mask
 from autoconv.tensor import Tensor, no_grad
 from autoconv.windows import is_int
@@ -309,7 +310,9 @@ class Layer:
             if training is not None:  # kept: the graph runs this call in that mode
                 kwargs["training"] = training
             return symbolic_call(self, inputs, args, kwargs)
-        previous_mask = _call_masks(self, inputs, args, kwargs)
+        previous_mask = kwargs.get("mask")
+        if masks.attached:  # (until a mask exists, a call has none to look for)
+            previous_mask = _call_masks(self, inputs, args, kwargs)
         inputs = to_tensors(inputs, self.dtype)
         self._maybe_build(_shapes(inputs), _device_of(inputs))
         takes_training, default = _training_parameter(type(self))

@@ -14,7 +14,7 @@ from typing import Any
 
 from autoconv.layers.layer import Layer, Shape
 from autoconv.ops import engine as ops
-from autoconv.ops.masks import mask
+from autoconv.ops.masks import mask, set_keras_mask
 from autoconv.tensor import Tensor
 
 
@@ -37,7 +37,7 @@ class Masking(Layer):
     def call(self, inputs: Tensor) -> Tensor:
         kept = self._kept(inputs)
         outputs = inputs * kept
-        outputs._keras_mask = kept.reshape(*kept.shape[:-1])
+        set_keras_mask(outputs, kept.reshape(*kept.shape[:-1]))
         return outputs
 
     def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Tensor:

@@ -29,6 +29,7 @@ from autoconv import (
     random,
     regularizers,
     saving,
+    tree,
     utils,
 )
 from autoconv.config import device_scope as device
@@ -145,6 +146,7 @@ __all__ = [
     "sparse_categorical_crossentropy",
     "tanh",
     "transpose",
+    "tree",
     "utils",
     "version",
 ]

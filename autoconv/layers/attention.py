@@ -350,7 +350,11 @@ class MultiHeadAttention(Layer):
         query, key, value = self._projected(query, key, value)
         query = query * (1.0 / math.sqrt(float(self.key_dim)))
         scores = contract(self._dot_product, key, query)  # (B, heads, T, S)
-        scores = self._masked_softmax(scores, mask)
+        # Keras computes the attention in one fused op (dot_product_attention) unless it drops
+        # out, returns the scores or attends over several axes: a query position masked out
+        # everywhere then attends to every key alike; its Softmax layer path gives it zeros.
+        fused = query.ndim == 4 and not (self.dropout > 0 or return_attention_scores)
+        scores = self._masked_softmax(scores, mask, zero_masked=not fused)
         attended = _dropped(scores, self.dropout, self._generator, training)
         output = contract(self._combine, attended, value)  # (B, T, heads, value_dim)
         output = self._output_projection()(output if gate is None else output * gate)
@@ -397,9 +401,12 @@ class MultiHeadAttention(Layer):
             combined = combined * other
         return combined
 
-    def _masked_softmax(self, scores: Tensor, mask: Tensor | None) -> Tensor:
+    def _masked_softmax(
+        self, scores: Tensor, mask: Tensor | None, zero_masked: bool = True
+    ) -> Tensor:
         """Softmax over the key axes; a mask (broadcast from the heads' axis on) sets masked
-        scores to -1e9 before it and their weights to 0 after it, as Keras's Softmax layer."""
+        scores to -1e9 before it and, with ``zero_masked``, their weights to 0 after it, as
+        Keras's Softmax layer (else as its fused attention, which leaves them)."""
         if mask is None:
             return ops.softmax(scores, self._softmax_axes)
         for _ in range(scores.ndim - mask.ndim):  # Keras's expand_dims before the key axes
@@ -412,7 +419,8 @@ class MultiHeadAttention(Layer):
                 f"axis added) does not broadcast to the attention scores {scores.shape}"
             ) from None
         kept = scores * mask + (1.0 - mask) * LARGE_NEGATIVE  # Keras's where(mask, s, -1e9)
-        return ops.softmax(kept, self._softmax_axes) * mask
+        weights = ops.softmax(kept, self._softmax_axes)
+        return weights * mask if zero_masked else weights
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {

@@ -525,8 +525,9 @@ def _building(build: Callable[..., None]) -> Callable[..., None]:
 
 # Two sizes that stand in for an unknown (None) size: an output size that changes with them is
 # unknown too. Larger than any kernel, crop or pool a convnet uses; coprime, so a stride or a
-# pool cannot map both to the same output size.
-PROBE_SIZES = (257, 263)
+# pool cannot map both to the same output size. Where a layer refuses them (a ValueError: a
+# sequence longer than its position embedding's table), small ones are tried next.
+PROBE_SIZES = ((257, 263), (5, 7), (2, 3))
 
 
 def _sizing(compute_output_shape: Callable[..., Any], native: bool = True) -> Callable[..., Any]:
@@ -544,9 +545,15 @@ def _sizing(compute_output_shape: Callable[..., Any], native: bool = True) -> Ca
                 return compute_output_shape(self, input_shape, **options)
             except TypeError:
                 pass
-        first, second = (compute_output_shape(self, _filled(input_shape, size), **options)
-                         for size in PROBE_SIZES)  # fmt: skip
-        return _merged(first, second)
+        errors = []
+        for sizes in PROBE_SIZES:
+            try:
+                first, second = (compute_output_shape(self, _filled(input_shape, size), **options)
+                                 for size in sizes)  # fmt: skip
+                return _merged(first, second)
+            except ValueError as error:
+                errors.append(error)
+        raise errors[0]
 
     wrapper.__doc__ = compute_output_shape.__doc__
     wrapper.__name__ = compute_output_shape.__name__

@@ -36,6 +36,7 @@ class Sequential(Model):
         self._input_layer: InputLayer | None = None
         self._stack: list[Layer] = []
         self._functional: Graph | None = None
+        self._declared_sizes = True  # whether calls must have the input's sizes (see build)
         for layer in layers or []:
             self.add(layer, rebuild=False)
         self._maybe_rebuild()
@@ -103,6 +104,7 @@ class Sequential(Model):
     def build(self, input_shape: Any = None) -> None:
         """Build every layer for inputs of ``input_shape`` (batch axis first, or without it
         when one shorter than the declared input)."""
+        self._declared_sizes = self._declared_input_shape() is not None
         if input_shape is None:
             input_shape = self._declared_input_shape()
             if input_shape is None:
@@ -223,9 +225,13 @@ class Sequential(Model):
 
 
 def _check_input(model: Sequential, x: Tensor) -> None:
+    """The input's rank must be the model's, and its sizes those of a declared input (an
+    ``Input`` or ``input_shape=``); a model built by its first call takes other sizes where
+    its layers do, as Keras's (one first called on sequences of 20 steps takes 30)."""
     expected = model._functional.inputs[0].shape
+    checked = expected[1:] if model._declared_sizes else ()
     if x.ndim != len(expected) or any(
-        e is not None and s != e for s, e in zip(x.shape[1:], expected[1:], strict=True)
+        e is not None and s != e for s, e in zip(x.shape[1:], checked, strict=False)
     ):
         raise ValueError(
             f'Input 0 of layer "{model._stack[0].name}" is incompatible with the layer: '

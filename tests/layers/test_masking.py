@@ -140,6 +140,9 @@ def _attention_model(lib: Any, kind: str) -> Any:
     value = lib.layers.Embedding(VOCABULARY, 4, mask_zero=True, dtype=F64)(other)
     if kind == "multi-head":
         out = lib.layers.MultiHeadAttention(2, 2, dtype=F64)(query, value)
+    elif kind == "multi-head-scores":  # Keras's unfused path: masked queries get 0 weights
+        attention = lib.layers.MultiHeadAttention(2, 2, dtype=F64)
+        out, _ = attention(query, value, return_attention_scores=True)
     elif kind == "multi-head-self":
         out = lib.layers.MultiHeadAttention(2, 3, dtype=F64)(query, query, use_causal_mask=True)
     elif kind == "grouped-query":
@@ -149,7 +152,9 @@ def _attention_model(lib: Any, kind: str) -> Any:
     return lib.Model([tokens, other], lib.layers.Dense(2, dtype=F64)(out))
 
 
-@pytest.mark.parametrize("kind", ["multi-head", "multi-head-self", "grouped-query", "dot"])
+@pytest.mark.parametrize(
+    "kind", ["multi-head", "multi-head-self", "multi-head-scores", "grouped-query", "dot"]
+)
 def test_attention_reads_its_inputs_masks_as_keras(keras, kind):
     ours, theirs = _attention_model(ac, kind), _attention_model(keras, kind)
     _same_weights(ours, theirs)
@@ -157,12 +162,8 @@ def test_attention_reads_its_inputs_masks_as_keras(keras, kind):
     tokens, other = _tokens(rng), _tokens(rng)[:, : TIME - 1]
     other[:, 0] = 1  # every query position attends to something
     got, expected = ours([tokens, other]), theirs([tokens, other])
-    # A masked query position attends to nothing: autoconv's weights there are 0, as Keras's
-    # softmax path gives; Keras 3.15's fused dot_product_attention on PyTorch gives uniform
-    # weights instead. Either way the position stays masked; the kept ones are compared.
-    kept = tokens != 0
-    np.testing.assert_allclose(got.numpy()[kept], np.asarray(expected.detach())[kept], rtol=1e-6,
-                               atol=1e-7)  # fmt: skip
+    # (a masked query position attends to every key alike, as Keras's fused attention)
+    np.testing.assert_allclose(got.numpy(), np.asarray(expected.detach()), rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(_our_mask_of(got), _keras_mask_of(keras, expected))
 
 
@@ -317,3 +318,65 @@ def test_a_masked_fit_on_the_gpu_gives_the_cpus_losses():
     x = _tokens(rng, 8).astype(np.float32)
     y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, (8, TIME))]
     fit_on_both_devices(_device_tagger, x, y, replayed=True)  # masks stay on the device
+
+
+def _book_transformer(lib: Any) -> Any:
+    """The text classifier of Deep Learning with Python's chapter on Transformers, as its
+    Keras 3 code writes it: a position embedding whose compute_mask marks padding, an encoder
+    whose call takes that mask, on sequences of any length (Input(shape=(None,)))."""
+    layers, ops = lib.layers, lib.ops
+
+    class PositionalEmbedding(layers.Layer):
+        def __init__(self, sequence_length: int, input_dim: int, output_dim: int) -> None:
+            super().__init__(dtype=F64)
+            self.token_embeddings = layers.Embedding(input_dim, output_dim, dtype=F64)
+            self.position_embeddings = layers.Embedding(sequence_length, output_dim, dtype=F64)
+
+        def call(self, inputs: Any) -> Any:
+            positions = ops.arange(0, ops.shape(inputs)[-1], 1)
+            return self.token_embeddings(inputs) + self.position_embeddings(positions)
+
+        def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+            return ops.not_equal(inputs, 0)
+
+    class TransformerEncoder(layers.Layer):
+        def __init__(self, embed_dim: int, dense_dim: int, num_heads: int) -> None:
+            super().__init__(dtype=F64)
+            self.attention = layers.MultiHeadAttention(num_heads, embed_dim, dtype=F64)
+            self.dense_proj = lib.Sequential([layers.Dense(dense_dim, activation="relu",
+                                                           dtype=F64),
+                                              layers.Dense(embed_dim, dtype=F64)])  # fmt: skip
+            self.layernorm_1 = layers.LayerNormalization(dtype=F64)
+            self.layernorm_2 = layers.LayerNormalization(dtype=F64)
+
+        def call(self, inputs: Any, mask: Any = None) -> Any:
+            if mask is not None:
+                mask = ops.expand_dims(mask, axis=1)
+            attention_output = self.attention(inputs, inputs, attention_mask=mask)
+            proj_input = self.layernorm_1(inputs + attention_output)
+            return self.layernorm_2(proj_input + self.dense_proj(proj_input))
+
+    inputs = lib.Input(shape=(None,), dtype="int64")
+    x = PositionalEmbedding(TIME, VOCABULARY, 4)(inputs)
+    x = TransformerEncoder(4, 6, 2)(x)
+    x = layers.GlobalMaxPooling1D(dtype=F64)(x)
+    return lib.Model(inputs, layers.Dense(1, activation="sigmoid", dtype=F64)(x))
+
+
+def _book_bidirectional_lstm(lib: Any) -> Any:
+    """The same chapter's bidirectional LSTM over embeddings with mask_zero=True."""
+    inputs = lib.Input(shape=(None,), dtype="int64")
+    embedded = lib.layers.Embedding(VOCABULARY, 4, mask_zero=True, dtype=F64)(inputs)
+    x = lib.layers.Bidirectional(lib.layers.LSTM(3, dtype=F64), dtype=F64)(embedded)
+    return lib.Model(inputs, lib.layers.Dense(1, activation="sigmoid", dtype=F64)(x))
+
+
+@pytest.mark.filterwarnings("ignore:Layer 'transformer_encoder'")
+@pytest.mark.parametrize("build", [_book_transformer, _book_bidirectional_lstm])
+def test_the_books_text_models_match_keras_on_padded_batches(keras, build):
+    ours, theirs = build(ac), build(keras)
+    _same_weights(ours, theirs)
+    tokens = _tokens(np.random.default_rng(11))
+    for batch in (tokens, tokens[:, :3]):  # sequences of any length
+        np.testing.assert_allclose(ours(batch).numpy(), np.asarray(theirs(batch).detach()),
+                                   rtol=1e-6, atol=1e-8)  # fmt: skip

@@ -70,6 +70,11 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
     the first data the model sees, its losses and metrics are made for these shapes (as
     Keras's compile does on its first batch)."""
     names = model.output_names
+    own_loss = model.overrides_compute_loss  # its compute_loss takes y as given (or None)
+    if y is None and own_loss:
+        if not model.compiled_ready:
+            model._resolve_compile([None] * len(names), _output_shapes(model))
+        return [None] * len(model._losses_per_output)
     if y is None:
         raise ValueError(f"{what}: no targets (y is None) for a model compiled with a loss")
     if isinstance(y, dict):
@@ -93,7 +98,9 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
         model._resolve_compile(y_shapes, output_shapes)
     checked: list[np.ndarray | None] = []
     for array, loss, shape in zip(arrays, model._losses_per_output, output_shapes, strict=True):
-        if loss is None or array is None:
+        if array is not None and loss is None and own_loss:
+            checked.append(array.astype(np.float32, copy=False))
+        elif loss is None or array is None:
             checked.append(None)
         elif loss.sparse:  # checked here: the one-hot kernels index with these labels
             column = array.ndim > 1 and array.shape[-1] == 1  # (N, 1): Keras's labels too

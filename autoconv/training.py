@@ -86,6 +86,17 @@ class StepState:
             self._params = self.model.trainable_weights
         return self._params
 
+    def grown_params(self) -> list[Any]:
+        """The trainable weights again, after a first step that built layers (a decoder its
+        compute_loss calls): the optimizer, yet to take a step, is built for them all, as
+        Keras builds it at its first update."""
+        params = self.model.trainable_weights
+        if len(params) != len(self.params):
+            self._params = params
+            if self.model.optimizer.built:
+                self.model.optimizer.build(params)
+        return self._params
+
     @property
     def penalized(self) -> list[Any]:
         """The weights with a regularizer (their penalties join the loss), found once."""

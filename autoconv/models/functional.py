@@ -28,7 +28,7 @@ from autoconv.layers.serialization import deserialize, serialize
 from autoconv.models.graph import Graph
 from autoconv.models.model import Model
 from autoconv.models.sequential import Sequential
-from autoconv.naming import unique_name
+from autoconv.naming import to_snake_case, unique_name
 from autoconv.tensor import Tensor
 
 
@@ -41,7 +41,9 @@ class Functional(Model):
     def __init__(
         self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True
     ) -> None:
-        super().__init__(name=name or unique_name("functional"), trainable=trainable)
+        # (Keras's name: "functional", or a subclass's own, snake-cased)
+        default = "functional" if type(self) is Functional else to_snake_case(type(self).__name__)
+        super().__init__(name=name or unique_name(default), trainable=trainable)
         self._input_structure = _structure(inputs)
         self._output_structure = _structure(outputs)
         self._functional = Graph(_flat(inputs), _flat(outputs))
@@ -104,6 +106,9 @@ class Functional(Model):
                 for o, is_logits in zip(outputs, logits, strict=True)
             ]
         return _restructure(outputs, self._output_structure)
+
+    def _as_given(self, values: list[Any], outputs: bool = True) -> Any:
+        return _restructure(values, self._output_structure if outputs else self._input_structure)
 
     def get_build_config(self) -> dict[str, Any]:
         """``{"input_shape": None}``, as Keras writes for a functional model (its graph, not an

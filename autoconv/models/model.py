@@ -13,6 +13,7 @@ mixins would scatter one object's state over files.)
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from autoconv.layers import Layer
 from autoconv.layers.calls import outermost_call
 from autoconv.layers.layer import to_tensors
 from autoconv.layers.symbolic import is_symbolic
+from autoconv.losses.functions import constant_like
 from autoconv.ops.masks import keras_mask
 from autoconv.tensor import Tensor, no_grad
 from autoconv.training import configure_process_for
@@ -49,7 +51,21 @@ class Model(Layer):
             return super().__new__(Functional)
         return super().__new__(cls)
 
-    def __init__(self, *, name: str | None = None, trainable: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, name: str | None = None, trainable: bool = True, **kwargs: Any
+    ) -> None:
+        if _functional_arguments(args, kwargs):  # a subclass made from inputs and outputs
+            from autoconv.models.functional import Functional
+
+            if not isinstance(self, Functional):
+                _make_functional(type(self))
+            Functional.__init__(self, *args, name=name, trainable=trainable, **kwargs)
+            return
+        if args:
+            raise TypeError(
+                f"{type(self).__name__}: a model takes its inputs and outputs "
+                "(Model(inputs, outputs)), or keyword arguments only"
+            )
         super().__init__(name=name, trainable=trainable, **kwargs)
         self.optimizer: optimizers_module.Optimizer | None = None
         self.loss: Any = None
@@ -240,7 +256,7 @@ class Model(Layer):
                     metrics_module.get(spec)
         self._losses_per_output: list[Any] = []
         self._compiled_metrics: list[list[Any]] = []
-        self.loss_tracker = metrics_module.Mean(name="loss")
+        self._loss_tracker = metrics_module.Mean(name="loss")
         self._output_loss_trackers = (
             [metrics_module.Mean(name=f"{n}_loss") for n in names] if len(names) > 1 else []
         )
@@ -287,7 +303,7 @@ class Model(Layer):
                 f"You must call `compile()` before using the model ({what}): "
                 "model.compile(optimizer, loss)"
             )
-        if all(spec is None for spec in self._loss_specs):
+        if all(spec is None for spec in self._loss_specs) and not self.overrides_compute_loss:
             raise ValueError(f"{what}: the model was compiled without a loss; give compile(loss=)")
 
     @property
@@ -299,6 +315,14 @@ class Model(Layer):
         """Make the loss and metric objects for the data's shapes, as Keras's compile does on
         its first batch, and pair each softmax output with its cross-entropy (the plan)."""
         names = self.output_names
+        extra = len(output_shapes) - len(names)
+        if extra > 0 and self.overrides_compute_loss:
+            # a subclassed model's further outputs, which only its own compute_loss reads
+            names = [*names, *(f"output_{i}" for i in range(len(names), len(output_shapes)))]
+            self._loss_specs += [None] * extra
+            self._loss_weights += [1.0] * extra
+            self._metric_specs += [[] for _ in range(extra)]
+            y_shapes = [*y_shapes, *[None] * (len(output_shapes) - len(y_shapes))]
         self._losses_per_output = [
             None if spec is None else losses_module.resolve(spec, y, p)
             for spec, y, p in zip(self._loss_specs, y_shapes, output_shapes, strict=True)
@@ -316,13 +340,25 @@ class Model(Layer):
         if plan is not None:
             plan.pair_losses([takes_logits(loss) for loss in self._losses_per_output])
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A metric assigned as an attribute (a custom model's tracker, updated in its
+        # compute_loss) is the model's, as in Keras: in ``metrics``, so reset at each epoch's
+        # start and shown in the logs.
+        if isinstance(value, metrics_module.Metric) and name != "_loss_tracker":
+            tracked = self.__dict__.setdefault("_tracked_metrics", [])
+            if all(value is not metric for metric in tracked):
+                tracked.append(value)
+        super().__setattr__(name, value)
+
     @property
     def metrics(self) -> list[Any]:
-        """The loss tracker and the compiled metrics (Keras's ``model.metrics``)."""
+        """The loss tracker, the compiled metrics, then the metrics the model holds as
+        attributes (Keras's ``model.metrics``)."""
+        tracked = self.__dict__.get("_tracked_metrics", [])
         if not self.compiled:
-            return []
+            return list(tracked)
         made = [m for per_output in self._compiled_metrics for m in per_output]
-        return [self.loss_tracker, *self._output_loss_trackers, *made]
+        return [self._loss_tracker, *self._output_loss_trackers, *made, *tracked]
 
     @property
     def metrics_names(self) -> list[str]:
@@ -352,6 +388,10 @@ class Model(Layer):
         tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
         with outermost_call(self) as penalties:  # this thread's, whoever else calls the model
             outputs, logits = self._outputs(tensors, training)
+            if self.overrides_compute_loss:
+                total = self._own_loss(tensors, targets, outputs, logits, weights, training)
+                self._clear_losses()
+                return total, [None] * len(outputs), outputs, logits
         per_output: list[Tensor | None] = []
         total: Tensor | None = None
         for out, is_logits, target, loss_fn, weight in zip(
@@ -373,6 +413,70 @@ class Model(Layer):
         self._clear_losses()  # they hold the step's graph
         return total, per_output, outputs, logits
 
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Tensor:
+        """The loss a training step minimizes (Keras's): each output's compiled loss of
+        ``y`` and ``y_pred`` (the model's outputs on ``x``, as the model gives them) weighted
+        by ``loss_weights``, plus every penalty the model's layers and weights add
+        (``self.losses``). Override it to train with a loss of your own (a VAE's, say): ``fit``
+        and ``evaluate`` call yours with the batch, and ``compile`` then needs no loss. Metrics
+        held as attributes (``self.kl_tracker = metrics.Mean(...)``) and updated in it are
+        logged and reset at each epoch's start, as in Keras."""
+        outputs = list(y_pred) if isinstance(y_pred, list | tuple) else [y_pred]
+        targets = list(y) if isinstance(y, list | tuple) else [y] * len(outputs)
+        total: Tensor | None = None
+        for out, target, loss_fn, weight in zip(
+            outputs, targets, self._losses_per_output, self._loss_weights, strict=False
+        ):
+            if loss_fn is not None and target is not None:
+                value = loss_fn(target, out, sample_weight=sample_weight) * weight
+                total = value if total is None else total + value
+        for penalty in self.losses:
+            total = penalty if total is None else total + penalty
+        if total is None:
+            raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
+        return total
+
+    @property
+    def overrides_compute_loss(self) -> bool:
+        """Whether the model's class overrides :meth:`compute_loss`."""
+        return _overrides(self, "compute_loss")
+
+    def _own_loss(
+        self, inputs: list[Tensor], targets: list[Any], outputs: list[Tensor], logits: list[bool],
+        weights: Any, training: bool,
+    ) -> Tensor:  # fmt: skip
+        """A step's loss from an overriding :meth:`compute_loss`, called as Keras's train and
+        test steps call it: ``compute_loss(x, y, y_pred, sample_weight, training=...)`` with
+        the batch and the outputs as the model takes and gives them."""
+        y_pred = [o.softmax() if is_logits else o
+                  for o, is_logits in zip(outputs, logits, strict=True)]  # fmt: skip
+        x = self._as_given(inputs, outputs=False)
+        y = None
+        if any(t is not None for t in targets):
+            y = self._as_given([None if t is None else constant_like(t, o)
+                                for t, o in zip(targets, y_pred, strict=True)])  # fmt: skip
+        own = type(self).compute_loss
+        options = {"training": training} if "training" in _parameters(own) else {}
+        total = self.compute_loss(x, y, self._as_given(y_pred), weights, **options)
+        if not isinstance(total, Tensor):
+            raise TypeError(
+                f"{type(self).__name__}.compute_loss must return the loss as a Tensor, got "
+                f"{type(total).__name__}"
+            )
+        return total
+
+    def _as_given(self, values: list[Any], outputs: bool = True) -> Any:
+        """A list of the model's outputs (or, with ``outputs=False``, its inputs) as the
+        model gives (takes) them: the one, or the list (a functional model: its structure)."""
+        return values[0] if len(values) == 1 else values
+
     def _update_metrics(
         self, total: Tensor, per_output: list, outputs: list, logits: list, targets: list,
         weights: Any,
@@ -386,12 +490,12 @@ class Model(Layer):
             and len(self._compiled_metrics[0]) == 1
             and targets[0] is not None
             and metrics_module.update_loss_and_accuracy(
-                self.loss_tracker, total.data, count, self._compiled_metrics[0][0], targets[0],
+                self._loss_tracker, total.data, count, self._compiled_metrics[0][0], targets[0],
                 outputs[0].data,
             )
         ):  # fmt: skip
             return
-        self.loss_tracker.update_state(total.data, sample_weight=count)
+        self._loss_tracker.update_state(total.data, sample_weight=count)
         for tracker, value in zip(self._output_loss_trackers, per_output, strict=False):
             if value is not None:  # (several outputs only)
                 tracker.update_state(value.data, sample_weight=count)
@@ -418,6 +522,8 @@ class Model(Layer):
             state.done(self._apply_gradients(params, None, 0, state))
             return
         total, per_output, outputs, logits = self._loss(inputs, targets, weights, True, state)
+        if state.step == 0 and self.optimizer.iterations == 0:
+            params = state.grown_params()  # layers a compute_loss built in this first step
         total.backward()
         samples = self._apply_gradients(params, total.data, count, state)
         self._update_metrics(total, per_output, outputs, logits, targets, weights)
@@ -717,3 +823,37 @@ def _metrics_per_output(metrics: Any, names: list[str]) -> list[list[Any]]:
     if all(isinstance(m, list | tuple) for m in metrics) and len(metrics) == len(names):
         return [list(m) for m in metrics]
     return [list(metrics) for _ in names]  # the same metrics for every output
+
+
+def _overrides(model: Model, method: str) -> bool:
+    """Whether ``model``'s class overrides Keras's ``method`` (``compute_loss``, say)."""
+    return getattr(type(model), method) is not getattr(Model, method)
+
+
+def _parameters(function: Callable[..., Any]) -> Any:
+    return inspect.signature(function).parameters
+
+
+def _functional_arguments(args: tuple, kwargs: dict[str, Any]) -> bool:
+    """Whether a model is made from inputs and outputs (Keras's functional_init_arguments)."""
+    return (
+        len(args) == 2
+        or (len(args) == 1 and "outputs" in kwargs)
+        or ("inputs" in kwargs and "outputs" in kwargs)
+    )
+
+
+def _make_functional(cls: type) -> None:
+    """Make a Model subclass made from inputs and outputs a functional model, as Keras's
+    ``inject_functional_model_class``: ``Model`` among its bases (and theirs) becomes
+    ``Functional``, so its own methods (``compute_loss``, ``train_step``) run on a graph."""
+    from autoconv.models.functional import Functional
+
+    def swapped(base: type) -> type:
+        if base is Model:
+            return Functional
+        if issubclass(base, Model) and not issubclass(base, Functional):
+            base.__bases__ = tuple(swapped(b) for b in base.__bases__)
+        return base
+
+    cls.__bases__ = tuple(swapped(b) for b in cls.__bases__)

@@ -70,7 +70,7 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
     the first data the model sees, its losses and metrics are made for these shapes (as
     Keras's compile does on its first batch)."""
     names = model.output_names
-    own_loss = model.overrides_compute_loss  # its compute_loss takes y as given (or None)
+    own_loss = model.overrides_compute_loss or model.own_steps  # they take y as given, or None
     if y is None and own_loss:
         if not model.compiled_ready:
             model._resolve_compile([None] * len(names), _output_shapes(model))

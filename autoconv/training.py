@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from autoconv import config, distributed
-from autoconv.backends import namespace
+from autoconv.backends import array_device, namespace
 from autoconv.batches import (
     ArrayBatches,
     Batch,
@@ -46,6 +46,7 @@ from autoconv.kept import kept_call
 from autoconv.process import configure_for_model
 from autoconv.seeds import generator
 from autoconv.step_replay import StepReplay
+from autoconv.tensor import Tensor
 
 SYNC_SECONDS = 0.2
 LOSS_NOT_FINITE, GRADIENT_NOT_FINITE = 1, 2  # status codes of the backends' check_finite
@@ -78,6 +79,7 @@ class StepState:
         self.step = 0
         self.samples = 0
         model.reset_metrics()
+        model._step_logs = None  # (what the epoch's own train_step or test_step returned)
 
     @property
     def params(self) -> list[Any]:
@@ -112,7 +114,9 @@ class StepState:
         """(the logs, sorted by name as Keras, and the status), read back from the device;
         over several processes, the logs of all of them (every process must read)."""
         if self.world is None:
-            return self.model.get_metrics_result(), self.xp.to_numpy(self.status)
+            logs = self.model._step_logs  # a train_step's or test_step's own, if it has one
+            logs = self.model.get_metrics_result() if logs is None else step_logs(logs)
+            return logs, self.xp.to_numpy(self.status)
         return self.world.logs(self.model), self.xp.to_numpy(self.status)
 
     def read_due(self, wanted: bool) -> bool:
@@ -714,6 +718,19 @@ def warm_up(model: Any, x: Any, y: Any) -> float:
 
 
 # ------------------------------------------------------------------------ helpers
+def step_logs(logs: dict[str, Any]) -> dict[str, Any]:
+    """What a model's own train_step or test_step returned, as ``fit`` logs it: numbers as
+    floats (read from the device), several values as NumPy arrays, sorted by name."""
+    out = {}
+    for name in sorted(logs):
+        value = logs[name].data if isinstance(logs[name], Tensor) else logs[name]
+        if hasattr(value, "shape"):
+            value = namespace(array_device(value)).to_numpy(value)
+        value = np.asarray(value)
+        out[name] = float(value) if value.ndim == 0 else value
+    return out
+
+
 def _capped(steps: int | None) -> int | None:
     """``steps`` under Keras's debugging cap (:func:`autoconv.config.max_steps_per_epoch`)."""
     limit = config.max_steps_per_epoch()

@@ -13,7 +13,6 @@ mixins would scatter one object's state over files.)
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -31,13 +30,13 @@ from autoconv.layers import Layer
 from autoconv.layers.calls import outermost_call
 from autoconv.layers.layer import to_tensors
 from autoconv.layers.symbolic import is_symbolic
-from autoconv.losses.functions import constant_like
+from autoconv.models.trainer import Trainer, _overrides
 from autoconv.ops.masks import keras_mask
 from autoconv.tensor import Tensor, no_grad
 from autoconv.training import configure_process_for
 
 
-class Model(Layer):
+class Model(Trainer, Layer):
     """A model: layers with ``compile``, ``fit``, ``evaluate``, ``predict`` and saving.
 
     ``Model(inputs, outputs)`` builds a functional model. Subclass it and define ``call`` (and
@@ -303,7 +302,8 @@ class Model(Layer):
                 f"You must call `compile()` before using the model ({what}): "
                 "model.compile(optimizer, loss)"
             )
-        if all(spec is None for spec in self._loss_specs) and not self.overrides_compute_loss:
+        own = self.overrides_compute_loss or self.own_steps
+        if all(spec is None for spec in self._loss_specs) and not own:
             raise ValueError(f"{what}: the model was compiled without a loss; give compile(loss=)")
 
     @property
@@ -413,70 +413,6 @@ class Model(Layer):
         self._clear_losses()  # they hold the step's graph
         return total, per_output, outputs, logits
 
-    def compute_loss(
-        self,
-        x: Any = None,
-        y: Any = None,
-        y_pred: Any = None,
-        sample_weight: Any = None,
-        training: bool = True,
-    ) -> Tensor:
-        """The loss a training step minimizes (Keras's): each output's compiled loss of
-        ``y`` and ``y_pred`` (the model's outputs on ``x``, as the model gives them) weighted
-        by ``loss_weights``, plus every penalty the model's layers and weights add
-        (``self.losses``). Override it to train with a loss of your own (a VAE's, say): ``fit``
-        and ``evaluate`` call yours with the batch, and ``compile`` then needs no loss. Metrics
-        held as attributes (``self.kl_tracker = metrics.Mean(...)``) and updated in it are
-        logged and reset at each epoch's start, as in Keras."""
-        outputs = list(y_pred) if isinstance(y_pred, list | tuple) else [y_pred]
-        targets = list(y) if isinstance(y, list | tuple) else [y] * len(outputs)
-        total: Tensor | None = None
-        for out, target, loss_fn, weight in zip(
-            outputs, targets, self._losses_per_output, self._loss_weights, strict=False
-        ):
-            if loss_fn is not None and target is not None:
-                value = loss_fn(target, out, sample_weight=sample_weight) * weight
-                total = value if total is None else total + value
-        for penalty in self.losses:
-            total = penalty if total is None else total + penalty
-        if total is None:
-            raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
-        return total
-
-    @property
-    def overrides_compute_loss(self) -> bool:
-        """Whether the model's class overrides :meth:`compute_loss`."""
-        return _overrides(self, "compute_loss")
-
-    def _own_loss(
-        self, inputs: list[Tensor], targets: list[Any], outputs: list[Tensor], logits: list[bool],
-        weights: Any, training: bool,
-    ) -> Tensor:  # fmt: skip
-        """A step's loss from an overriding :meth:`compute_loss`, called as Keras's train and
-        test steps call it: ``compute_loss(x, y, y_pred, sample_weight, training=...)`` with
-        the batch and the outputs as the model takes and gives them."""
-        y_pred = [o.softmax() if is_logits else o
-                  for o, is_logits in zip(outputs, logits, strict=True)]  # fmt: skip
-        x = self._as_given(inputs, outputs=False)
-        y = None
-        if any(t is not None for t in targets):
-            y = self._as_given([None if t is None else constant_like(t, o)
-                                for t, o in zip(targets, y_pred, strict=True)])  # fmt: skip
-        own = type(self).compute_loss
-        options = {"training": training} if "training" in _parameters(own) else {}
-        total = self.compute_loss(x, y, self._as_given(y_pred), weights, **options)
-        if not isinstance(total, Tensor):
-            raise TypeError(
-                f"{type(self).__name__}.compute_loss must return the loss as a Tensor, got "
-                f"{type(total).__name__}"
-            )
-        return total
-
-    def _as_given(self, values: list[Any], outputs: bool = True) -> Any:
-        """A list of the model's outputs (or, with ``outputs=False``, its inputs) as the
-        model gives (takes) them: the one, or the list (a functional model: its structure)."""
-        return values[0] if len(values) == 1 else values
-
     def _update_metrics(
         self, total: Tensor, per_output: list, outputs: list, logits: list, targets: list,
         weights: Any,
@@ -515,6 +451,10 @@ class Model(Layer):
         added to the model's running metrics: nothing is read back, so a GPU step never waits
         for the host. A non-finite loss or gradient marks ``state.status`` (see
         :class:`autoconv.training.StepState`), and the optimizer then changes nothing."""
+        if _overrides(self, "train_step"):
+            self._step_logs = self._run_own_step("train_step", inputs, targets, weights)
+            state.done(len(inputs[0]))
+            return
         params = state.params
         self.optimizer.zero_grad(params)
         count = len(inputs[0])
@@ -553,6 +493,10 @@ class Model(Layer):
     def _test_batch(self, inputs: list[Any], targets: list[Any], weights: Any, state: Any) -> None:
         if len(inputs[0]) == 0:  # no share of a short last batch (autoconv.distributed)
             return
+        if _overrides(self, "test_step"):
+            self._step_logs = self._run_own_step("test_step", inputs, targets, weights)
+            state.done(len(inputs[0]))
+            return
         with no_grad():
             total, per_output, outputs, logits = self._loss(inputs, targets, weights, False, state)
             self._update_metrics(total, per_output, outputs, logits, targets, weights)
@@ -567,8 +511,11 @@ class Model(Layer):
         """The outputs for one batch: NumPy arrays, or with ``to_host=False`` the device's."""
         xp = namespace(self.device)
         with no_grad():
-            tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
-            out = self(tensors if len(tensors) > 1 else tensors[0], training=False)
+            if _overrides(self, "predict_step"):
+                out = self._run_own_step("predict_step", inputs, [], None)
+            else:
+                tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
+                out = self(tensors if len(tensors) > 1 else tensors[0], training=False)
         outs = out if isinstance(out, list | tuple) else [out]
         return [xp.to_numpy(o.data) if to_host else o.data for o in outs]
 
@@ -823,15 +770,6 @@ def _metrics_per_output(metrics: Any, names: list[str]) -> list[list[Any]]:
     if all(isinstance(m, list | tuple) for m in metrics) and len(metrics) == len(names):
         return [list(m) for m in metrics]
     return [list(metrics) for _ in names]  # the same metrics for every output
-
-
-def _overrides(model: Model, method: str) -> bool:
-    """Whether ``model``'s class overrides Keras's ``method`` (``compute_loss``, say)."""
-    return getattr(type(model), method) is not getattr(Model, method)
-
-
-def _parameters(function: Callable[..., Any]) -> Any:
-    return inspect.signature(function).parameters
 
 
 def _functional_arguments(args: tuple, kwargs: dict[str, Any]) -> bool:

@@ -1,0 +1,204 @@
+"""What a model's training steps are made of, as Keras 3's ``Trainer`` (keras/src/trainers/
+trainer.py and its PyTorch backend's train_step): ``compute_loss``, ``compute_metrics``,
+``train_step``, ``test_step``, ``predict_step``, each of which a model may override.
+
+``fit``, ``evaluate`` and ``predict`` run autoconv's own fused steps (replayed on the GPU) for
+a model that overrides none of them. A model that overrides ``compute_loss`` keeps those steps
+with its loss in place of the compiled one; one that overrides ``train_step`` (``test_step``,
+``predict_step``) has it called for each batch, with the batch's Tensors, as Keras's PyTorch
+backend calls it, and ``fit`` logs what it returns. In a ``train_step`` of your own, write what
+Keras's PyTorch guide writes, with autoconv's Tensors::
+
+    def train_step(self, data):
+        x, y = data
+        self.zero_grad()
+        y_pred = self(x, training=True)
+        loss = self.compute_loss(y=y, y_pred=y_pred)
+        loss.backward()
+        self.optimizer.apply([v.grad for v in self.trainable_weights], self.trainable_weights)
+        ...
+        return {m.name: m.result() for m in self.metrics}
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from autoconv.backends import namespace
+from autoconv.losses.functions import constant_like
+from autoconv.tensor import Tensor, no_grad
+
+STEPS = ("train_step", "test_step", "predict_step")
+
+
+class Trainer:
+    """Keras's overridable training steps (mixed into :class:`autoconv.Model`)."""
+
+    # ------------------------------------------------------------------ the loss
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Tensor:
+        """The loss a training step minimizes (Keras's): each output's compiled loss of
+        ``y`` and ``y_pred`` (the model's outputs on ``x``, as the model gives them) weighted
+        by ``loss_weights``, plus every penalty the model's layers and weights add
+        (``self.losses``). Override it to train with a loss of your own (a VAE's, say): ``fit``
+        and ``evaluate`` call yours with the batch, and ``compile`` then needs no loss. Metrics
+        held as attributes (``self.kl_tracker = metrics.Mean(...)``) and updated in it are
+        logged and reset at each epoch's start, as in Keras."""
+        outputs = list(y_pred) if isinstance(y_pred, list | tuple) else [y_pred]
+        targets = list(y) if isinstance(y, list | tuple) else [y] * len(outputs)
+        total: Tensor | None = None
+        for out, target, loss_fn, weight in zip(
+            outputs, targets, self._losses_per_output, self._loss_weights, strict=False
+        ):
+            if loss_fn is not None and target is not None:
+                value = loss_fn(target, out, sample_weight=sample_weight) * weight
+                total = value if total is None else total + value
+        for penalty in self.losses:
+            total = penalty if total is None else total + penalty
+        if total is None:
+            raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
+        return total
+
+    def compute_metrics(
+        self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None
+    ) -> dict[str, Any]:
+        """Update the compiled metrics with a batch (Keras's): each output's with its targets
+        and predictions, unweighted (as Keras's ``metrics``; ``sample_weight`` would weigh its
+        ``weighted_metrics``, which autoconv does not have); returns every metric's result
+        (:meth:`get_metrics_result`)."""
+        outputs = list(y_pred) if isinstance(y_pred, list | tuple) else [y_pred]
+        targets = list(y) if isinstance(y, list | tuple) else [y] * len(outputs)
+        for made, out, target in zip(self._compiled_metrics, outputs, targets, strict=False):
+            for metric in made if target is not None else []:
+                metric.update_state(target, out)
+        return self.get_metrics_result()
+
+    @property
+    def overrides_compute_loss(self) -> bool:
+        """Whether the model's class overrides :meth:`compute_loss`."""
+        return _overrides(self, "compute_loss")
+
+    @property
+    def own_steps(self) -> bool:
+        """Whether the model's class overrides ``train_step``, ``test_step`` or
+        ``predict_step`` (its batches then run through them)."""
+        return any(_overrides(self, step) for step in STEPS)
+
+    def _own_loss(
+        self, inputs: list[Tensor], targets: list[Any], outputs: list[Tensor], logits: list[bool],
+        weights: Any, training: bool,
+    ) -> Tensor:  # fmt: skip
+        """A step's loss from an overriding :meth:`compute_loss`, called as Keras's train and
+        test steps call it: ``compute_loss(x, y, y_pred, sample_weight, training=...)`` with
+        the batch and the outputs as the model takes and gives them."""
+        y_pred = [o.softmax() if is_logits else o
+                  for o, is_logits in zip(outputs, logits, strict=True)]  # fmt: skip
+        x, y, _ = self._given_batch(inputs, targets, None, like=y_pred)
+        total = self._compute_loss(x, y, self._as_given(y_pred), weights, training)
+        if not isinstance(total, Tensor):
+            raise TypeError(
+                f"{type(self).__name__}.compute_loss must return the loss as a Tensor, got "
+                f"{type(total).__name__}"
+            )
+        return total
+
+    def _compute_loss(self, x: Any, y: Any, y_pred: Any, sample_weight: Any, training: bool) -> Any:
+        """``compute_loss`` with ``training`` where the (overriding) method takes it, as
+        Keras's ``_compute_loss``."""
+        parameters = inspect.signature(type(self).compute_loss).parameters
+        options = {"training": training} if "training" in parameters else {}
+        return self.compute_loss(x, y, y_pred, sample_weight, **options)
+
+    def _as_given(self, values: list[Any], outputs: bool = True) -> Any:
+        """A list of the model's outputs (or, with ``outputs=False``, its inputs) as the
+        model gives (takes) them: the one, or the list (a functional model: its structure)."""
+        return values[0] if len(values) == 1 else values
+
+    def _given_batch(
+        self, inputs: list[Tensor], targets: list[Any], weights: Any, like: list[Tensor] | None
+    ) -> tuple[Any, Any, Any]:
+        """A batch of device arrays as Keras hands it to a step: (x, y, sample_weight) as the
+        model takes and gives them, Tensors (y of the outputs' dtype; None where absent)."""
+        x = self._as_given(inputs, outputs=False)
+        y = None
+        if any(t is not None for t in targets):
+            reference = like or [inputs[0]] * len(targets)
+            y = self._as_given([None if t is None else constant_like(t, r)
+                                for t, r in zip(targets, reference, strict=True)])  # fmt: skip
+        weight = None if weights is None else constant_like(weights, inputs[0])
+        return x, y, weight
+
+    # ------------------------------------------------------------------ the steps
+    def zero_grad(self) -> None:
+        """Clear the trainable weights' gradients (before a ``train_step``'s backward pass)."""
+        for weight in self.trainable_weights:
+            weight.grad = None
+
+    def train_step(self, data: Any) -> dict[str, Any]:
+        """One training step on ``data``, ``(x, y)`` or ``(x, y, sample_weight)`` (Keras's,
+        as its PyTorch backend writes it): the outputs, :meth:`compute_loss`, its gradients,
+        the optimizer's update, :meth:`compute_metrics`. Returns the metrics' results."""
+        x, y, sample_weight = _unpacked(data)
+        y_pred = self(x, training=True)
+        self.zero_grad()
+        loss = self._compute_loss(x, y, y_pred, sample_weight, True)
+        self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
+        loss.backward()
+        weights = self.trainable_weights
+        with no_grad():
+            self.optimizer.apply([w.grad for w in weights], weights)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def test_step(self, data: Any) -> dict[str, Any]:
+        """One evaluation step on ``data`` (Keras's): the outputs, the loss, the metrics."""
+        x, y, sample_weight = _unpacked(data)
+        with no_grad():
+            y_pred = self(x, training=False)
+            loss = self._compute_loss(x, y, y_pred, sample_weight, False)
+        self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def predict_step(self, data: Any) -> Any:
+        """The outputs for the inputs of ``data`` (Keras's)."""
+        x, _, _ = _unpacked(data)
+        with no_grad():
+            return self(x, training=False)
+
+    def _run_own_step(self, step: str, inputs: list[Any], targets: list[Any], weights: Any) -> Any:
+        """A batch of device arrays through an overriding step, as Keras calls it: ``data`` is
+        ``(x, y)``, ``(x, y, sample_weight)``, or ``(x,)`` without targets."""
+        xp = namespace(self.device)
+        tensors = [Tensor(xp.asarray(a, dtype=np.float32)) for a in inputs]
+        x, y, weight = self._given_batch(tensors, targets, weights, like=None)
+        data = (x, y, weight) if weight is not None else (x, y) if y is not None else (x,)
+        return getattr(self, step)(data)
+
+
+def _overrides(model: Any, method: str) -> bool:
+    """Whether ``model``'s class overrides Keras's ``method`` (``compute_loss``, say)."""
+    return getattr(type(model), method) is not getattr(Trainer, method)
+
+
+def _unpacked(data: Any) -> tuple[Any, Any, Any]:
+    """``(x, y, sample_weight)`` of ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
+    if isinstance(data, list | tuple) and 1 <= len(data) <= 3:
+        return (*data, *(None,) * (3 - len(data)))
+    return data, None, None
+
+
+def _batch_size(x: Any) -> int:
+    """The number of samples in a batch's inputs (a Tensor, or a list or dict of them)."""
+    if isinstance(x, dict):
+        x = next(iter(x.values()))
+    elif isinstance(x, list | tuple):
+        x = x[0]
+    return int(x.shape[0])

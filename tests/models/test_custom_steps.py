@@ -1,0 +1,160 @@
+"""Models that override ``train_step``, ``test_step`` or ``predict_step`` (Keras's "customizing
+what happens in fit()" guide, in its PyTorch backend's words) against real Keras 3.15 (its
+PyTorch backend, where installed): the logged losses and metrics and the weights after fit and
+evaluate; Keras's default steps called through ``super()`` giving what autoconv's own fused
+steps give; a step's returned logs in the history; and the same on the CUDA device (the
+simulator)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+from tests.layers.devices import fit_on_both_devices
+
+
+@pytest.fixture(scope="module")
+def keras():
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    return pytest.importorskip("keras")
+
+
+def _guide_model(lib: Any, no_grad: Any) -> Any:
+    """The guide's CustomModel: its own train_step and test_step, mae as a compiled metric."""
+
+    class CustomModel(lib.Model):
+        def train_step(self, data: Any) -> dict[str, Any]:
+            x, y = data
+            self.zero_grad()
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+            loss.backward()
+            trainable_weights = [v for v in self.trainable_weights]
+            gradients = [v.value.grad for v in trainable_weights]
+            with no_grad():
+                self.optimizer.apply(gradients, trainable_weights)
+            for metric in self.metrics:
+                if metric.name == "loss":
+                    metric.update_state(loss)
+                else:
+                    metric.update_state(y, y_pred)
+            return {m.name: m.result() for m in self.metrics}
+
+        def test_step(self, data: Any) -> dict[str, Any]:
+            x, y = data
+            y_pred = self(x, training=False)
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+            for metric in self.metrics:
+                if metric.name == "loss":
+                    metric.update_state(loss)
+                else:
+                    metric.update_state(y, y_pred)
+            return {m.name: m.result() for m in self.metrics}
+
+    inputs = lib.Input(shape=(3,))
+    hidden = lib.layers.Dense(4, activation="tanh")(inputs)
+    model = CustomModel(inputs, lib.layers.Dense(1)(hidden))
+    model.compile(optimizer=lib.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
+    model.set_weights([np.cos(np.arange(w.size) * 0.9 + i).reshape(w.shape) * 0.5
+                       for i, w in enumerate(model.get_weights())])  # fmt: skip
+    return model
+
+
+def _flat(logs: dict[str, Any]) -> dict[str, float]:
+    """Keras's logs with its compile_metrics dict opened."""
+    out = {}
+    for name, value in logs.items():
+        out |= _flat(value) if isinstance(value, dict) else {name: float(value)}
+    return out
+
+
+def test_the_guides_custom_steps_match_keras(keras):
+    import torch
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 3)).astype("float32"), rng.random((16, 1)).astype("float32")
+    runs = []
+    for lib, no_grad in ((ac, ac.no_grad), (keras, torch.no_grad)):
+        model = _guide_model(lib, no_grad)
+        history = model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0)
+        evaluated = model.evaluate(x, y, verbose=0, return_dict=True)
+        runs.append(({k: v for k, v in history.history.items()}, _flat(evaluated),
+                     model.get_weights()))  # fmt: skip
+    (ours, our_eval, our_weights), (theirs, their_eval, their_weights) = runs
+    for key in ("loss", "mae"):
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=2e-5, err_msg=key)
+        np.testing.assert_allclose(our_eval[key], their_eval[key], rtol=2e-5, err_msg=key)
+    for mine, keras_weight in zip(our_weights, their_weights, strict=True):
+        np.testing.assert_allclose(mine, keras_weight, rtol=2e-5, atol=1e-7)
+
+
+def _through_super(base: type) -> Any:
+    class Passing(base):
+        def train_step(self, data: Any) -> dict[str, Any]:
+            return super().train_step(data)
+
+        def test_step(self, data: Any) -> dict[str, Any]:
+            return super().test_step(data)
+
+        def predict_step(self, data: Any) -> Any:
+            return super().predict_step(data) * 2.0
+
+    return Passing
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kerass_default_steps_give_autoconvs_own(weighted):
+    """A model whose steps call Keras's defaults through super() trains as the plain model
+    that runs autoconv's fused steps."""
+    rng = np.random.default_rng(1)
+    x = rng.random((12, 3)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 12)]
+    weights = rng.random(12).astype("float32") if weighted else None
+    results = []
+    for model_class in (ac.Model, _through_super(ac.Model)):
+        inputs = ac.Input((3,))
+        model = model_class(inputs, ac.layers.Dense(3, activation="softmax")(inputs))
+        model.set_weights([np.full(w.shape, 0.1 * (i + 1)) for i, w in
+                           enumerate(model.get_weights())])  # fmt: skip
+        model.compile(ac.optimizers.Adam(0.05), "categorical_crossentropy", metrics=["accuracy"])
+        history = model.fit(x, y, sample_weight=weights, batch_size=4, epochs=2, shuffle=False,
+                            verbose=0, validation_data=(x, y)).history  # fmt: skip
+        results.append((history, model.predict(x, verbose=0), model.get_weights()))
+    (plain, plain_predictions, plain_weights), (passing, predictions, weights_after) = results
+    assert sorted(plain) == sorted(passing)
+    for key in plain:
+        np.testing.assert_allclose(passing[key], plain[key], rtol=1e-5, err_msg=key)
+    np.testing.assert_allclose(predictions, plain_predictions * 2.0, rtol=1e-5)
+    for mine, plain_weight in zip(weights_after, plain_weights, strict=True):
+        np.testing.assert_allclose(mine, plain_weight, rtol=1e-5, atol=1e-7)
+
+
+def test_a_steps_returned_logs_are_the_history():
+    class Counting(ac.Model):
+        def train_step(self, data: Any) -> dict[str, Any]:
+            logs = super().train_step(data)
+            return {**logs, "seen": float(len(data[0]))}
+
+    inputs = ac.Input((2,))
+    model = Counting(inputs, ac.layers.Dense(1)(inputs))
+    model.compile("sgd", "mse")
+    history = model.fit(np.ones((6, 2)), np.ones((6, 1)), batch_size=3, epochs=2, verbose=0)
+    assert history.history["seen"] == [3.0, 3.0]
+    assert len(history.history["loss"]) == 2
+
+
+def _device_model() -> Any:
+    model = _guide_model(ac, ac.no_grad)
+    return model
+
+
+@pytest.mark.cudasim
+def test_custom_steps_train_alike_on_the_gpu():
+    rng = np.random.default_rng(2)
+    x, y = rng.random((8, 3)).astype("float32"), rng.random((8, 1)).astype("float32")
+    fit_on_both_devices(_device_model, x, y, optimizer=None, loss="mse")

@@ -22,13 +22,15 @@ class RemoteFile:
     """One file of a dataset: its name, where it can be downloaded, its checksums.
 
     ``content_md5`` is the md5 of the decompressed bytes (the same for every gzip of the
-    data); ``file_md5`` the md5 of the file as published. Either one may be None.
+    data); ``file_md5`` the md5 of the file as published; ``file_sha256`` its sha256 (the
+    hash Keras publishes for its own copies). Any of them may be None.
     """
 
     name: str
     url: str | None
     content_md5: str | None = None
     file_md5: str | None = None
+    file_sha256: str | None = None
 
 
 def shipped_dir() -> Path | None:
@@ -70,13 +72,19 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def verify(path: Path, remote: RemoteFile) -> None:
     """Raise DatasetFileError unless ``path`` matches one of ``remote``'s checksums."""
     if remote.file_md5 is not None and md5(path.read_bytes()) == remote.file_md5:
         return
+    if remote.file_sha256 is not None and sha256(path.read_bytes()) == remote.file_sha256:
+        return
     if remote.content_md5 is not None and md5(read_bytes(path)) == remote.content_md5:
         return
-    if remote.file_md5 is None and remote.content_md5 is None:
+    if remote.file_md5 is None and remote.content_md5 is None and remote.file_sha256 is None:
         return
     raise DatasetFileError(
         f"{path}: checksum mismatch: the file is corrupted or not the expected "

@@ -18,10 +18,12 @@ from autoconv import (
     data,
     datasets,
     distributed,
+    dtype_policies,
     initializers,
     layers,
     losses,
     metrics,
+    mixed_precision,
     models,
     ops,
     optimizers,
@@ -33,6 +35,7 @@ from autoconv import (
     utils,
 )
 from autoconv.config import device_scope as device
+from autoconv.dtype_policies import DTypePolicy, FloatDTypePolicy
 from autoconv.initializers import Initializer
 from autoconv.layers import Input, InputLayer, InputSpec, Layer, Variable
 from autoconv.layers.symbolic import SymbolicTensor as KerasTensor
@@ -81,6 +84,8 @@ def version() -> str:
 
 
 __all__ = [
+    "DTypePolicy",
+    "FloatDTypePolicy",
     "Initializer",
     "Input",
     "InputLayer",
@@ -116,6 +121,7 @@ __all__ = [
     "depthwise_conv2d",
     "device",
     "distributed",
+    "dtype_policies",
     "exp",
     "flatten",
     "initializers",
@@ -130,6 +136,7 @@ __all__ = [
     "max_pool2d",
     "mean_squared_error",
     "metrics",
+    "mixed_precision",
     "models",
     "no_grad",
     "ops",

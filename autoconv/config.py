@@ -227,6 +227,22 @@ def max_steps_per_epoch() -> int | None:
     return _max_steps_per_epoch
 
 
+def set_dtype_policy(policy: object) -> None:
+    """Keras's global dtype policy ("float32" or "float64"; see
+    :mod:`autoconv.dtype_policies`): the layers' default float, as :func:`set_floatx`."""
+    from autoconv.dtype_policies import set_dtype_policy as set_policy
+
+    set_policy(policy)
+
+
+def dtype_policy() -> object:
+    """The global dtype policy (a :class:`autoconv.dtype_policies.DTypePolicy` of
+    :func:`floatx`)."""
+    from autoconv.dtype_policies import dtype_policy as policy
+
+    return policy()
+
+
 def _chosen() -> tuple[str, str]:
     global _setting
     if _setting is None:
@@ -243,6 +259,7 @@ __all__ = [
     "device_choice",
     "device_scope",
     "disable_interactive_logging",
+    "dtype_policy",
     "enable_interactive_logging",
     "epsilon",
     "floatx",
@@ -253,6 +270,7 @@ __all__ = [
     "max_epochs",
     "max_steps_per_epoch",
     "set_device",
+    "set_dtype_policy",
     "set_epsilon",
     "set_float32_matmul_precision",
     "set_floatx",

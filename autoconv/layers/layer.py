@@ -26,6 +26,7 @@ import numpy as np
 
 from autoconv import config, constraints, initializers, regularizers
 from autoconv.backends import array_device, namespace, release_work_arrays
+from autoconv.dtype_policies import DTypePolicy
 from autoconv.layers import serialization
 from autoconv.layers.calls import (
     _Calling,
@@ -349,6 +350,20 @@ class Layer:
     def compute_mask(self, inputs: Any, previous_mask: Any) -> Any:
         """The mask of the output (Keras's: the input's, passed on unchanged), 0/1 where kept."""
         return previous_mask
+
+    # ------------------------------------------------------------------ dtypes
+    @property
+    def dtype_policy(self) -> DTypePolicy:
+        """Keras's policy of the layer's dtype (float32 or float64: compute and weights)."""
+        return DTypePolicy(self.dtype)
+
+    @property
+    def compute_dtype(self) -> str:
+        return self.dtype
+
+    @property
+    def variable_dtype(self) -> str:
+        return self.dtype
 
     # ---------------------------------------------------------------- weights API
     @property

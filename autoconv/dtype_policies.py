@@ -1,0 +1,122 @@
+"""Dtype policies, as Keras 3's ``keras.dtype_policies`` and ``keras.mixed_precision``: the
+dtype a layer computes in and keeps its weights in. autoconv computes in float32 or float64,
+so its policies are those two; Keras's mixed-precision ("mixed_float16", "mixed_bfloat16"),
+half-precision and quantized policies are one clear error naming them.
+
+>>> DTypePolicy("float64")
+<DTypePolicy "float64">
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoconv import config
+
+__all__ = [
+    "DTypePolicy", "FloatDTypePolicy", "deserialize", "dtype_policy", "get", "serialize",
+    "set_dtype_policy",
+]  # fmt: skip
+
+# Keras's policies for quantized layers, which autoconv does not have
+KERAS_POLICIES_NOT_IMPLEMENTED = frozenset({
+    "AWQDTypePolicy", "DTypePolicyMap", "GPTQDTypePolicy", "Int4DTypePolicy",
+    "QuantizedDTypePolicy", "QuantizedFloat8DTypePolicy",
+})  # fmt: skip
+
+
+class DTypePolicy:
+    """A layer's dtype policy by name: "float32" or "float64" (both its compute and its
+    variable dtype); None is :func:`autoconv.config.floatx`."""
+
+    def __init__(self, name: str | None = None) -> None:
+        name = config.floatx() if name is None else name
+        if not isinstance(name, str):
+            raise TypeError(f"'name' must be a string, such as 'float32'. Received: name={name}")
+        if name not in ("float32", "float64"):
+            raise ValueError(
+                f"Dtype policy {name!r} is not supported by autoconv, which computes in float32 "
+                "or float64: no mixed precision, half precision or quantization"
+            )
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def compute_dtype(self) -> str:
+        return self._name
+
+    @property
+    def variable_dtype(self) -> str:
+        return self._name
+
+    @property
+    def quantization_mode(self) -> None:
+        return None
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self._name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> DTypePolicy:
+        return cls(**config)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DTypePolicy) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self._name)
+
+    def __repr__(self) -> str:
+        return f'<DTypePolicy "{self._name}">'
+
+
+FloatDTypePolicy = DTypePolicy  # Keras's name for a policy of one float dtype
+
+
+def serialize(policy: DTypePolicy) -> dict[str, Any]:
+    """Keras's entry for a policy: ``{"module": "keras", "class_name": "DTypePolicy", ...}``."""
+    return {"module": "keras", "class_name": "DTypePolicy", "config": policy.get_config(),
+            "registered_name": None}  # fmt: skip
+
+
+def deserialize(config: dict[str, Any]) -> DTypePolicy:
+    """A policy from Keras's entry (:func:`serialize`)."""
+    if not isinstance(config, dict) or "config" not in config:
+        raise ValueError(f"a dtype policy entry must be a dict with a 'config', got {config!r}")
+    return DTypePolicy.from_config(config["config"])
+
+
+def get(identifier: Any) -> DTypePolicy:
+    """A policy from a name, an entry, or a policy."""
+    if isinstance(identifier, DTypePolicy):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str):
+        return DTypePolicy(identifier)
+    raise ValueError(
+        f"Cannot interpret `dtype` argument. Expected a string or DTypePolicy, got {identifier!r}"
+    )
+
+
+def set_dtype_policy(policy: Any) -> None:
+    """Make ``policy`` (a name or a policy) the layers' default, as Keras's: autoconv's
+    default float (:func:`autoconv.config.set_floatx`)."""
+    config.set_floatx(get(policy).name)
+
+
+def dtype_policy() -> DTypePolicy:
+    """The layers' default policy (:func:`autoconv.config.floatx`'s)."""
+    return DTypePolicy(config.floatx())
+
+
+def __getattr__(name: str) -> Any:
+    if name in KERAS_POLICIES_NOT_IMPLEMENTED:
+        raise AttributeError(
+            f"keras.dtype_policies.{name} is not implemented by autoconv, which has no quantized "
+            "layers (its policies are float32 and float64)"
+        )
+    raise AttributeError(f"module 'autoconv.dtype_policies' has no attribute {name!r}")

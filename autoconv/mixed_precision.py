@@ -1,0 +1,28 @@
+"""``keras.mixed_precision``'s names: the global dtype policy (see
+:mod:`autoconv.dtype_policies`). autoconv computes in float32 or float64, so
+``set_global_policy("mixed_float16")`` is one clear error, and ``LossScaleOptimizer`` (loss
+scaling for half precision) is not needed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoconv.dtype_policies import DTypePolicy, dtype_policy, set_dtype_policy
+
+Policy = DTypePolicy
+global_policy = dtype_policy
+set_global_policy = set_dtype_policy
+
+__all__ = [
+    "DTypePolicy", "Policy", "dtype_policy", "global_policy", "set_dtype_policy",
+    "set_global_policy",
+]  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LossScaleOptimizer":
+        raise AttributeError(
+            "keras.mixed_precision.LossScaleOptimizer is not implemented by autoconv, which has "
+            "no half precision to scale losses for (it computes in float32 or float64)"
+        )
+    raise AttributeError(f"module 'autoconv.mixed_precision' has no attribute {name!r}")

@@ -1,0 +1,60 @@
+"""autoconv.dtype_policies and mixed_precision against Keras 3.15 (its PyTorch backend, where
+installed): the float32 and float64 policies, their reprs, configs and Keras entries, the
+global policy as the layers' default dtype, layers' dtype_policy; Keras's mixed, half and
+quantized policies one clear error naming them."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+from autoconv import config, dtype_policies, mixed_precision
+
+
+@pytest.fixture
+def floatx():
+    before = config.floatx()
+    yield
+    config.set_floatx(before)
+
+
+@pytest.mark.parametrize("name", ["float32", "float64"])
+def test_policies_match_kerass(name):
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    ours, theirs = ac.DTypePolicy(name), keras.DTypePolicy(name)
+    assert repr(ours) == repr(theirs) and ours.get_config() == theirs.get_config()
+    assert dtype_policies.serialize(ours) == keras.dtype_policies.serialize(theirs)
+    assert ours.compute_dtype == theirs.compute_dtype == theirs.variable_dtype == name
+    entry = keras.dtype_policies.serialize(theirs)
+    assert dtype_policies.deserialize(entry) == ours == dtype_policies.get(name)
+    layer, keras_layer = ac.layers.Dense(2, dtype=ours), keras.layers.Dense(2, dtype=theirs)
+    assert repr(layer.dtype_policy) == repr(keras_layer.dtype_policy)
+    assert layer.compute_dtype == keras_layer.compute_dtype == name
+
+
+def test_the_global_policy_is_the_layers_default(floatx):
+    mixed_precision.set_global_policy("float64")
+    assert config.dtype_policy() == ac.DTypePolicy("float64") == mixed_precision.global_policy()
+    assert ac.layers.Dense(2)(np.ones((1, 3))).dtype == np.float64
+    config.set_dtype_policy(ac.FloatDTypePolicy("float32"))
+    assert ac.layers.Dense(2).dtype == "float32"
+
+
+@pytest.mark.parametrize("name", ["mixed_float16", "mixed_bfloat16", "float16", "int8"])
+def test_other_policies_are_one_clear_error(name):
+    with pytest.raises(ValueError, match=f"Dtype policy '{name}' is not supported by autoconv"):
+        mixed_precision.set_global_policy(name)
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [(dtype_policies, "QuantizedDTypePolicy"), (mixed_precision, "LossScaleOptimizer")],
+)
+def test_kerass_other_names_say_why_they_are_missing(module, name):
+    with pytest.raises(AttributeError, match=f"{name} is not implemented by autoconv"):
+        getattr(module, name)

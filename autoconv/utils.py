@@ -22,6 +22,8 @@ from autoconv.config import (
 )
 from autoconv.data.directory import image_dataset_from_directory
 from autoconv.data.py_dataset import PyDataset, Sequence
+from autoconv.data.sequences import pad_sequences
+from autoconv.data.timeseries import timeseries_dataset_from_array
 from autoconv.dataset_utils import split_dataset
 from autoconv.file_utils import get_file
 from autoconv.layers import clear_session
@@ -66,6 +68,7 @@ __all__ = [
     "model_to_dot",
     "normalize",
     "pack_x_y_sample_weight",
+    "pad_sequences",
     "plot_model",
     "register_keras_serializable",
     "save_img",
@@ -73,6 +76,7 @@ __all__ = [
     "set_random_seed",
     "split_dataset",
     "standardize_dtype",
+    "timeseries_dataset_from_array",
     "to_categorical",
     "unpack_x_y_sample_weight",
 ]
@@ -82,7 +86,7 @@ __all__ = [
 # AttributeError.
 KERAS_UTILS_NOT_IMPLEMENTED = frozenset({
     "Config", "FeatureSpace", "audio_dataset_from_directory", "bounding_boxes", "legacy",
-    "pad_sequences", "text_dataset_from_directory", "timeseries_dataset_from_array",
+    "text_dataset_from_directory",
 })  # fmt: skip
 
 

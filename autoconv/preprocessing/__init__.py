@@ -1,7 +1,9 @@
-"""``keras.preprocessing``'s image helpers: ``autoconv.preprocessing.image.load_img`` and the
-rest, and ``image_dataset_from_directory``."""
+"""``keras.preprocessing``: the image helpers (``autoconv.preprocessing.image.load_img`` and
+the rest), ``sequence.pad_sequences``, ``image_dataset_from_directory`` and
+``timeseries_dataset_from_array``."""
 
 from autoconv.data.directory import image_dataset_from_directory
-from autoconv.preprocessing import image
+from autoconv.data.timeseries import timeseries_dataset_from_array
+from autoconv.preprocessing import image, sequence
 
-__all__ = ["image", "image_dataset_from_directory"]
+__all__ = ["image", "image_dataset_from_directory", "sequence", "timeseries_dataset_from_array"]

@@ -158,6 +158,9 @@ def build_for(model: Any, xs: list[np.ndarray]) -> None:
         shapes = [(None, *a.shape[1:]) for a in xs]
         model._maybe_build(shapes if len(shapes) > 1 else shapes[0], model.device)
     if model._graph() is None and getattr(model, "_traced_outputs", None) is None:
+        if not model.has_call:  # (a model whose own train_step is all it runs, as Keras's VAE)
+            model._traced_outputs = [None]
+            return
         outputs = model._predict_batch([a[:1] for a in xs])
         model._traced_outputs = [(None, *o.shape[1:]) for o in outputs]
 

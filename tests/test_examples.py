@@ -159,3 +159,18 @@ def test_the_vision_transformer_tutorial_checkpoints_and_reloads(tmp_path, monke
     assert "Patches per image: 16" in out and "Elements per patch: 48" in out
     assert re.search(r"^Test accuracy: \d+(\.\d+)?%$", out, re.MULTILINE)
     assert re.search(r"^Test top 5 accuracy: \d+(\.\d+)?%$", out, re.MULTILINE)
+
+
+def test_the_variational_autoencoder_trains_with_its_own_train_step(monkeypatch, capsys):
+    """keras-io's VAE: its train_step (in Keras's PyTorch-backend form) runs for each batch,
+    and the epoch lines show the three trackers it returns."""
+    monkeypatch.setattr(sys, "argv", ["vae.py", "--epochs", "2", "--samples", "256"])
+    ac.utils.set_random_seed(0)
+    names = runpy.run_path(str(EXAMPLES / "variational_autoencoder.py"), run_name="__main__")
+    history = names["history"].history
+    assert sorted(history) == ["kl_loss", "loss", "reconstruction_loss"]
+    assert history["loss"][1] < history["loss"][0]
+    np.testing.assert_allclose(
+        np.add(history["kl_loss"], history["reconstruction_loss"]), history["loss"], rtol=1e-4
+    )
+    assert "mean z of the first 1000 test digits" in capsys.readouterr().out

@@ -88,6 +88,12 @@ class Trainer:
         return _overrides(self, "compute_loss")
 
     @property
+    def has_call(self) -> bool:
+        """Whether the model can be called: its class defines ``call``, or it is built from
+        inputs and outputs (a model that only overrides ``train_step`` need not be)."""
+        return self._graph() is not None or "call" in _defined_below(type(self))
+
+    @property
     def own_steps(self) -> bool:
         """Whether the model's class overrides ``train_step``, ``test_step`` or
         ``predict_step`` (its batches then run through them)."""
@@ -175,17 +181,27 @@ class Trainer:
 
     def _run_own_step(self, step: str, inputs: list[Any], targets: list[Any], weights: Any) -> Any:
         """A batch of device arrays through an overriding step, as Keras calls it: ``data`` is
-        ``(x, y)``, ``(x, y, sample_weight)``, or ``(x,)`` without targets."""
+        ``(x, y)``, ``(x, y, sample_weight)``, or ``x`` alone without targets."""
         xp = namespace(self.device)
         tensors = [Tensor(xp.asarray(a, dtype=np.float32)) for a in inputs]
         x, y, weight = self._given_batch(tensors, targets, weights, like=None)
-        data = (x, y, weight) if weight is not None else (x, y) if y is not None else (x,)
+        data = (x, y, weight) if weight is not None else (x, y) if y is not None else x
         return getattr(self, step)(data)
 
 
 def _overrides(model: Any, method: str) -> bool:
     """Whether ``model``'s class overrides Keras's ``method`` (``compute_loss``, say)."""
     return getattr(type(model), method) is not getattr(Trainer, method)
+
+
+def _defined_below(cls: type) -> set[str]:
+    """The names the classes between ``cls`` and autoconv's own classes define."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("autoconv."):
+            break
+        names |= set(vars(klass))
+    return names
 
 
 def _unpacked(data: Any) -> tuple[Any, Any, Any]:

@@ -79,3 +79,11 @@ def distinct(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     """Values all at least 0.01 apart (no ties for max), in random order."""
     size = int(np.prod(shape))
     return (rng.permutation(size) * 0.01 - size * 0.005).reshape(shape)
+
+@pytest.fixture(scope="session")
+def keras():
+    """Real Keras 3 on its PyTorch backend, the reference the parity tests compare with, or
+    skip (Keras and PyTorch are test extras)."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    return pytest.importorskip("keras")

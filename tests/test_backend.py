@@ -5,7 +5,6 @@ epsilon (read by the losses when they run), image_data_format, names (get_uid), 
 from __future__ import annotations
 
 import itertools
-import os
 
 import numpy as np
 import pytest
@@ -18,12 +17,6 @@ from autoconv import backend, config, layers
 NARROWED = {"int64": "int32", "uint64": "uint32", "float64": "float32", "complex128": "complex64"}
 PROMOTED = [d for d in backend.ALLOWED_DTYPES if d not in (*backend.FLOAT8_TYPES, "string")]
 
-
-@pytest.fixture
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 @pytest.fixture(autouse=True)

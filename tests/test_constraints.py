@@ -26,11 +26,6 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}  # float32, summed in another order than Keras's
 
 
-@pytest.fixture(scope="module")
-def keras():
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
-
 
 @registration.register_keras_serializable("test_constraints")
 class Clip(constraints.Constraint):

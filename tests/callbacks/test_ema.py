@@ -5,7 +5,6 @@ device (the simulator); the error without ``use_ema``."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -13,13 +12,6 @@ import pytest
 
 import autoconv as ac
 from tests.layers.devices import fit_on_both_devices
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def _model(lib: Any) -> Any:

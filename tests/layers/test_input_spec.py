@@ -74,7 +74,7 @@ def test_a_list_of_specs_checks_each_input_and_their_count():
     layer = _layer(ac, {})
     layer.input_spec = [ac.layers.InputSpec(ndim=2), ac.layers.InputSpec(ndim=3)]
     layer([np.ones((2, 3)), np.ones((2, 3, 1))])
-    with pytest.raises(ValueError, match="Input 1 with name 'None' .* expected ndim=3"):
+    with pytest.raises(ValueError, match=r"Input 1 with name 'None' .* expected ndim=3"):
         layer([np.ones((2, 3)), np.ones((2, 3))])
     with pytest.raises(ValueError, match='Layer "checked" expects 2 input'):
         layer([np.ones((2, 3))])

@@ -7,7 +7,6 @@ device (the simulator)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -18,12 +17,6 @@ from tests.layers.devices import fit_on_both_devices
 
 F64 = "float64"
 
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def _penalized(lib: Any) -> Any:

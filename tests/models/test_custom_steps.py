@@ -7,7 +7,6 @@ simulator)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -17,11 +16,14 @@ import autoconv as ac
 from tests.layers.devices import fit_on_both_devices
 
 
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
+def _tracked(model: Any, loss: Any, y: Any, y_pred: Any) -> dict[str, Any]:
+    """The guide's end of both steps: every metric updated, their results returned."""
+    for metric in model.metrics:
+        if metric.name == "loss":
+            metric.update_state(loss)
+        else:
+            metric.update_state(y, y_pred)
+    return {m.name: m.result() for m in model.metrics}
 
 
 def _guide_model(lib: Any, no_grad: Any) -> Any:
@@ -38,23 +40,13 @@ def _guide_model(lib: Any, no_grad: Any) -> Any:
             gradients = [v.value.grad for v in trainable_weights]
             with no_grad():
                 self.optimizer.apply(gradients, trainable_weights)
-            for metric in self.metrics:
-                if metric.name == "loss":
-                    metric.update_state(loss)
-                else:
-                    metric.update_state(y, y_pred)
-            return {m.name: m.result() for m in self.metrics}
+            return _tracked(self, loss, y, y_pred)
 
         def test_step(self, data: Any) -> dict[str, Any]:
             x, y = data
             y_pred = self(x, training=False)
             loss = self.compute_loss(y=y, y_pred=y_pred)
-            for metric in self.metrics:
-                if metric.name == "loss":
-                    metric.update_state(loss)
-                else:
-                    metric.update_state(y, y_pred)
-            return {m.name: m.result() for m in self.metrics}
+            return _tracked(self, loss, y, y_pred)
 
     inputs = lib.Input(shape=(3,))
     hidden = lib.layers.Dense(4, activation="tanh")(inputs)

@@ -33,11 +33,6 @@ END = np.array(
 COORDINATES = RNG.uniform(-2, 8, (2, 3, 4))
 
 
-@pytest.fixture(scope="module")
-def keras():
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
-
 
 def channels_first(x: np.ndarray) -> np.ndarray:
     return np.moveaxis(x, -1, -3)

@@ -7,7 +7,6 @@ CPU."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -67,13 +66,6 @@ def case_id(case: tuple) -> str:
     name, _, kwargs = case
     return name + "".join(f"-{k}={v}" for k, v in kwargs.items())
 
-
-@pytest.fixture(scope="module")
-def keras():
-    """Real Keras 3 on its PyTorch backend, or skip."""
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 @pytest.mark.parametrize(("name", "args", "kwargs"), CASES, ids=map(case_id, CASES))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from autoconv import config
+from autoconv.naming import missing_names
 
 __all__ = [
     "DTypePolicy", "FloatDTypePolicy", "deserialize", "dtype_policy", "get", "serialize",
@@ -113,10 +114,7 @@ def dtype_policy() -> DTypePolicy:
     return DTypePolicy(config.floatx())
 
 
-def __getattr__(name: str) -> Any:
-    if name in KERAS_POLICIES_NOT_IMPLEMENTED:
-        raise AttributeError(
-            f"keras.dtype_policies.{name} is not implemented by autoconv, which has no quantized "
-            "layers (its policies are float32 and float64)"
-        )
-    raise AttributeError(f"module 'autoconv.dtype_policies' has no attribute {name!r}")
+__getattr__ = missing_names(
+    "dtype_policies", KERAS_POLICIES_NOT_IMPLEMENTED,
+    "which has no quantized layers (its policies are float32 and float64)",
+)  # fmt: skip

@@ -5,9 +5,8 @@ scaling for half precision) is not needed."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from autoconv.dtype_policies import DTypePolicy, dtype_policy, set_dtype_policy
+from autoconv.naming import missing_names
 
 Policy = DTypePolicy
 global_policy = dtype_policy
@@ -19,10 +18,8 @@ __all__ = [
 ]  # fmt: skip
 
 
-def __getattr__(name: str) -> Any:
-    if name == "LossScaleOptimizer":
-        raise AttributeError(
-            "keras.mixed_precision.LossScaleOptimizer is not implemented by autoconv, which has "
-            "no half precision to scale losses for (it computes in float32 or float64)"
-        )
-    raise AttributeError(f"module 'autoconv.mixed_precision' has no attribute {name!r}")
+__getattr__ = missing_names(
+    "mixed_precision",
+    frozenset({"LossScaleOptimizer"}),
+    "which has no half precision to scale losses for (it computes in float32 or float64)",
+)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import re
 import threading
+from typing import Any
 
 _name_uids: collections.defaultdict[str, int] = collections.defaultdict(int)
 _naming = threading.Lock()  # layers made in several threads at once get distinct names
@@ -40,3 +41,15 @@ def reset_names() -> None:
     """Number every prefix from the start again (``keras.utils.clear_session()``)."""
     with _naming:
         _name_uids.clear()
+
+
+def missing_names(module: str, names: frozenset[str], reason: str) -> Any:
+    """A module's ``__getattr__`` for the names Keras's ``keras.<module>`` has and autoconv's
+    does not: each an AttributeError saying so, and ``reason`` (why); other names Python's."""
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            raise AttributeError(f"keras.{module}.{name} is not implemented by autoconv, {reason}")
+        raise AttributeError(f"module 'autoconv.{module}' has no attribute {name!r}")
+
+    return __getattr__

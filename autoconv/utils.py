@@ -28,6 +28,7 @@ from autoconv.dataset_utils import split_dataset
 from autoconv.file_utils import get_file
 from autoconv.layers import clear_session
 from autoconv.layers.symbolic import SymbolicTensor
+from autoconv.naming import missing_names
 from autoconv.ops.engine import one_hot
 from autoconv.plot_model import model_to_dot, plot_model
 from autoconv.preprocessing.image import array_to_img, img_to_array, load_img, save_img
@@ -90,13 +91,11 @@ KERAS_UTILS_NOT_IMPLEMENTED = frozenset({
 })  # fmt: skip
 
 
-def __getattr__(name: str) -> Any:
-    if name in KERAS_UTILS_NOT_IMPLEMENTED:
-        raise AttributeError(
-            f"keras.utils.{name} is not implemented by autoconv, which implements Keras's "
-            "utilities for images and convolutional networks (see docs/keras.md for the list)"
-        )
-    raise AttributeError(f"module 'autoconv.utils' has no attribute {name!r}")
+__getattr__ = missing_names(
+    "utils", KERAS_UTILS_NOT_IMPLEMENTED,
+    "which implements Keras's utilities for images, sequences and convolutional networks (see "
+    "docs/keras.md for the list)",
+)  # fmt: skip
 
 
 def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:

@@ -14,8 +14,6 @@ warps), ``color_augmentation``, ``geometric_augmentation``, ``image_mixing`` and
 (None, 10)
 """
 
-from typing import Any
-
 from autoconv.layers.activations import (
     ELU,
     LeakyReLU,
@@ -214,6 +212,7 @@ from autoconv.layers.wrappers import (
     TimeDistributed,
     Wrapper,
 )
+from autoconv.naming import missing_names
 
 __all__ = [
     "ELU",
@@ -403,11 +402,8 @@ KERAS_LAYERS_NOT_IMPLEMENTED = frozenset({
 })  # fmt: skip
 
 
-def __getattr__(name: str) -> Any:
-    if name in KERAS_LAYERS_NOT_IMPLEMENTED:
-        raise AttributeError(
-            f"keras.layers.{name} is not implemented by autoconv, which implements Keras's "
-            "layers for images and sequences, not its text, audio and structured-data "
-            "preprocessing (see docs/keras.md for the list)"
-        )
-    raise AttributeError(f"module 'autoconv.layers' has no attribute {name!r}")
+__getattr__ = missing_names(
+    "layers", KERAS_LAYERS_NOT_IMPLEMENTED,
+    "which implements Keras's layers for images and sequences, not its text, audio and "
+    "structured-data preprocessing (see docs/keras.md for the list)",
+)  # fmt: skip

@@ -20,6 +20,7 @@ from autoconv.config import (
     enable_interactive_logging,
     is_interactive_logging_enabled,
 )
+from autoconv.config_dict import Config
 from autoconv.data.directory import image_dataset_from_directory
 from autoconv.data.py_dataset import PyDataset, Sequence
 from autoconv.data.sequences import pad_sequences
@@ -46,6 +47,7 @@ from autoconv.seeds import set_random_seed
 from autoconv.windows import MAX_SIZE, is_int
 
 __all__ = [
+    "Config",
     "CustomObjectScope",
     "Progbar",
     "PyDataset",
@@ -86,7 +88,7 @@ __all__ = [
 # for images, does not have: asking for one says so by name rather than with a bare
 # AttributeError.
 KERAS_UTILS_NOT_IMPLEMENTED = frozenset({
-    "Config", "FeatureSpace", "audio_dataset_from_directory", "bounding_boxes", "legacy",
+    "FeatureSpace", "audio_dataset_from_directory", "bounding_boxes", "legacy",
     "text_dataset_from_directory",
 })  # fmt: skip
 

@@ -80,6 +80,7 @@ def distinct(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     size = int(np.prod(shape))
     return (rng.permutation(size) * 0.01 - size * 0.005).reshape(shape)
 
+
 @pytest.fixture(scope="session")
 def keras():
     """Real Keras 3 on its PyTorch backend, the reference the parity tests compare with, or

@@ -18,7 +18,6 @@ NARROWED = {"int64": "int32", "uint64": "uint32", "float64": "float32", "complex
 PROMOTED = [d for d in backend.ALLOWED_DTYPES if d not in (*backend.FLOAT8_TYPES, "string")]
 
 
-
 @pytest.fixture(autouse=True)
 def keras_defaults(monkeypatch):
     """Each test starts from Keras's defaults and leaves them as they were."""

@@ -26,7 +26,6 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}  # float32, summed in another order than Keras's
 
 
-
 @registration.register_keras_serializable("test_constraints")
 class Clip(constraints.Constraint):
     """A user's constraint: every element into [-limit, limit]."""

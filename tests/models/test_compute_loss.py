@@ -18,7 +18,6 @@ from tests.layers.devices import fit_on_both_devices
 F64 = "float64"
 
 
-
 def _penalized(lib: Any) -> Any:
     class Penalized(lib.Model):
         def __init__(self) -> None:

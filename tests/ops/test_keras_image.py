@@ -33,7 +33,6 @@ END = np.array(
 COORDINATES = RNG.uniform(-2, 8, (2, 3, 4))
 
 
-
 def channels_first(x: np.ndarray) -> np.ndarray:
     return np.moveaxis(x, -1, -3)
 

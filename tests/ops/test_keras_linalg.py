@@ -17,7 +17,6 @@ from autoconv.testing import gradcheck
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
-
 TOLERANCE = {np.float32: {"rtol": 1e-5, "atol": 1e-5}, np.float64: {"rtol": 1e-10, "atol": 1e-10}}
 
 

@@ -67,7 +67,6 @@ def case_id(case: tuple) -> str:
     return name + "".join(f"-{k}={v}" for k, v in kwargs.items())
 
 
-
 @pytest.mark.parametrize(("name", "args", "kwargs"), CASES, ids=map(case_id, CASES))
 def test_values_and_gradients_match_keras(keras, name, args, kwargs):
     import torch

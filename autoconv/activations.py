@@ -17,13 +17,16 @@ from collections.abc import Callable
 from typing import Any
 
 from autoconv.ops import engine as ops
+from autoconv.ops import nn
 from autoconv.ops.base import as_tensor
 from autoconv.tensor import Tensor
 
 __all__ = [
-    "deserialize", "elu", "exponential", "gelu", "get", "hard_sigmoid", "hard_silu",
-    "hard_swish", "leaky_relu", "linear", "log_softmax", "mish", "relu", "relu6", "selu",
-    "serialize", "sigmoid", "silu", "softmax", "softplus", "softsign", "swish", "tanh",
+    "celu", "deserialize", "elu", "exponential", "gelu", "get", "glu", "hard_shrink",
+    "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh", "leaky_relu", "linear",
+    "log_sigmoid", "log_softmax", "mish", "relu", "relu6", "selu", "serialize", "sigmoid",
+    "silu", "soft_shrink", "softmax", "softplus", "softsign", "sparse_plus", "sparse_sigmoid",
+    "sparsemax", "squareplus", "swish", "tanh", "tanh_shrink", "threshold",
 ]  # fmt: skip
 
 
@@ -130,11 +133,76 @@ def log_softmax(x: Any, axis: int | tuple[int, ...] = -1) -> Tensor:
     return ops.log_softmax(x, axis)
 
 
+def celu(x: Any, alpha: float = 1.0) -> Tensor:
+    """x for x >= 0, alpha * (exp(x / alpha) - 1) below."""
+    return nn.celu(x, alpha)
+
+
+def glu(x: Any, axis: int = -1) -> Tensor:
+    """a * sigmoid(b) for x split into halves a, b along ``axis`` (whose size must be even):
+    that axis's size is halved."""
+    return nn.glu(x, axis)
+
+
+def hard_shrink(x: Any, threshold: float = 0.5) -> Tensor:
+    """x where |x| > threshold, 0 elsewhere."""
+    return nn.hard_shrink(x, threshold)
+
+
+def hard_tanh(x: Any) -> Tensor:
+    """x clipped to [-1, 1]."""
+    return nn.hard_tanh(x)
+
+
+def log_sigmoid(x: Any) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x)."""
+    return nn.log_sigmoid(x)
+
+
+def soft_shrink(x: Any, threshold: float = 0.5) -> Tensor:
+    """x - threshold above ``threshold``, x + threshold below -threshold, 0 between."""
+    return nn.soft_shrink(x, threshold)
+
+
+def sparse_plus(x: Any) -> Tensor:
+    """0 for x <= -1, x for x >= 1, (x + 1)**2 / 4 between."""
+    return nn.sparse_plus(x)
+
+
+def sparse_sigmoid(x: Any) -> Tensor:
+    """0 for x <= -1, 1 for x >= 1, (x + 1) / 2 between."""
+    return nn.sparse_sigmoid(x)
+
+
+def sparsemax(x: Any, axis: int = -1) -> Tensor:
+    """The projection of x onto the probability simplex along ``axis``: max(x - tau, 0), tau
+    such that it sums to 1 (Keras 3.15's own is wrong where more than one entry is kept; see
+    :func:`autoconv.ops.sparsemax`)."""
+    return nn.sparsemax(x, axis)
+
+
+def squareplus(x: Any, b: float = 4) -> Tensor:
+    """(x + sqrt(x**2 + b)) / 2."""
+    return nn.squareplus(x, b)
+
+
+def tanh_shrink(x: Any) -> Tensor:
+    """x - tanh(x)."""
+    return nn.tanh_shrink(x)
+
+
+def threshold(x: Any, threshold: float, default_value: float) -> Tensor:
+    """x where x > ``threshold``, ``default_value`` elsewhere."""
+    return nn.threshold(x, threshold, default_value)
+
+
 ALL_OBJECTS: dict[str, Callable[..., Tensor]] = {
     fn.__name__: fn
     for fn in (
-        relu, leaky_relu, relu6, softmax, elu, selu, softplus, softsign, silu, gelu, tanh,
-        sigmoid, exponential, hard_sigmoid, hard_silu, linear, mish, log_softmax,
+        relu, leaky_relu, relu6, softmax, celu, elu, selu, softplus, softsign, squareplus,
+        soft_shrink, sparse_plus, silu, gelu, glu, tanh, tanh_shrink, threshold, sigmoid,
+        sparse_sigmoid, exponential, hard_sigmoid, hard_silu, hard_tanh, hard_shrink, linear,
+        mish, log_softmax, log_sigmoid, sparsemax,
     )
 } | {"swish": silu, "hard_swish": hard_silu}  # fmt: skip
 

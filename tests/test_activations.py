@@ -5,20 +5,33 @@ PyTorch parity and CUDA parity are in tests/ops/test_core_ops.py's table."""
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
 
 import autoconv as ac
 from autoconv import activations, ops
+from autoconv.testing import gradcheck
 
-# Keras 3's keras.activations names (ALL_OBJECTS_DICT of keras/src/activations/__init__.py,
-# without crelu, which needs a concatenation autoconv does not have yet).
+
+def keras_or_skip():
+    """Keras 3 on its PyTorch backend, or the test is skipped."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    return pytest.importorskip("keras")
+
+
+# Keras 3.15's keras.activations names (ALL_OBJECTS_DICT of keras/src/activations/__init__.py).
 KERAS_NAMES = {
-    "relu", "leaky_relu", "relu6", "softmax", "elu", "selu", "softplus", "softsign", "silu",
-    "gelu", "tanh", "sigmoid", "exponential", "hard_sigmoid", "hard_silu", "linear", "mish",
-    "log_softmax", "swish", "hard_swish",
+    "relu", "leaky_relu", "relu6", "softmax", "celu", "elu", "selu", "softplus", "softsign",
+    "squareplus", "soft_shrink", "sparse_plus", "silu", "gelu", "glu", "tanh", "tanh_shrink",
+    "threshold", "sigmoid", "sparse_sigmoid", "exponential", "hard_sigmoid", "hard_silu",
+    "hard_tanh", "hard_shrink", "linear", "mish", "log_softmax", "log_sigmoid", "sparsemax",
+    "swish", "hard_swish",
 }  # fmt: skip
+# threshold has no defaults for its two arguments, in Keras too
+ARGUMENTS = {"threshold": {"threshold": 0.3, "default_value": -2.0}}
 
 
 def test_every_keras_name_is_known():
@@ -27,17 +40,25 @@ def test_every_keras_name_is_known():
         assert getattr(activations, name) is activations.get(name)
 
 
+def test_the_names_are_kerass():
+    keras_or_skip()
+    from keras.src.activations import ALL_OBJECTS_DICT
+
+    assert set(ALL_OBJECTS_DICT) == KERAS_NAMES
+
+
 @pytest.mark.parametrize("name", sorted(KERAS_NAMES))
 def test_each_takes_a_list_or_tensor_and_returns_a_tensor_with_a_gradient(name, rng):
     fn = activations.get(name)
-    x = rng.standard_normal((2, 3)).astype(np.float32)
-    assert isinstance(fn(x.tolist()), ac.Tensor)
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    assert isinstance(fn(x.tolist(), **ARGUMENTS.get(name, {})), ac.Tensor)
     t = ac.Tensor(x, requires_grad=True)
-    out = fn(t)
-    assert isinstance(out, ac.Tensor) and out.shape == (2, 3) and out.dtype == np.float32
+    out = fn(t, **ARGUMENTS.get(name, {}))
+    shape = (2, 2) if name == "glu" else (2, 4)
+    assert isinstance(out, ac.Tensor) and out.shape == shape and out.dtype == np.float32
     if name != "linear":
         out.sum().backward()
-        assert t.grad.shape == (2, 3) and np.isfinite(t.grad).all()
+        assert t.grad.shape == (2, 4) and np.isfinite(t.grad).all()
 
 
 def erf(values):
@@ -113,7 +134,7 @@ def test_get():
 
 
 def test_get_refuses_unknown_identifiers_and_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"'relux'.*known activations: elu, exponential, gelu"):
+    with pytest.raises(ValueError, match=r"'relux'.*known activations: celu, elu, exponential"):
         activations.get("relux")
     with pytest.raises(ValueError, match="Could not interpret activation function identifier"):
         activations.get(3)
@@ -156,3 +177,114 @@ def test_serialize_refuses_other_callables():
 
 def test_reachable_from_the_package():
     assert ac.activations is activations
+
+
+# The activations Keras 3.15 added to the first ones, with options: (name, kwargs, shape)
+NEW = [
+    ("celu", {}, (3, 4)),
+    ("celu", {"alpha": 0.5}, (2, 3, 2)),
+    ("glu", {}, (3, 4)),
+    ("glu", {"axis": 1}, (2, 4, 3)),
+    ("hard_shrink", {}, (3, 4)),
+    ("hard_shrink", {"threshold": 1.2}, (3, 4)),
+    ("hard_tanh", {}, (3, 4)),
+    ("log_sigmoid", {}, (3, 4)),
+    ("soft_shrink", {}, (3, 4)),
+    ("soft_shrink", {"threshold": 0.25}, (2, 3, 2)),
+    ("sparse_plus", {}, (3, 4)),
+    ("sparse_sigmoid", {}, (3, 4)),
+    ("sparsemax", {}, (3, 4)),
+    ("sparsemax", {"axis": 0}, (4, 3)),
+    ("squareplus", {}, (3, 4)),
+    ("squareplus", {"b": 1.5}, (3, 4)),
+    ("tanh_shrink", {}, (3, 4)),
+    ("threshold", {"threshold": 0.3, "default_value": -2.0}, (3, 4)),
+]
+NEW_NAMES = sorted({name for name, *_ in NEW})
+KINKS = np.array([-1.2, -1.0, -0.5, -0.25, 0.0, 0.25, 0.3, 0.5, 1.0, 1.2])
+
+
+def away_from_kinks(shape, rng):
+    """Values in [-2.5, 2.5] at least 0.05 from every kink of these activations."""
+    x = rng.uniform(-2.5, 2.5, shape)
+    near = np.abs(x[..., None] - KINKS).min(-1) < 0.05
+    return np.where(near, x + 0.1, x)
+
+
+def sparsemax_input(name, kwargs, shape, rng):
+    """For sparsemax, one entry of each slice 3 above the rest: Keras 3.15's sparsemax is
+    right only where it keeps a single entry (keras-team/keras#23425); the other activations
+    take the values as they are."""
+    x = away_from_kinks(shape, rng)
+    if name == "sparsemax":
+        axis = kwargs.get("axis", -1)
+        index = np.expand_dims(rng.integers(0, shape[axis], np.delete(shape, axis)), axis)
+        np.put_along_axis(x, index, 5.0 + rng.uniform(0, 0.5, index.shape), axis)
+    return x
+
+
+@pytest.mark.parametrize(("name", "kwargs", "shape"), NEW, ids=[n for n, *_ in NEW])
+def test_the_new_activations_values_and_gradients_are_kerass(name, kwargs, shape, rng):
+    import torch
+
+    keras = keras_or_skip()
+    x = sparsemax_input(name, kwargs, shape, rng)
+    mine = ac.Tensor(x, requires_grad=True)
+    out = getattr(activations, name)(mine, **kwargs)
+    upstream = rng.standard_normal(out.shape)
+    (out * upstream).sum().backward()
+    reference = torch.tensor(x, requires_grad=True)
+    expected = getattr(keras.activations, name)(reference, **kwargs)
+    (expected * torch.tensor(upstream)).sum().backward()
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(mine.grad, reference.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("name", "kwargs", "shape"), NEW, ids=[n for n, *_ in NEW])
+def test_the_new_activations_gradcheck(name, kwargs, shape, rng):
+    x = away_from_kinks(shape, rng)
+    assert gradcheck(lambda t: getattr(activations, name)(t, **kwargs), [x])
+
+
+def test_sparsemax_keeps_several_entries_where_they_are_close():
+    """The simplex projection itself, where Keras 3.15 is wrong: [0.1, 0.8, 0.9] keeps its
+    two largest, tau = (0.8 + 0.9 - 1) / 2."""
+    got = activations.sparsemax(np.array([[0.1, 0.8, 0.9]])).numpy()
+    np.testing.assert_allclose(got, [[0.0, 0.45, 0.55]], atol=1e-7)
+
+
+@pytest.mark.parametrize("name", NEW_NAMES)
+def test_the_new_activations_run_on_the_cuda_device_as_on_the_cpu(name, rng):
+    pytest.importorskip("numba_cuda")
+    x = sparsemax_input(name, {}, (2, 4), rng)
+    kwargs = ARGUMENTS.get(name, {})
+    results = []
+    for device in ("cpu", "cuda"):
+        t = ac.Tensor(x, requires_grad=True, device=device)
+        out = getattr(activations, name)(t, **kwargs)
+        (out * out).sum().backward()
+        results.append((out.numpy(), ac.Tensor(t.grad).numpy()))
+    for gpu, cpu in zip(results[1], results[0], strict=True):
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", [n for n in NEW_NAMES if n != "threshold"])
+def test_a_dense_layer_with_a_new_activation_travels_to_keras_and_back(tmp_path, name):
+    """Dense(..., activation=name) saved by each loads in the other with the same predictions
+    (threshold is left out: it needs arguments a name cannot carry, in Keras too; sparsemax's
+    predictions are autoconv's own, as Keras 3.15's are wrong where it keeps several entries)."""
+    keras = keras_or_skip()
+    x = np.random.default_rng(1).standard_normal((3, 5)).astype(np.float32)
+    ours = ac.Sequential([ac.layers.Input(shape=(5,)), ac.layers.Dense(4, activation=name)])
+    ours.set_weights([np.linspace(-1, 1, 20).reshape(5, 4), np.linspace(-0.3, 0.3, 4)])
+    assert ours.layers[-1].get_config()["activation"] == name
+    ours.save(tmp_path / "ours.keras")
+    theirs = keras.saving.load_model(tmp_path / "ours.keras")
+    expected = ours.predict(x, verbose=0)
+    if name != "sparsemax":
+        np.testing.assert_allclose(expected, theirs.predict(x, verbose=0), rtol=2e-5, atol=2e-6)
+    theirs.save(tmp_path / "theirs.keras")
+    back = ac.saving.load_model(tmp_path / "theirs.keras")
+    assert back.layers[-1].activation is getattr(activations, name)
+    np.testing.assert_allclose(back.predict(x, verbose=0), expected, rtol=2e-5, atol=2e-6)

@@ -30,9 +30,12 @@ from autoconv.losses.functions import (
     binary_focal_crossentropy,
     categorical_crossentropy,
     categorical_focal_crossentropy,
+    categorical_generalized_cross_entropy,
     categorical_hinge,
     check_probability_targets,
+    circle,
     cosine_similarity,
+    dice,
     hinge,
     huber,
     is_binary_or_sparse_categorical,
@@ -48,6 +51,7 @@ from autoconv.losses.functions import (
     squared_hinge,
     squeeze_or_expand_to_same_rank,
     to_snake_case,
+    tversky,
 )
 from autoconv.losses.loss import (
     REDUCTIONS,
@@ -63,8 +67,11 @@ from autoconv.losses.wrappers import (
     BinaryFocalCrossentropy,
     CategoricalCrossentropy,
     CategoricalFocalCrossentropy,
+    CategoricalGeneralizedCrossEntropy,
     CategoricalHinge,
+    Circle,
     CosineSimilarity,
+    Dice,
     Hinge,
     Huber,
     KLDivergence,
@@ -76,15 +83,17 @@ from autoconv.losses.wrappers import (
     Poisson,
     SparseCategoricalCrossentropy,
     SquaredHinge,
+    Tversky,
     with_logits,
 )
 
 # ------------------------------------------------------------------ lookup by name
 _CLASSES: tuple[type[Loss], ...] = (
     BinaryCrossentropy, BinaryFocalCrossentropy, CategoricalCrossentropy,
-    CategoricalFocalCrossentropy, CategoricalHinge, CosineSimilarity, Hinge, Huber,
-    KLDivergence, LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredError,
-    MeanSquaredLogarithmicError, Poisson, SparseCategoricalCrossentropy, SquaredHinge,
+    CategoricalFocalCrossentropy, CategoricalGeneralizedCrossEntropy, CategoricalHinge, Circle,
+    CosineSimilarity, Dice, Hinge, Huber, KLDivergence, LogCosh, MeanAbsoluteError,
+    MeanAbsolutePercentageError, MeanSquaredError, MeanSquaredLogarithmicError, Poisson,
+    SparseCategoricalCrossentropy, SquaredHinge, Tversky,
 )  # fmt: skip
 # Each function's name (and Keras's short aliases) -> the class that wraps it.
 _FUNCTION_CLASSES: dict[str, type[Loss]] = {
@@ -92,8 +101,11 @@ _FUNCTION_CLASSES: dict[str, type[Loss]] = {
     "binary_focal_crossentropy": BinaryFocalCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "categorical_generalized_cross_entropy": CategoricalGeneralizedCrossEntropy,
     "categorical_hinge": CategoricalHinge,
+    "circle": Circle,
     "cosine_similarity": CosineSimilarity,
+    "dice": Dice,
     "hinge": Hinge,
     "huber": Huber,
     "kl_divergence": KLDivergence,
@@ -105,6 +117,7 @@ _FUNCTION_CLASSES: dict[str, type[Loss]] = {
     "poisson": Poisson,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "squared_hinge": SquaredHinge,
+    "tversky": Tversky,
     **{alias: cls for cls, names in [
         (BinaryCrossentropy, ("bce", "BCE")), (KLDivergence, ("kld", "KLD")),
         (MeanAbsoluteError, ("mae", "MAE")), (MeanSquaredError, ("mse", "MSE")),
@@ -184,16 +197,18 @@ def resolve(identifier: Any, y_true: Any, y_pred: Any) -> Loss | None:
 
 __all__ = [
     "LOSSES", "REDUCTIONS", "BinaryCrossentropy", "BinaryFocalCrossentropy",
-    "CategoricalCrossentropy", "CategoricalFocalCrossentropy", "CategoricalHinge",
-    "CosineSimilarity", "Hinge", "Huber", "KLDivergence", "LogCosh", "Loss",
-    "LossFunctionWrapper", "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanSquaredError",
+    "CategoricalCrossentropy", "CategoricalFocalCrossentropy",
+    "CategoricalGeneralizedCrossEntropy", "CategoricalHinge", "Circle", "CosineSimilarity",
+    "Dice", "Hinge", "Huber", "KLDivergence", "LogCosh", "Loss", "LossFunctionWrapper",
+    "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanSquaredError",
     "MeanSquaredLogarithmicError", "Poisson", "SparseCategoricalCrossentropy", "SquaredHinge",
-    "apply_mask", "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
-    "categorical_focal_crossentropy", "categorical_hinge", "check_probability_targets",
-    "cosine_similarity", "deserialize", "get", "hinge", "huber",
+    "Tversky", "apply_mask", "binary_crossentropy", "binary_focal_crossentropy",
+    "categorical_crossentropy", "categorical_focal_crossentropy",
+    "categorical_generalized_cross_entropy", "categorical_hinge", "check_probability_targets",
+    "circle", "cosine_similarity", "deserialize", "dice", "get", "hinge", "huber",
     "is_binary_or_sparse_categorical", "kl_divergence", "log_cosh", "mean_absolute_error",
     "mean_absolute_percentage_error", "mean_squared_error", "mean_squared_logarithmic_error",
     "object_name", "poisson", "reduce_values", "reduce_weighted_values", "resolve", "serialize",
     "sparse_categorical_crossentropy", "squared_hinge", "squeeze_or_expand_to_same_rank",
-    "standardize_reduction", "to_snake_case", "with_logits",
+    "standardize_reduction", "to_snake_case", "tversky", "with_logits",
 ]  # fmt: skip

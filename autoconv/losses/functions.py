@@ -265,12 +265,14 @@ def categorical_crossentropy(
     return _crossentropy(smooth_categorical(y_true, label_smoothing), y_pred, from_logits, axis)
 
 
-def labels_of(y_true: Any, y_pred: Tensor, axis: int) -> Any:
+def labels_of(
+    y_true: Any, y_pred: Tensor, axis: int, op: str = "sparse_categorical_crossentropy"
+) -> Any:
     """Integer class labels as an array of shape y_pred.shape[:-1] (a trailing axis of 1 is
-    dropped), on the device they came from."""
+    dropped), on the device they came from; ``op`` names the loss in errors."""
     if axis not in (-1, y_pred.ndim - 1):
         raise ValueError(
-            f"sparse_categorical_crossentropy: only the last axis can be the class axis, got "
+            f"{op}: only the last axis can be the class axis, got "
             f"axis={axis} for y_pred of shape {y_pred.shape}"
         )
     labels = y_true.data if isinstance(y_true, Tensor) else y_true
@@ -279,7 +281,7 @@ def labels_of(y_true: Any, y_pred: Tensor, axis: int) -> Any:
         labels = labels.reshape(labels.shape[:-1])
     if labels.shape != y_pred.shape[:-1]:
         raise ValueError(
-            f"sparse_categorical_crossentropy: labels shape {labels.shape} does not match "
+            f"{op}: labels shape {labels.shape} does not match "
             f"y_pred shape {y_pred.shape} without its class axis"
         )
     return labels
@@ -378,6 +380,101 @@ def binary_focal_crossentropy(
     return ops.mean(focal, axis=axis)
 
 
+def _axes(axis: Any) -> Any:
+    """An axis or axes as the ops take them (a config's list of axes as a tuple)."""
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def dice(y_true: Any, y_pred: Any, axis: Any = None) -> Tensor:
+    """1 - 2 * sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + eps), the sums over
+    ``axis`` (an int, a tuple, or None: all axes, one value)."""
+    y_true, y_pred = _elementwise_pair("dice", y_true, y_pred)
+    axis = _axes(axis)
+    intersection = ops.sum(y_true * y_pred, axis=axis)
+    total = ops.sum(y_true, axis=axis) + ops.sum(y_pred, axis=axis)
+    return 1.0 - intersection * 2.0 / (total + epsilon())
+
+
+def tversky(
+    y_true: Any, y_pred: Any, alpha: float = 0.5, beta: float = 0.5, axis: Any = None
+) -> Tensor:
+    """1 - TP / (TP + alpha * sum(y_true * (1 - y_pred)) + beta * sum((1 - y_true) * y_pred)
+    + eps), TP = sum(y_true * y_pred), the sums over ``axis``: Keras's weighting (its alpha
+    weighs the missed targets); alpha = beta = 0.5 is :func:`dice`."""
+    y_true, y_pred = _elementwise_pair("tversky", y_true, y_pred)
+    axis = _axes(axis)
+    intersection = ops.sum(y_true * y_pred, axis=axis)
+    missed = ops.sum((1.0 - y_pred) * y_true, axis=axis)
+    extra = ops.sum(y_pred * (1.0 - y_true), axis=axis)
+    return 1.0 - intersection / (intersection + missed * alpha + extra * beta + epsilon())
+
+
+# Stands in for -inf in a masked log-sum-exp (exp of it minus a row's largest entry is 0).
+_EXCLUDED = -1e30
+
+
+def _masked_logsumexp(x: Tensor, mask: Any) -> tuple[Tensor, Any]:
+    """(log(sum(exp(x))) of each row of (N, M) ``x`` over the entries where the 0/1 array
+    ``mask`` is 1, the 0/1 column of rows with any). A row of none gives 0, not -inf, so
+    that nothing downstream is infinite; the gradient reaches the kept entries only."""
+    some = _as_float(mask.sum(axis=1, keepdims=True) > 0, x.dtype)
+    kept = x * constant_like(mask, x) + constant_like((mask - 1) * -_EXCLUDED, x)
+    top = constant_like(kept.data.max(axis=1, keepdims=True) * some, x)
+    sums = ops.sum(ops.exp(kept - top), axis=1, keepdims=True) + constant_like(1 - some, x)
+    return ops.log(sums) + top, some
+
+
+def circle(
+    y_true: Any, y_pred: Any, ref_labels: Any = None, ref_embeddings: Any = None,
+    remove_diagonal: bool = True, gamma: float = 80, margin: float = 0.4,
+) -> Tensor:  # fmt: skip
+    """The Circle loss (Sun et al., 2020) of (N, D) L2-normalized embeddings ``y_pred`` and
+    their (N,) or (N, 1) integer labels, against the (M, D) ``ref_embeddings`` labelled
+    ``ref_labels`` (y_pred and y_true by default): (N,), softplus(logsumexp over the positive
+    pairs + logsumexp over the negative ones) of the cosine distances d = max(1 - cos, 0)
+    scaled by ``gamma`` and weighted around ``margin``; 0 for a sample with no positive or no
+    negative pair. ``remove_diagonal`` leaves each sample out of its own positives."""
+    y_true, y_pred = loss_pair(y_true, y_pred)
+    ref_embeddings = y_pred if ref_embeddings is None else as_tensor(ref_embeddings)
+    ref_labels = y_true if ref_labels is None else constant_like(ref_labels, y_pred)
+    if y_pred.ndim != 2 or ref_embeddings.ndim != 2 or y_pred.shape[1] != ref_embeddings.shape[1]:
+        raise ValueError(
+            f"circle: y_pred and ref_embeddings must be (N, D) and (M, D) embeddings, got "
+            f"shapes {y_pred.shape} and {ref_embeddings.shape}"
+        )
+    if y_true.size != y_pred.shape[0] or ref_labels.size != ref_embeddings.shape[0]:
+        raise ValueError(
+            f"circle: one label per embedding is needed, got labels of shapes {y_true.shape} "
+            f"and {ref_labels.shape} for embeddings {y_pred.shape} and {ref_embeddings.shape}"
+        )
+    distances = ops.relu(1.0 - ops.matmul(y_pred, ops.transpose(ref_embeddings)))
+    same = y_true.data.reshape(-1, 1) == ref_labels.data.reshape(1, -1)
+    positive = _as_float(same, y_pred.dtype)
+    negative = 1 - positive
+    if remove_diagonal:
+        eye = np.eye(y_true.size, ref_labels.size)
+        positive = positive * constant_like(1 - eye, y_pred).data
+    pos_weights = ops.relu((distances + margin) * constant_like(positive, y_pred))
+    neg_weights = ops.relu((1.0 + margin - distances) * constant_like(negative, y_pred))
+    pos_loss, pos_some = _masked_logsumexp(pos_weights * (distances - margin) * gamma, positive)
+    neg_loss, neg_some = _masked_logsumexp(
+        neg_weights * (1.0 - margin - distances) * gamma, negative
+    )
+    both = constant_like(pos_some * neg_some, y_pred)
+    return (ops.softplus(pos_loss + neg_loss) * both).reshape((y_pred.shape[0],))
+
+
+def categorical_generalized_cross_entropy(y_true: Any, y_pred: Any, q: float) -> Tensor:
+    """(1 - p**q) / q for p the probability y_pred (N, ..., C) gives each sample's integer
+    label y_true (N, ...) or (N, ..., 1): (N, ...). Near q = 0 the cross-entropy, at q = 1
+    the mean absolute error (Zhang & Sabuncu, 2018)."""
+    y_pred = as_tensor(y_pred)
+    labels = labels_of(y_true, y_pred, -1, "categorical_generalized_cross_entropy")
+    target = constant_like(one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype), y_pred)
+    p = ops.sum(y_pred * target, axis=-1)
+    return (1.0 - p**q) / q
+
+
 # The functions a LossFunctionWrapper's config may name.
 FUNCTIONS: dict[str, Callable[..., Tensor]] = {
     fn.__name__: fn
@@ -386,7 +483,8 @@ FUNCTIONS: dict[str, Callable[..., Tensor]] = {
         categorical_focal_crossentropy, categorical_hinge, cosine_similarity, hinge, huber,
         kl_divergence, log_cosh, mean_absolute_error, mean_absolute_percentage_error,
         mean_squared_error, mean_squared_logarithmic_error, poisson,
-        sparse_categorical_crossentropy, squared_hinge,
+        sparse_categorical_crossentropy, squared_hinge, dice, tversky, circle,
+        categorical_generalized_cross_entropy,
     )
 }  # fmt: skip
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from autoconv.losses.functions import (
     categorical_crossentropy,
+    categorical_generalized_cross_entropy,
     constant_like,
     divide_no_nan,
     function,
@@ -135,7 +136,7 @@ class LossFunctionWrapper(Loss):
         super().__init__(name=name, reduction=reduction)
         self.fn = fn
         self._fn_kwargs = kwargs
-        self.sparse = fn is sparse_categorical_crossentropy
+        self.sparse = fn in (sparse_categorical_crossentropy, categorical_generalized_cross_entropy)
         self.probability_targets = fn is categorical_crossentropy
 
     def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:

@@ -11,10 +11,13 @@ from autoconv.losses.functions import (
     binary_focal_crossentropy,
     categorical_crossentropy,
     categorical_focal_crossentropy,
+    categorical_generalized_cross_entropy,
     categorical_hinge,
     check_probability_targets,
+    circle,
     constant_like,
     cosine_similarity,
+    dice,
     hinge,
     huber,
     kl_divergence,
@@ -31,6 +34,7 @@ from autoconv.losses.functions import (
     sparse_crossentropy,
     squared_hinge,
     squeeze_or_expand_to_same_rank,
+    tversky,
 )
 from autoconv.losses.loss import Loss, LossFunctionWrapper
 from autoconv.ops import engine as ops
@@ -170,6 +174,55 @@ class CategoricalFocalCrossentropy(LossFunctionWrapper):
         )  # fmt: skip
         self.alpha, self.gamma = alpha, gamma
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+
+
+class Dice(LossFunctionWrapper):
+    """:func:`dice` as a Loss (with ``axis`` None, one value for the whole batch)."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None):
+        super().__init__(dice, reduction, name, axis=axis)
+        self.axis = axis
+
+
+class Tversky(LossFunctionWrapper):
+    """:func:`tversky` as a Loss."""
+
+    def __init__(
+        self, alpha=0.5, beta=0.5, reduction="sum_over_batch_size", name="tversky", axis=None
+    ):
+        super().__init__(tversky, reduction, name, alpha=alpha, beta=beta, axis=axis)
+        self.alpha, self.beta, self.axis = alpha, beta, axis
+
+
+class Circle(LossFunctionWrapper):
+    """:func:`circle` as a Loss of a batch's embeddings against each other; the mean
+    reductions average over the samples whose loss is above 0 only, as Keras's do."""
+
+    def __init__(
+        self, gamma=80.0, margin=0.4, remove_diagonal=True, reduction="sum_over_batch_size",
+        name="circle",
+    ):  # fmt: skip
+        super().__init__(
+            circle, reduction, name, gamma=gamma, margin=margin, remove_diagonal=remove_diagonal
+        )
+        self.gamma, self.margin, self.remove_diagonal = gamma, margin, remove_diagonal
+
+    def call_with_mask(self, y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Any]:
+        values = self.call(y_true, y_pred)
+        return values, (values.data > 0).astype(values.dtype, copy=False)
+
+
+class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
+    """:func:`categorical_generalized_cross_entropy` as a Loss (of integer labels); ``q``
+    must lie in (0, 1)."""
+
+    def __init__(
+        self, q=0.5, reduction="sum_over_batch_size", name="categorical_generalized_cross_entropy"
+    ):
+        if not 0 < q < 1:
+            raise ValueError(f"q must be in the interval (0, 1). Received: q={q!r}")
+        super().__init__(categorical_generalized_cross_entropy, reduction, name, q=q)
+        self.q = q
 
 
 def _fused(loss: Loss, y_pred: Tensor, sample_weight: Any) -> bool:

@@ -1,6 +1,7 @@
 """Metrics over a confusion matrix at thresholds: the four counts (TruePositives ...),
-Precision, Recall and AUC (Keras's keras/src/metrics/confusion_metrics.py and
-metrics_utils.py)."""
+Precision, Recall, a rate at a constraint on another (PrecisionAtRecall, RecallAtPrecision,
+SensitivityAtSpecificity, SpecificityAtSensitivity) and AUC (Keras's
+keras/src/metrics/confusion_metrics.py and metrics_utils.py)."""
 
 from __future__ import annotations
 
@@ -212,6 +213,110 @@ class Recall(_Rate):
     """true positives / actual positives at each threshold (see :class:`Precision`)."""
 
     counts = ("true_positives", "false_negatives")
+
+
+class _AtConstraint(_Confusion):
+    """The best of one rate among the thresholds where another meets a constraint:
+    ``result()`` is the largest ``dependent`` rate at the thresholds whose ``constrained``
+    rate is at least ``value`` (0 if none), from the four counts at ``num_thresholds``
+    thresholds evenly spaced in [0, 1] (one: 0.5). ``class_id`` looks at one class of a
+    multi-class prediction. Subclasses name the two rates (``_rates``) and the argument."""
+
+    counts = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+    _direction = "up"
+    argument = ""
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if not 0 <= value <= 1:
+            raise ValueError(
+                f"Argument `{self.argument}` must be in the range [0, 1]. "
+                f"Received: {self.argument}={value}"
+            )
+        if num_thresholds <= 0:
+            raise ValueError(
+                "Argument `num_thresholds` must be an integer > 0. "
+                f"Received: num_thresholds={num_thresholds}"
+            )
+        inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        thresholds = [0.5] if num_thresholds == 1 else [0.0, *inner, 1.0]
+        super().__init__(thresholds, class_id=class_id, name=name, dtype=dtype)
+        self._evenly = num_thresholds > 1  # Keras counts by bucket for two thresholds too
+        self.value, self.num_thresholds = value, num_thresholds
+        setattr(self, self.argument, value)
+
+    @staticmethod
+    def _rates(tp: Any, fp: Any, tn: Any, fn: Any) -> tuple[Any, Any]:
+        """(the constrained rate, the dependent one) at each threshold."""
+        raise NotImplementedError
+
+    def result(self) -> Any:
+        constrained, dependent = self._rates(*(self._read(count) for count in self.counts))
+        feasible = np.where(constrained >= self.value, dependent, 0)
+        return np.max(feasible, initial=0).astype(self.dtype)[()]
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **Metric.get_config(self),
+            "class_id": self.class_id,
+            "num_thresholds": self.num_thresholds,
+            self.argument: self.value,
+        }
+
+
+class SensitivityAtSpecificity(_AtConstraint):
+    """The best sensitivity (recall) where the specificity is at least ``specificity``
+    (see :class:`_AtConstraint`)."""
+
+    argument = "specificity"
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+    @staticmethod
+    def _rates(tp, fp, tn, fn):
+        return _no_nan(tn, tn + fp), _no_nan(tp, tp + fn)
+
+
+class SpecificityAtSensitivity(_AtConstraint):
+    """The best specificity where the sensitivity (recall) is at least ``sensitivity``
+    (see :class:`_AtConstraint`)."""
+
+    argument = "sensitivity"
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+    @staticmethod
+    def _rates(tp, fp, tn, fn):
+        return _no_nan(tp, tp + fn), _no_nan(tn, tn + fp)
+
+
+class PrecisionAtRecall(_AtConstraint):
+    """The best precision where the recall is at least ``recall`` (see
+    :class:`_AtConstraint`)."""
+
+    argument = "recall"
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+    @staticmethod
+    def _rates(tp, fp, tn, fn):
+        return _no_nan(tp, tp + fn), _no_nan(tp, tp + fp)
+
+
+class RecallAtPrecision(_AtConstraint):
+    """The best recall where the precision is at least ``precision`` (see
+    :class:`_AtConstraint`)."""
+
+    argument = "precision"
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
+
+    @staticmethod
+    def _rates(tp, fp, tn, fn):
+        return _no_nan(tp, tp + fp), _no_nan(tp, tp + fn)
 
 
 class AUC(Metric):

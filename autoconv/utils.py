@@ -24,6 +24,7 @@ from autoconv.config_dict import Config
 from autoconv.data.directory import image_dataset_from_directory
 from autoconv.data.py_dataset import PyDataset, Sequence
 from autoconv.data.sequences import pad_sequences
+from autoconv.data.text_directory import text_dataset_from_directory
 from autoconv.data.timeseries import timeseries_dataset_from_array
 from autoconv.dataset_utils import split_dataset
 from autoconv.file_utils import get_file
@@ -79,6 +80,7 @@ __all__ = [
     "set_random_seed",
     "split_dataset",
     "standardize_dtype",
+    "text_dataset_from_directory",
     "timeseries_dataset_from_array",
     "to_categorical",
     "unpack_x_y_sample_weight",
@@ -89,7 +91,6 @@ __all__ = [
 # AttributeError.
 KERAS_UTILS_NOT_IMPLEMENTED = frozenset({
     "FeatureSpace", "audio_dataset_from_directory", "bounding_boxes", "legacy",
-    "text_dataset_from_directory",
 })  # fmt: skip
 
 

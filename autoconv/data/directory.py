@@ -250,6 +250,7 @@ def index_directory(
     seed: int | None = None,
     follow_links: bool = False,
     verbose: bool = True,
+    caller: str = "image_dataset_from_directory",
 ) -> tuple[list[str], Any, list[str] | None]:
     """(file_paths, labels, class_names) of the files of ``directory`` ending in ``formats``.
 
@@ -260,7 +261,7 @@ def index_directory(
     ones stay a list, and ``class_names`` are then their sorted distinct values as strings.
     """
     if not os.path.isdir(directory):
-        raise FileNotFoundError(f"image_dataset_from_directory: no such directory: {directory}")
+        raise FileNotFoundError(f"{caller}: no such directory: {directory}")
     if _is_inferred(labels):
         subdirs = []
         for subdir in sorted(os.listdir(directory)):

@@ -7,7 +7,9 @@ layers (``rnn_cells``, ``recurrent``, ``bidirectional``, ``conv_lstm``), ``wrapp
 (TimeDistributed, SpectralNormalization, Pipeline), ``preprocessing`` (rescaling, resizing,
 cropping) and the random image layers: ``augmentation`` (their base, flips and affine
 warps), ``color_augmentation``, ``geometric_augmentation``, ``image_mixing`` and
-``augmentation_policies`` (RandAugment, AugMix).
+``augmentation_policies`` (RandAugment, AugMix), and the structured-data and text layers:
+``encoding`` (CategoryEncoding, Discretization), ``index_lookup`` (StringLookup,
+IntegerLookup), ``text_vectorization`` and ``hashing`` (Hashing, HashedCrossing).
 
 >>> from autoconv import layers
 >>> layers.Dense(10, activation="softmax").compute_output_shape((None, 64))
@@ -81,6 +83,7 @@ from autoconv.layers.core import (
 )
 from autoconv.layers.einsum_dense import EinsumDense
 from autoconv.layers.embedding import Embedding
+from autoconv.layers.encoding import CategoryEncoding, Discretization
 from autoconv.layers.geometric_augmentation import (
     RandomElasticTransform,
     RandomErasing,
@@ -89,7 +92,9 @@ from autoconv.layers.geometric_augmentation import (
     RandomShear,
 )
 from autoconv.layers.grouped_query_attention import GroupQueryAttention
+from autoconv.layers.hashing import HashedCrossing, Hashing
 from autoconv.layers.image_mixing import CutMix, MixUp
+from autoconv.layers.index_lookup import IntegerLookup, StringLookup
 from autoconv.layers.input_layer import (
     Input,
     InputLayer,
@@ -188,6 +193,7 @@ from autoconv.layers.sample_normalization import (
     UnitNormalization,
 )
 from autoconv.layers.symbolic import SymbolicTensor
+from autoconv.layers.text_vectorization import TextVectorization
 from autoconv.layers.volumetric import (
     AveragePooling3D,
     AvgPool3D,
@@ -242,6 +248,7 @@ __all__ = [
     "AvgPool3D",
     "BatchNormalization",
     "Bidirectional",
+    "CategoryEncoding",
     "CenterCrop",
     "Concatenate",
     "Conv1D",
@@ -266,6 +273,7 @@ __all__ = [
     "Dense",
     "DepthwiseConv1D",
     "DepthwiseConv2D",
+    "Discretization",
     "Dot",
     "Dropout",
     "EinsumDense",
@@ -289,10 +297,13 @@ __all__ = [
     "GlobalMaxPooling3D",
     "GroupNormalization",
     "GroupQueryAttention",
+    "HashedCrossing",
+    "Hashing",
     "Identity",
     "Input",
     "InputLayer",
     "InputSpec",
+    "IntegerLookup",
     "LSTMCell",
     "Lambda",
     "Layer",
@@ -355,8 +366,10 @@ __all__ = [
     "SpatialDropout3D",
     "SpectralNormalization",
     "StackedRNNCells",
+    "StringLookup",
     "Subtract",
     "SymbolicTensor",
+    "TextVectorization",
     "TimeDistributed",
     "UnitNormalization",
     "UpSampling1D",
@@ -390,20 +403,18 @@ def deserialize(config: dict) -> Layer:
     return cls.from_config(arguments)
 
 
-# Keras 3's layers that autoconv does not have (text, audio and structured-data preprocessing,
-# masking, other frameworks' wrappers, ...): asking for one says so by name rather than with a
+# Keras 3's layers that autoconv does not have (audio preprocessing, other frameworks'
+# wrappers, ...): asking for one says so by name rather than with a
 # bare AttributeError.
 KERAS_LAYERS_NOT_IMPLEMENTED = frozenset({
-    "CategoryEncoding", "ContrastLimitedAdaptiveHistogramEqualization",
-    "Discretization", "FlaxLayer", "HashedCrossing", "Hashing",
-    "IntegerLookup", "JaxLayer", "MaxNumBoundingBoxes", "MelSpectrogram",
-    "ReversibleEmbedding", "STFTSpectrogram",
-    "StringLookup", "TFSMLayer", "TextVectorization", "TorchModuleWrapper",
+    "ContrastLimitedAdaptiveHistogramEqualization", "FlaxLayer", "JaxLayer",
+    "MaxNumBoundingBoxes", "MelSpectrogram", "ReversibleEmbedding", "STFTSpectrogram",
+    "TFSMLayer", "TorchModuleWrapper",
 })  # fmt: skip
 
 
 __getattr__ = missing_names(
     "layers", KERAS_LAYERS_NOT_IMPLEMENTED,
-    "which implements Keras's layers for images and sequences, not its text, audio and "
-    "structured-data preprocessing (see docs/keras.md for the list)",
+    "which implements Keras's layers for images, sequences, text and structured data, not its "
+    "audio preprocessing or other frameworks' wrappers (see docs/keras.md for the list)",
 )  # fmt: skip

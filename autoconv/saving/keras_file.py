@@ -3,7 +3,9 @@
 A ``.keras`` file is a zip archive of ``metadata.json`` (the Keras version the format is
 Keras 3.15's, the date; autoconv adds what it keeps beside the model, the class names of
 ``autoconv train FOLDER``), ``config.json`` (the model's Keras object entry, its compile
-config inside) and ``model.weights.h5`` (the state, :mod:`autoconv.saving.h5_state`); a
+config inside), ``model.weights.h5`` (the state, :mod:`autoconv.saving.h5_state`) and
+``assets/`` (what layers write with Keras's ``save_assets(dir)`` hook, a lookup layer's
+``vocabulary.txt``, under the layer's path in the state: ``assets/layers/integer_lookup/``); a
 ``.weights.h5`` file is that HDF5 file alone. autoconv writes them as Keras does (entries
 stored, not compressed), so Keras loads them; and it reads Keras's.
 
@@ -12,8 +14,10 @@ entry that expands more than :data:`MAX_EXPANSION` times what it stores past
 :data:`EXPANSION_FLOOR` bytes, no config over :data:`MAX_CONFIG_BYTES`), the JSON, every class
 the config names (autoconv's own layers, or a user's registered ones: nothing is imported),
 the architecture's weights against what the weights file stores (:func:`files.weight_budget`),
-then every weight (:func:`h5_state.read`). Any problem is one ModelFileError naming the file;
-the model is returned whole or not at all, and ``load_weights`` changes all weights or none.
+then every weight (:func:`h5_state.read`), then the assets (plain file names, at most
+:data:`MAX_ASSETS_BYTES` together) each layer's ``load_assets`` reads from a temporary
+folder. Any problem is one ModelFileError naming the file; the model is returned whole or not
+at all, and ``load_weights`` changes all weights or none.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import datetime
 import io
 import json
 import os
+import re
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +49,9 @@ KERAS_VERSION = "3.15.1"  # the Keras whose format autoconv writes (and reads)
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
 MAX_CONFIG_BYTES = 64 * 2**20
 EXPANSION_FLOOR, MAX_EXPANSION = 2**28, 100
+ASSETS = "assets"
+MAX_ASSETS_BYTES = 256 * 2**20
+ASSET_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # a file a layer writes (no folders, no "..")
 
 
 # ------------------------------------------------------------------------------ writing
@@ -56,12 +65,15 @@ def save_model(model: Any, path: Path, overwrite: bool) -> None:
     if model.class_names is not None:
         metadata["autoconv"] = {"class_names": list(model.class_names)}
     weights = _h5_bytes(model)
+    assets = _assets(model)
 
     def write(f: IO[bytes]) -> None:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as archive:
             archive.writestr(METADATA, json.dumps(metadata))
             archive.writestr(CONFIG, config)
             archive.writestr(WEIGHTS, weights)
+            for name, data in assets.items():
+                archive.writestr(name, data)
 
     write_atomically(path, write, overwrite)
 
@@ -70,6 +82,52 @@ def save_weights(model: Any, path: Path, overwrite: bool) -> None:
     """Write ``model``'s weights (and optimizer state) as Keras's ``.weights.h5`` file."""
     weights = _h5_bytes(model)
     write_atomically(path, lambda f: f.write(weights), overwrite)
+
+
+def _assets(model: Any) -> dict[str, bytes]:
+    """``{archive name: bytes}`` of what each layer's ``save_assets(dir)`` writes, under
+    ``assets/<its path in the state>/``, as Keras's saving_lib. A layer with state of its own
+    beyond its weights (a "tf_idf" lookup's ``idf_weights``) is refused: the state file holds
+    weights only."""
+    assets: dict[str, bytes] = {}
+    for path, layer in h5_state.saveables(model):
+        own: dict[str, Any] = {}
+        if hasattr(layer, "save_own_variables"):
+            layer.save_own_variables(own)
+        if own:
+            raise ValueError(
+                f"save: layer {layer.name} ({type(layer).__name__}) keeps {sorted(own)} beside "
+                "its weights, which autoconv's files do not hold (a lookup's output_mode='tf_idf')"
+            )
+        if not hasattr(layer, "save_assets"):
+            continue
+        with tempfile.TemporaryDirectory() as folder:
+            layer.save_assets(folder)
+            for name in sorted(os.listdir(folder)):
+                with open(os.path.join(folder, name), "rb") as f:
+                    assets["/".join(p for p in (ASSETS, path, name) if p)] = f.read()
+    return assets
+
+
+def _load_assets(model: Any, archive: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo]) -> None:
+    """Hand each layer with Keras's ``load_assets(dir)`` a temporary folder of its files from
+    ``assets/<its path>/`` (plain names only; :data:`MAX_ASSETS_BYTES` at most in all)."""
+    budget = MAX_ASSETS_BYTES
+    for path, layer in h5_state.saveables(model):
+        if not hasattr(layer, "load_assets"):
+            continue
+        prefix = "/".join(p for p in (ASSETS, path) if p) + "/"
+        mine = {n[len(prefix) :]: e for n, e in entries.items() if n.startswith(prefix)}
+        files = {name: e for name, e in mine.items() if "/" not in name and not e.is_dir()}
+        with tempfile.TemporaryDirectory() as folder:
+            for name, entry in files.items():
+                if not ASSET_NAME.fullmatch(name) or name in (".", ".."):
+                    raise ValueError(f"its asset {entry.filename!r} is not a plain file name")
+                data = _read(archive, entry, budget)
+                budget -= len(data)
+                with open(os.path.join(folder, name), "wb") as f:
+                    f.write(data)
+            layer.load_assets(folder)
 
 
 def _h5_bytes(model: Any) -> bytes:
@@ -102,18 +160,19 @@ def load_model(path: Path, custom_objects: dict | None, compile: bool, safe_mode
                 else {}
             )
             weights = _read(archive, entries[WEIGHTS], None) if WEIGHTS in entries else None
-        checked_dict(config, "config.json")
-        if weights is None:
-            raise ValueError(f"it has no {WEIGHTS}")
-        with h5py.File(io.BytesIO(weights), "r") as h5:
-            with weight_budget(h5_state.dataset_sizes(h5)):
-                model = deserialize(_without_compile(config), custom_objects, safe_mode)
-            _check_model(model)
-            pairs = h5_state.read(h5, model)
-            compile_config = config.get("compile_config") if compile else None
-            if compile_config:
-                model.compile_from_config(compile_config)
-            optimizer_state = h5_state.read_optimizer(h5, model) if compile_config else None
+            checked_dict(config, "config.json")
+            if weights is None:
+                raise ValueError(f"it has no {WEIGHTS}")
+            with h5py.File(io.BytesIO(weights), "r") as h5:
+                with weight_budget(h5_state.dataset_sizes(h5)):
+                    model = deserialize(_without_compile(config), custom_objects, safe_mode)
+                _check_model(model)
+                pairs = h5_state.read(h5, model)
+                compile_config = config.get("compile_config") if compile else None
+                if compile_config:
+                    model.compile_from_config(compile_config)
+                optimizer_state = h5_state.read_optimizer(h5, model) if compile_config else None
+            _load_assets(model, archive, entries)
         h5_state.assign(model, pairs, optimizer_state)
         names = checked_dict(metadata, "metadata.json").get("autoconv", {}).get("class_names")
         if names is not None:
@@ -151,7 +210,7 @@ def load_weights(model: Any, path: Path) -> None:
 
 def _checked_entries(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     """The archive's entries by name, after checking each: a name Keras writes (or an
-    ``assets/`` file, which autoconv does not read), once, not encrypted, stored or deflated
+    ``assets/`` file, read by the layers that wrote them), once, not encrypted, stored or deflated
     (as Python's zipfile writes them), and not expanding far beyond what it stores."""
     entries: dict[str, zipfile.ZipInfo] = {}
     for entry in archive.infolist():

@@ -228,6 +228,13 @@ LAYERS: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
      (3, 2)),
     ("Embedding", {"input_dim": 5, "output_dim": 2, "embeddings_constraint": "unit_norm"}, (3,)),
     ("PReLU", {"alpha_constraint": "non_neg"}, (4,)),
+    ("CategoryEncoding", {"num_tokens": 4, "output_mode": "one_hot"}, (1,)),
+    ("CategoryEncoding", {"num_tokens": 3}, (2,)),
+    ("CategoryEncoding", {"num_tokens": 5, "output_mode": "count"}, (3,)),
+    ("Discretization", {"bin_boundaries": [0.25, 0.5, 0.75]}, (4,)),
+    ("Discretization", {"bin_boundaries": [0.3, 0.6], "output_mode": "one_hot", "epsilon": 0.05},
+     (1,)),
+    ("Discretization", {"bin_boundaries": [0.5], "output_mode": "count"}, (3,)),
 ]  # fmt: skip
 MERGING = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
 

@@ -381,14 +381,23 @@ def paths_and_labels_to_dataset(
     seed: int | None,
 ) -> Dataset:
     """Keras's pipeline: the files shuffled through a buffer each pass, decoded on a thread
-    pool, batched, prefetched. It shuffles and batches the files' indices and decodes a
-    batch per task: the same elements as Keras's per-image map, with less overhead."""
+    pool, batched, prefetched (see :func:`files_dataset`)."""
     files = ImageFiles(
         np.array(paths),
         encode_labels(labels, label_mode, num_classes) if label_mode else None,
         loader,
     )
-    ds = Dataset.from_tensor_slices(np.arange(len(paths)))
+    return files_dataset(files, len(paths), batch_size, shuffle_buffer_size, seed)
+
+
+def files_dataset(
+    files: Any, count: int, batch_size: int | None, shuffle_buffer_size: int | None, seed: Any
+) -> Dataset:
+    """The ``count`` files of ``files`` (with ``one(index)`` and ``batch(indices)`` readers)
+    as Keras's pipelines read them: shuffled through a buffer each pass, read on a thread
+    pool, batched, prefetched. It shuffles and batches the files' indices and reads a batch
+    per task: the same elements as Keras's per-file map, with less overhead."""
+    ds = Dataset.from_tensor_slices(np.arange(count))
     if shuffle_buffer_size:
         ds = ds.shuffle(shuffle_buffer_size, seed=seed)
     if batch_size is None:

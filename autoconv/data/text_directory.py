@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from autoconv.data.dataset import AUTOTUNE, Dataset
+from autoconv.data.dataset import Dataset
 from autoconv.data.directory import (
     _is_inferred,
     check_validation_split_arg,
     encode_labels,
+    files_dataset,
     get_training_or_validation_split,
     index_directory,
 )
@@ -99,14 +100,7 @@ def text_dataset_from_directory(
             encode_labels(subset_labels, label_mode, num_classes) if label_mode else None,
             max_length,
         )
-        dataset = Dataset.from_tensor_slices(np.arange(len(paths)))
-        if shuffled:
-            dataset = dataset.shuffle(buffer, seed=seed)
-        if batch_size is None:
-            dataset = dataset.map(files.one, num_parallel_calls=AUTOTUNE)
-        else:
-            dataset = dataset.batch(batch_size).map(files.batch, num_parallel_calls=AUTOTUNE)
-        dataset = dataset.prefetch(AUTOTUNE)
+        dataset = files_dataset(files, len(paths), batch_size, buffer if shuffled else None, seed)
         dataset.class_names = class_names
         dataset.file_paths = paths
         return dataset

@@ -11,12 +11,15 @@ from autoconv.applications import (
     densenet,
     efficientnet,
     imagenet_utils,
+    inception_v3,
+    mobilenet,
     mobilenet_v2,
     mobilenet_v3,
     resnet,
     resnet50,
     resnet_v2,
     vgg16,
+    vgg19,
     xception,
 )
 from autoconv.applications.densenet import DenseNet121, DenseNet169, DenseNet201
@@ -30,15 +33,19 @@ from autoconv.applications.efficientnet import (
     EfficientNetB6,
     EfficientNetB7,
 )
+from autoconv.applications.inception_v3 import InceptionV3
+from autoconv.applications.mobilenet import MobileNet
 from autoconv.applications.mobilenet_v2 import MobileNetV2
 from autoconv.applications.mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
 from autoconv.applications.resnet import ResNet50, ResNet101, ResNet152
 from autoconv.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
 from autoconv.applications.vgg16 import VGG16
+from autoconv.applications.vgg19 import VGG19
 from autoconv.applications.xception import Xception
 
 __all__ = [
     "VGG16",
+    "VGG19",
     "DenseNet121",
     "DenseNet169",
     "DenseNet201",
@@ -50,6 +57,8 @@ __all__ = [
     "EfficientNetB5",
     "EfficientNetB6",
     "EfficientNetB7",
+    "InceptionV3",
+    "MobileNet",
     "MobileNetV2",
     "MobileNetV3Large",
     "MobileNetV3Small",
@@ -63,11 +72,14 @@ __all__ = [
     "densenet",
     "efficientnet",
     "imagenet_utils",
+    "inception_v3",
+    "mobilenet",
     "mobilenet_v2",
     "mobilenet_v3",
     "resnet",
     "resnet50",
     "resnet_v2",
     "vgg16",
+    "vgg19",
     "xception",
 ]

@@ -113,8 +113,9 @@ def make_model(
     """The functional model from the image input (or the inputs ``input_tensor`` comes from)
     to ``outputs``, with its weights: ``"imagenet"`` the file at URL ``origin`` (fetched into
     Keras's cache, checked against ``file_hash``), a path that file, None the initial ones."""
-    inputs = source_inputs(input_tensor) if input_tensor is not None else img_input
-    model = Model(inputs, outputs, name=name)
+    inputs = source_inputs(input_tensor) if input_tensor is not None else [img_input]
+    # one input as the tensor itself, as Keras's: the model's input_shape is then its shape
+    model = Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=name)
     if weights == "imagenet":
         if origin is None:
             raise ValueError(f"{name}: Keras publishes no ImageNet weights for this model")

@@ -40,10 +40,41 @@ def VGG16(
     or without the top to features (N, h, w, 512) (or (N, 512) with ``pooling`` "avg" or
     "max"). ``weights``: ``"imagenet"`` (Keras's published weights), a weights file's path, or
     None (random)."""
+    return vgg(
+        BLOCKS,
+        BASE_WEIGHTS_PATH,
+        WEIGHTS,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+    )
+
+
+def vgg(
+    blocks: tuple[tuple[int, int], ...],
+    base_path: str,
+    weight_files: tuple[tuple[str, str], ...],
+    include_top: bool,
+    weights: Any,
+    input_tensor: SymbolicTensor | None,
+    input_shape: tuple[int | None, ...] | None,
+    pooling: str | None,
+    classes: int,
+    classifier_activation: Any,
+    name: str,
+) -> Model:
+    """The VGG network of ``blocks`` ((filters, 3x3 convolutions) of each block, each ending
+    in a 2x2 max pooling), VGG16's and VGG19's; ``weight_files``: Keras's published files
+    (name, md5) under the URL ``base_path``, with the top and without."""
     check_weights(weights, include_top, classes)
     img_input = image_input(input_tensor, input_shape, 224, 32, include_top, weights)
     x = img_input
-    for block, (filters, convolutions) in enumerate(BLOCKS, start=1):
+    for block, (filters, convolutions) in enumerate(blocks, start=1):
         for i in range(1, convolutions + 1):
             x = layers.Conv2D(
                 filters, (3, 3), activation="relu", padding="same", name=f"block{block}_conv{i}"
@@ -57,10 +88,8 @@ def VGG16(
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     else:
         x = top(x, False, pooling, classes, classifier_activation, weights)
-    file_name, file_hash = WEIGHTS[0 if include_top else 1]
-    return make_model(
-        img_input, input_tensor, x, name, weights, BASE_WEIGHTS_PATH + file_name, file_hash
-    )
+    file_name, file_hash = weight_files[0 if include_top else 1]
+    return make_model(img_input, input_tensor, x, name, weights, base_path + file_name, file_hash)
 
 
 preprocess_input = imagenet_utils.preprocessing("caffe")

@@ -32,6 +32,9 @@ ARCHITECTURES: list[tuple[str, str, int, dict[str, Any]]] = [
     ("ResNet50", "resnet", 32, {}),
     ("ResNet50V2", "resnet_v2", 32, {}),
     ("VGG16", "vgg16", 32, {}),
+    ("VGG19", "vgg19", 32, {}),
+    ("MobileNet", "mobilenet", 32, {}),
+    ("MobileNet", "mobilenet", 32, {"alpha": 0.5, "depth_multiplier": 2}),
     ("EfficientNetB0", "efficientnet", 32, {}),
     ("EfficientNetB3", "efficientnet", 32, {}),
     ("MobileNetV3Small", "mobilenet_v3", 32, {}),
@@ -39,6 +42,7 @@ ARCHITECTURES: list[tuple[str, str, int, dict[str, Any]]] = [
     ("MobileNetV3Small", "mobilenet_v3", 32, {"minimalistic": True}),
     ("DenseNet121", "densenet", 32, {}),
     ("Xception", "xception", 71, {}),
+    ("InceptionV3", "inception_v3", 75, {}),
 ]
 
 

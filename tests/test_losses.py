@@ -364,8 +364,10 @@ SHAPES = [(5, 3), (2, 3, 4)]
 
 def test_every_loss_has_a_case():
     # the losses Keras 3.15 added are tested against Keras itself in tests/test_losses_keras.py
+    # (CTC in tests/ops/test_ctc.py)
     keras_tested = {
-        losses.CategoricalGeneralizedCrossEntropy, losses.Circle, losses.Dice, losses.Tversky,
+        losses.CategoricalGeneralizedCrossEntropy, losses.Circle, losses.CTC, losses.Dice,
+        losses.Tversky,
     }  # fmt: skip
     tested = {case.cls for case in CASES} | {losses.SparseCategoricalCrossentropy}
     assert tested | keras_tested == set(losses._CLASSES)

@@ -150,6 +150,25 @@ def targets(op: str, scores: Any, target: Any) -> None:
         )
 
 
+def ctc(
+    op: str, log_probs: Any, targets: Any, per_sample: tuple, blank: int, alpha: Any = None
+) -> None:
+    """CTC's arrays fit ``log_probs`` (N, T, C): targets (N, L), each of ``per_sample`` (N,),
+    ``alpha`` (N, T, 2 L + 1), and ``blank`` is one of the C classes. The values of the targets
+    and lengths are the kernels' to check (they may stay on the GPU)."""
+    if len(log_probs.shape) != 3:
+        raise ValueError(f"{op}: log_probs must be (N, T, C), got shape {tuple(log_probs.shape)}")
+    batch, steps, classes = log_probs.shape
+    labels = targets.shape[-1] if len(targets.shape) == 2 else 0
+    shape_is(op, "targets", targets, (batch, labels))
+    for array in per_sample:
+        shape_is(op, "each per-sample array", array, (batch,))
+    if alpha is not None:
+        shape_is(op, "alpha", alpha, (batch, steps, 2 * labels + 1))
+    if not 0 <= blank < classes:
+        raise ValueError(f"{op}: blank {blank} is not one of the {classes} classes")
+
+
 def columns(op: str, name: str, vector: Any, count: int) -> None:
     """``vector`` (None skipped) holds one value per column: shape (count,)."""
     if vector is not None and tuple(vector.shape) != (count,):

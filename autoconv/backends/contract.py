@@ -392,6 +392,23 @@ class Backend(Protocol):
         """exp(x) / sum(exp(x)) along ``axis`` (an axis or a tuple of axes, each >= 0), stable:
         the maximum along it subtracted first."""
 
+    def ctc_loss(
+        self, log_probs: Array, targets: Any, target_lengths: Any, input_lengths: Any, blank: int
+    ) -> tuple[Array, Array]:
+        """(alpha (N, T, 2 L + 1), loss (N,)): the connectionist temporal classification forward
+        variables (log space) and -log p(labels | input) of each sample, from log-probabilities
+        (N, T, C), targets (N, L) and lengths (N,) of any numeric dtype (host or device). A
+        sample with a length or label out of range gets NaN; one whose labels cannot fit its
+        input, an infinite loss."""
+
+    def ctc_loss_grad(
+        self, log_probs: Array, targets: Any, target_lengths: Any, input_lengths: Any,
+        blank: int, alpha: Array, loss: Array, grad_loss: Array,
+    ) -> Array:  # fmt: skip
+        """d(sum(grad_loss * loss))/d(logits) (N, T, C) for the logits of ``log_probs``:
+        softmax minus the labels' posteriors up to each sample's input length, 0 after it (NaN
+        for an invalid or unalignable sample)."""
+
     def softmax_cross_entropy(self, logits: Array, target: Array) -> tuple[Array, Any]:
         """(log_softmax(logits), mean over rows of -sum(target * log_softmax)): (N..., C)."""
 

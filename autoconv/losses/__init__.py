@@ -35,6 +35,7 @@ from autoconv.losses.functions import (
     check_probability_targets,
     circle,
     cosine_similarity,
+    ctc,
     dice,
     hinge,
     huber,
@@ -63,6 +64,7 @@ from autoconv.losses.loss import (
     standardize_reduction,
 )
 from autoconv.losses.wrappers import (
+    CTC,
     BinaryCrossentropy,
     BinaryFocalCrossentropy,
     CategoricalCrossentropy,
@@ -91,7 +93,7 @@ from autoconv.losses.wrappers import (
 _CLASSES: tuple[type[Loss], ...] = (
     BinaryCrossentropy, BinaryFocalCrossentropy, CategoricalCrossentropy,
     CategoricalFocalCrossentropy, CategoricalGeneralizedCrossEntropy, CategoricalHinge, Circle,
-    CosineSimilarity, Dice, Hinge, Huber, KLDivergence, LogCosh, MeanAbsoluteError,
+    CosineSimilarity, CTC, Dice, Hinge, Huber, KLDivergence, LogCosh, MeanAbsoluteError,
     MeanAbsolutePercentageError, MeanSquaredError, MeanSquaredLogarithmicError, Poisson,
     SparseCategoricalCrossentropy, SquaredHinge, Tversky,
 )  # fmt: skip
@@ -105,6 +107,7 @@ _FUNCTION_CLASSES: dict[str, type[Loss]] = {
     "categorical_hinge": CategoricalHinge,
     "circle": Circle,
     "cosine_similarity": CosineSimilarity,
+    "ctc": CTC,
     "dice": Dice,
     "hinge": Hinge,
     "huber": Huber,
@@ -196,7 +199,7 @@ def resolve(identifier: Any, y_true: Any, y_pred: Any) -> Loss | None:
 
 
 __all__ = [
-    "LOSSES", "REDUCTIONS", "BinaryCrossentropy", "BinaryFocalCrossentropy",
+    "CTC", "LOSSES", "REDUCTIONS", "BinaryCrossentropy", "BinaryFocalCrossentropy",
     "CategoricalCrossentropy", "CategoricalFocalCrossentropy",
     "CategoricalGeneralizedCrossEntropy", "CategoricalHinge", "Circle", "CosineSimilarity",
     "Dice", "Hinge", "Huber", "KLDivergence", "LogCosh", "Loss", "LossFunctionWrapper",
@@ -205,7 +208,7 @@ __all__ = [
     "Tversky", "apply_mask", "binary_crossentropy", "binary_focal_crossentropy",
     "categorical_crossentropy", "categorical_focal_crossentropy",
     "categorical_generalized_cross_entropy", "categorical_hinge", "check_probability_targets",
-    "circle", "cosine_similarity", "deserialize", "dice", "get", "hinge", "huber",
+    "circle", "cosine_similarity", "ctc", "deserialize", "dice", "get", "hinge", "huber",
     "is_binary_or_sparse_categorical", "kl_divergence", "log_cosh", "mean_absolute_error",
     "mean_absolute_percentage_error", "mean_squared_error", "mean_squared_logarithmic_error",
     "object_name", "poisson", "reduce_values", "reduce_weighted_values", "resolve", "serialize",

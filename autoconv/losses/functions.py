@@ -16,6 +16,7 @@ from autoconv.config import epsilon
 from autoconv.naming import to_snake_case
 from autoconv.ops import engine as ops
 from autoconv.ops.base import as_tensor
+from autoconv.ops.ctc import ctc_loss
 from autoconv.ops.loss import check_pair, log_probabilities, one_hot
 from autoconv.tensor import Tensor
 
@@ -407,6 +408,33 @@ def tversky(
     missed = ops.sum((1.0 - y_pred) * y_true, axis=axis)
     extra = ops.sum(y_pred * (1.0 - y_true), axis=axis)
     return 1.0 - intersection / (intersection + missed * alpha + extra * beta + epsilon())
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    """A Tensor's or array's shape (never copying a GPU tensor to the host)."""
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
+def ctc(y_true: Any, y_pred: Any) -> Tensor:
+    """The CTC loss of each sample (N,), as Keras's: labels ``y_true`` (N, L) padded with 0, the
+    blank (the count of its other entries is each sample's label length), and logits
+    ``y_pred`` (N, T, C), every sample using all T steps (see :func:`autoconv.ops.ctc_loss`)."""
+    if len(_shape(y_true)) != 2:
+        raise ValueError(
+            "Targets `y_true` are expected to be a tensor of shape `(batch_size, max_length)` "
+            f"in integer format. Received: y_true.shape={_shape(y_true)}"
+        )
+    if len(_shape(y_pred)) != 3:
+        raise ValueError(
+            "Logits `y_pred` are expected to be a tensor of shape "
+            f"`(batch_size, max_length, num_classes)`. Received: y_pred.shape={_shape(y_pred)}"
+        )
+    y_pred = as_tensor(y_pred)
+    y_true = as_tensor(y_true, like=y_pred)
+    xp = namespace(y_pred.device)
+    label_length = (y_true.data != 0).sum(axis=-1)
+    input_length = xp.zeros((y_pred.shape[0],), y_pred.dtype) + y_pred.shape[1]
+    return ctc_loss(y_true, y_pred, label_length, input_length, mask_index=0)
 
 
 # Stands in for -inf in a masked log-sum-exp (exp of it minus a row's largest entry is 0).

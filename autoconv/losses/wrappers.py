@@ -17,6 +17,7 @@ from autoconv.losses.functions import (
     circle,
     constant_like,
     cosine_similarity,
+    ctc,
     dice,
     hinge,
     huber,
@@ -174,6 +175,13 @@ class CategoricalFocalCrossentropy(LossFunctionWrapper):
         )  # fmt: skip
         self.alpha, self.gamma = alpha, gamma
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+
+
+class CTC(LossFunctionWrapper):
+    """:func:`ctc` as a Loss."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="ctc"):
+        super().__init__(ctc, reduction, name)
 
 
 class Dice(LossFunctionWrapper):

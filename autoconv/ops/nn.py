@@ -6,8 +6,8 @@ over spatial axes are in :mod:`autoconv.ops.nn_spatial`, re-exported here.
 Arguments and results follow :mod:`autoconv.ops.convert`: arrays become Tensors (integers and
 bools float32), a real-valued result is a Tensor, an integer one (``one_hot`` with an int dtype)
 a NumPy array. The activations follow Keras's NumPy backend; at a kink the gradient is the
-engine op's. Not implemented (NotImplementedError): ``polar`` (its result is complex) and
-``ctc_loss``/``ctc_decode``.
+engine op's. ``ctc_loss`` and ``ctc_decode`` are :mod:`autoconv.ops.ctc`'s. Not implemented
+(NotImplementedError): ``polar`` (its result is complex).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from autoconv.ops.convert import (
     tensors,
     to_numpy,
 )
+from autoconv.ops.ctc import ctc_decode, ctc_loss  # noqa: F401 - re-exported
 from autoconv.ops.loss import log_probabilities
 from autoconv.ops.nn_spatial import *  # noqa: F403 - re-exported
 from autoconv.ops.nn_spatial import __all__ as SPATIAL
@@ -531,29 +532,6 @@ def dot_product_attention(
 @not_implemented("its result is complex, and autoconv's tensors are real (float32 or float64)")
 def polar(abs_: Any, angle: Any) -> Any:
     """abs_ * exp(i angle)."""
-
-
-SEQUENCES = "CTC is for sequence models: autoconv has no CTC dynamic program or decoder"
-
-
-@not_implemented(SEQUENCES)
-def ctc_loss(
-    target: Any, output: Any, target_length: Any, output_length: Any, mask_index: int = 0
-) -> Any:
-    """The connectionist temporal classification loss."""
-
-
-@not_implemented(SEQUENCES)
-def ctc_decode(
-    inputs: Any,
-    sequence_lengths: Any,
-    strategy: str = "greedy",
-    beam_width: int = 100,
-    top_paths: int = 1,
-    merge_repeated: bool = True,
-    mask_index: int = 0,
-) -> Any:
-    """Greedy or beam-search decoding of CTC outputs."""
 
 
 __all__ = sorted([

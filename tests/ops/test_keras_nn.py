@@ -383,8 +383,6 @@ def test_on_cuda_tensors_as_on_the_cpu(name: str, args: tuple, kwargs: dict) -> 
         (lambda: nn.unfold(X, 2), ValueError, "4D"),
         (lambda: nn.fold(real(1, 8, 5), (4, 4), 2), ValueError, "fold"),
         (lambda: nn.polar(X, X), NotImplementedError, "complex"),
-        (lambda: nn.ctc_loss(X, X, X, X), NotImplementedError, "ctc_loss"),
-        (lambda: nn.ctc_decode(X, X), NotImplementedError, "ctc_decode"),
     ],
 )  # fmt: skip
 def test_errors_name_the_problem(call: Any, error: type, match: str) -> None:

@@ -61,6 +61,7 @@ from autoconv.backends.cpu.conv import (
     relu_grad_and_column_sums,
 )
 from autoconv.backends.cpu.conv_pool import conv_max_pool_2x2, conv_max_pool_2x2_kernel_grad
+from autoconv.backends.cpu.ctc import ctc_loss, ctc_loss_grad
 from autoconv.backends.cpu.embedding import scatter_add_rows
 from autoconv.backends.cpu.image import (
     affine_transform,
@@ -158,6 +159,8 @@ __all__ = [
     "copy_from_host",
     "copy_into",
     "count_correct",
+    "ctc_loss",
+    "ctc_loss_grad",
     "depthwise_conv",
     "depthwise_conv_grads",
     "depthwise_conv_input_grad",

@@ -46,6 +46,7 @@ from autoconv.backends.cuda.conv import (
     relu_grad_and_column_sums,
 )
 from autoconv.backends.cuda.conv_pool import conv_max_pool_2x2, conv_max_pool_2x2_kernel_grad
+from autoconv.backends.cuda.ctc import ctc_loss, ctc_loss_grad
 from autoconv.backends.cuda.depthwise import (
     depthwise_conv,
     depthwise_conv_grads,
@@ -179,6 +180,8 @@ __all__ = [
     "copy_from_host",
     "copy_into",
     "count_correct",
+    "ctc_loss",
+    "ctc_loss_grad",
     "depthwise_conv",
     "depthwise_conv_grads",
     "depthwise_conv_input_grad",

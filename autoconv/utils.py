@@ -27,6 +27,7 @@ from autoconv.data.sequences import pad_sequences
 from autoconv.data.text_directory import text_dataset_from_directory
 from autoconv.data.timeseries import timeseries_dataset_from_array
 from autoconv.dataset_utils import split_dataset
+from autoconv.feature_space import FeatureSpace
 from autoconv.file_utils import get_file
 from autoconv.layers import clear_session
 from autoconv.layers.symbolic import SymbolicTensor
@@ -50,6 +51,7 @@ from autoconv.windows import MAX_SIZE, is_int
 __all__ = [
     "Config",
     "CustomObjectScope",
+    "FeatureSpace",
     "Progbar",
     "PyDataset",
     "Sequence",
@@ -90,7 +92,7 @@ __all__ = [
 # for images, does not have: asking for one says so by name rather than with a bare
 # AttributeError.
 KERAS_UTILS_NOT_IMPLEMENTED = frozenset({
-    "FeatureSpace", "audio_dataset_from_directory", "bounding_boxes", "legacy",
+    "audio_dataset_from_directory", "bounding_boxes", "legacy",
 })  # fmt: skip
 
 

@@ -29,6 +29,7 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -123,7 +124,7 @@ def _load_assets(model: Any, archive: zipfile.ZipFile, entries: dict[str, zipfil
             for name, entry in files.items():
                 if not ASSET_NAME.fullmatch(name) or name in (".", ".."):
                     raise ValueError(f"its asset {entry.filename!r} is not a plain file name")
-                data = _read(archive, entry, budget)
+                data = read_entry(archive, entry, budget)
                 budget -= len(data)
                 with open(os.path.join(folder, name), "wb") as f:
                     f.write(data)
@@ -147,19 +148,28 @@ def is_archive(path: Path) -> bool:
         return False
 
 
+# Readers of the archives whose config.json holds something other than a model, by its class
+# name: a FeatureSpace's (registered by autoconv.feature_space, which this package does not
+# import), called with the archive's path.
+ARCHIVE_READERS: dict[str, Callable[[Path], Any]] = {}
+
+
 def load_model(path: Path, custom_objects: dict | None, compile: bool, safe_mode: bool) -> Any:
     """The model of a ``.keras`` archive, compiled (with its optimizer's state) if it was
-    and ``compile``."""
+    and ``compile``; a FeatureSpace's archive gives the FeatureSpace, as Keras's."""
     try:
         with zipfile.ZipFile(path) as archive:
-            entries = _checked_entries(archive)
-            config = json.loads(_read(archive, entries[CONFIG], MAX_CONFIG_BYTES))
+            entries = checked_entries(archive)
+            config = json.loads(read_entry(archive, entries[CONFIG], MAX_CONFIG_BYTES))
+            reader = ARCHIVE_READERS.get(checked_dict(config, "config.json").get("class_name"))
+            if reader is not None:
+                return reader(path)
             metadata = (
-                json.loads(_read(archive, entries[METADATA], MAX_CONFIG_BYTES))
+                json.loads(read_entry(archive, entries[METADATA], MAX_CONFIG_BYTES))
                 if METADATA in entries
                 else {}
             )
-            weights = _read(archive, entries[WEIGHTS], None) if WEIGHTS in entries else None
+            weights = read_entry(archive, entries[WEIGHTS], None) if WEIGHTS in entries else None
             checked_dict(config, "config.json")
             if weights is None:
                 raise ValueError(f"it has no {WEIGHTS}")
@@ -194,10 +204,10 @@ def load_weights(model: Any, path: Path) -> None:
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
-                entries = _checked_entries(archive)
+                entries = checked_entries(archive)
                 if WEIGHTS not in entries:
                     raise ValueError(f"it has no {WEIGHTS}")
-                source: Any = io.BytesIO(_read(archive, entries[WEIGHTS], None))
+                source: Any = io.BytesIO(read_entry(archive, entries[WEIGHTS], None))
         else:
             source = path
         with h5py.File(source, "r") as h5:
@@ -208,7 +218,7 @@ def load_weights(model: Any, path: Path) -> None:
     h5_state.assign(model, pairs, optimizer_state)
 
 
-def _checked_entries(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+def checked_entries(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     """The archive's entries by name, after checking each: a name Keras writes (or an
     ``assets/`` file, read by the layers that wrote them), once, not encrypted, stored or deflated
     (as Python's zipfile writes them), and not expanding far beyond what it stores."""
@@ -238,7 +248,7 @@ def _checked_entries(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     return entries
 
 
-def _read(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, limit: int | None) -> bytes:
+def read_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, limit: int | None) -> bytes:
     """An entry's bytes, never more than it declares (nor than ``limit``)."""
     size = entry.file_size
     if limit is not None and size > limit:

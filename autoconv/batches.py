@@ -71,7 +71,9 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
     Keras's compile does on its first batch)."""
     names = model.output_names
     own_loss = model.overrides_compute_loss or model.own_steps  # they take y as given, or None
-    if y is None and own_loss:
+    # compiled without a loss: the layers' add_loss is the loss (or the step says there is none)
+    no_loss = all(spec is None for spec in model._loss_specs)
+    if y is None and (own_loss or no_loss):
         if not model.compiled_ready:
             model._resolve_compile([None] * len(names), _output_shapes(model))
         return [None] * len(model._losses_per_output)
@@ -427,7 +429,7 @@ class DatasetBatches:
                 )
             xs = input_arrays(self.model, x, what)
             build_for(self.model, xs)
-            ys = target_arrays(self.model, y, len(xs[0]), what) if y is not None else []
+            ys = target_arrays(self.model, y, len(xs[0]), what) if self.targets else []
             ws = sample_weights(self.model, w, self.class_weight, ys, len(xs[0]), what)
             yield self._places.batch(([resident(a) for a in xs], ys, ws), len(xs[0]))
 

@@ -196,3 +196,24 @@ def test_the_text_classification_tutorial_runs_on_a_folder_of_texts(tmp_path, mo
     assert np.isfinite(names["model"].history.history["val_loss"]).all()
     out = capsys.readouterr().out
     assert "Number of batches in raw_train_ds: 1" in out and "'a truly wonderful" in out
+
+
+def test_the_captcha_ocr_tutorial_trains_and_reads_captchas(tmp_path, monkeypatch, capsys):
+    """keras-io's captcha OCR on a few drawn captchas (PNG files named by their text): the
+    endpoint layer's CTC loss trained for an epoch, the prediction model decoded to strings."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(0)
+    for _ in range(24):
+        text = "".join(rng.choice(list("2345bcdefg"), 5))
+        image = Image.new("RGB", (200, 50), (240, 240, 240))
+        ImageDraw.Draw(image).text((20, 15), text, fill=(30, 30, 30))
+        image.save(tmp_path / f"{text}.png")
+    monkeypatch.setattr(sys, "argv", ["captcha_ocr.py", str(tmp_path), "--epochs", "1"])
+    ac.utils.set_random_seed(0)
+    names = runpy.run_path(str(EXAMPLES / "captcha_ocr.py"), run_name="__main__")
+    history = names["history"].history
+    assert np.isfinite(history["loss"]).all() and np.isfinite(history["val_loss"]).all()
+    assert names["prediction_model"].output_shape == (None, 50, len(names["characters"]) + 2)
+    out = capsys.readouterr().out
+    assert "Number of unique characters:  " in out and " -> " in out

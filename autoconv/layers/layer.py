@@ -761,6 +761,13 @@ def _training_parameter(cls: type) -> tuple[bool, bool | None]:
     return _training_parameters[cls]
 
 
+def _required_positional(cls: type) -> int:
+    """How many positional arguments without a default ``cls.call`` takes."""
+    parameters = list(inspect.signature(cls.call).parameters.values())[1:]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in positional and p.default is p.empty for p in parameters)
+
+
 def dry_run_shape(layer: Layer, input_shape: Any) -> Any:
     """The output shape of ``layer`` found by calling it on zeros (batch size 1, unknown sizes
     1), in inference mode, on the device of its weights; the batch axis comes back as None."""
@@ -772,8 +779,12 @@ def dry_run_shape(layer: Layer, input_shape: Any) -> Any:
         device = layer.weights[0].device if layer.built and layer.weights else "cpu"
         return Tensor(np.zeros(dims, layer.dtype), device=device)
 
+    inputs = zeros(input_shape)
     with no_grad():
-        out = layer(zeros(input_shape), training=False)
+        if isinstance(inputs, list) and len(inputs) == _required_positional(type(layer)) > 1:
+            out = layer(*inputs, training=False)  # a call of several tensors: layer(a, b)
+        else:
+            out = layer(inputs, training=False)
     layer._clear_losses()
     if isinstance(out, list | tuple):
         return [(None, *o.shape[1:]) for o in out]

@@ -30,7 +30,7 @@ from autoconv.layers import Layer
 from autoconv.layers.calls import outermost_call
 from autoconv.layers.layer import to_tensors
 from autoconv.layers.symbolic import is_symbolic
-from autoconv.models.trainer import Trainer, _overrides
+from autoconv.models.trainer import Trainer, _overrides, require_loss, summed
 from autoconv.ops.masks import keras_mask
 from autoconv.tensor import Tensor, no_grad
 from autoconv.training import configure_process_for
@@ -302,9 +302,6 @@ class Model(Trainer, Layer):
                 f"You must call `compile()` before using the model ({what}): "
                 "model.compile(optimizer, loss)"
             )
-        own = self.overrides_compute_loss or self.own_steps
-        if all(spec is None for spec in self._loss_specs) and not own:
-            raise ValueError(f"{what}: the model was compiled without a loss; give compile(loss=)")
 
     @property
     def compiled_ready(self) -> bool:
@@ -394,6 +391,7 @@ class Model(Trainer, Layer):
                 return total, [None] * len(outputs), outputs, logits
         per_output: list[Tensor | None] = []
         total: Tensor | None = None
+        targets = targets or [None] * len(outputs)  # (no y: the layers' add_loss alone)
         for out, is_logits, target, loss_fn, weight in zip(
             outputs, logits, targets, self._losses_per_output, self._loss_weights, strict=True
         ):
@@ -407,11 +405,11 @@ class Model(Trainer, Layer):
             weighted = value if weight == 1 else value * weight  # (x * 1 is x, and so its gradient)
             total = weighted if total is None else total + weighted
         for weight in state.penalized:  # the regularized weights' penalties, as Keras adds
-            total = total + weight.regularizer(weight)
-        for penalty in penalties:
-            total = total + penalty
+            total = _added(total, weight.regularizer(weight))
+        for penalty in penalties:  # the layers' add_loss
+            total = _added(total, summed(penalty))
         self._clear_losses()  # they hold the step's graph
-        return total, per_output, outputs, logits
+        return require_loss(total), per_output, outputs, logits
 
     def _update_metrics(
         self, total: Tensor, per_output: list, outputs: list, logits: list, targets: list,
@@ -795,3 +793,8 @@ def _make_functional(cls: type) -> None:
         return base
 
     cls.__bases__ = tuple(swapped(b) for b in cls.__bases__)
+
+
+def _added(total: Tensor | None, loss: Tensor) -> Tensor:
+    """``total + loss``, or ``loss`` when there is no total yet (no compiled loss)."""
+    return loss if total is None else total + loss

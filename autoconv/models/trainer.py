@@ -63,10 +63,8 @@ class Trainer:
                 value = loss_fn(target, out, sample_weight=sample_weight) * weight
                 total = value if total is None else total + value
         for penalty in self.losses:
-            total = penalty if total is None else total + penalty
-        if total is None:
-            raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
-        return total
+            total = summed(penalty) if total is None else total + summed(penalty)
+        return require_loss(total)
 
     def compute_metrics(
         self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None
@@ -187,6 +185,20 @@ class Trainer:
         x, y, weight = self._given_batch(tensors, targets, weights, like=None)
         data = (x, y, weight) if weight is not None else (x, y) if y is not None else x
         return getattr(self, step)(data)
+
+
+def summed(penalty: Tensor) -> Tensor:
+    """A loss a layer added (``add_loss``), summed to one value as Keras's trainer sums it (a
+    per-sample loss of shape (N, 1) adds its sum over the batch)."""
+    return penalty if penalty.ndim == 0 else penalty.sum()
+
+
+def require_loss(total: Tensor | None) -> Tensor:
+    """``total``, or Keras's error when a step has no loss at all (no compiled loss, none
+    added by a layer)."""
+    if total is None:
+        raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
+    return total
 
 
 def _overrides(model: Any, method: str) -> bool:

@@ -134,7 +134,7 @@ def test_trackers_are_model_metrics_reset_each_epoch():
 def test_without_an_override_a_loss_is_still_required():
     model = ac.Sequential([ac.Input((3,)), ac.layers.Dense(2)])
     model.compile("sgd")
-    with pytest.raises(ValueError, match="compiled without a loss"):
+    with pytest.raises(ValueError, match=r"No loss to compute\. Provide a `loss` argument"):
         model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
 
 

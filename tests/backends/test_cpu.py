@@ -443,3 +443,23 @@ def check_out_cases(xp, kind, rng):
 
 def test_kernels_write_into_given_out_arrays(rng):
     check_out_cases(cpu, np.ndarray, rng)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        (Ellipsis, slice(1, 2)),  # an LSTM's step of a sequence
+        (slice(None), np.int64(2)),
+        (None, 1),
+        np.array([0, 2, 0]),  # repeats accumulate
+        ([1, 1], slice(None)),
+    ],
+)
+def test_scatter_add_accumulates_as_np_add_at(index, rng):
+    shape = (3, 4)
+    grad = np.ascontiguousarray(
+        np.zeros(shape)[index] + rng.standard_normal(np.zeros(shape)[index].shape)
+    )
+    want = np.zeros(shape)
+    np.add.at(want, index, grad)
+    np.testing.assert_array_equal(cpu.scatter_add(grad, shape, index), want)

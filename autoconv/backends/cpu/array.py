@@ -6,6 +6,7 @@ both backends share one contract (:mod:`autoconv.backends.contract`)."""
 from __future__ import annotations
 
 import math
+import types
 from typing import Any
 
 import numba
@@ -118,11 +119,15 @@ def getitem(a: np.ndarray, index: Any) -> np.ndarray:
     return np.asarray(a[index], order="C")
 
 
+# Indices that select a view (basic indexing): an LSTM's step x[..., t:t + 1] among them
+BASIC_INDEX = (int, np.integer, slice, types.EllipsisType, types.NoneType)
+
+
 def scatter_add(grad: np.ndarray, shape: tuple[int, ...], index: Any) -> np.ndarray:
     """Zeros of ``shape`` with ``grad`` added at ``[index]`` (repeated positions accumulate)."""
     out = np.zeros(shape, dtype=grad.dtype)
-    if all(isinstance(i, int | slice) for i in (index if isinstance(index, tuple) else (index,))):
-        out[index] += grad  # ints and slices never repeat a position: no need for np.add.at
+    if all(isinstance(i, BASIC_INDEX) for i in (index if isinstance(index, tuple) else (index,))):
+        out[index] += grad  # a basic index never repeats a position: no need for np.add.at
     else:
         np.add.at(out, index, grad)
     return out

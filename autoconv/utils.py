@@ -3,8 +3,9 @@
 Most live in the module of their topic and are gathered here: ``get_file``
 (:mod:`autoconv.file_utils`), ``Progbar`` (:mod:`autoconv.progbar`), ``split_dataset``
 (:mod:`autoconv.dataset_utils`), the custom-object registry (:mod:`autoconv.registration`) and
-Keras's object entries (:mod:`autoconv.saving`), the images' and the datasets' helpers. Keras's
-text, audio and time-series helpers are not implemented: asking for one says so by name.
+Keras's object entries (:mod:`autoconv.saving`), the images', text's, audio's, time series' and
+datasets' helpers, and ``FeatureSpace`` (:mod:`autoconv.feature_space`). Keras's bounding-box
+utilities and its ``legacy`` module are not implemented: asking for one says so by name.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from autoconv.config import (
     is_interactive_logging_enabled,
 )
 from autoconv.config_dict import Config
+from autoconv.data.audio_directory import audio_dataset_from_directory
 from autoconv.data.directory import image_dataset_from_directory
 from autoconv.data.py_dataset import PyDataset, Sequence
 from autoconv.data.sequences import pad_sequences
@@ -56,6 +58,7 @@ __all__ = [
     "PyDataset",
     "Sequence",
     "array_to_img",
+    "audio_dataset_from_directory",
     "clear_session",
     "custom_object_scope",
     "deserialize_keras_object",
@@ -88,11 +91,10 @@ __all__ = [
     "unpack_x_y_sample_weight",
 ]
 
-# Keras 3's utilities for text, audio, time series and structured data, which autoconv, made
-# for images, does not have: asking for one says so by name rather than with a bare
-# AttributeError.
+# Keras 3's utilities autoconv does not have: asking for one says so by name rather than with a
+# bare AttributeError.
 KERAS_UTILS_NOT_IMPLEMENTED = frozenset({
-    "audio_dataset_from_directory", "bounding_boxes", "legacy",
+    "bounding_boxes", "legacy",
 })  # fmt: skip
 
 

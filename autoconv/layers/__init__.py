@@ -1,15 +1,17 @@
 """Keras-style layers, by family: ``layer`` (the base class and weights), ``input_layer``
 (``Input``) and ``symbolic`` (the functional graph), ``core``, ``embedding``,
+``reversible_embedding``,
 ``convolutional`` (2-D), ``convolutional_1d``, ``volumetric`` (the 3-D layers), ``pooling``,
 ``merging``, ``normalization``, ``sample_normalization``, ``regularization``,
 ``activations``, ``reshaping``, ``einsum_dense`` and ``attention``, the recurrent
 layers (``rnn_cells``, ``recurrent``, ``bidirectional``, ``conv_lstm``), ``wrappers``
 (TimeDistributed, SpectralNormalization, Pipeline), ``preprocessing`` (rescaling, resizing,
 cropping) and the random image layers: ``augmentation`` (their base, flips and affine
-warps), ``color_augmentation``, ``geometric_augmentation``, ``image_mixing`` and
-``augmentation_policies`` (RandAugment, AugMix), and the structured-data and text layers:
-``encoding`` (CategoryEncoding, Discretization), ``index_lookup`` (StringLookup,
-IntegerLookup), ``text_vectorization`` and ``hashing`` (Hashing, HashedCrossing).
+warps), ``color_augmentation``, ``geometric_augmentation``, ``image_mixing``,
+``augmentation_policies`` (RandAugment, AugMix) and ``clahe``; the structured-data and text
+layers: ``encoding`` (CategoryEncoding, Discretization), ``index_lookup`` (StringLookup,
+IntegerLookup), ``text_vectorization`` and ``hashing`` (Hashing, HashedCrossing); ``audio``
+(STFTSpectrogram, MelSpectrogram).
 
 >>> from autoconv import layers
 >>> layers.Dense(10, activation="softmax").compute_output_shape((None, 64))
@@ -26,6 +28,7 @@ from autoconv.layers.attention import (
     Attention,
     MultiHeadAttention,
 )
+from autoconv.layers.audio import MelSpectrogram, STFTSpectrogram
 from autoconv.layers.augmentation import (
     RandomBrightness,
     RandomContrast,
@@ -40,6 +43,7 @@ from autoconv.layers.augmentation_policies import (
     RandAugment,
 )
 from autoconv.layers.bidirectional import Bidirectional
+from autoconv.layers.clahe import ContrastLimitedAdaptiveHistogramEqualization
 from autoconv.layers.color_augmentation import (
     AutoContrast,
     Equalization,
@@ -181,6 +185,7 @@ from autoconv.layers.reshaping import (
     ZeroPadding1D,
     ZeroPadding2D,
 )
+from autoconv.layers.reversible_embedding import ReversibleEmbedding
 from autoconv.layers.rnn_cells import (
     GRUCell,
     LSTMCell,
@@ -251,6 +256,7 @@ __all__ = [
     "CategoryEncoding",
     "CenterCrop",
     "Concatenate",
+    "ContrastLimitedAdaptiveHistogramEqualization",
     "Conv1D",
     "Conv1DTranspose",
     "Conv2D",
@@ -317,6 +323,7 @@ __all__ = [
     "MaxPooling2D",
     "MaxPooling3D",
     "Maximum",
+    "MelSpectrogram",
     "Minimum",
     "MixUp",
     "MultiHeadAttention",
@@ -353,6 +360,8 @@ __all__ = [
     "Rescaling",
     "Reshape",
     "Resizing",
+    "ReversibleEmbedding",
+    "STFTSpectrogram",
     "SeparableConv1D",
     "SeparableConv2D",
     "SeparableConvolution1D",
@@ -403,18 +412,15 @@ def deserialize(config: dict) -> Layer:
     return cls.from_config(arguments)
 
 
-# Keras 3's layers that autoconv does not have (audio preprocessing, other frameworks'
-# wrappers, ...): asking for one says so by name rather than with a
-# bare AttributeError.
+# Keras 3's layers that autoconv does not have (other frameworks' wrappers, ...): asking for
+# one says so by name rather than with a bare AttributeError.
 KERAS_LAYERS_NOT_IMPLEMENTED = frozenset({
-    "ContrastLimitedAdaptiveHistogramEqualization", "FlaxLayer", "JaxLayer",
-    "MaxNumBoundingBoxes", "MelSpectrogram", "ReversibleEmbedding", "STFTSpectrogram",
-    "TFSMLayer", "TorchModuleWrapper",
+    "FlaxLayer", "JaxLayer", "MaxNumBoundingBoxes", "TFSMLayer", "TorchModuleWrapper",
 })  # fmt: skip
 
 
 __getattr__ = missing_names(
     "layers", KERAS_LAYERS_NOT_IMPLEMENTED,
-    "which implements Keras's layers for images, sequences, text and structured data, not its "
-    "audio preprocessing or other frameworks' wrappers (see docs/keras.md for the list)",
+    "which implements Keras's layers for images, sequences, audio, text and structured data, "
+    "not other frameworks' wrappers (see docs/keras.md for the list)",
 )  # fmt: skip

@@ -184,6 +184,29 @@ class IndexLookup(Layer):
                 vocabulary = file.read().split("\n")
             if vocabulary and vocabulary[-1] == "":
                 vocabulary.pop()
+        vocabulary, found_special = self._set_tokens_of(vocabulary)
+        if idf_weights is not None:
+            weights = np.asarray(idf_weights)
+            if len(vocabulary) != len(weights):
+                raise ValueError(
+                    "`idf_weights` must be the same length as vocabulary. len(idf_weights) is "
+                    f"{len(weights)}; len(vocabulary) is {len(vocabulary)}"
+                )
+            if weights.ndim != 1:
+                raise ValueError(
+                    "TF-IDF data must be a 1-index array. Received: "
+                    f"type(idf_weights)={type(idf_weights)}"
+                )
+            token_start = self._token_start_index()
+            front, front_value = (0, 0) if found_special else (token_start, np.average(weights))
+            back = self.max_tokens - front - len(weights) if self.pad_to_max_tokens else 0
+            self.idf_weights = np.pad(
+                weights, (front, back), constant_values=(front_value, 0)
+            ).astype("float32")
+
+    def _set_tokens_of(self, vocabulary: Any) -> tuple[list[Any], bool]:
+        """Check ``vocabulary`` (tokens, maybe led by the mask and OOV tokens in index order)
+        and make its tokens the layer's; returns it as a list, and whether it was so led."""
         vocabulary = self._tokens_of(vocabulary).reshape(-1).tolist()
         if not vocabulary:
             raise ValueError(f"Cannot set an empty vocabulary. Received: vocabulary={vocabulary}")
@@ -216,23 +239,7 @@ class IndexLookup(Layer):
                 f"{self.max_tokens}."
             )
         self._set_tokens(tokens)
-        if idf_weights is not None:
-            weights = np.asarray(idf_weights)
-            if len(vocabulary) != len(weights):
-                raise ValueError(
-                    "`idf_weights` must be the same length as vocabulary. len(idf_weights) is "
-                    f"{len(weights)}; len(vocabulary) is {len(vocabulary)}"
-                )
-            if weights.ndim != 1:
-                raise ValueError(
-                    "TF-IDF data must be a 1-index array. Received: "
-                    f"type(idf_weights)={type(idf_weights)}"
-                )
-            front, front_value = (0, 0) if found_special else (token_start, np.average(weights))
-            back = self.max_tokens - front - len(weights) if self.pad_to_max_tokens else 0
-            self.idf_weights = np.pad(
-                weights, (front, back), constant_values=(front_value, 0)
-            ).astype("float32")
+        return vocabulary, found_special
 
     def _set_tokens(self, tokens: list[Any]) -> None:
         self._tokens = list(tokens)
@@ -355,7 +362,7 @@ class IndexLookup(Layer):
         indices = self._indices(tokens)
         if self.output_mode == "int":
             return indices
-        depth = self.max_tokens if self.pad_to_max_tokens else self._frozen_vocab_size
+        depth = self._depth()
         mode = "count" if self.output_mode == "tf_idf" else self.output_mode
         if self.output_mode != "tf_idf":  # int64, as Keras's (its output spec says floatx)
             return encode_categorical(indices, mode, depth, "int64", skip_negative=True)
@@ -363,6 +370,10 @@ class IndexLookup(Layer):
             encode_categorical(indices, mode, depth, "float32", skip_negative=True)
             * self.idf_weights
         )
+
+    def _depth(self) -> int | None:
+        """The encodings' size: ``max_tokens`` when padded to it, else the vocabulary's."""
+        return self.max_tokens if self.pad_to_max_tokens else self._frozen_vocab_size
 
     def _indices(self, tokens: np.ndarray) -> np.ndarray:
         flat = tokens.reshape(-1).tolist()
@@ -393,7 +404,7 @@ class IndexLookup(Layer):
         return np.array(flat, dtype=dtype).reshape(indices.shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        depth = self.max_tokens if self.pad_to_max_tokens else self._frozen_vocab_size
+        depth = self._depth()
         mode = "count" if self.output_mode == "tf_idf" else self.output_mode
         return encoded_shape(input_shape, mode, depth)
 
@@ -422,14 +433,39 @@ class IndexLookup(Layer):
     def build_from_config(self, config: dict[str, Any]) -> None:
         self.built = True
 
+    def own_state_shapes(self) -> dict[str, tuple[int, ...]]:
+        """What :meth:`save_own_variables` stores, by name, with its shape (for a file's reader
+        to check before it loads anything): "tf_idf"'s ``idf_weights``, one an output column."""
+        if self.output_mode != "tf_idf":
+            return {}
+        return {"idf_weights": (self._depth(),)}
+
     def save_own_variables(self, store: dict[str, Any]) -> None:
-        """The "tf_idf" weights, as Keras stores them."""
-        if self.output_mode == "tf_idf":
-            store["idf_weights"] = self.idf_weights
+        """The "tf_idf" weights, as Keras stores them (the dataset ``idf_weights`` of the
+        layer's ``vars`` in the state file)."""
+        if self.output_mode != "tf_idf":
+            return
+        if self.idf_weights is None:
+            raise ValueError(
+                f"{type(self).__name__} {self.name}: output_mode='tf_idf' has no idf weights to "
+                "save before its vocabulary is set (adapt it, or pass `vocabulary` and "
+                "`idf_weights`)"
+            )
+        store["idf_weights"] = self.idf_weights
 
     def load_own_variables(self, store: dict[str, Any]) -> None:
-        if self.output_mode == "tf_idf":
-            self.idf_weights = np.asarray(store["idf_weights"], "float32")
+        """Keras's stored "tf_idf" weights: their vocabulary comes with the assets, in either
+        order."""
+        if self.output_mode != "tf_idf":
+            return
+        weights = np.asarray(store["idf_weights"], "float32")
+        expected = self.own_state_shapes()["idf_weights"]
+        if weights.shape != expected:
+            raise ValueError(
+                f"{type(self).__name__} {self.name}: idf_weights of shape {weights.shape}, "
+                f"expected {expected}"
+            )
+        self.idf_weights = weights
 
     def save_assets(self, dir_path: str) -> None:
         """The adapted vocabulary as ``vocabulary.txt`` (one given as an argument is in the
@@ -447,7 +483,10 @@ class IndexLookup(Layer):
         while lines and lines[-1] == "":
             lines.pop()
         values = lines if self.vocabulary_dtype == "string" else [int(line) for line in lines]
-        self.set_vocabulary(values, self.idf_weights if self.output_mode == "tf_idf" else None)
+        if self.output_mode == "tf_idf":  # its idf weights: load_own_variables's, whole
+            self._set_tokens_of(values)
+        else:
+            self.set_vocabulary(values)
 
 
 class StringLookup(IndexLookup):

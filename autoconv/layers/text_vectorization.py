@@ -263,6 +263,9 @@ class TextVectorization(Layer):
     def build_from_config(self, config: dict[str, Any]) -> None:
         self.built = True
 
+    def own_state_shapes(self) -> dict[str, tuple[int, ...]]:
+        return self._lookup_layer.own_state_shapes()
+
     def save_own_variables(self, store: dict[str, Any]) -> None:
         self._lookup_layer.save_own_variables(store)
 

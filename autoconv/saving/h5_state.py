@@ -3,7 +3,8 @@ and the files ``save_weights`` writes (``.weights.h5``).
 
 Keras walks a model as an object tree and gives each object a group whose ``vars`` subgroup
 holds its own variables as datasets ``0``, ``1``, ... (a layer's trainable variables, then its
-non-trainable ones, in the order it made them): the model at the root, each of its layers
+non-trainable ones, in the order it made them; a "tf_idf" lookup's ``idf_weights`` by name, as
+Keras's ``save_own_variables`` writes them): the model at the root, each of its layers
 under ``layers/<class name in snake case>[_<n>]`` (``dense``, ``dense_1``, ...: numbered in
 the model's layer order, never by the layers' own names), a nested model's layers below its
 group, a custom layer's sublayers under ``<group>/<attribute>``, and the optimizer under
@@ -137,6 +138,24 @@ def own_variables(layer: Layer) -> list[Any]:
     return [*layer._trainable_variables, *layer._non_trainable_variables]
 
 
+def own_state_shapes(layer: Layer) -> dict[str, tuple[int, ...]]:
+    """What a layer keeps beside its weights, as the named datasets Keras's
+    ``save_own_variables`` writes in its ``vars`` (a "tf_idf" lookup's ``idf_weights``), with
+    their shapes; {} for most layers."""
+    return layer.own_state_shapes() if hasattr(layer, "own_state_shapes") else {}
+
+
+class _OwnState:
+    """One named array a layer keeps beside its weights, as :func:`assign` sets it: through
+    the layer's ``load_own_variables``."""
+
+    def __init__(self, layer: Layer, key: str) -> None:
+        self.layer, self.key = layer, key
+
+    def assign(self, value: np.ndarray) -> None:
+        self.layer.load_own_variables({self.key: value})
+
+
 def optimizer_values(model: Model) -> list[np.ndarray] | None:
     """The optimizer's state as Keras's ``optimizer/vars``: the step count, the learning rate
     (unless it is a schedule), then the slots; None before the optimizer has slots for the
@@ -182,6 +201,11 @@ def write(h5: Any, model: Model, include_optimizer: bool = True) -> None:
         group.attrs["name"] = layer.name
         for i, variable in enumerate(own_variables(layer)):
             group.create_dataset(str(i), data=_host(variable.data))
+        if own_state_shapes(layer):
+            state: dict[str, Any] = {}
+            layer.save_own_variables(state)
+            for key, value in state.items():
+                group.create_dataset(key, data=np.asarray(value))
     values = optimizer_values(model) if include_optimizer else None
     if values is not None:
         group = h5.create_group("optimizer/vars")
@@ -206,29 +230,41 @@ def dataset_sizes(h5: Any) -> list[int]:
 
 
 def read(h5: Any, model: Model) -> list[tuple[Any, np.ndarray]]:
-    """``(variable, value)`` for every variable of ``model`` from the open file ``h5``, each
-    checked (a ValueError naming the layer otherwise); nothing is assigned."""
-    pairs = []
+    """``(variable, value)`` for every variable of ``model`` from the open file ``h5``, and
+    for every named array a layer keeps beside its weights (:func:`own_state_shapes`; set
+    through its ``load_own_variables``), each checked (a ValueError naming the layer
+    otherwise); nothing is assigned."""
+    pairs: list[tuple[Any, np.ndarray]] = []
     for path, layer in saveables(model):
         variables = own_variables(layer)
+        state = own_state_shapes(layer)
         where = f"{path}/vars" if path else "vars"
         group = member(h5, where)
         if group is None or _is_dataset(group):
-            if variables:
+            if variables or state:
                 raise ValueError(
                     f"it holds no weights for layer {layer.name} ({type(layer).__name__}, at "
                     f"{where}): it is not this model's file"
                 )
             continue
         keys = sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1)
-        if keys != [str(i) for i in range(len(variables))]:
+        if keys != [*sorted(state), *(str(i) for i in range(len(variables)))]:
+            named = [key for key in keys if not key.isdigit()]
+            if named != sorted(state):
+                raise ValueError(
+                    f"layer {layer.name} ({type(layer).__name__}) keeps {sorted(state)} beside "
+                    f"its weights, the file holds {named} at {where}"
+                )
             raise ValueError(
                 f"layer {layer.name} ({type(layer).__name__}) has {len(variables)} weights, "
-                f"the file holds {len(keys)} at {where}"
+                f"the file holds {len(keys) - len(named)} at {where}"
             )
         for i, variable in enumerate(variables):
             value = checked_value(member(group, str(i)), f"weight {variable.path}", variable.shape)
             pairs.append((variable, value.astype(variable.dtype, copy=False)))
+        for key, shape in state.items():
+            value = checked_value(member(group, key), f"{key} of layer {layer.name}", shape)
+            pairs.append((_OwnState(layer, key), value))
     return pairs
 
 

@@ -87,19 +87,9 @@ def save_weights(model: Any, path: Path, overwrite: bool) -> None:
 
 def _assets(model: Any) -> dict[str, bytes]:
     """``{archive name: bytes}`` of what each layer's ``save_assets(dir)`` writes, under
-    ``assets/<its path in the state>/``, as Keras's saving_lib. A layer with state of its own
-    beyond its weights (a "tf_idf" lookup's ``idf_weights``) is refused: the state file holds
-    weights only."""
+    ``assets/<its path in the state>/``, as Keras's saving_lib."""
     assets: dict[str, bytes] = {}
     for path, layer in h5_state.saveables(model):
-        own: dict[str, Any] = {}
-        if hasattr(layer, "save_own_variables"):
-            layer.save_own_variables(own)
-        if own:
-            raise ValueError(
-                f"save: layer {layer.name} ({type(layer).__name__}) keeps {sorted(own)} beside "
-                "its weights, which autoconv's files do not hold (a lookup's output_mode='tf_idf')"
-            )
         if not hasattr(layer, "save_assets"):
             continue
         with tempfile.TemporaryDirectory() as folder:

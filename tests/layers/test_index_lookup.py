@@ -451,3 +451,138 @@ def test_fit_of_a_lookup_model_on_the_gpu_gives_the_cpus_losses():
     rng = np.random.default_rng(5)
     x = rng.choice([0, 2, 3, 4, 9, 11], (8, 2)).astype(np.float32)
     fit_on_both_devices(lookup_model, x, np.eye(3, dtype=np.float32)[rng.integers(0, 3, 8)])
+
+
+# ------------------------------------------------------------------ tf_idf in Keras's files
+# Keras 3.15.1 with TensorFlow 2.21 adapted IntegerLookup(output_mode="tf_idf", mask_token=0,
+# **kwargs) on [[3, 2], [2, 9], [0, 4]], in Sequential([Input((2,), dtype="int64"), lookup,
+# Dense(2, kernel_initializer="ones", bias_initializer="zeros")]), predicted TF_IDF_PREDICTIONS
+# for TF_IDF_X and saved it: its state file (model.weights.h5, and the .weights.h5) holds the
+# idf weights as the dataset layers/integer_lookup/vars/idf_weights (:func:`write_kerass_state`
+# writes that layout), its .keras archive the vocabulary as TF_IDF_ASSET. Keras loaded
+# autoconv's files of these models with the same predictions, but not its own padded .keras
+# (its load_assets gives set_vocabulary 8 weights for 5 tokens); autoconv loads that one.
+TF_IDF_X = np.array([[3, 9], [0, 7], [2, 2]])
+TF_IDF_PREDICTIONS = [[1.8325815200805664] * 2, [0.8605048656463623] * 2,
+                      [1.3862943649291992] * 2]  # fmt: skip
+TF_IDF_ASSET = ("assets/layers/integer_lookup/vocabulary.txt", b"-1\n2\n9\n4\n3")
+IDF = [0.8605048656463623, 0.6931471824645996, 0.9162907600402832, 0.9162907600402832,
+       0.9162907600402832]  # fmt: skip
+TF_IDF_CASES = {
+    "plain": ({}, IDF),
+    "padded": ({"max_tokens": 8, "pad_to_max_tokens": True}, [*IDF, 0.0, 0.0, 0.0]),
+}
+
+
+def tf_idf_model(kwargs: dict) -> ac.Model:
+    lookup = IntegerLookup(output_mode="tf_idf", mask_token=0, **kwargs)
+    lookup.adapt(np.array([[3, 2], [2, 9], [0, 4]]))
+    dense = ac.layers.Dense(2, kernel_initializer="ones", bias_initializer="zeros")
+    return ac.Sequential([ac.Input((2,)), lookup, dense])
+
+
+def write_kerass_state(path, idf: list[float] | None) -> None:
+    """The state file Keras writes for :func:`tf_idf_model` (``idf=None``: without the idf
+    weights)."""
+    import h5py
+
+    with h5py.File(path, "w") as h5:
+        h5.create_group("vars").attrs["name"] = "sequential"
+        lookup = h5.create_group("layers/integer_lookup/vars")
+        lookup.attrs["name"] = "integer_lookup"
+        if idf is not None:
+            lookup.create_dataset("idf_weights", data=np.array(idf, np.float32))
+        dense = h5.create_group("layers/dense/vars")
+        dense.attrs["name"] = "dense"
+        dense.create_dataset("0", data=np.ones((len(IDF if idf is None else idf), 2), np.float32))
+        dense.create_dataset("1", data=np.zeros(2, np.float32))
+
+
+def h5_layout(path) -> dict:
+    """Every group's attributes and every dataset's dtype, shape and values, by path."""
+    import h5py
+
+    found: dict = {}
+
+    def visit(name, item):
+        if isinstance(item, h5py.Dataset):
+            found[name] = (str(item.dtype), item.shape, np.asarray(item[()]).round(6).tolist())
+        else:
+            found[name] = {key: str(value) for key, value in item.attrs.items()}
+
+    with h5py.File(path, "r") as h5:
+        h5.visititems(visit)
+    return found
+
+
+@pytest.mark.parametrize("case", sorted(TF_IDF_CASES))
+def test_a_tf_idf_lookups_state_is_written_as_keras_writes_it(case, tmp_path):
+    kwargs, idf = TF_IDF_CASES[case]
+    model = tf_idf_model(kwargs)
+    np.testing.assert_allclose(model.predict(TF_IDF_X, verbose=0), TF_IDF_PREDICTIONS, 1e-6)
+    model.save_weights(tmp_path / "ours.weights.h5")
+    write_kerass_state(tmp_path / "keras.weights.h5", idf)
+    assert h5_layout(tmp_path / "ours.weights.h5") == h5_layout(tmp_path / "keras.weights.h5")
+
+
+@pytest.mark.parametrize("case", sorted(TF_IDF_CASES))
+def test_kerass_tf_idf_files_load_with_its_predictions(case, tmp_path):
+    import json
+    import zipfile
+
+    from autoconv.layers.serialization import serialize
+
+    kwargs, idf = TF_IDF_CASES[case]
+    write_kerass_state(tmp_path / "model.weights.h5", idf)
+    model = tf_idf_model(kwargs)
+    model.layers[0].idf_weights = np.zeros(len(idf), np.float32)  # the file's replace them
+    model.load_weights(tmp_path / "model.weights.h5")
+    np.testing.assert_allclose(model.predict(TF_IDF_X, verbose=0), TF_IDF_PREDICTIONS, 1e-6)
+    with zipfile.ZipFile(tmp_path / "m.keras", "w") as archive:  # Keras's .keras archive
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
+        archive.writestr("config.json", json.dumps(serialize(tf_idf_model(kwargs))))
+        archive.write(tmp_path / "model.weights.h5", "model.weights.h5")
+        archive.writestr(*TF_IDF_ASSET)
+    loaded = ac.saving.load_model(tmp_path / "m.keras")
+    assert loaded.layers[0].get_vocabulary() == [-1, 2, 9, 4, 3]
+    np.testing.assert_allclose(loaded.layers[0].idf_weights, idf, rtol=1e-7)
+    np.testing.assert_allclose(loaded.predict(TF_IDF_X, verbose=0), TF_IDF_PREDICTIONS, 1e-6)
+
+
+@pytest.mark.parametrize(
+    ("idf", "message"),
+    [(None, r"keeps \['idf_weights'\] beside its weights, the file holds \[\]"),
+     (IDF[:4], r"idf_weights of layer integer_lookup has shape \(4,\) in the file"),
+     ([np.nan, *IDF[1:]], "idf_weights of layer integer_lookup holds NaN")],
+)  # fmt: skip
+def test_a_tf_idf_state_file_of_the_wrong_idf_weights_is_refused_whole(idf, message, tmp_path):
+    write_kerass_state(tmp_path / "m.weights.h5", idf)
+    model = tf_idf_model({})
+    model.layers[1].kernel.assign(np.full((5, 2), 3.0, np.float32))
+    with pytest.raises(ValueError, match=message):
+        model.load_weights(tmp_path / "m.weights.h5")
+    np.testing.assert_array_equal(model.layers[1].kernel.numpy(), 3.0)  # nothing assigned
+    np.testing.assert_allclose(model.layers[0].idf_weights, IDF, rtol=1e-6)
+
+
+@pytest.mark.parametrize("assets_first", [False, True])
+def test_a_tf_idf_lookup_loads_its_state_and_assets_in_either_order(assets_first, tmp_path):
+    layer = StringLookup(output_mode="tf_idf", max_tokens=7, pad_to_max_tokens=True)
+    layer.adapt(DATA)
+    clone = StringLookup.from_config(layer.get_config())
+    assert clone.own_state_shapes() == {"idf_weights": (7,)}
+    store: dict = {}
+    layer.save_own_variables(store)
+    layer.save_assets(str(tmp_path))
+    if assets_first:
+        clone.load_assets(str(tmp_path))
+    clone.load_own_variables(store)
+    if not assets_first:
+        clone.load_assets(str(tmp_path))
+    x = [["a", "c", "q"], ["zz", "a", "a"]]
+    np.testing.assert_array_equal(clone(x), layer(x))
+    with pytest.raises(ValueError, match=r"idf_weights of shape \(3,\), expected \(7,\)"):
+        clone.load_own_variables({"idf_weights": np.ones(3)})
+    with pytest.raises(ValueError, match="has no idf weights to save before its vocabulary"):
+        IntegerLookup(output_mode="tf_idf").save_own_variables({})
+    assert StringLookup(output_mode="count").own_state_shapes() == {}

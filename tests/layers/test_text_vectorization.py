@@ -459,3 +459,43 @@ def test_a_batch_of_the_wrong_rank_is_refused():
         [2, 1],
         [1, 0],
     ]
+
+
+# ------------------------------------------------------------------ tf_idf in Keras's files
+# Keras 3.15.1 with TensorFlow 2.21: TextVectorization(output_mode="tf_idf", max_tokens=6)
+# adapted on TF_IDF_TEXT gives TF_IDF_OUTPUT for TF_IDF_X; in a saved model its state file
+# holds the idf weights (KERAS_IDF) twice, as Keras's saving walks the layer and its lookup:
+# layers/text_vectorization/vars/idf_weights and .../_lookup_layer/vars/idf_weights (their
+# groups' "name" attributes "text_vectorization" and "string_lookup"), and its assets the
+# vocabulary beside each.
+TF_IDF_TEXT = ["the cat sat", "the dog", "a cat and the dog"]
+TF_IDF_X = ["the cat the x", "dog and dog"]
+TF_IDF_OUTPUT = [[0.7556983232498169, 1.1192315816879272, 0.0, 0.6931471824645996, 0.0, 0.0],
+                 [0.0, 0.0, 1.3862943649291992, 0.0, 0.0, 0.9162907600402832]]  # fmt: skip
+KERAS_IDF = [0.7556983232498169, 0.5596157908439636, 0.6931471824645996, 0.6931471824645996,
+             0.9162907600402832, 0.9162907600402832]  # fmt: skip
+
+
+def test_a_tf_idf_vectorizers_state_travels_in_kerass_layout(tmp_path):
+    import h5py
+
+    from autoconv.saving import h5_state
+
+    layer = TextVectorization(output_mode="tf_idf", max_tokens=6)
+    layer.adapt(np.array(TF_IDF_TEXT))
+    np.testing.assert_allclose(layer(np.array(TF_IDF_X)), TF_IDF_OUTPUT, rtol=1e-6)
+    assert layer.own_state_shapes() == {"idf_weights": (6,)}
+    with h5py.File(tmp_path / "state.h5", "w") as h5:  # the layer's groups, as in a model's
+        h5_state.write(h5, layer, include_optimizer=False)
+    groups = {"vars": "text_vectorization", "_lookup_layer/vars": "string_lookup"}
+    with h5py.File(tmp_path / "state.h5", "r") as h5:
+        for group, name in groups.items():
+            assert list(h5[group]) == ["idf_weights"] and h5[group].attrs["name"] == name
+            np.testing.assert_allclose(h5[group]["idf_weights"][()], KERAS_IDF, rtol=1e-6)
+    clone = TextVectorization.from_config(layer.get_config())
+    with h5py.File(tmp_path / "state.h5", "r") as h5:
+        pairs = h5_state.read(h5, clone)
+    layer.save_assets(str(tmp_path))
+    clone.load_assets(str(tmp_path))  # before the weights, as autoconv's loader
+    h5_state.assign(clone, pairs, None)
+    np.testing.assert_allclose(clone(np.array(TF_IDF_X)), TF_IDF_OUTPUT, rtol=1e-6)

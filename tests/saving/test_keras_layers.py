@@ -128,6 +128,10 @@ LAYERS: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
                       "value_range": (0, 1), "seed": 2}, (4, 4, 3)),
     ("RandomPosterization", {"factor": (2, 5), "value_range": (0, 1)}, (4, 4, 3)),
     ("AutoContrast", {"value_range": (0, 1)}, (4, 4, 3)),
+    ("ContrastLimitedAdaptiveHistogramEqualization", {"value_range": (0, 1), "clip_limit": 16.0,
+                                                      "tile_grid_size": (2, 2)}, (8, 8, 2)),
+    ("ContrastLimitedAdaptiveHistogramEqualization", {"value_range": [-1, 1], "clip_limit": 0,
+                                                      "tile_grid_size": (1, 3)}, (5, 6, 1)),
     ("RandomColorDegeneration", {"factor": 0.4, "value_range": (0, 1)}, (4, 4, 3)),
     ("RandomSaturation", {"factor": (0.2, 0.7), "seed": 3}, (4, 4, 3)),
     ("RandomHue", {"factor": 0.5, "value_range": (0, 1)}, (4, 4, 3)),
@@ -227,6 +231,10 @@ LAYERS: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("GroupNormalization", {"groups": 1, "beta_constraint": "non_neg", "gamma_regularizer": "l2"},
      (3, 2)),
     ("Embedding", {"input_dim": 5, "output_dim": 2, "embeddings_constraint": "unit_norm"}, (3,)),
+    ("ReversibleEmbedding", {"input_dim": 5, "output_dim": 2}, (3,)),
+    ("ReversibleEmbedding", {"input_dim": 6, "output_dim": 2, "tie_weights": False,
+                             "logit_soft_cap": 2.0, "reverse_dtype": "float32",
+                             "mask_zero": True}, (3,)),
     ("PReLU", {"alpha_constraint": "non_neg"}, (4,)),
     ("CategoryEncoding", {"num_tokens": 4, "output_mode": "one_hot"}, (1,)),
     ("CategoryEncoding", {"num_tokens": 3}, (2,)),
@@ -235,6 +243,21 @@ LAYERS: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("Discretization", {"bin_boundaries": [0.3, 0.6], "output_mode": "one_hot", "epsilon": 0.05},
      (1,)),
     ("Discretization", {"bin_boundaries": [0.5], "output_mode": "count"}, (3,)),
+    # Keras names its STFT windows through SciPy (not a test extra): windows as arrays or None
+    ("STFTSpectrogram", {"frame_length": 4, "window": [0.5, 1.0, 0.75, 0.25]}, (12, 2)),
+    ("STFTSpectrogram", {"mode": "stft", "frame_length": 4, "frame_step": 2, "fft_length": 8,
+                         "window": None, "scaling": "spectrum", "padding": "same",
+                         "expand_dims": True}, (10, 1)),
+    ("STFTSpectrogram", {"mode": "imag", "frame_length": 4, "window": None, "periodic": True,
+                         "scaling": None, "data_format": "channels_first"}, (2, 12)),
+    ("STFTSpectrogram", {"mode": "psd", "frame_length": 4, "window": [1.0, 0.5, 0.5, 1.0],
+                         "trainable": False}, (9, 1)),
+    ("MelSpectrogram", {"fft_length": 16, "sequence_stride": 4, "num_mel_bins": 4,
+                        "sampling_rate": 800, "ref_power": 1e-3}, (40,)),  # no decibels near 0
+    ("MelSpectrogram", {"fft_length": 8, "sequence_stride": 3, "sequence_length": 6,
+                        "window": "hamming", "num_mel_bins": 3, "sampling_rate": 1000,
+                        "min_freq": 50.0, "max_freq": 400.0, "power_to_db": False,
+                        "mag_exp": 0.5}, (20,)),
 ]  # fmt: skip
 MERGING = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
 

@@ -150,6 +150,20 @@ def targets(op: str, scores: Any, target: Any) -> None:
         )
 
 
+def lstm_step(op: str, z: Any, c_prev: Any, *states: Any) -> None:
+    """An LSTM step's pre-activations or gates ``z`` (batch, 4 units) fit ``c_prev`` (batch,
+    units), as each of ``states`` (a state or its gradient) does, in one dtype."""
+    if len(c_prev.shape) != 2 or tuple(z.shape) != (c_prev.shape[0], 4 * c_prev.shape[1]):
+        raise ValueError(
+            f"{op}: z must be (batch, 4 units) for c_prev (batch, units), got {tuple(z.shape)} "
+            f"and {tuple(c_prev.shape)}"
+        )
+    for state in states:
+        shape_is(op, "each state and gradient", state, tuple(c_prev.shape))
+    if any(a.dtype != z.dtype for a in (c_prev, *states)):
+        raise ValueError(f"{op}: the arrays must share z's dtype {z.dtype}")
+
+
 def ctc(
     op: str, log_probs: Any, targets: Any, per_sample: tuple, blank: int, alpha: Any = None
 ) -> None:

@@ -392,6 +392,20 @@ class Backend(Protocol):
         """exp(x) / sum(exp(x)) along ``axis`` (an axis or a tuple of axes, each >= 0), stable:
         the maximum along it subtracted first."""
 
+    def lstm_step(self, z: Array, c_prev: Array) -> tuple[Array, Array, Array, Array]:
+        """(h, c, gates, tanh(c)) of an LSTM step with Keras's default activations: ``z``
+        (batch, 4 units) the pre-activations of the gates i, f, g, o (sigmoid, sigmoid, tanh,
+        sigmoid; their activations ``gates`` are kept for the backward pass); c = f * c_prev +
+        i * g and h = o * tanh(c), (batch, units)."""
+
+    def lstm_cell_grad(self, gates: Array, c_prev: Array, grad_c: Array) -> tuple[Array, Array]:
+        """(grad of z, grad of c_prev) from the gradient of :meth:`lstm_step`'s c (z's o part
+        0)."""
+
+    def lstm_hidden_grad(self, gates: Array, tanh_c: Array, grad_h: Array) -> tuple[Array, Array]:
+        """(grad of z, grad of c) from the gradient of :meth:`lstm_step`'s h (only z's o part
+        not 0)."""
+
     def ctc_loss(
         self, log_probs: Array, targets: Any, target_lengths: Any, input_lengths: Any, blank: int
     ) -> tuple[Array, Array]:

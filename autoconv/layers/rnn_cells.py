@@ -21,6 +21,7 @@ from autoconv import activations, constraints, initializers, regularizers
 from autoconv.layers import serialization
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.ops import engine as ops
+from autoconv.ops.recurrent import lstm_step
 from autoconv.seeds import generator
 from autoconv.tensor import Tensor
 from autoconv.windows import is_int
@@ -302,6 +303,12 @@ class LSTMCell(RecurrentCell):
             self.dropout_mask_count = 4
         self.state_size = [self.units, self.units]
 
+    @property
+    def _default_activations(self) -> bool:
+        """Whether the step is Keras's default (tanh, sigmoid), which one fused op computes."""
+        default = self.activation is activations.tanh
+        return default and self.recurrent_activation is activations.sigmoid
+
     def build(self, input_shape: Shape) -> None:
         units, bias_init = self.units, self.bias_initializer
         if self.unit_forget_bias:
@@ -312,6 +319,10 @@ class LSTMCell(RecurrentCell):
         h_prev, c_prev = states[0], states[1]
         xs = self._masked(inputs, self.get_dropout_mask(inputs), training)
         hs = self._masked(h_prev, self.get_recurrent_dropout_mask(h_prev), training)
+        if len(xs) == len(hs) == 1 and self._default_activations:
+            z = ops.matmul(xs[0], self.kernel) + ops.matmul(hs[0], self.recurrent_kernel)
+            h, c = lstm_step(z if self.bias is None else z + self.bias, c_prev)  # one kernel
+            return h, [h, c]
         x_parts = self.projections(xs, self.kernel, 4)
         h_parts = self.projections(hs, self.recurrent_kernel, 4)
         z = [x + h for x, h in zip(x_parts, h_parts, strict=True)]

@@ -106,6 +106,7 @@ from autoconv.backends.cpu.pool import (
     max_pool_backward,
     max_pool_forward,
 )
+from autoconv.backends.cpu.recurrent import lstm_cell_grad, lstm_hidden_grad, lstm_step
 from autoconv.backends.cpu.training import (
     accumulate,
     check_finite,
@@ -181,6 +182,9 @@ __all__ = [
     "log",
     "log1p",
     "log_softmax",
+    "lstm_cell_grad",
+    "lstm_hidden_grad",
+    "lstm_step",
     "matmul",
     "matmuls",
     "max_pool_backward",

@@ -126,6 +126,7 @@ from autoconv.backends.cuda.pool import (
     max_pool_forward,
 )
 from autoconv.backends.cuda.random import random_normal, random_uniform
+from autoconv.backends.cuda.recurrent import lstm_cell_grad, lstm_hidden_grad, lstm_step
 from autoconv.backends.cuda.reduce import argmax
 from autoconv.backends.cuda.runtime import SIMULATED, available, empty_cache
 from autoconv.backends.cuda.training import (
@@ -203,6 +204,9 @@ __all__ = [
     "log",
     "log1p",
     "log_softmax",
+    "lstm_cell_grad",
+    "lstm_hidden_grad",
+    "lstm_step",
     "matmul",
     "matmuls",
     "max_pool_backward",

@@ -1,0 +1,25 @@
+"""The fused step of a long short-term memory (Keras's default activations), as one op: its
+forward and backward are one backend kernel each (see ``lstm_step`` in
+:mod:`autoconv.backends.contract`), where the same step composed of the engine's ops takes about
+twenty of them. :class:`autoconv.layers.LSTMCell` calls it; other activations compose."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoconv.backends import backend
+from autoconv.ops.base import as_tensor
+from autoconv.tensor import Tensor, record
+
+
+def lstm_step(z: Tensor, c_prev: Any) -> tuple[Tensor, Tensor]:
+    """(h, c), each (batch, units): ``z`` (batch, 4 units) the pre-activations of the gates
+    i, f, g, o in Keras's order; c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g) and
+    h = sigmoid(o) * tanh(c). Differentiable in z and c_prev. h is a node of the graph on c,
+    so c's gradient (from h, and from the next step) is taken back once."""
+    c_prev = as_tensor(c_prev, like=z)
+    xp = backend(z)
+    h, c, gates, tanh_c = xp.lstm_step(z.data, c_prev.data)
+    cell = record(c, (z, c_prev), lambda g: xp.lstm_cell_grad(gates, c_prev.data, g), "lstm_cell")
+    hidden = record(h, (z, cell), lambda g: xp.lstm_hidden_grad(gates, tanh_c, g), "lstm_hidden")
+    return hidden, cell

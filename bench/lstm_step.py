@@ -1,0 +1,67 @@
+"""A bidirectional LSTM's training step on the CPU, autoconv against PyTorch: forward over a
+sequence batch (return_sequences) and the backward of its sum, the median of 10 steps after 3
+unmeasured ones, in this process (run each engine in its own).
+
+    python bench/lstm_step.py autoconv|torch [--source DIR]
+
+Sizes: batch 32, 50 steps, 64 features, 128 units a direction (keras-io's captcha OCR's first
+recurrent layer). PyTorch runs ``torch.nn.LSTM(bidirectional=True)`` on 2 threads.
+``--source DIR`` imports autoconv from DIR (another checkout: before and after a change)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+BATCH, STEPS, FEATURES, UNITS = 32, 50, 64, 128
+
+
+def step_of(engine: str, x: np.ndarray):
+    """The engine's training step on ``x``, a function of no arguments."""
+    if engine == "autoconv":
+        import autoconv as ac
+
+        layer = ac.layers.Bidirectional(ac.layers.LSTM(UNITS, return_sequences=True))
+        inputs = ac.Tensor(x)
+
+        def step() -> None:
+            layer(inputs, training=True).sum().backward()
+
+        return step
+    import torch
+
+    torch.set_num_threads(2)
+    layer = torch.nn.LSTM(FEATURES, UNITS, batch_first=True, bidirectional=True)
+    inputs = torch.tensor(x)
+
+    def step() -> None:
+        layer(inputs)[0].sum().backward()
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("engine", choices=["autoconv", "torch"])
+    parser.add_argument("--source", help="import autoconv from this checkout")
+    args = parser.parse_args()
+    if args.source:  # ahead of an editable install's finder
+        sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+        sys.path.insert(0, args.source)
+    x = np.random.default_rng(0).standard_normal((BATCH, STEPS, FEATURES)).astype(np.float32)
+    step = step_of(args.engine, x)
+    for _ in range(3):
+        step()
+    times = []
+    for _ in range(10):
+        started = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - started)
+    print(f"{args.engine} {args.source or ''} {np.median(times) * 1000:.1f} ms a step")
+
+
+if __name__ == "__main__":
+    main()

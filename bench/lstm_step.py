@@ -1,11 +1,12 @@
-"""A bidirectional LSTM's training step on the CPU, autoconv against PyTorch: forward over a
-sequence batch (return_sequences) and the backward of its sum, the median of 10 steps after 3
-unmeasured ones, in this process (run each engine in its own).
+"""A bidirectional LSTM's (or GRU's) training step on the CPU, autoconv against PyTorch: forward
+over a sequence batch (return_sequences) and the backward of its sum, the median of 10 steps
+after 3 unmeasured ones, in this process (run each engine in its own).
 
-    python bench/lstm_step.py autoconv|torch [--source DIR]
+    python bench/lstm_step.py autoconv|torch [--layer lstm|gru] [--source DIR]
 
 Sizes: batch 32, 50 steps, 64 features, 128 units a direction (keras-io's captcha OCR's first
-recurrent layer). PyTorch runs ``torch.nn.LSTM(bidirectional=True)`` on 2 threads.
+recurrent layer). PyTorch runs ``torch.nn.LSTM`` (``GRU``) with ``bidirectional=True`` on 2
+threads.
 ``--source DIR`` imports autoconv from DIR (another checkout: before and after a change)."""
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import numpy as np
 BATCH, STEPS, FEATURES, UNITS = 32, 50, 64, 128
 
 
-def step_of(engine: str, x: np.ndarray):
-    """The engine's training step on ``x``, a function of no arguments."""
+def step_of(engine: str, kind: str, x: np.ndarray):
+    """The engine's training step of a ``kind`` layer on ``x``, a function of no arguments."""
     if engine == "autoconv":
         import autoconv as ac
 
-        layer = ac.layers.Bidirectional(ac.layers.LSTM(UNITS, return_sequences=True))
+        recurrent = ac.layers.LSTM if kind == "lstm" else ac.layers.GRU
+        layer = ac.layers.Bidirectional(recurrent(UNITS, return_sequences=True))
         inputs = ac.Tensor(x)
 
         def step() -> None:
@@ -34,7 +36,8 @@ def step_of(engine: str, x: np.ndarray):
     import torch
 
     torch.set_num_threads(2)
-    layer = torch.nn.LSTM(FEATURES, UNITS, batch_first=True, bidirectional=True)
+    recurrent = torch.nn.LSTM if kind == "lstm" else torch.nn.GRU
+    layer = recurrent(FEATURES, UNITS, batch_first=True, bidirectional=True)
     inputs = torch.tensor(x)
 
     def step() -> None:
@@ -46,13 +49,14 @@ def step_of(engine: str, x: np.ndarray):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("engine", choices=["autoconv", "torch"])
+    parser.add_argument("--layer", choices=["lstm", "gru"], default="lstm")
     parser.add_argument("--source", help="import autoconv from this checkout")
     args = parser.parse_args()
     if args.source:  # ahead of an editable install's finder
         sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
         sys.path.insert(0, args.source)
     x = np.random.default_rng(0).standard_normal((BATCH, STEPS, FEATURES)).astype(np.float32)
-    step = step_of(args.engine, x)
+    step = step_of(args.engine, args.layer, x)
     for _ in range(3):
         step()
     times = []
@@ -60,7 +64,8 @@ def main() -> None:
         started = time.perf_counter()
         step()
         times.append(time.perf_counter() - started)
-    print(f"{args.engine} {args.source or ''} {np.median(times) * 1000:.1f} ms a step")
+    where = f" ({args.source})" if args.source else ""
+    print(f"{args.engine}{where} {args.layer}: {np.median(times) * 1000:.1f} ms a step")
 
 
 if __name__ == "__main__":

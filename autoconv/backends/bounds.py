@@ -164,6 +164,21 @@ def lstm_step(op: str, z: Any, c_prev: Any, *states: Any) -> None:
         raise ValueError(f"{op}: the arrays must share z's dtype {z.dtype}")
 
 
+def gru_step(op: str, x: Any, recurrent: Any, h_prev: Any, *states: Any) -> None:
+    """A GRU step's projections or gates ``x`` and ``recurrent`` (batch, 3 units) fit
+    ``h_prev`` (batch, units), as each of ``states`` (its gradient) does, in one dtype."""
+    if len(h_prev.shape) != 2 or tuple(x.shape) != (h_prev.shape[0], 3 * h_prev.shape[1]):
+        raise ValueError(
+            f"{op}: x must be (batch, 3 units) for h_prev (batch, units), got {tuple(x.shape)} "
+            f"and {tuple(h_prev.shape)}"
+        )
+    shape_is(op, "recurrent", recurrent, tuple(x.shape))
+    for state in states:
+        shape_is(op, "each state and gradient", state, tuple(h_prev.shape))
+    if any(a.dtype != x.dtype for a in (recurrent, h_prev, *states)):
+        raise ValueError(f"{op}: the arrays must share x's dtype {x.dtype}")
+
+
 def ctc(
     op: str, log_probs: Any, targets: Any, per_sample: tuple, blank: int, alpha: Any = None
 ) -> None:

@@ -392,6 +392,18 @@ class Backend(Protocol):
         """exp(x) / sum(exp(x)) along ``axis`` (an axis or a tuple of axes, each >= 0), stable:
         the maximum along it subtracted first."""
 
+    def gru_step(self, x: Array, recurrent: Array, h_prev: Array) -> tuple[Array, Array]:
+        """(h, gates) of a GRU step with Keras's default activations and ``reset_after``:
+        ``x`` and ``recurrent`` (batch, 3 units) the input's and the previous state's
+        projections (each with its bias) for z, r and the candidate; z = sigmoid(x_z + rec_z),
+        r = sigmoid(x_r + rec_r), hh = tanh(x_h + r * rec_h), h = z * h_prev + (1 - z) * hh;
+        ``gates`` the activations z, r, hh (batch, 3 units), kept for the backward pass."""
+
+    def gru_step_grad(
+        self, gates: Array, recurrent: Array, h_prev: Array, grad_h: Array
+    ) -> tuple[Array, Array, Array]:
+        """(grad of x, grad of recurrent, grad of h_prev) of :meth:`gru_step`."""
+
     def lstm_step(self, z: Array, c_prev: Array) -> tuple[Array, Array, Array, Array]:
         """(h, c, gates, tanh(c)) of an LSTM step with Keras's default activations: ``z``
         (batch, 4 units) the pre-activations of the gates i, f, g, o (sigmoid, sigmoid, tanh,

@@ -21,7 +21,7 @@ from autoconv import activations, constraints, initializers, regularizers
 from autoconv.layers import serialization
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.ops import engine as ops
-from autoconv.ops.recurrent import lstm_step
+from autoconv.ops.recurrent import gru_step, lstm_step
 from autoconv.seeds import generator
 from autoconv.tensor import Tensor
 from autoconv.windows import is_int
@@ -169,6 +169,13 @@ class RecurrentCell(Layer):
     def reset_recurrent_dropout_mask(self) -> None:
         self._recurrent_dropout_mask = None
 
+    @property
+    def _default_activations(self) -> bool:
+        """Whether the step has Keras's default activations (tanh, and sigmoid for the gates),
+        which one fused op computes (an LSTM's, a GRU's)."""
+        default = self.activation is activations.tanh
+        return default and getattr(self, "recurrent_activation", None) is activations.sigmoid
+
     def _masked(self, x: Tensor, mask: Any, training: bool) -> list[Tensor]:
         """``x`` times each of ``mask``'s masks in training (one x a mask; ``x`` alone when
         there is no mask or not training)."""
@@ -303,12 +310,6 @@ class LSTMCell(RecurrentCell):
             self.dropout_mask_count = 4
         self.state_size = [self.units, self.units]
 
-    @property
-    def _default_activations(self) -> bool:
-        """Whether the step is Keras's default (tanh, sigmoid), which one fused op computes."""
-        default = self.activation is activations.tanh
-        return default and self.recurrent_activation is activations.sigmoid
-
     def build(self, input_shape: Shape) -> None:
         units, bias_init = self.units, self.bias_initializer
         if self.unit_forget_bias:
@@ -401,10 +402,17 @@ class GRUCell(RecurrentCell):
                 (self.bias[0], self.bias[1]) if self.reset_after else (self.bias, None)
             )
         xs = self._masked(inputs, self.get_dropout_mask(inputs), training)
+        hs = self._masked(h_prev, self.get_recurrent_dropout_mask(h_prev), training)
+        if len(xs) == len(hs) == 1 and self.reset_after and self._default_activations:
+            x = ops.matmul(xs[0], self.kernel)
+            recurrent = ops.matmul(hs[0], kernel)
+            if input_bias is not None:
+                x, recurrent = x + input_bias, recurrent + recurrent_bias
+            h = gru_step(x, recurrent, h_prev)  # one kernel
+            return h, [h] if listed else h
         x_z, x_r, x_h = self.projections(xs, self.kernel, 3)
         if input_bias is not None:
             x_z, x_r, x_h = (x + gate(input_bias, g, units) for g, x in enumerate((x_z, x_r, x_h)))
-        hs = self._masked(h_prev, self.get_recurrent_dropout_mask(h_prev), training)
         if self.reset_after:
             recurrent = self.projections(hs, kernel, 3)
             if recurrent_bias is not None:

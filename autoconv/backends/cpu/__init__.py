@@ -106,7 +106,13 @@ from autoconv.backends.cpu.pool import (
     max_pool_backward,
     max_pool_forward,
 )
-from autoconv.backends.cpu.recurrent import lstm_cell_grad, lstm_hidden_grad, lstm_step
+from autoconv.backends.cpu.recurrent import (
+    gru_step,
+    gru_step_grad,
+    lstm_cell_grad,
+    lstm_hidden_grad,
+    lstm_step,
+)
 from autoconv.backends.cpu.training import (
     accumulate,
     check_finite,
@@ -175,6 +181,8 @@ __all__ = [
     "expm1",
     "ftrl_update",
     "getitem",
+    "gru_step",
+    "gru_step_grad",
     "guarded_copy",
     "im2col",
     "lamb_update",

@@ -1,11 +1,18 @@
-"""The step of a long short-term memory with Keras's default activations, fused into one op:
-its gates and new states, and the gradients of its cell and hidden states. The names of
-:mod:`autoconv.backends.cuda.recurrent`.
+"""The steps of a long short-term memory and of a gated recurrent unit with Keras's default
+activations, each fused into one op: their gates and new states, and their gradients. The
+names of :mod:`autoconv.backends.cuda.recurrent`.
 
-``z`` (batch, 4 units) holds the pre-activations of the gates in Keras's order i, f, g, o;
+LSTM: ``z`` (batch, 4 units) holds the pre-activations of the gates in Keras's order i, f, g, o;
 with i, f, o = sigmoid and g = tanh of theirs (``gates``, kept for the backward pass),
-``c = f * c_prev + i * g`` and ``h = o * tanh(c)``. Written with NumPy's vectorized passes: at
-an LSTM's sizes (a few thousand entries a step) they beat a loop of scalar exponentials.
+``c = f * c_prev + i * g`` and ``h = o * tanh(c)``.
+
+GRU (Keras's ``reset_after``, cuDNN's): ``x`` and ``recurrent`` (batch, 3 units) hold the
+input's and the previous state's projections (each with its bias) for the gates z, r and the
+candidate; z = sigmoid(x_z + recurrent_z), r = sigmoid(x_r + recurrent_r), the candidate
+hh = tanh(x_h + r * recurrent_h), and ``h = z * h_prev + (1 - z) * hh``.
+
+Written with NumPy's vectorized passes: at a recurrent layer's sizes (a few thousand entries a
+step) they beat a loop of scalar exponentials.
 """
 
 from __future__ import annotations
@@ -62,3 +69,36 @@ def lstm_hidden_grad(
     grad_z = np.zeros_like(gates)
     np.multiply(grad_h * tanh_c, o * (1 - o), out=_split(grad_z)[3])
     return grad_z, grad_h * o * (1 - tanh_c * tanh_c)
+
+
+def gru_step(
+    x: np.ndarray, recurrent: np.ndarray, h_prev: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(h, gates) of a GRU step: h (batch, units), the activations z, r, hh (batch, 3 units)
+    kept for the backward pass."""
+    bounds.gru_step("gru_step", x, recurrent, h_prev)
+    units = h_prev.shape[1]
+    gates = sigmoid(x + recurrent).copy()
+    np.tanh(
+        x[:, 2 * units :] + gates[:, units : 2 * units] * recurrent[:, 2 * units :],
+        out=gates[:, 2 * units :],
+    )
+    z, candidate = gates[:, :units], gates[:, 2 * units :]
+    return candidate + z * (h_prev - candidate), gates
+
+
+def gru_step_grad(
+    gates: np.ndarray, recurrent: np.ndarray, h_prev: np.ndarray, grad_h: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grad of x, grad of recurrent, grad of h_prev) of :func:`gru_step`."""
+    bounds.gru_step("gru_step_grad", gates, recurrent, h_prev, grad_h)
+    units = h_prev.shape[1]
+    z, r, candidate = (gates[:, k * units : (k + 1) * units] for k in range(3))
+    grad_x = np.empty_like(gates)
+    grad_z, grad_r, grad_candidate = (grad_x[:, k * units : (k + 1) * units] for k in range(3))
+    np.multiply(grad_h * (h_prev - candidate), z * (1 - z), out=grad_z)
+    np.multiply(grad_h * (1 - z), 1 - candidate * candidate, out=grad_candidate)
+    np.multiply(grad_candidate * recurrent[:, 2 * units :], r * (1 - r), out=grad_r)
+    grad_recurrent = grad_x.copy()
+    grad_recurrent[:, 2 * units :] *= r
+    return grad_x, grad_recurrent, grad_h * z

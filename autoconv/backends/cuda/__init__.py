@@ -126,7 +126,13 @@ from autoconv.backends.cuda.pool import (
     max_pool_forward,
 )
 from autoconv.backends.cuda.random import random_normal, random_uniform
-from autoconv.backends.cuda.recurrent import lstm_cell_grad, lstm_hidden_grad, lstm_step
+from autoconv.backends.cuda.recurrent import (
+    gru_step,
+    gru_step_grad,
+    lstm_cell_grad,
+    lstm_hidden_grad,
+    lstm_step,
+)
 from autoconv.backends.cuda.reduce import argmax
 from autoconv.backends.cuda.runtime import SIMULATED, available, empty_cache
 from autoconv.backends.cuda.training import (
@@ -197,6 +203,8 @@ __all__ = [
     "expm1",
     "ftrl_update",
     "getitem",
+    "gru_step",
+    "gru_step_grad",
     "guarded_copy",
     "im2col",
     "lamb_update",

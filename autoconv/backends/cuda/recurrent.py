@@ -1,6 +1,7 @@
-"""The step of a long short-term memory with Keras's default activations, fused into one op:
-its gates and new states in one launch, the gradient of its cell state in one and of its
-hidden state in one. The names and formulas of :mod:`autoconv.backends.cpu.recurrent` (which
+"""The steps of a long short-term memory and of a gated recurrent unit with Keras's default
+activations, each fused into one op: an LSTM's gates and new states in one launch, the
+gradient of its cell state in one and of its hidden state in one; a GRU's step in one and its
+gradients in one. The names and formulas of :mod:`autoconv.backends.cpu.recurrent` (which
 says what they compute), a thread an entry of the state."""
 
 from __future__ import annotations
@@ -57,6 +58,64 @@ def _hidden_grad(gates, tanh_c, grad_h, units, grad_z, grad_c):
         grad_z[at + 2 * units] = ZERO
         grad_z[at + 3 * units] = dh * t * (o * (ONE - o))
         grad_c[k] = dh * o * (ONE - t * t)
+
+
+@cached_kernel
+def _gru_step(x, recurrent, h_prev, units, h, gates):
+    for k in range(cuda.grid(1), h.size, cuda.gridsize(1)):
+        at = k // units * 3 * units + k % units  # gate z of entry k; r, hh a units apart
+        z = sigmoid(x[at] + recurrent[at])
+        r = sigmoid(x[at + units] + recurrent[at + units])
+        candidate = math.tanh(x[at + 2 * units] + r * recurrent[at + 2 * units])
+        gates[at] = z
+        gates[at + units] = r
+        gates[at + 2 * units] = candidate
+        h[k] = candidate + z * (h_prev[k] - candidate)
+
+
+@cached_kernel
+def _gru_step_grad(gates, recurrent, h_prev, grad_h, units, grad_x, grad_recurrent, grad_prev):
+    for k in range(cuda.grid(1), grad_h.size, cuda.gridsize(1)):
+        at = k // units * 3 * units + k % units
+        z, r, candidate = gates[at], gates[at + units], gates[at + 2 * units]
+        dh = grad_h[k]
+        dz = dh * (h_prev[k] - candidate) * (z * (ONE - z))
+        dc = dh * (ONE - z) * (ONE - candidate * candidate)
+        dr = dc * recurrent[at + 2 * units] * (r * (ONE - r))
+        grad_x[at] = dz
+        grad_x[at + units] = dr
+        grad_x[at + 2 * units] = dc
+        grad_recurrent[at] = dz
+        grad_recurrent[at + units] = dr
+        grad_recurrent[at + 2 * units] = dc * r
+        grad_prev[k] = dh * z
+
+
+def gru_step(x: CudaArray, recurrent: CudaArray, h_prev: CudaArray) -> tuple[CudaArray, CudaArray]:
+    """(h, gates) of a GRU step: h (batch, units), the activations z, r, hh (batch, 3 units)
+    kept for the backward pass. One launch."""
+    bounds.gru_step("gru_step", x, recurrent, h_prev)
+    h, gates = empty(h_prev.shape, h_prev.dtype), empty(x.shape, x.dtype)
+    if h.size:
+        launch(_gru_step, h.size)(
+            x.flat, recurrent.flat, h_prev.flat, h_prev.shape[1], h.flat, gates.flat
+        )
+    return h, gates
+
+
+def gru_step_grad(
+    gates: CudaArray, recurrent: CudaArray, h_prev: CudaArray, grad_h: CudaArray
+) -> tuple[CudaArray, CudaArray, CudaArray]:
+    """(grad of x, grad of recurrent, grad of h_prev) of :func:`gru_step`. One launch."""
+    bounds.gru_step("gru_step_grad", gates, recurrent, h_prev, grad_h)
+    grad_x, grad_recurrent = empty(gates.shape, gates.dtype), empty(gates.shape, gates.dtype)
+    grad_prev = empty(h_prev.shape, h_prev.dtype)
+    if grad_h.size:
+        launch(_gru_step_grad, grad_h.size)(
+            gates.flat, recurrent.flat, h_prev.flat, grad_h.flat, h_prev.shape[1], grad_x.flat,
+            grad_recurrent.flat, grad_prev.flat,
+        )  # fmt: skip
+    return grad_x, grad_recurrent, grad_prev
 
 
 def lstm_step(z: CudaArray, c_prev: CudaArray) -> tuple[CudaArray, CudaArray, CudaArray, CudaArray]:

@@ -762,10 +762,14 @@ def _training_parameter(cls: type) -> tuple[bool, bool | None]:
 
 
 def _required_positional(cls: type) -> int:
-    """How many positional arguments without a default ``cls.call`` takes."""
+    """How many tensor arguments ``cls.call`` requires: its positional ones without a default
+    (but ``training`` and ``mask``, which Layer.__call__ gives)."""
     parameters = list(inspect.signature(cls.call).parameters.values())[1:]
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return sum(p.kind in positional and p.default is p.empty for p in parameters)
+    return sum(
+        p.kind in positional and p.default is p.empty and p.name not in ("training", "mask")
+        for p in parameters
+    )
 
 
 def dry_run_shape(layer: Layer, input_shape: Any) -> Any:

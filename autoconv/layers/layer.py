@@ -527,11 +527,22 @@ class Layer:
 
 # ------------------------------------------------------------------------------ helpers
 def _building(build: Callable[..., None]) -> Callable[..., None]:
+    """``build`` in the layer's name scope, once: a subclass's build that calls
+    ``super().build()`` runs the base class's in the scope already open (its weights are
+    ``layer/kernel``, as Keras names them, not ``layer/layer/kernel``)."""
+
     def wrapper(self: Layer, input_shape: Any = None, *args: Any, **kwargs: Any) -> None:
         if self._build_shape is None:
             self._build_shape = input_shape
-        with name_scope(self.name):
+        if self.__dict__.get("_in_build"):
             build(self, input_shape, *args, **kwargs)
+            return
+        self._in_build = True
+        try:
+            with name_scope(self.name):
+                build(self, input_shape, *args, **kwargs)
+        finally:
+            self._in_build = False
         self.built = True
 
     wrapper.__doc__, wrapper.__name__ = build.__doc__, build.__name__

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from autoconv.layers.calls import name_scope
 from autoconv.layers.embedding import Embedding
 from autoconv.layers.layer import Shape
 from autoconv.ops import engine as ops
@@ -20,23 +19,7 @@ QUANTIZATION_MODES = ("int8", "float8", "int4", "gptq", "awq")
 REVERSE_DTYPES = (None, "float32", "float64")
 
 
-class _ReverseWeight:
-    """ReversibleEmbedding's build: Embedding's, then ``reverse_embeddings`` where untied, in
-    the layer's name scope. A mixin, not a method of the layer: Layer wraps each subclass's
-    own ``build`` in the layer's name scope, and Embedding's, called from a wrapped one,
-    would name its weight under a second one (``layer/layer/embeddings``)."""
-
-    def build(self, input_shape: Shape | None) -> None:
-        super().build(input_shape)  # type: ignore[misc]
-        if not self.tie_weights:
-            with name_scope(self.name):
-                self.reverse_embeddings = self.add_weight(
-                    (self.output_dim, self.input_dim), self.embeddings_initializer,
-                    name="reverse_embeddings",
-                )  # fmt: skip
-
-
-class ReversibleEmbedding(_ReverseWeight, Embedding):
+class ReversibleEmbedding(Embedding):
     """Embedding of indices in [0, input_dim) (``embeddings`` (input_dim, output_dim)):
     (batch, ...) -> (batch, ..., output_dim); called with ``reverse=True`` it projects
     hidden states (batch, ..., output_dim) -> logits (batch, ..., input_dim) by
@@ -89,6 +72,15 @@ class ReversibleEmbedding(_ReverseWeight, Embedding):
             embeddings_regularizer=embeddings_regularizer,
             embeddings_constraint=embeddings_constraint, mask_zero=mask_zero, **kwargs,
         )  # fmt: skip
+
+    def build(self, input_shape: Shape | None) -> None:
+        """Embedding's ``embeddings``, then ``reverse_embeddings`` where untied."""
+        super().build(input_shape)
+        if not self.tie_weights:
+            self.reverse_embeddings = self.add_weight(
+                (self.output_dim, self.input_dim), self.embeddings_initializer,
+                name="reverse_embeddings",
+            )  # fmt: skip
 
     def compute_output_shape(self, input_shape: Shape, reverse: bool = False) -> Shape:
         if reverse:

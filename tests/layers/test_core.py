@@ -276,3 +276,23 @@ def test_every_name_the_layers_package_exports_exists():
     missing = [name for name in layers.__all__ if not hasattr(layers, name)]
     assert missing == []
     assert not set(layers.__all__) & layers.KERAS_LAYERS_NOT_IMPLEMENTED
+
+
+def test_a_subclass_build_calling_super_names_weights_as_keras(keras):
+    """The base class's build runs in the scope its subclass's opened: ``my_dense/kernel``,
+    not ``my_dense/my_dense/kernel``."""
+
+    def subclass(lib):
+        class MyDense(lib.layers.Dense):
+            def build(self, input_shape):
+                super().build(input_shape)
+                self.scale = self.add_weight(shape=(1,), name="scale")
+
+        return MyDense(3)
+
+    ours, theirs = subclass(ac), subclass(keras)
+    ours.build((None, 2))
+    theirs.build((None, 2))
+    assert [w.path for w in ours.weights] == [w.path for w in theirs.weights]
+    assert [w.path for w in ours.weights] == ["my_dense/kernel", "my_dense/bias", "my_dense/scale"]
+    assert ours.built

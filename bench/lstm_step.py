@@ -2,11 +2,13 @@
 over a sequence batch (return_sequences) and the backward of its sum, the median of 10 steps
 after 3 unmeasured ones, in this process (run each engine in its own).
 
-    python bench/lstm_step.py autoconv|torch [--layer lstm|gru] [--source DIR]
+    python bench/lstm_step.py autoconv|torch|torch-tuned [--layer lstm|gru] [--source DIR]
 
 Sizes: batch 32, 50 steps, 64 features, 128 units a direction (keras-io's captcha OCR's first
 recurrent layer). PyTorch runs ``torch.nn.LSTM`` (``GRU``) with ``bidirectional=True`` on 2
-threads.
+threads. autoconv applies its process settings first (``autoconv.configure_process()``, as
+``fit`` and the command line do: glibc's malloc keeps freed buffers, OpenBLAS's threads sleep
+sooner); ``torch-tuned`` is PyTorch with the same settings, ``torch`` PyTorch as it comes.
 ``--source DIR`` imports autoconv from DIR (another checkout: before and after a change)."""
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ def step_of(engine: str, kind: str, x: np.ndarray):
     if engine == "autoconv":
         import autoconv as ac
 
+        if hasattr(ac, "configure_process"):
+            ac.configure_process()
         recurrent = ac.layers.LSTM if kind == "lstm" else ac.layers.GRU
         layer = ac.layers.Bidirectional(recurrent(UNITS, return_sequences=True))
         inputs = ac.Tensor(x)
@@ -35,6 +39,10 @@ def step_of(engine: str, kind: str, x: np.ndarray):
         return step
     import torch
 
+    if engine == "torch-tuned":
+        from autoconv.process import configure_process
+
+        configure_process()
     torch.set_num_threads(2)
     recurrent = torch.nn.LSTM if kind == "lstm" else torch.nn.GRU
     layer = recurrent(FEATURES, UNITS, batch_first=True, bidirectional=True)
@@ -48,7 +56,7 @@ def step_of(engine: str, kind: str, x: np.ndarray):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("engine", choices=["autoconv", "torch"])
+    parser.add_argument("engine", choices=["autoconv", "torch", "torch-tuned"])
     parser.add_argument("--layer", choices=["lstm", "gru"], default="lstm")
     parser.add_argument("--source", help="import autoconv from this checkout")
     args = parser.parse_args()

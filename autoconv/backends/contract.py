@@ -410,13 +410,11 @@ class Backend(Protocol):
         sigmoid; their activations ``gates`` are kept for the backward pass); c = f * c_prev +
         i * g and h = o * tanh(c), (batch, units)."""
 
-    def lstm_cell_grad(self, gates: Array, c_prev: Array, grad_c: Array) -> tuple[Array, Array]:
-        """(grad of z, grad of c_prev) from the gradient of :meth:`lstm_step`'s c (z's o part
-        0)."""
-
-    def lstm_hidden_grad(self, gates: Array, tanh_c: Array, grad_h: Array) -> tuple[Array, Array]:
-        """(grad of z, grad of c) from the gradient of :meth:`lstm_step`'s h (only z's o part
-        not 0)."""
+    def lstm_step_grad(
+        self, gates: Array, c_prev: Array, tanh_c: Array, grad_h: Array, grad_c: Array
+    ) -> tuple[Array, Array]:
+        """(grad of z, grad of c_prev) of :meth:`lstm_step` from the gradients of its h and c
+        (each (batch, units))."""
 
     def ctc_loss(
         self, log_probs: Array, targets: Any, target_lengths: Any, input_lengths: Any, blank: int

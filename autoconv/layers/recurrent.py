@@ -3,10 +3,12 @@
 ``lstm.py``, ``gru.py``); the cells are in :mod:`autoconv.layers.rnn_cells`, ``Bidirectional``
 in :mod:`autoconv.layers.bidirectional`.
 
-The loop is Python over the time steps, each step the cell's differentiable ops, so a
-recurrent layer runs on both devices and backpropagates through time with the engine's
-autograd. Inputs are (batch, time, features); there are no implicit masks (an explicit
-``mask`` (batch, time) may be given to a call).
+A cell with a ``fused_sequence`` (``LSTMCell``, ``GRUCell``) runs the whole sequence as one op
+where its step is Keras's default one (:mod:`autoconv.ops.recurrent`); otherwise the loop is
+Python over the time steps, each step the cell's differentiable ops. Either way a recurrent
+layer runs on both devices and backpropagates through time with the engine's autograd. Inputs
+are (batch, time, features); the mask (batch, time) is the input's Keras mask or a call's
+``mask``.
 """
 
 from __future__ import annotations
@@ -209,9 +211,6 @@ class RNN(Layer):
         training: bool = False,
     ) -> Any:
         states = self._start(sequences, initial_state)
-        steps = list(range(sequences.shape[1]))
-        if self.go_backwards:
-            steps.reverse()
         keep = None
         if mask is not None:
             keep = as_mask(mask[0] if isinstance(mask, list | tuple) else mask, sequences)
@@ -222,34 +221,57 @@ class RNN(Layer):
                 )
         if training:
             self._dropout_masks(self.cell, sequences[:, 0], states)
-        outputs, output = [], None
         try:
-            for t in steps:
-                new_output, new_states = call_cell(self.cell, sequences[:, t], states, training)
-                if keep is not None:
-                    kept = keep[:, t]
-                    old = output if output is not None else new_output * 0
-                    fill = new_output * 0 if self.zero_output_for_mask else old
-                    leaves = [_where(kept, new, previous) for new, previous in
-                              zip(_flat(new_states), _flat(states), strict=True)]  # fmt: skip
-                    new_states = _packed(states, leaves)
-                    output, returned = _where(kept, new_output, old), _where(kept, new_output, fill)
-                else:
-                    output = returned = new_output
-                    new_states = _packed(states, _flat(new_states))
-                outputs.append(returned)
-                states = new_states
+            fused = None
+            if hasattr(self.cell, "fused_sequence"):
+                fused = self.cell.fused_sequence(
+                    sequences, states, training, self.go_backwards, keep, self.zero_output_for_mask
+                )
+            if fused is not None:  # (time, batch, units), the last output, the final states
+                by_time, last, states = fused
+            else:
+                outputs, states = self._loop(sequences, states, keep, training)
         finally:
             self._reset_dropout_masks(self.cell)
         if self.stateful:
             self.states = _packed(states, [s.detach() for s in _flat(states)])
-        if self.return_sequences:
+        if fused is not None and self.return_sequences:
+            result = ops.transpose(by_time, (1, 0, 2))
+        elif fused is not None:
+            result = last
+        elif self.return_sequences:
             result = ops.concatenate(
                 [ops.reshape(o, (o.shape[0], 1, *o.shape[1:])) for o in outputs], 1
             )
         else:
             result = outputs[-1]
         return [result, *states] if self.return_state else result
+
+    def _loop(
+        self, sequences: Tensor, states: Any, keep: Tensor | None, training: bool
+    ) -> tuple[list[Tensor], Any]:
+        """The cell called at each step: (each step's output in the order they ran, the final
+        states)."""
+        steps = list(range(sequences.shape[1]))
+        if self.go_backwards:
+            steps.reverse()
+        outputs, output = [], None
+        for t in steps:
+            new_output, new_states = call_cell(self.cell, sequences[:, t], states, training)
+            if keep is not None:
+                kept = keep[:, t]
+                old = output if output is not None else new_output * 0
+                fill = new_output * 0 if self.zero_output_for_mask else old
+                leaves = [_where(kept, new, previous) for new, previous in
+                          zip(_flat(new_states), _flat(states), strict=True)]  # fmt: skip
+                new_states = _packed(states, leaves)
+                output, returned = _where(kept, new_output, old), _where(kept, new_output, fill)
+            else:
+                output = returned = new_output
+                new_states = _packed(states, _flat(new_states))
+            outputs.append(returned)
+            states = new_states
+        return outputs, states
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {

@@ -21,7 +21,7 @@ from autoconv import activations, constraints, initializers, regularizers
 from autoconv.layers import serialization
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.ops import engine as ops
-from autoconv.ops.recurrent import gru_step, lstm_step
+from autoconv.ops.recurrent import gru_sequence, gru_step, lstm_sequence, lstm_step
 from autoconv.seeds import generator
 from autoconv.tensor import Tensor
 from autoconv.windows import is_int
@@ -199,6 +199,25 @@ class RecurrentCell(Layer):
             return [gate(z, g, self.units) for g in range(gates)]
         return [product(x, gate(weight, g, self.units)) for g, x in enumerate(xs)]
 
+    def _projected_sequence(
+        self, sequences: Tensor, training: bool, own_class: type, bias: Tensor | None
+    ) -> Tensor | None:
+        """(time, batch, width): every step's inputs (their dropout mask applied in training)
+        times ``kernel``, plus ``bias``, in one product; None where a whole sequence cannot be
+        one op: a subclass's own step (``call`` other than ``own_class``'s), activations other
+        than Keras's defaults, a mask a gate, or the recurrent dropout of training."""
+        if type(self).call is not own_class.call or not self._default_activations:
+            return None
+        mask = self._dropout_mask if training else None
+        if isinstance(mask, list) or (training and self._recurrent_dropout_mask is not None):
+            return None
+        x = ops.transpose(sequences, (1, 0, 2))
+        if mask is not None:
+            x = x * mask
+        steps, batch, features = x.shape
+        projected = ops.matmul(x.reshape(steps * batch, features), self.kernel, bias)
+        return projected.reshape(steps, batch, projected.shape[-1])
+
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
         config = super().get_config() | {
@@ -336,6 +355,23 @@ class LSTMCell(RecurrentCell):
         h = o * self.activation(c)
         return h, [h, c]
 
+    def fused_sequence(
+        self, sequences: Tensor, states: list, training: bool = False, reverse: bool = False,
+        keep: Tensor | None = None, zero_output: bool = False,
+    ) -> tuple[Tensor, Tensor, list[Tensor]] | None:  # fmt: skip
+        """Every step of (batch, time, features) ``sequences`` as one op
+        (:func:`~autoconv.ops.recurrent.lstm_sequence`: the steps last to first with
+        ``reverse``; ``keep`` (batch, time) the mask): (the outputs (time, batch, units) in the
+        order the steps ran, the last output, the final states [h, c]); None where the RNN
+        layer must call the cell step by step."""
+        projected = self._projected_sequence(sequences, training, LSTMCell, self.bias)
+        if projected is None:
+            return None
+        by_time, last, h, c = lstm_sequence(
+            projected, self.recurrent_kernel, *states[:2], reverse, keep, zero_output
+        )
+        return by_time, last, [h, c]
+
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
             "recurrent_activation": serialized(activations, self.recurrent_activation),
@@ -428,6 +464,28 @@ class GRUCell(RecurrentCell):
             candidate = self.activation(x_h + ops.matmul(r * hs[-1], gate(kernel, 2, units)))
         h = z * h_prev + (1 - z) * candidate
         return h, [h] if listed else h
+
+    def fused_sequence(
+        self, sequences: Tensor, states: list, training: bool = False, reverse: bool = False,
+        keep: Tensor | None = None, zero_output: bool = False,
+    ) -> tuple[Tensor, Tensor, list[Tensor]] | None:  # fmt: skip
+        """Every step of (batch, time, features) ``sequences`` as one op
+        (:func:`~autoconv.ops.recurrent.gru_sequence`, ``reset_after`` only: the steps last to
+        first with ``reverse``; ``keep`` (batch, time) the mask): (the outputs (time, batch,
+        units) in the order the steps ran, the last output, the final state [h]); None where
+        the RNN layer must call the cell step by step."""
+        if not self.reset_after:
+            return None
+        input_bias = recurrent_bias = None
+        if self.bias is not None:
+            input_bias, recurrent_bias = self.bias[0], self.bias[1]
+        projected = self._projected_sequence(sequences, training, GRUCell, input_bias)
+        if projected is None:
+            return None
+        by_time, last, h = gru_sequence(
+            projected, self.recurrent_kernel, recurrent_bias, states[0], reverse, keep, zero_output
+        )
+        return by_time, last, [h]
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {

@@ -508,3 +508,70 @@ def test_arguments_are_keras_in_order_with_its_defaults(keras, name):
         return [(p.name, p.default) for p in parameters if p.name != "self"]
 
     assert arguments(getattr(ac.layers, name)) == arguments(getattr(keras.layers, name))
+
+
+# An LSTM's or a GRU's whole sequence runs as one op (ops.recurrent.lstm_sequence and
+# gru_sequence) where the step is Keras's default one; the layer's results are the cell's, looped.
+FUSED_CASES = {
+    "lstm": lambda: ac.layers.LSTM(4, return_sequences=True, return_state=True, dtype=F64),
+    "lstm-backwards-dropout": lambda: ac.layers.LSTM(3, go_backwards=True, dropout=0.4, seed=2,
+                                                     return_state=True, dtype=F64),
+    "gru": lambda: ac.layers.GRU(4, return_sequences=True, return_state=True, dtype=F64),
+    "gru-no-bias-backwards": lambda: ac.layers.GRU(3, use_bias=False, go_backwards=True,
+                                                   return_sequences=True, dtype=F64),
+    "gru-dropout": lambda: ac.layers.GRU(3, dropout=0.3, seed=5, dtype=F64),
+    "bidirectional": lambda: ac.layers.Bidirectional(
+        ac.layers.LSTM(3, return_sequences=True, dtype=F64), dtype=F64),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", FUSED_CASES)
+@pytest.mark.parametrize("training", [False, True])
+def test_a_whole_sequence_in_one_op_gives_the_cells_steps(case, training, rng, monkeypatch):
+    x_values = rng.standard_normal((3, 5, 2))
+    initial = None
+    results = []
+    for fused in (True, False):
+        layer = FUSED_CASES[case]()
+        if not fused:  # the cells stepped by the RNN layer's loop
+            for cell_class in (ac.layers.LSTMCell, ac.layers.GRUCell):
+                monkeypatch.setattr(cell_class, "fused_sequence", lambda *a, **k: None)
+        layer.build((None, 5, 2))
+        initial = initial or weights_for(layer, rng)
+        layer.set_weights(initial)
+        x = ac.Tensor(x_values, requires_grad=True)
+        outputs = _outputs(layer(x, training=training))
+        sum(((o * o).sum() * (k + 1) for k, o in enumerate(outputs))).backward()
+        results.append([o.numpy() for o in outputs] + [x.grad] + [w.grad for w in layer.weights])
+        monkeypatch.undo()
+    for fused, looped in zip(*results, strict=True):
+        np.testing.assert_allclose(fused, looped, rtol=1e-12, atol=1e-13)
+
+
+def test_steps_keras_does_not_fuse_stay_the_cells(rng):
+    """Other activations, GRU's reset_before, recurrent dropout in training and a subclass's own
+    step have no whole-sequence op: the RNN layer calls the cell at each step."""
+    x = ac.Tensor(rng.standard_normal((2, 3, 4)), dtype="float32")
+    states = [ac.Tensor(np.zeros((2, 3)), dtype="float32")] * 2
+
+    class Doubled(ac.layers.LSTMCell):
+        def call(self, inputs, states, training=False):
+            h, new_states = super().call(inputs, states, training)
+            return h * 2, new_states
+
+    unfused = [ac.layers.LSTMCell(3, activation="relu"), ac.layers.GRUCell(3, reset_after=False),
+               ac.layers.GRUCell(3, recurrent_activation="hard_sigmoid"), Doubled(3)]  # fmt: skip
+    for cell in unfused:
+        cell.build((None, 4))
+        assert cell.fused_sequence(x, states, training=False) is None
+    lstm = ac.layers.LSTM(3, recurrent_dropout=0.5, return_sequences=True)
+    lstm.build((None, 3, 4))
+    assert lstm.cell.fused_sequence(x, states, training=False) is not None
+    lstm.cell.get_recurrent_dropout_mask(states[0])
+    assert lstm.cell.fused_sequence(x, states, training=True) is None
+    doubled = ac.layers.RNN(Doubled(3), return_sequences=True)
+    plain = ac.layers.RNN(ac.layers.LSTMCell(3), return_sequences=True)
+    plain.build(x.shape)
+    doubled.build(x.shape)
+    doubled.set_weights(plain.get_weights())
+    np.testing.assert_allclose(doubled(x).numpy(), 2 * plain(x).numpy(), rtol=1e-6)

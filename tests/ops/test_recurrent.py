@@ -1,6 +1,7 @@
-"""The fused LSTM and GRU steps (``ops.recurrent``, the backends' ``lstm_step`` and ``gru_step``
-functions): their states and gradients equal the steps composed of the engine's ops, on both
-devices; float64 gradient checks; mismatched arrays are one clear error."""
+"""The fused LSTM and GRU steps and sequences (``ops.recurrent``, the backends' ``lstm_step``
+and ``gru_step`` functions): their states and gradients equal the steps composed of the engine's
+ops (a sequence's, the fused steps looped), on both devices, whichever outputs get a gradient;
+float64 gradient checks; mismatched arrays are one clear error."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import autoconv as ac
 from autoconv.backends import cpu, cuda
 from autoconv.ops import engine as ops
-from autoconv.ops.recurrent import gru_step, lstm_step
+from autoconv.ops.recurrent import gru_sequence, gru_step, lstm_sequence, lstm_step
 from autoconv.testing import gradcheck
 
 DEVICES = ["cpu", "cuda"]
@@ -54,6 +55,114 @@ def test_float64_gradient_check(rng):
     z, c_prev = rng.standard_normal((3, 12)), rng.standard_normal((3, 3))
     assert gradcheck(lambda z, c: lstm_step(z, c)[0], [z, c_prev])
     assert gradcheck(lambda z, c: lstm_step(z, c)[1], [z, c_prev])
+    assert gradcheck(lambda z, c: ops.concatenate(lstm_step(z, c), 1), [z, c_prev])
+
+
+def looped(kind, projected, kernel, bias, h, c, reverse, keep, zero_output):
+    """The sequence as the fused steps in a loop, masked as the RNN layer masks them:
+    [every step's output (time, batch, units), the last output, h, c (None for a GRU)]."""
+    steps = range(projected.shape[0])
+    outputs, carried = [], None
+    for t in reversed(steps) if reverse else steps:
+        if kind == "lstm":
+            new_h, new_c = lstm_step(projected[t] + ops.matmul(h, kernel), c)
+        else:
+            new_h, new_c = gru_step(projected[t], ops.matmul(h, kernel, bias), h), c
+        output = new_h
+        if keep is not None:
+            on = ops.reshape(keep[:, t], (-1, 1))
+            old = carried if carried is not None else new_h * 0
+            fill = new_h * 0 if zero_output else old
+            h, c = new_h * on + h * (1 - on), new_c * on + c * (1 - on)
+            carried, output = new_h * on + old * (1 - on), new_h * on + fill * (1 - on)
+        else:
+            h, c = new_h, new_c
+        outputs.append(ops.reshape(output, (1, *output.shape)))
+    return [ops.concatenate(outputs, 0), outputs[-1][0], h, c if kind == "lstm" else None]
+
+
+def sequence_of(kind, projected, kernel, bias, h, c, reverse, keep, zero_output):
+    if kind == "lstm":
+        return lstm_sequence(projected, kernel, h, c, reverse, keep, zero_output)
+    return [*gru_sequence(projected, kernel, bias, h, reverse, keep, zero_output), None]
+
+
+# (the layer, the outputs that get a gradient: a GRU has no cell state)
+GRADED = [(kind, graded) for kind in ("lstm", "gru", "gru-no-bias")
+          for graded in ("all", "sequence", "last", "h", "c")
+          if kind == "lstm" or graded != "c"]  # fmt: skip
+# keep (batch 3, time 4) by its rows: none masked, leading, inner and trailing steps masked
+KEEP = np.array([[1, 1, 1, 1], [0, 1, 0, 1], [1, 1, 0, 0]], np.float64)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(("kind", "graded"), GRADED)
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("masking", [None, "mask", "zero-output"])
+@pytest.mark.parametrize(("steps", "units"), [(1, 2), (4, 5)])
+def test_sequences_equal_their_steps_looped(device, kind, graded, reverse, masking, steps, units,
+                                           rng):  # fmt: skip
+    gates, batch = (4 if kind == "lstm" else 3), 3
+    values = [rng.standard_normal((steps, batch, gates * units)),
+              rng.standard_normal((units, gates * units)) * 0.5,
+              rng.standard_normal(gates * units), rng.standard_normal((batch, units)),
+              rng.standard_normal((batch, units))]  # fmt: skip
+    results = []
+    for run in (sequence_of, looped):
+        inputs = [ac.Tensor(v, dtype="float64", requires_grad=True, device=device) for v in values]
+        bias = inputs[2] if kind == "gru" else None
+        keep = None if masking is None else ac.Tensor(KEEP[:, :steps], device=device)
+        outputs = run(kind.split("-")[0], inputs[0], inputs[1], bias, *inputs[3:], reverse, keep,
+                      masking == "zero-output")  # fmt: skip
+        graded_outputs = {"all": outputs, "sequence": outputs[:1], "last": outputs[1:2],
+                          "h": outputs[2:3], "c": outputs[3:]}[graded]  # fmt: skip
+        loss = sum((o * o * (1 + k)).sum() for k, o in enumerate(graded_outputs) if o is not None)
+        loss.backward()
+        results.append(
+            [o.numpy() for o in outputs if o is not None]
+            + [host(t.grad) if t.grad is not None else None for t in inputs]
+        )
+    for fused, reference in zip(*results, strict=True):
+        if reference is None:
+            assert fused is None
+        else:
+            np.testing.assert_allclose(fused, reference, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("zero_output", [False, True])
+def test_sequences_float64_gradient_check(reverse, zero_output, rng):
+    projected, kernel = rng.standard_normal((4, 3, 8)), rng.standard_normal((2, 8)) * 0.5
+    h0, c0 = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    keep = ac.Tensor(KEEP)
+
+    def flat(outputs):
+        return ops.concatenate([o.reshape(-1) for o in outputs], 0)
+
+    assert gradcheck(lambda *a: flat(lstm_sequence(*a, reverse)), [projected, kernel, h0, c0])
+    assert gradcheck(
+        lambda *a: flat(lstm_sequence(*a, reverse, keep, zero_output)), [projected, kernel, h0, c0]
+    )
+    projected, kernel, bias = projected[..., :6], kernel[:, :6], rng.standard_normal(6)
+    assert gradcheck(lambda *a: flat(gru_sequence(*a, reverse)), [projected, kernel, bias, h0])
+    assert gradcheck(
+        lambda *a: flat(gru_sequence(*a, reverse, keep, zero_output)), [projected, kernel, bias, h0]
+    )
+
+
+def test_mismatched_sequences_are_one_clear_error():
+    projected, kernel = ac.Tensor(np.zeros((3, 2, 8))), ac.Tensor(np.zeros((2, 8)))
+    state = np.zeros((2, 2))
+    with pytest.raises(ValueError, match=r"lstm_sequence: projected inputs must be \(time"):
+        lstm_sequence(projected[0], kernel, state, state)
+    with pytest.raises(ValueError, match=r"recurrent kernel must be \(units, 4 \* units\)"):
+        lstm_sequence(projected, ac.Tensor(np.zeros((2, 6))), state, state)
+    with pytest.raises(ValueError, match=r"lstm_sequence: states must be \(batch, units\)"):
+        lstm_sequence(projected, kernel, state, np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"gru_sequence: the recurrent bias must be \(6,\)"):
+        gru_sequence(projected[..., :6], kernel[:, :6], ac.Tensor(np.zeros(8)), state)
+    with pytest.raises(ValueError, match=r"lstm_sequence: keep must be \(batch, time\)"):
+        lstm_sequence(projected, kernel, state, state, keep=ac.Tensor(np.ones((3, 2))))
 
 
 @pytest.mark.parametrize("backend", [cpu, cuda])
@@ -62,10 +171,10 @@ def test_mismatched_arrays_are_one_clear_error(backend):
     with pytest.raises(ValueError, match=r"lstm_step: z must be \(batch, 4 units\)"):
         backend.lstm_step(z, c)
     c = backend.asarray(np.zeros((2, 2)))
-    with pytest.raises(ValueError, match="each state and gradient"):
-        backend.lstm_cell_grad(z, c, backend.asarray(np.zeros((2, 3))))
-    with pytest.raises(ValueError, match="each state and gradient"):
-        backend.lstm_hidden_grad(z, c, backend.asarray(np.zeros((3, 2))))
+    with pytest.raises(ValueError, match="lstm_step_grad: each state and gradient"):
+        backend.lstm_step_grad(z, c, c, backend.asarray(np.zeros((2, 3))), c)
+    with pytest.raises(ValueError, match="lstm_step_grad: each state and gradient"):
+        backend.lstm_step_grad(z, c, c, c, backend.asarray(np.zeros((3, 2))))
     with pytest.raises(ValueError, match="share z's dtype"):
         backend.lstm_step(z, backend.asarray(np.zeros((2, 2), np.float32)))
 

@@ -109,9 +109,8 @@ from autoconv.backends.cpu.pool import (
 from autoconv.backends.cpu.recurrent import (
     gru_step,
     gru_step_grad,
-    lstm_cell_grad,
-    lstm_hidden_grad,
     lstm_step,
+    lstm_step_grad,
 )
 from autoconv.backends.cpu.training import (
     accumulate,
@@ -190,9 +189,8 @@ __all__ = [
     "log",
     "log1p",
     "log_softmax",
-    "lstm_cell_grad",
-    "lstm_hidden_grad",
     "lstm_step",
+    "lstm_step_grad",
     "matmul",
     "matmuls",
     "max_pool_backward",

@@ -11,8 +11,9 @@ input's and the previous state's projections (each with its bias) for the gates 
 candidate; z = sigmoid(x_z + recurrent_z), r = sigmoid(x_r + recurrent_r), the candidate
 hh = tanh(x_h + r * recurrent_h), and ``h = z * h_prev + (1 - z) * hh``.
 
-Written with NumPy's vectorized passes: at a recurrent layer's sizes (a few thousand entries a
-step) they beat a loop of scalar exponentials.
+The forward steps are NumPy's vectorized passes: at a recurrent layer's sizes (a few thousand
+entries a step) they beat a loop of scalar exponentials (an LSTM step at batch 32 and 128
+units: 36 us, Numba's loop 180 us).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from autoconv.backends import bounds
 from autoconv.backends.cpu.array import sigmoid
+from autoconv.backends.cpu.jit import serial_jit
 
 
 def _split(gates: np.ndarray) -> list[np.ndarray]:
@@ -44,31 +46,37 @@ def lstm_step(
     return o * tanh_c, c, gates, tanh_c
 
 
-def lstm_cell_grad(
-    gates: np.ndarray, c_prev: np.ndarray, grad_c: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(grad of z, grad of c_prev) from the gradient of :func:`lstm_step`'s c (the o gate's
-    part of z's gradient is 0: it comes from h's)."""
-    bounds.lstm_step("lstm_cell_grad", gates, c_prev, grad_c)
-    i, f, g, _ = _split(gates)
-    grad_z = np.zeros_like(gates)
-    grad_i, grad_f, grad_g, _ = _split(grad_z)
-    np.multiply(grad_c * g, i * (1 - i), out=grad_i)
-    np.multiply(grad_c * c_prev, f * (1 - f), out=grad_f)
-    np.multiply(grad_c * i, 1 - g * g, out=grad_g)
-    return grad_z, grad_c * f
+@serial_jit
+def _lstm_step_grad(gates, c_prev, tanh_c, grad_h, grad_c, grad_z, grad_c_prev):
+    batch, units = c_prev.shape
+    for b in range(batch):
+        for k in range(units):
+            i, f = gates[b, k], gates[b, units + k]
+            g, o = gates[b, 2 * units + k], gates[b, 3 * units + k]
+            t, dh = tanh_c[b, k], grad_h[b, k]
+            dc = grad_c[b, k] + dh * o * (1 - t * t)  # c's gradient: its own and through h
+            grad_z[b, k] = dc * g * (i * (1 - i))
+            grad_z[b, units + k] = dc * c_prev[b, k] * (f * (1 - f))
+            grad_z[b, 2 * units + k] = dc * i * (1 - g * g)
+            grad_z[b, 3 * units + k] = dh * t * (o * (1 - o))
+            grad_c_prev[b, k] = dc * f
 
 
-def lstm_hidden_grad(
-    gates: np.ndarray, tanh_c: np.ndarray, grad_h: np.ndarray
+def lstm_step_grad(
+    gates: np.ndarray,
+    c_prev: np.ndarray,
+    tanh_c: np.ndarray,
+    grad_h: np.ndarray,
+    grad_c: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(grad of z, grad of c) from the gradient of :func:`lstm_step`'s h = o * tanh(c) (only
-    the o gate's part of z's gradient is not 0)."""
-    bounds.lstm_step("lstm_hidden_grad", gates, tanh_c, grad_h)
-    o = _split(gates)[3]
-    grad_z = np.zeros_like(gates)
-    np.multiply(grad_h * tanh_c, o * (1 - o), out=_split(grad_z)[3])
-    return grad_z, grad_h * o * (1 - tanh_c * tanh_c)
+    """(grad of z, grad of c_prev) of :func:`lstm_step` from the gradients of its h and c. One
+    loop (no transcendental functions: Numba's loop beats NumPy's passes here, 15 against 37 us
+    at batch 32 and 128 units)."""
+    bounds.lstm_step("lstm_step_grad", gates, c_prev, tanh_c, grad_h, grad_c)
+    grad_z, grad_c_prev = np.empty_like(gates), np.empty_like(c_prev)
+    arrays = [np.ascontiguousarray(a) for a in (gates, c_prev, tanh_c, grad_h, grad_c)]
+    _lstm_step_grad(*arrays, grad_z, grad_c_prev)
+    return grad_z, grad_c_prev
 
 
 def gru_step(

@@ -129,9 +129,8 @@ from autoconv.backends.cuda.random import random_normal, random_uniform
 from autoconv.backends.cuda.recurrent import (
     gru_step,
     gru_step_grad,
-    lstm_cell_grad,
-    lstm_hidden_grad,
     lstm_step,
+    lstm_step_grad,
 )
 from autoconv.backends.cuda.reduce import argmax
 from autoconv.backends.cuda.runtime import SIMULATED, available, empty_cache
@@ -212,9 +211,8 @@ __all__ = [
     "log",
     "log1p",
     "log_softmax",
-    "lstm_cell_grad",
-    "lstm_hidden_grad",
     "lstm_step",
+    "lstm_step_grad",
     "matmul",
     "matmuls",
     "max_pool_backward",

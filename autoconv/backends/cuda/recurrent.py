@@ -1,8 +1,8 @@
 """The steps of a long short-term memory and of a gated recurrent unit with Keras's default
-activations, each fused into one op: an LSTM's gates and new states in one launch, the
-gradient of its cell state in one and of its hidden state in one; a GRU's step in one and its
-gradients in one. The names and formulas of :mod:`autoconv.backends.cpu.recurrent` (which
-says what they compute), a thread an entry of the state."""
+activations, each fused into one op: an LSTM's gates and new states in one launch and their
+gradients in one; a GRU's step in one and its gradients in one. The names and formulas of
+:mod:`autoconv.backends.cpu.recurrent` (which says what they compute), a thread an entry of the
+state."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from numba import cuda
 
 from autoconv.backends import bounds
 from autoconv.backends.cuda.array import CudaArray, empty
-from autoconv.backends.cuda.elementwise import ONE, ZERO, _sigmoid
+from autoconv.backends.cuda.elementwise import ONE, _sigmoid
 from autoconv.backends.cuda.runtime import cached_kernel, launch
 
 sigmoid = cuda.jit(device=True)(_sigmoid)
@@ -36,28 +36,17 @@ def _step(z, c_prev, units, h, c, gates, tanh_c):
 
 
 @cached_kernel
-def _cell_grad(gates, c_prev, grad_c, units, grad_z, grad_c_prev):
+def _step_grad(gates, c_prev, tanh_c, grad_h, grad_c, units, grad_z, grad_c_prev):
     for k in range(cuda.grid(1), grad_c.size, cuda.gridsize(1)):
         at = k // units * 4 * units + k % units
-        i, f, g = gates[at], gates[at + units], gates[at + 2 * units]
-        dc = grad_c[k]
+        i, f, g, o = gates[at], gates[at + units], gates[at + 2 * units], gates[at + 3 * units]
+        t, dh = tanh_c[k], grad_h[k]
+        dc = grad_c[k] + dh * o * (ONE - t * t)
         grad_z[at] = dc * g * (i * (ONE - i))
         grad_z[at + units] = dc * c_prev[k] * (f * (ONE - f))
         grad_z[at + 2 * units] = dc * i * (ONE - g * g)
-        grad_z[at + 3 * units] = ZERO
-        grad_c_prev[k] = dc * f
-
-
-@cached_kernel
-def _hidden_grad(gates, tanh_c, grad_h, units, grad_z, grad_c):
-    for k in range(cuda.grid(1), grad_h.size, cuda.gridsize(1)):
-        at = k // units * 4 * units + k % units
-        o, t, dh = gates[at + 3 * units], tanh_c[k], grad_h[k]
-        grad_z[at] = ZERO
-        grad_z[at + units] = ZERO
-        grad_z[at + 2 * units] = ZERO
         grad_z[at + 3 * units] = dh * t * (o * (ONE - o))
-        grad_c[k] = dh * o * (ONE - t * t)
+        grad_c_prev[k] = dc * f
 
 
 @cached_kernel
@@ -132,27 +121,16 @@ def lstm_step(z: CudaArray, c_prev: CudaArray) -> tuple[CudaArray, CudaArray, Cu
     return h, c, gates, tanh_c
 
 
-def lstm_cell_grad(
-    gates: CudaArray, c_prev: CudaArray, grad_c: CudaArray
+def lstm_step_grad(
+    gates: CudaArray, c_prev: CudaArray, tanh_c: CudaArray, grad_h: CudaArray, grad_c: CudaArray
 ) -> tuple[CudaArray, CudaArray]:
-    """(grad of z, grad of c_prev) from the gradient of :func:`lstm_step`'s c. One launch."""
-    bounds.lstm_step("lstm_cell_grad", gates, c_prev, grad_c)
+    """(grad of z, grad of c_prev) of :func:`lstm_step` from the gradients of its h and c. One
+    launch."""
+    bounds.lstm_step("lstm_step_grad", gates, c_prev, tanh_c, grad_h, grad_c)
     grad_z, grad_c_prev = empty(gates.shape, gates.dtype), empty(c_prev.shape, c_prev.dtype)
     if grad_c.size:
-        launch(_cell_grad, grad_c.size)(
-            gates.flat, c_prev.flat, grad_c.flat, c_prev.shape[1], grad_z.flat, grad_c_prev.flat
-        )
+        launch(_step_grad, grad_c.size)(
+            gates.flat, c_prev.flat, tanh_c.flat, grad_h.flat, grad_c.flat, c_prev.shape[1],
+            grad_z.flat, grad_c_prev.flat,
+        )  # fmt: skip
     return grad_z, grad_c_prev
-
-
-def lstm_hidden_grad(
-    gates: CudaArray, tanh_c: CudaArray, grad_h: CudaArray
-) -> tuple[CudaArray, CudaArray]:
-    """(grad of z, grad of c) from the gradient of :func:`lstm_step`'s h. One launch."""
-    bounds.lstm_step("lstm_hidden_grad", gates, tanh_c, grad_h)
-    grad_z, grad_c = empty(gates.shape, gates.dtype), empty(tanh_c.shape, tanh_c.dtype)
-    if grad_h.size:
-        launch(_hidden_grad, grad_h.size)(
-            gates.flat, tanh_c.flat, grad_h.flat, tanh_c.shape[1], grad_z.flat, grad_c.flat
-        )
-    return grad_z, grad_c

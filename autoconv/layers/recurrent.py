@@ -3,12 +3,12 @@
 ``lstm.py``, ``gru.py``); the cells are in :mod:`autoconv.layers.rnn_cells`, ``Bidirectional``
 in :mod:`autoconv.layers.bidirectional`.
 
-A cell with a ``fused_sequence`` (``LSTMCell``, ``GRUCell``) runs the whole sequence as one op
-where its step is Keras's default one (:mod:`autoconv.ops.recurrent`); otherwise the loop is
-Python over the time steps, each step the cell's differentiable ops. Either way a recurrent
-layer runs on both devices and backpropagates through time with the engine's autograd. Inputs
-are (batch, time, features); the mask (batch, time) is the input's Keras mask or a call's
-``mask``.
+``LSTMCell``, ``GRUCell`` and ``SimpleRNNCell`` run a whole sequence as one op where their step
+is Keras's default one (their ``fused_sequence``, on :mod:`autoconv.ops.recurrent`); otherwise
+the loop is Python over the time steps, each step the cell's differentiable ops. Either way a
+recurrent layer runs on both devices and backpropagates through time with the engine's
+autograd. Inputs are (batch, time, features); the mask (batch, time) is the input's Keras mask
+or a call's ``mask``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from autoconv.layers.layer import Layer, Shape, serialized, to_tensors
 from autoconv.layers.rnn_cells import (
     GRUCell,
     LSTMCell,
+    RecurrentCell,
     SimpleRNNCell,
     StackedRNNCells,
     call_cell,
@@ -30,6 +31,7 @@ from autoconv.layers.rnn_cells import (
 )
 from autoconv.ops import engine as ops
 from autoconv.ops.masks import as_mask
+from autoconv.ops.recurrent import stacked_steps, time_steps
 from autoconv.tensor import Tensor, no_grad
 
 
@@ -223,7 +225,7 @@ class RNN(Layer):
             self._dropout_masks(self.cell, sequences[:, 0], states)
         try:
             fused = None
-            if hasattr(self.cell, "fused_sequence"):
+            if isinstance(self.cell, RecurrentCell):
                 fused = self.cell.fused_sequence(
                     sequences, states, training, self.go_backwards, keep, self.zero_output_for_mask
                 )
@@ -240,9 +242,7 @@ class RNN(Layer):
         elif fused is not None:
             result = last
         elif self.return_sequences:
-            result = ops.concatenate(
-                [ops.reshape(o, (o.shape[0], 1, *o.shape[1:])) for o in outputs], 1
-            )
+            result = stacked_steps(outputs)
         else:
             result = outputs[-1]
         return [result, *states] if self.return_state else result
@@ -255,9 +255,10 @@ class RNN(Layer):
         steps = list(range(sequences.shape[1]))
         if self.go_backwards:
             steps.reverse()
+        inputs = time_steps(sequences)
         outputs, output = [], None
         for t in steps:
-            new_output, new_states = call_cell(self.cell, sequences[:, t], states, training)
+            new_output, new_states = call_cell(self.cell, inputs[t], states, training)
             if keep is not None:
                 kept = keep[:, t]
                 old = output if output is not None else new_output * 0

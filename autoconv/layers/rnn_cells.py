@@ -21,7 +21,13 @@ from autoconv import activations, constraints, initializers, regularizers
 from autoconv.layers import serialization
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.ops import engine as ops
-from autoconv.ops.recurrent import gru_sequence, gru_step, lstm_sequence, lstm_step
+from autoconv.ops.recurrent import (
+    gru_sequence,
+    gru_step,
+    lstm_sequence,
+    lstm_step,
+    simple_rnn_sequence,
+)
 from autoconv.seeds import generator
 from autoconv.tensor import Tensor
 from autoconv.windows import is_int
@@ -172,9 +178,9 @@ class RecurrentCell(Layer):
     @property
     def _default_activations(self) -> bool:
         """Whether the step has Keras's default activations (tanh, and sigmoid for the gates),
-        which one fused op computes (an LSTM's, a GRU's)."""
-        default = self.activation is activations.tanh
-        return default and getattr(self, "recurrent_activation", None) is activations.sigmoid
+        which one fused op computes (an LSTM's, a GRU's, a SimpleRNN's sequence)."""
+        gates = getattr(self, "recurrent_activation", activations.sigmoid)
+        return self.activation is activations.tanh and gates is activations.sigmoid
 
     def _masked(self, x: Tensor, mask: Any, training: bool) -> list[Tensor]:
         """``x`` times each of ``mask``'s masks in training (one x a mask; ``x`` alone when
@@ -199,13 +205,22 @@ class RecurrentCell(Layer):
             return [gate(z, g, self.units) for g in range(gates)]
         return [product(x, gate(weight, g, self.units)) for g, x in enumerate(xs)]
 
+    def fused_sequence(
+        self, sequences: Tensor, states: list, training: bool = False, reverse: bool = False,
+        keep: Tensor | None = None, zero_output: bool = False,
+    ) -> tuple[Tensor, Tensor, list[Tensor]] | None:  # fmt: skip
+        """Every step of (batch, time, features) ``sequences`` as one op (last to first with
+        ``reverse``; ``keep`` (batch, time) the mask): (the outputs (time, batch, units) in the
+        order the steps ran, the last output, the final states); None (here, and where a
+        subclass's step is not Keras's default one) where the RNN layer loops the cell."""
+        return None
+
     def _projected_sequence(
         self, sequences: Tensor, training: bool, own_class: type, bias: Tensor | None
     ) -> Tensor | None:
-        """(time, batch, width): every step's inputs (their dropout mask applied in training)
-        times ``kernel``, plus ``bias``, in one product; None where a whole sequence cannot be
-        one op: a subclass's own step (``call`` other than ``own_class``'s), activations other
-        than Keras's defaults, a mask a gate, or the recurrent dropout of training."""
+        """(time, batch, width): every step's inputs (dropped out in training) @ ``kernel`` +
+        ``bias`` in one product; None where a sequence cannot be one op: a subclass's own
+        ``call``, other activations, a mask a gate, or recurrent dropout in training."""
         if type(self).call is not own_class.call or not self._default_activations:
             return None
         mask = self._dropout_mask if training else None
@@ -286,6 +301,19 @@ class SimpleRNNCell(RecurrentCell):
         output = self.activation(h + ops.matmul(previous, self.recurrent_kernel))
         return output, [output] if listed else output
 
+    def fused_sequence(
+        self, sequences: Tensor, states: list, training: bool = False, reverse: bool = False,
+        keep: Tensor | None = None, zero_output: bool = False,
+    ) -> tuple[Tensor, Tensor, list[Tensor]] | None:  # fmt: skip
+        """:func:`~autoconv.ops.recurrent.simple_rnn_sequence` (tanh only), states [h]."""
+        projected = self._projected_sequence(sequences, training, SimpleRNNCell, self.bias)
+        if projected is None:
+            return None
+        by_time, last, h = simple_rnn_sequence(
+            projected, self.recurrent_kernel, states[0], reverse, keep, zero_output
+        )
+        return by_time, last, [h]
+
 
 class LSTMCell(RecurrentCell):
     """One step of a long short-term memory: with ``z = x @ kernel + h_prev @ recurrent_kernel
@@ -359,11 +387,7 @@ class LSTMCell(RecurrentCell):
         self, sequences: Tensor, states: list, training: bool = False, reverse: bool = False,
         keep: Tensor | None = None, zero_output: bool = False,
     ) -> tuple[Tensor, Tensor, list[Tensor]] | None:  # fmt: skip
-        """Every step of (batch, time, features) ``sequences`` as one op
-        (:func:`~autoconv.ops.recurrent.lstm_sequence`: the steps last to first with
-        ``reverse``; ``keep`` (batch, time) the mask): (the outputs (time, batch, units) in the
-        order the steps ran, the last output, the final states [h, c]); None where the RNN
-        layer must call the cell step by step."""
+        """:func:`~autoconv.ops.recurrent.lstm_sequence`, states [h, c]."""
         projected = self._projected_sequence(sequences, training, LSTMCell, self.bias)
         if projected is None:
             return None
@@ -469,11 +493,7 @@ class GRUCell(RecurrentCell):
         self, sequences: Tensor, states: list, training: bool = False, reverse: bool = False,
         keep: Tensor | None = None, zero_output: bool = False,
     ) -> tuple[Tensor, Tensor, list[Tensor]] | None:  # fmt: skip
-        """Every step of (batch, time, features) ``sequences`` as one op
-        (:func:`~autoconv.ops.recurrent.gru_sequence`, ``reset_after`` only: the steps last to
-        first with ``reverse``; ``keep`` (batch, time) the mask): (the outputs (time, batch,
-        units) in the order the steps ran, the last output, the final state [h]); None where
-        the RNN layer must call the cell step by step."""
+        """:func:`~autoconv.ops.recurrent.gru_sequence` (``reset_after`` only), states [h]."""
         if not self.reset_after:
             return None
         input_bias = recurrent_bias = None

@@ -1,17 +1,17 @@
-"""The fused steps of a long short-term memory and of a gated recurrent unit (Keras's default
-activations), each one op whose forward and backward are one backend call each (see
-``lstm_step`` and ``gru_step`` in :mod:`autoconv.backends.contract`), where the same step
-composed of the engine's ops takes about twenty of them. :class:`autoconv.layers.LSTMCell` and
-:class:`autoconv.layers.GRUCell` call them; other activations compose.
+"""The recurrent layers' ops. The fused steps of a long short-term memory and of a gated
+recurrent unit (Keras's default activations), each one op whose forward and backward are one
+backend call each (see ``lstm_step`` and ``gru_step`` in :mod:`autoconv.backends.contract`),
+where the same step composed of the engine's ops takes about twenty of them.
 
-``lstm_sequence`` and ``gru_sequence`` run every step of a sequence as one op, as cuDNN's
-recurrent layers do: the inputs' projections come in computed for the whole sequence (one
-matrix product, outside), each step is the previous state's product with the recurrent kernel
-and the fused step, and the backward pass goes back through the steps once, the recurrent
-kernel's gradient one product over the whole sequence at the end. The graph holds one node
-for the sequence where the step-by-step layer holds a few a step (and each step's slice of the
-inputs, whose gradient is the size of the whole sequence). Arrays are time-major, so a step's
-rows are one contiguous block on either device."""
+``lstm_sequence``, ``gru_sequence`` and ``simple_rnn_sequence`` run every step of a sequence as
+one op, as cuDNN's recurrent layers do: the inputs' projections come in computed for the whole
+sequence (one matrix product, outside), each step is the previous state's product with the
+recurrent kernel and the step, and the backward pass goes back through the steps once, the
+recurrent kernel's gradient one product over the whole sequence at the end. Arrays are
+time-major, so a step's rows are one contiguous block on either device. The cells
+(:mod:`autoconv.layers.rnn_cells`) call them where their step is Keras's default one; other
+steps compose, looped by the RNN layer over ``time_steps`` and ``stacked_steps`` (each one op,
+where a slice a step would widen each step's gradient to the whole sequence's shape)."""
 
 from __future__ import annotations
 
@@ -95,6 +95,54 @@ def _time(k: int, steps: int, reverse: bool) -> int:
 def _into_row(by_time: Any, t: int, value: Any) -> None:
     """by_time[t] = value (a kernel on the GPU, so a recorded step replays it)."""
     backend(by_time).copy_into(_row(by_time, t), value)
+
+
+def _swap_time(xp: Any, array: Any) -> Any:
+    """``array`` with its first two axes swapped, contiguous: (batch, time, ...) <-> (time,
+    batch, ...)."""
+    return xp.copy(xp.swapaxes(array, 0, 1))
+
+
+def time_steps(sequences: Tensor) -> list[Tensor]:
+    """Each time step of (batch, time, ...) ``sequences``, a (batch, ...) tensor, as one op:
+    its backward puts the steps' gradients into one array (a slice a step would widen each
+    step's gradient to the whole sequence's shape)."""
+    if sequences.ndim < 2:
+        raise ValueError(f"time_steps: sequences must be (batch, time, ...), got {sequences.shape}")
+    xp = backend(sequences)
+    by_time = _swap_time(xp, sequences.data)
+
+    def backward(grads: list[Any]) -> tuple[Any]:
+        total = xp.zeros(by_time.shape, by_time.dtype)
+        for t, grad in enumerate(grads):
+            if grad is not None:
+                _into_row(total, t, grad)
+        return (_swap_time(xp, total),)
+
+    steps = [_row(by_time, t) for t in range(by_time.shape[0])]
+    return _record_outputs(steps, (sequences,), backward, "time_steps")
+
+
+def stacked_steps(steps: list[Tensor]) -> Tensor:
+    """(batch, time, ...) from each time step's (batch, ...) tensor, as one op (the inverse of
+    :func:`time_steps`)."""
+    first = steps[0]
+    if any(s.shape != first.shape or s.dtype != first.dtype or s.device != first.device
+           for s in steps):  # fmt: skip
+        raise ValueError(
+            f"stacked_steps: the steps must share one shape, dtype and device, got "
+            f"{sorted({(s.shape, str(s.dtype), s.device) for s in steps})}"
+        )
+    xp = backend(first)
+    by_time = xp.empty((len(steps), *first.shape), first.dtype)
+    for t, step in enumerate(steps):
+        _into_row(by_time, t, step.data)
+
+    def backward(grad: Any) -> tuple[Any, ...]:
+        grad_by_time = _swap_time(xp, grad)
+        return tuple(_row(grad_by_time, t) for t in range(len(steps)))
+
+    return record(_swap_time(xp, by_time), tuple(steps), backward, "stacked_steps")
 
 
 def _check_sequence(
@@ -334,3 +382,47 @@ def gru_sequence(
     if recurrent_bias is not None:
         parents = (projected, recurrent_kernel, recurrent_bias, h0)
     return _record_outputs(_outputs(run), parents, backward, "gru_sequence")
+
+
+def simple_rnn_sequence(
+    projected: Tensor,
+    recurrent_kernel: Tensor,
+    h0: Any,
+    reverse: bool = False,
+    keep: Tensor | None = None,
+    zero_output: bool = False,
+) -> list[Tensor]:
+    """Every step of a fully-connected RNN with Keras's default tanh as one op: ``projected``
+    (time, batch, units) each step's input projection with the bias, the recurrent kernel
+    (units, units), the initial state ``h0`` (batch, units); step k's h = tanh(projected[t] +
+    h @ recurrent_kernel), t = k (t = time - 1 - k with ``reverse``). ``keep`` and
+    ``zero_output`` as :func:`lstm_sequence`'s.
+
+    Returns [every step's output (time, batch, units) in the order the steps ran, the last
+    output, the final h]. Differentiable in the first three inputs."""
+    h0 = as_tensor(h0, like=projected)
+    _check_sequence("simple_rnn_sequence", projected, recurrent_kernel, 1, [h0], keep)
+    xp = backend(projected)
+    kernel = recurrent_kernel.data
+
+    def step(t: int, states: tuple[Any, ...]) -> tuple[tuple[Any], Any]:
+        h = xp.tanh(_row(projected.data, t) + xp.matmul(states[0], kernel))
+        return (h,), h
+
+    run = _run_steps(projected, (h0.data,), reverse, keep, zero_output, step)
+
+    def backward(grads: list[Any]) -> tuple[Any, Any, Any]:
+        kernel_t = kernel.T.copy()
+        grad_pre = xp.empty(projected.shape, projected.dtype)  # by time step
+
+        def step_grad(k: int, into_new: tuple[Any, ...]) -> tuple[Any]:
+            h = run.kept[k]
+            pre = into_new[0] * (1 - h * h)
+            _into_row(grad_pre, _time(k, len(run.kept), reverse), pre)
+            return (xp.matmul(pre, kernel_t),)
+
+        (grad_h,) = _back_through_steps(run, reverse, zero_output, grads, step_grad)
+        return grad_pre, _kernel_grad(xp, run, grad_pre), grad_h
+
+    parents = (projected, recurrent_kernel, h0)
+    return _record_outputs(_outputs(run), parents, backward, "simple_rnn_sequence")

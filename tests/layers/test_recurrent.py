@@ -510,8 +510,9 @@ def test_arguments_are_keras_in_order_with_its_defaults(keras, name):
     assert arguments(getattr(ac.layers, name)) == arguments(getattr(keras.layers, name))
 
 
-# An LSTM's or a GRU's whole sequence runs as one op (ops.recurrent.lstm_sequence and
-# gru_sequence) where the step is Keras's default one; the layer's results are the cell's, looped.
+# An LSTM's, a GRU's or a SimpleRNN's whole sequence runs as one op (ops.recurrent's
+# lstm_sequence, gru_sequence, simple_rnn_sequence) where the step is Keras's default one; the
+# layer's results are the cell's, looped.
 FUSED_CASES = {
     "lstm": lambda: ac.layers.LSTM(4, return_sequences=True, return_state=True, dtype=F64),
     "lstm-backwards-dropout": lambda: ac.layers.LSTM(3, go_backwards=True, dropout=0.4, seed=2,
@@ -522,6 +523,10 @@ FUSED_CASES = {
     "gru-dropout": lambda: ac.layers.GRU(3, dropout=0.3, seed=5, dtype=F64),
     "bidirectional": lambda: ac.layers.Bidirectional(
         ac.layers.LSTM(3, return_sequences=True, dtype=F64), dtype=F64),
+    "simple-rnn": lambda: ac.layers.SimpleRNN(4, return_sequences=True, return_state=True,
+                                              dropout=0.2, seed=3, dtype=F64),
+    "simple-rnn-backwards": lambda: ac.layers.SimpleRNN(3, go_backwards=True, use_bias=False,
+                                                        dtype=F64),
 }  # fmt: skip
 
 
@@ -534,7 +539,7 @@ def test_a_whole_sequence_in_one_op_gives_the_cells_steps(case, training, rng, m
     for fused in (True, False):
         layer = FUSED_CASES[case]()
         if not fused:  # the cells stepped by the RNN layer's loop
-            for cell_class in (ac.layers.LSTMCell, ac.layers.GRUCell):
+            for cell_class in (ac.layers.LSTMCell, ac.layers.GRUCell, ac.layers.SimpleRNNCell):
                 monkeypatch.setattr(cell_class, "fused_sequence", lambda *a, **k: None)
         layer.build((None, 5, 2))
         initial = initial or weights_for(layer, rng)
@@ -560,7 +565,8 @@ def test_steps_keras_does_not_fuse_stay_the_cells(rng):
             return h * 2, new_states
 
     unfused = [ac.layers.LSTMCell(3, activation="relu"), ac.layers.GRUCell(3, reset_after=False),
-               ac.layers.GRUCell(3, recurrent_activation="hard_sigmoid"), Doubled(3)]  # fmt: skip
+               ac.layers.GRUCell(3, recurrent_activation="hard_sigmoid"), Doubled(3),
+               ac.layers.SimpleRNNCell(3, activation="relu")]  # fmt: skip
     for cell in unfused:
         cell.build((None, 4))
         assert cell.fused_sequence(x, states, training=False) is None

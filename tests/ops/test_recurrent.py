@@ -11,7 +11,15 @@ import pytest
 import autoconv as ac
 from autoconv.backends import cpu, cuda
 from autoconv.ops import engine as ops
-from autoconv.ops.recurrent import gru_sequence, gru_step, lstm_sequence, lstm_step
+from autoconv.ops.recurrent import (
+    gru_sequence,
+    gru_step,
+    lstm_sequence,
+    lstm_step,
+    simple_rnn_sequence,
+    stacked_steps,
+    time_steps,
+)
 from autoconv.testing import gradcheck
 
 DEVICES = ["cpu", "cuda"]
@@ -66,8 +74,10 @@ def looped(kind, projected, kernel, bias, h, c, reverse, keep, zero_output):
     for t in reversed(steps) if reverse else steps:
         if kind == "lstm":
             new_h, new_c = lstm_step(projected[t] + ops.matmul(h, kernel), c)
-        else:
+        elif kind == "gru":
             new_h, new_c = gru_step(projected[t], ops.matmul(h, kernel, bias), h), c
+        else:
+            new_h, new_c = ops.tanh(projected[t] + ops.matmul(h, kernel)), c
         output = new_h
         if keep is not None:
             on = ops.reshape(keep[:, t], (-1, 1))
@@ -84,11 +94,13 @@ def looped(kind, projected, kernel, bias, h, c, reverse, keep, zero_output):
 def sequence_of(kind, projected, kernel, bias, h, c, reverse, keep, zero_output):
     if kind == "lstm":
         return lstm_sequence(projected, kernel, h, c, reverse, keep, zero_output)
+    if kind == "simple":
+        return [*simple_rnn_sequence(projected, kernel, h, reverse, keep, zero_output), None]
     return [*gru_sequence(projected, kernel, bias, h, reverse, keep, zero_output), None]
 
 
-# (the layer, the outputs that get a gradient: a GRU has no cell state)
-GRADED = [(kind, graded) for kind in ("lstm", "gru", "gru-no-bias")
+# (the layer, the outputs that get a gradient: only an LSTM has a cell state)
+GRADED = [(kind, graded) for kind in ("lstm", "gru", "gru-no-bias", "simple")
           for graded in ("all", "sequence", "last", "h", "c")
           if kind == "lstm" or graded != "c"]  # fmt: skip
 # keep (batch 3, time 4) by its rows: none masked, leading, inner and trailing steps masked
@@ -102,7 +114,7 @@ KEEP = np.array([[1, 1, 1, 1], [0, 1, 0, 1], [1, 1, 0, 0]], np.float64)
 @pytest.mark.parametrize(("steps", "units"), [(1, 2), (4, 5)])
 def test_sequences_equal_their_steps_looped(device, kind, graded, reverse, masking, steps, units,
                                            rng):  # fmt: skip
-    gates, batch = (4 if kind == "lstm" else 3), 3
+    gates, batch = {"lstm": 4, "simple": 1}.get(kind, 3), 3
     values = [rng.standard_normal((steps, batch, gates * units)),
               rng.standard_normal((units, gates * units)) * 0.5,
               rng.standard_normal(gates * units), rng.standard_normal((batch, units)),
@@ -147,6 +159,11 @@ def test_sequences_float64_gradient_check(reverse, zero_output, rng):
     assert gradcheck(lambda *a: flat(gru_sequence(*a, reverse)), [projected, kernel, bias, h0])
     assert gradcheck(
         lambda *a: flat(gru_sequence(*a, reverse, keep, zero_output)), [projected, kernel, bias, h0]
+    )
+    projected, kernel = projected[..., :2], kernel[:, :2]
+    assert gradcheck(
+        lambda *a: flat(simple_rnn_sequence(*a, reverse, keep, zero_output)),
+        [projected, kernel, h0],
     )
 
 
@@ -227,3 +244,40 @@ def test_mismatched_gru_arrays_are_one_clear_error(backend):
         backend.gru_step(x, backend.asarray(np.zeros((2, 3))), h)
     with pytest.raises(ValueError, match="each state and gradient"):
         backend.gru_step_grad(x, x, h, backend.asarray(np.zeros((3, 2))))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("shape", [(2, 1, 3), (3, 4, 2), (2, 3, 2, 2)])
+def test_time_steps_and_stacked_steps_are_slices_and_a_stack(device, shape, rng):
+    values = rng.standard_normal(shape)
+    x = ac.Tensor(values, requires_grad=True, device=device)
+    steps = time_steps(x)
+    assert len(steps) == shape[1]
+    for t, step in enumerate(steps):
+        np.testing.assert_array_equal(step.numpy(), values[:, t])
+    used = steps[::2]  # some steps get no gradient
+    order = [*used, used[0]]  # one step twice: its gradients add up
+    weights = rng.standard_normal((shape[0], len(order), *shape[2:]))
+    stacked = stacked_steps(order)
+    expected = np.stack([values[:, t] for t in range(0, shape[1], 2)] + [values[:, 0]], 1)
+    np.testing.assert_array_equal(stacked.numpy(), expected)
+    (stacked * ac.Tensor(weights, device=device)).sum().backward()
+    grad = np.zeros(shape)
+    for k, t in enumerate([*range(0, shape[1], 2), 0]):
+        grad[:, t] += weights[:, k]
+    np.testing.assert_allclose(host(x.grad), grad, rtol=1e-15)
+
+
+def test_time_steps_float64_gradient_check(rng):
+    def round_trip(x):
+        steps = time_steps(x)
+        return stacked_steps([s * (t + 1) for t, s in enumerate(reversed(steps))])
+
+    assert gradcheck(round_trip, [rng.standard_normal((2, 3, 2))])
+
+
+def test_mismatched_steps_are_one_clear_error():
+    with pytest.raises(ValueError, match=r"time_steps: sequences must be \(batch, time"):
+        time_steps(ac.Tensor(np.zeros(3)))
+    with pytest.raises(ValueError, match="stacked_steps: the steps must share one shape"):
+        stacked_steps([ac.Tensor(np.zeros((2, 3))), ac.Tensor(np.zeros((2, 2)))])

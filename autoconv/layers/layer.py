@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -138,6 +139,16 @@ WEIGHT_BUDGET: list[int] | None = None
 _ACCEPTED_KWARGS = ("input_shape", "batch_input_shape", "batch_size", "input_dim")
 
 
+def _set_by_user() -> bool:
+    """Whether the attribute being set is set by code outside autoconv (the first caller
+    that is not a ``__setattr__``)."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_name == "__setattr__":
+        frame = frame.f_back
+    module = frame.f_globals.get("__name__", "")
+    return not (module == "autoconv" or module.startswith("autoconv."))
+
+
 class Layer:
     """Base class of layers: a name, weights, ``build`` / ``call`` / ``compute_output_shape``,
     and Keras's weights API.
@@ -205,11 +216,16 @@ class Layer:
     def __setattr__(self, name: str, value: Any) -> None:
         # Layers assigned as attributes (or in a list or tuple) are tracked as sublayers, so
         # their weights belong to this layer too (how a subclassed Model finds its layers).
-        if not name.startswith("_") and "_layers" in self.__dict__:
+        # Keras tracks private attributes too (a user's `self._dense = Dense(4)`); autoconv's
+        # own layers keep internal ones in private attributes and order their sublayers
+        # themselves, so a private attribute set by autoconv's code is not tracked.
+        if "_layers" in self.__dict__:
             items = value if isinstance(value, list | tuple) else [value]
-            for item in items:
-                if isinstance(item, Layer) and all(item is not t for t in self._layers):
-                    self._layers.append(item)
+            layers = [item for item in items if isinstance(item, Layer)]
+            if layers and (not name.startswith("_") or _set_by_user()):
+                for item in layers:
+                    if all(item is not t for t in self._layers):
+                        self._layers.append(item)
         super().__setattr__(name, value)
 
     # ---------------------------------------------------------------- building

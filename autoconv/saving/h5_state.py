@@ -100,16 +100,25 @@ def _class_name(layer: Layer) -> str:
 def _children(layer: Layer) -> list[tuple[str, Any]]:
     """What Keras walks below a layer: a model's ``layers`` (a Sequential's without its Input,
     a functional model's with them) and a Pipeline's; a custom layer's attributes that hold a
-    layer or a list of layers, public ones first, each set by name."""
+    layer or a list of layers, public ones first, each set by name. A subclassed model's
+    ``layers`` is one of its attributes to Keras, walked in its alphabetical place: the
+    layers of attributes named before it are saved under those names, every other one under
+    ``layers/<class name>`` (and met again under its own attribute, it is skipped)."""
     if isinstance(layer, Pipeline) or (isinstance(layer, Model) and layer._graph() is not None):
         return [("layers", list(layer.layers))]
     held = [
-        (name, value)
+        (_walk_key(name), name, list(value) if isinstance(value, tuple) else value)
         for name, value in vars(layer).items()
         if name not in _BASE_ATTRIBUTES and _holds_layers(value)
     ]
-    held.sort(key=lambda item: f"~{item[0]}" if item[0].startswith("_") else item[0])
-    return [(name, list(value) if isinstance(value, tuple) else value) for name, value in held]
+    if isinstance(layer, Model):
+        held.append((_walk_key("layers"), "layers", list(layer.layers)))
+    return [(name, value) for _, name, value in sorted(held, key=lambda item: item[0])]
+
+
+def _walk_key(name: str) -> str:
+    """Keras's order of the attributes it walks: alphabetical, private ones last."""
+    return f"~{name}" if name.startswith("_") else name
 
 
 _BASE_ATTRIBUTES = frozenset({"_layers", "_inbound_nodes"})

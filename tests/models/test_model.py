@@ -51,6 +51,35 @@ def test_a_subclassed_model_trains_evaluates_and_predicts():
     assert model.plan is None  # its forward pass is Python: nothing to fuse
 
 
+def test_a_subclassed_models_private_attributes_hold_its_layers_as_in_keras(keras):
+    """Keras tracks every attribute: a layer kept in ``self._dense`` is the model's, its
+    weights trained; the layers come in the order they were set."""
+
+    def build(lib):
+        class Private(lib.Model):
+            def __init__(self):
+                super().__init__(name="private")
+                self.first = lib.layers.Dense(3, name="first")
+                self._hidden = lib.layers.Dense(3, name="hidden")
+                self._blocks = [lib.layers.Dense(2, name="block")]
+
+            def call(self, inputs):
+                return self._blocks[0](self._hidden(self.first(inputs)))
+
+        model = Private()
+        model(np.ones((1, 4), np.float32))
+        return model
+
+    ours, theirs = build(ac), build(keras)
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
+    assert [w.path for w in ours.weights] == [w.path for w in theirs.weights]
+    before = [w.copy() for w in ours.get_weights()]
+    ours.compile("sgd", "mse")
+    ours.fit(np.ones((4, 4)), np.zeros((4, 2)), verbose=0)
+    assert all(not np.array_equal(a, b) for a, b in zip(before, ours.get_weights(), strict=True))
+    assert len(ac.layers.TextVectorization().layers) == 0  # autoconv's own private sublayers
+
+
 def test_training_flag_reaches_the_layers_of_a_subclassed_model():
     model = TwoLayers()
     x = np.ones((50, 2), np.float32)

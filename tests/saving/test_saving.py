@@ -452,6 +452,50 @@ def test_archive_entries_are_checked(tmp_path):
         ac.load_model(path)
 
 
+def test_a_subclassed_models_weights_file_travels_both_ways_with_keras(keras, tmp_path, rng):
+    """Keras walks a subclassed model's attributes alphabetically, ``layers`` among them: the
+    layers of attributes before it are saved under their names, the others (a nested model, a
+    private attribute's) under ``layers/<class name>``."""
+
+    def build(lib):
+        class Walked(lib.Model):
+            def __init__(self):
+                super().__init__()
+                self.alpha = lib.layers.Dense(3)
+                self.blocks = [lib.layers.Dense(3), lib.layers.Dense(3)]
+                self.zeta = lib.layers.Dense(2)
+                self.middle = lib.Sequential([lib.layers.Dense(2)])
+                self._last = lib.layers.Dense(2)
+
+            def call(self, inputs):
+                for block in self.blocks:
+                    inputs = block(inputs)
+                return self._last(self.zeta(self.middle(self.alpha(inputs))))
+
+        model = Walked()
+        model(np.zeros((1, 4), np.float32))
+        return model
+
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    ours, theirs = build(ac), build(keras)
+    theirs.save_weights(tmp_path / "keras.weights.h5")
+    ours.load_weights(tmp_path / "keras.weights.h5")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5)
+    ours.set_weights([w * 1.5 for w in ours.get_weights()])
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    with (
+        h5py.File(tmp_path / "ours.weights.h5") as h5,
+        h5py.File(tmp_path / "keras.weights.h5") as k,
+    ):
+        groups = []
+        h5.visit(groups.append)
+        expected = []
+        k.visit(expected.append)
+        assert groups == expected and "layers/sequential/layers/dense/vars/0" in groups
+    theirs.load_weights(tmp_path / "ours.weights.h5")
+    np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-5)
+
+
 def test_subclassed_models_save_their_weights_only(tmp_path):
     class Tiny(ac.Model):
         def __init__(self):

@@ -1,12 +1,12 @@
-"""A bidirectional LSTM's (or GRU's) training step on the CPU, autoconv against PyTorch: forward
-over a sequence batch (return_sequences) and the backward of its sum, the median of 10 steps
-after 3 unmeasured ones, in this process (run each engine in its own).
+"""A bidirectional LSTM's (GRU's, SimpleRNN's) training step on the CPU, autoconv against
+PyTorch: forward over a sequence batch (return_sequences) and the backward of its sum, the
+median of 10 steps after 3 unmeasured ones, in this process (run each engine in its own).
 
-    python bench/lstm_step.py autoconv|torch|torch-tuned [--layer lstm|gru] [--source DIR]
+    python bench/lstm_step.py autoconv|torch|torch-tuned [--layer lstm|gru|simple] [--source DIR]
 
 Sizes: batch 32, 50 steps, 64 features, 128 units a direction (keras-io's captcha OCR's first
-recurrent layer). PyTorch runs ``torch.nn.LSTM`` (``GRU``) with ``bidirectional=True`` on 2
-threads. autoconv applies its process settings first (``autoconv.configure_process()``, as
+recurrent layer). PyTorch runs ``torch.nn.LSTM`` (``GRU``, ``RNN``) with ``bidirectional=True``
+on 2 threads. autoconv applies its process settings first (``autoconv.configure_process()``, as
 ``fit`` and the command line do: glibc's malloc keeps freed buffers, OpenBLAS's threads sleep
 sooner); ``torch-tuned`` is PyTorch with the same settings, ``torch`` PyTorch as it comes.
 ``--source DIR`` imports autoconv from DIR (another checkout: before and after a change)."""
@@ -29,7 +29,8 @@ def step_of(engine: str, kind: str, x: np.ndarray):
 
         if hasattr(ac, "configure_process"):
             ac.configure_process()
-        recurrent = ac.layers.LSTM if kind == "lstm" else ac.layers.GRU
+        layers = ac.layers
+        recurrent = {"lstm": layers.LSTM, "gru": layers.GRU, "simple": layers.SimpleRNN}[kind]
         layer = ac.layers.Bidirectional(recurrent(UNITS, return_sequences=True))
         inputs = ac.Tensor(x)
 
@@ -44,7 +45,7 @@ def step_of(engine: str, kind: str, x: np.ndarray):
 
         configure_process()
     torch.set_num_threads(2)
-    recurrent = torch.nn.LSTM if kind == "lstm" else torch.nn.GRU
+    recurrent = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "simple": torch.nn.RNN}[kind]
     layer = recurrent(FEATURES, UNITS, batch_first=True, bidirectional=True)
     inputs = torch.tensor(x)
 
@@ -57,7 +58,7 @@ def step_of(engine: str, kind: str, x: np.ndarray):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("engine", choices=["autoconv", "torch", "torch-tuned"])
-    parser.add_argument("--layer", choices=["lstm", "gru"], default="lstm")
+    parser.add_argument("--layer", choices=["lstm", "gru", "simple"], default="lstm")
     parser.add_argument("--source", help="import autoconv from this checkout")
     args = parser.parse_args()
     if args.source:  # ahead of an editable install's finder

@@ -215,23 +215,29 @@ class RecurrentCell(Layer):
         subclass's step is not Keras's default one) where the RNN layer loops the cell."""
         return None
 
-    def _projected_sequence(
-        self, sequences: Tensor, training: bool, own_class: type, bias: Tensor | None
-    ) -> Tensor | None:
-        """(time, batch, width): every step's inputs (dropped out in training) @ ``kernel`` +
-        ``bias`` in one product; None where a sequence cannot be one op: a subclass's own
-        ``call``, other activations, a mask a gate, or recurrent dropout in training."""
+    def _sequence_inputs(
+        self, sequences: Tensor, training: bool, own_class: type, bias: Tensor | None, gates: int
+    ) -> tuple[Tensor, Tensor | None] | None:
+        """What a cell's sequence op takes: (time, batch, gates * units) every step's inputs
+        (dropped out in training) @ ``kernel`` + ``bias`` (one product, or one a gate with a
+        mask a gate), and in training the recurrent dropout masks (gates, batch, units), one a
+        gate (or one for all, repeated), else None. None where a sequence cannot be one op: a
+        subclass's own ``call`` or other activations."""
         if type(self).call is not own_class.call or not self._default_activations:
             return None
-        mask = self._dropout_mask if training else None
-        if isinstance(mask, list) or (training and self._recurrent_dropout_mask is not None):
-            return None
         x = ops.transpose(sequences, (1, 0, 2))
-        if mask is not None:
-            x = x * mask
         steps, batch, features = x.shape
-        projected = ops.matmul(x.reshape(steps * batch, features), self.kernel, bias)
-        return projected.reshape(steps, batch, projected.shape[-1])
+        xs = [m.reshape(-1, features) for m in self._masked(x, self._dropout_mask, training)]
+        if len(xs) == 1:
+            projected = ops.matmul(xs[0], self.kernel, bias)
+        else:
+            projected = ops.concatenate(self.projections(xs, self.kernel, gates), -1)
+            projected = projected if bias is None else projected + bias
+        masks = self._recurrent_dropout_mask if training else None
+        if masks is not None:
+            masks = masks if isinstance(masks, list) else [masks] * gates
+            masks = ops.concatenate([m.reshape(1, *m.shape) for m in masks], 0)
+        return projected.reshape(steps, batch, projected.shape[-1]), masks
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
@@ -306,11 +312,12 @@ class SimpleRNNCell(RecurrentCell):
         keep: Tensor | None = None, zero_output: bool = False,
     ) -> tuple[Tensor, Tensor, list[Tensor]] | None:  # fmt: skip
         """:func:`~autoconv.ops.recurrent.simple_rnn_sequence` (tanh only), states [h]."""
-        projected = self._projected_sequence(sequences, training, SimpleRNNCell, self.bias)
-        if projected is None:
+        inputs = self._sequence_inputs(sequences, training, SimpleRNNCell, self.bias, 1)
+        if inputs is None:
             return None
+        projected, masks = inputs
         by_time, last, h = simple_rnn_sequence(
-            projected, self.recurrent_kernel, states[0], reverse, keep, zero_output
+            projected, self.recurrent_kernel, states[0], reverse, keep, zero_output, masks
         )
         return by_time, last, [h]
 
@@ -388,11 +395,12 @@ class LSTMCell(RecurrentCell):
         keep: Tensor | None = None, zero_output: bool = False,
     ) -> tuple[Tensor, Tensor, list[Tensor]] | None:  # fmt: skip
         """:func:`~autoconv.ops.recurrent.lstm_sequence`, states [h, c]."""
-        projected = self._projected_sequence(sequences, training, LSTMCell, self.bias)
-        if projected is None:
+        inputs = self._sequence_inputs(sequences, training, LSTMCell, self.bias, 4)
+        if inputs is None:
             return None
+        projected, masks = inputs
         by_time, last, h, c = lstm_sequence(
-            projected, self.recurrent_kernel, *states[:2], reverse, keep, zero_output
+            projected, self.recurrent_kernel, *states[:2], reverse, keep, zero_output, masks
         )
         return by_time, last, [h, c]
 
@@ -499,12 +507,14 @@ class GRUCell(RecurrentCell):
         input_bias = recurrent_bias = None
         if self.bias is not None:
             input_bias, recurrent_bias = self.bias[0], self.bias[1]
-        projected = self._projected_sequence(sequences, training, GRUCell, input_bias)
-        if projected is None:
+        inputs = self._sequence_inputs(sequences, training, GRUCell, input_bias, 3)
+        if inputs is None:
             return None
+        projected, masks = inputs
         by_time, last, h = gru_sequence(
-            projected, self.recurrent_kernel, recurrent_bias, states[0], reverse, keep, zero_output
-        )
+            projected, self.recurrent_kernel, recurrent_bias, states[0], reverse, keep,
+            zero_output, masks,
+        )  # fmt: skip
         return by_time, last, [h]
 
     def get_config(self) -> dict[str, Any]:

@@ -263,20 +263,75 @@ def _back_through_steps(
     return tuple(carried)
 
 
-def _kernel_grad(xp: Any, run: _Run, grad_by_time: Any) -> Any:
-    """The recurrent kernel's gradient, sum over the steps of h_start^T @ grad:
-    ``grad_by_time`` (time, batch, width) each time step's gradient of its recurrent
-    projection."""
-    starts = run.start_h_by_time
-    return xp.matmul(
-        starts.reshape(-1, starts.shape[-1]), grad_by_time.reshape(-1, grad_by_time.shape[-1]),
-        transpose_a=True,
-    )  # fmt: skip
+class _Recurrence:
+    """A step's recurrent projection of the state h (batch, units): h @ kernel (units, gates *
+    units) + ``bias``, or with recurrent dropout (``masks``, (gates, batch, units), the same
+    every step) Keras's ``implementation=1``: each gate's block of the kernel multiplies h times
+    that gate's mask. Its gradients: of h, and of the kernel over the whole sequence."""
+
+    def __init__(self, xp: Any, kernel: Any, bias: Any = None, masks: Any = None) -> None:
+        self.xp, self.kernel, self.bias, self.masks = xp, kernel, bias, masks
+        self.units = kernel.shape[0]
+        self.gates = kernel.shape[1] // self.units
+        if masks is not None:  # each gate's block, (gates, units, units)
+            self.by_gate = _swap_time(xp, kernel.reshape(self.units, self.gates, self.units))
+
+    @functools.cached_property
+    def kernel_t(self) -> Any:
+        """The kernel transposed, contiguous (an operand so: 43 -> 31 us a product, CPU)."""
+        return self.kernel.T.copy()
+
+    def _joined(self, by_gate: Any) -> Any:
+        """(batch, gates * units) from each gate's (gates, batch, units)."""
+        return _swap_time(self.xp, by_gate).reshape(by_gate.shape[1], -1)
+
+    def _split(self, joined: Any) -> Any:
+        """(gates, batch, units) from (batch, gates * units)."""
+        return _swap_time(self.xp, joined.reshape(joined.shape[0], self.gates, self.units))
+
+    def __call__(self, h: Any) -> Any:
+        xp = self.xp
+        if self.masks is None:
+            return xp.matmul(h, self.kernel, bias=self.bias)
+        projected = self._joined(xp.matmul(h * self.masks, self.by_gate))
+        return projected if self.bias is None else projected + self.bias
+
+    def input_grad(self, grad: Any) -> Any:
+        """The gradient of h from that of its projection, (batch, gates * units)."""
+        xp = self.xp
+        if self.masks is None:
+            return xp.matmul(grad, self.kernel_t)
+        through = xp.matmul(self._split(grad), self.by_gate, transpose_b=True)
+        return (through * self.masks).sum(axis=0)
+
+    def kernel_grad(self, starts: Any, grad_by_time: Any) -> Any:
+        """The kernel's gradient, the sum over the steps of (each step's starting h, ``starts``
+        (time, batch, units), masked)^T @ its projection's gradient, ``grad_by_time`` (time,
+        batch, gates * units)."""
+        xp = self.xp
+        h, grad = starts.reshape(-1, self.units), grad_by_time.reshape(-1, grad_by_time.shape[-1])
+        if self.masks is None:
+            return xp.matmul(h, grad, transpose_a=True)
+        masks = self.masks.reshape(self.gates, 1, -1, self.units)  # the same every step
+        masked = (starts.reshape(1, *starts.shape) * masks).reshape(self.gates, -1, self.units)
+        return self._joined(xp.matmul(masked, self._split(grad), transpose_a=True))
+
+
+def _data(tensor: Tensor | None) -> Any:
+    """A tensor's array (None for None)."""
+    return None if tensor is None else tensor.data
 
 
 def _outputs(run: _Run) -> list[Any]:
     """[every step's output (time, batch, units), the last output, each final state]."""
     return [run.outputs, run.last, *run.final]
+
+
+def _check_masks(op: str, masks: Tensor | None, gates: int, state: Tensor) -> None:
+    """A ValueError naming ``op`` unless ``masks`` is None or (gates, batch, units)."""
+    if masks is not None and masks.shape != (gates, *state.shape):
+        raise ValueError(f"{op}: recurrent_masks must be (gates, batch, units) = "
+                         f"{(gates, *state.shape)}, got {masks.shape}")  # fmt: skip
 
 
 def lstm_sequence(
@@ -287,6 +342,7 @@ def lstm_sequence(
     reverse: bool = False,
     keep: Tensor | None = None,
     zero_output: bool = False,
+    recurrent_masks: Tensor | None = None,
 ) -> list[Tensor]:
     """Every step of an LSTM (Keras's default activations, as :func:`lstm_step`) as one op:
     ``projected`` (time, batch, 4 units) each step's input projection with the bias, the
@@ -294,33 +350,36 @@ def lstm_sequence(
     step k's z = projected[t] + h @ recurrent_kernel, t = k (t = time - 1 - k with
     ``reverse``). ``keep`` (batch, time), 0/1: a masked step keeps the states and repeats the
     previous output (zeros with ``zero_output``), as :class:`autoconv.layers.RNN` does.
+    ``recurrent_masks`` (4, batch, units), recurrent dropout: gate g's part of z is (h times
+    mask g) @ its block of the kernel (Keras's ``implementation=1``).
 
     Returns [every step's output (time, batch, units) in the order the steps ran, the last
     output, the final h, the final c]. Differentiable in the first four inputs."""
     h0, c0 = as_tensor(h0, like=projected), as_tensor(c0, like=projected)
     _check_sequence("lstm_sequence", projected, recurrent_kernel, 4, [h0, c0], keep)
+    _check_masks("lstm_sequence", recurrent_masks, 4, h0)
     xp = backend(projected)
-    kernel = recurrent_kernel.data
+    recurrence = _Recurrence(xp, recurrent_kernel.data, None, _data(recurrent_masks))
 
     def step(t: int, states: tuple[Any, ...]) -> tuple[tuple[Any, Any], Any]:
         h, c = states
-        h, c, gates, tanh_c = xp.lstm_step(xp.matmul(h, kernel) + _row(projected.data, t), c)
+        h, c, gates, tanh_c = xp.lstm_step(recurrence(h) + _row(projected.data, t), c)
         return (h, c), (gates, tanh_c)
 
     run = _run_steps(projected, (h0.data, c0.data), reverse, keep, zero_output, step)
 
     def backward(grads: list[Any]) -> tuple[Any, Any, Any, Any]:
-        kernel_t = kernel.T.copy()  # (a contiguous operand: 43 -> 31 us a product on the CPU)
         grad_z = xp.empty(projected.shape, projected.dtype)  # by time step
 
         def step_grad(k: int, into_new: tuple[Any, ...]) -> tuple[Any, Any]:
             gates, tanh_c = run.kept[k]
             z, grad_c = xp.lstm_step_grad(gates, run.starts[k][1], tanh_c, *into_new)
             _into_row(grad_z, _time(k, len(run.kept), reverse), z)
-            return xp.matmul(z, kernel_t), grad_c
+            return recurrence.input_grad(z), grad_c
 
         grad_h, grad_c = _back_through_steps(run, reverse, zero_output, grads, step_grad)
-        return grad_z, _kernel_grad(xp, run, grad_z), grad_h, grad_c
+        kernel_grad = recurrence.kernel_grad(run.start_h_by_time, grad_z)
+        return grad_z, kernel_grad, grad_h, grad_c
 
     parents = (projected, recurrent_kernel, h0, c0)
     return _record_outputs(_outputs(run), parents, backward, "lstm_sequence")
@@ -334,34 +393,37 @@ def gru_sequence(
     reverse: bool = False,
     keep: Tensor | None = None,
     zero_output: bool = False,
+    recurrent_masks: Tensor | None = None,
 ) -> list[Tensor]:
     """Every step of a GRU (Keras's default activations and ``reset_after``, as
     :func:`gru_step`) as one op: ``projected`` (time, batch, 3 units) each step's input
     projection with the input bias, the recurrent kernel (units, 3 units) and its bias (3 units,
     or None), the initial state ``h0`` (batch, units); step k's recurrent projection is h @
     recurrent_kernel + recurrent_bias and its input projected[t], t = k (t = time - 1 - k with
-    ``reverse``). ``keep`` and ``zero_output`` as :func:`lstm_sequence`'s.
+    ``reverse``). ``keep``, ``zero_output`` and ``recurrent_masks`` (3, batch, units) as
+    :func:`lstm_sequence`'s.
 
     Returns [every step's output (time, batch, units) in the order the steps ran, the last
     output, the final h]. Differentiable in the first four inputs."""
     h0 = as_tensor(h0, like=projected)
     _check_sequence("gru_sequence", projected, recurrent_kernel, 3, [h0], keep)
+    _check_masks("gru_sequence", recurrent_masks, 3, h0)
     if recurrent_bias is not None and recurrent_bias.shape != (projected.shape[2],):
         raise ValueError(f"gru_sequence: the recurrent bias must be ({projected.shape[2]},), "
                          f"got {recurrent_bias.shape}")  # fmt: skip
     xp = backend(projected)
-    kernel = recurrent_kernel.data
-    bias = None if recurrent_bias is None else recurrent_bias.data
+    recurrence = _Recurrence(
+        xp, recurrent_kernel.data, _data(recurrent_bias), _data(recurrent_masks)
+    )
 
     def step(t: int, states: tuple[Any, ...]) -> tuple[tuple[Any], Any]:
-        recurrent = xp.matmul(states[0], kernel, bias=bias)
+        recurrent = recurrence(states[0])
         h, gates = xp.gru_step(_row(projected.data, t), recurrent, states[0])
         return (h,), (gates, recurrent)
 
     run = _run_steps(projected, (h0.data,), reverse, keep, zero_output, step)
 
     def backward(grads: list[Any]) -> tuple[Any, ...]:
-        kernel_t = kernel.T.copy()
         grad_x, grad_recurrent = (xp.empty(projected.shape, projected.dtype) for _ in range(2))
 
         def step_grad(k: int, into_new: tuple[Any, ...]) -> tuple[Any]:
@@ -370,10 +432,10 @@ def gru_sequence(
             t = _time(k, len(run.kept), reverse)
             _into_row(grad_x, t, x)
             _into_row(grad_recurrent, t, r)
-            return (direct + xp.matmul(r, kernel_t),)
+            return (direct + recurrence.input_grad(r),)
 
         (grad_h,) = _back_through_steps(run, reverse, zero_output, grads, step_grad)
-        result = [grad_x, _kernel_grad(xp, run, grad_recurrent)]
+        result = [grad_x, recurrence.kernel_grad(run.start_h_by_time, grad_recurrent)]
         if recurrent_bias is not None:
             result.append(grad_recurrent.reshape(-1, grad_recurrent.shape[-1]).sum(axis=0))
         return (*result, grad_h)
@@ -391,38 +453,39 @@ def simple_rnn_sequence(
     reverse: bool = False,
     keep: Tensor | None = None,
     zero_output: bool = False,
+    recurrent_masks: Tensor | None = None,
 ) -> list[Tensor]:
     """Every step of a fully-connected RNN with Keras's default tanh as one op: ``projected``
     (time, batch, units) each step's input projection with the bias, the recurrent kernel
     (units, units), the initial state ``h0`` (batch, units); step k's h = tanh(projected[t] +
-    h @ recurrent_kernel), t = k (t = time - 1 - k with ``reverse``). ``keep`` and
-    ``zero_output`` as :func:`lstm_sequence`'s.
+    h @ recurrent_kernel), t = k (t = time - 1 - k with ``reverse``). ``keep``, ``zero_output``
+    and ``recurrent_masks`` (1, batch, units) as :func:`lstm_sequence`'s.
 
     Returns [every step's output (time, batch, units) in the order the steps ran, the last
     output, the final h]. Differentiable in the first three inputs."""
     h0 = as_tensor(h0, like=projected)
     _check_sequence("simple_rnn_sequence", projected, recurrent_kernel, 1, [h0], keep)
+    _check_masks("simple_rnn_sequence", recurrent_masks, 1, h0)
     xp = backend(projected)
-    kernel = recurrent_kernel.data
+    recurrence = _Recurrence(xp, recurrent_kernel.data, None, _data(recurrent_masks))
 
     def step(t: int, states: tuple[Any, ...]) -> tuple[tuple[Any], Any]:
-        h = xp.tanh(_row(projected.data, t) + xp.matmul(states[0], kernel))
+        h = xp.tanh(_row(projected.data, t) + recurrence(states[0]))
         return (h,), h
 
     run = _run_steps(projected, (h0.data,), reverse, keep, zero_output, step)
 
     def backward(grads: list[Any]) -> tuple[Any, Any, Any]:
-        kernel_t = kernel.T.copy()
         grad_pre = xp.empty(projected.shape, projected.dtype)  # by time step
 
         def step_grad(k: int, into_new: tuple[Any, ...]) -> tuple[Any]:
             h = run.kept[k]
             pre = into_new[0] * (1 - h * h)
             _into_row(grad_pre, _time(k, len(run.kept), reverse), pre)
-            return (xp.matmul(pre, kernel_t),)
+            return (recurrence.input_grad(pre),)
 
         (grad_h,) = _back_through_steps(run, reverse, zero_output, grads, step_grad)
-        return grad_pre, _kernel_grad(xp, run, grad_pre), grad_h
+        return grad_pre, recurrence.kernel_grad(run.start_h_by_time, grad_pre), grad_h
 
     parents = (projected, recurrent_kernel, h0)
     return _record_outputs(_outputs(run), parents, backward, "simple_rnn_sequence")

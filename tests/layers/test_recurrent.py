@@ -476,6 +476,20 @@ def sequence_model() -> Any:
     return model
 
 
+def dropout_model() -> Any:
+    """Each layer's sequence one op, with its inputs' and recurrent dropout."""
+    model = ac.Sequential([
+        ac.Input((3, 2)),
+        ac.layers.LSTM(3, dropout=0.2, recurrent_dropout=0.3, seed=1, return_sequences=True),
+        ac.layers.GRU(3, recurrent_dropout=0.4, seed=2, return_sequences=True),
+        ac.layers.SimpleRNN(3, recurrent_dropout=0.5, seed=3),
+        ac.layers.Dense(3, activation="softmax"),
+    ])  # fmt: skip
+    model.set_weights([np.sin(np.arange(w.size) * 0.37 + i).reshape(w.shape) * 0.5
+                       for i, w in enumerate(model.get_weights())])  # fmt: skip
+    return model
+
+
 def frames_model() -> Any:
     model = ac.Sequential([
         ac.Input((2, 4, 4, 1)), ac.layers.ConvLSTM2D(2, 3, padding="same"),
@@ -488,13 +502,41 @@ def frames_model() -> Any:
 
 @pytest.mark.cudasim
 @pytest.mark.parametrize(
-    ("make", "shape"), [(sequence_model, (3, 2)), (frames_model, (2, 4, 4, 1))]
+    ("make", "shape"),
+    [(sequence_model, (3, 2)), (frames_model, (2, 4, 4, 1))],
 )
 def test_fit_on_the_gpu_gives_the_cpus_losses(make, shape):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((8, *shape)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 8)]
     fit_on_both_devices(make, x, y, replayed=True)  # the sequence ops and the loop replay
+
+
+@pytest.mark.cudasim
+def test_a_gpu_fit_with_recurrent_dropout_replays_and_is_the_loops(monkeypatch):
+    """The GPU draws its dropout masks on the device (not the CPU's numbers), so the fused
+    sequences with recurrent dropout are compared with the cells stepped by the loop there."""
+    pytest.importorskip("numba_cuda")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((8, 3, 2)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 8)]
+    losses, trained, sequence_ops = [], [], []
+    for fused in (True, False):
+        for cell_class in (ac.layers.LSTMCell, ac.layers.GRUCell, ac.layers.SimpleRNNCell):
+            replaced = kept(cell_class, sequence_ops) if fused else (lambda *a, **k: None)
+            monkeypatch.setattr(cell_class, "fused_sequence", replaced)
+        ac.utils.set_random_seed(5)
+        model = dropout_model().to("cuda")
+        model.compile("adam", "categorical_crossentropy")
+        history = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+        assert model._step_replay.why is None and model._step_replay.replayed > 0
+        losses.append(history.history["loss"])
+        trained.append(model.get_weights())
+        monkeypatch.undo()
+    assert sequence_ops and all(op is not None for op in sequence_ops)
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+    for fused, looped in zip(*trained, strict=True):
+        np.testing.assert_allclose(fused, looped, rtol=1e-4, atol=1e-5)
 
 
 NAMES = ["SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "RNN", "SimpleRNN", "LSTM",
@@ -527,7 +569,34 @@ FUSED_CASES = {
                                               dropout=0.2, seed=3, dtype=F64),
     "simple-rnn-backwards": lambda: ac.layers.SimpleRNN(3, go_backwards=True, use_bias=False,
                                                         dtype=F64),
+    # recurrent dropout: Keras's implementation=1, a mask a gate (inputs' and state's)
+    "lstm-recurrent-dropout": lambda: ac.layers.LSTM(3, dropout=0.3, recurrent_dropout=0.4,
+                                                     seed=4, return_state=True, dtype=F64),
+    "lstm-recurrent-dropout-only": lambda: ac.layers.LSTM(3, recurrent_dropout=0.5, seed=6,
+                                                          return_sequences=True, dtype=F64),
+    "gru-recurrent-dropout": lambda: ac.layers.GRU(3, dropout=0.2, recurrent_dropout=0.5, seed=7,
+                                                   go_backwards=True, return_sequences=True,
+                                                   dtype=F64),
+    "gru-recurrent-dropout-no-bias": lambda: ac.layers.GRU(3, recurrent_dropout=0.3, seed=8,
+                                                           use_bias=False, dtype=F64),
+    "simple-rnn-recurrent-dropout": lambda: ac.layers.SimpleRNN(4, dropout=0.2, seed=9,
+                                                                recurrent_dropout=0.5,
+                                                                return_sequences=True, dtype=F64),
+    "bidirectional-recurrent-dropout": lambda: ac.layers.Bidirectional(
+        ac.layers.LSTM(3, recurrent_dropout=0.4, seed=10, return_sequences=True, dtype=F64),
+        dtype=F64),
 }  # fmt: skip
+
+
+def kept(cell_class, results):
+    """``cell_class.fused_sequence``, appending each result to ``results``."""
+    own = cell_class.fused_sequence
+
+    def fused_sequence(*args, **kwargs):
+        results.append(own(*args, **kwargs))
+        return results[-1]
+
+    return fused_sequence
 
 
 @pytest.mark.parametrize("case", FUSED_CASES)
@@ -535,11 +604,14 @@ FUSED_CASES = {
 def test_a_whole_sequence_in_one_op_gives_the_cells_steps(case, training, rng, monkeypatch):
     x_values = rng.standard_normal((3, 5, 2))
     initial = None
-    results = []
+    results, sequence_ops = [], []
+    cell_classes = (ac.layers.LSTMCell, ac.layers.GRUCell, ac.layers.SimpleRNNCell)
     for fused in (True, False):
         layer = FUSED_CASES[case]()
-        if not fused:  # the cells stepped by the RNN layer's loop
-            for cell_class in (ac.layers.LSTMCell, ac.layers.GRUCell, ac.layers.SimpleRNNCell):
+        for cell_class in cell_classes:
+            if fused:  # each sequence's op, to see that one ran
+                monkeypatch.setattr(cell_class, "fused_sequence", kept(cell_class, sequence_ops))
+            else:  # the cells stepped by the RNN layer's loop
                 monkeypatch.setattr(cell_class, "fused_sequence", lambda *a, **k: None)
         layer.build((None, 5, 2))
         initial = initial or weights_for(layer, rng)
@@ -549,13 +621,14 @@ def test_a_whole_sequence_in_one_op_gives_the_cells_steps(case, training, rng, m
         sum(((o * o).sum() * (k + 1) for k, o in enumerate(outputs))).backward()
         results.append([o.numpy() for o in outputs] + [x.grad] + [w.grad for w in layer.weights])
         monkeypatch.undo()
+    assert sequence_ops and all(op is not None for op in sequence_ops)
     for fused, looped in zip(*results, strict=True):
         np.testing.assert_allclose(fused, looped, rtol=1e-12, atol=1e-13)
 
 
 def test_steps_keras_does_not_fuse_stay_the_cells(rng):
-    """Other activations, GRU's reset_before, recurrent dropout in training and a subclass's own
-    step have no whole-sequence op: the RNN layer calls the cell at each step."""
+    """Other activations, GRU's reset_before and a subclass's own step have no whole-sequence
+    op: the RNN layer calls the cell at each step."""
     x = ac.Tensor(rng.standard_normal((2, 3, 4)), dtype="float32")
     states = [ac.Tensor(np.zeros((2, 3)), dtype="float32")] * 2
 
@@ -570,11 +643,6 @@ def test_steps_keras_does_not_fuse_stay_the_cells(rng):
     for cell in unfused:
         cell.build((None, 4))
         assert cell.fused_sequence(x, states, training=False) is None
-    lstm = ac.layers.LSTM(3, recurrent_dropout=0.5, return_sequences=True)
-    lstm.build((None, 3, 4))
-    assert lstm.cell.fused_sequence(x, states, training=False) is not None
-    lstm.cell.get_recurrent_dropout_mask(states[0])
-    assert lstm.cell.fused_sequence(x, states, training=True) is None
     doubled = ac.layers.RNN(Doubled(3), return_sequences=True)
     plain = ac.layers.RNN(ac.layers.LSTMCell(3), return_sequences=True)
     plain.build(x.shape)

@@ -66,18 +66,28 @@ def test_float64_gradient_check(rng):
     assert gradcheck(lambda z, c: ops.concatenate(lstm_step(z, c), 1), [z, c_prev])
 
 
-def looped(kind, projected, kernel, bias, h, c, reverse, keep, zero_output):
-    """The sequence as the fused steps in a loop, masked as the RNN layer masks them:
-    [every step's output (time, batch, units), the last output, h, c (None for a GRU)]."""
-    steps = range(projected.shape[0])
+def looped(kind, projected, kernel, bias, h, c, reverse, keep, zero_output, masks=None):
+    """The sequence as the fused steps in a loop, masked as the RNN layer masks them, with
+    recurrent dropout ``masks`` as the cells' ``implementation=1``: [every step's output (time,
+    batch, units), the last output, h, c (None for a GRU)]."""
+    steps, units = range(projected.shape[0]), h.shape[1]
+
+    def recurrent(h):
+        if masks is None:
+            return ops.matmul(h, kernel, bias)
+        parts = [ops.matmul(h * masks[g], kernel[:, g * units : (g + 1) * units])
+                 for g in range(masks.shape[0])]  # fmt: skip
+        joined = ops.concatenate(parts, 1)
+        return joined if bias is None else joined + bias
+
     outputs, carried = [], None
     for t in reversed(steps) if reverse else steps:
         if kind == "lstm":
-            new_h, new_c = lstm_step(projected[t] + ops.matmul(h, kernel), c)
+            new_h, new_c = lstm_step(projected[t] + recurrent(h), c)
         elif kind == "gru":
-            new_h, new_c = gru_step(projected[t], ops.matmul(h, kernel, bias), h), c
+            new_h, new_c = gru_step(projected[t], recurrent(h), h), c
         else:
-            new_h, new_c = ops.tanh(projected[t] + ops.matmul(h, kernel)), c
+            new_h, new_c = ops.tanh(projected[t] + recurrent(h)), c
         output = new_h
         if keep is not None:
             on = ops.reshape(keep[:, t], (-1, 1))
@@ -91,12 +101,13 @@ def looped(kind, projected, kernel, bias, h, c, reverse, keep, zero_output):
     return [ops.concatenate(outputs, 0), outputs[-1][0], h, c if kind == "lstm" else None]
 
 
-def sequence_of(kind, projected, kernel, bias, h, c, reverse, keep, zero_output):
+def sequence_of(kind, projected, kernel, bias, h, c, reverse, keep, zero_output, masks=None):
     if kind == "lstm":
-        return lstm_sequence(projected, kernel, h, c, reverse, keep, zero_output)
+        return lstm_sequence(projected, kernel, h, c, reverse, keep, zero_output, masks)
     if kind == "simple":
-        return [*simple_rnn_sequence(projected, kernel, h, reverse, keep, zero_output), None]
-    return [*gru_sequence(projected, kernel, bias, h, reverse, keep, zero_output), None]
+        return [*simple_rnn_sequence(projected, kernel, h, reverse, keep, zero_output, masks),
+                None]  # fmt: skip
+    return [*gru_sequence(projected, kernel, bias, h, reverse, keep, zero_output, masks), None]
 
 
 # (the layer, the outputs that get a gradient: only an LSTM has a cell state)
@@ -141,6 +152,39 @@ def test_sequences_equal_their_steps_looped(device, kind, graded, reverse, maski
             np.testing.assert_allclose(fused, reference, rtol=1e-11, atol=1e-12)
 
 
+def dropout_masks(rng, gates, batch, units):
+    """Recurrent dropout masks (gates, batch, units): 0 or 1 / (1 - 0.4)."""
+    return (rng.random((gates, batch, units)) > 0.4) / 0.6
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kind", ["lstm", "gru", "gru-no-bias", "simple"])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("masking", [None, "mask"])
+def test_sequences_with_recurrent_dropout_equal_their_steps_looped(device, kind, reverse, masking,
+                                                                   rng):  # fmt: skip
+    gates, steps, batch, units = {"lstm": 4, "simple": 1}.get(kind, 3), 4, 3, 5
+    values = [rng.standard_normal((steps, batch, gates * units)),
+              rng.standard_normal((units, gates * units)) * 0.5,
+              rng.standard_normal(gates * units), rng.standard_normal((batch, units)),
+              rng.standard_normal((batch, units))]  # fmt: skip
+    masks = ac.Tensor(dropout_masks(rng, gates, batch, units), device=device)
+    results = []
+    for run in (sequence_of, looped):
+        inputs = [ac.Tensor(v, dtype="float64", requires_grad=True, device=device) for v in values]
+        bias = inputs[2] if kind == "gru" else None
+        keep = None if masking is None else ac.Tensor(KEEP[:, :steps], device=device)
+        outputs = run(kind.split("-")[0], inputs[0], inputs[1], bias, *inputs[3:], reverse, keep,
+                      False, masks)  # fmt: skip
+        loss = sum((o * o * (1 + k)).sum() for k, o in enumerate(outputs) if o is not None)
+        loss.backward()
+        results.append([o.numpy() for o in outputs if o is not None]
+                       + [host(t.grad) for t in inputs if t.grad is not None])  # fmt: skip
+    assert len(results[0]) == len(results[1])
+    for fused, reference in zip(*results, strict=True):
+        np.testing.assert_allclose(fused, reference, rtol=1e-11, atol=1e-12)
+
+
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("zero_output", [False, True])
 def test_sequences_float64_gradient_check(reverse, zero_output, rng):
@@ -155,16 +199,27 @@ def test_sequences_float64_gradient_check(reverse, zero_output, rng):
     assert gradcheck(
         lambda *a: flat(lstm_sequence(*a, reverse, keep, zero_output)), [projected, kernel, h0, c0]
     )
+    masks = ac.Tensor(dropout_masks(rng, 4, 3, 2))
+    assert gradcheck(
+        lambda *a: flat(lstm_sequence(*a, reverse, keep, zero_output, masks)),
+        [projected, kernel, h0, c0],
+    )
     projected, kernel, bias = projected[..., :6], kernel[:, :6], rng.standard_normal(6)
     assert gradcheck(lambda *a: flat(gru_sequence(*a, reverse)), [projected, kernel, bias, h0])
+    assert gradcheck(
+        lambda *a: flat(gru_sequence(*a, reverse, keep, zero_output, masks[:3])),
+        [projected, kernel, bias, h0],
+    )
     assert gradcheck(
         lambda *a: flat(gru_sequence(*a, reverse, keep, zero_output)), [projected, kernel, bias, h0]
     )
     projected, kernel = projected[..., :2], kernel[:, :2]
-    assert gradcheck(
-        lambda *a: flat(simple_rnn_sequence(*a, reverse, keep, zero_output)),
-        [projected, kernel, h0],
-    )
+    for recurrent_masks in (None, masks[:1]):
+        assert gradcheck(
+            lambda *a, m=recurrent_masks: flat(simple_rnn_sequence(*a, reverse, keep,
+                                                                   zero_output, m)),
+            [projected, kernel, h0],
+        )  # fmt: skip
 
 
 def test_mismatched_sequences_are_one_clear_error():
@@ -180,6 +235,8 @@ def test_mismatched_sequences_are_one_clear_error():
         gru_sequence(projected[..., :6], kernel[:, :6], ac.Tensor(np.zeros(8)), state)
     with pytest.raises(ValueError, match=r"lstm_sequence: keep must be \(batch, time\)"):
         lstm_sequence(projected, kernel, state, state, keep=ac.Tensor(np.ones((3, 2))))
+    with pytest.raises(ValueError, match=r"lstm_sequence: recurrent_masks must be \(gates, batch"):
+        lstm_sequence(projected, kernel, state, state, recurrent_masks=ac.Tensor(np.ones((3, 2))))
 
 
 @pytest.mark.parametrize("backend", [cpu, cuda])

@@ -30,13 +30,13 @@ from autoconv.backends.cpu import blas
 from autoconv.seeds import generator
 
 __all__ = [
-    "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
+    "STFT", "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
     "IdentityInitializer", "Initializer", "LecunNormal", "LecunUniform", "Ones", "Orthogonal",
-    "OrthogonalInitializer", "RandomNormal", "RandomUniform", "TruncatedNormal",
-    "VarianceScaling", "Zeros", "compute_fans", "constant", "deserialize", "get",
+    "OrthogonalInitializer", "RandomNormal", "RandomUniform", "STFTInitializer",
+    "TruncatedNormal", "VarianceScaling", "Zeros", "compute_fans", "constant", "deserialize", "get",
     "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity", "lecun_normal",
     "lecun_uniform", "ones", "orthogonal", "random_normal", "random_uniform", "serialize",
-    "truncated_normal", "variance_scaling", "zeros",
+    "stft", "truncated_normal", "variance_scaling", "zeros",
 ]  # fmt: skip
 
 Shape = tuple[int, ...]
@@ -151,6 +151,89 @@ class Identity(Initializer):
 
     def get_config(self) -> dict[str, Any]:
         return {"gain": self.gain}
+
+
+# SciPy's ``get_window`` names autoconv computes (with NumPy's symmetric windows: SciPy's own).
+WINDOWS = {
+    "hann": np.hanning,
+    "hamming": np.hamming,
+    "blackman": np.blackman,
+    "bartlett": np.bartlett,
+    "boxcar": np.ones,
+}
+
+
+def get_window(window: Any, length: int, periodic: bool = False) -> np.ndarray | None:
+    """The window of ``length`` points, float64, as ``scipy.signal.get_window(window, length,
+    fftbins=periodic)`` gives it (a periodic window is the symmetric one of length + 1 without
+    its last point; one point is [1.0]); an array-like is taken as it is (its shape checked);
+    None is no window."""
+    if window is None:
+        return None
+    if isinstance(window, str):
+        if window not in WINDOWS:
+            raise ValueError(
+                f"Unknown window {window!r}: autoconv computes the windows {sorted(WINDOWS)} (or "
+                "takes an array of frame_length values)"
+            )
+        if length == 1:
+            return np.ones(1)
+        return WINDOWS[window](length + 1)[:-1] if periodic else WINDOWS[window](length)
+    values = np.asarray(window, dtype=np.float64)
+    if values.shape != (length,):
+        raise ValueError(
+            f"The shape of `window` must be equal to [frame_length].Received: window shape="
+            f"{values.shape}"
+        )
+    return values
+
+
+class STFT(Initializer):
+    """The kernels of a short-time Fourier transform as a 1-D convolution (Keras's
+    ``STFTSpectrogram``'s): for a shape (frame_length, 1, bins), kernel[t, 0, k] = cos
+    (``side="real"``) or sin (``"imag"``) of -2 pi t k / (2 (bins - 1)), times the ``window``
+    (a name of :data:`WINDOWS`, ``frame_length`` values, or None), divided by the window's L2
+    norm (``scaling="density"``) or its sum (``"spectrum"``); ``periodic`` windows are SciPy's
+    ``fftbins=True`` ones. Computed in float64, then cast; several channels each get the same
+    kernels (Keras gives (frame_length, 1, bins) whatever the shape asked for)."""
+
+    def __init__(
+        self, side: str = "real", window: Any = "hann", scaling: str | None = "density",
+        periodic: bool = False,
+    ) -> None:  # fmt: skip
+        if side not in ("real", "imag"):
+            raise ValueError(f"side should be 'real' or 'imag', not {side}")
+        if isinstance(window, str):
+            get_window(window, 1)  # an unknown name's error, before any work
+        if scaling is not None and scaling not in ("density", "spectrum"):
+            raise ValueError(
+                "Scaling is invalid, it must be `None`, 'density' or 'spectrum'. Received "
+                f"scaling={scaling}"
+            )
+        self.side, self.window, self.scaling, self.periodic = side, window, scaling, periodic
+
+    def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
+        shape = _shape(shape)
+        if len(shape) != 3:
+            raise ValueError(f"STFT: shape must be (frame_length, channels, bins), got {shape}")
+        frame_length, _, bins = shape
+        time = np.arange(frame_length, dtype=np.float64).reshape(-1, 1, 1)
+        frequency = np.arange(bins, dtype=np.float64).reshape(1, 1, -1) / ((bins - 1) * 2)
+        angles = -2 * time * frequency * np.pi
+        kernel = np.cos(angles) if self.side == "real" else np.sin(angles)
+        win = get_window(self.window, frame_length, self.periodic)
+        if win is not None:
+            win = win.reshape(-1, 1, 1)
+            scale = {"density": np.sqrt(np.sum(win**2)), "spectrum": np.sum(np.abs(win))}
+            kernel = kernel * win / scale.get(self.scaling, 1.0)
+        return np.broadcast_to(kernel, shape).astype(_dtype(dtype))  # each channel's the same
+
+    def get_config(self) -> dict[str, Any]:
+        window = self.window
+        if window is not None and not isinstance(window, str):
+            window = np.asarray(window.numpy() if hasattr(window, "numpy") else window).tolist()
+        return {"side": self.side, "window": window, "periodic": self.periodic,
+                "scaling": self.scaling}  # fmt: skip
 
 
 # -------------------------------------------------------------------------------- random
@@ -384,11 +467,12 @@ random_normal, truncated_normal, random_uniform = RandomNormal, TruncatedNormal,
 variance_scaling, orthogonal = VarianceScaling, Orthogonal
 glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
 lecun_normal, lecun_uniform, he_normal, he_uniform = LecunNormal, LecunUniform, HeNormal, HeUniform
+stft = STFTInitializer = STFT
 
 _CLASSES = (
     Zeros, Ones, Constant, Identity, RandomNormal, TruncatedNormal, RandomUniform,
     VarianceScaling, GlorotUniform, GlorotNormal, LecunNormal, LecunUniform, HeNormal, HeUniform,
-    Orthogonal,
+    Orthogonal, STFT,
 )  # fmt: skip
 ALL_OBJECTS: dict[str, type[Initializer]] = {cls.__name__: cls for cls in _CLASSES} | {
     "zeros": Zeros, "ones": Ones, "constant": Constant, "identity": Identity,
@@ -399,6 +483,7 @@ ALL_OBJECTS: dict[str, type[Initializer]] = {cls.__name__: cls for cls in _CLASS
     "he_uniform": HeUniform, "orthogonal": Orthogonal, "OrthogonalInitializer": Orthogonal,
     "orthogonal_initializer": Orthogonal, "IdentityInitializer": Identity,
     "uniform": RandomUniform, "normal": RandomNormal, "one": Ones, "zero": Zeros,
+    "stft": STFT, "STFTInitializer": STFT,
 }  # fmt: skip
 
 

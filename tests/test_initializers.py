@@ -348,3 +348,70 @@ def test_layers_use_glorot_uniform_by_default_with_conv_fans():
 
 def test_reachable_from_the_package():
     assert ac.initializers is initializers
+
+
+# ------------------------------------------------------------------------------ STFT
+STFT_CASES = [
+    {},
+    {"side": "imag"},
+    {"window": "hamming", "scaling": "spectrum", "periodic": True},
+    {"side": "imag", "window": "blackman", "scaling": None},
+    {"window": None},
+    {"window": [0.5, 1.0, 1.0, 0.25, 0.5, 0.75, 1.0, 0.5]},
+]
+
+
+@pytest.mark.parametrize("arguments", STFT_CASES)
+@pytest.mark.parametrize("shape", [(8, 1, 5), (8, 1, 9), (6, 1, 2)])
+def test_stft_kernels_are_keras(keras, arguments, shape):
+    """Keras's, its window given as our values where it is a name (Keras gets named windows
+    from SciPy, not a test extra; ``get_window`` is checked against PyTorch's windows)."""
+    window = arguments.get("window", "hann")
+    if isinstance(window, list) and len(window) != shape[0]:
+        window = window[: shape[0]]
+    ours = initializers.STFT(**arguments | {"window": window})
+    as_values = initializers.get_window(window, shape[0], arguments.get("periodic", False))
+    theirs = keras.initializers.STFT(**arguments | {"window": as_values})
+    for dtype in ("float32", "float64"):
+        values = ours(shape, dtype=dtype)
+        assert values.dtype == np.dtype(dtype) and values.shape == shape
+        expected = keras.ops.convert_to_numpy(theirs(shape, dtype=dtype))
+        np.testing.assert_allclose(values, expected, rtol=2e-5, atol=2e-6)  # Keras: in dtype
+
+
+@pytest.mark.parametrize("arguments", [{}, {"side": "imag", "window": None, "scaling": None},
+                                       {"window": [0.5, 1.0, 0.25], "periodic": True}])  # fmt: skip
+def test_stft_configs_and_entries_are_keras(keras, arguments):
+    ours = initializers.STFT(**arguments)
+    entry = initializers.serialize(ours)
+    assert entry["module"] == "keras.initializers" and entry["class_name"] == "STFT"
+    defaults = {"side": "real", "window": "hann", "periodic": False, "scaling": "density"}
+    assert ours.get_config() == entry["config"] == defaults | arguments
+    if not isinstance(ours.window, str):  # (Keras makes named windows with SciPy)
+        theirs = keras.initializers.STFT(**arguments)
+        assert entry == keras.initializers.serialize(theirs)
+        shape = (3, 1, 4)
+        rebuilt = keras.ops.convert_to_numpy(keras.initializers.deserialize(entry)(shape))
+        np.testing.assert_allclose(initializers.deserialize(entry)(shape), rebuilt, atol=2e-6)
+
+
+def test_stft_gives_each_channel_the_same_kernels():
+    kernels, one = initializers.STFT("imag")((4, 3, 3)), initializers.STFT("imag")((4, 1, 3))
+    assert kernels.shape == (4, 3, 3)
+    for channel in range(3):
+        np.testing.assert_array_equal(kernels[:, channel], one[:, 0])
+
+
+def test_stft_names_and_errors_are_keras(keras):
+    for name in ("stft", "STFT", "STFTInitializer"):
+        assert type(initializers.get(name)) is initializers.STFT
+    assert initializers.stft is initializers.STFTInitializer is initializers.STFT
+    for arguments, message in [
+        ({"side": "both"}, "side should be 'real' or 'imag', not both"),
+        ({"scaling": "power"}, "Scaling is invalid, it must be `None`, 'density' or 'spectrum'"),
+        ({"window": "kaiser-ish"}, "Unknown window 'kaiser-ish'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            initializers.STFT(**arguments)
+    with pytest.raises(ValueError, match=r"The shape of `window` must be equal to \[frame_length"):
+        initializers.STFT(window=[1.0, 0.5])((4, 1, 3))

@@ -1,7 +1,7 @@
 """Audio preprocessing layers: STFTSpectrogram and MelSpectrogram, Keras 3's
-(keras/src/layers/preprocessing/stft_spectrogram.py and mel_spectrogram.py, with the kernels of
-the ``STFT`` initializer in keras/src/initializers/constant_initializers.py): arguments,
-defaults, order, configs, weights and numbers are theirs.
+(keras/src/layers/preprocessing/stft_spectrogram.py and mel_spectrogram.py, their kernels made
+by :class:`autoconv.initializers.STFT`): arguments, defaults, order, configs, weights and
+numbers are theirs.
 
 Both are composed of autoconv's differentiable ops (a 1-D convolution with the Fourier kernels;
 ``ops.stft`` and a matrix product), so they run on the CPU and the CUDA device and give
@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from autoconv import config
+from autoconv.initializers import STFT, get_window
 from autoconv.layers.core import number, positive_int
 from autoconv.layers.input_spec import InputSpec
 from autoconv.layers.layer import Layer, Shape
@@ -26,61 +27,9 @@ from autoconv.ops import numpy as np_ops
 from autoconv.ops import stft
 from autoconv.tensor import Tensor
 
-# SciPy's ``get_window`` names autoconv computes (with NumPy's symmetric windows: SciPy's own).
-WINDOWS = {
-    "hann": np.hanning,
-    "hamming": np.hamming,
-    "blackman": np.blackman,
-    "bartlett": np.bartlett,
-    "boxcar": np.ones,
-}
 STFT_MODES = ("log", "magnitude", "psd", "real", "imag", "angle", "stft")
 MEL_BREAK_FREQUENCY_HERTZ = 700.0  # Keras's (HTK's) mel scale
 MEL_HIGH_FREQUENCY_Q = 1127.0
-
-
-def get_window(window: Any, length: int, periodic: bool = False) -> np.ndarray | None:
-    """The window of ``length`` points, float64, as ``scipy.signal.get_window(window, length,
-    fftbins=periodic)`` gives it (a periodic window is the symmetric one of length + 1 without
-    its last point; one point is [1.0]); an array-like is taken as it is (its shape checked);
-    None is no window."""
-    if window is None:
-        return None
-    if isinstance(window, str):
-        if window not in WINDOWS:
-            raise ValueError(
-                f"Unknown window {window!r}: autoconv computes the windows {sorted(WINDOWS)} (or "
-                "takes an array of frame_length values)"
-            )
-        if length == 1:
-            return np.ones(1)
-        return WINDOWS[window](length + 1)[:-1] if periodic else WINDOWS[window](length)
-    values = np.asarray(window, dtype=np.float64)
-    if values.shape != (length,):
-        raise ValueError(
-            f"The shape of `window` must be equal to [frame_length].Received: window shape="
-            f"{values.shape}"
-        )
-    return values
-
-
-def stft_kernel(
-    side: str, window: Any, scaling: str | None, periodic: bool, shape: Shape
-) -> np.ndarray:
-    """Keras's ``initializers.STFT(side, window, scaling, periodic)`` for ``shape`` (frame_length,
-    1, bins): kernel[t, 0, k] = cos (real) or sin (imag) of -2 pi t k / (2 (bins - 1)), times the
-    window divided by its L2 norm ("density") or its sum ("spectrum"). float64."""
-    frame_length, _, bins = shape
-    time = np.arange(frame_length, dtype=np.float64).reshape(-1, 1, 1)
-    frequency = np.arange(bins, dtype=np.float64).reshape(1, 1, -1) / ((bins - 1) * 2)
-    angles = -2 * time * frequency * np.pi
-    kernel = np.cos(angles) if side == "real" else np.sin(angles)
-    win = get_window(window, frame_length, periodic)
-    if win is None:
-        return kernel
-    win = win.reshape(-1, 1, 1)
-    scale = {"density": np.sqrt(np.sum(win**2)), "spectrum": np.sum(np.abs(win)), None: 1.0}
-    return kernel * win / scale[scaling]
 
 
 def _listed(window: Any) -> Any:
@@ -185,7 +134,7 @@ class STFTSpectrogram(Layer):
 
     def _initializer(self, side: str) -> Any:
         def initialize(shape: Shape, dtype: Any = None) -> np.ndarray:
-            kernel = stft_kernel(side, self.window, self.scaling, self.periodic, shape)
+            kernel = STFT(side, self.window, self.scaling, self.periodic)(shape, np.float64)
             return kernel.astype(dtype or "float32")
 
         return initialize

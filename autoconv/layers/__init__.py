@@ -18,6 +18,7 @@ IntegerLookup), ``text_vectorization`` and ``hashing`` (Hashing, HashedCrossing)
 (None, 10)
 """
 
+from autoconv.layers import serialization
 from autoconv.layers.activations import (
     ELU,
     LeakyReLU,
@@ -398,18 +399,29 @@ __all__ = [
     "maximum",
     "minimum",
     "multiply",
+    "serialize",
     "subtract",
 ]  # fmt: skip
 
 
-def deserialize(config: dict) -> Layer:
-    """A layer from ``{"class_name": ..., "config": ...}`` (what models save). Only autoconv's
-    own layer classes are known: a file cannot make it run other code."""
-    class_name, arguments = config["class_name"], config["config"]
-    cls = globals().get(class_name)
-    if not (isinstance(cls, type) and issubclass(cls, Layer)) or class_name in ("Layer", "Lambda"):
-        raise ValueError(f"unknown layer type {class_name!r}")
-    return cls.from_config(arguments)
+def serialize(layer: Layer) -> dict:
+    """Keras's entry for ``layer`` (module, class name, config, registered name, and its build
+    config), which :func:`deserialize` and Keras's ``keras.layers.deserialize`` read."""
+    return serialization.serialize(layer)
+
+
+def deserialize(config: dict, custom_objects: dict | None = None) -> Layer:
+    """The layer a Keras entry (or autoconv's older ``{"class_name", "config"}``) describes:
+    autoconv's own layers, and classes registered or in ``custom_objects``; a ``Lambda``'s
+    code is not loaded (Keras's safe mode)."""
+    if isinstance(config, dict):
+        cls = serialization.layer_class(config, custom_objects)
+        if not (isinstance(cls, type) and issubclass(cls, Layer)):
+            raise ValueError(
+                "`keras.layers.deserialize` was passed a `config` object that is not a "
+                f"`keras.layers.Layer`. Received: {config}"
+            )
+    return serialization.deserialize(config, custom_objects)
 
 
 # Keras 3's layers that autoconv does not have (other frameworks' wrappers, ...): asking for

@@ -3,6 +3,8 @@ argument errors, configs."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -251,9 +253,46 @@ def test_config_round_trip(make):
     assert type(clone) is type(layer) and clone.get_config() == layer.get_config()
 
 
-def test_deserialize_knows_only_autoconv_layers():
-    with pytest.raises(ValueError, match=r"unknown layer type .os\.system."):
+def test_deserialize_knows_only_autoconv_and_registered_layers():
+    with pytest.raises(ValueError, match=r"Could not locate class 'os\.system'"):
         layers.deserialize({"class_name": "os.system", "config": {}})
+    with pytest.raises(ValueError, match="Lambda layer, whose Python code a file cannot carry"):
+        layers.deserialize({"module": "keras.layers", "class_name": "Lambda",
+                            "config": {"name": "twice", "function": "x * 2"}})  # fmt: skip
+    with pytest.raises(ValueError, match="was passed a `config` object that is not a"):
+        layers.deserialize(
+            {"module": "keras.initializers", "class_name": "Zeros", "config": {}},
+            custom_objects={"Zeros": ac.initializers.Zeros},
+        )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda k: k.layers.Dense(3, activation="relu", name="d"),
+     lambda k: k.layers.Conv2D(2, 3, padding="same", name="conv")],
+)  # fmt: skip
+def test_serialize_and_deserialize_are_keras(keras, make):
+    ours, theirs = make(ac), make(keras)
+    ours.build((None, 5, 5, 4) if "conv" in ours.name else (None, 4))
+    theirs.build((None, 5, 5, 4) if "conv" in theirs.name else (None, 4))
+    entry = layers.serialize(ours)
+    as_json = lambda e: json.loads(json.dumps(e))  # noqa: E731  (Keras's tuples, as in a file)
+    assert as_json(entry) == as_json(keras.layers.serialize(theirs))
+    assert type(keras.layers.deserialize(entry)) is type(theirs)
+    rebuilt = layers.deserialize(keras.layers.serialize(theirs))
+    assert type(rebuilt) is type(ours) and rebuilt.get_config() == ours.get_config()
+    assert rebuilt.built
+
+
+def test_deserialize_takes_custom_objects():
+    class Doubling(layers.Layer):
+        def call(self, x):
+            return x * 2
+
+    entry = {"module": None, "class_name": "Doubling", "config": {"name": "twice"},
+             "registered_name": "Doubling"}  # fmt: skip
+    layer = layers.deserialize(entry, custom_objects={"Doubling": Doubling})
+    assert type(layer) is Doubling and layer.name == "twice"
 
 
 def test_set_weights_copies_so_training_leaves_the_given_arrays_alone():

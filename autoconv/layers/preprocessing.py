@@ -17,6 +17,7 @@ from autoconv.layers.core import channels_last, number, positive_int
 from autoconv.layers.layer import Layer, Shape
 from autoconv.layers.reshaping import resize_interpolation
 from autoconv.ops import engine as ops
+from autoconv.ops import image as image_ops
 from autoconv.tensor import Tensor
 
 F32 = np.float32
@@ -152,7 +153,8 @@ def height_width_factor(factor: Any, name: str, message: str) -> tuple[float, fl
 
 # ----------------------------------------------------------------- resizing, cropping
 class Resizing(Layer):
-    """Images resized to (height, width) with ``keras.ops.image.resize``'s numbers; with
+    """Images resized to (height, width) with ``keras.ops.image.resize``'s numbers (any of
+    its interpolations; ``antialias`` widens the filter when downsampling); with
     ``crop_to_aspect_ratio`` the largest centred window of the target aspect ratio is resized,
     with ``pad_to_aspect_ratio`` the images are first padded with ``fill_value`` to it."""
 
@@ -165,6 +167,7 @@ class Resizing(Layer):
         pad_to_aspect_ratio: bool = False,
         fill_mode: str = "constant",
         fill_value: float = 0.0,
+        antialias: bool = False,
         data_format: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -173,7 +176,8 @@ class Resizing(Layer):
         self.data_format = "channels_last"
         self.height = positive_int(height, "height", "Resizing")
         self.width = positive_int(width, "width", "Resizing")
-        self.interpolation = resize_interpolation(interpolation, "Resizing")
+        self.interpolation = resize_interpolation(interpolation)
+        self.antialias = bool(antialias)
         if fill_mode != "constant":
             raise ValueError(
                 "Invalid value for argument `fill_mode`. Only `'constant'` is supported. "
@@ -196,7 +200,8 @@ class Resizing(Layer):
             images = _crop_to_aspect_ratio(images, self.height, self.width)
         elif self.pad_to_aspect_ratio:
             images = _pad_to_aspect_ratio(images, self.height, self.width, self.fill_value)
-        out = ops.resize(images, (self.height, self.width), self.interpolation)
+        size = (self.height, self.width)
+        out = image_ops.resize(images, size, self.interpolation, antialias=self.antialias)
         return ops.reshape(out, out.shape[1:]) if single else out
 
     def get_config(self) -> dict[str, Any]:
@@ -209,7 +214,7 @@ class Resizing(Layer):
             "fill_mode": self.fill_mode,
             "fill_value": self.fill_value,
             "data_format": self.data_format,
-            "antialias": False,  # Keras's antialiasing when downsampling: not in autoconv
+            "antialias": self.antialias,
         }
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from autoconv.layers.core import channels_last
 from autoconv.layers.layer import Layer, Shape
 from autoconv.ops import engine as ops
-from autoconv.ops.spatial import UNSUPPORTED_RESIZE
+from autoconv.ops import image as image_ops
 from autoconv.tensor import Tensor
 
 Pairs = tuple[tuple[int, int], tuple[int, int]]
@@ -267,21 +267,12 @@ class Cropping1D(BaseBorders):
         self.cropping = standardize_tuple(cropping, 2, "cropping", allow_zero=True)
 
 
-RESIZE_INTERPOLATIONS = ("bilinear", "nearest", *UNSUPPORTED_RESIZE)
-
-
-def resize_interpolation(interpolation: str, owner: str) -> str:
-    """``interpolation`` checked as Keras's ``ops.image.resize`` checks it, and refused with a
-    clear error where autoconv does not compute it."""
-    if interpolation not in RESIZE_INTERPOLATIONS:
+def resize_interpolation(interpolation: str) -> str:
+    """``interpolation`` checked as Keras's ``ops.image.resize`` checks it (JAX's names)."""
+    if interpolation not in image_ops.RESIZE_INTERPOLATIONS:
         raise ValueError(
             "Invalid value for argument `interpolation`. Expected of one "
-            f"{RESIZE_INTERPOLATIONS}. Received: interpolation={interpolation}"
-        )
-    if interpolation in UNSUPPORTED_RESIZE:
-        raise ValueError(
-            f"{owner}: interpolation {interpolation!r} is not supported by autoconv yet; use "
-            "'bilinear' or 'nearest'"
+            f"{image_ops.RESIZE_INTERPOLATIONS}. Received: interpolation={interpolation}"
         )
     return interpolation
 
@@ -341,14 +332,15 @@ class UpSampling2D(BaseUpSampling):
         channels_last(data_format, "UpSampling2D")
         self.data_format = "channels_last"
         self.size = standardize_tuple(size, 2, "size")
-        self.interpolation = resize_interpolation(str(interpolation).lower(), "UpSampling2D")
+        self.interpolation = resize_interpolation(str(interpolation).lower())
 
     def call(self, inputs: Tensor) -> Tensor:
         if self.interpolation == "nearest":
             return super().call(inputs)
         check_ndim(self, inputs.shape, 4)
         _, rows, cols, _ = inputs.shape
-        return ops.resize(inputs, (rows * self.size[0], cols * self.size[1]), self.interpolation)
+        size = (rows * self.size[0], cols * self.size[1])
+        return image_ops.resize(inputs, size, self.interpolation)
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {

@@ -47,7 +47,6 @@ KERAS_ONLY: dict[str, Any] = {
     "renorm": False,  # BatchNormalization: batch renormalization
     "renorm_clipping": None,
     "renorm_momentum": ANY,
-    "antialias": False,  # Resizing
     "data_format": "channels_last",  # layers that take no data_format here
     "sparse": False,  # InputLayer
     "ragged": False,

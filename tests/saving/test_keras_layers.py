@@ -112,6 +112,7 @@ LAYERS: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("Softmax", {"axis": -1}, (5,)),
     ("Rescaling", {"scale": 1 / 255, "offset": -1.0}, (3, 3, 1)),
     ("Resizing", {"height": 4, "width": 6, "interpolation": "bilinear"}, (8, 8, 2)),
+    ("Resizing", {"height": 3, "width": 5, "antialias": True}, (8, 8, 2)),
     ("Resizing", {"height": 3, "width": 3, "interpolation": "nearest",
                   "crop_to_aspect_ratio": True}, (6, 8, 1)),
     ("CenterCrop", {"height": 3, "width": 2}, (5, 5, 1)),

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import autoconv as ac
-from autoconv.layers.audio import MelSpectrogram, STFTSpectrogram, get_window
+from autoconv.initializers import get_window
+from autoconv.layers.audio import MelSpectrogram, STFTSpectrogram
 from autoconv.layers.serialization import deserialize
 from autoconv.testing import gradcheck
 from tests.layers.devices import fit_on_both_devices

@@ -531,10 +531,77 @@ def test_terminate_on_nan_reads_every_batch_of_a_real_fit():
 
 
 # ------------------------------------------------------------ unsupported and the others
-@pytest.mark.parametrize("name", ["RemoteMonitor"])
-def test_unsupported_callbacks_say_so(name):
-    with pytest.raises(NotImplementedError, match=f"autoconv.callbacks.{name} is not supported"):
-        getattr(callbacks, name)("logs")
+@pytest.fixture
+def server():
+    """A local HTTP server in a thread: yields (its root URL, the requests it got as (path,
+    headers, body) and a list of status codes to answer with, 200 once they run out)."""
+    import http.server
+    import threading
+
+    got, statuses = [], []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((self.path, dict(self.headers), body))
+            self.send_response(statuses.pop(0) if statuses else 200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", got, statuses
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.parametrize("send_as_json", [False, True])
+def test_remote_monitor_posts_each_epochs_logs_as_keras_does(server, send_as_json):
+    import json
+    import urllib.parse
+
+    root, got, _ = server
+    monitor = callbacks.RemoteMonitor(root, "/logs/", field="payload", send_as_json=send_as_json,
+                                      headers={"X-Run": "seven"})  # fmt: skip
+    x, y = regression(samples=8)
+    history = tiny_model().fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[monitor])
+    assert len(got) == 2
+    for epoch, (path, headers, body) in enumerate(got):
+        assert path == "/logs/" and headers["X-Run"] == "seven"
+        if send_as_json:
+            assert headers["Content-Type"] == "application/json"
+            sent = json.loads(body)
+        else:
+            assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+            (sent,) = urllib.parse.parse_qs(body.decode())["payload"]
+            sent = json.loads(sent)
+        assert sent == {"epoch": epoch, "loss": pytest.approx(history.history["loss"][epoch])}
+
+
+def test_remote_monitor_unwraps_numpy_values_and_warns_where_it_cannot_post(server):
+    import json
+    import socket
+    import urllib.parse
+
+    root, got, statuses = server
+    callbacks.RemoteMonitor(root).on_epoch_end(3, {"acc": np.float32(0.5), "n": np.array(2)})
+    (path, _, body) = got[0]
+    assert path == "/publish/epoch/end/"
+    assert json.loads(urllib.parse.parse_qs(body.decode())["data"][0]) == {
+        "epoch": 3, "acc": 0.5, "n": 2}  # fmt: skip
+    statuses.append(503)
+    with pytest.warns(UserWarning, match="RemoteMonitor: the server at .* answered 503"):
+        callbacks.RemoteMonitor(root).on_epoch_end(0, {})
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.warns(UserWarning, match="Could not reach RemoteMonitor root server at"):
+        callbacks.RemoteMonitor(closed).on_epoch_end(0, {"loss": 1.0})
+    with pytest.warns(UserWarning, match="Could not reach RemoteMonitor root server at"):
+        callbacks.RemoteMonitor("not a url").on_epoch_end(0, {})
 
 
 def test_lambda_callback_gets_every_hook_of_a_fit():

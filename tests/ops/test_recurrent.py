@@ -118,25 +118,26 @@ GRADED = [(kind, graded) for kind in ("lstm", "gru", "gru-no-bias", "simple")
 KEEP = np.array([[1, 1, 1, 1], [0, 1, 0, 1], [1, 1, 0, 0]], np.float64)
 
 
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize(("kind", "graded"), GRADED)
-@pytest.mark.parametrize("reverse", [False, True])
-@pytest.mark.parametrize("masking", [None, "mask", "zero-output"])
-@pytest.mark.parametrize(("steps", "units"), [(1, 2), (4, 5)])
-def test_sequences_equal_their_steps_looped(device, kind, graded, reverse, masking, steps, units,
-                                           rng):  # fmt: skip
-    gates, batch = {"lstm": 4, "simple": 1}.get(kind, 3), 3
-    values = [rng.standard_normal((steps, batch, gates * units)),
-              rng.standard_normal((units, gates * units)) * 0.5,
-              rng.standard_normal(gates * units), rng.standard_normal((batch, units)),
-              rng.standard_normal((batch, units))]  # fmt: skip
+def sequence_values(rng, kind, steps, units, batch=3):
+    """Random float64 values of the projected inputs (time, batch, gates * units), the
+    recurrent kernel, a GRU's recurrent bias, h0 and c0."""
+    gates = {"lstm": 4, "simple": 1}.get(kind, 3)
+    return [rng.standard_normal((steps, batch, gates * units)),
+            rng.standard_normal((units, gates * units)) * 0.5,
+            rng.standard_normal(gates * units), rng.standard_normal((batch, units)),
+            rng.standard_normal((batch, units))]  # fmt: skip
+
+
+def assert_sequence_is_its_steps(device, kind, values, reverse, masking, graded="all", masks=None):
+    """The sequence op's outputs and its inputs' gradients (from a loss of the ``graded``
+    outputs) equal the fused steps looped (:func:`looped`)."""
     results = []
     for run in (sequence_of, looped):
         inputs = [ac.Tensor(v, dtype="float64", requires_grad=True, device=device) for v in values]
         bias = inputs[2] if kind == "gru" else None
-        keep = None if masking is None else ac.Tensor(KEEP[:, :steps], device=device)
+        keep = None if masking is None else ac.Tensor(KEEP[:, : len(values[0])], device=device)
         outputs = run(kind.split("-")[0], inputs[0], inputs[1], bias, *inputs[3:], reverse, keep,
-                      masking == "zero-output")  # fmt: skip
+                      masking == "zero-output", masks)  # fmt: skip
         graded_outputs = {"all": outputs, "sequence": outputs[:1], "last": outputs[1:2],
                           "h": outputs[2:3], "c": outputs[3:]}[graded]  # fmt: skip
         loss = sum((o * o * (1 + k)).sum() for k, o in enumerate(graded_outputs) if o is not None)
@@ -152,6 +153,17 @@ def test_sequences_equal_their_steps_looped(device, kind, graded, reverse, maski
             np.testing.assert_allclose(fused, reference, rtol=1e-11, atol=1e-12)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(("kind", "graded"), GRADED)
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("masking", [None, "mask", "zero-output"])
+@pytest.mark.parametrize(("steps", "units"), [(1, 2), (4, 5)])
+def test_sequences_equal_their_steps_looped(device, kind, graded, reverse, masking, steps, units,
+                                           rng):  # fmt: skip
+    values = sequence_values(rng, kind, steps, units)
+    assert_sequence_is_its_steps(device, kind, values, reverse, masking, graded)
+
+
 def dropout_masks(rng, gates, batch, units):
     """Recurrent dropout masks (gates, batch, units): 0 or 1 / (1 - 0.4)."""
     return (rng.random((gates, batch, units)) > 0.4) / 0.6
@@ -163,26 +175,10 @@ def dropout_masks(rng, gates, batch, units):
 @pytest.mark.parametrize("masking", [None, "mask"])
 def test_sequences_with_recurrent_dropout_equal_their_steps_looped(device, kind, reverse, masking,
                                                                    rng):  # fmt: skip
-    gates, steps, batch, units = {"lstm": 4, "simple": 1}.get(kind, 3), 4, 3, 5
-    values = [rng.standard_normal((steps, batch, gates * units)),
-              rng.standard_normal((units, gates * units)) * 0.5,
-              rng.standard_normal(gates * units), rng.standard_normal((batch, units)),
-              rng.standard_normal((batch, units))]  # fmt: skip
-    masks = ac.Tensor(dropout_masks(rng, gates, batch, units), device=device)
-    results = []
-    for run in (sequence_of, looped):
-        inputs = [ac.Tensor(v, dtype="float64", requires_grad=True, device=device) for v in values]
-        bias = inputs[2] if kind == "gru" else None
-        keep = None if masking is None else ac.Tensor(KEEP[:, :steps], device=device)
-        outputs = run(kind.split("-")[0], inputs[0], inputs[1], bias, *inputs[3:], reverse, keep,
-                      False, masks)  # fmt: skip
-        loss = sum((o * o * (1 + k)).sum() for k, o in enumerate(outputs) if o is not None)
-        loss.backward()
-        results.append([o.numpy() for o in outputs if o is not None]
-                       + [host(t.grad) for t in inputs if t.grad is not None])  # fmt: skip
-    assert len(results[0]) == len(results[1])
-    for fused, reference in zip(*results, strict=True):
-        np.testing.assert_allclose(fused, reference, rtol=1e-11, atol=1e-12)
+    values = sequence_values(rng, kind, steps=4, units=5)
+    gates = values[1].shape[1] // 5
+    masks = ac.Tensor(dropout_masks(rng, gates, 3, 5), device=device)
+    assert_sequence_is_its_steps(device, kind, values, reverse, masking, masks=masks)
 
 
 @pytest.mark.parametrize("reverse", [False, True])

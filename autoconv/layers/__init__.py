@@ -1,17 +1,16 @@
 """Keras-style layers, by family: ``layer`` (the base class and weights), ``input_layer``
 (``Input``) and ``symbolic`` (the functional graph), ``core``, ``embedding``,
-``reversible_embedding``,
-``convolutional`` (2-D), ``convolutional_1d``, ``volumetric`` (the 3-D layers), ``pooling``,
-``merging``, ``normalization``, ``sample_normalization``, ``regularization``,
-``activations``, ``reshaping``, ``einsum_dense`` and ``attention``, the recurrent
-layers (``rnn_cells``, ``recurrent``, ``bidirectional``, ``conv_lstm``), ``wrappers``
-(TimeDistributed, SpectralNormalization, Pipeline), ``preprocessing`` (rescaling, resizing,
-cropping) and the random image layers: ``augmentation`` (their base, flips and affine
-warps), ``color_augmentation``, ``geometric_augmentation``, ``image_mixing``,
-``augmentation_policies`` (RandAugment, AugMix) and ``clahe``; the structured-data and text
-layers: ``encoding`` (CategoryEncoding, Discretization), ``index_lookup`` (StringLookup,
-IntegerLookup), ``text_vectorization`` and ``hashing`` (Hashing, HashedCrossing); ``audio``
-(STFTSpectrogram, MelSpectrogram).
+``reversible_embedding``, ``convolutional`` (2-D), ``convolutional_1d``, ``volumetric`` (the 3-D
+layers), ``pooling``, ``merging``, ``normalization``, ``sample_normalization``,
+``regularization``, ``activations``, ``reshaping``, ``einsum_dense`` and ``attention``, the
+recurrent layers (``rnn_cells``, ``stacked_rnn_cells``, ``recurrent``, ``bidirectional``,
+``conv_lstm``), ``wrappers`` (TimeDistributed, SpectralNormalization, Pipeline),
+``preprocessing`` (rescaling, resizing, cropping) and the random image layers: ``augmentation``
+(their base, flips and affine warps), ``color_augmentation``, ``geometric_augmentation``,
+``image_mixing``, ``augmentation_policies`` (RandAugment, AugMix) and ``clahe``; the structured-
+data and text layers: ``encoding`` (CategoryEncoding, Discretization), ``index_lookup``
+(StringLookup, IntegerLookup), ``text_vectorization`` and ``hashing`` (Hashing, HashedCrossing);
+``audio`` (STFTSpectrogram, MelSpectrogram).
 
 >>> from autoconv import layers
 >>> layers.Dense(10, activation="softmax").compute_output_shape((None, 64))
@@ -191,13 +190,13 @@ from autoconv.layers.rnn_cells import (
     GRUCell,
     LSTMCell,
     SimpleRNNCell,
-    StackedRNNCells,
 )
 from autoconv.layers.sample_normalization import (
     GroupNormalization,
     RMSNormalization,
     UnitNormalization,
 )
+from autoconv.layers.stacked_rnn_cells import StackedRNNCells
 from autoconv.layers.symbolic import SymbolicTensor
 from autoconv.layers.text_vectorization import TextVectorization
 from autoconv.layers.volumetric import (

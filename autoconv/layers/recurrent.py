@@ -24,11 +24,9 @@ from autoconv.layers.rnn_cells import (
     LSTMCell,
     RecurrentCell,
     SimpleRNNCell,
-    StackedRNNCells,
-    call_cell,
-    check_cell,
     zeros_state,
 )
+from autoconv.layers.stacked_rnn_cells import StackedRNNCells, call_cell, check_cell
 from autoconv.ops import engine as ops
 from autoconv.ops.masks import as_mask
 from autoconv.ops.recurrent import stacked_steps, time_steps

@@ -7,10 +7,10 @@ recurrent layers (``rnn_cells``, ``stacked_rnn_cells``, ``recurrent``, ``bidirec
 ``conv_lstm``), ``wrappers`` (TimeDistributed, SpectralNormalization, Pipeline),
 ``preprocessing`` (rescaling, resizing, cropping) and the random image layers: ``augmentation``
 (their base, flips and affine warps), ``color_augmentation``, ``geometric_augmentation``,
-``image_mixing``, ``augmentation_policies`` (RandAugment, AugMix) and ``clahe``; the structured-
-data and text layers: ``encoding`` (CategoryEncoding, Discretization), ``index_lookup``
-(StringLookup, IntegerLookup), ``text_vectorization`` and ``hashing`` (Hashing, HashedCrossing);
-``audio`` (STFTSpectrogram, MelSpectrogram).
+``image_mixing``, ``augmentation_policies`` (RandAugment, AugMix) and ``clahe``; the
+structured-data and text layers: ``encoding`` (CategoryEncoding, Discretization),
+``index_lookup`` (StringLookup, IntegerLookup), ``text_vectorization`` and ``hashing`` (Hashing,
+HashedCrossing); ``audio`` (STFTSpectrogram, MelSpectrogram).
 
 >>> from autoconv import layers
 >>> layers.Dense(10, activation="softmax").compute_output_shape((None, 64))

@@ -30,7 +30,7 @@ class SGD(Optimizer):
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
-        name: str = "SGD",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -65,7 +65,7 @@ class RMSprop(Optimizer):
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
-        name: str = "rmsprop",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -119,7 +119,7 @@ class Adam(Optimizer):
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
-        name: str = "adam",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -163,7 +163,7 @@ class AdamW(Adam):
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
-        name: str = "adamw",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         if weight_decay is None:
@@ -189,7 +189,7 @@ class Lamb(Optimizer):
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
-        name: str = "lamb",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -247,7 +247,7 @@ class Adafactor(Optimizer):
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
-        name: str = "adafactor",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -324,7 +324,7 @@ class Nadam(Optimizer):
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
-        name: str = "nadam",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -377,7 +377,7 @@ class Adamax(Optimizer):
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
-        name: str = "adamax",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -413,7 +413,7 @@ class Adagrad(Optimizer):
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
-        name: str = "adagrad",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -451,7 +451,7 @@ class Adadelta(Optimizer):
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
-        name: str = "adadelta",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -483,7 +483,7 @@ class Lion(Optimizer):
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
-        name: str = "lion",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -520,7 +520,7 @@ class Ftrl(Optimizer):
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
-        name: str = "ftrl",
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(

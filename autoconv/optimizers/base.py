@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv import naming
 from autoconv.backends import array_device, namespace, rules
 from autoconv.optimizers import schedules
 from autoconv.tensor import Tensor, no_grad
@@ -142,7 +143,7 @@ class Optimizer:
                 check_number(owner, argument, value)
         if weight_decay is not None:
             check_number(owner, "weight_decay", weight_decay)
-        self.name = owner.lower() if name is None else name
+        self.name = naming.unique_name(naming.to_snake_case(owner)) if name is None else name
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.use_ema, self.ema_momentum = use_ema, ema_momentum

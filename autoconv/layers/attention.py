@@ -309,12 +309,7 @@ class MultiHeadAttention(Layer):
     ) -> Any:  # fmt: skip
         """Keras's call: ``layer(query, value, key=None, *, value_mask=..., ...)``; on
         symbolic tensors it is recorded as given (``call`` takes ``[query, value(, key)]``)."""
-        if options.get("query_mask") is not None:
-            raise ValueError(
-                "MultiHeadAttention: a query_mask argument is not taken (Keras 3.15 ignores it "
-                "and uses the query's Keras mask, from Embedding(mask_zero=True) or Masking): "
-                "give an attention_mask of shape (B, T, S) instead"
-            )
+        options.pop("query_mask", None)  # Keras 3.15 takes the query's Keras mask instead
         if is_symbolic([query, value, key]):
             more = (value,) if key is None else (value, key)
             return super().__call__(query, *more, training=training, **options)

@@ -343,16 +343,11 @@ def test_constructor_checks(make, message):
 def test_call_checks(rng):
     q, v = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4))
     layer = MultiHeadAttention(2, 2)
-    with pytest.raises(ValueError, match="a query_mask argument is not taken"):
-        layer(q, v, query_mask=np.ones((2, 3), bool))
     with pytest.raises(ValueError, match="does not broadcast to the attention scores"):
         layer(q, v, attention_mask=np.ones((2, 3, 4), bool))
     for wrong in ([q], [[q, v]]):  # as Keras: a value is required, a list is no query
         with pytest.raises(TypeError, match="value"):
             layer(*wrong)
-    inputs = ac.Input((3, 4))
-    with pytest.raises(ValueError, match="a query_mask argument is not taken"):
-        layer(inputs, inputs, query_mask=ac.Input((3,)))
     with pytest.raises(ValueError, match="mask must be a list"):
         Attention()([q, v], mask=np.ones((2, 5), bool))
     with pytest.raises(ValueError, match="inputs list of length 2 or 3"):
@@ -498,6 +493,31 @@ def test_masks_and_scores_in_a_functional_model_as_keras(keras, tmp_path, name, 
         for got, want in zip(load(tmp_path / "m.keras").predict(x, verbose=0), expected,
                              strict=True):  # fmt: skip
             np.testing.assert_allclose(np.asarray(got), want, 2e-5, 2e-6)
+
+
+def query_mask_model(lib):
+    """Keras's translation tutorial's decoder attention: tokens embedded with
+    ``mask_zero=True``, self-attention given ``query_mask=`` (a padding mask of its own), which
+    Keras 3.15 ignores for the query's Keras mask."""
+    tokens = lib.Input((5,), dtype="int32", name="tokens")
+    embedded = lib.layers.Embedding(7, 4, mask_zero=True, name="embed")(tokens)
+    padding = lib.ops.cast(lib.ops.not_equal(tokens, 0), "bool")
+    attended = lib.layers.MultiHeadAttention(2, 3, name="mha")(
+        query=embedded, value=embedded, key=embedded, query_mask=padding
+    )
+    return lib.Model(tokens, lib.layers.GlobalAveragePooling1D()(attended))
+
+
+def test_a_query_mask_argument_is_ignored_for_the_querys_keras_mask_as_keras(keras, rng):
+    tokens = np.array([[1, 2, 3, 0, 0], [4, 5, 6, 2, 1], [3, 0, 0, 0, 0]], np.int32)
+    models = [query_mask_model(lib) for lib in (ac, keras)]
+    models[0].set_weights(models[1].get_weights())
+    expected = np.asarray(models[1].predict(tokens, verbose=0))
+    np.testing.assert_allclose(models[0].predict(tokens, verbose=0), expected, 2e-5, 2e-6)
+    layer = MultiHeadAttention(2, 2)
+    q, v = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4))
+    given = np.array([[1, 1, 0], [1, 0, 0]], bool)
+    np.testing.assert_array_equal(layer(q, v, query_mask=given).numpy(), layer(q, v).numpy())
 
 
 # ----------------------------------------------------------------------------------- fitting

@@ -67,7 +67,7 @@ def test_train_steps_per_execution_trains_the_same_model(run):
         (["--batch-size", "0"], "--batch-size"),
         (["--epochs", "-1"], "--epochs"),
         (["--device", "tpu"], "--device"),
-        (["--optimizer", "muon"], "--optimizer"),
+        (["--optimizer", "adamwr"], "--optimizer"),
         (["--learning-rate", "0"], "--learning-rate"),
         (["--steps-per-execution", "0"], "--steps-per-execution"),
         (["--matmul-precision", "medium"], "--matmul-precision"),

@@ -320,7 +320,9 @@ BASE = {
     "clipvalue": {"clipvalue": 0.3},
     "schedule": {"learning_rate": schedules.ExponentialDecay(0.01, 2, 0.5)},
 }
-CASES = OWN + [(name, base) for name in optimizers.OPTIMIZERS for base in BASE.values()]
+# (Muon and ScheduleFreeAdamW have files of their own: test_optimizers_muon.py, ...schedule_free.py)
+TRANSCRIBED = [name for name in optimizers.OPTIMIZERS if name not in ("muon", "schedulefreeadamw")]
+CASES = OWN + [(name, base) for name in TRANSCRIBED for base in BASE.values()]
 IDS = [f"{name}-{'-'.join(map(str, config)) or 'defaults'}" for name, config in CASES]
 
 
@@ -789,13 +791,13 @@ def test_get_by_any_name_and_errors():
     opt = optimizers.Nadam()
     assert optimizers.get(opt) is opt and optimizers.get(None) is None
     assert optimizers.get("sgd", learning_rate=0.5).learning_rate == 0.5
-    with pytest.raises(ValueError, match="unknown optimizer 'muon'"):
-        optimizers.get("muon")
+    with pytest.raises(ValueError, match="unknown optimizer 'adamwr'"):
+        optimizers.get("adamwr")
     with pytest.raises(ValueError, match="Could not interpret optimizer identifier"):
         optimizers.get(3)
     assert set(optimizers.OPTIMIZERS) == {
         "sgd", "rmsprop", "adam", "adamw", "nadam", "adamax", "lamb", "adafactor", "adagrad",
-        "adadelta", "lion", "ftrl",
+        "adadelta", "lion", "ftrl", "muon", "schedulefreeadamw",
     }  # fmt: skip
 
 

@@ -197,10 +197,38 @@ def ftrl(value, grad, accumulator, linear, c, hyper):
     return (clipped - linear) / quadratic, new_accumulator, linear, c
 
 
+def muon(value, grad, m, direction, c, hyper):
+    """Muon's momentum, m += g + m*(momentum - 1), and the direction its Newton-Schulz
+    iteration orthogonalizes, g + momentum*m (Nesterov) or m, written into slot b; the value
+    unchanged (the step, a matrix function of the direction, comes after). hyper:
+    (momentum - 1, momentum, nesterov)."""
+    momentum_minus_1, momentum, nesterov = hyper[0], hyper[1], hyper[2]
+    m = m + (grad + m * momentum_minus_1)
+    if nesterov != 0:
+        return value, m, grad + momentum * m, c
+    return value, m, m, c
+
+
+def schedule_free_adamw(value, grad, z, v, c, hyper):
+    """Schedule-Free AdamW (Defazio et al. 2024), as Keras: the value is y, the point the
+    gradient is taken at; slots: z (Keras's ``momentum``, the sequence the steps move) and v.
+    v += (g^2 - v)*(1 - beta_2); z -= lr*g / (sqrt(v / (1 - beta_2^t)) + epsilon); the average
+    x = (y - (1 - beta_1)*z_old) / beta_1 moves to (1 - 1/t)*x + z/t and y = (1 - beta_1)*z +
+    beta_1*x. hyper: (lr (warmed up), 1 - beta_2, 1 - beta_2^t, epsilon, 1 - beta_1, beta_1,
+    1/t, 1 - 1/t)."""
+    lr, one_minus_beta_2, bias_2, epsilon = hyper[0], hyper[1], hyper[2], hyper[3]
+    one_minus_beta_1, beta_1, weight, one_minus_weight = hyper[4], hyper[5], hyper[6], hyper[7]
+    v = v + (grad * grad - v) * one_minus_beta_2
+    new_z = z - lr * grad / (math.sqrt(v / bias_2) + epsilon)
+    x = (value - one_minus_beta_1 * z) / beta_1
+    x = one_minus_weight * x + weight * new_z
+    return one_minus_beta_1 * new_z + beta_1 * x, new_z, v, c
+
+
 # ----------------------------------------------------------- the backends' entry points
 RULES = (
     "sgd", "rmsprop", "adam", "nadam", "adamax", "lamb", "adafactor", "adagrad", "adadelta",
-    "lion", "ftrl",
+    "lion", "ftrl", "muon", "schedule_free_adamw",
 )  # fmt: skip
 
 
@@ -334,6 +362,22 @@ class Updates:
         hyper = (lr, -learning_rate_power, l1, 2 * l2, 2 * l2_shrinkage)
         return self.run("ftrl", value, grad, [accumulator, linear], hyper, scale, clipvalue, decay,
                         status)  # fmt: skip
+
+    def muon_update(
+        self, value, grad, m, direction, momentum, nesterov, scale, clipvalue, decay, status
+    ) -> Any:
+        hyper = (momentum - 1, momentum, nesterov)
+        return self.run("muon", value, grad, [m, direction], hyper, scale, clipvalue, decay,
+                        status)  # fmt: skip
+
+    def schedule_free_adamw_update(
+        self, value, grad, z, v, lr, beta_1, beta_2, epsilon, step, scale, clipvalue, decay,
+        status,
+    ) -> Any:  # fmt: skip
+        hyper = (lr, 1 - beta_2, 1 - beta_2**step, epsilon, 1 - beta_1, beta_1, 1 / step,
+                 1 - 1 / step)  # fmt: skip
+        return self.run("schedule_free_adamw", value, grad, [z, v], hyper, scale, clipvalue,
+                        decay, status)  # fmt: skip
 
 
 class Call(NamedTuple):

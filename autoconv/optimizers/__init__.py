@@ -38,10 +38,14 @@ from autoconv.optimizers.algorithms import (
     RMSprop,
 )
 from autoconv.optimizers.base import Optimizer
+from autoconv.optimizers.multi_optimizer import MultiOptimizer, OptimizerMap
+from autoconv.optimizers.muon import Muon
+from autoconv.optimizers.schedule_free import ScheduleFreeAdamW
 
 __all__ = [
-    "OPTIMIZERS", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl",
-    "Lamb", "Lion", "Nadam", "Optimizer", "RMSprop", "deserialize", "get", "schedules", "serialize",
+    "OPTIMIZERS", "SGD", "WRAPPERS", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW",
+    "Adamax", "Ftrl", "Lamb", "Lion", "MultiOptimizer", "Muon", "Nadam", "Optimizer",
+    "OptimizerMap", "RMSprop", "ScheduleFreeAdamW", "deserialize", "get", "schedules", "serialize",
 ]  # fmt: skip
 
 # Every optimizer by its lowercase class name (``get`` ignores case, as Keras's does).
@@ -60,13 +64,17 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
         Adadelta,
         Lion,
         Ftrl,
+        Muon,
+        ScheduleFreeAdamW,
     )
 }
+# Optimizers over other optimizers: read and written by name, never made from a name alone.
+WRAPPERS: dict[str, type[Optimizer]] = {"multioptimizer": MultiOptimizer}
 
 
 def serialize(optimizer: Optimizer) -> dict[str, Any]:
     """The optimizer's configuration as a JSON-compatible dict, in the layout Keras writes."""
-    own = {cls.__name__: cls for cls in OPTIMIZERS.values()}
+    own = {cls.__name__: cls for cls in (*OPTIMIZERS.values(), *WRAPPERS.values())}
     return registration.keras_entry(optimizer, "keras.optimizers", own)
 
 
@@ -76,8 +84,10 @@ def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = 
     name = config.get("class_name")
     cls = None
     if isinstance(name, str):
-        cls = registration.find_class(config, {}, Optimizer, custom_objects) or OPTIMIZERS.get(
-            name.lower()
+        cls = (
+            registration.find_class(config, {}, Optimizer, custom_objects)
+            or OPTIMIZERS.get(name.lower())
+            or WRAPPERS.get(name.lower())
         )
     if cls is None:
         raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")

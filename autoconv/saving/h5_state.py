@@ -29,6 +29,7 @@ import numpy as np
 from autoconv.backends import array_device, namespace
 from autoconv.layers import InputLayer, Layer, Pipeline
 from autoconv.models import Model
+from autoconv.optimizers import MultiOptimizer, Muon
 
 # Each optimizer's slots in Keras's order: a tuple of autoconv slot names is one
 # add_optimizer_variables call (its variables interleaved weight by weight), and the groups
@@ -52,6 +53,8 @@ SLOT_GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "Adadelta": (("accumulated_grad", "accumulated_delta_var"),),
     "Lion": (("momentum",),),
     "Ftrl": (("accumulator", "linear"),),
+    "Muon": (("momentum", "velocity"),),  # (a velocity only where Keras makes one: _in_file)
+    "ScheduleFreeAdamW": (("momentum", "velocity"),),
 }
 
 
@@ -168,20 +171,30 @@ class _OwnState:
 def optimizer_values(model: Model) -> list[np.ndarray] | None:
     """The optimizer's state as Keras's ``optimizer/vars``: the step count, the learning rate
     (unless it is a schedule), then the slots; None before the optimizer has slots for the
-    weights the model trains now."""
+    weights the model trains now. A MultiOptimizer's is its step count and Keras's learning
+    rate of 0, then each inner optimizer's state (of the inner optimizer's own weights)."""
     optimizer = model.optimizer
     params = model.trainable_weights
     if optimizer is None or not params or len(optimizer.slots) != len(params):
         return None
+    return _state_values(optimizer)
+
+
+def _state_values(optimizer: Any) -> list[np.ndarray]:
     values = [np.array(optimizer.iterations, dtype=np.int32)]
+    if isinstance(optimizer, MultiOptimizer):
+        values.append(np.array(0.0, dtype=np.float32))
+        return values + [v for inner in optimizer.optimizers for v in _state_values(inner)]
     if not callable(optimizer._learning_rate):
         values.append(np.array(optimizer._learning_rate, dtype=np.float32))
     for group in _slot_groups(optimizer):
-        for slots in optimizer.slots:
+        for variable, slots in zip(optimizer._variables, optimizer.slots, strict=True):
             values.extend(
-                _host(slots[name]) if name in slots else np.array(0, np.int32) for name in group
+                _host(slots[name]) if name in slots else np.array(0, np.int32)
+                for name in group
+                if _in_file(optimizer, name, variable)
             )
-    if type(optimizer).__name__ == "Nadam":
+    if type(optimizer).__name__ == "Nadam" and optimizer.slots:  # (made when it is built)
         product = optimizer._u_product(optimizer.update_iterations)
         values.append(np.array(product, dtype=np.float32))
     return values
@@ -195,6 +208,17 @@ def _slot_groups(optimizer: Any) -> list[tuple[str, ...]]:
         )
     names = optimizer.all_slot_names
     return [tuple(n for n in group if n in names) for group in (*BASE_SLOT_GROUPS, *groups)]
+
+
+def _in_file(optimizer: Any, name: str, param: Any) -> bool:
+    """Whether Keras's ``optimizer`` keeps slot ``name`` of weight ``param`` among its
+    variables: every slot of a group for every weight, but Muon's velocity, which only the
+    weights on its AdamW step have (autoconv's Muon gives every weight one)."""
+    return not (
+        isinstance(optimizer, Muon)
+        and name == "velocity"
+        and not optimizer._should_use_adamw(param)
+    )
 
 
 def _host(array: Any) -> np.ndarray:
@@ -221,6 +245,14 @@ def write(h5: Any, model: Model, include_optimizer: bool = True) -> None:
         group.attrs["name"] = model.optimizer.name
         for i, value in enumerate(values):
             group.create_dataset(str(i), data=value)
+        if isinstance(model.optimizer, MultiOptimizer):  # each inner one's state again
+            used: dict[str, int] = {}
+            for inner in model.optimizer.optimizers:
+                name = _unique(snake_case(type(inner).__name__), used)
+                group = h5.create_group(f"optimizer/optimizers/{name}/vars")
+                group.attrs["name"] = inner.name
+                for i, value in enumerate(_state_values(inner)):
+                    group.create_dataset(str(i), data=value)
 
 
 # ------------------------------------------------------------------------- reading
@@ -277,19 +309,17 @@ def read(h5: Any, model: Model) -> list[tuple[Any, np.ndarray]]:
     return pairs
 
 
-def read_optimizer(h5: Any, model: Model) -> tuple[int, float | None, list[dict]] | None:
+def read_optimizer(h5: Any, model: Model) -> tuple[int, float | None, list] | None:
     """The optimizer state in the file, checked against the model's trainable weights and its
-    optimizer's kind: (iterations, learning rate or None, slots); None where the file has
-    none. Nothing is assigned."""
+    optimizer's kind: (iterations, learning rate or None, slots), a MultiOptimizer's
+    (iterations, None, [each inner optimizer's state]); None where the file has none. Nothing
+    is assigned."""
     group = member(h5, "optimizer/vars")
     optimizer = model.optimizer
     if group is None or _is_dataset(group) or optimizer is None or not len(group):
         return None
     params = model.trainable_weights
-    groups = _slot_groups(optimizer)
-    has_rate = not callable(optimizer._learning_rate)
-    nadam = type(optimizer).__name__ == "Nadam"
-    expected = 1 + has_rate + sum(len(g) for g in groups) * len(params) + nadam
+    expected = _state_count(optimizer, params)
     if sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1) != [
         str(i) for i in range(expected)
     ]:
@@ -297,22 +327,61 @@ def read_optimizer(h5: Any, model: Model) -> tuple[int, float | None, list[dict]
             f"its optimizer state holds {len(group)} variables; a {type(optimizer).__name__} "
             f"of this model's {len(params)} trainable weights has {expected}"
         )
-    iterations = checked_value(member(group, "0"), "the optimizer's step count", (), integer=True)
+    return _read_state(group, 0, optimizer, params)[0]
+
+
+def _state_count(optimizer: Any, params: list[Any]) -> int:
+    """How many variables Keras's ``optimizer`` of ``params`` has (see :func:`_state_values`)."""
+    if isinstance(optimizer, MultiOptimizer):
+        return 2 + sum(_state_count(inner, own) for inner, own in optimizer.partition(params))
+    has_rate = not callable(optimizer._learning_rate)
+    nadam = type(optimizer).__name__ == "Nadam" and bool(params)
+    slots = sum(
+        _in_file(optimizer, name, param)
+        for group in _slot_groups(optimizer)
+        for name in group
+        for param in params
+    )
+    return 1 + has_rate + slots + nadam
+
+
+def _read_state(group: Any, index: int, optimizer: Any, params: list[Any]) -> tuple[tuple, int]:
+    """The state of ``optimizer`` of ``params`` read from dataset ``index`` on (as
+    :func:`read_optimizer` gives it), and the index after it."""
+    iterations = checked_value(
+        member(group, str(index)), "the optimizer's step count", (), integer=True
+    )
     if not 0 <= iterations < 2**53:  # Adam's bias correction takes powers of it
         raise ValueError(f"the optimizer's step count {int(iterations)} is out of range")
-    rate = float(checked_value(member(group, "1"), "the learning rate", ())) if has_rate else None
+    if isinstance(optimizer, MultiOptimizer):
+        index += 2  # (its learning rate, Keras's 0, is not kept)
+        inner_states = []
+        for inner, own in optimizer.partition(params):
+            state, index = _read_state(group, index, inner, own)
+            inner_states.append(state)
+        return (int(iterations), None, inner_states), index
+    has_rate = not callable(optimizer._learning_rate)
+    rate = (
+        float(checked_value(member(group, str(index + 1)), "the learning rate", ()))
+        if has_rate
+        else None
+    )
+    index += 1 + has_rate
     slots: list[dict[str, Any]] = [{} for _ in params]
-    index = 1 + has_rate
-    for names in groups:
+    for names in _slot_groups(optimizer):
         for param, entry in zip(params, slots, strict=True):
             for name in names:
+                if not _in_file(optimizer, name, param):  # (zeros, never read: see Muon)
+                    entry[name] = np.zeros(param.shape, param.dtype)
+                    continue
                 what = f"optimizer slot {name!r} of {param.path}"
                 shape = optimizer.slot_shape(name, param.shape)
                 value = checked_value(member(group, str(index)), what, shape or ())
                 if shape is not None:  # (else Keras's placeholder, a scalar)
                     entry[name] = value.astype(param.dtype, copy=False)
                 index += 1
-    return int(iterations), rate, slots
+    nadam = type(optimizer).__name__ == "Nadam" and bool(params)  # (its product: recomputed)
+    return (int(iterations), rate, slots), index + nadam
 
 
 def assign(model: Model, pairs: list[tuple[Any, np.ndarray]], optimizer_state: Any) -> None:
@@ -324,17 +393,27 @@ def assign(model: Model, pairs: list[tuple[Any, np.ndarray]], optimizer_state: A
         assign_optimizer(model, optimizer_state)
 
 
-def assign_optimizer(model: Model, state: tuple[int, float | None, list[dict]]) -> None:
+def assign_optimizer(model: Model, state: tuple[int, float | None, list]) -> None:
     """Put a :func:`read_optimizer` state into the model's optimizer."""
+    _assign_state(model.optimizer, state, model.trainable_weights)
+
+
+def _assign_state(optimizer: Any, state: tuple[int, float | None, list], params: list) -> None:
     iterations, rate, slots = state
-    optimizer = model.optimizer
+    if isinstance(optimizer, MultiOptimizer):
+        optimizer.build(params)
+        optimizer.iterations = iterations
+        for (inner, own), inner_state in zip(optimizer.partition(params), slots, strict=True):
+            _assign_state(inner, inner_state, own)
+        return
     optimizer.iterations = iterations
     if rate is not None and np.float32(rate) != np.float32(optimizer.learning_rate):
         optimizer.learning_rate = rate  # else the rate the file holds in float32 is kept exact
     optimizer.slots = [
         {name: namespace(param.device).asarray(value) for name, value in entry.items()}
-        for param, entry in zip(model.trainable_weights, slots, strict=True)
+        for param, entry in zip(params, slots, strict=True)
     ]
+    optimizer.build(params)  # (as Keras's, which builds an optimizer to load its state)
 
 
 def member(group: Any, path: str) -> Any:

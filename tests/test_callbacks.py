@@ -854,3 +854,33 @@ def test_evaluate_and_predict_call_their_batch_hooks():
     model.predict(np.ones((3, 2)), batch_size=2, verbose=0, callbacks=[hooks])
     assert seen == [("test", 0, ["loss"]), ("test", 1, ["loss"]), ("predict", 0),
                     ("predict", 1), "predict end"]  # fmt: skip
+
+
+def multi_optimizer_fit(keras, make_callbacks):
+    """Keras's or autoconv's (``keras``) fit of a Dense model whose kernel Adam trains and
+    whose bias SGD trains, with ``make_callbacks(keras)``: its history."""
+    keras.utils.set_random_seed(0)
+    keras.backend.clear_session()
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="d")])
+    model.set_weights([np.array([[0.5], [-0.25]], np.float32), np.array([0.1], np.float32)])
+    optimizer = keras.optimizers.MultiOptimizer(keras.optimizers.OptimizerMap(
+        keras.optimizers.SGD(0.05), {".*kernel": keras.optimizers.Adam(0.01)}))  # fmt: skip
+    model.compile(optimizer, "mse")
+    x, y = regression(samples=8)
+    fit = model.fit(x, y, epochs=4, batch_size=4, shuffle=False, verbose=0,
+                    callbacks=make_callbacks(keras))  # fmt: skip
+    return fit.history
+
+
+@pytest.mark.parametrize(
+    "make_callbacks",
+    [lambda k: [k.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5)],
+     lambda k: [k.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=0, min_delta=10.0)]],
+    ids=["LearningRateScheduler", "ReduceLROnPlateau"],
+)  # fmt: skip
+def test_learning_rate_callbacks_set_and_log_each_inner_optimizers_rate(keras, make_callbacks):
+    ours, theirs = (multi_optimizer_fit(k, make_callbacks) for k in (ac, keras))
+    assert sorted(ours) == sorted(theirs)
+    assert {"learning_rate_adam", "learning_rate_sgd"} <= set(ours)
+    for key, values in theirs.items():
+        np.testing.assert_allclose(ours[key], values, rtol=1e-5, err_msg=key)

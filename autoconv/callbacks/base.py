@@ -301,6 +301,21 @@ def _rate(samples: int, seconds: float) -> str:
     return f" - {samples / seconds:,.0f} samples/s" if seconds > 0 and samples else ""
 
 
+def learning_rate_keys(optimizer: Any) -> list[tuple[Any, str]]:
+    """(optimizer, its log key) for each optimizer whose learning rate the learning-rate
+    callbacks set and log, as Keras's: a ``MultiOptimizer``'s inner ones, each logged as
+    ``learning_rate_<its name>``, else the optimizer itself, ``learning_rate``."""
+    inner = getattr(optimizer, "optimizers", None)
+    if inner is not None:
+        return [(each, f"learning_rate_{each.name}") for each in inner]
+    return [(optimizer, "learning_rate")]
+
+
+def learning_rates(optimizer: Any) -> dict[str, float]:
+    """Each of :func:`learning_rate_keys`'s learning rates by its log key."""
+    return {key: float(each.learning_rate) for each, key in learning_rate_keys(optimizer)}
+
+
 def _print(message: str) -> None:
     """A callback's message, on stdout as Keras prints it, or to the log where interactive
     logging is off (by process 0 alone when several train together)."""

@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from autoconv.callbacks.base import BatchCountdown, Callback, _print
+from autoconv.callbacks.base import (
+    BatchCountdown,
+    Callback,
+    _print,
+    learning_rate_keys,
+    learning_rates,
+)
 
 
 # ------------------------------------------------------------------- monitoring a metric
@@ -318,7 +324,8 @@ class ReduceLROnPlateau(MonitorCallback):
     """Multiply the optimizer's learning rate by ``factor`` when ``monitor`` has not improved
     (by more than ``min_delta``) for ``patience`` epochs (Keras's ``ReduceLROnPlateau``), never
     below ``min_lr``; then wait ``cooldown`` epochs before counting again. Adds the learning
-    rate to the epoch's logs as ``learning_rate``."""
+    rate to the epoch's logs as ``learning_rate`` (a ``MultiOptimizer``'s: each inner
+    optimizer's reduced, and logged as ``learning_rate_<its name>``, as Keras)."""
 
     def __init__(
         self,
@@ -352,7 +359,7 @@ class ReduceLROnPlateau(MonitorCallback):
         if self.monitor_op is None:
             self._set_monitor_op()
         logs = {} if logs is None else logs
-        logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+        logs.update(learning_rates(self.model.optimizer))
         current = logs.get(self.monitor)
         if current is None:
             warnings.warn(
@@ -370,17 +377,26 @@ class ReduceLROnPlateau(MonitorCallback):
         elif not self.in_cooldown():
             self.wait += 1
             if self.wait >= self.patience:
-                old_lr = float(self.model.optimizer.learning_rate)
-                if old_lr > np.float32(self.min_lr):
-                    new_lr = max(old_lr * self.factor, self.min_lr)
-                    self.model.optimizer.learning_rate = new_lr
-                    if self.verbose > 0:
-                        _print(
-                            f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
-                            f"to {new_lr}."
-                        )
+                multi = hasattr(self.model.optimizer, "optimizers")
+                reduced = [self._reduce(each, epoch, each.name if multi else "")
+                           for each, _ in learning_rate_keys(self.model.optimizer)]  # fmt: skip
+                if any(reduced):
                     self.cooldown_counter = self.cooldown
                     self.wait = 0
+
+    def _reduce(self, optimizer: Any, epoch: int, name: str) -> bool:
+        """``optimizer``'s learning rate times ``factor`` (not below ``min_lr``) where it is
+        above ``min_lr``; whether it was."""
+        old_lr = float(optimizer.learning_rate)
+        if old_lr <= np.float32(self.min_lr):
+            return False
+        new_lr = max(old_lr * self.factor, self.min_lr)
+        optimizer.learning_rate = new_lr
+        if self.verbose > 0:
+            named = f" {name}" if name else ""
+            _print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing{named} learning rate to "
+                   f"{new_lr}.")  # fmt: skip
+        return True
 
     def in_cooldown(self) -> bool:
         return self.cooldown_counter > 0
@@ -391,7 +407,8 @@ class LearningRateScheduler(Callback):
     """Set the learning rate at each epoch's start to ``schedule(epoch, lr)`` (epoch from 0,
     lr the current rate), or ``schedule(epoch)`` for a one-argument schedule, which must
     return a float (Keras's ``LearningRateScheduler``). Adds ``learning_rate`` to the
-    epoch's logs."""
+    epoch's logs (a ``MultiOptimizer``'s: each inner optimizer's set, and logged as
+    ``learning_rate_<its name>``, as Keras)."""
 
     def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
         super().__init__()
@@ -399,7 +416,16 @@ class LearningRateScheduler(Callback):
         self.verbose = verbose
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        optimizer = self.model.optimizer
+        multi = hasattr(self.model.optimizer, "optimizers")
+        for optimizer, _ in learning_rate_keys(self.model.optimizer):
+            learning_rate = self._update(optimizer, epoch)
+            if self.verbose > 0:
+                named = f"{optimizer.name} " if multi else ""
+                _print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting {named}learning "
+                       f"rate to {learning_rate}.")  # fmt: skip
+
+    def _update(self, optimizer: Any, epoch: int) -> float:
+        """``optimizer``'s learning rate set to the schedule's for ``epoch``."""
         if not hasattr(optimizer, "learning_rate"):
             raise ValueError('Optimizer must have a "learning_rate" attribute.')
         try:
@@ -411,15 +437,11 @@ class LearningRateScheduler(Callback):
                 f"The output of the `schedule` function should be a float. Got: {learning_rate}"
             )
         optimizer.learning_rate = learning_rate
-        if self.verbose > 0:
-            _print(
-                f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to "
-                f"{learning_rate}."
-            )
+        return learning_rate
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
-            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+            logs.update(learning_rates(self.model.optimizer))
 
 
 class CSVLogger(Callback):

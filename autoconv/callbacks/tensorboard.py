@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv.callbacks.base import Callback
+from autoconv.callbacks.base import Callback, learning_rates
 
 _INSTALL = 'the TensorBoard callback needs tensorboardX: pip install "autoconv[tensorboard]"'
 _FILE_NUMBERS = itertools.count()  # two writers of one folder never share an event file
@@ -177,7 +177,7 @@ class TensorBoard(Callback):
         val_logs = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None:
-            train_logs["learning_rate"] = float(optimizer.learning_rate)
+            train_logs.update(learning_rates(optimizer))
         if self.write_steps_per_second:
             steps = optimizer.iterations - self._previous_epoch_iterations
             train_logs["steps_per_second"] = steps / (time.time() - self._epoch_start_time)

@@ -328,15 +328,20 @@ def test_model_checkpoint_read_only_folder_fails_before_training(tmp_path):
 
 # --------------------------------------------------------------------- ReduceLROnPlateau
 def learning_rates(callback, model, values, start=1.0):
-    """The learning rate after each epoch's end."""
+    """The learning rate after each epoch's end (as Keras's variable holds it: in float32)."""
     model.optimizer.learning_rate = start
     rates = []
     callback.set_model(model)
     callback.on_train_begin({})
     for epoch, value in enumerate(values):
         callback.on_epoch_end(epoch, {"val_loss": value})
-        rates.append(model.optimizer.learning_rate)
+        rates.append(float(model.optimizer.learning_rate))
     return rates
+
+
+def f32(*values):
+    """``values`` as float32 gives them back (Keras's learning rate variable's values)."""
+    return [float(np.float32(v)) for v in values]
 
 
 def test_reduce_lr_after_patience(model):
@@ -359,7 +364,7 @@ def test_reduce_lr_cooldown(model):
 def test_reduce_lr_stops_at_min_lr(model):
     reducer = callbacks.ReduceLROnPlateau(factor=0.1, patience=0, min_lr=0.05)
     rates = learning_rates(reducer, model, [1.0] * 5)
-    assert rates == [1.0, 0.1, 0.05, 0.05, 0.05]
+    assert rates == f32(1.0, 0.1, 0.05, 0.05, 0.05)
 
 
 def test_reduce_lr_message_and_logs(model, capsys):
@@ -398,11 +403,12 @@ def test_scheduler_of_epoch_and_rate_in_a_real_fit(capsys):
     model = tiny_model(learning_rate=0.1)
     scheduler = callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5, verbose=1)
     history = model.fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[scheduler])
-    assert history.history["learning_rate"] == [0.05, 0.025, 0.0125]
-    assert model.optimizer.learning_rate == 0.0125
+    rates = f32(0.05, 0.025, 0.0125)  # 0.1 in float32, halved: as in Keras, exactly
+    assert history.history["learning_rate"] == rates
+    assert model.optimizer.learning_rate == np.float32(0.0125)
     assert capsys.readouterr().out == "".join(
         f"\nEpoch {e}: LearningRateScheduler setting learning rate to {lr}.\n"
-        for e, lr in ((1, 0.05), (2, 0.025), (3, 0.0125))
+        for e, lr in zip((1, 2, 3), rates, strict=True)
     )
 
 
@@ -425,7 +431,7 @@ def test_scheduler_of_epoch_alone_sets_the_rate_the_steps_use():
             record,
         ],
     )  # fmt: skip
-    assert rates == [0.1, 0.05, 0.1 / 3]
+    assert rates == f32(0.1, 0.05, 0.1 / 3)
 
 
 def test_scheduler_needs_a_float(model):
@@ -683,11 +689,11 @@ def test_given_callbacks_run_before_history_and_the_progress_bar(tmp_path, capsy
             callbacks.LearningRateScheduler(lambda epoch, lr: lr, verbose=1),
         ],
     )  # fmt: skip
-    assert history.history["learning_rate"] == [0.01, 0.01]
+    assert history.history["learning_rate"] == f32(0.01, 0.01)
     lines = capsys.readouterr().out.split("\n")
     assert lines[:5] == [
         "",
-        "Epoch 1: LearningRateScheduler setting learning rate to 0.01.",
+        f"Epoch 1: LearningRateScheduler setting learning rate to {f32(0.01)[0]}.",
         "Epoch 1/2",
         "",
         f"Epoch 1: saving model to {tmp_path}/m.keras",
@@ -813,7 +819,7 @@ def test_callbacks_with_a_model_on_the_gpu(tmp_path):
             callbacks.EarlyStopping(monitor="loss", mode="max", restore_best_weights=True),
         ],
     )  # fmt: skip
-    assert history.epoch == [0, 1] and history.history["learning_rate"] == [0.01, 0.01]
+    assert history.epoch == [0, 1] and history.history["learning_rate"] == f32(0.01, 0.01)
     assert sorted(os.listdir(tmp_path)) == ["m-1.keras", "m-2.keras"]
     for restored, best in zip(model.get_weights(), snapshots[0], strict=True):
         np.testing.assert_array_equal(restored, best)

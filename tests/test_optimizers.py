@@ -957,3 +957,34 @@ def test_keras_decay_argument_is_ignored_with_a_warning():
         warnings.simplefilter("always")
         optimizers.SGD(decay=0.1)
     assert "no longer supported" in str(caught[0].message)
+
+
+def test_a_numbers_learning_rate_is_kerass_float32_variable(keras):
+    ours, theirs = optimizers.Adam(name="opt"), keras.optimizers.Adam(name="opt")
+    rate, their_rate = ours.learning_rate, theirs.learning_rate
+    assert repr(rate) == repr(their_rate)
+    assert rate.path == their_rate.path and rate.shape == () and rate.dtype == "float32"
+    assert float(rate) == float(keras.ops.convert_to_numpy(their_rate))
+    assert rate.numpy() == their_rate.numpy() and rate.numpy().dtype == np.float32
+    assert f"{rate:.4f}" == "0.0010" and rate * 10 == np.float32(1e-3) * 10 and 2 / rate > 1999
+    rate.assign(1e-4)
+    their_rate.assign(1e-4)
+    assert float(rate) == float(ours.learning_rate) == float(their_rate.numpy())  # a live view
+    ours.learning_rate = 0.5
+    assert rate == 0.5 and ours.learning_rate_value() == 0.5
+    scheduled = optimizers.SGD(schedules.ExponentialDecay(0.1, 2, 0.5))
+    assert scheduled.learning_rate == np.float32(0.1)
+    assert not hasattr(scheduled.learning_rate, "assign")
+
+
+def test_the_steps_take_the_rate_as_given_and_the_logs_as_keras_shows_it(capsys):
+    from autoconv import layers
+
+    model = ac.Sequential([layers.Dense(1, input_shape=(2,))])
+    model.compile(optimizers.SGD(1e-3), "mse")
+    x = np.ones((4, 2), np.float32)
+    same = ac.callbacks.LearningRateScheduler(lambda epoch, lr: lr)
+    history = model.fit(x, x[:, :1], epochs=1, verbose=2, callbacks=[same])
+    assert history.history["learning_rate"] == [float(np.float32(1e-3))]
+    assert " - learning_rate: 0.0010 - " in capsys.readouterr().out  # Keras's, not 1.0000e-03
+    assert model.optimizer.learning_rate_value() == float(np.float32(1e-3))

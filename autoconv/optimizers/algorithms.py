@@ -213,7 +213,7 @@ class Lamb(Optimizer):
         directions = self._work_arrays(values)
         xp.apply_update(
             "sgd", values, directions, [None, None, None],
-            lambda: ((self.learning_rate, 0.0, 0.0), [0.0] * len(values)),
+            lambda: ((self.learning_rate_value(), 0.0, 0.0), [0.0] * len(values)),
             xp.trust_ratios(values, directions), 0.0, status,
         )  # fmt: skip
 
@@ -296,7 +296,7 @@ class Adafactor(Optimizer):
     def _relative_rate(self) -> float:
         """rho_t = min(lr, 1/sqrt(t)). (``relative_step`` makes Keras take lr = min(lr,
         1/sqrt(t)) first when the rate is a float, which changes nothing here.)"""
-        return min(self.learning_rate, 1.0 / math.sqrt(self.update_iterations + 1))
+        return min(self.learning_rate_value(), 1.0 / math.sqrt(self.update_iterations + 1))
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {

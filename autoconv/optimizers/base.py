@@ -53,6 +53,7 @@ import numpy as np
 from autoconv import naming
 from autoconv.backends import array_device, namespace, rules
 from autoconv.optimizers import schedules
+from autoconv.optimizers.learning_rate import LearningRateVariable
 from autoconv.tensor import Tensor, no_grad
 from autoconv.windows import is_int
 
@@ -162,9 +163,18 @@ class Optimizer:
 
     # ------------------------------------------------------------------ learning rate
     @property
-    def learning_rate(self) -> float:
-        """The learning rate of the next step (a schedule is evaluated at ``iterations``).
-        Set it to a float, a schedule or a function of no arguments."""
+    def learning_rate(self) -> Any:
+        """The learning rate, as Keras gives it: a number's as Keras's float32 variable (a
+        :class:`LearningRateVariable`: ``assign``, ``numpy()``, arithmetic), a schedule's
+        value at ``iterations`` and a function's value in float32. Set it to a number, a
+        schedule or a function of no arguments."""
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule | Callable):
+            return np.float32(self.learning_rate_value())
+        return LearningRateVariable(self)
+
+    def learning_rate_value(self) -> float:
+        """The learning rate of the next step, a float as it was given (a schedule evaluated
+        at ``iterations``): what the steps take."""
         rate = self._learning_rate
         if isinstance(rate, schedules.LearningRateSchedule):
             return float(rate(self.iterations))
@@ -421,7 +431,7 @@ class Optimizer:
         def call(updates: rules.Updates) -> rules.Call:
             """The step's update as :meth:`update` makes it, its scalars (the learning rate,
             bias corrections, decays) computed now, from ``iterations``."""
-            lr = self.learning_rate
+            lr = self.learning_rate_value()
             decays = [lr * self.weight_decay if self._decays(p) else 0.0 for p in params]
             prepare = (scales, self.clipvalue or 0.0, decays)
             return self.update(updates, values, grads, by_name, lr, prepare, status)

@@ -206,15 +206,15 @@ class Muon(Optimizer):
         ))  # fmt: skip
         steps = [self._muon_step(xp, direction) for direction in directions]
         _apply(xp, lambda updates: updates.sgd_update(
-            muon_values, steps, None, self.learning_rate, 0.0, False, *_unprepared(muon_values),
-            status,
+            muon_values, steps, None, self.learning_rate_value(), 0.0, False,
+            *_unprepared(muon_values), status,
         ))  # fmt: skip
 
     def _adam_alpha(self) -> float:
         """Adam's step size of the next update: lr * adam_lr_ratio * sqrt(1 - beta_2^t) /
         (1 - beta_1^t), t = update_iterations + 1."""
         t = self.update_iterations + 1
-        lr = self.learning_rate * self.adam_lr_ratio
+        lr = self.learning_rate_value() * self.adam_lr_ratio
         return lr * math.sqrt(1 - self.adam_beta_2**t) / (1 - self.adam_beta_1**t)
 
     def _muon_step(self, xp: Any, direction: Any) -> Any:

@@ -463,3 +463,23 @@ def test_scatter_add_accumulates_as_np_add_at(index, rng):
     want = np.zeros(shape)
     np.add.at(want, index, grad)
     np.testing.assert_array_equal(cpu.scatter_add(grad, shape, index), want)
+
+
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("transpose_b", [False, True])
+@pytest.mark.parametrize("batch", [(), (3,)])
+@pytest.mark.parametrize("relu", [False, True])
+def test_an_outer_product_is_numpys_product(transpose_a, transpose_b, batch, relu, rng):
+    """A product whose contracted axis is 1 long (a convolution into one filter's input
+    gradient) is a broadcast multiply: numpy's values, transposed operands, bias and ReLU."""
+    a = rng.standard_normal((*batch, *((1, 7) if transpose_a else (7, 1)))).astype(np.float32)
+    b = rng.standard_normal((*batch, *((5, 1) if transpose_b else (1, 5)))).astype(np.float32)
+    bias = rng.standard_normal(5).astype(np.float32) if not batch else None
+    out = cpu.matmul(a, b, transpose_a, transpose_b, bias=bias, relu=relu and not batch)
+    expected = np.swapaxes(a, -1, -2) if transpose_a else a
+    expected = expected @ (np.swapaxes(b, -1, -2) if transpose_b else b)
+    if bias is not None:
+        expected = expected + bias
+    if relu and not batch:
+        expected = np.maximum(expected, 0)
+    np.testing.assert_array_equal(out, expected)

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from autoconv.backends import backend
+from autoconv.ops import single_filter
 from autoconv.ops.base import as_tensor, as_tensors
 from autoconv.ops.pool import Size
 from autoconv.tensor import Tensor, is_grad_enabled, record
@@ -90,6 +91,9 @@ def conv2d(
     """
     x, w, b = _conv_operands("conv2d", x, w, b, groups, spatial_dims=2)
     win = window("conv2d", x.shape[1:3], w.shape[:2], stride, dilation, padding)
+    if single_filter.takes(x, w, groups):  # one filter: see autoconv/ops/single_filter.py
+        relu = _is_relu("conv2d", activation)
+        return single_filter.conv2d(x, w, b, stride, padding, dilation, relu)
     return _windowed_conv(x, w, b, win, "conv2d", activation, groups)
 
 

@@ -1,7 +1,8 @@
 """``Dataset``: an input pipeline with the ``tf.data`` methods the Keras tutorials call.
 
 A Dataset is a recipe for an iterator: every ``iter(ds)`` starts a new pass (an epoch) and
-yields elements, usually ``(images, labels)`` tuples of NumPy arrays. Each method returns a
+yields elements, usually ``(images, labels)`` tuples of NumPy arrays (with TensorFlow's
+``.numpy()``: see :class:`~autoconv.data.structure.DatasetArray`). Each method returns a
 new Dataset wrapping this one, so pipelines read as in TensorFlow::
 
     ds = Dataset.from_tensor_slices((x, y)).shuffle(1000, seed=0).batch(32).prefetch(AUTOTUNE)
@@ -15,6 +16,7 @@ elements, so memory stays flat whatever the dataset's size (``cache()`` aside).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -29,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv.data.structure import leaves, map_structure, rebuild, to_numpy
+from autoconv.data.structure import leaves, map_structure, rebuild, to_numpy, yielded
 from autoconv.seeds import generator
 
 AUTOTUNE = -1
@@ -91,7 +93,54 @@ class Dataset:
 
         return Dataset(iterate, length)
 
+    @staticmethod
+    def zip(*args: Any, datasets: Any = None, name: str | None = None) -> Dataset:
+        """The elements of several datasets in lockstep, as ``tf.data.Dataset.zip``: each
+        element has the structure the datasets are given in (``zip(a, b)`` or ``zip((a, b))``
+        gives ``(a_element, b_element)``; a dict or nested tuple of datasets its like). The
+        shortest dataset ends it; its cardinality is the smallest, unknown if any is.
+        ``name`` is accepted for TensorFlow compatibility."""
+        del name
+        if args and datasets is not None:
+            raise TypeError("zip: give the datasets as arguments or as `datasets`, not both")
+        if args:
+            datasets = args[0] if len(args) == 1 else args
+        inputs = leaves(datasets)
+        if datasets is None or not inputs:
+            raise TypeError("zip: give at least one dataset")
+        for dataset in inputs:
+            if not isinstance(dataset, Dataset):
+                raise TypeError(
+                    "zip: the inputs must be Datasets, in a (nested) tuple or dict (a Python "
+                    f"list is not supported: use a tuple), got {type(dataset).__name__}"
+                )
+
+        def iterate() -> Iterator[Any]:
+            for items in zip(*[dataset._elements() for dataset in inputs], strict=False):
+                yield rebuild(datasets, iter(items))
+
+        return Dataset(iterate, _shortest([dataset._cardinality for dataset in inputs]))
+
+    @staticmethod
+    def range(*args: int, dtype: Any = np.int64, name: str | None = None) -> Dataset:
+        """The numbers of Python's ``range(stop)``, ``range(start, stop)`` or
+        ``range(start, stop, step)``, each a NumPy scalar of ``dtype``, as
+        ``tf.data.Dataset.range``. ``name`` is accepted for TensorFlow compatibility."""
+        del name
+        if not 1 <= len(args) <= 3 or not all(isinstance(a, int | np.integer) for a in args):
+            raise ValueError(f"range: give 1 to 3 ints (stop, or start, stop[, step]), got {args}")
+        numbers = range(*[int(a) for a in args])
+        kind = np.dtype(dtype).type
+        return Dataset(lambda: (kind(n) for n in numbers), len(numbers))
+
     def __iter__(self) -> Iterator[Any]:
+        """One pass, each array (and scalar) handed out as a NumPy array with TF's ``.numpy()``
+        (:class:`~autoconv.data.structure.DatasetArray`)."""
+        return (map_structure(yielded, element) for element in self._elements())
+
+    def _elements(self) -> Iterator[Any]:
+        """One pass of the elements as made: plain NumPy arrays, as the stages of a pipeline,
+        its ``map`` functions and the training loop take them."""
         return iter(self._iterate())
 
     def __len__(self) -> int:
@@ -111,14 +160,54 @@ class Dataset:
     def as_numpy_iterator(self) -> NumpyIterator:
         """The elements with every leaf as a NumPy array (a Tensor leaf via ``.numpy()``); as
         ``tf.data``'s, the iterator also has ``next()``."""
-        return NumpyIterator(map_structure(to_numpy, element) for element in self)
+        return NumpyIterator(map_structure(to_numpy, element) for element in self._elements())
 
     def take(self, count: int) -> Dataset:
         """The first ``count`` elements (all of them if ``count`` is -1)."""
         count = _count("take", count)
         if count < 0:
             return self
-        return Dataset(lambda: itertools.islice(self, count), _at_most(self._cardinality, count))
+        return Dataset(
+            lambda: itertools.islice(self._elements(), count), _at_most(self._cardinality, count)
+        )
+
+    def concatenate(self, dataset: Dataset, name: str | None = None) -> Dataset:
+        """This dataset's elements, then ``dataset``'s (``name``: for TensorFlow
+        compatibility)."""
+        del name
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"concatenate: expected a Dataset, got {type(dataset).__name__}")
+        n, m = self._cardinality, dataset._cardinality
+        if INFINITE_CARDINALITY in (n, m):
+            cardinality = INFINITE_CARDINALITY
+        else:
+            cardinality = UNKNOWN_CARDINALITY if UNKNOWN_CARDINALITY in (n, m) else n + m
+        return Dataset(lambda: itertools.chain(self._elements(), dataset._elements()), cardinality)
+
+    def enumerate(self, start: int = 0, name: str | None = None) -> Dataset:
+        """``(index, element)`` pairs, the index an int64 counting from ``start``."""
+        del name
+        return Dataset.zip(Dataset.range(start, np.iinfo(np.int64).max), self)
+
+    def filter(self, predicate: Callable[..., Any], name: str | None = None) -> Dataset:
+        """The elements for which ``predicate`` (given a tuple element as separate arguments,
+        as ``map``) returns True; its result must be a scalar bool. The cardinality is
+        unknown, as TensorFlow's."""
+        del name
+
+        def kept(element: Any) -> bool:
+            result = np.asarray(to_numpy(_applied(predicate, element)))
+            if result.shape != () or result.dtype != np.bool_:
+                raise ValueError(
+                    f"filter: the predicate must return a scalar bool, got dtype {result.dtype} "
+                    f"and shape {result.shape}"
+                )
+            return bool(result)
+
+        return Dataset(
+            lambda: (e for e in self._elements() if kept(e)),
+            UNKNOWN_CARDINALITY if self._cardinality else 0,
+        )
 
     def skip(self, count: int) -> Dataset:
         """All but the first ``count`` elements (none if ``count`` is -1)."""
@@ -127,7 +216,8 @@ class Dataset:
             return Dataset(lambda: iter(()), 0)
         n = self._cardinality
         return Dataset(
-            lambda: itertools.islice(self, count, None), max(n - count, 0) if n >= 0 else n
+            lambda: itertools.islice(self._elements(), count, None),
+            max(n - count, 0) if n >= 0 else n,
         )
 
     def repeat(self, count: int | None = None) -> Dataset:
@@ -137,7 +227,7 @@ class Dataset:
 
         def iterate() -> Iterator[Any]:
             passes = itertools.count() if count < 0 else range(count)
-            return itertools.chain.from_iterable(iter(self) for _ in passes)
+            return itertools.chain.from_iterable(self._elements() for _ in passes)
 
         if count == 0 or n == 0:
             cardinality = 0
@@ -165,7 +255,9 @@ class Dataset:
         def iterate() -> Iterator[Any]:
             with lock:
                 epoch = next(passes) if reshuffle_each_iteration else 0
-            return _shuffled(iter(self), int(buffer_size), np.random.default_rng([base, epoch]))
+            return _shuffled(
+                self._elements(), int(buffer_size), np.random.default_rng([base, epoch])
+            )
 
         return Dataset(iterate, self._cardinality)
 
@@ -176,7 +268,7 @@ class Dataset:
             raise ValueError(f"batch: batch_size must be a positive int, got {batch_size!r}")
 
         def iterate() -> Iterator[Any]:
-            elements = iter(self)
+            elements = self._elements()
             while chunk := list(itertools.islice(elements, batch_size)):
                 if drop_remainder and len(chunk) < batch_size:
                     return
@@ -193,7 +285,7 @@ class Dataset:
         """Split each batch back into its elements."""
 
         def iterate() -> Iterator[Any]:
-            for element in self:
+            for element in self._elements():
                 arrays = [to_numpy(leaf) for leaf in leaves(element)]
                 structure = rebuild(element, iter(arrays))
                 for i in range(len(arrays[0])):
@@ -215,11 +307,11 @@ class Dataset:
         """
         del deterministic  # always in order
 
-        def call(element: Any) -> Any:
-            return map_func(*element) if isinstance(element, tuple) else map_func(element)
-
+        call = functools.partial(_applied, map_func)
         if num_parallel_calls is None or num_parallel_calls == 1:
-            return Dataset(lambda: (call(element) for element in self), self._cardinality)
+            return Dataset(
+                lambda: (call(element) for element in self._elements()), self._cardinality
+            )
         if num_parallel_calls == AUTOTUNE:
             workers = AUTOTUNE_THREADS
         elif isinstance(num_parallel_calls, int | np.integer) and num_parallel_calls > 1:
@@ -229,7 +321,7 @@ class Dataset:
                 f"map: num_parallel_calls must be a positive int or AUTOTUNE, "
                 f"got {num_parallel_calls!r}"
             )
-        return Dataset(lambda: parallel_map(iter(self), call, workers), self._cardinality)
+        return Dataset(lambda: parallel_map(self._elements(), call, workers), self._cardinality)
 
     def prefetch(self, buffer_size: int) -> Dataset:
         """Run the pipeline up to here on a background thread that keeps up to
@@ -257,7 +349,7 @@ class Dataset:
                 yield from stored[0]
                 return
             elements = []
-            for element in self:
+            for element in self._elements():
                 elements.append(element)
                 yield element
             if not stored:
@@ -278,6 +370,20 @@ def _at_most(cardinality: int, count: int) -> int:
     if cardinality == UNKNOWN_CARDINALITY:
         return cardinality
     return min(cardinality, count)
+
+
+def _applied(fn: Callable[..., Any], element: Any) -> Any:
+    """``fn`` of an element: a tuple's items as separate arguments, as ``tf.data`` passes them."""
+    return fn(*element) if isinstance(element, tuple) else fn(element)
+
+
+def _shortest(cardinalities: list[int]) -> int:
+    """The cardinality of datasets zipped: unknown if any is, else the smallest finite one
+    (infinite if none is finite)."""
+    if UNKNOWN_CARDINALITY in cardinalities:
+        return UNKNOWN_CARDINALITY
+    finite = [n for n in cardinalities if n >= 0]
+    return min(finite) if finite else INFINITE_CARDINALITY
 
 
 def _stack(elements: list[Any]) -> Any:
@@ -344,7 +450,7 @@ def _prefetched(dataset: Dataset, buffer_size: int) -> Iterator[Any]:
         return False
 
     def produce() -> None:
-        elements = iter(dataset)
+        elements = dataset._elements()
         try:
             for element in elements:
                 if not put((element, None)):
@@ -384,7 +490,7 @@ def _file_cache(dataset: Dataset, path: Path) -> Callable[[], Iterator[Any]]:
         try:
             with os.fdopen(fd, "wb") as f:
                 writer = cachefile.Writer(f)
-                for element in dataset:
+                for element in dataset._elements():
                     writer.write(element)
                     yield element
                 writer.close()

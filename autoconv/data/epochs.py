@@ -67,7 +67,7 @@ class DatasetEpochs:
     ) -> Iterator[tuple[str, Triple]]:
         """One pass (the dataset shuffles itself: ``shuffle`` does not apply, as in Keras),
         from element ``first`` on (a resumed epoch's, the elements before it skipped)."""
-        for index, element in enumerate(itertools.islice(self.dataset, steps)):
+        for index, element in enumerate(itertools.islice(self.dataset._elements(), steps)):
             if index >= first:
                 yield f"batch {index}", unpack(element)
 

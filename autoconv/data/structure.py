@@ -1,5 +1,5 @@
 """Elements of a Dataset: an array, or nested tuples and dicts of arrays (a list counts as one
-array, as in ``tf.data``)."""
+array, as in ``tf.data``), and :class:`DatasetArray`, the arrays a Dataset yields to its user."""
 
 from __future__ import annotations
 
@@ -37,3 +37,47 @@ def to_numpy(leaf: Any) -> np.ndarray:
     if not isinstance(leaf, np.ndarray) and hasattr(leaf, "numpy"):
         return leaf.numpy()
     return np.asarray(leaf)
+
+
+class DatasetArray(np.ndarray):
+    """A NumPy array as iterating a Dataset yields it: an ``np.ndarray`` in every way, plus
+    the ``numpy()`` of TensorFlow's eager tensors, so ``images[i].numpy()`` runs as in the
+    tutorials. Indexing keeps the class: a slice is a DatasetArray view, a single item a 0-d
+    DatasetArray (as TF's scalar tensor). ``np.asarray`` gives the plain array."""
+
+    def numpy(self) -> Any:
+        """The plain ``np.ndarray`` (a view, no copy); of a 0-d array its item, as TF's
+        ``.numpy()`` of a scalar: a NumPy scalar, or the Python object (a text's ``str``)."""
+        plain = self.view(np.ndarray)
+        return plain[()] if plain.ndim == 0 else plain
+
+    def __getitem__(self, key: Any) -> Any:
+        item = super().__getitem__(key)
+        return item if isinstance(item, np.ndarray) else _scalar(item, self.dtype)
+
+    # Printed as the plain array (NumPy's printing indexes items, which must be scalars).
+    def __repr__(self) -> str:
+        return repr(self.view(np.ndarray))
+
+    def __str__(self) -> str:
+        return str(self.view(np.ndarray))
+
+
+def yielded(leaf: Any) -> Any:
+    """A leaf as a Dataset hands it to its user: a NumPy array or scalar (a Python number or
+    text too) as a :class:`DatasetArray` (text in a 0-d object array, as a text batch holds
+    it); anything else (a Tensor, which has its own ``numpy()``) as it is."""
+    if type(leaf) is np.ndarray:
+        return leaf.view(DatasetArray)
+    if isinstance(leaf, str | bytes):
+        return _scalar(leaf, np.dtype(object))
+    if isinstance(leaf, np.generic | int | float):
+        return np.asarray(leaf).view(DatasetArray)
+    return leaf
+
+
+def _scalar(item: Any, dtype: np.dtype) -> DatasetArray:
+    """``item`` in a 0-d DatasetArray of ``dtype`` (an object array holds it as it is)."""
+    array = np.empty((), dtype)
+    array[()] = item
+    return array.view(DatasetArray)

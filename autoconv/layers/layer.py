@@ -648,6 +648,13 @@ def _float_dtype(dtype: Any, owner: str) -> str:
     if dtype is None:
         return config.floatx()
     name = getattr(dtype, "name", serialization.dtype_name(dtype))
+    if name == "string":  # Keras's Input(dtype="string") of an end-to-end text model
+        raise ValueError(
+            f"{owner}: dtype 'string' is not supported: autoconv models take numbers, not "
+            "strings. Apply TextVectorization (or StringLookup) to the strings in a "
+            "`Dataset.map` (or on arrays) and give the model its integer output, e.g. "
+            "Input(shape=(sequence_length,), dtype='int64')"
+        )
     if name not in ("float32", "float64"):
         raise ValueError(
             f"{owner}: dtype must be 'float32' or 'float64' (autoconv has no mixed precision), "

@@ -77,7 +77,7 @@ def test_map_unpacks_tuples_and_keeps_order_on_threads():
     for calls in (None, 1, 4, AUTOTUNE):
         out = list(ds.map(slow_add, num_parallel_calls=calls))
         assert [int(v) for v, _ in out] == [2 * i for i in range(50)]
-    threads = {name for _, name in ds.map(slow_add, num_parallel_calls=4)}
+    threads = {name.numpy() for _, name in ds.map(slow_add, num_parallel_calls=4)}
     assert len(threads) > 1 and all(name.startswith("autoconv-map") for name in threads)
     assert numbers().map(lambda x: x * 10).cardinality() == 10
     with pytest.raises(ValueError, match="num_parallel_calls"):
@@ -212,3 +212,125 @@ def test_as_numpy_iterator_converts_tensor_leaves():
     out = list(ds.as_numpy_iterator())
     assert all(isinstance(a, np.ndarray) for a, _ in out)
     assert out[2][0].tolist() == [2.0, 2.0]
+
+
+def as_ints(element):
+    """An element's leaves as ints, in its structure of tuples and dicts."""
+    if isinstance(element, dict):
+        return {key: as_ints(value) for key, value in element.items()}
+    if isinstance(element, tuple):
+        return tuple(as_ints(value) for value in element)
+    return int(element)
+
+
+@pytest.mark.parametrize(
+    ("zipped", "first"),
+    [
+        (lambda a, b: Dataset.zip(a, b), (0, 10)),
+        (lambda a, b: Dataset.zip((a, b)), (0, 10)),
+        (lambda a, b: Dataset.zip(datasets=(a, b)), (0, 10)),
+        (lambda a, b: Dataset.zip({"a": a, "ab": (a, b)}), {"a": 0, "ab": (0, 10)}),
+        (lambda a, b: Dataset.zip(b), 10),
+    ],
+)
+def test_zip_gives_the_structure_it_was_given(zipped, first):
+    ds = zipped(numbers(5), numbers(3).map(lambda x: x + 10))
+    assert as_ints(next(iter(ds))) == first
+    assert ds.cardinality() == len(list(ds)) == 3
+
+
+@pytest.mark.parametrize(
+    ("sizes", "cardinality", "length"),
+    [
+        ((10, 3), 3, 3),
+        ((-1, 4), 4, 4),
+        ((-1, -1), INFINITE_CARDINALITY, 20),
+        ((-2, 4), UNKNOWN_CARDINALITY, 4),
+    ],
+)
+def test_zip_cardinality_is_the_shortest(sizes, cardinality, length):
+    make = {-1: lambda: numbers().repeat(), -2: lambda: numbers().batch(2).unbatch()}
+    zipped = Dataset.zip(*[make[n]() if n < 0 else numbers(n) for n in sizes])
+    assert zipped.cardinality() == cardinality
+    assert [a for a, _ in as_ints(tuple(zipped.take(20)))] == [i % 10 for i in range(length)]
+
+
+def test_zip_of_shuffled_batches_maps_and_batches_as_mixing_up_does():
+    one = Dataset.from_tensor_slices((np.arange(8.0), np.arange(8))).shuffle(8, seed=1).batch(4)
+    two = Dataset.from_tensor_slices((np.arange(8.0), np.arange(8))).shuffle(8, seed=2).batch(4)
+
+    def mix_up(ds_one, ds_two):
+        (x1, y1), (x2, y2) = ds_one, ds_two
+        return 0.5 * x1 + 0.5 * x2, np.stack([y1, y2], axis=1)
+
+    mixed = Dataset.zip((one, two)).map(mix_up, num_parallel_calls=AUTOTUNE).take(2)
+    assert len(mixed) == 2
+    for x, y in mixed:
+        assert x.shape == (4,) and np.allclose(x.numpy(), y.numpy().mean(axis=1))
+    pairs = sorted(tuple(row) for _, y in mixed.unbatch().batch(8) for row in y.numpy())
+    assert sorted(a for a, _ in pairs) == sorted(b for _, b in pairs) == list(range(8))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: Dataset.zip(), "at least one dataset"),
+        (lambda: Dataset.zip(()), "at least one dataset"),
+        (lambda: Dataset.zip(numbers(), datasets=numbers()), "not both"),
+        (lambda: Dataset.zip([numbers(), numbers()]), "list is not supported.*got list"),
+        (lambda: Dataset.zip((numbers(), np.arange(3))), "got ndarray"),
+    ],
+)
+def test_zip_errors(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [((4,), [0, 1, 2, 3]), ((2, 5), [2, 3, 4]), ((5, 0, -2), [5, 3, 1]), ((3, 3), [])],
+)
+def test_range_is_pythons_in_int64(args, expected):
+    ds = Dataset.range(*args)
+    assert values(ds) == expected and ds.cardinality() == len(expected)
+    assert all(type(n) is np.int64 for n in ds._elements())
+    assert all(type(n) is np.int32 for n in Dataset.range(*args, dtype="int32")._elements())
+
+
+@pytest.mark.parametrize(
+    ("second", "cardinality", "first_twelve"),
+    [
+        (lambda: numbers(3), 13, [*range(10), 0, 1]),
+        (lambda: numbers().repeat(), INFINITE_CARDINALITY, [*range(10), 0, 1]),
+        (lambda: numbers(4).filter(lambda x: x > 1), UNKNOWN_CARDINALITY, [*range(10), 2, 3]),
+    ],
+)
+def test_concatenate_then_its_cardinality(second, cardinality, first_twelve):
+    ds = numbers().concatenate(second())
+    assert ds.cardinality() == cardinality and values(ds.take(12)) == first_twelve
+
+
+def test_enumerate_and_filter():
+    pairs = Dataset.from_tensor_slices((np.arange(6), np.arange(6) * 10)).enumerate(start=5)
+    assert [(int(i), (int(x), int(y))) for i, (x, y) in pairs.take(2)] == [
+        (5, (0, 0)),
+        (6, (1, 10)),
+    ]
+    kept = pairs.filter(lambda i, element: i % 2 == 0)
+    assert [int(i) for i, _ in kept] == [6, 8, 10] and kept.cardinality() == UNKNOWN_CARDINALITY
+    assert values(numbers(5).filter(lambda x: x >= 3).map(lambda x: x * 2)) == [6, 8]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: Dataset.range(), ValueError, "range: give 1 to 3 ints"),
+        (lambda: Dataset.range(1.5), ValueError, "range: give 1 to 3 ints"),
+        (lambda: numbers().concatenate(np.arange(3)), TypeError, "concatenate: expected a Dataset"),
+        (lambda: list(numbers().filter(lambda x: x)), ValueError, "scalar bool, got dtype int64"),
+        (lambda: list(numbers(2).batch(2).filter(lambda x: x > 0)), ValueError, r"shape \(2,\)"),
+    ],
+)
+def test_range_concatenate_and_filter_errors(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

@@ -416,6 +416,8 @@ def test_callables_and_a_model_input():
     assert layer(["a-b c-d", "b c"]).tolist() == [[2, 3, 1], [3, 0, 0]]
     with pytest.raises(TypeError, match=r"use it in a `Dataset\.map`"):
         layer(ac.Input((1,)))
+    with pytest.raises(ValueError, match=r"InputLayer: dtype 'string'.*in a `Dataset\.map`"):
+        ac.Input(shape=(1,), dtype="string")  # the end of keras.io's text classification
     assert TextVectorization(output_sequence_length=5).compute_output_shape((None,)) == (None, 5)
     assert TextVectorization(
         output_mode="count", max_tokens=7, pad_to_max_tokens=True

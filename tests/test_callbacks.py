@@ -213,11 +213,14 @@ def test_model_checkpoint_save_best_only_writes_improvements(model, tmp_path, ca
     assert capsys.readouterr().out == (
         f"\nEpoch 1: val_loss improved from None to 1.00000, saving model to "
         f"{tmp_path}/best-1.keras\n"
+        f"\nEpoch 1: finished saving model to {tmp_path}/best-1.keras\n"
         f"\nEpoch 2: val_loss improved from 1.00000 to 0.80000, saving model to "
         f"{tmp_path}/best-2.keras\n"
+        f"\nEpoch 2: finished saving model to {tmp_path}/best-2.keras\n"
         "\nEpoch 3: val_loss did not improve from 0.80000\n"
         f"\nEpoch 4: val_loss improved from 0.80000 to 0.70000, saving model to "
         f"{tmp_path}/best-4.keras\n"
+        f"\nEpoch 4: finished saving model to {tmp_path}/best-4.keras\n"
     )
 
 
@@ -238,8 +241,50 @@ def test_model_checkpoint_saves_every_epoch_with_a_message(model, tmp_path, caps
     drive(checkpoint, model, [1.0, 2.0])
     assert os.listdir(tmp_path) == ["last.keras"]
     assert capsys.readouterr().out == "".join(
-        f"\nEpoch {e}: saving model to {tmp_path}/last.keras\n" for e in (1, 2)
+        f"\nEpoch {e}: saving model to {tmp_path}/last.keras\n"
+        f"\nEpoch {e}: finished saving model to {tmp_path}/last.keras\n"
+        for e in (1, 2)
     )
+
+
+def checkpoint_messages(lib, folder, filename, kwargs, epochs, capsys) -> str:
+    """What ``lib``'s ModelCheckpoint(verbose=1) prints for ``epochs`` (each epoch's logs,
+    given after each of its 3 batches and at its end), its folder written ``<folder>``."""
+    model = lib.Sequential([lib.Input((2,)), lib.layers.Dense(1)])
+    checkpoint = lib.callbacks.ModelCheckpoint(os.path.join(folder, filename), verbose=1, **kwargs)
+    checkpoint.set_model(model)
+    checkpoint.on_train_begin({})
+    for epoch, logs in enumerate(epochs):
+        checkpoint.on_epoch_begin(epoch, {})
+        for batch in range(3):
+            checkpoint.on_train_batch_end(batch, dict(logs))
+        checkpoint.on_epoch_end(epoch, dict(logs))
+    return capsys.readouterr().out.replace(str(folder), "<folder>")
+
+
+@pytest.mark.filterwarnings("ignore:Can save best model only")
+@pytest.mark.parametrize(
+    ("filename", "kwargs", "epochs"),
+    [
+        ("best-{epoch}.keras", {"save_best_only": True},
+         [{"val_loss": v} for v in (1.0, 0.8, 0.9, 0.7)]),
+        ("w.weights.h5", {"save_best_only": True, "save_weights_only": True, "mode": "max"},
+         [{"val_loss": v} for v in (0.5, 0.4, 0.6)]),
+        ("last.keras", {}, [{"val_loss": 1.0}, {"val_loss": 2.0}]),
+        ("e{epoch}b{batch}.weights.h5", {"save_weights_only": True, "save_freq": 2},
+         [{"loss": 1.0}, {"loss": 0.5}]),
+        ("b{batch}.keras", {"save_best_only": True, "monitor": "loss", "save_freq": 2},
+         [{"loss": 1.0}, {"loss": 2.0}, {"loss": 0.5}]),
+        ("m.keras", {"save_best_only": True}, [{"loss": 1.0}]),  # no val_loss: saved
+    ],
+)  # fmt: skip
+def test_model_checkpoint_prints_kerass_lines(keras, tmp_path, capsys, filename, kwargs, epochs):
+    printed = [
+        checkpoint_messages(lib, tmp_path / lib.__name__, filename, kwargs, epochs, capsys)
+        for lib in (ac, keras)
+    ]
+    assert "finished saving model to <folder>/" in printed[1]
+    assert printed[0] == printed[1]
 
 
 def test_model_checkpoint_without_the_monitored_value_warns_and_saves(model, tmp_path):
@@ -691,14 +736,16 @@ def test_given_callbacks_run_before_history_and_the_progress_bar(tmp_path, capsy
     )  # fmt: skip
     assert history.history["learning_rate"] == f32(0.01, 0.01)
     lines = capsys.readouterr().out.split("\n")
-    assert lines[:5] == [
+    assert lines[:7] == [
         "",
         f"Epoch 1: LearningRateScheduler setting learning rate to {f32(0.01)[0]}.",
         "Epoch 1/2",
         "",
         f"Epoch 1: saving model to {tmp_path}/m.keras",
+        "",
+        f"Epoch 1: finished saving model to {tmp_path}/m.keras",
     ]
-    assert lines[5].startswith("1/1 - ") and "learning_rate: 0.0100" in lines[5]
+    assert lines[7].startswith("1/1 - ") and "learning_rate: 0.0100" in lines[7]
 
 
 @pytest.mark.parametrize("given", [[print], ["abc"], "abc", [object()], [3]])

@@ -282,6 +282,8 @@ class ModelCheckpoint(MonitorCallback):
             self.model.save_weights(filepath, overwrite=True)
         else:
             self.model.save(filepath, overwrite=True)
+        if self.verbose > 0:
+            _print(f"\nEpoch {epoch + 1}: finished saving model to {filepath}")
 
     def _get_file_path(self, epoch: int, batch: int | None, logs: dict) -> str:
         try:

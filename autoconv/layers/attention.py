@@ -21,6 +21,7 @@ from autoconv import constraints, initializers, regularizers
 from autoconv.layers.einsum_dense import EinsumDense, contract
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.layers.symbolic import is_symbolic
+from autoconv.naming import unique_name
 from autoconv.ops import engine as ops
 from autoconv.ops.masks import LARGE_NEGATIVE, as_mask, keras_mask
 from autoconv.seeds import generator
@@ -215,6 +216,7 @@ class MultiHeadAttention(Layer):
                 self._layers.append(dense)
             else:
                 setattr(self, f"{name}_dense", dense)
+        self._reserve_internal_names()
         rank = len(value_shape) + 1
         axes = self.attention_axes or tuple(range(1, rank - 2))
         self.attention_axes = tuple(a if a >= 0 else rank - 1 + a for a in axes)
@@ -230,6 +232,14 @@ class MultiHeadAttention(Layer):
         )  # fmt: skip
         projected = list(self.query_dense.compute_output_shape(query_shape))
         self.output_dense.build((*projected[:-1], self.value_dim))
+
+    @staticmethod
+    def _reserve_internal_names() -> None:
+        """Use up the automatic names Keras's build gives its internal ``Softmax`` and
+        ``Dropout`` layers (``softmax``, ``dropout``, ...), which autoconv computes inline: the
+        user's layers made after this one then get Keras's names (``dropout_1``, ...)."""
+        unique_name("softmax")
+        unique_name("dropout")
 
     def _dense(
         self, name: str, equation: str, shape: list, bias_axes: str, activation: Any = None

@@ -92,6 +92,7 @@ class GroupQueryAttention(MultiHeadAttention):
             dense.build(shape)
             setattr(self, f"_{name}_dense", dense)
             self._layers.append(dense)
+        self._reserve_internal_names()
         self.attention_axes = (1,)
         self._dot_product, self._combine = "bkuh,bquh->buqk", "buqk,bkuh->bquh"
         self._softmax_axes = (3,)

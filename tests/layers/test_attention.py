@@ -520,6 +520,38 @@ def test_a_query_mask_argument_is_ignored_for_the_querys_keras_mask_as_keras(ker
     np.testing.assert_array_equal(layer(q, v, query_mask=given).numpy(), layer(q, v).numpy())
 
 
+# ----------------------------------------------------------------------------------- naming
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("MultiHeadAttention", {"num_heads": 2, "key_dim": 4}),
+        ("MultiHeadAttention", {"num_heads": 2, "key_dim": 4, "use_gate": True, "dropout": 0.1}),
+        ("GroupQueryAttention", {"head_dim": 4, "num_query_heads": 2, "num_key_value_heads": 1}),
+        ("Attention", {"dropout": 0.1}),
+        ("AdditiveAttention", {}),
+        ("EinsumDense", {"equation": "abc,cd->abd", "output_shape": (None, 8)}),
+    ],
+)
+def test_layers_made_after_an_attention_layer_get_kerass_names(keras, name, kwargs):
+    """Keras's MultiHeadAttention builds internal Softmax and Dropout layers, which use up
+    ``softmax`` and ``dropout``: the user's next ones are ``softmax_1`` and ``dropout_1``."""
+    operands = 1 if name == "EinsumDense" else 2
+    names = []
+    for lib in (ac, keras):
+        lib.utils.clear_session()
+        inputs = lib.Input((5, 8))
+        layer = getattr(lib.layers, name)(**kwargs)
+        x = call_on(name, layer, [inputs] * operands)
+        made = [lib.layers.Dropout(0.1), lib.layers.Softmax(), lib.layers.Dense(2)]
+        for user_layer in made:
+            x = user_layer(x)
+        again = getattr(lib.layers, name)(**kwargs)
+        call_on(name, again, [x] * operands)
+        made += [lib.layers.Dropout(0.1), lib.layers.Softmax()]
+        names.append([layer.name, again.name, *(made_layer.name for made_layer in made)])
+    assert names[0] == names[1]
+
+
 # ----------------------------------------------------------------------------------- fitting
 def vit_block(lib) -> object:
     """A transformer block as keras-io's ViT tutorial makes it, on sequences (6, 4)."""

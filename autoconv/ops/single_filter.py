@@ -5,10 +5,11 @@ An autoencoder's, a denoiser's or a binary segmentation model's last layer (``Co
 over many channels) makes a matrix product of one column from unrolled windows (im2col) and, in
 its backward, an outer product scattered back (col2im): every window unrolled, written and read
 again for one multiply-add each. The depthwise kernels read the images in place. Forward and
-backward on this 2-vCPU host (``bench/results/2026-11-28-cpu-single-filter-conv.md``), im2col
-against this route: 3x3 over (128, 28, 28, 32) 55.9 -> 21.6 ms, (32, 64, 64, 16) 32.6 -> 25.3,
-5x5 over (32, 128, 128, 32) 766 -> 230; but over 1 to 3 channels im2col stays ahead (9.0 against
-21.8 ms at 1), and with 2 or more filters the depthwise kernels' depth multiplier is slower.
+backward on this 2-vCPU host (``bench/results/2026-11-28-cpu-recurrent-dropout-and-one-filter.md``,
+OpenBLAS variables unset), im2col against this route: 3x3 over (128, 28, 28, 32) 46.5 -> 27.3 ms,
+(32, 64, 64, 16) 40.7 -> 26.6, 5x5 over (32, 128, 128, 32) 565 -> 255; but over 1 to 3 channels
+im2col stays ahead (4.8 against 13.4 ms at 1), and with 2 or more filters the depthwise kernels'
+depth multiplier is slower.
 """
 
 from __future__ import annotations

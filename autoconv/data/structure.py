@@ -43,7 +43,8 @@ class DatasetArray(np.ndarray):
     """A NumPy array as iterating a Dataset yields it: an ``np.ndarray`` in every way, plus
     the ``numpy()`` of TensorFlow's eager tensors, so ``images[i].numpy()`` runs as in the
     tutorials. Indexing keeps the class: a slice is a DatasetArray view, a single item a 0-d
-    DatasetArray (as TF's scalar tensor). ``np.asarray`` gives the plain array."""
+    DatasetArray (as TF's scalar tensor), a text batch's item a :class:`DatasetText`.
+    ``np.asarray`` gives the plain array."""
 
     def numpy(self) -> Any:
         """The plain ``np.ndarray`` (a view, no copy); of a 0-d array its item, as TF's
@@ -53,6 +54,8 @@ class DatasetArray(np.ndarray):
 
     def __getitem__(self, key: Any) -> Any:
         item = super().__getitem__(key)
+        if isinstance(item, str):  # a text batch's item: a str, as the batch holds it
+            return DatasetText(item)
         return item if isinstance(item, np.ndarray) else _scalar(item, self.dtype)
 
     # Printed as the plain array (NumPy's printing indexes items, which must be scalars).
@@ -63,13 +66,24 @@ class DatasetArray(np.ndarray):
         return str(self.view(np.ndarray))
 
 
+class DatasetText(str):
+    """A text as a Dataset yields it (a text batch's item, or an element of a dataset of
+    texts): a ``str`` in every way (``text[:200]``), plus TensorFlow's ``numpy()``, which gives
+    the ``str`` (TensorFlow's gives bytes)."""
+
+    def numpy(self) -> str:
+        return str(self)
+
+
 def yielded(leaf: Any) -> Any:
     """A leaf as a Dataset hands it to its user: a NumPy array or scalar (a Python number or
-    text too) as a :class:`DatasetArray` (text in a 0-d object array, as a text batch holds
-    it); anything else (a Tensor, which has its own ``numpy()``) as it is."""
+    bytes too) as a :class:`DatasetArray`, a text as a :class:`DatasetText`; anything else (a
+    Tensor, which has its own ``numpy()``) as it is."""
     if type(leaf) is np.ndarray:
         return leaf.view(DatasetArray)
-    if isinstance(leaf, str | bytes):
+    if isinstance(leaf, str):
+        return DatasetText(leaf)
+    if isinstance(leaf, bytes):
         return _scalar(leaf, np.dtype(object))
     if isinstance(leaf, np.generic | int | float):
         return np.asarray(leaf).view(DatasetArray)

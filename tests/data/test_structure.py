@@ -12,7 +12,7 @@ import pytest
 
 from autoconv.data import Dataset
 from autoconv.data.epochs import epochs_of
-from autoconv.data.structure import DatasetArray
+from autoconv.data.structure import DatasetArray, DatasetText
 from autoconv.utils import (
     image_dataset_from_directory,
     text_dataset_from_directory,
@@ -60,10 +60,10 @@ def test_every_leaf_and_its_items_have_numpy_giving_plain_numpy(tmp_path, make):
     dataset = make(tmp_path)
     for x, y in dataset.take(1):
         for leaf in (x, y):
-            assert isinstance(leaf, DatasetArray)
+            assert isinstance(leaf, DatasetArray | DatasetText)  # (a single text: a str)
             plain = leaf.numpy()
             assert is_plain(plain) and np.array_equal(plain, np.asarray(leaf))
-            if leaf.ndim:  # an item and a slice keep numpy(), as TF's tensors
+            if getattr(leaf, "ndim", 0):  # an item and a slice keep numpy(), as TF's tensors
                 assert is_plain(leaf[0].numpy()) and np.array_equal(leaf[0].numpy(), plain[0])
                 assert type(leaf[:1].numpy()) is np.ndarray
     x, y = next(dataset.as_numpy_iterator())
@@ -75,6 +75,7 @@ def test_text_batches_keep_python_strings_and_print_as_numpy(tmp_path):
     plain = batch.numpy()
     assert batch.dtype == object and type(plain) is np.ndarray
     assert batch[1].numpy() == plain[1] and type(batch[1].numpy()) is str
+    assert batch[1][:3] == plain[1][:3]  # an item is a str: keras.io's text_batch[i][:200]
     assert [text.numpy() for text in batch] == plain.tolist()
     assert str(batch) == str(plain) and repr(batch) == repr(plain)
 

@@ -85,8 +85,10 @@ def main() -> None:
     where = f" ({args.source})" if args.source else ""
     losses = ", ".join(f"{v:.4f}" for v in history.history["loss"])
     steady = np.median(timer.times[1:]) if len(timer.times) > 1 else timer.times[0]
-    print(f"{args.engine}{where} {args.model}: {steady:.2f} s an epoch "
-          f"(first {timer.times[0]:.2f} s; losses {losses})")
+    print(
+        f"{args.engine}{where} {args.model}: {steady:.2f} s an epoch "
+        f"(first {timer.times[0]:.2f} s; losses {losses})"
+    )
 
 
 if __name__ == "__main__":

@@ -243,6 +243,67 @@ def dtype_policy() -> object:
     return policy()
 
 
+# ------------------------------------------- Keras's switches of machinery autoconv lacks
+# Keras scripts call these; each says what autoconv does. The "disable" and "is ... enabled"
+# calls answer truthfully (autoconv never uses the machinery), the "enable" calls say why not.
+def is_flash_attention_enabled() -> bool:
+    """False: autoconv's attention layers compute their scores in full, never by flash
+    attention (Keras's default, None, lets its backend choose)."""
+    return False
+
+
+def disable_flash_attention() -> None:
+    """Keras's switch; autoconv never uses flash attention, so there is nothing to turn off."""
+
+
+def enable_flash_attention() -> None:
+    """An error: autoconv has no flash attention."""
+    raise NotImplementedError(
+        "autoconv.config.enable_flash_attention: autoconv has no flash attention; its "
+        "attention layers compute the scores in full"
+    )
+
+
+def is_traceback_filtering_enabled() -> bool:
+    """False: autoconv shows every frame of a traceback (Keras hides its own by default)."""
+    return False
+
+
+def disable_traceback_filtering() -> None:
+    """Keras's switch; autoconv never filters tracebacks, so there is nothing to turn off."""
+
+
+def enable_traceback_filtering() -> None:
+    """An error: autoconv does not filter tracebacks."""
+    raise NotImplementedError(
+        "autoconv.config.enable_traceback_filtering: autoconv does not filter tracebacks; "
+        "every frame is shown"
+    )
+
+
+def enable_unsafe_deserialization() -> None:
+    """An error: autoconv never loads a ``Lambda``'s code from a file, even unsafely."""
+    raise NotImplementedError(
+        "autoconv.config.enable_unsafe_deserialization: autoconv never loads a Lambda "
+        "layer's code from a file, even unsafely (that code calls Keras's own ops): rebuild "
+        "the Lambda in code, or write a Layer subclass and register it"
+    )
+
+
+def set_backend(backend: str) -> None:
+    """An error: autoconv is its own backend (Keras's ``set_backend`` switches to JAX,
+    TensorFlow or PyTorch)."""
+    raise NotImplementedError(
+        f"autoconv.config.set_backend({backend!r}): autoconv computes with its own engine, "
+        "on the CPU or the GPU (choose with set_device); it runs no other backend"
+    )
+
+
+def is_nnx_enabled() -> bool:
+    """False: Keras's Flax NNX integration belongs to its JAX backend."""
+    return False
+
+
 def _chosen() -> tuple[str, str]:
     global _setting
     if _setting is None:
@@ -258,17 +319,26 @@ __all__ = [
     "backend",
     "device_choice",
     "device_scope",
+    "disable_flash_attention",
     "disable_interactive_logging",
+    "disable_traceback_filtering",
     "dtype_policy",
+    "enable_flash_attention",
     "enable_interactive_logging",
+    "enable_traceback_filtering",
+    "enable_unsafe_deserialization",
     "epsilon",
     "floatx",
     "get_device",
     "get_float32_matmul_precision",
     "image_data_format",
+    "is_flash_attention_enabled",
     "is_interactive_logging_enabled",
+    "is_nnx_enabled",
+    "is_traceback_filtering_enabled",
     "max_epochs",
     "max_steps_per_epoch",
+    "set_backend",
     "set_device",
     "set_dtype_policy",
     "set_epsilon",

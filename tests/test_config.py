@@ -300,3 +300,33 @@ def test_kerass_environment_variables_set_the_caps():
     env["KERAS_MAX_EPOCHS"] = "many"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert "$KERAS_MAX_EPOCHS must be a positive integer, got 'many'" in out.stderr
+
+
+SWITCHES = ["enable_flash_attention", "disable_flash_attention", "is_flash_attention_enabled",
+            "enable_traceback_filtering", "disable_traceback_filtering",
+            "is_traceback_filtering_enabled", "enable_unsafe_deserialization", "set_backend",
+            "is_nnx_enabled"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SWITCHES)
+def test_kerass_switches_have_its_signatures(keras, name):
+    import inspect
+
+    ours, theirs = getattr(config, name), getattr(keras.config, name)
+    assert list(inspect.signature(ours).parameters) == list(inspect.signature(theirs).parameters)
+
+
+def test_kerass_switches_say_what_autoconv_does():
+    """The machinery autoconv lacks is off, turning it off does nothing, and turning it on is
+    an error naming the switch."""
+    assert not config.is_flash_attention_enabled() and not config.is_traceback_filtering_enabled()
+    assert not config.is_nnx_enabled()
+    assert config.disable_flash_attention() is None and config.disable_traceback_filtering() is None
+    for call, message in [
+        (config.enable_flash_attention, "enable_flash_attention: autoconv has no flash"),
+        (config.enable_traceback_filtering, "enable_traceback_filtering: autoconv does not"),
+        (config.enable_unsafe_deserialization, "never loads a Lambda layer's code"),
+        (lambda: config.set_backend("jax"), r"set_backend\('jax'\): autoconv computes"),
+    ]:
+        with pytest.raises(NotImplementedError, match=message):
+            call()

@@ -11,6 +11,7 @@
 from autoconv.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from autoconv.data.directory import image_dataset_from_directory
 from autoconv.data.py_dataset import PyDataset
+from autoconv.data.shapes import TensorSpec
 
 __all__ = [
     "AUTOTUNE",
@@ -18,5 +19,6 @@ __all__ = [
     "UNKNOWN_CARDINALITY",
     "Dataset",
     "PyDataset",
+    "TensorSpec",
     "image_dataset_from_directory",
 ]

@@ -20,17 +20,14 @@ import functools
 import itertools
 import math
 import os
-import queue
-import tempfile
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from autoconv.data import shapes, streams
 from autoconv.data.structure import leaves, map_structure, rebuild, to_numpy, yielded
 from autoconv.seeds import generator
 
@@ -133,6 +130,55 @@ class Dataset:
         kind = np.dtype(dtype).type
         return Dataset(lambda: (kind(n) for n in numbers), len(numbers))
 
+    @staticmethod
+    def from_tensors(tensors: Any, name: str | None = None) -> Dataset:
+        """One element: ``tensors`` (an array, or a nested tuple/dict of arrays) whole, as
+        ``tf.data.Dataset.from_tensors``."""
+        del name
+        element = rebuild(tensors, iter([to_numpy(leaf) for leaf in leaves(tensors)]))
+        return Dataset(lambda: iter((element,)), 1)
+
+    @staticmethod
+    def from_generator(
+        generator: Callable[..., Iterator[Any]],
+        output_types: Any = None,
+        output_shapes: Any = None,
+        args: tuple | None = None,
+        output_signature: Any = None,
+        name: str | None = None,
+    ) -> Dataset:
+        """The elements ``generator(*args)`` yields, called anew for every pass, as
+        ``tf.data.Dataset.from_generator``. ``output_signature`` (a structure of
+        :class:`TensorSpec`, or the older ``output_types`` and ``output_shapes``) gives each
+        element's dtypes and checks its structure and shapes; without one, elements are taken
+        as yielded. The cardinality is unknown."""
+        del name
+        if not callable(generator):
+            raise TypeError(f"from_generator: `generator` must be callable, got {generator!r}")
+        if output_signature is not None and (output_types, output_shapes) != (None, None):
+            raise TypeError(
+                "from_generator: give `output_signature`, or the older `output_types` (and "
+                "`output_shapes`), not both"
+            )
+        if output_signature is None and output_types is not None:
+            output_signature = shapes.signature(output_types, output_shapes)
+        elif output_shapes is not None:
+            raise TypeError("from_generator: `output_shapes` needs `output_types`")
+        specs = [] if output_signature is None else leaves(output_signature)
+        if not all(isinstance(spec, shapes.TensorSpec) for spec in specs):
+            raise TypeError(
+                f"from_generator: {output_signature!r} is not a structure of TensorSpecs"
+            )
+        arguments = () if args is None else tuple(args)
+
+        def iterate() -> Iterator[Any]:
+            elements = generator(*arguments)
+            if output_signature is None:
+                return iter(elements)
+            return (shapes.conformed(element, output_signature) for element in elements)
+
+        return Dataset(iterate, UNKNOWN_CARDINALITY)
+
     def __iter__(self) -> Iterator[Any]:
         """One pass, each array (and scalar) handed out as a NumPy array with TF's ``.numpy()``
         (:class:`~autoconv.data.structure.DatasetArray`)."""
@@ -195,17 +241,8 @@ class Dataset:
         unknown, as TensorFlow's."""
         del name
 
-        def kept(element: Any) -> bool:
-            result = np.asarray(to_numpy(_applied(predicate, element)))
-            if result.shape != () or result.dtype != np.bool_:
-                raise ValueError(
-                    f"filter: the predicate must return a scalar bool, got dtype {result.dtype} "
-                    f"and shape {result.shape}"
-                )
-            return bool(result)
-
         return Dataset(
-            lambda: (e for e in self._elements() if kept(e)),
+            lambda: (e for e in self._elements() if _kept("filter", predicate, e)),
             UNKNOWN_CARDINALITY if self._cardinality else 0,
         )
 
@@ -255,24 +292,58 @@ class Dataset:
         def iterate() -> Iterator[Any]:
             with lock:
                 epoch = next(passes) if reshuffle_each_iteration else 0
-            return _shuffled(
+            return streams.shuffled(
                 self._elements(), int(buffer_size), np.random.default_rng([base, epoch])
             )
 
         return Dataset(iterate, self._cardinality)
 
-    def batch(self, batch_size: int, drop_remainder: bool = False) -> Dataset:
+    def batch(
+        self,
+        batch_size: int,
+        drop_remainder: bool = False,
+        num_parallel_calls: int | None = None,
+        deterministic: bool | None = None,
+        name: str | None = None,
+    ) -> Dataset:
         """Consecutive elements stacked into batches (the last one smaller unless
-        ``drop_remainder``)."""
+        ``drop_remainder``). ``num_parallel_calls``, ``deterministic`` and ``name`` are
+        accepted for TensorFlow compatibility: stacking runs on the pass's own thread."""
+        del num_parallel_calls, deterministic, name
+        return self._batched("batch", batch_size, drop_remainder, _stack)
+
+    def padded_batch(
+        self,
+        batch_size: int,
+        padded_shapes: Any = None,
+        padding_values: Any = None,
+        drop_remainder: bool = False,
+        name: str | None = None,
+    ) -> Dataset:
+        """Batches of elements of different shapes, as ``tf.data``'s: each array padded at
+        its end to its ``padded_shapes`` entry (a shape; None or -1 for the batch's largest
+        size; default: every axis to the batch's largest) with its ``padding_values`` entry
+        (default 0, "" for texts; one value pads all)."""
+        del name
+        return self._batched(
+            "padded_batch",
+            batch_size,
+            drop_remainder,
+            lambda chunk: shapes.padded_stack(chunk, padded_shapes, padding_values),
+        )
+
+    def _batched(
+        self, method: str, batch_size: int, drop_remainder: bool, stack: Callable[[list], Any]
+    ) -> Dataset:
         if not isinstance(batch_size, int | np.integer) or batch_size < 1:
-            raise ValueError(f"batch: batch_size must be a positive int, got {batch_size!r}")
+            raise ValueError(f"{method}: batch_size must be a positive int, got {batch_size!r}")
 
         def iterate() -> Iterator[Any]:
             elements = self._elements()
             while chunk := list(itertools.islice(elements, batch_size)):
                 if drop_remainder and len(chunk) < batch_size:
                     return
-                yield _stack(chunk)
+                yield stack(chunk)
 
         n = self._cardinality
         if n >= 0:
@@ -321,7 +392,9 @@ class Dataset:
                 f"map: num_parallel_calls must be a positive int or AUTOTUNE, "
                 f"got {num_parallel_calls!r}"
             )
-        return Dataset(lambda: parallel_map(self._elements(), call, workers), self._cardinality)
+        return Dataset(
+            lambda: streams.parallel_map(self._elements(), call, workers), self._cardinality
+        )
 
     def prefetch(self, buffer_size: int) -> Dataset:
         """Run the pipeline up to here on a background thread that keeps up to
@@ -333,7 +406,9 @@ class Dataset:
             raise ValueError(f"prefetch: buffer_size must be >= 0 or AUTOTUNE, got {buffer_size!r}")
         if buffer_size == 0:
             return self
-        return Dataset(lambda: _prefetched(self, int(buffer_size)), self._cardinality)
+        return Dataset(
+            lambda: streams.prefetched(self._elements, int(buffer_size)), self._cardinality
+        )
 
     def cache(self, filename: str | os.PathLike = "") -> Dataset:
         """Keep the elements of the first complete pass and replay them on later passes:
@@ -341,7 +416,7 @@ class Dataset:
         any later pass or program; see :mod:`autoconv.data.cachefile`). A pass that stops
         early caches nothing. Delete the file when the data changes."""
         if filename:
-            return Dataset(_file_cache(self, Path(filename)), self._cardinality)
+            return Dataset(streams.file_cached(self._elements, Path(filename)), self._cardinality)
         stored: list[list[Any]] = []
 
         def iterate() -> Iterator[Any]:
@@ -356,6 +431,119 @@ class Dataset:
                 stored.append(elements)
 
         return Dataset(iterate, self._cardinality)
+
+    def window(
+        self,
+        size: int,
+        shift: int | None = None,
+        stride: int = 1,
+        drop_remainder: bool = False,
+        name: str | None = None,
+    ) -> Dataset:
+        """A dataset of windows, as ``tf.data``'s: the k-th window holds elements k*shift,
+        k*shift + stride, ... (``size`` of them; fewer at the end unless ``drop_remainder``).
+        A window is a Dataset (a tuple or dict of Datasets, one per component, for tuple or
+        dict elements), usually batched in a ``flat_map``:
+        ``ds.window(5, 1, drop_remainder=True).flat_map(lambda w: w.batch(5))``."""
+        del name
+        shift = size if shift is None else shift
+        for argument, value in (("size", size), ("shift", shift), ("stride", stride)):
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"window: {argument} must be a positive int, got {value!r}")
+
+        def iterate() -> Iterator[Any]:
+            for elements in streams.windows(self._elements(), size, shift, stride, drop_remainder):
+                columns = zip(*[leaves(element) for element in elements], strict=True)
+                components = [Dataset.from_tensor_slices(np.stack(c)) for c in columns]
+                yield rebuild(elements[0], iter(components))
+
+        n = self._cardinality
+        if n >= 0 and drop_remainder:
+            span = (size - 1) * stride + 1
+            n = (n - span) // shift + 1 if n >= span else 0
+        elif n >= 0:
+            n = math.ceil(n / shift)
+        return Dataset(iterate, n)
+
+    def flat_map(self, map_func: Callable[..., Dataset], name: str | None = None) -> Dataset:
+        """The elements of the Datasets ``map_func`` makes of each element (a tuple element
+        passed as separate arguments, as in ``map``), one after another."""
+        del name
+
+        def iterate() -> Iterator[Any]:
+            for element in self._elements():
+                yield from _made_dataset("flat_map", map_func, element)._elements()
+
+        return Dataset(iterate, UNKNOWN_CARDINALITY if self._cardinality else 0)
+
+    def interleave(
+        self,
+        map_func: Callable[..., Dataset],
+        cycle_length: int | None = None,
+        block_length: int | None = None,
+        num_parallel_calls: int | None = None,
+        deterministic: bool | None = None,
+        name: str | None = None,
+    ) -> Dataset:
+        """The elements of the Datasets ``map_func`` makes of each element, interleaved in
+        ``tf.data``'s order: ``cycle_length`` of them open at once (default: one per core),
+        ``block_length`` (default 1) consecutive elements from each in turn. The datasets are
+        read on the pass's own thread: ``num_parallel_calls`` and ``deterministic`` are
+        accepted for TensorFlow compatibility, and the order is always the deterministic one."""
+        del num_parallel_calls, deterministic, name
+        cycle = AUTOTUNE_THREADS if cycle_length in (None, AUTOTUNE) else cycle_length
+        block = 1 if block_length in (None, AUTOTUNE) else block_length
+        for argument, value in (("cycle_length", cycle), ("block_length", block)):
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(
+                    f"interleave: {argument} must be a positive int or AUTOTUNE, got {value!r}"
+                )
+
+        def open_(element: Any) -> Iterator[Any]:
+            return _made_dataset("interleave", map_func, element)._elements()
+
+        return Dataset(
+            lambda: streams.interleaved(self._elements(), open_, int(cycle), int(block)),
+            UNKNOWN_CARDINALITY if self._cardinality else 0,
+        )
+
+    def shard(self, num_shards: int, index: int, name: str | None = None) -> Dataset:
+        """Every ``num_shards``-th element, starting at element ``index``: one worker's part
+        when ``num_shards`` workers share a dataset."""
+        del name
+        if not isinstance(num_shards, int | np.integer) or num_shards < 1:
+            raise ValueError(f"shard: num_shards must be a positive int, got {num_shards!r}")
+        if not isinstance(index, int | np.integer) or not 0 <= index < num_shards:
+            raise ValueError(f"shard: index must be in [0, {num_shards}), got {index!r}")
+        n = self._cardinality
+        if n >= 0:
+            n = n // num_shards + (index < n % num_shards)
+        return Dataset(lambda: itertools.islice(self._elements(), index, None, num_shards), n)
+
+    def take_while(self, predicate: Callable[..., Any], name: str | None = None) -> Dataset:
+        """The elements up to the first for which ``predicate`` (as ``filter``'s) is False."""
+        del name
+        return Dataset(
+            lambda: itertools.takewhile(
+                functools.partial(_kept, "take_while", predicate), self._elements()
+            ),
+            UNKNOWN_CARDINALITY if self._cardinality else 0,
+        )
+
+    def reduce(self, initial_state: Any, reduce_func: Callable[[Any, Any], Any]) -> Any:
+        """``reduce_func(state, element)`` folded over one pass from ``initial_state``; the
+        final state, as ``tf.data``'s ``reduce``: ``ds.reduce(0, lambda n, _: n + 1)``."""
+        state = initial_state
+        for element in self._elements():
+            state = reduce_func(state, element)
+        return state
+
+    def apply(self, transformation_func: Callable[[Dataset], Dataset]) -> Dataset:
+        """``transformation_func(self)``: a pipeline's steps kept in a function."""
+        dataset = transformation_func(self)
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"apply: the function returned {type(dataset).__name__}, not a Dataset")
+        return dataset
 
 
 def _count(method: str, count: Any) -> int:
@@ -394,108 +582,19 @@ def _stack(elements: list[Any]) -> Any:
     return rebuild(elements[0], iter(stacked))
 
 
-def _shuffled(elements: Iterator[Any], buffer_size: int, rng: np.random.Generator) -> Iterator:
-    """``tf.data``'s shuffle: fill a buffer, then yield a random slot and refill it."""
-    buffer = list(itertools.islice(elements, buffer_size))
-    slots = iter(())
-    for element in elements:
-        slot = next(slots, None)
-        if slot is None:  # random slots are drawn 1024 at a time: one draw each costs ~us
-            slots = iter(rng.integers(len(buffer), size=1024).tolist())
-            slot = next(slots)
-        yield buffer[slot]
-        buffer[slot] = element
-    rng.shuffle(buffer)
-    yield from buffer
+def _kept(method: str, predicate: Callable[..., Any], element: Any) -> bool:
+    """``predicate`` of an element, which must be a scalar bool (``filter``, ``take_while``)."""
+    result = np.asarray(to_numpy(_applied(predicate, element)))
+    if result.shape != () or result.dtype != np.bool_:
+        raise ValueError(
+            f"{method}: the predicate must return a scalar bool, got dtype {result.dtype} and "
+            f"shape {result.shape}"
+        )
+    return bool(result)
 
 
-def parallel_map(
-    elements: Iterator[Any], fn: Callable[[Any], Any], workers: int, ahead: int | None = None
-) -> Iterator:
-    """``fn`` over ``elements`` on ``workers`` threads, results in input order, with at most
-    ``ahead`` (default 2 * workers) calls started and not yet consumed. An error of ``fn`` is
-    raised at its element's place; the threads are gone once the iterator ends or closes."""
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="autoconv-map")
-    pending: deque = deque()
-    ahead = 2 * workers if ahead is None else ahead
-    try:
-        for element in elements:
-            pending.append(pool.submit(fn, element))
-            if len(pending) >= ahead:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-_END = object()
-
-
-def _prefetched(dataset: Dataset, buffer_size: int) -> Iterator[Any]:
-    """The elements of one pass over ``dataset``, produced on a background thread into a
-    queue of ``buffer_size``; an error there is raised here, at the element it replaced."""
-    ready: queue.Queue = queue.Queue(buffer_size)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                pass
-        return False
-
-    def produce() -> None:
-        elements = dataset._elements()
-        try:
-            for element in elements:
-                if not put((element, None)):
-                    return
-            put((_END, None))
-        except BaseException as error:  # handed to the consumer, raised there
-            put((_END, error))
-        finally:
-            close = getattr(elements, "close", None)
-            if close is not None:
-                close()  # stops the stages upstream (a parallel map's threads)
-
-    thread = threading.Thread(target=produce, name="autoconv-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            element, error = ready.get()
-            if error is not None:
-                raise error
-            if element is _END:
-                return
-            yield element
-    finally:
-        stop.set()
-        thread.join()
-
-
-def _file_cache(dataset: Dataset, path: Path) -> Callable[[], Iterator[Any]]:
-    from autoconv.data import cachefile
-
-    def iterate() -> Iterator[Any]:
-        if path.exists():
-            yield from cachefile.read(path)
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                writer = cachefile.Writer(f)
-                for element in dataset._elements():
-                    writer.write(element)
-                    yield element
-                writer.close()
-            os.replace(tmp_name, path)
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
-
-    return iterate
+def _made_dataset(method: str, map_func: Callable[..., Any], element: Any) -> Dataset:
+    dataset = _applied(map_func, element)
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"{method}: map_func must return a Dataset, got {type(dataset).__name__}")
+    return dataset

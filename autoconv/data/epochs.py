@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from autoconv.data.dataset import INFINITE_CARDINALITY, Dataset, parallel_map
+from autoconv.data.dataset import INFINITE_CARDINALITY, Dataset
 from autoconv.data.py_dataset import is_py_dataset
+from autoconv.data.streams import parallel_map
 from autoconv.seeds import epoch_generator
 
 Triple = tuple[Any, Any, Any]  # (x, y, sample_weight)

@@ -830,8 +830,36 @@ def test_custom_loss_subclass():
     assert loss([[1.0], [3.0]], ac.Tensor([[0.0], [0.0]])).item() == 8.0
 
 
-def test_the_target_is_a_constant(rng):
-    t = ac.Tensor(rng.uniform(0, 1, (3, 2)), requires_grad=True)
+@pytest.mark.parametrize(
+    "name", ["BinaryCrossentropy", "KLDivergence", "CategoricalCrossentropy", "MeanSquaredError"]
+)
+def test_a_target_with_a_gradient_gets_keras_s_gradient(name, keras, rng):
+    """Keras's loss is one differentiable graph: a target computed from weights (keras.io's
+    knowledge distillation: the teacher's softened predictions) gets a gradient, the same."""
+    t_value, p_value = rng.uniform(0.1, 0.9, (3, 4)), rng.uniform(0.1, 0.9, (3, 4))
+    t, p = ac.Tensor(t_value, requires_grad=True), ac.Tensor(p_value, requires_grad=True)
+    getattr(losses, name)()(t, p).backward()
+    torch = keras.src.backend.torch.core.torch
+    kt, kp = (torch.tensor(v, requires_grad=True) for v in (t_value, p_value))
+    getattr(keras.losses, name)()(kt, kp).backward()
+    np.testing.assert_allclose(t.grad, kt.grad.numpy(), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(p.grad, kp.grad.numpy(), rtol=1e-5, atol=1e-8)
+
+
+def test_targets_from_data_get_no_gradient(rng):
+    t = ac.Tensor(rng.uniform(0, 1, (3, 2)))
     p = ac.Tensor(rng.uniform(0.1, 0.9, (3, 2)), requires_grad=True)
     losses.BinaryCrossentropy()(t, p).backward()
     assert t.grad is None and p.grad is not None
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_gradcheck_through_targets_computed_from_weights(case, rng):
+    """A target that is itself computed from trainable weights (a distillation's teacher's
+    output) gets its gradient too, as in Keras, where the loss is one differentiable graph."""
+    y_true, y_pred = case.draw(rng, (3, 4))
+    if case.draw in (draw_one_hot, draw_logits):  # a teacher's soft labels, inside (0, 1)
+        y_true = probabilities(rng, y_true.shape)
+    if case.name in ("hinge", "squared_hinge"):  # +-1 labels: 0/1 ones are converted by a test
+        y_true = np.where(y_true == 0, -1.0, y_true)  # of their values, a step in y_true
+    assert gradcheck(lambda t, p: case.fn(t, p, **case.kwargs), [y_true, y_pred])

@@ -69,7 +69,12 @@ def constant_like(value: Any, like: Tensor) -> Tensor:
 
 
 def loss_pair(y_true: Any, y_pred: Any) -> tuple[Tensor, Tensor]:
+    """(y_true, y_pred) as tensors of y_pred's dtype and device. Targets are constants, except
+    a target computed from trainable weights (a distillation's teacher's output), which the
+    loss differentiates through, as Keras does."""
     y_pred = as_tensor(y_pred)
+    if isinstance(y_true, Tensor) and y_true.requires_grad and y_true.device == y_pred.device:
+        return ops.cast(y_true, y_pred.dtype), y_pred
     return constant_like(y_true, y_pred), y_pred
 
 
@@ -135,8 +140,7 @@ def mean_absolute_error(y_true: Any, y_pred: Any) -> Tensor:
 def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Tensor:
     """100 * mean(|(y_true - y_pred) / max(|y_true|, eps)|) over the last axis."""
     y_true, y_pred = _elementwise_pair("mean_absolute_percentage_error", y_true, y_pred)
-    xp = namespace(y_true.device)
-    scale = xp.maximum(xp.abs(y_true.data), epsilon())
+    scale = ops.clip(ops.abs(y_true), epsilon(), math.inf)
     return 100.0 * ops.mean(ops.abs((y_true - y_pred) / scale), axis=-1)
 
 
@@ -200,8 +204,8 @@ def _hinge_targets(y_true: Tensor) -> Tensor:
     if data.size == 0:
         return y_true
     zero_or_one = _as_float(data == 0, dtype) + _as_float(data == 1, dtype)
-    all_binary = 1 - (1 - zero_or_one).max()
-    return constant_like(data + all_binary * (data - 1), y_true)  # 2y - 1 when binary, else y
+    all_binary = 1 - (1 - zero_or_one).max()  # 2y - 1 when binary, else y (differentiably)
+    return y_true * constant_like(1 + all_binary, y_true) - constant_like(all_binary, y_true)
 
 
 def hinge(y_true: Any, y_pred: Any) -> Tensor:

@@ -32,6 +32,9 @@ def input_arrays(model: Any, x: Any, what: str) -> list[Any]:
     if x is None:
         raise ValueError(f"{what}: no input data (x is None)")
     names = model.input_names
+    if model._graph() is None:  # a subclassed model's call takes x's structure: a dict stays one
+        model._input_keys = tuple(x) if isinstance(x, dict) else None
+        names = list(x) if isinstance(x, dict) else names
     if isinstance(x, dict):
         missing = [n for n in names if n not in x]
         if missing:
@@ -158,7 +161,7 @@ def build_for(model: Any, xs: list[np.ndarray]) -> None:
     subclassed model is run once on one sample, as Keras does, to learn its output shapes."""
     if not model.built:
         shapes = [(None, *a.shape[1:]) for a in xs]
-        model._maybe_build(shapes if len(shapes) > 1 else shapes[0], model.device)
+        model._maybe_build(model._as_given(shapes, outputs=False), model.device)
     if model._graph() is None and getattr(model, "_traced_outputs", None) is None:
         if not model.has_call:  # (a model whose own train_step is all it runs, as Keras's VAE)
             model._traced_outputs = [None]

@@ -203,7 +203,7 @@ class Model(Trainer, Layer):
     def _outputs(self, inputs: list[Tensor], training: bool) -> tuple[list[Tensor], list[bool]]:
         """The model's outputs for ``inputs`` (one Tensor per model input), and for each output
         whether it holds logits left for the loss (see :mod:`autoconv.models.graph`)."""
-        out = self(inputs if len(inputs) > 1 else inputs[0], training=training)
+        out = self(self._as_given(inputs, outputs=False), training=training)
         outputs = list(out) if isinstance(out, list | tuple) else [out]
         return outputs, [False] * len(outputs)
 
@@ -513,7 +513,7 @@ class Model(Trainer, Layer):
                 out = self._run_own_step("predict_step", inputs, [], None)
             else:
                 tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
-                out = self(tensors if len(tensors) > 1 else tensors[0], training=False)
+                out = self(self._as_given(tensors, outputs=False), training=False)
         outs = out if isinstance(out, list | tuple) else [out]
         return [xp.to_numpy(o.data) if to_host else o.data for o in outs]
 

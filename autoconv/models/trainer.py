@@ -37,6 +37,9 @@ STEPS = ("train_step", "test_step", "predict_step")
 class Trainer:
     """Keras's overridable training steps (mixed into :class:`autoconv.Model`)."""
 
+    # The keys of the dict a subclassed model's data gives its inputs in (None: not a dict).
+    _input_keys: tuple[str, ...] | None = None
+
     # ------------------------------------------------------------------ the loss
     def compute_loss(
         self,
@@ -124,7 +127,10 @@ class Trainer:
 
     def _as_given(self, values: list[Any], outputs: bool = True) -> Any:
         """A list of the model's outputs (or, with ``outputs=False``, its inputs) as the
-        model gives (takes) them: the one, or the list (a functional model: its structure)."""
+        model gives (takes) them: the one, or the list, or the dict a subclassed model's data
+        gave its inputs in (a functional model: its structure)."""
+        if not outputs and self._input_keys is not None:
+            return dict(zip(self._input_keys, values, strict=True))
         return values[0] if len(values) == 1 else values
 
     def _given_batch(

@@ -228,3 +228,45 @@ def test_input_and_output_shapes_as_keras():
     assert two.output_shape == [(None, 1), (None, 2)]
     with pytest.raises(AttributeError, match="never been called"):
         ac.Sequential([layers.Dense(2)]).output_shape  # noqa: B018
+
+
+@pytest.mark.parametrize("as_dataset", [False, True])
+def test_a_subclassed_model_whose_call_takes_a_dict_trains_as_keras(as_dataset, keras):
+    """keras.io's structured-data models: ``call(inputs)`` reads ``inputs["a"]``; ``fit``,
+    ``evaluate`` and ``predict`` hand it the dict the data came in (arrays or a Dataset)."""
+
+    def build(lib):
+        class Columns(lib.Model):
+            def __init__(self):
+                super().__init__(name="columns")
+                self.dense = lib.layers.Dense(2, name="dense")
+
+            def call(self, inputs):
+                return self.dense(inputs["numbers"]) * inputs["scale"]
+
+        return Columns()
+
+    rng = np.random.default_rng(0)
+    x = {"numbers": rng.standard_normal((12, 3)), "scale": rng.uniform(1, 2, (12, 1))}
+    x = {key: value.astype(np.float32) for key, value in x.items()}
+    y = rng.standard_normal((12, 2)).astype(np.float32)
+    theirs = build(keras)
+    theirs.compile(keras.optimizers.SGD(0.05), "mse")
+    theirs.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)  # builds it
+    ours = build(ac)
+    ours(x)
+    ours.set_weights([w.numpy() for w in theirs.weights])
+    ours.compile(ac.optimizers.SGD(0.05), "mse")
+    data = ac.data.Dataset.from_tensor_slices((x, y)).batch(4) if as_dataset else x
+    targets, size = (None, None) if as_dataset else (y, 4)
+    start = [w.numpy().copy() for w in theirs.weights]
+    ours_loss = ours.fit(data, targets, batch_size=size, epochs=2, shuffle=False, verbose=0)
+    theirs.set_weights(start)
+    theirs_loss = theirs.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    np.testing.assert_allclose(ours_loss.history["loss"], theirs_loss.history["loss"], rtol=1e-5)
+    np.testing.assert_allclose(
+        ours.evaluate(data, targets, verbose=0), theirs.evaluate(x, y, verbose=0), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        ours.predict(data, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )

@@ -38,7 +38,8 @@ from autoconv.layers.calls import (
     thread_state,
 )
 from autoconv.layers.input_spec import assert_input_compatibility
-from autoconv.layers.symbolic import Shape, is_symbolic, symbolic_call
+from autoconv.layers.symbolic import PositionalShapes, Shape, is_symbolic, symbolic_call
+from autoconv.layers.tracking import tracked
 from autoconv.naming import reset_names, to_snake_case, unique_name
 from autoconv.ops import masks
 from autoconv.ops.masks import keras_mask, set_keras_mask
@@ -219,14 +220,21 @@ class Layer:
         # Keras tracks private attributes too (a user's `self._dense = Dense(4)`); autoconv's
         # own layers keep internal ones in private attributes and order their sublayers
         # themselves, so a private attribute set by autoconv's code is not tracked.
+        # A user's list or dict is Keras's tracked container: layers added to it later count.
         if "_layers" in self.__dict__:
-            items = value if isinstance(value, list | tuple) else [value]
-            layers = [item for item in items if isinstance(item, Layer)]
-            if layers and (not name.startswith("_") or _set_by_user()):
-                for item in layers:
-                    if all(item is not t for t in self._layers):
-                        self._layers.append(item)
+            if isinstance(value, list | dict | tuple) and _set_by_user():
+                value = tracked(value, self._track_sublayer, self._untrack_sublayer)
+            elif not name.startswith("_") or _set_by_user():
+                for item in value if isinstance(value, list | tuple) else [value]:
+                    self._track_sublayer(item)
         super().__setattr__(name, value)
+
+    def _track_sublayer(self, value: Any) -> None:
+        if isinstance(value, Layer) and all(value is not t for t in self._layers):
+            self._layers.append(value)
+
+    def _untrack_sublayer(self, value: Any) -> None:
+        self._layers[:] = [t for t in self._layers if t is not value]
 
     # ---------------------------------------------------------------- building
     def build(self, input_shape: Any) -> None:
@@ -318,9 +326,11 @@ class Layer:
         """The layer's computation (subclasses override it)."""
         return inputs
 
-    def __call__(self, inputs: Any, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
         """Run the layer on arrays or Tensors (arrays become float32 Tensors, as Keras layers
-        cast), or record it in a functional graph when given symbolic tensors."""
+        cast), or record it in a functional graph when given symbolic tensors. The first
+        argument may be given by its name in ``call`` (``layer(logits=x, targets=y)``)."""
+        inputs, args = first_argument(self, args, kwargs)
         if self.input_spec is not None:
             assert_input_compatibility(self.input_spec, inputs, self.name)
         if is_symbolic(inputs):
@@ -673,6 +683,11 @@ def _declared_input_shape(kwargs: dict[str, Any], owner: str) -> Shape | None:
         shape = (kwargs["input_dim"],)
     if shape is None:
         return None
+    warnings.warn(  # Keras's words (its Layer.__init__)
+        "Do not pass an `input_shape`/`input_dim` argument to a layer. When using Sequential "
+        "models, prefer using an `Input(shape)` object as the first layer in the model instead.",
+        stacklevel=4,
+    )
     if isinstance(shape, int | np.integer):
         shape = (shape,)
     try:
@@ -782,6 +797,28 @@ def _is_tensors(value: Any) -> bool:
     return isinstance(value, Tensor)
 
 
+def first_argument(layer: Layer, args: tuple, kwargs: dict[str, Any]) -> tuple[Any, tuple]:
+    """(the inputs, the other positional arguments) of a call: the first positional argument,
+    or the one named as ``call``'s first parameter (taken out of ``kwargs``), as Keras binds a
+    call's arguments to ``call``'s signature."""
+    if args:
+        return args[0], args[1:]
+    cls = type(layer)
+    if cls not in _first_parameters:
+        parameters = list(inspect.signature(cls.call).parameters)
+        _first_parameters[cls] = parameters[1] if len(parameters) > 1 else None
+    name = _first_parameters[cls]
+    if name is None or name not in kwargs:
+        raise TypeError(
+            f"{cls.__name__}.__call__() missing its first argument "
+            f"({name!r}, the inputs of {cls.__name__}.call)"
+        )
+    return kwargs.pop(name), ()
+
+
+_first_parameters: dict[type, str | None] = {}
+
+
 def _training_parameter(cls: type) -> tuple[bool, bool | None]:
     """Whether ``cls.call`` has a ``training`` parameter (Keras passes it only then), and its
     default."""
@@ -819,7 +856,9 @@ def dry_run_shape(layer: Layer, input_shape: Any) -> Any:
 
     inputs = zeros(input_shape)
     with no_grad():
-        if isinstance(inputs, list) and len(inputs) == _required_positional(type(layer)) > 1:
+        if isinstance(input_shape, PositionalShapes) or (
+            isinstance(inputs, list) and len(inputs) == _required_positional(type(layer)) > 1
+        ):
             out = layer(*inputs, training=False)  # a call of several tensors: layer(a, b)
         else:
             out = layer(inputs, training=False)

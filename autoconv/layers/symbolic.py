@@ -201,6 +201,12 @@ def is_symbolic(inputs: Any) -> bool:
     return False
 
 
+class PositionalShapes(list):
+    """The shapes of a call's positional tensors, one each (``layer(logits, targets)``), as a
+    layer's ``build`` and ``compute_output_shape`` get them: a list, which tells the default
+    output shape's dry run to call the layer with the tensors as separate arguments."""
+
+
 def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
     """Record ``layer(inputs, *args, **kwargs)`` in the graph: build the layer, size its
     output(s), add a node. The layer is built for, and sizes its output from, the shape of
@@ -221,8 +227,10 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
                 f"layer {layer.name}: in a functional graph, a call's extra arguments are "
                 f"symbolic tensors or plain values, got {type(value).__name__}"
             )
-    if args:
-        shapes: Any = [t.shape for t in tensors_in(positional)]
+    if args and all(isinstance(value, SymbolicTensor) for value in positional):
+        shapes: Any = PositionalShapes(t.shape for t in positional)
+    elif args:
+        shapes = [t.shape for t in tensors_in(positional)]
     elif isinstance(inputs, list | tuple):
         shapes = [t.shape for t in tensors]
     else:

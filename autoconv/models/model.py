@@ -28,7 +28,7 @@ from autoconv.backends import check_device, namespace
 from autoconv.batches import input_arrays
 from autoconv.layers import Layer
 from autoconv.layers.calls import outermost_call
-from autoconv.layers.layer import to_tensors
+from autoconv.layers.layer import first_argument, to_tensors
 from autoconv.layers.symbolic import is_symbolic
 from autoconv.models.trainer import Trainer, _overrides, require_loss, summed
 from autoconv.ops.masks import keras_mask
@@ -179,11 +179,12 @@ class Model(Trainer, Layer):
         return self
 
     # -------------------------------------------------------------------- running
-    def __call__(self, inputs: Any, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
         """Run the model on data (as ``predict_on_batch``, with gradients recorded where they
         are enabled), or record it in a functional graph when given symbolic tensors. Called on
         data, it applies the process settings ``predict`` applies (:mod:`autoconv.process`), and
         NumPy inputs go to the model's device, as Keras moves them."""
+        inputs, args = first_argument(self, args, kwargs)
         if not is_symbolic(inputs):
             configure_process_for(self)
             inputs = to_tensors(inputs, self.dtype, self.device)

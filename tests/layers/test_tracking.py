@@ -1,0 +1,139 @@
+"""How a user's layer finds its sublayers and takes its call's arguments, against Keras 3:
+layers kept in lists and dicts (appended, set, removed later), the first argument given by
+name, several positional tensors in a functional graph, and the input_shape warning."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+
+
+def blocks_model(lib, fill):
+    """A subclassed model whose sublayers are put in containers after they are made."""
+
+    class Blocks(lib.Model):
+        def __init__(self):
+            super().__init__(name="blocks")
+            self.stack = []
+            self.head = lib.layers.Dense(1, name="head")
+            self.by_name = {}
+            fill(self, lib)
+
+        def call(self, x):
+            for layer in self.stack:
+                x = layer(x)
+            for layer in self.by_name.values():
+                x = layer(x)
+            return self.head(x)
+
+    model = Blocks()
+    model(np.ones((2, 3), np.float32))
+    return model
+
+
+def appended(model, lib):
+    for i in range(2):
+        model.stack.append(lib.layers.Dense(4, name=f"dense_{i}"))
+
+
+def extended_and_inserted(model, lib):
+    model.stack.extend([lib.layers.Dense(4, name="b"), lib.layers.Dense(4, name="c")])
+    model.stack.insert(0, lib.layers.Dense(4, name="a"))
+
+
+def set_in_a_dict(model, lib):
+    model.by_name["x"] = lib.layers.Dense(4, name="x")
+    model.by_name.update({"y": lib.layers.Dense(3, name="y")})
+
+
+def nested(model, lib):
+    model.stack.append([lib.layers.Dense(4, name="inner")])
+    model.stack = [model.stack[0][0], lib.layers.Dense(2, name="outer")]
+
+
+def removed(model, lib):
+    appended(model, lib)
+    model.stack.append(lib.layers.Dense(4, name="gone"))
+    model.stack.pop()
+
+
+@pytest.mark.parametrize("fill", [appended, extended_and_inserted, set_in_a_dict, nested, removed])
+def test_layers_put_in_containers_are_tracked_as_in_keras(fill, keras):
+    ours, theirs = blocks_model(ac, fill), blocks_model(keras, fill)
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
+    assert [w.path for w in ours.weights] == [w.path for w in theirs.weights]
+
+
+def test_appended_layers_train():
+    model = blocks_model(ac, appended)
+    before = [w.copy() for w in model.get_weights()]
+    model.compile("sgd", "mse")
+    model.fit(np.ones((4, 3), np.float32), np.zeros((4, 1), np.float32), verbose=0)
+    assert len(before) == 6
+    assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+
+
+class Holder(ac.layers.Layer):
+    def __init__(self):
+        super().__init__(name="holder")
+        self.parts = []
+        self.parts.append(ac.layers.Dense(2, name="part"))
+
+    def call(self, x):
+        return self.parts[0](x)
+
+
+def test_a_tracked_list_stays_a_list_and_pickles_with_its_layer():
+    holder = Holder()
+    holder(np.ones((1, 3), np.float32))
+    assert isinstance(holder.parts, list) and holder.parts == list(holder.parts)
+    copy = pickle.loads(pickle.dumps(holder))
+    assert [layer.name for layer in copy.layers] == ["part"]
+    copy.parts.append(ac.layers.Dense(1, name="more"))  # the copy's list tracks for the copy
+    assert [layer.name for layer in copy.layers] == ["part", "more"]
+    assert [layer.name for layer in holder.layers] == ["part"]
+
+
+class Endpoint(ac.layers.Layer):
+    """keras.io's endpoint layer pattern: the first argument named, the targets optional."""
+
+    def call(self, logits, targets=None, sample_weight=None):
+        return ac.ops.softmax(logits) if targets is None else logits + targets
+
+
+def test_the_first_argument_may_be_given_by_name():
+    x = np.ones((2, 3), np.float32)
+    layer = Endpoint()
+    np.testing.assert_allclose(layer(logits=x, targets=x).numpy(), 2 * x)
+    np.testing.assert_allclose(layer(logits=x).numpy(), layer(x).numpy())
+    with pytest.raises(TypeError, match=r"missing its first argument \('logits'"):
+        layer(targets=x)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_several_positional_tensors_in_a_graph_give_keras_s_shape(count, keras):
+    def output_shape(lib, layer):
+        logits = lib.layers.Dense(2)(lib.Input((4,)))
+        extras = [lib.Input((2,)) for _ in range(count - 1)]
+        return tuple(layer(logits, *extras).shape)
+
+    class KerasEndpoint(keras.layers.Layer):
+        def call(self, logits, targets=None, sample_weight=None):
+            return keras.ops.softmax(logits)
+
+    assert output_shape(ac, Endpoint()) == output_shape(keras, KerasEndpoint()) == (None, 2)
+
+
+@pytest.mark.parametrize("argument", [{"input_shape": (3,)}, {"input_dim": 3}])
+def test_input_shape_on_a_layer_warns_as_keras(argument):
+    with pytest.warns(UserWarning, match="Do not pass an `input_shape`/`input_dim` argument"):
+        model = ac.Sequential([ac.layers.Dense(2, **argument)])
+    assert model.input_shape == (None, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ac.layers.Dense(2)

@@ -91,6 +91,10 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
         arrays = list(y)
     else:
         arrays = [y]
+    with_loss = [i for i, spec in enumerate(model._loss_specs) if spec is not None]
+    if len(arrays) != len(names) and len(arrays) == len(with_loss):
+        given = iter(arrays)  # Keras's loss "partially defined over y_pred": ([fn, None], y)
+        arrays = [next(given) if i in with_loss else None for i in range(len(names))]
     if len(arrays) != len(names):
         raise ValueError(f"{what}: the model has {len(names)} outputs but y gives {len(arrays)}")
     arrays = [None if a is None else _numeric(a, f"{what}: y") for a in arrays]

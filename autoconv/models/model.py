@@ -74,6 +74,7 @@ class Model(Trainer, Layer):
         self._metric_specs: list[list[Any]] = []
         self._compiled_metrics: list[list[Any]] = []
         self._output_loss_trackers: list[Any] = []
+        self._output_loss_outputs: list[int] = []  # the outputs those trackers follow
         self.compiled = False
         self.steps_per_execution = 1
         self.device = config.get_device()  # where its layers make their weights; to() moves it
@@ -257,9 +258,12 @@ class Model(Trainer, Layer):
         self._losses_per_output: list[Any] = []
         self._compiled_metrics: list[list[Any]] = []
         self._loss_tracker = metrics_module.Mean(name="loss")
-        self._output_loss_trackers = (
-            [metrics_module.Mean(name=f"{n}_loss") for n in names] if len(names) > 1 else []
-        )
+        # Keras's "<output>_loss" means: one per output with a loss, when more than one has
+        with_loss = [i for i, spec in enumerate(self._loss_specs) if spec is not None]
+        self._output_loss_outputs = with_loss if len(with_loss) > 1 else []
+        self._output_loss_trackers = [
+            metrics_module.Mean(name=f"{names[i]}_loss") for i in self._output_loss_outputs
+        ]
         self._compile_arguments = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics}
         self.steps_per_execution = int(steps_per_execution)
         self.compiled = True
@@ -431,9 +435,11 @@ class Model(Trainer, Layer):
         ):  # fmt: skip
             return
         self._loss_tracker.update_state(total.data, sample_weight=count)
-        for tracker, value in zip(self._output_loss_trackers, per_output, strict=False):
-            if value is not None:  # (several outputs only)
-                tracker.update_state(value.data, sample_weight=count)
+        for index, tracker in zip(
+            self._output_loss_outputs, self._output_loss_trackers, strict=True
+        ):
+            if per_output[index] is not None:
+                tracker.update_state(per_output[index].data, sample_weight=count)
         for made, out, is_logits, target in zip(
             self._compiled_metrics, outputs, logits, targets, strict=True
         ):

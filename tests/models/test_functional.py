@@ -369,3 +369,40 @@ def test_input_and_output_give_a_feature_extractor_from_inner_layers():
     assert features[1].shape == (2, 3, 3, 2)
     two = ac.Model({"a": inputs}, {"out": second})
     assert two.input == {"a": inputs} and two.output == {"out": second}
+
+
+@pytest.mark.parametrize(
+    "losses, targets",
+    [
+        (["sparse_categorical_crossentropy", None], "one"),  # keras.io's miniature GPT
+        (["sparse_categorical_crossentropy", None], "list"),  # [y, None]
+        ([None, "mse", "sparse_categorical_crossentropy"], "two"),
+    ],
+)
+def test_losses_on_some_outputs_take_their_targets_and_log_as_keras(losses, targets, keras):
+    """Keras gives a y per output with a loss (a lone y to the one loss) and logs
+    "<output>_loss" only when more than one output has a loss."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 3)).astype(np.float32)
+    labels, values = rng.integers(0, 2, 8), rng.standard_normal((8, 4)).astype(np.float32)
+    given = {"one": labels, "list": [labels, None], "two": [values, labels]}[targets]
+
+    def run(lib):
+        inputs = lib.Input((3,), name="x")
+        hidden = lib.layers.Dense(4, name="hidden")(inputs)
+        outputs = [lib.layers.Dense(2, name="logits")(hidden), hidden]
+        if len(losses) == 3:
+            outputs = [hidden, hidden * 1.0, lib.layers.Dense(2, name="logits")(hidden)]
+        model = lib.Model(inputs, outputs)
+        model.set_weights(
+            [np.full(w.shape, 0.1 * (i + 1), np.float32) for i, w in enumerate(model.weights)]
+        )
+        model.compile(lib.optimizers.SGD(0.1), losses)
+        history = model.fit(x, given, batch_size=4, epochs=2, shuffle=False, verbose=0)
+        return history.history, model.evaluate(x, given, verbose=0, return_dict=True)
+
+    (ours, ours_eval), (theirs, theirs_eval) = run(ac), run(keras)
+    assert list(ours) == list(theirs) and list(ours_eval) == list(theirs_eval)
+    for key in theirs:
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, err_msg=key)
+    np.testing.assert_allclose(list(ours_eval.values()), list(theirs_eval.values()), rtol=1e-5)

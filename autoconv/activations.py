@@ -2,7 +2,9 @@
 ``get``/``serialize``/``deserialize`` to find one by name (``keras/src/activations/``).
 
 Each function takes a Tensor (or an array or list, made a float32 Tensor) and returns a Tensor;
-the ops behind them are in :mod:`autoconv.ops` (their gradients run on both devices).
+the ops behind them are in :mod:`autoconv.ops` (their gradients run on both devices). Given a
+functional graph's symbolic tensor, each records its ``keras.ops`` function in the graph, as
+Keras does.
 
 >>> from autoconv import activations
 >>> activations.get("relu")([-1.0, 2.0]).data
@@ -13,12 +15,16 @@ array([0., 2.], dtype=float32)
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
+from autoconv import ops as keras_ops
 from autoconv.ops import engine as ops
 from autoconv.ops import nn
 from autoconv.ops.base import as_tensor
+from autoconv.ops.convert import is_symbolic
 from autoconv.tensor import Tensor
 
 __all__ = [
@@ -30,6 +36,52 @@ __all__ = [
 ]  # fmt: skip
 
 
+def _in_graphs(
+    graph_function: Callable[..., Any],
+) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
+    """Decorator: the activation called on a functional graph's symbolic tensor calls
+    ``graph_function`` (``keras.ops`` functions, recorded in the graph) with its arguments,
+    the activation's defaults included (``keras.ops.gelu``'s differs)."""
+
+    def wrap(activation: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        signature = inspect.signature(activation)
+
+        @functools.wraps(activation)
+        def call(x: Any, *args: Any, **kwargs: Any) -> Any:
+            if not isinstance(x, Tensor) and is_symbolic(x):  # a Tensor: no test more
+                bound = signature.bind(x, *args, **kwargs)
+                bound.apply_defaults()
+                return graph_function(*bound.args, **bound.kwargs)
+            return activation(x, *args, **kwargs)
+
+        return call
+
+    return wrap
+
+
+def _relu_in_graph(
+    x: Any, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0
+) -> Any:
+    """:func:`relu` in ``keras.ops`` steps (Keras's ``ReLU.static_call``): one ``relu`` with
+    the defaults."""
+    if threshold:
+        out = keras_ops.where(keras_ops.greater(x, threshold), x, 0.0)
+    else:
+        out = keras_ops.relu(x)
+    if max_value is not None:
+        out = keras_ops.clip(out, 0.0, max_value)
+    if negative_slope:
+        below = keras_ops.relu(keras_ops.subtract(threshold, x))
+        out = keras_ops.subtract(out, keras_ops.multiply(negative_slope, below))
+    return out
+
+
+def _mish_in_graph(x: Any) -> Any:
+    """:func:`mish` in ``keras.ops`` steps (keras.ops has no mish)."""
+    return keras_ops.multiply(x, keras_ops.tanh(keras_ops.softplus(x)))
+
+
+@_in_graphs(_relu_in_graph)
 def relu(
     x: Any, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0
 ) -> Tensor:
@@ -42,41 +94,49 @@ def relu(
     return ops.relu(x, negative_slope, max_value, threshold)
 
 
+@_in_graphs(keras_ops.leaky_relu)
 def leaky_relu(x: Any, negative_slope: float = 0.2) -> Tensor:
     """max(x, negative_slope * x)."""
     return ops.leaky_relu(x, negative_slope)
 
 
+@_in_graphs(keras_ops.relu6)
 def relu6(x: Any) -> Tensor:
     """min(max(x, 0), 6)."""
     return ops.relu6(x)
 
 
+@_in_graphs(keras_ops.softmax)
 def softmax(x: Any, axis: int | tuple[int, ...] = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along ``axis`` (a tuple: over those axes together)."""
     return ops.softmax(x, axis)
 
 
+@_in_graphs(keras_ops.elu)
 def elu(x: Any, alpha: float = 1.0) -> Tensor:
     """x for x >= 0, alpha * (exp(x) - 1) below."""
     return ops.elu(x, alpha)
 
 
+@_in_graphs(keras_ops.selu)
 def selu(x: Any) -> Tensor:
     """scale * elu(x, alpha), alpha = 1.67326324..., scale = 1.05070098..."""
     return ops.selu(x)
 
 
+@_in_graphs(keras_ops.softplus)
 def softplus(x: Any) -> Tensor:
     """log(exp(x) + 1), without overflow."""
     return ops.softplus(x)
 
 
+@_in_graphs(keras_ops.softsign)
 def softsign(x: Any) -> Tensor:
     """x / (abs(x) + 1)."""
     return ops.softsign(x)
 
 
+@_in_graphs(keras_ops.silu)
 def silu(x: Any) -> Tensor:
     """x * sigmoid(x) (also ``swish``)."""
     return ops.silu(x)
@@ -85,31 +145,37 @@ def silu(x: Any) -> Tensor:
 swish = silu
 
 
+@_in_graphs(keras_ops.gelu)
 def gelu(x: Any, approximate: bool = False) -> Tensor:
     """0.5 * x * (1 + erf(x / sqrt(2))); the tanh approximation if ``approximate``."""
     return ops.gelu(x, approximate)
 
 
+@_in_graphs(keras_ops.tanh)
 def tanh(x: Any) -> Tensor:
     """Hyperbolic tangent."""
     return ops.tanh(x)
 
 
+@_in_graphs(keras_ops.sigmoid)
 def sigmoid(x: Any) -> Tensor:
     """1 / (1 + exp(-x)), without overflow."""
     return ops.sigmoid(x)
 
 
+@_in_graphs(keras_ops.exp)
 def exponential(x: Any) -> Tensor:
     """exp(x)."""
     return ops.exp(x)
 
 
+@_in_graphs(keras_ops.hard_sigmoid)
 def hard_sigmoid(x: Any) -> Tensor:
     """0 for x <= -3, 1 for x >= 3, x / 6 + 0.5 between."""
     return ops.hard_sigmoid(x)
 
 
+@_in_graphs(keras_ops.hard_silu)
 def hard_silu(x: Any) -> Tensor:
     """x * hard_sigmoid(x) (also ``hard_swish``)."""
     return ops.hard_silu(x)
@@ -119,15 +185,17 @@ hard_swish = hard_silu
 
 
 def linear(x: Any) -> Tensor:
-    """The identity (a Tensor is returned as it is)."""
-    return as_tensor(x)
+    """The identity (a Tensor, or a graph's symbolic tensor, is returned as it is)."""
+    return x if is_symbolic(x) else as_tensor(x)
 
 
+@_in_graphs(_mish_in_graph)
 def mish(x: Any) -> Tensor:
     """x * tanh(softplus(x))."""
     return ops.mish(x)
 
 
+@_in_graphs(keras_ops.log_softmax)
 def log_softmax(x: Any, axis: int | tuple[int, ...] = -1) -> Tensor:
     """x - log(sum(exp(x))) along ``axis``."""
     return ops.log_softmax(x, axis)

@@ -288,3 +288,62 @@ def test_a_dense_layer_with_a_new_activation_travels_to_keras_and_back(tmp_path,
     back = ac.saving.load_model(tmp_path / "theirs.keras")
     assert back.layers[-1].activation is getattr(activations, name)
     np.testing.assert_allclose(back.predict(x, verbose=0), expected, rtol=2e-5, atol=2e-6)
+
+
+# Each public activation called on a functional graph's symbolic tensor (keras.io's
+# memory_efficient_embeddings: keras.activations.sigmoid(logits) * 5), with relu's arguments too.
+IN_GRAPHS = [(name, ARGUMENTS.get(name, {})) for name in sorted(KERAS_NAMES)] + [
+    ("relu", {"negative_slope": 0.1, "max_value": 1.5, "threshold": 0.3}),
+    ("relu", {"max_value": 6.0}),
+    ("relu", {"negative_slope": 0.5}),
+]
+# Keras 3.15 cannot apply these to a KerasTensor (they convert it to NumPy): their values are
+# compared with Keras's on the Dense layer's output, their graph's ops are autoconv's keras.ops
+KERAS_CANNOT = {
+    "hard_silu": ["hard_silu (HardSilu)"],
+    "hard_swish": ["hard_silu (HardSilu)"],
+    "mish": ["softplus (Softplus)", "tanh (Tanh)", "multiply (Multiply)"],
+    "sparsemax": ["sparsemax (Sparsemax)"],
+}
+
+
+def summary_rows(model):
+    """The summary's "name (type)" cells, layers and ops in order."""
+    lines = []
+    model.summary(line_length=120, print_fn=lambda text, **_: lines.extend(text.splitlines()))
+    return [line.split("│")[1].strip() for line in lines if line.startswith("│")]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), IN_GRAPHS, ids=[f"{n}{k}" for n, k in IN_GRAPHS])
+def test_each_activation_on_a_graphs_tensor_is_an_op_of_the_model_as_in_keras(
+    keras, name, kwargs, rng
+):
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    weights = [rng.standard_normal((3, 4)).astype(np.float32), np.linspace(-1, 1, 4, dtype="f")]
+
+    def model_of(lib):
+        lib.backend.clear_session()
+        inputs = lib.Input((3,))
+        dense = lib.layers.Dense(4)
+        model = lib.Model(inputs, getattr(lib.activations, name)(dense(inputs), **kwargs))
+        dense.set_weights(weights)
+        return model
+
+    ours = model_of(ac)
+    got = ours.predict(x, verbose=0)
+    rows = summary_rows(ours)
+    assert rows[:2] == ["input_layer (InputLayer)", "dense (Dense)"]
+    if name in KERAS_CANNOT:
+        logits = keras.ops.convert_to_tensor(x @ weights[0] + weights[1])
+        expected = keras.ops.convert_to_numpy(getattr(keras.activations, name)(logits))
+        if name == "sparsemax":  # Keras 3.15's is wrong where it keeps several entries
+            expected = activations.sparsemax(x @ weights[0] + weights[1]).numpy()
+        assert rows[2:] == KERAS_CANNOT[name]
+    else:
+        theirs = model_of(keras)
+        expected = theirs.predict(x, verbose=0)
+        if not kwargs or name != "relu":  # Keras's relu is one op, its own ReLU (see below)
+            keras_rows = [r.replace("re_lu (ReLU)", "relu (Relu)") for r in summary_rows(theirs)]
+            assert rows == keras_rows
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

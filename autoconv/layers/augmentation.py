@@ -405,6 +405,14 @@ def value_range_pair(value_range: Any) -> tuple[float, float]:
     return float(value_range[0]), float(value_range[1])
 
 
+def checked_range(value_range: Any, sort: bool = True) -> Any:
+    """``value_range`` as Keras keeps it: sorted into a list (``_set_value_range``), or as
+    given (``sort=False``: RandomContrast, RandomInvert, RandomHue, RandomColorJitter); two
+    numbers either way."""
+    value_range_pair(value_range)
+    return sorted(value_range) if sort else value_range
+
+
 class RandomContrast(RandomImageLayer):
     """Scales each image's deviations from its per-channel mean by a factor drawn uniformly
     from [1 - lower, 1 + upper], then clips to ``value_range``: (x - mean) * factor + mean.
@@ -421,7 +429,7 @@ class RandomContrast(RandomImageLayer):
     ) -> None:
         super().__init__(seed, data_format, **kwargs)
         self.factor = factor_bounds(factor, (0, 1))
-        self.value_range = value_range_pair(value_range)
+        self.value_range = checked_range(value_range, sort=False)
 
     def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
         lower, upper = self.factor
@@ -459,7 +467,7 @@ class RandomBrightness(RandomImageLayer):
     ) -> None:
         super().__init__(seed, data_format, **kwargs)
         self.factor = factor_bounds(factor, (-1, 1))
-        self.value_range = tuple(sorted(value_range_pair(value_range)))
+        self.value_range = checked_range(value_range)
 
     def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
         lower, upper = self.factor

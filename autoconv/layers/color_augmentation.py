@@ -26,10 +26,10 @@ from autoconv.layers.augmentation import (
     RandomBrightness,
     RandomContrast,
     RandomImageLayer,
+    checked_range,
     drawn,
     is_number,
     per_step,
-    value_range_pair,
 )
 from autoconv.layers.layer import Shape
 from autoconv.layers.preprocessing import F32, factor_bounds, image_batch
@@ -44,13 +44,6 @@ EPSILON = F32(1e-7)  # keras.config.epsilon(), RandomSaturation's
 
 
 # ----------------------------------------------------------------------------- helpers
-def checked_range(value_range: Any, sort: bool = True) -> Any:
-    """``value_range`` as Keras keeps it: sorted into a list (``_set_value_range``), or as
-    given (``sort=False``: RandomInvert, RandomHue, RandomColorJitter); two numbers either way."""
-    value_range_pair(value_range)
-    return sorted(value_range) if sort else value_range
-
-
 def _floats(value_range: Sequence[Any]) -> tuple[float, float]:
     return float(value_range[0]), float(value_range[1])
 

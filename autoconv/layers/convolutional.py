@@ -192,11 +192,11 @@ class BaseConv(ActivationMixin, Layer):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config() | {
-            "kernel_size": list(self.kernel_size),
-            "strides": list(self.strides),
-            "padding": list(self.padding) if isinstance(self.padding, tuple) else self.padding,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
             "data_format": "channels_last",
-            "dilation_rate": list(self.dilation_rate),
+            "dilation_rate": self.dilation_rate,
             "activation": serialized(activations, self.activation),
             "use_bias": self.use_bias,
         }
@@ -589,8 +589,10 @@ class Conv2DTranspose(BaseConv):
         return self.on_images(self.output_padding, height=0)
 
     def get_config(self) -> dict[str, Any]:
-        output_padding = None if self.output_padding is None else list(self.output_padding)
-        return super().get_config() | {"filters": self.filters, "output_padding": output_padding}
+        return super().get_config() | {
+            "filters": self.filters,
+            "output_padding": self.output_padding,
+        }
 
 
 # Keras's aliases

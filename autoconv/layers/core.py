@@ -274,12 +274,15 @@ class ReLU(Activation):
 
 class Softmax(Activation):
     """Softmax over ``axis``: the last by default, any axis, or a list of axes (one softmax
-    over all of them together, as Keras's)."""
+    over all of them together, as Keras's; its config keeps a tuple a tuple, as Keras's)."""
 
-    def __init__(self, axis: int | list[int] = -1, **kwargs: Any) -> None:
+    def __init__(self, axis: int | list[int] | tuple[int, ...] = -1, **kwargs: Any) -> None:
         super().__init__("softmax", **kwargs)
         if isinstance(axis, list | tuple):
-            self.axis: int | list[int] = [axis_int(a, "Softmax") for a in axis]
+            axes = [axis_int(a, "Softmax") for a in axis]
+            self.axis: int | list[int] | tuple[int, ...] = (
+                tuple(axes) if isinstance(axis, tuple) else axes
+            )
             self._axes: int | tuple[int, ...] = (
                 self.axis[0] if len(self.axis) == 1 else tuple(self.axis)
             )
@@ -308,7 +311,7 @@ class Softmax(Activation):
         return self.activation(choose(kept, inputs, LARGE_NEGATIVE)) * kept
 
     def build(self, input_shape: Shape) -> None:
-        for axis in self.axis if isinstance(self.axis, list) else [self.axis]:
+        for axis in self.axis if isinstance(self.axis, list | tuple) else [self.axis]:
             check_axis(axis, len(input_shape), f"Softmax {self.name}")
 
     def get_config(self) -> dict[str, Any]:

@@ -72,7 +72,7 @@ class InputLayer(Layer):
     def get_config(self) -> dict[str, Any]:
         """Keras's keys: a dense, required input (autoconv has no other kind)."""
         return {
-            "batch_shape": list(self.batch_shape), "dtype": self.dtype, "sparse": False,
+            "batch_shape": self.batch_shape, "dtype": self.dtype, "sparse": False,
             "ragged": False, "name": self.name, "optional": False,
         }  # fmt: skip
 

@@ -515,7 +515,7 @@ class Layer:
         """``{"input_shape": ...}``, the shape the layer was built for, or None (Keras's)."""
         if not self.built or self._build_shape is None:
             return None
-        return {"input_shape": _as_lists(self._build_shape)}
+        return {"input_shape": _as_tuples(self._build_shape)}
 
     def build_from_config(self, config: dict[str, Any]) -> None:
         """Build the layer for ``config["input_shape"]`` (a :meth:`get_build_config`)."""
@@ -703,13 +703,10 @@ def _host(array: Any) -> np.ndarray:
     return namespace(array_device(array)).to_numpy(array)
 
 
-def _as_lists(shape: Any) -> Any:
-    """A shape (or a list of them) as JSON lists."""
-    return [_as_lists(n) for n in shape] if isinstance(shape, tuple | list) else shape
-
-
 def _as_tuples(shape: Any) -> Any:
-    """A shape from JSON: a list of sizes as a tuple, a list of shapes as a list of tuples."""
+    """A shape as Keras keeps it (and from JSON): a tuple of sizes, or a list of tuples."""
+    if not isinstance(shape, list | tuple):
+        return shape
     if (
         isinstance(shape, list | tuple)
         and shape

@@ -518,7 +518,7 @@ class Normalization(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
-            "axis": list(self.axis),
+            "axis": self.axis,
             "invert": self.invert,
             "mean": np.array(self.input_mean).tolist(),
             "variance": np.array(self.input_variance).tolist(),

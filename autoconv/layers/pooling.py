@@ -57,8 +57,8 @@ class BasePooling(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
-            "pool_size": list(self.pool_size),
-            "strides": list(self.strides),
+            "pool_size": self.pool_size,
+            "strides": self.strides,
             "padding": self.padding,
             "data_format": "channels_last",
         }

@@ -97,11 +97,10 @@ class Dropout(_RandomLayer):
         return tuple(n if s is None else s for s, n in pairs)
 
     def get_config(self) -> dict[str, Any]:
-        noise_shape = None if self.noise_shape is None else list(self.noise_shape)
         return super().get_config() | {
             "rate": self.rate,
             "seed": self.seed,
-            "noise_shape": noise_shape,
+            "noise_shape": self.noise_shape,
         }
 
 
@@ -208,7 +207,20 @@ class AlphaDropout(Dropout):
     is dropped with probability ``rate`` (one draw per element of ``noise_shape``, as
     Dropout's) and set to SELU's negative saturation alpha' = -alpha * scale, then every
     value goes through a * x + b with a = ((1 - rate) * (1 + rate * alpha'**2)) ** -0.5 and
-    b = -a * alpha' * rate (Keras's formulas); in inference, the identity."""
+    b = -a * alpha' * rate (Keras's formulas); in inference, the identity. Its config keeps a
+    list ``noise_shape`` a list, as Keras's (which keeps it as given)."""
+
+    def __init__(
+        self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(rate, noise_shape, seed, **kwargs)
+        self._noise_shape_as_list = isinstance(noise_shape, list)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        if self._noise_shape_as_list:
+            config["noise_shape"] = list(self.noise_shape)
+        return config
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         if not training or self.rate == 0.0:

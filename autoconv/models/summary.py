@@ -35,14 +35,19 @@ def readable_size(size: float) -> str:
     return f"{size:.2f} PB"
 
 
+def _format_shape(shape: Sequence[int | None]) -> str:
+    """Keras's ``format_shape``: ``(None, 3)``, and ``(None)`` (no comma) for one axis."""
+    return f"({', '.join(map(str, shape))})"
+
+
 def _shape_text(layer: Any, nodes: set[int] | None) -> str:
     calls = [n for n in layer._inbound_nodes if nodes is None or id(n) in nodes]
     if calls:
-        shapes = [str(t.shape) for t in calls[-1].outputs]
+        shapes = [_format_shape(t.shape) for t in calls[-1].outputs]
         return shapes[0] if len(shapes) == 1 else f"[{', '.join(shapes)}]"
     if layer.built and layer._build_shape is not None:
         try:
-            return str(tuple(layer.compute_output_shape(layer._build_shape)))
+            return _format_shape(layer.compute_output_shape(layer._build_shape))
         except (NotImplementedError, ValueError):
             return "?"
     return "?"

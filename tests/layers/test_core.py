@@ -221,7 +221,7 @@ def test_numpy_integers_are_accepted_where_ints_are():
     assert layer.filters == 4 and layer.kernel_size == (3, 3)
     layer = layers.Conv2D(2, (np.int64(3), 3), padding=np.int64(1), dilation_rate=np.int8(1))
     assert layer.padding == 1 and type(layer.padding) is int
-    assert layers.MaxPooling2D(np.int64(2), np.int32(1)).get_config()["strides"] == [1, 1]
+    assert layers.MaxPooling2D(np.int64(2), np.int32(1)).get_config()["strides"] == (1, 1)
     assert layers.Dense(np.int16(3)).units == 3 and layers.Dropout(np.float32(0.5)).rate == 0.5
     assert layers.Softmax(axis=np.int64(-1)).axis == -1
     assert layers.Input(shape=(np.int64(2),)).shape == (None, 2)

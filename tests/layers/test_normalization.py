@@ -464,7 +464,7 @@ def test_normalization_gradcheck_config_and_saving(tmp_path, rng):
     assert gradcheck(lambda x: layer(x) * weights, [rng.standard_normal((2, 3))])
     given = layers.Normalization(axis=1, mean=[1.0, 2.0], variance=[4.0, 9.0], invert=True)
     config = given.get_config()
-    assert config["mean"] == [1.0, 2.0] and config["axis"] == [1]
+    assert config["mean"] == [1.0, 2.0] and config["axis"] == (1,)
     clone = layers.deserialize({"class_name": "Normalization", "config": config})
     assert clone.get_config() == config
     x = rng.standard_normal((6, 2)).astype(np.float32)

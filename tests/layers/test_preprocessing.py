@@ -419,7 +419,7 @@ def test_factors_are_read_as_keras_reads_them():
     assert layers.RandomBrightness(0.3).factor == (-0.3, 0.3)
     zoom = layers.RandomZoom(-0.2)
     assert (zoom.height_lower, zoom.height_upper) == (-0.2, 0.2)
-    assert layers.RandomBrightness(0.1, value_range=[255, 0]).value_range == (0.0, 255.0)
+    assert layers.RandomBrightness(0.1, value_range=[255, 0]).value_range == [0, 255]
 
 
 # ------------------------------------------------------------------ resizing and crops

@@ -102,7 +102,7 @@ def test_dropout_noise_shape_must_fit_the_inputs():
 
 def test_dropout_config_keeps_noise_shape_and_seed():
     config = round_trip(layers.Dropout(0.3, noise_shape=(None, 1), seed=4, name="d"))
-    assert config["noise_shape"] == [None, 1] and config["seed"] == 4 and config["rate"] == 0.3
+    assert config["noise_shape"] == (None, 1) and config["seed"] == 4 and config["rate"] == 0.3
     assert layers.Dropout(0.5)(np.ones(3), training=True).shape == (3,)
 
 
@@ -214,7 +214,7 @@ def test_alpha_dropout_noise_shape_seed_gradient_and_config(rng):
     assert kept.any() and not kept.all()
     config = round_trip(layers.AlphaDropout(0.3, noise_shape=(None, 1), seed=2))
     assert {k: config[k] for k in ("rate", "seed", "noise_shape")} == {
-        "rate": 0.3, "seed": 2, "noise_shape": [None, 1]}  # fmt: skip
+        "rate": 0.3, "seed": 2, "noise_shape": (None, 1)}  # fmt: skip
     with pytest.raises(ValueError, match="Expected a float value between 0 and 1"):
         layers.AlphaDropout(1.5)
     with pytest.raises(ValueError, match="rate=1 drops every input"):

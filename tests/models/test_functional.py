@@ -125,6 +125,30 @@ def test_a_frozen_nested_model_as_keras():
     assert len(model.non_trainable_weights) == keras["non_trainable"]
 
 
+def one_axis_shapes(lib):
+    """Inputs of one axis (``shape=()``) and of two, and a layer of several outputs."""
+    scalar = lib.Input(shape=(), name="scalar")
+    one = lib.Input((1,), name="one")
+    sequence = lib.Input((3, 2), name="sequence")
+    reshaped = lib.layers.Reshape((1,), name="r")(scalar)
+    joined = lib.layers.Concatenate(name="joined")([reshaped, one])
+    _, h, c = lib.layers.LSTM(2, return_state=True, name="lstm")(sequence)
+    added = lib.layers.Add(name="added")([joined, h, c])
+    return lib.Model([scalar, one, sequence], lib.layers.Dense(1, name="dense")(added), name="m")
+
+
+def test_a_summarys_shapes_of_one_axis_and_of_several_outputs_as_keras(keras, monkeypatch):
+    """Keras writes a shape of one axis ``(None)``, not Python's ``(None,)``."""
+    monkeypatch.setenv("COLUMNS", "200")  # no cell wraps
+    texts = []
+    for lib in (ac, keras):
+        lines: list[str] = []
+        one_axis_shapes(lib).summary(line_length=160, print_fn=lambda text, **_: lines.append(text))  # noqa: B023
+        texts.append("\n".join(lines).strip())
+    assert texts[0] == texts[1]
+    assert "(None)" in texts[0] and "[(None, 2), (None, 2), (None, 2)]" in texts[0]
+
+
 # ----------------------------------------------------------------------- building
 def test_layers_include_the_inputs_in_graph_order():
     model = two_headed()
@@ -193,7 +217,7 @@ def test_a_named_inputs_tensor_and_config_are_kerass():
     x = ac.Input((3,), name="pixels")
     assert x.name == "pixels" and ac.Input((3,)).name == "keras_tensor"
     assert x.node.layer.get_config() == {
-        "batch_shape": [None, 3], "dtype": "float32", "sparse": False, "ragged": False,
+        "batch_shape": (None, 3), "dtype": "float32", "sparse": False, "ragged": False,
         "name": "pixels", "optional": False,
     }  # fmt: skip
     with pytest.raises(ValueError, match="sparse and ragged inputs are not supported"):
@@ -392,7 +416,8 @@ def test_losses_on_some_outputs_take_their_targets_and_log_as_keras(losses, targ
         hidden = lib.layers.Dense(4, name="hidden")(inputs)
         outputs = [lib.layers.Dense(2, name="logits")(hidden), hidden]
         if len(losses) == 3:
-            outputs = [hidden, hidden * 1.0, lib.layers.Dense(2, name="logits")(hidden)]
+            other = lib.layers.Dense(4, name="other")(hidden)  # named: history keys name it
+            outputs = [hidden, other, lib.layers.Dense(2, name="logits")(hidden)]
         model = lib.Model(inputs, outputs)
         model.set_weights(
             [np.full(w.shape, 0.1 * (i + 1), np.float32) for i, w in enumerate(model.weights)]

@@ -261,6 +261,25 @@ LAYERS: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
                         "mag_exp": 0.5}, (20,)),
 ]  # fmt: skip
 MERGING = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
+# arguments whose tuples and lists a config keeps apart, beyond LAYERS's (a shape of None: the
+# layer unbuilt)
+TYPED: list[tuple[str, dict[str, Any], tuple[int, ...] | None]] = [
+    ("InputLayer", {"shape": ()}, None),
+    ("InputLayer", {"batch_shape": [None, 3]}, None),
+    ("Conv2D", {"filters": 2, "kernel_size": [2, 3], "strides": [1, 2]}, (6, 6, 1)),
+    ("Conv2DTranspose", {"filters": 2, "kernel_size": 2, "strides": 2, "output_padding": [1, 0]},
+     (3, 3, 1)),
+    ("MaxPooling2D", {"pool_size": [2, 2], "strides": [1, 1]}, None),
+    ("Normalization", {"axis": None}, None),
+    ("Normalization", {"axis": [1, 2]}, None),
+    ("Dropout", {"rate": 0.1, "noise_shape": [None, 1]}, None),
+    ("AlphaDropout", {"rate": 0.1, "noise_shape": [None, 1]}, None),
+    ("Softmax", {"axis": (1, 2)}, (3, 3, 2)),
+    ("Softmax", {"axis": [1, 2]}, (3, 3, 2)),
+    ("RandomBrightness", {"factor": 0.2, "value_range": (1, 0)}, None),
+    ("RandomContrast", {"factor": 0.2, "value_range": [0, 1]}, None),
+    ("MultiHeadAttention", {"num_heads": 2, "key_dim": 2, "attention_axes": (1,)}, None),
+]  # fmt: skip
 
 
 def _ids(cases: list[tuple]) -> list[str]:
@@ -278,6 +297,8 @@ def _rounded(value: Any) -> Any:
         return {key: _rounded(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_rounded(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_rounded(item) for item in value)
     if isinstance(value, float):
         return float(np.float32(value))
     return value
@@ -307,14 +328,33 @@ def _keras_model(name: str, kwargs: dict, shape: tuple) -> Any:
     return keras.Sequential([keras.Input(shape=shape), getattr(keras.layers, name)(**kwargs)])
 
 
+def _configs(name: str, kwargs: dict, shape: tuple | None) -> tuple[dict, dict]:
+    """autoconv's and Keras's config of the layer (built in a model for ``shape``, or not
+    built), less their names (and RandomCrop's seed, which each drew for itself)."""
+    if shape is None:
+        ours = getattr(ac.layers, name)(**kwargs).get_config()
+        theirs = getattr(keras.layers, name)(**kwargs).get_config()
+    else:
+        ours = _autoconv_model(name, kwargs, shape).layers[-1].get_config()
+        theirs = _keras_model(name, kwargs, shape).layers[-1].get_config()
+    ours.pop("name"), theirs.pop("name")
+    if name == "RandomCrop":
+        assert isinstance(ours.pop("seed"), int) and isinstance(theirs.pop("seed"), int)
+    return ours, theirs
+
+
 @pytest.mark.parametrize(("name", "kwargs", "shape"), LAYERS, ids=_ids(LAYERS))
 def test_a_layers_config_is_the_one_keras_writes(name, kwargs, shape):
-    ours = _autoconv_model(name, kwargs, shape).layers[-1].get_config()
-    theirs = _keras_model(name, kwargs, shape).layers[-1].get_config()
-    ours.pop("name"), theirs.pop("name")
-    if name == "RandomCrop":  # a seed each drew for itself
-        assert isinstance(ours.pop("seed"), int) and isinstance(theirs.pop("seed"), int)
+    ours, theirs = _configs(name, kwargs, shape)
     assert _rounded(_plain(ours)) == _rounded(_plain(theirs))
+
+
+@pytest.mark.parametrize(("name", "kwargs", "shape"), LAYERS + TYPED, ids=_ids(LAYERS + TYPED))
+def test_a_layers_config_has_kerass_tuples_and_lists(name, kwargs, shape):
+    """A tuple where Keras's config has a tuple (``kernel_size == (5, 5)``), a list where it
+    has a list (Keras's TrackedList is a list): a tuple never equals a list."""
+    ours, theirs = _configs(name, kwargs, shape)
+    assert _rounded(ours) == _rounded(theirs)
 
 
 @pytest.mark.parametrize(("name", "kwargs", "shape"), LAYERS, ids=_ids(LAYERS))

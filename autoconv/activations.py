@@ -109,6 +109,8 @@ def relu6(x: Any) -> Tensor:
 @_in_graphs(keras_ops.softmax)
 def softmax(x: Any, axis: int | tuple[int, ...] = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along ``axis`` (a tuple: over those axes together)."""
+    x = as_tensor(x)
+    nn.warn_if_softmax_of_one(x.shape, axis)
     return ops.softmax(x, axis)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -347,3 +348,14 @@ def test_each_activation_on_a_graphs_tensor_is_an_op_of_the_model_as_in_keras(
             assert rows == keras_rows
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("softmax", [activations.softmax, ac.ops.softmax], ids=["activation", "op"])
+def test_a_softmax_over_an_axis_of_size_one_warns_as_keras(softmax):
+    with pytest.warns(UserWarning, match="This axis has size 1.*Did you mean to use a sigmoid"):
+        out = softmax(np.array([[0.3], [2.0]], np.float32))
+    np.testing.assert_array_equal(out.numpy(), [[1.0], [1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        softmax(np.ones((2, 3), np.float32))
+        softmax(np.ones((2, 1), np.float32), axis=0)

@@ -194,7 +194,20 @@ def softmax(x: Any, axis: int | tuple[int, ...] | None = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along ``axis`` (a tuple: one softmax over those axes; None: over
     all)."""
     x = tensor(x)
+    warn_if_softmax_of_one(x.shape, axis)
     return engine.softmax(x, tuple(range(x.ndim)) if axis is None else axis)
+
+
+def warn_if_softmax_of_one(shape: tuple[int, ...], axis: Any) -> None:
+    """Keras's warning for a softmax along an axis of size 1 (always 1: a binary classifier's
+    ``Dense(1, activation="softmax")``, which wants a sigmoid)."""
+    if isinstance(axis, int) and -len(shape) <= axis < len(shape) and shape[axis] == 1:
+        warnings.warn(
+            f"You are using a softmax over axis {axis} of a tensor of shape {shape}. This axis "
+            "has size 1. The softmax operation will always return the value 1, which is likely "
+            "not what you intended. Did you mean to use a sigmoid instead?",
+            stacklevel=3,
+        )
 
 
 def log_softmax(x: Any, axis: int | tuple[int, ...] | None = -1) -> Tensor:

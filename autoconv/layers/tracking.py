@@ -39,21 +39,33 @@ def _untracked(value: Any, untrack: Track) -> None:
         untrack(value)
 
 
-class TrackedList(list):
+class _Tracking:
+    """What a tracked container does with a value that comes in or leaves."""
+
+    _track: Track | None
+    _untrack: Track | None
+
+    def _tracked(self, value: Any) -> Any:
+        track = getattr(self, "_track", None)  # (unset while a pickle refills the container)
+        return value if track is None else tracked(value, track, self._untrack)
+
+    def _left(self, value: Any) -> None:
+        if getattr(self, "_untrack", None) is not None:
+            _untracked(value, self._untrack)
+
+    def __delitem__(self, key: Any) -> None:
+        value = self[key]  # type: ignore[index]
+        super().__delitem__(key)  # type: ignore[misc]
+        self._left(value)
+
+
+class TrackedList(_Tracking, list):
     """A layer's list attribute: appending, inserting or extending tracks what is added;
     ``remove``, ``pop``, ``clear`` and ``del`` untrack what leaves (Keras's ``TrackedList``)."""
 
     def __init__(self, values: Any = (), track: Track | None = None, untrack: Track | None = None):
         self._track, self._untrack = track, untrack
         super().__init__(self._tracked(v) for v in values)
-
-    def _tracked(self, value: Any) -> Any:
-        track = getattr(self, "_track", None)  # (unset while a pickle refills the list)
-        return value if track is None else tracked(value, track, self._untrack)
-
-    def _left(self, value: Any) -> None:
-        if getattr(self, "_untrack", None) is not None:
-            _untracked(value, self._untrack)
 
     def append(self, value: Any) -> None:
         super().append(self._tracked(value))
@@ -78,27 +90,14 @@ class TrackedList(list):
             self._left(value)
         super().clear()
 
-    def __delitem__(self, index: Any) -> None:
-        value = self[index]
-        super().__delitem__(index)
-        self._left(value)
 
-
-class TrackedDict(dict):
+class TrackedDict(_Tracking, dict):
     """A layer's dict attribute: setting or updating tracks the values; ``pop``, ``popitem``,
     ``clear`` and ``del`` untrack what leaves (Keras's ``TrackedDict``)."""
 
     def __init__(self, values: Any = (), track: Track | None = None, untrack: Track | None = None):
         self._track, self._untrack = track, untrack
         super().__init__({k: self._tracked(v) for k, v in dict(values).items()})
-
-    def _tracked(self, value: Any) -> Any:
-        track = getattr(self, "_track", None)
-        return value if track is None else tracked(value, track, self._untrack)
-
-    def _left(self, value: Any) -> None:
-        if getattr(self, "_untrack", None) is not None:
-            _untracked(value, self._untrack)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         super().__setitem__(key, self._tracked(value))
@@ -127,8 +126,3 @@ class TrackedDict(dict):
         for value in self.values():
             self._left(value)
         super().clear()
-
-    def __delitem__(self, key: Any) -> None:
-        value = self[key]
-        super().__delitem__(key)
-        self._left(value)

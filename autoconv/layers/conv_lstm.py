@@ -23,6 +23,7 @@ from autoconv.layers.rnn_cells import (
 )
 from autoconv.ops import engine as ops
 from autoconv.ops import volumetric
+from autoconv.ops.recurrent import lstm_step
 from autoconv.tensor import Tensor
 from autoconv.windows import window, window_1d
 
@@ -137,6 +138,16 @@ class ConvLSTMCell(RecurrentCell):
         h_prev, c_prev = states[0], states[1]
         xs = self._masked(inputs, self.get_dropout_mask(inputs), training)
         hs = self._masked(h_prev, self.get_recurrent_dropout_mask(h_prev), training)
+        if len(xs) == len(hs) == 1 and self._default_activations:
+            # one convolution of each, then the LSTM's fused step over every position's gates
+            recurrent = self._convolve(hs[0], self.recurrent_kernel, recurrent=True)
+            z = self._convolve(xs[0], self.kernel) + recurrent
+            if self.bias is not None:
+                z = z + self.bias
+            gates = ops.reshape(z, (-1, 4 * self.filters))
+            h, c = lstm_step(gates, ops.reshape(c_prev, (-1, self.filters)))
+            h, c = ops.reshape(h, c_prev.shape), ops.reshape(c, c_prev.shape)
+            return h, [h, c]
         x_parts = self.projections(xs, self.kernel, 4, self._convolve)
         recurrent = self.projections(
             hs, self.recurrent_kernel, 4, lambda x, w: self._convolve(x, w, recurrent=True)

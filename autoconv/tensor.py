@@ -258,6 +258,7 @@ class Tensor:
 
     # --------------------------------------------------- operators and op methods
     # Bound here so that `x + 1`, `x.relu()` and `autoconv.relu(x)` are one implementation.
+    # (==, <, %, //, abs() and bool() are keras.ops's: autoconv/ops/operators.py binds them.)
     def __add__(self, other: Any) -> Tensor:
         return _ops().add(self, other)
 

@@ -12,7 +12,7 @@ The engine's own ops (``conv2d``, ``batch_norm``, ``max_pool2d``, ...: what laye
 :mod:`autoconv.ops.engine`) stay reachable here under the names Keras does not use.
 """
 
-from autoconv.ops import core, engine, image, linalg, math, nn, numpy
+from autoconv.ops import core, engine, image, linalg, math, nn, numpy, operators
 from autoconv.ops.convert import recording
 from autoconv.ops.core import *
 from autoconv.ops.engine import (  # the engine's ops whose names Keras does not use

@@ -39,7 +39,7 @@ def weights_for(layer, rng) -> list[np.ndarray]:
 def owners(layer) -> list[tuple[object, str]]:
     """(layer or sublayer, attribute) of each weight, in the order of ``layer.weights``."""
     return [(owner, w.name) for owner in [layer, *layer.layers] for w in owner.weights
-            if w in owner._trainable_variables]  # fmt: skip
+            if any(w is v for v in owner._trainable_variables)]  # fmt: skip
 
 
 def _inputs(shapes, rng) -> list[np.ndarray]:

@@ -206,7 +206,7 @@ class Model(Trainer, Layer):
     def _outputs(self, inputs: list[Tensor], training: bool) -> tuple[list[Tensor], list[bool]]:
         """The model's outputs for ``inputs`` (one Tensor per model input), and for each output
         whether it holds logits left for the loss (see :mod:`autoconv.models.graph`)."""
-        out = self(self._as_given(inputs, outputs=False), training=training)
+        out = self._predictions(self._as_given(inputs, outputs=False), training)
         outputs = list(out) if isinstance(out, list | tuple) else [out]
         return outputs, [False] * len(outputs)
 

@@ -58,6 +58,10 @@ class Trainer:
         logged and reset at each epoch's start, as in Keras."""
         outputs = list(y_pred) if isinstance(y_pred, list | tuple) else [y_pred]
         targets = list(y) if isinstance(y, list | tuple) else [y] * len(outputs)
+        if self.compiled and not self.compiled_ready:  # called before any data: made here
+            self._resolve_compile(
+                [_batch_shape(t) for t in targets], [_batch_shape(o) for o in outputs]
+            )
         total: Tensor | None = None
         for out, target, loss_fn, weight in zip(
             outputs, targets, self._losses_per_output, self._loss_weights, strict=False
@@ -148,6 +152,14 @@ class Trainer:
         return x, y, weight
 
     # ------------------------------------------------------------------ the steps
+    def _predictions(self, x: Any, training: bool) -> Any:
+        """``self(x, training=training)``, as Keras's trainers call a model: without ``training``
+        when the model's ``call`` has no such parameter, so that its layers then run in their
+        default mode (Dropout and BatchNormalization in inference mode, even in ``fit``)."""
+        if "training" in inspect.signature(type(self).call).parameters:
+            return self(x, training=training)
+        return self(x)
+
     def zero_grad(self) -> None:
         """Clear the trainable weights' gradients (before a ``train_step``'s backward pass)."""
         for weight in self.trainable_weights:
@@ -158,7 +170,7 @@ class Trainer:
         as its PyTorch backend writes it): the outputs, :meth:`compute_loss`, its gradients,
         the optimizer's update, :meth:`compute_metrics`. Returns the metrics' results."""
         x, y, sample_weight = _unpacked(data)
-        y_pred = self(x, training=True)
+        y_pred = self._predictions(x, training=True)
         self.zero_grad()
         loss = self._compute_loss(x, y, y_pred, sample_weight, True)
         self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
@@ -172,7 +184,7 @@ class Trainer:
         """One evaluation step on ``data`` (Keras's): the outputs, the loss, the metrics."""
         x, y, sample_weight = _unpacked(data)
         with no_grad():
-            y_pred = self(x, training=False)
+            y_pred = self._predictions(x, training=False)
             loss = self._compute_loss(x, y, y_pred, sample_weight, False)
         self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
@@ -181,7 +193,7 @@ class Trainer:
         """The outputs for the inputs of ``data`` (Keras's)."""
         x, _, _ = _unpacked(data)
         with no_grad():
-            return self(x, training=False)
+            return self._predictions(x, training=False)
 
     def _run_own_step(self, step: str, inputs: list[Any], targets: list[Any], weights: Any) -> Any:
         """A batch of device arrays through an overriding step, as Keras calls it: ``data`` is
@@ -236,3 +248,11 @@ def _batch_size(x: Any) -> int:
     elif isinstance(x, list | tuple):
         x = x[0]
     return int(x.shape[0])
+
+
+def _batch_shape(value: Any) -> tuple | None:
+    """A batch's shape with its batch axis unknown, ``(None, ...)``, as the compiled losses
+    and metrics are made for; None for None."""
+    if value is None:
+        return None
+    return (None, *(value.shape if hasattr(value, "shape") else np.shape(value))[1:])

@@ -193,3 +193,20 @@ def test_layers_a_compute_loss_builds_are_trained_from_the_first_step():
     history = model.fit(x, epochs=2, batch_size=8, verbose=0).history
     assert not np.array_equal(model.decoder.get_weights()[0], first)
     assert history["loss"][1] < history["loss"][0]
+
+
+@pytest.mark.parametrize(
+    ("loss", "y"),
+    [("sparse_categorical_crossentropy", [0, 2, 1, 2]), ("mse", [[0.1, 0.2, 0.7]] * 4)],
+)
+def test_compute_loss_right_after_compile_is_keras_s(keras, loss, y):
+    """Called before any fit (a loop of one's own), compute_loss makes the compiled loss for
+    the given y and y_pred, as Keras's builds on its first call."""
+    x, y = np.linspace(-1, 1, 8, dtype="float32").reshape(4, 2), np.asarray(y)
+    values = []
+    for lib in (ac, keras):
+        model = lib.Sequential([lib.Input((2,)), lib.layers.Dense(3, activation="softmax")])
+        model.set_weights([np.full((2, 3), 0.3) * [1, -1, 2], np.array([0.1, 0.0, -0.1])])
+        model.compile("sgd", loss, metrics=["accuracy"])
+        values.append(lib.ops.convert_to_numpy(model.compute_loss(x, y, model(x))))
+    np.testing.assert_allclose(values[0], values[1], rtol=1e-6)

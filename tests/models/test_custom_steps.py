@@ -150,3 +150,65 @@ def test_custom_steps_train_alike_on_the_gpu():
     rng = np.random.default_rng(2)
     x, y = rng.random((8, 3)).astype("float32"), rng.random((8, 1)).astype("float32")
     fit_on_both_devices(_device_model, x, y, optimizer=None, loss="mse")
+
+
+def _normalized_model(lib: Any, takes_training: bool) -> Any:
+    """A subclassed model with BatchNormalization and Dropout whose ``call`` takes ``training``
+    or not."""
+
+    class Normalized(lib.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = lib.layers.Dense(4)
+            self.norm = lib.layers.BatchNormalization()
+            self.drop = lib.layers.Dropout(0.5)
+            self.out = lib.layers.Dense(1)
+
+        def forward(self, x: Any) -> Any:
+            return self.out(self.drop(self.norm(self.dense(x))))
+
+    if takes_training:
+        Normalized.call = lambda self, x, training=None: self.forward(x)
+    else:
+        Normalized.call = lambda self, x: self.forward(x)
+    model = Normalized()
+    model(np.zeros((1, 3), np.float32))
+    model.set_weights([np.cos(np.arange(w.size) * 0.7 + i).reshape(w.shape) * 0.5 + (i == 3)
+                       for i, w in enumerate(model.get_weights())])  # fmt: skip
+    return model
+
+
+@pytest.mark.parametrize("steps", ["fused", "keras_s"])
+def test_a_call_without_training_trains_its_layers_in_inference_mode(keras, steps):
+    """Keras's trainers call ``self(x, training=True)`` only when ``call`` takes ``training``;
+    otherwise ``self(x)``, and BatchNormalization and Dropout run in inference mode even in
+    fit: the same losses as Keras, moving statistics unchanged, and evaluate's loss equal to
+    fit's first-batch loss."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 1)).astype("float32")
+    runs = []
+    for lib in (ac, keras):
+        model = _normalized_model(lib, takes_training=False)
+        if steps == "keras_s" and lib is ac:  # Keras's own train_step, called per batch
+            type(model).train_step = lambda self, data: ac.Model.train_step(self, data)
+        model.compile(optimizer=lib.optimizers.SGD(0.1), loss="mse")
+        before = model.evaluate(x, y, batch_size=8, verbose=0)
+        set_moving = [np.asarray(w).copy() for w in model.norm.non_trainable_weights]
+        history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        moving = [np.asarray(w) for w in model.norm.non_trainable_weights]
+        for now, was in zip(moving, set_moving, strict=True):
+            np.testing.assert_array_equal(now, was)  # the moving statistics never updated
+        runs.append((before, history.history["loss"]))
+    (before, losses), (their_before, their_losses) = runs
+    np.testing.assert_allclose(losses, their_losses, rtol=1e-5)
+    np.testing.assert_allclose(losses[0], before, rtol=1e-6)
+    np.testing.assert_allclose(before, their_before, rtol=1e-6)
+
+
+def test_a_call_with_training_trains_its_layers_in_training_mode():
+    model = _normalized_model(ac, takes_training=True)
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(4).normal(size=(8, 3)).astype("float32")
+    moving_mean = np.asarray(model.norm.moving_mean).copy()
+    model.fit(x, np.zeros((8, 1), np.float32), batch_size=8, epochs=1, verbose=0)
+    assert not np.array_equal(np.asarray(model.norm.moving_mean), moving_mean)

@@ -114,7 +114,7 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
         elif loss.sparse:  # checked here: the one-hot kernels index with these labels
             column = array.ndim > 1 and array.shape[-1] == 1  # (N, 1): Keras's labels too
             labels = array.reshape(array.shape[:-1]) if column else array
-            checked.append(checked_labels(labels, shape[-1]).astype(np.int32))
+            checked.append(checked_labels(labels, shape[-1]).astype(np.int32).reshape(array.shape))
         else:
             if loss.probability_targets:
                 check_probability_targets(array, f"{what}: {loss.name}")

@@ -9,15 +9,69 @@ from typing import Any
 
 import numpy as np
 
+from autoconv import initializers
 from autoconv.backends import array_device, namespace
 from autoconv.losses import apply_mask, squeeze_or_expand_to_same_rank
 from autoconv.metrics.functions import array_of, check_two_dimensional, function, on_device
 from autoconv.naming import to_snake_case
 from autoconv.ops.masks import as_mask, keras_mask
-from autoconv.tensor import no_grad
+from autoconv.tensor import Tensor, no_grad
 
 
 # ------------------------------------------------------------------------ base classes
+class MetricVariable(Tensor):
+    """A metric's state variable (what :meth:`Metric.add_variable` returns): a Tensor whose
+    values are the state array the metric holds (so that ``reset_state``, a move to the GPU and
+    a replayed step see one array), changed in place by ``assign``, ``assign_add`` and
+    ``assign_sub``, as a Keras variable."""
+
+    __slots__ = ("_key", "_metric", "name")
+
+    def __init__(self, metric: Metric, key: str, name: str) -> None:
+        self._metric, self._key, self.name = metric, key, name
+        self.requires_grad, self.grad, self._parents, self._backward, self._op = (
+            False, None, (), None, "",
+        )  # fmt: skip
+
+    @property  # type: ignore[override]
+    def data(self) -> Any:
+        return getattr(self._metric, self._key)
+
+    @property  # type: ignore[override]
+    def device(self) -> str:
+        return array_device(self.data)
+
+    @property
+    def value(self) -> Tensor:
+        return Tensor(self.data)
+
+    def assign(self, value: Any) -> None:
+        """Set the values (of the variable's shape; a Tensor, array or number)."""
+        new = value.data if isinstance(value, Tensor) else np.asarray(value)
+        if array_device(new) != self.device:
+            new = namespace(self.device).asarray(namespace(array_device(new)).to_numpy(new))
+        new = new.astype(self.dtype, copy=False)
+        if tuple(new.shape) != tuple(self.shape):
+            raise ValueError(
+                f"{self.name}: cannot assign a value of shape {tuple(new.shape)} to a variable "
+                f"of shape {tuple(self.shape)}"
+            )
+        setattr(self._metric, self._key, new)  # in place (Metric.__setattr__)
+
+    def assign_add(self, value: Any) -> None:
+        with no_grad():
+            self.assign(self + self._here(value))
+
+    def assign_sub(self, value: Any) -> None:
+        with no_grad():
+            self.assign(self - self._here(value))
+
+    def _here(self, value: Any) -> Any:
+        """``value`` on the variable's device (a count made on the host from integer labels
+        adds to a variable on the GPU)."""
+        return value.to(self.device) if isinstance(value, Tensor) else value
+
+
 class Metric:
     """Base class: state variables (device arrays, made by ``add_variable``), updated by
     ``update_state``, read by ``result``. Calling a metric updates it and returns the result.
@@ -47,10 +101,33 @@ class Metric:
             return
         object.__setattr__(self, name, value)
 
-    def add_variable(self, shape: tuple[int, ...], name: str) -> None:
+    def _add_state(self, shape: tuple[int, ...], name: str) -> None:
         """A state array of zeros, kept as ``self.<name>``."""
         self._shapes[name] = tuple(shape)
         setattr(self, name, namespace(self.device).zeros(tuple(shape), self.dtype))
+
+    def add_variable(
+        self,
+        shape: tuple[int, ...],
+        initializer: Any,
+        dtype: Any = None,
+        aggregation: str = "sum",
+        name: str | None = None,
+    ) -> MetricVariable:
+        """Keras's: a state variable of ``shape`` for a metric of your own, made by
+        ``initializer`` (a name such as ``"zeros"``, or an initializer) and returned to keep as
+        an attribute; ``update_state`` changes it with ``assign_add`` (``assign``,
+        ``assign_sub``), ``result`` returns it (or arithmetic on it), ``reset_state`` sets it
+        back to zeros. ``aggregation`` (how replicas combine) is accepted and has no effect:
+        one process holds the whole state."""
+        if dtype is not None:
+            dtype = np.dtype(dtype)
+        variable_name = name or "variable"
+        key = f"_variable_{len(self._shapes)}_{variable_name}"
+        self._shapes[key] = tuple(shape)
+        values = np.asarray(initializers.get(initializer)(tuple(shape), dtype or self.dtype))
+        setattr(self, key, namespace(self.device).asarray(values.astype(dtype or self.dtype)))
+        return MetricVariable(self, key, variable_name)
 
     @property
     def variables(self) -> list[Any]:
@@ -93,7 +170,7 @@ class Metric:
         if self._classes is None:
             self._classes = y_pred.shape[1]
             for name in names:
-                self.add_variable((self._classes,) if per_class else (), name)
+                self._add_state((self._classes,) if per_class else (), name)
         return xp
 
     def _in_place(self, *names: str) -> list[Any]:
@@ -153,7 +230,7 @@ class Sum(Metric):
 
     def __init__(self, name: str = "sum", dtype: Any = None) -> None:
         super().__init__(name, dtype)
-        self.add_variable((), "total")
+        self._add_state((), "total")
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
         values = array_of(values)
@@ -170,8 +247,8 @@ class Mean(Metric):
 
     def __init__(self, name: str = "mean", dtype: Any = None) -> None:
         super().__init__(name, dtype)
-        self.add_variable((), "total")
-        self.add_variable((), "count")
+        self._add_state((), "total")
+        self._add_state((), "count")
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
         values = array_of(values)

@@ -125,7 +125,7 @@ class _Confusion(Metric):
         self.thresholds = _check_thresholds(thresholds, 0.5 if top_k is None else NEG_INF)
         self._evenly = _evenly_spaced(self.thresholds)
         for count in self.counts:
-            self.add_variable((len(self.thresholds),), count)
+            self._add_state((len(self.thresholds),), count)
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add a batch: y_true and y_pred of one shape (a last axis of 1 aside), every entry a
@@ -377,7 +377,7 @@ class AUC(Metric):
     def _build(self, num_labels: int | None) -> None:
         shape = (self.num_thresholds, num_labels) if self.multi_label else (self.num_thresholds,)
         for count in ("true_positives", "false_positives", "true_negatives", "false_negatives"):
-            self.add_variable(shape, count)
+            self._add_state(shape, count)
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         y_pred = array_of(y_pred)

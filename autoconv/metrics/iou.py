@@ -60,7 +60,7 @@ class IoU(Metric):
         self.num_classes, self.target_class_ids = num_classes, list(target_class_ids)
         self.ignore_class, self.axis = ignore_class, axis
         self.sparse_y_true, self.sparse_y_pred = sparse_y_true, sparse_y_pred
-        self.add_variable((num_classes, num_classes), "total_confusion_matrix")
+        self._add_state((num_classes, num_classes), "total_confusion_matrix")
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add a batch; ``sample_weight`` one weight per entry of the flattened labels (or a

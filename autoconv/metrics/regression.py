@@ -45,7 +45,7 @@ class R2Score(Metric):
             )
         super().__init__(name, dtype)
         self.class_aggregation, self.num_regressors = class_aggregation, num_regressors
-        self.add_variable((), "num_samples")
+        self._add_state((), "num_samples")
         self._classes: int | None = None
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:

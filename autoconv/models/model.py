@@ -25,7 +25,7 @@ from autoconv import config, registration, training
 from autoconv import losses as losses_module
 from autoconv import metrics as metrics_module
 from autoconv import optimizers as optimizers_module
-from autoconv.backends import check_device, namespace
+from autoconv.backends import array_device, check_device, namespace
 from autoconv.batches import input_arrays
 from autoconv.layers import Layer
 from autoconv.layers.calls import outermost_call
@@ -450,7 +450,11 @@ class Model(Trainer, Layer):
             masked = keras_mask(probabilities) is not None  # (the metrics read it, as Keras's)
             predicted = probabilities if masked else probabilities.data
             for metric in made:  # unweighted, as Keras's metrics (its weighted_metrics are not)
-                metric.update_state(target, predicted)
+                if type(metric).__module__.startswith("autoconv."):
+                    metric.update_state(target, predicted)  # device arrays: a replayable step
+                else:  # one of your own: Tensors (integer labels as NumPy), as ops take them
+                    metric._to(probabilities.device)  # its variables where the data is
+                    metric.update_state(_as_ops_value(target), probabilities)
 
     def _train_batch(self, inputs: list[Any], targets: list[Any], weights: Any, state: Any) -> None:
         """One optimizer step on a batch (arrays on the model's device), its loss and metrics
@@ -849,3 +853,11 @@ def _make_functional(cls: type) -> None:
 def _added(total: Tensor | None, loss: Tensor) -> Tensor:
     """``total + loss``, or ``loss`` when there is no total yet (no compiled loss)."""
     return loss if total is None else total + loss
+
+
+def _as_ops_value(array: Any) -> Any:
+    """A device array as ``autoconv.ops`` takes values: floats a Tensor, integers a NumPy
+    array on the host."""
+    if array.dtype.kind == "f":
+        return Tensor(array)
+    return namespace(array_device(array)).to_numpy(array)

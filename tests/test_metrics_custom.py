@@ -1,0 +1,109 @@
+"""Metrics of one's own, as keras.io writes them: state made by ``add_variable`` with Keras's
+signature, changed by ``assign_add``/``assign``, read by ``result``: the same logs as Keras 3.15
+(its PyTorch backend) in fit and evaluate, on the CPU and the CUDA device (the simulator), and
+reset at each epoch."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+
+
+def _custom_metrics(lib: Any) -> list[Any]:
+    ops = lib.ops
+
+    class CategoricalTruePositives(lib.metrics.Metric):
+        """keras.io's "training with built-in methods" guide, as written there."""
+
+        def __init__(self, name="categorical_true_positives", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.true_positives = self.add_variable(shape=(), name="ctp", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            y_pred = ops.reshape(ops.argmax(y_pred, axis=1), (-1, 1))
+            values = ops.cast(y_true, "int32") == ops.cast(y_pred, "int32")
+            values = ops.cast(values, "float32")
+            if sample_weight is not None:
+                values = ops.multiply(values, ops.cast(sample_weight, "float32"))
+            self.true_positives.assign_add(ops.sum(values))
+
+        def result(self):
+            return self.true_positives
+
+        def reset_state(self):
+            self.true_positives.assign(0.0)
+
+    class LargestProbability(lib.metrics.Metric):
+        """A vector state with a ones initializer, assign_sub, and arithmetic in result."""
+
+        def __init__(self, **kwargs):
+            super().__init__(name="largest", **kwargs)
+            self.sums = self.add_variable((3,), "zeros", name="sums")
+            self.count = self.add_variable((), "ones", name="count")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.sums.assign_add(ops.sum(y_pred, axis=0))
+            self.count.assign_add(ops.cast(ops.shape(y_pred)[0], "float32") + 1.0)
+            self.count.assign_sub(1.0)
+
+        def result(self):
+            return ops.max(self.sums / (self.count - 1.0))
+
+    return [CategoricalTruePositives(), LargestProbability()]
+
+
+def _fit(lib: Any, x: np.ndarray, y: np.ndarray, device: str | None = None) -> tuple:
+    model = lib.Sequential([lib.Input((5,)), lib.layers.Dense(3, activation="softmax")])
+    model.set_weights([np.cos(np.arange(15)).reshape(5, 3).astype("float32") * 0.5,
+                       np.zeros(3, "float32")])  # fmt: skip
+    if device is not None:
+        model.to(device)
+    model.compile(lib.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
+                  metrics=_custom_metrics(lib))  # fmt: skip
+    history = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history
+    evaluated = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    return {k: np.asarray(v, float) for k, v in history.items()}, evaluated
+
+
+@pytest.fixture
+def data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(64, 5)).astype("float32"), rng.integers(0, 3, size=(64, 1))
+
+
+def test_custom_metrics_log_keras_s_values(data):
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    (ours, our_eval), (theirs, their_eval) = _fit(ac, *data), _fit(keras, *data)
+    assert ours.keys() == theirs.keys()
+    for name in theirs:
+        np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-5)
+        np.testing.assert_allclose(our_eval[name], their_eval[name], rtol=1e-5)
+    assert len(set(ours["categorical_true_positives"])) > 1  # counted anew each epoch
+
+
+def test_custom_metrics_on_the_gpu_log_the_cpus_values(data):
+    pytest.importorskip("numba_cuda")
+    (cpu, cpu_eval), (gpu, gpu_eval) = _fit(ac, *data, "cpu"), _fit(ac, *data, "cuda")
+    for name in cpu:
+        np.testing.assert_allclose(gpu[name], cpu[name], rtol=1e-5)
+        np.testing.assert_allclose(gpu_eval[name], cpu_eval[name], rtol=1e-5)
+
+
+def test_a_variable_takes_values_of_its_shape_only():
+    metric = ac.metrics.Metric(name="m")
+    variable = metric.add_variable((2,), "ones", name="v")
+    assert variable.name == "v" and variable.shape == (2,)
+    np.testing.assert_array_equal(variable.numpy(), [1.0, 1.0])
+    variable.assign_add(ac.Tensor([1.0, 2.0]))
+    np.testing.assert_array_equal(variable.value.numpy(), [2.0, 3.0])
+    with pytest.raises(ValueError, match=r"shape \(3,\) to a variable of shape \(2,\)"):
+        variable.assign(np.zeros(3))
+    metric.reset_state()
+    np.testing.assert_array_equal(variable.numpy(), [0.0, 0.0])

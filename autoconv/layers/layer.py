@@ -122,6 +122,16 @@ class Variable(Tensor):
         xp = namespace(self.device)
         xp.copy_into(self.data, xp.asarray(np.asarray(host, dtype=self.dtype, order="C")))
 
+    def assign_add(self, value: Any) -> None:
+        """Add ``value`` (broadcast to the variable's shape) in place, as Keras's."""
+        with no_grad():
+            self.assign(self + (value.to(self.device) if isinstance(value, Tensor) else value))
+
+    def assign_sub(self, value: Any) -> None:
+        """Subtract ``value`` (broadcast to the variable's shape) in place, as Keras's."""
+        with no_grad():
+            self.assign(self - (value.to(self.device) if isinstance(value, Tensor) else value))
+
     @property
     def value(self) -> Tensor:
         return self
@@ -311,7 +321,7 @@ class Layer:
         value = np.asarray(init(shape, dtype=dtype), dtype=dtype)
         if value.shape != shape:
             raise ValueError(f"initializer gave shape {value.shape}, expected {shape}")
-        name = name or "variable"
+        name = name or unique_name("variable")  # Keras's: variable, variable_1, ... a session
         scopes = thread_state().scopes
         path = "/".join([*scopes, name]) if scopes else f"{self.name}/{name}"
         variable = Variable(value, trainable, name, path, dtype)

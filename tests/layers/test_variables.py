@@ -76,3 +76,48 @@ def test_a_variable_made_from_a_tensor_on_the_gpu_has_its_own_array():
     variable.assign(np.zeros(3))
     np.testing.assert_array_equal(tensor.numpy(), np.ones(3))
     np.testing.assert_array_equal(variable.numpy(), np.zeros(3))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("operation", ["assign_add", "assign_sub"])
+@pytest.mark.parametrize("given", ["number", "array", "tensor", "host tensor"])
+def test_assign_add_and_sub_change_the_values_in_place(device, operation, given):
+    variable = on(device, np.arange(6, dtype=np.float32).reshape(2, 3))
+    array = variable.data
+    delta = np.array([1.0, 2.0, 3.0], np.float32)  # broadcast over the rows
+    value = {"number": 2.0, "array": delta, "tensor": Tensor(delta).to(variable.device),
+             "host tensor": Tensor(delta)}[given]  # fmt: skip
+    getattr(variable, operation)(value)
+    sign = 1 if operation == "assign_add" else -1
+    expected = np.arange(6, dtype=np.float32).reshape(2, 3) + sign * np.asarray(value)
+    np.testing.assert_array_equal(variable.numpy(), expected)
+    assert variable.data is array
+
+
+def test_unnamed_weights_are_numbered_for_the_session_as_keras_s(keras):
+    """``add_weight`` without a name: variable, variable_1, ... (Keras's auto_name), so that
+    two unnamed weights of a layer have two paths."""
+    import autoconv as ac
+
+    names = []
+    for lib in (ac, keras):
+        lib.backend.clear_session()
+
+        class Affine(lib.layers.Layer):
+            matmul = staticmethod(lib.ops.matmul)
+
+            def build(self, shape):
+                self.w = self.add_weight(shape=(shape[-1], 2))
+                self.b = self.add_weight(shape=(2,))
+
+            def call(self, x):
+                return self.matmul(x, self.w) + self.b
+
+        made = []
+        for _ in range(2):
+            layer = Affine()
+            layer(np.ones((1, 3), np.float32))
+            made += [(w.name, w.path) for w in layer.weights]
+        names.append(made)
+    assert names[0] == names[1]
+    assert names[0][1] == ("variable_1", "affine/variable_1")

@@ -14,8 +14,10 @@ mixins would scatter one object's state over files.)
 from __future__ import annotations
 
 import collections
+import inspect
 import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -210,6 +212,38 @@ class Model(Trainer, Layer):
         outputs = list(out) if isinstance(out, list | tuple) else [out]
         return outputs, [False] * len(outputs)
 
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> Any:
+        """The model ``config`` describes, by Keras's rule: a functional model's config (its
+        ``name``, ``layers``, ``input_layers`` and ``output_layers``) revives a functional model,
+        of this class where its ``__init__`` takes what a functional model's does; any other
+        config is the class's own constructor arguments (a subclassed model's ``get_config``)."""
+        from autoconv.models.functional import Functional  # (a subclass of this one)
+
+        functional_keys = ("name", "layers", "input_layers", "output_layers")
+        spec = inspect.getfullargspec(cls.__init__)
+        revivable = (
+            cls is Model
+            or spec.args[1:] == inspect.getfullargspec(Functional.__init__).args[1:]
+            or (spec.varargs == "args" and spec.varkw == "kwargs")
+        )
+        if revivable and all(key in config for key in functional_keys):
+            return Functional.from_config.__func__(cls, config, custom_objects)
+        try:
+            return super().from_config(config)
+        except TypeError as error:
+            raise TypeError(
+                f"Unable to revive model from config. When overriding the `get_config()` "
+                f"method, make sure that the returned config contains all items used as "
+                f"arguments in the constructor to {cls}, which is the default behavior. You "
+                f"can override this default behavior by defining a `from_config(cls, config)` "
+                f"class method to specify how to create an instance of {cls.__name__} from its "
+                f"config.\n\nReceived config={config}\n\nError encountered during "
+                f"deserialization: {error}"
+            ) from error
+
     # -------------------------------------------------------------------- compile
     def compile(
         self,
@@ -231,7 +265,16 @@ class Model(Trainer, Layer):
         ``steps_per_execution=N``: ``fit``, ``evaluate`` and ``predict`` run N batches per
         execution (at most the rest of the epoch) and call the batch callbacks once per
         execution, ``on_*_batch_begin`` with its first batch's index and ``on_*_batch_end``
-        with its last's; on the GPU the N replayed training steps are one graph launch."""
+        with its last's; on the GPU the N replayed training steps are one graph launch.
+        Compiled again without a ``loss`` (or without ``metrics``), the model keeps the ones
+        it had, as Keras's does (the guides change only the optimizer so)."""
+        if self.compiled and loss is None:
+            loss, loss_weights = (
+                self._compile_arguments["loss"],
+                self._compile_arguments["loss_weights"],
+            )
+        if self.compiled and metrics is None:
+            metrics = self._compile_arguments["metrics"]
         if weighted_metrics is not None:
             raise ValueError("compile: weighted_metrics are not supported yet")
         if (
@@ -474,7 +517,10 @@ class Model(Trainer, Layer):
         total, per_output, outputs, logits = self._loss(inputs, targets, weights, True, state)
         if state.step == 0 and self.optimizer.iterations == 0:
             params = state.grown_params()  # layers a compute_loss built in this first step
-        total.backward()
+        if total.requires_grad:
+            total.backward()
+        else:  # nothing to learn: Keras's warning, and the step goes on (its loss logged)
+            warnings.warn("The model does not have any trainable weights.", stacklevel=2)
         samples = self._apply_gradients(params, total.data, count, state)
         self._update_metrics(total, per_output, outputs, logits, targets, weights)
         state.done(samples)

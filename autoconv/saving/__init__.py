@@ -88,7 +88,7 @@ def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True) 
         raise ValueError(
             "Invalid filepath extension for saving. Please add either a `.keras` extension for "
             f"the native Keras format (recommended) or a `.h5` extension. Received: "
-            f"filepath={filepath}"
+            f"filepath={filepath}."  # (Keras's, less its model.export: no SavedModels here)
         )
     keras_file.save_model(model, path, overwrite)
 

@@ -270,3 +270,74 @@ def test_a_subclassed_model_whose_call_takes_a_dict_trains_as_keras(as_dataset, 
     np.testing.assert_allclose(
         ours.predict(data, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-6
     )
+
+
+def _penalty_layer(lib):
+    class ActivityPenalty(lib.layers.Layer):
+        def call(self, x):
+            self.add_loss(0.01 * lib.ops.mean(x))
+            return x
+
+    return ActivityPenalty()
+
+
+def test_compiling_again_without_a_loss_or_metrics_keeps_them_as_keras(keras):
+    """keras.io's subclassing guide compiles with a loss, then again with only an optimizer:
+    Keras keeps the loss (and the metrics when none are given)."""
+    x, y = np.full((2, 3), 0.5, np.float32), np.zeros((2, 3), np.float32)
+    histories = []
+    for lib in (ac, keras):
+        inputs = lib.Input((3,))
+        dense = lib.layers.Dense(3, kernel_initializer="ones")
+        model = lib.Model(inputs, _penalty_layer(lib)(dense(inputs)))
+        model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+        model.fit(x, y, verbose=0)
+        model.compile(optimizer="sgd")
+        again = model.fit(x, y, verbose=0).history
+        model.compile(optimizer="sgd", loss="mae")
+        histories.append((again, model.fit(x, y, verbose=0).history))
+    for ours, theirs in zip(*histories, strict=True):
+        assert ours.keys() == theirs.keys()
+        for name in ours:
+            np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-5)
+
+
+def test_a_model_without_trainable_weights_trains_with_keras_s_warning(keras):
+    x, y = np.full((2, 3), 0.5, np.float32), np.zeros((2, 3), np.float32)
+    losses = []
+    for lib in (ac, keras):
+        inputs = lib.Input((3,))
+        model = lib.Model(inputs, _penalty_layer(lib)(inputs))
+        model.compile("adam", "mse")
+        with pytest.warns(UserWarning, match="does not have any trainable weights"):
+            losses.append(model.fit(x, y, epochs=2, verbose=0).history["loss"])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)
+
+
+def test_model_from_config_revives_a_functional_model_as_keras(keras):
+    inputs = ac.Input((4,))
+    model = ac.Model(inputs, layers.Dense(2, name="d")(inputs), name="small")
+    for custom_objects in (None, {}):
+        revived = ac.Model.from_config(model.get_config(), custom_objects=custom_objects)
+        assert type(revived).__name__ == "Functional"
+        assert [layer.name for layer in revived.layers] == ["input_layer", "d"]
+    theirs = keras.Model.from_config(model.get_config())
+    assert [layer.name for layer in theirs.layers] == ["input_layer", "d"]
+
+
+def test_model_from_config_of_a_subclass_calls_its_constructor():
+    class Scaled(ac.Model):
+        def __init__(self, units=3, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.dense = layers.Dense(units)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def get_config(self):
+            return {"units": self.units}
+
+    assert Scaled.from_config({"units": 5}).units == 5
+    with pytest.raises(TypeError, match="Unable to revive model from config"):
+        Scaled.from_config({"unit": 5})

@@ -16,7 +16,7 @@ import numpy as np
 
 from autoconv import distributed
 from autoconv.backends import namespace
-from autoconv.data.epochs import epochs_of, kind_of
+from autoconv.data.epochs import RAN_OUT, epochs_of, kind_of
 from autoconv.losses import check_probability_targets
 from autoconv.ops.loss import checked_labels
 from autoconv.seeds import epoch_generator
@@ -227,21 +227,33 @@ class ArrayBatches:
         self.start = 0  # the batch being served: where it starts in the pass's order
         self._identity: Any = None
         self._order: Any = None
+        self._order_of_pass: Any = None  # the pass's order (None: in order), and its batches
+        self._taken = 0  # taken (0: no pass under way), when an epoch takes `steps` of them
 
     def batches(
         self, shuffle: bool, steps: int | None = None, epoch: int = 0, first: int = 0
     ) -> Iterator[Batch]:
         """A :class:`Batch` per batch ((inputs, targets, weights), device arrays, weights None
-        if none), in an order of ``epoch``'s (see :func:`autoconv.seeds.epoch_generator`) when
-        ``shuffle``; from batch ``first`` on (the same order: a resumed epoch skips the batches
-        done). Take each batch's arrays before the next batch is drawn."""
-        order = None
-        if shuffle:
-            order = epoch_generator(epoch).permutation(self.samples)
-            if self.world is not None:  # every process takes process 0's order
-                order = self.world.broadcast(order)
-            order = self._shuffled(order)
-        for step in range(first, self.steps if steps is None else min(steps, self.steps)):
+        if none) of one epoch, in an order of ``epoch``'s (see
+        :func:`autoconv.seeds.epoch_generator`) when ``shuffle``; from the epoch's batch
+        ``first`` on (the same order: a resumed epoch skips the batches done). Take each
+        batch's arrays before the next batch is drawn. Without ``steps`` an epoch is a pass
+        over the arrays; with ``steps`` (``steps_per_epoch``) it takes the next ``steps``
+        batches of a pass that goes on from epoch to epoch, as Keras's epoch iterator: a pass
+        that ends first ends the epoch, with Keras's warning, and the next starts a new one."""
+        if steps is None or self._taken == 0:
+            self._taken, self._order_of_pass = 0, None
+            if shuffle:
+                order = epoch_generator(epoch).permutation(self.samples)
+                if self.world is not None:  # every process takes process 0's order
+                    order = self.world.broadcast(order)
+                self._order_of_pass = self._shuffled(order)
+        order, begin = self._order_of_pass, self._taken
+        left = self.steps - begin
+        if steps is not None and steps > left:
+            warnings.warn(RAN_OUT, stacklevel=2)
+        for step in range(begin + first, begin + (left if steps is None else min(steps, left))):
+            self._taken = (step + 1) % self.steps  # 0: the pass is over
             start = step * self.batch_size
             stop = min(start + self.batch_size, self.samples)
             if self.world is not None:

@@ -557,3 +557,39 @@ def test_inputs_already_on_the_gpu_are_taken_where_they_are(monkeypatch):
     np.testing.assert_array_equal(from_gpu[2], from_host[2])
     np.testing.assert_array_equal(from_gpu[3], from_host[3])
     assert max(uploads) < x[:5].nbytes, uploads  # the inputs, or a part of them, never went up
+
+
+def _line(lib):
+    model = lib.Sequential([lib.Input((4,)), lib.layers.Dense(1)])
+    model.set_weights([np.full((4, 1), 0.1, np.float32), np.zeros(1, np.float32)])
+    model.compile("sgd", "mse")
+    return model
+
+
+@pytest.mark.parametrize("data", ["arrays", "dataset"])
+def test_steps_per_epoch_goes_on_where_the_last_epoch_stopped_as_keras(keras, data):
+    """Keras's epoch iterator: with steps_per_epoch, epoch 2 takes the batches after epoch 1's
+    (arrays and datasets alike), and an epoch that runs out of batches ends early with Keras's
+    warning; the next starts a new pass. autoconv restarted arrays and datasets each epoch."""
+    x = np.cos(np.arange(320)).reshape(80, 4).astype("float32")
+    y = np.sin(np.arange(80)).reshape(80, 1).astype("float32")
+    options = {"epochs": 4, "steps_per_epoch": 3, "verbose": 0}
+    theirs = _line(keras).fit(x, y, batch_size=10, shuffle=False, **options).history["loss"]
+    if data == "arrays":
+        given = {"x": x, "y": y, "batch_size": 10, "shuffle": False}
+    else:  # its batches in the arrays' order (Keras's runs on a tf.data dataset the same)
+        given = {"x": ac.data.Dataset.from_tensor_slices((x, y)).batch(10)}
+    with pytest.warns(UserWarning, match="ran out of data"):
+        ours = _line(ac).fit(**given, **options).history["loss"]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_a_repeated_dataset_is_never_restarted_by_steps_per_epoch():
+    x = np.cos(np.arange(320)).reshape(80, 4).astype("float32")
+    y = np.sin(np.arange(80)).reshape(80, 1).astype("float32")
+    repeated = ac.data.Dataset.from_tensor_slices((x, y)).batch(10).repeat()
+    stream = _line(ac).fit(repeated, epochs=4, steps_per_epoch=3, verbose=0).history["loss"]
+    twice = (np.concatenate([x, x]), np.concatenate([y, y]))  # batches 0-7, then 0-7 again
+    arrays = _line(ac).fit(*twice, batch_size=10, epochs=4, steps_per_epoch=3, shuffle=False,
+                           verbose=0).history["loss"]  # fmt: skip
+    np.testing.assert_allclose(stream, arrays, rtol=1e-6)

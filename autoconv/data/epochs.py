@@ -21,6 +21,7 @@ from autoconv.data.streams import parallel_map
 from autoconv.seeds import epoch_generator
 
 Triple = tuple[Any, Any, Any]  # (x, y, sample_weight)
+_END = object()  # what next() gives at the end of a pass
 
 # Keras's warning where data runs out before the steps asked for.
 RAN_OUT = (
@@ -52,8 +53,12 @@ def epochs_of(data: Any) -> DatasetEpochs | PyDatasetEpochs | GeneratorEpochs:
 
 
 class DatasetEpochs:
-    """A :class:`Dataset`'s passes: each a new pass over it, of ``steps`` elements at most.
-    ``steps`` (its cardinality) is None if unknown or infinite."""
+    """A :class:`Dataset`'s passes, as Keras's epoch iterator takes them: without ``steps``
+    each epoch is a new pass over the dataset; with ``steps`` (``steps_per_epoch``) an epoch
+    takes the next ``steps`` elements of a pass that goes on from epoch to epoch (a repeated
+    dataset's stream is never restarted), and a pass that ends first ends the epoch, with
+    Keras's warning; the next epoch then starts a new pass. ``steps`` (the dataset's
+    cardinality) is None if unknown or infinite."""
 
     endless = "the dataset repeats forever"
 
@@ -62,15 +67,28 @@ class DatasetEpochs:
         size = dataset.cardinality()
         self.steps = size if size >= 0 else None
         self.infinite = size == INFINITE_CARDINALITY
+        self._elements: Iterator[Any] | None = None  # the pass under way (with steps)
+        self._taken = 0  # its elements taken
 
     def epoch(
         self, shuffle: bool, steps: int | None, epoch: int, first: int
     ) -> Iterator[tuple[str, Triple]]:
-        """One pass (the dataset shuffles itself: ``shuffle`` does not apply, as in Keras),
-        from element ``first`` on (a resumed epoch's, the elements before it skipped)."""
-        for index, element in enumerate(itertools.islice(self.dataset._elements(), steps)):
-            if index >= first:
+        """One epoch's elements (the dataset shuffles itself: ``shuffle`` does not apply, as
+        in Keras), from its element ``first`` on (a resumed epoch's, those before skipped)."""
+        if steps is None or self._elements is None:
+            self._elements, self._taken = self.dataset._elements(), 0
+        for number in itertools.count() if steps is None else range(steps):
+            element = next(self._elements, _END)
+            if element is _END:
+                self._elements = None
+                if steps is not None:
+                    warnings.warn(RAN_OUT, stacklevel=2)
+                return
+            index, self._taken = self._taken, self._taken + 1
+            if number >= first:
                 yield f"batch {index}", unpack(element)
+        if self.steps is not None and self._taken >= self.steps:
+            self._elements = None  # every element taken: the next epoch starts a new pass
 
     def ran_out(self) -> bool:
         return False

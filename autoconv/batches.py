@@ -27,14 +27,22 @@ DEFAULT_BATCH_SIZE = 32
 
 def input_arrays(model: Any, x: Any, what: str) -> list[Any]:
     """``x`` (an array, a list of arrays or a dict by input name) as a list of numeric arrays
-    in the model's input order, checked against its input shapes: NumPy arrays, or the arrays
-    of Tensors already on the model's device (see :func:`_numeric`)."""
+    in the model's input order, checked against its input shapes and brought to their ranks as
+    Keras's functional models bring them (see :func:`at_input_rank`): NumPy arrays, or the
+    arrays of Tensors already on the model's device (see :func:`_numeric`). Data for a step of
+    the user's (``train_step``, ``test_step``, ``predict_step`` overridden) is taken as it
+    comes, unchecked: Keras hands it to the step as the data gives it."""
     if x is None:
         raise ValueError(f"{what}: no input data (x is None)")
-    names = model.input_names
-    if model._graph() is None:  # a subclassed model's call takes x's structure: a dict stays one
-        model._input_keys = tuple(x) if isinstance(x, dict) else None
-        names = list(x) if isinstance(x, dict) else names
+    graph = model._graph()
+    as_given = graph is None or _users_step(model, what)
+    # a subclassed model's call (or a step of the user's) takes x's structure: a dict stays one
+    model._input_keys = tuple(x) if as_given and isinstance(x, dict) else None
+    paths = input_paths(model)
+    if as_given and isinstance(x, dict):
+        names = list(x)
+    else:  # a dict's keys: those the model's inputs were given in, or the Input layers' names
+        names = paths if _dict_inputs(model) else model.input_names
     if isinstance(x, dict):
         missing = [n for n in names if n not in x]
         if missing:
@@ -45,27 +53,96 @@ def input_arrays(model: Any, x: Any, what: str) -> list[Any]:
     else:
         arrays = [x]
     arrays = [_numeric(a, f"{what}: x", model.device) for a in arrays]
-    graph = model._graph()
-    if graph is not None:
+    if not as_given:
         if len(arrays) != len(graph.inputs):
             raise ValueError(
                 f"{what}: the model has {len(graph.inputs)} input(s) but x gives {len(arrays)}"
             )
-        for array, tensor in zip(arrays, graph.inputs, strict=True):
-            expected = tensor.shape[1:]
-            if array.ndim != len(tensor.shape) or any(
-                e is not None and s != e for s, e in zip(array.shape[1:], expected, strict=True)
-            ):
-                raise ValueError(
-                    f"{what}: x has samples of shape {array.shape[1:]} but the model's input "
-                    f"{tensor.node.layer.name} expects {expected}"
-                )
+        arrays = [
+            _fitted(array, tensor, path, what)
+            for array, tensor, path in zip(arrays, graph.inputs, paths, strict=True)
+        ]
     sizes = {len(a) for a in arrays}
     if len(sizes) != 1:
         raise ValueError(f"{what}: the input arrays have different numbers of samples {sizes}")
     if sizes.pop() == 0:
         raise ValueError(f"{what}: x has no samples")
     return arrays
+
+
+def _fitted(array: Any, tensor: Any, path: str, what: str) -> Any:
+    try:
+        fitted = at_input_rank(array, tensor, path)
+    except ValueError as error:
+        raise ValueError(f"{what}: {error}") from None
+    if fitted is None:
+        raise ValueError(
+            f"{what}: x has samples of shape {array.shape[1:]} but the model's input "
+            f"{tensor.node.layer.name} expects {tensor.shape[1:]}"
+        )
+    return fitted
+
+
+def at_input_rank(value: Any, tensor: Any, path: str) -> Any:
+    """``value`` (an array or a Tensor) at the rank of the model input ``tensor``, as Keras's
+    functional models take their inputs (``Functional._adjust_input_rank``): with one axis
+    more, of size 1, it is dropped; with one axis fewer where the input's last axis is 1, one
+    is added. Keras's error where the ranks differ otherwise (``path``: the input's place in
+    the model's inputs, '' for a single one); None where the sizes are not the input's."""
+    expected, shape = tensor.shape, tuple(value.shape)
+    if not _sizes_fit(shape, expected, squeezed=True):  # Keras's input spec, checked first
+        return None
+    if len(shape) == len(expected) + 1 and shape[-1] == 1:
+        value = value.reshape(shape[:-1])
+    elif len(shape) == len(expected) - 1 and expected[-1] == 1:
+        value = value.reshape((*shape, 1))
+    elif len(shape) != len(expected):
+        raise ValueError(
+            f"Invalid input shape for input Tensor(shape={shape}) with name '{tensor.name}' and "
+            f"path '{path}'. Expected shape {expected}, but input has incompatible shape {shape}"
+        )
+    return value if _sizes_fit(tuple(value.shape), expected) else None
+
+
+def _sizes_fit(shape: tuple, expected: tuple, squeezed: bool = False) -> bool:
+    """Whether the sizes ``expected`` gives (None: any) are ``shape``'s, axis by axis; with
+    ``squeezed``, as Keras's input spec of a functional model compares them: a trailing axis
+    of size 1 of either left out, and only the axes both have."""
+    if squeezed:
+        shape = shape[:-1] if shape and shape[-1] == 1 else shape
+        expected = expected[:-1] if expected and expected[-1] == 1 else expected
+    elif len(shape) != len(expected):
+        return False
+    return all(e is None or s == e for e, s in zip(expected, shape, strict=False))
+
+
+def _dict_inputs(model: Any) -> bool:
+    """Whether the model was made from a dict of inputs (a functional model can be)."""
+    return isinstance(getattr(model, "_input_structure", None), list)
+
+
+def input_paths(model: Any) -> list[str]:
+    """Where each of a model's inputs is in the inputs it was made with, as Keras's errors
+    name it: '' for a single input, its index in a list, its key in a dict."""
+    structure = getattr(model, "_input_structure", "single")  # (a functional model's)
+    if _dict_inputs(model):
+        return list(structure[1])
+    graph = model._graph()
+    count = 0 if graph is None else len(graph.inputs)
+    return [""] if structure == "single" and count == 1 else [str(i) for i in range(count)]
+
+
+def _users_step(model: Any, what: str) -> bool:
+    """Whether the step that runs the data ``what`` names ("fit", "fit: validation_data",
+    "evaluate: batch 3", "predict_on_batch", ...) is the user's: overridden by a class of
+    theirs."""
+    if "validation" in what or what.startswith(("evaluate", "test_on_batch")):
+        step = "test_step"
+    elif what.startswith("predict"):
+        step = "predict_step"
+    else:
+        step = "train_step"
+    return not getattr(type(model), step).__module__.startswith("autoconv.")
 
 
 def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarray | None]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np  # noqa: F401 - the docstring example uses it
 
+from autoconv.batches import at_input_rank, input_paths
 from autoconv.layers import (
     BatchNormalization,
     GlobalAveragePooling1D,
@@ -93,12 +94,10 @@ class Functional(Model):
         return _restructure(self._functional.output_shapes(), self._output_structure)
 
     def _outputs(self, inputs: list[Tensor], training: bool) -> tuple[list[Tensor], list[bool]]:
-        _check_inputs(self, inputs)
-        return self._functional.run(inputs, training)
+        return self._functional.run(_checked_inputs(self, inputs), training)
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        values = _flat_values(inputs, self)
-        _check_inputs(self, values)
+        values = _checked_inputs(self, _flat_values(inputs, self))
         outputs, logits = self._functional.run(values, training)
         if any(logits):  # a direct call returns what the layers compute: apply the softmax
             outputs = [
@@ -108,7 +107,14 @@ class Functional(Model):
         return _restructure(outputs, self._output_structure)
 
     def _as_given(self, values: list[Any], outputs: bool = True) -> Any:
-        return _restructure(values, self._output_structure if outputs else self._input_structure)
+        """Values in the structure of the model's outputs (or inputs); inputs that are not one
+        per model input, or came in a dict of other keys, are data a step of the user's takes
+        as it came (see :func:`autoconv.batches.input_arrays`)."""
+        if outputs:
+            return _restructure(values, self._output_structure)
+        if self._input_keys is not None or len(values) != len(self._functional.inputs):
+            return super()._as_given(values, outputs=False)
+        return _restructure(values, self._input_structure)
 
     def get_build_config(self) -> dict[str, Any]:
         """``{"input_shape": None}``, as Keras writes for a functional model (its graph, not an
@@ -254,20 +260,25 @@ def _flat_values(inputs: Any, model: Functional) -> list[Any]:
     return _flat(inputs)
 
 
-def _check_inputs(model: Functional, values: list[Any]) -> None:
+def _checked_inputs(model: Functional, values: list[Any]) -> list[Any]:
+    """The call's inputs checked against the model's, each brought to its input's rank as
+    Keras's functional models bring them (:func:`autoconv.batches.at_input_rank`), with
+    Keras's errors."""
     expected = model.inputs
     if len(values) != len(expected):
         raise ValueError(f"model {model.name} expects {len(expected)} input(s), got {len(values)}")
-    for value, tensor in zip(values, expected, strict=True):
-        shape = tuple(value.shape)
-        if len(shape) != len(tensor.shape) or any(
-            e is not None and s != e for s, e in zip(shape[1:], tensor.shape[1:], strict=True)
-        ):
-            layer = tensor.node.layer
+    paths = input_paths(model)
+    checked = []
+    for index, (value, tensor, path) in enumerate(zip(values, expected, paths, strict=True)):
+        fitted = at_input_rank(value, tensor, path)
+        if fitted is None:
+            name = path if isinstance(model._input_structure, list) else tensor.node.layer.name
             raise ValueError(
-                f"Input {layer.name} of model {model.name} expects shape {tensor.shape}, got "
-                f"{shape}"
+                f"Input {index} with name '{name}' of layer '{model.name}' is incompatible with "
+                f"the layer: expected shape={tensor.shape}, found shape={tuple(value.shape)}"
             )
+        checked.append(fitted)
+    return checked
 
 
 # ---------------------------------------------------------------------- Keras's configs

@@ -1,0 +1,116 @@
+"""A functional model's inputs brought to their ranks as Keras's (``Functional.
+_adjust_input_rank``): an array with one axis more, of size 1, or one axis fewer where the
+Input's last axis is 1, runs in a direct call, ``fit``, ``evaluate`` and ``predict`` as real
+Keras 3 runs it (same weights, same results); other ranks get Keras's error. And a dict of
+inputs by the keys the model was made with."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+
+RANKS = [((1,), (6,)), ((3,), (6, 3, 1)), ((2, 1), (6, 2)), ((4, 4, 1), (6, 4, 4))]
+
+
+def _model(lib: Any, shape: tuple) -> Any:
+    inputs = lib.Input(shape=shape)
+    hidden = lib.layers.Dense(4, activation="tanh")(lib.layers.Flatten()(inputs))
+    model = lib.Model(inputs, lib.layers.Dense(2)(hidden))
+    model.compile(optimizer=lib.optimizers.SGD(0.1), loss="mse")
+    model.set_weights([np.sin(np.arange(w.size) * 0.37 + i).reshape(w.shape) * 0.3
+                       for i, w in enumerate(model.get_weights())])  # fmt: skip
+    return model
+
+
+@pytest.mark.parametrize(("shape", "given"), RANKS)
+def test_an_input_one_axis_off_runs_as_in_keras(keras, shape, given):
+    rng = np.random.default_rng(0)
+    x = rng.random(given).astype("float32")
+    y = rng.random((given[0], 2)).astype("float32")
+    runs = []
+    for lib in (ac, keras):
+        model = _model(lib, shape)
+        called = np.asarray(lib.ops.convert_to_numpy(model(x)))
+        predicted = model.predict(x, batch_size=4, verbose=0)
+        history = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+        evaluated = model.evaluate(x, y, batch_size=4, verbose=0)
+        runs.append((called, predicted, history.history["loss"], evaluated, model.get_weights()))
+    (*ours, our_weights), (*theirs, their_weights) = runs
+    for mine, keras_value in zip([*ours, *our_weights], [*theirs, *their_weights], strict=True):
+        np.testing.assert_allclose(mine, keras_value, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("shape", "given"), [((3,), (4, 3, 2)), ((3,), (4, 3, 1, 1)),
+                                              ((3,), (4,)), ((1,), (4, 1, 1, 1))])  # fmt: skip
+def test_other_ranks_get_kerass_error(keras, shape, given):
+    x = np.ones(given, "float32")
+    pattern = (
+        r"Invalid input shape for input .* with name '(input_layer|keras_tensor\w*)' and path "
+        rf"''\. Expected shape \(None, {shape[0]}\), but input has incompatible shape "
+    )
+    for lib in (ac, keras):  # (Keras's message shows the tensor, over several lines)
+        with pytest.raises(ValueError, match=f"(?s){pattern}"):
+            _model(lib, shape)(x)
+    model = _model(ac, shape)
+    with pytest.raises(ValueError, match=pattern + re.escape(str(given))):
+        model(x)
+    for run in (
+        lambda: model.predict(x, verbose=0),
+        lambda: model.fit(x, np.ones((4, 2)), verbose=0),
+    ):
+        with pytest.raises(ValueError, match=rf"^(predict|fit): {pattern}"):
+            run()
+
+
+def _two_inputs(lib: Any, as_dict: bool) -> Any:
+    a = lib.Input(shape=(3,), name="a")
+    b = lib.Input(shape=(2, 1), name="b")
+    joined = lib.layers.Concatenate()([lib.layers.Dense(2)(a), lib.layers.Flatten()(b)])
+    model = lib.Model({"p": a, "q": b} if as_dict else [a, b], joined)
+    model.set_weights([np.full(w.shape, 0.5) for w in model.get_weights()])
+    return model
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_several_inputs_each_at_its_rank_and_named_by_its_path(keras, as_dict):
+    rng = np.random.default_rng(1)
+    a, b = rng.random((5, 3)).astype("float32"), rng.random((5, 2)).astype("float32")
+    x = {"p": a, "q": b} if as_dict else [a, b]
+    ours, theirs = (_two_inputs(lib, as_dict).predict(x, verbose=0) for lib in (ac, keras))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    np.testing.assert_allclose(_two_inputs(ac, as_dict)(x).numpy(), theirs, rtol=1e-6)
+    deep = np.ones((5, 2, 3, 3), "float32")
+    wrong = {"p": a, "q": deep} if as_dict else [a, deep]
+    path = "q" if as_dict else "1"
+    for lib in (ac, keras):
+        with pytest.raises(ValueError, match=rf"with name 'b' and path '{path}'\. Expected shape"):
+            _two_inputs(lib, as_dict)(wrong)
+
+
+def test_a_dict_of_inputs_by_the_keys_the_model_was_made_with(keras):
+    """As Keras: a model made from a dict of Inputs takes its data by those keys, not by the
+    Input layers' names."""
+    rng = np.random.default_rng(2)
+    a, b = rng.random((5, 3)).astype("float32"), rng.random((5, 2, 1)).astype("float32")
+    for lib in (ac, keras):
+        with pytest.raises(ValueError, match=r"'p', 'q'"):
+            _two_inputs(lib, True).predict({"a": a, "b": b}, verbose=0)
+    ours, theirs = (_two_inputs(lib, True).predict({"q": b, "p": a}, verbose=0)
+                    for lib in (ac, keras))  # fmt: skip
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_an_input_of_other_sizes_gets_kerass_input_spec_error():
+    model = _model(ac, (3,))
+    for given, found in (((4, 4), r"\(4, 4\)"), ((4, 4, 1), r"\(4, 4, 1\)")):
+        with pytest.raises(ValueError, match=rf"Input 0 with name 'input_layer' of layer "
+                           rf"'functional' is incompatible with the layer: expected "
+                           rf"shape=\(None, 3\), found shape={found}"):  # fmt: skip
+            model(np.ones(given, "float32"))
+        with pytest.raises(ValueError, match=r"predict: x has samples of shape"):
+            model.predict(np.ones(given, "float32"), verbose=0)

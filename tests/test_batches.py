@@ -1,0 +1,132 @@
+"""The data ``fit``, ``evaluate`` and ``predict`` take (autoconv/batches.py): a model's own
+``train_step``, ``test_step`` or ``predict_step`` gets its data as it comes, unchecked against
+the model's inputs, as Keras's; the default steps still check it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+
+
+def _pair_model(lib: Any, no_grad: Any) -> Any:
+    """keras.io's metric-learning model in small: a functional embedding of 4 values whose
+    steps take batches of (anchor, positive) pairs, shape (N, 2, 4), which are not the input's
+    shape, and score each anchor against every positive."""
+
+    def pair_loss(model: Any, data: Any, training: bool) -> Any:
+        if isinstance(data, list | tuple):  # the tutorial's workaround: Keras gives a
+            data = data[0]  # PyDataset's x alone as [x]
+        anchors = model(data[:, 0], training=training)
+        positives = model(data[:, 1], training=training)
+        similarities = lib.ops.einsum("ae,pe->ap", anchors, positives) / 0.2
+        labels = lib.ops.arange(anchors.shape[0])
+        return lib.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, similarities)
+
+    class PairModel(lib.Model):
+        def train_step(self, data: Any) -> dict[str, Any]:
+            self.zero_grad()
+            loss = pair_loss(self, data, True)
+            loss.backward()
+            weights = self.trainable_weights
+            with no_grad():
+                self.optimizer.apply([w.value.grad for w in weights], weights)
+            return {"pair_loss": loss}
+
+        def test_step(self, data: Any) -> dict[str, Any]:
+            return {"pair_loss": pair_loss(self, data, False)}
+
+        def predict_step(self, data: Any) -> Any:
+            data = data[0] if isinstance(data, list | tuple) else data
+            return self(data[:, 0]) - self(data[:, 1])
+
+    inputs = lib.Input(shape=(4,))
+    hidden = lib.layers.Dense(5, activation="tanh")(inputs)
+    model = PairModel(inputs, lib.layers.Dense(3)(hidden))
+    model.compile(optimizer=lib.optimizers.SGD(0.1))
+    model.set_weights([np.cos(np.arange(w.size) * 0.9 + i).reshape(w.shape) * 0.5
+                       for i, w in enumerate(model.get_weights())])  # fmt: skip
+    return model
+
+
+def _pairs() -> np.ndarray:
+    return np.random.default_rng(0).random((12, 2, 4)).astype("float32")
+
+
+def _batches(lib: Any, pairs: np.ndarray) -> Any:
+    """The pairs in batches of 4, each batch x alone (as the tutorial's PyDataset gives)."""
+
+    class Batches(lib.utils.PyDataset):
+        def __len__(self) -> int:
+            return len(pairs) // 4
+
+        def __getitem__(self, index: int) -> np.ndarray:
+            return pairs[index * 4 : index * 4 + 4]
+
+    return Batches()
+
+
+@pytest.mark.parametrize("given", ["arrays", "py_dataset"])
+def test_a_models_own_steps_take_data_unlike_its_inputs_as_keras(keras, given):
+    import torch
+
+    pairs = _pairs()
+    runs = []
+    for lib, no_grad in ((ac, ac.no_grad), (keras, torch.no_grad)):
+        model = _pair_model(lib, no_grad)
+        if given == "arrays":
+            history = model.fit(pairs, batch_size=4, epochs=3, shuffle=False, verbose=0)
+            evaluated = model.evaluate(pairs, batch_size=4, verbose=0, return_dict=True)
+            predicted = model.predict(pairs, batch_size=4, verbose=0)
+        else:  # batches as they come
+            history = model.fit(_batches(lib, pairs), epochs=3, shuffle=False, verbose=0)
+            evaluated = model.evaluate(_batches(lib, pairs), verbose=0, return_dict=True)
+            predicted = model.predict(_batches(lib, pairs), verbose=0)
+        runs.append((history.history["pair_loss"], float(evaluated["pair_loss"]), predicted,
+                     model.get_weights()))  # fmt: skip
+    (ours, our_eval, our_pred, our_weights), (theirs, their_eval, their_pred, their_weights) = runs
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+    np.testing.assert_allclose(our_eval, their_eval, rtol=1e-5)
+    np.testing.assert_allclose(our_pred, their_pred, rtol=1e-5, atol=1e-6)
+    for mine, keras_weight in zip(our_weights, their_weights, strict=True):
+        np.testing.assert_allclose(mine, keras_weight, rtol=1e-5, atol=1e-7)
+
+
+def test_a_tuple_of_arrays_reaches_the_users_step_as_several_inputs():
+    seen = []
+
+    class Pairs(ac.Model):
+        def train_step(self, data: Any) -> dict[str, Any]:
+            seen.append([tuple(part.shape) for part in data])
+            return {}
+
+    inputs = ac.Input(shape=(4,))
+    model = Pairs(inputs, ac.layers.Dense(2)(inputs))
+    model.compile(optimizer="sgd")
+    pairs = _pairs()
+    model.fit((pairs[:, 0], pairs[:, 1, :3]), batch_size=8, shuffle=False, verbose=0)
+    assert seen == [[(8, 4), (8, 3)], [(4, 4), (4, 3)]]
+
+
+@pytest.mark.parametrize("step", ["train_step", "test_step", "predict_step"])
+def test_the_default_steps_still_check_the_data(step):
+    """Only the step a class overrides takes data unlike the inputs: with the others, the data
+    is checked against the model's inputs, before any batch runs."""
+
+    def own(self: Any, data: Any) -> Any:
+        raise AssertionError("not called")
+
+    inputs = ac.Input(shape=(4,))
+    model = type("Own", (ac.Model,), {step: own})(inputs, ac.layers.Dense(2)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    pairs, y = _pairs(), np.zeros((12, 2), "float32")
+    calls = {"train_step": lambda: model.fit(pairs, y, verbose=0),
+             "test_step": lambda: model.evaluate(pairs, y, verbose=0),
+             "predict_step": lambda: model.predict(pairs, verbose=0)}  # fmt: skip
+    for name, call in calls.items():
+        if name != step:
+            with pytest.raises(ValueError, match=r"x has samples of shape \(2, 4\)"):
+                call()

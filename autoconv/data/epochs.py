@@ -10,12 +10,12 @@ from __future__ import annotations
 import itertools
 import types
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-from autoconv.data.dataset import INFINITE_CARDINALITY, Dataset
+from autoconv.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from autoconv.data.py_dataset import is_py_dataset
 from autoconv.data.streams import parallel_map
 from autoconv.seeds import epoch_generator
@@ -39,32 +39,54 @@ def kind_of(data: Any) -> str | None:
         return "a PyDataset"
     if isinstance(data, types.GeneratorType):
         return "a generator"
+    if _is_torch_data_loader(data):
+        return "a DataLoader"
     return None
 
 
+def _is_torch_data_loader(data: Any) -> bool:
+    """Whether ``data`` is a PyTorch ``DataLoader`` (told by its class, torch not imported)."""
+    return any(
+        cls.__name__ == "DataLoader" and cls.__module__.startswith("torch.utils.data")
+        for cls in type(data).__mro__
+    )
+
+
 def epochs_of(data: Any) -> DatasetEpochs | PyDatasetEpochs | GeneratorEpochs:
-    """The passes over ``data``, a Dataset, a PyDataset or a generator (see :func:`kind_of`)."""
+    """The passes over ``data``, a Dataset, a PyDataset, a generator or a PyTorch DataLoader
+    (see :func:`kind_of`)."""
     kind = kind_of(data)
     if kind == "a dataset":
-        return DatasetEpochs(data)
+        return DatasetEpochs(data._elements, data.cardinality())
+    if kind == "a DataLoader":  # Keras's TorchDataLoaderAdapter: its batches as NumPy arrays
+        size = len(data) if hasattr(data.dataset, "__len__") else UNKNOWN_CARDINALITY
+        return DatasetEpochs(lambda: map(_numpy_batch, data), size)
     if kind == "a PyDataset":
         return PyDatasetEpochs(data)
     return GeneratorEpochs(data)
 
 
+def _numpy_batch(batch: Any) -> Any:
+    """A DataLoader's batch (tensors in a list, tuple or dict) as NumPy arrays in a tuple."""
+    if isinstance(batch, list | tuple):
+        return tuple(_numpy_batch(item) for item in batch)
+    if isinstance(batch, dict):
+        return {key: _numpy_batch(value) for key, value in batch.items()}
+    return np.asarray(batch.numpy(force=True) if hasattr(batch, "numpy") else batch)
+
+
 class DatasetEpochs:
-    """A :class:`Dataset`'s passes, as Keras's epoch iterator takes them: without ``steps``
-    each epoch is a new pass over the dataset; with ``steps`` (``steps_per_epoch``) an epoch
-    takes the next ``steps`` elements of a pass that goes on from epoch to epoch (a repeated
-    dataset's stream is never restarted), and a pass that ends first ends the epoch, with
-    Keras's warning; the next epoch then starts a new pass. ``steps`` (the dataset's
-    cardinality) is None if unknown or infinite."""
+    """A :class:`Dataset`'s passes (or a DataLoader's), as Keras's epoch iterator takes them:
+    without ``steps`` each epoch is a new pass (``elements()``); with ``steps``
+    (``steps_per_epoch``) an epoch takes the next ``steps`` elements of a pass that goes on
+    from epoch to epoch (a repeated dataset's stream is never restarted), and a pass that ends
+    first ends the epoch, with Keras's warning; the next epoch then starts a new pass.
+    ``steps`` (the cardinality, ``size``) is None if unknown or infinite."""
 
     endless = "the dataset repeats forever"
 
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-        size = dataset.cardinality()
+    def __init__(self, elements: Callable[[], Iterator[Any]], size: int) -> None:
+        self.elements = elements
         self.steps = size if size >= 0 else None
         self.infinite = size == INFINITE_CARDINALITY
         self._elements: Iterator[Any] | None = None  # the pass under way (with steps)
@@ -76,7 +98,7 @@ class DatasetEpochs:
         """One epoch's elements (the dataset shuffles itself: ``shuffle`` does not apply, as
         in Keras), from its element ``first`` on (a resumed epoch's, those before skipped)."""
         if steps is None or self._elements is None:
-            self._elements, self._taken = self.dataset._elements(), 0
+            self._elements, self._taken = self.elements(), 0
         for number in itertools.count() if steps is None else range(steps):
             element = next(self._elements, _END)
             if element is _END:

@@ -988,3 +988,22 @@ def test_the_steps_take_the_rate_as_given_and_the_logs_as_keras_shows_it(capsys)
     assert history.history["learning_rate"] == [float(np.float32(1e-3))]
     assert " - learning_rate: 0.0010 - " in capsys.readouterr().out  # Keras's, not 1.0000e-03
     assert model.optimizer.learning_rate_value() == float(np.float32(1e-3))
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["its own variable", "a 0-d tensor", "a 0-d array", "a NumPy scalar"],
+)
+def test_the_learning_rate_takes_a_variable_tensor_or_array_of_one_value(given):
+    """keras.io's CustomLearningRateScheduler reads the rate and assigns it back."""
+    optimizer = optimizers.RMSprop(0.25)
+    value = {
+        "its own variable": optimizer.learning_rate,
+        "a 0-d tensor": ac.Tensor(0.25),
+        "a 0-d array": np.array(0.25),
+        "a NumPy scalar": np.float32(0.25),
+    }[given]
+    optimizer.learning_rate = value
+    assert float(optimizer.learning_rate) == 0.25
+    with pytest.raises(ValueError, match="must be a number"):
+        optimizer.learning_rate = np.array([0.25, 0.5])

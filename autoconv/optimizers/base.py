@@ -194,6 +194,8 @@ class Optimizer:
                 "settable. If you need the learning rate to be settable, you should "
                 "instantiate the optimizer with a float `learning_rate` argument."
             )
+        if isinstance(value, LearningRateVariable | Tensor | np.ndarray) and np.size(value) == 1:
+            value = float(value.numpy() if hasattr(value, "numpy") else value)  # (a variable's)
         self._learning_rate = check_number(type(self).__name__, "learning_rate", value)
 
     @property

@@ -356,6 +356,8 @@ class Lambda(Layer):
     input_mask)``; None by default: the input's is dropped). It cannot be saved (a Python
     function has no safe file format): rebuild it in code and use ``save_weights``."""
 
+    keeps_integer_inputs = True  # (a user's function: its integer inputs as Keras gives them)
+
     def __init__(
         self,
         function: Callable[[Any], Any],

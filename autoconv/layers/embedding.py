@@ -50,11 +50,14 @@ class Embedding(Layer):
     """Turns indices in [0, input_dim) into rows of a trainable table ``embeddings``
     (input_dim, output_dim): (batch, ...) -> (batch, ..., output_dim).
 
-    The indices arrive as the layer's float dtype (autoconv's layers cast their inputs) and
-    are truncated to ints, as Keras's cast: float32 holds every index below 2**24 exactly.
-    With ``mask_zero=True`` index 0 is padding: the output carries a Keras mask (batch, ...),
-    0 where the index is 0, that the layers after it read (an RNN skips those steps, a loss
-    leaves them out); ``weights`` gives the initial table, as Keras's argument does."""
+    Integer arrays are read as they are; float indices (a Tensor, or the float32 a functional
+    graph gives) are truncated to ints, as Keras's cast: float32 holds every index below 2**24
+    exactly. With ``mask_zero=True`` index 0 is padding: the output carries a Keras mask
+    (batch, ...), 0 where the index is 0, that the layers after it read (an RNN skips those
+    steps, a loss leaves them out); ``weights`` gives the initial table, as Keras's argument
+    does."""
+
+    keeps_integer_inputs = True
 
     def __init__(
         self,

@@ -177,6 +177,10 @@ class Layer:
     ['kernel', 'bias']
     """
 
+    # Integer and bool arrays reach a user's call as they are (Keras keeps their dtype); one of
+    # autoconv's own layers gets them as float Tensors unless it sets this (see _takes_integers).
+    keeps_integer_inputs = False
+
     def __init__(
         self,
         *,
@@ -337,9 +341,11 @@ class Layer:
         return inputs
 
     def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
-        """Run the layer on arrays or Tensors (arrays become float32 Tensors, as Keras layers
-        cast), or record it in a functional graph when given symbolic tensors. The first
-        argument may be given by its name in ``call`` (``layer(logits=x, targets=y)``)."""
+        """Run the layer on arrays or Tensors (float arrays become Tensors of the layer's dtype,
+        as Keras layers cast; integer and bool arrays stay as they are, as Keras's do, but for
+        autoconv's own layers that compute on Tensors: see :func:`_takes_integers`), or record it
+        in a functional graph when given symbolic tensors. The first argument may be given by
+        its name in ``call`` (``layer(logits=x, targets=y)``)."""
         inputs, args = first_argument(self, args, kwargs)
         if self.input_spec is not None:
             assert_input_compatibility(self.input_spec, inputs, self.name)
@@ -350,8 +356,11 @@ class Layer:
         previous_mask = kwargs.get("mask")
         if masks.attached:  # (until a mask exists, a call has none to look for)
             previous_mask = _call_masks(self, inputs, args, kwargs)
-        inputs = to_tensors(inputs, self.dtype)
-        self._maybe_build(_shapes(inputs), _device_of(inputs))
+        if _takes_integers(type(self)) or isinstance(inputs, Tensor):  # (no integers in it)
+            inputs = to_tensors(inputs, self.dtype)
+        else:
+            inputs = to_tensors(inputs, self.dtype, integer_device=_integer_device(self))
+        self._maybe_build(_shapes(inputs), _device_of(inputs) or _integer_device(self) or "cpu")
         takes_training, default = _training_parameter(type(self))
         training = current_training(training, default)
         if takes_training:  # None only for a call whose default is None (a model's)
@@ -726,18 +735,30 @@ def _as_tuples(shape: Any) -> Any:
     return tuple(shape)
 
 
-def to_tensors(inputs: Any, dtype: str, device: str | None = None) -> Any:
-    """Arrays and Tensors as Tensors of a layer's ``dtype`` (Keras casts a layer's inputs).
-    NumPy arrays go to ``device`` where one is given (a model's: Keras moves its inputs
-    there); Tensors and GPU arrays stay where they are."""
+KEEP = "keep"  # to_tensors's integer_device that keeps integer arrays as they are
+
+
+def to_tensors(
+    inputs: Any, dtype: str, device: str | None = None, integer_device: str | None = KEEP
+) -> Any:
+    """Arrays and Tensors as Tensors of a layer's ``dtype`` (Keras casts a layer's floating
+    inputs). Integer and bool NumPy arrays (and Python ints) stay as they are, as Keras keeps
+    their dtype (token ids, indices: the ops take them as they are), unless an
+    ``integer_device`` is given: then they become Tensors of ``dtype`` there too (None: the
+    host). NumPy float arrays go to ``device`` where one is given (a model's: Keras moves its
+    inputs there); Tensors and GPU arrays stay where they are."""
+    if _is_integer(inputs):
+        if integer_device == KEEP:
+            return inputs
+        return Tensor(np.asarray(inputs), dtype=dtype, device=integer_device)
     if isinstance(inputs, Tensor):
         from autoconv.ops.engine import cast
 
         return cast(inputs, dtype)
     if isinstance(inputs, list | tuple):
-        return type(inputs)(to_tensors(x, dtype, device) for x in inputs)
+        return type(inputs)(to_tensors(x, dtype, device, integer_device) for x in inputs)
     if isinstance(inputs, dict):
-        return {k: to_tensors(v, dtype, device) for k, v in inputs.items()}
+        return {k: to_tensors(v, dtype, device, integer_device) for k, v in inputs.items()}
     if array_device(inputs) == "cuda":
         return Tensor(inputs, dtype=dtype)
     array = np.asarray(inputs)
@@ -746,19 +767,58 @@ def to_tensors(inputs: Any, dtype: str, device: str | None = None) -> Any:
     return Tensor(array, dtype=dtype, device=device)
 
 
+def _is_integer(value: Any) -> bool:
+    """Whether ``value`` is an integer or bool NumPy array or scalar, or a Python int."""
+    if isinstance(value, np.ndarray | np.generic):
+        return value.dtype.kind in "biu"
+    return isinstance(value, int)
+
+
+_integer_classes: dict[type, bool] = {}
+
+
+def _takes_integers(cls: type) -> bool:
+    """Whether layers of ``cls`` get integer and bool arrays as they are (Keras's rule): those
+    whose ``call`` is a user's, and autoconv's own that say so (``keeps_integer_inputs``: the
+    layers that read indices, and Lambda). autoconv's others compute on Tensors and get them
+    as float Tensors. (The lookup, hashing and encoding layers take arrays on the host in their
+    own ``__call__``.)"""
+    if cls not in _integer_classes:
+        owner = next(c for c in cls.__mro__ if "call" in c.__dict__)
+        own = owner.__module__.startswith("autoconv.")
+        _integer_classes[cls] = not own or cls.keeps_integer_inputs
+    return _integer_classes[cls]
+
+
+def _integer_device(layer: Layer) -> str | None:
+    """Where one of autoconv's own layers takes integer arrays, as float Tensors (and where a
+    layer called on integer arrays alone is built): a model's on its device (``Model.device``,
+    where Keras moves its inputs); a layer called inside another layer's call (a model's) on
+    the default device, where models make their layers; a layer called directly on the host,
+    as float arrays are."""
+    device = getattr(layer, "device", None)
+    if device is None and thread_state().depth:
+        return config.get_device()
+    return device
+
+
 def _shapes(inputs: Any) -> Any:
-    if isinstance(inputs, Tensor):
-        return (None, *inputs.shape[1:]) if inputs.ndim else ()
     if isinstance(inputs, list | tuple):
         return [_shapes(x) for x in inputs]
-    return {k: _shapes(v) for k, v in inputs.items()}
+    if isinstance(inputs, dict):
+        return {k: _shapes(v) for k, v in inputs.items()}
+    shape = tuple(inputs.shape) if hasattr(inputs, "shape") else ()
+    return (None, *shape[1:]) if shape else ()
 
 
-def _device_of(inputs: Any) -> str:
+def _device_of(inputs: Any) -> str | None:
+    """The device of the first Tensor in ``inputs``; None when they hold none."""
     if isinstance(inputs, Tensor):
         return inputs.device
+    if not isinstance(inputs, list | tuple | dict):
+        return None
     values = inputs.values() if isinstance(inputs, dict) else inputs
-    return next((_device_of(x) for x in values), "cpu")
+    return next((d for d in map(_device_of, values) if d is not None), None)
 
 
 _training_parameters: dict[type, tuple[bool, bool | None]] = {}
@@ -851,8 +911,10 @@ def _required_positional(cls: type) -> int:
 
 
 def dry_run_shape(layer: Layer, input_shape: Any) -> Any:
-    """The output shape of ``layer`` found by calling it on zeros (batch size 1, unknown sizes
-    1), in inference mode, on the device of its weights; the batch axis comes back as None."""
+    """The output shape of ``layer`` found by calling it on zeros (of the input's batch size, 1
+    where it is unknown; unknown sizes 1), in inference mode, on the device of its weights. A
+    known batch size gives the output's batch axis as the call makes it (Keras's symbolic call
+    keeps it); an unknown one comes back as None."""
 
     def zeros(shape: Any) -> Any:
         if isinstance(shape, list):
@@ -870,6 +932,14 @@ def dry_run_shape(layer: Layer, input_shape: Any) -> Any:
         else:
             out = layer(inputs, training=False)
     layer._clear_losses()
+    known = _batch_size(input_shape) is not None
     if isinstance(out, list | tuple):
-        return [(None, *o.shape[1:]) for o in out]
-    return (None, *out.shape[1:])
+        return [o.shape if known else (None, *o.shape[1:]) for o in out]
+    return out.shape if known else (None, *out.shape[1:])
+
+
+def _batch_size(shape: Any) -> int | None:
+    """The batch size of an input shape (of its first tensor's, for several), None unknown."""
+    while shape and isinstance(shape[0], tuple | list):
+        shape = shape[0]
+    return shape[0] if shape else None

@@ -1,0 +1,306 @@
+"""The base Layer's call, against Keras 3.15: integer and bool arrays reach a layer as they are
+(Keras casts only floating inputs), and a known batch size (``Input(batch_size=...)``) stays in
+the shapes of symbolic calls, summaries included."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+from autoconv import layers, ops
+
+IDS = np.array([[1, 3, 0], [2, 2, 4]])
+
+
+def _numpy(value: Any) -> np.ndarray:
+    """A value of either library (autoconv Tensor, torch tensor, NumPy) as a NumPy array."""
+    if isinstance(value, ac.Tensor | np.ndarray):
+        return np.asarray(value)
+    return value.detach().cpu().numpy()  # a torch tensor, from Keras
+
+
+def _dtype_name(value: Any) -> str:
+    dtype = value.dtype
+    return str(dtype).removeprefix("torch.") if "torch" in str(dtype) else np.dtype(dtype).name
+
+
+def _seen_dtype(lib: Any, array: np.ndarray) -> str:
+    """The dtype a user's layer of ``lib`` sees in its call for ``array``."""
+    seen = []
+
+    class Probe(lib.layers.Layer):
+        def call(self, inputs):
+            seen.append(_dtype_name(inputs))
+            return inputs
+
+    Probe()(array)
+    return seen[0]
+
+
+# ------------------------------------------------------------------ integer inputs
+@pytest.mark.parametrize("dtype", ["int32", "int64", "uint8", "bool", "float32", "float64"])
+def test_a_users_layer_sees_the_dtype_keras_gives_it(keras, dtype):
+    array = (IDS % 2 if dtype == "bool" else IDS).astype(dtype)
+    assert _seen_dtype(ac, array) == _seen_dtype(keras, array)
+
+
+def _index_layer(lib: Any, how: str) -> Any:
+    table = np.arange(15, dtype="float32").reshape(5, 3)
+
+    class Indexing(lib.layers.Layer):
+        def call(self, ids):
+            if how == "take":
+                return lib.ops.take(table, ids, axis=0)
+            if how == "one_hot":
+                return lib.ops.one_hot(ids, 5)
+            return lib.ops.stack([table[int(i)] for i in lib.ops.convert_to_numpy(ids[0])])
+
+    return Indexing()
+
+
+@pytest.mark.parametrize("how", ["take", "one_hot", "python_index"])
+def test_indices_in_a_users_layer_match_keras(keras, how):
+    got = _index_layer(ac, how)(IDS)
+    want = _index_layer(keras, how)(IDS)
+    np.testing.assert_allclose(_numpy(got), _numpy(want))
+
+
+def test_a_lambda_keeps_integers_as_keras(keras):
+    got = layers.Lambda(lambda t: t * 2)(IDS.astype("int32"))
+    want = keras.layers.Lambda(lambda t: t * 2)(IDS.astype("int32"))
+    assert _dtype_name(got) == _dtype_name(want) == "int32"
+    np.testing.assert_array_equal(_numpy(got), _numpy(want))
+
+
+# autoconv's layers that compute in floats, on integer inputs: Keras's values (not
+# LayerNormalization's: Keras's PyTorch backend takes an integer input's mean in integers)
+BUILTINS = {
+    "Dense": lambda lib: lib.layers.Dense(3, kernel_initializer="ones", bias_initializer="ones"),
+    "Embedding": lambda lib: lib.layers.Embedding(5, 2, embeddings_initializer="ones"),
+    "CategoryEncoding": lambda lib: lib.layers.CategoryEncoding(5, output_mode="count"),
+    "Flatten": lambda lib: lib.layers.Flatten(),
+    "Reshape": lambda lib: lib.layers.Reshape((3, 1)),
+    "BatchNormalization": lambda lib: lib.layers.BatchNormalization(),
+    "Rescaling": lambda lib: lib.layers.Rescaling(0.5, offset=1),
+    "Normalization": lambda lib: lib.layers.Normalization(mean=1.0, variance=4.0),
+    "GlobalAveragePooling1D": lambda lib: lib.layers.GlobalAveragePooling1D(),
+}
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+@pytest.mark.parametrize("dtype", ["int32", "int64", "uint8"])
+def test_builtin_layers_on_integers_match_keras(keras, name, dtype):
+    inputs = IDS[..., None] if name == "GlobalAveragePooling1D" else IDS
+    got = BUILTINS[name](ac)(inputs.astype(dtype))
+    want = BUILTINS[name](keras)(inputs.astype(dtype))
+    np.testing.assert_allclose(_numpy(got), _numpy(want), rtol=1e-6, atol=1e-6)
+
+
+CONVOLUTIONS = {
+    "Conv1D": (lambda lib: lib.layers.Conv1D(2, 2, kernel_initializer="ones"), (2, 5, 3)),
+    "Conv2D": (lambda lib: lib.layers.Conv2D(2, 3, kernel_initializer="ones"), (2, 5, 5, 3)),
+    "DepthwiseConv2D": (
+        lambda lib: lib.layers.DepthwiseConv2D(3, depthwise_initializer="ones"),
+        (2, 5, 5, 3),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CONVOLUTIONS)
+def test_convolutions_cast_integers_to_their_dtype(keras, name):
+    """Keras's PyTorch backend fails on an integer input (its convolution takes the input's
+    dtype); autoconv computes in the layer's float dtype, as Keras's other backends, which
+    give the values of the same numbers as floats."""
+    make, shape = CONVOLUTIONS[name]
+    images = np.arange(np.prod(shape)).reshape(shape) % 7
+    got = make(ac)(images.astype("uint8"))
+    want = make(keras)(images.astype("float32"))
+    assert _dtype_name(got) == "float32"
+    np.testing.assert_allclose(_numpy(got), _numpy(want), rtol=1e-6)
+
+
+def test_an_embedding_reads_indices_beyond_float32s_integers(keras):
+    """2**24 + 1 is not a float32: an index cast to float32 would read the row before it."""
+    ids = np.array([[2**24 + 1, 2**24]])
+    table = (np.arange(2**24 + 2) % 7).astype("float32")[:, None]  # rows 2**24, 2**24 + 1 differ
+    ours = layers.Embedding(len(table), 1, weights=[table])
+    theirs = keras.layers.Embedding(len(table), 1, weights=[table])
+    got = _numpy(ours(ids))
+    np.testing.assert_array_equal(got, _numpy(theirs(ids)))
+    assert got[0, 0, 0] != got[0, 1, 0]
+
+
+def _ids_model(lib: Any) -> Any:
+    class Tokens(lib.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = lib.layers.Embedding(5, 2, embeddings_initializer="ones")
+            self.dense = lib.layers.Dense(2, kernel_initializer="ones")
+            self.pick = _index_layer(lib, "take")
+            self.rescale = lib.layers.Rescaling(0.5)
+
+        def call(self, ids):
+            return self.dense(self.embed(ids)), self.pick(ids), self.rescale(ids)
+
+    return Tokens()
+
+
+def test_a_subclassed_model_passes_integers_to_its_layers_as_keras(keras):
+    got, want = _ids_model(ac)(IDS), _ids_model(keras)(IDS)
+    for ours, theirs in zip(got, want, strict=True):
+        np.testing.assert_allclose(_numpy(ours), _numpy(theirs), rtol=1e-6)
+
+
+def test_lookups_in_a_subclassed_model_read_large_ids_exactly():
+    """Hashing and IntegerLookup in a model's call get the ids, not float32 Tensors of them,
+    so ids beyond 2**24 hash and look up as in a direct call."""
+
+    class Lookups(ac.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.hash = layers.Hashing(1000)
+            self.lookup = layers.IntegerLookup(vocabulary=[2**24 + 1])
+
+        def call(self, ids):
+            return self.hash(ids), self.lookup(ids)
+
+    ids = np.array([[2**24 + 1, 2**24, 5]])
+    hashed, looked_up = Lookups()(ids)
+    np.testing.assert_array_equal(_numpy(hashed), layers.Hashing(1000)(ids))
+    np.testing.assert_array_equal(_numpy(looked_up), [[1, 0, 0]])
+
+
+def _token_model(lib: Any, kind: str) -> Any:
+    inputs = lib.Input(shape=(3,), dtype="int32")
+    embed = lib.layers.Embedding(5, 2, embeddings_initializer="ones", mask_zero=True)
+    dense = lib.layers.Dense(2, kernel_initializer="ones")
+    if kind == "sequential":
+        return lib.Sequential([inputs, embed, lib.layers.GlobalAveragePooling1D(), dense])
+    return lib.Model(inputs, dense(lib.layers.GlobalAveragePooling1D()(embed(inputs))))
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional"])
+def test_graph_models_on_integer_ids_match_keras(keras, kind):
+    got, want = _token_model(ac, kind)(IDS), _token_model(keras, kind)(IDS)
+    np.testing.assert_allclose(_numpy(got), _numpy(want), rtol=1e-6)
+
+
+def test_float_inputs_still_become_tensors_of_the_layers_dtype():
+    seen = []
+
+    class Probe(layers.Layer):
+        def call(self, inputs):
+            seen.append(inputs)
+            return inputs
+
+    Probe(dtype="float64")([np.ones(2, "float32"), np.ones(2, "int32")])
+    floats, ints = seen[0]
+    assert isinstance(floats, ac.Tensor) and floats.dtype == np.float64
+    assert isinstance(ints, np.ndarray) and ints.dtype == np.int32
+
+
+# --------------------------------------------------------------- known batch sizes
+class Doubled(layers.Layer):
+    """A user's layer without compute_output_shape: its shape comes from a dry run."""
+
+    def call(self, inputs):
+        return ops.concatenate([inputs, inputs], axis=-1)
+
+
+def _keras_doubled(keras: Any) -> Any:
+    class Doubled(keras.layers.Layer):
+        def call(self, inputs):
+            return keras.ops.concatenate([inputs, inputs], axis=-1)
+
+    return Doubled(name="doubled")
+
+
+def _stack(lib: Any, doubled: Any) -> list[Any]:
+    return [
+        lib.layers.Conv2D(2, 3, name="conv"),
+        lib.layers.Flatten(name="flat"),
+        lib.layers.Reshape((6, 12), name="reshape"),
+        doubled,
+        lib.layers.Lambda(lambda t: t * 2, name="twice"),
+        lib.layers.Dense(5, name="dense"),
+    ]
+
+
+def _batch_model(lib: Any, kind: str, doubled: Any) -> Any:
+    inputs = lib.Input(shape=(8, 8, 3), batch_size=4, name="images")
+    if kind == "sequential":
+        return lib.Sequential([inputs, *_stack(lib, doubled)], name="model")
+    x = inputs
+    for layer in _stack(lib, doubled):
+        x = layer(x)
+    return lib.Model(inputs, [x, lib.layers.Flatten(name="flat_out")(x)], name="model")
+
+
+def _summary(model: Any) -> str:
+    lines: list[str] = []
+    model.summary(line_length=100, print_fn=lambda line, **_: lines.append(line))
+    return "\n".join(lines).strip()
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional"])
+def test_a_known_batch_size_stays_in_every_shape_as_keras(keras, kind):
+    keras.backend.clear_session()
+    ours = _batch_model(ac, kind, Doubled(name="doubled"))
+    theirs = _batch_model(keras, kind, _keras_doubled(keras))
+    assert [t.shape for t in ours.outputs] == [tuple(t.shape) for t in theirs.outputs]
+    assert [layer.output.shape for layer in ours.layers] == [
+        tuple(layer.output.shape) for layer in theirs.layers
+    ]
+    assert ours.outputs[0].shape == (4, 6, 5)
+    assert _summary(ours) == _summary(theirs)
+
+
+@pytest.mark.parametrize("batch_shape", [(2, 5, 3), (2, None, 3), (None, 5, 3), (None, None, 3)])
+def test_a_dry_run_keeps_the_batch_size_keras_keeps(keras, batch_shape):
+    got = Doubled()(ac.Input(batch_shape=batch_shape))
+    want = _keras_doubled(keras)(keras.Input(batch_shape=batch_shape))
+    assert got.shape == tuple(want.shape)
+
+
+def test_a_dry_run_of_several_inputs_keeps_the_batch_size(keras):
+    got = layers.Lambda(lambda ts: ts[0] + ts[1])([ac.Input(batch_shape=(3, 2))] * 2)
+    want = keras.layers.Lambda(lambda ts: ts[0] + ts[1])([keras.Input(batch_shape=(3, 2))] * 2)
+    assert got.shape == tuple(want.shape) == (3, 2)
+
+
+def _images_model(kind: str) -> Any:
+    """A model of uint8 images through Rescaling and Conv2D, and ids through Embedding."""
+    conv = layers.Conv2D(2, 3, kernel_initializer="ones")
+    embed = layers.Embedding(5, 2, embeddings_initializer="ones")
+    rescale = layers.Rescaling(1 / 255)
+    if kind == "functional":
+        images = ac.Input(shape=(5, 5, 1), dtype="uint8")
+        return ac.Model(images, conv(rescale(images)))
+
+    class Images(ac.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.embed, self.rescale = conv, embed, rescale
+
+        def call(self, images):
+            return self.conv(self.rescale(images)), self.embed(images[:, 0, :, 0] % 5)
+
+    return Images()
+
+
+@pytest.mark.parametrize("kind", ["subclassed", "functional"])
+def test_integer_inputs_reach_a_models_layers_on_its_device(kind):
+    pytest.importorskip("numba_cuda")
+    images = (np.arange(50).reshape(2, 5, 5, 1) * 5).astype("uint8")
+    outputs = {}
+    for device in ("cpu", "cuda"):
+        with ac.device(device):
+            model = _images_model(kind)
+            got = model(images)
+        outputs[device] = [np.asarray(t) for t in (got if isinstance(got, tuple) else [got])]
+        assert {w.device for w in model.weights} == {device}
+    for on_cpu, on_gpu in zip(outputs["cpu"], outputs["cuda"], strict=True):
+        np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-5)

@@ -1007,3 +1007,63 @@ def test_the_learning_rate_takes_a_variable_tensor_or_array_of_one_value(given):
     assert float(optimizer.learning_rate) == 0.25
     with pytest.raises(ValueError, match="must be a number"):
         optimizer.learning_rate = np.array([0.25, 0.5])
+
+
+VARIABLE_CASES = [
+    ("SGD", {}), ("SGD", {"momentum": 0.9}), ("Adam", {}), ("Adam", {"amsgrad": True}),
+    ("AdamW", {}), ("RMSprop", {}), ("RMSprop", {"centered": True, "momentum": 0.5}),
+    ("Nadam", {}), ("Adafactor", {}), ("Muon", {}), ("Adagrad", {}), ("Ftrl", {}),
+    ("SGD", {"momentum": 0.9, "use_ema": True, "gradient_accumulation_steps": 2}),
+    ("Adam", {"learning_rate": "schedule"}),
+]  # fmt: skip
+
+
+def two_dense(lib):
+    dense = [lib.layers.Dense(3, name="a"), lib.layers.Dense(2, name="b")]
+    return lib.Sequential([lib.Input((4,)), *dense], name="net")  # (Keras's names go on counting)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), VARIABLE_CASES)
+def test_variables_are_kerass_in_order_names_shapes_and_dtypes(keras, name, kwargs):
+    """Keras's ``optimizer.variables`` before and after ``build`` on a model's weights."""
+
+    def described(lib):
+        if kwargs.get("learning_rate") == "schedule":
+            config = {"learning_rate": lib.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)}
+        else:
+            config = kwargs
+        optimizer = getattr(lib.optimizers, name)(name="opt", **config)
+        before = [v.path for v in optimizer.variables]
+        optimizer.build(two_dense(lib).trainable_weights)
+        after = [
+            (v.path, v.name, tuple(v.shape), str(v.dtype), v.trainable) for v in optimizer.variables
+        ]
+        scalars = [v.numpy().tolist() for v in optimizer.variables if not tuple(v.shape)]
+        return before, after, scalars
+
+    ours, theirs = described(ac), described(keras)
+    assert ours[0] == theirs[0] and ours[1] == theirs[1]
+    np.testing.assert_allclose(ours[2], theirs[2])
+
+
+def test_variables_of_a_multi_optimizer_are_its_own_then_its_inner_ones(keras):
+    def paths(lib):
+        kinds = lib.optimizers.OptimizerMap(lib.optimizers.SGD(momentum=0.9, name="s"))
+        kinds["net/b/.*"] = lib.optimizers.Adam(name="adam")
+        optimizer = lib.optimizers.MultiOptimizer(kinds, name="multi")
+        before = [v.path for v in optimizer.variables]
+        optimizer.build(two_dense(lib).trainable_weights)
+        return before, [(v.path, tuple(v.shape)) for v in optimizer.variables]
+
+    assert paths(ac) == paths(keras)
+
+
+def test_variables_read_the_optimizers_state_as_it_is_now():
+    optimizer = optimizers.SGD(0.5, momentum=0.9)
+    weights = [Tensor(np.ones((2, 3), np.float32))]
+    optimizer.build(weights)
+    iteration, _, momentum = optimizer.variables
+    assert repr(momentum) == "<Variable path=sgd/variable_momentum, shape=(2, 3), dtype=float32>"
+    optimizer.apply([np.full((2, 3), 2.0, np.float32)], weights)
+    assert iteration.numpy() == 1 and iteration.numpy().dtype == np.int32
+    np.testing.assert_array_equal(momentum.numpy(), np.full((2, 3), -1.0, np.float32))

@@ -54,6 +54,7 @@ from autoconv import naming
 from autoconv.backends import array_device, namespace, rules
 from autoconv.optimizers import schedules
 from autoconv.optimizers.learning_rate import LearningRateVariable
+from autoconv.optimizers.variables import optimizer_variables
 from autoconv.tensor import Tensor, no_grad
 from autoconv.windows import is_int
 
@@ -276,6 +277,13 @@ class Optimizer:
     @property
     def built(self) -> bool:
         return bool(self._variables)
+
+    @property
+    def variables(self) -> list[Any]:
+        """Keras's ``optimizer.variables``: ``iteration``, ``learning_rate`` (unless it is a
+        schedule), then, once built, the slots in Keras's order and with its names (see
+        :mod:`autoconv.optimizers.variables`)."""
+        return optimizer_variables(self)
 
     def _check_known(self, variables: Sequence[Tensor]) -> None:
         """Build on the first variables seen; later ones must be among them, as in Keras."""

@@ -9,7 +9,7 @@ under ``layers/<class name in snake case>[_<n>]`` (``dense``, ``dense_1``, ...: 
 the model's layer order, never by the layers' own names), a nested model's layers below its
 group, a custom layer's sublayers under ``<group>/<attribute>``, and the optimizer under
 ``optimizer``: its step count and learning rate, then its slots in the order Keras's
-optimizer of that class makes them (:data:`SLOT_GROUPS`).
+optimizer of that class makes them (:mod:`autoconv.optimizers.variables`).
 
 Reading checks everything before it assigns anything: every group and dataset the model needs
 is there, each a float array of the variable's shape, stored plainly (no compression filter:
@@ -29,36 +29,10 @@ import numpy as np
 from autoconv.backends import array_device, namespace
 from autoconv.layers import InputLayer, Layer, Pipeline
 from autoconv.models import Model
-from autoconv.optimizers import MultiOptimizer, Muon
-
-# Each optimizer's slots in Keras's order: a tuple of autoconv slot names is one
-# add_optimizer_variables call (its variables interleaved weight by weight), and the groups
-# follow one another. A slot name the optimizer does not have (RMSprop's momentum when
-# momentum is 0) is left out; one a weight does not have (Adafactor's factors of a vector) is
-# Keras's placeholder there, a scalar 0. Nadam also keeps its running product of the momentum
-# schedule.
-# Every optimizer's base class makes its own slots first, where it has them: the moving
-# averages of the weights (use_ema), then the gradient accumulators.
-BASE_SLOT_GROUPS: tuple[tuple[str, ...], ...] = (("average",), ("gradient_accumulator",))
-SLOT_GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "SGD": (("momentum",),),
-    "RMSprop": (("velocity",), ("momentum",), ("average_gradient",)),
-    "Adam": (("m", "v"), ("v_hat",)),
-    "AdamW": (("m", "v"), ("v_hat",)),
-    "Nadam": (("momentum", "velocity"),),
-    "Adamax": (("momentum", "norm"),),
-    "Lamb": (("momentum", "velocity"),),
-    "Adafactor": (("r", "c", "velocity"),),
-    "Adagrad": (("accumulator",),),
-    "Adadelta": (("accumulated_grad", "accumulated_delta_var"),),
-    "Lion": (("momentum",),),
-    "Ftrl": (("accumulator", "linear"),),
-    "Muon": (("momentum", "velocity"),),  # (a velocity only where Keras makes one: _in_file)
-    "ScheduleFreeAdamW": (("momentum", "velocity"),),
-}
+from autoconv.optimizers import MultiOptimizer
+from autoconv.optimizers.variables import keeps_slot, keras_class, slot_groups
 
 
-# ------------------------------------------------------------------------- the walk
 def snake_case(name: str) -> str:
     """Keras's ``to_snake_case`` of a class name: ``Conv2D`` -> ``conv2d``, ``ReLU`` ->
     ``re_lu``, ``BatchNormalization`` -> ``batch_normalization``."""
@@ -181,44 +155,17 @@ def optimizer_values(model: Model) -> list[np.ndarray] | None:
 
 
 def _state_values(optimizer: Any) -> list[np.ndarray]:
-    values = [np.array(optimizer.iterations, dtype=np.int32)]
-    if isinstance(optimizer, MultiOptimizer):
-        values.append(np.array(0.0, dtype=np.float32))
-        return values + [v for inner in optimizer.optimizers for v in _state_values(inner)]
-    if not callable(optimizer._learning_rate):
-        values.append(np.array(optimizer._learning_rate, dtype=np.float32))
-    for group in _slot_groups(optimizer):
-        for variable, slots in zip(optimizer._variables, optimizer.slots, strict=True):
-            values.extend(
-                _host(slots[name]) if name in slots else np.array(0, np.int32)
-                for name in group
-                if _in_file(optimizer, name, variable)
+    _check_layout(optimizer)
+    return [variable.numpy() for variable in optimizer.variables]
+
+
+def _check_layout(optimizer: Any) -> None:
+    """Refuse an optimizer of a class whose variables Keras lays out in no known order."""
+    for inner in (optimizer, *getattr(optimizer, "optimizers", ())):
+        if keras_class(inner) is None:
+            raise NotImplementedError(
+                f"the state of a {type(inner).__name__} optimizer has no Keras layout"
             )
-    if type(optimizer).__name__ == "Nadam" and optimizer.slots:  # (made when it is built)
-        product = optimizer._u_product(optimizer.update_iterations)
-        values.append(np.array(product, dtype=np.float32))
-    return values
-
-
-def _slot_groups(optimizer: Any) -> list[tuple[str, ...]]:
-    groups = SLOT_GROUPS.get(type(optimizer).__name__)
-    if groups is None:
-        raise NotImplementedError(
-            f"the state of a {type(optimizer).__name__} optimizer has no Keras layout"
-        )
-    names = optimizer.all_slot_names
-    return [tuple(n for n in group if n in names) for group in (*BASE_SLOT_GROUPS, *groups)]
-
-
-def _in_file(optimizer: Any, name: str, param: Any) -> bool:
-    """Whether Keras's ``optimizer`` keeps slot ``name`` of weight ``param`` among its
-    variables: every slot of a group for every weight, but Muon's velocity, which only the
-    weights on its AdamW step have (autoconv's Muon gives every weight one)."""
-    return not (
-        isinstance(optimizer, Muon)
-        and name == "velocity"
-        and not optimizer._should_use_adamw(param)
-    )
 
 
 def _host(array: Any) -> np.ndarray:
@@ -318,6 +265,7 @@ def read_optimizer(h5: Any, model: Model) -> tuple[int, float | None, list] | No
     optimizer = model.optimizer
     if group is None or _is_dataset(group) or optimizer is None or not len(group):
         return None
+    _check_layout(optimizer)
     params = model.trainable_weights
     expected = _state_count(optimizer, params)
     if sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1) != [
@@ -337,8 +285,8 @@ def _state_count(optimizer: Any, params: list[Any]) -> int:
     has_rate = not callable(optimizer._learning_rate)
     nadam = type(optimizer).__name__ == "Nadam" and bool(params)
     slots = sum(
-        _in_file(optimizer, name, param)
-        for group in _slot_groups(optimizer)
+        keeps_slot(optimizer, name, param)
+        for group in slot_groups(optimizer)
         for name in group
         for param in params
     )
@@ -368,10 +316,10 @@ def _read_state(group: Any, index: int, optimizer: Any, params: list[Any]) -> tu
     )
     index += 1 + has_rate
     slots: list[dict[str, Any]] = [{} for _ in params]
-    for names in _slot_groups(optimizer):
+    for names in slot_groups(optimizer):
         for param, entry in zip(params, slots, strict=True):
             for name in names:
-                if not _in_file(optimizer, name, param):  # (zeros, never read: see Muon)
+                if not keeps_slot(optimizer, name, param):  # (zeros, never read: see Muon)
                     entry[name] = np.zeros(param.shape, param.dtype)
                     continue
                 what = f"optimizer slot {name!r} of {param.path}"

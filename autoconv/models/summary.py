@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import rich.console
 import rich.markup
 import rich.table
@@ -124,13 +125,12 @@ def print_summary(
     trainable = model.trainable_weights
     non_trainable = model.non_trainable_weights
     optimizer = model.optimizer if model.compiled else None
-    slot_arrays = [v for slots in (optimizer.slots if optimizer else []) for v in slots.values()]
-    optimizer_count = 0
-    optimizer_size = 0
-    if slot_arrays:
-        scalars = 1 + (not callable(getattr(optimizer, "learning_rate", 0.0)))
-        optimizer_count = count_params(slot_arrays) + scalars
-        optimizer_size = memory_size(slot_arrays) + 4 * scalars
+    optimizer_built = optimizer is not None and optimizer.built  # (its step count counts)
+    optimizer_variables = optimizer.variables if optimizer_built else []
+    optimizer_count = count_params(optimizer_variables)
+    optimizer_size = sum(
+        math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in optimizer_variables
+    )
     total = count_params(trainable) + count_params(non_trainable) + optimizer_count
     total_size = memory_size(trainable) + memory_size(non_trainable) + optimizer_size
 
@@ -146,7 +146,7 @@ def print_summary(
         f" Non-trainable params: {count_params(non_trainable):,} "
         f"({readable_size(memory_size(non_trainable))})"
     )
-    if slot_arrays:
+    if optimizer_built:
         console.print(f" Optimizer params: {optimizer_count:,} ({readable_size(optimizer_size)})")
     text = console.end_capture()
     (print_fn or _print)(text.rstrip("\n"))

@@ -268,6 +268,29 @@ class Discretization(_HostEncoding):
         }
 
 
+def rectangular(values: Any, dtype: Any = None) -> np.ndarray:
+    """``values`` (a Tensor, an array, nested lists) as an array; ragged lists (documents of
+    unequal lengths) are refused with TensorFlow's errors, as Keras's lookups refuse them."""
+    values = values.numpy() if isinstance(values, Tensor) else values
+    pad = "Pad the documents to one length: lookups take no ragged lists."
+    try:
+        array = np.asarray(values, dtype=dtype)
+    except ValueError:  # NumPy's "inhomogeneous shape", of ragged numbers
+        raise ValueError(
+            f"Can't convert non-rectangular Python sequence to Tensor. {pad}"
+        ) from None
+    rows = array.reshape(-1) if array.dtype == object else []
+    row = next((v for v in rows if isinstance(v, list | tuple | np.ndarray)), None)
+    if row is not None and isinstance(values, np.ndarray):
+        raise ValueError(
+            "Failed to convert a NumPy array to a Tensor (Unsupported object type "
+            f"{type(row).__name__}). {pad}"
+        )
+    if row is not None:
+        raise ValueError(f"Can't convert non-rectangular Python sequence to Tensor. {pad}")
+    return array
+
+
 def adapt_batches(data: Any, steps: int | None, arrays: tuple[type, ...]) -> Iterable[Any]:
     """What Keras's ``adapt`` walks: ``data`` as one batch when it is one of ``arrays``, else
     its items (a ``Dataset``'s batches, a list's arrays, a generator's yields), ``steps`` of

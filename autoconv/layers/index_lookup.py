@@ -25,6 +25,7 @@ from autoconv.layers.encoding import (
     check_mode,
     encode_categorical,
     encoded_shape,
+    rectangular,
     refuse_sparse,
 )
 from autoconv.layers.layer import Layer, Shape
@@ -258,9 +259,7 @@ class IndexLookup(Layer):
     def _tokens_of(self, values: Any) -> np.ndarray:
         """``values`` as an array of the vocabulary's type: Python strings (bytes decoded) or
         int64."""
-        if isinstance(values, Tensor):
-            values = values.numpy()
-        array = np.asarray(values, dtype=object if self.vocabulary_dtype == "string" else None)
+        array = rectangular(values, object if self.vocabulary_dtype == "string" else None)
         if self.vocabulary_dtype == "string":
             flat = [_text(v, getattr(self, "encoding", "utf-8")) for v in array.reshape(-1)]
             return np.array(flat, dtype=object).reshape(array.shape)
@@ -355,9 +354,7 @@ class IndexLookup(Layer):
                 "argument to the layer, or call `adapt` with some sample data."
             )
         if self.invert:
-            return self._tokens_for(
-                np.asarray(inputs.numpy() if isinstance(inputs, Tensor) else inputs)
-            )
+            return self._tokens_for(rectangular(inputs))
         tokens = self._tokens_of(inputs)
         indices = self._indices(tokens)
         if self.output_mode == "int":

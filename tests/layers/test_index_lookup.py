@@ -425,6 +425,53 @@ def test_errors_of_calls_and_adapts():
         StringLookup(vocabulary=["a"])(ac.Input((2,)))
 
 
+# Keras 3.15.1 with TensorFlow 2.21 on the torch backend refuses ragged documents in adapt and
+# in calls (its lookups convert them with tf.convert_to_tensor), with these errors; a ragged
+# NumPy array of objects gets the second (IntegerLookup's call a TypeError from int()).
+LISTS = "Can't convert non-rectangular Python sequence to Tensor."
+OBJECTS = r"Failed to convert a NumPy array to a Tensor \(Unsupported object type list\)."
+RAGGED = [
+    (StringLookup, [["a", "b"], ["c"]], LISTS),
+    (StringLookup, (("a", "b"), ("c",)), LISTS),
+    (StringLookup, [["a", "b"], "c"], LISTS),
+    (StringLookup, [np.array(["a", "b"]), np.array(["c"])], LISTS),
+    (StringLookup, np.array([["a", "b"], ["c"]], dtype=object), OBJECTS),
+    (IntegerLookup, [[1, 2], [3]], LISTS),
+    (IntegerLookup, [[1, 2], 3], LISTS),
+    (IntegerLookup, np.array([[1, 2], [3]], dtype=object), OBJECTS),
+]
+
+
+@pytest.mark.parametrize("how", ["adapt", "update_state", "call"])
+@pytest.mark.parametrize(("cls", "documents", "message"), RAGGED)
+def test_ragged_documents_are_refused_with_kerass_error(cls, documents, message, how):
+    vocabulary = ["a", "b", "c"] if cls is StringLookup else [1, 2, 3]
+    layer = cls(vocabulary=vocabulary) if how == "call" else cls()
+    with pytest.raises(ValueError, match=message) as error:
+        layer(documents) if how == "call" else getattr(layer, how)(documents)
+    assert str(error.value).endswith(
+        "Pad the documents to one length: lookups take no ragged lists."
+    )
+
+
+@pytest.mark.parametrize("cls", [StringLookup, IntegerLookup])
+def test_inverting_ragged_indices_is_refused_with_kerass_error(cls):
+    layer = cls(vocabulary=["a", "b"] if cls is StringLookup else [1, 2], invert=True)
+    with pytest.raises(ValueError, match=LISTS):
+        layer([[1, 2], [3]])
+
+
+@pytest.mark.parametrize("cls", [StringLookup, IntegerLookup])
+def test_rectangular_lists_of_documents_adapt_and_call(cls):
+    """Keras 3.15.1 with TensorFlow 2.21 (torch backend): adapt([[a, b], [c, a]]), then a call
+    on [[a, c], [b, q]], q not in the vocabulary."""
+    a, b, c, q = ("a", "b", "c", "q") if cls is StringLookup else (1, 2, 3, 9)
+    layer = cls()
+    layer.adapt([[a, b], [c, a]])
+    assert layer.get_vocabulary() == [layer.oov_token, a, c, b]
+    assert layer([[a, c], [b, q]]).tolist() == [[1, 2], [3, 0]]
+
+
 def lookup_model():
     lookup = IntegerLookup(vocabulary=[3, 9, 4, 2], mask_token=0, output_mode="multi_hot")
     model = ac.Sequential([ac.Input((2,)), lookup, ac.layers.Dense(3, activation="softmax")])

@@ -515,9 +515,11 @@ class TerminateOnNaN(Callback):
     """Stop training when a batch's loss is NaN or infinite (Keras's ``TerminateOnNaN``):
     ``model.stop_training`` is set, or with ``raise_error`` a RuntimeError is raised at once.
 
-    autoconv's ``fit`` already guards every step: a non-finite loss or gradient skips the
-    update and raises ``TrainingDivergedError``, so this callback matters for logs given
-    to it by other loops."""
+    With this callback, ``fit`` stops on a NaN or infinite loss as Keras's does (its message,
+    and ``fit`` returns its History), but the weights are those of the last good step: the
+    bad step's update is skipped. Without it, ``fit`` raises ``TrainingDivergedError`` there;
+    a non-finite gradient under a finite loss, which this callback does not watch, is always
+    that error."""
 
     def __init__(self, raise_error: bool = False) -> None:
         super().__init__()

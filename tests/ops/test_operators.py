@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from autoconv import Tensor
+from autoconv.backends import namespace
 from autoconv.testing import gradcheck
 
 COMPARISONS = [operator.eq, operator.ne, operator.gt, operator.ge, operator.lt, operator.le]
 ARITHMETIC = [operator.mod, operator.floordiv]
+DEVICES = ["cpu", "cuda"]
 
 
 def _values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -21,17 +23,18 @@ def _values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return (rng.integers(-8, 9, size=shape) / 4).astype(np.float32)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("op", COMPARISONS, ids=lambda f: f.__name__)
 @pytest.mark.parametrize("other", ["scalar", "array", "tensor", "broadcast"])
-def test_comparisons_are_elementwise_bool_arrays(op, other, rng) -> None:
+def test_comparisons_are_elementwise_bool_arrays(op, other, device, rng) -> None:
     a = _values(rng, (3, 4))
     b = {
         "scalar": 0.25,
         "array": _values(rng, (3, 4)),
-        "tensor": Tensor(_values(rng, (3, 4))),
+        "tensor": Tensor(_values(rng, (3, 4)), device=device),
         "broadcast": _values(rng, (4,)),
     }[other]
-    result = op(Tensor(a), b)
+    result = op(Tensor(a, device=device), b)
     assert isinstance(result, np.ndarray) and result.dtype == np.bool_
     np.testing.assert_array_equal(result, op(a, np.asarray(b)))
 
@@ -50,15 +53,16 @@ def test_a_float32_tensor_compares_with_a_python_float_in_float32() -> None:
     assert not (Tensor([0.7]) != 0.7).any()
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("op", ARITHMETIC, ids=lambda f: f.__name__)
 @pytest.mark.parametrize("divisor", [1.5, -1.5, "tensor"])
-def test_remainder_and_floor_division_match_numpy(op, divisor, rng) -> None:
+def test_remainder_and_floor_division_match_numpy(op, divisor, device, rng) -> None:
     a = rng.normal(size=(4, 3)).astype(np.float32) * 4
     b = np.abs(rng.normal(size=(4, 3))).astype(np.float32) + 0.5 if divisor == "tensor" else divisor
-    result = op(Tensor(a), Tensor(b) if divisor == "tensor" else b)
-    assert isinstance(result, Tensor)
+    result = op(Tensor(a, device=device), Tensor(b, device=device) if divisor == "tensor" else b)
+    assert isinstance(result, Tensor) and result.device == device
     np.testing.assert_allclose(result.numpy(), op(a, np.float32(b)), rtol=1e-6, atol=1e-6)
-    reflected = op(3.0, Tensor(np.abs(a) + 0.5))
+    reflected = op(3.0, Tensor(np.abs(a) + 0.5, device=device))
     np.testing.assert_allclose(reflected.numpy(), op(np.float32(3.0), np.abs(a) + 0.5), rtol=1e-6)
 
 
@@ -83,10 +87,11 @@ def test_gradchecks(shape, rng) -> None:
     assert gradcheck(lambda t: 2.5 % (abs(t) + 1.0), [x])
 
 
-def test_abs_of_a_tensor_is_a_tensor_op() -> None:
-    x = Tensor([-2.0, 3.0], requires_grad=True)
+@pytest.mark.parametrize("device", DEVICES)
+def test_abs_of_a_tensor_is_a_tensor_op(device) -> None:
+    x = Tensor([-2.0, 3.0], requires_grad=True, device=device)
     abs(x).sum().backward()
-    np.testing.assert_array_equal(x.grad, [-1.0, 1.0])
+    np.testing.assert_array_equal(namespace(device).to_numpy(x.grad), [-1.0, 1.0])
 
 
 def test_none_strings_and_identity() -> None:

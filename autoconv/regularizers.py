@@ -79,10 +79,11 @@ def _l2_penalty(x: Tensor, factor: float) -> Tensor:
 
 
 class L1(Regularizer):
-    """l1 * sum(|w|)."""
+    """l1 * sum(|w|). ``l1`` is kept in float32, as Keras's tensor keeps it (its config gives
+    0.009999999776482582 for 0.01)."""
 
     def __init__(self, l1: float = 0.01) -> None:
-        self.l1 = validate_float_arg(0.01 if l1 is None else l1, "l1")
+        self.l1 = float(np.float32(validate_float_arg(0.01 if l1 is None else l1, "l1")))
 
     def __call__(self, x: Any) -> Tensor:
         return _l1_penalty(as_tensor(x), self.l1)
@@ -128,10 +129,11 @@ class L1L2(Regularizer):
 class OrthogonalRegularizer(Regularizer):
     """factor * 0.5 * the mean |cosine| between distinct rows (``mode='rows'``) or columns
     (``'columns'``) of a 2-D weight: factor * sum over pairs i != j of |<u_i, u_j>| /
-    (size * (size - 1)), each u the row (or column) divided by its norm."""
+    (size * (size - 1)), each u the row (or column) divided by its norm. ``factor`` is kept in
+    float32, as Keras's tensor keeps it."""
 
     def __init__(self, factor: float = 0.01, mode: str = "rows") -> None:
-        self.factor = validate_float_arg(factor, "factor")
+        self.factor = float(np.float32(validate_float_arg(factor, "factor")))
         if mode not in ("rows", "columns"):
             raise ValueError(
                 "Invalid value for argument `mode`. Expected one of "

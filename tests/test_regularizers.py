@@ -28,9 +28,14 @@ def orthogonal_penalty(w, factor, mode):
     )
 
 
+L1_FACTOR = float(np.float32(0.3))  # (L1's and OrthogonalRegularizer's factors: float32)
 CASES = [
     # regularizer, penalty(w), gradient(w)
-    (regularizers.L1(0.3), lambda w: 0.3 * np.abs(w).sum(), lambda w: 0.3 * np.sign(w)),
+    (
+        regularizers.L1(0.3),
+        lambda w: L1_FACTOR * np.abs(w).sum(),
+        lambda w: L1_FACTOR * np.sign(w),
+    ),
     (regularizers.L2(0.1), lambda w: 0.1 * (w**2).sum(), lambda w: 0.2 * w),
     (
         regularizers.L1L2(l1=0.01, l2=0.02),
@@ -40,12 +45,12 @@ CASES = [
     (regularizers.L1L2(l2=0.5), lambda w: 0.5 * (w**2).sum(), lambda w: w),
     (
         regularizers.OrthogonalRegularizer(0.2),
-        lambda w: orthogonal_penalty(w, 0.2, "rows"),
+        lambda w: orthogonal_penalty(w, float(np.float32(0.2)), "rows"),
         None,
     ),
     (
         regularizers.OrthogonalRegularizer(0.3, mode="columns"),
-        lambda w: orthogonal_penalty(w, 0.3, "columns"),
+        lambda w: orthogonal_penalty(w, float(np.float32(0.3)), "columns"),
         None,
     ),
 ]
@@ -82,12 +87,28 @@ def test_keras_docstring_examples():
 
 
 def test_keras_defaults():
-    assert regularizers.L1().l1 == 0.01 and regularizers.L2().l2 == 0.01
-    assert regularizers.L1(None).l1 == 0.01 and regularizers.L2(None).l2 == 0.01
+    # L1's and OrthogonalRegularizer's factors are float32, as Keras keeps them
+    assert regularizers.L1().l1 == np.float32(0.01) and regularizers.L2().l2 == 0.01
+    assert regularizers.L1(None).l1 == np.float32(0.01) and regularizers.L2(None).l2 == 0.01
     both = regularizers.L1L2()
     assert (both.l1, both.l2) == (0.0, 0.0)
     orthogonal = regularizers.OrthogonalRegularizer()
-    assert (orthogonal.factor, orthogonal.mode) == (0.01, "rows")
+    assert (orthogonal.factor, orthogonal.mode) == (np.float32(0.01), "rows")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lib: lib.regularizers.L1(0.01),
+        lambda lib: lib.regularizers.L2(0.01),
+        lambda lib: lib.regularizers.L1L2(0.01, 0.02),
+        lambda lib: lib.regularizers.OrthogonalRegularizer(0.3, "columns"),
+    ],
+)
+def test_configs_are_kerass(keras, make):
+    """The same numbers in the config (L1's 0.01 is 0.009999999776482582, as Keras's float32
+    tensor gives it)."""
+    assert make(ac).get_config() == make(keras).get_config()
     # Keras 3's "l1_l2" is the class L1L2: both factors 0 (its docstring's 0.01 is stale)
     by_name = regularizers.get("l1_l2")
     assert (by_name.l1, by_name.l2) == (0.0, 0.0)

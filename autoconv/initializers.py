@@ -45,11 +45,14 @@ Shape = tuple[int, ...]
 TRUNCATED_STDDEV = 0.87962566103423978
 
 
-def compute_fans(shape: Any) -> tuple[int, int]:
-    """(fan_in, fan_out) of a weight shape: (1, 1) for a scalar, (n, n) for a vector,
+def compute_fans(shape: Any, input_axes: Any = None, output_axes: Any = None) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight shape: with ``input_axes`` and ``output_axes`` both given,
+    the products of those axes' sizes; else (1, 1) for a scalar, (n, n) for a vector,
     (rows, columns) for a matrix, and for a convolution kernel (..., in, out) both times the
     receptive field (the product of the leading axes)."""
     shape = _shape(shape)
+    if input_axes is not None and output_axes is not None:
+        return math.prod(shape[a] for a in input_axes), math.prod(shape[a] for a in output_axes)
     if len(shape) < 1:
         return 1, 1
     if len(shape) == 1:
@@ -86,14 +89,8 @@ class Initializer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Initializer:
-        """The initializer ``config`` describes (Keras 3.15's configs also hold the axes of a
-        weight's fan, ``input_axes`` / ``output_axes``, which autoconv takes only as None: the
-        fans of its kernels' usual layout)."""
-        arguments = dict(config)
-        for key in ("input_axes", "output_axes"):
-            if arguments.pop(key, None) is not None:
-                raise ValueError(f"{cls.__name__}: {key} is not supported by autoconv")
-        return cls(**arguments)
+        """The initializer ``config`` describes."""
+        return cls(**config)
 
     def clone(self) -> Initializer:
         return type(self).from_config(self.get_config())
@@ -318,16 +315,12 @@ class RandomUniform(RandomInitializer):
         return super().get_config() | {"minval": self.minval, "maxval": self.maxval}
 
 
-# What Keras 3.15 writes of a variance-scaling initializer's fan axes: always None here (the
-# fans of the kernels' usual layout; from_config refuses others).
-FAN_AXES = {"input_axes": None, "output_axes": None}
-
-
 class VarianceScaling(RandomInitializer):
     """Values of variance scale / n, n = fan_in, fan_out or their mean (``mode``), from a
     normal truncated at two standard deviations ('truncated_normal', or 'normal'), a plain
     normal ('untruncated_normal'), or a uniform on [-limit, limit], limit = sqrt(3 * scale / n)
-    ('uniform')."""
+    ('uniform'). ``input_axes`` and ``output_axes`` (lists of axes, both or neither) choose
+    the axes whose sizes multiply into the fans (:func:`compute_fans`)."""
 
     MODES: ClassVar[tuple[str, ...]] = ("fan_in", "fan_out", "fan_avg")
     DISTRIBUTIONS: ClassVar[tuple[str, ...]] = ("truncated_normal", "untruncated_normal", "uniform")
@@ -338,6 +331,8 @@ class VarianceScaling(RandomInitializer):
         mode: str = "fan_in",
         distribution: str = "truncated_normal",
         seed: int | None = None,
+        input_axes: list[int] | None = None,
+        output_axes: list[int] | None = None,
     ) -> None:
         if scale <= 0.0:
             raise ValueError(f"Argument `scale` must be positive float. Received: scale={scale}")
@@ -352,12 +347,13 @@ class VarianceScaling(RandomInitializer):
                 f"Please use one of {self.DISTRIBUTIONS}"
             )
         self.scale, self.mode, self.distribution = scale, mode, distribution
+        self.input_axes, self.output_axes = input_axes, output_axes
         super().__init__(seed)
 
     def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
         dtype = _float_dtype(dtype, type(self).__name__)
         shape = _shape(shape)
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}
         variance = self.scale / max(1.0, n[self.mode])
         rng = self.rng()
@@ -376,21 +372,29 @@ class VarianceScaling(RandomInitializer):
             "scale": self.scale,
             "mode": self.mode,
             "distribution": self.distribution,
-            **FAN_AXES,
+            "input_axes": self.input_axes,
+            "output_axes": self.output_axes,
         }
 
 
 class _Preset(VarianceScaling):
-    """A VarianceScaling with fixed arguments: only the seed is configurable."""
+    """A VarianceScaling with fixed arguments: only the seed and the fans' axes are
+    configurable."""
 
     preset: ClassVar[tuple[float, str, str]]
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        seed: int | None = None,
+        input_axes: list[int] | None = None,
+        output_axes: list[int] | None = None,
+    ) -> None:
         scale, mode, distribution = self.preset
-        super().__init__(scale, mode, distribution, seed)
+        super().__init__(scale, mode, distribution, seed, input_axes, output_axes)
 
     def get_config(self) -> dict[str, Any]:
-        return {"seed": self._init_seed, **FAN_AXES}
+        return {"seed": self._init_seed, "input_axes": self.input_axes,
+                "output_axes": self.output_axes}  # fmt: skip
 
 
 class GlorotUniform(_Preset):

@@ -415,3 +415,22 @@ def test_stft_names_and_errors_are_keras(keras):
             initializers.STFT(**arguments)
     with pytest.raises(ValueError, match=r"The shape of `window` must be equal to \[frame_length"):
         initializers.STFT(window=[1.0, 0.5])((4, 1, 3))
+
+
+@pytest.mark.parametrize("name", ["VarianceScaling", "GlorotUniform", "HeNormal", "LecunUniform"])
+def test_fan_axes_are_kerass(keras, name):
+    """``input_axes`` / ``output_axes`` choose the fans (Keras 3.15): a (2, 3, 4, 5) kernel with
+    fans over axes [0, 2] and [1, 3] has fan_in 8 and fan_out 15; the config keeps them."""
+    from keras.src.initializers.random_initializers import compute_fans as keras_fans
+
+    shape, ins, outs = (2, 3, 4, 5), [0, 2], [1, 3]
+    assert initializers.compute_fans(shape, ins, outs) == keras_fans(shape, ins, outs) == (8, 15)
+    ours = getattr(initializers, name)(seed=3, input_axes=ins, output_axes=outs)
+    theirs = getattr(keras.initializers, name)(seed=3, input_axes=ins, output_axes=outs)
+    assert ours.get_config() == theirs.get_config()
+    assert initializers.deserialize(initializers.serialize(ours)).get_config() == ours.get_config()
+    values = ours(shape)
+    if ours.distribution == "uniform":  # the limit of the fans the axes give
+        n = {"fan_in": 8, "fan_out": 15, "fan_avg": 11.5}[ours.mode]
+        assert np.abs(values).max() <= np.sqrt(3 * ours.scale / n)
+    np.testing.assert_allclose(values.std(), np.asarray(theirs(shape)).std(), rtol=0.5)

@@ -11,8 +11,6 @@ import math
 import re
 from typing import Any
 
-import numpy as np
-
 from autoconv import activations, constraints, initializers, regularizers
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.ops import engine as ops
@@ -151,18 +149,14 @@ def _analyze_split(
 
 
 def _fanned(initializer: Any, input_axes: list[int], output_axes: list[int]) -> Any:
-    """Keras gives a variance-scaling kernel initializer the kernel's input and output axes,
-    so that its fans are their sizes' products: the values drawn as a (fan_in, fan_out) matrix
-    and laid out in the kernel's axes. Other initializers see the kernel's shape."""
-    if not isinstance(initializer, initializers.VarianceScaling):
+    """A variance-scaling kernel initializer with the kernel's input and output axes as its
+    fans' axes (unless it has its own), as Keras's EinsumDense gives it; others as they are."""
+    if not isinstance(initializer, initializers.VarianceScaling) or (
+        initializer.input_axes is not None and initializer.output_axes is not None
+    ):
         return initializer
-
-    def draw(shape: Any, dtype: Any = None) -> np.ndarray:
-        ins, outs = [shape[i] for i in input_axes], [shape[i] for i in output_axes]
-        values = initializer((math.prod(ins), math.prod(outs)), dtype)
-        return values.reshape(*ins, *outs).transpose(np.argsort([*input_axes, *output_axes]))
-
-    return draw
+    config = initializer.get_config() | {"input_axes": input_axes, "output_axes": output_axes}
+    return type(initializer).from_config(config | {"seed": initializer.seed})  # (its draws)
 
 
 # Keras's arguments for its quantization and LoRA paths, which autoconv does not have: each

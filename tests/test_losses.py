@@ -687,7 +687,7 @@ def test_binary_targets_of_shape_n_fit_one_unit_outputs(rng):
         (lambda: losses.sparse_categorical_crossentropy([0.5, 1], ac.Tensor(np.ones((2, 4)))),
          ValueError, "whole numbers"),
         (lambda: losses.sparse_categorical_crossentropy(
-            [0, 1], ac.Tensor(np.ones((2, 4))), axis=0), ValueError, "only the last axis"),
+            [0, 1], ac.Tensor(np.ones((2, 4))), axis=2), ValueError, "not an axis of y_pred"),
         (lambda: losses.categorical_crossentropy(
             np.ones((2, 4)), ac.Tensor(np.ones((2, 4))), axis=True), ValueError, "axis must"),
         (lambda: losses.MeanSquaredError(reduction="average"), ValueError, "reduction"),

@@ -19,6 +19,7 @@ from autoconv.ops.base import as_tensor
 from autoconv.ops.ctc import ctc_loss
 from autoconv.ops.loss import check_pair, log_probabilities, one_hot
 from autoconv.tensor import Tensor
+from autoconv.windows import is_int
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -305,8 +306,17 @@ def _without_class(labels: Any, ignore_class: int, dtype: Any) -> tuple[Any, Any
 def sparse_crossentropy(
     y_true: Any, y_pred: Any, from_logits: bool, ignore_class: int | None, axis: int
 ) -> tuple[Tensor, Any]:
-    """(per-sample cross-entropy of integer labels, the mask of the labels kept or None)."""
+    """(per-sample cross-entropy of integer labels, the mask of the labels kept or None);
+    ``axis`` is y_pred's class axis (moved last first, as Keras's PyTorch backend moves it)."""
     y_pred = as_tensor(y_pred)
+    if not is_int(axis) or not -y_pred.ndim <= axis < y_pred.ndim:
+        raise ValueError(
+            f"sparse_categorical_crossentropy: axis={axis} is not an axis of y_pred of shape "
+            f"{y_pred.shape}"
+        )
+    if axis < y_pred.ndim - 1 and axis != -1:
+        order = [d for d in range(y_pred.ndim) if d != axis % y_pred.ndim]
+        y_pred, axis = ops.transpose(y_pred, (*order, axis % y_pred.ndim)), -1
     labels = labels_of(y_true, y_pred, axis)
     kept = None
     if ignore_class is not None:

@@ -271,21 +271,29 @@ class CategoricalCrossentropy(LossFunctionWrapper):
 
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
     """:func:`sparse_categorical_crossentropy` as a Loss: labels equal to ``ignore_class`` are
-    left out of the mean (fused from logits when unweighted)."""
+    left out of the mean (fused from logits when unweighted); ``axis`` is the classes' axis
+    (in the config only when not -1: Keras's config leaves it out, and takes it back)."""
 
     def __init__(
-        self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
+        self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", axis=-1,
         name="sparse_categorical_crossentropy",
     ):  # fmt: skip
         super().__init__(
             sparse_categorical_crossentropy, reduction, name,
-            from_logits=from_logits, ignore_class=ignore_class,
+            from_logits=from_logits, ignore_class=ignore_class, axis=axis,
         )  # fmt: skip
-        self.from_logits, self.ignore_class = from_logits, ignore_class
+        self.from_logits, self.ignore_class, self.axis = from_logits, ignore_class, axis
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        if self.axis == -1:
+            del config["axis"]
+        return config
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
         y_pred = as_tensor(y_pred)
-        if _fused(self, y_pred, sample_weight) and self.ignore_class is None:
+        fusable = self.ignore_class is None and self.axis in (-1, y_pred.ndim - 1)
+        if _fused(self, y_pred, sample_weight) and fusable:
             labels = labels_of(y_true, y_pred, -1)
             target = constant_like(one_hot(labels, y_pred.shape[-1], y_pred.dtype), y_pred)
             return ops.softmax_cross_entropy(y_pred, target)
@@ -293,7 +301,7 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
 
     def call_with_mask(self, y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Any]:
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
-        return sparse_crossentropy(y_true, y_pred, self.from_logits, self.ignore_class, -1)
+        return sparse_crossentropy(y_true, y_pred, self.from_logits, self.ignore_class, self.axis)
 
 
 def with_logits(loss: Loss) -> Loss | None:

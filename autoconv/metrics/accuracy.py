@@ -102,13 +102,24 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
-    """How often the integer label is among the k largest predictions."""
+    """How often the integer label is among the k largest predictions (``from_sorted_ids``:
+    among the first k of y_pred's class ids, sorted by score)."""
 
     _direction = "up"
 
-    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
-        super().__init__(sparse_top_k_categorical_accuracy, name, dtype, k=k)
-        self.k = k
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None,
+                 from_sorted_ids=False):  # fmt: skip
+        super().__init__(
+            sparse_top_k_categorical_accuracy, name, dtype, k=k, from_sorted_ids=from_sorted_ids
+        )
+        self.k, self.from_sorted_ids = k, from_sorted_ids
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras's: ``from_sorted_ids`` only where it is set."""
+        config = super().get_config()
+        if not self.from_sorted_ids:
+            del config["from_sorted_ids"]
+        return config
 
 
 def update_loss_and_accuracy(

@@ -152,10 +152,19 @@ def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Tensor:
     return _top_k_accuracy(_argmax(y_true), y_pred, k)
 
 
-def sparse_top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Tensor:
-    """1 where the integer label y_true is among the k largest entries of y_pred."""
+def sparse_top_k_categorical_accuracy(
+    y_true: Any, y_pred: Any, k: int = 5, from_sorted_ids: bool = False
+) -> Tensor:
+    """1 where the integer label y_true is among the k largest entries of y_pred; with
+    ``from_sorted_ids``, y_pred (batch, N) holds class ids sorted by score, highest first, and
+    the label is looked for among its first k."""
     y_true, y_pred = metric_inputs(y_true, y_pred)
-    return _top_k_accuracy(y_true, y_pred, k)
+    if not from_sorted_ids:
+        return _top_k_accuracy(y_true, y_pred, k)
+    ids = y_pred.reshape(-1, y_pred.shape[-1])[:, :k]
+    labels = y_true.reshape(-1, 1).astype(ids.dtype)
+    matches = as_float((ids == labels).sum(axis=-1) > 0, ids.dtype)
+    return Tensor(matches.reshape(y_true.shape))
 
 
 def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Tensor:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.backends import array_device
 from autoconv.losses import (
     binary_crossentropy,
     categorical_crossentropy,
@@ -23,8 +24,11 @@ from autoconv.losses import (
     squared_hinge,
     squeeze_or_expand_to_same_rank,
 )
+from autoconv.losses.functions import sparse_crossentropy
+from autoconv.losses.loss import apply_mask
 from autoconv.metrics.base import Mean, MeanMetricWrapper
-from autoconv.metrics.functions import cosine_similarity, metric_inputs
+from autoconv.metrics.functions import cosine_similarity, metric_inputs, on_device
+from autoconv.tensor import no_grad
 
 # ----------------------------------------------------- losses as metrics (their means)
 
@@ -176,13 +180,26 @@ class CategoricalCrossentropy(MeanMetricWrapper):
 
 
 class SparseCategoricalCrossentropy(MeanMetricWrapper):
-    """The mean of :func:`autoconv.losses.sparse_categorical_crossentropy`."""
+    """The mean of :func:`autoconv.losses.sparse_categorical_crossentropy`. Labels equal to
+    ``ignore_class`` count 0, and, as in Keras, are left out of the count only when the batch
+    has sample weights (their weights become 0); without, the mean is over every label."""
 
     _direction = "down"
 
     def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False,
-                 axis=-1):  # fmt: skip
+                 ignore_class=None, axis=-1):  # fmt: skip
         super().__init__(
-            sparse_categorical_crossentropy, name, dtype, from_logits=from_logits, axis=axis
-        )
-        self.from_logits, self.axis = from_logits, axis
+            sparse_categorical_crossentropy, name, dtype, from_logits=from_logits,
+            ignore_class=ignore_class, axis=axis,
+        )  # fmt: skip
+        self.from_logits, self.ignore_class, self.axis = from_logits, ignore_class, axis
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        if self.ignore_class is None or sample_weight is None:
+            return super().update_state(y_true, y_pred, sample_weight)
+        with no_grad():
+            values, kept = sparse_crossentropy(
+                y_true, y_pred, self.from_logits, self.ignore_class, self.axis
+            )
+        weight = on_device(array_device(kept), sample_weight, kept.dtype)
+        Mean.update_state(self, values, apply_mask(weight, kept, "sum"))

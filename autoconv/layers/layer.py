@@ -483,6 +483,33 @@ class Layer:
         for variable, value in zip(own, values, strict=True):
             variable.assign(value)
 
+    def save_own_variables(self, store: dict[str, Any]) -> None:
+        """Keras's hook for a layer's part of a model file (its ``vars``): its own variables,
+        those made trainable then the others, as ``store["0"]``, ``store["1"]``, ... A layer
+        that keeps more overrides it and :meth:`load_own_variables`."""
+        for i, variable in enumerate([*self._trainable_variables, *self._non_trainable_variables]):
+            store[f"{i}"] = variable
+
+    def load_own_variables(self, store: Any) -> None:
+        """Set the layer's own variables from what :meth:`save_own_variables` stored (a mapping
+        of ``"0"``, ``"1"``, ... to arrays), as Keras's."""
+        variables = [*self._trainable_variables, *self._non_trainable_variables]
+        if len(store.keys()) != len(variables):
+            if not variables and not self.built:
+                raise ValueError(
+                    f"Layer '{self.name}' was never built and thus it doesn't have any "
+                    f"variables. However the weights file lists {len(store.keys())} variables "
+                    "for this layer. Build it (its parent's build() or its own "
+                    "build_from_config()) before loading its variables."
+                )
+            raise ValueError(
+                f"Layer '{self.name}' expected {len(variables)} variables, but received "
+                f"{len(store.keys())} variables during loading. Expected: "
+                f"{[v.name for v in variables]}"
+            )
+        for i, variable in enumerate(variables):
+            variable.assign(store[f"{i}"])
+
     def count_params(self) -> int:
         if not self.built:
             raise ValueError(

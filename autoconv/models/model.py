@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import inspect
 import json
+import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -30,8 +31,10 @@ from autoconv import optimizers as optimizers_module
 from autoconv.backends import array_device, check_device, namespace
 from autoconv.batches import input_arrays
 from autoconv.layers import Layer
+from autoconv.layers import layer as layer_module
 from autoconv.layers.calls import outermost_call
-from autoconv.layers.layer import first_argument, to_tensors
+from autoconv.layers.layer import dry_run_shape, first_argument, to_tensors
+from autoconv.layers.operation import MAX_TRIAL_ELEMENTS
 from autoconv.layers.symbolic import is_symbolic
 from autoconv.models.trainer import Trainer, _overrides, require_loss, summed
 from autoconv.ops.masks import keras_mask
@@ -243,6 +246,40 @@ class Model(Trainer, Layer):
                 f"config.\n\nReceived config={config}\n\nError encountered during "
                 f"deserialization: {error}"
             ) from error
+
+    def build(self, input_shape: Any) -> None:
+        """Nothing to make: a subclassed model's layers make their weights when it first runs
+        (as every ``build``, it keeps the input shape for :meth:`get_build_config`)."""
+
+    def build_from_config(self, config: dict[str, Any]) -> None:
+        """Build the model for ``config["input_shape"]`` (a :meth:`get_build_config`) as Keras
+        does: a subclassed model without a ``build`` of its own runs once, on zeros of one
+        sample of that shape, so that its layers make their weights; any other builds as a
+        layer does."""
+        shape = config.get("input_shape")
+        if shape is None or self._graph() is not None or type(self).build is not Model.build:
+            super().build_from_config(config)
+            return
+        nested = isinstance(shape, list | tuple) and all(isinstance(s, list | tuple) for s in shape)
+        shapes = list(shape) if nested and shape else [shape]
+        if not all(
+            isinstance(s, list | tuple)
+            and s
+            and all(n is None or (type(n) is int and n >= 0) for n in s)
+            for s in shapes
+        ):
+            raise ValueError(f"model {self.name}: its input shape {shape!r} is not a shape")
+        shapes = [tuple(s) for s in shapes]
+        values = sum(math.prod(1 if n is None else n for n in s[1:]) for s in shapes)
+        if layer_module.WEIGHT_BUDGET is not None and values > MAX_TRIAL_ELEMENTS:
+            raise ValueError(  # a file's shape: nothing large is run while it is read
+                f"model {self.name} ({type(self).__name__}) is built by a run on {values} "
+                "values a sample: too many while a file is read (define its build() to make "
+                "its layers' weights from the input shape)"
+            )
+        samples = [(None, *s[1:]) for s in shapes]
+        dry_run_shape(self, samples if nested else samples[0])
+        self._build_shape = shapes if nested else shapes[0]
 
     # -------------------------------------------------------------------- compile
     def compile(
@@ -694,11 +731,17 @@ class Model(Trainer, Layer):
         return json.dumps(saving.serialize_keras_object(self), **kwargs)
 
     def get_config(self) -> dict[str, Any]:
-        raise NotImplementedError(
-            f"model {self.name} ({type(self).__name__}) is a subclassed model: its architecture "
-            "is Python code, which autoconv does not save. Save its weights with save_weights() "
-            "and rebuild it in code"
-        )
+        """Keras's base config of a model (its name, trainable and dtype), which a subclassed
+        model's own ``get_config`` extends with its constructor's arguments; a subclassed model
+        without one has no config (its architecture is Python code)."""
+        if type(self).get_config is Model.get_config:
+            raise NotImplementedError(
+                f"model {self.name} ({type(self).__name__}) is a subclassed model: its "
+                "architecture is Python code, which autoconv does not save. Define its "
+                "get_config() (its constructor's arguments), or save its weights with "
+                "save_weights() and rebuild it in code"
+            )
+        return super().get_config()
 
 
 # ---------------------------------------------------------------------------- helpers

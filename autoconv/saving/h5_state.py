@@ -4,18 +4,22 @@ and the files ``save_weights`` writes (``.weights.h5``).
 Keras walks a model as an object tree and gives each object a group whose ``vars`` subgroup
 holds its own variables as datasets ``0``, ``1``, ... (a layer's trainable variables, then its
 non-trainable ones, in the order it made them; a "tf_idf" lookup's ``idf_weights`` by name, as
-Keras's ``save_own_variables`` writes them): the model at the root, each of its layers
-under ``layers/<class name in snake case>[_<n>]`` (``dense``, ``dense_1``, ...: numbered in
-the model's layer order, never by the layers' own names), a nested model's layers below its
-group, a custom layer's sublayers under ``<group>/<attribute>``, and the optimizer under
-``optimizer``: its step count and learning rate, then its slots in the order Keras's
-optimizer of that class makes them (:mod:`autoconv.optimizers.variables`).
+Keras's ``save_own_variables`` writes them; what a user's layer that overrides
+``save_own_variables`` stores, given back whole to its ``load_own_variables``): the model at
+the root, each of its layers under ``layers/<class name in snake case>[_<n>]`` (``dense``,
+``dense_1``, ...: numbered in the model's layer order, never by the layers' own names), a
+nested model's layers below its group, a custom layer's sublayers under
+``<group>/<attribute>``, and the optimizer under ``optimizer``: its step count and learning
+rate, then its slots in the order Keras's optimizer of that class makes them
+(:mod:`autoconv.optimizers.variables`).
 
 Reading checks everything before it assigns anything: every group and dataset the model needs
-is there, each a float array of the variable's shape, stored plainly (no compression filter:
-so no dataset makes autoconv allocate more than the file holds) in the file itself (reached by
-no soft or external link, neither external storage nor a virtual dataset: so no file makes
-autoconv read another), finite; the optimizer's state fits the model's trainable weights.
+is there, each a float array of the variable's shape (a user's ``load_own_variables`` gets
+every array of its layer's group, of any shape, each storing all the values it declares),
+stored plainly (no compression filter: so no dataset makes autoconv allocate more than the
+file holds) in the file itself (reached by no soft or external link, neither external storage
+nor a virtual dataset: so no file makes autoconv read another), finite; the optimizer's state
+fits the model's trainable weights.
 """
 
 from __future__ import annotations
@@ -131,15 +135,23 @@ def own_state_shapes(layer: Layer) -> dict[str, tuple[int, ...]]:
     return layer.own_state_shapes() if hasattr(layer, "own_state_shapes") else {}
 
 
-class _OwnState:
-    """One named array a layer keeps beside its weights, as :func:`assign` sets it: through
-    the layer's ``load_own_variables``."""
+def custom_store(layer: Layer, hook: str) -> bool:
+    """Whether ``layer``'s class overrides Keras's ``hook`` (``"save_own_variables"`` or
+    ``"load_own_variables"``): a user's layer, whose ``vars`` are what its hook stores or
+    reads (autoconv's own layers declare what they keep in ``own_state_shapes`` instead)."""
+    overridden = getattr(type(layer), hook) is not getattr(Layer, hook)
+    return overridden and not hasattr(layer, "own_state_shapes")
 
-    def __init__(self, layer: Layer, key: str) -> None:
-        self.layer, self.key = layer, key
 
-    def assign(self, value: np.ndarray) -> None:
-        self.layer.load_own_variables({self.key: value})
+class _OwnStore:
+    """Arrays a layer keeps, as :func:`assign` sets them: through the layer's
+    ``load_own_variables``, given them as a store of their dataset names."""
+
+    def __init__(self, layer: Layer) -> None:
+        self.layer = layer
+
+    def assign(self, store: dict[str, np.ndarray]) -> None:
+        self.layer.load_own_variables(store)
 
 
 def optimizer_values(model: Model) -> list[np.ndarray] | None:
@@ -179,12 +191,19 @@ def write(h5: Any, model: Model, include_optimizer: bool = True) -> None:
     for path, layer in saveables(model):
         group = h5.create_group(f"{path}/vars" if path else "vars")
         group.attrs["name"] = layer.name
-        for i, variable in enumerate(own_variables(layer)):
-            group.create_dataset(str(i), data=_host(variable.data))
-        if own_state_shapes(layer):
+        custom = custom_store(layer, "save_own_variables")
+        if not custom:
+            for i, variable in enumerate(own_variables(layer)):
+                group.create_dataset(str(i), data=_host(variable.data))
+        if custom or own_state_shapes(layer):
             state: dict[str, Any] = {}
             layer.save_own_variables(state)
             for key, value in state.items():
+                if not isinstance(key, str) or not key or "/" in key:
+                    raise ValueError(
+                        f"layer {layer.name}: save_own_variables stored the key {key!r}; a "
+                        "key is a dataset's name (a string without '/')"
+                    )
                 group.create_dataset(key, data=np.asarray(value))
     values = optimizer_values(model) if include_optimizer else None
     if values is not None:
@@ -217,17 +236,24 @@ def dataset_sizes(h5: Any) -> list[int]:
     return sizes
 
 
-def read(h5: Any, model: Model) -> list[tuple[Any, np.ndarray]]:
+def read(h5: Any, model: Model) -> list[tuple[Any, Any]]:
     """``(variable, value)`` for every variable of ``model`` from the open file ``h5``, and
-    for every named array a layer keeps beside its weights (:func:`own_state_shapes`; set
-    through its ``load_own_variables``), each checked (a ValueError naming the layer
-    otherwise); nothing is assigned."""
-    pairs: list[tuple[Any, np.ndarray]] = []
+    ``(store, arrays)`` for the arrays a layer keeps beside its weights (by name,
+    :func:`own_state_shapes`) and for every array of a layer that loads its own
+    (:func:`custom_store`), each set through the layer's ``load_own_variables``; all checked
+    (a ValueError naming the layer otherwise); nothing is assigned."""
+    pairs: list[tuple[Any, Any]] = []
     for path, layer in saveables(model):
         variables = own_variables(layer)
         state = own_state_shapes(layer)
         where = f"{path}/vars" if path else "vars"
         group = member(h5, where)
+        if custom_store(layer, "load_own_variables"):  # (no group: an empty store, as Keras's)
+            keys = [] if group is None or _is_dataset(group) else list(group.keys())
+            what = f"of layer {layer.name} at {where}"
+            store = {key: checked_value(member(group, key), f"{key} {what}", None) for key in keys}
+            pairs.append((_OwnStore(layer), store))
+            continue
         if group is None or _is_dataset(group):
             if variables or state:
                 raise ValueError(
@@ -252,7 +278,7 @@ def read(h5: Any, model: Model) -> list[tuple[Any, np.ndarray]]:
             pairs.append((variable, value.astype(variable.dtype, copy=False)))
         for key, shape in state.items():
             value = checked_value(member(group, key), f"{key} of layer {layer.name}", shape)
-            pairs.append((_OwnState(layer, key), value))
+            pairs.append((_OwnStore(layer), {key: value}))
     return pairs
 
 
@@ -332,7 +358,7 @@ def _read_state(group: Any, index: int, optimizer: Any, params: list[Any]) -> tu
     return (int(iterations), rate, slots), index + nadam
 
 
-def assign(model: Model, pairs: list[tuple[Any, np.ndarray]], optimizer_state: Any) -> None:
+def assign(model: Model, pairs: list[tuple[Any, Any]], optimizer_state: Any) -> None:
     """Set the weights of :func:`read` (``pairs``), then the optimizer's state of
     :func:`read_optimizer` where there is one: once everything is read and checked."""
     for variable, value in pairs:
@@ -386,13 +412,14 @@ def _is_dataset(item: Any) -> bool:
     return hasattr(item, "shape") and hasattr(item, "dtype")
 
 
-def checked_value(item: Any, what: str, shape: tuple, integer: bool = False) -> np.ndarray:
-    """A dataset's array, after checking it is one, of ``shape``, of a float or integer dtype
-    (``integer``: an integer one; Keras stores a few weights, like Normalization's count, as
-    integers), stored without filters in no more bytes than the file holds, and finite."""
+def checked_value(item: Any, what: str, shape: tuple | None, integer: bool = False) -> np.ndarray:
+    """A dataset's array, after checking it is one, of ``shape`` (None: of any shape, but
+    holding every value it declares), of a float or integer dtype (``integer``: an integer
+    one; Keras stores a few weights, like Normalization's count, as integers), stored without
+    filters in no more bytes than the file holds, and finite."""
     if not _is_dataset(item):
         raise ValueError(f"{what} is not an array in the file")
-    if tuple(item.shape) != tuple(shape):
+    if shape is not None and tuple(item.shape) != tuple(shape):
         raise ValueError(
             f"{what} has shape {tuple(item.shape)} in the file, the model's is {shape}"
         )
@@ -403,6 +430,8 @@ def checked_value(item: Any, what: str, shape: tuple, integer: bool = False) -> 
         raise ValueError(f"{what} is stored compressed; Keras's files are not")
     if item.external or item.is_virtual:  # its values would be read from other files
         raise ValueError(f"{what} is stored in another file; Keras's files hold their own")
+    if shape is None and item.id.get_storage_size() < item.size * item.dtype.itemsize:
+        raise ValueError(f"{what} declares more values than the file stores")
     value = np.asarray(item[()])
     if not integer and not np.isfinite(value).all():
         raise ValueError(f"{what} holds NaN or infinite values")

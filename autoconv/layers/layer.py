@@ -17,7 +17,6 @@ state; what could stand apart already does, in ``serialization`` and ``calls``.)
 from __future__ import annotations
 
 import inspect
-import math
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -28,7 +27,7 @@ import numpy as np
 from autoconv import config, constraints, initializers, regularizers
 from autoconv.backends import array_device, namespace, release_work_arrays
 from autoconv.dtype_policies import DTypePolicy
-from autoconv.layers import serialization
+from autoconv.layers import file_budget, serialization
 from autoconv.layers.calls import (
     _Calling,
     building_lock,
@@ -38,7 +37,14 @@ from autoconv.layers.calls import (
     thread_state,
 )
 from autoconv.layers.input_spec import assert_input_compatibility
-from autoconv.layers.symbolic import PositionalShapes, Shape, is_symbolic, symbolic_call
+from autoconv.layers.symbolic import (
+    PositionalShapes,
+    Shape,
+    is_symbolic,
+    masked_dry_run,
+    symbolic_call,
+    warn_mask_dropped,
+)
 from autoconv.layers.tracking import tracked
 from autoconv.naming import reset_names, to_snake_case, unique_name
 from autoconv.ops import masks
@@ -141,12 +147,6 @@ class Variable(Tensor):
 
 
 # ------------------------------------------------------------------------------ layers
-# While a saved file's architecture is rebuilt: [the most elements one weight may have, the
-# elements all the weights still to be made may have together], from the file's arrays, so
-# that its config allocates no more than the file holds (autoconv.models.saving). None: no
-# limit.
-WEIGHT_BUDGET: list[int] | None = None
-
 _ACCEPTED_KWARGS = ("input_shape", "batch_input_shape", "batch_size", "input_dim")
 
 
@@ -307,19 +307,7 @@ class Layer:
                 "(e.g. with GlobalAveragePooling2D)"
             )
         shape = tuple(int(n) for n in shape)
-        if WEIGHT_BUDGET is not None:
-            size = math.prod(shape)
-            if size > WEIGHT_BUDGET[0]:
-                raise ValueError(
-                    f"weight {name or 'variable'} of shape {shape} is larger than any array the "
-                    "file holds"
-                )
-            if size > WEIGHT_BUDGET[1]:
-                raise ValueError(
-                    f"weight {name or 'variable'} of shape {shape} is one more than the file "
-                    "holds: the architecture has more weights than the file"
-                )
-            WEIGHT_BUDGET[1] -= size
+        file_budget.take_weight(shape, name or "variable")
         dtype = self.dtype if dtype is None else _float_dtype(dtype, self.name)
         init = initializers.get("glorot_uniform" if initializer is None else initializer)
         value = np.asarray(init(shape, dtype=dtype), dtype=dtype)
@@ -354,6 +342,7 @@ class Layer:
                 kwargs["training"] = training
             return symbolic_call(self, inputs, args, kwargs)
         previous_mask = kwargs.get("mask")
+        dry_run = masks.attached and masked_dry_run(self, inputs, args)  # (warned: symbolic_call)
         if masks.attached:  # (until a mask exists, a call has none to look for)
             previous_mask = _call_masks(self, inputs, args, kwargs)
         if _takes_integers(type(self)) or isinstance(inputs, Tensor):  # (no integers in it)
@@ -372,14 +361,8 @@ class Layer:
                 self.add_loss(penalty / outputs.shape[0] if outputs.ndim else penalty)
         if self.supports_masking:
             set_keras_mask(outputs, self.compute_mask(inputs, previous_mask))
-        elif previous_mask is not None:
-            warnings.warn(
-                f"Layer '{self.name}' (of type {type(self).__name__}) was passed an input with "
-                "a mask attached to it. However, this layer does not support masking and will "
-                "therefore destroy the mask information. Downstream layers will not see the "
-                "mask.",
-                stacklevel=2,
-            )
+        elif previous_mask is not None and not dry_run:
+            warn_mask_dropped(self, stacklevel=2)
         return outputs
 
     # ------------------------------------------------------------------- masking

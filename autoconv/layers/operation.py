@@ -18,17 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from autoconv.layers import layer as layer_module
+from autoconv.layers import file_budget
 from autoconv.layers.keras_operations import OPERATIONS
 from autoconv.layers.layer import Layer
 from autoconv.layers.symbolic import SymbolicTensor
 from autoconv.naming import unique_name
 from autoconv.ops import convert
 from autoconv.tensor import Tensor
-
-# Reading a file, an operation whose output size the file does not record is sized by running
-# it on inputs of ones: at most this many values, so that no file makes autoconv allocate much.
-MAX_TRIAL_ELEMENTS = 2**24
 
 # The Keras function a file's (module, class name) names.
 BY_CLASS = {(f"keras.src.ops.{m}", cls): name for name, (m, cls, _, _) in OPERATIONS.items()}
@@ -92,11 +88,7 @@ class Operation(Layer):
             return self.output_shape
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         elements = sum(int(np.prod([2 if n is None else n for n in s])) for s in shapes)
-        if layer_module.WEIGHT_BUDGET is not None and elements > MAX_TRIAL_ELEMENTS:
-            raise ValueError(  # a file's operation: nothing large is run while it is read
-                f"operation {self.name} ({self.function}) reads {elements} values: too many to "
-                "size its output while a file is read"
-            )
+        file_budget.check_trial(elements, f"operation {self.name} ({self.function})")
         runs = []
         for size in (1, 2):
             ones = [np.ones([size if n is None else n for n in s], np.float32) for s in shapes]

@@ -8,16 +8,31 @@ arguments: tensors and plain values, positional and by keyword; its output tenso
 the output as another symbolic tensor (a tuple of them for a call with several outputs).
 ``autoconv.Model(inputs, outputs)`` then walks the nodes back from the outputs. ``layer``
 below is a :class:`~autoconv.layers.layer.Layer`, which imports this module.
+
+As Keras's KerasTensors, symbolic tensors carry Keras's masks (``_keras_mask``, absent where
+there is none): each call attaches its ``compute_mask``'s to its outputs, and a call whose
+``call`` reads ``mask`` gets one in its dry run where Keras's symbolic call gives one
+(:func:`masked_dry_run`); the graph's run gives it the real mask, as a layer call does.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+import math
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 from autoconv import ops
+from autoconv.layers import file_budget
 from autoconv.naming import unique_name
+from autoconv.ops import masks
+from autoconv.ops.masks import keras_mask, set_keras_mask
+from autoconv.tensor import Tensor
 
 Shape = tuple[int | None, ...]  # Keras's shapes: the batch axis first, None where unknown
 
@@ -238,10 +253,23 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
     options = {  # the settings that may change the output's shapes
         k: v for k, v in kwargs.items() if k != "training" and v is not None and not tensors_in(v)
     }
+    if any(t.node is None for t in tensors_in([positional, list(kwargs.values())])):
+        raise NotImplementedError(  # (a call makes every symbolic tensor but the masks)
+            f"layer {layer.name}: a symbolic tensor's Keras mask (its `_keras_mask`) cannot be "
+            "passed to a layer or an op in a functional graph: a layer whose call takes `mask` "
+            "gets its input's by itself; to use a mask as data, compute it from the tensors "
+            "(e.g. ops.not_equal(token_ids, 0))"
+        )
+    given = kwargs.get("mask")  # Keras's previous mask: the one given, else the input's
+    previous = keras_mask(inputs) if given is None else given
+    carried = [keras_mask(t) for t in tensors_in(positional)]
+    if isinstance(given, SymbolicTensor) and isinstance(inputs, SymbolicTensor):
+        carried[0] = given
     try:
         try:
             layer._maybe_build(shapes)
-            output_shape = layer.compute_output_shape(shapes, **options)
+            with _dry_run_masks(layer, carried):
+                output_shape = layer.compute_output_shape(shapes, **options)
         except TypeError as error:  # None arithmetic in a layer that needs every size
             if "NoneType" not in str(error):
                 if options and "unexpected keyword" in str(error):
@@ -266,6 +294,7 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
     list_call = isinstance(inputs, list | tuple) and not args
     read = tensors_in(positional) + tensors_in(list(kwargs.values()))
     node = Node(layer, read, tuple(output_shape), kwargs, list_call, args=positional)
+    _attach_masks(layer, inputs, previous, node.outputs)
     return node.output_value()
 
 
@@ -291,3 +320,113 @@ def _holds_array(value: Any) -> bool:
 
 def _describe(shapes: Any) -> str:
     return ", ".join(map(str, shapes)) if isinstance(shapes, list) else str(shapes)
+
+
+# ------------------------------------------------------------------------ Keras's masks
+UNKNOWN_SIZE = 2  # an unknown size in the stand-ins compute_mask is given (only ranks are read)
+_dry_runs = threading.local()  # per thread: {id(layer): its call's tensors' masks}
+
+
+def warn_mask_dropped(layer: Any, stacklevel: int) -> None:
+    """Keras's warning of a layer that does not support masking, given a masked input."""
+    warnings.warn(
+        f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input with a mask "
+        "attached to it. However, this layer does not support masking and will therefore "
+        "destroy the mask information. Downstream layers will not see the mask.",
+        stacklevel=stacklevel + 1,
+    )
+
+
+@contextmanager
+def _dry_run_masks(layer: Any, carried: list[Any]) -> Iterator[None]:
+    """While sizing a call whose positional tensors carry ``carried`` (their masks, in
+    order), the dry runs of ``layer`` get masks of ones on their tensors (see
+    :func:`masked_dry_run`)."""
+    if all(mask is None for mask in carried):
+        yield
+        return
+    masks.attached = True  # (so Layer.__call__ looks for them)
+    runs = _dry_runs.__dict__.setdefault("runs", {})
+    runs[id(layer)] = carried
+    try:
+        yield
+    finally:
+        del runs[id(layer)]
+
+
+def masked_dry_run(layer: Any, inputs: Any, args: tuple) -> bool:
+    """Whether this call of ``layer`` (on Tensors) is a dry run sizing a symbolic call whose
+    tensors carry masks: then each of its tensors gets a mask of ones on as many leading
+    axes as its symbolic tensor's mask has, which the call reads as Keras's symbolic call
+    reads the symbolic mask."""
+    carried = getattr(_dry_runs, "runs", {}).get(id(layer))
+    if carried is None:
+        return False
+    for tensor, mask in zip(_flat([inputs, *args]), carried, strict=False):
+        if mask is not None and isinstance(tensor, Tensor):
+            set_keras_mask(tensor, np.ones(tensor.shape[: mask.ndim], bool))
+    return True
+
+
+def _attach_masks(layer: Any, inputs: Any, previous: Any, outputs: list[SymbolicTensor]) -> None:
+    """Keras's masks of a symbolic call's outputs, from its inputs (the first argument) and
+    their ``previous`` mask: ``compute_mask``'s, run on stand-ins (zeros, and masks of ones),
+    of which only the masks' ranks are kept: a mask is a boolean symbolic tensor of its
+    output's leading axes, or the input's own where it is passed on unchanged. A layer that
+    does not support masking gives none, with Keras's warning when it was given one."""
+    if not layer.supports_masking:
+        if any(mask is not None for mask in _flat(previous)):
+            warn_mask_dropped(layer, stacklevel=4)
+        return
+    if previous is None and not _computes_masks(type(layer)):
+        return
+    symbolic: dict[int, SymbolicTensor] = {}  # a stand-in mask's id -> the mask it stands for
+
+    def stand_in(mask: Any) -> Any:
+        if isinstance(mask, list | tuple):
+            return type(mask)(stand_in(m) for m in mask)
+        if not isinstance(mask, SymbolicTensor):
+            return mask
+        ones = Tensor(np.ones(_stand_in_shape(mask.shape), layer.dtype))
+        symbolic[id(ones)] = mask
+        return ones
+
+    stand_ins = stand_in(previous)
+    found = layer.compute_mask(_zeros(inputs, layer.dtype), stand_ins)
+    for output, mask in zip(outputs, _flat(found), strict=False):
+        if mask is None:
+            continue
+        if id(mask) in symbolic:
+            output._keras_mask = symbolic[id(mask)]
+        else:
+            shape = output.shape[: len(mask.shape)]
+            output._keras_mask = SymbolicTensor(shape, "bool", name=unique_name("keras_tensor"))
+        masks.attached = True
+
+
+def _computes_masks(cls: type) -> bool:
+    """Whether ``cls`` overrides Layer's ``compute_mask`` (which passes the mask on): the base
+    class's is the last in the method resolution order."""
+    return sum("compute_mask" in c.__dict__ for c in cls.__mro__) > 1
+
+
+def _zeros(inputs: Any, dtype: str) -> Any:
+    """Zeros of each input's stand-in shape (at most the trial budget's while a file is
+    read)."""
+    if isinstance(inputs, list | tuple):
+        return type(inputs)(_zeros(x, dtype) for x in inputs)
+    shape = _stand_in_shape(inputs.shape)
+    file_budget.check_trial(math.prod(shape), f"the mask of {inputs.name}")
+    return Tensor(np.zeros(shape, dtype))
+
+
+def _stand_in_shape(shape: Shape) -> tuple[int, ...]:
+    """A stand-in's shape: a batch of one, ``UNKNOWN_SIZE`` for the other unknown sizes."""
+    return tuple(1 if i == 0 else UNKNOWN_SIZE if n is None else n for i, n in enumerate(shape))
+
+
+def _flat(value: Any) -> list[Any]:
+    """The items of nested lists and tuples, in order (a value on its own: itself)."""
+    if isinstance(value, list | tuple):
+        return [item for v in value for item in _flat(v)]
+    return [value]

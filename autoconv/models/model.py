@@ -30,11 +30,9 @@ from autoconv import metrics as metrics_module
 from autoconv import optimizers as optimizers_module
 from autoconv.backends import array_device, check_device, namespace
 from autoconv.batches import input_arrays
-from autoconv.layers import Layer
-from autoconv.layers import layer as layer_module
+from autoconv.layers import Layer, file_budget
 from autoconv.layers.calls import outermost_call
 from autoconv.layers.layer import dry_run_shape, first_argument, to_tensors
-from autoconv.layers.operation import MAX_TRIAL_ELEMENTS
 from autoconv.layers.symbolic import is_symbolic
 from autoconv.models.trainer import Trainer, _overrides, require_loss, summed
 from autoconv.ops.masks import keras_mask
@@ -271,12 +269,8 @@ class Model(Trainer, Layer):
             raise ValueError(f"model {self.name}: its input shape {shape!r} is not a shape")
         shapes = [tuple(s) for s in shapes]
         values = sum(math.prod(1 if n is None else n for n in s[1:]) for s in shapes)
-        if layer_module.WEIGHT_BUDGET is not None and values > MAX_TRIAL_ELEMENTS:
-            raise ValueError(  # a file's shape: nothing large is run while it is read
-                f"model {self.name} ({type(self).__name__}) is built by a run on {values} "
-                "values a sample: too many while a file is read (define its build() to make "
-                "its layers' weights from the input shape)"
-            )
+        what = f"model {self.name} ({type(self).__name__}), built by a run on a sample,"
+        file_budget.check_trial(values, what)  # (define its build() to build it from shapes)
         samples = [(None, *s[1:]) for s in shapes]
         dry_run_shape(self, samples if nested else samples[0])
         self._build_shape = shapes if nested else shapes[0]

@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from autoconv.layers import layer as layer_module
+from autoconv.layers import file_budget
 
 # What reading a file's config and arrays may raise on a damaged or crafted file: each becomes
 # one ModelFileError naming the file (too deep a nesting of models is a RecursionError; zip
@@ -42,12 +42,12 @@ def weight_budget(sizes: list[int]) -> Iterator[None]:
     array, nor all weights together than its arrays and one largest array more (the margin
     lets a weight of a wrong shape be reported as such): a config asking for huge layers, or
     for many of them, fails before allocating more than the file holds."""
-    previous = layer_module.WEIGHT_BUDGET
-    layer_module.WEIGHT_BUDGET = [max(sizes, default=0), sum(sizes) + max(sizes, default=0)]
+    previous = file_budget.WEIGHT_BUDGET
+    file_budget.WEIGHT_BUDGET = [max(sizes, default=0), sum(sizes) + max(sizes, default=0)]
     try:
         yield
     finally:
-        layer_module.WEIGHT_BUDGET = previous
+        file_budget.WEIGHT_BUDGET = previous
 
 
 def checked_dict(value: Any, what: str) -> dict[str, Any]:

@@ -264,7 +264,7 @@ def test_a_subclassed_model_without_get_config_is_not_saved(tmp_path):
 @pytest.mark.parametrize(
     ("input_shape", "message"),
     [
-        ([None, 2**25], "is built by a run on 33554432 values a sample: too many"),
+        ([None, 2**25], "built by a run on a sample, reads 33554432 values: too many"),
         ([None, "2"], r"its input shape \[None, '2'\] is not a shape"),
         ([None, -2], "is not a shape"),
         ([], "is not a shape"),

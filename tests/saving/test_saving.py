@@ -550,3 +550,19 @@ def test_old_autoconv_files_load_with_a_note_to_save_again():
     )  # fmt: skip
     assert model.class_names == ["a", "b", "c"]
     assert model.optimizer.iterations == expected["sequential_iterations"]
+
+
+def test_a_masked_input_of_a_huge_crafted_shape_is_refused_before_any_allocation(tmp_path):
+    """An Embedding with mask_zero computes its mask on a stand-in input while the graph is
+    rebuilt: an Input of 2**25 tokens a sample is refused, not allocated."""
+    inputs = ac.Input((4,), dtype="int32")
+    outputs = layers.GlobalAveragePooling1D()(layers.Embedding(10, 3, mask_zero=True)(inputs))
+    path = tmp_path / "model.keras"
+    ac.Model(inputs, outputs).save(path)
+
+    def huge(config):
+        config["config"]["layers"][0]["config"]["batch_shape"] = [None, 2**25]
+
+    rewrite(path, huge)
+    with pytest.raises(ModelFileError, match="reads 33554432 values: too many"):
+        ac.load_model(path)

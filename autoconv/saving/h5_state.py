@@ -25,6 +25,7 @@ fits the model's trainable weights.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 import h5py
@@ -156,12 +157,14 @@ class _OwnStore:
 
 def optimizer_values(model: Model) -> list[np.ndarray] | None:
     """The optimizer's state as Keras's ``optimizer/vars``: the step count, the learning rate
-    (unless it is a schedule), then the slots; None before the optimizer has slots for the
-    weights the model trains now. A MultiOptimizer's is its step count and Keras's learning
-    rate of 0, then each inner optimizer's state (of the inner optimizer's own weights)."""
+    (unless it is a schedule), then the slots: ``optimizer.variables``, only the first two
+    while the optimizer is not built (as Keras writes a compiled model's before training);
+    None where its slots are of other weights than those the model trains now. A
+    MultiOptimizer's is its step count and Keras's learning rate of 0, then each inner
+    optimizer's state (of the inner optimizer's own weights)."""
     optimizer = model.optimizer
     params = model.trainable_weights
-    if optimizer is None or not params or len(optimizer.slots) != len(params):
+    if optimizer is None or (optimizer.built and len(optimizer.slots) != len(params)):
         return None
     return _state_values(optimizer)
 
@@ -294,6 +297,13 @@ def read_optimizer(h5: Any, model: Model) -> tuple[int, float | None, list] | No
     _check_layout(optimizer)
     params = model.trainable_weights
     expected = _state_count(optimizer, params)
+    if len(group) == _state_count(optimizer, []) != expected:  # saved before its first step: nothing to load
+        warnings.warn(
+            f"Skipping variable loading for optimizer '{optimizer.name}', because it has "
+            f"{expected} variables whereas the saved optimizer has {len(group)} variables.",
+            stacklevel=2,
+        )
+        return None
     if sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1) != [
         str(i) for i in range(expected)
     ]:

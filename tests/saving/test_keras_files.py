@@ -131,3 +131,24 @@ def _optimizer_state(path: Path) -> dict[str, np.ndarray]:
     ):
         group = h5["optimizer/vars"]
         return {key: np.asarray(group[key][()]) for key in group}
+
+
+@pytest.mark.parametrize("writer", ["keras", "autoconv"])
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_a_model_compiled_but_not_trained_travels_both_ways(keras, tmp_path, writer, optimizer):
+    """A model saved after compile, before its first step: Keras writes its optimizer's step
+    count and learning rate only, and autoconv too; each library loads the other's file with
+    Keras's warning that the optimizer's variables were skipped, and trains on."""
+    libraries = {"keras": keras, "autoconv": ac}
+    write = libraries[writer]
+    model = write.Sequential([write.Input((3,)), write.layers.Dense(1)])
+    model.compile(optimizer=optimizer, loss="mse")
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")))
+        assert sorted(weights["optimizer/vars"].keys()) == ["0", "1"]
+    for name, library in libraries.items():
+        with pytest.warns(UserWarning, match="Skipping variable loading for optimizer"):
+            loaded = library.saving.load_model(tmp_path / "m.keras")
+        loaded.fit(np.ones((4, 3), np.float32), np.ones((4, 1), np.float32), verbose=0)
+        assert int(loaded.optimizer.iterations) == 1, name

@@ -416,6 +416,27 @@ class Normalization(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
+    @property
+    def mean(self) -> Tensor | None:
+        """Keras's ``mean``: the mean in the inputs' rank (1 on the reduced axes), the one
+        given or adapted; None before the layer is built."""
+        return self._statistics_now()[0]
+
+    @property
+    def variance(self) -> Tensor | None:
+        """Keras's ``variance``, as :attr:`mean`."""
+        return self._statistics_now()[1]
+
+    def _statistics_now(self) -> tuple[Tensor | None, Tensor | None]:
+        if not self.built:
+            return None, None
+        if self.input_mean is None:
+            shape = self._broadcast_shape
+            return Tensor(self.adapt_mean.numpy().reshape(shape)), Tensor(
+                self.adapt_variance.numpy().reshape(shape)
+            )
+        return Tensor(self._mean_array), Tensor(self._variance_array)
+
     def _statistics(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
         """(mean, variance) as constants of the inputs' rank on their device."""
         if self.input_mean is None:

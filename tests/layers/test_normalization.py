@@ -484,3 +484,26 @@ def test_layers_build_without_warnings():
         warnings.simplefilter("error")
         for layer in (layers.BatchNormalization(), layers.LayerNormalization()):
             layer(np.ones((2, 3), np.float32), training=True)
+
+
+@pytest.mark.parametrize(
+    ("given", "axis", "data"),
+    [
+        ({}, -1, np.array([[0.1, 0.2, 0.3], [0.8, 0.9, 1.0], [1.5, 1.6, 1.7]])),
+        ({}, (1, 2), np.arange(24, dtype=np.float32).reshape(2, 3, 4)),
+        ({"mean": [1.0, 2.0], "variance": [4.0, 9.0]}, -1, np.ones((3, 2))),
+    ],
+)
+def test_mean_and_variance_are_kerass(keras, given, axis, data):
+    """``layer.mean`` / ``layer.variance``: None before the layer is built, then the given or
+    adapted statistics in the inputs' rank, as Keras's (keras.io's preprocessing guide)."""
+    ours = layers.Normalization(axis=axis, **given)
+    theirs = keras.layers.Normalization(axis=axis, **given)
+    assert ours.mean is None and theirs.mean is None
+    for layer in (ours, theirs):
+        layer.build(data.shape) if given else layer.adapt(data)
+    for name in ("mean", "variance"):
+        expected = np.asarray(getattr(theirs, name))
+        got = getattr(ours, name).numpy()
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-6)

@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from autoconv.backends import array_device, before_cuda_loads, namespace
+from autoconv.metrics.compile_metrics import each_metric
 
 INSTALL_HINT = 'pip install "autoconv[mpi]"'
 ABORT_GRACE_SECONDS = 1.0  # see World.abort
@@ -285,7 +286,7 @@ class World:
     def logs(self, model: Any) -> dict[str, float]:
         """The model's logs over every process: its metric states summed (one ``Allreduce``,
         with the non-trainable float weights, which are then averaged and kept)."""
-        metrics = [(m, name) for m in model.metrics for name in m._shapes]
+        metrics = [(m, name) for m in each_metric(model.metrics) for name in m._shapes]
         states = [m._read(name) for m, name in metrics]
         weights = [v for v in model.non_trainable_weights if np.dtype(v.dtype).kind == "f"]
         values = [namespace(v.device).to_numpy(v.data) for v in weights]

@@ -43,6 +43,7 @@ from autoconv.batches import (
 )
 from autoconv.callbacks.base import Callback, CallbackList, History, interactive
 from autoconv.kept import kept_call
+from autoconv.metrics.compile_metrics import each_metric
 from autoconv.process import configure_for_model
 from autoconv.seeds import generator
 from autoconv.step_replay import StepReplay
@@ -491,8 +492,10 @@ def configure_process_for(model: Any) -> None:
 
 
 def _in_order(model: Any, logs: dict[str, float]) -> Any:
-    """Keras's list order: the loss, the per-output losses, then the metrics as compiled."""
-    first = [m.name for m in model.metrics]
+    """The logs as a list in Keras's order (its ``_flatten_metrics_in_order``): those named
+    as ``model.metrics`` name them (the compiled metrics by their own names, so an output's
+    ``out_mae`` is not among them), then the rest sorted by name; one value alone."""
+    first = [m.name for m in each_metric(model.metrics)]
     values = [logs[k] for k in first if k in logs] + [
         logs[k] for k in sorted(logs) if k not in first
     ]
@@ -719,10 +722,15 @@ def warm_up(model: Any, x: Any, y: Any) -> float:
 
 # ------------------------------------------------------------------------ helpers
 def step_logs(logs: dict[str, Any]) -> dict[str, Any]:
-    """What a model's own train_step or test_step returned, as ``fit`` logs it: numbers as
-    floats (read from the device), several values as NumPy arrays, sorted by name."""
+    """What a model's own train_step or test_step returned, as ``fit`` logs it (Keras's
+    ``pythonify_logs``): sorted by name, a dict (the compiled metrics' result) by its own
+    entries in its place; numbers as floats (read from the device), several values as NumPy
+    arrays."""
     out = {}
     for name in sorted(logs):
+        if isinstance(logs[name], dict):
+            out.update(step_logs(logs[name]))
+            continue
         value = logs[name].data if isinstance(logs[name], Tensor) else logs[name]
         if hasattr(value, "shape"):
             value = namespace(array_device(value)).to_numpy(value)

@@ -124,7 +124,7 @@ def test_binary_classification_with_a_sigmoid_unit_uses_binary_accuracy():
     model.compile("rmsprop", "binary_crossentropy", metrics=["accuracy"])
     history = model.fit(x, binary, 8, 2, verbose=0, shuffle=False)
     assert_like_keras("binary", model, history, x, binary)
-    assert type(model.metrics[1]).__name__ == "BinaryAccuracy"
+    assert type(model.metrics[1].metrics[0]).__name__ == "BinaryAccuracy"
 
 
 def test_initial_epoch_continues_the_count():

@@ -25,6 +25,7 @@ from autoconv.callbacks.base import (
     learning_rate_keys,
     learning_rates,
 )
+from autoconv.metrics.compile_metrics import each_metric
 
 
 # ------------------------------------------------------------------- monitoring a metric
@@ -66,7 +67,7 @@ class MonitorCallback(Callback):
             name = self.monitor.removeprefix("val_")
             if name == "loss":
                 self.monitor_op = operator.lt
-            for metric in getattr(self.model, "metrics", None) or []:
+            for metric in each_metric(getattr(self.model, "metrics", None) or []):
                 if metric.name == name and hasattr(metric, "_direction"):
                     self.monitor_op = operator.gt if metric._direction == "up" else operator.lt
             if self.monitor_op is None:

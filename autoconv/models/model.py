@@ -34,6 +34,7 @@ from autoconv.layers import Layer, file_budget
 from autoconv.layers.calls import outermost_call
 from autoconv.layers.layer import dry_run_shape, first_argument, to_tensors
 from autoconv.layers.symbolic import is_symbolic
+from autoconv.metrics.compile_metrics import CompileMetrics
 from autoconv.models.trainer import Trainer, _overrides, require_loss, summed
 from autoconv.ops.masks import keras_mask
 from autoconv.tensor import Tensor, no_grad
@@ -77,6 +78,7 @@ class Model(Trainer, Layer):
         self._loss_weights: list[float] = []
         self._metric_specs: list[list[Any]] = []
         self._compiled_metrics: list[list[Any]] = []
+        self._compile_metrics: CompileMetrics | None = None  # Keras's, over the ones above
         self._output_loss_trackers: list[Any] = []
         self._output_loss_outputs: list[int] = []  # the outputs those trackers follow
         self.compiled = False
@@ -332,6 +334,9 @@ class Model(Trainer, Layer):
                     metrics_module.get(spec)
         self._losses_per_output: list[Any] = []
         self._compiled_metrics: list[list[Any]] = []
+        self._compile_metrics = (
+            None if metrics is None else CompileMetrics(self._metric_specs, list(names))
+        )
         self._loss_tracker = metrics_module.Mean(name="loss")
         # Keras's "<output>_loss" means: one per output with a loss, when more than one has
         with_loss = [i for i, spec in enumerate(self._loss_specs) if spec is not None]
@@ -391,28 +396,20 @@ class Model(Trainer, Layer):
     def _resolve_compile(self, y_shapes: list[Any], output_shapes: list[Any]) -> None:
         """Make the loss and metric objects for the data's shapes, as Keras's compile does on
         its first batch, and pair each softmax output with its cross-entropy (the plan)."""
-        names = self.output_names
-        extra = len(output_shapes) - len(names)
+        extra = len(output_shapes) - len(self.output_names)
         if extra > 0 and self.overrides_compute_loss:
             # a subclassed model's further outputs, which only its own compute_loss reads
-            names = [*names, *(f"output_{i}" for i in range(len(names), len(output_shapes)))]
             self._loss_specs += [None] * extra
             self._loss_weights += [1.0] * extra
-            self._metric_specs += [[] for _ in range(extra)]
             y_shapes = [*y_shapes, *[None] * (len(output_shapes) - len(y_shapes))]
         self._losses_per_output = [
             None if spec is None else losses_module.resolve(spec, y, p)
             for spec, y, p in zip(self._loss_specs, y_shapes, output_shapes, strict=True)
         ]
-        self._compiled_metrics = []
-        for specs, y, p, name in zip(
-            self._metric_specs, y_shapes, output_shapes, names, strict=True
-        ):
-            made = [metrics_module.resolve(spec, y, p) for spec in specs]
-            if len(names) > 1:
-                for metric in made:
-                    metric.name = f"{name}_{metric.name}"
-            self._compiled_metrics.append(made)
+        self._compiled_metrics = [[] for _ in output_shapes]
+        if self._compile_metrics is not None:  # (the model's steps update its metrics)
+            self._compile_metrics.build(y_shapes, output_shapes)
+            self._compiled_metrics = self._compile_metrics.per_output
         plan = self.plan
         if plan is not None:
             plan.pair_losses([takes_logits(loss) for loss in self._losses_per_output])
@@ -421,7 +418,9 @@ class Model(Trainer, Layer):
         # A metric assigned as an attribute (a custom model's tracker, updated in its
         # compute_loss) is the model's, as in Keras: in ``metrics``, so reset at each epoch's
         # start and shown in the logs.
-        if isinstance(value, metrics_module.Metric) and name != "_loss_tracker":
+        if isinstance(value, metrics_module.Metric) and name not in (
+            "_loss_tracker", "_compile_metrics",
+        ):  # fmt: skip
             tracked = self.__dict__.setdefault("_tracked_metrics", [])
             if all(value is not metric for metric in tracked):
                 tracked.append(value)
@@ -429,12 +428,15 @@ class Model(Trainer, Layer):
 
     @property
     def metrics(self) -> list[Any]:
-        """The loss tracker, the compiled metrics, the metrics the model holds as attributes,
-        then those its layers hold (Keras's ``model.metrics``)."""
+        """Keras's ``model.metrics``: the loss tracker, the compiled metrics as one
+        (:class:`~autoconv.metrics.compile_metrics.CompileMetrics`, "compile_metrics"), each
+        output's loss tracker (once the losses are made, for several outputs with a loss), the
+        metrics the model holds as attributes, then those its layers hold."""
         own = self.__dict__.get("_tracked_metrics", [])
         if self.compiled:
-            made = [m for per_output in self._compiled_metrics for m in per_output]
-            own = [self._loss_tracker, *self._output_loss_trackers, *made, *own]
+            compiled = [] if self._compile_metrics is None else [self._compile_metrics]
+            per_output = self._output_loss_trackers if self.compiled_ready else []
+            own = [self._loss_tracker, *compiled, *per_output, *own]
         return [*own, *_sublayer_metrics(self)]
 
     @property
@@ -447,8 +449,12 @@ class Model(Trainer, Layer):
 
     def get_metrics_result(self) -> dict[str, Any]:
         """Every metric's current value, sorted by name as Keras logs them (a device read): a
-        float, or a NumPy array for a metric of several values (``F1Score()``'s per class)."""
-        logs = {m.name: m.result() for m in self.metrics}
+        float, or a NumPy array for a metric of several values (``F1Score()``'s per class); a
+        metric whose result is a dict (the compiled metrics') gives its entries."""
+        logs: dict[str, Any] = {}
+        for metric in self.metrics:
+            result = metric.result()
+            logs.update(result if isinstance(result, dict) else {metric.name: result})
         return {
             name: float(logs[name]) if np.ndim(logs[name]) == 0 else np.asarray(logs[name])
             for name in sorted(logs)

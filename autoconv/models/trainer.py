@@ -80,11 +80,8 @@ class Trainer:
         and predictions, unweighted (as Keras's ``metrics``; ``sample_weight`` would weigh its
         ``weighted_metrics``, which autoconv does not have); returns every metric's result
         (:meth:`get_metrics_result`)."""
-        outputs = list(y_pred) if isinstance(y_pred, list | tuple) else [y_pred]
-        targets = list(y) if isinstance(y, list | tuple) else [y] * len(outputs)
-        for made, out, target in zip(self._compiled_metrics, outputs, targets, strict=False):
-            for metric in made if target is not None else []:
-                metric.update_state(target, out)
+        if self._compile_metrics is not None:
+            self._compile_metrics.update_state(y, y_pred, sample_weight)
         return self.get_metrics_result()
 
     @property

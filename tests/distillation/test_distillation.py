@@ -246,7 +246,7 @@ def test_the_distiller_is_the_student_with_keras_trackers():
     assert distiller.trainable_weights == distiller.student.trainable_weights
     distiller.fit(x, np.eye(3)[[0, 1, 2, 0, 1, 2]], epochs=1, verbose=0)
     assert [m.name for m in distiller.metrics] == [
-        "loss", "mae", "student_loss", "distillation_loss", "total_loss"
+        "loss", "compile_metrics", "student_loss", "distillation_loss", "total_loss"
     ]  # fmt: skip
     assert len(distiller._teacher_feature_extractor.outputs) == 3  # final, dense_1, output
     assert len(distiller._student_feature_extractor.outputs) == 2  # final, dense_1

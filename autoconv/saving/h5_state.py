@@ -297,7 +297,7 @@ def read_optimizer(h5: Any, model: Model) -> tuple[int, float | None, list] | No
     _check_layout(optimizer)
     params = model.trainable_weights
     expected = _state_count(optimizer, params)
-    if len(group) == _state_count(optimizer, []) != expected:  # saved before its first step: nothing to load
+    if len(group) == _state_count(optimizer, []) != expected:  # saved before its first step
         warnings.warn(
             f"Skipping variable loading for optimizer '{optimizer.name}', because it has "
             f"{expected} variables whereas the saved optimizer has {len(group)} variables.",

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from autoconv import ops as keras_ops
+from autoconv import registration
 from autoconv.ops import engine as ops
 from autoconv.ops import nn
 from autoconv.ops.base import as_tensor
@@ -293,27 +294,33 @@ def get(identifier: Any) -> Callable[..., Tensor]:
     raise ValueError(f"Could not interpret activation function identifier: {identifier!r}")
 
 
-def serialize(activation: Callable[..., Any]) -> str:
+def serialize(activation: Callable[..., Any]) -> str | dict[str, Any]:
     """The name of one of these activation functions (an alias gives the function's own
-    name: swish -> 'silu'). Other callables cannot be saved by name."""
+    name: swish -> 'silu'); for a function registered with
+    ``@autoconv.saving.register_keras_serializable``, Keras's function entry (its
+    ``"package>name"`` as ``config``). Other callables cannot be saved."""
     name = getattr(activation, "__name__", None)
-    if ALL_OBJECTS.get(name) is not activation:
+    if ALL_OBJECTS.get(name) is activation:
+        return name
+    registered = registration.function_name(activation)
+    if registered is None:
         raise ValueError(
             f"activations.serialize: {activation!r} is not one of autoconv's activations "
-            f"({_known()}), so it cannot be saved by name"
+            f"({_known()}) and is not registered with "
+            "`@autoconv.saving.register_keras_serializable()`, so it cannot be saved by name"
         )
-    return name
+    return registration.function_entry(registered)
 
 
 def deserialize(
     config: str | dict[str, Any], custom_objects: dict[str, Callable] | None = None
 ) -> Callable[..., Tensor]:
-    """The activation function named ``config`` (or Keras's ``{"config": name, ...}``),
-    looked up in ``custom_objects`` first."""
-    name = config.get("config") if isinstance(config, dict) else config
-    found = None
-    if isinstance(name, str):
-        found = (custom_objects or {}).get(name) or ALL_OBJECTS.get(name)
+    """The activation function named ``config``, or that Keras's function entry
+    (``{"class_name": "function", "config": name, ...}``) names: a registered, scoped or
+    ``custom_objects``' function by that name first, else one of these."""
+    if isinstance(config, dict) and config.get("class_name") == "function":
+        return registration.require_function(config, custom_objects, ALL_OBJECTS)
+    found = registration.find_function(config, custom_objects, ALL_OBJECTS)
     if found is None:
         raise ValueError(
             f"Could not interpret activation function identifier: {config!r}; "

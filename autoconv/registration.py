@@ -110,11 +110,71 @@ def keras_entry(obj: Any, module: str, own: dict[str, Any]) -> dict[str, Any]:
     cls = type(obj)
     builtin = own.get(cls.__name__) is cls
     return {
-        "module": module if builtin else cls.__module__,
+        "module": module if builtin else user_module(cls),
         "class_name": cls.__name__,
         "config": obj.get_config(),
         "registered_name": None if builtin else get_registered_name(cls),
     }
+
+
+def user_module(cls: type) -> str | None:
+    """The ``module`` of a user's class's entry: its Python module, None for ``__main__``
+    (Keras's ``record_object_after_serialization``)."""
+    return None if cls.__module__ == "__main__" else cls.__module__
+
+
+# ---------------------------------------------------------------- functions
+def function_name(fn: Any) -> str | None:
+    """The name loading finds ``fn`` by again (registered with
+    :func:`register_keras_serializable`, or in ``get_custom_objects()`` or the current scope
+    under its own name); None for any other function, which a file cannot name."""
+    if not inspect.isfunction(fn):
+        return None
+    name = get_registered_name(fn)
+    return name if get_registered_object(name) is fn else None
+
+
+def function_entry(name: str) -> dict[str, Any]:
+    """Keras's entry for the function known as ``name``, as Keras 3 writes every function
+    (``serialize_keras_object``): module ``builtins``, registered name ``function``."""
+    return {"module": "builtins", "class_name": "function", "config": name,
+            "registered_name": "function"}  # fmt: skip
+
+
+def find_function(
+    config: Any, custom_objects: dict[str, Any] | None = None, own: dict[str, Any] | None = None
+) -> Any:
+    """The function a Keras function entry (or a bare name) means, as Keras's
+    ``_retrieve_class_or_fn`` finds it: by its name among the scoped, registered and
+    ``custom_objects``' objects, else among autoconv's own (``own``), else (a name without a
+    package, as Keras 3.6 and older wrote a registered function) the object registered as
+    ``"<package>>name"``; None if none has it."""
+    name = config.get("config") if isinstance(config, dict) else config
+    if not isinstance(name, str):
+        return None
+    found = get_registered_object(name, custom_objects) or (own or {}).get(name)
+    if found is None and ">" not in name:
+        objects = (custom_objects or {}) | _OBJECTS | _scopes.objects
+        found = next((v for k, v in objects.items() if k.endswith(f">{name}")), None)
+    return found if callable(found) else None
+
+
+def require_function(
+    config: Any, custom_objects: dict[str, Any] | None = None, own: dict[str, Any] | None = None
+) -> Any:
+    """:func:`find_function`'s function, or a ValueError naming the one not found (Keras's
+    words)."""
+    found = find_function(config, custom_objects, own)
+    if found is None:
+        name = config.get("config") if isinstance(config, dict) else config
+        raise ValueError(
+            f"Could not locate function '{name}'. Make sure custom classes and functions are "
+            "decorated with `@autoconv.saving.register_keras_serializable()` (or given in "
+            "custom_objects). If they are already decorated, make sure they are all imported "
+            "so that the decorator is run before trying to load them. Full object config: "
+            f"{config}"
+        )
+    return found
 
 
 def find_class(
@@ -141,8 +201,11 @@ def deserialize_object(
 ) -> Any:
     """The ``kind`` (an initializer, a regularizer, a constraint) a Keras entry, a name, or a
     registered (or ``custom_objects``') class's entry makes, from ``base``'s family: a user's
-    class found first (:func:`find_class`), else autoconv's own in ``own``. One ValueError
-    naming the identifier and the known names otherwise."""
+    class found first (:func:`find_class`), else autoconv's own in ``own``; a registered
+    function's entry gives the function. One ValueError naming the identifier and the known
+    names otherwise."""
+    if isinstance(config, dict) and config.get("class_name") == "function":
+        return require_function(config, custom_objects)
     arguments = (config.get("config") or {}) if isinstance(config, dict) else {}
     cls = find_class(config, own, base, custom_objects)
     if cls is None or not isinstance(arguments, dict):

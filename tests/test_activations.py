@@ -4,6 +4,7 @@ PyTorch parity and CUDA parity are in tests/ops/test_core_ops.py's table."""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
@@ -359,3 +360,127 @@ def test_a_softmax_over_an_axis_of_size_one_warns_as_keras(softmax):
         warnings.simplefilter("error")
         softmax(np.ones((2, 3), np.float32))
         softmax(np.ones((2, 1), np.float32), axis=0)
+
+
+# ------------------------------------------------------ registered custom activation functions
+REGISTERED = "activation_tests"
+
+
+@functools.cache
+def squared(lib):
+    """``x ** 2`` written against ``lib`` (autoconv or Keras), registered in it as
+    ``activation_tests>squared``."""
+
+    @lib.saving.register_keras_serializable(package=REGISTERED, name="squared")
+    def custom_fn(x):
+        return lib.ops.square(x)
+
+    return custom_fn
+
+
+@functools.cache
+def keras_only(lib):
+    """An activation registered in ``lib`` alone (autoconv never registers it)."""
+
+    @lib.saving.register_keras_serializable(package=REGISTERED)
+    def only_in_keras(x):
+        return x * 3.0
+
+    return only_in_keras
+
+
+def dense_model(lib, activation):
+    model = lib.Sequential([lib.Input(shape=(3,)), lib.layers.Dense(2, activation=activation)])
+    model.set_weights([np.linspace(-1, 1, 6).reshape(3, 2), np.array([0.1, -0.2])])
+    return model
+
+
+@pytest.mark.parametrize("how", ["serialize", "get_config"])
+def test_a_registered_function_is_saved_as_keras_saves_it(how):
+    keras = keras_or_skip()
+
+    def saved(lib, fn):
+        if how == "serialize":
+            return lib.activations.serialize(fn)
+        return lib.layers.Dense(1, activation=fn).get_config()["activation"]
+
+    expected = saved(keras, squared(keras))
+    assert saved(ac, squared(ac)) == expected
+    assert expected["config"] == f"{REGISTERED}>squared"
+
+
+@pytest.mark.parametrize("given", ["registered", "custom_objects", "scope"])
+def test_keras_function_entry_gives_the_function(given):
+    keras = keras_or_skip()
+    entry = keras.activations.serialize(squared(keras))
+
+    def mine(x):
+        return x
+
+    if given == "registered":
+        registered = squared(ac)
+        assert activations.deserialize(entry) is registered
+        assert activations.get(entry) is registered
+        return
+    unknown = {**entry, "config": "elsewhere>mine"}
+    if given == "custom_objects":
+        assert activations.deserialize(unknown, custom_objects={"elsewhere>mine": mine}) is mine
+    else:
+        with ac.saving.custom_object_scope({"elsewhere>mine": mine}):
+            assert activations.get(unknown) is mine
+
+
+def test_a_bare_name_finds_the_function_registered_under_a_package():
+    """Keras 3.6 and older wrote a registered function by its name alone: Keras 3.15 finds it
+    by ``"<package>>name"``, and so does autoconv."""
+    keras = keras_or_skip()
+    registered = squared(ac)
+    bare = {**keras.activations.serialize(squared(keras)), "config": "squared"}
+    assert keras.activations.get(bare) is squared(keras)
+    assert activations.get(bare) is registered
+
+
+def test_an_unregistered_function_is_refused_by_name():
+    keras = keras_or_skip()
+
+    def unregistered(x):
+        return x
+
+    with pytest.raises(NotImplementedError, match=r"unregistered.*register_keras_serializable"):
+        ac.layers.Dense(1, activation=unregistered).get_config()
+    with pytest.raises(ValueError, match="not registered with"):
+        activations.serialize(unregistered)
+    entry = keras.activations.serialize(keras_only(keras))
+    with pytest.raises(ValueError, match=f"Could not locate function '{REGISTERED}>only_in_keras"):
+        activations.get(entry)
+
+
+@pytest.mark.parametrize("saved_by", ["keras", "autoconv"])
+def test_a_dense_layer_with_a_registered_activation_travels_both_ways(tmp_path, saved_by):
+    keras = keras_or_skip()
+    x = np.linspace(-2, 2, 12, dtype=np.float32).reshape(4, 3)
+    saver, loader = (keras, ac) if saved_by == "keras" else (ac, keras)
+    registered = squared(loader)  # (registered before the file is read)
+    model = dense_model(saver, squared(saver))
+    model.save(tmp_path / "model.keras")
+    loaded = loader.saving.load_model(tmp_path / "model.keras")
+    assert loaded.layers[-1].activation is registered
+    expected = np.asarray(model.predict(x, verbose=0))
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("given", ["custom_objects", "nothing"])
+def test_a_keras_file_names_an_activation_autoconv_was_not_given(tmp_path, given):
+    keras = keras_or_skip()
+    dense_model(keras, keras_only(keras)).save(tmp_path / "model.keras")
+    name = f"{REGISTERED}>only_in_keras"
+    if given == "nothing":
+        with pytest.raises(ValueError, match=f"(?i)could not locate function '{name}'"):
+            ac.saving.load_model(tmp_path / "model.keras")
+        return
+
+    def tripled(x):
+        return x * 3.0
+
+    loaded = ac.saving.load_model(tmp_path / "model.keras", custom_objects={name: tripled})
+    assert loaded.layers[-1].activation is tripled

@@ -74,23 +74,30 @@ def _trainable_changed() -> None:
 
 class Variable(Tensor):
     """A layer's weight: a Tensor with a name (``kernel``), a path (``conv2d/kernel``) and a
-    ``trainable`` flag (a trainable variable gets a gradient in training).
+    ``trainable`` flag (a trainable variable gets a gradient in training). Made as Keras's
+    ``keras.Variable``: from a value (an array, a Tensor), or from an initializer (a name, an
+    initializer, a callable ``(shape, dtype)``) and its ``shape``; its path is its name under
+    the layers being built or called. A layer tracks one set as its attribute.
 
     >>> v = Variable(np.zeros((2, 3), np.float32), name="kernel", path="dense/kernel")
     >>> v
     <Variable path=dense/kernel, shape=(2, 3), dtype=float32>
+    >>> Variable(initializer="ones", shape=(2,), name="scale").numpy()
+    array([1., 1.], dtype=float32)
     """
 
     __slots__ = ("_trainable", "constraint", "name", "path", "regularizer")
 
     def __init__(
         self,
-        value: Any,
+        initializer: Any,
+        shape: Sequence[int] | None = None,
+        dtype: Any = None,
         trainable: bool = True,
         name: str = "variable",
         path: str | None = None,
-        dtype: Any = None,
     ) -> None:
+        value = _initial_value(initializer, shape, dtype)
         super().__init__(value, requires_grad=trainable, dtype=dtype)
         source = value.data if isinstance(value, Tensor) else value
         if self.data is source or (
@@ -100,7 +107,7 @@ class Variable(Tensor):
             self.data = np.array(self.data) if self.device == "cpu" else self.data.copy()
         self._trainable = bool(trainable)
         self.name = name
-        self.path = path or name
+        self.path = path or "/".join([*thread_state().scopes, name])
         self.regularizer: Callable[[Tensor], Tensor] | None = None
         self.constraint: Callable[[Any], Any] | None = None
 
@@ -144,6 +151,22 @@ class Variable(Tensor):
 
     def __repr__(self) -> str:
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+
+
+def _initial_value(initializer: Any, shape: Sequence[int] | None, dtype: Any) -> Any:
+    """A Variable's first value: ``initializer`` itself, or what it makes (a name of one, an
+    initializer, a callable) for ``shape`` in ``dtype`` (``config.floatx()`` by default)."""
+    if isinstance(initializer, str):
+        initializer = initializers.get(initializer)
+    if not callable(initializer):
+        return initializer
+    if shape is None:
+        raise ValueError(  # Keras's words
+            "When creating a Variable from an initializer, the `shape` argument should be "
+            f"specified. Received: initializer={initializer} and shape={shape}"
+        )
+    dtype = config.floatx() if dtype is None else dtype
+    return np.asarray(initializer(tuple(shape), dtype=dtype), dtype=dtype)
 
 
 # ------------------------------------------------------------------------------ layers
@@ -235,9 +258,14 @@ class Layer:
         # own layers keep internal ones in private attributes and order their sublayers
         # themselves, so a private attribute set by autoconv's code is not tracked.
         # A user's list or dict is Keras's tracked container: layers added to it later count.
+        # A Variable a user's code sets (or puts in such a container) is the layer's weight,
+        # as Keras's; autoconv's own layers list theirs themselves (add_weight).
         if "_layers" in self.__dict__:
             if isinstance(value, list | dict | tuple) and _set_by_user():
-                value = tracked(value, self._track_sublayer, self._untrack_sublayer)
+                value = tracked(value, self._track, self._untrack)
+            elif isinstance(value, Variable):
+                if _set_by_user():
+                    self._track(value)
             elif not name.startswith("_") or _set_by_user():
                 for item in value if isinstance(value, list | tuple) else [value]:
                     self._track_sublayer(item)
@@ -247,8 +275,21 @@ class Layer:
         if isinstance(value, Layer) and all(value is not t for t in self._layers):
             self._layers.append(value)
 
-    def _untrack_sublayer(self, value: Any) -> None:
+    def _track(self, value: Any) -> None:
+        """Track what a user's code gives the layer: a sublayer, or a Variable, appended to
+        the layer's trainable or non-trainable variables by its flag (Keras's Tracker)."""
+        if not isinstance(value, Variable):
+            self._track_sublayer(value)
+            return
+        trainable, frozen = self._trainable_variables, self._non_trainable_variables
+        if all(value is not v for v in trainable + frozen):
+            (trainable if value.trainable else frozen).append(value)
+            value.trainable = value.trainable and self._trainable  # (as add_weight's)
+
+    def _untrack(self, value: Any) -> None:
         self._layers[:] = [t for t in self._layers if t is not value]
+        for variables in (self._trainable_variables, self._non_trainable_variables):
+            variables[:] = [v for v in variables if v is not value]
 
     # ---------------------------------------------------------------- building
     def build(self, input_shape: Any) -> None:
@@ -316,7 +357,7 @@ class Layer:
         name = name or unique_name("variable")  # Keras's: variable, variable_1, ... a session
         scopes = thread_state().scopes
         path = "/".join([*scopes, name]) if scopes else f"{self.name}/{name}"
-        variable = Variable(value, trainable, name, path, dtype)
+        variable = Variable(value, dtype=dtype, trainable=trainable, name=name, path=path)
         variable.trainable = trainable and self._trainable
         variable.regularizer = regularizers.get(regularizer)
         variable.constraint = constraints.get(constraint)
@@ -668,18 +709,16 @@ def _merged(first: Any, second: Any) -> Any:
 
 
 def serialized(module: Any, item: Any) -> Any:
-    """``module.serialize(item)`` for a layer's config (None stays None); a custom function
-    (not one of autoconv's initializers, regularizers or activations) cannot be saved."""
+    """``module.serialize(item)`` for a layer's config (None stays None); a function
+    registered with ``register_keras_serializable`` as Keras's function entry; any other
+    custom function cannot be saved (a NotImplementedError)."""
     if item is None:
         return None
     try:
         return module.serialize(item)
     except (AttributeError, ValueError):
-        raise NotImplementedError(
-            f"{item!r} is a custom function, which cannot be saved in a model file: use one of "
-            f"autoconv.{module.__name__.rsplit('.', 1)[-1]}, or rebuild the model in code and "
-            "save its weights with save_weights()"
-        ) from None
+        family = module.__name__.rsplit(".", 1)[-1]
+        return serialization.function_entry(item, family)
 
 
 def _float_dtype(dtype: Any, owner: str) -> str:

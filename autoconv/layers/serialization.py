@@ -18,7 +18,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from autoconv import registration
+from autoconv import constraints, initializers, registration, regularizers
+from autoconv.dtype_policies import DTypePolicy
 
 # autoconv's own layer and model classes, by class name (Layer.__init_subclass__ adds each).
 BUILTIN: dict[str, type] = {}
@@ -116,10 +117,11 @@ def serialize(layer: Any) -> dict[str, Any]:
         return layer.keras_entry()
     cls = type(layer)
     own = BUILTIN.get(cls.__name__) is cls
+    module = getattr(cls, "KERAS_MODULE", LAYERS_MODULE) if own else registration.user_module(cls)
     entry: dict[str, Any] = {
-        "module": getattr(cls, "KERAS_MODULE", LAYERS_MODULE) if own else cls.__module__,
+        "module": module,
         "class_name": cls.__name__,
-        "config": layer.get_config(),
+        "config": config_entries(layer.get_config()),
         "registered_name": (
             getattr(cls, "KERAS_REGISTERED_NAME", None)
             if own
@@ -133,6 +135,57 @@ def serialize(layer: Any) -> dict[str, Any]:
     if compile_config is not None:
         entry["compile_config"] = compile_config
     return entry
+
+
+# The families whose objects a layer's config may hold, and their Keras entries.
+_FAMILIES = (
+    (initializers.Initializer, initializers.serialize),
+    (regularizers.Regularizer, regularizers.serialize),
+    (constraints.Constraint, constraints.serialize),
+)
+
+
+def config_entries(value: Any) -> Any:
+    """A layer's config as Keras's ``serialize_keras_object`` writes it: the layers,
+    initializers, regularizers, constraints, dtype policies, functions and other objects with
+    ``get_config`` in it (in dicts, lists and tuples too) as their entries, other values as
+    they are. Loading gives the entries to ``from_config`` as they are, as Keras does."""
+    if isinstance(value, dict):
+        return {key: config_entries(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        items = [config_entries(item) for item in value]
+        return tuple(items) if isinstance(value, tuple) else items
+    if hasattr(value, "keras_entry") or hasattr(value, "get_build_config"):  # layers, models
+        return serialize(value)
+    for base, serialize_object in _FAMILIES:
+        if isinstance(value, base):
+            return serialize_object(value)
+    if isinstance(value, DTypePolicy):
+        return dtype_policy(value.name)
+    if inspect.isfunction(value):
+        return function_entry(value)
+    if hasattr(value, "get_config") and not isinstance(value, type):  # a user's object
+        entry = registration.keras_entry(value, "", {})
+        return entry | {"config": config_entries(entry["config"])}
+    return value
+
+
+def function_entry(fn: Any, family: str | None = None) -> dict[str, Any]:
+    """Keras's entry for a function in a layer's config: one registered with
+    ``register_keras_serializable`` (or one of autoconv's own) by its name. Any other cannot
+    be saved: a NotImplementedError names it (and ``family``, the autoconv module of the
+    objects that can stand in its place)."""
+    name = registration.function_name(fn)
+    if name is None and inspect.isfunction(fn) and fn.__module__.startswith("autoconv."):
+        name = fn.__name__
+    if name is None:
+        instead = f"use one of autoconv.{family}, " if family else ""
+        raise NotImplementedError(
+            f"{fn!r} is a custom function, which cannot be saved in a model file: register it "
+            f"with `@autoconv.saving.register_keras_serializable()`, {instead}or rebuild the "
+            "model in code and save its weights with save_weights()"
+        )
+    return registration.function_entry(name)
 
 
 def layer_class(entry: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> type:

@@ -1,12 +1,15 @@
 """A layer's weights (autoconv/layers/layer.py, ``Variable``): ``assign`` changes the values
 in place, as Keras's does, so what refers to the variable's array (a step replayed on the GPU)
-sees them; the caller's arrays are copied, never shared."""
+sees them; the caller's arrays are copied, never shared. Against Keras 3.15: a Variable made as
+``keras.Variable`` is, and one a user's layer sets as an attribute is its weight (trained,
+saved, in Keras's order)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+import autoconv as ac
 from autoconv import Tensor
 from autoconv.layers.layer import Variable
 
@@ -121,3 +124,116 @@ def test_unnamed_weights_are_numbered_for_the_session_as_keras_s(keras):
         names.append(made)
     assert names[0] == names[1]
     assert names[0][1] == ("variable_1", "affine/variable_1")
+
+
+# ---------------------------------------------------------- keras.Variable, and as an attribute
+CONSTRUCTIONS = {
+    "a name": lambda lib: {"initializer": "ones", "shape": (2, 3)},
+    "an initializer": lambda lib: {"initializer": lib.initializers.Constant(0.5), "shape": (4,)},
+    "a callable": lambda lib: {
+        "initializer": lambda shape, dtype=None: np.arange(np.prod(shape)).reshape(shape),
+        "shape": [2, 2],
+        "dtype": "float64",
+    },
+    "an array": lambda lib: {"initializer": np.linspace(0, 1, 5, dtype=np.float32)},
+    "an array and a dtype": lambda lib: {"initializer": np.ones(3), "dtype": "float32"},
+    "not trainable": lambda lib: {"initializer": "zeros", "shape": (), "trainable": False},
+}
+
+
+@pytest.mark.parametrize("given", CONSTRUCTIONS)
+def test_a_variable_is_made_as_kerass(keras, given):
+    def made(lib):
+        variable = lib.Variable(**CONSTRUCTIONS[given](lib), name="v")
+        value = np.asarray(variable.numpy())
+        return value, tuple(variable.shape), str(variable.dtype), variable.trainable, variable.path
+
+    ours, theirs = made(ac), made(keras)
+    np.testing.assert_array_equal(ours[0], theirs[0])
+    assert ours[0].dtype == theirs[0].dtype
+    assert ours[1:] == theirs[1:]
+
+
+def test_an_initializer_without_a_shape_is_refused_as_by_keras(keras):
+    message = "the `shape` argument should be specified"
+    for lib in (ac, keras):
+        with pytest.raises(ValueError, match=message):
+            lib.Variable(initializer="ones")
+
+
+def _variables_layer(lib, where):
+    """A layer that keeps ``keras.Variable``s as attributes, made ``where`` (Keras's tracker
+    makes them its weights)."""
+
+    class Scaled(lib.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.scale = lib.Variable(initializer="ones", shape=(3,), name="scale")
+            self.offset = lib.Variable(np.full(3, 0.5, np.float32), trainable=False, name="offset")
+
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(3,), initializer="zeros", name="kernel")
+            if where == "build":
+                self.shift = lib.Variable(initializer="zeros", shape=(3,), name="shift")
+            elif where == "a list":
+                self.shifts = [lib.Variable(initializer="zeros", shape=(3,), name="shift")]
+
+        def call(self, inputs):
+            shift = self.shift if where == "build" else self.shifts[0]
+            return inputs * self.scale + self.kernel + self.offset + shift
+
+    return Scaled(name="scaled")
+
+
+def _fitted(lib, where):
+    layer = _variables_layer(lib, where)
+    inputs = lib.Input((3,))
+    model = lib.Model(inputs, layer(inputs))
+    model.compile(optimizer=lib.optimizers.SGD(0.1), loss="mse")
+    x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+    model.fit(x, 2 * x + 1, epochs=3, batch_size=4, shuffle=False, verbose=0)
+    return layer, model
+
+
+@pytest.mark.parametrize("where", ["build", "a list"])
+def test_variables_set_as_attributes_are_trained_weights_in_kerass_order(keras, where):
+    def weights(lib):
+        layer, model = _fitted(lib, where)
+        return (
+            [w.path for w in layer.weights],
+            [w.name for w in layer.trainable_weights],
+            [w.name for w in layer.non_trainable_weights],
+            [np.asarray(w) for w in model.get_weights()],
+        )
+
+    ours, theirs = weights(ac), weights(keras)
+    assert ours[:3] == theirs[:3]
+    assert ours[0] == ["scale", "scaled/kernel", "scaled/shift", "offset"]
+    for mine, kerass in zip(ours[3], theirs[3], strict=True):
+        np.testing.assert_allclose(mine, kerass, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ours[3][0], 1.0)  # the scale was trained
+
+
+def test_a_frozen_layers_variables_are_not_trainable_as_kerass(keras):
+    def split(lib):
+        layer = _variables_layer(lib, "build")
+        layer.build((None, 3))
+        layer.trainable = False
+        frozen = [w.name for w in layer.trainable_weights], len(layer.non_trainable_weights)
+        layer.trainable = True
+        return frozen, [w.name for w in layer.trainable_weights]
+
+    assert split(ac) == split(keras)
+
+
+@pytest.mark.parametrize(("writer", "reader"), [("autoconv", "keras"), ("keras", "autoconv")])
+def test_variables_set_as_attributes_are_saved_and_loaded(keras, tmp_path, writer, reader):
+    libs = {"autoconv": ac, "keras": keras}
+    _, saved = _fitted(libs[writer], "build")
+    saved.save_weights(tmp_path / "m.weights.h5")
+    layer = _variables_layer(libs[reader], "build")
+    inputs = libs[reader].Input((3,))
+    loaded = libs[reader].Model(inputs, layer(inputs))
+    loaded.load_weights(tmp_path / "m.weights.h5")
+    for mine, theirs in zip(loaded.get_weights(), saved.get_weights(), strict=True):
+        np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))

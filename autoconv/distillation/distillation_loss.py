@@ -50,9 +50,7 @@ def serialize_losses(structure: Any) -> Any:
             return None
         if isinstance(loss, losses.Loss):
             return losses.serialize(loss)
-        name = registration.get_registered_name(loss)
-        return {"module": "builtins", "class_name": "function", "config": name,
-                "registered_name": "function"}  # fmt: skip
+        return registration.function_entry(registration.get_registered_name(loss))
 
     return tree.map_structure(entry, structure)
 

@@ -835,16 +835,8 @@ def _compile_entry(value: Any) -> Any:
         return losses_module.serialize(value)
     if isinstance(value, metrics_module.Metric):
         return metrics_module.serialize(value)
-    if callable(value):
-        name = registration.get_registered_name(value)
-        module = getattr(value, "__module__", "")
-        own = module.startswith("autoconv.")
-        return {
-            "module": f"keras.{module.rsplit('.', 1)[-1]}" if own else module,
-            "class_name": "function",
-            "config": name,
-            "registered_name": name,
-        }
+    if callable(value):  # (an unregistered one by its name: load_model's custom_objects)
+        return registration.function_entry(registration.get_registered_name(value))
     raise ValueError(f"compile: {value!r} cannot be written to a model file")
 
 
@@ -860,9 +852,8 @@ def _compile_object(value: Any, family: Any) -> Any:
     if "class_name" not in value:  # a dict by output name
         return {k: _compile_object(v, family) for k, v in value.items()}
     if value.get("class_name") == "function":
-        name = value.get("config")
-        found = registration.get_registered_object(value.get("registered_name") or name)
-        return found if callable(found) else name
+        found = registration.find_function(value)
+        return found if found is not None else value.get("config")
     return family.deserialize(value)
 
 

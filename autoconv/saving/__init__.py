@@ -40,17 +40,27 @@ from typing import Any
 
 import h5py
 
-from autoconv import constraints, initializers, losses, metrics, optimizers, regularizers
+from autoconv import (
+    activations,
+    constraints,
+    initializers,
+    losses,
+    metrics,
+    optimizers,
+    regularizers,
+)
 from autoconv.layers import Layer
 from autoconv.layers import serialization as layer_serialization
 from autoconv.models import Model
 from autoconv.registration import (
     CustomObjectScope,
     custom_object_scope,
+    function_entry,
     get_custom_objects,
     get_registered_name,
     get_registered_object,
     register_keras_serializable,
+    require_function,
 )
 from autoconv.saving import keras_file, legacy_h5, npz_file
 from autoconv.saving.files import FILE_ERRORS, ModelFileError, reason
@@ -233,14 +243,8 @@ def serialize_keras_object(obj: Any) -> Any:
     for family, base in _BASES:
         if isinstance(obj, base):
             return family.serialize(obj)
-    if inspect.isfunction(obj) or inspect.isbuiltin(obj):
-        name = get_registered_name(obj)
-        return {
-            "module": obj.__module__,
-            "class_name": "function",
-            "config": name,
-            "registered_name": name,
-        }
+    if inspect.isfunction(obj) or inspect.isbuiltin(obj):  # (Keras's entry of every function)
+        return function_entry(get_registered_name(obj))
     if hasattr(obj, "get_config"):  # a user's registered class
         return {
             "module": type(obj).__module__,
@@ -249,6 +253,13 @@ def serialize_keras_object(obj: Any) -> Any:
             "registered_name": get_registered_name(type(obj)),
         }
     raise TypeError(f"Cannot serialize {obj!r}: it has no get_config()")
+
+
+def _own_functions() -> dict[str, Any]:
+    """autoconv's functions a Keras entry may name: the activations, losses and metrics."""
+    lookups = ("deserialize", "get", "serialize")
+    named = {n: getattr(activations, n) for n in activations.__all__ if n not in lookups}
+    return {**metrics.functions.FUNCTIONS, **losses.functions.FUNCTIONS, **named}
 
 
 def deserialize_keras_object(
@@ -277,10 +288,7 @@ def deserialize_keras_object(
                 "safely: autoconv does not load it"
             )
         if config["class_name"] == "function":
-            found = get_registered_object(config.get("registered_name") or config.get("config"))
-            if found is None:
-                raise ValueError(f"Could not locate function {config.get('config')!r}")
-            return found
+            return require_function(config, custom_objects, _own_functions())
         family = _FAMILIES.get(config.get("module"))
         if family is not None:
             return family.deserialize(config)

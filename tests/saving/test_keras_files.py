@@ -152,3 +152,41 @@ def test_a_model_compiled_but_not_trained_travels_both_ways(keras, tmp_path, wri
             loaded = library.saving.load_model(tmp_path / "m.keras")
         loaded.fit(np.ones((4, 3), np.float32), np.ones((4, 1), np.float32), verbose=0)
         assert int(loaded.optimizer.iterations) == 1, name
+
+
+def squared_miss(y_true, y_pred):
+    """A user's loss, registered under test>squared_miss in the test below."""
+    return ((y_true - y_pred) ** 2).sum(axis=-1)
+
+
+@pytest.mark.parametrize("writer", ["keras", "autoconv"])
+def test_compile_functions_are_kerass_function_entries_both_ways(keras, tmp_path, writer):
+    """A loss or metric given as a function (keras.io's conv_lstm compiles
+    ``loss=keras.losses.binary_crossentropy``), and a registered one of the user's, are
+    written as Keras's function entries and found again by each library."""
+    libraries = {"keras": keras, "autoconv": ac}
+    write = libraries[writer]
+    registered = {
+        name: library.saving.register_keras_serializable("test", "squared_miss")(squared_miss)
+        for name, library in libraries.items()
+    }
+    model = write.Sequential([write.Input((3,)), write.layers.Dense(2, activation="sigmoid")])
+    model.compile(
+        optimizer="sgd",
+        loss=[write.losses.binary_crossentropy],
+        metrics=[write.metrics.binary_accuracy, registered[writer]],
+    )
+    x, y = np.ones((4, 3), np.float32), np.ones((4, 2), np.float32)
+    model.fit(x, y, verbose=0)
+    model.save(tmp_path / "m.keras")
+    config = json.loads(zipfile.ZipFile(tmp_path / "m.keras").read("config.json"))
+    metrics = config["compile_config"]["metrics"]
+    assert config["compile_config"]["loss"][0] == {
+        "module": "builtins", "class_name": "function", "config": "binary_crossentropy",
+        "registered_name": "function",
+    }  # fmt: skip
+    assert [entry["config"] for entry in metrics] == ["binary_accuracy", "test>squared_miss"]
+    expected = model.evaluate(x, y, verbose=0)
+    for library in libraries.values():
+        loaded = library.saving.load_model(tmp_path / "m.keras")
+        np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), expected, rtol=1e-5)

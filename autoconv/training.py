@@ -316,6 +316,7 @@ def fit(
         if val is not None and (epoch + 1) % validation_freq == 0 and not val.ran_out():
             val_logs = _evaluate_batches(model, val, validation_steps, callback_list, val_run)
             logs |= {f"val_{k}": v for k, v in val_logs.items()}
+            logs = dict(sorted(logs.items()))  # (sorted as a whole, as Keras's callbacks see them)
         history.epoch_seconds.append(seconds)
         callback_list.on_epoch_end(epoch, logs, state.samples, seconds, state.step)
         if _agreed_stop(model, world):
@@ -480,9 +481,20 @@ def evaluate(
     finally:
         if kept is not None:
             kept.busy = False
+    build_optimizer(model)  # (once the model is built: a dataset's first batch builds it)
     if return_dict:
         return logs
     return _in_order(model, logs)
+
+
+def build_optimizer(model: Any) -> None:
+    """Build a built model's optimizer for its trainable weights if it is not yet, as Keras's
+    ``fit``, ``evaluate``, ``*_on_batch`` and ``compile_from_config`` do (its
+    ``_symbolic_build``): ``optimizer.variables``, ``summary()``'s "Optimizer params" and a
+    saved file's optimizer state then hold its slots, as Keras's do."""
+    optimizer = model.optimizer
+    if optimizer is not None and model.built and not optimizer.built:
+        optimizer.build(model.trainable_weights)
 
 
 def configure_process_for(model: Any) -> None:
@@ -655,6 +667,7 @@ def on_batch(
     model._require_compiled(what)
     xs = input_arrays(model, x, what)
     build_for(model, xs)
+    build_optimizer(model)
     ys = target_arrays(model, y, len(xs[0]), what)
     ws = sample_weights(model, sample_weight, class_weight, ys, len(xs[0]), what)
     configure_process_for(model)

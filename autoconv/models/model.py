@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import config, registration, training
+from autoconv import config, registration, training, tree
 from autoconv import losses as losses_module
 from autoconv import metrics as metrics_module
 from autoconv import optimizers as optimizers_module
@@ -34,7 +34,7 @@ from autoconv.layers import Layer, file_budget
 from autoconv.layers.calls import outermost_call
 from autoconv.layers.layer import dry_run_shape, first_argument, to_tensors
 from autoconv.layers.symbolic import is_symbolic
-from autoconv.metrics.compile_metrics import CompileMetrics
+from autoconv.metrics.compile_metrics import CompileMetrics, check_metrics_argument
 from autoconv.models.trainer import Trainer, _overrides, require_loss, summed
 from autoconv.ops.masks import keras_mask
 from autoconv.tensor import Tensor, no_grad
@@ -76,8 +76,8 @@ class Model(Trainer, Layer):
         self._loss_specs: list[Any] = []
         self._losses_per_output: list[Any] = []
         self._loss_weights: list[float] = []
-        self._metric_specs: list[list[Any]] = []
-        self._compiled_metrics: list[list[Any]] = []
+        self._compiled_metrics: list[list[Any]] = []  # each output's, updated unweighted
+        self._compiled_weighted_metrics: list[list[Any]] = []  # and with the sample weights
         self._compile_metrics: CompileMetrics | None = None  # Keras's, over the ones above
         self._output_loss_trackers: list[Any] = []
         self._output_loss_outputs: list[int] = []  # the outputs those trackers follow
@@ -294,22 +294,26 @@ class Model(Trainer, Layer):
         name), the loss weights and the metrics, with Keras's arguments and order.
 
         As in Keras, 'accuracy' (and 'crossentropy') become the binary, sparse or categorical
-        kind from the shapes of the first batch of targets and predictions.
+        kind from the shapes of the first batch of targets and predictions; ``metrics`` are
+        computed unweighted, ``weighted_metrics`` with the sample weights (``sample_weight``,
+        or ``class_weight``'s). For several outputs either is a list with one entry per output
+        (a metric, a list of them, or None), or a dict by output name.
         ``steps_per_execution=N``: ``fit``, ``evaluate`` and ``predict`` run N batches per
         execution (at most the rest of the epoch) and call the batch callbacks once per
         execution, ``on_*_batch_begin`` with its first batch's index and ``on_*_batch_end``
         with its last's; on the GPU the N replayed training steps are one graph launch.
-        Compiled again without a ``loss`` (or without ``metrics``), the model keeps the ones
-        it had, as Keras's does (the guides change only the optimizer so)."""
+        Compiled again without a ``loss`` (or without metrics), the model keeps the ones it
+        had (its metrics with their state), as Keras's does (the guides change only the
+        optimizer so)."""
+        kept_metrics = self.compiled and metrics is None and weighted_metrics is None
         if self.compiled and loss is None:
             loss, loss_weights = (
                 self._compile_arguments["loss"],
                 self._compile_arguments["loss_weights"],
             )
-        if self.compiled and metrics is None:
+        if kept_metrics:
             metrics = self._compile_arguments["metrics"]
-        if weighted_metrics is not None:
-            raise ValueError("compile: weighted_metrics are not supported yet")
+            weighted_metrics = self._compile_arguments["weighted_metrics"]
         if (
             isinstance(steps_per_execution, bool)
             or not isinstance(steps_per_execution, int | np.integer)
@@ -318,8 +322,13 @@ class Model(Trainer, Layer):
             raise ValueError(
                 f"compile: steps_per_execution must be an int >= 1, got {steps_per_execution!r}"
             )
-        self.optimizer = optimizers_module.get(optimizer)
         names = self.output_names
+        for argument, given in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+            check_metrics_argument(given, argument)  # (each output's: at the first batch)
+            for spec in tree.flatten(given or []):  # unknown names fail now
+                if spec is not None and str(spec).lower() not in MADE_FOR_THE_DATA:
+                    metrics_module.get(spec)
+        self.optimizer = optimizers_module.get(optimizer)
         self.loss = loss
         self._loss_specs = _per_output(loss, names, "loss")
         for spec in self._loss_specs:  # unknown names fail now, not at the first batch
@@ -327,16 +336,14 @@ class Model(Trainer, Layer):
                 losses_module.get(spec)
         weights = [1.0] * len(names) if loss_weights is None else loss_weights
         self._loss_weights = [_loss_weight(w) for w in _per_output(weights, names, "loss_weights")]
-        self._metric_specs = _metrics_per_output(metrics, names)
-        for specs in self._metric_specs:
-            for spec in specs:
-                if str(spec).lower() not in ("accuracy", "acc", "crossentropy", "ce"):
-                    metrics_module.get(spec)
-        self._losses_per_output: list[Any] = []
-        self._compiled_metrics: list[list[Any]] = []
-        self._compile_metrics = (
-            None if metrics is None else CompileMetrics(self._metric_specs, list(names))
-        )
+        self._losses_per_output = []
+        self._compiled_metrics, self._compiled_weighted_metrics = [], []
+        if not kept_metrics:
+            self._compile_metrics = (
+                None
+                if metrics is None and weighted_metrics is None
+                else CompileMetrics(metrics, weighted_metrics, list(names))
+            )
         self._loss_tracker = metrics_module.Mean(name="loss")
         # Keras's "<output>_loss" means: one per output with a loss, when more than one has
         with_loss = [i for i, spec in enumerate(self._loss_specs) if spec is not None]
@@ -344,7 +351,12 @@ class Model(Trainer, Layer):
         self._output_loss_trackers = [
             metrics_module.Mean(name=f"{names[i]}_loss") for i in self._output_loss_outputs
         ]
-        self._compile_arguments = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics}
+        self._compile_arguments = {
+            "loss": loss,
+            "loss_weights": loss_weights,
+            "metrics": metrics,
+            "weighted_metrics": weighted_metrics,
+        }
         self.steps_per_execution = int(steps_per_execution)
         self.compiled = True
 
@@ -360,7 +372,7 @@ class Model(Trainer, Layer):
             "loss": _compile_entry(given["loss"]),
             "loss_weights": given["loss_weights"],
             "metrics": _compile_entry(given["metrics"]),
-            "weighted_metrics": None,
+            "weighted_metrics": _compile_entry(given["weighted_metrics"]),
             "run_eagerly": False,
             "steps_per_execution": self.steps_per_execution,
             "jit_compile": False,
@@ -378,8 +390,10 @@ class Model(Trainer, Layer):
             loss=_compile_object(config.get("loss"), losses_module),
             loss_weights=config.get("loss_weights"),
             metrics=_compile_object(config.get("metrics"), metrics_module),
+            weighted_metrics=_compile_object(config.get("weighted_metrics"), metrics_module),
             steps_per_execution=config.get("steps_per_execution") or 1,
         )
+        training.build_optimizer(self)  # (its variables made, as Keras's, for a built model)
 
     def _require_compiled(self, what: str) -> None:
         if not self.compiled or self.optimizer is None:
@@ -407,9 +421,11 @@ class Model(Trainer, Layer):
             for spec, y, p in zip(self._loss_specs, y_shapes, output_shapes, strict=True)
         ]
         self._compiled_metrics = [[] for _ in output_shapes]
+        self._compiled_weighted_metrics = [[] for _ in output_shapes]
         if self._compile_metrics is not None:  # (the model's steps update its metrics)
             self._compile_metrics.build(y_shapes, output_shapes)
             self._compiled_metrics = self._compile_metrics.per_output
+            self._compiled_weighted_metrics = self._compile_metrics.weighted_per_output
         plan = self.plan
         if plan is not None:
             plan.pair_losses([takes_logits(loss) for loss in self._losses_per_output])
@@ -502,12 +518,14 @@ class Model(Trainer, Layer):
         weights: Any,
     ) -> None:  # fmt: skip
         """Add a batch to the running loss and metrics, on the device (nothing is read), in
-        place; the loss and an accuracy alone in one backend call."""
+        place; the loss and an accuracy alone in one backend call. ``weights``: the batch's
+        sample weights (or None), which weigh the weighted metrics only, as Keras's."""
         count = len(outputs[0])
         if (
             len(outputs) == 1
             and keras_mask(outputs[0]) is None
             and len(self._compiled_metrics[0]) == 1
+            and not self._compiled_weighted_metrics[0]
             and targets[0] is not None
             and metrics_module.update_loss_and_accuracy(
                 self._loss_tracker, total.data, count, self._compiled_metrics[0][0], targets[0],
@@ -521,20 +539,25 @@ class Model(Trainer, Layer):
         ):
             if per_output[index] is not None:
                 tracker.update_state(per_output[index].data, sample_weight=count)
-        for made, out, is_logits, target in zip(
-            self._compiled_metrics, outputs, logits, targets, strict=True
-        ):
-            if not made or target is None:
+        for made, weighted, out, is_logits, target in zip(
+            self._compiled_metrics, self._compiled_weighted_metrics, outputs, logits, targets,
+            strict=True,
+        ):  # fmt: skip
+            if not (made or weighted) or target is None:
                 continue
-            probabilities = out.softmax() if is_logits and not _argmax_only(made) else out
+            probabilities = (
+                out.softmax() if is_logits and not _argmax_only([*made, *weighted]) else out
+            )
             masked = keras_mask(probabilities) is not None  # (the metrics read it, as Keras's)
             predicted = probabilities if masked else probabilities.data
-            for metric in made:  # unweighted, as Keras's metrics (its weighted_metrics are not)
-                if type(metric).__module__.startswith("autoconv."):
-                    metric.update_state(target, predicted)  # device arrays: a replayable step
+            weighed = () if weights is None else (weights,)
+            for metric, weight in [(m, ()) for m in made] + [(m, weighed) for m in weighted]:
+                if type(metric).__module__.startswith("autoconv."):  # device arrays: replayable
+                    metric.update_state(target, predicted, *weight)
                 else:  # one of your own: Tensors (integer labels as NumPy), as ops take them
                     metric._to(probabilities.device)  # its variables where the data is
-                    metric.update_state(_as_ops_value(target), probabilities)
+                    given = [_as_ops_value(w) for w in weight]
+                    metric.update_state(_as_ops_value(target), probabilities, *given)
 
     def _train_batch(self, inputs: list[Any], targets: list[Any], weights: Any, state: Any) -> None:
         """One optimizer step on a batch (arrays on the model's device), its loss and metrics
@@ -867,6 +890,10 @@ def _loss_weight(value: Any) -> float:
     return float(value)
 
 
+# the metric names that become a kind for the data's shapes (binary, sparse or categorical)
+MADE_FOR_THE_DATA = ("accuracy", "acc", "crossentropy", "ce")
+
+
 def takes_logits(loss: Any) -> bool:
     """A cross-entropy on probabilities: a softmax output can give it its logits instead."""
     return loss is not None and losses_module.with_logits(loss) is not None
@@ -880,29 +907,6 @@ def _argmax_only(metrics: list[Any]) -> bool:
         metrics_module.TopKCategoricalAccuracy, metrics_module.SparseTopKCategoricalAccuracy,
     )  # fmt: skip
     return all(isinstance(m, kinds) for m in metrics)
-
-
-def _metrics_per_output(metrics: Any, names: list[str]) -> list[list[Any]]:
-    """compile's ``metrics``: a list for a single output, or for several outputs a list of
-    lists (in output order) or a dict by output name (a name, or a list of them)."""
-    if metrics is None:
-        return [[] for _ in names]
-    if isinstance(metrics, dict):
-        unknown = set(metrics) - set(names)
-        if unknown:
-            raise ValueError(
-                f"compile: metrics names outputs {sorted(unknown)}, but the model's outputs are "
-                f"{names}"
-            )
-        found = [metrics.get(n) for n in names]
-        return [[] if m is None else list(m) if isinstance(m, list | tuple) else [m] for m in found]
-    if not isinstance(metrics, list | tuple):
-        raise ValueError(f"compile: metrics must be a list (or a dict by output), got {metrics!r}")
-    if len(names) == 1:
-        return [list(metrics)]
-    if all(isinstance(m, list | tuple) for m in metrics) and len(metrics) == len(names):
-        return [list(m) for m in metrics]
-    return [list(metrics) for _ in names]  # the same metrics for every output
 
 
 def _functional_arguments(args: tuple, kwargs: dict[str, Any]) -> bool:

@@ -77,9 +77,8 @@ class Trainer:
         self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None
     ) -> dict[str, Any]:
         """Update the compiled metrics with a batch (Keras's): each output's with its targets
-        and predictions, unweighted (as Keras's ``metrics``; ``sample_weight`` would weigh its
-        ``weighted_metrics``, which autoconv does not have); returns every metric's result
-        (:meth:`get_metrics_result`)."""
+        and predictions, ``metrics`` unweighted and ``weighted_metrics`` weighed by
+        ``sample_weight``; returns every metric's result (:meth:`get_metrics_result`)."""
         if self._compile_metrics is not None:
             self._compile_metrics.update_state(y, y_pred, sample_weight)
         return self.get_metrics_result()

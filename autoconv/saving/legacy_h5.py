@@ -236,13 +236,12 @@ def compile_arguments(training: dict[str, Any]) -> dict[str, Any]:
     if config.pop("decay", 0) not in (0, 0.0, None):
         raise ValueError("its optimizer decays its learning rate (decay), which autoconv lacks")
     entry["config"] = config
-    metrics = _named(training.get("metrics"))
-    if isinstance(metrics, list) and len(metrics) == 1 and isinstance(metrics[0], list):
-        metrics = metrics[0]  # Keras 2 kept a single output's metrics in a list of their own
+    metrics, weighted = (_named(training.get(k)) for k in ("metrics", "weighted_metrics"))
     return {
         "optimizer": optimizers.deserialize(entry),
         "loss": _named(training.get("loss")),
         "metrics": metrics,
+        "weighted_metrics": weighted,
         "loss_weights": training.get("loss_weights"),
     }
 

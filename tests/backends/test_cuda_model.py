@@ -82,6 +82,28 @@ def test_fit_on_the_gpu_matches_cpu_and_reads_back_only_to_report(monkeypatch, r
     np.testing.assert_allclose(gpu_model.predict(x), cpu_model.predict(x), rtol=1e-4, atol=1e-6)
 
 
+def test_weighted_metrics_with_sample_and_class_weights_on_the_gpu_as_on_the_cpu(rng):
+    """compile's ``weighted_metrics`` weighed by fit's ``sample_weight`` (then by its
+    ``class_weight``) on the GPU's step as on the CPU's, the plain metric unweighted."""
+    x, y = tiny_data(24, rng)
+    labels = y.argmax(axis=1)
+    weights = rng.random(24).astype(np.float32)
+    for fit_weights in ({"sample_weight": weights}, {"class_weight": {0: 0.5, 1: 2.0, 2: 1.0}}):
+        histories = []
+        for model in twin_models():
+            weighted = ["accuracy", "sparse_categorical_crossentropy"]
+            model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"],
+                          weighted_metrics=weighted)  # fmt: skip
+            history = model.fit(x, labels, epochs=2, batch_size=8, shuffle=False, verbose=0,
+                                **fit_weights).history  # fmt: skip
+            histories.append(history)
+        cpu, gpu = histories
+        assert list(gpu) == list(cpu)
+        assert "weighted_accuracy" in gpu
+        for key, values in cpu.items():
+            np.testing.assert_allclose(gpu[key], values, rtol=1e-4, err_msg=key)
+
+
 @pytest.mark.parametrize("loss", ["categorical_crossentropy", "mean_squared_error"])
 def test_every_layer_type_runs_on_the_gpu_as_on_the_cpu(loss, rng):
     """Rescaling, same-padded strided conv, average pooling, dropout (inactive: training=False),

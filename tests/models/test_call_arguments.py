@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import zipfile
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import pytest
 
 import autoconv as ac
 from tests.layers.devices import fit_on_both_devices
+from tests.saving.archives import rewrite
 from tests.saving.test_model_json import _comparable
 
 
@@ -213,17 +213,14 @@ MALFORMED = {
 @pytest.mark.parametrize("case", MALFORMED)
 def test_a_malformed_call_in_a_file_is_one_clear_error(case, tmp_path):
     call, message = MALFORMED[case]
-    vit(ac).save(tmp_path / "model.keras")
-    with zipfile.ZipFile(tmp_path / "model.keras") as archive:
-        files = {name: archive.read(name) for name in archive.namelist()}
-    config = json.loads(files["config.json"])
-    for entry in config["config"]["layers"]:
-        if entry["name"] == "mha":
-            entry["inbound_nodes"] = [call]
-    files["config.json"] = json.dumps(config).encode()
-    with zipfile.ZipFile(tmp_path / "bad.keras", "w") as archive:
-        for name, content in files.items():
-            archive.writestr(name, content)
+    vit(ac).save(tmp_path / "bad.keras")
+
+    def malformed(config: dict) -> None:
+        for entry in config["config"]["layers"]:
+            if entry["name"] == "mha":
+                entry["inbound_nodes"] = [call]
+
+    rewrite(tmp_path / "bad.keras", malformed)
     with pytest.raises(ValueError, match=message):
         ac.saving.load_model(tmp_path / "bad.keras")
 

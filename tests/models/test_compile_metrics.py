@@ -1,9 +1,12 @@
 """Keras's ``compile_metrics`` container (keras/src/trainers/compile_utils.py's
 ``CompileMetrics``) against real Keras 3.15 on PyTorch: ``model.metrics`` and
 ``metrics_names`` (``["loss", "compile_metrics", ...]``), the container's name, metrics,
-``update_state`` (unweighted), ``result`` (a dict, ``out_mae`` for an output), ``reset_state``
-and ``variables``; the logs of fit and evaluate (keys, order and values), evaluate's list order,
-the progress line, and the guide's custom ``train_step`` that walks ``self.metrics``."""
+``update_state`` (``metrics`` unweighted, ``weighted_metrics`` weighed), ``result`` (a dict,
+``out_mae`` for an output, ``weighted_mae`` for a name taken), ``reset_state`` and
+``variables``; the logs of fit and evaluate (keys, order and values, with sample and class
+weights), evaluate's list order, the progress line, the guide's custom ``train_step`` that walks
+``self.metrics``, a flat list of one entry per output, compiling again, and the optimizer built
+by evaluate, test_on_batch and load_model."""
 
 from __future__ import annotations
 
@@ -47,13 +50,25 @@ CASES = {
     "repeated": (single, "mse", ["mae", "mae", "mean_absolute_error"], lambda: Y),
     "two_outputs": (two_outputs, ["mse", "mse"], [["mse", "mae"], ["mae"]], lambda: [Y, Y2]),
     "by_name": (two_outputs, ["mse", "mse"], {"aux": ["mae", "mse"]}, lambda: [Y, Y2]),
+    "one_entry_per_output": (two_outputs, "mse", ["mae", ["mse", "mae"]], lambda: [Y, Y2]),
+    "weighted": (single, "mse", ["mae"], lambda: Y),
+    "weighted_only": (single, "mse", None, lambda: Y),
+    "weighted_two_outputs": (two_outputs, ["mse", "mse"], ["mae", None], lambda: [Y, Y2]),
+}
+# each case's weighted_metrics (None where it has none)
+WEIGHTED = {
+    "weighted": ["mae", "mse", "mae"],
+    "weighted_only": ["mae"],
+    "weighted_two_outputs": {"aux": ["mae"], "out": "mae"},
 }
 
 
 def compiled(lib: Any, case: str) -> Any:
     make, loss, metrics, _ = CASES[case]
     model = make(lib)
-    model.compile(lib.optimizers.SGD(0.1), loss, metrics=metrics)
+    model.compile(
+        lib.optimizers.SGD(0.1), loss, metrics=metrics, weighted_metrics=WEIGHTED.get(case)
+    )
     return model
 
 
@@ -82,7 +97,7 @@ def test_model_metrics_and_names_are_kerass(keras, case):
         model.fit(X, y, batch_size=10, epochs=1, shuffle=False, verbose=0)
     assert ours.metrics_names == theirs.metrics_names
     assert [type(m).__name__ for m in ours.metrics] == [type(m).__name__ for m in theirs.metrics]
-    if CASES[case][2] is not None:
+    if CASES[case][2] is not None or case in WEIGHTED:
         our_box, their_box = ours.metrics[1], theirs.metrics[1]
         assert our_box.name == their_box.name == "compile_metrics"
         assert isinstance(our_box, ac.metrics.Metric)
@@ -91,21 +106,24 @@ def test_model_metrics_and_names_are_kerass(keras, case):
         _assert_logs_equal(_numbers(our_box.result()), _numbers(their_box.result()))
 
 
+@pytest.mark.parametrize("weights", [None, SW], ids=["unweighted", "sample_weight"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_fit_and_evaluate_log_as_keras(keras, case):
+def test_fit_and_evaluate_log_as_keras(keras, case, weights):
     """The history's keys (in order) and values, evaluate's list (Keras's order) and dict,
-    and test_on_batch's list."""
+    and test_on_batch's list, without and with sample weights (which weigh the loss and the
+    weighted metrics only)."""
     y = CASES[case][3]()
     runs = []
     for lib in (ac, keras):
         model = compiled(lib, case)
         history = model.fit(X, y, batch_size=10, epochs=2, shuffle=False, verbose=0,
-                            validation_data=(X, y)).history  # fmt: skip
+                            sample_weight=weights,
+                            validation_data=(X, y, weights)).history  # fmt: skip
         runs.append((
             {name: [float(v) for v in values] for name, values in history.items()},
-            _numbers(model.evaluate(X, y, batch_size=10, verbose=0)),
+            _numbers(model.evaluate(X, y, batch_size=10, verbose=0, sample_weight=weights)),
             _numbers(model.evaluate(X, y, batch_size=10, verbose=0, return_dict=True)),
-            _numbers(model.test_on_batch(X, y)),
+            _numbers(model.test_on_batch(X, y, sample_weight=weights)),
         ))  # fmt: skip
     (our_history, *ours), (their_history, *theirs) = runs
     assert list(our_history) == list(their_history)
@@ -177,10 +195,10 @@ def _batch(lib: Any, case: str) -> tuple[Any, Any, Any]:
     return y_true, y_pred, tensor(SW)
 
 
-@pytest.mark.parametrize("case", ["single", "two_outputs", "repeated"])
+@pytest.mark.parametrize("case", ["single", "two_outputs", "repeated", "weighted"])
 def test_the_container_updates_resets_and_reads_as_kerass(keras, case):
-    """update_state (the sample weights not applied), result and reset_state called by hand
-    on the container of a fitted model."""
+    """update_state (the sample weights applied to the weighted metrics only), result and
+    reset_state called by hand on the container of a fitted model."""
     results = []
     for lib in (ac, keras):
         model = compiled(lib, case)
@@ -197,7 +215,10 @@ def test_the_container_updates_resets_and_reads_as_kerass(keras, case):
     assert all(value == 0.0 for value in ours[0].values())
     for mine, keras_logs in zip(ours, theirs, strict=True):
         _assert_logs_equal(mine, keras_logs)
-    assert ours[1] == ours[2]  # unweighted
+    unweighted = ["mae"] if case == "weighted" else list(ours[1])
+    assert all(ours[1][name] == ours[2][name] for name in unweighted)
+    if case == "weighted":  # (the weighted ones moved: the weights are not all equal)
+        assert ours[1]["weighted_mae"] != ours[2]["weighted_mae"]
 
 
 def test_an_unbuilt_container_is_empty_and_has_no_result(keras):
@@ -236,3 +257,82 @@ def test_compiled_metrics_and_compiled_loss_are_absent_as_in_kerass_torch_backen
         model = compiled(lib, "single")
         assert not hasattr(model, "compiled_metrics")
         assert not hasattr(model, "compiled_loss")
+
+
+def classifier(lib: Any) -> Any:
+    inputs = lib.Input((6,))
+    return _weighted(lib.Model(inputs, lib.layers.Dense(3, activation="softmax")(inputs)))
+
+
+def test_class_weight_weighs_the_weighted_metrics_as_kerass(keras):
+    """fit's ``class_weight`` becomes the sample weights the weighted accuracy (and the loss)
+    take, and not the plain accuracy: Keras's history, key for key."""
+    labels = (np.arange(40) % 3).astype("int32")
+    histories = []
+    for lib in (ac, keras):
+        model = classifier(lib)
+        model.compile(lib.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
+                      metrics=["accuracy"], weighted_metrics=["accuracy"])  # fmt: skip
+        history = model.fit(X, labels, batch_size=10, epochs=3, shuffle=False, verbose=0,
+                            class_weight={0: 1.0, 1: 3.0, 2: 0.25}).history  # fmt: skip
+        histories.append(history)
+    ours, theirs = histories
+    assert list(ours) == list(theirs) == ["accuracy", "loss", "weighted_accuracy"]
+    for name, values in theirs.items():
+        np.testing.assert_allclose(ours[name], values, rtol=2e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("argument", ["metrics", "weighted_metrics"])
+@pytest.mark.parametrize("given", [["mae"], ["mae", "mse", "mae"], "mae"])
+def test_a_list_that_is_not_one_entry_per_output_is_refused(keras, argument, given):
+    """Two outputs and a list of another length: refused at the first batch, as Keras's (a
+    model so compiled still saves and loads), naming the argument; no list at all: refused
+    at compile, as Keras's."""
+    for lib in (ac, keras):
+        model = two_outputs(lib)
+        with pytest.raises(ValueError, match=argument):
+            model.compile("sgd", "mse", **{argument: given})
+            model.fit(X, [Y, Y2], batch_size=10, verbose=0)
+        if isinstance(given, list) and lib is ac:
+            assert model.compiled
+
+
+def test_compiling_again_without_metrics_keeps_them_and_their_state(keras):
+    """Compiled again with only a new optimizer (as the transfer learning guide does), the
+    model keeps its container, its metrics and their values, as Keras's."""
+    for lib in (ac, keras):
+        model = compiled(lib, "weighted")
+        model.fit(X, Y, batch_size=10, epochs=1, shuffle=False, verbose=0, sample_weight=SW)
+        box, inner = model.metrics[1], list(model.metrics[1].metrics)
+        before = _numbers(box.result())
+        model.compile(lib.optimizers.Adam(1e-3))
+        assert model.metrics[1] is box
+        assert all(a is b for a, b in zip(box.metrics, inner, strict=True))
+        assert _numbers(box.result()) == before
+        logs = model.fit(X, Y, batch_size=10, epochs=1, verbose=0, sample_weight=SW).history
+        assert list(logs) == ["loss", "mae", "mse", "weighted_mae", "weighted_mae_1"]
+
+
+def _optimizer_variables(model: Any) -> list[tuple[str, tuple[int, ...]]]:
+    return [(v.name, tuple(v.shape)) for v in model.optimizer.variables]
+
+
+@pytest.mark.parametrize("call", ["evaluate", "test_on_batch", "load_model"])
+def test_the_optimizer_is_built_as_keras_builds_it(keras, tmp_path, call):
+    """evaluate, test_on_batch and a loaded compiled model build the optimizer for the
+    trainable weights before any training step, as Keras's: its variables (names, shapes)."""
+    found = []
+    for lib in (ac, keras):
+        model = single(lib)
+        model.compile(lib.optimizers.Adam(1e-3), "mse", metrics=["mae"])
+        if call == "evaluate":
+            model.evaluate(X, Y, batch_size=10, verbose=0)
+        elif call == "test_on_batch":
+            model.test_on_batch(X, Y)
+        else:
+            path = tmp_path / f"{lib.__name__}.keras"
+            model.save(path)
+            model = lib.saving.load_model(path)
+        found.append(_optimizer_variables(model))
+    assert len(found[0]) == 2 + 2 * 2  # iteration, learning rate, then m and v of 2 weights
+    assert found[0] == found[1]

@@ -8,8 +8,6 @@ config, then its ``build_config``: built before its weights load).
 from __future__ import annotations
 
 import functools
-import json
-import zipfile
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,6 +17,7 @@ import pytest
 
 import autoconv as ac
 from autoconv.saving.files import ModelFileError
+from tests.saving.archives import rewrite
 
 PACKAGE = "custom_state_tests"
 X = np.linspace(-1, 1, 8, dtype=np.float32).reshape(4, 2)
@@ -273,14 +272,8 @@ def test_a_subclassed_model_without_get_config_is_not_saved(tmp_path):
 def test_a_crafted_build_config_of_a_subclassed_model_is_refused(tmp_path, input_shape, message):
     model = _classes(ac).Twice(5)
     model(X)
-    model.save(tmp_path / "m.keras")
-    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
-        entries = {name: archive.read(name) for name in archive.namelist()}
-    config = json.loads(entries["config.json"])
-    config["build_config"]["input_shape"] = input_shape
-    entries["config.json"] = json.dumps(config).encode()
-    with zipfile.ZipFile(tmp_path / "crafted.keras", "w") as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
+    model.save(tmp_path / "crafted.keras")
+    rewrite(tmp_path / "crafted.keras", lambda config: config["build_config"].update(
+        input_shape=input_shape))  # fmt: skip
     with pytest.raises(ModelFileError, match=message):
         ac.saving.load_model(tmp_path / "crafted.keras")

@@ -19,6 +19,7 @@ import autoconv as ac
 from autoconv import layers
 from autoconv.saving import ModelFileError
 from tests.models.test_sequential import blobs, small_model
+from tests.saving.archives import rewrite
 
 
 def functional_model():
@@ -355,23 +356,6 @@ def test_a_lambda_layer_is_never_loaded(tmp_path):
 
 
 # ----------------------------------------------------------------------- tampered files
-def rewrite(path, edit_config=None, edit_weights=None):
-    """Rewrite a .keras archive with its config.json and its model.weights.h5 edited."""
-    with zipfile.ZipFile(path) as archive:
-        config = json.loads(archive.read("config.json"))
-        metadata = archive.read("metadata.json")
-        weights = io.BytesIO(archive.read("model.weights.h5"))
-    if edit_config:
-        edit_config(config)
-    if edit_weights:
-        with h5py.File(weights, "r+") as h5:
-            edit_weights(h5)
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("metadata.json", metadata)
-        archive.writestr("config.json", json.dumps(config))
-        archive.writestr("model.weights.h5", weights.getvalue())
-
-
 def _set(config, keys, value):
     target = config
     for key in keys[:-1]:

@@ -17,6 +17,8 @@ class LeakyReLU(Layer):
     """``x`` where x >= 0, ``negative_slope * x`` below (Keras 3's default slope is 0.3; the
     function ``keras.activations.leaky_relu`` defaults to 0.2)."""
 
+    built_at_init = True  # (no build config, as Keras's)
+
     supports_masking = True
 
     def __init__(self, negative_slope: float = 0.3, **kwargs: Any) -> None:
@@ -45,6 +47,8 @@ class LeakyReLU(Layer):
 
 class ELU(Layer):
     """``x`` where x >= 0, ``alpha * (exp(x) - 1)`` below."""
+
+    built_at_init = True  # (no build config, as Keras's)
 
     supports_masking = True
 

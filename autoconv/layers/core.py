@@ -212,6 +212,8 @@ class Dense(ActivationMixin, Layer):
 class Activation(ActivationMixin, Layer):
     """Applies an activation function, by name or as a callable."""
 
+    built_at_init = True  # (no build config, as Keras's)
+
     supports_masking = True
 
     def __init__(self, activation: Any, **kwargs: Any) -> None:
@@ -338,6 +340,8 @@ class Flatten(Layer):
 
 class Identity(Layer):
     """Returns its input unchanged."""
+
+    built_at_init = True  # (no build config, as Keras's)
 
     supports_masking = True
 

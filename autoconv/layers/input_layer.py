@@ -25,6 +25,8 @@ class InputLayer(Layer):
     an integer dtype, as Keras's ``Input(dtype="int32")`` of an Embedding's indices: the layers
     after it cast its values to their float dtype, as every autoconv layer casts its inputs."""
 
+    built_at_init = True  # (no build config, as Keras's)
+
     def __init__(
         self,
         shape: Sequence[int | None] | None = None,

@@ -203,6 +203,9 @@ class Layer:
     # Integer and bool arrays reach a user's call as they are (Keras keeps their dtype); one of
     # autoconv's own layers gets them as float Tensors unless it sets this (see _takes_integers).
     keeps_integer_inputs = False
+    # Keras builds some layers when they are made (its `_build_at_init`: pooling, activation,
+    # dropout and noise layers...); a model file then holds no build config for them.
+    built_at_init = False
 
     def __init__(
         self,
@@ -317,6 +320,8 @@ class Layer:
                         f"Layer '{self.name}' ({type(self).__name__}): {error}"
                     ) from None
                 self.built = True
+                if self._build_shape is None:  # (a layer without a build of its own)
+                    self._build_shape = input_shape
                 device = config.get_device() if device is None else device
                 for variable in self.weights:
                     if variable.device != device:
@@ -582,8 +587,9 @@ class Layer:
         return cls(**serialization.keras_arguments(cls, config))
 
     def get_build_config(self) -> dict[str, Any] | None:
-        """``{"input_shape": ...}``, the shape the layer was built for, or None (Keras's)."""
-        if not self.built or self._build_shape is None:
+        """``{"input_shape": ...}``, the shape the layer was built for, or None (Keras's: also
+        for a layer Keras builds when it is made, :attr:`built_at_init`)."""
+        if not self.built or self._build_shape is None or self.built_at_init:
             return None
         return {"input_shape": _as_tuples(self._build_shape)}
 

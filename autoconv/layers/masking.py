@@ -22,6 +22,8 @@ class Masking(Layer):
     """(batch, time, features) -> the same, with time steps whose every feature equals
     ``mask_value`` set to 0 and masked (the output's Keras mask, (batch, time), is 0 there)."""
 
+    built_at_init = True  # (no build config, as Keras's)
+
     supports_masking = True
 
     def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:

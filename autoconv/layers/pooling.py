@@ -20,6 +20,8 @@ class BasePooling(Layer):
     pool size), 'valid' or 'same' padding in any case ('SAME' is 'same', as keras.ops.max_pool
     lower-cases it)."""
 
+    built_at_init = True  # (no build config, as Keras's)
+
     rank: ClassVar[int]
     pool: ClassVar[Any]  # the op
 
@@ -123,6 +125,8 @@ class AveragePooling1D(Pooling1D):
 class BaseGlobalPooling(Layer):
     """Reduces every spatial axis: (batch, ..., C) -> (batch, C), or with ``keepdims=True``
     (batch, 1, ..., C)."""
+
+    built_at_init = True  # (no build config, as Keras's)
 
     rank: ClassVar[int]
     reduce: ClassVar[Any]  # ops.mean or ops.max

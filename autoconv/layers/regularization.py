@@ -68,6 +68,8 @@ class Dropout(_RandomLayer):
     inputs (batch, timesteps, features), ``noise_shape=(None, 1, features)`` drops the same
     features at every timestep; a ``None`` entry takes the input's size on that axis."""
 
+    built_at_init = True  # (no build config, as Keras's)
+
     supports_masking = True
 
     def __init__(
@@ -253,6 +255,8 @@ class ActivityRegularization(Layer):
     sum(x ** 2)`` over the whole batch, divided by the batch size (Keras's activity
     regularizer, an ``L1L2(l1, l2)``), in training and inference alike."""
 
+    built_at_init = True  # (no build config, as Keras's)
+
     supports_masking = True
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs: Any) -> None:
@@ -271,6 +275,8 @@ class ActivityRegularization(Layer):
 class GaussianNoise(_RandomLayer):
     """In training, adds zero-centered normal noise of standard deviation ``stddev`` (a fresh
     draw for every element and step); in inference, the identity."""
+
+    built_at_init = True  # (no build config, as Keras's)
 
     supports_masking = True
 
@@ -291,6 +297,8 @@ class GaussianDropout(_RandomLayer):
     """In training, multiplies the inputs by normal noise of mean 1 and standard deviation
     sqrt(rate / (1 - rate)) (the variance of dropout at that ``rate``); in inference, the
     identity."""
+
+    built_at_init = True  # (no build config, as Keras's)
 
     supports_masking = True
 

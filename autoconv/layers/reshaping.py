@@ -106,6 +106,8 @@ class Reshape(Layer):
     (None, 3, 2, 2)
     """
 
+    built_at_init = True  # (no build config, as Keras's)
+
     def __init__(self, target_shape: Sequence[int], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         target_shape = tuple(target_shape)

@@ -149,6 +149,8 @@ class UnitNormalization(Layer):
     sample of zeros gives zeros without an infinity). No weights; the output has the input's
     shape."""
 
+    built_at_init = True  # (no build config, as Keras's)
+
     supports_masking = True
 
     def __init__(self, axis: int | list[int] = -1, **kwargs: Any) -> None:

@@ -46,8 +46,8 @@ def _shape_text(layer: Any, nodes: set[int] | None) -> str:
     if calls:
         shapes = [_format_shape(t.shape) for t in calls[-1].outputs]
         return shapes[0] if len(shapes) == 1 else f"[{', '.join(shapes)}]"
-    if layer.built and layer._build_shape is not None:
-        try:
+    if layer.built and layer._build_shape is not None and not layer.built_at_init:
+        try:  # (the shape of its build config, as Keras's: "?" for a layer built when made)
             return _format_shape(layer.compute_output_shape(layer._build_shape))
         except (NotImplementedError, ValueError):
             return "?"

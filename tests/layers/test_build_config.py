@@ -1,0 +1,84 @@
+"""Each layer's build config (``get_build_config``, what a model file keeps for it) against
+Keras 3.15: none for the layers Keras builds when they are made (pooling, activations,
+dropout and noise, ``Reshape``, ``InputLayer``...), the input shape of the first build for the
+others, whether they define a ``build`` of their own or not (``Flatten``, ``Rescaling``, a
+user's layer)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+import autoconv as ac
+
+# (layer, the input shape without the batch axis) of each case
+LAYERS = {
+    "Conv2D": (lambda L: L.Conv2D(2, 3), (6, 6, 2)),
+    "MaxPooling2D": (lambda L: L.MaxPooling2D(), (6, 6, 2)),
+    "AveragePooling1D": (lambda L: L.AveragePooling1D(2), (6, 2)),
+    "GlobalAveragePooling2D": (lambda L: L.GlobalAveragePooling2D(), (6, 6, 2)),
+    "GlobalMaxPooling1D": (lambda L: L.GlobalMaxPooling1D(), (6, 2)),
+    "Dropout": (lambda L: L.Dropout(0.5), (4,)),
+    "SpatialDropout2D": (lambda L: L.SpatialDropout2D(0.5), (6, 6, 2)),
+    "AlphaDropout": (lambda L: L.AlphaDropout(0.5), (4,)),
+    "GaussianNoise": (lambda L: L.GaussianNoise(0.1), (4,)),
+    "GaussianDropout": (lambda L: L.GaussianDropout(0.1), (4,)),
+    "ActivityRegularization": (lambda L: L.ActivityRegularization(), (4,)),
+    "ReLU": (lambda L: L.ReLU(), (4,)),
+    "LeakyReLU": (lambda L: L.LeakyReLU(), (4,)),
+    "ELU": (lambda L: L.ELU(), (4,)),
+    "Softmax": (lambda L: L.Softmax(), (4,)),
+    "Activation": (lambda L: L.Activation("tanh"), (4,)),
+    "PReLU": (lambda L: L.PReLU(), (4,)),
+    "Identity": (lambda L: L.Identity(), (4,)),
+    "Masking": (lambda L: L.Masking(), (3, 4)),
+    "UnitNormalization": (lambda L: L.UnitNormalization(), (4,)),
+    "LayerNormalization": (lambda L: L.LayerNormalization(), (4,)),
+    "BatchNormalization": (lambda L: L.BatchNormalization(), (4,)),
+    "Reshape": (lambda L: L.Reshape((2, 2)), (4,)),
+    "Flatten": (lambda L: L.Flatten(), (2, 2)),
+    "Permute": (lambda L: L.Permute((2, 1)), (2, 3)),
+    "RepeatVector": (lambda L: L.RepeatVector(2), (4,)),
+    "ZeroPadding2D": (lambda L: L.ZeroPadding2D(), (4, 4, 1)),
+    "Cropping2D": (lambda L: L.Cropping2D(1), (4, 4, 1)),
+    "UpSampling2D": (lambda L: L.UpSampling2D(), (4, 4, 1)),
+    "Rescaling": (lambda L: L.Rescaling(0.5), (4,)),
+    "Resizing": (lambda L: L.Resizing(2, 2), (4, 4, 1)),
+    "Dense": (lambda L: L.Dense(2), (4,)),
+}
+
+
+def _build_config(lib: Any, case: str) -> Any:
+    """The layer's build config once called in a functional graph, as JSON has it."""
+    make, shape = LAYERS[case]
+    layer = make(lib.layers)
+    layer(lib.Input(shape))
+    return json.loads(json.dumps(layer.get_build_config()))
+
+
+@pytest.mark.parametrize("case", sorted(LAYERS))
+def test_the_build_config_is_kerass(keras, case):
+    assert _build_config(ac, case) == _build_config(keras, case)
+
+
+def test_the_input_layer_has_no_build_config_as_in_keras(keras):
+    for lib in (ac, keras):
+        assert lib.layers.InputLayer(shape=(3,)).get_build_config() is None
+
+
+def test_a_users_layer_without_a_build_keeps_its_input_shape(keras):
+    """A layer of one's own with only ``call``: Keras's default build records the shape."""
+    configs = []
+    for lib in (ac, keras):
+
+        class Doubled(lib.layers.Layer):
+            def call(self, inputs: Any) -> Any:
+                return inputs * 2
+
+        layer = Doubled()
+        assert layer.get_build_config() is None
+        layer(lib.Input((5,)))
+        configs.append(json.loads(json.dumps(layer.get_build_config())))
+    assert configs[0] == configs[1] == {"input_shape": [None, 5]}

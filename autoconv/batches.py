@@ -149,7 +149,7 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
     """``y`` as one array per model output (None for an output without a loss), checked; on
     the first data the model sees, its losses and metrics are made for these shapes (as
     Keras's compile does on its first batch)."""
-    names = model.output_names
+    names = model._per_output_names
     own_loss = model.overrides_compute_loss or model.own_steps  # they take y as given, or None
     # compiled without a loss: the layers' add_loss is the loss (or the step says there is none)
     no_loss = all(spec is None for spec in model._loss_specs)

@@ -163,6 +163,15 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
         unknown = set(y) - set(names)
         if unknown:
             raise ValueError(f"{what}: y names outputs {sorted(unknown)}; the outputs are {names}")
+        missing = [
+            n
+            for n, spec in zip(names, model._loss_specs, strict=False)
+            if spec is not None and n not in y
+        ]
+        if missing:
+            raise ValueError(
+                f"{what}: y has no targets for the outputs {missing}, which have a loss"
+            )
         arrays = [y.get(n) for n in names]
     elif isinstance(y, list | tuple) and len(names) > 1:
         arrays = list(y)

@@ -273,6 +273,7 @@ def test_a_nested_model_gives_a_dict_of_symbolic_tensors(keras, tmp_path):
     (mixing, passing), (their_mixing, their_passing) = _outer(ac, ours), _outer(keras, theirs)
     _same_weights(mixing, their_mixing)
     _close(mixing.predict(X, verbose=0), their_mixing.predict(X, verbose=0))
+    assert _summary(mixing).strip() == _summary(their_mixing).strip()
     assert passing.output_names == their_passing.output_names
     assert passing.get_config()["output_layers"] == their_passing.get_config()["output_layers"]
     _close(passing.predict(X, verbose=0), their_passing.predict(X, verbose=0))

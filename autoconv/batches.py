@@ -149,7 +149,7 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
     """``y`` as one array per model output (None for an output without a loss), checked; on
     the first data the model sees, its losses and metrics are made for these shapes (as
     Keras's compile does on its first batch)."""
-    names = model.output_names
+    names = model._per_output_names
     own_loss = model.overrides_compute_loss or model.own_steps  # they take y as given, or None
     # compiled without a loss: the layers' add_loss is the loss (or the step says there is none)
     no_loss = all(spec is None for spec in model._loss_specs)
@@ -163,6 +163,15 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
         unknown = set(y) - set(names)
         if unknown:
             raise ValueError(f"{what}: y names outputs {sorted(unknown)}; the outputs are {names}")
+        missing = [
+            n
+            for n, spec in zip(names, model._loss_specs, strict=False)
+            if spec is not None and n not in y
+        ]
+        if missing:
+            raise ValueError(
+                f"{what}: y has no targets for the outputs {missing}, which have a loss"
+            )
         arrays = [y.get(n) for n in names]
     elif isinstance(y, list | tuple) and len(names) > 1:
         arrays = list(y)

@@ -558,7 +558,7 @@ def predict(
     finally:
         if kept is not None:
             kept.busy = False
-    return outputs[0] if len(outputs) == 1 else outputs
+    return model._returned_outputs(outputs)
 
 
 class Predictions:

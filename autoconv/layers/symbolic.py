@@ -132,7 +132,8 @@ class Node:
     """One call of ``layer`` in a graph: the symbolic tensors it read and those it made (one
     per output shape: ``output_shape`` is one shape, or a tuple of them for a layer with
     several outputs), named ``output_name`` (an Input's own name, as Keras's) or
-    ``keras_tensor_N``.
+    ``keras_tensor_N``. ``output_keys``: the keys of a functional model's dict outputs, one
+    per output shape (the call then gives a dict).
 
     ``args`` and ``kwargs`` are the call as given (Keras's node arguments): its positional
     arguments (by default the one input, ``inputs`` itself for a ``list_call``) and keyword
@@ -148,8 +149,10 @@ class Node:
         list_call: bool = False,
         output_name: str | None = None,
         args: Sequence[Any] | None = None,
+        output_keys: Sequence[str] | None = None,
     ) -> None:
         self.layer = layer
+        self.output_keys = None if output_keys is None else list(output_keys)
         self.inputs = list(inputs)
         self.list_call = list_call  # called with a list of tensors (merging layers)
         self.kwargs = dict(kwargs or {})
@@ -186,8 +189,20 @@ class Node:
         return args, {k: _filled(v, found) for k, v in self.kwargs.items()}
 
     def output_value(self) -> Any:
-        """The call's result in the graph: its one output, or the tuple of its outputs."""
+        """The call's result in the graph: its one output, the tuple of its outputs, or the
+        dict of them by ``output_keys``."""
+        if self.output_keys is not None:
+            return dict(zip(self.output_keys, self.outputs, strict=True))
         return tuple(self.outputs) if self.several_outputs else self.outputs[0]
+
+
+def flat_outputs(value: Any) -> list[Any]:
+    """A call's result as the list of its outputs: a dict's values by sorted key (as Keras
+    flattens a functional model's dict outputs), a list's or tuple's items, or the one
+    value."""
+    if isinstance(value, dict):
+        return [value[key] for key in sorted(value)]
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _filled(value: Any, found: Any) -> Any:
@@ -287,13 +302,14 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
         if layer.name not in message:
             message = f"Layer '{layer.name}' ({type(layer).__name__}): {message}"
         raise ValueError(f"{message} (input shape {_describe(shapes)})") from None
-    if isinstance(output_shape, dict):
-        raise NotImplementedError(
-            f"layer {layer.name} has a dict of outputs, which functional graphs do not support"
-        )
+    keys = sorted(output_shape) if isinstance(output_shape, dict) else None  # a model's
+    if keys is not None:
+        output_shape = tuple(tuple(output_shape[key]) for key in keys)
     list_call = isinstance(inputs, list | tuple) and not args
     read = tensors_in(positional) + tensors_in(list(kwargs.values()))
-    node = Node(layer, read, tuple(output_shape), kwargs, list_call, args=positional)
+    node = Node(
+        layer, read, tuple(output_shape), kwargs, list_call, args=positional, output_keys=keys
+    )
     _attach_masks(layer, inputs, previous, node.outputs)
     return node.output_value()
 

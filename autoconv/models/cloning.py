@@ -40,6 +40,7 @@ from typing import Any
 
 from autoconv.layers import Input, InputLayer, Layer, Operation, SymbolicTensor
 from autoconv.layers.serialization import deserialize, serialize
+from autoconv.layers.symbolic import flat_outputs
 from autoconv.models.functional import Functional
 from autoconv.models.model import Model
 from autoconv.models.sequential import Sequential
@@ -182,7 +183,7 @@ def _clone_functional(
         else:  # the call's arguments as recorded, the new tensors in place
             call_args, kwargs = node.call_arguments(args)
             out = (call_function or _call)(clone(node.layer), *call_args, **kwargs)
-        made.update(zip(map(id, node.outputs), out if node.several_outputs else [out], strict=True))
+        made.update(zip(map(id, node.outputs), flat_outputs(out), strict=True))
     outputs = _as_structure(model.output, [made[id(t)] for t in model.outputs])
     cls = type(model) if _functional_like(type(model)) else Functional
     return cls(input_tensors, outputs, name=model.name)

@@ -26,6 +26,7 @@ from autoconv.layers import (
     operation,
 )
 from autoconv.layers.serialization import deserialize, serialize
+from autoconv.layers.symbolic import flat_outputs
 from autoconv.models.graph import Graph
 from autoconv.models.model import Model
 from autoconv.models.sequential import Sequential
@@ -35,7 +36,12 @@ from autoconv.tensor import Tensor
 
 class Functional(Model):
     """A model from symbolic ``inputs`` (``autoconv.Input``) to ``outputs``: one tensor, a list,
-    or a dict by name. It runs its graph's plan (:mod:`autoconv.models.graph`)."""
+    or a dict by name. It runs its graph's plan (:mod:`autoconv.models.graph`).
+
+    Dict outputs are flattened by sorted key, as Keras's (``outputs``, ``output_names``,
+    ``output_shape`` in that order); their keys name the outputs for compile's per-output
+    arguments, the targets and the logs (``aa_loss``), and a call, ``predict`` and
+    ``predict_on_batch`` return dicts by key."""
 
     KERAS_MODULE, KERAS_REGISTERED_NAME = "keras.src.models.functional", "Functional"
 
@@ -45,6 +51,8 @@ class Functional(Model):
         # (Keras's name: "functional", or a subclass's own, snake-cased)
         default = "functional" if type(self) is Functional else to_snake_case(type(self).__name__)
         super().__init__(name=name or unique_name(default), trainable=trainable)
+        if isinstance(outputs, dict):  # flattened by sorted key, as Keras's tree.flatten
+            outputs = dict(sorted(outputs.items()))
         self._input_structure = _structure(inputs)
         self._output_structure = _structure(outputs)
         self._functional = Graph(_flat(inputs), _flat(outputs))
@@ -64,6 +72,11 @@ class Functional(Model):
     @property
     def outputs(self) -> list[SymbolicTensor]:
         return list(self._functional.outputs)
+
+    @property
+    def _output_keys(self) -> list[str] | None:
+        structure = self._output_structure  # ["dict", sorted keys] for dict outputs
+        return list(structure[1]) if isinstance(structure, list) else None
 
     @property
     def input(self) -> Any:
@@ -469,8 +482,7 @@ def _tensor(
 ) -> SymbolicTensor:
     if (name, number) not in outputs:
         raise ValueError(f"a functional config reads call {number} of layer {name}, never made")
-    made = outputs[(name, number)]
-    made = list(made) if isinstance(made, tuple) else [made]
+    made = flat_outputs(outputs[(name, number)])
     if index >= len(made):
         raise ValueError(
             f"a functional config reads output {index} of call {number} of layer {name}, which "

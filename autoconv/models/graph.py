@@ -48,7 +48,7 @@ from autoconv.layers import (
     SymbolicTensor,
 )
 from autoconv.layers.calls import current_training, training_context
-from autoconv.layers.symbolic import Node
+from autoconv.layers.symbolic import Node, flat_outputs
 from autoconv.ops.engine import cast
 from autoconv.ops.masks import keras_mask
 from autoconv.tensor import Tensor
@@ -291,11 +291,10 @@ class Graph:
                         logits[step.logits_of_output] = False
                 else:
                     made = _run_step(step, args, training)
-                if step.more_outputs:
-                    for i, value in zip((step.output, *step.more_outputs), made, strict=True):
-                        tensors[i] = value
-                else:
-                    tensors[step.output] = made
+                for i, value in zip(
+                    (step.output, *step.more_outputs), flat_outputs(made), strict=True
+                ):
+                    tensors[i] = value
                 for i in step.last_reads:  # in inference nothing else holds it: freed now
                     del tensors[i]
         outputs = [tensors[self.ids[id(t)]] for t in self.outputs]

@@ -33,7 +33,7 @@ from autoconv.batches import input_arrays
 from autoconv.layers import Layer, file_budget
 from autoconv.layers.calls import outermost_call
 from autoconv.layers.layer import dry_run_shape, first_argument, to_tensors
-from autoconv.layers.symbolic import is_symbolic
+from autoconv.layers.symbolic import flat_outputs, is_symbolic
 from autoconv.metrics.compile_metrics import CompileMetrics, check_metrics_argument
 from autoconv.models.trainer import Trainer, _overrides, require_loss, summed
 from autoconv.ops.masks import keras_mask
@@ -212,7 +212,7 @@ class Model(Trainer, Layer):
         """The model's outputs for ``inputs`` (one Tensor per model input), and for each output
         whether it holds logits left for the loss (see :mod:`autoconv.models.graph`)."""
         out = self._predictions(self._as_given(inputs, outputs=False), training)
-        outputs = list(out) if isinstance(out, list | tuple) else [out]
+        outputs = flat_outputs(out)
         return outputs, [False] * len(outputs)
 
     @classmethod
@@ -322,7 +322,7 @@ class Model(Trainer, Layer):
             raise ValueError(
                 f"compile: steps_per_execution must be an int >= 1, got {steps_per_execution!r}"
             )
-        names = self.output_names
+        names = self._per_output_names
         for argument, given in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
             check_metrics_argument(given, argument)  # (each output's: at the first batch)
             for spec in tree.flatten(given or []):  # unknown names fail now
@@ -632,8 +632,7 @@ class Model(Trainer, Layer):
             else:
                 tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
                 out = self(self._as_given(tensors, outputs=False), training=False)
-        outs = out if isinstance(out, list | tuple) else [out]
-        return [xp.to_numpy(o.data) if to_host else o.data for o in outs]
+        return [xp.to_numpy(o.data) if to_host else o.data for o in flat_outputs(out)]
 
     # ------------------------------------------------------------ Keras's API
     def fit(
@@ -718,8 +717,7 @@ class Model(Trainer, Layer):
         """The outputs for one batch, as NumPy arrays."""
         arrays = input_arrays(self, x, "predict_on_batch")
         training.configure_process_for(self)
-        outputs = self._predict_batch(arrays)
-        return outputs[0] if len(outputs) == 1 else outputs
+        return self._returned_outputs(self._predict_batch(arrays))
 
     # --------------------------------------------------------------------- saving
     # The file formats are autoconv.saving's, above the models (as Keras's Model.save calls

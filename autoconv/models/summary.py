@@ -4,6 +4,7 @@ parameter counts with their memory size."""
 
 from __future__ import annotations
 
+import collections
 import math
 import re
 import shutil
@@ -157,11 +158,17 @@ def _print(text: str) -> None:
 
 
 def _is_chain(graph: Any) -> bool:
-    """A graph whose nodes each read one tensor, and no layer twice, prints like a stack."""
+    """A graph whose nodes each read one tensor, and no layer twice, and whose every call is
+    read by one other at most (Keras's: one node at each depth) prints like a stack."""
     layers = [n.layer for n in graph.nodes]
     if len({id(layer) for layer in layers}) != len(layers):
         return False
-    return all(len(n.inputs) <= 1 for n in graph.nodes) and len(graph.inputs) == 1
+    readers = collections.Counter(id(t.node) for n in graph.nodes for t in n.inputs)
+    return (
+        all(len(n.inputs) <= 1 for n in graph.nodes)
+        and len(graph.inputs) == 1
+        and all(count <= 1 for count in readers.values())
+    )
 
 
 def _connections(layer: Any, nodes: set[int] | None) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from autoconv.backends import namespace
+from autoconv.layers.symbolic import flat_outputs
 from autoconv.losses.functions import constant_like
 from autoconv.tensor import Tensor, no_grad
 
@@ -56,8 +57,11 @@ class Trainer:
         and ``evaluate`` call yours with the batch, and ``compile`` then needs no loss. Metrics
         held as attributes (``self.kl_tracker = metrics.Mean(...)``) and updated in it are
         logged and reset at each epoch's start, as in Keras."""
-        outputs = list(y_pred) if isinstance(y_pred, list | tuple) else [y_pred]
-        targets = list(y) if isinstance(y, list | tuple) else [y] * len(outputs)
+        outputs = flat_outputs(y_pred)
+        if isinstance(y, dict):  # by the names the outputs go by (a dict's keys, say)
+            targets = [y.get(name) for name in self._per_output_names]
+        else:
+            targets = list(y) if isinstance(y, list | tuple) else [y] * len(outputs)
         if self.compiled and not self.compiled_ready:  # called before any data: made here
             self._resolve_compile(
                 [_batch_shape(t) for t in targets], [_batch_shape(o) for o in outputs]
@@ -131,6 +135,29 @@ class Trainer:
         gave its inputs in (a functional model: its structure)."""
         if not outputs and self._input_keys is not None:
             return dict(zip(self._input_keys, values, strict=True))
+        return values[0] if len(values) == 1 else values
+
+    @property
+    def _output_keys(self) -> list[str] | None:
+        """The keys of the dict a functional model's outputs were given in, in the outputs'
+        (flattened) order; None for outputs that are not a dict."""
+        return None
+
+    @property
+    def _per_output_names(self) -> list[str]:
+        """One name per output, in order, that compile's per-output arguments (a dict of
+        losses, loss weights or metrics), targets given as a dict and the logs
+        (``<name>_loss``) go by: the keys of dict outputs, as Keras's
+        (``CompileLoss._resolved_output_names``), else the output layers' names."""
+        return self._output_keys or self.output_names
+
+    def _returned_outputs(self, values: list[Any]) -> Any:
+        """The outputs of ``predict`` and ``predict_on_batch`` (one value per output) as Keras
+        returns them: a dict by key where the model's outputs are a dict, else the one value,
+        or the list."""
+        keys = self._output_keys
+        if keys is not None:
+            return dict(zip(keys, values, strict=True))
         return values[0] if len(values) == 1 else values
 
     def _given_batch(

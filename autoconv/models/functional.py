@@ -117,6 +117,8 @@ class Functional(Model):
                 o.softmax() if is_logits else o
                 for o, is_logits in zip(outputs, logits, strict=True)
             ]
+        if self._output_structure == "list" and len(outputs) == 1:
+            return outputs[0]  # (a list of one output gives it alone, as Keras's call)
         return _restructure(outputs, self._output_structure)
 
     def _as_given(self, values: list[Any], outputs: bool = True) -> Any:

@@ -431,3 +431,22 @@ def test_losses_on_some_outputs_take_their_targets_and_log_as_keras(losses, targ
     for key in theirs:
         np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, err_msg=key)
     np.testing.assert_allclose(list(ours_eval.values()), list(theirs_eval.values()), rtol=1e-5)
+
+
+@pytest.mark.parametrize("outputs", [1, 2], ids=["one", "two"])
+def test_a_list_of_outputs_is_given_back_as_kerass_call_gives_it(keras, outputs):
+    """Called on data, a model made with a list of one output gives that output alone and
+    with two a list of two, as Keras's ``call``; ``model.output`` stays a list; ``predict``
+    gives the one array or the list."""
+    x = np.ones((2, 3), np.float32)
+    found = []
+    for lib in (ac, keras):
+        inputs = lib.Input((3,))
+        dense = lib.layers.Dense(2)(inputs)
+        model = lib.Model(inputs, [dense] * outputs)
+        called, predicted = model(x), model.predict(x, verbose=0)
+        found.append((
+            type(called).__name__ == "list", type(model.output).__name__,
+            type(predicted).__name__,
+        ))  # fmt: skip
+    assert found[0] == found[1] == [(False, "list", "ndarray"), (True, "list", "list")][outputs - 1]

@@ -558,6 +558,12 @@ def predict(
     finally:
         if kept is not None:
             kept.busy = False
+    return returned(outputs)
+
+
+def returned(outputs: list[np.ndarray]) -> Any:
+    """Outputs as ``predict`` returns them (and ``on_predict_batch_end``'s ``"outputs"``
+    holds them, as Keras's): one array alone, several as a list."""
     return outputs[0] if len(outputs) == 1 else outputs
 
 
@@ -643,7 +649,7 @@ def _predict(
             replay.executed(number, spe, hooked)  # (launched when hooked)
             if hooked:  # (a read back each execution)
                 rows = predictions.read(begin, predictions.rows_done)
-                callback_list.on_predict_batch_end(execution.end, rows)
+                callback_list.on_predict_batch_end(execution.end, returned(rows))
     finally:
         replay.flush()
     if predictions.results is None:

@@ -718,8 +718,7 @@ class Model(Trainer, Layer):
         """The outputs for one batch, as NumPy arrays."""
         arrays = input_arrays(self, x, "predict_on_batch")
         training.configure_process_for(self)
-        outputs = self._predict_batch(arrays)
-        return outputs[0] if len(outputs) == 1 else outputs
+        return training.returned(self._predict_batch(arrays))
 
     # --------------------------------------------------------------------- saving
     # The file formats are autoconv.saving's, above the models (as Keras's Model.save calls

@@ -1,0 +1,102 @@
+"""A user's callback's hooks against real Keras 3.15 on PyTorch, as keras.io's "Writing your own
+callbacks" guide writes them: every hook of ``fit`` (with validation), ``evaluate`` and
+``predict``, in order, with its arguments, log keys and values; ``on_predict_batch_end``'s
+``outputs`` (one array for one output, a list for several); ``stop_training`` set in a batch
+hook ending ``fit`` after that batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+
+RNG = np.random.default_rng(0)
+X = RNG.random((20, 6)).astype("float32")
+Y = RNG.random((20, 1)).astype("float32")
+HOOKS = [f"on_{what}_{when}" for what in ("train", "test", "predict") for when in ("begin", "end")]
+HOOKS += [f"on_{what}_batch_{when}" for what in ("train", "test", "predict")
+          for when in ("begin", "end")]  # fmt: skip
+HOOKS += ["on_epoch_begin", "on_epoch_end"]
+
+
+def _model(lib: Any, outputs: int = 1) -> Any:
+    inputs = lib.Input((6,))
+    heads = [lib.layers.Dense(n + 1, name=f"out{n}")(inputs) for n in range(outputs)]
+    model = lib.Model(inputs, heads[0] if outputs == 1 else heads)
+    model.set_weights([np.cos(np.arange(w.size) * 0.37 + i).reshape(w.shape) * 0.1
+                       for i, w in enumerate(model.get_weights())])  # fmt: skip
+    model.compile(lib.optimizers.RMSprop(0.01), "mse", metrics=["mean_absolute_error"] * outputs)
+    return model
+
+
+def _recorder(lib: Any, seen: list) -> Any:
+    """A callback that records each hook's name, arguments and logs (outputs as their type,
+    shapes and values)."""
+
+    def hook(name: str) -> Any:
+        def record(self: Any, *args: Any, **logs_by_name: Any) -> None:
+            args = (*args, *logs_by_name.values())  # (logs= by name, or not)
+            logs = dict(args[-1])
+            if "outputs" in logs:
+                out = logs["outputs"]
+                arrays = out if isinstance(out, list) else [out]
+                logs["outputs"] = (type(out).__name__, [np.asarray(a) for a in arrays])
+            seen.append((name, *args[:-1], logs))
+
+        return record
+
+    return type("Recorder", (lib.callbacks.Callback,), {name: hook(name) for name in HOOKS})()
+
+
+def _same(ours: list, theirs: list) -> None:
+    assert [entry[:-1] for entry in ours] == [entry[:-1] for entry in theirs]
+    for (*_, a), (*_, b) in zip(ours, theirs, strict=True):
+        assert list(a) == list(b)
+        for key in a:
+            if key == "outputs":
+                assert a[key][0] == b[key][0]
+                for x, y in zip(a[key][1], b[key][1], strict=True):
+                    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+            else:
+                assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-5)
+
+
+def test_every_hook_of_fit_evaluate_and_predict_as_keras(keras):
+    seen: dict[str, list] = {"ac": [], "keras": []}
+    for name, lib in (("ac", ac), ("keras", keras)):
+        model, callback = _model(lib), _recorder(lib, seen[name])
+        model.fit(X, Y, batch_size=4, epochs=2, verbose=0, shuffle=False,
+                  validation_split=0.4, callbacks=[callback])  # fmt: skip
+        model.evaluate(X, Y, batch_size=8, verbose=0, callbacks=[callback])
+        model.predict(X, batch_size=8, verbose=0, callbacks=[callback])
+    _same(seen["ac"], seen["keras"])
+
+
+def test_predict_batch_end_outputs_of_several_outputs_as_keras(keras):
+    seen: dict[str, list] = {"ac": [], "keras": []}
+    for name, lib in (("ac", ac), ("keras", keras)):
+        _model(lib, outputs=2).predict(
+            X, batch_size=8, verbose=0, callbacks=[_recorder(lib, seen[name])]
+        )
+    assert seen["ac"][2][-1]["outputs"][0] == "list"
+    _same(seen["ac"], seen["keras"])
+
+
+def test_stop_training_in_a_batch_hook_ends_fit_after_that_batch(keras):
+    class StopAtThird(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            self.model.stop_training = batch == 2
+
+    histories = []
+    for lib in (ac, keras):
+        stop = type("Stop", (lib.callbacks.Callback,), dict(StopAtThird.__dict__))()
+        model = _model(lib)
+        history = model.fit(X, Y, batch_size=4, epochs=3, verbose=0, shuffle=False,
+                            callbacks=[stop])  # fmt: skip
+        histories.append((history.epoch, history.history, int(model.optimizer.iterations)))
+    assert histories[0][0] == histories[1][0] == [0]
+    assert histories[0][2] == histories[1][2] == 3
+    assert histories[0][1]["loss"] == pytest.approx(histories[1][1]["loss"], rel=1e-5)

@@ -392,11 +392,12 @@ def _stopped(model: Any, status: np.ndarray, epoch: int, state: StepState) -> bo
     return False
 
 
-def _agreed_stop(model: Any, world: Any) -> bool:
-    """``model.stop_training``, made the same on every process (one stopping stops all)."""
+def _agreed_stop(model: Any, world: Any, flag: str = "stop_training") -> bool:
+    """``model.stop_training`` (or another of Keras's flags a callback sets to end a loop:
+    ``stop_evaluating``), made the same on every process (one stopping stops all)."""
     if world is not None:
-        model.stop_training = world.agree(model.stop_training)
-    return model.stop_training
+        setattr(model, flag, world.agree(getattr(model, flag)))
+    return getattr(model, flag)
 
 
 def evaluation_steps(model: Any) -> StepReplay:
@@ -415,11 +416,13 @@ def _evaluate_batches(
     runner: StepReplay,
     progress: bool = False,
 ) -> dict[str, float]:
-    """The loss and metrics over ``data``, with the test hooks (as Keras's evaluate); the
-    steps run by ``runner`` (see :func:`evaluation_steps`). With ``progress`` (``evaluate``'s,
-    not ``fit``'s validation), the progress bar's line when they end."""
+    """The loss and metrics over ``data``, with the test hooks (as Keras's evaluate; a batch
+    hook that sets ``model.stop_evaluating`` ends it after that batch); the steps run by
+    ``runner`` (see :func:`evaluation_steps`). With ``progress`` (``evaluate``'s, not
+    ``fit``'s validation), the progress bar's line when they end."""
     state = StepState(model, runner.status)
     started = time.perf_counter()
+    model.stop_evaluating = False
     callback_list.on_test_begin()
     hooked = callback_list.wants_test_batch_logs or callback_list.test_batch_begins
     spe = model.steps_per_execution
@@ -431,6 +434,8 @@ def _evaluate_batches(
             runner.executed(number, spe, hooked)  # (launched when hooked)
             if callback_list.wants_test_batch_logs:
                 callback_list.on_test_batch_end(execution.end, state.read()[0])
+            if hooked and _agreed_stop(model, state.world, "stop_evaluating"):
+                break
     logs, _ = state.read()
     if progress and callback_list.progbar is not None:
         seconds = time.perf_counter() - started
@@ -549,6 +554,7 @@ def predict(
     try:
         started, counter = time.perf_counter(), itertools.count()
         batches = (batch for batch, _ in zip(data.batches(False, steps), counter, strict=False))
+        model.stop_predicting = False
         callback_list.on_predict_begin()
         outputs = _predict(model, batches, predictions, callback_list, runner)
         if callback_list.progbar is not None:  # Keras's line: the steps and the time
@@ -623,7 +629,8 @@ def _predict(
     into the device arrays of its shapes): each batch's outputs written into the outputs'
     arrays there (replayed where the device can, by the ``kept`` runner of an earlier call
     when given), read back once at the end (or each execution's rows when a callback wants
-    them)."""
+    them). A batch hook that sets ``model.stop_predicting`` ends it after that batch, as
+    Keras's."""
 
     def runner() -> StepReplay:
         model._predict_replay = StepReplay(model, predictions.step, predictions.replayed)
@@ -650,6 +657,8 @@ def _predict(
             if hooked:  # (a read back each execution)
                 rows = predictions.read(begin, predictions.rows_done)
                 callback_list.on_predict_batch_end(execution.end, returned(rows))
+                if model.stop_predicting:
+                    break
     finally:
         replay.flush()
     if predictions.results is None:

@@ -100,3 +100,34 @@ def test_stop_training_in_a_batch_hook_ends_fit_after_that_batch(keras):
     assert histories[0][0] == histories[1][0] == [0]
     assert histories[0][2] == histories[1][2] == 3
     assert histories[0][1]["loss"] == pytest.approx(histories[1][1]["loss"], rel=1e-5)
+
+
+def test_stop_evaluating_and_stop_predicting_end_their_loops_as_keras(keras):
+    """Keras's flags a callback sets to end ``evaluate`` (also ``fit``'s validation) and
+    ``predict`` after a batch: the loss of the batches run, the rows predicted."""
+
+    def stop_at_second(lib: Any) -> Any:
+        class Stop(lib.callbacks.Callback):
+            def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+                self.model.stop_evaluating = batch == 1
+
+            def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
+                self.model.stop_predicting = batch == 1
+
+        return Stop()
+
+    results = []
+    for lib in (ac, keras):
+        model = _model(lib)
+        stop = stop_at_second(lib)
+        history = model.fit(X, Y, batch_size=4, epochs=1, verbose=0, shuffle=False,
+                            validation_split=0.4, callbacks=[stop])  # fmt: skip
+        evaluated = model.evaluate(X, Y, batch_size=4, verbose=0, callbacks=[stop])
+        predicted = model.predict(X, batch_size=4, verbose=0, callbacks=[stop])
+        full = model.evaluate(X, Y, batch_size=4, verbose=0)  # (the flag reset: every batch)
+        results.append((history.history["val_loss"], evaluated, predicted, full))
+    ours, theirs = results
+    assert ours[2].shape == theirs[2].shape == (8, 1)
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ours[1], ours[3])

@@ -269,7 +269,8 @@ def fit(
     steps = data.steps
     if steps_per_epoch is not None:
         steps = steps_per_epoch if data.steps is None else min(steps_per_epoch, data.steps)
-    history = History()
+    given = next((c for c in callbacks if isinstance(c, History)), None)
+    history = given or History()  # a History among the callbacks is the one fit returns
     callback_list = CallbackList(
         callbacks, model, verbose, epochs, steps, add_history=history, add_progbar=True
     )

@@ -131,3 +131,16 @@ def test_stop_evaluating_and_stop_predicting_end_their_loops_as_keras(keras):
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not np.allclose(ours[1], ours[3])
+
+
+def test_a_history_given_is_the_one_fit_returns_as_keras(keras):
+    """Keras's CallbackList takes a History among the callbacks as fit's own: fit returns it
+    and sets it as ``model.history``; each fit lists its own epochs, the values add up."""
+    seen = []
+    for lib in (ac, keras):
+        model, history = _model(lib), lib.callbacks.History()
+        first = model.fit(X, Y, batch_size=4, epochs=2, verbose=0, callbacks=[history])
+        second = model.fit(X, Y, batch_size=4, epochs=1, verbose=0, callbacks=[history])
+        assert first is history and second is history and model.history is history
+        seen.append((history.epoch, {k: len(v) for k, v in history.history.items()}))
+    assert seen[0] == seen[1] == ([0], {"loss": 3, "mean_absolute_error": 3})

@@ -274,6 +274,7 @@ def fit(
     callback_list = CallbackList(
         callbacks, model, verbose, epochs, steps, add_history=history, add_progbar=True
     )
+    model.history = history  # (from the start, as Keras's: the callbacks can read it)
     model.stop_training = False
     callback_list.on_train_begin()
     initial_epoch, initial_step = _resume_point(model, initial_epoch)
@@ -325,7 +326,6 @@ def fit(
     if epochs > 0:  # as Keras's fit: the weights become their moving averages (use_ema)
         model.optimizer.finalize_variable_values(model.trainable_weights)
     callback_list.on_train_end(logs)
-    model.history = history
     return history
 
 

@@ -144,3 +144,20 @@ def test_a_history_given_is_the_one_fit_returns_as_keras(keras):
         assert first is history and second is history and model.history is history
         seen.append((history.epoch, {k: len(v) for k, v in history.history.items()}))
     assert seen[0] == seen[1] == ([0], {"loss": 3, "mean_absolute_error": 3})
+
+
+def test_model_history_is_this_fits_history_while_it_runs_as_keras(keras):
+    """A callback reads ``self.model.history`` during fit: this fit's History from the first
+    epoch on (Keras's CallbackList sets it when it is made), not the previous fit's."""
+    seen = []
+    for lib in (ac, keras):
+
+        class Read(lib.callbacks.Callback):
+            def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+                history = self.model.history
+                seen.append((epoch, list(history.epoch), len(history.history.get("loss", []))))
+
+        model = _model(lib)
+        for _ in range(2):
+            model.fit(X, Y, batch_size=4, epochs=2, verbose=0, callbacks=[Read()])
+    assert seen[:4] == seen[4:] == [(0, [], 0), (1, [0], 1)] * 2

@@ -298,19 +298,22 @@ def fit(
                 callback_list.on_train_batch_begin(execution.begin)
                 for batch in execution:
                     steps_run.run(batch, state)
-                if not steps_run.executed(number, spe, hooked):
-                    continue  # (staged: launched with the next executions' steps)
+                # (not launched: staged, launched with the next executions' steps)
+                launched = steps_run.executed(number, spe, hooked)
                 now = time.perf_counter()
                 wanted = now - last_poll >= SYNC_SECONDS
-                if callback_list.wants_batch_logs or state.read_due(wanted):
+                if launched and (callback_list.wants_batch_logs or state.read_due(wanted)):
                     last_poll = now
                     logs, status = state.read()
                     callback_list.on_train_batch_end(
                         execution.end, logs, state.samples, now - started
                     )
                     stopped = _stopped(model, status, epoch, state)
-                    if stopped:
-                        break
+                # a stop set in another hook (on_epoch_begin, on_train_batch_begin, ...) ends
+                # the epoch after this batch too, as Keras's (over several processes, at the
+                # next read, where they agree)
+                if stopped or (world is None and model.stop_training):
+                    break
         logs, status = state.read()
         if not stopped:
             _stopped(model, status, epoch, state)

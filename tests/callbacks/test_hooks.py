@@ -161,3 +161,27 @@ def test_model_history_is_this_fits_history_while_it_runs_as_keras(keras):
         for _ in range(2):
             model.fit(X, Y, batch_size=4, epochs=2, verbose=0, callbacks=[Read()])
     assert seen[:4] == seen[4:] == [(0, [], 0), (1, [0], 1)] * 2
+
+
+@pytest.mark.parametrize(
+    ("hook", "when"),
+    [("on_train_begin", None), ("on_epoch_begin", 1), ("on_train_batch_begin", 1)],
+)
+def test_stop_training_set_in_any_hook_ends_fit_after_the_batch_as_keras(keras, hook, when):
+    """Keras's fit reads ``stop_training`` after every batch, wherever a callback set it: in
+    ``on_train_begin`` one step is taken, in ``on_epoch_begin`` one more epoch's first."""
+
+    def run(lib: Any) -> tuple:
+        def stop(self: Any, *args: Any, **kwargs: Any) -> None:
+            if when is None or args[0] == when:
+                self.model.stop_training = True
+
+        callback = type("Stop", (lib.callbacks.Callback,), {hook: stop})()
+        model = _model(lib)
+        history = model.fit(X, Y, batch_size=4, epochs=3, verbose=0, shuffle=False,
+                            callbacks=[callback])  # fmt: skip
+        return history.epoch, int(model.optimizer.iterations), history.history["loss"]
+
+    ours, theirs = run(ac), run(keras)
+    assert ours[:2] == theirs[:2]
+    np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-5)

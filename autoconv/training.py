@@ -269,10 +269,12 @@ def fit(
     steps = data.steps
     if steps_per_epoch is not None:
         steps = steps_per_epoch if data.steps is None else min(steps_per_epoch, data.steps)
-    history = History()
+    given = next((c for c in callbacks if isinstance(c, History)), None)
+    history = given or History()  # a History among the callbacks is the one fit returns
     callback_list = CallbackList(
         callbacks, model, verbose, epochs, steps, add_history=history, add_progbar=True
     )
+    model.history = history  # (from the start, as Keras's: the callbacks can read it)
     model.stop_training = False
     callback_list.on_train_begin()
     initial_epoch, initial_step = _resume_point(model, initial_epoch)
@@ -296,19 +298,22 @@ def fit(
                 callback_list.on_train_batch_begin(execution.begin)
                 for batch in execution:
                     steps_run.run(batch, state)
-                if not steps_run.executed(number, spe, hooked):
-                    continue  # (staged: launched with the next executions' steps)
+                # (not launched: staged, launched with the next executions' steps)
+                launched = steps_run.executed(number, spe, hooked)
                 now = time.perf_counter()
                 wanted = now - last_poll >= SYNC_SECONDS
-                if callback_list.wants_batch_logs or state.read_due(wanted):
+                if launched and (callback_list.wants_batch_logs or state.read_due(wanted)):
                     last_poll = now
                     logs, status = state.read()
                     callback_list.on_train_batch_end(
                         execution.end, logs, state.samples, now - started
                     )
                     stopped = _stopped(model, status, epoch, state)
-                    if stopped:
-                        break
+                # a stop set in another hook (on_epoch_begin, on_train_batch_begin, ...) ends
+                # the epoch after this batch too, as Keras's (over several processes, at the
+                # next read, where they agree)
+                if stopped or (world is None and model.stop_training):
+                    break
         logs, status = state.read()
         if not stopped:
             _stopped(model, status, epoch, state)
@@ -324,7 +329,6 @@ def fit(
     if epochs > 0:  # as Keras's fit: the weights become their moving averages (use_ema)
         model.optimizer.finalize_variable_values(model.trainable_weights)
     callback_list.on_train_end(logs)
-    model.history = history
     return history
 
 
@@ -392,11 +396,12 @@ def _stopped(model: Any, status: np.ndarray, epoch: int, state: StepState) -> bo
     return False
 
 
-def _agreed_stop(model: Any, world: Any) -> bool:
-    """``model.stop_training``, made the same on every process (one stopping stops all)."""
+def _agreed_stop(model: Any, world: Any, flag: str = "stop_training") -> bool:
+    """``model.stop_training`` (or another of Keras's flags a callback sets to end a loop:
+    ``stop_evaluating``), made the same on every process (one stopping stops all)."""
     if world is not None:
-        model.stop_training = world.agree(model.stop_training)
-    return model.stop_training
+        setattr(model, flag, world.agree(getattr(model, flag)))
+    return getattr(model, flag)
 
 
 def evaluation_steps(model: Any) -> StepReplay:
@@ -415,11 +420,13 @@ def _evaluate_batches(
     runner: StepReplay,
     progress: bool = False,
 ) -> dict[str, float]:
-    """The loss and metrics over ``data``, with the test hooks (as Keras's evaluate); the
-    steps run by ``runner`` (see :func:`evaluation_steps`). With ``progress`` (``evaluate``'s,
-    not ``fit``'s validation), the progress bar's line when they end."""
+    """The loss and metrics over ``data``, with the test hooks (as Keras's evaluate; a batch
+    hook that sets ``model.stop_evaluating`` ends it after that batch); the steps run by
+    ``runner`` (see :func:`evaluation_steps`). With ``progress`` (``evaluate``'s, not
+    ``fit``'s validation), the progress bar's line when they end."""
     state = StepState(model, runner.status)
     started = time.perf_counter()
+    model.stop_evaluating = False
     callback_list.on_test_begin()
     hooked = callback_list.wants_test_batch_logs or callback_list.test_batch_begins
     spe = model.steps_per_execution
@@ -431,6 +438,8 @@ def _evaluate_batches(
             runner.executed(number, spe, hooked)  # (launched when hooked)
             if callback_list.wants_test_batch_logs:
                 callback_list.on_test_batch_end(execution.end, state.read()[0])
+            if hooked and _agreed_stop(model, state.world, "stop_evaluating"):
+                break
     logs, _ = state.read()
     if progress and callback_list.progbar is not None:
         seconds = time.perf_counter() - started
@@ -549,6 +558,7 @@ def predict(
     try:
         started, counter = time.perf_counter(), itertools.count()
         batches = (batch for batch, _ in zip(data.batches(False, steps), counter, strict=False))
+        model.stop_predicting = False
         callback_list.on_predict_begin()
         outputs = _predict(model, batches, predictions, callback_list, runner)
         if callback_list.progbar is not None:  # Keras's line: the steps and the time
@@ -617,7 +627,8 @@ def _predict(
     into the device arrays of its shapes): each batch's outputs written into the outputs'
     arrays there (replayed where the device can, by the ``kept`` runner of an earlier call
     when given), read back once at the end (or each execution's rows when a callback wants
-    them)."""
+    them). A batch hook that sets ``model.stop_predicting`` ends it after that batch, as
+    Keras's."""
 
     def runner() -> StepReplay:
         model._predict_replay = StepReplay(model, predictions.step, predictions.replayed)
@@ -643,7 +654,9 @@ def _predict(
             replay.executed(number, spe, hooked)  # (launched when hooked)
             if hooked:  # (a read back each execution)
                 rows = predictions.read(begin, predictions.rows_done)
-                callback_list.on_predict_batch_end(execution.end, rows)
+                callback_list.on_predict_batch_end(execution.end, model._returned_outputs(rows))
+                if model.stop_predicting:
+                    break
     finally:
         replay.flush()
     if predictions.results is None:

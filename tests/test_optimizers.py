@@ -1063,7 +1063,10 @@ def test_variables_read_the_optimizers_state_as_it_is_now():
     weights = [Tensor(np.ones((2, 3), np.float32))]
     optimizer.build(weights)
     iteration, _, momentum = optimizer.variables
-    assert repr(momentum) == "<Variable path=sgd/variable_momentum, shape=(2, 3), dtype=float32>"
+    assert repr(momentum) == (
+        "<Variable path=sgd/variable_momentum, shape=(2, 3), dtype=float32, value=[[0. 0. 0.]\n"
+        " [0. 0. 0.]]>"
+    )
     optimizer.apply([np.full((2, 3), 2.0, np.float32)], weights)
     assert iteration.numpy() == 1 and iteration.numpy().dtype == np.int32
     np.testing.assert_array_equal(momentum.numpy(), np.full((2, 3), -1.0, np.float32))

@@ -422,7 +422,7 @@ class BatchHooks(ac.callbacks.Callback):
 
     def on_predict_batch_end(self, batch, logs=None):
         self.calls.append(("predict_end", batch))
-        self.outputs.append(logs["outputs"][0])
+        self.outputs.append(logs["outputs"])
 
 
 def hooks(calls, kind):

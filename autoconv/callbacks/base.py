@@ -70,6 +70,11 @@ class History(Callback):
         self.epoch: list[int] = []
         self.epoch_seconds: list[float] = []
 
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Each fit lists its own epochs (the values go on adding up, as Keras's, where one
+        History is given to several fits)."""
+        self.epoch, self.epoch_seconds = [], []
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
@@ -330,8 +335,8 @@ def _print(message: str) -> None:
 # ------------------------------------------------------------------------ the list
 class CallbackList:
     """The callbacks of one ``fit``/``evaluate``/``predict`` call, called in order: the given
-    ones, then History, then the progress bar (Keras's order, so a value a callback adds to the
-    logs, like ``learning_rate``, shows in the history and the bar)."""
+    ones, then History (unless one was given), then the progress bar (Keras's order, so a value
+    a callback adds to the logs, like ``learning_rate``, shows in the history and the bar)."""
 
     def __init__(
         self,
@@ -345,7 +350,7 @@ class CallbackList:
     ) -> None:
         given = self.checked(callbacks)
         self.progbar = next((c for c in given if isinstance(c, ProgbarLogger)), None)
-        added: list[Callback] = [] if add_history is None else [add_history]
+        added: list[Callback] = [] if add_history in (None, *given) else [add_history]
         if self.progbar is None and add_progbar and verbose:
             self.progbar = ProgbarLogger()
             added.append(self.progbar)

@@ -49,7 +49,7 @@ from autoconv.layers.tracking import tracked
 from autoconv.naming import reset_names, to_snake_case, unique_name
 from autoconv.ops import masks
 from autoconv.ops.masks import keras_mask, set_keras_mask
-from autoconv.tensor import Tensor, no_grad
+from autoconv.tensor import Tensor, no_grad, variable_repr
 from autoconv.windows import is_int
 
 
@@ -81,7 +81,8 @@ class Variable(Tensor):
 
     >>> v = Variable(np.zeros((2, 3), np.float32), name="kernel", path="dense/kernel")
     >>> v
-    <Variable path=dense/kernel, shape=(2, 3), dtype=float32>
+    <Variable path=dense/kernel, shape=(2, 3), dtype=float32, value=[[0. 0. 0.]
+     [0. 0. 0.]]>
     >>> Variable(initializer="ones", shape=(2,), name="scale").numpy()
     array([1., 1.], dtype=float32)
     """
@@ -150,7 +151,7 @@ class Variable(Tensor):
         return self
 
     def __repr__(self) -> str:
-        return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+        return variable_repr(self.path, self.shape, self.dtype, self.numpy())
 
 
 def _initial_value(initializer: Any, shape: Sequence[int] | None, dtype: Any) -> Any:

@@ -19,6 +19,7 @@ from autoconv.layers.reshaping import resize_interpolation
 from autoconv.ops import engine as ops
 from autoconv.ops import image as image_ops
 from autoconv.tensor import Tensor
+from autoconv.windows import is_int
 
 F32 = np.float32
 
@@ -54,10 +55,12 @@ class Rescaling(Layer):
 
 # ------------------------------------------------------------------------- helpers
 def _rescaling_factor(value: Any, name: str) -> float | list[float]:
-    """Rescaling's ``scale`` or ``offset``: a number, or a list (tuple) of numbers."""
+    """Rescaling's ``scale`` or ``offset``: a number, or a list (tuple) of numbers; an int
+    stays an int, as Keras keeps it (``offset=-1`` in the config, not -1.0)."""
     if isinstance(value, list | tuple):
-        return [number(v, name, "Rescaling") for v in value]
-    return number(value, name, "Rescaling")
+        return [_rescaling_factor(v, name) for v in value]
+    checked = number(value, name, "Rescaling")
+    return int(value) if is_int(value) else checked
 
 
 def image_batch(layer: Layer, inputs: Any) -> tuple[Tensor, bool]:

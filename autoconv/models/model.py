@@ -580,7 +580,8 @@ class Model(Trainer, Layer):
         if total.requires_grad:
             total.backward()
         else:  # nothing to learn: Keras's warning, and the step goes on (its loss logged)
-            warnings.warn("The model does not have any trainable weights.", stacklevel=2)
+            # (pointing here, one place whatever runs the step: shown once, as Keras's)
+            warnings.warn("The model does not have any trainable weights.", stacklevel=1)
         samples = self._apply_gradients(params, total.data, count, state)
         self._update_metrics(total, per_output, outputs, logits, targets, weights)
         state.done(samples)

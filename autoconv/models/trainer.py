@@ -153,8 +153,8 @@ class Trainer:
 
     def _returned_outputs(self, values: list[Any]) -> Any:
         """The outputs of ``predict`` and ``predict_on_batch`` (one value per output) as Keras
-        returns them: a dict by key where the model's outputs are a dict, else the one value,
-        or the list."""
+        returns them, and as ``on_predict_batch_end``'s ``logs["outputs"]`` holds them: a dict
+        by key where the model's outputs are a dict, else the one value, or the list."""
         keys = self._output_keys
         if keys is not None:
             return dict(zip(keys, values, strict=True))

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.tensor import variable_repr
+
 
 def _arithmetic(op: Callable[[Any, Any], Any], reflected: bool = False) -> Callable:
     """The dunder of ``op`` on the variable's float32 value (``reflected``: other op value)."""
@@ -67,8 +69,7 @@ class LearningRateVariable:
         return format(float(self.value), spec)
 
     def __repr__(self) -> str:
-        return (f"<Variable path={self.path}, shape=(), dtype=float32, "
-                f"value={float(self.value)}>")  # fmt: skip
+        return variable_repr(self.path, (), "float32", np.asarray(self.value, np.float32))
 
     def __bool__(self) -> bool:
         return bool(self.value)

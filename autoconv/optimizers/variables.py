@@ -23,6 +23,7 @@ import numpy as np
 
 from autoconv.backends import array_device, namespace
 from autoconv.optimizers.learning_rate import LearningRateVariable
+from autoconv.tensor import variable_repr
 
 BASE_SLOT_GROUPS: tuple[tuple[str, ...], ...] = (("average",), ("gradient_accumulator",))
 SLOT_GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -90,7 +91,7 @@ class OptimizerVariable:
         return np.asarray(self._read(), self.dtype)
 
     def __repr__(self) -> str:
-        return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+        return variable_repr(self.path, self.shape, self.dtype, self.numpy())
 
 
 def optimizer_variables(optimizer: Any) -> list[Any]:

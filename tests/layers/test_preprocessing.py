@@ -735,3 +735,25 @@ def test_random_crop_passes_images_through_in_inference_as_keras_3_does(rng):
     layer = layers.RandomCrop(4, 4)
     assert layer.compute_output_shape((None, 9, 9, 1)) == (None, 4, 4, 1)
     np.testing.assert_array_equal(layer(x, training=False).numpy(), x)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"scale": 1 / 127.5, "offset": -1},
+        {"scale": 2},
+        {"scale": [1, 0.5, 2], "offset": [0, 1, -1]},
+    ],
+)
+def test_rescaling_config_keeps_the_numbers_as_given_as_keras(keras, kwargs):
+    """keras.io's transfer learning guide's ``Rescaling(scale=1 / 127.5, offset=-1)``: the
+    config holds the int -1, as Keras's, and the layer computes the same values."""
+    ours = layers.Rescaling(**kwargs, name="rescaling")
+    theirs = keras.layers.Rescaling(**kwargs, name="rescaling")
+    config = ours.get_config()
+    assert config == theirs.get_config()
+    assert [type(config[k]) for k in ("scale", "offset")] == [
+        type(theirs.get_config()[k]) for k in ("scale", "offset")
+    ]
+    x = np.arange(12, dtype=np.float32).reshape(1, 2, 2, 3)
+    np.testing.assert_allclose(ours(x).numpy(), keras.ops.convert_to_numpy(theirs(x)), rtol=1e-6)

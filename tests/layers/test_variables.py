@@ -237,3 +237,18 @@ def test_variables_set_as_attributes_are_saved_and_loaded(keras, tmp_path, write
     loaded.load_weights(tmp_path / "m.weights.h5")
     for mine, theirs in zip(loaded.get_weights(), saved.get_weights(), strict=True):
         np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
+
+
+def test_variables_print_as_kerass_with_their_values(keras):
+    """The Sequential guide's ``layer.weights`` after a first call, and an optimizer's
+    variables (its step count an int, its rate a Python float), print as Keras's."""
+
+    def printed(lib):
+        layer = lib.layers.Dense(3, kernel_initializer="ones", name="dense")
+        layer(np.ones((1, 4), np.float32))
+        optimizer = lib.optimizers.SGD(0.01, momentum=0.9, name="sgd")
+        optimizer.build(layer.trainable_weights)
+        return repr(layer.weights), repr(optimizer.variables)
+
+    assert printed(ac) == printed(keras)
+    assert "value=[[1. 1. 1.]\n [1. 1. 1.]" in printed(ac)[0]

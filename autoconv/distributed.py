@@ -211,7 +211,7 @@ class World:
             )
         host = [namespace(array_device(a)).to_numpy(a) for a in arrays]
         flat = np.concatenate([a.reshape(-1).astype(np.float64) for a in host] + [np.zeros(1)])
-        flat[-1] = 0 if optimizer is None else optimizer.iterations
+        flat[-1] = 0 if optimizer is None else int(optimizer.iterations)
         self.broadcast(flat)
         parts = iter(_split(flat, [a.size for a in host]))
         for variable in model.weights:

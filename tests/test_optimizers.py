@@ -977,6 +977,31 @@ def test_a_numbers_learning_rate_is_kerass_float32_variable(keras):
     assert not hasattr(scheduled.learning_rate, "assign")
 
 
+def test_iterations_is_kerass_int32_variable(keras):
+    """``optimizer.iterations``: Keras's repr, path, dtype, ``numpy()``, ``int()``, f-string,
+    comparisons and ``assign``, counting the steps taken live; arithmetic gives ints."""
+    ours, theirs = optimizers.SGD(0.1, name="opt"), keras.optimizers.SGD(0.1, name="opt")
+    steps, their_steps = ours.iterations, theirs.iterations
+    assert repr(steps) == repr(their_steps) == f"{steps}"
+    assert (steps.path, steps.name, steps.dtype) == (their_steps.path, "iteration", "int32")
+    assert steps.numpy() == their_steps.numpy() == 0 and steps.numpy().dtype == np.int32
+    weights = [ac.Variable(np.ones(2, np.float32)), keras.Variable(np.ones(2, np.float32))]
+    ours.apply([np.ones(2, np.float32)], weights[:1])
+    theirs.apply([keras.ops.ones(2)], weights[1:])
+    assert int(steps) == int(their_steps) == 1 and steps == 1 and steps > 0
+    assert steps + 1 == 2 and 7 // (steps + 1) == 3 and isinstance(steps * 2, int)
+    steps.assign(5)
+    their_steps.assign(5)
+    assert int(ours.iterations) == int(their_steps.numpy()) == 5
+    ours.iterations = 0
+    assert steps == 0 and repr(ours.variables[0]) == repr(
+        keras.optimizers.SGD(name="opt").iterations
+    )
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="iterations"):
+            ours.iterations = bad
+
+
 def test_the_steps_take_the_rate_as_given_and_the_logs_as_keras_shows_it(capsys):
     from autoconv import layers
 

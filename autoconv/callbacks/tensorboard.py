@@ -139,8 +139,9 @@ class TensorBoard(Callback):
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None and hasattr(optimizer, "iterations"):
             writer = self._writer("validation")
+            step = int(optimizer.iterations)
             for name, value in _scalars(logs):
-                writer.add_scalar(f"evaluation_{name}_vs_iterations", value, optimizer.iterations)
+                writer.add_scalar(f"evaluation_{name}_vs_iterations", value, step)
         if not self._training:  # a model.evaluate of its own: nothing else follows
             self._close_writers()
 
@@ -162,7 +163,7 @@ class TensorBoard(Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self.write_steps_per_second:
-            self._previous_epoch_iterations = self.model.optimizer.iterations
+            self._previous_epoch_iterations = int(self.model.optimizer.iterations)
             self._epoch_start_time = time.time()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -179,7 +180,7 @@ class TensorBoard(Callback):
         if optimizer is not None:
             train_logs.update(learning_rates(optimizer))
         if self.write_steps_per_second:
-            steps = optimizer.iterations - self._previous_epoch_iterations
+            steps = int(optimizer.iterations) - self._previous_epoch_iterations
             train_logs["steps_per_second"] = steps / (time.time() - self._epoch_start_time)
         for run, run_logs in (("train", train_logs), ("validation", val_logs)):
             if run_logs:

@@ -266,7 +266,7 @@ def _train(
         model = models.load_model(resume_path)
         if not model.compiled:
             raise click.UsageError(f"--resume {resume_path}: the model was saved uncompiled")
-        initial_epoch = model.optimizer.iterations // steps
+        initial_epoch = int(model.optimizer.iterations) // steps
         if initial_epoch >= epochs:
             raise click.UsageError(
                 f"--resume {resume_path}: it was already trained for {initial_epoch} epochs "
@@ -406,7 +406,7 @@ def train_folder(
     input_shape = (*settings["image_size"], channels)
     if resume_path is not None:
         model = models.load_model(resume_path)
-        initial_epoch = model.optimizer.iterations // len(train_data) if model.compiled else 0
+        initial_epoch = int(model.optimizer.iterations) // len(train_data) if model.compiled else 0
     else:
         augmentation = course.augmentation() if settings["augment"] else None
         model = course.image_model(settings["model"], input_shape, len(class_names), augmentation)

@@ -53,7 +53,7 @@ import numpy as np
 from autoconv import naming
 from autoconv.backends import array_device, namespace, rules
 from autoconv.optimizers import schedules
-from autoconv.optimizers.learning_rate import LearningRateVariable
+from autoconv.optimizers.scalar_variables import IterationVariable, LearningRateVariable
 from autoconv.optimizers.variables import optimizer_variables
 from autoconv.tensor import Tensor, no_grad
 from autoconv.windows import is_int
@@ -74,6 +74,15 @@ def check_number(
         interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         raise ValueError(f"{owner}: `{name}` must be a number in {interval}, got {value!r}")
     return value
+
+
+def check_count(owner: str, name: str, value: Any) -> int:
+    """``value`` (an int, a 0-d integer array or an iteration variable) as an int >= 0, else a
+    ValueError."""
+    number = np.asarray(value)
+    if number.ndim != 0 or number.dtype.kind not in "iu" or number < 0:
+        raise ValueError(f"{owner}: `{name}` must be an int >= 0, got {value!r}")
+    return int(number)
 
 
 class Optimizer:
@@ -152,7 +161,7 @@ class Optimizer:
         self.ema_overwrite_frequency = ema_overwrite_frequency
         self.loss_scale_factor = loss_scale_factor
         self.gradient_accumulation_steps = gradient_accumulation_steps
-        self.iterations = 0
+        self._iterations = 0
         self.slots: list[dict[str, Any]] = []
         self._learning_rate: Any = None
         self.learning_rate = learning_rate
@@ -178,7 +187,7 @@ class Optimizer:
         at ``iterations``): what the steps take."""
         rate = self._learning_rate
         if isinstance(rate, schedules.LearningRateSchedule):
-            return float(rate(self.iterations))
+            return float(rate(self._iterations))
         if callable(rate):
             return float(rate())
         return rate
@@ -200,10 +209,20 @@ class Optimizer:
         self._learning_rate = check_number(type(self).__name__, "learning_rate", value)
 
     @property
+    def iterations(self) -> IterationVariable:
+        """The steps taken, as Keras's int32 ``iteration`` variable (a live view: ``int()``,
+        ``numpy()``, arithmetic as an int, ``assign``). Set it to an int >= 0."""
+        return IterationVariable(self)
+
+    @iterations.setter
+    def iterations(self, value: Any) -> None:
+        self._iterations = check_count(type(self).__name__, "iterations", value)
+
+    @property
     def update_iterations(self) -> int:
         """The updates done: ``iterations``, or ``iterations // gradient_accumulation_steps``
         when gradients accumulate (what Keras's ``iterations`` property then gives)."""
-        return self.iterations // (self.gradient_accumulation_steps or 1)
+        return self._iterations // (self.gradient_accumulation_steps or 1)
 
     # --------------------------------------------------------------------- variables
     @property
@@ -332,7 +351,7 @@ class Optimizer:
         if pairs:
             grads, variables = zip(*pairs, strict=True)
             self.apply(list(grads), list(variables))
-        return self.iterations
+        return self._iterations
 
     def apply(
         self, grads: Sequence[Any], trainable_variables: Sequence[Tensor] | None = None
@@ -421,7 +440,7 @@ class Optimizer:
             if self.use_ema:
                 self._update_averages(xp, status)
             self._constrain(xp, params, status)
-        self.iterations += 1
+        self.iterations = self._iterations + 1
 
     def _update(
         self, xp: Any, params: list[Tensor], grads: list[Any], slots: list[dict], status: Any
@@ -492,7 +511,7 @@ class Optimizer:
         """Whether the next step updates the weights: every step, or with
         ``gradient_accumulation_steps`` n every n-th (the others add their gradients up)."""
         steps = self.gradient_accumulation_steps
-        return not steps or (self.iterations + 1) % steps == 0
+        return not steps or (self._iterations + 1) % steps == 0
 
     def _averaging_now(self) -> tuple[float, bool]:
         """The next step's moving-average momentum and whether it overwrites the variables
@@ -558,9 +577,9 @@ class Optimizer:
     def discard_steps(self, count: int) -> None:
         """Take back the last ``count`` steps from ``iterations``: steps whose update the
         device skipped because ``status`` was set (the weights and slots did not change)."""
-        if not 0 <= count <= self.iterations:
-            raise ValueError(f"discard_steps: count must be in [0, {self.iterations}]")
-        self.iterations -= count
+        if not 0 <= count <= self._iterations:
+            raise ValueError(f"discard_steps: count must be in [0, {self._iterations}]")
+        self.iterations = self._iterations - count
 
     def zero_grad(self, params: Iterable[Tensor]) -> None:
         for param in params:
@@ -597,4 +616,4 @@ class Optimizer:
         return cls(**config)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} name={self.name!r} iterations={self.iterations}>"
+        return f"<{type(self).__name__} name={self.name!r} iterations={self._iterations}>"

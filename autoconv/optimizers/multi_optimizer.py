@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from typing import Any
 
 from autoconv import naming, registration
-from autoconv.optimizers.base import Optimizer
+from autoconv.optimizers.base import Optimizer, check_count
+from autoconv.optimizers.scalar_variables import IterationVariable
 from autoconv.tensor import Tensor
 
 
@@ -185,14 +186,15 @@ class MultiOptimizer(Optimizer):
         self._learning_rate = value
 
     @property
-    def iterations(self) -> int:
-        return self._iterations
+    def iterations(self) -> IterationVariable:
+        return IterationVariable(self)
 
     @iterations.setter
-    def iterations(self, value: int) -> None:
+    def iterations(self, value: Any) -> None:
+        value = check_count(type(self).__name__, "iterations", value)
         for inner, group in zip(self._inner_optimizers, self._groups, strict=True):
             if group:
-                inner.iterations += value - self._iterations
+                inner.iterations = inner._iterations + value - self._iterations
         self._iterations = value
 
     @property

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from autoconv.backends import array_device, namespace
-from autoconv.optimizers.learning_rate import LearningRateVariable
+from autoconv.optimizers.scalar_variables import IterationVariable, LearningRateVariable
 from autoconv.tensor import variable_repr
 
 BASE_SLOT_GROUPS: tuple[tuple[str, ...], ...] = (("average",), ("gradient_accumulator",))
@@ -97,9 +97,7 @@ class OptimizerVariable:
 def optimizer_variables(optimizer: Any) -> list[Any]:
     """Keras's ``optimizer.variables`` of ``optimizer`` (see the module's docstring); a slot is
     named ``<optimizer name>/<the weight's path, "/" as "_">_<Keras's slot name>``."""
-    found: list[Any] = [
-        OptimizerVariable(f"{optimizer.name}/iteration", lambda: optimizer.iterations, (), "int32")
-    ]
+    found: list[Any] = [IterationVariable(optimizer)]
     if not callable(optimizer._learning_rate):
         found.append(LearningRateVariable(optimizer))
     names = KERAS_SLOT_NAMES.get(keras_class(optimizer) or "", {})

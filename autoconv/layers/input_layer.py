@@ -22,8 +22,9 @@ class InputLayer(Layer):
     """The layer behind :func:`Input`: it has no weights and produces the graph's input.
 
     ``shape`` leaves out the batch axis; ``batch_shape`` includes it. ``dtype`` may also name
-    an integer dtype, as Keras's ``Input(dtype="int32")`` of an Embedding's indices: the layers
-    after it cast its values to their float dtype, as every autoconv layer casts its inputs."""
+    an integer dtype, as Keras's ``Input(dtype="int32")`` of an Embedding's indices, or
+    "bool" (a mask the ops read): the layers after it cast its values to their float dtype,
+    as every autoconv layer casts its inputs."""
 
     built_at_init = True  # (no build config, as Keras's)
 
@@ -46,7 +47,7 @@ class InputLayer(Layer):
             raise ValueError("InputLayer: input_tensor and optional inputs are not supported")
         if "input_shape" in kwargs and shape is None:  # Keras 2's spelling
             shape = kwargs.pop("input_shape")
-        integer = _integer_dtype(dtype)
+        integer = _integer_or_bool_dtype(dtype)
         super().__init__(name=name, dtype=None if integer else dtype, **kwargs)
         if integer:
             self.dtype = integer
@@ -79,15 +80,16 @@ class InputLayer(Layer):
         }  # fmt: skip
 
 
-def _integer_dtype(dtype: Any) -> str | None:
-    """``dtype``'s name if it names an integer dtype ("int32", "uint8", ...), else None."""
+def _integer_or_bool_dtype(dtype: Any) -> str | None:
+    """``dtype``'s name if it names an integer dtype ("int32", "uint8", ...) or "bool", else
+    None."""
     if not isinstance(dtype, str):
         return None
     try:
         numpy_dtype = np.dtype(dtype)
     except TypeError:
         return None
-    return str(numpy_dtype) if numpy_dtype.kind in "iu" else None
+    return str(numpy_dtype) if numpy_dtype.kind in "iub" else None
 
 
 def _dims(shape: Any, name: str) -> tuple[Any, ...]:

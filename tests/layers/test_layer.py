@@ -304,3 +304,38 @@ def test_integer_inputs_reach_a_models_layers_on_its_device(kind):
         assert {w.device for w in model.weights} == {device}
     for on_cpu, on_gpu in zip(outputs["cpu"], outputs["cuda"], strict=True):
         np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-5)
+
+
+def _masked_sum_model(lib: Any) -> Any:
+    """Two inputs, one of them a bool mask (Input(dtype="bool")) read by ops and layers."""
+    values, mask = lib.Input((4,), name="values"), lib.Input((4,), dtype="bool", name="mask")
+    kept = lib.layers.Multiply()([values, lib.ops.cast(mask, "float32")])
+    chosen = lib.ops.where(mask, values, 0.0)
+    dense = lib.layers.Dense(1, kernel_initializer="ones")
+    return lib.Model([values, mask], dense(lib.layers.Add()([kept, chosen])))
+
+
+def test_a_bool_input_as_kerass(keras, tmp_path):
+    """``Input(dtype="bool")``: its dtype, the model's predictions and a training step as
+    Keras's, and a saved model keeps the input's dtype and its predictions both ways."""
+    rng = np.random.default_rng(0)
+    x, mask = rng.random((8, 4)).astype("float32"), rng.random((8, 4)) > 0.5
+    y = rng.random((8, 1)).astype("float32")
+    found = {}
+    for lib in (ac, keras):
+        model = _masked_sum_model(lib)
+        model.compile(lib.optimizers.SGD(0.1), "mse")
+        before = model.predict([x, mask], verbose=0)
+        loss = model.fit([x, mask], y, batch_size=4, shuffle=False, verbose=0).history["loss"]
+        model.save(tmp_path / f"{lib.__name__}.keras")
+        found[lib.__name__] = (model.inputs[1].dtype, before, loss, model.predict([x, mask]))
+    ours, theirs = found["autoconv"], found["keras"]
+    assert ours[0] == theirs[0] == "bool"
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-6)
+    np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-5)
+    for writer, reader in (("autoconv", keras), ("keras", ac)):
+        loaded = reader.saving.load_model(tmp_path / f"{writer}.keras")
+        assert loaded.inputs[1].dtype == "bool"
+        np.testing.assert_allclose(
+            loaded.predict([x, mask], verbose=0), found[writer][3], rtol=1e-5
+        )

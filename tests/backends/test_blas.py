@@ -111,3 +111,47 @@ def test_configure_process_amid_products_of_other_threads_never_hangs():
     assert done.returncode == 0, done.stderr
     restarted, wrong = done.stdout.split()
     assert restarted in ("True", "False") and wrong == "0"
+
+
+def test_one_thread_sets_one_thread_and_then_the_count_before():
+    setters = blas._thread_count_setters()
+    if not setters:
+        pytest.skip("no OpenBLAS with openblas_set_num_threads_local")
+    before = setters[0](2)  # the count now, set to 2 to see it back
+    try:
+        with blas.one_thread():
+            assert setters[0](1) == 1
+            with blas.one_thread():  # nested: the outer one restores
+                pass
+            assert setters[0](1) == 1
+        assert setters[0](2) == 2
+    finally:
+        setters[0](before)
+
+
+def test_one_thread_in_several_threads_restores_the_count_after_the_last(monkeypatch):
+    count = [4]
+
+    def setter(n: int) -> int:
+        previous, count[0] = count[0], n
+        return previous
+
+    monkeypatch.setattr(blas, "_thread_count_setters", lambda: (setter,))
+    inside = threading.Barrier(3)
+    leave = [threading.Event(), threading.Event()]
+
+    def work(k: int) -> None:
+        with blas.one_thread():
+            inside.wait(30)
+            assert leave[k].wait(30)
+
+    with ThreadPoolExecutor(2) as pool:
+        done = [pool.submit(work, k) for k in range(2)]
+        inside.wait(30)
+        assert count[0] == 1
+        leave[0].set()
+        done[0].result()
+        assert count[0] == 1  # the other thread's context is still open
+        leave[1].set()
+        done[1].result()
+    assert count[0] == 4

@@ -25,7 +25,6 @@ module.)
 from __future__ import annotations
 
 import inspect
-from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import numpy as np
@@ -176,10 +175,6 @@ class Backend(Protocol):
     def matmuls(self, *products: tuple[Array, Array, bool, bool] | None) -> list[Array | None]:
         """Each product (a, b, transpose_a, transpose_b) as :meth:`matmul` gives it (None for
         None): a backward's products, which share an operand, in one launch on the GPU."""
-
-    def small_products(self) -> AbstractContextManager[None]:
-        """A context for a loop of small matrix products, one after another (a recurrent
-        layer's steps): on the CPU each runs on one thread; nothing on the GPU."""
 
     # ---------------------------------------------------------------- convolution
     def im2col(self, x: Array, win: Window) -> Array:

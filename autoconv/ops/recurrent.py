@@ -204,22 +204,21 @@ def _run_steps(
     by_time = [xp.empty((steps, *h0.shape), h0.dtype) for _ in range(2)]
     run = _Run([], [], by_time[0], None, by_time[1], states, mask)
     carried = None  # the output repeated through masked steps
-    with xp.small_products():  # each step's h @ recurrent kernel
-        for k in range(steps):
-            t = _time(k, steps, reverse)
-            run.starts.append(run.final)
-            _into_row(run.start_h_by_time, t, run.final[0])
-            new, kept = step(t, run.final)
-            run.kept.append(kept)
-            output = new[0]
-            if mask is not None:
-                on, off = _row(mask[0], t), _row(mask[1], t)
-                old = carried if carried is not None else output * 0
-                fill = output * 0 if zero_output else old
-                new = tuple(n * on + s * off for n, s in zip(new, run.final, strict=True))
-                carried, output = output * on + old * off, output * on + fill * off
-            _into_row(run.outputs, k, output)
-            run.last, run.final = output, new
+    for k in range(steps):
+        t = _time(k, steps, reverse)
+        run.starts.append(run.final)
+        _into_row(run.start_h_by_time, t, run.final[0])
+        new, kept = step(t, run.final)
+        run.kept.append(kept)
+        output = new[0]
+        if mask is not None:
+            on, off = _row(mask[0], t), _row(mask[1], t)
+            old = carried if carried is not None else output * 0
+            fill = output * 0 if zero_output else old
+            new = tuple(n * on + s * off for n, s in zip(new, run.final, strict=True))
+            carried, output = output * on + old * off, output * on + fill * off
+        _into_row(run.outputs, k, output)
+        run.last, run.final = output, new
     return run
 
 
@@ -237,31 +236,30 @@ def _back_through_steps(
     xp = backend(like)
     carried = [xp.zeros_like(like) if g is None else g for g in state_grads]
     carried_output = None  # the gradient of the output repeated through masked steps
-    with xp.small_products():  # each step's gradient @ the kernel transposed
-        for k in reversed(range(steps)):
-            output_grad = None if sequence_grad is None else _row(sequence_grad, k)
-            if k == steps - 1 and last_grad is not None:
-                output_grad = last_grad if output_grad is None else output_grad + last_grad
-            if run.mask is None:
-                into_new = list(carried)
-                if output_grad is not None:
-                    into_new[0] = into_new[0] + output_grad
-                carried = list(step_grad(k, tuple(into_new)))
-                continue
-            t = _time(k, steps, reverse)
-            on, off = _row(run.mask[0], t), _row(run.mask[1], t)
-            into_output = carried[0] * on
-            old = None  # the gradient of the previous repeated output
-            if carried_output is not None:
-                into_output, old = into_output + carried_output * on, carried_output * off
+    for k in reversed(range(steps)):
+        output_grad = None if sequence_grad is None else _row(sequence_grad, k)
+        if k == steps - 1 and last_grad is not None:
+            output_grad = last_grad if output_grad is None else output_grad + last_grad
+        if run.mask is None:
+            into_new = list(carried)
             if output_grad is not None:
-                into_output = into_output + output_grad * on
-                if not zero_output:
-                    old = output_grad * off if old is None else old + output_grad * off
-            carried_output = old
-            into_new = (into_output, *(g * on for g in carried[1:]))
-            through_cell = step_grad(k, into_new)
-            carried = [g + kept * off for g, kept in zip(through_cell, carried, strict=True)]
+                into_new[0] = into_new[0] + output_grad
+            carried = list(step_grad(k, tuple(into_new)))
+            continue
+        t = _time(k, steps, reverse)
+        on, off = _row(run.mask[0], t), _row(run.mask[1], t)
+        into_output = carried[0] * on
+        old = None  # the gradient of the previous repeated output
+        if carried_output is not None:
+            into_output, old = into_output + carried_output * on, carried_output * off
+        if output_grad is not None:
+            into_output = into_output + output_grad * on
+            if not zero_output:
+                old = output_grad * off if old is None else old + output_grad * off
+        carried_output = old
+        into_new = (into_output, *(g * on for g in carried[1:]))
+        through_cell = step_grad(k, into_new)
+        carried = [g + kept * off for g, kept in zip(through_cell, carried, strict=True)]
     return tuple(carried)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import types
-from contextlib import AbstractContextManager
 from typing import Any
 
 import numba
@@ -299,12 +298,6 @@ def matmul(
     if bias is not None or relu:
         bias_relu(out.reshape(-1, out.shape[-1]), bias, relu)
     return out
-
-
-def small_products() -> AbstractContextManager[None]:
-    """A context for a loop of small products: each on one of OpenBLAS's threads
-    (:func:`.blas.one_thread`)."""
-    return blas.one_thread()
 
 
 def matmuls(*products: tuple[np.ndarray, np.ndarray, bool, bool] | None) -> list[Any]:

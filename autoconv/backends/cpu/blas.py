@@ -11,9 +11,6 @@ done; after the one restart a process has, :func:`run` skips that bookkeeping. P
 program runs on threads of its own, outside autoconv, are not seen (:mod:`autoconv.process`
 says what such a program does).
 
-:func:`one_thread` runs a loop's small products on one of OpenBLAS's threads (a recurrent
-layer's steps), where handing each to both costs more than it gains.
-
 Products of several threads run at once, each on all of OpenBLAS's threads. Letting only one
 run at a time was measured and dropped: serving the MNIST model from two threads on the 2-core
 machine, batches of one image went from 2,100-2,200 requests/s to 1,350-1,550 (each of a
@@ -22,13 +19,11 @@ request's small products waited for the lock), and batches of 64 stayed where th
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import functools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 # The bookkeeping costs a product a few list operations, no lock: appending to and popping from
@@ -110,48 +105,3 @@ def openblas_libraries() -> list[ctypes.CDLL]:
         if hasattr(library, "openblas_read_env") and hasattr(library, "blas_thread_shutdown_"):
             libraries.append(library)
     return libraries
-
-
-@functools.cache
-def _thread_count_setters() -> tuple[Any, ...]:
-    """Each loaded OpenBLAS's ``openblas_set_num_threads_local`` (OpenBLAS 0.3.27 and later):
-    it sets the count of threads a product runs on and returns the previous one."""
-    setters = []
-    for library in openblas_libraries():
-        setter = getattr(library, "openblas_set_num_threads_local", None)
-        if setter is not None:
-            setter.restype, setter.argtypes = ctypes.c_int, [ctypes.c_int]
-            setters.append(setter)
-    return tuple(setters)
-
-
-_one_thread_open = 0  # one_thread contexts open now, in any thread
-_one_thread_lock = threading.Lock()
-_counts_before: list[int] = []  # each OpenBLAS's thread count before the first of them
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Within it, OpenBLAS runs each product on the calling thread alone; after the last one
-    open in the process, as before. For loops of small products: a recurrent layer's step,
-    (32, 128) @ (128, 512), took ?? us handed to both of the 2-core machine's threads and ??
-    us on one.
-
-    The count is OpenBLAS's own, one for the process despite the function's name (measured:
-    another Python thread's products ran on one thread meanwhile), so products of other threads
-    in that time run on one thread too, with the same results. Set through :func:`run`, never
-    during a restart of the threads. Nothing where no OpenBLAS has the function."""
-    global _one_thread_open, _counts_before
-    setters = _thread_count_setters()
-    with _one_thread_lock:
-        if _one_thread_open == 0:
-            _counts_before = [run(setter, 1) for setter in setters]
-        _one_thread_open += 1
-    try:
-        yield
-    finally:
-        with _one_thread_lock:
-            _one_thread_open -= 1
-            if _one_thread_open == 0:
-                for setter, count in zip(setters, _counts_before, strict=True):
-                    run(setter, count)

@@ -72,7 +72,7 @@ from autoconv.backends.cuda.elementwise import (
     tanh,
 )
 from autoconv.backends.cuda.embedding import scatter_add_rows
-from autoconv.backends.cuda.gemm import matmul, matmuls, small_products
+from autoconv.backends.cuda.gemm import matmul, matmuls
 from autoconv.backends.cuda.image import (
     affine_transform,
     affine_transform_backward,
@@ -243,7 +243,6 @@ __all__ = [
     "sigmoid",
     "sigmoid_cross_entropy",
     "sigmoid_cross_entropy_grad",
-    "small_products",
     "softmax",
     "softmax_cross_entropy",
     "softmax_cross_entropy_grad",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from typing import Any
 
@@ -612,12 +611,6 @@ def matmul(
         return _epilogue(product.out, bias, relu) if product.out.size else product.out
     _launch([product.plan(_tile([product]))], bias, (bias is not None) | relu << 1)
     return product.out
-
-
-def small_products() -> AbstractContextManager[None]:
-    """A context for a loop of small products: nothing to change on the GPU (the CPU runs each
-    on one thread)."""
-    return nullcontext()
 
 
 def matmuls(*products: tuple[Any, Any, bool, bool] | None) -> list[CudaArray | None]:

@@ -883,7 +883,7 @@ def test_terminate_on_nan_stops_fit_gracefully_with_the_last_good_weights():
     model.compile("sgd", "mse")
     model.fit(x[:32], y[:32], batch_size=32, verbose=0)
     good = model.get_weights()
-    steps = model.optimizer.iterations
+    steps = int(model.optimizer.iterations)  # (the variable is a live view, as Keras's)
     history = model.fit(
         x, y, batch_size=32, epochs=3, shuffle=False, verbose=0,
         callbacks=[ac.callbacks.TerminateOnNaN()],

@@ -125,7 +125,7 @@ def test_nan_loss_stops_with_epoch_and_batch_and_keeps_weights():
     model.compile("sgd", "categorical_crossentropy")
     model.fit(x[:32], y[:32], epochs=1, batch_size=32, shuffle=False, verbose=0)
     before = model.get_weights()
-    iterations = model.optimizer.iterations
+    iterations = int(model.optimizer.iterations)
     with pytest.raises(TrainingDivergedError, match="epoch 1, batch 2"):
         model.fit(x, y, epochs=1, batch_size=32, shuffle=False, verbose=0)
     after = model.get_weights()

@@ -142,7 +142,7 @@ class Bidirectional(Layer):
         if self.return_sequences:
             y_rev = ops.flip(y_rev, axis=1)
         if self.merge_mode is None:
-            return [y, y_rev, *states]
+            return (y, y_rev, *states)  # (Keras's tuple)
         if self.merge_mode == "concat":
             output = ops.concatenate([y, y_rev], axis=-1)
         elif self.merge_mode == "sum":
@@ -151,7 +151,7 @@ class Bidirectional(Layer):
             output = (y + y_rev) / 2
         else:
             output = y * y_rev
-        return [output, *states] if self.return_state else output
+        return (output, *states) if self.return_state else output
 
     def reset_state(self) -> None:
         if not self.stateful:

@@ -243,7 +243,7 @@ class RNN(Layer):
             result = stacked_steps(outputs)
         else:
             result = outputs[-1]
-        return [result, *states] if self.return_state else result
+        return (result, *states) if self.return_state else result  # (Keras's tuple)
 
     def _loop(
         self, sequences: Tensor, states: Any, keep: Tensor | None, training: bool

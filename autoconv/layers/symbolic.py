@@ -133,7 +133,8 @@ class Node:
     per output shape: ``output_shape`` is one shape, or a tuple of them for a layer with
     several outputs), named ``output_name`` (an Input's own name, as Keras's) or
     ``keras_tensor_N``. ``output_keys``: the keys of a functional model's dict outputs, one
-    per output shape (the call then gives a dict).
+    per output shape (the call then gives a dict); ``list_outputs``: several outputs given as
+    a list (a functional model's made with a list), not a tuple.
 
     ``args`` and ``kwargs`` are the call as given (Keras's node arguments): its positional
     arguments (by default the one input, ``inputs`` itself for a ``list_call``) and keyword
@@ -150,9 +151,11 @@ class Node:
         output_name: str | None = None,
         args: Sequence[Any] | None = None,
         output_keys: Sequence[str] | None = None,
+        list_outputs: bool = False,
     ) -> None:
         self.layer = layer
         self.output_keys = None if output_keys is None else list(output_keys)
+        self.list_outputs = list_outputs
         self.inputs = list(inputs)
         self.list_call = list_call  # called with a list of tensors (merging layers)
         self.kwargs = dict(kwargs or {})
@@ -189,11 +192,13 @@ class Node:
         return args, {k: _filled(v, found) for k, v in self.kwargs.items()}
 
     def output_value(self) -> Any:
-        """The call's result in the graph: its one output, the tuple of its outputs, or the
-        dict of them by ``output_keys``."""
+        """The call's result in the graph: its one output, the tuple (or list) of its outputs,
+        or the dict of them by ``output_keys``."""
         if self.output_keys is not None:
             return dict(zip(self.output_keys, self.outputs, strict=True))
-        return tuple(self.outputs) if self.several_outputs else self.outputs[0]
+        if not self.several_outputs:
+            return self.outputs[0]
+        return list(self.outputs) if self.list_outputs else tuple(self.outputs)
 
 
 def flat_outputs(value: Any) -> list[Any]:
@@ -307,9 +312,11 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
         output_shape = tuple(tuple(output_shape[key]) for key in keys)
     list_call = isinstance(inputs, list | tuple) and not args
     read = tensors_in(positional) + tensors_in(list(kwargs.values()))
+    list_outputs = getattr(layer, "_output_structure", None) == "list"  # (a model's, as Keras)
     node = Node(
-        layer, read, tuple(output_shape), kwargs, list_call, args=positional, output_keys=keys
-    )
+        layer, read, tuple(output_shape), kwargs, list_call, args=positional, output_keys=keys,
+        list_outputs=list_outputs,
+    )  # fmt: skip
     _attach_masks(layer, inputs, previous, node.outputs)
     return node.output_value()
 

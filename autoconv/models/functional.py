@@ -117,7 +117,7 @@ class Functional(Model):
                 o.softmax() if is_logits else o
                 for o, is_logits in zip(outputs, logits, strict=True)
             ]
-        if self._output_structure == "list" and len(outputs) == 1:
+        if self._output_structure in ("list", "tuple") and len(outputs) == 1:
             return outputs[0]  # (a list of one output gives it alone, as Keras's call)
         return _restructure(outputs, self._output_structure)
 
@@ -238,11 +238,14 @@ class Functional(Model):
 
 
 # --------------------------------------------------------------------------- structures
-# A model's inputs and outputs are one tensor ("single"), a list, or a dict (["dict", keys]).
+# A model's inputs and outputs are one tensor ("single"), a list, a tuple, or a dict
+# (["dict", keys]); calling the model gives them back so, as Keras's.
 def _structure(value: Any) -> Any:
     if isinstance(value, dict):
         return ["dict", list(value)]
-    if isinstance(value, list | tuple):
+    if isinstance(value, tuple):
+        return "tuple"
+    if isinstance(value, list):
         return "list"
     return "single"
 
@@ -260,6 +263,8 @@ def _restructure(values: list[Any], structure: Any) -> Any:
         return values[0]
     if structure == "list":
         return list(values)
+    if structure == "tuple":
+        return tuple(values)
     return dict(zip(structure[1], values, strict=True))
 
 

@@ -649,3 +649,25 @@ def test_steps_keras_does_not_fuse_stay_the_cells(rng):
     doubled.build(x.shape)
     doubled.set_weights(plain.get_weights())
     np.testing.assert_allclose(doubled(x).numpy(), 2 * plain(x).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda L: L.LSTM(2, return_state=True),
+        lambda L: L.GRU(2, return_state=True, return_sequences=True),
+        lambda L: L.SimpleRNN(2, return_state=True),
+        lambda L: L.Bidirectional(L.LSTM(2, return_state=True)),
+        lambda L: L.Bidirectional(L.LSTM(2), merge_mode=None),
+    ],
+    ids=["lstm", "gru", "simple", "bidirectional", "bidirectional-unmerged"],
+)
+def test_several_results_come_as_a_tuple_as_kerass(keras, build):
+    """``return_state`` (and an unmerged Bidirectional) give a tuple, on data and on symbolic
+    tensors, as Keras's."""
+    x = np.zeros((2, 4, 3), np.float32)
+    found = []
+    for lib in (ac, keras):
+        eager, symbolic = build(lib.layers)(x), build(lib.layers)(lib.Input((4, 3)))
+        found.append((type(eager).__name__, type(symbolic).__name__, len(eager)))
+    assert found[0] == found[1]

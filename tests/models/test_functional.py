@@ -450,3 +450,19 @@ def test_a_list_of_outputs_is_given_back_as_kerass_call_gives_it(keras, outputs)
             type(predicted).__name__,
         ))  # fmt: skip
     assert found[0] == found[1] == [(False, "list", "ndarray"), (True, "list", "list")][outputs - 1]
+
+
+@pytest.mark.parametrize("container", [list, tuple])
+@pytest.mark.parametrize("count", [1, 2])
+def test_a_nested_models_outputs_come_in_kerass_container(keras, container, count):
+    """A model made with a list (or tuple) of outputs, called on symbolic tensors and on data,
+    and its ``output``: the container Keras gives (a list of one stays a list symbolically,
+    becomes its one tensor on data)."""
+    x = np.ones((2, 3), np.float32)
+    found = []
+    for lib in (ac, keras):
+        inputs = lib.Input((3,))
+        model = lib.Model(inputs, container([lib.layers.Dense(2)(inputs)] * count))
+        symbolic = model(lib.Input((3,)))
+        found.append([type(v).__name__ for v in (symbolic, model(x), model.output)])
+    assert found[0] == found[1]

@@ -176,13 +176,7 @@ def metrics_of_each_output(metrics: Any, names: list[str], argument: str) -> lis
     if len(names) == 1:
         return [[m for m in tree.flatten(metrics) if m is not None]]
     if isinstance(metrics, dict):
-        unknown = set(metrics) - set(names)
-        if unknown:
-            raise ValueError(
-                f"compile: {argument} names outputs {sorted(unknown)}, but the model's outputs "
-                f"are {names}"
-            )
-        entries = [metrics.get(n) for n in names]
+        entries = by_output_name(metrics, names, argument)
     elif len(metrics) == len(names):
         entries = list(metrics)
     else:
@@ -192,3 +186,15 @@ def metrics_of_each_output(metrics: Any, names: list[str], argument: str) -> lis
             f"a list of them, or None). Received: {argument}={metrics!r}"
         )
     return [[] if m is None else list(m) if isinstance(m, list | tuple) else [m] for m in entries]
+
+
+def by_output_name(value: dict[str, Any], names: list[str], argument: str) -> list[Any]:
+    """A compile argument given as a dict by output name as one entry per output (None where
+    it names none); a key that names no output is compile's error, naming ``argument``."""
+    unknown = set(value) - set(names)
+    if unknown:
+        raise ValueError(
+            f"compile: {argument} names outputs {sorted(unknown)}, but the model's outputs are "
+            f"{names}"
+        )
+    return [value.get(name) for name in names]

@@ -34,7 +34,11 @@ from autoconv.layers import Layer, file_budget
 from autoconv.layers.calls import outermost_call
 from autoconv.layers.layer import dry_run_shape, first_argument, to_tensors
 from autoconv.layers.symbolic import flat_outputs, is_symbolic
-from autoconv.metrics.compile_metrics import CompileMetrics, check_metrics_argument
+from autoconv.metrics.compile_metrics import (
+    CompileMetrics,
+    by_output_name,
+    check_metrics_argument,
+)
 from autoconv.models.trainer import Trainer, _overrides, require_loss, summed
 from autoconv.ops.masks import keras_mask
 from autoconv.tensor import Tensor, no_grad
@@ -827,13 +831,7 @@ def _per_output(value: Any, names: list[str], what: str) -> list[Any]:
     """A compile argument spread over the outputs: one for all, a list in output order, or a
     dict by output name."""
     if isinstance(value, dict):
-        unknown = set(value) - set(names)
-        if unknown:
-            raise ValueError(
-                f"compile: {what} names outputs {sorted(unknown)}, but the model's outputs are "
-                f"{names}"
-            )
-        return [value.get(name) for name in names]
+        return by_output_name(value, names, what)
     if isinstance(value, list | tuple) and not isinstance(value, str):
         if len(value) != len(names):
             raise ValueError(

@@ -57,10 +57,12 @@ class Rescaling(Layer):
 def _rescaling_factor(value: Any, name: str) -> float | list[float]:
     """Rescaling's ``scale`` or ``offset``: a number, or a list (tuple) of numbers; an int
     stays an int, as Keras keeps it (``offset=-1`` in the config, not -1.0)."""
-    if isinstance(value, list | tuple):
-        return [_rescaling_factor(v, name) for v in value]
-    checked = number(value, name, "Rescaling")
-    return int(value) if is_int(value) else checked
+
+    def one(v: Any) -> float | int:
+        checked = number(v, name, "Rescaling")
+        return int(v) if is_int(v) else checked
+
+    return [one(v) for v in value] if isinstance(value, list | tuple) else one(value)
 
 
 def image_batch(layer: Layer, inputs: Any) -> tuple[Tensor, bool]:

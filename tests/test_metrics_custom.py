@@ -107,3 +107,31 @@ def test_a_variable_takes_values_of_its_shape_only():
         variable.assign(np.zeros(3))
     metric.reset_state()
     np.testing.assert_array_equal(variable.numpy(), [0.0, 0.0])
+
+
+def test_variables_are_keras_s(data, keras):
+    """``metric.variables``: Keras's variables (path, shape, dtype, value, printed form), of a
+    metric of one's own and of autoconv's, after a batch."""
+    x, y = data
+    probabilities = np.abs(x[:, :3]) / np.abs(x[:, :3]).sum(axis=1, keepdims=True)
+
+    def variables(lib: Any) -> list:
+        metrics = _custom_metrics(lib)
+        for metric in metrics:
+            metric.update_state(y, probabilities)
+        mean, auc = lib.metrics.Mean(), lib.metrics.AUC(num_thresholds=3)
+        mean.update_state([1.0, 2.0])
+        auc.update_state(y > 0, probabilities[:, 0])
+        return [v for metric in [*metrics, mean, auc] for v in metric.variables]
+
+    ours, theirs = variables(ac), variables(keras)
+    assert [(v.path, v.name, tuple(v.shape), str(v.dtype)) for v in ours] == [
+        (v.path, v.name, tuple(v.shape), str(v.dtype)) for v in theirs
+    ]
+    for our, their in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(our.numpy(), keras.ops.convert_to_numpy(their), rtol=1e-6)
+    assert (
+        repr(ours[3])
+        == repr(theirs[3])
+        == "<Variable path=mean/total, shape=(), dtype=float32, value=3.0>"
+    )

@@ -431,7 +431,7 @@ def test_gpu_state_gives_the_cpus_values(name, options, draw, rng):
     for y_true, y_pred, weight in batches(rng, DRAWS[draw]):
         cpu.update_state(y_true, y_pred, sample_weight=weight)
         gpu.update_state(y_true, ac.Tensor(y_pred, device="cuda"), sample_weight=weight)
-    assert all(isinstance(v, cuda_backend.CudaArray) for v in gpu.variables)
+    assert all(isinstance(v.data, cuda_backend.CudaArray) for v in gpu.variables)
     np.testing.assert_allclose(gpu.result(), cpu.result(), **TOLERANCE)
 
 

@@ -186,7 +186,7 @@ def test_the_state_on_the_cuda_device_gives_the_cpus_results(name, options, draw
         cpu.update_state(y_true, y_pred, sample_weight=weight)
         gpu.update_state(y_true, ac.Tensor(y_pred, device="cuda"), sample_weight=weight)
     assert gpu.device == "cuda"
-    assert all(isinstance(v, cuda_backend.CudaArray) for v in gpu.variables)
+    assert all(isinstance(v.data, cuda_backend.CudaArray) for v in gpu.variables)
     np.testing.assert_allclose(gpu.result(), cpu.result(), **TOLERANCE)
 
 

@@ -15,7 +15,7 @@ from autoconv.losses import apply_mask, squeeze_or_expand_to_same_rank
 from autoconv.metrics.functions import array_of, check_two_dimensional, function, on_device
 from autoconv.naming import to_snake_case
 from autoconv.ops.masks import as_mask, keras_mask
-from autoconv.tensor import Tensor, no_grad
+from autoconv.tensor import Tensor, no_grad, variable_repr
 
 
 # ------------------------------------------------------------------------ base classes
@@ -44,6 +44,14 @@ class MetricVariable(Tensor):
     @property
     def value(self) -> Tensor:
         return Tensor(self.data)
+
+    @property
+    def path(self) -> str:
+        """Keras's: the metric's name and the variable's (``mean/total``)."""
+        return f"{self._metric.name}/{self.name}"
+
+    def __repr__(self) -> str:
+        return variable_repr(self.path, self.shape, self.dtype, self.numpy())
 
     def assign(self, value: Any) -> None:
         """Set the values (of the variable's shape; a Tensor, array or number)."""
@@ -83,6 +91,7 @@ class Metric:
         self.dtype = np.dtype(dtype or np.float32)
         self.device = "cpu"
         self._shapes: dict[str, tuple[int, ...]] = {}
+        self._names: dict[str, str] = {}  # (an add_variable's key: the name it was given)
 
     def __setattr__(self, name: str, value: Any) -> None:
         """A state variable given a new value of its shape, dtype and device takes it in place
@@ -125,13 +134,17 @@ class Metric:
         variable_name = name or "variable"
         key = f"_variable_{len(self._shapes)}_{variable_name}"
         self._shapes[key] = tuple(shape)
+        self._names[key] = variable_name
         values = np.asarray(initializers.get(initializer)(tuple(shape), dtype or self.dtype))
         setattr(self, key, namespace(self.device).asarray(values.astype(dtype or self.dtype)))
         return MetricVariable(self, key, variable_name)
 
     @property
-    def variables(self) -> list[Any]:
-        return [getattr(self, name) for name in self._shapes]
+    def variables(self) -> list[MetricVariable]:
+        """Keras's: the state variables in the order they were made, with Keras's names
+        (a mean's ``total`` and ``count``, an ``add_variable``'s name), each standing for its
+        state array (``.data``)."""
+        return [MetricVariable(self, key, self._names.get(key, key)) for key in self._shapes]
 
     def reset_state(self) -> None:
         """Every state array back to zeros, in place where it is on the metric's device (one

@@ -583,6 +583,7 @@ class Model(Trainer, Layer):
             params = state.grown_params()  # layers a compute_loss built in this first step
         if total.requires_grad:
             total.backward()
+            _warn_missing_gradients(self, params)
         else:  # nothing to learn: Keras's warning, and the step goes on (its loss logged)
             # (pointing here, one place whatever runs the step: shown once, as Keras's)
             warnings.warn("The model does not have any trainable weights.", stacklevel=1)
@@ -942,3 +943,19 @@ def _as_ops_value(array: Any) -> Any:
     if array.dtype.kind == "f":
         return Tensor(array)
     return namespace(array_device(array)).to_numpy(array)
+
+
+def _warn_missing_gradients(model: Model, params: list[Any]) -> None:
+    """Keras's warning for trainable weights the loss does not reach (an output compiled with
+    no loss): they keep their values. (A weight frozen since the step's ``params`` were listed
+    is no longer trainable, and not named, as in Keras.)"""
+    missing = [param for param in params if param.grad is None]
+    if missing:
+        trainable = {id(weight) for weight in model.trainable_weights}
+        names = [param.path for param in missing if id(param) in trainable]
+        if names:
+            warnings.warn(
+                f"Gradients do not exist for variables {names} when minimizing the loss. If "
+                "using `model.compile()`, did you forget to provide a `loss` argument?",
+                stacklevel=1,
+            )

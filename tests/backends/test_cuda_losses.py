@@ -204,7 +204,7 @@ def test_metric_state_stays_on_the_gpu_until_result(index, monkeypatch, rng):
         on_gpu = cuda_backend.asarray(y_true.astype(np.int32) if sparse else y_true)
         gpu.update_state(on_gpu, ac.Tensor(y_pred, device="cuda"), sample_weight=weight)
     assert gpu.device == "cuda"
-    assert all(isinstance(v, cuda_backend.CudaArray) for v in gpu.variables)
+    assert all(isinstance(v.data, cuda_backend.CudaArray) for v in gpu.variables)
     monkeypatch.undo()
     np.testing.assert_allclose(gpu.result(), cpu.result(), rtol=1e-5, atol=1e-7)
 

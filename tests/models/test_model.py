@@ -348,3 +348,34 @@ def test_model_from_config_of_a_subclass_calls_its_constructor():
     assert Scaled.from_config({"units": 5}).units == 5
     with pytest.raises(TypeError, match="Unable to revive model from config"):
         Scaled.from_config({"unit": 5})
+
+
+def test_an_output_without_a_loss_warns_as_keras(keras):
+    """keras.io's training guide's ``loss=[None, ...]``: Keras's warning names the weights no
+    gradient reaches, which keep their values; the other output trains."""
+
+    def fit(lib):
+        inputs = lib.Input((4,))
+        outputs = [
+            lib.layers.Dense(1, name="score")(inputs),
+            lib.layers.Dense(2, name="cls")(inputs),
+        ]
+        model = lib.Model(inputs, outputs)
+        model.set_weights([np.full(w.shape, 0.1, "float32") for w in model.get_weights()])
+        model.compile(lib.optimizers.SGD(0.1), loss=[None, "mse"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(np.ones((4, 4)), [np.zeros((4, 1)), np.zeros((4, 2))], verbose=0)
+        messages = [str(w.message) for w in caught if "Gradients" in str(w.message)]
+        return messages[:1], model.get_weights()
+
+    (ours, our_weights), (theirs, their_weights) = fit(ac), fit(keras)
+    missing = "['score/kernel', 'score/bias']"
+    assert ours == theirs
+    assert ours == [
+        f"Gradients do not exist for variables {missing} when minimizing the loss. If using "
+        "`model.compile()`, did you forget to provide a `loss` argument?"
+    ]
+    for our, their in zip(our_weights, their_weights, strict=True):
+        np.testing.assert_allclose(our, their, rtol=1e-6)
+    np.testing.assert_array_equal(our_weights[0], np.full((4, 1), 0.1, "float32"))

@@ -46,6 +46,7 @@ from autoconv.layers.symbolic import (
     warn_mask_dropped,
 )
 from autoconv.layers.tracking import tracked
+from autoconv.metrics.base import Metric
 from autoconv.naming import reset_names, to_snake_case, unique_name
 from autoconv.ops import masks
 from autoconv.ops.masks import keras_mask, set_keras_mask
@@ -564,6 +565,29 @@ class Layer:
                 "built. You can build it manually via: `layer.build(input_shape)`."
             )
         return int(sum(w.size for w in self.weights))
+
+    @property
+    def metrics(self) -> list[Any]:
+        """Keras's ``Layer.metrics``: the metrics the layer holds as attributes (or in a list,
+        tuple or dict attribute), in the order they were set, then its sublayers' (a model's
+        ``metrics``). autoconv's own layers hold none: only a user's classes are searched."""
+        found: list[Any] = []
+        user_class = not type(self).__module__.startswith("autoconv.")
+        for value in vars(self).values() if user_class else ():
+            if isinstance(value, Metric):
+                held: Any = (value,)
+            elif isinstance(value, list | tuple):
+                held = value
+            elif isinstance(value, dict):
+                held = value.values()
+            else:
+                continue
+            for item in held:
+                if isinstance(item, Metric) and all(item is not m for m in found):
+                    found.append(item)
+        for layer in self._layers:
+            found += layer.metrics
+        return found
 
     @property
     def losses(self) -> list[Tensor]:

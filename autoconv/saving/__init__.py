@@ -34,6 +34,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -87,11 +88,11 @@ def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True) 
     """Write ``model`` (its architecture, weights, compile settings and optimizer state) to a
     Keras 3 ``.keras`` archive, atomically (a failed save leaves the old file as it was)."""
     path = Path(filepath)
-    if not model.built:
-        raise ValueError(
-            f"save: model {model.name} is not built yet; call it on data or build it first"
-        )
     if path.name.endswith((".h5", ".hdf5")):
+        if not model.built:
+            raise ValueError(
+                f"save: model {model.name} is not built yet; call it on data or build it first"
+            )
         legacy_h5.save_model(model, path, overwrite)
         return
     if not path.name.endswith(".keras"):
@@ -99,6 +100,12 @@ def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True) 
             "Invalid filepath extension for saving. Please add either a `.keras` extension for "
             f"the native Keras format (recommended) or a `.h5` extension. Received: "
             f"filepath={filepath}."  # (Keras's, less its model.export: no SavedModels here)
+        )
+    if not model.built:  # (its layers built apart keep their weights, as Keras's)
+        warnings.warn(
+            "You are saving a model that has not yet been built. It might not contain any "
+            "weights yet. Consider building the model first by calling it on some data.",
+            stacklevel=2,
         )
     keras_file.save_model(model, path, overwrite)
 

@@ -260,8 +260,6 @@ def _check_model(model: Any) -> None:
 
     if not isinstance(model, Model):
         raise ValueError(f"its config describes a {type(model).__name__}, not a model")
-    if not model.built:
-        raise ValueError("its model is not built (no input shape in the file)")
 
 
 def file_kind(path: Path) -> str:

@@ -67,6 +67,31 @@ def _classes(lib: Any) -> SimpleNamespace:
             self.my_variable.assign(store["variables"])
             super().load_own_variables(store)
 
+    class SetUp(lib.layers.Layer):
+        """Keras's guide's layer whose ``build`` takes an initializer too, kept in its build
+        config, so it is built by hand, then rebuilt from that config when loaded."""
+
+        def __init__(self, units: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape: Any, layer_init: str) -> None:
+            self.layer_init, self.input_shape_ = layer_init, input_shape
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer=layer_init)
+            self.b = self.add_weight(shape=(self.units,), initializer=layer_init)
+
+        def call(self, inputs: Any) -> Any:
+            return lib.ops.matmul(inputs, self.w) + self.b
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "units": self.units}
+
+        def get_build_config(self) -> dict[str, Any]:
+            return {"layer_init": self.layer_init, "input_shape": self.input_shape_}
+
+        def build_from_config(self, config: dict[str, Any]) -> None:
+            self.build(config["input_shape"], config["layer_init"])
+
     class Twice(lib.Model):
         """A subclassed model with its layers made in ``__init__`` and a config of its own."""
 
@@ -95,7 +120,7 @@ def _classes(lib: Any) -> SimpleNamespace:
         def call(self, inputs: Any) -> Any:
             return self.out(self.hidden(inputs[0]) * inputs[1])
 
-    classes = (Remembering, WithVariable, Twice, SelfBuilt, Pair)
+    classes = (Remembering, WithVariable, SetUp, Twice, SelfBuilt, Pair)
     return SimpleNamespace(**{cls.__name__: register(cls) for cls in classes})
 
 
@@ -165,6 +190,27 @@ def test_a_dense_subclass_stores_its_variable_beside_the_kernel_and_bias(
     np.testing.assert_array_equal(_numpy(loaded.layers[0].my_variable), EXTRA)
     for ours, theirs in zip(loaded.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(_numpy(ours), _numpy(theirs))
+
+
+@pytest.mark.parametrize(("writer", "reader"), DIRECTIONS)
+def test_an_unbuilt_sequential_of_a_layer_built_by_hand_saves_with_a_warning(
+    tmp_path, request, writer, reader
+):
+    source, target = _lib(writer, request), _lib(reader, request)
+    layer = _classes(source).SetUp(3)
+    layer.build((2,), "random_normal")
+    model = source.Sequential([layer])
+    path = tmp_path / "m.keras"
+    with pytest.warns(UserWarning, match="saving a model that has not yet been built"):
+        model.save(path)
+    loaded = target.saving.load_model(path)
+    assert loaded.layers[0].get_build_config() == {
+        "layer_init": "random_normal",
+        "input_shape": [2],
+    }
+    for ours, theirs in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(_numpy(ours), _numpy(theirs))
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0), rtol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -741,12 +741,13 @@ class Model(Trainer, Layer):
 
         saving.save_weights(self, filepath, overwrite)
 
-    def load_weights(self, filepath: str | os.PathLike) -> None:
+    def load_weights(self, filepath: str | os.PathLike, skip_mismatch: bool = False) -> None:
         """Read weights from a ``.weights.h5`` file or a ``.keras`` archive, each checked
-        against this model's before any is changed (:func:`autoconv.saving.load_weights`)."""
+        against this model's before any is changed; ``skip_mismatch`` leaves out the layers
+        whose weights do not fit (:func:`autoconv.saving.load_weights`)."""
         from autoconv import saving
 
-        saving.load_weights(self, filepath)
+        saving.load_weights(self, filepath, skip_mismatch)
 
     def to_json(self, **kwargs: Any) -> str:
         """The architecture (and compile settings) as Keras's JSON, ``json.dumps`` of

@@ -182,9 +182,12 @@ def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True
     keras_file.save_weights(model, path, overwrite)
 
 
-def load_weights(model: Any, filepath: str | os.PathLike) -> None:
+def load_weights(model: Any, filepath: str | os.PathLike, skip_mismatch: bool = False) -> None:
     """Set ``model``'s weights from a ``.weights.h5`` file or a ``.keras`` archive (Keras's
-    or autoconv's; autoconv 0.1's weights files too), every one checked first: all or none."""
+    or autoconv's; autoconv 0.1's weights files too), every one checked first: all or none.
+    ``skip_mismatch``: leave out, with Keras's warning, the layers whose weights in the file
+    do not fit (none there, another count or shape), as Keras's (which ignores it for legacy
+    ``.h5`` files, as autoconv does, and for autoconv 0.1's)."""
     path = keras_file.exists(filepath)
     kind = keras_file.file_kind(path)
     if kind == "zip" and npz_file.is_npz_file(path):
@@ -192,7 +195,7 @@ def load_weights(model: Any, filepath: str | os.PathLike) -> None:
     elif kind == "hdf5" and _is_legacy(path):
         legacy_h5.load_weights(model, path)
     elif kind in ("zip", "hdf5"):
-        keras_file.load_weights(model, path)
+        keras_file.load_weights(model, path, skip_mismatch)
     else:
         raise ModelFileError(f"{path} is not a weights file (.weights.h5) or a .keras archive")
 

@@ -70,6 +70,13 @@ class Functional(Model):
         return list(self._functional.inputs)
 
     @property
+    def input_shape(self) -> Any:
+        """The inputs' shapes in the structure they were given in, a list of one as its one
+        shape (Keras's ``Model(model.inputs, ...)``: so a Sequential it starts is built)."""
+        shape = self._build_shape
+        return shape[0] if isinstance(shape, list) and len(shape) == 1 else shape
+
+    @property
     def outputs(self) -> list[SymbolicTensor]:
         return list(self._functional.outputs)
 

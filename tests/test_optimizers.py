@@ -1103,3 +1103,12 @@ def test_variables_read_the_optimizers_state_as_it_is_now():
     optimizer.apply([np.full((2, 3), 2.0, np.float32)], weights)
     assert iteration.numpy() == 1 and iteration.numpy().dtype == np.int32
     np.testing.assert_array_equal(momentum.numpy(), np.full((2, 3), -1.0, np.float32))
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.01, 3e-4])
+def test_a_configs_learning_rate_is_kerass_float32(keras, rate):
+    """Keras holds a number as a float32 variable: SGD(0.1)'s config gives 0.10000000149011612
+    (in a .keras file's compile config too)."""
+    ours = optimizers.Adam(rate).get_config()["learning_rate"]
+    assert ours == keras.optimizers.Adam(rate).get_config()["learning_rate"]
+    assert type(ours) is float

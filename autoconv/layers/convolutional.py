@@ -216,6 +216,8 @@ class BaseConv(ActivationMixin, Layer):
 class BaseFiltersConv(BaseConv):
     """Conv1D and Conv2D: ``filters`` kernels over all the input channels of their group."""
 
+    _saved_variable_names = ("kernel", "bias")
+
     def __init__(
         self,
         filters: int,

@@ -115,6 +115,8 @@ class Dense(ActivationMixin, Layer):
     """``activation(inputs @ kernel + bias)`` on the last axis: (..., features) -> (..., units),
     kernel (features, units)."""
 
+    _saved_variable_names = ("kernel", "bias")
+
     supports_masking = True
 
     def __init__(

@@ -176,6 +176,8 @@ class EinsumDense(Layer):
     ``bias_axes`` is given), both trainable.
     """
 
+    _saved_variable_names = ("kernel", "bias")
+
     def __init__(
         self,
         equation: str,

@@ -57,6 +57,8 @@ class Embedding(Layer):
     steps, a loss leaves them out); ``weights`` gives the initial table, as Keras's argument
     does."""
 
+    _saved_variable_names = ("embeddings",)
+
     keeps_integer_inputs = True
 
     def __init__(

@@ -46,6 +46,7 @@ from autoconv.layers.symbolic import (
     warn_mask_dropped,
 )
 from autoconv.layers.tracking import tracked
+from autoconv.metrics.base import Metric
 from autoconv.naming import reset_names, to_snake_case, unique_name
 from autoconv.ops import masks
 from autoconv.ops.masks import keras_mask, set_keras_mask
@@ -513,16 +514,33 @@ class Layer:
         for variable, value in zip(own, values, strict=True):
             variable.assign(value)
 
+    # The attributes holding the variables Keras's ``save_own_variables`` of this class stores
+    # (Dense's kernel and bias, ...; one left unset or None is skipped), in order; None: all
+    # the layer's own variables.
+    _saved_variable_names: tuple[str, ...] | None = None
+
+    def _saved_variables(self) -> list[Any]:
+        """The variables :meth:`save_own_variables` stores as ``"0"``, ``"1"``, ...: the layer's
+        own, those made trainable then the others, or those its class names (a subclass's
+        variables of its own beside them not included, as Keras's; none before its build)."""
+        if self._saved_variable_names is None:
+            return [*self._trainable_variables, *self._non_trainable_variables]
+        if not self.built:
+            return []
+        named = (getattr(self, name, None) for name in self._saved_variable_names)
+        return [variable for variable in named if variable is not None]
+
     def save_own_variables(self, store: dict[str, Any]) -> None:
-        """Keras's hook for a layer's part of a model file (its ``vars``): its own variables,
-        those made trainable then the others, as ``store["0"]``, ``store["1"]``, ... A layer
-        that keeps more overrides it and :meth:`load_own_variables`."""
-        for i, variable in enumerate([*self._trainable_variables, *self._non_trainable_variables]):
+        """Keras's hook for a layer's part of a model file (its ``vars``): its variables
+        (:meth:`_saved_variables`) as ``store["0"]``, ``store["1"]``, ... A layer that keeps
+        more overrides it and :meth:`load_own_variables`."""
+        for i, variable in enumerate(self._saved_variables()):
             store[f"{i}"] = variable
 
     def load_own_variables(self, store: Any) -> None:
-        """Set the layer's own variables from what :meth:`save_own_variables` stored (a mapping
-        of ``"0"``, ``"1"``, ... to arrays), as Keras's."""
+        """Set the layer's variables from what :meth:`save_own_variables` stored (a mapping of
+        ``"0"``, ``"1"``, ... to arrays), as Keras's: the store holds as many entries as the
+        layer has own variables."""
         variables = [*self._trainable_variables, *self._non_trainable_variables]
         if len(store.keys()) != len(variables):
             if not variables and not self.built:
@@ -537,7 +555,7 @@ class Layer:
                 f"{len(store.keys())} variables during loading. Expected: "
                 f"{[v.name for v in variables]}"
             )
-        for i, variable in enumerate(variables):
+        for i, variable in enumerate(self._saved_variables()):
             variable.assign(store[f"{i}"])
 
     def count_params(self) -> int:
@@ -547,6 +565,29 @@ class Layer:
                 "built. You can build it manually via: `layer.build(input_shape)`."
             )
         return int(sum(w.size for w in self.weights))
+
+    @property
+    def metrics(self) -> list[Any]:
+        """Keras's ``Layer.metrics``: the metrics the layer holds as attributes (or in a list,
+        tuple or dict attribute), in the order they were set, then its sublayers' (a model's
+        ``metrics``). autoconv's own layers hold none: only a user's classes are searched."""
+        found: list[Any] = []
+        user_class = not type(self).__module__.startswith("autoconv.")
+        for value in vars(self).values() if user_class else ():
+            if isinstance(value, Metric):
+                held: Any = (value,)
+            elif isinstance(value, list | tuple):
+                held = value
+            elif isinstance(value, dict):
+                held = value.values()
+            else:
+                continue
+            for item in held:
+                if isinstance(item, Metric) and all(item is not m for m in found):
+                    found.append(item)
+        for layer in self._layers:
+            found += layer.metrics
+        return found
 
     @property
     def losses(self) -> list[Tensor]:

@@ -32,6 +32,8 @@ class ReversibleEmbedding(Embedding):
     ``mask_zero=True`` the forward call's output carries the mask of index 0; the reverse
     call's carries none, as Keras's."""
 
+    _saved_variable_names = ("embeddings", "reverse_embeddings")
+
     def __init__(
         self,
         input_dim: int,

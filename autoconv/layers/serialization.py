@@ -18,6 +18,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import numpy as np
+
 from autoconv import constraints, initializers, registration, regularizers
 from autoconv.dtype_policies import DTypePolicy
 
@@ -148,8 +150,9 @@ _FAMILIES = (
 def config_entries(value: Any) -> Any:
     """A layer's config as Keras's ``serialize_keras_object`` writes it: the layers,
     initializers, regularizers, constraints, dtype policies, functions and other objects with
-    ``get_config`` in it (in dicts, lists and tuples too) as their entries, other values as
-    they are. Loading gives the entries to ``from_config`` as they are, as Keras does."""
+    ``get_config`` in it (in dicts, lists and tuples too) as their entries, plain values and
+    NumPy ones as they are; any other object (a Variable) is Keras's TypeError. Loading gives
+    the entries to ``from_config`` as they are, as Keras does."""
     if isinstance(value, dict):
         return {key: config_entries(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -167,7 +170,12 @@ def config_entries(value: Any) -> Any:
     if hasattr(value, "get_config") and not isinstance(value, type):  # a user's object
         entry = registration.keras_entry(value, "", {})
         return entry | {"config": config_entries(entry["config"])}
-    return value
+    if value is None or isinstance(value, str | int | float | np.generic | np.ndarray):
+        return value
+    raise TypeError(
+        f"Cannot serialize object {value!r} of type {type(value)}. To be serializable, a class "
+        "must implement the `get_config()` method."
+    )
 
 
 def function_entry(fn: Any, family: str | None = None) -> dict[str, Any]:

@@ -69,6 +69,21 @@ class Functional(Model):
     def inputs(self) -> list[SymbolicTensor]:
         return list(self._functional.inputs)
 
+    def add_loss(self, loss: Any) -> None:
+        """Refused, as Keras 3's functional models refuse it (NotImplementedError): a loss
+        made of the graph's symbolic tensors would never be computed."""
+        raise NotImplementedError(
+            "A functional model does not take add_loss (Keras 3 raises NotImplementedError "
+            "too): add the loss in a layer's call, or override compute_loss"
+        )
+
+    @property
+    def input_shape(self) -> Any:
+        """The inputs' shapes in the structure they were given in, a list of one as its one
+        shape (Keras's ``Model(model.inputs, ...)``: so a Sequential it starts is built)."""
+        shape = self._build_shape
+        return shape[0] if isinstance(shape, list) and len(shape) == 1 else shape
+
     @property
     def outputs(self) -> list[SymbolicTensor]:
         return list(self._functional.outputs)

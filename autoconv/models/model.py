@@ -742,12 +742,13 @@ class Model(Trainer, Layer):
 
         saving.save_weights(self, filepath, overwrite)
 
-    def load_weights(self, filepath: str | os.PathLike) -> None:
+    def load_weights(self, filepath: str | os.PathLike, skip_mismatch: bool = False) -> None:
         """Read weights from a ``.weights.h5`` file or a ``.keras`` archive, each checked
-        against this model's before any is changed (:func:`autoconv.saving.load_weights`)."""
+        against this model's before any is changed; ``skip_mismatch`` leaves out the layers
+        whose weights do not fit (:func:`autoconv.saving.load_weights`)."""
         from autoconv import saving
 
-        saving.load_weights(self, filepath)
+        saving.load_weights(self, filepath, skip_mismatch)
 
     def to_json(self, **kwargs: Any) -> str:
         """The architecture (and compile settings) as Keras's JSON, ``json.dumps`` of
@@ -788,8 +789,7 @@ def _all_layers(layer: Layer) -> list[Layer]:
 def _sublayer_metrics(model: Model) -> list[Any]:
     """The metrics ``model``'s layers hold, as Keras's ``Trainer.metrics`` adds them: every
     layer under the model once (Keras's ``_flatten_layers`` order; a nested model left out),
-    each with its :func:`_layer_metrics` (so a metric two levels down comes twice, as in
-    Keras)."""
+    each with its ``metrics`` (so a metric two levels down comes twice, as in Keras)."""
     found, seen, pending = [], set(), collections.deque(model._layers)
     while pending:
         layer = pending.popleft()
@@ -798,33 +798,7 @@ def _sublayer_metrics(model: Model) -> list[Any]:
         seen.add(id(layer))
         pending.extendleft(layer._layers)
         if not isinstance(layer, Model):
-            found += _layer_metrics(layer)
-    return found
-
-
-def _layer_metrics(layer: Layer) -> list[Any]:
-    """Keras's ``Layer.metrics``: the metrics ``layer`` holds as attributes (or in a list,
-    tuple or dict attribute), in the order they were set, then its sublayers'; a model's own
-    ``metrics``. autoconv's own layers hold none: only a user's classes are searched (a model's
-    metrics are read at every read of its logs)."""
-    if isinstance(layer, Model):
-        return layer.metrics
-    found: list[Any] = []
-    user_class = not type(layer).__module__.startswith("autoconv.")
-    for value in vars(layer).values() if user_class else ():
-        if isinstance(value, metrics_module.Metric):
-            held: Any = (value,)
-        elif isinstance(value, list | tuple):
-            held = value
-        elif isinstance(value, dict):
-            held = value.values()
-        else:
-            continue
-        for item in held:
-            if isinstance(item, metrics_module.Metric) and all(item is not m for m in found):
-                found.append(item)
-    for sub in layer._layers:
-        found += _layer_metrics(sub)
+            found += layer.metrics
     return found
 
 

@@ -16,7 +16,7 @@ import rich.console
 import rich.markup
 import rich.table
 
-from autoconv.layers import InputLayer
+from autoconv.layers import InputLayer, Layer
 
 
 def count_params(weights: Sequence[Any]) -> int:
@@ -47,12 +47,29 @@ def _shape_text(layer: Any, nodes: set[int] | None) -> str:
     if calls:
         shapes = [_format_shape(t.shape) for t in calls[-1].outputs]
         return shapes[0] if len(shapes) == 1 else f"[{', '.join(shapes)}]"
-    if layer.built and layer._build_shape is not None and not layer.built_at_init:
+    if (
+        layer.built
+        and layer._build_shape is not None
+        and not layer.built_at_init
+        and _tells_its_shape(type(layer))
+    ):
         try:  # (the shape of its build config, as Keras's: "?" for a layer built when made)
             return _format_shape(layer.compute_output_shape(layer._build_shape))
         except (NotImplementedError, ValueError):
             return "?"
     return "?"
+
+
+def _tells_its_shape(cls: type) -> bool:
+    """Whether Keras's layer of ``cls`` gives its output shape outside a graph: a user's layer
+    made from ``Layer`` itself has no ``compute_output_shape`` unless it writes one (Keras's
+    summary shows "?"), every Keras layer has its own."""
+    for base in cls.__mro__:
+        if base is Layer:
+            return False
+        if "compute_output_shape" in vars(base) or base.__module__.startswith("autoconv."):
+            return True
+    return False
 
 
 def print_summary(

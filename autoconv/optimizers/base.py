@@ -587,10 +587,13 @@ class Optimizer:
 
     # ------------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
-        """The constructor's arguments, as Keras's ``get_config`` (a schedule serialized)."""
+        """The constructor's arguments, as Keras's ``get_config`` (a schedule serialized, a
+        number as Keras's float32 variable holds it: 0.1 gives 0.10000000149011612)."""
         rate = self._learning_rate
         if isinstance(rate, schedules.LearningRateSchedule):
             rate = schedules.serialize(rate)
+        elif not callable(rate):
+            rate = float(np.float32(rate))
         return {
             "name": self.name,
             "learning_rate": rate,

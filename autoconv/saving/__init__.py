@@ -34,6 +34,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -87,11 +88,11 @@ def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True) 
     """Write ``model`` (its architecture, weights, compile settings and optimizer state) to a
     Keras 3 ``.keras`` archive, atomically (a failed save leaves the old file as it was)."""
     path = Path(filepath)
-    if not model.built:
-        raise ValueError(
-            f"save: model {model.name} is not built yet; call it on data or build it first"
-        )
     if path.name.endswith((".h5", ".hdf5")):
+        if not model.built:
+            raise ValueError(
+                f"save: model {model.name} is not built yet; call it on data or build it first"
+            )
         legacy_h5.save_model(model, path, overwrite)
         return
     if not path.name.endswith(".keras"):
@@ -99,6 +100,12 @@ def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True) 
             "Invalid filepath extension for saving. Please add either a `.keras` extension for "
             f"the native Keras format (recommended) or a `.h5` extension. Received: "
             f"filepath={filepath}."  # (Keras's, less its model.export: no SavedModels here)
+        )
+    if not model.built:  # (its layers built apart keep their weights, as Keras's)
+        warnings.warn(
+            "You are saving a model that has not yet been built. It might not contain any "
+            "weights yet. Consider building the model first by calling it on some data.",
+            stacklevel=2,
         )
     keras_file.save_model(model, path, overwrite)
 
@@ -175,9 +182,12 @@ def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True
     keras_file.save_weights(model, path, overwrite)
 
 
-def load_weights(model: Any, filepath: str | os.PathLike) -> None:
+def load_weights(model: Any, filepath: str | os.PathLike, skip_mismatch: bool = False) -> None:
     """Set ``model``'s weights from a ``.weights.h5`` file or a ``.keras`` archive (Keras's
-    or autoconv's; autoconv 0.1's weights files too), every one checked first: all or none."""
+    or autoconv's; autoconv 0.1's weights files too), every one checked first: all or none.
+    ``skip_mismatch``: leave out, with Keras's warning, the layers whose weights in the file
+    do not fit (none there, another count or shape), as Keras's (which ignores it for legacy
+    ``.h5`` files, as autoconv does, and for autoconv 0.1's)."""
     path = keras_file.exists(filepath)
     kind = keras_file.file_kind(path)
     if kind == "zip" and npz_file.is_npz_file(path):
@@ -185,7 +195,7 @@ def load_weights(model: Any, filepath: str | os.PathLike) -> None:
     elif kind == "hdf5" and _is_legacy(path):
         legacy_h5.load_weights(model, path)
     elif kind in ("zip", "hdf5"):
-        keras_file.load_weights(model, path)
+        keras_file.load_weights(model, path, skip_mismatch)
     else:
         raise ModelFileError(f"{path} is not a weights file (.weights.h5) or a .keras archive")
 

@@ -239,49 +239,74 @@ def dataset_sizes(h5: Any) -> list[int]:
     return sizes
 
 
-def read(h5: Any, model: Model) -> list[tuple[Any, Any]]:
+class Mismatch(ValueError):
+    """The file's weights for a layer do not fit it: none there, another count or another
+    shape (what ``load_weights(..., skip_mismatch=True)`` skips, as Keras's)."""
+
+
+def read(h5: Any, model: Model, skip_mismatch: bool = False) -> list[tuple[Any, Any]]:
     """``(variable, value)`` for every variable of ``model`` from the open file ``h5``, and
     ``(store, arrays)`` for the arrays a layer keeps beside its weights (by name,
     :func:`own_state_shapes`) and for every array of a layer that loads its own
     (:func:`custom_store`), each set through the layer's ``load_own_variables``; all checked
-    (a ValueError naming the layer otherwise); nothing is assigned."""
+    (a ValueError naming the layer otherwise); nothing is assigned. With ``skip_mismatch`` a
+    layer whose weights do not fit (:class:`Mismatch`) is left out, with Keras's warning."""
     pairs: list[tuple[Any, Any]] = []
+    skipped: list[tuple[Layer, Mismatch]] = []
     for path, layer in saveables(model):
-        variables = own_variables(layer)
-        state = own_state_shapes(layer)
-        where = f"{path}/vars" if path else "vars"
-        group = member(h5, where)
-        if custom_store(layer, "load_own_variables"):  # (no group: an empty store, as Keras's)
-            keys = [] if group is None or _is_dataset(group) else list(group.keys())
-            what = f"of layer {layer.name} at {where}"
-            store = {key: checked_value(member(group, key), f"{key} {what}", None) for key in keys}
-            pairs.append((_OwnStore(layer), store))
-            continue
-        if group is None or _is_dataset(group):
-            if variables or state:
-                raise ValueError(
-                    f"it holds no weights for layer {layer.name} ({type(layer).__name__}, at "
-                    f"{where}): it is not this model's file"
-                )
-            continue
-        keys = sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1)
-        if keys != [*sorted(state), *(str(i) for i in range(len(variables)))]:
-            named = [key for key in keys if not key.isdigit()]
-            if named != sorted(state):
-                raise ValueError(
-                    f"layer {layer.name} ({type(layer).__name__}) keeps {sorted(state)} beside "
-                    f"its weights, the file holds {named} at {where}"
-                )
-            raise ValueError(
-                f"layer {layer.name} ({type(layer).__name__}) has {len(variables)} weights, "
-                f"the file holds {len(keys) - len(named)} at {where}"
+        try:
+            pairs += _layer_pairs(h5, path, layer)
+        except Mismatch as error:
+            if not skip_mismatch:
+                raise
+            skipped.append((layer, error))
+    if skipped:
+        warnings.warn(
+            f"A total of {len(skipped)} objects could not be loaded. Example error message for "
+            f"object {skipped[0][0]}:\n\n{skipped[0][1]}\n\nList of objects that could not be "
+            f"loaded:\n{[layer for layer, _ in skipped]}",
+            stacklevel=5,  # (the caller of model.load_weights)
+        )
+    return pairs
+
+
+def _layer_pairs(h5: Any, path: str, layer: Layer) -> list[tuple[Any, Any]]:
+    """:func:`read`'s pairs for one layer, whose group is at ``path``."""
+    variables = own_variables(layer)
+    state = own_state_shapes(layer)
+    where = f"{path}/vars" if path else "vars"
+    group = member(h5, where)
+    if custom_store(layer, "load_own_variables"):  # (no group: an empty store, as Keras's)
+        keys = [] if group is None or _is_dataset(group) else list(group.keys())
+        what = f"of layer {layer.name} at {where}"
+        store = {key: checked_value(member(group, key), f"{key} {what}", None) for key in keys}
+        return [(_OwnStore(layer), store)]
+    if group is None or _is_dataset(group):
+        if variables or state:
+            raise Mismatch(
+                f"it holds no weights for layer {layer.name} ({type(layer).__name__}, at "
+                f"{where}): it is not this model's file"
             )
-        for i, variable in enumerate(variables):
-            value = checked_value(member(group, str(i)), f"weight {variable.path}", variable.shape)
-            pairs.append((variable, value.astype(variable.dtype, copy=False)))
-        for key, shape in state.items():
-            value = checked_value(member(group, key), f"{key} of layer {layer.name}", shape)
-            pairs.append((_OwnStore(layer), {key: value}))
+        return []
+    keys = sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1)
+    if keys != [*sorted(state), *(str(i) for i in range(len(variables)))]:
+        named = [key for key in keys if not key.isdigit()]
+        if named != sorted(state):
+            raise Mismatch(
+                f"layer {layer.name} ({type(layer).__name__}) keeps {sorted(state)} beside "
+                f"its weights, the file holds {named} at {where}"
+            )
+        raise Mismatch(
+            f"layer {layer.name} ({type(layer).__name__}) has {len(variables)} weights, "
+            f"the file holds {len(keys) - len(named)} at {where}"
+        )
+    pairs: list[tuple[Any, Any]] = []
+    for i, variable in enumerate(variables):
+        value = checked_value(member(group, str(i)), f"weight {variable.path}", variable.shape)
+        pairs.append((variable, value.astype(variable.dtype, copy=False)))
+    for key, shape in state.items():
+        value = checked_value(member(group, key), f"{key} of layer {layer.name}", shape)
+        pairs.append((_OwnStore(layer), {key: value}))
     return pairs
 
 
@@ -430,9 +455,7 @@ def checked_value(item: Any, what: str, shape: tuple | None, integer: bool = Fal
     if not _is_dataset(item):
         raise ValueError(f"{what} is not an array in the file")
     if shape is not None and tuple(item.shape) != tuple(shape):
-        raise ValueError(
-            f"{what} has shape {tuple(item.shape)} in the file, the model's is {shape}"
-        )
+        raise Mismatch(f"{what} has shape {tuple(item.shape)} in the file, the model's is {shape}")
     kinds = "iu" if integer else "fiu"
     if item.dtype.kind not in kinds or item.dtype.itemsize > 8:
         raise ValueError(f"{what} has dtype {item.dtype} in the file")

@@ -186,9 +186,10 @@ def load_model(path: Path, custom_objects: dict | None, compile: bool, safe_mode
     return model
 
 
-def load_weights(model: Any, path: Path) -> None:
+def load_weights(model: Any, path: Path, skip_mismatch: bool = False) -> None:
     """Set ``model``'s weights (and its optimizer's state, where the file and the model both
-    have one) from a ``.weights.h5`` file or a ``.keras`` archive: all or nothing."""
+    have one) from a ``.weights.h5`` file or a ``.keras`` archive: all or nothing, or with
+    ``skip_mismatch`` all but the layers whose weights do not fit (:func:`h5_state.read`)."""
     if not model.built:
         raise ValueError(f"load_weights: model {model.name} is not built yet; build it first")
     try:
@@ -201,7 +202,7 @@ def load_weights(model: Any, path: Path) -> None:
         else:
             source = path
         with h5py.File(source, "r") as h5:
-            pairs = h5_state.read(h5, model)
+            pairs = h5_state.read(h5, model, skip_mismatch)
             optimizer_state = h5_state.read_optimizer(h5, model) if model.compiled else None
     except FILE_ERRORS as error:
         raise ModelFileError(f"load_weights: {path}: {reason(error)}") from None
@@ -260,8 +261,6 @@ def _check_model(model: Any) -> None:
 
     if not isinstance(model, Model):
         raise ValueError(f"its config describes a {type(model).__name__}, not a model")
-    if not model.built:
-        raise ValueError("its model is not built (no input shape in the file)")
 
 
 def file_kind(path: Path) -> str:

@@ -160,3 +160,28 @@ def test_a_layer_holding_objects_travels_with_them(tmp_path, request, writer, re
     assert layer.fn is classes.halved
     expected = np.asarray(model.predict(X, verbose=0))
     np.testing.assert_allclose(np.asarray(loaded.predict(X, verbose=0)), expected, rtol=1e-6)
+
+
+def _holding(lib: Any) -> Any:
+    """The guide's layer whose ``get_config`` gives its Variable itself."""
+
+    class Holding(lib.layers.Layer):
+        def __init__(self, a: float) -> None:
+            super().__init__()
+            self.var = lib.Variable(a, name="var_a")
+
+        def get_config(self) -> dict[str, Any]:
+            return {"a": self.var}
+
+    return Holding(5.0)
+
+
+def test_a_variable_in_a_config_is_kerass_type_error(keras):
+    """The saving guide's ``get_config`` returning ``{"a": self.var}``: Keras 3.15 (PyTorch
+    backend) refuses the Variable when it serializes the layer, and so does autoconv."""
+    messages = []
+    for lib in (ac, keras):
+        with pytest.raises(TypeError, match="Cannot serialize object") as caught:
+            lib.layers.serialize(_holding(lib))
+        messages.append(str(caught.value).split(" of type ")[1].split(". ", 1)[1])
+    assert messages[0] == messages[1]

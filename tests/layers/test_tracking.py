@@ -1,6 +1,7 @@
 """How a user's layer finds its sublayers and takes its call's arguments, against Keras 3:
 layers kept in lists and dicts (appended, set, removed later), the first argument given by
-name, several positional tensors in a functional graph, and the input_shape warning."""
+name, several positional tensors in a functional graph, the input_shape warning, and the
+metrics a layer holds."""
 
 from __future__ import annotations
 
@@ -137,3 +138,25 @@ def test_input_shape_on_a_layer_warns_as_keras(argument):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ac.layers.Dense(2)
+
+
+def test_a_layer_lists_the_metrics_it_holds_as_keras(keras):
+    """Keras's ``layer.metrics``: its own metrics (in a list attribute too), then its
+    sublayers', as the subclassing guide's layers keep them."""
+
+    def metric_names(lib):
+        class Inner(lib.layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.accuracy = lib.metrics.BinaryAccuracy(name="acc")
+
+        class Outer(lib.layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.total = lib.metrics.Sum(name="total")
+                self.inner = Inner()
+                self.trackers = [lib.metrics.Mean(name="m1"), lib.metrics.Mean(name="m2")]
+
+        return [metric.name for metric in Outer().metrics]
+
+    assert metric_names(ac) == metric_names(keras)

@@ -2,7 +2,7 @@
 trains: an endpoint layer called on two tensors (``layer(labels, predictions)``) adds a
 per-sample CTC loss, the model is compiled without a loss and fit on inputs alone. Keras sums
 each added loss into the step's loss; the losses and weights are compared with Keras 3.15's,
-and the run on the CUDA simulator with the CPU's."""
+and the run on the CUDA simulator with the CPU's; a functional model refuses add_loss, as Keras."""
 
 from __future__ import annotations
 
@@ -81,3 +81,14 @@ def test_without_a_loss_of_any_kind_the_step_says_so(rng):
     model.compile("sgd")
     with pytest.raises(ValueError, match="No loss to compute"):
         model.fit(np.ones((4, 3)), verbose=0)
+
+
+def test_a_functional_model_refuses_add_loss_as_keras(keras):
+    """The subclassing guide's functional VAE adds its KL term with ``vae.add_loss``: Keras 3
+    refuses it (NotImplementedError), and so does autoconv, which would never compute it."""
+    for lib in (ac, keras):
+        inputs = lib.Input((4,))
+        z = lib.layers.Dense(2)(inputs)
+        model = lib.Model(inputs, lib.layers.Dense(4)(z))
+        with pytest.raises(NotImplementedError):
+            model.add_loss(lib.ops.mean(lib.ops.square(z)))

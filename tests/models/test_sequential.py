@@ -263,3 +263,18 @@ def test_a_model_called_directly_leaves_each_layer_its_own_default_mode(rng):
     spied(x[:, 0, 0], training=True)
     spied.predict(x[:, 0, 0], verbose=0)
     assert seen[-3:] == [None, True, False]  # (a first call, in inference, infers its shape)
+
+
+def test_a_model_of_another_models_inputs_starts_a_built_sequential_as_keras(keras):
+    """The saving guide's transfer: ``Model(functional.inputs, ...)`` (a list of one input) has
+    that input's shape as ``input_shape``, so a Sequential it starts is built at once."""
+
+    def made(lib):
+        inputs = lib.Input(shape=(6,), name="digits")
+        x = lib.layers.Dense(4, name="dense_1")(inputs)
+        functional = lib.Model(inputs, lib.layers.Dense(3, name="predictions")(x))
+        pretrained = lib.Model(functional.inputs, functional.layers[-1].input)
+        model = lib.Sequential([pretrained, lib.layers.Dense(5, name="predictions")])
+        return pretrained.input_shape, model.built, model.output_shape, model.count_params()
+
+    assert made(ac) == made(keras) == ((None, 6), True, (None, 5), 28 + 25)

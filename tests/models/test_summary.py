@@ -1,5 +1,6 @@
 """``model.summary()``'s parameter counts against Keras 3.15's (PyTorch backend): the
-optimizer's line, from ``optimizer.variables``, once the optimizer is built."""
+optimizer's line, from ``optimizer.variables``, once the optimizer is built; and the output
+shape of a user's layer in a subclassed model."""
 
 from __future__ import annotations
 
@@ -33,3 +34,41 @@ def test_the_optimizer_params_line_is_kerass(keras, optimizer, kwargs, fit):
     ours = param_lines(ac, optimizer, kwargs, fit)
     assert ours == param_lines(keras, optimizer, kwargs, fit)
     assert any(line.startswith(" Optimizer params:") for line in ours) == fit
+
+
+def shape_cells(lib) -> dict[str, str]:
+    """The Output Shape cells of a subclassed model's user layers, called on data."""
+
+    class Plain(lib.layers.Layer):
+        def call(self, inputs):
+            return inputs * 2.0
+
+    class Shaped(Plain):
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+    class Net(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.plain = Plain(name="plain")
+            self.shaped = Shaped(name="shaped")
+
+        def call(self, inputs):
+            return self.shaped(self.plain(inputs))
+
+    model = Net()
+    model(np.ones((2, 3), "float32"))
+    lines: list[str] = []
+    model.summary(print_fn=lambda text, **_: lines.append(text))
+    rows = "\n".join(lines).splitlines()
+    return {name: next(r for r in rows if f"{name} (" in r).split("│")[2].strip() for name in
+            ("plain", "shaped")}  # fmt: skip
+
+
+def test_a_users_layer_without_compute_output_shape_shows_a_question_mark(keras):
+    """Keras's summary asks a layer called outside a graph for ``compute_output_shape``: a
+    user's layer made from ``Layer`` without one shows "?" (the subclassing guide's VAE)."""
+    ours, kerass = shape_cells(ac), shape_cells(keras)
+    assert ours["plain"] == kerass["plain"] == "?"
+    # (one written: its shape, the batch axis None where Keras records the batch's size)
+    assert (ours["shaped"], kerass["shaped"]) == ("(None, 3)", "(2, 3)")

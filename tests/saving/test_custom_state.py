@@ -1,13 +1,16 @@
 """A user's classes in Keras's files, as Keras 3.15 saves and loads them: a layer that overrides
 ``save_own_variables`` / ``load_own_variables`` (what it stores beside its weights travels in
 ``.keras`` and ``.weights.h5`` files, both ways between autoconv and Keras; a crafted file's
-arrays are still checked), Keras's default hooks, and a registered subclassed model (its
+arrays are still checked; a Dense subclass's variable beside Dense's kernel and bias, as the
+guide's), Keras's default hooks, and a registered subclassed model (its
 config, then its ``build_config``: built before its weights load).
 """
 
 from __future__ import annotations
 
 import functools
+import io
+import zipfile
 from types import SimpleNamespace
 from typing import Any
 
@@ -48,6 +51,47 @@ def _classes(lib: Any) -> SimpleNamespace:
             for i, variable in enumerate(self.weights):
                 variable.assign(store[f"{i}"])
 
+    class WithVariable(lib.layers.Dense):
+        """Keras's guide's Dense with a variable of its own, stored by its hooks as "variables"
+        (Dense's ``save_own_variables`` stores only the kernel and the bias)."""
+
+        def __init__(self, units: int, **kwargs: Any) -> None:
+            super().__init__(units, **kwargs)
+            self.my_variable = lib.Variable(np.zeros(units), name="my_variable", dtype="float32")
+
+        def save_own_variables(self, store: Any) -> None:
+            super().save_own_variables(store)
+            store["variables"] = self.my_variable.numpy()
+
+        def load_own_variables(self, store: Any) -> None:
+            self.my_variable.assign(store["variables"])
+            super().load_own_variables(store)
+
+    class SetUp(lib.layers.Layer):
+        """Keras's guide's layer whose ``build`` takes an initializer too, kept in its build
+        config, so it is built by hand, then rebuilt from that config when loaded."""
+
+        def __init__(self, units: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape: Any, layer_init: str) -> None:
+            self.layer_init, self.input_shape_ = layer_init, input_shape
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer=layer_init)
+            self.b = self.add_weight(shape=(self.units,), initializer=layer_init)
+
+        def call(self, inputs: Any) -> Any:
+            return lib.ops.matmul(inputs, self.w) + self.b
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "units": self.units}
+
+        def get_build_config(self) -> dict[str, Any]:
+            return {"layer_init": self.layer_init, "input_shape": self.input_shape_}
+
+        def build_from_config(self, config: dict[str, Any]) -> None:
+            self.build(config["input_shape"], config["layer_init"])
+
     class Twice(lib.Model):
         """A subclassed model with its layers made in ``__init__`` and a config of its own."""
 
@@ -76,9 +120,8 @@ def _classes(lib: Any) -> SimpleNamespace:
         def call(self, inputs: Any) -> Any:
             return self.out(self.hidden(inputs[0]) * inputs[1])
 
-    return SimpleNamespace(
-        **{cls.__name__: register(cls) for cls in (Remembering, Twice, SelfBuilt, Pair)}
-    )
+    classes = (Remembering, WithVariable, SetUp, Twice, SelfBuilt, Pair)
+    return SimpleNamespace(**{cls.__name__: register(cls) for cls in classes})
 
 
 def _lib(name: str, request: pytest.FixtureRequest) -> Any:
@@ -117,6 +160,59 @@ def test_what_a_layer_stores_beside_its_weights_travels(tmp_path, request, write
     np.testing.assert_array_equal(layer.extra, EXTRA)
     for ours, theirs in zip(loaded.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(_numpy(ours), _numpy(theirs))
+
+
+@pytest.mark.parametrize(("writer", "reader"), DIRECTIONS)
+@pytest.mark.parametrize("kind", ["keras", "weights.h5"])
+def test_a_dense_subclass_stores_its_variable_beside_the_kernel_and_bias(
+    tmp_path, request, writer, reader, kind
+):
+    source, target = _lib(writer, request), _lib(reader, request)
+
+    def make(lib: Any) -> Any:
+        return lib.Sequential([lib.Input((2,)), _classes(lib).WithVariable(3)])
+
+    model = make(source)
+    model.layers[0].my_variable.assign(EXTRA)
+    path = tmp_path / f"m.{kind}"
+    if kind == "keras":
+        model.save(path)
+        with zipfile.ZipFile(path) as archive:
+            weights = io.BytesIO(archive.read("model.weights.h5"))
+        loaded = target.saving.load_model(path)
+    else:
+        model.save_weights(path)
+        weights = path
+        loaded = make(target)
+        loaded.load_weights(path)
+    with h5py.File(weights) as h5:
+        assert sorted(h5["layers/with_variable/vars"]) == ["0", "1", "variables"]
+    np.testing.assert_array_equal(_numpy(loaded.layers[0].my_variable), EXTRA)
+    for ours, theirs in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(_numpy(ours), _numpy(theirs))
+
+
+@pytest.mark.parametrize(("writer", "reader"), DIRECTIONS)
+def test_an_unbuilt_sequential_of_a_layer_built_by_hand_saves_with_a_warning(
+    tmp_path, request, writer, reader
+):
+    source, target = _lib(writer, request), _lib(reader, request)
+    layer = _classes(source).SetUp(3)
+    layer.build((2,), "random_normal")
+    model = source.Sequential([layer])
+    path = tmp_path / "m.keras"
+    with pytest.warns(UserWarning, match="saving a model that has not yet been built"):
+        model.save(path)
+    loaded = target.saving.load_model(path)
+    assert loaded.layers[0].get_build_config() == {
+        "layer_init": "random_normal",
+        "input_shape": [2],
+    }
+    for ours, theirs in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(_numpy(ours), _numpy(theirs))
+    np.testing.assert_allclose(
+        loaded.predict(X, verbose=0), model.predict(X, verbose=0), rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize(

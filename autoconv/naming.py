@@ -1,13 +1,17 @@
 """Keras's default names: class names in snake case (``MaxPooling2D`` -> ``max_pooling2d``),
 and numbered ones for layers, models and symbolic tensors (the first ``conv2d``, then
-``conv2d_1``, ... for the whole session, until ``clear_session``)."""
+``conv2d_1``, ... for the whole session, until ``clear_session``); and how Keras shows a
+variable by its path (:func:`variable_repr`)."""
 
 from __future__ import annotations
 
 import collections
 import re
 import threading
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 _name_uids: collections.defaultdict[str, int] = collections.defaultdict(int)
 _naming = threading.Lock()  # layers made in several threads at once get distinct names
@@ -53,3 +57,9 @@ def missing_names(module: str, names: frozenset[str], reason: str) -> Any:
         raise AttributeError(f"module 'autoconv.{module}' has no attribute {name!r}")
 
     return __getattr__
+
+
+def variable_repr(path: str, shape: Sequence[int], dtype: Any, value: np.ndarray) -> str:
+    """Keras's repr of a variable, its value included (a number as Python shows it)."""
+    shown = value.item() if value.ndim == 0 else value
+    return f"<Variable path={path}, shape={tuple(shape)}, dtype={dtype}, value={shown}>"

@@ -72,12 +72,6 @@ def as_array(value: Any, dtype: Any = None) -> np.ndarray:
     )
 
 
-def variable_repr(path: str, shape: Sequence[int], dtype: Any, value: np.ndarray) -> str:
-    """Keras's repr of a variable, its value included (a number as Python shows it)."""
-    shown = value.item() if value.ndim == 0 else value
-    return f"<Variable path={path}, shape={tuple(shape)}, dtype={dtype}, value={shown}>"
-
-
 class Tensor:
     """An n-dimensional array that records the ops applied to it for reverse-mode autograd.
 

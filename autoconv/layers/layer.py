@@ -47,10 +47,10 @@ from autoconv.layers.symbolic import (
 )
 from autoconv.layers.tracking import tracked
 from autoconv.metrics.base import Metric
-from autoconv.naming import reset_names, to_snake_case, unique_name
+from autoconv.naming import reset_names, to_snake_case, unique_name, variable_repr
 from autoconv.ops import masks
 from autoconv.ops.masks import keras_mask, set_keras_mask
-from autoconv.tensor import Tensor, no_grad, variable_repr
+from autoconv.tensor import Tensor, no_grad
 from autoconv.windows import is_int
 
 

@@ -13,9 +13,9 @@ from autoconv import initializers
 from autoconv.backends import array_device, namespace
 from autoconv.losses import apply_mask, squeeze_or_expand_to_same_rank
 from autoconv.metrics.functions import array_of, check_two_dimensional, function, on_device
-from autoconv.naming import to_snake_case
+from autoconv.naming import to_snake_case, variable_repr
 from autoconv.ops.masks import as_mask, keras_mask
-from autoconv.tensor import Tensor, no_grad, variable_repr
+from autoconv.tensor import Tensor, no_grad
 
 
 # ------------------------------------------------------------------------ base classes

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv.tensor import variable_repr
+from autoconv.naming import variable_repr
 
 
 def _arithmetic(op: Callable[[Any, Any], Any], reflected: bool = False) -> Callable:

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from autoconv.backends import array_device, namespace
+from autoconv.naming import variable_repr
 from autoconv.optimizers.scalar_variables import IterationVariable, LearningRateVariable
-from autoconv.tensor import variable_repr
 
 BASE_SLOT_GROUPS: tuple[tuple[str, ...], ...] = (("average",), ("gradient_accumulator",))
 SLOT_GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {

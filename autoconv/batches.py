@@ -567,17 +567,25 @@ def check_dataset_arguments(
     split: float,
 ) -> None:  # fmt: skip
     """What Keras refuses when ``x`` comes in batches (its batches hold the targets and
-    weights; a PyDataset's may be weighted by class)."""
+    weights; a Dataset's or a PyDataset's may be weighted by class). A ``batch_size`` is
+    ignored, as Keras ignores it (keras.io's training guide passes one with a PyDataset),
+    with a warning saying so."""
     kind = kind_of(x)
-    if kind == "a PyDataset":
+    if kind in ("a dataset", "a PyDataset"):
         class_weight = None
-    for name, value in (("y", y), ("batch_size", batch_size), ("sample_weight", sample_weight),
+    for name, value in (("y", y), ("sample_weight", sample_weight),
                         ("class_weight", class_weight)):  # fmt: skip
         if value is not None:
             raise ValueError(
                 f"{what}: {name} must not be given when x is {kind}: its batches are x, "
                 "(x, y) or (x, y, sample_weight), and it makes its own batches"
             )
+    if batch_size is not None:
+        warnings.warn(
+            f"{what}: batch_size={batch_size!r} is ignored: x is {kind}, which makes its own "
+            "batches",
+            stacklevel=4,  # (the caller of model.fit)
+        )
     if split:
         raise ValueError(
             f"{what}: validation_split is only supported for arrays, not {kind}; give "

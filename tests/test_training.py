@@ -357,7 +357,6 @@ def test_a_dataset_that_repeats_needs_steps_per_epoch(tmp_path):
     ("kwargs", "message"),
     [
         ({"y": np.zeros(8)}, "y must not be given when x is a dataset"),
-        ({"batch_size": 4}, "batch_size must not be given when x is a dataset"),
         ({"validation_split": 0.2}, "validation_split is only supported for arrays"),
     ],
 )
@@ -365,6 +364,37 @@ def test_what_keras_refuses_with_a_dataset(kwargs, message):
     data = ac.data.Dataset.from_tensor_slices((np.ones((8, 8, 8, 1)), np.zeros(8))).batch(4)
     with pytest.raises(ValueError, match=message):
         folder_model().fit(data, verbose=0, **kwargs)
+
+
+def _weighted_fit(x, y, **kwargs):
+    model = ac.Sequential([ac.Input((3,)), layers.Dense(2, activation="softmax")])
+    model.set_weights([np.full((3, 2), 0.1, np.float32), np.zeros(2, np.float32)])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model.fit(x, y, epochs=2, shuffle=False, verbose=0, **kwargs).history
+
+
+def test_a_dataset_takes_class_weight_as_arrays_do():
+    x = np.cos(np.arange(36)).reshape(12, 3).astype("float32")
+    y = np.arange(12) % 2
+    weights = {0: 0.25, 1: 3.0}
+    data = ac.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    through_dataset = _weighted_fit(data, None, class_weight=weights)
+    arrays = _weighted_fit(x, y, batch_size=4, class_weight=weights)
+    np.testing.assert_allclose(through_dataset["loss"], arrays["loss"], rtol=1e-6)
+    assert through_dataset["loss"] != _weighted_fit(data, None)["loss"]
+
+
+@pytest.mark.parametrize("call", ["fit", "evaluate", "predict"])
+def test_batch_size_with_a_dataset_is_ignored_with_a_warning(call):
+    """As Keras ignores it (keras.io's training guide passes one with its batches)."""
+    x, y = np.ones((8, 8, 8, 1), np.float32), np.zeros(8)
+    data = ac.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    model = folder_model()
+    with pytest.warns(UserWarning, match=rf"^{call}: batch_size=3 is ignored: x is a dataset, "
+                      "which makes its own batches$") as caught:  # fmt: skip
+        getattr(model, call)(data, batch_size=3, verbose=0)
+    assert caught[0].filename == __file__
+    assert model.predict(data, verbose=0).shape == (8, *model.output_shape[1:])
 
 
 def test_warm_up_changes_neither_the_weights_nor_the_random_draws_that_follow(rng):

@@ -59,6 +59,8 @@ def test_a_data_loader_gives_the_arrays_numbers():
     np.testing.assert_allclose(through_loader, arrays.history["loss"], rtol=1e-6)
 
 
-def test_batch_size_with_a_data_loader_is_an_error():
-    with pytest.raises(ValueError, match="batch_size must not be given when x is a DataLoader"):
-        _model(ac).fit(_loader(), batch_size=10, verbose=0)
+def test_batch_size_with_a_data_loader_is_ignored_as_keras_ignores_it():
+    with pytest.warns(UserWarning, match="fit: batch_size=32 is ignored: x is a DataLoader"):
+        history = _model(ac).fit(_loader(), batch_size=32, epochs=2, verbose=0).history
+    expected = _model(ac).fit(_loader(), epochs=2, verbose=0).history
+    np.testing.assert_allclose(history["loss"], expected["loss"], rtol=1e-6)

@@ -692,6 +692,7 @@ def test_binary_targets_of_shape_n_fit_one_unit_outputs(rng):
             np.ones((2, 4)), ac.Tensor(np.ones((2, 4))), axis=True), ValueError, "axis must"),
         (lambda: losses.MeanSquaredError(reduction="average"), ValueError, "reduction"),
         (lambda: losses.get("no_such_loss"), ValueError, "unknown loss"),
+        (lambda: losses.loss_object("no_such_loss"), ValueError, "unknown loss"),
         (lambda: losses.get(42), ValueError, "Could not interpret loss identifier: 42"),
     ],
 )  # fmt: skip
@@ -711,7 +712,7 @@ NEGATIVE_TARGETS = np.array([[1.0, 0.0, 0.0], [-0.5, 1.0, 0.5]])
         lambda t, p: losses.CategoricalCrossentropy()(t, p),
         lambda t, p: losses.CategoricalCrossentropy(from_logits=True)(t, p),  # the fused path
         lambda t, p: losses.CategoricalCrossentropy(from_logits=True)(t, p, sample_weight=[1, 2]),
-        lambda t, p: losses.get("categorical_crossentropy")(ac.Tensor(t), p),
+        lambda t, p: losses.loss_object("categorical_crossentropy")(ac.Tensor(t), p),
         lambda t, p: ac.metrics.categorical_crossentropy(t, p),
     ],
 )
@@ -724,23 +725,39 @@ def test_categorical_crossentropy_refuses_targets_below_zero(compute, rng):
 
 
 # ----------------------------------------------------------------- lookup and configs
-def test_get_by_function_name_alias_class_name_instance_class_and_callable():
-    mse = losses.get("mse")
-    assert isinstance(mse, losses.MeanSquaredError) and mse.name == "mse"
-    cce = losses.get("categorical_crossentropy")
-    assert type(cce) is losses.CategoricalCrossentropy and cce.name == "categorical_crossentropy"
-    huber = losses.get("Huber")
-    assert type(huber) is losses.Huber and huber.name == "huber_loss"  # the class's name
-    assert losses.get("kld").name == "kld" and isinstance(losses.get("KLD"), losses.KLDivergence)
-    instance = losses.BinaryCrossentropy(from_logits=True)
-    assert losses.get(instance) is instance
+def test_get_gives_a_function_for_a_function_name_and_an_instance_for_a_class_name():
+    """As Keras's ``losses.get``; what compile makes of them is :func:`losses.loss_object`."""
+    assert losses.get("mse") is losses.mean_squared_error
+    assert losses.get("KLD") is losses.get("kl_divergence") is losses.kl_divergence
+    values = losses.get("mean_absolute_error")(np.ones((2, 3)), ac.Tensor(np.zeros((2, 3))))
+    np.testing.assert_array_equal(values.numpy(), [1.0, 1.0])  # one value per sample
+    assert type(losses.get("Huber")) is losses.Huber
     assert type(losses.get(losses.LogCosh)) is losses.LogCosh
-    assert losses.get(None) is None
+    instance = losses.BinaryCrossentropy(from_logits=True)
+    assert losses.get(instance) is instance and losses.get(None) is None
+    assert losses.get(len) is len
+    entry = {"class_name": "Hinge", "config": {"name": "h", "reduction": "sum"}}
+    assert type(losses.get(entry)) is losses.Hinge and losses.get(entry).name == "h"
+
+
+def test_loss_object_by_function_name_alias_class_name_instance_class_and_callable():
+    mse = losses.loss_object("mse")
+    assert isinstance(mse, losses.MeanSquaredError) and mse.name == "mse"
+    cce = losses.loss_object("categorical_crossentropy")
+    assert type(cce) is losses.CategoricalCrossentropy and cce.name == "categorical_crossentropy"
+    huber = losses.loss_object("Huber")
+    assert type(huber) is losses.Huber and huber.name == "huber_loss"  # the class's name
+    assert losses.loss_object("kld").name == "kld"
+    assert isinstance(losses.loss_object("KLD"), losses.KLDivergence)
+    instance = losses.BinaryCrossentropy(from_logits=True)
+    assert losses.loss_object(instance) is instance
+    assert type(losses.loss_object(losses.LogCosh)) is losses.LogCosh
+    assert losses.loss_object(None) is None
 
     def my_loss(y_true, y_pred):
         return ac.ops.mean((y_true - y_pred) ** 2, axis=-1)
 
-    wrapped = losses.get(my_loss)
+    wrapped = losses.loss_object(my_loss)
     assert isinstance(wrapped, losses.LossFunctionWrapper) and wrapped.name == "my_loss"
     t, p = np.ones((3, 2)), np.zeros((3, 2))
     assert wrapped(t, ac.Tensor(p)).item() == 1.0
@@ -751,7 +768,7 @@ def test_get_by_function_name_alias_class_name_instance_class_and_callable():
 def test_every_name_round_trips_through_its_config(name):
     if name in ("Loss", "LossFunctionWrapper"):
         pytest.skip("abstract")
-    loss = losses.get(name)
+    loss = losses.loss_object(name)
     again = losses.get(losses.serialize(loss))
     assert type(again) is type(loss) and again.get_config() == loss.get_config()
     assert losses.LOSSES[loss.name](**loss.get_config()).get_config() == loss.get_config()
@@ -777,9 +794,9 @@ def test_configs_are_keras_configs():
 
 
 def test_sparse_flag_and_with_logits():
-    assert losses.get("sparse_categorical_crossentropy").sparse
+    assert losses.loss_object("sparse_categorical_crossentropy").sparse
     assert losses.LossFunctionWrapper(losses.sparse_categorical_crossentropy).sparse
-    assert not losses.get("categorical_crossentropy").sparse
+    assert not losses.loss_object("categorical_crossentropy").sparse
     smooth = losses.CategoricalCrossentropy(label_smoothing=0.1, name="cce")
     fused = losses.with_logits(smooth)
     assert fused.from_logits and fused.label_smoothing == 0.1 and fused.name == "cce"

@@ -157,9 +157,9 @@ def test_configs_and_entries_are_kerass_both_ways(name, kwargs, shape, pair):
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_names_give_the_loss_as_kerass_compile_does(name):
-    loss = losses.get(FUNCTIONS[name])
+    loss = losses.loss_object(FUNCTIONS[name])
     assert type(loss) is getattr(losses, name) and loss.name == FUNCTIONS[name]
-    assert type(losses.get(name)) is getattr(losses, name)
+    assert type(losses.loss_object(name)) is getattr(losses, name)
     assert losses.LossFunctionWrapper.from_config(
         losses.LossFunctionWrapper(getattr(losses, FUNCTIONS[name])).get_config()
     ).fn is getattr(losses, FUNCTIONS[name])
@@ -216,3 +216,27 @@ def test_a_short_fit_by_name_or_object_on_both_devices(loss, make_model, targets
     )
     assert np.isfinite(losses_per_device[0]).all()
     assert losses_per_device[0][-1] < losses_per_device[0][0]
+
+
+KERAS_GET_NAMES = sorted(
+    name
+    for name in keras.src.losses.ALL_OBJECTS_DICT
+    if name not in ("Loss", "LossFunctionWrapper")
+)
+
+
+@pytest.mark.parametrize("name", KERAS_GET_NAMES)
+def test_get_gives_what_kerass_get_gives(name, rng):
+    """Keras's ``losses.get``: a function for a function's name or alias, an instance for a
+    class name; the two give the same values."""
+    theirs, ours = keras.losses.get(name), losses.get(name)
+    assert callable(ours) and type(ours).__name__ == type(theirs).__name__
+    assert getattr(ours, "__name__", None) == getattr(theirs, "__name__", None)
+    if name.lower() == "ctc":
+        return  # (its targets are label sequences: tests/ops/test_ctc.py)
+    y_true = rng.random((3, 4)).astype(np.float32)
+    y_pred = rng.random((3, 4)).astype(np.float32) * 0.8 + 0.1
+    if name.lower().startswith(("sparse", "circle")):  # labels: classes, or groups to pull
+        y_true = np.array([0, 3, 0])
+    want = keras.ops.convert_to_numpy(theirs(y_true, y_pred))
+    np.testing.assert_allclose(ac.ops.convert_to_numpy(ours(y_true, y_pred)), want, rtol=2e-5)

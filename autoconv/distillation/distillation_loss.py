@@ -27,12 +27,7 @@ def loss_function(identifier: Any) -> Any:
     """A loss as Keras's distillation takes it (its ``_convert_loss_to_function``): None as
     None, a function name or alias as the function, a class name as an instance of the class,
     anything else (a Loss, a function) as it is. An unknown name is a ValueError."""
-    if not isinstance(identifier, str):
-        return identifier
-    loss = losses.get(identifier)
-    if type(loss).__name__ != identifier:  # a function's name or alias: Keras gives the function
-        return loss.fn
-    return loss
+    return losses.get(identifier) if isinstance(identifier, str) else identifier
 
 
 def loss_functions(structure: LossLike) -> Any:

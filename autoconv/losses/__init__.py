@@ -22,6 +22,7 @@ array([0.05129331, 2.3025851 ], dtype=float32)
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 from autoconv import registration
@@ -155,14 +156,14 @@ def deserialize(config: dict[str, Any]) -> Loss:
     return cls.from_config(config.get("config", {}))
 
 
-def get(identifier: Any) -> Loss | None:
-    """A Loss object from a name, a class, an instance, a serialized config or a function.
+def loss_object(identifier: Any) -> Loss | None:
+    """The Loss object Keras's compile makes of a name, a class, an instance, a serialized
+    config or a function.
 
-    Names are Keras's: function names and aliases ('categorical_crossentropy', 'mse') give the
-    class with that function, named as given (what Keras's compile builds from them; Keras's
-    own ``get`` returns the bare function there), class names ('CategoricalCrossentropy') give
-    the class with its defaults. A function ``fn(y_true, y_pred)`` of per-sample values is
-    wrapped in a :class:`LossFunctionWrapper`. None gives None.
+    Function names and aliases ('categorical_crossentropy', 'mse') give the class with that
+    function, named as given; class names ('CategoricalCrossentropy') give the class with its
+    defaults. A function ``fn(y_true, y_pred)`` of per-sample values is wrapped in a
+    :class:`LossFunctionWrapper`. None gives None.
     """
     if identifier is None or isinstance(identifier, Loss):
         return identifier
@@ -183,13 +184,27 @@ def get(identifier: Any) -> Loss | None:
     raise ValueError(f"Could not interpret loss identifier: {identifier!r}")
 
 
+def get(identifier: Any) -> Loss | Callable[..., Any] | None:
+    """Keras's ``losses.get``: a function's name or alias ('categorical_crossentropy', 'mse')
+    gives the function of per-sample values (``mean_squared_error``), a class name
+    ('CategoricalCrossentropy') or a class an instance with its defaults, a serialized config
+    the loss it describes; a Loss, a function and None are given back. An unknown name is a
+    ValueError. (What compile makes of a name is :func:`loss_object`.)"""
+    if isinstance(identifier, str):
+        loss = loss_object(identifier)
+        return loss.fn if identifier in _FUNCTION_CLASSES else loss
+    if identifier is None or (callable(identifier) and not inspect.isclass(identifier)):
+        return identifier
+    return loss_object(identifier)
+
+
 def resolve(identifier: Any, y_true: Any, y_pred: Any) -> Loss | None:
     """The loss Keras's compile makes of ``identifier`` for a batch of targets and predictions
     (arrays, tensors or their shapes): 'crossentropy' or 'ce' become the binary, sparse or
     categorical cross-entropy by :func:`is_binary_or_sparse_categorical`, named as given;
-    anything else is :func:`get`."""
+    anything else is :func:`loss_object`."""
     if identifier is None or str(identifier).lower() not in ("crossentropy", "ce"):
-        return get(identifier)
+        return loss_object(identifier)
     binary, sparse = is_binary_or_sparse_categorical(y_true, y_pred)
     if binary:
         return BinaryCrossentropy(name=identifier)
@@ -209,7 +224,8 @@ __all__ = [
     "categorical_crossentropy", "categorical_focal_crossentropy",
     "categorical_generalized_cross_entropy", "categorical_hinge", "check_probability_targets",
     "circle", "cosine_similarity", "ctc", "deserialize", "dice", "get", "hinge", "huber",
-    "is_binary_or_sparse_categorical", "kl_divergence", "log_cosh", "mean_absolute_error",
+    "is_binary_or_sparse_categorical", "kl_divergence", "log_cosh", "loss_object",
+    "mean_absolute_error",
     "mean_absolute_percentage_error", "mean_squared_error", "mean_squared_logarithmic_error",
     "object_name", "poisson", "reduce_values", "reduce_weighted_values", "resolve", "serialize",
     "sparse_categorical_crossentropy", "squared_hinge", "squeeze_or_expand_to_same_rank",

@@ -337,7 +337,7 @@ class Model(Trainer, Layer):
         self._loss_specs = _per_output(loss, names, "loss")
         for spec in self._loss_specs:  # unknown names fail now, not at the first batch
             if spec is not None and str(spec).lower() not in ("crossentropy", "ce"):
-                losses_module.get(spec)
+                losses_module.loss_object(spec)
         weights = [1.0] * len(names) if loss_weights is None else loss_weights
         self._loss_weights = [_loss_weight(w) for w in _per_output(weights, names, "loss_weights")]
         self._losses_per_output = []

@@ -176,7 +176,8 @@ def test_the_loss_object_matches_kerass(keras, rng, reduction):
     want = keras.losses.CTC(reduction=reduction)(labels, logits, sample_weight=weights)
     np.testing.assert_allclose(got.numpy(), keras.ops.convert_to_numpy(want), rtol=1e-5)
     assert losses.CTC().get_config() == keras.losses.CTC().get_config()
-    assert type(losses.get("ctc")) is losses.CTC and losses.get("CTC").name == "ctc"
+    assert losses.get("ctc") is losses.ctc and type(losses.get("CTC")) is losses.CTC
+    assert type(losses.loss_object("ctc")) is losses.CTC and losses.get("CTC").name == "ctc"
 
 
 def test_a_model_trains_alike_on_both_devices(rng):

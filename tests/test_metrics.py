@@ -222,7 +222,7 @@ def test_mean_metrics_over_weighted_batches(metric, reference, draw, rng):
         metric.update_state(y_true, y_pred, sample_weight=weight)
     want = keras_stream_mean([(reference(t, p), w) for t, p, w in data])
     got = metric.result()
-    assert isinstance(got, np.floating) and got.dtype == np.float32
+    assert got.shape == () and got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
     metric.reset_state()
     assert metric.result() == 0.0
@@ -278,12 +278,17 @@ def test_root_mean_squared_error():
     np.testing.assert_allclose(m.result(), np.sqrt((0.5 * 1 + 4 * 3) / (1 + 3)), rtol=1e-6)
 
 
-def test_state_is_float32_and_results_are_numpy_scalars(rng):
+def test_state_is_float32_and_results_have_a_tensors_numpy(rng):
+    """A result is a 0-d float32 NumPy array with Keras's tensors' ``numpy()`` (keras.io's
+    callback recipes call ``metric.result().numpy()``)."""
     m = metrics.CategoricalAccuracy()
     y_true, y_pred = draw_one_hot(rng, 5)
     m.update_state(ac.Tensor(y_true), ac.Tensor(y_pred, requires_grad=True))
     assert all(v.dtype == np.float32 for v in m.variables)
-    assert isinstance(m.result(), np.float32)
+    result = m.result()
+    assert isinstance(result, np.ndarray) and result.shape == () and result.dtype == np.float32
+    assert isinstance(result.numpy(), np.float32) and result.numpy() == float(result)
+    assert f"{result:.3f}" == f"{float(result):.3f}" and repr(result) == repr(np.asarray(result))
     m64 = metrics.Mean(dtype="float64")
     m64.update_state([1.0, 2.0])
     assert m64.result().dtype == np.float64

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.host_array import HostArray
+
 
 def leaves(element: Any) -> list[Any]:
     """The arrays of ``element``, depth first."""
@@ -39,31 +41,18 @@ def to_numpy(leaf: Any) -> np.ndarray:
     return np.asarray(leaf)
 
 
-class DatasetArray(np.ndarray):
+class DatasetArray(HostArray):
     """A NumPy array as iterating a Dataset yields it: an ``np.ndarray`` in every way, plus
     the ``numpy()`` of TensorFlow's eager tensors, so ``images[i].numpy()`` runs as in the
     tutorials. Indexing keeps the class: a slice is a DatasetArray view, a single item a 0-d
     DatasetArray (as TF's scalar tensor), a text batch's item a :class:`DatasetText`.
     ``np.asarray`` gives the plain array."""
 
-    def numpy(self) -> Any:
-        """The plain ``np.ndarray`` (a view, no copy); of a 0-d array its item, as TF's
-        ``.numpy()`` of a scalar: a NumPy scalar, or the Python object (a text's ``str``)."""
-        plain = self.view(np.ndarray)
-        return plain[()] if plain.ndim == 0 else plain
-
     def __getitem__(self, key: Any) -> Any:
         item = super().__getitem__(key)
         if isinstance(item, str):  # a text batch's item: a str, as the batch holds it
             return DatasetText(item)
         return item if isinstance(item, np.ndarray) else _scalar(item, self.dtype)
-
-    # Printed as the plain array (NumPy's printing indexes items, which must be scalars).
-    def __repr__(self) -> str:
-        return repr(self.view(np.ndarray))
-
-    def __str__(self) -> str:
-        return str(self.view(np.ndarray))
 
 
 class DatasetText(str):

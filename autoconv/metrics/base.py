@@ -4,6 +4,7 @@ of a function's per-sample values)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from autoconv import initializers
 from autoconv.backends import array_device, namespace
+from autoconv.host_array import host_array
 from autoconv.losses import apply_mask, squeeze_or_expand_to_same_rank
 from autoconv.metrics.functions import array_of, check_two_dimensional, function, on_device
 from autoconv.naming import to_snake_case, variable_repr
@@ -204,6 +206,15 @@ class Metric:
 
     def result(self) -> Any:
         raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each class's own ``result`` gives a NumPy result as a :class:`HostArray`, so
+        ``metric.result().numpy()`` runs as on Keras's backend tensors (a Tensor or a dict of
+        results, as a user's metric may give, stays as it is)."""
+        super().__init_subclass__(**kwargs)
+        if "result" in cls.__dict__:
+            own_result = cls.__dict__["result"]
+            cls.result = functools.wraps(own_result)(lambda self: host_array(own_result(self)))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.update_state(*args, **kwargs)

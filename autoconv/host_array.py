@@ -1,0 +1,36 @@
+"""A NumPy array with the ``numpy()`` of Keras's backend tensors (and TensorFlow's eager
+ones), for values Keras hands its users as tensors and autoconv computes on the host: the
+arrays a Dataset yields, a metric's result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class HostArray(np.ndarray):
+    """An ``np.ndarray`` in every way, plus ``numpy()``, so ``metric.result().numpy()`` and
+    ``images[i].numpy()`` run as in Keras's tutorials. ``np.asarray`` gives the plain array;
+    it prints as the plain array."""
+
+    def numpy(self) -> Any:
+        """The plain ``np.ndarray`` (a view, no copy); of a 0-d array its item, as a
+        tensor's ``.numpy()`` of a scalar: a NumPy scalar, or the Python object it holds."""
+        plain = self.view(np.ndarray)
+        return plain[()] if plain.ndim == 0 else plain
+
+    # Printed as the plain array (NumPy's printing indexes items, which must be scalars).
+    def __repr__(self) -> str:
+        return repr(self.view(np.ndarray))
+
+    def __str__(self) -> str:
+        return str(self.view(np.ndarray))
+
+
+def host_array(value: Any) -> Any:
+    """A NumPy array or scalar as a :class:`HostArray`; anything else (a Tensor, which has
+    its own ``numpy()``, a dict of results) as it is."""
+    if isinstance(value, np.ndarray | np.generic) and not isinstance(value, HostArray):
+        return np.asarray(value).view(HostArray)
+    return value

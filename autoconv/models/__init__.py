@@ -26,6 +26,7 @@ __all__ = [
     "clone_model",
     "load_model",
     "model_from_json",
+    "save_model",
 ]
 
 
@@ -37,3 +38,8 @@ def __getattr__(name: str) -> Any:
 
         return getattr(saving, name)
     raise AttributeError(f"module 'autoconv.models' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names and those :func:`__getattr__` gives (for completion and ``dir``)."""
+    return sorted({*globals(), *__all__})

@@ -379,3 +379,11 @@ def test_an_output_without_a_loss_warns_as_keras(keras):
     for our, their in zip(our_weights, their_weights, strict=True):
         np.testing.assert_allclose(our, their, rtol=1e-6)
     np.testing.assert_array_equal(our_weights[0], np.full((4, 1), 0.1, "float32"))
+
+
+def test_every_keras_models_name_is_there_and_listed_by_dir(keras):
+    """``load_model``, ``save_model`` and ``model_from_json`` come from autoconv.saving when
+    asked for; ``dir`` lists them too, as Keras's module does."""
+    names = {n for n in dir(keras.models) if not n.startswith("_")}
+    assert names <= set(dir(ac.models))
+    assert all(callable(getattr(ac.models, name)) for name in names)

@@ -116,18 +116,41 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
-    """Every value ``value`` (a scalar)."""
+    """``value`` broadcast to the shape: a scalar, or as in Keras an array (a Dense bias
+    ``Constant(np.eye(3).flatten())``) whose shape broadcasts to the weight's."""
 
-    def __init__(self, value: float = 0.0) -> None:
-        if np.ndim(value) != 0:
-            raise ValueError(f"Constant: value must be a scalar, got {value!r}")
+    def __init__(self, value: Any = 0.0) -> None:
         self.value = value
 
     def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
-        return np.full(_shape(shape), self.value, _dtype(dtype))
+        shape, value = _shape(shape), np.asarray(self.value, _dtype(dtype))
+        try:
+            return np.broadcast_to(value, shape).copy()
+        except ValueError:
+            raise ValueError(
+                f"Constant: a value of shape {value.shape} cannot fill a weight of shape {shape}"
+            ) from None
 
     def get_config(self) -> dict[str, Any]:
-        return {"value": self.value}
+        """Keras's config: an array ``value`` as its ``__numpy__`` entry, a NumPy number as
+        Python's."""
+        value = self.value
+        if isinstance(value, np.ndarray):
+            value = {
+                "class_name": "__numpy__",
+                "config": {"value": value.tolist(), "dtype": value.dtype.name},
+            }
+        elif isinstance(value, np.generic):
+            value = value.item()
+        return {"value": value}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Constant:
+        value = config.get("value")
+        if isinstance(value, dict) and value.get("class_name") == "__numpy__":
+            array = np.array(value["config"]["value"], dtype=value["config"]["dtype"])
+            config = {**config, "value": array}
+        return cls(**config)
 
 
 class Identity(Initializer):

@@ -28,6 +28,7 @@ import numpy as np
 from autoconv import config, registration
 from autoconv.backends.cpu import blas
 from autoconv.seeds import generator
+from autoconv.tensor import Tensor
 
 __all__ = [
     "STFT", "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
@@ -116,14 +117,14 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
-    """``value`` broadcast to the shape: a scalar, or as in Keras an array (a Dense bias
-    ``Constant(np.eye(3).flatten())``) whose shape broadcasts to the weight's."""
+    """``value`` broadcast to the shape: a scalar, or as in Keras an array or a Tensor (a
+    Dense bias ``Constant(np.eye(3).flatten())``) whose shape broadcasts to the weight's."""
 
     def __init__(self, value: Any = 0.0) -> None:
         self.value = value
 
     def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
-        shape, value = _shape(shape), np.asarray(self.value, _dtype(dtype))
+        shape, value = _shape(shape), np.asarray(_values(self.value), _dtype(dtype))
         try:
             return np.broadcast_to(value, shape).copy()
         except ValueError:
@@ -132,13 +133,15 @@ class Constant(Initializer):
             ) from None
 
     def get_config(self) -> dict[str, Any]:
-        """Keras's config: an array ``value`` as its ``__numpy__`` entry, a NumPy number as
-        Python's."""
+        """Keras's config: an array ``value`` as its ``__numpy__`` entry (a Tensor as its
+        ``__tensor__`` one), a NumPy number as Python's."""
         value = self.value
-        if isinstance(value, np.ndarray):
+        if isinstance(value, np.ndarray | Tensor):
+            kind = "__tensor__" if isinstance(value, Tensor) else "__numpy__"
+            array = _values(value)
             value = {
-                "class_name": "__numpy__",
-                "config": {"value": value.tolist(), "dtype": value.dtype.name},
+                "class_name": kind,
+                "config": {"value": array.tolist(), "dtype": array.dtype.name},
             }
         elif isinstance(value, np.generic):
             value = value.item()
@@ -147,10 +150,16 @@ class Constant(Initializer):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Constant:
         value = config.get("value")
-        if isinstance(value, dict) and value.get("class_name") == "__numpy__":
+        if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__"):
             array = np.array(value["config"]["value"], dtype=value["config"]["dtype"])
+            array = Tensor(array) if value["class_name"] == "__tensor__" else array
             config = {**config, "value": array}
         return cls(**config)
+
+
+def _values(value: Any) -> Any:
+    """A Tensor's values as a NumPy array (from any device); anything else as it is."""
+    return value.numpy() if isinstance(value, Tensor) else value
 
 
 class Identity(Initializer):

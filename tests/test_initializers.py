@@ -194,6 +194,23 @@ def test_constant_values_and_configs_are_keras(keras, value, shape):
     np.testing.assert_array_equal(rebuilt(shape), expected)
 
 
+def test_a_tensor_constant_is_keras_tensor_entry(keras, tmp_path):
+    """A Tensor value (``ops.eye(3)`` flattened) is Keras's ``__tensor__`` entry, read back
+    as a Tensor, through a saved model too."""
+    ours = initializers.Constant(ac.ops.reshape(ac.ops.eye(3), (-1,)))
+    theirs = keras.initializers.Constant(keras.ops.reshape(keras.ops.eye(3), (-1,)))
+    assert initializers.serialize(ours) == keras.initializers.serialize(theirs)
+    rebuilt = initializers.deserialize(keras.initializers.serialize(theirs))
+    assert isinstance(rebuilt.value, ac.Tensor)
+    np.testing.assert_array_equal(rebuilt((9,)), np.eye(3).ravel())
+    from autoconv import layers
+
+    model = ac.Sequential([ac.Input((2,)), layers.Dense(9, bias_initializer=ours)])
+    model.save(tmp_path / "tensor.keras")
+    loaded = ac.saving.load_model(tmp_path / "tensor.keras").layers[0].bias_initializer
+    assert initializers.serialize(loaded) == keras.initializers.serialize(theirs)
+
+
 def test_a_constant_that_cannot_fill_the_shape_is_an_error():
     with pytest.raises(ValueError, match=r"value of shape \(9,\) cannot fill .* \(3, 3\)"):
         initializers.Constant(np.eye(3).flatten())((3, 3))

@@ -85,7 +85,7 @@ class Dataset:
 
         def iterate() -> Iterator[Any]:
             if isinstance(structure, np.ndarray):
-                return (row.copy() for row in structure)
+                return (copied(row) for row in structure)
             return (map_structure(lambda a, i=i: copied(a[i]), structure) for i in range(length))
 
         return Dataset(iterate, length)

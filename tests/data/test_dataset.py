@@ -363,6 +363,13 @@ def test_a_map_that_changes_its_input_in_place_changes_no_kept_data(make):
     np.testing.assert_array_equal(x, np.zeros((4, 5, 3)))
 
 
+@pytest.mark.parametrize(
+    "texts", [np.array(["a", "bb"], dtype=object), np.array([b"x", b"yy"], dtype=object)]
+)
+def test_slices_of_an_object_array_of_texts_are_its_texts(texts):
+    assert [e.numpy() for e in Dataset.from_tensor_slices(texts)] == list(texts)
+
+
 def test_elements_changed_in_place_while_iterated_leave_the_source_as_it_was():
     x = np.arange(6.0).reshape(3, 2)
     for row in Dataset.from_tensor_slices(x).cache():

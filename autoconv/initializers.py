@@ -28,6 +28,7 @@ import numpy as np
 from autoconv import config, registration
 from autoconv.backends.cpu import blas
 from autoconv.seeds import generator
+from autoconv.tensor import Tensor
 
 __all__ = [
     "STFT", "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
@@ -116,18 +117,49 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
-    """Every value ``value`` (a scalar)."""
+    """``value`` broadcast to the shape: a scalar, or as in Keras an array or a Tensor (a
+    Dense bias ``Constant(np.eye(3).flatten())``) whose shape broadcasts to the weight's."""
 
-    def __init__(self, value: float = 0.0) -> None:
-        if np.ndim(value) != 0:
-            raise ValueError(f"Constant: value must be a scalar, got {value!r}")
+    def __init__(self, value: Any = 0.0) -> None:
         self.value = value
 
     def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
-        return np.full(_shape(shape), self.value, _dtype(dtype))
+        shape, value = _shape(shape), np.asarray(_values(self.value), _dtype(dtype))
+        try:
+            return np.broadcast_to(value, shape).copy()
+        except ValueError:
+            raise ValueError(
+                f"Constant: a value of shape {value.shape} cannot fill a weight of shape {shape}"
+            ) from None
 
     def get_config(self) -> dict[str, Any]:
-        return {"value": self.value}
+        """Keras's config: an array ``value`` as its ``__numpy__`` entry (a Tensor as its
+        ``__tensor__`` one), a NumPy number as Python's."""
+        value = self.value
+        if isinstance(value, np.ndarray | Tensor):
+            kind = "__tensor__" if isinstance(value, Tensor) else "__numpy__"
+            array = _values(value)
+            value = {
+                "class_name": kind,
+                "config": {"value": array.tolist(), "dtype": array.dtype.name},
+            }
+        elif isinstance(value, np.generic):
+            value = value.item()
+        return {"value": value}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Constant:
+        value = config.get("value")
+        if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__"):
+            array = np.array(value["config"]["value"], dtype=value["config"]["dtype"])
+            array = Tensor(array) if value["class_name"] == "__tensor__" else array
+            config = {**config, "value": array}
+        return cls(**config)
+
+
+def _values(value: Any) -> Any:
+    """A Tensor's values as a NumPy array (from any device); anything else as it is."""
+    return value.numpy() if isinstance(value, Tensor) else value
 
 
 class Identity(Initializer):

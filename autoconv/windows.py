@@ -7,6 +7,7 @@ and the kernels of either device read a :class:`Window`'s numbers through
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,23 @@ def as_single(value: Any, name: str, op: str) -> int:
     if value > MAX_SIZE:
         raise ValueError(f"{op}: {name} must be at most {MAX_SIZE}, got {value!r}")
     return int(value)
+
+
+def unknown_kept(
+    sizes: tuple[int | None, ...], output_sizes: Callable[[tuple[int, ...]], tuple[int, ...]]
+) -> tuple[int | None, ...]:
+    """``output_sizes(sizes)`` for spatial ``sizes`` of which some may be unknown (None: a
+    symbolic input's free axes): an unknown size gives an unknown output size, as Keras's
+    window layers compute it, whatever the window (a stride or pool wider than a probe's
+    spread maps two probe sizes to one output size, one larger than a probe empties it).
+    The known sizes are computed with MAX_SIZE, which every window fits, in place of the others.
+    """
+    if None not in sizes:
+        return output_sizes(sizes)
+    filled = tuple(MAX_SIZE if n is None else n for n in sizes)
+    return tuple(
+        None if n is None else out for n, out in zip(sizes, output_sizes(filled), strict=True)
+    )
 
 
 def output_size(size: int, kernel: int, stride: int, dilation: int, pad_total: int) -> int:

@@ -169,8 +169,63 @@ def test_constant_ones_zeros_identity():
     np.testing.assert_array_equal(initializers.Identity(gain=3.0)((2, 3)), 3 * np.eye(2, 3))
     with pytest.raises(ValueError, match="only be used for 2D matrices"):
         initializers.Identity()((2, 2, 2))
-    with pytest.raises(ValueError, match="scalar"):
-        initializers.Constant([1.0, 2.0])
+
+
+CONSTANT_VALUES = [
+    (2.5, (2, 3)),
+    (np.eye(3).flatten(), (9,)),  # a T-net's bias: the identity, flattened
+    (np.arange(3.0), (2, 3)),
+    ([1.0, 2.0], (2,)),
+    (np.float32(0.5), (4,)),
+    (np.arange(4, dtype="int64"), (4,)),
+]
+
+
+@pytest.mark.parametrize(("value", "shape"), CONSTANT_VALUES)
+def test_constant_values_and_configs_are_keras(keras, value, shape):
+    """An array ``value`` broadcasts to the weight, as Keras's; its config is Keras's
+    ``__numpy__`` entry, which ``from_config`` reads back."""
+    ours, theirs = initializers.Constant(value), keras.initializers.Constant(value)
+    expected = keras.ops.convert_to_numpy(theirs(shape))
+    np.testing.assert_array_equal(ours(shape), expected)
+    assert ours(shape).dtype == expected.dtype
+    assert initializers.serialize(ours) == keras.initializers.serialize(theirs)
+    rebuilt = initializers.deserialize(keras.initializers.serialize(theirs))
+    np.testing.assert_array_equal(rebuilt(shape), expected)
+
+
+def test_a_tensor_constant_is_keras_tensor_entry(keras, tmp_path):
+    """A Tensor value (``ops.eye(3)`` flattened) is Keras's ``__tensor__`` entry, read back
+    as a Tensor, through a saved model too."""
+    ours = initializers.Constant(ac.ops.reshape(ac.ops.eye(3), (-1,)))
+    theirs = keras.initializers.Constant(keras.ops.reshape(keras.ops.eye(3), (-1,)))
+    assert initializers.serialize(ours) == keras.initializers.serialize(theirs)
+    rebuilt = initializers.deserialize(keras.initializers.serialize(theirs))
+    assert isinstance(rebuilt.value, ac.Tensor)
+    np.testing.assert_array_equal(rebuilt((9,)), np.eye(3).ravel())
+    from autoconv import layers
+
+    model = ac.Sequential([ac.Input((2,)), layers.Dense(9, bias_initializer=ours)])
+    model.save(tmp_path / "tensor.keras")
+    loaded = ac.saving.load_model(tmp_path / "tensor.keras").layers[0].bias_initializer
+    assert initializers.serialize(loaded) == keras.initializers.serialize(theirs)
+
+
+def test_a_constant_that_cannot_fill_the_shape_is_an_error():
+    with pytest.raises(ValueError, match=r"value of shape \(9,\) cannot fill .* \(3, 3\)"):
+        initializers.Constant(np.eye(3).flatten())((3, 3))
+
+
+def test_a_dense_bias_from_an_array_constant_is_saved_and_loaded(tmp_path):
+    from autoconv import layers
+
+    model = ac.Sequential(
+        [ac.Input((4,)), layers.Dense(9, bias_initializer=initializers.Constant(np.eye(3).ravel()))]
+    )
+    np.testing.assert_array_equal(model.layers[0].bias.numpy(), np.eye(3).ravel())
+    model.save(tmp_path / "tnet.keras")
+    loaded = ac.saving.load_model(tmp_path / "tnet.keras")
+    np.testing.assert_array_equal(loaded.layers[0].bias_initializer.value, np.eye(3).ravel())
 
 
 # -------------------------------------------------------------------------------- seeds

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from autoconv.data import shapes, streams
-from autoconv.data.structure import leaves, map_structure, rebuild, to_numpy, yielded
+from autoconv.data.structure import copied, leaves, map_structure, rebuild, to_numpy, yielded
 from autoconv.seeds import generator
 
 AUTOTUNE = -1
@@ -85,8 +85,8 @@ class Dataset:
 
         def iterate() -> Iterator[Any]:
             if isinstance(structure, np.ndarray):
-                return iter(structure)
-            return (map_structure(lambda leaf, i=i: leaf[i], structure) for i in range(length))
+                return (copied(row) for row in structure)
+            return (map_structure(lambda a, i=i: copied(a[i]), structure) for i in range(length))
 
         return Dataset(iterate, length)
 
@@ -136,7 +136,7 @@ class Dataset:
         ``tf.data.Dataset.from_tensors``."""
         del name
         element = rebuild(tensors, iter([to_numpy(leaf) for leaf in leaves(tensors)]))
-        return Dataset(lambda: iter((element,)), 1)
+        return Dataset(lambda: iter((copied(element),)), 1)
 
     @staticmethod
     def from_generator(
@@ -421,12 +421,12 @@ class Dataset:
 
         def iterate() -> Iterator[Any]:
             if stored:
-                yield from stored[0]
+                yield from (copied(element) for element in stored[0])
                 return
             elements = []
             for element in self._elements():
                 elements.append(element)
-                yield element
+                yield copied(element)
             if not stored:
                 stored.append(elements)
 

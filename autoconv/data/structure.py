@@ -34,6 +34,15 @@ def map_structure(fn: Callable[[Any], Any], element: Any) -> Any:
     return rebuild(element, iter([fn(leaf) for leaf in leaves(element)]))
 
 
+def copied(element: Any) -> Any:
+    """``element`` with its arrays copied: how a Dataset hands out data it keeps (its source
+    arrays, its in-memory cache), so that a map changing its input in place (``x += noise``)
+    changes neither the user's arrays nor later passes, as ``tf.data``'s immutable elements."""
+    return map_structure(
+        lambda leaf: leaf.copy() if isinstance(leaf, np.ndarray) else leaf, element
+    )
+
+
 def to_numpy(leaf: Any) -> np.ndarray:
     """A leaf as a NumPy array (a Tensor through its ``.numpy()``)."""
     if not isinstance(leaf, np.ndarray) and hasattr(leaf, "numpy"):

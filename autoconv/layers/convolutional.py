@@ -35,7 +35,14 @@ from autoconv.layers.core import (
 from autoconv.layers.layer import Layer, Shape, Variable, serialized
 from autoconv.ops import engine as ops
 from autoconv.tensor import Tensor
-from autoconv.windows import MAX_SIZE, is_int, transpose_window, window, window_1d
+from autoconv.windows import (
+    MAX_SIZE,
+    is_int,
+    transpose_window,
+    unknown_kept,
+    window,
+    window_1d,
+)
 
 
 def conv_padding(padding: Any, owner: str, causal: bool = False) -> Any:
@@ -114,11 +121,11 @@ class BaseConv(ActivationMixin, Layer):
     # ------------------------------------------------------------------ shapes
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         check_spatial_rank(self, input_shape, self.rank)
-        return (
-            input_shape[0],
-            *self.output_size(input_shape),
-            self.output_channels(input_shape[-1]),
+        batch, channels = input_shape[0], input_shape[-1]
+        spatial = unknown_kept(
+            tuple(input_shape[1:-1]), lambda sizes: self.output_size((batch, *sizes, channels))
         )
+        return (batch, *spatial, self.output_channels(channels))
 
     def output_size(self, input_shape: Shape) -> tuple[int, ...]:
         """The output's spatial sizes for ``input_shape``."""

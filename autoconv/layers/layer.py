@@ -694,8 +694,8 @@ def _building(build: Callable[..., None]) -> Callable[..., None]:
 
 
 # Two sizes that stand in for an unknown (None) size: an output size that changes with them is
-# unknown too. Larger than any kernel, crop or pool a convnet uses; coprime, so a stride or a
-# pool cannot map both to the same output size. Where a layer refuses them (a ValueError: a
+# unknown too (a stride above their spread can map both to one size: the window layers keep
+# None themselves, windows.unknown_kept). Where a layer refuses them (a ValueError: a
 # sequence longer than its position embedding's table), small ones are tried next.
 PROBE_SIZES = ((257, 263), (5, 7), (2, 3))
 

@@ -12,7 +12,7 @@ from autoconv.ops import engine as ops
 from autoconv.ops.masks import as_mask
 from autoconv.ops.nn_spatial import adaptive_average_pool, adaptive_max_pool
 from autoconv.tensor import Tensor
-from autoconv.windows import is_int, pool_window, pool_window_1d
+from autoconv.windows import is_int, pool_window, pool_window_1d, unknown_kept
 
 
 class BasePooling(Layer):
@@ -51,8 +51,14 @@ class BasePooling(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         check_spatial_rank(self, input_shape, self.rank)
         windows = pool_window_1d if self.rank == 1 else pool_window
-        win = windows(type(self).__name__, input_shape, *self._sizes(), self.padding)
-        return (input_shape[0], *win.out[2 - self.rank :], input_shape[-1])
+        batch, channels = input_shape[0], input_shape[-1]
+
+        def output_sizes(sizes: tuple[int, ...]) -> tuple[int, ...]:
+            shape = (batch, *sizes, channels)
+            win = windows(type(self).__name__, shape, *self._sizes(), self.padding)
+            return win.out[2 - self.rank :]
+
+        return (batch, *unknown_kept(tuple(input_shape[1:-1]), output_sizes), channels)
 
     def call(self, inputs: Tensor) -> Tensor:
         return type(self).pool(inputs, *self._sizes(), self.padding)

@@ -29,6 +29,7 @@ from autoconv.layers.reshaping import (
 from autoconv.ops import engine as ops
 from autoconv.ops import volumetric
 from autoconv.tensor import Tensor
+from autoconv.windows import unknown_kept
 
 Borders = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 
@@ -171,10 +172,13 @@ class Pooling3D(BasePooling):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         check_ndim(self, input_shape, 5)  # (BasePooling's own is 1-D and 2-D: not called)
-        sizes = volumetric.output_sizes(
-            type(self).__name__, input_shape[1:4], self.pool_size, self.strides, (1, 1, 1),
-            self.padding,
-        )  # fmt: skip
+
+        def output_sizes(sizes: tuple[int, ...]) -> tuple[int, ...]:
+            return volumetric.output_sizes(
+                type(self).__name__, sizes, self.pool_size, self.strides, (1, 1, 1), self.padding
+            )
+
+        sizes = unknown_kept(tuple(input_shape[1:4]), output_sizes)
         return (input_shape[0], *sizes, input_shape[-1])
 
 

@@ -334,3 +334,45 @@ def test_enumerate_and_filter():
 def test_range_concatenate_and_filter_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def _jitter(points, label):
+    """PointNet's augmentation, ported with NumPy noise: changes its input in place."""
+    points += 0.5
+    return points, label
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda x, y: Dataset.from_tensor_slices((x, y)),
+        lambda x, y: Dataset.from_tensor_slices((x, y)).shuffle(4),
+        lambda x, y: Dataset.from_tensor_slices((x, y)).cache(),
+        lambda x, y: Dataset.from_tensors((x, y)).unbatch(),
+        lambda x, y: Dataset.zip(Dataset.from_tensor_slices(x), Dataset.from_tensor_slices(y)),
+    ],
+)
+def test_a_map_that_changes_its_input_in_place_changes_no_kept_data(make):
+    """As tf.data's immutable elements: the user's arrays and later passes stay as they were
+    (each pass jitters the points once; they drifted 0.5 further each epoch)."""
+    x, y = np.zeros((4, 5, 3)), np.arange(4)
+    ds = make(x, y).map(_jitter).batch(2)
+    for _ in range(3):
+        points = np.concatenate([np.asarray(p) for p, _ in ds])
+        np.testing.assert_array_equal(points, np.full((4, 5, 3), 0.5))
+    np.testing.assert_array_equal(x, np.zeros((4, 5, 3)))
+
+
+@pytest.mark.parametrize(
+    "texts", [np.array(["a", "bb"], dtype=object), np.array([b"x", b"yy"], dtype=object)]
+)
+def test_slices_of_an_object_array_of_texts_are_its_texts(texts):
+    assert [e.numpy() for e in Dataset.from_tensor_slices(texts)] == list(texts)
+
+
+def test_elements_changed_in_place_while_iterated_leave_the_source_as_it_was():
+    x = np.arange(6.0).reshape(3, 2)
+    for row in Dataset.from_tensor_slices(x).cache():
+        row *= 10
+    assert [np.asarray(row).tolist() for row in Dataset.from_tensor_slices(x)] == x.tolist()
+    np.testing.assert_array_equal(x, np.arange(6.0).reshape(3, 2))

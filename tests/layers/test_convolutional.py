@@ -550,3 +550,31 @@ def test_small_xception_block_builds_summarizes_and_trains_a_step(rng):
     changed = [not np.array_equal(b, a) for b, a in zip(before, model.get_weights(), strict=True)]
     trainable = [w.trainable for w in model.weights]
     assert all(c for c, t in zip(changed, trainable, strict=True) if t)
+
+
+# -------------------------------------------------------------- unknown (None) sizes
+@pytest.mark.parametrize(
+    ("name", "arguments", "in_shape"),
+    [
+        ("Conv2D", {"filters": 8, "kernel_size": 16, "strides": 16}, (None, None, 3)),  # patches
+        ("Conv2D", {"filters": 8, "kernel_size": 16, "strides": 16}, (32, None, 3)),
+        ("Conv1D", {"filters": 8, "kernel_size": 300}, (None, 3)),  # wider than any probe
+        ("Conv1D", {"filters": 2, "kernel_size": 3, "padding": "causal", "dilation_rate": 4},
+         (None, 3)),
+        ("DepthwiseConv2D", {"kernel_size": 16, "strides": 16}, (None, None, 3)),
+        ("SeparableConv2D", {"filters": 4, "kernel_size": 8, "strides": 8}, (None, 12, 3)),
+        ("SeparableConv1D", {"filters": 4, "kernel_size": 8, "strides": 8, "padding": "same"},
+         (None, 3)),
+        ("DepthwiseConv1D", {"kernel_size": 8, "strides": 8}, (None, 3)),
+        ("Conv2DTranspose", {"filters": 4, "kernel_size": 3, "strides": 16}, (None, 5, 3)),
+        ("Conv1DTranspose", {"filters": 4, "kernel_size": 8, "strides": 8}, (None, 3)),
+        ("Conv3D", {"filters": 4, "kernel_size": 8, "strides": 8}, (None, None, 16, 3)),
+        ("Conv3DTranspose", {"filters": 4, "kernel_size": 3, "strides": 8}, (None, 2, None, 3)),
+    ],
+)  # fmt: skip
+def test_an_unknown_size_convolves_to_an_unknown_size_as_keras(keras, name, arguments, in_shape):
+    """An unknown (None) size gives None whatever the window, as Keras's (a stride coarser
+    than the probe sizes' spread once mapped both to one size); known sizes are computed."""
+    ours = getattr(layers, name)(**arguments)(ac.Input(in_shape)).shape
+    theirs = getattr(keras.layers, name)(**arguments)(keras.Input(in_shape)).shape
+    assert tuple(ours) == tuple(theirs)

@@ -334,3 +334,44 @@ def test_adaptive_fit_on_the_gpu_gives_the_cpus_losses(rng):
     x = rng.standard_normal((8, 7, 9, 2)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 8)]
     fit_on_both_devices(lambda: adaptive_model(ac), x, y)
+
+
+# -------------------------------------------------------------- unknown (None) sizes
+@pytest.mark.parametrize(
+    ("name", "arguments", "in_shape"),
+    [
+        ("MaxPooling1D", {"pool_size": 1024}, (None, 16)),  # wider than any probe size
+        ("MaxPooling1D", {"pool_size": 16}, (None, 16)),  # coarser than the probes' spread
+        ("AveragePooling1D", {"pool_size": 8, "padding": "same"}, (None, 4)),
+        ("MaxPooling2D", {"pool_size": 8}, (None, None, 3)),
+        ("AveragePooling2D", {"pool_size": 16, "strides": 16}, (32, None, 3)),
+        ("MaxPooling2D", {"pool_size": 3, "strides": 2, "padding": "same"}, (None, 20, 3)),
+        ("MaxPooling3D", {"pool_size": 8}, (None, None, 9, 2)),
+        ("AveragePooling3D", {"pool_size": 300}, (None, 300, None, 2)),
+    ],
+)
+def test_an_unknown_size_pools_to_an_unknown_size_as_keras(keras, name, arguments, in_shape):
+    """An unknown (None) size gives None whatever the pool, as Keras's; known sizes are
+    computed."""
+    ours = getattr(layers, name)(**arguments)(ac.Input(in_shape)).shape
+    theirs = getattr(keras.layers, name)(**arguments)(keras.Input(in_shape)).shape
+    assert tuple(ours) == tuple(theirs)
+
+
+@pytest.mark.parametrize("points", [16, 1024])
+def test_a_global_feature_pooled_over_unknown_points_is_tiled_back(points, rng):
+    """PointNet's segmentation head: MaxPool1D(pool_size=points) on Input((None, 3)) features,
+    tiled back to every point and concatenated with them."""
+    inputs = ac.Input((None, 3))
+    features = layers.Conv1D(4, 1)(inputs)
+    pooled = layers.MaxPool1D(pool_size=points)(features)
+    assert pooled.shape == (None, None, 4)
+    tiled = ac.ops.tile(pooled, [1, points, 1])
+    outputs = layers.Concatenate()([features, tiled])
+    model = ac.Model(inputs, outputs)
+    x = rng.standard_normal((2, points, 3)).astype(np.float32)
+    got = model.predict(x, verbose=0)
+    assert got.shape == (2, points, 8)
+    np.testing.assert_allclose(
+        got[:, :, 4:], np.broadcast_to(got[:, :, :4].max(1, keepdims=True), (2, points, 4))
+    )

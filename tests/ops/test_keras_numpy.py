@@ -615,3 +615,23 @@ def test_istft_inverts_stft_also_without_centering() -> None:
         back = ops.istft(spectrum, 6, 3, 8, window="hamming", center=center).numpy()
         inside = slice(1, back.shape[-1] - 1) if not center else slice(None)
         np.testing.assert_allclose(back[..., inside], signal[..., : back.shape[-1]][..., inside])
+
+
+@pytest.mark.parametrize("name", ["real", "imag"])
+@pytest.mark.parametrize(
+    "x",
+    [
+        np.array([[1 + 2j, -3.5 - 0.25j]], np.complex64),
+        np.fft.fft2(real(3, 4).astype(np.float64)),  # complex128
+        np.array(2 - 5j),
+    ],
+)
+def test_parts_of_complex_numpy_arrays_are_kerass(name: str, x: Any) -> None:
+    """A complex NumPy array's real and imaginary parts, in its precision, as Keras's (they
+    were refused: autoconv's Tensors are real)."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    ours = getattr(ops, name)(x)
+    theirs = keras.ops.convert_to_numpy(getattr(keras.ops, name)(x))
+    assert isinstance(ours, Tensor) and ours.dtype == theirs.dtype
+    np.testing.assert_array_equal(ours.numpy(), theirs)

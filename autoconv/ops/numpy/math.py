@@ -179,11 +179,16 @@ conjugate = conj
 
 
 def real(x: Any) -> Any:
-    return conj(x)
+    """The real part: a complex NumPy array's, as a Tensor of its precision (autoconv's
+    Tensors are real); a real tensor itself."""
+    return tensor(np.real(x)) if np.iscomplexobj(x) else conj(x)
 
 
 def imag(x: Any) -> Any:
-    """The imaginary part of a real tensor: zeros of its shape."""
+    """The imaginary part: a complex NumPy array's, as a Tensor of its precision; zeros of a
+    real tensor's shape."""
+    if np.iscomplexobj(x):
+        return tensor(np.imag(x))
     return engine.mul(tensor(x), 0.0) if not all_integer(x) else np.zeros_like(to_numpy(x))
 
 

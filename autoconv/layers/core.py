@@ -15,6 +15,7 @@ import numpy as np
 
 from autoconv import activations, config, constraints, initializers, regularizers
 from autoconv.layers.layer import Layer, Shape, serialized
+from autoconv.layers.serialization import lambda_function, lambda_function_entry
 from autoconv.ops import engine as ops
 from autoconv.ops.masks import LARGE_NEGATIVE, as_mask, choose
 from autoconv.tensor import Tensor
@@ -359,8 +360,10 @@ class Lambda(Layer):
     ``output_shape`` if given, else found by running it once. As Keras's, ``function`` is
     given the input's Keras mask and the training flag where it takes ``mask`` or
     ``training``, and the output's mask is ``mask`` (a mask, or a callable ``(inputs,
-    input_mask)``; None by default: the input's is dropped). It cannot be saved (a Python
-    function has no safe file format): rebuild it in code and use ``save_weights``."""
+    input_mask)``; None by default: the input's is dropped). Its config is Keras's: a named
+    function by its name (loading finds it in ``custom_objects`` or registered), a Python
+    lambda as its bytecode, which Keras loads with ``safe_mode=False`` and autoconv never
+    loads."""
 
     keeps_integer_inputs = True  # (a user's function: its integer inputs as Keras gives them)
 
@@ -400,7 +403,21 @@ class Lambda(Layer):
         return self.mask(inputs, previous_mask) if callable(self.mask) else self.mask
 
     def get_config(self) -> dict[str, Any]:
-        raise NotImplementedError(
-            f"Lambda layer {self.name} cannot be saved: a Python function has no safe file "
-            "format. Rebuild the model in code and save its weights with save_weights()"
-        )
+        config: dict[str, Any] = {"function": lambda_function_entry(self.function)}
+        if self._output_shape is not None:
+            shape = self._output_shape
+            config["output_shape"] = lambda_function_entry(shape) if callable(shape) else shape
+        if self.mask is not None:
+            mask = self.mask
+            config["mask"] = lambda_function_entry(mask) if callable(mask) else mask
+        return super().get_config() | config | {"arguments": self.arguments}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> Lambda:
+        config = dict(config)
+        for key in ("function", "output_shape", "mask"):
+            if isinstance(config.get(key), dict | str):
+                config[key] = lambda_function(config[key], key, custom_objects)
+        if isinstance(config.get("output_shape"), list):
+            config["output_shape"] = tuple(config["output_shape"])
+        return cls(**config)

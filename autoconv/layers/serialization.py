@@ -10,12 +10,14 @@ by name at any other (:data:`KERAS_ONLY`), and a layer's dtype as a ``DTypePolic
 Classes are found, in order: autoconv's own (every ``Layer`` subclass defined in autoconv,
 models included), then a user's through :mod:`autoconv.registration` (registered, in a
 ``custom_object_scope``, or in ``custom_objects``). Nothing else is imported or run: a file
-cannot name a module for autoconv to load, and a ``Lambda``'s code is refused in safe mode.
+cannot name a module for autoconv to load, and a ``Lambda``'s bytecode is never loaded.
 """
 
 from __future__ import annotations
 
+import codecs
 import inspect
+import marshal
 from typing import Any
 
 import numpy as np
@@ -196,6 +198,47 @@ def function_entry(fn: Any, family: str | None = None) -> dict[str, Any]:
     return registration.function_entry(name)
 
 
+def lambda_function_entry(fn: Any) -> Any:
+    """Keras's entry for a ``Lambda``'s function (or its callable ``output_shape`` or
+    ``mask``), as Keras's ``Lambda._serialize_function_to_config`` writes it: a Python lambda
+    as its bytecode (``__lambda__``: marshal's bytes in base64, its defaults and closure),
+    which Keras loads with ``safe_mode=False`` and autoconv never loads; a named function by
+    its name, registered or not (loading finds it in ``custom_objects``); another callable as
+    its object entry."""
+    if inspect.isfunction(fn) and fn.__name__ == "<lambda>":
+        code = codecs.encode(marshal.dumps(fn.__code__), "base64").decode("ascii")
+        closure = tuple(cell.cell_contents for cell in fn.__closure__) if fn.__closure__ else None
+        return {
+            "class_name": "__lambda__",
+            "config": {"code": code, "defaults": fn.__defaults__, "closure": closure},
+        }
+    if inspect.isfunction(fn):
+        return registration.function_entry(registration.get_registered_name(fn))
+    return config_entries(fn)
+
+
+def lambda_function(entry: Any, what: str, custom_objects: dict[str, Any] | None = None) -> Any:
+    """The function a ``Lambda``'s config names by ``entry`` (its ``what``: "function",
+    "output_shape" or "mask"): a registered, scoped or ``custom_objects`` function. A Python
+    lambda's bytecode is never loaded, ``safe_mode=False`` included: it could call anything,
+    and a crafted code object can crash the interpreter."""
+    if isinstance(entry, dict) and entry.get("class_name") == "__lambda__":
+        raise ValueError(
+            f"Requested the deserialization of a Lambda layer whose {what} is a Python lambda, "
+            "whose bytecode a file cannot carry safely: autoconv does not load it, whatever "
+            "safe_mode says (rebuild the Lambda in code, or give it a named function and pass "
+            "that in custom_objects or register it)"
+        )
+    found = registration.find_function(entry, custom_objects)
+    if found is None:
+        name = entry.get("config") if isinstance(entry, dict) else entry
+        raise ValueError(
+            f"Could not locate function {name!r}. Make sure custom functions are decorated with "
+            "`@autoconv.saving.register_keras_serializable()`, or pass them in custom_objects"
+        )
+    return found
+
+
 def layer_class(entry: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> type:
     """The class an object entry names: a user's (registered, scoped or in ``custom_objects``,
     by registered name or class name) first where it names one, else autoconv's own."""
@@ -212,21 +255,13 @@ def layer_class(entry: dict[str, Any], custom_objects: dict[str, Any] | None = N
     return cls
 
 
-def deserialize(
-    config: dict[str, Any], custom_objects: dict[str, Any] | None = None, safe_mode: bool = True
-) -> Any:
+def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Any:
     """A layer (or a model) from Keras's object entry, or autoconv's older
     ``{"class_name", "config"}``; built for its ``build_config`` where it has one (Keras's
     ``keras.layers.deserialize``)."""
     if not isinstance(config, dict):
         raise ValueError(f"a layer entry must be a dict, got {type(config).__name__}")
     cls = layer_class(config, custom_objects)
-    if cls.__name__ == "Lambda" and safe_mode and BUILTIN.get("Lambda") is cls:
-        raise ValueError(
-            "Requested the deserialization of a Lambda layer, whose Python code a file cannot "
-            "carry safely: autoconv does not load it (rebuild the Lambda in code, or define a "
-            "Layer subclass and register it)"
-        )
     inner = config.get("config", {})
     if not isinstance(inner, dict):
         raise ValueError(f"the config of {cls.__name__} must be a dict")

@@ -120,17 +120,19 @@ def load_model(
     (with its optimizer's state) unless ``compile=False``. ``custom_objects`` maps the names
     of a user's classes and functions the file uses to them (or register them). Files autoconv
     0.1 wrote load too, with a warning to save them again. Anything else, damaged or not a
-    model, is one ModelFileError naming the file."""
+    model, is one ModelFileError naming the file. ``safe_mode`` is accepted as Keras takes
+    it; loading is always safe: no Python code in a file (a ``Lambda``'s bytecode) is run."""
+    del safe_mode  # (both values load alike)
     path = keras_file.exists(filepath)
     kind = keras_file.file_kind(path)
     if kind == "zip" and not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path} is damaged or truncated (not a readable zip archive)")
     if kind == "zip" and keras_file.is_archive(path):
-        return keras_file.load_model(path, custom_objects, compile, safe_mode)
+        return keras_file.load_model(path, custom_objects, compile)
     if kind == "zip" and npz_file.is_npz_file(path):
         return npz_file.load_model(path, compile)
     if kind == "hdf5" and "model_config" in _hdf5_attributes(path):
-        return legacy_h5.load_model(path, custom_objects, compile, safe_mode)
+        return legacy_h5.load_model(path, custom_objects, compile)
     if kind == "hdf5":
         raise ModelFileError(
             f"load_model: {path}: it is a weights file (.weights.h5 or .h5): build the model "
@@ -279,17 +281,18 @@ def deserialize_keras_object(
     **kwargs: Any,
 ) -> Any:
     """The object an entry of :func:`serialize_keras_object` describes (found among autoconv's
-    own classes or a user's registered ones, never by importing a module the entry names)."""
+    own classes or a user's registered ones, never by importing a module the entry names;
+    ``safe_mode`` as :func:`load_model`'s)."""
+    del safe_mode  # (no code from an entry is ever run)
     if config is None or isinstance(config, str | bool | int | float):
         return config
     if isinstance(config, list):
-        return [deserialize_keras_object(item, custom_objects, safe_mode) for item in config]
+        return [deserialize_keras_object(item, custom_objects) for item in config]
     if not isinstance(config, dict):
         raise TypeError(f"Could not parse config: {config!r}")
     if "class_name" not in config:
         return {
-            key: deserialize_keras_object(value, custom_objects, safe_mode)
-            for key, value in config.items()
+            key: deserialize_keras_object(value, custom_objects) for key, value in config.items()
         }
     with custom_object_scope(custom_objects or {}):
         if config["class_name"] == "__lambda__":
@@ -305,7 +308,7 @@ def deserialize_keras_object(
         cls = get_registered_object(config.get("registered_name") or config["class_name"])
         if inspect.isclass(cls) and not issubclass(cls, Layer):
             return cls.from_config(config.get("config", {}))
-        made = layer_serialization.deserialize(config, custom_objects, safe_mode)
+        made = layer_serialization.deserialize(config, custom_objects)
         if config.get("compile_config") and hasattr(made, "compile_from_config"):
             made.compile_from_config(config["compile_config"])  # as Keras's
         return made

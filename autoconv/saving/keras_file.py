@@ -144,7 +144,7 @@ def is_archive(path: Path) -> bool:
 ARCHIVE_READERS: dict[str, Callable[[Path], Any]] = {}
 
 
-def load_model(path: Path, custom_objects: dict | None, compile: bool, safe_mode: bool) -> Any:
+def load_model(path: Path, custom_objects: dict | None, compile: bool) -> Any:
     """The model of a ``.keras`` archive, compiled (with its optimizer's state) if it was
     and ``compile``; a FeatureSpace's archive gives the FeatureSpace, as Keras's."""
     try:
@@ -165,7 +165,7 @@ def load_model(path: Path, custom_objects: dict | None, compile: bool, safe_mode
                 raise ValueError(f"it has no {WEIGHTS}")
             with h5py.File(io.BytesIO(weights), "r") as h5:
                 with weight_budget(h5_state.dataset_sizes(h5)):
-                    model = deserialize(_without_compile(config), custom_objects, safe_mode)
+                    model = deserialize(_without_compile(config), custom_objects)
                 _check_model(model)
                 pairs = h5_state.read(h5, model)
                 compile_config = config.get("compile_config") if compile else None

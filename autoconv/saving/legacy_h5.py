@@ -55,7 +55,7 @@ def is_legacy_weights(h5: Any) -> bool:
 
 
 # ------------------------------------------------------------------------------ reading
-def load_model(path: Path, custom_objects: dict | None, compile: bool, safe_mode: bool) -> Any:
+def load_model(path: Path, custom_objects: dict | None, compile: bool) -> Any:
     """The model of a legacy ``.h5`` file, compiled as it was (where ``compile``)."""
     try:
         with h5py.File(path, "r") as h5:
@@ -64,7 +64,7 @@ def load_model(path: Path, custom_objects: dict | None, compile: bool, safe_mode
             if not isinstance(weights, h5py.Group):
                 raise ValueError("it has no model_weights")
             with weight_budget(h5_state.dataset_sizes(weights)):
-                model = deserialize(keras3_config(config), custom_objects, safe_mode)
+                model = deserialize(keras3_config(config), custom_objects)
             from autoconv.models import Model
 
             if not isinstance(model, Model) or not model.built:

@@ -256,7 +256,7 @@ def test_config_round_trip(make):
 def test_deserialize_knows_only_autoconv_and_registered_layers():
     with pytest.raises(ValueError, match=r"Could not locate class 'os\.system'"):
         layers.deserialize({"class_name": "os.system", "config": {}})
-    with pytest.raises(ValueError, match="Lambda layer, whose Python code a file cannot carry"):
+    with pytest.raises(ValueError, match=r"Could not locate function 'x \* 2'"):
         layers.deserialize({"module": "keras.layers", "class_name": "Lambda",
                             "config": {"name": "twice", "function": "x * 2"}})  # fmt: skip
     with pytest.raises(ValueError, match="was passed a `config` object that is not a"):
@@ -335,3 +335,62 @@ def test_a_subclass_build_calling_super_names_weights_as_keras(keras):
     assert [w.path for w in ours.weights] == [w.path for w in theirs.weights]
     assert [w.path for w in ours.weights] == ["my_dense/kernel", "my_dense/bias", "my_dense/scale"]
     assert ours.built
+
+
+def _distance(lib):
+    """keras.io's Siamese network's Lambda function, written with ``lib``'s ops."""
+
+    def euclidean_distance(vects):
+        x, y = vects
+        squares = lib.ops.sum(lib.ops.square(x - y), axis=1, keepdims=True)
+        return lib.ops.sqrt(lib.ops.maximum(squares, 1e-7))
+
+    return euclidean_distance
+
+
+def _lambda_model(lib):
+    a, b = lib.Input((3,)), lib.Input((3,))
+    distance = lib.layers.Lambda(_distance(lib), output_shape=(1,))([a, b])
+    return lib.Model([a, b], lib.layers.Lambda(lambda t: t * 2, name="twice")(distance))
+
+
+def test_a_lambda_layers_config_and_file_are_kerass(keras, tmp_path):
+    """Keras writes a named function by its name and a Python lambda as its bytecode; Keras
+    loads autoconv's file (the lambda with ``safe_mode=False``); autoconv loads a named
+    function from ``custom_objects`` and never a lambda's bytecode."""
+    ours, theirs = _lambda_model(ac), _lambda_model(keras)
+    assert ours.get_config()["layers"][2]["config"] == theirs.get_config()["layers"][2]["config"]
+    lambda_entry = ours.get_config()["layers"][3]["config"]["function"]
+    assert lambda_entry["class_name"] == "__lambda__"
+    assert lambda_entry == theirs.get_config()["layers"][3]["config"]["function"] | {
+        "config": lambda_entry["config"]  # (the bytecode names the line it was written on)
+    }
+    ours.save(tmp_path / "siamese.keras")
+    x = [np.ones((2, 3), np.float32), np.zeros((2, 3), np.float32)]
+    found = {"euclidean_distance": _distance(keras)}
+    loaded = keras.saving.load_model(
+        tmp_path / "siamese.keras", safe_mode=False, custom_objects=found
+    )
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), ours(x).numpy(), rtol=1e-6)
+    with pytest.raises(ac.saving.ModelFileError, match="Lambda layer whose function is a Python"):
+        ac.saving.load_model(tmp_path / "siamese.keras", {"euclidean_distance": _distance(ac)},
+                             safe_mode=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("output_shape", [None, (1,), "function"])
+def test_a_named_function_lambda_round_trips_through_custom_objects(tmp_path, output_shape):
+    def shape_of(input_shape):
+        return (input_shape[0][0], 1)
+
+    inputs = ac.Input((3,))
+    given = shape_of if output_shape == "function" else output_shape
+    layer = layers.Lambda(_distance(ac), output_shape=given, arguments={}, name="d")
+    model = ac.Model(inputs, layer([inputs, inputs * 0.5]))
+    model.save(tmp_path / "m.keras")
+    found = {"euclidean_distance": _distance(ac), "shape_of": shape_of}
+    loaded = ac.saving.load_model(tmp_path / "m.keras", custom_objects=found)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert loaded.get_layer("d").get_config() == layer.get_config()
+    with pytest.raises(ac.saving.ModelFileError, match="could not locate function"):
+        ac.saving.load_model(tmp_path / "m.keras")

@@ -348,11 +348,16 @@ def test_a_constraints_entry_is_kerass():
     assert isinstance(back, ac.constraints.MinMaxNorm) and back.get_config()["rate"] == 0.5
 
 
-def test_a_lambda_layer_is_never_loaded(tmp_path):
-    entry = {"module": "keras.layers", "class_name": "Lambda", "config": {"function": "x"},
-             "registered_name": None}  # fmt: skip
-    with pytest.raises(ValueError, match="Lambda"):
-        ac.saving.deserialize_keras_object(entry)
+@pytest.mark.parametrize("safe_mode", [True, False])
+def test_a_python_lambdas_bytecode_is_never_loaded(safe_mode):
+    entry = ac.layers.serialize(ac.layers.Lambda(lambda x: x * 2, name="twice"))
+    assert entry["config"]["function"]["class_name"] == "__lambda__"
+    with pytest.raises(ValueError, match="deserialization of a Lambda layer whose function is a "
+                       "Python lambda"):  # fmt: skip
+        ac.saving.deserialize_keras_object(entry, safe_mode=safe_mode)
+    unknown = entry | {"config": entry["config"] | {"function": "x"}}
+    with pytest.raises(ValueError, match="Could not locate function 'x'"):
+        ac.saving.deserialize_keras_object(unknown)
 
 
 # ----------------------------------------------------------------------- tampered files

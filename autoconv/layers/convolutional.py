@@ -34,6 +34,7 @@ from autoconv.layers.core import (
 )
 from autoconv.layers.layer import Layer, Shape, Variable, serialized
 from autoconv.ops import engine as ops
+from autoconv.ops import nn_spatial
 from autoconv.tensor import Tensor
 from autoconv.windows import MAX_SIZE, is_int, transpose_window, window, window_1d
 
@@ -266,6 +267,28 @@ class BaseFiltersConv(BaseConv):
         shape = (*self.kernel_size, channels // self.groups, self.filters)
         self.kernel = self.add_kernel("kernel", shape, "kernel")
         self.add_bias(self.filters)
+
+    def convolution_op(self, inputs: Any, kernel: Any) -> Tensor:
+        """Keras's: ``inputs`` convolved with ``kernel`` at this layer's window, without bias or
+        activation. Overridden in a Conv2D or Conv3D subclass, it is what ``call`` convolves
+        with (Keras's Conv1D convolves in its own ``call``)."""
+        return nn_spatial.conv(inputs, kernel, list(self.strides), self.padding,
+                               dilation_rate=self.dilation_rate)  # fmt: skip
+
+    @property
+    def _convolves_by_override(self) -> bool:
+        return self.rank > 1 and type(self).convolution_op is not BaseFiltersConv.convolution_op
+
+    def pre_activation(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+        if not self._convolves_by_override:
+            return super().pre_activation(inputs, training)
+        outputs = self.convolution_op(inputs, self.kernel)
+        return outputs if self.bias is None else ops.add(outputs, self.bias)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        if not self._convolves_by_override:
+            return super().call(inputs)
+        return self.activation(self.pre_activation(inputs))
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {"filters": self.filters, "groups": self.groups}

@@ -105,7 +105,10 @@ class ActivationMixin:
 
     @property
     def ends_in_softmax(self) -> bool:
-        return self.activation is activations.softmax
+        """A softmax activation after autoconv's own ``call``: a subclass's ``call`` computes
+        what :meth:`pre_activation` does not know, so its output stays as it returns it."""
+        own_call = type(self).call.__module__.startswith("autoconv.")
+        return own_call and self.activation is activations.softmax
 
     def pre_activation(self, inputs: Any, training: bool | None = None) -> Tensor:
         raise NotImplementedError

@@ -293,6 +293,36 @@ def test_conv_and_pool_fuse_in_a_graph_and_the_softmax_pairs_with_its_loss():
     assert "softmax left to the loss" in str(model.plan)
 
 
+@pytest.mark.parametrize(("base", "shape", "args"), [("Dense", (3,), (2,)),
+                                                   ("Conv2D", (4, 4, 2), (3, 3))])  # fmt: skip
+@pytest.mark.parametrize("own_call", [False, True])
+def test_a_subclass_call_before_a_softmax_output_runs_as_keras(keras, base, shape, args, own_call):
+    """A softmax output layer whose subclass overrides ``call``: the loss reads what that call
+    returns (no logits of the base layer's), so the loss and a training step are Keras's."""
+    models = []
+    for lib in (ac, keras):
+        base_class = getattr(lib.layers, base)
+
+        class Shifted(base_class):
+            def call(self, inputs):
+                return super().call(inputs) + 0.25
+
+        layer = (Shifted if own_call else base_class)(*args, activation="softmax")
+        models.append(lib.Sequential([lib.Input(shape), layer]))
+        models[-1].compile(optimizer=lib.optimizers.SGD(0.5), loss="categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, *shape)).astype(np.float32)
+    out_shape = models[1].output_shape
+    y = np.eye(out_shape[-1], dtype=np.float32)[rng.integers(0, 2, (4, *out_shape[1:-1]))]
+    models[0].set_weights(models[1].get_weights())
+    ours, theirs = (model.evaluate(x, y, verbose=0) for model in models)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+    for model in models:
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    for mine, expected in zip(models[0].get_weights(), models[1].get_weights(), strict=True):
+        np.testing.assert_allclose(mine, expected, rtol=1e-4, atol=1e-6)
+
+
 def fully_convolutional() -> ac.Model:
     inputs = ac.Input(shape=(None, None, 3))
     x = layers.Conv2D(4, 3, activation="relu", padding="same", strides=2)(inputs)

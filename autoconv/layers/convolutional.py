@@ -30,6 +30,7 @@ from autoconv.layers.core import (
     as_tuple,
     channels_last,
     check_spatial_rank,
+    keras_ordered,
     positive_int,
 )
 from autoconv.layers.layer import Layer, Shape, Variable, serialized
@@ -291,7 +292,9 @@ class BaseFiltersConv(BaseConv):
         return self.activation(self.pre_activation(inputs))
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"filters": self.filters, "groups": self.groups}
+        return keras_ordered(
+            super().get_config() | {"filters": self.filters, "groups": self.groups}
+        )
 
 
 class Conv2D(BaseFiltersConv):
@@ -475,10 +478,8 @@ class SeparableConv2D(BaseConv):
         )  # fmt: skip
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "filters": self.filters,
-            "depth_multiplier": self.depth_multiplier,
-        }
+        config = {"filters": self.filters, "depth_multiplier": self.depth_multiplier}
+        return keras_ordered(super().get_config() | config)
 
 
 class DepthwiseConv2D(BaseConv):
@@ -535,7 +536,7 @@ class DepthwiseConv2D(BaseConv):
         )  # fmt: skip
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"depth_multiplier": self.depth_multiplier}
+        return keras_ordered(super().get_config() | {"depth_multiplier": self.depth_multiplier})
 
 
 class Conv2DTranspose(BaseConv):
@@ -614,10 +615,8 @@ class Conv2DTranspose(BaseConv):
         return self.on_images(self.output_padding, height=0)
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "filters": self.filters,
-            "output_padding": self.output_padding,
-        }
+        config = {"filters": self.filters, "output_padding": self.output_padding}
+        return keras_ordered(super().get_config() | config)
 
 
 # Keras's aliases

@@ -394,6 +394,19 @@ def test_config_names_keras_s_arguments():
     assert layers.Convolution2DTranspose is layers.Conv2DTranspose
 
 
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("Conv1D", (2, 3)), ("Conv2D", (2, 3)), ("Conv3D", (2, 3)), ("Conv1DTranspose", (2, 3)),
+     ("Conv2DTranspose", (2, 3)), ("Conv3DTranspose", (2, 3)), ("SeparableConv1D", (2, 3)),
+     ("SeparableConv2D", (2, 3)), ("DepthwiseConv1D", (3,)), ("DepthwiseConv2D", (3,))],
+)  # fmt: skip
+def test_config_entries_in_keras_s_order(keras, name, args):
+    """As Keras's config.json lists them: filters (after depth_multiplier) first, output_padding
+    after padding, groups after dilation_rate."""
+    ours = getattr(layers, name)(*args).get_config()
+    assert list(ours) == list(getattr(keras.layers, name)(*args).get_config())
+
+
 # -------------------------------------------------------------------- argument errors
 @pytest.mark.parametrize(
     ("make", "message"),

@@ -26,14 +26,15 @@ from typing import Any, ClassVar
 
 from autoconv import activations, constraints, initializers, regularizers
 from autoconv.layers.core import (
+    CONV_CONFIG_ORDER,
     ActivationMixin,
     as_tuple,
     channels_last,
     check_spatial_rank,
-    keras_ordered,
     positive_int,
 )
 from autoconv.layers.layer import Layer, Shape, Variable, serialized
+from autoconv.layers.serialization import keras_ordered
 from autoconv.ops import engine as ops
 from autoconv.ops import nn_spatial
 from autoconv.tensor import Tensor
@@ -292,9 +293,8 @@ class BaseFiltersConv(BaseConv):
         return self.activation(self.pre_activation(inputs))
 
     def get_config(self) -> dict[str, Any]:
-        return keras_ordered(
-            super().get_config() | {"filters": self.filters, "groups": self.groups}
-        )
+        config = {"filters": self.filters, "groups": self.groups}
+        return keras_ordered(super().get_config() | config, CONV_CONFIG_ORDER)
 
 
 class Conv2D(BaseFiltersConv):
@@ -479,7 +479,7 @@ class SeparableConv2D(BaseConv):
 
     def get_config(self) -> dict[str, Any]:
         config = {"filters": self.filters, "depth_multiplier": self.depth_multiplier}
-        return keras_ordered(super().get_config() | config)
+        return keras_ordered(super().get_config() | config, CONV_CONFIG_ORDER)
 
 
 class DepthwiseConv2D(BaseConv):
@@ -536,7 +536,9 @@ class DepthwiseConv2D(BaseConv):
         )  # fmt: skip
 
     def get_config(self) -> dict[str, Any]:
-        return keras_ordered(super().get_config() | {"depth_multiplier": self.depth_multiplier})
+        return keras_ordered(
+            super().get_config() | {"depth_multiplier": self.depth_multiplier}, CONV_CONFIG_ORDER
+        )
 
 
 class Conv2DTranspose(BaseConv):
@@ -616,7 +618,7 @@ class Conv2DTranspose(BaseConv):
 
     def get_config(self) -> dict[str, Any]:
         config = {"filters": self.filters, "output_padding": self.output_padding}
-        return keras_ordered(super().get_config() | config)
+        return keras_ordered(super().get_config() | config, CONV_CONFIG_ORDER)
 
 
 # Keras's aliases

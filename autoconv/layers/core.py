@@ -98,19 +98,10 @@ def check_axis(axis: int, rank: int, owner: str) -> None:
 
 # Where Keras's configs of convolutions put the entries of the window and the activation: after
 # the base layer's (name, trainable, dtype), before the initializers, regularizers, constraints.
-_KERAS_CONFIG_ORDER = (
+CONV_CONFIG_ORDER = (
     "depth_multiplier", "filters", "kernel_size", "strides", "padding", "output_padding",
     "data_format", "dilation_rate", "groups", "activation", "use_bias",
 )  # fmt: skip
-
-
-def keras_ordered(config: dict[str, Any]) -> dict[str, Any]:
-    """A convolution layer's ``config`` with its entries in Keras's order."""
-    keys = list(config)
-    base = keys[: keys.index("kernel_size")]
-    window = [key for key in _KERAS_CONFIG_ORDER if key in config]
-    rest = [key for key in keys if key not in base and key not in window]
-    return {key: config[key] for key in (*base, *window, *rest)}
 
 
 class ActivationMixin:

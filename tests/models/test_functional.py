@@ -496,3 +496,46 @@ def test_a_nested_models_outputs_come_in_kerass_container(keras, container, coun
         symbolic = model(lib.Input((3,)))
         found.append([type(v).__name__ for v in (symbolic, model(x), model.output)])
     assert found[0] == found[1]
+
+
+# Layers whose call's training defaults to False (True for an augmentation): Keras 3.15 records
+# that default in its functional configs' calls.
+STOCHASTIC = {
+    "dropout": (lambda L: L.Dropout(0.5), (6,)),
+    "gaussian_noise": (lambda L: L.GaussianNoise(1.0), (6,)),
+    "lstm": (lambda L: L.LSTM(3, dropout=0.5), (4, 2)),
+    "random_flip": (lambda L: L.RandomFlip("horizontal", seed=1), (3, 4, 1)),
+}
+
+
+@pytest.mark.parametrize("name", list(STOCHASTIC))
+def test_a_keras_config_s_recorded_default_training_leaves_the_mode_to_the_call(keras, name):
+    """A Keras config records ``training`` with its default in such calls; read back, the layer
+    follows the mode the model runs in, as in Keras (training=True draws, predict does not),
+    and autoconv writes the calls as Keras does."""
+    make, shape = STOCHASTIC[name]
+    configs = []
+    for lib in (keras, ac):
+        inputs = lib.Input(shape)
+        configs.append(json.loads(lib.Model(inputs, make(lib.layers)(inputs)).to_json()))
+    calls = [[node["kwargs"]["training"] for node in config["config"]["layers"][1]["inbound_nodes"]]
+             for config in configs]  # fmt: skip
+    assert calls[0] == calls[1] == [name == "random_flip"]
+    model = ac.models.model_from_json(json.dumps(configs[0]))
+    x = np.random.default_rng(0).normal(size=(8, *shape)).astype(np.float32)
+    drawn = [np.asarray(model(x, training=True)) for _ in range(2)]
+    assert not np.allclose(drawn[0], drawn[1])
+    inference = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(inference, model.predict(x, verbose=0))
+    if name != "lstm":
+        np.testing.assert_allclose(inference, x)
+
+
+def test_a_keras_config_s_explicit_training_false_stays(keras):
+    """A BatchNormalization called with training=False (a frozen base's): kept on reading, so
+    the loaded model's training step leaves its statistics alone."""
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.BatchNormalization()(inputs, training=False))
+    loaded = ac.models.model_from_json(model.to_json())
+    x = np.random.default_rng(0).normal(2.0, 3.0, size=(8, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(loaded(x, training=True)), x / np.sqrt(1.001), rtol=1e-5)

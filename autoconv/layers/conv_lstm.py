@@ -15,6 +15,9 @@ from autoconv.layers.core import as_tuple, channels_last
 from autoconv.layers.layer import Shape, serialized
 from autoconv.layers.recurrent import CellLayer, constructor_arguments
 from autoconv.layers.rnn_cells import (
+    CONSTRAINTS,
+    INITIALIZERS,
+    REGULARIZERS,
     RecurrentCell,
     forget_bias_initializer,
     gate,
@@ -184,6 +187,12 @@ class ConvLSTM(CellLayer):
     Keras's, are the same for the three ranks."""
 
     CELL, CELL_NAME = ConvLSTMCell, "conv_lstm_cell"
+    CONFIG_ORDER = (
+        "filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate",
+        "activation", "recurrent_activation", "use_bias", *INITIALIZERS, "unit_forget_bias",
+        *REGULARIZERS, "activity_regularizer", *CONSTRAINTS, "dropout", "recurrent_dropout",
+        "seed",
+    )  # fmt: skip
     RANK: int  # the frames' spatial axes (the inputs have RANK + 3 axes: EXACT_RANK)
 
     def __init__(

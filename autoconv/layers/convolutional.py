@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from autoconv import activations, constraints, initializers, regularizers
 from autoconv.layers.core import (
+    CONV_CONFIG_ORDER,
     ActivationMixin,
     as_tuple,
     channels_last,
@@ -33,7 +34,9 @@ from autoconv.layers.core import (
     positive_int,
 )
 from autoconv.layers.layer import Layer, Shape, Variable, serialized
+from autoconv.layers.serialization import keras_ordered
 from autoconv.ops import engine as ops
+from autoconv.ops import nn_spatial
 from autoconv.tensor import Tensor
 from autoconv.windows import (
     MAX_SIZE,
@@ -274,8 +277,31 @@ class BaseFiltersConv(BaseConv):
         self.kernel = self.add_kernel("kernel", shape, "kernel")
         self.add_bias(self.filters)
 
+    def convolution_op(self, inputs: Any, kernel: Any) -> Tensor:
+        """Keras's: ``inputs`` convolved with ``kernel`` at this layer's window, without bias or
+        activation. Overridden in a Conv2D or Conv3D subclass, it is what ``call`` convolves
+        with (Keras's Conv1D convolves in its own ``call``)."""
+        return nn_spatial.conv(inputs, kernel, list(self.strides), self.padding,
+                               dilation_rate=self.dilation_rate)  # fmt: skip
+
+    @property
+    def _convolves_by_override(self) -> bool:
+        return self.rank > 1 and type(self).convolution_op is not BaseFiltersConv.convolution_op
+
+    def pre_activation(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+        if not self._convolves_by_override:
+            return super().pre_activation(inputs, training)
+        outputs = self.convolution_op(inputs, self.kernel)
+        return outputs if self.bias is None else ops.add(outputs, self.bias)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        if not self._convolves_by_override:
+            return super().call(inputs)
+        return self.activation(self.pre_activation(inputs))
+
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"filters": self.filters, "groups": self.groups}
+        config = {"filters": self.filters, "groups": self.groups}
+        return keras_ordered(super().get_config() | config, CONV_CONFIG_ORDER)
 
 
 class Conv2D(BaseFiltersConv):
@@ -459,10 +485,8 @@ class SeparableConv2D(BaseConv):
         )  # fmt: skip
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "filters": self.filters,
-            "depth_multiplier": self.depth_multiplier,
-        }
+        config = {"filters": self.filters, "depth_multiplier": self.depth_multiplier}
+        return keras_ordered(super().get_config() | config, CONV_CONFIG_ORDER)
 
 
 class DepthwiseConv2D(BaseConv):
@@ -519,7 +543,9 @@ class DepthwiseConv2D(BaseConv):
         )  # fmt: skip
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"depth_multiplier": self.depth_multiplier}
+        return keras_ordered(
+            super().get_config() | {"depth_multiplier": self.depth_multiplier}, CONV_CONFIG_ORDER
+        )
 
 
 class Conv2DTranspose(BaseConv):
@@ -598,10 +624,8 @@ class Conv2DTranspose(BaseConv):
         return self.on_images(self.output_padding, height=0)
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "filters": self.filters,
-            "output_padding": self.output_padding,
-        }
+        config = {"filters": self.filters, "output_padding": self.output_padding}
+        return keras_ordered(super().get_config() | config, CONV_CONFIG_ORDER)
 
 
 # Keras's aliases

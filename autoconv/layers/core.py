@@ -97,6 +97,14 @@ def check_axis(axis: int, rank: int, owner: str) -> None:
         raise ValueError(f"{owner}: axis {axis} is out of bounds for inputs of rank {rank}")
 
 
+# Where Keras's configs of convolutions put the entries of the window and the activation: after
+# the base layer's (name, trainable, dtype), before the initializers, regularizers, constraints.
+CONV_CONFIG_ORDER = (
+    "depth_multiplier", "filters", "kernel_size", "strides", "padding", "output_padding",
+    "data_format", "dilation_rate", "groups", "activation", "use_bias",
+)  # fmt: skip
+
+
 class ActivationMixin:
     """A layer whose output goes through ``self.activation``. When that is a softmax over the
     last axis, :meth:`pre_activation` gives its logits, which a model with a cross-entropy loss
@@ -106,7 +114,10 @@ class ActivationMixin:
 
     @property
     def ends_in_softmax(self) -> bool:
-        return self.activation is activations.softmax
+        """A softmax activation after autoconv's own ``call``: a subclass's ``call`` computes
+        what :meth:`pre_activation` does not know, so its output stays as it returns it."""
+        own_call = type(self).call.__module__.startswith("autoconv.")
+        return own_call and self.activation is activations.softmax
 
     def pre_activation(self, inputs: Any, training: bool | None = None) -> Tensor:
         raise NotImplementedError

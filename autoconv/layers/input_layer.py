@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,8 +46,12 @@ class InputLayer(Layer):
             raise ValueError("InputLayer: sparse and ragged inputs are not supported by autoconv")
         if input_tensor is not None or optional:
             raise ValueError("InputLayer: input_tensor and optional inputs are not supported")
-        if "input_shape" in kwargs and shape is None:  # Keras 2's spelling
+        if "input_shape" in kwargs:  # Keras 2's spellings
+            message = "Argument `input_shape` is deprecated. Use `shape` instead."
+            warnings.warn(message, stacklevel=2)
             shape = kwargs.pop("input_shape")
+        if "batch_input_shape" in kwargs:
+            batch_shape = kwargs.pop("batch_input_shape")
         integer = _integer_or_bool_dtype(dtype)
         super().__init__(name=name, dtype=None if integer else dtype, **kwargs)
         if integer:

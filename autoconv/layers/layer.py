@@ -398,7 +398,7 @@ class Layer:
         else:
             inputs = to_tensors(inputs, self.dtype, integer_device=_integer_device(self))
         self._maybe_build(_shapes(inputs), _device_of(inputs) or _integer_device(self) or "cpu")
-        takes_training, default = _training_parameter(type(self))
+        takes_training, default = training_parameter(type(self))
         training = current_training(training, default)
         if takes_training:  # None only for a call whose default is None (a model's)
             kwargs["training"] = training
@@ -983,7 +983,7 @@ def first_argument(layer: Layer, args: tuple, kwargs: dict[str, Any]) -> tuple[A
 _first_parameters: dict[type, str | None] = {}
 
 
-def _training_parameter(cls: type) -> tuple[bool, bool | None]:
+def training_parameter(cls: type) -> tuple[bool, bool | None]:
     """Whether ``cls.call`` has a ``training`` parameter (Keras passes it only then), and its
     default."""
     if cls not in _training_parameters:

@@ -133,7 +133,7 @@ class BatchNormalization(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
-    def call(self, inputs: Tensor, training: bool = False, mask: Any = None) -> Tensor:
+    def call(self, inputs: Tensor, training: bool | None = None, mask: Any = None) -> Tensor:
         if mask is None:
             return self.normalized(inputs, training)
         kept = as_mask(mask, inputs)

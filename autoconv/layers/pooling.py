@@ -66,8 +66,8 @@ class BasePooling(Layer):
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
             "pool_size": self.pool_size,
-            "strides": self.strides,
             "padding": self.padding,
+            "strides": self.strides,
             "data_format": "channels_last",
         }
 

@@ -20,6 +20,9 @@ from autoconv import regularizers
 from autoconv.layers import serialization
 from autoconv.layers.layer import Layer, Shape, serialized, to_tensors
 from autoconv.layers.rnn_cells import (
+    CONSTRAINTS,
+    INITIALIZERS,
+    REGULARIZERS,
     GRUCell,
     LSTMCell,
     RecurrentCell,
@@ -313,6 +316,7 @@ class CellLayer(RNN):
     CELL_NAME: str
     EXACT_RANK = 3
     CONFIG_SEED = True  # whether the config holds the seed (SimpleRNN's does not)
+    CONFIG_ORDER: tuple[str, ...]  # the order of its entries (after the RNN's) in Keras
 
     def __init__(self, arguments: dict[str, Any]) -> None:
         kwargs = arguments.pop("kwargs")
@@ -349,11 +353,8 @@ class CellLayer(RNN):
         cell = self.cell.get_config()
         for key in ("name", "trainable", "dtype", *(() if self.CONFIG_SEED else ("seed",))):
             cell.pop(key)
-        return (
-            config
-            | cell
-            | {"activity_regularizer": serialized(regularizers, self.activity_regularizer)}
-        )
+        activity = {"activity_regularizer": serialized(regularizers, self.activity_regularizer)}
+        return serialization.keras_ordered(config | cell | activity, self.CONFIG_ORDER)
 
     @classmethod
     def from_config(
@@ -374,6 +375,10 @@ class SimpleRNN(CellLayer):
     (neither applied nor in the config)."""
 
     CELL, CELL_NAME, CONFIG_SEED = SimpleRNNCell, "simple_rnn_cell", False
+    CONFIG_ORDER = (
+        "units", "activation", "use_bias", *INITIALIZERS, *REGULARIZERS, "activity_regularizer",
+        *CONSTRAINTS, "dropout", "recurrent_dropout",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -410,6 +415,11 @@ class LSTM(CellLayer):
     RNN's); ``use_cudnn`` is checked and has no effect. States ``[h, c]``."""
 
     CELL, CELL_NAME = LSTMCell, "lstm_cell"
+    CONFIG_ORDER = (
+        "units", "activation", "recurrent_activation", "use_bias", *INITIALIZERS,
+        "unit_forget_bias", *REGULARIZERS, "activity_regularizer", *CONSTRAINTS, "dropout",
+        "recurrent_dropout", "seed",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -447,6 +457,11 @@ class GRU(CellLayer):
     RNN's, then ``reset_after``); ``use_cudnn`` is checked and has no effect."""
 
     CELL, CELL_NAME = GRUCell, "gru_cell"
+    CONFIG_ORDER = (
+        "units", "activation", "recurrent_activation", "use_bias", *INITIALIZERS, *REGULARIZERS,
+        "activity_regularizer", *CONSTRAINTS, "dropout", "recurrent_dropout", "reset_after",
+        "seed",
+    )  # fmt: skip
 
     def __init__(
         self,

@@ -18,6 +18,7 @@ import numpy as np
 
 from autoconv import activations, constraints, initializers, regularizers
 from autoconv.layers.layer import Layer, Shape, serialized
+from autoconv.layers.serialization import keras_ordered
 from autoconv.ops import engine as ops
 from autoconv.ops.recurrent import (
     gru_sequence,
@@ -38,6 +39,10 @@ OPTION_MODULES = {
     "regularizer": regularizers,
     "constraint": constraints,
 }
+# their config entries, each option's three in Keras's order
+INITIALIZERS, REGULARIZERS, CONSTRAINTS = (
+    tuple(f"{weight}_{option}" for weight in WEIGHTS) for option in WEIGHT_OPTIONS
+)
 
 
 def check_units(units: Any) -> int:
@@ -403,10 +408,11 @@ class LSTMCell(RecurrentCell):
         return by_time, last, [h, c]
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
+        config = super().get_config() | {
             "recurrent_activation": serialized(activations, self.recurrent_activation),
             "unit_forget_bias": self.unit_forget_bias,
         }
+        return keras_ordered(config, LSTM_CELL_CONFIG_ORDER)
 
 
 class GRUCell(RecurrentCell):
@@ -516,7 +522,19 @@ class GRUCell(RecurrentCell):
         return by_time, last, [h]
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
+        config = super().get_config() | {
             "recurrent_activation": serialized(activations, self.recurrent_activation),
             "reset_after": self.reset_after,
         }
+        return keras_ordered(config, GRU_CELL_CONFIG_ORDER)
+
+
+# the order of the cells' config entries (after the base layer's) in Keras
+LSTM_CELL_CONFIG_ORDER = (
+    "units", "activation", "recurrent_activation", "use_bias", "unit_forget_bias",
+    *INITIALIZERS, *REGULARIZERS, *CONSTRAINTS, "dropout", "recurrent_dropout", "seed",
+)  # fmt: skip
+GRU_CELL_CONFIG_ORDER = (
+    "units", "activation", "recurrent_activation", "use_bias", *INITIALIZERS, *REGULARIZERS,
+    *CONSTRAINTS, "dropout", "recurrent_dropout", "reset_after", "seed",
+)  # fmt: skip

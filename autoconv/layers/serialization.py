@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import inspect
 import marshal
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -110,6 +111,23 @@ def keras_arguments(cls: type, config: dict[str, Any]) -> dict[str, Any]:
         if unknown:
             raise ValueError(f"{cls.__name__}: unknown config keys {unknown}")
     return arguments
+
+
+# The base layer's config entries (activity_regularizer where one is set), first in every config.
+_BASE_ENTRIES = ("name", "trainable", "dtype", "activity_regularizer")
+
+
+def keras_ordered(config: dict[str, Any], order: Sequence[str]) -> dict[str, Any]:
+    """``config`` with its entries in Keras's order: the base layer's (which keep their places
+    when Keras merges a layer's own entries into them), then of the others, those before the
+    first entry named in ``order``, then those named in ``order``, in that order, then the rest."""
+    keys = list(config)
+    base = next((i for i, key in enumerate(keys) if key not in _BASE_ENTRIES), len(keys))
+    own = keys[base:]
+    first = next(i for i, key in enumerate(own) if key in order)
+    named = [key for key in order if key in own]
+    rest = [key for key in own[first:] if key not in order]
+    return {key: config[key] for key in (*keys[:base], *own[:first], *named, *rest)}
 
 
 # ------------------------------------------------------------------------ the format

@@ -25,6 +25,7 @@ from autoconv.layers import (
     SymbolicTensor,
     operation,
 )
+from autoconv.layers.layer import training_parameter
 from autoconv.layers.serialization import deserialize, serialize
 from autoconv.layers.symbolic import flat_outputs
 from autoconv.models.graph import Graph
@@ -230,6 +231,8 @@ class Functional(Model):
                         made[name] = outputs[(name, number)].node.layer
                     else:
                         args, kwargs = _node_arguments(calls.pop(0), outputs)
+                        if kwargs.get("training") == _default_training(layer):
+                            kwargs.pop("training", None)  # Keras's default, recorded
                         outputs[(name, number)] = _replayed(layer, args, kwargs)
                     progressed = True
             if not progressed:
@@ -359,12 +362,21 @@ def _entries(value: Any, entry: Any) -> Any:
     return value
 
 
+def _default_training(layer: Any) -> bool | None:
+    """The default of ``training`` in ``layer``'s call (Dropout's False, an augmentation's
+    True), which Keras 3.15 records in a functional config's calls that gave none: on reading,
+    such a call runs as one that gave none (``fit`` trains a Dropout), as in Keras."""
+    return training_parameter(type(layer))[1]
+
+
 def _node_kwargs(node: Any) -> dict[str, Any]:
-    """A layer call's ``kwargs`` as Keras records them: an explicit ``training``, then
-    ``mask`` (None, or a None per tensor of a list call) for a layer whose Keras call takes
-    one. A functional model always gets it; the other layers only when called on one tensor of
-    their dtype without ``training`` (else Keras's call copies its kwargs before adding it)."""
-    kwargs = {"training": node.kwargs["training"]} if "training" in node.kwargs else {}
+    """A layer call's ``kwargs`` as Keras records them: its ``training`` (explicit, or its
+    call's default where that is not None), then ``mask`` (None, or a None per tensor of a
+    list call) for a layer whose Keras call takes one. A functional model always gets it; the
+    other layers only when called on one tensor of their dtype without ``training`` (else
+    Keras's call copies its kwargs before adding it)."""
+    training = node.kwargs.get("training", _default_training(node.layer))
+    kwargs = {"training": training} if training is not None else {}
     mask = [None] * len(node.inputs) if node.list_call else None
     if isinstance(node.layer, Functional):
         return kwargs | {"mask": mask}

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 import warnings
 import zipfile
@@ -89,6 +90,12 @@ def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True) 
     Keras 3 ``.keras`` archive, atomically (a failed save leaves the old file as it was)."""
     path = Path(filepath)
     if path.name.endswith((".h5", ".hdf5")):
+        logging.getLogger("autoconv").warning(
+            "You are saving your model as an HDF5 file via `model.save()` or "
+            "`keras.saving.save_model(model)`. This file format is considered legacy. We "
+            "recommend using instead the native Keras format, e.g. `model.save('my_model.keras')` "
+            "or `keras.saving.save_model(model, 'my_model.keras')`. "
+        )
         if not model.built:
             raise ValueError(
                 f"save: model {model.name} is not built yet; call it on data or build it first"

@@ -310,11 +310,16 @@ def _layer_pairs(h5: Any, path: str, layer: Layer) -> list[tuple[Any, Any]]:
     return pairs
 
 
-def read_optimizer(h5: Any, model: Model) -> tuple[int, float | None, list] | None:
+def read_optimizer(
+    h5: Any, model: Model, as_built: bool = True
+) -> tuple[int, float | None, list] | None:
     """The optimizer state in the file, checked against the model's trainable weights and its
     optimizer's kind: (iterations, learning rate or None, slots), a MultiOptimizer's
     (iterations, None, [each inner optimizer's state]); None where the file has none. Nothing
-    is assigned."""
+    is assigned. A file saved before the first step (a step count and learning rate only) is
+    skipped with Keras's warning where the optimizer is built, or counts as built
+    (``as_built``: Keras's load_model builds it first); else it gives those two, no slots,
+    as Keras's load_weights loads them."""
     group = member(h5, "optimizer/vars")
     optimizer = model.optimizer
     if group is None or _is_dataset(group) or optimizer is None or not len(group):
@@ -323,6 +328,8 @@ def read_optimizer(h5: Any, model: Model) -> tuple[int, float | None, list] | No
     params = model.trainable_weights
     expected = _state_count(optimizer, params)
     if len(group) == _state_count(optimizer, []) != expected:  # saved before its first step
+        if not (as_built or optimizer.built or isinstance(optimizer, MultiOptimizer)):
+            return _read_state(group, 0, optimizer, [])[0]
         warnings.warn(
             f"Skipping variable loading for optimizer '{optimizer.name}', because it has "
             f"{expected} variables whereas the saved optimizer has {len(group)} variables.",
@@ -418,6 +425,8 @@ def _assign_state(optimizer: Any, state: tuple[int, float | None, list], params:
     optimizer.iterations = iterations
     if rate is not None and np.float32(rate) != np.float32(optimizer.learning_rate):
         optimizer.learning_rate = rate  # else the rate the file holds in float32 is kept exact
+    if params and not slots:  # saved before its first step: it builds on its first step
+        return
     optimizer.slots = [
         {name: namespace(param.device).asarray(value) for name, value in entry.items()}
         for param, entry in zip(params, slots, strict=True)

@@ -394,6 +394,21 @@ def test_config_names_keras_s_arguments():
     assert layers.Convolution2DTranspose is layers.Conv2DTranspose
 
 
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("Conv1D", (2, 3)), ("Conv2D", (2, 3)), ("Conv3D", (2, 3)), ("Conv1DTranspose", (2, 3)),
+     ("Conv2DTranspose", (2, 3)), ("Conv3DTranspose", (2, 3)), ("SeparableConv1D", (2, 3)),
+     ("SeparableConv2D", (2, 3)), ("DepthwiseConv1D", (3,)), ("DepthwiseConv2D", (3,))],
+)  # fmt: skip
+@pytest.mark.parametrize("activity_regularizer", [None, "l2"])
+def test_config_entries_in_keras_s_order(keras, name, args, activity_regularizer):
+    """As Keras's config.json lists them: filters (after depth_multiplier) first, output_padding
+    after padding, groups after dilation_rate (a set activity_regularizer after the dtype)."""
+    ours = getattr(layers, name)(*args, activity_regularizer=activity_regularizer)
+    theirs = getattr(keras.layers, name)(*args, activity_regularizer=activity_regularizer)
+    assert list(ours.get_config()) == list(theirs.get_config())
+
+
 # -------------------------------------------------------------------- argument errors
 @pytest.mark.parametrize(
     ("make", "message"),

@@ -142,6 +142,18 @@ def test_config_round_trip(make):
 
 
 @pytest.mark.parametrize(
+    "name",
+    ["MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
+     "AveragePooling3D", "GlobalAveragePooling1D", "GlobalMaxPooling2D"],
+)  # fmt: skip
+def test_config_entries_in_keras_s_order(keras, name):
+    """As Keras's config.json lists them (pool_size, padding, strides, data_format)."""
+    args = (2,) if "Global" not in name else ()
+    theirs = getattr(keras.layers, name)(*args).get_config()
+    assert list(getattr(layers, name)(*args).get_config()) == list(theirs)
+
+
+@pytest.mark.parametrize(
     ("make", "message"),
     [
         (lambda: layers.MaxPooling1D(padding="full"), "padding must be 'valid' or 'same'"),

@@ -293,6 +293,36 @@ def test_conv_and_pool_fuse_in_a_graph_and_the_softmax_pairs_with_its_loss():
     assert "softmax left to the loss" in str(model.plan)
 
 
+@pytest.mark.parametrize(("base", "shape", "args"), [("Dense", (3,), (2,)),
+                                                   ("Conv2D", (4, 4, 2), (3, 3))])  # fmt: skip
+@pytest.mark.parametrize("own_call", [False, True])
+def test_a_subclass_call_before_a_softmax_output_runs_as_keras(keras, base, shape, args, own_call):
+    """A softmax output layer whose subclass overrides ``call``: the loss reads what that call
+    returns (no logits of the base layer's), so the loss and a training step are Keras's."""
+    models = []
+    for lib in (ac, keras):
+        base_class = getattr(lib.layers, base)
+
+        class Shifted(base_class):
+            def call(self, inputs):
+                return super().call(inputs) + 0.25
+
+        layer = (Shifted if own_call else base_class)(*args, activation="softmax")
+        models.append(lib.Sequential([lib.Input(shape), layer]))
+        models[-1].compile(optimizer=lib.optimizers.SGD(0.5), loss="categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, *shape)).astype(np.float32)
+    out_shape = models[1].output_shape
+    y = np.eye(out_shape[-1], dtype=np.float32)[rng.integers(0, 2, (4, *out_shape[1:-1]))]
+    models[0].set_weights(models[1].get_weights())
+    ours, theirs = (model.evaluate(x, y, verbose=0) for model in models)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+    for model in models:
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    for mine, expected in zip(models[0].get_weights(), models[1].get_weights(), strict=True):
+        np.testing.assert_allclose(mine, expected, rtol=1e-4, atol=1e-6)
+
+
 def fully_convolutional() -> ac.Model:
     inputs = ac.Input(shape=(None, None, 3))
     x = layers.Conv2D(4, 3, activation="relu", padding="same", strides=2)(inputs)
@@ -466,3 +496,46 @@ def test_a_nested_models_outputs_come_in_kerass_container(keras, container, coun
         symbolic = model(lib.Input((3,)))
         found.append([type(v).__name__ for v in (symbolic, model(x), model.output)])
     assert found[0] == found[1]
+
+
+# Layers whose call's training defaults to False (True for an augmentation): Keras 3.15 records
+# that default in its functional configs' calls.
+STOCHASTIC = {
+    "dropout": (lambda L: L.Dropout(0.5), (6,)),
+    "gaussian_noise": (lambda L: L.GaussianNoise(1.0), (6,)),
+    "lstm": (lambda L: L.LSTM(3, dropout=0.5), (4, 2)),
+    "random_flip": (lambda L: L.RandomFlip("horizontal", seed=1), (3, 4, 1)),
+}
+
+
+@pytest.mark.parametrize("name", list(STOCHASTIC))
+def test_a_keras_config_s_recorded_default_training_leaves_the_mode_to_the_call(keras, name):
+    """A Keras config records ``training`` with its default in such calls; read back, the layer
+    follows the mode the model runs in, as in Keras (training=True draws, predict does not),
+    and autoconv writes the calls as Keras does."""
+    make, shape = STOCHASTIC[name]
+    configs = []
+    for lib in (keras, ac):
+        inputs = lib.Input(shape)
+        configs.append(json.loads(lib.Model(inputs, make(lib.layers)(inputs)).to_json()))
+    calls = [[node["kwargs"]["training"] for node in config["config"]["layers"][1]["inbound_nodes"]]
+             for config in configs]  # fmt: skip
+    assert calls[0] == calls[1] == [name == "random_flip"]
+    model = ac.models.model_from_json(json.dumps(configs[0]))
+    x = np.random.default_rng(0).normal(size=(8, *shape)).astype(np.float32)
+    drawn = [np.asarray(model(x, training=True)) for _ in range(2)]
+    assert not np.allclose(drawn[0], drawn[1])
+    inference = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(inference, model.predict(x, verbose=0))
+    if name != "lstm":
+        np.testing.assert_allclose(inference, x)
+
+
+def test_a_keras_config_s_explicit_training_false_stays(keras):
+    """A BatchNormalization called with training=False (a frozen base's): kept on reading, so
+    the loaded model's training step leaves its statistics alone."""
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.BatchNormalization()(inputs, training=False))
+    loaded = ac.models.model_from_json(model.to_json())
+    x = np.random.default_rng(0).normal(2.0, 3.0, size=(8, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(loaded(x, training=True)), x / np.sqrt(1.001), rtol=1e-5)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -190,3 +191,34 @@ def test_compile_functions_are_kerass_function_entries_both_ways(keras, tmp_path
     for library in libraries.values():
         loaded = library.saving.load_model(tmp_path / "m.keras")
         np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("writer", ["keras", "autoconv"])
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+@pytest.mark.parametrize("suffix", [".weights.h5", ".keras"])
+def test_load_weights_saved_before_training_into_a_model_not_trained(
+    keras, tmp_path, writer, optimizer, suffix
+):
+    """load_weights of a file saved after compile, before the first step, into a model compiled
+    and not trained either: as in Keras, no warning, the file's step count and learning rate
+    are the optimizer's, and it builds on its first step."""
+    libraries = {"keras": keras, "autoconv": ac}
+
+    def compiled(library, rate):
+        model = library.Sequential([library.Input((3,)), library.layers.Dense(1)])
+        optimizer_class = {"adam": library.optimizers.Adam, "rmsprop": library.optimizers.RMSprop}
+        model.compile(optimizer=optimizer_class[optimizer](rate), loss="mse")
+        return model
+
+    path = tmp_path / f"m{suffix}"
+    saved = compiled(libraries[writer], 0.25)
+    saved.save_weights(path) if suffix == ".weights.h5" else saved.save(path)
+    for name, library in libraries.items():
+        model = compiled(library, 0.5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.load_weights(path)
+        assert float(np.asarray(model.optimizer.learning_rate)) == 0.25, name
+        assert int(np.asarray(model.optimizer.iterations)) == 0, name
+        model.fit(np.ones((4, 3), np.float32), np.ones((4, 1), np.float32), verbose=0)
+        assert int(np.asarray(model.optimizer.iterations)) == 1, name

@@ -224,3 +224,27 @@ def test_real_keras_loads_autoconv_legacy_h5(tmp_path, rng):
         theirs.predict(x, verbose=0), model.predict(x, verbose=0), **TOLERANCE
     )
     assert int(theirs.optimizer.iterations) == 1
+
+
+@pytest.mark.parametrize(
+    ("how", "suffix"),
+    [("save", ".h5"), ("save", ".hdf5"), ("save", ".keras"), ("checkpoint", ".h5"),
+     ("checkpoint", ".keras")],  # (a ModelCheckpoint takes no .hdf5, as Keras's)
+)  # fmt: skip
+def test_saving_a_legacy_h5_model_logs_keras_s_warning(keras, tmp_path, caplog, suffix, how):
+    """model.save (and a ModelCheckpoint's save) of an .h5/.hdf5 file logs Keras's warning that
+    the format is legacy, once per save; a .keras file logs none."""
+    messages = []
+    for library in (ac, keras):
+        model = library.Sequential([library.Input((3,)), library.layers.Dense(1)])
+        path = tmp_path / f"{library.__name__}{suffix}"
+        caplog.clear()
+        if how == "save":
+            model.save(path)
+        else:
+            model.compile(optimizer="sgd", loss="mse")
+            checkpoint = library.callbacks.ModelCheckpoint(path)
+            model.fit(np.ones((2, 3)), np.ones((2, 1)), epochs=2, callbacks=[checkpoint], verbose=0)
+        messages.append([r.getMessage() for r in caplog.records if "legacy" in r.getMessage()])
+    assert messages[0] == messages[1]
+    assert len(messages[0]) == (0 if suffix == ".keras" else 1 if how == "save" else 2)

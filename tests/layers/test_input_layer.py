@@ -1,0 +1,32 @@
+"""InputLayer's Keras 2 spellings against Keras 3.15: ``input_shape`` (deprecated, with
+Keras's warning, and taken over ``shape``) and ``batch_input_shape`` (as ``batch_shape``)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+import autoconv as ac
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"input_shape": (28, 28, 1)},
+        {"input_shape": (4,), "batch_size": 8},
+        {"input_shape": (4,), "shape": (5,)},
+        {"batch_input_shape": (2, 3)},
+        {"shape": (6,)},
+    ],
+)
+def test_keras_2_spellings_as_keras(keras, kwargs):
+    results = []
+    for lib in (ac, keras):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            layer = lib.layers.InputLayer(**kwargs)
+        results.append((tuple(layer.batch_shape), [str(w.message) for w in caught]))
+    assert results[0] == results[1]
+    deprecated = ["Argument `input_shape` is deprecated. Use `shape` instead."]
+    assert results[0][1] == (deprecated if "input_shape" in kwargs else [])

@@ -209,6 +209,18 @@ class Layer:
     # dropout and noise layers...); a model file then holds no build config for them.
     built_at_init = False
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
+        # Keras's automatic config: a user's layer without a get_config of its own is
+        # configured by the arguments it was made with (Keras's Layer's autocast too).
+        layer = super().__new__(cls)
+        if (
+            cls.get_config is Layer.get_config
+            and serialization.BUILTIN.get(cls.__name__) is not cls
+        ):
+            extra = {"autocast": True} if cls.__init__ is Layer.__init__ else {}
+            layer._auto_config = serialization.auto_config(cls, args, kwargs, extra)
+        return layer
+
     def __init__(
         self,
         *,
@@ -612,9 +624,10 @@ class Layer:
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this layer (``from_config``), with Keras's
-        keys: its dtype as Keras's ``DTypePolicy``."""
+        keys: its dtype as Keras's ``DTypePolicy``; a user's layer without a ``get_config``
+        of its own has Keras's automatic config (the arguments it was made with)."""
         config: dict[str, Any] = {
-            "name": self.name,
+            **serialization.config_head(self),
             "trainable": self.trainable,
             "dtype": serialization.dtype_policy(self.dtype),
         }

@@ -208,6 +208,15 @@ def _automatic(lib: Any) -> SimpleNamespace:
         def __init__(self, units: int, options: Any = None, **kwargs: Any) -> None:
             super().__init__(**kwargs)
 
+    @register
+    class Projection(lib.layers.Layer):  # keras.io's blocks: sublayers made from arguments
+        def __init__(self, units: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.dense = lib.layers.Dense(units, kernel_initializer="ones")
+
+        def call(self, inputs: Any) -> Any:
+            return self.dense(inputs)
+
     class Renamed(lib.layers.Layer):  # **kw, not **kwargs: Keras leaves the name out
         def __init__(self, units: int, **kw: Any) -> None:
             super().__init__(**kw)
@@ -222,7 +231,7 @@ def _automatic(lib: Any) -> SimpleNamespace:
 
     return SimpleNamespace(
         Doubling=Doubling, Named=Named, Spread=Spread, Renamed=Renamed, Starred=Starred,
-        Positional=Positional,
+        Positional=Positional, Projection=Projection,
     )  # fmt: skip
 
 
@@ -284,3 +293,18 @@ def test_a_layer_without_a_constructor_travels_with_its_automatic_config(
     assert loaded.get_layer("d").get_config() == model.get_layer("d").get_config()
     expected = 2 * X
     np.testing.assert_allclose(np.asarray(loaded.predict(X, verbose=0)), expected)
+
+
+@pytest.mark.parametrize(("writer", "reader"), [("keras", "autoconv"), ("autoconv", "keras")])
+def test_a_block_without_get_config_travels_by_its_arguments(tmp_path, request, writer, reader):
+    """A layer made from its arguments (units) and without ``get_config`` is saved with them
+    and made again from them when its file is read, in either library."""
+    source, target = _lib(writer, request), _lib(reader, request)
+    _automatic(target)  # (registered before the file is read)
+    inputs = source.Input((3,))
+    model = source.Model(inputs, _automatic(source).Projection(2, name="p")(inputs))
+    model.save(tmp_path / "m.keras")
+    loaded = target.saving.load_model(tmp_path / "m.keras")
+    assert loaded.get_layer("p").get_config()["units"] == 2
+    expected = np.asarray(model.predict(X, verbose=0))
+    np.testing.assert_allclose(np.asarray(loaded.predict(X, verbose=0)), expected, rtol=1e-6)

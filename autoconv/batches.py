@@ -173,8 +173,8 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
                 f"{what}: y has no targets for the outputs {missing}, which have a loss"
             )
         arrays = [y.get(n) for n in names]
-    elif isinstance(y, list | tuple) and len(names) > 1:
-        arrays = list(y)
+    elif isinstance(y, list | tuple) and (len(names) > 1 or _holds_arrays(y)):
+        arrays = list(y)  # (one output's [y]: Keras's structure of one target)
     else:
         arrays = [y]
     with_loss = [i for i, spec in enumerate(model._loss_specs) if spec is not None]
@@ -206,6 +206,12 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
                 check_probability_targets(array, f"{what}: {loss.name}")
             checked.append(array.astype(np.float32, copy=False))
     return checked
+
+
+def _holds_arrays(values: list | tuple) -> bool:
+    """Whether a list or tuple of targets is a structure of arrays (``[y]``), not the targets
+    of one output written as a Python list of numbers or lists."""
+    return all(getattr(value, "ndim", 0) > 0 for value in values)
 
 
 def _output_shapes(model: Any) -> list[tuple]:

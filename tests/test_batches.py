@@ -1,6 +1,7 @@
 """The data ``fit``, ``evaluate`` and ``predict`` take (autoconv/batches.py): a model's own
 ``train_step``, ``test_step`` or ``predict_step`` gets its data as it comes, unchecked against
-the model's inputs, as Keras's; the default steps still check it."""
+the model's inputs, as Keras's; the default steps still check it; one output's targets may
+come as a list of one array, as Keras's."""
 
 from __future__ import annotations
 
@@ -130,3 +131,32 @@ def test_the_default_steps_still_check_the_data(step):
         if name != step:
             with pytest.raises(ValueError, match=r"x has samples of shape \(2, 4\)"):
                 call()
+
+
+def _one_output(lib: Any) -> Any:
+    model = lib.Sequential([lib.Input((5,)), lib.layers.Dense(3, kernel_initializer="ones")])
+    model.compile(lib.optimizers.SGD(0.01), "mse")
+    return model
+
+
+@pytest.mark.parametrize("wrap", [list, tuple])
+@pytest.mark.parametrize("call", ["fit", "evaluate", "test_on_batch", "validation_data"])
+def test_one_outputs_targets_in_a_list_of_one_as_kerass(keras, wrap, call):
+    """``y=[y]`` for a model of one output: Keras's structure of one target."""
+    x = np.linspace(-1, 1, 40, dtype=np.float32).reshape(8, 5)
+    y = np.linspace(0, 2, 24, dtype=np.float32).reshape(8, 3)
+
+    def run(lib: Any, targets: Any) -> Any:
+        model = _one_output(lib)
+        if call == "fit":
+            return model.fit(x, targets, epochs=1, shuffle=False, verbose=0).history["loss"]
+        if call == "validation_data":
+            history = model.fit(x, y, validation_data=(x, targets), shuffle=False, verbose=0)
+            return history.history["val_loss"]
+        return getattr(model, call)(
+            x, targets, **({} if call == "test_on_batch" else {"verbose": 0})
+        )
+
+    expected = run(keras, wrap([y]))
+    np.testing.assert_allclose(run(ac, wrap([y])), expected, rtol=1e-6)
+    np.testing.assert_allclose(run(ac, y), expected, rtol=1e-6)

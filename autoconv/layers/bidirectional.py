@@ -179,9 +179,17 @@ class Bidirectional(Layer):
         cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
     ) -> Bidirectional:
         arguments = dict(config)
-        layer = serialization.deserialize(arguments.pop("layer"), custom_objects)
+        # The wrapped layer is a template, copied by __init__ (forward_layer): the copy is built
+        # for the template's build_config, as Keras builds both, the template is not (no
+        # weights that nothing holds, which a file's weight budget counts).
+        entry = arguments.pop("layer")
+        template = {k: v for k, v in entry.items() if k != "build_config"}
+        layer = serialization.deserialize(template, custom_objects)
         backward = arguments.pop("backward_layer", None)
         if backward is not None:
             backward = serialization.deserialize(backward, custom_objects)
         arguments = serialization.keras_arguments(cls, arguments)
-        return cls(layer, backward_layer=backward, **arguments)
+        bidirectional = cls(layer, backward_layer=backward, **arguments)
+        if "build_config" in entry:
+            bidirectional.forward_layer.build_from_config(entry["build_config"])
+        return bidirectional

@@ -209,6 +209,18 @@ class Layer:
     # dropout and noise layers...); a model file then holds no build config for them.
     built_at_init = False
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
+        # Keras's automatic config: a user's layer without a get_config of its own is
+        # configured by the arguments it was made with (Keras's Layer's autocast too).
+        layer = super().__new__(cls)
+        if (
+            cls.get_config is Layer.get_config
+            and serialization.BUILTIN.get(cls.__name__) is not cls
+        ):
+            extra = {"autocast": True} if cls.__init__ is Layer.__init__ else {}
+            layer._auto_config = serialization.auto_config(cls, args, kwargs, extra)
+        return layer
+
     def __init__(
         self,
         *,
@@ -330,6 +342,30 @@ class Layer:
                         variable.data = namespace(device).asarray(_host(variable.data))
                         variable.device = device
             self._ready = True
+
+    def _build_by_run(self, input_shape: Any) -> None:
+        """Keras's build of a user's layer without a ``build`` of its own that holds unbuilt
+        layers (its own ``compute_output_shape`` ran no call): one run on zeros, or Keras's
+        warning where the run fails (autoconv's layers build what they hold themselves)."""
+        cls = type(self)
+        own = cls.build is not Layer.build or serialization.BUILTIN.get(cls.__name__) is cls
+        if own or all(sub.built for sub in self._layers):
+            return
+        try:
+            dry_run_shape(self, input_shape)
+        except Exception as error:  # (Keras's: the layer stays as it is)
+            warnings.warn(
+                f"Layer '{self.name}' looks like it has unbuilt state, but Keras is not able to "
+                "trace the layer `call()` in order to build it automatically. Possible causes:\n"
+                "1. The `call()` method of your layer may be crashing. Try to `__call__()` the "
+                "layer eagerly on some test input first to see if it works. E.g. `x = "
+                "np.random.random((3, 4)); y = layer(x)`\n2. If the `call()` method is "
+                "correct, then you may need to implement the `def build(self, input_shape)` "
+                "method on your layer. It should create all variables used by the layer (e.g. "
+                "by calling `layer.build()` on all its children layers).\nException "
+                f"encountered: ''{error}''",
+                stacklevel=4,
+            )
 
     def add_weight(
         self,
@@ -612,9 +648,10 @@ class Layer:
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this layer (``from_config``), with Keras's
-        keys: its dtype as Keras's ``DTypePolicy``."""
+        keys: its dtype as Keras's ``DTypePolicy``; a user's layer without a ``get_config``
+        of its own has Keras's automatic config (the arguments it was made with)."""
         config: dict[str, Any] = {
-            "name": self.name,
+            **serialization.config_head(self),
             "trainable": self.trainable,
             "dtype": serialization.dtype_policy(self.dtype),
         }

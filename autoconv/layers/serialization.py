@@ -16,6 +16,7 @@ cannot name a module for autoconv to load, and a ``Lambda``'s bytecode is never 
 from __future__ import annotations
 
 import codecs
+import copy
 import inspect
 import marshal
 from collections.abc import Sequence
@@ -58,6 +59,7 @@ KERAS_ONLY: dict[str, Any] = {
     "ragged": False,
     "optional": False,
     "seed_generator_state": None,
+    "autocast": True,  # a user's layer without a constructor of its own (Keras's Layer's)
 }
 
 
@@ -128,6 +130,95 @@ def keras_ordered(config: dict[str, Any], order: Sequence[str]) -> dict[str, Any
     named = [key for key in order if key in own]
     rest = [key for key in own[first:] if key not in order]
     return {key: config[key] for key in (*keys[:base], *own[:first], *named, *rest)}
+
+
+# ------------------------------------------------------------- Keras's automatic config
+# The values Keras's automatic config holds (in lists, tuples and dicts too).
+_PLAIN = (str, int, float, bool, type(None))
+
+_AUTO_CONFIG_EXAMPLE = """
+class CustomLayer(keras.layers.Layer):
+    def __init__(self, arg1, arg2, **kwargs):
+        super().__init__(**kwargs)
+        self.arg1 = arg1
+        self.arg2 = arg2
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "arg1": self.arg1,
+            "arg2": self.arg2,
+        })
+        return config
+"""
+
+# Why a layer has no automatic config: Keras's NotImplementedError for each reason.
+_NO_AUTO_CONFIG = {
+    "positional": (
+        "Object {} was created by passing\npositional only or variadic positional arguments "
+        "(e.g.,\n`*args`) to `__init__()`, which is not supported by the\nautomatic config "
+        "generation. Please remove all positional\nonly and variadic arguments from "
+        "`__init__()`\nor override `get_config()` and `from_config()` to make\nthe object "
+        "serializatble."
+    ),
+    "values": (
+        "Object {} was created by passing\nnon-serializable argument values in `__init__()`,"
+        "\nand therefore the object must override `get_config()` in\norder to be "
+        "serializable. Please implement `get_config()`."
+    ),
+}
+
+
+def auto_config(
+    cls: type, args: tuple[Any, ...], kwargs: dict[str, Any], extra: dict[str, Any]
+) -> dict[str, Any] | str:
+    """Keras's automatic config of a user's layer made as ``cls(*args, **kwargs)``: the
+    constructor's arguments by name, defaults and ``extra`` included, ``**kwargs`` spread,
+    ``name`` left out, when they are plain values (str, int, float, bool, None, in lists,
+    tuples and dicts); otherwise why there is none, a key of :data:`_NO_AUTO_CONFIG`."""
+    signature = inspect.signature(cls.__init__)
+    try:
+        bound = signature.bind(None, *args, **kwargs)
+    except TypeError:
+        return "values"
+    self_name, *parameters = signature.parameters.values()
+    if any(p.kind is p.POSITIONAL_ONLY for p in parameters):
+        return "positional"
+    bound.apply_defaults()
+    arguments = {**bound.arguments, **extra}
+    del arguments[self_name.name]
+    for parameter in parameters:
+        if parameter.kind is parameter.VAR_KEYWORD:
+            arguments |= arguments.pop(parameter.name)
+        elif parameter.kind is parameter.VAR_POSITIONAL and arguments.pop(parameter.name):
+            return "positional"
+    arguments.pop("name", None)
+    return arguments if all(isinstance(v, _PLAIN) for v in _leaves(arguments)) else "values"
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+def config_head(layer: Any) -> dict[str, Any]:
+    """The first entries of a layer's config, Keras's ``Operation.get_config``: its name, then
+    its automatic config where it has one (:func:`auto_config`; the name left out where its
+    constructor takes neither ``name`` nor ``**kwargs``), Keras's NotImplementedError where
+    it should and cannot have one."""
+    found = layer.__dict__.get("_auto_config")
+    if found is None:
+        return {"name": layer.name}
+    if isinstance(found, str):
+        why = _NO_AUTO_CONFIG[found].format(type(layer).__name__)
+        raise NotImplementedError(f"\n{why}\n\nExample:\n\n{_AUTO_CONFIG_EXAMPLE}")
+    parameters = inspect.signature(type(layer).__init__).parameters
+    spread = parameters.get("kwargs")
+    takes_name = "name" in parameters or (spread is not None and spread.kind is spread.VAR_KEYWORD)
+    return ({"name": layer.name} if takes_name else {}) | copy.deepcopy(found)
 
 
 # ------------------------------------------------------------------------ the format

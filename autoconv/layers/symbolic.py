@@ -290,6 +290,7 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
             layer._maybe_build(shapes)
             with _dry_run_masks(layer, carried):
                 output_shape = layer.compute_output_shape(shapes, **options)
+                layer._build_by_run(shapes)
         except TypeError as error:  # None arithmetic in a layer that needs every size
             if "NoneType" not in str(error):
                 if options and "unexpected keyword" in str(error):

@@ -17,6 +17,14 @@ import rich.markup
 import rich.table
 
 from autoconv.layers import InputLayer, Layer
+from autoconv.models.trainer import Trainer
+
+
+def _opens(layer: Any) -> bool:
+    """Whether ``expand_nested`` lists ``layer``'s sublayers: Keras's opens what has ``layers``,
+    a model or a ``Pipeline``, and keeps a layer that merely holds others (``Bidirectional``,
+    ``MultiHeadAttention``, a user's block) one row."""
+    return isinstance(layer, Trainer) or type(layer).layers is not Layer.layers
 
 
 def count_params(weights: Sequence[Any]) -> int:
@@ -130,7 +138,7 @@ def print_summary(
     def rows(layer: Any, level: int) -> list[list[str]]:
         prefix = "   " * level + "└ " if level else ""
         out = [fields(layer, prefix)]
-        if expand_nested and getattr(layer, "layers", None) and layer is not model:
+        if expand_nested and _opens(layer) and layer.layers and layer is not model:
             for sub in layer.layers:
                 out += rows(sub, level + 1)
         return out

@@ -339,3 +339,67 @@ def test_a_bool_input_as_kerass(keras, tmp_path):
         np.testing.assert_allclose(
             loaded.predict([x, mask], verbose=0), found[writer][3], rtol=1e-5
         )
+
+
+def _block_model(lib: Any, kind: str, register: bool = False) -> Any:
+    """A graph holding a user's block of two Dense layers that has its own
+    ``compute_output_shape`` but no ``build``."""
+
+    class Block(lib.layers.Layer):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.first = lib.layers.Dense(4, name="first")
+            self.second = lib.layers.Dense(3, name="second")
+
+        def call(self, inputs: Any) -> Any:
+            return self.second(self.first(inputs))
+
+        def compute_output_shape(self, input_shape: Any) -> Any:
+            return (*input_shape[:-1], 3)
+
+    if register:
+        Block = lib.saving.register_keras_serializable(package="layer_tests")(Block)
+    if kind == "sequential":
+        return lib.Sequential([lib.Input((5,)), Block(name="block")])
+    inputs = lib.Input((5,))
+    return lib.Model(inputs, Block(name="block")(inputs))
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional"])
+def test_a_layer_without_build_is_built_by_a_run_in_a_graph_as_kerass(keras, kind):
+    """Keras builds a layer that has no ``build`` and holds unbuilt layers by running its
+    call once, though its ``compute_output_shape`` says the shape: the graph has the weights
+    before any data goes through."""
+    ours, theirs = _block_model(ac, kind), _block_model(keras, kind)
+    assert [w.path for w in ours.weights] == [w.path for w in theirs.weights]
+    assert len(ours.weights) == 4 and ours.count_params() == theirs.count_params()
+
+
+def test_a_keras_file_of_a_layer_without_build_loads(keras, tmp_path):
+    theirs = _block_model(keras, "functional", register=True)
+    _block_model(ac, "functional", register=True)  # (registered before the file is read)
+    theirs.save(tmp_path / "m.keras")
+    ours = ac.saving.load_model(tmp_path / "m.keras")
+    x = np.linspace(-1, 1, 10, dtype=np.float32).reshape(2, 5)
+    expected = np.asarray(theirs.predict(x, verbose=0))
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_a_layer_that_cannot_run_on_its_own_warns_as_kerass():
+    """Keras's warning where the run that would build it fails; the graph is made."""
+
+    class Failing(layers.Layer):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.dense = layers.Dense(2)
+
+        def call(self, inputs: Any) -> Any:
+            raise RuntimeError("no run")
+
+        def compute_output_shape(self, input_shape: Any) -> Any:
+            return (*input_shape[:-1], 2)
+
+    inputs = ac.Input((3,))
+    with pytest.warns(UserWarning, match="(?s)looks like it has unbuilt state.*no run"):
+        model = ac.Model(inputs, Failing(name="failing")(inputs))
+    assert model.output_shape == (None, 2) and not model.weights

@@ -2,7 +2,8 @@
 3.15: ``keras.layers.serialize`` writes the layers, regularizers, initializers, constraints,
 dtype policies and registered functions in a config as their own entries, a class defined in
 ``__main__`` under module None, and loading gives ``from_config`` those entries as they are
-(a user's ``from_config`` deserializes them, as Keras's guide does)."""
+(a user's ``from_config`` deserializes them, as Keras's guide does); a user's layer without a
+``get_config`` of its own has Keras's automatic config, or Keras's NotImplementedError."""
 
 from __future__ import annotations
 
@@ -185,3 +186,125 @@ def test_a_variable_in_a_config_is_kerass_type_error(keras):
             lib.layers.serialize(_holding(lib))
         messages.append(str(caught.value).split(" of type ")[1].split(". ", 1)[1])
     assert messages[0] == messages[1]
+
+
+# ------------------------------------------------------------------ the automatic config
+@functools.cache
+def _automatic(lib: Any) -> SimpleNamespace:
+    """Users' layers without a ``get_config`` of their own, written against ``lib``, registered
+    under the same names in both."""
+    register = lib.saving.register_keras_serializable(package=PACKAGE)
+
+    @register
+    class Doubling(lib.layers.Layer):  # no constructor of its own
+        def call(self, inputs: Any) -> Any:
+            return inputs * 2
+
+    class Named(lib.layers.Layer):  # keras.io's TransformerBlock: takes no name
+        def __init__(self, units: int, rate: float = 0.1, sizes=(1, 2), extra=None) -> None:
+            super().__init__()
+
+    class Spread(lib.layers.Layer):
+        def __init__(self, units: int, options: Any = None, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+
+    @register
+    class Projection(lib.layers.Layer):  # keras.io's blocks: sublayers made from arguments
+        def __init__(self, units: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.dense = lib.layers.Dense(units, kernel_initializer="ones")
+
+        def call(self, inputs: Any) -> Any:
+            return self.dense(inputs)
+
+    class Renamed(lib.layers.Layer):  # **kw, not **kwargs: Keras leaves the name out
+        def __init__(self, units: int, **kw: Any) -> None:
+            super().__init__(**kw)
+
+    class Starred(lib.layers.Layer):
+        def __init__(self, *sizes: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+
+    class Positional(lib.layers.Layer):
+        def __init__(self, units: int, /, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+
+    return SimpleNamespace(
+        Doubling=Doubling, Named=Named, Spread=Spread, Renamed=Renamed, Starred=Starred,
+        Positional=Positional, Projection=Projection,
+    )  # fmt: skip
+
+
+# A user's layer made by a library, whose Keras config is automatic.
+AUTOMATIC = {
+    "no constructor": lambda c: c.Doubling(name="d"),
+    "no constructor, its arguments": lambda c: c.Doubling(name="d", dtype="float64"),
+    "no name argument": lambda c: c.Named(3),
+    "nested defaults": lambda c: c.Named(3, 0.5, [4, {"a": (5, None)}], "x"),
+    "**kwargs": lambda c: c.Spread(4, options={"k": [1.5, True]}, name="s", trainable=False),
+    "**kw": lambda c: c.Renamed(2, name="r"),
+    "empty *args": lambda c: c.Starred(name="st"),
+    "a NumPy float": lambda c: c.Spread(np.float64(2.0)),
+}
+
+
+@pytest.mark.parametrize("case", AUTOMATIC)
+def test_a_users_layer_without_get_config_has_kerass_automatic_config(keras, case):
+    """Keras 3 configures a user's layer that has no ``get_config`` by the arguments it was
+    made with (keras.io's ``TransformerBlock``), and so does autoconv."""
+    ours, theirs = (AUTOMATIC[case](_automatic(lib)) for lib in (ac, keras))
+    assert ours.get_config() == theirs.get_config()
+    assert ac.layers.serialize(ours) == keras.layers.serialize(theirs)
+
+
+# A user's layer made by a library, which Keras cannot configure automatically.
+NOT_AUTOMATIC = {
+    "a layer argument": lambda c, lib: c.Spread(lib.layers.Dense(2)),
+    "a NumPy integer": lambda c, lib: c.Spread(np.int64(2)),
+    "a regularizer object": lambda c, lib: c.Doubling(activity_regularizer=lib.regularizers.L2()),
+    "*args given": lambda c, lib: c.Starred(1, 2),
+    "a positional-only argument": lambda c, lib: c.Positional(3),
+}
+
+
+@pytest.mark.parametrize("case", NOT_AUTOMATIC)
+def test_a_layer_without_an_automatic_config_is_kerass_error(keras, case):
+    messages = []
+    for lib in (ac, keras):
+        layer = NOT_AUTOMATIC[case](_automatic(lib), lib)
+        with pytest.raises(NotImplementedError, match="Please") as caught:
+            layer.get_config()
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize(("writer", "reader"), [("keras", "autoconv"), ("autoconv", "keras")])
+def test_a_layer_without_a_constructor_travels_with_its_automatic_config(
+    tmp_path, request, writer, reader
+):
+    """Keras writes ``autocast`` in the automatic config of a layer that has no constructor
+    of its own (its Layer's argument); autoconv reads it and writes it."""
+    source, target = _lib(writer, request), _lib(reader, request)
+    _automatic(target)  # (registered before the file is read)
+    inputs = source.Input((3,))
+    model = source.Model(inputs, _automatic(source).Doubling(name="d")(inputs))
+    model.save(tmp_path / "m.keras")
+    loaded = target.saving.load_model(tmp_path / "m.keras")
+    assert loaded.get_layer("d").get_config() == model.get_layer("d").get_config()
+    expected = 2 * X
+    np.testing.assert_allclose(np.asarray(loaded.predict(X, verbose=0)), expected)
+
+
+@pytest.mark.parametrize(("writer", "reader"), [("keras", "autoconv"), ("autoconv", "keras")])
+def test_a_block_without_get_config_travels_by_its_arguments(tmp_path, request, writer, reader):
+    """A layer made from its arguments (units) and without ``get_config`` is saved with them
+    and made again from them when its file is read, in either library."""
+    source, target = _lib(writer, request), _lib(reader, request)
+    _automatic(target)  # (registered before the file is read)
+    inputs = source.Input((3,))
+    model = source.Model(inputs, _automatic(source).Projection(2, name="p")(inputs))
+    model.save(tmp_path / "m.keras")
+    loaded = target.saving.load_model(tmp_path / "m.keras")
+    assert loaded.get_layer("p").get_config()["units"] == 2
+    expected = np.asarray(model.predict(X, verbose=0))
+    np.testing.assert_allclose(np.asarray(loaded.predict(X, verbose=0)), expected, rtol=1e-6)

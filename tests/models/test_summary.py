@@ -1,6 +1,6 @@
 """``model.summary()``'s parameter counts against Keras 3.15's (PyTorch backend): the
-optimizer's line, from ``optimizer.variables``, once the optimizer is built; and the output
-shape of a user's layer in a subclassed model."""
+optimizer's line, from ``optimizer.variables``, once the optimizer is built; the output
+shape of a user's layer in a subclassed model; what ``expand_nested`` opens."""
 
 from __future__ import annotations
 
@@ -72,3 +72,50 @@ def test_a_users_layer_without_compute_output_shape_shows_a_question_mark(keras)
     assert ours["plain"] == kerass["plain"] == "?"
     # (one written: its shape, the batch axis None where Keras records the batch's size)
     assert (ours["shaped"], kerass["shaped"]) == ("(None, 3)", "(2, 3)")
+
+
+def nested_rows(lib, subclassed: bool) -> list[str]:
+    """``summary(expand_nested=True)``'s rows for a graph of layers that hold others
+    (Bidirectional, MultiHeadAttention, TimeDistributed, a user's block) and of models (a
+    Sequential, and a subclassed one)."""
+
+    class Block(lib.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.first, self.second = lib.layers.Dense(4), lib.layers.Dense(4)
+
+        def call(self, inputs):
+            return self.second(self.first(inputs))
+
+    class Net(lib.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = lib.layers.Dense(4, name="inner")
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    inputs = lib.Input((5, 4), name="sequence")
+    x = lib.layers.Bidirectional(lib.layers.LSTM(2, return_sequences=True), name="bi")(inputs)
+    x = lib.layers.MultiHeadAttention(2, 2, name="mha")(x, x)
+    x = lib.layers.TimeDistributed(lib.layers.Dense(4), name="td")(x)
+    x = Block(name="block")(x)
+    dense = [lib.layers.Dense(4, name="s1"), lib.layers.Dense(4, name="s2")]
+    x = lib.Sequential(dense, name="stack")(x)
+    if subclassed:
+        x = Net(name="net")(x)
+    lines: list[str] = []
+    lib.Model(inputs, x).summary(expand_nested=True, print_fn=lambda t, **_: lines.append(t))
+    rows = "\n".join(lines).splitlines()[1:]  # (the model's name counts the session's)
+    if subclassed:  # (Keras shows the batch size of a build's trial run for "inner")
+        return [row.split("│")[1] for row in rows if row.startswith("│")]
+    return rows
+
+
+@pytest.mark.parametrize("subclassed", [False, True])
+def test_expand_nested_opens_models_only_as_kerass(keras, subclassed):
+    """Keras's ``expand_nested`` lists the layers of what has ``layers`` (models, Pipeline):
+    a Bidirectional LSTM, attention or a user's block of layers stays one row."""
+    ours = nested_rows(ac, subclassed)
+    assert ours == nested_rows(keras, subclassed)
+    assert sum("   └ " in row for row in ours) == (3 if subclassed else 2)

@@ -215,12 +215,6 @@ class Layer:
     # dropout and noise layers...); a model file then holds no build config for them.
     built_at_init = False
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
-        # what get_config gives for a user's layer class that defines none, as Keras's
-        layer = super().__new__(cls)
-        object.__setattr__(layer, "_auto_config", serialization.auto_config(cls, args, kwargs))
-        return layer
-
     def __init__(
         self,
         *,
@@ -624,11 +618,9 @@ class Layer:
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this layer (``from_config``), with Keras's
-        keys: its dtype as Keras's ``DTypePolicy``; of a user's class that defines no
-        ``get_config``, the arguments it was made with (Keras's automatic config)."""
-        automatic = type(self).get_config is Layer.get_config  # the class defines none
+        keys: its dtype as Keras's ``DTypePolicy``."""
         config: dict[str, Any] = {
-            **(serialization.auto_config_entries(self) if automatic else {"name": self.name}),
+            "name": self.name,
             "trainable": self.trainable,
             "dtype": serialization.dtype_policy(self.dtype),
         }

@@ -64,64 +64,6 @@ def register_builtin(cls: type) -> None:
         BUILTIN.setdefault(cls.__name__, cls)
 
 
-# ------------------------------------------------------------------------ auto config
-AUTO_CONFIG_TYPES = (str, int, float, bool, type(None))
-
-
-def auto_config(cls: type, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any] | None:
-    """Keras's automatic config of a user's layer class made with ``args`` and ``kwargs``
-    (what ``get_config`` gives where the class defines none): the constructor's arguments,
-    defaults included and ``**kwargs`` spread, ``name`` left out; None where they cannot
-    rebuild it (an argument not a string, number, bool or None, in lists, tuples and dicts;
-    positional-only or ``*args`` arguments) or for autoconv's own classes."""
-    if cls.__module__.startswith("autoconv."):
-        return None
-    signature = inspect.signature(cls.__init__)
-    try:
-        bound = signature.bind(None, *args, **kwargs)
-    except TypeError:
-        return None
-    bound.apply_defaults()
-    self_name, *parameters = signature.parameters.values()
-    arguments = dict(bound.arguments)
-    del arguments[self_name.name]
-    for parameter in parameters:
-        if parameter.kind is parameter.POSITIONAL_ONLY:
-            return None
-        if parameter.kind is parameter.VAR_POSITIONAL and arguments.pop(parameter.name):
-            return None
-        if parameter.kind is parameter.VAR_KEYWORD:
-            arguments |= arguments.pop(parameter.name)
-    arguments.pop("name", None)
-    return arguments if _plain(arguments) else None
-
-
-def auto_config_entries(layer: Any) -> dict[str, Any]:
-    """The first entries of the config of a ``layer`` whose class defines no ``get_config``:
-    its ``name`` (where its constructor takes one), then what :func:`auto_config` made for a
-    user's class, as Keras's ``Operation.get_config``; Keras's NotImplementedError where that
-    is nothing."""
-    if type(layer).__module__.startswith("autoconv."):
-        return {"name": layer.name}
-    if layer._auto_config is None:
-        raise NotImplementedError(
-            f"Object {type(layer).__name__} was created by passing non-serializable argument "
-            "values in `__init__()`, and therefore the object must override `get_config()` in "
-            "order to be serializable. Please implement `get_config()`."
-        )
-    parameters = inspect.signature(type(layer).__init__).parameters.values()
-    takes_name = any(p.name == "name" or p.kind is p.VAR_KEYWORD for p in parameters)
-    return {**({"name": layer.name} if takes_name else {}), **layer._auto_config}
-
-
-def _plain(value: Any) -> bool:
-    if isinstance(value, list | tuple):
-        return all(_plain(item) for item in value)
-    if isinstance(value, dict):
-        return all(_plain(item) for item in value.values())
-    return isinstance(value, AUTO_CONFIG_TYPES)
-
-
 # ----------------------------------------------------------------------------- dtypes
 def dtype_policy(dtype: str) -> dict[str, Any]:
     """Keras's ``DTypePolicy`` entry for a layer's dtype."""

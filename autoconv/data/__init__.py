@@ -1,6 +1,7 @@
 """Input pipelines: :class:`Dataset` (the ``tf.data`` methods the Keras tutorials call),
-:func:`image_dataset_from_directory`, which reads a folder of images into one, and
-:class:`PyDataset` (``keras.utils.PyDataset``: batches made by a class's ``__getitem__``).
+:func:`image_dataset_from_directory`, which reads a folder of images into one,
+:class:`PyDataset` (``keras.utils.PyDataset``: batches made by a class's ``__getitem__``) and
+:class:`TextLineDataset` (the lines of text files).
 
 >>> import numpy as np
 >>> ds = Dataset.from_tensor_slices((np.arange(5), np.arange(5) * 10)).batch(2)
@@ -12,6 +13,7 @@ from autoconv.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDIN
 from autoconv.data.directory import image_dataset_from_directory
 from autoconv.data.py_dataset import PyDataset
 from autoconv.data.shapes import TensorSpec
+from autoconv.data.text_lines import TextLineDataset
 
 __all__ = [
     "AUTOTUNE",
@@ -20,5 +22,6 @@ __all__ = [
     "Dataset",
     "PyDataset",
     "TensorSpec",
+    "TextLineDataset",
     "image_dataset_from_directory",
 ]

@@ -123,10 +123,11 @@ class Variable(Tensor):
             _trainable_changed()
         self._trainable = self.requires_grad = bool(value)
 
-    def assign(self, value: Any) -> None:
+    def assign(self, value: Any) -> Tensor:
         """Replace the values (same shape) in place, on the variable's device, as Keras's
         ``assign``: the variable keeps its array, so a step recorded before (a replayed one,
-        :mod:`autoconv.step_replay`) reads the new values; the caller's array is copied."""
+        :mod:`autoconv.step_replay`) reads the new values; the caller's array is copied.
+        Returns the values assigned, a Tensor of their own, as Keras's."""
         value = value.data if isinstance(value, Tensor) else value
         host = np.asarray(namespace(array_device(value)).to_numpy(value))
         if host.shape != self.shape:
@@ -136,16 +137,21 @@ class Variable(Tensor):
             )
         xp = namespace(self.device)
         xp.copy_into(self.data, xp.asarray(np.asarray(host, dtype=self.dtype, order="C")))
+        return Tensor(xp.copy(self.data))
 
-    def assign_add(self, value: Any) -> None:
+    def assign_add(self, value: Any) -> Tensor:
         """Add ``value`` (broadcast to the variable's shape) in place, as Keras's."""
         with no_grad():
-            self.assign(self + (value.to(self.device) if isinstance(value, Tensor) else value))
+            return self.assign(
+                self + (value.to(self.device) if isinstance(value, Tensor) else value)
+            )
 
-    def assign_sub(self, value: Any) -> None:
+    def assign_sub(self, value: Any) -> Tensor:
         """Subtract ``value`` (broadcast to the variable's shape) in place, as Keras's."""
         with no_grad():
-            self.assign(self - (value.to(self.device) if isinstance(value, Tensor) else value))
+            return self.assign(
+                self - (value.to(self.device) if isinstance(value, Tensor) else value)
+            )
 
     @property
     def value(self) -> Tensor:

@@ -7,7 +7,7 @@ autoconv's Tensors hold float32 or float64 numbers, so the Keras namespace follo
   Keras promotes) and returns a Tensor on their device, differentiable wherever Keras's is;
 - a function whose Keras result holds integers or bools (``argmax``, ``equal``, ``isnan``, ...)
   returns a NumPy array of Keras's dtype (int32 for indices, bool for tests), which every function
-  accepts back;
+  accepts back, with the ``numpy()`` of Keras's tensors (a :class:`~autoconv.host_array.HostArray`);
 - arithmetic on integer arrays alone (no Tensor, no float among the arguments) stays integer and
   in NumPy (:func:`all_integer`), as ``keras.ops.add(int_array, 1)`` stays an integer tensor.
 
@@ -25,6 +25,7 @@ import numpy as np
 
 from autoconv import config
 from autoconv.backends import namespace
+from autoconv.host_array import HostArray
 from autoconv.ops.base import as_tensor
 from autoconv.ops.elementwise import cast
 from autoconv.tensor import FLOAT_DTYPES, Tensor, record
@@ -201,7 +202,18 @@ def recording(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     def op(*args: Any, **kwargs: Any) -> Any:
         if _symbolic["record"] is not None and _has_symbolic((*args, *kwargs.values())):
             return _symbolic["record"](name, function, args, kwargs)
-        return function(*args, **kwargs)
+        return _with_numpy(function(*args, **kwargs))
 
     op.computes = function  # type: ignore[attr-defined]
     return op
+
+
+def _with_numpy(result: Any) -> Any:
+    """A NumPy array result (or one in a tuple or list: ``top_k``'s indices) as a
+    :class:`HostArray`, so ``ops.argmin(x).numpy()`` runs as on Keras's tensors; Tensors and
+    NumPy scalars as they are."""
+    if type(result) in (tuple, list):
+        return type(result)(_with_numpy(item) for item in result)
+    if type(result) is np.ndarray:
+        return result.view(HostArray)
+    return result

@@ -308,3 +308,73 @@ def test_a_block_without_get_config_travels_by_its_arguments(tmp_path, request, 
     assert loaded.get_layer("p").get_config()["units"] == 2
     expected = np.asarray(model.predict(X, verbose=0))
     np.testing.assert_allclose(np.asarray(loaded.predict(X, verbose=0)), expected, rtol=1e-6)
+
+
+# ------------------------------------------------------- Keras's automatic config
+@functools.cache
+def _unconfigured(lib: Any) -> SimpleNamespace:
+    """User layers that define no ``get_config`` (keras.io's PixelCNN and VQ-VAE layers), for
+    which Keras writes the arguments each was made with."""
+
+    class Masked(lib.layers.Layer):  # PixelConvLayer: a Conv2D's arguments in **kwargs
+        def __init__(self, mask_type: str, **kwargs: Any) -> None:
+            super().__init__()
+            self.mask_type = mask_type
+            self.conv = lib.layers.Conv2D(**kwargs)
+
+        def call(self, inputs: Any) -> Any:
+            return self.conv(inputs)
+
+    class Quantizer(lib.layers.Layer):  # VectorQuantizer: a default, a name in **kwargs
+        def __init__(self, num: int, dim: int, beta: float = 0.25, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.num, self.dim, self.beta = num, dim, beta
+
+    class Nameless(lib.layers.Layer):  # a constructor taking no name: none in the config
+        def __init__(self, sizes: Any, table: Any = None) -> None:
+            super().__init__()
+            self.sizes, self.table = sizes, table
+
+    return SimpleNamespace(Masked=Masked, Quantizer=Quantizer, Nameless=Nameless)
+
+
+UNCONFIGURED = {
+    "kwargs spread": lambda c: c.Masked("A", filters=2, kernel_size=3, padding="same"),
+    "defaults and name": lambda c: c.Quantizer(8, 4, name="vq"),
+    "nested values": lambda c: c.Nameless([1, (2, 3)], table={"a": None, "b": "x"}),
+}
+
+
+@pytest.mark.parametrize("case", list(UNCONFIGURED))
+def test_a_layer_without_get_config_has_kerass_automatic_config(keras, case):
+    ours = UNCONFIGURED[case](_unconfigured(ac)).get_config()
+    theirs = UNCONFIGURED[case](_unconfigured(keras)).get_config()
+    assert list(ours) == list(theirs)
+    assert {k: v for k, v in ours.items() if k != "name"} == {
+        k: v for k, v in theirs.items() if k != "name"
+    }
+
+
+@pytest.mark.parametrize("lib_name", ["autoconv", "keras"])
+def test_a_non_serializable_argument_leaves_no_config(request, lib_name):
+    lib = _lib(lib_name, request)
+    layer = _unconfigured(lib).Nameless([lib.layers.Dense(2)])
+    with pytest.raises(NotImplementedError, match="must override `get_config\\(\\)`"):
+        layer.get_config()
+
+
+@pytest.mark.parametrize(
+    ("writer", "reader"), [("autoconv", "autoconv"), ("keras", "autoconv"), ("autoconv", "keras")]
+)
+def test_a_layer_without_get_config_is_saved_and_loaded(tmp_path, request, writer, reader):
+    source, target = _lib(writer, request), _lib(reader, request)
+    inputs = source.Input((5, 5, 1))
+    outputs = _unconfigured(source).Masked("B", filters=2, kernel_size=3)(inputs)
+    model = source.Model(inputs, outputs)
+    model.save(tmp_path / "m.keras")
+    masked = _unconfigured(target).Masked
+    loaded = target.saving.load_model(tmp_path / "m.keras", custom_objects={"Masked": masked})
+    assert loaded.layers[1].mask_type == "B"
+    images = np.linspace(0, 1, 50, dtype=np.float32).reshape(2, 5, 5, 1)
+    expected = np.asarray(model.predict(images, verbose=0))
+    np.testing.assert_allclose(np.asarray(loaded.predict(images, verbose=0)), expected, rtol=1e-6)

@@ -97,6 +97,20 @@ def test_assign_add_and_sub_change_the_values_in_place(device, operation, given)
     assert variable.data is array
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("operation", ["assign", "assign_add", "assign_sub"])
+def test_assigning_returns_the_values_assigned_as_keras(keras, device, operation):
+    start = np.arange(6, dtype=np.float32).reshape(2, 3)
+    value = np.array([1.0, 2.0, 3.0] * 2, np.float32).reshape(2, 3)
+    variable = on(device, start)
+    ours = getattr(variable, operation)(value)
+    theirs = getattr(keras.Variable(start), operation)(value)
+    assert isinstance(ours, Tensor) and ours.device == variable.device
+    np.testing.assert_array_equal(ours.numpy(), keras.ops.convert_to_numpy(theirs))
+    variable.assign(np.zeros((2, 3), np.float32))  # the result has values of its own
+    np.testing.assert_array_equal(ours.numpy(), keras.ops.convert_to_numpy(theirs))
+
+
 def test_unnamed_weights_are_numbered_for_the_session_as_keras_s(keras):
     """``add_weight`` without a name: variable, variable_1, ... (Keras's auto_name), so that
     two unnamed weights of a layer have two paths."""

@@ -1,8 +1,8 @@
 """The data ``fit``, ``evaluate`` and ``predict`` take: arrays (one, a list, or a dict by input
 name), checked against the model's inputs, outputs and loss before any work, then cut into
 batches on the model's device (shuffled in an order of the epoch's), and a validation split
-cut off the end, as Keras's; and data that comes in batches (a Dataset, a PyDataset, a
-generator), each batch checked as it comes."""
+cut off the end, as Keras's. Data that comes in batches (a Dataset, a PyDataset, a
+generator) is :mod:`autoconv.dataset_batches`'s, each batch checked as it comes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from autoconv import distributed
 from autoconv.backends import namespace
-from autoconv.data.epochs import RAN_OUT, epochs_of, kind_of
+from autoconv.data.epochs import RAN_OUT
 from autoconv.losses import check_probability_targets
 from autoconv.ops.loss import checked_labels
 from autoconv.seeds import epoch_generator
@@ -494,110 +494,6 @@ def _each(batch: tuple, change: Callable, *others: tuple) -> tuple:
         [one(a, *(o[1][k] for o in rest)) for k, a in enumerate(ys)],
         one(w, *(o[2] for o in rest)),
     )
-
-
-class DatasetBatches:
-    """The batches of data that comes in batches: an :class:`autoconv.data.Dataset`, a
-    :class:`autoconv.data.PyDataset` or a Python generator (their passes:
-    :mod:`autoconv.data.epochs`), whose batches are ``x``, ``(x, y)`` or
-    ``(x, y, sample_weight)``, each checked (an error names the batch) and put on the model's
-    device as it comes (inputs as :func:`resident` keeps them): uploaded for a step run as it
-    comes, or, for a step recorded or replayed, copied into the arrays every batch of its
-    shapes is read from (on the GPU without waiting for the device). ``shuffle`` reorders a
-    PyDataset's batches each pass (a dataset shuffles itself, a generator cannot: it does not
-    apply to them, as in Keras). One pass is an epoch, or ``steps_per_epoch`` batches. Without
-    ``targets`` (``predict``'s) a batch's y and sample weights are ignored, as in Keras; with
-    ``class_weight`` (a PyDataset's, in ``fit``) each batch's samples are weighted by class."""
-
-    def __init__(
-        self, model: Any, data: Any, what: str, targets: bool = True, class_weight: Any = None
-    ) -> None:
-        self.model, self.what, self.targets = model, what, targets
-        self.class_weight = class_weight
-        self.xp = namespace(model.device)
-        self.passes = epochs_of(data)
-        self.steps = self.passes.steps  # None: infinite or unknown
-        self._places = Places(self.xp)
-
-    def batches(
-        self, shuffle: bool, steps: int | None = None, epoch: int = 0, first: int = 0
-    ) -> Iterator[Batch]:
-        if steps is None and self.passes.infinite:
-            give = (
-                "steps"
-                if self.what == "predict"
-                else "steps_per_epoch (and validation_steps for validation data)"
-            )
-            raise ValueError(f"{self.what}: {self.passes.endless}; give {give}")
-        for label, (x, y, w) in self.passes.epoch(shuffle, steps, epoch, first):
-            what = f"{self.what}: {label}"
-            if not self.targets:
-                y = w = None
-            if w is not None and self.class_weight is not None:
-                raise ValueError(
-                    f"{what}: the batch holds sample weights and fit was given class_weight; "
-                    "give one or the other"
-                )
-            xs = input_arrays(self.model, x, what)
-            build_for(self.model, xs)
-            ys = target_arrays(self.model, y, len(xs[0]), what) if self.targets else []
-            ws = sample_weights(self.model, w, self.class_weight, ys, len(xs[0]), what)
-            yield self._places.batch(([resident(a) for a in xs], ys, ws), len(xs[0]))
-
-    def ran_out(self) -> bool:
-        """Whether a generator's batches are all taken (by the passes before): then a warning
-        says that the pass ``fit`` was to make next does not happen."""
-        if not self.passes.ran_out():
-            return False
-        then = (
-            "its validation is skipped from now on"
-            if "validation" in self.what
-            else "training stops here"
-        )
-        warnings.warn(
-            f"{self.what}: the generator has no batches left, so {then} (give "
-            "steps_per_epoch/validation_steps and a generator with enough batches for every "
-            "epoch, or a PyDataset, which starts anew each pass)",
-            stacklevel=4,  # (the caller of model.fit)
-        )
-        return True
-
-
-def is_dataset(x: Any) -> bool:
-    """Whether ``x`` comes in batches: a Dataset, a PyDataset or a generator."""
-    return kind_of(x) is not None
-
-
-def check_dataset_arguments(
-    what: str, x: Any, y: Any, batch_size: Any, sample_weight: Any, class_weight: Any,
-    split: float,
-) -> None:  # fmt: skip
-    """What Keras refuses when ``x`` comes in batches (its batches hold the targets and
-    weights; a Dataset's or a PyDataset's may be weighted by class). A ``batch_size`` is
-    ignored, as Keras ignores it (keras.io's training guide passes one with a PyDataset),
-    with a warning saying so."""
-    kind = kind_of(x)
-    if kind in ("a dataset", "a PyDataset"):
-        class_weight = None
-    for name, value in (("y", y), ("sample_weight", sample_weight),
-                        ("class_weight", class_weight)):  # fmt: skip
-        if value is not None:
-            raise ValueError(
-                f"{what}: {name} must not be given when x is {kind}: its batches are x, "
-                "(x, y) or (x, y, sample_weight), and it makes its own batches"
-            )
-    if batch_size is not None:
-        warnings.warn(
-            f"{what}: batch_size={batch_size!r} is ignored: x is {kind}, which makes its own "
-            "batches",
-            stacklevel=4,  # (the caller of model.fit)
-        )
-    if split:
-        raise ValueError(
-            f"{what}: validation_split is only supported for arrays, not {kind}; give "
-            "validation_data (e.g. image_dataset_from_directory(..., subset='validation'), or "
-            "a PyDataset of the validation batches)"
-        )
 
 
 def validation_split_of(

@@ -29,19 +29,17 @@ from autoconv.backends import array_device, namespace
 from autoconv.batches import (
     ArrayBatches,
     Batch,
-    DatasetBatches,
     Places,
     batch_size_of,
     build_for,
-    check_dataset_arguments,
     input_arrays,
-    is_dataset,
     resident,
     sample_weights,
     target_arrays,
     validation_split_of,
 )
 from autoconv.callbacks.base import Callback, CallbackList, History, interactive
+from autoconv.dataset_batches import DatasetBatches, check_dataset_arguments, is_dataset
 from autoconv.kept import kept_call
 from autoconv.metrics.compile_metrics import each_metric
 from autoconv.process import configure_for_model

@@ -18,6 +18,9 @@ its sequences as images of height 1 (:meth:`BaseConv.on_images`, :meth:`BaseConv
 
 Initializers draw from each kernel's own shape (Keras's fans: the receptive field times the
 last two axes), so a depthwise kernel's glorot limit is sqrt(6 / (kh*kw*(in + multiplier))).
+
+(Some 630 lines: the base every convolution layer shares, 1-D and 3-D included, sits beside
+the four 2-D layers it was written for; apart, each would be read against the other.)
 """
 
 from __future__ import annotations

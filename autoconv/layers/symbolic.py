@@ -203,11 +203,13 @@ class Node:
 
 def flat_outputs(value: Any) -> list[Any]:
     """A call's result as the list of its outputs: a dict's values by sorted key (as Keras
-    flattens a functional model's dict outputs), a list's or tuple's items, or the one
-    value."""
+    flattens a functional model's dict outputs), a list's or tuple's items (those of nested
+    lists and tuples in order, as Keras's ``tree.flatten``), or the one value."""
     if isinstance(value, dict):
         return [value[key] for key in sorted(value)]
-    return list(value) if isinstance(value, list | tuple) else [value]
+    if isinstance(value, list | tuple):
+        return [output for item in value for output in flat_outputs(item)]
+    return [value]
 
 
 def _filled(value: Any, found: Any) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np  # noqa: F401 - the docstring example uses it
 
+from autoconv import tree
 from autoconv.batches import at_input_rank, input_paths
 from autoconv.layers import (
     BatchNormalization,
@@ -56,7 +57,7 @@ class Functional(Model):
             outputs = dict(sorted(outputs.items()))
         self._input_structure = _structure(inputs)
         self._output_structure = _structure(outputs)
-        self._functional = Graph(_flat(inputs), _flat(outputs))
+        self._functional = Graph(_flat(inputs), _flat_outputs(outputs))
         self._layers = self._functional.layers
         self.built = True
         self._build_shape = _restructure(
@@ -146,6 +147,12 @@ class Functional(Model):
         if self._input_keys is not None or len(values) != len(self._functional.inputs):
             return super()._as_given(values, outputs=False)
         return _restructure(values, self._input_structure)
+
+    def _returned_outputs(self, values: list[Any]) -> Any:
+        """``predict``'s outputs; lists and tuples nested in the outputs come back nested."""
+        if isinstance(self._output_structure, tuple):  # ("nested", the outputs' nesting)
+            return _restructure(values, self._output_structure)
+        return super()._returned_outputs(values)
 
     def get_build_config(self) -> dict[str, Any]:
         """``{"input_shape": None}``, as Keras writes for a functional model (its graph, not an
@@ -256,11 +263,14 @@ class Functional(Model):
 
 
 # --------------------------------------------------------------------------- structures
-# A model's inputs and outputs are one tensor ("single"), a list, a tuple, or a dict
-# (["dict", keys]); calling the model gives them back so, as Keras's.
+# A model's inputs and outputs are one tensor ("single"), a list, a tuple, a dict
+# (["dict", keys]) or lists and tuples nested in a list or tuple (("nested", their nesting));
+# calling the model gives them back so, as Keras's.
 def _structure(value: Any) -> Any:
     if isinstance(value, dict):
         return ["dict", list(value)]
+    if isinstance(value, list | tuple) and any(isinstance(v, list | tuple) for v in value):
+        return ("nested", tree.map_structure(lambda _: None, value))  # (the nesting alone)
     if isinstance(value, tuple):
         return "tuple"
     if isinstance(value, list):
@@ -276,7 +286,15 @@ def _flat(value: Any) -> list[Any]:
     return [value]
 
 
+def _flat_outputs(outputs: Any) -> list[Any]:
+    """The outputs in order; lists and tuples nested in a list or tuple are flattened depth
+    first, as Keras's ``tree.flatten``."""
+    return tree.flatten(outputs) if isinstance(_structure(outputs), tuple) else _flat(outputs)
+
+
 def _restructure(values: list[Any], structure: Any) -> Any:
+    if isinstance(structure, tuple):  # ("nested", the outputs' nesting)
+        return tree.pack_sequence_as(structure[1], list(values))
     if structure == "single":
         return values[0]
     if structure == "list":
@@ -533,5 +551,5 @@ def _map_histories(value: Any, tensor: Any) -> Any:
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
         return tensor(value)
     if isinstance(value, list) and value:
-        return [tensor(history) for history in value]
+        return [_map_histories(history, tensor) for history in value]
     raise ValueError(f"a functional config's inputs and outputs must name tensors, got {value!r}")

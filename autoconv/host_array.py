@@ -1,6 +1,6 @@
 """A NumPy array with the ``numpy()`` of Keras's backend tensors (and TensorFlow's eager
 ones), for values Keras hands its users as tensors and autoconv computes on the host: the
-arrays a Dataset yields, a metric's result."""
+arrays a Dataset yields, a metric's result, an initializer's values."""
 
 from __future__ import annotations
 
@@ -19,6 +19,17 @@ class HostArray(np.ndarray):
         tensor's ``.numpy()`` of a scalar: a NumPy scalar, or the Python object it holds."""
         plain = self.view(np.ndarray)
         return plain[()] if plain.ndim == 0 else plain
+
+    def __float__(self) -> float:
+        """The value of a one-element array of any shape, as ``float`` of a Keras tensor
+        (``float(initializer(shape=(1, 1)))``); NumPy's TypeError for more elements."""
+        plain = self.view(np.ndarray)
+        return float(plain.reshape(()) if plain.size == 1 else plain)
+
+    def __int__(self) -> int:
+        """As :meth:`__float__`, an ``int``."""
+        plain = self.view(np.ndarray)
+        return int(plain.reshape(()) if plain.size == 1 else plain)
 
     # Printed as the plain array (NumPy's printing indexes items, which must be scalars).
     def __repr__(self) -> str:

@@ -20,6 +20,7 @@ GlorotUniform(seed=None, input_axes=None, output_axes=None)
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, ClassVar
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from autoconv import config, registration
 from autoconv.backends.cpu import blas
+from autoconv.host_array import host_array
 from autoconv.seeds import generator
 from autoconv.tensor import Tensor
 
@@ -84,6 +86,17 @@ class Initializer:
 
     def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
         raise NotImplementedError("Initializer subclasses must implement __call__()")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each class's own ``__call__`` gives its array as a :class:`HostArray`, so
+        ``initializer(shape).numpy()`` and ``float(initializer((1, 1)))`` run as on Keras's
+        tensors (a Tensor stays as it is)."""
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__:
+            own_call = cls.__dict__["__call__"]
+            cls.__call__ = functools.wraps(own_call)(
+                lambda self, *args, **kwargs: host_array(own_call(self, *args, **kwargs))
+            )
 
     def get_config(self) -> dict[str, Any]:
         return {}

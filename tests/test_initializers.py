@@ -489,3 +489,27 @@ def test_fan_axes_are_kerass(keras, name):
         n = {"fan_in": 8, "fan_out": 15, "fan_avg": 11.5}[ours.mode]
         assert np.abs(values).max() <= np.sqrt(3 * ours.scale / n)
     np.testing.assert_allclose(values.std(), np.asarray(theirs(shape)).std(), rtol=0.5)
+
+
+REPRODUCIBILITY_RECIPE = ["RandomNormal", "RandomUniform", "TruncatedNormal", "VarianceScaling",
+                          "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "LecunNormal",
+                          "LecunUniform", "Orthogonal"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", REPRODUCIBILITY_RECIPE)
+def test_a_one_element_draw_is_a_float_as_in_keras(keras, name):
+    """keras.io's reproducibility recipe: ``float(initializer(seed=42)(shape=(1, 1)))``, twice
+    the same; ``numpy()`` gives the values, as of Keras's tensors."""
+    for lib in (ac, keras):
+        make = getattr(lib.initializers, name)
+        first, second = (float(make(seed=42)(shape=(1, 1))) for _ in range(2))
+        assert isinstance(first, float) and first == second
+        values = make(seed=42)(shape=(2, 3))
+        assert np.asarray(values.numpy()).shape == (2, 3)
+
+
+@pytest.mark.parametrize("convert", [float, int])
+def test_a_draw_of_several_values_is_no_number(convert):
+    with pytest.raises(TypeError):
+        convert(initializers.Ones()(shape=(2, 1)))
+    assert convert(initializers.Ones()(shape=(1, 1, 1))) == 1

@@ -606,6 +606,11 @@ class Model(Trainer, Layer):
         xp = namespace(self.device)
         if state.world is not None:
             loss, count = state.world.average_gradients(params, loss, count, self.device)
+        if _own_apply(self.optimizer):  # a subclass's own update: Keras's fit calls its apply
+            with_grad = [param for param in params if param.grad is not None]
+            with no_grad():
+                self.optimizer.apply([Tensor(param.grad) for param in with_grad], with_grad)
+            return count
         grads = [param.grad for param in params if param.grad is not None]
         step = xp.step_input(lambda: [state.step], np.int64)  # a replay's own step number
         xp.check_step(loss, grads, step, state.status)  # one pass over them all
@@ -917,6 +922,12 @@ def _as_ops_value(array: Any) -> Any:
     if array.dtype.kind == "f":
         return Tensor(array)
     return namespace(array_device(array)).to_numpy(array)
+
+
+def _own_apply(optimizer: Any) -> bool:
+    """Whether ``optimizer``'s class is a user's that overrides ``apply`` (keras.io's gradient
+    centralization): ``fit`` then updates through it, as Keras's trainer does."""
+    return not type(optimizer).apply.__module__.startswith("autoconv.")
 
 
 def _warn_missing_gradients(model: Model, params: list[Any]) -> None:

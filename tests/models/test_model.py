@@ -10,6 +10,7 @@ import pytest
 
 import autoconv as ac
 from autoconv import layers
+from tests.layers.devices import fit_on_both_devices
 
 
 class TwoLayers(ac.Model):
@@ -387,3 +388,64 @@ def test_every_keras_models_name_is_there_and_listed_by_dir(keras):
     names = {n for n in dir(keras.models) if not n.startswith("_")}
     assert names <= set(dir(ac.models))
     assert all(callable(getattr(ac.models, name)) for name in names)
+
+
+def _centralizing(lib, base):
+    """keras.io's gradient centralization: a subclass of ``base`` whose ``apply`` takes each
+    multi-axis gradient's mean over all but its last axis away before updating."""
+
+    class Centralized(base):
+        applied = 0
+
+        def apply(self, grads, trainable_variables=None):
+            Centralized.applied += 1
+            centered = []
+            for grad in grads:
+                if len(grad.shape) > 1:
+                    axes = list(range(len(grad.shape) - 1))
+                    grad = grad - lib.ops.mean(grad, axis=axes, keepdims=True)
+                centered.append(grad)
+            return super().apply(centered, trainable_variables)
+
+    return Centralized
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "RMSprop", "Adam"])
+@pytest.mark.parametrize("run", ["fit", "train_on_batch"])
+def test_an_optimizers_own_apply_updates_the_weights_as_in_keras(keras, optimizer, run):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 4)).astype("float32"), rng.random((16, 2)).astype("float32")
+    results = []
+    for lib in (ac, keras):
+        model = lib.Sequential([lib.Input((4,)), lib.layers.Dense(3, activation="tanh"),
+                                lib.layers.Dense(2)])  # fmt: skip
+        model.set_weights([np.cos(np.arange(w.size) * 0.7 + i).reshape(w.shape)
+                           for i, w in enumerate(model.get_weights())])  # fmt: skip
+        own = _centralizing(lib, getattr(lib.optimizers, optimizer))
+        model.compile(optimizer=own(learning_rate=0.05), loss="mse")
+        if run == "fit":
+            model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+        else:
+            model.train_on_batch(x, y)
+        results.append((own.applied, model.get_weights()))
+    (our_calls, ours), (their_calls, theirs) = results
+    assert our_calls == their_calls == (8 if run == "fit" else 1)
+    for mine, keras_weight in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(mine, keras_weight, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.cudasim
+def test_an_optimizers_own_apply_trains_alike_on_the_gpu():
+    rng = np.random.default_rng(1)
+    x, y = rng.random((8, 4)).astype("float32"), rng.random((8, 2)).astype("float32")
+
+    def make_model():
+        model = ac.Sequential([ac.Input((4,)), layers.Dense(3, activation="tanh"), layers.Dense(2)])
+        model.set_weights([np.cos(np.arange(w.size) * 0.7 + i).reshape(w.shape)
+                           for i, w in enumerate(model.get_weights())])  # fmt: skip
+        return model
+
+    own = _centralizing(ac, ac.optimizers.RMSprop)
+    centralized = fit_on_both_devices(make_model, x, y, lambda: own(learning_rate=0.05), "mse")
+    plain = fit_on_both_devices(make_model, x, y, lambda: ac.optimizers.RMSprop(0.05), "mse")
+    assert not np.allclose(centralized[1], plain[1])  # the GPU's steps went through apply

@@ -52,7 +52,11 @@ class Functional(Model):
         # (Keras's name: "functional", or a subclass's own, snake-cased)
         default = "functional" if type(self) is Functional else to_snake_case(type(self).__name__)
         super().__init__(name=name or unique_name(default), trainable=trainable)
-        if isinstance(outputs, dict):  # flattened by sorted key, as Keras's tree.flatten
+        # dicts are flattened by sorted key, as Keras's tree.flatten: model.inputs and the
+        # order of the inputs and outputs in the graph, its summary and its config
+        if isinstance(inputs, dict):
+            inputs = dict(sorted(inputs.items()))
+        if isinstance(outputs, dict):
             outputs = dict(sorted(outputs.items()))
         self._input_structure = _structure(inputs)
         self._output_structure = _structure(outputs)

@@ -53,6 +53,7 @@ def test_layer_on_a_dict_of_inputs_as_keras(
     keras: Any, order: list[str], build_from_shapes: bool
 ) -> None:
     ours, theirs = _model(ac, order, build_from_shapes), _model(keras, order, build_from_shapes)
+    assert [t.name for t in ours.inputs] == [t.name for t in theirs.inputs] == sorted(order)
     assert [w.path for w in ours.weights] == [w.path for w in theirs.weights]
     ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
     expected = np.asarray(theirs.predict(FEATURES, verbose=0))

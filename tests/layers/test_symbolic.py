@@ -1,9 +1,11 @@
 """A user's layer called on a dict of symbolic tensors in a functional model, against Keras
 3.15: the layer gets the dict (its build the dict of shapes), its weights have Keras's paths,
-and with the same weights both libraries give the same outputs."""
+with the same weights both libraries give the same outputs, and the call is saved in the
+model's config as Keras saves it (the dict of tensors by key)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -20,8 +22,8 @@ def _selection_layer(lib: Any, build_from_shapes: bool) -> Any:
     L = lib.layers
 
     class Selection(L.Layer):
-        def __init__(self) -> None:
-            super().__init__(name="selection")
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
             self.embedding = L.Embedding(3, 4, name="kind_embedding")
             self.project = L.Dense(4, name="project")
 
@@ -36,7 +38,7 @@ def _selection_layer(lib: Any, build_from_shapes: bool) -> Any:
         def call(self, inputs: dict[str, Any]) -> Any:
             return super().call(inputs) + lib.ops.sum(self.scale, axis=0)
 
-    return SelectionBuilt() if build_from_shapes else Selection()
+    return (SelectionBuilt if build_from_shapes else Selection)(name="selection")
 
 
 def _model(lib: Any, order: list[str], build_from_shapes: bool) -> Any:
@@ -58,3 +60,20 @@ def test_layer_on_a_dict_of_inputs_as_keras(
     ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
     expected = np.asarray(theirs.predict(FEATURES, verbose=0))
     np.testing.assert_allclose(ours.predict(FEATURES, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("build_from_shapes", [False, True])
+def test_a_call_on_a_dict_is_in_the_config_as_kerass(keras: Any, build_from_shapes: bool) -> None:
+    ours, theirs = (_model(lib, ["size", "kind"], build_from_shapes) for lib in (ac, keras))
+
+    def call_of(model: Any) -> Any:
+        (entry,) = [e for e in model.get_config()["layers"] if e["name"] == "selection"]
+        return json.loads(json.dumps(entry["inbound_nodes"]))  # (Keras's tuples as lists)
+
+    assert call_of(ours) == call_of(theirs)
+    layer = type(ours.get_layer("selection"))
+    config = json.loads(json.dumps(theirs.get_config()))  # as a Keras file holds it
+    copy = ac.Model.from_config(config, custom_objects={layer.__name__: layer})
+    copy.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    expected = np.asarray(theirs.predict(FEATURES, verbose=0))
+    np.testing.assert_allclose(copy.predict(FEATURES, verbose=0), expected, rtol=1e-5, atol=1e-6)

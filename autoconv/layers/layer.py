@@ -716,18 +716,26 @@ class Layer:
 def _building(build: Callable[..., None]) -> Callable[..., None]:
     """``build`` in the layer's name scope, once: a subclass's build that calls
     ``super().build()`` runs the base class's in the scope already open (its weights are
-    ``layer/kernel``, as Keras names them, not ``layer/layer/kernel``)."""
+    ``layer/kernel``, as Keras names them, not ``layer/layer/kernel``). A ``build(self)``
+    that takes no shape is called without one, as Keras calls it."""
+    takes_shape = len(inspect.signature(build).parameters) > 1
+
+    def run(self: Layer, input_shape: Any, args: tuple, kwargs: dict[str, Any]) -> None:
+        if takes_shape:
+            build(self, input_shape, *args, **kwargs)
+        else:
+            build(self)
 
     def wrapper(self: Layer, input_shape: Any = None, *args: Any, **kwargs: Any) -> None:
         if self._build_shape is None:
             self._build_shape = input_shape
         if self.__dict__.get("_in_build"):
-            build(self, input_shape, *args, **kwargs)
+            run(self, input_shape, args, kwargs)
             return
         self._in_build = True
         try:
             with name_scope(self.name):
-                build(self, input_shape, *args, **kwargs)
+                run(self, input_shape, args, kwargs)
         finally:
             self._in_build = False
         self.built = True
@@ -1059,6 +1067,8 @@ def dry_run_shape(layer: Layer, input_shape: Any) -> Any:
     def zeros(shape: Any) -> Any:
         if isinstance(shape, list):
             return [zeros(s) for s in shape]
+        if isinstance(shape, dict):
+            return {key: zeros(s) for key, s in shape.items()}
         dims = tuple(1 if n is None else n for n in shape)
         device = layer.weights[0].device if layer.built and layer.weights else "cpu"
         return Tensor(np.zeros(dims, layer.dtype), device=device)
@@ -1080,6 +1090,8 @@ def dry_run_shape(layer: Layer, input_shape: Any) -> Any:
 
 def _batch_size(shape: Any) -> int | None:
     """The batch size of an input shape (of its first tensor's, for several), None unknown."""
+    if isinstance(shape, dict):
+        shape = [shape[key] for key in sorted(shape)]
     while shape and isinstance(shape[0], tuple | list):
         shape = shape[0]
     return shape[0] if shape else None

@@ -180,9 +180,10 @@ class Node:
 
     @property
     def plain(self) -> bool:
-        """Whether the call is the classic one: one tensor or one list of them, and at most
-        ``training`` as a keyword argument."""
-        return len(self.args) == 1 and set(self.kwargs) <= {"training"}
+        """Whether the call is the classic one: one tensor or one list of them (not a dict),
+        and at most ``training`` as a keyword argument."""
+        one = len(self.args) == 1 and not isinstance(self.args[0], dict)
+        return one and set(self.kwargs) <= {"training"}
 
     def call_arguments(self, values: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
         """The call's ``args`` and ``kwargs`` with ``values`` (one per input, in order) in
@@ -217,24 +218,32 @@ def _filled(value: Any, found: Any) -> Any:
         return next(found)
     if isinstance(value, list | tuple):
         return type(value)(_filled(v, found) for v in value)
+    if isinstance(value, dict):  # filled by sorted key, as tensors_in reads them
+        filled = {key: _filled(value[key], found) for key in sorted(value)}
+        return {key: filled[key] for key in value}
     return value
 
 
 def tensors_in(value: Any) -> list[SymbolicTensor]:
-    """The symbolic tensors in ``value`` (a tensor, or lists and tuples of them at any
-    depth), in order."""
+    """The symbolic tensors in ``value`` (a tensor, or lists, tuples and dicts of them at any
+    depth), in order (a dict's by sorted key, as Keras flattens it)."""
     if isinstance(value, SymbolicTensor):
         return [value]
     if isinstance(value, list | tuple):
         return [t for v in value for t in tensors_in(v)]
+    if isinstance(value, dict):
+        return [t for key in sorted(value) for t in tensors_in(value[key])]
     return []
 
 
 def is_symbolic(inputs: Any) -> bool:
+    """Whether ``inputs`` is a symbolic tensor, or a list, tuple or dict that holds one."""
     if isinstance(inputs, SymbolicTensor):
         return True
     if isinstance(inputs, list | tuple):
         return any(isinstance(x, SymbolicTensor) for x in inputs)
+    if isinstance(inputs, dict):
+        return any(isinstance(x, SymbolicTensor) for x in inputs.values())
     return False
 
 
@@ -251,6 +260,8 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
     when it takes several; keyword arguments that hold no tensor (but ``training``) go to
     its ``compute_output_shape`` too (``return_attention_scores=True``: two outputs)."""
     tensors = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+    if isinstance(inputs, dict):
+        tensors = list(inputs.values())
     if not all(isinstance(t, SymbolicTensor) for t in tensors):
         raise TypeError(
             f"layer {layer.name}: mixing symbolic tensors (from autoconv.Input) with arrays in "
@@ -270,6 +281,8 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
         shapes = [t.shape for t in tensors_in(positional)]
     elif isinstance(inputs, list | tuple):
         shapes = [t.shape for t in tensors]
+    elif isinstance(inputs, dict):  # Keras's build gets a dict of shapes
+        shapes = {key: t.shape for key, t in inputs.items()}
     else:
         shapes = tensors[0].shape
     options = {  # the settings that may change the output's shapes
@@ -441,6 +454,8 @@ def _zeros(inputs: Any, dtype: str) -> Any:
     read)."""
     if isinstance(inputs, list | tuple):
         return type(inputs)(_zeros(x, dtype) for x in inputs)
+    if isinstance(inputs, dict):
+        return {key: _zeros(x, dtype) for key, x in inputs.items()}
     shape = _stand_in_shape(inputs.shape)
     file_budget.check_trial(math.prod(shape), f"the mask of {inputs.name}")
     return Tensor(np.zeros(shape, dtype))

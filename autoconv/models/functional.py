@@ -53,7 +53,11 @@ class Functional(Model):
         # (Keras's name: "functional", or a subclass's own, snake-cased)
         default = "functional" if type(self) is Functional else to_snake_case(type(self).__name__)
         super().__init__(name=name or unique_name(default), trainable=trainable)
-        if isinstance(outputs, dict):  # flattened by sorted key, as Keras's tree.flatten
+        # dicts are flattened by sorted key, as Keras's tree.flatten: model.inputs and the
+        # order of the inputs and outputs in the graph, its summary and its config
+        if isinstance(inputs, dict):
+            inputs = dict(sorted(inputs.items()))
+        if isinstance(outputs, dict):
             outputs = dict(sorted(outputs.items()))
         self._input_structure = _structure(inputs)
         self._output_structure = _structure(outputs)
@@ -372,11 +376,13 @@ _CALLS_WITH_MASK = (BatchNormalization, GlobalAveragePooling1D, Softmax, Sequent
 
 def _entries(value: Any, entry: Any) -> Any:
     """A call's argument as Keras writes it: each symbolic tensor as its ``entry``, tuples as
-    lists."""
+    lists, dicts by key."""
     if isinstance(value, SymbolicTensor):
         return entry(value)
     if isinstance(value, list | tuple):
         return [_entries(v, entry) for v in value]
+    if isinstance(value, dict):
+        return {key: _entries(v, entry) for key, v in value.items()}
     return value
 
 
@@ -441,12 +447,13 @@ def _checked_call(call: Any) -> tuple[list[Any], dict[str, Any]]:
 
 
 def _check_argument(value: Any) -> None:
-    if isinstance(value, dict):
-        if value.get("class_name") != "__keras_tensor__" or not isinstance(
-            value.get("config"), dict
-        ):
+    if isinstance(value, dict) and "class_name" in value:  # a tensor, not another object
+        if value["class_name"] != "__keras_tensor__" or not isinstance(value.get("config"), dict):
             raise ValueError(f"a call's argument must be a tensor or a plain value, got {value!r}")
         _keras_history(value)
+    elif isinstance(value, dict):  # a dict of tensors (a layer called on a dict)
+        for item in value.values():
+            _check_argument(item)
     elif isinstance(value, list):
         for item in value:
             _check_argument(item)
@@ -501,8 +508,10 @@ def _node_arguments(call: dict[str, Any], outputs: dict) -> tuple[list[Any], dic
     args, kwargs = _checked_call(call)
 
     def filled(value: Any) -> Any:
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
             return _tensor(outputs, *_keras_history(value))
+        if isinstance(value, dict):
+            return {key: filled(v) for key, v in value.items()}
         if isinstance(value, list):
             return [filled(v) for v in value]
         return value

@@ -403,3 +403,34 @@ def test_a_layer_that_cannot_run_on_its_own_warns_as_kerass():
     with pytest.warns(UserWarning, match="(?s)looks like it has unbuilt state.*no run"):
         model = ac.Model(inputs, Failing(name="failing")(inputs))
     assert model.output_shape == (None, 2) and not model.weights
+
+
+def _no_shape_build_layer(lib: Any) -> Any:
+    """A layer whose ``build(self)`` takes no shape (its sublayer is built by the call)."""
+
+    class NoShapeBuild(lib.layers.Layer):
+        def __init__(self) -> None:
+            super().__init__(name="no_shape_build")
+            self.dense = lib.layers.Dense(2, name="dense")
+
+        def call(self, inputs: Any) -> Any:
+            return self.dense(inputs["x"] if isinstance(inputs, dict) else inputs)
+
+        def build(self) -> None:
+            self.built = True
+
+    return NoShapeBuild()
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_a_build_without_a_shape_is_called_as_kerass(keras, as_dict):
+    """Keras calls a ``build(self)`` without the input's shape; the call then runs."""
+    x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+    inputs = {"x": x} if as_dict else x
+    ours, theirs = _no_shape_build_layer(ac), _no_shape_build_layer(keras)
+    expected = _numpy(theirs(inputs))
+    assert ours.built is False
+    got = ours(inputs)
+    assert ours.built and got.shape == expected.shape == (2, 2)
+    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    np.testing.assert_allclose(np.asarray(ours(inputs)), expected, rtol=1e-6, atol=1e-6)

@@ -114,3 +114,27 @@ def test_an_input_of_other_sizes_gets_kerass_input_spec_error():
             model(np.ones(given, "float32"))
         with pytest.raises(ValueError, match=r"predict: x has samples of shape"):
             model.predict(np.ones(given, "float32"), verbose=0)
+
+
+def _dict_model(lib: Any, keys: list[str]) -> Any:
+    """A model of a dict of Inputs (each named as its key) given in the order of ``keys``."""
+    inputs = {key: lib.Input(shape=(i + 1,), name=key) for i, key in enumerate(keys)}
+    joined = lib.layers.Concatenate()([lib.layers.Dense(2)(inputs[key]) for key in keys])
+    return lib.Model(inputs, joined)
+
+
+@pytest.mark.parametrize("keys", [["z", "a", "m"], ["a", "m", "z"], ["m", "z", "a"]])
+def test_a_dict_of_inputs_is_flattened_by_sorted_key_as_kerass(keras, keys):
+    """As Keras's tree.flatten: model.inputs (and the graph's input order) come by sorted
+    key, whatever the order the dict was given in; the data still goes by key."""
+    ours, theirs = _dict_model(ac, keys), _dict_model(keras, keys)
+    assert [t.name for t in ours.inputs] == [t.name for t in theirs.inputs] == sorted(keys)
+    assert ours.input.keys() == theirs.input.keys()
+    assert [layer.name for layer in ours.layers if "input" in type(layer).__name__.lower()] == [
+        layer.name for layer in theirs.layers if "input" in type(layer).__name__.lower()
+    ]
+    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    x = {key: np.linspace(-1, 1, 2 * (i + 1), dtype="float32").reshape(2, -1)
+         for i, key in enumerate(keys)}  # fmt: skip
+    expected = np.asarray(theirs.predict(x, verbose=0))
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-6)

@@ -755,6 +755,14 @@ class Model(Trainer, Layer):
 
         saving.load_weights(self, filepath, skip_mismatch)
 
+    def __reduce__(self) -> tuple:
+        """Pickled, and so deep-copied (``copy.deepcopy``), as Keras's models are: through the
+        model's ``.keras`` archive, in memory. The copy is a new model with the same
+        architecture, weights, compile settings and optimizer state."""
+        from autoconv.saving import keras_file
+
+        return keras_file.model_from_bytes, (keras_file.model_to_bytes(self),)
+
     def to_json(self, **kwargs: Any) -> str:
         """The architecture (and compile settings) as Keras's JSON, ``json.dumps`` of
         :func:`autoconv.saving.serialize_keras_object` with ``kwargs``; no weights.

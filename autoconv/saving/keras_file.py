@@ -58,7 +58,13 @@ ASSET_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # a file a layer writes (no folders
 # ------------------------------------------------------------------------------ writing
 def save_model(model: Any, path: Path, overwrite: bool) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` archive (atomically)."""
-    config = json.dumps(serialize(model)).encode()  # fails before the file is touched
+    write_atomically(path, _archive_writer(model), overwrite)
+
+
+def _archive_writer(model: Any) -> Callable[[IO[bytes]], None]:
+    """What writes ``model``'s archive to a file: everything in it is computed first, so a
+    model that cannot be saved fails before any file is touched."""
+    config = json.dumps(serialize(model)).encode()
     metadata = {
         "keras_version": KERAS_VERSION,
         "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
@@ -76,7 +82,20 @@ def save_model(model: Any, path: Path, overwrite: bool) -> None:
             for name, data in assets.items():
                 archive.writestr(name, data)
 
-    write_atomically(path, write, overwrite)
+    return write
+
+
+def model_to_bytes(model: Any) -> bytes:
+    """``model``'s ``.keras`` archive, in memory: how a model is pickled and deep-copied, as
+    Keras's (``Model.__reduce__``)."""
+    buffer = io.BytesIO()
+    _archive_writer(model)(buffer)
+    return buffer.getvalue()
+
+
+def model_from_bytes(data: bytes) -> Any:
+    """The model of :func:`model_to_bytes`'s archive, compiled as it was (an unpickled copy)."""
+    return load_model(io.BytesIO(data), None, compile=True)  # type: ignore[arg-type]
 
 
 def save_weights(model: Any, path: Path, overwrite: bool) -> None:

@@ -34,6 +34,7 @@ from autoconv import (
     saving,
     tree,
     utils,
+    wrappers,
 )
 from autoconv.config import device_scope as device
 from autoconv.dtype_policies import DTypePolicy, FloatDTypePolicy
@@ -158,4 +159,5 @@ __all__ = [
     "tree",
     "utils",
     "version",
+    "wrappers",
 ]

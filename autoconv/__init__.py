@@ -40,6 +40,7 @@ from autoconv.config import device_scope as device
 from autoconv.dtype_policies import DTypePolicy, FloatDTypePolicy
 from autoconv.initializers import Initializer
 from autoconv.layers import Input, InputLayer, InputSpec, Layer, Variable
+from autoconv.layers.calls import NameScope as name_scope
 from autoconv.layers.symbolic import SymbolicTensor as KerasTensor
 from autoconv.losses import Loss
 from autoconv.metrics import Metric
@@ -141,6 +142,7 @@ __all__ = [
     "metrics",
     "mixed_precision",
     "models",
+    "name_scope",
     "no_grad",
     "ops",
     "optimizers",

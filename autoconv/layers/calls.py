@@ -131,6 +131,59 @@ def name_scope(name: str) -> _Pushed:
     return _Pushed(thread_state().scopes, name)
 
 
+class NameScope:
+    """Keras's ``keras.name_scope``: variables made inside have paths under ``name``
+    (``with name_scope("block"):`` then ``Variable(1.0, name="v").path == "block/v"``), after
+    the scopes around it, or after ``override_parent`` (a path) instead of them. A scope with
+    a ``caller`` entered again right inside one of the same name and caller is entered once
+    (``deduplicate``). ``name`` is a string without ``/``."""
+
+    def __init__(
+        self,
+        name: str,
+        caller: Any = None,
+        deduplicate: bool = True,
+        override_parent: str | None = None,
+    ) -> None:
+        if not isinstance(name, str) or "/" in name:
+            raise ValueError(
+                "Argument `name` must be a string and cannot contain character `/`. "
+                f"Received: name={name}"
+            )
+        self.name, self.caller = name, caller
+        self.deduplicate, self.override_parent = deduplicate, override_parent
+        self._outer: list[str] | None = None  # the scopes it replaced, while entered
+        self.depth = 0  # how many scopes there are inside it, while entered
+
+    def __enter__(self) -> NameScope:
+        scopes = thread_state().scopes
+        entered = getattr(_threads, "name_scopes", None)
+        if entered is None:
+            entered = _threads.name_scopes = []
+        if self.deduplicate and self.caller is not None and entered:
+            inner = entered[-1]
+            if (
+                inner.caller is self.caller
+                and inner.name == self.name
+                and inner.depth == len(scopes)
+            ):
+                self._outer = None
+                return self
+        self._outer = list(scopes)
+        if self.override_parent is not None:
+            scopes[:] = [p for p in self.override_parent.split("/") if p]
+        scopes.append(self.name)
+        self.depth = len(scopes)
+        entered.append(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._outer is not None:
+            thread_state().scopes[:] = self._outer
+            _threads.name_scopes.pop()
+            self._outer = None
+
+
 # ---------------------------------------------------------------------- training flag
 def training_context(training: bool | None) -> _Pushed:
     """Layers called inside with ``training=None`` run in this mode (Keras passes an outer

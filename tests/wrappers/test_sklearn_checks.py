@@ -12,16 +12,26 @@ import autoconv as ac  # noqa: E402
 from autoconv.wrappers import SKLearnClassifier, SKLearnRegressor, SKLearnTransformer  # noqa: E402
 
 
-def dynamic_model(X, y, loss, out_activation_function="softmax", layers=(10,)):
-    ac.utils.set_random_seed(0)  # the same weights and shuffles in every fit
-    inputs = ac.Input(shape=(X.shape[1],))
-    hidden = inputs
-    for size in layers:
-        hidden = ac.layers.Dense(size, activation="relu")(hidden)
-    outputs = ac.layers.Dense(y.shape[1] if y.ndim > 1 else 1, activation=out_activation_function)
-    model = ac.Model(inputs, [outputs(hidden)])
-    model.compile(loss=loss, optimizer="rmsprop")
-    return model
+class DynamicModel:
+    """Keras's test's ``dynamic_model``: an MLP for the data it is given, compiled. A class,
+    so that its repr, in the tests' ids, is the same in every pytest worker (a function's
+    holds its address)."""
+
+    def __call__(self, X, y, loss, out_activation_function="softmax", layers=(10,)):
+        ac.utils.set_random_seed(0)  # the same weights and shuffles in every fit
+        inputs = ac.Input(shape=(X.shape[1],))
+        hidden = inputs
+        for size in layers:
+            hidden = ac.layers.Dense(size, activation="relu")(hidden)
+        outputs = ac.layers.Dense(
+            y.shape[1] if y.ndim > 1 else 1, activation=out_activation_function
+        )
+        model = ac.Model(inputs, [outputs(hidden)])
+        model.compile(loss=loss, optimizer="rmsprop")
+        return model
+
+    def __repr__(self) -> str:
+        return "dynamic_model"
 
 
 # The checks that fail, as in Keras's tests (keras/src/wrappers/sklearn_test.py), for Keras's
@@ -40,17 +50,17 @@ EXPECTED_FAILED_CHECKS = {
 @parametrize_with_checks(
     [
         SKLearnClassifier(
-            model=dynamic_model,
+            model=DynamicModel(),
             model_kwargs={"loss": "categorical_crossentropy", "layers": [20, 20, 20]},
             fit_kwargs={"epochs": 5, "verbose": 0},
         ),
         SKLearnRegressor(
-            model=dynamic_model,
+            model=DynamicModel(),
             model_kwargs={"loss": "mse", "out_activation_function": "linear"},
             fit_kwargs={"verbose": 0},
         ),
         SKLearnTransformer(
-            model=dynamic_model,
+            model=DynamicModel(),
             model_kwargs={"loss": "mse", "out_activation_function": "linear"},
             fit_kwargs={"verbose": 0},
         ),

@@ -219,6 +219,11 @@ class Layer:
         # Keras's automatic config: a user's layer without a get_config of its own is
         # configured by the arguments it was made with (Keras's Layer's autocast too).
         layer = super().__new__(cls)
+        # The lists that track what the layer holds exist before its __init__ runs: Keras
+        # tracks the sublayers and variables a subclass sets before calling super().__init__().
+        object.__setattr__(layer, "_layers", [])
+        object.__setattr__(layer, "_trainable_variables", [])
+        object.__setattr__(layer, "_non_trainable_variables", [])
         if (
             cls.get_config is Layer.get_config
             and serialization.BUILTIN.get(cls.__name__) is not cls
@@ -246,9 +251,6 @@ class Layer:
                 "Argument `name` must be a string and cannot contain character `/`. "
                 f"Received: name={name} (of type {type(name)})"
             )
-        self._layers: list[Layer] = []
-        self._trainable_variables: list[Variable] = []
-        self._non_trainable_variables: list[Variable] = []
         self._inbound_nodes: list[Any] = []
         self._losses: list[Tensor] = []
         self.name = name or unique_name(to_snake_case(type(self).__name__))
@@ -307,7 +309,8 @@ class Layer:
         trainable, frozen = self._trainable_variables, self._non_trainable_variables
         if all(value is not v for v in trainable + frozen):
             (trainable if value.trainable else frozen).append(value)
-            value.trainable = value.trainable and self._trainable  # (as add_weight's)
+            # (as add_weight's; a variable set before super().__init__() keeps its flag)
+            value.trainable = value.trainable and self.__dict__.get("_trainable", True)
 
     def _untrack(self, value: Any) -> None:
         self._layers[:] = [t for t in self._layers if t is not value]

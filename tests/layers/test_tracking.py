@@ -79,6 +79,31 @@ def test_appended_layers_train():
     assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
 
 
+class SetBeforeInit(ac.layers.Layer):
+    """keras.io's Switch Transformer sets its sublayers before calling super().__init__()."""
+
+    def __init__(self):
+        self.route = ac.layers.Dense(2, name="route")
+        self.experts = [ac.layers.Dense(2, name=f"expert_{i}") for i in range(2)]
+        self.scale = ac.Variable(np.ones(2, np.float32), trainable=False, name="scale")
+        super().__init__(name="set_before_init")
+
+    def call(self, x):
+        return (self.route(x) + self.experts[0](x) + self.experts[1](x)) * self.scale
+
+
+def test_layers_and_variables_set_before_super_init_are_tracked():
+    """As Keras's tracker, made on the first attribute set (on TensorFlow and JAX; PyTorch's
+    Module refuses a sublayer before its __init__, so Keras on PyTorch cannot run this)."""
+    layer = SetBeforeInit()
+    layer(np.ones((1, 3), np.float32))
+    assert [sub.name for sub in layer.layers] == ["route", "expert_0", "expert_1"]
+    assert [w.name for w in layer.trainable_weights] == ["kernel", "bias"] * 3
+    assert [w.name for w in layer.non_trainable_weights] == ["scale"]
+    layer.experts.append(ac.layers.Dense(1, name="more"))  # the list is tracked too
+    assert [sub.name for sub in layer.layers][-1] == "more"
+
+
 class Holder(ac.layers.Layer):
     def __init__(self):
         super().__init__(name="holder")

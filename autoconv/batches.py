@@ -88,8 +88,11 @@ def at_input_rank(value: Any, tensor: Any, path: str) -> Any:
     functional models take their inputs (``Functional._adjust_input_rank``): with one axis
     more, of size 1, it is dropped; with one axis fewer where the input's last axis is 1, one
     is added. Keras's error where the ranks differ otherwise (``path``: the input's place in
-    the model's inputs, '' for a single one); None where the sizes are not the input's."""
-    expected, shape = tensor.shape, tuple(value.shape)
+    the model's inputs, '' for a single one); None where the sizes are not the input's. As
+    Keras's input spec of a functional model, the batch size is not compared (an Input's
+    ``batch_size`` fixes the graph's shapes, not the data's)."""
+    expected, shape = tuple(tensor.shape), tuple(value.shape)
+    expected = (None, *expected[1:]) if expected else expected
     if not _sizes_fit(shape, expected, squeezed=True):  # Keras's input spec, checked first
         return None
     if len(shape) == len(expected) + 1 and shape[-1] == 1:
@@ -99,7 +102,8 @@ def at_input_rank(value: Any, tensor: Any, path: str) -> Any:
     elif len(shape) != len(expected):
         raise ValueError(
             f"Invalid input shape for input Tensor(shape={shape}) with name '{tensor.name}' and "
-            f"path '{path}'. Expected shape {expected}, but input has incompatible shape {shape}"
+            f"path '{path}'. Expected shape {tensor.shape}, but input has incompatible shape "
+            f"{shape}"
         )
     return value if _sizes_fit(tuple(value.shape), expected) else None
 

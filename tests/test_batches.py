@@ -160,3 +160,30 @@ def test_one_outputs_targets_in_a_list_of_one_as_kerass(keras, wrap, call):
     expected = run(keras, wrap([y]))
     np.testing.assert_allclose(run(ac, wrap([y])), expected, rtol=1e-6)
     np.testing.assert_allclose(run(ac, y), expected, rtol=1e-6)
+
+
+def test_an_inputs_fixed_batch_size_is_not_checked_against_the_data_as_kerass(keras):
+    """keras.io's Switch Transformer fixes its Input's batch size (its layers reshape to it);
+    Keras's functional input spec leaves the batch axis out, so data of any length and any
+    batch size (a last short batch too) is taken, by a call and by fit, evaluate, predict."""
+
+    def run(lib):
+        lib.utils.set_random_seed(0)
+        inputs = lib.Input(shape=(3,), batch_size=4)
+        model = lib.Model(inputs, lib.layers.Dense(2, kernel_initializer="ones")(inputs))
+        model.compile("sgd", "mse")
+        x, y = np.ones((10, 3), np.float32), np.zeros((10, 2), np.float32)
+        history = model.fit(x, y, batch_size=4, verbose=0).history["loss"]
+        model.fit(x, y, batch_size=2, verbose=0)
+        return (
+            history,
+            model.evaluate(x, y, batch_size=4, verbose=0),
+            model.predict(x, batch_size=4, verbose=0),
+            tuple(model(x[:3]).shape),
+        )
+
+    ours, theirs = run(ac), run(keras)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-5)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-5)
+    np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-5)
+    assert ours[2].shape == (10, 2) and ours[3] == theirs[3] == (3, 2)

@@ -61,6 +61,7 @@ class Functional(Model):
             outputs = dict(sorted(outputs.items()))
         self._input_structure = _structure(inputs)
         self._output_structure = _structure(outputs)
+        _check_connected(_flat(inputs), outputs)
         self._functional = Graph(_flat(inputs), _flat_outputs(outputs))
         self._layers = self._functional.layers
         self.built = True
@@ -264,6 +265,24 @@ class Functional(Model):
         if config.get("trainable", True) is False:  # (True would unfreeze frozen layers)
             model.trainable = False
         return model
+
+
+def _check_connected(inputs: list[Any], outputs: Any) -> None:
+    """Keras's error for an output computed from an ``Input`` that is not among the model's
+    inputs (keras.io's translation tutorial makes such a model by mistake), naming the
+    output by its path in the outputs."""
+    given = {id(getattr(t, "node", None)) for t in inputs}
+    for path, output in tree.flatten_with_path(outputs):
+        stack, seen = [getattr(output, "node", None)], set()
+        while stack:
+            node = stack.pop()
+            if node is None or id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node.layer, InputLayer) and id(node) not in given:
+                where = ".".join(str(p) for p in path)
+                raise ValueError(f"Output with path `{where}` is not connected to `inputs`")
+            stack.extend(node.parents)
 
 
 # --------------------------------------------------------------------------- structures

@@ -180,8 +180,26 @@ def test_shape_errors_name_the_layer_and_the_shapes():
 def test_a_disconnected_graph_is_named():
     a, b = ac.Input((2,)), ac.Input((2,))
     out = layers.add([a, b])
-    with pytest.raises(ValueError, match="Graph disconnected"):
+    with pytest.raises(ValueError, match=r"Output with path `` is not connected to `inputs`"):
         ac.Model(a, out)
+
+
+@pytest.mark.parametrize(
+    "structure",
+    [lambda z, y: y, lambda z, y: [z, y], lambda z, y: {"q": y, "p": z}, lambda z, y: (z, [z, y])],
+)
+def test_an_output_from_an_input_not_given_is_kerass_error(structure, keras):
+    """keras.io's translation tutorial makes its decoder from an Input it does not pass:
+    Keras's error names the output by its path in the outputs."""
+
+    def message(lib):
+        a, b, c = lib.Input((3,)), lib.Input((3,)), lib.Input((3,))
+        z, y = lib.layers.Dense(2)(a), lib.layers.Dense(2)(b)
+        with pytest.raises(ValueError) as error:
+            lib.Model([a, c], structure(z, y))
+        return str(error.value)
+
+    assert message(ac) == message(keras)
 
 
 def test_outputs_must_be_symbolic():

@@ -118,14 +118,17 @@ class Functional(Model):
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         shapes = _flat(input_shape) if isinstance(input_shape, list) else [input_shape]
-        for shape, expected in zip(shapes, self._functional.inputs, strict=False):
+        names = [t.node.layer.name for t in self._functional.inputs]
+        if isinstance(self._input_structure, list):
+            names = input_paths(self)
+        for index, (shape, expected) in enumerate(
+            zip(shapes, self._functional.inputs, strict=False)
+        ):
             if len(shape) != len(expected.shape) or any(
                 e is not None and s is not None and s != e
                 for s, e in zip(shape[1:], expected.shape[1:], strict=False)
             ):
-                raise ValueError(
-                    f"model {self.name} expects inputs of shape {expected.shape}, got {shape}"
-                )
+                raise _incompatible(self, index, names[index], expected, tuple(shape))
         return _restructure(self._functional.output_shapes(), self._output_structure)
 
     def _outputs(self, inputs: list[Tensor], training: bool) -> tuple[list[Tensor], list[bool]]:
@@ -267,6 +270,16 @@ class Functional(Model):
         return model
 
 
+def _incompatible(model: Any, index: int, name: str, tensor: Any, shape: tuple) -> ValueError:
+    """Keras's input spec error: its spec's shape has no batch size (an Input's is not
+    checked)."""
+    expected = (None, *tuple(tensor.shape)[1:])
+    return ValueError(
+        f"Input {index} with name '{name}' of layer '{model.name}' is incompatible with the "
+        f"layer: expected shape={expected}, found shape={shape}"
+    )
+
+
 def _check_connected(inputs: list[Any], outputs: Any) -> None:
     """Keras's error for an output computed from an ``Input`` that is not among the model's
     inputs (keras.io's translation tutorial makes such a model by mistake), naming the
@@ -352,10 +365,7 @@ def _checked_inputs(model: Functional, values: list[Any]) -> list[Any]:
         fitted = at_input_rank(value, tensor, path)
         if fitted is None:
             name = path if isinstance(model._input_structure, list) else tensor.node.layer.name
-            raise ValueError(
-                f"Input {index} with name '{name}' of layer '{model.name}' is incompatible with "
-                f"the layer: expected shape={tensor.shape}, found shape={tuple(value.shape)}"
-            )
+            raise _incompatible(model, index, name, tensor, tuple(value.shape))
         checked.append(fitted)
     return checked
 

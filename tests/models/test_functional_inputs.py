@@ -138,3 +138,24 @@ def test_a_dict_of_inputs_is_flattened_by_sorted_key_as_kerass(keras, keys):
          for i, key in enumerate(keys)}  # fmt: skip
     expected = np.asarray(theirs.predict(x, verbose=0))
     np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-6)
+
+
+def test_an_input_of_fixed_batch_size_gets_kerass_input_spec_error(keras):
+    """Keras's input spec leaves the batch size out of the expected shape, eagerly and on a
+    symbolic tensor (a model of a fixed batch called in another graph)."""
+
+    def messages(lib):
+        inputs = lib.Input(shape=(3,), batch_size=4, name="x")
+        model = lib.Model(inputs, lib.layers.Dense(2)(inputs), name="fixed")
+        found = []
+        for call in (lambda: model(np.ones((4, 4), "float32")),
+                     lambda: model(lib.Input(shape=(4,), batch_size=4))):  # fmt: skip
+            with pytest.raises(ValueError) as error:
+                call()
+            found.append(str(error.value))
+        return found
+
+    expected = messages(keras)
+    assert expected[0].startswith("Input 0 with name 'x' of layer 'fixed'")
+    for ours, theirs in zip(messages(ac), expected, strict=True):
+        assert ours.startswith(theirs)

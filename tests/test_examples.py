@@ -217,3 +217,130 @@ def test_the_captcha_ocr_tutorial_trains_and_reads_captchas(tmp_path, monkeypatc
     assert names["prediction_model"].output_shape == (None, 50, len(names["characters"]) + 2)
     out = capsys.readouterr().out
     assert "Number of unique characters:  " in out and " -> " in out
+
+
+def _switch_classifier(lib, sublayers_first):
+    """keras.io's Switch Transformer in small (a mixture of 4 experts, its load-balancing loss
+    added by a layer inside a layer), in ``lib``. Its Router and Switch make their sublayers
+    before calling super().__init__() as keras.io's do, or first (Keras on PyTorch needs it:
+    a torch Module takes no sublayer before its __init__). Two deviations that Keras on
+    PyTorch needs too: the Input's batch size is fixed (Switch reshapes to the batch's token
+    count), and the positions past an expert's capacity are one-hot encoded as -1 (zeros),
+    which TensorFlow's one_hot gives for them and PyTorch's refuses."""
+    layers, ops = lib.layers, lib.ops
+    batch, tokens, embed, experts = 4, 8, 8, 4
+
+    def init(layer):
+        if sublayers_first:
+            layers.Layer.__init__(layer)
+
+    def finish(layer):
+        if not sublayers_first:
+            layers.Layer.__init__(layer)
+
+    class TokenAndPositionEmbedding(layers.Layer):
+        def __init__(self, maxlen, vocab_size, embed_dim):
+            super().__init__()
+            self.token_emb = layers.Embedding(input_dim=vocab_size, output_dim=embed_dim)
+            self.pos_emb = layers.Embedding(input_dim=maxlen, output_dim=embed_dim)
+
+        def call(self, x):
+            positions = self.pos_emb(ops.arange(start=0, stop=ops.shape(x)[-1], step=1))
+            return self.token_emb(x) + positions
+
+    class Router(layers.Layer):
+        def __init__(self, num_experts, expert_capacity):
+            init(self)
+            self.num_experts = num_experts
+            self.route = layers.Dense(units=num_experts)
+            self.expert_capacity = expert_capacity
+            finish(self)
+
+        def call(self, inputs, training=False):
+            router_probs = lib.activations.softmax(self.route(inputs), axis=-1)
+            expert_gate, expert_index = ops.top_k(router_probs, k=1)
+            expert_mask = ops.one_hot(expert_index, self.num_experts)
+            density = ops.mean(expert_mask, axis=0)
+            density_proxy = ops.mean(router_probs, axis=0)
+            self.add_loss(ops.mean(density_proxy * density) * ops.cast(experts**2, "float32"))
+            position = ops.cast(ops.cumsum(expert_mask, axis=0) * expert_mask, "int32")
+            expert_mask *= ops.cast(ops.less(position, self.expert_capacity), "float32")
+            expert_mask_flat = ops.sum(expert_mask, axis=-1)
+            expert_gate *= expert_mask_flat
+            position = ops.where(position < self.expert_capacity, position, -1)
+            combined = ops.expand_dims(
+                expert_gate
+                * expert_mask_flat
+                * ops.squeeze(ops.one_hot(expert_index, self.num_experts), 1),
+                -1,
+            ) * ops.squeeze(ops.one_hot(position, self.expert_capacity), 1)
+            return ops.cast(combined, "float32"), combined
+
+    class Switch(layers.Layer):
+        def __init__(self, num_experts, embed_dim, ff_dim, num_tokens_per_batch):
+            init(self)
+            self.num_tokens_per_batch = num_tokens_per_batch
+            self.embed_dim = embed_dim
+            self.experts = [
+                lib.Sequential([layers.Dense(ff_dim, activation="relu"), layers.Dense(embed_dim)])
+                for _ in range(num_experts)
+            ]
+            self.expert_capacity = num_tokens_per_batch // num_experts
+            self.router = Router(num_experts, self.expert_capacity)
+            finish(self)
+
+        def call(self, inputs):
+            batch_size, num_tokens = ops.shape(inputs)[0], ops.shape(inputs)[1]
+            inputs = ops.reshape(inputs, [self.num_tokens_per_batch, self.embed_dim])
+            dispatch, combine = self.router(inputs)
+            expert_inputs = ops.einsum("ab,acd->cdb", inputs, dispatch)
+            pairs = zip(self.experts, ops.unstack(expert_inputs, axis=0), strict=True)
+            outputs = [expert(x) for expert, x in pairs]
+            combined = ops.einsum("abc,xba->xc", ops.stack(outputs, axis=1), combine)
+            return ops.reshape(combined, [batch_size, num_tokens, self.embed_dim])
+
+    class TransformerBlock(layers.Layer):
+        def __init__(self, embed_dim, num_heads, ffn):
+            super().__init__()
+            self.att = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
+            self.ffn = ffn
+            self.layernorm1 = layers.LayerNormalization(epsilon=1e-6)
+            self.layernorm2 = layers.LayerNormalization(epsilon=1e-6)
+
+        def call(self, inputs, training=False):
+            out1 = self.layernorm1(inputs + self.att(inputs, inputs))
+            return self.layernorm2(out1 + self.ffn(out1))
+
+    inputs = layers.Input(shape=(tokens,), batch_size=batch)
+    x = TokenAndPositionEmbedding(tokens, 50, embed)(inputs)
+    x = TransformerBlock(embed, 2, Switch(experts, embed, 8, batch * tokens))(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    outputs = layers.Dense(2, activation="softmax")(layers.Dense(8, activation="relu")(x))
+    return lib.Model(inputs=inputs, outputs=outputs)
+
+
+def test_the_switch_transformer_tutorial_trains_as_kerass(keras):
+    """keras.io's Switch Transformer: the experts a layer makes before its __init__ are its
+    weights, fit takes data longer than the Input's fixed batch size, and the same weights
+    give Keras's losses (the router's added loss included), metrics and predictions."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 50, (16, 8))
+    y = rng.integers(0, 2, 16)
+    ours, theirs = _switch_classifier(ac, False), _switch_classifier(keras, True)
+    assert ours.count_params() == theirs.count_params() == 1766
+    ours.set_weights([keras.ops.convert_to_numpy(w) for w in theirs.weights])
+    results = []
+    for model, lib in ((ours, ac), (theirs, keras)):
+        model.compile(
+            optimizer=lib.optimizers.Adam(0.01),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        history = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history
+        predictions = model.predict(x, batch_size=4, verbose=0)
+        results.append((history, predictions, float(lib.ops.convert_to_numpy(model.losses[0]))))
+    (history, predictions, added), (k_history, k_predictions, k_added) = results
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(history[key], k_history[key], rtol=1e-5)
+    np.testing.assert_allclose(predictions, k_predictions, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(added, k_added, rtol=1e-5)

@@ -180,6 +180,28 @@ def test_any_metric_replays_as_its_state_is_updated_in_place(monkeypatch):
     assert history == eager_history
 
 
+class _Penalty(layers.Layer):
+    def call(self, x):
+        self.add_loss(0.01 * ac.ops.mean(ac.ops.square(x)))
+        return x
+
+
+def test_a_layers_added_loss_replays_and_stays_in_the_models_losses(monkeypatch):
+    """A layer's add_loss (keras.io's Switch Transformer's router adds one): its steps replay
+    as the eager ones train, and the model's ``losses`` keep the last step's value, as Keras's,
+    without holding the step's graph or stopping the replay."""
+    eager, eager_history, replayed, history = fit_both(
+        lambda: convnet("adam", (layers.Flatten(), _Penalty())),
+        monkeypatch,
+        epochs=2,
+        batch_size=4,
+    )
+    assert replayed._step_replay.replayed == 4 + 7, replayed._step_replay.why
+    assert history == eager_history
+    assert_same_state(replayed, eager)
+    assert len(replayed.losses) == 1 and not replayed.losses[0].requires_grad
+
+
 def test_steps_per_execution_replays_an_execution_in_one_launch(monkeypatch):
     """compile(steps_per_execution=3), each execution a launch of its own (LAUNCH_KERNELS 0):
     the replayed steps of an execution are staged and launched together, each reading its own

@@ -649,6 +649,15 @@ class Layer:
         for layer in self._layers:
             layer._clear_losses()
 
+    def _detach_losses(self) -> None:
+        """Keep the last call's added losses cut from its graph: Keras's ``losses`` after a
+        training or test step hold the step's values."""
+        self._losses = [
+            loss.detach() if isinstance(loss, Tensor) else loss for loss in self._losses
+        ]
+        for layer in self._layers:
+            layer._detach_losses()
+
     def add_loss(self, loss: Tensor) -> None:
         """Add a penalty (a scalar Tensor) to the loss ``fit`` minimizes, for this call."""
         self._losses.append(loss)

@@ -493,7 +493,7 @@ class Model(Trainer, Layer):
             outputs, logits = self._outputs(tensors, training)
             if self.overrides_compute_loss:
                 total = self._own_loss(tensors, targets, outputs, logits, weights, training)
-                self._clear_losses()
+                self._detach_losses()
                 return total, [None] * len(outputs), outputs, logits
         per_output: list[Tensor | None] = []
         total: Tensor | None = None
@@ -514,7 +514,7 @@ class Model(Trainer, Layer):
             total = _added(total, weight.regularizer(weight))
         for penalty in penalties:  # the layers' add_loss
             total = _added(total, summed(penalty))
-        self._clear_losses()  # they hold the step's graph
+        self._detach_losses()  # (they held the step's graph)
         return require_loss(total), per_output, outputs, logits
 
     def _update_metrics(

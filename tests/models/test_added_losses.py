@@ -64,6 +64,26 @@ def test_the_added_loss_trains_as_kerass(keras, rng):
     )
 
 
+def test_the_losses_of_the_last_step_stay_as_kerass(keras, rng):
+    """After fit, evaluate or train_on_batch a model's ``losses`` hold the last step's added
+    losses, as Keras's (keras.io's Switch Transformer adds its router's)."""
+    x = data(rng)
+    ours, theirs = endpoint_model(ac), endpoint_model(keras)
+    assert ours.losses == theirs.losses == []
+    for run in (
+        lambda model: model.fit(x, batch_size=4, epochs=1, shuffle=False, verbose=0),
+        lambda model: model.evaluate(x, batch_size=8, verbose=0),
+        lambda model: model.train_on_batch(x),
+    ):
+        found = []
+        for model, lib in ((ours, ac), (theirs, keras)):
+            run(model)
+            found.append([lib.ops.convert_to_numpy(loss) for loss in model.losses])
+        assert len(found[0]) == len(found[1]) == 1
+        np.testing.assert_allclose(found[0][0], found[1][0], rtol=1e-5)
+        assert not any(loss.requires_grad for loss in ours.losses)
+
+
 def test_the_cuda_simulator_trains_as_the_cpu(rng):
     x = data(rng)
     histories = []

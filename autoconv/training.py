@@ -274,6 +274,7 @@ def fit(
     )
     model.history = history  # (from the start, as Keras's: the callbacks can read it)
     model.stop_training = False
+    build_optimizer(model)  # (before any step, as Keras's: an own train_step may not use it)
     callback_list.on_train_begin()
     initial_epoch, initial_step = _resume_point(model, initial_epoch)
     steps_run = model._step_replay = StepReplay(model)
@@ -324,6 +325,7 @@ def fit(
         callback_list.on_epoch_end(epoch, logs, state.samples, seconds, state.step)
         if _agreed_stop(model, world):
             break
+    build_optimizer(model)  # (a dataset's first batch built the model)
     if epochs > 0:  # as Keras's fit: the weights become their moving averages (use_ema)
         model.optimizer.finalize_variable_values(model.trainable_weights)
     callback_list.on_train_end(logs)

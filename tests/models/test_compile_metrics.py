@@ -317,15 +317,27 @@ def _optimizer_variables(model: Any) -> list[tuple[str, tuple[int, ...]]]:
     return [(v.name, tuple(v.shape)) for v in model.optimizer.variables]
 
 
-@pytest.mark.parametrize("call", ["evaluate", "test_on_batch", "load_model"])
+class _OwnStep:
+    """A train_step of one's own that never uses ``self.optimizer`` (a GAN's, with an
+    optimizer of its own for each network)."""
+
+    def train_step(self, data):
+        return {"steps": 1.0}
+
+
+@pytest.mark.parametrize("call", ["evaluate", "test_on_batch", "load_model", "fit_own_step"])
 def test_the_optimizer_is_built_as_keras_builds_it(keras, tmp_path, call):
-    """evaluate, test_on_batch and a loaded compiled model build the optimizer for the
-    trainable weights before any training step, as Keras's: its variables (names, shapes)."""
+    """evaluate, test_on_batch, a loaded compiled model and fit (even with a train_step that
+    never uses the optimizer, as keras.io's GANs) build the optimizer for the trainable
+    weights before any training step, as Keras's: its variables (names, shapes)."""
     found = []
     for lib in (ac, keras):
-        model = single(lib)
+        own = type("Own", (_OwnStep, lib.Model), {}) if call == "fit_own_step" else None
+        model = single(lib, own)
         model.compile(lib.optimizers.Adam(1e-3), "mse", metrics=["mae"])
-        if call == "evaluate":
+        if call == "fit_own_step":
+            model.fit(X, Y, batch_size=10, epochs=1, verbose=0)
+        elif call == "evaluate":
             model.evaluate(X, Y, batch_size=10, verbose=0)
         elif call == "test_on_batch":
             model.test_on_batch(X, Y)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from autoconv.ops.conv_variants import depthwise_conv2d
-from autoconv.ops.convert import standardize_data_format, tensor, tensors
+from autoconv.ops.convert import standardize_data_format, tensor, tensors, to_numpy
 from autoconv.ops.convolution import conv2d
 from autoconv.ops.elementwise import abs as absolute
 from autoconv.ops.elementwise import clip
@@ -276,7 +276,9 @@ def resize(
     'bilinear', 'bicubic', 'lanczos3', 'lanczos5'; ``antialias`` widens the filter when
     downsampling). ``crop_to_aspect_ratio`` first crops the largest centred window of the
     target aspect ratio; ``pad_to_aspect_ratio`` pads the short side evenly with
-    ``fill_value`` (``fill_mode`` 'constant' only)."""
+    ``fill_value`` (``fill_mode`` 'constant' only). Integer images (uint8 pixels) are
+    resized as float32 and come back rounded, in their dtype, as Keras's (a NumPy array)."""
+    integer = None if isinstance(images, Tensor) else to_numpy(images).dtype
     if len(size) != 2:
         raise ValueError(f"resize: Expected `size` to be a tuple of 2 integers. Received: {size}")
     target_height, target_width = (int(n) for n in size)
@@ -309,7 +311,11 @@ def resize(
             if n != x.shape[axis]
         ]
         out = _resample(x, axes, KERNELS[interpolation], antialias)
-    return _unbatch(out, single, data_format)
+    out = _unbatch(out, single, data_format)
+    if integer is None or integer.kind not in "iu":
+        return out
+    limits = np.iinfo(integer)  # (bicubic and lanczos overshoot: kept in the dtype's range)
+    return np.clip(np.round(out.numpy()), limits.min, limits.max).astype(integer)
 
 
 def scale_and_translate(

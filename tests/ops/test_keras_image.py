@@ -111,6 +111,18 @@ def test_resize_is_keras_scale_and_translate(keras, interpolation, antialias, si
 
 
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+@pytest.mark.parametrize("dtype", ["uint8", "int32"])
+def test_resize_of_integer_images_keeps_their_dtype_as_keras(keras, dtype, interpolation):
+    """Integer images (keras.io's conditional GAN resizes its uint8 frames) come back
+    rounded, in their dtype, as Keras's: a NumPy array, not float32."""
+    pixels = (IMAGES * 255).astype(dtype)
+    ours = image.resize(pixels, (11, 13), interpolation)
+    theirs = keras.ops.convert_to_numpy(keras.ops.image.resize(pixels, (11, 13), interpolation))
+    assert isinstance(ours, np.ndarray) and ours.dtype == theirs.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(ours.numpy(), theirs)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
 @pytest.mark.parametrize("fill_mode", ["constant", "nearest", "wrap", "mirror", "reflect"])
 def test_affine_transform_matches_keras(keras, fill_mode, interpolation):
     args = (TRANSFORMS, interpolation, fill_mode, 0.3)

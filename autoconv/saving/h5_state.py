@@ -34,7 +34,7 @@ import numpy as np
 from autoconv.backends import array_device, namespace
 from autoconv.layers import InputLayer, Layer, Pipeline
 from autoconv.models import Model
-from autoconv.optimizers import MultiOptimizer
+from autoconv.optimizers import MultiOptimizer, Optimizer
 from autoconv.optimizers.variables import keeps_slot, keras_class, slot_groups
 
 
@@ -144,6 +144,61 @@ def custom_store(layer: Layer, hook: str) -> bool:
     return overridden and not hasattr(layer, "own_state_shapes")
 
 
+def held_optimizers(model: Model) -> list[tuple[str, Any]]:
+    """``(group path, optimizer)`` for each optimizer the model or a layer below it holds as
+    an attribute, besides ``model.optimizer`` (a GAN's ``d_optimizer`` and ``g_optimizer``):
+    Keras walks them as it walks layers, each under its attribute's name."""
+    found: list[tuple[str, Any]] = []
+    seen = {id(model.optimizer)}
+    for path, layer in saveables(model):
+        for name, value in sorted(vars(layer).items(), key=lambda item: _walk_key(item[0])):
+            if isinstance(value, Optimizer) and id(value) not in seen:
+                seen.add(id(value))
+                found.append((f"{path}/{name}" if path else name, value))
+    return found
+
+
+class _HeldOptimizer:
+    """An optimizer a model holds as an attribute, as :func:`assign` sets its state (that of
+    :func:`_read_state`): the step count and learning rate, and the slots where it is built."""
+
+    def __init__(self, optimizer: Any) -> None:
+        self.optimizer = optimizer
+
+    def assign(self, state: tuple[int, float | None, list]) -> None:
+        optimizer = self.optimizer
+        if optimizer.built:
+            _assign_state(optimizer, state, optimizer._variables)
+            return
+        iterations, rate, _ = state
+        optimizer.iterations = iterations
+        if rate is not None and np.float32(rate) != np.float32(optimizer.learning_rate):
+            optimizer.learning_rate = rate
+
+
+def _held_optimizer_pairs(h5: Any, model: Model) -> list[tuple[Any, Any]]:
+    """:func:`read`'s pairs for the optimizers of :func:`held_optimizers`: where the file holds
+    as many variables as the optimizer has (its step count and learning rate, then its
+    slots once built), their values; else none, with Keras's warning (an optimizer not yet
+    built skips a state saved after its first step)."""
+    pairs: list[tuple[Any, Any]] = []
+    for path, optimizer in held_optimizers(model):
+        _check_layout(optimizer)
+        params = optimizer._variables if optimizer.built else []
+        expected = _state_count(optimizer, params)
+        group = member(h5, f"{path}/vars")
+        saved = 0 if group is None or _is_dataset(group) else len(group)
+        if saved != expected:
+            warnings.warn(
+                f"Skipping variable loading for optimizer '{optimizer.name}', because it has "
+                f"{expected} variables whereas the saved optimizer has {saved} variables.",
+                stacklevel=5,
+            )
+            continue
+        pairs.append((_HeldOptimizer(optimizer), _read_state(group, 0, optimizer, params)[0]))
+    return pairs
+
+
 class _OwnStore:
     """Arrays a layer keeps, as :func:`assign` sets them: through the layer's
     ``load_own_variables``, given them as a store of their dataset names."""
@@ -222,6 +277,11 @@ def write(h5: Any, model: Model, include_optimizer: bool = True) -> None:
                 group.attrs["name"] = inner.name
                 for i, value in enumerate(_state_values(inner)):
                     group.create_dataset(str(i), data=value)
+    for path, optimizer in held_optimizers(model) if include_optimizer else []:
+        group = h5.create_group(f"{path}/vars")
+        group.attrs["name"] = optimizer.name
+        for i, value in enumerate(_state_values(optimizer)):
+            group.create_dataset(str(i), data=value)
 
 
 # ------------------------------------------------------------------------- reading
@@ -260,6 +320,7 @@ def read(h5: Any, model: Model, skip_mismatch: bool = False) -> list[tuple[Any, 
             if not skip_mismatch:
                 raise
             skipped.append((layer, error))
+    pairs += _held_optimizer_pairs(h5, model)
     if skipped:
         warnings.warn(
             f"A total of {len(skipped)} objects could not be loaded. Example error message for "

@@ -485,6 +485,64 @@ def test_a_subclassed_models_weights_file_travels_both_ways_with_keras(keras, tm
     np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-5)
 
 
+def test_the_optimizers_a_gan_holds_travel_in_its_weights_file_both_ways(keras, tmp_path):
+    """keras.io's GANs hold an optimizer per network as attributes (``self.d_optimizer``):
+    Keras's weights file keeps each one's state under its attribute's name, beside
+    ``optimizer`` (the compiled one); an optimizer not yet built skips a trained state with
+    Keras's warning."""
+
+    def build(lib):
+        class GAN(lib.Model):
+            def __init__(self):
+                super().__init__()
+                self.discriminator = lib.Sequential([lib.Input((3,)), lib.layers.Dense(1)])
+                self.generator = lib.Sequential([lib.Input((2,)), lib.layers.Dense(3)])
+                self.built = True
+
+            def compile(self, d_optimizer, g_optimizer):
+                super().compile()
+                self.d_optimizer = d_optimizer
+                self.g_optimizer = g_optimizer
+
+            def train_step(self, data):
+                for network, optimizer in ((self.discriminator, self.d_optimizer),
+                                           (self.generator, self.g_optimizer)):  # fmt: skip
+                    self.zero_grad()
+                    loss = lib.ops.mean(self.discriminator(self.generator(data)) ** 2)
+                    loss.backward()
+                    weights = network.trainable_weights
+                    optimizer.apply([w.value.grad for w in weights], weights)
+                return {"loss": loss}
+
+        gan = GAN()
+        gan.compile(lib.optimizers.Adam(0.1), lib.optimizers.SGD(0.1, momentum=0.5))
+        gan.set_weights([np.full(w.shape, 0.5, "float32") for w in gan.get_weights()])
+        return gan
+
+    def state(gan):
+        optimizers = gan.d_optimizer.variables + gan.g_optimizer.variables
+        return [np.asarray(v.numpy()) for v in optimizers]
+
+    x = np.linspace(-1, 1, 8, dtype="float32").reshape(4, 2)
+    ours, theirs = build(ac), build(keras)
+    for gan in (ours, theirs):
+        gan.fit(x, epochs=1, batch_size=2, verbose=0)
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    theirs.save_weights(tmp_path / "keras.weights.h5")
+    with h5py.File(tmp_path / "ours.weights.h5") as h5:
+        groups = sorted(name for name in h5 if "optimizer" in name)
+        assert groups == ["d_optimizer", "g_optimizer", "optimizer"]
+        assert len(h5["d_optimizer/vars"]) == 2 + 2 * 2  # Adam: m and v of 2 weights
+    for loader, lib, path in ((ours, keras, "ours"), (theirs, ac, "keras")):
+        fresh = build(lib)
+        with pytest.warns(UserWarning, match="Skipping variable loading for optimizer"):
+            fresh.load_weights(tmp_path / f"{path}.weights.h5")  # (not built yet)
+        fresh.fit(x[:2], epochs=1, batch_size=2, verbose=0)  # builds them
+        fresh.load_weights(tmp_path / f"{path}.weights.h5")
+        for got, want in zip(state(fresh), state(loader), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
 def test_subclassed_models_save_their_weights_only(tmp_path):
     class Tiny(ac.Model):
         def __init__(self):

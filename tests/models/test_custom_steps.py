@@ -85,6 +85,92 @@ def test_the_guides_custom_steps_match_keras(keras):
         np.testing.assert_allclose(mine, keras_weight, rtol=2e-5, atol=1e-7)
 
 
+def _guide_gan(lib: Any, no_grad: Any) -> Any:
+    """The guide's end-to-end GAN (tiny): a discriminator and a generator, an optimizer for
+    each, compile(d_optimizer, g_optimizer, loss_fn), loss trackers; its latent vectors and
+    label noise drawn from NumPy, so that both libraries see the same."""
+    L, ops = lib.layers, lib.ops
+    discriminator = lib.Sequential([lib.Input((4, 4, 1)),
+                                    L.Conv2D(3, 3, strides=2, padding="same"),
+                                    L.LeakyReLU(negative_slope=0.2), L.GlobalMaxPooling2D(),
+                                    L.Dense(1)])  # fmt: skip
+    generator = lib.Sequential([lib.Input((3,)), L.Dense(2 * 2 * 2),
+                                L.LeakyReLU(negative_slope=0.2), L.Reshape((2, 2, 2)),
+                                L.Conv2DTranspose(2, 4, strides=2, padding="same"),
+                                L.Conv2D(1, 3, padding="same", activation="sigmoid")])  # fmt: skip
+    rng = np.random.default_rng(1)
+
+    def noise(*shape: int) -> Any:
+        return ops.convert_to_tensor(rng.standard_normal(shape).astype("float32"))
+
+    class GAN(lib.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.discriminator, self.generator = discriminator, generator
+            self.d_loss_tracker = lib.metrics.Mean(name="d_loss")
+            self.g_loss_tracker = lib.metrics.Mean(name="g_loss")
+            self.built = True
+
+        @property
+        def metrics(self) -> list[Any]:
+            return [self.d_loss_tracker, self.g_loss_tracker]
+
+        def compile(self, d_optimizer: Any, g_optimizer: Any, loss_fn: Any) -> None:
+            super().compile()
+            self.d_optimizer, self.g_optimizer, self.loss_fn = d_optimizer, g_optimizer, loss_fn
+
+        def train_step(self, real_images: Any) -> dict[str, Any]:
+            batch_size = real_images.shape[0]
+            generated_images = self.generator(noise(batch_size, 3))
+            combined_images = ops.concatenate([generated_images, real_images], axis=0)
+            labels = ops.concatenate([ops.ones((batch_size, 1)), ops.zeros((batch_size, 1))])
+            labels = labels + 0.05 * ops.abs(noise(2 * batch_size, 1))
+            self.zero_grad()
+            d_loss = self.loss_fn(labels, self.discriminator(combined_images))
+            d_loss.backward()
+            grads = [v.value.grad for v in self.discriminator.trainable_weights]
+            with no_grad():
+                self.d_optimizer.apply(grads, self.discriminator.trainable_weights)
+            self.zero_grad()
+            predictions = self.discriminator(self.generator(noise(batch_size, 3)))
+            g_loss = self.loss_fn(ops.zeros((batch_size, 1)), predictions)
+            g_loss.backward()
+            grads = [v.value.grad for v in self.generator.trainable_weights]
+            with no_grad():
+                self.g_optimizer.apply(grads, self.generator.trainable_weights)
+            self.d_loss_tracker.update_state(d_loss)
+            self.g_loss_tracker.update_state(g_loss)
+            return {"d_loss": self.d_loss_tracker.result(), "g_loss": self.g_loss_tracker.result()}
+
+    gan = GAN()
+    gan.compile(lib.optimizers.Adam(0.01), lib.optimizers.Adam(0.01),
+                lib.losses.BinaryCrossentropy(from_logits=True))  # fmt: skip
+    gan.set_weights([np.cos(np.arange(w.size) * 0.7 + i).reshape(w.shape) * 0.4
+                     for i, w in enumerate(gan.get_weights())])  # fmt: skip
+    return gan
+
+
+def test_the_guides_gan_trains_as_keras(keras):
+    """Two networks trained in one step, each by its own optimizer: the logs, the weights
+    and the optimizers' variables (the compiled one too: fit builds it) as Keras's."""
+    import torch
+
+    images = np.random.default_rng(0).random((12, 4, 4, 1)).astype("float32")
+    runs = []
+    for lib, no_grad in ((ac, ac.no_grad), (keras, torch.no_grad)):
+        gan = _guide_gan(lib, no_grad)
+        history = gan.fit(images, batch_size=4, epochs=2, shuffle=False, verbose=0).history
+        counts = [len(o.variables) for o in (gan.optimizer, gan.d_optimizer, gan.g_optimizer)]
+        runs.append((history, gan.get_weights(), counts))
+    (ours, our_weights, our_counts), (theirs, their_weights, their_counts) = runs
+    assert list(ours) == list(theirs) == ["d_loss", "g_loss"]
+    for key in ours:
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=2e-5, err_msg=key)
+    for mine, keras_weight in zip(our_weights, their_weights, strict=True):
+        np.testing.assert_allclose(mine, keras_weight, rtol=1e-4, atol=1e-6)
+    assert our_counts == their_counts
+
+
 def _through_super(base: type) -> Any:
     class Passing(base):
         def train_step(self, data: Any) -> dict[str, Any]:

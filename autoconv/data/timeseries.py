@@ -24,6 +24,7 @@ def timeseries_dataset_from_array(
     seed: int | None = None,
     start_index: int | None = None,
     end_index: int | None = None,
+    format: str = "tf",
 ) -> Dataset:
     """Windows ``data[s], data[s + r], ..., data[s + (sequence_length - 1) * r]`` (r the
     ``sampling_rate``) for start positions s = start_index, start_index + sequence_stride, ...
@@ -31,7 +32,8 @@ def timeseries_dataset_from_array(
     windows with None), each (batch, sequence_length, *data.shape[1:]), paired with
     ``targets[s]`` unless ``targets`` is None. ``shuffle`` shuffles the start positions with
     ``seed`` (NumPy's RandomState, as Keras), then each epoch's windows in a buffer of 8
-    batches, as Keras's ``tf.data`` shuffle."""
+    batches, as Keras's ``tf.data`` shuffle. ``format`` ("tf" or "grain") is accepted for Keras
+    compatibility; both give an autoconv Dataset."""
     length = len(data)
     if start_index:
         if start_index < 0:
@@ -64,6 +66,8 @@ def timeseries_dataset_from_array(
                 f"`{name}` must be lower than the length of the data. Received: {name}={value}, "
                 f"for data of length {length}"
             )
+    if format not in ("tf", "grain"):
+        raise ValueError(f'`format` should be either "tf" or "grain". Received: format={format}')
     start = start_index or 0
     end = end_index or length
     count = end - start - (sequence_length - 1) * sampling_rate

@@ -53,6 +53,18 @@ def test_shuffling_keeps_every_window_with_its_target_and_repeats_with_a_seed(ba
     assert first == pairs(5) and first != sorted(first)
 
 
+@pytest.mark.parametrize("format", ["tf", "grain"])
+def test_format_is_kerass_argument_and_either_gives_the_same_windows(format):
+    """Keras 3.15's ``format`` (a tf.data or a Grain dataset there): the same batches here."""
+    dataset = timeseries_dataset_from_array(np.arange(10), np.arange(10) * 10, 3, batch_size=4,
+                                            format=format)  # fmt: skip
+    batches = [(np.asarray(x).tolist(), np.asarray(y).tolist()) for x, y in dataset]
+    assert batches == [
+        ([[0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 5]], [0, 10, 20, 30]),
+        ([[4, 5, 6], [5, 6, 7], [6, 7, 8], [7, 8, 9]], [40, 50, 60, 70]),
+    ]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -64,6 +76,7 @@ def test_shuffling_keeps_every_window_with_its_target_and_repeats_with_a_seed(ba
         ({"sampling_rate": 0}, "`sampling_rate` must be higher than 0"),
         ({"sampling_rate": 10}, "`sampling_rate` must be lower than the length of the data"),
         ({"sequence_stride": 0}, "`sequence_stride` must be higher than 0"),
+        ({"format": "torch"}, '`format` should be either "tf" or "grain"'),
     ],
 )
 def test_bad_arguments_are_kerass_errors(kwargs, message):

@@ -290,9 +290,8 @@ def save_model(model: Any, path: Path, overwrite: bool) -> None:
             values = h5_state.optimizer_values(model)
             if values is not None:
                 group = h5.create_group("optimizer_weights")
-                prefix = model.optimizer.name
-                names = [f"{prefix}/iteration", f"{prefix}/learning_rate"][: len(values)]
-                names += [f"{prefix}/slot_{i}" for i in range(len(values) - len(names))]
+                # Keras names each dataset by its variable's path (adam/dense_kernel_momentum)
+                names = [variable.path for variable in model.optimizer.variables]
                 group.attrs["weight_names"] = names
                 for name, value in zip(names, values, strict=True):
                     group.create_dataset(name, data=value)

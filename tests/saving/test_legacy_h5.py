@@ -226,6 +226,23 @@ def test_real_keras_loads_autoconv_legacy_h5(tmp_path, rng):
     assert int(theirs.optimizer.iterations) == 1
 
 
+def test_the_optimizer_state_in_autoconv_legacy_h5_is_named_as_kerass(keras, tmp_path):
+    """``optimizer_weights`` names its datasets by the variables' paths, as Keras writes them
+    (``adam/sequential_dense_kernel_momentum``, ...), in the same order."""
+    names = []
+    for library in (ac, keras):
+        model = library.Sequential([library.Input((3,)), library.layers.Dense(2)])
+        model.compile(optimizer="adam", loss="mse")
+        model.train_on_batch(np.ones((2, 3)), np.ones((2, 2)))
+        model.save(tmp_path / f"{library.__name__}.h5")
+        with h5py.File(tmp_path / f"{library.__name__}.h5") as h5:
+            group = h5["optimizer_weights"]
+            names.append([str(name) for name in group.attrs["weight_names"]])
+            assert sorted(group) == ["adam"] and len(group["adam"]) == 6
+    assert names[0] == names[1]
+    assert names[0][2] == "adam/sequential_dense_kernel_momentum"
+
+
 @pytest.mark.parametrize(
     ("how", "suffix"),
     [("save", ".h5"), ("save", ".hdf5"), ("save", ".keras"), ("checkpoint", ".h5"),

@@ -567,6 +567,6 @@ def evaluate(model_path: Path, dataset: str, data_dir: Path | None, limit: int |
 def summary(model_path: Path | None, plan: bool) -> None:
     """Print the summary of a saved model (MODEL_PATH), or of the course's reference model."""
     model = course.reference_model() if model_path is None else models.load_model(model_path)
-    model.summary(print_fn=click.echo)
+    model.summary(print_fn=lambda text: click.echo(text, nl=False))
     if plan:
         click.echo(str(model.plan))

@@ -175,7 +175,10 @@ def print_summary(
     if optimizer_built:
         console.print(f" Optimizer params: {optimizer_count:,} ({readable_size(optimizer_size)})")
     text = console.end_capture()
-    (print_fn or _print)(text.rstrip("\n"))
+    if print_fn is not None:
+        print_fn(text)  # the whole table in one call, its last line ended, as Keras's
+    else:
+        _print(text.rstrip("\n"))
 
 
 def _print(text: str) -> None:

@@ -36,6 +36,18 @@ def test_the_optimizer_params_line_is_kerass(keras, optimizer, kwargs, fit):
     assert any(line.startswith(" Optimizer params:") for line in ours) == fit
 
 
+def test_print_fn_gets_kerass_whole_text_in_one_call(keras):
+    """Keras 3.15 hands ``print_fn`` the whole summary at once, its last line ended with a
+    newline (``model.summary(print_fn=file.write)`` writes a complete file)."""
+    calls = {}
+    for lib in (ac, keras):
+        model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(2)], name="net")
+        calls[lib] = []
+        model.summary(print_fn=calls[lib].append)
+    assert len(calls[ac]) == 1 and calls[ac][0].endswith("(0.00 B)\n")
+    assert calls[ac] == calls[keras]
+
+
 def shape_cells(lib) -> dict[str, str]:
     """The Output Shape cells of a subclassed model's user layers, called on data."""
 

@@ -196,7 +196,7 @@ class Sequential(Model):
             "layers": [serialize(layer) for layer in self._entries()],
         }
         if self.built and self._build_shape is not None:
-            config["build_input_shape"] = list(self._build_shape)
+            config["build_input_shape"] = tuple(self._build_shape)  # (a tuple, as Keras's)
         return config
 
     @classmethod
@@ -213,7 +213,7 @@ class Sequential(Model):
             model.add(deserialize(entry, custom_objects), rebuild=False)
         model._maybe_rebuild()
         shape = config.get("build_input_shape")
-        if not model.built and isinstance(shape, list) and model._stack:
+        if not model.built and isinstance(shape, list | tuple) and model._stack:
             model.build(tuple(shape))
         if config.get("trainable", True) is False:  # (True would unfreeze frozen layers)
             model.trainable = False

@@ -278,3 +278,22 @@ def test_a_model_of_another_models_inputs_starts_a_built_sequential_as_keras(ker
         return pretrained.input_shape, model.built, model.output_shape, model.count_params()
 
     assert made(ac) == made(keras) == ((None, 6), True, (None, 5), 28 + 25)
+
+
+def test_the_build_input_shape_in_the_config_is_kerass_tuple(keras):
+    """Keras writes ``build_input_shape`` as its input's ``batch_shape``, a tuple; a config
+    given it as a tuple (in memory) or a list (from JSON) builds the model."""
+
+    def config(lib):
+        model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(2)])
+        built = lib.Sequential([lib.layers.Dense(2)])
+        built.build((None, 3))
+        return model.get_config()["build_input_shape"], built.get_config()["build_input_shape"]
+
+    assert config(ac) == config(keras) == ((None, 3), (None, 3))
+    model = ac.Sequential([ac.Input((3,)), layers.Dense(2)])
+    entry = model.get_config()
+    entry["layers"] = entry["layers"][1:]  # (no InputLayer: built from build_input_shape)
+    for shape in (entry["build_input_shape"], list(entry["build_input_shape"])):
+        rebuilt = ac.Sequential.from_config({**entry, "build_input_shape": shape})
+        assert rebuilt.built and rebuilt.output_shape == (None, 2)

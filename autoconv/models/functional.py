@@ -19,11 +19,14 @@ import numpy as np  # noqa: F401 - the docstring example uses it
 from autoconv import tree
 from autoconv.batches import at_input_rank, input_paths
 from autoconv.layers import (
+    RNN,
     BatchNormalization,
+    Bidirectional,
     GlobalAveragePooling1D,
     InputLayer,
     Softmax,
     SymbolicTensor,
+    TimeDistributed,
     operation,
 )
 from autoconv.layers.layer import training_parameter
@@ -400,7 +403,10 @@ def _node_config(node: Any, numbers: dict[int, int]) -> dict[str, Any]:
 # Keras's layers whose call takes a ``mask`` (and Keras's Lambda, which autoconv does not
 # save), models too: Keras records ``mask=None`` in their calls' kwargs, except where its call
 # converted the inputs first (see _node_kwargs).
-_CALLS_WITH_MASK = (BatchNormalization, GlobalAveragePooling1D, Softmax, Sequential)
+_CALLS_WITH_MASK = (
+    BatchNormalization, GlobalAveragePooling1D, Softmax, Sequential, RNN, Bidirectional,
+    TimeDistributed,
+)  # fmt: skip
 
 
 def _entries(value: Any, entry: Any) -> Any:
@@ -426,16 +432,17 @@ def _node_kwargs(node: Any) -> dict[str, Any]:
     """A layer call's ``kwargs`` as Keras records them: its ``training`` (explicit, or its
     call's default where that is not None), then ``mask`` (None, or a None per tensor of a
     list call) for a layer whose Keras call takes one. A functional model always gets it; the
-    other layers only when called on one tensor of their dtype without ``training`` (else
-    Keras's call copies its kwargs before adding it)."""
+    other layers only when called on one tensor of their dtype without keyword arguments
+    (else Keras's call copies its kwargs before adding it)."""
     training = node.kwargs.get("training", _default_training(node.layer))
     kwargs = {"training": training} if training is not None else {}
     mask = [None] * len(node.inputs) if node.list_call else None
     if isinstance(node.layer, Functional):
         return kwargs | {"mask": mask}
-    plain = not kwargs and not node.list_call and node.inputs[0].dtype == node.layer.dtype
+    # (the kwargs the call was given: a default ``training`` is added after Keras's check)
+    plain = not node.kwargs and not node.list_call and node.inputs[0].dtype == node.layer.dtype
     if isinstance(node.layer, _CALLS_WITH_MASK) and plain:
-        return {"mask": mask}
+        return kwargs | {"mask": mask}
     return kwargs
 
 

@@ -333,6 +333,34 @@ def test_the_json_records_keras_masks_in_the_calls_of_layers_that_take_one():
     assert [layer.name for layer in again.layers] == [layer.name for layer in ours.layers]
 
 
+def test_the_json_records_the_masks_of_recurrent_layers_and_their_wrappers():
+    """The recurrent layers, ``Bidirectional`` and ``TimeDistributed`` take a ``mask``: a
+    plain call records ``mask=None`` after the call's default ``training`` (keras.io's weather
+    forecasting ``LSTM(32)(inputs)``), one given ``training`` does not."""
+    keras = _keras()
+
+    def build(lib: Any) -> Any:
+        L = lib.layers
+        x = lib.Input((5, 3), name="x")
+        outputs = [
+            L.LSTM(4, name="lstm")(x),
+            L.SimpleRNN(4, name="rnn_training")(x, training=True),
+            L.Bidirectional(L.LSTM(2), name="bidi")(x),
+            L.TimeDistributed(L.Dense(2), name="timed")(x),
+        ]
+        return lib.Model(x, outputs, name="recurrent")
+
+    ours, theirs = build(ac), build(keras)
+    calls = {
+        layer["name"]: [node["kwargs"] for node in layer["inbound_nodes"]]
+        for layer in json.loads(ours.to_json())["config"]["layers"]
+    }
+    assert calls["lstm"] == [{"training": False, "mask": None}]
+    assert calls["bidi"] == calls["timed"] == [{"mask": None}]
+    assert calls["rnn_training"] == [{"training": True}]
+    assert _comparable(json.loads(ours.to_json())) == _comparable(json.loads(theirs.to_json()))
+
+
 @pytest.mark.parametrize("build", BUILT)
 def test_keras_reads_autoconvs_json_into_the_same_model(build):
     keras = _keras()

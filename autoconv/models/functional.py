@@ -24,6 +24,9 @@ from autoconv.layers import (
     Bidirectional,
     GlobalAveragePooling1D,
     InputLayer,
+    Pipeline,
+    RandomCrop,
+    RandomFlip,
     Softmax,
     SymbolicTensor,
     TimeDistributed,
@@ -405,8 +408,12 @@ def _node_config(node: Any, numbers: dict[int, int]) -> dict[str, Any]:
 # converted the inputs first (see _node_kwargs).
 _CALLS_WITH_MASK = (
     BatchNormalization, GlobalAveragePooling1D, Softmax, Sequential, RNN, Bidirectional,
-    TimeDistributed,
+    TimeDistributed, Pipeline,
 )  # fmt: skip
+
+# Keras's layers that take their inputs as they come (``_convert_input_args = False``, a
+# functional model too): their calls record what Keras's call adds whatever the inputs.
+_UNCONVERTED = (RandomFlip, RandomCrop, Pipeline)
 
 
 def _entries(value: Any, entry: Any) -> Any:
@@ -431,17 +438,17 @@ def _default_training(layer: Any) -> bool | None:
 def _node_kwargs(node: Any) -> dict[str, Any]:
     """A layer call's ``kwargs`` as Keras records them: its ``training`` (explicit, or its
     call's default where that is not None), then ``mask`` (None, or a None per tensor of a
-    list call) for a layer whose Keras call takes one. A functional model always gets it; the
-    other layers only when called on one tensor of their dtype without keyword arguments
-    (else Keras's call copies its kwargs before adding it)."""
-    training = node.kwargs.get("training", _default_training(node.layer))
+    list call) for a layer whose Keras call takes one. Keras's call adds the default and the
+    mask to the very dict it records only where it converted no input: a functional model's
+    call and those of :data:`_UNCONVERTED` always, the others' when called on one tensor of
+    their dtype without keyword arguments (else it copies its kwargs before adding them)."""
+    plain = isinstance(node.layer, (Functional, *_UNCONVERTED)) or (
+        not node.kwargs and not node.list_call and node.inputs[0].dtype == node.layer.dtype
+    )
+    training = node.kwargs.get("training", _default_training(node.layer) if plain else None)
     kwargs = {"training": training} if training is not None else {}
     mask = [None] * len(node.inputs) if node.list_call else None
-    if isinstance(node.layer, Functional):
-        return kwargs | {"mask": mask}
-    # (the kwargs the call was given: a default ``training`` is added after Keras's check)
-    plain = not node.kwargs and not node.list_call and node.inputs[0].dtype == node.layer.dtype
-    if isinstance(node.layer, _CALLS_WITH_MASK) and plain:
+    if plain and isinstance(node.layer, (Functional, *_CALLS_WITH_MASK)):
         return kwargs | {"mask": mask}
     return kwargs
 

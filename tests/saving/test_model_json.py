@@ -361,6 +361,39 @@ def test_the_json_records_the_masks_of_recurrent_layers_and_their_wrappers():
     assert _comparable(json.loads(ours.to_json())) == _comparable(json.loads(theirs.to_json()))
 
 
+def test_the_json_records_a_calls_default_training_only_where_keras_adds_it():
+    """Keras adds a call's default ``training`` (Dropout's False, an augmentation's True) to
+    the kwargs it records only where it converted no input: not for a float64 tensor into a
+    float32 layer, but always for the layers that take their inputs as they come (RandomFlip,
+    RandomCrop, Pipeline, which also gets ``mask``)."""
+    keras = _keras()
+
+    def build(lib: Any) -> Any:
+        L = lib.layers
+        image = lib.Input((8, 8, 3), dtype="uint8", name="image")
+        series = lib.Input((5, 3), dtype="float64", name="series")
+        outputs = [
+            L.RandomFlip(name="flip")(image),
+            L.RandomRotation(0.1, name="rotation")(image),
+            L.Pipeline([L.RandomFlip()], name="pipeline")(image),
+            L.SimpleRNN(2, name="rnn")(series),
+            L.Dropout(0.1, name="dropout")(series),
+        ]
+        return lib.Model([image, series], outputs, name="defaults")
+
+    def calls(model: Any) -> dict[str, Any]:
+        return {
+            layer["name"]: [node["kwargs"] for node in layer["inbound_nodes"]]
+            for layer in json.loads(model.to_json())["config"]["layers"]
+        }
+
+    ours = calls(build(ac))
+    assert ours["flip"] == [{"training": True}]
+    assert ours["pipeline"] == [{"training": True, "mask": None}]
+    assert ours["rotation"] == ours["rnn"] == ours["dropout"] == [{}]
+    assert ours == calls(build(keras))
+
+
 @pytest.mark.parametrize("build", BUILT)
 def test_keras_reads_autoconvs_json_into_the_same_model(build):
     keras = _keras()

@@ -109,6 +109,30 @@ class RNN(Layer):
                 "tensor)."
             )
         self.state_size = [state_size] if isinstance(state_size, int) else list(state_size)
+        self._initial_state_shape: Any = None  # (that of the call that built the layer)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.built:  # Keras builds for every tensor argument: its build config says so
+            state = args[1] if len(args) > 1 else kwargs.get("initial_state")
+            self._initial_state_shape = None if state is None else _shapes_of(state)
+        return super().__call__(*args, **kwargs)
+
+    def get_build_config(self) -> dict[str, Any] | None:
+        """``{"input_shape": ...}``, or Keras's ``{"shapes_dict": {"sequences_shape": ...,
+        "initial_state_shape": ...}}`` for a layer first called with an ``initial_state``."""
+        config = super().get_build_config()
+        if config is None or self._initial_state_shape is None:
+            return config
+        shapes = {"sequences_shape": config["input_shape"]}
+        return {"shapes_dict": shapes | {"initial_state_shape": self._initial_state_shape}}
+
+    def build_from_config(self, config: dict[str, Any]) -> None:
+        shapes = config.get("shapes_dict")
+        if isinstance(shapes, dict) and shapes.get("sequences_shape") is not None:
+            state = shapes.get("initial_state_shape")
+            self._initial_state_shape = None if state is None else _shape_tuples(state)
+            config = {"input_shape": shapes["sequences_shape"]}
+        super().build_from_config(config)
 
     def _check_rank(self, shape: Shape) -> None:
         rank = self.EXACT_RANK
@@ -492,3 +516,18 @@ class GRU(CellLayer):
         **kwargs: Any,
     ) -> None:
         super().__init__(constructor_arguments(locals()))
+
+
+def _shapes_of(state: Any) -> Any:
+    """An ``initial_state``'s shapes in its structure (a tensor's, or a list of them), as
+    Keras's build config holds them (the batch size None, as a layer's build shape)."""
+    if isinstance(state, list | tuple):
+        return [_shapes_of(item) for item in state]
+    return (None, *state.shape[1:])
+
+
+def _shape_tuples(shapes: Any) -> Any:
+    """A build config's state shapes (lists, from JSON) as :func:`_shapes_of` gives them."""
+    if isinstance(shapes, list | tuple) and shapes and isinstance(shapes[0], list | tuple):
+        return [_shape_tuples(item) for item in shapes]
+    return tuple(shapes) if isinstance(shapes, list | tuple) else shapes

@@ -446,6 +446,36 @@ def test_a_functional_model_of_them_trains_as_in_keras_and_travels_both_ways(ker
                                1e-6)  # fmt: skip
 
 
+def test_a_layer_first_called_with_an_initial_state_has_kerass_build_config(keras, tmp_path):
+    """Keras builds a layer for each of its call's tensors: one first called with
+    ``initial_state`` has a build config ``{"shapes_dict": {"sequences_shape": ...,
+    "initial_state_shape": ...}}`` (a tensor's shape, or a list of them), kept by a loaded
+    model, whichever library wrote the file."""
+
+    def build_configs(model: Any) -> list[Any]:
+        return [layer.get_build_config() for layer in model.layers]
+
+    x, h = ac.Input((3, 2)), ac.Input((3,))
+    listed = ac.layers.LSTM(3)(x, initial_state=[h, h])
+    extra = ac.Model([x, h], listed)
+    ours, theirs = encoder_decoder(ac), encoder_decoder(keras)
+    assert build_configs(ours) == build_configs(theirs)
+    (gru,) = [layer for layer in ours.layers if isinstance(layer, ac.layers.GRU)]
+    assert gru.get_build_config() == {
+        "shapes_dict": {"sequences_shape": (None, 3, 2), "initial_state_shape": (None, 3)}
+    }
+    assert extra.layers[-1].get_build_config()["shapes_dict"]["initial_state_shape"] == [
+        (None, 3), (None, 3)
+    ]  # fmt: skip
+    ours.save(tmp_path / "ours.keras"), theirs.save(tmp_path / "theirs.keras")
+    assert build_configs(ac.saving.load_model(tmp_path / "theirs.keras")) == build_configs(ours)
+    assert build_configs(ac.saving.load_model(tmp_path / "ours.keras")) == build_configs(ours)
+    from_ours = keras.saving.load_model(tmp_path / "ours.keras")
+    assert json.loads(json.dumps(build_configs(from_ours))) == json.loads(
+        json.dumps(build_configs(ours))
+    )
+
+
 def test_bidirectional_states_in_a_functional_model(keras):
     """merge_mode=None with return_state: six outputs (both directions' outputs, then the
     forward h and c, then the backward ones), as Keras's."""

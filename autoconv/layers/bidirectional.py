@@ -7,6 +7,7 @@ from typing import Any
 
 from autoconv.layers import serialization
 from autoconv.layers.layer import Layer, Shape
+from autoconv.layers.recurrent import InitialStateBuild
 from autoconv.ops import engine as ops
 from autoconv.tensor import Tensor
 
@@ -22,7 +23,7 @@ def _renamed_copy(layer: Layer, prefix: str, **changes: Any) -> Layer:
     return serialization.deserialize(entry)
 
 
-class Bidirectional(Layer):
+class Bidirectional(InitialStateBuild):
     """Runs a recurrent ``layer`` over the sequence forwards (a copy of it named
     ``forward_<name>``) and backwards (``backward_layer``, or a copy with ``go_backwards=True``
     named ``backward_<name>``), then merges the two outputs by ``merge_mode``: "concat"

@@ -56,7 +56,39 @@ def _where(keep: Tensor, new: Tensor, old: Tensor) -> Tensor:
     return new * keep + old * (1 - keep)
 
 
-class RNN(Layer):
+class InitialStateBuild(Layer):
+    """A layer whose call takes an ``initial_state`` (``RNN``, ``Bidirectional``): Keras builds
+    it for each tensor of the call that builds it, so one first called with an initial state
+    has the build config ``{"shapes_dict": {"sequences_shape": ..., "initial_state_shape":
+    ...}}``; autoconv builds it for the sequences' shape alone."""
+
+    _initial_state_shape: Any = None  # (that of the call that built the layer)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.built:  # Keras builds for every tensor argument: its build config says so
+            state = args[1] if len(args) > 1 else kwargs.get("initial_state")
+            self._initial_state_shape = None if state is None else _shapes_of(state)
+        return super().__call__(*args, **kwargs)
+
+    def get_build_config(self) -> dict[str, Any] | None:
+        """``{"input_shape": ...}``, or Keras's ``{"shapes_dict": {"sequences_shape": ...,
+        "initial_state_shape": ...}}`` for a layer first called with an ``initial_state``."""
+        config = super().get_build_config()
+        if config is None or self._initial_state_shape is None:
+            return config
+        shapes = {"sequences_shape": config["input_shape"]}
+        return {"shapes_dict": shapes | {"initial_state_shape": self._initial_state_shape}}
+
+    def build_from_config(self, config: dict[str, Any]) -> None:
+        shapes = config.get("shapes_dict")
+        if isinstance(shapes, dict) and shapes.get("sequences_shape") is not None:
+            state = shapes.get("initial_state_shape")
+            self._initial_state_shape = None if state is None else _shape_tuples(state)
+            config = {"input_shape": shapes["sequences_shape"]}
+        super().build_from_config(config)
+
+
+class RNN(InitialStateBuild):
     """Loops ``cell`` (a cell, or a list of cells: a ``StackedRNNCells``) over the time axis
     of (batch, time, features) inputs: the states start from ``initial_state`` (a call
     argument), the stored states (``stateful``) or zeros, and each step's output and new
@@ -109,30 +141,6 @@ class RNN(Layer):
                 "tensor)."
             )
         self.state_size = [state_size] if isinstance(state_size, int) else list(state_size)
-        self._initial_state_shape: Any = None  # (that of the call that built the layer)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not self.built:  # Keras builds for every tensor argument: its build config says so
-            state = args[1] if len(args) > 1 else kwargs.get("initial_state")
-            self._initial_state_shape = None if state is None else _shapes_of(state)
-        return super().__call__(*args, **kwargs)
-
-    def get_build_config(self) -> dict[str, Any] | None:
-        """``{"input_shape": ...}``, or Keras's ``{"shapes_dict": {"sequences_shape": ...,
-        "initial_state_shape": ...}}`` for a layer first called with an ``initial_state``."""
-        config = super().get_build_config()
-        if config is None or self._initial_state_shape is None:
-            return config
-        shapes = {"sequences_shape": config["input_shape"]}
-        return {"shapes_dict": shapes | {"initial_state_shape": self._initial_state_shape}}
-
-    def build_from_config(self, config: dict[str, Any]) -> None:
-        shapes = config.get("shapes_dict")
-        if isinstance(shapes, dict) and shapes.get("sequences_shape") is not None:
-            state = shapes.get("initial_state_shape")
-            self._initial_state_shape = None if state is None else _shape_tuples(state)
-            config = {"input_shape": shapes["sequences_shape"]}
-        super().build_from_config(config)
 
     def _check_rank(self, shape: Shape) -> None:
         rank = self.EXACT_RANK

@@ -447,26 +447,30 @@ def test_a_functional_model_of_them_trains_as_in_keras_and_travels_both_ways(ker
 
 
 def test_a_layer_first_called_with_an_initial_state_has_kerass_build_config(keras, tmp_path):
-    """Keras builds a layer for each of its call's tensors: one first called with
-    ``initial_state`` has a build config ``{"shapes_dict": {"sequences_shape": ...,
+    """Keras builds a layer for each of its call's tensors: an RNN or a Bidirectional first
+    called with ``initial_state`` has a build config ``{"shapes_dict": {"sequences_shape": ...,
     "initial_state_shape": ...}}`` (a tensor's shape, or a list of them), kept by a loaded
     model, whichever library wrote the file."""
 
     def build_configs(model: Any) -> list[Any]:
         return [layer.get_build_config() for layer in model.layers]
 
-    x, h = ac.Input((3, 2)), ac.Input((3,))
-    listed = ac.layers.LSTM(3)(x, initial_state=[h, h])
-    extra = ac.Model([x, h], listed)
+    def listed(lib: Any) -> Any:  # (states as a list: an LSTM's, a Bidirectional's)
+        x, h = lib.Input((3, 2)), lib.Input((3,))
+        y = lib.layers.LSTM(3, return_sequences=True)(x, initial_state=[h, h])
+        both = lib.layers.Bidirectional(lib.layers.GRU(3))(y, initial_state=[h, h])
+        return lib.Model([x, h], both)
+
+    assert build_configs(listed(ac)) == build_configs(listed(keras))
+    assert listed(ac).layers[-1].get_build_config()["shapes_dict"]["initial_state_shape"] == [
+        (None, 3), (None, 3)
+    ]  # fmt: skip
     ours, theirs = encoder_decoder(ac), encoder_decoder(keras)
     assert build_configs(ours) == build_configs(theirs)
     (gru,) = [layer for layer in ours.layers if isinstance(layer, ac.layers.GRU)]
     assert gru.get_build_config() == {
         "shapes_dict": {"sequences_shape": (None, 3, 2), "initial_state_shape": (None, 3)}
     }
-    assert extra.layers[-1].get_build_config()["shapes_dict"]["initial_state_shape"] == [
-        (None, 3), (None, 3)
-    ]  # fmt: skip
     ours.save(tmp_path / "ours.keras"), theirs.save(tmp_path / "theirs.keras")
     assert build_configs(ac.saving.load_model(tmp_path / "theirs.keras")) == build_configs(ours)
     assert build_configs(ac.saving.load_model(tmp_path / "ours.keras")) == build_configs(ours)

@@ -187,7 +187,7 @@ class BaseConv(ActivationMixin, Layer):
     def fusable_activation(self) -> str | bool | None:
         """'relu' when the activation runs inside the op's bias pass, None when there is none,
         else False."""
-        if self.activation is activations.linear:
+        if self.activation is activations.linear or self.activation is None:
             return None
         return "relu" if self.fuses_relu and self.activation is activations.relu else False
 
@@ -201,7 +201,7 @@ class BaseConv(ActivationMixin, Layer):
     def call(self, inputs: Tensor) -> Tensor:
         fused = self.fusable_activation
         out = self.convolve(inputs, relu=fused == "relu")
-        return self.activation(out) if fused is False else out
+        return self.activate(out) if fused is False else out
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config() | {
@@ -300,7 +300,7 @@ class BaseFiltersConv(BaseConv):
     def call(self, inputs: Tensor) -> Tensor:
         if not self._convolves_by_override:
             return super().call(inputs)
-        return self.activation(self.pre_activation(inputs))
+        return self.activate(self.pre_activation(inputs))
 
     def get_config(self) -> dict[str, Any]:
         config = {"filters": self.filters, "groups": self.groups}
@@ -456,7 +456,7 @@ class SeparableConv2D(BaseConv):
     def call(self, inputs: Tensor, relu_input: bool = False) -> Tensor:
         fused = self.fusable_activation
         out = self.convolve(inputs, fused == "relu", relu_input)
-        return self.activation(out) if fused is False else out
+        return self.activate(out) if fused is False else out
 
     def convolve(self, inputs: Tensor, relu: bool, relu_input: bool = False) -> Tensor:
         pointwise = self.image_kernel(self.pointwise_kernel)

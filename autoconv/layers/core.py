@@ -110,7 +110,12 @@ class ActivationMixin:
     last axis, :meth:`pre_activation` gives its logits, which a model with a cross-entropy loss
     uses directly (a stable loss, no log of a probability)."""
 
-    activation: Callable[..., Any]
+    activation: Callable[..., Any] | None
+
+    def activate(self, x: Any) -> Any:
+        """``self.activation(x)``, or ``x`` where the activation was set to None afterwards
+        (``model.layers[-1].activation = None``, keras.io's Grad-CAM): Keras's layers skip it."""
+        return x if self.activation is None else self.activation(x)
 
     @property
     def ends_in_softmax(self) -> bool:
@@ -200,7 +205,7 @@ class Dense(ActivationMixin, Layer):
     def call(self, inputs: Tensor) -> Tensor:
         if self.activation is activations.relu:  # fused into the product
             return self._affine(inputs, self.kernel, self.bias, relu=True)
-        return self.activation(self.pre_activation(inputs))
+        return self.activate(self.pre_activation(inputs))
 
     def folded(self, inputs: Tensor, batch_norm: Any, relu: bool = False) -> Tensor:
         """This linear layer followed by ``batch_norm`` in inference mode (then a ReLU) with

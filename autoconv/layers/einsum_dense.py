@@ -251,7 +251,7 @@ class EinsumDense(Layer):
         out = contract(self.equation, inputs, self.kernel)
         if self.bias is not None:
             out = out + self.bias
-        return self.activation(out)
+        return out if self.activation is None else self.activation(out)
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {

@@ -307,7 +307,8 @@ class SimpleRNNCell(RecurrentCell):
         if self.bias is not None:
             h = h + self.bias
         (previous,) = self._masked(previous, self.get_recurrent_dropout_mask(previous), training)
-        output = self.activation(h + ops.matmul(previous, self.recurrent_kernel))
+        output = h + ops.matmul(previous, self.recurrent_kernel)
+        output = output if self.activation is None else self.activation(output)
         return output, [output] if listed else output
 
     def fused_sequence(

@@ -394,3 +394,44 @@ def test_a_named_function_lambda_round_trips_through_custom_objects(tmp_path, ou
     assert loaded.get_layer("d").get_config() == layer.get_config()
     with pytest.raises(ac.saving.ModelFileError, match="could not locate function"):
         ac.saving.load_model(tmp_path / "m.keras")
+
+
+@pytest.mark.parametrize(
+    ("make", "in_shape"),
+    [
+        (lambda k: k.layers.Dense(3, activation="softmax"), (2, 4)),
+        (lambda k: k.layers.Dense(3, activation="relu"), (2, 4)),
+        (lambda k: k.layers.Conv2D(3, 2, activation="relu"), (2, 5, 5, 2)),
+        (lambda k: k.layers.SeparableConv2D(3, 2, activation="relu"), (2, 5, 5, 2)),
+        (lambda k: k.layers.DepthwiseConv2D(2, activation="tanh"), (2, 5, 5, 2)),
+        (lambda k: k.layers.Conv2DTranspose(3, 2, activation="sigmoid"), (2, 5, 5, 2)),
+        (lambda k: k.layers.Conv1D(3, 2, activation="relu"), (2, 6, 2)),
+        (lambda k: k.layers.EinsumDense("ab,bc->ac", 3, activation="relu"), (2, 4)),
+        (lambda k: k.layers.SimpleRNN(3), (2, 4, 2)),
+    ],
+)
+def test_an_activation_set_to_none_is_skipped_as_in_keras(keras, make, in_shape):
+    """keras.io's Grad-CAM takes the softmax off with ``model.layers[-1].activation = None``:
+    Keras's layers then skip the activation. (Keras's get_config then fails in
+    ``activations.serialize(None)``; autoconv's writes None, which loads as linear.)"""
+    x = np.random.default_rng(0).standard_normal(in_shape).astype(np.float32)
+    ours, theirs = make(ac), make(keras)
+    theirs(x)
+    ours.build(in_shape)
+    ours.set_weights(theirs.get_weights())
+    target = ours.cell if isinstance(ours, layers.SimpleRNN) else ours
+    target.activation = None
+    (theirs.cell if isinstance(theirs, keras.layers.SimpleRNN) else theirs).activation = None
+    np.testing.assert_allclose(ours(x).numpy(), theirs(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+    if not isinstance(ours, layers.SimpleRNN):
+        assert ours.get_config()["activation"] is None
+
+
+def test_a_models_softmax_set_to_none_gives_the_logits():
+    inputs = ac.Input((4,))
+    model = ac.Model(inputs, layers.Dense(3, activation="softmax")(layers.Dense(5)(inputs)))
+    x = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    logits = model.layers[-1].pre_activation(model.layers[1](x)).numpy()
+    model.layers[-1].activation = None
+    np.testing.assert_allclose(model(x).numpy(), logits, rtol=1e-6)
+    np.testing.assert_allclose(model.predict(x, verbose=0), logits, rtol=1e-6)

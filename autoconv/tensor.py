@@ -5,7 +5,8 @@ being recorded, the op's parents and a backward closure. ``backward()`` walks th
 reverse topological order (iteratively: deep graphs never hit Python's recursion limit),
 calls each closure with the gradient of its output, reduces broadcast gradients back to each
 parent's shape (in :func:`unbroadcast`, the one place that does it for every op) and
-accumulates them. Only leaf tensors that require a gradient keep ``.grad``.
+accumulates them. Only leaf tensors that require a gradient keep ``.grad`` (and those that
+called :meth:`Tensor.retain_grad`).
 
 Ops live in :mod:`autoconv.ops`; each one builds its output with :func:`record`, passing a
 closure that maps the output gradient to one gradient per parent.
@@ -89,8 +90,8 @@ class Tensor:
 
     __array_priority__ = 1000  # so `ndarray + Tensor` defers to Tensor.__radd__
     # (_keras_mask: a Keras mask a layer attached, read with getattr; see autoconv.ops.masks)
-    __slots__ = ("_backward", "_keras_mask", "_op", "_parents", "data", "device", "grad",
-                 "requires_grad")  # fmt: skip
+    __slots__ = ("_backward", "_keras_mask", "_op", "_parents", "_retains_grad", "data", "device",
+                 "grad", "requires_grad")  # fmt: skip
 
     def __init__(
         self, data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None
@@ -115,6 +116,7 @@ class Tensor:
         self._parents: tuple[Tensor, ...] = ()
         self._backward: Callable[[Any], Sequence[Any]] | None = None
         self._op: str = ""
+        self._retains_grad = False
 
     # ----------------------------------------------------------------- array facts
     @property
@@ -177,6 +179,12 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
+    def retain_grad(self) -> None:
+        """Let ``backward()`` fill ``.grad`` of this tensor although an op made it (PyTorch's)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad")
+        self._retains_grad = True
+
     # ------------------------------------------------------------------- autograd
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires a gradient.
@@ -213,14 +221,15 @@ class Tensor:
             node_grad = grads.pop(id(node), None)
             if node_grad is None:
                 continue
-            if not node._parents:  # a leaf: a copy of a gradient held elsewhere (or read-only)
+            if not node._parents or node._retains_grad:  # a copy of a gradient held elsewhere
                 if node.grad is not None:
                     node.grad = node.grad + node_grad
                 elif xp.owned(node_grad):
                     node.grad = node_grad.astype(node.dtype, copy=False)
                 else:
                     node.grad = xp.copy(node_grad).astype(node.dtype, copy=False)
-                continue
+                if not node._parents:  # a leaf
+                    continue
             if node._backward is None:
                 raise RuntimeError(
                     "backward() through a graph that was already freed; "
@@ -302,21 +311,13 @@ class Tensor:
         return _ops().getitem(self, index)
 
     def sum(
-        self,
-        axis: int | tuple[int, ...] | None = None,
-        keepdims: bool = False,
-        dtype: None = None,
-        out: None = None,
+        self, axis: Any = None, keepdims: bool = False, dtype: None = None, out: None = None
     ) -> Tensor:
         _numpy_arguments(self, "sum", dtype, out)
         return _ops().sum(self, axis=axis, keepdims=keepdims)
 
     def mean(
-        self,
-        axis: int | tuple[int, ...] | None = None,
-        keepdims: bool = False,
-        dtype: None = None,
-        out: None = None,
+        self, axis: Any = None, keepdims: bool = False, dtype: None = None, out: None = None
     ) -> Tensor:
         _numpy_arguments(self, "mean", dtype, out)
         return _ops().mean(self, axis=axis, keepdims=keepdims)
@@ -400,7 +401,7 @@ def record(
     out.data = data
     out.device = parents[0].device
     out.grad = None
-    out._op = op
+    out._op, out._retains_grad = op, False
     out.requires_grad = _grad_mode.enabled and any(p.requires_grad for p in parents)
     out._parents, out._backward = (parents, backward) if out.requires_grad else ((), None)
     return out

@@ -107,6 +107,29 @@ def test_intermediate_tensors_keep_no_grad():
     assert h.grad is None and x.grad is not None
 
 
+def test_retain_grad_keeps_an_intermediate_tensors_gradient_as_pytorch(torch):
+    values = np.array([[1.0, -2.0, 0.5], [3.0, -0.5, 2.0]])
+    x = ac.Tensor(values, requires_grad=True, dtype="float64")
+    h = x * x  # the gradient reaches h along two paths, and twice through backward()
+    h.retain_grad()
+    (h.relu() + h * 3).sum().backward(retain_graph=True)
+    h.sum().backward()
+    tx = torch.tensor(values, requires_grad=True)
+    th = tx * tx
+    th.retain_grad()
+    (th.relu() + th * 3).sum().backward(retain_graph=True)
+    th.sum().backward()
+    np.testing.assert_allclose(h.grad, th.grad.numpy())
+    np.testing.assert_allclose(x.grad, tx.grad.numpy())
+    h.grad *= 10  # its own array
+    np.testing.assert_allclose(x.grad, tx.grad.numpy())
+
+
+def test_retain_grad_needs_a_tensor_that_requires_grad():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        ac.Tensor([1.0]).retain_grad()
+
+
 def test_leaf_grad_is_writable_and_not_shared():
     a = ac.Tensor([1.0, 2.0], requires_grad=True)
     b = ac.Tensor([3.0, 4.0], requires_grad=True)

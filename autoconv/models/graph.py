@@ -104,14 +104,16 @@ class Plan:
 
     steps: list[Step]
     output_steps: list[Step | None]  # the step making each output (None: an input passed on)
-    softmax_outputs: list[bool]  # which outputs end in a softmax over the last axis
     logits_outputs: list[bool] = field(default_factory=list)  # paired with a cross-entropy
 
     def pair_losses(self, takes_logits: Sequence[bool]) -> None:
         """Record which softmax outputs give their logits to their loss (``compile`` calls
-        this with, per output, whether its loss is a cross-entropy on probabilities)."""
+        this with, per output, whether its loss is a cross-entropy on probabilities). Whether
+        an output ends in a softmax is read now: a layer's ``activation`` may have been set
+        since the model was made (``model.layers[-1].activation = None``)."""
         self.logits_outputs = [
-            soft and wants for soft, wants in zip(self.softmax_outputs, takes_logits, strict=True)
+            step is not None and _ends_in_softmax(step) and wants
+            for step, wants in zip(self.output_steps, takes_logits, strict=True)
         ]
         for step in self.steps:
             step.logits_of_output = None
@@ -268,8 +270,7 @@ class Graph:
             read_later.update(step.inputs)
         by_output = {step.output: step for step in steps}
         output_steps = [by_output.get(self.ids[id(t)]) for t in self.outputs]  # (not scores)
-        softmax = [step is not None and _ends_in_softmax(step) for step in output_steps]
-        plan = Plan(steps, output_steps, softmax)
+        plan = Plan(steps, output_steps)
         plan.pair_losses([False] * len(self.outputs))
         return plan
 
@@ -285,7 +286,9 @@ class Graph:
             for step in self.plan.steps:
                 args = [tensors[i] for i in step.inputs]
                 special = step.fused or step.logits_of_output is not None
-                if special and keras_mask(args) is not None:
+                # (a paired softmax whose activation was set to another since compile: run as is)
+                changed = step.logits_of_output is not None and not _ends_in_softmax(step)
+                if changed or (special and keras_mask(args) is not None):
                     made = _run_unfused(step, args[0], training)
                     if step.logits_of_output is not None:  # the softmax is done: no logits
                         logits[step.logits_of_output] = False
@@ -334,7 +337,8 @@ def _run_step(step: Step, args: list[Tensor], training: bool | None) -> Tensor:
 def _run_unfused(step: Step, inputs: Tensor, training: bool | None) -> Tensor:
     """A fused step (or one that leaves its softmax to the loss) whose input carries a Keras
     mask, run layer by layer, so that each layer reads and passes on the mask as its own call
-    does (the fused ops know no masks). Such steps are chains of one-input calls."""
+    does (the fused ops know no masks); or a step paired with its loss whose layer's
+    activation is no longer a softmax. Such steps are chains of one-input calls."""
     for node in step.nodes if step.before is None else (step.before, *step.nodes):
         layer = node.layer
         inputs = layer(cast(inputs, layer.dtype), training=node.kwargs.get("training", training))

@@ -341,6 +341,34 @@ def test_a_subclass_call_before_a_softmax_output_runs_as_keras(keras, base, shap
         np.testing.assert_allclose(mine, expected, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("when", ["before compile", "after compile"])
+def test_a_softmax_output_set_to_none_is_no_longer_paired_with_its_loss(keras, when):
+    """keras.io's Grad-CAM sets ``model.layers[-1].activation = None``: the model then gives
+    the Dense's outputs as they are, and a cross-entropy on probabilities reads those (not a
+    softmax of them), as in Keras, whether it was set before ``compile`` or after."""
+    rng = np.random.default_rng(0)
+    x = np.abs(rng.normal(size=(6, 4))).astype(np.float32)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    models = []
+    for lib in (ac, keras):
+        inputs = lib.Input((4,))
+        out = lib.layers.Dense(3, activation="softmax")(lib.layers.Dense(5)(inputs))
+        models.append(lib.Model(inputs, out))
+        if when == "after compile":
+            models[-1].compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+            models[-1].evaluate(x, y, verbose=0)
+        models[-1].layers[-1].activation = None
+        models[-1].compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    weights = [np.abs(w) + 0.1 for w in models[1].get_weights()]  # positive outputs
+    for model in models:
+        model.set_weights(weights)
+    ours, theirs = models
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(ours.evaluate(x, y, verbose=0), theirs.evaluate(x, y, verbose=0),
+                               rtol=1e-5)  # fmt: skip
+    assert ours.plan.logits_outputs == [False]
+
+
 def fully_convolutional() -> ac.Model:
     inputs = ac.Input(shape=(None, None, 3))
     x = layers.Conv2D(4, 3, activation="relu", padding="same", strides=2)(inputs)

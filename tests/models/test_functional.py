@@ -369,6 +369,33 @@ def test_a_softmax_output_set_to_none_is_no_longer_paired_with_its_loss(keras, w
     assert ours.plan.logits_outputs == [False]
 
 
+def test_grad_cam_of_an_intermediate_output_as_keras_on_pytorch(keras):
+    """keras.io's Grad-CAM in PyTorch form: a model giving [the last convolution's output,
+    the predictions], the class score's gradient with respect to that convolution's output
+    (``retain_grad()`` then ``backward()``), the same heatmap as Keras's."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 9, 9, 3)).astype(np.float32)
+    heatmaps, weights = [], []
+    for lib in (keras, ac):
+        inputs = lib.Input((9, 9, 3))
+        h = lib.layers.Conv2D(4, 3, activation="relu")(inputs)
+        h = lib.layers.Conv2D(5, 3, activation="relu", name="last_conv")(h)
+        out = lib.layers.Dense(3, activation="softmax")(lib.layers.GlobalAveragePooling2D()(h))
+        model = lib.Model(inputs, out)
+        if weights:
+            model.set_weights(weights)
+        weights = model.get_weights()
+        model.layers[-1].activation = None
+        grad_model = lib.Model(model.input, [model.get_layer("last_conv").output, model.output])
+        conv_output, preds = grad_model(x)
+        conv_output.retain_grad()
+        preds[:, 1].sum().backward()
+        pooled = lib.ops.mean(conv_output.grad, axis=(0, 1, 2))
+        heatmap = lib.ops.squeeze(conv_output[0] @ pooled[..., None])
+        heatmaps.append(lib.ops.convert_to_numpy(heatmap))
+    np.testing.assert_allclose(heatmaps[1], heatmaps[0], rtol=1e-5, atol=1e-7)
+
+
 def fully_convolutional() -> ac.Model:
     inputs = ac.Input(shape=(None, None, 3))
     x = layers.Conv2D(4, 3, activation="relu", padding="same", strides=2)(inputs)

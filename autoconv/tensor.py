@@ -187,7 +187,8 @@ class Tensor:
 
     # ------------------------------------------------------------------- autograd
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires a gradient.
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires a gradient (and
+        of each tensor that called ``retain_grad()``).
 
         ``grad`` is the gradient of some scalar with respect to this tensor; it defaults to
         1 for a one-element tensor and is required otherwise. The graph is freed afterwards

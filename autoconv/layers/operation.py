@@ -39,10 +39,15 @@ class Slot:
 
 def _template(value: Any, tensors: list[SymbolicTensor]) -> Any:
     """``value`` with each symbolic tensor replaced by a :class:`Slot` (appended to
-    ``tensors``), in lists, tuples and dicts too."""
+    ``tensors``), in lists, tuples and dicts too. A tensor computed while the model was defined
+    (``x + embedding(ops.arange(n))``) is kept as a constant cut from the graph that made it,
+    as Keras's TensorFlow and JAX backends keep it: every training step's backward pass would
+    otherwise go through that one graph again."""
     if isinstance(value, SymbolicTensor):
         tensors.append(value)
         return Slot(len(tensors) - 1)
+    if type(value) is Tensor and value.requires_grad:  # (a Variable stays itself)
+        return value.detach()
     if isinstance(value, list | tuple):
         return type(value)(_template(v, tensors) for v in value)
     if isinstance(value, dict):

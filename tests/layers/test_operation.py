@@ -208,3 +208,22 @@ def test_a_graph_of_ops_runs_on_the_gpu_as_on_the_cpu() -> None:
     np.testing.assert_allclose(
         model.predict(X[:2, :, :], verbose=0), expected, rtol=1e-5, atol=1e-6
     )
+
+
+def test_a_tensor_computed_while_defining_the_model_is_a_constant_of_its_graph() -> None:
+    """keras-io's TabTransformer adds ``column_embedding(ops.arange(n))``, computed when the
+    model is defined, to a symbolic tensor: every step trains the model (Keras on PyTorch fails
+    at the second step, going back through the first's graph), and the column embedding stays
+    as it was, a constant, as in Keras on TensorFlow and JAX."""
+    inputs = ac.Input((3, 2))
+    column_embedding = ac.layers.Embedding(input_dim=3, output_dim=2)
+    columns = column_embedding(ops.arange(start=0, stop=3, step=1))
+    outputs = ac.layers.Dense(1)(ac.layers.Flatten()(inputs + columns))
+    model = ac.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss="mse")
+    before = column_embedding.embeddings.numpy().copy()
+    x, y = RNG.normal(size=(8, 3, 2)), RNG.normal(size=(8, 1))
+    history = model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+    np.testing.assert_array_equal(column_embedding.embeddings.numpy(), before)
+    np.testing.assert_allclose(model.predict(x, verbose=0), model(x).numpy(), rtol=1e-6)

@@ -344,3 +344,100 @@ def test_the_switch_transformer_tutorial_trains_as_kerass(keras):
         np.testing.assert_allclose(history[key], k_history[key], rtol=1e-5)
     np.testing.assert_allclose(predictions, k_predictions, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(added, k_added, rtol=1e-5)
+
+
+def _tabtransformer(lib, vocabularies, numeric, use_column_embedding=False):
+    """keras-io's TabTransformer (structured_data/tabtransformer.py) at a small size: the
+    categorical features' embeddings through a transformer block, with the numeric ones."""
+    layers, ops = lib.layers, lib.ops
+    inputs = {name: layers.Input(name=name, shape=(), dtype="float32") for name in numeric}
+    inputs |= {name: layers.Input(name=name, shape=(), dtype="float32") for name in vocabularies}
+    embedded = [layers.Embedding(len(v), 8)(inputs[name]) for name, v in vocabularies.items()]
+    numerical = layers.concatenate([ops.expand_dims(inputs[name], -1) for name in numeric])
+    features = ops.stack(embedded, axis=1)
+    if use_column_embedding:
+        columns = layers.Embedding(input_dim=len(vocabularies), output_dim=8)
+        features = features + columns(ops.arange(start=0, stop=len(vocabularies), step=1))
+    attention = layers.MultiHeadAttention(num_heads=2, key_dim=8, dropout=0.0)(features, features)
+    x = layers.LayerNormalization(epsilon=1e-6)(layers.Add()([attention, features]))
+    mlp = lib.Sequential(
+        [layers.LayerNormalization(epsilon=1e-6), layers.Dense(8, activation=lib.activations.gelu),
+         layers.Dropout(0.0)], name="feedforward_0",
+    )  # fmt: skip
+    x = layers.LayerNormalization(epsilon=1e-6)(layers.Add()([mlp(x), x]))
+    features = layers.concatenate(
+        [layers.Flatten()(x), layers.LayerNormalization(epsilon=1e-6)(numerical)]
+    )
+    head = lib.Sequential(
+        [layers.BatchNormalization(), layers.Dense(16, activation=lib.activations.selu)],
+        name="MLP",
+    )
+    outputs = layers.Dense(units=1, activation="sigmoid", name="sigmoid")(head(features))
+    model = lib.Model(inputs=inputs, outputs=outputs)
+    model.compile(
+        optimizer=lib.optimizers.AdamW(learning_rate=0.001, weight_decay=0.0001),
+        loss=lib.losses.BinaryCrossentropy(),
+        metrics=[lib.metrics.BinaryAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def test_the_tabtransformer_example_trains_and_saves_as_keras(keras, tmp_path):
+    """keras-io's TabTransformer on a small table: the categories looked up by StringLookup
+    before the model (its tf.data map, here on a Dataset), the rows weighted by a column; the
+    same fit, evaluation and predictions as Keras's from the same weights, and each reads the
+    other's .keras file. With its column embedding (a tensor computed while the model is
+    defined) it trains too, where Keras on PyTorch fails at the second step."""
+    rng = np.random.default_rng(0)
+    vocabularies = {"workclass": [" Private", " State-gov", " ?"], "race": [" Black", " White"]}
+    numeric = ["age", "hours_per_week"]
+    table = {name: rng.normal(size=64).astype("float32") for name in numeric}
+    for name, vocabulary in vocabularies.items():
+        table[name] = np.array(vocabulary, dtype=object)[rng.integers(0, len(vocabulary), 64)]
+    table["fnlwgt"] = rng.uniform(0.5, 2.0, 64).astype("float32")
+    labels = np.where(table["age"] > 0, " >50K", " <=50K").astype(object)
+    target_lookup = ac.layers.StringLookup(vocabulary=[" <=50K", " >50K"], num_oov_indices=0)
+    lookups = {
+        name: ac.layers.StringLookup(vocabulary=vocabulary, mask_token=None, num_oov_indices=0)
+        for name, vocabulary in vocabularies.items()
+    }
+
+    def prepare(features, target):
+        weights = features.pop("fnlwgt")
+        features |= {name: lookup(features[name]) for name, lookup in lookups.items()}
+        return features, target_lookup(target), weights
+
+    dataset = ac.data.Dataset.from_tensor_slices((table, labels)).batch(16).map(prepare).cache()
+    x, y, w = prepare(dict(table), labels)
+
+    ac.utils.set_random_seed(0)
+    ours = _tabtransformer(ac, vocabularies, numeric)
+    theirs = _tabtransformer(keras, vocabularies, numeric)
+    ours.set_weights(theirs.get_weights())
+    history = ours.fit(dataset, epochs=2, validation_data=dataset, verbose=0).history
+    expected = theirs.fit(
+        x, y, sample_weight=w, batch_size=16, epochs=2, shuffle=False,
+        validation_data=(x, y, w), verbose=0,
+    ).history  # fmt: skip
+    assert sorted(history) == sorted(expected) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    for name in expected:
+        np.testing.assert_allclose(history[name], expected[name], rtol=1e-4, atol=1e-6)
+    predictions = ours.predict(x, verbose=0)
+    np.testing.assert_allclose(predictions, theirs.predict(x, verbose=0), atol=1e-4)
+    scores = [model.evaluate(x, y, sample_weight=w, verbose=0) for model in (ours, theirs)]
+    np.testing.assert_allclose(scores[0], scores[1], rtol=1e-4)
+
+    ours.save(tmp_path / "ours.keras")
+    theirs.save(tmp_path / "theirs.keras")
+    np.testing.assert_allclose(
+        keras.saving.load_model(tmp_path / "ours.keras").predict(x, verbose=0), predictions,
+        atol=1e-6,
+    )  # fmt: skip
+    np.testing.assert_allclose(
+        ac.saving.load_model(tmp_path / "theirs.keras").predict(x, verbose=0),
+        theirs.predict(x, verbose=0), atol=1e-6,
+    )  # fmt: skip
+
+    with_columns = _tabtransformer(ac, vocabularies, numeric, use_column_embedding=True)
+    losses = with_columns.fit(dataset, epochs=2, verbose=0).history["loss"]
+    assert len(losses) == 2 and np.isfinite(losses).all()

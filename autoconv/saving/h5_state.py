@@ -149,7 +149,7 @@ def held_optimizers(model: Model) -> list[tuple[str, Any]]:
     an attribute, besides ``model.optimizer`` (a GAN's ``d_optimizer`` and ``g_optimizer``):
     Keras walks them as it walks layers, each under its attribute's name."""
     found: list[tuple[str, Any]] = []
-    seen = {id(model.optimizer)}
+    seen = {id(getattr(model, "optimizer", None))}  # (a layer saved alone has none)
     for path, layer in saveables(model):
         for name, value in sorted(vars(layer).items(), key=lambda item: _walk_key(item[0])):
             if isinstance(value, Optimizer) and id(value) not in seen:

@@ -41,7 +41,7 @@ def test_print_fn_gets_kerass_whole_text_in_one_call(keras):
     newline (``model.summary(print_fn=file.write)`` writes a complete file)."""
     calls = {}
     for lib in (ac, keras):
-        model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(2)], name="net")
+        model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(2, name="dense")], name="net")
         calls[lib] = []
         model.summary(print_fn=calls[lib].append)
     assert len(calls[ac]) == 1 and calls[ac][0].endswith("(0.00 B)\n")

@@ -231,8 +231,10 @@ def test_the_optimizer_state_in_autoconv_legacy_h5_is_named_as_kerass(keras, tmp
     (``adam/sequential_dense_kernel_momentum``, ...), in the same order."""
     names = []
     for library in (ac, keras):
-        model = library.Sequential([library.Input((3,)), library.layers.Dense(2)])
-        model.compile(optimizer="adam", loss="mse")
+        # (named: Keras numbers its default names over the whole test session)
+        dense = library.layers.Dense(2, name="dense")
+        model = library.Sequential([library.Input((3,)), dense], name="sequential")
+        model.compile(optimizer=library.optimizers.Adam(name="adam"), loss="mse")
         model.train_on_batch(np.ones((2, 3)), np.ones((2, 2)))
         model.save(tmp_path / f"{library.__name__}.h5")
         with h5py.File(tmp_path / f"{library.__name__}.h5") as h5:

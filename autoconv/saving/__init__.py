@@ -10,6 +10,8 @@ registry of a user's own classes.
 - ``register_keras_serializable``, ``get_custom_objects``, ``custom_object_scope``,
   ``get_registered_name`` / ``get_registered_object``: how a model file finds a user's own
   layers, losses and functions by name (:mod:`autoconv.registration`).
+- ``KerasFileEditor``: the weights of a ``.keras`` or ``.weights.h5`` file, to inspect, edit
+  and write again (:mod:`.file_editor`).
 - ``serialize_keras_object`` / ``deserialize_keras_object``: Keras's object entries;
   ``model_from_json`` (Keras's ``keras.models.model_from_json``, also
   ``autoconv.models.model_from_json``) reads ``model.to_json()``'s, Keras's or autoconv's.
@@ -65,10 +67,12 @@ from autoconv.registration import (
     require_function,
 )
 from autoconv.saving import keras_file, legacy_h5, npz_file
+from autoconv.saving.file_editor import KerasFileEditor
 from autoconv.saving.files import FILE_ERRORS, ModelFileError, reason
 
 __all__ = [
     "CustomObjectScope",
+    "KerasFileEditor",
     "ModelFileError",
     "custom_object_scope",
     "deserialize_keras_object",

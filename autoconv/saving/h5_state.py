@@ -517,11 +517,14 @@ def _is_dataset(item: Any) -> bool:
     return hasattr(item, "shape") and hasattr(item, "dtype")
 
 
-def checked_value(item: Any, what: str, shape: tuple | None, integer: bool = False) -> np.ndarray:
+def checked_value(
+    item: Any, what: str, shape: tuple | None, integer: bool = False, finite: bool = True
+) -> np.ndarray:
     """A dataset's array, after checking it is one, of ``shape`` (None: of any shape, but
     holding every value it declares), of a float or integer dtype (``integer``: an integer
     one; Keras stores a few weights, like Normalization's count, as integers), stored without
-    filters in no more bytes than the file holds, and finite."""
+    filters in no more bytes than the file holds, and finite (unless not ``finite``: a file
+    being inspected may hold NaNs)."""
     if not _is_dataset(item):
         raise ValueError(f"{what} is not an array in the file")
     if shape is not None and tuple(item.shape) != tuple(shape):
@@ -536,6 +539,6 @@ def checked_value(item: Any, what: str, shape: tuple | None, integer: bool = Fal
     if shape is None and item.id.get_storage_size() < item.size * item.dtype.itemsize:
         raise ValueError(f"{what} declares more values than the file stores")
     value = np.asarray(item[()])
-    if not integer and not np.isfinite(value).all():
+    if finite and not integer and not np.isfinite(value).all():
         raise ValueError(f"{what} holds NaN or infinite values")
     return value

@@ -7,6 +7,7 @@ generator). It imports nothing of autoconv's, so every layer can draw from it;
 from __future__ import annotations
 
 import itertools
+import random
 from typing import Any
 
 import numba
@@ -29,7 +30,8 @@ def _seed_numba(seed: int) -> None:
 
 
 def set_random_seed(seed: int) -> None:
-    """Seed autoconv's generator, NumPy's global one and Numba's, for reproducible runs."""
+    """Seed autoconv's generator, Python's ``random``, NumPy's global generator and Numba's,
+    for reproducible runs (Keras seeds Python's, NumPy's and its backend's)."""
     global _generator, _seed
     if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer):
         raise ValueError(
@@ -39,6 +41,7 @@ def set_random_seed(seed: int) -> None:
     if seed < 0:
         raise ValueError(f"set_random_seed: seed must be a non-negative int, got {seed!r}")
     _generator, _seed = np.random.default_rng(int(seed)), int(seed)
+    random.seed(int(seed))  # a user's own random.shuffle or random.random, as Keras
     np.random.seed(seed % 2**32)  # noqa: NPY002 - users' legacy np.random calls, as Keras
     _seed_numba(seed % 2**32)
 

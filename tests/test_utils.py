@@ -7,6 +7,7 @@ have files of their own: test_file_utils.py, test_progbar.py, test_dataset_utils
 from __future__ import annotations
 
 import os
+import random
 import time
 
 import numpy as np
@@ -57,6 +58,22 @@ def test_set_random_seed_takes_numpy_integers_and_refuses_negative_ones():
     assert ac.random.generator().random() == a
     with pytest.raises(ValueError, match="non-negative"):
         ac.utils.set_random_seed(-1)
+
+
+def test_set_random_seed_seeds_pythons_random_as_keras(monkeypatch):
+    """Keras's set_random_seed seeds Python's ``random`` too, so a user's own
+    ``random.shuffle`` repeats; 0.0313... is what ``random.random()`` gives after Keras 3.15's
+    ``set_random_seed(812)`` (keras.io's reproducibility recipe's seed)."""
+    monkeypatch.setattr(ac.seeds, "_generator", ac.seeds.generator())
+    monkeypatch.setattr(ac.seeds, "_seed", ac.seeds._seed)
+    state = random.getstate()
+    try:
+        ac.utils.set_random_seed(812)
+        assert random.random() == 0.031326326705593655
+        ac.utils.set_random_seed(np.int64(812))
+        assert random.random() == 0.031326326705593655
+    finally:
+        random.setstate(state)
 
 
 def keras_module():

@@ -13,6 +13,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from autoconv.naming import variable_repr
 from autoconv.windows import is_int
 
 _generator = np.random.default_rng()
@@ -57,10 +58,66 @@ def epoch_generator(epoch: int) -> np.random.Generator:
 _seed_generator_uids = itertools.count()
 
 
+class SeedState:
+    """A :class:`SeedGenerator`'s state, with the face of Keras's non-trainable
+    ``seed_generator_state`` variable: ``numpy()``, ``value``, ``assign`` (a generator set
+    back to ``[seed, 0]`` repeats its draws), ``path``, ``shape``, ``dtype``, Keras's printed
+    form; indexing and ``np.asarray`` read the uint64 pair ``[seed, counter]`` itself."""
+
+    trainable = False
+
+    def __init__(self, value: Any, path: str) -> None:
+        self.data = np.array(value, dtype=np.uint64)
+        self.name = "seed_generator_state"
+        self.path = path
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> str:
+        return str(self.data.dtype)
+
+    @property
+    def value(self) -> np.ndarray:
+        return self.data.copy()
+
+    def numpy(self) -> np.ndarray:
+        return self.data.copy()
+
+    def copy(self) -> np.ndarray:
+        return self.data.copy()
+
+    def assign(self, value: Any) -> np.ndarray:
+        """Set the pair in place (a negative int taken modulo 2**64, as the seed is)."""
+        values = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+        if values.shape != self.data.shape or values.dtype.kind not in "iu":
+            raise ValueError(
+                f"Variable {self.path}: cannot assign {value!r}: it takes two integers "
+                "[seed, counter]"
+            )
+        self.data[:] = [int(v) % 2**64 for v in values]
+        return self.data.copy()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data.copy() if dtype is None else self.data.astype(dtype)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.data[index]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        return variable_repr(self.path, self.shape, self.dtype, self.data)
+
+
 class SeedGenerator:
     """A seed whose state advances on each draw, as ``keras.random.SeedGenerator``.
 
-    ``state`` is the uint64 pair ``[seed, counter]`` (a negative seed is taken modulo 2**64);
+    ``state`` (a :class:`SeedState`, as Keras's state variable) holds the uint64 pair
+    ``[seed, counter]`` (a negative seed is taken modulo 2**64);
     each draw seeds NumPy's generator with the state, then advances the counter. ``seed=None``
     draws a seed in [1, 10**9] from :func:`generator` (so :func:`set_random_seed` makes it
     reproducible). Names are numbered per process: ``seed_generator``, ``seed_generator_1``...
@@ -85,16 +142,17 @@ class SeedGenerator:
             seed = int(generator().integers(1, 10**9, endpoint=True))
         if not is_int(seed):
             raise ValueError(f"Argument `seed` must be an integer. Received: seed={seed}")
-        self.state = np.array([int(seed) % 2**64, 0], dtype=np.uint64)
+        self.state = SeedState([int(seed) % 2**64, 0], f"{name}/seed_generator_state")
 
     def next(self, ordered: bool = True) -> np.ndarray:
         """The current state (a copy); then the counter steps by one, or, with ``ordered=False``,
         the state moves to ``(state + 1) * 5387 % 933199`` as Keras's global generator's."""
-        value = self.state.copy()
+        state = self.state.data
+        value = state.copy()
         if ordered:
-            self.state[1] += np.uint64(1)
+            state[1] += np.uint64(1)
         else:
-            self.state = (self.state + np.uint64(1)) * np.uint64(5387) % np.uint64(933199)
+            state[:] = (state + np.uint64(1)) * np.uint64(5387) % np.uint64(933199)
         return value
 
     def get_config(self) -> dict[str, Any]:

@@ -204,6 +204,29 @@ def test_seed_generator_state_next_and_config():
     assert random.SeedGenerator().get_config()["seed"] is None
 
 
+def test_a_seed_generators_state_is_set_back_with_assign_as_keras(keras):
+    """Keras's state is a variable: ``numpy()``, ``path``, ``assign`` (a generator set back to
+    ``[seed, 0]`` repeats its draws); autoconv's keeps the pair in uint64 (Keras's PyTorch
+    backend: int32)."""
+    seen = []
+    for lib in (random, keras.random):
+        gen = lib.SeedGenerator(42, name="gen")
+        first = np.asarray(lib.normal((3,), seed=gen))
+        assert gen.state.numpy().tolist() == [42, 1]
+        gen.state.assign([42, 0])
+        np.testing.assert_array_equal(np.asarray(lib.normal((3,), seed=gen)), first)
+        state = gen.state
+        seen.append((state.path, state.name, state.trainable, tuple(state.shape)))
+    assert seen[0] == seen[1] == ("gen/seed_generator_state", "seed_generator_state", False, (2,))
+    state = random.SeedGenerator(7, name="g7").state
+    assert (
+        repr(state)
+        == "<Variable path=g7/seed_generator_state, shape=(2,), dtype=uint64, value=[7 0]>"
+    )
+    with pytest.raises(ValueError, match="g7/seed_generator_state: cannot assign"):
+        state.assign([1.5, 0.0])
+
+
 def test_seed_generators_are_named_as_keras():
     first, second = random.SeedGenerator(1).name, random.SeedGenerator(1).name
     assert first.startswith("seed_generator") and second.startswith("seed_generator_")

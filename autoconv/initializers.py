@@ -29,7 +29,7 @@ import numpy as np
 from autoconv import config, registration
 from autoconv.backends.cpu import blas
 from autoconv.host_array import host_array
-from autoconv.seeds import generator
+from autoconv.seeds import SeedGenerator, draw, generator
 from autoconv.tensor import Tensor
 
 __all__ = [
@@ -281,21 +281,43 @@ class STFT(Initializer):
 # -------------------------------------------------------------------------------- random
 class RandomInitializer(Initializer):
     """Base of the random initializers: ``seed`` (an int, or None for one drawn now from
-    autoconv's generator) decides every value, so each call gives the same array."""
+    autoconv's generator) decides every value, so each call gives the same array. A
+    :class:`~autoconv.random.SeedGenerator` as ``seed`` advances at each call instead, so calls
+    differ, as in Keras; its config holds Keras's ``keras.random`` entry of the generator."""
 
-    def __init__(self, seed: int | None = None) -> None:
-        if seed is not None and (not isinstance(seed, int | np.integer) or isinstance(seed, bool)):
-            raise ValueError(f"`seed` argument should be an integer or None. Received: seed={seed}")
+    def __init__(self, seed: int | SeedGenerator | None = None) -> None:
         self._init_seed = seed
+        if isinstance(seed, dict):  # a config's SeedGenerator entry, as Keras's
+            if seed.get("class_name") != "SeedGenerator":
+                raise ValueError(f"`seed` argument: not a SeedGenerator entry: {seed}")
+            seed = SeedGenerator.from_config(seed["config"])
+        elif (
+            seed is not None
+            and not isinstance(seed, SeedGenerator)
+            and (not isinstance(seed, int | np.integer) or isinstance(seed, bool))
+        ):
+            raise ValueError(
+                "`seed` argument should be an instance of `keras.random.SeedGenerator()` or an "
+                f"integer. Received: seed={seed}"
+            )
         # Keras draws a default seed in [1, 1e9] the same way (from Python's random module).
-        self.seed = int(generator().integers(1, 10**9 + 1)) if seed is None else int(seed)
+        if seed is None:
+            seed = int(generator().integers(1, 10**9 + 1))
+        self.seed = seed if isinstance(seed, SeedGenerator) else int(seed)
 
     def rng(self) -> np.random.Generator:
-        """A fresh generator from the seed: the same numbers at every call."""
+        """A fresh generator from the seed: the same numbers at every call (from a
+        SeedGenerator: the next numbers)."""
+        if isinstance(self.seed, SeedGenerator):
+            return draw(self.seed)
         return np.random.default_rng(self.seed)
 
     def get_config(self) -> dict[str, Any]:
-        return {"seed": self._init_seed}
+        seed = self._init_seed
+        if isinstance(seed, SeedGenerator):
+            seed = {"module": "keras.random", "class_name": "SeedGenerator",
+                    "config": seed.get_config(), "registered_name": None}  # fmt: skip
+        return {"seed": seed}
 
 
 def truncated_normal_draw(
@@ -438,8 +460,8 @@ class _Preset(VarianceScaling):
         super().__init__(scale, mode, distribution, seed, input_axes, output_axes)
 
     def get_config(self) -> dict[str, Any]:
-        return {"seed": self._init_seed, "input_axes": self.input_axes,
-                "output_axes": self.output_axes}  # fmt: skip
+        return RandomInitializer.get_config(self) | {"input_axes": self.input_axes,
+                                                     "output_axes": self.output_axes}  # fmt: skip
 
 
 class GlorotUniform(_Preset):

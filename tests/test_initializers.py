@@ -255,6 +255,26 @@ def test_set_random_seed_makes_unseeded_initializers_reproducible():
     assert not np.array_equal(initializers.RandomNormal()((3, 4)), first[0])
 
 
+@pytest.mark.parametrize("name", ["RandomNormal", "TruncatedNormal", "GlorotUniform", "Orthogonal"])
+def test_a_seed_generator_as_seed_advances_at_each_call_as_in_keras(keras, name):
+    """Keras takes a ``keras.random.SeedGenerator`` as an initializer's seed: each call draws
+    new values; its config holds the generator's ``keras.random`` entry, which from_config
+    makes a generator again, repeating the first draws."""
+    configs = []
+    for lib in (ac, keras):
+        make = getattr(lib.initializers, name)
+        init = make(seed=lib.random.SeedGenerator(5, name="sg"))
+        first, second = np.asarray(init(DENSE)), np.asarray(init(DENSE))
+        assert not np.allclose(first, second)
+        configs.append(init.get_config())
+        copy = make.from_config(init.get_config())
+        assert type(copy.seed).__name__ == "SeedGenerator"
+        np.testing.assert_array_equal(np.asarray(copy(DENSE)), first)
+        np.testing.assert_array_equal(np.asarray(copy(DENSE)), second)
+    assert configs[0] == configs[1]
+    assert configs[0]["seed"]["config"] == {"seed": 5, "name": "sg"}
+
+
 @pytest.mark.parametrize("seed", ["1", 1.5, True])
 def test_a_seed_must_be_an_int(seed):
     with pytest.raises(ValueError, match="seed"):

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.host_array import host_array
 from autoconv.layers.layer import Layer, Shape
 from autoconv.layers.symbolic import is_symbolic
 from autoconv.tensor import Tensor
@@ -103,7 +104,7 @@ class _HostEncoding(Layer):
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         if is_symbolic(inputs) or isinstance(inputs, Tensor):
             return super().__call__(inputs, *args, **kwargs)
-        return self.encode(np.asarray(inputs), *args, **kwargs)
+        return host_array(self.encode(np.asarray(inputs), *args, **kwargs))  # with .numpy()
 
     def call(self, inputs: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         encoded = self.encode(inputs.numpy(), *args, **kwargs)

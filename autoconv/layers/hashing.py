@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.host_array import host_array
 from autoconv.layers import serialization
 from autoconv.layers.encoding import check_mode, encode_categorical, refuse_sparse
 from autoconv.layers.layer import Layer, Shape
@@ -213,7 +214,7 @@ def _output(layer: Layer, inputs: Any, outputs: np.ndarray) -> Any:
     inputs = inputs[0] if isinstance(inputs, list | tuple) else inputs
     if isinstance(inputs, Tensor):
         return Tensor(outputs, dtype=layer.dtype, device=inputs.device)
-    return outputs
+    return host_array(outputs)  # with Keras's tensors' .numpy()
 
 
 class _HostHashing(Layer):

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.host_array import host_array
 from autoconv.layers.encoding import (
     ENCODINGS,
     adapt_batches,
@@ -328,8 +329,9 @@ class IndexLookup(Layer):
 
     # ------------------------------------------------------------------------ call
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
-        """Arrays and lists give a NumPy array; integer tokens may also be a Tensor (giving a
-        Tensor on its device) or a model's symbolic tensor (recording the layer)."""
+        """Arrays and lists give a NumPy array (with a tensor's ``numpy()``); integer tokens
+        may also be a Tensor (giving a Tensor on its device) or a model's symbolic tensor
+        (recording the layer)."""
         numeric = self.vocabulary_dtype != "string"
         if is_symbolic(inputs) and not numeric:
             raise TypeError(
@@ -343,7 +345,7 @@ class IndexLookup(Layer):
         outputs = self.call(inputs, **kwargs)
         if isinstance(inputs, Tensor) and numeric:
             return Tensor(outputs, dtype=self.dtype, device=inputs.device)
-        return outputs
+        return host_array(outputs)  # with Keras's tensors' .numpy()
 
     def call(self, inputs: Any) -> np.ndarray:
         """int64 indices (the inputs' shape), the tokens (``invert``), or the encodings."""

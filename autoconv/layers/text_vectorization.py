@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.host_array import host_array
 from autoconv.layers.encoding import ENCODINGS, check_mode, refuse_sparse
 from autoconv.layers.index_lookup import StringLookup, _text
 from autoconv.layers.layer import Layer, Shape
@@ -203,7 +204,7 @@ class TextVectorization(Layer):
                 "it in a `Dataset.map` (or on arrays) before the model, as Keras does in a "
                 "tf.data pipeline"
             )
-        return self.call(inputs, **kwargs)
+        return host_array(self.call(inputs, **kwargs))  # with Keras's tensors' .numpy()
 
     def call(self, inputs: Any) -> np.ndarray:
         """int64 indices (N, output_sequence_length, or the longest row's length: padded with

@@ -145,6 +145,13 @@ def test_hashing_runs_in_a_model_and_on_tensors():
     assert isinstance(out, ac.Tensor) and out.numpy().tolist() == hashed.tolist()
 
 
+def test_an_eager_call_on_arrays_gives_an_array_with_a_tensors_numpy():
+    hashed = Hashing(num_bins=3)(np.array([["a"], ["b"]]))
+    assert type(hashed.numpy()) is np.ndarray and hashed.numpy().shape == (2, 1)
+    crossed = HashedCrossing(num_bins=5)((np.array(["a"]), np.array([1])))
+    assert crossed.numpy().shape == (1,)
+
+
 @pytest.mark.cudasim
 def test_fit_of_a_hashing_model_on_the_gpu_gives_the_cpus_losses():
     from tests.layers.devices import fit_on_both_devices

@@ -491,6 +491,17 @@ def test_an_integer_lookup_runs_in_a_model_and_on_tensors():
                                                                    [1, 0, 0, 0, 0]]  # fmt: skip
 
 
+def test_an_eager_call_on_arrays_gives_an_array_with_a_tensors_numpy():
+    """As Keras's lookups give a backend tensor outside a tf.data pipeline, ``.numpy()`` of
+    their output runs (the indices, the inverted tokens, the encodings)."""
+    lookup = StringLookup(vocabulary=["a", "b"], mask_token=None, num_oov_indices=0)
+    assert lookup([["a", "b"], ["b", "a"]]).numpy().tolist() == [[0, 1], [1, 0]]
+    inverse = StringLookup(vocabulary=["a", "b"], invert=True)
+    assert inverse(np.array([2, 1])).numpy().tolist() == ["b", "a"]
+    counts = IntegerLookup(vocabulary=[4, 5], output_mode="count")([[4, 4, 7]])
+    assert type(counts.numpy()) is np.ndarray and counts.numpy().tolist() == [[1, 2, 0]]
+
+
 @pytest.mark.cudasim
 def test_fit_of_a_lookup_model_on_the_gpu_gives_the_cpus_losses():
     from tests.layers.devices import fit_on_both_devices

@@ -434,6 +434,20 @@ def test_a_dataset_pipeline_as_kerass_tutorials():
     assert [b[0].tolist() for b in batches] == [[[2, 3, 5], [1, 4, 0], [2, 4, 2]], [[3, 0, 0]]]
 
 
+def test_an_eager_call_gives_an_array_with_a_tensors_numpy():
+    """keras.io's pretrained word embeddings example: ``vectorizer([["the cat sat on the
+    mat"]]).numpy()[0, :6]`` and ``vectorizer(np.array(...)).numpy()``, as Keras's layer
+    gives a backend tensor outside a tf.data pipeline."""
+    layer = TextVectorization(vocabulary=["the", "cat"], output_sequence_length=8)
+    output = layer([["the cat sat on the mat"]])
+    assert isinstance(output, np.ndarray)
+    plain = output.numpy()
+    assert type(plain) is np.ndarray and plain.dtype == np.int64
+    assert plain[0, :6].tolist() == [2, 3, 1, 1, 2, 1]
+    counts = TextVectorization(vocabulary=["the"], output_mode="count")(["the the x"])
+    assert counts.numpy().tolist() == [[1, 2]]
+
+
 ERRORS = [
     ({"standardize": "upper"}, "`standardize` argument"),
     ({"split": "comma"}, "`split` argument"),

@@ -21,13 +21,22 @@ import numpy as np
 from autoconv.layers import file_budget
 from autoconv.layers.keras_operations import OPERATIONS
 from autoconv.layers.layer import Layer
-from autoconv.layers.symbolic import SymbolicTensor
+from autoconv.layers.symbolic import SymbolicTensor, flat_outputs
 from autoconv.naming import unique_name
 from autoconv.ops import convert
 from autoconv.tensor import Tensor
 
 # The Keras function a file's (module, class name) names.
 BY_CLASS = {(f"keras.src.ops.{m}", cls): name for name, (m, cls, _, _) in OPERATIONS.items()}
+
+# The functions whose result is a list or tuple of tensors (Keras's symbolic call gives one
+# tensor for each): a file's recorded shape is only its first output's, so their shapes (and
+# how many) come from trial runs.
+SEVERAL_OUTPUTS = frozenset(
+    {"unstack", "split", "array_split", "meshgrid", "top_k", "moments", "unravel_index",
+     "divmod", "frexp", "qr", "svd", "eig", "eigh", "lu_factor", "slogdet", "fft", "fft2",
+     "ifft2", "rfft", "stft", "ctc_decode"}
+)  # fmt: skip
 
 
 class Slot:
@@ -86,10 +95,12 @@ class Operation(Layer):
     def call(self, inputs: list[Tensor]) -> Any:
         return _call(self.function, _filled(self.arguments, list(inputs)))
 
-    def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
+    def compute_output_shape(self, input_shape: Any) -> Any:
         """The output's shape from two trial runs on ones, with the unknown (None) sizes as 1
-        and as 2: the output's sizes that change with them are unknown too."""
-        if self.output_shape is not None:
+        and as 2: the output's sizes that change with them are unknown too. A function that
+        gives a list (``unstack``, ``split``) or a tuple of tensors has a shape for each, and
+        its call in a graph gives a list (or tuple) of symbolic tensors, as Keras's."""
+        if self.output_shape is not None and self.function not in SEVERAL_OUTPUTS:
             return self.output_shape
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         elements = sum(int(np.prod([2 if n is None else n for n in s])) for s in shapes)
@@ -98,10 +109,13 @@ class Operation(Layer):
         for size in (1, 2):
             ones = [np.ones([size if n is None else n for n in s], np.float32) for s in shapes]
             with np.errstate(all="ignore"):  # only the shape counts
-                runs.append(np.shape(convert.to_numpy(self.call([Tensor(a) for a in ones]))))
-        if len(runs[0]) != len(runs[1]):
-            raise ValueError(f"{self.function}: its output's rank depends on an unknown size")
-        return tuple(a if a == b else None for a, b in zip(*runs, strict=True))
+                out = self.call([Tensor(a) for a in ones])
+            several = isinstance(out, list | tuple)
+            self._output_structure = "list" if isinstance(out, list) else None
+            outs = out if several else [out]
+            runs.append([np.shape(convert.to_numpy(o)) for o in outs])
+        made = [_common_shape(self.function, a, b) for a, b in zip(*runs, strict=True)]
+        return tuple(made) if several else made[0]
 
     # ------------------------------------------------------------------- Keras's files
     def keras_entry(self) -> dict[str, Any]:
@@ -124,6 +138,12 @@ class Operation(Layer):
         node = self._inbound_nodes[0]
         filled = _filled(self.arguments, [tensor_entry(t) for t in node.inputs])
         return [_json(filled[p]) for p in call if p in filled]
+
+
+def _common_shape(function: str, first: tuple, second: tuple) -> tuple[int | None, ...]:
+    if len(first) != len(second):
+        raise ValueError(f"{function}: its output's rank depends on an unknown size")
+    return tuple(a if a == b else None for a, b in zip(first, second, strict=True))
 
 
 @functools.cache
@@ -250,7 +270,8 @@ def replay(
     arguments |= {p: from_json(config[p], tensor) for p in constructor if p in config}
     name = function if module != "keras.src.ops.image" else f"image.{function}"
     output = record(name, _functions()[name], (), arguments, _checked_shape(output_shape))
-    output.node.layer.name = entry.get("name", output.node.layer.name)
+    layer = flat_outputs(output)[0].node.layer
+    layer.name = entry.get("name", layer.name)
     return output
 
 

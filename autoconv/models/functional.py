@@ -259,7 +259,7 @@ class Functional(Model):
                             lambda item: made_tensor(outputs, *keras_history(item)),
                             recorded.get((name, number)),
                         )
-                        made[name] = outputs[(name, number)].node.layer
+                        made[name] = flat_outputs(outputs[(name, number)])[0].node.layer
                     else:
                         args, kwargs = node_arguments(calls.pop(0), outputs)
                         if kwargs.get("training") == _default_training(layer):

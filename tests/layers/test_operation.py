@@ -38,6 +38,12 @@ GRAPHS: list[tuple[str, Callable[[Any, Any], Any]]] = [
     ("stack_matmul", lambda o, x: o.matmul(x, o.transpose(x, (0, 2, 1)))),
     ("constant_array", lambda o, x: x - np.linspace(0, 1, 6, dtype=np.float32)),
     ("resize", lambda o, x: o.image.resize(o.expand_dims(x, -1), (8, 12))),
+    # functions that give a list of tensors (keras.io's movielens transformer unstacks)
+    (
+        "unstack",
+        lambda o, x: o.concatenate([o.expand_dims(t, 1) for t in o.unstack(x, axis=1)[::-1]], 1),
+    ),
+    ("split", lambda o, x: o.concatenate(o.split(x, 3, axis=-1)[1:], axis=-1)),
 ]
 
 

@@ -34,6 +34,7 @@ from autoconv.layers import (
 )
 from autoconv.layers.layer import training_parameter
 from autoconv.layers.serialization import deserialize, serialize
+from autoconv.layers.symbolic import flat_outputs
 from autoconv.models.functional_config import (
     checked_list,
     keras_history,

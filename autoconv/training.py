@@ -314,13 +314,14 @@ def fit(
                 if stopped or (world is None and model.stop_training):
                     break
         logs, status = state.read()
+        returned = model._step_logs  # (the train_step's own, before validation's replace them)
         if not stopped:
             _stopped(model, status, epoch, state)
         seconds = time.perf_counter() - started
         if val is not None and (epoch + 1) % validation_freq == 0 and not val.ran_out():
             val_logs = _evaluate_batches(model, val, validation_steps, callback_list, val_run)
             logs |= {f"val_{k}": v for k, v in val_logs.items()}
-            logs = dict(sorted(logs.items()))  # (sorted as a whole, as Keras's callbacks see them)
+            logs = epoch_order(logs, returned)
         history.epoch_seconds.append(seconds)
         callback_list.on_epoch_end(epoch, logs, state.samples, seconds, state.step)
         if _agreed_stop(model, world):
@@ -763,6 +764,23 @@ def step_logs(logs: dict[str, Any]) -> dict[str, Any]:
         value = np.asarray(value)
         out[name] = float(value) if value.ndim == 0 else value
     return out
+
+
+def epoch_order(logs: dict[str, Any], returned: Any) -> dict[str, Any]:
+    """An epoch's logs with its validation's, in the order Keras's callbacks see them (its
+    ``pythonify_logs`` over both): sorted by name, except that a dict a train_step returned
+    (``{"loss": ..., "compile_metrics": {...}}``) is sorted by its own name, its entries in its
+    place, so the compiled metrics come before ``loss``, as in Keras's history."""
+    group: dict[str, str] = {}
+    for name, value in (returned or {}).items():
+        if isinstance(value, dict):
+            group |= dict.fromkeys(_names(value), name)
+    return dict(sorted(logs.items(), key=lambda item: group.get(item[0], item[0])))
+
+
+def _names(logs: dict[str, Any]) -> list[str]:
+    """The names a nested dict of logs is flattened to (:func:`step_logs`)."""
+    return [n for k, v in logs.items() for n in (_names(v) if isinstance(v, dict) else [k])]
 
 
 def _capped(steps: int | None) -> int | None:

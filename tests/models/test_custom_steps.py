@@ -85,6 +85,23 @@ def test_the_guides_custom_steps_match_keras(keras):
         np.testing.assert_allclose(mine, keras_weight, rtol=2e-5, atol=1e-7)
 
 
+def test_a_steps_compiled_metrics_come_before_its_loss_in_the_history(keras):
+    """A train_step that returns every metric's result (``{"loss": ..., "compile_metrics":
+    {...}}``, as keras-io's ShiftViT) gives Keras's history in Keras's order with validation
+    too: the compiled metrics' entries where ``compile_metrics`` sorts, before ``loss``."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 3)).astype("float32"), rng.random((8, 1)).astype("float32")
+    orders = []
+    for lib, no_grad in ((ac, ac.no_grad), (keras, torch.no_grad)):
+        model = _guide_model(lib, no_grad)
+        model.compile(optimizer=lib.optimizers.SGD(0.1), loss="mse", metrics=["mae", "mse"])
+        history = model.fit(x, y, batch_size=4, epochs=1, validation_data=(x, y), verbose=0)
+        orders.append(list(history.history))
+    assert orders[0] == orders[1] == ["mae", "mse", "loss", "val_loss", "val_mae", "val_mse"]
+
+
 def _guide_gan(lib: Any, no_grad: Any) -> Any:
     """The guide's end-to-end GAN (tiny): a discriminator and a generator, an optimizer for
     each, compile(d_optimizer, g_optimizer, loss_fn), loss trackers; its latent vectors and

@@ -158,9 +158,9 @@ class RandomFlip(RandomImageLayer):
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
+            "data_format": self.data_format,
             "seed": self.seed,
             "mode": self.mode,
-            "data_format": self.data_format,
         }
 
 
@@ -199,14 +199,22 @@ class RandomAffineLayer(RandomImageLayer):
             images, transforms, self.interpolation, self.fill_mode, self.fill_value
         )
 
+    def factor_config(self) -> dict[str, Any]:
+        """The layer's own factors, after ``data_format`` in its config (Keras's order)."""
+        return {}
+
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "fill_mode": self.fill_mode,
-            "interpolation": self.interpolation,
-            "seed": self.seed,
-            "fill_value": self.fill_value,
-            "data_format": self.data_format,
-        }
+        return (
+            super().get_config()
+            | {"data_format": self.data_format}
+            | self.factor_config()
+            | {
+                "fill_mode": self.fill_mode,
+                "interpolation": self.interpolation,
+                "seed": self.seed,
+                "fill_value": self.fill_value,
+            }
+        )
 
 
 def rotation_transforms(angles: Any, height: int, width: int) -> np.ndarray:
@@ -266,7 +274,13 @@ class RandomRotation(RandomAffineLayer):
         return ops.crop2d(rotated, border)
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"factor": self.factor}
+        config = super().get_config()
+        for key in ("fill_value", "interpolation", "seed"):  # Keras's order for this one
+            config[key] = config.pop(key)
+        return config
+
+    def factor_config(self) -> dict[str, Any]:
+        return {"factor": self.factor}
 
 
 _ZOOM_ERROR = (
@@ -327,11 +341,8 @@ class RandomZoom(RandomAffineLayer):
 
         return self.warp(images, transforms)
 
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "height_factor": self.height_factor,
-            "width_factor": self.width_factor,
-        }
+    def factor_config(self) -> dict[str, Any]:
+        return {"height_factor": self.height_factor, "width_factor": self.width_factor}
 
 
 _TRANSLATION_ERROR = (
@@ -380,11 +391,8 @@ class RandomTranslation(RandomAffineLayer):
 
         return self.warp(images, transforms)
 
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "height_factor": self.height_factor,
-            "width_factor": self.width_factor,
-        }
+    def factor_config(self) -> dict[str, Any]:
+        return {"height_factor": self.height_factor, "width_factor": self.width_factor}
 
 
 def is_number(value: Any) -> bool:
@@ -546,8 +554,8 @@ class RandomCrop(RandomImageLayer):
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
+            "data_format": self.data_format,
             "height": self.height,
             "width": self.width,
             "seed": self.seed,
-            "data_format": self.data_format,
         }

@@ -83,6 +83,13 @@ def _count(value: Any, name: str, owner: str, least: int) -> int:
     return int(value)
 
 
+def _last(config: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """``config`` with ``keys`` moved to its end, in that order."""
+    for key in keys:
+        config[key] = config.pop(key)
+    return config
+
+
 class AugmentationPolicy(RandomImageLayer):
     """The base of the policies: ``factor``, ``value_range``, ``interpolation`` and the
     sub-layers named in ``names`` (``self.names``, in Keras's order), made as Keras makes them."""
@@ -172,7 +179,8 @@ class RandAugment(AugmentationPolicy):
         return images
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"num_ops": self.num_ops}
+        config = super().get_config() | {"num_ops": self.num_ops}
+        return _last(config, "factor", "interpolation", "seed")  # Keras's order
 
 
 class AugMix(AugmentationPolicy):
@@ -250,9 +258,9 @@ class AugMix(AugmentationPolicy):
         return ops.clip(weight * images + (1.0 - weight) * mixed, low, high)
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
+        config = super().get_config() | {
             "num_chains": self.num_chains,
             "chain_depth": self.chain_depth,
-            "alpha": self.alpha,
-            "all_ops": self.all_ops,
         }
+        config = _last(config, "factor") | {"alpha": self.alpha, "all_ops": self.all_ops}
+        return _last(config, "interpolation", "seed")  # Keras's order

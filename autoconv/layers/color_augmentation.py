@@ -89,6 +89,12 @@ class ColorLayer(RandomImageLayer):
         return super().get_config() | {"data_format": self.data_format, "seed": self.seed}
 
 
+def seed_last(config: dict[str, Any]) -> dict[str, Any]:
+    """A color layer's config with ``seed`` moved after its own keys, as Keras writes it."""
+    config["seed"] = config.pop("seed")
+    return config
+
+
 # ----------------------------------------------------------------------------- layers
 class FactorLayer(ColorLayer):
     """A color augmentation of Keras's arguments ``(factor, value_range=(0, 255),
@@ -112,7 +118,9 @@ class FactorLayer(ColorLayer):
         self.value_range = checked_range(value_range, sort=self.sorted_range)
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"factor": self.factor, "value_range": self.value_range}
+        return seed_last(
+            super().get_config() | {"factor": self.factor, "value_range": self.value_range}
+        )
 
 
 class RandomGrayscale(ColorLayer):
@@ -171,7 +179,9 @@ class RandomInvert(ColorLayer):
         return choose(invert, float(self.value_range[1]) - images, images)
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"factor": self.factor, "value_range": self.value_range}
+        return seed_last(
+            super().get_config() | {"factor": self.factor, "value_range": self.value_range}
+        )
 
 
 class Solarization(ColorLayer):
@@ -208,11 +218,14 @@ class Solarization(ColorLayer):
         return rescale(choose(below, results, 255.0 - results), (0, 255), self.value_range)
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "value_range": self.value_range,
-            "addition_factor": self.addition_factor,
-            "threshold_factor": self.threshold_factor,
-        }
+        return seed_last(
+            super().get_config()
+            | {
+                "value_range": self.value_range,
+                "addition_factor": self.addition_factor,
+                "threshold_factor": self.threshold_factor,
+            }
+        )
 
 
 class RandomPosterization(ColorLayer):
@@ -255,7 +268,9 @@ class RandomPosterization(ColorLayer):
         return rescale(truncated(values / step) * step, (0, 255), self.value_range)
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"factor": self.factor, "value_range": self.value_range}
+        return seed_last(
+            super().get_config() | {"factor": self.factor, "value_range": self.value_range}
+        )
 
 
 class UnrandomLayer(RandomImageLayer):
@@ -451,13 +466,16 @@ class RandomColorJitter(ColorLayer):
         return images
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "value_range": self.value_range,
-            "brightness_factor": self.brightness_factor,
-            "contrast_factor": self.contrast_factor,
-            "saturation_factor": self.saturation_factor,
-            "hue_factor": self.hue_factor,
-        }
+        return seed_last(
+            super().get_config()
+            | {
+                "value_range": self.value_range,
+                "brightness_factor": self.brightness_factor,
+                "contrast_factor": self.contrast_factor,
+                "saturation_factor": self.saturation_factor,
+                "hue_factor": self.hue_factor,
+            }
+        )
 
 
 def _scale_values(values: Tensor, source: Sequence[Any], target: Sequence[Any]) -> Tensor:

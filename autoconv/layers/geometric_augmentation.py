@@ -149,8 +149,8 @@ class RandomShear(RandomAffineLayer):
 
         return self.warp(images, transforms)
 
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"x_factor": self.x_factor, "y_factor": self.y_factor}
+    def factor_config(self) -> dict[str, Any]:
+        return {"x_factor": self.x_factor, "y_factor": self.y_factor}
 
 
 # -------------------------------------------------------------------------------- erasing

@@ -211,6 +211,7 @@ class Resizing(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
+            "data_format": self.data_format,
             "height": self.height,
             "width": self.width,
             "interpolation": self.interpolation,
@@ -218,7 +219,6 @@ class Resizing(Layer):
             "pad_to_aspect_ratio": self.pad_to_aspect_ratio,
             "fill_mode": self.fill_mode,
             "fill_value": self.fill_value,
-            "data_format": self.data_format,
             "antialias": self.antialias,
         }
 
@@ -251,7 +251,7 @@ class CenterCrop(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
+            "data_format": self.data_format,
             "height": self.height,
             "width": self.width,
-            "data_format": self.data_format,
         }

@@ -168,6 +168,7 @@ def test_configs_are_keras_and_read_back(keras, name, kwargs):
     theirs = getattr(keras.layers, name)(**kwargs)
     config = ours.get_config()
     assert {**config, "name": None} == {**theirs.get_config(), "name": None}
+    assert list(config) == list(theirs.get_config())  # (in Keras's order: seed last)
     clone = deserialize({"class_name": name, "config": config})
     assert type(clone) is type(ours) and clone.get_config() == config
 

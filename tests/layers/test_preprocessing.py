@@ -469,6 +469,21 @@ def test_resizing_is_ops_image_resize(interpolation, antialias, device, rng):
         np.testing.assert_allclose(layer(x).numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("Resizing", (3, 4)), ("CenterCrop", (3, 4)), ("RandomCrop", (3, 4)), ("RandomFlip", ()),
+     ("RandomRotation", (0.1,)), ("RandomZoom", (0.1,)), ("RandomTranslation", (0.1, 0.2)),
+     ("RandomShear", (0.1,))],
+)  # fmt: skip
+def test_image_layers_configs_keys_are_in_kerass_order(keras, name, args):
+    """``data_format`` first after the base keys, then the layer's own, as Keras writes them
+    (a model file's config.json reads as Keras's)."""
+    named = {"name": "image_layer"}  # (Keras's default names are left to the other tests)
+    ours = getattr(layers, name)(*args, **named)
+    theirs = getattr(keras.layers, name)(*args, **named)
+    assert list(ours.get_config()) == list(theirs.get_config())
+
+
 def test_resizing_keeps_antialias_in_its_keras_config(keras):
     arguments = {"height": 3, "width": 4, "interpolation": "lanczos5", "antialias": True}
     ours, theirs = layers.Resizing(**arguments), keras.layers.Resizing(**arguments)

@@ -569,6 +569,38 @@ def test_schedule_errors():
         schedules.LearningRateSchedule()(1)
 
 
+def _warmup_schedule(lib):
+    """A user's schedule (keras-io's ShiftViT's warmup), registered in ``lib``."""
+
+    @lib.saving.register_keras_serializable(package="ScheduleTest")
+    class Warmup(lib.optimizers.schedules.LearningRateSchedule):
+        def __init__(self, lr_max, warmup_steps):
+            super().__init__()
+            self.lr_max, self.warmup_steps = lr_max, warmup_steps
+
+        def __call__(self, step):
+            return self.lr_max * lib.ops.minimum(1.0, (step + 1) / self.warmup_steps)
+
+        def get_config(self):
+            return {"lr_max": self.lr_max, "warmup_steps": self.warmup_steps}
+
+    return Warmup
+
+
+def test_a_users_registered_schedule_is_written_and_read_as_kerass(keras):
+    """Under its Python module and registered name, not as one of Keras's own; read back by
+    that name, from autoconv's entry and from Keras's."""
+    ours, theirs = _warmup_schedule(ac)(1e-3, 4), _warmup_schedule(keras)(1e-3, 4)
+    entry = schedules.serialize(ours)
+    assert entry == keras.optimizers.schedules.serialize(theirs)
+    assert entry["registered_name"] == "ScheduleTest>Warmup"
+    for written in (entry, keras.optimizers.schedules.serialize(theirs)):
+        again = schedules.deserialize(written)
+        assert type(again) is type(ours) and again.get_config() == ours.get_config()
+    optimizer = ac.optimizers.deserialize(ac.optimizers.serialize(ac.optimizers.AdamW(ours)))
+    assert type(optimizer._learning_rate) is type(ours)
+
+
 def test_an_optimizer_follows_its_schedule():
     schedule = schedules.PiecewiseConstantDecay([1], [0.5, 0.25])
     opt = optimizers.SGD(learning_rate=schedule)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from autoconv.registration import find_class, keras_entry
+
 __all__ = [
     "CosineDecay",
     "CosineDecayRestarts",
@@ -301,23 +303,20 @@ SCHEDULES: dict[str, type[LearningRateSchedule]] = {
 
 
 def serialize(learning_rate_schedule: LearningRateSchedule) -> dict[str, Any]:
-    """The schedule as a JSON-compatible dict, in the layout Keras writes."""
-    return {
-        "module": "keras.optimizers.schedules",
-        "class_name": type(learning_rate_schedule).__name__,
-        "config": learning_rate_schedule.get_config(),
-        "registered_name": None,
-    }
+    """The schedule as a JSON-compatible dict, in the layout Keras writes: a user's subclass
+    under its Python module (None for ``__main__``) and registered name, as Keras's."""
+    return keras_entry(learning_rate_schedule, "keras.optimizers.schedules", SCHEDULES)
 
 
 def deserialize(
     config: dict[str, Any], custom_objects: dict[str, Any] | None = None
 ) -> LearningRateSchedule:
     """A schedule from ``{'class_name': ..., 'config': {...}}`` (what :func:`serialize` or
-    Keras writes); ``custom_objects`` maps the names of user-defined schedules to classes."""
-    known = SCHEDULES | (custom_objects or {})
-    cls = known.get(config.get("class_name", ""))
+    Keras writes); a user's subclass is found by its registered name or class name (registered,
+    in a ``custom_object_scope``, or in ``custom_objects``) before Keras's own."""
+    cls = find_class(config, SCHEDULES, LearningRateSchedule, custom_objects)
     if cls is None:
+        known = SCHEDULES | (custom_objects or {})
         raise ValueError(
             f"unknown learning rate schedule {config.get('class_name')!r}; expected one of "
             f"{', '.join(known)} (or pass custom_objects)"

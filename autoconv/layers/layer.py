@@ -1072,7 +1072,8 @@ def _required_positional(cls: type) -> int:
 
 def dry_run_shape(layer: Layer, input_shape: Any) -> Any:
     """The output shape of ``layer`` found by calling it on zeros (of the input's batch size, 1
-    where it is unknown; unknown sizes 1), in inference mode, on the device of its weights. A
+    where it is unknown; unknown sizes 1), in inference mode, on the device of its weights, with
+    NumPy's floating-point warnings off (Keras's symbolic call computes no values to warn of). A
     known batch size gives the output's batch axis as the call makes it (Keras's symbolic call
     keeps it); an unknown one comes back as None."""
 
@@ -1086,7 +1087,8 @@ def dry_run_shape(layer: Layer, input_shape: Any) -> Any:
         return Tensor(np.zeros(dims, layer.dtype), device=device)
 
     inputs = zeros(input_shape)
-    with no_grad():
+    # Zeros are no user's data: a division of them (a ratio of two features) warns of nothing.
+    with no_grad(), np.errstate(all="ignore"):
         if isinstance(input_shape, PositionalShapes) or (
             isinstance(inputs, list) and len(inputs) == _required_positional(type(layer)) > 1
         ):

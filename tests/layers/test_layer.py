@@ -4,6 +4,7 @@ the shapes of symbolic calls, summaries included."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -269,6 +270,23 @@ def test_a_dry_run_of_several_inputs_keeps_the_batch_size(keras):
     got = layers.Lambda(lambda ts: ts[0] + ts[1])([ac.Input(batch_shape=(3, 2))] * 2)
     want = keras.layers.Lambda(lambda ts: ts[0] + ts[1])([keras.Input(batch_shape=(3, 2))] * 2)
     assert got.shape == tuple(want.shape) == (3, 2)
+
+
+class Ratio(layers.Layer):
+    """A user's feature layer dividing one input by another (its dry run divides zeros)."""
+
+    def call(self, inputs):
+        return ops.log(inputs["a"] / inputs["b"])
+
+
+def test_a_dry_run_warns_of_nothing_as_keras(keras):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = Ratio()({"a": ac.Input(shape=(1,)), "b": ac.Input(shape=(1,))})
+    want = keras.layers.Lambda(lambda t: keras.ops.log(t["a"] / t["b"]))(
+        {"a": keras.Input(shape=(1,)), "b": keras.Input(shape=(1,))}
+    )
+    assert got.shape == tuple(want.shape) == (None, 1)
 
 
 def _images_model(kind: str) -> Any:

@@ -29,7 +29,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from autoconv import optimizers
+from autoconv import losses, optimizers
+from autoconv import metrics as metrics_module
 from autoconv.atomic import write_atomically
 from autoconv.layers.serialization import deserialize
 from autoconv.saving import h5_state
@@ -236,10 +237,13 @@ def compile_arguments(training: dict[str, Any]) -> dict[str, Any]:
     if config.pop("decay", 0) not in (0, 0.0, None):
         raise ValueError("its optimizer decays its learning rate (decay), which autoconv lacks")
     entry["config"] = config
-    metrics, weighted = (_named(training.get(k)) for k in ("metrics", "weighted_metrics"))
+    metrics, weighted = (
+        _objects(_named(training.get(k)), metrics_module.deserialize)
+        for k in ("metrics", "weighted_metrics")
+    )
     return {
         "optimizer": optimizers.deserialize(entry),
-        "loss": _named(training.get("loss")),
+        "loss": _objects(_named(training.get("loss")), losses.deserialize),
         "metrics": metrics,
         "weighted_metrics": weighted,
         "loss_weights": training.get("loss_weights"),
@@ -261,6 +265,19 @@ def _named(value: Any) -> Any:
         if config.get("reduction") == "auto":
             config["reduction"] = "sum_over_batch_size"
         return {**value, "config": config}
+    return value
+
+
+def _objects(value: Any, deserialize: Any) -> Any:
+    """The losses or metrics a training config's entries (``{"class_name": ...}``, in lists and
+    dicts by output) stand for, made by ``deserialize`` before ``compile`` sees them, as Keras's
+    loader makes them (compile takes a dict as one per output); names stay names."""
+    if isinstance(value, list):
+        return [_objects(v, deserialize) for v in value]
+    if isinstance(value, dict) and "class_name" in value:
+        return deserialize(value)
+    if isinstance(value, dict):
+        return {k: _objects(v, deserialize) for k, v in value.items()}
     return value
 
 

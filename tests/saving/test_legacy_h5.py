@@ -210,6 +210,36 @@ def test_autoconv_writes_legacy_h5_that_it_reads_back(tmp_path, rng):
     np.testing.assert_array_equal(loaded.train_on_batch(x, y), model.train_on_batch(x, y))
 
 
+def test_metric_and_loss_objects_in_a_legacy_h5_compile_back_as_keras_s(keras, tmp_path):
+    """A model compiled with metric and loss objects (their entries in ``training_config``),
+    saved as .h5 by either library, loads compiled with those objects in autoconv, as Keras
+    loads it: its evaluation is Keras's."""
+    x = np.linspace(0, 1, 24, dtype=np.float32).reshape(6, 4)
+    y = np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 1, 2]]
+    results = {}
+    for library in (ac, keras):
+        model = library.Sequential(
+            [library.Input((4,)), library.layers.Dense(3, activation="softmax", name="dense")]
+        )
+        model.set_weights([np.linspace(-1, 1, 12).reshape(4, 3), np.zeros(3)])
+        model.compile(
+            optimizer=library.optimizers.Adam(amsgrad=True),
+            loss=library.losses.CategoricalCrossentropy(),
+            metrics=[library.metrics.TopKCategoricalAccuracy(k=2), library.metrics.AUC()],
+        )
+        model.save(tmp_path / f"{library.__name__}.h5")
+        results[library.__name__] = keras.saving.load_model(
+            tmp_path / f"{library.__name__}.h5"
+        ).evaluate(x, y, verbose=0, return_dict=True)
+    for name in ("autoconv", "keras"):
+        loaded = ac.load_model(tmp_path / f"{name}.h5")
+        assert isinstance(loaded.loss, ac.losses.CategoricalCrossentropy)
+        got = loaded.evaluate(x, y, verbose=0, return_dict=True)
+        assert got.keys() == results[name].keys()
+        for key, value in results[name].items():
+            np.testing.assert_allclose(got[key], value, rtol=1e-5)
+
+
 def test_real_keras_loads_autoconv_legacy_h5(tmp_path, rng):
     os.environ.setdefault("KERAS_BACKEND", "torch")
     pytest.importorskip("torch")

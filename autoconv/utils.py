@@ -4,8 +4,10 @@ Most live in the module of their topic and are gathered here: ``get_file``
 (:mod:`autoconv.file_utils`), ``Progbar`` (:mod:`autoconv.progbar`), ``split_dataset``
 (:mod:`autoconv.dataset_utils`), the custom-object registry (:mod:`autoconv.registration`) and
 Keras's object entries (:mod:`autoconv.saving`), the images', text's, audio's, time series' and
-datasets' helpers, and ``FeatureSpace`` (:mod:`autoconv.feature_space`). Keras's bounding-box
-utilities and its ``legacy`` module are not implemented: asking for one says so by name.
+datasets' helpers, ``FeatureSpace`` (:mod:`autoconv.feature_space`), and Keras's bounding-box
+utilities, ``bounding_boxes`` (:mod:`autoconv.layers.bounding_boxes`: ``convert_format``,
+``clip_to_image_size``, ``crop``, ``pad``, ``affine_transform``, the anchors' deltas and IoUs).
+Keras's ``legacy`` module is not implemented: asking for it says so by name.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from autoconv.data.timeseries import timeseries_dataset_from_array
 from autoconv.dataset_utils import split_dataset
 from autoconv.feature_space import FeatureSpace
 from autoconv.file_utils import get_file
-from autoconv.layers import clear_session
+from autoconv.layers import bounding_boxes, clear_session
 from autoconv.layers.symbolic import SymbolicTensor
 from autoconv.naming import missing_names
 from autoconv.ops.engine import one_hot
@@ -59,6 +61,7 @@ __all__ = [
     "Sequence",
     "array_to_img",
     "audio_dataset_from_directory",
+    "bounding_boxes",
     "clear_session",
     "custom_object_scope",
     "deserialize_keras_object",
@@ -93,9 +96,7 @@ __all__ = [
 
 # Keras 3's utilities autoconv does not have: asking for one says so by name rather than with a
 # bare AttributeError.
-KERAS_UTILS_NOT_IMPLEMENTED = frozenset({
-    "bounding_boxes", "legacy",
-})  # fmt: skip
+KERAS_UTILS_NOT_IMPLEMENTED = frozenset({"legacy"})
 
 
 __getattr__ = missing_names(

@@ -97,6 +97,7 @@ from autoconv.layers.geometric_augmentation import (
 )
 from autoconv.layers.grouped_query_attention import GroupQueryAttention
 from autoconv.layers.hashing import HashedCrossing, Hashing
+from autoconv.layers.image_data import MaxNumBoundingBoxes
 from autoconv.layers.image_mixing import CutMix, MixUp
 from autoconv.layers.index_lookup import IntegerLookup, StringLookup
 from autoconv.layers.input_layer import (
@@ -316,6 +317,7 @@ __all__ = [
     "LayerNormalization",
     "LeakyReLU",
     "Masking",
+    "MaxNumBoundingBoxes",
     "MaxPool1D",
     "MaxPool2D",
     "MaxPool3D",
@@ -426,7 +428,7 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Layer:
 # Keras 3's layers that autoconv does not have (other frameworks' wrappers, ...): asking for
 # one says so by name rather than with a bare AttributeError.
 KERAS_LAYERS_NOT_IMPLEMENTED = frozenset({
-    "FlaxLayer", "JaxLayer", "MaxNumBoundingBoxes", "TFSMLayer", "TorchModuleWrapper",
+    "FlaxLayer", "JaxLayer", "TFSMLayer", "TorchModuleWrapper",
 })  # fmt: skip
 
 

@@ -13,7 +13,15 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.layers import bounding_boxes as bb
 from autoconv.layers.core import channels_last, number, positive_int
+from autoconv.layers.image_data import (
+    box_format_config,
+    call_on_data,
+    image_batch,
+    take_box_format,
+    window_boxes,
+)
 from autoconv.layers.layer import Layer, Shape
 from autoconv.layers.reshaping import resize_interpolation
 from autoconv.ops import engine as ops
@@ -63,22 +71,6 @@ def _rescaling_factor(value: Any, name: str) -> float | list[float]:
         return int(v) if is_int(v) else checked
 
     return [one(v) for v in value] if isinstance(value, list | tuple) else one(value)
-
-
-def image_batch(layer: Layer, inputs: Any) -> tuple[Tensor, bool]:
-    """``inputs`` as a batch (N, H, W, C), and whether it was one image (H, W, C)."""
-    if not isinstance(inputs, Tensor):
-        raise TypeError(
-            f"{type(layer).__name__}: autoconv takes the images alone (a batch (N, H, W, C) or "
-            f"one image (H, W, C)), not a {type(inputs).__name__} with labels, bounding boxes "
-            "or segmentation masks"
-        )
-    if inputs.ndim not in (3, 4):
-        raise ValueError(
-            "Expected image tensor to have rank 3 (single image) or 4 (batch of images). "
-            f"Received: data.shape={inputs.shape}"
-        )
-    return (inputs, False) if inputs.ndim == 4 else (ops.reshape(inputs, (1, *inputs.shape)), True)
 
 
 def with_size(shape: Shape, height: int, width: int) -> Shape:
@@ -161,7 +153,9 @@ class Resizing(Layer):
     """Images resized to (height, width) with ``keras.ops.image.resize``'s numbers (any of
     its interpolations; ``antialias`` widens the filter when downsampling); with
     ``crop_to_aspect_ratio`` the largest centred window of the target aspect ratio is resized,
-    with ``pad_to_aspect_ratio`` the images are first padded with ``fill_value`` to it."""
+    with ``pad_to_aspect_ratio`` the images are first padded with ``fill_value`` to it. A dict
+    of images, bounding boxes (``bounding_box_format=``), segmentation masks (resized
+    'nearest') and labels is resized together, as Keras's."""
 
     def __init__(
         self,
@@ -176,6 +170,7 @@ class Resizing(Layer):
         data_format: str | None = None,
         **kwargs: Any,
     ) -> None:
+        self.bounding_box_format = take_box_format(kwargs)
         super().__init__(**kwargs)
         channels_last(data_format, "Resizing")
         self.data_format = "channels_last"
@@ -199,19 +194,69 @@ class Resizing(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return with_size(input_shape, self.height, self.width)
 
-    def call(self, inputs: Tensor) -> Tensor:
-        images, single = image_batch(self, inputs)
+    def _resize(self, images: Tensor, interpolation: str) -> Tensor:
         if self.crop_to_aspect_ratio:
             images = _crop_to_aspect_ratio(images, self.height, self.width)
         elif self.pad_to_aspect_ratio:
             images = _pad_to_aspect_ratio(images, self.height, self.width, self.fill_value)
         size = (self.height, self.width)
-        out = image_ops.resize(images, size, self.interpolation, antialias=self.antialias)
+        return image_ops.resize(images, size, interpolation, antialias=self.antialias)
+
+    def call(self, inputs: Any) -> Any:
+        if isinstance(inputs, dict):
+            return call_on_data(self, inputs, None, lambda x: self._resize(x, self.interpolation))
+        images, single = image_batch(self, inputs)
+        out = self._resize(images, self.interpolation)
         return ops.reshape(out, out.shape[1:]) if single else out
 
+    def transform_segmentation_masks(
+        self, masks: Tensor, transformation: Any = None, training: bool = True
+    ) -> Tensor:
+        return self._resize(masks, "nearest")
+
+    def transform_bounding_boxes(
+        self,
+        bounding_boxes: dict[str, Any],
+        transformation: Any = None,
+        training: bool = True,
+        image_shape: Shape | None = None,
+    ) -> dict[str, Any]:
+        """Keras's: the boxes scaled (and shifted by the crop or pad) with the images, clipped
+        to them (labels of boxes left empty -1); boxes all 0 or all -1 (padding) come out 0.
+        ``transformation`` is Keras's (input height, input width), else ``image_shape``'s."""
+        in_height, in_width = transformation if transformation else image_shape[1:3]
+        boxes = bb.host(bounding_boxes["boxes"])
+        padding = np.all(boxes == -1, axis=-1) | np.all(boxes == 0, axis=-1)
+        data = bb.convert_format(
+            dict(bounding_boxes), self.bounding_box_format, "xyxy", in_height, in_width
+        )
+        boxes = np.asarray(data["boxes"])
+        h, w = F32(in_height), F32(in_width)
+        if self.pad_to_aspect_ratio:
+            ratio = np.minimum(F32(self.height) / h, F32(self.width) / w)
+            scale_x = scale_y = ratio
+            x_shift = (F32(self.width) - w * ratio) // F32(2)
+            y_shift = (F32(self.height) - h * ratio) // F32(2)
+        elif self.crop_to_aspect_ratio:
+            source = w / h
+            wider = source > F32(self.width / self.height)
+            new_width = F32(self.height) * source if wider else F32(self.width)
+            new_height = F32(self.height) if wider else F32(self.width) / source
+            scale_x, scale_y = new_width / w, new_height / h
+            x_shift = -((new_width - F32(self.width)) // F32(2))
+            y_shift = -((new_height - F32(self.height)) // F32(2))
+        else:
+            scale_x, scale_y = F32(self.width) / w, F32(self.height) / h
+            x_shift = y_shift = F32(0)
+        scale = np.array([scale_x, scale_y, scale_x, scale_y], F32)
+        data["boxes"] = (boxes * scale + np.array([x_shift, y_shift] * 2, F32)).astype(F32)
+        data = bb.clip_to_image_size(data, self.height, self.width)
+        data["boxes"] = np.where(padding[..., None], F32(0), data["boxes"])
+        return bb.convert_format(data, "xyxy", self.bounding_box_format, self.height, self.width)
+
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "data_format": self.data_format,
+        config = box_format_config(self, super().get_config() | {"data_format": self.data_format})
+        return config | {
             "height": self.height,
             "width": self.width,
             "interpolation": self.interpolation,
@@ -226,9 +271,12 @@ class Resizing(Layer):
 class CenterCrop(Layer):
     """The centred (height, width) window of images; images smaller than it along an axis are
     instead cropped to its aspect ratio and resized to it (bilinear), as Keras's
-    ``smart_resize``. With an odd difference the window sits a pixel nearer the top or left."""
+    ``smart_resize``. With an odd difference the window sits a pixel nearer the top or left.
+    A dict of images, bounding boxes (``bounding_box_format=``), segmentation masks and labels
+    is cropped together, as Keras's."""
 
     def __init__(self, height: int, width: int, data_format: str | None = None, **kwargs: Any):
+        self.bounding_box_format = take_box_format(kwargs)
         super().__init__(**kwargs)
         channels_last(data_format, "CenterCrop")
         self.data_format = "channels_last"
@@ -238,20 +286,50 @@ class CenterCrop(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return with_size(input_shape, self.height, self.width)
 
-    def call(self, inputs: Tensor) -> Tensor:
-        images, single = image_batch(self, inputs)
+    def _crop(self, images: Tensor) -> Tensor:
         h_diff, w_diff = images.shape[1] - self.height, images.shape[2] - self.width
         if h_diff >= 0 and w_diff >= 0:
             top, left = int(h_diff / 2), int(w_diff / 2)
-            out = ops.crop2d(images, ((top, h_diff - top), (left, w_diff - left)))
-        else:
-            out = _crop_to_aspect_ratio(images, self.height, self.width)
-            out = ops.resize(out, (self.height, self.width), "bilinear")
+            return ops.crop2d(images, ((top, h_diff - top), (left, w_diff - left)))
+        out = _crop_to_aspect_ratio(images, self.height, self.width)
+        return ops.resize(out, (self.height, self.width), "bilinear")
+
+    def call(self, inputs: Any) -> Any:
+        if isinstance(inputs, dict):
+            return call_on_data(self, inputs, None, self._crop)
+        images, single = image_batch(self, inputs)
+        out = self._crop(images)
         return ops.reshape(out, out.shape[1:]) if single else out
 
+    def transform_segmentation_masks(
+        self, masks: Tensor, transformation: Any = None, training: bool = True
+    ) -> Tensor:
+        """As the images (bilinear where they are resized, as Keras's)."""
+        return self._crop(masks)
+
+    def transform_bounding_boxes(
+        self,
+        bounding_boxes: dict[str, Any],
+        transformation: Any = None,
+        training: bool = True,
+        image_shape: Shape | None = None,
+    ) -> dict[str, Any]:
+        """Keras's: the boxes clipped to the window and moved into it (scaled where the window
+        is resized), labels of boxes left empty -1. ``transformation`` is Keras's
+        ``{"input_shape": ...}``, else ``image_shape`` gives the input's size."""
+        shape = transformation["input_shape"] if transformation else image_shape
+        height, width = shape[-3], shape[-2]
+        h_diff, w_diff = height - self.height, width - self.width
+        if h_diff >= 0 and w_diff >= 0:
+            window = (int(h_diff / 2), int(w_diff / 2), self.height, self.width)
+        else:
+            rows = max(min(height, int(float(width * self.height) / self.width)), 1)
+            columns = max(min(width, int(float(height * self.width) / self.height)), 1)
+            top, left = int(float(height - rows) / 2), int(float(width - columns) / 2)
+            window = (top, left, rows, columns)
+        size = (self.height, self.width)
+        return window_boxes(bounding_boxes, self.bounding_box_format, (height, width), window, size)
+
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "data_format": self.data_format,
-            "height": self.height,
-            "width": self.width,
-        }
+        config = box_format_config(self, super().get_config() | {"data_format": self.data_format})
+        return config | {"height": self.height, "width": self.width}

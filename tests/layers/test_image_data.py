@@ -1,0 +1,125 @@
+"""Dict data (images, bounding boxes, segmentation masks, labels) through the image layers, and
+MaxNumBoundingBoxes (autoconv/layers/image_data.py), against Keras's own layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+from autoconv import layers
+from autoconv.host_array import HostArray
+
+BOXES = np.array(
+    [[[1, 2, 6, 7], [0, 0, 0, 0], [-2, 3, 14, 9]],
+     [[3, 1, 11, 7], [-1, -1, -1, -1], [2, 2, 4, 4]]],
+    np.float32,
+)  # fmt: skip
+LABELS = np.array([[1, 2, 3], [4, 5, 6]])
+
+
+def numpy(value):
+    if hasattr(value, "cpu"):  # a torch tensor
+        return value.detach().cpu().numpy()
+    return value.numpy() if isinstance(value, ac.Tensor) else np.asarray(value)
+
+
+def data(rng, fmt="xyxy", single=False):
+    """Two images (8, 12) with boxes in ``fmt``, masks and labels (new arrays each call: Keras
+    changes the dicts it is given)."""
+    boxes = np.asarray(ac.utils.bounding_boxes.convert_format(BOXES, "xyxy", fmt, 8, 12))
+    out = {
+        "images": rng.uniform(0, 1, (2, 8, 12, 3)).astype(np.float32),
+        "bounding_boxes": {"boxes": boxes, "labels": LABELS.copy()},
+        "segmentation_masks": rng.integers(0, 3, (2, 8, 12, 1)).astype(np.float32),
+        "labels": np.array([0, 1]),
+    }
+    if single:
+        out["bounding_boxes"] = {k: v[0] for k, v in out["bounding_boxes"].items()}
+        out = {k: v if k == "bounding_boxes" else v[0] for k, v in out.items()}
+    return out
+
+
+def assert_same(ours, theirs, keys=("images", "segmentation_masks", "labels")):
+    for key in keys:
+        np.testing.assert_allclose(numpy(ours[key]), numpy(theirs[key]), atol=1e-5, err_msg=key)
+    boxes, their_boxes = ours["bounding_boxes"], theirs["bounding_boxes"]
+    assert isinstance(boxes["boxes"], HostArray)
+    np.testing.assert_allclose(boxes["boxes"], numpy(their_boxes["boxes"]), atol=1e-5)
+    np.testing.assert_array_equal(boxes["labels"], numpy(their_boxes["labels"]))
+
+
+@pytest.mark.parametrize(
+    "aspect", [{}, {"crop_to_aspect_ratio": True}, {"pad_to_aspect_ratio": True}]
+)
+@pytest.mark.parametrize("size", [(6, 6), (10, 5)])
+@pytest.mark.parametrize("fmt", ["xyxy", "rel_yxyx"])
+def test_resizing_moves_boxes_and_masks_as_keras(keras, aspect, size, fmt, rng):
+    inputs = data(rng, fmt)
+    ours = layers.Resizing(*size, bounding_box_format=fmt, **aspect)(dict(inputs))
+    theirs = keras.layers.Resizing(*size, bounding_box_format=fmt, **aspect)(data_copy(inputs))
+    assert_same(ours, theirs)
+
+
+def data_copy(inputs):
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in inputs.items()}
+
+
+@pytest.mark.parametrize("size", [(6, 6), (10, 5), (4, 12)])
+@pytest.mark.parametrize("fmt", ["xyxy", "center_xywh"])
+def test_center_crop_moves_boxes_and_masks_as_keras(keras, size, fmt, rng):
+    inputs = data(rng, fmt)
+    ours = layers.CenterCrop(*size, bounding_box_format=fmt)(dict(inputs))
+    theirs = keras.layers.CenterCrop(*size, bounding_box_format=fmt)(data_copy(inputs))
+    assert_same(ours, theirs)
+
+
+def test_one_image_with_its_boxes_as_keras(keras, rng):
+    inputs = data(rng, single=True)
+    ours = layers.CenterCrop(6, 6, bounding_box_format="xyxy")(dict(inputs))
+    theirs = keras.layers.CenterCrop(6, 6, bounding_box_format="xyxy")(data_copy(inputs))
+    assert ours["bounding_boxes"]["boxes"].shape == (3, 4)
+    assert_same(ours, theirs)
+
+
+@pytest.mark.parametrize("max_number", [2, 5])
+def test_max_num_bounding_boxes_as_keras(keras, max_number, rng):
+    inputs = data(rng)
+    ours = layers.MaxNumBoundingBoxes(max_number, bounding_box_format="xyxy")(dict(inputs))
+    their_layer = keras.layers.MaxNumBoundingBoxes(max_number, bounding_box_format="xyxy")
+    assert_same(ours, their_layer(data_copy(inputs)))
+    shapes = {"images": (2, 8, 12, 3), "bounding_boxes": {"boxes": (2, 3, 4), "labels": (2, 3)}}
+    assert layers.MaxNumBoundingBoxes(4).compute_output_shape(shapes)["bounding_boxes"] == {
+        "boxes": [2, 4, 4], "labels": [2, 4],
+    }  # fmt: skip
+    layer = layers.MaxNumBoundingBoxes(max_number, fill_value=-2, bounding_box_format="xyxy")
+    config = layer.get_config()
+    assert list(config) == [*their_layer.get_config(), "fill_value"]
+    again = layers.MaxNumBoundingBoxes.from_config(config)
+    assert (again.max_number, again.fill_value) == (max_number, -2)
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("Resizing", (3, 4)), ("CenterCrop", (3, 4))],
+)  # fmt: skip
+def test_configs_keep_the_bounding_box_format_where_keras_does(keras, name, args):
+    seed = {"seed": 1} if name.startswith("Random") else {}
+    ours = getattr(layers, name)(*args, bounding_box_format="yxyx", **seed)
+    theirs = getattr(keras.layers, name)(*args, bounding_box_format="yxyx", **seed)
+    assert list(ours.get_config()) == list(theirs.get_config())
+    assert type(ours).from_config(ours.get_config()).bounding_box_format == "yxyx"
+
+
+def test_errors_name_what_is_not_supported(rng):
+    inputs = data(rng)
+    with pytest.raises(ValueError, match="didn't specify a bounding box format"):
+        layers.Resizing(4, 4, name="r")(dict(inputs))
+    with pytest.raises(ValueError, match=r"got the keys \['images', 'masks'\]"):
+        layers.Resizing(4, 4, name="r")({"images": inputs["images"], "masks": inputs["images"]})
+    with pytest.raises(ValueError, match="dict with keys 'boxes' and 'labels'"):
+        layers.Resizing(4, 4, bounding_box_format="xyxy", name="r")(
+            {"images": inputs["images"], "bounding_boxes": {"boxes": BOXES}}
+        )
+    with pytest.raises(TypeError, match="or a dict of 'images'"):
+        layers.Resizing(4, 4, name="r")([inputs["images"]])

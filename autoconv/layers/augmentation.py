@@ -30,6 +30,13 @@ import numpy as np
 
 from autoconv.backends import backend
 from autoconv.layers.core import channels_last, positive_int
+from autoconv.layers.image_data import (
+    ImageDataLayer,
+    call_on_data,
+    flip_boxes,
+    take_box_format,
+    window_boxes,
+)
 from autoconv.layers.layer import Layer, Shape
 from autoconv.layers.preprocessing import (
     F32,
@@ -76,12 +83,14 @@ def per_step_parts(
     return parts
 
 
-class RandomImageLayer(Layer):
+class RandomImageLayer(ImageDataLayer, Layer):
     """The base of the augmentation layers: in training, ``transform_images(images, draw)``
     with ``draw()`` = ``random_transformation(images.shape, rng)``; in inference, the images
-    unchanged."""
+    unchanged. A dict of images, bounding boxes, masks and labels: one draw moves them all
+    (:class:`~autoconv.layers.image_data.ImageDataLayer`)."""
 
     def __init__(self, seed: int | None = None, data_format: str | None = None, **kwargs: Any):
+        self.bounding_box_format = take_box_format(kwargs)
         super().__init__(**kwargs)
         channels_last(data_format, type(self).__name__)
         self.data_format = "channels_last"
@@ -104,13 +113,26 @@ class RandomImageLayer(Layer):
         with those of one call of it, a function: see :func:`drawn`)."""
         raise NotImplementedError
 
-    def call(self, inputs: Tensor, training: bool = True) -> Tensor:
+    def call(self, inputs: Any, training: bool = True) -> Any:
+        if isinstance(inputs, dict):
+            return self.call_on_data(inputs, training)
         images, single = image_batch(self, inputs)
         if not training:
             return inputs
         rng = self._generator or generator()
         out = self.transform_images(images, lambda: self.random_transformation(images.shape, rng))
         return ops.reshape(out, out.shape[1:]) if single else out
+
+    def call_on_data(self, data: dict[str, Any], training: bool) -> dict[str, Any]:
+        if not training:
+            return call_on_data(self, data, None, lambda images: images, training=False)
+        transformation = None
+        if "images" in data:
+            shape = image_batch(self, data["images"])[0].shape
+            transformation = self.random_transformation(shape, self._generator or generator())
+        return call_on_data(
+            self, data, transformation, lambda x: self.transform_images(x, transformation)
+        )
 
 
 HORIZONTAL, VERTICAL = "horizontal", "vertical"
@@ -155,6 +177,27 @@ class RandomFlip(RandomImageLayer):
 
         # Whole-pixel reads: 'nearest' copies the values exactly, and no read falls outside.
         return ops.affine_transform(images, transforms, "nearest", "nearest")
+
+    def transform_segmentation_masks(
+        self, masks: Tensor, transformation: Any, training: bool = True
+    ) -> Tensor:
+        return self.transform_images(masks, transformation)
+
+    def transform_bounding_boxes(
+        self,
+        bounding_boxes: dict[str, Any],
+        transformation: Any,
+        training: bool = True,
+        image_shape: Shape | None = None,
+    ) -> dict[str, Any]:
+        """Keras's (see :func:`~autoconv.layers.image_data.flip_boxes`); the images' size
+        from ``transformation``'s 'input_shape' (Keras's), else from ``image_shape``."""
+        if not training:
+            return bounding_boxes
+        shape = transformation.get("input_shape", image_shape)
+        horizontal, vertical = self.mode != VERTICAL, self.mode != HORIZONTAL
+        flips = (transformation["flips"], horizontal, vertical)
+        return flip_boxes(bounding_boxes, self.bounding_box_format, flips, *shape[-3:-1])
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
@@ -427,6 +470,8 @@ class RandomContrast(RandomImageLayer):
     ``factor`` is read as Keras reads it, within [0, 1]: a float f gives (lower, upper) =
     (0, f), so a single float only raises the contrast (give (f, f) for [1 - f, 1 + f])."""
 
+    KEEPS_BOXES = True
+
     def __init__(
         self,
         factor: Any,
@@ -464,6 +509,8 @@ class RandomContrast(RandomImageLayer):
 class RandomBrightness(RandomImageLayer):
     """Adds to each image a delta drawn uniformly from [lower, upper] * (high - low) of
     ``value_range`` (a float f gives (-f, f), within [-1, 1]), then clips to the range."""
+
+    KEEPS_BOXES = True
 
     def __init__(
         self,
@@ -551,6 +598,31 @@ class RandomCrop(RandomImageLayer):
         if (rows, columns) != (self.height, self.width):
             out = ops.resize(out, (self.height, self.width), "bilinear")
         return out
+
+    def transform_segmentation_masks(
+        self, masks: Tensor, transformation: Any, training: bool = True
+    ) -> Tensor:
+        return self.transform_images(masks, transformation)
+
+    def transform_bounding_boxes(
+        self,
+        bounding_boxes: dict[str, Any],
+        transformation: Any,
+        training: bool = True,
+        image_shape: Shape | None = None,
+    ) -> dict[str, Any]:
+        """The boxes moved into the window at ``transformation`` (top, left) of images of
+        ``image_shape``, as the images are (:func:`~autoconv.layers.image_data.window_boxes`).
+        Keras 3.15's moves x by top and y by left, and neither clips at the window's far
+        edges nor scales; they agree where top == left and the boxes lie in a window that is
+        not resized."""
+        if not training:
+            return bounding_boxes
+        top, left = transformation
+        height, width = image_shape[1:3]
+        window = (top, left, min(self.height, height - top), min(self.width, width - left))
+        size = (self.height, self.width)
+        return window_boxes(bounding_boxes, self.bounding_box_format, (height, width), window, size)
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {

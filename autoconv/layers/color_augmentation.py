@@ -31,6 +31,7 @@ from autoconv.layers.augmentation import (
     is_number,
     per_step,
 )
+from autoconv.layers.image_data import call_on_data
 from autoconv.layers.layer import Shape
 from autoconv.layers.preprocessing import F32, factor_bounds, image_batch
 from autoconv.ops import engine as ops
@@ -84,6 +85,8 @@ def _unit_factor(factor: Any, name: str) -> tuple[float, float]:
 
 class ColorLayer(RandomImageLayer):
     """A color augmentation with Keras's ``seed`` and ``data_format`` keys in its config."""
+
+    KEEPS_BOXES = True
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {"data_format": self.data_format, "seed": self.seed}
@@ -277,6 +280,8 @@ class UnrandomLayer(RandomImageLayer):
     """A layer of the family that draws nothing (Keras's ``get_random_transformation`` gives
     None) and has no seed."""
 
+    KEEPS_BOXES = True
+
     def __init__(self, data_format: str | None, **kwargs: Any) -> None:
         super().__init__(None, data_format, **kwargs)
 
@@ -293,7 +298,9 @@ class AutoContrast(UnrandomLayer):
         super().__init__(kwargs.pop("data_format", None), **kwargs)
         self.value_range = checked_range(value_range)
 
-    def call(self, inputs: Tensor, training: bool = True) -> Tensor:
+    def call(self, inputs: Any, training: bool = True) -> Any:
+        if isinstance(inputs, dict):
+            return call_on_data(self, inputs, None, lambda x: self.transform_images(x, None))
         images, single = image_batch(self, inputs)
         out = self.transform_images(images, None)
         return ops.reshape(out, out.shape[1:]) if single else out

@@ -164,6 +164,8 @@ class RandomErasing(RandomImageLayer):
     three, one per channel), or when None Gaussian noise times value_range's upper end,
     clipped to ``value_range``."""
 
+    KEEPS_BOXES = True
+
     def __init__(
         self,
         factor: Any = 1.0,
@@ -244,6 +246,8 @@ class RandomGaussianBlur(RandomImageLayer):
     per axis drawn once per batch from ``sigma`` (+ 1e-6), as ``keras.ops.image.gaussian_blur``
     (zero 'same' padding; ``kernel_size[0]`` and sigma[0] along the width); then clips every
     image to ``value_range``."""
+
+    KEEPS_BOXES = True
 
     def __init__(
         self,

@@ -99,9 +99,86 @@ def test_max_num_bounding_boxes_as_keras(keras, max_number, rng):
     assert (again.max_number, again.fill_value) == (max_number, -2)
 
 
+@pytest.mark.parametrize("mode", ["horizontal", "vertical", "horizontal_and_vertical"])
+@pytest.mark.parametrize("fmt", ["xyxy", "rel_center_xywh"])
+def test_flip_moves_boxes_as_keras_for_the_same_draws(keras, mode, fmt, rng):
+    import torch
+
+    inputs = data(rng, fmt)
+    flips = np.array([True, False])
+    ours = layers.RandomFlip(mode, bounding_box_format=fmt).transform_bounding_boxes(
+        dict(inputs["bounding_boxes"]), {"flips": flips}, image_shape=(2, 8, 12, 3)
+    )
+    keras_flips = {"flips": torch.tensor(flips).reshape(2, 1, 1, 1), "input_shape": (2, 8, 12, 3)}
+    theirs = keras.layers.RandomFlip(mode, bounding_box_format=fmt).transform_bounding_boxes(
+        dict(inputs["bounding_boxes"]), keras_flips
+    )
+    np.testing.assert_allclose(ours["boxes"], numpy(theirs["boxes"]), atol=1e-6)
+    np.testing.assert_array_equal(ours["labels"], numpy(theirs["labels"]))
+
+
+def test_one_draw_moves_images_boxes_and_masks_together(rng):
+    inputs = data(rng)
+    layer = layers.RandomFlip("horizontal", seed=3, bounding_box_format="xyxy")
+    out = layer(dict(inputs))
+    draw = layer.random_transformation((2, 8, 12, 3), np.random.default_rng(3))
+    images = ac.Tensor(inputs["images"])
+    np.testing.assert_array_equal(
+        out["images"].numpy(), layer.transform_images(images, draw).numpy()
+    )
+    flipped = inputs["segmentation_masks"][:, :, ::-1]
+    expected = np.where(draw["flips"][:, None, None, None], flipped, inputs["segmentation_masks"])
+    np.testing.assert_array_equal(out["segmentation_masks"].numpy(), expected)
+    boxes = layer.transform_bounding_boxes(
+        dict(inputs["bounding_boxes"]), draw, image_shape=(2, 8, 12, 3)
+    )
+    np.testing.assert_array_equal(out["bounding_boxes"]["boxes"], boxes["boxes"])
+    np.testing.assert_array_equal(out["labels"].numpy(), inputs["labels"])
+    same = layer(dict(inputs), training=False)
+    np.testing.assert_array_equal(same["images"].numpy(), inputs["images"])
+    np.testing.assert_array_equal(
+        same["bounding_boxes"]["boxes"], inputs["bounding_boxes"]["boxes"]
+    )
+
+
+def test_random_crop_moves_boxes_with_its_window(keras, rng):
+    inputs = data(rng)
+    inside = {"boxes": np.float32([[[3, 3, 6, 5]], [[2, 4, 5, 6]]]), "labels": np.array([[1], [2]])}
+    ours = layers.RandomCrop(5, 6, bounding_box_format="xyxy").transform_bounding_boxes(
+        dict(inside), (2, 2), image_shape=(2, 8, 12, 3)
+    )
+    theirs = keras.layers.RandomCrop(5, 6, bounding_box_format="xyxy").transform_bounding_boxes(
+        dict(inside), (2, 2)
+    )
+    np.testing.assert_allclose(ours["boxes"], numpy(theirs["boxes"]))
+    # Where Keras 3.15 is wrong: x moves by left, y by top; clipped to the window.
+    layer = layers.RandomCrop(5, 6, bounding_box_format="xyxy")
+    moved = layer.transform_bounding_boxes(
+        dict(inputs["bounding_boxes"]), (1, 3), image_shape=(2, 8, 12, 3)
+    )
+    np.testing.assert_allclose(moved["boxes"][0], [[0, 1, 3, 5], [0, 0, 0, 0], [0, 2, 6, 5]])
+    np.testing.assert_array_equal(moved["labels"], [[1, -1, 3], [4, -1, 6]])
+    out = layers.RandomCrop(5, 6, seed=1, bounding_box_format="xyxy")(dict(inputs))
+    assert out["images"].shape == (*out["segmentation_masks"].shape[:3], 3) == (2, 5, 6, 3)
+
+
 @pytest.mark.parametrize(
     ("name", "args"),
-    [("Resizing", (3, 4)), ("CenterCrop", (3, 4))],
+    [("RandomContrast", (0.5,)), ("RandomGrayscale", (1.0,)), ("AutoContrast", ())],
+)
+def test_colour_layers_pass_boxes_and_masks_as_keras(name, args, rng):
+    inputs = data(rng)
+    layer = getattr(layers, name)(*args, bounding_box_format="xyxy")
+    out = layer(dict(inputs))
+    assert out["images"].shape == (2, 8, 12, 3)
+    np.testing.assert_array_equal(out["bounding_boxes"]["boxes"], inputs["bounding_boxes"]["boxes"])
+    np.testing.assert_array_equal(out["segmentation_masks"].numpy(), inputs["segmentation_masks"])
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("RandomFlip", ()), ("Resizing", (3, 4)), ("CenterCrop", (3, 4)), ("RandomCrop", (3, 4)),
+     ("RandomContrast", (0.2,))],
 )  # fmt: skip
 def test_configs_keep_the_bounding_box_format_where_keras_does(keras, name, args):
     seed = {"seed": 1} if name.startswith("Random") else {}
@@ -115,8 +192,10 @@ def test_errors_name_what_is_not_supported(rng):
     inputs = data(rng)
     with pytest.raises(ValueError, match="didn't specify a bounding box format"):
         layers.Resizing(4, 4, name="r")(dict(inputs))
+    with pytest.raises(NotImplementedError, match="RandomPerspective does not transform bounding"):
+        layers.RandomPerspective(bounding_box_format="xyxy")(dict(inputs))
     with pytest.raises(ValueError, match=r"got the keys \['images', 'masks'\]"):
-        layers.Resizing(4, 4, name="r")({"images": inputs["images"], "masks": inputs["images"]})
+        layers.RandomFlip()({"images": inputs["images"], "masks": inputs["images"]})
     with pytest.raises(ValueError, match="dict with keys 'boxes' and 'labels'"):
         layers.Resizing(4, 4, bounding_box_format="xyxy", name="r")(
             {"images": inputs["images"], "bounding_boxes": {"boxes": BOXES}}

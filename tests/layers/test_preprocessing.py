@@ -593,7 +593,7 @@ def test_augmentation_gradcheck(make, transformation, rng):
             "Only one of",
         ),
         (lambda: layers.CenterCrop(3, 3, data_format="channels_first"), ValueError, "channels"),
-        (lambda: layers.RandomFlip(bounding_box_format="xyxy"), TypeError, "Unrecognized"),
+        (lambda: layers.RandomFlip(bounding_box_format=4), ValueError, "bounding_box_format"),
     ],
 )
 def test_bad_arguments(make, error, message):

@@ -32,7 +32,6 @@ from autoconv.layers.audio import MelSpectrogram, STFTSpectrogram
 from autoconv.layers.augmentation import (
     RandomBrightness,
     RandomContrast,
-    RandomCrop,
     RandomFlip,
     RandomRotation,
     RandomTranslation,
@@ -89,6 +88,7 @@ from autoconv.layers.einsum_dense import EinsumDense
 from autoconv.layers.embedding import Embedding
 from autoconv.layers.encoding import CategoryEncoding, Discretization
 from autoconv.layers.geometric_augmentation import (
+    RandomCrop,
     RandomElasticTransform,
     RandomErasing,
     RandomGaussianBlur,

@@ -1,5 +1,6 @@
 """The image augmentation layers: RandomFlip, RandomRotation, RandomZoom, RandomTranslation,
-RandomContrast, RandomBrightness and RandomCrop. Arguments, defaults, order and numbers are
+RandomContrast and RandomBrightness (RandomCrop, the others on the same base, in
+:mod:`autoconv.layers.geometric_augmentation`). Arguments, defaults, order and numbers are
 Keras 3's (keras/src/layers/preprocessing/image_preprocessing/).
 
 Images are channels-last: a batch (N, H, W, C) or one image (H, W, C).
@@ -29,13 +30,16 @@ from typing import Any
 import numpy as np
 
 from autoconv.backends import backend
-from autoconv.layers.core import channels_last, positive_int
+from autoconv.layers.core import channels_last
 from autoconv.layers.image_data import (
     ImageDataLayer,
+    WarpsBoxes,
     call_on_data,
     flip_boxes,
+    rotate_boxes,
     take_box_format,
-    window_boxes,
+    translate_boxes,
+    zoom_boxes,
 )
 from autoconv.layers.layer import Layer, Shape
 from autoconv.layers.preprocessing import (
@@ -43,7 +47,6 @@ from autoconv.layers.preprocessing import (
     factor_bounds,
     height_width_factor,
     image_batch,
-    with_size,
 )
 from autoconv.ops import engine as ops
 from autoconv.seeds import generator
@@ -236,11 +239,18 @@ class RandomAffineLayer(RandomImageLayer):
         self.fill_mode, self.interpolation = fill_mode, interpolation
         self.fill_value = float(fill_value)
 
-    def warp(self, images: Tensor, transforms: Callable[[], np.ndarray]) -> Tensor:
-        """``images`` warped through ``transforms()`` (N, 8), computed at each step."""
+    def warp(
+        self,
+        images: Tensor,
+        transforms: Callable[[], np.ndarray],
+        interpolation: str | None = None,
+    ) -> Tensor:
+        """``images`` warped through ``transforms()`` (N, 8), computed at each step, sampled
+        by ``interpolation`` (the layer's by default; segmentation masks' 'nearest')."""
         return ops.affine_transform(
-            images, transforms, self.interpolation, self.fill_mode, self.fill_value
-        )
+            images, transforms, interpolation or self.interpolation, self.fill_mode,
+            self.fill_value,
+        )  # fmt: skip
 
     def factor_config(self) -> dict[str, Any]:
         """The layer's own factors, after ``data_format`` in its config (Keras's order)."""
@@ -275,7 +285,7 @@ def rotation_transforms(angles: Any, height: int, width: int) -> np.ndarray:
     return np.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
 
 
-class RandomRotation(RandomAffineLayer):
+class RandomRotation(WarpsBoxes, RandomAffineLayer):
     """Rotates each image by an angle drawn uniformly from [lower, upper] * 360 degrees, where
     ``factor`` is a fraction of a full turn: a float f gives (-f, f), or give (lower, upper).
     Positive angles turn counter-clockwise. ``fill_mode='crop'`` pads the image to its
@@ -300,11 +310,15 @@ class RandomRotation(RandomAffineLayer):
         lower, upper = self.factor
         return {"angle": rng.uniform(lower * 360.0, upper * 360.0, shape[0]).astype(F32)}
 
-    def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
+    def transform_images(
+        self, images: Tensor, transformation: Any, interpolation: str | None = None
+    ) -> Tensor:
         _, height, width, _ = images.shape
         if self.fill_mode != "crop":
             return self.warp(
-                images, lambda: rotation_transforms(drawn(transformation)["angle"], height, width)
+                images,
+                lambda: rotation_transforms(drawn(transformation)["angle"], height, width),
+                interpolation,
             )
         side = int(np.ceil(np.sqrt(F32(height) * F32(height) + F32(width) * F32(width))))
         top, left = (side - height) // 2, (side - width) // 2
@@ -312,9 +326,12 @@ class RandomRotation(RandomAffineLayer):
         padded = ops.pad2d(images, border)
         rotated = ops.affine_transform(
             padded, lambda: rotation_transforms(drawn(transformation)["angle"], side, side),
-            self.interpolation, "constant",
+            interpolation or self.interpolation, "constant",
         )  # fmt: skip
         return ops.crop2d(rotated, border)
+
+    def move_boxes(self, boxes: dict[str, Any], draws: Any, height: int, width: int) -> Any:
+        return rotate_boxes(boxes, self.bounding_box_format, draws["angle"], height, width)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -332,7 +349,7 @@ _ZOOM_ERROR = (
 )
 
 
-class RandomZoom(RandomAffineLayer):
+class RandomZoom(WarpsBoxes, RandomAffineLayer):
     """Zooms each image by factors drawn uniformly from 1 + [lower, upper], about its centre:
     positive factors zoom out, negative ones zoom in. ``height_factor`` (a float f gives
     (-f, f), or (lower, upper)) draws the vertical zoom; ``width_factor`` the horizontal one,
@@ -368,7 +385,9 @@ class RandomZoom(RandomAffineLayer):
             width_zoom = rng.uniform(1.0 + self.width_lower, 1.0 + self.width_upper, n)
         return {"height_zoom": height_zoom.astype(F32), "width_zoom": width_zoom.astype(F32)}
 
-    def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
+    def transform_images(
+        self, images: Tensor, transformation: Any, interpolation: str | None = None
+    ) -> Tensor:
         """Keras's ``_get_zoom_matrix``: [zx, 0, (W - 1) / 2 * (1 - zx), 0, zy,
         (H - 1) / 2 * (1 - zy), 0, 0], in float32."""
         _, height, width, _ = images.shape
@@ -382,7 +401,11 @@ class RandomZoom(RandomAffineLayer):
             zeros = np.zeros_like(zx)
             return np.stack([zx, zeros, x_offset, zeros, zy, y_offset, zeros, zeros], axis=1)
 
-        return self.warp(images, transforms)
+        return self.warp(images, transforms, interpolation)
+
+    def move_boxes(self, boxes: dict[str, Any], draws: Any, height: int, width: int) -> Any:
+        zooms = np.stack([np.ravel(draws["width_zoom"]), np.ravel(draws["height_zoom"])], 1)
+        return zoom_boxes(boxes, self.bounding_box_format, zooms, height, width)
 
     def factor_config(self) -> dict[str, Any]:
         return {"height_factor": self.height_factor, "width_factor": self.width_factor}
@@ -393,7 +416,7 @@ _TRANSLATION_ERROR = (
 )
 
 
-class RandomTranslation(RandomAffineLayer):
+class RandomTranslation(WarpsBoxes, RandomAffineLayer):
     """Shifts each image by fractions of its height and width drawn uniformly from
     ``height_factor`` and ``width_factor`` (a float f gives (-f, f), or (lower, upper));
     positive values move the image down and right."""
@@ -424,7 +447,9 @@ class RandomTranslation(RandomAffineLayer):
         dx = rng.uniform(self.width_lower, self.width_upper, n).astype(F32) * F32(width)
         return {"translations": np.stack([dx, dy], axis=1)}  # pixels, (width, height)
 
-    def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
+    def transform_images(
+        self, images: Tensor, transformation: Any, interpolation: str | None = None
+    ) -> Tensor:
         """Keras's ``_get_translation_matrix``: [1, 0, -dx, 0, 1, -dy, 0, 0]."""
 
         def transforms() -> np.ndarray:
@@ -432,7 +457,11 @@ class RandomTranslation(RandomAffineLayer):
             ones, zeros = np.ones(len(t), F32), np.zeros(len(t), F32)
             return np.stack([ones, zeros, -t[:, 0], zeros, ones, -t[:, 1], zeros, zeros], 1)
 
-        return self.warp(images, transforms)
+        return self.warp(images, transforms, interpolation)
+
+    def move_boxes(self, boxes: dict[str, Any], draws: Any, height: int, width: int) -> Any:
+        translations = draws["translations"]
+        return translate_boxes(boxes, self.bounding_box_format, translations, height, width)
 
     def factor_config(self) -> dict[str, Any]:
         return {"height_factor": self.height_factor, "width_factor": self.width_factor}
@@ -540,94 +569,5 @@ class RandomBrightness(RandomImageLayer):
             "data_format": self.data_format,
             "factor": self.factor,
             "value_range": self.value_range,
-            "seed": self.seed,
-        }
-
-
-class RandomCrop(RandomImageLayer):
-    """Crops every image of a batch at one random (height, width) window (Keras draws one
-    position per batch). Images not larger than the window along both axes are cropped at
-    the centre to the window's aspect ratio and resized to it (bilinear). In inference the
-    images pass unchanged, whatever their size, as in Keras 3 (keras-team/keras#21868)."""
-
-    def __init__(
-        self,
-        height: int,
-        width: int,
-        seed: int | None = None,
-        data_format: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if seed is None:  # as Keras's RandomCrop: a seed drawn now, kept in its config
-            seed = int(generator().integers(1, 10**9))
-        super().__init__(seed, data_format, **kwargs)
-        self.height = positive_int(height, "height", "RandomCrop")
-        self.width = positive_int(width, "width", "RandomCrop")
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return with_size(input_shape, self.height, self.width)
-
-    def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
-        """(top, left) of the window, as Keras's ``get_random_transformation`` in training."""
-        _, height, width, _ = shape
-        if height > self.height and width > self.width:
-            top = int(rng.uniform(0.0, float(height - self.height + 1)))
-            left = int(rng.uniform(0.0, float(width - self.width + 1)))
-            return top, left
-        crop_height = max(min(height, int(float(width * self.height) / self.width)), 1)
-        crop_width = max(min(width, int(float(height * self.width) / self.height)), 1)
-        return int(float(height - crop_height) / 2), int(float(width - crop_width) / 2)
-
-    def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
-        """Keras's ``_random_crop``: rows top .. top + height and columns left .. left + width
-        (fewer where the images end), resized to (height, width) if they fall short. ``call``'s
-        window, inside the images, is read through a whole-pixel shift by (top, left), which a
-        replayed step draws anew, and the top-left (height, width) of the shifted images."""
-        _, height, width, _ = images.shape
-        if callable(transformation) and height > self.height and width > self.width:
-
-            def shift() -> np.ndarray:
-                top, left = transformation()
-                return np.array([1, 0, left, 0, 1, top, 0, 0], F32)
-
-            shifted = ops.affine_transform(images, shift, "nearest", "constant")
-            return ops.crop2d(shifted, ((0, height - self.height), (0, width - self.width)))
-        top, left = drawn(transformation)
-        rows, columns = min(self.height, height - top), min(self.width, width - left)
-        out = ops.crop2d(images, ((top, height - top - rows), (left, width - left - columns)))
-        if (rows, columns) != (self.height, self.width):
-            out = ops.resize(out, (self.height, self.width), "bilinear")
-        return out
-
-    def transform_segmentation_masks(
-        self, masks: Tensor, transformation: Any, training: bool = True
-    ) -> Tensor:
-        return self.transform_images(masks, transformation)
-
-    def transform_bounding_boxes(
-        self,
-        bounding_boxes: dict[str, Any],
-        transformation: Any,
-        training: bool = True,
-        image_shape: Shape | None = None,
-    ) -> dict[str, Any]:
-        """The boxes moved into the window at ``transformation`` (top, left) of images of
-        ``image_shape``, as the images are (:func:`~autoconv.layers.image_data.window_boxes`).
-        Keras 3.15's moves x by top and y by left, and neither clips at the window's far
-        edges nor scales; they agree where top == left and the boxes lie in a window that is
-        not resized."""
-        if not training:
-            return bounding_boxes
-        top, left = transformation
-        height, width = image_shape[1:3]
-        window = (top, left, min(self.height, height - top), min(self.width, width - left))
-        size = (self.height, self.width)
-        return window_boxes(bounding_boxes, self.bounding_box_format, (height, width), window, size)
-
-    def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {
-            "data_format": self.data_format,
-            "height": self.height,
-            "width": self.width,
             "seed": self.seed,
         }

@@ -1,8 +1,9 @@
-"""The shearing, erasing, blurring and warping augmentation layers: RandomShear, RandomErasing,
-RandomGaussianBlur, RandomPerspective and RandomElasticTransform. Arguments, defaults, order and
-numbers are Keras 3's (keras/src/layers/preprocessing/image_preprocessing/random_shear.py,
-random_erasing.py, random_gaussian_blur.py, random_perspective.py and
-random_elastic_transform.py).
+"""The shearing, erasing, blurring, warping and cropping augmentation layers: RandomShear,
+RandomErasing, RandomGaussianBlur, RandomPerspective, RandomElasticTransform and RandomCrop.
+Arguments, defaults, order and numbers are Keras 3's
+(keras/src/layers/preprocessing/image_preprocessing/random_shear.py, random_erasing.py,
+random_gaussian_blur.py, random_perspective.py, random_elastic_transform.py and
+random_crop.py).
 
 They follow the contract of :mod:`autoconv.layers.augmentation`: ``random_transformation(shape,
 rng)`` makes the draws (under Keras's keys, so that Keras's transformation dicts apply here
@@ -31,10 +32,14 @@ from autoconv.layers.augmentation import (
     per_step_parts,
     value_range_pair,
 )
-from autoconv.layers.preprocessing import F32, factor_bounds
+from autoconv.layers.core import positive_int
+from autoconv.layers.image_data import window_boxes
+from autoconv.layers.layer import Shape
+from autoconv.layers.preprocessing import F32, factor_bounds, with_size
 from autoconv.ops import engine as ops
 from autoconv.ops import image as image_ops
 from autoconv.ops.image import gaussian_taps
+from autoconv.seeds import generator
 from autoconv.tensor import Tensor
 
 
@@ -452,5 +457,94 @@ class RandomElasticTransform(RandomImageLayer):
             "fill_mode": self.fill_mode,
             "fill_value": self.fill_value,
             "value_range": self.value_range,
+            "seed": self.seed,
+        }
+
+
+class RandomCrop(RandomImageLayer):
+    """Crops every image of a batch at one random (height, width) window (Keras draws one
+    position per batch). Images not larger than the window along both axes are cropped at
+    the centre to the window's aspect ratio and resized to it (bilinear). In inference the
+    images pass unchanged, whatever their size, as in Keras 3 (keras-team/keras#21868)."""
+
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        seed: int | None = None,
+        data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if seed is None:  # as Keras's RandomCrop: a seed drawn now, kept in its config
+            seed = int(generator().integers(1, 10**9))
+        super().__init__(seed, data_format, **kwargs)
+        self.height = positive_int(height, "height", "RandomCrop")
+        self.width = positive_int(width, "width", "RandomCrop")
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return with_size(input_shape, self.height, self.width)
+
+    def random_transformation(self, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
+        """(top, left) of the window, as Keras's ``get_random_transformation`` in training."""
+        _, height, width, _ = shape
+        if height > self.height and width > self.width:
+            top = int(rng.uniform(0.0, float(height - self.height + 1)))
+            left = int(rng.uniform(0.0, float(width - self.width + 1)))
+            return top, left
+        crop_height = max(min(height, int(float(width * self.height) / self.width)), 1)
+        crop_width = max(min(width, int(float(height * self.width) / self.height)), 1)
+        return int(float(height - crop_height) / 2), int(float(width - crop_width) / 2)
+
+    def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
+        """Keras's ``_random_crop``: rows top .. top + height and columns left .. left + width
+        (fewer where the images end), resized to (height, width) if they fall short. ``call``'s
+        window, inside the images, is read through a whole-pixel shift by (top, left), which a
+        replayed step draws anew, and the top-left (height, width) of the shifted images."""
+        _, height, width, _ = images.shape
+        if callable(transformation) and height > self.height and width > self.width:
+
+            def shift() -> np.ndarray:
+                top, left = transformation()
+                return np.array([1, 0, left, 0, 1, top, 0, 0], F32)
+
+            shifted = ops.affine_transform(images, shift, "nearest", "constant")
+            return ops.crop2d(shifted, ((0, height - self.height), (0, width - self.width)))
+        top, left = drawn(transformation)
+        rows, columns = min(self.height, height - top), min(self.width, width - left)
+        out = ops.crop2d(images, ((top, height - top - rows), (left, width - left - columns)))
+        if (rows, columns) != (self.height, self.width):
+            out = ops.resize(out, (self.height, self.width), "bilinear")
+        return out
+
+    def transform_segmentation_masks(
+        self, masks: Tensor, transformation: Any, training: bool = True
+    ) -> Tensor:
+        return self.transform_images(masks, transformation)
+
+    def transform_bounding_boxes(
+        self,
+        bounding_boxes: dict[str, Any],
+        transformation: Any,
+        training: bool = True,
+        image_shape: Shape | None = None,
+    ) -> dict[str, Any]:
+        """The boxes moved into the window at ``transformation`` (top, left) of images of
+        ``image_shape``, as the images are (:func:`~autoconv.layers.image_data.window_boxes`).
+        Keras 3.15's moves x by top and y by left, and neither clips at the window's far
+        edges nor scales; they agree where top == left and the boxes lie in a window that is
+        not resized."""
+        if not training:
+            return bounding_boxes
+        top, left = transformation
+        height, width = image_shape[1:3]
+        window = (top, left, min(self.height, height - top), min(self.width, width - left))
+        size = (self.height, self.width)
+        return window_boxes(bounding_boxes, self.bounding_box_format, (height, width), window, size)
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {
+            "data_format": self.data_format,
+            "height": self.height,
+            "width": self.width,
             "seed": self.seed,
         }

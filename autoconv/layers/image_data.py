@@ -34,7 +34,8 @@ def image_batch(layer: Layer, inputs: Any) -> tuple[Tensor, bool]:
         raise TypeError(
             f"{type(layer).__name__}: takes images (a batch (N, H, W, C) or one image (H, W, C)), "
             "or a dict of 'images' with 'bounding_boxes', 'segmentation_masks' and 'labels' "
-            f"(Resizing, CenterCrop, RandomCrop, RandomFlip and the colour layers), not a "
+            "(Resizing, CenterCrop, RandomCrop, RandomFlip, RandomTranslation, RandomRotation, "
+            f"RandomZoom and the colour layers), not a "
             f"{type(inputs).__name__}"
         )
     if inputs.ndim not in (3, 4):
@@ -166,8 +167,9 @@ def boxes_unsupported(layer: Any) -> NotImplementedError:
     """The error of a layer that cannot move bounding boxes or masks (Keras's either)."""
     return NotImplementedError(
         f"{type(layer).__name__} does not transform bounding boxes or segmentation masks in "
-        "autoconv: pass it the images alone. Resizing, CenterCrop, RandomCrop, RandomFlip and "
-        "the colour layers (which leave boxes and masks as they are) take a dict of them"
+        "autoconv: pass it the images alone. Resizing, CenterCrop, RandomCrop, RandomFlip, "
+        "RandomTranslation, RandomRotation, RandomZoom and the colour layers (which leave "
+        "boxes and masks as they are) take a dict of them"
     )
 
 
@@ -247,6 +249,79 @@ def window_boxes(
         data = bb.convert_format(data, "rel_xyxy", "xyxy", *out_size)
     data = bb.clip_to_image_size(data, *out_size, "xyxy")
     return bb.convert_format(data, "xyxy", fmt, *out_size)
+
+
+class WarpsBoxes:
+    """RandomTranslation's, RandomRotation's and RandomZoom's part in dict data: masks warped
+    as the images ('nearest'), boxes by the layer's ``move_boxes(bounding_boxes, draws,
+    height, width)``; the images' size from Keras's 'input_shape' in the draws, else from
+    ``image_shape``."""
+
+    def transform_segmentation_masks(
+        self, masks: Tensor, transformation: Any, training: bool = True
+    ) -> Tensor:
+        return self.transform_images(masks, transformation, interpolation="nearest")  # type: ignore[attr-defined]
+
+    def transform_bounding_boxes(
+        self,
+        bounding_boxes: dict[str, Any],
+        transformation: Any,
+        training: bool = True,
+        image_shape: Shape | None = None,
+    ) -> dict[str, Any]:
+        if not training:
+            return bounding_boxes
+        height, width = transformation.get("input_shape", image_shape)[-3:-1]
+        return self.move_boxes(bounding_boxes, transformation, height, width)  # type: ignore[attr-defined]
+
+
+def translate_boxes(
+    bounding_boxes: dict[str, Any], fmt: str, translations: Any, height: int, width: int
+) -> dict[str, Any]:
+    """Keras's RandomTranslation's boxes: moved by ``translations`` (N, 2) pixels (x, y),
+    clipped to the image (labels of boxes left empty -1)."""
+    shift = np.asarray(translations, np.float32).reshape(-1, 1, 2)
+    data = bb.convert_format(dict(bounding_boxes), fmt, "xyxy", height, width)
+    data["boxes"] = np.asarray(data["boxes"]) + np.concatenate([shift, shift], axis=-1)
+    data = bb.clip_to_image_size(data, height, width, "xyxy")
+    return bb.convert_format(data, "xyxy", fmt, height, width)
+
+
+def zoom_boxes(
+    bounding_boxes: dict[str, Any], fmt: str, zooms: Any, height: int, width: int
+) -> dict[str, Any]:
+    """Keras's RandomZoom's boxes: ``zooms`` (N, 2) (x, y) about the centre; the input's
+    window each zoomed image shows, (start, start + zoom * size), is the boxes' new frame
+    (clipped to it, labels of boxes left empty -1)."""
+    zooms = np.asarray(zooms, np.float32).reshape(-1, 1, 2)
+    size = np.array([width, height], np.float32)
+    start = (size - np.float32(1)) / np.float32(2) * (np.float32(1) - zooms)
+    end = zooms * size + start
+    data = bb.convert_format(dict(bounding_boxes), fmt, "xyxy", height, width)
+    low, high = np.concatenate([start, start], -1), np.concatenate([end, end], -1)
+    data["boxes"] = np.clip(np.asarray(data["boxes"]), low, high) - low
+    extent = end - start
+    data = bb.convert_format(data, "xyxy", "rel_xyxy", extent[..., 1:], extent[..., :1])
+    data = bb.clip_to_image_size(data, bounding_box_format="rel_xyxy")
+    return bb.convert_format(data, "rel_xyxy", fmt, height, width)
+
+
+def rotate_boxes(
+    bounding_boxes: dict[str, Any], fmt: str, angles: Any, height: int, width: int
+) -> dict[str, Any]:
+    """Keras's RandomRotation's boxes: each box's corners turned by ``angles`` (N,) degrees
+    about the image's centre, and the box around them, clipped to the image (labels of boxes
+    left empty -1). Keras 3.15 reads the boxes as xyxy whatever their format; autoconv
+    converts them from ``fmt`` first (the same for xyxy)."""
+    angles = np.asarray(angles, np.float32).reshape(-1)
+    n = len(angles)
+    data = bb.convert_format(dict(bounding_boxes), fmt, "xyxy", height, width)
+    zeros, ones = np.zeros(n, np.float32), np.ones(n, np.float32)
+    data["boxes"] = bb.affine_transform(
+        data["boxes"], angles, zeros, zeros, ones, zeros, zeros, height, width
+    )
+    data = bb.clip_to_image_size(data, height, width, "xyxy")
+    return bb.convert_format(data, "xyxy", fmt, height, width)
 
 
 class MaxNumBoundingBoxes(Layer):

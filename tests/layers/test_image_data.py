@@ -162,6 +162,56 @@ def test_random_crop_moves_boxes_with_its_window(keras, rng):
     assert out["images"].shape == (*out["segmentation_masks"].shape[:3], 3) == (2, 5, 6, 3)
 
 
+def keras_draws(name, draws, shape):
+    """autoconv's draws as Keras's transformation for ``name`` (tensors, its extra keys)."""
+    import torch
+
+    theirs = {key: torch.tensor(value) for key, value in draws.items()}
+    if name == "RandomRotation":
+        return theirs | {"image_height": shape[1], "image_width": shape[2], "batch_size": shape[0]}
+    return theirs | {"input_shape": shape}
+
+
+AFFINE_DRAWS = [
+    ("RandomTranslation", (0.2, 0.2), {"translations": np.float32([[2.5, -1.0], [-4.0, 3.0]])}),
+    ("RandomZoom", (0.3,), {"height_zoom": np.float32([[0.7], [1.3]]),
+                            "width_zoom": np.float32([[1.2], [0.8]])}),
+    ("RandomRotation", (0.3,), {"angle": np.float32([30.0, -100.0])}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "args", "draws"), AFFINE_DRAWS)
+def test_affine_layers_move_boxes_as_keras_for_the_same_draws(keras, name, args, draws, rng):
+    inputs, shape = data(rng), (2, 8, 12, 3)
+    ours = getattr(layers, name)(*args, bounding_box_format="xyxy").transform_bounding_boxes(
+        dict(inputs["bounding_boxes"]), draws, image_shape=shape
+    )
+    theirs = getattr(keras.layers, name)(*args, bounding_box_format="xyxy")
+    theirs = theirs.transform_bounding_boxes(
+        dict(inputs["bounding_boxes"]), keras_draws(name, draws, shape)
+    )
+    np.testing.assert_allclose(ours["boxes"], numpy(theirs["boxes"]), atol=1e-5)
+    np.testing.assert_array_equal(ours["labels"], numpy(theirs["labels"]))
+
+
+@pytest.mark.parametrize(("name", "args", "draws"), AFFINE_DRAWS)
+def test_affine_layers_warp_masks_nearest_with_the_images_draws(name, args, draws, rng):
+    inputs = data(rng)
+    layer = getattr(layers, name)(
+        *args, seed=5, interpolation="bilinear", bounding_box_format="xyxy"
+    )
+    out = layer(dict(inputs))
+    draw = layer.random_transformation((2, 8, 12, 3), np.random.default_rng(5))
+    masks = ac.Tensor(inputs["segmentation_masks"])
+    expected = layer.transform_images(masks, draw, interpolation="nearest").numpy()
+    np.testing.assert_array_equal(out["segmentation_masks"].numpy(), expected)
+    assert set(np.unique(expected)) <= {0.0, 1.0, 2.0}
+    boxes = layer.transform_bounding_boxes(
+        dict(inputs["bounding_boxes"]), draw, image_shape=(2, 8, 12, 3)
+    )
+    np.testing.assert_array_equal(out["bounding_boxes"]["boxes"], boxes["boxes"])
+
+
 @pytest.mark.parametrize(
     ("name", "args"),
     [("RandomContrast", (0.5,)), ("RandomGrayscale", (1.0,)), ("AutoContrast", ())],
@@ -194,6 +244,10 @@ def test_errors_name_what_is_not_supported(rng):
         layers.Resizing(4, 4, name="r")(dict(inputs))
     with pytest.raises(NotImplementedError, match="RandomPerspective does not transform bounding"):
         layers.RandomPerspective(bounding_box_format="xyxy")(dict(inputs))
+    with pytest.raises(NotImplementedError, match="RandomShear does not transform bounding"):
+        layers.RandomShear(0.2, bounding_box_format="xyxy")(
+            {"images": inputs["images"], "segmentation_masks": inputs["images"]}
+        )
     with pytest.raises(ValueError, match=r"got the keys \['images', 'masks'\]"):
         layers.RandomFlip()({"images": inputs["images"], "masks": inputs["images"]})
     with pytest.raises(ValueError, match="dict with keys 'boxes' and 'labels'"):

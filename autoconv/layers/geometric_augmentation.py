@@ -33,7 +33,7 @@ from autoconv.layers.augmentation import (
     value_range_pair,
 )
 from autoconv.layers.core import positive_int
-from autoconv.layers.image_data import window_boxes
+from autoconv.layers.image_data import WarpsBoxes, shear_boxes, window_boxes
 from autoconv.layers.layer import Shape
 from autoconv.layers.preprocessing import F32, factor_bounds, with_size
 from autoconv.ops import engine as ops
@@ -112,7 +112,7 @@ def _shear_bounds(factor: Any, name: str) -> tuple[float, float]:
     return float(lower), float(upper)
 
 
-class RandomShear(RandomAffineLayer):
+class RandomShear(WarpsBoxes, RandomAffineLayer):
     """Shears each image along x by a factor drawn from ``x_factor`` and along y by one from
     ``y_factor`` (a float f gives (-f, f), within [0, 1]; or (lower, upper)), both negated for
     half of the images: output pixel (x, y) reads the input at (x + shear_x * y,
@@ -142,7 +142,9 @@ class RandomShear(RandomAffineLayer):
         shear_x = rng.uniform(*self.x_factor, (n, 1)).astype(F32)
         return {"shear_factor": np.concatenate([shear_x, shear_y], axis=1) * invert}
 
-    def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
+    def transform_images(
+        self, images: Tensor, transformation: Any, interpolation: str | None = None
+    ) -> Tensor:
         """Keras's ``_get_shear_matrix``: [1, sx, 0, sy, 1, 0, 0, 0] per image."""
 
         def transforms() -> np.ndarray:
@@ -152,7 +154,11 @@ class RandomShear(RandomAffineLayer):
             rows[:, 1], rows[:, 3] = shear[:, 0], shear[:, 1]
             return rows
 
-        return self.warp(images, transforms)
+        return self.warp(images, transforms, interpolation)
+
+    def move_boxes(self, boxes: dict[str, Any], draws: Any, height: int, width: int) -> Any:
+        shears = draws["shear_factor"]
+        return shear_boxes(boxes, self.bounding_box_format, shears, height, width)
 
     def factor_config(self) -> dict[str, Any]:
         return {"x_factor": self.x_factor, "y_factor": self.y_factor}

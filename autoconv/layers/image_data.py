@@ -35,7 +35,7 @@ def image_batch(layer: Layer, inputs: Any) -> tuple[Tensor, bool]:
             f"{type(layer).__name__}: takes images (a batch (N, H, W, C) or one image (H, W, C)), "
             "or a dict of 'images' with 'bounding_boxes', 'segmentation_masks' and 'labels' "
             "(Resizing, CenterCrop, RandomCrop, RandomFlip, RandomTranslation, RandomRotation, "
-            f"RandomZoom and the colour layers), not a "
+            f"RandomZoom, RandomShear and the colour layers), not a "
             f"{type(inputs).__name__}"
         )
     if inputs.ndim not in (3, 4):
@@ -168,8 +168,8 @@ def boxes_unsupported(layer: Any) -> NotImplementedError:
     return NotImplementedError(
         f"{type(layer).__name__} does not transform bounding boxes or segmentation masks in "
         "autoconv: pass it the images alone. Resizing, CenterCrop, RandomCrop, RandomFlip, "
-        "RandomTranslation, RandomRotation, RandomZoom and the colour layers (which leave "
-        "boxes and masks as they are) take a dict of them"
+        "RandomTranslation, RandomRotation, RandomZoom, RandomShear and the colour layers "
+        "(which leave boxes and masks as they are) take a dict of them"
     )
 
 
@@ -252,10 +252,10 @@ def window_boxes(
 
 
 class WarpsBoxes:
-    """RandomTranslation's, RandomRotation's and RandomZoom's part in dict data: masks warped
-    as the images ('nearest'), boxes by the layer's ``move_boxes(bounding_boxes, draws,
-    height, width)``; the images' size from Keras's 'input_shape' in the draws, else from
-    ``image_shape``."""
+    """RandomTranslation's, RandomRotation's, RandomZoom's and RandomShear's part in dict
+    data: masks warped as the images ('nearest'), boxes by the layer's
+    ``move_boxes(bounding_boxes, draws, height, width)``; the images' size from Keras's
+    'input_shape' in the draws, else from ``image_shape``."""
 
     def transform_segmentation_masks(
         self, masks: Tensor, transformation: Any, training: bool = True
@@ -322,6 +322,30 @@ def rotate_boxes(
     )
     data = bb.clip_to_image_size(data, height, width, "xyxy")
     return bb.convert_format(data, "xyxy", fmt, height, width)
+
+
+def shear_boxes(
+    bounding_boxes: dict[str, Any], fmt: str, shears: Any, height: int, width: int
+) -> dict[str, Any]:
+    """Keras's RandomShear's boxes: ``shears`` (N, 2) (x, y) applied to the boxes' relative
+    corners (the ones the shear moves outwards), clipped to the image (labels of boxes left
+    empty -1). As Keras 3.15, in relative coordinates: exact for square images, off by the
+    aspect ratio for others."""
+    shears = np.asarray(shears, np.float32).reshape(-1, 2)
+    sx, sy = shears[:, :1], shears[:, 1:]
+    data = bb.convert_format(dict(bounding_boxes), fmt, "rel_xyxy", height, width)
+    x1, y1, x2, y2 = (np.asarray(data["boxes"])[..., i] for i in range(4))
+    x1, x2 = (
+        np.where(sx < 0, x1 - sx * y1, x1 - sx * y2),
+        np.where(sx < 0, x2 - sx * y2, x2 - sx * y1),
+    )
+    y1, y2 = (
+        np.where(sy > 0, y1 - sy * x2, y1 - sy * x1),
+        np.where(sy > 0, y2 - sy * x1, y2 - sy * x2),
+    )
+    data["boxes"] = np.stack([x1, y1, x2, y2], axis=-1)
+    data = bb.clip_to_image_size(data, bounding_box_format="rel_xyxy")
+    return bb.convert_format(data, "rel_xyxy", fmt, height, width)
 
 
 class MaxNumBoundingBoxes(Layer):

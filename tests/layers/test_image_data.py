@@ -177,6 +177,7 @@ AFFINE_DRAWS = [
     ("RandomZoom", (0.3,), {"height_zoom": np.float32([[0.7], [1.3]]),
                             "width_zoom": np.float32([[1.2], [0.8]])}),
     ("RandomRotation", (0.3,), {"angle": np.float32([30.0, -100.0])}),
+    ("RandomShear", (0.3, 0.2), {"shear_factor": np.float32([[0.3, -0.2], [-0.1, 0.15]])}),
 ]  # fmt: skip
 
 
@@ -244,10 +245,6 @@ def test_errors_name_what_is_not_supported(rng):
         layers.Resizing(4, 4, name="r")(dict(inputs))
     with pytest.raises(NotImplementedError, match="RandomPerspective does not transform bounding"):
         layers.RandomPerspective(bounding_box_format="xyxy")(dict(inputs))
-    with pytest.raises(NotImplementedError, match="RandomShear does not transform bounding"):
-        layers.RandomShear(0.2, bounding_box_format="xyxy")(
-            {"images": inputs["images"], "segmentation_masks": inputs["images"]}
-        )
     with pytest.raises(ValueError, match=r"got the keys \['images', 'masks'\]"):
         layers.RandomFlip()({"images": inputs["images"], "masks": inputs["images"]})
     with pytest.raises(ValueError, match="dict with keys 'boxes' and 'labels'"):

@@ -33,7 +33,12 @@ from autoconv.layers.augmentation import (
     value_range_pair,
 )
 from autoconv.layers.core import positive_int
-from autoconv.layers.image_data import WarpsBoxes, shear_boxes, window_boxes
+from autoconv.layers.image_data import (
+    WarpsBoxes,
+    perspective_boxes,
+    shear_boxes,
+    window_boxes,
+)
 from autoconv.layers.layer import Shape
 from autoconv.layers.preprocessing import F32, factor_bounds, with_size
 from autoconv.ops import engine as ops
@@ -326,7 +331,7 @@ def chosen(warped: Tensor, images: Tensor, apply: Any) -> Tensor:
     return warped * mask + images * (1.0 - mask)
 
 
-class RandomPerspective(RandomImageLayer):
+class RandomPerspective(WarpsBoxes, RandomImageLayer):
     """Warps each image, with probability drawn from ``factor`` (a float f gives (0, f),
     within [0, 1]), by the perspective that moves its corners by up to ``scale`` / 2 times
     their coordinates (each corner's (x, y) times 1 + u, u uniform in [-scale/2, scale/2]);
@@ -370,12 +375,18 @@ class RandomPerspective(RandomImageLayer):
             "end_points": start + start * moves,
         }
 
-    def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
+    def transform_images(
+        self, images: Tensor, transformation: Any, interpolation: str | None = None
+    ) -> Tensor:
         t = drawn(transformation)
         warped = image_ops.perspective_transform(
-            images, t["start_points"], t["end_points"], self.interpolation, self.fill_value
-        )
+            images, t["start_points"], t["end_points"], interpolation or self.interpolation,
+            self.fill_value,
+        )  # fmt: skip
         return chosen(warped, images, t["apply_perspective"])
+
+    def move_boxes(self, boxes: dict[str, Any], draws: Any, height: int, width: int) -> Any:
+        return perspective_boxes(boxes, self.bounding_box_format, draws, height, width)
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {

@@ -35,7 +35,7 @@ def image_batch(layer: Layer, inputs: Any) -> tuple[Tensor, bool]:
             f"{type(layer).__name__}: takes images (a batch (N, H, W, C) or one image (H, W, C)), "
             "or a dict of 'images' with 'bounding_boxes', 'segmentation_masks' and 'labels' "
             "(Resizing, CenterCrop, RandomCrop, RandomFlip, RandomTranslation, RandomRotation, "
-            f"RandomZoom, RandomShear and the colour layers), not a "
+            f"RandomZoom, RandomShear, RandomPerspective and the colour layers), not a "
             f"{type(inputs).__name__}"
         )
     if inputs.ndim not in (3, 4):
@@ -168,7 +168,8 @@ def boxes_unsupported(layer: Any) -> NotImplementedError:
     return NotImplementedError(
         f"{type(layer).__name__} does not transform bounding boxes or segmentation masks in "
         "autoconv: pass it the images alone. Resizing, CenterCrop, RandomCrop, RandomFlip, "
-        "RandomTranslation, RandomRotation, RandomZoom, RandomShear and the colour layers "
+        "RandomTranslation, RandomRotation, RandomZoom, RandomShear, RandomPerspective and the "
+        "colour layers "
         "(which leave boxes and masks as they are) take a dict of them"
     )
 
@@ -252,10 +253,10 @@ def window_boxes(
 
 
 class WarpsBoxes:
-    """RandomTranslation's, RandomRotation's, RandomZoom's and RandomShear's part in dict
-    data: masks warped as the images ('nearest'), boxes by the layer's
-    ``move_boxes(bounding_boxes, draws, height, width)``; the images' size from Keras's
-    'input_shape' in the draws, else from ``image_shape``."""
+    """RandomTranslation's, RandomRotation's, RandomZoom's, RandomShear's and
+    RandomPerspective's part in dict data: masks warped as the images ('nearest'), boxes by
+    the layer's ``move_boxes(bounding_boxes, draws, height, width)``; the images' size from
+    Keras's 'input_shape' in the draws, else from ``image_shape``."""
 
     def transform_segmentation_masks(
         self, masks: Tensor, transformation: Any, training: bool = True
@@ -346,6 +347,39 @@ def shear_boxes(
     data["boxes"] = np.stack([x1, y1, x2, y2], axis=-1)
     data = bb.clip_to_image_size(data, bounding_box_format="rel_xyxy")
     return bb.convert_format(data, "rel_xyxy", fmt, height, width)
+
+
+def perspective_boxes(
+    bounding_boxes: dict[str, Any], fmt: str, draws: Any, height: int, width: int
+) -> dict[str, Any]:
+    """Keras's RandomPerspective's boxes: each warped image's box corners mapped by the
+    perspective from the draws' 'start_points' to their 'end_points' (the inverse of Keras's
+    ``compute_homography_matrix``), and the box around them, clipped to the image (labels of
+    boxes left empty -1). Keras 3.15 gives them back as xyxy whatever the format; autoconv
+    in ``fmt``."""
+    start = np.asarray(draws["start_points"], np.float32).reshape(-1, 4, 2)
+    end = np.asarray(draws["end_points"], np.float32).reshape(-1, 4, 2)
+    n = len(start)
+    system, target = np.zeros((n, 8, 8), np.float32), start.reshape(n, 8)
+    one, zero = np.ones(n, np.float32), np.zeros(n, np.float32)
+    for i in range(4):
+        (sx, sy), (ex, ey) = start[:, i].T, end[:, i].T
+        system[:, 2 * i] = np.stack([ex, ey, one, zero, zero, zero, -sx * ex, -sx * ey], -1)
+        system[:, 2 * i + 1] = np.stack([zero, zero, zero, ex, ey, one, -sy * ex, -sy * ey], -1)
+    homography = np.linalg.solve(system, target[..., None])[..., 0]
+    inverse = np.linalg.inv(np.concatenate([homography, one[:, None]], -1).reshape(n, 3, 3))
+    data = bb.convert_format(dict(bounding_boxes), fmt, "xyxy", height, width)
+    boxes = np.asarray(data["boxes"])
+    x0, y0, x1, y1 = (boxes[..., i] for i in range(4))
+    xs, ys = np.stack([x0, x1, x0, x1], -1), np.stack([y0, y1, y1, y0], -1)
+    points = np.stack([xs, ys, np.ones_like(xs)], -1)  # (N, M, 4 corners, 3)
+    moved = np.einsum("nij,nmkj->nmki", inverse.astype(np.float32), points)
+    xs, ys = moved[..., 0] / moved[..., 2], moved[..., 1] / moved[..., 2]
+    warped = np.stack([xs.min(-1), ys.min(-1), xs.max(-1), ys.max(-1)], -1)
+    apply = np.asarray(draws["apply_perspective"], bool).reshape(-1, 1, 1)
+    data["boxes"] = np.where(apply, warped, boxes).astype(np.float32)
+    data = bb.clip_to_image_size(data, height, width, "xyxy")
+    return bb.convert_format(data, "xyxy", fmt, height, width)
 
 
 class MaxNumBoundingBoxes(Layer):

@@ -172,12 +172,17 @@ def keras_draws(name, draws, shape):
     return theirs | {"input_shape": shape}
 
 
+CORNERS = np.float32([[[0, 0], [11, 0], [0, 7], [11, 7]]] * 2)
 AFFINE_DRAWS = [
     ("RandomTranslation", (0.2, 0.2), {"translations": np.float32([[2.5, -1.0], [-4.0, 3.0]])}),
     ("RandomZoom", (0.3,), {"height_zoom": np.float32([[0.7], [1.3]]),
                             "width_zoom": np.float32([[1.2], [0.8]])}),
     ("RandomRotation", (0.3,), {"angle": np.float32([30.0, -100.0])}),
     ("RandomShear", (0.3, 0.2), {"shear_factor": np.float32([[0.3, -0.2], [-0.1, 0.15]])}),
+    ("RandomPerspective", (1.0, 0.4), {
+        "apply_perspective": np.array([True, False]), "start_points": CORNERS,
+        "end_points": CORNERS * np.float32([[[1.1, 0.9]], [[0.95, 1.2]]]) + np.float32(0.5),
+    }),
 ]  # fmt: skip
 
 
@@ -243,8 +248,8 @@ def test_errors_name_what_is_not_supported(rng):
     inputs = data(rng)
     with pytest.raises(ValueError, match="didn't specify a bounding box format"):
         layers.Resizing(4, 4, name="r")(dict(inputs))
-    with pytest.raises(NotImplementedError, match="RandomPerspective does not transform bounding"):
-        layers.RandomPerspective(bounding_box_format="xyxy")(dict(inputs))
+    with pytest.raises(NotImplementedError, match="RandomElasticTransform does not transform"):
+        layers.RandomElasticTransform(bounding_box_format="xyxy")(dict(inputs))
     with pytest.raises(ValueError, match=r"got the keys \['images', 'masks'\]"):
         layers.RandomFlip()({"images": inputs["images"], "masks": inputs["images"]})
     with pytest.raises(ValueError, match="dict with keys 'boxes' and 'labels'"):

@@ -35,6 +35,7 @@ from autoconv.layers.image_data import (
     ImageDataLayer,
     WarpsBoxes,
     call_on_data,
+    data_tensor,
     flip_boxes,
     rotate_boxes,
     take_box_format,
@@ -131,7 +132,7 @@ class RandomImageLayer(ImageDataLayer, Layer):
             return call_on_data(self, data, None, lambda images: images, training=False)
         transformation = None
         if "images" in data:
-            shape = image_batch(self, data["images"])[0].shape
+            shape = image_batch(self, data_tensor(self, data["images"]))[0].shape
             transformation = self.random_transformation(shape, self._generator or generator())
         return call_on_data(
             self, data, transformation, lambda x: self.transform_images(x, transformation)

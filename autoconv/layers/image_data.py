@@ -21,7 +21,7 @@ import numpy as np
 from autoconv.host_array import HostArray
 from autoconv.layers import bounding_boxes as bb
 from autoconv.layers.bounding_boxes import host
-from autoconv.layers.layer import Layer, Shape
+from autoconv.layers.layer import Layer, Shape, _integer_device, to_tensors
 from autoconv.ops import engine as ops
 from autoconv.tensor import Tensor
 
@@ -116,6 +116,14 @@ def _unbatch(x: Tensor) -> Tensor:
     return ops.reshape(x, x.shape[1:])
 
 
+def data_tensor(layer: Layer, value: Any) -> Any:
+    """An integer array (a dict's images or masks, which the layer's call gets as they are) as
+    the float Tensor that images alone are made."""
+    if isinstance(value, np.ndarray | np.generic) and value.dtype.kind in "biu":
+        return to_tensors(value, layer.dtype, integer_device=_integer_device(layer))
+    return value
+
+
 def call_on_data(
     layer: Any,
     data: dict[str, Any],
@@ -127,8 +135,7 @@ def call_on_data(
     draws): the images by ``transform_images`` (on a batch), the boxes by the layer's
     ``transform_bounding_boxes``, the masks by its ``transform_segmentation_masks`` (both
     as they are where not ``training``); the labels as they are (as Keras's geometric and
-    colour layers leave them; integer arrays, as autoconv's layers take them, are float32
-    Tensors)."""
+    colour layers leave them: integer labels stay integers, as in Keras)."""
     name = type(layer).__name__
     unknown = sorted(set(data) - set(DATA_KEYS))
     if "images" not in data or unknown:
@@ -136,7 +143,7 @@ def call_on_data(
             f"{name}: a dict input needs 'images', and may have 'bounding_boxes', "
             f"'segmentation_masks' and 'labels'; got the keys {sorted(data)}"
         )
-    images, single = image_batch(layer, data["images"])
+    images, single = image_batch(layer, data_tensor(layer, data["images"]))
     out = dict(data)
     transformed = transform_images(images)
     out["images"] = _unbatch(transformed) if single else transformed
@@ -156,7 +163,7 @@ def call_on_data(
             )
         out["bounding_boxes"] = _boxes_dict(boxes, lambda a: a[0] if single else a)
     if "segmentation_masks" in data:
-        masks, single_mask = image_batch(layer, data["segmentation_masks"])
+        masks, single_mask = image_batch(layer, data_tensor(layer, data["segmentation_masks"]))
         if training:
             masks = layer.transform_segmentation_masks(masks, transformation, training=training)
         out["segmentation_masks"] = _unbatch(masks) if single_mask else masks
@@ -182,6 +189,7 @@ class ImageDataLayer:
 
     KEEPS_BOXES = False
     bounding_box_format: str | None = None
+    keeps_integer_data = True  # a dict's integer labels reach ``call`` as they are
 
     def transform_bounding_boxes(
         self,
@@ -387,6 +395,8 @@ class MaxNumBoundingBoxes(Layer):
     (boxes and labels); the images, labels and masks pass as they are. As Keras's, a
     ``bounding_box_format`` must be given for a dict with bounding boxes. Unlike Keras's, its
     config keeps ``fill_value`` (Keras 3.15's drops it)."""
+
+    keeps_integer_data = True
 
     def __init__(self, max_number: int, fill_value: int = -1, **kwargs: Any) -> None:
         self.bounding_box_format = take_box_format(kwargs)

@@ -48,6 +48,8 @@ class MixingLayer(RandomImageLayer):
     """The base of MixUp and CutMix: images, or a dict of images and labels, mixed across the
     batch by ``mix``; labels with the matrix of ``mix_weight`` and ``permutation_order``."""
 
+    keeps_integer_data = False  # its labels are mixed as float Tensors
+
     def mix(
         self, images: Tensor, labels: Tensor | None, transformation: Any
     ) -> tuple[Tensor, Tensor | None]:

@@ -438,7 +438,13 @@ class Layer:
         dry_run = masks.attached and masked_dry_run(self, inputs, args)  # (warned: symbolic_call)
         if masks.attached:  # (until a mask exists, a call has none to look for)
             previous_mask = _call_masks(self, inputs, args, kwargs)
-        if _takes_integers(type(self)) or isinstance(inputs, Tensor):  # (no integers in it)
+        # (A Tensor has no integers in it; the image layers' dicts keep their integer labels
+        # as Keras's do, and make their integer images Tensors themselves.)
+        if (
+            _takes_integers(type(self))
+            or isinstance(inputs, Tensor)
+            or (isinstance(inputs, dict) and getattr(self, "keeps_integer_data", False))
+        ):
             inputs = to_tensors(inputs, self.dtype)
         else:
             inputs = to_tensors(inputs, self.dtype, integer_device=_integer_device(self))

@@ -157,6 +157,8 @@ class Resizing(Layer):
     of images, bounding boxes (``bounding_box_format=``), segmentation masks (resized
     'nearest') and labels is resized together, as Keras's."""
 
+    keeps_integer_data = True
+
     def __init__(
         self,
         height: int,
@@ -274,6 +276,8 @@ class CenterCrop(Layer):
     ``smart_resize``. With an odd difference the window sits a pixel nearer the top or left.
     A dict of images, bounding boxes (``bounding_box_format=``), segmentation masks and labels
     is cropped together, as Keras's."""
+
+    keeps_integer_data = True
 
     def __init__(self, height: int, width: int, data_format: str | None = None, **kwargs: Any):
         self.bounding_box_format = take_box_format(kwargs)

@@ -133,7 +133,10 @@ def test_one_draw_moves_images_boxes_and_masks_together(rng):
         dict(inputs["bounding_boxes"]), draw, image_shape=(2, 8, 12, 3)
     )
     np.testing.assert_array_equal(out["bounding_boxes"]["boxes"], boxes["boxes"])
-    np.testing.assert_array_equal(out["labels"].numpy(), inputs["labels"])
+    assert out["labels"] is inputs["labels"]  # integers, as they are
+    assert out["bounding_boxes"]["labels"].dtype == inputs["bounding_boxes"]["labels"].dtype
+    uint8 = layer(dict(inputs, images=(inputs["images"] * 255).astype(np.uint8)))
+    assert uint8["images"].dtype == "float32"
     same = layer(dict(inputs), training=False)
     np.testing.assert_array_equal(same["images"].numpy(), inputs["images"])
     np.testing.assert_array_equal(

@@ -8,7 +8,13 @@ layer, in its config when given) and defines ``transform_bounding_boxes(bounding
 transformation, training=True, image_shape=None)`` and ``transform_segmentation_masks(masks,
 transformation)`` on a batch; :func:`call_on_data` draws once and hands the same draws to each
 part. Boxes are computed on the host (:mod:`autoconv.layers.bounding_boxes`) and come back as
-:class:`~autoconv.host_array.HostArray`; the images as Tensors.
+:class:`~autoconv.host_array.HostArray`; the images as Tensors; integer labels as they came.
+
+Boxes and masks move through Resizing, CenterCrop, RandomCrop, RandomFlip, RandomTranslation,
+RandomRotation, RandomZoom, RandomShear and RandomPerspective, and pass unchanged through the
+colour layers, RandomErasing and RandomGaussianBlur, as in Keras; the other image layers refuse
+them with a NotImplementedError that names the layer. A dict is drawn for and moved eagerly
+(a layer called on it directly, or in a data pipeline), not in a functional model.
 """
 
 from __future__ import annotations

@@ -256,17 +256,20 @@ def sample_weights(
     return weights
 
 
-def build_for(model: Any, xs: list[np.ndarray]) -> None:
-    """Build a model that does not know its input shape yet from the data it is given; a
-    subclassed model is run once on one sample, as Keras does, to learn its output shapes."""
+def build_for(model: Any, xs: list[np.ndarray], batch_size: int | None = None) -> None:
+    """Build a model that does not know its input shape yet from the data it is given, for
+    its first batch (the first ``batch_size`` samples; all of them where None), as Keras
+    builds it from the first batch: its build shapes and summary show that batch's size. A
+    subclassed model is run once on that batch, as Keras does, to learn its output shapes."""
+    first = [a[:batch_size] for a in xs]
     if not model.built:
-        shapes = [(None, *a.shape[1:]) for a in xs]
+        shapes = [tuple(a.shape) for a in first]
         model._maybe_build(model._as_given(shapes, outputs=False), model.device)
     if model._graph() is None and getattr(model, "_traced_outputs", None) is None:
         if not model.has_call:  # (a model whose own train_step is all it runs, as Keras's VAE)
             model._traced_outputs = [None]
             return
-        outputs = model._predict_batch([a[:1] for a in xs])
+        outputs = model._predict_batch(first)
         model._traced_outputs = [(None, *o.shape[1:]) for o in outputs]
 
 

@@ -241,7 +241,7 @@ def fit(
         if world is not None:
             world.check_batch_size(batch_size, "fit")
         xs = input_arrays(model, x, "fit")
-        build_for(model, xs)
+        build_for(model, xs, batch_size)
         if world is not None:
             world.broadcast_model(model)
         ys = target_arrays(model, y, len(xs[0]), "fit")
@@ -472,10 +472,10 @@ def evaluate(
         data: Any = DatasetBatches(model, x, "evaluate")
     else:
         xs = input_arrays(model, x, "evaluate")
-        build_for(model, xs)
+        size = batch_size_of(batch_size, "evaluate")
+        build_for(model, xs, size)
         ys = target_arrays(model, y, len(xs[0]), "evaluate")
         ws = sample_weights(model, sample_weight, None, ys, len(xs[0]), "evaluate")
-        size = batch_size_of(batch_size, "evaluate")
         kept = kept_call(model, "evaluate", (xs, ys, ws), size)
         data = kept.data if kept is not None else ArrayBatches(model, xs, ys, ws, size)
     try:
@@ -546,7 +546,7 @@ def predict(
         xs = input_arrays(model, x, "predict")
         size = batch_size_of(batch_size, "predict")
         total = _at_most(math.ceil(len(xs[0]) / size), steps)
-        build_for(model, xs)
+        build_for(model, xs, size)
     configure_process_for(model)
     callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, total, add_progbar=True)
     if not is_dataset(x):

@@ -973,8 +973,7 @@ def _shapes(inputs: Any) -> Any:
         return [_shapes(x) for x in inputs]
     if isinstance(inputs, dict):
         return {k: _shapes(v) for k, v in inputs.items()}
-    shape = tuple(inputs.shape) if hasattr(inputs, "shape") else ()
-    return (None, *shape[1:]) if shape else ()
+    return tuple(inputs.shape) if hasattr(inputs, "shape") else ()
 
 
 def _device_of(inputs: Any) -> str | None:

@@ -177,7 +177,7 @@ class Sequential(Model):
             self._ready = True
 
     def _outputs(self, inputs: list[Tensor], training: bool) -> tuple[list[Tensor], list[bool]]:
-        self._maybe_build((None, *inputs[0].shape[1:]))
+        self._maybe_build(tuple(inputs[0].shape))  # (the first call's batch, as Keras's)
         _check_input(self, inputs[0])
         return self._functional.run(inputs[:1], training)
 

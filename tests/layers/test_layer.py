@@ -378,7 +378,7 @@ def _block_model(lib: Any, kind: str, register: bool = False) -> Any:
     if register:
         Block = lib.saving.register_keras_serializable(package="layer_tests")(Block)
     if kind == "sequential":
-        return lib.Sequential([lib.Input((5,)), Block(name="block")])
+        return lib.Sequential([lib.Input((5,)), Block(name="block")], name="blocks")
     inputs = lib.Input((5,))
     return lib.Model(inputs, Block(name="block")(inputs))
 

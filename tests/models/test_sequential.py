@@ -297,3 +297,35 @@ def test_the_build_input_shape_in_the_config_is_kerass_tuple(keras):
     for shape in (entry["build_input_shape"], list(entry["build_input_shape"])):
         rebuilt = ac.Sequential.from_config({**entry, "build_input_shape": shape})
         assert rebuilt.built and rebuilt.output_shape == (None, 2)
+
+
+@pytest.mark.parametrize(
+    ("build", "batch"),
+    [("fit", 16), ("fit_small", 10), ("evaluate", 32), ("predict", 32), ("call", 40)],
+)
+def test_a_model_built_by_its_data_records_its_first_batch_as_keras(keras, build, batch):
+    """A model without an ``Input`` is built by its first batch, as Keras builds it: that
+    batch's size is in its input shape, its layers' output shapes, its summary and its build
+    config (``fit``'s batch_size, ``evaluate``'s and ``predict``'s default 32, a call's all)."""
+    x = np.random.default_rng(0).random((40, 6)).astype(np.float32)
+    y = np.zeros(40, np.int64)
+
+    def built(lib):
+        model = lib.Sequential([lib.layers.Dense(4, name="a"), lib.layers.Dense(3, name="b")])
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        if build.startswith("fit"):
+            size = 16 if build == "fit" else 64
+            model.fit(x[: 10 if size == 64 else 40], y[: 10 if size == 64 else 40],
+                      batch_size=size, verbose=0)  # fmt: skip
+        elif build == "call":
+            model(x)
+        else:
+            getattr(model, build)(x, *([y] if build == "evaluate" else []), verbose=0)
+        rows: list[str] = []
+        model.summary(print_fn=lambda text, **kwargs: rows.extend(text.splitlines()))
+        return (model.input_shape, model.output_shape, model.get_build_config(),
+                [r for r in rows if "Dense" in r])  # fmt: skip
+
+    ours = built(ac)
+    assert ours == built(keras)
+    assert ours[:3] == ((batch, 6), (batch, 3), {"input_shape": (batch, 6)})

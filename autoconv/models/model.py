@@ -643,6 +643,8 @@ class Model(Trainer, Layer):
             else:
                 tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
                 out = self(self._as_given(tensors, outputs=False), training=False)
+        if self._graph() is None and tree.is_nested(out):  # (a functional model keeps its own)
+            self._predicted_structure = tree.map_structure(lambda _: None, out)
         return [xp.to_numpy(o.data) if to_host else o.data for o in flat_outputs(out)]
 
     # ------------------------------------------------------------ Keras's API

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv import tree
 from autoconv.backends import namespace
 from autoconv.layers.symbolic import flat_outputs
 from autoconv.losses.functions import constant_like
@@ -154,10 +155,15 @@ class Trainer:
     def _returned_outputs(self, values: list[Any]) -> Any:
         """The outputs of ``predict`` and ``predict_on_batch`` (one value per output) as Keras
         returns them, and as ``on_predict_batch_end``'s ``logs["outputs"]`` holds them: a dict
-        by key where the model's outputs are a dict, else the one value, or the list."""
+        by key where the model's outputs are a dict, else the one value, or the list; a
+        subclassed model's in the structure its call (or ``predict_step``) gave them in (a
+        tuple, a dict, a tuple holding dicts), as Keras's."""
         keys = self._output_keys
         if keys is not None:
             return dict(zip(keys, values, strict=True))
+        structure = getattr(self, "_predicted_structure", None)
+        if structure is not None:
+            return tree.pack_sequence_as(structure, list(values))
         return values[0] if len(values) == 1 else values
 
     def _given_batch(

@@ -83,6 +83,50 @@ def test_a_subclassed_models_private_attributes_hold_its_layers_as_in_keras(kera
     assert len(ac.layers.TextVectorization().layers) == 0  # autoconv's own private sublayers
 
 
+@pytest.mark.parametrize("kind", ["tuple", "dict", "tuple of dicts", "tuple of one"])
+def test_a_subclassed_models_predict_keeps_its_calls_structure_as_keras(keras, kind):
+    """keras.io's CaiT returns ``(logits, {name: scores}, {name: scores})``: ``predict`` and
+    ``predict_on_batch`` give back that structure (dicts in the call's key order), as Keras's."""
+
+    def build(lib):
+        class Heads(lib.Model):
+            def __init__(self):
+                super().__init__()
+                self.dense = lib.layers.Dense(2)
+
+            def call(self, inputs):
+                y = self.dense(inputs)
+                return {
+                    "tuple": (y, y * 2),
+                    "dict": {"b": y, "a": y * 2},
+                    "tuple of dicts": (y, {"z": y * 2, "c": y * 3}, {"q": y * 4}),
+                    "tuple of one": (y,),
+                }[kind]
+
+        return Heads()
+
+    def described(value):  # the structure, each array as its shape; and the arrays in order
+        if isinstance(value, dict):
+            return [("keys", list(value))] + [described(v) for v in value.values()]
+        if isinstance(value, list | tuple):
+            return (type(value).__name__, [described(v) for v in value])
+        assert isinstance(value, np.ndarray)
+        return value.shape
+
+    x = np.linspace(-1, 1, 15, dtype="float32").reshape(5, 3)
+    ours, theirs = build(ac), build(keras)
+    theirs(x)
+    ours(x)
+    ours.set_weights(theirs.get_weights())
+    for got, expected in [
+        (ours.predict(x, batch_size=2, verbose=0), theirs.predict(x, batch_size=2, verbose=0)),
+        (ours.predict_on_batch(x), theirs.predict_on_batch(x)),
+    ]:
+        assert described(got) == described(expected)
+        for a, b in zip(keras.tree.flatten(got), keras.tree.flatten(expected), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_training_flag_reaches_the_layers_of_a_subclassed_model():
     model = TwoLayers()
     x = np.ones((50, 2), np.float32)

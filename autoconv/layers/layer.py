@@ -78,7 +78,8 @@ class Variable(Tensor):
     ``trainable`` flag (a trainable variable gets a gradient in training). Made as Keras's
     ``keras.Variable``: from a value (an array, a Tensor), or from an initializer (a name, an
     initializer, a callable ``(shape, dtype)``) and its ``shape``; its path is its name under
-    the layers being built or called. A layer tracks one set as its attribute.
+    the layers being built or called; one made without a name is named as Keras names it
+    (``variable``, ``variable_1``, ... for the session). A layer tracks one set as its attribute.
 
     >>> v = Variable(np.zeros((2, 3), np.float32), name="kernel", path="dense/kernel")
     >>> v
@@ -96,7 +97,7 @@ class Variable(Tensor):
         shape: Sequence[int] | None = None,
         dtype: Any = None,
         trainable: bool = True,
-        name: str = "variable",
+        name: str | None = None,
         path: str | None = None,
     ) -> None:
         value = _initial_value(initializer, shape, dtype)
@@ -108,6 +109,7 @@ class Variable(Tensor):
         ):  # its own array, which assign changes in place
             self.data = np.array(self.data) if self.device == "cpu" else self.data.copy()
         self._trainable = bool(trainable)
+        name = name or unique_name("variable")
         self.name = name
         self.path = path or "/".join([*thread_state().scopes, name])
         self.regularizer: Callable[[Tensor], Tensor] | None = None

@@ -140,6 +140,33 @@ def test_unnamed_weights_are_numbered_for_the_session_as_keras_s(keras):
     assert names[0][1] == ("variable_1", "affine/variable_1")
 
 
+def _unnamed_variables(lib):
+    lib.backend.clear_session()
+
+    class Scale(lib.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.gamma = lib.Variable(np.ones(2, np.float32))
+
+        def build(self, shape):
+            self.beta = self.add_weight(shape=(2,))
+
+    free = lib.Variable(np.zeros(2, np.float32))
+    layers = [Scale(), Scale()]
+    for layer in layers:
+        layer.build((None, 2))
+    return [(free.name, free.path)] + [(w.name, w.path) for l in layers for w in l.weights]
+
+
+def test_unnamed_variables_are_numbered_for_the_session_as_keras_s(keras):
+    """``keras.Variable(value)`` without a name, as keras.io's CaiT sets its LayerScale's gamma
+    and its class token: variable, variable_1, ... (Keras's auto_name), counted with the
+    unnamed weights, from the start again after ``clear_session``."""
+    ours = _unnamed_variables(ac)
+    assert ours == _unnamed_variables(keras)
+    assert sorted(name for name, _ in ours) == ["variable"] + [f"variable_{i}" for i in range(1, 5)]
+
+
 # ---------------------------------------------------------- keras.Variable, and as an attribute
 CONSTRUCTIONS = {
     "a name": lambda lib: {"initializer": "ones", "shape": (2, 3)},

@@ -51,9 +51,14 @@ def _format_shape(shape: Sequence[int | None]) -> str:
 
 
 def _shape_text(layer: Any, nodes: set[int] | None) -> str:
+    from autoconv.models.functional import Functional  # (it imports the models this serves)
+
     calls = [n for n in layer._inbound_nodes if nodes is None or id(n) in nodes]
-    if calls:
-        shapes = [_format_shape(t.shape) for t in calls[-1].outputs]
+    # Keras's functional model has a first node, the one it was made with: called outside a
+    # graph (in a subclassed model's call), it shows its outputs' shapes.
+    outputs = calls[-1].outputs if calls else layer.outputs if isinstance(layer, Functional) else []
+    if outputs:
+        shapes = [_format_shape(t.shape) for t in outputs]
         return shapes[0] if len(shapes) == 1 else f"[{', '.join(shapes)}]"
     if (
         layer.built

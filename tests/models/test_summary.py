@@ -131,3 +131,38 @@ def test_expand_nested_opens_models_only_as_kerass(keras, subclassed):
     ours = nested_rows(ac, subclassed)
     assert ours == nested_rows(keras, subclassed)
     assert sum("   └ " in row for row in ours) == (3 if subclassed else 2)
+
+
+def called_graph_rows(lib) -> list[str]:
+    """The summary's rows of a subclassed model whose call runs functional models on data
+    (keras.io's Perceiver: a cross-attention model of a dict of inputs, then a model of one
+    input)."""
+    layers = lib.layers
+    latent, data = layers.Input((4, 3), name="latent"), layers.Input((5, 3), name="data")
+    attended = layers.Attention()([latent, data])
+    cross = lib.Model({"latent": latent, "data": data}, attended, name="cross")
+    single = layers.Input((4, 3))
+    split = lib.Model(single, layers.Dense(2)(single), name="split")
+
+    class Perceiver(lib.Model):
+        def __init__(self):
+            super().__init__(name="perceiver")
+            self.cross, self.split = cross, split
+
+        def call(self, inputs):
+            latent = lib.ops.ones((1, 4, 3))  # (a batch of one, broadcast)
+            return self.split(self.cross({"latent": latent, "data": inputs}))
+
+    model = Perceiver()
+    model(np.ones((2, 5, 3), "float32"))
+    lines: list[str] = []
+    model.summary(print_fn=lambda text, **_: lines.append(text))
+    return "\n".join(lines).splitlines()[1:]
+
+
+def test_a_functional_model_called_in_a_subclassed_call_shows_its_outputs_shapes(keras):
+    """Keras's functional model keeps the node it was made with: outside a graph, its row
+    shows its outputs' shapes (a dict-input model's too, where autoconv showed "?")."""
+    ours = called_graph_rows(ac)
+    assert ours == called_graph_rows(keras)
+    assert any("(None, 4, 3)" in row for row in ours)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np  # noqa: F401 - the docstring example uses it
@@ -73,6 +74,7 @@ class Functional(Model):
         # dicts are flattened by sorted key, as Keras's tree.flatten: model.inputs and the
         # order of the inputs and outputs in the graph, its summary and its config
         if isinstance(inputs, dict):
+            _warn_unmatched_keys(inputs)
             inputs = dict(sorted(inputs.items()))
         if isinstance(outputs, dict):
             outputs = dict(sorted(outputs.items()))
@@ -313,6 +315,20 @@ def _check_connected(inputs: list[Any], outputs: Any) -> None:
                 where = ".".join(str(p) for p in path)
                 raise ValueError(f"Output with path `{where}` is not connected to `inputs`")
             stack.extend(node.parents)
+
+
+def _warn_unmatched_keys(inputs: dict[str, Any]) -> None:
+    """Keras's warning for a dict of inputs whose key is not its tensor's name (the model
+    works all the same: its call takes the dict by these keys)."""
+    for key, value in inputs.items():
+        if isinstance(value, SymbolicTensor) and key != value.name:
+            warnings.warn(
+                "When providing `inputs` as a dict, all keys in the dict must match the names "
+                f"of the corresponding tensors. Received key '{key}' mapping to value {value} "
+                f"which has name '{value.name}'. Change the tensor name to '{key}' (via "
+                f"`Input(..., name='{key}')`)",
+                stacklevel=3,
+            )
 
 
 # --------------------------------------------------------------------------- structures

@@ -7,6 +7,7 @@ inputs by the keys the model was made with."""
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -103,6 +104,23 @@ def test_a_dict_of_inputs_by_the_keys_the_model_was_made_with(keras):
     ours, theirs = (_two_inputs(lib, True).predict({"q": b, "p": a}, verbose=0)
                     for lib in (ac, keras))  # fmt: skip
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_a_dict_key_that_is_not_its_inputs_name_warns_as_keras(keras):
+    """keras.io's Perceiver makes its cross-attention model from ``{"latent_array":
+    Input(...), "data_array": Input(...)}``: Keras warns once per key that is not its tensor's
+    name (and the model works by the keys all the same); a named Input is no warning."""
+
+    def made(lib):
+        inputs = {"latent": lib.Input((3,)), "data": lib.Input((3,), name="data")}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            lib.Model(inputs, lib.layers.Add()([inputs["latent"], inputs["data"]]))
+        messages = [str(w.message) for w in caught if "must match the names" in str(w.message)]
+        return [re.sub(r"keras_tensor_\d+", "keras_tensor", m) for m in messages]  # (a session's)
+
+    assert made(ac) == made(keras)
+    assert len(made(ac)) == 1
 
 
 def test_an_input_of_other_sizes_gets_kerass_input_spec_error():

@@ -893,6 +893,28 @@ def test_adafactor_takes_no_step_where_its_second_moment_underflows(device):
     assert (got[1:, 1] < 1).all()
 
 
+def test_apply_names_the_variables_without_a_gradient_as_keras(keras):
+    """keras.io's DeiT applies its gradients itself (``optimizer.apply(grads, vars)``), one of
+    them None: Keras's warning names the variables by their paths."""
+
+    def warned(lib):
+        variables = [lib.Variable(np.ones(2, np.float32), name=n) for n in ("a", "b", "c")]
+        optimizer = lib.optimizers.SGD(0.1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            optimizer.apply([None, lib.ops.ones(2), None], variables)
+        return [str(w.message) for w in caught if "Gradients" in str(w.message)]
+
+    assert (
+        warned(ac)
+        == warned(keras)
+        == [
+            "Gradients do not exist for variables ['a', 'c'] when minimizing the loss. If using "
+            "`model.compile()`, did you forget to provide a `loss` argument?"
+        ]
+    )
+
+
 def test_apply_gradients_with_arrays_and_tensors():
     w = Tensor(np.ones((2, 2), np.float32), requires_grad=True)
     b = Tensor(np.ones(2, np.float32), requires_grad=True)

@@ -381,10 +381,11 @@ class Optimizer:
         missing = [i for i, g in enumerate(grads) if g is None]
         if len(missing) == len(grads):
             raise ValueError("No gradients provided for any variable.")
-        if missing:
+        if missing:  # (Keras's: the variables' paths, in order)
+            names = [getattr(variables[i], "path", None) or i for i in missing]
             warnings.warn(
-                f"Gradients do not exist for variables {missing} (by position) when "
-                "minimizing the loss.",
+                f"Gradients do not exist for variables {names} when minimizing the loss. If "
+                "using `model.compile()`, did you forget to provide a `loss` argument?",
                 stacklevel=2,
             )
         pairs = [

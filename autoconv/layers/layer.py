@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import config, constraints, initializers, regularizers
+from autoconv import config, constraints, initializers, regularizers, tree
 from autoconv.backends import array_device, namespace, release_work_arrays
 from autoconv.dtype_policies import DTypePolicy
 from autoconv.layers import file_budget, serialization
@@ -40,6 +40,7 @@ from autoconv.layers.input_spec import assert_input_compatibility
 from autoconv.layers.symbolic import (
     PositionalShapes,
     Shape,
+    SymbolicTensor,
     is_symbolic,
     masked_dry_run,
     symbolic_call,
@@ -430,6 +431,8 @@ class Layer:
         in a functional graph when given symbolic tensors. The first argument may be given by
         its name in ``call`` (``layer(logits=x, targets=y)``)."""
         inputs, args = first_argument(self, args, kwargs)
+        if args:
+            _check_positional_tensors(args)
         if self.input_spec is not None:
             assert_input_compatibility(self.input_spec, inputs, self.name)
         if is_symbolic(inputs):
@@ -1051,6 +1054,21 @@ def first_argument(layer: Layer, args: tuple, kwargs: dict[str, Any]) -> tuple[A
 
 
 _first_parameters: dict[type, str | None] = {}
+
+
+def _check_positional_tensors(args: tuple) -> None:
+    """Keras's rule for a call's positional arguments after the inputs: tensors (arrays, None)
+    only; a plain value such as ``training`` or a size goes by keyword
+    (``layer(x, training=True)``, ``block(x, height=h)``), else Keras's ValueError."""
+    for arg in tree.flatten(list(args)):
+        if not (
+            arg is None or isinstance(arg, Tensor | SymbolicTensor) or hasattr(arg, "__array__")
+        ):
+            raise ValueError(
+                "Only input tensors may be passed as positional arguments. The following "
+                f"argument value should be passed as a keyword argument: {arg} (of type "
+                f"{type(arg)})"
+            )
 
 
 def training_parameter(cls: type) -> tuple[bool, bool | None]:

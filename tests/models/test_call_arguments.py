@@ -171,6 +171,45 @@ def test_extra_arguments_are_errors_where_the_layer_takes_none():
                                            attention_mask=np.ones((1, 3, 3)))  # fmt: skip
 
 
+class _Fold(ac.layers.Layer):
+    """keras.io's focal modulation block: ``call(x, height, width)``."""
+
+    def call(self, x, height, width):
+        return ac.ops.reshape(x, (-1, height, width))
+
+
+@pytest.mark.parametrize("symbolic", [False, True])
+def test_a_plain_value_given_positionally_is_kerass_error(keras, symbolic):
+    """Keras takes tensors only as positional arguments: the sizes keras.io's focal modulation
+    block is given (``block(x, height, width, channels)``), or CaiT's ``dropout(x, training)``,
+    are its ValueError, eager or on symbolic tensors (where autoconv recorded the call and
+    failed when the model ran); by keyword they run."""
+    x = ac.Input((6,)) if symbolic else np.ones((2, 6), "float32")
+
+    def message(layer, *args):
+        with pytest.raises(ValueError, match="Only input tensors may be passed") as caught:
+            layer(x, *args)
+        return str(caught.value)
+
+    expected = (
+        "Only input tensors may be passed as positional arguments. The following argument "
+        "value should be passed as a keyword argument: 2 (of type <class 'int'>)"
+    )
+    assert message(_Fold(), 2, 3) == expected
+    assert message(ac.layers.Dropout(0.5), True).endswith("True (of type <class 'bool'>)")
+    if not symbolic:
+        assert tuple(_Fold()(x, height=2, width=3).shape) == (2, 2, 3)
+
+    class Fold(keras.layers.Layer):
+        def call(self, x, height, width):
+            return keras.ops.reshape(x, (-1, height, width))
+
+    theirs = keras.Input((6,)) if symbolic else np.ones((2, 6), "float32")
+    with pytest.raises(ValueError) as caught:
+        Fold()(theirs, 2, 3)
+    assert str(caught.value) == expected
+
+
 # ------------------------------------------------------------------------------ bad files
 def _tensor(name: str, node: int = 0, index: int = 0) -> dict[str, Any]:
     return {"class_name": "__keras_tensor__",

@@ -324,10 +324,11 @@ class Layer:
     def build(self, input_shape: Any) -> None:
         """Create the weights for inputs of ``input_shape`` (batch axis first)."""
 
-    def compute_output_shape(self, input_shape: Any) -> Any:
+    def compute_output_shape(self, input_shape: Any, **kwargs: Any) -> Any:
         """The output shape (batch axis first) for inputs of ``input_shape``. The default runs
-        the layer once on zeros (batch size 1) to find out."""
-        return dry_run_shape(self, input_shape)
+        the layer once on zeros (batch size 1) to find out, with the call's plain keyword
+        arguments (``block(x, height=h)`` in a functional graph), as Keras's symbolic call."""
+        return dry_run_shape(self, input_shape, kwargs)
 
     def _maybe_build(self, input_shape: Any, device: str | None = None) -> None:
         """Build the layer for inputs of ``input_shape`` unless it is built, its weights on
@@ -1095,7 +1096,7 @@ def _required_positional(cls: type) -> int:
     )
 
 
-def dry_run_shape(layer: Layer, input_shape: Any) -> Any:
+def dry_run_shape(layer: Layer, input_shape: Any, options: dict[str, Any] | None = None) -> Any:
     """The output shape of ``layer`` found by calling it on zeros (of the input's batch size, 1
     where it is unknown; unknown sizes 1), in inference mode, on the device of its weights, with
     NumPy's floating-point warnings off (Keras's symbolic call computes no values to warn of). A
@@ -1117,9 +1118,9 @@ def dry_run_shape(layer: Layer, input_shape: Any) -> Any:
         if isinstance(input_shape, PositionalShapes) or (
             isinstance(inputs, list) and len(inputs) == _required_positional(type(layer)) > 1
         ):
-            out = layer(*inputs, training=False)  # a call of several tensors: layer(a, b)
+            out = layer(*inputs, training=False, **(options or {}))  # several: layer(a, b)
         else:
-            out = layer(inputs, training=False)
+            out = layer(inputs, training=False, **(options or {}))
     layer._clear_losses()
     known = _batch_size(input_shape) is not None
     if isinstance(out, list | tuple):

@@ -210,6 +210,33 @@ def test_a_plain_value_given_positionally_is_kerass_error(keras, symbolic):
     assert str(caught.value) == expected
 
 
+def test_a_users_layer_takes_plain_keyword_arguments_in_a_graph_as_keras(keras):
+    """keras.io's focal modulation blocks given their sizes by keyword in a functional graph:
+    the layer (without a compute_output_shape of its own) is run on zeros with them, as
+    Keras's symbolic call runs it; the model predicts and records them in its config."""
+
+    def run(lib):
+        class Fold(lib.layers.Layer):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.dense = lib.layers.Dense(3, kernel_initializer="ones")
+
+            def call(self, x, height, width):
+                return self.dense(lib.ops.reshape(x, (-1, height, width)))
+
+        inputs = lib.Input((6,))
+        outputs = Fold()(inputs, height=2, width=3)
+        model = lib.Model(inputs, outputs)
+        x = np.arange(12, dtype="float32").reshape(2, 6)
+        node = model.get_config()["layers"][1]["inbound_nodes"][0]
+        return tuple(outputs.shape), model.predict(x, verbose=0), node["kwargs"]
+
+    ours, theirs = run(ac), run(keras)
+    assert ours[0] == theirs[0] == (None, 2, 3)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-6)
+    assert ours[2] == theirs[2] == {"height": 2, "width": 3}
+
+
 # ------------------------------------------------------------------------------ bad files
 def _tensor(name: str, node: int = 0, index: int = 0) -> dict[str, Any]:
     return {"class_name": "__keras_tensor__",

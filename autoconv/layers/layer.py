@@ -74,6 +74,10 @@ def _trainable_changed() -> None:
     trainable_changes += 1
 
 
+# A layer call given no ``training`` (None given is one given, as in Keras).
+_NOT_GIVEN: Any = object()
+
+
 class Variable(Tensor):
     """A layer's weight: a Tensor with a name (``kernel``), a path (``conv2d/kernel``) and a
     ``trainable`` flag (a trainable variable gets a gradient in training). Made as Keras's
@@ -425,7 +429,7 @@ class Layer:
         """The layer's computation (subclasses override it)."""
         return inputs
 
-    def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, training: Any = _NOT_GIVEN, **kwargs: Any) -> Any:
         """Run the layer on arrays or Tensors (float arrays become Tensors of the layer's dtype,
         as Keras layers cast; integer and bool arrays stay as they are, as Keras's do, but for
         autoconv's own layers that compute on Tensors: see :func:`_takes_integers`), or record it
@@ -434,6 +438,10 @@ class Layer:
         inputs, args = first_argument(self, args, kwargs)
         if args:
             _check_positional_tensors(args)
+        if training is _NOT_GIVEN:
+            if not args and _requires_training(type(self)):  # (Keras's binding of the call)
+                raise TypeError("missing a required argument: 'training'")
+            training = None
         if self.input_spec is not None:
             assert_input_compatibility(self.input_spec, inputs, self.name)
         if is_symbolic(inputs):
@@ -1083,6 +1091,13 @@ def training_parameter(cls: type) -> tuple[bool, bool | None]:
             default = None if parameter.default is parameter.empty else parameter.default
             _training_parameters[cls] = (True, default)
     return _training_parameters[cls]
+
+
+def _requires_training(cls: type) -> bool:
+    """Whether ``cls.call`` has a ``training`` parameter without a default: Keras binds a call
+    to it before it fills ``training`` in, so a call that gives none is a TypeError."""
+    parameter = inspect.signature(cls.call).parameters.get("training")
+    return parameter is not None and parameter.default is parameter.empty
 
 
 def _required_positional(cls: type) -> int:

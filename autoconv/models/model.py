@@ -32,7 +32,7 @@ from autoconv.backends import array_device, check_device, namespace
 from autoconv.batches import input_arrays
 from autoconv.layers import Layer, file_budget
 from autoconv.layers.calls import outermost_call
-from autoconv.layers.layer import dry_run_shape, first_argument, to_tensors
+from autoconv.layers.layer import _NOT_GIVEN, dry_run_shape, first_argument, to_tensors
 from autoconv.layers.symbolic import flat_outputs, is_symbolic
 from autoconv.metrics.compile_metrics import (
     CompileMetrics,
@@ -190,7 +190,7 @@ class Model(Trainer, Layer):
         return self
 
     # -------------------------------------------------------------------- running
-    def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, training: Any = _NOT_GIVEN, **kwargs: Any) -> Any:
         """Run the model on data (as ``predict_on_batch``, with gradients recorded where they
         are enabled), or record it in a functional graph when given symbolic tensors. Called on
         data, it applies the process settings ``predict`` applies (:mod:`autoconv.process`), and

@@ -136,6 +136,43 @@ def test_training_flag_reaches_the_layers_of_a_subclassed_model():
     assert not np.array_equal(model(x, training=True).numpy(), inference)  # dropout on
 
 
+def test_a_call_whose_training_has_no_default_needs_one_as_in_keras(keras):
+    """keras.io's CaiT writes ``call(self, x, training)``: Keras binds a call to ``call`` before
+    it fills ``training`` in, so a call that gives none (a layer's, on data or on symbolic
+    tensors, or a model's) is its TypeError; one given, even None, and fit's and predict's
+    calls run."""
+
+    def run(lib):
+        class Scores(lib.layers.Layer):
+            def call(self, x, training):
+                return x * 2.0
+
+        class Net(lib.Model):
+            def __init__(self):
+                super().__init__()
+                self.dense = lib.layers.Dense(2)
+
+            def call(self, x, training):
+                return self.dense(x)
+
+        x = np.ones((4, 3), "float32")
+        failures = []
+        for call in (lambda: Scores()(x), lambda: Scores()(lib.Input((3,))), lambda: Net()(x)):
+            with pytest.raises(TypeError) as caught:
+                call()
+            failures.append(str(caught.value))
+        net = Net()
+        shapes = [tuple(Scores()(x, training=None).shape), tuple(net(x, training=False).shape)]
+        net.compile("sgd", "mse")
+        net.fit(x, np.ones((4, 2)), verbose=0)
+        shapes.append(net.predict(x, verbose=0).shape)
+        return failures, shapes
+
+    ours = run(ac)
+    assert ours == run(keras)
+    assert ours[0] == ["missing a required argument: 'training'"] * 3
+
+
 def test_a_sequential_inside_a_functional_model_as_keras_puts_augmentation_first():
     preprocessing = ac.Sequential([layers.Rescaling(1 / 255), layers.Dropout(0.2)])
     inputs = ac.Input((6, 6, 1))

@@ -136,7 +136,12 @@ class Functional(Model):
         return [layer for layer in self._layers if not isinstance(layer, operation.Operation)]
 
     def compute_output_shape(self, input_shape: Any) -> Any:
-        shapes = _flat(input_shape) if isinstance(input_shape, list) else [input_shape]
+        """The output shapes for inputs of ``input_shape``: one shape, a list, or a dict of
+        them by the keys the model was made with (as its call takes the data)."""
+        if isinstance(input_shape, dict):
+            shapes = _flat_values(input_shape, self)
+        else:
+            shapes = _flat(input_shape) if isinstance(input_shape, list) else [input_shape]
         names = [t.node.layer.name for t in self._functional.inputs]
         if isinstance(self._input_structure, list):
             names = input_paths(self)

@@ -123,6 +123,22 @@ def test_a_dict_key_that_is_not_its_inputs_name_warns_as_keras(keras):
     assert len(made(ac)) == 1
 
 
+def test_the_output_shape_of_a_dict_of_input_shapes_as_kerass(keras):
+    """``compute_output_shape`` takes a dict of shapes by the keys the model was made with
+    (keras.io's Perceiver's cross-attention model), as Keras's; a shape that does not fit its
+    Input is an error."""
+
+    def output_shape(lib, shapes):
+        latent, data = lib.Input((4, 3), name="latent"), lib.Input((5, 3), name="data")
+        attended = lib.layers.Attention()([lib.layers.Dense(3)(latent), data])
+        return lib.Model({"latent": latent, "data": data}, attended).compute_output_shape(shapes)
+
+    shapes = {"data": (None, 5, 3), "latent": (None, 4, 3)}
+    assert tuple(output_shape(ac, shapes)) == tuple(output_shape(keras, shapes)) == (None, 4, 3)
+    with pytest.raises(ValueError, match="incompatible"):
+        output_shape(ac, {"data": (None, 5, 3), "latent": (None, 4, 7)})
+
+
 def test_an_input_of_other_sizes_gets_kerass_input_spec_error():
     model = _model(ac, (3,))
     for given, found in (((4, 4), r"\(4, 4\)"), ((4, 4, 1), r"\(4, 4, 1\)")):

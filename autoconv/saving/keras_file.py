@@ -37,6 +37,7 @@ import h5py
 
 from autoconv.atomic import write_atomically
 from autoconv.layers.serialization import deserialize, serialize
+from autoconv.registration import custom_object_scope
 from autoconv.saving import h5_state
 from autoconv.saving.files import (
     FILE_ERRORS,
@@ -188,8 +189,9 @@ def load_model(path: Path, custom_objects: dict | None, compile: bool) -> Any:
                 _check_model(model)
                 pairs = h5_state.read(h5, model)
                 compile_config = config.get("compile_config") if compile else None
-                if compile_config:
-                    model.compile_from_config(compile_config)
+                if compile_config:  # (its functions found in custom_objects too, as Keras's)
+                    with custom_object_scope(custom_objects):
+                        model.compile_from_config(compile_config)
                 optimizer_state = h5_state.read_optimizer(h5, model) if compile_config else None
             _load_assets(model, archive, entries)
         h5_state.assign(model, pairs, optimizer_state)

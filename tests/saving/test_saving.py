@@ -316,6 +316,24 @@ def test_an_unregistered_layer_needs_custom_objects(tmp_path):
         assert type(ac.saving.load_model(tmp_path / "m.keras").layers[0]) is Unregistered
 
 
+def peak_ratio(y_true, y_pred):  # a user's metric function, not registered
+    return ac.ops.psnr(y_true, y_pred, max_val=1.0)
+
+
+def test_a_compiled_metric_function_is_found_in_custom_objects(tmp_path):
+    """Keras compiles a loaded model inside the scope of load_model's custom_objects, so an
+    unregistered function among its metrics is found there (keras-io's EDSR example)."""
+    model = ac.Sequential([ac.Input((3,)), layers.Dense(3)])
+    model.compile("sgd", "mae", metrics=[peak_ratio])
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(ModelFileError, match="peak_ratio"):
+        ac.saving.load_model(tmp_path / "m.keras")
+    loaded = ac.saving.load_model(tmp_path / "m.keras", custom_objects={"peak_ratio": peak_ratio})
+    x = np.linspace(0, 1, 12, dtype=np.float32).reshape(4, 3)
+    logs = loaded.evaluate(x, x, verbose=0, return_dict=True)
+    assert sorted(logs) == ["loss", "peak_ratio"]
+
+
 def test_registry_names():
     assert ac.saving.get_registered_name(Scale) == "tests>Scale"
     assert ac.saving.get_registered_object("tests>Scale") is Scale

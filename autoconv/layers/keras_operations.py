@@ -4,7 +4,7 @@ graph: (module under ``keras.src.ops``, class name, its ``call``'s arguments (a 
 ``tests/keras_reference/operations.py`` from Keras's source; do not edit."""
 
 OPERATIONS: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
-    "abs": ("numpy", "Abs", ("x",), ()),
+    "abs": ("numpy", "Absolute", ("x",), ()),
     "absolute": ("numpy", "Absolute", ("x",), ()),
     "add": ("numpy", "Add", ("x1", "x2"), ()),
     "all": ("numpy", "All", ("x",), ("axis", "keepdims")),
@@ -42,7 +42,7 @@ OPERATIONS: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
     "ceil": ("numpy", "Ceil", ("x",), ()),
     "clip": ("numpy", "Clip", ("x",), ("x_min", "x_max")),
     "concatenate": ("numpy", "Concatenate", ("xs",), ("axis",)),
-    "conj": ("numpy", "Conj", ("x",), ()),
+    "conj": ("numpy", "Conjugate", ("x",), ()),
     "conjugate": ("numpy", "Conjugate", ("x",), ()),
     "copy": ("numpy", "Copy", ("x",), ()),
     "corrcoef": ("numpy", "Corrcoef", ("x",), ()),

@@ -22,7 +22,7 @@ from autoconv.layers import file_budget
 from autoconv.layers.keras_operations import OPERATIONS
 from autoconv.layers.layer import Layer
 from autoconv.layers.symbolic import SymbolicTensor, flat_outputs
-from autoconv.naming import unique_name
+from autoconv.naming import to_snake_case, unique_name
 from autoconv.ops import convert
 from autoconv.tensor import Tensor
 
@@ -238,7 +238,8 @@ def record(
     output_shape: tuple[int | None, ...] | None = None,
 ) -> SymbolicTensor:
     """``function(*args, **kwargs)`` on symbolic tensors: a new :class:`Operation` in the graph
-    (named as Keras names it: ``multiply``, ``multiply_1``, ...) and its output tensor."""
+    (named as Keras names it, after its Operation's class: ``multiply``, ``multiply_1``, ...;
+    ``ops.isin``'s ``is_in``, ``ops.image.resize``'s ``resize``) and its output tensor."""
     compute = getattr(function, "computes", function)
     try:
         bound = inspect.signature(compute).bind(*args, **kwargs)
@@ -247,7 +248,9 @@ def record(
     bound.apply_defaults()
     tensors: list[SymbolicTensor] = []
     arguments = _template(dict(bound.arguments), tensors)
-    operation = Operation(name, arguments, output_shape, name=unique_name(name))
+    row = OPERATIONS.get(name.removeprefix("image."))
+    prefix = to_snake_case(row[1]) if row is not None else name
+    operation = Operation(name, arguments, output_shape, name=unique_name(prefix))
     return operation(tensors)
 
 

@@ -65,18 +65,24 @@ ENGINE_NAMES = sorted(set(engine.__all__) - set(KERAS_NAMES))
 __all__ = [*KERAS_NAMES, *ENGINE_NAMES, *SUBMODULES]
 
 
+# Aliases that Keras records as the Operation of the function they name (``ops.swish`` as
+# ``Silu``); every other function is recorded as its own name's Operation, as Keras's are, even
+# where autoconv computes two names with one function (``abs``, ``absolute`` and ``fabs``;
+# ``divide`` and ``true_divide``, which ``x / y`` records).
+RECORDED_AS = {"swish": "silu", "hard_swish": "hard_silu"}
+
+
 def _record_in_graphs() -> None:
     """Every Keras function, in its submodule and here, records an Operation when called on a
     functional graph's symbolic tensors (see :func:`autoconv.ops.convert.recording`)."""
-    wrapped: dict[int, object] = {}
+    wrapped: dict[tuple[int, str], object] = {}
     for module in (core, image, linalg, math, nn, numpy):
         for name in module.__all__:
             function = getattr(module, name)
             if name in NOT_RECORDED or getattr(function, "not_implemented", None):
                 continue
-            recorded_as = f"image.{name}" if module is image else name
-            # an alias (swish of silu, absolute of abs) is recorded as its first name
-            op = wrapped.setdefault(id(function), recording(recorded_as, function))
+            recorded_as = f"image.{name}" if module is image else RECORDED_AS.get(name, name)
+            op = wrapped.setdefault((id(function), recorded_as), recording(recorded_as, function))
             setattr(module, name, op)
             if module is not image:
                 globals()[name] = op

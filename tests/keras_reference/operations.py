@@ -36,6 +36,11 @@ def operation_classes() -> dict[str, tuple[str, type]]:
     return found
 
 
+# Keras's functions that call another one, whose Operation is what they record (``ops.abs(x)``
+# is ``absolute(x)``: an ``Absolute``, not the ``Abs`` subclass that no function records).
+DELEGATES = {"abs": "absolute", "conj": "conjugate"}
+
+
 def parameters(function: object) -> tuple[str, ...]:
     signature = inspect.signature(function)
     return tuple(
@@ -51,7 +56,7 @@ def table() -> dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
     for group in ("numpy", "nn", "linalg", "image", ""):
         namespace = getattr(keras.ops, group) if group else keras.ops
         for name in sorted(n for n in dir(namespace) if not n.startswith("_")):
-            entry = classes.get(name.replace("_", "").lower())
+            entry = classes.get(DELEGATES.get(name, name).replace("_", "").lower())
             if entry is None or name in rows or name in ("image", "linalg", "nn", "numpy"):
                 continue
             module, cls = entry

@@ -97,6 +97,28 @@ def test_keras_reads_autoconv_files_and_autoconv_reads_keras_files(
     assert [layer.name for layer in in_autoconv.layers] == [layer.name for layer in theirs.layers]
 
 
+def test_each_function_records_kerass_operation_under_kerass_name() -> None:
+    """Keras records ``x / y`` and ``ops.true_divide`` as TrueDivide (not Divide), ``ops.abs``
+    as Absolute, ``ops.fabs`` as Fabs, ``ops.conj`` as Conjugate, an alias with no class of its
+    own (``swish``) as the function it names, and names each layer after its class (``is_in``,
+    ``resize``), where autoconv computes several of them with one function."""
+    pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+
+    def graph(o: Any, x: Any) -> list[Any]:
+        return [x / 2.0, 2.0 / x, o.true_divide(x, 2.0), o.divide(x, 2.0), o.abs(x),
+                o.absolute(x), o.fabs(x), o.conj(x), o.conjugate(x), o.swish(x),
+                o.isin(x, x), o.image.resize(x[..., None], (2, 2))]  # fmt: skip
+
+    keras.backend.clear_session()
+    recorded = []
+    for lib in (ac, keras):
+        inputs = lib.Input((3, 4))
+        layers = lib.Model(inputs, graph(lib.ops, inputs)).get_config()["layers"][1:]
+        recorded.append([(layer["class_name"], layer["name"]) for layer in layers])
+    assert recorded[0] == recorded[1]
+
+
 def test_the_layers_leave_operations_out_and_the_summary_shows_them(capsys) -> None:
     inputs = ac.Input((5,))
     outputs = ac.layers.Dense(3)(ops.clip(inputs * 2.0, -1.0, 1.0) + 1.0)

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import activations
+from autoconv import activations, ops
 from autoconv.applications.download import get_file
+from autoconv.backend import standardize_dtype
 from autoconv.ops.convert import is_symbolic
 from autoconv.tensor import Tensor
 
@@ -103,25 +104,34 @@ def _preprocess_numpy_input(x: np.ndarray, data_format: str, mode: str) -> np.nd
     return x
 
 
-def _preprocess_tensor_input(x: Tensor, data_format: str, mode: str) -> Tensor:
-    """Keras's tensor path: the same arithmetic on a new Tensor."""
+def _preprocess_tensor_input(x: Any, data_format: str, mode: str) -> Any:
+    """Keras's tensor path, op for op, so that a model's symbolic input records Keras's graph
+    (and its file loads in Keras, whose PyTorch backend has no negative slice steps): "caffe"
+    stacks the channels' slices in reverse order and adds the negated means as a constant."""
+    ndim = len(x.shape)
     if mode == "tf":
-        return x / 127.5 - 1.0
+        x = x / 127.5
+        return x - 1.0
     if mode == "torch":
         x = x / 255.0
         mean, std = TORCH_MEAN, TORCH_STD
     else:
-        x = x[..., ::-1] if data_format == "channels_last" else _flip_channels_first(x)
+        if data_format == "channels_first":
+            slices = [x[i, ...] if ndim == 3 else x[:, i, :] for i in (2, 1, 0)]
+            x = ops.stack(slices, axis=0 if ndim == 3 else 1)
+        else:
+            x = ops.stack([x[..., i] for i in (2, 1, 0)], axis=-1)
         mean, std = CAFFE_MEAN, None
-    shape = _channel_shape(data_format)
-    x = x - np.asarray(mean, dtype=x.dtype).reshape(shape)
+    dtype = np.dtype(standardize_dtype(x.dtype))
+    if data_format == "channels_first":
+        shape = (3, 1, 1) if ndim == 3 else (1, 3) + (1,) * (ndim - 2)
+    else:
+        shape = (1,) * (ndim - 1) + (3,)
+    x = x + Tensor(-np.asarray(mean, dtype=dtype).reshape(shape))
     if std is not None:
-        x = x / np.asarray(std, dtype=x.dtype).reshape(shape)
+        shape = (-1, 1, 1) if data_format == "channels_first" else (3,)
+        x = x / Tensor(np.asarray(std, dtype=dtype).reshape(shape))
     return x
-
-
-def _flip_channels_first(x: Tensor) -> Tensor:
-    return x[::-1] if x.ndim == 3 else x[:, ::-1]
 
 
 def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, Any]]]:

@@ -145,3 +145,24 @@ def test_rescaling_per_channel():
     assert config == {k: v for k, v in theirs.get_config().items() if k != "name"}
     with pytest.raises(ValueError, match="scale must be a number"):
         layers.Rescaling(["a", 1.0])
+
+
+@pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_preprocess_input_on_a_models_input_records_kerass_ops(mode, data_format, tmp_path):
+    """A model's symbolic input records Keras's ops (caffe's channels reversed as a stack of
+    slices, since Keras's PyTorch backend has no negative steps; the means added negated), and
+    Keras loads the model's file and computes what autoconv does (keras-io's DeepLabV3+)."""
+    shape = (4, 5, 3) if data_format == "channels_last" else (3, 4, 5)
+    models = []
+    for lib in (ac, keras):
+        inputs = lib.Input(shape)
+        models.append(lib.Model(inputs, lib.applications.imagenet_utils.preprocess_input(
+            inputs, data_format=data_format, mode=mode)))  # fmt: skip
+    ours, theirs = ([(layer["class_name"], layer["inbound_nodes"][0]["args"][1:])
+                     for layer in m.get_config()["layers"][1:]] for m in models)  # fmt: skip
+    assert json.dumps(ours) == json.dumps(theirs)
+    models[0].save(tmp_path / "m.keras")
+    x = np.random.default_rng(0).uniform(0, 255, (2, *shape)).astype(np.float32)
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), models[0].predict(x, verbose=0))

@@ -24,6 +24,7 @@ from autoconv.layers import (
     BatchNormalization,
     Bidirectional,
     GlobalAveragePooling1D,
+    Input,
     InputLayer,
     Pipeline,
     RandomCrop,
@@ -81,6 +82,7 @@ class Functional(Model):
         self._input_structure = _structure(inputs)
         self._output_structure = _structure(outputs)
         _check_connected(_flat(inputs), outputs)
+        inputs, outputs = _from_any_tensors(inputs, outputs)
         self._functional = Graph(_flat(inputs), _flat_outputs(outputs))
         self._layers = self._functional.layers
         self.built = True
@@ -316,7 +318,9 @@ def _check_connected(inputs: list[Any], outputs: Any) -> None:
             if node is None or id(node) in seen:
                 continue
             seen.add(id(node))
-            if isinstance(node.layer, InputLayer) and id(node) not in given:
+            if id(node) in given:  # (an input may be any tensor of a graph, as Keras's)
+                continue
+            if isinstance(node.layer, InputLayer):
                 where = ".".join(str(p) for p in path)
                 raise ValueError(f"Output with path `{where}` is not connected to `inputs`")
             stack.extend(node.parents)
@@ -334,6 +338,47 @@ def _warn_unmatched_keys(inputs: dict[str, Any]) -> None:
                 f"`Input(..., name='{key}')`)",
                 stacklevel=3,
             )
+
+
+def _from_any_tensors(inputs: Any, outputs: Any) -> tuple[Any, Any]:
+    """Keras's ``clone_graph_nodes``: a model may start at any tensors of a graph (keras-io's
+    BASNet makes models of a ResNet's blocks), each one that is not an Input's replaced by a new
+    Input named after it (``keras_tensor_5CLONE``), and the calls from there to the outputs
+    made again on it, with the same layers (their weights shared)."""
+    flat = _flat(inputs)
+    if all(isinstance(t.node.layer, InputLayer) for t in flat if hasattr(t, "node")):
+        return inputs, outputs
+    made: dict[int, Any] = {}
+    for t in flat:
+        if not isinstance(t.node.layer, InputLayer):
+            made[id(t)] = Input(batch_shape=t.shape, dtype=t.dtype, name=f"{t.name}CLONE")
+        else:
+            made[id(t)] = t
+    order, done = [], set()
+    stack = [(t.node, False) for t in reversed(_flat_outputs(outputs)) if id(t) not in made]
+    while stack:
+        node, ready = stack.pop()
+        if id(node) in done:
+            continue
+        if ready:
+            done.add(id(node))
+            order.append(node)
+            continue
+        stack.append((node, True))
+        stack.extend((t.node, False) for t in reversed(node.inputs) if id(t) not in made)
+    for node in order:
+        args = [made[id(t)] for t in node.inputs]
+        if isinstance(node.layer, operation.Operation):  # (recorded again, as clone_model's)
+            op = node.layer
+            out = operation.Operation(op.function, op.arguments, op.output_shape, name=op.name)(
+                args
+            )
+        else:  # the call's arguments as recorded, the new tensors in place
+            call_args, kwargs = node.call_arguments(args)
+            out = node.layer(*call_args, **kwargs)
+        made.update(zip(map(id, node.outputs), flat_outputs(out), strict=True))
+    new_inputs = tree.map_structure(lambda t: made[id(t)], inputs)
+    return new_inputs, tree.map_structure(lambda t: made[id(t)], outputs)
 
 
 # --------------------------------------------------------------------------- structures

@@ -202,6 +202,31 @@ def test_an_output_from_an_input_not_given_is_kerass_error(structure, keras):
     assert message(ac) == message(keras)
 
 
+def test_a_model_may_start_at_any_tensor_of_a_graph_as_kerass(keras):
+    """Keras's clone_graph_nodes (keras-io's BASNet makes models of a ResNet's blocks): a
+    tensor that is not an Input's becomes a new Input named after it, the calls from there are
+    made again with the same layers; the config and the numbers are Keras's."""
+
+    def block_of(lib):
+        inputs = lib.Input((4,))
+        hidden = lib.layers.Dense(3, name="a")(inputs)
+        two = lib.layers.Dense(2, name="b")(hidden)
+        out = lib.layers.Add(name="c")([lib.layers.Dense(2, name="d")(hidden), two])
+        full = lib.Model(inputs, out)
+        block = lib.Model(full.get_layer("b").input, full.get_layer("c").output, name="block")
+        outer_input = lib.Input((3,))
+        return block, lib.Model(outer_input, block(outer_input))
+
+    keras.backend.clear_session()
+    (ours, our_outer), (theirs, their_outer) = block_of(ac), block_of(keras)
+    assert json.dumps(ours.get_config()) == json.dumps(theirs.get_config())
+    ours.set_weights(theirs.get_weights())
+    x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_allclose(
+        our_outer.predict(x, verbose=0), their_outer.predict(x, verbose=0), rtol=1e-6
+    )
+
+
 def test_outputs_must_be_symbolic():
     with pytest.raises(TypeError, match="must be symbolic tensors"):
         ac.Model(ac.Input((2,)), np.zeros(2))

@@ -227,6 +227,20 @@ def test_a_model_may_start_at_any_tensor_of_a_graph_as_kerass(keras):
     )
 
 
+def test_a_model_called_on_known_sizes_gives_known_sizes_as_kerass(keras):
+    """A model of ``Input((None, None, 3))`` called on an 8x8 tensor gives Keras's shapes
+    (keras-io's BASNet then resizes by ``x.shape[1] * 2``)."""
+    shapes = []
+    for lib in (ac, keras):
+        inputs = lib.Input((None, None, 3))
+        x = lib.layers.Conv2D(4, 3, padding="same")(inputs)
+        pooled = lib.layers.MaxPooling2D()(x)
+        model = lib.Model(inputs, [pooled, lib.layers.Concatenate()([x, x])])
+        outputs = model(lib.Input((8, 8, 3)))
+        shapes.append([tuple(t.shape) for t in outputs])
+    assert shapes[0] == shapes[1] == [(None, 4, 4, 4), (None, 8, 8, 8)]
+
+
 def test_outputs_must_be_symbolic():
     with pytest.raises(TypeError, match="must be symbolic tensors"):
         ac.Model(ac.Input((2,)), np.zeros(2))

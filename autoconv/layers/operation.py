@@ -28,6 +28,9 @@ from autoconv.tensor import Tensor
 
 # The Keras function a file's (module, class name) names.
 BY_CLASS = {(f"keras.src.ops.{m}", cls): name for name, (m, cls, _, _) in OPERATIONS.items()}
+# Keras's subclasses of two of them, under which earlier autoconv versions wrote ops.abs and
+# ops.conj: their files still load.
+BY_CLASS |= {("keras.src.ops.numpy", "Abs"): "abs", ("keras.src.ops.numpy", "Conj"): "conj"}
 
 # The functions whose result is a list or tuple of tensors (Keras's symbolic call gives one
 # tensor for each): a file's recorded shape is only its first output's, so their shapes (and

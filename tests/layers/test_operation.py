@@ -195,6 +195,16 @@ def test_a_damaged_operation_in_a_file_is_named(change, match: str, tmp_path) ->
         ac.saving.load_model(tmp_path / "m.keras")
 
 
+def test_a_file_recording_kerass_abs_subclass_loads(tmp_path) -> None:
+    """``Abs`` (Keras's subclass of ``Absolute``, the name earlier autoconv versions wrote for
+    ``ops.abs``) loads as ``abs``."""
+    inputs = ac.Input((3,))
+    ac.Model(inputs, ac.ops.abs(inputs)).save(tmp_path / "m.keras")
+    _rewrite(tmp_path / "m.keras", lambda config: _operation(config).update(class_name="Abs"))
+    x = np.array([[-1.0, 2.0, -3.0]], np.float32)
+    np.testing.assert_array_equal(ac.saving.load_model(tmp_path / "m.keras").predict(x), abs(x))
+
+
 def test_a_file_cannot_make_an_operation_allocate_much(tmp_path) -> None:
     """An operation whose output size the file does not record is sized by a trial run: on
     inputs a file made huge, it is refused before anything is allocated."""

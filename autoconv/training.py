@@ -799,18 +799,20 @@ def _count(value: Any, name: str, what: str, minimum: int) -> int:
 
 
 def _validation_triple(validation_data: Any) -> tuple[Any, Any, Any]:
-    if not isinstance(validation_data, list | tuple) or len(validation_data) not in (2, 3):
+    """Keras's unpacking of ``validation_data``: ``x`` alone (for a model whose own
+    ``test_step`` needs no targets), ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``; a list
+    is read as a tuple."""
+    if isinstance(validation_data, list):
+        validation_data = tuple(validation_data)
+    if not isinstance(validation_data, tuple):
+        return validation_data, None, None
+    if len(validation_data) not in (1, 2, 3):
         raise ValueError(
-            "fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
-            f"val_sample_weight), got {type(validation_data).__name__}"
-            + (
-                f" of length {len(validation_data)}"
-                if isinstance(validation_data, list | tuple)
-                else ""
-            )
+            "fit: validation_data must be x, (x,), (x_val, y_val) or (x_val, y_val, "
+            f"val_sample_weight), got a tuple of length {len(validation_data)}"
         )
-    x, y, *rest = validation_data
-    return x, y, rest[0] if rest else None
+    x, y, weights = validation_data + (None,) * (3 - len(validation_data))
+    return x, y, weights
 
 
 def _at_most(count: int | None, steps: int | None) -> int | None:

@@ -210,7 +210,8 @@ def test_verbose_zero_prints_nothing(capsys):
         ({"epochs": -1}, "epochs must be an int >= 0"),
         ({"validation_split": 1.0}, r"validation_split must be in \[0, 1\)"),
         ({"validation_split": 1e-17}, "not sufficient to split it into a validation and training"),
-        ({"validation_data": (np.zeros((2, 4)),)}, "validation_data must be a tuple"),
+        ({"validation_data": (np.zeros((2, 4)),)}, "validation_data: no targets"),
+        ({"validation_data": (np.zeros((2, 4)),) * 4}, "validation_data must be x, "),
         ({"validation_data": (np.zeros((2, 5)), np.zeros(2))}, r"samples of shape \(5,\)"),
         ({"verbose": 3}, "verbose must be 0, 1, 2 or 'auto'"),
         ({"sample_weight": np.ones(3)}, r"one weight per sample, shape \(40,\)"),
@@ -227,6 +228,37 @@ def test_fit_arguments_are_checked_before_any_step(kwargs, message):
         model.fit(x, labels, **kwargs)
     for a, b in zip(before, model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("wrap", [lambda x: x, lambda x: (x,), lambda x: [x]])
+def test_validation_data_may_be_x_alone_for_a_models_own_test_step(wrap):
+    """As Keras's fit: validation_data is unpacked as a step's data, so x alone (or (x,))
+    reaches a test_step that needs no targets (a generative model's)."""
+
+    class Own(ac.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.tracker = ac.metrics.Mean(name="out")
+
+        @property
+        def metrics(self):
+            return [self.tracker]
+
+        def train_step(self, data):
+            self.tracker.update_state(self(data))
+            return {"out": self.tracker.result()}
+
+        def test_step(self, data):
+            return self.train_step(data)
+
+    inputs = ac.Input((4,))
+    model = Own(inputs=inputs, outputs=layers.Dense(1)(inputs))
+    model.compile("sgd")
+    x, _, _, _ = data()
+    history = model.fit(x[:8], validation_data=wrap(x[8:]), batch_size=4, verbose=0).history
+    assert list(history) == ["out", "val_out"]
+    np.testing.assert_allclose(history["val_out"], [model.predict(x[8:], verbose=0).mean()],
+                               rtol=1e-5)  # fmt: skip
 
 
 def test_evaluate_and_predict_take_batch_size_none():

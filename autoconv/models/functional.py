@@ -26,6 +26,7 @@ from autoconv.layers import (
     GlobalAveragePooling1D,
     Input,
     InputLayer,
+    Lambda,
     Pipeline,
     RandomCrop,
     RandomFlip,
@@ -510,12 +511,11 @@ def _node_config(node: Any, numbers: dict[int, int]) -> dict[str, Any]:
     return {"args": [tensors] if node.list_call else tensors, "kwargs": _node_kwargs(node)}
 
 
-# Keras's layers whose call takes a ``mask`` (and Keras's Lambda, which autoconv does not
-# save), models too: Keras records ``mask=None`` in their calls' kwargs, except where its call
-# converted the inputs first (see _node_kwargs).
+# Keras's layers whose call takes a ``mask``, models too: Keras records ``mask=None`` in their
+# calls' kwargs, except where its call converted the inputs first (see _node_kwargs).
 _CALLS_WITH_MASK = (
     BatchNormalization, GlobalAveragePooling1D, Softmax, Sequential, RNN, Bidirectional,
-    TimeDistributed, Pipeline,
+    TimeDistributed, Pipeline, Lambda,
 )  # fmt: skip
 
 # Keras's layers that take their inputs as they come (``_convert_input_args = False``, a

@@ -361,6 +361,26 @@ def test_the_json_records_the_masks_of_recurrent_layers_and_their_wrappers():
     assert _comparable(json.loads(ours.to_json())) == _comparable(json.loads(theirs.to_json()))
 
 
+def test_the_config_records_a_lambdas_mask_as_keras():
+    """Keras's Lambda takes a ``mask``: a plain call records ``mask=None`` (keras.io's DDIM
+    ``Lambda(sinusoidal_embedding)(noise_variances)``), a list call or one given ``training``
+    does not."""
+    keras = _keras()
+
+    def calls(lib: Any) -> list[Any]:
+        L = lib.layers
+        x = lib.Input((3,), name="x")
+        outputs = [
+            L.Lambda(lambda t: t * 2.0)(x),
+            L.Lambda(lambda t: t[0] + t[1])([x, x]),
+            L.Lambda(lambda t: t - 1.0)(x, training=True),
+        ]
+        config = lib.Model(x, outputs).get_config()
+        return [node["kwargs"] for layer in config["layers"][1:] for node in layer["inbound_nodes"]]
+
+    assert calls(ac) == calls(keras) == [{"mask": None}, {}, {"training": True}]
+
+
 def test_the_json_records_a_calls_default_training_only_where_keras_adds_it():
     """Keras adds a call's default ``training`` (Dropout's False, an augmentation's True) to
     the kwargs it records only where it converted no input: not for a float64 tensor into a

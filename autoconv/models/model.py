@@ -415,8 +415,9 @@ class Model(Trainer, Layer):
         """Make the loss and metric objects for the data's shapes, as Keras's compile does on
         its first batch, and pair each softmax output with its cross-entropy (the plan)."""
         extra = len(output_shapes) - len(self.output_names)
-        if extra > 0 and self.overrides_compute_loss:
-            # a subclassed model's further outputs, which only its own compute_loss reads
+        if extra > 0 and (self.overrides_compute_loss or self.own_steps):
+            # a subclassed model's further outputs, which only its own compute_loss or steps
+            # read
             self._loss_specs += [None] * extra
             self._loss_weights += [1.0] * extra
             y_shapes = [*y_shapes, *[None] * (len(output_shapes) - len(y_shapes))]

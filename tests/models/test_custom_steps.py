@@ -248,6 +248,60 @@ def _device_model() -> Any:
     return model
 
 
+def test_a_subclassed_model_of_several_outputs_trains_through_its_own_steps(keras):
+    """keras.io's Real NVP: ``call`` gives a pair, which only the model's own train_step and
+    test_step read (compiled without a loss); fit with validation_split logs as Keras's."""
+
+    def flow(lib: Any) -> Any:
+        ops = lib.ops
+
+        class Flow(lib.Model):
+            def __init__(self) -> None:
+                super().__init__()
+                self.dense = lib.layers.Dense(2)
+                self.tracker = lib.metrics.Mean(name="loss")
+
+            @property
+            def metrics(self) -> list[Any]:
+                return [self.tracker]
+
+            def call(self, x: Any) -> Any:
+                return self.dense(x), ops.sum(x, axis=1)
+
+            def step_loss(self, x: Any) -> Any:
+                y, total = self(x)
+                return ops.mean(ops.square(y)) + ops.mean(total)
+
+            def train_step(self, data: Any) -> dict[str, Any]:
+                self.zero_grad()
+                loss = self.step_loss(data)
+                loss.backward()
+                grads = [v.value.grad for v in self.trainable_weights]
+                self.optimizer.apply(grads, self.trainable_weights)
+                self.tracker.update_state(loss)
+                return {"loss": self.tracker.result()}
+
+            def test_step(self, data: Any) -> dict[str, Any]:
+                self.tracker.update_state(self.step_loss(data))
+                return {"loss": self.tracker.result()}
+
+        model = Flow()
+        model.compile(lib.optimizers.SGD(0.1))
+        model(np.zeros((1, 2), np.float32))
+        model.set_weights([np.full(w.shape, 0.3) for w in model.get_weights()])
+        return model
+
+    x = np.random.default_rng(0).normal(size=(10, 2)).astype("float32")
+    ours, theirs = (
+        flow(lib).fit(x, batch_size=4, epochs=2, validation_split=0.2, shuffle=False, verbose=0)
+        for lib in (ac, keras)
+    )
+    ours, theirs = ours.history, theirs.history
+    assert list(ours) == list(theirs) == ["loss", "val_loss"]
+    for key in ours:
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, err_msg=key)
+
+
 @pytest.mark.cudasim
 def test_custom_steps_train_alike_on_the_gpu():
     rng = np.random.default_rng(2)

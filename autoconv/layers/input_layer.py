@@ -61,7 +61,7 @@ class InputLayer(Layer):
                 raise ValueError("InputLayer: give shape or batch_shape, not both")
             full = _dims(batch_shape, "batch_shape")
         elif shape is not None:
-            full = (batch_size, *_dims((shape,) if is_int(shape) else shape, "shape"))
+            full = (batch_size, *_dims(shape, "shape"))
         else:
             raise ValueError("InputLayer: a shape is required, e.g. Input(shape=(28, 28, 1))")
         if not full or any(n is not None and (not is_int(n) or n < 1) for n in full):
@@ -98,8 +98,11 @@ def _integer_or_bool_dtype(dtype: Any) -> str | None:
 
 
 def _dims(shape: Any, name: str) -> tuple[Any, ...]:
-    if not isinstance(shape, tuple | list):
-        raise ValueError(f"InputLayer: {name} must be a tuple of ints or None, got {shape!r}")
+    if not isinstance(shape, tuple | list):  # (an int too, as Keras's)
+        raise ValueError(
+            f"Cannot convert '{shape}' to a shape. InputLayer: {name} must be a tuple of ints "
+            f"or None, got {shape!r}"
+        )
     return tuple(shape)
 
 

@@ -30,3 +30,12 @@ def test_keras_2_spellings_as_keras(keras, kwargs):
     assert results[0] == results[1]
     deprecated = ["Argument `input_shape` is deprecated. Use `shape` instead."]
     assert results[0][1] == (deprecated if "input_shape" in kwargs else [])
+
+
+@pytest.mark.parametrize("kwargs", [{"shape": 2}, {"batch_shape": 2}])
+def test_a_shape_of_one_int_is_refused_as_keras(keras, kwargs):
+    """keras.io's Real NVP ``Input(shape=input_shape)`` with ``input_shape=2``: Keras 3 cannot
+    convert an int to a shape; neither does autoconv (a tuple, ``(2,)``, is a shape)."""
+    for lib in (keras, ac):
+        with pytest.raises(ValueError, match="Cannot convert '2' to a shape"):
+            lib.Input(**kwargs)

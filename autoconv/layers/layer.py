@@ -1006,7 +1006,7 @@ _training_parameters: dict[type, tuple[bool, bool | None]] = {}
 _mask_parameters: dict[type, tuple[bool, tuple[str, ...]]] = {}
 
 
-def _mask_parameter(cls: type) -> tuple[bool, tuple[str, ...]]:
+def mask_parameter(cls: type) -> tuple[bool, tuple[str, ...]]:
     """Whether ``cls.call`` has a ``mask`` parameter, and its parameters' names in order."""
     if cls not in _mask_parameters:
         names = tuple(inspect.signature(cls.call).parameters)[1:]
@@ -1022,7 +1022,7 @@ def _call_masks(layer: Layer, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
     previous = keras_mask(inputs)
     others = [v for v in args if _is_tensors(v)]
     others += [v for k, v in kwargs.items() if k != "mask" and _is_tensors(v)]
-    takes_mask, names = _mask_parameter(type(layer))
+    takes_mask, names = mask_parameter(type(layer))
     if not others:
         if takes_mask and kwargs.get("mask") is None and previous is not None:
             kwargs["mask"] = previous

@@ -35,7 +35,7 @@ from autoconv.layers import (
     TimeDistributed,
     operation,
 )
-from autoconv.layers.layer import training_parameter
+from autoconv.layers.layer import mask_parameter, training_parameter
 from autoconv.layers.serialization import deserialize, serialize
 from autoconv.layers.symbolic import flat_outputs, tensors_in
 from autoconv.models.functional_config import (
@@ -555,6 +555,16 @@ def _node_kwargs(node: Any) -> dict[str, Any]:
     training = node.kwargs.get("training", _default_training(node.layer) if plain else None)
     kwargs = {"training": training} if training is not None else {}
     mask = [None] * len(node.inputs) if node.list_call else None
-    if plain and isinstance(node.layer, (Functional, *_CALLS_WITH_MASK)):
+    if plain and (
+        isinstance(node.layer, (Functional, *_CALLS_WITH_MASK))
+        or _users_call_takes_mask(node.layer)
+    ):
         return kwargs | {"mask": mask}
     return kwargs
+
+
+def _users_call_takes_mask(layer: Any) -> bool:
+    """Whether ``layer``'s ``call`` is a user's (not autoconv's, whose parameters may differ
+    from Keras's) and takes a ``mask``, as keras.io's CycleGAN ``ReflectionPadding2D``'s."""
+    owner = next(c for c in type(layer).__mro__ if "call" in vars(c))
+    return not owner.__module__.startswith("autoconv.") and mask_parameter(owner)[0]

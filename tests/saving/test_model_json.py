@@ -381,6 +381,30 @@ def test_the_config_records_a_lambdas_mask_as_keras():
     assert calls(ac) == calls(keras) == [{"mask": None}, {}, {"training": True}]
 
 
+def test_the_config_records_the_mask_of_a_users_layer_whose_call_takes_one():
+    """keras.io's CycleGAN ``ReflectionPadding2D.call(self, input_tensor, mask=None)``: Keras
+    records ``mask=None`` in such a layer's plain calls, as in its own layers' whose call
+    takes a mask; not for a call without one, nor a call on a list (Keras converts it first)."""
+    keras = _keras()
+
+    def calls(lib: Any) -> list[Any]:
+        class Padded(lib.layers.Layer):
+            def call(self, input_tensor: Any, mask: Any = None) -> Any:
+                return input_tensor
+
+        class Plain(lib.layers.Layer):
+            def call(self, inputs: Any) -> Any:
+                return inputs
+
+        x = lib.Input((3,), name="x")
+        outputs = [Padded()(x), Padded()([x, x])[0], Plain()(x), Padded()(x, training=True)]
+        config = lib.Model(x, outputs).get_config()
+        return [node["kwargs"] for layer in config["layers"][1:] for node in layer["inbound_nodes"]]
+
+    expected = [{"mask": None}, {}, {}, {"training": True}]
+    assert calls(ac) == calls(keras) == expected
+
+
 def test_the_json_records_a_calls_default_training_only_where_keras_adds_it():
     """Keras adds a call's default ``training`` (Dropout's False, an augmentation's True) to
     the kwargs it records only where it converted no input: not for a float64 tensor into a

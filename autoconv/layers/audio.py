@@ -236,6 +236,8 @@ class MelSpectrogram(Layer):
     max(|ref_power|, min_power))`` floored at its maximum (over the whole batch, as Keras's)
     minus ``top_db``. No weights."""
 
+    _allow_non_tensor_positional_args = True  # (Keras's data layers')
+
     def __init__(
         self,
         fft_length: int = 2048,

@@ -93,6 +93,8 @@ class RandomImageLayer(ImageDataLayer, Layer):
     unchanged. A dict of images, bounding boxes, masks and labels: one draw moves them all
     (:class:`~autoconv.layers.image_data.ImageDataLayer`)."""
 
+    _allow_non_tensor_positional_args = True  # (Keras's data layers')
+
     def __init__(self, seed: int | None = None, data_format: str | None = None, **kwargs: Any):
         self.bounding_box_format = take_box_format(kwargs)
         super().__init__(**kwargs)

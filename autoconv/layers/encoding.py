@@ -101,6 +101,8 @@ class _HostEncoding(Layer):
     Tensors give a Tensor on their device, anything else (arrays, lists, numbers) a NumPy
     array; :meth:`encode` computes with NumPy."""
 
+    _allow_non_tensor_positional_args = True  # (Keras's data layers')
+
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         if is_symbolic(inputs) or isinstance(inputs, Tensor):
             return super().__call__(inputs, *args, **kwargs)

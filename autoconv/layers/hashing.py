@@ -221,6 +221,8 @@ class _HostHashing(Layer):
     """The call both layers share: symbolic tensors are recorded, anything else hashed on the
     host by :meth:`hashed` (a Tensor given back as a Tensor on its device)."""
 
+    _allow_non_tensor_positional_args = True  # (Keras's data layers')
+
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
         if is_symbolic(inputs):
             return super().__call__(inputs, **kwargs)

@@ -42,6 +42,8 @@ class IndexLookup(Layer):
     descending token, as Keras). Indices: the mask token's 0 (in "int" mode, when there is
     one), then ``num_oov_indices`` out-of-vocabulary indices, then the vocabulary's."""
 
+    _allow_non_tensor_positional_args = True  # (Keras's data layers')
+
     def __init__(
         self,
         max_tokens: int | None,

@@ -221,6 +221,9 @@ class Layer:
     # Keras builds some layers when they are made (its `_build_at_init`: pooling, activation,
     # dropout and noise layers...); a model file then holds no build config for them.
     built_at_init = False
+    # Keras's: only tensors (or None) may follow the inputs positionally, except in the data
+    # layers that set this (preprocessing, augmentation, lookups, hashing, encoding).
+    _allow_non_tensor_positional_args = False
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
         # Keras's automatic config: a user's layer without a get_config of its own is
@@ -436,7 +439,7 @@ class Layer:
         in a functional graph when given symbolic tensors. The first argument may be given by
         its name in ``call`` (``layer(logits=x, targets=y)``)."""
         inputs, args = first_argument(self, args, kwargs)
-        if args:
+        if args and not self._allow_non_tensor_positional_args:
             _check_positional_tensors(args)
         if training is _NOT_GIVEN:
             if not args and _requires_training(type(self)):  # (Keras's binding of the call)

@@ -335,6 +335,8 @@ class Normalization(Layer):
     array([-1.4142135 , -0.70710677,  0.        ], dtype=float32)
     """
 
+    _allow_non_tensor_positional_args = True  # (Keras's data layers')
+
     supports_masking = True
 
     def __init__(

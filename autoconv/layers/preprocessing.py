@@ -37,6 +37,8 @@ class Rescaling(Layer):
     ``offset`` are numbers, or lists of numbers broadcast over the last axis (one per channel,
     as EfficientNet's ``Rescaling([1 / sqrt(var_r), 1 / sqrt(var_g), 1 / sqrt(var_b)])``)."""
 
+    _allow_non_tensor_positional_args = True  # (Keras's data layers')
+
     supports_masking = True
 
     def __init__(
@@ -159,6 +161,8 @@ class Resizing(Layer):
 
     keeps_integer_data = True
 
+    _allow_non_tensor_positional_args = True  # (Keras's data layers')
+
     def __init__(
         self,
         height: int,
@@ -278,6 +282,8 @@ class CenterCrop(Layer):
     is cropped together, as Keras's."""
 
     keeps_integer_data = True
+
+    _allow_non_tensor_positional_args = True  # (Keras's data layers')
 
     def __init__(self, height: int, width: int, data_format: str | None = None, **kwargs: Any):
         self.bounding_box_format = take_box_format(kwargs)

@@ -41,6 +41,8 @@ class TextVectorization(Layer):
     int n (1- to n-grams) or a tuple of widths. The vocabulary, of ``max_tokens`` at most,
     starts with "" (padding, index 0) and "[UNK]" (1) in "int" mode."""
 
+    _allow_non_tensor_positional_args = True  # (Keras's data layers')
+
     def __init__(
         self,
         max_tokens: int | None = None,

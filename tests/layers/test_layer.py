@@ -452,3 +452,17 @@ def test_a_build_without_a_shape_is_called_as_kerass(keras, as_dict):
     assert ours.built and got.shape == expected.shape == (2, 2)
     ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
     np.testing.assert_allclose(np.asarray(ours(inputs)), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_a_plain_value_after_the_inputs_must_be_a_keyword_as_keras(keras):
+    """keras.io's GAN-ADA ``self.augmenter(images, training)``: Keras refuses a bool (or
+    number, or string) given positionally after the inputs."""
+    x = np.ones((2, 4, 4, 3), np.float32)
+    message = "Only input tensors may be passed as positional arguments"
+    for lib in (keras, ac):
+        model = lib.Sequential([lib.Input((4, 4, 3)), lib.layers.Dense(2)])
+        with pytest.raises(ValueError, match=message):
+            model(x, True)
+        with pytest.raises(ValueError, match=message):
+            lib.layers.Dense(2)(x, 0.5)
+        assert tuple(model(x, training=True).shape) == (2, 4, 4, 2)

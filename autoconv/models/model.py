@@ -216,6 +216,7 @@ class Model(Trainer, Layer):
         """The model's outputs for ``inputs`` (one Tensor per model input), and for each output
         whether it holds logits left for the loss (see :mod:`autoconv.models.graph`)."""
         out = self._predictions(self._as_given(inputs, outputs=False), training)
+        self._called_structure = _nesting(out)
         outputs = flat_outputs(out)
         return outputs, [False] * len(outputs)
 
@@ -644,8 +645,8 @@ class Model(Trainer, Layer):
             else:
                 tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
                 out = self(self._as_given(tensors, outputs=False), training=False)
-        if self._graph() is None and tree.is_nested(out):  # (a functional model keeps its own)
-            self._predicted_structure = tree.map_structure(lambda _: None, out)
+        if self._graph() is None:  # (a functional model keeps its own)
+            self._called_structure = _nesting(out)
         return [xp.to_numpy(o.data) if to_host else o.data for o in flat_outputs(out)]
 
     # ------------------------------------------------------------ Keras's API
@@ -955,3 +956,9 @@ def _warn_missing_gradients(model: Model, params: list[Any]) -> None:
                 "using `model.compile()`, did you forget to provide a `loss` argument?",
                 stacklevel=1,
             )
+
+
+def _nesting(out: Any) -> Any:
+    """The structure of a call's (or a step's) outputs (a tuple, a dict, ... with None for
+    each tensor), or None for one tensor."""
+    return tree.map_structure(lambda _: None, out) if tree.is_nested(out) else None

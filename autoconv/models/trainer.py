@@ -136,7 +136,22 @@ class Trainer:
         gave its inputs in (a functional model: its structure)."""
         if not outputs and self._input_keys is not None:
             return dict(zip(self._input_keys, values, strict=True))
+        if outputs and isinstance(self._called_structure, dict):
+            return self._as_called(values)
         return values[0] if len(values) == 1 else values
+
+    # The structure (a tuple, a dict, a tuple holding dicts, ...) a subclassed model's call (or
+    # predict_step) gave its outputs in at its last run: predict returns them so, and its
+    # compute_loss gets a dict of them as ``y_pred``, as Keras's (keras.io's CaiT, AdaIN);
+    # None for one output.
+    _called_structure: Any = None
+
+    def _as_called(self, values: list[Any]) -> Any:
+        """The outputs (flattened, a dict's by sorted key) in the structure the call gave."""
+        structure = self._called_structure
+        if structure is None or len(tree.flatten(structure)) != len(values):
+            return values[0] if len(values) == 1 else values
+        return tree.pack_sequence_as(structure, list(values))
 
     @property
     def _output_keys(self) -> list[str] | None:
@@ -161,10 +176,7 @@ class Trainer:
         keys = self._output_keys
         if keys is not None:
             return dict(zip(keys, values, strict=True))
-        structure = getattr(self, "_predicted_structure", None)
-        if structure is not None:
-            return tree.pack_sequence_as(structure, list(values))
-        return values[0] if len(values) == 1 else values
+        return self._as_called(values)
 
     def _given_batch(
         self, inputs: list[Tensor], targets: list[Any], weights: Any, like: list[Tensor] | None

@@ -302,6 +302,49 @@ def test_a_subclassed_model_of_several_outputs_trains_through_its_own_steps(kera
         np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, err_msg=key)
 
 
+def test_a_subclassed_models_dict_outputs_reach_its_compute_loss_and_predict_as_keras(keras):
+    """keras.io's AdaIN: ``call`` gives a dict, which ``compute_loss`` reads by key as
+    ``y_pred`` (fit on x alone) and ``predict`` returns, in the call's order."""
+
+    def model_of(lib: Any) -> Any:
+        class Keyed(lib.Model):
+            def __init__(self) -> None:
+                super().__init__()
+                self.dense = lib.layers.Dense(2)
+                self.tracker = lib.metrics.Mean(name="total")
+
+            def call(self, x: Any, training: bool = False) -> Any:
+                return {"twice": x * 2.0, "dense": self.dense(x)}
+
+            def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+                loss = lib.ops.mean(lib.ops.square(y_pred["dense"] - y_pred["twice"]))
+                self.tracker.update_state(loss)
+                return loss
+
+            @property
+            def metrics(self) -> list[Any]:
+                return [self.tracker]
+
+        model = Keyed()
+        model.compile(lib.optimizers.SGD(0.1))
+        model(np.zeros((1, 2), np.float32))
+        model.set_weights([np.full(w.shape, 0.2) for w in model.get_weights()])
+        return model
+
+    x = np.random.default_rng(0).normal(size=(8, 2)).astype("float32")
+    runs = []
+    for lib in (ac, keras):
+        model = model_of(lib)
+        history = model.fit(x, batch_size=4, epochs=2, shuffle=False, verbose=0).history
+        predicted = model.predict(x, verbose=0)
+        runs.append((history, list(predicted), np.asarray(predicted["dense"])))
+    (ours, our_keys, our_dense), (theirs, their_keys, their_dense) = runs
+    assert our_keys == their_keys == ["twice", "dense"]
+    assert list(ours) == list(theirs) == ["total"]
+    np.testing.assert_allclose(ours["total"], theirs["total"], rtol=1e-5)
+    np.testing.assert_allclose(our_dense, their_dense, rtol=1e-5)
+
+
 @pytest.mark.cudasim
 def test_custom_steps_train_alike_on_the_gpu():
     rng = np.random.default_rng(2)

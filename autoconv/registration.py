@@ -162,12 +162,12 @@ def find_function(
 def require_function(
     config: Any, custom_objects: dict[str, Any] | None = None, own: dict[str, Any] | None = None
 ) -> Any:
-    """:func:`find_function`'s function, or a ValueError naming the one not found (Keras's
-    words)."""
+    """:func:`find_function`'s function, or a TypeError naming the one not found (Keras's
+    words and type)."""
     found = find_function(config, custom_objects, own)
     if found is None:
         name = config.get("config") if isinstance(config, dict) else config
-        raise ValueError(
+        raise TypeError(
             f"Could not locate function '{name}'. Make sure custom classes and functions are "
             "decorated with `@autoconv.saving.register_keras_serializable()` (or given in "
             "custom_objects). If they are already decorated, make sure they are all imported "

@@ -451,7 +451,7 @@ def test_an_unregistered_function_is_refused_by_name():
     with pytest.raises(ValueError, match="not registered with"):
         activations.serialize(unregistered)
     entry = keras.activations.serialize(keras_only(keras))
-    with pytest.raises(ValueError, match=f"Could not locate function '{REGISTERED}>only_in_keras"):
+    with pytest.raises(TypeError, match=f"Could not locate function '{REGISTERED}>only_in_keras"):
         activations.get(entry)
 
 

@@ -93,6 +93,6 @@ def test_a_function_not_found_is_named(keras):
     registered = _functions(ac)["activation"]
     entry = keras.saving.serialize_keras_object(_functions(keras)["activation"])
     missing = {**entry, "config": f"{PACKAGE}>missing"}
-    with pytest.raises(ValueError, match=f"Could not locate function '{PACKAGE}>missing'"):
+    with pytest.raises(TypeError, match=f"Could not locate function '{PACKAGE}>missing'"):
         ac.regularizers.get(missing)
     assert ac.regularizers.get(entry) is registered

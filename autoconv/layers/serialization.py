@@ -341,7 +341,7 @@ def lambda_function(entry: Any, what: str, custom_objects: dict[str, Any] | None
     found = registration.find_function(entry, custom_objects)
     if found is None:
         name = entry.get("config") if isinstance(entry, dict) else entry
-        raise ValueError(
+        raise TypeError(  # (Keras's type)
             f"Could not locate function {name!r}. Make sure custom functions are decorated with "
             "`@autoconv.saving.register_keras_serializable()`, or pass them in custom_objects"
         )
@@ -356,7 +356,7 @@ def layer_class(entry: dict[str, Any], custom_objects: dict[str, Any] | None = N
         raise ValueError(f"a layer entry needs a class_name string, got {class_name!r}")
     cls = registration.find_class(entry, BUILTIN, custom_objects=custom_objects)
     if cls is None:
-        raise ValueError(
+        raise TypeError(  # (Keras's type)
             f"Could not locate class '{class_name}'. Make sure custom classes are decorated "
             "with `@autoconv.saving.register_keras_serializable()`, or pass them in "
             "custom_objects; autoconv's own layers are the ones listed in docs/keras.md"

@@ -254,9 +254,9 @@ def test_config_round_trip(make):
 
 
 def test_deserialize_knows_only_autoconv_and_registered_layers():
-    with pytest.raises(ValueError, match=r"Could not locate class 'os\.system'"):
+    with pytest.raises(TypeError, match=r"Could not locate class 'os\.system'"):
         layers.deserialize({"class_name": "os.system", "config": {}})
-    with pytest.raises(ValueError, match=r"Could not locate function 'x \* 2'"):
+    with pytest.raises(TypeError, match=r"Could not locate function 'x \* 2'"):
         layers.deserialize({"module": "keras.layers", "class_name": "Lambda",
                             "config": {"name": "twice", "function": "x * 2"}})  # fmt: skip
     with pytest.raises(ValueError, match="was passed a `config` object that is not a"):

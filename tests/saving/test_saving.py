@@ -374,7 +374,7 @@ def test_a_python_lambdas_bytecode_is_never_loaded(safe_mode):
                        "Python lambda"):  # fmt: skip
         ac.saving.deserialize_keras_object(entry, safe_mode=safe_mode)
     unknown = entry | {"config": entry["config"] | {"function": "x"}}
-    with pytest.raises(ValueError, match="Could not locate function 'x'"):
+    with pytest.raises(TypeError, match="Could not locate function 'x'"):
         ac.saving.deserialize_keras_object(unknown)
 
 

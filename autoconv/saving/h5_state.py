@@ -33,6 +33,7 @@ import numpy as np
 
 from autoconv.backends import array_device, namespace
 from autoconv.layers import InputLayer, Layer, Pipeline
+from autoconv.metrics import Metric
 from autoconv.models import Model
 from autoconv.optimizers import MultiOptimizer, Optimizer
 from autoconv.optimizers.variables import keeps_slot, keras_class, slot_groups
@@ -93,9 +94,27 @@ def _children(layer: Layer) -> list[tuple[str, Any]]:
         for name, value in vars(layer).items()
         if name not in _BASE_ATTRIBUTES and _holds_layers(value)
     ]
+    held += _metric_layers(layer)
     if isinstance(layer, Model):
         held.append((_walk_key("layers"), "layers", list(layer.layers)))
     return [(name, value) for _, name, value in sorted(held, key=lambda item: item[0])]
+
+
+def _metric_layers(owner: Any, prefix: str = "") -> list[tuple[str, str, Any]]:
+    """The layers a metric held by ``owner`` holds (keras.io's KID metric's InceptionV3
+    ``encoder``), as Keras walks them: under ``<metric attribute>/<attribute>``, where a metric
+    saves no group of its own (nor do its variables: Keras saves no metric's state)."""
+    found = []
+    for name, value in vars(owner).items():
+        if isinstance(value, Metric) and not isinstance(value, Layer):
+            path = f"{prefix}{name}"
+            found += [
+                (_walk_key(path), f"{path}/{inner}", list(v) if isinstance(v, tuple) else v)
+                for inner, v in vars(value).items()
+                if _holds_layers(v)
+            ]
+            found += _metric_layers(value, f"{path}/")
+    return found
 
 
 def _walk_key(name: str) -> str:

@@ -222,3 +222,55 @@ def test_load_weights_saved_before_training_into_a_model_not_trained(
         assert int(np.asarray(model.optimizer.iterations)) == 0, name
         model.fit(np.ones((4, 3), np.float32), np.ones((4, 1), np.float32), verbose=0)
         assert int(np.asarray(model.optimizer.iterations)) == 1, name
+
+
+def test_the_layers_a_models_metric_holds_travel_in_its_weights_file_as_keras(keras, tmp_path):
+    """keras.io's GAN-ADA: a metric attribute (its KID) holding a network; Keras's weights
+    file walks the metric's layers (``kid/encoder/...``), not the metric's own state."""
+
+    def model_of(lib):
+        class Scored(lib.metrics.Metric):
+            def __init__(self):
+                super().__init__(name="scored")
+                self.tracker = lib.metrics.Mean()
+                self.encoder = lib.Sequential([lib.Input((2,)), lib.layers.Dense(3)])
+
+            def update_state(self, x):
+                self.tracker.update_state(self.encoder(x))
+
+            def result(self):
+                return self.tracker.result()
+
+        class Holder(lib.Model):
+            def __init__(self):
+                super().__init__()
+                self.net = lib.layers.Dense(1)
+                self.kid = Scored()
+
+            def call(self, x):
+                return self.net(x)
+
+        model = Holder()
+        model(np.ones((1, 2), np.float32))
+        return model
+
+    x = np.random.default_rng(0).normal(size=(4, 2)).astype("float32")
+    ours, theirs = model_of(ac), model_of(keras)
+    ours.kid.encoder.set_weights([np.full(w.shape, 0.5) for w in ours.kid.encoder.get_weights()])
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    theirs.save_weights(tmp_path / "theirs.weights.h5")
+    names = []
+    for path in ("ours", "theirs"):
+        with h5py.File(tmp_path / f"{path}.weights.h5", "r") as h5:
+            found = []
+            h5.visit(lambda name, found=found: found.append(name))
+            names.append(sorted(found))
+    assert names[0] == names[1]
+    assert "kid/encoder/layers/dense/vars/0" in names[0]
+    before = np.asarray(theirs.kid.encoder(x).detach())
+    theirs.load_weights(tmp_path / "ours.weights.h5")
+    np.testing.assert_allclose(
+        np.asarray(theirs.kid.encoder(x).detach()), ours.kid.encoder(x).numpy(), rtol=1e-6
+    )
+    ours.load_weights(tmp_path / "theirs.weights.h5")
+    np.testing.assert_allclose(ours.kid.encoder(x).numpy(), before, rtol=1e-6)

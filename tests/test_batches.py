@@ -112,6 +112,41 @@ def test_a_tuple_of_arrays_reaches_the_users_step_as_several_inputs():
     assert seen == [[(8, 4), (8, 3)], [(4, 4), (4, 3)]]
 
 
+@pytest.mark.parametrize("given", ["arrays", "py_dataset"])
+def test_the_users_step_takes_targets_unlike_the_outputs_as_keras(keras, given):
+    """keras.io's NNCLR: batches ((unlabelled, _), (labelled, labels)) give two targets to a
+    model of one output; its own train_step gets them as they come, as Keras hands them."""
+    rng = np.random.default_rng(0)
+    x, images, labels = rng.random((8, 4)), rng.random((8, 3)), np.arange(8) % 3
+    seen = []
+    for lib in (ac, keras):
+        shapes: list[Any] = []
+
+        class Own(lib.Model):
+            def train_step(self, data: Any, shapes: list[Any] = shapes) -> dict[str, Any]:
+                (unlabelled, _), (labelled, targets) = data
+                shapes.append([tuple(t.shape) for t in (unlabelled, labelled, targets)])
+                return {}
+
+        class Batches(lib.utils.PyDataset):
+            def __len__(self) -> int:
+                return 2
+
+            def __getitem__(self, i: int) -> Any:
+                part = slice(4 * i, 4 * i + 4)
+                return (x[part], x[part, 0]), (images[part], labels[part])
+
+        inputs = lib.Input(shape=(4,))
+        model = Own(inputs, lib.layers.Dense(2)(inputs))
+        model.compile(optimizer="sgd")
+        if given == "arrays":
+            model.fit((x, x[:, 0]), (images, labels), batch_size=4, shuffle=False, verbose=0)
+        else:
+            model.fit(Batches(), shuffle=False, verbose=0)
+        seen.append(shapes)
+    assert seen[0] == seen[1] == [[(4, 4), (4, 3), (4,)]] * 2
+
+
 @pytest.mark.parametrize("step", ["train_step", "test_step", "predict_step"])
 def test_the_default_steps_still_check_the_data(step):
     """Only the step a class overrides takes data unlike the inputs: with the others, the data

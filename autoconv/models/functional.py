@@ -206,7 +206,10 @@ class Functional(Model):
     def _as_given(self, values: list[Any], outputs: bool = True) -> Any:
         """Values in the structure of the model's outputs (or inputs); inputs that are not one
         per model input, or came in a dict of other keys, are data a step of the user's takes
-        as it came (see :func:`autoconv.batches.input_arrays`)."""
+        as it came (see :func:`autoconv.batches.input_arrays`), and so are targets that are not
+        one per output (:func:`autoconv.batches.target_arrays`)."""
+        if outputs and len(values) != len(self._functional.outputs):
+            return super()._as_given(values)
         if outputs:
             return _restructure(values, self._output_structure)
         if self._input_keys is not None or len(values) != len(self._functional.inputs):

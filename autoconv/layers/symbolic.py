@@ -275,19 +275,7 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
                 f"layer {layer.name}: in a functional graph, a call's extra arguments are "
                 f"symbolic tensors or plain values, got {type(value).__name__}"
             )
-    if args and all(isinstance(value, SymbolicTensor) for value in positional):
-        shapes: Any = PositionalShapes(t.shape for t in positional)
-    elif args:
-        shapes = [t.shape for t in tensors_in(positional)]
-    elif isinstance(inputs, list | tuple):
-        shapes = [t.shape for t in tensors]
-    elif isinstance(inputs, dict):  # Keras's build gets a dict of shapes
-        shapes = {key: t.shape for key, t in inputs.items()}
-    else:
-        shapes = tensors[0].shape
-    options = {  # the settings that may change the output's shapes
-        k: v for k, v in kwargs.items() if k != "training" and v is not None and not tensors_in(v)
-    }
+    shapes, options = call_shapes(inputs, args, kwargs)
     if any(t.node is None for t in tensors_in([positional, list(kwargs.values())])):
         raise NotImplementedError(  # (a call makes every symbolic tensor but the masks)
             f"layer {layer.name}: a symbolic tensor's Keras mask (its `_keras_mask`) cannot be "
@@ -335,6 +323,43 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
     )  # fmt: skip
     _attach_masks(layer, inputs, previous, node.outputs)
     return node.output_value()
+
+
+def call_shapes(inputs: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[Any, dict]:
+    """What a call ``layer(inputs, *args, **kwargs)`` on symbolic tensors builds the layer for
+    and sizes its output from: the shape of ``inputs`` (a list of shapes for a list, a dict
+    for a dict), or the list of its positional tensors' shapes when it takes several; and the
+    keyword arguments that hold no tensor (but ``training``), its ``compute_output_shape``'s
+    options."""
+    positional = [inputs, *args]
+    if args and all(isinstance(value, SymbolicTensor) for value in positional):
+        shapes: Any = PositionalShapes(t.shape for t in positional)
+    elif args:
+        shapes = [t.shape for t in tensors_in(positional)]
+    elif isinstance(inputs, list | tuple):
+        shapes = [t.shape for t in inputs]
+    elif isinstance(inputs, dict):  # Keras's build gets a dict of shapes
+        shapes = {key: t.shape for key, t in inputs.items()}
+    else:
+        shapes = inputs.shape
+    options = {  # the settings that may change the output's shapes
+        k: v for k, v in kwargs.items() if k != "training" and v is not None and not tensors_in(v)
+    }
+    return shapes, options
+
+
+def output_shapes_of(node: Node, shapes: Sequence[Shape]) -> list[Shape]:
+    """The shapes of ``node``'s outputs had its inputs (in order) the ``shapes`` given: its
+    layer's ``compute_output_shape`` for the call's arguments of those shapes."""
+    stand_ins = [SymbolicTensor(shape, t.dtype, None, t.name) for t, shape in
+                 zip(node.inputs, shapes, strict=True)]  # fmt: skip
+    args, kwargs = node.call_arguments(stand_ins)
+    sizes, options = call_shapes(args[0], args[1:], kwargs)
+    with _dry_run_masks(node.layer, [keras_mask(t) for t in node.inputs]):
+        output_shape = node.layer.compute_output_shape(sizes, **options)
+    if isinstance(output_shape, dict):  # a model's dict outputs, by sorted key
+        return [tuple(output_shape[key]) for key in sorted(output_shape)]
+    return [tuple(s) for s in output_shape] if node.several_outputs else [tuple(output_shape)]
 
 
 def _check_keywords(layer: Any, kwargs: dict[str, Any]) -> None:

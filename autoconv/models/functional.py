@@ -37,7 +37,7 @@ from autoconv.layers import (
 )
 from autoconv.layers.layer import mask_parameter, training_parameter
 from autoconv.layers.serialization import deserialize, serialize
-from autoconv.layers.symbolic import flat_outputs, tensors_in
+from autoconv.layers.symbolic import flat_outputs
 from autoconv.models.functional_config import (
     checked_list,
     keras_history,
@@ -156,37 +156,7 @@ class Functional(Model):
                 for s, e in zip(shape[1:], expected.shape[1:], strict=False)
             ):
                 raise _incompatible(self, index, names[index], expected, tuple(shape))
-        return _restructure(self._propagated_shapes(shapes), self._output_structure)
-
-    def _propagated_shapes(self, shapes: list[Any]) -> list[tuple]:
-        """The outputs' shapes for inputs of ``shapes``: each layer's output shape computed
-        from its inputs' in turn, as Keras's symbolic run of the graph, so that sizes the
-        model leaves unknown (an Input of ``(None, None, 3)``) come out known where the given
-        shapes know them. A layer (or op) that cannot say keeps its recorded shape."""
-        graph = self._functional
-        known = {id(t): tuple(s) for t, s in zip(graph.inputs, shapes, strict=False)}
-        for node in graph.nodes:
-            if isinstance(node.layer, InputLayer):
-                continue
-            given = [known.get(id(t), t.shape) for t in node.inputs]
-            recorded = [t.shape for t in node.outputs]
-            found = recorded
-            if given != [t.shape for t in node.inputs]:
-                options = {k: v for k, v in node.kwargs.items() if k != "training"
-                           and v is not None and not tensors_in(v)}  # fmt: skip
-                argument = given if node.list_call or len(given) > 1 else given[0]
-                try:
-                    shape = node.layer.compute_output_shape(argument, **options)
-                    found = list(shape) if node.several_outputs else [shape]
-                    found = [tuple(s) for s in found]
-                except (TypeError, ValueError, NotImplementedError):
-                    found = recorded
-                if len(found) != len(recorded) or any(
-                    len(f) != len(r) for f, r in zip(found, recorded, strict=True)
-                ):
-                    found = recorded
-            known.update((id(t), s) for t, s in zip(node.outputs, found, strict=True))
-        return [known.get(id(t), t.shape) for t in graph.outputs]
+        return _restructure(self._functional.output_shapes(shapes), self._output_structure)
 
     def _outputs(self, inputs: list[Tensor], training: bool) -> tuple[list[Tensor], list[bool]]:
         return self._functional.run(_checked_inputs(self, inputs), training)

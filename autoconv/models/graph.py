@@ -48,7 +48,7 @@ from autoconv.layers import (
     SymbolicTensor,
 )
 from autoconv.layers.calls import current_training, training_context
-from autoconv.layers.symbolic import Node, flat_outputs
+from autoconv.layers.symbolic import Node, flat_outputs, output_shapes_of
 from autoconv.ops.engine import cast
 from autoconv.ops.masks import keras_mask
 from autoconv.tensor import Tensor
@@ -303,8 +303,33 @@ class Graph:
         outputs = [tensors[self.ids[id(t)]] for t in self.outputs]
         return outputs, logits
 
-    def output_shapes(self) -> list[tuple]:
-        return [t.shape for t in self.outputs]
+    def output_shapes(self, input_shapes: Sequence[Any] | None = None) -> list[tuple]:
+        """The outputs' shapes: those the graph was made with, or, for inputs of other
+        ``input_shapes`` (sizes the Inputs left unknown: a model of ``Input((None, 16))``
+        called on a tensor of shape ``(None, 16, 16)``), each layer's computed in turn from
+        its inputs', as Keras's functional model runs its graph on them."""
+        if (
+            input_shapes is None
+            or len(input_shapes) != len(self.inputs)
+            or not all(isinstance(shape, tuple | list) for shape in input_shapes)
+            or all(tuple(s) == t.shape for s, t in zip(input_shapes, self.inputs, strict=True))
+        ):
+            return [t.shape for t in self.outputs]
+        shapes = {self.ids[id(t)]: tuple(s) for t, s in zip(self.inputs, input_shapes, strict=True)}
+        for node in self.nodes:
+            if isinstance(node.layer, InputLayer):
+                continue
+            given = [shapes[self.ids[id(t)]] for t in node.inputs]
+            recorded = [t.shape for t in node.outputs]
+            try:  # (a layer or op that cannot say keeps the shapes it was recorded with)
+                found = output_shapes_of(node, given)
+            except (TypeError, ValueError, NotImplementedError):
+                found = recorded
+            if [len(s) for s in found] != [len(s) for s in recorded]:
+                found = recorded
+            for t, shape in zip(node.outputs, found, strict=True):
+                shapes[self.ids[id(t)]] = shape
+        return [shapes[self.ids[id(t)]] for t in self.outputs]
 
 
 def _run_step(step: Step, args: list[Tensor], training: bool | None) -> Tensor:

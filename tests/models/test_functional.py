@@ -611,6 +611,29 @@ def test_a_nested_models_outputs_come_in_kerass_container(keras, container, coun
     assert found[0] == found[1]
 
 
+def test_a_model_of_unknown_sizes_called_on_known_ones_gives_their_shapes_as_keras(keras):
+    """keras.io's masked image modeling: an encoder made on ``Input((None, 4))`` (attention
+    on one tensor twice, a skip, normalization) and put in a Sequential after layers giving
+    16 patches sizes its output, and the next layer's input, from them, as Keras's functional
+    model runs its graph on the shapes; its own Input and output keep theirs."""
+    found = []
+    for lib in (ac, keras):
+        inputs = lib.Input((None, 4))
+        normed = lib.layers.LayerNormalization()(inputs)
+        attended = lib.layers.MultiHeadAttention(num_heads=2, key_dim=4)(normed, normed)
+        added = lib.layers.Add()([attended, inputs])
+        encoder = lib.Model(inputs, lib.layers.Dense(3)(added))
+        symbolic = encoder(lib.Input((16, 4)))
+        model = lib.Sequential([lib.Input((16, 4)), encoder, lib.layers.BatchNormalization()])
+        found.append((
+            tuple(symbolic.shape), encoder.compute_output_shape((2, 16, 4)),
+            tuple(encoder.output.shape), model.output_shape,
+            model.get_config()["layers"][2]["build_config"]["input_shape"],
+        ))  # fmt: skip
+    assert found[0] == found[1]
+    assert found[0][0] == (None, 16, 3)
+
+
 # Layers whose call's training defaults to False (True for an augmentation): Keras 3.15 records
 # that default in its functional configs' calls.
 STOCHASTIC = {

@@ -165,9 +165,7 @@ class Concatenate(Layer):
         if any(len(s) != rank for s in input_shape):
             raise ValueError(f"{owner}: inputs of different ranks {input_shape}")
         check_axis(self.axis, rank, owner)
-        axis = self.axis % rank
-        if axis == 0:
-            raise ValueError(f"{owner}: cannot concatenate along the batch axis")
+        axis = self.axis % rank  # (0, the batch axis, too: keras.io's SCAN joins two views)
         out = list(input_shape[0])
         for shape in input_shape[1:]:
             for d in range(1, rank):

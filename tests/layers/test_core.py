@@ -237,6 +237,20 @@ def test_axes_are_checked_against_the_input_rank():
         layers.Concatenate(axis=-3)([x, x])
 
 
+def test_concatenate_joins_along_the_batch_axis_as_keras(keras):
+    """keras.io's semantic image clustering joins two augmented views of a batch with
+    ``Concatenate(axis=0)`` in a model's call: Keras's layer takes axis 0, on data and on
+    symbolic tensors (the batch size unknown there)."""
+    a, b = np.ones((2, 3), np.float32), np.zeros((1, 3), np.float32)
+    found = []
+    for lib in (ac, keras):
+        joined = lib.ops.convert_to_numpy(lib.layers.Concatenate(axis=0)([a, b]))
+        x = lib.Input((3,))
+        symbolic = lib.layers.Concatenate(axis=0)([x, x])
+        found.append((joined.tolist(), tuple(symbolic.shape)))
+    assert found[0] == found[1]
+
+
 @pytest.mark.parametrize(
     "make",
     [

@@ -160,13 +160,16 @@ class Sequential(Model):
         if not self.built:
             self.build(input_shape)
         graph = self._functional
-        expected = graph.inputs[0].shape
-        if tuple(input_shape)[1:] != expected[1:]:
+        expected, shape = graph.inputs[0].shape, tuple(input_shape)
+        if len(shape) != len(expected) or any(
+            e is not None and s is not None and s != e
+            for s, e in zip(shape[1:], expected[1:], strict=True)
+        ):
             raise ValueError(
-                f"Sequential model {self.name} expects inputs of shape {expected}, got "
-                f"{tuple(input_shape)}"
+                f"Sequential model {self.name} expects inputs of shape {expected}, got {shape}"
             )
-        return graph.outputs[0].shape
+        # sizes its Input leaves unknown (None) take those given, as Keras's
+        return graph.output_shapes([shape])[0]
 
     def _maybe_build(self, input_shape: Any, device: str | None = None) -> None:
         if self._ready and self.built:

@@ -280,6 +280,26 @@ def test_a_model_of_another_models_inputs_starts_a_built_sequential_as_keras(ker
     assert made(ac) == made(keras) == ((None, 6), True, (None, 5), 28 + 25)
 
 
+def test_a_sequential_of_unknown_sizes_called_on_known_ones_as_keras(keras):
+    """keras.io's semantic image clustering: an encoder ``Sequential([ResNet50V2(include_top=
+    False, pooling="avg"), Dense])`` (its input (None, None, None, 3)) called on an
+    ``Input((32, 32, 3))`` in a functional model: Keras takes the known sizes; a channel
+    count that differs is still refused."""
+    found = []
+    for lib in (ac, keras):
+        inputs = lib.Input((None, None, 3))
+        pooled = lib.layers.GlobalAveragePooling2D()(lib.layers.Conv2D(4, 3)(inputs))
+        encoder = lib.Sequential([lib.Model(inputs, pooled), lib.layers.Dense(2)])
+        conv = lib.Sequential([lib.Input((None, 3)), lib.layers.Conv1D(2, 3)])
+        found.append((
+            tuple(encoder(lib.Input((8, 8, 3))).shape), tuple(conv(lib.Input((9, 3))).shape),
+            encoder.compute_output_shape((None, 8, 8, 3)),
+        ))  # fmt: skip
+        with pytest.raises(ValueError):
+            encoder(lib.Input((8, 8, 4)))
+    assert found[0] == found[1] == ((None, 2), (None, 7, 2), (None, 2))
+
+
 def test_the_build_input_shape_in_the_config_is_kerass_tuple(keras):
     """Keras writes ``build_input_shape`` as its input's ``batch_shape``, a tuple; a config
     given it as a tuple (in memory) or a list (from JSON) builds the model."""

@@ -106,6 +106,10 @@ class Operation(Layer):
         if self.output_shape is not None and self.function not in SEVERAL_OUTPUTS:
             return self.output_shape
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        newshape = self.arguments.get("newshape") if self.function == "reshape" else None
+        if newshape is not None and None in shapes[0]:
+            # Keras's: a -1 beside an unknown size is unknown (trial sizes might not divide)
+            return tuple(None if n == -1 else int(n) for n in np.atleast_1d(newshape))
         elements = sum(int(np.prod([2 if n is None else n for n in s])) for s in shapes)
         file_budget.check_trial(elements, f"operation {self.name} ({self.function})")
         runs = []

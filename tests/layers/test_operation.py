@@ -265,3 +265,18 @@ def test_a_tensor_computed_while_defining_the_model_is_a_constant_of_its_graph()
     assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
     np.testing.assert_array_equal(column_embedding.embeddings.numpy(), before)
     np.testing.assert_allclose(model.predict(x, verbose=0), model(x).numpy(), rtol=1e-6)
+
+
+def test_a_reshape_beside_an_unknown_size_has_kerass_shape(keras) -> None:
+    """keras.io's semantic image clustering reshapes a batch of (None, 4) into (-1, 2, 4): the
+    trial sizes 1 and 2 do not divide into it; Keras's symbolic reshape leaves the -1 unknown."""
+    found = []
+    for lib in (ac, keras):
+        x, y = lib.Input((4,)), lib.Input((2, 3, 4))
+        found.append([
+            tuple(lib.ops.reshape(x, (-1, 2, 4)).shape),
+            tuple(lib.ops.reshape(y, (-1, 3, 4)).shape),
+            tuple(lib.ops.reshape(x, -1).shape),
+            tuple(lib.ops.reshape(x, (2, 2)).shape),
+        ])  # fmt: skip
+    assert found[0] == found[1] == [(None, 2, 4), (None, 3, 4), (None,), (2, 2)]

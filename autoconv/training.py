@@ -589,6 +589,13 @@ class Predictions:
 
     def step(self, inputs: list[Any], targets: Any, weights: Any, state: Any) -> None:
         outputs = self.model._predict_batch(inputs, to_host=False)
+        for index, out in enumerate(outputs):
+            if out.shape[0] != len(inputs[0]):  # (Keras joins such batches; their rows are
+                raise ValueError(  # the samples' here, which would leave rows unwritten)
+                    f"predict: the model's output {index} has {out.shape[0]} rows for a batch "
+                    f"of {len(inputs[0])} samples; predict gives one row per sample (call the "
+                    "model on the data for outputs of other lengths)"
+                )
         if self.results is None:
             self.rows = self.rows or self.batches * len(inputs[0])
             self.results = [self.xp.empty((self.rows, *o.shape[1:]), o.dtype) for o in outputs]

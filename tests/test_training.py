@@ -271,6 +271,18 @@ def test_evaluate_and_predict_take_batch_size_none():
         model.predict(x, batch_size=-1)
 
 
+def test_predict_refuses_outputs_whose_rows_are_not_the_samples():
+    """A model that reshapes its batch (keras.io's clustering learner: (-1, 2, 4) of (N, 4))
+    gives half as many rows as samples: predict writes one row per sample, so it says so
+    rather than give rows never written (Keras joins the batches' outputs)."""
+    inputs = ac.Input((4,))
+    model = ac.Model(inputs, ac.ops.reshape(inputs, (-1, 2, 4)))
+    x = np.arange(24, dtype=np.float32).reshape(6, 4)
+    assert model(x).shape == (3, 2, 4)
+    with pytest.raises(ValueError, match="output 0 has 3 rows for a batch of 6 samples"):
+        model.predict(x, verbose=0)
+
+
 @pytest.mark.parametrize("loss", [SPARSE, ac.losses.SparseCategoricalCrossentropy(ignore_class=1)])
 def test_sparse_labels_of_shape_n_by_1_are_accepted(loss):
     x, labels, _, _ = data()

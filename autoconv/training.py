@@ -259,6 +259,7 @@ def fit(
     elif validation_data is not None:
         val_x, val_y, val_w = _validation_triple(validation_data)
         val_xs = input_arrays(model, val_x, "fit: validation_data")
+        build_for(model, val_xs)  # (data in batches has not built a subclassed model yet)
         val_ys = target_arrays(model, val_y, len(val_xs[0]), "fit: validation_data")
         val_ws = sample_weights(model, val_w, None, val_ys, len(val_xs[0]), "fit: validation_data")
         val_batch = batch_size_of(validation_batch_size or batch_size, "fit")

@@ -271,6 +271,35 @@ def test_evaluate_and_predict_take_batch_size_none():
         model.predict(x, batch_size=-1)
 
 
+def test_a_subclassed_model_fits_batches_with_validation_arrays():
+    """keras.io's consistency training: a subclassed model fits a PyDataset with
+    ``validation_data`` as arrays; the validation arrays came first to the model, unbuilt."""
+
+    class Net(ac.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+    y = np.stack([x.sum(1), x[:, 0]], 1)
+
+    class Batches(ac.utils.PyDataset):
+        def __len__(self) -> int:
+            return 2
+
+        def __getitem__(self, i: int):
+            return x[4 * i : 4 * i + 4], y[4 * i : 4 * i + 4]
+
+    model = Net()
+    model.compile("sgd", "mse")
+    history = model.fit(Batches(), validation_data=(x, y), epochs=2, verbose=0)
+    assert list(history.history) == ["loss", "val_loss"]
+    assert np.isfinite(history.history["val_loss"]).all()
+
+
 def test_predict_refuses_outputs_whose_rows_are_not_the_samples():
     """A model that reshapes its batch (keras.io's clustering learner: (-1, 2, 4) of (N, 4))
     gives half as many rows as samples: predict writes one row per sample, so it says so

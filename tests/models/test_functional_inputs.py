@@ -171,7 +171,7 @@ def test_a_dict_of_inputs_is_flattened_by_sorted_key_as_kerass(keras, keys):
     x = {key: np.linspace(-1, 1, 2 * (i + 1), dtype="float32").reshape(2, -1)
          for i, key in enumerate(keys)}  # fmt: skip
     expected = np.asarray(theirs.predict(x, verbose=0))
-    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-6)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-7)
 
 
 def test_an_input_of_fixed_batch_size_gets_kerass_input_spec_error(keras):

@@ -441,6 +441,11 @@ class Layer:
         inputs, args = first_argument(self, args, kwargs)
         if args and not self._allow_non_tensor_positional_args:
             _check_positional_tensors(args)
+        place = _training_place(type(self))
+        if place is not None and len(args) > place:  # (``layer(x, None)``: Keras binds it so)
+            if training is not _NOT_GIVEN:
+                raise TypeError("multiple values for argument 'training'")
+            training, args = args[place], args[:place] + args[place + 1 :]
         if training is _NOT_GIVEN:
             if not args and _requires_training(type(self)):  # (Keras's binding of the call)
                 raise TypeError("missing a required argument: 'training'")
@@ -1094,6 +1099,20 @@ def training_parameter(cls: type) -> tuple[bool, bool | None]:
             default = None if parameter.default is parameter.empty else parameter.default
             _training_parameters[cls] = (True, default)
     return _training_parameters[cls]
+
+
+def _training_place(cls: type) -> int | None:
+    """Where ``cls.call``'s ``training`` parameter stands among the positional arguments after
+    the inputs (None where it takes none, or only by keyword): a value given there is the
+    call's ``training``, as Keras binds the call's arguments."""
+    parameters = list(inspect.signature(cls.call).parameters.values())[2:]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    for place, parameter in enumerate(parameters):
+        if parameter.kind not in positional:
+            return None
+        if parameter.name == "training":
+            return place
+    return None
 
 
 def _requires_training(cls: type) -> bool:

@@ -305,3 +305,20 @@ def test_a_layer_s_input_and_output_list_every_tensor_of_its_call_as_keras(keras
             tuple(dense.input.shape), tuple(dense.output.shape),
         ])  # fmt: skip
     assert shapes[0] == shapes[1]
+
+
+def test_none_given_positionally_in_trainings_place_is_training_as_keras(keras):
+    """``dropout(x, None)`` (None in the place of ``call``'s training) is the call's training,
+    as Keras binds it; with training also given by keyword it is Python's TypeError."""
+    x = np.ones((4, 6), "float32")
+    for lib in (ac, keras):
+        dropout = lib.layers.Dropout(0.5, seed=1)
+        np.testing.assert_array_equal(np.asarray(dropout(x, None)), x)  # (None: inference)
+        with pytest.raises(TypeError, match="multiple values for argument 'training'"):
+            dropout(x, None, training=True)
+
+    class Step(ac.layers.Layer):
+        def call(self, inputs, training):
+            return inputs * (2.0 if training else 1.0)
+
+    np.testing.assert_array_equal(Step()(x, None).numpy(), x)

@@ -21,7 +21,7 @@ import inspect
 import math
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -200,6 +200,26 @@ class Node:
         if not self.several_outputs:
             return self.outputs[0]
         return list(self.outputs) if self.list_outputs else tuple(self.outputs)
+
+
+def nodes_in_order(outputs: Sequence[SymbolicTensor], known: Collection[int] = ()) -> list[Node]:
+    """Every node the ``outputs`` depend on, each after the nodes it reads (a depth-first walk
+    back from the outputs), stopping at the tensors whose ids are ``known``."""
+    order: list[Node] = []
+    done: set[int] = set()
+    stack = [(t.node, False) for t in reversed(outputs) if id(t) not in known]
+    while stack:
+        node, ready = stack.pop()
+        if id(node) in done:
+            continue
+        if ready:
+            done.add(id(node))
+            order.append(node)
+            continue
+        stack.append((node, True))
+        stack.extend((t.node, False) for t in reversed(node.inputs)
+                     if t.node is not None and id(t) not in known)  # fmt: skip
+    return order
 
 
 def flat_outputs(value: Any) -> list[Any]:

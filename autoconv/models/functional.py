@@ -37,7 +37,7 @@ from autoconv.layers import (
 )
 from autoconv.layers.layer import mask_parameter, training_parameter
 from autoconv.layers.serialization import deserialize, serialize
-from autoconv.layers.symbolic import flat_outputs
+from autoconv.layers.symbolic import flat_outputs, nodes_in_order
 from autoconv.models.functional_config import (
     checked_list,
     keras_history,
@@ -358,19 +358,7 @@ def _from_any_tensors(inputs: Any, outputs: Any) -> tuple[Any, Any]:
             made[id(t)] = Input(batch_shape=t.shape, dtype=t.dtype, name=f"{t.name}CLONE")
         else:
             made[id(t)] = t
-    order, done = [], set()
-    stack = [(t.node, False) for t in reversed(_flat_outputs(outputs)) if id(t) not in made]
-    while stack:
-        node, ready = stack.pop()
-        if id(node) in done:
-            continue
-        if ready:
-            done.add(id(node))
-            order.append(node)
-            continue
-        stack.append((node, True))
-        stack.extend((t.node, False) for t in reversed(node.inputs) if id(t) not in made)
-    for node in order:
+    for node in nodes_in_order(_flat_outputs(outputs), set(made)):
         args = [made[id(t)] for t in node.inputs]
         if isinstance(node.layer, operation.Operation):  # (recorded again, as clone_model's)
             op = node.layer

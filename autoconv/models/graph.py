@@ -48,7 +48,7 @@ from autoconv.layers import (
     SymbolicTensor,
 )
 from autoconv.layers.calls import current_training, training_context
-from autoconv.layers.symbolic import Node, flat_outputs, output_shapes_of
+from autoconv.layers.symbolic import Node, flat_outputs, nodes_in_order, output_shapes_of
 from autoconv.ops.engine import cast
 from autoconv.ops.masks import keras_mask
 from autoconv.tensor import Tensor
@@ -151,19 +151,7 @@ class Graph:
     # ----------------------------------------------------------------- structure
     def _ordered_nodes(self) -> list[Node]:
         """Every node the outputs depend on, each after the nodes it reads (depth first)."""
-        order: list[Node] = []
-        done: set[int] = set()
-        stack: list[tuple[Node, bool]] = [(t.node, False) for t in reversed(self.outputs)]
-        while stack:
-            node, ready = stack.pop()
-            if id(node) in done:
-                continue
-            if ready:
-                done.add(id(node))
-                order.append(node)
-                continue
-            stack.append((node, True))
-            stack.extend((parent, False) for parent in reversed(node.parents))
+        order = nodes_in_order(self.outputs)
         input_nodes = {id(t.node) for t in self.inputs}
         for node in order:
             if isinstance(node.layer, InputLayer) and id(node) not in input_nodes:

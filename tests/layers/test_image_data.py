@@ -261,3 +261,35 @@ def test_errors_name_what_is_not_supported(rng):
         )
     with pytest.raises(TypeError, match="or a dict of 'images'"):
         layers.Resizing(4, 4, name="r")([inputs["images"]])
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: layers.RandomFlip("horizontal", seed=1, bounding_box_format="xyxy"),
+        lambda: layers.Resizing(4, 4, bounding_box_format="xyxy"),
+        lambda: layers.RandomRotation(0.2, seed=2, bounding_box_format="xyxy"),
+    ],
+    ids=["flip", "resizing", "rotation"],
+)
+def test_a_dict_on_the_gpu_gives_the_cpus_images_boxes_and_masks(make):
+    """Images and masks on the GPU go through the device's ops, the boxes through the host's,
+    with the same draws as on the CPU."""
+    pytest.importorskip("numba_cuda")
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 8, 8, 3)).astype(np.float32)
+    masks = (rng.random((2, 8, 8, 1)) > 0.5).astype(np.float32)
+    boxes = {"boxes": np.array([[[1, 1, 4, 4]], [[2, 0, 7, 5]]], np.float32),
+             "labels": np.array([[1], [2]])}  # fmt: skip
+    on_cpu = make()({"images": images, "bounding_boxes": boxes, "segmentation_masks": masks},
+                    training=True)  # fmt: skip
+    on_gpu = make()({"images": ac.Tensor(images).to("cuda"), "bounding_boxes": boxes,
+                     "segmentation_masks": ac.Tensor(masks).to("cuda")}, training=True)  # fmt: skip
+    assert on_gpu["images"].device == "cuda"
+    np.testing.assert_allclose(on_gpu["images"].numpy(), on_cpu["images"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(on_gpu["segmentation_masks"].numpy(),
+                               on_cpu["segmentation_masks"].numpy(), atol=1e-5)  # fmt: skip
+    for key in ("boxes", "labels"):
+        gpu, cpu = on_gpu["bounding_boxes"][key], on_cpu["bounding_boxes"][key]
+        np.testing.assert_allclose(np.asarray(gpu), np.asarray(cpu), atol=1e-4)

@@ -78,7 +78,7 @@ def kept_call(
                 if isinstance(a, np.ndarray):  # (one given on the device is the very array)
                     xp.copy_from_host(target, a)
             if kept.predictions is not None:
-                kept.predictions.rows_done = 0
+                kept.predictions.reset()
             return kept
         kept.data = ArrayBatches(model, xs, list(ys), weights, size, shared=kind == "evaluate")
         kept.predictions = None if outputs is None else outputs(rows=kept.data.samples)

@@ -565,7 +565,7 @@ def predict(
         outputs = _predict(model, batches, predictions, callback_list, runner)
         if callback_list.progbar is not None:  # Keras's line: the steps and the time
             seconds = time.perf_counter() - started
-            callback_list.progbar.finish({}, predictions.rows_done, seconds, next(counter))
+            callback_list.progbar.finish({}, predictions.samples_done, seconds, next(counter))
         callback_list.on_predict_end()
     finally:
         if kept is not None:
@@ -574,11 +574,12 @@ def predict(
 
 
 class Predictions:
-    """``predict``'s outputs, written on the device into one array per output at each batch's
-    rows (the rows done before it: a step input), a step a :class:`StepReplay` can record and
-    replay (``step`` and ``replayed``, as the model's training and test steps). The arrays are
-    made at the first batch with ``rows`` rows, or ``batches`` times the first batch's (a
-    dataset's: its batches when known); :meth:`grow` makes room for more."""
+    """``predict``'s outputs, written on the device into one array per output after the rows
+    done before (a step input), a step a :class:`StepReplay` can record and replay (``step``
+    and ``replayed``, as the model's training and test steps). An output usually has a row per
+    sample; one of other rows (a sum over the batch) has its batches' rows joined, as Keras's.
+    The arrays are made at the first batch for ``rows`` samples, or ``batches`` times the first
+    batch's (a dataset's: its batches when known); :meth:`grow` makes room for more."""
 
     world = None  # (every process predicts every batch)
 
@@ -586,46 +587,77 @@ class Predictions:
         self.model, self.rows, self.batches = model, rows, batches
         self.xp = namespace(model.device)
         self.results: list[Any] | None = None
-        self.rows_done = 0
+        self.samples_done = 0
+        self.rows_done: list[int] = []  # each output's
+        self.rows_of: dict[int, list[int]] = {}  # a batch's samples -> each output's rows
 
     def step(self, inputs: list[Any], targets: Any, weights: Any, state: Any) -> None:
         outputs = self.model._predict_batch(inputs, to_host=False)
-        for index, out in enumerate(outputs):
-            if out.shape[0] != len(inputs[0]):  # (Keras joins such batches; their rows are
-                raise ValueError(  # the samples' here, which would leave rows unwritten)
-                    f"predict: the model's output {index} has {out.shape[0]} rows for a batch "
-                    f"of {len(inputs[0])} samples; predict gives one row per sample (call the "
-                    "model on the data for outputs of other lengths)"
-                )
+        count = len(inputs[0])
+        self.rows_of[count] = [len(out) for out in outputs]
         if self.results is None:
-            self.rows = self.rows or self.batches * len(inputs[0])
-            self.results = [self.xp.empty((self.rows, *o.shape[1:]), o.dtype) for o in outputs]
-        start = self.xp.step_input(lambda: [self.rows_done], np.int64)
-        for result, out in zip(self.results, outputs, strict=True):
+            self.rows = self.rows or self.batches * count
+            batches = math.ceil(self.rows / count)
+            lengths = [self.rows if len(o) == count else batches * len(o) for o in outputs]
+            self.results = [self.xp.empty((n, *o.shape[1:]), o.dtype)
+                            for n, o in zip(lengths, outputs, strict=True)]  # fmt: skip
+            self.rows_done = [0] * len(outputs)
+        for index, (result, out) in enumerate(zip(self.results, outputs, strict=True)):
+            if self.rows_done[index] + len(out) > len(result):  # (fewer samples, more rows)
+                raise ValueError(
+                    f"predict: the model's output {index} has {len(out)} rows for a batch of "
+                    f"{count} samples, more than its earlier, bigger batches had"
+                )
+            start = self.xp.step_input(lambda index=index: [self.rows_done[index]], np.int64)
             self.xp.put_rows(result, out, start)
-        self.replayed(len(inputs[0]), state)
+        self.replayed(count, state)
 
     def replayed(self, count: int, state: Any) -> None:
-        self.rows_done += count
+        self.samples_done += count
+        rows = self.rows_of[count]
+        self.rows_done = [done + n for done, n in zip(self.rows_done, rows, strict=True)]
+
+    def reset(self) -> None:
+        """Start again at the first row (the arrays kept for another call's batches)."""
+        self.samples_done, self.rows_done = 0, [0] * len(self.rows_done)
+
+    def _rows_for(self, count: int) -> list[int]:
+        """Each output's rows for a batch of ``count`` samples: as before, else as many per
+        sample as the most of the batches before."""
+        if count in self.rows_of:
+            return self.rows_of[count]
+        seen = zip(*self.rows_of.values(), strict=True)  # each output's rows, by batch
+        return [max(math.ceil(count * n / c) for c, n in zip(self.rows_of, rows, strict=True))
+                for rows in seen]  # fmt: skip
 
     def full(self, count: int) -> bool:
-        """Whether a batch of ``count`` rows overflows the arrays made."""
-        return self.results is not None and self.rows_done + count > self.rows
+        """Whether a batch of ``count`` samples overflows the arrays made."""
+        return self.results is not None and any(
+            done + rows > len(result)
+            for done, rows, result in zip(
+                self.rows_done, self._rows_for(count), self.results, strict=True
+            )
+        )
 
     def grow(self, count: int) -> None:
-        """Remake the arrays with room for ``count`` more rows, at least twice as many as
-        before, the rows done copied (on the device). Steps recorded before write to the old
-        arrays: their replays are to be dropped."""
-        self.rows = max(self.rows_done + count, 2 * self.rows)
+        """Remake the arrays with room for a batch of ``count`` more samples, each at least
+        twice as long as before, the rows done copied (on the device). Steps recorded before
+        write to the old arrays: their replays are to be dropped."""
         first = self.xp.asarray(np.zeros(1, np.int64))
         old, self.results = self.results or [], []
-        for result in old:
-            self.results.append(self.xp.empty((self.rows, *result.shape[1:]), result.dtype))
-            self.xp.put_rows(self.results[-1], result[: self.rows_done], first)
+        for result, done, rows in zip(old, self.rows_done, self._rows_for(count), strict=True):
+            length = max(done + rows, 2 * len(result))
+            self.results.append(self.xp.empty((length, *result.shape[1:]), result.dtype))
+            self.xp.put_rows(self.results[-1], result[:done], first)
 
-    def read(self, begin: int, end: int) -> list[np.ndarray]:
-        """Rows [begin, end) of each output, read back from the device."""
-        return [self.xp.to_numpy(result[begin:end]) for result in self.results or []]
+    def read(self, begin: list[int] | None = None) -> list[np.ndarray]:
+        """Each output's rows from ``begin`` (its own; the first by default) to the last done,
+        read back from the device."""
+        begin = begin or [0] * len(self.rows_done)
+        return [
+            self.xp.to_numpy(result[start:done])
+            for result, start, done in zip(self.results or [], begin, self.rows_done, strict=True)
+        ]
 
 
 def _predict(
@@ -653,7 +685,7 @@ def _predict(
     try:
         for number, execution in enumerate(executions(batches, 0, spe), 1):
             callback_list.on_predict_batch_begin(execution.begin)
-            begin = predictions.rows_done
+            begin = list(predictions.rows_done)
             for batch in execution:
                 if predictions.full(batch.count):  # (a dataset's batch beyond the rows made)
                     replay.flush()  # the steps staged write into the arrays about to be remade
@@ -662,7 +694,7 @@ def _predict(
                 replay.run(batch, predictions)
             replay.executed(number, spe, hooked)  # (launched when hooked)
             if hooked:  # (a read back each execution)
-                rows = predictions.read(begin, predictions.rows_done)
+                rows = predictions.read(begin)
                 callback_list.on_predict_batch_end(execution.end, model._returned_outputs(rows))
                 if model.stop_predicting:
                     break
@@ -670,7 +702,7 @@ def _predict(
         replay.flush()
     if predictions.results is None:
         raise ValueError("predict: no data (an empty array or dataset, or steps=0)")
-    return predictions.read(0, predictions.rows_done)
+    return predictions.read()
 
 
 def on_batch(

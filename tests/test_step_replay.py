@@ -473,8 +473,8 @@ def test_predict_on_a_dataset_of_unknown_length_makes_room_as_batches_come(monke
     model = convnet("rmsprop")
     grown = []
     real_grow = ac.training.Predictions.grow
-    monkeypatch.setattr(ac.training.Predictions, "grow", lambda p, count: grown.append(p.rows)
-                        or real_grow(p, count))  # fmt: skip
+    monkeypatch.setattr(ac.training.Predictions, "grow", lambda p, count: grown.append(
+                        len(p.results[0])) or real_grow(p, count))  # fmt: skip
     with monkeypatch.context() as eager_only:
         eager_only.setattr(step_replay, "ATTEMPTS", 0)
         eager = model.predict(x, batch_size=4, verbose=0)
@@ -482,6 +482,26 @@ def test_predict_on_a_dataset_of_unknown_length_makes_room_as_batches_come(monke
     assert grown == [4, 8, 16]  # 4 rows made at the first batch, room for 8, 16, 32
     assert model._predict_replay.replayed == 1  # batches 5, 6 recorded, 7 replayed; 8 is short
     np.testing.assert_array_equal(replayed, eager)
+
+
+@pytest.mark.parametrize("unknown_length", [False, True])
+def test_predict_replays_outputs_whose_rows_are_not_the_samples(unknown_length, monkeypatch):
+    """An output of other rows than samples (pairs of rows, a sum over the batch) beside one of
+    a row per sample: each output's batches written after its own rows done, replayed (room
+    made as batches come for a dataset of unknown length); the outputs are the CPU's."""
+    x = np.random.default_rng(0).random((30, 4), dtype=np.float32)
+    inputs = ac.Input((4,))
+    model = ac.Model(inputs, [ac.ops.square(inputs), ac.ops.reshape(inputs, (-1, 2, 4)),
+                              ac.ops.sum(inputs, axis=0, keepdims=True)])  # fmt: skip
+    want = model.predict(x, batch_size=4, verbose=0)
+    data = ac.data.Dataset.from_tensor_slices(x).batch(4)
+    if unknown_length:
+        data = data.unbatch().batch(4)
+    got = model.to("cuda").predict(data, verbose=0)
+    assert model._predict_replay.replayed >= 1, model._predict_replay.why
+    assert [g.shape for g in got] == [(30, 4), (15, 2, 4), (8, 4)]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-6)
 
 
 def test_uint8_inputs_stay_uint8_on_the_gpu_and_replay(monkeypatch):

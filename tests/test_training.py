@@ -300,16 +300,24 @@ def test_a_subclassed_model_fits_batches_with_validation_arrays():
     assert np.isfinite(history.history["val_loss"]).all()
 
 
-def test_predict_refuses_outputs_whose_rows_are_not_the_samples():
-    """A model that reshapes its batch (keras.io's clustering learner: (-1, 2, 4) of (N, 4))
-    gives half as many rows as samples: predict writes one row per sample, so it says so
-    rather than give rows never written (Keras joins the batches' outputs)."""
-    inputs = ac.Input((4,))
-    model = ac.Model(inputs, ac.ops.reshape(inputs, (-1, 2, 4)))
-    x = np.arange(24, dtype=np.float32).reshape(6, 4)
-    assert model(x).shape == (3, 2, 4)
-    with pytest.raises(ValueError, match="output 0 has 3 rows for a batch of 6 samples"):
-        model.predict(x, verbose=0)
+@pytest.mark.parametrize("batch_size", [4, 32])
+def test_predict_joins_outputs_whose_rows_are_not_the_samples_as_keras(keras, batch_size):
+    """A model that reshapes its batch (keras.io's clustering learner: (-1, 2, 4) of (N, 4)) or
+    sums over it gives other rows than samples: predict joins its batches' rows, as Keras's,
+    beside an output of a row per sample."""
+
+    def build(lib):
+        inputs = lib.Input((4,))
+        pairs = lib.ops.reshape(inputs, (-1, 2, 4))
+        total = lib.ops.sum(inputs, axis=0, keepdims=True)
+        return lib.Model(inputs, [lib.ops.square(inputs), pairs, total])
+
+    x = np.arange(40, dtype=np.float32).reshape(10, 4)
+    got = build(ac).predict(x, batch_size=batch_size, verbose=0)
+    want = build(keras).predict(x, batch_size=batch_size, verbose=0)
+    assert [g.shape for g in got] == [tuple(w.shape) for w in want]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
 
 
 @pytest.mark.parametrize("loss", [SPARSE, ac.losses.SparseCategoricalCrossentropy(ignore_class=1)])
@@ -696,3 +704,16 @@ def test_a_repeated_dataset_is_never_restarted_by_steps_per_epoch():
     arrays = _line(ac).fit(*twice, batch_size=10, epochs=4, steps_per_epoch=3, shuffle=False,
                            verbose=0).history["loss"]  # fmt: skip
     np.testing.assert_allclose(stream, arrays, rtol=1e-6)
+
+
+def test_predict_names_an_output_with_more_rows_for_a_smaller_batch():
+    """Room for an output of other rows than samples is made from the batches before, as many
+    rows per sample: one that gives more rows for fewer samples is named, not cut short."""
+
+    class Growing(ac.Model):
+        def call(self, x):
+            return ac.ops.ones((10 - x.shape[0], 1))
+
+    model = Growing()
+    with pytest.raises(ValueError, match="output 0 has 8 rows for a batch of 2 samples"):
+        model.predict(np.zeros((6, 3), np.float32), batch_size=4, verbose=0)

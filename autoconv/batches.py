@@ -274,9 +274,10 @@ def build_for(model: Any, xs: list[np.ndarray], batch_size: int | None = None) -
     if model._graph() is None and getattr(model, "_traced_outputs", None) is None:
         if not model.has_call:  # (a model whose own train_step is all it runs, as Keras's VAE)
             model._traced_outputs = [None]
-            return
-        outputs = model._predict_batch(first)
-        model._traced_outputs = [(None, *o.shape[1:]) for o in outputs]
+        else:
+            outputs = model._predict_batch(first)
+            model._traced_outputs = [(None, *o.shape[1:]) for o in outputs]
+    model._spread_losses_once_known()
 
 
 def _numeric(value: Any, what: str, device: str = "cpu") -> Any:

@@ -100,15 +100,16 @@ class CompileMetrics(Metric):
 
     def result(self) -> dict[str, Any]:
         """Each metric's value by name: the output's name first for a model of several
-        outputs; a name that comes again numbered (``mae_1``), a weighted metric's as
+        named outputs; a name that comes again numbered (``mae_1``), a weighted metric's as
         ``weighted_mae`` (then numbered), as Keras's."""
         if not self.built:
             raise ValueError("Cannot get result() since the metric has not yet been built.")
         results: dict[str, Any] = {}
         seen: dict[str, int] = {}
 
-        def named(name: str, i: int) -> str:
-            return f"{self.output_names[i]}_{name}" if len(self.output_names) > 1 else name
+        def named(name: str, i: int) -> str:  # (a subclassed model's outputs have no names)
+            output = self.output_names[i] if len(self.output_names) > 1 else None
+            return name if output is None else f"{output}_{name}"
 
         def numbered(name: str) -> str:
             if name not in seen:

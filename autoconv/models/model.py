@@ -85,6 +85,7 @@ class Model(Trainer, Layer):
         self._compile_metrics: CompileMetrics | None = None  # Keras's, over the ones above
         self._output_loss_trackers: list[Any] = []
         self._output_loss_outputs: list[int] = []  # the outputs those trackers follow
+        self._losses_spread = False  # (the four above made for the outputs)
         self.compiled = False
         self.steps_per_execution = 1
         self.device = config.get_device()  # where its layers make their weights; to() moves it
@@ -333,14 +334,13 @@ class Model(Trainer, Layer):
             for spec in tree.flatten(given or []):  # unknown names fail now
                 if spec is not None and str(spec).lower() not in MADE_FOR_THE_DATA:
                     metrics_module.get(spec)
-        self.optimizer = optimizers_module.get(optimizer)
-        self.loss = loss
-        self._loss_specs = _per_output(loss, names, "loss")
-        for spec in self._loss_specs:  # unknown names fail now, not at the first batch
+        for spec in tree.flatten(loss or []):  # unknown names fail now
             if spec is not None and str(spec).lower() not in ("crossentropy", "ce"):
                 losses_module.loss_object(spec)
-        weights = [1.0] * len(names) if loss_weights is None else loss_weights
-        self._loss_weights = [_loss_weight(w) for w in _per_output(weights, names, "loss_weights")]
+        for weight in tree.flatten(loss_weights or []):
+            _loss_weight(weight)
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = loss
         self._losses_per_output = []
         self._compiled_metrics, self._compiled_weighted_metrics = [], []
         if not kept_metrics:
@@ -350,20 +350,59 @@ class Model(Trainer, Layer):
                 else CompileMetrics(metrics, weighted_metrics, list(names))
             )
         self._loss_tracker = metrics_module.Mean(name="loss")
-        # Keras's "<output>_loss" means: one per output with a loss, when more than one has
-        with_loss = [i for i, spec in enumerate(self._loss_specs) if spec is not None]
-        self._output_loss_outputs = with_loss if len(with_loss) > 1 else []
-        self._output_loss_trackers = [
-            metrics_module.Mean(name=f"{names[i]}_loss") for i in self._output_loss_outputs
-        ]
         self._compile_arguments = {
             "loss": loss,
             "loss_weights": loss_weights,
             "metrics": metrics,
             "weighted_metrics": weighted_metrics,
         }
+        self._loss_specs, self._loss_weights, self._losses_spread = [], [], False
+        if self._outputs_known:  # (a subclassed model's: when its first batch shows them)
+            self._spread_losses()
         self.steps_per_execution = int(steps_per_execution)
         self.compiled = True
+
+    @property
+    def _outputs_known(self) -> bool:
+        """Whether the model's outputs (how many, their names) are known: a functional
+        model's or a Sequential's; a subclassed model's once its first batch ran (as Keras
+        makes its compiled losses at the first batch)."""
+        return self._graph() is not None or self.__dict__.get("_traced_outputs") is not None
+
+    def _spread_losses_once_known(self) -> None:
+        """:meth:`_spread_losses` for a compiled model whose outputs became known (a
+        subclassed model's first batch ran) since ``compile``."""
+        if self.compiled and not self._losses_spread:
+            self._spread_losses()
+
+    def _spread_losses(self) -> None:
+        """Spread compile's loss and loss weights over the outputs (one for all, a list in
+        output order, a dict by output name) and make Keras's "<output>_loss" means: one per
+        output with a loss, when more than one has (named by the loss where the output has
+        no name, a subclassed model's, as Keras's)."""
+        names = self._per_output_names
+        given = self._compile_arguments
+        self._loss_specs = _per_output(given["loss"], names, "loss")
+        weights = given["loss_weights"]
+        weights = [1.0] * len(names) if weights is None else weights
+        self._loss_weights = [_loss_weight(w) for w in _per_output(weights, names, "loss_weights")]
+        with_loss = [i for i, spec in enumerate(self._loss_specs) if spec is not None]
+        # in Keras's order: a dict of losses', or a subclassed model's dict of outputs' for one
+        # loss (the order of their keys as given), else the outputs'
+        loss, called = given["loss"], self._called_structure
+        keyed = loss if isinstance(loss, dict) else called if isinstance(called, dict) and (
+            not isinstance(loss, list | tuple)) else {}  # fmt: skip
+        with_loss.sort(key=lambda i: list(keyed).index(names[i]) if names[i] in keyed else -1)
+        self._output_loss_outputs = with_loss if len(with_loss) > 1 else []
+        self._output_loss_trackers = [
+            metrics_module.Mean(
+                name=f"{names[i] or losses_module.loss_object(self._loss_specs[i]).name}_loss"
+            )
+            for i in self._output_loss_outputs
+        ]
+        if self._compile_metrics is not None and not self._compile_metrics.built:
+            self._compile_metrics.output_names = list(names)
+        self._losses_spread = True
 
     def get_compile_config(self) -> dict[str, Any]:
         """What ``compile`` was given, as Keras 3 keeps it in a model file (``{}`` before
@@ -415,13 +454,7 @@ class Model(Trainer, Layer):
     def _resolve_compile(self, y_shapes: list[Any], output_shapes: list[Any]) -> None:
         """Make the loss and metric objects for the data's shapes, as Keras's compile does on
         its first batch, and pair each softmax output with its cross-entropy (the plan)."""
-        extra = len(output_shapes) - len(self.output_names)
-        if extra > 0 and (self.overrides_compute_loss or self.own_steps):
-            # a subclassed model's further outputs, which only its own compute_loss or steps
-            # read
-            self._loss_specs += [None] * extra
-            self._loss_weights += [1.0] * extra
-            y_shapes = [*y_shapes, *[None] * (len(output_shapes) - len(y_shapes))]
+        self._spread_losses_once_known()
         self._losses_per_output = [
             None if spec is None else losses_module.resolve(spec, y, p)
             for spec, y, p in zip(self._loss_specs, y_shapes, output_shapes, strict=True)

@@ -155,6 +155,10 @@ class Sequential(Model):
     def output_names(self) -> list[str]:
         return [self._stack[-1].name] if self._stack else ["output"]
 
+    @property
+    def _outputs_known(self) -> bool:
+        return True  # (one output, built or not)
+
     # ------------------------------------------------------------------- running
     def compute_output_shape(self, input_shape: Any) -> Any:
         if not self.built:

@@ -64,6 +64,8 @@ class Trainer:
         else:
             targets = list(y) if isinstance(y, list | tuple) else [y] * len(outputs)
         if self.compiled and not self.compiled_ready:  # called before any data: made here
+            if self._graph() is None and self.__dict__.get("_traced_outputs") is None:
+                self._traced_outputs = [_batch_shape(o) for o in outputs]
             self._resolve_compile(
                 [_batch_shape(t) for t in targets], [_batch_shape(o) for o in outputs]
             )
@@ -160,11 +162,19 @@ class Trainer:
         return None
 
     @property
-    def _per_output_names(self) -> list[str]:
+    def _per_output_names(self) -> list[Any]:
         """One name per output, in order, that compile's per-output arguments (a dict of
         losses, loss weights or metrics), targets given as a dict and the logs
         (``<name>_loss``) go by: the keys of dict outputs, as Keras's
-        (``CompileLoss._resolved_output_names``), else the output layers' names."""
+        (``CompileLoss._resolved_output_names``), else the output layers' names; a subclassed
+        model's several outputs have none (None each), as Keras's, unless its call gives a
+        dict (its keys, sorted)."""
+        traced = self.__dict__.get("_traced_outputs")
+        if self._graph() is None and traced is not None and len(traced) > 1:
+            structure = self._called_structure
+            if isinstance(structure, dict) and len(structure) == len(traced):
+                return sorted(structure)
+            return [None] * len(traced)
         return self._output_keys or self.output_names
 
     def _returned_outputs(self, values: list[Any]) -> Any:

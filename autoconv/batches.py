@@ -185,11 +185,13 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
     if len(arrays) != len(names) and len(arrays) == len(with_loss):
         given = iter(arrays)  # Keras's loss "partially defined over y_pred": ([fn, None], y)
         arrays = [next(given) if i in with_loss else None for i in range(len(names))]
-    if len(arrays) != len(names) and _users_step(model, what):
-        # Keras hands a step of the user's its y as the data gives it (NNCLR's (images,
-        # labels) pair beside the unlabelled images' own pair): that step reads it, not a loss
+    if len(arrays) != len(names) and (_users_step(model, what) or model.overrides_compute_loss):
+        # Keras hands a step or a compute_loss of the user's its y as the data gives it
+        # (NNCLR's (images, labels) pair beside the unlabelled images' own pair; BASNet's one
+        # mask for its eight outputs): that reads it, not a compiled loss
         if not model.compiled_ready:
-            model._resolve_compile([None] * len(names), _output_shapes(model))
+            y_shapes = [None] * min(len(arrays), len(names))
+            model._resolve_compile(y_shapes, _output_shapes(model))
         return [None if a is None else _numeric(a, f"{what}: y") for a in arrays]
     if len(arrays) != len(names):
         raise ValueError(f"{what}: the model has {len(names)} outputs but y gives {len(arrays)}")

@@ -59,7 +59,8 @@ class CompileMetrics(Metric):
         """Make each output's metrics for its targets and predictions (arrays, Tensors or
         their shapes; 'accuracy' becomes the kind they call for), as Keras's at the first
         batch: a list that is not one entry per output is refused here. An output past those
-        the model names (a subclassed model's further output) has none. Built once: a model
+        the model names (a subclassed model's further output), or past the targets given (to
+        a compute_loss of the user's), has none, as Keras's. Built once: a model
         compiled again without metrics keeps these, state and all, as Keras's."""
         if self.built:
             return
@@ -67,9 +68,10 @@ class CompileMetrics(Metric):
         def made(argument: str) -> list[list[Metric]]:
             specs = metrics_of_each_output(self.given[argument], self.output_names, argument)
             return [
-                [resolve(spec, y, p) for spec in (specs[i] if i < len(specs) else [])]
-                for i, (y, p) in enumerate(zip(y_true, y_pred, strict=True))
-            ]
+                [resolve(spec, y_true[i], p) for spec in (specs[i] if i < len(specs) else [])]
+                if i < len(y_true) else []
+                for i, p in enumerate(y_pred)
+            ]  # fmt: skip
 
         self.per_output, self.weighted_per_output = made("metrics"), made("weighted_metrics")
         self.built = True

@@ -453,11 +453,14 @@ class Model(Trainer, Layer):
 
     def _resolve_compile(self, y_shapes: list[Any], output_shapes: list[Any]) -> None:
         """Make the loss and metric objects for the data's shapes, as Keras's compile does on
-        its first batch, and pair each softmax output with its cross-entropy (the plan)."""
+        its first batch, and pair each softmax output with its cross-entropy (the plan). Fewer
+        ``y_shapes`` than outputs (targets a compute_loss of the user's reads as given): the
+        outputs after them have no metrics, as Keras's."""
         self._spread_losses_once_known()
+        padded = [*y_shapes, *[None] * (len(output_shapes) - len(y_shapes))]
         self._losses_per_output = [
             None if spec is None else losses_module.resolve(spec, y, p)
-            for spec, y, p in zip(self._loss_specs, y_shapes, output_shapes, strict=True)
+            for spec, y, p in zip(self._loss_specs, padded, output_shapes, strict=True)
         ]
         self._compiled_metrics = [[] for _ in output_shapes]
         self._compiled_weighted_metrics = [[] for _ in output_shapes]
@@ -578,6 +581,7 @@ class Model(Trainer, Layer):
         ):
             if per_output[index] is not None:
                 tracker.update_state(per_output[index].data, sample_weight=count)
+        targets = [*targets, *[None] * (len(outputs) - len(targets))]  # (see _resolve_compile)
         for made, weighted, out, is_logits, target in zip(
             self._compiled_metrics, self._compiled_weighted_metrics, outputs, logits, targets,
             strict=True,

@@ -196,7 +196,10 @@ class Trainer:
         x = self._as_given(inputs, outputs=False)
         y = None
         if any(t is not None for t in targets):
-            reference = like or [inputs[0]] * len(targets)
+            # (each target of its output's dtype and device; targets that are not one an
+            # output, a compute_loss's of the user's, of the last output's)
+            reference = [like[min(i, len(like) - 1)] if like else inputs[0]
+                         for i in range(len(targets))]  # fmt: skip
             y = self._as_given([None if t is None else constant_like(t, r)
                                 for t, r in zip(targets, reference, strict=True)])  # fmt: skip
         weight = None if weights is None else constant_like(weights, inputs[0])

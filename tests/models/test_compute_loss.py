@@ -210,3 +210,39 @@ def test_compute_loss_right_after_compile_is_keras_s(keras, loss, y):
         model.compile("sgd", loss, metrics=["accuracy"])
         values.append(lib.ops.convert_to_numpy(model.compute_loss(x, y, model(x))))
     np.testing.assert_allclose(values[0], values[1], rtol=1e-6)
+
+
+def test_one_target_for_several_outputs_reaches_compute_loss_as_given(keras):
+    """keras.io's BASNet: a functional subclass of eight outputs whose compute_loss compares
+    each with the one mask given, compiled with a metric per output. Keras hands the one
+    target to compute_loss as given, and its metrics zip the targets with the outputs, so only
+    the first output's metric is made and logged."""
+
+    def run(lib: Any) -> list[Any]:
+        class Heads(lib.Model):
+            def __init__(self) -> None:
+                inputs = lib.Input((3,), name="x")
+                outputs = [lib.layers.Dense(2, activation="sigmoid", name=f"o{i}")(inputs)
+                           for i in range(3)]  # fmt: skip
+                super().__init__(inputs=inputs, outputs=outputs, name="heads")
+                self.bce = lib.losses.BinaryCrossentropy()
+
+            def compute_loss(self, x, y, y_pred, sample_weight=None, training=False):
+                return sum(self.bce(y, p) for p in y_pred)
+
+        model = Heads()
+        model.set_weights([np.cos(np.arange(w.size) + i).reshape(w.shape)
+                           for i, w in enumerate(model.get_weights())])  # fmt: skip
+        maes = [lib.metrics.MeanAbsoluteError(name="mae") for _ in range(3)]
+        model.compile(lib.optimizers.SGD(0.5, name="sgd"), metrics=maes)
+        x = np.linspace(-1, 1, 24, dtype="float32").reshape(8, 3)
+        y = (np.arange(16).reshape(8, 2) % 2).astype("float32")
+        fitted = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history
+        return [fitted, model.evaluate(x, y, verbose=0)]
+
+    keras.backend.clear_session()
+    ours, theirs = run(ac), run(keras)
+    assert sorted(ours[0]) == sorted(theirs[0]) == ["loss", "o0_mae"]
+    for name in theirs[0]:
+        np.testing.assert_allclose(ours[0][name], theirs[0][name], rtol=1e-5)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-5)

@@ -277,7 +277,7 @@ def build_for(model: Any, xs: list[np.ndarray], batch_size: int | None = None) -
         if not model.has_call:  # (a model whose own train_step is all it runs, as Keras's VAE)
             model._traced_outputs = [None]
         else:
-            outputs = model._predict_batch(first)
+            outputs = model._predict_batch(first, own_step=False)
             model._traced_outputs = [(None, *o.shape[1:]) for o in outputs]
     model._spread_losses_once_known()
 

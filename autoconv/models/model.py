@@ -673,11 +673,16 @@ class Model(Trainer, Layer):
         samples counted."""
         state.done(count)
 
-    def _predict_batch(self, inputs: list[Any], to_host: bool = True) -> list[Any]:
-        """The outputs for one batch: NumPy arrays, or with ``to_host=False`` the device's."""
+    def _predict_batch(
+        self, inputs: list[Any], to_host: bool = True, own_step: bool = True
+    ) -> list[Any]:
+        """The outputs for one batch: NumPy arrays, or with ``to_host=False`` the device's;
+        through a ``predict_step`` of the user's unless ``own_step`` is False (the model's
+        call alone: the run that shows a subclassed model's outputs, as Keras's symbolic build
+        runs its call, not its steps)."""
         xp = namespace(self.device)
         with no_grad():
-            if _overrides(self, "predict_step"):
+            if own_step and _overrides(self, "predict_step"):
                 out = self._run_own_step("predict_step", inputs, [], None)
             else:
                 tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]

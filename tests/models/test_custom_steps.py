@@ -412,3 +412,31 @@ def test_a_call_with_training_trains_its_layers_in_training_mode():
     moving_mean = np.asarray(model.norm.moving_mean).copy()
     model.fit(x, np.zeros((8, 1), np.float32), batch_size=8, epochs=1, verbose=0)
     assert not np.array_equal(np.asarray(model.norm.moving_mean), moving_mean)
+
+
+def test_fit_runs_no_predict_step_of_the_users():
+    """A subclassed model is run once on its first batch to show its outputs: through its
+    call, as Keras's symbolic build, not through a ``predict_step`` of the user's, which only
+    ``predict`` runs (once a batch)."""
+    steps = []
+
+    class Counted(ac.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = ac.layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def predict_step(self, data):
+            steps.append(len(data))
+            return self(data)
+
+    model = Counted()
+    model.compile("sgd", "mse")
+    x = np.ones((6, 3), np.float32)
+    model.fit(x, np.ones((6, 1), np.float32), batch_size=4, verbose=0)
+    model.evaluate(x, np.ones((6, 1), np.float32), verbose=0)
+    assert steps == []
+    assert model.predict(x, batch_size=4, verbose=0).shape == (6, 1)
+    assert steps == [4, 2]

@@ -1,7 +1,11 @@
 """The training loop (autoconv/training.py) behind fit, evaluate, predict and the *_on_batch
 methods: Keras 3's signatures and numbers (tests/keras_reference/training.json, computed by
 Keras 3 on JAX for the same weights and data), the progress display, the divergence guard,
-and argument errors before any work; and the reference model really learns MNIST."""
+and argument errors before any work; and the reference model really learns MNIST.
+
+(Over ~600 lines on purpose: one module's loop, its cases sharing the recorded Keras reference and
+the helpers at the top.)
+"""
 
 from __future__ import annotations
 

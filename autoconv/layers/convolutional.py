@@ -21,6 +21,8 @@ last two axes), so a depthwise kernel's glorot limit is sqrt(6 / (kh*kw*(in + mu
 
 (Some 630 lines: the base every convolution layer shares, 1-D and 3-D included, sits beside
 the four 2-D layers it was written for; apart, each would be read against the other.)
+
+(Over ~600 lines on purpose: the four layers share ``BaseConv``'s arguments, checks and config.)
 """
 
 from __future__ import annotations

@@ -36,6 +36,9 @@ constraint's value written back, so the weights and slots stay those of the last
 Only ``iterations``, counted on the host, moves on: when the loop reads the status back and
 learns that its last ``n`` steps were skipped, it calls ``optimizer.discard_steps(n)``, and
 the saved state (weights, slots, iterations) is again that of the last good step.
+
+(Over ~600 lines on purpose: Keras's ``BaseOptimizer`` is one class, and the parts of a step are
+kept in its order in one place.)
 """
 
 from __future__ import annotations

@@ -2,7 +2,11 @@
 layers need TensorFlow, which the project does not install): the vocabularies ``adapt`` learns,
 the outputs (indices, encodings, tf_idf weights, inverted tokens) and configs, as literal values
 Keras produced; their errors; a Dataset pipeline; an IntegerLookup in a model on the CPU and
-on the CUDA device (the simulator), and its vocabulary through a ``.keras`` file."""
+on the CUDA device (the simulator), and its vocabulary through a ``.keras`` file.
+
+(Over ~600 lines on purpose: both layers share one lookup machinery and one table of Keras's
+recorded values.)
+"""
 
 from __future__ import annotations
 

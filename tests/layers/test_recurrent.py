@@ -4,7 +4,11 @@ states and gradients with the same weights in float64 (with initial states, expl
 going backwards), weight names, shapes and parameter counts, configs, errors, functional
 models of several outputs, and files both ways; a float64 gradcheck; dropout's per-sequence
 masks, stateful layers and initializers; and a short fit on the CPU and on the CUDA device
-(the simulator) giving the same losses."""
+(the simulator) giving the same losses.
+
+(Over ~600 lines on purpose: the layers run on one cell machinery, and their cases share the
+helpers that pair them with Keras's.)
+"""
 
 from __future__ import annotations
 

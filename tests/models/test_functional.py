@@ -1,7 +1,11 @@
 """Functional models (``autoconv.Model(inputs, outputs)``): building, shapes and their errors,
 running, fusion, several inputs and outputs, and parity with what Keras 3 prints and computes
 for the same models and weights (tests/keras_reference/models.json, made by
-tests/keras_reference/models.py with Keras 3 on JAX)."""
+tests/keras_reference/models.py with Keras 3 on JAX).
+
+(Over ~600 lines on purpose: one class's behaviour, its cases sharing the recorded Keras
+reference.)
+"""
 
 from __future__ import annotations
 

@@ -34,6 +34,7 @@ from autoconv import (
     saving,
     tree,
     utils,
+    visualization,
     wrappers,
 )
 from autoconv.config import device_scope as device
@@ -161,5 +162,6 @@ __all__ = [
     "tree",
     "utils",
     "version",
+    "visualization",
     "wrappers",
 ]

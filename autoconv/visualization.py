@@ -1,7 +1,8 @@
 """``keras.visualization``: images with their bounding boxes or segmentation masks drawn on
-them (Keras 3's keras/src/visualization/: names, arguments, defaults, checks and errors are
-theirs). Everything is computed with NumPy on the host; images are NumPy arrays or Tensors,
-batched (N, H, W, C), or (N, C, H, W) with ``data_format="channels_first"``.
+them, and matplotlib galleries of them (Keras 3's keras/src/visualization/: names, arguments,
+defaults, checks, errors and layouts are theirs). Everything is computed with NumPy on the
+host; images are NumPy arrays or Tensors, batched (N, H, W, C), or (N, C, H, W) with
+``data_format="channels_first"``.
 
 Where autoconv differs from Keras, and why:
 
@@ -20,19 +21,24 @@ Where autoconv differs from Keras, and why:
   antialiased (as ``cv2.putText``'s default line type is not), and a ``text_thickness`` of 2
   or more widens the strokes by ``(text_thickness + 1) // 2`` pixels a side, as it widens
   OpenCV's. With Pillow before 10.1, its one small bitmap font is used at every scale.
-- ``draw_bounding_boxes`` transposes ``channels_first`` images to draw on them, where Keras
-  hands them to OpenCV as they are (which then fails), and returns them channels-first again.
+- Keras's ``channels_first`` images are transposed once where Keras transposes them twice
+  (``plot_image_gallery``) or not at all (``draw_bounding_boxes``, which then fails in
+  OpenCV); ``draw_bounding_boxes`` returns them channels-first again.
 - ``draw_segmentation_masks`` takes masks (N, H, W) as its docstring says (Keras's code fails
   on them), and values outside ``[0, num_classes)`` are not drawn, as Keras does on JAX and
   TensorFlow (on PyTorch, Keras raises). With ``blend=False`` it returns a float32 NumPy array
   where Keras returns its backend's tensor.
+- The galleries call ``plt.show()`` as Keras does and return None; with ``show=False`` the
+  figure stays open (``plt.gcf()``).
 
-Pillow (a dependency) draws the labels.
+matplotlib is the optional ``viz`` extra (``pip install "autoconv[viz]"``), imported only by
+the ``plot_*`` functions; Pillow (a dependency) draws the labels.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import operator
 from typing import Any
 
@@ -44,9 +50,25 @@ from autoconv.layers.bounding_boxes import convert_format, host
 __all__ = [
     "draw_bounding_boxes",
     "draw_segmentation_masks",
+    "plot_bounding_box_gallery",
+    "plot_image_gallery",
+    "plot_segmentation_mask_gallery",
 ]
 
 HERSHEY_CAP_HEIGHT = 21  # pixels at font_scale 1: Hershey Simplex's capitals, baseline to top
+
+
+def _pyplot(function: str) -> Any:
+    """matplotlib's pyplot, with the display backend matplotlib chose (``plt.show()`` works)."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from autoconv.viz import MissingDependencyError
+
+        raise MissingDependencyError(
+            f'`{function}` needs matplotlib: pip install "autoconv[viz]"'
+        ) from None
+    return plt
 
 
 def _batched(images: np.ndarray) -> None:
@@ -311,3 +333,222 @@ def _color_palette(num_classes: int) -> list[list[int]]:
     """Keras's default colours of classes 0..num_classes - 1."""
     palette = np.array([2**25 - 1, 2**15 - 1, 2**21 - 1])
     return [((i * palette) % 255).tolist() for i in range(num_classes)]
+
+
+# --------------------------------------------------------------------------------- galleries
+def plot_image_gallery(
+    images: Any,
+    y_true: Any = None,
+    y_pred: Any = None,
+    label_map: dict[Any, str] | None = None,
+    rows: int | None = None,
+    cols: int | None = None,
+    value_range: tuple[float, float] = (0, 255),
+    scale: float = 2,
+    path: str | None = None,
+    show: bool | None = None,
+    transparent: bool = True,
+    dpi: float = 60,
+    legend_handles: list[Any] | None = None,
+    data_format: str | None = None,
+) -> None:
+    """The first ``rows * cols`` of ``images`` (N, H, W, C) in a matplotlib grid of
+    ``scale``-inch cells (default ``rows``: ceil(sqrt(N)), ``cols``: N // rows), titled
+    ``"Label: name  Pred: name"`` from ``y_true`` and ``y_pred`` (N,) through ``label_map``.
+
+    Pixels are mapped from ``value_range`` to 0..255 (in float32) and shown as uint8. With
+    ``path`` the figure is saved there (``dpi``, ``transparent``) and closed; else with
+    ``show`` (default: no ``path``) ``plt.show()`` displays it; else it stays open.
+    """
+    plt = _pyplot("plot_image_gallery")
+    if path is not None and show:
+        raise ValueError("plot_gallery() expects either `path` to be set, or `show` to be true.")
+    if (y_true is not None or y_pred is not None) and label_map is None:
+        raise ValueError(
+            "If `y_true` or `y_pred` are provided, a `label_map` must also be provided."
+        )
+    show = show if show is not None else path is None
+    data_format = data_format or image_data_format()
+    images = host(images)
+    batch_size = images.shape[0] if images.ndim == 4 else 1
+    rows = rows or math.ceil(math.sqrt(batch_size))
+    cols = cols or batch_size // rows  # Keras's: ceil of a floor division
+    if images.ndim != 4:
+        raise ValueError(
+            "`plot_images_gallery()` requires you to batch your `np.array` samples together."
+        )
+    images = images[: min(rows * cols, batch_size)]
+    if data_format == "channels_first":
+        images = images.transpose(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
+    fig, axes = plt.subplots(
+        nrows=rows,
+        ncols=cols,
+        figsize=(cols * scale, rows * scale),
+        frameon=False,
+        layout="tight",
+        squeeze=True,
+        sharex="row",
+        sharey="col",
+    )
+    fig.subplots_adjust(wspace=0, hspace=0)
+    if isinstance(axes, np.ndarray) and axes.ndim == 1:
+        axes = np.expand_dims(axes, 0 if rows == 1 else -1)
+    if legend_handles is not None:
+        fig.legend(handles=legend_handles, loc="lower center")
+    images = _transform_value_range(images, value_range, (0, 255))
+    y_true = None if y_true is None else host(y_true)
+    y_pred = None if y_pred is None else host(y_pred)
+    for row in range(rows):
+        for col in range(cols):
+            index = row * cols + col
+            axis = axes[row, col] if isinstance(axes, np.ndarray) else axes
+            axis.imshow(images[index].astype("uint8"))
+            axis.margins(x=0, y=0)
+            axis.axis("off")
+            title = []
+            if y_true is not None and index < len(y_true):
+                title.append(f"Label: {label_map.get(y_true[index], 'Unknown')}")
+            if y_pred is not None and index < len(y_pred):
+                title.append(f"Pred: {label_map.get(y_pred[index], 'Unknown')}")
+            if title:
+                axis.set_title("  ".join(title), fontsize=8)
+    if path is not None:
+        fig.savefig(path, pad_inches=0, bbox_inches="tight", transparent=transparent, dpi=dpi)
+        plt.close(fig)
+    elif show:
+        plt.show()
+        plt.close(fig)
+
+
+def _transform_value_range(
+    images: np.ndarray, original_range: Any, target_range: Any
+) -> np.ndarray:
+    """Keras's ``_transform_value_range``: ``images`` mapped linearly from one range to the
+    other in float32; unchanged (any dtype) when the ranges are equal."""
+    if original_range[0] == target_range[0] and original_range[1] == target_range[1]:
+        return images
+    low, high = np.float32(original_range[0]), np.float32(original_range[1])
+    target_low, target_high = np.float32(target_range[0]), np.float32(target_range[1])
+    images = (images.astype(np.float32) - low) / (high - low)
+    return images * (target_high - target_low) + target_low
+
+
+def plot_bounding_box_gallery(
+    images: Any,
+    bounding_box_format: str,
+    y_true: dict[str, Any] | None = None,
+    y_pred: dict[str, Any] | None = None,
+    value_range: tuple[float, float] = (0, 255),
+    true_color: Any = (0, 188, 212),
+    pred_color: Any = (255, 235, 59),
+    line_thickness: int = 2,
+    font_scale: float = 1.0,
+    text_thickness: int | None = None,
+    class_mapping: dict[int, str] | None = None,
+    ground_truth_mapping: dict[int, str] | None = None,
+    prediction_mapping: dict[int, str] | None = None,
+    legend: bool = False,
+    legend_handles: list[Any] | None = None,
+    rows: int | None = None,
+    cols: int | None = None,
+    data_format: str | None = None,
+    **kwargs: Any,
+) -> None:
+    """``plot_image_gallery`` of ``images`` (N, H, W, C) with the boxes of ``y_true`` drawn in
+    ``true_color`` and those of ``y_pred`` in ``pred_color`` (dicts as
+    ``draw_bounding_boxes`` takes, labelled through ``ground_truth_mapping`` and
+    ``prediction_mapping``, or else ``class_mapping``). ``legend`` adds a legend of the two
+    colours (or pass matplotlib ``legend_handles``, not both); ``kwargs`` go to
+    ``plot_image_gallery``.
+    """
+    _pyplot("plot_bounding_box_gallery")
+    from matplotlib import patches
+
+    prediction_mapping = prediction_mapping or class_mapping
+    ground_truth_mapping = ground_truth_mapping or class_mapping
+    data_format = data_format or image_data_format()
+    images = host(images)
+    _batched(images)
+    if data_format == "channels_first":
+        images = images.transpose(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
+    draw = functools.partial(
+        draw_bounding_boxes,
+        bounding_box_format=bounding_box_format,
+        line_thickness=line_thickness,
+        text_thickness=text_thickness,
+        font_scale=font_scale,
+        data_format="channels_last",
+    )
+    if y_true is not None:
+        images = draw(images, y_true, color=true_color, class_mapping=ground_truth_mapping)
+    if y_pred is not None:
+        images = draw(images, y_pred, color=pred_color, class_mapping=prediction_mapping)
+    if legend:
+        if legend_handles:
+            raise ValueError(
+                "Only pass `legend` OR `legend_handles` to "
+                "`keras.visualization.plot_bounding_box_gallery()`."
+            )
+        legend_handles = [
+            patches.Patch(color=np.array(true_color) / 255.0, label="Ground Truth"),
+            patches.Patch(color=np.array(pred_color) / 255.0, label="Prediction"),
+        ]
+    return plot_image_gallery(
+        images,
+        value_range=value_range,
+        legend_handles=legend_handles,
+        rows=rows,
+        cols=cols,
+        data_format="channels_last",
+        **kwargs,
+    )
+
+
+def plot_segmentation_mask_gallery(
+    images: Any,
+    num_classes: int,
+    value_range: tuple[float, float] = (0, 255),
+    y_true: Any = None,
+    y_pred: Any = None,
+    color_mapping: dict[int, Any] | None = None,
+    blend: bool = True,
+    alpha: float = 0.8,
+    ignore_index: int = -1,
+    data_format: str | None = None,
+    **kwargs: Any,
+) -> None:
+    """``plot_image_gallery`` of a row per image of ``images`` (N, H, W, C): the image, then
+    it with the masks ``y_true``, then with ``y_pred`` (each (N, H, W) or (N, H, W, 1), cast
+    to int32) drawn by ``draw_segmentation_masks``; ``kwargs`` go to ``plot_image_gallery``.
+    """
+    data_format = data_format or image_data_format()
+    images = host(images)
+    _batched(images)
+    if data_format == "channels_first":
+        images = images.transpose(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
+    draw = functools.partial(
+        draw_segmentation_masks,
+        num_classes=num_classes,
+        color_mapping=color_mapping,
+        alpha=alpha,
+        ignore_index=ignore_index,
+        blend=blend,
+        data_format="channels_last",
+    )
+    columns = [images]
+    for masks in (y_true, y_pred):
+        if masks is not None:
+            masks = host(masks)
+            if data_format == "channels_first" and masks.ndim == 4:
+                masks = masks.transpose(0, 2, 3, 1)
+            columns.append(draw(images, masks.astype(np.int32)))
+    # (N * columns, H, W, C): each image followed by its drawn masks
+    gallery = np.stack([column[i] for i in range(len(images)) for column in columns])
+    return plot_image_gallery(
+        gallery,
+        value_range=value_range,
+        rows=len(images),
+        cols=len(columns),
+        data_format="channels_last",
+        **kwargs,
+    )

@@ -1,12 +1,13 @@
-"""``autoconv.visualization`` against Keras's ``keras.visualization``: the masks and boxes
-drawn, the errors. Keras draws boxes with OpenCV, which is not installed: its
-``draw_bounding_boxes`` runs here on a stand-in ``cv2`` that draws with autoconv's rectangle
-and text, so that everything around the drawing (formats, casts, labels, their places) is
-compared; the rectangles are checked against the pixels OpenCV's source computes and its users
-report."""
+"""``autoconv.visualization`` against Keras's ``keras.visualization``: the masks drawn, the
+galleries' axes and the arrays in them, the errors. Keras draws boxes with OpenCV, which is not
+installed: its ``draw_bounding_boxes`` runs here on a stand-in ``cv2`` that draws with
+autoconv's rectangle and text, so that everything around the drawing (formats, casts, labels,
+their places) is compared; the rectangles are checked against the pixels OpenCV's source
+computes and its users report."""
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import inspect
 import types
@@ -18,7 +19,23 @@ import autoconv as ac
 from autoconv import visualization as vis
 from autoconv.visualization import _pixel, _put_text, _rectangle
 
-NAMES = ["draw_bounding_boxes", "draw_segmentation_masks"]
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+plt = pytest.importorskip("matplotlib.pyplot")
+
+NAMES = [
+    "draw_bounding_boxes",
+    "draw_segmentation_masks",
+    "plot_bounding_box_gallery",
+    "plot_image_gallery",
+    "plot_segmentation_mask_gallery",
+]
+
+
+@pytest.fixture(autouse=True)
+def no_open_figures():
+    yield
+    plt.close("all")
 
 
 @pytest.fixture
@@ -38,6 +55,34 @@ def keras_cv2(keras, monkeypatch):
     fake = types.SimpleNamespace(rectangle=rectangle, putText=put_text, FONT_HERSHEY_SIMPLEX=0)
     monkeypatch.setattr(module, "cv2", fake)
     return calls
+
+
+def gallery(fig):
+    """What a gallery shows: its axes' images, titles, size and legends."""
+    return {
+        "images": [ax.images[0].get_array() for ax in fig.axes],
+        "titles": [ax.get_title() for ax in fig.axes],
+        "size": tuple(fig.get_size_inches()),
+        "legends": [[t.get_text() for t in legend.texts] for legend in fig.legends],
+    }
+
+
+def assert_same_gallery(ours, theirs):
+    assert len(ours["images"]) == len(theirs["images"])
+    for a, b in zip(ours["images"], theirs["images"], strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert ours["titles"] == theirs["titles"]
+    assert ours["size"] == theirs["size"]
+    assert ours["legends"] == theirs["legends"]
+
+
+def run_gallery(function, *args, **kwargs):
+    plt.close("all")
+    function(*args, show=False, **kwargs)
+    shown = gallery(plt.gcf())
+    plt.close("all")
+    return shown
 
 
 def test_names_and_signatures_are_keras(keras):
@@ -251,3 +296,122 @@ def test_draw_bounding_boxes_errors_match_keras(keras, keras_cv2, images, boxes)
     with pytest.raises(type(theirs.value)) as ours:
         vis.draw_bounding_boxes(images, boxes, "xyxy")
     assert str(ours.value) == str(theirs.value)
+
+
+# ------------------------------------------------------------------------------ galleries
+@pytest.mark.parametrize(
+    "count, options",
+    [
+        (1, {}),
+        (4, {}),
+        (5, {"value_range": (0, 1)}),
+        (6, {"rows": 2, "cols": 3, "scale": 1.5}),
+        (3, {"rows": 1, "cols": 3, "y_true": [0, 1, 2], "label_map": {0: "a", 1: "b"}}),
+        (4, {"cols": 1, "y_pred": np.array([1, 1]), "y_true": np.array([0, 1, 0, 7]),
+             "label_map": {0: "a", 1: "b"}}),
+        (2, {"value_range": (-1.0, 1.0), "legend_handles": "patches"}),
+    ],
+)  # fmt: skip
+def test_plot_image_gallery_matches_keras(keras, count, options):
+    from matplotlib import patches
+
+    if options.get("legend_handles") == "patches":
+        options["legend_handles"] = [patches.Patch(color="red", label="red one")]
+    high = options.get("value_range", (0, 255))[1]
+    images = np.random.default_rng(count).uniform(0, high, (count, 5, 7, 3)).astype("float32")
+    theirs = run_gallery(keras.visualization.plot_image_gallery, images, **options)
+    ours = run_gallery(vis.plot_image_gallery, ac.Tensor(images), **options)
+    assert_same_gallery(ours, theirs)
+
+
+def test_plot_image_gallery_path_and_channels_first(tmp_path):
+    images = np.random.default_rng(0).uniform(0, 255, (4, 5, 7, 3)).astype("float32")
+    path = tmp_path / "gallery.png"
+    vis.plot_image_gallery(images, path=str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not plt.get_fignums()
+    ours = run_gallery(vis.plot_image_gallery, images.transpose(0, 3, 1, 2),
+                       data_format="channels_first")  # fmt: skip
+    assert_same_gallery(ours, run_gallery(vis.plot_image_gallery, images))
+
+
+@pytest.mark.parametrize(
+    "images, options",
+    [
+        (np.zeros((2, 4, 4, 3)), {"path": "x.png", "show": True}),
+        (np.zeros((2, 4, 4, 3)), {"y_true": [0, 1]}),
+        (np.zeros((4, 4, 3)), {}),
+    ],
+)
+def test_plot_image_gallery_errors_match_keras(keras, images, options):
+    with pytest.raises(Exception) as theirs:
+        keras.visualization.plot_image_gallery(images, **{"show": False, **options})
+    with pytest.raises(type(theirs.value)) as ours:
+        vis.plot_image_gallery(images, **{"show": False, **options})
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_galleries_without_matplotlib_say_how_to_get_it(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    images = np.zeros((1, 4, 4, 3))
+    for call in (
+        lambda: vis.plot_image_gallery(images),
+        lambda: vis.plot_bounding_box_gallery(images, "xyxy"),
+        lambda: vis.plot_segmentation_mask_gallery(images, 2),
+    ):
+        with pytest.raises(ImportError, match=r'needs matplotlib: pip install "autoconv\[viz\]"'):
+            call()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"legend": True},
+        {"legend": True, "value_range": (0, 1), "rows": 1, "cols": 2},
+        {"y_true": "boxes", "class_mapping": {0: "cat", 1: "dog"}},
+        {"y_true": "boxes", "y_pred": "boxes", "line_thickness": 1, "font_scale": 0.4,
+         "ground_truth_mapping": {0: "t"}, "prediction_mapping": {1: "p"}, "legend": True},
+        {"y_pred": "boxes", "text_thickness": 3, "class_mapping": {2: "z"},
+         "true_color": (1, 2, 3), "pred_color": (250, 0, 9), "y_true": "boxes"},
+    ],
+)  # fmt: skip
+def test_plot_bounding_box_gallery_matches_keras(keras, keras_cv2, options):
+    images, boxes = boxes_case(high=255.0)
+    options = {k: dict(boxes) if v == "boxes" else v for k, v in options.items()}
+    theirs = run_gallery(keras.visualization.plot_bounding_box_gallery, images, "xyxy", **options)
+    ours = run_gallery(vis.plot_bounding_box_gallery, images, "xyxy", **options)
+    assert_same_gallery(ours, theirs)
+    with pytest.raises(ValueError, match="Only pass `legend` OR `legend_handles`"):
+        vis.plot_bounding_box_gallery(images, "xyxy", legend=True, legend_handles=["x"])
+    with pytest.raises(ValueError, match="must be batched 4D tensor"):
+        vis.plot_bounding_box_gallery(images[0], "xyxy")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"y_true": True},
+        {"y_pred": True, "alpha": 0.4},
+        {"y_true": True, "y_pred": True, "value_range": (0, 300)},
+        {"y_true": True, "blend": False, "ignore_index": 0},
+        {"y_true": True, "color_mapping": {0: (0, 0, 0), 1: (1, 1, 1), 2: (9, 9, 9), 3: (5, 5, 5)}},
+        {"y_true": True, "data_format": "channels_first"},
+    ],
+)
+def test_plot_segmentation_mask_gallery_matches_keras(keras, options):
+    first = options.get("data_format") == "channels_first"
+    images, masks = masks_case(first, shape=(2, 5, 6, 3))
+    _, other = masks_case(first, shape=(2, 5, 6, 3), seed=1)
+    options = {**options}
+    for key, value in (("y_true", masks), ("y_pred", other)):
+        if key in options:
+            options[key] = value
+    theirs = run_gallery(keras.visualization.plot_segmentation_mask_gallery, images, 4, **options)
+    ours = run_gallery(vis.plot_segmentation_mask_gallery, images, 4, **options)
+    assert_same_gallery(ours, theirs)

@@ -19,10 +19,6 @@ import autoconv as ac
 from autoconv import visualization as vis
 from autoconv.visualization import _pixel, _put_text, _rectangle
 
-matplotlib = pytest.importorskip("matplotlib")
-matplotlib.use("Agg")
-plt = pytest.importorskip("matplotlib.pyplot")
-
 NAMES = [
     "draw_bounding_boxes",
     "draw_segmentation_masks",
@@ -32,10 +28,17 @@ NAMES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def no_open_figures():
-    yield
-    plt.close("all")
+@pytest.fixture
+def plt():
+    """matplotlib's pyplot, drawing off screen, no figure left open; without matplotlib the
+    galleries' tests skip and the drawing functions' run."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    pyplot.close("all")
+    yield pyplot
+    pyplot.close("all")
 
 
 @pytest.fixture
@@ -78,6 +81,8 @@ def assert_same_gallery(ours, theirs):
 
 
 def run_gallery(function, *args, **kwargs):
+    import matplotlib.pyplot as plt
+
     plt.close("all")
     function(*args, show=False, **kwargs)
     shown = gallery(plt.gcf())
@@ -312,7 +317,7 @@ def test_draw_bounding_boxes_errors_match_keras(keras, keras_cv2, images, boxes)
         (2, {"value_range": (-1.0, 1.0), "legend_handles": "patches"}),
     ],
 )  # fmt: skip
-def test_plot_image_gallery_matches_keras(keras, count, options):
+def test_plot_image_gallery_matches_keras(keras, plt, count, options):
     from matplotlib import patches
 
     if options.get("legend_handles") == "patches":
@@ -324,7 +329,7 @@ def test_plot_image_gallery_matches_keras(keras, count, options):
     assert_same_gallery(ours, theirs)
 
 
-def test_plot_image_gallery_path_and_channels_first(tmp_path):
+def test_plot_image_gallery_path_and_channels_first(plt, tmp_path):
     images = np.random.default_rng(0).uniform(0, 255, (4, 5, 7, 3)).astype("float32")
     path = tmp_path / "gallery.png"
     vis.plot_image_gallery(images, path=str(path))
@@ -342,7 +347,7 @@ def test_plot_image_gallery_path_and_channels_first(tmp_path):
         (np.zeros((4, 4, 3)), {}),
     ],
 )
-def test_plot_image_gallery_errors_match_keras(keras, images, options):
+def test_plot_image_gallery_errors_match_keras(keras, plt, images, options):
     with pytest.raises(Exception) as theirs:
         keras.visualization.plot_image_gallery(images, **{"show": False, **options})
     with pytest.raises(type(theirs.value)) as ours:
@@ -381,7 +386,7 @@ def test_galleries_without_matplotlib_say_how_to_get_it(monkeypatch):
          "true_color": (1, 2, 3), "pred_color": (250, 0, 9), "y_true": "boxes"},
     ],
 )  # fmt: skip
-def test_plot_bounding_box_gallery_matches_keras(keras, keras_cv2, options):
+def test_plot_bounding_box_gallery_matches_keras(keras, keras_cv2, plt, options):
     images, boxes = boxes_case(high=255.0)
     options = {k: dict(boxes) if v == "boxes" else v for k, v in options.items()}
     theirs = run_gallery(keras.visualization.plot_bounding_box_gallery, images, "xyxy", **options)
@@ -404,7 +409,7 @@ def test_plot_bounding_box_gallery_matches_keras(keras, keras_cv2, options):
         {"y_true": True, "data_format": "channels_first"},
     ],
 )
-def test_plot_segmentation_mask_gallery_matches_keras(keras, options):
+def test_plot_segmentation_mask_gallery_matches_keras(keras, plt, options):
     first = options.get("data_format") == "channels_first"
     images, masks = masks_case(first, shape=(2, 5, 6, 3))
     _, other = masks_case(first, shape=(2, 5, 6, 3), seed=1)

@@ -71,11 +71,16 @@ def _pyplot(function: str) -> Any:
     return plt
 
 
-def _batched(images: np.ndarray) -> None:
+def _channels_last(images: Any, data_format: str | None) -> tuple[np.ndarray, bool]:
+    """A batch of images (N, H, W, C) on the host (NumPy), transposed from (N, C, H, W) where
+    ``data_format`` (the config's when None) says channels-first; and whether it did."""
+    images = host(images)
     if images.ndim != 4:
         raise ValueError(
             f"`images` must be batched 4D tensor. Received: images.shape={images.shape}"
         )
+    channels_first = (data_format or image_data_format()) == "channels_first"
+    return (images.transpose(0, 2, 3, 1) if channels_first else images), channels_first
 
 
 # --------------------------------------------------------------------------- bounding boxes
@@ -106,9 +111,7 @@ def draw_bounding_boxes(
     class_mapping = class_mapping or {}
     text_thickness = text_thickness or line_thickness
     line_thickness, text_thickness = operator.index(line_thickness), operator.index(text_thickness)
-    data_format = data_format or image_data_format()
-    images = host(images)
-    _batched(images)
+    images, channels_first = _channels_last(images, data_format)
     if not isinstance(bounding_boxes, dict):
         raise TypeError(
             "`bounding_boxes` should be a dict. "
@@ -119,9 +122,6 @@ def draw_bounding_boxes(
             "`bounding_boxes` should be a dict containing 'boxes' and "
             f"'labels' keys. Received: bounding_boxes={bounding_boxes}"
         )
-    channels_first = data_format != "channels_last"
-    if channels_first:
-        images = images.transpose(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
     height, width, channels = images.shape[1:]
     if not 1 <= channels <= 4:
         raise ValueError(
@@ -290,14 +290,10 @@ def draw_segmentation_masks(
     mask is ``ignore_index``, as uint8; without it the painted images as float32. Channels-first
     inputs come back channels-last, as Keras's do.
     """
-    data_format = data_format or image_data_format()
-    images = host(images)
-    _batched(images)
+    images, channels_first = _channels_last(images, data_format)
     masks = host(segmentation_masks)
-    if data_format == "channels_first":
-        images = images.transpose(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
-        if masks.ndim == 4:
-            masks = masks.transpose(0, 2, 3, 1)
+    if channels_first and masks.ndim == 4:
+        masks = masks.transpose(0, 2, 3, 1)
     images = images.astype(np.float32)
     if masks.dtype.kind not in "iu":
         raise TypeError(
@@ -466,11 +462,7 @@ def plot_bounding_box_gallery(
 
     prediction_mapping = prediction_mapping or class_mapping
     ground_truth_mapping = ground_truth_mapping or class_mapping
-    data_format = data_format or image_data_format()
-    images = host(images)
-    _batched(images)
-    if data_format == "channels_first":
-        images = images.transpose(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
+    images, _ = _channels_last(images, data_format)
     draw = functools.partial(
         draw_bounding_boxes,
         bounding_box_format=bounding_box_format,
@@ -521,11 +513,7 @@ def plot_segmentation_mask_gallery(
     it with the masks ``y_true``, then with ``y_pred`` (each (N, H, W) or (N, H, W, 1), cast
     to int32) drawn by ``draw_segmentation_masks``; ``kwargs`` go to ``plot_image_gallery``.
     """
-    data_format = data_format or image_data_format()
-    images = host(images)
-    _batched(images)
-    if data_format == "channels_first":
-        images = images.transpose(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
+    images, channels_first = _channels_last(images, data_format)
     draw = functools.partial(
         draw_segmentation_masks,
         num_classes=num_classes,
@@ -539,7 +527,7 @@ def plot_segmentation_mask_gallery(
     for masks in (y_true, y_pred):
         if masks is not None:
             masks = host(masks)
-            if data_format == "channels_first" and masks.ndim == 4:
+            if channels_first and masks.ndim == 4:
                 masks = masks.transpose(0, 2, 3, 1)
             columns.append(draw(images, masks.astype(np.int32)))
     # (N * columns, H, W, C): each image followed by its drawn masks

@@ -3,6 +3,7 @@ device (the simulator, unless this machine has an NVIDIA GPU)."""
 
 from __future__ import annotations
 
+import builtins
 import os
 from pathlib import Path
 
@@ -68,6 +69,19 @@ def torch():
     torch.set_default_dtype(torch.float64)
     yield torch
     torch.set_default_dtype(previous)
+
+
+@pytest.fixture
+def without_matplotlib(monkeypatch):
+    """Imports of matplotlib fail, as where the optional ``viz`` extra is not installed."""
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
 
 
 def away_from_zero(array: np.ndarray, margin: float = 0.1) -> np.ndarray:

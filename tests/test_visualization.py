@@ -7,7 +7,6 @@ computes and its users report."""
 
 from __future__ import annotations
 
-import builtins
 import importlib
 import inspect
 import types
@@ -355,15 +354,7 @@ def test_plot_image_gallery_errors_match_keras(keras, plt, images, options):
     assert str(ours.value) == str(theirs.value)
 
 
-def test_galleries_without_matplotlib_say_how_to_get_it(monkeypatch):
-    real_import = builtins.__import__
-
-    def no_matplotlib(name, *args, **kwargs):
-        if name.startswith("matplotlib"):
-            raise ImportError("No module named 'matplotlib'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+def test_galleries_without_matplotlib_say_how_to_get_it(without_matplotlib):
     images = np.zeros((1, 4, 4, 3))
     for call in (
         lambda: vis.plot_image_gallery(images),

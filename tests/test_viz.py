@@ -3,7 +3,6 @@ matplotlib."""
 
 from __future__ import annotations
 
-import builtins
 import re
 
 import numpy as np
@@ -77,15 +76,7 @@ def test_train_plot_draws_curves(tmp_path):
     assert (height, width) == (360, 900) and pixels[..., :3].std() > 0.05
 
 
-def test_missing_matplotlib_is_one_clear_line(monkeypatch, saved_model, tmp_path):
-    real_import = builtins.__import__
-
-    def no_matplotlib(name, *args, **kwargs):
-        if name.startswith("matplotlib"):
-            raise ImportError("No module named 'matplotlib'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+def test_missing_matplotlib_is_one_clear_line(without_matplotlib, saved_model, tmp_path):
     with pytest.raises(viz.MissingDependencyError, match=r'pip install "autoconv\[viz\]"'):
         viz.filters_figure(saved_model[0])
     result = CliRunner().invoke(

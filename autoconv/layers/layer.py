@@ -253,7 +253,7 @@ class Layer:
     ) -> None:
         unknown = {k: v for k, v in kwargs.items() if k not in _ACCEPTED_KWARGS}
         if unknown:
-            raise TypeError(
+            raise ValueError(
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: {unknown}"
             )
         if name is not None and (not isinstance(name, str) or "/" in name):

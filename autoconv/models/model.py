@@ -686,7 +686,7 @@ class Model(Trainer, Layer):
                 out = self._run_own_step("predict_step", inputs, [], None)
             else:
                 tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
-                out = self(self._as_given(tensors, outputs=False), training=False)
+                out = self._predictions(self._as_given(tensors, outputs=False), training=False)
         if self._graph() is None:  # (a functional model keeps its own)
             self._called_structure = _nesting(out)
         return [xp.to_numpy(o.data) if to_host else o.data for o in flat_outputs(out)]

@@ -405,6 +405,41 @@ def test_a_call_without_training_trains_its_layers_in_inference_mode(keras, step
     np.testing.assert_allclose(before, their_before, rtol=1e-6)
 
 
+def _spied_model(lib: Any, seen: list) -> Any:
+    """A subclassed model whose call takes no ``training``, around a layer that records the
+    ``training`` it gets."""
+
+    class Spy(lib.layers.Layer):
+        def call(self, inputs, training=None):
+            seen.append(training)
+            return inputs
+
+    class Spied(lib.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.spy = Spy()
+
+        def call(self, x, **kwargs):
+            return self.spy(x)
+
+    return Spied()
+
+
+def test_predict_of_a_call_without_training_leaves_its_layers_training_none(keras):
+    """Keras's predict_step calls ``self(x)`` when ``call`` takes no ``training``: a layer
+    inside whose call defaults to ``training=None`` gets None there (keras.io's GCViT, whose
+    DropPath tests ``not training``), as in fit and evaluate."""
+    found = []
+    for lib in (ac, keras):
+        seen: list = []
+        model = _spied_model(lib, seen)
+        model(np.zeros((1, 2), np.float32))
+        seen.clear()
+        model.predict(np.zeros((2, 2), np.float32), verbose=0)
+        found.append(set(seen))
+    assert found[0] == found[1] == {None}
+
+
 def test_a_call_with_training_trains_its_layers_in_training_mode():
     model = _normalized_model(ac, takes_training=True)
     model.compile(optimizer="sgd", loss="mse")

@@ -21,7 +21,7 @@ import numpy as np
 from autoconv.layers import file_budget
 from autoconv.layers.keras_operations import OPERATIONS
 from autoconv.layers.layer import Layer
-from autoconv.layers.symbolic import SymbolicTensor, flat_outputs
+from autoconv.layers.symbolic import SymbolicTensor
 from autoconv.naming import to_snake_case, unique_name
 from autoconv.ops import convert
 from autoconv.tensor import Tensor
@@ -243,10 +243,12 @@ def record(
     args: tuple,
     kwargs: dict[str, Any],
     output_shape: tuple[int | None, ...] | None = None,
+    operation_name: str | None = None,
 ) -> SymbolicTensor:
     """``function(*args, **kwargs)`` on symbolic tensors: a new :class:`Operation` in the graph
-    (named as Keras names it, after its Operation's class: ``multiply``, ``multiply_1``, ...;
-    ``ops.isin``'s ``is_in``, ``ops.image.resize``'s ``resize``) and its output tensor."""
+    (named ``operation_name``, else as Keras names it, after its Operation's class:
+    ``multiply``, ``multiply_1``, ...; ``ops.isin``'s ``is_in``, ``ops.image.resize``'s
+    ``resize``) and its output tensor."""
     compute = getattr(function, "computes", function)
     try:
         bound = inspect.signature(compute).bind(*args, **kwargs)
@@ -257,7 +259,7 @@ def record(
     arguments = _template(dict(bound.arguments), tensors)
     row = OPERATIONS.get(name.removeprefix("image."))
     prefix = to_snake_case(row[1]) if row is not None else name
-    operation = Operation(name, arguments, output_shape, name=unique_name(prefix))
+    operation = Operation(name, arguments, output_shape, name=operation_name or unique_name(prefix))
     return operation(tensors)
 
 
@@ -279,10 +281,10 @@ def replay(
     arguments = dict(zip(call_parameters, args, strict=False))
     arguments |= {p: from_json(config[p], tensor) for p in constructor if p in config}
     name = function if module != "keras.src.ops.image" else f"image.{function}"
-    output = record(name, _functions()[name], (), arguments, _checked_shape(output_shape))
-    layer = flat_outputs(output)[0].node.layer
-    layer.name = entry.get("name", layer.name)
-    return output
+    # the file's name, taking none from the automatic ones (``add``, ``add_1``, ...), as Keras
+    return record(
+        name, _functions()[name], (), arguments, _checked_shape(output_shape), entry.get("name")
+    )
 
 
 def _checked_shape(shape: Any) -> tuple[int | None, ...] | None:

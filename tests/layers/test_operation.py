@@ -69,6 +69,26 @@ def test_autoconv_reads_back_what_it_writes(name: str, function: Callable, tmp_p
     np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
 
 
+def test_loading_a_graph_of_ops_takes_no_automatic_name(keras, tmp_path) -> None:
+    """Keras gives a loaded (or from_config) operation its file's name and takes no automatic
+    one: a model built after loading keras.io's EANet (``1e-9 + ops.sum(...)``) names its Add
+    layers as Keras does (``add_2``, not ``add_3``)."""
+    found = []
+    for lib in (ac, keras):
+        lib.utils.clear_session()
+
+        def made(lib: Any = lib) -> Any:
+            inputs = lib.Input((3,))
+            return lib.Model(inputs, 1e-9 + lib.ops.sum(inputs, axis=-1, keepdims=True))
+
+        model = made()
+        model.save(tmp_path / f"{lib.__name__}.keras")
+        lib.saving.load_model(tmp_path / f"{lib.__name__}.keras")
+        lib.Model.from_config(model.get_config())
+        found.append([layer["name"] for layer in made().get_config()["layers"][1:]])
+    assert found[0] == found[1] == ["sum_1", "add_1"]
+
+
 @pytest.mark.parametrize(("name", "function"), GRAPHS, ids=[g[0] for g in GRAPHS])
 def test_keras_reads_autoconv_files_and_autoconv_reads_keras_files(
     name: str, function: Callable, tmp_path

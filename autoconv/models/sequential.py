@@ -216,8 +216,12 @@ class Sequential(Model):
         if not isinstance(entries, list):
             raise ValueError(f"a Sequential config's layers must be a list, got {entries!r}")
         model = cls(name=config.get("name"))
+        builds = 0
         for entry in entries:
             model.add(deserialize(entry, custom_objects), rebuild=False)
+            builds += bool(model._stack) and model._declared_input_shape() is not None
+        for _ in range(builds - 1):  # Keras's add builds the model again for each layer,
+            unique_name("functional")  # each time a functional model of a new name
         model._maybe_rebuild()
         shape = config.get("build_input_shape")
         if not model.built and isinstance(shape, list | tuple) and model._stack:

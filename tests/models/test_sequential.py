@@ -300,6 +300,22 @@ def test_a_sequential_of_unknown_sizes_called_on_known_ones_as_keras(keras):
     assert found[0] == found[1] == ((None, 2), (None, 7, 2), (None, 2))
 
 
+def test_from_config_uses_up_kerass_automatic_model_names(keras):
+    """Keras's Sequential.from_config adds its layers one by one, building a functional model
+    (of a new automatic name) after each once the input is known: models made after loading
+    keras.io's EANet (a Sequential of five augmentation layers) are numbered as Keras's."""
+    found = []
+    for lib in (ac, keras):
+        lib.utils.clear_session()
+        made = [lib.Sequential([lib.Input((3,))] + [lib.layers.Dense(2) for _ in range(3)])]
+        made.append(lib.Sequential.from_config(made[0].get_config()))
+        no_input = lib.Sequential([lib.layers.Dense(2), lib.layers.Dense(2)])
+        made.append(lib.Sequential.from_config(no_input.get_config()))
+        inputs = lib.Input((3,))
+        found.append(lib.Model(inputs, inputs).name)
+    assert found[0] == found[1] == "functional_4"
+
+
 def test_the_build_input_shape_in_the_config_is_kerass_tuple(keras):
     """Keras writes ``build_input_shape`` as its input's ``batch_shape``, a tuple; a config
     given it as a tuple (in memory) or a list (from JSON) builds the model."""

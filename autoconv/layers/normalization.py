@@ -496,9 +496,11 @@ class Normalization(Layer):
                 f"Unsupported data type: {type(data)}. `adapt` supports `np.ndarray`, tensors "
                 "and iterables of batches (e.g. list, generator)."
             )
-        if not self.built:
+        if not self.built:  # for an array its shape, as Keras's (the build config records it)
             keep = self._kept_axes(len(shape))
-            self._maybe_build(tuple(n if d in keep else None for d, n in enumerate(shape)))
+            if batches is not None:
+                shape = tuple(n if d in keep else None for d, n in enumerate(shape))
+            self._maybe_build(tuple(shape))
         else:
             self._check_shape(shape, "but adapt() is being called with data with an "
                               f"incompatible shape, data.shape={tuple(shape)}")  # fmt: skip

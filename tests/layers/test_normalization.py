@@ -486,6 +486,18 @@ def test_layers_build_without_warnings():
             layer(np.ones((2, 3), np.float32), training=True)
 
 
+def test_adapt_on_an_array_builds_for_its_shape_as_keras(keras):
+    """Keras's adapt builds the layer for the array's whole shape, which its build config
+    records (keras.io's EANet: ``input_shape`` (50000, 32, 32, 3) in the saved config)."""
+    data = np.arange(24, dtype=np.float32).reshape(2, 2, 2, 3)
+    found = []
+    for lib in (ac, keras):
+        layer = lib.layers.Normalization()
+        layer.adapt(data)
+        found.append(layer.get_build_config())
+    assert found[0] == found[1] == {"input_shape": (2, 2, 2, 3)}
+
+
 @pytest.mark.parametrize(
     ("given", "axis", "data"),
     [

@@ -138,6 +138,12 @@ class Functional(Model):
         (``summary`` shows them)."""
         return [layer for layer in self._layers if not isinstance(layer, operation.Operation)]
 
+    @property
+    def operations(self) -> list[Any]:
+        """Keras's ``operations``: the graph's layers and its ops functions' Operations, in
+        the order they run."""
+        return list(self._layers)
+
     def compute_output_shape(self, input_shape: Any) -> Any:
         """The output shapes for inputs of ``input_shape``: one shape, a list, or a dict of
         them by the keys the model was made with (as its call takes the data)."""

@@ -679,3 +679,17 @@ def test_a_keras_config_s_explicit_training_false_stays(keras):
     loaded = ac.models.model_from_json(model.to_json())
     x = np.random.default_rng(0).normal(2.0, 3.0, size=(8, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(loaded(x, training=True)), x / np.sqrt(1.001), rtol=1e-5)
+
+
+def test_operations_lists_the_layers_and_ops_as_keras(keras):
+    """Keras's ``Functional.operations``: its layers and ops functions' Operations in order
+    (``layers`` leaves the Operations out)."""
+    found = []
+    for lib in (ac, keras):
+        lib.utils.clear_session()
+        a, b = lib.Input((3,)), lib.Input((3,), name="b")
+        joined = lib.ops.concatenate([a * 2.0, b])
+        model = lib.Model([a, b], lib.layers.Dense(2)(joined))
+        found.append(([o.name for o in model.operations], [o.name for o in model.layers]))
+    assert found[0] == found[1]
+    assert found[0][0] == ["input_layer", "multiply", "b", "concatenate", "dense"]

@@ -48,6 +48,7 @@ from autoconv.layers.preprocessing import (
     factor_bounds,
     height_width_factor,
     image_batch,
+    plain_number,
 )
 from autoconv.ops import engine as ops
 from autoconv.seeds import generator
@@ -475,7 +476,8 @@ def is_number(value: Any) -> bool:
 
 
 def value_range_pair(value_range: Any) -> tuple[float, float]:
-    """A layer's ``value_range``, two numbers (Keras's error otherwise), as floats."""
+    """A layer's ``value_range``, two numbers (Keras's error otherwise), as given (Keras's
+    config keeps ``(0, 255)`` as ``[0, 255]``)."""
     if (
         not isinstance(value_range, tuple | list)
         or len(value_range) != 2
@@ -485,7 +487,7 @@ def value_range_pair(value_range: Any) -> tuple[float, float]:
             "The `value_range` argument should be a list of two numbers. "
             f"Received: value_range={value_range}"
         )
-    return float(value_range[0]), float(value_range[1])
+    return plain_number(value_range[0]), plain_number(value_range[1])
 
 
 def checked_range(value_range: Any, sort: bool = True) -> Any:

@@ -110,7 +110,8 @@ def _pad_to_aspect_ratio(images: Tensor, height: int, width: int, value: float) 
 
 def factor_bounds(factor: Any, bounds: tuple[float, float]) -> tuple[float, float]:
     """(lower, upper) from ``factor`` as Keras's ``BaseImagePreprocessingLayer._set_factor``
-    reads it: a number f gives (max(-|f|, bounds[0]), |f|), a pair is sorted."""
+    reads it: a number f gives (max(-|f|, bounds[0]), |f|), a pair is sorted; the numbers as
+    Keras keeps them (its config's ``factor`` of 0.1 within [0, 1] is ``[0, 0.1]``)."""
     error = (
         "The `factor` argument should be a number (or a list of two numbers) in the range "
         f"[{bounds[0]}, {bounds[1]}]. Received: factor={factor}"
@@ -127,7 +128,12 @@ def factor_bounds(factor: Any, bounds: tuple[float, float]) -> tuple[float, floa
         lower, upper = max(-abs(factor), bounds[0]), abs(factor)
     else:
         raise ValueError(error)
-    return float(lower), float(upper)
+    return plain_number(lower), plain_number(upper)
+
+
+def plain_number(number: Any) -> Any:
+    """A NumPy scalar as Python's number (for a config), a Python number as it is."""
+    return number.item() if isinstance(number, np.generic) else number
 
 
 def height_width_factor(factor: Any, name: str, message: str) -> tuple[float, float]:

@@ -14,6 +14,7 @@ same draws into a layer and into the transcription and compare the images.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -482,6 +483,21 @@ def test_image_layers_configs_keys_are_in_kerass_order(keras, name, args):
     ours = getattr(layers, name)(*args, **named)
     theirs = getattr(keras.layers, name)(*args, **named)
     assert list(ours.get_config()) == list(theirs.get_config())
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("RandomContrast", (0.1,)), ("RandomHue", (0.1,)), ("RandomInvert", (0.5,)),
+     ("RandomGaussianBlur", (0.1,)), ("RandomErasing", (0.5,)),
+     ("RandomElasticTransform", (0.5,))],
+)  # fmt: skip
+def test_image_layers_configs_write_kerass_numbers(keras, name, args):
+    """Keras keeps a factor's lower bound 0 and the value_range (0, 255) as ints: the
+    configs' JSON is Keras's (keras.io's EANet: RandomContrast(0.1) writes factor [0, 0.1])."""
+    named = {"name": "image_layer"}
+    ours = getattr(layers, name)(*args, **named).get_config()
+    theirs = getattr(keras.layers, name)(*args, **named).get_config()
+    assert json.dumps(ours, sort_keys=True) == json.dumps(theirs, sort_keys=True)
 
 
 def test_resizing_keeps_antialias_in_its_keras_config(keras):

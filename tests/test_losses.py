@@ -764,6 +764,17 @@ def test_loss_object_by_function_name_alias_class_name_instance_class_and_callab
     assert losses.LossFunctionWrapper(my_loss).name == "loss_function_wrapper"  # as in Keras
 
 
+def test_a_loss_made_without_a_name_is_numbered_in_the_session_as_keras_s():
+    """Keras's auto_name: 'custom', then 'custom_1'; a class with a default name keeps it."""
+
+    class Custom(losses.Loss):
+        def call(self, y_true, y_pred):
+            return y_pred
+
+    assert [Custom().name, Custom().name] == ["custom", "custom_1"]
+    assert losses.MeanSquaredError().name == losses.MeanSquaredError().name == "mean_squared_error"
+
+
 @pytest.mark.parametrize("name", sorted(losses.LOSSES))
 def test_every_name_round_trips_through_its_config(name):
     if name in ("Loss", "LossFunctionWrapper"):

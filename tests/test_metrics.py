@@ -527,6 +527,29 @@ def test_resolve_names_other_metrics_as_keras_compile_does():
     assert metrics.resolve(None, (4, 1), (4, 1)) is None
 
 
+def test_a_metric_made_without_a_name_is_numbered_in_the_session_as_keras_s():
+    """Keras's auto_name: a class without a default name of its own gives 'mean_io_u', then
+    'mean_io_u_1' (fit's logs of a second model say val_mean_io_u_1); compile's check of its
+    metrics makes none (Keras 3.15: AUC() after compile is 'auc', after the first batch
+    'auc_2')."""
+    assert [metrics.MeanIoU(2).name, metrics.MeanIoU(2).name] == ["mean_io_u", "mean_io_u_1"]
+    assert metrics.SparseCategoricalAccuracy().name == "sparse_categorical_accuracy"
+    assert metrics.SparseCategoricalAccuracy().name == "sparse_categorical_accuracy"
+
+    class Custom(metrics.Mean):
+        def __init__(self, name=None):
+            super().__init__(name)
+
+    assert [Custom().name, Custom().name] == ["custom", "custom_1"]  # (its class's, as Keras's)
+    assert [metrics.Metric().name, metrics.Metric().name] == ["metric", "metric_1"]
+    inputs = ac.Input((3,))
+    model = ac.Model(inputs, ac.layers.Dense(1, activation="sigmoid")(inputs))
+    model.compile("sgd", "bce", metrics=["auc"])
+    assert metrics.AUC().name == "auc"
+    model.evaluate(np.zeros((2, 3)), np.ones((2, 1)), verbose=0)
+    assert metrics.AUC().name == "auc_2"
+
+
 # Made only with arguments, as in Keras (their configs: tests/test_metrics_keras_more.py).
 WITH_ARGUMENTS = {
     metrics.MeanMetricWrapper, metrics.IoU, metrics.MeanIoU, metrics.OneHotIoU,

@@ -326,7 +326,9 @@ def classification_data(units: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def compiled(units: int, device: str, learning_rate: float) -> ac.Model:
-    """A one-layer classifier (sigmoid for one unit, else softmax) with every new metric."""
+    """A one-layer classifier (sigmoid for one unit, else softmax) with every new metric, named
+    as in a new session (the second TruePositives() of a session is true_positives_1)."""
+    ac.utils.clear_session()
     ac.utils.set_random_seed(0)
     activation = "sigmoid" if units == 1 else "softmax"
     model = ac.Sequential([layers.Input((5,)), layers.Dense(units, activation=activation)])

@@ -216,14 +216,14 @@ def metrics_of(units: int) -> tuple[list, dict]:
     return ours, dict(zip(names, theirs, strict=True))
 
 
-def compiled(units: int, device: str) -> ac.Model:
+def compiled(units: int, device: str, chosen: list) -> ac.Model:
     ac.utils.set_random_seed(0)
     activation = "sigmoid" if units == 1 else "softmax"
     model = ac.Sequential([layers.Input((5,)), layers.Dense(units, activation=activation)])
     model.to(device).compile(
         ac.optimizers.SGD(0.0),
         "binary_crossentropy" if units == 1 else "categorical_crossentropy",
-        metrics=metrics_of(units)[0],
+        metrics=chosen,
     )
     return model
 
@@ -238,12 +238,13 @@ def test_compiled_by_object_and_name_fit_and_evaluate_give_kerass_values(units, 
     x = rng.standard_normal((24, 5)).astype(np.float32)
     labels = rng.integers(0, units + (units == 1), 24)
     y = labels.reshape(-1, 1).astype(np.float32) if units == 1 else np.eye(3)[labels]
-    model = compiled(units, device)
+    chosen, theirs = metrics_of(units)  # (made once: a second MeanIoU() is mean_io_u_1)
+    model = compiled(units, device, chosen)
     history = model.fit(x, y, epochs=2, batch_size=8, verbose=0).history
     evaluated = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
     assert all(m.device == device for m in model.metrics)
     predictions = model.predict(x, verbose=0)
-    for name, metric in metrics_of(units)[1].items():
+    for name, metric in theirs.items():
         metric.update_state(y, predictions)
         want = keras_result(metric)
         assert np.isfinite(want)

@@ -161,6 +161,7 @@ def test_any_metric_replays_as_its_state_is_updated_in_place(monkeypatch):
     keep several state arrays: every metric writes into the arrays the replay recorded."""
 
     def make() -> ac.Model:
+        ac.utils.clear_session()  # its metrics' names as the first's (not precision_1)
         ac.utils.set_random_seed(0)
         model = ac.Sequential(
             [layers.Input((6, 6, 1)), layers.Flatten(), layers.Dense(1, activation="sigmoid")]

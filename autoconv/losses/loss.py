@@ -17,6 +17,7 @@ from autoconv.losses.functions import (
     squeeze_or_expand_to_same_rank,
     to_snake_case,
 )
+from autoconv.naming import unique_name
 from autoconv.ops import engine as ops
 from autoconv.ops.masks import as_mask, keras_mask
 from autoconv.tensor import Tensor
@@ -92,7 +93,7 @@ class Loss:
     probability_targets = False
 
     def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size"):
-        self.name = name or to_snake_case(type(self).__name__)
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
         self.reduction = standardize_reduction(reduction)
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:

@@ -170,6 +170,17 @@ def get(identifier: Any) -> Metric | None:
     raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
 
 
+def check(identifier: Any) -> None:
+    """Refuse what :func:`get` refuses (an unknown name), without making the metric: compile
+    checks its metrics at once and makes them at the first batch, as Keras's, so that each is
+    made (and numbered: 'auc', then 'auc_1') once."""
+    if isinstance(identifier, str):
+        if identifier not in METRICS:
+            raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
+    elif not (inspect.isclass(identifier) and issubclass(identifier, Metric)):
+        get(identifier)
+
+
 def resolve(identifier: Any, y_true: Any, y_pred: Any) -> Metric | None:
     """The metric Keras's compile makes of ``identifier`` for a batch of targets and
     predictions (arrays, tensors or their shapes; Keras's compile_utils.get_metric).
@@ -208,7 +219,7 @@ __all__ = [
     "SpecificityAtSensitivity", "SquaredHinge", "Sum", "TopKCategoricalAccuracy",
     "TrueNegatives", "TruePositives", "accuracy", "binary_accuracy", "binary_crossentropy",
     "binary_focal_crossentropy", "categorical_accuracy", "categorical_crossentropy",
-    "categorical_focal_crossentropy", "categorical_hinge", "concordance_correlation",
+    "categorical_focal_crossentropy", "categorical_hinge", "check", "concordance_correlation",
     "cosine_similarity", "deserialize",
     "get", "hinge", "huber", "kl_divergence", "log_cosh", "mean_absolute_error",
     "mean_absolute_percentage_error", "mean_squared_error", "mean_squared_logarithmic_error",

@@ -15,7 +15,7 @@ from autoconv.backends import array_device, namespace
 from autoconv.host_array import host_array
 from autoconv.losses import apply_mask, squeeze_or_expand_to_same_rank
 from autoconv.metrics.functions import array_of, check_two_dimensional, function, on_device
-from autoconv.naming import to_snake_case, variable_repr
+from autoconv.naming import to_snake_case, unique_name, variable_repr
 from autoconv.ops.masks import as_mask, keras_mask
 from autoconv.tensor import Tensor, no_grad
 
@@ -89,7 +89,7 @@ class Metric:
     the metric improves by growing or shrinking; a metric without one needs an explicit mode."""
 
     def __init__(self, name: str | None = None, dtype: Any = None) -> None:
-        self.name = name or to_snake_case(type(self).__name__)
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
         self.dtype = np.dtype(dtype or np.float32)
         self.device = "cpu"
         self._shapes: dict[str, tuple[int, ...]] = {}

@@ -333,7 +333,7 @@ class Model(Trainer, Layer):
             check_metrics_argument(given, argument)  # (each output's: at the first batch)
             for spec in tree.flatten(given or []):  # unknown names fail now
                 if spec is not None and str(spec).lower() not in MADE_FOR_THE_DATA:
-                    metrics_module.get(spec)
+                    metrics_module.check(spec)
         for spec in tree.flatten(loss or []):  # unknown names fail now
             if spec is not None and str(spec).lower() not in ("crossentropy", "ce"):
                 losses_module.loss_object(spec)

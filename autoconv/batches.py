@@ -203,12 +203,17 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
     if not model.compiled_ready:
         y_shapes = [None if a is None else (None, *a.shape[1:]) for a in arrays]
         model._resolve_compile(y_shapes, output_shapes)
+    users_step = _users_step(model, what)
     checked: list[np.ndarray | None] = []
     for array, loss, shape in zip(arrays, model._losses_per_output, output_shapes, strict=True):
         if array is not None and loss is None and own_loss:
             checked.append(array.astype(np.float32, copy=False))
         elif loss is None or array is None:
             checked.append(None)
+        elif loss.sparse and users_step and array.dtype.kind == "f":
+            # a step of the user's reads y as the data gives it, and Keras checks no labels
+            # there (a depth map beside a compiled sparse loss that the step does not call)
+            checked.append(array.astype(np.float32, copy=False))
         elif loss.sparse:  # checked here: the one-hot kernels index with these labels
             column = array.ndim > 1 and array.shape[-1] == 1  # (N, 1): Keras's labels too
             labels = array.reshape(array.shape[:-1]) if column else array

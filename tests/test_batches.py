@@ -112,6 +112,32 @@ def test_a_tuple_of_arrays_reaches_the_users_step_as_several_inputs():
     assert seen == [[(8, 4), (8, 3)], [(4, 4), (4, 3)]]
 
 
+def test_the_users_steps_take_float_targets_beside_a_compiled_sparse_loss_as_keras():
+    """keras.io's depth estimation compiles a SparseCategoricalCrossentropy that its own
+    train_step and test_step never call, and fits depth maps: Keras checks no labels there,
+    so neither fit nor its validation refuses the targets as labels."""
+    seen = []
+
+    class Own(ac.Model):
+        def train_step(self, data: Any) -> dict[str, Any]:
+            seen.append(np.asarray(data[1]))
+            return {}
+
+        def test_step(self, data: Any) -> dict[str, Any]:
+            seen.append(np.asarray(data[1]))
+            return {}
+
+    inputs = ac.Input(shape=(4,))
+    model = Own(inputs, ac.layers.Dense(2)(inputs))
+    model.compile("sgd", loss=ac.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, depths = np.zeros((4, 4), "float32"), np.array([0.5, 1.25, 2.0, -0.75], "float32")
+    model.fit(x, depths, batch_size=4, validation_data=(x, depths), shuffle=False, verbose=0)
+    assert len(seen) == 2
+    for targets in seen:
+        assert targets.dtype == np.float32
+        np.testing.assert_array_equal(targets, depths)
+
+
 @pytest.mark.parametrize("given", ["arrays", "py_dataset"])
 def test_the_users_step_takes_targets_unlike_the_outputs_as_keras(keras, given):
     """keras.io's NNCLR: batches ((unlabelled, _), (labelled, labels)) give two targets to a

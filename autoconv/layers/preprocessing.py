@@ -214,7 +214,9 @@ class Resizing(Layer):
         size = (self.height, self.width)
         return image_ops.resize(images, size, interpolation, antialias=self.antialias)
 
-    def call(self, inputs: Any) -> Any:
+    def call(self, inputs: Any, training: bool = True) -> Any:
+        """(``training``, unused, is Keras's image layers' argument: a model's config records
+        it for this call, as Keras's.)"""
         if isinstance(inputs, dict):
             return call_on_data(self, inputs, None, lambda x: self._resize(x, self.interpolation))
         images, single = image_batch(self, inputs)
@@ -310,7 +312,8 @@ class CenterCrop(Layer):
         out = _crop_to_aspect_ratio(images, self.height, self.width)
         return ops.resize(out, (self.height, self.width), "bilinear")
 
-    def call(self, inputs: Any) -> Any:
+    def call(self, inputs: Any, training: bool = True) -> Any:
+        """(``training``, unused, as :meth:`Resizing.call`'s.)"""
         if isinstance(inputs, dict):
             return call_on_data(self, inputs, None, self._crop)
         images, single = image_batch(self, inputs)

@@ -532,6 +532,22 @@ def test_one_image_through_resizing_and_center_crop(rng):
     assert layers.Resizing(3, 4).compute_output_shape((5, 7, 3)) == (3, 4, 3)
 
 
+@pytest.mark.parametrize("name", ["Resizing", "CenterCrop"])
+def test_resizing_and_center_crop_are_recorded_with_training_as_kerass(name, keras):
+    """Keras's image layers' call takes ``training=True``, which a model's config records
+    for their calls (keras.io's learnable resizer); it changes nothing in inference."""
+    models = []
+    for lib in (ac, keras):
+        inputs = lib.Input((6, 6, 3))
+        models.append(lib.Model(inputs, getattr(lib.layers, name)(4, 4)(inputs)))
+    ours, theirs = (m.get_config()["layers"][1]["inbound_nodes"][0]["kwargs"] for m in models)
+    assert ours == theirs == {"training": True}
+    x = np.arange(2 * 36 * 3, dtype=np.float32).reshape(2, 6, 6, 3)
+    loaded = ac.Model.from_config(models[0].get_config())
+    want = models[1].predict(x, verbose=0)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), want, rtol=1e-5, atol=1e-4)
+
+
 def test_rescaling_stays_a_layer_of_its_own():
     out = layers.Rescaling(1 / 255, offset=-0.5)(np.full((1, 2, 2, 1), 255.0))
     np.testing.assert_allclose(out.numpy(), 0.5)

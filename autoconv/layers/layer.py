@@ -185,6 +185,9 @@ def _initial_value(initializer: Any, shape: Sequence[int] | None, dtype: Any) ->
 
 
 # ------------------------------------------------------------------------------ layers
+# The get_config methods that leave a subclass Keras's automatic config when it defines none:
+# Layer's, and Model's (which adds itself).
+DEFAULT_GET_CONFIGS: set[Any] = set()
 _ACCEPTED_KWARGS = ("input_shape", "batch_input_shape", "batch_size", "input_dim")
 
 
@@ -235,7 +238,7 @@ class Layer:
         object.__setattr__(layer, "_trainable_variables", [])
         object.__setattr__(layer, "_non_trainable_variables", [])
         if (
-            cls.get_config is Layer.get_config
+            cls.get_config in DEFAULT_GET_CONFIGS
             and serialization.BUILTIN.get(cls.__name__) is not cls
         ):
             extra = {"autocast": True} if cls.__init__ is Layer.__init__ else {}
@@ -750,6 +753,9 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+DEFAULT_GET_CONFIGS.add(Layer.get_config)
 
 
 # ------------------------------------------------------------------------------ helpers

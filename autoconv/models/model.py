@@ -32,7 +32,13 @@ from autoconv.backends import array_device, check_device, namespace
 from autoconv.batches import input_arrays
 from autoconv.layers import Layer, file_budget
 from autoconv.layers.calls import outermost_call
-from autoconv.layers.layer import _NOT_GIVEN, dry_run_shape, first_argument, to_tensors
+from autoconv.layers.layer import (
+    _NOT_GIVEN,
+    DEFAULT_GET_CONFIGS,
+    dry_run_shape,
+    first_argument,
+    to_tensors,
+)
 from autoconv.layers.symbolic import flat_outputs, is_symbolic
 from autoconv.metrics.compile_metrics import (
     CompileMetrics,
@@ -57,7 +63,7 @@ class Model(Trainer, Layer):
             from autoconv.models.functional import Functional
 
             return super().__new__(Functional)
-        return super().__new__(cls)
+        return super().__new__(cls, *args, **kwargs)  # (Keras's automatic config reads them)
 
     def __init__(
         self, *args: Any, name: str | None = None, trainable: bool = True, **kwargs: Any
@@ -819,9 +825,16 @@ class Model(Trainer, Layer):
 
     def get_config(self) -> dict[str, Any]:
         """Keras's base config of a model (its name, trainable and dtype), which a subclassed
-        model's own ``get_config`` extends with its constructor's arguments; a subclassed model
-        without one has no config (its architecture is Python code)."""
-        if type(self).get_config is Model.get_config:
+        model's own ``get_config`` extends with its constructor's arguments. A subclassed model
+        without one has Keras's automatic config (the arguments it was made with) where its
+        constructor takes ``**kwargs`` (so that the name, trainable and dtype go back in) and
+        those arguments are plain values; otherwise it has no config (its architecture is
+        Python code)."""
+        parameters = inspect.signature(type(self).__init__).parameters.values()
+        automatic = isinstance(self.__dict__.get("_auto_config"), dict) and any(
+            p.kind is p.VAR_KEYWORD for p in parameters
+        )
+        if type(self).get_config is Model.get_config and not automatic:
             raise NotImplementedError(
                 f"model {self.name} ({type(self).__name__}) is a subclassed model: its "
                 "architecture is Python code, which autoconv does not save. Define its "
@@ -829,6 +842,9 @@ class Model(Trainer, Layer):
                 "save_weights() and rebuild it in code"
             )
         return super().get_config()
+
+
+DEFAULT_GET_CONFIGS.add(Model.get_config)
 
 
 # ---------------------------------------------------------------------------- helpers

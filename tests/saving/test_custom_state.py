@@ -120,7 +120,19 @@ def _classes(lib: Any) -> SimpleNamespace:
         def call(self, inputs: Any) -> Any:
             return self.out(self.hidden(inputs[0]) * inputs[1])
 
-    classes = (Remembering, WithVariable, SetUp, Twice, SelfBuilt, Pair)
+    class Automatic(lib.Model):
+        """A subclassed model without a ``get_config``: Keras's automatic config (the
+        arguments it was made with) saves it, as its constructor takes ``**kwargs``."""
+
+        def __init__(self, units: int = 2, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.units = units
+            self.dense = lib.layers.Dense(units)
+
+        def call(self, inputs: Any) -> Any:
+            return self.dense(inputs)
+
+    classes = (Remembering, WithVariable, SetUp, Twice, SelfBuilt, Pair, Automatic)
     return SimpleNamespace(**{cls.__name__: register(cls) for cls in classes})
 
 
@@ -340,6 +352,31 @@ def test_a_subclassed_model_keeps_its_build_config(tmp_path):
     assert (
         loaded.get_build_config() == model.get_build_config() == {"input_shape": (4, 2)}
     )  # X.shape
+
+
+@pytest.mark.parametrize(("writer", "reader"), DIRECTIONS)
+def test_a_subclassed_model_without_get_config_travels_by_its_automatic_config(
+    tmp_path, request, writer, reader
+):
+    source, target = _lib(writer, request), _lib(reader, request)
+    keras_config = _classes(request.getfixturevalue("keras")).Automatic(name="auto").get_config()
+    model = _classes(source).Automatic(name="auto")
+    assert model.get_config() == keras_config  # the name, the arguments, trainable and dtype
+    expected = _numpy(model.predict(X, verbose=0))
+    model.save(tmp_path / "m.keras")
+    cls = _classes(target).Automatic
+    loaded = target.saving.load_model(tmp_path / "m.keras")
+    assert type(loaded) is cls and loaded.name == "auto" and loaded.units == 2
+    np.testing.assert_allclose(_numpy(loaded.predict(X, verbose=0)), expected, rtol=1e-6)
+
+
+def test_a_subclassed_models_automatic_config_keeps_the_arguments_given(tmp_path):
+    # (Keras's Model.__new__ does not pass them on: its automatic config holds the defaults.)
+    model = _classes(ac).Automatic(units=3)
+    model(X)
+    assert model.get_config()["units"] == 3
+    model.save(tmp_path / "m.keras")
+    assert ac.saving.load_model(tmp_path / "m.keras").units == 3
 
 
 def test_a_subclassed_model_without_get_config_is_not_saved(tmp_path):

@@ -240,6 +240,17 @@ _FAMILIES = {
     "keras.optimizers": optimizers,
 }
 
+# Keras's torch backend's optimizers are classes of their own, entered under their modules
+# (keras.src.backend.torch.optimizers.torch_adam, ...), as Keras's serialize_keras_object writes.
+_TORCH_OPTIMIZERS = "keras.src.backend.torch.optimizers."
+
+
+def _family(module: Any) -> Any:
+    """The autoconv module whose ``deserialize`` reads an entry of Keras's ``module``."""
+    if isinstance(module, str) and module.startswith(_TORCH_OPTIMIZERS):
+        return optimizers
+    return _FAMILIES.get(module)
+
 
 _BASES = (
     (losses, losses.Loss),
@@ -313,7 +324,7 @@ def deserialize_keras_object(
             )
         if config["class_name"] == "function":
             return require_function(config, custom_objects, _own_functions())
-        family = _FAMILIES.get(config.get("module"))
+        family = _family(config.get("module"))
         if family is not None:
             return family.deserialize(config)
         cls = get_registered_object(config.get("registered_name") or config["class_name"])

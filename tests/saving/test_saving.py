@@ -369,6 +369,16 @@ def test_a_constraints_entry_is_kerass():
     assert isinstance(back, ac.constraints.MinMaxNorm) and back.get_config()["rate"] == 0.5
 
 
+def test_kerass_entry_of_a_torch_optimizer_is_read(keras):
+    # (Keras's torch optimizers are classes of the torch backend's modules, entered as such.)
+    made = keras.optimizers.SGD(0.5, momentum=0.9, name="descent")
+    entry = keras.saving.serialize_keras_object(made)
+    assert entry["module"] == "keras.src.backend.torch.optimizers.torch_sgd"
+    back = ac.saving.deserialize_keras_object(entry)
+    assert isinstance(back, ac.optimizers.SGD)
+    assert back.get_config() == ac.optimizers.SGD(0.5, momentum=0.9, name="descent").get_config()
+
+
 @pytest.mark.parametrize("safe_mode", [True, False])
 def test_a_python_lambdas_bytecode_is_never_loaded(safe_mode):
     entry = ac.layers.serialize(ac.layers.Lambda(lambda x: x * 2, name="twice"))

@@ -244,7 +244,7 @@ def serialize(layer: Any) -> dict[str, Any]:
     build = layer.get_build_config()
     if build is not None:
         entry["build_config"] = build
-    compile_config = getattr(layer, "get_compile_config", lambda: None)()
+    compile_config = getattr(layer, "compile_config_entry", lambda: None)()
     if compile_config is not None:
         entry["compile_config"] = compile_config
     return entry

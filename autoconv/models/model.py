@@ -428,6 +428,12 @@ class Model(Trainer, Layer):
             "jit_compile": False,
         }
 
+    def compile_config_entry(self) -> dict[str, Any]:
+        """:meth:`get_compile_config` as a model file keeps it: what a subclass's own returns
+        (optimizers, losses, metrics, functions) made into entries, as Keras's
+        ``serialize_dict``."""
+        return _compile_entry(self.get_compile_config())
+
     def compile_from_config(self, config: dict[str, Any]) -> None:
         """``compile`` with what :meth:`get_compile_config` (or Keras) wrote."""
         if not isinstance(config, dict):
@@ -905,6 +911,8 @@ def _compile_entry(value: Any) -> Any:
         return losses_module.serialize(value)
     if isinstance(value, metrics_module.Metric):
         return metrics_module.serialize(value)
+    if isinstance(value, optimizers_module.Optimizer):
+        return optimizers_module.serialize(value)
     if callable(value):  # (an unregistered one by its name: load_model's custom_objects)
         return registration.function_entry(registration.get_registered_name(value))
     raise ValueError(f"compile: {value!r} cannot be written to a model file")

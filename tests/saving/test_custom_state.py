@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import zipfile
 from types import SimpleNamespace
 from typing import Any
@@ -132,8 +133,31 @@ def _classes(lib: Any) -> SimpleNamespace:
         def call(self, inputs: Any) -> Any:
             return self.dense(inputs)
 
-    classes = (Remembering, WithVariable, SetUp, Twice, SelfBuilt, Pair, Automatic)
-    return SimpleNamespace(**{cls.__name__: register(cls) for cls in classes})
+    def tenth_squares(y_true: Any, y_pred: Any) -> Any:
+        return lib.ops.sum(lib.ops.square(y_pred - y_true) / 10.0, axis=1)
+
+    def mean_pred(y_true: Any, y_pred: Any) -> Any:
+        return lib.ops.mean(y_pred)
+
+    class OwnCompile(Automatic):
+        """Keras's guide's model whose compile settings go to its file through its own
+        ``get_compile_config`` (the objects it was given) and ``compile_from_config``."""
+
+        def compile(self, optimizer: Any, loss_fn: Any, metrics: Any) -> None:
+            super().compile(optimizer=optimizer, loss=loss_fn, metrics=metrics)
+            self.given = {"optimizer": optimizer, "loss_fn": loss_fn, "metrics": metrics}
+
+        def get_compile_config(self) -> dict[str, Any]:
+            return self.given
+
+        def compile_from_config(self, config: dict[str, Any]) -> None:
+            self.compile(**{k: lib.saving.deserialize_keras_object(v) for k, v in config.items()})
+
+    classes = (Remembering, WithVariable, SetUp, Twice, SelfBuilt, Pair, Automatic, OwnCompile)
+    return SimpleNamespace(
+        **{cls.__name__: register(cls) for cls in classes},
+        **{fn.__name__: register(fn) for fn in (tenth_squares, mean_pred)},
+    )
 
 
 def _lib(name: str, request: pytest.FixtureRequest) -> Any:
@@ -377,6 +401,29 @@ def test_a_subclassed_models_automatic_config_keeps_the_arguments_given(tmp_path
     assert model.get_config()["units"] == 3
     model.save(tmp_path / "m.keras")
     assert ac.saving.load_model(tmp_path / "m.keras").units == 3
+
+
+@pytest.mark.parametrize(("writer", "reader"), DIRECTIONS)
+def test_a_models_own_compile_config_is_saved_as_entries(tmp_path, request, writer, reader):
+    source, target = _lib(writer, request), _lib(reader, request)
+    made, read = _classes(source), _classes(target)
+    model = made.OwnCompile()
+    model.compile(source.optimizers.SGD(0.5), made.tenth_squares, ["mae", made.mean_pred])
+    model(X)
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        written = json.loads(archive.read("config.json"))["compile_config"]
+    assert written["loss_fn"] == {
+        "module": "builtins",
+        "class_name": "function",
+        "config": f"{PACKAGE}>tenth_squares",
+        "registered_name": "function",
+    }
+    assert written["optimizer"]["class_name"] == "SGD"
+    loaded = target.saving.load_model(tmp_path / "m.keras")
+    assert loaded.given["loss_fn"] is read.tenth_squares
+    assert loaded.given["metrics"] == ["mae", read.mean_pred]
+    assert float(loaded.given["optimizer"].learning_rate) == 0.5
 
 
 def test_a_subclassed_model_without_get_config_is_not_saved(tmp_path):

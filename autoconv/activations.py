@@ -298,16 +298,24 @@ def serialize(activation: Callable[..., Any]) -> str | dict[str, Any]:
     """The name of one of these activation functions (an alias gives the function's own
     name: swish -> 'silu'); for a function registered with
     ``@autoconv.saving.register_keras_serializable``, Keras's function entry (its
-    ``"package>name"`` as ``config``). Other callables cannot be saved."""
+    ``"package>name"`` as ``config``); for a user's other named function, the entry of its
+    own name, as Keras writes it (loading finds it in ``custom_objects``). A Python lambda or
+    another callable cannot be saved."""
     name = getattr(activation, "__name__", None)
     if ALL_OBJECTS.get(name) is activation:
         return name
     registered = registration.function_name(activation)
+    if (
+        registered is None
+        and inspect.isfunction(activation)
+        and name != "<lambda>"
+        and not activation.__module__.startswith("autoconv.")
+    ):
+        registered = name
     if registered is None:
         raise ValueError(
             f"activations.serialize: {activation!r} is not one of autoconv's activations "
-            f"({_known()}) and is not registered with "
-            "`@autoconv.saving.register_keras_serializable()`, so it cannot be saved by name"
+            f"({_known()}) nor a user's named function, so it cannot be saved by name"
         )
     return registration.function_entry(registered)
 

@@ -440,16 +440,20 @@ def test_a_bare_name_finds_the_function_registered_under_a_package():
     assert activations.get(bare) is registered
 
 
-def test_an_unregistered_function_is_refused_by_name():
+def test_an_unregistered_function_is_written_by_its_name_and_a_lambda_refused():
     keras = keras_or_skip()
 
     def unregistered(x):
         return x
 
-    with pytest.raises(NotImplementedError, match=r"unregistered.*register_keras_serializable"):
-        ac.layers.Dense(1, activation=unregistered).get_config()
-    with pytest.raises(ValueError, match="not registered with"):
-        activations.serialize(unregistered)
+    assert activations.serialize(unregistered) == keras.activations.serialize(unregistered)
+    assert ac.layers.Dense(1, activation=unregistered).get_config()["activation"]["config"] == (
+        "unregistered"
+    )
+    with pytest.raises(ValueError, match="nor a user's named function"):
+        activations.serialize(lambda x: x)
+    with pytest.raises(NotImplementedError, match=r"<lambda>.*is a custom function"):
+        ac.layers.Dense(1, activation=lambda x: x).get_config()
     entry = keras.activations.serialize(keras_only(keras))
     with pytest.raises(TypeError, match=f"Could not locate function '{REGISTERED}>only_in_keras"):
         activations.get(entry)

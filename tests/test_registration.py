@@ -66,14 +66,16 @@ def test_kerass_config_gives_the_registered_function_back(keras, argument):
 
 @pytest.mark.parametrize("argument", ["kernel_initializer", "kernel_regularizer",
                                       "kernel_constraint"])  # fmt: skip
-def test_an_unregistered_function_is_refused_by_name(argument):
+def test_an_unregistered_function_is_written_by_its_name_as_kerass(keras, argument):
     def unregistered(x: Any, dtype: Any = None) -> Any:
         return x
 
-    layer = ac.layers.Dense(2, **{argument: unregistered})
-    family = argument.split("_")[1] + "s"
-    with pytest.raises(NotImplementedError, match=f"unregistered.*autoconv.{family}"):
-        layer.get_config()
+    ours = ac.layers.Dense(2, **{argument: unregistered}).get_config()[argument]
+    assert ours == keras.layers.Dense(2, **{argument: unregistered}).get_config()[argument]
+    assert ours["config"] == "unregistered"
+    with ac.saving.custom_object_scope({"unregistered": unregistered}):
+        config = ac.layers.Dense(2, **{argument: unregistered}).get_config()
+        assert getattr(ac.layers.Dense.from_config(config), argument) is unregistered
 
 
 def test_a_function_given_by_name_in_a_scope_is_saved_and_found():

@@ -854,9 +854,9 @@ def _merged(first: Any, second: Any) -> Any:
 
 
 def serialized(module: Any, item: Any) -> Any:
-    """``module.serialize(item)`` for a layer's config (None stays None); a function
-    registered with ``register_keras_serializable`` as Keras's function entry; any other
-    custom function cannot be saved (a NotImplementedError)."""
+    """``module.serialize(item)`` for a layer's config (None stays None); a user's function
+    as Keras's function entry (:func:`serialization.function_entry`: a lambda cannot be
+    saved, a NotImplementedError)."""
     if item is None:
         return None
     try:

@@ -291,11 +291,13 @@ def config_entries(value: Any) -> Any:
 
 def function_entry(fn: Any, family: str | None = None) -> dict[str, Any]:
     """Keras's entry for a function in a layer's config: one registered with
-    ``register_keras_serializable`` (or one of autoconv's own) by its name. Any other cannot
-    be saved: a NotImplementedError names it (and ``family``, the autoconv module of the
-    objects that can stand in its place)."""
+    ``register_keras_serializable`` by its registered name, any other named function by its
+    own name, as Keras writes it (loading finds it among autoconv's own, the registered ones
+    and ``custom_objects``). A Python lambda or another callable cannot be saved: a
+    NotImplementedError names it (and ``family``, the autoconv module of the objects that can
+    stand in its place)."""
     name = registration.function_name(fn)
-    if name is None and inspect.isfunction(fn) and fn.__module__.startswith("autoconv."):
+    if name is None and inspect.isfunction(fn) and fn.__name__ != "<lambda>":
         name = fn.__name__
     if name is None:
         instead = f"use one of autoconv.{family}, " if family else ""

@@ -122,12 +122,25 @@ def test_the_default_from_config_gets_the_entries_as_kerass(keras, item):
     assert our_item == ours == theirs == their_item
 
 
-def test_an_unregistered_function_in_a_config_is_refused_by_name():
+def test_an_unregistered_function_in_a_config_is_written_by_its_name_as_kerass(keras):
     def unregistered(x: Any) -> Any:
         return x
 
-    with pytest.raises(NotImplementedError, match=r"unregistered.*is a custom function"):
-        ac.layers.serialize(_classes(ac).Holder(unregistered))
+    def written(lib: Any) -> Any:
+        return lib.layers.serialize(lib.layers.Dense(2, activation=unregistered))
+
+    entry = written(ac)
+    assert entry["config"]["activation"] == written(keras)["config"]["activation"]
+    assert entry["config"]["activation"]["config"] == "unregistered"
+    with pytest.raises(TypeError, match="Could not locate function 'unregistered'"):
+        ac.layers.deserialize(entry)
+    with ac.utils.custom_object_scope({"unregistered": unregistered}):
+        assert ac.layers.deserialize(entry).activation is unregistered
+
+
+def test_a_lambda_in_a_config_is_refused():
+    with pytest.raises(NotImplementedError, match=r"<lambda>.*is a custom function"):
+        ac.layers.serialize(_classes(ac).Holder(lambda x: x))
 
 
 def _wrapping_model(lib: Any) -> Any:

@@ -125,7 +125,7 @@ def print_summary(
     ]
     table = rich.table.Table(*columns, width=line_length, show_lines=True)
 
-    def fields(layer: Any, prefix: str) -> list[str]:
+    def fields(layer: Any, prefix: str, scope: set[int] | None) -> list[str]:
         name = rich.markup.escape(f"{prefix}{layer.name}")
         kind = layer.keras_entry()["class_name"] if hasattr(layer, "keras_entry") else None
         name += f" ({rich.markup.escape(kind or type(layer).__name__)})"
@@ -133,24 +133,29 @@ def print_summary(
             params = "0 (unbuilt)"
         else:
             params = f"{layer.count_params():,}"
-        row = [name, _shape_text(layer, nodes), params]
+        row = [name, _shape_text(layer, scope), params]
         if not sequential_like:
             row.append(_connections(layer, nodes))
         if show_trainable:
             row.append(("Y" if layer.trainable else "N") if layer.weights else "-")
         return row
 
-    def rows(layer: Any, level: int) -> list[list[str]]:
+    def rows(layer: Any, level: int, scope: set[int] | None) -> list[list[str]]:
+        # (``scope``: the calls that give the shapes, those of the model the layer is listed
+        # in; a nested model's layers show their calls in it, as Keras's, whose nested rows
+        # show their layers' own calls)
         prefix = "   " * level + "└ " if level else ""
-        out = [fields(layer, prefix)]
+        out = [fields(layer, prefix, scope)]
         if expand_nested and _opens(layer) and layer.layers and layer is not model:
+            inner = layer._graph() if hasattr(layer, "_graph") else None
+            inner_scope = None if inner is None else {id(n) for n in inner.nodes}
             for sub in layer.layers:
-                out += rows(sub, level + 1)
+                out += rows(sub, level + 1, inner_scope)
         return out
 
     start, stop = _layer_range(layers, layer_range)
     for layer in layers[start:stop]:
-        for row in rows(layer, 0):
+        for row in rows(layer, 0, nodes):
             table.add_row(*row)
 
     trainable = model.trainable_weights

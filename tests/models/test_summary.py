@@ -166,3 +166,24 @@ def test_a_functional_model_called_in_a_subclassed_call_shows_its_outputs_shapes
     ours = called_graph_rows(ac)
     assert ours == called_graph_rows(keras)
     assert any("(None, 4, 3)" in row for row in ours)
+
+
+def nested_graph_rows(lib) -> list[str]:
+    """``summary(expand_nested=True)``'s rows of a functional model called in another: its
+    Input and a pooling layer (no weights, no build shape) among its rows."""
+    inputs = lib.Input((8, 8, 1), name="image")
+    x = lib.layers.MaxPooling2D(name="pool")(lib.layers.Conv2D(2, 3, name="conv")(inputs))
+    inner = lib.Model(inputs, lib.layers.Flatten(name="flat")(x), name="inner")
+    outer_input = lib.Input((8, 8, 1), name="outer_image")
+    lines: list[str] = []
+    lib.Model(outer_input, inner(outer_input), name="outer").summary(
+        expand_nested=True, print_fn=lambda t, **_: lines.append(t)
+    )
+    return "\n".join(lines).splitlines()
+
+
+def test_a_nested_models_rows_show_their_shapes_in_it_as_kerass(keras):
+    ours = nested_graph_rows(ac)
+    assert ours == nested_graph_rows(keras)
+    assert any("└ image (InputLayer)" in row and "(None, 8, 8, 1)" in row for row in ours)
+    assert any("└ pool (MaxPooling2D)" in row and "(None, 3, 3, 2)" in row for row in ours)

@@ -689,14 +689,18 @@ def test_steps_per_epoch_goes_on_where_the_last_epoch_stopped_as_keras(keras, da
     x = np.cos(np.arange(320)).reshape(80, 4).astype("float32")
     y = np.sin(np.arange(80)).reshape(80, 1).astype("float32")
     options = {"epochs": 4, "steps_per_epoch": 3, "verbose": 0}
-    theirs = _line(keras).fit(x, y, batch_size=10, shuffle=False, **options).history["loss"]
+    with pytest.warns(UserWarning, match="ran out of data") as kerass:
+        theirs = _line(keras).fit(x, y, batch_size=10, shuffle=False, **options).history["loss"]
     if data == "arrays":
         given = {"x": x, "y": y, "batch_size": 10, "shuffle": False}
     else:  # its batches in the arrays' order (Keras's runs on a tf.data dataset the same)
         given = {"x": ac.data.Dataset.from_tensor_slices((x, y)).batch(10)}
-    with pytest.warns(UserWarning, match="ran out of data"):
+    with pytest.warns(UserWarning, match="ran out of data") as autoconvs:
         ours = _line(ac).fit(**given, **options).history["loss"]
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    messages = [{str(w.message) for w in caught if "ran out" in str(w.message)}
+                for caught in (autoconvs, kerass)]  # fmt: skip
+    assert messages[0] == messages[1]  # (Keras's words, its advice to .repeat() too)
 
 
 def test_a_repeated_dataset_is_never_restarted_by_steps_per_epoch():

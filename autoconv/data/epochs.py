@@ -26,7 +26,8 @@ _END = object()  # what next() gives at the end of a pass
 # Keras's warning where data runs out before the steps asked for.
 RAN_OUT = (
     "Your input ran out of data; interrupting training. Make sure that your dataset or "
-    "generator can generate at least `steps_per_epoch * epochs` batches."
+    "generator can generate at least `steps_per_epoch * epochs` batches. You may need to use "
+    "the `.repeat()` function when building your dataset."
 )
 
 

@@ -122,7 +122,9 @@ def _assets(model: Any) -> dict[str, bytes]:
 
 def _load_assets(model: Any, archive: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo]) -> None:
     """Hand each layer with Keras's ``load_assets(dir)`` a temporary folder of its files from
-    ``assets/<its path>/`` (plain names only; :data:`MAX_ASSETS_BYTES` at most in all)."""
+    ``assets/<its path>/`` (plain names only; :data:`MAX_ASSETS_BYTES` at most in all), its
+    variables already loaded, as Keras's. (Keras skips ``load_assets`` where an archive holds
+    no assets: a lookup layer's vocabulary removed from a file would go unnoticed.)"""
     budget = MAX_ASSETS_BYTES
     for path, layer in h5_state.saveables(model):
         if not hasattr(layer, "load_assets"):
@@ -193,8 +195,8 @@ def load_model(path: Path, custom_objects: dict | None, compile: bool) -> Any:
                     with custom_object_scope(custom_objects):
                         model.compile_from_config(compile_config)
                 optimizer_state = h5_state.read_optimizer(h5, model) if compile_config else None
-            _load_assets(model, archive, entries)
-        h5_state.assign(model, pairs, optimizer_state)
+            h5_state.assign(model, pairs, optimizer_state)
+            _load_assets(model, archive, entries)  # (after the variables, as Keras's)
         names = checked_dict(metadata, "metadata.json").get("autoconv", {}).get("class_names")
         if names is not None:
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):

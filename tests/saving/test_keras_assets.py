@@ -116,3 +116,33 @@ def test_a_tf_idf_lookup_travels_in_a_keras_file(tmp_path):
     again = ac.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(again.predict(X, verbose=0), model.predict(X, verbose=0))
     np.testing.assert_array_equal(again.layers[0].idf_weights, model.layers[0].idf_weights)
+
+
+def recorded_load(lib, folder: Path) -> list[str]:
+    """The hooks ``load_model`` runs on a Dense subclass whose ``save_assets`` writes a file,
+    in order."""
+    calls: list[str] = []
+
+    class Noted(lib.layers.Dense):
+        def save_assets(self, inner_path):
+            Path(inner_path, "note.txt").write_text("kept")
+
+        def load_own_variables(self, store):
+            calls.append("load_own_variables")
+            super().load_own_variables(store)
+
+        def load_assets(self, inner_path):
+            calls.append(f"load_assets {Path(inner_path, 'note.txt').read_text()}")
+
+    model = lib.Sequential([lib.Input((2,)), Noted(1, name="noted")])
+    folder.mkdir()
+    model.save(folder / "m.keras")
+    calls.clear()
+    lib.saving.load_model(folder / "m.keras", custom_objects={"Noted": Noted})
+    return calls
+
+
+def test_load_assets_runs_after_the_variables_are_loaded_as_kerass(keras, tmp_path):
+    ours = recorded_load(ac, tmp_path / "autoconv")
+    assert ours == recorded_load(keras, tmp_path / "keras")
+    assert ours == ["load_own_variables", "load_assets kept"]

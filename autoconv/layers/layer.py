@@ -486,7 +486,7 @@ class Layer:
         if self.supports_masking:
             set_keras_mask(outputs, self.compute_mask(inputs, previous_mask))
         elif previous_mask is not None and not dry_run:
-            warn_mask_dropped(self, stacklevel=2)
+            warn_mask_dropped(self)
         return outputs
 
     # ------------------------------------------------------------------- masking

@@ -411,13 +411,16 @@ UNKNOWN_SIZE = 2  # an unknown size in the stand-ins compute_mask is given (only
 _dry_runs = threading.local()  # per thread: {id(layer): its call's tensors' masks}
 
 
-def warn_mask_dropped(layer: Any, stacklevel: int) -> None:
-    """Keras's warning of a layer that does not support masking, given a masked input."""
+def warn_mask_dropped(layer: Any) -> None:
+    """Keras's warning of a layer that does not support masking, given a masked input: at
+    every call, from this one place, as Keras warns from its Layer's ``__call__``, so that
+    Python's default filter shows it once a layer (at the graph's making, not again at its
+    runs)."""
     warnings.warn(
         f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input with a mask "
         "attached to it. However, this layer does not support masking and will therefore "
         "destroy the mask information. Downstream layers will not see the mask.",
-        stacklevel=stacklevel + 1,
+        stacklevel=1,
     )
 
 
@@ -460,7 +463,7 @@ def _attach_masks(layer: Any, inputs: Any, previous: Any, outputs: list[Symbolic
     does not support masking gives none, with Keras's warning when it was given one."""
     if not layer.supports_masking:
         if any(mask is not None for mask in _flat(previous)):
-            warn_mask_dropped(layer, stacklevel=4)
+            warn_mask_dropped(layer)
         return
     if previous is None and not _computes_masks(type(layer)):
         return

@@ -218,6 +218,21 @@ def _mask_warnings(caught: list[warnings.WarningMessage]) -> int:
     return sum("does not support masking" in str(w.message) for w in caught)
 
 
+def test_a_dropped_masks_warning_shows_once_a_layer_as_kerass(keras):
+    """Under Python's default filter: at the graph's making, not again when it runs (Keras
+    warns at every call from one place)."""
+    counts = []
+    for lib in (ac, keras):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            inputs, _, outputs, data = READ["no-supports-masking-between"](lib)
+            model = lib.Model(inputs, outputs)
+            model(data)
+            model.predict(data, verbose=0)
+        counts.append(_mask_warnings(caught))
+    assert counts[0] == counts[1] == 1
+
+
 @pytest.mark.parametrize("name", list(READ))
 def test_a_call_reads_the_mask_at_build_and_run_as_keras(keras, name):
     results = []

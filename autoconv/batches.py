@@ -205,8 +205,13 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
         model._resolve_compile(y_shapes, output_shapes)
     users_step = _users_step(model, what)
     checked: list[np.ndarray | None] = []
-    for array, loss, shape in zip(arrays, model._losses_per_output, output_shapes, strict=True):
-        if array is not None and loss is None and own_loss:
+    for index, (array, loss, shape) in enumerate(
+        zip(arrays, model._losses_per_output, output_shapes, strict=True)
+    ):
+        # an output without a loss keeps its targets for its own loss's use or its metrics
+        # (compiled with metrics and no loss: the layers' losses the loss, as Keras's)
+        measured = model._compiled_metrics[index] or model._compiled_weighted_metrics[index]
+        if array is not None and loss is None and (own_loss or measured):
             checked.append(array.astype(np.float32, copy=False))
         elif loss is None or array is None:
             checked.append(None)

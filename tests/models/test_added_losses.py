@@ -112,3 +112,22 @@ def test_a_functional_model_refuses_add_loss_as_keras(keras):
         model = lib.Model(inputs, lib.layers.Dense(4)(z))
         with pytest.raises(NotImplementedError):
             model.add_loss(lib.ops.mean(lib.ops.square(z)))
+
+
+def test_metrics_without_a_compiled_loss_measure_the_targets_as_kerass(keras, rng):
+    """keras.io's AdaMatch evaluates its network compiled with metrics alone (the weights'
+    regularizers give the loss): the targets still reach the metrics, as Keras's, in
+    evaluate and fit."""
+    x = rng.standard_normal((12, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 12)
+    results = []
+    for lib in (ac, keras):
+        dense = lib.layers.Dense(3, kernel_regularizer=lib.regularizers.l2(0.01))
+        model = lib.Sequential([lib.Input((4,)), dense])
+        dense.set_weights([np.linspace(-1, 1, 12).reshape(4, 3), np.zeros(3)])
+        model.compile("sgd", metrics=[lib.metrics.SparseCategoricalAccuracy()])
+        evaluated = model.evaluate(x, y, verbose=0)
+        history = model.fit(x, y, epochs=1, batch_size=12, verbose=0).history
+        results.append([*evaluated, history["sparse_categorical_accuracy"][0]])
+    assert results[0][1] > 0
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-5)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import distributed
+from autoconv import distributed, tree
 from autoconv.backends import namespace
 from autoconv.data.epochs import RAN_OUT
 from autoconv.losses import check_probability_targets
@@ -38,6 +38,9 @@ def input_arrays(model: Any, x: Any, what: str) -> list[Any]:
     as_given = graph is None or _users_step(model, what)
     # a subclassed model's call (or a step of the user's) takes x's structure: a dict stays one
     model._input_keys = tuple(x) if as_given and isinstance(x, dict) else None
+    # ... and nested lists and tuples (keras.io's AdaMatch's ((images, labels), (images,
+    # labels))) reach it so nested: their arrays are taken flat, and packed back for the call
+    model._input_nesting = _nesting(x) if as_given and _nests(x) else None
     paths = input_paths(model)
     if as_given and isinstance(x, dict):
         names = list(x)
@@ -48,6 +51,8 @@ def input_arrays(model: Any, x: Any, what: str) -> list[Any]:
         if missing:
             raise ValueError(f"{what}: x has no entry for the model's inputs {missing}")
         arrays = [x[n] for n in names]
+    elif model._input_nesting is not None:
+        arrays = tree.flatten(x)
     elif isinstance(x, list | tuple):
         arrays = list(x)
     else:
@@ -136,6 +141,16 @@ def input_paths(model: Any) -> list[str]:
     return [""] if structure == "single" and count == 1 else [str(i) for i in range(count)]
 
 
+def _nests(data: Any) -> bool:
+    """Whether ``data`` is a list or tuple holding a list, tuple or dict."""
+    return isinstance(data, list | tuple) and any(tree.is_nested(item) for item in data)
+
+
+def _nesting(data: Any) -> Any:
+    """``data``'s structure, its arrays replaced by None (to pack a batch's arrays in)."""
+    return tree.map_structure(lambda _: None, data)
+
+
 def _users_step(model: Any, what: str) -> bool:
     """Whether the step that runs the data ``what`` names ("fit", "fit: validation_data",
     "evaluate: batch 3", "predict_on_batch", ...) is the user's: overridden by a class of
@@ -154,6 +169,14 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
     the first data the model sees, its losses and metrics are made for these shapes (as
     Keras's compile does on its first batch)."""
     names = model._per_output_names
+    model._target_nesting = None
+    if _nests(y) and _users_step(model, what):
+        # a user's step gets nested targets as the data nests them (keras.io's AdaMatch's
+        # ((target images, labels), (augmented images, labels)), of another batch size)
+        model._target_nesting = _nesting(y)
+        if not model.compiled_ready:
+            model._resolve_compile([None] * len(names), _output_shapes(model))
+        return [None if a is None else _numeric(a, f"{what}: y") for a in tree.flatten(y)]
     own_loss = model.overrides_compute_loss or model.own_steps  # they take y as given, or None
     # compiled without a loss: the layers' add_loss is the loss (or the step says there is none)
     no_loss = all(spec is None for spec in model._loss_specs)

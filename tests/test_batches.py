@@ -173,6 +173,51 @@ def test_the_users_step_takes_targets_unlike_the_outputs_as_keras(keras, given):
     assert seen[0] == seen[1] == [[(4, 4), (4, 3), (4,)]] * 2
 
 
+def _nesting(data: Any) -> Any:
+    """The lists and tuples of ``data`` as they nest (as lists: Keras's PyTorch backend gives
+    a PyDataset's tuples as lists), each array its shape."""
+    if isinstance(data, list | tuple):
+        return [_nesting(item) for item in data]
+    return tuple(data.shape)
+
+
+def test_the_users_step_takes_nested_batches_as_they_come_as_keras(keras):
+    """keras.io's AdaMatch: a PyDataset gives ((weak, labels), (strong, labels)) of the source
+    and the same pairs of the target, three times the batch; its own train_step (a model
+    without a call) unpacks them as Keras hands them."""
+    rng = np.random.default_rng(0)
+    source, labels, target = rng.random((4, 3)), rng.random((4, 2)), rng.random((12, 3))
+    seen = []
+    for lib in (ac, keras):
+        structures: list[Any] = []
+
+        class AdaMatch(lib.Model):
+            def __init__(self) -> None:
+                super().__init__()
+                self.built = True  # (Keras cannot build it from such data)
+
+            def train_step(self, data: Any, seen: list[Any] = structures, ops=lib.ops) -> dict:
+                (source_w, _), (_, source_labels) = data[0]
+                ((_, _), (target_s, _)) = data[1]
+                seen.append(_nesting(data))
+                total = ops.mean(source_w + source_labels[:, :1]) + ops.mean(target_s)
+                return {"total": total}
+
+        class Batches(lib.utils.PyDataset):
+            def __len__(self) -> int:
+                return 1
+
+            def __getitem__(self, i: int) -> Any:
+                return ((source, labels), (source, labels)), ((target, target[:, 0]),) * 2
+
+        model = AdaMatch()
+        model.compile(optimizer="sgd")
+        history = model.fit(Batches(), verbose=0).history
+        seen.append((structures, history["total"]))
+    assert seen[0][0] == seen[1][0] == [[[[(4, 3), (4, 2)]] * 2, [[(12, 3), (12,)]] * 2]]
+    np.testing.assert_allclose(seen[0][1], seen[1][1], rtol=1e-6)
+
+
 @pytest.mark.parametrize("step", ["train_step", "test_step", "predict_step"])
 def test_the_default_steps_still_check_the_data(step):
     """Only the step a class overrides takes data unlike the inputs: with the others, the data

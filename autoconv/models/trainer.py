@@ -41,6 +41,10 @@ class Trainer:
 
     # The keys of the dict a subclassed model's data gives its inputs in (None: not a dict).
     _input_keys: tuple[str, ...] | None = None
+    # The nesting of the lists and tuples the data gives a subclassed model's (or a user's
+    # step's) inputs in, and a user's step's targets, their arrays None (None: not nested).
+    _input_nesting: Any = None
+    _target_nesting: Any = None
 
     # ------------------------------------------------------------------ the loss
     def compute_loss(
@@ -138,6 +142,8 @@ class Trainer:
         gave its inputs in (a functional model: its structure)."""
         if not outputs and self._input_keys is not None:
             return dict(zip(self._input_keys, values, strict=True))
+        if not outputs and self._input_nesting is not None:
+            return tree.pack_sequence_as(self._input_nesting, list(values))
         if outputs and isinstance(self._called_structure, dict):
             return self._as_called(values)
         return values[0] if len(values) == 1 else values
@@ -195,7 +201,13 @@ class Trainer:
         model takes and gives them, Tensors (y of the outputs' dtype; None where absent)."""
         x = self._as_given(inputs, outputs=False)
         y = None
-        if any(t is not None for t in targets):
+        if self._target_nesting is not None:
+            reference = inputs[0]
+            y = tree.pack_sequence_as(
+                self._target_nesting,
+                [None if t is None else constant_like(t, reference) for t in targets],
+            )
+        elif any(t is not None for t in targets):
             # (each target of its output's dtype and device; targets that are not one an
             # output, a compute_loss's of the user's, of the last output's)
             reference = [like[min(i, len(like) - 1)] if like else inputs[0]
@@ -296,12 +308,9 @@ def _unpacked(data: Any) -> tuple[Any, Any, Any]:
 
 
 def _batch_size(x: Any) -> int:
-    """The number of samples in a batch's inputs (a Tensor, or a list or dict of them)."""
-    if isinstance(x, dict):
-        x = next(iter(x.values()))
-    elif isinstance(x, list | tuple):
-        x = x[0]
-    return int(x.shape[0])
+    """The number of samples in a batch's inputs (a Tensor, or a nest of lists, tuples and
+    dicts of them)."""
+    return int(tree.flatten(x)[0].shape[0])
 
 
 def _batch_shape(value: Any) -> tuple | None:

@@ -17,6 +17,7 @@ state; what could stand apart already does, in ``serialization`` and ``calls``.)
 from __future__ import annotations
 
 import inspect
+import operator
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ import numpy as np
 from autoconv import config, constraints, initializers, regularizers, tree
 from autoconv.backends import array_device, namespace, release_work_arrays
 from autoconv.dtype_policies import DTypePolicy
+from autoconv.host_array import host_array
 from autoconv.layers import file_budget, serialization
 from autoconv.layers.calls import (
     _Calling,
@@ -96,6 +98,13 @@ class Variable(Tensor):
 
     __slots__ = ("_trainable", "constraint", "name", "path", "regularizer")
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Variable:
+        # one of an integer or bool dtype is an IntegerVariable (a step counter, say)
+        dtype = kwargs.get("dtype", args[2] if len(args) > 2 else None)
+        if cls is Variable and _integer_dtype(dtype):
+            cls = IntegerVariable
+        return super().__new__(cls)
+
     def __init__(
         self,
         initializer: Any,
@@ -135,6 +144,11 @@ class Variable(Tensor):
         ``assign``: the variable keeps its array, so a step recorded before (a replayed one,
         :mod:`autoconv.step_replay`) reads the new values; the caller's array is copied.
         Returns the values assigned, a Tensor of their own, as Keras's."""
+        self._set(value)
+        return Tensor(namespace(self.device).copy(self.data))
+
+    def _set(self, value: Any) -> None:
+        """Copy ``value`` (of the variable's shape) into the variable's array, in its dtype."""
         value = value.data if isinstance(value, Tensor) else value
         host = np.asarray(namespace(array_device(value)).to_numpy(value))
         if host.shape != self.shape:
@@ -144,7 +158,6 @@ class Variable(Tensor):
             )
         xp = namespace(self.device)
         xp.copy_into(self.data, xp.asarray(np.asarray(host, dtype=self.dtype, order="C")))
-        return Tensor(xp.copy(self.data))
 
     def assign_add(self, value: Any) -> Tensor:
         """Add ``value`` (broadcast to the variable's shape) in place, as Keras's."""
@@ -166,6 +179,122 @@ class Variable(Tensor):
 
     def __repr__(self) -> str:
         return variable_repr(self.path, self.shape, self.dtype, self.numpy())
+
+
+def _integer_dtype(dtype: Any) -> bool:
+    """Whether ``dtype`` (a name, a NumPy dtype; None: not given) is an integer or bool type."""
+    if dtype is None:
+        return False
+    try:
+        return np.dtype(getattr(dtype, "name", dtype)).kind in "biu"
+    except TypeError:
+        return False
+
+
+def _host_arithmetic(op: Callable[[Any, Any], Any], reflected: bool = False) -> Callable:
+    """An :class:`IntegerVariable`'s dunder of ``op`` (``reflected``: other op variable): on
+    its values, with NumPy, or, with a float Tensor, that Tensor's op on the values in its
+    dtype. A Python float makes a float32 result, as Keras's weak promotion of a scalar."""
+
+    def method(self: IntegerVariable, other: Any) -> Any:
+        if isinstance(other, Tensor) and not isinstance(other, IntegerVariable):
+            mine = Tensor(self.numpy(), dtype=other.dtype, device=other.device)
+            return op(other, mine) if reflected else op(mine, other)
+        theirs = other.numpy() if isinstance(other, IntegerVariable) else other
+        mine = self.numpy()
+        result = np.asarray(op(theirs, mine) if reflected else op(mine, theirs))
+        if isinstance(other, float) and result.dtype == np.float64:
+            result = result.astype(np.float32)
+        return host_array(result)
+
+    return method
+
+
+class IntegerVariable(Variable):
+    """A :class:`Variable` of an integer or bool dtype, as Keras's (keras.io's AdaMatch's
+    step counter, ``keras.Variable(0, dtype="int64", trainable=False)``): never trainable, as
+    on Keras's PyTorch backend; ``assign``, ``assign_add``, ``numpy()``, ``int()`` and
+    ``ops.cast`` as Keras's, its arithmetic and comparisons computed on its values with NumPy
+    (integer arrays with ``numpy()``; with a float Tensor, a Tensor of that dtype).
+
+    >>> step = Variable(0, dtype="int64", trainable=False, name="step")
+    >>> _ = step.assign_add(1)
+    >>> step
+    <Variable path=step, shape=(), dtype=int64, value=1>
+    >>> int(step * 3)
+    3
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        initializer: Any,
+        shape: Sequence[int] | None = None,
+        dtype: Any = None,
+        trainable: bool = True,
+        name: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        value = _initial_value(initializer, shape, dtype)
+        if isinstance(value, Tensor):
+            value = value.numpy()
+        values = np.array(value, dtype=np.dtype(getattr(dtype, "name", dtype)))
+        self._refuse_training(trainable, name or "variable", values.dtype)
+        # made as a float variable of its shape, then given its own array of its dtype
+        super().__init__(np.zeros(values.shape, np.float32), None, None, False, name, path)
+        self.data = values if self.device == "cpu" else namespace(self.device).asarray(values)
+
+    @staticmethod
+    def _refuse_training(trainable: Any, name: str, dtype: Any) -> None:
+        if trainable:
+            raise ValueError(
+                f"Variable {name} of dtype {dtype} cannot be trainable: only float variables "
+                "get gradients (as on Keras's PyTorch backend); give trainable=False"
+            )
+
+    @property
+    def trainable(self) -> bool:
+        return False
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._refuse_training(value, self.path, self.dtype)
+
+    def assign(self, value: Any) -> Any:
+        """Replace the values (same shape) in place, cast to the variable's dtype; returns
+        them (an array with ``numpy()``)."""
+        self._set(value)
+        return host_array(self.numpy())
+
+    def __int__(self) -> int:
+        return int(self.numpy())
+
+    def __index__(self) -> int:
+        return int(self.numpy())
+
+    def __float__(self) -> float:
+        return float(self.numpy())
+
+    def __bool__(self) -> bool:
+        return bool(self.numpy())
+
+    def __neg__(self) -> Any:
+        return host_array(-self.numpy())
+
+    __add__, __radd__ = _host_arithmetic(operator.add), _host_arithmetic(operator.add, True)
+    __sub__, __rsub__ = _host_arithmetic(operator.sub), _host_arithmetic(operator.sub, True)
+    __mul__, __rmul__ = _host_arithmetic(operator.mul), _host_arithmetic(operator.mul, True)
+    __truediv__ = _host_arithmetic(operator.truediv)
+    __rtruediv__ = _host_arithmetic(operator.truediv, True)
+    __floordiv__ = _host_arithmetic(operator.floordiv)
+    __rfloordiv__ = _host_arithmetic(operator.floordiv, True)
+    __mod__, __rmod__ = _host_arithmetic(operator.mod), _host_arithmetic(operator.mod, True)
+    __pow__, __rpow__ = _host_arithmetic(operator.pow), _host_arithmetic(operator.pow, True)
+    __eq__, __ne__ = _host_arithmetic(operator.eq), _host_arithmetic(operator.ne)  # type: ignore[assignment]
+    __lt__, __le__ = _host_arithmetic(operator.lt), _host_arithmetic(operator.le)
+    __gt__, __ge__ = _host_arithmetic(operator.gt), _host_arithmetic(operator.ge)
+    __hash__ = Variable.__hash__
 
 
 def _initial_value(initializer: Any, shape: Sequence[int] | None, dtype: Any) -> Any:
@@ -415,7 +544,12 @@ class Layer:
             )
         shape = tuple(int(n) for n in shape)
         file_budget.take_weight(shape, name or "variable")
-        dtype = self.dtype if dtype is None else _float_dtype(dtype, self.name)
+        if dtype is None:
+            dtype = self.dtype
+        elif _integer_dtype(dtype):  # (a Variable of its own kind, never trainable)
+            dtype = np.dtype(getattr(dtype, "name", dtype)).name
+        else:
+            dtype = _float_dtype(dtype, self.name)
         init = initializers.get("glorot_uniform" if initializer is None else initializer)
         value = np.asarray(init(shape, dtype=dtype), dtype=dtype)
         if value.shape != shape:

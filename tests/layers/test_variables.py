@@ -293,3 +293,66 @@ def test_variables_print_as_kerass_with_their_values(keras):
 
     assert printed(ac) == printed(keras)
     assert "value=[[1. 1. 1.]\n [1. 1. 1.]" in printed(ac)[0]
+
+
+def _counting_model(lib):
+    """keras.io's AdaMatch's step counter: an int64 ``keras.Variable`` a subclassed model sets
+    as an attribute and counts its calls in (beside a layer's int32 ``add_weight``)."""
+
+    class Counted(lib.layers.Layer):
+        def build(self, input_shape):
+            self.calls = self.add_weight(
+                shape=(), initializer="zeros", dtype="int32", trainable=False, name="calls"
+            )
+
+        def call(self, inputs):
+            self.calls.assign_add(1)
+            return inputs
+
+    class Stepped(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = lib.layers.Dense(2, kernel_initializer="ones")
+            self.counted = Counted()
+            self.current_step = lib.Variable(0, dtype="int64", trainable=False, name="step")
+
+        def call(self, inputs):
+            self.current_step.assign_add(1)
+            step = lib.ops.cast(self.current_step, "float32")
+            return self.counted(self.dense(inputs)) * (0.5 - lib.ops.cos(step / 4) / 2)
+
+    return Stepped()
+
+
+def test_an_integer_variable_counts_as_kerass(keras, tmp_path):
+    found = []
+    for lib in (ac, keras):
+        model = _counting_model(lib)
+        x = np.ones((2, 3), np.float32)
+        outputs = [lib.ops.convert_to_numpy(model(x)) for _ in range(3)]
+        step = model.current_step
+        found.append((
+            [w.path for w in model.weights], [w.path for w in model.non_trainable_weights],
+            [(w.dtype, w.shape) for w in model.get_weights()], repr(model.counted.calls),
+            int(step), (step + 1).numpy(), (step * 2.5).numpy(), float(step < 5), outputs,
+            lib.ops.convert_to_numpy(lib.ops.cast(step, "float32")),
+        ))  # fmt: skip
+        model.save_weights(tmp_path / f"{lib.__name__}.weights.h5")
+    assert repr(found[0][:4]) == repr(found[1][:4])  # their paths, order, dtypes and shapes
+    for mine, kerass in zip(found[0][4:], found[1][4:], strict=True):
+        np.testing.assert_allclose(mine, kerass, rtol=1e-6)
+        assert np.asarray(mine).dtype == np.asarray(kerass).dtype
+    for writer, reader in (("autoconv", keras), ("keras", ac)):
+        model = _counting_model(reader)
+        model(np.ones((2, 3), np.float32))
+        model.load_weights(tmp_path / f"{writer}.weights.h5")
+        assert int(model.current_step) == 3 and int(model.counted.calls) == 3
+
+
+def test_an_integer_variable_is_never_trainable():
+    with pytest.raises(ValueError, match=r"int64 cannot be trainable.*trainable=False"):
+        ac.Variable(0, dtype="int64")
+    step = ac.Variable(np.zeros(2), dtype="int32", trainable=False)
+    with pytest.raises(ValueError, match="cannot be trainable"):
+        step.trainable = True
+    assert step.assign([3, 4]).numpy().tolist() == [3, 4]

@@ -310,7 +310,12 @@ def build_for(model: Any, xs: list[np.ndarray], batch_size: int | None = None) -
         if not model.has_call:  # (a model whose own train_step is all it runs, as Keras's VAE)
             model._traced_outputs = [None]
         else:
+            # Keras learns them in a stateless scope: what the call assigns (a step counter's
+            # assign_add) is dropped, so the weights that were there are given their values back
+            kept = [(weight, weight.numpy()) for weight in model.weights]
             outputs = model._predict_batch(first, own_step=False)
+            for weight, value in kept:
+                weight.assign(value)
             model._traced_outputs = [(None, *o.shape[1:]) for o in outputs]
     model._spread_losses_once_known()
 

@@ -293,3 +293,40 @@ def test_an_inputs_fixed_batch_size_is_not_checked_against_the_data_as_kerass(ke
     np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-5)
     np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-5)
     assert ours[2].shape == (10, 2) and ours[3] == theirs[3] == (3, 2)
+
+
+def _counting_model(lib: Any) -> Any:
+    """A subclassed model whose call counts its runs in an int64 variable."""
+
+    class Counting(lib.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = lib.layers.Dense(2)
+            self.calls = lib.Variable(0, dtype="int64", trainable=False, name="calls")
+
+        def call(self, inputs: Any) -> Any:
+            self.calls.assign_add(1)
+            return self.dense(inputs)
+
+    return Counting()
+
+
+@pytest.mark.parametrize("called_first", [True, False])
+def test_the_run_that_sizes_a_subclassed_model_assigns_nothing_as_keras(keras, called_first):
+    """A subclassed model is run once on the first batch to learn its output shapes; what its
+    call assigns there (a step counter) is dropped, as Keras's stateless symbolic build drops
+    it, so fit, evaluate and predict count their batches alone."""
+    x, y = np.ones((4, 3), np.float32), np.ones((4, 2), np.float32)
+    counts = []
+    for lib in (ac, keras):
+        model = _counting_model(lib)
+        if called_first:
+            model(x)
+        model.compile("sgd", "mse")
+        model.fit(x, y, batch_size=4, verbose=0)
+        found = [int(model.calls)]
+        model.evaluate(x, y, batch_size=4, verbose=0)
+        found.append(int(model.calls))
+        model.predict(x, batch_size=4, verbose=0)
+        counts.append([*found, int(model.calls)])
+    assert counts[0] == counts[1] == ([2, 3, 4] if called_first else [1, 2, 3])

@@ -1157,6 +1157,9 @@ def test_variables_read_the_optimizers_state_as_it_is_now():
     optimizer.apply([np.full((2, 3), 2.0, np.float32)], weights)
     assert iteration.numpy() == 1 and iteration.numpy().dtype == np.int32
     np.testing.assert_array_equal(momentum.numpy(), np.full((2, 3), -1.0, np.float32))
+    # NumPy reads them as it reads Keras's variables (np.asarray(v), float(np.asarray(v)[0, 0]))
+    assert np.asarray(momentum).dtype == np.float32 and np.asarray(iteration).dtype == np.int32
+    np.testing.assert_array_equal(np.asarray(momentum, np.float64), np.full((2, 3), -1.0))
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.01, 3e-4])

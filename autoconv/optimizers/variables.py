@@ -90,6 +90,10 @@ class OptimizerVariable:
     def numpy(self) -> np.ndarray:
         return np.asarray(self._read(), self.dtype)
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """``np.asarray(variable)``: its values, as NumPy reads Keras's variables."""
+        return self.numpy() if dtype is None else self.numpy().astype(dtype)
+
     def __repr__(self) -> str:
         return variable_repr(self.path, self.shape, self.dtype, self.numpy())
 

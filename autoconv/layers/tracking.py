@@ -60,8 +60,9 @@ class _Tracking:
 
 
 class TrackedList(_Tracking, list):
-    """A layer's list attribute: appending, inserting or extending tracks what is added;
-    ``remove``, ``pop``, ``clear`` and ``del`` untrack what leaves (Keras's ``TrackedList``)."""
+    """A layer's list attribute: appending, inserting or extending (``+=`` too) tracks what
+    is added; ``remove``, ``pop``, ``clear`` and ``del`` untrack what leaves (Keras's
+    ``TrackedList``)."""
 
     def __init__(self, values: Any = (), track: Track | None = None, untrack: Track | None = None):
         self._track, self._untrack = track, untrack
@@ -75,6 +76,10 @@ class TrackedList(_Tracking, list):
 
     def extend(self, values: Any) -> None:
         super().extend([self._tracked(v) for v in values])
+
+    def __iadd__(self, values: Any) -> TrackedList:  # ``self.blocks += [Dense(4)]``
+        self.extend(values)
+        return self
 
     def remove(self, value: Any) -> None:
         super().remove(value)

@@ -63,7 +63,16 @@ def removed(model, lib):
     model.stack.pop()
 
 
-@pytest.mark.parametrize("fill", [appended, extended_and_inserted, set_in_a_dict, nested, removed])
+def added_with_plus_equals(model, lib):
+    """keras.io's Forward-Forward: ``self.layer_list += [FFDense(...)]`` after an Input."""
+    model.stack += [lib.layers.Dense(4, name="first")]
+    model.stack += [lib.layers.Dense(3, name="second")]
+
+
+@pytest.mark.parametrize(
+    "fill",
+    [appended, extended_and_inserted, set_in_a_dict, nested, removed, added_with_plus_equals],
+)
 def test_layers_put_in_containers_are_tracked_as_in_keras(fill, keras):
     ours, theirs = blocks_model(ac, fill), blocks_model(keras, fill)
     assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]

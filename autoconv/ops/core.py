@@ -125,13 +125,22 @@ def slice(inputs: Any, start_indices: Any, shape: Sequence[int]) -> Any:
     return arrays.get_item(inputs, _region(start_indices, shape))
 
 
+def _written_into(inputs: Any, updates: Any) -> list[Tensor]:
+    """``inputs`` and ``updates`` as Tensors on one device, both of the inputs' dtype: the
+    updates are written into a copy of the inputs, as Keras's PyTorch backend writes them (a
+    float32 array updated with float64 values stays float32)."""
+    dtype = tensor(inputs).dtype
+    return [engine.cast(t, dtype) if t.dtype != dtype else t for t in tensors(inputs, updates)]
+
+
 def slice_update(inputs: Any, start_indices: Any, updates: Any) -> Any:
-    """inputs with the block at ``start_indices`` replaced by ``updates`` (both differentiable)."""
+    """inputs with the block at ``start_indices`` replaced by ``updates`` (both differentiable),
+    in the inputs' dtype."""
     if all_integer(inputs, updates):
         out = to_numpy(inputs).copy()
         out[_region(start_indices, np.shape(to_numpy(updates)))] = to_numpy(updates)
         return out
-    x, u = tensors(inputs, updates)
+    x, u = _written_into(inputs, updates)
     region = _region(start_indices, u.shape)
 
     def forward(a, b):
@@ -180,8 +189,8 @@ REDUCTIONS = {"add": np.add, "max": np.maximum, "min": np.minimum, "mul": np.mul
 
 def scatter_update(inputs: Any, indices: Any, updates: Any, reduction: str | None = None) -> Any:
     """inputs with the elements (or slices) at ``indices`` set to ``updates``, or combined with
-    them by ``reduction`` ('add', 'max', 'min', 'mul'; repeated indices each count).
-    Differentiable for a plain update and for 'add'."""
+    them by ``reduction`` ('add', 'max', 'min', 'mul'; repeated indices each count), in the
+    inputs' dtype. Differentiable for a plain update and for 'add'."""
     if reduction is not None and reduction not in REDUCTIONS:
         raise ValueError(f"Unsupported reduction: {reduction}")
     where = _positions(indices, len(shape(inputs)))
@@ -207,7 +216,7 @@ def scatter_update(inputs: Any, indices: Any, updates: Any, reduction: str | Non
             kept[where] = 0
         return kept, g[where]
 
-    return host_op("scatter_update", forward, backward, tensors(inputs, updates))
+    return host_op("scatter_update", forward, backward, _written_into(inputs, updates))
 
 
 # ----------------------------------------------------------------------- control flow

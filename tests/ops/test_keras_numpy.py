@@ -515,6 +515,24 @@ def test_integer_arithmetic_stays_numpy_and_reals_become_tensors() -> None:
     assert ops.add(Tensor(M), np.ones(4, np.float64)).dtype == np.float64  # Keras promotes
 
 
+@pytest.mark.parametrize(
+    ("inputs", "updates"), [(np.float32, np.float64), (np.float64, np.float32)]
+)
+def test_updates_are_written_in_the_inputs_dtype_as_kerass(inputs: Any, updates: Any) -> None:
+    """keras.io's Forward-Forward writes a float64 one-hot into float32 images: Keras's
+    PyTorch backend writes it into a copy of the images, which stay float32."""
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("torch")
+    x, block, values = M.astype(inputs), real(2, 2).astype(updates), real(2).astype(updates)
+    where = np.array([[0, 1], [2, 2]], np.int32)
+    for lib in (ops, keras.ops):
+        sliced = lib.convert_to_numpy(lib.slice_update(x, (1, 1), block))
+        scattered = lib.convert_to_numpy(lib.scatter_update(x, where, values))
+        assert sliced.dtype == scattered.dtype == inputs
+        np.testing.assert_allclose(sliced[1:3, 1:3], block, rtol=1e-6)
+        np.testing.assert_allclose(scattered[[0, 2], [1, 2]], values, rtol=1e-6)
+
+
 def test_engine_names_and_keras_names_share_the_namespace() -> None:
     assert ops.conv2d is ops.engine.conv2d  # the engine's own, where Keras has no such name
     assert ops.concatenate is ops.numpy.concatenate  # Keras's (axis=0 by default)

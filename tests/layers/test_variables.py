@@ -356,3 +356,18 @@ def test_an_integer_variable_is_never_trainable():
     with pytest.raises(ValueError, match="cannot be trainable"):
         step.trainable = True
     assert step.assign([3, 4]).numpy().tolist() == [3, 4]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_an_integer_variable_counts_on_the_models_device(device):
+    if device == "cuda":
+        pytest.importorskip("numba_cuda")
+    model = _counting_model(ac)
+    x = np.ones((2, 3), np.float32)
+    model(x)
+    model.to(device)
+    outputs = [model(x).numpy() for _ in range(2)]
+    assert int(model.current_step) == 3 and int(model.counted.calls) == 3
+    assert model.current_step.dtype == np.int64 and model.counted.calls.dtype == np.int32
+    for step, output in zip((2, 3), outputs, strict=True):  # (ones kernel: 3 per unit)
+        np.testing.assert_allclose(output, np.full((2, 2), 3 * (0.5 - np.cos(step / 4) / 2)), 1e-6)

@@ -311,9 +311,9 @@ def _counting_model(lib):
 
     class Stepped(lib.Model):
         def __init__(self):
-            super().__init__()
-            self.dense = lib.layers.Dense(2, kernel_initializer="ones")
-            self.counted = Counted()
+            super().__init__(name="stepped")
+            self.dense = lib.layers.Dense(2, kernel_initializer="ones", name="dense")
+            self.counted = Counted(name="counted")
             self.current_step = lib.Variable(0, dtype="int64", trainable=False, name="step")
 
         def call(self, inputs):

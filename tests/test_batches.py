@@ -295,6 +295,37 @@ def test_an_inputs_fixed_batch_size_is_not_checked_against_the_data_as_kerass(ke
     assert ours[2].shape == (10, 2) and ours[3] == theirs[3] == (3, 2)
 
 
+def _nested_model(lib: Any) -> Any:
+    """A subclassed model whose call takes its inputs nested, ``(a, (b, c))``."""
+
+    class Nested(lib.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = lib.layers.Dense(1, kernel_initializer="ones")
+
+        def call(self, inputs: Any) -> Any:
+            p, (q, r) = inputs
+            return self.dense(lib.ops.concatenate([p, q * r], axis=-1))
+
+    return Nested()
+
+
+def test_a_subclassed_models_call_takes_nested_inputs_as_keras(keras):
+    """``fit``, ``evaluate`` and ``predict`` give a subclassed model's call its inputs nested
+    as the data nests them, as Keras's."""
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.random((8, n)).astype(np.float32) for n in (3, 2, 2))
+    x, y = (a, (b, c)), rng.random((8, 1)).astype(np.float32)
+    runs = []
+    for lib in (ac, keras):
+        model = _nested_model(lib)
+        model.compile("sgd", "mse")
+        history = model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0).history
+        evaluated = model.evaluate(x, y, verbose=0)
+        runs.append([*history["loss"], evaluated, *model.predict(x, verbose=0).ravel()])
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-5)
+
+
 def _counting_model(lib: Any) -> Any:
     """A subclassed model whose call counts its runs in an int64 variable."""
 

@@ -17,6 +17,7 @@ import numpy as np
 from autoconv import distributed, tree
 from autoconv.backends import namespace
 from autoconv.data.epochs import RAN_OUT
+from autoconv.layers.calls import stateless
 from autoconv.losses import check_probability_targets
 from autoconv.ops.loss import checked_labels
 from autoconv.seeds import epoch_generator
@@ -311,11 +312,9 @@ def build_for(model: Any, xs: list[np.ndarray], batch_size: int | None = None) -
             model._traced_outputs = [None]
         else:
             # Keras learns them in a stateless scope: what the call assigns (a step counter's
-            # assign_add) is dropped, so the weights that were there are given their values back
-            kept = [(weight, weight.numpy()) for weight in model.weights]
-            outputs = model._predict_batch(first, own_step=False)
-            for weight, value in kept:
-                weight.assign(value)
+            # assign_add) is dropped
+            with stateless():
+                outputs = model._predict_batch(first, own_step=False)
             model._traced_outputs = [(None, *o.shape[1:]) for o in outputs]
     model._spread_losses_once_known()
 

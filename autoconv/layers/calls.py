@@ -1,13 +1,15 @@
 """A thread's layer calls: the state the layer calls of one thread share, each thread its own
 (as Keras's call context), so that models called in several threads at once never see each
 other's: the training flag outer calls pass down, the name scopes weights are made under, how
-deep the calls are nested, and the penalties of the outermost call; and the lock under which
-one layer at a time is built.
+deep the calls are nested, the penalties of the outermost call, and whether the calls only
+learn shapes (:func:`stateless`); and the lock under which one layer at a time is built.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 # One layer is built at a time in the process (a model builds its layers inside its own build).
@@ -20,13 +22,28 @@ class _CallState:
     the training flags outer calls pass down, how deep the calls are nested, and the penalties
     (activity regularizers, ``add_loss``) of the outermost call."""
 
-    __slots__ = ("depth", "losses", "scopes", "training")
+    __slots__ = ("depth", "losses", "scopes", "stateless", "training")
 
     def __init__(self) -> None:
         self.scopes: list[str] = []
         self.training: list[bool | None] = []
         self.depth = 0
         self.losses: list[Any] = []
+        # Inside a run that only learns output shapes: the variables' assignments are dropped
+        self.stateless = False
+
+
+@contextlib.contextmanager
+def stateless() -> Iterator[None]:
+    """Run a model or layer only to learn its output shapes, as Keras's symbolic call runs in
+    a ``StatelessScope``: what it assigns to variables (a counter's ``assign_add``) is dropped,
+    so the variables keep their values."""
+    state = thread_state()
+    previous, state.stateless = state.stateless, True
+    try:
+        yield
+    finally:
+        state.stateless = previous
 
 
 _threads = threading.local()

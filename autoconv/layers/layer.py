@@ -36,6 +36,7 @@ from autoconv.layers.calls import (
     current_training,
     name_scope,
     note_penalty,
+    stateless,
     thread_state,
 )
 from autoconv.layers.input_spec import assert_input_compatibility
@@ -148,7 +149,10 @@ class Variable(Tensor):
         return Tensor(namespace(self.device).copy(self.data))
 
     def _set(self, value: Any) -> None:
-        """Copy ``value`` (of the variable's shape) into the variable's array, in its dtype."""
+        """Copy ``value`` (of the variable's shape) into the variable's array, in its dtype;
+        nothing in a run that only learns output shapes (Keras's stateless symbolic call)."""
+        if thread_state().stateless:
+            return
         value = value.data if isinstance(value, Tensor) else value
         host = np.asarray(namespace(array_device(value)).to_numpy(value))
         if host.shape != self.shape:
@@ -1276,7 +1280,8 @@ def _required_positional(cls: type) -> int:
 def dry_run_shape(layer: Layer, input_shape: Any, options: dict[str, Any] | None = None) -> Any:
     """The output shape of ``layer`` found by calling it on zeros (of the input's batch size, 1
     where it is unknown; unknown sizes 1), in inference mode, on the device of its weights, with
-    NumPy's floating-point warnings off (Keras's symbolic call computes no values to warn of). A
+    NumPy's floating-point warnings off (Keras's symbolic call computes no values to warn of)
+    and its assignments to variables dropped (Keras's runs in a stateless scope). A
     known batch size gives the output's batch axis as the call makes it (Keras's symbolic call
     keeps it); an unknown one comes back as None."""
 
@@ -1291,7 +1296,7 @@ def dry_run_shape(layer: Layer, input_shape: Any, options: dict[str, Any] | None
 
     inputs = zeros(input_shape)
     # Zeros are no user's data: a division of them (a ratio of two features) warns of nothing.
-    with no_grad(), np.errstate(all="ignore"):
+    with no_grad(), np.errstate(all="ignore"), stateless():
         if isinstance(input_shape, PositionalShapes) or (
             isinstance(inputs, list) and len(inputs) == _required_positional(type(layer)) > 1
         ):

@@ -371,3 +371,36 @@ def test_an_integer_variable_counts_on_the_models_device(device):
     assert model.current_step.dtype == np.int64 and model.counted.calls.dtype == np.int32
     for step, output in zip((2, 3), outputs, strict=True):  # (ones kernel: 3 per unit)
         np.testing.assert_allclose(output, np.full((2, 2), 3 * (0.5 - np.cos(step / 4) / 2)), 1e-6)
+
+
+def test_a_graph_built_on_a_layer_assigns_nothing_as_kerass(keras):
+    """A user's layer without ``compute_output_shape`` is run once on zeros when a functional
+    graph is built on it; what its call assigns there is dropped, as Keras's symbolic call (in
+    a stateless scope) drops it, so its counters count the batches alone."""
+    counts = []
+    for lib in (ac, keras):
+
+        class Counted(lib.layers.Layer):
+            def build(self, input_shape):
+                self.calls = self.add_weight(
+                    shape=(), initializer="zeros", dtype="int32", trainable=False, name="calls"
+                )
+                self.total = self.add_weight(
+                    shape=(), initializer="zeros", trainable=False, name="total"
+                )
+
+            def call(self, inputs):
+                self.calls.assign_add(1)
+                self.total.assign_add(1.0)
+                return inputs * 2
+
+        inputs = lib.Input((3,))
+        counted = Counted()
+        model = lib.Model(inputs, lib.layers.Dense(1)(counted(inputs)))
+        found = [int(counted.calls), float(counted.total)]
+        model.compile("sgd", "mse")
+        model.fit(np.ones((4, 3)), np.ones((4, 1)), batch_size=2, verbose=0)
+        found += [int(counted.calls), float(counted.total)]
+        model.predict(np.ones((4, 3)), batch_size=4, verbose=0)
+        counts.append([*found, int(counted.calls)])
+    assert counts[0] == counts[1] == [0, 0.0, 2, 2.0, 3]

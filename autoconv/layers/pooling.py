@@ -1,6 +1,6 @@
-"""Pooling layers, channels-last: 2-D over images (batch, H, W, C) and 1-D over sequences
-(batch, steps, C): window, global and adaptive poolings, as Keras 3's
-(keras/src/layers/pooling/). Arguments, defaults and their order are Keras 3's."""
+"""Pooling layers, channels-last (the global poolings either layout): 2-D over images (batch, H,
+W, C) and 1-D over sequences (batch, steps, C): window, global and adaptive poolings, as Keras
+3's (keras/src/layers/pooling/). Arguments, defaults and their order are Keras 3's."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from autoconv.layers.core import as_tuple, channels_last, check_spatial_rank
 from autoconv.layers.layer import Layer, Shape
 from autoconv.ops import engine as ops
+from autoconv.ops.convert import standardize_data_format
 from autoconv.ops.masks import as_mask
 from autoconv.ops.nn_spatial import adaptive_average_pool, adaptive_max_pool
 from autoconv.tensor import Tensor
@@ -130,7 +131,9 @@ class AveragePooling1D(Pooling1D):
 
 class BaseGlobalPooling(Layer):
     """Reduces every spatial axis: (batch, ..., C) -> (batch, C), or with ``keepdims=True``
-    (batch, 1, ..., C)."""
+    (batch, 1, ..., C). With ``data_format="channels_first"`` the input is (batch, C, ...) and
+    the spatial axes are the last ones, as Keras's (a reduction, so either layout is computed
+    as it comes)."""
 
     built_at_init = True  # (no build config, as Keras's)
 
@@ -139,24 +142,30 @@ class BaseGlobalPooling(Layer):
 
     def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
-        channels_last(data_format, type(self).__name__)
+        self.data_format = standardize_data_format(data_format)
         self.keepdims = bool(keepdims)
+
+    def _spatial_axes(self) -> tuple[int, ...]:
+        first = 2 if self.data_format == "channels_first" else 1
+        return tuple(range(first, first + self.rank))
 
     def build(self, input_shape: Shape) -> None:
         check_spatial_rank(self, input_shape, self.rank)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         check_spatial_rank(self, input_shape, self.rank)
+        if self.data_format == "channels_first":
+            kept = (1,) * self.rank if self.keepdims else ()
+            return (input_shape[0], input_shape[1], *kept)
         if self.keepdims:
             return (input_shape[0], *(1,) * self.rank, input_shape[-1])
         return (input_shape[0], input_shape[-1])
 
     def call(self, inputs: Tensor) -> Tensor:
-        axes = tuple(range(1, self.rank + 1))
-        return type(self).reduce(inputs, axis=axes, keepdims=self.keepdims)
+        return type(self).reduce(inputs, axis=self._spatial_axes(), keepdims=self.keepdims)
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"data_format": "channels_last", "keepdims": self.keepdims}
+        return super().get_config() | {"data_format": self.data_format, "keepdims": self.keepdims}
 
 
 class GlobalAveragePooling2D(BaseGlobalPooling):
@@ -174,8 +183,9 @@ class GlobalMaxPooling2D(BaseGlobalPooling):
 
 
 class GlobalAveragePooling1D(BaseGlobalPooling):
-    """Mean over the steps: (batch, steps, C) -> (batch, C); with a Keras mask (batch,
-    steps), over the kept steps only (the output carries no mask)."""
+    """Mean over the steps: (batch, steps, C) -> (batch, C) (channels-first: (batch, C,
+    steps) -> (batch, C)); with a Keras mask (batch, steps), over the kept steps only (the
+    output carries no mask)."""
 
     rank = 1
     reduce = staticmethod(ops.mean)
@@ -183,9 +193,11 @@ class GlobalAveragePooling1D(BaseGlobalPooling):
     def call(self, inputs: Tensor, mask: Any = None) -> Tensor:
         if mask is None:
             return super().call(inputs)
-        kept = as_mask(mask, inputs).reshape(*inputs.shape[:2], 1)
-        total = ops.sum(inputs * kept, axis=1, keepdims=self.keepdims)
-        return total / ops.sum(kept, axis=1, keepdims=self.keepdims)
+        (steps,) = self._spatial_axes()
+        kept = as_mask(mask, inputs)  # (batch, steps), against the steps' axis
+        kept = kept.reshape(*kept.shape, 1) if steps == 1 else kept.reshape(-1, 1, kept.shape[1])
+        total = ops.sum(inputs * kept, axis=steps, keepdims=self.keepdims)
+        return total / ops.sum(kept, axis=steps, keepdims=self.keepdims)
 
     def compute_mask(self, inputs: Any, previous_mask: Any = None) -> None:
         return None

@@ -107,6 +107,43 @@ def test_global_pooling_1d_reduces_the_steps(keepdims, rng):
 
 
 @pytest.mark.parametrize(
+    ("name", "shape"),
+    [
+        ("GlobalAveragePooling1D", (2, 3, 5)),
+        ("GlobalMaxPooling1D", (2, 3, 5)),
+        ("GlobalAveragePooling2D", (2, 3, 4, 2)),
+        ("GlobalMaxPooling3D", (2, 3, 2, 2, 2)),
+    ],
+)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_pooling_channels_first_as_keras(keras, name, shape, keepdims, rng):
+    """(batch, C, ...) reduced over the trailing axes: values, gradients, shapes and config
+    (Keras's float64 mean is float32-close only, hence the tolerance)."""
+    kwargs = {"data_format": "channels_first", "keepdims": keepdims}
+    ours, theirs = keras_and_ours(keras, name, kwargs, [rng.standard_normal(shape)], rng)
+    for mine, expected in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(mine, expected, rtol=1e-6, atol=1e-7)
+    kwargs["name"] = "pool"
+    layer, reference = getattr(layers, name)(**kwargs), getattr(keras.layers, name)(**kwargs)
+    unknown = (None, *shape[1:])
+    assert layer.compute_output_shape(unknown) == reference.compute_output_shape(unknown)
+    assert layer.get_config() == reference.get_config()
+
+
+def test_global_average_pooling_1d_channels_first_masked_as_keras(keras, rng):
+    """A mask (batch, steps) averages the kept steps, the last axis when channels-first."""
+    import torch
+
+    x = rng.standard_normal((2, 3, 5)).astype(np.float32)
+    mask = np.array([[1, 1, 0, 1, 0], [0, 1, 1, 1, 1]], dtype=bool)
+    mine = layers.GlobalAveragePooling1D(data_format="channels_first")(x, mask=mask).numpy()
+    theirs = keras.layers.GlobalAveragePooling1D(data_format="channels_first")(
+        torch.tensor(x), mask=torch.tensor(mask)
+    )
+    np.testing.assert_allclose(mine, theirs.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
     "make",
     [
         lambda: layers.MaxPooling1D(3, 2, "same"),
@@ -162,7 +199,6 @@ def test_config_entries_in_keras_s_order(keras, name):
         (lambda: layers.AveragePooling1D(0), "pool_size"),
         (lambda: layers.MaxPooling1D((2, 2)), "must be a tuple of 1 integers"),
         (lambda: layers.AveragePooling1D(data_format="channels_first"), "channels-last"),
-        (lambda: layers.GlobalMaxPooling1D(data_format="channels_first"), "channels-last"),
     ],
 )
 def test_bad_arguments(make, message):

@@ -17,6 +17,7 @@ from autoconv import activations, config, constraints, initializers, regularizer
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.layers.serialization import lambda_function, lambda_function_entry
 from autoconv.ops import engine as ops
+from autoconv.ops.convert import standardize_data_format
 from autoconv.ops.masks import LARGE_NEGATIVE, as_mask, choose
 from autoconv.tensor import Tensor
 from autoconv.windows import MAX_SIZE, is_int
@@ -340,21 +341,25 @@ class Softmax(Activation):
 
 
 class Flatten(Layer):
-    """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...)."""
+    """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...). With ``data_format="channels_first"``
+    the input (batch, C, d1, ...) is read as Keras reads it: moved to channels-last (batch,
+    d1, ..., C) first, so the entries come out in a channels-last model's order."""
 
     def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        channels_last(data_format, "Flatten")
+        self.data_format = standardize_data_format(data_format)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         rest = input_shape[1:]
         return (input_shape[0], None if None in rest else math.prod(rest))
 
     def call(self, inputs: Tensor) -> Tensor:
+        if self.data_format == "channels_first" and inputs.ndim > 2:
+            inputs = ops.transpose(inputs, (0, *range(2, inputs.ndim), 1))
         return ops.flatten(inputs)
 
     def get_config(self) -> dict[str, Any]:
-        return super().get_config() | {"data_format": "channels_last"}
+        return super().get_config() | {"data_format": self.data_format}
 
 
 class Identity(Layer):

@@ -237,6 +237,19 @@ def test_axes_are_checked_against_the_input_rank():
         layers.Concatenate(axis=-3)([x, x])
 
 
+@pytest.mark.parametrize("shape", [(2, 3), (2, 3, 4), (2, 2, 3, 4)])
+def test_flatten_channels_first_as_keras(keras, shape):
+    """Keras's Flatten(data_format="channels_first") moves the channels last before
+    flattening (a rank-2 input is left as it is); its config keeps the layout."""
+    import torch
+
+    x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    ours = layers.Flatten(data_format="channels_first", name="f")
+    theirs = keras.layers.Flatten(data_format="channels_first", name="f")
+    np.testing.assert_array_equal(ours(x).numpy(), theirs(torch.tensor(x)).numpy())
+    assert ours.get_config() == theirs.get_config()
+
+
 def test_concatenate_joins_along_the_batch_axis_as_keras(keras):
     """keras.io's semantic image clustering joins two augmented views of a batch with
     ``Concatenate(axis=0)`` in a model's call: Keras's layer takes axis 0, on data and on

@@ -391,7 +391,7 @@ def _layer_pairs(h5: Any, path: str, layer: Layer) -> list[tuple[Any, Any]]:
 
 
 def read_optimizer(
-    h5: Any, model: Model, as_built: bool = True
+    h5: Any, model: Model, as_built: bool = True, skip_mismatch: bool = True
 ) -> tuple[int, float | None, list] | None:
     """The optimizer state in the file, checked against the model's trainable weights and its
     optimizer's kind: (iterations, learning rate or None, slots), a MultiOptimizer's
@@ -399,7 +399,10 @@ def read_optimizer(
     is assigned. A file saved before the first step (a step count and learning rate only) is
     skipped with Keras's warning where the optimizer is built, or counts as built
     (``as_built``: Keras's load_model builds it first); else it gives those two, no slots,
-    as Keras's load_weights loads them."""
+    as Keras's load_weights loads them. A state of another count (the optimizer's slots of
+    weights the model no longer trains, frozen after training) is skipped with that warning
+    too, as Keras's ``load_own_variables`` skips it; with ``skip_mismatch=False`` it is a
+    ValueError (a legacy file's Keras 2 state, which its loader names)."""
     group = member(h5, "optimizer/vars")
     optimizer = model.optimizer
     if group is None or _is_dataset(group) or optimizer is None or not len(group):
@@ -407,9 +410,12 @@ def read_optimizer(
     _check_layout(optimizer)
     params = model.trainable_weights
     expected = _state_count(optimizer, params)
-    if len(group) == _state_count(optimizer, []) != expected:  # saved before its first step
-        if not (as_built or optimizer.built or isinstance(optimizer, MultiOptimizer)):
-            return _read_state(group, 0, optimizer, [])[0]
+    before_first_step = len(group) == _state_count(optimizer, []) != expected
+    if before_first_step and not (
+        as_built or optimizer.built or isinstance(optimizer, MultiOptimizer)
+    ):
+        return _read_state(group, 0, optimizer, [])[0]
+    if len(group) != expected and (before_first_step or skip_mismatch):
         warnings.warn(
             f"Skipping variable loading for optimizer '{optimizer.name}', because it has "
             f"{expected} variables whereas the saved optimizer has {len(group)} variables.",

@@ -166,7 +166,7 @@ def _optimizer_state(h5: Any, model: Any, path: Path) -> tuple | None:
     store = {str(i): group.get(name) for i, name in enumerate(names)}
     if all(isinstance(item, h5py.Dataset) for item in store.values()):
         try:
-            return h5_state.read_optimizer({"optimizer/vars": store}, model)
+            return h5_state.read_optimizer({"optimizer/vars": store}, model, skip_mismatch=False)
         except ValueError:
             pass
     warnings.warn(

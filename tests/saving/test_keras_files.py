@@ -155,6 +155,25 @@ def test_a_model_compiled_but_not_trained_travels_both_ways(keras, tmp_path, wri
         assert int(loaded.optimizer.iterations) == 1, name
 
 
+def test_a_keras_model_frozen_after_training_loads_with_a_fresh_optimizer(keras, tmp_path):
+    """Trained, then a layer frozen and saved: Keras's file holds the optimizer's slots of
+    weights the model no longer trains; Keras's load_model skips that state with its warning
+    and loads the weights, and so does autoconv's."""
+    x, y = np.ones((4, 3), np.float32), np.ones((4, 1), np.float32)
+    first = keras.layers.Dense(2, name="first")
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(1, name="last")(first(inputs)))
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, y, verbose=0)
+    first.trainable = False
+    model.save(tmp_path / "m.keras")
+    assert len(_optimizer_state(tmp_path / "m.keras")) == 2 + 2 * 4
+    with pytest.warns(UserWarning, match="has 6 variables whereas the saved optimizer has 10"):
+        loaded = ac.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert int(loaded.optimizer.iterations) == 0 and not loaded.get_layer("first").trainable
+
+
 def squared_miss(y_true, y_pred):
     """A user's loss, registered under test>squared_miss in the test below."""
     return ((y_true - y_pred) ** 2).sum(axis=-1)

@@ -86,6 +86,7 @@ class Operation(Layer):
         function: str,
         arguments: dict[str, Any],
         output_shape: tuple[int | None, ...] | None = None,
+        output_dtype: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -94,6 +95,11 @@ class Operation(Layer):
         self.function = function
         self.arguments = arguments
         self.output_shape = output_shape  # a file's record of it, else found by trial runs
+        # Keras's dtypes of the call's inputs (set by record) and of its outputs (a file's
+        # record of the output's, else the trial runs' results'): ops.expand_dims of an int64
+        # input is int64, ops.argmax int32, ops.equal bool, as Keras's symbolic call gives.
+        self.input_dtypes: list[str] | None = None
+        self.output_dtypes = None if output_dtype is None else [output_dtype]
 
     def call(self, inputs: list[Tensor]) -> Any:
         return _call(self.function, _filled(self.arguments, list(inputs)))
@@ -102,8 +108,14 @@ class Operation(Layer):
         """The output's shape from two trial runs on ones, with the unknown (None) sizes as 1
         and as 2: the output's sizes that change with them are unknown too. A function that
         gives a list (``unstack``, ``split``) or a tuple of tensors has a shape for each, and
-        its call in a graph gives a list (or tuple) of symbolic tensors, as Keras's."""
-        if self.output_shape is not None and self.function not in SEVERAL_OUTPUTS:
+        its call in a graph gives a list (or tuple) of symbolic tensors, as Keras's. The ones
+        have the inputs' dtypes (integers as NumPy arrays, as ``keras.ops`` takes them), so the
+        runs' results give the outputs' dtypes too (:attr:`output_dtypes`)."""
+        if (
+            self.output_shape is not None
+            and self.output_dtypes is not None
+            and self.function not in SEVERAL_OUTPUTS
+        ):
             return self.output_shape
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         newshape = self.arguments.get("newshape") if self.function == "reshape" else None
@@ -112,15 +124,22 @@ class Operation(Layer):
             return tuple(None if n == -1 else int(n) for n in np.atleast_1d(newshape))
         elements = sum(int(np.prod([2 if n is None else n for n in s])) for s in shapes)
         file_budget.check_trial(elements, f"operation {self.name} ({self.function})")
+        dtypes = self.input_dtypes or ["float32"] * len(shapes)
         runs = []
         for size in (1, 2):
-            ones = [np.ones([size if n is None else n for n in s], np.float32) for s in shapes]
-            with np.errstate(all="ignore"):  # only the shape counts
-                out = self.call([Tensor(a) for a in ones])
+            ones = [
+                _ones([size if n is None else n for n in s], dtype)
+                for s, dtype in zip(shapes, dtypes, strict=True)
+            ]
+            with np.errstate(all="ignore"):  # only the shape and the dtype count
+                out = self.call(ones)
             several = isinstance(out, list | tuple)
             self._output_structure = "list" if isinstance(out, list) else None
-            outs = out if several else [out]
-            runs.append([np.shape(convert.to_numpy(o)) for o in outs])
+            outs = [convert.to_numpy(o) for o in (out if several else [out])]
+            runs.append([np.shape(o) for o in outs])
+            self.output_dtypes = [o.dtype.name for o in outs]
+            if self.output_shape is not None and not several:
+                return self.output_shape  # (the file's shape: the run gave the dtype)
         made = [_common_shape(self.function, a, b) for a, b in zip(*runs, strict=True)]
         return tuple(made) if several else made[0]
 
@@ -145,6 +164,12 @@ class Operation(Layer):
         node = self._inbound_nodes[0]
         filled = _filled(self.arguments, [tensor_entry(t) for t in node.inputs])
         return [_json(filled[p]) for p in call if p in filled]
+
+
+def _ones(shape: list[int], dtype: str) -> Any:
+    """A trial run's input: ones of ``dtype``, a Tensor for floats, a NumPy array else."""
+    ones = np.ones(shape, dtype)
+    return Tensor(ones) if ones.dtype.kind == "f" else ones
 
 
 def _common_shape(function: str, first: tuple, second: tuple) -> tuple[int | None, ...]:
@@ -244,6 +269,7 @@ def record(
     kwargs: dict[str, Any],
     output_shape: tuple[int | None, ...] | None = None,
     operation_name: str | None = None,
+    output_dtype: str | None = None,
 ) -> SymbolicTensor:
     """``function(*args, **kwargs)`` on symbolic tensors: a new :class:`Operation` in the graph
     (named ``operation_name``, else as Keras names it, after its Operation's class:
@@ -259,16 +285,19 @@ def record(
     arguments = _template(dict(bound.arguments), tensors)
     row = OPERATIONS.get(name.removeprefix("image."))
     prefix = to_snake_case(row[1]) if row is not None else name
-    operation = Operation(name, arguments, output_shape, name=operation_name or unique_name(prefix))
+    operation = Operation(
+        name, arguments, output_shape, output_dtype, name=operation_name or unique_name(prefix)
+    )
+    operation.input_dtypes = [t.dtype for t in tensors]
     return operation(tensors)
 
 
 def replay(
-    entry: dict[str, Any], call: dict[str, Any], tensor: Any, output_shape: Any = None
+    entry: dict[str, Any], call: dict[str, Any], tensor: Any, recorded: Any = None
 ) -> SymbolicTensor:
     """An Operation from Keras's file (its entry and its one node), on the graph's tensors;
-    ``output_shape``: its output's shape where the file records it (a later call reads it),
-    else it is found by trial runs on small enough inputs."""
+    ``recorded``: its output's shape and dtype where the file records them (a later call
+    reads it), else they are found by trial runs on small enough inputs."""
     module, class_name = entry.get("module"), entry.get("class_name")
     function = BY_CLASS.get((module, class_name))
     if function is None:
@@ -282,9 +311,30 @@ def replay(
     arguments |= {p: from_json(config[p], tensor) for p in constructor if p in config}
     name = function if module != "keras.src.ops.image" else f"image.{function}"
     # the file's name, taking none from the automatic ones (``add``, ``add_1``, ...), as Keras
+    shape, dtype = recorded if recorded is not None else (None, None)
     return record(
-        name, _functions()[name], (), arguments, _checked_shape(output_shape), entry.get("name")
+        name,
+        _functions()[name],
+        (),
+        arguments,
+        _checked_shape(shape),
+        entry.get("name"),
+        _checked_dtype(dtype) if shape is not None else None,
     )
+
+
+def _checked_dtype(dtype: Any) -> str | None:
+    if dtype is None:
+        return None
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
+        raise ValueError(f"a tensor's dtype must be a numeric dtype's name, got {dtype!r}")
+    return dtype
+
+
+_DTYPES = frozenset(
+    {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+     "float16", "bfloat16", "float32", "float64"}
+)  # fmt: skip
 
 
 def _checked_shape(shape: Any) -> tuple[int | None, ...] | None:

@@ -167,9 +167,11 @@ class Node:
         shapes = list(output_shape) if several else [output_shape]
         self.several_outputs = several
         name = output_name or unique_name("keras_tensor")  # as Keras names its tensors
-        self.outputs = [SymbolicTensor(shapes[0], layer.dtype, self, name)]
+        # the layer's dtype, or an Operation's outputs' own (Keras's: ops.argmax gives int32)
+        dtypes = getattr(layer, "output_dtypes", None) or [layer.dtype] * len(shapes)
+        self.outputs = [SymbolicTensor(shapes[0], dtypes[0], self, name)]
         self.outputs += [  # Keras names each of the outputs in turn
-            SymbolicTensor(shape, layer.dtype, self, unique_name("keras_tensor"), i)
+            SymbolicTensor(shape, dtypes[i], self, unique_name("keras_tensor"), i)
             for i, shape in enumerate(shapes[1:], 1)
         ]
         layer._inbound_nodes.append(self)

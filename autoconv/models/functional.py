@@ -45,7 +45,7 @@ from autoconv.models.functional_config import (
     map_histories,
     node_arguments,
     ready,
-    recorded_shapes,
+    recorded_tensors,
     replayed,
     tensor_history,
 )
@@ -262,7 +262,7 @@ class Functional(Model):
             if not isinstance(layer, InputLayer):
                 pending.append((entry["name"], layer, list(calls)))
         outputs: dict[tuple[str, int], SymbolicTensor] = {}  # (layer name, call) -> tensor
-        recorded = recorded_shapes(entries)
+        recorded = recorded_tensors(entries)
         for name, layer in made.items():
             if isinstance(layer, InputLayer):
                 outputs[(name, 0)] = layer.output

@@ -74,8 +74,9 @@ def ready(call: dict[str, Any], outputs: dict[tuple[str, int], Any], operation: 
     return all(keras_history(item)[:2] in outputs for item in read)
 
 
-def recorded_shapes(entries: list[Any]) -> dict[tuple[str, int], Any]:
-    """The shapes a config records for the tensors its calls read, by (layer name, call)."""
+def recorded_tensors(entries: list[Any]) -> dict[tuple[str, int], tuple[Any, Any]]:
+    """The shapes and dtypes a config records for the tensors its calls read, by (layer
+    name, call)."""
     shapes = {}
     for entry in entries:
         calls = entry.get("inbound_nodes") if isinstance(entry, dict) else None
@@ -85,7 +86,7 @@ def recorded_shapes(entries: list[Any]) -> dict[tuple[str, int], Any]:
                 config = item.get("config")
                 name, number, index = keras_history(item)
                 if isinstance(config, dict) and "shape" in config and index == 0:
-                    shapes[(name, number)] = config["shape"]
+                    shapes[(name, number)] = (config["shape"], config.get("dtype"))
     return shapes
 
 

@@ -300,3 +300,33 @@ def test_a_reshape_beside_an_unknown_size_has_kerass_shape(keras) -> None:
             tuple(lib.ops.reshape(x, (2, 2)).shape),
         ])  # fmt: skip
     assert found[0] == found[1] == [(None, 2, 4), (None, 3, 4), (None,), (2, 2)]
+
+
+def test_an_operations_output_has_kerass_dtype(keras, tmp_path) -> None:
+    """keras.io's wide, deep and cross networks expand an int64 input's dims before encoding
+    it: the op's output is int64, as Keras's symbolic call gives (and so the config's tensor
+    entries), argmax's int32 and a comparison's bool; a file's record is read back."""
+    found, files = [], []
+    for lib in (ac, keras):
+        ids, x = lib.Input((), dtype="int64", name="ids"), lib.Input((3,), name="x")
+        expanded = lib.ops.expand_dims(ids, -1)
+        outputs = [
+            expanded,
+            lib.ops.cast(ids, "int32"),
+            lib.ops.argmax(x, axis=-1),
+            lib.ops.greater(x, 0.0),
+            lib.ops.top_k(x, 2)[1],
+            lib.ops.sum(lib.ops.expand_dims(ids, -1) * x, axis=-1),
+        ]
+        found.append([t.dtype for t in outputs])
+        encoded = lib.layers.CategoryEncoding(4, output_mode="multi_hot", name="encode")(expanded)
+        model = lib.Model({"ids": ids, "x": x}, lib.layers.Concatenate()([encoded, x]))
+        layers = model.get_config()["layers"]
+        encode = next(entry for entry in layers if entry["name"] == "encode")
+        found[-1].append(encode["inbound_nodes"][0]["args"][0]["config"]["dtype"])
+        model.save(tmp_path / f"{lib.__name__}.keras")
+        files.append(tmp_path / f"{lib.__name__}.keras")
+    assert found[0] == found[1] == ["int64", "int32", "int32", "bool", "int32", "float32", "int64"]
+    for path in files:
+        loaded = ac.saving.load_model(path)
+        assert loaded.get_layer("encode")._inbound_nodes[0].inputs[0].dtype == "int64"

@@ -90,7 +90,7 @@ def _children(layer: Layer) -> list[tuple[str, Any]]:
     if isinstance(layer, Pipeline) or (isinstance(layer, Model) and layer._graph() is not None):
         return [("layers", list(layer.layers))]
     held = [
-        (_walk_key(name), name, list(value) if isinstance(value, tuple) else value)
+        (_walk_key(name), name, _listed(value))
         for name, value in vars(layer).items()
         if name not in _BASE_ATTRIBUTES and _holds_layers(value)
     ]
@@ -109,7 +109,7 @@ def _metric_layers(owner: Any, prefix: str = "") -> list[tuple[str, str, Any]]:
         if isinstance(value, Metric) and not isinstance(value, Layer):
             path = f"{prefix}{name}"
             found += [
-                (_walk_key(path), f"{path}/{inner}", list(v) if isinstance(v, tuple) else v)
+                (_walk_key(path), f"{path}/{inner}", _listed(v))
                 for inner, v in vars(value).items()
                 if _holds_layers(v)
             ]
@@ -128,9 +128,18 @@ _BASE_ATTRIBUTES = frozenset({"_layers", "_inbound_nodes"})
 def _holds_layers(value: Any) -> bool:
     if isinstance(value, Layer):
         return True
-    return (
-        isinstance(value, list | tuple) and bool(value) and all(isinstance(v, Layer) for v in value)
-    )
+    items = _listed(value)
+    return isinstance(items, list) and bool(items) and all(isinstance(v, Layer) for v in items)
+
+
+def _listed(value: Any) -> Any:
+    """A tuple's items, or a dict's values in order (keras.io's ``self.embeddings = {feature:
+    Embedding(...)}``), as the list Keras saves them from; anything else as it is."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, dict):
+        return list(value.values())
+    return value
 
 
 def _unique(name: str, used: dict[str, int]) -> str:

@@ -517,6 +517,47 @@ def test_a_subclassed_models_weights_file_travels_both_ways_with_keras(keras, tm
     np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-5)
 
 
+def test_a_dict_of_layers_travels_in_the_weights_file_both_ways(keras, tmp_path, rng):
+    """keras.io's variable selection network holds ``self.embeddings = {feature: Embedding}``:
+    Keras saves a dict's layers as a list's, under the attribute, by class name in order."""
+
+    def build(lib):
+        class Selection(lib.layers.Layer):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.embeddings = {"a": lib.layers.Embedding(4, 2), "b": lib.layers.Embedding(5, 2)}
+                self.projections = {"c": lib.layers.Dense(2)}
+
+            def call(self, inputs):
+                a = self.embeddings["a"](inputs["a"]) + self.embeddings["b"](inputs["b"])
+                return a + self.projections["c"](lib.ops.expand_dims(inputs["c"], -1))
+
+        inputs = {
+            "a": lib.Input((), dtype="int64", name="a"),
+            "b": lib.Input((), dtype="int64", name="b"),
+            "c": lib.Input((), name="c"),
+        }
+        return lib.Model(inputs, Selection(name="selection")(inputs))
+
+    x = {"a": np.array([0, 3]), "b": np.array([4, 1]), "c": np.array([0.5, -1.0], np.float32)}
+    ours, theirs = build(ac), build(keras)
+    theirs.save_weights(tmp_path / "keras.weights.h5")
+    ours.load_weights(tmp_path / "keras.weights.h5")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5)
+    ours.set_weights([w * 1.5 for w in ours.get_weights()])
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    with (
+        h5py.File(tmp_path / "ours.weights.h5") as h5,
+        h5py.File(tmp_path / "keras.weights.h5") as k,
+    ):
+        groups, expected = [], []
+        h5.visit(groups.append)
+        k.visit(expected.append)
+        assert groups == expected and "layers/selection/embeddings/embedding_1/vars/0" in groups
+    theirs.load_weights(tmp_path / "ours.weights.h5")
+    np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-5)
+
+
 def test_the_optimizers_a_gan_holds_travel_in_its_weights_file_both_ways(keras, tmp_path):
     """keras.io's GANs hold an optimizer per network as attributes (``self.d_optimizer``):
     Keras's weights file keeps each one's state under its attribute's name, beside

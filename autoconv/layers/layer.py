@@ -854,16 +854,25 @@ class Layer:
 
     def get_build_config(self) -> dict[str, Any] | None:
         """``{"input_shape": ...}``, the shape the layer was built for, or None (Keras's: also
-        for a layer Keras builds when it is made, :attr:`built_at_init`)."""
-        if not self.built or self._build_shape is None or self.built_at_init:
+        for a layer Keras builds when it is made, :attr:`built_at_init`); Keras's
+        ``{"shapes_dict": {}}`` for a user's ``build(self)`` that takes no shape."""
+        if not self.built or self.built_at_init:
+            return None
+        if not getattr(type(self).build, "takes_shape", True):
+            return {"shapes_dict": {}}
+        if self._build_shape is None:
             return None
         return {"input_shape": _as_tuples(self._build_shape)}
 
     def build_from_config(self, config: dict[str, Any]) -> None:
-        """Build the layer for ``config["input_shape"]`` (a :meth:`get_build_config`)."""
+        """Build the layer for ``config["input_shape"]`` (a :meth:`get_build_config`), or,
+        given Keras's ``{"shapes_dict": {}}`` of a ``build(self)`` that takes no shape, build
+        it without one."""
         shape = config.get("input_shape")
         if shape is not None:
             self._maybe_build(_as_tuples(shape))
+        elif config.get("shapes_dict") == {} and not getattr(type(self).build, "takes_shape", True):
+            self._maybe_build(None)
 
     @property
     def input_shape(self) -> Shape | None:
@@ -925,6 +934,7 @@ def _building(build: Callable[..., None]) -> Callable[..., None]:
         self.built = True
 
     wrapper.__doc__, wrapper.__name__ = build.__doc__, build.__name__
+    wrapper.takes_shape = takes_shape  # (get_build_config: Keras's record of a shapeless build)
     return wrapper
 
 

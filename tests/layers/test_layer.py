@@ -454,6 +454,45 @@ def test_a_build_without_a_shape_is_called_as_kerass(keras, as_dict):
     np.testing.assert_allclose(np.asarray(ours(inputs)), expected, rtol=1e-6, atol=1e-6)
 
 
+def _no_shape_build_model(lib: Any) -> Any:
+    """A functional model of a ``build(self)`` layer that takes ``**kwargs`` (so it loads)."""
+
+    class NoShapeBuild(lib.layers.Layer):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.dense = lib.layers.Dense(2, name="dense")
+
+        def call(self, inputs: Any) -> Any:
+            return self.dense(inputs["x"])
+
+        def build(self) -> None:
+            self.built = True
+
+    inputs = {"x": lib.Input((3,), name="x")}
+    return lib.Model(inputs, NoShapeBuild(name="no_shape")(inputs))
+
+
+def test_a_build_without_a_shape_has_kerass_build_config_both_ways(keras, tmp_path):
+    """keras.io's variable selection network's ``build(self)``: Keras records it as
+    ``{"shapes_dict": {}}`` and builds it with no shape on loading (an input shape there is
+    Keras's TypeError); a file of either library loads in the other."""
+    x = {"x": np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)}
+    ours, theirs = _no_shape_build_model(ac), _no_shape_build_model(keras)
+    for model in (ours, theirs):
+        assert model.get_layer("no_shape").get_build_config() == {"shapes_dict": {}}
+    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    ours.save(tmp_path / "ours.keras")
+    theirs.save(tmp_path / "theirs.keras")
+    expected = np.asarray(theirs.predict(x, verbose=0))
+    objects = {"NoShapeBuild": type(theirs.get_layer("no_shape"))}
+    in_keras = keras.saving.load_model(tmp_path / "ours.keras", custom_objects=objects)
+    np.testing.assert_allclose(np.asarray(in_keras.predict(x, verbose=0)), expected, rtol=1e-6)
+    objects = {"NoShapeBuild": type(ours.get_layer("no_shape"))}
+    loaded = ac.saving.load_model(tmp_path / "theirs.keras", custom_objects=objects)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-6)
+    assert loaded.get_layer("no_shape").get_build_config() == {"shapes_dict": {}}
+
+
 def test_a_plain_value_after_the_inputs_must_be_a_keyword_as_keras(keras):
     """keras.io's GAN-ADA ``self.augmenter(images, training)``: Keras refuses a bool (or
     number, or string) given positionally after the inputs."""

@@ -1305,6 +1305,8 @@ def dry_run_shape(layer: Layer, input_shape: Any, options: dict[str, Any] | None
         return Tensor(np.zeros(dims, layer.dtype), device=device)
 
     inputs = zeros(input_shape)
+    known = _batch_size(input_shape) is not None
+    unbuilt = [] if known else [sub for sub in _sublayers(layer) if not sub.built]
     # Zeros are no user's data: a division of them (a ratio of two features) warns of nothing.
     with no_grad(), np.errstate(all="ignore"), stateless():
         if isinstance(input_shape, PositionalShapes) or (
@@ -1314,10 +1316,29 @@ def dry_run_shape(layer: Layer, input_shape: Any, options: dict[str, Any] | None
         else:
             out = layer(inputs, training=False, **(options or {}))
     layer._clear_losses()
-    known = _batch_size(input_shape) is not None
+    for sub in unbuilt:  # built on the zeros' batch of 1: Keras's symbolic call leaves it None
+        if sub.built and sub._build_shape is not None:
+            sub._build_shape = _unknown_batch(sub._build_shape)
     if isinstance(out, list | tuple):
         return [o.shape if known else (None, *o.shape[1:]) for o in out]
     return out.shape if known else (None, *out.shape[1:])
+
+
+def _sublayers(layer: Layer) -> list[Layer]:
+    """Every layer ``layer`` holds, at any depth."""
+    return [found for sub in layer._layers for found in [sub, *_sublayers(sub)]]
+
+
+def _unknown_batch(shape: Any) -> Any:
+    """A build shape of a dry run's batch of 1 with that batch unknown (None), in dicts and
+    lists of shapes too."""
+    if isinstance(shape, dict):
+        return {key: _unknown_batch(s) for key, s in shape.items()}
+    if isinstance(shape, list | tuple) and shape and isinstance(shape[0], list | tuple | dict):
+        return type(shape)(_unknown_batch(s) for s in shape)
+    if isinstance(shape, list | tuple) and shape and shape[0] == 1:
+        return (None, *shape[1:])
+    return shape
 
 
 def _batch_size(shape: Any) -> int | None:

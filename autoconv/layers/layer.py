@@ -503,12 +503,11 @@ class Layer:
         """Keras's build of a user's layer without a ``build`` of its own that holds unbuilt
         layers (its own ``compute_output_shape`` ran no call): one run on zeros, or Keras's
         warning where the run fails (autoconv's layers build what they hold themselves)."""
-        cls = type(self)
-        own = cls.build is not Layer.build or serialization.BUILTIN.get(cls.__name__) is cls
-        if own or all(sub.built for sub in self._layers):
+        if self._builds_its_layers() or all(sub.built for sub in self._layers):
             return
         try:
             dry_run_shape(self, input_shape)
+            self._warn_unbuilt_state()
         except Exception as error:  # (Keras's: the layer stays as it is)
             warnings.warn(
                 f"Layer '{self.name}' looks like it has unbuilt state, but Keras is not able to "
@@ -521,6 +520,26 @@ class Layer:
                 "by calling `layer.build()` on all its children layers).\nException "
                 f"encountered: ''{error}''",
                 stacklevel=4,
+            )
+
+    def _builds_its_layers(self) -> bool:
+        """Whether the layer has a ``build`` of its own, or is autoconv's (which builds what
+        it holds itself)."""
+        cls = type(self)
+        return cls.build is not Layer.build or serialization.BUILTIN.get(cls.__name__) is cls
+
+    def _warn_unbuilt_state(self) -> None:
+        """Keras's warning of a user's layer without a ``build`` that still holds unbuilt
+        layers once its first call has run (keras.io's gated residual network's ``project``,
+        used only for inputs of another width): Keras's default ``build`` warns then."""
+        if not self._builds_its_layers() and any(not sub.built for sub in self._layers):
+            warnings.warn(
+                f"`build()` was called on layer '{self.name}', however the layer does not have "
+                "a `build()` method implemented and it looks like it has unbuilt state. This "
+                "will cause the layer to be marked as built, despite not being actually built, "
+                "which may cause failures down the line. Make sure to implement a proper "
+                "`build()` method.",
+                stacklevel=3,
             )
 
     def add_weight(
@@ -611,6 +630,7 @@ class Layer:
             inputs = to_tensors(inputs, self.dtype)
         else:
             inputs = to_tensors(inputs, self.dtype, integer_device=_integer_device(self))
+        first = not self.built
         self._maybe_build(_shapes(inputs), _device_of(inputs) or _integer_device(self) or "cpu")
         takes_training, default = training_parameter(type(self))
         training = current_training(training, default)
@@ -625,6 +645,8 @@ class Layer:
             set_keras_mask(outputs, self.compute_mask(inputs, previous_mask))
         elif previous_mask is not None and not dry_run:
             warn_mask_dropped(self)
+        if first:
+            self._warn_unbuilt_state()
         return outputs
 
     # ------------------------------------------------------------------- masking

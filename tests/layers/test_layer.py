@@ -423,6 +423,40 @@ def test_a_layer_that_cannot_run_on_its_own_warns_as_kerass():
     assert model.output_shape == (None, 2) and not model.weights
 
 
+def _unused_sublayer_block(lib: Any, name: str) -> Any:
+    """keras.io's gated residual network: its ``project`` runs only on inputs of another
+    width than its units, so it stays unbuilt."""
+
+    class Gated(lib.layers.Layer):
+        def __init__(self, units: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.units = units
+            self.dense = lib.layers.Dense(units)
+            self.project = lib.layers.Dense(units)
+
+        def call(self, inputs: Any) -> Any:
+            if inputs.shape[-1] != self.units:
+                inputs = self.project(inputs)
+            return inputs + self.dense(inputs)
+
+    return Gated(3, name=name)
+
+
+@pytest.mark.parametrize("symbolic", [False, True])
+def test_a_layer_left_with_unbuilt_layers_warns_as_kerass(keras, symbolic):
+    """Keras's default ``build`` warns where a user's layer holds a layer its first call did
+    not build; none where its call built them all."""
+    message = r"`build\(\)` was called on layer 'gated', however the layer does not have"
+    for lib in (keras, ac):
+        x = lib.Input((3,)) if symbolic else np.ones((2, 3), np.float32)
+        with pytest.warns(UserWarning, match=message):
+            _unused_sublayer_block(lib, "gated")(x)
+        x = lib.Input((4,)) if symbolic else np.ones((2, 4), np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _unused_sublayer_block(lib, "projected")(x)
+
+
 def _no_shape_build_layer(lib: Any) -> Any:
     """A layer whose ``build(self)`` takes no shape (its sublayer is built by the call)."""
 

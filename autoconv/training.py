@@ -64,8 +64,9 @@ class StepState:
     which every update is skipped there), the step counter, the samples seen, and the
     processes training together (``world``, None for one; see :mod:`autoconv.distributed`)."""
 
-    def __init__(self, model: Any, status: Any = None) -> None:
+    def __init__(self, model: Any, status: Any = None, one_batch: bool = False) -> None:
         self.model = model
+        self.one_batch = one_batch  # (train_on_batch's: a user's step gets Keras's packed data)
         self.world = distributed.current()
         self.xp = namespace(model.device)
         self._params: list[Any] | None = None
@@ -726,7 +727,7 @@ def on_batch(
     ws = sample_weights(model, sample_weight, class_weight, ys, len(xs[0]), what)
     configure_process_for(model)
     runner, places = one_batch_steps(model, kind)
-    state = StepState(model, runner.status)
+    state = StepState(model, runner.status, one_batch=True)
     if state.world is None:
         batch = places.batch(([resident(a) for a in xs], ys, ws), len(xs[0]))
     else:  # this process's share of the batch (run as it comes)

@@ -620,7 +620,9 @@ class Model(Trainer, Layer):
         for the host. A non-finite loss or gradient marks ``state.status`` (see
         :class:`autoconv.training.StepState`), and the optimizer then changes nothing."""
         if _overrides(self, "train_step"):
-            self._step_logs = self._run_own_step("train_step", inputs, targets, weights)
+            self._step_logs = self._run_own_step(
+                "train_step", inputs, targets, weights, state.one_batch
+            )
             state.done(len(inputs[0]))
             return
         params = state.params
@@ -672,7 +674,9 @@ class Model(Trainer, Layer):
         if len(inputs[0]) == 0:  # no share of a short last batch (autoconv.distributed)
             return
         if _overrides(self, "test_step"):
-            self._step_logs = self._run_own_step("test_step", inputs, targets, weights)
+            self._step_logs = self._run_own_step(
+                "test_step", inputs, targets, weights, state.one_batch
+            )
             state.done(len(inputs[0]))
             return
         with no_grad():
@@ -686,16 +690,21 @@ class Model(Trainer, Layer):
         state.done(count)
 
     def _predict_batch(
-        self, inputs: list[Any], to_host: bool = True, own_step: bool = True
+        self,
+        inputs: list[Any],
+        to_host: bool = True,
+        own_step: bool = True,
+        one_batch: bool = False,
     ) -> list[Any]:
         """The outputs for one batch: NumPy arrays, or with ``to_host=False`` the device's;
         through a ``predict_step`` of the user's unless ``own_step`` is False (the model's
         call alone: the run that shows a subclassed model's outputs, as Keras's symbolic build
-        runs its call, not its steps)."""
+        runs its call, not its steps), given ``(x,)`` for ``predict_on_batch`` (``one_batch``),
+        as Keras's."""
         xp = namespace(self.device)
         with no_grad():
             if own_step and _overrides(self, "predict_step"):
-                out = self._run_own_step("predict_step", inputs, [], None)
+                out = self._run_own_step("predict_step", inputs, [], None, one_batch)
             else:
                 tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
                 out = self._predictions(self._as_given(tensors, outputs=False), training=False)
@@ -786,7 +795,7 @@ class Model(Trainer, Layer):
         """The outputs for one batch, as NumPy arrays."""
         arrays = input_arrays(self, x, "predict_on_batch")
         training.configure_process_for(self)
-        return self._returned_outputs(self._predict_batch(arrays))
+        return self._returned_outputs(self._predict_batch(arrays, one_batch=True))
 
     # --------------------------------------------------------------------- saving
     # The file formats are autoconv.saving's, above the models (as Keras's Model.save calls

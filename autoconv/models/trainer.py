@@ -261,13 +261,20 @@ class Trainer:
         with no_grad():
             return self._predictions(x, training=False)
 
-    def _run_own_step(self, step: str, inputs: list[Any], targets: list[Any], weights: Any) -> Any:
+    def _run_own_step(
+        self, step: str, inputs: list[Any], targets: list[Any], weights: Any, packed: bool = False
+    ) -> Any:
         """A batch of device arrays through an overriding step, as Keras calls it: ``data`` is
-        ``(x, y)``, ``(x, y, sample_weight)``, or ``x`` alone without targets."""
+        ``(x, y)``, ``(x, y, sample_weight)``, or ``x`` alone without targets; ``packed`` (the
+        ``*_on_batch`` calls) always ``(x, y, sample_weight)``, Nones included, and ``(x,)``
+        for ``predict_step``, as Keras's ``train_on_batch`` and ``predict_on_batch`` pack it."""
         xp = namespace(self.device)
         tensors = [Tensor(xp.asarray(a, dtype=np.float32)) for a in inputs]
         x, y, weight = self._given_batch(tensors, targets, weights, like=None)
-        data = (x, y, weight) if weight is not None else (x, y) if y is not None else x
+        if packed:
+            data = (x,) if step == "predict_step" else (x, y, weight)
+        else:
+            data = (x, y, weight) if weight is not None else (x, y) if y is not None else x
         return getattr(self, step)(data)
 
 

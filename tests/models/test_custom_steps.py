@@ -475,3 +475,58 @@ def test_fit_runs_no_predict_step_of_the_users():
     assert steps == []
     assert model.predict(x, batch_size=4, verbose=0).shape == (6, 1)
     assert steps == [4, 2]
+
+
+def _data_kinds(data: Any) -> Any:
+    """The types a step was given: a tuple's items' names, or "bare" for data not in a tuple."""
+    return tuple(type(d).__name__ for d in data) if isinstance(data, tuple) else "bare"
+
+
+def _steps_data(lib: Any) -> list[Any]:
+    """What a model's own steps are given by the ``*_on_batch`` calls, then by ``fit(x)``."""
+    seen = []
+
+    class Steps(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = lib.layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def train_step(self, data):
+            seen.append(_data_kinds(data))
+            return {}
+
+        def test_step(self, data):
+            seen.append(_data_kinds(data))
+            return {}
+
+        def predict_step(self, data):
+            seen.append(_data_kinds(data))
+            return self(data[0])
+
+    model = Steps()
+    model.compile("sgd")
+    x, y = np.ones((2, 3), np.float32), np.ones((2, 1), np.float32)
+    model(x)
+    model.train_on_batch(x)
+    model.train_on_batch(x, y)
+    model.train_on_batch(x, y, sample_weight=np.ones(2, np.float32))
+    model.test_on_batch(x, y)
+    assert model.predict_on_batch(x).shape == (2, 1)
+    model.fit(x, verbose=0)
+    return seen
+
+
+@pytest.mark.parametrize("lib_name", ["autoconv", "keras"])
+def test_the_on_batch_calls_give_a_users_step_kerass_packed_data(keras, lib_name):
+    """``train_on_batch`` and ``test_on_batch`` hand a user's step ``(x, y, sample_weight)``,
+    Nones included, and ``predict_on_batch`` hands ``predict_step`` ``(x,)``, as Keras's do
+    (``fit`` gives ``x`` alone when there are no targets)."""
+    lib, a = (ac, "Tensor") if lib_name == "autoconv" else (keras, "ndarray")  # (Keras's torch
+    # backend leaves these NumPy's)
+    assert _steps_data(lib) == [
+        (a, "NoneType", "NoneType"), (a, a, "NoneType"), (a, a, a), (a, a, "NoneType"), (a,),
+        "bare",
+    ]  # fmt: skip

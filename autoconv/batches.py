@@ -42,6 +42,8 @@ def input_arrays(model: Any, x: Any, what: str) -> list[Any]:
     # ... and nested lists and tuples (keras.io's AdaMatch's ((images, labels), (images,
     # labels))) reach it so nested: their arrays are taken flat, and packed back for the call
     model._input_nesting = _nesting(x) if as_given and _nests(x) else None
+    if not as_given:  # (the *_on_batch calls call the model on x as given, as Keras's)
+        warn_if_restructured(model, x, called=what.endswith("_on_batch"))
     paths = input_paths(model)
     if as_given and isinstance(x, dict):
         names = list(x)
@@ -74,6 +76,39 @@ def input_arrays(model: Any, x: Any, what: str) -> list[Any]:
     if sizes.pop() == 0:
         raise ValueError(f"{what}: x has no samples")
     return arrays
+
+
+def warn_if_restructured(model: Any, inputs: Any, called: bool) -> None:
+    """Keras's warning where a model of one input is given it in another structure than the
+    model was made with: inside a list or tuple (``model([x])``, ``predict([x])``), or, in a
+    call (a direct one, or ``*_on_batch``'s), bare where the model was made from a list of one
+    input. The model takes it
+    all the same, as Keras's (``Functional._maybe_warn_inputs_struct_mismatch``)."""
+    graph = model._graph()
+    if graph is None or len(graph.inputs) != 1 or isinstance(inputs, dict):
+        return
+    structure = getattr(model, "_input_structure", "single")  # (a Sequential's: "single")
+    in_container = isinstance(inputs, list | tuple)
+    if structure == "single" and in_container and len(inputs) == 1:
+        expected = graph.inputs[0].node.layer.name
+        received = type(inputs)(_described(v) for v in inputs)
+    elif structure in ("list", "tuple") and called and not in_container:
+        name = graph.inputs[0].node.layer.name
+        expected = [name] if structure == "list" else (name,)
+        received = _described(inputs)
+    else:
+        return
+    warnings.warn(
+        "The structure of `inputs` doesn't match the expected structure.\n"
+        f"Expected: {expected}\nReceived: inputs={received}",
+        stacklevel=4,
+    )
+
+
+def _described(value: Any) -> str:
+    """An input as Keras's structure warning shows it."""
+    shape = value.shape if hasattr(value, "shape") else np.shape(value)
+    return f"Tensor(shape={tuple(shape)})"
 
 
 def _fitted(array: Any, tensor: Any, path: str, what: str) -> Any:

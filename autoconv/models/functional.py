@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np  # noqa: F401 - the docstring example uses it
 
 from autoconv import tree
-from autoconv.batches import at_input_rank, input_paths
+from autoconv.batches import at_input_rank, input_paths, warn_if_restructured
 from autoconv.layers import (
     RNN,
     BatchNormalization,
@@ -168,6 +168,7 @@ class Functional(Model):
         return self._functional.run(_checked_inputs(self, inputs), training)
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
+        warn_if_restructured(self, inputs, called=True)
         values = _checked_inputs(self, _flat_values(inputs, self))
         outputs, logits = self._functional.run(values, training)
         if any(logits):  # a direct call returns what the layers compute: apply the softmax

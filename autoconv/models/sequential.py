@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from autoconv.batches import warn_if_restructured
 from autoconv.layers import InputLayer, Layer, SymbolicTensor
 from autoconv.layers.calls import building_lock
 from autoconv.layers.serialization import deserialize, dtype_policy, serialize
@@ -189,6 +190,9 @@ class Sequential(Model):
         return self._functional.run(inputs[:1], training)
 
     def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+        warn_if_restructured(self, inputs, called=True)
+        if isinstance(inputs, list | tuple) and len(inputs) == 1:
+            inputs = inputs[0]  # (taken all the same, as Keras's)
         _check_input(self, inputs)
         outputs, logits = self._functional.run([inputs], training)
         return outputs[0].softmax() if logits[0] else outputs[0]

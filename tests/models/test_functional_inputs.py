@@ -193,3 +193,51 @@ def test_an_input_of_fixed_batch_size_gets_kerass_input_spec_error(keras):
     assert expected[0].startswith("Input 0 with name 'x' of layer 'fixed'")
     for ours, theirs in zip(messages(ac), expected, strict=True):
         assert ours.startswith(theirs)
+
+
+def _structure_warnings(lib: Any, kind: str) -> dict[tuple[str, str], list[str]]:
+    """The structure warnings (their texts, each once) a model of one input named "x" gives
+    when it is called on, or given to each of its data methods, its input bare, in a list or
+    in a tuple."""
+    x, y = np.ones((4, 3), np.float32), np.ones((4, 2), np.float32)
+    inputs = lib.Input((3,), name="x")
+    if kind == "sequential":
+        model = lib.Sequential([inputs, lib.layers.Dense(2)])
+    else:
+        model = lib.Model(
+            [inputs] if kind == "from a list" else inputs, lib.layers.Dense(2)(inputs)
+        )
+    model.compile(optimizer="sgd", loss="mse")
+    uses = {
+        "call": lambda data: model(data),
+        "predict": lambda data: model.predict(data, verbose=0),
+        "predict_on_batch": lambda data: model.predict_on_batch(data),
+        "fit": lambda data: model.fit(data, y, verbose=0),
+    }
+    found = {}
+    for given, data in {"bare": x, "list": [x], "tuple": (x,)}.items():
+        for use, run in uses.items():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                out = run(data)
+            if use != "fit":
+                assert tuple(out.shape) == (4, 2)
+            texts = {str(w.message) for w in caught if "structure of `inputs`" in str(w.message)}
+            # (Keras's data methods show PyTorch's shapes)
+            found[given, use] = sorted(t.replace("torch.Size([4, 3])", "(4, 3)") for t in texts)
+    return found
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional", "from a list"])
+def test_an_input_in_another_structure_warns_as_keras(keras, kind):
+    """A model of one input takes it in a list or a tuple of one (``model([x])``,
+    ``predict([x])``) with Keras's warning that the structure differs, a model made from a
+    list of one input called on it bare (directly, or by ``predict_on_batch``) warns too, and
+    the rest is silent, as Keras's; a Sequential so called used to fail."""
+    ours = _structure_warnings(ac, kind)
+    assert ours == _structure_warnings(keras, kind)
+    for (given, use), texts in ours.items():
+        called = use in ("call", "predict_on_batch")  # (predict and fit go through batches)
+        in_a_container = kind != "from a list" and given != "bare"
+        bare_for_a_list = kind == "from a list" and given == "bare" and called
+        assert len(texts) == (in_a_container or bare_for_a_list)

@@ -42,9 +42,8 @@ def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     a = as_tensor(a)
     axes = normalize_axes(axis, a.ndim, "mean")
     count = int(np.prod([a.shape[ax] for ax in axes]))
-    if count == 0:
-        raise ValueError(f"mean: reducing over an empty axis of shape {a.shape}")
-    return sum(a, axis=axes, keepdims=keepdims) * (1.0 / count)
+    # The mean of nothing is NaN, as in NumPy, PyTorch and each of Keras's backends.
+    return sum(a, axis=axes, keepdims=keepdims) * (1.0 / count if count else float("nan"))
 
 
 def max(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:

@@ -539,6 +539,19 @@ def test_engine_names_and_keras_names_share_the_namespace() -> None:
     assert ops.concatenate([np.ones((1, 2)), np.ones((1, 2))]).shape == (2, 2)
 
 
+def test_the_mean_of_nothing_is_nan_as_kerass() -> None:
+    """keras.io's filter visualization averages an activation cropped by 2 on each side: of a
+    4x4 map nothing is left, and Keras's mean (each backend's, NumPy's) is NaN, not an error."""
+    x = Tensor(np.ones((1, 4, 4, 3), np.float32), requires_grad=True)
+    loss = ops.mean(x[:, 2:-2, 2:-2, 0])
+    assert loss.dtype == np.float32 and np.isnan(loss.numpy())
+    loss.backward()
+    np.testing.assert_array_equal(x.grad, np.zeros((1, 4, 4, 3)))
+    empty_rows = np.ones((2, 0), np.float32)
+    np.testing.assert_array_equal(ops.mean(empty_rows, axis=1).numpy(), [np.nan, np.nan])
+    assert ops.mean(empty_rows, axis=0).shape == (0,)
+
+
 def test_custom_gradient_replaces_the_gradient() -> None:
     @ops.custom_gradient
     def clipped_identity(x):

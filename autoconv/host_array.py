@@ -14,6 +14,15 @@ class HostArray(np.ndarray):
     ``images[i].numpy()`` run as in Keras's tutorials. ``np.asarray`` gives the plain array;
     it prints as the plain array."""
 
+    def __getitem__(self, key: Any) -> Any:
+        """An item keeps ``numpy()``, as a tensor's item does (``ops.argmax(p, -1)[i].numpy()``,
+        keras.io's PointNet): a number is a 0-d array of this class (unhashable, as a tensor
+        is); a text or another object stays as the array holds it."""
+        item = super().__getitem__(key)
+        if isinstance(item, np.number | np.bool_):
+            return np.asarray(item).view(type(self))
+        return item
+
     def numpy(self) -> Any:
         """The plain ``np.ndarray`` (a view, no copy); of a 0-d array its item, as a
         tensor's ``.numpy()`` of a scalar: a NumPy scalar, or the Python object it holds."""

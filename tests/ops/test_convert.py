@@ -37,3 +37,13 @@ def test_integer_results_still_compute_as_numpy_arrays(name: str) -> None:
     assert isinstance(result, np.ndarray)
     assert repr(result) == repr(np.asarray(result))
     np.testing.assert_array_equal(ops.convert_to_numpy(result), np.asarray(result))
+
+
+def test_an_item_of_an_integer_result_keeps_numpy_as_a_tensors(keras: Any) -> None:
+    """keras.io's PointNet labels its plots with ``preds[i].numpy()`` of ``ops.argmax``'s
+    result: an item of it is a 0-d array with ``numpy()``, as Keras's tensors' items are."""
+    ours, theirs = ops.argmax(X, axis=-1), keras.ops.argmax(X, axis=-1).cpu()
+    assert [item.numpy() for item in ours] == [item.numpy() for item in theirs] == [0, 1]
+    assert ours[1].shape == () and type(ours[1].numpy()) is np.int32
+    assert ["a", "b"][ours[1]] == "b" and int(ours[0]) == 0  # an index, a number
+    assert ops.equal(X, 1.0)[0, 1].numpy() is np.True_

@@ -16,12 +16,20 @@ class HostArray(np.ndarray):
 
     def __getitem__(self, key: Any) -> Any:
         """An item keeps ``numpy()``, as a tensor's item does (``ops.argmax(p, -1)[i].numpy()``,
-        keras.io's PointNet): a number is a 0-d array of this class (unhashable, as a tensor
-        is); a text or another object stays as the array holds it."""
+        keras.io's PointNet): a number is a 0-d array of this class (hashed as its value, so
+        ``Counter(labels)`` and ``names[label]`` still work); a text or another object stays
+        as the array holds it."""
         item = super().__getitem__(key)
         if isinstance(item, np.number | np.bool_):
             return np.asarray(item).view(type(self))
         return item
+
+    def __hash__(self) -> int:
+        """A 0-d array's: its value's hash (it equals its value); a larger one is unhashable,
+        as NumPy's."""
+        if self.ndim:
+            raise TypeError(f"unhashable type: '{type(self).__name__}'")
+        return hash(self.view(np.ndarray)[()])
 
     def numpy(self) -> Any:
         """The plain ``np.ndarray`` (a view, no copy); of a 0-d array its item, as a

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -46,4 +47,8 @@ def test_an_item_of_an_integer_result_keeps_numpy_as_a_tensors(keras: Any) -> No
     assert [item.numpy() for item in ours] == [item.numpy() for item in theirs] == [0, 1]
     assert ours[1].shape == () and type(ours[1].numpy()) is np.int32
     assert ["a", "b"][ours[1]] == "b" and int(ours[0]) == 0  # an index, a number
+    assert {0: "a", 1: "b"}[ours[1]] == "b"  # a key: hashed as its value
+    assert Counter(ours) == {0: 1, 1: 1}
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(ours)
     assert ops.equal(X, 1.0)[0, 1].numpy() is np.True_

@@ -814,6 +814,36 @@ class Model(Trainer, Layer):
 
         saving.save_weights(self, filepath, overwrite)
 
+    def export(
+        self,
+        filepath: str | os.PathLike,
+        format: str = "tf_saved_model",
+        verbose: bool | None = None,
+        input_signature: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Keras's ``export``: the model's inference pass as an artifact to serve. autoconv
+        writes ``format="onnx"`` (:func:`autoconv.saving.onnx_export.export_onnx`; its
+        ``opset_version`` argument); Keras's other formats need TensorFlow, OpenVINO, LiteRT
+        or PyTorch, which autoconv does not use, and are an error that says so."""
+        from autoconv.saving import onnx_export
+
+        formats = ("tf_saved_model", "onnx", "openvino", "litert", "torch")
+        if format not in formats:
+            raise ValueError(
+                f"Unrecognized format={format}. Supported formats are: {list(formats)}."
+            )
+        if format != "onnx":
+            raise ValueError(
+                f'export: format="{format}" needs {_EXPORTERS[format]}, which autoconv does not '
+                'use; autoconv exports format="onnx" (served by ONNX Runtime, and convertible '
+                "to the others)"
+            )
+        unknown = set(kwargs) - {"opset_version"}
+        if unknown:
+            raise TypeError(f"export: unexpected arguments {sorted(unknown)} for format='onnx'")
+        onnx_export.export_onnx(self, filepath, verbose, input_signature, **kwargs)
+
     def load_weights(self, filepath: str | os.PathLike, skip_mismatch: bool = False) -> None:
         """Read weights from a ``.weights.h5`` file or a ``.keras`` archive, each checked
         against this model's before any is changed; ``skip_mismatch`` leaves out the layers
@@ -1037,3 +1067,12 @@ def _nesting(out: Any) -> Any:
     """The structure of a call's (or a step's) outputs (a tuple, a dict, ... with None for
     each tensor), or None for one tensor."""
     return tree.map_structure(lambda _: None, out) if tree.is_nested(out) else None
+
+
+# What each of Keras's export formats is written with (autoconv writes ONNX itself).
+_EXPORTERS = {
+    "tf_saved_model": "TensorFlow",
+    "openvino": "OpenVINO",
+    "litert": "TensorFlow Lite (LiteRT)",
+    "torch": "PyTorch's torch.export",
+}

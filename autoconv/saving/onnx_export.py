@@ -1,0 +1,423 @@
+"""``model.export(path, format="onnx")``: a Sequential or functional model's inference pass
+(its call with ``training=False``) as an ONNX file, for ONNX Runtime and the other ONNX tools,
+as Keras's ``export_onnx`` writes one.
+
+The graph is written layer by layer from the model's own graph, in its channels-last layout:
+each convolution and pooling is wrapped in two ``Transpose`` nodes (ONNX's are channels-first;
+ONNX Runtime's optimizer removes the pairs that cancel). The batch axis (and any other the
+model's inputs leave unknown) stays free, named ``batch`` as Keras names it. Inputs are named
+after the model's ``Input`` layers, outputs ``output_0``, ``output_1``, ... The weights are
+written as they are at the time of the call; layers that only act in training (dropout, noise,
+random augmentation) are identities. A layer this module has no rule for is an error naming
+it, before anything is written. The ``onnx`` package builds and checks the file
+(``pip install "autoconv[onnx]"``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autoconv import config
+from autoconv import layers as L
+from autoconv.atomic import write_atomically
+from autoconv.layers.regularization import _RandomLayer
+
+DEFAULT_OPSET = 18
+# Layers whose inference call gives their input unchanged.
+IDENTITIES = (
+    _RandomLayer, L.ActivityRegularization, L.RandomFlip, L.RandomRotation, L.RandomZoom,
+    L.RandomTranslation, L.RandomContrast, L.RandomBrightness,
+)  # fmt: skip
+TO_CHANNELS_FIRST, TO_CHANNELS_LAST = [0, 3, 1, 2], [0, 2, 3, 1]
+
+
+def export_onnx(
+    model: Any,
+    filepath: str | os.PathLike,
+    verbose: bool | None = None,
+    input_signature: Any = None,
+    opset_version: int | None = None,
+) -> None:
+    """Write ``model``'s inference pass to ``filepath`` as ONNX (atomically: a failed export
+    leaves an older file as it was). ``input_signature``: a list of ``InputSpec``s (or of
+    anything with a ``shape``, such as ``autoconv.Input``), one per model input, whose sizes
+    replace the inputs' (None stays free); ``opset_version``: ONNX's operator set, 18 by
+    default (at least 13)."""
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError(
+            'export(format="onnx") needs the onnx package: pip install "autoconv[onnx]"'
+        ) from None
+    graph = model._graph() if hasattr(model, "_graph") else None
+    if graph is None:
+        raise ValueError(
+            f"export: model {model.name} is a subclassed model, whose call is Python code; "
+            "only Sequential and functional models can be exported to ONNX"
+        )
+    opset = DEFAULT_OPSET if opset_version is None else int(opset_version)
+    if opset < 13:
+        raise ValueError(f"export: opset_version must be 13 or more, got {opset_version}")
+    writer = _Writer(opset)
+    shapes = _input_shapes(graph, input_signature)
+    inputs = []
+    for index, (tensor, shape) in enumerate(zip(graph.inputs, shapes, strict=True)):
+        name = tensor.node.layer.name
+        inputs.append(_value_info(name, shape, f"dim_{index}"))
+        writer.names[id(tensor)] = name
+    writer.write_graph(graph)
+    outputs = []
+    for index, tensor in enumerate(graph.outputs):
+        name = f"output_{index}"
+        writer.add("Identity", [writer.names[id(tensor)]], name)
+        outputs.append(_value_info(name, tensor.shape, f"out_{index}"))
+    onnx_graph = onnx.helper.make_graph(
+        writer.nodes, model.name, inputs, outputs, initializer=writer.constants
+    )
+    proto = onnx.helper.make_model(
+        onnx_graph,
+        opset_imports=[onnx.helper.make_opsetid("", opset)],
+        producer_name="autoconv",
+    )
+    onnx.checker.check_model(proto)
+    data = proto.SerializeToString()
+    write_atomically(Path(filepath), lambda file: file.write(data), overwrite=True)
+    if verbose is None or verbose:
+        print(f"Saved artifact at '{filepath}'.")
+
+
+def _value_info(name: str, shape: Any, free: str) -> Any:
+    """A float32 value of ``shape``, its unknown sizes named (the batch ``batch``, as Keras's;
+    another ``<free>_<axis>``)."""
+    import onnx
+
+    dims = [("batch" if axis == 0 else f"{free}_{axis}") if size is None else int(size)
+            for axis, size in enumerate(shape)]  # fmt: skip
+    return onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, dims)
+
+
+def _input_shapes(graph: Any, input_signature: Any) -> list[tuple]:
+    """The shapes the file's inputs take: the model's, or ``input_signature``'s."""
+    if input_signature is None:
+        return [tuple(t.shape) for t in graph.inputs]
+    specs = list(input_signature) if isinstance(input_signature, list | tuple) else []
+    if len(specs) != len(graph.inputs) or not all(hasattr(s, "shape") for s in specs):
+        raise ValueError(
+            f"export: input_signature must be a list of {len(graph.inputs)} InputSpec(s) "
+            f"(one per model input), got {input_signature!r}"
+        )
+    return [tuple(s.shape) for s in specs]
+
+
+class _Writer:
+    """The ONNX nodes and constants of a graph, written in its order: ``names`` maps each
+    symbolic tensor (by id) to the ONNX value that holds it."""
+
+    def __init__(self, opset: int) -> None:
+        self.opset = opset
+        self.nodes: list[Any] = []
+        self.constants: list[Any] = []
+        self.names: dict[int, str] = {}
+        self.shapes: list[tuple] = []  # (the input shapes of the layer call being written)
+        self._count = 0
+
+    def fresh(self, hint: str) -> str:
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def add(self, op: str, inputs: list[str], output: str | None = None, **attributes) -> str:
+        """A node of ``op`` reading ``inputs``; returns its output's name."""
+        import onnx
+
+        output = output or self.fresh(op.lower())
+        self.nodes.append(onnx.helper.make_node(op, inputs, [output], **attributes))
+        return output
+
+    def constant(self, value: Any, hint: str) -> str:
+        """A float32 array (or an int64 one for shapes and axes) stored in the file."""
+        import onnx
+
+        array = np.asarray(value)
+        array = array.astype(np.int64 if array.dtype.kind in "iu" else np.float32)
+        name = self.fresh(hint)
+        self.constants.append(onnx.numpy_helper.from_array(array, name))
+        return name
+
+    def write_graph(self, graph: Any) -> None:
+        for node in graph._ordered_nodes():
+            layer = node.layer
+            if isinstance(layer, L.InputLayer):
+                continue
+            values = [self.names[id(t)] for t in node.inputs]
+            if hasattr(layer, "_graph") and layer._graph() is not None:  # a nested model
+                inner = layer._graph()
+                for tensor, value in zip(inner.inputs, values, strict=True):
+                    self.names[id(tensor)] = value
+                self.write_graph(inner)
+                made = [self.names[id(t)] for t in inner.outputs]
+            else:
+                self.shapes = [tuple(t.shape) for t in node.inputs]
+                made = [self.write_layer(layer, values)]
+            for tensor, value in zip(node.outputs, made, strict=True):
+                self.names[id(tensor)] = value
+
+    def write_layer(self, layer: Any, values: list[str]) -> str:
+        for kinds, write in _RULES:
+            if isinstance(layer, kinds):
+                return write(self, layer, values)
+        raise ValueError(
+            f"export: layer {layer.name} ({type(layer).__name__}) cannot be written to ONNX by "
+            "autoconv; nothing was written"
+        )
+
+    def reduce(self, op: str, value: str, axes: list[int], keepdims: bool) -> str:
+        """A ReduceMean/ReduceMax over ``axes`` (an input from opset 18, before an attribute)."""
+        keep = int(keepdims)
+        if self.opset < 18:
+            return self.add(op, [value], axes=axes, keepdims=keep)
+        return self.add(op, [value, self.constant(axes, "axes")], keepdims=keep)
+
+
+# --------------------------------------------------------------------- the layers' rules
+def _activation(writer: _Writer, activation: Any, value: str) -> str:
+    """``value`` through a Keras activation (a function of autoconv.activations)."""
+    name = getattr(activation, "__name__", str(activation))
+    if name in ("linear", "None"):
+        return value
+    simple = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "elu": "Elu",
+              "selu": "Selu", "softplus": "Softplus", "softsign": "Softsign",
+              "exponential": "Exp"}  # fmt: skip
+    if name in simple:
+        return writer.add(simple[name], [value])
+    if name == "softmax":
+        return writer.add("Softmax", [value], axis=-1)
+    if name == "log_softmax":
+        return writer.add("LogSoftmax", [value], axis=-1)
+    if name in ("swish", "silu"):
+        return writer.add("Mul", [value, writer.add("Sigmoid", [value])])
+    if name == "relu6":
+        low, high = writer.constant(0.0, "low"), writer.constant(6.0, "high")
+        return writer.add("Clip", [value, low, high])
+    if name == "hard_sigmoid":  # relu6(x + 3) / 6
+        return writer.add("HardSigmoid", [value], alpha=1 / 6, beta=0.5)
+    if name == "leaky_relu":  # (Keras's function: negative_slope 0.2)
+        return writer.add("LeakyRelu", [value], alpha=0.2)
+    if name == "gelu":  # (Keras's function: exact, x / 2 * (1 + erf(x / sqrt(2))))
+        erf = writer.add("Erf", [writer.add("Mul", [value, writer.constant(0.5**0.5, "c")])])
+        half = writer.add("Mul", [value, writer.constant(0.5, "half")])
+        return writer.add("Mul", [half, writer.add("Add", [erf, writer.constant(1.0, "one")])])
+    raise ValueError(f"export: the activation {name!r} cannot be written to ONNX by autoconv")
+
+
+def _padding(writer: _Writer, layer: Any, kernel: Any, dilation: Any = (1, 1)) -> dict:
+    """ONNX's pads for Keras's padding: "same" is TensorFlow's SAME, the odd pixel at the end,
+    computed from the input's size (ONNX's SAME_UPPER where a size is unknown, which ONNX
+    Runtime refuses for dilated convolutions)."""
+    if layer.padding != "same":
+        return {"pads": [0, 0, 0, 0]}
+    begin, end = [], []
+    spatial = writer.shapes[0][1:3]
+    for size, k, stride, rate in zip(spatial, kernel, layer.strides, dilation, strict=True):
+        reach = (k - 1) * rate + 1
+        if size is None and stride != 1:
+            return {"auto_pad": "SAME_UPPER"}
+        total = (
+            reach - 1 if size is None else max((-(-size // stride) - 1) * stride + reach - size, 0)
+        )
+        begin.append(total // 2)
+        end.append(total - total // 2)
+    return {"pads": begin + end}
+
+
+def _channels_first(writer: _Writer, value: str, op: str, inputs: list[str], **attrs) -> str:
+    """``op`` (channels-first in ONNX) on a channels-last ``value``, given back channels-last."""
+    first = writer.add("Transpose", [value], perm=TO_CHANNELS_FIRST)
+    made = writer.add(op, [first, *inputs], **attrs)
+    return writer.add("Transpose", [made], perm=TO_CHANNELS_LAST)
+
+
+def _conv(writer: _Writer, value: str, kernel: Any, bias: Any, layer: Any, groups: int) -> str:
+    """A 2-D convolution of a Keras (kh, kw, in / groups, out) kernel."""
+    weights = [writer.constant(np.transpose(kernel, (3, 2, 0, 1)), "kernel")]
+    if bias is not None:
+        weights.append(writer.constant(bias, "bias"))
+    return _channels_first(
+        writer, value, "Conv", weights, group=groups, kernel_shape=list(kernel.shape[:2]),
+        strides=list(layer.strides), dilations=list(layer.dilation_rate),
+        **_padding(writer, layer, kernel.shape[:2], layer.dilation_rate),
+    )  # fmt: skip
+
+
+def _bias(layer: Any) -> Any:
+    return np.asarray(layer.bias) if layer.use_bias else None
+
+
+def _write_conv2d(writer: _Writer, layer: Any, values: list[str]) -> str:
+    made = _conv(writer, values[0], np.asarray(layer.kernel), _bias(layer), layer, layer.groups)
+    return _activation(writer, layer.activation, made)
+
+
+def _depthwise_kernel(kernel: Any) -> Any:
+    """Keras's (kh, kw, channels, multiplier) depthwise kernel as a grouped one, (kh, kw, 1,
+    channels * multiplier), channel c's m-th filter at c * multiplier + m, as Keras orders them."""
+    kh, kw, channels, multiplier = kernel.shape
+    return kernel.reshape(kh, kw, 1, channels * multiplier)
+
+
+def _write_depthwise(writer: _Writer, layer: Any, values: list[str]) -> str:
+    kernel = np.asarray(layer.kernel)
+    made = _conv(writer, values[0], _depthwise_kernel(kernel), _bias(layer), layer, kernel.shape[2])
+    return _activation(writer, layer.activation, made)
+
+
+def _write_separable(writer: _Writer, layer: Any, values: list[str]) -> str:
+    depthwise = np.asarray(layer.depthwise_kernel)
+    spread = _conv(writer, values[0], _depthwise_kernel(depthwise), None, layer, depthwise.shape[2])
+    pointwise = np.asarray(layer.pointwise_kernel)  # (1, 1, channels * multiplier, filters)
+    made = writer.add("MatMul", [spread, writer.constant(pointwise[0, 0], "kernel")])
+    if layer.use_bias:
+        made = writer.add("Add", [made, writer.constant(np.asarray(layer.bias), "bias")])
+    return _activation(writer, layer.activation, made)
+
+
+def _write_dense(writer: _Writer, layer: Any, values: list[str]) -> str:
+    made = writer.add("MatMul", [values[0], writer.constant(np.asarray(layer.kernel), "kernel")])
+    if layer.use_bias:
+        made = writer.add("Add", [made, writer.constant(np.asarray(layer.bias), "bias")])
+    return _activation(writer, layer.activation, made)
+
+
+def _write_pool(writer: _Writer, layer: Any, values: list[str]) -> str:
+    op = "MaxPool" if isinstance(layer, L.MaxPooling2D) else "AveragePool"
+    return _channels_first(
+        writer, values[0], op, [], kernel_shape=list(layer.pool_size),
+        strides=list(layer.strides), **_padding(writer, layer, layer.pool_size),
+    )  # fmt: skip
+
+
+def _write_global_pool(writer: _Writer, layer: Any, values: list[str]) -> str:
+    op = "ReduceMax" if isinstance(layer, L.GlobalMaxPooling2D) else "ReduceMean"
+    axes = [2, 3] if _data_format(layer) == "channels_first" else [1, 2]
+    return writer.reduce(op, values[0], axes, bool(layer.keepdims))
+
+
+def _data_format(layer: Any) -> str:
+    return layer.data_format or config.image_data_format()
+
+
+def _write_batch_norm(writer: _Writer, layer: Any, values: list[str]) -> str:
+    """Inference's normalization with the moving statistics, as a scale and a shift."""
+    mean, variance = np.asarray(layer.moving_mean), np.asarray(layer.moving_variance)
+    gamma = np.asarray(layer.gamma) if layer.scale else np.ones_like(mean)
+    beta = np.asarray(layer.beta) if layer.center else np.zeros_like(mean)
+    scale = gamma / np.sqrt(variance + layer.epsilon)
+    if layer.axis not in (-1, [-1]):
+        raise ValueError(
+            f"export: layer {layer.name} normalizes axis {layer.axis}; only the last axis "
+            "(channels-last) can be written to ONNX by autoconv"
+        )
+    scaled = writer.add("Mul", [values[0], writer.constant(scale, "scale")])
+    return writer.add("Add", [scaled, writer.constant(beta - mean * scale, "shift")])
+
+
+def _write_activation(writer: _Writer, layer: Any, values: list[str]) -> str:
+    return _activation(writer, layer.activation, values[0])
+
+
+def _write_relu(writer: _Writer, layer: Any, values: list[str]) -> str:
+    if layer.threshold != 0:
+        raise ValueError(f"export: layer {layer.name}: a ReLU threshold cannot be written to ONNX")
+    made = values[0]
+    if layer.negative_slope:
+        made = writer.add("LeakyRelu", [made], alpha=float(layer.negative_slope))
+    else:
+        made = writer.add("Relu", [made])
+    if layer.max_value is not None:
+        made = writer.add("Min", [made, writer.constant(float(layer.max_value), "max")])
+    return made
+
+
+def _write_leaky_relu(writer: _Writer, layer: Any, values: list[str]) -> str:
+    return writer.add("LeakyRelu", [values[0]], alpha=float(layer.negative_slope))
+
+
+def _write_elu(writer: _Writer, layer: Any, values: list[str]) -> str:
+    return writer.add("Elu", [values[0]], alpha=float(layer.alpha))
+
+
+def _write_softmax(writer: _Writer, layer: Any, values: list[str]) -> str:
+    return writer.add("Softmax", [values[0]], axis=int(layer.axis))
+
+
+def _write_flatten(writer: _Writer, layer: Any, values: list[str]) -> str:
+    if _data_format(layer) == "channels_first":
+        raise ValueError(
+            f"export: layer {layer.name} flattens channels-first data, which autoconv cannot "
+            "write to ONNX; nothing was written"
+        )
+    return writer.add("Flatten", [values[0]], axis=1)  # (channels-last: Keras's order)
+
+
+def _write_reshape(writer: _Writer, layer: Any, values: list[str]) -> str:
+    shape = writer.constant([0, *layer.target_shape], "shape")  # (0: the batch, kept)
+    return writer.add("Reshape", [values[0], shape])
+
+
+def _write_rescaling(writer: _Writer, layer: Any, values: list[str]) -> str:
+    scaled = writer.add("Mul", [values[0], writer.constant(np.asarray(layer.scale), "scale")])
+    return writer.add("Add", [scaled, writer.constant(np.asarray(layer.offset), "offset")])
+
+
+def _write_zero_padding(writer: _Writer, layer: Any, values: list[str]) -> str:
+    (top, bottom), (left, right) = layer.padding
+    pads = writer.constant([0, top, left, 0, 0, bottom, right, 0], "pads")
+    return writer.add("Pad", [values[0], pads])
+
+
+def _write_merge(writer: _Writer, layer: Any, values: list[str]) -> str:
+    if isinstance(layer, L.Concatenate):
+        return writer.add("Concat", values, axis=int(layer.axis))
+    op = {L.Add: "Sum", L.Multiply: "Mul", L.Maximum: "Max", L.Minimum: "Min",
+          L.Average: "Mean"}[type(layer)]  # fmt: skip
+    if op == "Mul":  # (Mul takes two)
+        made = values[0]
+        for value in values[1:]:
+            made = writer.add("Mul", [made, value])
+        return made
+    return writer.add(op, values)
+
+
+def _write_subtract(writer: _Writer, layer: Any, values: list[str]) -> str:
+    return writer.add("Sub", values)
+
+
+def _write_identity(writer: _Writer, layer: Any, values: list[str]) -> str:
+    return values[0]
+
+
+_RULES: list[tuple[Any, Callable[[_Writer, Any, list[str]], str]]] = [
+    (L.SeparableConv2D, _write_separable),
+    (L.DepthwiseConv2D, _write_depthwise),
+    (L.Conv2D, _write_conv2d),
+    (L.Dense, _write_dense),
+    ((L.MaxPooling2D, L.AveragePooling2D), _write_pool),
+    ((L.GlobalAveragePooling2D, L.GlobalMaxPooling2D), _write_global_pool),
+    (L.BatchNormalization, _write_batch_norm),
+    (L.ReLU, _write_relu),  # (before Activation: these layers may derive from it)
+    (L.LeakyReLU, _write_leaky_relu),
+    (L.ELU, _write_elu),
+    (L.Softmax, _write_softmax),
+    (L.Activation, _write_activation),
+    (L.Flatten, _write_flatten),
+    (L.Reshape, _write_reshape),
+    (L.Rescaling, _write_rescaling),
+    (L.ZeroPadding2D, _write_zero_padding),
+    ((L.Add, L.Multiply, L.Maximum, L.Minimum, L.Average, L.Concatenate), _write_merge),
+    (L.Subtract, _write_subtract),
+    (IDENTITIES, _write_identity),
+]

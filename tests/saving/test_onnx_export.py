@@ -1,0 +1,129 @@
+"""``model.export(path, format="onnx")``: the file ONNX Runtime runs gives the model's own
+predictions (any batch size), for the course's models and every layer rule; its inputs are
+named after the model's ``Input`` layers with a free ``batch`` axis, as Keras's; Keras's other
+formats, subclassed models and layers without a rule are clear errors that write nothing."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+
+import autoconv as ac
+
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+L = ac.layers
+
+
+def _course_convnet() -> Any:
+    """The course's MNIST convnet."""
+    return ac.Sequential([
+        ac.Input((12, 12, 1), name="digits"), L.Conv2D(4, 3, activation="relu"), L.MaxPooling2D(),
+        L.Conv2D(6, 3, activation="relu"), L.MaxPooling2D(), L.Flatten(), L.Dropout(0.5),
+        L.Dense(10, activation="softmax"),
+    ])  # fmt: skip
+
+
+def _branches() -> Any:
+    """Every convolution and pooling rule, merges and a nested augmentation Sequential."""
+    images = ac.Input((12, 12, 3), name="images")
+    augment = ac.Sequential([L.RandomFlip(), L.RandomRotation(0.1), L.RandomZoom(0.1)])
+    x = L.Rescaling(1 / 255, offset=-0.5)(augment(images))
+    x = L.BatchNormalization()(L.Conv2D(8, 3, padding="same", use_bias=False)(x))
+    x = L.ReLU(max_value=6.0)(x)
+    a = L.SeparableConv2D(8, 3, padding="same", depth_multiplier=2, activation="selu")(x)
+    a = L.MaxPooling2D(3, strides=2, padding="same")(a)
+    b = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2)(x)
+    b = L.LeakyReLU(0.3)(L.Conv2D(8, 1, groups=2)(b))
+    c = L.AveragePooling2D(3, strides=2)(L.ZeroPadding2D(((1, 0), (0, 1)))(x))
+    c = L.ELU(0.5)(c)
+    c = L.Conv2D(8, 2, dilation_rate=2, padding="same")(c)
+    merged = [L.Add()([a, b]), L.Subtract()([a, b]), L.Multiply()([a, b, c]),
+              L.Maximum()([a, c]), L.Minimum()([b, c]), L.Average()([a, b, c])]  # fmt: skip
+    x = L.Concatenate()(merged)
+    pooled = L.Concatenate()([L.GlobalAveragePooling2D()(x), L.GlobalMaxPooling2D()(x)])
+    flat = L.Flatten()(L.Reshape((6, 6, 2, 24))(x))
+    x = L.Dense(6, activation="gelu")(L.Concatenate()([pooled, flat]))
+    return ac.Model(images, L.Softmax()(L.Dense(3)(L.GaussianNoise(0.1)(x))))
+
+
+def _trained(model: Any) -> Any:
+    """``model`` after two epochs on random data (its batch normalization's moving
+    statistics moved), and that data."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (8, *model.inputs[0].shape[1:])).astype(np.float32)
+    classes = model.outputs[0].shape[-1]
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, rng.integers(0, classes, 8), batch_size=4, epochs=2, verbose=0)
+    return model, x
+
+
+@pytest.mark.parametrize("make", [_course_convnet, _branches])
+@pytest.mark.parametrize("opset", [13, 18])
+def test_onnx_runtime_gives_the_models_predictions(tmp_path, make, opset):
+    model, x = _trained(make())
+    path = tmp_path / "model.onnx"
+    model.export(path, format="onnx", verbose=False, opset_version=opset)
+    session = ort.InferenceSession(str(path))
+    (given,) = session.get_inputs()
+    assert given.name == model.inputs[0].node.layer.name and given.shape[0] == "batch"
+    assert [o.name for o in session.get_outputs()] == ["output_0"]
+    for count in (1, 5):
+        (ours,) = session.run(None, {given.name: x[:count]})
+        np.testing.assert_allclose(ours, model.predict(x[:count], verbose=0), rtol=1e-4, atol=1e-6)
+
+
+ACTIVATIONS = ["relu", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign", "exponential",
+               "softmax", "log_softmax", "swish", "silu", "relu6", "hard_sigmoid", "leaky_relu",
+               "gelu", "linear"]  # fmt: skip
+
+
+def test_every_activation_is_written_as_keras_computes_it(tmp_path):
+    inputs = ac.Input((4,), name="x")
+    outputs = [L.Dense(3, activation=name)(inputs) for name in ACTIVATIONS]
+    model = ac.Model(inputs, outputs)
+    x = np.random.default_rng(1).normal(size=(6, 4)).astype(np.float32) * 3
+    model.export(tmp_path / "m.onnx", format="onnx", verbose=False)
+    ours = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"x": x})
+    for name, got, expected in zip(ACTIVATIONS, ours, model.predict(x, verbose=0), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_an_input_signature_fixes_the_sizes_and_a_message_says_where(tmp_path, capsys):
+    model = _course_convnet()
+    path = tmp_path / "m.onnx"
+    model.export(path, format="onnx", input_signature=[ac.layers.InputSpec(shape=(2, 12, 12, 1))])
+    assert capsys.readouterr().out == f"Saved artifact at '{path}'.\n"
+    assert ort.InferenceSession(str(path)).get_inputs()[0].shape == [2, 12, 12, 1]
+    with pytest.raises(ValueError, match="list of 1 InputSpec"):
+        model.export(path, format="onnx", input_signature=(2, 12, 12, 1))
+
+
+def test_what_cannot_be_exported_is_an_error_that_writes_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "m.onnx"
+    path.write_bytes(b"an older file")
+    inputs = ac.Input((5, 3))
+    recurrent = ac.Model(inputs, L.Dense(2)(L.LSTM(4)(inputs)))
+    with pytest.raises(ValueError, match=r"lstm.*\(LSTM\) cannot be written to ONNX"):
+        recurrent.export(path, format="onnx")
+
+    class Subclassed(ac.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="subclassed model"):
+        Subclassed().export(path, format="onnx")
+    model = _course_convnet()
+    with pytest.raises(ValueError, match='format="tf_saved_model" needs TensorFlow'):
+        model.export(path)  # (Keras's default format)
+    with pytest.raises(ValueError, match="Unrecognized format=keras"):
+        model.export(path, format="keras")
+    with pytest.raises(TypeError, match="unexpected arguments"):
+        model.export(path, format="onnx", is_static=True)
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ImportError, match=r'pip install "autoconv\[onnx\]"'):
+        model.export(path, format="onnx")
+    assert path.read_bytes() == b"an older file"

@@ -127,3 +127,13 @@ def test_what_cannot_be_exported_is_an_error_that_writes_nothing(tmp_path, monke
     with pytest.raises(ImportError, match=r'pip install "autoconv\[onnx\]"'):
         model.export(path, format="onnx")
     assert path.read_bytes() == b"an older file"
+
+
+def test_a_model_on_the_gpu_writes_its_weights(tmp_path):
+    """A model on the GPU (here numba's simulator) is exported with its device weights, read
+    back to the host (its products there may be TF32's: a looser tolerance)."""
+    model, x = _trained(_course_convnet())
+    model.to("cuda")
+    model.export(tmp_path / "m.onnx", format="onnx", verbose=False)
+    (ours,) = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"digits": x})
+    np.testing.assert_allclose(ours, model.predict(x, verbose=0), rtol=1e-2, atol=1e-3)

@@ -25,6 +25,7 @@ import numpy as np
 from autoconv import config
 from autoconv import layers as L
 from autoconv.atomic import write_atomically
+from autoconv.layers.operation import Operation, Slot
 from autoconv.layers.regularization import _RandomLayer
 
 DEFAULT_OPSET = 18
@@ -34,6 +35,11 @@ IDENTITIES = (
     L.RandomTranslation, L.RandomContrast, L.RandomBrightness,
 )  # fmt: skip
 TO_CHANNELS_FIRST, TO_CHANNELS_LAST = [0, 3, 1, 2], [0, 2, 3, 1]
+# The keras.ops functions of two tensors (or a tensor and a constant) and their ONNX ops.
+BINARY_OPERATIONS = {
+    "add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div", "true_divide": "Div",
+    "maximum": "Max", "minimum": "Min", "power": "Pow",
+}  # fmt: skip
 
 
 def export_onnx(
@@ -148,6 +154,13 @@ class _Writer:
         self.constants.append(onnx.numpy_helper.from_array(array, name))
         return name
 
+    def names_of(self, argument: Any, values: list[str]) -> str:
+        """An Operation's argument: the value of its tensor (a :class:`Slot`), or a number or
+        an array stored as a constant."""
+        if isinstance(argument, Slot):
+            return values[argument.index]
+        return self.constant(np.asarray(argument, dtype=np.float32), "constant")
+
     def write_graph(self, graph: Any) -> None:
         for node in graph._ordered_nodes():
             layer = node.layer
@@ -185,8 +198,9 @@ class _Writer:
 
 # --------------------------------------------------------------------- the layers' rules
 def _activation(writer: _Writer, activation: Any, value: str) -> str:
-    """``value`` through a Keras activation (a function of autoconv.activations)."""
-    name = getattr(activation, "__name__", str(activation))
+    """``value`` through a Keras activation (a function of autoconv.activations, or its
+    name)."""
+    name = activation if isinstance(activation, str) else getattr(activation, "__name__", "")
     if name in ("linear", "None"):
         return value
     simple = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "elu": "Elu",
@@ -200,6 +214,10 @@ def _activation(writer: _Writer, activation: Any, value: str) -> str:
         return writer.add("LogSoftmax", [value], axis=-1)
     if name in ("swish", "silu"):
         return writer.add("Mul", [value, writer.add("Sigmoid", [value])])
+    if name in ("hard_silu", "hard_swish"):  # x * relu6(x + 3) / 6
+        return writer.add("Mul", [value, writer.add("HardSigmoid", [value], alpha=1 / 6, beta=0.5)])
+    if name == "mish":  # x * tanh(softplus(x))
+        return writer.add("Mul", [value, writer.add("Tanh", [writer.add("Softplus", [value])])])
     if name == "relu6":
         low, high = writer.constant(0.0, "low"), writer.constant(6.0, "high")
         return writer.add("Clip", [value, low, high])
@@ -311,18 +329,55 @@ def _data_format(layer: Any) -> str:
 
 
 def _write_batch_norm(writer: _Writer, layer: Any, values: list[str]) -> str:
-    """Inference's normalization with the moving statistics, as a scale and a shift."""
+    """Inference's normalization with the moving statistics, as a scale and a shift over the
+    normalized axis (the last, or Keras's ``axis=3`` of the applications)."""
     mean, variance = np.asarray(layer.moving_mean), np.asarray(layer.moving_variance)
     gamma = np.asarray(layer.gamma) if layer.scale else np.ones_like(mean)
     beta = np.asarray(layer.beta) if layer.center else np.zeros_like(mean)
     scale = gamma / np.sqrt(variance + layer.epsilon)
-    if layer.axis not in (-1, [-1]):
-        raise ValueError(
-            f"export: layer {layer.name} normalizes axis {layer.axis}; only the last axis "
-            "(channels-last) can be written to ONNX by autoconv"
+    rank = len(writer.shapes[0])
+    axis = (layer.axis[0] if isinstance(layer.axis, list | tuple) else layer.axis) % rank
+    along = (-1, *[1] * (rank - 1 - axis))  # (the statistics' shape against the input's)
+    scaled = writer.add("Mul", [values[0], writer.constant(scale.reshape(along), "scale")])
+    return writer.add(
+        "Add", [scaled, writer.constant((beta - mean * scale).reshape(along), "shift")]
+    )
+
+
+def _write_layer_norm(writer: _Writer, layer: Any, values: list[str]) -> str:
+    """Keras's layer normalization over its axes, in ONNX's elementary ops (every opset)."""
+    if getattr(layer, "rms_scaling", False):
+        raise ValueError(f"export: layer {layer.name}: rms_scaling cannot be written to ONNX")
+    rank = len(writer.shapes[0])
+    axes = sorted(a % rank for a in (layer.axis if isinstance(layer.axis, list | tuple)
+                                     else [layer.axis]))  # fmt: skip
+    centred = writer.add("Sub", [values[0], writer.reduce("ReduceMean", values[0], axes, True)])
+    variance = writer.reduce("ReduceMean", writer.add("Mul", [centred, centred]), axes, True)
+    spread = writer.add(
+        "Sqrt", [writer.add("Add", [variance, writer.constant(layer.epsilon, "eps")])]
+    )
+    made = writer.add("Div", [centred, spread])
+    shape = [writer.shapes[0][d] if d in axes else 1 for d in range(rank)]
+    if layer.scale:
+        made = writer.add(
+            "Mul", [made, writer.constant(np.asarray(layer.gamma).reshape(shape), "gamma")]
         )
-    scaled = writer.add("Mul", [values[0], writer.constant(scale, "scale")])
-    return writer.add("Add", [scaled, writer.constant(beta - mean * scale, "shift")])
+    if layer.center:
+        made = writer.add(
+            "Add", [made, writer.constant(np.asarray(layer.beta).reshape(shape), "beta")]
+        )
+    return made
+
+
+def _write_normalization(writer: _Writer, layer: Any, values: list[str]) -> str:
+    """Keras's ``Normalization``: ``(x - mean) / max(sqrt(variance), 1e-7)`` (``invert``:
+    ``mean + x * that``), with the statistics it was given or adapted to."""
+    mean, variance = np.asarray(layer.mean.numpy()), np.asarray(layer.variance.numpy())
+    std = writer.constant(np.maximum(np.sqrt(variance), 1e-7), "std")
+    mean = writer.constant(mean, "mean")
+    if layer.invert:
+        return writer.add("Add", [mean, writer.add("Mul", [values[0], std])])
+    return writer.add("Div", [writer.add("Sub", [values[0], mean]), std])
 
 
 def _write_activation(writer: _Writer, layer: Any, values: list[str]) -> str:
@@ -363,6 +418,16 @@ def _write_flatten(writer: _Writer, layer: Any, values: list[str]) -> str:
     return writer.add("Flatten", [values[0]], axis=1)  # (channels-last: Keras's order)
 
 
+def _write_cropping(writer: _Writer, layer: Any, values: list[str]) -> str:
+    (top, bottom), (left, right) = layer.cropping
+    end = 2**62  # (a crop of 0 at the end: to the end)
+    starts, ends = (
+        writer.constant([top, left], "starts"),
+        writer.constant([-bottom if bottom else end, -right if right else end], "ends"),
+    )
+    return writer.add("Slice", [values[0], starts, ends, writer.constant([1, 2], "axes")])
+
+
 def _write_reshape(writer: _Writer, layer: Any, values: list[str]) -> str:
     shape = writer.constant([0, *layer.target_shape], "shape")  # (0: the batch, kept)
     return writer.add("Reshape", [values[0], shape])
@@ -396,6 +461,24 @@ def _write_subtract(writer: _Writer, layer: Any, values: list[str]) -> str:
     return writer.add("Sub", values)
 
 
+def _write_operation(writer: _Writer, layer: Any, values: list[str]) -> str:
+    """A ``keras.ops`` function in the graph (``x + 3``, ``ops.multiply(x, s)``): the
+    elementwise arithmetic of two tensors or a tensor and a constant, and the functions that
+    are activations (``ops.relu6``, ``ops.hard_sigmoid``)."""
+    arguments = [writer.names_of(a, values) for a in layer.arguments.values()]
+    if layer.function in BINARY_OPERATIONS and len(arguments) == 2:
+        return writer.add(BINARY_OPERATIONS[layer.function], arguments)
+    if len(arguments) == 1 and arguments[0] in values:
+        try:
+            return _activation(writer, layer.function, arguments[0])
+        except ValueError:
+            pass
+    raise ValueError(
+        f"export: layer {layer.name} (the keras.ops function {layer.function}) cannot be "
+        "written to ONNX by autoconv; nothing was written"
+    )
+
+
 def _write_identity(writer: _Writer, layer: Any, values: list[str]) -> str:
     return values[0]
 
@@ -408,6 +491,8 @@ _RULES: list[tuple[Any, Callable[[_Writer, Any, list[str]], str]]] = [
     ((L.MaxPooling2D, L.AveragePooling2D), _write_pool),
     ((L.GlobalAveragePooling2D, L.GlobalMaxPooling2D), _write_global_pool),
     (L.BatchNormalization, _write_batch_norm),
+    (L.LayerNormalization, _write_layer_norm),
+    (L.Normalization, _write_normalization),
     (L.ReLU, _write_relu),  # (before Activation: these layers may derive from it)
     (L.LeakyReLU, _write_leaky_relu),
     (L.ELU, _write_elu),
@@ -417,7 +502,9 @@ _RULES: list[tuple[Any, Callable[[_Writer, Any, list[str]], str]]] = [
     (L.Reshape, _write_reshape),
     (L.Rescaling, _write_rescaling),
     (L.ZeroPadding2D, _write_zero_padding),
+    (L.Cropping2D, _write_cropping),
     ((L.Add, L.Multiply, L.Maximum, L.Minimum, L.Average, L.Concatenate), _write_merge),
     (L.Subtract, _write_subtract),
+    (Operation, _write_operation),
     (IDENTITIES, _write_identity),
 ]

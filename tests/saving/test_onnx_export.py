@@ -39,7 +39,8 @@ def _branches() -> Any:
     b = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2)(x)
     b = L.LeakyReLU(0.3)(L.Conv2D(8, 1, groups=2)(b))
     c = L.AveragePooling2D(3, strides=2)(L.ZeroPadding2D(((1, 0), (0, 1)))(x))
-    c = L.ELU(0.5)(c)
+    c = L.ELU(0.5)(L.Cropping2D(((1, 0), (0, 1)))(L.ZeroPadding2D(((1, 0), (0, 1)))(c)))
+    c = ac.ops.relu6(c * 2.0 + 1.0) - ac.ops.maximum(c, b)  # (keras.ops in the graph)
     c = L.Conv2D(8, 2, dilation_rate=2, padding="same")(c)
     merged = [L.Add()([a, b]), L.Subtract()([a, b]), L.Multiply()([a, b, c]),
               L.Maximum()([a, c]), L.Minimum()([b, c]), L.Average()([a, b, c])]  # fmt: skip
@@ -47,6 +48,7 @@ def _branches() -> Any:
     pooled = L.Concatenate()([L.GlobalAveragePooling2D()(x), L.GlobalMaxPooling2D()(x)])
     flat = L.Flatten()(L.Reshape((6, 6, 2, 24))(x))
     x = L.Dense(6, activation="gelu")(L.Concatenate()([pooled, flat]))
+    x = L.LayerNormalization()(L.Normalization(mean=0.5, variance=4.0)(x))
     return ac.Model(images, L.Softmax()(L.Dense(3)(L.GaussianNoise(0.1)(x))))
 
 
@@ -76,9 +78,21 @@ def test_onnx_runtime_gives_the_models_predictions(tmp_path, make, opset):
         np.testing.assert_allclose(ours, model.predict(x[:count], verbose=0), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["MobileNetV3Small", "EfficientNetB0"])
+def test_keras_applications_export(tmp_path, name):
+    """Two of keras.applications' networks (hard swish and keras.ops in the graph, swish,
+    squeeze-and-excitation, Normalization): ONNX Runtime gives their predictions."""
+    model = getattr(ac.applications, name)(weights=None, input_shape=(32, 32, 3), classes=5)
+    model.export(tmp_path / "m.onnx", format="onnx", verbose=False)
+    x = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    (ours,) = session.run(None, {session.get_inputs()[0].name: x})
+    np.testing.assert_allclose(ours, model.predict(x, verbose=0), rtol=1e-4, atol=1e-6)
+
+
 ACTIVATIONS = ["relu", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign", "exponential",
                "softmax", "log_softmax", "swish", "silu", "relu6", "hard_sigmoid", "leaky_relu",
-               "gelu", "linear"]  # fmt: skip
+               "gelu", "hard_silu", "mish", "linear"]  # fmt: skip
 
 
 def test_every_activation_is_written_as_keras_computes_it(tmp_path):

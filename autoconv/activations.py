@@ -296,7 +296,9 @@ def get(identifier: Any) -> Callable[..., Tensor]:
 
 def serialize(activation: Callable[..., Any]) -> str | dict[str, Any]:
     """The name of one of these activation functions (an alias gives the function's own
-    name: swish -> 'silu'); for a function registered with
+    name: swish -> 'silu'), and of another of autoconv's functions of such a name
+    (``ops.gelu``, ``ops.relu``), as Keras writes any function whose name is an activation's
+    (loading gives this module's function, as in Keras); for a function registered with
     ``@autoconv.saving.register_keras_serializable``, Keras's function entry (its
     ``"package>name"`` as ``config``); for a user's other named function, the entry of its
     own name, as Keras writes it (loading finds it in ``custom_objects``). A Python lambda or
@@ -305,6 +307,13 @@ def serialize(activation: Callable[..., Any]) -> str | dict[str, Any]:
     if ALL_OBJECTS.get(name) is activation:
         return name
     registered = registration.function_name(activation)
+    if (
+        registered is None
+        and name in ALL_OBJECTS
+        and inspect.isfunction(activation)
+        and activation.__module__.startswith("autoconv.")
+    ):
+        return name
     if (
         registered is None
         and inspect.isfunction(activation)

@@ -174,7 +174,20 @@ def test_serialize_refuses_other_callables():
     with pytest.raises(ValueError, match="not one of autoconv's activations"):
         activations.serialize(lambda x: x)
     with pytest.raises(ValueError, match="cannot be saved by name"):
-        activations.serialize(ops.relu)  # an op, not the namespace's function
+        activations.serialize(ops.exp)  # an op of no activation's name
+
+
+@pytest.mark.parametrize("name", ["gelu", "relu", "sigmoid", "softmax", "log_softmax", "exp"])
+def test_an_ops_function_as_an_activation_is_saved_as_keras_saves_it(name):
+    """keras.io's GNN example's ``Dense(units, activation=tf.nn.gelu)``: Keras writes a
+    function named as one of its activations by that name (loading gives the activation),
+    another function as its function entry."""
+    keras = keras_or_skip()
+    expected = keras.layers.Dense(1, activation=getattr(keras.ops, name)).get_config()
+    config = ac.layers.Dense(1, activation=getattr(ops, name)).get_config()
+    assert config["activation"] == expected["activation"]
+    if name != "exp":
+        assert ac.layers.Dense.from_config(config).activation is getattr(activations, name)
 
 
 def test_reachable_from_the_package():

@@ -26,13 +26,15 @@ from autoconv.tensor import Tensor
 DEFAULT_BATCH_SIZE = 32
 
 
-def input_arrays(model: Any, x: Any, what: str) -> list[Any]:
+def input_arrays(model: Any, x: Any, what: str, batched: bool = False) -> list[Any]:
     """``x`` (an array, a list of arrays or a dict by input name) as a list of numeric arrays
     in the model's input order, checked against its input shapes and brought to their ranks as
     Keras's functional models bring them (see :func:`at_input_rank`): NumPy arrays, or the
     arrays of Tensors already on the model's device (see :func:`_numeric`). Data for a step of
     the user's (``train_step``, ``test_step``, ``predict_step`` overridden) is taken as it
-    comes, unchecked: Keras hands it to the step as the data gives it."""
+    comes, unchecked: Keras hands it to the step as the data gives it. Arrays must hold as
+    many samples each, as Keras checks them, but a batch that data gives (``batched``) may
+    hold inputs of other row counts, as Keras takes it (a graph's nodes and edges)."""
     if x is None:
         raise ValueError(f"{what}: no input data (x is None)")
     graph = model._graph()
@@ -71,9 +73,9 @@ def input_arrays(model: Any, x: Any, what: str) -> list[Any]:
             for array, tensor, path in zip(arrays, graph.inputs, paths, strict=True)
         ]
     sizes = {len(a) for a in arrays}
-    if len(sizes) != 1:
+    if len(sizes) != 1 and not batched:
         raise ValueError(f"{what}: the input arrays have different numbers of samples {sizes}")
-    if sizes.pop() == 0:
+    if sizes == {0}:
         raise ValueError(f"{what}: x has no samples")
     return arrays
 
@@ -82,8 +84,8 @@ def warn_if_restructured(model: Any, inputs: Any, called: bool) -> None:
     """Keras's warning where a model of one input is given it in another structure than the
     model was made with: inside a list or tuple (``model([x])``, ``predict([x])``), or, in a
     call (a direct one, or ``*_on_batch``'s), bare where the model was made from a list of one
-    input. The model takes it
-    all the same, as Keras's (``Functional._maybe_warn_inputs_struct_mismatch``)."""
+    input. The model takes it all the same, as Keras's
+    (``Functional._maybe_warn_inputs_struct_mismatch``)."""
     graph = model._graph()
     if graph is None or len(graph.inputs) != 1 or isinstance(inputs, dict):
         return
@@ -109,6 +111,13 @@ def _described(value: Any) -> str:
     """An input as Keras's structure warning shows it."""
     shape = value.shape if hasattr(value, "shape") else np.shape(value)
     return f"Tensor(shape={tuple(shape)})"
+
+
+def samples_of(xs: list[Any]) -> int | None:
+    """The number of samples of a batch's inputs, None where they hold different numbers of
+    rows (a graph's nodes and edges: see :func:`input_arrays`)."""
+    sizes = {len(a) for a in xs}
+    return sizes.pop() if len(sizes) == 1 else None
 
 
 def _fitted(array: Any, tensor: Any, path: str, what: str) -> Any:
@@ -200,10 +209,11 @@ def _users_step(model: Any, what: str) -> bool:
     return not getattr(type(model), step).__module__.startswith("autoconv.")
 
 
-def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarray | None]:
-    """``y`` as one array per model output (None for an output without a loss), checked; on
-    the first data the model sees, its losses and metrics are made for these shapes (as
-    Keras's compile does on its first batch)."""
+def target_arrays(model: Any, y: Any, samples: int | None, what: str) -> list[np.ndarray | None]:
+    """``y`` as one array per model output (None for an output without a loss), checked (as
+    many samples as the inputs', unless ``samples`` is None); on the first data the model
+    sees, its losses and metrics are made for these shapes (as Keras's compile does on its
+    first batch)."""
     names = model._per_output_names
     model._target_nesting = None
     if _nests(y) and _users_step(model, what):
@@ -256,7 +266,7 @@ def target_arrays(model: Any, y: Any, samples: int, what: str) -> list[np.ndarra
         raise ValueError(f"{what}: the model has {len(names)} outputs but y gives {len(arrays)}")
     arrays = [None if a is None else _numeric(a, f"{what}: y") for a in arrays]
     for array in arrays:
-        if array is not None and len(array) != samples:
+        if array is not None and samples is not None and len(array) != samples:
             raise ValueError(f"{what}: x has {samples} samples but y has {len(array)}")
     output_shapes = _output_shapes(model)
     if not model.compiled_ready:
@@ -303,11 +313,15 @@ def _output_shapes(model: Any) -> list[tuple]:
 
 
 def sample_weights(
-    model: Any, sample_weight: Any, class_weight: Any, ys: list[Any], samples: int, what: str
-) -> np.ndarray | None:
+    model: Any, sample_weight: Any, class_weight: Any, ys: list[Any], samples: int | None,
+    what: str,
+) -> np.ndarray | None:  # fmt: skip
     """One weight per sample (float32), from ``sample_weight`` and/or ``class_weight`` (a dict
-    class -> weight, looked up by each sample's class, as Keras), or None for neither."""
+    class -> weight, looked up by each sample's class, as Keras), or None for neither;
+    ``samples`` None: the targets' samples."""
     weights = None
+    if samples is None:
+        samples = next((len(y) for y in ys if y is not None), None)
     if sample_weight is not None:
         weights = _numeric(sample_weight, f"{what}: sample_weight").astype(np.float32)
         if weights.ndim == 2 and weights.shape[1] == 1:

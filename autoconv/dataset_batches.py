@@ -16,6 +16,7 @@ from autoconv.batches import (
     input_arrays,
     resident,
     sample_weights,
+    samples_of,
     target_arrays,
 )
 from autoconv.data.epochs import epochs_of, kind_of
@@ -63,10 +64,11 @@ class DatasetBatches:
                     f"{what}: the batch holds sample weights and fit was given class_weight; "
                     "give one or the other"
                 )
-            xs = input_arrays(self.model, x, what)
+            xs = input_arrays(self.model, x, what, batched=True)
             build_for(self.model, xs)
-            ys = target_arrays(self.model, y, len(xs[0]), what) if self.targets else []
-            ws = sample_weights(self.model, w, self.class_weight, ys, len(xs[0]), what)
+            samples = samples_of(xs)  # (None: a graph's inputs, nodes and edges, as Keras's)
+            ys = target_arrays(self.model, y, samples, what) if self.targets else []
+            ws = sample_weights(self.model, w, self.class_weight, ys, samples, what)
             yield self._places.batch(([resident(a) for a in xs], ys, ws), len(xs[0]))
 
     def ran_out(self) -> bool:

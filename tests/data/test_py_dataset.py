@@ -274,6 +274,49 @@ def test_class_weight_weights_a_py_datasets_batches_as_the_arrays():
     assert_same_weights(model, arrays)
 
 
+class Graphs(PyDataset):
+    """keras.io's MPNN example's batches: two graphs of 3 nodes joined into one, its nodes'
+    features and its edges (rows of their own number), and a target per graph."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        rng = np.random.default_rng(0)
+        self.nodes = rng.standard_normal((count, 6, 2)).astype(np.float32)
+        self.edges = rng.integers(0, 3, (count, 4, 2)) + np.array([[0], [0], [3], [3]])
+        self.y = rng.standard_normal((count, 2, 1)).astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, index: int) -> tuple:
+        return {"nodes": self.nodes[index], "edges": self.edges[index]}, self.y[index]
+
+
+def test_a_batch_may_hold_inputs_of_other_row_counts_as_keras_takes_it():
+    """A graph's nodes and edges in one batch (Keras checks that arrays hold as many samples,
+    not a batch that data gives): fit, evaluate and predict take them; with a learning rate of
+    0, fit's loss and evaluate's are the mean squared error of predict's outputs."""
+
+    class Messages(layers.Layer):
+        def call(self, inputs):
+            nodes, edges = inputs
+            sent = ac.ops.take(nodes, ac.ops.cast(edges[:, 1], "int32"), axis=0)
+            graph = ac.ops.cast(edges[:, 0], "int32") // 3  # (the example casts its indices)
+            return ac.ops.segment_sum(sent, graph, num_segments=2)
+
+    nodes, edges = ac.Input((2,), name="nodes"), ac.Input((2,), dtype="int32", name="edges")
+    model = ac.Model([nodes, edges], layers.Dense(1)(Messages()([nodes, edges])))
+    model.compile(ac.optimizers.SGD(0.0), "mse")
+    graphs = Graphs(3)
+    loss = model.fit(graphs, shuffle=False, class_weight={0: 1.0}, verbose=0).history["loss"]
+    predicted = model.predict(graphs, verbose=0)
+    assert predicted.shape == (6, 1)
+    expected = np.mean((predicted - graphs.y.reshape(6, 1)) ** 2)
+    np.testing.assert_allclose([loss[0], model.evaluate(graphs, verbose=0)], expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        model.predict({"nodes": graphs.nodes[0], "edges": graphs.edges[0]}, verbose=0)
+
+
 class Broken(Exception):
     pass
 

@@ -35,6 +35,7 @@ from autoconv.batches import (
     input_arrays,
     resident,
     sample_weights,
+    samples_of,
     target_arrays,
     validation_split_of,
 )
@@ -720,16 +721,20 @@ def on_batch(
     the device can, as ``fit``'s (see :func:`one_batch_steps`)."""
     what = f"{kind}_on_batch"
     model._require_compiled(what)
-    xs = input_arrays(model, x, what)
+    xs = input_arrays(model, x, what, batched=True)
     build_for(model, xs)
     build_optimizer(model)
-    ys = target_arrays(model, y, len(xs[0]), what)
-    ws = sample_weights(model, sample_weight, class_weight, ys, len(xs[0]), what)
+    samples = samples_of(xs)  # (None: a graph's inputs, nodes and edges, as Keras takes them)
+    ys = target_arrays(model, y, samples, what)
+    ws = sample_weights(model, sample_weight, class_weight, ys, samples, what)
     configure_process_for(model)
     runner, places = one_batch_steps(model, kind)
     state = StepState(model, runner.status, one_batch=True)
     if state.world is None:
         batch = places.batch(([resident(a) for a in xs], ys, ws), len(xs[0]))
+    elif samples is None:
+        raise ValueError(f"{what}: several processes share a batch by its samples: its inputs "
+                         "must hold as many each")  # fmt: skip
     else:  # this process's share of the batch (run as it comes)
         batch = next(ArrayBatches(model, xs, ys, ws, len(xs[0])).batches(False))
     runner.run(batch, state)

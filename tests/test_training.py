@@ -153,6 +153,30 @@ def test_train_test_and_predict_on_batch_as_keras():
                                keras["evaluate_default_batch"], rtol=1e-5)  # fmt: skip
 
 
+def test_a_batch_on_batch_may_hold_inputs_of_other_row_counts_as_keras_takes_it():
+    """keras.io's graph examples' batch: a graph's 6 nodes and 4 edges, a target per graph
+    (the *_on_batch methods take one batch, whose inputs Keras does not count)."""
+
+    class Messages(layers.Layer):
+        def call(self, inputs):
+            nodes, edges = inputs
+            edges = ac.ops.cast(edges, "int32")  # (integer inputs come as floats: see docs)
+            sent = ac.ops.take(nodes, edges[:, 1], axis=0)
+            return ac.ops.segment_sum(sent, edges[:, 0] // 3, num_segments=2)
+
+    nodes, edges = ac.Input((2,)), ac.Input((2,), dtype="int32")
+    model = ac.Model([nodes, edges], layers.Dense(1)(Messages()([nodes, edges])))
+    model.compile(ac.optimizers.SGD(0.0), "mse")
+    x = [
+        np.linspace(-1, 1, 12, dtype="float32").reshape(6, 2),
+        np.array([[0, 1], [1, 2], [3, 4], [4, 5]]),
+    ]
+    y = np.array([[0.5], [-1.0]], "float32")
+    expected = np.mean((model.predict_on_batch(x) - y) ** 2)
+    np.testing.assert_allclose([model.train_on_batch(x, y), model.test_on_batch(x, y)], expected,
+                               rtol=1e-6)  # fmt: skip
+
+
 def test_the_progress_bar_redraws_one_line_on_a_terminal(monkeypatch, capsys):
     from autoconv import training
     from autoconv.callbacks import base

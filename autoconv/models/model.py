@@ -793,7 +793,7 @@ class Model(Trainer, Layer):
 
     def predict_on_batch(self, x: Any) -> Any:
         """The outputs for one batch, as NumPy arrays."""
-        arrays = input_arrays(self, x, "predict_on_batch")
+        arrays = input_arrays(self, x, "predict_on_batch", batched=True)
         training.configure_process_for(self)
         return self._returned_outputs(self._predict_batch(arrays, one_batch=True))
 

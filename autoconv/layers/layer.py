@@ -471,7 +471,7 @@ class Layer:
         """The output shape (batch axis first) for inputs of ``input_shape``. The default runs
         the layer once on zeros (batch size 1) to find out, with the call's plain keyword
         arguments (``block(x, height=h)`` in a functional graph), as Keras's symbolic call."""
-        return dry_run_shape(self, input_shape, kwargs)
+        return dry_run_shape(self, input_shape, kwargs, rows=True)
 
     def _maybe_build(self, input_shape: Any, device: str | None = None) -> None:
         """Build the layer for inputs of ``input_shape`` unless it is built, its weights on
@@ -1309,41 +1309,61 @@ def _required_positional(cls: type) -> int:
     )
 
 
-def dry_run_shape(layer: Layer, input_shape: Any, options: dict[str, Any] | None = None) -> Any:
+def dry_run_shape(
+    layer: Layer, input_shape: Any, options: dict[str, Any] | None = None, rows: bool = False
+) -> Any:
     """The output shape of ``layer`` found by calling it on zeros (of the input's batch size, 1
     where it is unknown; unknown sizes 1), in inference mode, on the device of its weights, with
     NumPy's floating-point warnings off (Keras's symbolic call computes no values to warn of)
     and its assignments to variables dropped (Keras's runs in a stateless scope). A
     known batch size gives the output's batch axis as the call makes it (Keras's symbolic call
-    keeps it); an unknown one comes back as None."""
+    keeps it); an unknown one comes back as None, but (with ``rows``) an output's first axis of
+    other than one row, the same for a batch of 2 (a sum over 4 segments: Keras's symbolic call
+    finds it the same for its two stand-in batch sizes, and keeps it)."""
 
-    def zeros(shape: Any) -> Any:
+    def zeros(shape: Any, batch: int) -> Any:
         if isinstance(shape, list):
-            return [zeros(s) for s in shape]
+            return [zeros(s, batch) for s in shape]
         if isinstance(shape, dict):
-            return {key: zeros(s) for key, s in shape.items()}
+            return {key: zeros(s, batch) for key, s in shape.items()}
         dims = tuple(1 if n is None else n for n in shape)
+        if shape and shape[0] is None:
+            dims = (batch, *dims[1:])
         device = layer.weights[0].device if layer.built and layer.weights else "cpu"
         return Tensor(np.zeros(dims, layer.dtype), device=device)
 
-    inputs = zeros(input_shape)
+    def run(batch: int) -> tuple[list[Any], bool]:
+        inputs = zeros(input_shape, batch)
+        # Zeros are no user's data: a division of them (a ratio of two features) warns of nothing.
+        with no_grad(), np.errstate(all="ignore"), stateless():
+            if isinstance(input_shape, PositionalShapes) or (
+                isinstance(inputs, list) and len(inputs) == _required_positional(type(layer)) > 1
+            ):
+                out = layer(*inputs, training=False, **(options or {}))  # several: layer(a, b)
+            else:
+                out = layer(inputs, training=False, **(options or {}))
+        layer._clear_losses()
+        several = isinstance(out, list | tuple)
+        return (list(out) if several else [out]), several
+
     known = _batch_size(input_shape) is not None
     unbuilt = [] if known else [sub for sub in _sublayers(layer) if not sub.built]
-    # Zeros are no user's data: a division of them (a ratio of two features) warns of nothing.
-    with no_grad(), np.errstate(all="ignore"), stateless():
-        if isinstance(input_shape, PositionalShapes) or (
-            isinstance(inputs, list) and len(inputs) == _required_positional(type(layer)) > 1
-        ):
-            out = layer(*inputs, training=False, **(options or {}))  # several: layer(a, b)
-        else:
-            out = layer(inputs, training=False, **(options or {}))
-    layer._clear_losses()
+    outs, several = run(1)
     for sub in unbuilt:  # built on the zeros' batch of 1: Keras's symbolic call leaves it None
         if sub.built and sub._build_shape is not None:
             sub._build_shape = _unknown_batch(sub._build_shape)
-    if isinstance(out, list | tuple):
-        return [o.shape if known else (None, *o.shape[1:]) for o in out]
-    return out.shape if known else (None, *out.shape[1:])
+    if known:
+        shapes = [o.shape for o in outs]
+    else:
+        firsts = [o.shape[0] if rows and o.shape and o.shape[0] != 1 else None for o in outs]
+        if any(n is not None for n in firsts):
+            try:
+                again = [o.shape[:1] for o in run(2)[0]]
+            except Exception:  # (a call that takes one row alone: the rows stay unknown)
+                again = [()] * len(outs)
+            firsts = [n if (n,) == a else None for n, a in zip(firsts, again, strict=True)]
+        shapes = [(n, *o.shape[1:]) for n, o in zip(firsts, outs, strict=True)]
+    return shapes if several else shapes[0]
 
 
 def _sublayers(layer: Layer) -> list[Layer]:

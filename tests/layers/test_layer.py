@@ -272,6 +272,24 @@ def test_a_dry_run_of_several_inputs_keeps_the_batch_size(keras):
     assert got.shape == tuple(want.shape) == (3, 2)
 
 
+def _pooled(lib: Any) -> Any:
+    """keras.io's MPNN readout: every row summed into one of a fixed number of segments."""
+
+    class Pooled(lib.layers.Layer):
+        def call(self, inputs):
+            segments = lib.ops.zeros((lib.ops.shape(inputs)[0],), "int32")
+            return lib.ops.segment_sum(inputs, segments, num_segments=4)
+
+    return Pooled()
+
+
+def test_a_dry_run_keeps_rows_that_do_not_follow_the_batch_as_keras(keras):
+    got = _pooled(ac)(ac.Input((3,)))
+    want = _pooled(keras)(keras.Input((3,)))
+    assert got.shape == tuple(want.shape) == (4, 3)
+    assert Doubled()(ac.Input((3,))).shape == (None, 6)  # rows that follow it stay unknown
+
+
 class Ratio(layers.Layer):
     """A user's feature layer dividing one input by another (its dry run divides zeros)."""
 

@@ -1362,7 +1362,8 @@ def dry_run_shape(
             except Exception:  # (a call that takes one row alone: the rows stay unknown)
                 again = [()] * len(outs)
             firsts = [n if (n,) == a else None for n, a in zip(firsts, again, strict=True)]
-        shapes = [(n, *o.shape[1:]) for n, o in zip(firsts, outs, strict=True)]
+        # (a scalar has no batch axis: Keras's symbolic call gives it shape ())
+        shapes = [(n, *o.shape[1:]) if o.shape else () for n, o in zip(firsts, outs, strict=True)]
     return shapes if several else shapes[0]
 
 

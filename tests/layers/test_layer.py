@@ -290,6 +290,22 @@ def test_a_dry_run_keeps_rows_that_do_not_follow_the_batch_as_keras(keras):
     assert Doubled()(ac.Input((3,))).shape == (None, 6)  # rows that follow it stay unknown
 
 
+def _mean(lib: Any) -> Any:
+    """A user's layer that gives a scalar (a loss-like mean over the whole batch)."""
+
+    class Mean(lib.layers.Layer):
+        def call(self, inputs):
+            return lib.ops.mean(inputs)
+
+    return Mean()
+
+
+def test_a_dry_run_gives_a_scalar_no_batch_axis_as_keras(keras):
+    got = _mean(ac)(ac.Input((3,)))
+    want = _mean(keras)(keras.Input((3,)))
+    assert got.shape == tuple(want.shape) == ()
+
+
 class Ratio(layers.Layer):
     """A user's feature layer dividing one input by another (its dry run divides zeros)."""
 

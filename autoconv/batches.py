@@ -113,13 +113,6 @@ def _described(value: Any) -> str:
     return f"Tensor(shape={tuple(shape)})"
 
 
-def samples_of(xs: list[Any]) -> int | None:
-    """The number of samples of a batch's inputs, None where they hold different numbers of
-    rows (a graph's nodes and edges: see :func:`input_arrays`)."""
-    sizes = {len(a) for a in xs}
-    return sizes.pop() if len(sizes) == 1 else None
-
-
 def _fitted(array: Any, tensor: Any, path: str, what: str) -> Any:
     try:
         fitted = at_input_rank(array, tensor, path)

@@ -16,7 +16,6 @@ from autoconv.batches import (
     input_arrays,
     resident,
     sample_weights,
-    samples_of,
     target_arrays,
 )
 from autoconv.data.epochs import epochs_of, kind_of
@@ -66,9 +65,10 @@ class DatasetBatches:
                 )
             xs = input_arrays(self.model, x, what, batched=True)
             build_for(self.model, xs)
-            samples = samples_of(xs)  # (None: a graph's inputs, nodes and edges, as Keras's)
-            ys = target_arrays(self.model, y, samples, what) if self.targets else []
-            ws = sample_weights(self.model, w, self.class_weight, ys, samples, what)
+            # (a batch's targets are not counted against its inputs, as Keras's: a graph's
+            # nodes and edges, and a target per graph; sample weights are the targets')
+            ys = target_arrays(self.model, y, None, what) if self.targets else []
+            ws = sample_weights(self.model, w, self.class_weight, ys, None, what)
             yield self._places.batch(([resident(a) for a in xs], ys, ws), len(xs[0]))
 
     def ran_out(self) -> bool:

@@ -35,7 +35,6 @@ from autoconv.batches import (
     input_arrays,
     resident,
     sample_weights,
-    samples_of,
     target_arrays,
     validation_split_of,
 )
@@ -724,17 +723,17 @@ def on_batch(
     xs = input_arrays(model, x, what, batched=True)
     build_for(model, xs)
     build_optimizer(model)
-    samples = samples_of(xs)  # (None: a graph's inputs, nodes and edges, as Keras takes them)
-    ys = target_arrays(model, y, samples, what)
-    ws = sample_weights(model, sample_weight, class_weight, ys, samples, what)
+    # (one batch, its inputs and targets uncounted, as Keras's: a graph's nodes and edges)
+    ys = target_arrays(model, y, None, what)
+    ws = sample_weights(model, sample_weight, class_weight, ys, None, what)
     configure_process_for(model)
     runner, places = one_batch_steps(model, kind)
     state = StepState(model, runner.status, one_batch=True)
     if state.world is None:
         batch = places.batch(([resident(a) for a in xs], ys, ws), len(xs[0]))
-    elif samples is None:
+    elif len({len(a) for a in [*xs, *ys] if a is not None}) != 1:
         raise ValueError(f"{what}: several processes share a batch by its samples: its inputs "
-                         "must hold as many each")  # fmt: skip
+                         "and targets must hold as many each")  # fmt: skip
     else:  # this process's share of the batch (run as it comes)
         batch = next(ArrayBatches(model, xs, ys, ws, len(xs[0])).batches(False))
     runner.run(batch, state)

@@ -569,12 +569,14 @@ class Model(Trainer, Layer):
 
     def _update_metrics(
         self, total: Tensor, per_output: list, outputs: list, logits: list, targets: list,
-        weights: Any,
+        weights: Any, count: int,
     ) -> None:  # fmt: skip
         """Add a batch to the running loss and metrics, on the device (nothing is read), in
         place; the loss and an accuracy alone in one backend call. ``weights``: the batch's
-        sample weights (or None), which weigh the weighted metrics only, as Keras's."""
-        count = len(outputs[0])
+        sample weights (or None), which weigh the weighted metrics only, as Keras's. The loss
+        counts as ``count`` samples, the rows of the batch's first input (Keras's weight of a
+        batch's loss: a graph's nodes, where the targets are its graphs'); each output's own
+        loss as that output's rows, as Keras's."""
         if (
             len(outputs) == 1
             and keras_mask(outputs[0]) is None
@@ -592,7 +594,8 @@ class Model(Trainer, Layer):
             self._output_loss_outputs, self._output_loss_trackers, strict=True
         ):
             if per_output[index] is not None:
-                tracker.update_state(per_output[index].data, sample_weight=count)
+                rows = len(outputs[index]) if outputs[index].ndim else 1
+                tracker.update_state(per_output[index].data, sample_weight=rows)
         targets = [*targets, *[None] * (len(outputs) - len(targets))]  # (see _resolve_compile)
         for made, weighted, out, is_logits, target in zip(
             self._compiled_metrics, self._compiled_weighted_metrics, outputs, logits, targets,
@@ -641,7 +644,7 @@ class Model(Trainer, Layer):
             # (pointing here, one place whatever runs the step: shown once, as Keras's)
             warnings.warn("The model does not have any trainable weights.", stacklevel=1)
         samples = self._apply_gradients(params, total.data, count, state)
-        self._update_metrics(total, per_output, outputs, logits, targets, weights)
+        self._update_metrics(total, per_output, outputs, logits, targets, weights, count)
         state.done(samples)
 
     def _replayed_batch(self, count: int, state: Any) -> None:
@@ -681,7 +684,8 @@ class Model(Trainer, Layer):
             return
         with no_grad():
             total, per_output, outputs, logits = self._loss(inputs, targets, weights, False, state)
-            self._update_metrics(total, per_output, outputs, logits, targets, weights)
+            count = len(inputs[0])
+            self._update_metrics(total, per_output, outputs, logits, targets, weights, count)
         state.done(len(outputs[0]))
 
     def _replayed_test_batch(self, count: int, state: Any) -> None:

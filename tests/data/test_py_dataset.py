@@ -317,6 +317,43 @@ def test_a_batch_may_hold_inputs_of_other_row_counts_as_keras_takes_it():
         model.predict({"nodes": graphs.nodes[0], "edges": graphs.edges[0]}, verbose=0)
 
 
+def test_a_batch_s_loss_weighs_as_its_first_input_s_rows_as_keras():
+    """Graphs of 4 and of 10 nodes, a target per graph: the targets are not counted against the
+    nodes, and each batch's loss weighs in the epoch's as many as its nodes (Keras's weight of
+    a batch: its first input's rows; Keras 3.15 gives 6.28876 for these numbers)."""
+
+    class Sizes(PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            rng = np.random.default_rng(0)
+            self.batches = []
+            for n in (4, 10):
+                nodes = rng.standard_normal((n, 2)).astype(np.float32)
+                x = {"nodes": nodes, "graph": (np.arange(n) >= n // 2).astype(np.int32)}
+                self.batches.append((x, rng.standard_normal((2, 1)).astype(np.float32)))
+
+        def __len__(self) -> int:
+            return 2
+
+        def __getitem__(self, index: int) -> tuple:
+            return self.batches[index]
+
+    class Pool(layers.Layer):
+        def call(self, inputs):
+            nodes, graph = inputs
+            return ac.ops.segment_sum(nodes, ac.ops.cast(graph, "int32"), num_segments=2)
+
+    nodes, graph = ac.Input((2,), name="nodes"), ac.Input((), dtype="int32", name="graph")
+    dense = layers.Dense(1, kernel_initializer="ones")
+    model = ac.Model([nodes, graph], dense(Pool()([nodes, graph])))
+    model.compile(ac.optimizers.SGD(0.0), "mse")
+    sizes = Sizes()
+    loss = model.fit(sizes, shuffle=False, verbose=0).history["loss"][0]
+    each = [model.test_on_batch(*sizes[i]) for i in range(2)]
+    np.testing.assert_allclose(loss, (4 * each[0] + 10 * each[1]) / 14, rtol=1e-6)
+    np.testing.assert_allclose([loss, model.evaluate(sizes, verbose=0)], 6.288764, rtol=1e-5)
+
+
 class Broken(Exception):
     pass
 

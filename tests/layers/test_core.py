@@ -385,6 +385,8 @@ def test_a_lambda_layers_config_and_file_are_kerass(keras, tmp_path):
     """Keras writes a named function by its name and a Python lambda as its bytecode; Keras
     loads autoconv's file (the lambda with ``safe_mode=False``); autoconv loads a named
     function from ``custom_objects`` and never a lambda's bytecode."""
+    ac.utils.clear_session()  # (the layers' automatic names count from here in both)
+    keras.utils.clear_session()
     ours, theirs = _lambda_model(ac), _lambda_model(keras)
     assert ours.get_config()["layers"][2]["config"] == theirs.get_config()["layers"][2]["config"]
     lambda_entry = ours.get_config()["layers"][3]["config"]["function"]

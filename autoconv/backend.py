@@ -14,8 +14,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import numpy as np
-
 from autoconv.config import (
     backend,
     epsilon,
@@ -25,6 +23,7 @@ from autoconv.config import (
     set_floatx,
     set_image_data_format,
 )
+from autoconv.dtype_policies import python_dtype
 from autoconv.layers import clear_session
 from autoconv.layers.symbolic import SymbolicTensor
 from autoconv.naming import get_uid
@@ -39,8 +38,6 @@ ALLOWED_DTYPES = (
     *FLOAT_TYPES[1:], *INT_TYPES, "bfloat16", *BOOL_TYPES, "string", *FLOAT8_TYPES,
     *COMPLEX_TYPES,
 )  # fmt: skip
-PYTHON_DTYPES = {bool: "bool", int: "int32", float: "float32", str: "string", "int": "int32",
-                 complex: "complex64"}  # fmt: skip
 
 
 def standardize_dtype(dtype: Any) -> str:
@@ -48,7 +45,7 @@ def standardize_dtype(dtype: Any) -> str:
     Keras's name for it; None is :func:`floatx`. ValueError for a dtype Keras does not have."""
     if dtype is None:
         return floatx()
-    dtype = PYTHON_DTYPES.get(dtype, dtype) if not isinstance(dtype, np.dtype) else dtype
+    dtype = python_dtype(dtype)
     if hasattr(dtype, "name"):
         dtype = dtype.name
     elif hasattr(dtype, "__name__"):

@@ -19,6 +19,19 @@ __all__ = [
     "set_dtype_policy",
 ]  # fmt: skip
 
+# Python's types (and "int") as the dtypes Keras names them on its PyTorch backend
+PYTHON_DTYPES = {bool: "bool", int: "int32", float: "float32", str: "string", "int": "int32",
+                 complex: "complex64"}  # fmt: skip
+
+
+def python_dtype(dtype: Any) -> Any:
+    """``dtype`` with a Python type (``int``, ``float``, ...) or "int" as Keras's dtype name
+    for it (``int`` and "int" are int32, not NumPy's int64); any other dtype as given."""
+    if isinstance(dtype, (type, str)):
+        return PYTHON_DTYPES.get(dtype, dtype)
+    return dtype
+
+
 # Keras's policies for quantized layers, which autoconv does not have
 KERAS_POLICIES_NOT_IMPLEMENTED = frozenset({
     "AWQDTypePolicy", "DTypePolicyMap", "GPTQDTypePolicy", "Int4DTypePolicy",

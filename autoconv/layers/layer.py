@@ -27,7 +27,7 @@ import numpy as np
 
 from autoconv import config, constraints, initializers, regularizers, tree
 from autoconv.backends import array_device, namespace, release_work_arrays
-from autoconv.dtype_policies import DTypePolicy
+from autoconv.dtype_policies import DTypePolicy, python_dtype
 from autoconv.host_array import host_array
 from autoconv.layers import file_budget, serialization
 from autoconv.layers.calls import (
@@ -101,7 +101,7 @@ class Variable(Tensor):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Variable:
         # one of an integer or bool dtype is an IntegerVariable (a step counter, say)
-        dtype = kwargs.get("dtype", args[2] if len(args) > 2 else None)
+        dtype = python_dtype(kwargs.get("dtype", args[2] if len(args) > 2 else None))
         if cls is Variable and _integer_dtype(dtype):
             cls = IntegerVariable
         return super().__new__(cls)
@@ -115,6 +115,7 @@ class Variable(Tensor):
         name: str | None = None,
         path: str | None = None,
     ) -> None:
+        dtype = python_dtype(dtype)  # int is int32, as Keras's
         value = _initial_value(initializer, shape, dtype)
         super().__init__(value, requires_grad=trainable, dtype=dtype)
         source = value.data if isinstance(value, Tensor) else value
@@ -240,6 +241,7 @@ class IntegerVariable(Variable):
         name: str | None = None,
         path: str | None = None,
     ) -> None:
+        dtype = python_dtype(dtype)
         value = _initial_value(initializer, shape, dtype)
         if isinstance(value, Tensor):
             value = value.numpy()
@@ -567,6 +569,7 @@ class Layer:
             )
         shape = tuple(int(n) for n in shape)
         file_budget.take_weight(shape, name or "variable")
+        dtype = python_dtype(dtype)
         if dtype is None:
             dtype = self.dtype
         elif _integer_dtype(dtype):  # (a Variable of its own kind, never trainable)

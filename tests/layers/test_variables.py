@@ -404,3 +404,24 @@ def test_a_graph_built_on_a_layer_assigns_nothing_as_kerass(keras):
         model.predict(np.ones((4, 3)), batch_size=4, verbose=0)
         counts.append([*found, int(counted.calls)])
     assert counts[0] == counts[1] == [0, 0.0, 2, 2.0, 3]
+
+
+def test_a_python_type_as_dtype_is_kerass(keras):
+    """``dtype="int"`` or ``int`` is Keras's int32 (keras.io's Swin Transformer keeps its
+    relative position index as ``keras.Variable(..., dtype="int")``), ``float`` float32: not
+    NumPy's int64 and float64 (the summary's byte count differed)."""
+    index = np.arange(4).reshape(2, 2)
+    for lib in (ac, keras):
+        layer = lib.layers.Layer()
+        made = [
+            lib.Variable(initializer=index, shape=(2, 2), dtype="int", trainable=False),
+            lib.Variable(index, dtype=int, trainable=False),
+            lib.Variable(np.zeros(2), dtype=float),
+            layer.add_weight((2,), initializer="zeros", dtype="int", trainable=False),
+        ]
+        assert [lib.backend.standardize_dtype(v.dtype) for v in made] == [
+            "int32",
+            "int32",
+            "float32",
+            "int32",
+        ]

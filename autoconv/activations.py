@@ -276,6 +276,8 @@ ALL_OBJECTS: dict[str, Callable[..., Tensor]] = {
         mish, log_softmax, log_sigmoid, sparsemax,
     )
 } | {"swish": silu, "hard_swish": hard_silu}  # fmt: skip
+# the functions' own names (not the aliases): Keras's names for any function so named
+FUNCTION_NAMES = frozenset(name for name, fn in ALL_OBJECTS.items() if fn.__name__ == name)
 
 
 def _known() -> str:
@@ -296,9 +298,8 @@ def get(identifier: Any) -> Callable[..., Tensor]:
 
 def serialize(activation: Callable[..., Any]) -> str | dict[str, Any]:
     """The name of one of these activation functions (an alias gives the function's own
-    name: swish -> 'silu'), and of another of autoconv's functions of such a name
-    (``ops.gelu``, ``ops.relu``), as Keras writes any function whose name is an activation's
-    (loading gives this module's function, as in Keras); for a function registered with
+    name: swish -> 'silu'), or of any other function of such a name (``ops.gelu``: 'gelu',
+    as Keras writes it); for a function registered with
     ``@autoconv.saving.register_keras_serializable``, Keras's function entry (its
     ``"package>name"`` as ``config``); for a user's other named function, the entry of its
     own name, as Keras writes it (loading finds it in ``custom_objects``). A Python lambda or
@@ -307,12 +308,9 @@ def serialize(activation: Callable[..., Any]) -> str | dict[str, Any]:
     if ALL_OBJECTS.get(name) is activation:
         return name
     registered = registration.function_name(activation)
-    if (
-        registered is None
-        and name in ALL_OBJECTS
-        and inspect.isfunction(activation)
-        and activation.__module__.startswith("autoconv.")
-    ):
+    if registered is None and inspect.isfunction(activation) and name in FUNCTION_NAMES:
+        # Keras's: any unregistered function of an activation's own name (keras.ops.gelu,
+        # keras.io's Dense(activation=ops.gelu)) is that name, and loads as that activation
         return name
     if (
         registered is None

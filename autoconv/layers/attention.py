@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import string
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -353,17 +354,38 @@ class MultiHeadAttention(Layer):
                                     attention_mask, use_causal_mask)  # fmt: skip
         gate = self._gate_dense(query) if self.use_gate else None
         query, key, value = self._projected(query, key, value)
+        # positionally, as Keras 3.15 calls it (a subclass's override takes these six)
+        output, scores = self._compute_attention(
+            query, key, value, mask, training, return_attention_scores
+        )
+        output = self._output_projection()(output if gate is None else output * gate)
+        return (output, scores) if return_attention_scores else output
+
+    def _compute_attention(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        attention_mask: Tensor | None = None,
+        training: bool | None = None,
+        return_attention_scores: bool = False,
+    ) -> tuple[Tensor, Tensor]:
+        """Keras's step that a subclass may override (keras.io's vit_small_ds divides the
+        query by a trained temperature): the projected heads (B, ..., heads, dim) attended,
+        (output (B, T, heads, value_dim), scores (B, heads, T, S)). A subclass builds its
+        own from Keras's ``_dot_product_equation``, ``_masked_softmax``, ``_dropout_layer``
+        and ``_combine_equation``."""
         query = query * (1.0 / math.sqrt(float(self.key_dim)))
         scores = contract(self._dot_product, key, query)  # (B, heads, T, S)
         # Keras computes the attention in one fused op (dot_product_attention) unless it drops
         # out, returns the scores or attends over several axes: a query position masked out
         # everywhere then attends to every key alike; its Softmax layer path gives it zeros.
-        fused = query.ndim == 4 and not (self.dropout > 0 or return_attention_scores)
-        scores = self._masked_softmax(scores, mask, zero_masked=not fused)
-        attended = _dropped(scores, self.dropout, self._generator, training)
-        output = contract(self._combine, attended, value)  # (B, T, heads, value_dim)
-        output = self._output_projection()(output if gate is None else output * gate)
-        return (output, scores) if return_attention_scores else output
+        if query.ndim == 4 and not (self.dropout > 0 or return_attention_scores):
+            scores = self._softmax_masked(scores, attention_mask, zero_masked=False)
+        else:
+            scores = self._masked_softmax(scores, attention_mask)
+        attended = self._dropout_layer(scores, training=training)
+        return contract(self._combine, attended, value), scores  # (B, T, heads, value_dim)
 
     def _projected(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, ...]:
         """The query, key and value projected to their heads (B, ..., heads, dim)."""
@@ -406,7 +428,14 @@ class MultiHeadAttention(Layer):
             combined = combined * other
         return combined
 
-    def _masked_softmax(
+    def _masked_softmax(self, attention_scores: Tensor, attention_mask: Any = None) -> Tensor:
+        """Keras's softmax of the scores over the key axes, masked as its Softmax layer masks
+        (the weights of masked positions 0), for a subclass's ``_compute_attention``."""
+        if attention_mask is not None:
+            attention_mask = as_mask(attention_mask, attention_scores)
+        return self._softmax_masked(attention_scores, attention_mask)
+
+    def _softmax_masked(
         self, scores: Tensor, mask: Tensor | None, zero_masked: bool = True
     ) -> Tensor:
         """Softmax over the key axes; a mask (broadcast from the heads' axis on) sets masked
@@ -426,6 +455,44 @@ class MultiHeadAttention(Layer):
         kept = scores * mask + (1.0 - mask) * LARGE_NEGATIVE  # Keras's where(mask, s, -1e9)
         weights = ops.softmax(kept, self._softmax_axes)
         return weights * mask if zero_masked else weights
+
+    # Keras's private names that subclasses use (keras.io's vit_small_ds: self._key_dim)
+    @property
+    def _num_heads(self) -> int:
+        return self.num_heads
+
+    @property
+    def _key_dim(self) -> int:
+        return self.key_dim
+
+    @property
+    def _value_dim(self) -> int:
+        return self.value_dim
+
+    @property
+    def _dropout(self) -> float:
+        return self.dropout
+
+    @property
+    def _inverse_sqrt_key_dim(self) -> float:
+        return 1.0 / math.sqrt(float(self.key_dim))
+
+    @property
+    def _dot_product_equation(self) -> str:
+        return self._dot_product
+
+    @property
+    def _combine_equation(self) -> str:
+        return self._combine
+
+    @property
+    def _dropout_layer(self) -> Callable[..., Tensor]:
+        """Keras's Dropout layer of the attention weights, as a call ``(x, training=None)``."""
+
+        def dropout(x: Tensor, training: Any = None) -> Tensor:
+            return _dropped(x, self.dropout, self._generator, training)
+
+        return dropout
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {

@@ -457,6 +457,50 @@ def test_multi_head_attention_travels_both_ways(keras, tmp_path, kwargs):
     )
 
 
+def _locality_attention(lib):
+    """keras.io's vit_small_ds's MultiHeadAttentionLSA: Keras's private hooks overridden, the
+    query divided by a trained temperature (Keras 3.15 passes return_attention_scores too)."""
+
+    class LocalityAttention(lib.layers.MultiHeadAttention):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.tau = lib.Variable(np.sqrt(float(self._key_dim)) * 1.5, trainable=True)
+
+        def _compute_attention(
+            self, query, key, value, attention_mask=None, training=None,
+            return_attention_scores=False,
+        ):  # fmt: skip
+            query = lib.ops.multiply(query, 1.0 / self.tau)
+            scores = lib.ops.einsum(self._dot_product_equation, key, query)
+            scores = self._masked_softmax(scores, attention_mask)
+            dropped = self._dropout_layer(scores, training=training)
+            return lib.ops.einsum(self._combine_equation, dropped, value), scores
+
+    return LocalityAttention(num_heads=2, key_dim=3, dropout=0.1)
+
+
+def test_a_subclass_overriding_compute_attention_runs_as_kerass(keras):
+    """The diagonal masked out, as keras.io's vit_small_ds does: the same outputs, scores and
+    weights (the temperature among them) as Keras's, eager and in training."""
+    v = _pair()[1]
+    q = v * 0.5 + 0.1
+    mask = (1 - np.eye(5, dtype=np.float32))[None]
+    found, weights = [], None
+    for lib in (ac, keras):
+        layer = _locality_attention(lib)
+        layer(q, v)
+        weights = weights or weights_for(layer, np.random.default_rng(3))
+        layer.set_weights(weights)
+        out, scores = layer(q, v, attention_mask=mask, return_attention_scores=True)
+        trained = layer(q, v, attention_mask=mask, training=True)
+        found.append([np.asarray(lib.ops.convert_to_numpy(x)) for x in (out, scores)])
+        found[-1] += [[w.path for w in layer.weights], tuple(trained.shape)]
+    for mine, theirs in zip(found[0][:2], found[1][:2], strict=True):
+        np.testing.assert_allclose(mine, theirs, 2e-5, 2e-6)
+    assert found[0][2:] == found[1][2:]
+    assert np.all(found[0][1][..., np.arange(5), np.arange(5)] == 0)
+
+
 def masked_model(lib, name, causal):
     """(query (4, 6), value (5, 6), their masks (4,) and (5,)) -> the layer called with
     ``mask=[query_mask, value_mask]`` and its scores -> [Dense(2) of its output, the scores]."""

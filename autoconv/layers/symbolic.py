@@ -290,13 +290,8 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
             "one call is not supported"
         )
     _check_keywords(layer, kwargs)
-    positional = [inputs, *args]
-    for value in [*args, *kwargs.values()]:
-        if not tensors_in(value) and _holds_array(value):
-            raise TypeError(
-                f"layer {layer.name}: in a functional graph, a call's extra arguments are "
-                f"symbolic tensors or plain values, got {type(value).__name__}"
-            )
+    positional = [inputs, *args]  # (an array among the other arguments is a constant of the
+    # call, as Keras keeps it: keras.io's vit_small_ds's attention_mask=diagonal mask)
     shapes, options = call_shapes(inputs, args, kwargs)
     if any(t.node is None for t in tensors_in([positional, list(kwargs.values())])):
         raise NotImplementedError(  # (a call makes every symbolic tensor but the masks)
@@ -364,8 +359,10 @@ def call_shapes(inputs: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> tup
         shapes = {key: t.shape for key, t in inputs.items()}
     else:
         shapes = inputs.shape
-    options = {  # the settings that may change the output's shapes
-        k: v for k, v in kwargs.items() if k != "training" and v is not None and not tensors_in(v)
+    options = {  # the settings that may change the output's shapes (not a constant array)
+        k: v
+        for k, v in kwargs.items()
+        if k != "training" and v is not None and not tensors_in(v) and not _holds_array(v)
     }
     return shapes, options
 

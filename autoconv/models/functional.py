@@ -15,10 +15,11 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import numpy as np  # noqa: F401 - the docstring example uses it
+import numpy as np
 
 from autoconv import tree
 from autoconv.batches import at_input_rank, input_paths, warn_if_restructured
+from autoconv.host_array import HostArray
 from autoconv.layers import (
     RNN,
     BatchNormalization,
@@ -492,10 +493,18 @@ _UNCONVERTED = (RandomFlip, RandomCrop, Pipeline)
 
 
 def _entries(value: Any, entry: Any) -> Any:
-    """A call's argument as Keras writes it: each symbolic tensor as its ``entry``, tuples as
-    lists, dicts by key."""
+    """A call's argument as Keras writes it: each symbolic tensor as its ``entry``, an array
+    (a constant of the call) as Keras's ``__numpy__`` entry, a tensor (a Tensor, or what an op
+    gives as Keras's tensors, a HostArray) as its ``__tensor__`` one, tuples as lists, dicts by
+    key."""
     if isinstance(value, SymbolicTensor):
         return entry(value)
+    if isinstance(value, np.ndarray | Tensor):
+        values = np.asarray(value.numpy() if isinstance(value, Tensor) else value)
+        return {
+            "class_name": "__tensor__" if isinstance(value, Tensor | HostArray) else "__numpy__",
+            "config": {"value": values.tolist(), "dtype": values.dtype.name},
+        }
     if isinstance(value, list | tuple):
         return [_entries(v, entry) for v in value]
     if isinstance(value, dict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from autoconv.layers import SymbolicTensor
+from autoconv.layers.operation import from_json
 from autoconv.layers.symbolic import flat_outputs
 
 
@@ -49,7 +50,13 @@ def _checked_call(call: Any) -> tuple[list[Any], dict[str, Any]]:
     return args, kwargs
 
 
+# Keras's entries of a constant array among a call's arguments
+CONSTANTS = ("__tensor__", "__numpy__")
+
+
 def _check_argument(value: Any) -> None:
+    if isinstance(value, dict) and value.get("class_name") in CONSTANTS:
+        return  # a constant of the call (read by operation.from_json)
     if isinstance(value, dict) and "class_name" in value:  # a tensor, not another object
         if value["class_name"] != "__keras_tensor__" or not isinstance(value.get("config"), dict):
             raise ValueError(f"a call's argument must be a tensor or a plain value, got {value!r}")
@@ -114,6 +121,8 @@ def node_arguments(call: dict[str, Any], outputs: dict) -> tuple[list[Any], dict
     def filled(value: Any) -> Any:
         if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
             return made_tensor(outputs, *keras_history(value))
+        if isinstance(value, dict) and value.get("class_name") in CONSTANTS:
+            return from_json(value, None)  # a constant array of the call
         if isinstance(value, dict):
             return {key: filled(v) for key, v in value.items()}
         if isinstance(value, list):

@@ -166,9 +166,33 @@ def test_extra_arguments_are_errors_where_the_layer_takes_none():
     x = ac.Input((4,))
     with pytest.raises(TypeError, match="takes no keyword arguments"):
         ac.layers.Dense(2)(x, use_causal_mask=True)
-    with pytest.raises(TypeError, match="plain values"):
-        ac.layers.MultiHeadAttention(2, 2)(ac.Input((3, 4)), ac.Input((3, 4)),
-                                           attention_mask=np.ones((1, 3, 3)))  # fmt: skip
+
+
+def constant_mask_model(lib: Any) -> Any:
+    """keras.io's vit_small_ds: self-attention given a constant array as ``attention_mask``
+    (the diagonal masked out), kept in the call as Keras keeps it."""
+    tokens = lib.Input((5, 3), name="tokens")
+    x = lib.layers.Dense(8, name="embed")(tokens)
+    mask = (1 - np.eye(5, dtype=np.float32))[None]
+    attended = lib.layers.MultiHeadAttention(2, 4, name="mha")(x, x, attention_mask=mask)
+    return _weights(lib.Model(tokens, lib.layers.Dense(3, name="head")(attended)))
+
+
+def test_a_constant_array_argument_is_kept_in_the_call_as_keras(keras, tmp_path):
+    """The same config as Keras's (the array as its ``__tensor__`` entry in the call's
+    kwargs), the same predictions, and the files both ways."""
+    theirs, ours = constant_mask_model(keras), constant_mask_model(ac)
+    assert _comparable(json.loads(ours.to_json())) == _comparable(json.loads(theirs.to_json()))
+    x = data({})
+    expected = np.asarray(theirs.predict(x, verbose=0))
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    ours.save(tmp_path / "ours.keras")
+    theirs.save(tmp_path / "theirs.keras")
+    for got in (keras.saving.load_model(tmp_path / "ours.keras"),
+                ac.saving.load_model(tmp_path / "theirs.keras")):  # fmt: skip
+        np.testing.assert_allclose(
+            np.asarray(got.predict(x, verbose=0)), expected, rtol=1e-5, atol=1e-6
+        )
 
 
 class _Fold(ac.layers.Layer):

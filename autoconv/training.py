@@ -101,9 +101,11 @@ class StepState:
 
     @property
     def penalized(self) -> list[Any]:
-        """The weights with a regularizer (their penalties join the loss), found once."""
+        """The trainable weights with a regularizer (their penalties join the loss, as Keras
+        adds a frozen layer's none), found once."""
         if self._penalized is None:
-            self._penalized = [w for w in self.model.weights if w.regularizer is not None]
+            weights = self.model.trainable_weights
+            self._penalized = [w for w in weights if w.regularizer is not None]
         return self._penalized
 
     def done(self, count: int) -> None:

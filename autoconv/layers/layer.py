@@ -831,8 +831,9 @@ class Layer:
     @property
     def losses(self) -> list[Tensor]:
         """Regularization penalties: the weight regularizers' (computed now) and the activity
-        regularizers' of the last call, of this layer and its sublayers."""
-        penalties = [w.regularizer(w) for w in self.weights if w.regularizer is not None]
+        regularizers' of the last call, of this layer and its sublayers. As Keras's, only the
+        trainable weights' regularizers count: a frozen layer's weights add no penalty."""
+        penalties = [w.regularizer(w) for w in self.trainable_weights if w.regularizer is not None]
         return penalties + self._activity_losses()
 
     def _activity_losses(self) -> list[Tensor]:

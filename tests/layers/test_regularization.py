@@ -388,6 +388,31 @@ def test_activity_penalty_in_the_reported_loss_is_keras(keras):
         np.testing.assert_allclose(mine, np.asarray(expected), rtol=1e-5, atol=1e-6)
 
 
+def test_a_frozen_layers_weight_regularizer_adds_no_penalty_as_in_keras(keras):
+    """Keras counts the regularizers of trainable weights only: keras.io's SimSiam trains a
+    linear classifier on its frozen, L2-regularized backbone, and its losses are the
+    cross-entropy's alone."""
+    x, y = regression_data()
+    found = []
+    for lib in (ac, keras):
+        lib.utils.set_random_seed(1)
+        inputs = lib.Input((4,))
+        hidden = lib.layers.Dense(3, kernel_regularizer=lib.regularizers.l2(0.5), name="frozen")
+        outputs = lib.layers.Dense(2, kernel_regularizer=lib.regularizers.l2(0.1))(hidden(inputs))
+        model = lib.Model(inputs, outputs)
+        model.set_weights([np.full(w.shape, 0.3, np.float32) for w in model.weights])
+        hidden.trainable = False
+        model.compile(lib.optimizers.SGD(0.1), "mse")
+        found.append([
+            len(model.losses), float(lib.ops.convert_to_numpy(sum(model.losses))),
+            model.evaluate(x, y, verbose=0),
+            model.fit(x, y, batch_size=5, epochs=2, shuffle=False, verbose=0).history["loss"],
+        ])  # fmt: skip
+    assert found[0][0] == found[1][0] == 1
+    np.testing.assert_allclose(found[0][1:3], found[1][1:3], rtol=1e-6)
+    np.testing.assert_allclose(found[0][3], found[1][3], rtol=1e-5)
+
+
 @pytest.mark.cudasim
 def test_activity_regularization_fits_on_the_gpu_as_on_the_cpu():
     x, y = regression_data()

@@ -897,6 +897,7 @@ class Layer:
         shape = config.get("input_shape")
         if shape is not None:
             self._maybe_build(_as_tuples(shape))
+            self._warn_unbuilt_state()  # Keras's default build, which loading calls, warns
         elif config.get("shapes_dict") == {} and not getattr(type(self).build, "takes_shape", True):
             self._maybe_build(None)
 

@@ -491,6 +491,23 @@ def test_a_layer_left_with_unbuilt_layers_warns_as_kerass(keras, symbolic):
             _unused_sublayer_block(lib, "projected")(x)
 
 
+def test_loading_a_layer_that_holds_layers_without_a_build_warns_as_kerass(keras, tmp_path):
+    """Loading builds a user's layer from its build config through the default build, which
+    warns in Keras that its layers are unbuilt (keras.io's token learner's PatchEncoder, its
+    Embedding); the model then runs as saved."""
+    message = r"`build\(\)` was called on layer 'gated', however the layer does not have"
+    x = np.ones((2, 4), np.float32)
+    for lib in (ac, keras):
+        inputs = lib.Input((4,))
+        model = lib.Model(inputs, _unused_sublayer_block(lib, "gated")(inputs))
+        model.save(tmp_path / f"{lib.__name__}.keras")
+    for lib, writer in ((ac, "keras"), (keras, "autoconv")):
+        objects = {"Gated": type(_unused_sublayer_block(lib, "gated"))}
+        with pytest.warns(UserWarning, match=message):
+            loaded = lib.saving.load_model(tmp_path / f"{writer}.keras", custom_objects=objects)
+        assert np.asarray(loaded.predict(x, verbose=0)).shape == (2, 3)
+
+
 def _no_shape_build_layer(lib: Any) -> Any:
     """A layer whose ``build(self)`` takes no shape (its sublayer is built by the call)."""
 

@@ -26,13 +26,17 @@ class ModelFileError(ValueError):
 
 
 def reason(error: BaseException) -> str:
-    """An exception's message, as the end of a sentence."""
+    """An exception's message, as the end of a sentence: its first word in lower case where
+    it is an ordinary word ("Could not ..."), not a name ("PatchEncoder.__init__() ...")."""
     if isinstance(error, RecursionError):
         return "its models are nested too deeply to rebuild"
     text = str(error) or type(error).__name__
     if isinstance(error, KeyError) and error.args:
         text = f"it lacks {error.args[0]!r}"
-    return text[0].lower() + text[1:] if text else text
+    first = text.split(" ", 1)[0]
+    if first.isalpha() and first[1:] == first[1:].lower():
+        return text[0].lower() + text[1:]
+    return text
 
 
 # ------------------------------------------------------------------------------ reading

@@ -319,6 +319,26 @@ def test_an_unregistered_layer_needs_custom_objects(tmp_path):
         assert type(ac.saving.load_model(tmp_path / "m.keras").layers[0]) is Unregistered
 
 
+class PatchEncoder(layers.Layer):
+    """keras.io's token learner's: its constructor takes no name."""
+
+    def __init__(self, num_patches):
+        super().__init__()
+        self.num_patches = num_patches
+
+    def get_config(self):
+        return super().get_config() | {"num_patches": self.num_patches}
+
+
+def test_a_failed_load_names_the_users_class_as_written(tmp_path):
+    """The error names ``PatchEncoder.__init__()`` as Python wrote it (its first letter was
+    lowered, as a sentence's first word is)."""
+    inputs = ac.Input((3,))
+    ac.Model(inputs, PatchEncoder(4)(inputs)).save(tmp_path / "m.keras")
+    with pytest.raises(ModelFileError, match=r"m\.keras: PatchEncoder\.__init__\(\) got an"):
+        ac.saving.load_model(tmp_path / "m.keras", custom_objects={"PatchEncoder": PatchEncoder})
+
+
 def peak_ratio(y_true, y_pred):  # a user's metric function, not registered
     return ac.ops.psnr(y_true, y_pred, max_val=1.0)
 

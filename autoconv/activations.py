@@ -301,9 +301,9 @@ def serialize(activation: Callable[..., Any]) -> str | dict[str, Any]:
     name: swish -> 'silu'), or of any other function of such a name (``ops.gelu``: 'gelu',
     as Keras writes it); for a function registered with
     ``@autoconv.saving.register_keras_serializable``, Keras's function entry (its
-    ``"package>name"`` as ``config``); for a user's other named function, the entry of its
-    own name, as Keras writes it (loading finds it in ``custom_objects``). A Python lambda or
-    another callable cannot be saved."""
+    ``"package>name"`` as ``config``); for any other named function (a user's, ``ops.exp``),
+    the entry of its own name, as Keras writes it (loading finds it in ``custom_objects``). A
+    Python lambda or another callable cannot be saved."""
     name = getattr(activation, "__name__", None)
     if ALL_OBJECTS.get(name) is activation:
         return name
@@ -312,13 +312,8 @@ def serialize(activation: Callable[..., Any]) -> str | dict[str, Any]:
         # Keras's: any unregistered function of an activation's own name (keras.ops.gelu,
         # keras.io's Dense(activation=ops.gelu)) is that name, and loads as that activation
         return name
-    if (
-        registered is None
-        and inspect.isfunction(activation)
-        and name != "<lambda>"
-        and not activation.__module__.startswith("autoconv.")
-    ):
-        registered = name
+    if registered is None and inspect.isfunction(activation) and name != "<lambda>":
+        registered = name  # any other named function (keras.ops.exp too), as Keras writes it
     if registered is None:
         raise ValueError(
             f"activations.serialize: {activation!r} is not one of autoconv's activations "

@@ -309,9 +309,12 @@ def sample_weights(
     model: Any, sample_weight: Any, class_weight: Any, ys: list[Any], samples: int | None,
     what: str,
 ) -> np.ndarray | None:  # fmt: skip
-    """One weight per sample (float32), from ``sample_weight`` and/or ``class_weight`` (a dict
-    class -> weight, looked up by each sample's class, as Keras), or None for neither;
-    ``samples`` None: the targets' samples."""
+    """The weights of the samples (float32), from ``sample_weight`` and/or ``class_weight`` (a
+    dict class -> weight, looked up by each sample's class, as Keras), or None for neither;
+    ``samples`` None: the targets' samples. ``sample_weight`` holds one weight per sample, or,
+    as Keras takes it, an array of them per sample ((samples, timesteps): a weight per
+    timestep of a sequence's per-timestep losses), which the losses and metrics broadcast
+    against their values as Keras's do."""
     weights = None
     if samples is None:
         samples = next((len(y) for y in ys if y is not None), None)
@@ -319,10 +322,15 @@ def sample_weights(
         weights = _numeric(sample_weight, f"{what}: sample_weight").astype(np.float32)
         if weights.ndim == 2 and weights.shape[1] == 1:
             weights = weights[:, 0]
-        if weights.shape != (samples,):
+        if weights.ndim == 0 or len(weights) != samples:
             raise ValueError(
-                f"{what}: sample_weight must hold one weight per sample, shape ({samples},), "
-                f"got {weights.shape}"
+                f"{what}: sample_weight must hold the weights of {samples} samples, shape "
+                f"({samples},) or ({samples}, ...), got {weights.shape}"
+            )
+        if weights.ndim > 1 and class_weight is not None:
+            raise ValueError(
+                f"{what}: class_weight cannot be combined with sample weights of shape "
+                f"{weights.shape} (a weight per timestep); give one weight per sample"
             )
     if class_weight is not None:
         if not isinstance(class_weight, dict):

@@ -112,6 +112,27 @@ def test_sample_weight_weights_the_loss_and_not_the_metrics_as_keras():
     assert_like_keras("sample_weight", model, history, x, labels)
 
 
+def test_a_weight_per_timestep_weights_a_sequences_losses_as_keras():
+    """sample_weight of shape (samples, timesteps) beside per-timestep sparse labels (keras.io's
+    masked language model weights only its masked tokens), in arrays and in a dataset's
+    batches; the numbers are Keras 3.15's for the same weights and data."""
+    rng = np.random.default_rng(3)
+    x, y = rng.integers(0, 10, (8, 5)), rng.integers(0, 6, (8, 5))
+    w = (rng.random((8, 5)) > 0.4).astype("float32")
+    inputs = ac.Input((5,), dtype="int64")
+    outputs = layers.Dense(6, activation="softmax")(layers.Embedding(10, 4)(inputs))
+    model = ac.Model(inputs, outputs)
+    model.set_weights(weights_for(model))
+    model.compile("sgd", SPARSE, weighted_metrics=["accuracy"])
+    history = model.fit(x, y, 4, 2, verbose=0, sample_weight=w, shuffle=False)
+    np.testing.assert_allclose(history.history["loss"], [1.09495306, 1.09439039], rtol=1e-6)
+    np.testing.assert_allclose(history.history["accuracy"], [0.2, 0.2], rtol=1e-6)
+    logs = model.evaluate(
+        ac.data.Dataset.from_tensor_slices((x, y, w)).batch(4), verbose=0, return_dict=True
+    )
+    np.testing.assert_allclose(logs["loss"], 1.09388423, rtol=1e-6)
+
+
 def test_class_weight_as_keras():
     x, labels, _, _ = data()
     model = classifier()
@@ -242,7 +263,7 @@ def test_verbose_zero_prints_nothing(capsys):
         ({"validation_data": (np.zeros((2, 4)),) * 4}, "validation_data must be x, "),
         ({"validation_data": (np.zeros((2, 5)), np.zeros(2))}, r"samples of shape \(5,\)"),
         ({"verbose": 3}, "verbose must be 0, 1, 2 or 'auto'"),
-        ({"sample_weight": np.ones(3)}, r"one weight per sample, shape \(40,\)"),
+        ({"sample_weight": np.ones(3)}, r"the weights of 40 samples, shape \(40,\) or \(40, ...\)"),
         ({"callbacks": [lambda epoch, logs: None]}, "LambdaCallback"),
         ({"steps_per_epoch": 0}, "steps_per_epoch must be an int >= 1"),
     ],

@@ -210,14 +210,16 @@ class TextVectorization(Layer):
 
     def call(self, inputs: Any) -> np.ndarray:
         """int64 indices (N, output_sequence_length, or the longest row's length: padded with
-        0, truncated), or the encodings (N, vocabulary size)."""
+        0, truncated), or the encodings (N, vocabulary size). One string that is split (not in
+        a batch: a ``Dataset.map`` over unbatched elements) gives one row, without the batch
+        axis, as Keras's."""
         indices = self._lookup_layer(self._preprocess(inputs))
         length = self._output_sequence_length
-        if self._output_mode != "int" or length is None:
-            return indices
-        indices = indices[..., :length]
-        padding = [(0, 0)] * (indices.ndim - 1) + [(0, length - indices.shape[-1])]
-        return np.pad(indices, padding)
+        if self._output_mode == "int" and length is not None:
+            indices = indices[..., :length]
+            padding = [(0, 0)] * (indices.ndim - 1) + [(0, length - indices.shape[-1])]
+            indices = np.pad(indices, padding)
+        return indices[0] if self._split is not None and np.ndim(inputs) == 0 else indices
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         if self._output_mode == "int":

@@ -434,6 +434,23 @@ def test_a_dataset_pipeline_as_kerass_tutorials():
     assert [b[0].tolist() for b in batches] == [[[2, 3, 5], [1, 4, 0], [2, 4, 2]], [[3, 0, 0]]]
 
 
+def test_one_string_gives_one_row_without_the_batch_axis_as_keras():
+    """keras.io's active learning example maps the vectorizer over a dataset's unbatched
+    elements (one string each), then batches: Keras gives each string's row alone, (length,)
+    (values Keras 3.15.1 with TensorFlow 2.21 gave)."""
+    layer = TextVectorization(max_tokens=10, output_sequence_length=4)
+    layer.adapt(["a b c", "b c d e"])
+    assert layer("a b").tolist() == [6, 3, 0, 0]
+    assert layer(np.array("a b")).shape == (4,)
+    assert layer(["a b"]).tolist() == [[6, 3, 0, 0]]
+    assert TextVectorization(vocabulary=["a", "b"], split="character")("ab").tolist() == [2, 3]
+    counts = TextVectorization(vocabulary=["a", "b"], output_mode="count")("a b b")
+    assert counts.tolist() == [0, 1, 2]
+    pairs = Dataset.from_tensor_slices((np.array(["a b", "c d e f g"]), np.arange(2)))
+    (batch,) = pairs.map(lambda x, y: (layer(x), y)).batch(2)
+    assert batch[0].tolist() == [[6, 3, 0, 0], [2, 5, 4, 1]]
+
+
 def test_an_eager_call_gives_an_array_with_a_tensors_numpy():
     """keras.io's pretrained word embeddings example: ``vectorizer([["the cat sat on the
     mat"]]).numpy()[0, :6]`` and ``vectorizer(np.array(...)).numpy()``, as Keras's layer

@@ -485,8 +485,16 @@ class Layer:
             return
         with building_lock:
             if not self.built:
+                if isinstance(input_shape, PositionalShapes) and not _own_build(type(self)):
+                    # Keras's build of a call on several tensors: a user's build(self,
+                    # input_shape) (or the default one) gets the first tensor's shape, and a
+                    # build(self, x_shape, y_shape) each by its call argument's name
+                    input_shape = _keras_build_shapes(type(self), input_shape)
                 try:
-                    self.build(input_shape)
+                    if isinstance(input_shape, BuildShapes):
+                        self.build(**input_shape)
+                    else:
+                        self.build(input_shape)
                 except ValueError as error:
                     raise ValueError(
                         f"Layer '{self.name}' ({type(self).__name__}): {error}"
@@ -634,7 +642,10 @@ class Layer:
         else:
             inputs = to_tensors(inputs, self.dtype, integer_device=_integer_device(self))
         first = not self.built
-        self._maybe_build(_shapes(inputs), _device_of(inputs) or _integer_device(self) or "cpu")
+        shapes = _shapes(inputs)
+        if args and not self.built and getattr(type(self).build, "shape_names", ()):
+            shapes = PositionalShapes([shapes, *(_shapes(a) for a in args if _holds_tensors(a))])
+        self._maybe_build(shapes, _device_of(inputs) or _integer_device(self) or "cpu")
         takes_training, default = training_parameter(type(self))
         training = current_training(training, default)
         if takes_training:  # None only for a call whose default is None (a model's)
@@ -888,6 +899,8 @@ class Layer:
             return {"shapes_dict": {}}
         if self._build_shape is None:
             return None
+        if isinstance(self._build_shape, BuildShapes):  # a build(self, x_shape, y_shape)
+            return {"shapes_dict": {k: _as_tuples(v) for k, v in self._build_shape.items()}}
         return {"input_shape": _as_tuples(self._build_shape)}
 
     def build_from_config(self, config: dict[str, Any]) -> None:
@@ -895,11 +908,14 @@ class Layer:
         given Keras's ``{"shapes_dict": {}}`` of a ``build(self)`` that takes no shape, build
         it without one."""
         shape = config.get("input_shape")
+        shapes = config.get("shapes_dict")
         if shape is not None:
             self._maybe_build(_as_tuples(shape))
             self._warn_unbuilt_state()  # Keras's default build, which loading calls, warns
-        elif config.get("shapes_dict") == {} and not getattr(type(self).build, "takes_shape", True):
+        elif shapes == {} and not getattr(type(self).build, "takes_shape", True):
             self._maybe_build(None)
+        elif shapes and getattr(type(self).build, "shape_names", ()):
+            self._maybe_build(BuildShapes({k: _as_tuples(v) for k, v in shapes.items()}))
 
     @property
     def input_shape(self) -> Shape | None:
@@ -947,6 +963,16 @@ def _building(build: Callable[..., None]) -> Callable[..., None]:
             build(self)
 
     def wrapper(self: Layer, input_shape: Any = None, *args: Any, **kwargs: Any) -> None:
+        if input_shape is None and not args and kwargs and set(kwargs) <= set(shape_names):
+            # build(x_shape=..., y_shape=...): Keras's build by the call arguments' names
+            input_shape, kwargs = BuildShapes(kwargs), {}
+        if shape_names and args and len(args) < len(shape_names):  # build(x_shape, y_shape)
+            input_shape = BuildShapes(zip(shape_names, (input_shape, *args), strict=False))
+        if isinstance(input_shape, BuildShapes):
+            args, kwargs = (), {**input_shape}
+            input_shape = kwargs.pop(shape_names[0], None)
+            if self._build_shape is None:
+                self._build_shape = BuildShapes({shape_names[0]: input_shape, **kwargs})
         if self._build_shape is None:
             self._build_shape = input_shape
         if self.__dict__.get("_in_build"):
@@ -962,7 +988,46 @@ def _building(build: Callable[..., None]) -> Callable[..., None]:
 
     wrapper.__doc__, wrapper.__name__ = build.__doc__, build.__name__
     wrapper.takes_shape = takes_shape  # (get_build_config: Keras's record of a shapeless build)
+    parameters = list(inspect.signature(build).parameters.values())[1:]
+    names = [p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    # Keras's build(self, x_shape, y_shape) of a user's layer: the shapes by the call
+    # arguments' names (autoconv's own layers take a call's several shapes as their list)
+    by_names = len(names) > 1 and all(n.endswith("_shape") for n in names)
+    shape_names = names if by_names and not build.__module__.startswith("autoconv.") else []
+    wrapper.shape_names = tuple(shape_names)
     return wrapper
+
+
+class BuildShapes(dict):
+    """A call's tensor shapes by its arguments' names (``{"x_shape": ..., "y_shape": ...}``),
+    for a user's ``build(self, x_shape, y_shape)``, as Keras builds it (and records it in the
+    build config's ``shapes_dict``)."""
+
+
+def _own_build(cls: type) -> bool:
+    """Whether the ``build`` ``cls`` uses is one of autoconv's own layers' (not the base
+    Layer's default, nor a user's): those take a call's several shapes as their list."""
+    owner = next(c for c in cls.__mro__ if "build" in c.__dict__)
+    return owner is not Layer and owner.__module__.startswith("autoconv.")
+
+
+def _keras_build_shapes(cls: type, shapes: PositionalShapes) -> Any:
+    """What Keras builds a user's layer with for a call on several positional tensors: for a
+    ``build(self, x_shape, y_shape)``, each shape by its call argument's name (a
+    :class:`BuildShapes`); otherwise the first tensor's shape."""
+    names = getattr(cls.build, "shape_names", ())
+    if not names:
+        return shapes[0]
+    arguments = [n for n in inspect.signature(cls.call).parameters][1:]
+    given = {f"{name}_shape": shape for name, shape in zip(arguments, shapes, strict=False)}
+    missing = [n for n in names if n not in given]
+    if missing:
+        raise ValueError(
+            f"For a `build()` method with more than one argument, all arguments should have a "
+            f"`_shape` suffix and match an argument from `call()`. E.g. `build(self, foo_shape, "
+            f"bar_shape)`; {missing} match none of {sorted(given)}"
+        )
+    return BuildShapes({n: given[n] for n in names})
 
 
 # Two sizes that stand in for an unknown (None) size: an output size that changes with them is
@@ -1222,6 +1287,13 @@ def _call_masks(layer: Layer, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
                 kwargs[f"{name}_mask"] = mask
     given = kwargs.get("mask")
     return previous if given is None else given
+
+
+def _holds_tensors(value: Any) -> bool:
+    """Whether a call argument is data (an array or a Tensor, or a list or tuple of them)."""
+    if isinstance(value, list | tuple):
+        return bool(value) and all(_holds_tensors(v) for v in value)
+    return hasattr(value, "shape") and hasattr(value, "dtype")
 
 
 def _is_tensors(value: Any) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 
 import autoconv as ac
@@ -82,3 +83,61 @@ def test_a_users_layer_without_a_build_keeps_its_input_shape(keras):
         layer(lib.Input((5,)))
         configs.append(json.loads(json.dumps(layer.get_build_config())))
     assert configs[0] == configs[1] == {"input_shape": [None, 5]}
+
+
+def _two_tensor_layers(lib: Any, seen: list) -> dict[str, Any]:
+    """A user's layers called on two tensors, ``layer(x, y)``: without a build, with
+    ``build(self, input_shape)``, and with ``build(self, x_shape, y_shape)``."""
+
+    class Plain(lib.layers.Layer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = lib.layers.Dense(4)
+
+        def call(self, x: Any, y: Any) -> Any:
+            return self.dense(x) + y
+
+    class OneShape(lib.layers.Layer):
+        def build(self, input_shape: Any) -> None:
+            seen.append(input_shape)
+            self.w = self.add_weight(shape=(input_shape[-1],), name="w")
+
+        def call(self, x: Any, y: Any) -> Any:
+            return x * self.w + y
+
+    class ByName(lib.layers.Layer):
+        def build(self, x_shape: Any, y_shape: Any) -> None:
+            seen.append((x_shape, y_shape))
+
+        def call(self, x: Any, y: Any) -> Any:
+            return x + y
+
+    return {"Plain": Plain, "OneShape": OneShape, "ByName": ByName}
+
+
+@pytest.mark.parametrize("case", ["Plain", "OneShape", "ByName"])
+@pytest.mark.parametrize("eager", [False, True], ids=["symbolic", "eager"])
+def test_a_users_layer_called_on_two_tensors_is_built_as_keras_builds_it(keras, case, eager):
+    """Keras builds a user's layer called as ``layer(x, y)`` with the first tensor's shape
+    (its default build, or a ``build(self, input_shape)``: keras.io's FNet decoder), or, for
+    ``build(self, x_shape, y_shape)``, each by its call argument's name: the same shapes and
+    build config here (autoconv gave such a build the list of both shapes)."""
+    results = []
+    for lib in (ac, keras):
+        seen: list = []
+        layer = _two_tensor_layers(lib, seen)[case]()
+        if eager:
+            layer(np.ones((2, 4), "float32"), np.ones((2, 4), "float32"))
+        else:
+            layer(lib.Input((4,)), lib.Input((4,)))
+        config = json.loads(json.dumps(layer.get_build_config()))
+        results.append((json.loads(json.dumps(seen)), config))
+    assert results[0] == results[1]
+    if case == "ByName":  # and built again from that config, as a model file's loading does
+        seen = []
+        layer = _two_tensor_layers(ac, seen)[case]()
+        layer.build_from_config(results[0][1])
+        shapes = results[0][1]["shapes_dict"]
+        assert layer.built and json.loads(json.dumps(seen)) == [
+            [shapes["x_shape"], shapes["y_shape"]]
+        ]

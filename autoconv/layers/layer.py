@@ -1298,10 +1298,10 @@ def _holds_tensors(value: Any) -> bool:
 
 def _is_tensors(value: Any) -> bool:
     """Whether a call argument is a tensor, or a list or tuple of them (Keras's tensor
-    arguments)."""
+    arguments: a NumPy array is one too, as Keras's call makes it a tensor first)."""
     if isinstance(value, list | tuple):
-        return bool(value) and all(isinstance(v, Tensor) for v in value)
-    return isinstance(value, Tensor)
+        return bool(value) and all(isinstance(v, Tensor | np.ndarray) for v in value)
+    return isinstance(value, Tensor | np.ndarray)
 
 
 def first_argument(layer: Layer, args: tuple, kwargs: dict[str, Any]) -> tuple[Any, tuple]:

@@ -380,3 +380,34 @@ def test_the_books_text_models_match_keras_on_padded_batches(keras, build):
     for batch in (tokens, tokens[:, :3]):  # sequences of any length
         np.testing.assert_allclose(ours(batch).numpy(), np.asarray(theirs(batch).detach()),
                                    rtol=1e-6, atol=1e-8)  # fmt: skip
+
+
+def _masks_given(lib):
+    """The masks a call ``layer(embedded, array)`` gives a ``call(inputs, other, mask=None)``
+    and a ``call(inputs, other, inputs_mask=None)``."""
+    seen = {}
+
+    class Both(lib.layers.Layer):
+        def call(self, inputs, other, mask=None):
+            seen["mask"] = mask
+            return inputs
+
+    class ByName(lib.layers.Layer):
+        def call(self, inputs, other, inputs_mask=None):
+            seen["inputs_mask"] = inputs_mask
+            return inputs
+
+    embedded = lib.layers.Embedding(5, 2, mask_zero=True)(np.array([[1, 2, 0]]))
+    other = np.ones((1, 3, 2), "float32")
+    Both()(embedded, other)
+    ByName()(embedded, other)
+    return {k: None if v is None else np.asarray(v).tolist() for k, v in seen.items()}
+
+
+@pytest.mark.filterwarnings("ignore:Layer .* was passed an input with a mask")
+def test_an_array_beside_a_masked_tensor_is_a_tensor_argument_as_in_keras(keras):
+    """An eager call ``layer(embedded, array)``: Keras makes the array a tensor first, so the
+    call has two tensor arguments: ``mask`` is not filled in, ``inputs_mask`` is (autoconv
+    counted the array as no tensor and gave ``mask``)."""
+    expected = {"mask": None, "inputs_mask": [[True, True, False]]}
+    assert _masks_given(ac) == _masks_given(keras) == expected

@@ -309,13 +309,17 @@ def sample_weights(
     model: Any, sample_weight: Any, class_weight: Any, ys: list[Any], samples: int | None,
     what: str,
 ) -> np.ndarray | None:  # fmt: skip
-    """The weights of the samples (float32), from ``sample_weight`` and/or ``class_weight`` (a
+    """The weights of the samples (float32), from ``sample_weight`` or ``class_weight`` (a
     dict class -> weight, looked up by each sample's class, as Keras), or None for neither;
-    ``samples`` None: the targets' samples. ``sample_weight`` holds one weight per sample, or,
-    as Keras takes it, an array of them per sample ((samples, timesteps): a weight per
-    timestep of a sequence's per-timestep losses), which the losses and metrics broadcast
-    against their values as Keras's do."""
+    both at once is Keras's error; ``samples`` None: the targets' samples. ``sample_weight``
+    holds one weight per sample, or, as Keras takes it, an array of them per sample
+    ((samples, timesteps): a weight per timestep of a sequence's per-timestep losses), which
+    the losses and metrics broadcast against their values as Keras's do."""
     weights = None
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError(  # (Keras's words: it refuses both, it does not multiply them)
+            f"{what}: You cannot `class_weight` and `sample_weight` at the same time."
+        )
     if samples is None:
         samples = next((len(y) for y in ys if y is not None), None)
     if sample_weight is not None:
@@ -326,11 +330,6 @@ def sample_weights(
             raise ValueError(
                 f"{what}: sample_weight must hold the weights of {samples} samples, shape "
                 f"({samples},) or ({samples}, ...), got {weights.shape}"
-            )
-        if weights.ndim > 1 and class_weight is not None:
-            raise ValueError(
-                f"{what}: class_weight cannot be combined with sample weights of shape "
-                f"{weights.shape} (a weight per timestep); give one weight per sample"
             )
     if class_weight is not None:
         if not isinstance(class_weight, dict):
@@ -343,8 +342,7 @@ def sample_weights(
         table = np.ones(int(max(labels.max(), max(class_weight))) + 1, np.float32)
         for cls, weight in class_weight.items():
             table[int(cls)] = float(weight)
-        by_class = table[labels]
-        weights = by_class if weights is None else weights * by_class
+        weights = table[labels]
     return weights
 
 

@@ -198,6 +198,14 @@ def test_a_batch_on_batch_may_hold_inputs_of_other_row_counts_as_keras_takes_it(
                                rtol=1e-6)  # fmt: skip
 
 
+def test_train_on_batch_refuses_sample_and_class_weights_together_as_keras():
+    x, labels, _, weights = data()
+    model = classifier()
+    model.compile("sgd", SPARSE)
+    with pytest.raises(ValueError, match="You cannot `class_weight` and `sample_weight`"):
+        model.train_on_batch(x, labels, sample_weight=weights, class_weight={0: 2.0})
+
+
 def test_the_progress_bar_redraws_one_line_on_a_terminal(monkeypatch, capsys):
     from autoconv import training
     from autoconv.callbacks import base
@@ -264,6 +272,10 @@ def test_verbose_zero_prints_nothing(capsys):
         ({"validation_data": (np.zeros((2, 5)), np.zeros(2))}, r"samples of shape \(5,\)"),
         ({"verbose": 3}, "verbose must be 0, 1, 2 or 'auto'"),
         ({"sample_weight": np.ones(3)}, r"the weights of 40 samples, shape \(40,\) or \(40, ...\)"),
+        (
+            {"sample_weight": np.ones(40), "class_weight": {0: 2.0}},  # Keras's refusal
+            "You cannot `class_weight` and `sample_weight` at the same time",
+        ),
         ({"callbacks": [lambda epoch, logs: None]}, "LambdaCallback"),
         ({"steps_per_epoch": 0}, "steps_per_epoch must be an int >= 1"),
     ],

@@ -95,15 +95,33 @@ def is_dataset(x: Any) -> bool:
     return kind_of(x) is not None
 
 
+# Keras's warnings of fit's shuffle=True (its default) beside data that shuffles itself
+SHUFFLE_IGNORED = {
+    "a dataset": "a Dataset. The Dataset is expected to already be shuffled (via "
+    "`.shuffle(buffer_size)`).",
+    "a generator": "a generator. The generator is expected to yield already-shuffled data.",
+    "a DataLoader": "a torch DataLoader. The DataLoader is expected to already be shuffled.",
+    "a PyDataset": "an infinite PyDataset. The PyDataset is expected to already be shuffled.",
+}
+
+
 def check_dataset_arguments(
     what: str, x: Any, y: Any, batch_size: Any, sample_weight: Any, class_weight: Any,
-    split: float,
+    split: float, shuffle: bool = False,
 ) -> None:  # fmt: skip
     """What Keras refuses when ``x`` comes in batches (its batches hold the targets and
     weights; a Dataset's or a PyDataset's may be weighted by class). A ``batch_size`` is
     ignored, as Keras ignores it (keras.io's training guide passes one with a PyDataset),
-    with a warning saying so."""
+    with a warning saying so; so is fit's ``shuffle`` (True by default) for data that cannot
+    be shuffled by batches (all but a PyDataset of known length), with Keras's warning."""
     kind = kind_of(x)
+    endless = kind == "a PyDataset" and getattr(x, "num_batches", None) is None
+    if shuffle and (kind != "a PyDataset" or endless):
+        warnings.warn(
+            "`shuffle=True` was passed, but will be ignored since the data `x` was provided as "
+            + SHUFFLE_IGNORED[kind],
+            stacklevel=4,  # (the caller of model.fit)
+        )
     if kind in ("a dataset", "a PyDataset"):
         class_weight = None
     for name, value in (("y", y), ("sample_weight", sample_weight),

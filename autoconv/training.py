@@ -230,7 +230,7 @@ def fit(
     callbacks = CallbackList.checked(callbacks)
     if is_dataset(x):
         check_dataset_arguments(
-            "fit", x, y, batch_size, sample_weight, class_weight, validation_split
+            "fit", x, y, batch_size, sample_weight, class_weight, validation_split, shuffle
         )
         if world is not None:
             raise ValueError(

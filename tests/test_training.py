@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -537,6 +538,30 @@ def test_batch_size_with_a_dataset_is_ignored_with_a_warning(call):
         getattr(model, call)(data, batch_size=3, verbose=0)
     assert caught[0].filename == __file__
     assert model.predict(data, verbose=0).shape == (8, *model.output_shape[1:])
+
+
+def test_fits_shuffle_beside_data_that_shuffles_itself_warns_as_keras(keras):
+    """fit's ``shuffle=True`` (its default) cannot reorder a dataset's or a generator's batches:
+    Keras's warning says it is ignored (its words, recorded from keras.io's examples); not with
+    ``shuffle=False``, nor for a PyDataset of known length, whose batches are reordered."""
+    x, y = np.ones((8, 8, 8, 1), np.float32), np.zeros(8)
+    model = folder_model()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    data = ac.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    said = "`shuffle=True` was passed, but will be ignored since the data `x` was provided as"
+    with pytest.warns(UserWarning, match=re.escape(f"{said} a Dataset. The Dataset is expected "
+                      "to already be shuffled (via `.shuffle(buffer_size)`).")):  # fmt: skip
+        model.fit(data, verbose=0)
+    keras_model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    keras_model.compile("sgd", "mse")
+    for fit in (model.fit, keras_model.fit):
+        batches = ((x[:4, :1, 0, 0] if fit == keras_model.fit else x[:4], y[:4]) for _ in "ab")
+        with pytest.warns(UserWarning, match=re.escape(f"{said} a generator. The generator is "
+                          "expected to yield already-shuffled data.")):  # fmt: skip
+            fit(batches, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(data, verbose=0, shuffle=False)
 
 
 def test_warm_up_changes_neither_the_weights_nor_the_random_draws_that_follow(rng):

@@ -431,9 +431,15 @@ def train_folder(
                                              restore_best_weights=True))  # fmt: skip
     progress = EpochCounter()
     try:
-        history = model.fit(train_data, epochs=epochs, verbose=0 if as_json else "auto",
-                            callbacks=[*extra, progress], validation_data=val_data,
-                            initial_epoch=initial_epoch)  # fmt: skip
+        history = model.fit(
+            train_data,
+            epochs=epochs,
+            verbose=0 if as_json else "auto",
+            callbacks=[*extra, progress],
+            validation_data=val_data,
+            initial_epoch=initial_epoch,
+            shuffle=False,  # (the folder's dataset shuffles itself: no warning that it is moot)
+        )
     except KeyboardInterrupt:
         saved = (
             f"the best model so far is in {checkpoint_path}"

@@ -540,6 +540,7 @@ def test_batch_size_with_a_dataset_is_ignored_with_a_warning(call):
     assert model.predict(data, verbose=0).shape == (8, *model.output_shape[1:])
 
 
+@pytest.mark.filterwarnings("ignore:Your input ran out of data")  # (Keras's, at the end)
 def test_fits_shuffle_beside_data_that_shuffles_itself_warns_as_keras(keras):
     """fit's ``shuffle=True`` (its default) cannot reorder a dataset's or a generator's batches:
     Keras's warning says it is ignored (its words, recorded from keras.io's examples); not with

@@ -485,11 +485,18 @@ class Layer:
             return
         with building_lock:
             if not self.built:
-                if isinstance(input_shape, PositionalShapes) and not _own_build(type(self)):
+                cls = type(self)
+                # (an autoconv layer's call on a list, as MultiHeadAttention's eager one, with a
+                # user's build(self, query_shape, value_shape): the list's shapes in order)
+                listed = type(input_shape) is list and _own_method(cls, "call")
+                if (
+                    isinstance(input_shape, PositionalShapes)
+                    or (listed and getattr(cls.build, "shape_names", ()))
+                ) and not _own_build(cls):
                     # Keras's build of a call on several tensors: a user's build(self,
                     # input_shape) (or the default one) gets the first tensor's shape, and a
                     # build(self, x_shape, y_shape) each by its call argument's name
-                    input_shape = _keras_build_shapes(type(self), input_shape)
+                    input_shape = _keras_build_shapes(cls, input_shape)
                 try:
                     if isinstance(input_shape, BuildShapes):
                         self.build(**input_shape)
@@ -1007,7 +1014,13 @@ class BuildShapes(dict):
 def _own_build(cls: type) -> bool:
     """Whether the ``build`` ``cls`` uses is one of autoconv's own layers' (not the base
     Layer's default, nor a user's): those take a call's several shapes as their list."""
-    owner = next(c for c in cls.__mro__ if "build" in c.__dict__)
+    return _own_method(cls, "build")
+
+
+def _own_method(cls: type, name: str) -> bool:
+    """Whether the method ``name`` that ``cls`` uses is one of autoconv's own layers' (not
+    the base Layer's, nor a user's)."""
+    owner = next(c for c in cls.__mro__ if name in c.__dict__)
     return owner is not Layer and owner.__module__.startswith("autoconv.")
 
 
@@ -1018,16 +1031,19 @@ def _keras_build_shapes(cls: type, shapes: PositionalShapes) -> Any:
     names = getattr(cls.build, "shape_names", ())
     if not names:
         return shapes[0]
+    if _own_method(cls, "call"):  # (MultiHeadAttention's call takes its tensors as a list)
+        return BuildShapes(zip(names, shapes, strict=False))
     arguments = [n for n in inspect.signature(cls.call).parameters][1:]
-    given = {f"{name}_shape": shape for name, shape in zip(arguments, shapes, strict=False)}
-    missing = [n for n in names if n not in given]
-    if missing:
+    unknown = [n for n in names if n.removesuffix("_shape") not in arguments]
+    if unknown:
         raise ValueError(
             f"For a `build()` method with more than one argument, all arguments should have a "
             f"`_shape` suffix and match an argument from `call()`. E.g. `build(self, foo_shape, "
-            f"bar_shape)`; {missing} match none of {sorted(given)}"
+            f"bar_shape)`; `call()` has no argument for {unknown}"
         )
-    return BuildShapes({n: given[n] for n in names})
+    # (an argument the call was not given a tensor for keeps the build's default)
+    given = {f"{name}_shape": shape for name, shape in zip(arguments, shapes, strict=False)}
+    return BuildShapes({n: given[n] for n in names if n in given})
 
 
 # Two sizes that stand in for an unknown (None) size: an output size that changes with them is

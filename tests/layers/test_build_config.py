@@ -141,3 +141,31 @@ def test_a_users_layer_called_on_two_tensors_is_built_as_keras_builds_it(keras, 
         assert layer.built and json.loads(json.dumps(seen)) == [
             [shapes["x_shape"], shapes["y_shape"]]
         ]
+
+
+def _attending(lib: Any, seen: list) -> Any:
+    """A subclass of MultiHeadAttention with a build of its own, by the shapes' names."""
+
+    class Attending(lib.layers.MultiHeadAttention):
+        def build(self, query_shape: Any, value_shape: Any, key_shape: Any = None) -> None:
+            seen.append((query_shape, value_shape, key_shape))
+            super().build(query_shape, value_shape, key_shape)
+
+    return Attending(num_heads=2, key_dim=2)
+
+
+@pytest.mark.parametrize("eager", [False, True], ids=["symbolic", "eager"])
+def test_a_users_build_by_names_of_a_multi_head_attention_as_keras(keras, eager):
+    """A subclass of MultiHeadAttention with its own ``build(self, query_shape, value_shape,
+    key_shape=None)`` gets the query's and the value's shapes by name, as Keras's (autoconv's
+    layer takes its tensors as a list: the build got that list, and failed)."""
+    results = []
+    for lib in (ac, keras):
+        seen: list = []
+        layer = _attending(lib, seen)
+        if eager:
+            out = layer(np.ones((1, 3, 4), "float32"), np.ones((1, 5, 4), "float32"))
+        else:
+            out = layer(lib.Input((3, 4)), lib.Input((5, 4)))
+        results.append((json.loads(json.dumps(seen)), tuple(out.shape)))
+    assert results[0] == results[1]

@@ -133,8 +133,9 @@ class _Writer:
         self._count = 0
 
     def fresh(self, hint: str) -> str:
+        """A new value's name (under "autoconv/", apart from the inputs' and outputs')."""
         self._count += 1
-        return f"{hint}_{self._count}"
+        return f"autoconv/{hint}_{self._count}"
 
     def add(self, op: str, inputs: list[str], output: str | None = None, **attributes) -> str:
         """A node of ``op`` reading ``inputs``; returns its output's name."""

@@ -74,6 +74,14 @@ class InputLayer(Layer):
         self._build_shape = self.batch_shape
         Node(self, [], self.batch_shape, output_name=name)
 
+    @property
+    def input(self) -> SymbolicTensor:
+        """The tensor this layer produces, as tf.keras's ``InputLayer.input``: keras.io's
+        handwriting recognizer builds its prediction model from
+        ``model.get_layer("image").input``. (Keras 3 returns ``[]``, its node's empty list of
+        inputs, and that ``Model`` then fails as built on no input.)"""
+        return self.output
+
     def compute_output_shape(self, input_shape: Any) -> Shape:
         return self.batch_shape
 

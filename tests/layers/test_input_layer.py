@@ -39,3 +39,16 @@ def test_a_shape_of_one_int_is_refused_as_keras(keras, kwargs):
     for lib in (keras, ac):
         with pytest.raises(ValueError, match="Cannot convert '2' to a shape"):
             lib.Input(**kwargs)
+
+
+def test_an_input_layers_input_is_its_tensor():
+    """keras.io's handwriting recognizer: ``Model(model.get_layer("image").input, ...)``. The
+    input layer's input is the tensor it produces, as tf.keras's (Keras 3 gives ``[]``, and
+    that model fails as built on no input)."""
+    image = ac.Input((4,), name="image")
+    label = ac.Input((2,), name="label")
+    dense = ac.layers.Dense(3, name="dense2")
+    model = ac.Model([image, label], ac.layers.Concatenate()([dense(image), label]))
+    assert model.get_layer("image").input is image
+    prediction_model = ac.Model(model.get_layer("image").input, dense.output)
+    assert prediction_model.predict(ac.ops.ones((2, 4)), verbose=0).shape == (2, 3)

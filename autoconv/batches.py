@@ -281,6 +281,10 @@ def target_arrays(model: Any, y: Any, samples: int | None, what: str) -> list[np
             # a step of the user's reads y as the data gives it, and Keras checks no labels
             # there (a depth map beside a compiled sparse loss that the step does not call)
             checked.append(array.astype(np.float32, copy=False))
+        elif loss.sparse and users_step and shape is None:
+            # nor where the model has no output to count its classes (keras.io's image
+            # captioning: a step that runs its decoder on the tokens itself)
+            checked.append(array.astype(np.int32, copy=False))
         elif loss.sparse:  # checked here: the one-hot kernels index with these labels
             column = array.ndim > 1 and array.shape[-1] == 1  # (N, 1): Keras's labels too
             labels = array.reshape(array.shape[:-1]) if column else array

@@ -138,6 +138,32 @@ def test_the_users_steps_take_float_targets_beside_a_compiled_sparse_loss_as_ker
         np.testing.assert_array_equal(targets, depths)
 
 
+def test_a_model_of_no_outputs_of_its_own_takes_integer_targets_beside_a_sparse_loss():
+    """keras.io's image captioning: a Model subclass without call, its sublayers run by its
+    own steps, compiled with a SparseCategoricalCrossentropy its steps call on the tokens;
+    evaluate and fit take the integer captions (there is no output to count classes of)."""
+
+    class Captioner(ac.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.decoder = ac.layers.Dense(5)
+
+        def test_step(self, data: Any) -> dict[str, Any]:
+            x, tokens = data
+            return {"loss": ac.ops.mean(self.loss(tokens, self.decoder(x)))}
+
+        train_step = test_step
+
+    model = Captioner()
+    model.compile("sgd", loss=ac.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, tokens = np.ones((4, 3), "float32"), np.array([0, 1, 4, 2])
+    model.decoder(x)
+    expected = ac.losses.SparseCategoricalCrossentropy(from_logits=True)(tokens, model.decoder(x))
+    logs = model.evaluate(x, tokens, batch_size=4, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["loss"], float(expected), rtol=1e-6)
+    assert model.fit(x, tokens, batch_size=4, verbose=0).history["loss"]
+
+
 @pytest.mark.parametrize("given", ["arrays", "py_dataset"])
 def test_the_users_step_takes_targets_unlike_the_outputs_as_keras(keras, given):
     """keras.io's NNCLR: batches ((unlabelled, _), (labelled, labels)) give two targets to a

@@ -465,6 +465,22 @@ class Layer:
         for variables in (self._trainable_variables, self._non_trainable_variables):
             variables[:] = [v for v in variables if v is not value]
 
+    def _output_shape_sizes(self, shapes: Any) -> Any:
+        """What ``compute_output_shape`` gets for a call's ``shapes``: for a user's call on
+        several tensors (``layer(x, y)``), the first one's where the method takes one shape,
+        as Keras gives it; otherwise the shapes as they are."""
+        cls = type(self)
+        method = cls.compute_output_shape
+        if (
+            not isinstance(shapes, PositionalShapes)
+            or _own_method(cls, "call")
+            or method is Layer.compute_output_shape
+        ):
+            return shapes
+        own = inspect.signature(getattr(method, "__wrapped__", method)).parameters
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        return shapes[0] if len([p for p in own.values() if p.kind in kinds]) == 2 else shapes
+
     # ---------------------------------------------------------------- building
     def build(self, input_shape: Any) -> None:
         """Create the weights for inputs of ``input_shape`` (batch axis first)."""
@@ -492,7 +508,10 @@ class Layer:
                 if (
                     isinstance(input_shape, PositionalShapes)
                     or (listed and getattr(cls.build, "shape_names", ()))
-                ) and not _own_build(cls):
+                ) and not (_own_build(cls) and _own_method(cls, "call")):
+                    # (a user's call on several tensors builds one of autoconv's builds, that
+                    # of a Dense it subclasses, for the first: only autoconv's own calls on
+                    # several tensors, MultiHeadAttention's, build theirs for the list)
                     # Keras's build of a call on several tensors: a user's build(self,
                     # input_shape) (or the default one) gets the first tensor's shape, and a
                     # build(self, x_shape, y_shape) each by its call argument's name
@@ -1080,6 +1099,7 @@ def _sizing(compute_output_shape: Callable[..., Any], native: bool = True) -> Ca
 
     wrapper.__doc__ = compute_output_shape.__doc__
     wrapper.__name__ = compute_output_shape.__name__
+    wrapper.__wrapped__ = compute_output_shape  # (its own parameters, as Keras reads them)
     return wrapper
 
 

@@ -309,7 +309,8 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
         try:
             layer._maybe_build(shapes)
             with _dry_run_masks(layer, carried):
-                output_shape = layer.compute_output_shape(shapes, **options)
+                sizes = layer._output_shape_sizes(shapes)
+                output_shape = layer.compute_output_shape(sizes, **options)
                 layer._build_by_run(shapes)
         except TypeError as error:  # None arithmetic in a layer that needs every size
             if "NoneType" not in str(error):
@@ -375,6 +376,7 @@ def output_shapes_of(node: Node, shapes: Sequence[Shape]) -> list[Shape]:
     args, kwargs = node.call_arguments(stand_ins)
     sizes, options = call_shapes(args[0], args[1:], kwargs)
     with _dry_run_masks(node.layer, [keras_mask(t) for t in node.inputs]):
+        sizes = node.layer._output_shape_sizes(sizes)
         output_shape = node.layer.compute_output_shape(sizes, **options)
     if isinstance(output_shape, dict):  # a model's dict outputs, by sorted key
         return [tuple(output_shape[key]) for key in sorted(output_shape)]

@@ -168,4 +168,99 @@ def test_a_users_build_by_names_of_a_multi_head_attention_as_keras(keras, eager)
         else:
             out = layer(lib.Input((3, 4)), lib.Input((5, 4)))
         results.append((json.loads(json.dumps(seen)), tuple(out.shape)))
+
+
+def _two_argument_layers(lib: Any) -> list[Any]:
+    """A user's layers called as ``layer(a, b)`` (keras.io's ``CTCLayer()(labels, x)``): with
+    the default build, a build of one shape, and one of each argument's shape."""
+    seen: list[Any] = []
+
+    class Default(lib.layers.Layer):
+        def call(self, a: Any, b: Any) -> Any:
+            return a + b
+
+    class OneShape(Default):
+        def build(self, input_shape: Any) -> None:
+            seen.append(tuple(input_shape))
+
+    class EachShape(Default):
+        def build(self, a_shape: Any, b_shape: Any) -> None:
+            seen.append((tuple(a_shape), tuple(b_shape)))
+            self.w = self.add_weight(shape=(b_shape[-1],), initializer="ones")
+
+    return [Default(), OneShape(), EachShape()], seen
+
+
+@pytest.mark.parametrize("symbolic", [True, False])
+def test_a_users_layer_of_two_tensors_builds_as_in_keras(keras, symbolic):
+    """Keras's build of a user's layer called on two tensors gets the first one's shape, or
+    each one's as ``<argument>_shape`` (then its build config is a ``shapes_dict``), in a
+    functional graph and on arrays alike."""
+    results = []
+    for lib in (ac, keras):
+        built, seen = _two_argument_layers(lib)
+        for layer in built:
+            if symbolic:
+                layer(lib.Input((3,)), lib.Input((3,)))
+            else:
+                layer(np.ones((2, 3), "float32"), np.ones((2, 3), "float32"))
+        configs = [json.loads(json.dumps(layer.get_build_config())) for layer in built]
+        results.append((seen, configs))
+    assert results[0] == results[1]
+    batch = None if symbolic else 2
+    assert results[0][1][2] == {"shapes_dict": {"a_shape": [batch, 3], "b_shape": [batch, 3]}}
+
+
+def test_a_users_build_of_each_shape_is_rebuilt_from_kerass_shapes_dict():
+    layer = _two_argument_layers(ac)[0][2]
+    layer.build_from_config({"shapes_dict": {"a_shape": [None, 3], "b_shape": [None, 4]}})
+    assert layer.built and tuple(layer.w.shape) == (4,)
+
+
+def test_a_users_subclass_of_an_attention_layer_builds_on_two_tensors_as_in_keras(keras):
+    """A subclass of ``MultiHeadAttention`` keeps its build of each shape, and a user's
+    layer whose ``build(self, x_shape, ctx_shape)`` builds one: both as Keras's configs."""
+    configs = []
+    for lib in (ac, keras):
+
+        class Subclass(lib.layers.MultiHeadAttention):
+            pass
+
+        class Cross(lib.layers.Layer):
+            def __init__(self, attention: Any) -> None:
+                super().__init__()
+                self.attention = attention
+
+            def build(self, x_shape: Any, ctx_shape: Any) -> None:
+                self.attention.build(x_shape, ctx_shape)
+
+            def call(self, x: Any, ctx: Any) -> Any:
+                return self.attention(x, ctx)
+
+        query, value = lib.Input((3, 4)), lib.Input((5, 4))
+        built = [Subclass(2, 4), Cross(lib.layers.MultiHeadAttention(2, 4))]
+        for layer in built:
+            layer(query, value)
+        configs.append([json.loads(json.dumps(layer.get_build_config())) for layer in built])
+        assert len(built[1].weights) == 8
+    assert configs[0] == configs[1]
+
+
+@pytest.mark.parametrize("symbolic", [True, False])
+def test_a_users_dense_called_on_two_tensors_builds_and_sizes_as_in_keras(keras, symbolic):
+    """A user's Dense whose call adds a second tensor: Keras builds it for, and sizes its
+    output from, the first tensor's shape (Dense's build and output shape take one)."""
+    results = []
+    for lib in (ac, keras):
+
+        class Shifted(lib.layers.Dense):
+            def call(self, x: Any, shift: Any) -> Any:
+                return super().call(x) + shift
+
+        layer = Shifted(4)
+        if symbolic:
+            out = layer(lib.Input((3,)), lib.Input((4,)))
+        else:
+            out = layer(np.ones((2, 3), "float32"), np.ones((2, 4), "float32"))
+        results.append((tuple(out.shape), json.loads(json.dumps(layer.get_build_config()))))
     assert results[0] == results[1]

@@ -34,7 +34,6 @@ IDENTITIES = (
     _RandomLayer, L.ActivityRegularization, L.RandomFlip, L.RandomRotation, L.RandomZoom,
     L.RandomTranslation, L.RandomContrast, L.RandomBrightness,
 )  # fmt: skip
-TO_CHANNELS_FIRST, TO_CHANNELS_LAST = [0, 3, 1, 2], [0, 2, 3, 1]
 # The keras.ops functions of two tensors (or a tensor and a constant) and their ONNX ops.
 BINARY_OPERATIONS = {
     "add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div", "true_divide": "Div",
@@ -233,20 +232,24 @@ def _activation(writer: _Writer, activation: Any, value: str) -> str:
     raise ValueError(f"export: the activation {name!r} cannot be written to ONNX by autoconv")
 
 
-def _padding(writer: _Writer, layer: Any, kernel: Any, dilation: Any = (1, 1)) -> dict:
-    """ONNX's pads for Keras's padding: "same" is TensorFlow's SAME, the odd pixel at the end,
-    computed from the input's size (ONNX's SAME_UPPER where a size is unknown, which ONNX
-    Runtime refuses for dilated convolutions)."""
+def _padding(writer: _Writer, layer: Any, kernel: Any, dilation: Any = None) -> dict:
+    """ONNX's pads for Keras's padding over the spatial axes: "same" is TensorFlow's SAME,
+    the odd pixel at the end, computed from the input's size (ONNX's SAME_UPPER where a size
+    is unknown, which ONNX Runtime refuses for dilated convolutions); "causal" pads the start."""
+    rank = len(kernel)
+    dilation = dilation or (1,) * rank
+    reach = [(k - 1) * rate + 1 for k, rate in zip(kernel, dilation, strict=True)]
+    if layer.padding == "causal":
+        return {"pads": [reach[0] - 1, 0]}
     if layer.padding != "same":
-        return {"pads": [0, 0, 0, 0]}
+        return {"pads": [0] * (2 * rank)}
     begin, end = [], []
-    spatial = writer.shapes[0][1:3]
-    for size, k, stride, rate in zip(spatial, kernel, layer.strides, dilation, strict=True):
-        reach = (k - 1) * rate + 1
+    spatial = writer.shapes[0][1 : 1 + rank]
+    for size, span, stride in zip(spatial, reach, layer.strides, strict=True):
         if size is None and stride != 1:
             return {"auto_pad": "SAME_UPPER"}
         total = (
-            reach - 1 if size is None else max((-(-size // stride) - 1) * stride + reach - size, 0)
+            span - 1 if size is None else max((-(-size // stride) - 1) * stride + span - size, 0)
         )
         begin.append(total // 2)
         end.append(total - total // 2)
@@ -254,22 +257,68 @@ def _padding(writer: _Writer, layer: Any, kernel: Any, dilation: Any = (1, 1)) -
 
 
 def _channels_first(writer: _Writer, value: str, op: str, inputs: list[str], **attrs) -> str:
-    """``op`` (channels-first in ONNX) on a channels-last ``value``, given back channels-last."""
-    first = writer.add("Transpose", [value], perm=TO_CHANNELS_FIRST)
+    """``op`` (channels-first in ONNX) on a channels-last ``value`` of 1 or 2 spatial axes,
+    given back channels-last."""
+    rank = len(writer.shapes[0])
+    first = writer.add("Transpose", [value], perm=[0, rank - 1, *range(1, rank - 1)])
     made = writer.add(op, [first, *inputs], **attrs)
-    return writer.add("Transpose", [made], perm=TO_CHANNELS_LAST)
+    return writer.add("Transpose", [made], perm=[0, *range(2, rank), 1])
 
 
 def _conv(writer: _Writer, value: str, kernel: Any, bias: Any, layer: Any, groups: int) -> str:
-    """A 2-D convolution of a Keras (kh, kw, in / groups, out) kernel."""
-    weights = [writer.constant(np.transpose(kernel, (3, 2, 0, 1)), "kernel")]
+    """A 1-D or 2-D convolution of a Keras (k..., in / groups, out) kernel."""
+    spatial = kernel.ndim - 2
+    order = (spatial + 1, spatial, *range(spatial))  # (ONNX's: out, in / groups, k...)
+    weights = [writer.constant(np.transpose(kernel, order), "kernel")]
     if bias is not None:
         weights.append(writer.constant(bias, "bias"))
     return _channels_first(
-        writer, value, "Conv", weights, group=groups, kernel_shape=list(kernel.shape[:2]),
+        writer, value, "Conv", weights, group=groups, kernel_shape=list(kernel.shape[:spatial]),
         strides=list(layer.strides), dilations=list(layer.dilation_rate),
-        **_padding(writer, layer, kernel.shape[:2], layer.dilation_rate),
+        **_padding(writer, layer, kernel.shape[:spatial], layer.dilation_rate),
     )  # fmt: skip
+
+
+def _write_conv_transpose(writer: _Writer, layer: Any, values: list[str]) -> str:
+    """Keras's transposed convolution ((kh, kw, out, in) kernel): "same" gives ``in *
+    stride``, as TensorFlow's, its padding cut evenly (the odd pixel at the end)."""
+    if layer.output_padding is not None:
+        raise ValueError(f"export: layer {layer.name}: output_padding cannot be written to ONNX")
+    kernel = np.asarray(layer.kernel)
+    weights = [writer.constant(np.transpose(kernel, (3, 2, 0, 1)), "kernel")]
+    if layer.use_bias:
+        weights.append(writer.constant(np.asarray(layer.bias), "bias"))
+    pads, extra = [0, 0, 0, 0], [0, 0]
+    if layer.padding == "same":
+        reach = [
+            (k - 1) * d + 1 for k, d in zip(kernel.shape[:2], layer.dilation_rate, strict=True)
+        ]
+        totals = [max(r - s, 0) for r, s in zip(reach, layer.strides, strict=True)]
+        pads = [t // 2 for t in totals] + [t - t // 2 for t in totals]
+        extra = [s - r + t for r, s, t in zip(reach, layer.strides, totals, strict=True)]
+    made = _channels_first(
+        writer, values[0], "ConvTranspose", weights, kernel_shape=list(kernel.shape[:2]),
+        strides=list(layer.strides), dilations=list(layer.dilation_rate), pads=pads,
+        output_padding=extra,
+    )  # fmt: skip
+    return _activation(writer, layer.activation, made)
+
+
+def _write_up_sampling(writer: _Writer, layer: Any, values: list[str]) -> str:
+    """Keras's ``UpSampling2D``: each pixel repeated (``"nearest"``) or ``"bilinear"``'s
+    resizing, as Keras's (half-pixel centres)."""
+    if layer.interpolation not in ("nearest", "bilinear"):
+        raise ValueError(
+            f"export: layer {layer.name}: interpolation {layer.interpolation!r} cannot be "
+            "written to ONNX"
+        )
+    scales = writer.constant(np.array([1, *layer.size, 1], np.float32), "scales")
+    if layer.interpolation == "nearest":
+        modes = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                 "nearest_mode": "floor"}  # fmt: skip
+    else:
+        modes = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+    return writer.add("Resize", [values[0], "", scales], **modes)
 
 
 def _bias(layer: Any) -> Any:
@@ -312,7 +361,7 @@ def _write_dense(writer: _Writer, layer: Any, values: list[str]) -> str:
 
 
 def _write_pool(writer: _Writer, layer: Any, values: list[str]) -> str:
-    op = "MaxPool" if isinstance(layer, L.MaxPooling2D) else "AveragePool"
+    op = "MaxPool" if isinstance(layer, L.MaxPooling1D | L.MaxPooling2D) else "AveragePool"
     return _channels_first(
         writer, values[0], op, [], kernel_shape=list(layer.pool_size),
         strides=list(layer.strides), **_padding(writer, layer, layer.pool_size),
@@ -320,8 +369,13 @@ def _write_pool(writer: _Writer, layer: Any, values: list[str]) -> str:
 
 
 def _write_global_pool(writer: _Writer, layer: Any, values: list[str]) -> str:
-    op = "ReduceMax" if isinstance(layer, L.GlobalMaxPooling2D) else "ReduceMean"
-    axes = [2, 3] if _data_format(layer) == "channels_first" else [1, 2]
+    op = (
+        "ReduceMax"
+        if isinstance(layer, L.GlobalMaxPooling1D | L.GlobalMaxPooling2D)
+        else "ReduceMean"
+    )
+    spatial = list(range(1, len(writer.shapes[0]) - 1))
+    axes = [a + 1 for a in spatial] if _data_format(layer) == "channels_first" else spatial
     return writer.reduce(op, values[0], axes, bool(layer.keepdims))
 
 
@@ -487,10 +541,20 @@ def _write_identity(writer: _Writer, layer: Any, values: list[str]) -> str:
 _RULES: list[tuple[Any, Callable[[_Writer, Any, list[str]], str]]] = [
     (L.SeparableConv2D, _write_separable),
     (L.DepthwiseConv2D, _write_depthwise),
-    (L.Conv2D, _write_conv2d),
+    ((L.Conv1D, L.Conv2D), _write_conv2d),
+    (L.Conv2DTranspose, _write_conv_transpose),
+    (L.UpSampling2D, _write_up_sampling),
     (L.Dense, _write_dense),
-    ((L.MaxPooling2D, L.AveragePooling2D), _write_pool),
-    ((L.GlobalAveragePooling2D, L.GlobalMaxPooling2D), _write_global_pool),
+    ((L.MaxPooling1D, L.MaxPooling2D, L.AveragePooling1D, L.AveragePooling2D), _write_pool),
+    (
+        (
+            L.GlobalAveragePooling1D,
+            L.GlobalAveragePooling2D,
+            L.GlobalMaxPooling1D,
+            L.GlobalMaxPooling2D,
+        ),
+        _write_global_pool,
+    ),
     (L.BatchNormalization, _write_batch_norm),
     (L.LayerNormalization, _write_layer_norm),
     (L.Normalization, _write_normalization),

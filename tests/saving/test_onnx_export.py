@@ -52,6 +52,31 @@ def _branches() -> Any:
     return ac.Model(images, L.Softmax()(L.Dense(3)(L.GaussianNoise(0.1)(x))))
 
 
+def _sequences() -> Any:
+    """The 1-D rules: causal, dilated, strided and grouped convolutions, poolings."""
+    steps = ac.Input((20, 3), name="steps")
+    x = L.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="relu")(steps)
+    x = L.MaxPooling1D(2, padding="same")(L.Conv1D(4, 5, strides=2, padding="same", groups=2)(x))
+    x = L.AveragePooling1D(2)(x)
+    x = L.Concatenate()([L.GlobalAveragePooling1D()(x), L.GlobalMaxPooling1D()(x)])
+    return ac.Model(steps, L.Dense(3, activation="softmax")(x))
+
+
+def _autoencoder() -> Any:
+    """Transposed convolutions ("same" of several strides and kernels, "valid") and both
+    up-samplings, as an autoencoder's decoder uses them."""
+    images = ac.Input((8, 8, 1), name="images")
+    code = L.Conv2D(4, 3, strides=2, padding="same", activation="relu")(images)
+    parts = [
+        L.Conv2DTranspose(2, 3, strides=2, padding="same", activation="relu")(code),
+        L.Conv2DTranspose(2, 4, strides=2, padding="same")(code),
+        L.Conv2D(2, 1)(L.UpSampling2D(2)(code)),
+        L.Conv2D(2, 1)(L.UpSampling2D(2, interpolation="bilinear")(code)),
+    ]
+    decoded = L.Conv2DTranspose(3, 3, padding="valid")(L.Concatenate()(parts))
+    return ac.Model(images, L.Dense(3, activation="softmax")(L.GlobalAveragePooling2D()(decoded)))
+
+
 def _trained(model: Any) -> Any:
     """``model`` after two epochs on random data (its batch normalization's moving
     statistics moved), and that data."""
@@ -63,7 +88,7 @@ def _trained(model: Any) -> Any:
     return model, x
 
 
-@pytest.mark.parametrize("make", [_course_convnet, _branches])
+@pytest.mark.parametrize("make", [_course_convnet, _branches, _sequences, _autoencoder])
 @pytest.mark.parametrize("opset", [13, 18])
 def test_onnx_runtime_gives_the_models_predictions(tmp_path, make, opset):
     model, x = _trained(make())

@@ -16,6 +16,7 @@ it, before anything is written. The ``onnx`` package builds and checks the file
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,7 @@ class _Writer:
                 self.names[id(tensor)] = value
 
     def write_layer(self, layer: Any, values: list[str]) -> str:
-        for kinds, write in _RULES:
+        for kinds, write in _RULES + _application_rules():
             if isinstance(layer, kinds):
                 return write(self, layer, values)
         raise ValueError(
@@ -573,3 +574,22 @@ _RULES: list[tuple[Any, Callable[[_Writer, Any, list[str]], str]]] = [
     (Operation, _write_operation),
     (IDENTITIES, _write_identity),
 ]
+
+
+def _application_rules() -> list[tuple[Any, Callable[[_Writer, Any, list[str]], str]]]:
+    """The rules of keras.applications' own layers: ConvNeXt's ``LayerScale`` (``x *
+    gamma``) and ``StochasticDepth`` (inference's identity), InceptionResNetV2's
+    ``CustomScaleLayer`` (``a + b * scale``). Their modules are above this one and not
+    imported here: a layer of theirs exists only once they are."""
+    rules: list[tuple[Any, Callable[[_Writer, Any, list[str]], str]]] = []
+    convnext = sys.modules.get("autoconv.applications.convnext")
+    if convnext is not None:
+        rules.append((convnext.StochasticDepth, _write_identity))
+        rules.append((convnext.LayerScale, lambda writer, layer, values: writer.add(
+            "Mul", [values[0], writer.constant(np.asarray(layer.gamma), "gamma")])))  # fmt: skip
+    inception = sys.modules.get("autoconv.applications.inception_resnet_v2")
+    if inception is not None:
+        rules.append((inception.CustomScaleLayer, lambda writer, layer, values: writer.add(
+            "Add", [values[0], writer.add(
+                "Mul", [values[1], writer.constant(float(layer.scale), "scale")])])))  # fmt: skip
+    return rules

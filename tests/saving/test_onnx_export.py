@@ -103,16 +103,28 @@ def test_onnx_runtime_gives_the_models_predictions(tmp_path, make, opset):
         np.testing.assert_allclose(ours, model.predict(x[:count], verbose=0), rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["MobileNetV3Small", "EfficientNetB0"])
+@pytest.mark.parametrize("name", ["MobileNetV3Small", "EfficientNetB0", "ConvNeXtTiny"])
 def test_keras_applications_export(tmp_path, name):
-    """Two of keras.applications' networks (hard swish and keras.ops in the graph, swish,
-    squeeze-and-excitation, Normalization): ONNX Runtime gives their predictions."""
+    """Three of keras.applications' networks (hard swish and keras.ops in the graph, swish,
+    squeeze-and-excitation, Normalization, ConvNeXt's layer scales and stochastic depth):
+    ONNX Runtime gives their predictions."""
     model = getattr(ac.applications, name)(weights=None, input_shape=(32, 32, 3), classes=5)
     model.export(tmp_path / "m.onnx", format="onnx", verbose=False)
     x = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
     session = ort.InferenceSession(str(tmp_path / "m.onnx"))
     (ours,) = session.run(None, {session.get_inputs()[0].name: x})
     np.testing.assert_allclose(ours, model.predict(x, verbose=0), rtol=1e-4, atol=1e-6)
+
+
+def test_inception_resnets_scale_layer_is_written(tmp_path):
+    from autoconv.applications.inception_resnet_v2 import CustomScaleLayer
+
+    a, b = ac.Input((4,), name="a"), ac.Input((4,), name="b")
+    model = ac.Model([a, b], CustomScaleLayer(0.17)([a, L.Dense(4)(b)]))
+    model.export(tmp_path / "m.onnx", format="onnx", verbose=False)
+    x = np.random.default_rng(3).normal(size=(2, 2, 4)).astype(np.float32)
+    (ours,) = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"a": x[0], "b": x[1]})
+    np.testing.assert_allclose(ours, model.predict(list(x), verbose=0), rtol=1e-5, atol=1e-6)
 
 
 ACTIVATIONS = ["relu", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign", "exponential",

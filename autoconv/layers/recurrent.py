@@ -56,6 +56,14 @@ def _where(keep: Tensor, new: Tensor, old: Tensor) -> Tensor:
     return new * keep + old * (1 - keep)
 
 
+def _users_cell(cell: Any) -> bool:
+    """Whether ``cell`` is (or stacks) a cell of the user's, not one of autoconv's built-in
+    ones, whose calls have no side effect to see."""
+    if isinstance(cell, StackedRNNCells):
+        return any(_users_cell(inner) for inner in cell.cells)
+    return not isinstance(cell, RecurrentCell)
+
+
 class InitialStateBuild(Layer):
     """A layer whose call takes an ``initial_state`` (``RNN``, ``Bidirectional``): Keras builds
     it for each tensor of the call that builds it, so one first called with an initial state
@@ -99,7 +107,11 @@ class RNN(InitialStateBuild):
     ``return_state``. ``go_backwards`` runs the steps last to first (the outputs in that
     order). ``stateful`` keeps the final states of a call as the next call's initial states
     (the batch size fixed by the first call; ``reset_state()`` zeroes them). ``unroll`` is
-    accepted and changes nothing (the loop is always unrolled). A call's ``mask`` (batch,
+    accepted and changes nothing (the loop is always unrolled), but for one thing: without
+    it, a user's cell is called once more, on the first step before the loop, its result
+    discarded, as Keras's backends' loop does to learn the output's structure (a cell that
+    records something each call, keras.io's attention scores, sees as many calls as in
+    Keras). A call's ``mask`` (batch,
     time), 1 where a step counts: a masked step keeps the previous states and repeats the
     previous output (zeros with ``zero_output_for_mask``). The mask is the input's Keras
     mask where it carries one (``Embedding(mask_zero=True)``, ``Masking``); the output
@@ -254,7 +266,7 @@ class RNN(InitialStateBuild):
                     f"{self.name}: mask must be (batch, time) = {sequences.shape[:2]}, got "
                     f"{keep.shape}"
                 )
-        if training:
+        if training or _users_cell(self.cell):  # (Keras runs a stack's cells here, training or not)
             self._dropout_masks(self.cell, sequences[:, 0], states)
         try:
             fused = None
@@ -289,6 +301,8 @@ class RNN(InitialStateBuild):
         if self.go_backwards:
             steps.reverse()
         inputs = time_steps(sequences)
+        if not self.unroll and steps and _users_cell(self.cell):
+            call_cell(self.cell, inputs[0], states, training)  # (Keras's time-zero call)
         outputs, output = [], None
         for t in steps:
             new_output, new_states = call_cell(self.cell, inputs[t], states, training)

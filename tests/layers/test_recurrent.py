@@ -399,6 +399,32 @@ def test_a_custom_cell_runs_as_in_keras(keras, rng):
     np.testing.assert_allclose(ours(x).numpy(), expected, **FLOAT64_TOLERANCE)
 
 
+@pytest.mark.parametrize("unroll", [False, True])
+def test_a_custom_cell_is_called_as_many_times_as_in_keras(keras, unroll):
+    """Keras's loop calls a cell once more, on the first step before the loop (not when
+    unrolled): a cell that records each call (keras.io's temporal latent bottleneck keeps its
+    attention scores, and drops the first) sees as many calls, also in a stack of cells,
+    whose cells Keras runs once more before the loop (where it draws their dropout masks)."""
+
+    def calls(lib, stacked):
+        class CountingCell(lib.layers.Layer):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.state_size, self.calls = 2, 0
+
+            def call(self, inputs, states):
+                self.calls += 1
+                return inputs + states[0], [inputs + states[0]]
+
+        cell = CountingCell()
+        cells = [cell, lib.layers.SimpleRNNCell(2)] if stacked else cell
+        lib.layers.RNN(cells, unroll=unroll)(np.ones((1, 3, 2), "float32"))
+        return cell.calls
+
+    for stacked in (False, True):  # (a stack's cells are also run once to draw dropout masks)
+        assert calls(ac, stacked) == calls(keras, stacked) == 3 + (not unroll) + stacked
+
+
 def encoder_decoder(lib: Any) -> Any:
     """A functional model of them: an LSTM's final states (one layer, several outputs) start
     a GRU, then a Bidirectional and an RNN of stacked cells, a Dense; weights a fixed

@@ -86,6 +86,27 @@ def test_a_users_layer_without_compute_output_shape_shows_a_question_mark(keras)
     assert ours["shaped"] == kerass["shaped"] == "(2, 3)"
 
 
+def test_a_layer_keras_builds_when_made_counts_0_params_in_an_unbuilt_model(keras):
+    """A subclassed model summarized before it is called: a weightless layer Keras builds
+    when it is made (a global pooling) shows 0 parameters, the others "0 (unbuilt)"."""
+
+    def rows(lib):
+        class Head(lib.Model):
+            def __init__(self):
+                super().__init__(name="head")
+                self.gap = lib.layers.GlobalAveragePooling1D(name="gap")
+                self.dense = lib.layers.Dense(2, name="dense")
+
+            def call(self, inputs):
+                return self.dense(self.gap(inputs))
+
+        lines: list[str] = []
+        Head().summary(print_fn=lambda text, **_: lines.append(text))
+        return [row for row in "\n".join(lines).splitlines() if row.startswith("│")]
+
+    assert rows(ac) == rows(keras)
+
+
 def recommender_rows(lib) -> list[str]:
     """The rows of keras.io's movielens recommender (a subclassed model of embeddings of the
     input's columns) called on an ``Input``."""

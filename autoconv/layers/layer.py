@@ -405,7 +405,7 @@ class Layer:
         self._trainable = bool(trainable)
         self.dtype = _float_dtype(dtype, type(self).__name__)
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self.built = False
+        self.built = type(self).built_at_init  # (Keras's: built when made; see _maybe_build)
         self._ready = False  # built, and its weights moved to the device it was built for
         self._build_shape: Shape | None = None
         self._input_shape_arg = _declared_input_shape(kwargs, type(self).__name__)
@@ -496,11 +496,13 @@ class Layer:
         ``device`` (by default :func:`autoconv.config.get_device`, as Keras makes variables on
         its default device). Threads calling an unbuilt layer at once wait for the one that
         builds it (``built`` turns true inside ``build``, before the weights are moved:
-        ``_ready`` tells)."""
+        ``_ready`` tells). A layer Keras builds when it is made (:attr:`built_at_init`) is
+        ``built`` from the start, as Keras's, and still runs its ``build`` on its first input
+        (which checks that input)."""
         if self._ready and self.built:
             return
         with building_lock:
-            if not self.built:
+            if not self.built or (self.built_at_init and self._build_shape is None):
                 cls = type(self)
                 # (an autoconv layer's call on a list, as MultiHeadAttention's eager one, with a
                 # user's build(self, query_shape, value_shape): the list's shapes in order)

@@ -129,9 +129,7 @@ def print_summary(
         name = rich.markup.escape(f"{prefix}{layer.name}")
         kind = layer.keras_entry()["class_name"] if hasattr(layer, "keras_entry") else None
         name += f" ({rich.markup.escape(kind or type(layer).__name__)})"
-        if layer.built_at_init and not layer.built:  # (Keras builds it when it is made)
-            params = "0"
-        elif not layer.built:
+        if not layer.built:  # (a layer Keras builds when it is made is built: 0)
             params = "0 (unbuilt)"
         else:
             params = f"{layer.count_params():,}"

@@ -2,7 +2,7 @@
 Keras 3.15: none for the layers Keras builds when they are made (pooling, activations,
 dropout and noise, ``Reshape``, ``InputLayer``...), the input shape of the first build for the
 others, whether they define a ``build`` of their own or not (``Flatten``, ``Rescaling``, a
-user's layer)."""
+user's layer); and ``built`` when a layer is made, True where Keras builds it then."""
 
 from __future__ import annotations
 
@@ -264,3 +264,19 @@ def test_a_users_dense_called_on_two_tensors_builds_and_sizes_as_in_keras(keras,
             out = layer(np.ones((2, 3), "float32"), np.ones((2, 4), "float32"))
         results.append((tuple(out.shape), json.loads(json.dumps(layer.get_build_config()))))
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("case", sorted(LAYERS))
+def test_a_layer_is_built_when_made_where_kerass_is(keras, case):
+    """``built`` right after the layer is made (True for those Keras builds then), and after
+    a first call; a wrong input still fails at that call, as the layer's build checks it."""
+    make = LAYERS[case][0]
+    ours, theirs = make(ac.layers), make(keras.layers)
+    assert ours.built == theirs.built
+    ours(ac.Input(LAYERS[case][1]))
+    assert ours.built
+
+
+def test_a_pooling_built_when_made_still_checks_its_first_input():
+    with pytest.raises(ValueError, match="must be \\(batch, height, width, channels\\)"):
+        ac.layers.MaxPooling2D()(ac.Input((4, 2)))

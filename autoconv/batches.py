@@ -45,6 +45,7 @@ def input_arrays(model: Any, x: Any, what: str, batched: bool = False) -> list[A
     # labels))) reach it so nested: their arrays are taken flat, and packed back for the call
     model._input_nesting = _nesting(x) if as_given and _nests(x) else None
     if not as_given:  # (the *_on_batch calls call the model on x as given, as Keras's)
+        x = standardized(model, x)
         warn_if_restructured(model, x, called=what.endswith("_on_batch"))
     paths = input_paths(model)
     if as_given and isinstance(x, dict):
@@ -78,6 +79,18 @@ def input_arrays(model: Any, x: Any, what: str, batched: bool = False) -> list[A
     if sizes == {0}:
         raise ValueError(f"{what}: x has no samples")
     return arrays
+
+
+def standardized(model: Any, inputs: Any) -> Any:
+    """Keras's ``Functional._standardize_inputs``: a lone Tensor given to a model made from
+    a list of one input goes into that list, without the structure warning
+    (``keras.Model(model.inputs, ...)`` called on ``ops.ones(...)``, keras.io's sequential
+    model guide); an array, or a model made from a tuple, is left to warn."""
+    if isinstance(inputs, Tensor) and getattr(model, "_input_structure", None) == "list":
+        graph = model._graph()
+        if graph is not None and len(graph.inputs) == 1:
+            return [inputs]
+    return inputs
 
 
 def warn_if_restructured(model: Any, inputs: Any, called: bool) -> None:

@@ -29,7 +29,7 @@ from autoconv import losses as losses_module
 from autoconv import metrics as metrics_module
 from autoconv import optimizers as optimizers_module
 from autoconv.backends import array_device, check_device, namespace
-from autoconv.batches import input_arrays
+from autoconv.batches import input_arrays, standardized
 from autoconv.layers import Layer, file_budget
 from autoconv.layers.calls import outermost_call
 from autoconv.layers.layer import (
@@ -205,7 +205,7 @@ class Model(Trainer, Layer):
         inputs, args = first_argument(self, args, kwargs)
         if not is_symbolic(inputs):
             configure_process_for(self)
-            inputs = to_tensors(inputs, self.dtype, self.device)
+            inputs = to_tensors(standardized(self, inputs), self.dtype, self.device)
         return super().__call__(inputs, *args, training=training, **kwargs)
 
     def compute_mask(self, inputs: Any, previous_mask: Any = None) -> None:

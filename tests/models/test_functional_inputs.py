@@ -241,3 +241,23 @@ def test_an_input_in_another_structure_warns_as_keras(keras, kind):
         in_a_container = kind != "from a list" and given != "bare"
         bare_for_a_list = kind == "from a list" and given == "bare" and called
         assert len(texts) == (in_a_container or bare_for_a_list)
+
+
+@pytest.mark.parametrize("structure", [list, tuple])
+def test_a_tensor_called_bare_on_a_model_from_a_list_is_silent_as_keras(keras, structure):
+    """Keras puts a lone tensor into a model's list of one input without a warning
+    (``keras.Model(model.inputs, ...)`` called on ``ops.ones(...)``, keras.io's sequential
+    model guide); an array warns, and so does a tensor where the model was made from a tuple."""
+
+    def warned(lib: Any) -> list[bool]:
+        inputs = lib.Input((3,), name="x")
+        model = lib.Model(structure([inputs]), lib.layers.Dense(2)(inputs))
+        found = []
+        for data in (lib.ops.ones((2, 3)), np.ones((2, 3), np.float32)):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model(data)
+            found.append(any("structure of `inputs`" in str(w.message) for w in caught))
+        return found
+
+    assert warned(ac) == warned(keras) == [structure is tuple, True]

@@ -1428,7 +1428,8 @@ def dry_run_shape(
     layer: Layer, input_shape: Any, options: dict[str, Any] | None = None, rows: bool = False
 ) -> Any:
     """The output shape of ``layer`` found by calling it on zeros (of the input's batch size, 1
-    where it is unknown; unknown sizes 1), in inference mode, on the device of its weights, with
+    where it is unknown; unknown sizes 1), in inference mode (or the mode its ``call``'s
+    ``training`` defaults to), on the device of its weights, with
     NumPy's floating-point warnings off (Keras's symbolic call computes no values to warn of)
     and its assignments to variables dropped (Keras's runs in a stateless scope). A
     known batch size gives the output's batch axis as the call makes it (Keras's symbolic call
@@ -1447,6 +1448,12 @@ def dry_run_shape(
         device = layer.weights[0].device if layer.built and layer.weights else "cpu"
         return Tensor(np.zeros(dims, layer.dtype), device=device)
 
+    # (the mode the call was given, else the one a call given none runs in, as Keras's symbolic
+    # call: its ``training``'s default, ``call(self, audio, training=True)`` in keras.io's
+    # MelGAN, else inference)
+    default = training_parameter(type(layer))[1]
+    training = current_training(None, default if isinstance(default, bool) else False)
+
     def run(batch: int) -> tuple[list[Any], bool]:
         inputs = zeros(input_shape, batch)
         # Zeros are no user's data: a division of them (a ratio of two features) warns of nothing.
@@ -1454,9 +1461,9 @@ def dry_run_shape(
             if isinstance(input_shape, PositionalShapes) or (
                 isinstance(inputs, list) and len(inputs) == _required_positional(type(layer)) > 1
             ):
-                out = layer(*inputs, training=False, **(options or {}))  # several: layer(a, b)
+                out = layer(*inputs, training=training, **(options or {}))  # several: layer(a, b)
             else:
-                out = layer(inputs, training=False, **(options or {}))
+                out = layer(inputs, training=training, **(options or {}))
         layer._clear_losses()
         several = isinstance(out, list | tuple)
         return (list(out) if several else [out]), several

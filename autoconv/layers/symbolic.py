@@ -29,6 +29,7 @@ import numpy as np
 
 from autoconv import ops
 from autoconv.layers import file_budget
+from autoconv.layers.calls import training_context
 from autoconv.naming import unique_name
 from autoconv.ops import masks
 from autoconv.ops.masks import keras_mask, set_keras_mask
@@ -308,7 +309,8 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
     try:
         try:
             layer._maybe_build(shapes)
-            with _dry_run_masks(layer, carried):
+            # (a call given ``training`` finds its shape in that mode, as Keras's symbolic call)
+            with _dry_run_masks(layer, carried), training_context(kwargs.get("training")):
                 sizes = layer._output_shape_sizes(shapes)
                 output_shape = layer.compute_output_shape(sizes, **options)
                 layer._build_by_run(shapes)

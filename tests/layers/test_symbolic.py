@@ -77,3 +77,24 @@ def test_a_call_on_a_dict_is_in_the_config_as_kerass(keras: Any, build_from_shap
     copy.set_weights([np.asarray(w) for w in theirs.get_weights()])
     expected = np.asarray(theirs.predict(FEATURES, verbose=0))
     np.testing.assert_allclose(copy.predict(FEATURES, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_symbolic_call_finds_its_shape_in_the_mode_keras_calls_it(keras: Any) -> None:
+    """A user's layer whose ``call`` defaults to ``training=True`` (keras.io's MelGAN's
+    ``MelSpec``) gives a functional graph the shape of that mode, and a ``training`` given to
+    the symbolic call is the mode its shape is found in, as Keras's symbolic call."""
+
+    def shapes(lib: Any) -> list[tuple[Any, ...]]:
+        class Twice(lib.layers.Layer):
+            def call(self, x: Any, training: bool = True) -> Any:
+                return lib.ops.concatenate([x, x], axis=-1) if training else x
+
+        class Plain(lib.layers.Layer):
+            def call(self, x: Any, training: Any = None) -> Any:
+                return lib.ops.concatenate([x, x], axis=-1) if training else x
+
+        x = lib.Input((3,))
+        calls = [Twice()(x), Plain()(x), Twice()(x, training=False), Plain()(x, training=True)]
+        return [tuple(t.shape) for t in calls]
+
+    assert shapes(ac) == shapes(keras) == [(None, 6), (None, 3), (None, 3), (None, 6)]

@@ -144,12 +144,14 @@ def at_input_rank(value: Any, tensor: Any, path: str) -> Any:
     functional models take their inputs (``Functional._adjust_input_rank``): with one axis
     more, of size 1, it is dropped; with one axis fewer where the input's last axis is 1, one
     is added. Keras's error where the ranks differ otherwise (``path``: the input's place in
-    the model's inputs, '' for a single one); None where the sizes are not the input's. As
-    Keras's input spec of a functional model, the batch size is not compared (an Input's
-    ``batch_size`` fixes the graph's shapes, not the data's)."""
+    the model's inputs, '' for a single one); None where the sizes are not the input's as
+    Keras's input spec of a functional model compares them, and only so: the batch size is not
+    compared (an Input's ``batch_size`` fixes the graph's shapes, not the data's), nor a last
+    axis where either has size 1 (keras.io's MelGAN's generator, made on waves of shape
+    (None, 1), predicts from spectrograms of 80 channels its first layer passes through)."""
     expected, shape = tuple(tensor.shape), tuple(value.shape)
     expected = (None, *expected[1:]) if expected else expected
-    if not _sizes_fit(shape, expected, squeezed=True):  # Keras's input spec, checked first
+    if not _sizes_fit(shape, expected):  # Keras's input spec, checked first
         return None
     if len(shape) == len(expected) + 1 and shape[-1] == 1:
         value = value.reshape(shape[:-1])
@@ -161,18 +163,15 @@ def at_input_rank(value: Any, tensor: Any, path: str) -> Any:
             f"path '{path}'. Expected shape {tensor.shape}, but input has incompatible shape "
             f"{shape}"
         )
-    return value if _sizes_fit(tuple(value.shape), expected) else None
+    return value
 
 
-def _sizes_fit(shape: tuple, expected: tuple, squeezed: bool = False) -> bool:
-    """Whether the sizes ``expected`` gives (None: any) are ``shape``'s, axis by axis; with
-    ``squeezed``, as Keras's input spec of a functional model compares them: a trailing axis
-    of size 1 of either left out, and only the axes both have."""
-    if squeezed:
-        shape = shape[:-1] if shape and shape[-1] == 1 else shape
-        expected = expected[:-1] if expected and expected[-1] == 1 else expected
-    elif len(shape) != len(expected):
-        return False
+def _sizes_fit(shape: tuple, expected: tuple) -> bool:
+    """Whether the sizes ``expected`` gives (None: any) are ``shape``'s, as Keras's input spec
+    of a functional model compares them: a trailing axis of size 1 of either left out, and only
+    the axes both have."""
+    shape = shape[:-1] if shape and shape[-1] == 1 else shape
+    expected = expected[:-1] if expected and expected[-1] == 1 else expected
     return all(e is None or s == e for e, s in zip(expected, shape, strict=False))
 
 

@@ -261,3 +261,22 @@ def test_a_tensor_called_bare_on_a_model_from_a_list_is_silent_as_keras(keras, s
         return found
 
     assert warned(ac) == warned(keras) == [structure is tuple, True]
+
+
+def test_an_input_of_last_axis_1_takes_other_channels_as_keras(keras):
+    """Keras's input spec of a functional model leaves out a last axis of size 1: a model made
+    on waves of shape (None, 1) whose first layer passes its input through outside training
+    (keras.io's MelGAN's generator) predicts from spectrograms of 4 channels, as Keras's."""
+
+    def outputs(lib: Any) -> list[tuple[int, ...]]:
+        class Repeat(lib.layers.Layer):
+            def call(self, x: Any, training: bool = True) -> Any:
+                return lib.ops.concatenate([x] * 4, axis=-1) if training else x
+
+        inputs = lib.Input((None, 1))
+        model = lib.Model(inputs, lib.layers.Dense(2)(Repeat()(inputs)))
+        x = np.ones((3, 5, 4), "float32")
+        outs = [model.predict(x, verbose=0), model.predict_on_batch(x), model(x, training=False)]
+        return [tuple(out.shape) for out in outs]
+
+    assert outputs(ac) == outputs(keras) == [(3, 5, 2)] * 3

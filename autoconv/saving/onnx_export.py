@@ -282,18 +282,18 @@ def _conv(writer: _Writer, value: str, kernel: Any, bias: Any, layer: Any, group
 
 def _write_conv_transpose(writer: _Writer, layer: Any, values: list[str]) -> str:
     """Keras's transposed convolution ((kh, kw, out, in) kernel): "same" gives ``in *
-    stride``, as TensorFlow's, its padding cut evenly (the odd pixel at the end)."""
+    stride``, as TensorFlow's, its padding cut evenly (the odd pixel at the end); "valid"
+    ``in * stride + max(reach - stride, 0)`` (a stride past the kernel's reach leaves a gap
+    of zeros after the last pixel, ONNX's ``output_padding``)."""
     if layer.output_padding is not None:
         raise ValueError(f"export: layer {layer.name}: output_padding cannot be written to ONNX")
     kernel = np.asarray(layer.kernel)
     weights = [writer.constant(np.transpose(kernel, (3, 2, 0, 1)), "kernel")]
     if layer.use_bias:
         weights.append(writer.constant(np.asarray(layer.bias), "bias"))
-    pads, extra = [0, 0, 0, 0], [0, 0]
+    reach = [(k - 1) * d + 1 for k, d in zip(kernel.shape[:2], layer.dilation_rate, strict=True)]
+    pads, extra = [0, 0, 0, 0], [max(s - r, 0) for r, s in zip(reach, layer.strides, strict=True)]
     if layer.padding == "same":
-        reach = [
-            (k - 1) * d + 1 for k, d in zip(kernel.shape[:2], layer.dilation_rate, strict=True)
-        ]
         totals = [max(r - s, 0) for r, s in zip(reach, layer.strides, strict=True)]
         pads = [t // 2 for t in totals] + [t - t // 2 for t in totals]
         extra = [s - r + t for r, s, t in zip(reach, layer.strides, totals, strict=True)]

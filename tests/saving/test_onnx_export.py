@@ -188,3 +188,20 @@ def test_a_model_on_the_gpu_writes_its_weights(tmp_path):
     model.export(tmp_path / "m.onnx", format="onnx", verbose=False)
     (ours,) = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"digits": x})
     np.testing.assert_allclose(ours, model.predict(x, verbose=0), rtol=1e-2, atol=1e-3)
+
+
+def _run(model: Any, path: Any, *xs: Any) -> list:
+    """``model`` exported to ``path`` and run by ONNX Runtime on ``xs`` (one per input)."""
+    model.export(path, format="onnx", verbose=False)
+    session = ort.InferenceSession(str(path))
+    return session.run(None, {i.name: x for i, x in zip(session.get_inputs(), xs, strict=True)})
+
+
+def test_a_valid_transposed_convolution_strided_past_its_kernel(tmp_path):
+    """Keras's "valid" transposed convolution gives ``in * stride + max(kernel - stride, 0)``:
+    a stride of 3 over a kernel of 2 makes 3 pixels 9, not ONNX's plain 8."""
+    images = ac.Input((3, 3, 2), name="images")
+    model = ac.Model(images, L.Conv2DTranspose(2, 2, strides=3)(images))
+    x = np.random.default_rng(4).normal(size=(2, 3, 3, 2)).astype(np.float32)
+    (ours,) = _run(model, tmp_path / "m.onnx", x)
+    np.testing.assert_allclose(ours, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

@@ -73,9 +73,12 @@ def export_onnx(
     shapes = _input_shapes(graph, input_signature)
     inputs = []
     for index, (tensor, shape) in enumerate(zip(graph.inputs, shapes, strict=True)):
-        name = tensor.node.layer.name
-        inputs.append(_value_info(name, shape, f"dim_{index}"))
-        writer.names[id(tensor)] = name
+        name, dtype = tensor.node.layer.name, str(tensor.dtype)
+        inputs.append(_value_info(name, shape, f"dim_{index}", dtype))
+        # (the file computes in float32: an input of another dtype is cast as it comes in)
+        writer.names[id(tensor)] = (
+            name if dtype == "float32" else writer.add("Cast", [name], to=onnx.TensorProto.FLOAT)
+        )
     writer.write_graph(graph)
     outputs = []
     for index, tensor in enumerate(graph.outputs):
@@ -97,14 +100,19 @@ def export_onnx(
         print(f"Saved artifact at '{filepath}'.")
 
 
-def _value_info(name: str, shape: Any, free: str) -> Any:
-    """A float32 value of ``shape``, its unknown sizes named (the batch ``batch``, as Keras's;
-    another ``<free>_<axis>``)."""
+def _value_info(name: str, shape: Any, free: str, dtype: str = "float32") -> Any:
+    """A value of ``shape`` and ``dtype`` (an input's, as Keras declares it: an ``int32``
+    Input takes int32 data), its unknown sizes named (the batch ``batch``, as Keras's; another
+    ``<free>_<axis>``)."""
     import onnx
 
     dims = [("batch" if axis == 0 else f"{free}_{axis}") if size is None else int(size)
             for axis, size in enumerate(shape)]  # fmt: skip
-    return onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, dims)
+    try:
+        kind = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    except TypeError:
+        raise ValueError(f"export: the input {name}'s dtype {dtype} has no ONNX type") from None
+    return onnx.helper.make_tensor_value_info(name, kind, dims)
 
 
 def _input_shapes(graph: Any, input_signature: Any) -> list[tuple]:

@@ -205,3 +205,19 @@ def test_a_valid_transposed_convolution_strided_past_its_kernel(tmp_path):
     x = np.random.default_rng(4).normal(size=(2, 3, 3, 2)).astype(np.float32)
     (ours,) = _run(model, tmp_path / "m.onnx", x)
     np.testing.assert_allclose(ours, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_an_inputs_dtype_is_the_files(tmp_path):
+    """An ``int32`` Input (and a ``uint8`` one of images) takes data of its dtype in the
+    file, as Keras declares it, cast to float32 as it comes in."""
+    counts, pixels = (
+        ac.Input((4,), name="counts", dtype="int32"),
+        ac.Input((2, 2, 1), dtype="uint8"),
+    )
+    model = ac.Model([counts, pixels], L.Dense(2)(L.Concatenate()([counts, L.Flatten()(pixels)])))
+    x = [np.arange(8, dtype=np.int32).reshape(2, 4), np.full((2, 2, 2, 1), 200, np.uint8)]
+    model.export(tmp_path / "m.onnx", format="onnx", verbose=False)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    assert [i.type for i in session.get_inputs()] == ["tensor(int32)", "tensor(uint8)"]
+    (ours,) = session.run(None, dict(zip([i.name for i in session.get_inputs()], x, strict=True)))
+    np.testing.assert_allclose(ours, model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)

@@ -6,7 +6,8 @@ The graph is written layer by layer from the model's own graph, in its channels-
 each convolution and pooling is wrapped in two ``Transpose`` nodes (ONNX's are channels-first;
 ONNX Runtime's optimizer removes the pairs that cancel). The batch axis (and any other the
 model's inputs leave unknown) stays free, named ``batch`` as Keras names it. Inputs are named
-after the model's ``Input`` layers, outputs ``output_0``, ``output_1``, ... The weights are
+after the model's ``Input`` layers (or ``input_signature``'s specs, as Keras's), of their
+dtypes, outputs ``output_0``, ``output_1``, ... The weights are
 written as they are at the time of the call; layers that only act in training (dropout, noise,
 random augmentation) are identities. A layer this module has no rule for is an error naming
 it, before anything is written. The ``onnx`` package builds and checks the file
@@ -52,8 +53,9 @@ def export_onnx(
     """Write ``model``'s inference pass to ``filepath`` as ONNX (atomically: a failed export
     leaves an older file as it was). ``input_signature``: a list of ``InputSpec``s (or of
     anything with a ``shape``, such as ``autoconv.Input``), one per model input, whose sizes
-    replace the inputs' (None stays free); ``opset_version``: ONNX's operator set, 18 by
-    default (at least 13)."""
+    replace the inputs' (None stays free), and whose names (else ``input_<i>``) and dtypes
+    the file's inputs take, as Keras's (:func:`_input_specs`); ``opset_version``: ONNX's
+    operator set, 18 by default (at least 13)."""
     try:
         import onnx
     except ImportError:
@@ -70,10 +72,9 @@ def export_onnx(
     if opset < 13:
         raise ValueError(f"export: opset_version must be 13 or more, got {opset_version}")
     writer = _Writer(opset)
-    shapes = _input_shapes(graph, input_signature)
+    specs = _input_specs(graph, input_signature)
     inputs = []
-    for index, (tensor, shape) in enumerate(zip(graph.inputs, shapes, strict=True)):
-        name, dtype = tensor.node.layer.name, str(tensor.dtype)
+    for index, (tensor, (name, shape, dtype)) in enumerate(zip(graph.inputs, specs, strict=True)):
         inputs.append(_value_info(name, shape, f"dim_{index}", dtype))
         # (the file computes in float32: an input of another dtype is cast as it comes in)
         writer.names[id(tensor)] = (
@@ -115,17 +116,41 @@ def _value_info(name: str, shape: Any, free: str, dtype: str = "float32") -> Any
     return onnx.helper.make_tensor_value_info(name, kind, dims)
 
 
-def _input_shapes(graph: Any, input_signature: Any) -> list[tuple]:
-    """The shapes the file's inputs take: the model's, or ``input_signature``'s."""
+def _input_specs(graph: Any, input_signature: Any) -> list[tuple[str, tuple, str]]:
+    """Each file input's name, shape and dtype: the model's ``Input``s', or, as Keras's export
+    reads ``input_signature``, its specs': a list of one per input, or (Keras's form for a
+    functional model) that list or a dict of them by input name as a list's one element. A
+    spec's name names its input, else ``input_<i>``, as Keras's; its dtype, else the Input's,
+    is the input's. Its shape must fit the model's input (the same rank and fixed sizes)."""
+    tensors = graph.inputs
     if input_signature is None:
-        return [tuple(t.shape) for t in graph.inputs]
-    specs = list(input_signature) if isinstance(input_signature, list | tuple) else []
-    if len(specs) != len(graph.inputs) or not all(hasattr(s, "shape") for s in specs):
+        return [(t.node.layer.name, tuple(t.shape), str(t.dtype)) for t in tensors]
+    specs = input_signature
+    if (
+        isinstance(specs, list | tuple)
+        and len(specs) == 1
+        and isinstance(specs[0], list | tuple | dict)
+    ):
+        specs = specs[0]
+    names = [t.node.layer.name for t in tensors]
+    if isinstance(specs, dict):
+        specs = [specs[n] for n in names] if set(specs) == set(names) else []
+    specs = list(specs) if isinstance(specs, list | tuple) else []
+    if len(specs) != len(tensors) or not all(
+        hasattr(s, "shape") and s.shape is not None and len(s.shape) == len(t.shape)
+        and all(a is None or b is None or a == b for a, b in zip(s.shape, t.shape, strict=True))
+        for s, t in zip(specs, tensors, strict=False)
+    ):  # fmt: skip
+        shapes = ", ".join(f"{n}: {tuple(t.shape)}" for n, t in zip(names, tensors, strict=True))
         raise ValueError(
-            f"export: input_signature must be a list of {len(graph.inputs)} InputSpec(s) "
-            f"(one per model input), got {input_signature!r}"
+            f"export: input_signature must be a list of {len(tensors)} InputSpec(s) (one per "
+            f"model input, shapes fitting {shapes}), got {input_signature!r}"
         )
-    return [tuple(s.shape) for s in specs]
+    return [
+        (getattr(s, "name", None) or f"input_{i}", tuple(s.shape),
+         str(getattr(s, "dtype", None) or t.dtype))
+        for i, (s, t) in enumerate(zip(specs, tensors, strict=True))
+    ]  # fmt: skip
 
 
 class _Writer:

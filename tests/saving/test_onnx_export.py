@@ -221,3 +221,22 @@ def test_an_inputs_dtype_is_the_files(tmp_path):
     assert [i.type for i in session.get_inputs()] == ["tensor(int32)", "tensor(uint8)"]
     (ours,) = session.run(None, dict(zip([i.name for i in session.get_inputs()], x, strict=True)))
     np.testing.assert_allclose(ours, model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_an_input_signature_in_keras_forms_names_and_types_the_inputs(tmp_path):
+    """Keras's forms of a functional model's signature (its list of specs, or a dict of them
+    by input name, as a list's one element) are taken; a spec's name and dtype are its
+    input's, an unnamed spec's input is ``input_<i>``, as Keras's; a spec that does not fit
+    its input is an error."""
+    a, b = ac.Input((3,), name="a"), ac.Input((2,), name="b")
+    model = ac.Model([a, b], L.Dense(2)(L.Concatenate()([a, b])))
+    Spec, path = ac.layers.InputSpec, tmp_path / "m.onnx"
+    first, second = Spec(shape=(None, 3), name="first"), Spec(shape=(4, 2), dtype="float64")
+    for signature in ([[first, second]], [{"a": first, "b": second}], [first, second]):
+        model.export(path, format="onnx", verbose=False, input_signature=signature)
+        found = [(i.name, i.shape, i.type) for i in ort.InferenceSession(str(path)).get_inputs()]
+        assert found == [("first", ["batch", 3], "tensor(float)"),
+                         ("input_1", [4, 2], "tensor(double)")]  # fmt: skip
+    for bad in ([[first, Spec(shape=(None, 5))]], [[first]], [{"a": first}]):
+        with pytest.raises(ValueError, match=r"list of 2 InputSpec.*a: \(None, 3\)"):
+            model.export(path, format="onnx", input_signature=bad)

@@ -475,7 +475,7 @@ def _write_activation(writer: _Writer, layer: Any, values: list[str]) -> str:
 
 def _write_relu(writer: _Writer, layer: Any, values: list[str]) -> str:
     if layer.threshold != 0:
-        raise ValueError(f"export: layer {layer.name}: a ReLU threshold cannot be written to ONNX")
+        return _threshold_relu(writer, layer, values[0])
     made = values[0]
     if layer.negative_slope:
         made = writer.add("LeakyRelu", [made], alpha=float(layer.negative_slope))
@@ -483,6 +483,21 @@ def _write_relu(writer: _Writer, layer: Any, values: list[str]) -> str:
         made = writer.add("Relu", [made])
     if layer.max_value is not None:
         made = writer.add("Min", [made, writer.constant(float(layer.max_value), "max")])
+    return made
+
+
+def _threshold_relu(writer: _Writer, layer: Any, value: str) -> str:
+    """Keras's ReLU of a threshold: ``x`` above it, else 0, clipped to ``[0, max_value]``
+    where there is one, less ``negative_slope * relu(threshold - x)``."""
+    threshold = writer.constant(float(layer.threshold), "threshold")
+    zero = writer.constant(0.0, "zero")
+    made = writer.add("Where", [writer.add("Greater", [value, threshold]), value, zero])
+    if layer.max_value is not None:
+        made = writer.add("Clip", [made, zero, writer.constant(float(layer.max_value), "max")])
+    if layer.negative_slope:
+        below = writer.add("Relu", [writer.add("Sub", [threshold, value])])
+        slope = writer.constant(float(layer.negative_slope), "slope")
+        made = writer.add("Sub", [made, writer.add("Mul", [below, slope])])
     return made
 
 

@@ -240,3 +240,20 @@ def test_an_input_signature_in_keras_forms_names_and_types_the_inputs(tmp_path):
     for bad in ([[first, Spec(shape=(None, 5))]], [[first]], [{"a": first}]):
         with pytest.raises(ValueError, match=r"list of 2 InputSpec.*a: \(None, 3\)"):
             model.export(path, format="onnx", input_signature=bad)
+
+
+@pytest.mark.parametrize(
+    "arguments", [{"threshold": 0.5}, {"threshold": 0.5, "negative_slope": 0.1, "max_value": 2.0}]
+)
+def test_a_relus_threshold_is_written_as_keras_computes_it(tmp_path, arguments):
+    """Keras's ReLU of a threshold: x above it (else 0), clipped to [0, max_value], less
+    negative_slope * relu(threshold - x)."""
+    inputs = ac.Input((7,), name="x")
+    model = ac.Model(inputs, L.ReLU(**arguments)(inputs))
+    x = np.array([[-3.0, -0.7, -0.5, -0.2, 0.3, 0.6, 2.5]], np.float32)
+    t, slope = arguments["threshold"], arguments.get("negative_slope", 0)
+    top = arguments.get("max_value", np.inf)
+    keras_value = np.clip(np.where(x > t, x, 0), 0, top) - slope * np.maximum(t - x, 0)
+    (ours,) = _run(model, tmp_path / "m.onnx", x)
+    np.testing.assert_allclose(ours, keras_value, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours, model.predict(x, verbose=0), rtol=1e-6, atol=1e-7)

@@ -510,7 +510,14 @@ def _write_elu(writer: _Writer, layer: Any, values: list[str]) -> str:
 
 
 def _write_softmax(writer: _Writer, layer: Any, values: list[str]) -> str:
-    return writer.add("Softmax", [values[0]], axis=int(layer.axis))
+    """Keras's softmax over its axis, or over several (``axis=(1, 2)``: ``exp(x -
+    logsumexp(x))`` over them together, which ONNX's ``Softmax`` of one axis is not)."""
+    if not isinstance(layer.axis, list | tuple):
+        return writer.add("Softmax", [values[0]], axis=int(layer.axis))
+    rank = len(writer.shapes[0])
+    axes = sorted(int(a) % rank for a in layer.axis)
+    total = writer.reduce("ReduceLogSumExp", values[0], axes, True)
+    return writer.add("Exp", [writer.add("Sub", [values[0], total])])
 
 
 def _write_flatten(writer: _Writer, layer: Any, values: list[str]) -> str:

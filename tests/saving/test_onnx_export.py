@@ -257,3 +257,15 @@ def test_a_relus_threshold_is_written_as_keras_computes_it(tmp_path, arguments):
     (ours,) = _run(model, tmp_path / "m.onnx", x)
     np.testing.assert_allclose(ours, keras_value, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(ours, model.predict(x, verbose=0), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+def test_a_softmax_over_several_axes(tmp_path, opset):
+    """Keras's ``Softmax(axis=(1, 2))`` normalizes over both axes together."""
+    inputs = ac.Input((2, 3, 4), name="x")
+    model = ac.Model(inputs, L.Softmax(axis=(1, 2))(inputs))
+    x = np.random.default_rng(5).normal(size=(2, 2, 3, 4)).astype(np.float32)
+    model.export(tmp_path / "m.onnx", format="onnx", verbose=False, opset_version=opset)
+    (ours,) = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"x": x})
+    np.testing.assert_allclose(ours, model.predict(x, verbose=0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ours.sum(axis=(1, 2)), 1.0, rtol=1e-5)

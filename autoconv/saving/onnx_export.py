@@ -55,7 +55,7 @@ def export_onnx(
     anything with a ``shape``, such as ``autoconv.Input``), one per model input, whose sizes
     replace the inputs' (None stays free), and whose names (else ``input_<i>``) and dtypes
     the file's inputs take, as Keras's (:func:`_input_specs`); ``opset_version``: ONNX's
-    operator set, 18 by default (at least 13)."""
+    operator set, 18 by default (from 13 to the onnx package's newest)."""
     try:
         import onnx
     except ImportError:
@@ -69,8 +69,12 @@ def export_onnx(
             "only Sequential and functional models can be exported to ONNX"
         )
     opset = DEFAULT_OPSET if opset_version is None else int(opset_version)
-    if opset < 13:
-        raise ValueError(f"export: opset_version must be 13 or more, got {opset_version}")
+    newest = onnx.defs.onnx_opset_version()  # (the newest the installed onnx package knows)
+    if not 13 <= opset <= newest:
+        raise ValueError(
+            f"export: opset_version must be from 13 to {newest} (the onnx package's newest), "
+            f"got {opset_version}"
+        )
     writer = _Writer(opset)
     specs = _input_specs(graph, input_signature)
     inputs = []

@@ -269,3 +269,15 @@ def test_a_softmax_over_several_axes(tmp_path, opset):
     (ours,) = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"x": x})
     np.testing.assert_allclose(ours, model.predict(x, verbose=0), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(ours.sum(axis=(1, 2)), 1.0, rtol=1e-5)
+
+
+def test_an_opset_outside_what_onnx_knows_is_an_error_that_writes_nothing(tmp_path):
+    """Keras (through torch.onnx) refuses an opset it does not know; so does autoconv, before
+    writing a file that ONNX Runtime would not load."""
+    import onnx
+
+    path = tmp_path / "m.onnx"
+    for opset in (12, onnx.defs.onnx_opset_version() + 1):
+        with pytest.raises(ValueError, match=rf"opset_version must be from 13 to .*got {opset}"):
+            _course_convnet().export(path, format="onnx", opset_version=opset)
+    assert not path.exists()

@@ -446,10 +446,16 @@ def _evaluate_batches(
             if hooked and _agreed_stop(model, state.world, "stop_evaluating"):
                 break
     logs, _ = state.read()
+    # Keras's callbacks flatten and sort the logs they are given again, so on_test_end (and
+    # verbose=2's line) sees them sorted by name where a test_step's own nested
+    # {"loss": ..., "compile_metrics": {...}} was returned in its groups' order
+    ended = dict(sorted(logs.items()))
     if progress and callback_list.progbar is not None:
         seconds = time.perf_counter() - started
-        callback_list.progbar.finish(logs, state.samples, seconds, state.step)
-    callback_list.on_test_end(logs)
+        bar = callback_list.progbar
+        line = ended if bar.params.get("verbose") == 2 else logs  # a bar keeps its batches' order
+        bar.finish(line, state.samples, seconds, state.step)
+    callback_list.on_test_end(ended)
     return logs
 
 

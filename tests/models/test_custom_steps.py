@@ -102,6 +102,24 @@ def test_a_steps_compiled_metrics_come_before_its_loss_in_the_history(keras):
     assert orders[0] == orders[1] == ["mae", "mse", "loss", "val_loss", "val_mae", "val_mse"]
 
 
+def test_evaluate_ends_with_a_steps_logs_sorted_as_keras(keras, capsys):
+    """The guide's test_step returns ``{"loss": ..., "compile_metrics": {"mae": ...}}``:
+    evaluate returns them in that order, flattened, while on_test_end and verbose=2's line get
+    them sorted by name (Keras's callbacks sort them again): ``loss`` before ``mae``."""
+    import torch
+
+    x, y = np.ones((4, 3), "float32"), np.ones((4, 1), "float32")
+    seen = []
+    for lib, no_grad in ((ac, ac.no_grad), (keras, torch.no_grad)):
+        model = _guide_model(lib, no_grad)
+        ended = lib.callbacks.LambdaCallback(on_test_end=lambda logs: seen.append(list(logs)))
+        returned = model.evaluate(x, y, verbose=2, return_dict=True, callbacks=[ended])
+        seen.append(list(returned))
+        line = capsys.readouterr().out.strip().splitlines()[-1]
+        seen.append(line.index("loss:") < line.index("mae:"))
+    assert seen[:3] == seen[3:] == [["loss", "mae"], ["mae", "loss"], True]
+
+
 def _guide_gan(lib: Any, no_grad: Any) -> Any:
     """The guide's end-to-end GAN (tiny): a discriminator and a generator, an optimizer for
     each, compile(d_optimizer, g_optimizer, loss_fn), loss trackers; its latent vectors and

@@ -372,7 +372,9 @@ def build_for(model: Any, xs: list[np.ndarray], batch_size: int | None = None) -
         shapes = [tuple(a.shape) for a in first]
         model._maybe_build(model._as_given(shapes, outputs=False), model.device)
     if model._graph() is None and getattr(model, "_traced_outputs", None) is None:
-        if not model.has_call:  # (a model whose own train_step is all it runs, as Keras's VAE)
+        if not model.has_call or _nothing_to_build(model):
+            # (a model whose own train_step is all it runs, as Keras's VAE; or one Keras's
+            # _symbolic_build leaves uncalled: it calls a model only to build what is not)
             model._traced_outputs = [None]
         else:
             # Keras learns them in a stateless scope: what the call assigns (a step counter's
@@ -381,6 +383,23 @@ def build_for(model: Any, xs: list[np.ndarray], batch_size: int | None = None) -
                 outputs = model._predict_batch(first, own_step=False)
             model._traced_outputs = [(None, *o.shape[1:]) for o in outputs]
     model._spread_losses_once_known()
+
+
+def _nothing_to_build(model: Any) -> bool:
+    """Whether a subclassed model has nothing Keras would build by calling it on the first
+    batch: it and every layer under it built, and compiled with no loss and no metrics (a
+    GAN's model whose ``train_step`` calls its parts in turn). Keras then leaves its ``call``
+    alone until the steps run it."""
+    arguments = getattr(model, "_compile_arguments", None) or {}
+    return (
+        _all_built(model)
+        and getattr(model, "compiled", False)
+        and all(arguments.get(name) is None for name in ("loss", "metrics", "weighted_metrics"))
+    )
+
+
+def _all_built(layer: Any) -> bool:
+    return layer.built and all(_all_built(sub) for sub in layer._layers)
 
 
 def _numeric(value: Any, what: str, device: str = "cpu") -> Any:

@@ -387,3 +387,42 @@ def test_the_run_that_sizes_a_subclassed_model_assigns_nothing_as_keras(keras, c
         model.predict(x, batch_size=4, verbose=0)
         counts.append([*found, int(model.calls)])
     assert counts[0] == counts[1] == ([2, 3, 4] if called_first else [1, 2, 3])
+
+
+def _parts_model(lib: Any, calls: list[int]) -> Any:
+    """keras.io's GauGAN in small: a subclassed model built by hand, compiled with no loss, whose
+    steps run its parts; its call counts its runs and takes what the data is not."""
+
+    class Parts(lib.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = lib.layers.Dense(2)
+
+        def call(self, inputs: Any) -> Any:
+            calls.append(1)
+            latent, labels = inputs
+            return self.dense(latent) + labels
+
+        def train_step(self, data: Any) -> dict[str, Any]:
+            return {"out": lib.ops.mean(self.dense(data))}
+
+        test_step = train_step
+
+    model = Parts()
+    model.dense.build((None, 3))
+    model.built = True
+    model.compile()
+    return model
+
+
+def test_a_built_model_compiled_without_loss_is_not_called_by_fit_as_keras(keras):
+    """A model whose layers are all built and that has no compiled loss or metrics is not run
+    on the first batch (to learn its output shapes) before its steps, as Keras's symbolic build
+    skips it: GauGAN's call takes (latent, labels), its data is images."""
+    x = np.ones((4, 3), np.float32)
+    for lib in (ac, keras):
+        calls: list[int] = []
+        model = _parts_model(lib, calls)
+        model.fit(x, batch_size=2, verbose=0)
+        model.evaluate(x, batch_size=2, verbose=0)
+        assert calls == [], lib.__name__

@@ -858,6 +858,38 @@ def test_custom_loss_subclass():
     assert loss([[1.0], [3.0]], ac.Tensor([[0.0], [0.0]])).item() == 8.0
 
 
+def test_a_loss_of_lists_of_tensors_gets_them_as_keras_s(keras, rng):
+    """Keras's Loss converts each tensor of a structure and hands call the structures:
+    keras.io's GauGAN's feature matching sums a mean absolute error per feature map of a
+    discriminator's list of outputs (the last left out). Same value and gradients."""
+    shapes = [(2, 4, 4, 3), (2, 2, 2, 5), (2, 1)]
+    real = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    fake = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    found = []
+    for lib in (losses, keras.losses):
+
+        class FeatureMatching(lib.Loss):
+            def __init__(self, lib=lib, **kwargs):
+                super().__init__(**kwargs)
+                self.mae = lib.MeanAbsoluteError()
+
+            def call(self, y_true, y_pred):
+                return sum(self.mae(t, p) for t, p in zip(y_true[:-1], y_pred[:-1], strict=True))
+
+        if lib is losses:
+            given = [ac.Tensor(f, requires_grad=True) for f in fake]
+        else:
+            torch = keras.src.backend.torch.core.torch
+            given = [torch.tensor(f, requires_grad=True) for f in fake]
+        value = FeatureMatching()(real, given)
+        value.backward()
+        grads = [np.asarray(g.grad if lib is losses else g.grad.numpy()) for g in given[:-1]]
+        found.append((float(value.item()), grads))
+    np.testing.assert_allclose(found[0][0], found[1][0], rtol=1e-6)
+    for ours, theirs in zip(found[0][1], found[1][1], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize(
     "name", ["BinaryCrossentropy", "KLDivergence", "CategoricalCrossentropy", "MeanSquaredError"]
 )

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
+from autoconv import tree
 from autoconv.losses.functions import (
     categorical_crossentropy,
     categorical_generalized_cross_entropy,
@@ -97,6 +100,12 @@ class Loss:
         self.reduction = standardize_reduction(reduction)
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
+        if _tensor_structure(y_pred):
+            # Keras converts each tensor of a structure (a discriminator's list of feature
+            # maps, keras.io's GauGAN) and hands the structures to call as they are
+            y_true = tree.map_structure(_as_loss_tensor, y_true)
+            values = self.call(y_true, tree.map_structure(_as_loss_tensor, y_pred))
+            return reduce_weighted_values(values, sample_weight, None, self.reduction)
         predicted_mask = keras_mask(y_pred)
         y_true, y_pred = loss_pair(y_true, y_pred)
         values, mask = self.call_with_mask(y_true, y_pred)
@@ -121,6 +130,23 @@ class Loss:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}>"
+
+
+def _tensor_structure(value: Any) -> bool:
+    """Whether ``value`` is a list, tuple or dict of tensors or arrays (not of numbers: the
+    values of one tensor written as a list)."""
+    if not isinstance(value, list | tuple | dict):
+        return False
+    leaves = tree.flatten(value)
+    return bool(leaves) and all(
+        isinstance(leaf, Tensor) or hasattr(leaf, "ndim") for leaf in leaves
+    )
+
+
+def _as_loss_tensor(value: Any) -> Any:
+    if value is None or isinstance(value, Tensor):
+        return value
+    return Tensor(np.asarray(value, dtype=np.float32))
 
 
 class LossFunctionWrapper(Loss):

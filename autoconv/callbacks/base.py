@@ -233,7 +233,8 @@ class ProgbarLogger(Callback):
             self._draw(steps, logs, samples, seconds, final=True)
         elif verbose == 2:
             per_step = _per_step(seconds, steps)
-            line = f"{_count(steps, steps)} - {seconds:.0f}s -{per_step}{_metrics(logs)}"
+            line = f"{_count(steps, steps)} - {seconds:.0f}s -{per_step}"
+            line += _metrics(logs, by_magnitude=False)
             self._write(line + _rate(samples, seconds) + "\n")
 
     def _draw(self, step: int, logs: dict, samples: int, seconds: float, final: bool) -> None:
@@ -294,11 +295,14 @@ def _eta(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-def _metrics(logs: dict[str, Any]) -> str:
-    """The logs as Keras's bar shows them: a metric of several values by their mean."""
+def _metrics(logs: dict[str, Any], by_magnitude: bool = True) -> str:
+    """The logs as Keras's bar shows them: a metric of several values by their mean, ``.4e``
+    from 1e-3 down. ``by_magnitude`` False: compared by value, not magnitude, as Keras's
+    ``verbose=2`` line compares them (a negative metric, an SDR of -6.8, shows -6.8414e+00)."""
     shown = {k: float(np.mean(v)) for k, v in logs.items()}
     return "".join(
-        f" - {k}: {v:.4f}" if abs(v) > 1e-3 else f" - {k}: {v:.4e}" for k, v in shown.items()
+        f" - {k}: {v:.4f}" if (abs(v) if by_magnitude else v) > 1e-3 else f" - {k}: {v:.4e}"
+        for k, v in shown.items()
     )
 
 

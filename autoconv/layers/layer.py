@@ -981,8 +981,11 @@ def _building(build: Callable[..., None]) -> Callable[..., None]:
     """``build`` in the layer's name scope, once: a subclass's build that calls
     ``super().build()`` runs the base class's in the scope already open (its weights are
     ``layer/kernel``, as Keras names them, not ``layer/layer/kernel``). A ``build(self)``
-    that takes no shape is called without one, as Keras calls it."""
-    takes_shape = len(inspect.signature(build).parameters) > 1
+    that takes no shape is called without one, as Keras calls it: one with only ``*args``
+    or ``**kwargs`` after ``self`` too (keras.io's vocal track separation's
+    ``build(self, *_)``), as Keras's ``update_shapes_dict_for_target_fn`` names no shape."""
+    named = list(inspect.signature(build).parameters.values())[1:]
+    takes_shape = any(p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in named)
 
     def run(self: Layer, input_shape: Any, args: tuple, kwargs: dict[str, Any]) -> None:
         if takes_shape:

@@ -539,6 +539,32 @@ def test_a_build_without_a_shape_is_called_as_kerass(keras, as_dict):
     np.testing.assert_allclose(np.asarray(ours(inputs)), expected, rtol=1e-6, atol=1e-6)
 
 
+def _star_build_layer(lib: Any, seen: list) -> Any:
+    """keras.io's vocal track separation's layers: ``build(self, *_)`` makes the sublayers."""
+
+    class StarBuild(lib.layers.Layer):
+        def build(self, *args: Any) -> None:
+            seen.append(args)
+            self.dense = lib.layers.Dense(2)
+
+        def call(self, inputs: Any) -> Any:
+            return self.dense(inputs)
+
+    return StarBuild()
+
+
+def test_a_build_of_only_star_args_is_called_without_a_shape_as_kerass(keras):
+    """A ``build(self, *_)``: Keras names no shape for it, so calls it with none and records
+    ``{"shapes_dict": {}}``."""
+    found = []
+    for lib in (ac, keras):
+        seen: list[Any] = []
+        layer = _star_build_layer(lib, seen)
+        layer(lib.Input((3,)))
+        found.append((seen, layer.get_build_config()))
+    assert found[0] == found[1] == ([()], {"shapes_dict": {}})
+
+
 def _no_shape_build_model(lib: Any) -> Any:
     """A functional model of a ``build(self)`` layer that takes ``**kwargs`` (so it loads)."""
 

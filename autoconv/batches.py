@@ -387,13 +387,16 @@ def build_for(model: Any, xs: list[np.ndarray], batch_size: int | None = None) -
 
 def _nothing_to_build(model: Any) -> bool:
     """Whether a subclassed model has nothing Keras would build by calling it on the first
-    batch: it and every layer under it built, and compiled with no loss and no metrics (a
-    GAN's model whose ``train_step`` calls its parts in turn). Keras then leaves its ``call``
-    alone until the steps run it."""
+    batch: it and every layer under it built, compiled with no loss and no metrics, and its
+    own ``train_step`` and ``test_step`` (a GAN's model whose steps call its parts in turn;
+    autoconv's default steps need the outputs known). Keras then leaves its ``call`` alone
+    until the steps run it."""
     arguments = getattr(model, "_compile_arguments", None) or {}
     return (
         _all_built(model)
         and getattr(model, "compiled", False)
+        and _users_step(model, "fit")
+        and _users_step(model, "evaluate")
         and all(arguments.get(name) is None for name in ("loss", "metrics", "weighted_metrics"))
     )
 

@@ -493,6 +493,26 @@ def test_archive_entries_are_checked(tmp_path):
         ac.load_model(path)
 
 
+def _weights_travel_both_ways(ours, theirs, x, tmp_path, group: str) -> None:
+    """Keras's weights file loads into ``ours`` (the same predictions), and ours, changed,
+    into ``theirs``: both files hold the same groups, ``group`` among them."""
+    theirs.save_weights(tmp_path / "keras.weights.h5")
+    ours.load_weights(tmp_path / "keras.weights.h5")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5)
+    ours.set_weights([w * 1.5 for w in ours.get_weights()])
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    with (
+        h5py.File(tmp_path / "ours.weights.h5") as h5,
+        h5py.File(tmp_path / "keras.weights.h5") as k,
+    ):
+        groups, expected = [], []
+        h5.visit(groups.append)
+        k.visit(expected.append)
+        assert groups == expected and group in groups
+    theirs.load_weights(tmp_path / "ours.weights.h5")
+    np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-5)
+
+
 def test_a_subclassed_models_weights_file_travels_both_ways_with_keras(keras, tmp_path, rng):
     """Keras walks a subclassed model's attributes alphabetically, ``layers`` among them: the
     layers of attributes before it are saved under their names, the others (a nested model, a
@@ -518,23 +538,8 @@ def test_a_subclassed_models_weights_file_travels_both_ways_with_keras(keras, tm
         return model
 
     x = rng.standard_normal((3, 4)).astype(np.float32)
-    ours, theirs = build(ac), build(keras)
-    theirs.save_weights(tmp_path / "keras.weights.h5")
-    ours.load_weights(tmp_path / "keras.weights.h5")
-    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5)
-    ours.set_weights([w * 1.5 for w in ours.get_weights()])
-    ours.save_weights(tmp_path / "ours.weights.h5")
-    with (
-        h5py.File(tmp_path / "ours.weights.h5") as h5,
-        h5py.File(tmp_path / "keras.weights.h5") as k,
-    ):
-        groups = []
-        h5.visit(groups.append)
-        expected = []
-        k.visit(expected.append)
-        assert groups == expected and "layers/sequential/layers/dense/vars/0" in groups
-    theirs.load_weights(tmp_path / "ours.weights.h5")
-    np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-5)
+    _weights_travel_both_ways(build(ac), build(keras), x, tmp_path,
+                              "layers/sequential/layers/dense/vars/0")  # fmt: skip
 
 
 def test_a_dict_of_layers_travels_in_the_weights_file_both_ways(keras, tmp_path, rng):
@@ -560,22 +565,8 @@ def test_a_dict_of_layers_travels_in_the_weights_file_both_ways(keras, tmp_path,
         return lib.Model(inputs, Selection(name="selection")(inputs))
 
     x = {"a": np.array([0, 3]), "b": np.array([4, 1]), "c": np.array([0.5, -1.0], np.float32)}
-    ours, theirs = build(ac), build(keras)
-    theirs.save_weights(tmp_path / "keras.weights.h5")
-    ours.load_weights(tmp_path / "keras.weights.h5")
-    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5)
-    ours.set_weights([w * 1.5 for w in ours.get_weights()])
-    ours.save_weights(tmp_path / "ours.weights.h5")
-    with (
-        h5py.File(tmp_path / "ours.weights.h5") as h5,
-        h5py.File(tmp_path / "keras.weights.h5") as k,
-    ):
-        groups, expected = [], []
-        h5.visit(groups.append)
-        k.visit(expected.append)
-        assert groups == expected and "layers/selection/embeddings/embedding_1/vars/0" in groups
-    theirs.load_weights(tmp_path / "ours.weights.h5")
-    np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-5)
+    _weights_travel_both_ways(build(ac), build(keras), x, tmp_path,
+                              "layers/selection/embeddings/embedding_1/vars/0")  # fmt: skip
 
 
 def test_the_optimizers_a_gan_holds_travel_in_its_weights_file_both_ways(keras, tmp_path):

@@ -73,14 +73,12 @@ def test_layer_configs_are_keras(function, arguments):
 
 @pytest.mark.parametrize(
     ("function", "arguments"),
-    [
-        ("MobileNet", {"input_shape": (32, 32, 3), "alpha": 0.25, "classes": 5}),
-        ("InceptionV3", {"input_shape": (75, 75, 3), "include_top": False, "pooling": "max"}),
-    ],
+    [("MobileNet", {"input_shape": (32, 32, 3), "alpha": 0.25, "classes": 5})],
 )
 def test_keras_files_both_ways(function, arguments, tmp_path):
     """Keras 3's .weights.h5 loads into autoconv's model; .keras files travel both ways with
-    the same predictions."""
+    the same predictions (InceptionV3's configs are checked above, and every layer's file
+    both ways in tests/saving)."""
     keras.utils.clear_session()
     keras_model = getattr(keras.applications, function)(weights=None, **arguments)
     randomize(keras_model)

@@ -179,6 +179,11 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place, returning this tensor (PyTorch's ``tape.watch``)."""
+        self.requires_grad = bool(requires_grad)
+        return self
+
     def retain_grad(self) -> None:
         """Let ``backward()`` fill ``.grad`` of this tensor although an op made it (PyTorch's)."""
         if not self.requires_grad:
@@ -388,10 +393,7 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
 
 
 def record(
-    data: Any,
-    parents: tuple[Tensor, ...],
-    backward: Callable[[Any], Sequence[Any]],
-    op: str,
+    data: Any, parents: tuple[Tensor, ...], backward: Callable[[Any], Sequence[Any]], op: str
 ) -> Tensor:
     """Wrap an op's output; link it into the graph if any parent needs a gradient.
 

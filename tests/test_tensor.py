@@ -125,6 +125,20 @@ def test_retain_grad_keeps_an_intermediate_tensors_gradient_as_pytorch(torch):
     np.testing.assert_allclose(x.grad, tx.grad.numpy())
 
 
+def test_requires_grad_marks_a_models_input_for_its_gradient_as_pytorch(torch):
+    """keras.io's FGSM in PyTorch form: ``datas.requires_grad_()`` for ``tape.watch(datas)``,
+    then the loss's gradient with respect to the images, as PyTorch's."""
+    values = np.array([[1.0, -2.0, 0.5], [3.0, -0.5, 2.0]])
+    weights = np.array([[0.3, -1.0], [2.0, 0.1], [-0.4, 0.7]])
+    x = ac.Tensor(values, dtype="float64")
+    assert x.requires_grad_() is x and x.requires_grad
+    (x @ ac.Tensor(weights, dtype="float64")).relu().sum().backward()
+    tx = torch.tensor(values).requires_grad_()
+    (tx @ torch.tensor(weights)).relu().sum().backward()
+    np.testing.assert_allclose(x.grad, tx.grad.numpy())
+    assert not x.requires_grad_(False).requires_grad
+
+
 def test_retain_grad_needs_a_tensor_that_requires_grad():
     with pytest.raises(RuntimeError, match="does not require grad"):
         ac.Tensor([1.0]).retain_grad()

@@ -210,10 +210,11 @@ def recording(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _with_numpy(result: Any) -> Any:
     """A NumPy array result (or one in a tuple or list: ``top_k``'s indices) as a
-    :class:`HostArray`, so ``ops.argmin(x).numpy()`` runs as on Keras's tensors; Tensors and
-    NumPy scalars as they are."""
+    :class:`HostArray`, so ``ops.argmin(x).numpy()`` runs as on Keras's tensors; a NumPy
+    scalar (``ops.argmax`` of a vector, ``ops.all``) as a 0-d one, as Keras gives a 0-d
+    tensor (keras.io's DQN: ``ops.argmax(action_probs[0]).numpy()``); Tensors as they are."""
     if type(result) in (tuple, list):
         return type(result)(_with_numpy(item) for item in result)
-    if type(result) is np.ndarray:
-        return result.view(HostArray)
+    if type(result) is np.ndarray or isinstance(result, np.number | np.bool_):
+        return np.asarray(result).view(HostArray)
     return result

@@ -52,3 +52,14 @@ def test_an_item_of_an_integer_result_keeps_numpy_as_a_tensors(keras: Any) -> No
     with pytest.raises(TypeError, match="unhashable"):
         hash(ours)
     assert ops.equal(X, 1.0)[0, 1].numpy() is np.True_
+
+
+def test_a_scalar_result_has_numpy_as_a_0d_tensor(keras: Any) -> None:
+    """keras.io's DQN picks its action with ``ops.argmax(action_probs[0]).numpy()``: a result
+    of no axes (a vector's argmax, ``all``, ``any``) is a 0-d array with ``numpy()``, as
+    Keras's 0-d tensor, not a NumPy scalar without it."""
+    for name in ("argmax", "argmin", "all", "any"):
+        ours = getattr(ops, name)(X[0])
+        theirs = getattr(keras.ops, name)(X[0]).cpu().numpy()
+        assert ours.shape == () and ours.numpy() == theirs and ours.dtype == theirs.dtype
+    assert ["a", "b", "c"][ops.argmax(X[1])] == "b" and int(ops.argmin(X[0])) == 1

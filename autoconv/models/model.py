@@ -246,6 +246,8 @@ class Model(Trainer, Layer):
         )
         if revivable and all(key in config for key in functional_keys):
             return Functional.from_config.__func__(cls, config, custom_objects)
+        if cls.get_config is Model.get_config:  # (Keras 3.15's automatic config keeps them)
+            config = _constructor_entries(cls, config)
         try:
             return super().from_config(config)
         except TypeError as error:
@@ -875,28 +877,38 @@ class Model(Trainer, Layer):
     def get_config(self) -> dict[str, Any]:
         """Keras's base config of a model (its name, trainable and dtype), which a subclassed
         model's own ``get_config`` extends with its constructor's arguments. A subclassed model
-        without one has Keras's automatic config (the arguments it was made with) where its
-        constructor takes ``**kwargs`` (so that the name, trainable and dtype go back in) and
-        those arguments are plain values; otherwise it has no config (its architecture is
-        Python code)."""
-        parameters = inspect.signature(type(self).__init__).parameters.values()
-        automatic = isinstance(self.__dict__.get("_auto_config"), dict) and any(
-            p.kind is p.VAR_KEYWORD for p in parameters
-        )
-        if type(self).get_config is Model.get_config and not automatic:
+        without one has Keras's automatic config (the arguments it was made with) where those
+        arguments are plain values, less the base entries its constructor does not take where
+        it takes no ``**kwargs`` (Keras 3.0's rule, so that ``cls(**config)`` makes it again:
+        Keras 3.15 keeps ``trainable`` and ``dtype`` there, and cannot load its own file);
+        otherwise it has no config (its architecture is Python code)."""
+        if type(self).get_config is not Model.get_config:  # (a subclass's own, extending it)
+            return super().get_config()
+        if not isinstance(self.__dict__.get("_auto_config"), dict):
             raise NotImplementedError(
                 f"model {self.name} ({type(self).__name__}) is a subclassed model: its "
                 "architecture is Python code, which autoconv does not save. Define its "
                 "get_config() (its constructor's arguments), or save its weights with "
                 "save_weights() and rebuild it in code"
             )
-        return super().get_config()
+        return _constructor_entries(type(self), super().get_config())
 
 
 DEFAULT_GET_CONFIGS.add(Model.get_config)
 
 
 # ---------------------------------------------------------------------------- helpers
+def _constructor_entries(cls: type, config: dict[str, Any]) -> dict[str, Any]:
+    """A subclassed model's automatic ``config`` less the base layer's entries (name,
+    trainable, dtype, activity regularizer) that its constructor takes neither by name nor
+    through ``**kwargs``."""
+    parameters = inspect.signature(cls.__init__).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return config
+    base = ("name", "trainable", "dtype", "activity_regularizer")
+    return {k: v for k, v in config.items() if k in parameters or k not in base}
+
+
 def _host(array: Any) -> np.ndarray:
     from autoconv.backends import array_device
 

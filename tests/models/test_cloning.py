@@ -333,9 +333,12 @@ class Configured(ac.Model):
 
 
 class Unconfigured(ac.Model):
-    def __init__(self) -> None:
+    """A subclassed model made of an object (no automatic config: its argument is no plain
+    value) without a get_config of its own."""
+
+    def __init__(self, dense: Any) -> None:
         super().__init__()
-        self.dense = layers.Dense(2)
+        self.dense = dense
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         return self.dense(inputs)
@@ -356,7 +359,7 @@ def test_a_subclassed_model_is_cloned_through_its_config():
 @pytest.mark.parametrize(
     ("model", "kwargs", "error", "message"),
     [
-        (Unconfigured, {}, NotImplementedError,
+        (lambda: Unconfigured(layers.Dense(2)), {}, NotImplementedError,
          "model unconfigured .Unconfigured. is a subclassed model .* define its get_config"),
         (Configured, {"clone_function": lambda layer: layer}, ValueError,
          "Arguments `clone_function` and `input_tensors` are only supported for Sequential"),

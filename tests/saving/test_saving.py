@@ -628,15 +628,15 @@ def test_the_optimizers_a_gan_holds_travel_in_its_weights_file_both_ways(keras, 
 
 
 def test_subclassed_models_save_their_weights_only(tmp_path):
-    class Tiny(ac.Model):
-        def __init__(self):
+    class Tiny(ac.Model):  # (made of an object: no automatic config)
+        def __init__(self, dense):
             super().__init__()
-            self.dense = layers.Dense(2)
+            self.dense = dense
 
         def call(self, inputs):
             return self.dense(inputs)
 
-    model = Tiny()
+    model = Tiny(layers.Dense(2))
     model(np.ones((1, 3)))
     with pytest.raises(NotImplementedError, match="save_weights"):
         model.save(tmp_path / "m.keras")
@@ -644,7 +644,7 @@ def test_subclassed_models_save_their_weights_only(tmp_path):
     model.save_weights(tmp_path / "m.weights.h5")
     with h5py.File(tmp_path / "m.weights.h5") as h5:  # Keras's path: the attribute's name
         assert h5["dense/vars/0"].shape == (3, 2)
-    other = Tiny()
+    other = Tiny(layers.Dense(2))
     other(np.ones((1, 3)))
     other.load_weights(tmp_path / "m.weights.h5")
     np.testing.assert_array_equal(other.dense.kernel.numpy(), model.dense.kernel.numpy())

@@ -642,8 +642,10 @@ class Layer:
             _check_positional_tensors(args)
         place = _training_place(type(self))
         if place is not None and len(args) > place:  # (``layer(x, None)``: Keras binds it so)
-            if training is not _NOT_GIVEN:
-                raise TypeError("multiple values for argument 'training'")
+            if training is not _NOT_GIVEN or args[place] is not None:  # (Keras passes it on
+                raise TypeError(  # by keyword too: keras.io's masking guide's model(x, y))
+                    f"{type(self).__name__}.call() got multiple values for argument 'training'"
+                )
             training, args = args[place], args[:place] + args[place + 1 :]
         if training is _NOT_GIVEN:
             if not args and _requires_training(type(self)):  # (Keras's binding of the call)

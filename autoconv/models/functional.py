@@ -67,6 +67,7 @@ class Functional(Model):
     ``predict_on_batch`` return dicts by key."""
 
     KERAS_MODULE, KERAS_REGISTERED_NAME = "keras.src.models.functional", "Functional"
+    _allow_non_tensor_positional_args = True  # (Keras's: ``model(x, True)`` binds to training)
 
     def __init__(
         self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True

@@ -346,3 +346,17 @@ def test_none_given_positionally_in_trainings_place_is_training_as_keras(keras):
             return inputs * (2.0 if training else 1.0)
 
     np.testing.assert_array_equal(Step()(x, None).numpy(), x)
+
+
+def test_a_value_given_positionally_in_trainings_place_is_kerass_type_error(keras):
+    """Keras passes a call's ``training`` on by keyword as well, so any value but None in its
+    place is Python's "got multiple values" (keras.io's masking guide's ``model(x, y)``); a
+    functional model takes non-tensors there, as Keras's."""
+    x = np.ones((2, 3), "float32")
+    for lib in (ac, keras):
+        inputs = lib.Input((3,))
+        model = lib.Model(inputs, lib.layers.Dense(2)(inputs))
+        dropout = lib.layers.Dropout(0.5)
+        for layer, second in ((dropout, x), (model, x), (model, True)):
+            with pytest.raises(TypeError, match=r"\.call\(\) got multiple values for argument 'tr"):
+                layer(x, second)

@@ -336,6 +336,13 @@ def _set_by_user() -> bool:
     return not (module == "autoconv" or module.startswith("autoconv."))
 
 
+# Keras's error for state added to a built layer (its Tracker's lock).
+_STATE_LOCKED = (
+    "You cannot add new elements of state (variables or sub-layers) to a layer that is already "
+    "built. All state must be created in the `__init__()` method or in the `build()` method."
+)
+
+
 class Layer:
     """Base class of layers: a name, weights, ``build`` / ``call`` / ``compute_output_shape``,
     and Keras's weights API.
@@ -359,6 +366,10 @@ class Layer:
     # Keras builds some layers when they are made (its `_build_at_init`: pooling, activation,
     # dropout and noise layers...); a model file then holds no build config for them.
     built_at_init = False
+    # Keras locks a layer's state once its build has run: variables and sublayers that a
+    # user's code adds later (a weight made in ``call``, ``layer.extra = Dense(2)``) are its
+    # ValueError. Functional and Sequential models stay open, as Keras's.
+    _locks_state = True
     # Keras's: only tensors (or None) may follow the inputs positionally, except in the data
     # layers that set this (preprocessing, augmentation, lookups, hashing, encoding).
     _allow_non_tensor_positional_args = False
@@ -440,9 +451,24 @@ class Layer:
                 if _set_by_user():
                     self._track(value)
             elif not name.startswith("_") or _set_by_user():
-                for item in value if isinstance(value, list | tuple) else [value]:
+                items = value if isinstance(value, list | tuple) else [value]
+                if _set_by_user() and any(map(self._is_new_sublayer, items)):
+                    self._check_state_open()
+                for item in items:
                     self._track_sublayer(item)
         super().__setattr__(name, value)
+
+    def _is_new_sublayer(self, value: Any) -> bool:
+        return isinstance(value, Layer) and all(value is not t for t in self._layers)
+
+    def _check_state_open(self) -> None:
+        """Keras's ValueError for state a user's code adds to a layer whose build has run."""
+        if self.__dict__.get("_state_locked"):
+            raise ValueError(_STATE_LOCKED)
+
+    def _lock_state(self) -> None:
+        if self._locks_state:
+            self._state_locked = True
 
     def _track_sublayer(self, value: Any) -> None:
         if isinstance(value, Layer) and all(value is not t for t in self._layers):
@@ -452,10 +478,13 @@ class Layer:
         """Track what a user's code gives the layer: a sublayer, or a Variable, appended to
         the layer's trainable or non-trainable variables by its flag (Keras's Tracker)."""
         if not isinstance(value, Variable):
+            if self._is_new_sublayer(value):
+                self._check_state_open()
             self._track_sublayer(value)
             return
         trainable, frozen = self._trainable_variables, self._non_trainable_variables
         if all(value is not v for v in trainable + frozen):
+            self._check_state_open()
             (trainable if value.trainable else frozen).append(value)
             # (as add_weight's; a variable set before super().__init__() keeps its flag)
             value.trainable = value.trainable and self.__dict__.get("_trainable", True)
@@ -528,6 +557,7 @@ class Layer:
                         f"Layer '{self.name}' ({type(self).__name__}): {error}"
                     ) from None
                 self.built = True
+                self._lock_state()
                 if self._build_shape is None:  # (a layer without a build of its own)
                     self._build_shape = input_shape
                 device = config.get_device() if device is None else device
@@ -596,6 +626,7 @@ class Layer:
         layer itself (BatchNormalization's moving statistics). ``regularizer`` adds a penalty
         on the weight to the loss; ``constraint`` (anything :func:`autoconv.constraints.get`
         takes) projects the weight after each optimizer update."""
+        caller = sys._getframe(1).f_globals.get("__name__", "")
         if any(n is None for n in shape):
             raise ValueError(
                 f"Layer '{self.name}' ({type(self).__name__}) cannot make its weight "
@@ -623,6 +654,8 @@ class Layer:
         variable.trainable = trainable and self._trainable
         variable.regularizer = regularizers.get(regularizer)
         variable.constraint = constraints.get(constraint)
+        if not (caller == "autoconv" or caller.startswith("autoconv.")):
+            self._check_state_open()  # (a user's weight after the build, its name taken)
         (self._trainable_variables if trainable else self._non_trainable_variables).append(variable)
         return variable
 
@@ -1018,6 +1051,7 @@ def _building(build: Callable[..., None]) -> Callable[..., None]:
         finally:
             self._in_build = False
         self.built = True
+        self._lock_state()
 
     wrapper.__doc__, wrapper.__name__ = build.__doc__, build.__name__
     wrapper.takes_shape = takes_shape  # (get_build_config: Keras's record of a shapeless build)

@@ -68,6 +68,7 @@ class Functional(Model):
 
     KERAS_MODULE, KERAS_REGISTERED_NAME = "keras.src.models.functional", "Functional"
     _allow_non_tensor_positional_args = True  # (Keras's: ``model(x, True)`` binds to training)
+    _locks_state = False  # (Keras's: a layer may be attached to it after its build)
 
     def __init__(
         self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True

@@ -29,6 +29,7 @@ class Sequential(Model):
     """A linear stack of layers (Keras's ``Sequential``): ``add``, ``pop``, ``layers``."""
 
     KERAS_MODULE = "keras"  # where Keras's files name the class
+    _locks_state = False  # (Keras's: ``add`` and ``pop`` after its build)
 
     def __init__(
         self, layers: Iterable[Any] | None = None, trainable: bool = True, name: str | None = None

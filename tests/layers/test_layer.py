@@ -616,3 +616,39 @@ def test_a_plain_value_after_the_inputs_must_be_a_keyword_as_keras(keras):
         with pytest.raises(ValueError, match=message):
             lib.layers.Dense(2)(x, 0.5)
         assert tuple(model(x, training=True).shape) == (2, 4, 4, 2)
+
+
+def _lazy_weight(lib: Any) -> Any:
+    class LazyWeight(lib.layers.Layer):  # (the weight made by the first call)
+        def call(self, inputs: Any) -> Any:
+            if not hasattr(self, "w"):
+                self.w = self.add_weight(shape=(3, 2))
+            return lib.ops.matmul(inputs, self.w)
+
+    return LazyWeight()
+
+
+def test_state_added_to_a_built_layer_is_kerass_error(keras):
+    """Keras locks a layer's variables and sublayers once its build has run: a weight made in
+    ``call``, or a variable or layer set on it later, is its ValueError; a functional model
+    and a Sequential stay open."""
+    x = np.ones((2, 3), np.float32)
+    message = "You cannot add new elements of state .variables or sub-layers. to a layer that"
+    for lib in (keras, ac):
+        with pytest.raises(ValueError, match=message):
+            _lazy_weight(lib)(x)
+        dense = lib.layers.Dense(2)
+        dense(x)
+        with pytest.raises(ValueError, match=message):
+            dense.add_weight(shape=(1,))
+        with pytest.raises(ValueError, match=message):
+            dense.extra = lib.Variable(np.ones(2, np.float32))
+        with pytest.raises(ValueError, match=message):
+            dense.extra = lib.layers.Dense(2)
+        assert len(dense.weights) == 2
+        inputs = lib.Input((3,))
+        model = lib.Model(inputs, lib.layers.Dense(2)(inputs))
+        model.extra = lib.layers.Dense(2)
+        stack = lib.Sequential([lib.Input((3,)), lib.layers.Dense(2)])
+        stack.add(lib.layers.Dense(1))
+        assert tuple(stack(x).shape) == (2, 1)

@@ -105,12 +105,13 @@ def test_layers_and_variables_set_before_super_init_are_tracked():
     """As Keras's tracker, made on the first attribute set (on TensorFlow and JAX; PyTorch's
     Module refuses a sublayer before its __init__, so Keras on PyTorch cannot run this)."""
     layer = SetBeforeInit()
+    layer.experts.append(ac.layers.Dense(1, name="more"))  # the list is tracked too
+    assert [sub.name for sub in layer.layers][-1] == "more"
+    layer.experts.pop()
     layer(np.ones((1, 3), np.float32))
     assert [sub.name for sub in layer.layers] == ["route", "expert_0", "expert_1"]
     assert [w.name for w in layer.trainable_weights] == ["kernel", "bias"] * 3
     assert [w.name for w in layer.non_trainable_weights] == ["scale"]
-    layer.experts.append(ac.layers.Dense(1, name="more"))  # the list is tracked too
-    assert [sub.name for sub in layer.layers][-1] == "more"
 
 
 class Holder(ac.layers.Layer):
@@ -124,8 +125,7 @@ class Holder(ac.layers.Layer):
 
 
 def test_a_tracked_list_stays_a_list_and_pickles_with_its_layer():
-    holder = Holder()
-    holder(np.ones((1, 3), np.float32))
+    holder = Holder()  # (unbuilt: a built layer's state is locked, as Keras's)
     assert isinstance(holder.parts, list) and holder.parts == list(holder.parts)
     copy = pickle.loads(pickle.dumps(holder))
     assert [layer.name for layer in copy.layers] == ["part"]

@@ -331,15 +331,33 @@ def _write_weights(group: Any, model: Any) -> None:
 
 def _legacy_entries(config: Any) -> Any:
     """A model config with its layer entries as Keras 3's legacy writer makes them (class name
-    and config, without module, registered name and build config)."""
+    and config, without module, registered name and build config; a user's layer in a model's
+    ``layers`` by its registered name, ``package>Name``)."""
     if isinstance(config, list):
         return [_legacy_entries(item) for item in config]
     if not isinstance(config, dict):
         return config
     if "class_name" in config and "config" in config and "module" in config:
-        if config["module"].startswith("keras.layers") or config["class_name"] in (
+        if (config["module"] or "").startswith("keras.layers") or config["class_name"] in (
             "Sequential", "Functional",
         ):  # fmt: skip
             config = {k: v for k, v in config.items()
                       if k not in ("module", "registered_name", "build_config")}  # fmt: skip
-    return {key: _legacy_entries(value) for key, value in config.items()}
+    return {
+        key: [_legacy_entries(_users_layer(item)) for item in value]
+        if key == "layers" and isinstance(value, list)
+        else _legacy_entries(value)
+        for key, value in config.items()
+    }
+
+
+def _users_layer(entry: Any) -> Any:
+    """A user's layer's entry (its module not Keras's) as Keras's legacy writer names it: by
+    its registered name, with its config alone."""
+    if not (isinstance(entry, dict) and "registered_name" in entry and "module" in entry):
+        return entry
+    if (entry["module"] or "").startswith("keras"):
+        return entry
+    dropped = ("module", "class_name", "registered_name", "build_config")
+    named = {"class_name": entry["registered_name"] or entry["class_name"]}
+    return named | {k: v for k, v in entry.items() if k not in dropped}

@@ -297,3 +297,50 @@ def test_saving_a_legacy_h5_model_logs_keras_s_warning(keras, tmp_path, caplog, 
         messages.append([r.getMessage() for r in caplog.records if "legacy" in r.getMessage()])
     assert messages[0] == messages[1]
     assert len(messages[0]) == (0 if suffix == ".keras" else 1 if how == "save" else 2)
+
+
+def _scaled(lib):
+    """The serialization guide's registered layer (no module: a user's class), once per
+    library."""
+    if lib.__name__ not in _SCALED:
+
+        @lib.saving.register_keras_serializable(package="LegacyTests")
+        class Scaled(lib.layers.Layer):
+            def __init__(self, factor):
+                super().__init__()
+                self.factor = factor
+
+            def call(self, x):
+                return x * self.factor
+
+            def get_config(self):
+                return {"factor": self.factor}
+
+        _SCALED[lib.__name__] = Scaled
+    return _SCALED[lib.__name__]
+
+
+_SCALED: dict = {}
+
+
+@pytest.mark.parametrize("module", ["__main__", __name__])  # (a script's: no module)
+def test_a_users_registered_layer_saves_to_h5_as_kerass_entry_both_ways(keras, tmp_path, module):
+    """Keras's legacy writer names a user's layer by its registered name, with its config
+    alone; each library loads the other's file."""
+    x = np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)
+    entries, expected = {}, {}
+    for lib in (ac, keras):
+        _scaled(lib).__module__ = module
+        inputs = lib.Input((4,))
+        model = lib.Model(inputs, lib.layers.Dense(1)(_scaled(lib)(0.5)(inputs)))
+        model.set_weights([np.linspace(-1, 1, 4).reshape(4, 1), np.ones(1)])
+        model.save(tmp_path / f"{lib.__name__}.h5")
+        with h5py.File(tmp_path / f"{lib.__name__}.h5") as h5:
+            entry = json.loads(h5.attrs["model_config"])["config"]["layers"][1]
+        entries[lib.__name__] = {k: entry[k] for k in entry if k not in ("name", "inbound_nodes")}
+        expected[lib.__name__] = np.asarray(model.predict(x, verbose=0))
+    assert entries["autoconv"] == entries["keras"]
+    assert entries["autoconv"]["class_name"] == "LegacyTests>Scaled"
+    for writer, reader in (("keras", ac), ("autoconv", keras)):
+        loaded = reader.saving.load_model(tmp_path / f"{writer}.h5")
+        np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)), expected[writer])

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import numpy as np
 
 from autoconv import (
     activations,
@@ -53,7 +54,7 @@ from autoconv import (
     optimizers,
     regularizers,
 )
-from autoconv.layers import Layer
+from autoconv.layers import Layer, operation
 from autoconv.layers import serialization as layer_serialization
 from autoconv.models import Model
 from autoconv.registration import (
@@ -69,6 +70,7 @@ from autoconv.registration import (
 from autoconv.saving import keras_file, legacy_h5, npz_file
 from autoconv.saving.file_editor import KerasFileEditor
 from autoconv.saving.files import FILE_ERRORS, ModelFileError, reason
+from autoconv.tensor import Tensor
 
 __all__ = [
     "CustomObjectScope",
@@ -265,13 +267,22 @@ _BASES = (
 def serialize_keras_object(obj: Any) -> Any:
     """Keras's JSON form of ``obj``: plain values as they are, lists and dicts item by item,
     a layer, model, loss, metric, optimizer, initializer, regularizer or constraint as its
-    entry (module, class name, config, registered name), a function by its registered name."""
+    entry (module, class name, config, registered name), a function by its registered name;
+    tuples stay tuples, and arrays, Tensors, NumPy numbers, bytes, slices and ``...`` are
+    Keras's entries of them (``__numpy__``, ``__tensor__``, ...)."""
     if obj is None or isinstance(obj, str | bool | int | float):
         return obj
     if isinstance(obj, list | tuple):
-        return [serialize_keras_object(item) for item in obj]
+        items = [serialize_keras_object(item) for item in obj]
+        return tuple(items) if isinstance(obj, tuple) else items
     if isinstance(obj, dict):
         return {key: serialize_keras_object(value) for key, value in obj.items()}
+    if isinstance(obj, bytes):
+        return {"class_name": "__bytes__", "config": {"value": obj.decode("utf-8")}}
+    if isinstance(obj, np.ndarray) and obj.ndim == 0:
+        return obj.item()
+    if isinstance(obj, np.ndarray | np.generic | Tensor | slice) or obj is Ellipsis:
+        return operation._json(obj)
     if isinstance(obj, Layer):
         return layer_serialization.serialize(obj)
     for family, base in _BASES:
@@ -308,7 +319,7 @@ def deserialize_keras_object(
     del safe_mode  # (no code from an entry is ever run)
     if config is None or isinstance(config, str | bool | int | float):
         return config
-    if isinstance(config, list):
+    if isinstance(config, list | tuple):  # (a tuple: as serialize_keras_object gives it)
         return [deserialize_keras_object(item, custom_objects) for item in config]
     if not isinstance(config, dict):
         raise TypeError(f"Could not parse config: {config!r}")
@@ -316,6 +327,10 @@ def deserialize_keras_object(
         return {
             key: deserialize_keras_object(value, custom_objects) for key, value in config.items()
         }
+    if config["class_name"] == "__bytes__":
+        return str(config["config"]["value"]).encode("utf-8")
+    if config["class_name"] in ("__numpy__", "__tensor__", "__slice__", "__ellipsis__"):
+        return operation.from_json(config, None)
     with custom_object_scope(custom_objects or {}):
         if config["class_name"] == "__lambda__":
             raise ValueError(

@@ -378,6 +378,25 @@ def test_serialize_and_deserialize_keras_objects():
     assert ac.saving.serialize_keras_object([1, "a", None]) == [1, "a", None]
 
 
+def test_plain_values_serialize_as_kerass_entries_and_back(keras):
+    """Arrays, NumPy numbers, tuples, bytes, slices and ``...`` (in a user's get_config, say)
+    are Keras's entries, which either library reads back."""
+    values = [np.arange(3), np.float32(1.5), np.array(2.0), (1, (2, 3)), b"ab", slice(1, 5, 2),
+              Ellipsis, {"a": np.ones(2, np.float32)}]  # fmt: skip
+    for value in values:
+        ours = ac.saving.serialize_keras_object(value)
+        assert ours == keras.saving.serialize_keras_object(value)
+        for entry in (ours, json.loads(json.dumps(ours))):
+            for lib in (ac, keras):
+                back = lib.saving.deserialize_keras_object(entry)
+                want = keras.saving.deserialize_keras_object(ours)
+                assert type(back) is type(want)
+                np.testing.assert_equal(back, want)
+    entry = ac.saving.serialize_keras_object(ac.ops.ones((2,)))
+    assert entry == keras.saving.serialize_keras_object(keras.ops.ones((2,)))  # __tensor__
+    assert isinstance(ac.saving.deserialize_keras_object(entry), ac.Tensor)
+
+
 def test_a_constraints_entry_is_kerass():
     os.environ.setdefault("KERAS_BACKEND", "torch")
     pytest.importorskip("torch")

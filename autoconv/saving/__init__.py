@@ -69,7 +69,7 @@ from autoconv.registration import (
 )
 from autoconv.saving import keras_file, legacy_h5, npz_file
 from autoconv.saving.file_editor import KerasFileEditor
-from autoconv.saving.files import FILE_ERRORS, ModelFileError, reason
+from autoconv.saving.files import FILE_ERRORS, MissingKerasFile, ModelFileError, reason
 from autoconv.tensor import Tensor
 
 __all__ = [
@@ -136,6 +136,11 @@ def load_model(
     model, is one ModelFileError naming the file. ``safe_mode`` is accepted as Keras takes
     it; loading is always safe: no Python code in a file (a ``Lambda``'s bytecode) is run."""
     del safe_mode  # (both values load alike)
+    if str(filepath).endswith(".keras") and not os.path.exists(filepath):
+        raise MissingKerasFile(
+            f"File not found: filepath={filepath}. Please ensure the file is an accessible "
+            "`.keras` zip file."
+        )
     path = keras_file.exists(filepath)
     kind = keras_file.file_kind(path)
     if kind == "zip" and not zipfile.is_zipfile(path):

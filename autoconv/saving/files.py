@@ -25,6 +25,11 @@ class ModelFileError(ValueError):
     """A model or weights file that cannot be used: damaged, foreign, or not this model's."""
 
 
+class MissingKerasFile(FileNotFoundError, ValueError):
+    """Keras's ValueError for a ``.keras`` file ``load_model`` does not find (a
+    FileNotFoundError too)."""
+
+
 def reason(error: BaseException) -> str:
     """An exception's message, as the end of a sentence: its first word in lower case where
     it is an ordinary word ("Could not ..."), not a name ("PatchEncoder.__init__() ...")."""

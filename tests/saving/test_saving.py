@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import stat
 import zipfile
 
@@ -239,6 +240,19 @@ def test_saving_over_a_read_only_file_is_refused(tmp_path):
 def test_saving_into_a_missing_folder_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         small_model().save(tmp_path / "no" / "model.keras")
+
+
+def test_loading_a_missing_keras_file_is_kerass_value_error(keras, tmp_path):
+    """Keras's ValueError (autoconv's is a FileNotFoundError too); other files' as Python's."""
+    path = tmp_path / "missing.keras"
+    message = f"File not found: filepath={path}. Please ensure the file is an accessible"
+    for lib in (ac, keras):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            lib.saving.load_model(path)
+        with pytest.raises(FileNotFoundError):
+            lib.saving.load_model(tmp_path / "missing.h5")
+    with pytest.raises(FileNotFoundError):
+        ac.saving.load_model(path)
 
 
 @pytest.mark.parametrize(

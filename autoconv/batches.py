@@ -100,9 +100,12 @@ def warn_if_restructured(model: Any, inputs: Any, called: bool) -> None:
     input. The model takes it all the same, as Keras's
     (``Functional._maybe_warn_inputs_struct_mismatch``)."""
     graph = model._graph()
+    structure = getattr(model, "_input_structure", "single")  # (a Sequential's: "single")
+    if graph is not None and isinstance(structure, tuple) and not isinstance(inputs, dict):
+        _warn_if_unnested(graph, structure[1], inputs)
+        return
     if graph is None or len(graph.inputs) != 1 or isinstance(inputs, dict):
         return
-    structure = getattr(model, "_input_structure", "single")  # (a Sequential's: "single")
     in_container = isinstance(inputs, list | tuple)
     if structure == "single" and in_container and len(inputs) == 1:
         expected = graph.inputs[0].node.layer.name
@@ -117,6 +120,25 @@ def warn_if_restructured(model: Any, inputs: Any, called: bool) -> None:
         "The structure of `inputs` doesn't match the expected structure.\n"
         f"Expected: {expected}\nReceived: inputs={received}",
         stacklevel=4,
+    )
+
+
+def _warn_if_unnested(graph: Any, nesting: Any, inputs: Any) -> None:
+    """Keras's warning where a model made from nested lists of inputs (keras.io's RetinaNet's
+    ``Model(inputs=[backbone.inputs], ...)``) is given them in another structure; a bare
+    tensor stands for a list of one, as Keras's ``_standardize_inputs`` takes it."""
+    if isinstance(nesting, list) and len(nesting) == 1 and not isinstance(inputs, list | tuple):
+        inputs = [inputs]
+    try:
+        tree.assert_same_structure(tree.lists_to_tuples(inputs), tree.lists_to_tuples(nesting))
+        return
+    except (TypeError, ValueError):
+        pass
+    expected = tree.pack_sequence_as(nesting, [t.name for t in graph.inputs])
+    warnings.warn(
+        "The structure of `inputs` doesn't match the expected structure.\n"
+        f"Expected: {expected}\nReceived: inputs={tree.map_structure(_described, inputs)}",
+        stacklevel=5,
     )
 
 

@@ -87,7 +87,7 @@ class Functional(Model):
         self._output_structure = _structure(outputs)
         _check_connected(_flat(inputs), outputs)
         inputs, outputs = _from_any_tensors(inputs, outputs)
-        self._functional = Graph(_flat(inputs), _flat_outputs(outputs))
+        self._functional = Graph(_flat(inputs), _flat(outputs))
         self._layers = self._functional.layers
         self.built = True
         self._build_shape = _restructure(
@@ -114,6 +114,8 @@ class Functional(Model):
         """The inputs' shapes in the structure they were given in, a list of one as its one
         shape (Keras's ``Model(model.inputs, ...)``: so a Sequential it starts is built)."""
         shape = self._build_shape
+        if isinstance(self._input_structure, tuple):  # nested lists: Keras's flat shapes
+            shape = [t.shape for t in self._functional.inputs]
         return shape[0] if isinstance(shape, list) and len(shape) == 1 else shape
 
     @property
@@ -153,7 +155,7 @@ class Functional(Model):
         if isinstance(input_shape, dict):
             shapes = _flat_values(input_shape, self)
         else:
-            shapes = _flat(input_shape) if isinstance(input_shape, list) else [input_shape]
+            shapes = list(input_shape) if isinstance(input_shape, list) else [input_shape]
         names = [t.node.layer.name for t in self._functional.inputs]
         if isinstance(self._input_structure, list):
             names = input_paths(self)
@@ -368,7 +370,7 @@ def _from_any_tensors(inputs: Any, outputs: Any) -> tuple[Any, Any]:
             made[id(t)] = Input(batch_shape=t.shape, dtype=t.dtype, name=f"{t.name}CLONE")
         else:
             made[id(t)] = t
-    for node in nodes_in_order(_flat_outputs(outputs), set(made)):
+    for node in nodes_in_order(_flat(outputs), set(made)):
         args = [made[id(t)] for t in node.inputs]
         if isinstance(node.layer, operation.Operation):  # (recorded again, as clone_model's)
             op = node.layer
@@ -400,17 +402,13 @@ def _structure(value: Any) -> Any:
 
 
 def _flat(value: Any) -> list[Any]:
+    """The tensors in order: a dict's values, a list's or tuple's items (lists and tuples
+    nested in them flattened depth first, as Keras's ``tree.flatten``), or the one tensor."""
     if isinstance(value, dict):
         return list(value.values())
     if isinstance(value, list | tuple):
-        return list(value)
+        return tree.flatten(value) if isinstance(_structure(value), tuple) else list(value)
     return [value]
-
-
-def _flat_outputs(outputs: Any) -> list[Any]:
-    """The outputs in order; lists and tuples nested in a list or tuple are flattened depth
-    first, as Keras's ``tree.flatten``."""
-    return tree.flatten(outputs) if isinstance(_structure(outputs), tuple) else _flat(outputs)
 
 
 def _restructure(values: list[Any], structure: Any) -> Any:

@@ -280,3 +280,35 @@ def test_an_input_of_last_axis_1_takes_other_channels_as_keras(keras):
         return [tuple(out.shape) for out in outs]
 
     assert outputs(ac) == outputs(keras) == [(3, 5, 2)] * 3
+
+
+def test_a_model_from_a_nested_list_of_inputs_runs_as_kerass(keras):
+    """``Model(inputs=[backbone.inputs], ...)`` (keras.io's RetinaNet's backbone): the nested
+    list is flattened as Keras's ``tree.flatten``; a call on a bare tensor warns that the
+    structure differs and runs, as Keras's, and so do predict and the config."""
+    x = np.linspace(-1, 1, 6, dtype="float32").reshape(2, 3)
+
+    def run(lib: Any) -> list[Any]:
+        inputs = lib.Input(shape=(3,))
+        inner = lib.Model(inputs, lib.layers.Dense(2, kernel_initializer="ones")(inputs))
+        model = lib.Model(inputs=[inner.inputs], outputs=[inner.output, inner.output])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            called = model(x)
+        warned = ["structure of `inputs`" in str(w.message) for w in caught]
+        predicted = model.predict(x, verbose=0)
+        config = model.get_config()["input_layers"]  # (the names' counters differ)
+        config = [[entry[1:] for entry in inner] for inner in config]
+        return [
+            model.input_shape,
+            warned,
+            [lib.ops.convert_to_numpy(c) for c in called],
+            predicted,
+            config,
+        ]
+
+    ours, theirs = run(ac), run(keras)
+    assert ours[:2] == theirs[:2] == [(None, 3), [True]]
+    np.testing.assert_allclose(ours[2], theirs[2])
+    np.testing.assert_allclose(ours[3], theirs[3])
+    assert ours[4] == theirs[4] == [[[0, 0]]]

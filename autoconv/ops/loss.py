@@ -108,12 +108,14 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = np.float32) -> Any:
 
 
 def checked_labels(labels: Any, num_classes: int | None) -> np.ndarray:
-    """Class labels as an integer array, after checking they are whole numbers in
-    [0, num_classes) (the range is not checked when ``num_classes`` is None)."""
+    """Class labels as an integer array, after checking they lie in [0, num_classes) (the
+    range is not checked when ``num_classes`` is None). Float labels are cut toward zero, as
+    Keras casts them to int64 (a segmentation mask resized bilinearly, keras.io's FCN, holds
+    2.5 between classes 2 and 3: class 2); a NaN or an infinity is refused."""
     labels = np.asarray(labels)
     if labels.dtype.kind == "f":
-        if not np.all(labels == np.round(labels)):
-            raise ValueError("one_hot: labels must be whole numbers")
+        if not np.all(np.isfinite(labels)):
+            raise ValueError("one_hot: labels must be whole numbers (finite), got NaN or inf")
         labels = labels.astype(np.int64)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"one_hot: labels must be integers, got dtype {labels.dtype}")

@@ -26,6 +26,7 @@ from autoconv.layers.layer import Layer, Shape
 from autoconv.layers.reshaping import resize_interpolation
 from autoconv.ops import engine as ops
 from autoconv.ops import image as image_ops
+from autoconv.ops.numpy import math as numpy_math
 from autoconv.tensor import Tensor
 from autoconv.windows import is_int
 
@@ -205,6 +206,18 @@ class Resizing(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return with_size(input_shape, self.height, self.width)
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        """Integer images (a NumPy array of uint8, keras.io's FCN's images and masks) come back
+        rounded half to even and saturated to their dtype's range, the numbers Keras's
+        ``_transform_images`` casts back to that dtype (autoconv's Tensors hold them as
+        floats): a mask resized bilinearly keeps whole class labels."""
+        outputs = super().__call__(inputs, *args, **kwargs)
+        kind = getattr(getattr(inputs, "dtype", None), "kind", None)  # (NumPy dtypes only)
+        if isinstance(inputs, Tensor) or not isinstance(outputs, Tensor) or kind not in ("i", "u"):
+            return outputs
+        limits = np.iinfo(inputs.dtype)
+        return ops.clip(numpy_math.round(outputs), float(limits.min), float(limits.max))
 
     def _resize(self, images: Tensor, interpolation: str) -> Tensor:
         if self.crop_to_aspect_ratio:

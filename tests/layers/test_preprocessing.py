@@ -514,6 +514,21 @@ def test_resizing_keeps_antialias_in_its_keras_config(keras):
     assert layers.Resizing.from_config(config).antialias is True
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "int32"])
+def test_resizing_integer_images_rounds_and_saturates_as_keras(keras, dtype):
+    """An integer image comes back rounded half to even and saturated to its dtype's range, as
+    Keras's layer casts it back (keras.io's FCN's uint8 masks stay whole labels); bicubic's
+    overshoot of uint8's range is cut at 0 and 255, int32's is not. (Keras's PyTorch bicubic
+    has other weights than autoconv's: compared bilinear.)"""
+    x = np.array([0, 255, 10, 3, 255, 0, 7, 200], dtype).reshape(1, 2, 4, 1)
+    ours = layers.Resizing(3, 7)(x).numpy()
+    theirs = keras.layers.Resizing(3, 7)(x)
+    np.testing.assert_allclose(ours, keras.ops.convert_to_numpy(theirs), atol=1e-4)
+    cubic = layers.Resizing(3, 7, "bicubic")(x).numpy()
+    assert (cubic == np.round(cubic)).all()
+    assert (cubic.min(), cubic.max()) == ((0, 255) if dtype == "uint8" else (-40, 295))
+
+
 @pytest.mark.parametrize(
     ("in_shape", "size"),
     [((7, 8), (4, 4)), ((6, 6), (3, 5)), ((5, 5), (5, 5)), ((3, 8), (4, 4)), ((6, 2), (4, 3))],

@@ -174,6 +174,24 @@ def test_unadaptable_features_need_no_adapt_and_single_samples_lose_the_batch_ax
     np.testing.assert_array_equal(space({"x": 2.0, "y": 6.0, "n": 5}), out[1])
 
 
+def test_a_custom_text_vectorization_feature_adapts_unless_given_its_vocabulary():
+    # FeatureSpace's docstring example: a TF-IDF paragraph feature (Keras adapts it).
+    data = {"text": ["1st string", "2nd string", "3rd string"]}
+    tf_idf = autoconv.layers.TextVectorization(output_mode="tf_idf")
+    feature = FeatureSpace.feature(preprocessor=tf_idf, dtype="string", output_mode="float")
+    space = FeatureSpace({"text": feature}, output_mode="concat")
+    space.adapt(Dataset.from_tensor_slices(data))
+    out = np.asarray(space(data))
+    # idf = log(1 + documents / (1 + documents holding the token)): "string" in 3, the rest in 1.
+    assert out.shape == (3, 5)
+    np.testing.assert_allclose(out[:, 1], np.log(1 + 3 / 4), rtol=1e-6)
+    np.testing.assert_allclose(np.sort(out[:, 2:], axis=1)[:, -1], np.log(1 + 3 / 2), rtol=1e-6)
+    given = autoconv.layers.TextVectorization(vocabulary=["a", "b"])
+    space = FeatureSpace({"text": FeatureSpace.feature("string", given, "int")}, output_mode="dict")
+    space.adapt(Dataset.from_tensor_slices(data))
+    assert given.get_vocabulary() == ["", "[UNK]", "a", "b"]
+
+
 def test_encoded_features_and_inputs():
     space = adapted(concat_space, batch=None)
     encoded = space.get_encoded_features()

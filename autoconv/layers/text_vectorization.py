@@ -107,6 +107,7 @@ class TextVectorization(Layer):
         has_input_vocabulary = kwargs.pop("has_input_vocabulary", vocabulary is not None)
         vocabulary_size = kwargs.pop("vocabulary_size", None)
         super().__init__(name=name, **kwargs)
+        self._has_input_vocabulary = has_input_vocabulary
         self._standardize = standardize
         self._split = split
         self._ngrams_arg = ngrams

@@ -314,13 +314,18 @@ class MultiHeadAttention(Layer):
                                if f"{k}_shape" in shapes])  # fmt: skip
 
     # ---------------------------------------------------------------------------- calling
+    # Keras 3.15's MultiHeadAttention ignores a ``query_mask`` argument and takes the query's
+    # Keras mask instead; its GroupedQueryAttention uses the argument.
+    _takes_query_mask_argument = False
+
     def __call__(
         self, query: Any, value: Any, key: Any = None, *, training: bool | None = None,
         **options: Any,
     ) -> Any:  # fmt: skip
         """Keras's call: ``layer(query, value, key=None, *, value_mask=..., ...)``; on
         symbolic tensors it is recorded as given (``call`` takes ``[query, value(, key)]``)."""
-        options.pop("query_mask", None)  # Keras 3.15 takes the query's Keras mask instead
+        if not self._takes_query_mask_argument:
+            options.pop("query_mask", None)
         if is_symbolic([query, value, key]):
             more = (value,) if key is None else (value, key)
             return super().__call__(query, *more, training=training, **options)

@@ -32,6 +32,7 @@ class GroupQueryAttention(MultiHeadAttention):
     ``GroupedQueryAttention``, its real class (:attr:`KERAS_GROUP_CLASS`), as its default name."""
 
     KERAS_GROUP_CLASS = "GroupedQueryAttention"  # its weights' group in Keras's files
+    _takes_query_mask_argument = True  # as Keras's call (MultiHeadAttention's ignores it)
 
     def __init__(
         self,

@@ -564,6 +564,24 @@ def test_a_query_mask_argument_is_ignored_for_the_querys_keras_mask_as_keras(ker
     np.testing.assert_array_equal(layer(q, v, query_mask=given).numpy(), layer(q, v).numpy())
 
 
+@pytest.mark.parametrize("scores", [False, True])
+def test_grouped_query_attention_uses_a_query_mask_argument_as_keras(keras, rng, scores):
+    """Keras's GroupedQueryAttention, unlike its MultiHeadAttention, uses ``query_mask=``: a
+    query position masked out attends to every key alike (its fused attention), or gets zero
+    scores (its Softmax layer, when it returns them)."""
+    q = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    v = rng.standard_normal((2, 5, 4)).astype(np.float32)
+    masks = {"query_mask": np.array([[1, 1, 0], [1, 1, 1]], bool),
+             "value_mask": np.array([[1, 1, 1, 0, 0], [1] * 5], bool)}  # fmt: skip
+    layers = [lib.layers.GroupQueryAttention(3, 2, 1) for lib in (ac, keras)]
+    layers[1](q, v)
+    layers[0].build(q.shape, v.shape)
+    layers[0].set_weights(layers[1].get_weights())
+    ours, theirs = (layer(q, v, **masks, return_attention_scores=scores) for layer in layers)
+    for a, b in zip(ours if scores else [ours], theirs if scores else [theirs], strict=True):
+        np.testing.assert_allclose(a.numpy(), keras.ops.convert_to_numpy(b), 1e-5, 1e-6)
+
+
 # ----------------------------------------------------------------------------------- naming
 @pytest.mark.parametrize(
     ("name", "kwargs"),

@@ -112,9 +112,20 @@ class MaxPooling2D(Pooling2D):
 
 
 class AveragePooling2D(Pooling2D):
-    """Mean over each window (border windows of 'same' average the cells inside)."""
+    """Mean over each window (border windows of 'same' average the cells inside); as in Keras,
+    ``pool_size`` has no default."""
 
     pool = staticmethod(ops.avg_pool2d)
+
+    def __init__(
+        self,
+        pool_size: Any,
+        strides: Any = None,
+        padding: str = "valid",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
 class MaxPooling1D(Pooling1D):
@@ -124,9 +135,20 @@ class MaxPooling1D(Pooling1D):
 
 
 class AveragePooling1D(Pooling1D):
-    """Mean over each window of steps (border windows of 'same' average the steps inside)."""
+    """Mean over each window of steps (border windows of 'same' average the steps inside); as
+    in Keras, ``pool_size`` has no default."""
 
     pool = staticmethod(ops.avg_pool1d)
+
+    def __init__(
+        self,
+        pool_size: Any,
+        strides: Any = None,
+        padding: str = "valid",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
 class BaseGlobalPooling(Layer):

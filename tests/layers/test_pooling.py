@@ -163,7 +163,7 @@ def test_gradcheck_through_the_layer(make, rng):
     "make",
     [
         lambda: layers.MaxPooling1D(3, strides=1, padding="same", name="p"),
-        lambda: layers.AveragePooling1D(name="a"),
+        lambda: layers.AveragePooling1D(2, name="a"),
         lambda: layers.GlobalAveragePooling1D(keepdims=True, name="g"),
         lambda: layers.GlobalMaxPooling1D(name="m"),
         lambda: layers.MaxPooling2D((2, 3), strides=1, name="p2"),
@@ -195,15 +195,23 @@ def test_config_entries_in_keras_s_order(keras, name):
     [
         (lambda: layers.MaxPooling1D(padding="full"), "padding must be 'valid' or 'same'"),
         (lambda: layers.MaxPooling2D(padding="causal"), "padding must be 'valid' or 'same'"),
-        (lambda: layers.AveragePooling2D(padding=1), "padding must be 'valid' or 'same'"),
+        (lambda: layers.AveragePooling2D(2, padding=1), "padding must be 'valid' or 'same'"),
         (lambda: layers.AveragePooling1D(0), "pool_size"),
         (lambda: layers.MaxPooling1D((2, 2)), "must be a tuple of 1 integers"),
-        (lambda: layers.AveragePooling1D(data_format="channels_first"), "channels-last"),
+        (lambda: layers.AveragePooling1D(2, data_format="channels_first"), "channels-last"),
     ],
 )
 def test_bad_arguments(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.parametrize("name", ["AveragePooling1D", "AvgPool2D", "AveragePooling3D"])
+def test_average_poolings_need_a_pool_size_as_keras(keras, name):
+    with pytest.raises(TypeError, match="pool_size"):
+        getattr(keras.layers, name)()
+    with pytest.raises(TypeError, match="pool_size"):
+        getattr(layers, name)()
 
 
 @pytest.mark.parametrize("padding", ["SAME", "Same", "VALID", "Valid"])
@@ -219,9 +227,9 @@ def test_bad_arguments(make, message):
 def test_padding_is_case_insensitive(make, shape, padding, rng):
     """keras.ops.max_pool and average_pool lower-case the padding: 'SAME' pools as 'same'."""
     x = rng.random(shape)
-    layer = make(padding=padding)
+    layer = make(2, padding=padding)
     assert layer.padding == padding.lower() == layer.get_config()["padding"]
-    want = make(padding=padding.lower())(x).numpy()
+    want = make(2, padding=padding.lower())(x).numpy()
     np.testing.assert_array_equal(layer(x).numpy(), want)
     assert layer.compute_output_shape((None, *shape[1:])) == (None, *want.shape[1:])
 

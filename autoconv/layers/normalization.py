@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -228,9 +229,10 @@ class BatchNormalization(Layer):
 class LayerNormalization(Layer):
     """Normalizes each sample over ``axis`` (an int or a list of axes): ``(x - mean) /
     sqrt(variance + epsilon) * gamma + beta``, with ``gamma`` and ``beta`` spanning those axes
-    (shape ``[input_shape[a] for a in axis]``). ``rms_scaling=True`` (Keras's option) divides
-    x itself, not x - mean, and ignores ``center``, keeping ``gamma`` even with
-    ``scale=False``. The same in training and inference."""
+    (shape ``[input_shape[a] for a in axis]``). ``rms_scaling=True`` (Keras's deprecated
+    keyword, not a parameter of its signature: it warns as Keras's does) divides x itself, not
+    x - mean, and ignores ``center``, keeping ``gamma`` even with ``scale=False``. The same in
+    training and inference."""
 
     supports_masking = True
 
@@ -240,7 +242,6 @@ class LayerNormalization(Layer):
         epsilon: float = 1e-3,
         center: bool = True,
         scale: bool = True,
-        rms_scaling: bool = False,
         beta_initializer: Any = "zeros",
         gamma_initializer: Any = "ones",
         beta_regularizer: Any = None,
@@ -249,6 +250,14 @@ class LayerNormalization(Layer):
         gamma_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
+        rms_scaling = kwargs.pop("rms_scaling", False)
+        if rms_scaling:
+            warnings.warn(
+                "You passed `rms_scaling=True`, which is deprecated. This argument incorrectly "
+                "scales the input by the variance, not the root mean square. To correctly use "
+                "RMS Normalization, please use `keras.layers.RMSNormalization` instead.",
+                stacklevel=2,
+            )
         super().__init__(**kwargs)
         if isinstance(axis, list | tuple):
             self.axis: int | list[int] = [int(a) for a in axis]

@@ -313,7 +313,8 @@ def test_layer_norm_matches_keras_formula_and_torch(axis, shape, weight_shape, r
 
 def test_layer_norm_rms_scaling_and_options(rng):
     x = rng.standard_normal((3, 4)) + 2
-    layer = layers.LayerNormalization(rms_scaling=True, scale=False, dtype="float64")
+    with pytest.warns(UserWarning, match="`rms_scaling=True`, which is deprecated"):
+        layer = layers.LayerNormalization(rms_scaling=True, scale=False, dtype="float64")
     build(layer, (None, 4))
     assert names(layer) == ["gamma"]  # rms_scaling keeps gamma, drops beta, as Keras
     gamma = rng.standard_normal(4)
@@ -323,6 +324,11 @@ def test_layer_norm_rms_scaling_and_options(rng):
     plain = layers.LayerNormalization(center=False, scale=False)
     build(plain, (None, 4))
     assert plain.weights == []
+    # Keras's signature has no rms_scaling (a keyword only): the fifth argument is beta's
+    # initializer
+    positional = layers.LayerNormalization(-1, 1e-3, True, True, "ones")
+    assert positional.get_config()["beta_initializer"]["class_name"] == "Ones"
+    assert positional.get_config()["rms_scaling"] is False
     with pytest.raises(TypeError, match="Expected an int or a list/tuple of ints"):
         layers.LayerNormalization(axis="last")
     with pytest.raises(ValueError, match="Axis 3 is out of bounds"):

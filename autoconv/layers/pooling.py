@@ -84,9 +84,10 @@ class Pooling2D(BasePooling):
         strides: Any = None,
         padding: str = "valid",
         data_format: str | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
 
 class Pooling1D(BasePooling):
@@ -100,9 +101,10 @@ class Pooling1D(BasePooling):
         strides: Any = None,
         padding: str = "valid",
         data_format: str | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
 
 class MaxPooling2D(Pooling2D):
@@ -123,9 +125,10 @@ class AveragePooling2D(Pooling2D):
         strides: Any = None,
         padding: str = "valid",
         data_format: str | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
 
 class MaxPooling1D(Pooling1D):
@@ -146,9 +149,10 @@ class AveragePooling1D(Pooling1D):
         strides: Any = None,
         padding: str = "valid",
         data_format: str | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
 
 class BaseGlobalPooling(Layer):

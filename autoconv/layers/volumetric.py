@@ -166,9 +166,10 @@ class Pooling3D(BasePooling):
         strides: Any = None,
         padding: str = "valid",
         data_format: str | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         check_ndim(self, input_shape, 5)  # (BasePooling's own is 1-D and 2-D: not called)
@@ -200,9 +201,10 @@ class AveragePooling3D(Pooling3D):
         strides: Any = None,
         padding: str = "valid",
         data_format: str | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
 
 class GlobalAveragePooling3D(VolumeInput, BaseGlobalPooling):

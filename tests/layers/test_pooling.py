@@ -214,6 +214,13 @@ def test_average_poolings_need_a_pool_size_as_keras(keras, name):
         getattr(layers, name)()
 
 
+@pytest.mark.parametrize("name", ["MaxPooling1D", "AveragePooling2D", "MaxPool3D", "AvgPool3D"])
+def test_the_name_is_the_fifth_positional_argument_as_keras(keras, name):
+    for lib in (keras, ac):
+        layer = getattr(lib.layers, name)(2, None, "valid", None, "pool")
+        assert layer.name == "pool" == layer.get_config()["name"]
+
+
 @pytest.mark.parametrize("padding", ["SAME", "Same", "VALID", "Valid"])
 @pytest.mark.parametrize(
     ("make", "shape"),

@@ -490,11 +490,12 @@ class RandomCrop(RandomImageLayer):
         width: int,
         seed: int | None = None,
         data_format: str | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         if seed is None:  # as Keras's RandomCrop: a seed drawn now, kept in its config
             seed = int(generator().integers(1, 10**9))
-        super().__init__(seed, data_format, **kwargs)
+        super().__init__(seed, data_format, name=name, **kwargs)
         self.height = positive_int(height, "height", "RandomCrop")
         self.width = positive_int(width, "width", "RandomCrop")
 

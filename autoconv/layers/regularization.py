@@ -167,8 +167,12 @@ class SpatialDropout1D(_SpatialDropout):
 
     NDIM = 3
 
-    def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
-        super().__init__(rate, seed=seed, **kwargs)  # Keras's order: seed second, no noise_shape
+    def __init__(
+        self, rate: float, seed: int | None = None, name: str | None = None, dtype: Any = None,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
+        # Keras's order: seed second, no noise_shape
+        super().__init__(rate, seed=seed, name=name, dtype=dtype, **kwargs)
 
     def _concrete_noise_shape(self, inputs: Tensor) -> tuple[int, ...]:
         n, _, channels = inputs.shape
@@ -183,9 +187,10 @@ class SpatialDropout2D(_SpatialDropout):
     NDIM = 4
 
     def __init__(
-        self, rate: float, data_format: str | None = None, seed: int | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(rate, seed=seed, **kwargs)
+        self, rate: float, data_format: str | None = None, seed: int | None = None,
+        name: str | None = None, dtype: Any = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        super().__init__(rate, seed=seed, name=name, dtype=dtype, **kwargs)
         data_format = "channels_last" if data_format is None else str(data_format).lower()
         if data_format not in ("channels_first", "channels_last"):
             raise ValueError(

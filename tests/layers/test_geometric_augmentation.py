@@ -365,3 +365,9 @@ def test_the_warps_run_eagerly_on_the_gpu_each_step_drawing_anew(rng):
     fit_on_both_devices(
         warping_model, x, y, lambda: ac.optimizers.SGD(0.05), "mse", batch_size=2, replayed=False
     )
+
+
+def test_random_crop_takes_its_name_fifth_positionally_as_keras(keras):
+    for lib in (keras, ac):
+        layer = lib.layers.RandomCrop(2, 3, 5, None, "crop")
+        assert (layer.name, layer.get_config()["seed"]) == ("crop", 5)

@@ -454,3 +454,14 @@ def test_spatial_dropout_1d_on_the_gpu_replays_a_new_mask_each_step(monkeypatch,
     out = SpatialDropout1D(0.5)(maps, training=True)
     assert out.device == "cuda"
     assert_whole_channels_dropped(out.numpy(), np.ones((40, 5, 30)), 0.5)
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("SpatialDropout1D", (0.2, 3)), ("SpatialDropout2D", (0.2, None, 3)),
+     ("SpatialDropout3D", (0.2, None, 3))],
+)  # fmt: skip
+def test_spatial_dropout_takes_name_and_dtype_positionally_as_keras(keras, name, args):
+    for lib in (keras, ac):
+        layer = getattr(lib.layers, name)(*args, "drop", "float64")
+        assert (layer.name, layer.dtype, layer.get_config()["seed"]) == ("drop", "float64", 3)

@@ -398,6 +398,7 @@ class Layer:
         trainable: bool = True,
         dtype: Any = None,
         activity_regularizer: Any = None,
+        autocast: bool = True,
         **kwargs: Any,
     ) -> None:
         unknown = {k: v for k, v in kwargs.items() if k not in _ACCEPTED_KWARGS}
@@ -415,6 +416,9 @@ class Layer:
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self._trainable = bool(trainable)
         self.dtype = _float_dtype(dtype, type(self).__name__)
+        # Keras's autocast: whether a call casts its floating inputs to the layer's dtype (False:
+        # float32 and float64 inputs reach ``call`` as they are)
+        self.autocast = bool(autocast)
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self.built = type(self).built_at_init  # (Keras's: built when made; see _maybe_build)
         self._ready = False  # built, and its weights moved to the device it was built for
@@ -701,9 +705,14 @@ class Layer:
             or isinstance(inputs, Tensor)
             or (isinstance(inputs, dict) and getattr(self, "keeps_integer_data", False))
         ):
-            inputs = to_tensors(inputs, self.dtype)
+            inputs = to_tensors(inputs, self.dtype, cast=getattr(self, "autocast", True))
         else:
-            inputs = to_tensors(inputs, self.dtype, integer_device=_integer_device(self))
+            inputs = to_tensors(
+                inputs,
+                self.dtype,
+                integer_device=_integer_device(self),
+                cast=getattr(self, "autocast", True),
+            )
         first = not self.built
         shapes = _shapes(inputs)
         if args and not self.built and getattr(type(self).build, "shape_names", ()):
@@ -1250,10 +1259,15 @@ KEEP = "keep"  # to_tensors's integer_device that keeps integer arrays as they a
 
 
 def to_tensors(
-    inputs: Any, dtype: str, device: str | None = None, integer_device: str | None = KEEP
+    inputs: Any,
+    dtype: str,
+    device: str | None = None,
+    integer_device: str | None = KEEP,
+    cast: bool = True,
 ) -> Any:
     """Arrays and Tensors as Tensors of a layer's ``dtype`` (Keras casts a layer's floating
-    inputs). Integer and bool NumPy arrays (and Python ints) stay as they are, as Keras keeps
+    inputs; ``cast=False``, a layer's ``autocast=False``: float32 and float64 ones keep their
+    dtype). Integer and bool NumPy arrays (and Python ints) stay as they are, as Keras keeps
     their dtype (token ids, indices: the ops take them as they are), unless an
     ``integer_device`` is given: then they become Tensors of ``dtype`` there too (None: the
     host). NumPy float arrays go to ``device`` where one is given (a model's: Keras moves its
@@ -1263,19 +1277,19 @@ def to_tensors(
             return inputs
         return Tensor(np.asarray(inputs), dtype=dtype, device=integer_device)
     if isinstance(inputs, Tensor):
-        from autoconv.ops.engine import cast
+        from autoconv.ops.engine import cast as cast_to
 
-        return cast(inputs, dtype)
+        return cast_to(inputs, dtype) if cast else inputs
     if isinstance(inputs, list | tuple):
-        return type(inputs)(to_tensors(x, dtype, device, integer_device) for x in inputs)
+        return type(inputs)(to_tensors(x, dtype, device, integer_device, cast) for x in inputs)
     if isinstance(inputs, dict):
-        return {k: to_tensors(v, dtype, device, integer_device) for k, v in inputs.items()}
+        return {k: to_tensors(v, dtype, device, integer_device, cast) for k, v in inputs.items()}
     if array_device(inputs) == "cuda":
-        return Tensor(inputs, dtype=dtype)
+        return Tensor(inputs, dtype=dtype if cast else None)
     array = np.asarray(inputs)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"layer inputs must be numeric arrays, got dtype {array.dtype}")
-    return Tensor(array, dtype=dtype, device=device)
+    return Tensor(array, dtype=dtype if cast or array.dtype.kind != "f" else None, device=device)
 
 
 def _is_integer(value: Any) -> bool:

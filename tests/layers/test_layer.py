@@ -203,6 +203,25 @@ def test_float_inputs_still_become_tensors_of_the_layers_dtype():
     assert isinstance(ints, np.ndarray) and ints.dtype == np.int32
 
 
+@pytest.mark.parametrize("autocast", [True, False])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_autocast_false_keeps_the_float_inputs_dtype_as_keras(keras, autocast, dtype):
+    seen = {}
+    for lib in (ac, keras):
+
+        class Probe(lib.layers.Layer):
+            def __init__(self, **kwargs):
+                super().__init__(autocast=autocast, **kwargs)
+
+            def call(self, inputs):
+                return inputs
+
+        layer = Probe(dtype="float32")
+        assert layer.autocast is autocast
+        seen[lib] = _dtype_name(layer(np.ones(2, dtype)))
+    assert seen[ac] == seen[keras] == ("float32" if autocast else dtype)
+
+
 # --------------------------------------------------------------- known batch sizes
 class Doubled(layers.Layer):
     """A user's layer without compute_output_shape: its shape comes from a dry run."""

@@ -283,9 +283,11 @@ class MelSpectrogram(Layer):
                 f"{owner}: min_freq must be >= 0 and below max_freq, got min_freq={min_freq}, "
                 f"max_freq={self.max_freq}"
             )
-        for name, value in (("top_db", top_db), ("mag_exp", mag_exp), ("min_power", min_power),
+        for name, value in (("mag_exp", mag_exp), ("min_power", min_power),
                             ("ref_power", ref_power)):  # fmt: skip
             number(value, name, owner)
+        if power_to_db or top_db is not None:  # (unused without power_to_db: None there, as Keras)
+            number(top_db, "top_db", owner)
         self.power_to_db, self.top_db, self.mag_exp = power_to_db, top_db, mag_exp
         self.min_power, self.ref_power = min_power, ref_power
         super().__init__(**kwargs)

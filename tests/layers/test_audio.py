@@ -44,7 +44,7 @@ MEL_CASES = [
     ((2, 40), {"fft_length": 16, "sequence_stride": 4, "num_mel_bins": 5, "sampling_rate": 800}),
     ((41,), {"fft_length": 16, "sequence_stride": 5, "sequence_length": 10, "window": "hamming",
              "num_mel_bins": 4, "sampling_rate": 1000, "min_freq": 50.0, "max_freq": 400.0,
-             "power_to_db": False, "mag_exp": 1.0}),
+             "power_to_db": False, "top_db": None, "mag_exp": 1.0}),
     ((3, 33), {"fft_length": 8, "sequence_stride": 3, "window": None, "num_mel_bins": 3,
                "sampling_rate": 200, "top_db": 12.0, "ref_power": 0.5, "min_power": 1e-3}),
     ((2, 30), {"fft_length": 12, "sequence_stride": 7, "sequence_length": 9,
@@ -292,6 +292,14 @@ def test_bad_arguments_raise_keras_errors(keras, name, kwargs, message):
         getattr(keras.layers, name)(**kwargs)
     with pytest.raises(ValueError, match=message):
         CLASSES[name](**kwargs)
+
+
+def test_top_db_may_be_none_only_without_decibels():
+    """Keras uses top_db only with power_to_db (its None there fails at the call): autoconv
+    refuses that at construction."""
+    assert MelSpectrogram(power_to_db=False, top_db=None).get_config()["top_db"] is None
+    with pytest.raises(ValueError, match="top_db must be a number, got None"):
+        MelSpectrogram(top_db=None)
 
 
 def test_bad_windows_and_inputs_raise_before_any_work(keras):

@@ -55,6 +55,12 @@ class Merge(Layer):
         return _broadcast(self._check(input_shape), f"{type(self).__name__} {self.name}")
 
     def build(self, input_shape: Any) -> None:
+        shapes = self._check(input_shape)
+        if len({s[0] for s in shapes if s} - {None}) > 1:  # Keras's check, at build only
+            raise ValueError(
+                "Cannot merge tensors with different batch sizes. "
+                f"Received tensors with shapes {[tuple(s) for s in shapes]}"
+            )
         self.compute_output_shape(input_shape)
 
     def call(self, inputs: list[Tensor]) -> Tensor:

@@ -123,6 +123,15 @@ def test_batch_sizes_and_ranks_must_fit():
         layers.Dot(0)([np.ones(3), np.ones(3)])
 
 
+@pytest.mark.parametrize("name", ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"])
+def test_elementwise_merges_refuse_different_batch_sizes_as_keras(keras, name):
+    inputs = [np.ones((2, 3), np.float32), np.ones((1, 3), np.float32)]
+    for lib in (keras, ac):
+        with pytest.raises(ValueError, match="Cannot merge tensors with different batch sizes"):
+            getattr(lib.layers, name)()(inputs)
+    assert layers.Add()([np.ones((2, 1, 3)), np.ones((2, 4, 3))]).shape == (2, 4, 3)
+
+
 def two_input_model(lib) -> Any:
     """Two sequences, their cosine similarities and dot products with a Dense view, then a
     classifier; the weights a fixed pattern."""

@@ -487,6 +487,8 @@ def test_a_subclass_overriding_compute_attention_runs_as_kerass(keras):
     mask = (1 - np.eye(5, dtype=np.float32))[None]
     found, weights = [], None
     for lib in (ac, keras):
+        # (a fresh session: the temperature's automatic name counts the variables made before)
+        (ac.layers.clear_session if lib is ac else keras.utils.clear_session)()
         layer = _locality_attention(lib)
         layer(q, v)
         weights = weights or weights_for(layer, np.random.default_rng(3))

@@ -38,7 +38,7 @@ from autoconv.batches import (
     target_arrays,
     validation_split_of,
 )
-from autoconv.callbacks.base import Callback, CallbackList, History, interactive
+from autoconv.callbacks.base import Callback, CallbackRunner, History, interactive
 from autoconv.dataset_batches import DatasetBatches, check_dataset_arguments, is_dataset
 from autoconv.kept import kept_call
 from autoconv.metrics.compile_metrics import each_metric
@@ -227,7 +227,7 @@ def fit(
     if not isinstance(validation_split, int | float) or not 0.0 <= validation_split < 1.0:
         raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
     verbose = _verbosity(verbose) if distributed.is_main() else 0
-    callbacks = CallbackList.checked(callbacks)
+    callbacks = CallbackRunner.checked(callbacks)
     if is_dataset(x):
         check_dataset_arguments(
             "fit", x, y, batch_size, sample_weight, class_weight, validation_split, shuffle
@@ -273,7 +273,7 @@ def fit(
         steps = steps_per_epoch if data.steps is None else min(steps_per_epoch, data.steps)
     given = next((c for c in callbacks if isinstance(c, History)), None)
     history = given or History()  # a History among the callbacks is the one fit returns
-    callback_list = CallbackList(
+    callback_list = CallbackRunner(
         callbacks, model, verbose, epochs, steps, add_history=history, add_progbar=True
     )
     model.history = history  # (from the start, as Keras's: the callbacks can read it)
@@ -421,7 +421,7 @@ def _evaluate_batches(
     model: Any,
     data: Any,
     steps: int | None,
-    callback_list: CallbackList,
+    callback_list: CallbackRunner,
     runner: StepReplay,
     progress: bool = False,
 ) -> dict[str, float]:
@@ -475,7 +475,7 @@ def evaluate(
     if steps is not None:
         steps = _count(steps, "steps", "evaluate", minimum=1)
     steps = _capped(steps)
-    callbacks = CallbackList.checked(callbacks)
+    callbacks = CallbackRunner.checked(callbacks)
     kept = None
     if is_dataset(x):
         check_dataset_arguments("evaluate", x, y, batch_size, sample_weight, None, 0.0)
@@ -490,7 +490,7 @@ def evaluate(
         data = kept.data if kept is not None else ArrayBatches(model, xs, ys, ws, size)
     try:
         configure_process_for(model)
-        callback_list = CallbackList(
+        callback_list = CallbackRunner(
             callbacks, model, _verbosity(verbose), 1, _at_most(data.steps, steps), add_progbar=True
         )
         runner = evaluation_steps(model) if kept is None or kept.runner is None else kept.runner
@@ -541,7 +541,7 @@ def predict(
     whose batches are x or (x, y, ...)), batch by batch, as NumPy arrays. The outputs stay on
     the model's device until the end (one read back), or each execution's when a callback
     wants them."""
-    callbacks = CallbackList.checked(callbacks)
+    callbacks = CallbackRunner.checked(callbacks)
     if steps is not None:
         steps = _count(steps, "steps", "predict", minimum=1)
     steps = _capped(steps)
@@ -558,7 +558,9 @@ def predict(
         total = _at_most(math.ceil(len(xs[0]) / size), steps)
         build_for(model, xs, size)
     configure_process_for(model)
-    callback_list = CallbackList(callbacks, model, _verbosity(verbose), 1, total, add_progbar=True)
+    callback_list = CallbackRunner(
+        callbacks, model, _verbosity(verbose), 1, total, add_progbar=True
+    )
     if not is_dataset(x):
         kept = kept_call(model, "predict", (xs, [], None), size, partial(Predictions, model))
         if kept is not None:
@@ -670,7 +672,7 @@ class Predictions:
 
 
 def _predict(
-    model: Any, batches: Iterator[Batch], predictions: Predictions, callback_list: CallbackList,
+    model: Any, batches: Iterator[Batch], predictions: Predictions, callback_list: CallbackRunner,
     kept: StepReplay | None = None,
 ) -> list[np.ndarray]:  # fmt: skip
     """The outputs for arrays' or a dataset's batches (gathered on the device, or each copied

@@ -17,7 +17,7 @@ import pytest
 
 import autoconv as ac
 from autoconv import callbacks, layers
-from autoconv.callbacks import CallbackList
+from autoconv.callbacks.base import CallbackRunner
 
 
 def regression(samples=16, seed=0):
@@ -699,7 +699,7 @@ def test_keras_2_batch_hooks_get_the_logs():
     assert seen == [(0, ["loss"]), (1, ["loss"])]
 
 
-# ------------------------------------------------------------------------- CallbackList
+# ------------------------------------------------------------------------- CallbackRunner
 def test_epoch_callbacks_do_not_ask_for_batch_logs(model, tmp_path):
     epochwise = [
         callbacks.EarlyStopping(),
@@ -711,16 +711,16 @@ def test_epoch_callbacks_do_not_ask_for_batch_logs(model, tmp_path):
         callbacks.History(),
         callbacks.ProgbarLogger(),
     ]
-    assert not CallbackList(epochwise, model, 1, 2, 3).wants_batch_logs
+    assert not CallbackRunner(epochwise, model, 1, 2, 3).wants_batch_logs
     batchwise = [
         callbacks.TerminateOnNaN(),
         callbacks.ModelCheckpoint(tmp_path / "m.keras", save_freq=10),
         callbacks.LambdaCallback(on_train_batch_end=print),
     ]
     for callback in batchwise:
-        assert CallbackList([*epochwise, callback], model, 1, 2, 3).wants_batch_logs
-    assert not CallbackList(epochwise, model, 1, 2, 3).batch_begins
-    assert CallbackList(
+        assert CallbackRunner([*epochwise, callback], model, 1, 2, 3).wants_batch_logs
+    assert not CallbackRunner(epochwise, model, 1, 2, 3).batch_begins
+    assert CallbackRunner(
         [callbacks.LambdaCallback(on_train_batch_begin=print)], model, 1, 2, 3
     ).batch_begins
 
@@ -772,7 +772,7 @@ def test_verbose_2_shows_negative_logs_as_keras_does(keras, capsys):
 @pytest.mark.parametrize("given", [[print], ["abc"], "abc", [object()], [3]])
 def test_objects_without_any_keras_hook_are_a_type_error(given):
     with pytest.raises(TypeError, match=r"Keras's callback hooks .*LambdaCallback"):
-        CallbackList.checked(given)
+        CallbackRunner.checked(given)
 
 
 class EpochRecorder:
@@ -864,9 +864,9 @@ def test_real_keras_callbacks_run_in_fit():
 def test_keras_no_op_hooks_do_not_ask_for_batch_logs(model):
     """Keras's marked no-op hooks are skipped, so they do not make fit read every batch's logs
     (as Keras's CallbackList decides its asynchronous dispatch with utils.is_default)."""
-    listed = CallbackList([KerasStyleCallback()], model, 0, 1, 1)
+    listed = CallbackRunner([KerasStyleCallback()], model, 0, 1, 1)
     assert not listed.wants_batch_logs and not listed.wants_test_batch_logs
-    assert CallbackList([BatchCounter()], model, 0, 1, 1).wants_batch_logs
+    assert CallbackRunner([BatchCounter()], model, 0, 1, 1).wants_batch_logs
 
 
 @pytest.mark.cudasim

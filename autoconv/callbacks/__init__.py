@@ -10,13 +10,8 @@ slow a step down.
 """
 
 from autoconv.callbacks.backup import BackupAndRestore
-from autoconv.callbacks.base import (
-    Callback,
-    CallbackList,
-    History,
-    LambdaCallback,
-    ProgbarLogger,
-)
+from autoconv.callbacks.base import Callback, History, LambdaCallback, ProgbarLogger
+from autoconv.callbacks.callback_list import CallbackList
 from autoconv.callbacks.ema import SwapEMAWeights
 from autoconv.callbacks.monitor import (
     CSVLogger,

@@ -1,5 +1,5 @@
 """The callback machinery: the ``Callback`` base class, ``History``, ``LambdaCallback``, the
-progress bar (``ProgbarLogger``) and ``CallbackList``, which calls them in order."""
+progress bar (``ProgbarLogger``) and ``CallbackRunner``, which calls them in order."""
 
 from __future__ import annotations
 
@@ -337,8 +337,9 @@ def _print(message: str) -> None:
 
 
 # ------------------------------------------------------------------------ the list
-class CallbackList:
-    """The callbacks of one ``fit``/``evaluate``/``predict`` call, called in order: the given
+class CallbackRunner:
+    """The callbacks of one ``fit``/``evaluate``/``predict`` call (autoconv's own runner; the
+    public :class:`CallbackList` is Keras's container for custom loops), called in order: the given
     ones, then History (unless one was given), then the progress bar (Keras's order, so a value
     a callback adds to the logs, like ``learning_rate``, shows in the history and the bar)."""
 

@@ -73,6 +73,21 @@ class BasePooling(Layer):
         }
 
 
+class PoolSizeRequired:
+    """Keras's average poolings: ``pool_size`` has no default (the max poolings' is 2)."""
+
+    def __init__(
+        self,
+        pool_size: Any,
+        strides: Any = None,
+        padding: str = "valid",
+        data_format: str | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
+
+
 class Pooling2D(BasePooling):
     """Base of the 2-D poolings: (batch, H, W, C) -> (batch, OH, OW, C)."""
 
@@ -113,22 +128,11 @@ class MaxPooling2D(Pooling2D):
     pool = staticmethod(ops.max_pool2d)
 
 
-class AveragePooling2D(Pooling2D):
+class AveragePooling2D(PoolSizeRequired, Pooling2D):
     """Mean over each window (border windows of 'same' average the cells inside); as in Keras,
     ``pool_size`` has no default."""
 
     pool = staticmethod(ops.avg_pool2d)
-
-    def __init__(
-        self,
-        pool_size: Any,
-        strides: Any = None,
-        padding: str = "valid",
-        data_format: str | None = None,
-        name: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
 
 class MaxPooling1D(Pooling1D):
@@ -137,22 +141,11 @@ class MaxPooling1D(Pooling1D):
     pool = staticmethod(ops.max_pool1d)
 
 
-class AveragePooling1D(Pooling1D):
+class AveragePooling1D(PoolSizeRequired, Pooling1D):
     """Mean over each window of steps (border windows of 'same' average the steps inside); as
     in Keras, ``pool_size`` has no default."""
 
     pool = staticmethod(ops.avg_pool1d)
-
-    def __init__(
-        self,
-        pool_size: Any,
-        strides: Any = None,
-        padding: str = "valid",
-        data_format: str | None = None,
-        name: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
 
 class BaseGlobalPooling(Layer):

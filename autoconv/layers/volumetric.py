@@ -17,7 +17,7 @@ import numpy as np
 from autoconv.layers.convolutional import BaseConv, BaseFiltersConv, Conv2DTranspose
 from autoconv.layers.core import channels_last
 from autoconv.layers.layer import Shape
-from autoconv.layers.pooling import BaseGlobalPooling, BasePooling
+from autoconv.layers.pooling import BaseGlobalPooling, BasePooling, PoolSizeRequired
 from autoconv.layers.regularization import SpatialDropout2D
 from autoconv.layers.reshaping import (
     BaseBorders,
@@ -189,22 +189,11 @@ class MaxPooling3D(Pooling3D):
     pool = staticmethod(volumetric.max_pool3d)
 
 
-class AveragePooling3D(Pooling3D):
+class AveragePooling3D(PoolSizeRequired, Pooling3D):
     """Mean over each window (border windows of 'same' average the cells inside); as in Keras,
     ``pool_size`` has no default."""
 
     pool = staticmethod(volumetric.avg_pool3d)
-
-    def __init__(
-        self,
-        pool_size: Any,
-        strides: Any = None,
-        padding: str = "valid",
-        data_format: str | None = None,
-        name: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
 
 class GlobalAveragePooling3D(VolumeInput, BaseGlobalPooling):

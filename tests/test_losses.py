@@ -661,6 +661,22 @@ def test_keras_documented_values(call, want):
     np.testing.assert_allclose(call().numpy(), want, rtol=1e-3, atol=1e-3)  # docs truncate
 
 
+@pytest.mark.parametrize(
+    "loss",
+    [losses.CategoricalCrossentropy(), losses.SparseCategoricalCrossentropy(),
+     losses.BinaryCrossentropy(), losses.MeanSquaredError()],
+    ids=lambda loss: loss.name,
+)  # fmt: skip
+def test_loss_objects_give_floatx_for_float64_arrays(loss):
+    # Keras's Loss converts its inputs to its dtype: NumPy's float64 predictions (the
+    # docstrings' examples) give a float32 loss; a float64 Tensor stays float64 here
+    y_true = np.array([[0.0, 1.0, 0.0]]) if "sparse" not in loss.name else np.array([1])
+    y_pred = np.array([[0.05, 0.9, 0.05]])
+    assert loss(y_true, y_pred).dtype == np.float32
+    assert loss(y_true, y_pred.tolist()).dtype == np.float32
+    assert loss(y_true, ac.Tensor(y_pred)).dtype == np.float64
+
+
 # -------------------------------------------------------------------- shapes and errors
 def test_binary_targets_of_shape_n_fit_one_unit_outputs(rng):
     t, p = draw_binary(rng, (6, 1))

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from autoconv import tree
+from autoconv.config import floatx
 from autoconv.losses.functions import (
     categorical_crossentropy,
     categorical_generalized_cross_entropy,
@@ -100,6 +101,7 @@ class Loss:
         self.reduction = standardize_reduction(reduction)
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
+        y_pred = as_prediction(y_pred)
         if _tensor_structure(y_pred):
             # Keras converts each tensor of a structure (a discriminator's list of feature
             # maps, keras.io's GauGAN) and hands the structures to call as they are
@@ -141,6 +143,15 @@ def _tensor_structure(value: Any) -> bool:
     return bool(leaves) and all(
         isinstance(leaf, Tensor) or hasattr(leaf, "ndim") for leaf in leaves
     )
+
+
+def as_prediction(value: Any) -> Any:
+    """Predictions given as an array or a list as a tensor of ``floatx`` (Keras's Loss
+    converts its inputs to its dtype, so NumPy's float64 gives a float32 loss); a Tensor or a
+    structure of them is kept as it is (a float64 model's loss stays float64)."""
+    if isinstance(value, Tensor) or _tensor_structure(value):
+        return value
+    return Tensor(np.asarray(value), dtype=floatx())
 
 
 def _as_loss_tensor(value: Any) -> Any:

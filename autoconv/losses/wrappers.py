@@ -37,9 +37,8 @@ from autoconv.losses.functions import (
     squeeze_or_expand_to_same_rank,
     tversky,
 )
-from autoconv.losses.loss import Loss, LossFunctionWrapper
+from autoconv.losses.loss import Loss, LossFunctionWrapper, as_prediction
 from autoconv.ops import engine as ops
-from autoconv.ops.base import as_tensor
 from autoconv.ops.loss import one_hot
 from autoconv.ops.masks import keras_mask
 from autoconv.tensor import Tensor
@@ -260,7 +259,7 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
-        y_true, y_pred = loss_pair(y_true, y_pred)
+        y_true, y_pred = loss_pair(y_true, as_prediction(y_pred))
         last = self.axis in (-1, y_pred.ndim - 1)
         if _fused(self, y_pred, sample_weight) and last and y_true.shape == y_pred.shape:
             check_probability_targets(y_true, self.name)
@@ -291,7 +290,7 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         return config
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
-        y_pred = as_tensor(y_pred)
+        y_pred = as_prediction(y_pred)
         fusable = self.ignore_class is None and self.axis in (-1, y_pred.ndim - 1)
         if _fused(self, y_pred, sample_weight) and fusable:
             labels = labels_of(y_true, y_pred, -1)

@@ -1057,6 +1057,14 @@ def test_iterations_is_kerass_int32_variable(keras):
             ours.iterations = bad
 
 
+def test_round_of_the_scalar_variables_as_kerass(keras):
+    # keras.callbacks.LearningRateScheduler's docstring prints round(optimizer.learning_rate, 5)
+    for opt in (optimizers.SGD(0.0123456), keras.optimizers.SGD(0.0123456)):
+        rate, steps = round(opt.learning_rate, 3), round(opt.iterations)
+        rate, steps = keras.ops.convert_to_numpy(rate), keras.ops.convert_to_numpy(steps)
+        assert (rate, rate.dtype, steps, steps.dtype) == (np.float32(0.012), "float32", 0, "int32")
+
+
 def test_the_steps_take_the_rate_as_given_and_the_logs_as_keras_shows_it(capsys):
     from autoconv import layers
 

@@ -185,6 +185,10 @@ class Variable(Tensor):
     def __repr__(self) -> str:
         return variable_repr(self.path, self.shape, self.dtype, self.numpy())
 
+    def __round__(self, ndigits: int | None = None) -> Any:
+        """``round(variable, n)``: the values rounded to ``n`` decimals, as Keras's."""
+        return host_array(np.round(self.numpy(), ndigits or 0).astype(self.dtype, copy=False))
+
 
 def _integer_dtype(dtype: Any) -> bool:
     """Whether ``dtype`` (a name, a NumPy dtype; None: not given) is an integer or bool type."""

@@ -99,6 +99,11 @@ class ScalarVariable:
     def __neg__(self) -> Any:
         return -self.number()
 
+    def __round__(self, ndigits: int | None = None) -> Any:
+        """``round(lr, 5)``, as Keras's variable rounds its value (keras.io's
+        LearningRateScheduler example): a number of the variable's dtype."""
+        return np.dtype(self.dtype).type(np.round(self.number(), ndigits or 0))
+
 
 class LearningRateVariable(ScalarVariable):
     """The learning rate of ``optimizer`` (a number, not a schedule): float32."""

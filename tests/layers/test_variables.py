@@ -349,6 +349,17 @@ def test_an_integer_variable_counts_as_kerass(keras, tmp_path):
         assert int(model.current_step) == 3 and int(model.counted.calls) == 3
 
 
+def test_round_of_a_variable_as_kerass(keras):
+    found = []
+    for lib in (ac, keras):
+        weights = lib.Variable(np.array([1.26, -0.54], np.float32))
+        counts = lib.Variable(np.array([3, 4]), dtype="int32", trainable=False)
+        found.append([lib.ops.convert_to_numpy(r) for r in (round(weights, 1), round(counts))])
+    for mine, kerass in zip(*found, strict=True):
+        np.testing.assert_array_equal(mine, kerass)
+        assert mine.dtype == kerass.dtype
+
+
 def test_an_integer_variable_is_never_trainable():
     with pytest.raises(ValueError, match=r"int64 cannot be trainable.*trainable=False"):
         ac.Variable(0, dtype="int64")

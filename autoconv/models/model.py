@@ -806,12 +806,15 @@ class Model(Trainer, Layer):
     # --------------------------------------------------------------------- saving
     # The file formats are autoconv.saving's, above the models (as Keras's Model.save calls
     # keras.saving): each method hands the model over, importing it when called.
-    def save(self, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+    def save(
+        self, filepath: str | os.PathLike, overwrite: bool = True, zipped: bool | None = None
+    ) -> None:
         """Write the architecture, weights, compile settings and optimizer state to a Keras 3
-        ``.keras`` archive, atomically (:func:`autoconv.saving.save_model`)."""
+        ``.keras`` archive, atomically, or with ``zipped=False`` its files into a folder
+        (:func:`autoconv.saving.save_model`)."""
         from autoconv import saving
 
-        saving.save_model(self, filepath, overwrite)
+        saving.save_model(self, filepath, overwrite, zipped)
 
     def save_weights(self, filepath: str | os.PathLike, overwrite: bool = True) -> None:
         """Write the weights (and the optimizer's state) to a Keras ``.weights.h5`` file,

@@ -91,10 +91,22 @@ __all__ = [
 ]
 
 
-def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+def save_model(
+    model: Any, filepath: str | os.PathLike, overwrite: bool = True, zipped: bool | None = None
+) -> None:
     """Write ``model`` (its architecture, weights, compile settings and optimizer state) to a
-    Keras 3 ``.keras`` archive, atomically (a failed save leaves the old file as it was)."""
+    Keras 3 ``.keras`` archive, atomically (a failed save leaves the old file as it was).
+    ``zipped=False`` writes the archive's files into the folder ``filepath`` instead, as
+    Keras's (``load_model`` reads the folder, Keras's or autoconv's)."""
     path = Path(filepath)
+    if zipped is not None and not zipped and not path.name.endswith((".h5", ".hdf5")):
+        if path.name.endswith(".keras"):
+            raise ValueError(
+                "When using `zipped=False`, the `filepath` argument should not end in "
+                f"`.keras`. Received: filepath={filepath}"
+            )
+        keras_file.save_model_to_folder(model, path, overwrite)
+        return
     if path.name.endswith((".h5", ".hdf5")):
         logging.getLogger("autoconv").warning(
             "You are saving your model as an HDF5 file via `model.save()` or "
@@ -141,6 +153,10 @@ def load_model(
             f"File not found: filepath={filepath}. Please ensure the file is an accessible "
             "`.keras` zip file."
         )
+    if Path(filepath).is_dir() and (Path(filepath) / keras_file.CONFIG).is_file():
+        # a model saved with zipped=False: its archive's files in a folder
+        folder = keras_file.folder_as_archive(Path(filepath))
+        return keras_file.load_model(folder, custom_objects, compile)  # type: ignore[arg-type]
     path = keras_file.exists(filepath)
     kind = keras_file.file_kind(path)
     if kind == "zip" and not zipfile.is_zipfile(path):

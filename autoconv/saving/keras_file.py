@@ -86,6 +86,36 @@ def _archive_writer(model: Any) -> Callable[[IO[bytes]], None]:
     return write
 
 
+def save_model_to_folder(model: Any, path: Path, overwrite: bool) -> None:
+    """Keras's ``save_model(..., zipped=False)``: the files of ``model``'s archive
+    (``config.json``, ``metadata.json``, ``model.weights.h5``, the assets) in the folder
+    ``path``, each written atomically."""
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists and overwrite=False")
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"save: {path} is a file; zipped=False writes a folder")
+    with zipfile.ZipFile(io.BytesIO(model_to_bytes(model))) as archive:
+        for name in archive.namelist():
+            data = archive.read(name)
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path / name, lambda f, data=data: f.write(data), True)
+
+
+def folder_as_archive(path: Path) -> io.BytesIO:
+    """The files of a folder :func:`save_model_to_folder` (or Keras's ``zipped=False``)
+    wrote, as the ``.keras`` archive that holds them, in memory: the archive's own files and
+    its assets, nothing else the folder holds."""
+    files = [path / name for name in (CONFIG, METADATA, WEIGHTS)]
+    files += sorted((path / ASSETS).rglob("*"))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for file in files:
+            if file.is_file():
+                archive.write(file, file.relative_to(path).as_posix())
+    buffer.seek(0)
+    return buffer
+
+
 def model_to_bytes(model: Any) -> bytes:
     """``model``'s ``.keras`` archive, in memory: how a model is pickled and deep-copied, as
     Keras's (``Model.__reduce__``)."""

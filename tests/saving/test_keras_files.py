@@ -155,6 +155,25 @@ def test_a_model_compiled_but_not_trained_travels_both_ways(keras, tmp_path, wri
         assert int(loaded.optimizer.iterations) == 1, name
 
 
+@pytest.mark.parametrize("writer", ["keras", "autoconv"])
+def test_a_model_saved_unzipped_into_a_folder_loads_in_both(keras, tmp_path, writer):
+    """``model.save(folder, zipped=False)``: the archive's files in a folder, as Keras's;
+    each library loads the other's folder (a ``.keras`` name is refused there)."""
+    libraries = {"keras": keras, "autoconv": ac}
+    write = libraries[writer]
+    model = write.Sequential([write.Input((3,)), write.layers.Dense(2, name="d")])
+    model.save(tmp_path / "saved", zipped=False)
+    files = set(os.listdir(tmp_path / "saved")) - {"assets"}  # (Keras's empty on a Path)
+    assert files == {"config.json", "metadata.json", "model.weights.h5"}
+    with pytest.raises(ValueError, match=r"should not end in `\.keras`"):
+        model.save(tmp_path / "m.keras", zipped=False)
+    x = np.ones((1, 3), np.float32)
+    want = keras.ops.convert_to_numpy(model(x))
+    for library in libraries.values():
+        loaded = library.saving.load_model(tmp_path / "saved")
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), want, rtol=1e-6)
+
+
 def test_a_keras_model_frozen_after_training_loads_with_a_fresh_optimizer(keras, tmp_path):
     """Trained, then a layer frozen and saved: Keras's file holds the optimizer's slots of
     weights the model no longer trains; Keras's load_model skips that state with its warning

@@ -165,10 +165,11 @@ class OrthogonalRegularizer(Regularizer):
 # Keras's lower-case names are the classes themselves.
 l1, l2, l1_l2, orthogonal_regularizer = L1, L2, L1L2, OrthogonalRegularizer
 
+# ("l1l2": Keras's snake-cased class name; "l1_l2": its function's name)
 ALL_OBJECTS: dict[str, type[Regularizer]] = {
     "Regularizer": Regularizer, "regularizer": Regularizer, "L1": L1, "l1": L1, "L2": L2,
-    "l2": L2, "L1L2": L1L2, "l1_l2": L1L2, "OrthogonalRegularizer": OrthogonalRegularizer,
-    "orthogonal_regularizer": OrthogonalRegularizer,
+    "l2": L2, "L1L2": L1L2, "l1l2": L1L2, "l1_l2": L1L2,
+    "OrthogonalRegularizer": OrthogonalRegularizer, "orthogonal_regularizer": OrthogonalRegularizer,
 }  # fmt: skip
 
 

@@ -115,6 +115,12 @@ def test_configs_are_kerass(keras, make):
     assert regularizers.l1_l2 is regularizers.L1L2 and regularizers.l2 is regularizers.L2
 
 
+@pytest.mark.parametrize("name", ["l1", "L2", "l1l2", "L1L2", "orthogonal_regularizer"])
+def test_get_takes_kerass_names(keras, name):
+    # Keras's get knows each class by its name and its snake-cased name ("l1l2")
+    assert type(regularizers.get(name)).__name__ == type(keras.regularizers.get(name)).__name__
+
+
 def test_l1l2_of_zeros_is_a_zero_tensor():
     out = regularizers.L1L2()(ac.Tensor(np.ones(3, np.float32)))
     assert isinstance(out, ac.Tensor) and out.item() == 0.0 and out.dtype == np.float32

@@ -28,17 +28,21 @@ def split_dataset(
     right_size: int | float | None = None,
     shuffle: bool = False,
     seed: int | None = None,
+    preferred_backend: str | None = None,
 ) -> tuple[Dataset, Dataset]:
     """``dataset`` as two Datasets of its samples, the left and the right split.
 
     ``left_size``: a fraction in (0, 1) of the samples (rounded to the nearest count) or a
     count in (0, number of samples); None: the samples ``right_size`` leaves, which is given
     in the same ways. The two need not take every sample, but neither may be empty.
+    ``preferred_backend`` ("tensorflow", "torch": the kind of datasets Keras returns) is
+    accepted and ignored: autoconv returns its Datasets.
 
     >>> left, right = split_dataset(np.arange(10), left_size=0.8)
     >>> [int(x) for x in left], [int(x) for x in right]
     ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])
     """
+    del preferred_backend
     if not isinstance(dataset, Dataset | np.ndarray | tuple | list | dict):
         raise TypeError(
             "The `dataset` argument must be an autoconv.data.Dataset, a NumPy array, or a "

@@ -106,17 +106,17 @@ __getattr__ = missing_names(
 )  # fmt: skip
 
 
-def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:
+def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:
     """Integer class labels (N,) as one-hot rows (N, num_classes), float64 as Keras's (``fit``
     takes them as float32).
 
-    ``num_classes`` defaults to max(y) + 1, as in Keras; a trailing axis of size 1 is dropped.
+    ``num_classes`` defaults to max(x) + 1, as in Keras; a trailing axis of size 1 is dropped.
 
     >>> to_categorical([0, 2])
     array([[1., 0., 0.],
            [0., 0., 1.]])
     """
-    labels = np.asarray(y)
+    labels = np.asarray(x)
     if labels.ndim > 1 and labels.shape[-1] == 1:
         labels = labels.reshape(labels.shape[:-1])
     if labels.dtype.kind not in "iuf" or (

@@ -43,7 +43,7 @@ def fresh_names():
     Python session (Keras numbers them for the whole session)."""
     from autoconv.layers import clear_session
 
-    clear_session()
+    clear_session(free_memory=False)  # (no garbage collection: it would slow every test)
 
 
 @pytest.fixture

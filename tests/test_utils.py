@@ -23,6 +23,20 @@ def test_to_categorical_like_keras():
     assert ac.utils.to_categorical(np.array([1], np.uint8), 2).dtype == np.float64  # Keras's
 
 
+@pytest.mark.parametrize("name", ["to_categorical", "split_dataset", "clear_session"])
+def test_keras_arguments_by_name(keras, name):
+    # keras.utils.to_categorical(x=...), split_dataset(preferred_backend=...),
+    # clear_session(free_memory=...): Keras's parameter names, in its order
+    import inspect
+
+    theirs = inspect.signature(getattr(keras.utils, name)).parameters
+    assert list(inspect.signature(getattr(ac.utils, name)).parameters) == list(theirs)
+    assert ac.utils.to_categorical(x=[1], num_classes=2).tolist() == [[0.0, 1.0]]
+    _, right = ac.utils.split_dataset(np.arange(4), left_size=1, preferred_backend="torch")
+    assert [int(v) for v in right] == [1, 2, 3]
+    ac.utils.clear_session(free_memory=False)
+
+
 @pytest.mark.parametrize(
     ("labels", "num_classes", "message"),
     [

@@ -16,6 +16,7 @@ state; what could stand apart already does, in ``serialization`` and ``calls``.)
 
 from __future__ import annotations
 
+import gc
 import inspect
 import operator
 import sys
@@ -58,10 +59,13 @@ from autoconv.tensor import Tensor, no_grad
 from autoconv.windows import is_int
 
 
-def clear_session() -> None:
+def clear_session(free_memory: bool = True) -> None:
     """Reset the automatic layer and model names and release the work arrays kept for reuse,
-    as ``keras.utils.clear_session()``."""
+    as ``keras.utils.clear_session()``; ``free_memory`` runs Python's garbage collection too,
+    as Keras's."""
     reset_names()
+    if free_memory:
+        gc.collect()
     release_work_arrays()
 
 

@@ -564,10 +564,15 @@ def serialize(initializer: Initializer) -> dict[str, Any]:
     return registration.keras_entry(initializer, "keras.initializers", ALL_OBJECTS)
 
 
-def deserialize(config: dict[str, Any] | str) -> Initializer:
+def deserialize(
+    config: dict[str, Any] | str, custom_objects: dict[str, Any] | None = None
+) -> Initializer:
     """The initializer a :func:`serialize` dict (Keras's, or autoconv's older one without
-    ``module``), a name, or a registered custom initializer's entry makes."""
-    return registration.deserialize_object(config, ALL_OBJECTS, Initializer, "initializer")
+    ``module``), a name, or a registered (or ``custom_objects``') custom initializer's entry
+    makes."""
+    return registration.deserialize_object(
+        config, ALL_OBJECTS, Initializer, "initializer", custom_objects
+    )
 
 
 def get(identifier: Any) -> Any:

@@ -179,10 +179,15 @@ def serialize(regularizer: Regularizer) -> dict[str, Any]:
     return registration.keras_entry(regularizer, "keras.regularizers", ALL_OBJECTS)
 
 
-def deserialize(config: dict[str, Any] | str) -> Regularizer:
+def deserialize(
+    config: dict[str, Any] | str, custom_objects: dict[str, Any] | None = None
+) -> Regularizer:
     """The regularizer a :func:`serialize` dict (Keras's, or autoconv's older one without
-    ``module``), a name, or a registered custom regularizer's entry makes."""
-    return registration.deserialize_object(config, ALL_OBJECTS, Regularizer, "regularizer")
+    ``module``), a name, or a registered (or ``custom_objects``') custom regularizer's entry
+    makes."""
+    return registration.deserialize_object(
+        config, ALL_OBJECTS, Regularizer, "regularizer", custom_objects
+    )
 
 
 def get(identifier: Any) -> Any:

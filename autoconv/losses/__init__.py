@@ -143,10 +143,12 @@ def serialize(loss: Loss) -> dict[str, Any]:
     return registration.keras_entry(loss, "keras.losses", LOSSES)
 
 
-def deserialize(config: dict[str, Any]) -> Loss:
-    """The loss an entry of :func:`serialize` (or a registered custom loss's) makes."""
+def deserialize(name: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Loss:
+    """The loss an entry of :func:`serialize` (or a registered or ``custom_objects``' custom
+    loss's) makes (Keras's parameter names: the entry is ``name``)."""
+    config = name
     name = config.get("class_name")
-    cls = registration.find_class(config, LOSSES, Loss)
+    cls = registration.find_class(config, LOSSES, Loss, custom_objects)
     if (
         cls is None
         or (LOSSES.get(name) is cls and name != cls.__name__)

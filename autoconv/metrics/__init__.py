@@ -133,10 +133,11 @@ def serialize(metric: Metric) -> dict[str, Any]:
     return registration.keras_entry(metric, "keras.metrics", METRICS)
 
 
-def deserialize(config: dict[str, Any]) -> Metric:
-    """The metric an entry of :func:`serialize` (or a registered custom metric's) makes."""
+def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Metric:
+    """The metric an entry of :func:`serialize` (or a registered or ``custom_objects``' custom
+    metric's) makes."""
     name = config.get("class_name")
-    cls = registration.find_class(config, METRICS, Metric)
+    cls = registration.find_class(config, METRICS, Metric, custom_objects)
     if (
         cls is None
         or (METRICS.get(name) is cls and name != cls.__name__)

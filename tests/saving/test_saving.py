@@ -411,6 +411,21 @@ def test_plain_values_serialize_as_kerass_entries_and_back(keras):
     assert isinstance(ac.saving.deserialize_keras_object(entry), ac.Tensor)
 
 
+@pytest.mark.parametrize(
+    ("family", "base"),
+    [("losses", "MeanSquaredError"), ("metrics", "Mean"), ("initializers", "Zeros"),
+     ("regularizers", "L2")],
+)  # fmt: skip
+def test_each_familys_deserialize_takes_custom_objects(keras, family, base):
+    # keras.<family>.deserialize(config, custom_objects): a user's unregistered class by name
+    found = []
+    for lib in (ac, keras):
+        mine = type("Mine", (getattr(getattr(lib, family), base),), {})
+        entry = {"class_name": "Mine", "config": mine().get_config()}
+        found.append(type(getattr(lib, family).deserialize(entry, custom_objects={"Mine": mine})))
+    assert [cls.__name__ for cls in found] == ["Mine", "Mine"]
+
+
 def test_a_constraints_entry_is_kerass():
     os.environ.setdefault("KERAS_BACKEND", "torch")
     pytest.importorskip("torch")

@@ -677,6 +677,24 @@ def test_loss_objects_give_floatx_for_float64_arrays(loss):
     assert loss(y_true, ac.Tensor(y_pred)).dtype == np.float64
 
 
+def test_every_loss_takes_kerass_dtype_argument(keras):
+    # Keras's Loss(name, reduction, dtype) and each built-in loss's dtype, last; kept as its
+    # dtype attribute, out of the config
+    import inspect
+
+    for name in dir(keras.losses):
+        theirs = getattr(keras.losses, name)
+        if not inspect.isclass(theirs):
+            continue
+        ours = getattr(losses, name)
+        assert list(inspect.signature(ours).parameters) == list(
+            inspect.signature(theirs).parameters
+        ), name
+    loss = losses.Huber(dtype="float64")
+    assert (loss.dtype, losses.Huber().dtype) == ("float64", "float32")
+    assert "dtype" not in loss.get_config()
+
+
 # -------------------------------------------------------------------- shapes and errors
 def test_binary_targets_of_shape_n_fit_one_unit_outputs(rng):
     t, p = draw_binary(rng, (6, 1))

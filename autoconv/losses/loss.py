@@ -96,9 +96,18 @@ class Loss:
     sparse = False
     probability_targets = False
 
-    def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size"):
+    def __init__(
+        self,
+        name: str | None = None,
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+    ):
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self.reduction = standardize_reduction(reduction)
+        # Keras's dtype (a name or a DTypePolicy's compute dtype; floatx by default), kept as
+        # its attribute: predictions given as arrays are converted to floatx, as Keras 3.15
+        # computes even with dtype="float64"
+        self.dtype = floatx() if dtype is None else getattr(dtype, "compute_dtype", dtype)
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
         y_pred = as_prediction(y_pred)
@@ -169,9 +178,10 @@ class LossFunctionWrapper(Loss):
         fn: Callable[..., Tensor],
         reduction: str | None = "sum_over_batch_size",
         name: str | None = None,
+        dtype: Any = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(name=name, reduction=reduction)
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.fn = fn
         self._fn_kwargs = kwargs
         self.sparse = fn in (sparse_categorical_crossentropy, categorical_generalized_cross_entropy)

@@ -47,87 +47,93 @@ from autoconv.tensor import Tensor
 class MeanSquaredError(LossFunctionWrapper):
     """:func:`mean_squared_error` as a Loss."""
 
-    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error"):
-        super().__init__(mean_squared_error, reduction, name)
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
+        super().__init__(mean_squared_error, reduction, name, dtype)
 
 
 class MeanAbsoluteError(LossFunctionWrapper):
     """:func:`mean_absolute_error` as a Loss."""
 
-    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error"):
-        super().__init__(mean_absolute_error, reduction, name)
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
+        super().__init__(mean_absolute_error, reduction, name, dtype)
 
 
 class MeanAbsolutePercentageError(LossFunctionWrapper):
     """:func:`mean_absolute_percentage_error` as a Loss."""
 
-    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_percentage_error"):
-        super().__init__(mean_absolute_percentage_error, reduction, name)
+    def __init__(
+        self, reduction="sum_over_batch_size", name="mean_absolute_percentage_error", dtype=None
+    ):
+        super().__init__(mean_absolute_percentage_error, reduction, name, dtype)
 
 
 class MeanSquaredLogarithmicError(LossFunctionWrapper):
     """:func:`mean_squared_logarithmic_error` as a Loss."""
 
-    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_logarithmic_error"):
-        super().__init__(mean_squared_logarithmic_error, reduction, name)
+    def __init__(
+        self, reduction="sum_over_batch_size", name="mean_squared_logarithmic_error", dtype=None
+    ):
+        super().__init__(mean_squared_logarithmic_error, reduction, name, dtype)
 
 
 class CosineSimilarity(LossFunctionWrapper):
     """:func:`cosine_similarity` as a Loss."""
 
-    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity"):
-        super().__init__(cosine_similarity, reduction, name, axis=axis)
+    def __init__(
+        self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity", dtype=None
+    ):
+        super().__init__(cosine_similarity, reduction, name, dtype, axis=axis)
         self.axis = axis
 
 
 class Huber(LossFunctionWrapper):
     """:func:`huber` as a Loss."""
 
-    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss"):
-        super().__init__(huber, reduction, name, delta=delta)
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
+        super().__init__(huber, reduction, name, dtype, delta=delta)
         self.delta = delta
 
 
 class LogCosh(LossFunctionWrapper):
     """:func:`log_cosh` as a Loss."""
 
-    def __init__(self, reduction="sum_over_batch_size", name="log_cosh"):
-        super().__init__(log_cosh, reduction, name)
+    def __init__(self, reduction="sum_over_batch_size", name="log_cosh", dtype=None):
+        super().__init__(log_cosh, reduction, name, dtype)
 
 
 class Hinge(LossFunctionWrapper):
     """:func:`hinge` as a Loss."""
 
-    def __init__(self, reduction="sum_over_batch_size", name="hinge"):
-        super().__init__(hinge, reduction, name)
+    def __init__(self, reduction="sum_over_batch_size", name="hinge", dtype=None):
+        super().__init__(hinge, reduction, name, dtype)
 
 
 class SquaredHinge(LossFunctionWrapper):
     """:func:`squared_hinge` as a Loss."""
 
-    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge"):
-        super().__init__(squared_hinge, reduction, name)
+    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge", dtype=None):
+        super().__init__(squared_hinge, reduction, name, dtype)
 
 
 class CategoricalHinge(LossFunctionWrapper):
     """:func:`categorical_hinge` as a Loss."""
 
-    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge"):
-        super().__init__(categorical_hinge, reduction, name)
+    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge", dtype=None):
+        super().__init__(categorical_hinge, reduction, name, dtype)
 
 
 class KLDivergence(LossFunctionWrapper):
     """:func:`kl_divergence` as a Loss."""
 
-    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence"):
-        super().__init__(kl_divergence, reduction, name)
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence", dtype=None):
+        super().__init__(kl_divergence, reduction, name, dtype)
 
 
 class Poisson(LossFunctionWrapper):
     """:func:`poisson` as a Loss."""
 
-    def __init__(self, reduction="sum_over_batch_size", name="poisson"):
-        super().__init__(poisson, reduction, name)
+    def __init__(self, reduction="sum_over_batch_size", name="poisson", dtype=None):
+        super().__init__(poisson, reduction, name, dtype)
 
 
 class BinaryCrossentropy(LossFunctionWrapper):
@@ -135,10 +141,10 @@ class BinaryCrossentropy(LossFunctionWrapper):
 
     def __init__(
         self, from_logits=False, label_smoothing=0.0, axis=-1,
-        reduction="sum_over_batch_size", name="binary_crossentropy",
+        reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None,
     ):  # fmt: skip
         super().__init__(
-            binary_crossentropy, reduction, name,
+            binary_crossentropy, reduction, name, dtype,
             from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
         )  # fmt: skip
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
@@ -150,10 +156,10 @@ class BinaryFocalCrossentropy(LossFunctionWrapper):
     def __init__(
         self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
         label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
-        name="binary_focal_crossentropy",
+        name="binary_focal_crossentropy", dtype=None,
     ):  # fmt: skip
         super().__init__(
-            binary_focal_crossentropy, reduction, name,
+            binary_focal_crossentropy, reduction, name, dtype,
             apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
             from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
         )  # fmt: skip
@@ -166,10 +172,10 @@ class CategoricalFocalCrossentropy(LossFunctionWrapper):
 
     def __init__(
         self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
-        reduction="sum_over_batch_size", name="categorical_focal_crossentropy",
+        reduction="sum_over_batch_size", name="categorical_focal_crossentropy", dtype=None,
     ):  # fmt: skip
         super().__init__(
-            categorical_focal_crossentropy, reduction, name, alpha=alpha, gamma=gamma,
+            categorical_focal_crossentropy, reduction, name, dtype, alpha=alpha, gamma=gamma,
             from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
         )  # fmt: skip
         self.alpha, self.gamma = alpha, gamma
@@ -179,15 +185,15 @@ class CategoricalFocalCrossentropy(LossFunctionWrapper):
 class CTC(LossFunctionWrapper):
     """:func:`ctc` as a Loss."""
 
-    def __init__(self, reduction="sum_over_batch_size", name="ctc"):
-        super().__init__(ctc, reduction, name)
+    def __init__(self, reduction="sum_over_batch_size", name="ctc", dtype=None):
+        super().__init__(ctc, reduction, name, dtype)
 
 
 class Dice(LossFunctionWrapper):
     """:func:`dice` as a Loss (with ``axis`` None, one value for the whole batch)."""
 
-    def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None):
-        super().__init__(dice, reduction, name, axis=axis)
+    def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None, dtype=None):
+        super().__init__(dice, reduction, name, dtype, axis=axis)
         self.axis = axis
 
 
@@ -195,9 +201,15 @@ class Tversky(LossFunctionWrapper):
     """:func:`tversky` as a Loss."""
 
     def __init__(
-        self, alpha=0.5, beta=0.5, reduction="sum_over_batch_size", name="tversky", axis=None
+        self,
+        alpha=0.5,
+        beta=0.5,
+        reduction="sum_over_batch_size",
+        name="tversky",
+        axis=None,
+        dtype=None,
     ):
-        super().__init__(tversky, reduction, name, alpha=alpha, beta=beta, axis=axis)
+        super().__init__(tversky, reduction, name, dtype, alpha=alpha, beta=beta, axis=axis)
         self.alpha, self.beta, self.axis = alpha, beta, axis
 
 
@@ -207,10 +219,16 @@ class Circle(LossFunctionWrapper):
 
     def __init__(
         self, gamma=80.0, margin=0.4, remove_diagonal=True, reduction="sum_over_batch_size",
-        name="circle",
+        name="circle", dtype=None,
     ):  # fmt: skip
         super().__init__(
-            circle, reduction, name, gamma=gamma, margin=margin, remove_diagonal=remove_diagonal
+            circle,
+            reduction,
+            name,
+            dtype,
+            gamma=gamma,
+            margin=margin,
+            remove_diagonal=remove_diagonal,
         )
         self.gamma, self.margin, self.remove_diagonal = gamma, margin, remove_diagonal
 
@@ -224,11 +242,15 @@ class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
     must lie in (0, 1)."""
 
     def __init__(
-        self, q=0.5, reduction="sum_over_batch_size", name="categorical_generalized_cross_entropy"
+        self,
+        q=0.5,
+        reduction="sum_over_batch_size",
+        name="categorical_generalized_cross_entropy",
+        dtype=None,
     ):
         if not 0 < q < 1:
             raise ValueError(f"q must be in the interval (0, 1). Received: q={q!r}")
-        super().__init__(categorical_generalized_cross_entropy, reduction, name, q=q)
+        super().__init__(categorical_generalized_cross_entropy, reduction, name, dtype, q=q)
         self.q = q
 
 
@@ -250,10 +272,10 @@ class CategoricalCrossentropy(LossFunctionWrapper):
 
     def __init__(
         self, from_logits=False, label_smoothing=0.0, axis=-1,
-        reduction="sum_over_batch_size", name="categorical_crossentropy",
+        reduction="sum_over_batch_size", name="categorical_crossentropy", dtype=None,
     ):  # fmt: skip
         super().__init__(
-            categorical_crossentropy, reduction, name,
+            categorical_crossentropy, reduction, name, dtype,
             from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
         )  # fmt: skip
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
@@ -275,10 +297,10 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
 
     def __init__(
         self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", axis=-1,
-        name="sparse_categorical_crossentropy",
+        name="sparse_categorical_crossentropy", dtype=None,
     ):  # fmt: skip
         super().__init__(
-            sparse_categorical_crossentropy, reduction, name,
+            sparse_categorical_crossentropy, reduction, name, dtype,
             from_logits=from_logits, ignore_class=ignore_class, axis=axis,
         )  # fmt: skip
         self.from_logits, self.ignore_class, self.axis = from_logits, ignore_class, axis

@@ -921,11 +921,12 @@ class Layer:
 
     @property
     def losses(self) -> list[Tensor]:
-        """Regularization penalties: the weight regularizers' (computed now) and the activity
-        regularizers' of the last call, of this layer and its sublayers. As Keras's, only the
-        trainable weights' regularizers count: a frozen layer's weights add no penalty."""
+        """Regularization penalties, in Keras's order: the activity regularizers' (and
+        ``add_loss``'s) of the last call, of this layer and its sublayers, then the weight
+        regularizers' (computed now). As Keras's, only the trainable weights' regularizers
+        count: a frozen layer's weights add no penalty."""
         penalties = [w.regularizer(w) for w in self.trainable_weights if w.regularizer is not None]
-        return penalties + self._activity_losses()
+        return self._activity_losses() + penalties
 
     def _activity_losses(self) -> list[Tensor]:
         return [*self._losses, *(p for layer in self._layers for p in layer._activity_losses())]

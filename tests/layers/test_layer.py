@@ -671,3 +671,16 @@ def test_state_added_to_a_built_layer_is_kerass_error(keras):
         stack = lib.Sequential([lib.Input((3,)), lib.layers.Dense(2)])
         stack.add(lib.layers.Dense(1))
         assert tuple(stack(x).shape) == (2, 1)
+
+
+def test_losses_list_the_activity_penalties_before_the_weights_as_kerass(keras):
+    found = []
+    for lib in (ac, keras):
+        regularizers = lib.regularizers
+        layer = lib.layers.Dense(
+            2, kernel_initializer="ones", kernel_regularizer=regularizers.L2(0.5),
+            bias_regularizer=regularizers.L1(2.0), activity_regularizer=regularizers.L1(1.0),
+        )  # fmt: skip
+        layer(np.ones((1, 3), np.float32))
+        found.append([float(lib.ops.convert_to_numpy(loss)) for loss in layer.losses])
+    assert found[0] == found[1] == [6.0, 3.0, 0.0]  # activity, kernel, bias

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.host_array import host_array
 from autoconv.ops import engine as ops
 from autoconv.ops.base import as_tensor, normalize_axis
 from autoconv.seeds import SeedGenerator, draw, epoch_generator, generator, set_random_seed
@@ -282,10 +283,15 @@ def dropout(inputs: Any, rate: float, noise_shape: Any = None, seed: Any = None)
 
 def shuffle(x: Any, axis: int = 0, seed: Any = None) -> Tensor:
     """``x`` with its slices along ``axis`` in a random order (one permutation for the whole
-    axis, as Keras's TensorFlow backend), differentiably, on the input's device."""
-    x = as_tensor(x)
+    axis, as Keras's TensorFlow backend), differentiably, on the input's device. Integers and
+    booleans given as an array keep their dtype, as Keras's (shuffled on the host)."""
     if not is_int(axis):
         raise ValueError(f"`axis` must be an int. Received: axis={axis}")
+    if not isinstance(x, Tensor) and np.asarray(x).dtype.kind in "biu":
+        values = np.asarray(x)
+        axis = normalize_axis(int(axis), values.ndim, "shuffle")
+        return host_array(np.take(values, draw(seed).permutation(values.shape[axis]), axis))
+    x = as_tensor(x)
     axis = normalize_axis(int(axis), x.ndim, "shuffle")
     order = draw(seed).permutation(x.shape[axis])
     return ops.getitem(x, (slice(None),) * axis + (order,))

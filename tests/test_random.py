@@ -373,6 +373,15 @@ def test_shuffle_permutes_whole_slices_along_the_axis(shape, axis):
     np.testing.assert_array_equal(out, np.take(x, order, axis=axis))
 
 
+@pytest.mark.parametrize("dtype", ["int64", "int32", "bool"])
+def test_shuffle_keeps_an_integer_arrays_dtype_as_kerass(keras, dtype):
+    values = np.arange(10).reshape(5, 2).astype(dtype)
+    theirs = keras.ops.convert_to_numpy(keras.random.shuffle(values, seed=1))
+    ours = random.shuffle(values, seed=1).numpy()
+    assert ours.dtype == theirs.dtype == values.dtype
+    assert sorted(map(tuple, ours.tolist())) == sorted(map(tuple, values.tolist()))
+
+
 def test_shuffle_gradient_routes_back_to_the_original_positions():
     x = Tensor(INPUT, requires_grad=True, dtype="float64")
     out = random.shuffle(x, axis=1, seed=5)

@@ -109,6 +109,14 @@ def test_a_variable_takes_values_of_its_shape_only():
     np.testing.assert_array_equal(variable.numpy(), [0.0, 0.0])
 
 
+def test_the_base_takes_dtype_then_name_as_kerass(keras):
+    """``Metric(dtype, name)``: Keras's base order (its subclasses take the name first)."""
+    for lib in (ac, keras):
+        metric = lib.metrics.Metric("float64", "counter")
+        assert (metric.name, str(metric.dtype)) == ("counter", "float64")
+        assert lib.metrics.Mean("mean_of_it", "float64").name == "mean_of_it"
+
+
 def test_variables_are_keras_s(data, keras):
     """``metric.variables``: Keras's variables (path, shape, dtype, value, printed form), of a
     metric of one's own and of autoconv's, after a batch."""

@@ -88,7 +88,8 @@ class Metric:
     ``_direction`` ("up" or "down", as in Keras) tells callbacks with ``mode="auto"`` whether
     the metric improves by growing or shrinking; a metric without one needs an explicit mode."""
 
-    def __init__(self, name: str | None = None, dtype: Any = None) -> None:
+    def __init__(self, dtype: Any = None, name: str | None = None) -> None:
+        """Keras's order: ``dtype`` first (its subclasses take ``name`` first)."""
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self.dtype = np.dtype(dtype or np.float32)
         self.device = "cpu"
@@ -253,7 +254,7 @@ class Sum(Metric):
     """The (weighted) sum of the values given."""
 
     def __init__(self, name: str = "sum", dtype: Any = None) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self._add_state((), "total")
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
@@ -270,7 +271,7 @@ class Mean(Metric):
     """The (weighted) mean of the values given: sum(values * weights) / sum(weights)."""
 
     def __init__(self, name: str = "mean", dtype: Any = None) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self._add_state((), "total")
         self._add_state((), "count")
 
@@ -309,7 +310,7 @@ class MeanMetricWrapper(Mean):
     def __init__(
         self, fn: Callable[..., Any], name: str | None = None, dtype: Any = None, **kwargs: Any
     ) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self._fn = fn
         self._fn_kwargs = kwargs
 

@@ -120,7 +120,7 @@ class _Confusion(Metric):
     counts: tuple[str, ...] = ()
 
     def __init__(self, thresholds, top_k=None, class_id=None, name=None, dtype=None):
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self.init_thresholds, self.top_k, self.class_id = thresholds, top_k, class_id
         self.thresholds = _check_thresholds(thresholds, 0.5 if top_k is None else NEG_INF)
         self._evenly = _evenly_spaced(self.thresholds)
@@ -344,7 +344,7 @@ class AUC(Metric):
                 f'Invalid AUC summation method value: "{summation_method}". Expected values '
                 'are ["interpolation", "majoring", "minoring"]'
             )
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self._init_from_thresholds = thresholds is not None
         if thresholds is not None:
             inner = sorted(_check_thresholds(thresholds, 0.5))

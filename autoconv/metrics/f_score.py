@@ -58,7 +58,7 @@ class FBetaScore(Metric):
                     "Invalid `threshold` argument value. It should verify 0 < threshold <= 1. "
                     f"Received: threshold={threshold}"
                 )
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self.average, self.beta, self.threshold = average, beta, threshold
         self._classes: int | None = None
 

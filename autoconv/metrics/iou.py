@@ -56,7 +56,7 @@ class IoU(Metric):
                 f"Target class id {max(target_class_ids)} is out of range, which is "
                 f"[0, {num_classes})."
             )
-        super().__init__(name, dtype or "int32")
+        super().__init__(name=name, dtype=dtype or "int32")
         self.num_classes, self.target_class_ids = num_classes, list(target_class_ids)
         self.ignore_class, self.axis = ignore_class, axis
         self.sparse_y_true, self.sparse_y_pred = sparse_y_true, sparse_y_pred

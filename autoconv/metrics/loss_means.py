@@ -75,7 +75,7 @@ class RootMeanSquaredError(Mean):
     _direction = "down"
 
     def __init__(self, name="root_mean_squared_error", dtype=None):
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         y_true, y_pred = metric_inputs(y_true, y_pred)

@@ -43,7 +43,7 @@ class R2Score(Metric):
                 "Invalid value for argument `num_regressors`. Expected a value >= 0. "
                 f"Received: num_regressors={num_regressors}"
             )
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self.class_aggregation, self.num_regressors = class_aggregation, num_regressors
         self._add_state((), "num_samples")
         self._classes: int | None = None

@@ -257,7 +257,10 @@ def fori_loop(lower: int, upper: int, body_fun: Callable[[int, Any], Any], init_
 
 
 def _stacked(values: list[Any]) -> Any:
-    """Per-step results stacked on a new first axis (each part of tuple results on its own)."""
+    """Per-step results stacked on a new first axis (each part of tuple, list or dict results
+    on its own, as Keras's nested results)."""
+    if values and isinstance(values[0], dict):
+        return {k: _stacked([v[k] for v in values]) for k in values[0]}
     if values and isinstance(values[0], tuple | list):
         return type(values[0])(_stacked([v[i] for v in values]) for i in range(len(values[0])))
     return arrays.stack(values, axis=0) if values else values
@@ -273,7 +276,7 @@ def scan(
 ) -> tuple[Any, Any]:
     """``(carry, y) = f(carry, x)`` over xs's first axis; returns the last carry and the ys
     stacked (JAX's ``lax.scan``)."""
-    n = length if xs is None else shape(xs[0] if isinstance(xs, list | tuple) else xs)[0]
+    n = length if xs is None else shape(_first_leaf(xs))[0]
     if n is None:
         raise ValueError("scan: give xs or length")
     steps = range(n - 1, -1, -1) if reverse else range(n)
@@ -288,14 +291,25 @@ def scan(
 
 
 def _step(xs: Any, i: int) -> Any:
+    if isinstance(xs, dict):
+        return {k: _step(x, i) for k, x in xs.items()}
     if isinstance(xs, list | tuple):
         return type(xs)(_step(x, i) for x in xs)
     return arrays.get_item(xs, i)
 
 
+def _first_leaf(xs: Any) -> Any:
+    if isinstance(xs, dict):
+        return _first_leaf(next(iter(xs.values())))
+    if isinstance(xs, list | tuple):
+        return _first_leaf(xs[0])
+    return xs
+
+
 def map(f: Callable[[Any], Any], xs: Any) -> Any:
-    """``f`` of each slice along xs's first axis, stacked."""
-    n = shape(xs[0] if isinstance(xs, list | tuple) else xs)[0]
+    """``f`` of each slice along xs's first axis, stacked (xs and f's results may be nested
+    tuples, lists and dicts)."""
+    n = shape(_first_leaf(xs))[0]
     return _stacked([f(_step(xs, i)) for i in range(n)])
 
 

@@ -582,6 +582,17 @@ def test_control_flow_runs_eagerly() -> None:
     np.testing.assert_allclose(ops.map(lambda r: r.sum(), Tensor(M)).numpy(), M.sum(1), 1e-6)
 
 
+def test_map_takes_and_gives_nested_dicts() -> None:
+    """Keras's docstring example: ``f`` may return a dict, each entry stacked; xs may be a dict."""
+    xs = Tensor(np.arange(4.0, dtype=np.float32))
+    ys = ops.map(lambda x: {"y1": x**2, "y2": (x * 10, x + 1)}, xs)
+    np.testing.assert_allclose(ys["y1"].numpy(), [0, 1, 4, 9])
+    np.testing.assert_allclose(ys["y2"][0].numpy(), [0, 10, 20, 30])
+    np.testing.assert_allclose(ys["y2"][1].numpy(), [1, 2, 3, 4])
+    summed = ops.map(lambda d: d["a"] + d["b"], {"a": xs, "b": Tensor(M[0])})
+    np.testing.assert_allclose(summed.numpy(), np.arange(4.0) + M[0], 1e-6)
+
+
 def test_rearrange_as_einops() -> None:
     x = Tensor(real(2, 3, 4))
     assert ops.rearrange(x, "b h w -> b (h w)").shape == (2, 12)

@@ -116,6 +116,15 @@ CASES: list[tuple[str, tuple, dict[str, Any], bool]] = [
         (name, (INTS, np.int32(2)), {}, False)
         for name in ("add", "multiply", "mod", "floor_divide", "power", "maximum")
     ],
+    *[
+        (
+            name,
+            (np.array([2.0, np.nan, np.nan], np.float32), np.array([1, 4, np.nan], np.float32)),
+            {},
+            False,
+        )
+        for name in ("fmax", "fmin")
+    ],
     ("heaviside", (np.array([-1.0, 0.0, 2.0], np.float32), np.float32(0.5)), {}, False),
     ("ldexp", (real(3), np.array([1, 2, -1], np.int32)), {}, True),
     ("nextafter", (real(3), np.float32(5)), {}, False),

@@ -294,12 +294,23 @@ def logaddexp2(x1: Any, x2: Any) -> Tensor:
     return logaddexp(x1 * ln2, x2 * ln2) * (1.0 / ln2)
 
 
+def _select_ignoring_nan(a: Tensor, b: Tensor, keeps_a: Callable) -> Tensor:
+    """a where ``keeps_a`` holds, else b, each element taken from one of them (a NaN not taken
+    does not reach the result); the gradient to the one taken."""
+    mask = keeps_a(a.numpy(), b.numpy())
+
+    def backward(g, out, a_values, b_values):
+        return np.where(mask, g, 0), np.where(mask, 0, g)
+
+    return host_op("where", lambda u, v: np.where(mask, u, v), backward, [a, b])
+
+
 def fmax(x1: Any, x2: Any) -> Any:
     """max ignoring NaN (NaN only where both are)."""
     if all_integer(x1, x2):
         return np.fmax(to_numpy(x1), to_numpy(x2))
     x1, x2 = tensors(x1, x2)
-    return _select_larger(x1, x2, lambda a, b: (a >= b) | np.isnan(b))
+    return _select_ignoring_nan(x1, x2, lambda a, b: (a >= b) | np.isnan(b))
 
 
 def fmin(x1: Any, x2: Any) -> Any:
@@ -307,7 +318,7 @@ def fmin(x1: Any, x2: Any) -> Any:
     if all_integer(x1, x2):
         return np.fmin(to_numpy(x1), to_numpy(x2))
     x1, x2 = tensors(x1, x2)
-    return _select_larger(x1, x2, lambda a, b: (a <= b) | np.isnan(b))
+    return _select_ignoring_nan(x1, x2, lambda a, b: (a <= b) | np.isnan(b))
 
 
 def heaviside(x1: Any, x2: Any) -> Any:

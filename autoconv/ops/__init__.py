@@ -67,7 +67,7 @@ __all__ = [*KERAS_NAMES, *ENGINE_NAMES, *SUBMODULES]
 
 # Aliases that Keras records as the Operation of the function they name (``ops.swish`` as
 # ``Silu``); every other function is recorded as its own name's Operation, as Keras's are, even
-# where autoconv computes two names with one function (``abs``, ``absolute`` and ``fabs``;
+# where autoconv computes two names with one function (``abs`` and ``absolute``;
 # ``divide`` and ``true_divide``, which ``x / y`` records).
 RECORDED_AS = {"swish": "silu", "hard_swish": "hard_silu"}
 

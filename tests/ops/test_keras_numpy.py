@@ -125,6 +125,7 @@ CASES: list[tuple[str, tuple, dict[str, Any], bool]] = [
         )
         for name in ("fmax", "fmin")
     ],
+    ("fabs", (INTS,), {}, False),
     ("heaviside", (np.array([-1.0, 0.0, 2.0], np.float32), np.float32(0.5)), {}, False),
     ("ldexp", (real(3), np.array([1, 2, -1], np.int32)), {}, True),
     ("nextafter", (real(3), np.float32(5)), {}, False),
@@ -589,6 +590,12 @@ def test_control_flow_runs_eagerly() -> None:
         [0, 1, 3, 6],
     )
     np.testing.assert_allclose(ops.map(lambda r: r.sum(), Tensor(M)).numpy(), M.sum(1), 1e-6)
+
+
+def test_fabs_of_integers_is_real_as_kerass() -> None:
+    result = ops.fabs(np.array([-1, 2], np.int32))
+    assert isinstance(result, Tensor) and result.dtype == np.float32
+    np.testing.assert_array_equal(result.numpy(), [1.0, 2.0])
 
 
 def test_map_takes_and_gives_nested_dicts() -> None:

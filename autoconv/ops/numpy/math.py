@@ -151,7 +151,11 @@ def abs(x: Any) -> Any:
 
 
 absolute = abs
-fabs = abs
+
+
+def fabs(x: Any) -> Tensor:
+    """|x| as reals (integer arguments give float32, as Keras's and NumPy's fabs)."""
+    return engine.abs(tensor(x))
 
 
 def negative(x: Any) -> Any:

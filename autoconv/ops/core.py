@@ -190,9 +190,15 @@ REDUCTIONS = {"add": np.add, "max": np.maximum, "min": np.minimum, "mul": np.mul
 def scatter_update(inputs: Any, indices: Any, updates: Any, reduction: str | None = None) -> Any:
     """inputs with the elements (or slices) at ``indices`` set to ``updates``, or combined with
     them by ``reduction`` ('add', 'max', 'min', 'mul'; repeated indices each count), in the
-    inputs' dtype. Differentiable for a plain update and for 'add'."""
-    if reduction is not None and reduction not in REDUCTIONS:
-        raise ValueError(f"Unsupported reduction: {reduction}")
+    inputs' dtype (the reduction's name in any case, as Keras's). Differentiable for a plain
+    update and for 'add'."""
+    if reduction is not None:
+        reduction = reduction.lower()
+        if reduction not in REDUCTIONS:
+            raise ValueError(
+                f"Invalid reduction: {reduction}. "
+                "Supported values are: None, 'add', 'max', 'min', 'mul'."
+            )
     where = _positions(indices, len(shape(inputs)))
 
     def forward(a, b):

@@ -363,6 +363,15 @@ CASES: list[tuple[str, tuple, dict[str, Any], bool]] = [
     ("slice_update", (M, (1, 1), real(2, 2)), {}, True),
     ("scatter", (np.array([[0, 1], [2, 2], [0, 1]], np.int32), real(3), (3, 3)), {}, True),
     ("scatter_update", (M, np.array([[0, 1], [2, 2]], np.int32), real(2)), {}, True),
+    *[
+        (
+            "scatter_update",
+            (real(4), np.array([[0], [0], [1]], np.int32), real(3)),
+            {"reduction": r},
+            False,
+        )
+        for r in ("MAX", "Mul")
+    ],
     ("unstack", (M,), {"axis": 1}, True),
     ("logsumexp", (M,), {"axis": 1, "keepdims": True}, True),
     ("erfc", (real(4),), {}, True),

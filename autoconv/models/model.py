@@ -816,12 +816,18 @@ class Model(Trainer, Layer):
 
         saving.save_model(self, filepath, overwrite, zipped)
 
-    def save_weights(self, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+    def save_weights(
+        self,
+        filepath: str | os.PathLike,
+        overwrite: bool = True,
+        max_shard_size: float | None = None,
+    ) -> None:
         """Write the weights (and the optimizer's state) to a Keras ``.weights.h5`` file,
-        atomically (:func:`autoconv.saving.save_weights`)."""
+        atomically; with ``max_shard_size`` (GB) as Keras's sharded weights, a
+        ``.weights.json`` index and its shards (:func:`autoconv.saving.save_weights`)."""
         from autoconv import saving
 
-        saving.save_weights(self, filepath, overwrite)
+        saving.save_weights(self, filepath, overwrite, max_shard_size)
 
     def export(
         self,
@@ -854,7 +860,8 @@ class Model(Trainer, Layer):
         onnx_export.export_onnx(self, filepath, verbose, input_signature, **kwargs)
 
     def load_weights(self, filepath: str | os.PathLike, skip_mismatch: bool = False) -> None:
-        """Read weights from a ``.weights.h5`` file or a ``.keras`` archive, each checked
+        """Read weights from a ``.weights.h5`` file, sharded weights' ``.weights.json`` index
+        or a ``.keras`` archive, each checked
         against this model's before any is changed; ``skip_mismatch`` leaves out the layers
         whose weights do not fit (:func:`autoconv.saving.load_weights`)."""
         from autoconv import saving

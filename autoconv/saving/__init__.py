@@ -4,7 +4,8 @@ registry of a user's own classes.
 - ``save_model(model, "name.keras")`` (``model.save``) writes Keras 3's ``.keras`` archive,
   which Keras loads; ``load_model`` reads Keras's archives (and autoconv's own files from
   before, which it says to save again) with their compile settings and optimizer state.
-- ``model.save_weights("name.weights.h5")`` / ``model.load_weights`` use Keras's HDF5 layout.
+- ``model.save_weights("name.weights.h5")`` / ``model.load_weights`` use Keras's HDF5 layout
+  (``max_shard_size``: Keras's sharded weights, ``name.weights.json`` and its shards).
 - Keras 2's (and tf.keras's) legacy ``.h5`` models and weights load too, and
   ``model.save("name.h5")`` writes one as Keras 3 still does (:mod:`.legacy_h5`).
 - ``register_keras_serializable``, ``get_custom_objects``, ``custom_object_scope``,
@@ -67,7 +68,7 @@ from autoconv.registration import (
     register_keras_serializable,
     require_function,
 )
-from autoconv.saving import keras_file, legacy_h5, npz_file
+from autoconv.saving import keras_file, legacy_h5, npz_file, sharded
 from autoconv.saving.file_editor import KerasFileEditor
 from autoconv.saving.files import FILE_ERRORS, MissingKerasFile, ModelFileError, reason
 from autoconv.tensor import Tensor
@@ -208,32 +209,52 @@ def _described(value: Any) -> str:
     return f"a JSON {type(value).__name__}" if isinstance(value, list | dict) else repr(value)
 
 
-def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True) -> None:
-    """Write ``model``'s weights (and its optimizer's state) in Keras's ``.weights.h5``."""
-    path = Path(filepath)
-    if not path.name.endswith(".weights.h5"):
-        raise ValueError(f"The filename must end in `.weights.h5`. Received: filepath={filepath}")
+def save_weights(
+    model: Any,
+    filepath: str | os.PathLike,
+    overwrite: bool = True,
+    max_shard_size: float | None = None,
+) -> None:
+    """Write ``model``'s weights (and its optimizer's state) in Keras's ``.weights.h5``; with
+    ``max_shard_size`` (GB) as Keras's sharded weights, a ``.weights.json`` index and its
+    ``_00000.weights.h5``, ... shards beside it (:mod:`.sharded`)."""
+    name = str(filepath)
+    if max_shard_size is None and not name.endswith(".weights.h5"):
+        raise ValueError(f"The filename must end in `.weights.h5`. Received: filepath={name}")
+    if max_shard_size is not None and not name.endswith(("weights.h5", "weights.json")):
+        raise ValueError(
+            "The filename must end in `.weights.json` when `max_shard_size` is specified. "
+            f"Received: filepath={name}"
+        )
     if not model.built:
         raise ValueError(f"save_weights: model {model.name} is not built yet")
-    keras_file.save_weights(model, path, overwrite)
+    if max_shard_size is None:
+        keras_file.save_weights(model, Path(filepath), overwrite)
+    else:
+        sharded.save_weights(model, Path(filepath), overwrite, max_shard_size)
 
 
 def load_weights(model: Any, filepath: str | os.PathLike, skip_mismatch: bool = False) -> None:
-    """Set ``model``'s weights from a ``.weights.h5`` file or a ``.keras`` archive (Keras's
-    or autoconv's; autoconv 0.1's weights files too), every one checked first: all or none.
+    """Set ``model``'s weights from a ``.weights.h5`` file, Keras's sharded weights (their
+    ``.weights.json`` index) or a ``.keras`` archive (Keras's or autoconv's; autoconv 0.1's
+    weights files too), every one checked first: all or none.
     ``skip_mismatch``: leave out, with Keras's warning, the layers whose weights in the file
     do not fit (none there, another count or shape), as Keras's (which ignores it for legacy
     ``.h5`` files, as autoconv does, and for autoconv 0.1's)."""
     path = keras_file.exists(filepath)
     kind = keras_file.file_kind(path)
-    if kind == "zip" and npz_file.is_npz_file(path):
+    if path.name.endswith(".weights.json"):
+        sharded.load_weights(model, path, skip_mismatch)
+    elif kind == "zip" and npz_file.is_npz_file(path):
         npz_file.load_weights(model, path)
     elif kind == "hdf5" and _is_legacy(path):
         legacy_h5.load_weights(model, path)
     elif kind in ("zip", "hdf5"):
         keras_file.load_weights(model, path, skip_mismatch)
     else:
-        raise ModelFileError(f"{path} is not a weights file (.weights.h5) or a .keras archive")
+        raise ModelFileError(
+            f"{path} is not a weights file (.weights.h5 or .weights.json) or a .keras archive"
+        )
 
 
 def _hdf5_attributes(path: Path) -> set[str]:

@@ -20,7 +20,8 @@ registry of a user's own classes.
 Loading is safe by default, as Keras's: no Python code in a file is run (a ``Lambda`` layer's
 is refused), every class a file names is autoconv's own or one the user registered, and every
 size is checked against what the file holds before anything is allocated. The file formats are
-in :mod:`.keras_file` (with :mod:`.h5_state`), :mod:`.legacy_h5` and :mod:`.npz_file`
+in :mod:`.keras_file` (with :mod:`.h5_state`; sharded weights in :mod:`.sharded`),
+:mod:`.legacy_h5` and :mod:`.npz_file`
 (autoconv 0.1's, read only);
 :mod:`.files` holds what they share.
 

@@ -104,13 +104,24 @@ def deserialize(config: dict[str, Any]) -> DTypePolicy:
 
 
 def get(identifier: Any) -> DTypePolicy:
-    """A policy from a name, an entry, or a policy."""
+    """A policy from a name, an entry, a policy or a dtype; ``None`` is the global policy
+    (:func:`dtype_policy`), as Keras's."""
+    if identifier is None:
+        return dtype_policy()
     if isinstance(identifier, DTypePolicy):
         return identifier
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if isinstance(identifier, str):
         return DTypePolicy(identifier)
+    from autoconv.backend import standardize_dtype
+
+    try:
+        name = standardize_dtype(identifier)
+    except (TypeError, ValueError):
+        name = None
+    if name is not None:
+        return DTypePolicy(name)
     raise ValueError(
         f"Cannot interpret `dtype` argument. Expected a string or DTypePolicy, got {identifier!r}"
     )

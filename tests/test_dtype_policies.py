@@ -58,3 +58,13 @@ def test_other_policies_are_one_clear_error(name):
 def test_kerass_other_names_say_why_they_are_missing(module, name):
     with pytest.raises(AttributeError, match=f"{name} is not implemented by autoconv"):
         getattr(module, name)
+
+
+def test_get_takes_none_and_dtypes_as_kerass(floatx):
+    # Keras: get(None) is the global policy, get(np.float64) the policy of that dtype
+    assert dtype_policies.get(np.float64) == ac.DTypePolicy("float64")
+    assert dtype_policies.get(np.dtype("float32")) == ac.DTypePolicy("float32")
+    config.set_dtype_policy("float64")
+    assert dtype_policies.get(None) == ac.DTypePolicy("float64")
+    with pytest.raises(ValueError, match="Cannot interpret `dtype` argument"):
+        dtype_policies.get(3)

@@ -229,15 +229,16 @@ def max_steps_per_epoch() -> int | None:
 
 def set_dtype_policy(policy: object) -> None:
     """Keras's global dtype policy ("float32" or "float64"; see
-    :mod:`autoconv.dtype_policies`): the layers' default float, as :func:`set_floatx`."""
+    :mod:`autoconv.dtype_policies`): the default dtype of the layers made from now on, leaving
+    :func:`floatx` as it is; ``clear_session`` forgets it."""
     from autoconv.dtype_policies import set_dtype_policy as set_policy
 
     set_policy(policy)
 
 
 def dtype_policy() -> object:
-    """The global dtype policy (a :class:`autoconv.dtype_policies.DTypePolicy` of
-    :func:`floatx`)."""
+    """The global dtype policy (a :class:`autoconv.dtype_policies.DTypePolicy`: the one
+    :func:`set_dtype_policy` set, else :func:`floatx`'s)."""
     from autoconv.dtype_policies import dtype_policy as policy
 
     return policy()

@@ -127,15 +127,34 @@ def get(identifier: Any) -> DTypePolicy:
     )
 
 
+# The policy set by set_dtype_policy (None: floatx's), cleared by clear_session as Keras's
+_global_policy: DTypePolicy | None = None
+
+
 def set_dtype_policy(policy: Any) -> None:
-    """Make ``policy`` (a name or a policy) the layers' default, as Keras's: autoconv's
-    default float (:func:`autoconv.config.set_floatx`)."""
-    config.set_floatx(get(policy).name)
+    """Make ``policy`` (a name or a policy) the default of the layers made from now on, as
+    Keras's: :func:`autoconv.config.floatx` is left as it is (Keras's ``Input``, the ops and
+    the initializers keep making floatx), and ``clear_session`` puts floatx's policy back."""
+    global _global_policy
+    if not isinstance(policy, DTypePolicy | str):
+        raise ValueError(  # Keras's words
+            "Invalid `policy` argument. Expected the string name of a policy (such as "
+            f"'mixed_float16') or a `DTypePolicy` instance. Received: policy={policy} "
+            f"(of type {type(policy)})"
+        )
+    _global_policy = get(policy)
+
+
+def reset_dtype_policy() -> None:
+    """Forget the policy :func:`set_dtype_policy` set (``clear_session``'s part)."""
+    global _global_policy
+    _global_policy = None
 
 
 def dtype_policy() -> DTypePolicy:
-    """The layers' default policy (:func:`autoconv.config.floatx`'s)."""
-    return DTypePolicy(config.floatx())
+    """The layers' default policy: the one :func:`set_dtype_policy` set, else
+    :func:`autoconv.config.floatx`'s."""
+    return _global_policy if _global_policy is not None else DTypePolicy(config.floatx())
 
 
 __getattr__ = missing_names(

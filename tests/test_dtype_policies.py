@@ -19,6 +19,7 @@ def floatx():
     before = config.floatx()
     yield
     config.set_floatx(before)
+    dtype_policies.reset_dtype_policy()
 
 
 @pytest.mark.parametrize("name", ["float32", "float64"])
@@ -68,3 +69,17 @@ def test_get_takes_none_and_dtypes_as_kerass(floatx):
     assert dtype_policies.get(None) == ac.DTypePolicy("float64")
     with pytest.raises(ValueError, match="Cannot interpret `dtype` argument"):
         dtype_policies.get(3)
+
+
+def test_the_global_policy_leaves_floatx_as_kerass(floatx):
+    # Keras 3.15: set_dtype_policy("float64") makes new layers float64, while floatx, Input
+    # and the ops stay float32; clear_session forgets the policy
+    config.set_dtype_policy("float64")
+    assert config.floatx() == "float32" and ac.layers.Input((2,)).dtype == "float32"
+    assert ac.ops.zeros(2).dtype == "float32"
+    assert ac.layers.Dense(2).dtype == "float64"
+    ac.utils.clear_session()
+    assert config.dtype_policy() == ac.DTypePolicy("float32")
+    assert ac.layers.Dense(2).dtype == "float32"
+    with pytest.raises(ValueError, match="Invalid `policy` argument"):
+        config.set_dtype_policy(None)

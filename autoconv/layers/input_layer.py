@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv import config
 from autoconv.layers.layer import Layer
 from autoconv.layers.symbolic import Node, Shape, SymbolicTensor
 from autoconv.windows import is_int
@@ -53,6 +54,8 @@ class InputLayer(Layer):
         if "batch_input_shape" in kwargs:
             batch_shape = kwargs.pop("batch_input_shape")
         integer = _integer_or_bool_dtype(dtype)
+        if dtype is None:  # Keras's Input is floatx's, whatever the global dtype policy
+            dtype = config.floatx()
         super().__init__(name=name, dtype=None if integer else dtype, **kwargs)
         if integer:
             self.dtype = integer

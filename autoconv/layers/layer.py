@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import config, constraints, initializers, regularizers, tree
+from autoconv import config, constraints, dtype_policies, initializers, regularizers, tree
 from autoconv.backends import array_device, namespace, release_work_arrays
 from autoconv.dtype_policies import DTypePolicy, python_dtype
 from autoconv.host_array import host_array
@@ -64,6 +64,7 @@ def clear_session(free_memory: bool = True) -> None:
     as ``keras.utils.clear_session()``; ``free_memory`` runs Python's garbage collection too,
     as Keras's."""
     reset_names()
+    dtype_policies.reset_dtype_policy()
     if free_memory:
         gc.collect()
     release_work_arrays()
@@ -1202,9 +1203,10 @@ def serialized(module: Any, item: Any) -> Any:
 
 
 def _float_dtype(dtype: Any, owner: str) -> str:
-    """``dtype`` checked, or Keras's default float (``config.floatx()``) when None."""
+    """``dtype`` checked, or the global dtype policy's (``config.floatx()`` unless
+    ``config.set_dtype_policy`` set another) when None, as Keras's."""
     if dtype is None:
-        return config.floatx()
+        return dtype_policies.dtype_policy().name
     name = getattr(dtype, "name", serialization.dtype_name(dtype))
     if name == "string":  # Keras's Input(dtype="string") of an end-to-end text model
         raise ValueError(

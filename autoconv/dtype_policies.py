@@ -70,6 +70,22 @@ class DTypePolicy:
     def quantization_mode(self) -> None:
         return None
 
+    def convert_input(self, x: Any, autocast: bool, dtype: Any) -> Any:
+        """``x`` as Keras's layers take their inputs: a tensor (or an array made one), cast
+        to ``dtype`` when ``autocast`` is set and it is of another float dtype; anything
+        else as it is."""
+        from autoconv import backend, ops
+
+        dtype = backend.standardize_dtype(dtype)
+        if not (ops.is_tensor(x) or backend.is_keras_tensor(x)):
+            if not hasattr(x, "__array__"):
+                return x
+            x = ops.convert_to_tensor(x)
+        x_dtype = backend.standardize_dtype(x.dtype)
+        if autocast and backend.is_float_dtype(x_dtype) and x_dtype != dtype:
+            x = ops.cast(x, dtype)
+        return x
+
     def get_config(self) -> dict[str, Any]:
         return {"name": self._name}
 

@@ -83,3 +83,14 @@ def test_the_global_policy_leaves_floatx_as_kerass(floatx):
     assert ac.layers.Dense(2).dtype == "float32"
     with pytest.raises(ValueError, match="Invalid `policy` argument"):
         config.set_dtype_policy(None)
+
+
+def test_convert_input_casts_floats_when_autocasting_as_kerass():
+    # values from Keras 3.15 (torch): float inputs cast to dtype when autocast, others kept
+    policy = ac.DTypePolicy("float64")
+    assert policy.convert_input(ac.ops.ones(2), True, "float32").dtype == "float32"
+    assert policy.convert_input(ac.ops.ones(2), False, "float64").dtype == "float32"
+    assert policy.convert_input(np.ones(2, "float32"), True, np.float64).dtype == "float64"
+    assert policy.convert_input(np.ones(2, "int32"), True, "float64").dtype == "int32"
+    assert policy.convert_input(ac.Input((3,)), True, "float64").dtype == "float64"
+    assert policy.convert_input([1.0], True, "float64") == [1.0]

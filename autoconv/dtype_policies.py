@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoconv import config
+from autoconv import config, registration
 from autoconv.naming import missing_names
 
 __all__ = [
@@ -100,23 +100,36 @@ class DTypePolicy:
         return hash(self._name)
 
     def __repr__(self) -> str:
-        return f'<DTypePolicy "{self._name}">'
+        return f'<{type(self).__name__} "{self._name}">'
 
 
 FloatDTypePolicy = DTypePolicy  # Keras's name for a policy of one float dtype
 
 
-def serialize(policy: DTypePolicy) -> dict[str, Any]:
-    """Keras's entry for a policy: ``{"module": "keras", "class_name": "DTypePolicy", ...}``."""
-    return {"module": "keras", "class_name": "DTypePolicy", "config": policy.get_config(),
-            "registered_name": None}  # fmt: skip
+# Keras's classes of the policies autoconv has, by the class names its entries give
+_OWN = {"DTypePolicy": DTypePolicy, "FloatDTypePolicy": DTypePolicy}
 
 
-def deserialize(config: dict[str, Any]) -> DTypePolicy:
-    """A policy from Keras's entry (:func:`serialize`)."""
+def serialize(dtype_policy: DTypePolicy) -> dict[str, Any]:
+    """Keras's entry for a policy: ``{"module": "keras", "class_name": "DTypePolicy", ...}``
+    (a user's subclass under its module and registered name, as Keras's)."""
+    return registration.keras_entry(dtype_policy, "keras", {"DTypePolicy": DTypePolicy})
+
+
+def deserialize(
+    config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+) -> DTypePolicy:
+    """A policy from Keras's entry (:func:`serialize`); a user's subclass found by its
+    registered name or in ``custom_objects``, as Keras's."""
     if not isinstance(config, dict) or "config" not in config:
         raise ValueError(f"a dtype policy entry must be a dict with a 'config', got {config!r}")
-    return DTypePolicy.from_config(config["config"])
+    cls = registration.find_class(config, _OWN, DTypePolicy, custom_objects)
+    if cls is None:
+        raise ValueError(
+            f"Could not interpret dtype policy entry: {config!r}; known classes: "
+            f"{', '.join(sorted(_OWN))}"
+        )
+    return cls.from_config(config["config"])
 
 
 def get(identifier: Any) -> DTypePolicy:

@@ -94,3 +94,16 @@ def test_convert_input_casts_floats_when_autocasting_as_kerass():
     assert policy.convert_input(np.ones(2, "int32"), True, "float64").dtype == "int32"
     assert policy.convert_input(ac.Input((3,)), True, "float64").dtype == "float64"
     assert policy.convert_input([1.0], True, "float64") == [1.0]
+
+
+def test_a_users_policy_subclass_round_trips_as_kerass():
+    # Keras 3.15's entry and repr for a subclass defined in __main__
+    class P(ac.DTypePolicy):
+        pass
+
+    P.__module__ = "__main__"
+    entry = dtype_policies.serialize(dtype_policy=P("float64"))
+    assert entry == {"module": None, "class_name": "P", "config": {"name": "float64"},
+                     "registered_name": "P"}  # fmt: skip
+    policy = dtype_policies.deserialize(entry, custom_objects={"P": P})
+    assert type(policy) is P and repr(policy) == '<P "float64">'

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from autoconv import config
+from autoconv.dtype_policies import python_dtype
 from autoconv.layers.layer import Layer
 from autoconv.layers.symbolic import Node, Shape, SymbolicTensor
 from autoconv.windows import is_int
@@ -97,9 +98,11 @@ class InputLayer(Layer):
 
 
 def _integer_or_bool_dtype(dtype: Any) -> str | None:
-    """``dtype``'s name if it names an integer dtype ("int32", "uint8", ...) or "bool", else
-    None."""
-    if not isinstance(dtype, str):
+    """``dtype``'s name if it names (or is NumPy's) an integer dtype ("int32", "uint8", ...)
+    or "bool", else None."""
+    dtype = python_dtype(dtype)  # int, bool: Keras's names for them
+    is_numpy_type = isinstance(dtype, type) and issubclass(dtype, np.generic)  # np.int32
+    if not isinstance(dtype, str | np.dtype) and not is_numpy_type:
         return None
     try:
         numpy_dtype = np.dtype(dtype)

@@ -772,6 +772,11 @@ class Layer:
     def variable_dtype(self) -> str:
         return self.dtype
 
+    @property
+    def input_dtype(self) -> str:
+        """The dtype the layer's float inputs are cast to (its compute dtype), as Keras's."""
+        return self.compute_dtype
+
     # ---------------------------------------------------------------- weights API
     @property
     def layers(self) -> list[Layer]:
@@ -1208,6 +1213,8 @@ def _float_dtype(dtype: Any, owner: str) -> str:
     if dtype is None:
         return dtype_policies.dtype_policy().name
     name = getattr(dtype, "name", serialization.dtype_name(dtype))
+    if isinstance(dtype, type) and issubclass(dtype, np.generic):  # np.float64, as Keras's
+        name = np.dtype(dtype).name
     if name == "string":  # Keras's Input(dtype="string") of an end-to-end text model
         raise ValueError(
             f"{owner}: dtype 'string' is not supported: autoconv models take numbers, not "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 
 import autoconv as ac
@@ -52,3 +53,9 @@ def test_an_input_layers_input_is_its_tensor():
     assert model.get_layer("image").input is image
     prediction_model = ac.Model(model.get_layer("image").input, dense.output)
     assert prediction_model.predict(ac.ops.ones((2, 4)), verbose=0).shape == (2, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.float64, np.dtype("int64"), bool, int])
+def test_numpy_and_python_dtypes_as_kerass(keras, dtype):
+    # Keras standardizes a NumPy type or dtype and Python's int and bool to its names
+    assert ac.Input((2,), dtype=dtype).dtype == keras.Input((2,), dtype=dtype).dtype

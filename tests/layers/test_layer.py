@@ -684,3 +684,10 @@ def test_losses_list_the_activity_penalties_before_the_weights_as_kerass(keras):
         layer(np.ones((1, 3), np.float32))
         found.append([float(lib.ops.convert_to_numpy(loss)) for loss in layer.losses])
     assert found[0] == found[1] == [6.0, 3.0, 0.0]  # activity, kernel, bias
+
+
+def test_a_numpy_float_type_is_a_layers_dtype_as_kerass(keras):
+    ours, theirs = layers.Dense(2, dtype=np.float64), keras.layers.Dense(2, dtype=np.float64)
+    assert (ours.dtype, ours.compute_dtype, ours.input_dtype) == ("float64",) * 3
+    assert repr(ours.dtype_policy) == repr(theirs.dtype_policy)
+    assert ours.input_dtype == theirs.input_dtype

@@ -764,6 +764,20 @@ class Layer:
         """Keras's policy of the layer's dtype (float32 or float64: compute and weights)."""
         return DTypePolicy(self.dtype)
 
+    @dtype_policy.setter
+    def dtype_policy(self, value: Any) -> None:
+        """Keras's setter (a policy, its name or entry): the dtype the layer will build its
+        weights in and compute in. A built layer's weights keep their dtype, and autoconv's
+        weights are in the dtype a layer computes in, so that is an error."""
+        name = dtype_policies.get(value).name
+        if self.built and self.weights and name != self.dtype:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: its dtype policy cannot change to "
+                f"{name!r} once built (its weights are {self.dtype}); set it before the "
+                "layer is built, or make the layer with dtype=" + repr(name)
+            )
+        self.dtype = _float_dtype(name, type(self).__name__)
+
     @property
     def compute_dtype(self) -> str:
         return self.dtype

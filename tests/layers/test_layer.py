@@ -691,3 +691,12 @@ def test_a_numpy_float_type_is_a_layers_dtype_as_kerass(keras):
     assert (ours.dtype, ours.compute_dtype, ours.input_dtype) == ("float64",) * 3
     assert repr(ours.dtype_policy) == repr(theirs.dtype_policy)
     assert ours.input_dtype == theirs.input_dtype
+
+
+def test_dtype_policy_is_set_before_the_build_as_kerass(keras):
+    ours, theirs = layers.Dense(2), keras.layers.Dense(2)
+    ours.dtype_policy = theirs.dtype_policy = "float64"
+    assert repr(ours.dtype_policy) == repr(theirs.dtype_policy)
+    assert ours(np.ones((1, 3), "float32")).dtype == np.float64
+    with pytest.raises(ValueError, match="cannot change to 'float32' once built"):
+        ours.dtype_policy = ac.DTypePolicy("float32")

@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 
 from autoconv.atomic import check_target, write_atomically
+from autoconv.models.summary import readable_size
 from autoconv.saving import h5_state
 from autoconv.saving.files import (
     FILE_ERRORS,
@@ -33,15 +34,6 @@ from autoconv.saving.files import (
 )
 
 MAX_INDEX_BYTES = 64 * 2**20
-
-
-def readable_size(size: float) -> str:
-    """Keras's ``readable_memory_size``: ``320.00 B``, ``1.50 KB``, ..."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size / 1024 < 1:
-            return f"{size:.2f} {unit}"
-        size /= 1024
-    return f"{size:.2f} PB"
 
 
 def _keras_size(value: np.ndarray) -> float:

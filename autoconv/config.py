@@ -283,12 +283,9 @@ def enable_traceback_filtering() -> None:
 
 
 def enable_unsafe_deserialization() -> None:
-    """An error: autoconv never loads a ``Lambda``'s code from a file, even unsafely."""
-    raise NotImplementedError(
-        "autoconv.config.enable_unsafe_deserialization: autoconv never loads a Lambda "
-        "layer's code from a file, even unsafely (that code calls Keras's own ops): rebuild "
-        "the Lambda in code, or write a Layer subclass and register it"
-    )
+    """Keras's switch for loading a ``Lambda``'s code from files; accepted and without effect,
+    as scripts call it before any ``load_model``: autoconv never runs code from a file, so a
+    file holding a Python lambda is still an error naming that ``Lambda`` when it loads."""
 
 
 def set_backend(backend: str) -> None:

@@ -399,6 +399,14 @@ def _layer_pairs(h5: Any, path: str, layer: Layer) -> list[tuple[Any, Any]]:
     return pairs
 
 
+def read_weights_file(h5: Any, model: Model, skip_mismatch: bool) -> tuple[list, Any]:
+    """What ``load_weights`` reads from a weights file (or sharded view): the weights' checked
+    pairs, and the optimizer state where the model is compiled (see :func:`read_optimizer`)."""
+    pairs = read(h5, model, skip_mismatch)
+    optimizer_state = read_optimizer(h5, model, as_built=False) if model.compiled else None
+    return pairs, optimizer_state
+
+
 def read_optimizer(
     h5: Any, model: Model, as_built: bool = True, skip_mismatch: bool = True
 ) -> tuple[int, float | None, list] | None:

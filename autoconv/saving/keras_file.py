@@ -255,10 +255,7 @@ def load_weights(model: Any, path: Path, skip_mismatch: bool = False) -> None:
         else:
             source = path
         with h5py.File(source, "r") as h5:
-            pairs = h5_state.read(h5, model, skip_mismatch)
-            optimizer_state = (
-                h5_state.read_optimizer(h5, model, as_built=False) if model.compiled else None
-            )
+            pairs, optimizer_state = h5_state.read_weights_file(h5, model, skip_mismatch)
     except FILE_ERRORS as error:
         raise ModelFileError(f"load_weights: {path}: {reason(error)}") from None
     h5_state.assign(model, pairs, optimizer_state)

@@ -233,10 +233,7 @@ def load_weights(model: Any, path: Path, skip_mismatch: bool = False) -> None:
         raise ValueError(f"load_weights: model {model.name} is not built yet; build it first")
     try:
         with ShardedView(path.parent, read_index(path)) as view:
-            pairs = h5_state.read(view, model, skip_mismatch)
-            optimizer_state = (
-                h5_state.read_optimizer(view, model, as_built=False) if model.compiled else None
-            )
+            pairs, optimizer_state = h5_state.read_weights_file(view, model, skip_mismatch)
     except FILE_ERRORS as error:
         raise ModelFileError(f"load_weights: {path}: {reason(error)}") from None
     h5_state.assign(model, pairs, optimizer_state)

@@ -40,3 +40,9 @@ def check_trial(elements: int, what: str) -> None:
     while a file is read."""
     if WEIGHT_BUDGET is not None and elements > MAX_TRIAL_ELEMENTS:
         raise ValueError(f"{what} reads {elements} values: too many while a file is read")
+
+
+def trial_allowed(elements: int) -> bool:
+    """Whether a trial run on ``elements`` values is small enough (always, unless a file is
+    being read): for a run that only refines what others found, skipped where it is not."""
+    return WEIGHT_BUDGET is None or elements <= MAX_TRIAL_ELEMENTS

@@ -30,7 +30,7 @@ from autoconv import config, constraints, dtype_policies, initializers, regulari
 from autoconv.backends import array_device, namespace, release_work_arrays
 from autoconv.dtype_policies import DTypePolicy, python_dtype
 from autoconv.host_array import host_array
-from autoconv.layers import file_budget, serialization
+from autoconv.layers import file_budget, serialization, shape_trace
 from autoconv.layers.calls import (
     _Calling,
     building_lock,
@@ -1166,6 +1166,10 @@ def _sizing(compute_output_shape: Callable[..., Any], native: bool = True) -> Ca
                 return compute_output_shape(self, input_shape, **options)
             except TypeError:
                 pass
+        else:  # the default: Keras's symbolic call, where the layer's call can run on one
+            traced = _traced_shape(self, input_shape, options)
+            if traced is not None:
+                return traced
         errors = []
         for sizes in PROBE_SIZES:
             try:
@@ -1572,6 +1576,18 @@ def dry_run_shape(
         # (a scalar has no batch axis: Keras's symbolic call gives it shape ())
         shapes = [(n, *o.shape[1:]) if o.shape else () for n, o in zip(firsts, outs, strict=True)]
     return shapes if several else shapes[0]
+
+
+def _traced_shape(layer: Layer, input_shape: Any, options: dict[str, Any]) -> Any:
+    """``layer``'s output shape from its call traced on symbolic tensors, called as
+    :func:`dry_run_shape` calls it (None where it cannot be: :mod:`shape_trace`)."""
+    takes_training, default = training_parameter(type(layer))
+    training = current_training(None, default if isinstance(default, bool) else False)
+    kwargs = {**options, "training": training} if takes_training else dict(options)
+    spread = isinstance(input_shape, PositionalShapes) or (
+        type(input_shape) is list and len(input_shape) == _required_positional(type(layer)) > 1
+    )
+    return shape_trace.traced_shape(layer, input_shape, kwargs, training, spread)
 
 
 def _sublayers(layer: Layer) -> list[Layer]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from typing import Any
 
 import numpy as np
@@ -21,10 +22,11 @@ import numpy as np
 from autoconv.layers import file_budget
 from autoconv.layers.keras_operations import OPERATIONS
 from autoconv.layers.layer import Layer
-from autoconv.layers.symbolic import SymbolicTensor
-from autoconv.naming import to_snake_case, unique_name
+from autoconv.layers.symbolic import SymbolicTensor, flat_outputs, graph_name
+from autoconv.naming import to_snake_case
 from autoconv.ops import convert
 from autoconv.tensor import Tensor
+from autoconv.windows import is_int
 
 # The Keras function a file's (module, class name) names.
 BY_CLASS = {(f"keras.src.ops.{m}", cls): name for name, (m, cls, _, _) in OPERATIONS.items()}
@@ -40,6 +42,11 @@ SEVERAL_OUTPUTS = frozenset(
      "divmod", "frexp", "qr", "svd", "eig", "eigh", "lu_factor", "slogdet", "fft", "fft2",
      "ifft2", "rfft", "stft", "ctc_decode"}
 )  # fmt: skip
+
+
+# An unknown size's probe in :meth:`Operation._probed`: a window's stride or a slice's step up
+# to 256 maps 1 and 257 to different sizes.
+PROBE_SIZE = 257
 
 
 class Slot:
@@ -119,20 +126,18 @@ class Operation(Layer):
             return self.output_shape
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         newshape = self.arguments.get("newshape") if self.function == "reshape" else None
-        if newshape is not None and None in shapes[0]:
-            # Keras's: a -1 beside an unknown size is unknown (trial sizes might not divide)
-            return tuple(None if n == -1 else int(n) for n in np.atleast_1d(newshape))
+        if newshape is not None and not isinstance(newshape, Tensor | SymbolicTensor):
+            sizes = [int(n) if is_int(n) else None for n in np.atleast_1d(newshape)]
+            if None in shapes[0] or None in sizes:
+                # Keras's: a -1 beside an unknown size is unknown (trial sizes might not
+                # divide), and so is a size given as unknown (``ops.shape(x)[0]``'s None)
+                return tuple(None if n == -1 else n for n in sizes)
         elements = sum(int(np.prod([2 if n is None else n for n in s])) for s in shapes)
         file_budget.check_trial(elements, f"operation {self.name} ({self.function})")
         dtypes = self.input_dtypes or ["float32"] * len(shapes)
         runs = []
         for size in (1, 2):
-            ones = [
-                _ones([size if n is None else n for n in s], dtype)
-                for s, dtype in zip(shapes, dtypes, strict=True)
-            ]
-            with np.errstate(all="ignore"):  # only the shape and the dtype count
-                out = self.call(ones)
+            out = self._trial([[size if n is None else n for n in s] for s in shapes], dtypes)
             several = isinstance(out, list | tuple)
             self._output_structure = "list" if isinstance(out, list) else None
             outs = [convert.to_numpy(o) for o in (out if several else [out])]
@@ -141,7 +146,42 @@ class Operation(Layer):
             if self.output_shape is not None and not several:
                 return self.output_shape  # (the file's shape: the run gave the dtype)
         made = [_common_shape(self.function, a, b) for a, b in zip(*runs, strict=True)]
+        made = self._probed(shapes, dtypes, made, runs[0])
         return tuple(made) if several else made[0]
+
+    def _trial(self, sizes: list[list[int]], dtypes: list[str]) -> Any:
+        """The call's result on ones of ``sizes`` (one list each input) and ``dtypes``."""
+        ones = [_ones(s, dtype) for s, dtype in zip(sizes, dtypes, strict=True)]
+        with np.errstate(all="ignore"):  # only the shape and the dtype count
+            return self.call(ones)
+
+    def _probed(self, shapes: list, dtypes: list[str], made: list, first: list) -> list:
+        """``made`` (the output shapes that the runs with the unknown sizes as 1 and as 2
+        agree on), with None for each size that also changes when one unknown size at a time
+        is :data:`PROBE_SIZE` (the others 1; ``first`` the run at 1's shapes): a window's
+        stride or a slice's step maps 1 and 2 to one size (``ops.max_pool(x, 2, 2)``,
+        ``x[:, ::2]``, ``x[:, :1]`` give 1 for both), where Keras's output size is unknown. A
+        run that fails (sizes that do not fit one another) tells nothing."""
+        for i, shape in enumerate(shapes):
+            for axis in [a for a, n in enumerate(shape) if n is None]:
+                if all(n is None for s in made for n in s):
+                    return made
+                sizes = [[1 if n is None else n for n in s] for s in shapes]
+                sizes[i][axis] = PROBE_SIZE
+                if not file_budget.trial_allowed(sum(math.prod(s) for s in sizes)):
+                    continue
+                try:
+                    out = self._trial(sizes, dtypes)
+                except Exception:  # (e.g. two inputs' sizes that must be equal)
+                    continue
+                probed = [np.shape(convert.to_numpy(o)) for o in flat_outputs(out)]
+                if [len(p) for p in probed] != [len(f) for f in first]:
+                    continue
+                made = [
+                    tuple(n if p[k] == f[k] else None for k, n in enumerate(m))
+                    for m, p, f in zip(made, probed, first, strict=True)
+                ]
+        return made
 
     # ------------------------------------------------------------------- Keras's files
     def keras_entry(self) -> dict[str, Any]:
@@ -286,7 +326,7 @@ def record(
     row = OPERATIONS.get(name.removeprefix("image."))
     prefix = to_snake_case(row[1]) if row is not None else name
     operation = Operation(
-        name, arguments, output_shape, output_dtype, name=operation_name or unique_name(prefix)
+        name, arguments, output_shape, output_dtype, name=operation_name or graph_name(prefix)
     )
     operation.input_dtypes = [t.dtype for t in tensors]
     return operation(tensors)

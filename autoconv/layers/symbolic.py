@@ -167,15 +167,18 @@ class Node:
         several = bool(output_shape) and isinstance(output_shape[0], tuple | list)
         shapes = list(output_shape) if several else [output_shape]
         self.several_outputs = several
-        name = output_name or unique_name("keras_tensor")  # as Keras names its tensors
+        name = output_name or graph_name("keras_tensor")  # as Keras names its tensors
         # the layer's dtype, or an Operation's outputs' own (Keras's: ops.argmax gives int32)
         dtypes = getattr(layer, "output_dtypes", None) or [layer.dtype] * len(shapes)
         self.outputs = [SymbolicTensor(shapes[0], dtypes[0], self, name)]
         self.outputs += [  # Keras names each of the outputs in turn
-            SymbolicTensor(shape, dtypes[i], self, unique_name("keras_tensor"), i)
+            SymbolicTensor(shape, dtypes[i], self, graph_name("keras_tensor"), i)
             for i, shape in enumerate(shapes[1:], 1)
         ]
         layer._inbound_nodes.append(self)
+        traced = getattr(_traces, "nodes", None)
+        if traced is not None:
+            traced.append(self)
 
     @property
     def parents(self) -> list[Node]:
@@ -203,6 +206,31 @@ class Node:
         if not self.several_outputs:
             return self.outputs[0]
         return list(self.outputs) if self.list_outputs else tuple(self.outputs)
+
+
+# ------------------------------------------------------------------------ shape traces
+_traces = threading.local()  # per thread: the nodes the shape trace in progress made
+
+
+@contextmanager
+def tracing() -> Iterator[None]:
+    """A trace of a call on symbolic tensors only to learn its output shapes (Keras's symbolic
+    call of a layer without a ``compute_output_shape`` of its own): the nodes it records are
+    taken back from their layers, and it takes no names from the graph's."""
+    previous = getattr(_traces, "nodes", None)
+    _traces.nodes = nodes = []
+    try:
+        yield
+    finally:
+        _traces.nodes = previous
+        for node in reversed(nodes):
+            node.layer._inbound_nodes.remove(node)
+
+
+def graph_name(prefix: str) -> str:
+    """Keras's next automatic name of ``prefix`` (a symbolic tensor's, an op's); inside a
+    :func:`tracing`, whose graph is dropped, ``prefix`` itself, numbering nothing."""
+    return prefix if getattr(_traces, "nodes", None) is not None else unique_name(prefix)
 
 
 def nodes_in_order(outputs: Sequence[SymbolicTensor], known: Collection[int] = ()) -> list[Node]:
@@ -444,6 +472,11 @@ def _dry_run_masks(layer: Any, carried: list[Any]) -> Iterator[None]:
         del runs[id(layer)]
 
 
+def carries_masks(layer: Any) -> bool:
+    """Whether a call of ``layer`` being sized carries masks (its dry runs give them)."""
+    return id(layer) in getattr(_dry_runs, "runs", {})
+
+
 def masked_dry_run(layer: Any, inputs: Any, args: tuple) -> bool:
     """Whether this call of ``layer`` (on Tensors) is a dry run sizing a symbolic call whose
     tensors carry masks: then each of its tensors gets a mask of ones on as many leading
@@ -490,7 +523,7 @@ def _attach_masks(layer: Any, inputs: Any, previous: Any, outputs: list[Symbolic
             output._keras_mask = symbolic[id(mask)]
         else:
             shape = output.shape[: len(mask.shape)]
-            output._keras_mask = SymbolicTensor(shape, "bool", name=unique_name("keras_tensor"))
+            output._keras_mask = SymbolicTensor(shape, "bool", name=graph_name("keras_tensor"))
         masks.attached = True
 
 

@@ -1,6 +1,7 @@
 """Settings for the whole process, as ``keras.config``: the device models are made on, the
 precision of float32 matrix products on the GPU (:func:`set_float32_matmul_precision`), and
-Keras's numeric defaults (:func:`floatx`, :func:`epsilon`, :func:`image_data_format`).
+Keras's numeric defaults (:func:`floatx`, :func:`epsilon`, :func:`image_data_format`), which
+Keras's settings file ``keras.json`` in :func:`keras_home` sets when autoconv is imported.
 
 The device is "auto" unless chosen: the GPU where a real one is usable
 (:func:`autoconv.backends.gpu_usable`; the CUDA simulator never counts), else the CPU.
@@ -17,8 +18,12 @@ True
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import warnings
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 from autoconv.backends import DEVICES, check_device, gpu_usable
 from autoconv.backends.precision import DEFAULT as DEFAULT_FLOAT32_MATMUL_PRECISION
@@ -155,6 +160,90 @@ def set_image_data_format(data_format: str) -> None:
             f"Received: data_format={data_format}"
         )
     _image_data_format = value
+
+
+# ------------------------------------------------------------- Keras's settings file
+KERAS_JSON_LIMIT = 64 * 1024  # bytes read of keras.json at most (Keras's holds four entries)
+# what Keras writes where there is no keras.json (its backend the default, TensorFlow, as
+# Keras writes it before $KERAS_BACKEND is read: Keras reads the file autoconv writes)
+KERAS_JSON_DEFAULTS = {
+    "floatx": "float32", "epsilon": 1e-07, "backend": "tensorflow",
+    "image_data_format": "channels_last",
+}  # fmt: skip
+
+
+def keras_home() -> Path:
+    """Keras's folder for its settings and caches: ``$KERAS_HOME``, else ``~/.keras``
+    (``/tmp/.keras`` when the home folder cannot be written), as Keras's."""
+    if "KERAS_HOME" in os.environ:
+        return Path(os.environ["KERAS_HOME"]).expanduser()
+    home = Path("~").expanduser()
+    return (home if os.access(home, os.W_OK) else Path("/tmp")) / ".keras"
+
+
+def _read_keras_json(path: Path) -> dict[str, Any]:
+    """The settings in ``path``: none from a file that is not JSON (Keras ignores it), nor,
+    with a warning, from one that is no regular file, cannot be read, is larger than
+    ``KERAS_JSON_LIMIT`` or holds no JSON object (where Keras's import fails)."""
+    try:
+        if not path.is_file():
+            raise OSError("it is not a regular file")
+        with path.open("rb") as file:
+            text = file.read(KERAS_JSON_LIMIT + 1)
+        if len(text) > KERAS_JSON_LIMIT:
+            raise OSError(f"it is larger than {KERAS_JSON_LIMIT} bytes")
+    except OSError as error:
+        warnings.warn(f"{path} is ignored: {error}", stacklevel=3)
+        return {}
+    try:
+        settings = json.loads(text)
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(settings, dict):
+        warnings.warn(f"{path} is ignored: it holds no JSON object", stacklevel=3)
+        return {}
+    return settings
+
+
+def _apply_keras_json() -> None:
+    """Read ``keras.json`` in :func:`keras_home` as Keras does when it is imported: its
+    ``floatx``, ``epsilon`` and ``image_data_format`` (its ``backend`` names Keras's own), or
+    write Keras's defaults there, and its folder, where it has none and can. A value Keras
+    refuses (its import fails), or one autoconv cannot use (``"float16"``), is a warning that
+    names it, and the default stays."""
+    path = keras_home() / "keras.json"
+    if not os.path.lexists(path):
+        with contextlib.suppress(OSError):  # (Keras's: a folder it cannot write is left as it is)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("x") as file:  # (not over one another process just wrote)
+                file.write(json.dumps(KERAS_JSON_DEFAULTS, indent=4))
+        return
+    settings = _read_keras_json(path)
+    problems = []
+    value = settings.get("floatx", _floatx)
+    if value in ("float32", "float64"):
+        set_floatx(value)
+    elif value == "float16":
+        problems.append("floatx=float16: autoconv computes in float32 or float64")
+    else:
+        problems.append(f"floatx={value}: expected one of {{'float16', 'float32', 'float64'}}")
+    value = settings.get("epsilon", _epsilon)
+    if isinstance(value, float) and 0 <= value < 0.5:
+        set_epsilon(value)
+    else:
+        problems.append(f"epsilon={value}: expected a float in [0, 0.5)")
+    value = settings.get("image_data_format", _image_data_format)
+    if value in ("channels_last", "channels_first"):
+        set_image_data_format(value)
+    else:
+        problems.append(
+            f"image_data_format={value}: expected one of {{'channels_last', 'channels_first'}}"
+        )
+    for problem in problems:
+        warnings.warn(f"{path}: invalid {problem}; the default is kept", stacklevel=2)
+
+
+_apply_keras_json()
 
 
 # ------------------------------------------------------------------ where the logs go

@@ -30,6 +30,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from autoconv.config import keras_home
 from autoconv.download import HASH_ALGORITHMS, download, hash_file, hasher
 from autoconv.progbar import Progbar, print_msg
 
@@ -46,15 +47,6 @@ class DownloadError(OSError):
 
 class HashMismatchError(ValueError):
     """A downloaded file's hash is not the one expected (the file is not kept)."""
-
-
-def keras_home() -> Path:
-    """Keras's folder for its caches: ``$KERAS_HOME``, else ``~/.keras`` (``/tmp/.keras`` when
-    the home folder cannot be written, as Keras)."""
-    if "KERAS_HOME" in os.environ:
-        return Path(os.environ["KERAS_HOME"]).expanduser()
-    home = Path("~").expanduser()
-    return (home if os.access(home, os.W_OK) else Path("/tmp")) / ".keras"
 
 
 def get_file(

@@ -3,8 +3,11 @@ the checks behind it in autoconv.backends (a real GPU, numba-cuda against NumPy)
 
 from __future__ import annotations
 
+import runpy
 import sys
+import warnings
 from importlib import metadata
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -290,16 +293,106 @@ def test_caps_are_positive_ints_or_none(caps, bad):
         config.set_max_steps_per_epoch(bad)
 
 
-def test_kerass_environment_variables_set_the_caps():
+def test_kerass_environment_variables_and_keras_json_are_read_at_import(tmp_path):
     import subprocess
 
-    code = "from autoconv import config; print(config.max_epochs(), config.max_steps_per_epoch())"
-    env = {"KERAS_MAX_EPOCHS": "3", "KERAS_MAX_STEPS_PER_EPOCH": "7", "PATH": "/usr/bin:/bin"}
+    (tmp_path / "keras.json").write_text('{"floatx": "float64", "backend": "jax"}')
+    code = (
+        "from autoconv import config; "
+        "print(config.max_epochs(), config.max_steps_per_epoch(), config.floatx())"
+    )
+    env = {"KERAS_MAX_EPOCHS": "3", "KERAS_MAX_STEPS_PER_EPOCH": "7", "PATH": "/usr/bin:/bin",
+           "KERAS_HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).parents[1])}  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.split() == ["3", "7"]
+    assert out.stdout.split() == ["3", "7", "float64"]
     env["KERAS_MAX_EPOCHS"] = "many"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert "$KERAS_MAX_EPOCHS must be a positive integer, got 'many'" in out.stderr
+
+
+# ------------------------------------------------------------------ keras.json
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch):
+    """$KERAS_HOME in a temporary folder; the numeric defaults come back afterwards."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)  # (Keras's import sets it)
+    for name in ("_floatx", "_epsilon", "_image_data_format"):
+        monkeypatch.setattr(config, name, getattr(config, name))
+    return tmp_path / "home"
+
+
+def _kerass_import(keras):
+    """What Keras's import makes of $KERAS_HOME/keras.json (its config module run afresh):
+    its defaults, or the name of its error."""
+    try:
+        module = runpy.run_path(str(Path(keras.__file__).parent / "src" / "backend" / "config.py"))
+    except (ValueError, AttributeError) as error:
+        return type(error).__name__
+    return module["floatx"](), module["epsilon"](), module["image_data_format"]()
+
+
+def _our_import():
+    """autoconv's defaults after reading $KERAS_HOME/keras.json as its import does, and the
+    warnings it gave."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        config._apply_keras_json()
+    defaults = config.floatx(), config.epsilon(), config.image_data_format()
+    return defaults, [str(warning.message) for warning in caught]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"floatx": "float64", "epsilon": 0.001, "image_data_format": "channels_first",'
+        ' "backend": "jax"}',
+        '{"epsilon": 1e-05}',
+        "{not json",
+        "",
+    ],
+)
+def test_keras_json_sets_the_defaults_as_kerass(keras, keras_home, text):
+    keras_home.mkdir()
+    (keras_home / "keras.json").write_text(text)
+    assert _our_import() == (_kerass_import(keras), [])
+
+
+@pytest.mark.parametrize(
+    "text, kerass, message",
+    [
+        ('{"floatx": "float8"}', "ValueError", "invalid floatx=float8: expected one of"),
+        ('{"epsilon": 1}', "ValueError", "invalid epsilon=1: expected a float"),
+        ('{"image_data_format": "CHANNELS_FIRST"}', "ValueError", "invalid image_data_format"),
+        ("[1, 2]", "AttributeError", "is ignored: it holds no JSON object"),
+        ('{"floatx": "float16"}', ("float16", 1e-7, "channels_last"), "float32 or float64"),
+        (" " * 70_000 + "{}", ("float32", 1e-7, "channels_last"), "larger than 65536 bytes"),
+    ],
+)
+def test_keras_json_autoconv_cannot_use_is_a_warning(keras, keras_home, text, kerass, message):
+    """A file Keras's import fails on, or whose values autoconv cannot use, leaves autoconv's
+    defaults as they are, with a warning naming the file and the value."""
+    keras_home.mkdir()
+    (keras_home / "keras.json").write_text(text)
+    defaults, warned = _our_import()
+    assert defaults == ("float32", 1e-7, "channels_last")
+    assert len(warned) == 1 and message in warned[0] and str(keras_home) in warned[0]
+    assert _kerass_import(keras) == kerass
+
+
+def test_keras_json_that_is_no_file_is_a_warning(keras_home):
+    (keras_home / "keras.json").mkdir(parents=True)  # (Keras's import: IsADirectoryError)
+    assert _our_import()[1] == [f"{keras_home / 'keras.json'} is ignored: it is not a regular file"]
+
+
+def test_a_missing_keras_json_is_written_as_kerass(keras, keras_home, tmp_path, monkeypatch):
+    assert _our_import() == (("float32", 1e-7, "channels_last"), [])
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "theirs" / "home"))
+    _kerass_import(keras)
+    ours = (keras_home / "keras.json").read_bytes()
+    assert ours == (tmp_path / "theirs" / "home" / "keras.json").read_bytes()
+    (keras_home / "keras.json").write_text('{"floatx": "float64"}')
+    config._apply_keras_json()  # (a file there is read, never written over)
+    assert (keras_home / "keras.json").read_text() == '{"floatx": "float64"}'
 
 
 SWITCHES = ["enable_flash_attention", "disable_flash_attention", "is_flash_attention_enabled",

@@ -69,7 +69,7 @@ from autoconv.registration import (
     register_keras_serializable,
     require_function,
 )
-from autoconv.saving import keras_file, legacy_h5, npz_file, sharded
+from autoconv.saving import files, keras_file, legacy_h5, npz_file, sharded
 from autoconv.saving.file_editor import KerasFileEditor
 from autoconv.saving.files import FILE_ERRORS, MissingKerasFile, ModelFileError, reason
 from autoconv.tensor import Tensor
@@ -99,17 +99,24 @@ def save_model(
     """Write ``model`` (its architecture, weights, compile settings and optimizer state) to a
     Keras 3 ``.keras`` archive, atomically (a failed save leaves the old file as it was).
     ``zipped=False`` writes the archive's files into the folder ``filepath`` instead, as
-    Keras's (``load_model`` reads the folder, Keras's or autoconv's)."""
+    Keras's (``load_model`` reads the folder, Keras's or autoconv's). With
+    ``overwrite=False``, an existing ``filepath`` is replaced only if the user answers Keras's
+    question "y" (:func:`.files.ask_to_proceed_with_overwrite`)."""
     path = Path(filepath)
-    if zipped is not None and not zipped and not path.name.endswith((".h5", ".hdf5")):
-        if path.name.endswith(".keras"):
-            raise ValueError(
-                "When using `zipped=False`, the `filepath` argument should not end in "
-                f"`.keras`. Received: filepath={filepath}"
-            )
-        keras_file.save_model_to_folder(model, path, overwrite)
-        return
-    if path.name.endswith((".h5", ".hdf5")):
+    folder = zipped is not None and not zipped and not path.name.endswith((".h5", ".hdf5"))
+    legacy = path.name.endswith((".h5", ".hdf5"))
+    if folder and path.name.endswith(".keras"):
+        raise ValueError(
+            "When using `zipped=False`, the `filepath` argument should not end in `.keras`. "
+            f"Received: filepath={filepath}"
+        )
+    if not (folder or legacy or path.name.endswith(".keras")):
+        raise ValueError(
+            "Invalid filepath extension for saving. Please add either a `.keras` extension for "
+            f"the native Keras format (recommended) or a `.h5` extension. Received: "
+            f"filepath={filepath}."  # (Keras's, less its model.export: no SavedModels here)
+        )
+    if legacy:
         logging.getLogger("autoconv").warning(
             "You are saving your model as an HDF5 file via `model.save()` or "
             "`keras.saving.save_model(model)`. This file format is considered legacy. We "
@@ -120,21 +127,20 @@ def save_model(
             raise ValueError(
                 f"save: model {model.name} is not built yet; call it on data or build it first"
             )
-        legacy_h5.save_model(model, path, overwrite)
+    if not overwrite and path.exists() and not files.ask_to_proceed_with_overwrite(filepath):
         return
-    if not path.name.endswith(".keras"):
-        raise ValueError(
-            "Invalid filepath extension for saving. Please add either a `.keras` extension for "
-            f"the native Keras format (recommended) or a `.h5` extension. Received: "
-            f"filepath={filepath}."  # (Keras's, less its model.export: no SavedModels here)
-        )
-    if not model.built:  # (its layers built apart keep their weights, as Keras's)
-        warnings.warn(
-            "You are saving a model that has not yet been built. It might not contain any "
-            "weights yet. Consider building the model first by calling it on some data.",
-            stacklevel=2,
-        )
-    keras_file.save_model(model, path, overwrite)
+    if folder:
+        keras_file.save_model_to_folder(model, path, True)
+    elif legacy:
+        legacy_h5.save_model(model, path, True)
+    else:
+        if not model.built:  # (its layers built apart keep their weights, as Keras's)
+            warnings.warn(
+                "You are saving a model that has not yet been built. It might not contain any "
+                "weights yet. Consider building the model first by calling it on some data.",
+                stacklevel=2,
+            )
+        keras_file.save_model(model, path, True)
 
 
 def load_model(
@@ -218,7 +224,8 @@ def save_weights(
 ) -> None:
     """Write ``model``'s weights (and its optimizer's state) in Keras's ``.weights.h5``; with
     ``max_shard_size`` (GB) as Keras's sharded weights, a ``.weights.json`` index and its
-    ``_00000.weights.h5``, ... shards beside it (:mod:`.sharded`)."""
+    ``_00000.weights.h5``, ... shards beside it (:mod:`.sharded`). ``overwrite=False``: as
+    :func:`save_model`'s."""
     name = str(filepath)
     if max_shard_size is None and not name.endswith(".weights.h5"):
         raise ValueError(f"The filename must end in `.weights.h5`. Received: filepath={name}")
@@ -229,10 +236,13 @@ def save_weights(
         )
     if not model.built:
         raise ValueError(f"save_weights: model {model.name} is not built yet")
+    if not overwrite and os.path.exists(filepath):
+        if not files.ask_to_proceed_with_overwrite(name):
+            return
     if max_shard_size is None:
-        keras_file.save_weights(model, Path(filepath), overwrite)
+        keras_file.save_weights(model, Path(filepath), True)
     else:
-        sharded.save_weights(model, Path(filepath), overwrite, max_shard_size)
+        sharded.save_weights(model, Path(filepath), True, max_shard_size)
 
 
 def load_weights(model: Any, filepath: str | os.PathLike, skip_mismatch: bool = False) -> None:

@@ -5,12 +5,15 @@ architecture may allocate. (Every file is written atomically, by :mod:`autoconv.
 from __future__ import annotations
 
 import contextlib
+import os
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator
 from typing import Any
 
 from autoconv.layers import file_budget
+from autoconv.progbar import print_msg
 
 # What reading a file's config and arrays may raise on a damaged or crafted file: each becomes
 # one ModelFileError naming the file (too deep a nesting of models is a RecursionError; zip
@@ -42,6 +45,29 @@ def reason(error: BaseException) -> str:
     if first.isalpha() and first[1:] == first[1:].lower():
         return text[0].lower() + text[1:]
     return text
+
+
+def ask_to_proceed_with_overwrite(filepath: str | os.PathLike) -> bool:
+    """Keras's question before a save with ``overwrite=False`` replaces ``filepath``: True to
+    go on ("y", with Keras's tip), False to keep the file ("n"), asked again until one of the
+    two. Where no answer can be read (standard input closed: Keras's EOFError), False, with a
+    warning that the file is kept."""
+    try:
+        answer = input(f"[WARNING] {filepath} already exists - overwrite? [y/n]").strip().lower()
+        while answer not in ("y", "n"):
+            answer = input('Enter "y" (overwrite) or "n" (cancel).').strip().lower()
+    except (EOFError, OSError):
+        warnings.warn(
+            f"{filepath} already exists and no answer to whether to overwrite it could be read "
+            "(standard input is closed): it is kept, and nothing is saved; pass overwrite=True "
+            "to replace it",
+            stacklevel=3,
+        )
+        return False
+    if answer == "n":
+        return False
+    print_msg("[TIP] Next time specify overwrite=True!")
+    return True
 
 
 # ------------------------------------------------------------------------------ reading

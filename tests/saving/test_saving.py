@@ -194,6 +194,42 @@ def test_file_names_follow_keras(tmp_path, name, call, message):
     assert not (tmp_path / name).exists()
 
 
+def _save_over(lib, tmp_path, name, answers, monkeypatch, capsys):
+    """``lib``'s save of ``name`` with ``overwrite=False`` over an existing file, ``answers``
+    typed at its question: the questions asked, whether the file was replaced, the output."""
+    path = tmp_path / lib.__name__ / name
+    path.parent.mkdir()
+    path.write_bytes(b"old")
+    replies, prompts = iter(answers), []
+    monkeypatch.setattr("builtins.input", lambda prompt: prompts.append(prompt) or next(replies))
+    model = lib.Sequential([lib.Input((2,)), lib.layers.Dense(1)])
+    (model.save if name.endswith(".keras") else model.save_weights)(path, overwrite=False)
+    asked = [prompt.replace(str(path), "<path>") for prompt in prompts]
+    return asked, path.read_bytes() != b"old", capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["m.keras", "m.weights.h5"])
+@pytest.mark.parametrize("answers, replaced", [(["n"], False), ([" maybe", "Y "], True)])
+def test_overwrite_false_asks_kerass_question(
+    keras, tmp_path, monkeypatch, capsys, name, answers, replaced
+):
+    ours = _save_over(ac, tmp_path, name, answers, monkeypatch, capsys)
+    assert ours == _save_over(keras, tmp_path, name, answers, monkeypatch, capsys)
+    assert ours[0][0] == "[WARNING] <path> already exists - overwrite? [y/n]"
+    assert ours[1] == replaced
+
+
+def test_overwrite_false_without_an_answer_keeps_the_file(tmp_path, monkeypatch):
+    """Standard input closed (Keras: an EOFError from its question): a warning, nothing
+    saved."""
+    path = tmp_path / "m.keras"
+    path.write_bytes(b"old")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.warns(UserWarning, match=r"m\.keras already exists and no answer .* is kept"):
+        ac.Sequential([ac.Input((2,)), layers.Dense(1)]).save(path, overwrite=False)
+    assert path.read_bytes() == b"old"
+
+
 def test_failed_save_leaves_old_file_intact(tmp_path, monkeypatch):
     model = small_model()
     path = tmp_path / "model.keras"

@@ -14,7 +14,7 @@ from typing import IO
 TEMP_SUFFIX = ".autoconv-tmp"
 
 
-def check_target(path: Path, overwrite: bool) -> Path:
+def check_target(path: Path) -> Path:
     """The folder to write ``path`` in, after checking it can be written (each problem one
     clear error, before any work)."""
     folder = path.parent if str(path.parent) else Path(".")
@@ -22,19 +22,16 @@ def check_target(path: Path, overwrite: bool) -> Path:
         raise FileNotFoundError(f"cannot save to {path}: the folder {folder} does not exist")
     if path.is_dir():
         raise IsADirectoryError(f"cannot save to {path}: it is a folder")
-    if path.exists():
-        if not overwrite:
-            raise FileExistsError(f"{path} exists and overwrite=False")
-        if not os.access(path, os.W_OK):
-            raise PermissionError(f"cannot save to {path}: the file is read-only")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PermissionError(f"cannot save to {path}: the file is read-only")
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"cannot save to {path}: the folder {folder} is not writable")
     return folder
 
 
-def write_atomically(path: Path, write: Callable[[IO[bytes]], None], overwrite: bool) -> None:
+def write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """``write(file)`` into a temporary file beside ``path``, then rename it over ``path``."""
-    folder = check_target(path, overwrite)
+    folder = check_target(path)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=folder)
     try:
         with os.fdopen(fd, "w+b") as f:

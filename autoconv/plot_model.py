@@ -384,7 +384,7 @@ def plot_model(
     _check(model, rankdir, dpi, splines, kwargs)
     path = Path(to_file)
     image_format = _image_format(path)
-    check_target(path, overwrite=True)
+    check_target(path)
     graph = model_graph(
         model,
         show_shapes,
@@ -398,7 +398,7 @@ def plot_model(
         data = to_dot(graph, rankdir, dpi, splines).encode()
     else:
         data = draw(graph, rankdir, dpi, image_format)
-    write_atomically(path, lambda f: f.write(data), overwrite=True)
+    write_atomically(path, lambda f: f.write(data))
     if image_format not in IPYTHON_FORMATS:
         return None
     try:

@@ -243,7 +243,7 @@ class BackupAndRestore(Callback):
             },
         }
         text = json.dumps(metadata).encode()
-        write_atomically(self._training_metadata_path, lambda f: f.write(text), overwrite=True)
+        write_atomically(self._training_metadata_path, lambda f: f.write(text))
         os.replace(self._pending_path, self._weights_path)
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -319,7 +319,7 @@ def _copy(source: Path, target: Path) -> None:
         with open(source, "rb") as read:
             shutil.copyfileobj(read, f)
 
-    write_atomically(target, write, overwrite=True)
+    write_atomically(target, write)
 
 
 def _random_layers(layer: Any) -> list[Any]:

@@ -92,7 +92,7 @@ def save(space: Any, filepath: str | os.PathLike) -> None:
             for name, data in assets.items():
                 archive.writestr(name, data)
 
-    write_atomically(path, write, True)
+    write_atomically(path, write)
 
 
 def load_feature_space(filepath: str | os.PathLike) -> Any:

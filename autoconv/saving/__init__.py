@@ -130,9 +130,9 @@ def save_model(
     if not overwrite and path.exists() and not files.ask_to_proceed_with_overwrite(filepath):
         return
     if folder:
-        keras_file.save_model_to_folder(model, path, True)
+        keras_file.save_model_to_folder(model, path)
     elif legacy:
-        legacy_h5.save_model(model, path, True)
+        legacy_h5.save_model(model, path)
     else:
         if not model.built:  # (its layers built apart keep their weights, as Keras's)
             warnings.warn(
@@ -140,7 +140,7 @@ def save_model(
                 "weights yet. Consider building the model first by calling it on some data.",
                 stacklevel=2,
             )
-        keras_file.save_model(model, path, True)
+        keras_file.save_model(model, path)
 
 
 def load_model(
@@ -240,9 +240,9 @@ def save_weights(
         if not files.ask_to_proceed_with_overwrite(name):
             return
     if max_shard_size is None:
-        keras_file.save_weights(model, Path(filepath), True)
+        keras_file.save_weights(model, Path(filepath))
     else:
-        sharded.save_weights(model, Path(filepath), True, max_shard_size)
+        sharded.save_weights(model, Path(filepath), max_shard_size)
 
 
 def load_weights(model: Any, filepath: str | os.PathLike, skip_mismatch: bool = False) -> None:

@@ -261,7 +261,7 @@ class KerasFileEditor:
         with h5py.File(buffer, "w") as h5:
             _write(h5, self.weights_dict, "")
         data = buffer.getvalue()
-        write_atomically(Path(filepath), lambda f: f.write(data), True)
+        write_atomically(Path(filepath), lambda f: f.write(data))
 
     def resave_weights(self, filepath: str | os.PathLike) -> None:
         """:meth:`save`, by Keras's other name."""

@@ -57,9 +57,9 @@ ASSET_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # a file a layer writes (no folders
 
 
 # ------------------------------------------------------------------------------ writing
-def save_model(model: Any, path: Path, overwrite: bool) -> None:
+def save_model(model: Any, path: Path) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` archive (atomically)."""
-    write_atomically(path, _archive_writer(model), overwrite)
+    write_atomically(path, _archive_writer(model))
 
 
 def _archive_writer(model: Any) -> Callable[[IO[bytes]], None]:
@@ -86,19 +86,17 @@ def _archive_writer(model: Any) -> Callable[[IO[bytes]], None]:
     return write
 
 
-def save_model_to_folder(model: Any, path: Path, overwrite: bool) -> None:
+def save_model_to_folder(model: Any, path: Path) -> None:
     """Keras's ``save_model(..., zipped=False)``: the files of ``model``'s archive
     (``config.json``, ``metadata.json``, ``model.weights.h5``, the assets) in the folder
     ``path``, each written atomically."""
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists and overwrite=False")
     if path.exists() and not path.is_dir():
         raise ValueError(f"save: {path} is a file; zipped=False writes a folder")
     with zipfile.ZipFile(io.BytesIO(model_to_bytes(model))) as archive:
         for name in archive.namelist():
             data = archive.read(name)
             (path / name).parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(path / name, lambda f, data=data: f.write(data), True)
+            write_atomically(path / name, lambda f, data=data: f.write(data))
 
 
 def folder_as_archive(path: Path) -> io.BytesIO:
@@ -129,10 +127,10 @@ def model_from_bytes(data: bytes) -> Any:
     return load_model(io.BytesIO(data), None, compile=True)  # type: ignore[arg-type]
 
 
-def save_weights(model: Any, path: Path, overwrite: bool) -> None:
+def save_weights(model: Any, path: Path) -> None:
     """Write ``model``'s weights (and optimizer state) as Keras's ``.weights.h5`` file."""
     weights = _h5_bytes(model)
-    write_atomically(path, lambda f: f.write(weights), overwrite)
+    write_atomically(path, lambda f: f.write(weights))
 
 
 def _assets(model: Any) -> dict[str, bytes]:

@@ -282,7 +282,7 @@ def _objects(value: Any, deserialize: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------ writing
-def save_model(model: Any, path: Path, overwrite: bool) -> None:
+def save_model(model: Any, path: Path) -> None:
     """Write ``model`` as a legacy ``.h5`` file, as Keras 3 writes it (atomically)."""
     config = {"class_name": type(model).__name__, "config": _legacy_entries(model.get_config())}
     attributes = {
@@ -313,7 +313,7 @@ def save_model(model: Any, path: Path, overwrite: bool) -> None:
                 for name, value in zip(names, values, strict=True):
                     group.create_dataset(name, data=value)
 
-    write_atomically(path, write, overwrite)
+    write_atomically(path, write)
 
 
 def _write_weights(group: Any, model: Any) -> None:

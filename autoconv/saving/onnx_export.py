@@ -100,7 +100,7 @@ def export_onnx(
     )
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()
-    write_atomically(Path(filepath), lambda file: file.write(data), overwrite=True)
+    write_atomically(Path(filepath), lambda file: file.write(data))
     if verbose is None or verbose:
         print(f"Saved artifact at '{filepath}'.")
 

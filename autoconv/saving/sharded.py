@@ -132,7 +132,7 @@ def shard_parameters(path: Path, max_shard_size: Any) -> tuple[Path, str, float]
     return path, base, max_bytes
 
 
-def save_weights(model: Any, path: Path, overwrite: bool, max_shard_size: Any) -> None:
+def save_weights(model: Any, path: Path, max_shard_size: Any) -> None:
     """Write ``model``'s weights (and optimizer state) as Keras's sharded weights: every shard
     checked and made in memory first, then written (each atomically), the index last."""
     index, base, max_bytes = shard_parameters(path, max_shard_size)
@@ -143,11 +143,11 @@ def save_weights(model: Any, path: Path, overwrite: bool, max_shard_size: Any) -
         files = writer.files()
     folder = index.parent
     for target in [index, *(folder / name for name, _ in files)]:
-        check_target(target, overwrite)
+        check_target(target)
     for name, data in files:
-        write_atomically(folder / name, lambda f, data=data: f.write(data), overwrite)
+        write_atomically(folder / name, lambda f, data=data: f.write(data))
     text = writer.index().encode()
-    write_atomically(index, lambda f: f.write(text), overwrite)
+    write_atomically(index, lambda f: f.write(text))
 
 
 # ------------------------------------------------------------------------------ reading

@@ -1522,9 +1522,9 @@ def dry_run_shape(
     NumPy's floating-point warnings off (Keras's symbolic call computes no values to warn of)
     and its assignments to variables dropped (Keras's runs in a stateless scope). A
     known batch size gives the output's batch axis as the call makes it (Keras's symbolic call
-    keeps it); an unknown one comes back as None, but (with ``rows``) an output's first axis of
-    other than one row, the same for a batch of 2 (a sum over 4 segments: Keras's symbolic call
-    finds it the same for its two stand-in batch sizes, and keeps it)."""
+    keeps it); an unknown one comes back as None, but (with ``rows``) an output's first axis
+    that is the same for a batch of 2 (a sum over 4 segments, or into one row: Keras's symbolic
+    call finds it the same for its two stand-in batch sizes, and keeps it)."""
 
     def zeros(shape: Any, batch: int) -> Any:
         if isinstance(shape, list):
@@ -1566,7 +1566,7 @@ def dry_run_shape(
     if known:
         shapes = [o.shape for o in outs]
     else:
-        firsts = [o.shape[0] if rows and o.shape and o.shape[0] != 1 else None for o in outs]
+        firsts = [o.shape[0] if rows and o.shape else None for o in outs]
         if any(n is not None for n in firsts):
             try:
                 again = [o.shape[:1] for o in run(2)[0]]

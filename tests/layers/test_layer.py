@@ -302,10 +302,21 @@ def _pooled(lib: Any) -> Any:
     return Pooled()
 
 
-def test_a_dry_run_keeps_rows_that_do_not_follow_the_batch_as_keras(keras):
-    got = _pooled(ac)(ac.Input((3,)))
-    want = _pooled(keras)(keras.Input((3,)))
-    assert got.shape == tuple(want.shape) == (4, 3)
+def _summed(lib: Any) -> Any:
+    """A user's layer that sums the batch into one row."""
+
+    class Summed(lib.layers.Layer):
+        def call(self, inputs):
+            return lib.ops.sum(inputs, axis=0, keepdims=True)
+
+    return Summed()
+
+
+@pytest.mark.parametrize("make, rows", [(_pooled, 4), (_summed, 1)])
+def test_a_dry_run_keeps_rows_that_do_not_follow_the_batch_as_keras(keras, make, rows):
+    got = make(ac)(ac.Input((3,)))
+    want = make(keras)(keras.Input((3,)))
+    assert got.shape == tuple(want.shape) == (rows, 3)
     assert Doubled()(ac.Input((3,))).shape == (None, 6)  # rows that follow it stay unknown
 
 

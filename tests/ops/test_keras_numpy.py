@@ -601,6 +601,19 @@ def test_control_flow_runs_eagerly() -> None:
     np.testing.assert_allclose(ops.map(lambda r: r.sum(), Tensor(M)).numpy(), M.sum(1), 1e-6)
 
 
+def test_nonzero_gives_one_index_array_per_axis_as_kerass_documented_form() -> None:
+    """Keras's symbolic call (and its NumPy, JAX and TensorFlow backends) gives a tuple of one
+    int32 index array per axis; its PyTorch backend stacks them into one (ndim, n) tensor,
+    whose rows are the same indices."""
+    keras = pytest.importorskip("keras")
+    x = np.array([[0.0, 1.0, 0.0], [2.0, 0.0, 3.0]], np.float32)
+    ours = ops.nonzero(x)
+    spec = keras.ops.nonzero(keras.KerasTensor((None, 3)))
+    assert isinstance(ours, tuple) and isinstance(spec, tuple)
+    assert [(o.ndim, str(o.dtype)) for o in ours] == [(len(s.shape), s.dtype) for s in spec]
+    np.testing.assert_array_equal(np.stack(ours), keras.ops.nonzero(x).numpy())
+
+
 def test_fabs_of_integers_is_real_as_kerass() -> None:
     result = ops.fabs(np.array([-1, 2], np.int32))
     assert isinstance(result, Tensor) and result.dtype == np.float32

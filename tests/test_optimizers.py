@@ -915,6 +915,30 @@ def test_apply_names_the_variables_without_a_gradient_as_keras(keras):
     )
 
 
+def test_kerass_pytorch_training_step_runs_as_written(keras):
+    """keras.io's custom training step on PyTorch: ``loss.backward()``, each weight's
+    ``value.grad`` given to ``optimizer.apply`` under ``torch.no_grad()``; the gradients (read
+    with ``ops.convert_to_numpy``) and the weights after the step are Keras's."""
+    import torch
+
+    x, y = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3), np.ones((4, 2), np.float32)
+    start = [np.full((3, 2), 0.5, np.float32), np.array([0.1, -0.1], np.float32)]
+
+    def step(lib):
+        model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(2)])
+        model.set_weights(start)
+        optimizer = lib.optimizers.SGD(0.1)
+        loss = lib.losses.MeanSquaredError()(y, model(x))
+        loss.backward()
+        gradients = [v.value.grad for v in model.trainable_weights]
+        with torch.no_grad():
+            optimizer.apply(gradients, model.trainable_weights)
+        return [*(lib.ops.convert_to_numpy(g) for g in gradients), *model.get_weights()]
+
+    for ours, theirs in zip(step(ac), step(keras), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
 def test_apply_gradients_with_arrays_and_tensors():
     w = Tensor(np.ones((2, 2), np.float32), requires_grad=True)
     b = Tensor(np.ones(2, np.float32), requires_grad=True)

@@ -144,14 +144,15 @@ def set_epsilon(value: float) -> None:
 
 
 def image_data_format() -> str:
-    """The image layout layers take when given no ``data_format``: "channels_last"."""
+    """The image layout layers take when given no ``data_format`` ("channels_last" unless
+    :func:`set_image_data_format` changed it)."""
     return _image_data_format
 
 
 def set_image_data_format(data_format: str) -> None:
     """Set :func:`image_data_format`, "channels_last" or "channels_first" (any case), as
-    ``keras.config.set_image_data_format``. autoconv computes channels-last: after
-    "channels_first", making an image layer without a ``data_format`` is a clear error."""
+    ``keras.config.set_image_data_format``: the layout of the image layers made without a
+    ``data_format`` (and of the image ops given none)."""
     global _image_data_format
     value = str(data_format).lower()
     if value not in {"channels_first", "channels_last"}:

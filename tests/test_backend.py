@@ -189,8 +189,9 @@ def test_layers_made_after_set_floatx_float64_compute_in_float64():
 def test_set_image_data_format_reaches_layers_and_ops():
     images = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)  # channels first
     config.set_image_data_format("channels_first")
-    with pytest.raises(ValueError, match=r"data_format=None \(config.image_data_format\(\)\) is"):
-        layers.Conv2D(2, 3)
+    conv = layers.Conv2D(2, 3)  # Keras's default layout for a layer given none
+    assert conv.data_format == conv.get_config()["data_format"] == "channels_first"
+    assert conv(images).shape == (2, 2, 2, 2)
     resized = ac.ops.image.resize(images, (2, 2))
     assert resized.shape == (2, 3, 2, 2)  # read as channels-first, as Keras's default says
     config.set_image_data_format("channels_last")

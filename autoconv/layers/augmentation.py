@@ -3,7 +3,8 @@ RandomContrast and RandomBrightness (RandomCrop, the others on the same base, in
 :mod:`autoconv.layers.geometric_augmentation`). Arguments, defaults, order and numbers are
 Keras 3's (keras/src/layers/preprocessing/image_preprocessing/).
 
-Images are channels-last: a batch (N, H, W, C) or one image (H, W, C).
+Images are channels-last: a batch (N, H, W, C) or one image (H, W, C)
+(``data_format="channels_first"``, (N, C, H, W) or (C, H, W): :mod:`.channels`).
 
 The augmentation layers transform images in training and pass them through unchanged in
 inference (``predict``, ``evaluate``, ``training=False``). As in Keras, the default of their
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from autoconv.backends import backend
-from autoconv.layers.core import channels_last
+from autoconv.layers.channels import ChannelsFirst
 from autoconv.layers.image_data import (
     ImageDataLayer,
     WarpsBoxes,
@@ -88,19 +89,22 @@ def per_step_parts(
     return parts
 
 
-class RandomImageLayer(ImageDataLayer, Layer):
+class RandomImageLayer(ChannelsFirst, ImageDataLayer, Layer):
     """The base of the augmentation layers: in training, ``transform_images(images, draw)``
     with ``draw()`` = ``random_transformation(images.shape, rng)``; in inference, the images
     unchanged. A dict of images, bounding boxes, masks and labels: one draw moves them all
     (:class:`~autoconv.layers.image_data.ImageDataLayer`)."""
 
     _allow_non_tensor_positional_args = True  # (Keras's data layers')
+    rank = 2  # (images' spatial axes)
+    channels_moved = (
+        "build", "compute_output_shape", "call", "transform_images", "transform_segmentation_masks",
+    )  # fmt: skip
 
     def __init__(self, seed: int | None = None, data_format: str | None = None, **kwargs: Any):
         self.bounding_box_format = take_box_format(kwargs)
         super().__init__(**kwargs)
-        channels_last(data_format, type(self).__name__)
-        self.data_format = "channels_last"
+        self.set_data_format(data_format)
         if seed is not None and (
             isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
         ):

@@ -147,7 +147,7 @@ class RandomGrayscale(ColorLayer):
         return (rng.uniform(size=shape[0]).astype(F32) < self.factor).reshape(-1, 1, 1, 1)
 
     def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
-        gray = image_ops.rgb_to_grayscale(images)
+        gray = image_ops.rgb_to_grayscale(images, "channels_last")
         return choose(per_image(transformation, None, images), gray, images)
 
     def get_config(self) -> dict[str, Any]:
@@ -347,16 +347,16 @@ class RandomColorDegeneration(FactorLayer):
     def transform_images(self, images: Tensor, transformation: Any) -> Tensor:
         self.compute_output_shape(images.shape)
         factor = per_image(transformation, "factor", images)
-        gray = image_ops.rgb_to_grayscale(images)
+        gray = image_ops.rgb_to_grayscale(images, "channels_last")
         return ops.clip(images + factor * (gray - images), *_floats(self.value_range))
 
 
 def _with_hsv_plane(images: Tensor, plane: int, change: Any) -> Tensor:
     """RGB ``images`` through HSV with ``change(p)`` applied to HSV plane ``plane``."""
-    hsv = image_ops.rgb_to_hsv(images)
+    hsv = image_ops.rgb_to_hsv(images, "channels_last")
     planes = [hsv[..., c : c + 1] for c in range(3)]
     planes[plane] = change(planes[plane])
-    return image_ops.hsv_to_rgb(ops.concatenate(planes, axis=-1))
+    return image_ops.hsv_to_rgb(ops.concatenate(planes, axis=-1), "channels_last")
 
 
 class RandomSaturation(FactorLayer):

@@ -1,5 +1,6 @@
 """The convolutional LSTMs: ``ConvLSTM1D``, ``ConvLSTM2D`` and ``ConvLSTM3D`` (an LSTM whose
-products are convolutions, over sequences of 1-D, 2-D or 3-D channels-last frames) and their
+products are convolutions, over sequences of 1-D, 2-D or 3-D channels-last frames;
+``data_format="channels_first"``: :mod:`.channels`, the cell computing channels-last) and their
 cell, following Keras 3's ``keras/src/layers/rnn/conv_lstm.py`` and ``conv_lstm1d/2d/3d.py``.
 Composed of the engine's convolutions (the 3-D ones of :mod:`autoconv.ops.volumetric`) and
 activations: both devices, autograd.
@@ -10,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from autoconv import activations
+from autoconv.layers.channels import ChannelsFirst
 from autoconv.layers.convolutional import conv_padding
-from autoconv.layers.core import as_tuple, channels_last
+from autoconv.layers.core import as_tuple
 from autoconv.layers.layer import Shape, serialized
 from autoconv.layers.recurrent import CellLayer, constructor_arguments
 from autoconv.layers.rnn_cells import (
@@ -26,6 +28,7 @@ from autoconv.layers.rnn_cells import (
 )
 from autoconv.ops import engine as ops
 from autoconv.ops import volumetric
+from autoconv.ops.convert import standardize_data_format
 from autoconv.ops.recurrent import lstm_step
 from autoconv.tensor import Tensor
 from autoconv.windows import window, window_1d
@@ -78,13 +81,12 @@ class ConvLSTMCell(RecurrentCell):
             filters, activation, use_bias, weight_options(locals()), dropout, recurrent_dropout,
             seed, **kwargs,
         )  # fmt: skip
-        channels_last(data_format, owner)
+        self.data_format = standardize_data_format(data_format)
         self.rank, self.filters = rank, self.units
         self.kernel_size = as_tuple(kernel_size, rank, "kernel_size", owner)
         self.strides = as_tuple(strides, rank, "strides", owner)
         self.dilation_rate = as_tuple(dilation_rate, rank, "dilation_rate", owner)
         self.padding = conv_padding(padding, owner)
-        self.data_format = "channels_last"
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(
                 "Specifying `strides > 1` is not compatible with `dilation_rate > 1`. Please "
@@ -180,7 +182,7 @@ class ConvLSTMCell(RecurrentCell):
         }
 
 
-class ConvLSTM(CellLayer):
+class ConvLSTM(ChannelsFirst, CellLayer):
     """An RNN of one :class:`ConvLSTMCell` over (batch, time, *spatial, channels): (batch,
     *output spatial, filters), or (batch, time, *output spatial, filters) with
     ``return_sequences``, then the final h and c with ``return_state``. Its arguments,
@@ -194,6 +196,8 @@ class ConvLSTM(CellLayer):
         "seed",
     )  # fmt: skip
     RANK: int  # the frames' spatial axes (the inputs have RANK + 3 axes: EXACT_RANK)
+    # channels-first (the cell computes channels-last): the states too are moved
+    moved_arguments = ("initial_state", "initial_state_shape")
 
     def __init__(
         self,
@@ -227,6 +231,15 @@ class ConvLSTM(CellLayer):
         **kwargs: Any,
     ) -> None:
         super().__init__(constructor_arguments(locals()) | {"rank": self.RANK})
+
+    # (RNN's build and call, named here for ChannelsFirst to run them channels-last)
+    def build(self, sequences_shape: Shape, initial_state_shape: Any = None) -> None:
+        super().build(sequences_shape, initial_state_shape)
+
+    def call(
+        self, sequences: Tensor, initial_state: Any = None, mask: Any = None, training: bool = False
+    ) -> Any:
+        return super().call(sequences, initial_state, mask, training)
 
     def compute_output_shape(self, sequences_shape: Shape, initial_state_shape: Any = None) -> Any:
         self._check_rank(sequences_shape)

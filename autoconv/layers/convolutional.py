@@ -3,7 +3,7 @@ and Conv2DTranspose, and their base ``BaseConv``, which the 1-D layers of
 :mod:`autoconv.layers.convolutional_1d` share (Keras 3's keras/src/layers/convolutional/).
 Arguments, defaults and their order, and the weights' names, shapes and order, are Keras 3's.
 Data is channels-last: images (batch, height, width, channels), sequences (batch, steps,
-channels).
+channels); ``data_format="channels_first"`` moves the channels (:mod:`.channels`).
 
 Kernels, as Keras lays them out:
 
@@ -30,11 +30,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from autoconv import activations, constraints, initializers, regularizers
+from autoconv.layers.channels import ChannelsFirst
 from autoconv.layers.core import (
     CONV_CONFIG_ORDER,
     ActivationMixin,
     as_tuple,
-    channels_last,
     check_spatial_rank,
     positive_int,
 )
@@ -78,7 +78,7 @@ def conv_padding(padding: Any, owner: str, causal: bool = False) -> Any:
     return padding.lower()
 
 
-class BaseConv(ActivationMixin, Layer):
+class BaseConv(ChannelsFirst, ActivationMixin, Layer):
     """What every convolution layer shares: the window (``kernel_size``, ``strides``,
     ``padding``, ``dilation_rate``), the activation, the bias, and the config.
 
@@ -91,6 +91,8 @@ class BaseConv(ActivationMixin, Layer):
     causal_padding: ClassVar[bool] = False  # 'causal' allowed (Conv1D's only)
     fuses_relu: ClassVar[bool] = False
     kernel_prefixes: ClassVar[tuple[str, ...]] = ("kernel",)
+    # channels-first: the convolution runs channels-last, the activation on Keras's axes
+    channels_moved = ("build", "compute_output_shape", "convolve")
 
     def __init__(
         self,
@@ -109,7 +111,7 @@ class BaseConv(ActivationMixin, Layer):
     ) -> None:
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         owner = type(self).__name__
-        channels_last(data_format, owner)
+        self.set_data_format(data_format)
         self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size", owner)
         self.strides = as_tuple(strides, self.rank, "strides", owner)
         self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate", owner)
@@ -210,7 +212,7 @@ class BaseConv(ActivationMixin, Layer):
             "kernel_size": self.kernel_size,
             "strides": self.strides,
             "padding": self.padding,
-            "data_format": "channels_last",
+            "data_format": self.data_format,
             "dilation_rate": self.dilation_rate,
             "activation": serialized(activations, self.activation),
             "use_bias": self.use_bias,
@@ -287,7 +289,7 @@ class BaseFiltersConv(BaseConv):
         activation. Overridden in a Conv2D or Conv3D subclass, it is what ``call`` convolves
         with (Keras's Conv1D convolves in its own ``call``)."""
         return nn_spatial.conv(inputs, kernel, list(self.strides), self.padding,
-                               dilation_rate=self.dilation_rate)  # fmt: skip
+                               self.data_format, self.dilation_rate)  # fmt: skip
 
     @property
     def _convolves_by_override(self) -> bool:
@@ -297,7 +299,11 @@ class BaseFiltersConv(BaseConv):
         if not self._convolves_by_override:
             return super().pre_activation(inputs, training)
         outputs = self.convolution_op(inputs, self.kernel)
-        return outputs if self.bias is None else ops.add(outputs, self.bias)
+        if self.bias is None:
+            return outputs
+        channels_first = self.data_format == "channels_first"  # (the bias on Keras's axis)
+        bias = ops.reshape(self.bias, (-1, *(1,) * self.rank)) if channels_first else self.bias
+        return ops.add(outputs, bias)
 
     def call(self, inputs: Tensor) -> Tensor:
         if not self._convolves_by_override:

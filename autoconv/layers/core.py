@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from autoconv import activations, config, constraints, initializers, regularizers
+from autoconv import activations, constraints, initializers, regularizers
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.layers.serialization import lambda_function, lambda_function_entry
 from autoconv.ops import engine as ops
@@ -21,19 +21,6 @@ from autoconv.ops.convert import standardize_data_format
 from autoconv.ops.masks import LARGE_NEGATIVE, as_mask, choose
 from autoconv.tensor import Tensor
 from autoconv.windows import MAX_SIZE, is_int
-
-
-def channels_last(data_format: str | None, owner: str) -> None:
-    """autoconv computes channels-last only; ``"channels_first"`` (given, or Keras's default
-    set by ``config.set_image_data_format``) is a clear error."""
-    given = data_format
-    if data_format is None:
-        data_format, given = config.image_data_format(), "None (config.image_data_format())"
-    if data_format != "channels_last":
-        raise ValueError(
-            f"{owner}: data_format={given} is {data_format!r}, which is not supported: autoconv "
-            "computes channels-last (batch, height, width, channels); transpose the data instead"
-        )
 
 
 def check_spatial_rank(layer: Layer, input_shape: Any, rank: int) -> None:

@@ -381,7 +381,7 @@ class RandomPerspective(WarpsBoxes, RandomImageLayer):
         t = drawn(transformation)
         warped = image_ops.perspective_transform(
             images, t["start_points"], t["end_points"], interpolation or self.interpolation,
-            self.fill_value,
+            self.fill_value, "channels_last",
         )  # fmt: skip
         return chosen(warped, images, t["apply_perspective"])
 
@@ -461,7 +461,7 @@ class RandomElasticTransform(RandomImageLayer):
         sigma = F32(min(height, width)) * (F32(0.05) * distortion)
         warped = image_ops.elastic_transform(
             images, float(alpha), float(sigma), self.interpolation, self.fill_mode,
-            self.fill_value, seed=t["seed"],
+            self.fill_value, seed=t["seed"], data_format="channels_last",
         )  # fmt: skip
         return ops.clip(chosen(warped, images, t["apply_transform"]), *self.value_range)
 

@@ -1,4 +1,5 @@
-"""Pooling layers, channels-last (the global poolings either layout): 2-D over images (batch, H,
+"""Pooling layers, channels-last (``data_format="channels_first"``: :mod:`.channels`; the
+global poolings read either layout themselves): 2-D over images (batch, H,
 W, C) and 1-D over sequences (batch, steps, C): window, global and adaptive poolings, as Keras
 3's (keras/src/layers/pooling/). Arguments, defaults and their order are Keras 3's."""
 
@@ -6,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from autoconv.layers.core import as_tuple, channels_last, check_spatial_rank
+from autoconv.layers.channels import ChannelsFirst
+from autoconv.layers.core import as_tuple, check_spatial_rank
 from autoconv.layers.layer import Layer, Shape
 from autoconv.ops import engine as ops
 from autoconv.ops.convert import standardize_data_format
@@ -16,7 +18,7 @@ from autoconv.tensor import Tensor
 from autoconv.windows import is_int, pool_window, pool_window_1d, unknown_kept
 
 
-class BasePooling(Layer):
+class BasePooling(ChannelsFirst, Layer):
     """Base of the window poolings: ``pool_size`` windows every ``strides`` (default: the
     pool size), 'valid' or 'same' padding in any case ('SAME' is 'same', as keras.ops.max_pool
     lower-cases it)."""
@@ -31,7 +33,7 @@ class BasePooling(Layer):
     ) -> None:
         super().__init__(**kwargs)
         owner = type(self).__name__
-        channels_last(data_format, owner)
+        self.set_data_format(data_format)
         self.pool_size = as_tuple(pool_size, self.rank, "pool_size", owner)
         self.strides = (
             self.pool_size if strides is None else as_tuple(strides, self.rank, "strides", owner)
@@ -69,7 +71,7 @@ class BasePooling(Layer):
             "pool_size": self.pool_size,
             "padding": self.padding,
             "strides": self.strides,
-            "data_format": "channels_last",
+            "data_format": self.data_format,
         }
 
 
@@ -229,7 +231,7 @@ class GlobalMaxPooling1D(BaseGlobalPooling):
     reduce = staticmethod(ops.max)
 
 
-class BaseAdaptivePooling(Layer):
+class BaseAdaptivePooling(ChannelsFirst, Layer):
     """Pools (batch, *spatial, C) to (batch, *output_size, C) whatever the input's spatial
     sizes: along an axis of n cells, output i pools cells floor(i*n/out) to
     ceil((i+1)*n/out) - 1 (``keras.ops.adaptive_max_pool``'s windows, PyTorch's)."""
@@ -246,7 +248,7 @@ class BaseAdaptivePooling(Layer):
                 f"Received: {output_size!r} of type {type(output_size)}"
             )
         self.output_size = as_tuple(output_size, self.rank, "output_size", owner)
-        channels_last(data_format, owner)
+        self.set_data_format(data_format)
 
     def build(self, input_shape: Shape) -> None:
         check_spatial_rank(self, input_shape, self.rank)
@@ -256,12 +258,12 @@ class BaseAdaptivePooling(Layer):
         return (input_shape[0], *self.output_size, input_shape[-1])
 
     def call(self, inputs: Tensor) -> Tensor:
-        return type(self).pool(inputs, self.output_size)
+        return type(self).pool(inputs, self.output_size, "channels_last")
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {
             "output_size": self.output_size,
-            "data_format": "channels_last",
+            "data_format": self.data_format,
         }
 
 

@@ -3,7 +3,8 @@ keras/src/layers/preprocessing/rescaling.py, image_preprocessing/resizing.py and
 arguments, defaults, order and numbers are theirs), and the helpers the augmentation layers
 (:mod:`autoconv.layers.augmentation`) share with them.
 
-Images are channels-last: a batch (N, H, W, C) or one image (H, W, C).
+Images are channels-last: a batch (N, H, W, C) or one image (H, W, C)
+(``data_format="channels_first"``, (N, C, H, W) or (C, H, W): :mod:`.channels`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from autoconv.layers import bounding_boxes as bb
-from autoconv.layers.core import channels_last, number, positive_int
+from autoconv.layers.channels import ChannelsFirst
+from autoconv.layers.core import number, positive_int
 from autoconv.layers.image_data import (
     box_format_config,
     call_on_data,
@@ -158,7 +160,7 @@ def height_width_factor(factor: Any, name: str, message: str) -> tuple[float, fl
 
 
 # ----------------------------------------------------------------- resizing, cropping
-class Resizing(Layer):
+class Resizing(ChannelsFirst, Layer):
     """Images resized to (height, width) with ``keras.ops.image.resize``'s numbers (any of
     its interpolations; ``antialias`` widens the filter when downsampling); with
     ``crop_to_aspect_ratio`` the largest centred window of the target aspect ratio is resized,
@@ -167,6 +169,7 @@ class Resizing(Layer):
     'nearest') and labels is resized together, as Keras's."""
 
     keeps_integer_data = True
+    rank = 2  # (images' spatial axes)
 
     _allow_non_tensor_positional_args = True  # (Keras's data layers')
 
@@ -185,8 +188,7 @@ class Resizing(Layer):
     ) -> None:
         self.bounding_box_format = take_box_format(kwargs)
         super().__init__(**kwargs)
-        channels_last(data_format, "Resizing")
-        self.data_format = "channels_last"
+        self.set_data_format(data_format)
         self.height = positive_int(height, "height", "Resizing")
         self.width = positive_int(width, "width", "Resizing")
         self.interpolation = resize_interpolation(interpolation)
@@ -225,7 +227,9 @@ class Resizing(Layer):
         elif self.pad_to_aspect_ratio:
             images = _pad_to_aspect_ratio(images, self.height, self.width, self.fill_value)
         size = (self.height, self.width)
-        return image_ops.resize(images, size, interpolation, antialias=self.antialias)
+        return image_ops.resize(
+            images, size, interpolation, antialias=self.antialias, data_format="channels_last"
+        )
 
     def call(self, inputs: Any, training: bool = True) -> Any:
         """(``training``, unused, is Keras's image layers' argument: a model's config records
@@ -295,7 +299,7 @@ class Resizing(Layer):
         }
 
 
-class CenterCrop(Layer):
+class CenterCrop(ChannelsFirst, Layer):
     """The centred (height, width) window of images; images smaller than it along an axis are
     instead cropped to its aspect ratio and resized to it (bilinear), as Keras's
     ``smart_resize``. With an odd difference the window sits a pixel nearer the top or left.
@@ -303,14 +307,14 @@ class CenterCrop(Layer):
     is cropped together, as Keras's."""
 
     keeps_integer_data = True
+    rank = 2  # (images' spatial axes)
 
     _allow_non_tensor_positional_args = True  # (Keras's data layers')
 
     def __init__(self, height: int, width: int, data_format: str | None = None, **kwargs: Any):
         self.bounding_box_format = take_box_format(kwargs)
         super().__init__(**kwargs)
-        channels_last(data_format, "CenterCrop")
-        self.data_format = "channels_last"
+        self.set_data_format(data_format)
         self.height = positive_int(height, "height", "CenterCrop")
         self.width = positive_int(width, "width", "CenterCrop")
 

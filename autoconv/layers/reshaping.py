@@ -1,7 +1,8 @@
 """Reshaping layers: Reshape, Permute, RepeatVector, and for channels-last sequences
 (batch, steps, features) and images (batch, height, width, channels) ZeroPadding1D/2D,
-Cropping1D/2D and UpSampling1D/2D (the 1-D and 2-D ones share a base class each). Arguments,
-defaults, order, error messages and numbers are Keras 3's (keras/src/layers/reshaping/)."""
+Cropping1D/2D and UpSampling1D/2D (the 1-D and 2-D ones share a base class each;
+``data_format="channels_first"``: :mod:`.channels`). Arguments, defaults, order, error
+messages and numbers are Keras 3's (keras/src/layers/reshaping/)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from autoconv.layers.core import channels_last
+from autoconv.layers.channels import ChannelsFirst
 from autoconv.layers.layer import Layer, Shape
 from autoconv.ops import engine as ops
 from autoconv.ops import image as image_ops
@@ -167,7 +168,7 @@ def spatial_shape(shape: Shape, size: Callable[[int, int], int]) -> Shape:
     return (n, *(None if d is None else size(i, d) for i, d in enumerate(spatial)), channels)
 
 
-class BaseBorders(Layer):
+class BaseBorders(ChannelsFirst, Layer):
     """Base of ZeroPadding1D/2D and Cropping1D/2D: channels-last input (batch, *spatial,
     channels) with zeros added (padding) or values removed (cropping) at the two borders of
     each of its ``rank`` spatial axes; ``argument`` names the attribute and config key
@@ -220,8 +221,7 @@ class ZeroPadding2D(BaseBorders):
 
     def __init__(self, padding: Any = (1, 1), data_format: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        channels_last(data_format, "ZeroPadding2D")
-        self.data_format = "channels_last"
+        self.set_data_format(data_format)
         self.padding = _pairs(padding, "padding")
 
 
@@ -233,8 +233,7 @@ class ZeroPadding1D(BaseBorders):
 
     def __init__(self, padding: Any = 1, data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        channels_last(data_format, "ZeroPadding1D")
-        self.data_format = "channels_last"
+        self.set_data_format(data_format)
         self.padding = standardize_tuple(padding, 2, "padding", allow_zero=True)
 
 
@@ -252,8 +251,7 @@ class Cropping2D(BaseBorders):
         self, cropping: Any = ((0, 0), (0, 0)), data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        channels_last(data_format, "Cropping2D")
-        self.data_format = "channels_last"
+        self.set_data_format(data_format)
         self.cropping = _pairs(cropping, "cropping")
 
 
@@ -291,7 +289,7 @@ def positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
-class BaseUpSampling(Layer):
+class BaseUpSampling(ChannelsFirst, Layer):
     """Base of UpSampling1D and UpSampling2D: channels-last input (batch, *spatial, channels)
     with each of its ``rank`` spatial axes ``size`` times longer, each step, row or column
     repeated in place ('nearest', Keras's ``ops.repeat``)."""
@@ -331,8 +329,7 @@ class UpSampling2D(BaseUpSampling):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        channels_last(data_format, "UpSampling2D")
-        self.data_format = "channels_last"
+        self.set_data_format(data_format)
         self.size = standardize_tuple(size, 2, "size")
         self.interpolation = resize_interpolation(str(interpolation).lower())
 
@@ -342,7 +339,7 @@ class UpSampling2D(BaseUpSampling):
         check_ndim(self, inputs.shape, 4)
         _, rows, cols, _ = inputs.shape
         size = (rows * self.size[0], cols * self.size[1])
-        return image_ops.resize(inputs, size, self.interpolation)
+        return image_ops.resize(inputs, size, self.interpolation, data_format="channels_last")
 
     def get_config(self) -> dict[str, Any]:
         return super().get_config() | {

@@ -1,6 +1,7 @@
 """Keras 3's 3-D (volumetric) layers, over channels-last volumes (batch, depth, height, width,
-channels): Conv3D, Conv3DTranspose, MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D,
-GlobalMaxPooling3D, UpSampling3D, ZeroPadding3D, Cropping3D and SpatialDropout3D (Keras's
+channels; ``data_format="channels_first"``: :mod:`.channels`): Conv3D, Conv3DTranspose,
+MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D, GlobalMaxPooling3D, UpSampling3D,
+ZeroPadding3D, Cropping3D and SpatialDropout3D (Keras's
 keras/src/layers/convolutional/conv3d*.py, pooling/*3d.py, reshaping/*3d.py and
 regularization/spatial_dropout.py). Each extends its 1-D/2-D family's base class; the ops are
 :mod:`autoconv.ops.volumetric`'s, composed from the 2-D and 1-D ones. Arguments, defaults and
@@ -15,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from autoconv.layers.convolutional import BaseConv, BaseFiltersConv, Conv2DTranspose
-from autoconv.layers.core import channels_last
 from autoconv.layers.layer import Shape
 from autoconv.layers.pooling import BaseGlobalPooling, BasePooling, PoolSizeRequired
 from autoconv.layers.regularization import SpatialDropout2D
@@ -256,8 +256,7 @@ class ZeroPadding3D(BaseBorders3D):
         self, padding: Any = ((1, 1), (1, 1), (1, 1)), data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        channels_last(data_format, "ZeroPadding3D")
-        self.data_format = "channels_last"
+        self.set_data_format(data_format)
         self.padding = _triples(padding, "padding")
 
 
@@ -275,8 +274,7 @@ class Cropping3D(BaseBorders3D):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        channels_last(data_format, "Cropping3D")
-        self.data_format = "channels_last"
+        self.set_data_format(data_format)
         self.cropping = _triples(cropping, "cropping")
 
 
@@ -288,8 +286,7 @@ class UpSampling3D(BaseUpSampling):
 
     def __init__(self, size: Any = (2, 2, 2), data_format: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        channels_last(data_format, "UpSampling3D")
-        self.data_format = "channels_last"
+        self.set_data_format(data_format)
         self.size = standardize_tuple(size, 3, "size")
 
     def _factors(self) -> tuple[int, ...]:

@@ -384,6 +384,8 @@ def _fusable_pool(node: Node, readers: list[Node], is_output: bool) -> Node | No
     reader = readers[0]
     if type(reader.layer) is not MaxPooling2D or layer.fusable_activation is False:
         return None
+    if _channels_first(layer) or _channels_first(reader.layer):
+        return None
     if layer.activity_regularizer is not None or reader.layer.activity_regularizer is not None:
         return None
     return reader
@@ -402,8 +404,8 @@ def _foldable_batch_norm(
     layer = node.layer
     if type(layer) not in FOLDS_BATCH_NORM or layer.activation is not activations.linear:
         return []
-    if getattr(layer, "groups", 1) != 1:  # the folded op, like conv2d_max_pool, has no groups
-        return []
+    if getattr(layer, "groups", 1) != 1 or _channels_first(layer):  # (the folded op, like
+        return []  # conv2d_max_pool, has no groups, and runs channels-last)
     chain = [node]
     batch_norm = _only_reader(node, readers, output_ids, lambda r: type(r) is BatchNormalization)
     if batch_norm is None:
@@ -416,7 +418,10 @@ def _foldable_batch_norm(
     if relu is not None:
         chain.append(relu)
     if type(layer) is not Dense:
-        pool = _only_reader(chain[-1], readers, output_ids, lambda r: type(r) is MaxPooling2D)
+        pool = _only_reader(
+            chain[-1], readers, output_ids,
+            lambda r: type(r) is MaxPooling2D and not _channels_first(r),
+        )  # fmt: skip
         if pool is not None:
             chain.append(pool)
     return chain[1:]
@@ -430,7 +435,7 @@ def _reading_separable(
     if not _plain_relu(node.layer):
         return None
     reader = _only_reader(node, readers, output_ids, lambda r: type(r) is SeparableConv2D)
-    if reader is None or reader.layer.fusable_activation is False:
+    if reader is None or reader.layer.fusable_activation is False or _channels_first(reader.layer):
         return None
     return reader
 
@@ -460,6 +465,12 @@ def _only_reader(
     if node.layer.activity_regularizer is not None or reader.layer.activity_regularizer is not None:
         return None
     return reader
+
+
+def _channels_first(layer: Any) -> bool:
+    """A layer of ``data_format="channels_first"``, which the fused ops (channels-last) do not
+    run."""
+    return getattr(layer, "data_format", None) == "channels_first"
 
 
 def _plain_relu(layer: Any) -> bool:

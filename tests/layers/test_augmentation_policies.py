@@ -183,7 +183,7 @@ ERROR_CASES = [
     ("AugMix", {"chain_depth": -2}, "`chain_depth` must be an int of at least 0"),
     ("AugMix", {"alpha": 0.0}, "`alpha` must be a number above 0"),
     ("AugMix", {"all_ops": "yes"}, "`all_ops` must be True or False"),
-    ("AugMix", {"data_format": "channels_first"}, "data_format=channels_first"),
+    ("AugMix", {"data_format": "nchw"}, "`data_format` argument must be one of"),
 ]
 
 

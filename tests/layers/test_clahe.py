@@ -127,7 +127,7 @@ def test_configs_are_keras_and_read_back(keras, kwargs):
      ({"tile_grid_size": (0, 2)}, "tile_grid_size must be a tuple of 2 positive ints"),
      ({"tile_grid_size": (2, 2, 2)}, "tile_grid_size must be a tuple of 2 positive ints"),
      ({"value_range": (0, 1, 2)}, "value_range"),
-     ({"data_format": "channels_first"}, "computes channels-last")],
+     ({"data_format": "nchw"}, "`data_format` argument must be one of")],
 )  # fmt: skip
 def test_bad_arguments_are_one_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):

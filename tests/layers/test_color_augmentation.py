@@ -307,8 +307,6 @@ def test_other_argument_checks(rng):
         layers.RandomGrayscale("half")
     with pytest.raises(ValueError, match="`value_range` argument"):
         layers.RandomHue(0.1, value_range=("a", 1))
-    with pytest.raises(ValueError, match="data_format=channels_first"):
-        layers.RandomSharpness(0.1, data_format="channels_first")
     with pytest.raises(ValueError, match="must have 3 channels"):
         layers.RandomColorDegeneration(0.2)(images(rng, (2, 3, 3, 2)))
     with pytest.raises(ValueError, match="Input images must have 3 channels"):

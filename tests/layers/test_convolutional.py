@@ -413,10 +413,8 @@ def test_config_entries_in_keras_s_order(keras, name, args, activity_regularizer
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: layers.SeparableConv2D(4, 3, data_format="channels_first"), "channels-last"),
-        (lambda: layers.DepthwiseConv2D(3, data_format="channels_first"), "channels-last"),
-        (lambda: layers.Conv2DTranspose(4, 3, data_format="channels_first"), "channels-last"),
-        (lambda: layers.Conv1D(4, 3, data_format="channels_first"), "channels-last"),
+        (lambda: layers.SeparableConv2D(4, 3, data_format="nchw"), "`data_format` argument"),
+        (lambda: layers.Conv1D(4, 3, data_format="first"), "`data_format` argument must be"),
         (lambda: layers.Conv2D(4, 3, kernel_constraint="no_such_norm"),
          "Could not interpret constraint identifier: 'no_such_norm'"),
         (lambda: layers.SeparableConv2D(4, 3, pointwise_constraint=2.0),

@@ -145,7 +145,7 @@ def test_dense_applies_to_the_last_axis_like_keras():
         (lambda: layers.Dense(3.0), ValueError, "units must be a positive int"),
         (lambda: layers.Dropout(1.5), ValueError, "Expected a float value between 0 and 1"),
         (lambda: layers.MaxPooling2D(padding="full"), ValueError, "padding must be 'valid'"),
-        (lambda: layers.Conv2D(4, 3, data_format="channels_first"), ValueError, "channels-last"),
+        (lambda: layers.Conv2D(4, 3, data_format="nchw"), ValueError, "`data_format` argument"),
         (lambda: layers.Dense(3, foo=1), ValueError, "Unrecognized keyword arguments"),
         (lambda: layers.Conv2D(4, 3, strides=2, dilation_rate=2), ValueError, "together"),
         # Keras's wording (argument_validation.standardize_tuple / standardize_padding)

@@ -284,8 +284,6 @@ def test_checks_keras_makes_later_are_made_at_once():
         RandomGaussianBlur(kernel_size=-1)
     with pytest.raises(ValueError, match="value_range"):
         RandomGaussianBlur(value_range=1)
-    with pytest.raises(ValueError, match="channels_first"):
-        RandomShear(0.1, data_format="channels_first")
     with pytest.raises(ValueError, match=r"rank 3 .* or 4"):
         RandomShear(0.1)(np.zeros((2, 3, 4, 5, 1), np.float32))
 

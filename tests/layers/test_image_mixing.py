@@ -187,8 +187,6 @@ def test_bad_arguments_and_inputs():
         CutMix(factor=1.5)
     with pytest.raises(ValueError, match="alpha must be a positive number"):
         MixUp(alpha=0)
-    with pytest.raises(ValueError, match="channels_first"):
-        MixUp(data_format="channels_first")
     x = np.zeros((4, 3, 3, 1), np.float32)
     with pytest.raises(ValueError, match="labels must be one per image"):
         MixUp()({"images": x, "labels": np.zeros((3, 2), np.float32)})

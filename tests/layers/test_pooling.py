@@ -198,7 +198,7 @@ def test_config_entries_in_keras_s_order(keras, name):
         (lambda: layers.AveragePooling2D(2, padding=1), "padding must be 'valid' or 'same'"),
         (lambda: layers.AveragePooling1D(0), "pool_size"),
         (lambda: layers.MaxPooling1D((2, 2)), "must be a tuple of 1 integers"),
-        (lambda: layers.AveragePooling1D(2, data_format="channels_first"), "channels-last"),
+        (lambda: layers.AveragePooling1D(2, data_format="nwc"), "`data_format` argument must"),
     ],
 )
 def test_bad_arguments(make, message):
@@ -353,8 +353,8 @@ def test_adaptive_configs_are_keras_and_read_back(keras, name, size):
          "must be a tuple of 2 integers"),
         (lambda: layers.AdaptiveMaxPooling2D(0), ValueError, "output_size"),
         (lambda: layers.AdaptiveAveragePooling1D(2.5), TypeError, "`output_size` must be an int"),
-        (lambda: layers.AdaptiveMaxPooling1D(2, data_format="channels_first"), ValueError,
-         "channels-last"),
+        (lambda: layers.AdaptiveMaxPooling1D(2, data_format="nwc"), ValueError,
+         "`data_format` argument must be one of"),
         (lambda: layers.AdaptiveAveragePooling2D(2)(np.zeros((1, 4, 2))), ValueError,
          r"\(batch, height, width, channels\)"),
         (lambda: layers.AdaptiveMaxPooling3D(2)(np.zeros((1, 4, 4, 2))), ValueError,

@@ -639,7 +639,7 @@ def test_augmentation_gradcheck(make, transformation, rng):
             ValueError,
             "Only one of",
         ),
-        (lambda: layers.CenterCrop(3, 3, data_format="channels_first"), ValueError, "channels"),
+        (lambda: layers.CenterCrop(3, 3, data_format="nhwc"), ValueError, "`data_format` arg"),
         (lambda: layers.RandomFlip(bounding_box_format=4), ValueError, "bounding_box_format"),
     ],
 )

@@ -306,8 +306,6 @@ def test_a_sequence_must_be_three_dimensional(keras):
         ac.layers.Bidirectional(ac.layers.LSTM(2), weights=[np.zeros(2)])
     with pytest.raises(ValueError, match="expected ndim=5, found ndim=4"):
         ac.Sequential([ac.Input((3, 4, 2)), ac.layers.ConvLSTM2D(2, 2)])
-    with pytest.raises(ValueError, match="data_format=channels_first"):
-        ac.layers.ConvLSTM1D(2, 2, data_format="channels_first")
     with pytest.raises(ValueError, match="mask must be"):
         ac.layers.GRU(2)(np.ones((2, 3, 1)), mask=np.ones((2, 4), bool))
 

@@ -197,13 +197,6 @@ def test_bad_arguments_raise_keras_errors(keras, name, kwargs, shape, message):
         ac.Sequential([ac.Input(shape), CLASSES[name](**kwargs)])
 
 
-@pytest.mark.parametrize("name", ["Conv3D", "MaxPooling3D", "UpSampling3D", "Cropping3D"])
-def test_channels_first_is_refused(name):
-    kwargs = {"filters": 2, "kernel_size": 2} if name == "Conv3D" else {}
-    with pytest.raises(ValueError, match="channels_first"):
-        CLASSES[name](data_format="channels_first", **kwargs)
-
-
 def volume_model(lib, module, rate: float = 0.0) -> object:
     """A small volume classifier of the layers, its weights a fixed pattern (no dropout by
     default: the same steps everywhere)."""

@@ -27,6 +27,7 @@ import numpy as np
 from autoconv import config
 from autoconv import layers as L
 from autoconv.atomic import write_atomically
+from autoconv.layers.channels import ChannelsFirst, channel_order, move_channels
 from autoconv.layers.operation import Operation, Slot
 from autoconv.layers.regularization import _RandomLayer
 
@@ -218,6 +219,17 @@ class _Writer:
                 self.names[id(tensor)] = value
 
     def write_layer(self, layer: Any, values: list[str]) -> str:
+        if isinstance(layer, ChannelsFirst) and layer.data_format == "channels_first":
+            # the channels-last layer's nodes between transposes, as the layer computes it
+            ndim, rank = len(self.shapes[0]), layer.rank
+            self.shapes = [move_channels(shape, rank, True) for shape in self.shapes]
+            inside = [self.add("Transpose", [v], perm=channel_order(ndim, rank, True))
+                      for v in values]  # fmt: skip
+            made = self._write_layer(layer, inside)
+            return self.add("Transpose", [made], perm=channel_order(ndim, rank, False))
+        return self._write_layer(layer, values)
+
+    def _write_layer(self, layer: Any, values: list[str]) -> str:
         for kinds, write in _RULES + _application_rules():
             if isinstance(layer, kinds):
                 return write(self, layer, values)
@@ -525,12 +537,10 @@ def _write_softmax(writer: _Writer, layer: Any, values: list[str]) -> str:
 
 
 def _write_flatten(writer: _Writer, layer: Any, values: list[str]) -> str:
-    if _data_format(layer) == "channels_first":
-        raise ValueError(
-            f"export: layer {layer.name} flattens channels-first data, which autoconv cannot "
-            "write to ONNX; nothing was written"
-        )
-    return writer.add("Flatten", [values[0]], axis=1)  # (channels-last: Keras's order)
+    value, ndim = values[0], len(writer.shapes[0])
+    if _data_format(layer) == "channels_first" and ndim > 2:  # (Keras's: the channels last)
+        value = writer.add("Transpose", [value], perm=[0, *range(2, ndim), 1])
+    return writer.add("Flatten", [value], axis=1)
 
 
 def _write_cropping(writer: _Writer, layer: Any, values: list[str]) -> str:

@@ -77,6 +77,19 @@ def _autoencoder() -> Any:
     return ac.Model(images, L.Dense(3, activation="softmax")(L.GlobalAveragePooling2D()(decoded)))
 
 
+def _channels_first() -> Any:
+    """Channels-first layers (Keras's ``data_format="channels_first"``) and a batch
+    normalization over their channels, flattened in Keras's channels-first order."""
+    images = ac.Input((3, 8, 6), name="images")
+    x = L.Conv2D(4, 3, padding="same", data_format="channels_first")(images)
+    x = L.MaxPooling2D(data_format="channels_first")(L.BatchNormalization(axis=1)(x))
+    x = L.SeparableConv2D(4, 2, data_format="channels_first")(
+        L.ZeroPadding2D(1, data_format="channels_first")(x)
+    )
+    x = L.UpSampling2D(data_format="channels_first")(x)
+    return ac.Model(images, L.Dense(3, activation="softmax")(L.Flatten("channels_first")(x)))
+
+
 def _trained(model: Any) -> Any:
     """``model`` after two epochs on random data (its batch normalization's moving
     statistics moved), and that data."""
@@ -88,7 +101,9 @@ def _trained(model: Any) -> Any:
     return model, x
 
 
-@pytest.mark.parametrize("make", [_course_convnet, _branches, _sequences, _autoencoder])
+@pytest.mark.parametrize(
+    "make", [_course_convnet, _branches, _sequences, _autoencoder, _channels_first]
+)
 @pytest.mark.parametrize("opset", [13, 18])
 def test_onnx_runtime_gives_the_models_predictions(tmp_path, make, opset):
     model, x = _trained(make())

@@ -10,7 +10,8 @@ is the one just before the ``rank`` spatial axes (1 for images (N, C, H, W), 2 f
 ConvLSTM's sequences (N, T, C, H, W), 0 for one image (C, H, W)); a layer's other arguments
 that hold such tensors or shapes are named in ``moved_arguments``. Tensors move through the
 differentiable transpose, so gradients flow back in the caller's layout; a channels-last layer
-runs its methods as they are.
+runs its methods as they are. A user's subclass that overrides one of them gets the data in
+the layer's layout, as Keras gives it.
 """
 
 from __future__ import annotations
@@ -99,9 +100,12 @@ class ChannelsFirst:
     moved_arguments: ClassVar[tuple[str, ...]] = ()  # more arguments laid out as the inputs
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        for name in cls.channels_moved:
-            if name in cls.__dict__:
-                setattr(cls, name, _channels_last_inside(cls.__dict__[name]))
+        # (autoconv's own methods: a user's override gets the caller's layout, as in Keras,
+        # and its ``super()`` call moves the channels)
+        if cls.__module__.startswith("autoconv."):
+            for name in cls.channels_moved:
+                if name in cls.__dict__:
+                    setattr(cls, name, _channels_last_inside(cls.__dict__[name]))
         super().__init_subclass__(**kwargs)
 
     def set_data_format(self, data_format: str | None) -> None:

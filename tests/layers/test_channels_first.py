@@ -172,3 +172,19 @@ def test_set_image_data_format_is_the_default_of_the_spatial_layers(keras, rng):
     finally:
         config.set_image_data_format("channels_last")
         keras.config.set_image_data_format("channels_last")
+
+
+def test_a_users_override_gets_the_layers_layout(keras, rng):
+    """As Keras's: a subclass's ``call`` reads channels-first data; its ``super().call``
+    pools them."""
+
+    def subclass(lib):
+        class Pool(lib.layers.MaxPooling2D):
+            def call(self, inputs):
+                return super().call(inputs) * lib.ops.mean(inputs, axis=(2, 3), keepdims=True)
+
+        return Pool(data_format="channels_first")
+
+    x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    expected = subclass(keras)(x).detach().numpy()
+    np.testing.assert_allclose(subclass(ac)(x).numpy(), expected, rtol=1e-5, atol=1e-6)

@@ -20,6 +20,7 @@ from autoconv.backends import backend
 from autoconv.layers.layer import Layer, Shape
 from autoconv.ops import engine as ops
 from autoconv.ops.activation import SELU_ALPHA, SELU_SCALE
+from autoconv.ops.convert import standardize_data_format
 from autoconv.seeds import generator
 from autoconv.tensor import Tensor
 from autoconv.windows import is_int
@@ -191,13 +192,7 @@ class SpatialDropout2D(_SpatialDropout):
         name: str | None = None, dtype: Any = None, **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(rate, seed=seed, name=name, dtype=dtype, **kwargs)
-        data_format = "channels_last" if data_format is None else str(data_format).lower()
-        if data_format not in ("channels_first", "channels_last"):
-            raise ValueError(
-                "The `data_format` argument must be one of {'channels_first', "
-                f"'channels_last'}}. Received: data_format={data_format}"
-            )
-        self.data_format = data_format
+        self.data_format = standardize_data_format(data_format)  # (None: the config's, as Keras)
 
     def _concrete_noise_shape(self, inputs: Tensor) -> tuple[int, ...]:
         n, *_ = inputs.shape

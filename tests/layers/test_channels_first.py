@@ -161,6 +161,7 @@ def test_set_image_data_format_is_the_default_of_the_spatial_layers(keras, rng):
             (layers.Cropping3D(), keras.layers.Cropping3D()),
             (layers.RandomFlip(), keras.layers.RandomFlip()),
             (layers.ConvLSTM2D(2, 2), keras.layers.ConvLSTM2D(2, 2)),
+            (layers.SpatialDropout3D(0.5), keras.layers.SpatialDropout3D(0.5)),
         ]
         for ours, theirs in made:
             assert ours.data_format == ours.get_config()["data_format"] == "channels_first"

@@ -2,8 +2,9 @@
 convolutions, pools, ``unfold``/``fold`` and ``depth_to_space``/``space_to_depth``
 (re-exported by :mod:`autoconv.ops.nn`; one module would be too long).
 
-Inputs are channels-last (N, *spatial, C) unless ``data_format="channels_first"``, which is
-transposed in and out. 1-D convolutions and pools run as the engine's 2-D ones over images of
+Inputs are channels-last (N, *spatial, C) unless ``data_format="channels_first"`` (or None
+after ``config.set_image_data_format("channels_first")``, as Keras's), which is transposed in
+and out. 1-D convolutions and pools run as the engine's 2-D ones over images of
 height 1; 3-D ones as the 2-D and 1-D ones composed by :mod:`autoconv.ops.volumetric`.
 """
 
@@ -15,20 +16,12 @@ from typing import Any
 
 from autoconv.backends import backend
 from autoconv.ops import engine, volumetric
-from autoconv.ops.convert import tensor, tensors
+from autoconv.ops.convert import standardize_data_format, tensor, tensors
 from autoconv.tensor import Tensor, record
 from autoconv.windows import Window, is_int, output_size
 
-
 # --------------------------------------------------------------------------- arguments
-def _data_format(data_format: str | None) -> str:
-    value = "channels_last" if data_format is None else str(data_format).lower()
-    if value not in ("channels_first", "channels_last"):
-        raise ValueError(
-            "The `data_format` argument must be one of {'channels_first', 'channels_last'}. "
-            f"Received: data_format={data_format}"
-        )
-    return value
+_data_format = standardize_data_format  # (None: config.image_data_format(), as Keras's)
 
 
 def _tuple(value: Any, n: int, name: str, allow_zero: bool = False) -> tuple[int, ...]:

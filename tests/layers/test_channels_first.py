@@ -167,6 +167,8 @@ def test_set_image_data_format_is_the_default_of_the_spatial_layers(keras, rng):
             assert ours.data_format == ours.get_config()["data_format"] == "channels_first"
             assert ours.get_config()["data_format"] == theirs.get_config()["data_format"]
         assert made[0][0](images).shape == (2, 2, 2, 2)
+        pooled = ac.ops.average_pool(images, 2).numpy()  # (keras.ops too)
+        np.testing.assert_allclose(pooled, keras.ops.average_pool(images, 2).numpy(), 1e-6)
         # (the image ops the layers run inside are told their layout, not the default's)
         explicit = layers.UpSampling2D(interpolation="bilinear", data_format="channels_last")
         np.testing.assert_array_equal(explicit(images).numpy(), upsampled)

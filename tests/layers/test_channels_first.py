@@ -19,10 +19,8 @@ CASES = [
     ("Conv1D", {"filters": 3, "kernel_size": 2, "activation": "relu"}, (2, 2, 6)),
     ("Conv3D", {"filters": 3, "kernel_size": 2}, (1, 2, 3, 4, 3)),
     ("Conv2DTranspose", {"filters": 3, "kernel_size": 2, "strides": 2}, (2, 2, 3, 4)),
-    ("Conv1DTranspose", {"filters": 3, "kernel_size": 3, "padding": "same"}, (2, 2, 3)),
     ("Conv3DTranspose", {"filters": 2, "kernel_size": 2, "strides": 2}, (1, 2, 2, 3, 2)),
     ("SeparableConv2D", {"filters": 3, "kernel_size": 2, "depth_multiplier": 2}, (2, 2, 5, 4)),
-    ("SeparableConv1D", {"filters": 3, "kernel_size": 2}, (2, 2, 5)),
     ("DepthwiseConv2D", {"kernel_size": 2, "depth_multiplier": 2}, (2, 2, 5, 4)),
     ("DepthwiseConv1D", {"kernel_size": 2}, (2, 2, 5)),
     ("MaxPooling2D", {"pool_size": 2}, (2, 3, 4, 6)),
@@ -39,8 +37,8 @@ CASES = [
     ("UpSampling3D", {"size": 2}, (1, 2, 2, 3, 2)),
     ("Resizing", {"height": 3, "width": 5}, (2, 3, 4, 6)),
     ("CenterCrop", {"height": 3, "width": 2}, (2, 3, 4, 6)),
-    ("ConvLSTM2D", {"filters": 2, "kernel_size": 2, "return_sequences": True}, (2, 3, 2, 4, 4)),
-    ("ConvLSTM1D", {"filters": 2, "kernel_size": 2, "return_state": True}, (2, 3, 2, 4)),
+    ("ConvLSTM1D", {"filters": 2, "kernel_size": 2, "return_sequences": True,
+                    "return_state": True}, (1, 2, 2, 3)),  # (Keras's ConvLSTMs: slow)
 ]  # fmt: skip
 
 
@@ -79,13 +77,21 @@ def test_a_channels_first_layer_computes_as_kerass(keras, rng, name, kwargs, sha
     assert ours.get_config()["data_format"] == theirs.get_config()["data_format"]
 
 
-def test_a_conv_lstm_takes_its_initial_state_channels_first(keras, rng):
-    theirs, ours = _pair(keras, "ConvLSTM2D", {"filters": 2, "kernel_size": 2}, (2, 3, 2, 4, 4))
-    x = rng.standard_normal((2, 3, 2, 4, 4)).astype(np.float32)
-    states = [rng.standard_normal((2, 2, 3, 3)).astype(np.float32) for _ in range(2)]
-    expected = theirs(x, initial_state=states)
-    out = ours(x, initial_state=states)
-    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-5, atol=1e-6)
+def test_a_conv_lstm_takes_its_initial_state_channels_first(rng):
+    """As its channels-last self on the moved sequences and states."""
+    first = layers.ConvLSTM2D(2, 2, data_format="channels_first", return_state=True)
+    last = layers.ConvLSTM2D(2, 2, data_format="channels_last", return_state=True)
+    x = rng.standard_normal((1, 2, 2, 4, 4)).astype(np.float32)
+    states = [rng.standard_normal((1, 2, 3, 3)).astype(np.float32) for _ in range(2)]
+    last.build((1, 2, 4, 4, 2))
+    first.build(x.shape)
+    first.set_weights(last.get_weights())
+    out = first(x, initial_state=states)
+    expected = last(
+        x.transpose(0, 1, 3, 4, 2), initial_state=[s.transpose(0, 2, 3, 1) for s in states]
+    )
+    for o, e in zip(out, expected, strict=True):
+        np.testing.assert_allclose(o.numpy(), np.moveaxis(e.numpy(), -1, -3), rtol=1e-5, atol=1e-6)
 
 
 def _classifier(lib):

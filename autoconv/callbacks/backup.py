@@ -163,11 +163,12 @@ class BackupAndRestore(Callback):
         """Load the backup's weights and optimizer state, and tell ``fit`` where to resume."""
         ours = metadata.get("autoconv", {})
         epoch, step = metadata["epoch"], ours.get("step", 0)
-        if step and ours["steps"] != self.params.get("steps"):
+        steps = (self.params or {}).get("steps")
+        if step and ours["steps"] != steps:
             raise ValueError(
                 f"BackupAndRestore: the backup in {self.backup_dir} was made after batch {step} "
                 f"of an epoch of {ours['steps']} batches, but this fit has "
-                f"{self.params.get('steps')} batches per epoch (batch_size, steps_per_epoch or "
+                f"{steps} batches per epoch (batch_size, steps_per_epoch or "
                 "the data changed); it cannot resume inside that epoch"
             )
         self.model.load_weights(self._weights_path)
@@ -237,7 +238,7 @@ class BackupAndRestore(Callback):
             "batch": max(step - 1, 0),  # Keras's: the last batch done, 0 at an epoch's end
             "autoconv": {
                 "step": step,
-                "steps": self.params.get("steps"),
+                "steps": (self.params or {}).get("steps"),
                 "weights_sha256": _sha256(self._pending_path),
                 "random": random,
             },

@@ -29,7 +29,7 @@ class Callback:
 
     def __init__(self) -> None:
         self.model: Any = None
-        self.params: dict[str, Any] = {}
+        self.params: dict[str, Any] | None = None  # Keras's: None until set_params
 
     def set_model(self, model: Any) -> None:
         self.model = model
@@ -211,23 +211,29 @@ class ProgbarLogger(Callback):
     def _dynamic(self) -> bool:
         return self.stream is None and interactive() and config.is_interactive_logging_enabled()
 
+    @property
+    def _settings(self) -> dict[str, Any]:
+        """``params``, or Keras's defaults where no loop has set them (a ``CallbackList`` of
+        one's own)."""
+        return self.params or {"verbose": 1, "epochs": 1}
+
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.started = time.perf_counter()
         self.drawn = 0
-        if self.params.get("verbose") and self.params.get("epochs", 1) > 1:
-            self._write(f"Epoch {epoch + 1}/{self.params['epochs']}\n")
+        if self._settings.get("verbose") and self._settings.get("epochs", 1) > 1:
+            self._write(f"Epoch {epoch + 1}/{self._settings['epochs']}\n")
 
     def update(self, step: int, logs: dict[str, float], samples: int, seconds: float) -> None:
         """Redraw the bar after ``step`` steps (verbose=1 on a terminal or in a notebook)."""
-        if self.params.get("verbose") == 1 and self._dynamic():
+        if self._settings.get("verbose") == 1 and self._dynamic():
             self._draw(step, logs, samples, seconds, final=False)
 
     def finish(self, logs: dict[str, float], samples: int, seconds: float, done: int) -> None:
         """The epoch's last line, after ``done`` steps. A dataset of unknown size counts as
         that many steps from then on (Keras's bar: ``12/12``, not ``12/Unknown``)."""
-        verbose = self.params.get("verbose")
-        if not self.params.get("steps"):
-            self.params = {**self.params, "steps": done}  # (this bar's copy alone)
+        verbose = self._settings.get("verbose")
+        if not self._settings.get("steps"):
+            self.params = {**self._settings, "steps": done}  # (this bar's copy alone)
         steps = self.params["steps"]
         if verbose == 1:
             self._draw(steps, logs, samples, seconds, final=True)
@@ -238,7 +244,7 @@ class ProgbarLogger(Callback):
             self._write(line + _rate(samples, seconds) + "\n")
 
     def _draw(self, step: int, logs: dict, samples: int, seconds: float, final: bool) -> None:
-        steps = self.params.get("steps") or 0
+        steps = self._settings.get("steps") or 0
         dynamic = self._dynamic()
         filled = int(self.BAR_WIDTH * step / steps) if steps else 0
         bar = "━" * filled + "━" * (self.BAR_WIDTH - filled)

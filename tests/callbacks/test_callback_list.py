@@ -70,3 +70,23 @@ def test_the_progress_bar_draws_each_epochs_line(capsys):
     out = capsys.readouterr().out
     assert "Epoch 1/2" in out and "Epoch 2/2" in out
     assert "2/2" in out and "loss: 0.2500" in out and "loss: 0.5000" in out
+
+
+def test_params_are_none_until_set_and_a_bar_without_them_draws_as_kerass(keras, capsys):
+    """Keras's ``Callback.params`` is None until ``set_params``; a list given no params sets
+    none, and its progress bar draws with Keras's defaults (verbose 1, one epoch)."""
+    for lib in (ac, keras):
+        assert lib.callbacks.Callback().params is None
+        listed = lib.callbacks.CallbackList([lib.callbacks.History()], add_progbar=True)
+        assert listed.params == {} and [c.params for c in listed.callbacks] == [None, None]
+    capsys.readouterr()
+    listed = ac.callbacks.CallbackList(add_progbar=True)
+    listed.on_train_begin()
+    listed.on_epoch_begin(0)
+    for batch in range(2):
+        listed.on_train_batch_begin(batch)
+        listed.on_train_batch_end(batch, {"loss": 0.5})
+    listed.on_epoch_end(0, {"loss": 0.5})
+    listed.on_train_end()
+    out = capsys.readouterr().out
+    assert "2/2" in out and "loss: 0.5000" in out

@@ -109,6 +109,16 @@ def test_a_variable_takes_values_of_its_shape_only():
     np.testing.assert_array_equal(variable.numpy(), [0.0, 0.0])
 
 
+def test_assign_returns_the_values_assigned_of_their_own_as_kerass(keras):
+    for lib in (ac, keras):
+        variable = lib.metrics.Metric(name="m").add_variable((2,), "ones", name="v")
+        added = variable.assign_add(np.array([1.0, 2.0], "float32"))
+        subtracted = variable.assign_sub(1.0)
+        variable.assign(np.zeros(2, "float32"))
+        values = [lib.ops.convert_to_numpy(x).tolist() for x in (added, subtracted)]
+        assert values == [[2.0, 3.0], [1.0, 2.0]]
+
+
 def test_the_base_takes_dtype_then_name_as_kerass(keras):
     """``Metric(dtype, name)``: Keras's base order (its subclasses take the name first)."""
     for lib in (ac, keras):

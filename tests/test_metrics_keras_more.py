@@ -110,10 +110,16 @@ def keras_result(metric) -> np.ndarray:
 
 @pytest.mark.parametrize(("name", "options", "draw"), CASES, ids=IDS)
 def test_results_after_each_batch_and_a_reset_are_kerass(name, options, draw, rng):
+    """update_state returns what Keras's does: the IoU metrics' confusion matrix after the
+    batch (float32 where Keras's is int32), the others nothing."""
     ours, theirs = getattr(metrics, name)(**options), getattr(keras.metrics, name)(**options)
     for y_true, y_pred, weight in batches(rng, draw):
-        ours.update_state(y_true, y_pred, sample_weight=weight)
-        theirs.update_state(y_true, y_pred, sample_weight=weight)
+        returned = ours.update_state(y_true, y_pred, sample_weight=weight)
+        keras_returned = theirs.update_state(y_true, y_pred, sample_weight=weight)
+        assert (returned is None) == (keras_returned is None)
+        if returned is not None:
+            want = keras.ops.convert_to_numpy(keras_returned)
+            np.testing.assert_array_equal(returned.numpy(), want)
         np.testing.assert_allclose(ours.result(), keras_result(theirs), **TOLERANCE)
     ours.reset_state()
     theirs.reset_state()

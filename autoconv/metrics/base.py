@@ -17,10 +17,19 @@ from autoconv.losses import apply_mask, squeeze_or_expand_to_same_rank
 from autoconv.metrics.functions import array_of, check_two_dimensional, function, on_device
 from autoconv.naming import to_snake_case, unique_name, variable_repr
 from autoconv.ops.masks import as_mask, keras_mask
-from autoconv.tensor import Tensor, no_grad
+from autoconv.tensor import FLOAT_DTYPES, Tensor, no_grad
 
 
 # ------------------------------------------------------------------------ base classes
+def state_tensor(array: Any) -> Tensor:
+    """A copy of a state array as a Tensor on its device, what Keras's variable ``assign``
+    returns: an integer state's as float32 (autoconv's Tensors hold floats; a read back to
+    the host would keep the GPU's steps from being replayed)."""
+    if array.dtype in FLOAT_DTYPES:
+        return Tensor(namespace(array_device(array)).copy(array))
+    return Tensor(array.astype(np.float32))
+
+
 class MetricVariable(Tensor):
     """A metric's state variable (what :meth:`Metric.add_variable` returns): a Tensor whose
     values are the state array the metric holds (so that ``reset_state``, a move to the GPU and
@@ -55,8 +64,9 @@ class MetricVariable(Tensor):
     def __repr__(self) -> str:
         return variable_repr(self.path, self.shape, self.dtype, self.numpy())
 
-    def assign(self, value: Any) -> None:
-        """Set the values (of the variable's shape; a Tensor, array or number)."""
+    def assign(self, value: Any) -> Tensor:
+        """Set the values (of the variable's shape; a Tensor, array or number); returns them,
+        a Tensor of their own, as Keras's ``assign``."""
         new = value.data if isinstance(value, Tensor) else np.asarray(value)
         if array_device(new) != self.device:
             new = namespace(self.device).asarray(namespace(array_device(new)).to_numpy(new))
@@ -67,14 +77,15 @@ class MetricVariable(Tensor):
                 f"of shape {tuple(self.shape)}"
             )
         setattr(self._metric, self._key, new)  # in place (Metric.__setattr__)
+        return state_tensor(self.data)
 
-    def assign_add(self, value: Any) -> None:
+    def assign_add(self, value: Any) -> Tensor:
         with no_grad():
-            self.assign(self + self._here(value))
+            return self.assign(self + self._here(value))
 
-    def assign_sub(self, value: Any) -> None:
+    def assign_sub(self, value: Any) -> Tensor:
         with no_grad():
-            self.assign(self - self._here(value))
+            return self.assign(self - self._here(value))
 
     def _here(self, value: Any) -> Any:
         """``value`` on the variable's device (a count made on the host from integer labels

@@ -13,8 +13,9 @@ import numpy as np
 
 from autoconv.backends import array_device
 from autoconv.config import epsilon
-from autoconv.metrics.base import Metric
+from autoconv.metrics.base import Metric, state_tensor
 from autoconv.metrics.functions import as_float, metric_inputs, on_device
+from autoconv.tensor import Tensor
 
 
 def _class_indices(xp: Any, values: Any, axis: int) -> Any:
@@ -62,9 +63,10 @@ class IoU(Metric):
         self.sparse_y_true, self.sparse_y_pred = sparse_y_true, sparse_y_pred
         self._add_state((num_classes, num_classes), "total_confusion_matrix")
 
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
         """Add a batch; ``sample_weight`` one weight per entry of the flattened labels (or a
-        number, or broadcast to them)."""
+        number, or broadcast to them). Returns the confusion matrix after it, a Tensor of its
+        own (Keras's: its variable's ``assign``; float32 where the state is of integers)."""
         y_true, y_pred = metric_inputs(y_true, y_pred)
         xp = self._to(array_device(y_pred))
         y_true = y_true.astype(np.float32, copy=False)
@@ -98,6 +100,7 @@ class IoU(Metric):
         predicted_rows = as_float(y_pred.reshape((-1, 1)) == classes) * weights.reshape((-1, 1))
         batch = xp.matmul(true_rows, predicted_rows, transpose_a=True)
         self.total_confusion_matrix = self.total_confusion_matrix + batch.astype(self.dtype)
+        return state_tensor(self.total_confusion_matrix)
 
     def result(self) -> Any:
         matrix = self._read("total_confusion_matrix")
@@ -144,10 +147,10 @@ class BinaryIoU(IoU):
         super().__init__(2, target_class_ids, name, dtype)
         self.threshold = threshold
 
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
         y_true, y_pred = metric_inputs(y_true, y_pred)
         y_pred = as_float(y_pred.astype(np.float32, copy=False) >= self.threshold)
-        super().update_state(y_true, y_pred, sample_weight)
+        return super().update_state(y_true, y_pred, sample_weight)
 
     def get_config(self) -> dict[str, Any]:
         return {

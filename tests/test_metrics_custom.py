@@ -128,8 +128,9 @@ def test_the_base_takes_dtype_then_name_as_kerass(keras):
 
 
 def test_variables_are_keras_s(data, keras):
-    """``metric.variables``: Keras's variables (path, shape, dtype, value, printed form), of a
-    metric of one's own and of autoconv's, after a batch."""
+    """``metric.variables``: Keras's variables (path, shape, dtype, value, printed form, a
+    ``Variable`` to ``isinstance``), of a metric of one's own and of autoconv's, after a
+    batch."""
     x, y = data
     probabilities = np.abs(x[:, :3]) / np.abs(x[:, :3]).sum(axis=1, keepdims=True)
     keras.utils.clear_session()  # Keras's numbered names (auc, auc_1) from the start, as ours
@@ -149,6 +150,7 @@ def test_variables_are_keras_s(data, keras):
     ]
     for our, their in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(our.numpy(), keras.ops.convert_to_numpy(their), rtol=1e-6)
+        assert isinstance(our, ac.Variable) and isinstance(their, keras.Variable)
     assert (
         repr(ours[3])
         == repr(theirs[3])

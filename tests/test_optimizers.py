@@ -1158,10 +1158,11 @@ def test_variables_are_kerass_in_order_names_shapes_and_dtypes(keras, name, kwar
             for v in optimizer.variables
         ]
         scalars = [v.numpy().tolist() for v in optimizer.variables if not tuple(v.shape)]
-        return before, after, scalars
+        views = [optimizer.learning_rate, *optimizer.variables]  # (iteration the first)
+        return before, after, scalars, [isinstance(v, lib.Variable) for v in views]
 
     ours, theirs = described(ac), described(keras)
-    assert ours[0] == theirs[0] and ours[1] == theirs[1]
+    assert ours[0] == theirs[0] and ours[1] == theirs[1] and ours[3] == theirs[3]
     np.testing.assert_allclose(ours[2], theirs[2])
 
 

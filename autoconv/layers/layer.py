@@ -16,6 +16,7 @@ state; what could stand apart already does, in ``serialization`` and ``calls``.)
 
 from __future__ import annotations
 
+import abc
 import gc
 import inspect
 import operator
@@ -51,7 +52,7 @@ from autoconv.layers.symbolic import (
     warn_mask_dropped,
 )
 from autoconv.layers.tracking import tracked
-from autoconv.metrics.base import Metric
+from autoconv.metrics.base import Metric, MetricVariable
 from autoconv.naming import reset_names, to_snake_case, unique_name, variable_repr
 from autoconv.ops import masks
 from autoconv.ops.masks import keras_mask, set_keras_mask
@@ -86,13 +87,16 @@ def _trainable_changed() -> None:
 _NOT_GIVEN: Any = object()
 
 
-class Variable(Tensor):
+class Variable(Tensor, metaclass=abc.ABCMeta):
     """A layer's weight: a Tensor with a name (``kernel``), a path (``conv2d/kernel``) and a
     ``trainable`` flag (a trainable variable gets a gradient in training). Made as Keras's
     ``keras.Variable``: from a value (an array, a Tensor), or from an initializer (a name, an
     initializer, a callable ``(shape, dtype)``) and its ``shape``; its path is its name under
     the layers being built or called; one made without a name is named as Keras names it
     (``variable``, ``variable_1``, ... for the session). A layer tracks one set as its attribute.
+    Keras's other variables, which autoconv keeps as views of their owners' state (a metric's,
+    an optimizer's), are registered (``Variable.register``): ``isinstance`` holds for them, as
+    for Keras's.
 
     >>> v = Variable(np.zeros((2, 3), np.float32), name="kernel", path="dense/kernel")
     >>> v
@@ -222,6 +226,9 @@ def _host_arithmetic(op: Callable[[Any, Any], Any], reflected: bool = False) -> 
         return host_array(result)
 
     return method
+
+
+Variable.register(MetricVariable)
 
 
 class IntegerVariable(Variable):
@@ -489,8 +496,9 @@ class Layer:
 
     def _track(self, value: Any) -> None:
         """Track what a user's code gives the layer: a sublayer, or a Variable, appended to
-        the layer's trainable or non-trainable variables by its flag (Keras's Tracker)."""
-        if not isinstance(value, Variable):
+        the layer's trainable or non-trainable variables by its flag (Keras's Tracker); not
+        a view registered as a Variable (an optimizer's learning rate, a metric's state)."""
+        if Variable not in type(value).__mro__:
             if self._is_new_sublayer(value):
                 self._check_state_open()
             self._track_sublayer(value)

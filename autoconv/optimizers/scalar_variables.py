@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv.layers.layer import Variable
 from autoconv.naming import variable_repr
 
 
@@ -133,3 +134,6 @@ class IterationVariable(ScalarVariable):
         """Set the optimizer's step count to ``value`` (an int >= 0, or a 0-d array)."""
         self._optimizer.iterations = value
         return self
+
+
+Variable.register(ScalarVariable)  # isinstance(optimizer.learning_rate, Variable), as Keras's

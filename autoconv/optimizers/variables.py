@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from autoconv.backends import array_device, namespace
+from autoconv.layers.layer import Variable
 from autoconv.naming import variable_repr
 from autoconv.optimizers.scalar_variables import IterationVariable, LearningRateVariable
 
@@ -96,6 +97,9 @@ class OptimizerVariable:
 
     def __repr__(self) -> str:
         return variable_repr(self.path, self.shape, self.dtype, self.numpy())
+
+
+Variable.register(OptimizerVariable)
 
 
 def optimizer_variables(optimizer: Any) -> list[Any]:

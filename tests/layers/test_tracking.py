@@ -194,3 +194,18 @@ def test_a_layer_lists_the_metrics_it_holds_as_keras(keras):
         return [metric.name for metric in Outer().metrics]
 
     assert metric_names(ac) == metric_names(keras)
+
+
+def test_an_optimizers_or_metrics_variable_set_on_a_layer_is_not_its_weight():
+    """They are Variables to isinstance, as Keras's, but views of their owners' state: a
+    layer that keeps one (a learning rate to read in call) does not make it its weight."""
+    optimizer, mean = ac.optimizers.Adam(0.01), ac.metrics.Mean()
+
+    class Keeper(ac.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.rate, self.total = optimizer.learning_rate, mean.variables[0]
+            self.own = ac.Variable(np.zeros(2, np.float32), name="own", trainable=False)
+
+    assert isinstance(Keeper().rate, ac.Variable)
+    assert [w.name for w in Keeper().weights] == ["own"]

@@ -534,11 +534,35 @@ def test_schedules_match_keras(kind, config):
     schedule = getattr(schedules, kind)(**config)
     for step in STEPS_TO_CHECK:
         got = schedule(step)
-        assert isinstance(got, float)
-        assert got == pytest.approx(float(keras_schedule(kind, config, step)), rel=1e-12, abs=1e-15)
+        assert got.shape == () and got.dtype == np.float32  # as Keras's tensor
+        want = np.float32(keras_schedule(kind, config, step))
+        assert float(got) == pytest.approx(float(want), rel=1e-7, abs=1e-15)
     again = schedules.deserialize(schedules.serialize(schedule))
     assert type(again) is type(schedule) and again.get_config() == schedule.get_config()
     assert type(schedule).from_config(schedule.get_config()).get_config() == schedule.get_config()
+
+
+@pytest.mark.parametrize(("kind", "config"), SCHEDULES[::3], ids=[k for k, _ in SCHEDULES[::3]])
+def test_a_schedules_rate_reads_as_kerass_0d_float32_tensor(kind, config, keras):
+    """keras.io reads a schedule's rate with ``float()``, ``numpy()``,
+    ``ops.convert_to_numpy`` and arithmetic; an optimizer's rate under it, too."""
+    ours = getattr(schedules, kind)(**config)
+    theirs = getattr(keras.optimizers.schedules, kind)(**config)
+    for rate, their_rate in [
+        (ours(7), theirs(7)),
+        (optimizers.SGD(ours).learning_rate, keras.optimizers.SGD(theirs).learning_rate),
+    ]:
+        want = keras.ops.convert_to_numpy(their_rate)
+        got = ac.ops.convert_to_numpy(rate)
+        assert (got.shape, got.dtype, rate.numpy().dtype) == ((), want.dtype, want.dtype)
+        read = [float(rate), rate.numpy(), got, rate * 2, 1 / rate]
+        want = [
+            float(their_rate),
+            their_rate.numpy(),
+            want,
+            *map(float, (their_rate * 2, 1 / their_rate)),
+        ]
+        np.testing.assert_allclose(read, want, rtol=1e-6)
 
 
 def test_schedules_by_hand():

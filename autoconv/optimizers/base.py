@@ -55,6 +55,7 @@ import numpy as np
 
 from autoconv import naming
 from autoconv.backends import array_device, namespace, rules
+from autoconv.host_array import host_array
 from autoconv.optimizers import schedules
 from autoconv.optimizers.scalar_variables import IterationVariable, LearningRateVariable
 from autoconv.optimizers.variables import optimizer_variables
@@ -179,10 +180,11 @@ class Optimizer:
     def learning_rate(self) -> Any:
         """The learning rate, as Keras gives it: a number's as Keras's float32 variable (a
         :class:`LearningRateVariable`: ``assign``, ``numpy()``, arithmetic), a schedule's
-        value at ``iterations`` and a function's value in float32. Set it to a number, a
-        schedule or a function of no arguments."""
+        value at ``iterations`` and a function's value as a 0-d float32 array with
+        ``numpy()``, as a schedule returns it. Set it to a number, a schedule or a function
+        of no arguments."""
         if isinstance(self._learning_rate, schedules.LearningRateSchedule | Callable):
-            return np.float32(self.learning_rate_value())
+            return host_array(np.float32(self.learning_rate_value()))
         return LearningRateVariable(self)
 
     def learning_rate_value(self) -> float:

@@ -4,10 +4,12 @@
 A schedule is called with the optimizer's step count (``optimizer.iterations``, the number of
 updates applied so far) and returns the learning rate of the next update. The optimizer
 evaluates it on the host before each step, so it costs no device round-trip. Keras computes in
-the dtype of ``initial_learning_rate`` as a tensor (float32); these compute in Python floats.
+the dtype of ``initial_learning_rate`` as a tensor (float32); these compute in Python floats
+and return the rate as Keras's 0-d float32 tensor is read (``float()``, ``numpy()``,
+arithmetic): a 0-d float32 :class:`~autoconv.host_array.HostArray`.
 
 >>> ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)(20)
-0.025
+array(0.025, dtype=float32)
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
+from autoconv.host_array import HostArray, host_array
 from autoconv.registration import find_class, keras_entry
 
 __all__ = [
@@ -31,9 +36,14 @@ __all__ = [
 
 
 class LearningRateSchedule:
-    """Base class: subclasses define ``__call__(step) -> learning rate`` and ``get_config``."""
+    """Base class: subclasses define ``__call__(step) -> learning rate`` and ``get_config``
+    (autoconv's own define ``_rate``, the rate at a step as a Python float)."""
 
-    def __call__(self, step: int) -> float:
+    def __call__(self, step: Any) -> HostArray:
+        """The learning rate at ``step`` (a number, a 0-d array or tensor, a variable)."""
+        return host_array(np.float32(self._rate(float(np.asarray(step)))))
+
+    def _rate(self, step: float) -> float:
         raise NotImplementedError(
             f"Learning rate schedule '{type(self).__name__}' must override `__call__(self, step)`."
         )
@@ -73,7 +83,7 @@ class ExponentialDecay(LearningRateSchedule):
         self.name = name
         _check_decay_steps(name, decay_steps)
 
-    def __call__(self, step: int) -> float:
+    def _rate(self, step: float) -> float:
         p = step / self.decay_steps
         if self.staircase:
             p = math.floor(p)
@@ -106,7 +116,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         self.values = values
         self.name = name
 
-    def __call__(self, step: int) -> float:
+    def _rate(self, step: float) -> float:
         for boundary, value in zip(self.boundaries, self.values, strict=False):
             if step <= boundary:
                 return float(value)
@@ -137,7 +147,7 @@ class PolynomialDecay(LearningRateSchedule):
         self.name = name
         _check_decay_steps(name, decay_steps)
 
-    def __call__(self, step: int) -> float:
+    def _rate(self, step: float) -> float:
         decay_steps = float(self.decay_steps)
         if self.cycle:
             decay_steps *= 1.0 if step == 0 else math.ceil(step / self.decay_steps)
@@ -178,7 +188,7 @@ class InverseTimeDecay(LearningRateSchedule):
         self.name = name
         _check_decay_steps(name, decay_steps)
 
-    def __call__(self, step: int) -> float:
+    def _rate(self, step: float) -> float:
         p = step / self.decay_steps
         if self.staircase:
             p = math.floor(p)
@@ -220,7 +230,7 @@ class CosineDecay(LearningRateSchedule):
         cosine_decayed = 0.5 * (1.0 + math.cos(math.pi * step / self.decay_steps))
         return decay_from * ((1 - self.alpha) * cosine_decayed + self.alpha)
 
-    def __call__(self, step: int) -> float:
+    def _rate(self, step: float) -> float:
         if self.warmup_target is None:
             return self._decay(min(step, self.decay_steps), self.initial_learning_rate)
         step = min(step, self.decay_steps + self.warmup_steps)
@@ -262,7 +272,7 @@ class CosineDecayRestarts(LearningRateSchedule):
         self.name = name
         _check_decay_steps(name, first_decay_steps, "first_decay_steps")
 
-    def __call__(self, step: int) -> float:
+    def _rate(self, step: float) -> float:
         completed_fraction = step / self.first_decay_steps
         t_mul = self._t_mul
         if t_mul == 1.0:

@@ -1,15 +1,21 @@
 """Dtype policies, as Keras 3's ``keras.dtype_policies`` and ``keras.mixed_precision``: the
 dtype a layer computes in and keeps its weights in. autoconv computes in float32 or float64,
-so its policies are those two; Keras's mixed-precision ("mixed_float16", "mixed_bfloat16"),
+so its policies are those two, and Keras's policies of an integer or bool dtype (a layer's of
+integers, such as a lookup's; autoconv's layers compute in floats, so a layer, or the global
+policy, given one is an error); Keras's mixed-precision ("mixed_float16", "mixed_bfloat16"),
 half-precision and quantized policies are one clear error naming them.
 
 >>> DTypePolicy("float64")
 <DTypePolicy "float64">
+>>> DTypePolicy("int32").compute_dtype
+'int32'
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from autoconv import config, registration
 from autoconv.naming import missing_names
@@ -39,20 +45,33 @@ KERAS_POLICIES_NOT_IMPLEMENTED = frozenset({
 })  # fmt: skip
 
 
+def integer_dtype(name: str) -> str | None:
+    """Keras's name of the integer or bool dtype ``name`` stands for ("int" is int32), or
+    None where it is not one."""
+    name = python_dtype(name)
+    try:
+        dtype = np.dtype(name)
+    except TypeError:
+        return None
+    return name if dtype.kind in "biu" and dtype.name == name else None
+
+
 class DTypePolicy:
-    """A layer's dtype policy by name: "float32" or "float64" (both its compute and its
-    variable dtype); None is :func:`autoconv.config.floatx`."""
+    """A layer's dtype policy by name: "float32" or "float64", or an integer or bool dtype
+    (both its compute and its variable dtype, as Keras's); None is
+    :func:`autoconv.config.floatx`."""
 
     def __init__(self, name: str | None = None) -> None:
         name = config.floatx() if name is None else name
         if not isinstance(name, str):
             raise TypeError(f"'name' must be a string, such as 'float32'. Received: name={name}")
-        if name not in ("float32", "float64"):
+        dtype = name if name in ("float32", "float64") else integer_dtype(name)
+        if dtype is None:
             raise ValueError(
                 f"Dtype policy {name!r} is not supported by autoconv, which computes in float32 "
                 "or float64: no mixed precision, half precision or quantization"
             )
-        self._name = name
+        self._name, self._dtype = name, dtype
 
     @property
     def name(self) -> str:
@@ -60,11 +79,11 @@ class DTypePolicy:
 
     @property
     def compute_dtype(self) -> str:
-        return self._name
+        return self._dtype
 
     @property
     def variable_dtype(self) -> str:
-        return self._name
+        return self._dtype
 
     @property
     def quantization_mode(self) -> None:
@@ -171,7 +190,13 @@ def set_dtype_policy(policy: Any) -> None:
             f"'mixed_float16') or a `DTypePolicy` instance. Received: policy={policy} "
             f"(of type {type(policy)})"
         )
-    _global_policy = get(policy)
+    policy = get(policy)
+    if policy.compute_dtype not in ("float32", "float64"):
+        raise ValueError(
+            f"Dtype policy {policy.name!r} is not supported by autoconv as the layers' default: "
+            "its layers compute in float32 or float64 (integer inputs reach them as they are)"
+        )
+    _global_policy = policy
 
 
 def reset_dtype_policy() -> None:

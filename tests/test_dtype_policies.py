@@ -1,7 +1,8 @@
 """autoconv.dtype_policies and mixed_precision against Keras 3.15 (its PyTorch backend, where
 installed): the float32 and float64 policies, their reprs, configs and Keras entries, the
-global policy as the layers' default dtype, layers' dtype_policy; Keras's mixed, half and
-quantized policies one clear error naming them."""
+global policy as the layers' default dtype, layers' dtype_policy; the integer policies (a
+layer or the global policy given one an error); Keras's mixed, half and quantized policies
+one clear error naming them."""
 
 from __future__ import annotations
 
@@ -44,6 +45,19 @@ def test_the_global_policy_is_the_layers_default(floatx):
     assert ac.layers.Dense(2)(np.ones((1, 3))).dtype == np.float64
     config.set_dtype_policy(ac.FloatDTypePolicy("float32"))
     assert ac.layers.Dense(2).dtype == "float32"
+
+
+@pytest.mark.parametrize("name", ["int32", "int", "uint8", "bool"])
+def test_integer_policies_are_kerass_and_a_layer_given_one_a_clear_error(name, keras):
+    """Keras takes any dtype's name; autoconv's layers compute in floats."""
+    ours, theirs = ac.DTypePolicy(name), keras.DTypePolicy(name)
+    assert repr(ours) == repr(theirs) and ours.get_config() == theirs.get_config()
+    assert (ours.compute_dtype, ours.variable_dtype) == (
+        theirs.compute_dtype, theirs.variable_dtype,
+    )  # fmt: skip
+    assert dtype_policies.deserialize(keras.dtype_policies.serialize(theirs)) == ours
+    with pytest.raises(ValueError, match="autoconv's layers compute in floats"):
+        ac.layers.Identity(dtype=ours)
 
 
 @pytest.mark.parametrize("name", ["mixed_float16", "mixed_bfloat16", "float16", "int8"])

@@ -1249,10 +1249,10 @@ def _float_dtype(dtype: Any, owner: str) -> str:
             "Input(shape=(sequence_length,), dtype='int64')"
         )
     if name not in ("float32", "float64"):
-        raise ValueError(
-            f"{owner}: dtype must be 'float32' or 'float64' (autoconv has no mixed precision), "
-            f"got {dtype!r}"
-        )
+        why = "autoconv's layers compute in floats; integer inputs reach them as they are"
+        if dtype_policies.integer_dtype(str(name)) is None:
+            why = "autoconv has no mixed precision"
+        raise ValueError(f"{owner}: dtype must be 'float32' or 'float64' ({why}), got {dtype!r}")
     return str(name)
 
 

@@ -516,9 +516,11 @@ class Layer:
             variables[:] = [v for v in variables if v is not value]
 
     def _output_shape_sizes(self, shapes: Any) -> Any:
-        """What ``compute_output_shape`` gets for a call's ``shapes``: for a user's call on
-        several tensors (``layer(x, y)``), the first one's where the method takes one shape,
-        as Keras gives it; otherwise the shapes as they are."""
+        """What ``compute_output_shape`` gets for a call's ``shapes``, as Keras gives them:
+        for a user's call on several tensors (``layer(x, y)``), the first one's where the
+        method takes one shape, each by its call argument's name where it takes several
+        (``compute_output_shape(self, x_shape, y_shape)``: a :class:`BuildShapes`);
+        otherwise the shapes as they are."""
         cls = type(self)
         method = cls.compute_output_shape
         if (
@@ -528,8 +530,12 @@ class Layer:
         ):
             return shapes
         own = inspect.signature(getattr(method, "__wrapped__", method)).parameters
-        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        return shapes[0] if len([p for p in own.values() if p.kind in kinds]) == 2 else shapes
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                 inspect.Parameter.KEYWORD_ONLY)  # fmt: skip
+        names = [name for name, p in own.items() if p.kind in kinds][1:]
+        if len(names) == 1:
+            return shapes[0]
+        return _shapes_by_name(cls, "compute_output_shape", names, shapes) if names else shapes
 
     # ---------------------------------------------------------------- building
     def build(self, input_shape: Any) -> None:
@@ -1139,15 +1145,26 @@ def _keras_build_shapes(cls: type, shapes: PositionalShapes) -> Any:
         return shapes[0]
     if _own_method(cls, "call"):  # (MultiHeadAttention's call takes its tensors as a list)
         return BuildShapes(zip(names, shapes, strict=False))
+    return _shapes_by_name(cls, "build", names, shapes)
+
+
+def _shapes_by_name(
+    cls: type, method: str, names: Sequence[str], shapes: PositionalShapes
+) -> BuildShapes:
+    """A call's positional tensors' ``shapes`` as ``method`` (``build``,
+    ``compute_output_shape``) takes them by its parameters' ``names``: each ``<argument of
+    call>_shape``, as Keras's ``update_shapes_dict_for_target_fn`` (its ValueError for a name
+    that is not one)."""
     arguments = [n for n in inspect.signature(cls.call).parameters][1:]
-    unknown = [n for n in names if n.removesuffix("_shape") not in arguments]
+    unknown = [n for n in names if not n.endswith("_shape") or n[:-6] not in arguments]
     if unknown:
         raise ValueError(
-            f"For a `build()` method with more than one argument, all arguments should have a "
-            f"`_shape` suffix and match an argument from `call()`. E.g. `build(self, foo_shape, "
-            f"bar_shape)`; `call()` has no argument for {unknown}"
+            f"For a `{method}()` method with more than one argument, all arguments should have "
+            f"a `_shape` suffix and match an argument from `call()`. E.g. `{method}(self, "
+            f"foo_shape, bar_shape)`; `call()` has arguments {arguments}, not one for "
+            f"{unknown}"
         )
-    # (an argument the call was not given a tensor for keeps the build's default)
+    # (an argument the call was not given a tensor for keeps the method's default)
     given = {f"{name}_shape": shape for name, shape in zip(arguments, shapes, strict=False)}
     return BuildShapes({n: given[n] for n in names if n in given})
 
@@ -1166,7 +1183,14 @@ def _sizing(compute_output_shape: Callable[..., Any], native: bool = True) -> Ca
     with each probe size in their place, and an output size that differs between the two runs
     is None. A call's ``options`` (``return_attention_scores=True``) are passed on."""
 
-    def wrapper(self: Layer, input_shape: Any, **options: Any) -> Any:
+    def wrapper(self: Layer, *shapes: Any, **options: Any) -> Any:
+        if not shapes and "input_shape" in options:
+            shapes = (options.pop("input_shape"),)
+        if len(shapes) != 1:  # (a user's method of several shapes, called by a user)
+            return compute_output_shape(self, *shapes, **options)
+        input_shape = shapes[0]
+        if isinstance(input_shape, BuildShapes):  # each shape by its name (Keras's)
+            return compute_output_shape(self, **input_shape)
         if not _has_unknown(input_shape):
             return compute_output_shape(self, input_shape, **options)
         if native:

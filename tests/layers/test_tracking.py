@@ -164,6 +164,43 @@ def test_several_positional_tensors_in_a_graph_give_keras_s_shape(count, keras):
     assert output_shape(ac, Endpoint()) == output_shape(keras, KerasEndpoint()) == (None, 2)
 
 
+def _joining(lib, by_shape_names: bool = True):
+    """A user's layer of two tensors whose ``compute_output_shape`` takes their shapes by
+    Keras's names, ``<call argument>_shape`` (or, wrongly, by the call arguments' own)."""
+
+    class Joining(lib.layers.Layer):
+        def call(self, a, b):
+            return lib.ops.concatenate([a, b], axis=-1)
+
+        def compute_output_shape(self, a_shape, b_shape):
+            return (*a_shape[:-1], a_shape[-1] + b_shape[-1])
+
+    class Misnamed(Joining):
+        def compute_output_shape(self, a, b):
+            return (*a[:-1], a[-1] + b[-1])
+
+    return Joining() if by_shape_names else Misnamed()
+
+
+def test_a_compute_output_shape_of_several_shapes_gets_each_by_name_as_kerass(keras):
+    """In a graph (unknown sizes too), a model's compute_output_shape, and called directly,
+    by position or name; names that are not ``<call argument>_shape``: Keras's error."""
+    results = []
+    for lib in (ac, keras):
+        a, b = lib.Input((None, 3)), lib.Input((None, 2))
+        model = lib.Model([a, b], _joining(lib)(a, b))
+        layer = _joining(lib)
+        results.append([
+            tuple(model.outputs[0].shape),
+            tuple(model.compute_output_shape([(4, 6, 3), (4, 6, 2)])),
+            layer.compute_output_shape((1, 3), (1, 2)),
+            layer.compute_output_shape(a_shape=(1, 3), b_shape=(1, 1)),
+        ])  # fmt: skip
+        with pytest.raises(ValueError, match="all arguments should have a `_shape` suffix"):
+            _joining(lib, by_shape_names=False)(a, b)
+    assert results[0] == results[1] == [(None, None, 5), (4, 6, 5), (1, 5), (1, 4)]
+
+
 @pytest.mark.parametrize("argument", [{"input_shape": (3,)}, {"input_dim": 3}])
 def test_input_shape_on_a_layer_warns_as_keras(argument):
     with pytest.warns(UserWarning, match="Do not pass an `input_shape`/`input_dim` argument"):

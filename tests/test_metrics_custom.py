@@ -156,3 +156,71 @@ def test_variables_are_keras_s(data, keras):
         == repr(theirs[3])
         == "<Variable path=mean/total, shape=(), dtype=float32, value=3.0>"
     )
+
+
+def _root_mean_squared_error(lib: Any) -> Any:
+    """The book's metric ("Deep Learning with Python", 3rd ed., chapter 7): Keras 2's
+    ``add_weight`` in place of ``add_variable``."""
+    ops = lib.ops
+
+    class RootMeanSquaredError(lib.metrics.Metric):
+        def __init__(self, name="rmse", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.mse_sum = self.add_weight(name="mse_sum", initializer="zeros")
+            self.total_samples = self.add_weight(name="total_samples", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            y_true = ops.one_hot(y_true, num_classes=ops.shape(y_pred)[1])
+            self.mse_sum.assign_add(ops.sum(ops.square(y_true - y_pred)))
+            self.total_samples.assign_add(ops.shape(y_pred)[0])
+
+        def result(self):
+            return ops.sqrt(self.mse_sum / self.total_samples)
+
+    return RootMeanSquaredError()
+
+
+@pytest.mark.parametrize("make", [_root_mean_squared_error, _custom_metrics])
+def test_stateless_updates_leave_the_state_as_kerass(data, keras, make):
+    """``add_weight`` (Keras's alias of ``add_variable``) and the stateless calls of Keras's
+    metrics guide: ``stateless_update_state`` returns the new values and leaves the metric's
+    own state, ``stateless_result`` reads given values, ``stateless_reset_state`` gives zeros."""
+    x, y = data
+    probabilities = np.abs(x[:, :3]) / np.abs(x[:, :3]).sum(axis=1, keepdims=True)
+
+    def run(lib: Any) -> list:
+        made = make(lib)
+        metric = made[-1] if isinstance(made, list) else made
+        metric.update_state(y[:8, 0], probabilities[:8])
+        before = [np.array(v.numpy()) for v in metric.variables]
+        state = metric.stateless_update_state(metric.variables, y[8:, 0], probabilities[8:])
+        after = [np.array(v.numpy()) for v in metric.variables]
+        reset = metric.stateless_reset_state()
+        return [
+            [v.path for v in metric.variables],
+            before,
+            after,
+            [lib.ops.convert_to_numpy(v) for v in state],
+            [lib.ops.convert_to_numpy(metric.stateless_result(state)), metric.result()],
+            [lib.ops.convert_to_numpy(v) for v in reset],
+        ]
+
+    ours, theirs = run(ac), run(keras)
+    assert ours[0] == theirs[0]
+
+    def flat(results: list) -> list:
+        return [np.ravel(np.array(value, float)) for values in results[1:] for value in values]
+
+    for our, their in zip(flat(ours), flat(theirs), strict=True):
+        np.testing.assert_allclose(our, their, rtol=1e-6)
+    assert len(flat(ours)) == 4 * len(ours[0]) + 2
+    np.testing.assert_array_equal(np.hstack(ours[1]), np.hstack(ours[2]))  # left as it was
+    assert not np.allclose(np.hstack(ours[3]), np.hstack(ours[1]))
+
+
+def test_stateless_values_must_match_the_variables(keras):
+    for lib in (ac, keras):
+        metric = lib.metrics.Mean()
+        message = r"1:1 to Mean\(\).variables. Received list with length 1, but expected 2"
+        with pytest.raises(ValueError, match=message):
+            metric.stateless_update_state([0.0], [1.0])

@@ -4,8 +4,9 @@ of a function's per-sample values)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,12 @@ class MetricVariable(Tensor):
     def assign(self, value: Any) -> Tensor:
         """Set the values (of the variable's shape; a Tensor, array or number); returns them,
         a Tensor of their own, as Keras's ``assign``."""
+        setattr(self._metric, self._key, self._like(value))  # in place (Metric.__setattr__)
+        return state_tensor(self.data)
+
+    def _like(self, value: Any) -> Any:
+        """``value`` (a Tensor, array or number) as an array of the variable's shape, dtype
+        and device (a copy where it must move or change dtype)."""
         new = value.data if isinstance(value, Tensor) else np.asarray(value)
         if array_device(new) != self.device:
             new = namespace(self.device).asarray(namespace(array_device(new)).to_numpy(new))
@@ -76,8 +83,7 @@ class MetricVariable(Tensor):
                 f"{self.name}: cannot assign a value of shape {tuple(new.shape)} to a variable "
                 f"of shape {tuple(self.shape)}"
             )
-        setattr(self._metric, self._key, new)  # in place (Metric.__setattr__)
-        return state_tensor(self.data)
+        return new
 
     def assign_add(self, value: Any) -> Tensor:
         with no_grad():
@@ -153,12 +159,68 @@ class Metric:
         setattr(self, key, namespace(self.device).asarray(values.astype(dtype or self.dtype)))
         return MetricVariable(self, key, variable_name)
 
+    def add_weight(
+        self,
+        shape: tuple[int, ...] = (),
+        initializer: Any = None,
+        dtype: Any = None,
+        name: str | None = None,
+    ) -> MetricVariable:
+        """Keras's alias of :meth:`add_variable` (a scalar by default), kept from Keras 2's
+        metrics (the book's ``self.add_weight(name="mse_sum", initializer="zeros")``)."""
+        return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, name=name)
+
     @property
     def variables(self) -> list[MetricVariable]:
         """Keras's: the state variables in the order they were made, with Keras's names
         (a mean's ``total`` and ``count``, an ``add_variable``'s name), each standing for its
         state array (``.data``)."""
         return [MetricVariable(self, key, self._names.get(key, key)) for key in self._shapes]
+
+    @contextlib.contextmanager
+    def _stateless(self, values: Any = None) -> Iterator[list[MetricVariable]]:
+        """Keras's ``StatelessScope`` over the state: inside the block the variables hold
+        copies of ``values`` (one per variable, in ``variables``' order; None: of their own
+        values), which the block may change; the metric's own arrays are put back after."""
+        variables = self.variables
+        if values is not None and len(values) != len(variables):
+            raise ValueError(
+                "Argument `metric_variables` must be a list of tensors corresponding 1:1 to "
+                f"{type(self).__name__}().variables. Received list with length {len(values)}, "
+                f"but expected {len(variables)} variables."
+            )
+        own = [v.data for v in variables]
+        given = own if values is None else values
+        copies = [
+            namespace(v.device).copy(v._like(x)) for v, x in zip(variables, given, strict=True)
+        ]
+        for v, array in zip(variables, copies, strict=True):
+            object.__setattr__(v._metric, v._key, array)
+        try:
+            yield variables
+        finally:
+            for v, array in zip(variables, own, strict=True):
+                object.__setattr__(v._metric, v._key, array)
+
+    def stateless_update_state(self, metric_variables: Any, *args: Any, **kwargs: Any) -> list:
+        """Keras's: ``update_state(*args, **kwargs)`` applied to ``metric_variables`` (values
+        for ``variables``, in order) in place of the metric's state, which stays as it was;
+        returns the new values, as Tensors."""
+        with self._stateless(metric_variables) as variables:
+            self.update_state(*args, **kwargs)
+            return [Tensor(v.data) for v in variables]
+
+    def stateless_result(self, metric_variables: Any) -> Any:
+        """Keras's: ``result()`` of the state ``metric_variables`` (values for ``variables``)."""
+        with self._stateless(metric_variables):
+            return self.result()
+
+    def stateless_reset_state(self) -> list:
+        """Keras's: the values ``reset_state()`` would give the variables, as Tensors; the
+        metric's state stays as it was."""
+        with self._stateless() as variables:
+            self.reset_state()
+            return [Tensor(v.data) for v in variables]
 
     def reset_state(self) -> None:
         """Every state array back to zeros, in place where it is on the metric's device (one

@@ -211,7 +211,9 @@ class Metric:
             return [Tensor(v.data) for v in variables]
 
     def stateless_result(self, metric_variables: Any) -> Any:
-        """Keras's: ``result()`` of the state ``metric_variables`` (values for ``variables``)."""
+        """Keras's: ``result()`` of the state ``metric_variables`` (values for ``variables``).
+        A result that is a variable itself is given back as Keras's is: the variable, which
+        reads the metric's own state once the call returns."""
         with self._stateless(metric_variables):
             return self.result()
 

@@ -108,10 +108,10 @@ def warn_if_restructured(model: Any, inputs: Any, called: bool) -> None:
         return
     in_container = isinstance(inputs, list | tuple)
     if structure == "single" and in_container and len(inputs) == 1:
-        expected = graph.inputs[0].node.layer.name
+        expected = graph.inputs[0].name
         received = type(inputs)(_described(v) for v in inputs)
     elif structure in ("list", "tuple") and called and not in_container:
-        name = graph.inputs[0].node.layer.name
+        name = graph.inputs[0].name
         expected = [name] if structure == "list" else (name,)
         received = _described(inputs)
     else:

@@ -312,3 +312,27 @@ def test_a_model_from_a_nested_list_of_inputs_runs_as_kerass(keras):
     np.testing.assert_allclose(ours[2], theirs[2])
     np.testing.assert_allclose(ours[3], theirs[3])
     assert ours[4] == theirs[4] == [[[0, 0]]]
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional", "from a list"])
+def test_the_structure_warning_names_the_input_tensor_as_keras(keras, kind):
+    """Keras's warning names the model's input tensor (``keras_tensor_3`` for an unnamed
+    ``Input``; the book's Grad-CAM ``keras.Model(model.inputs, ...)`` called bare), not its
+    ``InputLayer`` (``input_layer_1``)."""
+
+    def expected(lib: Any) -> tuple[str, str]:
+        inputs = lib.Input((3,))
+        if kind == "sequential":
+            model = lib.Sequential([inputs, lib.layers.Dense(2)])
+        else:
+            model = lib.Model([inputs] if kind == "from a list" else inputs, inputs * 2.0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model(np.ones((1, 3), "float32") if kind == "from a list" else [np.ones((1, 3))])
+        (message,) = [str(w.message) for w in caught if "structure of `inputs`" in str(w.message)]
+        return message.split("\n")[1], model.inputs[0].name
+
+    for lib in (ac, keras):
+        line, name = expected(lib)
+        assert name.startswith("keras_tensor")
+        assert line == (f"Expected: ['{name}']" if kind == "from a list" else f"Expected: {name}")

@@ -340,7 +340,8 @@ def normalize(
     epsilon = config.epsilon() if epsilon is None else epsilon
     axes = (axis,) if is_int(axis) else tuple(axis)
     if order == 2:
-        inv = engine.sum(x * x, axes, keepdims=True) ** -0.5
+        with np.errstate(divide="ignore"):  # a zero vector's inf, clipped: silent, as Keras's
+            inv = engine.sum(x * x, axes, keepdims=True) ** -0.5
         return x * engine.clip(inv, -np.inf, 1.0 / epsilon)
     if len(axes) == 2 and order == 1:
         norm = engine.max(engine.sum(engine.abs(x), axes[0], True), axes[1], True)

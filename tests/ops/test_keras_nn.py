@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -388,3 +389,14 @@ def test_on_cuda_tensors_as_on_the_cpu(name: str, args: tuple, kwargs: dict) -> 
 def test_errors_name_the_problem(call: Any, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         call()
+
+
+def test_normalize_gives_a_zero_vector_back_silently_as_keras() -> None:
+    """Gradients normalized pixel by pixel (the filter visualizations of "Deep Learning with
+    Python") are zero where nothing reaches: zeros back, without NumPy's divide-by-zero warning,
+    as Keras's."""
+    x = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 2.0]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = nn.normalize(x).numpy()
+    np.testing.assert_allclose(ours, keras.ops.convert_to_numpy(keras.ops.normalize(x)))

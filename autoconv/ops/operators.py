@@ -8,6 +8,8 @@ comparisons give NumPy bool arrays (elementwise, broadcast; a one-element result
 ``if``), the rest Tensors. They are bound onto :class:`~autoconv.tensor.Tensor` here, beside the
 functions they call, because the Tensor's module sits below ``autoconv.ops``. A Tensor hashes by
 identity (as a PyTorch tensor), so it stays usable as a dict key although ``==`` is elementwise.
+``clone()`` is PyTorch's, which Keras code for its PyTorch backend calls on tensors
+(``x.clone().detach().requires_grad_(True)``): :func:`~autoconv.ops.numpy.copy`, in the graph.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from autoconv.ops.numpy import math
+from autoconv.ops.numpy import arrays, math
 from autoconv.tensor import Tensor
 
 
@@ -52,6 +54,7 @@ OPERATORS: dict[str, Callable] = {
     "__abs__": math.abs,
     "__bool__": _bool,
     "__hash__": object.__hash__,
+    "clone": arrays.copy,
 }
 for _name, _method in OPERATORS.items():
     setattr(Tensor, _name, _method)

@@ -5,10 +5,12 @@ the values a Keras backend tensor's operators give, float64 gradchecks, and Pyth
 from __future__ import annotations
 
 import operator
+from typing import Any
 
 import numpy as np
 import pytest
 
+import autoconv
 from autoconv import Tensor
 from autoconv.backends import namespace
 from autoconv.testing import gradcheck
@@ -112,3 +114,26 @@ def test_truth_value() -> None:
         bool(Tensor([1.0, 2.0]))
     with pytest.raises(ValueError, match="ambiguous"):
         bool(Tensor([]))  # NumPy 2 refuses an empty array's truth value, as PyTorch does
+
+
+def test_clone_detach_requires_grad_takes_a_step_as_keras_on_pytorch(keras, rng) -> None:
+    """The filter visualization of "Deep Learning with Python" on Keras's PyTorch backend:
+    ``image.clone().detach().requires_grad_(True)``, a loss, ``backward()``, ``image.grad``
+    normalized: the same step as Keras's; ``clone()`` alone stays in the graph, as PyTorch's."""
+    start = rng.uniform(0.4, 0.6, (1, 5, 5, 2)).astype(np.float32)
+    kernel = rng.normal(size=(3, 3, 2, 4)).astype(np.float32)
+
+    def step(lib: Any) -> np.ndarray:
+        image = lib.ops.convert_to_tensor(start)
+        image = image.clone().detach().requires_grad_(True)
+        loss = lib.ops.mean(lib.ops.conv(image, kernel)[:, :, :, 1])
+        loss.backward()
+        image = image + 10.0 * lib.ops.normalize(image.grad)
+        return lib.ops.convert_to_numpy(image)
+
+    np.testing.assert_allclose(step(autoconv), step(keras), rtol=1e-6)
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    copy = x.clone()
+    assert copy is not x and copy.data is not x.data
+    (copy * 3.0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])

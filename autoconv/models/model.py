@@ -348,7 +348,8 @@ class Model(Trainer, Layer):
         for weight in tree.flatten(loss_weights or []):
             _loss_weight(weight)
         self.optimizer = optimizers_module.get(optimizer)
-        self.loss = loss
+        if loss is not None:  # (a model's own ``self.loss``, set in __init__, kept: Keras's)
+            self.loss = loss
         self._losses_per_output = []
         self._compiled_metrics, self._compiled_weighted_metrics = [], []
         if not kept_metrics:

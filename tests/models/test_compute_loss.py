@@ -246,3 +246,32 @@ def test_one_target_for_several_outputs_reaches_compute_loss_as_given(keras):
     for name in theirs[0]:
         np.testing.assert_allclose(ours[0][name], theirs[0][name], rtol=1e-5)
     np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-5)
+
+
+def test_a_loss_the_model_keeps_as_its_loss_attribute_outlives_compile(keras):
+    """The book's diffusion model sets ``self.loss = keras.losses.MeanAbsoluteError()`` in
+    ``__init__`` and calls it in ``compute_loss``; ``compile`` without a loss leaves it, as
+    Keras's (which sets ``self.loss`` only when given one): the same loss in training."""
+    x = np.linspace(-1, 1, 12).reshape(4, 3)
+
+    def trained(lib: Any) -> tuple[Any, list[Any]]:
+        class OwnLoss(lib.Model):
+            def __init__(self) -> None:
+                super().__init__()
+                self.dense = lib.layers.Dense(3, kernel_initializer="ones", dtype=F64)
+                self.loss = lib.losses.MeanAbsoluteError()
+
+            def call(self, x: Any) -> Any:
+                return self.dense(x)
+
+            def compute_loss(self, x, y, y_pred, sample_weight=None, training=True):
+                return self.loss(x, y_pred)
+
+        model = OwnLoss()
+        model.compile(lib.optimizers.SGD(0.1))
+        losses = [model.train_on_batch(x) for _ in range(2)]
+        return type(model.loss).__name__, losses
+
+    ours, theirs = trained(ac), trained(keras)
+    assert ours[0] == theirs[0] == "MeanAbsoluteError"
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-6)

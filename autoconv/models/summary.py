@@ -45,7 +45,7 @@ def readable_size(size: float) -> str:
     return f"{size:.2f} PB"
 
 
-def _format_shape(shape: Sequence[int | None]) -> str:
+def _format_shape(shape: Sequence[Any]) -> str:
     """Keras's ``format_shape``: ``(None, 3)``, and ``(None)`` (no comma) for one axis."""
     return f"({', '.join(map(str, shape))})"
 
@@ -54,12 +54,14 @@ def _shape_text(layer: Any, nodes: set[int] | None) -> str:
     from autoconv.models.functional import Functional  # (it imports the models this serves)
 
     calls = [n for n in layer._inbound_nodes if nodes is None or id(n) in nodes]
-    # Keras's functional model has a first node, the one it was made with: called outside a
-    # graph (in a subclassed model's call), it shows its outputs' shapes.
-    outputs = calls[-1].outputs if calls else layer.outputs if isinstance(layer, Functional) else []
-    if outputs:
-        shapes = [_format_shape(t.shape) for t in outputs]
+    if calls:
+        shapes = [_format_shape(t.shape) for t in calls[-1].outputs]
         return shapes[0] if len(shapes) == 1 else f"[{', '.join(shapes)}]"
+    if isinstance(layer, Functional):
+        # Called outside a graph (in a subclassed model's call): Keras formats its
+        # ``output_shape``, several outputs' as one shape of tuples, ``((None, 2), (None, 2))``.
+        shapes = [tuple(t.shape) for t in layer.outputs]
+        return _format_shape(shapes[0] if len(shapes) == 1 else shapes)
     if (
         layer.built
         and layer._build_shape is not None

@@ -238,3 +238,33 @@ def test_a_nested_models_rows_show_their_shapes_in_it_as_kerass(keras):
     assert ours == nested_graph_rows(keras)
     assert any("└ image (InputLayer)" in row and "(None, 8, 8, 1)" in row for row in ours)
     assert any("└ pool (MaxPooling2D)" in row and "(None, 3, 3, 2)" in row for row in ours)
+
+
+def encoder_rows(lib) -> list[str]:
+    """The summary's rows of the book's VAE: a subclassed model whose call runs an encoder of
+    two outputs (here the second of one axis)."""
+    inputs = lib.Input((3,))
+    outputs = [lib.layers.Dense(2)(inputs), lib.ops.sum(inputs, axis=-1)]
+    encoder = lib.Model(inputs, outputs, name="encoder")
+
+    class VAE(lib.Model):
+        def __init__(self):
+            super().__init__(name="vae")
+            self.encoder = encoder
+
+        def call(self, x):
+            return self.encoder(x)
+
+    model = VAE()
+    model(np.ones((2, 3), "float32"))
+    lines: list[str] = []
+    model.summary(print_fn=lambda text, **_: lines.append(text))
+    return "\n".join(lines).splitlines()[1:]
+
+
+def test_a_functional_model_of_several_outputs_called_in_a_call_shows_kerass_shape(keras):
+    """Outside a graph Keras formats a functional model's ``output_shape``: several outputs'
+    as one shape of tuples, ``((None, 2), (None,))``, not the list a graph's node shows."""
+    ours = encoder_rows(ac)
+    assert ours == encoder_rows(keras)
+    assert any("((None, 2), (None,))" in row for row in ours)

@@ -328,17 +328,17 @@ def rms_normalization(
 
 
 def normalize(
-    x: Any, axis: int | Sequence[int] = -1, order: int = 2, epsilon: float | None = None
+    x: Any, axis: int | Sequence[int] | None = -1, order: int = 2, epsilon: float | None = None
 ) -> Tensor:
-    """x / max(norm(x), epsilon), the ``order``-norm over ``axis`` (two axes with order 1: the
-    matrix 1-norm, the largest column sum, as Keras's)."""
+    """x / max(norm(x), epsilon), the ``order``-norm over ``axis`` (None: every axis; two axes
+    with order 1: the matrix 1-norm, the largest column sum, as Keras's)."""
     if not is_int(order) or order < 1:
         raise ValueError(f"Argument `order` must be an int >= 1. Received: order={order}")
     x = tensor(x)
     if x.ndim == 0:
         x = engine.reshape(x, (1,))
     epsilon = config.epsilon() if epsilon is None else epsilon
-    axes = (axis,) if is_int(axis) else tuple(axis)
+    axes = tuple(range(x.ndim)) if axis is None else (axis,) if is_int(axis) else tuple(axis)
     if order == 2:
         with np.errstate(divide="ignore"):  # a zero vector's inf, clipped: silent, as Keras's
             inv = engine.sum(x * x, axes, keepdims=True) ** -0.5

@@ -125,8 +125,9 @@ CASES: list[tuple[str, tuple, dict[str, Any], tuple[int, ...]]] = [
     ("rms_normalization", (X, real(3, 4)), {"axis": (1, 2), "epsilon": 0.1}, (0, 1)),
     *[("normalize", (X,), kw, (0,)) for kw in (
         {}, {"order": 1}, {"axis": 1, "order": 3}, {"axis": (1, 2)}, {"axis": (2, 0), "order": 1},
-        {"epsilon": 10.0},
+        {"epsilon": 10.0}, {"axis": None},
     )],
+    ("normalize", (X[0],), {"axis": None, "order": 1}, (0,)),
     # encodings
     ("one_hot", (np.array([[0, 2], [1, -1]]), 3), {}, ()),
     ("one_hot", (np.array([0, 2, 1]), 4), {"axis": 0}, ()),

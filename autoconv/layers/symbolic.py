@@ -160,6 +160,7 @@ class Node:
         self.inputs = list(inputs)
         self.list_call = list_call  # called with a list of tensors (merging layers)
         self.kwargs = dict(kwargs or {})
+        self.carried_mask: SymbolicTensor | None = None  # see _carried_mask
         if args is None:
             args = [self.inputs] if list_call else self.inputs[:1]
         self.args = list(args)
@@ -369,8 +370,19 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict[str, Any]) 
         layer, read, tuple(output_shape), kwargs, list_call, args=positional, output_keys=keys,
         list_outputs=list_outputs,
     )  # fmt: skip
+    node.carried_mask = _carried_mask(layer, given, previous)
     _attach_masks(layer, inputs, previous, node.outputs)
     return node.output_value()
+
+
+def _carried_mask(layer: Any, given: Any, previous: Any) -> SymbolicTensor | None:
+    """The mask Keras's call fills in as ``mask`` where a layer whose ``call`` takes one is
+    given none and its input carries a tensor of the graph (an ``Input``'s, passed on by an
+    RNN): Keras records it among the call's arguments (the summary connects it, the config
+    writes it). A mask computed by ``compute_mask`` is no tensor of the graph here."""
+    if given is not None or not isinstance(previous, SymbolicTensor) or previous.node is None:
+        return None
+    return previous if "mask" in inspect.signature(layer.call).parameters else None
 
 
 def call_shapes(inputs: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[Any, dict]:

@@ -54,6 +54,7 @@ from autoconv.models.graph import Graph
 from autoconv.models.model import Model
 from autoconv.models.sequential import Sequential
 from autoconv.naming import to_snake_case, unique_name
+from autoconv.ops.masks import keras_mask
 from autoconv.tensor import Tensor
 
 
@@ -290,6 +291,8 @@ class Functional(Model):
                         args, kwargs = node_arguments(calls.pop(0), outputs)
                         if kwargs.get("training") == _default_training(layer):
                             kwargs.pop("training", None)  # Keras's default, recorded
+                        if args and kwargs.get("mask") is _own_mask(args[0]):
+                            kwargs.pop("mask", None)  # its input's, which Keras's call fills in
                         outputs[(name, number)] = replayed(layer, args, kwargs)
                     progressed = True
             if not progressed:
@@ -471,13 +474,13 @@ def _node_config(node: Any, numbers: dict[int, int]) -> dict[str, Any]:
 
     if isinstance(node.layer, operation.Operation):
         return {"args": node.layer.node_arguments(entry), "kwargs": {}}
+    carried = {} if node.carried_mask is None else {"mask": entry(node.carried_mask)}
     if not node.plain:  # Keras's node arguments as given, tensors in place
-        return {
-            "args": [_entries(a, entry) for a in node.args],
-            "kwargs": {k: _entries(v, entry) for k, v in node.kwargs.items()},
-        }
+        kwargs = {k: _entries(v, entry) for k, v in node.kwargs.items()}
+        return {"args": [_entries(a, entry) for a in node.args], "kwargs": kwargs | carried}
     tensors = [entry(t) for t in node.inputs]
-    return {"args": [tensors] if node.list_call else tensors, "kwargs": _node_kwargs(node)}
+    kwargs = _node_kwargs(node)
+    return {"args": [tensors] if node.list_call else tensors, "kwargs": kwargs | carried}
 
 
 # Keras's layers whose call takes a ``mask``, models too: Keras records ``mask=None`` in their
@@ -538,6 +541,12 @@ def _node_kwargs(node: Any) -> dict[str, Any]:
     ):
         return kwargs | {"mask": mask}
     return kwargs
+
+
+def _own_mask(value: Any) -> Any:
+    """The mask a call's input carries (a graph tensor), or a stand-in none matches."""
+    mask = keras_mask(value) if isinstance(value, SymbolicTensor) else None
+    return object() if mask is None else mask
 
 
 def _users_call_takes_mask(layer: Any) -> bool:

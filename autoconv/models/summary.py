@@ -218,7 +218,7 @@ def _connections(layer: Any, nodes: set[int] | None) -> str:
         f"{t.node.layer.name}[{t.node.index}][{t.index}]"
         for node in layer._inbound_nodes
         if nodes is None or id(node) in nodes
-        for t in node.inputs
+        for t in node.inputs + ([] if node.carried_mask is None else [node.carried_mask])
     ]
     return ", ".join(parts) or "-"
 

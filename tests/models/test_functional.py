@@ -693,3 +693,30 @@ def test_operations_lists_the_layers_and_ops_as_keras(keras):
         found.append(([o.name for o in model.operations], [o.name for o in model.layers]))
     assert found[0] == found[1]
     assert found[0][0] == ["input_layer", "multiply", "b", "concatenate", "dense"]
+
+
+def masked_gru_model(lib):
+    """keras.io's video classifier's sequence model in small: a GRU given a bool Input as its
+    mask, then a GRU that its output's mask (that Input) reaches by itself."""
+    frames = lib.Input((5, 3), name="frames")
+    mask = lib.Input((5,), dtype="bool", name="mask")
+    x = lib.layers.GRU(4, return_sequences=True, name="gru")(frames, mask=mask)
+    return lib.Model([frames, mask], lib.layers.GRU(2, name="last")(x))
+
+
+def test_a_mask_an_input_carries_to_a_call_is_recorded_as_kerass(keras):
+    """Keras's call fills in ``mask`` from its input's mask and records it among the call's
+    arguments when it is a tensor of the graph: the summary connects the second GRU to the
+    mask's Input, the config writes it, and the model read back writes it again."""
+    keras.backend.clear_session()
+    ac.backend.clear_session()
+    ours, theirs = masked_gru_model(ac), masked_gru_model(keras)
+    config = json.dumps(ours.get_config())
+    assert config == json.dumps(theirs.get_config())
+    assert json.dumps(ac.Model.from_config(json.loads(config)).get_config()) == config
+    texts: dict = {ac: [], keras: []}
+    ours.summary(print_fn=texts[ac].append)  # (the whole text in one call, as Keras's)
+    theirs.summary(print_fn=texts[keras].append)
+    texts = {lib: "".join(text) for lib, text in texts.items()}
+    assert "mask[0][0]" in texts[ac].split("last (GRU)")[1]
+    assert texts[ac] == texts[keras]

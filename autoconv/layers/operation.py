@@ -45,8 +45,10 @@ SEVERAL_OUTPUTS = frozenset(
 
 
 # An unknown size's probe in :meth:`Operation._probed`: a window's stride or a slice's step up
-# to 256 maps 1 and 257 to different sizes.
+# to 256 maps 1 and 257 to different sizes. A probe of more values than PROBE_LIMIT (an image's
+# batch axis: 257 images) is left out, as it would cost more than the graph's other work.
 PROBE_SIZE = 257
+PROBE_LIMIT = 2**20
 
 
 class Slot:
@@ -168,7 +170,8 @@ class Operation(Layer):
                     return made
                 sizes = [[1 if n is None else n for n in s] for s in shapes]
                 sizes[i][axis] = PROBE_SIZE
-                if not file_budget.trial_allowed(sum(math.prod(s) for s in sizes)):
+                elements = sum(math.prod(s) for s in sizes)
+                if elements > PROBE_LIMIT or not file_budget.trial_allowed(elements):
                     continue
                 try:
                     out = self._trial(sizes, dtypes)

@@ -49,6 +49,9 @@ SEVERAL_OUTPUTS = frozenset(
 # batch axis: 257 images) is left out, as it would cost more than the graph's other work.
 PROBE_SIZE = 257
 PROBE_LIMIT = 2**20
+# The unknown sizes of the trial runs: 1 (and 2), else, where a window does not fit in 1
+# (``ops.max_pool(x, 3, padding="valid")``), 32 (and 33).
+TRIAL_BASES = (1, 32)
 
 
 class Slot:
@@ -137,18 +140,26 @@ class Operation(Layer):
         elements = sum(int(np.prod([2 if n is None else n for n in s])) for s in shapes)
         file_budget.check_trial(elements, f"operation {self.name} ({self.function})")
         dtypes = self.input_dtypes or ["float32"] * len(shapes)
-        runs = []
-        for size in (1, 2):
-            out = self._trial([[size if n is None else n for n in s] for s in shapes], dtypes)
-            several = isinstance(out, list | tuple)
-            self._output_structure = "list" if isinstance(out, list) else None
-            outs = [convert.to_numpy(o) for o in (out if several else [out])]
-            runs.append([np.shape(o) for o in outs])
-            self.output_dtypes = [o.dtype.name for o in outs]
-            if self.output_shape is not None and not several:
-                return self.output_shape  # (the file's shape: the run gave the dtype)
-        made = [_common_shape(self.function, a, b) for a, b in zip(*runs, strict=True)]
-        made = self._probed(shapes, dtypes, made, runs[0])
+        bases = TRIAL_BASES if any(n is None for s in shapes for n in s) else (1,)
+        failure = None
+        for base in bases:
+            try:
+                runs = [self._trial(_sized(shapes, size), dtypes) for size in (base, base + 1)]
+                break
+            except ValueError as error:  # a window larger than 1 ("valid"): the next base
+                failure = failure or error
+                elements = sum(math.prod(s) for s in _sized(shapes, bases[-1] + 1))
+                if base == bases[-1] or not file_budget.trial_allowed(elements):
+                    raise failure from None
+        several = isinstance(runs[0], list | tuple)
+        self._output_structure = "list" if isinstance(runs[0], list) else None
+        outs = [[convert.to_numpy(o) for o in (out if several else [out])] for out in runs]
+        self.output_dtypes = [o.dtype.name for o in outs[0]]
+        if self.output_shape is not None and not several:
+            return self.output_shape  # (the file's shape: the run gave the dtype)
+        shaped = [[np.shape(o) for o in out] for out in outs]
+        made = [_common_shape(self.function, a, b) for a, b in zip(*shaped, strict=True)]
+        made = self._probed(shapes, dtypes, made, shaped[0], base)
         return tuple(made) if several else made[0]
 
     def _trial(self, sizes: list[list[int]], dtypes: list[str]) -> Any:
@@ -157,10 +168,11 @@ class Operation(Layer):
         with np.errstate(all="ignore"):  # only the shape and the dtype count
             return self.call(ones)
 
-    def _probed(self, shapes: list, dtypes: list[str], made: list, first: list) -> list:
-        """``made`` (the output shapes that the runs with the unknown sizes as 1 and as 2
-        agree on), with None for each size that also changes when one unknown size at a time
-        is :data:`PROBE_SIZE` (the others 1; ``first`` the run at 1's shapes): a window's
+    def _probed(self, shapes: list, dtypes: list[str], made: list, first: list, base: int) -> list:
+        """``made`` (the output shapes that the runs with the unknown sizes as ``base`` and
+        ``base + 1`` agree on), with None for each size that also changes when one unknown size
+        at a time is :data:`PROBE_SIZE` (the others ``base``; ``first`` the run at ``base``'s
+        shapes): a window's
         stride or a slice's step maps 1 and 2 to one size (``ops.max_pool(x, 2, 2)``,
         ``x[:, ::2]``, ``x[:, :1]`` give 1 for both), where Keras's output size is unknown. A
         run that fails (sizes that do not fit one another) tells nothing."""
@@ -168,7 +180,7 @@ class Operation(Layer):
             for axis in [a for a, n in enumerate(shape) if n is None]:
                 if all(n is None for s in made for n in s):
                     return made
-                sizes = [[1 if n is None else n for n in s] for s in shapes]
+                sizes = _sized(shapes, base)
                 sizes[i][axis] = PROBE_SIZE
                 elements = sum(math.prod(s) for s in sizes)
                 if elements > PROBE_LIMIT or not file_budget.trial_allowed(elements):
@@ -207,6 +219,11 @@ class Operation(Layer):
         node = self._inbound_nodes[0]
         filled = _filled(self.arguments, [tensor_entry(t) for t in node.inputs])
         return [_json(filled[p]) for p in call if p in filled]
+
+
+def _sized(shapes: list, size: int) -> list[list[int]]:
+    """``shapes`` with each unknown (None) size as ``size``."""
+    return [[size if n is None else n for n in s] for s in shapes]
 
 
 def _ones(shape: list[int], dtype: str) -> Any:

@@ -46,6 +46,9 @@ GRAPHS: list[tuple[str, Callable[[Any, Any], Any]]] = [
     ("user_layer", lambda lib, x: _pyramid(lib)(x)),
     ("ops_reshape_by_shape", lambda lib, x: _box_heads(lib, x, _convs(lib, 3), 1)),
     ("max_pool_op", lambda lib, x: lib.ops.max_pool(x, 2, 2, "same")),
+    # (a window that does not fit in a size of 1)
+    ("valid_max_pool_op", lambda lib, x: lib.ops.max_pool(x, 2, 2, "valid")),
+    ("valid_average_pool_op", lambda lib, x: lib.ops.average_pool(x, 3, 1, "valid")),
     ("stepped_slice", lambda lib, x: x[:, ::2]),
 ]
 
@@ -97,3 +100,18 @@ def test_a_model_of_unknown_sizes_predicts_and_fits_images_of_two_sizes() -> Non
         assert model.predict(images, verbose=0).shape == (2, boxes, 4)
         history = model.fit(images, np.zeros((2, boxes, 4), np.float32), epochs=1, verbose=0)
         assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize(
+    ("pool", "window", "strides"), [("max_pool", 2, 2), ("average_pool", 3, 1)]
+)
+def test_a_valid_window_op_on_unknown_sizes_runs_on_images_of_two_sizes(
+    pool: str, window: int, strides: int
+) -> None:
+    """The window does not fit in a size of 1: the output's shape is found at larger sizes."""
+    inputs = ac.Input((None, None, 3))
+    model = ac.Model(inputs, getattr(ac.ops, pool)(inputs, window, strides, "valid"))
+    for size in (7, 9):
+        out = (size - window) // strides + 1
+        assert model.predict(np.ones((2, size, size, 3), np.float32), verbose=0).shape == (
+            2, out, out, 3)  # fmt: skip

@@ -3,8 +3,11 @@ device (the simulator, unless this machine has an NVIDIA GPU)."""
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 # The CUDA tests run on numba's CUDA simulator where there is no GPU. The switch must be set
@@ -15,6 +18,12 @@ if "NUMBA_ENABLE_CUDASIM" not in os.environ and not Path("/dev/nvidiactl").exist
 
 import numpy as np
 import pytest
+
+# Keras's settings folder ($KERAS_HOME) is a temporary one in the tests: a developer's
+# ~/.keras/keras.json (channels_first, float16) would change autoconv's and Keras's defaults,
+# and importing either writes that file where there is none.
+os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="keras-home-")
+atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
 
 # Scripts that make reference data with Keras (not installed for the tests) are not tests, nor
 # are the compile scripts tests run in processes of their own (they need the simulator off).

@@ -23,11 +23,7 @@ from autoconv.layers.activations import (
     LeakyReLU,
     PReLU,
 )
-from autoconv.layers.attention import (
-    AdditiveAttention,
-    Attention,
-    MultiHeadAttention,
-)
+from autoconv.layers.attention import AdditiveAttention, Attention
 from autoconv.layers.audio import MelSpectrogram, STFTSpectrogram
 from autoconv.layers.augmentation import (
     RandomBrightness,
@@ -129,6 +125,7 @@ from autoconv.layers.merging import (
     multiply,
     subtract,
 )
+from autoconv.layers.multi_head_attention import MultiHeadAttention
 from autoconv.layers.normalization import (
     BatchNormalization,
     LayerNormalization,

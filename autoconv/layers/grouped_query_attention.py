@@ -2,7 +2,7 @@
 value have fewer heads than its query, each shared by a group of query heads. Arguments,
 defaults, checks, weights (names, shapes, order), configs and files follow Keras 3's
 ``keras/src/layers/attention/grouped_query_attention.py``; the attention itself is
-:class:`~autoconv.layers.attention.MultiHeadAttention`'s (its masks, dropout and scores).
+:class:`~autoconv.layers.multi_head_attention.MultiHeadAttention`'s (its masks, dropout and scores).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from autoconv import constraints, initializers, regularizers
-from autoconv.layers.attention import MultiHeadAttention, _positive_int
 from autoconv.layers.einsum_dense import EinsumDense
 from autoconv.layers.layer import Shape, serialized
+from autoconv.layers.multi_head_attention import MultiHeadAttention, _positive_int
 from autoconv.naming import to_snake_case, unique_name
 from autoconv.ops.engine import repeat
 from autoconv.tensor import Tensor

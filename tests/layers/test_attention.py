@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import autoconv as ac
-from autoconv.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
+from autoconv.layers.attention import AdditiveAttention, Attention
 from autoconv.layers.einsum_dense import EinsumDense, contract
 from autoconv.layers.grouped_query_attention import GroupQueryAttention
+from autoconv.layers.multi_head_attention import MultiHeadAttention
 from autoconv.layers.serialization import deserialize
 from autoconv.testing import gradcheck
 from tests.layers.devices import fit_on_both_devices

@@ -8,13 +8,11 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+from autoconv.array_batches import Batch, Places, resident
 from autoconv.backends import namespace
 from autoconv.batches import (
-    Batch,
-    Places,
     build_for,
     input_arrays,
-    resident,
     sample_weights,
     target_arrays,
 )

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from autoconv import distributed
+from autoconv.array_batches import ArrayBatches, resident
 from autoconv.backends import namespace
-from autoconv.batches import ArrayBatches, resident
 
 
 class Kept:

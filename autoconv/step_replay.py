@@ -91,7 +91,7 @@ class StepReplay:
         self.status = self.xp.new_status()  # every pass's divergence status, reset in place
 
     def run(self, batch: Any, state: Any) -> None:
-        """One step on ``batch`` (an :class:`autoconv.batches.Batch`). A replayed step may
+        """One step on ``batch`` (an :class:`autoconv.array_batches.Batch`). A replayed step may
         wait for :meth:`flush` (see :meth:`executed`, which the passes call after each
         execution of ``steps_per_execution`` steps): its inputs are staged and the host's part
         is done, the device's part is launched with the steps staged after it."""

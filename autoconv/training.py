@@ -25,15 +25,12 @@ from typing import Any
 import numpy as np
 
 from autoconv import config, distributed
+from autoconv.array_batches import ArrayBatches, Batch, Places, resident
 from autoconv.backends import array_device, namespace
 from autoconv.batches import (
-    ArrayBatches,
-    Batch,
-    Places,
     batch_size_of,
     build_for,
     input_arrays,
-    resident,
     sample_weights,
     target_arrays,
     validation_split_of,

@@ -291,7 +291,7 @@ def test_replayed_steps_wait_to_be_launched_together_unless_a_batch_hook_runs(
 def test_steps_staged_when_a_pass_is_interrupted_are_launched(monkeypatch):
     """An interrupt mid-epoch (here from the batches' iterator) launches the replayed steps
     staged so far: the model ends as one trained eagerly up to the same batch."""
-    from autoconv import batches
+    from autoconv import array_batches as batches
 
     real_batches = batches.ArrayBatches.batches
 
@@ -565,7 +565,7 @@ def test_a_datasets_batches_of_more_shapes_than_places_run_as_they_come(monkeypa
     """Batches of a shape beyond the PLACES a dataset gets (here 1: the batches of 4 take it)
     are uploaded as they come and run eagerly; the others still replay."""
     x, y = data()
-    monkeypatch.setattr(ac.batches, "PLACES", 1)
+    monkeypatch.setattr(ac.array_batches, "PLACES", 1)
     dataset = ac.data.Dataset.from_tensor_slices((x[:13], y[:13])).batch(4).repeat(2)
     model = convnet("rmsprop")
     model.fit(dataset, epochs=1, verbose=0)  # batches of 4, 4, 4, 1, 4, 4, 4, 1

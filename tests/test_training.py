@@ -701,7 +701,7 @@ def test_uint8_images_stay_uint8_on_the_device_and_train_as_float32():
     for got, want in zip(results[0][1] + [results[0][2]], results[1][1] + [results[1][2]],
                          strict=True):  # fmt: skip
         np.testing.assert_array_equal(got, want)
-    from autoconv.batches import ArrayBatches
+    from autoconv.array_batches import ArrayBatches
 
     assert ArrayBatches(model, [pixels], [labels], None, 8).x[0].dtype == np.uint8
     assert (

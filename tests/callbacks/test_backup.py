@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import autoconv.seeds
-from autoconv import batches, callbacks
+from autoconv import array_batches, callbacks
 from autoconv.training import TrainingDivergedError
 from tests.callbacks import backup_worker
 
@@ -200,7 +200,7 @@ def test_an_unseeded_shuffle_resumes_the_order_of_the_interrupted_epoch(tmp_path
     monkeypatch.setattr(autoconv.seeds, "_seed", None)
     monkeypatch.setattr(autoconv.seeds, "_generator", np.random.default_rng(1))
     orders = []
-    epoch_generator = batches.epoch_generator
+    epoch_generator = array_batches.epoch_generator
 
     def recording(epoch: int) -> np.random.Generator:
         rng = epoch_generator(epoch)
@@ -209,7 +209,7 @@ def test_an_unseeded_shuffle_resumes_the_order_of_the_interrupted_epoch(tmp_path
         orders.append((epoch, twin.permutation(backup_worker.SAMPLES)))
         return rng
 
-    monkeypatch.setattr(batches, "epoch_generator", recording)
+    monkeypatch.setattr(array_batches, "epoch_generator", recording)
 
     def interrupt(batch: int, logs: dict | None = None) -> None:
         if len(orders) == 2 and batch == 3:

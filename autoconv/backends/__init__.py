@@ -123,8 +123,16 @@ def _load_cuda() -> ModuleType:
             "device 'cuda' needs the numba-cuda package, which is not installed; install it "
             f"with: {CUDA_INSTALL_HINT}"
         ) from None
-    from autoconv.backends import cuda
-
+    try:
+        from autoconv.backends import cuda
+    except ModuleNotFoundError as missing:
+        if missing.name != "greenlet":
+            raise
+        raise DeviceUnavailableError(
+            "device 'cuda' on numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1) runs a block's "
+            f"threads as greenlets, and the greenlet package is not installed; install it with: "
+            f"{CUDA_INSTALL_HINT}"
+        ) from None
     if not cuda.available():
         raise DeviceUnavailableError(
             "device 'cuda': numba-cuda is installed but sees no usable NVIDIA GPU. Check that "

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import itertools
 import operator
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -173,6 +175,19 @@ def test_missing_numba_cuda_says_how_to_install(monkeypatch, fresh_backends):
         ac.Tensor([1.0], device="cuda")
     with pytest.raises(DeviceUnavailableError, match="numba-cuda"):
         tiny_model().to("cuda")
+
+
+def test_the_simulator_without_greenlet_says_how_to_install():
+    script = (
+        "import sys; sys.modules['greenlet'] = None\n"  # import fails
+        "import autoconv as ac\n"
+        "try:\n    ac.Tensor([1.0], device='cuda')\n"
+        "except ac.backends.DeviceUnavailableError as error:\n    print(error)\n"
+    )
+    env = os.environ | {"NUMBA_ENABLE_CUDASIM": "1"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "CUDA simulator" in done.stdout and 'pip install "autoconv[cuda]"' in done.stdout
 
 
 def test_no_gpu_visible_says_which_and_what_to_check(monkeypatch, fresh_backends):

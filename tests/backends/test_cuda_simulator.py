@@ -1,9 +1,9 @@
-"""The fixes to numba-cuda's CUDA simulator (autoconv/backends/cuda/simulator.py): a launch's
-threads share one array per ``cuda.shared.array`` line, however the interpreter interleaves
-them while the array is made; a block without barriers runs its threads one after another on
-one Python thread, a block with them every thread on one of its own, those Python threads are
-kept for later blocks, and a block waits for them without polling, with the simulator's
-barriers and errors; a device function of the launched kernel's module is a plain call."""
+"""The fixes to numba-cuda's CUDA simulator (autoconv/backends/cuda/simulator.py): a block's
+threads run as greenlets of the launching Python thread, one after another in the simulator's
+order, round by round between barriers, with the simulator's barriers (the reductions over one
+too) and errors, and no Python thread started; a launch's threads share one array per
+``cuda.shared.array`` line, however slowly it is made; a device function of the launched
+kernel's module is a plain call."""
 
 from __future__ import annotations
 
@@ -90,28 +90,20 @@ def test_barriers_hold_every_thread_until_the_block_arrives(live, turns):
     np.testing.assert_array_equal(out.copy_to_host(), (np.arange(live) + turns) % live)
 
 
-def test_a_block_waits_for_its_threads_without_polling_them(monkeypatch):
-    polls = []
-    alive = threading.Thread.is_alive
-    monkeypatch.setattr(threading.Thread, "is_alive", lambda t: polls.append(t) or alive(t))
-    out = cuda.to_device(np.zeros(THREADS, np.int64))
-    _rotations[2, THREADS](out, 3)
-    np.testing.assert_array_equal(out.copy_to_host(), (np.arange(THREADS) + 3) % THREADS + 100)
-    assert polls == []
-
-
 @cuda.jit
 def _fails_in_one_thread(out):
     t = cuda.threadIdx.x
     cuda.syncthreads()
     out[t + (THREADS if t == 3 else 0)] = 1  # thread 3 writes past the end
     cuda.syncthreads()
+    out[t] = 2  # no thread gets here: the block stops at the barrier
 
 
-def test_a_kernels_error_reaches_the_launch_and_names_the_thread():
+def test_a_kernels_error_reaches_the_launch_names_the_thread_and_stops_the_block():
     out = cuda.to_device(np.zeros(THREADS, np.int64))
-    with pytest.raises(IndexError, match=r"tid=\[3, 0, 0\] ctaid=\[0, 0, 0\]"):
+    with pytest.raises(IndexError, match=r"tid=\[3, 0, 0\] ctaid=\[0, 0, 0\]: index"):
         _fails_in_one_thread[1, THREADS](out)
+    assert 2 not in out.copy_to_host()
     _rotations[1, THREADS](out, 2)  # the simulator still runs launches after it
     np.testing.assert_array_equal(out.copy_to_host(), (np.arange(THREADS) + 2) % THREADS)
 
@@ -142,13 +134,7 @@ def _noted_rotations(out):
     shared[t] = t
     cuda.syncthreads()
     out[t] = shared[(t + 1) % THREADS]
-
-
-def python_threads_of_each_block() -> list[int]:
-    blocks: dict[int, set] = {}
-    for block, _, ident in _ran_on:
-        blocks.setdefault(block, set()).add(ident)
-    return [len(idents) for _, idents in sorted(blocks.items())]
+    _note_python_thread(cuda.blockIdx.x, t)
 
 
 @pytest.mark.parametrize("block", [(8, 1, 1), (2, 3, 2)])
@@ -164,27 +150,49 @@ def test_a_block_without_barriers_runs_its_threads_in_turn_on_one_python_thread(
     in_turn = [((b * depth + z) * height + y) * width + x
                for b in range(3) for x, y, z in np.ndindex(*block)]  # fmt: skip
     assert [place for _, place, _ in _ran_on] == in_turn  # the simulator's order of threads
-    assert python_threads_of_each_block() == [1, 1, 1]
+    assert {ident for _, _, ident in _ran_on} == {threading.get_ident()}  # the launching one
 
 
-def test_a_block_with_barriers_runs_every_thread_on_a_python_thread_of_its_own():
+def test_a_block_with_barriers_runs_its_threads_round_by_round_on_the_launching_thread():
     out = cuda.to_device(np.zeros(THREADS, np.int64))
-    for _ in range(2):  # the first launch finds the barrier
-        _ran_on.clear()
-        _noted_rotations[2, THREADS](out)
-        np.testing.assert_array_equal(out.copy_to_host(), (np.arange(THREADS) + 1) % THREADS)
-        assert python_threads_of_each_block() == [THREADS, THREADS]
+    _ran_on.clear()
+    _noted_rotations[2, THREADS](out)
+    np.testing.assert_array_equal(out.copy_to_host(), (np.arange(THREADS) + 1) % THREADS)
+    rounds = [(block, t) for block in range(2) for _ in range(2) for t in range(THREADS)]
+    assert [(block, t) for block, t, _ in _ran_on] == rounds  # every thread, then the barrier
+    assert {ident for _, _, ident in _ran_on} == {threading.get_ident()}
 
 
-def test_python_threads_are_kept_for_later_launches(monkeypatch):
-    out = cuda.to_device(np.zeros(THREADS, np.int64))
-    _noted_rotations[1, THREADS](out)
+def test_a_launch_starts_no_python_thread(monkeypatch):
     started = []
     start = threading.Thread.start
     monkeypatch.setattr(threading.Thread, "start", lambda t: started.append(t) or start(t))
-    _noted_rotations[3, THREADS](out)
+    _noted_rotations[3, THREADS](cuda.to_device(np.zeros(THREADS, np.int64)))
     _coordinates[2, THREADS](cuda.to_device(np.zeros((2 * THREADS, 4), np.int64)))
     assert started == []
+
+
+@cuda.jit
+def _barrier_reductions(out, threshold):
+    # Each thread's vote (its number above the threshold), counted, and-ed and or-ed over the
+    # block; and its lane and the 3-D block's coordinates as the kernel sees them.
+    t = cuda.threadIdx.x + cuda.blockDim.x * cuda.threadIdx.y
+    vote = t > threshold
+    out[t, 0] = cuda.syncthreads_count(vote)
+    out[t, 1] = cuda.syncthreads_and(vote)
+    out[t, 2] = cuda.syncthreads_or(vote)
+    out[t, 3] = cuda.laneid
+    out[t, 4] = cuda.threadIdx.y
+
+
+@pytest.mark.parametrize("threshold", [-1, 3, 40, 100])
+def test_the_reductions_over_a_barrier_count_and_and_or_the_blocks_votes(threshold):
+    out = cuda.to_device(np.zeros((48, 5), np.int64))
+    _barrier_reductions[1, (16, 3)](out, threshold)
+    votes = np.arange(48) > threshold
+    reduced = [np.full(48, votes.sum()), np.full(48, votes.all()), np.full(48, votes.any())]
+    expected = np.stack([*reduced, np.arange(48) % 32, np.arange(48) // 16], 1)
+    np.testing.assert_array_equal(out.copy_to_host(), expected)
 
 
 @cuda.jit
@@ -210,11 +218,11 @@ def test_threads_that_end_before_a_barrier_leave_the_others_to_meet(early):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
-def test_a_forked_child_runs_kernels_on_threads_of_its_own():
+def test_a_forked_child_runs_kernels():
     out = cuda.to_device(np.zeros(THREADS, np.int64))
-    _noted_rotations[1, THREADS](out)  # idle Python threads in this process
+    _noted_rotations[1, THREADS](out)  # greenlets made and ended in this process
     pid = os.fork()
-    if pid == 0:  # the child: its launches must not wait for the parent's threads
+    if pid == 0:  # the child: its launches must run as the parent's did
         try:
             _noted_rotations[1, THREADS](out)
             _coordinates[1, THREADS](cuda.to_device(np.zeros((THREADS, 4), np.int64)))
@@ -244,7 +252,7 @@ def _places_and_lines(out):
     out[i, 0], out[i, 1], out[i, 2], out[i, 3], out[i, 4] = i, entry, first, lanes, end
 
 
-def test_device_functions_of_the_kernels_module_are_plain_calls(monkeypatch):
+def test_device_functions_are_plain_calls_their_modules_bound_once_a_launch(monkeypatch):
     from numba.cuda.simulator import kernel
 
     bound = []
@@ -261,5 +269,10 @@ def test_device_functions_of_the_kernels_module_are_plain_calls(monkeypatch):
                 for b in range(2) for t in range(THREADS)]  # fmt: skip
     np.testing.assert_array_equal(out.copy_to_host(), expected)
     assert bound.count("_places_and_lines") == 1  # the launch binds this module's names once
-    assert bound.count("line_run") == 2 * THREADS  # runtime's are bound for each call
+    assert bound.count("line_run") == 1  # runtime's at its first call, for the rest of it
+    _places_and_lines[1, THREADS](out)
+    assert bound.count("_places_and_lines") == bound.count("line_run") == 2  # a launch each
     assert "_place_of_thread" not in bound
+    from autoconv.backends.cuda import runtime
+
+    assert runtime.cuda is cuda and globals()["cuda"] is cuda  # both let go after the launch

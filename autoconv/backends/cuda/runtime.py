@@ -41,13 +41,13 @@ SIMULATED = bool(numba.config.ENABLE_CUDASIM)
 if SIMULATED:
     from autoconv.backends.cuda.simulator import (
         call_device_functions_directly,
-        make_shared_arrays_once,
-        run_threads_in_turn,
+        find_shared_arrays_quickly,
+        run_threads_as_greenlets,
     )
 
-    make_shared_arrays_once()  # the simulator's shared arrays, made once a launch (see there)
+    find_shared_arrays_quickly()  # by the caller's frame, not a traceback (see there)
     call_device_functions_directly()  # within the launched kernel's module
-    run_threads_in_turn()  # a block's threads in turn on few, kept Python threads (see there)
+    run_threads_as_greenlets()  # a block's threads as greenlets of the launching thread
 # Threads per block and the most blocks of a grid-stride loop. The simulator runs each thread
 # as a Python thread, so it gets small launches.
 THREADS = 8 if SIMULATED else 256

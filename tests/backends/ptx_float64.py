@@ -77,6 +77,8 @@ DEPTHWISE = (
     (A1, T4, A1, A1, i64, i64, A1, A1, f32, i64, i64),
 )
 
+PLAIN = (gemm.BLOCK, gemm.BLOCK, False, False)  # the matmul kernel's tiling of most products
+
 KERNELS = {
     "binary add": (elementwise._binary_kernels("add")[0], (A1, ARRAYS)),
     "binary mul scalar": (elementwise._binary_kernels("mul")[1], (A1, WITH_SCALAR)),
@@ -110,8 +112,10 @@ KERNELS = {
     "copy_into": (array._copy_into, (A1, A1)),
     "reduce sum": (reduce._reduce_kernel("sum", "<f4"), (A1, A1, T6, T6, T6, T6, i64, f32)),
     "reduce max": (reduce._reduce_kernel("max", "<f4"), (A1, A1, T6, T6, T6, T6, i64, f32)),
-    # One product, then two in one launch: per product its operands, output, parts, element
-    # strides, sizes and first block; then zero, the bias, the epilogue's flags, the counters.
+    # One product, and two in one launch on the plain tiles (a launch's count of products
+    # changes only its tuples' length, not the code: 30 s of compiles for every tiling): per
+    # product its operands, output, parts, element strides, sizes and first block; then zero,
+    # the bias, the epilogue's flags, the counters.
     **{
         f"matmul of {count}, tiles {rows}x{columns}{' tf32' * tf32}{' wide' * wide}": (
             gemm._matmul_kernel("<f4", rows, columns, tf32, wide),
@@ -126,7 +130,6 @@ KERNELS = {
                 types.Array(i32, 1, "C"),
             ),
         )
-        for count in (1, 2)
         for rows, columns, tf32, wide in (
             (gemm.BLOCK, gemm.BLOCK, False, False),
             (2 * gemm.BLOCK, gemm.BLOCK // 2, False, False),
@@ -136,6 +139,7 @@ KERNELS = {
             (128, 128, True, False),  # 4 x 4 (a GPU's TC_TILE)
             (gemm.BLOCK, gemm.BLOCK, False, True),  # 64-bit offsets into the operands
         )
+        for count in ((1, 2) if (rows, columns, tf32, wide) == PLAIN else (1,))
     },
     "im2col 3x3": (
         conv._window_kernels(3, 3, 1, 1, 1, 1)[0],

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from autoconv import activations
-from autoconv.layers.channels import ChannelsFirst
+from autoconv.layers.channels import ChannelsFirst, move_channels
 from autoconv.layers.convolutional import conv_padding
 from autoconv.layers.core import as_tuple
 from autoconv.layers.layer import Shape, serialized
@@ -239,7 +239,16 @@ class ConvLSTM(ChannelsFirst, CellLayer):
     def call(
         self, sequences: Tensor, initial_state: Any = None, mask: Any = None, training: bool = False
     ) -> Any:
-        return super().call(sequences, initial_state, mask, training)
+        # A stateful channels-first layer keeps its states channels-first, as Keras's (what
+        # ``layer.states`` shows); the cell, channels-last, starts from them moved.
+        moved = self.stateful and self.data_format == "channels_first"
+        if moved and self.states is not None:
+            self.states = move_channels(self.states, self.RANK, to_last=True)
+        try:
+            return super().call(sequences, initial_state, mask, training)
+        finally:
+            if moved and self.states is not None:
+                self.states = move_channels(self.states, self.RANK, to_last=False)
 
     def compute_output_shape(self, sequences_shape: Shape, initial_state_shape: Any = None) -> Any:
         self._check_rank(sequences_shape)

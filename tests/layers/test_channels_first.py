@@ -94,6 +94,20 @@ def test_a_conv_lstm_takes_its_initial_state_channels_first(rng):
         np.testing.assert_allclose(o.numpy(), np.moveaxis(e.numpy(), -1, -3), rtol=1e-5, atol=1e-6)
 
 
+def test_a_stateful_conv_lstm_keeps_its_states_channels_first_as_kerass(keras, rng):
+    theirs, ours = _pair(keras, "ConvLSTM1D", {"filters": 2, "kernel_size": 2, "stateful": True,
+                                               "padding": "same"}, (2, 2, 3, 4))  # fmt: skip
+    for _ in range(2):  # the second call starts from the states the first kept
+        x = rng.uniform(0.1, 0.9, (2, 2, 3, 4)).astype(np.float32)
+        expected, out = theirs(x), ours(x)
+        np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-5, atol=1e-6)
+        for mine, kept in zip(ours.states, theirs.states, strict=True):
+            assert mine.shape == tuple(kept.shape) == (2, 2, 4)  # (batch, filters, steps)
+            np.testing.assert_allclose(mine.numpy(), np.asarray(kept), rtol=1e-5, atol=1e-6)
+    ours.reset_state()
+    assert [s.shape for s in ours.states] == [(2, 2, 4)] * 2 and not ours.states[0].numpy().any()
+
+
 def _classifier(lib):
     """Conv2D, BatchNormalization(axis=1), MaxPooling2D and Flatten channels-first, then Dense."""
     images = lib.Input((2, 6, 6))

@@ -61,6 +61,14 @@ def move_channels(value: Any, rank: int, to_last: bool) -> Any:
     return value
 
 
+def as_given(layer: Any, shape: Any) -> tuple:
+    """``shape``, one that a channels-first layer's channels-last code was given, as the
+    layer's caller gave it (for an error that names it); any other layer's as it is."""
+    if not any(running is layer for running in _inside.__dict__.get("layers", [])):
+        return tuple(shape)
+    return tuple(move_channels(tuple(shape), layer.rank, to_last=False))
+
+
 def _channels_last_inside(method: Callable[..., Any]) -> Callable[..., Any]:
     """``method`` run channels-last for a channels-first layer: its first argument and the
     layer's ``moved_arguments`` moved in, its result moved back. Calls it makes on the same

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from autoconv import activations, constraints, initializers, regularizers
+from autoconv.layers.channels import as_given
 from autoconv.layers.layer import Layer, Shape, serialized
 from autoconv.layers.serialization import lambda_function, lambda_function_entry
 from autoconv.ops import engine as ops
@@ -24,13 +25,16 @@ from autoconv.windows import MAX_SIZE, is_int
 
 
 def check_spatial_rank(layer: Layer, input_shape: Any, rank: int) -> None:
-    """Channels-last input of ``rank`` spatial axes: (batch, steps, channels) for 1,
-    (batch, height, width, channels) for 2, (batch, depth, height, width, channels) for 3."""
+    """Input of ``rank`` spatial axes: (batch, steps, channels) for 1, (batch, height, width,
+    channels) for 2, (batch, depth, height, width, channels) for 3; the error names the axes
+    and the shape in the layer's layout (channels-first: the channels before the steps)."""
     if len(input_shape) != rank + 2:
-        axes = {1: "steps", 2: "height, width", 3: "depth, height, width"}[rank]
-        axes = f"(batch, {axes}, channels)"
+        spatial = {1: "steps", 2: "height, width", 3: "depth, height, width"}[rank]
+        first = getattr(layer, "data_format", None) == "channels_first"
+        axes = f"(batch, channels, {spatial})" if first else f"(batch, {spatial}, channels)"
         raise ValueError(
-            f"{type(layer).__name__} {layer.name}: input must be {axes}, got {input_shape}"
+            f"{type(layer).__name__} {layer.name}: input must be {axes}, got "
+            f"{as_given(layer, input_shape)}"
         )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from autoconv import regularizers
 from autoconv.layers import serialization
+from autoconv.layers.channels import as_given
 from autoconv.layers.layer import Layer, Shape, serialized, to_tensors
 from autoconv.layers.rnn_cells import (
     CONSTRAINTS,
@@ -160,7 +161,8 @@ class RNN(InitialStateBuild):
             expected = f"ndim={rank}" if rank is not None else "min_ndim=3"
             raise ValueError(
                 f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
-                f"{expected}, found ndim={len(shape)}. Full shape received: {tuple(shape)}"
+                f"{expected}, found ndim={len(shape)}. Full shape received: "
+                f"{as_given(self, shape)}"
             )
 
     def build(self, sequences_shape: Shape, initial_state_shape: Any = None) -> None:

@@ -108,6 +108,22 @@ def test_a_stateful_conv_lstm_keeps_its_states_channels_first_as_kerass(keras, r
     assert [s.shape for s in ours.states] == [(2, 2, 4)] * 2 and not ours.states[0].numpy().any()
 
 
+@pytest.mark.parametrize(
+    ("layer", "shape", "message"),
+    [
+        (layers.Conv2D(2, 3, data_format="channels_first"), (2, 3, 5),
+         r"input must be \(batch, channels, height, width\), got \(2, 3, 5\)"),
+        (layers.MaxPooling1D(data_format="channels_first"), (2, 3, 4, 5),
+         r"input must be \(batch, channels, steps\), got \(2, 3, 4, 5\)"),
+        (layers.ConvLSTM2D(2, 3, data_format="channels_first"), (2, 3, 4, 5),
+         r"expected ndim=5, found ndim=4. Full shape received: \(2, 3, 4, 5\)"),
+    ],
+)  # fmt: skip
+def test_a_wrong_rank_is_named_in_the_layers_layout(layer, shape, message):
+    with pytest.raises(ValueError, match=message):
+        layer(np.zeros(shape, np.float32))
+
+
 def _classifier(lib):
     """Conv2D, BatchNormalization(axis=1), MaxPooling2D and Flatten channels-first, then Dense."""
     images = lib.Input((2, 6, 6))

@@ -137,6 +137,9 @@ class Operation(Layer):
                 # Keras's: a -1 beside an unknown size is unknown (trial sizes might not
                 # divide), and so is a size given as unknown (``ops.shape(x)[0]``'s None)
                 return tuple(None if n == -1 else n for n in sizes)
+        if self.function == "get_item" and _static_key(self.arguments.get("key")):
+            self.output_dtypes = self.input_dtypes and self.input_dtypes[:1]
+            return _item_shape(shapes[0], self.arguments["key"])
         elements = sum(int(np.prod([2 if n is None else n for n in s])) for s in shapes)
         file_budget.check_trial(elements, f"operation {self.name} ({self.function})")
         dtypes = self.input_dtypes or ["float32"] * len(shapes)
@@ -173,9 +176,9 @@ class Operation(Layer):
         ``base + 1`` agree on), with None for each size that also changes when one unknown size
         at a time is :data:`PROBE_SIZE` (the others ``base``; ``first`` the run at ``base``'s
         shapes): a window's
-        stride or a slice's step maps 1 and 2 to one size (``ops.max_pool(x, 2, 2)``,
-        ``x[:, ::2]``, ``x[:, :1]`` give 1 for both), where Keras's output size is unknown. A
-        run that fails (sizes that do not fit one another) tells nothing."""
+        stride maps 1 and 2 to one size (``ops.max_pool(x, 2, 2)`` gives 1 for both), where
+        Keras's output size is unknown. A run that fails (sizes that do not fit one another)
+        tells nothing."""
         for i, shape in enumerate(shapes):
             for axis in [a for a, n in enumerate(shape) if n is None]:
                 if all(n is None for s in made for n in s):
@@ -219,6 +222,48 @@ class Operation(Layer):
         node = self._inbound_nodes[0]
         filled = _filled(self.arguments, [tensor_entry(t) for t in node.inputs])
         return [_json(filled[p]) for p in call if p in filled]
+
+
+def _static_key(key: Any) -> bool:
+    """An index of ints, slices, None (a new axis) and Ellipsis only: one whose result's shape
+    Keras computes from the input's (:func:`_item_shape`)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return all(
+        part is None or part is Ellipsis or isinstance(part, slice) or is_int(part)
+        for part in parts
+    ) and all(is_int(n) or n is None for p in parts if isinstance(p, slice)
+              for n in (p.start, p.stop, p.step))  # fmt: skip
+
+
+def _item_shape(shape: tuple, key: Any) -> tuple[int | None, ...]:
+    """``x[key]``'s shape for ``x`` of ``shape`` (with unknown sizes), as Keras's symbolic
+    ``GetItem`` gives it: an int takes its axis away, a slice of an unknown size is unknown,
+    None adds an axis of 1, Ellipsis stands for the axes the rest does not index."""
+    remaining, made = list(shape), []
+    parts = list(key) if isinstance(key, tuple) else [key]
+    if parts.count(Ellipsis) > 1:
+        raise ValueError(f"Slice should only have one ellipsis. Received: `{key}`")
+    if Ellipsis not in parts:
+        parts.append(Ellipsis)
+    for i, part in enumerate(parts):
+        if part is Ellipsis:
+            needed = sum(p is not None for p in parts[i + 1 :])
+            consumed = len(remaining) - needed
+            made += remaining[:consumed]
+            remaining = remaining[consumed:]
+        elif part is None:
+            made.append(1)
+        elif not remaining:
+            raise ValueError(f"Array has shape {tuple(shape)} but slice has too many indices. "
+                             f"Received: `{key}`")  # fmt: skip
+        else:
+            length = remaining.pop(0)
+            if isinstance(part, slice):
+                made.append(None if length is None else len(range(*part.indices(length))))
+            elif length is not None and not -length <= part < length:
+                raise ValueError(f"Array has shape {tuple(shape)} but out-of-bounds index "
+                                 f"{key} was requested.")  # fmt: skip
+    return tuple(made)
 
 
 def _sized(shapes: list, size: int) -> list[list[int]]:

@@ -115,3 +115,33 @@ def test_a_valid_window_op_on_unknown_sizes_runs_on_images_of_two_sizes(
         out = (size - window) // strides + 1
         assert model.predict(np.ones((2, size, size, 3), np.float32), verbose=0).shape == (
             2, out, out, 3)  # fmt: skip
+
+
+ITEMS = [
+    (slice(None), slice(0, 1)),  # a slice of an unknown size: unknown (autoconv's trials: 1)
+    (slice(None), 2),  # past a size of 1 (the trials' stand-in failed)
+    (slice(None), slice(None), slice(1, 2), 1),
+    (Ellipsis, -1),
+    (slice(None), None, Ellipsis, 2),
+    (0,),
+]
+
+
+@pytest.mark.parametrize("key", ITEMS, ids=[str(k) for k in ITEMS])
+def test_an_index_on_unknown_sizes_gives_kerass_shape_and_the_items(keras: Any, key: Any) -> None:
+    shapes = [tuple(lib.Input((None, None, 3))[key].shape) for lib in (ac, keras)]
+    assert shapes[0] == shapes[1]
+    inputs = ac.Input((None, None, 3), dtype="int32")
+    model = ac.Model(inputs, inputs[key])
+    images = np.arange(2 * 4 * 5 * 3, dtype=np.int32).reshape(2, 4, 5, 3)
+    np.testing.assert_array_equal(model.predict(images, verbose=0), images[key])
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [((slice(None), slice(None), slice(None), 3), "out-of-bounds index"),
+     ((0, 0, 0, 0, 0), "too many indices")],
+)  # fmt: skip
+def test_an_index_past_a_known_size_is_kerass_error(key: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ac.Input((None, None, 3))[key]

@@ -565,6 +565,16 @@ def test_a_schedules_rate_reads_as_kerass_0d_float32_tensor(kind, config, keras)
         np.testing.assert_allclose(read, want, rtol=1e-6)
 
 
+@pytest.mark.parametrize("values", [[5, 6, 7], [0.5, 0.2, 0.1]])
+def test_piecewise_constant_values_keep_their_first_values_dtype_as_kerass(values, keras):
+    ours = schedules.PiecewiseConstantDecay([1, 3], values)
+    theirs = keras.optimizers.schedules.PiecewiseConstantDecay([1, 3], values)
+    for step in (0, 2, 4):
+        want = keras.ops.convert_to_numpy(theirs(step))
+        got = ac.ops.convert_to_numpy(ours(step))
+        assert (got.dtype, got) == (want.dtype, want)
+
+
 def test_schedules_by_hand():
     assert schedules.ExponentialDecay(0.1, 10, 0.5)(20) == pytest.approx(0.025)
     assert schedules.PiecewiseConstantDecay([10], [1.0, 0.5])(10) == 1.0

@@ -21,6 +21,7 @@ import numpy as np
 
 from autoconv.host_array import HostArray, host_array
 from autoconv.registration import find_class, keras_entry
+from autoconv.windows import is_int
 
 __all__ = [
     "CosineDecay",
@@ -115,6 +116,12 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         self.boundaries = boundaries
         self.values = values
         self.name = name
+
+    def __call__(self, step: Any) -> HostArray:
+        """The value of ``step``'s piece, in the first value's dtype as Keras's: int32 for
+        integers (a schedule of anything but a learning rate), else float32."""
+        dtype = np.int32 if is_int(self.values[0]) else np.float32
+        return host_array(dtype(self._rate(float(np.asarray(step)))))
 
     def _rate(self, step: float) -> float:
         for boundary, value in zip(self.boundaries, self.values, strict=False):

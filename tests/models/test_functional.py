@@ -720,3 +720,25 @@ def test_a_mask_an_input_carries_to_a_call_is_recorded_as_kerass(keras):
     texts = {lib: "".join(text) for lib, text in texts.items()}
     assert "mask[0][0]" in texts[ac].split("last (GRU)")[1]
     assert texts[ac] == texts[keras]
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cudasim)])
+def test_an_integer_output_predicts_as_kerass(keras, device):
+    """``ops.argmax`` of a layer's output as a model output: int32, in predict's batches."""
+    if device == "cuda":
+        pytest.importorskip("numba_cuda")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    models = []
+    for lib in (ac, keras):
+        inputs = lib.Input((4,))
+        scores = lib.layers.Dense(3)(inputs)
+        models.append(lib.Model(inputs, [scores, lib.ops.argmax(scores, axis=-1)]))
+    ours, theirs = models
+    ours.set_weights(theirs.get_weights())
+    if device == "cuda":
+        ours.to("cuda")
+    want = theirs.predict(x, batch_size=2, verbose=0)[1]
+    for got in (ours.predict(x, batch_size=2, verbose=0)[1], ours.predict_on_batch(x)[1]):
+        assert got.dtype == want.dtype == np.int32
+        np.testing.assert_array_equal(got, want)

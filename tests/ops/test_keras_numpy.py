@@ -534,6 +534,29 @@ def test_integer_arithmetic_stays_numpy_and_reals_become_tensors() -> None:
     assert ops.add(Tensor(M), np.ones(4, np.float64)).dtype == np.float64  # Keras promotes
 
 
+@pytest.mark.parametrize("dtype", ["bool", "int8", "int16", "int32"])
+@pytest.mark.parametrize("name", ["sum", "prod", "cumsum", "cumprod"])
+def test_totals_of_integers_have_kerass_dtype(keras: Any, name: str, dtype: str) -> None:
+    """Keras's rule (its symbolic dtype): int32 stays (NumPy widens it to int64), bool and, in
+    a sum or product, int8 and int16 become int32."""
+    x = np.array([[1, 2, 1], [0, 2, 1]]).astype(dtype)
+    want = getattr(keras.ops, name)(keras.KerasTensor(x.shape, dtype)).dtype
+    got = getattr(ops, name)(x)
+    assert got.dtype == want
+    np.testing.assert_array_equal(got, getattr(np, name)(x))
+
+
+def test_totals_of_int64_and_small_unsigned_integers() -> None:
+    """int64 stays int64 (Keras's eager result; its symbolic one reads int32); uint8 and
+    uint16 totals are uint32, Keras's rule but on PyTorch, which has no uint32 (int32 there)."""
+    wide, small = np.arange(4, dtype=np.int64), np.arange(4, dtype=np.uint8)
+    assert {ops.sum(wide).dtype, ops.prod(wide).dtype, ops.cumsum(wide).dtype} == {
+        np.dtype("int64")
+    }
+    assert ops.sum(small).dtype == ops.prod(small).dtype == np.uint32
+    assert ops.cumsum(small).dtype == np.uint8
+
+
 @pytest.mark.parametrize(
     ("inputs", "updates"), [(np.float32, np.float64), (np.float64, np.float32)]
 )

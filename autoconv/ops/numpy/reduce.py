@@ -24,9 +24,22 @@ def _axis(axis: Axis) -> int | tuple[int, ...] | None:
     return tuple(axis) if isinstance(axis, list) else axis
 
 
+def _total_dtype(x: np.ndarray, dtype: Any, running: bool = False) -> Any:
+    """The dtype of a sum or product of integers or bools, Keras's: ``dtype`` when given,
+    else the input's (NumPy widens int32 to int64), bool widened to int32, and for a total
+    (not ``running``) int8 and int16 to int32, uint8 and uint16 to uint32."""
+    if dtype is not None:
+        return dtype
+    widened = {"bool": "int32"} if running else {
+        "bool": "int32", "int8": "int32", "int16": "int32", "uint8": "uint32", "uint16": "uint32"
+    }  # fmt: skip
+    return widened.get(x.dtype.name, x.dtype)
+
+
 def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     if all_integer(x):
-        return np.sum(to_numpy(x), axis=_axis(axis), keepdims=keepdims)
+        x = to_numpy(x)
+        return np.sum(x, axis=_axis(axis), keepdims=keepdims, dtype=_total_dtype(x, None))
     return engine.sum(tensor(x), _axis(axis), keepdims)
 
 
@@ -65,7 +78,8 @@ def prod(x: Any, axis: Axis = None, keepdims: bool = False, dtype: Any = None) -
     """The product over ``axis``; its gradient is the product of the other elements (exact
     where elements are zero)."""
     if all_integer(x):
-        return np.prod(to_numpy(x), axis=_axis(axis), keepdims=keepdims, dtype=dtype)
+        x = to_numpy(x)
+        return np.prod(x, axis=_axis(axis), keepdims=keepdims, dtype=_total_dtype(x, dtype))
     axis = _axis(axis)
 
     def backward(g, out, a):
@@ -170,7 +184,8 @@ def cumsum(x: Any, axis: int | None = None, dtype: Any = None) -> Any:
     """Running sums along ``axis`` (of the flattened x when None); the gradient is the
     reversed running sum of the output gradient."""
     if all_integer(x):
-        return np.cumsum(to_numpy(x), axis=axis, dtype=dtype)
+        x = to_numpy(x)
+        return np.cumsum(x, axis=axis, dtype=_total_dtype(x, dtype, running=True))
     x = tensor(x)
     if axis is None:
         x, axis = engine.reshape(x, (-1,)), 0
@@ -185,7 +200,8 @@ def cumprod(x: Any, axis: int | None = None, dtype: Any = None) -> Any:
     """Running products along ``axis``; the gradient of element i is the sum over j >= i of
     g_j times the product of the first j elements but i (exact with zeros, O(n^2) per lane)."""
     if all_integer(x):
-        return np.cumprod(to_numpy(x), axis=axis, dtype=dtype)
+        x = to_numpy(x)
+        return np.cumprod(x, axis=axis, dtype=_total_dtype(x, dtype, running=True))
     x = tensor(x)
     if axis is None:
         x, axis = engine.reshape(x, (-1,)), 0

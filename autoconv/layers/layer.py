@@ -1383,6 +1383,12 @@ def _takes_integers(cls: type) -> bool:
     return _integer_classes[cls]
 
 
+def takes_as_given(layer: Layer, value: Any) -> bool:
+    """Whether ``value`` reaches ``layer`` as it is: an integer or bool array, for a layer
+    that takes them (see :func:`_takes_integers`)."""
+    return _is_integer(value) and _takes_integers(type(layer))
+
+
 def _integer_device(layer: Layer) -> str | None:
     """Where one of autoconv's own layers takes integer arrays, as float Tensors (and where a
     layer called on integer arrays alone is built): a model's on its device (``Model.device``,

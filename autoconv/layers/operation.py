@@ -91,7 +91,11 @@ def _filled(value: Any, inputs: list[Any]) -> Any:
 
 class Operation(Layer):
     """The Keras function ``function`` (a name in ``autoconv.ops``) called with ``arguments``
-    (a dict by parameter name, symbolic tensors as :class:`Slot`\\ s): one call in a graph."""
+    (a dict by parameter name, symbolic tensors as :class:`Slot`\\ s): one call in a graph.
+    Integer and bool arrays (``ops.argmax``'s, a cast's) reach the function as they are, as
+    ``keras.ops`` takes them."""
+
+    keeps_integer_inputs = True
 
     def __init__(
         self,

@@ -48,6 +48,7 @@ from autoconv.layers import (
     SymbolicTensor,
 )
 from autoconv.layers.calls import current_training, training_context
+from autoconv.layers.layer import takes_as_given
 from autoconv.layers.symbolic import Node, flat_outputs, nodes_in_order, output_shapes_of
 from autoconv.ops.engine import cast
 from autoconv.ops.masks import keras_mask
@@ -323,7 +324,8 @@ class Graph:
 def _run_step(step: Step, args: list[Tensor], training: bool | None) -> Tensor:
     node = step.nodes[0]
     layer = node.layer
-    args = [cast(a, layer.dtype) for a in args]  # as a layer call casts (fused steps too)
+    # as a layer call casts (fused steps too); integer arrays to the layers that take them
+    args = [a if takes_as_given(layer, a) else cast(a, layer.dtype) for a in args]
     if not node.plain:  # a call with several arguments: Keras's node arguments replayed
         call_args, kwargs = node.call_arguments(args)
         kwargs["training"] = kwargs.get("training", training)

@@ -717,8 +717,9 @@ class Model(Trainer, Layer):
                 out = self._predictions(self._as_given(tensors, outputs=False), training=False)
         if self._graph() is None:  # (a functional model keeps its own)
             self._called_structure = _nesting(out)
-        # (an integer output, ``ops.argmax``'s, is a NumPy array: the engine's tensors float)
-        arrays = [o.data if isinstance(o, Tensor) else xp.asarray(o) for o in flat_outputs(out)]
+        # (an integer output, ``ops.argmax``'s, is a NumPy array: the engine's tensors float;
+        # it and what was computed from it on the host are moved to the model's device)
+        arrays = [xp.asarray(o.data if isinstance(o, Tensor) else o) for o in flat_outputs(out)]
         return [xp.to_numpy(a) if to_host else a for a in arrays]
 
     # ------------------------------------------------------------ Keras's API

@@ -723,8 +723,10 @@ def test_a_mask_an_input_carries_to_a_call_is_recorded_as_kerass(keras):
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cudasim)])
-def test_an_integer_output_predicts_as_kerass(keras, device):
-    """``ops.argmax`` of a layer's output as a model output: int32, in predict's batches."""
+def test_integer_outputs_predict_as_kerass(keras, device):
+    """``ops.argmax`` of a layer's output, a count of its positive entries (a sum of a cast to
+    int32) and a one-hot of the argmax as model outputs: Keras's dtypes and values, in
+    predict's batches (on the GPU too: what the host computed moved there)."""
     if device == "cuda":
         pytest.importorskip("numba_cuda")
     rng = np.random.default_rng(0)
@@ -733,12 +735,18 @@ def test_an_integer_output_predicts_as_kerass(keras, device):
     for lib in (ac, keras):
         inputs = lib.Input((4,))
         scores = lib.layers.Dense(3)(inputs)
-        models.append(lib.Model(inputs, [scores, lib.ops.argmax(scores, axis=-1)]))
+        best = lib.ops.argmax(scores, axis=-1)
+        positive = lib.ops.sum(lib.ops.cast(scores > 0, "int32"), axis=-1)
+        outputs = [scores, best, positive, lib.ops.one_hot(best, 3)]
+        models.append(lib.Model(inputs, outputs))
     ours, theirs = models
     ours.set_weights(theirs.get_weights())
     if device == "cuda":
         ours.to("cuda")
-    want = theirs.predict(x, batch_size=2, verbose=0)[1]
-    for got in (ours.predict(x, batch_size=2, verbose=0)[1], ours.predict_on_batch(x)[1]):
-        assert got.dtype == want.dtype == np.int32
-        np.testing.assert_array_equal(got, want)
+    want = theirs.predict(x, batch_size=2, verbose=0)
+    assert [w.dtype for w in want] == [np.float32, np.int32, np.int32, np.float32]
+    for got in (ours.predict(x, batch_size=2, verbose=0), ours.predict_on_batch(x)):
+        assert [g.dtype for g in got] == [w.dtype for w in want]
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
+        for g, w in zip(got[1:], want[1:], strict=True):
+            np.testing.assert_array_equal(g, w)

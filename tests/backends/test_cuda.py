@@ -7,7 +7,7 @@ the GPU benchmark. Each other concern has a file beside this one: convolutions a
 (test_cuda_model.py); their shared checks are in cuda_checks.py.
 
 They run on numba's CUDA simulator unless this machine has a GPU (see tests/conftest.py).
-Shapes are tiny: the simulator runs every GPU thread as a Python thread. Tests marked ``gpu``
+Shapes are tiny: the simulator runs every GPU thread's code in Python. Tests marked ``gpu``
 need real hardware and are skipped on the simulator.
 """
 

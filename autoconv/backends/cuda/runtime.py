@@ -48,8 +48,8 @@ if SIMULATED:
     find_shared_arrays_quickly()  # by the caller's frame, not a traceback (see there)
     call_device_functions_directly()  # within the launched kernel's module
     run_threads_as_greenlets()  # a block's threads as greenlets of the launching thread
-# Threads per block and the most blocks of a grid-stride loop. The simulator runs each thread
-# as a Python thread, so it gets small launches.
+# Threads per block and the most blocks of a grid-stride loop. The simulator runs each thread's
+# code in Python, so it gets small launches.
 THREADS = 8 if SIMULATED else 256
 MAX_BLOCKS = 2 if SIMULATED else 2048
 # The alignment of shared arrays that a kernel reads in vector loads (16 bytes: four float32s;

@@ -271,9 +271,12 @@ class Graph:
         inference, but augmentation layers augment, as in Keras."""
         tensors = {self.ids[id(t)]: v for t, v in zip(self.inputs, values, strict=True)}
         logits = list(self.plan.logits_outputs or [False] * len(self.outputs))
+        # The inputs' device (the model's): a tensor a step made on the host from integers
+        # (``ops.one_hot(ops.argmax(x))``) goes there before a step takes it.
+        device = next((v.device for v in values if isinstance(v, Tensor)), None)
         with training_context(training):
             for step in self.plan.steps:
-                args = [tensors[i] for i in step.inputs]
+                args = [_on(device, tensors[i]) for i in step.inputs]
                 special = step.fused or step.logits_of_output is not None
                 # (a paired softmax whose activation was set to another since compile: run as is)
                 changed = step.logits_of_output is not None and not _ends_in_softmax(step)
@@ -319,6 +322,13 @@ class Graph:
             for t, shape in zip(node.outputs, found, strict=True):
                 shapes[self.ids[id(t)]] = shape
         return [shapes[self.ids[id(t)]] for t in self.outputs]
+
+
+def _on(device: str | None, value: Any) -> Any:
+    """``value``, a tensor moved to ``device`` where it is elsewhere."""
+    if device is None or not isinstance(value, Tensor) or value.device == device:
+        return value
+    return value.to(device)
 
 
 def _run_step(step: Step, args: list[Tensor], training: bool | None) -> Tensor:

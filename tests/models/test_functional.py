@@ -725,8 +725,9 @@ def test_a_mask_an_input_carries_to_a_call_is_recorded_as_kerass(keras):
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cudasim)])
 def test_integer_outputs_predict_as_kerass(keras, device):
     """``ops.argmax`` of a layer's output, a count of its positive entries (a sum of a cast to
-    int32) and a one-hot of the argmax as model outputs: Keras's dtypes and values, in
-    predict's batches (on the GPU too: what the host computed moved there)."""
+    int32), a one-hot of the argmax and its product with the output as model outputs: Keras's
+    dtypes and values, in predict's batches (on the GPU too: what the host computed from the
+    integers moved there)."""
     if device == "cuda":
         pytest.importorskip("numba_cuda")
     rng = np.random.default_rng(0)
@@ -737,16 +738,18 @@ def test_integer_outputs_predict_as_kerass(keras, device):
         scores = lib.layers.Dense(3)(inputs)
         best = lib.ops.argmax(scores, axis=-1)
         positive = lib.ops.sum(lib.ops.cast(scores > 0, "int32"), axis=-1)
-        outputs = [scores, best, positive, lib.ops.one_hot(best, 3)]
+        chosen = lib.ops.one_hot(best, 3)
+        outputs = [scores, best, positive, chosen, chosen * scores]
         models.append(lib.Model(inputs, outputs))
     ours, theirs = models
     ours.set_weights(theirs.get_weights())
     if device == "cuda":
         ours.to("cuda")
     want = theirs.predict(x, batch_size=2, verbose=0)
-    assert [w.dtype for w in want] == [np.float32, np.int32, np.int32, np.float32]
+    assert [w.dtype for w in want] == [np.float32, np.int32, np.int32, np.float32, np.float32]
     for got in (ours.predict(x, batch_size=2, verbose=0), ours.predict_on_batch(x)):
         assert [g.dtype for g in got] == [w.dtype for w in want]
-        np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
-        for g, w in zip(got[1:], want[1:], strict=True):
+        for g, w in zip(got[1:4], want[1:4], strict=True):
             np.testing.assert_array_equal(g, w)
+        for g, w in zip(got[::4], want[::4], strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

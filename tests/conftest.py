@@ -21,6 +21,12 @@ if "NUMBA_ENABLE_CUDASIM" not in os.environ and not Path("/dev/nvidiactl").exist
 import numpy as np
 import pytest
 
+# The tests keep Python's compiled modules (__pycache__, ignored by git) even where
+# PYTHONDONTWRITEBYTECODE is set, as in many containers: each test worker compiled autoconv and
+# rewrote the ~300 test modules' asserts again, 15 of its 30 s of collecting, and each of the
+# suite's command-line subprocesses compiled autoconv again (0.7 s); they read the files kept.
+sys.dont_write_bytecode = False
+
 # Keras's settings folder ($KERAS_HOME) is a temporary one in the tests: a developer's
 # ~/.keras/keras.json (channels_first, float16) would change autoconv's and Keras's defaults,
 # and importing either writes that file where there is none.

@@ -31,6 +31,7 @@ from autoconv.ops.elementwise import cast
 from autoconv.tensor import FLOAT_DTYPES, Tensor, record
 
 INDEX_DTYPE = np.int32  # Keras's dtype for indices (argmax, argsort, nonzero, ...)
+INT32 = np.iinfo(np.int32)
 
 
 def standard_dtype(dtype: Any) -> np.dtype | None:
@@ -71,11 +72,14 @@ def is_tensor(x: Any) -> bool:
 
 def to_numpy(value: Any) -> np.ndarray:
     """``value`` as a NumPy array on the host: a Tensor's values, a Python int list as int32
-    (Keras's default integer), anything else as ``np.asarray`` makes it."""
+    (Keras's default integer; int64 where int32 cannot hold it, as Keras converts 2**40),
+    anything else as ``np.asarray`` makes it."""
     if isinstance(value, Tensor):
         return value.numpy()
     array = np.asarray(value)
     if array.dtype == np.int64 and not isinstance(value, np.ndarray | np.generic):
+        if array.size and not INT32.min <= array.min() <= array.max() <= INT32.max:
+            return array
         return array.astype(INDEX_DTYPE)
     if array.dtype == np.float64 and not isinstance(value, np.ndarray | np.generic):
         return array.astype(np.float32)  # Python floats: Keras's floatx

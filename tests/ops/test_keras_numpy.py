@@ -643,6 +643,22 @@ def test_fabs_of_integers_is_real_as_kerass() -> None:
     np.testing.assert_array_equal(result.numpy(), [1.0, 2.0])
 
 
+@pytest.mark.parametrize("name", ["add", "subtract", "equal", "greater", "where"])
+def test_python_ints_past_int32_stay_exact_as_kerass(name: str) -> None:
+    """A Python int that int32 cannot hold is int64, as Keras converts it (it wrapped)."""
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("torch")
+    big = 2**40
+    x = np.array([big + 1, big, 7], np.int64)
+    if name == "where":
+        ours, theirs = ops.where(x > big, big + 1, 0), keras.ops.where(x > big, big + 1, 0)
+    else:
+        ours, theirs = getattr(ops, name)(x, big + 1), getattr(keras.ops, name)(x, big + 1)
+    theirs = keras.ops.convert_to_numpy(theirs)
+    assert np.asarray(ours).dtype == theirs.dtype
+    np.testing.assert_array_equal(np.asarray(ours), theirs)
+
+
 def test_map_takes_and_gives_nested_dicts() -> None:
     """Keras's docstring example: ``f`` may return a dict, each entry stacked; xs may be a dict."""
     xs = Tensor(np.arange(4.0, dtype=np.float32))

@@ -21,11 +21,21 @@ from autoconv.seeds import epoch_generator
 SMALL_INTEGERS = ("uint8", "int8", "uint16", "int16")  # exact in float32
 
 
-def resident(x: np.ndarray) -> np.ndarray:
+def resident(x: np.ndarray, integer: bool = False) -> np.ndarray:
     """Inputs as they stay on the model's device: images of small integers (uint8 pixels) as
     they are, 4x smaller than float32 (a batch becomes float32 on the device as the step
-    takes it, as Keras casts inputs to the model's dtype); any other numbers as float32."""
-    return x if x.dtype.name in SMALL_INTEGERS else x.astype(np.float32, copy=False)
+    takes it, as Keras casts inputs to the model's dtype), and the integers of an ``integer``
+    input (one the model keeps integer: ``Trainer._integer_inputs``); any other numbers as
+    float32."""
+    if x.dtype.name in SMALL_INTEGERS or (integer and x.dtype.kind in "biu"):
+        return x
+    return x.astype(np.float32, copy=False)
+
+
+def resident_inputs(model: Any, xs: list[np.ndarray]) -> list[np.ndarray]:
+    """A batch's (or the data's) inputs as they stay on ``model``'s device (:func:`resident`)."""
+    integer = model._integer_inputs(len(xs))
+    return [resident(a, i) for a, i in zip(xs, integer, strict=True)]
 
 
 class ArrayBatches:
@@ -43,7 +53,7 @@ class ArrayBatches:
         self.world = distributed.current() if shared else None
         self.samples = len(x[0])
         self.batch_size = batch_size
-        self.x = [self.xp.asarray(resident(a)) for a in x]
+        self.x = [self.xp.asarray(a) for a in resident_inputs(model, x)]
         self.y = [None if a is None else self.xp.asarray(a) for a in y]
         self.w = None if w is None else self.xp.asarray(w)
         self.steps = math.ceil(self.samples / batch_size)

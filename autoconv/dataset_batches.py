@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from autoconv.array_batches import Batch, Places, resident
+from autoconv.array_batches import Batch, Places, resident_inputs
 from autoconv.backends import namespace
 from autoconv.batches import (
     build_for,
@@ -67,7 +67,7 @@ class DatasetBatches:
             # nodes and edges, and a target per graph; sample weights are the targets')
             ys = target_arrays(self.model, y, None, what) if self.targets else []
             ws = sample_weights(self.model, w, self.class_weight, ys, None, what)
-            yield self._places.batch(([resident(a) for a in xs], ys, ws), len(xs[0]))
+            yield self._places.batch((resident_inputs(self.model, xs), ys, ws), len(xs[0]))
 
     def ran_out(self) -> bool:
         """Whether a generator's batches are all taken (by the passes before): then a warning

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from autoconv import config, distributed
-from autoconv.array_batches import ArrayBatches, Batch, Places, resident
+from autoconv.array_batches import ArrayBatches, Batch, Places, resident_inputs
 from autoconv.backends import array_device, namespace
 from autoconv.batches import (
     batch_size_of,
@@ -737,7 +737,7 @@ def on_batch(
     runner, places = one_batch_steps(model, kind)
     state = StepState(model, runner.status, one_batch=True)
     if state.world is None:
-        batch = places.batch(([resident(a) for a in xs], ys, ws), len(xs[0]))
+        batch = places.batch((resident_inputs(model, xs), ys, ws), len(xs[0]))
     elif len({len(a) for a in [*xs, *ys] if a is not None}) != 1:
         raise ValueError(f"{what}: several processes share a batch by its samples: its inputs "
                          "and targets must hold as many each")  # fmt: skip

@@ -101,11 +101,13 @@ class _HostEncoding(Layer):
     Tensors give a Tensor on their device, anything else (arrays, lists, numbers) a NumPy
     array; :meth:`encode` computes with NumPy."""
 
+    keeps_integer_inputs = True  # (a model's integer data encoded as they are)
     _allow_non_tensor_positional_args = True  # (Keras's data layers')
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         if is_symbolic(inputs) or isinstance(inputs, Tensor):
             return super().__call__(inputs, *args, **kwargs)
+        kwargs.pop("training", None)  # (a model's call passes it; encoding has no mode)
         return host_array(self.encode(np.asarray(inputs), *args, **kwargs))  # with .numpy()
 
     def call(self, inputs: Tensor, *args: Any, **kwargs: Any) -> Tensor:

@@ -221,6 +221,7 @@ class _HostHashing(Layer):
     """The call both layers share: symbolic tensors are recorded, anything else hashed on the
     host by :meth:`hashed` (a Tensor given back as a Tensor on its device)."""
 
+    keeps_integer_inputs = True  # (a model's integer data hashed as they are)
     _allow_non_tensor_positional_args = True  # (Keras's data layers')
 
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
@@ -231,6 +232,11 @@ class _HostHashing(Layer):
 
     def hashed(self, inputs: Any) -> np.ndarray:
         raise NotImplementedError  # each layer's own
+
+    @property
+    def output_dtypes(self) -> list[str]:
+        """The dtype of a model's tensor of the bins or their encoding (Keras's output spec)."""
+        return [self.output_dtype]
 
     def _int_dtype(self, output_mode: str, dtype: Any) -> str | None:
         """The integer dtype of the "int" output (Keras's layer dtype there), or None."""

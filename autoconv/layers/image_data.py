@@ -27,7 +27,7 @@ import numpy as np
 from autoconv.host_array import HostArray
 from autoconv.layers import bounding_boxes as bb
 from autoconv.layers.bounding_boxes import host
-from autoconv.layers.layer import Layer, Shape, _integer_device, to_tensors
+from autoconv.layers.layer import Layer, Shape, integer_device_of, to_tensors
 from autoconv.ops import engine as ops
 from autoconv.tensor import Tensor
 
@@ -126,7 +126,7 @@ def data_tensor(layer: Layer, value: Any) -> Any:
     """An integer array (a dict's images or masks, which the layer's call gets as they are) as
     the float Tensor that images alone are made."""
     if isinstance(value, np.ndarray | np.generic) and value.dtype.kind in "biu":
-        return to_tensors(value, layer.dtype, integer_device=_integer_device(layer))
+        return to_tensors(value, layer.dtype, integer_device=integer_device_of(layer))
     return value
 
 

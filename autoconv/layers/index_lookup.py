@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from autoconv import config
 from autoconv.host_array import host_array
 from autoconv.layers.encoding import (
     ENCODINGS,
@@ -42,6 +43,7 @@ class IndexLookup(Layer):
     descending token, as Keras). Indices: the mask token's 0 (in "int" mode, when there is
     one), then ``num_oov_indices`` out-of-vocabulary indices, then the vocabulary's."""
 
+    keeps_integer_inputs = True  # (a model's integer tokens looked up as they are)
     _allow_non_tensor_positional_args = True  # (Keras's data layers')
 
     def __init__(
@@ -330,6 +332,12 @@ class IndexLookup(Layer):
         self._num_documents = 0
 
     # ------------------------------------------------------------------------ call
+    @property
+    def output_dtypes(self) -> list[str]:
+        """The dtype of a model's tensor of the lookup (Keras's output spec): int64 indices
+        for "int", else the float dtype."""
+        return ["int64" if self.output_mode == "int" else config.floatx()]
+
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
         """Arrays and lists give a NumPy array (with a tensor's ``numpy()``); integer tokens
         may also be a Tensor (giving a Tensor on its device) or a model's symbolic tensor

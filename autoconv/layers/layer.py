@@ -733,14 +733,14 @@ class Layer:
             inputs = to_tensors(
                 inputs,
                 self.dtype,
-                integer_device=_integer_device(self),
+                integer_device=integer_device_of(self),
                 cast=getattr(self, "autocast", True),
             )
         first = not self.built
         shapes = _shapes(inputs)
         if args and not self.built and getattr(type(self).build, "shape_names", ()):
             shapes = PositionalShapes([shapes, *(_shapes(a) for a in args if _holds_tensors(a))])
-        self._maybe_build(shapes, _device_of(inputs) or _integer_device(self) or "cpu")
+        self._maybe_build(shapes, _device_of(inputs) or integer_device_of(self) or "cpu")
         takes_training, default = training_parameter(type(self))
         training = current_training(training, default)
         if takes_training:  # None only for a call whose default is None (a model's)
@@ -1340,7 +1340,7 @@ def to_tensors(
     ``integer_device`` is given: then they become Tensors of ``dtype`` there too (None: the
     host). NumPy float arrays go to ``device`` where one is given (a model's: Keras moves its
     inputs there); Tensors and GPU arrays stay where they are."""
-    if _is_integer(inputs):
+    if is_integer(inputs):
         if integer_device == KEEP:
             return inputs
         return Tensor(np.asarray(inputs), dtype=dtype, device=integer_device)
@@ -1360,7 +1360,7 @@ def to_tensors(
     return Tensor(array, dtype=dtype if cast or array.dtype.kind != "f" else None, device=device)
 
 
-def _is_integer(value: Any) -> bool:
+def is_integer(value: Any) -> bool:
     """Whether ``value`` is an integer or bool NumPy array or scalar, or a Python int."""
     if isinstance(value, np.ndarray | np.generic):
         return value.dtype.kind in "biu"
@@ -1386,10 +1386,10 @@ def _takes_integers(cls: type) -> bool:
 def takes_as_given(layer: Layer, value: Any) -> bool:
     """Whether ``value`` reaches ``layer`` as it is: an integer or bool array, for a layer
     that takes them (see :func:`_takes_integers`)."""
-    return _is_integer(value) and _takes_integers(type(layer))
+    return is_integer(value) and _takes_integers(type(layer))
 
 
-def _integer_device(layer: Layer) -> str | None:
+def integer_device_of(layer: Layer) -> str | None:
     """Where one of autoconv's own layers takes integer arrays, as float Tensors (and where a
     layer called on integer arrays alone is built): a model's on its device (``Model.device``,
     where Keras moves its inputs); a layer called inside another layer's call (a model's) on

@@ -36,7 +36,7 @@ from autoconv.layers import (
     TimeDistributed,
     operation,
 )
-from autoconv.layers.layer import mask_parameter, training_parameter
+from autoconv.layers.layer import integer_device_of, mask_parameter, training_parameter
 from autoconv.layers.serialization import deserialize, serialize
 from autoconv.layers.symbolic import flat_outputs, nodes_in_order
 from autoconv.models.functional_config import (
@@ -70,6 +70,7 @@ class Functional(Model):
     KERAS_MODULE, KERAS_REGISTERED_NAME = "keras.src.models.functional", "Functional"
     _allow_non_tensor_positional_args = True  # (Keras's: ``model(x, True)`` binds to training)
     _locks_state = False  # (Keras's: a layer may be attached to it after its build)
+    keeps_integer_inputs = True  # (each in its Input's dtype: _checked_inputs)
 
     def __init__(
         self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True
@@ -441,7 +442,7 @@ def _flat_values(inputs: Any, model: Functional) -> list[Any]:
 def _checked_inputs(model: Functional, values: list[Any]) -> list[Any]:
     """The call's inputs checked against the model's, each brought to its input's rank as
     Keras's functional models bring them (:func:`autoconv.batches.at_input_rank`), with
-    Keras's errors."""
+    Keras's errors, and to its Input's dtype (:meth:`Graph.as_declared`)."""
     expected = model.inputs
     if len(values) != len(expected):
         raise ValueError(f"model {model.name} expects {len(expected)} input(s), got {len(values)}")
@@ -453,7 +454,7 @@ def _checked_inputs(model: Functional, values: list[Any]) -> list[Any]:
             name = path if isinstance(model._input_structure, list) else tensor.node.layer.name
             raise _incompatible(model, index, name, tensor, tuple(value.shape))
         checked.append(fitted)
-    return checked
+    return model._functional.as_declared(checked, model.dtype, integer_device_of(model))
 
 
 # ---------------------------------------------------------------------- Keras's configs

@@ -35,7 +35,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from autoconv import activations
+from autoconv.host_array import host_array
 from autoconv.layers import (
     Activation,
     BatchNormalization,
@@ -48,7 +51,7 @@ from autoconv.layers import (
     SymbolicTensor,
 )
 from autoconv.layers.calls import current_training, training_context
-from autoconv.layers.layer import takes_as_given
+from autoconv.layers.layer import is_integer, takes_as_given, to_tensors
 from autoconv.layers.symbolic import Node, flat_outputs, nodes_in_order, output_shapes_of
 from autoconv.ops.engine import cast
 from autoconv.ops.masks import keras_mask
@@ -264,6 +267,25 @@ class Graph:
         return plan
 
     # ----------------------------------------------------------------- running
+    def as_declared(self, values: list[Any], dtype: str, device: str) -> list[Any]:
+        """A call's inputs (one per graph input) in their Inputs' dtypes, as Keras's functional
+        models convert them (``_convert_inputs_to_tensors``): on the CPU, an integer or bool
+        Input takes its data as a NumPy array of its dtype (float data truncated, as Keras
+        casts; int64 keys past float32's 2**24 kept exact), and the layers that read integers
+        get them so (:func:`autoconv.layers.layer.takes_as_given`). The engine's Tensors hold
+        floats: other data stay as they are, integer data for a float Input (or on the GPU)
+        become Tensors of ``dtype`` on ``device``."""
+        converted = []
+        for value, tensor in zip(values, self.inputs, strict=True):
+            integers = integer_dtype(tensor.dtype)
+            if integers is not None and device == "cpu" and not is_integer(value):
+                value = np.asarray(value.data if isinstance(value, Tensor) else value)
+            if integers is not None and device == "cpu" and value.dtype.kind in "biuf":
+                converted.append(host_array(value.astype(integers, copy=False)))
+            else:
+                converted.append(to_tensors(value, dtype, integer_device=device))
+        return converted
+
     def run(self, values: list[Tensor], training: bool | None) -> tuple[list[Tensor], list[bool]]:
         """The outputs for input tensors ``values`` (one per graph input), and for each
         output whether it holds logits (a softmax paired with its loss, left undone). With
@@ -292,7 +314,8 @@ class Graph:
                     tensors[i] = value
                 for i in step.last_reads:  # in inference nothing else holds it: freed now
                     del tensors[i]
-        outputs = [tensors[self.ids[id(t)]] for t in self.outputs]
+        # (integer outputs as NumPy arrays with Keras's tensors' .numpy())
+        outputs = [host_array(tensors[self.ids[id(t)]]) for t in self.outputs]
         return outputs, logits
 
     def output_shapes(self, input_shapes: Sequence[Any] | None = None) -> list[tuple]:
@@ -322,6 +345,15 @@ class Graph:
             for t, shape in zip(node.outputs, found, strict=True):
                 shapes[self.ids[id(t)]] = shape
         return [shapes[self.ids[id(t)]] for t in self.outputs]
+
+
+def integer_dtype(name: Any) -> np.dtype | None:
+    """The NumPy dtype of an Input's integer or bool ``dtype``, else None."""
+    try:
+        dtype = np.dtype(name)
+    except TypeError:  # ("string": the text layers' inputs)
+        return None
+    return dtype if dtype.kind in "biu" else None
 
 
 def _on(device: str | None, value: Any) -> Any:

@@ -540,8 +540,7 @@ class Model(Trainer, Layer):
         """(total loss, each output's loss, the outputs, which outputs are logits) for one
         batch of device arrays, with per-sample ``weights`` (or None). A softmax output paired
         with a cross-entropy is computed from its logits (stable; one op when unweighted)."""
-        xp = namespace(self.device)
-        tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
+        tensors = self._input_values(inputs)
         with outermost_call(self) as penalties:  # this thread's, whoever else calls the model
             outputs, logits = self._outputs(tensors, training)
             if self.overrides_compute_loss:
@@ -713,7 +712,7 @@ class Model(Trainer, Layer):
             if own_step and _overrides(self, "predict_step"):
                 out = self._run_own_step("predict_step", inputs, [], None, one_batch)
             else:
-                tensors = [Tensor(xp.asarray(x, dtype=np.float32)) for x in inputs]
+                tensors = self._input_values(inputs)
                 out = self._predictions(self._as_given(tensors, outputs=False), training=False)
         if self._graph() is None:  # (a functional model keeps its own)
             self._called_structure = _nesting(out)

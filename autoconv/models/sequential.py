@@ -18,6 +18,7 @@ from typing import Any
 from autoconv.batches import warn_if_restructured
 from autoconv.layers import InputLayer, Layer, SymbolicTensor
 from autoconv.layers.calls import building_lock
+from autoconv.layers.layer import integer_device_of
 from autoconv.layers.serialization import deserialize, dtype_policy, serialize
 from autoconv.models.graph import Graph
 from autoconv.models.model import Model, takes_logits
@@ -30,6 +31,7 @@ class Sequential(Model):
 
     KERAS_MODULE = "keras"  # where Keras's files name the class
     _locks_state = False  # (Keras's: ``add`` and ``pop`` after its build)
+    keeps_integer_inputs = True  # (in its Input's dtype: Graph.as_declared)
 
     def __init__(
         self, layers: Iterable[Any] | None = None, trainable: bool = True, name: str | None = None
@@ -188,14 +190,18 @@ class Sequential(Model):
     def _outputs(self, inputs: list[Tensor], training: bool) -> tuple[list[Tensor], list[bool]]:
         self._maybe_build(tuple(inputs[0].shape))  # (the first call's batch, as Keras's)
         _check_input(self, inputs[0])
-        return self._functional.run(inputs[:1], training)
+        return self._functional.run(self._declared(inputs[:1]), training)
+
+    def _declared(self, inputs: list[Any]) -> list[Any]:
+        """The input in its Input's dtype, as Keras's functional models take it."""
+        return self._functional.as_declared(inputs, self.dtype, integer_device_of(self))
 
     def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
         warn_if_restructured(self, inputs, called=True)
         if isinstance(inputs, list | tuple) and len(inputs) == 1:
             inputs = inputs[0]  # (taken all the same, as Keras's)
         _check_input(self, inputs)
-        outputs, logits = self._functional.run([inputs], training)
+        outputs, logits = self._functional.run(self._declared([inputs]), training)
         return outputs[0].softmax() if logits[0] else outputs[0]
 
     def get_config(self) -> dict[str, Any]:

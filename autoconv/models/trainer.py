@@ -29,8 +29,10 @@ import numpy as np
 
 from autoconv import tree
 from autoconv.backends import namespace
+from autoconv.layers.layer import is_integer
 from autoconv.layers.symbolic import flat_outputs
 from autoconv.losses.functions import constant_like
+from autoconv.models.graph import integer_dtype
 from autoconv.tensor import Tensor, no_grad
 
 STEPS = ("train_step", "test_step", "predict_step")
@@ -261,6 +263,25 @@ class Trainer:
         with no_grad():
             return self._predictions(x, training=False)
 
+    def _input_values(self, inputs: list[Any]) -> list[Any]:
+        """A batch's input arrays (the device's) as the model's call takes them: float32
+        Tensors, but on the CPU a graph's integer and bool Inputs keep their arrays as they are
+        (each then in its Input's dtype, :meth:`autoconv.models.graph.Graph.as_declared`: int64
+        keys past float32's 2**24 stay exact)."""
+        xp = namespace(self.device)
+        return [
+            a if keep and is_integer(a) else Tensor(xp.asarray(a, dtype=np.float32))
+            for a, keep in zip(inputs, self._integer_inputs(len(inputs)), strict=True)
+        ]
+
+    def _integer_inputs(self, count: int) -> list[bool]:
+        """For each of ``count`` inputs, whether its integer and bool arrays stay as they are:
+        a graph's integer and bool Inputs', on the CPU (the engine's Tensors hold floats)."""
+        graph = self._graph()
+        if graph is None or self.device != "cpu" or len(graph.inputs) != count:
+            return [False] * count
+        return [integer_dtype(t.dtype) is not None for t in graph.inputs]
+
     def _run_own_step(
         self, step: str, inputs: list[Any], targets: list[Any], weights: Any, packed: bool = False
     ) -> Any:
@@ -268,9 +289,7 @@ class Trainer:
         ``(x, y)``, ``(x, y, sample_weight)``, or ``x`` alone without targets; ``packed`` (the
         ``*_on_batch`` calls) always ``(x, y, sample_weight)``, Nones included, and ``(x,)``
         for ``predict_step``, as Keras's ``train_on_batch`` and ``predict_on_batch`` pack it."""
-        xp = namespace(self.device)
-        tensors = [Tensor(xp.asarray(a, dtype=np.float32)) for a in inputs]
-        x, y, weight = self._given_batch(tensors, targets, weights, like=None)
+        x, y, weight = self._given_batch(self._input_values(inputs), targets, weights, like=None)
         if packed:
             data = (x,) if step == "predict_step" else (x, y, weight)
         else:

@@ -203,7 +203,7 @@ class Functional(Model):
     def _returned_outputs(self, values: list[Any]) -> Any:
         """``predict``'s outputs; lists and tuples nested in the outputs come back nested."""
         if isinstance(self._output_structure, tuple):  # ("nested", the outputs' nesting)
-            return _restructure(values, self._output_structure)
+            return _restructure(self._in_output_dtypes(values), self._output_structure)
         return super()._returned_outputs(values)
 
     def get_build_config(self) -> dict[str, Any]:

@@ -191,10 +191,25 @@ class Trainer:
         by key where the model's outputs are a dict, else the one value, or the list; a
         subclassed model's in the structure its call (or ``predict_step``) gave them in (a
         tuple, a dict, a tuple holding dicts), as Keras's."""
+        values = self._in_output_dtypes(values)
         keys = self._output_keys
         if keys is not None:
             return dict(zip(keys, values, strict=True))
         return self._as_called(values)
+
+    def _in_output_dtypes(self, values: list[Any]) -> list[Any]:
+        """A graph's integer and bool outputs in their dtype: on the GPU the engine computes
+        them in float32 (its Tensors hold floats; the integers exact up to 2**24), and they
+        come back as the CPU gives them."""
+        graph = self._graph()
+        if graph is None or len(graph.outputs) != len(values):
+            return values
+        dtypes = [integer_dtype(t.dtype) for t in graph.outputs]
+        floats = [isinstance(v, np.ndarray) and v.dtype.kind == "f" for v in values]
+        return [
+            v.astype(d) if d is not None and computed_in_floats else v
+            for v, d, computed_in_floats in zip(values, dtypes, floats, strict=True)
+        ]
 
     def _given_batch(
         self, inputs: list[Tensor], targets: list[Any], weights: Any, like: list[Tensor] | None

@@ -135,3 +135,23 @@ def test_an_embedding_reads_the_rows_of_ids_past_float32s_integers():
     want = np.array([[[(2**24 + 1) % 1000], [2**24 % 1000]]], dtype=np.float32)
     for got in outputs_of(model, x):
         np.testing.assert_array_equal(got[0], want)
+
+
+@pytest.mark.cudasim
+def test_integer_outputs_of_a_gpu_model_have_their_dtype(keras):
+    """On the GPU the engine computes integers in float32 (exact to 2**24): predict and
+    predict_on_batch give them in their dtype, Keras's values."""
+    pytest.importorskip("numba_cuda")
+    x = np.array([[1, 2, 3], [4, 0, -2]], dtype=np.int32)
+    models = []
+    for lib in (ac, keras):
+        inputs = lib.Input((3,), dtype="int32")
+        sums = lib.ops.sum(inputs, axis=-1)
+        models.append(lib.Model(inputs, [inputs * 2, sums, sums > 2, inputs - 1]))
+    ours, theirs = models
+    ours.to("cuda")
+    want = theirs.predict(x, verbose=0)
+    for got in (ours.predict(x, batch_size=1, verbose=0), ours.predict_on_batch(x)):
+        assert [g.dtype for g in got] == [w.dtype for w in want]
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)

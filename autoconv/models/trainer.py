@@ -217,9 +217,13 @@ class Trainer:
         """A batch of device arrays as Keras hands it to a step: (x, y, sample_weight) as the
         model takes and gives them, Tensors (y of the outputs' dtype; None where absent)."""
         x = self._as_given(inputs, outputs=False)
+        # (the dtype and device of the targets and weights: the inputs' Tensors', else, for
+        # integer inputs alone, the model's floats on its device)
+        first = next((a for a in inputs if isinstance(a, Tensor)), None)
+        first = Tensor(np.zeros(0, np.float32), device=self.device) if first is None else first
         y = None
         if self._target_nesting is not None:
-            reference = inputs[0]
+            reference = first
             y = tree.pack_sequence_as(
                 self._target_nesting,
                 [None if t is None else constant_like(t, reference) for t in targets],
@@ -227,11 +231,11 @@ class Trainer:
         elif any(t is not None for t in targets):
             # (each target of its output's dtype and device; targets that are not one an
             # output, a compute_loss's of the user's, of the last output's)
-            reference = [like[min(i, len(like) - 1)] if like else inputs[0]
+            reference = [like[min(i, len(like) - 1)] if like else first
                          for i in range(len(targets))]  # fmt: skip
             y = self._as_given([None if t is None else constant_like(t, r)
                                 for t, r in zip(targets, reference, strict=True)])  # fmt: skip
-        weight = None if weights is None else constant_like(weights, inputs[0])
+        weight = None if weights is None else constant_like(weights, first)
         return x, y, weight
 
     # ------------------------------------------------------------------ the steps

@@ -155,3 +155,38 @@ def test_integer_outputs_of_a_gpu_model_have_their_dtype(keras):
         assert [g.dtype for g in got] == [w.dtype for w in want]
         for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, w)
+
+
+def stepped(lib, inputs, outputs, seen: list):
+    """A functional model of ``lib`` whose own steps note the dtype of the inputs they get."""
+
+    class Stepped(lib.Model):
+        def train_step(self, data):
+            seen.append(lib.backend.standardize_dtype(data[0].dtype))
+            return super().train_step(data)
+
+        def test_step(self, data):
+            seen.append(lib.backend.standardize_dtype(data[0].dtype))
+            return super().test_step(data)
+
+    return Stepped(inputs, outputs)
+
+
+def test_a_users_train_step_gets_the_integer_inputs_as_kerass(keras):
+    """A functional model's own ``train_step`` and ``test_step`` get integer inputs as they
+    are (the targets and weights as floats), and train to Keras's losses."""
+    x = np.array([[BIG + 1], [BIG], [BIG + 1], [7]], dtype=np.int64)
+    y = np.array([[1.0], [0.0], [1.0], [0.0]], dtype=np.float32)
+    results = []
+    for lib in (ac, keras):
+        seen: list = []
+        inputs = lib.Input((1,), dtype="int64")
+        feature = lib.ops.cast(lib.ops.equal(inputs, BIG + 1), "float32")
+        dense = lib.layers.Dense(1, kernel_initializer="zeros", bias_initializer="zeros")
+        model = stepped(lib, inputs, dense(feature), seen)
+        model.compile(lib.optimizers.SGD(0.5), "mse")
+        history = model.fit(x, y, batch_size=2, epochs=2, shuffle=False, verbose=0).history
+        results.append((history["loss"], model.evaluate(x, y, sample_weight=np.ones(4), verbose=0)))
+        assert set(seen) == {"int64"}, lib.__name__
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-6)

@@ -78,12 +78,15 @@ def to_numpy(value: Any) -> np.ndarray:
         return value.numpy()
     array = np.asarray(value)
     if array.dtype == np.int64 and not isinstance(value, np.ndarray | np.generic):
-        if array.size and not INT32.min <= array.min() <= array.max() <= INT32.max:
-            return array
-        return array.astype(INDEX_DTYPE)
+        return array.astype(INDEX_DTYPE) if int32_holds(array) else array
     if array.dtype == np.float64 and not isinstance(value, np.ndarray | np.generic):
         return array.astype(np.float32)  # Python floats: Keras's floatx
     return array
+
+
+def int32_holds(array: np.ndarray) -> bool:
+    """Whether int32 holds every value of an integer ``array``."""
+    return not array.size or INT32.min <= array.min() <= array.max() <= INT32.max
 
 
 def all_integer(*values: Any) -> bool:

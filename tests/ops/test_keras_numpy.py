@@ -659,6 +659,15 @@ def test_python_ints_past_int32_stay_exact_as_kerass(name: str) -> None:
     np.testing.assert_array_equal(np.asarray(ours), theirs)
 
 
+@pytest.mark.parametrize(("args", "dtype"), [((5,), np.int32), ((2**40, 2**40 + 3), np.int64)])
+def test_arange_is_int32_where_int32_holds_it(args: tuple, dtype: type) -> None:
+    """int32, Keras's integer, as long as it holds the values; past it int64 (Keras's PyTorch
+    backend wraps ``arange(2**40, 2**40 + 3)`` to [0, 1, 2])."""
+    values = ops.arange(*args)
+    assert values.dtype == dtype
+    np.testing.assert_array_equal(values, np.arange(*args))
+
+
 def test_map_takes_and_gives_nested_dicts() -> None:
     """Keras's docstring example: ``f`` may return a dict, each entry stacked; xs may be a dict."""
     xs = Tensor(np.arange(4.0, dtype=np.float32))

@@ -19,6 +19,7 @@ from autoconv.ops.convert import (
     all_integer,
     float_dtype,
     host_op,
+    int32_holds,
     is_symbolic,
     standard_dtype,
     tensor,
@@ -388,12 +389,13 @@ def _like_dtype(x: Any) -> np.dtype:
 
 
 def arange(start: Any, stop: Any = None, step: Any = None, dtype: Any = None) -> Any:
-    """Evenly spaced values in [start, stop); integers (int32) for integer arguments."""
+    """Evenly spaced values in [start, stop); integers (int32) for integer arguments (int64
+    past int32's range, where Keras's PyTorch backend wraps them)."""
     if step == 0:
         raise ValueError("arange: step must not be 0")
     args = [a for a in (start, stop, step) if a is not None]
     values = np.arange(*args)
-    if values.dtype.kind in "iu":
+    if values.dtype.kind in "iu" and int32_holds(values):
         values = values.astype(np.int32)
     return _made(values, dtype)
 
